@@ -1,0 +1,112 @@
+//! Filesystem helpers every layer shares: atomic replacement of a file, and confinement of relative paths
+//! to a base folder.
+
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+/// Replaces `path` with `bytes` atomically: the data goes to a temporary file in the same folder, is
+/// flushed to disk, then renamed over the target, so a reader sees the old file or the new one, never half.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}-{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Whether one path component taken from untrusted input (a .torrent, a peer) is safe to join under a
+/// folder: not empty, not `.` or `..`, no separator or NUL, not a Windows device name.
+pub fn is_safe_component(c: &str) -> bool {
+    if c.is_empty() || c == "." || c == ".." || c.contains(['/', '\\', '\0']) {
+        return false;
+    }
+    let stem = c.split('.').next().unwrap_or("").to_ascii_uppercase();
+    let reserved = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.len() == 4
+            && stem.as_bytes()[3].is_ascii_digit());
+    !reserved
+}
+
+/// Joins `rel` under `base` only if every component of `rel` is a plain name, so the result cannot
+/// escape `base`.
+pub fn confined_join(base: &Path, rel: &Path) -> Option<PathBuf> {
+    let mut out = base.to_path_buf();
+    let mut any = false;
+    for comp in rel.components() {
+        match comp {
+            Component::Normal(s) if is_safe_component(&s.to_string_lossy()) => out.push(s),
+            _ => return None,
+        }
+        any = true;
+    }
+    any.then_some(out)
+}
+
+/// Human-readable size in binary units: `1.5 GiB`, `512 B`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.2} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.txt");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn confined_join_refuses_escapes() {
+        let base = Path::new("/data");
+        assert_eq!(
+            confined_join(base, Path::new("a/b.txt")),
+            Some(PathBuf::from("/data/a/b.txt"))
+        );
+        for bad in ["../x", "/etc/passwd", "a/../../x", "", "CON", "a/nul.txt"] {
+            assert_eq!(confined_join(base, Path::new(bad)), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.50 KiB");
+        assert_eq!(human_bytes(1 << 30), "1.00 GiB");
+    }
+}

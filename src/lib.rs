@@ -1,0 +1,32 @@
+//! # btorrent
+//!
+//! A scriptable BitTorrent client and tracker in one binary.
+//!
+//! ```text
+//!   reedline shell ──┐     btorrent <cmd> (one-shot) ──┐     user .rhai scripts ──┐
+//!                    ▼                                 ▼                          ▼
+//!            ┌────────────── script host (rhai): bundled b-*.rhai commands, primitives, events ──┐
+//!            └─────────────────────┬───────────────────────────────────────┬────────────────────┘
+//!                                  ▼                                       ▼
+//!   watch folder ──▶  engine (tokio): session · torrents · peer tasks · picker · storage
+//!                                  │ peer wire protocol (BEP 3)            │ tracker client
+//!                                  ▼                                       ▼
+//!                              other peers                      tracker server (axum)
+//! ```
+//!
+//! Data flows one way: a front end (the shell, a one-shot command, a script, the watch folder) asks the
+//! script host or the engine; the engine talks to peers and trackers; events flow back up as a broadcast
+//! the front ends subscribe to. The engine never calls a script and never waits on one.
+//!
+//! Layers, bottom up:
+//! - [`bencode`] and [`metainfo`]: .torrent files, parsed strictly from untrusted bytes, created with
+//!   parallel hashing, edited without changing the info-hash.
+//! - [`config`]: `torrents.toml`, the settings and the list of managed torrents.
+
+pub mod bencode;
+pub mod fsutil;
+pub mod metainfo;
+pub mod types;
+
+pub use metainfo::Metainfo;
+pub use types::{InfoHash, PeerId};

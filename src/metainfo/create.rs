@@ -1,0 +1,379 @@
+//! Making a .torrent from a file or a folder: walk the files in a stable order, choose a piece length,
+//! hash the pieces on every core while streaming from disk, and write canonical bencode.
+//!
+//! Hashing: each worker thread claims the next piece index from a shared counter, reads that piece with
+//! positioned reads (it may span several files) into its own buffer and hashes it. Memory is one piece
+//! buffer per worker whatever the size of the data; no thread ever waits on another except to claim.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use sha1::{Digest, Sha1};
+
+use super::{Metainfo, MetainfoError, MAX_PIECE_LENGTH};
+use crate::bencode::Writer;
+use crate::fsutil::is_safe_component;
+
+/// Options for [`create_torrent`].
+#[derive(Default, Clone)]
+pub struct CreateOptions {
+    /// Tracker URLs; the first is `announce`, all of them (one per tier) go to `announce-list` when
+    /// there are several.
+    pub trackers: Vec<String>,
+    /// Bytes per piece (a power of two, 16 KiB to 256 MiB); `None` chooses one from the size.
+    pub piece_length: Option<u64>,
+    pub private: bool,
+    pub comment: Option<String>,
+    pub source: Option<String>,
+    /// Skip hidden files (`.name`) and partial downloads (`*.part`, `*.!qB`, `*.crdownload`, `*~`).
+    pub exclude_hidden: bool,
+    /// Hashing threads; 0 means one per core.
+    pub threads: usize,
+}
+
+/// One file found on disk, in torrent order.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub disk_path: PathBuf,
+    /// Components below the top folder (empty for a single-file torrent).
+    pub components: Vec<String>,
+    pub length: u64,
+}
+
+/// Piece length like mature creators choose it: the smallest power of two from 16 KiB that gives at most
+/// about 2,000 pieces, capped at 16 MiB.
+pub fn auto_piece_length(total: u64) -> u64 {
+    let mut p: u64 = 16 << 10;
+    while p < (16 << 20) && total.div_ceil(p) > 2000 {
+        p *= 2;
+    }
+    p
+}
+
+fn is_hidden_or_partial(name: &str) -> bool {
+    name.starts_with('.')
+        || name.ends_with('~')
+        || [".part", ".!qB", ".crdownload", ".aria2", ".tmp"]
+            .iter()
+            .any(|s| name.ends_with(s))
+}
+
+/// Lists the files under `root` in the order they go in the torrent: components compared as byte strings.
+/// Symbolic links to folders are not followed.
+pub fn collect_files(root: &Path, exclude_hidden: bool) -> Result<Vec<SourceFile>, MetainfoError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| MetainfoError::Io { path, source }
+    };
+    let meta = std::fs::metadata(root).map_err(io(root))?;
+    if meta.is_file() {
+        return Ok(vec![SourceFile {
+            disk_path: root.to_path_buf(),
+            components: Vec::new(),
+            length: meta.len(),
+        }]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), Vec::<String>::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(io(&dir))?
+            .collect::<Result<_, _>>()
+            .map_err(io(&dir))?;
+        entries.sort_by_key(|e| e.file_name());
+        let mut subdirs = Vec::new();
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if exclude_hidden && is_hidden_or_partial(&name) {
+                continue;
+            }
+            if !is_safe_component(&name) {
+                return Err(super::invalid(format!(
+                    "{} has a name other clients cannot store",
+                    e.path().display()
+                )));
+            }
+            let ft = e.file_type().map_err(io(&e.path()))?;
+            let mut comps = prefix.clone();
+            comps.push(name);
+            if ft.is_dir() {
+                subdirs.push((e.path(), comps));
+            } else {
+                let m = std::fs::metadata(e.path()).map_err(io(&e.path()))?;
+                if m.is_file() {
+                    out.push(SourceFile {
+                        disk_path: e.path(),
+                        components: comps,
+                        length: m.len(),
+                    });
+                }
+            }
+        }
+        stack.extend(subdirs.into_iter().rev());
+    }
+    out.sort_by(|a, b| a.components.cmp(&b.components));
+    Ok(out)
+}
+
+/// Reads byte range `[start, start + buf.len())` of the concatenated files into `buf`.
+struct SpanReader<'a> {
+    files: &'a [SourceFile],
+    offsets: &'a [u64],
+    open: Option<(usize, File)>,
+}
+
+impl SpanReader<'_> {
+    fn read(&mut self, start: u64, buf: &mut [u8]) -> Result<(), MetainfoError> {
+        let mut idx = self.offsets.partition_point(|&o| o <= start) - 1;
+        let mut pos = start;
+        let mut filled = 0;
+        while filled < buf.len() {
+            let f = &self.files[idx];
+            let within = pos - self.offsets[idx];
+            let take = ((f.length - within) as usize).min(buf.len() - filled);
+            if take > 0 {
+                if self.open.as_ref().map(|(i, _)| *i) != Some(idx) {
+                    let file = File::open(&f.disk_path).map_err(|source| MetainfoError::Io {
+                        path: f.disk_path.clone(),
+                        source,
+                    })?;
+                    self.open = Some((idx, file));
+                }
+                let (_, file) = self.open.as_ref().expect("opened above");
+                file.read_exact_at(&mut buf[filled..filled + take], within)
+                    .map_err(|e| MetainfoError::Io {
+                        path: f.disk_path.clone(),
+                        source: if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                            std::io::Error::other("file shrank while it was being hashed")
+                        } else {
+                            e
+                        },
+                    })?;
+                filled += take;
+                pos += take as u64;
+            }
+            idx += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Hashes the pieces of `files` (concatenated) in parallel; `progress` is called with bytes hashed so far.
+pub fn hash_pieces(
+    files: &[SourceFile],
+    piece_length: u64,
+    threads: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Vec<[u8; 20]>, MetainfoError> {
+    let mut offsets = Vec::with_capacity(files.len());
+    let mut total = 0u64;
+    for f in files {
+        offsets.push(total);
+        total += f.length;
+    }
+    let count = total.div_ceil(piece_length) as usize;
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    }
+    .min(count.max(1));
+    let next = AtomicUsize::new(0);
+    let done_bytes = AtomicU64::new(0);
+    let failed = AtomicBool::new(false);
+    let mut hashes = vec![[0u8; 20]; count];
+    let results: Vec<Result<Vec<(usize, [u8; 20])>, MetainfoError>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut reader = SpanReader {
+                        files,
+                        offsets: &offsets,
+                        open: None,
+                    };
+                    let mut buf = vec![0u8; piece_length as usize];
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= count || failed.load(Ordering::Relaxed) {
+                            return Ok(mine);
+                        }
+                        let start = i as u64 * piece_length;
+                        let len = (total - start).min(piece_length) as usize;
+                        if let Err(e) = reader.read(start, &mut buf[..len]) {
+                            failed.store(true, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                        mine.push((i, Sha1::digest(&buf[..len]).into()));
+                        progress(done_bytes.fetch_add(len as u64, Ordering::Relaxed) + len as u64);
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("hashing thread panicked"))
+            .collect()
+    });
+    for r in results {
+        for (i, h) in r? {
+            hashes[i] = h;
+        }
+    }
+    Ok(hashes)
+}
+
+/// Creates a .torrent for the file or folder at `path` and returns it parsed (its bytes are the file to
+/// write). `progress(done, total)` reports hashing.
+pub fn create_torrent(
+    path: &Path,
+    opts: &CreateOptions,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Metainfo, MetainfoError> {
+    let path = path.canonicalize().map_err(|source| MetainfoError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| is_safe_component(n))
+        .ok_or_else(|| super::invalid(format!("{} has no usable name", path.display())))?;
+    let is_dir = path.is_dir();
+    let files = collect_files(&path, opts.exclude_hidden)?;
+    let total: u64 = files.iter().map(|f| f.length).sum();
+    if files.is_empty() || total == 0 {
+        return Err(super::invalid(format!(
+            "{} holds no data to share",
+            path.display()
+        )));
+    }
+    let piece_length = match opts.piece_length {
+        None => auto_piece_length(total),
+        Some(p) if p.is_power_of_two() && (16 << 10..=MAX_PIECE_LENGTH).contains(&p) => p,
+        Some(p) => {
+            return Err(super::invalid(format!(
+                "piece length {p} must be a power of two from 16 KiB to 256 MiB"
+            )))
+        }
+    };
+    let hashes = hash_pieces(&files, piece_length, opts.threads, &|done| {
+        progress(done, total)
+    })?;
+
+    let mut info = Writer::default();
+    info.begin_dict();
+    if is_dir {
+        info.bytes(b"files").begin_list();
+        for f in &files {
+            info.begin_dict().bytes(b"length").int(f.length as i64);
+            info.bytes(b"path").begin_list();
+            for c in &f.components {
+                info.bytes(c.as_bytes());
+            }
+            info.end().end();
+        }
+        info.end();
+    } else {
+        info.bytes(b"length").int(total as i64);
+    }
+    info.bytes(b"name").bytes(name.as_bytes());
+    info.bytes(b"piece length").int(piece_length as i64);
+    info.bytes(b"pieces").bytes(&hashes.concat());
+    if opts.private {
+        info.bytes(b"private").int(1);
+    }
+    if let Some(src) = &opts.source {
+        info.bytes(b"source").bytes(src.as_bytes());
+    }
+    info.end();
+
+    let mut w = Writer::default();
+    w.begin_dict();
+    if let Some(first) = opts.trackers.first() {
+        w.bytes(b"announce").bytes(first.as_bytes());
+    }
+    if opts.trackers.len() > 1 {
+        w.bytes(b"announce-list").begin_list();
+        for t in &opts.trackers {
+            w.begin_list().bytes(t.as_bytes()).end();
+        }
+        w.end();
+    }
+    if let Some(c) = &opts.comment {
+        w.bytes(b"comment").bytes(c.as_bytes());
+    }
+    w.bytes(b"created by")
+        .bytes(concat!("btorrent/", env!("CARGO_PKG_VERSION")).as_bytes());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    w.bytes(b"creation date").int(now);
+    w.bytes(b"info").raw(&info.buf);
+    w.end();
+    Metainfo::from_bytes(&w.buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn piece_length_targets_about_two_thousand_pieces() {
+        assert_eq!(auto_piece_length(1), 16 << 10);
+        assert_eq!(auto_piece_length(1 << 30), 1 << 20);
+        for total in [1u64 << 20, 700 << 20, 4 << 30, 30 << 30] {
+            let p = auto_piece_length(total);
+            assert!(p.is_power_of_two());
+            let n = total.div_ceil(p);
+            assert!(n <= 2000 && (n > 1000 || p == 16 << 10), "{total}: {n}");
+        }
+        assert_eq!(auto_piece_length(1 << 50), 16 << 20);
+    }
+
+    #[test]
+    fn creates_multi_file_torrent_with_pieces_spanning_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("top");
+        std::fs::create_dir_all(top.join("sub")).unwrap();
+        let a: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(top.join("b.bin"), &a).unwrap();
+        std::fs::write(top.join("sub/c.txt"), b"hello").unwrap();
+        std::fs::write(top.join("empty"), b"").unwrap();
+        std::fs::write(top.join(".hidden"), b"secret").unwrap();
+        let opts = CreateOptions {
+            trackers: vec!["http://127.0.0.1:1/announce".into()],
+            piece_length: Some(16384),
+            exclude_hidden: true,
+            threads: 3,
+            ..Default::default()
+        };
+        let m = create_torrent(&top, &opts, &|_, _| {}).unwrap();
+        let names: Vec<_> = m.info.files.iter().map(|f| f.path.clone()).collect();
+        assert_eq!(
+            names,
+            ["top/b.bin", "top/empty", "top/sub/c.txt"].map(PathBuf::from)
+        );
+        let mut all = a.clone();
+        all.extend_from_slice(b"hello");
+        let expect: Vec<[u8; 20]> = all.chunks(16384).map(|c| Sha1::digest(c).into()).collect();
+        assert_eq!(m.info.pieces, expect);
+        crate::bencode::validate(m.as_bytes(), true).expect("canonical bencode");
+    }
+
+    #[test]
+    fn refuses_missing_and_empty_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = create_torrent(&dir.path().join("nope"), &Default::default(), &|_, _| {});
+        assert!(err.unwrap_err().to_string().contains("nope"));
+        let err = create_torrent(dir.path(), &Default::default(), &|_, _| {});
+        assert!(err.unwrap_err().to_string().contains("no data"));
+        std::fs::write(dir.path().join("f"), b"x").unwrap();
+        let opts = CreateOptions {
+            piece_length: Some(1000),
+            ..Default::default()
+        };
+        assert!(create_torrent(dir.path(), &opts, &|_, _| {}).is_err());
+    }
+}

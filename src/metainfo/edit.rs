@@ -1,0 +1,107 @@
+//! Changing a torrent's tracker without touching its `info` dictionary, so the info-hash stays the same.
+//!
+//! The top-level dictionary is rebuilt from the raw spans of its values: `announce` becomes the new URL,
+//! `announce-list` (if present) gets the new URL as its own first tier with the old primary URL removed
+//! from the remaining tiers (backup trackers stay); every other key, `info` included, is copied byte for
+//! byte.
+
+use super::{Metainfo, MetainfoError};
+use crate::bencode::{self, Writer};
+
+/// Returns the bytes of `meta` with its tracker replaced by `url`.
+pub fn edit_trackers(meta: &Metainfo, url: &str) -> Result<Vec<u8>, MetainfoError> {
+    let url = url.trim();
+    if url.is_empty() || !url.contains("://") {
+        return Err(super::invalid(format!(
+            "{url:?} is not a tracker URL (expected e.g. http://host:6969/announce)"
+        )));
+    }
+    let bytes = meta.as_bytes();
+    let entries = bencode::dict_entries(bytes)?;
+    let old_primary = meta.announce.clone();
+    let new_list: Option<Vec<Vec<String>>> = (!meta.announce_list.is_empty()).then(|| {
+        let mut tiers = vec![vec![url.to_string()]];
+        for tier in &meta.announce_list {
+            let kept: Vec<String> = tier
+                .iter()
+                .filter(|u| *u != url && Some(*u) != old_primary.as_ref())
+                .cloned()
+                .collect();
+            if !kept.is_empty() {
+                tiers.push(kept);
+            }
+        }
+        tiers
+    });
+
+    let mut out: Vec<(Vec<u8>, Vec<u8>)> = entries
+        .iter()
+        .filter(|e| e.key != b"announce" && e.key != b"announce-list")
+        .map(|e| (e.key.to_vec(), bytes[e.value.clone()].to_vec()))
+        .collect();
+    let mut w = Writer::default();
+    w.bytes(url.as_bytes());
+    out.push((b"announce".to_vec(), std::mem::take(&mut w.buf)));
+    if let Some(tiers) = new_list {
+        w.begin_list();
+        for tier in tiers {
+            w.begin_list();
+            for u in tier {
+                w.bytes(u.as_bytes());
+            }
+            w.end();
+        }
+        w.end();
+        out.push((b"announce-list".to_vec(), std::mem::take(&mut w.buf)));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    w.begin_dict();
+    for (k, v) in &out {
+        w.bytes(k).raw(v);
+    }
+    w.end();
+    let edited = Metainfo::from_bytes(&w.buf)?;
+    debug_assert_eq!(edited.info_hash, meta.info_hash);
+    Ok(w.buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_info_bytes_and_unknown_keys() {
+        let mut w = Writer::default();
+        w.begin_dict().bytes(b"announce").bytes(b"http://old/a");
+        w.bytes(b"announce-list").begin_list();
+        w.begin_list().bytes(b"http://old/a").end();
+        w.begin_list().bytes(b"http://backup/a").end().end();
+        w.bytes(b"info").begin_dict().bytes(b"length").int(3);
+        w.bytes(b"name")
+            .bytes(b"x")
+            .bytes(b"piece length")
+            .int(16384);
+        w.bytes(b"pieces")
+            .bytes(&[1; 20])
+            .bytes(b"zzz-unknown")
+            .int(9)
+            .end();
+        w.bytes(b"url-list").bytes(b"http://web/seed").end();
+        let before = Metainfo::from_bytes(&w.buf).unwrap();
+        let edited = edit_trackers(&before, "http://new:6969/announce").unwrap();
+        let after = Metainfo::from_bytes(&edited).unwrap();
+        assert_eq!(after.info_hash, before.info_hash);
+        assert_eq!(after.info_bytes(), before.info_bytes());
+        assert_eq!(after.announce.as_deref(), Some("http://new:6969/announce"));
+        assert_eq!(
+            after.announce_list,
+            vec![
+                vec!["http://new:6969/announce".to_string()],
+                vec!["http://backup/a".to_string()]
+            ]
+        );
+        assert!(edited.windows(8).any(|w| w == b"url-list"));
+        bencode::validate(&edited, true).unwrap();
+        assert!(edit_trackers(&before, "not a url").is_err());
+    }
+}
