@@ -100,6 +100,8 @@ pub struct Metainfo {
     pub comment: Option<String>,
     pub created_by: Option<String>,
     pub creation_date: Option<i64>,
+    /// BEP 19 web seeds (`url-list`, a single URL or a list of them).
+    pub web_seeds: Vec<String>,
     bytes: Arc<[u8]>,
     info_span: Range<usize>,
 }
@@ -206,6 +208,15 @@ impl Metainfo {
                 .and_then(|(r, _)| lenient::<ByteBuf>(r))
                 .map(|b| text(&b))
         };
+        let web_seeds = get(b"url-list")
+            .and_then(|(r, _)| {
+                lenient::<Vec<ByteBuf>>(r).or_else(|| lenient::<ByteBuf>(r).map(|u| vec![u]))
+            })
+            .unwrap_or_default()
+            .iter()
+            .map(|u| text(u))
+            .filter(|u| !u.is_empty())
+            .collect();
         Ok(Metainfo {
             info_hash,
             info: Arc::new(info),
@@ -214,6 +225,7 @@ impl Metainfo {
             comment: str_field(b"comment"),
             created_by: str_field(b"created by"),
             creation_date: get(b"creation date").and_then(|(r, _)| lenient::<i64>(r)),
+            web_seeds,
             bytes: bytes.into(),
             info_span,
         })
@@ -416,6 +428,25 @@ mod tests {
         assert_eq!(m.info_hash.0, expected);
         assert_eq!(m.trackers(), vec!["http://t/announce".to_string()]);
         assert!(m.magnet().starts_with("magnet:?xt=urn:btih:"));
+    }
+
+    #[test]
+    fn reads_web_seeds_as_one_url_or_a_list() {
+        let with_url_list = |value: &[u8]| {
+            let single = single(b"a", 10, 16384, 1);
+            // `url-list` sorts after `info`: insert it before the final `e`.
+            let mut out = single[..single.len() - 1].to_vec();
+            out.extend_from_slice(b"8:url-list");
+            out.extend_from_slice(value);
+            out.push(b'e');
+            Metainfo::from_bytes(&out).unwrap().web_seeds
+        };
+        assert_eq!(with_url_list(b"9:http://w/"), vec!["http://w/"]);
+        assert_eq!(
+            with_url_list(b"l9:http://a/0:9:http://b/e"),
+            vec!["http://a/", "http://b/"]
+        );
+        assert!(with_url_list(b"i3e").is_empty());
     }
 
     #[test]
