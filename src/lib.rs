@@ -22,10 +22,13 @@
 //! - [`bencode`] and [`metainfo`]: .torrent files, parsed strictly from untrusted bytes, created with
 //!   parallel hashing, edited without changing the info-hash.
 //! - [`config`]: `torrents.toml`, the settings and the list of managed torrents.
+//! - [`script`]: the rhai host; every command is a bundled `scripts/b-*.rhai`.
 
 pub mod bencode;
+pub mod config;
 pub mod fsutil;
 pub mod metainfo;
+pub mod script;
 pub mod types;
 
 pub use metainfo::Metainfo;

@@ -183,7 +183,8 @@ pub fn hash_pieces(
     let done_bytes = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
     let mut hashes = vec![[0u8; 20]; count];
-    let results: Vec<Result<Vec<(usize, [u8; 20])>, MetainfoError>> = std::thread::scope(|s| {
+    type WorkerResult = Result<Vec<(usize, [u8; 20])>, MetainfoError>;
+    let results: Vec<WorkerResult> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {

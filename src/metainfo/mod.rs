@@ -295,7 +295,7 @@ fn validate_info(raw: RawInfo) -> Result<Info, MetainfoError> {
         .ok()
         .filter(|&n| n > 0 && n <= MAX_PIECE_LENGTH)
         .ok_or_else(|| invalid(format!("piece length {} is out of range", raw.piece_length)))?;
-    if raw.pieces.len() % 20 != 0 {
+    if !raw.pieces.len().is_multiple_of(20) {
         return Err(invalid(format!(
             "`pieces` is {} bytes, not a multiple of 20",
             raw.pieces.len()
