@@ -23,6 +23,7 @@
 //!   parallel hashing, edited without changing the info-hash.
 //! - [`config`]: `torrents.toml`, the settings and the list of managed torrents.
 
+pub mod announce;
 pub mod bencode;
 pub mod fsutil;
 pub mod metainfo;
