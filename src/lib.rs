@@ -27,6 +27,7 @@ pub mod announce;
 pub mod bencode;
 pub mod fsutil;
 pub mod metainfo;
+pub mod tracker;
 pub mod types;
 
 pub use metainfo::Metainfo;

@@ -46,9 +46,9 @@ pub struct PeerTorrent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct PeerList {
     pub peers: Vec<PeerListing>,
-    /// Peers the tracker holds that match the query, even when the listing was cut short.
+    /// (peer, torrent) entries the tracker holds that match the query, listed or not.
     pub total: usize,
-    /// True when `peers` was capped below `total`.
+    /// True when the listing was capped and some of those entries are not in `peers`.
     pub truncated: bool,
 }
 
