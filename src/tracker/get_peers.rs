@@ -56,6 +56,10 @@ pub(crate) fn listing(t: &Tracker, filter: Option<InfoHash>) -> PeerList {
     let mut listed = 0usize;
     let mut visit = |h: &InfoHash, swarm: &super::store::Swarm| {
         total += swarm.peers.len();
+        if by_addr.len() >= limit {
+            // Full: only count the rest, so a large tracker is not walked peer by peer under its locks.
+            return;
+        }
         for p in &swarm.peers {
             let age = u64::from(now.saturating_sub(p.last_seen));
             let torrent = PeerTorrent {

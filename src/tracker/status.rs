@@ -26,6 +26,7 @@ pub struct TrackerStats {
     /// `completed` events counted in the current swarms.
     pub completed: u64,
     pub announces: u64,
+    /// Torrents scraped (a scrape naming three info-hashes counts three).
     pub scrapes: u64,
     /// Requests answered with a `failure reason`.
     pub failures: u64,
