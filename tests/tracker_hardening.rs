@@ -81,7 +81,12 @@ async fn every_bad_announce_gets_a_failure_reason() {
         (t.announce_url(), "missing info_hash"),
     ];
     for (url, want) in &cases {
-        assert_eq!(&failure_of(url).await, want, "{url}");
+        let reason = failure_of(url).await;
+        assert_eq!(&reason, want, "{url}");
+        assert!(
+            !reason.contains(".rs") && !reason.contains("src/"),
+            "{reason}"
+        );
     }
     assert_eq!(t.tracker.stats().failures, cases.len() as u64);
     assert_eq!(t.tracker.stats().peers, 0);
@@ -314,4 +319,70 @@ async fn connections_stay_alive_across_requests() {
         assert_eq!(B::decode(&body).failure(), None);
     }
     assert_eq!(t.tracker.stats().peers, 5);
+}
+
+#[test]
+fn peer_timeout_always_exceeds_the_interval() {
+    let t = btorrent::tracker::Tracker::new(TrackerConfig {
+        interval: Duration::from_secs(300),
+        peer_timeout: Duration::from_secs(200),
+        min_interval: Duration::from_secs(900),
+        ..Default::default()
+    });
+    assert_eq!(t.config().peer_timeout, Duration::from_secs(600));
+    assert_eq!(t.config().min_interval, Duration::from_secs(300));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_announces_keep_counts_exact() {
+    let t = TestTracker::start(TrackerConfig::default()).await;
+    let url = t.announce_url();
+    let client = reqwest::Client::new();
+    let tasks: Vec<_> = (0..8u16)
+        .map(|task| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                for i in 0..100u16 {
+                    let hash = [(i % 25) as u8; 20];
+                    let port = 1000 + task * 100 + i;
+                    let q = announce_query(&hash, &peer_id(port), port, u64::from(i % 2), "");
+                    let body = client
+                        .get(format!("{url}?{q}"))
+                        .send()
+                        .await
+                        .unwrap()
+                        .bytes()
+                        .await
+                        .unwrap();
+                    assert_eq!(B::decode(&body).failure(), None);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let s = t.tracker.stats();
+    assert_eq!(
+        (s.swarms, s.peers, s.seeders, s.leechers, s.announces),
+        (25, 800, 400, 400, 800)
+    );
+    let tasks: Vec<_> = (0..8u16)
+        .map(|task| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                for i in 0..100u16 {
+                    let hash = [(i % 25) as u8; 20];
+                    let port = 1000 + task * 100 + i;
+                    let q = announce_query(&hash, &peer_id(port), port, 0, "&event=stopped");
+                    client.get(format!("{url}?{q}")).send().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let s = t.tracker.stats();
+    assert_eq!((s.swarms, s.peers), (0, 0));
 }
