@@ -17,8 +17,8 @@
 //! # Memory bounds (defaults of [`TrackerConfig`])
 //! | what | cap | cost at the cap |
 //! | --- | --- | --- |
-//! | torrents (swarms) | `max_swarms` = 100,000 | about 15 MB of empty swarms |
-//! | peers, all swarms | `max_peers` = 1,000,000 | about 130 MB |
+//! | torrents (swarms) | `max_swarms` = 100,000 | about 40 MB if each holds one peer |
+//! | peers, all swarms | `max_peers` = 500,000 | about 90 MB (measured: 500,000 peers in 10,000 swarms) |
 //! | peers in one swarm | `max_peers_per_swarm` = 100,000 | |
 //! | connections | `max_connections` = 2,048 | at most 16 KiB of request buffer each |
 //! | request head | 16 KiB (hyper answers 431 beyond); query 8 KiB (`failure reason` beyond) | |
@@ -28,6 +28,7 @@
 //! An announce that would pass a cap gets a `failure reason` naming it; nothing already tracked is
 //! evicted to make room, so a flood of random info-hashes cannot push real swarms out. Idle peers
 //! expire after `peer_timeout`, idle keep-alive connections after `header_timeout`.
+//! Measured with `benches/tracker.sh`: 100,000 peers in 10,000 swarms take about 20 MiB of RSS in all.
 
 mod announce;
 pub mod client_addr;
@@ -71,9 +72,13 @@ pub struct TrackerConfig {
     pub numwant_default: u32,
     /// Most peers returned in one reply (default 200).
     pub numwant_max: u32,
+    /// Torrents tracked at once (default 100,000).
     pub max_swarms: usize,
+    /// Peers tracked at once over all torrents (default 500,000).
     pub max_peers: usize,
+    /// Peers tracked in one torrent (default 100,000).
     pub max_peers_per_swarm: usize,
+    /// Info-hashes in one scrape (default 64).
     pub max_scrape_hashes: usize,
     /// Longest query string accepted, in bytes (default 8 KiB).
     pub max_query_len: usize,
@@ -101,7 +106,7 @@ impl Default for TrackerConfig {
             numwant_default: 50,
             numwant_max: 200,
             max_swarms: 100_000,
-            max_peers: 1_000_000,
+            max_peers: 500_000,
             max_peers_per_swarm: 100_000,
             max_scrape_hashes: 64,
             max_query_len: 8 << 10,
