@@ -1,6 +1,7 @@
 //! The `btorrent` binary: a clap front end over the library. Every command other than the built-in
 //! modes (shell, run) is a script: `btorrent create a b` runs `b-create a b`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,6 +37,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the HTTP tracker (announce, scrape, get_peers, status page) until Ctrl-C
+    Tracker {
+        /// Address to listen on (default: tracker_bind from torrents.toml)
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+    },
     /// Run a rhai script file with arguments
     Run {
         file: PathBuf,
@@ -74,6 +81,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Tracker { bind }) = cli.command {
+        return runtime.block_on(run_tracker(cli.config, bind));
+    }
     let ctx = HostContext::stdout(cli.config.clone(), runtime.handle().clone());
     let host = match Host::new(ctx) {
         Ok(h) => h,
@@ -84,6 +94,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         None => host.run_command("b-help", &[]),
+        Some(Command::Tracker { .. }) => unreachable!("handled above"),
         Some(Command::Run { file, args }) => host.run_file(&file, &args),
         Some(Command::Script(words)) => {
             let (name, rest) = words.split_first().expect("clap gives the command name");
@@ -100,5 +111,35 @@ fn main() -> ExitCode {
             eprintln!("btorrent: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn run_tracker(config: PathBuf, bind: Option<SocketAddr>) -> ExitCode {
+    let running = match btorrent::services::RunningTracker::start(&config, bind).await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("btorrent: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("tracker listening on {}", running.announce_url());
+    shutdown_signal().await;
+    running.stop().await;
+    ExitCode::SUCCESS
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
     }
 }
