@@ -152,7 +152,7 @@ pub(crate) fn parse_announce(body: &[u8]) -> Result<AnnounceResponse, TrackerErr
 }
 
 fn compact_v4(b: &[u8], out: &mut Vec<SocketAddr>) -> Result<(), TrackerError> {
-    if b.len() % 6 != 0 {
+    if !b.len().is_multiple_of(6) {
         return Err(TrackerError::BadResponse(format!(
             "compact `peers` is {} bytes, not a multiple of 6",
             b.len()
@@ -169,7 +169,7 @@ fn compact_v4(b: &[u8], out: &mut Vec<SocketAddr>) -> Result<(), TrackerError> {
 }
 
 fn compact_v6(b: &[u8], out: &mut Vec<SocketAddr>) -> Result<(), TrackerError> {
-    if b.len() % 18 != 0 {
+    if !b.len().is_multiple_of(18) {
         return Err(TrackerError::BadResponse(format!(
             "compact `peers6` is {} bytes, not a multiple of 18",
             b.len()

@@ -125,7 +125,7 @@ impl AnnounceSchedule {
     /// the tracker's `min interval`.
     pub fn may_announce_early(&self) -> bool {
         self.last_success
-            .map_or(true, |t| t.elapsed() >= self.min_interval)
+            .is_none_or(|t| t.elapsed() >= self.min_interval)
     }
 }
 
