@@ -1,5 +1,6 @@
-//! The long-running parts of btorrent assembled from torrents.toml: the embedded tracker (the peer
-//! session and the watch folder join it in the shell and the daemon).
+//! The long-running parts of btorrent assembled from torrents.toml, as the shell and the daemon run
+//! them: the event bus, the embedded tracker, and (joining as they land) the peer session and the watch
+//! folder. One-shot commands start only what their primitives need.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -13,6 +14,49 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, Settings};
 use crate::tracker::{Tracker, TrackerConfig};
 use crate::types::InfoHash;
+
+/// Which parts to start.
+#[derive(Debug, Clone, Copy)]
+pub struct ServicesOptions {
+    /// Run the embedded tracker if `tracker_bind` is set.
+    pub tracker: bool,
+}
+
+impl Default for ServicesOptions {
+    fn default() -> Self {
+        ServicesOptions { tracker: true }
+    }
+}
+
+/// Everything running in the background of a shell or daemon.
+pub struct Services {
+    pub config_path: PathBuf,
+    pub bus: crate::events::EventBus,
+    pub tracker: Option<RunningTracker>,
+}
+
+impl Services {
+    /// Starts the parts `opts` asks for, as configured in `config_path`.
+    pub async fn start(config_path: &Path, opts: ServicesOptions) -> Result<Services> {
+        let cfg = Config::load(config_path)?;
+        let tracker = match (&cfg.settings.tracker_bind, opts.tracker) {
+            (Some(_), true) => Some(RunningTracker::start(config_path, None).await?),
+            _ => None,
+        };
+        Ok(Services {
+            config_path: config_path.to_path_buf(),
+            bus: Default::default(),
+            tracker,
+        })
+    }
+
+    /// Stops everything, waiting at most `grace` for transfers and announces to finish.
+    pub async fn shutdown(mut self, grace: Duration) {
+        if let Some(t) = self.tracker.take() {
+            let _ = tokio::time::timeout(grace, t.stop()).await;
+        }
+    }
+}
 
 /// The tracker settings torrents.toml controls; the rest keep their defaults.
 pub fn tracker_config(settings: &Settings) -> TrackerConfig {
