@@ -33,6 +33,7 @@ pub mod config;
 pub mod events;
 pub mod fsutil;
 pub mod metainfo;
+pub mod multi_sha1;
 pub mod script;
 pub mod services;
 pub mod tracker;

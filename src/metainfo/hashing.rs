@@ -2,11 +2,14 @@
 //! on every core, streaming from disk in bounded memory.
 //!
 //! How it runs, and why:
-//! - Workers claim the next piece index from a shared counter, so pieces are hashed in nearly increasing
-//!   order and no worker waits on another except to claim. A piece may span several files.
-//! - A piece is read in chunks of [`CHUNK`] bytes with positioned reads and hashed incrementally: memory
-//!   is one chunk per worker whatever the piece length, and each chunk is hashed while it is still in the
-//!   core's cache.
+//! - Workers claim the next group of pieces from a shared counter, so pieces are hashed in nearly
+//!   increasing order and no worker waits on another except to claim. A piece may span several files.
+//! - A worker takes [`LANES`] consecutive pieces at a time and hashes them together with
+//!   [`Sha1Lanes`], which on CPUs with the SHA extensions runs about 2.5 times as fast per core as one
+//!   stream (see [`crate::multi_sha1`]).
+//! - Pieces are read in chunks of [`CHUNK`] bytes with positioned reads and hashed incrementally: memory
+//!   is `LANES` chunks per worker whatever the piece length, and each chunk is hashed while it is still
+//!   in the core's cache.
 //! - Workers share one open file description per file (`OpenFiles`). The kernel then sees one stream
 //!   reading the file in order and its readahead keeps up; with a descriptor per worker, each reading
 //!   every other piece, it sees scattered reads. Measured here, 1 GiB from a cold cache with 2 workers:
@@ -29,9 +32,11 @@ use sha1::{Digest, Sha1};
 
 use super::create::SourceFile;
 use super::MetainfoError;
+use crate::multi_sha1::{Sha1Lanes, LANES};
 
-/// Bytes read and hashed at a time by one worker (a quarter of this machine's 1 MiB L2 per core).
-pub const CHUNK: usize = 256 << 10;
+/// Bytes read and hashed at a time per piece: a worker holds [`LANES`] such chunks, half of this
+/// machine's 1 MiB L2 cache per core.
+pub const CHUNK: usize = 128 << 10;
 
 /// Files kept open at once for the workers, beyond those a worker is reading right now.
 const OPEN_FILES_KEPT: usize = 8;
@@ -97,45 +102,75 @@ struct Stream<'a> {
     files: &'a [SourceFile],
     /// `offsets[i]`: position of the first byte of file `i` in the stream.
     offsets: Vec<u64>,
-    total: u64,
     open: OpenFiles<'a>,
 }
 
 impl Stream<'_> {
-    /// SHA-1 of the `len` bytes from `start`, read through `buf`.
-    fn hash(&self, start: u64, len: u64, buf: &mut [u8]) -> Result<[u8; 20], MetainfoError> {
-        let mut sha = Sha1::new();
+    /// Fills `buf` with the bytes of the stream from `start` (they may span several files).
+    fn read(&self, start: u64, buf: &mut [u8]) -> Result<(), MetainfoError> {
         // The last file starting at or before `start`; zero-length files are skipped below.
         let mut idx = self.offsets.partition_point(|&o| o <= start) - 1;
-        let (mut pos, end) = (start, start + len);
-        while pos < end {
+        let mut filled = 0;
+        while filled < buf.len() {
             let f = &self.files[idx];
-            let within = pos - self.offsets[idx];
-            let take = (f.length - within).min(end - pos);
+            let within = (start + filled as u64) - self.offsets[idx];
+            let take = (f.length - within).min((buf.len() - filled) as u64) as usize;
             if take > 0 {
                 let file = self.open.get(idx)?;
-                let mut done = 0;
-                while done < take {
-                    let n = (take - done).min(buf.len() as u64) as usize;
-                    file.read_exact_at(&mut buf[..n], within + done)
-                        .map_err(|e| match e.kind() {
-                            std::io::ErrorKind::UnexpectedEof => changed(&f.disk_path, "shrank"),
-                            _ => io_error(&f.disk_path, e),
-                        })?;
-                    sha.update(&buf[..n]);
-                    done += n as u64;
-                }
-                pos += take;
+                file.read_exact_at(&mut buf[filled..filled + take], within)
+                    .map_err(|e| match e.kind() {
+                        std::io::ErrorKind::UnexpectedEof => changed(&f.disk_path, "shrank"),
+                        _ => io_error(&f.disk_path, e),
+                    })?;
+                filled += take;
             }
             idx += 1;
         }
+        Ok(())
+    }
+
+    /// SHA-1 of the `len` bytes from `start`, read in chunks through `buf`.
+    fn hash_one(&self, start: u64, len: u64, buf: &mut [u8]) -> Result<[u8; 20], MetainfoError> {
+        let mut sha = Sha1::new();
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(buf.len() as u64) as usize;
+            self.read(start + done, &mut buf[..n])?;
+            sha.update(&buf[..n]);
+            done += n as u64;
+        }
         Ok(sha.finalize().into())
+    }
+
+    /// SHA-1 of [`LANES`] consecutive whole pieces from piece `first`, hashed in lockstep
+    /// ([`Sha1Lanes`]), chunk by chunk through `bufs`.
+    fn hash_lanes(
+        &self,
+        first: usize,
+        piece_length: u64,
+        bufs: &mut [Vec<u8>; LANES],
+    ) -> Result<[[u8; 20]; LANES], MetainfoError> {
+        let mut lanes = Sha1Lanes::new();
+        let chunk = bufs[0].len() as u64;
+        let mut done = 0;
+        while done < piece_length {
+            for (k, buf) in bufs.iter_mut().enumerate() {
+                self.read((first + k) as u64 * piece_length + done, buf)?;
+            }
+            lanes.update(std::array::from_fn(|k| bufs[k].as_slice()));
+            done += chunk;
+        }
+        Ok(lanes.finalize())
     }
 }
 
 /// Hashes the pieces of `files` (concatenated) with `threads` workers (0: one per core); `progress` is
 /// called with the bytes hashed so far. Each file must still have the length it was listed with, and be
 /// left alone while it is read: a change is an error.
+///
+/// A worker claims [`LANES`] consecutive pieces at a time and hashes them together when they are all
+/// whole pieces of a length that is a multiple of the chunk (any power of two from 16 KiB is);
+/// otherwise (the short last piece, odd piece lengths) one by one.
 pub fn hash_pieces(
     files: &[SourceFile],
     piece_length: u64,
@@ -153,38 +188,51 @@ pub fn hash_pieces(
     let stream = Stream {
         files,
         offsets,
-        total,
         open: OpenFiles::new(files),
     };
     let count = total.div_ceil(piece_length) as usize;
+    let groups = count.div_ceil(LANES);
     let threads = match threads {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     }
-    .min(count.max(1));
+    .min(groups.max(1));
     let chunk = CHUNK.min(piece_length as usize);
+    let lockstep = piece_length.is_multiple_of(chunk as u64) && chunk.is_multiple_of(64);
+    let whole_pieces = (total / piece_length) as usize;
 
-    let next = AtomicUsize::new(0);
+    let next_group = AtomicUsize::new(0);
     let done_bytes = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
     let worker = || -> Result<Vec<(usize, [u8; 20])>, MetainfoError> {
-        let mut buf = vec![0u8; chunk];
-        let mut mine = Vec::with_capacity(count / threads + 1);
+        let mut bufs: [Vec<u8>; LANES] = std::array::from_fn(|_| vec![0u8; chunk]);
+        let mut mine = Vec::with_capacity(count / threads + LANES);
         loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= count || failed.load(Ordering::Relaxed) {
+            let g = next_group.fetch_add(1, Ordering::Relaxed);
+            if g >= groups || failed.load(Ordering::Relaxed) {
                 return Ok(mine);
             }
-            let start = i as u64 * piece_length;
-            let len = (stream.total - start).min(piece_length);
-            match stream.hash(start, len, &mut buf) {
-                Ok(h) => mine.push((i, h)),
-                Err(e) => {
-                    failed.store(true, Ordering::Relaxed);
-                    return Err(e);
-                }
+            let first = g * LANES;
+            let last = (first + LANES).min(count);
+            let result = if lockstep && last <= whole_pieces && last - first == LANES {
+                stream
+                    .hash_lanes(first, piece_length, &mut bufs)
+                    .map(|hs| mine.extend((first..).zip(hs)))
+            } else {
+                (first..last).try_for_each(|i| {
+                    let start = i as u64 * piece_length;
+                    let len = (total - start).min(piece_length);
+                    let h = stream.hash_one(start, len, &mut bufs[0])?;
+                    mine.push((i, h));
+                    Ok(())
+                })
+            };
+            if let Err(e) = result {
+                failed.store(true, Ordering::Relaxed);
+                return Err(e);
             }
-            progress(done_bytes.fetch_add(len, Ordering::Relaxed) + len);
+            let bytes = (last as u64 * piece_length).min(total) - first as u64 * piece_length;
+            progress(done_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes);
         }
     };
     let results: Vec<_> = std::thread::scope(|s| {
@@ -262,7 +310,9 @@ mod tests {
             .map(|(i, d)| source(dir.path(), &format!("f{i}"), d))
             .collect();
         let all = parts.concat();
-        for piece_length in [16 << 10, 64 << 10, 1 << 20, 4 << 20] {
+        // Powers of two (hashed in lanes where there are 4 whole pieces), a multiple of 64 that is not
+        // one (lanes too), and lengths that are not multiples of 64 (one piece at a time).
+        for piece_length in [16 << 10, 64 << 10, 1 << 20, 4 << 20, 49152, 20000, 16385] {
             for threads in [1, 2, 5] {
                 let got = hash_pieces(&files, piece_length as u64, threads, &|_| {}).unwrap();
                 assert_eq!(
