@@ -27,6 +27,7 @@ pub mod bencode;
 pub mod fsutil;
 pub mod metainfo;
 pub mod types;
+pub mod wire;
 
 pub use metainfo::Metainfo;
 pub use types::{InfoHash, PeerId};
