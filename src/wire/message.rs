@@ -250,7 +250,7 @@ impl Decoder for PeerCodec {
                 }
                 id::PORT => fixed(2)?,
                 id::PIECE if body < 8 => return Err(WireError::BadSize { id: msg_id, len }),
-                id::EXTENDED if body < 1 || body > MAX_EXTENDED_LEN => {
+                id::EXTENDED if !(1..=MAX_EXTENDED_LEN).contains(&body) => {
                     return Err(WireError::BadSize { id: msg_id, len })
                 }
                 _ => {}
