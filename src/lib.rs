@@ -24,6 +24,7 @@
 //! - [`config`]: `torrents.toml`, the settings and the list of managed torrents.
 
 pub mod bencode;
+pub mod engine;
 pub mod fsutil;
 pub mod metainfo;
 pub mod types;

@@ -1,0 +1,3 @@
+//! The peer engine.
+pub mod picker;
+pub mod storage;
