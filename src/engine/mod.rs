@@ -81,6 +81,8 @@ pub struct SessionConfig {
     pub max_buffer_bytes: u64,
     /// How often resume data is saved while it changes.
     pub resume_interval: Duration,
+    /// Upload limit for the whole session, bytes per second (`None` = unlimited).
+    pub upload_limit: Option<u64>,
 }
 
 impl Default for SessionConfig {
@@ -94,6 +96,7 @@ impl Default for SessionConfig {
             upload_slots: 4,
             max_buffer_bytes: 32 << 20,
             resume_interval: Duration::from_secs(10),
+            upload_limit: None,
         }
     }
 }

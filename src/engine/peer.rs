@@ -228,6 +228,12 @@ fn register(
     if c.paused || t.life.is_cancelled() {
         return Err("torrent is paused");
     }
+    if matches!(
+        c.state,
+        super::TorrentState::Checking | super::TorrentState::Error(_)
+    ) {
+        return Err("torrent is not ready (checking its data, or failed)");
+    }
     if c.banned_ids.contains(&hs.peer_id) || c.banned_addrs.contains(&addr) {
         return Err("banned");
     }

@@ -276,7 +276,7 @@ impl Picker {
                 self.salt[i],
                 i,
             );
-            if best.is_none_or(|b| key < b) {
+            if best.map_or(true, |b| key < b) {
                 best = Some(key);
             }
         }
@@ -379,7 +379,7 @@ impl Picker {
         } else {
             f.extra.retain(|&(x, p)| !(x == blk && p == peer));
         }
-        if f.exclusive == Some(peer) && !f.blocks.iter().any(|s| *s == Block::Requested(peer)) {
+        if f.exclusive == Some(peer) && !f.blocks.contains(&Block::Requested(peer)) {
             // The one peer allowed to fill a suspect piece left: start it over for the next one.
             f.exclusive = None;
             f.received = 0;

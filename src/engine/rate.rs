@@ -58,3 +58,54 @@ mod tests {
         assert!(v < 10, "{v}");
     }
 }
+
+/// A token bucket shared by every connection of a session: callers reserve bytes and wait the delay
+/// it returns. Bursts are limited to a tenth of a second of traffic (at least 64 KiB).
+#[derive(Debug)]
+pub struct Limiter {
+    rate: f64,
+    burst: f64,
+    state: parking_lot::Mutex<(f64, Instant)>,
+}
+
+impl Limiter {
+    pub fn new(bytes_per_sec: u64) -> Self {
+        let rate = bytes_per_sec.max(1) as f64;
+        let burst = (rate / 10.0).max(64.0 * 1024.0);
+        Limiter {
+            rate,
+            burst,
+            state: parking_lot::Mutex::new((burst, Instant::now())),
+        }
+    }
+
+    /// Takes `n` bytes from the bucket; returns how long to wait before sending them.
+    pub fn reserve(&self, n: u64) -> Duration {
+        let mut s = self.state.lock();
+        let now = Instant::now();
+        let refill = now.saturating_duration_since(s.1).as_secs_f64() * self.rate;
+        s.0 = (s.0 + refill).min(self.burst) - n as f64;
+        s.1 = now;
+        if s.0 >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-s.0 / self.rate)
+        }
+    }
+}
+
+#[cfg(test)]
+mod limiter_tests {
+    use super::*;
+
+    #[test]
+    fn delays_past_the_burst() {
+        let l = Limiter::new(1 << 20);
+        assert_eq!(l.reserve(64 * 1024), Duration::ZERO);
+        let d = l.reserve(512 * 1024);
+        assert!(
+            d > Duration::from_millis(400) && d < Duration::from_millis(600),
+            "{d:?}"
+        );
+    }
+}

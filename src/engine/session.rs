@@ -32,6 +32,7 @@ pub(crate) struct SessionCtx {
     pub listen_addr: SocketAddr,
     pub events: broadcast::Sender<Event>,
     pub shutdown: CancellationToken,
+    pub upload_limit: Option<super::rate::Limiter>,
 }
 
 struct Inner {
@@ -55,6 +56,7 @@ impl Session {
             listen_addr,
             events: broadcast::channel(EVENT_CAPACITY).0,
             shutdown: CancellationToken::new(),
+            upload_limit: cfg.upload_limit.map(super::rate::Limiter::new),
             cfg,
         });
         let session = Session(Arc::new(Inner {

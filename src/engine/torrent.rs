@@ -88,6 +88,7 @@ pub(crate) struct Torrent {
     pub downloaded: AtomicU64,
     pub uploaded: AtomicU64,
     pub rates: Mutex<(Rate, Rate)>,
+    #[allow(dead_code)] // read by the announcer
     pub trackers: Vec<String>,
     disk_jobs: AtomicUsize,
     disk_idle: Notify,

@@ -96,6 +96,16 @@ pub(crate) async fn run(
                 }
             }
             if !batch.is_empty() {
+                if let Some(limit) = &t.ctx.upload_limit {
+                    let n: u64 = batch.iter().map(|b| b.length as u64).sum();
+                    let wait = limit.reserve(n);
+                    if !wait.is_zero() {
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = conn.cancelled() => return Ok(()),
+                        }
+                    }
+                }
                 let t2 = t.clone();
                 t.disk_job_started();
                 let job = tokio::task::spawn_blocking(move || {
