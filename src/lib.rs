@@ -22,11 +22,22 @@
 //! - [`bencode`] and [`metainfo`]: .torrent files, parsed strictly from untrusted bytes, created with
 //!   parallel hashing, edited without changing the info-hash.
 //! - [`config`]: `torrents.toml`, the settings and the list of managed torrents.
+//! - [`tracker`] (server) and [`announce`] (client): the HTTP tracker protocol.
+//! - [`services`]: the embedded tracker (and, in the shell and daemon, the peer) built from the settings.
+//! - [`events`]: the bus that carries what happened (engine, watch folder) up to the front ends.
+//! - [`script`]: the rhai host; every command is a bundled `scripts/b-*.rhai`.
+//! - [`wire`] (the peer wire protocol) and [`engine`] (sessions, torrents, peers, storage): the peer.
 
+pub mod announce;
 pub mod bencode;
+pub mod config;
 pub mod engine;
+pub mod events;
 pub mod fsutil;
 pub mod metainfo;
+pub mod script;
+pub mod services;
+pub mod tracker;
 pub mod types;
 pub mod wire;
 

@@ -1,1 +1,145 @@
-fn main() {}
+//! The `btorrent` binary: a clap front end over the library. Every command other than the built-in
+//! modes (shell, run) is a script: `btorrent create a b` runs `b-create a b`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use btorrent::script::{Host, HostContext, ScriptError};
+use clap::{ArgAction, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "btorrent",
+    disable_help_subcommand = true,
+    version,
+    about = "A scriptable BitTorrent client and tracker",
+    after_help = "Every shell command also runs one-shot: btorrent create <path> <tracker-url>, \
+btorrent edit <torrent> <url>, btorrent info <torrent>, btorrent show, btorrent help [command], \
+and any b-*.rhai in the scripts folder."
+)]
+struct Cli {
+    /// Settings and managed torrents
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        default_value = "torrents.toml",
+        env = "BTORRENT_CONFIG"
+    )]
+    config: PathBuf,
+    /// More log output (-v info, -vv debug)
+    #[arg(long, short = 'v', global = true, action = ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP tracker (announce, scrape, get_peers, status page) until Ctrl-C
+    Tracker {
+        /// Address to listen on (default: tracker_bind from torrents.toml)
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+    },
+    /// Run a rhai script file with arguments
+    Run {
+        file: PathBuf,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Any command script: create, edit, info, show, help, ... (b-NAME.rhai)
+    #[command(external_subcommand)]
+    Script(Vec<String>),
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("btorrent: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(Command::Tracker { bind }) = cli.command {
+        return runtime.block_on(run_tracker(cli.config, bind));
+    }
+    let ctx = HostContext::stdout(cli.config.clone(), runtime.handle().clone());
+    let host = match Host::new(ctx) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("btorrent: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        None => host.run_command("b-help", &[]),
+        Some(Command::Tracker { .. }) => unreachable!("handled above"),
+        Some(Command::Run { file, args }) => host.run_file(&file, &args),
+        Some(Command::Script(words)) => {
+            let (name, rest) = words.split_first().expect("clap gives the command name");
+            host.run_command(name, rest)
+        }
+    };
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e @ (ScriptError::Usage { .. } | ScriptError::UnknownCommand { .. })) => {
+            eprintln!("btorrent: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("btorrent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_tracker(config: PathBuf, bind: Option<SocketAddr>) -> ExitCode {
+    let running = match btorrent::services::RunningTracker::start(&config, bind).await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("btorrent: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("tracker listening on {}", running.announce_url());
+    shutdown_signal().await;
+    running.stop().await;
+    ExitCode::SUCCESS
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

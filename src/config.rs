@@ -1,0 +1,536 @@
+//! `torrents.toml`: the settings and the list of managed torrents.
+//!
+//! The file is read with serde into [`Settings`] and [`ManagedTorrent`]s and written back through
+//! `toml_edit`, so a user's comments, key order and formatting survive every save. Relative paths in the
+//! file are relative to the folder that holds it. A missing file means the defaults.
+//!
+//! Several front ends (the shell, a one-shot command in another terminal, the watch folder) may change
+//! the list at once. [`Config::update`] serialises them: it takes an advisory lock on a side file, reads
+//! the file afresh, applies the change and replaces the file atomically (temp file + rename).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{bail, Context as _, Result};
+use serde::{Deserialize, Serialize};
+use toml_edit::{DocumentMut, Item, Table};
+
+use crate::fsutil::write_atomic;
+use crate::types::InfoHash;
+
+/// The `[settings]` table. Keys are fixed so scripts and tests can rely on them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Default tracker for `b-create`.
+    pub tracker_url: String,
+    /// Address of the embedded tracker; absent means none runs (the default applies only when the
+    /// file itself is missing or has no `[settings]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracker_bind: Option<String>,
+    /// Only track info-hashes registered here (private mode of the embedded tracker).
+    pub tracker_private: bool,
+    /// Seconds between announces the embedded tracker asks for.
+    pub tracker_interval: u64,
+    /// Peer wire port.
+    pub listen_port: u16,
+    /// Address the peer listens on and dials from.
+    pub listen_ip: String,
+    pub output_dir: PathBuf,
+    pub torrents_dir: PathBuf,
+    pub watch_dir: PathBuf,
+    pub scripts_dir: PathBuf,
+    /// Seconds a watched entry must stay unchanged before it is hashed.
+    pub watch_quiet_secs: u64,
+    /// Seconds between full rescans of the watch folder.
+    pub watch_rescan_secs: u64,
+    /// Operations one script run (or one event handler call) may take before it is stopped.
+    pub script_max_operations: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            tracker_url: "http://127.0.0.1:6969/announce".into(),
+            tracker_bind: Some("127.0.0.1:6969".into()),
+            tracker_private: false,
+            tracker_interval: 300,
+            listen_port: 6881,
+            listen_ip: "0.0.0.0".into(),
+            output_dir: "output".into(),
+            torrents_dir: "torrents".into(),
+            watch_dir: "watch".into(),
+            scripts_dir: "scripts".into(),
+            watch_quiet_secs: 3,
+            watch_rescan_secs: 30,
+            script_max_operations: 20_000_000,
+        }
+    }
+}
+
+/// Where a managed torrent came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// Made here with `b-create`.
+    Created,
+    /// Made by the watch folder from a dropped file or folder.
+    Watch,
+    /// An existing .torrent added to download.
+    #[default]
+    Added,
+}
+
+/// One `[[torrent]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManagedTorrent {
+    pub name: String,
+    pub info_hash: String,
+    /// The .torrent file.
+    pub file: PathBuf,
+    /// The folder that holds the torrent's file or top folder.
+    pub data: PathBuf,
+    /// `downloading`, `seeding`, `paused`, `complete`, `stopped` or `error`.
+    #[serde(default = "default_state")]
+    pub state: String,
+    /// RFC 3339 time it was added.
+    #[serde(default)]
+    pub added: String,
+    #[serde(default)]
+    pub origin: Origin,
+    /// Script-owned values kept with the torrent (`t.meta` in rhai).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub meta: BTreeMap<String, toml::Value>,
+}
+
+fn default_state() -> String {
+    "stopped".into()
+}
+
+impl ManagedTorrent {
+    pub fn hash(&self) -> Option<InfoHash> {
+        InfoHash::from_hex(&self.info_hash)
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct FileShape {
+    settings: Option<Settings>,
+    #[serde(default)]
+    torrent: Vec<ManagedTorrent>,
+}
+
+/// `torrents.toml` in memory, with the document it came from.
+#[derive(Debug, Clone)]
+pub struct Config {
+    path: PathBuf,
+    base: PathBuf,
+    pub settings: Settings,
+    pub torrents: Vec<ManagedTorrent>,
+    doc: DocumentMut,
+    /// Whether the file existed when read (a new file gets every setting written out).
+    existed: bool,
+}
+
+/// The current time as RFC 3339, seconds precision, UTC.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+impl Config {
+    /// Reads `path`; a missing file gives the defaults (and is created on the first save).
+    pub fn load(path: &Path) -> Result<Config> {
+        let base = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let (text, existed) = match std::fs::read_to_string(path) {
+            Ok(t) => (t, true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), false),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let doc: DocumentMut = text
+            .parse()
+            .with_context(|| format!("{} is not valid TOML", path.display()))?;
+        let shape: FileShape = toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!("{}: {}", path.display(), e.message().trim_end_matches('\n'))
+        })?;
+        let mut settings = Settings::default();
+        if let Some(s) = shape.settings {
+            settings = s;
+        }
+        let mut seen = std::collections::HashSet::new();
+        for t in &shape.torrent {
+            if t.hash().is_none() {
+                bail!(
+                    "{}: torrent {:?} has an invalid info_hash {:?}",
+                    path.display(),
+                    t.name,
+                    t.info_hash
+                );
+            }
+            if !seen.insert(t.info_hash.to_ascii_lowercase()) {
+                bail!(
+                    "{}: torrent {} is listed twice",
+                    path.display(),
+                    t.info_hash
+                );
+            }
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            base,
+            settings,
+            torrents: shape.torrent,
+            doc,
+            existed,
+        })
+    }
+
+    /// Runs `f` on a fresh copy of the file under an exclusive lock and saves the result, so changes
+    /// from several processes never overwrite each other.
+    pub fn update<T>(path: &Path, f: impl FnOnce(&mut Config) -> Result<T>) -> Result<T> {
+        let lock_path = path.with_file_name(format!(
+            ".{}.lock",
+            path.file_name()
+                .map_or("torrents.toml".into(), |n| n.to_string_lossy())
+        ));
+        if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open {}", lock_path.display()))?;
+        lock.lock()
+            .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+        let mut cfg = Config::load(path)?;
+        let out = f(&mut cfg)?;
+        cfg.save()?;
+        Ok(out)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The folder relative paths in the file are relative to.
+    pub fn base_dir(&self) -> &Path {
+        &self.base
+    }
+
+    /// A path from the file made absolute (relative to the file's folder).
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() || self.base == Path::new(".") {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    /// A path to store in the file: relative to the file's folder when it lies below it.
+    pub fn relativize(&self, p: &Path) -> PathBuf {
+        let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let base = std::path::absolute(&self.base).unwrap_or_else(|_| self.base.clone());
+        match abs.strip_prefix(&base) {
+            Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
+            Ok(rel) => rel.to_path_buf(),
+            _ => abs,
+        }
+    }
+
+    pub fn output_dir(&self) -> PathBuf {
+        self.resolve(&self.settings.output_dir)
+    }
+    pub fn torrents_dir(&self) -> PathBuf {
+        self.resolve(&self.settings.torrents_dir)
+    }
+    pub fn watch_dir(&self) -> PathBuf {
+        self.resolve(&self.settings.watch_dir)
+    }
+    pub fn scripts_dir(&self) -> PathBuf {
+        self.resolve(&self.settings.scripts_dir)
+    }
+
+    pub fn find(&self, ih: &InfoHash) -> Option<&ManagedTorrent> {
+        self.torrents.iter().find(|t| t.hash().as_ref() == Some(ih))
+    }
+
+    pub fn find_mut(&mut self, ih: &InfoHash) -> Option<&mut ManagedTorrent> {
+        self.torrents
+            .iter_mut()
+            .find(|t| t.hash().as_ref() == Some(ih))
+    }
+
+    /// Adds `t`, or replaces the entry with the same info-hash (keeping its `added` time and meta).
+    pub fn upsert(&mut self, mut t: ManagedTorrent) {
+        t.info_hash = t.info_hash.to_ascii_lowercase();
+        t.file = self.relativize(&t.file);
+        t.data = self.relativize(&t.data);
+        match self
+            .torrents
+            .iter_mut()
+            .find(|x| x.info_hash == t.info_hash)
+        {
+            Some(old) => {
+                if t.added.is_empty() {
+                    t.added = std::mem::take(&mut old.added);
+                }
+                if t.meta.is_empty() {
+                    t.meta = std::mem::take(&mut old.meta);
+                }
+                *old = t;
+            }
+            None => {
+                if t.added.is_empty() {
+                    t.added = now_rfc3339();
+                }
+                self.torrents.push(t);
+            }
+        }
+    }
+
+    /// Removes the entry for `ih`; returns it if there was one.
+    pub fn remove(&mut self, ih: &InfoHash) -> Option<ManagedTorrent> {
+        let i = self
+            .torrents
+            .iter()
+            .position(|t| t.hash().as_ref() == Some(ih))?;
+        Some(self.torrents.remove(i))
+    }
+
+    /// Writes the settings and the torrent list into the document, keeping everything else as it was,
+    /// and replaces the file atomically.
+    pub fn save(&mut self) -> Result<()> {
+        self.sync_settings()?;
+        self.sync_torrents()?;
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        write_atomic(&self.path, self.doc.to_string().as_bytes())
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
+
+    /// Settings are written only where they differ from what the document already implies, so a user's
+    /// file keeps its shape; a file that did not exist gets a full, readable `[settings]` table.
+    fn sync_settings(&mut self) -> Result<()> {
+        let implied = if self.existed {
+            let shape: FileShape = toml::from_str(&self.doc.to_string())?;
+            Some(shape.settings.unwrap_or_default())
+        } else {
+            None
+        };
+        if implied.as_ref() == Some(&self.settings) {
+            return Ok(());
+        }
+        let as_table = |s: &Settings| match toml::Value::try_from(s) {
+            Ok(toml::Value::Table(t)) => t,
+            _ => toml::Table::new(),
+        };
+        let old = implied.as_ref().map(as_table).unwrap_or_default();
+        let wanted = toml_edit::ser::to_document(&self.settings)?;
+        let new = as_table(&self.settings);
+        let table = self
+            .doc
+            .entry("settings")
+            .or_insert_with(|| Item::Table(Table::new()))
+            .as_table_mut()
+            .context("`settings` in the file is not a table")?;
+        if implied.is_none() {
+            table.set_position(0);
+        }
+        for (key, item) in wanted.iter() {
+            if implied.is_some() && old.get(key) == new.get(key) {
+                continue;
+            }
+            let fresh = item.as_value().cloned().context("setting is not a value")?;
+            match table.get_mut(key).and_then(Item::as_value_mut) {
+                Some(v) => {
+                    let decor = v.decor().clone();
+                    *v = fresh;
+                    *v.decor_mut() = decor;
+                }
+                None => {
+                    table.insert(key, Item::Value(fresh));
+                }
+            }
+        }
+        if self.settings.tracker_bind.is_none() {
+            table.remove("tracker_bind");
+        }
+        Ok(())
+    }
+
+    fn sync_torrents(&mut self) -> Result<()> {
+        if self.torrents.is_empty() {
+            self.doc.remove("torrent");
+            return Ok(());
+        }
+        let arr = self
+            .doc
+            .entry("torrent")
+            .or_insert_with(|| Item::ArrayOfTables(Default::default()))
+            .as_array_of_tables_mut()
+            .context("`torrent` in the file is not an array of tables ([[torrent]])")?;
+        let hash_of = |t: &Table| {
+            t.get("info_hash")
+                .and_then(Item::as_str)
+                .map(str::to_ascii_lowercase)
+        };
+        let mut old: Vec<Table> = std::mem::take(arr).into_iter().collect();
+        let mut new_arr = toml_edit::ArrayOfTables::new();
+        for t in &self.torrents {
+            let wanted = toml_edit::ser::to_document(t)?;
+            let mut table = match old
+                .iter()
+                .position(|o| hash_of(o).as_deref() == Some(&t.info_hash))
+            {
+                Some(i) => old.remove(i),
+                None => Table::new(),
+            };
+            for (key, item) in wanted.iter() {
+                let same = table.get(key).map(|i| i.to_string().trim().to_string())
+                    == Some(item.to_string().trim().to_string());
+                if !same {
+                    match (
+                        table.get_mut(key).and_then(Item::as_value_mut),
+                        item.as_value(),
+                    ) {
+                        (Some(v), Some(w)) => {
+                            let decor = v.decor().clone();
+                            *v = w.clone();
+                            *v.decor_mut() = decor;
+                        }
+                        _ => {
+                            table.insert(key, item.clone());
+                        }
+                    }
+                }
+            }
+            let stale: Vec<String> = table
+                .iter()
+                .map(|(k, _)| k.to_string())
+                .filter(|k| !wanted.contains_key(k))
+                .collect();
+            for k in stale {
+                table.remove(&k);
+            }
+            new_arr.push(table);
+        }
+        *arr = new_arr;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(hash: u8, name: &str) -> ManagedTorrent {
+        ManagedTorrent {
+            name: name.into(),
+            info_hash: InfoHash([hash; 20]).to_hex(),
+            file: format!("torrents/{name}.torrent").into(),
+            data: "output".into(),
+            state: "seeding".into(),
+            added: String::new(),
+            origin: Origin::Created,
+            meta: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn missing_file_means_defaults_and_first_save_writes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("torrents.toml");
+        let mut cfg = Config::load(&path).unwrap();
+        assert_eq!(cfg.settings, Settings::default());
+        cfg.save().unwrap();
+        let again = Config::load(&path).unwrap();
+        assert_eq!(again.settings, Settings::default());
+        assert_eq!(cfg.output_dir(), dir.path().join("output"));
+    }
+
+    #[test]
+    fn omitted_tracker_bind_means_no_tracker() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, "[settings]\nlisten_port = 7000\n").unwrap();
+        let cfg = Config::load(&path).unwrap();
+        assert_eq!(cfg.settings.tracker_bind, None);
+        assert_eq!(cfg.settings.listen_port, 7000);
+        assert_eq!(cfg.settings.output_dir, PathBuf::from("output"));
+    }
+
+    #[test]
+    fn saves_keep_comments_and_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("torrents.toml");
+        let original = "# my btorrent setup\n[settings]\n# where downloads go\noutput_dir = \"dl\"   # keep\nlisten_port = 7001\n\n# first torrent\n[[torrent]]\nname = \"a\"\ninfo_hash = \"0101010101010101010101010101010101010101\"\nfile = \"torrents/a.torrent\"\ndata = \"dl\"\nstate = \"seeding\"\nadded = \"2026-01-01T00:00:00Z\"\norigin = \"created\"\n";
+        std::fs::write(&path, original).unwrap();
+        Config::update(&path, |cfg| {
+            cfg.upsert(entry(2, "b"));
+            cfg.find_mut(&InfoHash([1; 20])).unwrap().state = "paused".into();
+            Ok(())
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# my btorrent setup\n[settings]\n# where downloads go\noutput_dir = \"dl\"   # keep\n"), "{text}");
+        assert!(
+            text.contains("# first torrent\n[[torrent]]\nname = \"a\""),
+            "{text}"
+        );
+        assert!(text.contains("state = \"paused\""));
+        let cfg = Config::load(&path).unwrap();
+        assert_eq!(cfg.torrents.len(), 2);
+        assert_eq!(cfg.torrents[1].name, "b");
+        assert!(!cfg.torrents[1].added.is_empty());
+        Config::update(&path, |cfg| {
+            cfg.remove(&InfoHash([1; 20])).unwrap();
+            Ok(())
+        })
+        .unwrap();
+        let cfg = Config::load(&path).unwrap();
+        assert_eq!(cfg.torrents.len(), 1);
+        assert_eq!(cfg.settings.output_dir, PathBuf::from("dl"));
+    }
+
+    #[test]
+    fn bad_files_give_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, "[settings]\nlisten_prot = 1\n").unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("listen_prot"), "{err}");
+        std::fs::write(
+            &path,
+            "[[torrent]]\nname=\"x\"\ninfo_hash=\"zz\"\nfile=\"a\"\ndata=\"b\"\n",
+        )
+        .unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("invalid info_hash"), "{err}");
+    }
+
+    #[test]
+    fn meta_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        Config::update(&path, |cfg| {
+            let mut t = entry(3, "c");
+            t.meta.insert("moved".into(), toml::Value::Boolean(true));
+            cfg.upsert(t);
+            Ok(())
+        })
+        .unwrap();
+        let cfg = Config::load(&path).unwrap();
+        assert_eq!(
+            cfg.torrents[0].meta.get("moved"),
+            Some(&toml::Value::Boolean(true))
+        );
+    }
+}

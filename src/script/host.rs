@@ -1,0 +1,418 @@
+//! The rhai engine with btorrent's primitives, and running commands and script files on it.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope, AST};
+
+use super::catalog::{Catalog, Script, ScriptOrigin};
+use super::command::CommandSpec;
+use super::prims;
+use crate::config::Config;
+use crate::types::PeerId;
+
+/// Where script output goes: stdout for a one-shot command, above the prompt in the shell.
+pub type Output = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What primitives share: the config file, the output, the runtime to block on, cancellation.
+pub struct HostContext {
+    pub config_path: PathBuf,
+    pub out: Output,
+    pub runtime: tokio::runtime::Handle,
+    /// Set to stop the running script (Ctrl-C); cleared when a new run starts.
+    pub cancel: Arc<AtomicBool>,
+    /// Whether primitives may draw progress bars (a terminal is attached).
+    pub progress: bool,
+    /// The peer id this process announces with.
+    pub peer_id: PeerId,
+}
+
+impl HostContext {
+    /// A context printing to stdout, for one-shot commands and tests.
+    pub fn stdout(config_path: PathBuf, runtime: tokio::runtime::Handle) -> HostContext {
+        HostContext {
+            config_path,
+            out: Arc::new(|s| println!("{s}")),
+            runtime,
+            cancel: Arc::new(AtomicBool::new(false)),
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            peer_id: PeerId::generate(),
+        }
+    }
+
+    /// Runs `fut` on the runtime from the script's thread, giving up when the script is cancelled.
+    pub fn block_on<F: std::future::Future>(
+        &self,
+        fut: F,
+    ) -> Result<F::Output, Box<EvalAltResult>> {
+        let cancel = self.cancel.clone();
+        self.runtime.block_on(async move {
+            let cancelled = async {
+                while !cancel.load(Ordering::Relaxed) {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            };
+            tokio::select! {
+                v = fut => Ok(v),
+                _ = cancelled => Err(cancelled_error()),
+            }
+        })
+    }
+
+    /// The config file as it is now on disk.
+    pub fn config(&self) -> Result<Config, Box<EvalAltResult>> {
+        Config::load(&self.config_path).map_err(|e| format!("{e:#}").into())
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    pub fn print(&self, s: &str) {
+        (self.out)(s)
+    }
+}
+
+/// Why a command or script did not complete. Each displays as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptError {
+    #[error("unknown command {name:?}{hint}")]
+    UnknownCommand { name: String, hint: String },
+    #[error("{command}: {message}\nusage: {usage}")]
+    Usage {
+        command: String,
+        message: String,
+        usage: String,
+    },
+    #[error("{script}: {message}")]
+    Failed { script: String, message: String },
+    #[error("{script}: cancelled")]
+    Cancelled { script: String },
+}
+
+/// The scripting host. One per process front end; cheap to share behind an `Arc`.
+pub struct Host {
+    ctx: Arc<HostContext>,
+    engine: Engine,
+    max_operations: u64,
+}
+
+/// The token `on_progress` returns when the cancel flag is set.
+const CANCEL_TOKEN: &str = "btorrent:cancelled";
+
+/// The error a primitive returns when it stops waiting because the script was cancelled.
+pub fn cancelled_error() -> Box<EvalAltResult> {
+    EvalAltResult::ErrorTerminated(Dynamic::from(CANCEL_TOKEN), Position::NONE).into()
+}
+
+impl Host {
+    /// Builds the engine with every primitive and the limits from the settings.
+    pub fn new(ctx: HostContext) -> anyhow::Result<Host> {
+        let cfg = Config::load(&ctx.config_path)?;
+        let ctx = Arc::new(ctx);
+        let max_operations = cfg.settings.script_max_operations;
+        let mut engine = Engine::new();
+        engine.set_max_operations(max_operations);
+        engine.set_max_call_levels(64);
+        engine.set_max_expr_depths(128, 64);
+        engine.set_max_string_size(16 << 20);
+        engine.set_max_array_size(1_000_000);
+        engine.set_max_map_size(100_000);
+        engine.set_max_variables(10_000);
+        engine.set_max_functions(10_000);
+        engine.set_max_modules(0);
+        let cancel = ctx.cancel.clone();
+        engine.on_progress(move |_| {
+            cancel
+                .load(Ordering::Relaxed)
+                .then(|| Dynamic::from(CANCEL_TOKEN))
+        });
+        let out = ctx.out.clone();
+        engine.on_print(move |s| out(s));
+        let out = ctx.out.clone();
+        engine.on_debug(move |s, src, pos| {
+            out(&format!(
+                "[debug {}{}] {s}",
+                src.unwrap_or("script"),
+                at(pos)
+            ))
+        });
+        prims::register_all(&mut engine, &ctx);
+        Ok(Host {
+            ctx,
+            engine,
+            max_operations,
+        })
+    }
+
+    pub fn context(&self) -> &Arc<HostContext> {
+        &self.ctx
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The commands as they are now (user scripts are re-read, so a dropped-in script shows at once).
+    pub fn catalog(&self) -> (Catalog, Vec<String>) {
+        let dir = self.ctx.config().ok().map(|c| c.scripts_dir());
+        Catalog::load(dir.as_deref())
+    }
+
+    /// Runs command `name` (`b-create` or `create`) with the words that followed it.
+    pub fn run_command(&self, name: &str, argv: &[String]) -> Result<Dynamic, ScriptError> {
+        let (catalog, _) = self.catalog();
+        let Some(script) = catalog.get(name).cloned() else {
+            return Err(ScriptError::UnknownCommand {
+                name: name.to_string(),
+                hint: suggest(name, &catalog.names()),
+            });
+        };
+        if argv.iter().any(|a| a == "--help" || a == "-h") {
+            self.ctx.print(&script.spec.help);
+            return Ok(Dynamic::UNIT);
+        }
+        let args = script
+            .spec
+            .parse_args(argv)
+            .map_err(|message| ScriptError::Usage {
+                command: script.name.clone(),
+                message,
+                usage: script.spec.usage.clone(),
+            })?;
+        self.run_script(&script, args.into())
+    }
+
+    /// Runs a script file: `args` is parsed by its declaration if it has a `usage:` line, else it is
+    /// the array of words given.
+    pub fn run_file(&self, path: &Path, argv: &[String]) -> Result<Dynamic, ScriptError> {
+        let script_name = path.display().to_string();
+        let source = std::fs::read_to_string(path).map_err(|e| ScriptError::Failed {
+            script: script_name.clone(),
+            message: format!("cannot read: {e}"),
+        })?;
+        let name = path
+            .file_stem()
+            .map_or("script".into(), |s| s.to_string_lossy().into_owned());
+        let spec = CommandSpec::parse(&name, &source).map_err(|message| ScriptError::Failed {
+            script: script_name.clone(),
+            message,
+        })?;
+        let declared = source
+            .lines()
+            .take_while(|l| l.trim_start().starts_with("//!"))
+            .any(|l| l.contains("usage:"));
+        let args: Dynamic = if declared {
+            spec.parse_args(argv)
+                .map_err(|message| ScriptError::Usage {
+                    command: name.clone(),
+                    message,
+                    usage: spec.usage.clone(),
+                })?
+                .into()
+        } else {
+            argv.iter()
+                .cloned()
+                .map(Dynamic::from)
+                .collect::<Vec<_>>()
+                .into()
+        };
+        let script = Script {
+            name,
+            source,
+            origin: ScriptOrigin::File(path.to_path_buf()),
+            spec,
+        };
+        self.run_script(&script, args)
+    }
+
+    /// Compiles a script, naming it in errors.
+    pub fn compile(&self, script: &Script) -> Result<AST, ScriptError> {
+        let mut ast = self
+            .engine
+            .compile(&script.source)
+            .map_err(|e| ScriptError::Failed {
+                script: script.describe(),
+                message: format!("syntax error{}: {}", at(e.position()), e.err_type()),
+            })?;
+        ast.set_source(script.describe());
+        Ok(ast)
+    }
+
+    fn run_script(&self, script: &Script, args: Dynamic) -> Result<Dynamic, ScriptError> {
+        let ast = self.compile(script)?;
+        self.ctx.cancel.store(false, Ordering::Relaxed);
+        let mut scope = Scope::new();
+        scope.push("args", args);
+        self.engine
+            .eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
+            .map_err(|e| {
+                let bundled = script.origin == ScriptOrigin::Bundled;
+                self.describe_error(&script.describe(), &e, !bundled)
+            })
+    }
+
+    /// Turns a rhai error into one line naming the script, the line and the cause. Errors a bundled
+    /// command throws on purpose (bad input) leave out the line: it is the user's input, not the script,
+    /// that needs fixing (`locate_thrown = false`).
+    pub fn describe_error(
+        &self,
+        script: &str,
+        err: &EvalAltResult,
+        locate_thrown: bool,
+    ) -> ScriptError {
+        let mut inner = err;
+        let mut pos = err.position();
+        while let EvalAltResult::ErrorInFunctionCall(_, _, e, p) = inner {
+            if !p.is_none() && pos.is_none() {
+                pos = *p;
+            }
+            inner = e;
+            if !inner.position().is_none() {
+                pos = inner.position();
+            }
+        }
+        let message = match inner {
+            EvalAltResult::ErrorTerminated(token, _)
+                if token.clone().into_string().ok().as_deref() == Some(CANCEL_TOKEN) =>
+            {
+                return ScriptError::Cancelled {
+                    script: script.to_string(),
+                }
+            }
+            EvalAltResult::ErrorTooManyOperations(_) => format!(
+                "stopped after {} operations (script_max_operations), is it in an endless loop?",
+                self.max_operations
+            ),
+            EvalAltResult::ErrorRuntime(v, _) if !locate_thrown => {
+                return ScriptError::Failed {
+                    script: script.trim_end_matches(".rhai (bundled)").to_string(),
+                    message: v.to_string(),
+                }
+            }
+            EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
+            other => {
+                let mut s = other.to_string();
+                if let Some(i) = s.rfind(" (line ") {
+                    s.truncate(i);
+                }
+                s
+            }
+        };
+        ScriptError::Failed {
+            script: script.to_string(),
+            message: format!("{}{message}", line_of(pos)),
+        }
+    }
+}
+
+fn at(pos: Position) -> String {
+    match pos.line() {
+        Some(l) => format!(" at line {l}"),
+        None => String::new(),
+    }
+}
+
+fn line_of(pos: Position) -> String {
+    match (pos.line(), pos.position()) {
+        (Some(l), Some(c)) => format!("line {l}:{c}: "),
+        (Some(l), None) => format!("line {l}: "),
+        _ => String::new(),
+    }
+}
+
+/// `, did you mean b-info?` for a near miss, else a pointer to `b-help`.
+fn suggest(name: &str, names: &[String]) -> String {
+    let wanted = name.trim_start_matches("b-");
+    let best = names
+        .iter()
+        .map(|n| (edit_distance(wanted, n.trim_start_matches("b-")), n))
+        .min();
+    match best {
+        Some((d, n)) if d <= 2 => format!(", did you mean {n}? (b-help lists every command)"),
+        _ => " (b-help lists every command)".to_string(),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Converts a map of options from a script into typed reads, rejecting keys nobody asked for.
+pub(crate) struct Opts<'a> {
+    pub func: &'static str,
+    pub map: &'a Map,
+}
+
+impl Opts<'_> {
+    pub fn check(&self, known: &[&str]) -> Result<(), Box<EvalAltResult>> {
+        for k in self.map.keys() {
+            if !known.contains(&k.as_str()) {
+                return Err(format!(
+                    "{}: unknown option `{k}` (known: {})",
+                    self.func,
+                    known.join(", ")
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    fn get(&self, key: &str) -> Option<&Dynamic> {
+        self.map.get(key).filter(|v| !v.is_unit())
+    }
+
+    pub fn string(&self, key: &str) -> Result<Option<String>, Box<EvalAltResult>> {
+        self.get(key)
+            .map(|v| {
+                v.clone()
+                    .into_string()
+                    .map_err(|t| format!("{}: `{key}` must be a string, not {t}", self.func).into())
+            })
+            .transpose()
+    }
+
+    pub fn int(&self, key: &str) -> Result<Option<i64>, Box<EvalAltResult>> {
+        self.get(key)
+            .map(|v| {
+                v.as_int()
+                    .map_err(|t| format!("{}: `{key}` must be a number, not {t}", self.func).into())
+            })
+            .transpose()
+    }
+
+    pub fn bool(&self, key: &str) -> Result<bool, Box<EvalAltResult>> {
+        self.get(key)
+            .map(|v| {
+                v.as_bool().map_err(|t| {
+                    format!("{}: `{key}` must be true or false, not {t}", self.func).into()
+                })
+            })
+            .transpose()
+            .map(|b| b.unwrap_or(false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        let names = vec!["b-info".to_string(), "b-create".to_string()];
+        assert!(suggest("b-inof", &names).contains("did you mean b-info"));
+        assert!(!suggest("b-zzzzzz", &names).contains("did you mean"));
+    }
+}

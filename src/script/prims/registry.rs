@@ -1,0 +1,173 @@
+//! torrents.toml primitives: `settings()`, `torrents()`, `register(torrent[, opts])`,
+//! `unregister(name_or_hash)`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
+
+use super::{fail, TorrentFile};
+use crate::config::{Config, ManagedTorrent, Origin};
+use crate::script::host::{HostContext, Opts};
+
+/// The settings as a map, folders resolved to absolute paths.
+fn settings_map(cfg: &Config) -> Map {
+    let s = &cfg.settings;
+    let mut m = Map::new();
+    let dir = |p: PathBuf| Dynamic::from(p.display().to_string());
+    m.insert("tracker_url".into(), s.tracker_url.clone().into());
+    m.insert(
+        "tracker_bind".into(),
+        s.tracker_bind.clone().map_or(Dynamic::UNIT, Dynamic::from),
+    );
+    m.insert("tracker_private".into(), s.tracker_private.into());
+    m.insert("listen_port".into(), (s.listen_port as i64).into());
+    m.insert("listen_ip".into(), s.listen_ip.clone().into());
+    m.insert("output_dir".into(), dir(cfg.output_dir()));
+    m.insert("torrents_dir".into(), dir(cfg.torrents_dir()));
+    m.insert("watch_dir".into(), dir(cfg.watch_dir()));
+    m.insert("scripts_dir".into(), dir(cfg.scripts_dir()));
+    m.insert("config_file".into(), dir(cfg.path().to_path_buf()));
+    m
+}
+
+/// One managed torrent as a map (paths resolved).
+pub(crate) fn entry_map(cfg: &Config, t: &ManagedTorrent) -> Map {
+    let mut m = Map::new();
+    m.insert("name".into(), t.name.clone().into());
+    m.insert("info_hash".into(), t.info_hash.clone().into());
+    m.insert(
+        "file".into(),
+        cfg.resolve(&t.file).display().to_string().into(),
+    );
+    m.insert(
+        "data".into(),
+        cfg.resolve(&t.data).display().to_string().into(),
+    );
+    m.insert("state".into(), t.state.clone().into());
+    m.insert("added".into(), t.added.clone().into());
+    m.insert(
+        "origin".into(),
+        format!("{:?}", t.origin).to_lowercase().into(),
+    );
+    let meta = rhai::serde::to_dynamic(&t.meta).unwrap_or(Dynamic::UNIT);
+    m.insert("meta".into(), meta);
+    m
+}
+
+fn register_torrent(
+    ctx: &HostContext,
+    t: &TorrentFile,
+    opts: &Map,
+) -> Result<Map, Box<EvalAltResult>> {
+    let o = Opts {
+        func: "register",
+        map: opts,
+    };
+    o.check(&["data", "state", "origin"])?;
+    let origin = match o.string("origin")?.as_deref() {
+        None => {
+            if t.data_dir.is_some() {
+                Origin::Created
+            } else {
+                Origin::Added
+            }
+        }
+        Some("created") => Origin::Created,
+        Some("watch") => Origin::Watch,
+        Some("added") => Origin::Added,
+        Some(other) => return fail("register", format!("unknown origin {other:?}")),
+    };
+    let Some(file) = t.path.clone() else {
+        return fail("register", "the torrent has no file on disk");
+    };
+    let state = o.string("state")?.unwrap_or_else(|| {
+        if origin == Origin::Added {
+            "downloading".into()
+        } else {
+            "seeding".into()
+        }
+    });
+    Config::update(&ctx.config_path, |cfg| {
+        let data = match o.string("data").map_err(|e| anyhow::anyhow!("{e}"))? {
+            Some(d) => PathBuf::from(d),
+            None => t.data_dir.clone().unwrap_or_else(|| cfg.output_dir()),
+        };
+        cfg.upsert(ManagedTorrent {
+            name: t.meta.info.name.clone(),
+            info_hash: t.meta.info_hash.to_hex(),
+            file,
+            data,
+            state,
+            added: String::new(),
+            origin,
+            meta: Default::default(),
+        });
+        let entry = cfg.find(&t.meta.info_hash).expect("just added");
+        Ok(entry_map(cfg, entry))
+    })
+    .or_else(|e| fail("register", format!("{e:#}")))
+}
+
+/// Finds a managed torrent by full or abbreviated info-hash or by exact name.
+pub(crate) fn lookup<'a>(cfg: &'a Config, key: &str) -> Result<&'a ManagedTorrent, String> {
+    let k = key.to_ascii_lowercase();
+    let hits: Vec<&ManagedTorrent> = cfg
+        .torrents
+        .iter()
+        .filter(|t| t.name == key || (k.len() >= 6 && t.info_hash.starts_with(&k)))
+        .collect();
+    match hits.as_slice() {
+        [one] => Ok(one),
+        [] => Err(format!("no managed torrent named {key:?}")),
+        _ => Err(format!(
+            "{key:?} matches {} torrents; use the info-hash",
+            hits.len()
+        )),
+    }
+}
+
+pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
+    let c = ctx.clone();
+    engine.register_fn("settings", move || -> Result<Map, Box<EvalAltResult>> {
+        Ok(settings_map(&c.config()?))
+    });
+    let c = ctx.clone();
+    engine.register_fn("torrents", move || -> Result<Array, Box<EvalAltResult>> {
+        let cfg = c.config()?;
+        Ok(cfg
+            .torrents
+            .iter()
+            .map(|t| Dynamic::from_map(entry_map(&cfg, t)))
+            .collect())
+    });
+    let c = ctx.clone();
+    engine.register_fn(
+        "register",
+        move |t: &mut TorrentFile| -> Result<Map, Box<EvalAltResult>> {
+            register_torrent(&c, t, &Map::new())
+        },
+    );
+    let c = ctx.clone();
+    engine.register_fn(
+        "register",
+        move |t: &mut TorrentFile, opts: Map| -> Result<Map, Box<EvalAltResult>> {
+            register_torrent(&c, t, &opts)
+        },
+    );
+    let c = ctx.clone();
+    engine.register_fn(
+        "unregister",
+        move |key: &str| -> Result<Map, Box<EvalAltResult>> {
+            Config::update(&c.config_path, |cfg| {
+                let hash = lookup(cfg, key)
+                    .map_err(anyhow::Error::msg)?
+                    .hash()
+                    .expect("validated on load");
+                let t = cfg.remove(&hash).expect("found above");
+                Ok(entry_map(cfg, &t))
+            })
+            .or_else(|e| fail("unregister", format!("{e:#}")))
+        },
+    );
+}

@@ -1,0 +1,252 @@
+//! `.torrent` primitives: `create(path, url[, opts])`, `load(torrent)`, `edit(torrent, url)`,
+//! `info(torrent)`, and the `Torrent` type with its getters.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
+
+use super::fail;
+use crate::fsutil::{human_bytes, write_atomic};
+use crate::metainfo::{create_torrent, edit_trackers, CreateOptions, Metainfo};
+use crate::script::host::{HostContext, Opts};
+
+/// A .torrent as scripts see it: the parsed file, where it is on disk, and (for one just created) the
+/// folder that holds its data.
+#[derive(Clone)]
+pub struct TorrentFile {
+    pub meta: Metainfo,
+    pub path: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl TorrentFile {
+    /// Everything `b-info` shows, as a map (also what `info()` returns and `--json` prints).
+    pub fn to_map(&self) -> Map {
+        let m = &self.meta;
+        let mut map = Map::new();
+        map.insert("name".into(), m.info.name.clone().into());
+        map.insert("info_hash".into(), m.info_hash.to_hex().into());
+        map.insert("magnet".into(), m.magnet().into());
+        let trackers: Array = m.trackers().into_iter().map(Dynamic::from).collect();
+        map.insert("trackers".into(), trackers.into());
+        map.insert("piece_length".into(), (m.info.piece_length as i64).into());
+        map.insert("piece_count".into(), (m.info.piece_count() as i64).into());
+        map.insert("size".into(), (m.info.total_length as i64).into());
+        map.insert("size_human".into(), human_bytes(m.info.total_length).into());
+        map.insert("private".into(), m.info.private.into());
+        map.insert("multi_file".into(), m.info.multi_file.into());
+        let opt = |v: &Option<String>| v.clone().map_or(Dynamic::UNIT, Dynamic::from);
+        map.insert("comment".into(), opt(&m.comment));
+        map.insert("created_by".into(), opt(&m.created_by));
+        map.insert("source".into(), opt(&m.info.source));
+        map.insert(
+            "creation_date".into(),
+            m.creation_date.map_or(Dynamic::UNIT, Dynamic::from),
+        );
+        let files: Array = m
+            .info
+            .files
+            .iter()
+            .filter(|f| !f.padding)
+            .map(|f| {
+                let mut e = Map::new();
+                e.insert("path".into(), f.path.display().to_string().into());
+                e.insert("length".into(), (f.length as i64).into());
+                Dynamic::from_map(e)
+            })
+            .collect();
+        map.insert("files".into(), files.into());
+        map.insert(
+            "path".into(),
+            self.path
+                .as_ref()
+                .map_or(Dynamic::UNIT, |p| p.display().to_string().into()),
+        );
+        map
+    }
+}
+
+fn load_file(func: &str, path: &str) -> Result<TorrentFile, Box<EvalAltResult>> {
+    let p = PathBuf::from(path);
+    match Metainfo::load(&p) {
+        Ok(meta) => Ok(TorrentFile {
+            meta,
+            path: Some(p),
+            data_dir: None,
+        }),
+        Err(e @ crate::metainfo::MetainfoError::Io { .. }) => fail(func, e),
+        Err(e) => fail(func, format!("{path}: {e}")),
+    }
+}
+
+fn create(
+    ctx: &HostContext,
+    path: &str,
+    url: &str,
+    opts: &Map,
+) -> Result<TorrentFile, Box<EvalAltResult>> {
+    let o = Opts {
+        func: "create",
+        map: opts,
+    };
+    o.check(&[
+        "piece_length",
+        "private",
+        "comment",
+        "source",
+        "output",
+        "exclude_hidden",
+        "trackers",
+    ])?;
+    let src = Path::new(path);
+    if !src.exists() {
+        return fail("create", format!("{path}: no such file or folder"));
+    }
+    let mut trackers = Vec::new();
+    if !url.trim().is_empty() {
+        trackers.push(url.trim().to_string());
+    }
+    if let Some(extra) = opts.get("trackers").filter(|v| !v.is_unit()) {
+        let arr = extra
+            .clone()
+            .into_array()
+            .or_else(|_| fail("create", "`trackers` must be an array of URLs"))?;
+        for t in arr {
+            trackers.push(t.to_string());
+        }
+    }
+    let copts = CreateOptions {
+        trackers,
+        piece_length: o.int("piece_length")?.map(|n| n.max(0) as u64),
+        private: o.bool("private")?,
+        comment: o.string("comment")?,
+        source: o.string("source")?,
+        exclude_hidden: o.bool("exclude_hidden")?,
+        threads: 0,
+    };
+    let cfg = ctx.config()?;
+    let bar = progress_bar(ctx);
+    let meta = create_torrent(src, &copts, &|done, total| {
+        if let Some(b) = &bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    });
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let meta = meta.or_else(|e| fail("create", e))?;
+    let out = match o.string("output")? {
+        Some(p) => PathBuf::from(p),
+        None => cfg
+            .torrents_dir()
+            .join(format!("{}.torrent", meta.info.name)),
+    };
+    if let Ok(existing) = Metainfo::load(&out) {
+        if existing.info_hash != meta.info_hash {
+            return fail(
+                "create",
+                format!(
+                    "{} already holds a different torrent; choose another file with -o",
+                    out.display()
+                ),
+            );
+        }
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .or_else(|e| fail("create", format!("cannot create {}: {e}", dir.display())))?;
+    }
+    write_atomic(&out, meta.as_bytes())
+        .or_else(|e| fail("create", format!("cannot write {}: {e}", out.display())))?;
+    let abs = src.canonicalize().unwrap_or_else(|_| src.to_path_buf());
+    Ok(TorrentFile {
+        meta,
+        path: Some(out),
+        data_dir: abs.parent().map(Path::to_path_buf),
+    })
+}
+
+fn progress_bar(ctx: &HostContext) -> Option<indicatif::ProgressBar> {
+    if !ctx.progress {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "hashing {bar:30} {percent:>3}% {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    Some(bar)
+}
+
+pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
+    engine.register_type_with_name::<TorrentFile>("Torrent");
+    engine.register_get("name", |t: &mut TorrentFile| t.meta.info.name.clone());
+    engine.register_get("info_hash", |t: &mut TorrentFile| t.meta.info_hash.to_hex());
+    engine.register_get("size", |t: &mut TorrentFile| {
+        t.meta.info.total_length as i64
+    });
+    engine.register_get("piece_length", |t: &mut TorrentFile| {
+        t.meta.info.piece_length as i64
+    });
+    engine.register_get("piece_count", |t: &mut TorrentFile| {
+        t.meta.info.piece_count() as i64
+    });
+    engine.register_get("private", |t: &mut TorrentFile| t.meta.info.private);
+    engine.register_get("magnet", |t: &mut TorrentFile| t.meta.magnet());
+    engine.register_get("trackers", |t: &mut TorrentFile| {
+        t.meta
+            .trackers()
+            .into_iter()
+            .map(Dynamic::from)
+            .collect::<Array>()
+    });
+    engine.register_get("files", |t: &mut TorrentFile| t.to_map()["files"].clone());
+    engine.register_get("path", |t: &mut TorrentFile| {
+        t.path
+            .as_ref()
+            .map_or(Dynamic::UNIT, |p| p.display().to_string().into())
+    });
+    engine.register_get("data_dir", |t: &mut TorrentFile| {
+        t.data_dir
+            .as_ref()
+            .map_or(Dynamic::UNIT, |p| p.display().to_string().into())
+    });
+    engine.register_fn("to_map", |t: &mut TorrentFile| t.to_map());
+    engine.register_fn("to_string", |t: &mut TorrentFile| {
+        format!("Torrent({} {})", t.meta.info.name, t.meta.info_hash)
+    });
+
+    let c = ctx.clone();
+    engine.register_fn(
+        "create",
+        move |path: &str, url: &str| -> Result<TorrentFile, Box<EvalAltResult>> {
+            create(&c, path, url, &Map::new())
+        },
+    );
+    let c = ctx.clone();
+    engine.register_fn(
+        "create",
+        move |path: &str, url: &str, opts: Map| -> Result<TorrentFile, Box<EvalAltResult>> {
+            create(&c, path, url, &opts)
+        },
+    );
+    engine.register_fn("load", |path: &str| load_file("load", path));
+    engine.register_fn("info", |path: &str| -> Result<Map, Box<EvalAltResult>> {
+        Ok(load_file("info", path)?.to_map())
+    });
+    engine.register_fn(
+        "edit",
+        |path: &str, url: &str| -> Result<TorrentFile, Box<EvalAltResult>> {
+            let t = load_file("edit", path)?;
+            let bytes = edit_trackers(&t.meta, url).or_else(|e| fail("edit", e))?;
+            let p = t.path.clone().expect("loaded from a path");
+            write_atomic(&p, &bytes)
+                .or_else(|e| fail("edit", format!("cannot write {}: {e}", p.display())))?;
+            load_file("edit", path)
+        },
+    );
+}

@@ -1,0 +1,238 @@
+//! The tracker's other pages (`/get_peers`, `/stats`, `/`) and btorrent's tracker client talking to
+//! btorrent's tracker.
+
+mod tracker_support;
+
+use std::time::Duration;
+
+use btorrent::announce::{AnnounceEvent, AnnounceRequest, TrackerClient, TrackerError};
+use btorrent::tracker::{TrackerConfig, TrackerStats};
+use btorrent::{InfoHash, PeerId};
+use tracker_support::*;
+
+fn request(hash: InfoHash, port: u16, left: u64, event: Option<AnnounceEvent>) -> AnnounceRequest {
+    AnnounceRequest {
+        info_hash: hash,
+        peer_id: PeerId(peer_id(port)),
+        port,
+        uploaded: 100,
+        downloaded: 200,
+        left,
+        event,
+        numwant: None,
+        key: Some(7),
+        ip: None,
+    }
+}
+
+#[tokio::test]
+async fn client_lifecycle_against_our_tracker() {
+    let t = TestTracker::start(TrackerConfig::default()).await;
+    let client = TrackerClient::new();
+    let url = t.announce_url();
+    let h = InfoHash([0x5a; 20]);
+    let seed = client
+        .announce(&url, &request(h, 7001, 0, Some(AnnounceEvent::Started)))
+        .await
+        .unwrap();
+    assert!(seed.peers.is_empty());
+    assert_eq!(seed.interval, Duration::from_secs(600));
+    assert_eq!(seed.min_interval, Some(Duration::from_secs(60)));
+    let leech = client
+        .announce(&url, &request(h, 7002, 50, Some(AnnounceEvent::Started)))
+        .await
+        .unwrap();
+    assert_eq!(leech.peers, vec!["127.0.0.1:7001".parse().unwrap()]);
+    assert_eq!((leech.complete, leech.incomplete), (Some(1), Some(1)));
+    let done = client
+        .announce(&url, &request(h, 7002, 0, Some(AnnounceEvent::Completed)))
+        .await
+        .unwrap();
+    assert_eq!((done.complete, done.incomplete), (Some(2), Some(0)));
+    let scrape = client.scrape(&url, &[h, InfoHash([1; 20])]).await.unwrap();
+    assert_eq!(scrape[&h].complete, 2);
+    assert_eq!(scrape[&h].downloaded, 1);
+    assert_eq!(scrape[&InfoHash([1; 20])].complete, 0);
+    client
+        .announce(&url, &request(h, 7001, 0, Some(AnnounceEvent::Stopped)))
+        .await
+        .unwrap();
+    let periodic = client
+        .announce(&url, &request(h, 7002, 0, None))
+        .await
+        .unwrap();
+    assert!(periodic.peers.is_empty());
+    assert_eq!(periodic.complete, Some(1));
+}
+
+#[tokio::test]
+async fn client_reports_our_failure_reason() {
+    let cfg = TrackerConfig {
+        private: true,
+        ..Default::default()
+    };
+    let t = TestTracker::start(cfg).await;
+    let err = TrackerClient::new()
+        .announce(
+            &t.announce_url(),
+            &request(InfoHash([3; 20]), 7001, 0, None),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TrackerError::Failure(_)), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "tracker refused: unregistered torrent: this tracker only serves its own torrents"
+    );
+}
+
+#[tokio::test]
+async fn get_peers_lists_announced_peers() {
+    let t = TestTracker::start(TrackerConfig::default()).await;
+    let client = TrackerClient::new();
+    let (a, b) = (InfoHash([0xa1; 20]), InfoHash([0xb2; 20]));
+    client
+        .announce(&t.announce_url(), &request(a, 7001, 0, None))
+        .await
+        .unwrap();
+    client
+        .announce(&t.announce_url(), &request(b, 7001, 0, None))
+        .await
+        .unwrap();
+    client
+        .announce(&t.announce_url(), &request(a, 7002, 1234, None))
+        .await
+        .unwrap();
+
+    for url in [t.base(), format!("{}/", t.base()), t.announce_url()] {
+        let peers = client.get_peers(&url, None).await.unwrap();
+        assert_eq!(peers.len(), 2, "{url}");
+        let p1 = &peers[0];
+        assert_eq!((p1.ip.to_string(), p1.port), ("127.0.0.1".into(), 7001));
+        assert_eq!(p1.peer_id, PeerId(peer_id(7001)));
+        assert_eq!(p1.client, "-TS0001-");
+        assert_eq!(p1.left, 0);
+        assert!(p1.last_seen_secs < 5);
+        let hashes: Vec<InfoHash> = p1.torrents.iter().map(|t| t.info_hash).collect();
+        assert_eq!(hashes, vec![a, b]);
+        assert_eq!(p1.torrents[0].uploaded, 100);
+        assert_eq!(p1.torrents[0].downloaded, 200);
+        assert_eq!(peers[1].port, 7002);
+        assert_eq!(peers[1].left, 1234);
+    }
+    let only_b = client.get_peers(&t.base(), Some(b)).await.unwrap();
+    assert_eq!(only_b.len(), 1);
+    assert_eq!(only_b[0].torrents.len(), 1);
+    // The filter also takes the raw 20 bytes, percent-encoded.
+    let (status, body) = get(&format!("{}/get_peers?info_hash={}", t.base(), pct(&a.0))).await;
+    assert_eq!(status, 200);
+    let list: btorrent::announce::PeerList = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (list.peers.len(), list.total, list.truncated),
+        (2, 2, false)
+    );
+    let (status, body) = get(&format!("{}/get_peers?info_hash=nothex", t.base())).await;
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("40 hex digits"));
+}
+
+#[tokio::test]
+async fn get_peers_listing_is_capped() {
+    let cfg = TrackerConfig {
+        get_peers_limit: 3,
+        ..Default::default()
+    };
+    let t = TestTracker::start(cfg).await;
+    let client = TrackerClient::new();
+    for port in 1..=5 {
+        client
+            .announce(
+                &t.announce_url(),
+                &request(InfoHash([1; 20]), port, 0, None),
+            )
+            .await
+            .unwrap();
+    }
+    let list = client.get_peer_list(&t.base(), None).await.unwrap();
+    assert_eq!((list.peers.len(), list.total, list.truncated), (3, 5, true));
+}
+
+#[tokio::test]
+async fn get_peers_from_a_tracker_without_it_is_a_clear_error() {
+    let t = TestTracker::start(TrackerConfig::default()).await;
+    let err = TrackerClient::new()
+        .get_peers(&format!("{}/nothing/here", t.base()), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TrackerError::Http { status: 404, .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn status_page_and_stats_show_the_counts() {
+    let t = TestTracker::start(TrackerConfig::default()).await;
+    let client = TrackerClient::new();
+    let (a, b) = (InfoHash([0xa1; 20]), InfoHash([0xb2; 20]));
+    client
+        .announce(&t.announce_url(), &request(a, 7001, 0, None))
+        .await
+        .unwrap();
+    client
+        .announce(&t.announce_url(), &request(a, 7002, 10, None))
+        .await
+        .unwrap();
+    client
+        .announce(&t.announce_url(), &request(a, 7003, 10, None))
+        .await
+        .unwrap();
+    client
+        .announce(&t.announce_url(), &request(b, 7001, 0, None))
+        .await
+        .unwrap();
+    client.scrape(&t.announce_url(), &[a]).await.unwrap();
+
+    let (status, body) = get(&format!("{}/stats", t.base())).await;
+    assert_eq!(status, 200);
+    let stats: TrackerStats = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (stats.swarms, stats.peers, stats.seeders, stats.leechers),
+        (2, 4, 2, 2)
+    );
+    assert_eq!((stats.announces, stats.scrapes, stats.failures), (4, 1, 0));
+    assert!(!stats.private);
+
+    let resp = reqwest::get(format!("{}/", t.base())).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = resp.text().await.unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    for row in [
+        "<tr><th>swarms</th><td>2</td></tr>",
+        "<tr><th>peers</th><td>4</td></tr>",
+        "<tr><th>seeders</th><td>2</td></tr>",
+        "<tr><th>leechers</th><td>2</td></tr>",
+    ] {
+        assert!(html.contains(row), "{row} missing from:\n{html}");
+    }
+    // Largest swarm first.
+    let row_a = format!(
+        "<tr><td class=\"h\">{}</td><td>1</td><td>2</td><td>0</td></tr>",
+        a.to_hex()
+    );
+    let row_b = format!(
+        "<tr><td class=\"h\">{}</td><td>1</td><td>0</td><td>0</td></tr>",
+        b.to_hex()
+    );
+    let (pa, pb) = (
+        html.find(&row_a).expect(&row_a),
+        html.find(&row_b).expect(&row_b),
+    );
+    assert!(pa < pb);
+    let (status, _) = get(&format!("{}/nope", t.base())).await;
+    assert_eq!(status, 404);
+}

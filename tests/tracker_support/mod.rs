@@ -1,0 +1,191 @@
+//! Shared by the tracker tests: an in-process tracker on an ephemeral loopback port, raw HTTP GETs
+//! from a chosen loopback source address, and a small bencode reader for checking replies.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use btorrent::tracker::{Tracker, TrackerConfig};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// A tracker served on loopback until dropped.
+pub struct TestTracker {
+    pub tracker: Tracker,
+    pub addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TestTracker {
+    pub async fn start(cfg: TrackerConfig) -> Self {
+        Self::start_on("127.0.0.1:0", cfg).await
+    }
+
+    pub async fn start_on(bind: &str, cfg: TrackerConfig) -> Self {
+        let tracker = Tracker::new(cfg);
+        let listener = TcpListener::bind(bind).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(tracker.clone().serve(listener, async move {
+            let _ = rx.await;
+        }));
+        TestTracker {
+            tracker,
+            addr,
+            _stop: tx,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` (or `http://[::1]:PORT`).
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn announce_url(&self) -> String {
+        format!("{}/announce", self.base())
+    }
+}
+
+/// GET `url` from source address `from`; returns (status, body).
+pub async fn get_from(from: IpAddr, url: &str) -> (u16, Vec<u8>) {
+    let client = reqwest::Client::builder()
+        .local_address(from)
+        .build()
+        .unwrap();
+    let resp = tokio::time::timeout(std::time::Duration::from_secs(10), client.get(url).send())
+        .await
+        .expect("request timed out")
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.bytes().await.unwrap().to_vec())
+}
+
+pub async fn get(url: &str) -> (u16, Vec<u8>) {
+    get_from("127.0.0.1".parse().unwrap(), url).await
+}
+
+/// `%XX` for every byte.
+pub fn pct(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("%{b:02X}")).collect()
+}
+
+/// An announce query for a peer with the given port; `extra` is appended.
+pub fn announce_query(
+    hash: &[u8; 20],
+    peer_id: &[u8; 20],
+    port: u16,
+    left: u64,
+    extra: &str,
+) -> String {
+    format!(
+        "info_hash={}&peer_id={}&port={port}&uploaded=0&downloaded=0&left={left}{extra}",
+        pct(hash),
+        pct(peer_id)
+    )
+}
+
+pub fn peer_id(n: u16) -> [u8; 20] {
+    let mut id = *b"-TS0001-000000000000";
+    id[14..20].copy_from_slice(format!("{n:06}").as_bytes());
+    id
+}
+
+/// A decoded bencode value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum B {
+    I(i64),
+    S(Vec<u8>),
+    L(Vec<B>),
+    D(BTreeMap<Vec<u8>, B>),
+}
+
+impl B {
+    pub fn decode(buf: &[u8]) -> B {
+        btorrent::bencode::validate(buf, true)
+            .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(buf)));
+        decode_at(buf, 0).0
+    }
+
+    pub fn get(&self, key: &str) -> Option<&B> {
+        match self {
+            B::D(m) => m.get(key.as_bytes()),
+            _ => None,
+        }
+    }
+
+    pub fn int(&self, key: &str) -> i64 {
+        match self.get(key) {
+            Some(B::I(i)) => *i,
+            other => panic!("{key}: {other:?} in {self:?}"),
+        }
+    }
+
+    pub fn bytes(&self, key: &str) -> &[u8] {
+        match self.get(key) {
+            Some(B::S(s)) => s,
+            other => panic!("{key}: {other:?} in {self:?}"),
+        }
+    }
+
+    /// The `failure reason`, if this is a refusal.
+    pub fn failure(&self) -> Option<String> {
+        match self.get("failure reason") {
+            Some(B::S(s)) => Some(String::from_utf8_lossy(s).into_owned()),
+            _ => None,
+        }
+    }
+}
+
+fn decode_at(buf: &[u8], pos: usize) -> (B, usize) {
+    match buf[pos] {
+        b'i' => {
+            let (v, end) = btorrent::bencode::read_int(buf, pos).unwrap();
+            (B::I(v), end)
+        }
+        b'l' => {
+            let mut p = pos + 1;
+            let mut v = Vec::new();
+            while buf[p] != b'e' {
+                let (x, end) = decode_at(buf, p);
+                v.push(x);
+                p = end;
+            }
+            (B::L(v), p + 1)
+        }
+        b'd' => {
+            let mut p = pos + 1;
+            let mut m = BTreeMap::new();
+            while buf[p] != b'e' {
+                let (k, after) = btorrent::bencode::read_bytes(buf, p).unwrap();
+                let (x, end) = decode_at(buf, after);
+                m.insert(k.to_vec(), x);
+                p = end;
+            }
+            (B::D(m), p + 1)
+        }
+        _ => {
+            let (s, end) = btorrent::bencode::read_bytes(buf, pos).unwrap();
+            (B::S(s.to_vec()), end)
+        }
+    }
+}
+
+/// Compact IPv4 peers.
+pub fn compact4(b: &[u8]) -> Vec<SocketAddr> {
+    assert_eq!(b.len() % 6, 0);
+    b.chunks(6)
+        .map(|c| SocketAddr::from(([c[0], c[1], c[2], c[3]], u16::from_be_bytes([c[4], c[5]]))))
+        .collect()
+}
+
+/// Compact IPv6 peers.
+pub fn compact6(b: &[u8]) -> Vec<SocketAddr> {
+    assert_eq!(b.len() % 18, 0);
+    b.chunks(18)
+        .map(|c| {
+            let mut o = [0u8; 16];
+            o.copy_from_slice(&c[..16]);
+            SocketAddr::from((o, u16::from_be_bytes([c[16], c[17]])))
+        })
+        .collect()
+}
