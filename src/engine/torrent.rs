@@ -88,8 +88,9 @@ pub(crate) struct Torrent {
     pub downloaded: AtomicU64,
     pub uploaded: AtomicU64,
     pub rates: Mutex<(Rate, Rate)>,
-    #[allow(dead_code)] // read by the announcer
     pub trackers: Vec<String>,
+    /// Successful announces so far (a `stopped` is only sent after one).
+    pub announced: AtomicU64,
     disk_jobs: AtomicUsize,
     disk_idle: Notify,
     done: watch::Sender<Option<Result<(), String>>>,
@@ -138,6 +139,11 @@ impl Torrent {
             message: message.clone(),
         });
         self.done.send_replace(Some(Err(message)));
+    }
+
+    /// Resolves to `Some(Ok)` once every piece is on disk, `Some(Err)` if the torrent failed.
+    pub fn done_rx(&self) -> watch::Receiver<Option<Result<(), String>>> {
+        self.done.subscribe()
     }
 
     /// Records completion from a disk job: the torrent task finishes it (events, files, announce).
@@ -246,6 +252,7 @@ impl TorrentHandle {
             uploaded: AtomicU64::new(0),
             rates: Mutex::new((Rate::new(window), Rate::new(window))),
             trackers,
+            announced: AtomicU64::new(0),
             disk_jobs: AtomicUsize::new(0),
             disk_idle: Notify::new(),
             done: watch::channel(None).0,
@@ -294,7 +301,12 @@ impl TorrentHandle {
             k.next_try = Instant::now();
             k.failures = 0;
         }
+        let run = c.run.clone();
+        let checking = c.state == TorrentState::Checking;
         drop(c);
+        if !checking {
+            super::announcer::start(&self.0, run);
+        }
         self.0.wake.notify_one();
     }
 
