@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use btorrent::script::{Host, HostContext, ScriptError};
 use clap::{ArgAction, Parser, Subcommand};
@@ -92,6 +93,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    runtime.spawn(cancel_on_signal(host.context().cancel.clone()));
     let result = match cli.command {
         None => host.run_command("b-help", &[]),
         Some(Command::Tracker { .. }) => unreachable!("handled above"),
@@ -101,8 +103,15 @@ fn main() -> ExitCode {
             host.run_command(name, rest)
         }
     };
+    // Whatever the command started in the background stops cleanly: resume data saved, `stopped`
+    // announced.
+    runtime.block_on(host.context().peer.shutdown(Duration::from_secs(5)));
     match result {
         Ok(_) => ExitCode::SUCCESS,
+        Err(e @ ScriptError::Cancelled { .. }) => {
+            eprintln!("btorrent: {e}");
+            ExitCode::from(130)
+        }
         Err(e @ (ScriptError::Usage { .. } | ScriptError::UnknownCommand { .. })) => {
             eprintln!("btorrent: {e}");
             ExitCode::from(2)
@@ -126,6 +135,15 @@ async fn run_tracker(config: PathBuf, bind: Option<SocketAddr>) -> ExitCode {
     shutdown_signal().await;
     running.stop().await;
     ExitCode::SUCCESS
+}
+
+/// The first Ctrl-C or SIGTERM asks the running script to stop (it then shuts down cleanly); a second
+/// one exits at once.
+async fn cancel_on_signal(cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    shutdown_signal().await;
+    cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+    shutdown_signal().await;
+    std::process::exit(130);
 }
 
 /// Ctrl-C or SIGTERM.
