@@ -32,6 +32,7 @@
 pub mod announce;
 pub mod bencode;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod events;
 pub mod fsutil;

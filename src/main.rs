@@ -44,6 +44,16 @@ enum Command {
         #[arg(long)]
         bind: Option<SocketAddr>,
     },
+    /// Share a sample file from one peer to another through the embedded tracker, all in this
+    /// process on 127.0.0.1, and check the copy
+    Demo {
+        /// Size of the sample file (e.g. 64M, 1G)
+        #[arg(long, default_value = "256M", value_parser = parse_size)]
+        size: u64,
+        /// Keep the files in this folder instead of a temporary one
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Run a rhai script file with arguments
     Run {
         file: PathBuf,
@@ -82,8 +92,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(Command::Tracker { bind }) = cli.command {
-        return runtime.block_on(run_tracker(cli.config, bind));
+    match cli.command {
+        Some(Command::Tracker { bind }) => return runtime.block_on(run_tracker(cli.config, bind)),
+        Some(Command::Demo { size, dir }) => {
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let opts = btorrent::demo::DemoOptions {
+                size,
+                dir,
+                progress,
+            };
+            return match runtime.block_on(btorrent::demo::run(opts)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("btorrent demo: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
     }
     let ctx = HostContext::stdout(cli.config.clone(), runtime.handle().clone());
     let host = match Host::new(ctx) {
@@ -96,7 +122,7 @@ fn main() -> ExitCode {
     runtime.spawn(cancel_on_signal(host.context().cancel.clone()));
     let result = match cli.command {
         None => host.run_command("b-help", &[]),
-        Some(Command::Tracker { .. }) => unreachable!("handled above"),
+        Some(Command::Tracker { .. } | Command::Demo { .. }) => unreachable!("handled above"),
         Some(Command::Run { file, args }) => host.run_file(&file, &args),
         Some(Command::Script(words)) => {
             let (name, rest) = words.split_first().expect("clap gives the command name");
@@ -160,4 +186,12 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
     }
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let n = btorrent::script::command::parse_size(s)?;
+    u64::try_from(n)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{s:?} is not a positive size"))
 }
