@@ -28,6 +28,7 @@
 //! - [`wire`] (peer wire protocol codec) and [`engine`] (session, torrents, peers, picker, storage):
 //!   the peer that downloads and uploads.
 //! - [`script`]: the rhai host; every command is a bundled `scripts/b-*.rhai`.
+//! - [`demo`]: the whole program on loopback in one process (`btorrent demo`).
 
 pub mod announce;
 pub mod bencode;

@@ -94,7 +94,7 @@ impl Default for SessionConfig {
             max_peers_per_torrent: 50,
             announce_ip: None,
             upload_slots: 4,
-            max_buffer_bytes: 32 << 20,
+            max_buffer_bytes: 24 << 20,
             resume_interval: Duration::from_secs(10),
             upload_limit: None,
         }

@@ -17,8 +17,8 @@
 //!   exclusive to one peer, so a second failure names the culprit.
 //! - Rarest first: a new piece is the one fewest connected peers have (ties broken by a per-piece random
 //!   salt); until [`RANDOM_FIRST`] pieces are complete it is simply a random one.
-//! - Bounded: piece buffers in flight or hashing stay under `max_in_flight_bytes` (a peer with nothing
-//!   else to work on may go up to twice that); buffers are recycled through a small pool.
+//! - Bounded: piece buffers in flight or hashing stay under `max_in_flight_bytes` (a peer that shares
+//!   no piece in flight may go half as far again); buffers are recycled through a small pool.
 
 use rand::Rng;
 
@@ -182,11 +182,18 @@ impl Picker {
             }
             self.take_free(k, peer, has, n - (out.len() - start), out);
         }
-        // 2. New pieces, rarest first.
+        // 2. New pieces, rarest first. A peer that can help with no piece in flight may go past the
+        // budget by half, so a swarm of peers with different pieces does not stall.
+        let shares_in_flight = self
+            .in_flight
+            .iter()
+            .any(|f| has.get(f.index as usize) && f.exclusive.is_none());
         while out.len() - start < n {
             let buffered = self.buffered_pieces() as u64 * self.geo.piece_length;
             let room = buffered + self.geo.piece_length <= self.max_in_flight_bytes
-                || (out.len() == start && buffered < 2 * self.max_in_flight_bytes);
+                || (!shares_in_flight
+                    && out.len() == start
+                    && 2 * buffered < 3 * self.max_in_flight_bytes);
             if !room {
                 return out.len() - start;
             }
