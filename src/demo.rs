@@ -78,7 +78,9 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
             d.clone()
         }
         None => {
-            temp = tempfile::Builder::new().prefix("btorrent-demo-").tempdir()?;
+            temp = tempfile::Builder::new()
+                .prefix("btorrent-demo-")
+                .tempdir()?;
             temp.path().to_path_buf()
         }
     };
@@ -101,7 +103,11 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     println!("tracker      {url}");
 
     let sample = seed_dir.join("sample.bin");
-    println!("sample       {} ({})", sample.display(), human_bytes(opts.size));
+    println!(
+        "sample       {} ({})",
+        sample.display(),
+        human_bytes(opts.size)
+    );
     let size = opts.size;
     let s2 = sample.clone();
     tokio::task::spawn_blocking(move || write_sample(&s2, size)).await??;
@@ -111,7 +117,8 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     };
     let t0 = Instant::now();
     let s2 = sample.clone();
-    let meta = tokio::task::spawn_blocking(move || create_torrent(&s2, &copts, &|_, _| {})).await??;
+    let meta =
+        tokio::task::spawn_blocking(move || create_torrent(&s2, &copts, &|_, _| {})).await??;
     let torrent_path = root.join("sample.bin.torrent");
     std::fs::write(&torrent_path, meta.as_bytes())?;
     println!(

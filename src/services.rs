@@ -54,7 +54,11 @@ impl Services {
     /// Starts the parts `opts` asks for, as configured in `config_path`, publishing on `bus`. Managed
     /// torrents that cannot be resumed (missing .torrent, ...) are reported on the bus as errors; they
     /// do not stop the rest.
-    pub async fn start(config_path: &Path, opts: ServicesOptions, bus: EventBus) -> Result<Services> {
+    pub async fn start(
+        config_path: &Path,
+        opts: ServicesOptions,
+        bus: EventBus,
+    ) -> Result<Services> {
         let cfg = Config::load(config_path)?;
         let tracker = match (&cfg.settings.tracker_bind, opts.tracker) {
             (Some(_), true) => Some(RunningTracker::start(config_path, None).await?),
@@ -139,11 +143,12 @@ pub fn resume_dir(cfg: &Config) -> PathBuf {
 /// The session settings torrents.toml controls. The listen port falls back to an ephemeral one when
 /// the configured port is taken (another btorrent, say), so one-shot commands still work.
 pub async fn start_session(cfg: &Config) -> Result<Session> {
-    let ip: std::net::IpAddr = cfg
-        .settings
-        .listen_ip
-        .parse()
-        .with_context(|| format!("listen_ip {:?} is not an IP address", cfg.settings.listen_ip))?;
+    let ip: std::net::IpAddr = cfg.settings.listen_ip.parse().with_context(|| {
+        format!(
+            "listen_ip {:?} is not an IP address",
+            cfg.settings.listen_ip
+        )
+    })?;
     let mut scfg = SessionConfig {
         listen: SocketAddr::new(ip, cfg.settings.listen_port),
         resume_dir: Some(resume_dir(cfg)),

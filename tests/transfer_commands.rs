@@ -93,7 +93,10 @@ fn seeder(dir: &Path, torrent: &str, data: &str, tracker_url: &str, ih: &str) ->
         if text.contains(ih) && text.contains("\"left\": 0") {
             return p;
         }
-        assert!(Instant::now() < deadline, "the seeder never announced: {text}");
+        assert!(
+            Instant::now() < deadline,
+            "the seeder never announced: {text}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -124,10 +127,18 @@ fn start_downloads_through_the_tracker_and_exits_zero() {
         &["start", torrent.to_str().unwrap(), "--output", "dl"],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("downloaded and verified"), "{stdout}");
     for (p, bytes) in &files {
-        assert_eq!(&std::fs::read(leech_dir.join("dl").join(p)).unwrap(), bytes, "{p}");
+        assert_eq!(
+            &std::fs::read(leech_dir.join("dl").join(p)).unwrap(),
+            bytes,
+            "{p}"
+        );
     }
     let cfg = btorrent::config::Config::load(&leech_dir.join("torrents.toml")).unwrap();
     assert_eq!(cfg.torrents.len(), 1);
@@ -194,7 +205,10 @@ fn start_with_bad_input_fails_clearly() {
     for (args, want) in [
         (vec!["start", "junk.torrent"], "not a valid .torrent"),
         (vec!["start", "missing.torrent"], "missing.torrent"),
-        (vec!["seed", "junk.torrent", "--data", "."], "not a valid .torrent"),
+        (
+            vec!["seed", "junk.torrent", "--data", "."],
+            "not a valid .torrent",
+        ),
     ] {
         let out = run(&dir, &args);
         assert!(!out.status.success(), "{args:?}");

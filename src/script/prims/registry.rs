@@ -141,7 +141,10 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
             .iter()
             .map(|t| {
                 let mut m = entry_map(&cfg, t);
-                let live = session.as_ref().zip(t.hash()).and_then(|(s, ih)| s.get(&ih));
+                let live = session
+                    .as_ref()
+                    .zip(t.hash())
+                    .and_then(|(s, ih)| s.get(&ih));
                 if let Some(h) = live {
                     let stats = super::transfer::stats_map(&t.name, &t.info_hash, &h.stats());
                     m.extend(stats);

@@ -1,8 +1,7 @@
-//! Peer primitives: `start(torrent[, opts])`, `seed(torrent, data_dir)`, `torrent(name_or_hash)`,
-//! `transfers()`, `bitfield(peer, torrent)`, `download_piece(peer, torrent, index)`, and the `Transfer`
-//! type: a live torrent in the session with its getters (`name`, `info_hash`, `state`, `progress`,
-//! `size`, `down_rate`, `up_rate`, `peers`, `save_path`, `stats`) and actions (`wait`, `follow`,
-//! `cancel`, `pause`, `resume`, `remove`, `move_to`, `set_meta`).
+//! Peer primitives: `start(torrent[, opts])`, `seed(torrent, data_dir[, opts])`, `bitfield(peer,
+//! torrent)`, `download_piece(peer, torrent, index)`, and the `Job` they return: a transfer running in
+//! this process's peer session, with `name`, `info_hash`, `state`, `progress`, `stats` and the actions
+//! `wait([secs])`, `follow([keep_seeding])` (progress display) and `cancel()`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,10 +16,11 @@ use crate::engine::{probe, AddOptions, TorrentHandle, TorrentState, TorrentStats
 use crate::fsutil::human_bytes;
 use crate::metainfo::Metainfo;
 use crate::script::host::{cancelled_error, HostContext, Opts};
+use crate::services::record_state;
 
 /// A torrent running in this process's peer session.
 #[derive(Clone)]
-pub struct Transfer {
+pub struct Job {
     pub handle: TorrentHandle,
     ctx: Arc<HostContext>,
 }
@@ -68,7 +68,7 @@ fn state_name(s: &TorrentState) -> String {
     }
 }
 
-impl Transfer {
+impl Job {
     fn stats(&self) -> TorrentStats {
         self.handle.stats()
     }
@@ -104,10 +104,8 @@ impl Transfer {
         let bar = self.ctx.progress.then(|| {
             let b = indicatif::ProgressBar::new(first.bytes_total);
             b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{prefix} {bar:25} {percent:>3}% {msg}",
-                )
-                .expect("valid template"),
+                indicatif::ProgressStyle::with_template("{prefix} {bar:25} {percent:>3}% {msg}")
+                    .expect("valid template"),
             );
             b.set_prefix(self.handle.name().to_string());
             b.enable_steady_tick(Duration::from_millis(250));
@@ -146,7 +144,9 @@ impl Transfer {
             if self.ctx.cancelled() {
                 if done {
                     // Ctrl-C is how seeding ends: the rest of the script goes on.
-                    self.ctx.cancel.store(false, std::sync::atomic::Ordering::Relaxed);
+                    self.ctx
+                        .cancel
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
                     break Ok(s);
                 }
                 if let Some(b) = &bar {
@@ -173,23 +173,15 @@ impl Transfer {
         );
         Ok(summary)
     }
-
-    fn set_registry(&self, f: impl FnOnce(&mut ManagedTorrent)) -> Result<(), Box<EvalAltResult>> {
-        let ih = self.handle.info_hash();
-        Config::update(&self.ctx.config_path, |cfg| {
-            if let Some(t) = cfg.find_mut(&ih) {
-                f(t);
-            }
-            Ok(())
-        })
-        .or_else(|e| fail("torrents.toml", format!("{e:#}")))
-    }
 }
 
 fn status_line(s: &TorrentStats) -> String {
     let eta = if s.down_rate > 0 && s.bytes_total > s.bytes_verified {
         let secs = (s.bytes_total - s.bytes_verified) / s.down_rate.max(1);
-        format!(" eta {}", humantime::format_duration(Duration::from_secs(secs)))
+        format!(
+            " eta {}",
+            humantime::format_duration(Duration::from_secs(secs))
+        )
     } else {
         String::new()
     };
@@ -203,8 +195,12 @@ fn status_line(s: &TorrentStats) -> String {
 }
 
 fn parse_peer(func: &str, peer: &str) -> Result<SocketAddr, Box<EvalAltResult>> {
-    peer.parse()
-        .or_else(|_| fail(func, format!("{peer:?} is not a peer address like 127.0.0.1:6881")))
+    peer.parse().or_else(|_| {
+        fail(
+            func,
+            format!("{peer:?} is not a peer address like 127.0.0.1:6881"),
+        )
+    })
 }
 
 fn load_meta(func: &str, torrent: &str) -> Result<Metainfo, Box<EvalAltResult>> {
@@ -247,7 +243,7 @@ fn add(
     data_dir: Option<String>,
     opts: &Map,
     seeding: bool,
-) -> Result<Transfer, Box<EvalAltResult>> {
+) -> Result<Job, Box<EvalAltResult>> {
     let o = Opts { func, map: opts };
     o.check(&["output", "peers", "trackers", "paused", "register"])?;
     let meta = load_meta(func, torrent)?;
@@ -259,7 +255,7 @@ fn add(
     let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
     let session = ctx.session()?;
     if let Some(h) = session.get(&meta.info_hash) {
-        return Ok(Transfer {
+        return Ok(Job {
             handle: h,
             ctx: ctx.clone(),
         });
@@ -300,7 +296,9 @@ fn add(
             "downloading"
         };
         Config::update(&ctx.config_path, |cfg| {
-            let origin = cfg.find(&meta.info_hash).map_or(Origin::Added, |t| t.origin);
+            let origin = cfg
+                .find(&meta.info_hash)
+                .map_or(Origin::Added, |t| t.origin);
             cfg.upsert(ManagedTorrent {
                 name: meta.info.name.clone(),
                 info_hash: meta.info_hash.to_hex(),
@@ -324,122 +322,52 @@ fn add(
     let handle = ctx
         .block_on(session.add(meta, add_opts))?
         .or_else(|e| fail(func, format!("{e:#}")))?;
-    Ok(Transfer {
+    Ok(Job {
         handle,
         ctx: ctx.clone(),
     })
 }
 
-fn find_running(ctx: &Arc<HostContext>, key: &str) -> Result<Transfer, Box<EvalAltResult>> {
-    let Some(session) = ctx.peer.get() else {
-        return fail("torrent", "no peer session is running in this process");
-    };
-    let k = key.to_ascii_lowercase();
-    let hits: Vec<TorrentHandle> = session
-        .torrents()
-        .into_iter()
-        .filter(|h| h.name() == key || (k.len() >= 6 && h.info_hash().to_hex().starts_with(&k)))
-        .collect();
-    match hits.as_slice() {
-        [one] => Ok(Transfer {
-            handle: one.clone(),
-            ctx: ctx.clone(),
-        }),
-        [] => fail("torrent", format!("no running torrent named {key:?}")),
-        _ => fail(
-            "torrent",
-            format!("{key:?} matches {} torrents; use the info-hash", hits.len()),
-        ),
-    }
-}
-
 fn register_type(engine: &mut Engine) {
-    engine.register_type_with_name::<Transfer>("Transfer");
-    engine.register_get("name", |t: &mut Transfer| t.handle.name().to_string());
-    engine.register_get("info_hash", |t: &mut Transfer| t.handle.info_hash().to_hex());
-    engine.register_get("state", |t: &mut Transfer| state_name(&t.stats().state));
-    engine.register_get("progress", |t: &mut Transfer| progress_of(&t.stats()));
-    engine.register_get("size", |t: &mut Transfer| t.stats().bytes_total as i64);
-    engine.register_get("down_rate", |t: &mut Transfer| t.stats().down_rate as i64);
-    engine.register_get("up_rate", |t: &mut Transfer| t.stats().up_rate as i64);
-    engine.register_get("downloaded", |t: &mut Transfer| t.stats().downloaded as i64);
-    engine.register_get("uploaded", |t: &mut Transfer| t.stats().uploaded as i64);
-    engine.register_get("peers", |t: &mut Transfer| t.stats().peers as i64);
-    engine.register_get("save_path", |t: &mut Transfer| {
+    engine.register_type_with_name::<Job>("Job");
+    engine.register_get("name", |t: &mut Job| t.handle.name().to_string());
+    engine.register_get("info_hash", |t: &mut Job| t.handle.info_hash().to_hex());
+    engine.register_get("state", |t: &mut Job| state_name(&t.stats().state));
+    engine.register_get("progress", |t: &mut Job| progress_of(&t.stats()));
+    engine.register_get("size", |t: &mut Job| t.stats().bytes_total as i64);
+    engine.register_get("down_rate", |t: &mut Job| t.stats().down_rate as i64);
+    engine.register_get("up_rate", |t: &mut Job| t.stats().up_rate as i64);
+    engine.register_get("downloaded", |t: &mut Job| t.stats().downloaded as i64);
+    engine.register_get("uploaded", |t: &mut Job| t.stats().uploaded as i64);
+    engine.register_get("peers", |t: &mut Job| t.stats().peers as i64);
+    engine.register_get("save_path", |t: &mut Job| {
         t.stats().data_dir.display().to_string()
     });
-    engine.register_get("stats", |t: &mut Transfer| t.stats_map());
-    engine.register_fn("to_string", |t: &mut Transfer| {
-        format!("Transfer({} {})", t.handle.name(), t.handle.info_hash())
+    engine.register_get("stats", |t: &mut Job| t.stats_map());
+    engine.register_fn("to_string", |t: &mut Job| {
+        format!("Job({} {})", t.handle.name(), t.handle.info_hash())
     });
-    engine.register_fn("wait", |t: &mut Transfer| t.wait(None));
-    engine.register_fn("wait", |t: &mut Transfer, secs: i64| {
+    engine.register_fn("wait", |t: &mut Job| t.wait(None));
+    engine.register_fn("wait", |t: &mut Job, secs: i64| {
         t.wait(Some(Duration::from_secs(secs.max(0) as u64)))
     });
-    engine.register_fn("wait", |t: &mut Transfer, secs: f64| {
+    engine.register_fn("wait", |t: &mut Job, secs: f64| {
         t.wait(Some(Duration::from_secs_f64(secs.max(0.0))))
     });
-    engine.register_fn("follow", |t: &mut Transfer| t.follow(false));
-    engine.register_fn("follow", |t: &mut Transfer, keep_seeding: bool| {
+    engine.register_fn("follow", |t: &mut Job| t.follow(false));
+    engine.register_fn("follow", |t: &mut Job, keep_seeding: bool| {
         t.follow(keep_seeding)
     });
-    engine.register_fn("pause", |t: &mut Transfer| {
-        t.handle.pause();
-        t.set_registry(|e| e.state = "paused".into())
-    });
-    engine.register_fn("resume", |t: &mut Transfer| {
-        t.handle.resume();
-        let s = t.stats();
-        let state = if is_complete(&s) { "seeding" } else { "downloading" };
-        t.set_registry(|e| e.state = state.into())
-    });
-    let remove = |t: &mut Transfer| -> Result<(), Box<EvalAltResult>> {
+    engine.register_fn("cancel", |t: &mut Job| -> Result<(), Box<EvalAltResult>> {
         let ih = t.handle.info_hash();
         if let Some(session) = t.ctx.peer.get() {
             t.ctx
                 .block_on(session.remove(&ih))?
-                .or_else(|e| fail("remove", format!("{e:#}")))?;
+                .or_else(|e| fail("cancel", format!("{e:#}")))?;
         }
-        Config::update(&t.ctx.config_path, |cfg| {
-            cfg.remove(&ih);
-            Ok(())
-        })
-        .or_else(|e| fail("remove", format!("{e:#}")))
-    };
-    engine.register_fn("remove", remove);
-    engine.register_fn("cancel", remove);
-    engine.register_fn("move_to", |t: &mut Transfer, dir: &str| {
-        let dest = std::path::absolute(dir).unwrap_or_else(|_| PathBuf::from(dir));
-        t.ctx
-            .block_on(t.handle.move_to(dest.clone()))?
-            .or_else(|e| fail("move_to", format!("{e:#}")))?;
-        t.set_registry(|e| e.data = dest)
+        record_state(&t.ctx.config_path, &ih, "stopped")
+            .or_else(|e| fail("cancel", format!("{e:#}")))
     });
-    engine.register_get("meta", |t: &mut Transfer| -> Result<Dynamic, Box<EvalAltResult>> {
-        let cfg = t.ctx.config()?;
-        let meta = cfg
-            .find(&t.handle.info_hash())
-            .map(|e| e.meta.clone())
-            .unwrap_or_default();
-        rhai::serde::to_dynamic(meta)
-    });
-    engine.register_fn(
-        "set_meta",
-        |t: &mut Transfer, key: &str, value: Dynamic| -> Result<(), Box<EvalAltResult>> {
-            let v: toml::Value = rhai::serde::from_dynamic(&value)
-                .or_else(|e| fail("set_meta", format!("{key}: {e}")))?;
-            let key = key.to_string();
-            let ih = t.handle.info_hash();
-            Config::update(&t.ctx.config_path, |cfg| match cfg.find_mut(&ih) {
-                Some(e) => {
-                    e.meta.insert(key, v);
-                    Ok(())
-                }
-                None => anyhow::bail!("{} is not a managed torrent", t.handle.name()),
-            })
-            .or_else(|e| fail("set_meta", format!("{e:#}")))
-        },
-    );
 }
 
 pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
@@ -454,27 +382,18 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     });
     let c = ctx.clone();
     engine.register_fn("seed", move |torrent: &str, data_dir: &str| {
-        add(&c, "seed", torrent, Some(data_dir.to_string()), &Map::new(), true)
+        add(
+            &c,
+            "seed",
+            torrent,
+            Some(data_dir.to_string()),
+            &Map::new(),
+            true,
+        )
     });
     let c = ctx.clone();
     engine.register_fn("seed", move |torrent: &str, data_dir: &str, opts: Map| {
         add(&c, "seed", torrent, Some(data_dir.to_string()), &opts, true)
-    });
-    let c = ctx.clone();
-    engine.register_fn("torrent", move |key: &str| find_running(&c, key));
-    let c = ctx.clone();
-    engine.register_fn("transfers", move || -> Array {
-        c.peer.get().map_or_else(Vec::new, |s| {
-            s.torrents()
-                .into_iter()
-                .map(|h| {
-                    Dynamic::from(Transfer {
-                        handle: h,
-                        ctx: c.clone(),
-                    })
-                })
-                .collect()
-        })
     });
     let c = ctx.clone();
     engine.register_fn(
