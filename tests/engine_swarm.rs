@@ -138,7 +138,7 @@ async fn multi_file_with_odd_sizes_is_byte_identical() {
     }
     let meta = torrent(&top, 32 * 1024, vec![]);
     assert!(
-        meta.info.total_length % (32 * 1024) != 0,
+        !meta.info.total_length.is_multiple_of(32 * 1024),
         "last piece is short"
     );
     let seeder = session().await;

@@ -283,7 +283,7 @@ impl Picker {
                 self.salt[i],
                 i,
             );
-            if best.map_or(true, |b| key < b) {
+            if best.is_none_or(|b| key < b) {
                 best = Some(key);
             }
         }
@@ -315,7 +315,7 @@ impl Picker {
         };
         let blk = b.begin / BLOCK_SIZE;
         let f = &mut self.in_flight[k];
-        if b.begin % BLOCK_SIZE != 0
+        if !b.begin.is_multiple_of(BLOCK_SIZE)
             || blk as usize >= f.blocks.len()
             || data.len() as u32 != self.geo.block_len(b.index, blk)
         {
