@@ -26,6 +26,7 @@
 //! - [`services`]: the embedded tracker (and, in the shell and daemon, the peer) built from the settings.
 //! - [`events`]: the bus that carries what happened (engine, watch folder) up to the front ends.
 //! - [`script`]: the rhai host; every command is a bundled `scripts/b-*.rhai`.
+//! - [`watch`]: the watch folder; dropped data is shared, dropped .torrent files are downloaded.
 
 pub mod announce;
 pub mod bencode;
@@ -37,6 +38,7 @@ pub mod script;
 pub mod services;
 pub mod tracker;
 pub mod types;
+pub mod watch;
 
 pub use metainfo::Metainfo;
 pub use types::{InfoHash, PeerId};

@@ -46,6 +46,9 @@ pub enum MetainfoError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Creation was stopped through [`CreateOptions::cancel`].
+    #[error("cancelled")]
+    Cancelled,
 }
 
 fn invalid(msg: impl Into<String>) -> MetainfoError {
