@@ -10,6 +10,7 @@ use super::catalog::{Catalog, Script, ScriptOrigin};
 use super::command::CommandSpec;
 use super::prims;
 use crate::config::Config;
+use crate::types::PeerId;
 
 /// Where script output goes: stdout for a one-shot command, above the prompt in the shell.
 pub type Output = Arc<dyn Fn(&str) + Send + Sync>;
@@ -23,6 +24,8 @@ pub struct HostContext {
     pub cancel: Arc<AtomicBool>,
     /// Whether primitives may draw progress bars (a terminal is attached).
     pub progress: bool,
+    /// The peer id this process announces with.
+    pub peer_id: PeerId,
 }
 
 impl HostContext {
@@ -34,7 +37,27 @@ impl HostContext {
             runtime,
             cancel: Arc::new(AtomicBool::new(false)),
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            peer_id: PeerId::generate(),
         }
+    }
+
+    /// Runs `fut` on the runtime from the script's thread, giving up when the script is cancelled.
+    pub fn block_on<F: std::future::Future>(
+        &self,
+        fut: F,
+    ) -> Result<F::Output, Box<EvalAltResult>> {
+        let cancel = self.cancel.clone();
+        self.runtime.block_on(async move {
+            let cancelled = async {
+                while !cancel.load(Ordering::Relaxed) {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            };
+            tokio::select! {
+                v = fut => Ok(v),
+                _ = cancelled => Err(cancelled_error()),
+            }
+        })
     }
 
     /// The config file as it is now on disk.
@@ -77,6 +100,11 @@ pub struct Host {
 
 /// The token `on_progress` returns when the cancel flag is set.
 const CANCEL_TOKEN: &str = "btorrent:cancelled";
+
+/// The error a primitive returns when it stops waiting because the script was cancelled.
+pub fn cancelled_error() -> Box<EvalAltResult> {
+    EvalAltResult::ErrorTerminated(Dynamic::from(CANCEL_TOKEN), Position::NONE).into()
+}
 
 impl Host {
     /// Builds the engine with every primitive and the limits from the settings.

@@ -1,7 +1,8 @@
 //! The primitives scripts call, registered on the rhai engine. One file per area:
 //! - `torrent_file`: `create`, `load`, `edit`, `info` and the `Torrent` type (a .torrent file);
 //! - `registry`: `settings`, `torrents`, `register`, `unregister` (torrents.toml);
-//! - `text`: `table`, `human_bytes`, `parse_size`, `to_json`, `commands`.
+//! - `text`: `table`, `human_bytes`, `parse_size`, `to_json`, `commands`;
+//! - `tracker`: `peers`, `announce`, `scrape` (the tracker client).
 //!
 //! Conventions: a primitive that fails throws a one-line message starting with its own name; options
 //! are passed as a map whose unknown keys are an error and whose `()` values mean "not given".
@@ -9,6 +10,7 @@
 mod registry;
 mod text;
 mod torrent_file;
+mod tracker;
 
 use std::sync::Arc;
 
@@ -22,6 +24,7 @@ pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     torrent_file::register(engine, ctx);
     registry::register(engine, ctx);
     text::register(engine, ctx);
+    tracker::register(engine, ctx);
 }
 
 /// A primitive's error: `name: message`.
