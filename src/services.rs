@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -14,17 +15,23 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, Settings};
 use crate::tracker::{Tracker, TrackerConfig};
 use crate::types::InfoHash;
+use crate::watch::{Sharing, WatchConfig, Watcher};
 
 /// Which parts to start.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct ServicesOptions {
     /// Run the embedded tracker if `tracker_bind` is set.
     pub tracker: bool,
+    /// Run the watch folder, seeding and downloading through this (the peer session).
+    pub watch: Option<Arc<dyn Sharing>>,
 }
 
 impl Default for ServicesOptions {
     fn default() -> Self {
-        ServicesOptions { tracker: true }
+        ServicesOptions {
+            tracker: true,
+            watch: None,
+        }
     }
 }
 
@@ -33,6 +40,7 @@ pub struct Services {
     pub config_path: PathBuf,
     pub bus: crate::events::EventBus,
     pub tracker: Option<RunningTracker>,
+    pub watch: Option<Watcher>,
 }
 
 impl Services {
@@ -43,15 +51,29 @@ impl Services {
             (Some(_), true) => Some(RunningTracker::start(config_path, None).await?),
             _ => None,
         };
+        let bus = crate::events::EventBus::default();
+        let watch = match opts.watch {
+            Some(sharing) => Some(Watcher::start(
+                WatchConfig::from_config(&cfg),
+                sharing,
+                bus.clone(),
+            )?),
+            None => None,
+        };
         Ok(Services {
             config_path: config_path.to_path_buf(),
-            bus: Default::default(),
+            bus,
             tracker,
+            watch,
         })
     }
 
-    /// Stops everything, waiting at most `grace` for transfers and announces to finish.
+    /// Stops everything, waiting at most `grace` for transfers and announces to finish. The watch
+    /// folder stops first, so it asks nothing of a session that is shutting down.
     pub async fn shutdown(mut self, grace: Duration) {
+        if let Some(w) = self.watch.take() {
+            w.stop(grace).await;
+        }
         if let Some(t) = self.tracker.take() {
             let _ = tokio::time::timeout(grace, t.stop()).await;
         }

@@ -35,6 +35,8 @@ enum Call {
 struct Recorder {
     log: Mutex<Vec<Call>>,
     running: Mutex<HashMap<InfoHash, Metainfo>>,
+    /// Refuse every seed, as an engine that cannot start would.
+    refuse: std::sync::atomic::AtomicBool,
 }
 
 impl Recorder {
@@ -89,6 +91,9 @@ impl Sharing for Recorder {
             self.log
                 .lock()
                 .push(Call::Seed(meta.info_hash, data_dir.to_path_buf()));
+            if self.refuse.load(std::sync::atomic::Ordering::Relaxed) {
+                bail!("the session is not running");
+            }
             verify(meta, data_dir)?;
             self.running.lock().insert(meta.info_hash, meta.clone());
             Ok(())
@@ -305,6 +310,11 @@ async fn slow_copy_then_seeded(events: bool) {
         "seeded {:?} after the last change, before the quiet period",
         last_change.elapsed()
     );
+    // The status is published when the pass ends, just after the seed.
+    wait_until("the status to count it", Duration::from_secs(5), || {
+        w.status().shared == 1
+    })
+    .await;
     assert_eq!(w.status().hashed, 1, "hashed exactly once, after the copy");
     let ih = rec.seeds()[0];
     assert_eq!(rec.calls(), [Call::Seed(ih, home.path("watch"))]);
@@ -394,6 +404,10 @@ async fn restart_seeds_again_without_a_second_torrent() {
     let w = home.start(first.clone(), 300, 200, true);
     wait_until("three torrents running", Duration::from_secs(20), || {
         first.running.lock().len() == 3
+    })
+    .await;
+    wait_until("the status to count them", Duration::from_secs(5), || {
+        w.status().shared == 3
     })
     .await;
     assert_eq!(w.status().hashed, 2);
@@ -503,10 +517,15 @@ async fn two_hundred_files_dropped_at_once_give_two_hundred_torrents() {
         )
         .unwrap();
     }
+    let dropped = Instant::now();
     wait_until("200 seeded", Duration::from_secs(90), || {
         rec.seeds().len() >= 200
     })
     .await;
+    eprintln!(
+        "200 files dropped at once: all seeded {:?} later",
+        dropped.elapsed()
+    );
     wait_passes(&w, 1).await;
     let seeds = rec.seeds();
     assert_eq!(seeds.len(), 200);
@@ -538,7 +557,7 @@ async fn unreadable_entries_are_reported_once_and_retried_when_they_change() {
     std::os::unix::fs::symlink(&target, home.path("watch/has-dangling/link")).unwrap();
     // Readable, but a name other clients cannot store: refused when it is hashed.
     std::fs::create_dir(home.path("watch/bad-names")).unwrap();
-    std::fs::write(home.path("watch/bad-names/CON"), b"x").unwrap();
+    std::fs::write(home.path("watch/bad-names/back\\slash"), b"x").unwrap();
     let rec = Arc::new(Recorder::default());
     let w = home.start(rec.clone(), 300, 100, true);
     wait_until("three reports", Duration::from_secs(10), || {
@@ -681,6 +700,38 @@ async fn a_changed_entry_gets_a_new_torrent_in_place_of_the_old() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_refusal_is_reported_once_and_retried_on_rescans() {
+    let home = Home::new();
+    std::fs::write(home.path("watch/doc.pdf"), bytes(12_000, 1)).unwrap();
+    let rec = Arc::new(Recorder::default());
+    rec.refuse.store(true, std::sync::atomic::Ordering::Relaxed);
+    let w = home.start(rec.clone(), 200, 150, true);
+    wait_until("the refusal", Duration::from_secs(10), || {
+        !home.events(EventKind::WatchRejected).is_empty()
+    })
+    .await;
+    wait_passes(&w, 5).await;
+    let rejected = home.events(EventKind::WatchRejected);
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    let msg = rejected[0].message.clone().unwrap();
+    assert!(
+        msg.contains("cannot seed doc.pdf") && msg.contains("not running"),
+        "{msg}"
+    );
+    assert!(rec.seeds().len() >= 5, "retried on each full pass");
+    assert_eq!(w.status().hashed, 1, "retries do not hash again");
+    assert_eq!(home.config().torrents.len(), 1, "registered once");
+    rec.refuse
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let ih = rec.seeds()[0];
+    wait_until("the retry to succeed", Duration::from_secs(10), || {
+        rec.running(&ih).is_some()
+    })
+    .await;
+    w.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hidden_and_partial_files_wait_until_renamed() {
     let home = Home::new();
     for name in [".hidden", "movie.mkv.part", "page.crdownload", "x.!qB"] {
@@ -747,4 +798,50 @@ async fn refuses_a_watch_folder_inside_its_own_output() {
         .err()
         .expect("refused");
     assert!(err.to_string().contains("output folder"), "{err}");
+}
+
+/// The shell and the daemon get the watch folder through `Services`, configured from torrents.toml.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_run_the_watch_folder_from_the_settings() {
+    use btorrent::services::{Services, ServicesOptions};
+    let home = Home::new();
+    std::fs::write(
+        home.config_path(),
+        format!("[settings]\ntracker_url = \"{TRACKER}\"\nwatch_dir = \"drop here\"\nwatch_quiet_secs = 1\nwatch_rescan_secs = 1\n"),
+    )
+    .unwrap();
+    let rec = Arc::new(Recorder::default());
+    let services = Services::start(
+        &home.config_path(),
+        ServicesOptions {
+            tracker: false,
+            watch: Some(rec.clone()),
+        },
+    )
+    .await
+    .unwrap();
+    let mut events = services.bus.subscribe();
+    assert!(
+        home.path("drop here").is_dir(),
+        "the watch folder is created"
+    );
+    std::fs::write(home.path("drop here/notes.txt"), b"shared by dropping").unwrap();
+    let seeded = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let ev = events.recv().await.unwrap();
+            if ev.kind == EventKind::WatchSeeded {
+                return ev;
+            }
+        }
+    })
+    .await
+    .expect("watch_seeded within 15 s");
+    assert_eq!(seeded.name.as_deref(), Some("notes.txt"));
+    assert_eq!(rec.seeds(), [seeded.info_hash.unwrap()]);
+    let w = services.watch.as_ref().unwrap();
+    wait_until("the status to count it", Duration::from_secs(5), || {
+        w.status().shared == 1
+    })
+    .await;
+    services.shutdown(Duration::from_secs(5)).await;
 }
