@@ -845,3 +845,33 @@ async fn services_run_the_watch_folder_from_the_settings() {
     .await;
     services.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A watch folder that goes away (an unmounted share) is reported, not taken for an empty folder:
+/// nothing is stopped, and when it is back nothing is hashed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_watch_folder_stops_nothing() {
+    let home = Home::new();
+    std::fs::write(home.path("watch/kept.bin"), bytes(9_000, 1)).unwrap();
+    let rec = Arc::new(Recorder::default());
+    let w = home.start(rec.clone(), 200, 100, true);
+    wait_until("seeded", Duration::from_secs(10), || rec.seeds().len() == 1).await;
+    std::fs::rename(home.path("watch"), home.path("away")).unwrap();
+    wait_passes(&w, 5).await;
+    assert!(
+        !home.path("watch").exists(),
+        "the folder is not created again"
+    );
+    let rejected = home.events(EventKind::WatchRejected);
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(rejected[0]
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("cannot read"));
+    std::fs::rename(home.path("away"), home.path("watch")).unwrap();
+    wait_passes(&w, 5).await;
+    assert_eq!(rec.calls().len(), 1, "{:?}", rec.calls());
+    assert_eq!(w.status().hashed, 1);
+    assert_eq!(home.config().torrents.len(), 1);
+    w.stop(Duration::from_secs(5)).await;
+}

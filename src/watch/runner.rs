@@ -2,8 +2,8 @@
 //! rescan), then makes a pass over the folder.
 //!
 //! A pass, in order:
-//! 1. list the candidates; if the folder cannot be read, stop here (an unreadable folder is never
-//!    taken for an empty one, which would stop every torrent);
+//! 1. list the candidates; if the folder cannot be read or is missing, report it once and stop here
+//!    (it is never taken for an empty one, which would stop every torrent);
 //! 2. read the ledger from torrents.toml; entries recorded there but gone from the folder are
 //!    forgotten and their torrents stopped;
 //! 3. probe the entries that need it (all on a full pass; otherwise new, touched or due ones): one
@@ -22,29 +22,20 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::actions::{self, Sharing};
 use super::inbox::{self, FileEvents, Inbox};
-use super::ledger::{self, Ledger, NewShare, Record, Recorded};
+use super::ledger::{self, Ledger, Record};
 use super::scan::{self, EntryKind, Fingerprint, Listed, Probe, Settling};
 use super::{WatchConfig, WatchStatus};
+
+mod ready;
 use crate::config::Config;
 use crate::events::{Event, EventBus, EventKind};
-use crate::metainfo::{Metainfo, MetainfoError};
+use crate::metainfo::Metainfo;
 use crate::types::InfoHash;
-
-/// Ready entries recorded together at most this long after the first of them was hashed.
-const BATCH_WINDOW: Duration = Duration::from_secs(2);
-
-/// A settled entry turned into a torrent, waiting to be recorded.
-struct Outcome {
-    item: Listed,
-    fp: Fingerprint,
-    meta: Metainfo,
-}
 
 pub(super) struct Runner {
     pub cfg: WatchConfig,
@@ -189,11 +180,12 @@ impl Runner {
             self.counts.full_passes += 1;
         }
         let dir = self.cfg.watch_dir.clone();
-        let listing =
-            match std::fs::create_dir_all(&dir).and_then(|_| scan::list(&dir, &self.protected)) {
-                Ok(l) => l,
-                Err(e) => return self.trouble(format!("cannot read {}: {e}", dir.display())),
-            };
+        // A missing folder is trouble, not emptiness: it is not created again (it may be a mount point
+        // whose share is away) and nothing recorded is stopped.
+        let listing = match scan::list(&dir, &self.protected) {
+            Ok(l) => l,
+            Err(e) => return self.trouble(format!("cannot read {}: {e}", dir.display())),
+        };
         self.unusable_reported
             .retain(|n| listing.unusable.iter().any(|(u, _)| u == n));
         for (name, why) in &listing.unusable {
@@ -402,195 +394,4 @@ impl Runner {
                 .message(msg),
         );
     }
-
-    /// Starts `item` over: it changed while it was being hashed.
-    fn restart(&mut self, item: &Listed, probe: Probe) {
-        tracing::info!(
-            "watch folder: {} changed while it was read; waiting again",
-            item.path.display()
-        );
-        self.settling
-            .insert(item.name.clone(), Settling::new(probe, Instant::now()));
-    }
-
-    /// Turns the settled entries into torrents and records them.
-    fn process(&mut self, ready: Vec<Listed>) {
-        let mut batch = Vec::new();
-        let mut batch_started = None;
-        for item in ready {
-            if self.inbox.stopping() {
-                break;
-            }
-            let Some(before) = self.settling.get(&item.name).map(|s| s.probe.clone()) else {
-                continue;
-            };
-            let fp = match &before {
-                Ok(fp) => *fp,
-                Err(msg) => {
-                    let msg = msg.clone();
-                    self.reject(&item, before, msg);
-                    continue;
-                }
-            };
-            let result = self.torrent_of(&item, &fp);
-            let after = scan::probe(&item.path);
-            let cancelled = matches!(result, Err(ref e) if e.is::<Cancelled>());
-            if after != before || cancelled {
-                self.hashed_cache.remove(&item.name);
-                self.restart(&item, after);
-                continue;
-            }
-            match result {
-                Err(e) => self.reject(&item, before, format!("{e:#}")),
-                Ok(meta) => {
-                    self.hashed_cache
-                        .insert(item.name.clone(), (fp, meta.clone()));
-                    batch.push(Outcome { item, fp, meta });
-                    let started = *batch_started.get_or_insert_with(Instant::now);
-                    if started.elapsed() >= BATCH_WINDOW {
-                        self.commit(std::mem::take(&mut batch));
-                        batch_started = None;
-                    }
-                }
-            }
-        }
-        self.commit(batch);
-    }
-
-    /// Hashes a data entry (or reuses the torrent hashed for it while it has not changed) or reads a
-    /// dropped .torrent.
-    fn torrent_of(&mut self, item: &Listed, fp: &Fingerprint) -> anyhow::Result<Metainfo> {
-        if let Some((cached_fp, meta)) = self.hashed_cache.get(&item.name) {
-            if cached_fp == fp {
-                return Ok(meta.clone());
-            }
-        }
-        match item.kind {
-            EntryKind::Torrent => actions::read_dropped(&item.path).map_err(anyhow::Error::msg),
-            EntryKind::Data => {
-                let cancel = Arc::new(AtomicBool::new(false));
-                self.inbox
-                    .set_hashing(Some((item.name.clone(), cancel.clone())));
-                tracing::info!("watch folder: hashing {}", item.path.display());
-                let res = actions::hash_entry(&item.path, &self.cfg.trackers, cancel);
-                self.inbox.set_hashing(None);
-                self.counts.hashed += 1;
-                res.map_err(|e| match e {
-                    MetainfoError::Cancelled => anyhow::Error::new(Cancelled),
-                    other => anyhow::Error::new(other),
-                })
-            }
-        }
-    }
-
-    /// Records a batch with one locked update of torrents.toml, then starts sharing what is new.
-    fn commit(&mut self, batch: Vec<Outcome>) {
-        if batch.is_empty() {
-            return;
-        }
-        let output_dir = self.cfg.output_dir.clone();
-        let torrents_dir = self.cfg.torrents_dir.clone();
-        let data_dirs: Vec<Result<PathBuf, String>> = batch
-            .iter()
-            .map(|o| match o.item.kind {
-                EntryKind::Torrent => Ok(output_dir.clone()),
-                EntryKind::Data => actions::data_dir_of(&o.item.path)
-                    .map_err(|e| format!("cannot resolve {}: {e}", o.item.path.display())),
-            })
-            .collect();
-        let results = Config::update(&self.cfg.config_path, |cfg| {
-            Ok(batch
-                .iter()
-                .zip(&data_dirs)
-                .map(|(o, data_dir)| {
-                    let data_dir = data_dir.as_ref().map_err(Clone::clone)?;
-                    ledger::record(
-                        cfg,
-                        &NewShare {
-                            entry: &o.item.path,
-                            meta: &o.meta,
-                            fp: o.fp,
-                            data_dir,
-                            torrents_dir: &torrents_dir,
-                            download: o.item.kind == EntryKind::Torrent,
-                        },
-                    )
-                })
-                .collect::<Vec<_>>())
-        });
-        let results = match results {
-            Ok(r) => r,
-            Err(e) => {
-                // Nothing was recorded; the entries stay settled and are tried again after another
-                // quiet period, from the cached torrents.
-                let msg = format!("{e:#}");
-                for o in &batch {
-                    if let Some(s) = self.settling.get_mut(&o.item.name) {
-                        s.since = Instant::now();
-                    }
-                }
-                return self.trouble(msg);
-            }
-        };
-        for ((o, res), data_dir) in batch.into_iter().zip(results).zip(data_dirs) {
-            self.hashed_cache.remove(&o.item.name);
-            let (file, fresh) = match res {
-                Err(msg) => {
-                    self.reject(&o.item, Ok(o.fp), msg);
-                    continue;
-                }
-                Ok(Recorded::New { file }) => (file, true),
-                Ok(Recorded::Kept { file }) => (file, false),
-                Ok(Recorded::Replaced { file, old }) => {
-                    tracing::info!(
-                        "watch folder: {} changed; replacing its torrent {old}",
-                        o.item.path.display()
-                    );
-                    if let Err(e) = self.rt.block_on(self.sharing.stop(&old)) {
-                        tracing::warn!("watch folder: stopping {old}: {e:#}");
-                    }
-                    self.active.remove(&old);
-                    (file, true)
-                }
-            };
-            self.settling.remove(&o.item.name);
-            self.rejected.remove(&o.item.name);
-            let data_dir = data_dir.expect("recorded entries have a data folder");
-            if !self.active.contains(&o.meta.info_hash)
-                && self.start_sharing(&o.item, &o.meta, &data_dir)
-                && fresh
-            {
-                self.announce_shared(&o, &file, &data_dir);
-            }
-        }
-    }
-
-    fn announce_shared(&self, o: &Outcome, file: &Path, data_dir: &Path) {
-        let name = o.meta.info.name.clone();
-        match o.item.kind {
-            EntryKind::Data => {
-                tracing::info!(
-                    "watch folder: seeding {name} ({}), torrent {}",
-                    o.meta.info_hash,
-                    file.display()
-                );
-                self.publish(
-                    Event::new(EventKind::WatchSeeded)
-                        .torrent(o.meta.info_hash, name)
-                        .path(o.item.path.display().to_string())
-                        .message(format!("torrent written to {}", file.display())),
-                );
-            }
-            EntryKind::Torrent => tracing::info!(
-                "watch folder: downloading {name} ({}) into {}",
-                o.meta.info_hash,
-                data_dir.display()
-            ),
-        }
-    }
 }
-
-/// A hash stopped because its entry changed or the watcher stops.
-#[derive(Debug, thiserror::Error)]
-#[error("cancelled")]
-struct Cancelled;
