@@ -1,6 +1,7 @@
 //! The long-running parts of btorrent assembled from torrents.toml, as the shell and the daemon run
-//! them: the event bus, the embedded tracker, and (joining as they land) the peer session and the watch
-//! folder. One-shot commands start only what their primitives need.
+//! them: the event bus, the embedded tracker, the watch folder (given the [`Sharing`] it seeds and
+//! downloads through, the peer session) and, joining as it lands, the peer session itself. One-shot
+//! commands start only what their primitives need.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

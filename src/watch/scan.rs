@@ -39,6 +39,7 @@ pub struct Listed {
 /// The folder's candidates, and the names that cannot be candidates but deserve a report.
 #[derive(Debug, Default)]
 pub struct Listing {
+    /// Sorted by name.
     pub entries: Vec<Listed>,
     /// Names other clients could not store (not UTF-8), with the reason.
     pub unusable: Vec<(OsString, String)>,
@@ -46,7 +47,9 @@ pub struct Listing {
 
 impl Listing {
     pub fn contains(&self, name: &str) -> bool {
-        self.entries.iter().any(|e| e.name == name)
+        self.entries
+            .binary_search_by(|e| e.name.as_str().cmp(name))
+            .is_ok()
     }
 }
 
@@ -265,6 +268,7 @@ mod tests {
                 ("x.TORRENT", EntryKind::Torrent),
             ]
         );
+        assert!(l.contains("folder") && !l.contains("b.part") && !l.contains("zzz"));
         assert!(list(&d.join("missing"), &[]).is_err());
     }
 
