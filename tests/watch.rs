@@ -59,28 +59,46 @@ impl Recorder {
     }
 }
 
-/// Checks every piece of `meta` against the files under `dir`.
+/// Checks every piece of `meta` against the files under `dir`, one piece in memory at a time.
 fn verify(meta: &Metainfo, dir: &Path) -> Result<()> {
-    let mut stream = Vec::new();
+    use std::io::Read;
+    let plen = meta.info.piece_length as usize;
+    let mut piece = Vec::with_capacity(plen);
+    let mut index = 0;
+    let mut total = 0u64;
+    let mut check = |piece: &mut Vec<u8>| -> Result<()> {
+        let h: [u8; 20] = Sha1::digest(&piece[..]).into();
+        if meta.info.pieces.get(index) != Some(&h) {
+            bail!("piece {index} does not match");
+        }
+        index += 1;
+        piece.clear();
+        Ok(())
+    };
     for f in &meta.info.files {
-        if f.padding {
-            stream.resize(stream.len() + f.length as usize, 0);
-        } else {
-            stream.extend(std::fs::read(dir.join(&f.path))?);
+        let mut left = f.length;
+        let mut file = (!f.padding)
+            .then(|| std::fs::File::open(dir.join(&f.path)))
+            .transpose()?;
+        while left > 0 {
+            let take = (plen - piece.len()).min(left as usize);
+            let at = piece.len();
+            piece.resize(at + take, 0);
+            if let Some(file) = &mut file {
+                file.read_exact(&mut piece[at..])?;
+            }
+            left -= take as u64;
+            total += take as u64;
+            if piece.len() == plen {
+                check(&mut piece)?;
+            }
         }
     }
-    if stream.len() as u64 != meta.info.total_length {
-        bail!(
-            "{} bytes on disk, torrent says {}",
-            stream.len(),
-            meta.info.total_length
-        );
+    if !piece.is_empty() {
+        check(&mut piece)?;
     }
-    for (i, chunk) in stream.chunks(meta.info.piece_length as usize).enumerate() {
-        let h: [u8; 20] = Sha1::digest(chunk).into();
-        if h != meta.info.pieces[i] {
-            bail!("piece {i} does not match");
-        }
+    if total != meta.info.total_length || index != meta.info.pieces.len() {
+        bail!("the torrent and the files disagree on the size");
     }
     Ok(())
 }
@@ -728,6 +746,54 @@ async fn an_engine_refusal_is_reported_once_and_retried_on_rescans() {
         rec.running(&ih).is_some()
     })
     .await;
+    w.stop(Duration::from_secs(5)).await;
+}
+
+/// A copy that pauses longer than the quiet period and resumes while the entry is being hashed: the
+/// hash is abandoned and the entry starts over; the torrent seeded is the complete one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_during_hashing_starts_the_entry_over() {
+    let home = Home::new();
+    let rec = Arc::new(Recorder::default());
+    let w = home.start(rec.clone(), 300, 5_000, true);
+    let mut status = w.status_updates();
+    std::fs::create_dir(home.path("watch/big")).unwrap();
+    // Sparse, so the test costs hashing time but little disk.
+    let f = std::fs::File::create(home.path("watch/big/part1.img")).unwrap();
+    f.set_len(256 << 20).unwrap();
+    drop(f);
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        status.wait_for(|s| s.hashing.as_deref() == Some("big")),
+    )
+    .await
+    .expect("hashing starts within 20 s")
+    .unwrap();
+    std::fs::write(home.path("watch/big/part2.txt"), b"the rest of the copy").unwrap();
+    wait_until(
+        "the complete folder seeded",
+        Duration::from_secs(60),
+        || !rec.seeds().is_empty(),
+    )
+    .await;
+    wait_until("the status to count it", Duration::from_secs(5), || {
+        w.status().shared == 1
+    })
+    .await;
+    let calls = rec.calls();
+    assert_eq!(
+        calls.len(),
+        1,
+        "only the complete version was shared: {calls:?}"
+    );
+    let meta = rec.running(&rec.seeds()[0]).unwrap();
+    assert_eq!(meta.info.files.len(), 2);
+    assert_eq!(w.status().hashed, 2, "hashed again after the change");
+    assert_eq!(
+        w.status().abandoned,
+        1,
+        "the first hash stopped at the change"
+    );
     w.stop(Duration::from_secs(5)).await;
 }
 

@@ -76,7 +76,8 @@ impl WatchConfig {
     }
 }
 
-/// What the watcher has done so far, for front ends and tests.
+/// What the watcher has done so far, for front ends and tests. Published after every pass and when a
+/// hash starts or ends.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WatchStatus {
     /// Passes over the folder, and how many of them looked at every entry.
@@ -84,6 +85,10 @@ pub struct WatchStatus {
     pub full_passes: u64,
     /// Hashes started (a hash stopped because its entry changed counts too).
     pub hashed: u64,
+    /// Hashes abandoned at once because their entry changed while it was being hashed.
+    pub abandoned: u64,
+    /// The entry being hashed now.
+    pub hashing: Option<String>,
     /// Entries waiting to settle.
     pub pending: usize,
     /// Entries of this folder in the ledger.

@@ -61,6 +61,9 @@ impl Runner {
             let after = scan::probe(&item.path);
             let cancelled = matches!(result, Err(ref e) if e.is::<Cancelled>());
             if after != before || cancelled {
+                if cancelled && !self.inbox.stopping() {
+                    self.counts.abandoned += 1;
+                }
                 self.hashed_cache.remove(&item.name);
                 self.restart(&item, after);
                 continue;
@@ -97,9 +100,13 @@ impl Runner {
                 self.inbox
                     .set_hashing(Some((item.name.clone(), cancel.clone())));
                 tracing::info!("watch folder: hashing {}", item.path.display());
+                self.counts.hashed += 1;
+                self.counts.hashing = Some(item.name.clone());
+                self.publish_status();
                 let res = actions::hash_entry(&item.path, &self.cfg.trackers, cancel);
                 self.inbox.set_hashing(None);
-                self.counts.hashed += 1;
+                self.counts.hashing = None;
+                self.publish_status();
                 res.map_err(|e| match e {
                     MetainfoError::Cancelled => anyhow::Error::new(Cancelled),
                     other => anyhow::Error::new(other),
