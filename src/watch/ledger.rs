@@ -138,12 +138,14 @@ pub enum Recorded {
 pub fn record(cfg: &mut Config, s: &NewShare) -> Result<Recorded, String> {
     let ih = s.meta.info_hash;
     let entry = absolute(s.entry);
-    let same_entry = |t: &ManagedTorrent| {
-        t.watch
-            .as_ref()
-            .is_some_and(|w| absolute(&cfg.resolve(&w.entry)) == entry)
-    };
-    let existing = cfg.torrents.iter().find(|t| same_entry(t)).cloned();
+    // Stored entries are always written relativized, so comparing in that form needs no path
+    // resolution per torrent.
+    let stored = cfg.relativize(&entry);
+    let existing = cfg
+        .torrents
+        .iter()
+        .find(|t| t.watch.as_ref().is_some_and(|w| w.entry == stored))
+        .cloned();
     if let Some(other) = cfg.find(&ih) {
         if existing.as_ref().and_then(ManagedTorrent::hash) != Some(ih) {
             let from = match &other.watch {
@@ -168,11 +170,11 @@ pub fn record(cfg: &mut Config, s: &NewShare) -> Result<Recorded, String> {
     };
     if let Some(old) = existing.as_ref().filter(|t| t.hash() == Some(ih)) {
         let file = cfg.resolve(&old.file);
-        let stored = WatchSource {
-            entry: cfg.relativize(&entry),
+        let record = WatchSource {
+            entry: stored,
             ..source
         };
-        cfg.find_mut(&ih).expect("found above").watch = Some(stored);
+        cfg.find_mut(&ih).expect("found above").watch = Some(record);
         return Ok(Recorded::Kept { file });
     }
     let file = write_torrent(s.torrents_dir, s.meta)?;
@@ -207,12 +209,10 @@ fn origin_name(o: Origin) -> &'static str {
 
 /// Removes the record of the entry at `entry` (absolute) if it still names `ih`; returns whether it did.
 pub fn forget(cfg: &mut Config, entry: &Path, ih: &InfoHash) -> bool {
-    let entry = absolute(entry);
-    let ours = cfg.find(ih).is_some_and(|t| {
-        t.watch
-            .as_ref()
-            .is_some_and(|w| absolute(&cfg.resolve(&w.entry)) == entry)
-    });
+    let stored = cfg.relativize(&absolute(entry));
+    let ours = cfg
+        .find(ih)
+        .is_some_and(|t| t.watch.as_ref().is_some_and(|w| w.entry == stored));
     ours && cfg.remove(ih).is_some()
 }
 
