@@ -28,6 +28,7 @@
 //! - [`wire`] (peer wire protocol codec) and [`engine`] (session, torrents, peers, picker, storage):
 //!   the peer that downloads and uploads.
 //! - [`script`]: the rhai host; every command is a bundled `scripts/b-*.rhai`.
+//! - [`watch`]: the watch folder; dropped data is shared, dropped .torrent files are downloaded.
 //! - [`demo`]: the whole program on loopback in one process (`btorrent demo`).
 
 pub mod announce;
@@ -42,6 +43,7 @@ pub mod script;
 pub mod services;
 pub mod tracker;
 pub mod types;
+pub mod watch;
 pub mod wire;
 
 pub use metainfo::Metainfo;
