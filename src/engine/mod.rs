@@ -25,7 +25,8 @@
 //!            │                        known addresses · have log · state
 //!            ├── storage             files, positioned I/O, handle cache
 //!            └── per peer: reader task (protocol, requests) + writer task (send queue, uploads)
-//!                 disk work (hash + write a piece, read blocks to upload) runs on the blocking pool
+//!                 disk work: hashing and reading blocks to upload on the blocking pool, writing
+//!                 verified pieces on the torrent's writer thread
 //! ```
 //!
 //! - **Lock order**: `Torrent::core` first, then a peer's small mutexes (`PeerShared::cmds`,
@@ -51,7 +52,7 @@ pub mod session;
 pub mod storage;
 mod swarm;
 pub mod torrent;
-mod verify;
+pub(crate) mod verify;
 mod writer;
 
 use std::net::{IpAddr, SocketAddr};

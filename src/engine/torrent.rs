@@ -91,6 +91,8 @@ pub(crate) struct Torrent {
     pub trackers: Vec<String>,
     /// Successful announces so far (a `stopped` is only sent after one).
     pub announced: AtomicU64,
+    /// Verified pieces go to the torrent's writer thread through this.
+    pub writer: Mutex<std::sync::mpsc::Sender<super::verify::WriteJob>>,
     disk_jobs: AtomicUsize,
     disk_idle: Notify,
     done: watch::Sender<Option<Result<(), String>>>,
@@ -253,6 +255,7 @@ impl TorrentHandle {
             rates: Mutex::new((Rate::new(window), Rate::new(window))),
             trackers,
             announced: AtomicU64::new(0),
+            writer: Mutex::new(super::verify::writer_thread(&meta.info.name)),
             disk_jobs: AtomicUsize::new(0),
             disk_idle: Notify::new(),
             done: watch::channel(None).0,
