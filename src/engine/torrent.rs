@@ -279,6 +279,27 @@ impl TorrentHandle {
         self.0.stats()
     }
 
+    /// The peers connected now.
+    pub fn peers(&self) -> Vec<super::PeerInfo> {
+        let c = self.0.core.lock();
+        let mut v: Vec<super::PeerInfo> = c
+            .peers
+            .values()
+            .map(|p| super::PeerInfo {
+                addr: p.addr,
+                client: p.client.lock().clone(),
+                outgoing: p.outgoing,
+                downloaded: p.downloaded.load(Ordering::Relaxed),
+                uploaded: p.uploaded.load(Ordering::Relaxed),
+                down_rate: p.down_rate(),
+                up_rate: p.up_rate(),
+                seed: p.is_seed(),
+            })
+            .collect();
+        v.sort_by_key(|p| p.addr);
+        v
+    }
+
     /// Closes every connection and stops dialing; the data stays checked.
     pub fn pause(&self) {
         let run = {
