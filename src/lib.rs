@@ -25,11 +25,17 @@
 //! - [`tracker`] (server) and [`announce`] (client): the HTTP tracker protocol.
 //! - [`services`]: the embedded tracker (and, in the shell and daemon, the peer) built from the settings.
 //! - [`events`]: the bus that carries what happened (engine, watch folder) up to the front ends.
+//! - [`wire`] (peer wire protocol codec) and [`engine`] (session, torrents, peers, picker, storage):
+//!   the peer that downloads and uploads.
 //! - [`script`]: the rhai host; every command is a bundled `scripts/b-*.rhai`.
+//! - [`watch`]: the watch folder; dropped data is shared, dropped .torrent files are downloaded.
+//! - [`demo`]: the whole program on loopback in one process (`btorrent demo`).
 
 pub mod announce;
 pub mod bencode;
 pub mod config;
+pub mod demo;
+pub mod engine;
 pub mod events;
 pub mod fsutil;
 pub mod metainfo;
@@ -38,6 +44,8 @@ pub mod script;
 pub mod services;
 pub mod tracker;
 pub mod types;
+pub mod watch;
+pub mod wire;
 
 pub use metainfo::Metainfo;
 pub use types::{InfoHash, PeerId};

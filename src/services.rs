@@ -1,10 +1,16 @@
 //! The long-running parts of btorrent assembled from torrents.toml, as the shell and the daemon run
-//! them: the event bus, the embedded tracker, and (joining as they land) the peer session and the watch
-//! folder. One-shot commands start only what their primitives need.
+//! them: the event bus, the embedded tracker, the peer session (seeding every managed torrent) and
+//! the watch folder (sharing through the peer session). One-shot commands start only what their
+//! primitives need: the [`PeerSlot`] starts the session on first use.
+//!
+//! The session's own events are forwarded onto the [`EventBus`] with the torrent's name, and the
+//! states they imply (seeding, error) are written back to torrents.toml, so `b-show` and a restart see
+//! them.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -12,49 +18,332 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, Settings};
+use crate::engine::{self, AddOptions, Session, SessionConfig};
+use crate::events::{Event, EventBus, EventKind};
+use crate::metainfo::Metainfo;
 use crate::tracker::{Tracker, TrackerConfig};
 use crate::types::InfoHash;
+use crate::watch::{Sharing, WatchConfig, Watcher};
+use futures::future::BoxFuture;
 
 /// Which parts to start.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct ServicesOptions {
     /// Run the embedded tracker if `tracker_bind` is set.
     pub tracker: bool,
+    /// Run the peer session and seed (or go on downloading) every managed torrent.
+    pub peer: bool,
+    /// Run the watch folder.
+    pub watch: bool,
+    /// What the watch folder shares through; `None` means the peer session.
+    pub sharing: Option<Arc<dyn Sharing>>,
 }
 
 impl Default for ServicesOptions {
     fn default() -> Self {
-        ServicesOptions { tracker: true }
+        ServicesOptions {
+            tracker: true,
+            peer: true,
+            watch: true,
+            sharing: None,
+        }
     }
 }
 
 /// Everything running in the background of a shell or daemon.
 pub struct Services {
     pub config_path: PathBuf,
-    pub bus: crate::events::EventBus,
+    pub bus: EventBus,
     pub tracker: Option<RunningTracker>,
+    pub peer: PeerSlot,
+    pub watch: Option<Watcher>,
 }
 
 impl Services {
-    /// Starts the parts `opts` asks for, as configured in `config_path`.
-    pub async fn start(config_path: &Path, opts: ServicesOptions) -> Result<Services> {
+    /// Starts the parts `opts` asks for, as configured in `config_path`, publishing on `bus`. Managed
+    /// torrents that cannot be resumed (missing .torrent, ...) are reported on the bus as errors; they
+    /// do not stop the rest.
+    pub async fn start(
+        config_path: &Path,
+        opts: ServicesOptions,
+        bus: EventBus,
+    ) -> Result<Services> {
         let cfg = Config::load(config_path)?;
         let tracker = match (&cfg.settings.tracker_bind, opts.tracker) {
             (Some(_), true) => Some(RunningTracker::start(config_path, None).await?),
             _ => None,
         };
+        let peer = PeerSlot::new(config_path, bus.clone());
+        if opts.peer {
+            let session = peer.get_or_start().await?;
+            resume_managed(&session, &cfg, &bus).await;
+        }
+        let watch = if opts.watch {
+            let sharing = opts
+                .sharing
+                .unwrap_or_else(|| Arc::new(peer.clone()) as Arc<dyn Sharing>);
+            Some(Watcher::start(
+                WatchConfig::from_config(&cfg),
+                sharing,
+                bus.clone(),
+            )?)
+        } else {
+            None
+        };
         Ok(Services {
             config_path: config_path.to_path_buf(),
-            bus: Default::default(),
+            bus,
             tracker,
+            peer,
+            watch,
         })
     }
 
-    /// Stops everything, waiting at most `grace` for transfers and announces to finish.
+    /// Stops everything, waiting at most `grace` for transfers and `stopped` announces to finish. The
+    /// watch folder stops first, so it asks nothing of a session that is shutting down.
     pub async fn shutdown(mut self, grace: Duration) {
+        if let Some(w) = self.watch.take() {
+            w.stop(grace).await;
+        }
+        self.peer.shutdown(grace).await;
         if let Some(t) = self.tracker.take() {
             let _ = tokio::time::timeout(grace, t.stop()).await;
         }
+    }
+}
+
+/// The peer session of a process: set up by [`Services`], or started on first use by a one-shot
+/// command's primitive. Cheap to clone; clones share the session.
+#[derive(Clone)]
+pub struct PeerSlot {
+    config_path: PathBuf,
+    bus: EventBus,
+    session: Arc<tokio::sync::Mutex<Option<Session>>>,
+}
+
+impl PeerSlot {
+    pub fn new(config_path: &Path, bus: EventBus) -> PeerSlot {
+        PeerSlot {
+            config_path: config_path.to_path_buf(),
+            bus,
+            session: Default::default(),
+        }
+    }
+
+    /// The session if one is running.
+    pub fn get(&self) -> Option<Session> {
+        self.session.try_lock().ok().and_then(|s| s.clone())
+    }
+
+    /// The session, started from the settings if none runs yet.
+    pub async fn get_or_start(&self) -> Result<Session> {
+        let mut slot = self.session.lock().await;
+        if let Some(s) = slot.as_ref() {
+            return Ok(s.clone());
+        }
+        let cfg = Config::load(&self.config_path)?;
+        let session = start_session(&cfg).await?;
+        tokio::spawn(forward_events(
+            session.clone(),
+            self.bus.clone(),
+            self.config_path.clone(),
+        ));
+        *slot = Some(session.clone());
+        Ok(session)
+    }
+
+    /// Stops the session if one runs: resume data saved, `stopped` announced, within `grace`.
+    pub async fn shutdown(&self, grace: Duration) {
+        let session = self.session.lock().await.take();
+        if let Some(s) = session {
+            s.shutdown(grace).await;
+        }
+    }
+}
+
+/// The watch folder seeds and downloads through the peer session (started if none runs yet).
+/// Asking for a torrent the session already has is not an error: a restart asks again for all.
+impl Sharing for PeerSlot {
+    fn seed<'a>(&'a self, meta: &'a Metainfo, data_dir: &'a Path) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.ensure(meta, data_dir))
+    }
+
+    fn download<'a>(
+        &'a self,
+        meta: &'a Metainfo,
+        output_dir: &'a Path,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.ensure(meta, output_dir))
+    }
+
+    fn stop<'a>(&'a self, info_hash: &'a InfoHash) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            match self.get() {
+                Some(s) if s.get(info_hash).is_some() => s.remove(info_hash).await,
+                _ => Ok(()),
+            }
+        })
+    }
+}
+
+impl PeerSlot {
+    /// Adds `meta` with its data in `data_dir` unless the session already has it. The engine checks
+    /// what is there and fetches what is missing, so seeding and downloading are the same call.
+    async fn ensure(&self, meta: &Metainfo, data_dir: &Path) -> Result<()> {
+        let session = self.get_or_start().await?;
+        if session.get(&meta.info_hash).is_some() {
+            return Ok(());
+        }
+        let opts = AddOptions {
+            data_dir: data_dir.to_path_buf(),
+            ..Default::default()
+        };
+        session.add(meta.clone(), opts).await.map(|_| ())
+    }
+}
+
+/// Where resume files live: `.btorrent/resume/` beside torrents.toml.
+pub fn resume_dir(cfg: &Config) -> PathBuf {
+    cfg.resolve(Path::new(".btorrent/resume"))
+}
+
+/// The session settings torrents.toml controls. The listen port falls back to an ephemeral one when
+/// the configured port is taken (another btorrent, say), so one-shot commands still work.
+pub async fn start_session(cfg: &Config) -> Result<Session> {
+    let ip: std::net::IpAddr = cfg.settings.listen_ip.parse().with_context(|| {
+        format!(
+            "listen_ip {:?} is not an IP address",
+            cfg.settings.listen_ip
+        )
+    })?;
+    let mut scfg = SessionConfig {
+        listen: SocketAddr::new(ip, cfg.settings.listen_port),
+        resume_dir: Some(resume_dir(cfg)),
+        ..Default::default()
+    };
+    match Session::start(scfg.clone()).await {
+        Ok(s) => Ok(s),
+        Err(e) if cfg.settings.listen_port != 0 => {
+            tracing::info!("{e:#}; listening on an ephemeral port instead");
+            scfg.listen.set_port(0);
+            Session::start(scfg).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Adds every managed torrent to `session`: paused ones paused, the rest resumed (checked, then
+/// seeding or downloading). One that cannot be added is reported on the bus and marked `error`.
+pub async fn resume_managed(session: &Session, cfg: &Config, bus: &EventBus) {
+    for t in &cfg.torrents {
+        let Some(ih) = t.hash() else { continue };
+        if session.get(&ih).is_some() || t.state == "stopped" {
+            continue;
+        }
+        let file = cfg.resolve(&t.file);
+        let added = match Metainfo::load(&file) {
+            Ok(meta) if meta.info_hash == ih => {
+                let opts = AddOptions {
+                    data_dir: cfg.resolve(&t.data),
+                    paused: t.state == "paused",
+                    ..Default::default()
+                };
+                session.add(meta, opts).await.map(|_| ())
+            }
+            Ok(meta) => Err(anyhow::anyhow!(
+                "{} now holds another torrent ({})",
+                file.display(),
+                meta.info_hash
+            )),
+            Err(e) => Err(anyhow::anyhow!("{e}")),
+        };
+        if let Err(e) = added {
+            bus.publish(
+                Event::new(EventKind::Error)
+                    .torrent(ih, t.name.clone())
+                    .message(format!("cannot resume: {e:#}")),
+            );
+        }
+    }
+}
+
+/// Forwards the session's events onto the bus and records the states they imply in torrents.toml.
+async fn forward_events(session: Session, bus: EventBus, config_path: PathBuf) {
+    let mut rx = session.subscribe();
+    loop {
+        let ev = match rx.recv().await {
+            Ok(ev) => ev,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!("{n} engine events were dropped before reaching the bus");
+                continue;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let name_of = |ih: &InfoHash| session.get(ih).map(|h| h.name().to_string());
+        let data_of = |ih: &InfoHash| {
+            session
+                .get(ih)
+                .map(|h| h.stats().data_dir.display().to_string())
+        };
+        let (out, state) = match ev {
+            engine::Event::Added { info_hash, name } => {
+                let mut e = Event::new(EventKind::Added).torrent(info_hash, name);
+                e.path = data_of(&info_hash);
+                (e, None)
+            }
+            engine::Event::Completed { info_hash, name } => {
+                let mut e = Event::new(EventKind::Completed).torrent(info_hash, name);
+                e.path = data_of(&info_hash);
+                (e, Some((info_hash, "seeding")))
+            }
+            engine::Event::Seeding { info_hash, name } => {
+                let mut e = Event::new(EventKind::Seeding).torrent(info_hash, name);
+                e.path = data_of(&info_hash);
+                (e, Some((info_hash, "seeding")))
+            }
+            engine::Event::Error { info_hash, message } => {
+                let mut e = Event::new(EventKind::Error).message(message);
+                e.info_hash = Some(info_hash);
+                e.name = name_of(&info_hash);
+                (e, Some((info_hash, "error")))
+            }
+            engine::Event::Removed { info_hash } => {
+                let mut e = Event::new(EventKind::Removed);
+                e.info_hash = Some(info_hash);
+                (e, None)
+            }
+            engine::Event::PeerBanned {
+                info_hash,
+                addr,
+                reason,
+            } => {
+                let mut e = Event::new(EventKind::PeerBanned)
+                    .peer(addr.to_string())
+                    .message(reason);
+                e.info_hash = Some(info_hash);
+                e.name = name_of(&info_hash);
+                (e, None)
+            }
+        };
+        if let Some((ih, state)) = state {
+            let path = config_path.clone();
+            let _ = tokio::task::spawn_blocking(move || record_state(&path, &ih, state)).await;
+        }
+        bus.publish(out);
+    }
+}
+
+/// Sets a managed torrent's state in torrents.toml (no write when it already says so).
+pub fn record_state(config_path: &Path, ih: &InfoHash, state: &str) -> Result<()> {
+    let current = Config::load(config_path)?;
+    match current.find(ih) {
+        Some(t) if t.state != state => Config::update(config_path, |cfg| {
+            if let Some(t) = cfg.find_mut(ih) {
+                t.state = state.to_string();
+            }
+            Ok(())
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -3,6 +3,8 @@
 //! bencode.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use super::{Metainfo, MetainfoError, MAX_PIECE_LENGTH};
 use crate::bencode::Writer;
@@ -25,6 +27,8 @@ pub struct CreateOptions {
     pub exclude_hidden: bool,
     /// Hashing threads; 0 means one per core.
     pub threads: usize,
+    /// Set from elsewhere to stop hashing early; creation then fails with [`MetainfoError::Cancelled`].
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// One file found on disk, in torrent order.
@@ -46,7 +50,8 @@ pub fn auto_piece_length(total: u64) -> u64 {
     p
 }
 
-fn is_hidden_or_partial(name: &str) -> bool {
+/// Whether a file name marks a hidden file or a download still in progress.
+pub fn is_hidden_or_partial(name: &str) -> bool {
     name.starts_with('.')
         || name.ends_with('~')
         || [".part", ".!qB", ".crdownload", ".aria2", ".tmp"]
@@ -145,9 +150,13 @@ pub fn create_torrent(
             )))
         }
     };
-    let hashes = hash_pieces(&files, piece_length, opts.threads, &|done| {
-        progress(done, total)
-    })?;
+    let hashes = hash_pieces(
+        &files,
+        piece_length,
+        opts.threads,
+        opts.cancel.as_deref(),
+        &|done| progress(done, total),
+    )?;
 
     let mut info = Writer::default();
     info.begin_dict();
@@ -206,6 +215,7 @@ pub fn create_torrent(
 mod tests {
     use super::*;
     use sha1::{Digest, Sha1};
+    use std::sync::atomic::Ordering;
 
     #[test]
     fn piece_length_targets_about_two_thousand_pieces() {
@@ -248,6 +258,23 @@ mod tests {
         let expect: Vec<[u8; 20]> = all.chunks(16384).map(|c| Sha1::digest(c).into()).collect();
         assert_eq!(m.info.pieces, expect);
         crate::bencode::validate(m.as_bytes(), true).expect("canonical bencode");
+    }
+
+    #[test]
+    fn a_set_cancel_flag_stops_hashing() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, vec![7u8; 64 << 10]).unwrap();
+        let cancel = Arc::new(AtomicBool::new(true));
+        let opts = CreateOptions {
+            piece_length: Some(16 << 10),
+            cancel: Some(cancel.clone()),
+            ..Default::default()
+        };
+        let err = create_torrent(&f, &opts, &|_, _| {}).unwrap_err();
+        assert!(matches!(err, MetainfoError::Cancelled), "{err}");
+        cancel.store(false, Ordering::Relaxed);
+        assert!(create_torrent(&f, &opts, &|_, _| {}).is_ok());
     }
 
     #[test]

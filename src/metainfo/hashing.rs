@@ -166,7 +166,8 @@ impl Stream<'_> {
 
 /// Hashes the pieces of `files` (concatenated) with `threads` workers (0: one per core); `progress` is
 /// called with the bytes hashed so far. Each file must still have the length it was listed with, and be
-/// left alone while it is read: a change is an error.
+/// left alone while it is read: a change is an error. A set `cancel` flag stops the workers before their
+/// next group of pieces, with [`MetainfoError::Cancelled`].
 ///
 /// A worker claims [`LANES`] consecutive pieces at a time and hashes them together when they are all
 /// whole pieces of a length that is a multiple of the chunk (any power of two from 16 KiB is);
@@ -175,6 +176,7 @@ pub fn hash_pieces(
     files: &[SourceFile],
     piece_length: u64,
     threads: usize,
+    cancel: Option<&AtomicBool>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<[u8; 20]>, MetainfoError> {
     assert!(piece_length > 0, "piece length must be positive");
@@ -211,6 +213,10 @@ pub fn hash_pieces(
             let g = next_group.fetch_add(1, Ordering::Relaxed);
             if g >= groups || failed.load(Ordering::Relaxed) {
                 return Ok(mine);
+            }
+            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                failed.store(true, Ordering::Relaxed);
+                return Err(MetainfoError::Cancelled);
             }
             let first = g * LANES;
             let last = (first + LANES).min(count);
@@ -314,7 +320,7 @@ mod tests {
         // one (lanes too), and lengths that are not multiples of 64 (one piece at a time).
         for piece_length in [16 << 10, 64 << 10, 1 << 20, 4 << 20, 49152, 20000, 16385] {
             for threads in [1, 2, 5] {
-                let got = hash_pieces(&files, piece_length as u64, threads, &|_| {}).unwrap();
+                let got = hash_pieces(&files, piece_length as u64, threads, None, &|_| {}).unwrap();
                 assert_eq!(
                     got,
                     reference(&all, piece_length),
@@ -329,7 +335,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = vec![source(dir.path(), "a", &data(5, 100_000))];
         let last = AtomicU64::new(0);
-        hash_pieces(&files, 16 << 10, 2, &|done| {
+        hash_pieces(&files, 16 << 10, 2, None, &|done| {
             last.fetch_max(done, Ordering::Relaxed);
         })
         .unwrap();
@@ -341,7 +347,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut shrunk = source(dir.path(), "shrunk", &data(6, 50_000));
         shrunk.length = 60_000; // listed longer than it now is
-        let err = hash_pieces(&[shrunk], 16 << 10, 2, &|_| {}).unwrap_err();
+        let err = hash_pieces(&[shrunk], 16 << 10, 2, None, &|_| {}).unwrap_err();
         assert!(
             err.to_string().contains("shrank while it was being hashed"),
             "{err}"
@@ -349,7 +355,7 @@ mod tests {
 
         let mut grown = source(dir.path(), "grown", &data(7, 50_000));
         grown.length = 40_000;
-        let err = hash_pieces(&[grown], 16 << 10, 2, &|_| {}).unwrap_err();
+        let err = hash_pieces(&[grown], 16 << 10, 2, None, &|_| {}).unwrap_err();
         assert!(err.to_string().contains("changed size"), "{err}");
 
         let missing = SourceFile {
@@ -357,7 +363,7 @@ mod tests {
             components: vec!["gone".into()],
             length: 10,
         };
-        let err = hash_pieces(&[missing], 16 << 10, 1, &|_| {}).unwrap_err();
+        let err = hash_pieces(&[missing], 16 << 10, 1, None, &|_| {}).unwrap_err();
         assert!(err.to_string().contains("gone"), "{err}");
     }
 
@@ -373,7 +379,7 @@ mod tests {
             open.get(i).unwrap();
         }
         assert_eq!(open.recent.lock().unwrap().len(), OPEN_FILES_KEPT);
-        let got = hash_pieces(&files, 16 << 10, 3, &|_| {}).unwrap();
+        let got = hash_pieces(&files, 16 << 10, 3, None, &|_| {}).unwrap();
         assert_eq!(got, reference(&all, 16 << 10));
     }
 }

@@ -10,6 +10,9 @@ use super::catalog::{Catalog, Script, ScriptOrigin};
 use super::command::CommandSpec;
 use super::prims;
 use crate::config::Config;
+use crate::engine::Session;
+use crate::events::EventBus;
+use crate::services::PeerSlot;
 use crate::types::PeerId;
 
 /// Where script output goes: stdout for a one-shot command, above the prompt in the shell.
@@ -26,11 +29,18 @@ pub struct HostContext {
     pub progress: bool,
     /// The peer id this process announces with.
     pub peer_id: PeerId,
+    /// What happened (engine, watch folder); `on(...)` handlers subscribe here.
+    pub bus: EventBus,
+    /// The peer session: the shell's, or started on first use by a one-shot command.
+    pub peer: PeerSlot,
 }
 
 impl HostContext {
-    /// A context printing to stdout, for one-shot commands and tests.
+    /// A context printing to stdout, for one-shot commands and tests, with its own bus and a peer
+    /// session started on first use.
     pub fn stdout(config_path: PathBuf, runtime: tokio::runtime::Handle) -> HostContext {
+        let bus = EventBus::default();
+        let peer = PeerSlot::new(&config_path, bus.clone());
         HostContext {
             config_path,
             out: Arc::new(|s| println!("{s}")),
@@ -38,7 +48,15 @@ impl HostContext {
             cancel: Arc::new(AtomicBool::new(false)),
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             peer_id: PeerId::generate(),
+            bus,
+            peer,
         }
+    }
+
+    /// The peer session, started now if none runs.
+    pub fn session(&self) -> Result<Session, Box<EvalAltResult>> {
+        self.block_on(self.peer.get_or_start())?
+            .map_err(|e| format!("cannot start the peer: {e:#}").into())
     }
 
     /// Runs `fut` on the runtime from the script's thread, giving up when the script is cancelled.
@@ -278,7 +296,7 @@ impl Host {
                 if token.clone().into_string().ok().as_deref() == Some(CANCEL_TOKEN) =>
             {
                 return ScriptError::Cancelled {
-                    script: script.to_string(),
+                    script: script.trim_end_matches(".rhai (bundled)").to_string(),
                 }
             }
             EvalAltResult::ErrorTooManyOperations(_) => format!(

@@ -2,7 +2,9 @@
 //! - `torrent_file`: `create`, `load`, `edit`, `info` and the `Torrent` type (a .torrent file);
 //! - `registry`: `settings`, `torrents`, `register`, `unregister` (torrents.toml);
 //! - `text`: `table`, `human_bytes`, `parse_size`, `to_json`, `commands`;
-//! - `tracker`: `peers`, `announce`, `scrape` (the tracker client).
+//! - `tracker`: `peers`, `announce`, `scrape` (the tracker client);
+//! - `transfer`: `start`, `seed`, `torrent`, `transfers`, `bitfield`, `download_piece` and the live
+//!   `Transfer` type (the peer session).
 //!
 //! Conventions: a primitive that fails throws a one-line message starting with its own name; options
 //! are passed as a map whose unknown keys are an error and whose `()` values mean "not given".
@@ -11,6 +13,7 @@ mod registry;
 mod text;
 mod torrent_file;
 mod tracker;
+mod transfer;
 
 use std::sync::Arc;
 
@@ -25,6 +28,7 @@ pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     registry::register(engine, ctx);
     text::register(engine, ctx);
     tracker::register(engine, ctx);
+    transfer::register(engine, ctx);
 }
 
 /// A primitive's error: `name: message`.

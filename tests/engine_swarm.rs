@@ -1,0 +1,490 @@
+//! btorrent to btorrent over 127.0.0.1: whole swarms of in-process sessions.
+
+mod common;
+
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_seeder_one_leecher() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("data.bin"), 5 * 1024 * 1024 + 123, 1);
+    let meta = torrent(&src.path().join("data.bin"), 64 * 1024, vec![]);
+
+    let seeder = session().await;
+    let s = seeder
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&s, 30).await;
+    let leecher = session().await;
+    let l = leecher
+        .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
+        .await
+        .unwrap();
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
+    let st = l.stats();
+    assert_eq!(st.pieces_have, st.pieces_total);
+    assert!(st.downloaded >= meta.info.total_length);
+    leecher.shutdown(std::time::Duration::from_secs(2)).await;
+    seeder.shutdown(std::time::Duration::from_secs(2)).await;
+}
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use btorrent::engine::{Event, SessionConfig, TorrentState};
+use btorrent::wire::handshake::{read_handshake, write_handshake, Handshake};
+use btorrent::wire::{Bitfield, Geometry, Message, PeerCodec};
+use btorrent::{Metainfo, PeerId};
+use futures::{SinkExt, StreamExt};
+
+fn limited(bytes_per_sec: u64) -> SessionConfig {
+    SessionConfig {
+        upload_limit: Some(bytes_per_sec),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_seeders_one_leecher_all_contribute() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 6 * 1024 * 1024, 2);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let mut seeders = Vec::new();
+    for _ in 0..3 {
+        let s = session_with(limited(4 << 20)).await;
+        let h = s.add(meta.clone(), opts(src.path(), vec![])).await.unwrap();
+        wait_complete(&h, 30).await;
+        seeders.push((s, h));
+    }
+    let addrs: Vec<SocketAddr> = seeders.iter().map(|(s, _)| s.listen_addr()).collect();
+    let leecher = session().await;
+    let l = leecher
+        .add(meta.clone(), opts(dst.path(), addrs))
+        .await
+        .unwrap();
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
+    let total = meta.info.total_length;
+    for (s, h) in &seeders {
+        let up = h.stats().uploaded;
+        assert!(
+            up >= total / 20,
+            "seeder {} sent only {up} of {total}",
+            s.listen_addr()
+        );
+    }
+    let sum: u64 = seeders.iter().map(|(_, h)| h.stats().uploaded).sum();
+    assert!(sum >= total && sum <= total + total / 5, "sum {sum}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_seeder_five_leechers_trade_among_themselves() {
+    let src = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 4 * 1024 * 1024, 3);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    // The seeder alone could feed them all only in 10 s: trading is what makes it quick.
+    let seeder = session_with(limited(2 << 20)).await;
+    let s = seeder
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&s, 30).await;
+    let mut leechers = Vec::new();
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let sess = session().await;
+        let h = sess
+            .add(meta.clone(), opts(dir.path(), vec![seeder.listen_addr()]))
+            .await
+            .unwrap();
+        leechers.push((sess, h, dir));
+    }
+    let addrs: Vec<SocketAddr> = leechers.iter().map(|(s, _, _)| s.listen_addr()).collect();
+    for (_, h, _) in &leechers {
+        h.add_peers(addrs.clone());
+    }
+    for (_, h, dir) in &leechers {
+        wait_complete(h, 90).await;
+        assert_same_tree(src.path(), dir.path());
+    }
+    let traded: u64 = leechers.iter().map(|(_, h, _)| h.stats().uploaded).sum();
+    let from_seed = s.stats().uploaded;
+    assert!(
+        traded > meta.info.total_length,
+        "leechers sent each other only {traded} bytes (seeder sent {from_seed})"
+    );
+    assert!(from_seed < 5 * meta.info.total_length);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_file_with_odd_sizes_is_byte_identical() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let top = src.path().join("album");
+    std::fs::create_dir_all(top.join("empty-dir-sibling")).unwrap();
+    std::fs::write(top.join("empty.txt"), b"").unwrap();
+    std::fs::write(top.join("empty-dir-sibling/zero"), b"").unwrap();
+    let sizes = [1usize, 100, 16383, 16384, 16385, 70_000, 3, 250_001];
+    for (i, n) in sizes.iter().enumerate() {
+        write_random(
+            &top.join(format!("sub{}/f{i}.bin", i % 3)),
+            *n,
+            10 + i as u64,
+        );
+    }
+    let meta = torrent(&top, 32 * 1024, vec![]);
+    assert!(
+        !meta.info.total_length.is_multiple_of(32 * 1024),
+        "last piece is short"
+    );
+    let seeder = session().await;
+    let s = seeder
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&s, 30).await;
+    let leecher = session().await;
+    let l = leecher
+        .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
+        .await
+        .unwrap();
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
+}
+
+/// A fake peer that claims every piece and answers every request with garbage.
+async fn corrupt_seeder(meta: Metainfo) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let meta = meta.clone();
+            tokio::spawn(async move {
+                let t = Duration::from_secs(5);
+                let Ok(theirs) = read_handshake(&mut s, t).await else {
+                    return;
+                };
+                let ours = Handshake::ours(meta.info_hash, PeerId::generate());
+                if write_handshake(&mut s, &ours, t).await.is_err() {
+                    return;
+                }
+                let geo = Geometry::from_info(&meta.info);
+                let mut f =
+                    tokio_util::codec::Framed::new(s, PeerCodec::new(geo, theirs.supports_fast()));
+                let all = Message::Bitfield(Bitfield::full(meta.info.piece_count()));
+                if f.send(all).await.is_err() {
+                    return;
+                }
+                while let Some(Ok(msg)) = f.next().await {
+                    let reply = match msg {
+                        Message::Interested => Message::Unchoke,
+                        Message::Request(b) => Message::Piece {
+                            index: b.index,
+                            begin: b.begin,
+                            data: vec![0xab; b.length as usize].into(),
+                        },
+                        _ => continue,
+                    };
+                    if f.send(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_peer_is_banned_and_an_honest_one_finishes() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 2 * 1024 * 1024, 4);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let bad = corrupt_seeder(meta.clone()).await;
+    let honest = session_with(limited(4 << 20)).await;
+    let h = honest
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&h, 30).await;
+
+    let leecher = session().await;
+    let mut events = leecher.subscribe();
+    let l = leecher
+        .add(
+            meta.clone(),
+            opts(dst.path(), vec![bad, honest.listen_addr()]),
+        )
+        .await
+        .unwrap();
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
+    let mut banned = None;
+    while let Ok(e) = events.try_recv() {
+        if let Event::PeerBanned { addr, .. } = e {
+            banned = Some(addr);
+        }
+    }
+    assert_eq!(banned, Some(bad), "the corrupt peer was not banned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeder_vanishes_mid_transfer_and_a_later_one_finishes() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 4 * 1024 * 1024, 5);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let first = session_with(limited(2 << 20)).await;
+    let a = first
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&a, 30).await;
+
+    let leecher = session().await;
+    let mut events = leecher.subscribe();
+    let l = leecher
+        .add(meta.clone(), opts(dst.path(), vec![first.listen_addr()]))
+        .await
+        .unwrap();
+    let total = meta.info.piece_count();
+    wait_until(30, "a quarter of the pieces", || {
+        l.stats().pieces_have >= total / 4
+    })
+    .await;
+    first.shutdown(Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let st = l.stats();
+    assert!(st.pieces_have < total, "finished before the seeder left");
+    assert_eq!(st.peers, 0);
+
+    let second = session().await;
+    second
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    l.add_peers(vec![second.listen_addr()]);
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
+    let mut completed = false;
+    while let Ok(e) = events.try_recv() {
+        completed |= matches!(e, Event::Completed { .. });
+    }
+    assert!(completed);
+    assert_eq!(l.stats().state, TorrentState::Seeding);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_resumes_without_fetching_again() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let resume = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 4 * 1024 * 1024, 6);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let seeder = session_with(limited(4 << 20)).await;
+    seeder
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    let cfg = || SessionConfig {
+        resume_dir: Some(resume.path().to_path_buf()),
+        ..Default::default()
+    };
+    let first = session_with(cfg()).await;
+    let l = first
+        .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
+        .await
+        .unwrap();
+    let total = meta.info.piece_count();
+    wait_until(30, "half the pieces", || l.stats().pieces_have >= total / 2).await;
+    first.shutdown(Duration::from_secs(2)).await;
+    let had = l.stats().bytes_verified;
+
+    let second = session_with(cfg()).await;
+    let mut events = second.subscribe();
+    let l2 = second
+        .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
+        .await
+        .unwrap();
+    wait_complete(&l2, 60).await;
+    assert_same_tree(src.path(), dst.path());
+    let fetched = l2.stats().downloaded;
+    let missing = meta.info.total_length - had;
+    assert!(
+        fetched <= missing + missing / 10 + 512 * 1024,
+        "fetched {fetched} bytes again, only {missing} were missing"
+    );
+    let kinds: Vec<Event> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+    assert!(kinds.iter().any(|e| matches!(e, Event::Completed { .. })));
+
+    // Complete data: a third start seeds at once and never claims a download completed.
+    second.shutdown(Duration::from_secs(2)).await;
+    let third = session_with(cfg()).await;
+    let mut events = third.subscribe();
+    let l3 = third
+        .add(meta.clone(), opts(dst.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&l3, 10).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let kinds: Vec<Event> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+    assert!(kinds.iter().any(|e| matches!(e, Event::Seeding { .. })));
+    assert!(!kinds.iter().any(|e| matches!(e, Event::Completed { .. })));
+    assert_eq!(l3.stats().downloaded, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_fetches_a_bitfield_and_one_verified_piece() {
+    use btorrent::engine::probe::{download_piece, fetch_bitfield};
+    let src = tempfile::tempdir().unwrap();
+    let data = write_random(&src.path().join("d.bin"), 300_000, 8);
+    let meta = torrent(&src.path().join("d.bin"), 64 * 1024, vec![]);
+    let seeder = session().await;
+    let s = seeder
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&s, 30).await;
+    let addr = seeder.listen_addr();
+    let bf = fetch_bitfield(addr, &meta, PeerId::generate())
+        .await
+        .unwrap();
+    assert!(bf.is_full() && bf.len() == 5);
+    let last = download_piece(addr, &meta, 4, PeerId::generate())
+        .await
+        .unwrap();
+    assert_eq!(last, &data[4 * 65536..]);
+    let first = download_piece(addr, &meta, 0, PeerId::generate())
+        .await
+        .unwrap();
+    assert_eq!(first, &data[..65536]);
+    let err = download_piece(addr, &meta, 5, PeerId::generate())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    // A peer with nothing: an empty bitfield, and a clear refusal for a piece.
+    let empty_dir = tempfile::tempdir().unwrap();
+    let leecher = session().await;
+    leecher
+        .add(meta.clone(), opts(empty_dir.path(), vec![]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bf = fetch_bitfield(leecher.listen_addr(), &meta, PeerId::generate())
+        .await
+        .unwrap();
+    assert!(bf.none());
+    assert!(
+        download_piece(leecher.listen_addr(), &meta, 0, PeerId::generate())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_and_move_keep_seeding_from_the_new_place() {
+    let src = tempfile::tempdir().unwrap();
+    let moved = tempfile::tempdir().unwrap();
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_random(&src.path().join("top/a.bin"), 700_000, 9);
+    write_random(&src.path().join("top/sub/b.bin"), 123_456, 10);
+    let meta = torrent(&src.path().join("top"), 32 * 1024, vec![]);
+    let original = tempfile::tempdir().unwrap();
+    copy_tree(src.path(), original.path());
+
+    let seeder = session().await;
+    let s = seeder
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&s, 30).await;
+    s.pause();
+    assert_eq!(s.stats().state, TorrentState::Paused);
+    let leecher = session().await;
+    let l = leecher
+        .add(meta.clone(), opts(d1.path(), vec![seeder.listen_addr()]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(l.stats().pieces_have, 0, "a paused torrent serves nobody");
+    s.resume();
+    l.add_peers(vec![seeder.listen_addr()]);
+    wait_complete(&l, 60).await;
+    assert_same_tree(original.path(), d1.path());
+
+    s.move_to(moved.path().to_path_buf()).await.unwrap();
+    assert!(!src.path().join("top").exists());
+    assert_eq!(s.stats().data_dir, moved.path());
+    assert_same_tree(original.path(), moved.path());
+    let other = session().await;
+    let o = other
+        .add(meta.clone(), opts(d2.path(), vec![seeder.listen_addr()]))
+        .await
+        .unwrap();
+    wait_complete(&o, 60).await;
+    assert_same_tree(original.path(), d2.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listens_and_dials_from_the_chosen_address() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 200_000, 11);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let on = |ip: [u8; 4], upload_limit| SessionConfig {
+        listen: SocketAddr::from((ip, 0)),
+        upload_limit,
+        ..Default::default()
+    };
+    // Slow enough that the connection is still up when we look at it.
+    let seeder = session_with(on([127, 0, 0, 2], Some(100_000))).await;
+    assert_eq!(seeder.listen_addr().ip().to_string(), "127.0.0.2");
+    let s = seeder
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&s, 30).await;
+    let leecher = session_with(on([127, 0, 0, 3], None)).await;
+    let l = leecher
+        .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
+        .await
+        .unwrap();
+    let mut seen = None;
+    wait_until(20, "the leecher to connect", || {
+        seen = s.peers().first().map(|p| p.addr.ip().to_string());
+        seen.is_some()
+    })
+    .await;
+    assert_eq!(
+        seen.as_deref(),
+        Some("127.0.0.3"),
+        "dialed from the chosen address"
+    );
+    let theirs = l.peers();
+    assert_eq!(theirs[0].addr, seeder.listen_addr());
+    assert!(theirs[0]
+        .client
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("btorrent"));
+    wait_complete(&l, 30).await;
+    assert_same_tree(src.path(), dst.path());
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_tree(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
