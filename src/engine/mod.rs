@@ -5,9 +5,12 @@
 //! - [`Session::start`]`(SessionConfig)` binds the listener (`cfg.listen`, port 0 = ephemeral) and
 //!   returns a cheap-to-clone [`Session`]. [`Session::listen_addr`] is the address really bound; it is
 //!   the port announced to trackers.
-//! - [`Session::add`]`(Metainfo, AddOptions)` checks the data already in `opts.data_dir` (resume), then
-//!   downloads what is missing and seeds; it returns a [`TorrentHandle`] at once (state `Checking`).
-//!   `data_dir` is the folder that holds the torrent's file or top folder, like aria2's `--dir`.
+//! - [`Session::add`]`(Metainfo, AddOptions)` checks the data already in `opts.data_dir`, then
+//!   downloads what is missing and seeds. Before it returns, the quick part of the check is done (file
+//!   sizes, mtimes, resume data): if that vouches for every piece, or there is no data yet, the handle
+//!   is already `Seeding` or `Downloading`; pieces that need hashing are checked in the background
+//!   (state `Checking`). `data_dir` is the folder that holds the torrent's file or top folder, like
+//!   aria2's `--dir`.
 //! - [`Session::get`], [`Session::torrents`], [`Session::remove`] (stops, announces `stopped`, keeps the
 //!   data), [`Session::shutdown`] (the same for every torrent, within a grace period).
 //! - [`Session::subscribe`] gives a broadcast receiver of [`Event`]s; the engine never waits on a
