@@ -41,12 +41,13 @@
 //!   blocking job), `Hashing → Have` or back to `Missing` (the job reports). A piece is written to disk
 //!   only after its SHA-1 matched, so a bad piece never reaches the disk.
 //! - **Bounded**: piece buffers (in flight + hashing) by `SessionConfig::max_buffer_bytes`; requests to
-//!   a peer by its adaptive window (at most its `reqq` and [`peer::MAX_WINDOW`]); requests from a peer
+//!   a peer by its adaptive window (at most its `reqq` and [`conn::MAX_WINDOW`]); requests from a peer
 //!   by our advertised `reqq`; messages by the codec's limit; connections by `max_peers_per_torrent`;
 //!   the event channel by its capacity.
 
 mod announcer;
 pub mod choker;
+pub mod conn;
 pub mod peer;
 pub mod picker;
 pub mod probe;
