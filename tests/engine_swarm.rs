@@ -158,6 +158,12 @@ async fn multi_file_with_odd_sizes_is_byte_identical() {
 
 /// A fake peer that claims every piece and answers every request with garbage.
 async fn corrupt_seeder(meta: Metainfo) -> SocketAddr {
+    fake_seeder(meta, true).await
+}
+
+/// A fake peer that claims every piece, unchokes, and then either answers every request with garbage
+/// (`corrupt`) or swallows every request without a word.
+async fn fake_seeder(meta: Metainfo, corrupt: bool) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -182,6 +188,7 @@ async fn corrupt_seeder(meta: Metainfo) -> SocketAddr {
                 while let Some(Ok(msg)) = f.next().await {
                     let reply = match msg {
                         Message::Interested => Message::Unchoke,
+                        Message::Request(_) if !corrupt => continue,
                         Message::Request(b) => Message::Piece {
                             index: b.index,
                             begin: b.begin,
@@ -569,4 +576,29 @@ async fn hostile_peers_are_dropped_cleanly() {
             "kept a peer that sent {what}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_a_silent_peer_swallows_go_to_another() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 2 * 1024 * 1024, 13);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let silent = fake_seeder(meta.clone(), false).await;
+    let honest = session_with(limited(4 << 20)).await;
+    let h = honest
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&h, 30).await;
+    let leecher = session().await;
+    let l = leecher
+        .add(
+            meta.clone(),
+            opts(dst.path(), vec![silent, honest.listen_addr()]),
+        )
+        .await
+        .unwrap();
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
 }
