@@ -174,7 +174,17 @@ pub(crate) async fn serve(
     c.picker.remove_availability(&conn.has);
     c.peers.remove(&sh.key);
     let lasted = sh.connected_at.elapsed() > Duration::from_secs(30);
-    for a in known.iter().chain(conn.listen_addr.iter()) {
+    let mut addrs: Vec<SocketAddr> = known
+        .iter()
+        .chain(conn.listen_addr.iter())
+        .copied()
+        .collect();
+    addrs.dedup();
+    // A connection that replaced this one (both sides dialed) keeps the addresses marked connected.
+    if c.peers.values().any(|p| p.peer_id == sh.peer_id) {
+        addrs.clear();
+    }
+    for a in &addrs {
         if let Some(k) = c.known.get_mut(a) {
             k.connected = false;
             k.connecting = false;
