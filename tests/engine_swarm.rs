@@ -158,6 +158,12 @@ async fn multi_file_with_odd_sizes_is_byte_identical() {
 
 /// A fake peer that claims every piece and answers every request with garbage.
 async fn corrupt_seeder(meta: Metainfo) -> SocketAddr {
+    fake_seeder(meta, true).await
+}
+
+/// A fake peer that claims every piece, unchokes, and then either answers every request with garbage
+/// (`corrupt`) or swallows every request without a word.
+async fn fake_seeder(meta: Metainfo, corrupt: bool) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -182,6 +188,7 @@ async fn corrupt_seeder(meta: Metainfo) -> SocketAddr {
                 while let Some(Ok(msg)) = f.next().await {
                     let reply = match msg {
                         Message::Interested => Message::Unchoke,
+                        Message::Request(_) if !corrupt => continue,
                         Message::Request(b) => Message::Piece {
                             index: b.index,
                             begin: b.begin,
@@ -487,4 +494,111 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
             std::fs::copy(&p, &dest).unwrap();
         }
     }
+}
+
+/// A fake peer that speaks correctly up to the handshake, then sends `hostile`; returns whether our
+/// side closed the connection afterwards.
+async fn leecher_drops_peer_that_sends(meta: &Metainfo, hostile: Vec<u8>, wait: Duration) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let leecher = session().await;
+    let l = leecher
+        .add(meta.clone(), opts(dir.path(), vec![addr]))
+        .await
+        .unwrap();
+    let (mut s, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let t = Duration::from_secs(5);
+    read_handshake(&mut s, t).await.unwrap();
+    let ours = Handshake::ours(meta.info_hash, PeerId::generate());
+    write_handshake(&mut s, &ours, t).await.unwrap();
+    s.write_all(&hostile).await.unwrap();
+    // Our side must hang up: read until EOF (whatever it sent before).
+    let mut buf = vec![0u8; 65536];
+    let closed = tokio::time::timeout(wait, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    assert_eq!(l.stats().state, TorrentState::Downloading);
+    leecher.shutdown(Duration::from_secs(1)).await;
+    closed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_peers_are_dropped_cleanly() {
+    let src = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 100_000, 12);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let msg = |id: u8, body: &[u8]| {
+        let mut v = ((body.len() + 1) as u32).to_be_bytes().to_vec();
+        v.push(id);
+        v.extend_from_slice(body);
+        v
+    };
+    let piece = |index: u32, begin: u32, len: usize| {
+        let mut b = index.to_be_bytes().to_vec();
+        b.extend(begin.to_be_bytes());
+        b.extend(vec![0u8; len]);
+        msg(7, &b)
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "a piece nobody asked for",
+            [msg(5, &[0xf0]), piece(0, 0, 16384)].concat(),
+        ),
+        ("a 4 GiB length prefix", vec![0xff, 0xff, 0xff, 0xff, 7]),
+        ("a bitfield of the wrong length", msg(5, &[0xf0, 0])),
+        ("a bitfield with spare bits set", msg(5, &[0xff])),
+        ("a have out of range", msg(4, &9u32.to_be_bytes())),
+        (
+            "a request over 16 KiB",
+            msg(6, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x40, 1]),
+        ),
+    ];
+    // A well-behaved peer (a bitfield, then a keep-alive) stays connected.
+    let fine = [msg(5, &[0xe0]), vec![0, 0, 0, 0]].concat();
+    let secs = Duration::from_secs(2);
+    assert!(!leecher_drops_peer_that_sends(&meta, fine, secs).await);
+    for (what, bytes) in cases {
+        let secs = Duration::from_secs(10);
+        assert!(
+            leecher_drops_peer_that_sends(&meta, bytes, secs).await,
+            "kept a peer that sent {what}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_a_silent_peer_swallows_go_to_another() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 2 * 1024 * 1024, 13);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let silent = fake_seeder(meta.clone(), false).await;
+    let honest = session_with(limited(4 << 20)).await;
+    let h = honest
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&h, 30).await;
+    let leecher = session().await;
+    let l = leecher
+        .add(
+            meta.clone(),
+            opts(dst.path(), vec![silent, honest.listen_addr()]),
+        )
+        .await
+        .unwrap();
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
 }

@@ -5,9 +5,12 @@
 //! - [`Session::start`]`(SessionConfig)` binds the listener (`cfg.listen`, port 0 = ephemeral) and
 //!   returns a cheap-to-clone [`Session`]. [`Session::listen_addr`] is the address really bound; it is
 //!   the port announced to trackers.
-//! - [`Session::add`]`(Metainfo, AddOptions)` checks the data already in `opts.data_dir` (resume), then
-//!   downloads what is missing and seeds; it returns a [`TorrentHandle`] at once (state `Checking`).
-//!   `data_dir` is the folder that holds the torrent's file or top folder, like aria2's `--dir`.
+//! - [`Session::add`]`(Metainfo, AddOptions)` checks the data already in `opts.data_dir`, then
+//!   downloads what is missing and seeds. Before it returns, the quick part of the check is done (file
+//!   sizes, mtimes, resume data): if that vouches for every piece, or there is no data yet, the handle
+//!   is already `Seeding` or `Downloading`; pieces that need hashing are checked in the background
+//!   (state `Checking`). `data_dir` is the folder that holds the torrent's file or top folder, like
+//!   aria2's `--dir`.
 //! - [`Session::get`], [`Session::torrents`], [`Session::remove`] (stops, announces `stopped`, keeps the
 //!   data), [`Session::shutdown`] (the same for every torrent, within a grace period).
 //! - [`Session::subscribe`] gives a broadcast receiver of [`Event`]s; the engine never waits on a
@@ -38,12 +41,13 @@
 //!   blocking job), `Hashing → Have` or back to `Missing` (the job reports). A piece is written to disk
 //!   only after its SHA-1 matched, so a bad piece never reaches the disk.
 //! - **Bounded**: piece buffers (in flight + hashing) by `SessionConfig::max_buffer_bytes`; requests to
-//!   a peer by its adaptive window (at most its `reqq` and [`peer::MAX_WINDOW`]); requests from a peer
+//!   a peer by its adaptive window (at most its `reqq` and [`conn::MAX_WINDOW`]); requests from a peer
 //!   by our advertised `reqq`; messages by the codec's limit; connections by `max_peers_per_torrent`;
 //!   the event channel by its capacity.
 
 mod announcer;
 pub mod choker;
+pub mod conn;
 pub mod peer;
 pub mod picker;
 pub mod probe;

@@ -48,8 +48,15 @@ fn load(t: &Torrent) -> Option<(Bitfield, Vec<Option<FileStamp>>)> {
     Some((bits, r.files))
 }
 
-/// Finds the pieces already on disk (blocking: run it on the blocking pool).
-pub(crate) fn check(t: &Torrent) -> io::Result<Bitfield> {
+/// What is known about the data on disk without reading it: the pieces the resume file vouches for,
+/// and the pieces that must be hash-checked (their files are present and long enough).
+pub(crate) struct Survey {
+    pub have: Bitfield,
+    pub to_check: Vec<u32>,
+}
+
+/// Looks at file sizes, mtimes and the resume file (blocking, but reads no piece data).
+pub(crate) fn survey(t: &Torrent) -> Survey {
     let n = t.geo.piece_count as usize;
     let stamps = t.storage.stamps();
     let resume = load(t);
@@ -71,8 +78,14 @@ pub(crate) fn check(t: &Torrent) -> io::Result<Bitfield> {
             to_check.push(i);
         }
     }
+    Survey { have, to_check }
+}
+
+/// Hash-checks the pieces the survey could not vouch for, in parallel on every core (blocking).
+pub(crate) fn hash_check(t: &Torrent, survey: Survey) -> Bitfield {
+    let Survey { have, to_check } = survey;
     if to_check.is_empty() {
-        return Ok(have);
+        return have;
     }
     tracing::info!(
         torrent = %t.meta.info.name,
@@ -102,7 +115,7 @@ pub(crate) fn check(t: &Torrent) -> io::Result<Bitfield> {
             });
         }
     });
-    Ok(found.into_inner())
+    found.into_inner()
 }
 
 /// Saves the resume file now (no-op without a resume folder).

@@ -108,7 +108,18 @@ impl Session {
             info_hash: ih,
             name: handle.name().to_string(),
         });
-        tokio::spawn(super::torrent::run(handle.0.clone()));
+        // The quick part of the check (sizes, mtimes, resume data) happens before `add` returns, so
+        // a torrent whose resume data vouches for every piece is already seeding; pieces that need
+        // hashing are checked in the background (state `Checking`).
+        let t = handle.0.clone();
+        let survey = tokio::task::spawn_blocking(move || super::resume::survey(&t)).await?;
+        let rest = if survey.to_check.is_empty() {
+            super::torrent::apply_check(&handle.0, &survey.have);
+            None
+        } else {
+            Some(survey)
+        };
+        tokio::spawn(super::torrent::run(handle.0.clone(), rest));
         Ok(handle)
     }
 

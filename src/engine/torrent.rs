@@ -393,39 +393,46 @@ impl TorrentHandle {
     }
 }
 
-/// The torrent task: check the data, then run the swarm until the torrent is removed.
-pub(crate) async fn run(t: Arc<Torrent>) {
-    let checked = {
-        let t2 = t.clone();
-        tokio::task::spawn_blocking(move || super::resume::check(&t2)).await
-    };
-    match checked {
-        Ok(Ok(have)) => {
-            let complete = {
-                let mut c = t.core.lock();
-                for i in have.ones() {
-                    c.picker.mark_have(i as u32);
-                }
-                let complete = c.picker.is_complete();
-                c.state = if complete {
-                    TorrentState::Seeding
-                } else {
-                    TorrentState::Downloading
-                };
-                c.resume_dirty = true;
-                complete
-            };
-            if complete {
-                let _ = t.storage.create_empty_files();
-                t.note_complete();
-                t.emit(Event::Seeding {
-                    info_hash: t.info_hash(),
-                    name: t.meta.info.name.clone(),
-                });
-            }
+/// Records the outcome of the data check: the pieces we have, and the state that follows.
+pub(crate) fn apply_check(t: &Torrent, have: &crate::wire::Bitfield) {
+    let complete = {
+        let mut c = t.core.lock();
+        for i in have.ones() {
+            c.picker.mark_have(i as u32);
         }
-        Ok(Err(e)) => return t.fail(format!("checking the data failed: {e}")),
-        Err(e) => return t.fail(format!("checking the data failed: {e}")),
+        let complete = c.picker.is_complete();
+        c.state = if complete {
+            TorrentState::Seeding
+        } else {
+            TorrentState::Downloading
+        };
+        c.resume_dirty = true;
+        complete
+    };
+    if complete {
+        if let Err(e) = t.storage.create_empty_files() {
+            return t.fail(format!("cannot create the empty files: {e}"));
+        }
+        t.note_complete();
+        t.emit(Event::Seeding {
+            info_hash: t.info_hash(),
+            name: t.meta.info.name.clone(),
+        });
+    }
+}
+
+/// The torrent task: finish checking the data (`survey` holds the pieces still to hash; `None` when
+/// the check is already applied), then run the swarm until the torrent is removed.
+pub(crate) async fn run(t: Arc<Torrent>, survey: Option<super::resume::Survey>) {
+    if let Some(survey) = survey {
+        let t2 = t.clone();
+        match tokio::task::spawn_blocking(move || super::resume::hash_check(&t2, survey)).await {
+            Ok(have) => apply_check(&t, &have),
+            Err(e) => return t.fail(format!("checking the data failed: {e}")),
+        }
+        if matches!(t.core.lock().state, TorrentState::Error(_)) {
+            return;
+        }
     }
     super::resume::save(&t).await;
     super::swarm::run_swarm(t).await;
