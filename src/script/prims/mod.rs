@@ -1,13 +1,21 @@
 //! The primitives scripts call, registered on the rhai engine. One file per area:
 //! - `torrent_file`: `create`, `load`, `edit`, `info` and the `Torrent` type (a .torrent file);
 //! - `registry`: `settings`, `torrents`, `register`, `unregister` (torrents.toml);
-//! - `text`: `table`, `human_bytes`, `parse_size`, `to_json`, `commands`.
+//! - `text`: `table`, `human_bytes`, `parse_size`, `to_json`, `commands`;
+//! - `events`: `on`, `off`, `events` (handlers the dispatcher calls);
+//! - `timers`: `every`, `after`, `sleep`;
+//! - `handles`: `torrent(name_or_hash)` and the `TorrentHandle` type (live getters, actions, `meta`);
+//! - `front`: `close` (the shell).
 //!
 //! Conventions: a primitive that fails throws a one-line message starting with its own name; options
 //! are passed as a map whose unknown keys are an error and whose `()` values mean "not given".
 
+mod events;
+mod front;
+mod handles;
 mod registry;
 mod text;
+mod timers;
 mod torrent_file;
 
 use std::sync::Arc;
@@ -16,12 +24,17 @@ use rhai::Engine;
 
 use super::host::HostContext;
 
+pub(crate) use events::event_map;
 pub(crate) use torrent_file::TorrentFile;
 
 pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     torrent_file::register(engine, ctx);
     registry::register(engine, ctx);
     text::register(engine, ctx);
+    events::register(engine, ctx);
+    timers::register(engine, ctx);
+    handles::register(engine, ctx);
+    front::register(engine, ctx);
 }
 
 /// A primitive's error: `name: message`.
