@@ -25,16 +25,22 @@
 //! - [`tracker`] (server) and [`announce`] (client): the HTTP tracker protocol.
 //! - [`services`]: the embedded tracker (and, in the shell and daemon, the peer) built from the settings.
 //! - [`events`]: the bus that carries what happened (engine, watch folder) up to the front ends.
-//! - [`script`]: the rhai host; every command is a bundled `scripts/b-*.rhai`.
+//! - [`script`]: the rhai host; every command is a bundled `scripts/b-*.rhai`; event handlers and timers.
+//! - Front ends: [`shell`] (interactive, the default), [`daemon`] (headless), [`runner`]
+//!   (`btorrent run`), with [`app`] assembling what the shell and the daemon share.
 
 pub mod announce;
+pub mod app;
 pub mod bencode;
 pub mod config;
+pub mod daemon;
 pub mod events;
 pub mod fsutil;
 pub mod metainfo;
+pub mod runner;
 pub mod script;
 pub mod services;
+pub mod shell;
 pub mod tracker;
 pub mod types;
 

@@ -1,5 +1,6 @@
-//! The `btorrent` binary: a clap front end over the library. Every command other than the built-in
-//! modes (shell, run) is a script: `btorrent create a b` runs `b-create a b`.
+//! The `btorrent` binary: a clap front end over the library. With no command it opens the shell; the
+//! built-in modes are shell, daemon, tracker and run; every other command is a script: `btorrent create
+//! a b` runs `b-create a b`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,13 +38,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The interactive shell (the default): tracker and peer running, b-* commands at a prompt
+    Shell,
+    /// The shell's services without the shell: tracker, peer, autorun scripts, until SIGINT/SIGTERM
+    Daemon,
     /// Run the HTTP tracker (announce, scrape, get_peers, status page) until Ctrl-C
     Tracker {
         /// Address to listen on (default: tracker_bind from torrents.toml)
         #[arg(long)]
         bind: Option<SocketAddr>,
     },
-    /// Run a rhai script file with arguments
+    /// Run a rhai script file with arguments (it keeps running while it has handlers or timers)
     Run {
         file: PathBuf,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -81,9 +86,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(Command::Tracker { bind }) = cli.command {
-        return runtime.block_on(run_tracker(cli.config, bind));
-    }
+    let words = match cli.command {
+        Some(Command::Tracker { bind }) => return runtime.block_on(run_tracker(cli.config, bind)),
+        None | Some(Command::Shell) => return btorrent::shell::run(&cli.config, &runtime),
+        Some(Command::Daemon) => return btorrent::daemon::run(&cli.config, &runtime),
+        Some(Command::Run { file, args }) => {
+            return btorrent::runner::run(&cli.config, &file, &args, &runtime)
+        }
+        Some(Command::Script(words)) => words,
+    };
     let ctx = HostContext::stdout(cli.config.clone(), runtime.handle().clone());
     let host = match Host::new(ctx) {
         Ok(h) => h,
@@ -92,15 +103,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = match cli.command {
-        None => host.run_command("b-help", &[]),
-        Some(Command::Tracker { .. }) => unreachable!("handled above"),
-        Some(Command::Run { file, args }) => host.run_file(&file, &args),
-        Some(Command::Script(words)) => {
-            let (name, rest) = words.split_first().expect("clap gives the command name");
-            host.run_command(name, rest)
-        }
-    };
+    let (name, rest) = words.split_first().expect("clap gives the command name");
+    let result = host.run_command(name, rest);
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e @ (ScriptError::Usage { .. } | ScriptError::UnknownCommand { .. })) => {
@@ -123,23 +127,7 @@ async fn run_tracker(config: PathBuf, bind: Option<SocketAddr>) -> ExitCode {
         }
     };
     println!("tracker listening on {}", running.announce_url());
-    shutdown_signal().await;
+    btorrent::app::shutdown_signal().await;
     running.stop().await;
     ExitCode::SUCCESS
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
 }

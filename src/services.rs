@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -12,6 +13,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, Settings};
+use crate::script::live::{LiveTorrents, NotRunning};
 use crate::tracker::{Tracker, TrackerConfig};
 use crate::types::InfoHash;
 
@@ -33,6 +35,8 @@ pub struct Services {
     pub config_path: PathBuf,
     pub bus: crate::events::EventBus,
     pub tracker: Option<RunningTracker>,
+    /// The torrents running in this process, as the script host and the shell's prompt see them.
+    pub live: Arc<dyn LiveTorrents>,
 }
 
 impl Services {
@@ -47,6 +51,31 @@ impl Services {
             config_path: config_path.to_path_buf(),
             bus: Default::default(),
             tracker,
+            live: Arc::new(NotRunning),
+        })
+    }
+
+    pub fn live(&self) -> Arc<dyn LiveTorrents> {
+        self.live.clone()
+    }
+
+    /// Records each running torrent's state (`downloading`, `seeding`, `paused`, ...) in torrents.toml,
+    /// so the next start picks up where this one stopped. Writes the file even when nothing changed
+    /// (a first run leaves a torrents.toml with every setting to edit).
+    pub fn save_states(&self) -> Result<()> {
+        let all = self.live.all();
+        Config::update(&self.config_path, |cfg| {
+            for (ih, stats) in &all {
+                // `error: message` is kept as `error`; a torrent still checking keeps its old state.
+                let state = stats.state.split(':').next().unwrap_or_default();
+                match cfg.find_mut(ih) {
+                    Some(t) if state != "checking" && !state.is_empty() => {
+                        t.state = state.to_string()
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
         })
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use btorrent::config::Config;
-use btorrent::events::{Event, EventBus, EventKind};
+use btorrent::events::{Event, EventKind};
 use btorrent::script::{Automation, Dispatcher, Host, HostContext, ScriptError};
 use btorrent::InfoHash;
 use parking_lot::Mutex;
@@ -100,8 +100,8 @@ fn added(n: u8) -> Event {
 #[test]
 fn throwing_and_endless_handlers_neither_stop_nor_stall_delivery() {
     let rig = Rig::new("script_max_operations = 300000", Duration::from_millis(700));
-    let bus = EventBus::default();
-    let dispatcher = Dispatcher::start(rig.host.clone(), &bus);
+    let bus = rig.host.context().bus.clone();
+    let dispatcher = Dispatcher::start(rig.host.clone());
     rig.script(
         "auto.rhai",
         r#"
@@ -170,8 +170,8 @@ on("completed", |ev| print(`completed ${ev.name}`));
 #[test]
 fn timers_repeat_fire_once_and_can_be_removed() {
     let rig = Rig::new("", Duration::from_secs(5));
-    let bus = EventBus::default();
-    let dispatcher = Dispatcher::start(rig.host.clone(), &bus);
+    let bus = rig.host.context().bus.clone();
+    let dispatcher = Dispatcher::start(rig.host.clone());
     rig.script(
         "timers.rhai",
         r#"
@@ -334,8 +334,8 @@ let m = t.meta; m.remove("tags"); t.meta = m;
 fn events_carry_handles_to_registered_torrents() {
     let rig = Rig::new("", Duration::from_secs(5));
     let ih = share(&rig, "music");
-    let bus = EventBus::default();
-    let dispatcher = Dispatcher::start(rig.host.clone(), &bus);
+    let bus = rig.host.context().bus.clone();
+    let dispatcher = Dispatcher::start(rig.host.clone());
     rig.script(
         "seed.rhai",
         r#"

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::automation::Callback;
 use super::host::Host;
 use super::prims::event_map;
-use crate::events::{Event, EventBus};
+use crate::events::Event;
 
 /// The running dispatcher thread; [`Dispatcher::stop`] ends it.
 pub struct Dispatcher {
@@ -38,10 +38,10 @@ enum Wake {
 }
 
 impl Dispatcher {
-    /// Starts calling `host`'s registered handlers (for events on `bus`) and timers.
-    pub fn start(host: Arc<Host>, bus: &EventBus) -> Dispatcher {
+    /// Starts calling the handlers (for events on the host's bus) and timers registered with `host`.
+    pub fn start(host: Arc<Host>) -> Dispatcher {
         let stop = CancellationToken::new();
-        let rx = bus.subscribe();
+        let rx = host.context().bus.subscribe();
         let token = stop.clone();
         let thread = std::thread::Builder::new()
             .name("btorrent-scripts".into())

@@ -14,6 +14,7 @@ use super::command::CommandSpec;
 use super::live::{LiveTorrents, NotRunning};
 use super::prims;
 use crate::config::Config;
+use crate::events::EventBus;
 
 /// Where script output goes: stdout for a one-shot command, above the prompt in the shell.
 pub type Output = Arc<dyn Fn(&str) + Send + Sync>;
@@ -29,6 +30,8 @@ pub struct HostContext {
     pub progress: bool,
     /// The event handlers and timers scripts register (called by a dispatcher, if one runs).
     pub automation: Arc<Automation>,
+    /// This process's events: what the dispatcher hands to the handlers.
+    pub bus: EventBus,
     /// The torrents running in this process (none for a one-shot command).
     pub live: Arc<dyn LiveTorrents>,
     /// Set by `close()` in the shell, which then closes after the command; `None` outside a shell.
@@ -53,6 +56,7 @@ impl HostContext {
             cancel: Arc::new(AtomicBool::new(false)),
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             automation: Arc::new(Automation::default()),
+            bus: EventBus::default(),
             live: Arc::new(NotRunning),
             close_request: None,
         }

@@ -1,0 +1,150 @@
+//! What the long-running front ends (the shell and the daemon) assemble: the services from
+//! torrents.toml, two script hosts over them, the dispatcher that calls the scripts' handlers and
+//! timers, and the autorun scripts.
+//!
+//! Two hosts, so that Ctrl-C reaches only what the person is waiting for: the command host runs what is
+//! typed at the prompt and has the Ctrl-C flag; the automation host runs the autorun scripts, handlers
+//! and timers, and is cancelled only at shutdown. Both share the registry of handlers and timers, the
+//! event bus, the output and the running torrents, so a handler a command registers is called like any
+//! other.
+//!
+//! Autorun: every `*.rhai` file in `<scripts_dir>/autorun/` runs once at start, in name order. Such a
+//! script usually registers handlers (`on`) and timers (`every`, `after`) and returns.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::config::Config;
+use crate::script::{Automation, CloseRequest, Dispatcher, Host, HostContext, Output, ScriptError};
+use crate::services::{Services, ServicesOptions};
+
+/// The folder under the scripts folder whose scripts run at start.
+pub const AUTORUN_DIR: &str = "autorun";
+
+/// The services and the scripting around them.
+pub struct App {
+    pub config_path: PathBuf,
+    pub services: Services,
+    /// Runs typed commands; its cancel flag is Ctrl-C.
+    pub commands: Arc<Host>,
+    /// Runs autorun scripts, handlers and timers.
+    pub automation: Arc<Host>,
+    /// What `close()` asked for.
+    pub close_request: Arc<CloseRequest>,
+    dispatcher: Option<Dispatcher>,
+}
+
+impl App {
+    /// Starts the services and the dispatcher; `out` receives every line scripts and handlers print.
+    pub fn start(
+        config_path: &Path,
+        runtime: &tokio::runtime::Runtime,
+        out: Output,
+        progress: bool,
+    ) -> Result<App> {
+        let services =
+            runtime.block_on(Services::start(config_path, ServicesOptions::default()))?;
+        let cfg = Config::load(config_path)?;
+        let automation = Arc::new(Automation::default());
+        let close_request = Arc::new(CloseRequest::default());
+        let ctx = |cancel: Arc<AtomicBool>, close: Option<Arc<CloseRequest>>| HostContext {
+            config_path: config_path.to_path_buf(),
+            out: out.clone(),
+            runtime: runtime.handle().clone(),
+            cancel,
+            progress,
+            automation: automation.clone(),
+            bus: services.bus.clone(),
+            live: services.live(),
+            close_request: close,
+        };
+        let commands = Arc::new(Host::new(ctx(
+            Arc::new(AtomicBool::new(false)),
+            Some(close_request.clone()),
+        ))?);
+        let auto_host = Arc::new(Host::new(ctx(Arc::new(AtomicBool::new(false)), None))?);
+        let dispatcher = Some(Dispatcher::start(auto_host.clone()));
+        let (_, warnings) = crate::script::Catalog::load(Some(&cfg.scripts_dir()));
+        for w in warnings {
+            out(&format!("warning: {w}"));
+        }
+        Ok(App {
+            config_path: config_path.to_path_buf(),
+            services,
+            commands,
+            automation: auto_host,
+            close_request,
+            dispatcher,
+        })
+    }
+
+    /// The autorun scripts, in the order they run.
+    pub fn autorun_scripts(&self) -> Vec<PathBuf> {
+        let Ok(cfg) = Config::load(&self.config_path) else {
+            return Vec::new();
+        };
+        let dir = cfg.scripts_dir().join(AUTORUN_DIR);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "rhai") && p.is_file())
+            .collect();
+        paths.sort();
+        paths
+    }
+
+    /// Runs every autorun script; returns the failures (each names its script and line).
+    pub fn autorun(&self) -> Vec<ScriptError> {
+        self.autorun_scripts()
+            .iter()
+            .filter_map(|p| self.automation.run_file(p, &[]).err())
+            .collect()
+    }
+
+    /// Ctrl-C: stops the running command (not the handlers).
+    pub fn cancel_command(&self) {
+        self.commands
+            .context()
+            .cancel
+            .store(true, Ordering::Relaxed);
+    }
+
+    /// Stops the handlers and timers, records the torrents' states, and stops the services, waiting at
+    /// most about `grace` for transfers and `stopped` announces to finish.
+    pub fn shutdown(mut self, runtime: &tokio::runtime::Runtime, grace: Duration) {
+        self.automation
+            .context()
+            .cancel
+            .store(true, Ordering::Relaxed);
+        if let Some(d) = self.dispatcher.take() {
+            d.stop(grace.min(Duration::from_secs(5)));
+        }
+        if let Err(e) = self.services.save_states() {
+            tracing::warn!("cannot save the torrents' states: {e:#}");
+        }
+        runtime.block_on(self.services.shutdown(grace));
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
