@@ -21,6 +21,7 @@ use anyhow::Result;
 use crate::config::Config;
 use crate::script::{Automation, CloseRequest, Dispatcher, Host, HostContext, Output, ScriptError};
 use crate::services::{Services, ServicesOptions};
+use crate::types::PeerId;
 
 /// The folder under the scripts folder whose scripts run at start.
 pub const AUTORUN_DIR: &str = "autorun";
@@ -51,6 +52,7 @@ impl App {
         let cfg = Config::load(config_path)?;
         let automation = Arc::new(Automation::default());
         let close_request = Arc::new(CloseRequest::default());
+        let peer_id = PeerId::generate();
         let ctx = |cancel: Arc<AtomicBool>, close: Option<Arc<CloseRequest>>| HostContext {
             config_path: config_path.to_path_buf(),
             out: out.clone(),
@@ -61,6 +63,7 @@ impl App {
             bus: services.bus.clone(),
             live: services.live(),
             close_request: close,
+            peer_id,
         };
         let commands = Arc::new(Host::new(ctx(
             Arc::new(AtomicBool::new(false)),

@@ -1,10 +1,12 @@
-//! Bencode at the byte level: a strict, allocation-free validator that also reports where each value of a
-//! dictionary lies in the input, plus a tiny writer for canonical output.
+//! Bencode at the byte level: a strict validator that reports where each value of a dictionary lies in
+//! the input, typed views of raw values that copy nothing, and a tiny writer for canonical output.
 //!
-//! serde_bencode does the typed decoding, but it is only ever handed bytes this module has already
-//! checked: every length fits in the input, nesting is bounded, integers are canonical, dictionary keys
-//! are sorted byte strings. The spans are what make the info-hash right: it is the SHA-1 of the `info`
-//! value exactly as it appears in the file, never of a re-encoded struct.
+//! Checks: every length fits in the input (nothing is allocated from a claimed length), nesting is
+//! bounded by [`MAX_DEPTH`], integers are canonical and fit in an i64, keys are sorted with
+//! `strict_keys`, and [`dict_entries`] refuses a key given twice. Validation is one linear pass.
+//! The spans are what make the info-hash right: it is the SHA-1 of the `info` value exactly as it
+//! appears in the file, never of a re-encoded struct. serde_bencode, where it is used, is only handed
+//! bytes this module has already checked.
 
 use std::ops::Range;
 
@@ -25,10 +27,29 @@ pub enum BencodeError {
     TooDeep,
     #[error("dictionary key at byte {0} is out of order or repeated")]
     KeyOrder(usize),
+    #[error("dictionary key at byte {0} appears twice")]
+    DuplicateKey(usize),
     #[error("{0} trailing bytes after the value")]
     Trailing(usize),
     #[error("expected a dictionary")]
     NotADict,
+}
+
+impl BencodeError {
+    /// The same error with its byte offset moved by `by`: for a value checked apart from the buffer it
+    /// was found in, so messages give offsets in the whole file.
+    pub fn shifted(self, by: usize) -> Self {
+        use BencodeError::*;
+        match self {
+            Eof(p) => Eof(p + by),
+            Unexpected { byte, at } => Unexpected { byte, at: at + by },
+            BadInt(p) => BadInt(p + by),
+            LengthPastEnd(p) => LengthPastEnd(p + by),
+            KeyOrder(p) => KeyOrder(p + by),
+            DuplicateKey(p) => DuplicateKey(p + by),
+            other @ (TooDeep | Trailing(_) | NotADict) => other,
+        }
+    }
 }
 
 /// One entry of a dictionary: the key bytes and the span of its raw value.
@@ -49,15 +70,39 @@ pub fn validate(buf: &[u8], strict_keys: bool) -> Result<(), BencodeError> {
     Ok(())
 }
 
-/// Validates `buf` as one dictionary and returns its entries with the span of each raw value.
+/// Returns the length of the well-formed value at the start of `buf`, ignoring whatever follows it (keys
+/// need not be sorted).
+pub fn value_len(buf: &[u8]) -> Result<usize, BencodeError> {
+    skip_value(buf, 0, 0, false)
+}
+
+/// Validates `buf` as one dictionary and returns its entries with the span of each raw value. Keys may
+/// be out of order, but a key that appears twice is an error: which of the two values counts would be
+/// anybody's guess.
 pub fn dict_entries(buf: &[u8]) -> Result<Vec<DictEntry<'_>>, BencodeError> {
-    validate(buf, false)?;
-    if buf.first() != Some(&b'd') {
-        return Err(BencodeError::NotADict);
+    let (entries, end) = dict_entries_prefix(buf)?;
+    if end != buf.len() {
+        return Err(BencodeError::Trailing(buf.len() - end));
     }
-    let mut out = Vec::new();
+    Ok(entries)
+}
+
+/// Like [`dict_entries`] for the dictionary at the start of `buf`, ignoring what follows it; also returns
+/// where the dictionary ends.
+pub fn dict_entries_prefix(buf: &[u8]) -> Result<(Vec<DictEntry<'_>>, usize), BencodeError> {
+    match buf.first() {
+        None => return Err(BencodeError::Eof(0)),
+        Some(b'd') => {}
+        Some(_) => return Err(BencodeError::NotADict),
+    }
+    let mut out: Vec<DictEntry<'_>> = Vec::new();
     let mut pos = 1;
-    while buf[pos] != b'e' {
+    loop {
+        match buf.get(pos) {
+            None => return Err(BencodeError::Eof(pos)),
+            Some(b'e') => break,
+            Some(_) => {}
+        }
         let (key, after_key) = read_bytes(buf, pos)?;
         let end = skip_value(buf, after_key, 1, false)?;
         out.push(DictEntry {
@@ -66,7 +111,66 @@ pub fn dict_entries(buf: &[u8]) -> Result<Vec<DictEntry<'_>>, BencodeError> {
         });
         pos = end;
     }
-    Ok(out)
+    if !out.windows(2).all(|w| w[0].key < w[1].key) {
+        let mut order: Vec<usize> = (0..out.len()).collect();
+        order.sort_by_key(|&i| (out[i].key, i));
+        if let Some(w) = order.windows(2).find(|w| out[w[0]].key == out[w[1]].key) {
+            let key = out[w[1]].key;
+            let key_start = key.as_ptr() as usize - buf.as_ptr() as usize;
+            let prefix = key.len().to_string().len() + 1;
+            return Err(BencodeError::DuplicateKey(key_start - prefix));
+        }
+    }
+    Ok((out, pos + 1))
+}
+
+/// The integer a well-formed value holds, if it is one.
+pub fn as_int(raw: &[u8]) -> Option<i64> {
+    (raw.first() == Some(&b'i'))
+        .then(|| read_int(raw, 0).ok().map(|(v, _)| v))
+        .flatten()
+}
+
+/// The bytes a well-formed value holds, if it is a byte string.
+pub fn as_bytes(raw: &[u8]) -> Option<&[u8]> {
+    raw.first()
+        .is_some_and(u8::is_ascii_digit)
+        .then(|| read_bytes(raw, 0).ok().map(|(b, _)| b))
+        .flatten()
+}
+
+/// The raw items of a well-formed list value, if it is a list.
+pub fn list_items(raw: &[u8]) -> Option<ListItems<'_>> {
+    (raw.first() == Some(&b'l')).then_some(ListItems { raw, pos: 1 })
+}
+
+/// Iterator over the raw items of a list (see [`list_items`]); an item that is not well-formed ends the
+/// iteration with its error.
+#[derive(Clone)]
+pub struct ListItems<'a> {
+    raw: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for ListItems<'a> {
+    type Item = Result<&'a [u8], BencodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.raw.get(self.pos) {
+            None | Some(b'e') => None,
+            Some(_) => match skip_value(self.raw, self.pos, 1, false) {
+                Ok(end) => {
+                    let item = &self.raw[self.pos..end];
+                    self.pos = end;
+                    Some(Ok(item))
+                }
+                Err(e) => {
+                    self.pos = self.raw.len();
+                    Some(Err(e))
+                }
+            },
+        }
+    }
 }
 
 /// Returns the end offset of the value starting at `pos`.
@@ -107,11 +211,15 @@ pub fn read_int(buf: &[u8], pos: usize) -> Result<(i64, usize), BencodeError> {
         return Err(BencodeError::BadInt(pos));
     }
     let start = pos + 1;
+    // Scan only the sign and digits: the cost is the integer's length, never the rest of the buffer.
     let end = buf[start..]
         .iter()
-        .position(|&b| b == b'e')
+        .position(|&b| !(b.is_ascii_digit() || b == b'-'))
         .map(|i| start + i)
         .ok_or(BencodeError::Eof(buf.len()))?;
+    if buf[end] != b'e' {
+        return Err(BencodeError::BadInt(pos));
+    }
     let digits = &buf[start..end];
     let (neg, mag) = match digits.split_first() {
         Some((b'-', rest)) => (true, rest),
@@ -124,8 +232,14 @@ pub fn read_int(buf: &[u8], pos: usize) -> Result<(i64, usize), BencodeError> {
     if !canonical {
         return Err(BencodeError::BadInt(pos));
     }
-    let text = std::str::from_utf8(digits).map_err(|_| BencodeError::BadInt(pos))?;
-    let v: i64 = text.parse().map_err(|_| BencodeError::BadInt(pos))?;
+    // Accumulated on the negative side, which reaches i64::MIN.
+    let v = mag
+        .iter()
+        .try_fold(0i64, |acc, &d| {
+            acc.checked_mul(10)?.checked_sub(i64::from(d - b'0'))
+        })
+        .and_then(|v| if neg { Some(v) } else { v.checked_neg() })
+        .ok_or(BencodeError::BadInt(pos))?;
     Ok((v, end + 1))
 }
 
@@ -146,9 +260,11 @@ pub fn read_bytes(buf: &[u8], pos: usize) -> Result<(&[u8], usize), BencodeError
     if ndigits > 19 || (ndigits > 1 && rest[0] == b'0') {
         return Err(BencodeError::BadInt(pos));
     }
-    let len: usize = std::str::from_utf8(&rest[..ndigits])
-        .ok()
-        .and_then(|s| s.parse().ok())
+    let len = rest[..ndigits]
+        .iter()
+        .try_fold(0usize, |acc, &d| {
+            acc.checked_mul(10)?.checked_add(usize::from(d - b'0'))
+        })
         .ok_or(BencodeError::BadInt(pos))?;
     let start = pos + ndigits + 1;
     let end = start
@@ -248,6 +364,29 @@ mod tests {
     }
 
     #[test]
+    fn integers_cover_the_whole_i64_range() {
+        assert_eq!(read_int(b"i9223372036854775807e", 0), Ok((i64::MAX, 21)));
+        assert_eq!(read_int(b"i-9223372036854775808e", 0), Ok((i64::MIN, 22)));
+        assert_eq!(
+            read_int(b"i9223372036854775808e", 0),
+            Err(BencodeError::BadInt(0))
+        );
+        assert_eq!(
+            read_int(b"i-9223372036854775809e", 0),
+            Err(BencodeError::BadInt(0))
+        );
+        assert_eq!(read_int(b"xi1e", 1), Ok((1, 4)));
+        assert_eq!(
+            read_bytes(b"18446744073709551615:", 0),
+            Err(BencodeError::BadInt(0))
+        );
+        assert_eq!(
+            read_bytes(b"9999999999999999999:", 0),
+            Err(BencodeError::LengthPastEnd(0))
+        );
+    }
+
+    #[test]
     fn bounds_nesting() {
         let deep = [vec![b'l'; 1000], vec![b'e'; 1000]].concat();
         assert_eq!(validate(&deep, true), Err(BencodeError::TooDeep));
@@ -260,6 +399,42 @@ mod tests {
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[1].key, b"info");
         assert_eq!(&buf[entries[1].value.clone()], b"d4:name1:xe");
+    }
+
+    #[test]
+    fn dict_entries_refuse_repeated_keys_in_any_order() {
+        assert_eq!(
+            dict_entries(b"d1:ai1e1:bi2e1:ai3ee"),
+            Err(BencodeError::DuplicateKey(13))
+        );
+        assert!(
+            dict_entries(b"d1:bi2e1:ai1ee").is_ok(),
+            "unsorted is tolerated"
+        );
+        assert_eq!(dict_entries(b"le"), Err(BencodeError::NotADict));
+    }
+
+    #[test]
+    fn typed_views_of_raw_values() {
+        assert_eq!(as_int(b"i-7e"), Some(-7));
+        assert_eq!(as_int(b"1:a"), None);
+        assert_eq!(as_bytes(b"3:abc"), Some(&b"abc"[..]));
+        assert_eq!(as_bytes(b"i3e"), None);
+        assert_eq!(as_bytes(b""), None);
+        let items: Vec<_> = list_items(b"li1e2:abld1:ai2eeee")
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(items, [&b"i1e"[..], b"2:ab", b"ld1:ai2eee"]);
+        assert!(list_items(b"de").is_none());
+        let broken: Vec<_> = list_items(b"l5:abe").unwrap().collect();
+        assert_eq!(broken, [Err(BencodeError::LengthPastEnd(1))]);
+    }
+
+    #[test]
+    fn value_len_ignores_what_follows() {
+        assert_eq!(value_len(b"d1:ai1ee\ngarbage"), Ok(8));
+        assert_eq!(value_len(b"d1:ai1e"), Err(BencodeError::Eof(7)));
     }
 
     #[test]

@@ -33,17 +33,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Whether one path component taken from untrusted input (a .torrent, a peer) is safe to join under a
-/// folder: not empty, not `.` or `..`, no separator or NUL, not a Windows device name.
+/// folder: not empty, not `.` or `..`, no separator (`/` or `\`) or NUL, and on Windows not a device name
+/// (`CON`, `aux.c`, `COM1`...), which elsewhere are ordinary names (the Linux sources hold an `aux.c`).
 pub fn is_safe_component(c: &str) -> bool {
     if c.is_empty() || c == "." || c == ".." || c.contains(['/', '\\', '\0']) {
         return false;
     }
+    !(cfg!(windows) && is_windows_device_name(c))
+}
+
+/// `CON`, `PRN`, `AUX`, `NUL`, `COM1`-`COM9`, `LPT1`-`LPT9`, with any extension, in any case.
+pub fn is_windows_device_name(c: &str) -> bool {
     let stem = c.split('.').next().unwrap_or("").to_ascii_uppercase();
-    let reserved = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+    matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
         || ((stem.starts_with("COM") || stem.starts_with("LPT"))
             && stem.len() == 4
-            && stem.as_bytes()[3].is_ascii_digit());
-    !reserved
+            && stem.as_bytes()[3].is_ascii_digit())
 }
 
 /// Joins `rel` under `base` only if every component of `rel` is a plain name, so the result cannot
@@ -98,8 +103,17 @@ mod tests {
             confined_join(base, Path::new("a/b.txt")),
             Some(PathBuf::from("/data/a/b.txt"))
         );
-        for bad in ["../x", "/etc/passwd", "a/../../x", "", "CON", "a/nul.txt"] {
+        for bad in ["../x", "/etc/passwd", "a/../../x", "", "a\\b"] {
             assert_eq!(confined_join(base, Path::new(bad)), None, "{bad}");
+        }
+        for device in ["CON", "a/nul.txt", "com1"] {
+            assert!(is_windows_device_name(
+                Path::new(device).file_name().unwrap().to_str().unwrap()
+            ));
+            assert_eq!(
+                confined_join(base, Path::new(device)).is_none(),
+                cfg!(windows)
+            );
         }
     }
 

@@ -90,7 +90,7 @@ pub fn collect_files(root: &Path, exclude_hidden: bool) -> Result<Vec<SourceFile
                 continue;
             }
             if !is_safe_component(&name) {
-                return Err(super::invalid(format!(
+                return Err(super::cannot_create(format!(
                     "{} has a name other clients cannot store",
                     e.path().display()
                 )));
@@ -183,8 +183,8 @@ pub fn hash_pieces(
     let done_bytes = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
     let mut hashes = vec![[0u8; 20]; count];
-    type WorkerResult = Result<Vec<(usize, [u8; 20])>, MetainfoError>;
-    let results: Vec<WorkerResult> = std::thread::scope(|s| {
+    type Hashed = Result<Vec<(usize, [u8; 20])>, MetainfoError>;
+    let results: Vec<Hashed> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
@@ -240,12 +240,12 @@ pub fn create_torrent(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .filter(|n| is_safe_component(n))
-        .ok_or_else(|| super::invalid(format!("{} has no usable name", path.display())))?;
+        .ok_or_else(|| super::cannot_create(format!("{} has no usable name", path.display())))?;
     let is_dir = path.is_dir();
     let files = collect_files(&path, opts.exclude_hidden)?;
     let total: u64 = files.iter().map(|f| f.length).sum();
     if files.is_empty() || total == 0 {
-        return Err(super::invalid(format!(
+        return Err(super::cannot_create(format!(
             "{} holds no data to share",
             path.display()
         )));
@@ -254,7 +254,7 @@ pub fn create_torrent(
         None => auto_piece_length(total),
         Some(p) if p.is_power_of_two() && (16 << 10..=MAX_PIECE_LENGTH).contains(&p) => p,
         Some(p) => {
-            return Err(super::invalid(format!(
+            return Err(super::cannot_create(format!(
                 "piece length {p} must be a power of two from 16 KiB to 256 MiB"
             )))
         }

@@ -12,9 +12,9 @@ use crate::bencode::{self, Writer};
 pub fn edit_trackers(meta: &Metainfo, url: &str) -> Result<Vec<u8>, MetainfoError> {
     let url = url.trim();
     if url.is_empty() || !url.contains("://") {
-        return Err(super::invalid(format!(
+        return Err(MetainfoError::BadArgument(super::one_line(&format!(
             "{url:?} is not a tracker URL (expected e.g. http://host:6969/announce)"
-        )));
+        ))));
     }
     let bytes = meta.as_bytes();
     let entries = bencode::dict_entries(bytes)?;

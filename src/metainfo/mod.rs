@@ -4,12 +4,17 @@
 //!
 //! Invariants a [`Metainfo`] guarantees once built:
 //! - `info_hash` is the SHA-1 of `info_bytes()`, the `info` dictionary exactly as it is in the file;
-//! - `pieces.len() == ceil(total_length / piece_length)`, every length is in range;
-//! - every file path is a list of plain names (no `..`, no absolute path, no empty component), so
-//!   joining it under a download folder cannot escape that folder.
+//! - `info` holds what the [`info`] module guarantees: lengths in range, one hash per piece, file paths
+//!   that cannot escape the download folder and do not clash.
+//!
+//! Parsing never panics and never allocates what the input merely claims; every refusal is one line of
+//! bounded length saying what is wrong. Like other clients, bytes after the top-level dictionary are
+//! ignored (some sites append a newline or padding) and keys out of order are tolerated; a key given
+//! twice is refused.
 
 pub mod create;
 pub mod edit;
+pub mod info;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -20,11 +25,11 @@ use serde_bytes::ByteBuf;
 use sha1::{Digest, Sha1};
 
 use crate::bencode::{self, BencodeError};
-use crate::fsutil::is_safe_component;
 use crate::types::InfoHash;
 
 pub use create::{create_torrent, CreateOptions};
 pub use edit::edit_trackers;
+pub use info::{FileEntry, Info};
 
 /// Largest .torrent file read (a 1 PiB torrent with 16 MiB pieces has 1.3 MB of hashes).
 pub const MAX_TORRENT_FILE: u64 = 64 << 20;
@@ -41,6 +46,12 @@ pub enum MetainfoError {
     Bencode(#[from] BencodeError),
     #[error("not a valid .torrent: {0}")]
     Invalid(String),
+    /// The file or folder given to [`create_torrent`] cannot be made into a torrent.
+    #[error("cannot create a torrent: {0}")]
+    Create(String),
+    /// An argument (such as a tracker URL) that cannot be used.
+    #[error("{0}")]
+    BadArgument(String),
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,
@@ -48,46 +59,28 @@ pub enum MetainfoError {
     },
 }
 
-fn invalid(msg: impl Into<String>) -> MetainfoError {
-    MetainfoError::Invalid(msg.into())
-}
+/// Longest error detail kept: input echoed in a message is cut to this many characters.
+const MAX_ERROR_CHARS: usize = 300;
 
-/// One file of a torrent, in torrent order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileEntry {
-    /// Path relative to the download folder: `name` for a single-file torrent, `name/a/b` otherwise.
-    pub path: PathBuf,
-    pub length: u64,
-    /// Offset of the file's first byte in the torrent's byte stream.
-    pub offset: u64,
-    /// A BEP 47 padding file: part of the piece space, all zeros, never written to disk.
-    pub padding: bool,
-}
-
-/// The `info` dictionary, validated.
-#[derive(Debug, Clone)]
-pub struct Info {
-    pub name: String,
-    pub piece_length: u64,
-    pub pieces: Vec<[u8; 20]>,
-    pub files: Vec<FileEntry>,
-    /// True for a torrent with a `files` list (its content is a folder named `name`).
-    pub multi_file: bool,
-    pub private: bool,
-    pub source: Option<String>,
-    pub total_length: u64,
-}
-
-impl Info {
-    pub fn piece_count(&self) -> usize {
-        self.pieces.len()
+/// One line of bounded length, whatever the input echoed in it: control characters become spaces.
+fn one_line(msg: &str) -> String {
+    let mut out: String = msg
+        .chars()
+        .take(MAX_ERROR_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if msg.chars().nth(MAX_ERROR_CHARS).is_some() {
+        out.push_str("...");
     }
+    out
+}
 
-    /// Length of piece `index` (the last one may be short).
-    pub fn piece_len(&self, index: usize) -> u64 {
-        let start = index as u64 * self.piece_length;
-        (self.total_length - start).min(self.piece_length)
-    }
+fn invalid(msg: impl AsRef<str>) -> MetainfoError {
+    MetainfoError::Invalid(one_line(msg.as_ref()))
+}
+
+fn cannot_create(msg: impl AsRef<str>) -> MetainfoError {
+    MetainfoError::Create(one_line(msg.as_ref()))
 }
 
 /// A parsed .torrent. Cheap to clone: the file's bytes are shared.
@@ -100,36 +93,10 @@ pub struct Metainfo {
     pub comment: Option<String>,
     pub created_by: Option<String>,
     pub creation_date: Option<i64>,
+    /// BEP 19 web seeds (`url-list`, a single URL or a list of them).
+    pub web_seeds: Vec<String>,
     bytes: Arc<[u8]>,
     info_span: Range<usize>,
-}
-
-#[derive(Deserialize)]
-struct RawInfo {
-    name: ByteBuf,
-    #[serde(rename = "name.utf-8", default)]
-    name_utf8: Option<ByteBuf>,
-    #[serde(rename = "piece length")]
-    piece_length: i64,
-    pieces: ByteBuf,
-    #[serde(default)]
-    length: Option<i64>,
-    #[serde(default)]
-    files: Option<Vec<RawFile>>,
-    #[serde(default)]
-    private: Option<i64>,
-    #[serde(default)]
-    source: Option<ByteBuf>,
-}
-
-#[derive(Deserialize)]
-struct RawFile {
-    length: i64,
-    path: Vec<ByteBuf>,
-    #[serde(rename = "path.utf-8", default)]
-    path_utf8: Option<Vec<ByteBuf>>,
-    #[serde(default)]
-    attr: Option<ByteBuf>,
 }
 
 fn text(b: &[u8]) -> String {
@@ -143,33 +110,52 @@ fn lenient<'de, T: Deserialize<'de>>(raw: &'de [u8]) -> Option<T> {
 }
 
 impl Metainfo {
-    /// Reads and parses a .torrent file.
+    /// Reads and parses a .torrent file. Reads at most [`MAX_TORRENT_FILE`] bytes, so a device or a
+    /// pipe that never ends is refused rather than read into memory.
     pub fn load(path: &Path) -> Result<Self, MetainfoError> {
+        use std::io::Read;
         let io = |source| MetainfoError::Io {
             path: path.to_path_buf(),
             source,
         };
-        let meta = std::fs::metadata(path).map_err(io)?;
+        let file = std::fs::File::open(path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
         if meta.is_dir() {
             return Err(invalid(format!("{} is a folder", path.display())));
         }
-        if meta.len() > MAX_TORRENT_FILE {
-            return Err(invalid(format!(
-                "{} is {} bytes, more than any real .torrent",
+        let too_big = || {
+            invalid(format!(
+                "{} is larger than {} MiB, more than any real .torrent",
                 path.display(),
-                meta.len()
-            )));
+                MAX_TORRENT_FILE >> 20
+            ))
+        };
+        if meta.len() > MAX_TORRENT_FILE {
+            return Err(too_big());
         }
-        let bytes = std::fs::read(path).map_err(io)?;
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.take(MAX_TORRENT_FILE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() as u64 > MAX_TORRENT_FILE {
+            return Err(too_big());
+        }
         Self::from_bytes(&bytes)
     }
 
     /// Parses a .torrent from untrusted bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, MetainfoError> {
-        let entries = bencode::dict_entries(bytes).map_err(|e| match e {
-            BencodeError::NotADict => invalid("the file is not a bencoded dictionary"),
-            other => other.into(),
-        })?;
+        match bytes.first() {
+            None => return Err(invalid("the file is empty")),
+            Some(b'd') => {}
+            Some(_) => {
+                return Err(invalid(
+                    "not bencode: a .torrent is a bencoded dictionary and starts with `d`",
+                ))
+            }
+        }
+        let (entries, end) = bencode::dict_entries_prefix(bytes)?;
+        let bytes = &bytes[..end];
         let get = |key: &[u8]| {
             entries
                 .iter()
@@ -177,12 +163,7 @@ impl Metainfo {
                 .map(|e| (&bytes[e.value.clone()], e.value.clone()))
         };
         let (info_raw, info_span) = get(b"info").ok_or_else(|| invalid("no `info` dictionary"))?;
-        if info_raw.first() != Some(&b'd') {
-            return Err(invalid("`info` is not a dictionary"));
-        }
-        let raw: RawInfo = serde_bencode::from_bytes(info_raw)
-            .map_err(|e| invalid(format!("bad `info` dictionary: {e}")))?;
-        let info = validate_info(raw)?;
+        let info = info::parse_info(info_raw, info_span.start)?;
         let info_hash = InfoHash(Sha1::digest(info_raw).into());
 
         let announce = get(b"announce")
@@ -206,6 +187,15 @@ impl Metainfo {
                 .and_then(|(r, _)| lenient::<ByteBuf>(r))
                 .map(|b| text(&b))
         };
+        let web_seeds = get(b"url-list")
+            .and_then(|(r, _)| {
+                lenient::<Vec<ByteBuf>>(r).or_else(|| lenient::<ByteBuf>(r).map(|u| vec![u]))
+            })
+            .unwrap_or_default()
+            .iter()
+            .map(|u| text(u))
+            .filter(|u| !u.is_empty())
+            .collect();
         Ok(Metainfo {
             info_hash,
             info: Arc::new(info),
@@ -214,6 +204,7 @@ impl Metainfo {
             comment: str_field(b"comment"),
             created_by: str_field(b"created by"),
             creation_date: get(b"creation date").and_then(|(r, _)| lenient::<i64>(r)),
+            web_seeds,
             bytes: bytes.into(),
             info_span,
         })
@@ -270,116 +261,6 @@ impl Metainfo {
     }
 }
 
-fn checked_len(v: i64, what: &str) -> Result<u64, MetainfoError> {
-    u64::try_from(v)
-        .ok()
-        .filter(|&n| n <= MAX_TOTAL_LENGTH)
-        .ok_or_else(|| invalid(format!("{what} {v} is out of range")))
-}
-
-fn component(raw: &[u8], what: &str) -> Result<String, MetainfoError> {
-    let s = std::str::from_utf8(raw)
-        .map_err(|_| invalid(format!("{what} is not valid UTF-8")))?
-        .to_string();
-    if !is_safe_component(&s) {
-        return Err(invalid(format!(
-            "unsafe {what} {s:?} (empty, `.`, `..`, a separator or a reserved name)"
-        )));
-    }
-    Ok(s)
-}
-
-fn validate_info(raw: RawInfo) -> Result<Info, MetainfoError> {
-    let name = component(raw.name_utf8.as_ref().unwrap_or(&raw.name), "name")?;
-    let piece_length = u64::try_from(raw.piece_length)
-        .ok()
-        .filter(|&n| n > 0 && n <= MAX_PIECE_LENGTH)
-        .ok_or_else(|| invalid(format!("piece length {} is out of range", raw.piece_length)))?;
-    if !raw.pieces.len().is_multiple_of(20) {
-        return Err(invalid(format!(
-            "`pieces` is {} bytes, not a multiple of 20",
-            raw.pieces.len()
-        )));
-    }
-    let pieces: Vec<[u8; 20]> = raw
-        .pieces
-        .chunks_exact(20)
-        .map(|c| c.try_into().expect("chunks of 20"))
-        .collect();
-
-    let (files, multi_file) = match (raw.length, raw.files) {
-        (Some(_), Some(_)) => return Err(invalid("both `length` and `files` are present")),
-        (None, None) => return Err(invalid("neither `length` nor `files` is present")),
-        (Some(len), None) => {
-            let length = checked_len(len, "length")?;
-            let file = FileEntry {
-                path: PathBuf::from(&name),
-                length,
-                offset: 0,
-                padding: false,
-            };
-            (vec![file], false)
-        }
-        (None, Some(list)) => {
-            if list.is_empty() {
-                return Err(invalid("`files` is empty"));
-            }
-            if list.len() > MAX_FILES {
-                return Err(invalid(format!("{} files is too many", list.len())));
-            }
-            let mut files = Vec::with_capacity(list.len());
-            let mut offset = 0u64;
-            for f in list {
-                let length = checked_len(f.length, "file length")?;
-                let comps = f.path_utf8.as_ref().unwrap_or(&f.path);
-                if comps.is_empty() {
-                    return Err(invalid("a file has an empty path"));
-                }
-                let mut path = PathBuf::from(&name);
-                for c in comps {
-                    path.push(component(c, "file path component")?);
-                }
-                let padding = f.attr.as_ref().is_some_and(|a| a.contains(&b'p'));
-                files.push(FileEntry {
-                    path,
-                    length,
-                    offset,
-                    padding,
-                });
-                offset = offset
-                    .checked_add(length)
-                    .filter(|&t| t <= MAX_TOTAL_LENGTH)
-                    .ok_or_else(|| invalid("total length is out of range"))?;
-            }
-            (files, true)
-        }
-    };
-    let total_length: u64 = files.iter().map(|f| f.length).sum();
-    if total_length == 0 {
-        return Err(invalid("the torrent holds no data (total length 0)"));
-    }
-    let expected = total_length.div_ceil(piece_length);
-    if pieces.len() as u64 != expected {
-        return Err(invalid(format!(
-            "{} piece hashes for {} bytes in pieces of {} (expected {})",
-            pieces.len(),
-            total_length,
-            piece_length,
-            expected
-        )));
-    }
-    Ok(Info {
-        name,
-        piece_length,
-        pieces,
-        files,
-        multi_file,
-        private: raw.private == Some(1),
-        source: raw.source.map(|s| text(&s)),
-        total_length,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,6 +300,25 @@ mod tests {
     }
 
     #[test]
+    fn reads_web_seeds_as_one_url_or_a_list() {
+        let with_url_list = |value: &[u8]| {
+            let single = single(b"a", 10, 16384, 1);
+            // `url-list` sorts after `info`: insert it before the final `e`.
+            let mut out = single[..single.len() - 1].to_vec();
+            out.extend_from_slice(b"8:url-list");
+            out.extend_from_slice(value);
+            out.push(b'e');
+            Metainfo::from_bytes(&out).unwrap().web_seeds
+        };
+        assert_eq!(with_url_list(b"9:http://w/"), vec!["http://w/"]);
+        assert_eq!(
+            with_url_list(b"l9:http://a/0:9:http://b/e"),
+            vec!["http://a/", "http://b/"]
+        );
+        assert!(with_url_list(b"i3e").is_empty());
+    }
+
+    #[test]
     fn rejects_hostile_info() {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (single(b"a", 40000, 16384, 2), "expected 3"),
@@ -440,41 +340,32 @@ mod tests {
     }
 
     #[test]
-    fn multi_file_paths_are_confined() {
-        let build = |path: &[&[u8]]| {
-            let mut w = Writer::default();
-            w.begin_dict()
-                .bytes(b"info")
-                .begin_dict()
-                .bytes(b"files")
-                .begin_list();
-            w.begin_dict()
-                .bytes(b"length")
-                .int(5)
-                .bytes(b"path")
-                .begin_list();
-            for c in path {
-                w.bytes(c);
-            }
-            w.end().end().end();
-            w.bytes(b"name")
-                .bytes(b"top")
-                .bytes(b"piece length")
-                .int(16384);
-            w.bytes(b"pieces").bytes(&[0u8; 20]).end().end();
-            w.buf
-        };
-        let ok = Metainfo::from_bytes(&build(&[b"sub", b"f.txt"])).unwrap();
-        assert_eq!(ok.info.files[0].path, PathBuf::from("top/sub/f.txt"));
-        assert!(ok.info.multi_file);
-        for bad in [
-            &[b"..".as_slice(), b"x"][..],
-            &[b"/etc"],
-            &[b""],
-            &[],
-            &[b"a/b"],
-        ] {
-            assert!(Metainfo::from_bytes(&build(bad)).is_err(), "{bad:?}");
-        }
+    fn top_level_quirks_of_real_files() {
+        let good = single(b"a", 10, 16384, 1);
+        let m = Metainfo::from_bytes(&good).unwrap();
+        let mut trailing = good.clone();
+        trailing.extend_from_slice(b"\n\0\0<html>");
+        let t = Metainfo::from_bytes(&trailing).unwrap();
+        assert_eq!(t.info_hash, m.info_hash);
+        assert_eq!(t.as_bytes(), &good[..], "trailing bytes are dropped");
+
+        let mut twice = good[..good.len() - 1].to_vec();
+        twice.extend_from_slice(b"4:infod6:lengthi1e4:name1:b12:piece lengthi1e6:pieces20:");
+        twice.extend_from_slice(&[0; 20]);
+        twice.extend_from_slice(b"ee");
+        let err = Metainfo::from_bytes(&twice).unwrap_err().to_string();
+        assert!(err.contains("appears twice"), "{err}");
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong_in_one_line() {
+        let msg = |b: &[u8]| Metainfo::from_bytes(b).unwrap_err().to_string();
+        assert_eq!(msg(b""), "not a valid .torrent: the file is empty");
+        assert!(msg(b"<html>").contains("starts with `d`"));
+        assert!(msg(b"d4:infoi3ee").contains("`info` is not a dictionary"));
+        assert!(msg(b"d3:foo3:bare").contains("no `info` dictionary"));
+        assert!(msg(b"d3:foo9999:bare").contains("runs past the end"));
+        assert_eq!(one_line("a\nb\r\tc"), "a b  c");
+        assert_eq!(one_line(&"x".repeat(1000)).len(), MAX_ERROR_CHARS + 3);
     }
 }

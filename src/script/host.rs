@@ -15,6 +15,7 @@ use super::live::{LiveTorrents, NotRunning};
 use super::prims;
 use crate::config::Config;
 use crate::events::EventBus;
+use crate::types::PeerId;
 
 /// Where script output goes: stdout for a one-shot command, above the prompt in the shell.
 pub type Output = Arc<dyn Fn(&str) + Send + Sync>;
@@ -36,6 +37,8 @@ pub struct HostContext {
     pub live: Arc<dyn LiveTorrents>,
     /// Set by `close()` in the shell, which then closes after the command; `None` outside a shell.
     pub close_request: Option<Arc<CloseRequest>>,
+    /// The peer id this process announces with.
+    pub peer_id: PeerId,
 }
 
 /// What `close([force])` asks of the shell it runs in.
@@ -59,7 +62,36 @@ impl HostContext {
             bus: EventBus::default(),
             live: Arc::new(NotRunning),
             close_request: None,
+            peer_id: PeerId::generate(),
         }
+    }
+
+    /// Runs `fut` on the runtime from the script's thread, giving up when the script is cancelled
+    /// or (in a handler or timer) runs out of time.
+    pub fn block_on<F: std::future::Future>(
+        &self,
+        fut: F,
+    ) -> Result<F::Output, Box<EvalAltResult>> {
+        let cancel = self.cancel.clone();
+        let deadline = call_deadline();
+        self.runtime.block_on(async move {
+            let out_of_time = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let cancelled = async {
+                while !cancel.load(Ordering::Relaxed) {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            };
+            tokio::select! {
+                v = fut => Ok(v),
+                _ = cancelled => Err(cancelled_error()),
+                _ = out_of_time => Err(terminated(TIMEOUT_TOKEN)),
+            }
+        })
     }
 
     /// The config file as it is now on disk.
@@ -80,7 +112,7 @@ impl HostContext {
         let end = Instant::now() + d;
         loop {
             if self.cancelled() {
-                return Err(terminated(CANCEL_TOKEN));
+                return Err(cancelled_error());
             }
             let now = Instant::now();
             if call_deadline().is_some_and(|dl| now >= dl) {
@@ -148,6 +180,11 @@ pub struct Host {
 const CANCEL_TOKEN: &str = "btorrent:cancelled";
 /// The token for a callback that ran past its time limit.
 const TIMEOUT_TOKEN: &str = "btorrent:time-limit";
+
+/// The error a primitive returns when it stops waiting because the script was cancelled.
+pub fn cancelled_error() -> Box<EvalAltResult> {
+    EvalAltResult::ErrorTerminated(Dynamic::from(CANCEL_TOKEN), Position::NONE).into()
+}
 
 impl Host {
     /// Builds the engine with every primitive and the limits from the settings.

@@ -193,8 +193,7 @@ fn resume(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
 }
 
 fn remove(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
-    ctx.runtime
-        .block_on(ctx.live.remove(h.info_hash))
+    ctx.block_on(ctx.live.remove(h.info_hash))?
         .or_else(|e| fail("remove", format!("{e:#}")))?;
     Config::update(&ctx.config_path, |cfg| {
         cfg.remove(&h.info_hash);
@@ -208,8 +207,7 @@ fn move_to(ctx: &HostContext, h: &Handle, dir: &str) -> Result<(), Box<EvalAltRe
     std::fs::create_dir_all(&dir)
         .or_else(|e| fail("move_to", format!("cannot create {}: {e}", dir.display())))?;
     let moved = ctx
-        .runtime
-        .block_on(ctx.live.move_to(h.info_hash, dir.clone()))
+        .block_on(ctx.live.move_to(h.info_hash, dir.clone()))?
         .or_else(|e| fail("move_to", format!("{e:#}")))?;
     if !moved {
         return fail(

@@ -2,6 +2,7 @@
 //! - `torrent_file`: `create`, `load`, `edit`, `info` and the `Torrent` type (a .torrent file);
 //! - `registry`: `settings`, `torrents`, `register`, `unregister` (torrents.toml);
 //! - `text`: `table`, `human_bytes`, `parse_size`, `to_json`, `commands`;
+//! - `tracker`: `peers`, `announce`, `scrape` (the tracker client).
 //! - `events`: `on`, `off`, `events` (handlers the dispatcher calls);
 //! - `timers`: `every`, `after`, `sleep`;
 //! - `handles`: `torrent(name_or_hash)` and the `TorrentHandle` type (live getters, actions, `meta`);
@@ -17,6 +18,7 @@ mod registry;
 mod text;
 mod timers;
 mod torrent_file;
+mod tracker;
 
 use std::sync::Arc;
 
@@ -35,6 +37,7 @@ pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     timers::register(engine, ctx);
     handles::register(engine, ctx);
     front::register(engine, ctx);
+    tracker::register(engine, ctx);
 }
 
 /// A primitive's error: `name: message`.

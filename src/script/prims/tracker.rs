@@ -1,0 +1,162 @@
+//! Tracker primitives: `peers([tracker_url[, info_hash]])` (a btorrent tracker's `/get_peers`),
+//! `announce(torrent, event)` and `scrape(torrent)`.
+
+use std::sync::Arc;
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
+
+use super::fail;
+use crate::announce::{
+    client_name, AnnounceEvent, AnnounceRequest, PeerListing, RetryPolicy, TrackerClient,
+};
+use crate::metainfo::Metainfo;
+use crate::script::host::HostContext;
+use crate::types::InfoHash;
+
+fn listing_map(p: &PeerListing) -> Map {
+    let mut m = Map::new();
+    m.insert("peer_id".into(), p.peer_id.to_hex().into());
+    m.insert("client".into(), client_name(&p.peer_id).into());
+    m.insert("ip".into(), p.ip.to_string().into());
+    m.insert("port".into(), (p.port as i64).into());
+    let addr = std::net::SocketAddr::new(p.ip, p.port);
+    m.insert("addr".into(), addr.to_string().into());
+    m.insert("left".into(), (p.left as i64).into());
+    m.insert("last_seen_secs".into(), (p.last_seen_secs as i64).into());
+    let torrents: Array = p
+        .torrents
+        .iter()
+        .map(|t| {
+            let mut e = Map::new();
+            e.insert("info_hash".into(), t.info_hash.to_hex().into());
+            e.insert("left".into(), (t.left as i64).into());
+            e.insert("uploaded".into(), (t.uploaded as i64).into());
+            e.insert("downloaded".into(), (t.downloaded as i64).into());
+            Dynamic::from_map(e)
+        })
+        .collect();
+    m.insert("torrents".into(), torrents.into());
+    m
+}
+
+fn peers(
+    ctx: &HostContext,
+    url: Option<&str>,
+    hash: Option<&str>,
+) -> Result<Array, Box<EvalAltResult>> {
+    let url = match url {
+        Some(u) => u.to_string(),
+        None => ctx.config()?.settings.tracker_url,
+    };
+    let hash = match hash {
+        Some(h) => Some(
+            InfoHash::from_hex(h)
+                .ok_or_else(|| format!("peers: {h:?} is not a 40-digit info-hash"))?,
+        ),
+        None => None,
+    };
+    let client = TrackerClient::with_timeouts(
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_secs(15),
+    );
+    let list = ctx
+        .block_on(client.get_peers(&url, hash))?
+        .or_else(|e| fail("peers", e))?;
+    Ok(list
+        .iter()
+        .map(|p| Dynamic::from_map(listing_map(p)))
+        .collect())
+}
+
+fn announce(ctx: &HostContext, torrent: &str, event: &str) -> Result<Map, Box<EvalAltResult>> {
+    let ev: Option<AnnounceEvent> = match event {
+        "" | "none" | "periodic" => None,
+        e => Some(e.parse().or_else(|m| fail("announce", m))?),
+    };
+    let meta = Metainfo::load(std::path::Path::new(torrent))
+        .or_else(|e| fail("announce", format!("{torrent}: {e}")))?;
+    let cfg = ctx.config()?;
+    let seeding = cfg
+        .find(&meta.info_hash)
+        .is_some_and(|t| t.state == "seeding");
+    let url = meta
+        .trackers()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| cfg.settings.tracker_url.clone());
+    let req = AnnounceRequest {
+        info_hash: meta.info_hash,
+        peer_id: ctx.peer_id,
+        port: cfg.settings.listen_port,
+        uploaded: 0,
+        downloaded: 0,
+        left: if seeding { 0 } else { meta.info.total_length },
+        event: ev,
+        numwant: Some(50),
+        key: None,
+        ip: None,
+    };
+    let client = TrackerClient::new().with_retry(RetryPolicy::none());
+    let resp = ctx
+        .block_on(client.announce(&url, &req))?
+        .or_else(|e| fail("announce", e))?;
+    let mut m = Map::new();
+    m.insert("tracker".into(), url.into());
+    m.insert("interval".into(), (resp.interval.as_secs() as i64).into());
+    let count = |v: Option<u64>| v.map_or(Dynamic::UNIT, |n| Dynamic::from(n as i64));
+    m.insert("complete".into(), count(resp.complete));
+    m.insert("incomplete".into(), count(resp.incomplete));
+    let peers: Array = resp
+        .peers
+        .iter()
+        .map(|p| Dynamic::from(p.to_string()))
+        .collect();
+    m.insert("peers".into(), peers.into());
+    if let Some(w) = resp.warning {
+        m.insert("warning".into(), w.into());
+    }
+    Ok(m)
+}
+
+fn scrape(ctx: &HostContext, torrent: &str) -> Result<Map, Box<EvalAltResult>> {
+    let meta = Metainfo::load(std::path::Path::new(torrent))
+        .or_else(|e| fail("scrape", format!("{torrent}: {e}")))?;
+    let Some(url) = meta.trackers().into_iter().next() else {
+        return fail("scrape", format!("{torrent} names no tracker"));
+    };
+    let stats = ctx
+        .block_on(TrackerClient::new().scrape(&url, &[meta.info_hash]))?
+        .or_else(|e| fail("scrape", e))?;
+    let mut m = Map::new();
+    let s = stats.get(&meta.info_hash);
+    m.insert(
+        "complete".into(),
+        (s.map_or(0, |s| s.complete) as i64).into(),
+    );
+    m.insert(
+        "incomplete".into(),
+        (s.map_or(0, |s| s.incomplete) as i64).into(),
+    );
+    m.insert(
+        "downloaded".into(),
+        (s.map_or(0, |s| s.downloaded) as i64).into(),
+    );
+    Ok(m)
+}
+
+pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
+    let c = ctx.clone();
+    engine.register_fn("peers", move || peers(&c, None, None));
+    let c = ctx.clone();
+    engine.register_fn("peers", move |url: &str| peers(&c, Some(url), None));
+    let c = ctx.clone();
+    engine.register_fn("peers", move |url: &str, hash: &str| {
+        peers(&c, Some(url), Some(hash))
+    });
+    let c = ctx.clone();
+    engine.register_fn("announce", move |torrent: &str, event: &str| {
+        announce(&c, torrent, event)
+    });
+    let c = ctx.clone();
+    engine.register_fn("scrape", move |torrent: &str| scrape(&c, torrent));
+}

@@ -1,0 +1,91 @@
+//! `b-peer` and the tracker primitives (`announce`, `peers`, `scrape`) against a `btorrent tracker`
+//! process on 127.0.0.1.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn btorrent(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_btorrent"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("BTORRENT_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = btorrent(dir, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn b_peer_lists_what_was_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("torrents.toml"),
+        "[settings]\nlisten_port = 7123\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_btorrent"))
+        .args(["tracker", "--bind", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _guard = KillOnDrop(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("tracker listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+
+    let empty = ok(dir.path(), &["peer", &url]);
+    assert!(empty.contains("no active peers"), "{empty}");
+
+    std::fs::write(dir.path().join("data.bin"), vec![5u8; 50_000]).unwrap();
+    ok(dir.path(), &["create", "data.bin", &url]);
+    std::fs::write(
+        dir.path().join("hello.rhai"),
+        "let r = announce(\"torrents/data.bin.torrent\", \"started\");\nprint(r.complete);\nlet s = scrape(\"torrents/data.bin.torrent\");\nprint(s.complete);\n",
+    )
+    .unwrap();
+    // Registered by b-create as seeding, so it announces left=0: one seeder.
+    assert_eq!(ok(dir.path(), &["run", "hello.rhai"]), "1\n1\n");
+
+    let table = ok(dir.path(), &["peer", &url]);
+    assert!(table.contains("127.0.0.1:7123"), "{table}");
+    assert!(table.contains("-BT0100-"), "{table}");
+    assert!(table.contains("data.bin"), "{table}");
+    assert!(table.contains("seed"), "{table}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(dir.path(), &["peer", &url, "--json"])).unwrap();
+    assert_eq!(json[0]["port"], 7123);
+    let filtered = ok(dir.path(), &["peer", &url, "--torrent", "data.bin"]);
+    assert!(filtered.contains("127.0.0.1:7123"), "{filtered}");
+
+    let err = btorrent(dir.path(), &["peer", "http://127.0.0.1:1/announce"]);
+    assert!(!err.status.success());
+    let msg = String::from_utf8_lossy(&err.stderr);
+    assert!(
+        msg.contains("b-peer") && msg.contains("127.0.0.1:1"),
+        "{msg}"
+    );
+}

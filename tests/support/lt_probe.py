@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""What python3-libtorrent (Debian's, hence /usr/bin/python3) sees in a .torrent, printed as one JSON object.
+
+    lt_probe.py show <file.torrent>
+    lt_probe.py check <file.torrent> <save_path> [timeout_s]
+    lt_probe.py create <path> <out.torrent> <piece_length> <json options>
+
+`check` hash-checks the data under save_path with a libtorrent session that talks to nobody (no trackers,
+web seeds, DHT, LSD, UPnP or NAT-PMP; listening on 127.0.0.1 only) and reports which pieces are valid.
+`create` makes a torrent with libtorrent's own creator; options: trackers (list of tiers), comment,
+private, web_seeds, source (added to the info dict), v1_only."""
+import json
+import os
+import sys
+import time
+
+import libtorrent as lt
+
+
+def describe(ti):
+    fs = ti.files()
+    info = lt.bdecode(ti.info_section())
+    source = info.get(b"source")
+    return {
+        "info_hash": str(ti.info_hashes().v1),
+        "name": ti.name(),
+        "piece_length": ti.piece_length(),
+        "num_pieces": ti.num_pieces(),
+        "total_size": ti.total_size(),
+        "private": ti.priv(),
+        "comment": ti.comment(),
+        "creator": ti.creator(),
+        "trackers": [[t.tier, t.url] for t in ti.trackers()],
+        "web_seeds": [w["url"] for w in ti.web_seeds()],
+        "source": source.decode() if source is not None else None,
+        "info_keys": sorted(k.decode() for k in info.keys()),
+        "files": [
+            {
+                "path": fs.file_path(i),
+                "size": fs.file_size(i),
+                "offset": fs.file_offset(i),
+                "pad": bool(fs.file_flags(i) & lt.file_storage.flag_pad_file),
+            }
+            for i in range(fs.num_files())
+        ],
+    }
+
+
+def check(path, save_path, timeout):
+    full = lt.torrent_info(path)
+    # Only the info dict: same info-hash, no trackers or web seeds to contact.
+    ti = lt.torrent_info(b"d4:info" + full.info_section() + b"e")
+    ses = lt.session({
+        "listen_interfaces": "127.0.0.1:0",
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "alert_mask": 0,
+    })
+    h = ses.add_torrent({"ti": ti, "save_path": save_path})
+    deadline = time.time() + timeout
+    done = (lt.torrent_status.seeding, lt.torrent_status.finished, lt.torrent_status.downloading)
+    while True:
+        st = h.status()
+        if st.state in done and not st.errc.value():
+            break
+        if st.errc.value():
+            return {"error": st.errc.message()}
+        if time.time() > deadline:
+            return {"error": f"timed out in state {st.state}"}
+        time.sleep(0.05)
+    pieces = list(st.pieces)
+    return {
+        "info_hash": str(ti.info_hashes().v1),
+        "num_pieces": ti.num_pieces(),
+        "valid": sum(1 for p in pieces if p),
+        "invalid": [i for i, p in enumerate(pieces) if not p],
+        "seeding": st.state == lt.torrent_status.seeding or st.is_seeding,
+    }
+
+
+def create(src, out, piece_length, opts):
+    fs = lt.file_storage()
+    lt.add_files(fs, os.path.abspath(src))
+    flags = lt.create_torrent.v1_only if opts.get("v1_only") else 0
+    ct = lt.create_torrent(fs, piece_length, flags=flags)
+    for tier, urls in enumerate(opts.get("trackers", [])):
+        for url in urls:
+            ct.add_tracker(url, tier)
+    for url in opts.get("web_seeds", []):
+        ct.add_url_seed(url)
+    if "comment" in opts:
+        ct.set_comment(opts["comment"])
+    ct.set_priv(bool(opts.get("private")))
+    lt.set_piece_hashes(ct, os.path.dirname(os.path.abspath(src)))
+    entry = ct.generate()
+    if "source" in opts:
+        entry[b"info"][b"source"] = opts["source"].encode()
+    with open(out, "wb") as f:
+        f.write(lt.bencode(entry))
+    return describe(lt.torrent_info(out))
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "show":
+        out = describe(lt.torrent_info(sys.argv[2]))
+    elif cmd == "check":
+        timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 60
+        out = check(sys.argv[2], sys.argv[3], timeout)
+    elif cmd == "create":
+        out = create(sys.argv[2], sys.argv[3], int(sys.argv[4]), json.loads(sys.argv[5]))
+    else:
+        sys.exit(f"unknown command {cmd}")
+    print(json.dumps(out))
+
+
+main()
