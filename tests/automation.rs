@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 
 use btorrent::config::Config;
 use btorrent::events::{Event, EventKind};
-use btorrent::script::{Automation, Dispatcher, Host, HostContext, ScriptError};
+use btorrent::script::{
+    Automation, Dispatcher, Host, HostContext, LiveStats, LiveTorrents, ScriptError,
+};
 use btorrent::InfoHash;
+use futures::future::BoxFuture;
 use parking_lot::Mutex;
 
 /// A host writing into a shared list of lines, in a temporary folder with its own torrents.toml.
@@ -18,7 +21,7 @@ struct Rig {
     dir: tempfile::TempDir,
     lines: Arc<Mutex<Vec<String>>>,
     host: Arc<Host>,
-    _rt: tokio::runtime::Runtime,
+    rt: tokio::runtime::Runtime,
 }
 
 impl Rig {
@@ -45,7 +48,7 @@ impl Rig {
             dir,
             lines,
             host,
-            _rt: rt,
+            rt,
         }
     }
 
@@ -364,5 +367,121 @@ on("seeding", |ev| {
     }
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(rig.count("now seeding"), 1, "meta remembers what was done");
+    dispatcher.stop(Duration::from_secs(5));
+}
+
+/// Stands in for the peer engine: torrents with figures the test sets, and the actions recorded.
+#[derive(Default)]
+struct FakeEngine {
+    torrents: Mutex<std::collections::HashMap<InfoHash, LiveStats>>,
+    actions: Mutex<Vec<String>>,
+}
+
+impl LiveTorrents for FakeEngine {
+    fn stats(&self, ih: &InfoHash) -> Option<LiveStats> {
+        self.torrents.lock().get(ih).cloned()
+    }
+    fn all(&self) -> Vec<(InfoHash, LiveStats)> {
+        self.torrents
+            .lock()
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
+    }
+    fn pause(&self, ih: &InfoHash) -> bool {
+        self.actions.lock().push("pause".into());
+        match self.torrents.lock().get_mut(ih) {
+            Some(s) => {
+                s.state = "paused".into();
+                true
+            }
+            None => false,
+        }
+    }
+    fn resume(&self, _: &InfoHash) -> bool {
+        unimplemented!("not used by these scripts")
+    }
+    fn remove(&self, _: InfoHash) -> BoxFuture<'static, anyhow::Result<bool>> {
+        unimplemented!("not used by these scripts")
+    }
+    fn move_to(&self, _: InfoHash, _: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>> {
+        unimplemented!("not used by these scripts")
+    }
+}
+
+#[test]
+fn example_scripts_compile_and_the_ratio_one_pauses_at_its_ratio() {
+    let rig = Rig::new("", Duration::from_secs(5));
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/examples");
+    let mut n = 0;
+    for e in std::fs::read_dir(&examples).unwrap() {
+        let path = e.unwrap().path();
+        let source = std::fs::read_to_string(&path).unwrap();
+        rig.host
+            .engine()
+            .compile(&source)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        n += 1;
+    }
+    assert!(n >= 2);
+
+    // The ratio script against a stand-in engine (its period shortened from a minute for the test).
+    let fake = Arc::new(FakeEngine::default());
+    let mut ctx = HostContext::stdout(rig.path("torrents.toml"), rig.rt.handle().clone());
+    let sink = rig.lines.clone();
+    ctx.out = Arc::new(move |s: &str| sink.lock().push(s.to_string()));
+    ctx.live = fake.clone();
+    let host = Arc::new(Host::new(ctx).unwrap());
+    let _ = host.run_command(
+        "b-create",
+        &[
+            {
+                std::fs::write(rig.path("song.ogg"), vec![1u8; 1000]).unwrap();
+                rig.path("song.ogg").display().to_string()
+            },
+            "http://127.0.0.1:1/announce".into(),
+        ],
+    );
+    let ih = Config::load(&rig.path("torrents.toml")).unwrap().torrents[0]
+        .hash()
+        .unwrap();
+    let stats = |uploaded: u64| LiveStats {
+        name: "song.ogg".into(),
+        state: "seeding".into(),
+        progress: 1.0,
+        size: 1000,
+        down_rate: 0,
+        up_rate: 100,
+        downloaded: 0,
+        uploaded,
+        peers: 1,
+        seeds: 0,
+        data_dir: rig.dir.path().to_path_buf(),
+    };
+    fake.torrents.lock().insert(ih, stats(1500));
+    let source = std::fs::read_to_string(examples.join("stop-at-ratio.rhai"))
+        .unwrap()
+        .replace("every(60,", "every(0.05,");
+    let file = rig.path("stop-at-ratio.rhai");
+    std::fs::write(&file, source).unwrap();
+    let dispatcher = Dispatcher::start(host.clone());
+    host.run_file(&file, &[]).unwrap();
+    // 1500 of 2000 bytes: keeps seeding; the total is kept in meta.
+    let end = Instant::now() + Duration::from_secs(10);
+    while entry(rig.dir.path(), &ih).meta.get("uploaded") != Some(&toml::Value::Integer(1500)) {
+        assert!(Instant::now() < end, "meta never recorded the upload");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(fake.actions.lock().is_empty());
+    // The engine restarted (its counter began again at 600): 1500 + 600 passes 2 x 1000.
+    fake.torrents.lock().insert(ih, stats(600));
+    rig.wait_for("the pause", |l| {
+        l.iter()
+            .any(|x| x == "song.ogg: uploaded 2.05 KiB (ratio 2.0), seeding paused")
+    });
+    assert_eq!(*fake.actions.lock(), ["pause"]);
+    let e = entry(rig.dir.path(), &ih);
+    assert_eq!(e.state, "paused");
+    assert_eq!(e.meta["uploaded"], toml::Value::Integer(2100));
     dispatcher.stop(Duration::from_secs(5));
 }
