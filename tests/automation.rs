@@ -465,7 +465,7 @@ fn example_scripts_compile_and_the_ratio_one_pauses_at_its_ratio() {
     let file = rig.path("stop-at-ratio.rhai");
     std::fs::write(&file, source).unwrap();
     let dispatcher = Dispatcher::start(host.clone());
-    host.run_file(&file, &[]).unwrap();
+    let _ = host.run_file(&file, &[]).unwrap();
     // 1500 of 2000 bytes: keeps seeding; the total is kept in meta.
     let end = Instant::now() + Duration::from_secs(10);
     while entry(rig.dir.path(), &ih).meta.get("uploaded") != Some(&toml::Value::Integer(1500)) {
