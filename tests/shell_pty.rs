@@ -206,6 +206,11 @@ fn setup() -> tempfile::TempDir {
     )
     .unwrap();
     std::fs::write(
+        root.join("scripts/b-oops.rhai"),
+        "//! Fail on purpose.\nlet x = 1;\nlet y = x + no_such_thing;\n",
+    )
+    .unwrap();
+    std::fs::write(
         root.join("scripts/b-later.rhai"),
         "//! Print something from the background after a moment.\nafter(1, || print(\"background hello\"));\n",
     )
@@ -242,6 +247,10 @@ fn a_session_at_the_prompt() {
     sh.run("b-shwo", "unknown command \"b-shwo\", did you mean b-show?");
     sh.run("b-info", "error: b-info: missing <torrent>");
     sh.run("b-info 'unclosed", "error: unclosed ' quote");
+    sh.run(
+        "b-oops",
+        "error: scripts/b-oops.rhai: line 3:13: Variable not found: no_such_thing",
+    );
     sh.run(
         "b-info nothing.torrent",
         "error: b-info: info: cannot read nothing.torrent",

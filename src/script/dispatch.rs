@@ -111,7 +111,7 @@ fn run(host: Arc<Host>, rx: tokio::sync::broadcast::Receiver<Event>, stop: Cance
                 if handlers.is_empty() {
                     continue;
                 }
-                let map = event_map(&ctx, &ev);
+                let map = event_map(&ev);
                 for cb in handlers {
                     if stop.is_cancelled() {
                         return;

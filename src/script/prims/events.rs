@@ -17,7 +17,7 @@ use crate::script::automation::{Callback, CurrentScript};
 use crate::script::host::HostContext;
 
 /// The map a handler receives for `ev`.
-pub(crate) fn event_map(ctx: &Arc<HostContext>, ev: &Event) -> Map {
+pub(crate) fn event_map(ev: &Event) -> Map {
     let opt = |v: &Option<String>| v.clone().map_or(Dynamic::UNIT, Dynamic::from);
     let mut m = Map::new();
     m.insert("event".into(), ev.kind.name().into());
@@ -29,8 +29,11 @@ pub(crate) fn event_map(ctx: &Arc<HostContext>, ev: &Event) -> Map {
     m.insert("path".into(), opt(&ev.path));
     m.insert("message".into(), opt(&ev.message));
     m.insert("peer".into(), opt(&ev.peer));
-    let handle = ev.info_hash.map_or(Dynamic::UNIT, |ih| {
-        Dynamic::from(Handle::new(ctx, ih, ev.name.clone().unwrap_or_default()))
+    let handle = ev.info_hash.map_or(Dynamic::UNIT, |info_hash| {
+        Dynamic::from(Handle {
+            info_hash,
+            name: ev.name.clone().unwrap_or_default(),
+        })
     });
     m.insert("torrent".into(), handle);
     m

@@ -33,12 +33,6 @@ pub struct Handle {
     pub name: String,
 }
 
-impl Handle {
-    pub fn new(_ctx: &Arc<HostContext>, info_hash: InfoHash, name: String) -> Handle {
-        Handle { info_hash, name }
-    }
-}
-
 /// What one getter call sees: the engine's figures and the torrents.toml entry, either may be absent.
 struct View {
     live: Option<LiveStats>,
@@ -227,7 +221,10 @@ fn find(ctx: &Arc<HostContext>, key: &str) -> Result<Handle, Box<EvalAltResult>>
     match lookup(&cfg, key) {
         Ok(t) => {
             let ih = t.hash().expect("validated on load");
-            Ok(Handle::new(ctx, ih, t.name.clone()))
+            Ok(Handle {
+                info_hash: ih,
+                name: t.name.clone(),
+            })
         }
         Err(not_managed) => {
             let k = key.to_ascii_lowercase();
@@ -238,7 +235,10 @@ fn find(ctx: &Arc<HostContext>, key: &str) -> Result<Handle, Box<EvalAltResult>>
                 .filter(|(ih, s)| s.name == key || (k.len() >= 6 && ih.to_hex().starts_with(&k)))
                 .collect();
             match live.as_slice() {
-                [(ih, s)] => Ok(Handle::new(ctx, *ih, s.name.clone())),
+                [(ih, s)] => Ok(Handle {
+                    info_hash: *ih,
+                    name: s.name.clone(),
+                }),
                 _ => fail("torrent", not_managed),
             }
         }
