@@ -14,11 +14,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
 use crate::config::Config;
+use crate::script::host::with_call_deadline;
 use crate::script::{Automation, CloseRequest, Dispatcher, Host, HostContext, Output, ScriptError};
 use crate::services::{Services, ServicesOptions};
 use crate::types::PeerId;
@@ -103,11 +104,17 @@ impl App {
         paths
     }
 
-    /// Runs every autorun script; returns the failures (each names its script and line).
+    /// Runs every autorun script, each within the time limit of a handler call; returns the
+    /// failures (each names its script and line).
     pub fn autorun(&self) -> Vec<ScriptError> {
+        let limit = self.automation.context().automation.call_time_limit;
         self.autorun_scripts()
             .iter()
-            .filter_map(|p| self.automation.run_file(p, &[]).err())
+            .filter_map(|p| {
+                with_call_deadline(Instant::now() + limit, || {
+                    self.automation.run_file(p, &[]).err()
+                })
+            })
             .collect()
     }
 
