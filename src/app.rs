@@ -8,6 +8,10 @@
 //! event bus, the output and the running torrents, so a handler a command registers is called like any
 //! other.
 //!
+//! Torrents registered while the front end runs (a `b-create` at the prompt, a script's `register`, a
+//! one-shot command in another terminal) join the session: the shell checks after each command, the
+//! daemon whenever torrents.toml changes ([`App::sync_managed`]).
+//!
 //! Autorun: every `*.rhai` file in `<scripts_dir>/autorun/` runs once at start, in name order. Such a
 //! script usually registers handlers (`on`) and timers (`every`, `after`) and returns.
 
@@ -17,11 +21,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use tokio::sync::broadcast;
 
 use crate::config::Config;
+use crate::events::{Event, EventBus};
 use crate::script::host::with_call_deadline;
 use crate::script::{Automation, CloseRequest, Dispatcher, Host, HostContext, Output, ScriptError};
-use crate::services::{Services, ServicesOptions};
+use crate::services::{resume_managed, Services, ServicesOptions};
 use crate::types::PeerId;
 
 /// The folder under the scripts folder whose scripts run at start.
@@ -37,19 +43,31 @@ pub struct App {
     pub automation: Arc<Host>,
     /// What `close()` asked for.
     pub close_request: Arc<CloseRequest>,
+    /// Subscribed before the services started, so no event is missed: the dispatcher's, and the
+    /// front end's (to show or log every event).
+    dispatch_rx: Option<broadcast::Receiver<Event>>,
+    log_rx: Option<broadcast::Receiver<Event>>,
     dispatcher: Option<Dispatcher>,
 }
 
 impl App {
-    /// Starts the services and the dispatcher; `out` receives every line scripts and handlers print.
+    /// Starts the services (the tracker, the peer session resuming every managed torrent) and the
+    /// script hosts; `out` receives every line scripts and handlers print. Handlers are called once
+    /// [`App::start_automation`] has run the autorun scripts: events from the start wait until then.
     pub fn start(
         config_path: &Path,
         runtime: &tokio::runtime::Runtime,
         out: Output,
         progress: bool,
     ) -> Result<App> {
-        let services =
-            runtime.block_on(Services::start(config_path, ServicesOptions::default()))?;
+        let bus = EventBus::default();
+        let dispatch_rx = Some(bus.subscribe());
+        let log_rx = Some(bus.subscribe());
+        let services = runtime.block_on(Services::start(
+            config_path,
+            ServicesOptions::default(),
+            bus.clone(),
+        ))?;
         let cfg = Config::load(config_path)?;
         let automation = Arc::new(Automation::default());
         let close_request = Arc::new(CloseRequest::default());
@@ -60,18 +78,18 @@ impl App {
             runtime: runtime.handle().clone(),
             cancel,
             progress,
-            automation: automation.clone(),
-            bus: services.bus.clone(),
-            live: services.live(),
-            close_request: close,
             peer_id,
+            bus: bus.clone(),
+            peer: services.peer.clone(),
+            live: services.live(),
+            automation: automation.clone(),
+            close_request: close,
         };
         let commands = Arc::new(Host::new(ctx(
             Arc::new(AtomicBool::new(false)),
             Some(close_request.clone()),
         ))?);
         let auto_host = Arc::new(Host::new(ctx(Arc::new(AtomicBool::new(false)), None))?);
-        let dispatcher = Some(Dispatcher::start(auto_host.clone()));
         let (_, warnings) = crate::script::Catalog::load(Some(&cfg.scripts_dir()));
         for w in warnings {
             out(&format!("warning: {w}"));
@@ -82,8 +100,25 @@ impl App {
             commands,
             automation: auto_host,
             close_request,
-            dispatcher,
+            dispatch_rx,
+            log_rx,
+            dispatcher: None,
         })
+    }
+
+    /// Every event since the services started, for the front end to show or log (once).
+    pub fn take_event_log(&mut self) -> Option<broadcast::Receiver<Event>> {
+        self.log_rx.take()
+    }
+
+    /// Runs the autorun scripts, then starts calling handlers and timers (beginning with the events
+    /// that came meanwhile). Returns the autorun scripts' failures.
+    pub fn start_automation(&mut self) -> Vec<ScriptError> {
+        let errors = self.autorun();
+        if let Some(rx) = self.dispatch_rx.take() {
+            self.dispatcher = Some(Dispatcher::start_from(self.automation.clone(), rx));
+        }
+        errors
     }
 
     /// The autorun scripts, in the order they run.
@@ -106,7 +141,7 @@ impl App {
 
     /// Runs every autorun script, each within the time limit of a handler call; returns the
     /// failures (each names its script and line).
-    pub fn autorun(&self) -> Vec<ScriptError> {
+    fn autorun(&self) -> Vec<ScriptError> {
         let limit = self.automation.context().automation.call_time_limit;
         self.autorun_scripts()
             .iter()
@@ -118,12 +153,14 @@ impl App {
             .collect()
     }
 
-    /// Ctrl-C: stops the running command (not the handlers).
-    pub fn cancel_command(&self) {
-        self.commands
-            .context()
-            .cancel
-            .store(true, Ordering::Relaxed);
+    /// Runs every managed torrent the session does not run yet (one just made with `b-create`, or
+    /// registered by a script or another btorrent), except those marked `stopped`.
+    pub fn sync_managed(&self, runtime: &tokio::runtime::Runtime) {
+        let (Some(session), Ok(cfg)) = (self.services.peer.get(), Config::load(&self.config_path))
+        else {
+            return;
+        };
+        runtime.block_on(resume_managed(&session, &cfg, &self.services.bus));
     }
 
     /// Stops the handlers and timers, records the torrents' states, and stops the services, waiting at

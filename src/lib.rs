@@ -25,15 +25,20 @@
 //! - [`tracker`] (server) and [`announce`] (client): the HTTP tracker protocol.
 //! - [`services`]: the embedded tracker (and, in the shell and daemon, the peer) built from the settings.
 //! - [`events`]: the bus that carries what happened (engine, watch folder) up to the front ends.
+//! - [`wire`] (peer wire protocol codec) and [`engine`] (session, torrents, peers, picker, storage):
+//!   the peer that downloads and uploads.
 //! - [`script`]: the rhai host; every command is a bundled `scripts/b-*.rhai`; event handlers and timers.
 //! - Front ends: [`shell`] (interactive, the default), [`daemon`] (headless), [`runner`]
 //!   (`btorrent run`), with [`app`] assembling what the shell and the daemon share.
+//! - [`demo`]: the whole program on loopback in one process (`btorrent demo`).
 
 pub mod announce;
 pub mod app;
 pub mod bencode;
 pub mod config;
 pub mod daemon;
+pub mod demo;
+pub mod engine;
 pub mod events;
 pub mod fsutil;
 pub mod metainfo;
@@ -43,6 +48,7 @@ pub mod services;
 pub mod shell;
 pub mod tracker;
 pub mod types;
+pub mod wire;
 
 pub use metainfo::Metainfo;
 pub use types::{InfoHash, PeerId};

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use btorrent::script::{Host, HostContext, ScriptError};
 use clap::{ArgAction, Parser, Subcommand};
@@ -48,6 +49,16 @@ enum Command {
         #[arg(long)]
         bind: Option<SocketAddr>,
     },
+    /// Share a sample file from one peer to another through the embedded tracker, all in this
+    /// process on 127.0.0.1, and check the copy
+    Demo {
+        /// Size of the sample file (e.g. 64M, 1G)
+        #[arg(long, default_value = "256M", value_parser = parse_size)]
+        size: u64,
+        /// Keep the files in this folder instead of a temporary one
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Run a rhai script file with arguments (it keeps running while it has handlers or timers)
     Run {
         file: PathBuf,
@@ -88,6 +99,21 @@ fn main() -> ExitCode {
     };
     let words = match cli.command {
         Some(Command::Tracker { bind }) => return runtime.block_on(run_tracker(cli.config, bind)),
+        Some(Command::Demo { size, dir }) => {
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let opts = btorrent::demo::DemoOptions {
+                size,
+                dir,
+                progress,
+            };
+            return match runtime.block_on(btorrent::demo::run(opts)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("btorrent demo: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         None | Some(Command::Shell) => return btorrent::shell::run(&cli.config, &runtime),
         Some(Command::Daemon) => return btorrent::daemon::run(&cli.config, &runtime),
         Some(Command::Run { file, args }) => {
@@ -103,10 +129,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    runtime.spawn(cancel_on_signal(host.context().cancel.clone()));
     let (name, rest) = words.split_first().expect("clap gives the command name");
     let result = host.run_command(name, rest);
+    // Whatever the command started in the background stops cleanly: resume data saved, `stopped`
+    // announced.
+    runtime.block_on(host.context().peer.shutdown(Duration::from_secs(5)));
     match result {
         Ok(_) => ExitCode::SUCCESS,
+        Err(e @ ScriptError::Cancelled { .. }) => {
+            eprintln!("btorrent: {e}");
+            ExitCode::from(130)
+        }
         Err(e @ (ScriptError::Usage { .. } | ScriptError::UnknownCommand { .. })) => {
             eprintln!("btorrent: {e}");
             ExitCode::from(2)
@@ -130,4 +164,21 @@ async fn run_tracker(config: PathBuf, bind: Option<SocketAddr>) -> ExitCode {
     btorrent::app::shutdown_signal().await;
     running.stop().await;
     ExitCode::SUCCESS
+}
+
+/// The first Ctrl-C or SIGTERM asks the running script to stop (it then shuts down cleanly); a second
+/// one exits at once.
+async fn cancel_on_signal(cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    btorrent::app::shutdown_signal().await;
+    cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+    btorrent::app::shutdown_signal().await;
+    std::process::exit(130);
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let n = btorrent::script::command::parse_size(s)?;
+    u64::try_from(n)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{s:?} is not a positive size"))
 }

@@ -2,7 +2,8 @@
 //! until none is left (a timer that fired for the last time, handlers removed with `off`) or Ctrl-C.
 //!
 //! Ctrl-C while the script's body runs cancels it (exit code 130); Ctrl-C while only handlers and
-//! timers are left ends the run normally (exit code 0).
+//! timers are left ends the run normally (exit code 0). Either way the peer session, if the script
+//! started one, then stops cleanly; a second Ctrl-C exits at once.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -36,9 +37,13 @@ pub fn run(
     if let Ok(mut sig) = sigint {
         let (cancel, interrupted) = (cancel.clone(), interrupted.clone());
         runtime.spawn(async move {
-            while sig.recv().await.is_some() {
+            if sig.recv().await.is_some() {
                 interrupted.store(true, Ordering::Relaxed);
                 cancel.store(true, Ordering::Relaxed);
+            }
+            // A second Ctrl-C does not wait for the clean stop.
+            if sig.recv().await.is_some() {
+                std::process::exit(130);
             }
         });
     }
@@ -77,5 +82,7 @@ pub fn run(
     }
     cancel.store(true, Ordering::Relaxed);
     dispatcher.stop(Duration::from_secs(5));
+    // Whatever the script started stops cleanly: resume data saved, `stopped` announced.
+    runtime.block_on(host.context().peer.shutdown(Duration::from_secs(5)));
     code
 }

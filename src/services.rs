@@ -1,6 +1,11 @@
 //! The long-running parts of btorrent assembled from torrents.toml, as the shell and the daemon run
-//! them: the event bus, the embedded tracker, and (joining as they land) the peer session and the watch
-//! folder. One-shot commands start only what their primitives need.
+//! them: the event bus, the embedded tracker and the peer session (seeding every managed torrent).
+//! One-shot commands start only what their primitives need: the [`PeerSlot`] starts the session on
+//! first use.
+//!
+//! The session's own events are forwarded onto the [`EventBus`] with the torrent's name, and the
+//! states they imply (seeding, error) are written back to torrents.toml, so `b-show` and a restart see
+//! them.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -13,7 +18,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, Settings};
-use crate::script::live::{LiveTorrents, NotRunning};
+use crate::engine::{self, AddOptions, Session, SessionConfig};
+use crate::events::{Event, EventBus, EventKind};
+use crate::metainfo::Metainfo;
+use crate::script::live::LiveTorrents;
 use crate::tracker::{Tracker, TrackerConfig};
 use crate::types::InfoHash;
 
@@ -22,48 +30,64 @@ use crate::types::InfoHash;
 pub struct ServicesOptions {
     /// Run the embedded tracker if `tracker_bind` is set.
     pub tracker: bool,
+    /// Run the peer session and seed (or go on downloading) every managed torrent.
+    pub peer: bool,
 }
 
 impl Default for ServicesOptions {
     fn default() -> Self {
-        ServicesOptions { tracker: true }
+        ServicesOptions {
+            tracker: true,
+            peer: true,
+        }
     }
 }
 
 /// Everything running in the background of a shell or daemon.
 pub struct Services {
     pub config_path: PathBuf,
-    pub bus: crate::events::EventBus,
+    pub bus: EventBus,
     pub tracker: Option<RunningTracker>,
-    /// The torrents running in this process, as the script host and the shell's prompt see them.
-    pub live: Arc<dyn LiveTorrents>,
+    pub peer: PeerSlot,
 }
 
 impl Services {
-    /// Starts the parts `opts` asks for, as configured in `config_path`.
-    pub async fn start(config_path: &Path, opts: ServicesOptions) -> Result<Services> {
+    /// Starts the parts `opts` asks for, as configured in `config_path`, publishing on `bus`. Managed
+    /// torrents that cannot be resumed (missing .torrent, ...) are reported on the bus as errors; they
+    /// do not stop the rest.
+    pub async fn start(
+        config_path: &Path,
+        opts: ServicesOptions,
+        bus: EventBus,
+    ) -> Result<Services> {
         let cfg = Config::load(config_path)?;
         let tracker = match (&cfg.settings.tracker_bind, opts.tracker) {
             (Some(_), true) => Some(RunningTracker::start(config_path, None).await?),
             _ => None,
         };
+        let peer = PeerSlot::new(config_path, bus.clone());
+        if opts.peer {
+            let session = peer.get_or_start().await?;
+            resume_managed(&session, &cfg, &bus).await;
+        }
         Ok(Services {
             config_path: config_path.to_path_buf(),
-            bus: Default::default(),
+            bus,
             tracker,
-            live: Arc::new(NotRunning),
+            peer,
         })
     }
 
+    /// The running torrents, as the script host and the shell's prompt see them.
     pub fn live(&self) -> Arc<dyn LiveTorrents> {
-        self.live.clone()
+        Arc::new(self.peer.clone())
     }
 
     /// Records each running torrent's state (`downloading`, `seeding`, `paused`, ...) in torrents.toml,
     /// so the next start picks up where this one stopped. Writes the file even when nothing changed
     /// (a first run leaves a torrents.toml with every setting to edit).
     pub fn save_states(&self) -> Result<()> {
-        let all = self.live.all();
+        let all = self.live().all();
         Config::update(&self.config_path, |cfg| {
             for (ih, stats) in &all {
                 // `error: message` is kept as `error`; a torrent still checking keeps its old state.
@@ -79,11 +103,206 @@ impl Services {
         })
     }
 
-    /// Stops everything, waiting at most `grace` for transfers and announces to finish.
+    /// Stops everything, waiting at most `grace` for transfers and `stopped` announces to finish.
     pub async fn shutdown(mut self, grace: Duration) {
+        self.peer.shutdown(grace).await;
         if let Some(t) = self.tracker.take() {
             let _ = tokio::time::timeout(grace, t.stop()).await;
         }
+    }
+}
+
+/// The peer session of a process: set up by [`Services`], or started on first use by a one-shot
+/// command's primitive. Cheap to clone; clones share the session.
+#[derive(Clone)]
+pub struct PeerSlot {
+    config_path: PathBuf,
+    bus: EventBus,
+    session: Arc<tokio::sync::Mutex<Option<Session>>>,
+}
+
+impl PeerSlot {
+    pub fn new(config_path: &Path, bus: EventBus) -> PeerSlot {
+        PeerSlot {
+            config_path: config_path.to_path_buf(),
+            bus,
+            session: Default::default(),
+        }
+    }
+
+    /// The session if one is running.
+    pub fn get(&self) -> Option<Session> {
+        self.session.try_lock().ok().and_then(|s| s.clone())
+    }
+
+    /// The session, started from the settings if none runs yet.
+    pub async fn get_or_start(&self) -> Result<Session> {
+        let mut slot = self.session.lock().await;
+        if let Some(s) = slot.as_ref() {
+            return Ok(s.clone());
+        }
+        let cfg = Config::load(&self.config_path)?;
+        let session = start_session(&cfg).await?;
+        tokio::spawn(forward_events(
+            session.clone(),
+            self.bus.clone(),
+            self.config_path.clone(),
+        ));
+        *slot = Some(session.clone());
+        Ok(session)
+    }
+
+    /// Stops the session if one runs: resume data saved, `stopped` announced, within `grace`.
+    pub async fn shutdown(&self, grace: Duration) {
+        let session = self.session.lock().await.take();
+        if let Some(s) = session {
+            s.shutdown(grace).await;
+        }
+    }
+}
+
+/// Where resume files live: `.btorrent/resume/` beside torrents.toml.
+pub fn resume_dir(cfg: &Config) -> PathBuf {
+    cfg.resolve(Path::new(".btorrent/resume"))
+}
+
+/// The session settings torrents.toml controls. The listen port falls back to an ephemeral one when
+/// the configured port is taken (another btorrent, say), so one-shot commands still work.
+pub async fn start_session(cfg: &Config) -> Result<Session> {
+    let ip: std::net::IpAddr = cfg.settings.listen_ip.parse().with_context(|| {
+        format!(
+            "listen_ip {:?} is not an IP address",
+            cfg.settings.listen_ip
+        )
+    })?;
+    let mut scfg = SessionConfig {
+        listen: SocketAddr::new(ip, cfg.settings.listen_port),
+        resume_dir: Some(resume_dir(cfg)),
+        ..Default::default()
+    };
+    match Session::start(scfg.clone()).await {
+        Ok(s) => Ok(s),
+        Err(e) if cfg.settings.listen_port != 0 => {
+            tracing::info!("{e:#}; listening on an ephemeral port instead");
+            scfg.listen.set_port(0);
+            Session::start(scfg).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Adds every managed torrent to `session`: paused ones paused, the rest resumed (checked, then
+/// seeding or downloading). One that cannot be added is reported on the bus and marked `error`.
+pub async fn resume_managed(session: &Session, cfg: &Config, bus: &EventBus) {
+    for t in &cfg.torrents {
+        let Some(ih) = t.hash() else { continue };
+        if session.get(&ih).is_some() || t.state == "stopped" {
+            continue;
+        }
+        let file = cfg.resolve(&t.file);
+        let added = match Metainfo::load(&file) {
+            Ok(meta) if meta.info_hash == ih => {
+                let opts = AddOptions {
+                    data_dir: cfg.resolve(&t.data),
+                    paused: t.state == "paused",
+                    ..Default::default()
+                };
+                session.add(meta, opts).await.map(|_| ())
+            }
+            Ok(meta) => Err(anyhow::anyhow!(
+                "{} now holds another torrent ({})",
+                file.display(),
+                meta.info_hash
+            )),
+            Err(e) => Err(anyhow::anyhow!("{e}")),
+        };
+        if let Err(e) = added {
+            bus.publish(
+                Event::new(EventKind::Error)
+                    .torrent(ih, t.name.clone())
+                    .message(format!("cannot resume: {e:#}")),
+            );
+        }
+    }
+}
+
+/// Forwards the session's events onto the bus and records the states they imply in torrents.toml.
+async fn forward_events(session: Session, bus: EventBus, config_path: PathBuf) {
+    let mut rx = session.subscribe();
+    loop {
+        let ev = match rx.recv().await {
+            Ok(ev) => ev,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!("{n} engine events were dropped before reaching the bus");
+                continue;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let name_of = |ih: &InfoHash| session.get(ih).map(|h| h.name().to_string());
+        let data_of = |ih: &InfoHash| {
+            session
+                .get(ih)
+                .map(|h| h.stats().data_dir.display().to_string())
+        };
+        let (out, state) = match ev {
+            engine::Event::Added { info_hash, name } => {
+                let mut e = Event::new(EventKind::Added).torrent(info_hash, name);
+                e.path = data_of(&info_hash);
+                (e, None)
+            }
+            engine::Event::Completed { info_hash, name } => {
+                let mut e = Event::new(EventKind::Completed).torrent(info_hash, name);
+                e.path = data_of(&info_hash);
+                (e, Some((info_hash, "seeding")))
+            }
+            engine::Event::Seeding { info_hash, name } => {
+                let mut e = Event::new(EventKind::Seeding).torrent(info_hash, name);
+                e.path = data_of(&info_hash);
+                (e, Some((info_hash, "seeding")))
+            }
+            engine::Event::Error { info_hash, message } => {
+                let mut e = Event::new(EventKind::Error).message(message);
+                e.info_hash = Some(info_hash);
+                e.name = name_of(&info_hash);
+                (e, Some((info_hash, "error")))
+            }
+            engine::Event::Removed { info_hash } => {
+                let mut e = Event::new(EventKind::Removed);
+                e.info_hash = Some(info_hash);
+                (e, None)
+            }
+            engine::Event::PeerBanned {
+                info_hash,
+                addr,
+                reason,
+            } => {
+                let mut e = Event::new(EventKind::PeerBanned)
+                    .peer(addr.to_string())
+                    .message(reason);
+                e.info_hash = Some(info_hash);
+                e.name = name_of(&info_hash);
+                (e, None)
+            }
+        };
+        if let Some((ih, state)) = state {
+            let path = config_path.clone();
+            let _ = tokio::task::spawn_blocking(move || record_state(&path, &ih, state)).await;
+        }
+        bus.publish(out);
+    }
+}
+
+/// Sets a managed torrent's state in torrents.toml (no write when it already says so).
+pub fn record_state(config_path: &Path, ih: &InfoHash, state: &str) -> Result<()> {
+    let current = Config::load(config_path)?;
+    match current.find(ih) {
+        Some(t) if t.state != state => Config::update(config_path, |cfg| {
+            if let Some(t) = cfg.find_mut(ih) {
+                t.state = state.to_string();
+            }
+            Ok(())
+        }),
+        _ => Ok(()),
     }
 }
 

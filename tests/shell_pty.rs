@@ -142,10 +142,30 @@ impl Shell {
         self.wait(needle, |s| s.count(needle) > before);
     }
 
-    /// Waits for an idle prompt showing `totals` (`btorrent [1 torrent]> `).
+    /// Waits for an idle prompt showing `totals` (`btorrent [1 torrent]> `). The editor redraws the
+    /// prompt (with fresh figures) on each key, so while it shows other figures the test presses a key
+    /// and takes it back, as a person glancing at it might.
     fn wait_prompt(&mut self, totals: &str) {
         let want = format!("btorrent [{totals}]>");
-        self.wait(&want, |s| s.cursor_line() == want);
+        let end = Instant::now() + Duration::from_secs(30);
+        let mut poked = Instant::now();
+        loop {
+            self.pump();
+            if self.cursor_line() == want {
+                return;
+            }
+            if Instant::now() > end {
+                panic!(
+                    "timed out waiting for {want:?}; the screen shows:\n{}",
+                    self.text()
+                );
+            }
+            if poked.elapsed() > Duration::from_millis(500) && self.cursor_line().ends_with("]>") {
+                self.send("x\x7f");
+                poked = Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn send(&mut self, s: &str) {
@@ -218,6 +238,9 @@ fn setup() -> tempfile::TempDir {
     dir
 }
 
+/// The prompt with one torrent seeding to nobody.
+const SEEDING_ONE: &str = "1 torrent · ↓ 0 B/s ↑ 0 B/s · 0 peers";
+
 #[test]
 fn a_session_at_the_prompt() {
     let dir = setup();
@@ -227,7 +250,10 @@ fn a_session_at_the_prompt() {
     });
     sh.wait_prompt("0 torrents");
 
-    sh.run("b-help", "b-create <path> [tracker-url] [options]");
+    sh.run("b-help", "Each runs in the shell or one-shot");
+    assert!(sh
+        .text()
+        .contains("b-create <path> [tracker-url] [options]"));
     assert!(sh.text().contains("b-close [options]"), "{}", sh.text());
     assert!(
         sh.text().contains("b-wait <secs>"),
@@ -237,7 +263,7 @@ fn a_session_at_the_prompt() {
 
     sh.run("b-create share http://127.0.0.1:1/announce", "info-hash");
     assert!(sh.text().contains("torrents/share.torrent"));
-    sh.wait_prompt("1 torrent");
+    sh.wait_prompt(SEEDING_ONE);
 
     sh.run("b-info torrents/share.torrent", "magnet:?xt=urn:btih:");
     assert!(sh.text().contains("share/docs/a.txt"), "{}", sh.text());
@@ -255,7 +281,7 @@ fn a_session_at_the_prompt() {
         "b-info nothing.torrent",
         "error: b-info: info: cannot read nothing.torrent",
     );
-    sh.wait_prompt("1 torrent");
+    sh.wait_prompt(SEEDING_ONE);
 
     // Tab completes a command name, then a .torrent path.
     sh.send("b-inf\t");
@@ -266,7 +292,7 @@ fn a_session_at_the_prompt() {
     });
     // Ctrl-C at the prompt clears the line and the shell stays.
     sh.send("\x03");
-    sh.wait_prompt("1 torrent");
+    sh.wait_prompt(SEEDING_ONE);
 
     // Ctrl-C while a command runs cancels that command only.
     sh.run("b-wait 60", "waiting");
@@ -280,22 +306,22 @@ fn a_session_at_the_prompt() {
         sh.text()
     );
     assert!(!sh.text().contains("done waiting"));
-    sh.wait_prompt("1 torrent");
+    sh.wait_prompt(SEEDING_ONE);
 
     // Output from the background lands above the prompt; the half-typed line survives.
     sh.enter("b-later");
-    sh.wait_prompt("1 torrent");
+    sh.wait_prompt(SEEDING_ONE);
     sh.send("b-sh");
     sh.wait_more("background hello", 0);
     sh.wait("the line being typed redrawn", |s| {
-        s.typed() == "btorrent [1 torrent]> b-sh"
+        s.typed() == format!("btorrent [{SEEDING_ONE}]> b-sh")
     });
     sh.send("ow\r");
     sh.wait("b-show ran again", |s| s.count("│ share") >= 2);
 
     // A line starting with a space stays out of the history.
     sh.run(" b-help b-close", "close without asking");
-    sh.wait_prompt("1 torrent");
+    sh.wait_prompt(SEEDING_ONE);
 
     sh.enter("b-close");
     sh.wait("closed", |s| s.text().contains("closed"));
@@ -351,4 +377,68 @@ fn ctrl_d_closes_and_a_hint_comes_from_history() {
     assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
     assert!(sh.text().contains("closed"));
     assert!(sh.path("torrents.toml").exists());
+}
+
+#[test]
+fn ctrl_c_during_b_start_and_closing_while_downloading() {
+    let dir = setup();
+    let root = dir.path();
+    // A torrent of data nobody serves: the download stays at 0% until the shell closes.
+    std::fs::create_dir_all(root.join("elsewhere")).unwrap();
+    std::fs::write(root.join("elsewhere/movie.mkv"), vec![9u8; 300_000]).unwrap();
+    let opts = btorrent::metainfo::CreateOptions {
+        trackers: vec!["http://127.0.0.1:1/announce".into()],
+        ..Default::default()
+    };
+    let meta =
+        btorrent::metainfo::create_torrent(&root.join("elsewhere/movie.mkv"), &opts, &|_, _| {})
+            .unwrap();
+    std::fs::write(root.join("movie.torrent"), meta.as_bytes()).unwrap();
+    std::fs::remove_dir_all(root.join("elsewhere")).unwrap();
+
+    let mut sh = Shell::start(root, &[]);
+    sh.wait_prompt("0 torrents");
+    // A torrent created at the prompt is seeded at once.
+    sh.run("b-create share http://127.0.0.1:1/announce", "info-hash");
+    sh.wait_prompt(SEEDING_ONE);
+
+    sh.run("b-start movie.torrent -o downloads", "movie.mkv");
+    std::thread::sleep(Duration::from_millis(300));
+    sh.send("\x03");
+    sh.wait_more("b-start: cancelled", 0);
+    // The download goes on in the background; the prompt counts it.
+    sh.wait_prompt("2 torrents · 1 downloading · ↓ 0 B/s ↑ 0 B/s · 0 peers");
+
+    // Closing asks first while a download runs; "n" keeps the shell.
+    sh.enter("b-close");
+    sh.wait("the question", |s| {
+        s.typed()
+            .starts_with("Close anyway? Transfers stop and resume at the next start [y/N]")
+    });
+    assert!(
+        sh.text().contains("1 still downloading: movie.mkv"),
+        "{}",
+        sh.text()
+    );
+    sh.send("n\r");
+    sh.wait_prompt("2 torrents · 1 downloading · ↓ 0 B/s ↑ 0 B/s · 0 peers");
+    // Ctrl-D asks too; "y" closes.
+    sh.send("\x04");
+    sh.wait("the question again", |s| {
+        s.typed().starts_with("Close anyway?")
+    });
+    sh.send("y\r");
+    let status = sh.wait_exit();
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "{status:?}\n{}",
+        sh.text()
+    );
+    let cfg = btorrent::config::Config::load(&sh.path("torrents.toml")).unwrap();
+    let movie = cfg.torrents.iter().find(|t| t.name == "movie.mkv").unwrap();
+    assert_eq!(movie.state, "downloading");
+    let share = cfg.torrents.iter().find(|t| t.name == "share").unwrap();
+    assert_eq!(share.state, "seeding");
+    let history = std::fs::read_to_string(sh.path(".btorrent_history")).unwrap();
+    assert!(!history.lines().any(|l| l == "y" || l == "n"), "{history}");
 }

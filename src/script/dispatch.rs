@@ -40,8 +40,13 @@ enum Wake {
 impl Dispatcher {
     /// Starts calling the handlers (for events on the host's bus) and timers registered with `host`.
     pub fn start(host: Arc<Host>) -> Dispatcher {
-        let stop = CancellationToken::new();
         let rx = host.context().bus.subscribe();
+        Dispatcher::start_from(host, rx)
+    }
+
+    /// The same, for the events of a receiver subscribed earlier (those already queued come first).
+    pub fn start_from(host: Arc<Host>, rx: tokio::sync::broadcast::Receiver<Event>) -> Dispatcher {
+        let stop = CancellationToken::new();
         let token = stop.clone();
         let thread = std::thread::Builder::new()
             .name("btorrent-scripts".into())

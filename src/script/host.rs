@@ -11,10 +11,12 @@ use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope, AST};
 use super::automation::{Automation, CurrentScript};
 use super::catalog::{Catalog, Script, ScriptOrigin};
 use super::command::CommandSpec;
-use super::live::{LiveTorrents, NotRunning};
+use super::live::LiveTorrents;
 use super::prims;
 use crate::config::Config;
+use crate::engine::Session;
 use crate::events::EventBus;
+use crate::services::PeerSlot;
 use crate::types::PeerId;
 
 /// Where script output goes: stdout for a one-shot command, above the prompt in the shell.
@@ -29,16 +31,19 @@ pub struct HostContext {
     pub cancel: Arc<AtomicBool>,
     /// Whether primitives may draw progress bars (a terminal is attached).
     pub progress: bool,
-    /// The event handlers and timers scripts register (called by a dispatcher, if one runs).
-    pub automation: Arc<Automation>,
-    /// This process's events: what the dispatcher hands to the handlers.
-    pub bus: EventBus,
-    /// The torrents running in this process (none for a one-shot command).
-    pub live: Arc<dyn LiveTorrents>,
-    /// Set by `close()` in the shell, which then closes after the command; `None` outside a shell.
-    pub close_request: Option<Arc<CloseRequest>>,
     /// The peer id this process announces with.
     pub peer_id: PeerId,
+    /// What happened (engine, watch folder); the dispatcher hands it to the `on(...)` handlers.
+    pub bus: EventBus,
+    /// The peer session: the shell's, or started on first use by a one-shot command.
+    pub peer: PeerSlot,
+    /// The running torrents as torrent handles and the shell's prompt see them: the peer session
+    /// (or a stand-in, in tests).
+    pub live: Arc<dyn LiveTorrents>,
+    /// The event handlers and timers scripts register (called by a dispatcher, if one runs).
+    pub automation: Arc<Automation>,
+    /// Set by `close()` in the shell, which then closes after the command; `None` outside a shell.
+    pub close_request: Option<Arc<CloseRequest>>,
 }
 
 /// What `close([force])` asks of the shell it runs in.
@@ -50,20 +55,30 @@ pub struct CloseRequest {
 }
 
 impl HostContext {
-    /// A context printing to stdout, for one-shot commands and tests.
+    /// A context printing to stdout, for one-shot commands and tests, with its own bus and a peer
+    /// session started on first use.
     pub fn stdout(config_path: PathBuf, runtime: tokio::runtime::Handle) -> HostContext {
+        let bus = EventBus::default();
+        let peer = PeerSlot::new(&config_path, bus.clone());
         HostContext {
             config_path,
             out: Arc::new(|s| println!("{s}")),
             runtime,
             cancel: Arc::new(AtomicBool::new(false)),
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            automation: Arc::new(Automation::default()),
-            bus: EventBus::default(),
-            live: Arc::new(NotRunning),
-            close_request: None,
             peer_id: PeerId::generate(),
+            bus,
+            live: Arc::new(peer.clone()),
+            peer,
+            automation: Arc::new(Automation::default()),
+            close_request: None,
         }
+    }
+
+    /// The peer session, started now if none runs.
+    pub fn session(&self) -> Result<Session, Box<EvalAltResult>> {
+        self.block_on(self.peer.get_or_start())?
+            .map_err(|e| format!("cannot start the peer: {e:#}").into())
     }
 
     /// Runs `fut` on the runtime from the script's thread, giving up when the script is cancelled
@@ -387,7 +402,7 @@ impl Host {
                 if token.clone().into_string().ok().as_deref() == Some(CANCEL_TOKEN) =>
             {
                 return ScriptError::Cancelled {
-                    script: script.to_string(),
+                    script: script.trim_end_matches(".rhai (bundled)").to_string(),
                 }
             }
             EvalAltResult::ErrorTerminated(token, _)

@@ -1,13 +1,14 @@
-//! What the script host asks of the torrents running in this process: live figures and actions.
-//!
-//! The host does not own the peer engine; the front end that runs one (shell, daemon) hands the host
-//! a [`LiveTorrents`]. A process that runs none (a one-shot command) has [`NotRunning`], for which no
-//! torrent is live: handles then report what torrents.toml says and their actions change only the file.
+//! What torrent handles and the shell's prompt ask of the torrents running in this process: live
+//! figures and actions, as one small trait. The peer session ([`PeerSlot`]) is the implementation;
+//! tests put a stand-in in its place. A torrent that is not running (no session yet, or not added to
+//! it) is simply absent: handles then report what torrents.toml says.
 
 use std::path::PathBuf;
 
 use futures::future::BoxFuture;
 
+use crate::engine::{TorrentState, TorrentStats};
+use crate::services::PeerSlot;
 use crate::types::InfoHash;
 
 /// A snapshot of one running torrent.
@@ -32,9 +33,10 @@ pub struct LiveStats {
 }
 
 impl LiveStats {
-    /// Still fetching data (the shell asks before closing while any torrent is).
+    /// Fetching data (the shell asks before closing while any torrent is). A torrent still checking
+    /// its data is not counted: its progress grows as the check goes, complete or not.
     pub fn is_downloading(&self) -> bool {
-        self.state == "downloading" || (self.state == "checking" && self.progress < 1.0)
+        self.state == "downloading"
     }
 }
 
@@ -56,27 +58,84 @@ pub trait LiveTorrents: Send + Sync {
     fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>>;
 }
 
-/// A process without a peer engine: nothing is live.
-pub struct NotRunning;
+fn live_stats(name: &str, s: &TorrentStats) -> LiveStats {
+    LiveStats {
+        name: name.to_string(),
+        state: match &s.state {
+            TorrentState::Error(e) => format!("error: {e}"),
+            other => other.to_string(),
+        },
+        progress: if s.bytes_total == 0 {
+            1.0
+        } else {
+            s.bytes_verified as f64 / s.bytes_total as f64
+        },
+        size: s.bytes_total,
+        down_rate: s.down_rate,
+        up_rate: s.up_rate,
+        downloaded: s.downloaded,
+        uploaded: s.uploaded,
+        peers: s.peers,
+        seeds: s.seeds,
+        data_dir: s.data_dir.clone(),
+    }
+}
 
-impl LiveTorrents for NotRunning {
-    fn stats(&self, _: &InfoHash) -> Option<LiveStats> {
-        None
+impl LiveTorrents for PeerSlot {
+    fn stats(&self, ih: &InfoHash) -> Option<LiveStats> {
+        let h = self.get()?.get(ih)?;
+        Some(live_stats(h.name(), &h.stats()))
     }
+
     fn all(&self) -> Vec<(InfoHash, LiveStats)> {
-        Vec::new()
+        let Some(session) = self.get() else {
+            return Vec::new();
+        };
+        session
+            .torrents()
+            .into_iter()
+            .map(|h| (h.info_hash(), live_stats(h.name(), &h.stats())))
+            .collect()
     }
-    fn pause(&self, _: &InfoHash) -> bool {
-        false
+
+    fn pause(&self, ih: &InfoHash) -> bool {
+        match self.get().and_then(|s| s.get(ih)) {
+            Some(h) => {
+                h.pause();
+                true
+            }
+            None => false,
+        }
     }
-    fn resume(&self, _: &InfoHash) -> bool {
-        false
+
+    fn resume(&self, ih: &InfoHash) -> bool {
+        match self.get().and_then(|s| s.get(ih)) {
+            Some(h) => {
+                h.resume();
+                true
+            }
+            None => false,
+        }
     }
-    fn remove(&self, _: InfoHash) -> BoxFuture<'static, anyhow::Result<bool>> {
-        Box::pin(async { Ok(false) })
+
+    fn remove(&self, ih: InfoHash) -> BoxFuture<'static, anyhow::Result<bool>> {
+        let session = self.get().filter(|s| s.get(&ih).is_some());
+        Box::pin(async move {
+            match session {
+                Some(s) => s.remove(&ih).await.map(|_| true),
+                None => Ok(false),
+            }
+        })
     }
-    fn move_to(&self, _: InfoHash, _: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>> {
-        Box::pin(async { Ok(false) })
+
+    fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>> {
+        let handle = self.get().and_then(|s| s.get(&ih));
+        Box::pin(async move {
+            match handle {
+                Some(h) => h.move_to(dir).await.map(|_| true),
+                None => Ok(false),
+            }
+        })
     }
 }
 

@@ -32,9 +32,10 @@ use std::time::Duration;
 use reedline::{Reedline, Signal};
 
 use crate::app::App;
-use crate::events::EventBus;
+use crate::events::Event;
 use prompt::{Question, ShellPrompt, Status};
 use screen::Screen;
+use tokio::sync::broadcast::Receiver;
 
 /// How long closing waits for transfers to stop and `stopped` announces to go out.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(10);
@@ -52,7 +53,7 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
         let s = screen.clone();
         Arc::new(move |t: &str| s.print(t))
     };
-    let app = match App::start(config_path, runtime, out, interactive) {
+    let mut app = match App::start(config_path, runtime, out, interactive) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("btorrent: {e:#}");
@@ -60,18 +61,20 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
         }
     };
     screen.print(&banner(&app));
-    for e in app.autorun() {
+    if let Some(rx) = app.take_event_log() {
+        print_events(runtime, rx, screen.clone());
+    }
+    for e in app.start_automation() {
         screen.print(&format!("autorun: {e}"));
     }
-    print_events(runtime, &app.services.bus, screen.clone());
     if let Err(e) = cancel_on_sigint(runtime, &app) {
         screen.print(&format!("warning: Ctrl-C cannot cancel commands: {e}"));
     }
     let status = Status::new(app.config_path.clone(), app.services.live());
     status.keep_fresh(runtime.handle());
     match printer {
-        Some(p) => interactive_loop(&app, &screen, &status, p),
-        None => piped_loop(&app, &screen),
+        Some(p) => interactive_loop(&app, runtime, &screen, &status, p),
+        None => piped_loop(&app, runtime, &screen),
     }
     screen.print("closing: stopping transfers and announcing to trackers...");
     app.shutdown(runtime, CLOSE_GRACE);
@@ -100,9 +103,8 @@ fn banner(app: &App) -> String {
     lines.join("\n")
 }
 
-/// Prints every event on the bus (above the prompt when it is up).
-fn print_events(runtime: &tokio::runtime::Runtime, bus: &EventBus, screen: Arc<Screen>) {
-    let mut rx = bus.subscribe();
+/// Prints every event (above the prompt when it is up).
+fn print_events(runtime: &tokio::runtime::Runtime, mut rx: Receiver<Event>, screen: Arc<Screen>) {
     runtime.spawn(async move {
         use tokio::sync::broadcast::error::RecvError;
         loop {
@@ -137,8 +139,8 @@ enum Next {
     Close { force: bool },
 }
 
-/// Runs one command line.
-fn run_line(app: &App, screen: &Screen, line: &str) -> Next {
+/// Runs one command line; then any torrent it registered joins the session.
+fn run_line(app: &App, runtime: &tokio::runtime::Runtime, screen: &Screen, line: &str) -> Next {
     let words = match words::split(line) {
         Ok(w) => w,
         Err(e) => {
@@ -153,6 +155,7 @@ fn run_line(app: &App, screen: &Screen, line: &str) -> Next {
     if let Err(e) = app.commands.run_command(name, rest) {
         screen.print(&format!("error: {e}"));
     }
+    app.sync_managed(runtime);
     if app.close_request.requested.swap(false, Ordering::Relaxed) {
         let force = app.close_request.force.swap(false, Ordering::Relaxed);
         return Next::Close { force };
@@ -173,6 +176,7 @@ fn active_downloads(app: &App) -> Vec<String> {
 
 fn interactive_loop(
     app: &App,
+    runtime: &tokio::runtime::Runtime,
     screen: &Screen,
     status: &Arc<Status>,
     printer: reedline::ExternalPrinter<String>,
@@ -190,7 +194,7 @@ fn interactive_loop(
         let signal = editor.read_line(&prompt);
         screen.leave_prompt();
         let next = match signal {
-            Ok(Signal::Success(line)) => run_line(app, screen, &line),
+            Ok(Signal::Success(line)) => run_line(app, runtime, screen, &line),
             Ok(Signal::CtrlC) => Next::Prompt,
             Ok(Signal::CtrlD) => Next::Close { force: false },
             Err(e) => {
@@ -237,10 +241,10 @@ fn confirm_close(app: &App, screen: &Screen) -> bool {
 }
 
 /// Input is not a terminal: run each line as it comes; the end of input closes the shell.
-fn piped_loop(app: &App, screen: &Screen) {
+fn piped_loop(app: &App, runtime: &tokio::runtime::Runtime, screen: &Screen) {
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
-        if let Next::Close { .. } = run_line(app, screen, &line) {
+        if let Next::Close { .. } = run_line(app, runtime, screen, &line) {
             break;
         }
     }

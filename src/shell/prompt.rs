@@ -1,8 +1,9 @@
 //! The prompt: `btorrent [3 torrents · 1 downloading · ↓ 1.2 MiB/s ↑ 300.0 KiB/s · 7 peers]> `.
 //!
 //! The figures come from a [`Status`] snapshot that a background task refreshes every second (and the
-//! shell after each command) from torrents.toml and the running torrents' counters: drawing the prompt
-//! only reads memory, never the network or the disk.
+//! shell before each prompt) from torrents.toml and the running torrents' counters: drawing the prompt
+//! only reads memory, never the network or the disk. The line editor draws the prompt again on every
+//! key and every line of background output, so the figures shown are at most that old.
 
 use std::borrow::Cow;
 use std::path::PathBuf;

@@ -8,8 +8,8 @@
 //! map the script owns, saved with the torrent in torrents.toml (`t.meta.moved = true` persists).
 //!
 //! Actions: `pause()`, `resume()`, `remove()` (stops, announces `stopped`, forgets the torrent; data
-//! stays), `move_to(dir)` (moves the data and goes on seeding from there). Each records the change in
-//! torrents.toml.
+//! stays), `move_to(dir)` (moves the data and goes on seeding from there; a torrent not running here
+//! just has its files moved). Each records the change in torrents.toml.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,6 +20,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, Map};
 use super::fail;
 use super::registry::lookup;
 use crate::config::{Config, ManagedTorrent, Origin};
+use crate::engine::storage::Storage;
 use crate::metainfo::Metainfo;
 use crate::script::host::HostContext;
 use crate::script::live::LiveStats;
@@ -81,8 +82,12 @@ impl View {
     }
 }
 
+/// A path for scripts: absolute, so it means the same wherever the script uses it.
 fn path_value(p: Option<PathBuf>) -> Dynamic {
-    p.map_or(Dynamic::UNIT, |p| p.display().to_string().into())
+    p.map_or(Dynamic::UNIT, |p| {
+        let p = std::path::absolute(&p).unwrap_or(p);
+        p.display().to_string().into()
+    })
 }
 
 /// A script value as it can be kept in torrents.toml.
@@ -204,10 +209,19 @@ fn move_to(ctx: &HostContext, h: &Handle, dir: &str) -> Result<(), Box<EvalAltRe
         .block_on(ctx.live.move_to(h.info_hash, dir.clone()))?
         .or_else(|e| fail("move_to", format!("{e:#}")))?;
     if !moved {
-        return fail(
-            "move_to",
-            format!("{} is not running in this process", h.name),
-        );
+        // Not running here: move the files the torrent lists, nothing else.
+        let cfg = ctx.config()?;
+        let Some(e) = cfg.find(&h.info_hash) else {
+            return fail("move_to", format!("{} is not a managed torrent", h.name));
+        };
+        let meta = Metainfo::load(&cfg.resolve(&e.file)).or_else(|err| fail("move_to", err))?;
+        let storage = Storage::new(meta.info.clone(), cfg.resolve(&e.data));
+        storage.move_to(&dir).or_else(|err| {
+            fail(
+                "move_to",
+                format!("cannot move {} to {}: {err}", h.name, dir.display()),
+            )
+        })?;
     }
     update_entry(ctx, h, "move_to", |e| {
         e.data = dir;

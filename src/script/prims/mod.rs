@@ -2,7 +2,9 @@
 //! - `torrent_file`: `create`, `load`, `edit`, `info` and the `Torrent` type (a .torrent file);
 //! - `registry`: `settings`, `torrents`, `register`, `unregister` (torrents.toml);
 //! - `text`: `table`, `human_bytes`, `parse_size`, `to_json`, `commands`;
-//! - `tracker`: `peers`, `announce`, `scrape` (the tracker client).
+//! - `tracker`: `peers`, `announce`, `scrape` (the tracker client);
+//! - `transfer`: `start`, `seed`, `bitfield`, `download_piece` and the `Job` type they return (the
+//!   peer session);
 //! - `events`: `on`, `off`, `events` (handlers the dispatcher calls);
 //! - `timers`: `every`, `after`, `sleep`;
 //! - `handles`: `torrent(name_or_hash)` and the `TorrentHandle` type (live getters, actions, `meta`);
@@ -19,6 +21,7 @@ mod text;
 mod timers;
 mod torrent_file;
 mod tracker;
+mod transfer;
 
 use std::sync::Arc;
 
@@ -38,6 +41,7 @@ pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     handles::register(engine, ctx);
     front::register(engine, ctx);
     tracker::register(engine, ctx);
+    transfer::register(engine, ctx);
 }
 
 /// A primitive's error: `name: message`.

@@ -135,10 +135,25 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     let c = ctx.clone();
     engine.register_fn("torrents", move || -> Result<Array, Box<EvalAltResult>> {
         let cfg = c.config()?;
+        let session = c.peer.get();
         Ok(cfg
             .torrents
             .iter()
-            .map(|t| Dynamic::from_map(entry_map(&cfg, t)))
+            .map(|t| {
+                let mut m = entry_map(&cfg, t);
+                let live = session
+                    .as_ref()
+                    .zip(t.hash())
+                    .and_then(|(s, ih)| s.get(&ih));
+                if let Some(h) = live {
+                    let stats = super::transfer::stats_map(&t.name, &t.info_hash, &h.stats());
+                    m.extend(stats);
+                    m.insert("running".into(), true.into());
+                } else {
+                    m.insert("running".into(), false.into());
+                }
+                Dynamic::from_map(m)
+            })
             .collect())
     });
     let c = ctx.clone();

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Loopback transfer benchmark: one seeder to one leecher of a SIZE_MB file (default 1024 = 1 GiB),
+# for btorrent -> btorrent, libtorrent -> libtorrent (python3-libtorrent) and aria2c -> aria2c, in one
+# run. Prints wall time, MB/s, leecher CPU seconds and leecher peak RSS for each.
+#
+#   benches/transfer.sh [SIZE_MB]        env: BENCH_DIR (default /tmp/btorrent-bench), HARNESS,
+#                                             CLIENTS (default "btorrent libtorrent aria2")
+# Needs: opentracker, mktorrent, aria2, python3-libtorrent (the loopback harness in ../shared/harness).
+# Not a test: figures depend on the machine. Every process it starts is killed by PID on exit.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+HARNESS="${HARNESS:-$ROOT/../shared/harness}"
+[ -d "$HARNESS" ] || HARNESS=/work/shared/harness
+WORK="${BENCH_DIR:-/tmp/btorrent-bench}"
+SIZE_MB="${1:-1024}"
+CLIENTS="${CLIENTS:-btorrent libtorrent aria2}"
+TPORT=$((20000 + RANDOM % 20000))
+mkdir -p "$WORK/src" "$WORK/logs"
+export BT_LOGDIR="$WORK/logs" TRACKER="http://127.0.0.1:$TPORT" TRACKER_DIR="$WORK/tracker" \
+  SEED_TIMEOUT=900 LEECH_TIMEOUT=300
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+echo "building btorrent (release)..." >&2
+(cd "$ROOT" && cargo build --release --quiet --example peer)
+PEER="$ROOT/target/release/examples/peer"
+
+DATA="$WORK/src/bench-$SIZE_MB.bin"
+if [ "$(stat -c %s "$DATA" 2>/dev/null || echo 0)" != $((SIZE_MB * 1048576)) ]; then
+  echo "writing $SIZE_MB MiB of random data..." >&2
+  head -c $((SIZE_MB * 1048576)) /dev/urandom > "$DATA"
+fi
+TOR="$WORK/bench-$SIZE_MB.torrent"
+rm -f "$TOR"
+mktorrent -l 20 -a "$TRACKER/announce" -o "$TOR" "$DATA" >/dev/null
+PIDS+=("$("$HARNESS/tracker-start.sh" "$TPORT" "$WORK/tracker")")
+"$HARNESS/tracker-allow.sh" "$TOR" >/dev/null
+BYTES=$(stat -c %s "$DATA")
+# Make sure the source is in the page cache for everyone alike.
+cat "$DATA" > /dev/null
+
+# time_fields <time -v file>: "cpu_s rss_mb"
+time_fields() {
+  awk -F': ' '/User time/{u=$2} /System time/{s=$2} /Maximum resident/{r=$2}
+              END{printf "%.2f %.1f\n", u+s, r/1024}' "$1"
+}
+RESULTS=()
+record() { # name wall_s time_file ok
+  local cpu rss; read -r cpu rss < <(time_fields "$3")
+  RESULTS+=("$(awk -v n="$1" -v w="$2" -v b="$BYTES" -v c="$cpu" -v r="$rss" -v ok="$4" \
+    'BEGIN{printf "%-24s %8.2f %9.1f %10.2f %10.1f  %s", n, w, b/w/1e6, c, r, ok}')")
+}
+
+run_btorrent() {
+  local out="$WORK/out-btorrent"; rm -rf "$out"; mkdir -p "$out"
+  "$PEER" seed "$TOR" "$WORK/src" --listen 127.0.0.1:0 > "$WORK/logs/bt-seed.log" 2>&1 &
+  local sp=$!; PIDS+=("$sp")
+  local addr=""
+  for _ in $(seq 100); do
+    addr=$(awk '/^listening/{print $2}' "$WORK/logs/bt-seed.log")
+    grep -q "^complete" "$WORK/logs/bt-seed.log" && [ -n "$addr" ] && break
+    sleep 0.1
+  done
+  local t0 t1 ok=FAIL
+  t0=$(date +%s.%N)
+  if /usr/bin/time -v -o "$WORK/logs/bt-leech.time" timeout 600 \
+      "$PEER" get "$TOR" "$out" --peer "$addr" > "$WORK/logs/bt-leech.log" 2>&1; then
+    cmp -s "$DATA" "$out/$(basename "$DATA")" && ok=OK
+  fi
+  t1=$(date +%s.%N)
+  kill "$sp" 2>/dev/null || true
+  record "btorrent->btorrent" "$(echo "$t1 - $t0" | bc)" "$WORK/logs/bt-leech.time" "$ok"
+  rm -rf "$out"
+}
+
+run_harness() { # client seed-port leech-port
+  local out="$WORK/out-$1"; rm -rf "$out"; mkdir -p "$out"
+  local sp; sp=$(PORT=$2 "$HARNESS/seed-$1.sh" "$TOR" "$WORK/src" || true)
+  [ -n "$sp" ] && PIDS+=("$sp")
+  local line; line=$(PORT=$3 "$HARNESS/leech-$1.sh" "$TOR" "$out" | grep '^RESULT' || true)
+  kill "$sp" 2>/dev/null || true
+  local wall log ok
+  wall=$(sed -n 's/.*wall_s=\([0-9.]*\).*/\1/p' <<<"$line")
+  log=$(sed -n 's/.* log=\(.*\)$/\1/p' <<<"$line")
+  ok=$(sed -n 's/.*verify=\([A-Z]*\).*/\1/p' <<<"$line")
+  [ -n "$wall" ] || { RESULTS+=("$(printf '%-24s failed: %s' "$1->$1" "$line")"); return; }
+  record "$1->$1" "$wall" "${log%.log}.time" "$ok"
+  rm -rf "$out"
+}
+
+for c in $CLIENTS; do
+  echo "running $c..." >&2
+  case "$c" in
+    btorrent) run_btorrent ;;
+    libtorrent) run_harness libtorrent $((TPORT + 1)) $((TPORT + 2)) ;;
+    aria2) run_harness aria2 $((TPORT + 3)) $((TPORT + 4)) ;;
+  esac
+done
+
+echo
+echo "1 seeder -> 1 leecher over 127.0.0.1, $BYTES bytes ($(nproc) cores); leecher CPU and RSS"
+printf '%-24s %8s %9s %10s %10s  %s\n' pair wall_s MB/s cpu_s rss_MB verified
+printf '%s\n' "${RESULTS[@]}"

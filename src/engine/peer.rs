@@ -1,0 +1,791 @@
+//! One peer connection: dialing, registration, and the reader task that speaks the protocol.
+//!
+//! The reader task owns the connection's protocol state (what the peer has, our requests to it, the
+//! request window); [`PeerShared`] is the part others touch: the choker sets `am_choking`, other peer
+//! tasks queue endgame cancels, the torrent closes it. They wake the reader through `PeerShared::notify`.
+//!
+//! Limits enforced here, on top of the codec's: `bitfield`/`have all`/`have none` only as the first
+//! message; a `piece` we did not request (and did not just cancel) ends the connection; at most our
+//! `reqq` requests queued from the peer; requests for pieces we lack or while we choke are refused.
+//!
+//! The request window: it starts at [`START_WINDOW`] and grows by one per block received (slow start,
+//! doubling per round trip) until the rate stops growing; then it follows the rate (about
+//! [`WINDOW_SECONDS`] of data in flight), always within `MIN_WINDOW..=min(reqq, MAX_WINDOW)`.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use parking_lot::Mutex;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::Notify;
+use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
+
+use super::picker::{BlockResult, PeerKey};
+use super::rate::Rate;
+use super::swarm::backoff;
+use super::torrent::Torrent;
+use super::writer::OutQueue;
+use super::Event;
+use crate::types::PeerId;
+use crate::wire::extension::OUR_REQQ;
+use crate::wire::handshake::{self, Handshake};
+use crate::wire::{Bitfield, BlockRef, ExtHandshake, Message, PeerCodec, BLOCK_SIZE};
+
+pub const MAX_WINDOW: usize = 500;
+pub const MIN_WINDOW: usize = 2;
+pub const START_WINDOW: usize = 16;
+pub const WINDOW_SECONDS: f64 = 2.0;
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
+pub const KEEPALIVE: Duration = Duration::from_secs(60);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bad pieces (each wholly from this peer) before it is banned.
+pub const BAN_STRIKES: u32 = 2;
+const READ_BUFFER: usize = 256 * 1024;
+
+#[derive(Default)]
+struct Cmds {
+    cancels: Vec<BlockRef>,
+    close: Option<String>,
+}
+
+/// The part of a connection other tasks may touch.
+pub(crate) struct PeerShared {
+    pub key: PeerKey,
+    pub addr: SocketAddr,
+    pub peer_id: PeerId,
+    pub connected_at: Instant,
+    pub client: Mutex<Option<String>>,
+    /// The address it listens on, when it told us (BEP 10 `p`).
+    pub listen: Mutex<Option<SocketAddr>>,
+    pub downloaded: AtomicU64,
+    pub uploaded: AtomicU64,
+    pub strikes: AtomicU32,
+    peer_interested: AtomicBool,
+    am_choking: AtomicBool,
+    seed: AtomicBool,
+    down_rate: AtomicU64,
+    up_rate: AtomicU64,
+    cmds: Mutex<Cmds>,
+    notify: Notify,
+}
+
+impl PeerShared {
+    pub fn peer_interested(&self) -> bool {
+        self.peer_interested.load(Ordering::Relaxed)
+    }
+    pub fn am_choking(&self) -> bool {
+        self.am_choking.load(Ordering::Relaxed)
+    }
+    pub fn is_seed(&self) -> bool {
+        self.seed.load(Ordering::Relaxed)
+    }
+    pub fn down_rate(&self) -> u64 {
+        self.down_rate.load(Ordering::Relaxed)
+    }
+    pub fn up_rate(&self) -> u64 {
+        self.up_rate.load(Ordering::Relaxed)
+    }
+
+    /// The choker's decision; the reader sends `choke`/`unchoke` if it changed.
+    pub fn set_choking(&self, choke: bool) {
+        if self.am_choking.swap(choke, Ordering::Relaxed) != choke {
+            self.notify.notify_one();
+        }
+    }
+
+    pub fn close(&self, reason: impl Into<String>) {
+        self.cmds.lock().close.get_or_insert_with(|| reason.into());
+        self.notify.notify_one();
+    }
+
+    pub fn cancel(&self, b: BlockRef) {
+        self.cmds.lock().cancels.push(b);
+        self.notify.notify_one();
+    }
+}
+
+/// Connects to `addr` (from our listen IP when one is set) and runs the connection.
+pub(crate) async fn dial(t: Arc<Torrent>, addr: SocketAddr, run: CancellationToken) {
+    let hs = tokio::select! {
+        _ = run.cancelled() => Err(anyhow::anyhow!("stopped")),
+        r = connect(&t, addr) => r,
+    };
+    match hs {
+        Ok((stream, theirs)) => serve(t, stream, theirs, addr, Some(addr), run).await,
+        Err(e) => {
+            tracing::debug!(peer = %addr, "dial failed: {e}");
+            let mut c = t.core.lock();
+            if let Some(k) = c.known.get_mut(&addr) {
+                k.connecting = false;
+                k.failures += 1;
+                k.next_try = Instant::now() + backoff(k.failures);
+            }
+        }
+    }
+}
+
+async fn connect(t: &Torrent, addr: SocketAddr) -> anyhow::Result<(TcpStream, Handshake)> {
+    let stream = connect_from(t.ctx.listen_addr, addr).await?;
+    let mut stream = stream;
+    let ours = Handshake::ours(t.info_hash(), t.ctx.peer_id);
+    let theirs = handshake::initiate(&mut stream, &ours, HANDSHAKE_TIMEOUT).await?;
+    Ok((stream, theirs))
+}
+
+/// Opens a TCP connection to `addr`, bound to `local`'s IP unless it is unspecified.
+pub(crate) async fn connect_from(local: SocketAddr, addr: SocketAddr) -> anyhow::Result<TcpStream> {
+    let sock = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if !local.ip().is_unspecified() && local.is_ipv4() == addr.is_ipv4() {
+        sock.bind(SocketAddr::new(local.ip(), 0))?;
+    }
+    let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, sock.connect(addr))
+        .await
+        .map_err(|_| anyhow::anyhow!("connect timed out"))??;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Registers a handshaken connection with its torrent and runs it to the end.
+/// `known` is the address to account the connection to in the dial list (outgoing connections).
+pub(crate) async fn serve(
+    t: Arc<Torrent>,
+    stream: TcpStream,
+    hs: Handshake,
+    addr: SocketAddr,
+    known: Option<SocketAddr>,
+    run: CancellationToken,
+) {
+    let registered = register(&t, &hs, addr, known);
+    let (sh, have, cursor) = match registered {
+        Ok(r) => r,
+        Err(why) => {
+            tracing::debug!(peer = %addr, "refused: {why}");
+            let mut c = t.core.lock();
+            if let Some(k) = known.and_then(|a| c.known.get_mut(&a)) {
+                k.connecting = false;
+                k.next_try = Instant::now() + Duration::from_secs(60);
+            }
+            return;
+        }
+    };
+    let mut conn = Conn::new(t.clone(), sh.clone(), hs, have, cursor);
+    let result = conn.run(stream, run.child_token()).await;
+    match &result {
+        Ok(()) => tracing::debug!(peer = %addr, "closed"),
+        Err(e) => tracing::debug!(peer = %addr, "closed: {e}"),
+    }
+    // Leave: give back every outstanding request, forget the peer's pieces.
+    let mut c = t.core.lock();
+    for (b, _) in conn.requests.drain(..) {
+        c.picker.release(sh.key, b);
+    }
+    c.picker.remove_availability(&conn.has);
+    c.peers.remove(&sh.key);
+    let lasted = sh.connected_at.elapsed() > Duration::from_secs(30);
+    for a in known.iter().chain(conn.listen_addr.iter()) {
+        if let Some(k) = c.known.get_mut(a) {
+            k.connected = false;
+            k.connecting = false;
+            k.seed = conn.has.is_full();
+            k.failures = if lasted || conn.got_piece {
+                0
+            } else {
+                k.failures + 1
+            };
+            k.next_try = Instant::now() + backoff(k.failures);
+        }
+    }
+    c.choke_soon = true;
+    drop(c);
+    t.wake.notify_one();
+}
+
+fn register(
+    t: &Torrent,
+    hs: &Handshake,
+    addr: SocketAddr,
+    known: Option<SocketAddr>,
+) -> Result<(Arc<PeerShared>, Bitfield, usize), &'static str> {
+    let mut c = t.core.lock();
+    if hs.peer_id == t.ctx.peer_id {
+        if let Some(a) = known {
+            c.known.remove(&a);
+            c.banned_addrs.insert(a);
+        }
+        return Err("connected to ourselves");
+    }
+    if c.paused || t.life.is_cancelled() {
+        return Err("torrent is paused");
+    }
+    if matches!(
+        c.state,
+        super::TorrentState::Checking | super::TorrentState::Error(_)
+    ) {
+        return Err("torrent is not ready (checking its data, or failed)");
+    }
+    if c.banned_ids.contains(&hs.peer_id) || c.banned_addrs.contains(&addr) {
+        return Err("banned");
+    }
+    if c.peers.values().any(|p| p.peer_id == hs.peer_id) {
+        return Err("already connected to this peer");
+    }
+    if c.peers.len() >= t.ctx.cfg.max_peers_per_torrent {
+        return Err("too many peers");
+    }
+    let key = c.next_key;
+    c.next_key += 1;
+    let sh = Arc::new(PeerShared {
+        key,
+        addr,
+        peer_id: hs.peer_id,
+        connected_at: Instant::now(),
+        client: Mutex::new(None),
+        listen: Mutex::new(None),
+        downloaded: AtomicU64::new(0),
+        uploaded: AtomicU64::new(0),
+        strikes: AtomicU32::new(0),
+        peer_interested: AtomicBool::new(false),
+        am_choking: AtomicBool::new(true),
+        seed: AtomicBool::new(false),
+        down_rate: AtomicU64::new(0),
+        up_rate: AtomicU64::new(0),
+        cmds: Mutex::new(Cmds::default()),
+        notify: Notify::new(),
+    });
+    c.peers.insert(key, sh.clone());
+    if let Some(k) = known.and_then(|a| c.known.get_mut(&a)) {
+        k.connecting = false;
+        k.connected = true;
+    }
+    Ok((sh, c.picker.have().clone(), c.have_log.len()))
+}
+
+struct Conn {
+    t: Arc<Torrent>,
+    sh: Arc<PeerShared>,
+    codec: PeerCodec,
+    out: Arc<OutQueue>,
+    ext: bool,
+    fast: bool,
+    /// What the peer has.
+    has: Bitfield,
+    /// Our pieces when we registered; later ones arrive through the have log from `cursor`.
+    ours_at_start: Bitfield,
+    cursor: usize,
+    first_message: bool,
+    peer_choking: bool,
+    am_interested: bool,
+    sent_choking: bool,
+    reqq: usize,
+    requests: VecDeque<(BlockRef, Instant)>,
+    /// Requests we cancelled or gave up on; a late copy is accepted, not an error.
+    cancelled: VecDeque<BlockRef>,
+    allowed_fast: Vec<u32>,
+    window: usize,
+    slow_start: bool,
+    last_rate: u64,
+    last_block_at: Instant,
+    last_recv: Instant,
+    down_rate: Rate,
+    up_rate: Rate,
+    listen_addr: Option<SocketAddr>,
+    got_piece: bool,
+    picked: Vec<BlockRef>,
+}
+
+impl Conn {
+    fn new(
+        t: Arc<Torrent>,
+        sh: Arc<PeerShared>,
+        hs: Handshake,
+        ours: Bitfield,
+        cursor: usize,
+    ) -> Self {
+        let fast = hs.supports_fast();
+        let n = t.geo.piece_count as usize;
+        let window = Duration::from_secs(3);
+        Conn {
+            codec: PeerCodec::new(t.geo, fast),
+            out: Arc::new(OutQueue::new()),
+            ext: hs.supports_extensions(),
+            fast,
+            has: Bitfield::new(n),
+            ours_at_start: ours,
+            cursor,
+            first_message: true,
+            peer_choking: true,
+            am_interested: false,
+            sent_choking: true,
+            reqq: crate::wire::extension::DEFAULT_REQQ as usize,
+            requests: VecDeque::new(),
+            cancelled: VecDeque::new(),
+            allowed_fast: Vec::new(),
+            window: START_WINDOW,
+            slow_start: true,
+            last_rate: 0,
+            last_block_at: Instant::now(),
+            last_recv: Instant::now(),
+            down_rate: Rate::new(window),
+            up_rate: Rate::new(window),
+            listen_addr: None,
+            got_piece: false,
+            picked: Vec::new(),
+            t,
+            sh,
+        }
+    }
+
+    async fn run(&mut self, stream: TcpStream, conn: CancellationToken) -> anyhow::Result<()> {
+        let (mut rd, wr) = stream.into_split();
+        let writer = tokio::spawn(super::writer::run(
+            self.t.clone(),
+            self.sh.clone(),
+            self.out.clone(),
+            wr,
+            conn.clone(),
+        ));
+        let r = self.event_loop(&mut rd, &conn).await;
+        conn.cancel();
+        let _ = writer.await;
+        r
+    }
+
+    async fn event_loop(
+        &mut self,
+        rd: &mut tokio::net::tcp::OwnedReadHalf,
+        conn: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        self.send_initial();
+        let mut have_rx = self.t.have_tx.subscribe();
+        let mut rbuf = BytesMut::with_capacity(READ_BUFFER);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let sh = self.sh.clone();
+        loop {
+            tokio::select! {
+                _ = conn.cancelled() => return Ok(()),
+                r = rd.read_buf(&mut rbuf) => {
+                    if r? == 0 {
+                        anyhow::bail!("peer closed the connection");
+                    }
+                    self.last_recv = Instant::now();
+                    while let Some(msg) = self.codec.decode(&mut rbuf)? {
+                        self.on_message(msg)?;
+                    }
+                }
+                _ = sh.notify.notified() => self.on_commands()?,
+                r = have_rx.changed() => if r.is_ok() { self.send_haves()? },
+                _ = tick.tick() => self.on_tick()?,
+            }
+            self.fill_requests();
+            self.out.flush();
+        }
+    }
+
+    fn send_initial(&mut self) {
+        let ours = &self.ours_at_start;
+        if self.fast && ours.is_full() {
+            self.out.push(&Message::HaveAll);
+        } else if self.fast && ours.none() {
+            self.out.push(&Message::HaveNone);
+        } else if !ours.none() {
+            self.out.push(&Message::Bitfield(ours.clone()));
+        }
+        if self.ext {
+            let payload = ExtHandshake::ours(self.t.ctx.listen_addr.port());
+            self.out.push(&Message::Extended {
+                id: 0,
+                payload: payload.into(),
+            });
+        }
+        self.out.flush();
+    }
+
+    fn on_message(&mut self, msg: Message) -> anyhow::Result<()> {
+        let first = std::mem::replace(&mut self.first_message, false);
+        match msg {
+            Message::KeepAlive => self.first_message = first,
+            Message::Extended { id, payload } => {
+                self.first_message = first;
+                if id == 0 {
+                    let h = ExtHandshake::parse(&payload)
+                        .map_err(|e| anyhow::anyhow!("bad extension handshake: {e}"))?;
+                    self.reqq = h.effective_reqq() as usize;
+                    *self.sh.client.lock() = h.client.clone();
+                    if let Some(p) = h.port {
+                        self.note_listen_port(p);
+                    }
+                }
+            }
+            Message::Bitfield(_) | Message::HaveAll | Message::HaveNone if !first => {
+                anyhow::bail!("bitfield after other messages")
+            }
+            Message::Bitfield(bf) => self.set_has(bf),
+            Message::HaveAll => self.set_has(Bitfield::full(self.has.len())),
+            Message::HaveNone => {}
+            Message::Have(i) => {
+                if self.has.set(i as usize) {
+                    self.t.core.lock().picker.add_have(i);
+                    self.after_has_changed();
+                }
+            }
+            Message::Choke => {
+                self.peer_choking = true;
+                // Without the fast extension a choke drops every request; with it the peer rejects
+                // them one by one, but giving them back now costs nothing: a late block is still taken.
+                self.give_back_all();
+            }
+            Message::Unchoke => self.peer_choking = false,
+            Message::Interested => {
+                self.sh.peer_interested.store(true, Ordering::Relaxed);
+                self.t.core.lock().choke_soon = true;
+                self.t.wake.notify_one();
+            }
+            Message::NotInterested => {
+                self.sh.peer_interested.store(false, Ordering::Relaxed);
+                self.sh.set_choking(true);
+                self.t.core.lock().choke_soon = true;
+                self.t.wake.notify_one();
+            }
+            Message::Request(b) => self.on_request(b),
+            Message::Cancel(b) => {
+                self.out.inner.lock().uploads.retain(|x| *x != b);
+            }
+            Message::Reject(b) => {
+                if let Some(pos) = self.requests.iter().position(|(x, _)| *x == b) {
+                    self.requests.remove(pos);
+                    self.t.core.lock().picker.release(self.sh.key, b);
+                }
+            }
+            Message::AllowedFast(i) => {
+                if self.allowed_fast.len() < 64 && !self.allowed_fast.contains(&i) {
+                    self.allowed_fast.push(i);
+                }
+            }
+            Message::Piece { index, begin, data } => self.on_piece(index, begin, &data)?,
+            Message::Port(_) | Message::Suggest(_) => {}
+        }
+        Ok(())
+    }
+
+    fn note_listen_port(&mut self, port: u16) {
+        let a = SocketAddr::new(self.sh.addr.ip(), port);
+        if self.listen_addr.is_some() || a == self.t.ctx.listen_addr {
+            return;
+        }
+        self.listen_addr = Some(a);
+        *self.sh.listen.lock() = Some(a);
+        let mut c = self.t.core.lock();
+        if c.banned_addrs.contains(&a) {
+            return;
+        }
+        let k = c
+            .known
+            .entry(a)
+            .or_insert_with(|| super::torrent::KnownPeer {
+                connected: true,
+                connecting: false,
+                failures: 0,
+                next_try: Instant::now(),
+                seed: false,
+            });
+        k.connected = true;
+    }
+
+    fn set_has(&mut self, bf: Bitfield) {
+        self.t.core.lock().picker.add_availability(&bf);
+        self.has = bf;
+        self.after_has_changed();
+    }
+
+    /// Updates interest and seed status after the peer's pieces changed.
+    fn after_has_changed(&mut self) {
+        let full = self.has.is_full();
+        self.sh.seed.store(full, Ordering::Relaxed);
+        let (interesting, we_complete) = {
+            let c = self.t.core.lock();
+            (c.picker.interesting(&self.has), c.picker.is_complete())
+        };
+        if full && we_complete {
+            self.sh.close("both sides have every piece");
+        }
+        self.set_interest(interesting);
+    }
+
+    fn set_interest(&mut self, want: bool) {
+        if want != self.am_interested {
+            self.am_interested = want;
+            self.out.push(if want {
+                &Message::Interested
+            } else {
+                &Message::NotInterested
+            });
+        }
+    }
+
+    fn on_request(&mut self, b: BlockRef) {
+        let refuse = self.sent_choking
+            || !self.t.core.lock().picker.have().get(b.index as usize)
+            || self.out.inner.lock().uploads.len() >= OUR_REQQ as usize;
+        if refuse {
+            if self.fast {
+                self.out.push(&Message::Reject(b));
+            }
+            return;
+        }
+        self.out.inner.lock().uploads.push_back(b);
+    }
+
+    fn on_piece(&mut self, index: u32, begin: u32, data: &[u8]) -> anyhow::Result<()> {
+        let b = BlockRef {
+            index,
+            begin,
+            length: data.len() as u32,
+        };
+        let pos = if self.requests.front().is_some_and(|(x, _)| *x == b) {
+            Some(0)
+        } else {
+            self.requests.iter().position(|(x, _)| *x == b)
+        };
+        match pos {
+            Some(p) => {
+                self.requests.remove(p);
+            }
+            None => match self.cancelled.iter().position(|x| *x == b) {
+                Some(p) => {
+                    self.cancelled.remove(p);
+                }
+                None => anyhow::bail!("sent a block we never requested ({index}:{begin})"),
+            },
+        }
+        let n = data.len() as u64;
+        self.sh.downloaded.fetch_add(n, Ordering::Relaxed);
+        self.t.downloaded.fetch_add(n, Ordering::Relaxed);
+        self.last_block_at = Instant::now();
+        self.got_piece = true;
+        if self.slow_start && self.window < self.max_window() {
+            self.window += 1;
+        }
+        let mut c = self.t.core.lock();
+        let (cancel, complete) = match c.picker.on_block(self.sh.key, b, data) {
+            BlockResult::Stored { cancel } => (cancel, None),
+            BlockResult::Complete {
+                index,
+                buf,
+                contributors,
+                cancel,
+            } => (cancel, Some((index, buf, contributors))),
+            BlockResult::NotNeeded => (Vec::new(), None),
+        };
+        for k in cancel {
+            if let Some(p) = c.peers.get(&k) {
+                p.cancel(b);
+            }
+        }
+        drop(c);
+        if let Some((index, buf, contributors)) = complete {
+            super::verify::spawn(self.t.clone(), index, buf, contributors);
+        }
+        Ok(())
+    }
+
+    fn give_back_all(&mut self) {
+        if self.requests.is_empty() {
+            return;
+        }
+        let mut c = self.t.core.lock();
+        for (b, _) in self.requests.drain(..) {
+            c.picker.release(self.sh.key, b);
+            self.cancelled.push_back(b);
+        }
+        drop(c);
+        while self.cancelled.len() > 2 * MAX_WINDOW {
+            self.cancelled.pop_front();
+        }
+    }
+
+    fn on_commands(&mut self) -> anyhow::Result<()> {
+        let (cancels, close) = {
+            let mut cmds = self.sh.cmds.lock();
+            (std::mem::take(&mut cmds.cancels), cmds.close.take())
+        };
+        if let Some(why) = close {
+            anyhow::bail!("{why}");
+        }
+        for b in cancels {
+            if let Some(pos) = self.requests.iter().position(|(x, _)| *x == b) {
+                self.requests.remove(pos);
+                self.out.push(&Message::Cancel(b));
+                self.cancelled.push_back(b);
+            }
+        }
+        while self.cancelled.len() > 2 * MAX_WINDOW {
+            self.cancelled.pop_front();
+        }
+        let choke = self.sh.am_choking();
+        if choke != self.sent_choking {
+            self.sent_choking = choke;
+            if choke {
+                self.out.push(&Message::Choke);
+                let dropped: Vec<BlockRef> = self.out.inner.lock().uploads.drain(..).collect();
+                if self.fast {
+                    for b in dropped {
+                        self.out.push(&Message::Reject(b));
+                    }
+                }
+            } else {
+                self.out.push(&Message::Unchoke);
+            }
+        }
+        Ok(())
+    }
+
+    /// Announces the pieces we completed since the last call.
+    fn send_haves(&mut self) -> anyhow::Result<()> {
+        let (new, interesting, complete) = {
+            let c = self.t.core.lock();
+            let new: Vec<u32> = c.have_log[self.cursor.min(c.have_log.len())..].to_vec();
+            self.cursor = c.have_log.len();
+            (new, c.picker.interesting(&self.has), c.picker.is_complete())
+        };
+        for i in new {
+            if !self.has.get(i as usize) {
+                self.out.push(&Message::Have(i));
+            }
+        }
+        self.set_interest(interesting);
+        if complete && self.has.is_full() {
+            self.sh.close("both sides have every piece");
+        }
+        Ok(())
+    }
+
+    fn max_window(&self) -> usize {
+        self.reqq.clamp(MIN_WINDOW, MAX_WINDOW)
+    }
+
+    fn on_tick(&mut self) -> anyhow::Result<()> {
+        let now = Instant::now();
+        let rate = self
+            .down_rate
+            .update(self.sh.downloaded.load(Ordering::Relaxed), now);
+        let up = self
+            .up_rate
+            .update(self.sh.uploaded.load(Ordering::Relaxed), now);
+        self.sh.down_rate.store(rate, Ordering::Relaxed);
+        self.sh.up_rate.store(up, Ordering::Relaxed);
+        let target = (rate as f64 * WINDOW_SECONDS / BLOCK_SIZE as f64) as usize;
+        if self.slow_start {
+            if self.got_piece && rate > 0 && (rate as f64) < self.last_rate as f64 * 1.1 {
+                self.slow_start = false;
+                self.window = self.window.max(target);
+            }
+        } else {
+            self.window = target;
+        }
+        self.window = self.window.clamp(MIN_WINDOW, self.max_window());
+        self.last_rate = rate;
+
+        if !self.requests.is_empty() && now.duration_since(self.last_block_at) > REQUEST_TIMEOUT {
+            // Snubbed: hand its requests to others and ask it for little from now on.
+            let pending: Vec<BlockRef> = self.requests.iter().map(|(b, _)| *b).collect();
+            for b in &pending {
+                self.out.push(&Message::Cancel(*b));
+            }
+            self.give_back_all();
+            self.slow_start = false;
+            self.window = MIN_WINDOW;
+            self.last_block_at = now;
+        }
+        if now.duration_since(self.last_recv) > IDLE_TIMEOUT {
+            anyhow::bail!("idle for {} s", IDLE_TIMEOUT.as_secs());
+        }
+        let last_write = self.out.inner.lock().last_write;
+        if now.duration_since(last_write) > KEEPALIVE {
+            self.out.push(&Message::KeepAlive);
+        }
+        Ok(())
+    }
+
+    fn fill_requests(&mut self) {
+        if !self.am_interested || (self.peer_choking && self.allowed_fast.is_empty()) {
+            return;
+        }
+        let window = self.window;
+        let free = window.saturating_sub(self.requests.len());
+        if free == 0 || (free < (window / 8).max(1) && !self.requests.is_empty()) {
+            return;
+        }
+        let restricted;
+        let has = if self.peer_choking {
+            let mut bf = Bitfield::new(self.has.len());
+            for &i in &self.allowed_fast {
+                if self.has.get(i as usize) {
+                    bf.set(i as usize);
+                }
+            }
+            restricted = bf;
+            &restricted
+        } else {
+            &self.has
+        };
+        let mut picked = std::mem::take(&mut self.picked);
+        picked.clear();
+        let n = self
+            .t
+            .core
+            .lock()
+            .picker
+            .pick(self.sh.key, has, free, &mut picked);
+        if n > 0 {
+            if self.requests.is_empty() {
+                self.last_block_at = Instant::now();
+            }
+            let now = Instant::now();
+            let mut q = self.out.inner.lock();
+            for b in &picked {
+                crate::wire::message::encode(&Message::Request(*b), &mut q.ctrl);
+                self.requests.push_back((*b, now));
+            }
+        }
+        self.picked = picked;
+    }
+}
+
+/// Counts a bad piece against `key` and bans it after [`BAN_STRIKES`].
+pub(crate) fn strike(t: &Torrent, key: PeerKey) {
+    let mut c = t.core.lock();
+    let Some(p) = c.peers.get(&key).cloned() else {
+        return;
+    };
+    let strikes = p.strikes.fetch_add(1, Ordering::Relaxed) + 1;
+    tracing::warn!(peer = %p.addr, strikes, "sent a piece that failed its hash check");
+    if strikes < BAN_STRIKES {
+        return;
+    }
+    c.banned_ids.insert(p.peer_id);
+    let addrs = [Some(p.addr), *p.listen.lock()];
+    for a in addrs.into_iter().flatten() {
+        c.banned_addrs.insert(a);
+        c.known.remove(&a);
+    }
+    drop(c);
+    let reason = format!("sent {strikes} pieces that failed the hash check");
+    p.close(reason.clone());
+    t.emit(Event::PeerBanned {
+        info_hash: t.info_hash(),
+        addr: p.addr,
+        reason,
+    });
+}

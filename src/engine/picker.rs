@@ -1,0 +1,594 @@
+//! Which block to ask which peer for next, and the assembly of pieces in memory.
+//!
+//! Piece states (one per piece) and who changes them — always under the torrent's core lock:
+//!
+//! ```text
+//!   Missing ──pick()──▶ InFlight ──last block, on_block()──▶ Hashing ──on_hash_done(ok)──▶ Have
+//!      ▲                   │                                    │
+//!      └── (never: blocks  │                                    └──on_hash_done(bad)──▶ Missing
+//!           are released   ▼                                         (piece marked suspect)
+//!           one by one)  blocks: Free ⇄ Requested(peer) ──▶ Received(peer)
+//! ```
+//!
+//! - A block is `Requested` by at most one peer, plus at most [`ENDGAME_DUPLICATES`] extra requesters in
+//!   endgame (when every missing piece the peer has is already in flight). The first copy to arrive wins;
+//!   the other requesters get cancels.
+//! - A piece that failed its hash with blocks from several peers is *suspect*: its next download is
+//!   exclusive to one peer, so a second failure names the culprit.
+//! - Rarest first: a new piece is the one fewest connected peers have (ties broken by a per-piece random
+//!   salt); until [`RANDOM_FIRST`] pieces are complete it is simply a random one.
+//! - Bounded: piece buffers in flight or hashing stay under `max_in_flight_bytes` (a peer that shares
+//!   no piece in flight may go half as far again); buffers are recycled through a small pool.
+
+use rand::Rng;
+
+use crate::wire::{Bitfield, BlockRef, Geometry, BLOCK_SIZE};
+
+/// Identifies one peer connection for the life of a torrent.
+pub type PeerKey = u64;
+
+/// Pieces picked at random before rarest-first takes over.
+pub const RANDOM_FIRST: usize = 4;
+/// Extra requesters of one block in endgame.
+pub const ENDGAME_DUPLICATES: usize = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PieceState {
+    Missing,
+    InFlight,
+    Hashing,
+    Have,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Block {
+    Free,
+    Requested(PeerKey),
+    Received(PeerKey),
+}
+
+struct InFlight {
+    index: u32,
+    buf: Vec<u8>,
+    blocks: Vec<Block>,
+    received: u32,
+    /// Set for a suspect piece: only this peer may fill it.
+    exclusive: Option<PeerKey>,
+    /// Endgame duplicate requests: (block number, peer).
+    extra: Vec<(u32, PeerKey)>,
+}
+
+/// What became of a received block.
+#[derive(Debug)]
+pub enum BlockResult {
+    /// Stored; `cancel` lists other peers that had also requested it (endgame).
+    Stored { cancel: Vec<PeerKey> },
+    /// Stored, and it was the piece's last block: hash `buf[..len]` and report with `on_hash_done`.
+    Complete {
+        index: u32,
+        buf: Vec<u8>,
+        contributors: Vec<PeerKey>,
+        cancel: Vec<PeerKey>,
+    },
+    /// We already have it (a late or duplicate copy): drop it.
+    NotNeeded,
+}
+
+/// Outcome of a hash check, for the caller to act on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HashVerdict {
+    Good,
+    /// Bad piece, all of it from this one peer.
+    BadFrom(PeerKey),
+    /// Bad piece from several peers: the piece is now suspect.
+    BadMixed,
+}
+
+pub struct Picker {
+    geo: Geometry,
+    have: Bitfield,
+    states: Vec<PieceState>,
+    availability: Vec<u16>,
+    salt: Vec<u32>,
+    suspect: Vec<bool>,
+    in_flight: Vec<InFlight>,
+    hashing: usize,
+    pool: Vec<Vec<u8>>,
+    max_in_flight_bytes: u64,
+}
+
+impl Picker {
+    pub fn new(geo: Geometry, max_in_flight_bytes: u64) -> Self {
+        let n = geo.piece_count as usize;
+        let mut rng = rand::thread_rng();
+        Picker {
+            geo,
+            have: Bitfield::new(n),
+            states: vec![PieceState::Missing; n],
+            availability: vec![0; n],
+            salt: (0..n).map(|_| rng.gen()).collect(),
+            suspect: vec![false; n],
+            in_flight: Vec::new(),
+            hashing: 0,
+            pool: Vec::new(),
+            max_in_flight_bytes: max_in_flight_bytes.max(2 * geo.piece_length),
+        }
+    }
+
+    pub fn geometry(&self) -> &Geometry {
+        &self.geo
+    }
+
+    pub fn have(&self) -> &Bitfield {
+        &self.have
+    }
+
+    pub fn state(&self, index: u32) -> PieceState {
+        self.states[index as usize]
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.have.is_full()
+    }
+
+    /// Marks a piece found on disk at start-up.
+    pub fn mark_have(&mut self, index: u32) {
+        if self.have.set(index as usize) {
+            self.states[index as usize] = PieceState::Have;
+        }
+    }
+
+    /// Pieces buffered in memory (in flight or hashing).
+    pub fn buffered_pieces(&self) -> usize {
+        self.in_flight.len() + self.hashing
+    }
+
+    /// Whether a peer with `has` holds a piece we lack.
+    pub fn interesting(&self, has: &Bitfield) -> bool {
+        has.has_any_missing_from(&self.have)
+    }
+
+    pub fn add_availability(&mut self, has: &Bitfield) {
+        for i in has.ones() {
+            self.availability[i] = self.availability[i].saturating_add(1);
+        }
+    }
+
+    pub fn add_have(&mut self, index: u32) {
+        let a = &mut self.availability[index as usize];
+        *a = a.saturating_add(1);
+    }
+
+    pub fn remove_availability(&mut self, has: &Bitfield) {
+        for i in has.ones() {
+            self.availability[i] = self.availability[i].saturating_sub(1);
+        }
+    }
+
+    /// Picks up to `n` blocks for `peer`, which has the pieces in `has`, appending them to `out`.
+    /// Returns the number picked.
+    pub fn pick(
+        &mut self,
+        peer: PeerKey,
+        has: &Bitfield,
+        n: usize,
+        out: &mut Vec<BlockRef>,
+    ) -> usize {
+        let start = out.len();
+        // 1. Blocks of pieces already in flight, oldest piece first.
+        for k in 0..self.in_flight.len() {
+            if out.len() - start >= n {
+                return n;
+            }
+            self.take_free(k, peer, has, n - (out.len() - start), out);
+        }
+        // 2. New pieces, rarest first. A peer that can help with no piece in flight may go past the
+        // budget by half, so a swarm of peers with different pieces does not stall.
+        let shares_in_flight = self
+            .in_flight
+            .iter()
+            .any(|f| has.get(f.index as usize) && f.exclusive.is_none());
+        while out.len() - start < n {
+            let buffered = self.buffered_pieces() as u64 * self.geo.piece_length;
+            let room = buffered + self.geo.piece_length <= self.max_in_flight_bytes
+                || (!shares_in_flight
+                    && out.len() == start
+                    && 2 * buffered < 3 * self.max_in_flight_bytes);
+            if !room {
+                return out.len() - start;
+            }
+            let Some(index) = self.choose_new(has) else {
+                break;
+            };
+            self.start_piece(index);
+            let k = self.in_flight.len() - 1;
+            self.take_free(k, peer, has, n - (out.len() - start), out);
+        }
+        // 3. Endgame: nothing new left that this peer has; duplicate requests still outstanding.
+        if out.len() == start {
+            let geo = self.geo;
+            for f in self.in_flight.iter_mut() {
+                if !has.get(f.index as usize) || f.exclusive.is_some() {
+                    continue;
+                }
+                for b in 0..f.blocks.len() as u32 {
+                    if out.len() - start >= n {
+                        break;
+                    }
+                    let Block::Requested(owner) = f.blocks[b as usize] else {
+                        continue;
+                    };
+                    let dups = f.extra.iter().filter(|(x, _)| *x == b).count();
+                    if owner == peer || dups >= ENDGAME_DUPLICATES || f.extra.contains(&(b, peer)) {
+                        continue;
+                    }
+                    f.extra.push((b, peer));
+                    out.push(BlockRef {
+                        index: f.index,
+                        begin: b * BLOCK_SIZE,
+                        length: geo.block_len(f.index, b),
+                    });
+                }
+            }
+        }
+        out.len() - start
+    }
+
+    fn take_free(
+        &mut self,
+        k: usize,
+        peer: PeerKey,
+        has: &Bitfield,
+        n: usize,
+        out: &mut Vec<BlockRef>,
+    ) {
+        let geo = self.geo;
+        let f = &mut self.in_flight[k];
+        if !has.get(f.index as usize) {
+            return;
+        }
+        if self.suspect[f.index as usize] {
+            match f.exclusive {
+                None if f.received == 0 => f.exclusive = Some(peer),
+                Some(p) if p == peer => {}
+                _ => return,
+            }
+        }
+        let mut taken = 0;
+        for (b, st) in f.blocks.iter_mut().enumerate() {
+            if taken >= n {
+                break;
+            }
+            if *st == Block::Free {
+                *st = Block::Requested(peer);
+                out.push(BlockRef {
+                    index: f.index,
+                    begin: b as u32 * BLOCK_SIZE,
+                    length: geo.block_len(f.index, b as u32),
+                });
+                taken += 1;
+            }
+        }
+    }
+
+    fn choose_new(&self, has: &Bitfield) -> Option<u32> {
+        let random = self.have.count() < RANDOM_FIRST;
+        let mut best: Option<(u16, u32, usize)> = None;
+        for i in has.ones() {
+            if self.states[i] != PieceState::Missing {
+                continue;
+            }
+            let key = (
+                if random { 0 } else { self.availability[i] },
+                self.salt[i],
+                i,
+            );
+            if best.is_none_or(|b| key < b) {
+                best = Some(key);
+            }
+        }
+        best.map(|(_, _, i)| i as u32)
+    }
+
+    fn start_piece(&mut self, index: u32) {
+        let plen = self.geo.piece_length as usize;
+        let buf = self.pool.pop().unwrap_or_else(|| vec![0u8; plen]);
+        self.states[index as usize] = PieceState::InFlight;
+        self.in_flight.push(InFlight {
+            index,
+            buf,
+            blocks: vec![Block::Free; self.geo.blocks_in(index) as usize],
+            received: 0,
+            exclusive: None,
+            extra: Vec::new(),
+        });
+    }
+
+    fn find(&self, index: u32) -> Option<usize> {
+        self.in_flight.iter().position(|f| f.index == index)
+    }
+
+    /// Stores a block `peer` sent. The caller has checked that it asked this peer for it.
+    pub fn on_block(&mut self, peer: PeerKey, b: BlockRef, data: &[u8]) -> BlockResult {
+        let Some(k) = self.find(b.index) else {
+            return BlockResult::NotNeeded;
+        };
+        let blk = b.begin / BLOCK_SIZE;
+        let f = &mut self.in_flight[k];
+        if !b.begin.is_multiple_of(BLOCK_SIZE)
+            || blk as usize >= f.blocks.len()
+            || data.len() as u32 != self.geo.block_len(b.index, blk)
+        {
+            return BlockResult::NotNeeded;
+        }
+        if let Some(x) = f.exclusive {
+            if x != peer {
+                return BlockResult::NotNeeded;
+            }
+        }
+        let mut cancel = Vec::new();
+        match f.blocks[blk as usize] {
+            Block::Received(_) => return BlockResult::NotNeeded,
+            Block::Requested(owner) if owner != peer => cancel.push(owner),
+            _ => {}
+        }
+        f.extra.retain(|&(x, p)| {
+            if x == blk {
+                if p != peer {
+                    cancel.push(p);
+                }
+                false
+            } else {
+                true
+            }
+        });
+        let at = b.begin as usize;
+        f.buf[at..at + data.len()].copy_from_slice(data);
+        f.blocks[blk as usize] = Block::Received(peer);
+        f.received += 1;
+        if f.received as usize == f.blocks.len() {
+            let f = self.in_flight.remove(k);
+            self.states[f.index as usize] = PieceState::Hashing;
+            self.hashing += 1;
+            let contributors = f
+                .blocks
+                .iter()
+                .map(|b| match b {
+                    Block::Received(p) => *p,
+                    _ => unreachable!("every block received"),
+                })
+                .collect();
+            return BlockResult::Complete {
+                index: f.index,
+                buf: f.buf,
+                contributors,
+                cancel,
+            };
+        }
+        BlockResult::Stored { cancel }
+    }
+
+    /// `peer` no longer has block `b` outstanding (choked, rejected, timed out, gone).
+    pub fn release(&mut self, peer: PeerKey, b: BlockRef) {
+        let Some(k) = self.find(b.index) else {
+            return;
+        };
+        let blk = b.begin / BLOCK_SIZE;
+        let f = &mut self.in_flight[k];
+        let Some(st) = f.blocks.get_mut(blk as usize) else {
+            return;
+        };
+        if *st == Block::Requested(peer) {
+            match f.extra.iter().position(|&(x, _)| x == blk) {
+                Some(pos) => *st = Block::Requested(f.extra.swap_remove(pos).1),
+                None => *st = Block::Free,
+            }
+        } else {
+            f.extra.retain(|&(x, p)| !(x == blk && p == peer));
+        }
+        if f.exclusive == Some(peer) && !f.blocks.contains(&Block::Requested(peer)) {
+            // The one peer allowed to fill a suspect piece left: start it over for the next one.
+            f.exclusive = None;
+            f.received = 0;
+            f.blocks.iter_mut().for_each(|s| *s = Block::Free);
+        }
+    }
+
+    /// Records the result of hashing piece `index` and takes its buffer back.
+    pub fn on_hash_done(
+        &mut self,
+        index: u32,
+        ok: bool,
+        buf: Vec<u8>,
+        contributors: &[PeerKey],
+    ) -> HashVerdict {
+        self.hashing = self.hashing.saturating_sub(1);
+        let keep = (self.max_in_flight_bytes / self.geo.piece_length) as usize;
+        if self.pool.len() < keep && buf.len() == self.geo.piece_length as usize {
+            self.pool.push(buf);
+        }
+        let i = index as usize;
+        if ok {
+            self.states[i] = PieceState::Have;
+            self.have.set(i);
+            self.suspect[i] = false;
+            return HashVerdict::Good;
+        }
+        self.states[i] = PieceState::Missing;
+        match contributors.first() {
+            Some(&p) if contributors.iter().all(|&c| c == p) => HashVerdict::BadFrom(p),
+            _ => {
+                self.suspect[i] = true;
+                HashVerdict::BadMixed
+            }
+        }
+    }
+
+    /// Drops every piece in flight (the torrent stops): buffers go back to the pool.
+    pub fn abandon_all(&mut self) {
+        for f in self.in_flight.drain(..) {
+            self.states[f.index as usize] = PieceState::Missing;
+            self.pool.push(f.buf);
+        }
+    }
+
+    /// Pieces in flight, with their received block counts (for status displays and tests).
+    pub fn in_flight_summary(&self) -> Vec<(u32, u32)> {
+        self.in_flight
+            .iter()
+            .map(|f| (f.index, f.received))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // 4 pieces of 2 blocks, the last piece one short block.
+    fn geo() -> Geometry {
+        Geometry::new(4, 32768, 32768 * 3 + 1000)
+    }
+
+    fn all() -> Bitfield {
+        Bitfield::full(4)
+    }
+
+    fn data(b: &BlockRef) -> Vec<u8> {
+        vec![b.index as u8; b.length as usize]
+    }
+
+    #[test]
+    fn picks_every_block_once_then_completes() {
+        let mut p = Picker::new(geo(), 1 << 30);
+        let mut out = Vec::new();
+        assert_eq!(p.pick(1, &all(), 100, &mut out), 7);
+        let mut seen = out.clone();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 7);
+        assert!(out.iter().any(|b| b.index == 3 && b.length == 1000));
+        let mut done = Vec::new();
+        for b in &out {
+            if let BlockResult::Complete { index, buf, .. } = p.on_block(1, *b, &data(b)) {
+                let len = p.geometry().piece_len(index) as usize;
+                assert!(buf[..len].iter().all(|&x| x == index as u8));
+                assert_eq!(p.on_hash_done(index, true, buf, &[1]), HashVerdict::Good);
+                done.push(index);
+            }
+        }
+        done.sort();
+        assert_eq!(done, vec![0, 1, 2, 3]);
+        assert!(p.is_complete());
+    }
+
+    #[test]
+    fn rarest_first_after_random_start() {
+        let mut p = Picker::new(Geometry::new(8, 16384, 16384 * 8), 1 << 30);
+        // Past the random phase.
+        for i in 0..RANDOM_FIRST as u32 {
+            p.mark_have(i);
+        }
+        let mut common = Bitfield::full(8);
+        common.clear(0);
+        p.add_availability(&common);
+        p.add_availability(&common);
+        let mut rare = Bitfield::new(8);
+        rare.set(6);
+        p.add_availability(&rare);
+        // Piece 6 is held by 3 peers, 4, 5, 7 by 2: one of those comes first.
+        let mut out = Vec::new();
+        p.pick(9, &Bitfield::full(8), 1, &mut out);
+        assert_ne!(out[0].index, 6);
+        assert!(out[0].index >= 4);
+    }
+
+    #[test]
+    fn released_blocks_go_to_another_peer() {
+        let mut p = Picker::new(geo(), 1 << 30);
+        let mut a = Vec::new();
+        p.pick(1, &all(), 3, &mut a);
+        for b in &a {
+            p.release(1, *b);
+        }
+        let mut b = Vec::new();
+        p.pick(2, &all(), 3, &mut b);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn endgame_duplicates_and_cancels() {
+        let mut p = Picker::new(geo(), 1 << 30);
+        let mut a = Vec::new();
+        p.pick(1, &all(), 100, &mut a);
+        let mut b = Vec::new();
+        assert!(p.pick(2, &all(), 100, &mut b) > 0, "endgame duplicates");
+        let blk = b[0];
+        match p.on_block(2, blk, &data(&blk)) {
+            BlockResult::Stored { cancel } | BlockResult::Complete { cancel, .. } => {
+                assert_eq!(cancel, vec![1])
+            }
+            BlockResult::NotNeeded => panic!("should store"),
+        }
+        assert!(matches!(
+            p.on_block(1, blk, &data(&blk)),
+            BlockResult::NotNeeded
+        ));
+    }
+
+    #[test]
+    fn bad_piece_from_one_peer_names_it_and_mixed_makes_suspect() {
+        let mut p = Picker::new(geo(), 1 << 30);
+        let mut only0 = Bitfield::new(4);
+        only0.set(0);
+        let mut a = Vec::new();
+        p.pick(1, &only0, 1, &mut a);
+        let mut b = Vec::new();
+        p.pick(2, &only0, 1, &mut b);
+        p.on_block(1, a[0], &data(&a[0]));
+        let BlockResult::Complete {
+            index,
+            buf,
+            contributors,
+            ..
+        } = p.on_block(2, b[0], &data(&b[0]))
+        else {
+            panic!("complete")
+        };
+        assert_eq!(
+            p.on_hash_done(index, false, buf, &contributors),
+            HashVerdict::BadMixed
+        );
+        // Suspect now: the first peer to take it gets it alone.
+        let mut c = Vec::new();
+        assert_eq!(p.pick(3, &only0, 1, &mut c), 1);
+        let mut d = Vec::new();
+        assert_eq!(p.pick(4, &only0, 5, &mut d), 0);
+        let mut e = Vec::new();
+        p.pick(3, &only0, 5, &mut e);
+        c.extend(e);
+        let mut last = None;
+        for blk in &c {
+            if let BlockResult::Complete {
+                index,
+                buf,
+                contributors,
+                ..
+            } = p.on_block(3, *blk, &data(blk))
+            {
+                last = Some(p.on_hash_done(index, false, buf, &contributors));
+            }
+        }
+        assert_eq!(last, Some(HashVerdict::BadFrom(3)));
+    }
+
+    #[test]
+    fn memory_budget_bounds_pieces_in_flight() {
+        let g = Geometry::new(100, 32768, 32768 * 100);
+        let mut p = Picker::new(g, 4 * 32768);
+        let mut out = Vec::new();
+        p.pick(1, &Bitfield::full(100), 1000, &mut out);
+        assert_eq!(p.buffered_pieces(), 4);
+        assert_eq!(out.len(), 8);
+    }
+}

@@ -1,0 +1,111 @@
+//! Transfer rates: an exponentially smoothed bytes-per-second figure fed with a running byte total.
+
+use std::time::{Duration, Instant};
+
+/// Smoothed rate over roughly the last `window`.
+#[derive(Debug, Clone)]
+pub struct Rate {
+    last_total: u64,
+    last_at: Instant,
+    rate: f64,
+    window: Duration,
+}
+
+impl Rate {
+    pub fn new(window: Duration) -> Self {
+        Rate {
+            last_total: 0,
+            last_at: Instant::now(),
+            rate: 0.0,
+            window,
+        }
+    }
+
+    /// Feeds the current running total; returns the smoothed rate in bytes/s.
+    pub fn update(&mut self, total: u64, now: Instant) -> u64 {
+        let dt = now.saturating_duration_since(self.last_at).as_secs_f64();
+        if dt >= 0.05 {
+            let inst = total.saturating_sub(self.last_total) as f64 / dt;
+            let alpha = (dt / self.window.as_secs_f64()).min(1.0);
+            self.rate += alpha * (inst - self.rate);
+            self.last_total = total;
+            self.last_at = now;
+        }
+        self.rate.max(0.0) as u64
+    }
+
+    pub fn get(&self) -> u64 {
+        self.rate.max(0.0) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converges_to_steady_rate() {
+        let mut r = Rate::new(Duration::from_secs(3));
+        let t0 = Instant::now();
+        let mut v = 0;
+        for s in 1..=30u64 {
+            v = r.update(s * 1000, t0 + Duration::from_secs(s));
+        }
+        assert!((990..=1000).contains(&v), "{v}");
+        for s in 31..=60u64 {
+            v = r.update(30_000, t0 + Duration::from_secs(s));
+        }
+        assert!(v < 10, "{v}");
+    }
+}
+
+/// A token bucket shared by every connection of a session: callers reserve bytes and wait the delay
+/// it returns. Bursts are limited to a tenth of a second of traffic (at least 64 KiB).
+#[derive(Debug)]
+pub struct Limiter {
+    rate: f64,
+    burst: f64,
+    state: parking_lot::Mutex<(f64, Instant)>,
+}
+
+impl Limiter {
+    pub fn new(bytes_per_sec: u64) -> Self {
+        let rate = bytes_per_sec.max(1) as f64;
+        let burst = (rate / 10.0).max(64.0 * 1024.0);
+        Limiter {
+            rate,
+            burst,
+            state: parking_lot::Mutex::new((burst, Instant::now())),
+        }
+    }
+
+    /// Takes `n` bytes from the bucket; returns how long to wait before sending them.
+    pub fn reserve(&self, n: u64) -> Duration {
+        let mut s = self.state.lock();
+        let now = Instant::now();
+        let refill = now.saturating_duration_since(s.1).as_secs_f64() * self.rate;
+        s.0 = (s.0 + refill).min(self.burst) - n as f64;
+        s.1 = now;
+        if s.0 >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-s.0 / self.rate)
+        }
+    }
+}
+
+#[cfg(test)]
+mod limiter_tests {
+    use super::*;
+
+    #[test]
+    fn delays_past_the_burst() {
+        let l = Limiter::new(1 << 20);
+        assert_eq!(l.reserve(64 * 1024), Duration::ZERO);
+        let d = l.reserve(512 * 1024);
+        assert!(
+            d > Duration::from_millis(400) && d < Duration::from_millis(600),
+            "{d:?}"
+        );
+    }
+}

@@ -1,0 +1,367 @@
+//! A torrent's data on disk: the byte stream of the torrent mapped onto its files, read and written with
+//! positioned I/O (`pread`/`pwrite`), so any number of threads can use one open file without seeking.
+//!
+//! - Every path is `fsutil::confined_join(data_dir, file.path)`: nothing lands outside the data folder.
+//! - Files are created lazily, on the first write that touches them; zero-length files are created when
+//!   the torrent completes ([`Storage::create_empty_files`]). BEP 47 padding files are never written or
+//!   opened: they read as zeros.
+//! - Open handles live in a small bounded cache. Its mutex is held only to look up or insert an
+//!   `Arc<File>`, never across a read or write.
+//! - The data folder changes only in [`Storage::move_to`], which the torrent calls with no disk job
+//!   running (it pauses the torrent first).
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::fsutil::confined_join;
+use crate::metainfo::Info;
+
+/// Most files kept open at once per torrent.
+const MAX_OPEN_FILES: usize = 128;
+
+/// Size and modification time of one file on disk, as the resume data records them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileStamp {
+    pub len: u64,
+    pub mtime_ns: u128,
+}
+
+pub struct Storage {
+    info: Arc<Info>,
+    data_dir: RwLock<PathBuf>,
+    handles: Mutex<HashMap<usize, (Arc<File>, bool)>>,
+}
+
+/// One stretch of a read or write that falls in a single file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    file: usize,
+    file_offset: u64,
+    len: usize,
+}
+
+impl Storage {
+    pub fn new(info: Arc<Info>, data_dir: PathBuf) -> Self {
+        Storage {
+            info,
+            data_dir: RwLock::new(data_dir),
+            handles: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.read().clone()
+    }
+
+    /// Where file `i` lives on disk.
+    pub fn file_path(&self, i: usize) -> io::Result<PathBuf> {
+        confined_join(&self.data_dir.read(), &self.info.files[i].path).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unsafe path {}", self.info.files[i].path.display()),
+            )
+        })
+    }
+
+    /// The pieces of the stream `[offset, offset + len)` per file, skipping zero-length files.
+    fn spans(&self, offset: u64, len: usize) -> impl Iterator<Item = Span> + '_ {
+        let files = &self.info.files;
+        let first = files.partition_point(|f| f.offset + f.length <= offset);
+        let end = offset + len as u64;
+        files[first..]
+            .iter()
+            .enumerate()
+            .take_while(move |(_, f)| f.offset < end)
+            .filter(|(_, f)| f.length > 0)
+            .map(move |(k, f)| {
+                let start = offset.max(f.offset);
+                let stop = end.min(f.offset + f.length);
+                Span {
+                    file: first + k,
+                    file_offset: start - f.offset,
+                    len: (stop - start) as usize,
+                }
+            })
+    }
+
+    fn handle(&self, i: usize, write: bool) -> io::Result<Arc<File>> {
+        if let Some((f, w)) = self.handles.lock().get(&i) {
+            if *w || !write {
+                return Ok(f.clone());
+            }
+        }
+        let path = self.file_path(i)?;
+        let file = if write {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?
+        } else {
+            File::open(&path)?
+        };
+        let file = Arc::new(file);
+        let mut h = self.handles.lock();
+        if h.len() >= MAX_OPEN_FILES {
+            if let Some(k) = h.keys().next().copied() {
+                h.remove(&k);
+            }
+        }
+        h.insert(i, (file.clone(), write));
+        Ok(file)
+    }
+
+    /// Reads `buf.len()` bytes of the stream at `offset`. A missing or short file is an error.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let mut pos = 0;
+        for s in self.spans(offset, buf.len()) {
+            let out = &mut buf[pos..pos + s.len];
+            if self.info.files[s.file].padding {
+                out.fill(0);
+            } else {
+                self.handle(s.file, false)?
+                    .read_exact_at(out, s.file_offset)?;
+            }
+            pos += s.len;
+        }
+        Ok(())
+    }
+
+    /// Reads one block of piece `index`.
+    pub fn read_block(&self, index: u32, begin: u32, buf: &mut [u8]) -> io::Result<()> {
+        self.read(index as u64 * self.info.piece_length + begin as u64, buf)
+    }
+
+    /// Writes a whole verified piece. Padding files are skipped.
+    pub fn write_piece(&self, index: u32, data: &[u8]) -> io::Result<()> {
+        let mut pos = 0;
+        for s in self.spans(index as u64 * self.info.piece_length, data.len()) {
+            if !self.info.files[s.file].padding {
+                self.handle(s.file, true)?
+                    .write_all_at(&data[pos..pos + s.len], s.file_offset)?;
+            }
+            pos += s.len;
+        }
+        Ok(())
+    }
+
+    /// Whether every (non-padding) file piece `index` touches exists and is long enough to hold it.
+    pub fn piece_on_disk(&self, index: u32, stamps: &[Option<FileStamp>]) -> bool {
+        let plen = self.info.piece_len(index as usize) as usize;
+        self.spans(index as u64 * self.info.piece_length, plen)
+            .all(|s| {
+                self.info.files[s.file].padding
+                    || stamps[s.file].is_some_and(|st| st.len >= s.file_offset + s.len as u64)
+            })
+    }
+
+    /// The files piece `index` touches (zero-length files excluded).
+    pub fn files_of_piece(&self, index: u32) -> impl Iterator<Item = usize> + '_ {
+        let plen = self.info.piece_len(index as usize) as usize;
+        self.spans(index as u64 * self.info.piece_length, plen)
+            .map(|s| s.file)
+    }
+
+    /// Size and mtime of every file (padding files: `None`).
+    pub fn stamps(&self) -> Vec<Option<FileStamp>> {
+        (0..self.info.files.len())
+            .map(|i| {
+                if self.info.files[i].padding {
+                    return None;
+                }
+                let meta = std::fs::metadata(self.file_path(i).ok()?).ok()?;
+                if !meta.is_file() {
+                    return None;
+                }
+                let mtime_ns = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                Some(FileStamp {
+                    len: meta.len(),
+                    mtime_ns,
+                })
+            })
+            .collect()
+    }
+
+    /// Creates the zero-length files (they hold no piece, so no write ever creates them).
+    pub fn create_empty_files(&self) -> io::Result<()> {
+        for (i, f) in self.info.files.iter().enumerate() {
+            if f.length == 0 && !f.padding {
+                let path = self.file_path(i)?;
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops every open handle (before a move, or when the torrent stops).
+    pub fn close_all(&self) {
+        self.handles.lock().clear();
+    }
+
+    /// Moves the torrent's files to `new_dir` (rename, or copy and delete across file systems) and
+    /// makes it the data folder. Call with no disk job running.
+    pub fn move_to(&self, new_dir: &Path) -> io::Result<()> {
+        self.close_all();
+        let old_dir = self.data_dir();
+        if old_dir == new_dir {
+            return Ok(());
+        }
+        for (i, f) in self.info.files.iter().enumerate() {
+            if f.padding {
+                continue;
+            }
+            let from = self.file_path(i)?;
+            let to = confined_join(new_dir, &f.path).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "unsafe path in torrent")
+            })?;
+            if !from.exists() {
+                continue;
+            }
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            if std::fs::rename(&from, &to).is_err() {
+                std::fs::copy(&from, &to)?;
+                std::fs::remove_file(&from)?;
+            }
+        }
+        if self.info.multi_file {
+            // Remove the folders the files left behind, deepest first; ignore ones still in use.
+            let mut dirs: Vec<PathBuf> = self
+                .info
+                .files
+                .iter()
+                .filter_map(|f| confined_join(&old_dir, &f.path))
+                .flat_map(|p| {
+                    p.ancestors()
+                        .skip(1)
+                        .take_while(|a| a.starts_with(&old_dir) && *a != old_dir)
+                        .map(Path::to_path_buf)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+            dirs.dedup();
+            for d in dirs {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+        *self.data_dir.write() = new_dir.to_path_buf();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metainfo::FileEntry;
+
+    fn info(files: &[(&str, u64, bool)], piece_length: u64) -> Arc<Info> {
+        let mut offset = 0;
+        let files: Vec<FileEntry> = files
+            .iter()
+            .map(|(p, len, padding)| {
+                let f = FileEntry {
+                    path: PathBuf::from(p),
+                    length: *len,
+                    offset,
+                    padding: *padding,
+                };
+                offset += len;
+                f
+            })
+            .collect();
+        let total_length = offset;
+        Arc::new(Info {
+            name: "top".into(),
+            piece_length,
+            pieces: vec![[0; 20]; total_length.div_ceil(piece_length) as usize],
+            files,
+            multi_file: true,
+            private: false,
+            source: None,
+            total_length,
+        })
+    }
+
+    #[test]
+    fn pieces_span_files_and_padding_is_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let inf = info(
+            &[
+                ("top/a", 5, false),
+                ("top/empty", 0, false),
+                ("top/.pad/3", 3, true),
+                ("top/sub/b", 12, false),
+            ],
+            8,
+        );
+        let st = Storage::new(inf.clone(), dir.path().to_path_buf());
+        let data: Vec<u8> = (1..=20).collect();
+        st.write_piece(0, &data[0..8]).unwrap();
+        st.write_piece(1, &data[8..16]).unwrap();
+        st.write_piece(2, &data[16..20]).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("top/a")).unwrap(), &data[..5]);
+        assert_eq!(
+            std::fs::read(dir.path().join("top/sub/b")).unwrap(),
+            &data[8..20]
+        );
+        assert!(!dir.path().join("top/.pad").exists());
+        assert!(!dir.path().join("top/empty").exists());
+        let mut buf = vec![0xffu8; 20];
+        st.read(0, &mut buf).unwrap();
+        assert_eq!(&buf[..5], &data[..5]);
+        assert_eq!(&buf[5..8], &[0, 0, 0]);
+        assert_eq!(&buf[8..], &data[8..]);
+        let stamps = st.stamps();
+        assert!(stamps[1].is_none() && stamps[2].is_none());
+        assert!(st.piece_on_disk(1, &stamps));
+        st.create_empty_files().unwrap();
+        assert!(dir.path().join("top/empty").exists());
+
+        let moved = dir.path().join("elsewhere");
+        st.move_to(&moved).unwrap();
+        assert!(!dir.path().join("top").exists());
+        assert_eq!(std::fs::read(moved.join("top/a")).unwrap(), &data[..5]);
+        assert!(moved.join("top/empty").exists());
+        let mut again = vec![0u8; 20];
+        st.read(0, &mut again).unwrap();
+        assert_eq!(again, buf);
+    }
+
+    #[test]
+    fn missing_file_reads_fail_and_pieces_are_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let inf = info(&[("top/a", 10, false), ("top/b", 10, false)], 8);
+        let st = Storage::new(inf, dir.path().to_path_buf());
+        st.write_piece(0, &[1; 8]).unwrap();
+        let stamps = st.stamps();
+        assert!(st.piece_on_disk(0, &stamps));
+        assert!(!st.piece_on_disk(1, &stamps));
+        let mut buf = [0u8; 8];
+        assert!(st.read(8, &mut buf).is_err());
+        assert_eq!(st.files_of_piece(1).collect::<Vec<_>>(), vec![0, 1]);
+    }
+}

@@ -1,0 +1,162 @@
+//! The torrent task's loop once the data is checked: dial known peers, run the choker, keep rates,
+//! finish a completed download, save resume data, announce to trackers.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::choker::{self, Candidate};
+use super::picker::PeerKey;
+use super::torrent::Torrent;
+use super::{Event, TorrentState};
+
+const CHOKE_INTERVAL: Duration = Duration::from_secs(10);
+const OPTIMISTIC_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Delay before re-dialing an address after `failures` failures in a row.
+pub(crate) fn backoff(failures: u32) -> Duration {
+    Duration::from_secs((2u64 << failures.min(6)).min(120))
+}
+
+pub(crate) async fn run_swarm(t: Arc<Torrent>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_choke = Instant::now() - CHOKE_INTERVAL;
+    let mut last_optimistic = Instant::now();
+    let mut optimistic: Option<PeerKey> = None;
+    let mut last_save = Instant::now();
+    let mut announcer = super::announcer::Announcer::new(&t);
+    loop {
+        tokio::select! {
+            _ = t.life.cancelled() => return,
+            _ = t.wake.notified() => {}
+            _ = tick.tick() => update_rates(&t),
+        }
+        let (pending, paused, error, choke_soon, dirty) = {
+            let mut c = t.core.lock();
+            let pending = std::mem::take(&mut c.completion_pending);
+            let soon = std::mem::take(&mut c.choke_soon);
+            (
+                pending,
+                c.paused,
+                matches!(c.state, TorrentState::Error(_)),
+                soon,
+                c.resume_dirty,
+            )
+        };
+        if pending {
+            finish_download(&t).await;
+            announcer.completed();
+            last_save = Instant::now();
+        }
+        if error {
+            continue;
+        }
+        if !paused {
+            connect_peers(&t);
+            let now = Instant::now();
+            if choke_soon || now.duration_since(last_choke) >= CHOKE_INTERVAL {
+                let rotate = now.duration_since(last_optimistic) >= OPTIMISTIC_INTERVAL;
+                if rotate {
+                    last_optimistic = now;
+                }
+                optimistic = run_choker(&t, optimistic, rotate);
+                last_choke = now;
+            }
+            announcer.poll(&t);
+        }
+        if dirty && last_save.elapsed() >= t.ctx.cfg.resume_interval {
+            super::resume::save(&t).await;
+            last_save = Instant::now();
+        }
+    }
+}
+
+fn update_rates(t: &Torrent) {
+    let now = Instant::now();
+    let mut r = t.rates.lock();
+    r.0.update(t.downloaded.load(Ordering::Relaxed), now);
+    r.1.update(t.uploaded.load(Ordering::Relaxed), now);
+}
+
+async fn finish_download(t: &Arc<Torrent>) {
+    let t2 = t.clone();
+    let files = tokio::task::spawn_blocking(move || t2.storage.create_empty_files()).await;
+    if let Ok(Err(e)) | Err(e) = files.map_err(std::io::Error::other) {
+        return t.fail(format!("cannot create the empty files: {e}"));
+    }
+    super::resume::save(t).await;
+    let name = t.meta.info.name.clone();
+    tracing::info!(torrent = %name, "download complete");
+    t.emit(Event::Completed {
+        info_hash: t.info_hash(),
+        name: name.clone(),
+    });
+    t.emit(Event::Seeding {
+        info_hash: t.info_hash(),
+        name,
+    });
+    t.note_complete();
+}
+
+/// Dials known addresses while there is room for more connections.
+fn connect_peers(t: &Arc<Torrent>) {
+    let now = Instant::now();
+    let mut c = t.core.lock();
+    let complete = c.picker.is_complete();
+    let max = t.ctx.cfg.max_peers_per_torrent;
+    let connecting = c.known.values().filter(|k| k.connecting).count();
+    let mut room = max.saturating_sub(c.peers.len() + connecting);
+    if room == 0 {
+        return;
+    }
+    let mut picks: Vec<SocketAddr> = Vec::new();
+    let banned = c.banned_addrs.clone();
+    for (addr, k) in c.known.iter_mut() {
+        if room == 0 {
+            break;
+        }
+        if k.connected || k.connecting || k.next_try > now || (complete && k.seed) {
+            continue;
+        }
+        if banned.contains(addr) {
+            continue;
+        }
+        k.connecting = true;
+        picks.push(*addr);
+        room -= 1;
+    }
+    let run = c.run.clone();
+    drop(c);
+    for addr in picks {
+        tokio::spawn(super::peer::dial(t.clone(), addr, run.clone()));
+    }
+}
+
+fn run_choker(t: &Torrent, optimistic: Option<PeerKey>, rotate: bool) -> Option<PeerKey> {
+    let c = t.core.lock();
+    let seeding = c.picker.is_complete();
+    let peers: Vec<_> = c.peers.values().cloned().collect();
+    drop(c);
+    let cands: Vec<Candidate> = peers
+        .iter()
+        .map(|p| Candidate {
+            key: p.key,
+            interested: p.peer_interested(),
+            rate: if seeding { p.up_rate() } else { p.down_rate() },
+            new: p.connected_at.elapsed() < Duration::from_secs(60),
+            unchoked: !p.am_choking(),
+        })
+        .collect();
+    let (unchoke, optimistic) = choker::choose(&cands, t.ctx.cfg.upload_slots, optimistic, rotate);
+    for p in &peers {
+        p.set_choking(!unchoke.contains(&p.key));
+    }
+    optimistic
+}
+
+/// Announces `stopped` to the trackers (called when the torrent stops).
+pub(crate) async fn announce_stopped(t: &Arc<Torrent>) {
+    super::announcer::announce_stopped(t).await;
+}

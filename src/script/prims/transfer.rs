@@ -1,0 +1,430 @@
+//! Peer primitives: `start(torrent[, opts])`, `seed(torrent, data_dir[, opts])`, `bitfield(peer,
+//! torrent)`, `download_piece(peer, torrent, index)`, and the `Job` they return: a transfer running in
+//! this process's peer session, with `name`, `info_hash`, `state`, `progress`, `stats` and the actions
+//! `wait([secs])`, `follow([keep_seeding])` (progress display) and `cancel()`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rhai::{Array, Blob, Dynamic, Engine, EvalAltResult, Map};
+
+use super::fail;
+use crate::config::{Config, ManagedTorrent, Origin};
+use crate::engine::{probe, AddOptions, TorrentHandle, TorrentState, TorrentStats};
+use crate::fsutil::human_bytes;
+use crate::metainfo::Metainfo;
+use crate::script::host::{cancelled_error, HostContext, Opts};
+use crate::services::record_state;
+
+/// A torrent running in this process's peer session.
+#[derive(Clone)]
+pub struct Job {
+    pub handle: TorrentHandle,
+    ctx: Arc<HostContext>,
+}
+
+fn progress_of(s: &TorrentStats) -> f64 {
+    if s.bytes_total == 0 {
+        1.0
+    } else {
+        s.bytes_verified as f64 / s.bytes_total as f64
+    }
+}
+
+fn is_complete(s: &TorrentStats) -> bool {
+    s.pieces_have == s.pieces_total
+}
+
+/// One torrent's live numbers as a map (what `stats` returns and `b-show` merges in).
+pub(crate) fn stats_map(name: &str, ih: &str, s: &TorrentStats) -> Map {
+    let mut m = Map::new();
+    m.insert("name".into(), name.to_string().into());
+    m.insert("info_hash".into(), ih.to_string().into());
+    m.insert("state".into(), state_name(&s.state).into());
+    if let TorrentState::Error(e) = &s.state {
+        m.insert("error".into(), e.clone().into());
+    }
+    m.insert("progress".into(), progress_of(s).into());
+    m.insert("pieces_have".into(), (s.pieces_have as i64).into());
+    m.insert("pieces_total".into(), (s.pieces_total as i64).into());
+    m.insert("size".into(), (s.bytes_total as i64).into());
+    m.insert("verified".into(), (s.bytes_verified as i64).into());
+    m.insert("downloaded".into(), (s.downloaded as i64).into());
+    m.insert("uploaded".into(), (s.uploaded as i64).into());
+    m.insert("down_rate".into(), (s.down_rate as i64).into());
+    m.insert("up_rate".into(), (s.up_rate as i64).into());
+    m.insert("peers".into(), (s.peers as i64).into());
+    m.insert("seeds".into(), (s.seeds as i64).into());
+    m.insert("save_path".into(), s.data_dir.display().to_string().into());
+    m
+}
+
+fn state_name(s: &TorrentState) -> String {
+    match s {
+        TorrentState::Error(_) => "error".into(),
+        other => other.to_string(),
+    }
+}
+
+impl Job {
+    fn stats(&self) -> TorrentStats {
+        self.handle.stats()
+    }
+
+    fn stats_map(&self) -> Map {
+        stats_map(
+            self.handle.name(),
+            &self.handle.info_hash().to_hex(),
+            &self.stats(),
+        )
+    }
+
+    /// Waits until every piece is verified on disk; `timeout` bounds the wait (returns false then).
+    fn wait(&self, timeout: Option<Duration>) -> Result<bool, Box<EvalAltResult>> {
+        let fut = self.handle.wait_complete();
+        let r = match timeout {
+            Some(t) => match self.ctx.block_on(tokio::time::timeout(t, fut))? {
+                Ok(r) => r,
+                Err(_) => return Ok(false),
+            },
+            None => self.ctx.block_on(fut)?,
+        };
+        r.map(|_| true)
+            .or_else(|e| fail("wait", format!("{}: {e:#}", self.handle.name())))
+    }
+
+    /// Shows progress until the download completes (then, with `keep_seeding`, seeding figures until
+    /// Ctrl-C) and returns a summary. Ctrl-C before completion stops watching, not the transfer.
+    fn follow(&self, keep_seeding: bool) -> Result<Map, Box<EvalAltResult>> {
+        let started = Instant::now();
+        let first = self.stats();
+        let was_complete = is_complete(&first) && first.state != TorrentState::Checking;
+        let bar = self.ctx.progress.then(|| {
+            let b = indicatif::ProgressBar::new(first.bytes_total);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{prefix} {bar:25} {percent:>3}% {msg}")
+                    .expect("valid template"),
+            );
+            b.set_prefix(self.handle.name().to_string());
+            b.enable_steady_tick(Duration::from_millis(250));
+            b
+        });
+        let mut last_line = Instant::now();
+        let mut completed_at: Option<Instant> = None;
+        let outcome = loop {
+            let s = self.stats();
+            if let TorrentState::Error(e) = &s.state {
+                break Err(format!("{}: {e}", self.handle.name()));
+            }
+            let done = is_complete(&s) && s.state != TorrentState::Checking;
+            if done && completed_at.is_none() {
+                completed_at = Some(Instant::now());
+                if !keep_seeding {
+                    break Ok(s);
+                }
+            }
+            let msg = status_line(&s);
+            match &bar {
+                Some(b) => {
+                    b.set_position(s.bytes_verified);
+                    b.set_message(msg);
+                }
+                None if last_line.elapsed() >= Duration::from_secs(10) => {
+                    self.ctx.print(&format!(
+                        "{} {:.1}% {msg}",
+                        self.handle.name(),
+                        progress_of(&s) * 100.0
+                    ));
+                    last_line = Instant::now();
+                }
+                None => {}
+            }
+            if self.ctx.cancelled() {
+                if done {
+                    // Ctrl-C is how seeding ends: the rest of the script goes on.
+                    self.ctx
+                        .cancel
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
+                    break Ok(s);
+                }
+                if let Some(b) = &bar {
+                    b.finish_and_clear();
+                }
+                return Err(cancelled_error());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        let s = outcome.or_else(|e| fail("follow", e))?;
+        let mut summary = self.stats_map();
+        let secs = completed_at
+            .map_or(started.elapsed(), |t| t - started)
+            .as_secs_f64()
+            .max(0.001);
+        summary.insert("seconds".into(), secs.into());
+        summary.insert("already_complete".into(), was_complete.into());
+        summary.insert(
+            "average_rate".into(),
+            ((s.downloaded as f64 / secs) as i64).into(),
+        );
+        Ok(summary)
+    }
+}
+
+fn status_line(s: &TorrentStats) -> String {
+    let eta = if s.down_rate > 0 && s.bytes_total > s.bytes_verified {
+        let secs = (s.bytes_total - s.bytes_verified) / s.down_rate.max(1);
+        format!(
+            " eta {}",
+            humantime::format_duration(Duration::from_secs(secs))
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{} down {}/s up {}/s peers {}{eta}",
+        state_name(&s.state),
+        human_bytes(s.down_rate),
+        human_bytes(s.up_rate),
+        s.peers
+    )
+}
+
+fn parse_peer(func: &str, peer: &str) -> Result<SocketAddr, Box<EvalAltResult>> {
+    peer.parse().or_else(|_| {
+        fail(
+            func,
+            format!("{peer:?} is not a peer address like 127.0.0.1:6881"),
+        )
+    })
+}
+
+fn load_meta(func: &str, torrent: &str) -> Result<Metainfo, Box<EvalAltResult>> {
+    Metainfo::load(Path::new(torrent)).or_else(|e| match e {
+        crate::metainfo::MetainfoError::Io { .. } => fail(func, e),
+        _ => fail(func, format!("{torrent}: {e}")),
+    })
+}
+
+/// Keeps the .torrent with the managed ones: a copy in `torrents_dir` unless it is already there.
+fn keep_torrent_file(cfg: &Config, src: &Path, meta: &Metainfo) -> PathBuf {
+    let dir = cfg.torrents_dir();
+    let dest = dir.join(format!("{}.torrent", meta.info.name));
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    };
+    if same(src, &dest) {
+        return dest;
+    }
+    match Metainfo::load(&dest) {
+        Ok(existing) if existing.info_hash == meta.info_hash => dest,
+        Ok(_) => src.to_path_buf(),
+        Err(_) => {
+            let copied = std::fs::create_dir_all(&dir)
+                .and_then(|_| crate::fsutil::write_atomic(&dest, meta.as_bytes()));
+            if copied.is_ok() {
+                dest
+            } else {
+                src.to_path_buf()
+            }
+        }
+    }
+}
+
+fn add(
+    ctx: &Arc<HostContext>,
+    func: &'static str,
+    torrent: &str,
+    data_dir: Option<String>,
+    opts: &Map,
+    seeding: bool,
+) -> Result<Job, Box<EvalAltResult>> {
+    let o = Opts { func, map: opts };
+    o.check(&["output", "peers", "trackers", "paused", "register"])?;
+    let meta = load_meta(func, torrent)?;
+    let cfg = ctx.config()?;
+    let data_dir = match data_dir.or(o.string("output")?) {
+        Some(d) => PathBuf::from(d),
+        None => cfg.output_dir(),
+    };
+    let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
+    let session = ctx.session()?;
+    if let Some(h) = session.get(&meta.info_hash) {
+        return Ok(Job {
+            handle: h,
+            ctx: ctx.clone(),
+        });
+    }
+    let mut peers = Vec::new();
+    if let Some(list) = opts.get("peers").filter(|v| !v.is_unit()) {
+        let list = list
+            .clone()
+            .into_array()
+            .or_else(|_| fail(func, "`peers` must be an array of addresses"))?;
+        for p in list {
+            peers.push(parse_peer(func, &p.to_string())?);
+        }
+    }
+    let trackers = match opts.get("trackers").filter(|v| !v.is_unit()) {
+        Some(list) => Some(
+            list.clone()
+                .into_array()
+                .or_else(|_| fail(func, "`trackers` must be an array of URLs"))?
+                .iter()
+                .map(|t| t.to_string())
+                .collect(),
+        ),
+        None => None,
+    };
+    let register = opts
+        .get("register")
+        .and_then(|v| v.as_bool().ok())
+        .unwrap_or(true);
+    let paused = o.bool("paused")?;
+    if register {
+        let file = keep_torrent_file(&cfg, Path::new(torrent), &meta);
+        let state = if paused {
+            "paused"
+        } else if seeding {
+            "seeding"
+        } else {
+            "downloading"
+        };
+        Config::update(&ctx.config_path, |cfg| {
+            let origin = cfg
+                .find(&meta.info_hash)
+                .map_or(Origin::Added, |t| t.origin);
+            cfg.upsert(ManagedTorrent {
+                name: meta.info.name.clone(),
+                info_hash: meta.info_hash.to_hex(),
+                file,
+                data: data_dir.clone(),
+                state: state.into(),
+                added: String::new(),
+                origin,
+                meta: Default::default(),
+            });
+            Ok(())
+        })
+        .or_else(|e| fail(func, format!("{e:#}")))?;
+    }
+    let add_opts = AddOptions {
+        data_dir,
+        paused,
+        peers,
+        trackers,
+    };
+    let handle = ctx
+        .block_on(session.add(meta, add_opts))?
+        .or_else(|e| fail(func, format!("{e:#}")))?;
+    Ok(Job {
+        handle,
+        ctx: ctx.clone(),
+    })
+}
+
+fn register_type(engine: &mut Engine) {
+    engine.register_type_with_name::<Job>("Job");
+    engine.register_get("name", |t: &mut Job| t.handle.name().to_string());
+    engine.register_get("info_hash", |t: &mut Job| t.handle.info_hash().to_hex());
+    engine.register_get("state", |t: &mut Job| state_name(&t.stats().state));
+    engine.register_get("progress", |t: &mut Job| progress_of(&t.stats()));
+    engine.register_get("size", |t: &mut Job| t.stats().bytes_total as i64);
+    engine.register_get("down_rate", |t: &mut Job| t.stats().down_rate as i64);
+    engine.register_get("up_rate", |t: &mut Job| t.stats().up_rate as i64);
+    engine.register_get("downloaded", |t: &mut Job| t.stats().downloaded as i64);
+    engine.register_get("uploaded", |t: &mut Job| t.stats().uploaded as i64);
+    engine.register_get("peers", |t: &mut Job| t.stats().peers as i64);
+    engine.register_get("save_path", |t: &mut Job| {
+        t.stats().data_dir.display().to_string()
+    });
+    engine.register_get("stats", |t: &mut Job| t.stats_map());
+    engine.register_fn("to_string", |t: &mut Job| {
+        format!("Job({} {})", t.handle.name(), t.handle.info_hash())
+    });
+    engine.register_fn("wait", |t: &mut Job| t.wait(None));
+    engine.register_fn("wait", |t: &mut Job, secs: i64| {
+        t.wait(Some(Duration::from_secs(secs.max(0) as u64)))
+    });
+    engine.register_fn("wait", |t: &mut Job, secs: f64| {
+        t.wait(Some(Duration::from_secs_f64(secs.max(0.0))))
+    });
+    engine.register_fn("follow", |t: &mut Job| t.follow(false));
+    engine.register_fn("follow", |t: &mut Job, keep_seeding: bool| {
+        t.follow(keep_seeding)
+    });
+    engine.register_fn("cancel", |t: &mut Job| -> Result<(), Box<EvalAltResult>> {
+        let ih = t.handle.info_hash();
+        if let Some(session) = t.ctx.peer.get() {
+            t.ctx
+                .block_on(session.remove(&ih))?
+                .or_else(|e| fail("cancel", format!("{e:#}")))?;
+        }
+        record_state(&t.ctx.config_path, &ih, "stopped")
+            .or_else(|e| fail("cancel", format!("{e:#}")))
+    });
+}
+
+pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
+    register_type(engine);
+    let c = ctx.clone();
+    engine.register_fn("start", move |torrent: &str| {
+        add(&c, "start", torrent, None, &Map::new(), false)
+    });
+    let c = ctx.clone();
+    engine.register_fn("start", move |torrent: &str, opts: Map| {
+        add(&c, "start", torrent, None, &opts, false)
+    });
+    let c = ctx.clone();
+    engine.register_fn("seed", move |torrent: &str, data_dir: &str| {
+        add(
+            &c,
+            "seed",
+            torrent,
+            Some(data_dir.to_string()),
+            &Map::new(),
+            true,
+        )
+    });
+    let c = ctx.clone();
+    engine.register_fn("seed", move |torrent: &str, data_dir: &str, opts: Map| {
+        add(&c, "seed", torrent, Some(data_dir.to_string()), &opts, true)
+    });
+    let c = ctx.clone();
+    engine.register_fn(
+        "bitfield",
+        move |peer: &str, torrent: &str| -> Result<Map, Box<EvalAltResult>> {
+            let addr = parse_peer("bitfield", peer)?;
+            let meta = load_meta("bitfield", torrent)?;
+            let bf = c
+                .block_on(probe::fetch_bitfield(addr, &meta, c.peer_id))?
+                .or_else(|e| fail("bitfield", format!("{peer}: {e:#}")))?;
+            let n = meta.info.piece_count();
+            let bits: Array = (0..n).map(|i| Dynamic::from(bf.get(i))).collect();
+            let have = (0..n).filter(|&i| bf.get(i)).count();
+            let mut m = Map::new();
+            m.insert("total".into(), (n as i64).into());
+            m.insert("have".into(), (have as i64).into());
+            m.insert("complete".into(), (have == n).into());
+            m.insert("bits".into(), bits.into());
+            Ok(m)
+        },
+    );
+    let c = ctx.clone();
+    engine.register_fn(
+        "download_piece",
+        move |peer: &str, torrent: &str, index: i64| -> Result<Blob, Box<EvalAltResult>> {
+            let addr = parse_peer("download_piece", peer)?;
+            let meta = load_meta("download_piece", torrent)?;
+            let index = u32::try_from(index)
+                .or_else(|_| fail("download_piece", format!("bad piece index {index}")))?;
+            c.block_on(probe::download_piece(addr, &meta, index, c.peer_id))?
+                .or_else(|e| fail("download_piece", format!("{e:#}")))
+        },
+    );
+}

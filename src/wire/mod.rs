@@ -1,0 +1,18 @@
+//! The BitTorrent peer wire protocol (BEP 3) with the fast extension (BEP 6) and the extension protocol
+//! handshake (BEP 10): the handshake, the message codec (a tokio-util `Decoder`/`Encoder`), bitfields.
+//!
+//! This layer knows bytes and limits, not policy: it refuses anything malformed or out of bounds for the
+//! torrent's [`Geometry`], and leaves to the engine what to do with well-formed messages.
+
+pub mod bitfield;
+pub mod extension;
+pub mod handshake;
+pub mod message;
+
+pub use bitfield::Bitfield;
+pub use extension::ExtHandshake;
+pub use handshake::{Handshake, HandshakeError};
+pub use message::{BlockRef, Geometry, Message, PeerCodec, WireError};
+
+/// The block size every client requests and serves; larger requests are refused.
+pub const BLOCK_SIZE: u32 = 16 * 1024;

@@ -1,0 +1,220 @@
+//! The peer commands end to end, as separate processes on 127.0.0.1: `btorrent tracker`,
+//! `btorrent seed`, `btorrent start`, and the `bitfield` / `download_piece` primitives.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use btorrent::Metainfo;
+
+/// A child process killed (and reaped) when the test ends, however it ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_btorrent"));
+    c.env_remove("BTORRENT_CONFIG");
+    c
+}
+
+/// A folder with its own torrents.toml: ephemeral peer port on 127.0.0.1, the given tracker.
+fn node(root: &Path, name: &str, tracker_url: &str) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("torrents.toml"),
+        format!(
+            "[settings]\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\ntracker_url = \"{tracker_url}\"\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// Starts `btorrent tracker` on an ephemeral port and returns it with its announce URL.
+fn tracker(root: &Path) -> (Proc, String) {
+    let dir = node(root, "tracker", "http://unused/announce");
+    let mut child = bin()
+        .args(["tracker", "--bind", "127.0.0.1:0"])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let p = Proc(child);
+    let mut line = String::new();
+    BufReader::new(out).read_line(&mut line).unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    (p, url)
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    bin().args(args).current_dir(dir).output().unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i as u32).wrapping_mul(2_654_435_761) >> 13) as u8 ^ seed)
+        .collect()
+}
+
+/// Starts `btorrent seed` and waits until the tracker lists a seeder for the torrent.
+fn seeder(dir: &Path, torrent: &str, data: &str, tracker_url: &str, ih: &str) -> Proc {
+    let child = bin()
+        .args(["seed", torrent, "--data", data])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let p = Proc(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = run(dir, &["peer", tracker_url, "--json"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains(ih) && text.contains("\"left\": 0") {
+            return p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the seeder never announced: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn start_downloads_through_the_tracker_and_exits_zero() {
+    let root = tempfile::tempdir().unwrap();
+    let (_tracker, url) = tracker(root.path());
+    let seed_dir = node(root.path(), "seed", &url);
+    let leech_dir = node(root.path(), "leech", &url);
+    std::fs::create_dir_all(seed_dir.join("share/docs")).unwrap();
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("share/big.bin", pattern(3_000_001, 1)),
+        ("share/docs/small.txt", b"tiny".to_vec()),
+        ("share/docs/empty", Vec::new()),
+    ];
+    for (p, bytes) in &files {
+        std::fs::write(seed_dir.join(p), bytes).unwrap();
+    }
+    ok(&seed_dir, &["create", "share", "--piece-length", "64K"]);
+    let torrent = seed_dir.join("torrents/share.torrent");
+    let meta = Metainfo::load(&torrent).unwrap();
+    let ih = meta.info_hash.to_hex();
+    let _seed = seeder(&seed_dir, "torrents/share.torrent", ".", &url, &ih);
+
+    let out = run(
+        &leech_dir,
+        &["start", torrent.to_str().unwrap(), "--output", "dl"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("downloaded and verified"), "{stdout}");
+    for (p, bytes) in &files {
+        assert_eq!(
+            &std::fs::read(leech_dir.join("dl").join(p)).unwrap(),
+            bytes,
+            "{p}"
+        );
+    }
+    let cfg = btorrent::config::Config::load(&leech_dir.join("torrents.toml")).unwrap();
+    assert_eq!(cfg.torrents.len(), 1);
+    assert_eq!(cfg.torrents[0].state, "seeding");
+    assert!(leech_dir.join("torrents/share.torrent").exists());
+
+    // Starting it again finds the data complete and exits at once.
+    let again = ok(&leech_dir, &["start", "torrents/share.torrent", "-o", "dl"]);
+    assert!(again.contains("already complete"), "{again}");
+}
+
+#[test]
+fn probe_primitives_fetch_bitfield_and_one_piece() {
+    let root = tempfile::tempdir().unwrap();
+    let (_tracker, url) = tracker(root.path());
+    let seed_dir = node(root.path(), "seed", &url);
+    let data = pattern(200_000, 7);
+    std::fs::write(seed_dir.join("f.bin"), &data).unwrap();
+    ok(&seed_dir, &["create", "f.bin", "--piece-length", "16K"]);
+    let meta = Metainfo::load(&seed_dir.join("torrents/f.bin.torrent")).unwrap();
+    let _seed = seeder(
+        &seed_dir,
+        "torrents/f.bin.torrent",
+        ".",
+        &url,
+        &meta.info_hash.to_hex(),
+    );
+    let listing = ok(&seed_dir, &["peer", &url, "--json"]);
+    let peers: serde_json::Value = serde_json::from_str(&listing).unwrap();
+    let addr = format!("127.0.0.1:{}", peers[0]["port"]);
+    std::fs::write(
+        seed_dir.join("probe.rhai"),
+        format!(
+            "let bf = bitfield(\"{addr}\", \"torrents/f.bin.torrent\");\n\
+             print(`${{bf.have}}/${{bf.total}} ${{bf.complete}}`);\n\
+             let p = download_piece(\"{addr}\", \"torrents/f.bin.torrent\", 12);\n\
+             print(p.len());\n\
+             print(p[0]);\n"
+        ),
+    )
+    .unwrap();
+    let out = ok(&seed_dir, &["run", "probe.rhai"]);
+    let piece12 = &data[12 * 16384..];
+    assert_eq!(
+        out,
+        format!("13/13 true\n{}\n{}\n", piece12.len(), piece12[0])
+    );
+    std::fs::write(
+        seed_dir.join("bad.rhai"),
+        format!("download_piece(\"{addr}\", \"torrents/f.bin.torrent\", 99);\n"),
+    )
+    .unwrap();
+    let out = run(&seed_dir, &["run", "bad.rhai"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("piece 99 does not exist"), "{err}");
+}
+
+#[test]
+fn start_with_bad_input_fails_clearly() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = node(root.path(), "n", "http://127.0.0.1:1/announce");
+    std::fs::write(dir.join("junk.torrent"), b"d4:infoi1ee").unwrap();
+    for (args, want) in [
+        (vec!["start", "junk.torrent"], "not a valid .torrent"),
+        (vec!["start", "missing.torrent"], "missing.torrent"),
+        (
+            vec!["seed", "junk.torrent", "--data", "."],
+            "not a valid .torrent",
+        ),
+    ] {
+        let out = run(&dir, &args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(err.lines().count() <= 2, "{err}");
+    }
+    assert!(!dir.join("output").exists(), "nothing written");
+}
