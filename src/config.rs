@@ -103,6 +103,23 @@ pub struct ManagedTorrent {
     /// Script-owned values kept with the torrent (`t.meta` in rhai).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub meta: BTreeMap<String, toml::Value>,
+    /// Set on torrents the watch folder made or added: the watch folder's ledger entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<WatchSource>,
+}
+
+/// The watch folder's record of where a torrent came from and how that entry looked when it was
+/// turned into a torrent, so a restart recognises it unchanged without hashing it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchSource {
+    /// The file, folder or .torrent in the watch folder (relative to this file's folder when below it).
+    pub entry: PathBuf,
+    /// Total bytes of the entry's files.
+    pub size: u64,
+    /// Number of files (a single file counts one).
+    pub files: u64,
+    /// Newest modification or status-change time in the entry, RFC 3339 with nanoseconds.
+    pub changed: String,
 }
 
 fn default_state() -> String {
@@ -270,11 +287,15 @@ impl Config {
             .find(|t| t.hash().as_ref() == Some(ih))
     }
 
-    /// Adds `t`, or replaces the entry with the same info-hash (keeping its `added` time and meta).
+    /// Adds `t`, or replaces the entry with the same info-hash (keeping its `added` time, meta and
+    /// watch record when `t` has none).
     pub fn upsert(&mut self, mut t: ManagedTorrent) {
         t.info_hash = t.info_hash.to_ascii_lowercase();
         t.file = self.relativize(&t.file);
         t.data = self.relativize(&t.data);
+        if let Some(w) = &mut t.watch {
+            w.entry = self.relativize(&w.entry);
+        }
         match self
             .torrents
             .iter_mut()
@@ -286,6 +307,9 @@ impl Config {
                 }
                 if t.meta.is_empty() {
                     t.meta = std::mem::take(&mut old.meta);
+                }
+                if t.watch.is_none() {
+                    t.watch = old.watch.take();
                 }
                 *old = t;
             }
@@ -444,6 +468,7 @@ mod tests {
             added: String::new(),
             origin: Origin::Created,
             meta: BTreeMap::new(),
+            watch: None,
         }
     }
 
@@ -535,5 +560,51 @@ mod tests {
             cfg.torrents[0].meta.get("moved"),
             Some(&toml::Value::Boolean(true))
         );
+    }
+
+    #[test]
+    fn watch_record_round_trips_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        let w = WatchSource {
+            entry: dir.path().join("watch/Holiday photos"),
+            size: 1234,
+            files: 3,
+            changed: "2026-01-01T00:00:00.123456789Z".into(),
+        };
+        Config::update(&path, |cfg| {
+            let mut t = entry(4, "Holiday photos");
+            t.origin = Origin::Watch;
+            t.watch = Some(w.clone());
+            cfg.upsert(t);
+            cfg.upsert(entry(5, "other"));
+            Ok(())
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("watch = { entry = \"watch/Holiday photos\", size = 1234"),
+            "{text}"
+        );
+        let cfg = Config::load(&path).unwrap();
+        let got = cfg.torrents[0].watch.clone().unwrap();
+        assert_eq!(got.entry, PathBuf::from("watch/Holiday photos"));
+        assert_eq!(cfg.resolve(&got.entry), w.entry);
+        assert_eq!(
+            (got.size, got.files, got.changed),
+            (w.size, w.files, w.changed)
+        );
+        assert_eq!(cfg.torrents[1].watch, None);
+        // A script re-registering the torrent does not drop the watch record.
+        Config::update(&path, |cfg| {
+            let mut t = entry(4, "Holiday photos");
+            t.state = "paused".into();
+            cfg.upsert(t);
+            Ok(())
+        })
+        .unwrap();
+        let cfg = Config::load(&path).unwrap();
+        assert!(cfg.torrents[0].watch.is_some());
+        assert_eq!(cfg.torrents[0].state, "paused");
     }
 }

@@ -28,6 +28,7 @@
 //! - [`wire`] (peer wire protocol codec) and [`engine`] (session, torrents, peers, picker, storage):
 //!   the peer that downloads and uploads.
 //! - [`script`]: the rhai host; every command is a bundled `scripts/b-*.rhai`; event handlers and timers.
+//! - [`watch`]: the watch folder; dropped data is shared, dropped .torrent files are downloaded.
 //! - Front ends: [`shell`] (interactive, the default), [`daemon`] (headless), [`runner`]
 //!   (`btorrent run`), with [`app`] assembling what the shell and the daemon share.
 //! - [`demo`]: the whole program on loopback in one process (`btorrent demo`).
@@ -48,6 +49,7 @@ pub mod services;
 pub mod shell;
 pub mod tracker;
 pub mod types;
+pub mod watch;
 pub mod wire;
 
 pub use metainfo::Metainfo;

@@ -1,7 +1,7 @@
 //! The long-running parts of btorrent assembled from torrents.toml, as the shell and the daemon run
-//! them: the event bus, the embedded tracker and the peer session (seeding every managed torrent).
-//! One-shot commands start only what their primitives need: the [`PeerSlot`] starts the session on
-//! first use.
+//! them: the event bus, the embedded tracker, the peer session (seeding every managed torrent) and
+//! the watch folder (sharing through the peer session). One-shot commands start only what their
+//! primitives need: the [`PeerSlot`] starts the session on first use.
 //!
 //! The session's own events are forwarded onto the [`EventBus`] with the torrent's name, and the
 //! states they imply (seeding, error) are written back to torrents.toml, so `b-show` and a restart see
@@ -24,14 +24,20 @@ use crate::metainfo::Metainfo;
 use crate::script::live::LiveTorrents;
 use crate::tracker::{Tracker, TrackerConfig};
 use crate::types::InfoHash;
+use crate::watch::{Sharing, WatchConfig, Watcher};
+use futures::future::BoxFuture;
 
 /// Which parts to start.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct ServicesOptions {
     /// Run the embedded tracker if `tracker_bind` is set.
     pub tracker: bool,
     /// Run the peer session and seed (or go on downloading) every managed torrent.
     pub peer: bool,
+    /// Run the watch folder.
+    pub watch: bool,
+    /// What the watch folder shares through; `None` means the peer session.
+    pub sharing: Option<Arc<dyn Sharing>>,
 }
 
 impl Default for ServicesOptions {
@@ -39,6 +45,8 @@ impl Default for ServicesOptions {
         ServicesOptions {
             tracker: true,
             peer: true,
+            watch: true,
+            sharing: None,
         }
     }
 }
@@ -49,6 +57,7 @@ pub struct Services {
     pub bus: EventBus,
     pub tracker: Option<RunningTracker>,
     pub peer: PeerSlot,
+    pub watch: Option<Watcher>,
 }
 
 impl Services {
@@ -70,11 +79,24 @@ impl Services {
             let session = peer.get_or_start().await?;
             resume_managed(&session, &cfg, &bus).await;
         }
+        let watch = if opts.watch {
+            let sharing = opts
+                .sharing
+                .unwrap_or_else(|| Arc::new(peer.clone()) as Arc<dyn Sharing>);
+            Some(Watcher::start(
+                WatchConfig::from_config(&cfg),
+                sharing,
+                bus.clone(),
+            )?)
+        } else {
+            None
+        };
         Ok(Services {
             config_path: config_path.to_path_buf(),
             bus,
             tracker,
             peer,
+            watch,
         })
     }
 
@@ -103,8 +125,12 @@ impl Services {
         })
     }
 
-    /// Stops everything, waiting at most `grace` for transfers and `stopped` announces to finish.
+    /// Stops everything, waiting at most `grace` for transfers and `stopped` announces to finish. The
+    /// watch folder stops first, so it asks nothing of a session that is shutting down.
     pub async fn shutdown(mut self, grace: Duration) {
+        if let Some(w) = self.watch.take() {
+            w.stop(grace).await;
+        }
         self.peer.shutdown(grace).await;
         if let Some(t) = self.tracker.take() {
             let _ = tokio::time::timeout(grace, t.stop()).await;
@@ -158,6 +184,47 @@ impl PeerSlot {
         if let Some(s) = session {
             s.shutdown(grace).await;
         }
+    }
+}
+
+/// The watch folder seeds and downloads through the peer session (started if none runs yet).
+/// Asking for a torrent the session already has is not an error: a restart asks again for all.
+impl Sharing for PeerSlot {
+    fn seed<'a>(&'a self, meta: &'a Metainfo, data_dir: &'a Path) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.ensure(meta, data_dir))
+    }
+
+    fn download<'a>(
+        &'a self,
+        meta: &'a Metainfo,
+        output_dir: &'a Path,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.ensure(meta, output_dir))
+    }
+
+    fn stop<'a>(&'a self, info_hash: &'a InfoHash) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            match self.get() {
+                Some(s) if s.get(info_hash).is_some() => s.remove(info_hash).await,
+                _ => Ok(()),
+            }
+        })
+    }
+}
+
+impl PeerSlot {
+    /// Adds `meta` with its data in `data_dir` unless the session already has it. The engine checks
+    /// what is there and fetches what is missing, so seeding and downloading are the same call.
+    async fn ensure(&self, meta: &Metainfo, data_dir: &Path) -> Result<()> {
+        let session = self.get_or_start().await?;
+        if session.get(&meta.info_hash).is_some() {
+            return Ok(());
+        }
+        let opts = AddOptions {
+            data_dir: data_dir.to_path_buf(),
+            ..Default::default()
+        };
+        session.add(meta.clone(), opts).await.map(|_| ())
     }
 }
 

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use sha1::{Digest, Sha1};
 
@@ -31,6 +32,8 @@ pub struct CreateOptions {
     pub exclude_hidden: bool,
     /// Hashing threads; 0 means one per core.
     pub threads: usize,
+    /// Set from elsewhere to stop hashing early; creation then fails with [`MetainfoError::Cancelled`].
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// One file found on disk, in torrent order.
@@ -52,7 +55,8 @@ pub fn auto_piece_length(total: u64) -> u64 {
     p
 }
 
-fn is_hidden_or_partial(name: &str) -> bool {
+/// Whether a file name marks a hidden file or a download still in progress.
+pub fn is_hidden_or_partial(name: &str) -> bool {
     name.starts_with('.')
         || name.ends_with('~')
         || [".part", ".!qB", ".crdownload", ".aria2", ".tmp"]
@@ -161,10 +165,12 @@ impl SpanReader<'_> {
 }
 
 /// Hashes the pieces of `files` (concatenated) in parallel; `progress` is called with bytes hashed so far.
+/// A set `cancel` flag stops the workers before their next piece.
 pub fn hash_pieces(
     files: &[SourceFile],
     piece_length: u64,
     threads: usize,
+    cancel: Option<&AtomicBool>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<[u8; 20]>, MetainfoError> {
     let mut offsets = Vec::with_capacity(files.len());
@@ -199,6 +205,10 @@ pub fn hash_pieces(
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= count || failed.load(Ordering::Relaxed) {
                             return Ok(mine);
+                        }
+                        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                            failed.store(true, Ordering::Relaxed);
+                            return Err(MetainfoError::Cancelled);
                         }
                         let start = i as u64 * piece_length;
                         let len = (total - start).min(piece_length) as usize;
@@ -259,9 +269,13 @@ pub fn create_torrent(
             )))
         }
     };
-    let hashes = hash_pieces(&files, piece_length, opts.threads, &|done| {
-        progress(done, total)
-    })?;
+    let hashes = hash_pieces(
+        &files,
+        piece_length,
+        opts.threads,
+        opts.cancel.as_deref(),
+        &|done| progress(done, total),
+    )?;
 
     let mut info = Writer::default();
     info.begin_dict();
@@ -361,6 +375,23 @@ mod tests {
         let expect: Vec<[u8; 20]> = all.chunks(16384).map(|c| Sha1::digest(c).into()).collect();
         assert_eq!(m.info.pieces, expect);
         crate::bencode::validate(m.as_bytes(), true).expect("canonical bencode");
+    }
+
+    #[test]
+    fn a_set_cancel_flag_stops_hashing() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, vec![7u8; 64 << 10]).unwrap();
+        let cancel = Arc::new(AtomicBool::new(true));
+        let opts = CreateOptions {
+            piece_length: Some(16 << 10),
+            cancel: Some(cancel.clone()),
+            ..Default::default()
+        };
+        let err = create_torrent(&f, &opts, &|_, _| {}).unwrap_err();
+        assert!(matches!(err, MetainfoError::Cancelled), "{err}");
+        cancel.store(false, Ordering::Relaxed);
+        assert!(create_torrent(&f, &opts, &|_, _| {}).is_ok());
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub enum MetainfoError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Creation was stopped through [`CreateOptions::cancel`].
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// Longest error detail kept: input echoed in a message is cut to this many characters.

@@ -1,5 +1,6 @@
 //! torrents.toml primitives: `settings()`, `torrents()`, `register(torrent[, opts])`,
-//! `unregister(name_or_hash)`.
+//! `unregister(name_or_hash)`. A torrent is a map: `name`, `info_hash`, `file`, `data`, `state`,
+//! `added`, `origin`, `meta`, and `source` (the watch-folder entry it came from, or `()`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,6 +53,13 @@ pub(crate) fn entry_map(cfg: &Config, t: &ManagedTorrent) -> Map {
     );
     let meta = rhai::serde::to_dynamic(&t.meta).unwrap_or(Dynamic::UNIT);
     m.insert("meta".into(), meta);
+    // Where a watch-folder torrent came from: the dropped file, folder or .torrent.
+    m.insert(
+        "source".into(),
+        t.watch.as_ref().map_or(Dynamic::UNIT, |w| {
+            cfg.resolve(&w.entry).display().to_string().into()
+        }),
+    );
     m
 }
 
@@ -102,6 +110,7 @@ fn register_torrent(
             added: String::new(),
             origin,
             meta: Default::default(),
+            watch: None,
         });
         let entry = cfg.find(&t.meta.info_hash).expect("just added");
         Ok(entry_map(cfg, entry))

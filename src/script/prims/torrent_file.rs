@@ -124,6 +124,7 @@ fn create(
         source: o.string("source")?,
         exclude_hidden: o.bool("exclude_hidden")?,
         threads: 0,
+        cancel: None,
     };
     let cfg = ctx.config()?;
     let bar = progress_bar(ctx);

@@ -308,6 +308,7 @@ fn add(
                 added: String::new(),
                 origin,
                 meta: Default::default(),
+                watch: None,
             });
             Ok(())
         })

@@ -1,0 +1,78 @@
+//! What the watch folder does with a settled entry: turn it into a torrent (hash data in place, or
+//! read a dropped .torrent), and the [`Sharing`] trait through which it asks the peer engine to seed,
+//! download or stop. The watch folder never writes into an entry, moves it or deletes it.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::Result;
+use futures::future::BoxFuture;
+
+use super::scan::EntryKind;
+use crate::metainfo::{create_torrent, CreateOptions, Metainfo, MetainfoError};
+use crate::types::InfoHash;
+
+/// How the watch folder acts on the peer engine. Implementations must be idempotent: seeding or
+/// downloading a torrent the engine already runs, or stopping one it does not run, succeeds (a
+/// restart asks again for every entry in the ledger).
+pub trait Sharing: Send + Sync {
+    /// Seeds `meta` from `data_dir`, the folder holding its file or top folder, announcing it to its
+    /// trackers.
+    fn seed<'a>(&'a self, meta: &'a Metainfo, data_dir: &'a Path) -> BoxFuture<'a, Result<()>>;
+
+    /// Downloads `meta` into `output_dir` (then seeds it).
+    fn download<'a>(
+        &'a self,
+        meta: &'a Metainfo,
+        output_dir: &'a Path,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Stops sharing `info_hash`, announcing `stopped`; the data stays where it is.
+    fn stop<'a>(&'a self, info_hash: &'a InfoHash) -> BoxFuture<'a, Result<()>>;
+}
+
+/// Asks `sharing` to seed or download `meta` according to what the entry is.
+pub async fn start(
+    sharing: &dyn Sharing,
+    kind: EntryKind,
+    meta: &Metainfo,
+    data_dir: &Path,
+) -> Result<()> {
+    match kind {
+        EntryKind::Data => sharing.seed(meta, data_dir).await,
+        EntryKind::Torrent => sharing.download(meta, data_dir).await,
+    }
+}
+
+/// The folder to seed the entry at `path` from: the folder holding it once symbolic links are
+/// resolved, so a link dropped into the watch folder shares its target where it is.
+pub fn data_dir_of(path: &Path) -> std::io::Result<PathBuf> {
+    let canon = path.canonicalize()?;
+    Ok(canon
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/")))
+}
+
+/// Hashes the file or folder at `path` into a torrent announcing to `trackers`. Hidden and partial
+/// files inside a folder are left out. Setting `cancel` stops the hashing early
+/// ([`MetainfoError::Cancelled`]).
+pub fn hash_entry(
+    path: &Path,
+    trackers: &[String],
+    cancel: Arc<AtomicBool>,
+) -> Result<Metainfo, MetainfoError> {
+    let opts = CreateOptions {
+        trackers: trackers.to_vec(),
+        exclude_hidden: true,
+        cancel: Some(cancel),
+        ..Default::default()
+    };
+    create_torrent(path, &opts, &|_, _| {})
+}
+
+/// Reads a dropped .torrent.
+pub fn read_dropped(path: &Path) -> Result<Metainfo, String> {
+    Metainfo::load(path).map_err(|e| e.to_string())
+}
