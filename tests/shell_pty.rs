@@ -442,3 +442,38 @@ fn ctrl_c_during_b_start_and_closing_while_downloading() {
     let history = std::fs::read_to_string(sh.path(".btorrent_history")).unwrap();
     assert!(!history.lines().any(|l| l == "y" || l == "n"), "{history}");
 }
+
+#[test]
+fn closing_announces_stopped_to_the_tracker() {
+    let dir = setup();
+    // A tracker of the test's own, so it outlives the shell.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tracker_dir = tempfile::tempdir().unwrap();
+    let tracker = rt
+        .block_on(btorrent::services::RunningTracker::start(
+            &tracker_dir.path().join("torrents.toml"),
+            Some("127.0.0.1:0".parse().unwrap()),
+        ))
+        .unwrap();
+    let url = tracker.announce_url();
+    let mut sh = Shell::start(dir.path(), &[]);
+    sh.wait_prompt("0 torrents");
+    sh.run(&format!("b-create share {url}"), "info-hash");
+    let seeders = || tracker.tracker.stats().seeders;
+    let end = Instant::now() + Duration::from_secs(30);
+    while seeders() != 1 {
+        assert!(Instant::now() < end, "the shell never announced its seed");
+        sh.pump();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sh.wait_prompt(SEEDING_ONE);
+    sh.enter("b-close");
+    let status = sh.wait_exit();
+    assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
+    assert_eq!(seeders(), 0, "the shell announced `stopped` as it closed");
+    rt.block_on(tracker.stop());
+}
