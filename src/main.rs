@@ -70,7 +70,8 @@ enum Command {
     Script(Vec<String>),
 }
 
-fn init_logging(verbose: u8) {
+/// Log lines go to stderr; in the shell they are printed above the prompt.
+fn init_logging(verbose: u8, shell: bool) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -78,15 +79,25 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    if shell {
+        // Short lines above the prompt: the level and the message.
+        logs.with_writer(btorrent::shell::screen::LogWriter::default())
+            .without_time()
+            .with_target(false)
+            .with_ansi(false)
+            .init();
+    } else {
+        logs.with_writer(std::io::stderr).init();
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(
+        cli.verbose,
+        matches!(cli.command, None | Some(Command::Shell)),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

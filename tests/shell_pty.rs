@@ -43,6 +43,7 @@ struct Shell {
     session: expectrl::session::Session,
     screen: vt100::Parser<Terminal>,
     dir: PathBuf,
+    raw: Vec<u8>,
 }
 
 impl Shell {
@@ -66,6 +67,7 @@ impl Shell {
                 Terminal::default(),
             ),
             dir: dir.to_path_buf(),
+            raw: Vec::new(),
         }
     }
 
@@ -75,7 +77,11 @@ impl Shell {
         loop {
             match self.session.try_read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => self.screen.process(&buf[..n]),
+                Ok(n) => {
+                    self.raw.extend_from_slice(&buf[..n]);
+                    self.raw.extend_from_slice(b"<|>");
+                    self.screen.process(&buf[..n])
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(_) => break,
             }
@@ -124,8 +130,12 @@ impl Shell {
                 return;
             }
             if Instant::now() > end {
+                // What the shell sent, with `<|>` between reads, for a closer look.
+                let dump = std::env::temp_dir().join(format!("pty_raw_{}.bin", std::process::id()));
+                let _ = std::fs::write(&dump, &self.raw);
                 panic!(
-                    "timed out waiting for {what}; the screen shows:\n{}",
+                    "timed out waiting for {what} (raw output in {}); the screen shows:\n{}",
+                    dump.display(),
                     self.text()
                 );
             }
@@ -232,7 +242,7 @@ fn setup() -> tempfile::TempDir {
     .unwrap();
     std::fs::write(
         root.join("scripts/b-later.rhai"),
-        "//! Print something from the background after a moment.\nafter(1, || print(\"background hello\"));\n",
+        "//! Print something from the background after a moment.\nafter(1, || { print(\"background hello\"); print(\"background two\"); print(\"background three\"); });\n",
     )
     .unwrap();
     dir
@@ -312,7 +322,20 @@ fn a_session_at_the_prompt() {
     sh.enter("b-later");
     sh.wait_prompt(SEEDING_ONE);
     sh.send("b-sh");
-    sh.wait_more("background hello", 0);
+    sh.wait_more("background three", 0);
+    let text = sh.text();
+    let at = |s: &str| {
+        text.find(s)
+            .unwrap_or_else(|| panic!("{s} missing:\n{text}"))
+    };
+    assert!(
+        at("background hello") < at("background two")
+            && at("background two") < at("background three")
+    );
+    assert!(
+        text.starts_with("btorrent 0.1.0"),
+        "a burst of lines leaves the screen intact:\n{text}"
+    );
     sh.wait("the line being typed redrawn", |s| {
         s.typed() == format!("btorrent [{SEEDING_ONE}]> b-sh")
     });

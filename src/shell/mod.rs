@@ -49,6 +49,7 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
     } else {
         (Screen::plain(), None)
     };
+    screen::route_logs_to(screen.clone());
     let out = {
         let s = screen.clone();
         Arc::new(move |t: &str| s.print(t))
