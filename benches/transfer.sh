@@ -24,8 +24,8 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 echo "building btorrent (release)..." >&2
-(cd "$ROOT" && cargo build --release --quiet --example peer)
-PEER="$ROOT/target/release/examples/peer"
+(cd "$ROOT" && cargo build --release --quiet --bin btorrent)
+BT="$ROOT/target/release/btorrent"
 
 DATA="$WORK/src/bench-$SIZE_MB.bin"
 if [ "$(stat -c %s "$DATA" 2>/dev/null || echo 0)" != $((SIZE_MB * 1048576)) ]; then
@@ -54,19 +54,21 @@ record() { # name wall_s time_file ok
 }
 
 run_btorrent() {
-  local out="$WORK/out-btorrent"; rm -rf "$out"; mkdir -p "$out"
-  "$PEER" seed "$TOR" "$WORK/src" --listen 127.0.0.1:0 > "$WORK/logs/bt-seed.log" 2>&1 &
+  # `btorrent seed` on a fixed port, `btorrent start --peer` dialing it (no tracker in the way).
+  local out="$WORK/out-btorrent"; rm -rf "$out" "$WORK/bt-seed" "$WORK/bt-leech"; mkdir -p "$out" "$WORK/bt-seed" "$WORK/bt-leech"
+  local port=$((TPORT + 5))
+  printf '[settings]\nlisten_port = %d\nlisten_ip = "127.0.0.1"\n' "$port" > "$WORK/bt-seed/torrents.toml"
+  printf '[settings]\nlisten_port = 0\nlisten_ip = "127.0.0.1"\n' > "$WORK/bt-leech/torrents.toml"
+  BTORRENT_CONFIG="$WORK/bt-seed/torrents.toml" timeout 900 "$BT" seed "$TOR" --data "$WORK/src" \
+    > "$WORK/logs/bt-seed.log" 2>&1 &
   local sp=$!; PIDS+=("$sp")
-  local addr=""
-  for _ in $(seq 100); do
-    addr=$(awk '/^listening/{print $2}' "$WORK/logs/bt-seed.log")
-    grep -q "^complete" "$WORK/logs/bt-seed.log" && [ -n "$addr" ] && break
-    sleep 0.1
-  done
+  for _ in $(seq 100); do grep -q "^seeding" "$WORK/logs/bt-seed.log" && break; sleep 0.1; done
+  sleep 3 # the seeder hash-checks its data before it accepts peers
   local t0 t1 ok=FAIL
   t0=$(date +%s.%N)
-  if /usr/bin/time -v -o "$WORK/logs/bt-leech.time" timeout 600 \
-      "$PEER" get "$TOR" "$out" --peer "$addr" > "$WORK/logs/bt-leech.log" 2>&1; then
+  if BTORRENT_CONFIG="$WORK/bt-leech/torrents.toml" /usr/bin/time -v -o "$WORK/logs/bt-leech.time" \
+      timeout 600 "$BT" start "$TOR" --output "$out" --peer "127.0.0.1:$port" \
+      > "$WORK/logs/bt-leech.log" 2>&1; then
     cmp -s "$DATA" "$out/$(basename "$DATA")" && ok=OK
   fi
   t1=$(date +%s.%N)

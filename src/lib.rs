@@ -43,6 +43,7 @@ pub mod engine;
 pub mod events;
 pub mod fsutil;
 pub mod metainfo;
+pub mod multi_sha1;
 pub mod runner;
 pub mod script;
 pub mod services;

@@ -337,3 +337,154 @@ async fn restart_resumes_without_fetching_again() {
     assert!(!kinds.iter().any(|e| matches!(e, Event::Completed { .. })));
     assert_eq!(l3.stats().downloaded, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_fetches_a_bitfield_and_one_verified_piece() {
+    use btorrent::engine::probe::{download_piece, fetch_bitfield};
+    let src = tempfile::tempdir().unwrap();
+    let data = write_random(&src.path().join("d.bin"), 300_000, 8);
+    let meta = torrent(&src.path().join("d.bin"), 64 * 1024, vec![]);
+    let seeder = session().await;
+    let s = seeder
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&s, 30).await;
+    let addr = seeder.listen_addr();
+    let bf = fetch_bitfield(addr, &meta, PeerId::generate())
+        .await
+        .unwrap();
+    assert!(bf.is_full() && bf.len() == 5);
+    let last = download_piece(addr, &meta, 4, PeerId::generate())
+        .await
+        .unwrap();
+    assert_eq!(last, &data[4 * 65536..]);
+    let first = download_piece(addr, &meta, 0, PeerId::generate())
+        .await
+        .unwrap();
+    assert_eq!(first, &data[..65536]);
+    let err = download_piece(addr, &meta, 5, PeerId::generate())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    // A peer with nothing: an empty bitfield, and a clear refusal for a piece.
+    let empty_dir = tempfile::tempdir().unwrap();
+    let leecher = session().await;
+    leecher
+        .add(meta.clone(), opts(empty_dir.path(), vec![]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bf = fetch_bitfield(leecher.listen_addr(), &meta, PeerId::generate())
+        .await
+        .unwrap();
+    assert!(bf.none());
+    assert!(
+        download_piece(leecher.listen_addr(), &meta, 0, PeerId::generate())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_and_move_keep_seeding_from_the_new_place() {
+    let src = tempfile::tempdir().unwrap();
+    let moved = tempfile::tempdir().unwrap();
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_random(&src.path().join("top/a.bin"), 700_000, 9);
+    write_random(&src.path().join("top/sub/b.bin"), 123_456, 10);
+    let meta = torrent(&src.path().join("top"), 32 * 1024, vec![]);
+    let original = tempfile::tempdir().unwrap();
+    copy_tree(src.path(), original.path());
+
+    let seeder = session().await;
+    let s = seeder
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&s, 30).await;
+    s.pause();
+    assert_eq!(s.stats().state, TorrentState::Paused);
+    let leecher = session().await;
+    let l = leecher
+        .add(meta.clone(), opts(d1.path(), vec![seeder.listen_addr()]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(l.stats().pieces_have, 0, "a paused torrent serves nobody");
+    s.resume();
+    l.add_peers(vec![seeder.listen_addr()]);
+    wait_complete(&l, 60).await;
+    assert_same_tree(original.path(), d1.path());
+
+    s.move_to(moved.path().to_path_buf()).await.unwrap();
+    assert!(!src.path().join("top").exists());
+    assert_eq!(s.stats().data_dir, moved.path());
+    assert_same_tree(original.path(), moved.path());
+    let other = session().await;
+    let o = other
+        .add(meta.clone(), opts(d2.path(), vec![seeder.listen_addr()]))
+        .await
+        .unwrap();
+    wait_complete(&o, 60).await;
+    assert_same_tree(original.path(), d2.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listens_and_dials_from_the_chosen_address() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 200_000, 11);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let on = |ip: [u8; 4], upload_limit| SessionConfig {
+        listen: SocketAddr::from((ip, 0)),
+        upload_limit,
+        ..Default::default()
+    };
+    // Slow enough that the connection is still up when we look at it.
+    let seeder = session_with(on([127, 0, 0, 2], Some(100_000))).await;
+    assert_eq!(seeder.listen_addr().ip().to_string(), "127.0.0.2");
+    let s = seeder
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&s, 30).await;
+    let leecher = session_with(on([127, 0, 0, 3], None)).await;
+    let l = leecher
+        .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
+        .await
+        .unwrap();
+    let mut seen = None;
+    wait_until(20, "the leecher to connect", || {
+        seen = s.peers().first().map(|p| p.addr.ip().to_string());
+        seen.is_some()
+    })
+    .await;
+    assert_eq!(
+        seen.as_deref(),
+        Some("127.0.0.3"),
+        "dialed from the chosen address"
+    );
+    let theirs = l.peers();
+    assert_eq!(theirs[0].addr, seeder.listen_addr());
+    assert!(theirs[0]
+        .client
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("btorrent"));
+    wait_complete(&l, 30).await;
+    assert_same_tree(src.path(), dst.path());
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_tree(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}

@@ -9,92 +9,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use btorrent::metainfo::{create_torrent, CreateOptions, Metainfo, MetainfoError};
+use support::build::{d, file, path, s, B};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(FIXTURES).join(name)).unwrap()
-}
-
-/// A bencode value, encoded with dictionary keys in the order given (tests choose canonical or not).
-#[derive(Clone, Debug)]
-enum B {
-    I(i64),
-    S(Vec<u8>),
-    L(Vec<B>),
-    D(Vec<(Vec<u8>, B)>),
-    /// Bytes written as they are (for malformed values).
-    Raw(Vec<u8>),
-}
-
-fn s(v: impl AsRef<[u8]>) -> B {
-    B::S(v.as_ref().to_vec())
-}
-
-fn d(entries: Vec<(&str, B)>) -> B {
-    let mut entries: Vec<(Vec<u8>, B)> = entries
-        .into_iter()
-        .map(|(k, v)| (k.as_bytes().to_vec(), v))
-        .collect();
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    B::D(entries)
-}
-
-impl B {
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.write(&mut out);
-        out
-    }
-
-    fn write(&self, out: &mut Vec<u8>) {
-        match self {
-            B::I(v) => out.extend_from_slice(format!("i{v}e").as_bytes()),
-            B::S(b) => {
-                out.extend_from_slice(format!("{}:", b.len()).as_bytes());
-                out.extend_from_slice(b);
-            }
-            B::L(items) => {
-                out.push(b'l');
-                items.iter().for_each(|i| i.write(out));
-                out.push(b'e');
-            }
-            B::D(entries) => {
-                out.push(b'd');
-                for (k, v) in entries {
-                    B::S(k.clone()).write(out);
-                    v.write(out);
-                }
-                out.push(b'e');
-            }
-            B::Raw(b) => out.extend_from_slice(b),
-        }
-    }
-
-    /// Sets (or adds) a dictionary entry, keeping keys sorted.
-    fn set(mut self, key: &str, value: B) -> B {
-        if let B::D(entries) = &mut self {
-            entries.retain(|(k, _)| k != key.as_bytes());
-            entries.push((key.as_bytes().to_vec(), value));
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-        }
-        self
-    }
-
-    fn remove(mut self, key: &str) -> B {
-        if let B::D(entries) = &mut self {
-            entries.retain(|(k, _)| k != key.as_bytes());
-        }
-        self
-    }
-}
-
-fn path(components: &[&[u8]]) -> B {
-    B::L(components.iter().map(s).collect())
-}
-
-fn file(len: i64, components: &[&[u8]]) -> B {
-    d(vec![("length", B::I(len)), ("path", path(components))])
 }
 
 /// A sound multi-file info dict: 3 files, 40,005 bytes, pieces of 16 KiB (3 pieces).

@@ -12,7 +12,8 @@
 //!   data), [`Session::shutdown`] (the same for every torrent, within a grace period).
 //! - [`Session::subscribe`] gives a broadcast receiver of [`Event`]s; the engine never waits on a
 //!   subscriber (a slow one misses events: `RecvError::Lagged`).
-//! - [`TorrentHandle`]: `info_hash`, `name`, `meta`, `stats` ([`TorrentStats`]), `pause`, `resume`,
+//! - [`TorrentHandle`]: `info_hash`, `name`, `meta`, `stats` ([`TorrentStats`]), `peers`
+//!   ([`PeerInfo`]), `pause`, `resume`,
 //!   `move_to` (moves the data and keeps seeding from there), `wait_complete`, `add_peers`.
 //! - [`probe::fetch_bitfield`] and [`probe::download_piece`]: one-shot questions to one peer.
 //!
@@ -25,7 +26,8 @@
 //!            │                        known addresses · have log · state
 //!            ├── storage             files, positioned I/O, handle cache
 //!            └── per peer: reader task (protocol, requests) + writer task (send queue, uploads)
-//!                 disk work (hash + write a piece, read blocks to upload) runs on the blocking pool
+//!                 disk work: hashing and reading blocks to upload on the blocking pool, writing
+//!                 verified pieces on the torrent's writer thread
 //! ```
 //!
 //! - **Lock order**: `Torrent::core` first, then a peer's small mutexes (`PeerShared::cmds`,
@@ -51,7 +53,7 @@ pub mod session;
 pub mod storage;
 mod swarm;
 pub mod torrent;
-mod verify;
+pub(crate) mod verify;
 mod writer;
 
 use std::net::{IpAddr, SocketAddr};
@@ -155,6 +157,24 @@ pub struct TorrentStats {
     pub peers: usize,
     pub seeds: usize,
     pub data_dir: PathBuf,
+}
+
+/// One connected peer of a torrent.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// The address of the connection (for a peer that dialed us, its outgoing port).
+    pub addr: SocketAddr,
+    /// The client name it gave in its extension handshake.
+    pub client: Option<String>,
+    /// We dialed it.
+    pub outgoing: bool,
+    /// Payload bytes received from it and sent to it on this connection.
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub down_rate: u64,
+    pub up_rate: u64,
+    /// It has every piece.
+    pub seed: bool,
 }
 
 /// What the engine tells its front ends.

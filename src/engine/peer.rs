@@ -4,8 +4,9 @@
 //! request window); [`PeerShared`] is the part others touch: the choker sets `am_choking`, other peer
 //! tasks queue endgame cancels, the torrent closes it. They wake the reader through `PeerShared::notify`.
 //!
-//! Limits enforced here, on top of the codec's: `bitfield`/`have all`/`have none` only as the first
-//! message; a `piece` we did not request (and did not just cancel) ends the connection; at most our
+//! Limits enforced here, on top of the codec's (which checks every bitfield's length and spare bits):
+//! a bitfield that comes late or twice (aria2 does both) is merged with what we knew, never trusted to
+//! take pieces away; a `piece` we did not request (and did not just cancel) ends the connection; at most our
 //! `reqq` requests queued from the peer; requests for pieces we lack or while we choke are refused.
 //!
 //! The request window: it starts at [`START_WINDOW`] and grows by one per block received (slow start,
@@ -61,6 +62,8 @@ pub(crate) struct PeerShared {
     pub addr: SocketAddr,
     pub peer_id: PeerId,
     pub connected_at: Instant,
+    /// We dialed it (rather than it dialing us).
+    pub outgoing: bool,
     pub client: Mutex<Option<String>>,
     /// The address it listens on, when it told us (BEP 10 `p`).
     pub listen: Mutex<Option<SocketAddr>>,
@@ -237,8 +240,15 @@ fn register(
     if c.banned_ids.contains(&hs.peer_id) || c.banned_addrs.contains(&addr) {
         return Err("banned");
     }
-    if c.peers.values().any(|p| p.peer_id == hs.peer_id) {
-        return Err("already connected to this peer");
+    // Both sides may dial each other at once. Keep, on both ends, the connection opened by the side
+    // with the lower peer id; otherwise each would drop the one the other kept.
+    let outgoing = known.is_some();
+    if let Some(old) = c.peers.values().find(|p| p.peer_id == hs.peer_id) {
+        let opener = |out: bool| if out { t.ctx.peer_id } else { hs.peer_id };
+        if outgoing == old.outgoing || opener(outgoing) > opener(old.outgoing) {
+            return Err("already connected to this peer");
+        }
+        old.close("replaced by the connection the lower peer id opened");
     }
     if c.peers.len() >= t.ctx.cfg.max_peers_per_torrent {
         return Err("too many peers");
@@ -250,6 +260,7 @@ fn register(
         addr,
         peer_id: hs.peer_id,
         connected_at: Instant::now(),
+        outgoing,
         client: Mutex::new(None),
         listen: Mutex::new(None),
         downloaded: AtomicU64::new(0),
@@ -283,7 +294,6 @@ struct Conn {
     /// Our pieces when we registered; later ones arrive through the have log from `cursor`.
     ours_at_start: Bitfield,
     cursor: usize,
-    first_message: bool,
     peer_choking: bool,
     am_interested: bool,
     sent_choking: bool,
@@ -323,7 +333,6 @@ impl Conn {
             has: Bitfield::new(n),
             ours_at_start: ours,
             cursor,
-            first_message: true,
             peer_choking: true,
             am_interested: false,
             sent_choking: true,
@@ -413,11 +422,9 @@ impl Conn {
     }
 
     fn on_message(&mut self, msg: Message) -> anyhow::Result<()> {
-        let first = std::mem::replace(&mut self.first_message, false);
         match msg {
-            Message::KeepAlive => self.first_message = first,
+            Message::KeepAlive => {}
             Message::Extended { id, payload } => {
-                self.first_message = first;
                 if id == 0 {
                     let h = ExtHandshake::parse(&payload)
                         .map_err(|e| anyhow::anyhow!("bad extension handshake: {e}"))?;
@@ -427,9 +434,6 @@ impl Conn {
                         self.note_listen_port(p);
                     }
                 }
-            }
-            Message::Bitfield(_) | Message::HaveAll | Message::HaveNone if !first => {
-                anyhow::bail!("bitfield after other messages")
             }
             Message::Bitfield(bf) => self.set_has(bf),
             Message::HaveAll => self.set_has(Bitfield::full(self.has.len())),
@@ -503,8 +507,15 @@ impl Conn {
         k.connected = true;
     }
 
-    fn set_has(&mut self, bf: Bitfield) {
-        self.t.core.lock().picker.add_availability(&bf);
+    /// Takes the peer's bitfield, merged with what it told us before.
+    fn set_has(&mut self, mut bf: Bitfield) {
+        for i in self.has.ones() {
+            bf.set(i);
+        }
+        let mut c = self.t.core.lock();
+        c.picker.remove_availability(&self.has);
+        c.picker.add_availability(&bf);
+        drop(c);
         self.has = bf;
         self.after_has_changed();
     }

@@ -15,8 +15,10 @@ const CHOKE_INTERVAL: Duration = Duration::from_secs(10);
 const OPTIMISTIC_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Delay before re-dialing an address after `failures` failures in a row.
+/// Spread by up to a quarter so two peers that failed together do not retry in lock step.
 pub(crate) fn backoff(failures: u32) -> Duration {
-    Duration::from_secs((2u64 << failures.min(6)).min(120))
+    let base = Duration::from_secs((2u64 << failures.min(6)).min(120));
+    base.mul_f64(1.0 + rand::random::<f64>() / 4.0)
 }
 
 pub(crate) async fn run_swarm(t: Arc<Torrent>) {
@@ -26,7 +28,10 @@ pub(crate) async fn run_swarm(t: Arc<Torrent>) {
     let mut last_optimistic = Instant::now();
     let mut optimistic: Option<PeerKey> = None;
     let mut last_save = Instant::now();
-    let mut announcer = super::announcer::Announcer::new(&t);
+    let run = t.core.lock().run.clone();
+    if !t.core.lock().paused {
+        super::announcer::start(&t, run);
+    }
     loop {
         tokio::select! {
             _ = t.life.cancelled() => return,
@@ -47,7 +52,6 @@ pub(crate) async fn run_swarm(t: Arc<Torrent>) {
         };
         if pending {
             finish_download(&t).await;
-            announcer.completed();
             last_save = Instant::now();
         }
         if error {
@@ -64,7 +68,6 @@ pub(crate) async fn run_swarm(t: Arc<Torrent>) {
                 optimistic = run_choker(&t, optimistic, rotate);
                 last_choke = now;
             }
-            announcer.poll(&t);
         }
         if dirty && last_save.elapsed() >= t.ctx.cfg.resume_interval {
             super::resume::save(&t).await;

@@ -88,8 +88,11 @@ pub(crate) struct Torrent {
     pub downloaded: AtomicU64,
     pub uploaded: AtomicU64,
     pub rates: Mutex<(Rate, Rate)>,
-    #[allow(dead_code)] // read by the announcer
     pub trackers: Vec<String>,
+    /// Successful announces so far (a `stopped` is only sent after one).
+    pub announced: AtomicU64,
+    /// Verified pieces go to the torrent's writer thread through this.
+    pub writer: Mutex<std::sync::mpsc::Sender<super::verify::WriteJob>>,
     disk_jobs: AtomicUsize,
     disk_idle: Notify,
     done: watch::Sender<Option<Result<(), String>>>,
@@ -138,6 +141,11 @@ impl Torrent {
             message: message.clone(),
         });
         self.done.send_replace(Some(Err(message)));
+    }
+
+    /// Resolves to `Some(Ok)` once every piece is on disk, `Some(Err)` if the torrent failed.
+    pub fn done_rx(&self) -> watch::Receiver<Option<Result<(), String>>> {
+        self.done.subscribe()
     }
 
     /// Records completion from a disk job: the torrent task finishes it (events, files, announce).
@@ -246,6 +254,8 @@ impl TorrentHandle {
             uploaded: AtomicU64::new(0),
             rates: Mutex::new((Rate::new(window), Rate::new(window))),
             trackers,
+            announced: AtomicU64::new(0),
+            writer: Mutex::new(super::verify::writer_thread(&meta.info.name)),
             disk_jobs: AtomicUsize::new(0),
             disk_idle: Notify::new(),
             done: watch::channel(None).0,
@@ -267,6 +277,27 @@ impl TorrentHandle {
 
     pub fn stats(&self) -> TorrentStats {
         self.0.stats()
+    }
+
+    /// The peers connected now.
+    pub fn peers(&self) -> Vec<super::PeerInfo> {
+        let c = self.0.core.lock();
+        let mut v: Vec<super::PeerInfo> = c
+            .peers
+            .values()
+            .map(|p| super::PeerInfo {
+                addr: p.addr,
+                client: p.client.lock().clone(),
+                outgoing: p.outgoing,
+                downloaded: p.downloaded.load(Ordering::Relaxed),
+                uploaded: p.uploaded.load(Ordering::Relaxed),
+                down_rate: p.down_rate(),
+                up_rate: p.up_rate(),
+                seed: p.is_seed(),
+            })
+            .collect();
+        v.sort_by_key(|p| p.addr);
+        v
     }
 
     /// Closes every connection and stops dialing; the data stays checked.
@@ -294,7 +325,12 @@ impl TorrentHandle {
             k.next_try = Instant::now();
             k.failures = 0;
         }
+        let run = c.run.clone();
+        let checking = c.state == TorrentState::Checking;
         drop(c);
+        if !checking {
+            super::announcer::start(&self.0, run);
+        }
         self.0.wake.notify_one();
     }
 

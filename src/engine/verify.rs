@@ -1,6 +1,11 @@
-//! Disk jobs for received pieces: hash the whole piece from memory on the blocking pool, write it only
-//! if the hash matches, then report to the picker. A bad piece never reaches the disk.
+//! Disk jobs for received pieces: hash the whole piece from memory on the blocking pool; if the hash
+//! matches, hand it to the torrent's writer thread, which writes it and reports to the picker. A bad
+//! piece never reaches the disk.
+//!
+//! One writer thread per torrent: the kernel serialises writes to one file anyway (the inode lock),
+//! and several threads writing at once only spin on that lock. Hashing stays parallel.
 
+use std::sync::mpsc;
 use std::sync::Arc;
 
 use sha1::{Digest, Sha1};
@@ -9,19 +14,58 @@ use super::picker::{HashVerdict, PeerKey};
 use super::torrent::Torrent;
 use super::TorrentState;
 
-/// Hashes and (if good) writes piece `index`, off the network tasks.
+/// A verified piece waiting to be written.
+pub(crate) struct WriteJob {
+    t: Arc<Torrent>,
+    index: u32,
+    buf: Vec<u8>,
+    contributors: Vec<PeerKey>,
+}
+
+/// Starts a torrent's writer thread; it ends when the returned sender is dropped (with the torrent).
+pub(crate) fn writer_thread(name: &str) -> mpsc::Sender<WriteJob> {
+    let (tx, rx) = mpsc::channel::<WriteJob>();
+    let spawned = std::thread::Builder::new()
+        .name(format!(
+            "bt-write {}",
+            name.chars().take(20).collect::<String>()
+        ))
+        .spawn(move || {
+            while let Ok(job) = rx.recv() {
+                let len = job.t.geo.piece_len(job.index) as usize;
+                let written = job.t.storage.write_piece(job.index, &job.buf[..len]);
+                finish(&job.t, job.index, true, written, job.buf, &job.contributors);
+                job.t.disk_job_finished();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start a writer thread: {e}");
+    }
+    tx
+}
+
+/// Hashes piece `index` off the network tasks, then queues it for writing if it is good.
 pub(crate) fn spawn(t: Arc<Torrent>, index: u32, buf: Vec<u8>, contributors: Vec<PeerKey>) {
     t.disk_job_started();
     tokio::task::spawn_blocking(move || {
         let len = t.geo.piece_len(index) as usize;
         let ok = Sha1::digest(&buf[..len]).as_slice() == t.meta.info.pieces[index as usize];
-        let written = if ok {
-            t.storage.write_piece(index, &buf[..len])
-        } else {
-            Ok(())
+        if !ok {
+            finish(&t, index, false, Ok(()), buf, &contributors);
+            t.disk_job_finished();
+            return;
+        }
+        let job = WriteJob {
+            t: t.clone(),
+            index,
+            buf,
+            contributors,
         };
-        finish(&t, index, ok, written, buf, &contributors);
-        t.disk_job_finished();
+        if let Err(mpsc::SendError(job)) = t.writer.lock().send(job) {
+            let e = std::io::Error::other("the writer thread is gone");
+            finish(&t, index, true, Err(e), job.buf, &job.contributors);
+            t.disk_job_finished();
+        }
     });
 }
 

@@ -1,21 +1,16 @@
 //! Making a .torrent from a file or a folder: walk the files in a stable order, choose a piece length,
-//! hash the pieces on every core while streaming from disk, and write canonical bencode.
-//!
-//! Hashing: each worker thread claims the next piece index from a shared counter, reads that piece with
-//! positioned reads (it may span several files) into its own buffer and hashes it. Memory is one piece
-//! buffer per worker whatever the size of the data; no thread ever waits on another except to claim.
+//! hash the pieces on every core while streaming from disk ([`super::hashing`]), and write canonical
+//! bencode.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-
-use sha1::{Digest, Sha1};
 
 use super::{Metainfo, MetainfoError, MAX_PIECE_LENGTH};
 use crate::bencode::Writer;
 use crate::fsutil::is_safe_component;
+
+pub use super::hashing::hash_pieces;
 
 /// Options for [`create_torrent`].
 #[derive(Default, Clone)]
@@ -121,120 +116,6 @@ pub fn collect_files(root: &Path, exclude_hidden: bool) -> Result<Vec<SourceFile
     Ok(out)
 }
 
-/// Reads byte range `[start, start + buf.len())` of the concatenated files into `buf`.
-struct SpanReader<'a> {
-    files: &'a [SourceFile],
-    offsets: &'a [u64],
-    open: Option<(usize, File)>,
-}
-
-impl SpanReader<'_> {
-    fn read(&mut self, start: u64, buf: &mut [u8]) -> Result<(), MetainfoError> {
-        let mut idx = self.offsets.partition_point(|&o| o <= start) - 1;
-        let mut pos = start;
-        let mut filled = 0;
-        while filled < buf.len() {
-            let f = &self.files[idx];
-            let within = pos - self.offsets[idx];
-            let take = ((f.length - within) as usize).min(buf.len() - filled);
-            if take > 0 {
-                if self.open.as_ref().map(|(i, _)| *i) != Some(idx) {
-                    let file = File::open(&f.disk_path).map_err(|source| MetainfoError::Io {
-                        path: f.disk_path.clone(),
-                        source,
-                    })?;
-                    self.open = Some((idx, file));
-                }
-                let (_, file) = self.open.as_ref().expect("opened above");
-                file.read_exact_at(&mut buf[filled..filled + take], within)
-                    .map_err(|e| MetainfoError::Io {
-                        path: f.disk_path.clone(),
-                        source: if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                            std::io::Error::other("file shrank while it was being hashed")
-                        } else {
-                            e
-                        },
-                    })?;
-                filled += take;
-                pos += take as u64;
-            }
-            idx += 1;
-        }
-        Ok(())
-    }
-}
-
-/// Hashes the pieces of `files` (concatenated) in parallel; `progress` is called with bytes hashed so far.
-/// A set `cancel` flag stops the workers before their next piece.
-pub fn hash_pieces(
-    files: &[SourceFile],
-    piece_length: u64,
-    threads: usize,
-    cancel: Option<&AtomicBool>,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<Vec<[u8; 20]>, MetainfoError> {
-    let mut offsets = Vec::with_capacity(files.len());
-    let mut total = 0u64;
-    for f in files {
-        offsets.push(total);
-        total += f.length;
-    }
-    let count = total.div_ceil(piece_length) as usize;
-    let threads = match threads {
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        n => n,
-    }
-    .min(count.max(1));
-    let next = AtomicUsize::new(0);
-    let done_bytes = AtomicU64::new(0);
-    let failed = AtomicBool::new(false);
-    let mut hashes = vec![[0u8; 20]; count];
-    type Hashed = Result<Vec<(usize, [u8; 20])>, MetainfoError>;
-    let results: Vec<Hashed> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut reader = SpanReader {
-                        files,
-                        offsets: &offsets,
-                        open: None,
-                    };
-                    let mut buf = vec![0u8; piece_length as usize];
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= count || failed.load(Ordering::Relaxed) {
-                            return Ok(mine);
-                        }
-                        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-                            failed.store(true, Ordering::Relaxed);
-                            return Err(MetainfoError::Cancelled);
-                        }
-                        let start = i as u64 * piece_length;
-                        let len = (total - start).min(piece_length) as usize;
-                        if let Err(e) = reader.read(start, &mut buf[..len]) {
-                            failed.store(true, Ordering::Relaxed);
-                            return Err(e);
-                        }
-                        mine.push((i, Sha1::digest(&buf[..len]).into()));
-                        progress(done_bytes.fetch_add(len as u64, Ordering::Relaxed) + len as u64);
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("hashing thread panicked"))
-            .collect()
-    });
-    for r in results {
-        for (i, h) in r? {
-            hashes[i] = h;
-        }
-    }
-    Ok(hashes)
-}
-
 /// Creates a .torrent for the file or folder at `path` and returns it parsed (its bytes are the file to
 /// write). `progress(done, total)` reports hashing.
 pub fn create_torrent(
@@ -333,6 +214,8 @@ pub fn create_torrent(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha1::{Digest, Sha1};
+    use std::sync::atomic::Ordering;
 
     #[test]
     fn piece_length_targets_about_two_thousand_pieces() {

@@ -14,6 +14,7 @@
 
 pub mod create;
 pub mod edit;
+pub mod hashing;
 pub mod info;
 
 use std::ops::Range;

@@ -89,3 +89,13 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
         assert!(x == y, "{} differs", f.display());
     }
 }
+
+/// Logs to stderr when `RUST_LOG` is set (e.g. `RUST_LOG=btorrent=debug`).
+pub fn init_logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}

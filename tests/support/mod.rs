@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod build;
+
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -100,7 +100,6 @@ impl Job {
     fn follow(&self, keep_seeding: bool) -> Result<Map, Box<EvalAltResult>> {
         let started = Instant::now();
         let first = self.stats();
-        let was_complete = is_complete(&first) && first.state != TorrentState::Checking;
         let bar = self.ctx.progress.then(|| {
             let b = indicatif::ProgressBar::new(first.bytes_total);
             b.set_style(
@@ -166,7 +165,8 @@ impl Job {
             .as_secs_f64()
             .max(0.001);
         summary.insert("seconds".into(), secs.into());
-        summary.insert("already_complete".into(), was_complete.into());
+        // Nothing came from the network: the data was all there (found by the check on start).
+        summary.insert("already_complete".into(), (s.downloaded == 0).into());
         summary.insert(
             "average_rate".into(),
             ((s.downloaded as f64 / secs) as i64).into(),

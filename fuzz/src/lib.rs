@@ -1,0 +1,150 @@
+//! What the fuzz targets check, shared by the cargo-fuzz targets (`fuzz_targets/`, nightly) and by the
+//! seeded mutation test `tests/metainfo_fuzz.rs` (stable, runs in CI): for any input bytes,
+//!
+//! - `bencode::validate`, `value_len` and `dict_entries` never panic and agree with one another;
+//! - `Metainfo::from_bytes` never panics; a refusal is one line of bounded length; an accepted torrent
+//!   keeps every invariant the rest of btorrent relies on (info-hash of the raw `info` bytes, one hash
+//!   per piece, files contiguous, paths confined under any folder and distinct), re-parses to the same
+//!   torrent, and survives a tracker edit with its info-hash unchanged.
+//!
+//! A violated property panics, which is what both harnesses report.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use btorrent::bencode;
+use btorrent::fsutil::confined_join;
+use btorrent::metainfo::{edit_trackers, Metainfo, MetainfoError};
+use sha1::{Digest, Sha1};
+
+/// Longest error message allowed: the detail is cut at 300 characters, plus a short fixed prefix.
+const MAX_ERROR_LEN: usize = 400;
+
+pub fn bencode_validate(data: &[u8]) {
+    let strict = bencode::validate(data, true);
+    let loose = bencode::validate(data, false);
+    if strict.is_ok() {
+        assert!(loose.is_ok(), "strict accepts what loose refuses");
+    }
+    match bencode::value_len(data) {
+        Ok(n) => {
+            assert!(n <= data.len() && n > 0);
+            assert_eq!(
+                loose.is_ok(),
+                n == data.len(),
+                "value_len and validate disagree"
+            );
+            assert!(bencode::validate(&data[..n], false).is_ok());
+        }
+        Err(_) => assert!(loose.is_err()),
+    }
+    if let Ok(entries) = bencode::dict_entries(data) {
+        assert!(loose.is_ok(), "dict_entries accepted what validate refuses");
+        let mut keys = HashSet::new();
+        let mut last = 0;
+        for e in &entries {
+            assert!(keys.insert(e.key), "dict_entries let a key through twice");
+            assert!(e.value.start > last && e.value.end <= data.len());
+            assert!(bencode::validate(&data[e.value.clone()], false).is_ok());
+            last = e.value.end;
+        }
+    }
+    if let Some(items) = bencode::list_items(data) {
+        for item in items.take(10_000) {
+            let Ok(item) = item else { break };
+            assert!(!item.is_empty() && item.len() <= data.len());
+        }
+    }
+    let _ = bencode::as_int(data);
+    let _ = bencode::as_bytes(data);
+}
+
+pub fn metainfo_from_bytes(data: &[u8]) {
+    match Metainfo::from_bytes(data) {
+        Ok(m) => check_metainfo(data, &m),
+        Err(e) => check_error(&e),
+    }
+}
+
+fn check_error(e: &MetainfoError) {
+    let msg = e.to_string();
+    assert!(
+        !msg.is_empty() && msg.len() <= MAX_ERROR_LEN,
+        "error too long: {} bytes",
+        msg.len()
+    );
+    assert!(!msg.contains(['\n', '\r']), "error spans lines: {msg:?}");
+}
+
+fn check_metainfo(data: &[u8], m: &Metainfo) {
+    let bytes = m.as_bytes();
+    assert!(
+        data.starts_with(bytes),
+        "kept bytes are not the start of the input"
+    );
+    assert!(bencode::validate(bytes, false).is_ok());
+    let expected: [u8; 20] = Sha1::digest(m.info_bytes()).into();
+    assert_eq!(
+        m.info_hash.0, expected,
+        "info-hash is not SHA-1 of the raw info bytes"
+    );
+
+    let info = &m.info;
+    assert!(info.piece_length > 0);
+    assert!(info.total_length > 0);
+    assert_eq!(
+        info.piece_count() as u64,
+        info.total_length.div_ceil(info.piece_length)
+    );
+    let mut sum = 0u64;
+    for i in 0..info.piece_count().min(100_000) {
+        let len = info.piece_len(i);
+        assert!(len > 0 && len <= info.piece_length);
+        sum += len;
+    }
+    if info.piece_count() <= 100_000 {
+        assert_eq!(sum, info.total_length);
+    }
+    assert_eq!(info.piece_len(info.piece_count()), 0);
+    assert_eq!(info.piece_len(usize::MAX), 0);
+
+    assert!(!info.files.is_empty());
+    assert_eq!(
+        info.multi_file,
+        info.files.len() > 1 || info.files[0].path != Path::new(&info.name)
+    );
+    let mut offset = 0u64;
+    let mut seen = HashSet::new();
+    for f in &info.files {
+        assert_eq!(f.offset, offset, "files are not contiguous");
+        offset += f.length;
+        assert!(f.path.starts_with(&info.name));
+        let joined = confined_join(Path::new("/base"), &f.path)
+            .unwrap_or_else(|| panic!("path {:?} escapes the folder", f.path));
+        assert!(joined.starts_with("/base"));
+        if !f.padding {
+            assert!(seen.insert(f.path.clone()), "path {:?} twice", f.path);
+        }
+    }
+    assert_eq!(offset, info.total_length);
+    for f in info.files.iter().filter(|f| !f.padding) {
+        for dir in f.path.ancestors().skip(1) {
+            assert!(!seen.contains(dir), "{dir:?} is a file and a folder");
+        }
+    }
+
+    let again = Metainfo::from_bytes(bytes).expect("kept bytes re-parse");
+    assert_eq!(again.info_hash, m.info_hash);
+    assert_eq!(again.info.files, info.files);
+    assert_eq!(again.trackers(), m.trackers());
+    let _ = m.magnet();
+
+    let edited = edit_trackers(m, "http://127.0.0.1:6969/announce").expect("edit a parsed torrent");
+    let e = Metainfo::from_bytes(&edited).expect("edited torrent parses");
+    assert_eq!(e.info_hash, m.info_hash, "edit changed the info-hash");
+    assert_eq!(e.info_bytes(), m.info_bytes());
+    assert_eq!(
+        e.announce.as_deref(),
+        Some("http://127.0.0.1:6969/announce")
+    );
+}
