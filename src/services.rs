@@ -109,20 +109,7 @@ impl Services {
     /// so the next start picks up where this one stopped. Writes the file even when nothing changed
     /// (a first run leaves a torrents.toml with every setting to edit).
     pub fn save_states(&self) -> Result<()> {
-        let all = self.live().all();
-        Config::update(&self.config_path, |cfg| {
-            for (ih, stats) in &all {
-                // `error: message` is kept as `error`; a torrent still checking keeps its old state.
-                let state = stats.state.split(':').next().unwrap_or_default();
-                match cfg.find_mut(ih) {
-                    Some(t) if state != "checking" && !state.is_empty() => {
-                        t.state = state.to_string()
-                    }
-                    _ => {}
-                }
-            }
-            Ok(())
-        })
+        save_states(&self.config_path, self.live().as_ref())
     }
 
     /// Stops everything, waiting at most `grace` for transfers and `stopped` announces to finish. The
@@ -136,6 +123,22 @@ impl Services {
             let _ = tokio::time::timeout(grace, t.stop()).await;
         }
     }
+}
+
+/// Records each running torrent's state in torrents.toml (see [`Services::save_states`]).
+pub fn save_states(config_path: &Path, live: &dyn LiveTorrents) -> Result<()> {
+    let all = live.all();
+    Config::update(config_path, |cfg| {
+        for (ih, stats) in &all {
+            // `error: message` is kept as `error`; a torrent still checking keeps its old state.
+            let state = stats.state.split(':').next().unwrap_or_default();
+            match cfg.find_mut(ih) {
+                Some(t) if state != "checking" && !state.is_empty() => t.state = state.to_string(),
+                _ => {}
+            }
+        }
+        Ok(())
+    })
 }
 
 /// The peer session of a process: set up by [`Services`], or started on first use by a one-shot

@@ -498,5 +498,30 @@ fn closing_announces_stopped_to_the_tracker() {
     let status = sh.wait_exit();
     assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
     assert_eq!(seeders(), 0, "the shell announced `stopped` as it closed");
+
+    // The next shell seeds the managed torrent from the start; SIGTERM closes it cleanly too.
+    let mut sh = Shell::start(dir.path(), &[]);
+    let end = Instant::now() + Duration::from_secs(30);
+    while seeders() != 1 {
+        assert!(
+            Instant::now() < end,
+            "the new shell never announced its seed"
+        );
+        sh.pump();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sh.wait_prompt(SEEDING_ONE);
+    sh.session
+        .get_process_mut()
+        .signal(expectrl::Signal::SIGTERM)
+        .unwrap();
+    let status = sh.wait_exit();
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "{status:?}\n{}",
+        sh.text()
+    );
+    assert_eq!(seeders(), 0, "SIGTERM announced `stopped` too");
+    assert!(sh.text().contains("closing: signal received"));
     rt.block_on(tracker.stop());
 }

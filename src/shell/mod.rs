@@ -71,6 +71,9 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
     if let Err(e) = cancel_on_sigint(runtime, &app) {
         screen.print(&format!("warning: Ctrl-C cannot cancel commands: {e}"));
     }
+    if let Err(e) = close_on_hangup(runtime, &app, screen.clone()) {
+        screen.print(&format!("warning: SIGTERM will not close cleanly: {e}"));
+    }
     let status = Status::new(app.config_path.clone(), app.services.live());
     status.keep_fresh(runtime.handle());
     match printer {
@@ -130,6 +133,43 @@ fn cancel_on_sigint(runtime: &tokio::runtime::Runtime, app: &App) -> std::io::Re
         while sig.recv().await.is_some() {
             cancel.store(true, Ordering::Relaxed);
         }
+    });
+    Ok(())
+}
+
+/// SIGTERM or SIGHUP (the terminal went away): the line editor cannot be interrupted, so the
+/// transfers are stopped from here (`stopped` announced, resume data and states saved) and the
+/// process exits.
+fn close_on_hangup(
+    runtime: &tokio::runtime::Runtime,
+    app: &App,
+    screen: Arc<Screen>,
+) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut hup) = {
+        let _enter = runtime.enter();
+        (
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::hangup())?,
+        )
+    };
+    let peer = app.services.peer.clone();
+    let live = app.services.live();
+    let config_path = app.config_path.clone();
+    runtime.spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+        screen.leave_prompt();
+        screen.print("closing: signal received");
+        let states = tokio::task::spawn_blocking(move || {
+            crate::services::save_states(&config_path, live.as_ref())
+        });
+        let _ = states.await;
+        peer.shutdown(CLOSE_GRACE).await;
+        let _ = crossterm::terminal::disable_raw_mode();
+        std::process::exit(0);
     });
     Ok(())
 }
