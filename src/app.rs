@@ -9,8 +9,8 @@
 //! other.
 //!
 //! Torrents registered while the front end runs (a `b-create` at the prompt, a script's `register`, a
-//! one-shot command in another terminal) join the session: the shell checks after each command, the
-//! daemon whenever torrents.toml changes ([`App::sync_managed`]).
+//! one-shot command in another terminal) join the session: the shell checks after each command
+//! ([`App::sync_managed`]), the daemon whenever torrents.toml changes.
 //!
 //! Autorun: every `*.rhai` file in `<scripts_dir>/autorun/` runs once at start, in name order. Such a
 //! script usually registers handlers (`on`) and timers (`every`, `after`) and returns.
