@@ -243,6 +243,9 @@ impl Config {
 
     /// A path from the file made absolute (relative to the file's folder).
     pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p == Path::new(".") {
+            return self.base.clone();
+        }
         if p.is_absolute() || self.base == Path::new(".") {
             p.to_path_buf()
         } else {

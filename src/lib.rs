@@ -27,21 +27,27 @@
 //! - [`events`]: the bus that carries what happened (engine, watch folder) up to the front ends.
 //! - [`wire`] (peer wire protocol codec) and [`engine`] (session, torrents, peers, picker, storage):
 //!   the peer that downloads and uploads.
-//! - [`script`]: the rhai host; every command is a bundled `scripts/b-*.rhai`.
+//! - [`script`]: the rhai host; every command is a bundled `scripts/b-*.rhai`; event handlers and timers.
 //! - [`watch`]: the watch folder; dropped data is shared, dropped .torrent files are downloaded.
+//! - Front ends: [`shell`] (interactive, the default), [`daemon`] (headless), [`runner`]
+//!   (`btorrent run`), with [`app`] assembling what the shell and the daemon share.
 //! - [`demo`]: the whole program on loopback in one process (`btorrent demo`).
 
 pub mod announce;
+pub mod app;
 pub mod bencode;
 pub mod config;
+pub mod daemon;
 pub mod demo;
 pub mod engine;
 pub mod events;
 pub mod fsutil;
 pub mod metainfo;
 pub mod multi_sha1;
+pub mod runner;
 pub mod script;
 pub mod services;
+pub mod shell;
 pub mod tracker;
 pub mod types;
 pub mod watch;

@@ -1,5 +1,6 @@
-//! The `btorrent` binary: a clap front end over the library. Every command other than the built-in
-//! modes (shell, run) is a script: `btorrent create a b` runs `b-create a b`.
+//! The `btorrent` binary: a clap front end over the library. With no command it opens the shell; the
+//! built-in modes are shell, daemon, tracker and run; every other command is a script: `btorrent create
+//! a b` runs `b-create a b`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,6 +39,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The interactive shell (the default): tracker and peer running, b-* commands at a prompt
+    Shell,
+    /// The shell's services without the shell: tracker, peer, autorun scripts, until SIGINT/SIGTERM
+    Daemon,
     /// Run the HTTP tracker (announce, scrape, get_peers, status page) until Ctrl-C
     Tracker {
         /// Address to listen on (default: tracker_bind from torrents.toml)
@@ -54,7 +59,7 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Run a rhai script file with arguments
+    /// Run a rhai script file with arguments (it keeps running while it has handlers or timers)
     Run {
         file: PathBuf,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -65,7 +70,8 @@ enum Command {
     Script(Vec<String>),
 }
 
-fn init_logging(verbose: u8) {
+/// Log lines go to stderr; in the shell they are printed above the prompt.
+fn init_logging(verbose: u8, shell: bool) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -73,15 +79,25 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    if shell {
+        // Short lines above the prompt: the level and the message.
+        logs.with_writer(btorrent::shell::screen::LogWriter::default())
+            .without_time()
+            .with_target(false)
+            .with_ansi(false)
+            .init();
+    } else {
+        logs.with_writer(std::io::stderr).init();
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(
+        cli.verbose,
+        matches!(cli.command, None | Some(Command::Shell)),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -92,7 +108,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match cli.command {
+    let words = match cli.command {
         Some(Command::Tracker { bind }) => return runtime.block_on(run_tracker(cli.config, bind)),
         Some(Command::Demo { size, dir }) => {
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -109,8 +125,13 @@ fn main() -> ExitCode {
                 }
             };
         }
-        _ => {}
-    }
+        None | Some(Command::Shell) => return btorrent::shell::run(&cli.config, &runtime),
+        Some(Command::Daemon) => return btorrent::daemon::run(&cli.config, &runtime),
+        Some(Command::Run { file, args }) => {
+            return btorrent::runner::run(&cli.config, &file, &args, &runtime)
+        }
+        Some(Command::Script(words)) => words,
+    };
     let ctx = HostContext::stdout(cli.config.clone(), runtime.handle().clone());
     let host = match Host::new(ctx) {
         Ok(h) => h,
@@ -120,15 +141,8 @@ fn main() -> ExitCode {
         }
     };
     runtime.spawn(cancel_on_signal(host.context().cancel.clone()));
-    let result = match cli.command {
-        None => host.run_command("b-help", &[]),
-        Some(Command::Tracker { .. } | Command::Demo { .. }) => unreachable!("handled above"),
-        Some(Command::Run { file, args }) => host.run_file(&file, &args),
-        Some(Command::Script(words)) => {
-            let (name, rest) = words.split_first().expect("clap gives the command name");
-            host.run_command(name, rest)
-        }
-    };
+    let (name, rest) = words.split_first().expect("clap gives the command name");
+    let result = host.run_command(name, rest);
     // Whatever the command started in the background stops cleanly: resume data saved, `stopped`
     // announced.
     runtime.block_on(host.context().peer.shutdown(Duration::from_secs(5)));
@@ -158,7 +172,7 @@ async fn run_tracker(config: PathBuf, bind: Option<SocketAddr>) -> ExitCode {
         }
     };
     println!("tracker listening on {}", running.announce_url());
-    shutdown_signal().await;
+    btorrent::app::shutdown_signal().await;
     running.stop().await;
     ExitCode::SUCCESS
 }
@@ -166,26 +180,10 @@ async fn run_tracker(config: PathBuf, bind: Option<SocketAddr>) -> ExitCode {
 /// The first Ctrl-C or SIGTERM asks the running script to stop (it then shuts down cleanly); a second
 /// one exits at once.
 async fn cancel_on_signal(cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) {
-    shutdown_signal().await;
+    btorrent::app::shutdown_signal().await;
     cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-    shutdown_signal().await;
+    btorrent::app::shutdown_signal().await;
     std::process::exit(130);
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {

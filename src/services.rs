@@ -21,6 +21,7 @@ use crate::config::{Config, Settings};
 use crate::engine::{self, AddOptions, Session, SessionConfig};
 use crate::events::{Event, EventBus, EventKind};
 use crate::metainfo::Metainfo;
+use crate::script::live::LiveTorrents;
 use crate::tracker::{Tracker, TrackerConfig};
 use crate::types::InfoHash;
 use crate::watch::{Sharing, WatchConfig, Watcher};
@@ -99,6 +100,18 @@ impl Services {
         })
     }
 
+    /// The running torrents, as the script host and the shell's prompt see them.
+    pub fn live(&self) -> Arc<dyn LiveTorrents> {
+        Arc::new(self.peer.clone())
+    }
+
+    /// Records each running torrent's state (`downloading`, `seeding`, `paused`, ...) in torrents.toml,
+    /// so the next start picks up where this one stopped. Writes the file even when nothing changed
+    /// (a first run leaves a torrents.toml with every setting to edit).
+    pub fn save_states(&self) -> Result<()> {
+        save_states(&self.config_path, self.live().as_ref())
+    }
+
     /// Stops everything, waiting at most `grace` for transfers and `stopped` announces to finish. The
     /// watch folder stops first, so it asks nothing of a session that is shutting down.
     pub async fn shutdown(mut self, grace: Duration) {
@@ -110,6 +123,22 @@ impl Services {
             let _ = tokio::time::timeout(grace, t.stop()).await;
         }
     }
+}
+
+/// Records each running torrent's state in torrents.toml (see [`Services::save_states`]).
+pub fn save_states(config_path: &Path, live: &dyn LiveTorrents) -> Result<()> {
+    let all = live.all();
+    Config::update(config_path, |cfg| {
+        for (ih, stats) in &all {
+            // `error: message` is kept as `error`; a torrent still checking keeps its old state.
+            let state = stats.state.split(':').next().unwrap_or_default();
+            match cfg.find_mut(ih) {
+                Some(t) if state != "checking" && !state.is_empty() => t.state = state.to_string(),
+                _ => {}
+            }
+        }
+        Ok(())
+    })
 }
 
 /// The peer session of a process: set up by [`Services`], or started on first use by a one-shot

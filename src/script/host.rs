@@ -1,13 +1,17 @@
 //! The rhai engine with btorrent's primitives, and running commands and script files on it.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope, AST};
 
+use super::automation::{Automation, CurrentScript};
 use super::catalog::{Catalog, Script, ScriptOrigin};
 use super::command::CommandSpec;
+use super::live::LiveTorrents;
 use super::prims;
 use crate::config::Config;
 use crate::engine::Session;
@@ -29,10 +33,25 @@ pub struct HostContext {
     pub progress: bool,
     /// The peer id this process announces with.
     pub peer_id: PeerId,
-    /// What happened (engine, watch folder); `on(...)` handlers subscribe here.
+    /// What happened (engine, watch folder); the dispatcher hands it to the `on(...)` handlers.
     pub bus: EventBus,
     /// The peer session: the shell's, or started on first use by a one-shot command.
     pub peer: PeerSlot,
+    /// The running torrents as torrent handles and the shell's prompt see them: the peer session
+    /// (or a stand-in, in tests).
+    pub live: Arc<dyn LiveTorrents>,
+    /// The event handlers and timers scripts register (called by a dispatcher, if one runs).
+    pub automation: Arc<Automation>,
+    /// Set by `close()` in the shell, which then closes after the command; `None` outside a shell.
+    pub close_request: Option<Arc<CloseRequest>>,
+}
+
+/// What `close([force])` asks of the shell it runs in.
+#[derive(Debug, Default)]
+pub struct CloseRequest {
+    pub requested: AtomicBool,
+    /// Close without asking even if downloads are active.
+    pub force: AtomicBool,
 }
 
 impl HostContext {
@@ -49,7 +68,10 @@ impl HostContext {
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             peer_id: PeerId::generate(),
             bus,
+            live: Arc::new(peer.clone()),
             peer,
+            automation: Arc::new(Automation::default()),
+            close_request: None,
         }
     }
 
@@ -59,13 +81,21 @@ impl HostContext {
             .map_err(|e| format!("cannot start the peer: {e:#}").into())
     }
 
-    /// Runs `fut` on the runtime from the script's thread, giving up when the script is cancelled.
+    /// Runs `fut` on the runtime from the script's thread, giving up when the script is cancelled
+    /// or (in a handler or timer) runs out of time.
     pub fn block_on<F: std::future::Future>(
         &self,
         fut: F,
     ) -> Result<F::Output, Box<EvalAltResult>> {
         let cancel = self.cancel.clone();
+        let deadline = call_deadline();
         self.runtime.block_on(async move {
+            let out_of_time = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             let cancelled = async {
                 while !cancel.load(Ordering::Relaxed) {
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -74,6 +104,7 @@ impl HostContext {
             tokio::select! {
                 v = fut => Ok(v),
                 _ = cancelled => Err(cancelled_error()),
+                _ = out_of_time => Err(terminated(TIMEOUT_TOKEN)),
             }
         })
     }
@@ -90,6 +121,50 @@ impl HostContext {
     pub fn print(&self, s: &str) {
         (self.out)(s)
     }
+
+    /// Sleeps `d` in short steps; stops early with the script's cancellation (Ctrl-C) or time limit.
+    pub fn sleep(&self, d: Duration) -> Result<(), Box<EvalAltResult>> {
+        let end = Instant::now() + d;
+        loop {
+            if self.cancelled() {
+                return Err(cancelled_error());
+            }
+            let now = Instant::now();
+            if call_deadline().is_some_and(|dl| now >= dl) {
+                return Err(terminated(TIMEOUT_TOKEN));
+            }
+            if now >= end {
+                return Ok(());
+            }
+            std::thread::sleep((end - now).min(Duration::from_millis(20)));
+        }
+    }
+}
+
+thread_local! {
+    /// When the callback running on this thread must stop (see [`with_call_deadline`]).
+    static CALL_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with a deadline for script code on this thread: past it, the script stops with a
+/// "ran too long" error (checked every few thousand operations and by `sleep`).
+pub(crate) fn with_call_deadline<T>(deadline: Instant, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Instant>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CALL_DEADLINE.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(CALL_DEADLINE.with(|c| c.replace(Some(deadline))));
+    f()
+}
+
+fn call_deadline() -> Option<Instant> {
+    CALL_DEADLINE.with(Cell::get)
+}
+
+fn terminated(token: &str) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorTerminated(token.into(), Position::NONE).into()
 }
 
 /// Why a command or script did not complete. Each displays as one line.
@@ -118,6 +193,8 @@ pub struct Host {
 
 /// The token `on_progress` returns when the cancel flag is set.
 const CANCEL_TOKEN: &str = "btorrent:cancelled";
+/// The token for a callback that ran past its time limit.
+const TIMEOUT_TOKEN: &str = "btorrent:time-limit";
 
 /// The error a primitive returns when it stops waiting because the script was cancelled.
 pub fn cancelled_error() -> Box<EvalAltResult> {
@@ -141,10 +218,14 @@ impl Host {
         engine.set_max_functions(10_000);
         engine.set_max_modules(0);
         let cancel = ctx.cancel.clone();
-        engine.on_progress(move |_| {
-            cancel
-                .load(Ordering::Relaxed)
-                .then(|| Dynamic::from(CANCEL_TOKEN))
+        engine.on_progress(move |ops| {
+            if cancel.load(Ordering::Relaxed) {
+                return Some(Dynamic::from(CANCEL_TOKEN));
+            }
+            if ops % 4096 == 0 && call_deadline().is_some_and(|d| Instant::now() >= d) {
+                return Some(Dynamic::from(TIMEOUT_TOKEN));
+            }
+            None
         });
         let out = ctx.out.clone();
         engine.on_print(move |s| out(s));
@@ -259,16 +340,41 @@ impl Host {
     }
 
     fn run_script(&self, script: &Script, args: Dynamic) -> Result<Dynamic, ScriptError> {
-        let ast = self.compile(script)?;
+        let ast = Arc::new(self.compile(script)?);
         self.ctx.cancel.store(false, Ordering::Relaxed);
         let mut scope = Scope::new();
         scope.push("args", args);
-        self.engine
-            .eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
-            .map_err(|e| {
-                let bundled = script.origin == ScriptOrigin::Bundled;
-                self.describe_error(&script.describe(), &e, !bundled)
+        let current = CurrentScript {
+            ast: ast.clone(),
+            script: script.describe(),
+        };
+        CurrentScript::enter(current, || {
+            self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
+        })
+        .map_err(|e| {
+            let bundled = script.origin == ScriptOrigin::Bundled;
+            self.describe_error(&script.describe(), &e, !bundled)
+        })
+    }
+
+    /// Calls a registered handler or timer with `args`, within the per-call time limit, naming its
+    /// script in errors. The script's cancel flag stops it too.
+    pub fn call_back(
+        &self,
+        cb: &super::automation::Callback,
+        args: impl rhai::FuncArgs,
+    ) -> Result<Dynamic, ScriptError> {
+        let deadline = Instant::now() + self.ctx.automation.call_time_limit;
+        let current = CurrentScript {
+            ast: cb.ast.clone(),
+            script: cb.script.clone(),
+        };
+        with_call_deadline(deadline, || {
+            CurrentScript::enter(current, || {
+                cb.func.call::<Dynamic>(&self.engine, &cb.ast, args)
             })
+        })
+        .map_err(|e| self.describe_error(&cb.script, &e, true))
     }
 
     /// Turns a rhai error into one line naming the script, the line and the cause. Errors a bundled
@@ -298,6 +404,14 @@ impl Host {
                 return ScriptError::Cancelled {
                     script: script.trim_end_matches(".rhai (bundled)").to_string(),
                 }
+            }
+            EvalAltResult::ErrorTerminated(token, _)
+                if token.clone().into_string().ok().as_deref() == Some(TIMEOUT_TOKEN) =>
+            {
+                format!(
+                    "stopped after {} (a handler or timer call may run that long)",
+                    humantime::format_duration(self.ctx.automation.call_time_limit)
+                )
             }
             EvalAltResult::ErrorTooManyOperations(_) => format!(
                 "stopped after {} operations (script_max_operations), is it in an endless loop?",

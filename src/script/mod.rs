@@ -14,13 +14,21 @@
 //! - [`catalog`]: which commands exist and where their scripts come from.
 //! - [`command`]: the usage grammar and argument parsing.
 //! - [`host`]: the engine, the run entry points and error reporting.
+//! - [`automation`]: the handlers and timers scripts register; [`dispatch`]: the thread that calls them.
+//! - [`live`]: what the host asks of the torrents running in this process.
 //! - `prims`: the primitives scripts call, one file per area.
 
+pub mod automation;
 pub mod catalog;
 pub mod command;
+pub mod dispatch;
 pub mod host;
+pub mod live;
 mod prims;
 
+pub use automation::Automation;
 pub use catalog::{Catalog, Script, ScriptOrigin};
 pub use command::CommandSpec;
-pub use host::{Host, HostContext, Output, ScriptError};
+pub use dispatch::Dispatcher;
+pub use host::{CloseRequest, Host, HostContext, Output, ScriptError};
+pub use live::{LiveStats, LiveTorrents};

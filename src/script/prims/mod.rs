@@ -3,14 +3,22 @@
 //! - `registry`: `settings`, `torrents`, `register`, `unregister` (torrents.toml);
 //! - `text`: `table`, `human_bytes`, `parse_size`, `to_json`, `commands`;
 //! - `tracker`: `peers`, `announce`, `scrape` (the tracker client);
-//! - `transfer`: `start`, `seed`, `torrent`, `transfers`, `bitfield`, `download_piece` and the live
-//!   `Transfer` type (the peer session).
+//! - `transfer`: `start`, `seed`, `bitfield`, `download_piece` and the `Job` type they return (the
+//!   peer session);
+//! - `events`: `on`, `off`, `events` (handlers the dispatcher calls);
+//! - `timers`: `every`, `after`, `sleep`;
+//! - `handles`: `torrent(name_or_hash)` and the `TorrentHandle` type (live getters, actions, `meta`);
+//! - `front`: `close` (the shell).
 //!
 //! Conventions: a primitive that fails throws a one-line message starting with its own name; options
 //! are passed as a map whose unknown keys are an error and whose `()` values mean "not given".
 
+mod events;
+mod front;
+mod handles;
 mod registry;
 mod text;
+mod timers;
 mod torrent_file;
 mod tracker;
 mod transfer;
@@ -21,12 +29,17 @@ use rhai::Engine;
 
 use super::host::HostContext;
 
+pub(crate) use events::event_map;
 pub(crate) use torrent_file::TorrentFile;
 
 pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     torrent_file::register(engine, ctx);
     registry::register(engine, ctx);
     text::register(engine, ctx);
+    events::register(engine, ctx);
+    timers::register(engine, ctx);
+    handles::register(engine, ctx);
+    front::register(engine, ctx);
     tracker::register(engine, ctx);
     transfer::register(engine, ctx);
 }

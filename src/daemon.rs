@@ -1,0 +1,82 @@
+//! `btorrent daemon`: the shell's services without the shell. It starts the tracker and the peer as
+//! torrents.toml configures them (every managed torrent resumes), runs the autorun scripts and their
+//! handlers and timers, logs every event (and what scripts print) to stdout with a timestamp, picks up
+//! torrents registered in torrents.toml meanwhile, and closes gracefully on SIGINT or SIGTERM.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use std::time::Duration;
+
+use crate::app::{shutdown_signal, App};
+use crate::config::{now_rfc3339, Config};
+use crate::services::resume_managed;
+use crate::shell::CLOSE_GRACE;
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn log(line: &str) {
+    for l in line.lines() {
+        println!("[{}] {l}", now_rfc3339());
+    }
+}
+
+pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
+    let mut app = match App::start(config_path, runtime, Arc::new(log), false) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("btorrent: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(t) = &app.services.tracker {
+        log(&format!("tracker: {}", t.announce_url()));
+    }
+    for p in app.autorun_scripts() {
+        log(&format!("autorun: {}", p.display()));
+    }
+    if let Some(mut rx) = app.take_event_log() {
+        runtime.spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match rx.recv().await {
+                    Ok(ev) => log(&ev.to_string()),
+                    Err(RecvError::Lagged(n)) => log(&format!("({n} events not logged)")),
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+    for e in app.start_automation() {
+        log(&format!("autorun: {e}"));
+    }
+    log("running; SIGINT or SIGTERM stops");
+    // Torrents registered meanwhile (by a one-shot command, say) join the session.
+    let mut seen = modified(config_path);
+    runtime.block_on(async {
+        let stop = shutdown_signal();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+            let now = modified(config_path);
+            if now != seen {
+                seen = now;
+                if let (Some(session), Ok(cfg)) =
+                    (app.services.peer.get(), Config::load(config_path))
+                {
+                    resume_managed(&session, &cfg, &app.services.bus).await;
+                }
+            }
+        }
+    });
+    log("stopping: transfers, handlers, announces");
+    app.shutdown(runtime, CLOSE_GRACE);
+    log("stopped");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,88 @@
+//! `btorrent run <file.rhai>`: runs a script, then keeps calling the handlers and timers it registered
+//! until none is left (a timer that fired for the last time, handlers removed with `off`) or Ctrl-C.
+//!
+//! Ctrl-C while the script's body runs cancels it (exit code 130); Ctrl-C while only handlers and
+//! timers are left ends the run normally (exit code 0). Either way the peer session, if the script
+//! started one, then stops cleanly; a second Ctrl-C exits at once.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::script::{Dispatcher, Host, HostContext, ScriptError};
+
+pub fn run(
+    config_path: &Path,
+    file: &Path,
+    args: &[String],
+    runtime: &tokio::runtime::Runtime,
+) -> ExitCode {
+    let ctx = HostContext::stdout(PathBuf::from(config_path), runtime.handle().clone());
+    let host = match Host::new(ctx) {
+        Ok(h) => Arc::new(h),
+        Err(e) => {
+            eprintln!("btorrent: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cancel = host.context().cancel.clone();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let sigint = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let _enter = runtime.enter();
+        signal(SignalKind::interrupt())
+    };
+    if let Ok(mut sig) = sigint {
+        let (cancel, interrupted) = (cancel.clone(), interrupted.clone());
+        runtime.spawn(async move {
+            if sig.recv().await.is_some() {
+                interrupted.store(true, Ordering::Relaxed);
+                cancel.store(true, Ordering::Relaxed);
+            }
+            // A second Ctrl-C does not wait for the clean stop.
+            if sig.recv().await.is_some() {
+                std::process::exit(130);
+            }
+        });
+    }
+    let dispatcher = Dispatcher::start(host.clone());
+    let result = host.run_file(file, args);
+    let code = match &result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e @ ScriptError::Usage { .. }) => {
+            eprintln!("btorrent: {e}");
+            ExitCode::from(2)
+        }
+        Err(e @ ScriptError::Cancelled { .. }) => {
+            eprintln!("btorrent: {e}");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("btorrent: {e}");
+            ExitCode::FAILURE
+        }
+    };
+    let auto = host.context().automation.clone();
+    if result.is_ok() && !auto.is_idle() {
+        let (handlers, timers) = auto.counts();
+        eprintln!(
+            "btorrent: {} keeps running ({handlers} handlers, {timers} timers); Ctrl-C stops it",
+            file.display()
+        );
+        runtime.block_on(async {
+            while !auto.is_idle() && !interrupted.load(Ordering::Relaxed) {
+                tokio::select! {
+                    _ = auto.idle_changed() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        });
+    }
+    cancel.store(true, Ordering::Relaxed);
+    dispatcher.stop(Duration::from_secs(5));
+    // Whatever the script started stops cleanly: resume data saved, `stopped` announced.
+    runtime.block_on(host.context().peer.shutdown(Duration::from_secs(5)));
+    code
+}

@@ -1,0 +1,162 @@
+//! What torrent handles and the shell's prompt ask of the torrents running in this process: live
+//! figures and actions, as one small trait. The peer session ([`PeerSlot`]) is the implementation;
+//! tests put a stand-in in its place. A torrent that is not running (no session yet, or not added to
+//! it) is simply absent: handles then report what torrents.toml says.
+
+use std::path::PathBuf;
+
+use futures::future::BoxFuture;
+
+use crate::engine::{TorrentState, TorrentStats};
+use crate::services::PeerSlot;
+use crate::types::InfoHash;
+
+/// A snapshot of one running torrent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveStats {
+    pub name: String,
+    /// `checking`, `downloading`, `seeding`, `paused` or `error: ...`.
+    pub state: String,
+    /// Verified bytes / total bytes, 0.0 to 1.0.
+    pub progress: f64,
+    pub size: u64,
+    /// Bytes per second.
+    pub down_rate: u64,
+    pub up_rate: u64,
+    /// Payload bytes moved since the torrent started in this process.
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub peers: usize,
+    pub seeds: usize,
+    /// The folder that holds the torrent's file or top folder.
+    pub data_dir: PathBuf,
+}
+
+impl LiveStats {
+    /// Fetching data (the shell asks before closing while any torrent is). A torrent still checking
+    /// its data is not counted: its progress grows as the check goes, complete or not.
+    pub fn is_downloading(&self) -> bool {
+        self.state == "downloading"
+    }
+}
+
+/// The torrents running in this process. Every call returns promptly: figures come from memory,
+/// and the actions that wait on disk or network are futures the caller blocks on.
+pub trait LiveTorrents: Send + Sync {
+    /// `None` when the torrent is not running here.
+    fn stats(&self, ih: &InfoHash) -> Option<LiveStats>;
+    /// Every running torrent.
+    fn all(&self) -> Vec<(InfoHash, LiveStats)>;
+    /// Stops transfers but keeps the torrent; false when it is not running here.
+    fn pause(&self, ih: &InfoHash) -> bool;
+    /// Undoes [`LiveTorrents::pause`]; false when it is not running here.
+    fn resume(&self, ih: &InfoHash) -> bool;
+    /// Stops the torrent (announcing `stopped`) and forgets it; data stays. Ok(false) when it was not
+    /// running here.
+    fn remove(&self, ih: InfoHash) -> BoxFuture<'static, anyhow::Result<bool>>;
+    /// Moves the data into `dir` and carries on from there. Ok(false) when not running here.
+    fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>>;
+}
+
+fn live_stats(name: &str, s: &TorrentStats) -> LiveStats {
+    LiveStats {
+        name: name.to_string(),
+        state: match &s.state {
+            TorrentState::Error(e) => format!("error: {e}"),
+            other => other.to_string(),
+        },
+        progress: if s.bytes_total == 0 {
+            1.0
+        } else {
+            s.bytes_verified as f64 / s.bytes_total as f64
+        },
+        size: s.bytes_total,
+        down_rate: s.down_rate,
+        up_rate: s.up_rate,
+        downloaded: s.downloaded,
+        uploaded: s.uploaded,
+        peers: s.peers,
+        seeds: s.seeds,
+        data_dir: s.data_dir.clone(),
+    }
+}
+
+impl LiveTorrents for PeerSlot {
+    fn stats(&self, ih: &InfoHash) -> Option<LiveStats> {
+        let h = self.get()?.get(ih)?;
+        Some(live_stats(h.name(), &h.stats()))
+    }
+
+    fn all(&self) -> Vec<(InfoHash, LiveStats)> {
+        let Some(session) = self.get() else {
+            return Vec::new();
+        };
+        session
+            .torrents()
+            .into_iter()
+            .map(|h| (h.info_hash(), live_stats(h.name(), &h.stats())))
+            .collect()
+    }
+
+    fn pause(&self, ih: &InfoHash) -> bool {
+        match self.get().and_then(|s| s.get(ih)) {
+            Some(h) => {
+                h.pause();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn resume(&self, ih: &InfoHash) -> bool {
+        match self.get().and_then(|s| s.get(ih)) {
+            Some(h) => {
+                h.resume();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remove(&self, ih: InfoHash) -> BoxFuture<'static, anyhow::Result<bool>> {
+        let session = self.get().filter(|s| s.get(&ih).is_some());
+        Box::pin(async move {
+            match session {
+                Some(s) => s.remove(&ih).await.map(|_| true),
+                None => Ok(false),
+            }
+        })
+    }
+
+    fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>> {
+        let handle = self.get().and_then(|s| s.get(&ih));
+        Box::pin(async move {
+            match handle {
+                Some(h) => h.move_to(dir).await.map(|_| true),
+                None => Ok(false),
+            }
+        })
+    }
+}
+
+/// Totals over every running torrent, for the shell's prompt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub running: usize,
+    pub downloading: usize,
+    pub down_rate: u64,
+    pub up_rate: u64,
+    pub peers: usize,
+}
+
+pub fn totals(live: &dyn LiveTorrents) -> Totals {
+    let mut t = Totals::default();
+    for (_, s) in live.all() {
+        t.running += 1;
+        t.downloading += usize::from(s.is_downloading());
+        t.down_rate += s.down_rate;
+        t.up_rate += s.up_rate;
+        t.peers += s.peers;
+    }
+    t
+}

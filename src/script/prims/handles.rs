@@ -1,0 +1,336 @@
+//! Torrent handles: `torrent(name_or_hash)` (and `ev.torrent` in event handlers) gives a
+//! `TorrentHandle`, a live view of one managed torrent.
+//!
+//! Getters read the running engine when the torrent runs in this process, else torrents.toml:
+//! `name`, `info_hash`, `state`, `running`, `progress` (0.0-1.0, `()` when not running), `size`,
+//! `down_rate`, `up_rate`, `downloaded`, `uploaded`, `ratio` (uploaded / size, this process),
+//! `peers`, `seeds`, `save_path` (the folder holding its data), `file` (the .torrent), and `meta`: a
+//! map the script owns, saved with the torrent in torrents.toml (`t.meta.moved = true` persists).
+//!
+//! Actions: `pause()`, `resume()`, `remove()` (stops, announces `stopped`, forgets the torrent; data
+//! stays), `move_to(dir)` (moves the data and goes on seeding from there; a torrent not running here
+//! just has its files moved). Each records the change in torrents.toml.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine, EvalAltResult, Map};
+
+use super::fail;
+use super::registry::lookup;
+use crate::config::{Config, ManagedTorrent, Origin};
+use crate::engine::storage::Storage;
+use crate::metainfo::Metainfo;
+use crate::script::host::HostContext;
+use crate::script::live::LiveStats;
+use crate::types::InfoHash;
+
+/// One torrent, by info-hash. Cheap to clone; every getter looks at the current state.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    pub info_hash: InfoHash,
+    /// The name when the handle was made (kept for messages once the torrent is gone).
+    pub name: String,
+}
+
+/// What one getter call sees: the engine's figures and the torrents.toml entry, either may be absent.
+struct View {
+    live: Option<LiveStats>,
+    entry: Option<ManagedTorrent>,
+    cfg: Option<Config>,
+}
+
+fn view(ctx: &HostContext, h: &Handle) -> View {
+    let live = ctx.live.stats(&h.info_hash);
+    let cfg = Config::load(&ctx.config_path).ok();
+    let entry = cfg.as_ref().and_then(|c| c.find(&h.info_hash).cloned());
+    View { live, entry, cfg }
+}
+
+impl View {
+    fn state(&self) -> String {
+        match (&self.live, &self.entry) {
+            (Some(l), _) => l.state.clone(),
+            (None, Some(e)) => e.state.clone(),
+            (None, None) => "removed".into(),
+        }
+    }
+
+    fn save_path(&self) -> Option<PathBuf> {
+        match (&self.live, &self.entry, &self.cfg) {
+            (Some(l), _, _) => Some(l.data_dir.clone()),
+            (None, Some(e), Some(cfg)) => Some(cfg.resolve(&e.data)),
+            _ => None,
+        }
+    }
+
+    fn file(&self) -> Option<PathBuf> {
+        match (&self.entry, &self.cfg) {
+            (Some(e), Some(cfg)) => Some(cfg.resolve(&e.file)),
+            _ => None,
+        }
+    }
+
+    fn size(&self) -> Option<u64> {
+        if let Some(l) = &self.live {
+            return Some(l.size);
+        }
+        Metainfo::load(&self.file()?)
+            .ok()
+            .map(|m| m.info.total_length)
+    }
+}
+
+/// A path for scripts: absolute, so it means the same wherever the script uses it.
+fn path_value(p: Option<PathBuf>) -> Dynamic {
+    p.map_or(Dynamic::UNIT, |p| {
+        let p = std::path::absolute(&p).unwrap_or(p);
+        p.display().to_string().into()
+    })
+}
+
+/// A script value as it can be kept in torrents.toml.
+fn to_toml(key: &str, v: &Dynamic) -> Result<toml::Value, String> {
+    if let Ok(b) = v.as_bool() {
+        return Ok(toml::Value::Boolean(b));
+    }
+    if let Ok(i) = v.as_int() {
+        return Ok(toml::Value::Integer(i));
+    }
+    if let Ok(f) = v.as_float() {
+        return Ok(toml::Value::Float(f));
+    }
+    if v.is_string() || v.is_char() {
+        return Ok(toml::Value::String(v.to_string()));
+    }
+    if let Some(a) = v.clone().try_cast::<rhai::Array>() {
+        return a
+            .iter()
+            .map(|x| to_toml(key, x))
+            .collect::<Result<_, _>>()
+            .map(toml::Value::Array);
+    }
+    if let Some(m) = v.clone().try_cast::<Map>() {
+        let mut t = toml::Table::new();
+        for (k, x) in &m {
+            t.insert(k.to_string(), to_toml(key, x)?);
+        }
+        return Ok(toml::Value::Table(t));
+    }
+    Err(format!(
+        "meta.{key}: a {} cannot be saved (use true/false, numbers, text, arrays and maps)",
+        v.type_name()
+    ))
+}
+
+fn meta_get(ctx: &HostContext, h: &Handle) -> Map {
+    let cfg = Config::load(&ctx.config_path).ok();
+    let meta = cfg
+        .as_ref()
+        .and_then(|c| c.find(&h.info_hash))
+        .map(|e| e.meta.clone())
+        .unwrap_or_default();
+    meta.into_iter()
+        .map(|(k, v)| {
+            let d = rhai::serde::to_dynamic(&v).unwrap_or(Dynamic::UNIT);
+            (k.into(), d)
+        })
+        .collect()
+}
+
+fn meta_set(ctx: &HostContext, h: &Handle, m: Map) -> Result<(), Box<EvalAltResult>> {
+    let mut meta = BTreeMap::new();
+    for (k, v) in &m {
+        if v.is_unit() {
+            continue;
+        }
+        meta.insert(k.to_string(), to_toml(k, v).or_else(|e| fail("meta", e))?);
+    }
+    update_entry(ctx, h, "meta", |e| {
+        e.meta = meta;
+        Ok(())
+    })
+}
+
+/// Changes the torrents.toml entry of `h` under the file lock.
+fn update_entry(
+    ctx: &HostContext,
+    h: &Handle,
+    func: &str,
+    f: impl FnOnce(&mut ManagedTorrent) -> anyhow::Result<()>,
+) -> Result<(), Box<EvalAltResult>> {
+    Config::update(&ctx.config_path, |cfg| {
+        let e = cfg
+            .find_mut(&h.info_hash)
+            .ok_or_else(|| anyhow::anyhow!("{} is not a managed torrent any more", h.name))?;
+        f(e)
+    })
+    .or_else(|e| fail(func, format!("{e:#}")))
+}
+
+fn pause(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
+    ctx.live.pause(&h.info_hash);
+    update_entry(ctx, h, "pause", |e| {
+        e.state = "paused".into();
+        Ok(())
+    })
+}
+
+fn resume(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
+    let live = ctx.live.resume(&h.info_hash);
+    let now = ctx.live.stats(&h.info_hash);
+    update_entry(ctx, h, "resume", |e| {
+        e.state = match (live, now) {
+            (true, Some(s)) if s.progress >= 1.0 => "seeding".into(),
+            (true, Some(_)) => "downloading".into(),
+            _ if e.origin == Origin::Added => "downloading".into(),
+            _ => "seeding".into(),
+        };
+        Ok(())
+    })
+}
+
+fn remove(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
+    ctx.block_on(ctx.live.remove(h.info_hash))?
+        .or_else(|e| fail("remove", format!("{e:#}")))?;
+    Config::update(&ctx.config_path, |cfg| {
+        cfg.remove(&h.info_hash);
+        Ok(())
+    })
+    .or_else(|e| fail("remove", format!("{e:#}")))
+}
+
+fn move_to(ctx: &HostContext, h: &Handle, dir: &str) -> Result<(), Box<EvalAltResult>> {
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| PathBuf::from(dir));
+    std::fs::create_dir_all(&dir)
+        .or_else(|e| fail("move_to", format!("cannot create {}: {e}", dir.display())))?;
+    let moved = ctx
+        .block_on(ctx.live.move_to(h.info_hash, dir.clone()))?
+        .or_else(|e| fail("move_to", format!("{e:#}")))?;
+    if !moved {
+        // Not running here: move the files the torrent lists, nothing else.
+        let cfg = ctx.config()?;
+        let Some(e) = cfg.find(&h.info_hash) else {
+            return fail("move_to", format!("{} is not a managed torrent", h.name));
+        };
+        let meta = Metainfo::load(&cfg.resolve(&e.file)).or_else(|err| fail("move_to", err))?;
+        let storage = Storage::new(meta.info.clone(), cfg.resolve(&e.data));
+        storage.move_to(&dir).or_else(|err| {
+            fail(
+                "move_to",
+                format!("cannot move {} to {}: {err}", h.name, dir.display()),
+            )
+        })?;
+    }
+    update_entry(ctx, h, "move_to", |e| {
+        e.data = dir;
+        Ok(())
+    })
+}
+
+/// `torrent(name_or_hash)`: a managed torrent, or one running here.
+fn find(ctx: &Arc<HostContext>, key: &str) -> Result<Handle, Box<EvalAltResult>> {
+    let cfg = ctx.config()?;
+    match lookup(&cfg, key) {
+        Ok(t) => {
+            let ih = t.hash().expect("validated on load");
+            Ok(Handle {
+                info_hash: ih,
+                name: t.name.clone(),
+            })
+        }
+        Err(not_managed) => {
+            let k = key.to_ascii_lowercase();
+            let live: Vec<_> = ctx
+                .live
+                .all()
+                .into_iter()
+                .filter(|(ih, s)| s.name == key || (k.len() >= 6 && ih.to_hex().starts_with(&k)))
+                .collect();
+            match live.as_slice() {
+                [(ih, s)] => Ok(Handle {
+                    info_hash: *ih,
+                    name: s.name.clone(),
+                }),
+                _ => fail("torrent", not_managed),
+            }
+        }
+    }
+}
+
+pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
+    engine.register_type_with_name::<Handle>("TorrentHandle");
+    let c = ctx.clone();
+    engine.register_fn("torrent", move |key: &str| find(&c, key));
+    engine.register_fn("to_string", |h: &mut Handle| {
+        format!("TorrentHandle({} {})", h.name, h.info_hash)
+    });
+    engine.register_get("info_hash", |h: &mut Handle| h.info_hash.to_hex());
+
+    macro_rules! getter {
+        ($name:literal, |$h:ident, $v:ident| $body:expr) => {{
+            let c = ctx.clone();
+            engine.register_get($name, move |$h: &mut Handle| -> Dynamic {
+                let $v = view(&c, $h);
+                $body
+            });
+        }};
+    }
+    getter!("name", |h, v| v
+        .live
+        .map(|l| l.name)
+        .or(v.entry.map(|e| e.name))
+        .unwrap_or_else(|| h.name.clone())
+        .into());
+    getter!("state", |_h, v| v.state().into());
+    getter!("running", |_h, v| v.live.is_some().into());
+    getter!("progress", |_h, v| v
+        .live
+        .map_or(Dynamic::UNIT, |l| l.progress.into()));
+    getter!("size", |_h, v| v
+        .size()
+        .map_or(Dynamic::UNIT, |s| (s as i64).into()));
+    getter!("down_rate", |_h, v| v
+        .live
+        .map_or(0, |l| l.down_rate as i64)
+        .into());
+    getter!("up_rate", |_h, v| v
+        .live
+        .map_or(0, |l| l.up_rate as i64)
+        .into());
+    getter!("downloaded", |_h, v| v
+        .live
+        .map_or(0, |l| l.downloaded as i64)
+        .into());
+    getter!("uploaded", |_h, v| v
+        .live
+        .map_or(0, |l| l.uploaded as i64)
+        .into());
+    getter!("ratio", |_h, v| match &v.live {
+        Some(l) if l.size > 0 => (l.uploaded as f64 / l.size as f64).into(),
+        _ => 0.0.into(),
+    });
+    getter!("peers", |_h, v| v.live.map_or(0, |l| l.peers as i64).into());
+    getter!("seeds", |_h, v| v.live.map_or(0, |l| l.seeds as i64).into());
+    getter!("save_path", |_h, v| path_value(v.save_path()));
+    getter!("file", |_h, v| path_value(v.file()));
+
+    let c = ctx.clone();
+    engine.register_get("meta", move |h: &mut Handle| meta_get(&c, h));
+    let c = ctx.clone();
+    engine.register_set(
+        "meta",
+        move |h: &mut Handle, m: Map| -> Result<(), Box<EvalAltResult>> { meta_set(&c, h, m) },
+    );
+    let c = ctx.clone();
+    engine.register_fn("pause", move |h: &mut Handle| pause(&c, h));
+    let c = ctx.clone();
+    engine.register_fn("resume", move |h: &mut Handle| resume(&c, h));
+    let c = ctx.clone();
+    engine.register_fn("remove", move |h: &mut Handle| remove(&c, h));
+    let c = ctx.clone();
+    engine.register_fn("move_to", move |h: &mut Handle, dir: &str| {
+        move_to(&c, h, dir)
+    });
+}

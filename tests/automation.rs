@@ -1,0 +1,487 @@
+//! Scripts that react: event handlers and timers called by the dispatcher, torrent handles and their
+//! persisted `meta`, and `sleep` that Ctrl-C cuts short. Events are published on the bus as the engine
+//! and the watch folder publish them.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use btorrent::config::Config;
+use btorrent::events::{Event, EventKind};
+use btorrent::script::{
+    Automation, Dispatcher, Host, HostContext, LiveStats, LiveTorrents, ScriptError,
+};
+use btorrent::InfoHash;
+use futures::future::BoxFuture;
+use parking_lot::Mutex;
+
+/// A host writing into a shared list of lines, in a temporary folder with its own torrents.toml.
+struct Rig {
+    dir: tempfile::TempDir,
+    lines: Arc<Mutex<Vec<String>>>,
+    host: Arc<Host>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Rig {
+    fn new(settings: &str, call_limit: Duration) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("torrents.toml"),
+            format!("[settings]\n{settings}\n"),
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let mut ctx = HostContext::stdout(dir.path().join("torrents.toml"), rt.handle().clone());
+        ctx.out = Arc::new(move |s: &str| sink.lock().push(s.to_string()));
+        ctx.progress = false;
+        ctx.automation = Arc::new(Automation::new(call_limit));
+        let host = Arc::new(Host::new(ctx).unwrap());
+        Rig {
+            dir,
+            lines,
+            host,
+            rt,
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn try_script(&self, name: &str, source: &str) -> Result<rhai::Dynamic, ScriptError> {
+        let p = self.path(name);
+        std::fs::write(&p, source).unwrap();
+        self.host.run_file(&p, &[])
+    }
+
+    fn script(&self, name: &str, source: &str) {
+        if let Err(e) = self.try_script(name, source) {
+            panic!("{name}: {e}");
+        }
+    }
+
+    fn script_fails(&self, name: &str, source: &str) -> String {
+        match self.try_script(name, source) {
+            Ok(v) => panic!("{name} should fail, returned {v}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Waits until `pred` holds for the lines printed so far.
+    fn wait_for(&self, what: &str, pred: impl Fn(&[String]) -> bool) {
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            if pred(&self.lines.lock()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("timed out waiting for {what}: {:#?}", self.lines.lock());
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.lines
+            .lock()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+}
+
+fn added(n: u8) -> Event {
+    Event::new(EventKind::Added).torrent(InfoHash([n; 20]), format!("t{n}"))
+}
+
+#[test]
+fn throwing_and_endless_handlers_neither_stop_nor_stall_delivery() {
+    let rig = Rig::new("script_max_operations = 300000", Duration::from_millis(700));
+    let bus = rig.host.context().bus.clone();
+    let dispatcher = Dispatcher::start(rig.host.clone());
+    rig.script(
+        "auto.rhai",
+        r#"
+on("added", |ev| {
+    throw `cannot handle ${ev.name}`;
+});
+on("added", |ev| {
+    let n = 0;
+    loop { n += 1; }
+});
+on("added", |ev| {
+    loop { sleep(20); }
+});
+on("added", |ev| print(`seen ${ev.name} ${ev.event} ${ev.torrent.info_hash.sub_string(0, 4)}`));
+on("completed", |ev| print(`completed ${ev.name}`));
+"#,
+    );
+    let started = Instant::now();
+    for n in 1..=3 {
+        bus.publish(added(n));
+    }
+    bus.publish(Event::new(EventKind::Completed).torrent(InfoHash([9; 20]), "nine"));
+    assert!(
+        started.elapsed() < Duration::from_millis(50),
+        "publishing never waits on a script"
+    );
+    rig.wait_for("every event delivered", |l| {
+        l.iter().any(|x| x == "completed nine")
+    });
+    for n in 1..=3 {
+        assert_eq!(rig.count(&format!("seen t{n} added 0{n}0{n}")), 1);
+    }
+    // Each failure is reported with the script, the line and the reason, once per event.
+    let lines = rig.lines.lock().clone();
+    let thrown: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("cannot handle"))
+        .collect();
+    assert_eq!(thrown.len(), 3, "{lines:#?}");
+    assert!(
+        thrown[0].starts_with("on(\"added\") handler (registered at line 2) failed: ")
+            && thrown[0].contains("auto.rhai")
+            && thrown[0].contains("line 3"),
+        "{}",
+        thrown[0]
+    );
+    let endless = lines
+        .iter()
+        .filter(|l| l.contains("300000 operations"))
+        .count();
+    assert_eq!(endless, 3, "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("registered at line 5")
+            && l.contains("auto.rhai")
+            && l.contains("300000 operations")),
+        "{lines:#?}"
+    );
+    let slow = lines
+        .iter()
+        .filter(|l| l.contains("stopped after 700ms"))
+        .count();
+    assert_eq!(slow, 3, "{lines:#?}");
+    dispatcher.stop(Duration::from_secs(5));
+}
+
+#[test]
+fn timers_repeat_fire_once_and_can_be_removed() {
+    let rig = Rig::new("", Duration::from_secs(5));
+    let bus = rig.host.context().bus.clone();
+    let dispatcher = Dispatcher::start(rig.host.clone());
+    rig.script(
+        "timers.rhai",
+        r#"
+let ticks = 0;
+let id = 0;
+id = every(0.05, || {
+    ticks += 1;
+    print(`tick ${ticks}`);
+    if ticks == 3 { print(`off ${off(id)}`); }
+});
+after(0.2, || print("later"));
+let h = on("error", |ev| print("never"));
+off(h);
+"#,
+    );
+    rig.wait_for("three ticks and the one-shot", |l| {
+        l.iter().any(|x| x == "later") && l.iter().any(|x| x == "off true")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(rig.count("tick"), 3, "{:#?}", rig.lines.lock());
+    assert_eq!(rig.count("later"), 1);
+    assert!(rig.host.context().automation.is_idle());
+    bus.publish(Event::new(EventKind::Error).message("x"));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(rig.count("never"), 0);
+    dispatcher.stop(Duration::from_secs(5));
+
+    for (src, want) in [
+        ("on(\"finished\", |ev| 1);", "no event \"finished\""),
+        ("every(0, || 1);", "at least 10 ms"),
+        ("after(-1, || 1);", "not a number of seconds"),
+        ("sleep(-5);", "not a number of milliseconds"),
+    ] {
+        let err = rig.script_fails("bad.rhai", src);
+        assert!(err.contains(want), "{src}: {err}");
+    }
+}
+
+#[test]
+fn sleep_is_cut_short_by_ctrl_c() {
+    let rig = Rig::new("", Duration::from_secs(60));
+    let cancel = rig.host.context().cancel.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        cancel.store(true, Ordering::Relaxed);
+    });
+    let started = Instant::now();
+    let err = rig.try_script("nap.rhai", "sleep(60000);\nprint(\"woke\");\n");
+    t.join().unwrap();
+    assert!(matches!(err, Err(ScriptError::Cancelled { .. })), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(rig.count("woke"), 0);
+    rig.script("short.rhai", "sleep(10); print(\"woke\");");
+    assert_eq!(rig.count("woke"), 1);
+}
+
+fn share(rig: &Rig, name: &str) -> InfoHash {
+    let data = rig.path(name);
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("a.bin"), vec![5u8; 50_000]).unwrap();
+    let _ = rig
+        .host
+        .run_command(
+            "b-create",
+            &[
+                data.display().to_string(),
+                "http://127.0.0.1:1/announce".into(),
+            ],
+        )
+        .unwrap();
+    let cfg = Config::load(&rig.path("torrents.toml")).unwrap();
+    cfg.torrents
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap()
+        .hash()
+        .unwrap()
+}
+
+fn entry(dir: &Path, ih: &InfoHash) -> btorrent::config::ManagedTorrent {
+    Config::load(&dir.join("torrents.toml"))
+        .unwrap()
+        .find(ih)
+        .cloned()
+        .unwrap()
+}
+
+#[test]
+fn handles_read_the_registry_and_meta_persists() {
+    let rig = Rig::new("", Duration::from_secs(5));
+    let ih = share(&rig, "photos");
+    rig.script(
+        "h.rhai",
+        r#"
+let t = torrent("photos");
+print(`${t.name} ${t.state} ${t.size} ${t.running} ${t.progress} ${t.peers} ${t.ratio}`);
+print(t.save_path);
+print(t.file);
+t.meta.moved = true;
+t.meta.count = 2;
+t.meta.tags = ["a", "b"];
+t.pause();
+"#,
+    );
+    let lines = rig.lines.lock().clone();
+    assert!(
+        lines.contains(&"photos seeding 50000 false  0 0.0".to_string()),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == &rig.dir.path().display().to_string()),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|l| l.ends_with("torrents/photos.torrent")));
+    let e = entry(rig.dir.path(), &ih);
+    assert_eq!(e.state, "paused");
+    assert_eq!(e.meta["moved"], toml::Value::Boolean(true));
+    assert_eq!(e.meta["count"], toml::Value::Integer(2));
+    assert_eq!(e.meta["tags"].as_array().unwrap().len(), 2);
+    let text = std::fs::read_to_string(rig.path("torrents.toml")).unwrap();
+    assert!(text.contains("moved = true"), "{text}");
+
+    // A fresh run sees what the last one stored; a handle by abbreviated hash works too.
+    let short = &ih.to_hex()[..8];
+    rig.script(
+        "h2.rhai",
+        &format!(
+            r#"
+let t = torrent("{short}");
+print(`again ${{t.meta.moved}} ${{t.meta.count + 1}} ${{t.meta.tags[1]}}`);
+t.resume();
+let m = t.meta; m.remove("tags"); t.meta = m;
+"#
+        ),
+    );
+    assert_eq!(rig.count("again true 3 b"), 1);
+    let e = entry(rig.dir.path(), &ih);
+    assert_eq!(e.state, "seeding");
+    assert!(!e.meta.contains_key("tags"));
+
+    let err = rig.script_fails("bad.rhai", "let t = torrent(\"photos\"); t.meta.f = || 1;");
+    assert!(err.contains("cannot be saved"), "{err}");
+    let err = rig.script_fails("bad.rhai", "torrent(\"nothing\");");
+    assert!(
+        err.contains("no managed torrent named \"nothing\""),
+        "{err}"
+    );
+
+    rig.script("rm.rhai", "torrent(\"photos\").remove();");
+    assert!(Config::load(&rig.path("torrents.toml"))
+        .unwrap()
+        .torrents
+        .is_empty());
+    assert!(rig.path("photos/a.bin").exists(), "remove keeps the data");
+}
+
+#[test]
+fn events_carry_handles_to_registered_torrents() {
+    let rig = Rig::new("", Duration::from_secs(5));
+    let ih = share(&rig, "music");
+    let bus = rig.host.context().bus.clone();
+    let dispatcher = Dispatcher::start(rig.host.clone());
+    rig.script(
+        "seed.rhai",
+        r#"
+on("seeding", |ev| {
+    let t = ev.torrent;
+    if t.meta.announced != true {
+        print(`now seeding ${t.name} (${t.size} bytes)`);
+        t.meta.announced = true;
+    }
+});
+"#,
+    );
+    for _ in 0..2 {
+        bus.publish(
+            Event::new(EventKind::Seeding)
+                .torrent(ih, "music")
+                .path(rig.dir.path().display().to_string()),
+        );
+    }
+    rig.wait_for("the seeding handler", |l| {
+        l.iter().any(|x| x == "now seeding music (50000 bytes)")
+    });
+    let end = Instant::now() + Duration::from_secs(10);
+    while !entry(rig.dir.path(), &ih).meta.contains_key("announced") && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(rig.count("now seeding"), 1, "meta remembers what was done");
+    dispatcher.stop(Duration::from_secs(5));
+}
+
+/// Stands in for the peer engine: torrents with figures the test sets, and the actions recorded.
+#[derive(Default)]
+struct FakeEngine {
+    torrents: Mutex<std::collections::HashMap<InfoHash, LiveStats>>,
+    actions: Mutex<Vec<String>>,
+}
+
+impl LiveTorrents for FakeEngine {
+    fn stats(&self, ih: &InfoHash) -> Option<LiveStats> {
+        self.torrents.lock().get(ih).cloned()
+    }
+    fn all(&self) -> Vec<(InfoHash, LiveStats)> {
+        self.torrents
+            .lock()
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
+    }
+    fn pause(&self, ih: &InfoHash) -> bool {
+        self.actions.lock().push("pause".into());
+        match self.torrents.lock().get_mut(ih) {
+            Some(s) => {
+                s.state = "paused".into();
+                true
+            }
+            None => false,
+        }
+    }
+    fn resume(&self, _: &InfoHash) -> bool {
+        unimplemented!("not used by these scripts")
+    }
+    fn remove(&self, _: InfoHash) -> BoxFuture<'static, anyhow::Result<bool>> {
+        unimplemented!("not used by these scripts")
+    }
+    fn move_to(&self, _: InfoHash, _: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>> {
+        unimplemented!("not used by these scripts")
+    }
+}
+
+#[test]
+fn example_scripts_compile_and_the_ratio_one_pauses_at_its_ratio() {
+    let rig = Rig::new("", Duration::from_secs(5));
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/examples");
+    let mut n = 0;
+    for e in std::fs::read_dir(&examples).unwrap() {
+        let path = e.unwrap().path();
+        let source = std::fs::read_to_string(&path).unwrap();
+        rig.host
+            .engine()
+            .compile(&source)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        n += 1;
+    }
+    assert!(n >= 2);
+
+    // The ratio script against a stand-in engine (its period shortened from a minute for the test).
+    let fake = Arc::new(FakeEngine::default());
+    let mut ctx = HostContext::stdout(rig.path("torrents.toml"), rig.rt.handle().clone());
+    let sink = rig.lines.clone();
+    ctx.out = Arc::new(move |s: &str| sink.lock().push(s.to_string()));
+    ctx.live = fake.clone();
+    let host = Arc::new(Host::new(ctx).unwrap());
+    let _ = host.run_command(
+        "b-create",
+        &[
+            {
+                std::fs::write(rig.path("song.ogg"), vec![1u8; 1000]).unwrap();
+                rig.path("song.ogg").display().to_string()
+            },
+            "http://127.0.0.1:1/announce".into(),
+        ],
+    );
+    let ih = Config::load(&rig.path("torrents.toml")).unwrap().torrents[0]
+        .hash()
+        .unwrap();
+    let stats = |uploaded: u64| LiveStats {
+        name: "song.ogg".into(),
+        state: "seeding".into(),
+        progress: 1.0,
+        size: 1000,
+        down_rate: 0,
+        up_rate: 100,
+        downloaded: 0,
+        uploaded,
+        peers: 1,
+        seeds: 0,
+        data_dir: rig.dir.path().to_path_buf(),
+    };
+    fake.torrents.lock().insert(ih, stats(1500));
+    let source = std::fs::read_to_string(examples.join("stop-at-ratio.rhai"))
+        .unwrap()
+        .replace("every(60,", "every(0.05,");
+    let file = rig.path("stop-at-ratio.rhai");
+    std::fs::write(&file, source).unwrap();
+    let dispatcher = Dispatcher::start(host.clone());
+    let _ = host.run_file(&file, &[]).unwrap();
+    // 1500 of 2000 bytes: keeps seeding; the total is kept in meta.
+    let end = Instant::now() + Duration::from_secs(10);
+    while entry(rig.dir.path(), &ih).meta.get("uploaded") != Some(&toml::Value::Integer(1500)) {
+        assert!(Instant::now() < end, "meta never recorded the upload");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(fake.actions.lock().is_empty());
+    // The engine restarted (its counter began again at 600): 1500 + 600 passes 2 x 1000.
+    fake.torrents.lock().insert(ih, stats(600));
+    rig.wait_for("the pause", |l| {
+        l.iter()
+            .any(|x| x == "song.ogg: uploaded 2.05 KiB (ratio 2.0), seeding paused")
+    });
+    assert_eq!(*fake.actions.lock(), ["pause"]);
+    let e = entry(rig.dir.path(), &ih);
+    assert_eq!(e.state, "paused");
+    assert_eq!(e.meta["uploaded"], toml::Value::Integer(2100));
+    dispatcher.stop(Duration::from_secs(5));
+}

@@ -1,0 +1,180 @@
+//! The headless front ends as processes: `btorrent run` (which keeps serving the handlers and timers a
+//! script registered) and `btorrent daemon` (services, autorun scripts, event log, SIGTERM/SIGINT).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A child process that is killed if the test ends early, with its stdout read line by line.
+struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Proc {
+    fn start(dir: &Path, args: &[&str]) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_btorrent"))
+            .args(args)
+            .current_dir(dir)
+            .env_remove("BTORRENT_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Proc {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    fn wait_line(&mut self, needle: &str) {
+        let end = Instant::now() + Duration::from_secs(20);
+        while !self.seen.iter().any(|l| l.contains(needle)) {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => panic!("no line with {needle:?}; got {:#?}", self.seen),
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    /// Waits for the exit (bounded) and returns the code and every line printed.
+    fn finish(mut self) -> (Option<i32>, Vec<String>) {
+        let end = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < end, "still running: {:#?}", self.seen);
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        self.seen.extend(self.lines.try_iter());
+        (status.code(), std::mem::take(&mut self.seen))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn run_waits_for_its_timers_then_ends_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.rhai"),
+        "print(\"body\");\nlet n = 0;\nlet id = 0;\nid = every(0.1, || { n += 1; print(`tick ${n}`); if n == 3 { off(id); } });\nafter(0.2, || print(\"once\"));\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let p = Proc::start(dir.path(), &["run", "t.rhai"]);
+    let (code, lines) = p.finish();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    for want in ["body", "tick 1", "tick 2", "tick 3", "once"] {
+        assert!(lines.iter().any(|l| l == want), "{want}: {lines:#?}");
+    }
+    assert!(!lines.iter().any(|l| l == "tick 4"));
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn run_with_handlers_keeps_running_until_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("h.rhai"),
+        "on(\"completed\", |ev| print(ev.name));\nprint(\"ready\");\n",
+    )
+    .unwrap();
+    let mut p = Proc::start(dir.path(), &["run", "h.rhai"]);
+    p.wait_line("keeps running (1 handlers, 0 timers)");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(p.child.try_wait().unwrap().is_none(), "still serving");
+    p.signal("-INT");
+    let (code, lines) = p.finish();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(lines.iter().any(|l| l == "ready"));
+
+    // Ctrl-C during the script's own body cancels it.
+    std::fs::write(
+        dir.path().join("nap.rhai"),
+        "print(\"napping\");\nsleep(60000);\n",
+    )
+    .unwrap();
+    let mut p = Proc::start(dir.path(), &["run", "nap.rhai"]);
+    p.wait_line("napping");
+    p.signal("-INT");
+    let (code, lines) = p.finish();
+    assert_eq!(code, Some(130), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("nap.rhai: cancelled")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn daemon_runs_autorun_scripts_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("torrents.toml"),
+        "[settings]\ntracker_bind = \"127.0.0.1:0\"\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("scripts/autorun")).unwrap();
+    std::fs::write(
+        root.join("scripts/autorun/10-hello.rhai"),
+        "after(0.1, || print(\"hello from a timer\"));\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("scripts/autorun/20-broken.rhai"),
+        "let x = 1;\nthrow \"broken on purpose\";\n",
+    )
+    .unwrap();
+    let mut p = Proc::start(root, &["daemon"]);
+    p.wait_line("running; SIGINT or SIGTERM stops");
+    p.wait_line("hello from a timer");
+    p.signal("-TERM");
+    let (code, lines) = p.finish();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let has = |s: &str| lines.iter().any(|l| l.contains(s));
+    assert!(has("tracker: http://127.0.0.1:"), "{lines:#?}");
+    assert!(
+        has("20-broken.rhai: line 2") && has("broken on purpose"),
+        "{lines:#?}"
+    );
+    assert!(has("] stopped"), "{lines:#?}");
+    assert!(
+        lines.iter().all(|l| l.starts_with('[')),
+        "every line is timestamped: {lines:#?}"
+    );
+}

@@ -1,0 +1,527 @@
+//! The interactive shell driven in a pseudo-terminal, as a person uses it: commands typed at the prompt,
+//! Tab completion, Ctrl-C at the prompt and during a command, output from the background above the
+//! prompt, the history file, and closing with `b-close` or Ctrl-D.
+//!
+//! The test plays the terminal: a vt100 screen model reads everything the shell draws and answers its
+//! cursor-position queries, so assertions are about what the screen shows.
+
+use std::io::Write as _;
+use std::num::NonZeroU16;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use expectrl::{Session, WaitStatus};
+
+const ROWS: u16 = 200;
+const COLS: u16 = 150;
+
+/// Answers the terminal queries the line editor sends (cursor position) from the screen model.
+#[derive(Default)]
+struct Terminal {
+    replies: Vec<Vec<u8>>,
+}
+
+impl vt100::Callbacks for Terminal {
+    fn unhandled_csi(
+        &mut self,
+        screen: &mut vt100::Screen,
+        i1: Option<u8>,
+        _i2: Option<u8>,
+        params: &[&[u16]],
+        c: char,
+    ) {
+        if c == 'n' && i1.is_none() && params == [&[6u16][..]] {
+            let (row, col) = screen.cursor_position();
+            self.replies
+                .push(format!("\x1b[{};{}R", row + 1, col + 1).into_bytes());
+        }
+    }
+}
+
+struct Shell {
+    session: expectrl::session::Session,
+    screen: vt100::Parser<Terminal>,
+    dir: PathBuf,
+    raw: Vec<u8>,
+}
+
+impl Shell {
+    fn start(dir: &Path, args: &[&str]) -> Shell {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_btorrent"));
+        cmd.args(args)
+            .current_dir(dir)
+            .env_remove("BTORRENT_CONFIG")
+            .env("TERM", "xterm-256color");
+        let mut session = Session::spawn(cmd).expect("spawn the shell in a pty");
+        session
+            .get_process_mut()
+            .set_window_size(COLS, ROWS)
+            .expect("size the pty");
+        Shell {
+            session,
+            screen: vt100::Parser::new_with_callbacks(
+                NonZeroU16::new(ROWS).unwrap(),
+                NonZeroU16::new(COLS).unwrap(),
+                0,
+                Terminal::default(),
+            ),
+            dir: dir.to_path_buf(),
+            raw: Vec::new(),
+        }
+    }
+
+    /// Reads what the shell drew so far and answers its queries.
+    fn pump(&mut self) {
+        let mut buf = [0u8; 8192];
+        loop {
+            match self.session.try_read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.raw.extend_from_slice(&buf[..n]);
+                    self.raw.extend_from_slice(b"<|>");
+                    self.screen.process(&buf[..n])
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => break,
+            }
+            let replies = std::mem::take(&mut self.screen.callbacks_mut().replies);
+            for r in replies {
+                self.session.write_all(&r).unwrap();
+            }
+        }
+        let replies = std::mem::take(&mut self.screen.callbacks_mut().replies);
+        for r in replies {
+            self.session.write_all(&r).unwrap();
+        }
+    }
+
+    fn text(&self) -> String {
+        self.screen.screen().contents()
+    }
+
+    /// The screen row the cursor is on, trimmed.
+    fn cursor_line(&self) -> String {
+        let (row, _) = self.screen.screen().cursor_position();
+        self.screen
+            .screen()
+            .rows(0, COLS)
+            .nth(row as usize)
+            .unwrap_or_default()
+            .trim_end()
+            .to_string()
+    }
+
+    /// The cursor row up to the cursor: what has been typed, without the hint drawn after it.
+    fn typed(&self) -> String {
+        let (row, col) = self.screen.screen().cursor_position();
+        self.screen
+            .screen()
+            .contents_between(row, 0, row, col)
+            .trim_end()
+            .to_string()
+    }
+
+    fn wait(&mut self, what: &str, pred: impl Fn(&Shell) -> bool) {
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            self.pump();
+            if pred(self) {
+                return;
+            }
+            if Instant::now() > end {
+                // What the shell sent, with `<|>` between reads, for a closer look.
+                let dump = std::env::temp_dir().join(format!("pty_raw_{}.bin", std::process::id()));
+                let _ = std::fs::write(&dump, &self.raw);
+                panic!(
+                    "timed out waiting for {what} (raw output in {}); the screen shows:\n{}",
+                    dump.display(),
+                    self.text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.text().matches(needle).count()
+    }
+
+    /// Waits until `needle` appears once more than it did when `before` was counted.
+    fn wait_more(&mut self, needle: &str, before: usize) {
+        self.wait(needle, |s| s.count(needle) > before);
+    }
+
+    /// Waits for an idle prompt showing `totals` (`btorrent [1 torrent]> `). The editor redraws the
+    /// prompt (with fresh figures) on each key, so while it shows other figures the test presses a key
+    /// and takes it back, as a person glancing at it might.
+    fn wait_prompt(&mut self, totals: &str) {
+        let want = format!("btorrent [{totals}]>");
+        let end = Instant::now() + Duration::from_secs(30);
+        let mut poked = Instant::now();
+        loop {
+            self.pump();
+            if self.cursor_line() == want {
+                return;
+            }
+            if Instant::now() > end {
+                panic!(
+                    "timed out waiting for {want:?}; the screen shows:\n{}",
+                    self.text()
+                );
+            }
+            if poked.elapsed() > Duration::from_millis(500) && self.cursor_line().ends_with("]>") {
+                self.send("x\x7f");
+                poked = Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn send(&mut self, s: &str) {
+        self.session.write_all(s.as_bytes()).unwrap();
+        self.session.flush().unwrap();
+    }
+
+    /// Types a line and presses Enter.
+    fn enter(&mut self, line: &str) {
+        self.send(line);
+        // Let the editor draw the typed text before Enter, as it would for a person.
+        let typed = format!("> {}", line.trim_end());
+        self.wait(&format!("{line:?} typed"), |s| s.typed().ends_with(&typed));
+        self.send("\r");
+    }
+
+    /// Runs `line` and waits until `needle` appears anew.
+    fn run(&mut self, line: &str, needle: &str) {
+        let before = self.count(needle);
+        self.enter(line);
+        self.wait_more(needle, before);
+    }
+
+    fn wait_exit(&mut self) -> WaitStatus {
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            self.pump();
+            match self.session.get_process().status() {
+                Ok(WaitStatus::StillAlive) if Instant::now() < end => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(s) => return s,
+                Err(e) => panic!("status: {e}"),
+            }
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+}
+
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("torrents.toml"),
+        "# my setup\n[settings]\ntracker_bind = \"127.0.0.1:0\"\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("share/docs")).unwrap();
+    std::fs::write(root.join("share/docs/a.txt"), b"hello from the shell test").unwrap();
+    std::fs::write(root.join("share/b.bin"), vec![3u8; 100_000]).unwrap();
+    std::fs::create_dir_all(root.join("scripts")).unwrap();
+    std::fs::write(
+        root.join("scripts/b-wait.rhai"),
+        "//! Wait a long time.\n//! usage: b-wait <secs>\nprint(\"waiting\");\nsleep(args.secs * 1000);\nprint(\"done waiting\");\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("scripts/b-oops.rhai"),
+        "//! Fail on purpose.\nlet x = 1;\nlet y = x + no_such_thing;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("scripts/b-later.rhai"),
+        "//! Print something from the background after a moment.\nafter(1, || { print(\"background hello\"); print(\"background two\"); print(\"background three\"); });\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// The prompt with one torrent seeding to nobody.
+const SEEDING_ONE: &str = "1 torrent · ↓ 0 B/s ↑ 0 B/s · 0 peers";
+
+#[test]
+fn a_session_at_the_prompt() {
+    let dir = setup();
+    let mut sh = Shell::start(dir.path(), &[]);
+    sh.wait("the banner", |s| {
+        s.text().contains("tracker: http://127.0.0.1:")
+    });
+    sh.wait_prompt("0 torrents");
+
+    sh.run("b-help", "Each runs in the shell or one-shot");
+    assert!(sh
+        .text()
+        .contains("b-create <path> [tracker-url] [options]"));
+    assert!(sh.text().contains("b-close [options]"), "{}", sh.text());
+    assert!(
+        sh.text().contains("b-wait <secs>"),
+        "user commands are listed"
+    );
+    sh.wait_prompt("0 torrents");
+
+    sh.run("b-create share http://127.0.0.1:1/announce", "info-hash");
+    assert!(sh.text().contains("torrents/share.torrent"));
+    sh.wait_prompt(SEEDING_ONE);
+
+    sh.run("b-info torrents/share.torrent", "magnet:?xt=urn:btih:");
+    assert!(sh.text().contains("share/docs/a.txt"), "{}", sh.text());
+    sh.run("b-show", "│ share");
+    assert!(sh.text().contains("seeding"));
+
+    sh.run("b-shwo", "unknown command \"b-shwo\", did you mean b-show?");
+    sh.run("b-info", "error: b-info: missing <torrent>");
+    sh.run("b-info 'unclosed", "error: unclosed ' quote");
+    sh.run(
+        "b-oops",
+        "error: scripts/b-oops.rhai: line 3:13: Variable not found: no_such_thing",
+    );
+    sh.run(
+        "b-info nothing.torrent",
+        "error: b-info: info: cannot read nothing.torrent",
+    );
+    sh.wait_prompt(SEEDING_ONE);
+
+    // Tab completes a command name, then a .torrent path.
+    sh.send("b-inf\t");
+    sh.wait("b-info completed", |s| s.typed().ends_with("> b-info"));
+    sh.send("torrents/sh\t");
+    sh.wait("the path completed", |s| {
+        s.typed().ends_with("> b-info torrents/share.torrent")
+    });
+    // Ctrl-C at the prompt clears the line and the shell stays.
+    sh.send("\x03");
+    sh.wait_prompt(SEEDING_ONE);
+
+    // Ctrl-C while a command runs cancels that command only.
+    sh.run("b-wait 60", "waiting");
+    let started = Instant::now();
+    sh.send("\x03");
+    sh.wait_more("cancelled", 0);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        sh.text().contains("b-wait.rhai: cancelled"),
+        "{}",
+        sh.text()
+    );
+    assert!(!sh.text().contains("done waiting"));
+    sh.wait_prompt(SEEDING_ONE);
+
+    // Output from the background lands above the prompt; the half-typed line survives.
+    sh.enter("b-later");
+    sh.wait_prompt(SEEDING_ONE);
+    sh.send("b-sh");
+    sh.wait_more("background three", 0);
+    let text = sh.text();
+    let at = |s: &str| {
+        text.find(s)
+            .unwrap_or_else(|| panic!("{s} missing:\n{text}"))
+    };
+    assert!(
+        at("background hello") < at("background two")
+            && at("background two") < at("background three")
+    );
+    assert!(
+        text.starts_with("btorrent 0.1.0"),
+        "a burst of lines leaves the screen intact:\n{text}"
+    );
+    sh.wait("the line being typed redrawn", |s| {
+        s.typed() == format!("btorrent [{SEEDING_ONE}]> b-sh")
+    });
+    sh.send("ow\r");
+    sh.wait("b-show ran again", |s| s.count("│ share") >= 2);
+
+    // A line starting with a space stays out of the history.
+    sh.run(" b-help b-close", "close without asking");
+    sh.wait_prompt(SEEDING_ONE);
+
+    sh.enter("b-close");
+    sh.wait("closed", |s| s.text().contains("closed"));
+    let status = sh.wait_exit();
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "{status:?}\n{}",
+        sh.text()
+    );
+
+    let toml = std::fs::read_to_string(sh.path("torrents.toml")).unwrap();
+    assert!(toml.starts_with("# my setup\n"), "comments kept: {toml}");
+    let cfg = btorrent::config::Config::load(&sh.path("torrents.toml")).unwrap();
+    assert_eq!(cfg.torrents.len(), 1);
+    assert_eq!(cfg.torrents[0].name, "share");
+    let history = std::fs::read_to_string(sh.path(".btorrent_history")).unwrap();
+    assert!(history.contains("b-create share"), "{history}");
+    assert!(history.contains("b-show"), "{history}");
+    assert!(!history.contains("b-help b-close"), "{history}");
+}
+
+#[test]
+fn ctrl_d_closes_and_a_hint_comes_from_history() {
+    let dir = setup();
+    std::fs::write(
+        dir.path().join(".btorrent_history"),
+        "b-info torrents/x.torrent\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("scripts/autorun")).unwrap();
+    std::fs::write(
+        dir.path().join("scripts/autorun/hello.rhai"),
+        "print(\"autorun says hi\");\nlet x = ;\n",
+    )
+    .unwrap();
+    let mut sh = Shell::start(dir.path(), &[]);
+    sh.wait_prompt("0 torrents");
+    assert!(sh.text().contains("autorun: hello.rhai"), "{}", sh.text());
+    assert!(
+        sh.text().contains("hello.rhai: syntax error at line 2"),
+        "a broken autorun script is reported: {}",
+        sh.text()
+    );
+    sh.send("b-info t");
+    sh.wait("the hint from history", |s| {
+        s.typed().ends_with("> b-info t")
+            && s.cursor_line().ends_with("> b-info torrents/x.torrent")
+    });
+    sh.send("\x03");
+    sh.wait_prompt("0 torrents");
+    sh.send("\x04");
+    let status = sh.wait_exit();
+    assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
+    assert!(sh.text().contains("closed"));
+    assert!(sh.path("torrents.toml").exists());
+}
+
+#[test]
+fn ctrl_c_during_b_start_and_closing_while_downloading() {
+    let dir = setup();
+    let root = dir.path();
+    // A torrent of data nobody serves: the download stays at 0% until the shell closes.
+    std::fs::create_dir_all(root.join("elsewhere")).unwrap();
+    std::fs::write(root.join("elsewhere/movie.mkv"), vec![9u8; 300_000]).unwrap();
+    let opts = btorrent::metainfo::CreateOptions {
+        trackers: vec!["http://127.0.0.1:1/announce".into()],
+        ..Default::default()
+    };
+    let meta =
+        btorrent::metainfo::create_torrent(&root.join("elsewhere/movie.mkv"), &opts, &|_, _| {})
+            .unwrap();
+    std::fs::write(root.join("movie.torrent"), meta.as_bytes()).unwrap();
+    std::fs::remove_dir_all(root.join("elsewhere")).unwrap();
+
+    let mut sh = Shell::start(root, &[]);
+    sh.wait_prompt("0 torrents");
+    // A torrent created at the prompt is seeded at once.
+    sh.run("b-create share http://127.0.0.1:1/announce", "info-hash");
+    sh.wait_prompt(SEEDING_ONE);
+
+    sh.run("b-start movie.torrent -o downloads", "movie.mkv");
+    std::thread::sleep(Duration::from_millis(300));
+    sh.send("\x03");
+    sh.wait_more("b-start: cancelled", 0);
+    // The download goes on in the background; the prompt counts it.
+    sh.wait_prompt("2 torrents · 1 downloading · ↓ 0 B/s ↑ 0 B/s · 0 peers");
+
+    // Closing asks first while a download runs; "n" keeps the shell.
+    sh.enter("b-close");
+    sh.wait("the question", |s| {
+        s.typed()
+            .starts_with("Close anyway? Transfers stop and resume at the next start [y/N]")
+    });
+    assert!(
+        sh.text().contains("1 still downloading: movie.mkv"),
+        "{}",
+        sh.text()
+    );
+    sh.send("n\r");
+    sh.wait_prompt("2 torrents · 1 downloading · ↓ 0 B/s ↑ 0 B/s · 0 peers");
+    // Ctrl-D asks too; "y" closes.
+    sh.send("\x04");
+    sh.wait("the question again", |s| {
+        s.typed().starts_with("Close anyway?")
+    });
+    sh.send("y\r");
+    let status = sh.wait_exit();
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "{status:?}\n{}",
+        sh.text()
+    );
+    let cfg = btorrent::config::Config::load(&sh.path("torrents.toml")).unwrap();
+    let movie = cfg.torrents.iter().find(|t| t.name == "movie.mkv").unwrap();
+    assert_eq!(movie.state, "downloading");
+    let share = cfg.torrents.iter().find(|t| t.name == "share").unwrap();
+    assert_eq!(share.state, "seeding");
+    let history = std::fs::read_to_string(sh.path(".btorrent_history")).unwrap();
+    assert!(!history.lines().any(|l| l == "y" || l == "n"), "{history}");
+}
+
+#[test]
+fn closing_announces_stopped_to_the_tracker() {
+    let dir = setup();
+    // A tracker of the test's own, so it outlives the shell.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tracker_dir = tempfile::tempdir().unwrap();
+    let tracker = rt
+        .block_on(btorrent::services::RunningTracker::start(
+            &tracker_dir.path().join("torrents.toml"),
+            Some("127.0.0.1:0".parse().unwrap()),
+        ))
+        .unwrap();
+    let url = tracker.announce_url();
+    let mut sh = Shell::start(dir.path(), &[]);
+    sh.wait_prompt("0 torrents");
+    sh.run(&format!("b-create share {url}"), "info-hash");
+    let seeders = || tracker.tracker.stats().seeders;
+    let end = Instant::now() + Duration::from_secs(30);
+    while seeders() != 1 {
+        assert!(Instant::now() < end, "the shell never announced its seed");
+        sh.pump();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sh.wait_prompt(SEEDING_ONE);
+    sh.enter("b-close");
+    let status = sh.wait_exit();
+    assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
+    assert_eq!(seeders(), 0, "the shell announced `stopped` as it closed");
+
+    // The next shell seeds the managed torrent from the start; SIGTERM closes it cleanly too.
+    let mut sh = Shell::start(dir.path(), &[]);
+    let end = Instant::now() + Duration::from_secs(30);
+    while seeders() != 1 {
+        assert!(
+            Instant::now() < end,
+            "the new shell never announced its seed"
+        );
+        sh.pump();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sh.wait_prompt(SEEDING_ONE);
+    sh.session
+        .get_process_mut()
+        .signal(expectrl::Signal::SIGTERM)
+        .unwrap();
+    let status = sh.wait_exit();
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "{status:?}\n{}",
+        sh.text()
+    );
+    assert_eq!(seeders(), 0, "SIGTERM announced `stopped` too");
+    assert!(sh.text().contains("closing: signal received"));
+    rt.block_on(tracker.stop());
+}
