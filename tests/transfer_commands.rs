@@ -235,3 +235,33 @@ fn job_wait_with_a_timeout_and_live_torrent_figures() {
     .unwrap();
     assert_eq!(ok(&dir, &["run", "s.rhai"]), "true\ntrue\na.bin true 1.0\n");
 }
+
+#[test]
+fn job_wait_takes_any_number_and_refuses_what_is_not_a_time() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = node(root.path(), "n", "http://127.0.0.1:1/announce");
+    std::fs::write(dir.join("a.bin"), pattern(50_000, 4)).unwrap();
+    ok(&dir, &["create", "a.bin"]);
+    // Far too long a timeout is no timeout: the seeded torrent is complete, so the wait ends at once.
+    std::fs::write(
+        dir.join("long.rhai"),
+        "let j = seed(\"torrents/a.bin.torrent\", \".\");\n\
+         print(j.wait(1e300));\n\
+         print(j.wait(9223372036854775807));\n",
+    )
+    .unwrap();
+    assert_eq!(ok(&dir, &["run", "long.rhai"]), "true\ntrue\n");
+    for bad in ["1.0 / 0.0", "-1", "-0.5", "\"soon\""] {
+        std::fs::write(
+            dir.join("bad.rhai"),
+            format!("let j = seed(\"torrents/a.bin.torrent\", \".\");\nj.wait({bad});\n"),
+        )
+        .unwrap();
+        let out = run(&dir, &["run", "bad.rhai"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "wait({bad}): {err}");
+        assert!(!err.contains("panicked"), "wait({bad}): {err}");
+        assert!(err.contains("wait: "), "wait({bad}): {err}");
+        assert_eq!(err.lines().count(), 1, "wait({bad}): {err}");
+    }
+}

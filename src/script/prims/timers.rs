@@ -12,10 +12,12 @@ use super::fail;
 use crate::script::automation::MIN_PERIOD;
 use crate::script::host::HostContext;
 
-/// Longest delay a timer or `sleep` accepts (a year): keeps `Instant` arithmetic in range.
+/// Longest delay a timer, `sleep` or `job.wait` accepts (a year): keeps `Instant` arithmetic in range.
 const MAX_DELAY: Duration = Duration::from_secs(366 * 24 * 3600);
 
-fn seconds(func: &str, v: &Dynamic) -> Result<Duration, Box<EvalAltResult>> {
+/// A script's number of seconds (whole or fractional) as a duration, capped at [`MAX_DELAY`]; anything
+/// else (negative, infinite, not a number) is an error of `func`.
+pub(super) fn seconds(func: &str, v: &Dynamic) -> Result<Duration, Box<EvalAltResult>> {
     let secs = if let Ok(i) = v.as_int() {
         i as f64
     } else if let Ok(f) = v.as_float() {

@@ -353,11 +353,8 @@ fn register_type(engine: &mut Engine) {
         format!("Job({} {})", t.handle.name(), t.handle.info_hash())
     });
     engine.register_fn("wait", |t: &mut Job| t.wait(None));
-    engine.register_fn("wait", |t: &mut Job, secs: i64| {
-        t.wait(Some(Duration::from_secs(secs.max(0) as u64)))
-    });
-    engine.register_fn("wait", |t: &mut Job, secs: f64| {
-        t.wait(Some(Duration::from_secs_f64(secs.max(0.0))))
+    engine.register_fn("wait", |t: &mut Job, secs: Dynamic| {
+        t.wait(Some(super::timers::seconds("wait", &secs)?))
     });
     engine.register_fn("follow", |t: &mut Job| t.follow(false));
     engine.register_fn("follow", |t: &mut Job, keep_seeding: bool| {
