@@ -78,6 +78,21 @@ fn b_peer_lists_what_was_announced() {
     let json: serde_json::Value =
         serde_json::from_str(&ok(dir.path(), &["peer", &url, "--json"])).unwrap();
     assert_eq!(json[0]["port"], 7123);
+    // The torrents column lists names separated by commas, nothing before the first.
+    assert!(table.contains("┆ data.bin "), "{table}");
+    std::fs::write(dir.path().join("more.bin"), vec![6u8; 20_000]).unwrap();
+    ok(dir.path(), &["create", "more.bin", &url]);
+    std::fs::write(
+        dir.path().join("more.rhai"),
+        "announce(\"torrents/more.bin.torrent\", \"started\");\n",
+    )
+    .unwrap();
+    ok(dir.path(), &["run", "more.rhai"]);
+    let table = ok(dir.path(), &["peer", &url]);
+    assert!(
+        table.contains("┆ data.bin, more.bin ") || table.contains("┆ more.bin, data.bin "),
+        "{table}"
+    );
     let filtered = ok(dir.path(), &["peer", &url, "--torrent", "data.bin"]);
     assert!(filtered.contains("127.0.0.1:7123"), "{filtered}");
 
