@@ -293,3 +293,57 @@ fn bad_config_is_reported() {
     let err = sb.fails(&["show"]);
     assert!(err.contains("listen_prot"), "{err}");
 }
+
+#[test]
+fn create_refuses_a_tracker_that_is_not_a_url_and_writes_nothing() {
+    let sb = Sandbox::new();
+    sb.write("f.bin", &vec![3u8; 30_000]);
+    let listing = sb.tree();
+    for bad in [
+        "notaurl",
+        "http://",
+        "torrents/f.torrent",
+        "http://a b/announce",
+    ] {
+        let err = sb.fails(&["create", "f.bin", bad]);
+        assert!(err.contains("is not a tracker URL"), "{bad}: {err}");
+        assert_eq!(sb.tree(), listing, "{bad}: nothing written");
+    }
+    // The same check in edit, and in a script's `trackers` option.
+    sb.ok(&["create", "f.bin", "http://t:6969/announce"]);
+    let err = sb.fails(&["edit", "torrents/f.bin.torrent", "http://"]);
+    assert!(err.contains("is not a tracker URL"), "{err}");
+    sb.write(
+        "extra.rhai",
+        b"create(\"f.bin\", \"http://t/announce\", #{ trackers: [\"oops\"], output: \"x.torrent\" });\n",
+    );
+    let err = sb.fails(&["run", "extra.rhai"]);
+    assert!(err.contains("\"oops\" is not a tracker URL"), "{err}");
+    assert!(!sb.path("x.torrent").exists());
+    // Other schemes are fine: the torrent may be meant for other clients too.
+    sb.ok(&["create", "f.bin", "udp://t:6969", "-o", "udp.torrent"]);
+}
+
+#[test]
+fn create_never_overwrites_a_file_that_is_not_the_same_torrent() {
+    let sb = Sandbox::new();
+    sb.write("share/a.txt", b"my data");
+    sb.write("share/b.txt", b"more data");
+    sb.write("notes.txt", b"precious");
+    for (out, what) in [("share/a.txt", "my data"), ("notes.txt", "precious")] {
+        let err = sb.fails(&["create", "share", "-o", out]);
+        assert!(
+            err.contains(out) && err.contains("not a .torrent"),
+            "{out}: {err}"
+        );
+        assert_eq!(std::fs::read_to_string(sb.path(out)).unwrap(), what);
+    }
+    let err = sb.fails(&["create", "share", "-o", "share"]);
+    assert!(err.contains("is a folder"), "{err}");
+    assert!(!sb.path("torrents.toml").exists(), "nothing registered");
+    // The same torrent again (another tracker, same info-hash) may be rewritten.
+    sb.ok(&["create", "share", "http://a/announce", "-o", "s.torrent"]);
+    sb.ok(&["create", "share", "http://b/announce", "-o", "s.torrent"]);
+    let m = Metainfo::load(&sb.path("s.torrent")).unwrap();
+    assert_eq!(m.announce.as_deref(), Some("http://b/announce"));
+}

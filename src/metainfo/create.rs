@@ -123,6 +123,9 @@ pub fn create_torrent(
     opts: &CreateOptions,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Metainfo, MetainfoError> {
+    for url in &opts.trackers {
+        super::check_tracker_url(url)?;
+    }
     let path = path.canonicalize().map_err(|source| MetainfoError::Io {
         path: path.to_path_buf(),
         source,

@@ -11,11 +11,7 @@ use crate::bencode::{self, Writer};
 /// Returns the bytes of `meta` with its tracker replaced by `url`.
 pub fn edit_trackers(meta: &Metainfo, url: &str) -> Result<Vec<u8>, MetainfoError> {
     let url = url.trim();
-    if url.is_empty() || !url.contains("://") {
-        return Err(MetainfoError::BadArgument(super::one_line(&format!(
-            "{url:?} is not a tracker URL (expected e.g. http://host:6969/announce)"
-        ))));
-    }
+    super::check_tracker_url(url)?;
     let bytes = meta.as_bytes();
     let entries = bencode::dict_entries(bytes)?;
     let old_primary = meta.announce.clone();

@@ -79,6 +79,26 @@ fn one_line(msg: &str) -> String {
     out
 }
 
+/// Checks that `url` is shaped like a tracker URL: `scheme://host...`, with no spaces or control
+/// characters. Any scheme passes: a torrent may also be meant for other clients' UDP trackers.
+pub fn check_tracker_url(url: &str) -> Result<(), MetainfoError> {
+    let shaped = url.split_once("://").is_some_and(|(scheme, rest)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            && !rest.starts_with(['/', '?', '#', ':'])
+            && !rest.is_empty()
+    });
+    if shaped && !url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Ok(())
+    } else {
+        Err(MetainfoError::BadArgument(one_line(&format!(
+            "{url:?} is not a tracker URL (expected e.g. http://host:6969/announce)"
+        ))))
+    }
+}
+
 fn invalid(msg: impl AsRef<str>) -> MetainfoError {
     MetainfoError::Invalid(one_line(msg.as_ref()))
 }

@@ -127,6 +127,11 @@ fn create(
         cancel: None,
     };
     let cfg = ctx.config()?;
+    let output = o.string("output")?.map(PathBuf::from);
+    // Before hashing, which may take long: a named output must be free or a .torrent.
+    if let Some(out) = &output {
+        check_output(out, None)?;
+    }
     let bar = progress_bar(ctx);
     let meta = create_torrent(src, &copts, &|done, total| {
         if let Some(b) = &bar {
@@ -138,23 +143,13 @@ fn create(
         b.finish_and_clear();
     }
     let meta = meta.or_else(|e| fail("create", e))?;
-    let out = match o.string("output")? {
-        Some(p) => PathBuf::from(p),
+    let out = match output {
+        Some(p) => p,
         None => cfg
             .torrents_dir()
             .join(format!("{}.torrent", meta.info.name)),
     };
-    if let Ok(existing) = Metainfo::load(&out) {
-        if existing.info_hash != meta.info_hash {
-            return fail(
-                "create",
-                format!(
-                    "{} already holds a different torrent; choose another file with -o",
-                    out.display()
-                ),
-            );
-        }
-    }
+    check_output(&out, Some(&meta))?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .or_else(|e| fail("create", format!("cannot create {}: {e}", dir.display())))?;
@@ -167,6 +162,31 @@ fn create(
         path: Some(out),
         data_dir: abs.parent().map(Path::to_path_buf),
     })
+}
+
+/// Where a new .torrent goes must be free, or hold the same torrent (its tracker may change): a file
+/// of any other kind, data included, is never overwritten.
+fn check_output(out: &Path, made: Option<&Metainfo>) -> Result<(), Box<EvalAltResult>> {
+    let shown = out.display();
+    match std::fs::symlink_metadata(out) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_dir() => fail("create", format!("{shown} is a folder; -o names the file")),
+        Ok(_) => match Metainfo::load(out) {
+            Err(_) => fail(
+                "create",
+                format!("{shown} exists and is not a .torrent; choose another file with -o"),
+            ),
+            Ok(existing) => match made {
+                Some(m) if existing.info_hash != m.info_hash => fail(
+                    "create",
+                    format!(
+                        "{shown} already holds a different torrent; choose another file with -o"
+                    ),
+                ),
+                _ => Ok(()),
+            },
+        },
+    }
 }
 
 fn progress_bar(ctx: &HostContext) -> Option<indicatif::ProgressBar> {
