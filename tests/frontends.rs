@@ -178,3 +178,45 @@ fn daemon_runs_autorun_scripts_and_stops_on_sigterm() {
         "every line is timestamped: {lines:#?}"
     );
 }
+
+/// Bytes the process has read so far (Linux `/proc/<pid>/io`).
+fn bytes_read(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("rchar: ")
+                    .map(|v| v.trim().parse().unwrap_or(0))
+            })
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn ctrl_c_while_create_hashes_stops_it_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Sparse: no disk used, but hashing it takes seconds even on a fast machine.
+    let f = std::fs::File::create(dir.path().join("big.bin")).unwrap();
+    f.set_len(8 << 30).unwrap();
+    drop(f);
+    let p = Proc::start(dir.path(), &["create", "big.bin"]);
+    let end = Instant::now() + Duration::from_secs(20);
+    while bytes_read(p.child.id()) < 64 << 20 {
+        assert!(Instant::now() < end, "hashing never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stopped_at = Instant::now();
+    p.signal("-INT");
+    let (code, lines) = p.finish();
+    assert_eq!(code, Some(130), "{lines:#?}");
+    assert!(stopped_at.elapsed() < Duration::from_secs(5), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("b-create: cancelled")),
+        "{lines:#?}"
+    );
+    assert!(!dir.path().join("torrents").exists(), "no .torrent written");
+    assert!(
+        !dir.path().join("torrents.toml").exists(),
+        "nothing registered"
+    );
+}

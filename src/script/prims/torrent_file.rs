@@ -8,8 +8,8 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
 
 use super::fail;
 use crate::fsutil::{human_bytes, write_atomic};
-use crate::metainfo::{create_torrent, edit_trackers, CreateOptions, Metainfo};
-use crate::script::host::{HostContext, Opts};
+use crate::metainfo::{create_torrent, edit_trackers, CreateOptions, Metainfo, MetainfoError};
+use crate::script::host::{cancelled_error, HostContext, Opts};
 
 /// A .torrent as scripts see it: the parsed file, where it is on disk, and (for one just created) the
 /// folder that holds its data.
@@ -124,7 +124,8 @@ fn create(
         source: o.string("source")?,
         exclude_hidden: o.bool("exclude_hidden")?,
         threads: 0,
-        cancel: None,
+        // Ctrl-C stops the hashing, however large the data.
+        cancel: Some(ctx.cancel.clone()),
     };
     let cfg = ctx.config()?;
     let output = o.string("output")?.map(PathBuf::from);
@@ -142,7 +143,13 @@ fn create(
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let meta = meta.or_else(|e| fail("create", e))?;
+    let meta = match meta {
+        Err(MetainfoError::Cancelled) => return Err(cancelled_error()),
+        Err(e) => return fail("create", e),
+        // Cancelled just as the hashing ended: nothing is written either.
+        Ok(_) if ctx.cancelled() => return Err(cancelled_error()),
+        Ok(m) => m,
+    };
     let out = match output {
         Some(p) => p,
         None => cfg
