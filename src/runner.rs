@@ -1,8 +1,8 @@
 //! `btorrent run <file.rhai>`: runs a script, then keeps calling the handlers and timers it registered
 //! until none is left (a timer that fired for the last time, handlers removed with `off`) or Ctrl-C.
 //!
-//! Ctrl-C while the script's body runs cancels it (exit code 130); Ctrl-C while only handlers and
-//! timers are left ends the run normally (exit code 0). Either way the peer session, if the script
+//! Ctrl-C (or SIGTERM) while the script's body runs cancels it (exit code 130); Ctrl-C while only
+//! handlers and timers are left ends the run normally (exit code 0). Either way the peer session, if the script
 //! started one, then stops cleanly; a second Ctrl-C exits at once.
 
 use std::path::{Path, PathBuf};
@@ -29,22 +29,30 @@ pub fn run(
     };
     let cancel = host.context().cancel.clone();
     let interrupted = Arc::new(AtomicBool::new(false));
-    let sigint = {
+    // Registered before the script runs, so no signal finds the default action (an abrupt exit).
+    let signals = {
         use tokio::signal::unix::{signal, SignalKind};
         let _enter = runtime.enter();
-        signal(SignalKind::interrupt())
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
     };
-    if let Ok(mut sig) = sigint {
+    if let (Ok(mut int), Ok(mut term)) = signals {
         let (cancel, interrupted) = (cancel.clone(), interrupted.clone());
         runtime.spawn(async move {
-            if sig.recv().await.is_some() {
-                interrupted.store(true, Ordering::Relaxed);
-                cancel.store(true, Ordering::Relaxed);
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
             }
-            // A second Ctrl-C does not wait for the clean stop.
-            if sig.recv().await.is_some() {
-                std::process::exit(130);
+            interrupted.store(true, Ordering::Relaxed);
+            cancel.store(true, Ordering::Relaxed);
+            // A second Ctrl-C (or SIGTERM) does not wait for the clean stop.
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
             }
+            std::process::exit(130);
         });
     }
     let dispatcher = Dispatcher::start(host.clone());

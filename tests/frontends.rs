@@ -220,3 +220,25 @@ fn ctrl_c_while_create_hashes_stops_it_and_writes_nothing() {
         "nothing registered"
     );
 }
+#[test]
+fn run_stops_cleanly_on_sigterm_like_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("h.rhai"),
+        "on(\"completed\", |ev| print(ev.name));\nafter(0.05, || throw \"boom\");\nevery(0.3, || sleep(60000));\nprint(\"ready\");\n",
+    )
+    .unwrap();
+    let mut p = Proc::start(dir.path(), &["run", "h.rhai"]);
+    p.wait_line("keeps running");
+    p.wait_line("boom");
+    std::thread::sleep(Duration::from_millis(300));
+    p.signal("-TERM");
+    let (code, lines) = p.finish();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    // A failing timer is reported once (not also as a log line); the timer cut short by the stop is
+    // not reported at all.
+    let failures: Vec<_> = lines.iter().filter(|l| l.contains("failed")).collect();
+    assert_eq!(failures.len(), 1, "{lines:#?}");
+    assert!(failures[0].contains("h.rhai: line 2") && failures[0].contains("boom"));
+    assert!(!lines.iter().any(|l| l.contains("cancelled")), "{lines:#?}");
+}

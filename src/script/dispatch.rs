@@ -18,7 +18,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use super::automation::Callback;
-use super::host::Host;
+use super::host::{Host, ScriptError};
 use super::prims::event_map;
 use crate::events::Event;
 
@@ -148,9 +148,10 @@ fn call(host: &Host, cb: &Callback, arg: Map) {
     } else {
         host.call_back(cb, (Dynamic::from_map(arg),))
     };
-    if let Err(e) = res {
-        let line = format!("{} failed: {e}", cb.what);
-        tracing::warn!("{line}");
-        host.context().print(&line);
+    match res {
+        // Cut short by the stop (Ctrl-C, closing): not a failure of the script.
+        Ok(_) | Err(ScriptError::Cancelled { .. }) => {}
+        // Printed once, where the front end shows output (above the prompt, the daemon's log).
+        Err(e) => host.context().print(&format!("{} failed: {e}", cb.what)),
     }
 }
