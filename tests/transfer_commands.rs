@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use btorrent::Metainfo;
 
+mod support;
+
 /// A child process killed (and reaped) when the test ends, however it ends.
 struct Proc(Child);
 
@@ -264,4 +266,61 @@ fn job_wait_takes_any_number_and_refuses_what_is_not_a_time() {
         assert!(err.contains("wait: "), "wait({bad}): {err}");
         assert_eq!(err.lines().count(), 1, "wait({bad}): {err}");
     }
+}
+
+#[test]
+fn seed_needs_the_data_and_start_needs_a_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = node(root.path(), "n", "http://127.0.0.1:1/announce");
+    std::fs::create_dir_all(dir.join("share")).unwrap();
+    std::fs::write(dir.join("share/a.bin"), pattern(40_000, 5)).unwrap();
+    std::fs::write(dir.join("share/b.bin"), pattern(10_000, 6)).unwrap();
+    ok(&dir, &["create", "share", "-o", "share.torrent"]);
+    std::fs::write(
+        dir.join("torrents.toml"),
+        "[settings]\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("afile"), b"not a folder").unwrap();
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    for (args, want) in [
+        (
+            vec!["seed", "share.torrent", "-d", "nowhere"],
+            "nowhere: no such folder",
+        ),
+        (
+            vec!["seed", "share.torrent", "-d", "afile"],
+            "afile is not a folder",
+        ),
+        (
+            vec!["seed", "share.torrent", "-d", "empty"],
+            "no data of share in",
+        ),
+        (
+            vec!["start", "share.torrent", "-o", "afile"],
+            "afile is not a folder",
+        ),
+    ] {
+        // Bounded: before these were refused, a seed of no data waited for Ctrl-C.
+        let out = support::run(bin().args(&args).current_dir(&dir), Duration::from_secs(20));
+        let err = out.stderr;
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    assert!(!dir.join("nowhere").exists(), "no folder made");
+    assert_eq!(std::fs::read(dir.join("afile")).unwrap(), b"not a folder");
+    assert_eq!(std::fs::read_dir(dir.join("empty")).unwrap().count(), 0);
+    let cfg = btorrent::config::Config::load(&dir.join("torrents.toml")).unwrap();
+    assert!(cfg.torrents.is_empty(), "nothing registered");
+
+    // Part of the data is enough: the rest is fetched (here it stays missing, there is no peer).
+    std::fs::create_dir_all(dir.join("part/share")).unwrap();
+    std::fs::write(dir.join("part/share/b.bin"), pattern(10_000, 6)).unwrap();
+    std::fs::write(
+        dir.join("part.rhai"),
+        "let j = seed(\"share.torrent\", \"part\");\nprint(j.wait(0.2));\n",
+    )
+    .unwrap();
+    assert_eq!(ok(&dir, &["run", "part.rhai"]), "false\n");
 }

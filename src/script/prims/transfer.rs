@@ -240,6 +240,42 @@ fn keep_torrent_file(cfg: &Config, src: &Path, meta: &Metainfo) -> PathBuf {
     }
 }
 
+/// The folder a torrent's data goes in must be a folder (a download makes it when missing); a seed's
+/// must also hold at least one of the torrent's files, so a mistyped folder is not mistaken for data to
+/// fetch from scratch.
+fn check_data_dir(
+    func: &str,
+    meta: &Metainfo,
+    dir: &Path,
+    seeding: bool,
+) -> Result<(), Box<EvalAltResult>> {
+    let shown = dir.display();
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => return fail(func, format!("{shown} is not a folder")),
+        Ok(_) => {}
+        Err(_) if seeding => return fail(func, format!("{shown}: no such folder")),
+        Err(_) => return Ok(()),
+    }
+    let mut files = meta.info.files.iter().filter(|f| !f.padding);
+    if seeding && !files.any(|f| dir.join(&f.path).is_file()) {
+        let top = meta.info.files.first().map(|f| {
+            f.path
+                .components()
+                .next()
+                .map_or(f.path.clone(), |c| PathBuf::from(c.as_os_str()))
+        });
+        return fail(
+            func,
+            format!(
+                "no data of {} in {shown} (expected {})",
+                meta.info.name,
+                dir.join(top.unwrap_or_default()).display()
+            ),
+        );
+    }
+    Ok(())
+}
+
 fn add(
     ctx: &Arc<HostContext>,
     func: &'static str,
@@ -257,6 +293,7 @@ fn add(
         None => cfg.output_dir(),
     };
     let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
+    check_data_dir(func, &meta, &data_dir, seeding)?;
     let session = ctx.session()?;
     if let Some(h) = session.get(&meta.info_hash) {
         return Ok(Job {
