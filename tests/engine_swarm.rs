@@ -602,3 +602,44 @@ async fn requests_a_silent_peer_swallows_go_to_another() {
     wait_complete(&l, 60).await;
     assert_same_tree(src.path(), dst.path());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_that_refuses_writes_fails_the_torrent_once() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("data.bin"), 2 * 1024 * 1024, 9);
+    let meta = torrent(&src.path().join("data.bin"), 32 * 1024, vec![]);
+    let seeder = session().await;
+    let s = seeder
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&s, 30).await;
+    // Where the file goes there is a folder: every piece write fails.
+    std::fs::create_dir_all(dst.path().join("data.bin/in-the-way")).unwrap();
+    let leecher = session().await;
+    let mut events = leecher.subscribe();
+    let l = leecher
+        .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
+        .await
+        .unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(30), l.wait_complete())
+        .await
+        .expect("the failure ends the wait");
+    assert!(err.is_err(), "{:?}", l.stats());
+    // Pieces that were on their way fail too; the torrent reports the first failure only.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut errors = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        if let Event::Error { message, .. } = ev {
+            errors.push(message);
+        }
+    }
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    match l.stats().state {
+        TorrentState::Error(m) => assert_eq!(m, errors[0]),
+        other => panic!("state {other:?}"),
+    }
+    leecher.shutdown(Duration::from_secs(2)).await;
+    seeder.shutdown(Duration::from_secs(2)).await;
+}

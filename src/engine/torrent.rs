@@ -131,6 +131,11 @@ impl Torrent {
     pub fn fail(&self, message: String) {
         let run = {
             let mut c = self.core.lock();
+            // The first failure is the one reported: pieces already on their way to a full disk fail
+            // too, and would each log, publish and replace the reason.
+            if matches!(c.state, TorrentState::Error(_)) {
+                return;
+            }
             c.state = TorrentState::Error(message.clone());
             c.run.clone()
         };
