@@ -88,7 +88,10 @@ fn init_logging(verbose: u8, shell: bool) {
             .with_ansi(false)
             .init();
     } else {
-        logs.with_writer(std::io::stderr).init();
+        // Colours only for a terminal: a log file or pipe gets plain text.
+        logs.with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
     }
 }
 

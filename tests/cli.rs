@@ -347,3 +347,23 @@ fn create_never_overwrites_a_file_that_is_not_the_same_torrent() {
     let m = Metainfo::load(&sb.path("s.torrent")).unwrap();
     assert_eq!(m.announce.as_deref(), Some("http://b/announce"));
 }
+
+#[test]
+fn log_lines_to_a_file_carry_no_colour_codes() {
+    let sb = Sandbox::new();
+    sb.write(
+        "torrents.toml",
+        b"[settings]\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\ntracker_url = \"\"\n",
+    );
+    sb.write("f.bin", &vec![9u8; 20_000]);
+    sb.ok(&["create", "f.bin"]);
+    sb.write(
+        "s.rhai",
+        b"seed(\"torrents/f.bin.torrent\", \".\").wait(5);\n",
+    );
+    let out = sb.run(&["-v", "run", "s.rhai"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("INFO"), "-v logs: {err}");
+    assert!(!err.contains('\x1b'), "colour codes in {err:?}");
+}
