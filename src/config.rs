@@ -151,6 +151,25 @@ pub struct Config {
     existed: bool,
 }
 
+/// One line saying where a mistake in the file is: `torrents.toml: line 3 (listen_port = "abc"): ...`.
+fn toml_error(
+    path: &Path,
+    text: &str,
+    message: &str,
+    span: Option<std::ops::Range<usize>>,
+) -> anyhow::Error {
+    let message = message.trim().replace('\n', " ");
+    let start = span.map(|s| s.start.min(text.len()));
+    let Some(start) = start.filter(|&i| text.is_char_boundary(i)) else {
+        return anyhow::anyhow!("{}: {message}", path.display());
+    };
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let line: String = line.chars().take(60).collect();
+    anyhow::anyhow!("{}: line {line_no} ({line}): {message}", path.display())
+}
+
 /// The current time as RFC 3339, seconds precision, UTC.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
@@ -170,10 +189,9 @@ impl Config {
         };
         let doc: DocumentMut = text
             .parse()
-            .with_context(|| format!("{} is not valid TOML", path.display()))?;
-        let shape: FileShape = toml::from_str(&text).map_err(|e| {
-            anyhow::anyhow!("{}: {}", path.display(), e.message().trim_end_matches('\n'))
-        })?;
+            .map_err(|e: toml_edit::TomlError| toml_error(path, &text, e.message(), e.span()))?;
+        let shape: FileShape =
+            toml::from_str(&text).map_err(|e| toml_error(path, &text, e.message(), e.span()))?;
         let mut settings = Settings::default();
         if let Some(s) = shape.settings {
             settings = s;

@@ -292,6 +292,26 @@ fn bad_config_is_reported() {
     sb.write("torrents.toml", b"[settings]\nlisten_prot = 1\n");
     let err = sb.fails(&["show"]);
     assert!(err.contains("listen_prot"), "{err}");
+    // Each mistake is one line that says where it is.
+    for (text, want) in [
+        (
+            "[settings]\ntracker_url = \"http://t/a\"\nlisten_port = \"abc\"\n",
+            "line 3 (listen_port = \"abc\")",
+        ),
+        (
+            "[settings]\nlisten_port = 70000\n",
+            "line 2 (listen_port = 70000)",
+        ),
+        ("[settings\nlisten_port = 1\n", "line 1 ([settings)"),
+        ("[settings]\nwatch_dir = \n", "line 2 (watch_dir =)"),
+    ] {
+        sb.write("torrents.toml", text.as_bytes());
+        let out = sb.run(&["show"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(err.contains(want), "{text:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{text:?}: {err}");
+    }
 }
 
 #[test]
