@@ -341,7 +341,11 @@ fn create_refuses_a_tracker_that_is_not_a_url_and_writes_nothing() {
     assert!(err.contains("\"oops\" is not a tracker URL"), "{err}");
     assert!(!sb.path("x.torrent").exists());
     // Other schemes are fine: the torrent may be meant for other clients too.
-    sb.ok(&["create", "f.bin", "udp://t:6969", "-o", "udp.torrent"]);
+    let out = sb.ok(&["create", "f.bin", "udp://t:6969", "-o", "udp.torrent"]);
+    assert!(out.contains("29.30 KiB in 2 pieces of 16.00 KiB"), "{out}");
+    sb.write("one.bin", b"x");
+    let out = sb.ok(&["create", "one.bin"]);
+    assert!(out.contains("1 B in 1 piece of 16.00 KiB"), "{out}");
 }
 
 #[test]

@@ -150,6 +150,27 @@ fn start_downloads_through_the_tracker_and_exits_zero() {
     // Starting it again finds the data complete and exits at once.
     let again = ok(&leech_dir, &["start", "torrents/share.torrent", "-o", "dl"]);
     assert!(again.contains("already complete"), "{again}");
+
+    // Half the big file lost: only that half is fetched, and the summary says so.
+    let big = leech_dir.join("dl/share/big.bin");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&big)
+        .unwrap()
+        .set_len(1_500_000)
+        .unwrap();
+    let again = ok(&leech_dir, &["start", "torrents/share.torrent", "-o", "dl"]);
+    assert_eq!(std::fs::read(&big).unwrap(), files[0].1);
+    let line = again.lines().last().unwrap();
+    assert!(line.contains("downloaded and verified"), "{again}");
+    assert!(line.contains("already there"), "{again}");
+    assert!(
+        !line.contains(&format!(
+            "share: {} downloaded",
+            btorrent::fsutil::human_bytes(meta.info.total_length)
+        )),
+        "not all of it was downloaded: {again}"
+    );
 }
 
 #[test]
