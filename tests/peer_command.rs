@@ -104,3 +104,64 @@ fn b_peer_lists_what_was_announced() {
         "{msg}"
     );
 }
+
+/// A tracker that accepts connections and never answers.
+fn silent_tracker() -> (std::net::TcpListener, String) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/announce", l.local_addr().unwrap());
+    (l, url)
+}
+
+#[test]
+fn a_tracker_that_never_answers_fails_each_call_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("torrents.toml"),
+        "[settings]\nlisten_port = 7124\n",
+    )
+    .unwrap();
+    let (_listener, url) = silent_tracker();
+    std::fs::write(dir.path().join("data.bin"), vec![5u8; 50_000]).unwrap();
+    ok(dir.path(), &["create", "data.bin", &url, "-o", "t.torrent"]);
+    let calls = [
+        (
+            "announce.rhai",
+            "announce(\"t.torrent\", \"started\");".to_string(),
+        ),
+        ("scrape.rhai", "scrape(\"t.torrent\");".to_string()),
+        ("peers.rhai", format!("peers(\"{url}\");")),
+    ];
+    let started = std::time::Instant::now();
+    let children: Vec<_> = calls
+        .iter()
+        .map(|(file, src)| {
+            std::fs::write(dir.path().join(file), src).unwrap();
+            let child = Command::new(env!("CARGO_BIN_EXE_btorrent"))
+                .args(["run", file])
+                .current_dir(dir.path())
+                .env_remove("BTORRENT_CONFIG")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (file, KillOnDrop(child))
+        })
+        .collect();
+    for (file, mut child) in children {
+        let status = loop {
+            if let Some(s) = child.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(25),
+                "{file} still waits for the silent tracker"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(1), "{file}: {err}");
+        assert!(err.contains("timed out"), "{file}: {err}");
+        assert_eq!(err.lines().count(), 1, "{file}: {err}");
+    }
+}

@@ -13,6 +13,16 @@ use crate::metainfo::Metainfo;
 use crate::script::host::HostContext;
 use crate::types::InfoHash;
 
+/// The client scripts use: a tracker that does not answer fails the call within seconds, once (a
+/// script that wants retries can loop; handlers have a time limit of their own).
+fn script_client() -> TrackerClient {
+    TrackerClient::with_timeouts(
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_secs(10),
+    )
+    .with_retry(RetryPolicy::none())
+}
+
 fn listing_map(p: &PeerListing) -> Map {
     let mut m = Map::new();
     m.insert("peer_id".into(), p.peer_id.to_hex().into());
@@ -55,12 +65,8 @@ fn peers(
         ),
         None => None,
     };
-    let client = TrackerClient::with_timeouts(
-        std::time::Duration::from_secs(5),
-        std::time::Duration::from_secs(15),
-    );
     let list = ctx
-        .block_on(client.get_peers(&url, hash))?
+        .block_on(script_client().get_peers(&url, hash))?
         .or_else(|e| fail("peers", e))?;
     Ok(list
         .iter()
@@ -96,9 +102,8 @@ fn announce(ctx: &HostContext, torrent: &str, event: &str) -> Result<Map, Box<Ev
         key: None,
         ip: None,
     };
-    let client = TrackerClient::new().with_retry(RetryPolicy::none());
     let resp = ctx
-        .block_on(client.announce(&url, &req))?
+        .block_on(script_client().announce(&url, &req))?
         .or_else(|e| fail("announce", e))?;
     let mut m = Map::new();
     m.insert("tracker".into(), url.into());
@@ -125,7 +130,7 @@ fn scrape(ctx: &HostContext, torrent: &str) -> Result<Map, Box<EvalAltResult>> {
         return fail("scrape", format!("{torrent} names no tracker"));
     };
     let stats = ctx
-        .block_on(TrackerClient::new().scrape(&url, &[meta.info_hash]))?
+        .block_on(script_client().scrape(&url, &[meta.info_hash]))?
         .or_else(|e| fail("scrape", e))?;
     let mut m = Map::new();
     let s = stats.get(&meta.info_hash);
