@@ -33,6 +33,65 @@ fn ok(dir: &std::path::Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Starts `btorrent tracker` in `dir` on an ephemeral port; returns it with its announce URL.
+fn tracker(dir: &std::path::Path) -> (KillOnDrop, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_btorrent"))
+        .args(["tracker", "--bind", "127.0.0.1:0"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let guard = KillOnDrop(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("tracker listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (guard, url)
+}
+
+#[test]
+fn announce_with_listen_port_0_gives_the_port_actually_listened_on() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("torrents.toml"),
+        "[settings]\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\n",
+    )
+    .unwrap();
+    let (_tracker, url) = tracker(dir.path());
+    std::fs::write(dir.path().join("data.bin"), vec![5u8; 30_000]).unwrap();
+    ok(dir.path(), &["create", "data.bin", &url]);
+    // No session yet: one is started, so the tracker gets a port that was really listened on.
+    std::fs::write(
+        dir.path().join("a.rhai"),
+        "let r = announce(\"torrents/data.bin.torrent\", \"started\");\nprint(r.complete);\n",
+    )
+    .unwrap();
+    assert_eq!(ok(dir.path(), &["run", "a.rhai"]), "1\n");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(dir.path(), &["peer", &url, "--json"])).unwrap();
+    let port = json[0]["port"].as_u64().unwrap();
+    assert_ne!(port, 0, "{json}");
+    // With a session running, the announce speaks for it: its port and peer id.
+    std::fs::write(
+        dir.path().join("b.rhai"),
+        format!(
+            "seed(\"torrents/data.bin.torrent\", \".\");\nannounce(\"torrents/data.bin.torrent\", \"none\");\nfor p in peers(\"{url}\") {{ print(p.port); }}\n"
+        ),
+    )
+    .unwrap();
+    let ports = ok(dir.path(), &["run", "b.rhai"]);
+    let ports: Vec<&str> = ports.lines().collect();
+    assert_eq!(
+        ports.len(),
+        2,
+        "the first run's peer and this one: {ports:?}"
+    );
+}
+
 #[test]
 fn b_peer_lists_what_was_announced() {
     let dir = tempfile::tempdir().unwrap();

@@ -90,10 +90,20 @@ fn announce(ctx: &HostContext, torrent: &str, event: &str) -> Result<Map, Box<Ev
         .into_iter()
         .next()
         .unwrap_or_else(|| cfg.settings.tracker_url.clone());
+    // Announce as the peer of this process: the running session's id and port; with `listen_port =
+    // 0` (a free port chosen at start) the session is started to have a port at all.
+    let (peer_id, port) = match ctx.peer.get() {
+        Some(s) => (s.peer_id(), s.listen_addr().port()),
+        None if cfg.settings.listen_port != 0 => (ctx.peer_id, cfg.settings.listen_port),
+        None => {
+            let s = ctx.session()?;
+            (s.peer_id(), s.listen_addr().port())
+        }
+    };
     let req = AnnounceRequest {
         info_hash: meta.info_hash,
-        peer_id: ctx.peer_id,
-        port: cfg.settings.listen_port,
+        peer_id,
+        port,
         uploaded: 0,
         downloaded: 0,
         left: if seeding { 0 } else { meta.info.total_length },
