@@ -2,7 +2,7 @@
 //! embedded tracker, makes a sample file and its .torrent, seeds it from one peer session and downloads
 //! it with a second one through the tracker, shows the progress, checks the copy byte for byte and
 //! prints the figures. Everything lives in a temporary folder that is removed at the end (or in
-//! `--dir`, kept).
+//! `--dir`, kept; the downloader's copy from an earlier run there is removed first).
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -88,6 +88,11 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     let leech_dir = root.join("downloader");
     std::fs::create_dir_all(&seed_dir)?;
     std::fs::create_dir_all(&leech_dir)?;
+    // A copy left by an earlier demo in the same --dir would be found complete: nothing would move.
+    match std::fs::remove_file(leech_dir.join("sample.bin")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let tracker_addr = listener.local_addr()?;
