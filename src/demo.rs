@@ -6,6 +6,8 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
@@ -26,12 +28,15 @@ pub struct DemoOptions {
 }
 
 /// Writes `size` pseudo-random bytes (fast xorshift, not for secrets) to `path`.
-fn write_sample(path: &Path, size: u64) -> Result<()> {
+fn write_sample(path: &Path, size: u64, cancel: &AtomicBool) -> Result<()> {
     let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15 ^ size;
     let mut buf = vec![0u8; 1 << 20];
     let mut left = size;
     while left > 0 {
+        if cancel.load(Ordering::Relaxed) {
+            bail!(Interrupted);
+        }
         for chunk in buf.chunks_exact_mut(8) {
             state ^= state << 13;
             state ^= state >> 7;
@@ -69,7 +74,13 @@ fn same_content(a: &Path, b: &Path) -> Result<bool> {
     }
 }
 
-/// Runs the demo; prints as it goes and returns an error if anything fails.
+/// The demo was stopped by Ctrl-C or SIGTERM.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
+
+/// Runs the demo; prints as it goes and returns an error if anything fails. Ctrl-C or SIGTERM stops it
+/// with [`Interrupted`], its temporary folder removed.
 pub async fn run(opts: DemoOptions) -> Result<()> {
     let temp;
     let root = match &opts.dir {
@@ -84,6 +95,31 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
             temp.path().to_path_buf()
         }
     };
+    // Work on blocking threads (writing the sample, hashing it) holds a clone of `busy` and stops when
+    // `cancel` is set; the folder is removed (with `temp`) once it has stopped.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let busy = Arc::new(());
+    let result = tokio::select! {
+        r = demo(&root, &opts, &cancel, &busy) => r,
+        _ = crate::app::shutdown_signal() => Err(Interrupted.into()),
+    };
+    if result.as_ref().is_err_and(|e| e.is::<Interrupted>()) {
+        cancel.store(true, Ordering::Relaxed);
+        let end = Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&busy) > 1 && Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    result
+}
+
+async fn demo(
+    root: &Path,
+    opts: &DemoOptions,
+    cancel: &Arc<AtomicBool>,
+    busy: &Arc<()>,
+) -> Result<()> {
+    let root = root.to_path_buf();
     let seed_dir = root.join("seeder");
     let leech_dir = root.join("downloader");
     std::fs::create_dir_all(&seed_dir)?;
@@ -114,16 +150,24 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         human_bytes(opts.size)
     );
     let size = opts.size;
-    let s2 = sample.clone();
-    tokio::task::spawn_blocking(move || write_sample(&s2, size)).await??;
+    let (s2, stop, held) = (sample.clone(), cancel.clone(), busy.clone());
+    tokio::task::spawn_blocking(move || {
+        let _held = held;
+        write_sample(&s2, size, &stop)
+    })
+    .await??;
     let copts = CreateOptions {
         trackers: vec![url.clone()],
+        cancel: Some(cancel.clone()),
         ..Default::default()
     };
     let t0 = Instant::now();
-    let s2 = sample.clone();
-    let meta =
-        tokio::task::spawn_blocking(move || create_torrent(&s2, &copts, &|_, _| {})).await??;
+    let (s2, held) = (sample.clone(), busy.clone());
+    let meta = tokio::task::spawn_blocking(move || {
+        let _held = held;
+        create_torrent(&s2, &copts, &|_, _| {})
+    })
+    .await??;
     let torrent_path = root.join("sample.bin.torrent");
     std::fs::write(&torrent_path, meta.as_bytes())?;
     println!(

@@ -122,6 +122,10 @@ fn main() -> ExitCode {
             };
             return match runtime.block_on(btorrent::demo::run(opts)) {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.is::<btorrent::demo::Interrupted>() => {
+                    eprintln!("btorrent demo: {e}");
+                    ExitCode::from(130)
+                }
                 Err(e) => {
                     eprintln!("btorrent demo: {e:#}");
                     ExitCode::FAILURE
