@@ -485,3 +485,46 @@ fn example_scripts_compile_and_the_ratio_one_pauses_at_its_ratio() {
     assert_eq!(e.meta["uploaded"], toml::Value::Integer(2100));
     dispatcher.stop(Duration::from_secs(5));
 }
+
+#[test]
+fn a_handler_following_a_download_that_never_ends_is_stopped_at_its_time_limit() {
+    let rig = Rig::new(
+        "listen_port = 0\nlisten_ip = \"127.0.0.1\"\ntracker_url = \"\"",
+        Duration::from_millis(700),
+    );
+    std::fs::write(rig.path("f.bin"), vec![4u8; 100_000]).unwrap();
+    let dir = rig.path("");
+    rig.script(
+        "make.rhai",
+        &format!(
+            "create(\"{0}/f.bin\", \"\", #{{ output: \"{0}/f.torrent\" }});",
+            dir.display()
+        ),
+    );
+    // Half the data is gone and no peer has it: the download cannot end.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(rig.path("f.bin"))
+        .unwrap()
+        .set_len(50_000)
+        .unwrap();
+    let dispatcher = Dispatcher::start(rig.host.clone());
+    rig.script(
+        "follow.rhai",
+        &format!(
+            "on(\"added\", |ev| {{\n    seed(\"{0}/f.torrent\", \"{0}\").follow();\n}});\non(\"added\", |ev| print(`next ${{ev.name}}`));\n",
+            dir.display()
+        ),
+    );
+    let bus = rig.host.context().bus.clone();
+    bus.publish(added(1));
+    rig.wait_for("the next handler", |l| l.iter().any(|x| x == "next t1"));
+    let lines = rig.lines.lock().clone();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("registered at line 1") && l.contains("stopped after 700ms")),
+        "{lines:#?}"
+    );
+    dispatcher.stop(Duration::from_secs(5));
+}

@@ -122,6 +122,15 @@ impl HostContext {
         (self.out)(s)
     }
 
+    /// An error when the handler or timer call running on this thread has used up its time; a
+    /// primitive that waits in a loop checks it like Ctrl-C.
+    pub fn check_time_limit(&self) -> Result<(), Box<EvalAltResult>> {
+        if call_deadline().is_some_and(|dl| Instant::now() >= dl) {
+            return Err(terminated(TIMEOUT_TOKEN));
+        }
+        Ok(())
+    }
+
     /// Sleeps `d` in short steps; stops early with the script's cancellation (Ctrl-C) or time limit.
     pub fn sleep(&self, d: Duration) -> Result<(), Box<EvalAltResult>> {
         let end = Instant::now() + d;
@@ -129,10 +138,8 @@ impl HostContext {
             if self.cancelled() {
                 return Err(cancelled_error());
             }
+            self.check_time_limit()?;
             let now = Instant::now();
-            if call_deadline().is_some_and(|dl| now >= dl) {
-                return Err(terminated(TIMEOUT_TOKEN));
-            }
             if now >= end {
                 return Ok(());
             }

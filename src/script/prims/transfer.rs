@@ -157,6 +157,12 @@ impl Job {
                 }
                 return Err(cancelled_error());
             }
+            if let Err(e) = self.ctx.check_time_limit() {
+                if let Some(b) = &bar {
+                    b.finish_and_clear();
+                }
+                return Err(e);
+            }
             std::thread::sleep(Duration::from_millis(200));
         };
         if let Some(b) = &bar {
