@@ -528,3 +528,72 @@ fn a_handler_following_a_download_that_never_ends_is_stopped_at_its_time_limit()
     );
     dispatcher.stop(Duration::from_secs(5));
 }
+
+#[test]
+fn move_to_never_overwrites_what_is_in_the_destination() {
+    let rig = Rig::new(
+        "listen_port = 0\nlisten_ip = \"127.0.0.1\"\ntracker_url = \"\"",
+        Duration::from_secs(30),
+    );
+    let dir = rig.path("");
+    std::fs::create_dir_all(rig.path("photos/sub")).unwrap();
+    std::fs::write(rig.path("photos/a.jpg"), vec![1u8; 40_000]).unwrap();
+    std::fs::write(rig.path("photos/sub/b.jpg"), vec![2u8; 1_000]).unwrap();
+    rig.script(
+        "make.rhai",
+        &format!(
+            "register(create(\"{0}/photos\", \"\", #{{ output: \"{0}/photos.torrent\" }}));",
+            dir.display()
+        ),
+    );
+    let data_before = Config::load(&rig.path("torrents.toml")).unwrap().torrents[0]
+        .data
+        .clone();
+    // Someone else's file where the torrent's second file would go.
+    std::fs::create_dir_all(rig.path("dest/photos/sub")).unwrap();
+    std::fs::write(rig.path("dest/photos/sub/b.jpg"), b"not yours").unwrap();
+    let untouched = |when: &str| {
+        assert_eq!(
+            std::fs::read(rig.path("dest/photos/sub/b.jpg")).unwrap(),
+            b"not yours",
+            "{when}"
+        );
+        assert_eq!(
+            std::fs::read(rig.path("photos/a.jpg")).unwrap().len(),
+            40_000
+        );
+        assert!(
+            !rig.path("dest/photos/a.jpg").exists(),
+            "{when}: nothing moved"
+        );
+        let cfg = Config::load(&rig.path("torrents.toml")).unwrap();
+        assert_eq!(cfg.torrents[0].data, data_before, "{when}");
+    };
+    let move_it = format!("torrent(\"photos\").move_to(\"{}/dest\");", dir.display());
+    let err = rig.script_fails("idle.rhai", &move_it);
+    assert!(
+        err.contains("dest/photos/sub/b.jpg") && err.contains("already exists"),
+        "{err}"
+    );
+    untouched("not running");
+    // The same while it seeds: the engine moves the files.
+    let err = rig.script_fails(
+        "running.rhai",
+        &format!(
+            "let j = seed(\"{0}/photos.torrent\", \"{0}\");\nj.wait(10);\n{move_it}",
+            dir.display()
+        ),
+    );
+    assert!(err.contains("already exists"), "{err}");
+    untouched("running");
+    std::fs::remove_file(rig.path("dest/photos/sub/b.jpg")).unwrap();
+    rig.script("again.rhai", &move_it);
+    assert_eq!(
+        std::fs::read(rig.path("dest/photos/sub/b.jpg")).unwrap(),
+        vec![2u8; 1_000]
+    );
+    assert!(
+        !rig.path("photos").exists(),
+        "the emptied folders are removed"
+    );
+}

@@ -228,6 +228,9 @@ impl Storage {
         if old_dir == new_dir {
             return Ok(());
         }
+        // Every destination is checked before anything moves: a file already there (someone else's,
+        // or an older copy) is never replaced.
+        let mut moves = Vec::new();
         for (i, f) in self.info.files.iter().enumerate() {
             if f.padding {
                 continue;
@@ -239,12 +242,21 @@ impl Storage {
             if !from.exists() {
                 continue;
             }
-            if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent)?;
+            if to.symlink_metadata().is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} already exists", to.display()),
+                ));
             }
-            if std::fs::rename(&from, &to).is_err() {
-                std::fs::copy(&from, &to)?;
-                std::fs::remove_file(&from)?;
+            moves.push((from, to));
+        }
+        for (n, (from, to)) in moves.iter().enumerate() {
+            if let Err(e) = move_file(from, to) {
+                // Put back what already moved, so the data stays in one place.
+                for (from, to) in moves[..n].iter().rev() {
+                    let _ = move_file(to, from);
+                }
+                return Err(e);
             }
         }
         if self.info.multi_file {
@@ -271,6 +283,21 @@ impl Storage {
         *self.data_dir.write() = new_dir.to_path_buf();
         Ok(())
     }
+}
+
+/// Moves one file: a rename, or across file systems a copy then removal (a partial copy is removed).
+fn move_file(from: &Path, to: &Path) -> io::Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    if let Err(e) = std::fs::copy(from, to) {
+        let _ = std::fs::remove_file(to);
+        return Err(e);
+    }
+    std::fs::remove_file(from)
 }
 
 #[cfg(test)]
