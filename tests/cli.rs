@@ -391,3 +391,35 @@ fn log_lines_to_a_file_carry_no_colour_codes() {
     assert!(err.contains("INFO"), "-v logs: {err}");
     assert!(!err.contains('\x1b'), "colour codes in {err:?}");
 }
+
+#[test]
+fn register_refuses_bad_options_with_one_clear_line() {
+    let sb = Sandbox::new();
+    sb.write("f.bin", &vec![1u8; 20_000]);
+    sb.ok(&["create", "f.bin", "http://t/announce", "-o", "f.torrent"]);
+    sb.write("torrents.toml", b"");
+    for (opts, want) in [
+        (
+            "#{ state: \"stoped\" }",
+            "register: unknown state \"stoped\" (downloading, seeding, paused or stopped)",
+        ),
+        ("#{ data: 5 }", "register: `data` must be a string, not i64"),
+        ("#{ origin: \"mine\" }", "register: unknown origin \"mine\""),
+    ] {
+        sb.write(
+            "r.rhai",
+            format!("register(load(\"f.torrent\"), {opts});\n").as_bytes(),
+        );
+        let err = sb.fails(&["run", "r.rhai"]);
+        assert!(err.contains(want), "{opts}: {err}");
+        assert!(!err.contains("Runtime error"), "{opts}: {err}");
+    }
+    assert_eq!(std::fs::read(sb.path("torrents.toml")).unwrap(), b"");
+    sb.write(
+        "r.rhai",
+        b"register(load(\"f.torrent\"), #{ state: \"paused\" });\n",
+    );
+    sb.ok(&["run", "r.rhai"]);
+    let cfg = btorrent::config::Config::load(&sb.path("torrents.toml")).unwrap();
+    assert_eq!(cfg.torrents[0].state, "paused");
+}

@@ -96,9 +96,16 @@ fn register_torrent(
             "seeding".into()
         }
     });
+    if !["downloading", "seeding", "paused", "stopped"].contains(&state.as_str()) {
+        return fail(
+            "register",
+            format!("unknown state {state:?} (downloading, seeding, paused or stopped)"),
+        );
+    }
+    let data = o.string("data")?.map(PathBuf::from);
     Config::update(&ctx.config_path, |cfg| {
-        let data = match o.string("data").map_err(|e| anyhow::anyhow!("{e}"))? {
-            Some(d) => PathBuf::from(d),
+        let data = match data {
+            Some(d) => d,
             None => t.data_dir.clone().unwrap_or_else(|| cfg.output_dir()),
         };
         cfg.upsert(ManagedTorrent {
