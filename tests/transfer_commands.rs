@@ -345,3 +345,47 @@ fn seed_needs_the_data_and_start_needs_a_folder() {
     .unwrap();
     assert_eq!(ok(&dir, &["run", "part.rhai"]), "false\n");
 }
+
+#[test]
+fn start_options_are_checked_before_anything_starts() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = node(root.path(), "n", "http://127.0.0.1:1/announce");
+    std::fs::write(dir.join("f.bin"), pattern(30_000, 8)).unwrap();
+    ok(&dir, &["create", "f.bin", "-o", "f.torrent"]);
+    std::fs::write(
+        dir.join("torrents.toml"),
+        "[settings]\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\n",
+    )
+    .unwrap();
+    for (opts, want) in [
+        (
+            "#{ trackers: [\"bogus\"], output: \"o\" }",
+            "start: \"bogus\" is not a tracker URL",
+        ),
+        (
+            "#{ register: \"yes\", output: \"o\" }",
+            "start: `register` must be true or false",
+        ),
+    ] {
+        std::fs::write(
+            dir.join("s.rhai"),
+            format!("start(\"f.torrent\", {opts});\n"),
+        )
+        .unwrap();
+        let out = run(&dir, &["run", "s.rhai"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{opts}: {err}");
+        assert!(err.contains(want), "{opts}: {err}");
+        assert_eq!(err.lines().count(), 1, "{opts}: {err}");
+    }
+    assert!(!dir.join("o").exists());
+    let cfg = btorrent::config::Config::load(&dir.join("torrents.toml")).unwrap();
+    assert!(cfg.torrents.is_empty(), "nothing registered");
+    // Cancelling twice is the same as once.
+    std::fs::write(
+        dir.join("c.rhai"),
+        "let j = seed(\"f.torrent\", \".\");\nj.cancel();\nj.cancel();\nprint(\"ok\");\n",
+    )
+    .unwrap();
+    assert_eq!(ok(&dir, &["run", "c.rhai"]), "ok\n");
+}

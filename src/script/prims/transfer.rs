@@ -318,20 +318,25 @@ fn add(
         }
     }
     let trackers = match opts.get("trackers").filter(|v| !v.is_unit()) {
-        Some(list) => Some(
-            list.clone()
+        Some(list) => {
+            let list = list
+                .clone()
                 .into_array()
-                .or_else(|_| fail(func, "`trackers` must be an array of URLs"))?
-                .iter()
-                .map(|t| t.to_string())
-                .collect(),
-        ),
+                .or_else(|_| fail(func, "`trackers` must be an array of URLs"))?;
+            let mut urls = Vec::with_capacity(list.len());
+            for t in list {
+                let url = t.to_string();
+                crate::metainfo::check_tracker_url(&url).or_else(|e| fail(func, e))?;
+                urls.push(url);
+            }
+            Some(urls)
+        }
         None => None,
     };
-    let register = opts
-        .get("register")
-        .and_then(|v| v.as_bool().ok())
-        .unwrap_or(true);
+    let register = match opts.get("register").filter(|v| !v.is_unit()) {
+        None => true,
+        Some(_) => o.bool("register")?,
+    };
     let paused = o.bool("paused")?;
     if register {
         let file = keep_torrent_file(&cfg, Path::new(torrent), &meta);
@@ -405,7 +410,8 @@ fn register_type(engine: &mut Engine) {
     });
     engine.register_fn("cancel", |t: &mut Job| -> Result<(), Box<EvalAltResult>> {
         let ih = t.handle.info_hash();
-        if let Some(session) = t.ctx.peer.get() {
+        // Cancelling a job already cancelled (or removed otherwise) changes nothing.
+        if let Some(session) = t.ctx.peer.get().filter(|s| s.get(&ih).is_some()) {
             t.ctx
                 .block_on(session.remove(&ih))?
                 .or_else(|e| fail("cancel", format!("{e:#}")))?;
