@@ -299,6 +299,8 @@ pub async fn resume_managed(session: &Session, cfg: &Config, bus: &EventBus) {
 /// Forwards the session's events onto the bus and records the states they imply in torrents.toml.
 async fn forward_events(session: Session, bus: EventBus, config_path: PathBuf) {
     let mut rx = session.subscribe();
+    // Names of the torrents seen, for events that come after the session has forgotten one (removed).
+    let mut names: std::collections::HashMap<InfoHash, String> = Default::default();
     loop {
         let ev = match rx.recv().await {
             Ok(ev) => ev,
@@ -308,7 +310,15 @@ async fn forward_events(session: Session, bus: EventBus, config_path: PathBuf) {
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         };
-        let name_of = |ih: &InfoHash| session.get(ih).map(|h| h.name().to_string());
+        if let engine::Event::Added { info_hash, name } = &ev {
+            names.insert(*info_hash, name.clone());
+        }
+        let name_of = |ih: &InfoHash| {
+            session
+                .get(ih)
+                .map(|h| h.name().to_string())
+                .or_else(|| names.get(ih).cloned())
+        };
         let data_of = |ih: &InfoHash| {
             session
                 .get(ih)
@@ -339,6 +349,7 @@ async fn forward_events(session: Session, bus: EventBus, config_path: PathBuf) {
             engine::Event::Removed { info_hash } => {
                 let mut e = Event::new(EventKind::Removed);
                 e.info_hash = Some(info_hash);
+                e.name = name_of(&info_hash);
                 (e, None)
             }
             engine::Event::PeerBanned {
@@ -354,6 +365,11 @@ async fn forward_events(session: Session, bus: EventBus, config_path: PathBuf) {
                 (e, None)
             }
         };
+        if out.kind == EventKind::Removed {
+            if let Some(ih) = &out.info_hash {
+                names.remove(ih);
+            }
+        }
         if let Some((ih, state)) = state {
             let path = config_path.clone();
             let _ = tokio::task::spawn_blocking(move || record_state(&path, &ih, state)).await;

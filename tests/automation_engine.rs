@@ -157,7 +157,16 @@ fn completed_download_is_moved_and_seeded_from_the_new_place() {
     );
     assert!(lines.contains(&"now paused".to_string()), "{lines:#?}");
     assert!(lines.contains(&"then seeding".to_string()), "{lines:#?}");
+    rig.script(
+        "on-removed.rhai",
+        "on(\"removed\", |ev| print(`removed ${ev.name} ${ev.info_hash.sub_string(0, 6)}`));",
+    );
     rig.script("rm.rhai", "torrent(\"album\").remove();");
+    // The event names the torrent it is about.
+    let short = &meta.info_hash.to_hex()[..6];
+    rig.wait_for("the removed event", 10, |l| {
+        l.iter().any(|x| *x == format!("removed album {short}"))
+    });
     assert!(ours.get(&meta.info_hash).is_none());
     assert!(Config::load(&rig.path("torrents.toml"))
         .unwrap()
