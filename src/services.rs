@@ -417,6 +417,7 @@ impl RunningTracker {
     /// registered in the config file are allowed, and the file is re-read when it changes.
     pub async fn start(config_path: &Path, bind: Option<SocketAddr>) -> Result<RunningTracker> {
         let cfg = Config::load(config_path)?;
+        let from_settings = bind.is_none();
         let bind = match bind {
             Some(b) => b,
             None => cfg
@@ -430,7 +431,16 @@ impl RunningTracker {
         let tracker = Tracker::new(tracker_config(&cfg.settings));
         let listener = tokio::net::TcpListener::bind(bind)
             .await
-            .with_context(|| format!("cannot listen on {bind}"))?;
+            .with_context(|| {
+                if from_settings {
+                    format!(
+                        "the tracker cannot listen on {bind} (tracker_bind in {}; remove the line to run none)",
+                        config_path.display()
+                    )
+                } else {
+                    format!("cannot listen on {bind}")
+                }
+            })?;
         let addr = listener.local_addr()?;
         let sync = cfg.settings.tracker_private.then(|| {
             let path = config_path.to_path_buf();

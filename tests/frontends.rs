@@ -242,3 +242,25 @@ fn run_stops_cleanly_on_sigterm_like_ctrl_c() {
     assert!(failures[0].contains("h.rhai: line 2") && failures[0].contains("boom"));
     assert!(!lines.iter().any(|l| l.contains("cancelled")), "{lines:#?}");
 }
+
+#[test]
+fn a_taken_tracker_address_names_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std::fs::write(
+        dir.path().join("torrents.toml"),
+        format!(
+            "[settings]\ntracker_bind = \"{}\"\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n",
+            taken.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    let p = Proc::start(dir.path(), &["daemon"]);
+    let (code, lines) = p.finish();
+    assert_eq!(code, Some(1), "{lines:#?}");
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].contains("tracker_bind") && lines[0].contains("in use"),
+        "{lines:#?}"
+    );
+}
