@@ -348,6 +348,27 @@ fn the_readme_examples_do_what_they_say() {
         photos.meta
     );
 
+    // `settings()` has every setting of the README's torrents.toml.
+    let start = README
+        .find("```toml\n[settings]")
+        .expect("the torrents.toml example");
+    let block = &README[start..start + README[start..].find("[[torrent]]").unwrap()];
+    let keys: Vec<&str> = block
+        .lines()
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))
+        .collect();
+    assert!(keys.len() >= 13, "{keys:?}");
+    let dir = world.copy("settings");
+    let script = keys
+        .iter()
+        .map(|k| format!("if !settings().contains(\"{k}\") {{ print(\"{k}\"); }}\n"))
+        .collect::<String>();
+    std::fs::write(dir.join("s.rhai"), script).unwrap();
+    match run_script(&dir, "s.rhai").unwrap() {
+        Outcome::Done(missing) => assert_eq!(missing, "", "missing from settings()"),
+        Outcome::Serving => unreachable!(),
+    }
+
     // `unregister("photos");` forgets it and leaves the data.
     let dir = world.copy("unregister");
     std::fs::write(dir.join("u.rhai"), "unregister(\"photos\");\n").unwrap();

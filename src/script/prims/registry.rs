@@ -22,12 +22,28 @@ fn settings_map(cfg: &Config) -> Map {
         s.tracker_bind.clone().map_or(Dynamic::UNIT, Dynamic::from),
     );
     m.insert("tracker_private".into(), s.tracker_private.into());
+    m.insert(
+        "tracker_interval".into(),
+        (s.tracker_interval as i64).into(),
+    );
     m.insert("listen_port".into(), (s.listen_port as i64).into());
     m.insert("listen_ip".into(), s.listen_ip.clone().into());
     m.insert("output_dir".into(), dir(cfg.output_dir()));
     m.insert("torrents_dir".into(), dir(cfg.torrents_dir()));
     m.insert("watch_dir".into(), dir(cfg.watch_dir()));
     m.insert("scripts_dir".into(), dir(cfg.scripts_dir()));
+    m.insert(
+        "watch_quiet_secs".into(),
+        (s.watch_quiet_secs as i64).into(),
+    );
+    m.insert(
+        "watch_rescan_secs".into(),
+        (s.watch_rescan_secs as i64).into(),
+    );
+    m.insert(
+        "script_max_operations".into(),
+        (s.script_max_operations as i64).into(),
+    );
     m.insert("config_file".into(), dir(cfg.path().to_path_buf()));
     m
 }
