@@ -16,11 +16,15 @@ struct Proc {
 
 impl Proc {
     fn start(dir: &Path, args: &[&str]) -> Proc {
+        Proc::start_with_input(dir, args, Stdio::null())
+    }
+
+    fn start_with_input(dir: &Path, args: &[&str], input: Stdio) -> Proc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_btorrent"))
             .args(args)
             .current_dir(dir)
             .env_remove("BTORRENT_CONFIG")
-            .stdin(Stdio::null())
+            .stdin(input)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -261,6 +265,44 @@ fn a_taken_tracker_address_names_the_setting() {
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert!(
         lines[0].contains("tracker_bind") && lines[0].contains("in use"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn the_shell_runs_commands_from_a_file_and_skips_lines_that_are_not_text() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("torrents.toml"),
+        "[settings]\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
+    std::fs::write(
+        dir.path().join("scripts/b-say.rhai"),
+        "//! Say a word.\n//!\n//! usage: b-say <word>\nprint(`said ${args.word}`);\n",
+    )
+    .unwrap();
+    let input = dir.path().join("commands.txt");
+    std::fs::write(
+        &input,
+        b"b-say one\n\xff\xfe not text\nb-say two\r\nb-say three",
+    )
+    .unwrap();
+    let p = Proc::start_with_input(
+        dir.path(),
+        &[],
+        Stdio::from(std::fs::File::open(&input).unwrap()),
+    );
+    let (code, lines) = p.finish();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    for want in ["said one", "said two", "said three"] {
+        assert!(lines.iter().any(|l| l == want), "{want}: {lines:#?}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("line 2") && l.contains("not text")),
         "{lines:#?}"
     );
 }

@@ -281,10 +281,21 @@ fn confirm_close(app: &App, screen: &Screen) -> bool {
     }
 }
 
-/// Input is not a terminal: run each line as it comes; the end of input closes the shell.
+/// Input is not a terminal: run each line as it comes; the end of input closes the shell. A line that
+/// is not UTF-8 text is reported and skipped (the lines after it still run).
 fn piped_loop(app: &App, runtime: &tokio::runtime::Runtime, screen: &Screen) {
-    for line in std::io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
+    for (n, line) in std::io::stdin().lock().split(b'\n').enumerate() {
+        let Ok(mut bytes) = line else { break };
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        let Ok(line) = String::from_utf8(bytes) else {
+            screen.print(&format!(
+                "error: line {} is not text (UTF-8); skipped",
+                n + 1
+            ));
+            continue;
+        };
         if let Next::Close { .. } = run_line(app, runtime, screen, &line) {
             break;
         }
