@@ -423,3 +423,29 @@ fn register_refuses_bad_options_with_one_clear_line() {
     let cfg = btorrent::config::Config::load(&sb.path("torrents.toml")).unwrap();
     assert_eq!(cfg.torrents[0].state, "paused");
 }
+
+#[test]
+fn errors_echo_at_most_a_short_piece_of_huge_input() {
+    let sb = Sandbox::new();
+    let huge = "x".repeat(100_000);
+    let multi = "line one\nline two\nline three".to_string();
+    sb.write("f.bin", b"data");
+    sb.write(
+        "throw.rhai",
+        format!("throw {:?};\n", format!("{huge}\n{multi}")).as_bytes(),
+    );
+    for args in [
+        vec![huge.as_str()],
+        vec!["create", "f.bin", &format!("--{huge}")],
+        vec!["info", "a", &huge],
+        vec!["create", "f.bin", "--piece-length", &huge],
+        vec!["run", "throw.rhai"],
+    ] {
+        let err = sb.fails(&args);
+        assert!(err.len() < 1000, "{} bytes: {}...", err.len(), &err[..200]);
+    }
+    sb.write("throw.rhai", format!("throw {multi:?};\n").as_bytes());
+    let err = sb.fails(&["run", "throw.rhai"]);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("line one line two line three"), "{err}");
+}

@@ -174,21 +174,35 @@ fn terminated(token: &str) -> Box<EvalAltResult> {
     EvalAltResult::ErrorTerminated(token.into(), Position::NONE).into()
 }
 
-/// Why a command or script did not complete. Each displays as one line.
+/// Why a command or script did not complete. Each displays as one line (a usage error adds the usage
+/// line), of bounded length whatever the input or the script's message held.
 #[derive(Debug, thiserror::Error)]
 pub enum ScriptError {
-    #[error("unknown command {name:?}{hint}")]
+    #[error("unknown command {:?}{hint}", clip(.name, 60))]
     UnknownCommand { name: String, hint: String },
-    #[error("{command}: {message}\nusage: {usage}")]
+    #[error("{command}: {}\nusage: {usage}", clip(.message, 300))]
     Usage {
         command: String,
         message: String,
         usage: String,
     },
-    #[error("{script}: {message}")]
+    #[error("{script}: {}", clip(.message, 500))]
     Failed { script: String, message: String },
     #[error("{script}: cancelled")]
     Cancelled { script: String },
+}
+
+/// `s` on one line (control characters become spaces), cut after `max` characters.
+fn clip(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().nth(max).is_some() {
+        out.push_str("...");
+    }
+    out
 }
 
 /// The scripting host. One per process front end; cheap to share behind an `Arc`.
