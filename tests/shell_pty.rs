@@ -525,3 +525,42 @@ fn closing_announces_stopped_to_the_tracker() {
     assert!(sh.text().contains("closing: signal received"));
     rt.block_on(tracker.stop());
 }
+
+/// Bytes the process has read so far (Linux `/proc/<pid>/io`).
+fn bytes_read(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("rchar: ")
+                    .map(|v| v.trim().parse().unwrap_or(0))
+            })
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn ctrl_c_while_b_create_hashes_returns_to_the_prompt_with_nothing_written() {
+    let dir = setup();
+    let root = dir.path();
+    // Sparse: no disk used, but hashing it takes seconds even on a fast machine.
+    let f = std::fs::File::create(root.join("huge.img")).unwrap();
+    f.set_len(8 << 30).unwrap();
+    drop(f);
+    let mut sh = Shell::start(root, &[]);
+    sh.wait_prompt("0 torrents");
+    let pid = sh.session.get_process().pid().as_raw();
+    let before = bytes_read(pid);
+    sh.enter("b-create huge.img");
+    sh.wait("hashing under way", |_| {
+        bytes_read(pid) > before + (64 << 20)
+    });
+    sh.send("\x03");
+    sh.wait_more("b-create: cancelled", 0);
+    sh.wait_prompt("0 torrents");
+    assert!(!sh.path("torrents/huge.img.torrent").exists());
+    let cfg = btorrent::config::Config::load(&sh.path("torrents.toml")).unwrap();
+    assert!(cfg.torrents.is_empty());
+    sh.send("\x04");
+    assert!(matches!(sh.wait_exit(), WaitStatus::Exited(_, 0)));
+}
