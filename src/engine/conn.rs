@@ -256,17 +256,10 @@ impl Conn {
         if c.banned_addrs.contains(&a) {
             return;
         }
-        let k = c
-            .known
+        c.known
             .entry(a)
-            .or_insert_with(|| super::torrent::KnownPeer {
-                connected: true,
-                connecting: false,
-                failures: 0,
-                next_try: Instant::now(),
-                seed: false,
-            });
-        k.connected = true;
+            .or_insert_with(super::torrent::KnownPeer::new)
+            .connected = true;
     }
 
     /// Takes the peer's bitfield, merged with what it told us before.

@@ -41,7 +41,8 @@ pub(crate) struct KnownPeer {
 }
 
 impl KnownPeer {
-    fn new() -> Self {
+    /// An address never tried: free to dial now.
+    pub(crate) fn new() -> Self {
         KnownPeer {
             connected: false,
             connecting: false,
