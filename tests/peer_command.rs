@@ -1,37 +1,9 @@
 //! `b-peer` and the tracker primitives (`announce`, `peers`, `scrape`) against a `btorrent tracker`
 //! process on 127.0.0.1.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
 
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn btorrent(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_btorrent"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("BTORRENT_CONFIG")
-        .output()
-        .unwrap()
-}
-
-fn ok(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = btorrent(dir, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use support::cli::{ok, run, tracker_process};
 
 #[test]
 fn b_peer_lists_what_was_announced() {
@@ -41,21 +13,7 @@ fn b_peer_lists_what_was_announced() {
         "[settings]\nlisten_port = 7123\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_btorrent"))
-        .args(["tracker", "--bind", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _guard = KillOnDrop(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("tracker listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let (_tracker, url) = tracker_process(dir.path());
 
     let empty = ok(dir.path(), &["peer", &url]);
     assert!(empty.contains("no active peers"), "{empty}");
@@ -81,7 +39,7 @@ fn b_peer_lists_what_was_announced() {
     let filtered = ok(dir.path(), &["peer", &url, "--torrent", "data.bin"]);
     assert!(filtered.contains("127.0.0.1:7123"), "{filtered}");
 
-    let err = btorrent(dir.path(), &["peer", "http://127.0.0.1:1/announce"]);
+    let err = run(dir.path(), &["peer", "http://127.0.0.1:1/announce"]);
     assert!(!err.status.success());
     let msg = String::from_utf8_lossy(&err.stderr);
     assert!(

@@ -2,14 +2,14 @@
 //! with HTTP 200, caps hold, private mode refuses strangers, addresses cannot be spoofed, and
 //! connections stay alive between requests.
 
-mod tracker_support;
+mod support;
 
 use std::time::Duration;
 
 use btorrent::tracker::{IpParamPolicy, TrackerConfig};
 use btorrent::InfoHash;
+use support::tracker::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tracker_support::*;
 
 const HASH: [u8; 20] = [0x42; 20];
 

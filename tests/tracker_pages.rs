@@ -1,14 +1,14 @@
 //! The tracker's other pages (`/get_peers`, `/stats`, `/`) and btorrent's tracker client talking to
 //! btorrent's tracker.
 
-mod tracker_support;
+mod support;
 
 use std::time::Duration;
 
 use btorrent::announce::{AnnounceEvent, AnnounceRequest, TrackerClient, TrackerError};
 use btorrent::tracker::{TrackerConfig, TrackerStats};
 use btorrent::{InfoHash, PeerId};
-use tracker_support::*;
+use support::tracker::*;
 
 fn request(hash: InfoHash, port: u16, left: u64, event: Option<AnnounceEvent>) -> AnnounceRequest {
     AnnounceRequest {

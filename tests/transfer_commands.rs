@@ -1,28 +1,15 @@
 //! The peer commands end to end, as separate processes on 127.0.0.1: `btorrent tracker`,
 //! `btorrent seed`, `btorrent start`, and the `bitfield` / `download_piece` primitives.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use btorrent::Metainfo;
-
-/// A child process killed (and reaped) when the test ends, however it ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_btorrent"));
-    c.env_remove("BTORRENT_CONFIG");
-    c
-}
+use support::cli::{bin, ok, run, tracker_process};
+use support::{random_bytes, Proc};
 
 /// A folder with its own torrents.toml: ephemeral peer port on 127.0.0.1, the given tracker.
 fn node(root: &Path, name: &str, tracker_url: &str) -> PathBuf {
@@ -40,52 +27,17 @@ fn node(root: &Path, name: &str, tracker_url: &str) -> PathBuf {
 
 /// Starts `btorrent tracker` on an ephemeral port and returns it with its announce URL.
 fn tracker(root: &Path) -> (Proc, String) {
-    let dir = node(root, "tracker", "http://unused/announce");
-    let mut child = bin()
-        .args(["tracker", "--bind", "127.0.0.1:0"])
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let p = Proc(child);
-    let mut line = String::new();
-    BufReader::new(out).read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    (p, url)
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    bin().args(args).current_dir(dir).output().unwrap()
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = run(dir, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| ((i as u32).wrapping_mul(2_654_435_761) >> 13) as u8 ^ seed)
-        .collect()
+    tracker_process(&node(root, "tracker", "http://unused/announce"))
 }
 
 /// Starts `btorrent seed` and waits until the tracker lists a seeder for the torrent.
 fn seeder(dir: &Path, torrent: &str, data: &str, tracker_url: &str, ih: &str) -> Proc {
-    let child = bin()
-        .args(["seed", torrent, "--data", data])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let p = Proc(child);
+    let p = Proc::spawn(
+        bin()
+            .args(["seed", torrent, "--data", data])
+            .current_dir(dir)
+            .stdout(Stdio::null()),
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let out = run(dir, &["peer", tracker_url, "--json"]);
@@ -109,7 +61,7 @@ fn start_downloads_through_the_tracker_and_exits_zero() {
     let leech_dir = node(root.path(), "leech", &url);
     std::fs::create_dir_all(seed_dir.join("share/docs")).unwrap();
     let files: Vec<(&str, Vec<u8>)> = vec![
-        ("share/big.bin", pattern(3_000_001, 1)),
+        ("share/big.bin", random_bytes(3_000_001, 1)),
         ("share/docs/small.txt", b"tiny".to_vec()),
         ("share/docs/empty", Vec::new()),
     ];
@@ -155,7 +107,7 @@ fn probe_primitives_fetch_bitfield_and_one_piece() {
     let root = tempfile::tempdir().unwrap();
     let (_tracker, url) = tracker(root.path());
     let seed_dir = node(root.path(), "seed", &url);
-    let data = pattern(200_000, 7);
+    let data = random_bytes(200_000, 7);
     std::fs::write(seed_dir.join("f.bin"), &data).unwrap();
     ok(&seed_dir, &["create", "f.bin", "--piece-length", "16K"]);
     let meta = Metainfo::load(&seed_dir.join("torrents/f.bin.torrent")).unwrap();
