@@ -1,4 +1,4 @@
-//! One torrent: its shared state ([`Torrent`], [`Core`]), the handle front ends hold
+//! One torrent: its shared state (`Torrent`, `Core`), the handle front ends hold
 //! ([`TorrentHandle`]), and its background task (check the data, then keep the swarm going: dial
 //! peers, run the choker, save resume data, announce).
 //!
