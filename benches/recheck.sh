@@ -11,27 +11,22 @@
 # times move with the machine's load (printed with the result); CPU times barely do.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/lib.sh
 
 SIZE_MIB=${1:-1024}
 DIR=${BENCH_DIR:-/tmp/btorrent-recheck-bench}
 RUNS=${RUNS:-5}
-for tool in hyperfine python3; do
-    command -v "$tool" >/dev/null || { echo "benches/recheck.sh needs $tool" >&2; exit 1; }
-done
+need benches/recheck.sh hyperfine python3
 
 cargo build --release --quiet --bin btorrent --example recheck_bench
 BT=$PWD/target/release/btorrent
 HELPER=$PWD/target/release/examples/recheck_bench
 
-mkdir -p "$DIR/data"
 DATA=$DIR/data/random-${SIZE_MIB}MiB.bin
 SIZE=$((SIZE_MIB << 20))
-if [ "$(stat -c %s "$DATA" 2>/dev/null || echo 0)" != "$SIZE" ]; then
-    echo "writing $SIZE_MIB MiB of random data to $DATA"
-    head -c "$SIZE" /dev/urandom > "$DATA.tmp" && mv "$DATA.tmp" "$DATA"
-    rm -f "$DIR/t.torrent"
-fi
-[ -f "$DIR/t.torrent" ] ||
+random_file "$DATA" "$SIZE"
+# The torrent is made again whenever the data is newer.
+[ "$DIR/t.torrent" -nt "$DATA" ] ||
     "$BT" --config "$DIR/torrents.toml" create "$DATA" http://127.0.0.1:1/announce -o "$DIR/t.torrent" >/dev/null
 
 echo "warming the page cache"
