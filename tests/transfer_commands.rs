@@ -170,3 +170,20 @@ fn start_with_bad_input_fails_clearly() {
     }
     assert!(!dir.join("output").exists(), "nothing written");
 }
+
+#[test]
+fn job_wait_with_a_timeout_and_live_torrent_figures() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = node(root.path(), "n", "http://127.0.0.1:1/announce");
+    std::fs::write(dir.join("a.bin"), random_bytes(100_000, 3)).unwrap();
+    ok(&dir, &["create", "a.bin"]);
+    std::fs::write(
+        dir.join("s.rhai"),
+        "let j = seed(\"torrents/a.bin.torrent\", \".\");\n\
+         print(j.wait(10));\n\
+         print(j.wait(0.5));\n\
+         for t in torrents() { print(`${t.name} ${t.running} ${t.progress}`); }\n",
+    )
+    .unwrap();
+    assert_eq!(ok(&dir, &["run", "s.rhai"]), "true\ntrue\na.bin true 1.0\n");
+}

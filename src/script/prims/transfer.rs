@@ -85,7 +85,11 @@ impl Job {
     fn wait(&self, timeout: Option<Duration>) -> Result<bool, Box<EvalAltResult>> {
         let fut = self.handle.wait_complete();
         let r = match timeout {
-            Some(t) => match self.ctx.block_on(tokio::time::timeout(t, fut))? {
+            // The timer is made inside the runtime (a tokio timer cannot be created outside one).
+            Some(t) => match self
+                .ctx
+                .block_on(async move { tokio::time::timeout(t, fut).await })?
+            {
                 Ok(r) => r,
                 Err(_) => return Ok(false),
             },
