@@ -13,26 +13,21 @@
 # CPU times, which other load barely moves, are printed too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/lib.sh
 
 SIZE_MIB=${1:-1024}
 DIR=${BENCH_DIR:-/tmp/btorrent-create-bench}
 RUNS=${RUNS:-7}
 URL=http://127.0.0.1:6969/announce
-for tool in mktorrent hyperfine python3; do
-    command -v "$tool" >/dev/null || { echo "benches/create.sh needs $tool" >&2; exit 1; }
-done
+need benches/create.sh mktorrent hyperfine python3
 
 cargo build --release --quiet --bin btorrent --example create_bench
 BT=$PWD/target/release/btorrent
 HELPER=$PWD/target/release/examples/create_bench
 
-mkdir -p "$DIR"
 DATA=$DIR/random-${SIZE_MIB}MiB.bin
 SIZE=$((SIZE_MIB << 20))
-if [ "$(stat -c %s "$DATA" 2>/dev/null || echo 0)" != "$SIZE" ]; then
-    echo "writing $SIZE_MIB MiB of random data to $DATA"
-    head -c "$SIZE" /dev/urandom > "$DATA.tmp" && mv "$DATA.tmp" "$DATA"
-fi
+random_file "$DATA" "$SIZE"
 
 # The piece length btorrent picks for this size, given to both tools.
 PLEN=$("$HELPER" piece-length "$SIZE")

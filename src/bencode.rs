@@ -1,5 +1,5 @@
 //! Bencode at the byte level: a strict validator that reports where each value of a dictionary lies in
-//! the input, typed views of raw values that copy nothing, and a tiny writer for canonical output.
+//! the input, typed views of raw values that copy nothing, and the one writer for canonical output.
 //!
 //! Checks: every length fits in the input (nothing is allocated from a claimed length), nesting is
 //! bounded by [`MAX_DEPTH`], integers are canonical and fit in an i64, keys are sorted with
@@ -274,25 +274,53 @@ pub fn read_bytes(buf: &[u8], pos: usize) -> Result<(&[u8], usize), BencodeError
     Ok((&buf[start..end], end))
 }
 
-/// Writes canonical bencode: callers add dictionary entries in sorted key order.
+/// Writes canonical bencode into one buffer; callers add dictionary entries in sorted key order.
+///
+/// Integers and length prefixes are formatted on the stack, so a value costs nothing beyond the growth
+/// of `buf`: the tracker writes every announce reply with this, and torrents, edits and extension
+/// handshakes are written with it too.
 #[derive(Default)]
 pub struct Writer {
     pub buf: Vec<u8>,
 }
 
 impl Writer {
+    pub fn with_capacity(n: usize) -> Self {
+        Writer {
+            buf: Vec::with_capacity(n),
+        }
+    }
+
+    /// A byte string.
     pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
-        self.buf.extend_from_slice(b.len().to_string().as_bytes());
-        self.buf.push(b':');
+        self.bytes_header(b.len());
         self.buf.extend_from_slice(b);
         self
     }
 
-    pub fn int(&mut self, v: i64) -> &mut Self {
+    /// The length prefix of a byte string whose `len` bytes the caller appends to `buf` next (compact
+    /// peers are written in place this way).
+    pub fn bytes_header(&mut self, len: usize) -> &mut Self {
+        self.decimal(len as u64);
+        self.buf.push(b':');
+        self
+    }
+
+    /// An integer of any primitive type: every `i64` and every `u64` value can be written.
+    pub fn int(&mut self, v: impl Into<Int>) -> &mut Self {
+        let v = v.into();
         self.buf.push(b'i');
-        self.buf.extend_from_slice(v.to_string().as_bytes());
+        if v.negative {
+            self.buf.push(b'-');
+        }
+        self.decimal(v.magnitude);
         self.buf.push(b'e');
         self
+    }
+
+    /// A dictionary key followed by an integer value.
+    pub fn key_int(&mut self, key: &[u8], v: impl Into<Int>) -> &mut Self {
+        self.bytes(key).int(v)
     }
 
     /// Appends bytes that are already bencoded (a raw span kept from a parsed file).
@@ -315,7 +343,55 @@ impl Writer {
         self.buf.push(b'e');
         self
     }
+
+    /// `v` in decimal, without a heap allocation (`u64::MAX` has 20 digits).
+    fn decimal(&mut self, mut v: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.buf.extend_from_slice(&digits[i..]);
+    }
 }
+
+/// An integer as [`Writer::int`] takes it, whatever its Rust type: a sign and a magnitude, so every
+/// `i64` and every `u64` fits. Zero is never negative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Int {
+    negative: bool,
+    magnitude: u64,
+}
+
+macro_rules! int_from_unsigned {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Int {
+            fn from(v: $t) -> Int {
+                // Lossless: no unsigned primitive but u128 is wider than 64 bits.
+                Int { negative: false, magnitude: v as u64 }
+            }
+        }
+    )*};
+}
+
+macro_rules! int_from_signed {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Int {
+            fn from(v: $t) -> Int {
+                let v = v as i64;
+                Int { negative: v < 0, magnitude: v.unsigned_abs() }
+            }
+        }
+    )*};
+}
+
+int_from_unsigned!(u8, u16, u32, u64, usize);
+int_from_signed!(i8, i16, i32, i64, isize);
 
 #[cfg(test)]
 mod tests {
@@ -450,5 +526,33 @@ mod tests {
             .end();
         assert_eq!(w.buf, b"d1:ai-3e1:bl1:xee");
         validate(&w.buf, true).unwrap();
+    }
+
+    #[test]
+    fn writer_takes_every_i64_and_u64() {
+        let mut w = Writer::with_capacity(0);
+        w.begin_dict()
+            .key_int(b"a", 0u64)
+            .key_int(b"b", u64::MAX)
+            .bytes(b"c")
+            .begin_list()
+            .bytes(b"")
+            .end()
+            .end();
+        assert_eq!(w.buf, b"d1:ai0e1:bi18446744073709551615e1:cl0:ee");
+        let mut w = Writer::default();
+        w.begin_list()
+            .int(i64::MIN)
+            .int(i64::MAX)
+            .int(-1i8)
+            .int(0i32)
+            .int(7u16)
+            .end();
+        let expected = format!("li{}ei{}ei-1ei0ei7ee", i64::MIN, i64::MAX);
+        assert_eq!(String::from_utf8(w.buf.clone()).unwrap(), expected);
+        validate(&w.buf, true).unwrap();
+        w.buf.clear();
+        w.bytes_header(3).raw(b"abc");
+        assert_eq!(w.buf, b"3:abc");
     }
 }

@@ -10,11 +10,20 @@
 //! [`Sha1Lanes`] uses the SHA extensions when the CPU has them (checked at run time) and the `sha1`
 //! crate for each lane otherwise; both give the standard digest, which the tests check against the
 //! `sha1` crate.
+//!
+//! [`digest_lanes_chunked`] (and [`digest_chunked`] for one message) drive the hashing of pieces read
+//! from disk chunk by chunk, in bounded memory whatever the piece length: torrent creation
+//! ([`crate::metainfo::hashing`]) and the engine's check of existing data both hash through them.
 
 use sha1::{Digest, Sha1};
 
 /// Messages hashed together.
 pub const LANES: usize = 4;
+
+/// Bytes of each message read and hashed at a time by [`digest_chunked`] and [`digest_lanes_chunked`]
+/// (at most): a worker holds [`LANES`] such chunks, half of this machine's 1 MiB L2 cache per core, so
+/// each chunk is hashed while it is still in the core's cache.
+pub const CHUNK: usize = 128 << 10;
 
 const INITIAL: [u32; 5] = [
     0x6745_2301,
@@ -133,6 +142,56 @@ impl Sha1Lanes {
             }
         }
     }
+}
+
+/// SHA-1 of one message of `len` bytes read through `buf` a chunk at a time: `read(at, chunk)` fills
+/// `chunk` with the message's bytes from offset `at`. A read error ends the hashing with that error.
+pub fn digest_chunked<E>(
+    len: u64,
+    buf: &mut [u8],
+    mut read: impl FnMut(u64, &mut [u8]) -> Result<(), E>,
+) -> Result<[u8; 20], E> {
+    let mut sha = Sha1::new();
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(buf.len() as u64) as usize;
+        read(done, &mut buf[..n])?;
+        sha.update(&buf[..n]);
+        done += n as u64;
+    }
+    Ok(sha.finalize().into())
+}
+
+/// Whether messages of `len` bytes can be hashed by [`digest_lanes_chunked`] in chunks of `chunk`
+/// bytes: whole chunks only, each a whole number of 64-byte blocks.
+pub fn lanes_fit(len: u64, chunk: usize) -> bool {
+    chunk > 0 && chunk.is_multiple_of(64) && len.is_multiple_of(chunk as u64)
+}
+
+/// SHA-1 of [`LANES`] messages of `len` bytes each, hashed in lockstep ([`Sha1Lanes`]) and read through
+/// `bufs` a chunk at a time: `read(lane, at, chunk)` fills `chunk` with message `lane`'s bytes from
+/// offset `at`. The chunks (`bufs`) are of one length that fits `len` ([`lanes_fit`]). A read error
+/// ends the hashing with that error.
+pub fn digest_lanes_chunked<E>(
+    len: u64,
+    bufs: &mut [Vec<u8>; LANES],
+    mut read: impl FnMut(usize, u64, &mut [u8]) -> Result<(), E>,
+) -> Result<[[u8; 20]; LANES], E> {
+    let chunk = bufs[0].len();
+    assert!(
+        lanes_fit(len, chunk),
+        "digest_lanes_chunked: {len} bytes do not split into chunks of {chunk}"
+    );
+    let mut lanes = Sha1Lanes::new();
+    let mut done = 0;
+    while done < len {
+        for (lane, buf) in bufs.iter_mut().enumerate() {
+            read(lane, done, buf)?;
+        }
+        lanes.update(std::array::from_fn(|lane| bufs[lane].as_slice()));
+        done += chunk as u64;
+    }
+    Ok(lanes.finalize())
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -296,6 +355,42 @@ mod tests {
         assert_eq!(out[0], out[3]);
         assert_ne!(out[0], out[1]);
         assert_eq!(out[1], <[u8; 20]>::from(Sha1::digest(&flipped)));
+    }
+
+    #[test]
+    fn chunked_digests_match_the_sha1_crate() {
+        let messages: Vec<Vec<u8>> = (0..LANES)
+            .map(|i| message(i as u64 + 7, 3 * 4096))
+            .collect();
+        let mut bufs: [Vec<u8>; LANES] = std::array::from_fn(|_| vec![0u8; 4096]);
+        let mut reads = 0;
+        let got = digest_lanes_chunked(3 * 4096, &mut bufs, |lane, at, buf| {
+            reads += 1;
+            let at = at as usize;
+            buf.copy_from_slice(&messages[lane][at..at + buf.len()]);
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        assert_eq!(reads, 3 * LANES, "one read per chunk and lane");
+        let expected: [[u8; 20]; LANES] =
+            std::array::from_fn(|i| Sha1::digest(&messages[i]).into());
+        assert_eq!(got, expected);
+        // One message of an odd length, in chunks with a short last one.
+        let one = message(3, 10_000);
+        let mut buf = vec![0u8; 4096];
+        let got = digest_chunked(10_000, &mut buf, |at, b| {
+            let at = at as usize;
+            b.copy_from_slice(&one[at..at + b.len()]);
+            Ok::<_, ()>(())
+        });
+        assert_eq!(got, Ok(Sha1::digest(&one).into()));
+        // A read error ends it.
+        assert_eq!(
+            digest_chunked(10_000, &mut buf, |_, _| Err("gone")),
+            Err("gone")
+        );
+        assert!(lanes_fit(1 << 20, CHUNK) && lanes_fit(16 << 10, 16 << 10));
+        assert!(!lanes_fit(20_000, 20_000) && !lanes_fit(48 << 10, 32 << 10));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! finished download with `move_to` while seeding goes on, and a second leecher then downloads from the
 //! new place; torrent handles read live figures and pause, resume and remove running torrents.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -80,16 +80,16 @@ fn completed_download_is_moved_and_seeded_from_the_new_place() {
     let rig = Rig::new();
     // The original seeder: another session, in the same test process.
     let src = rig.path("origin/album");
-    common::write_random(&src.join("01.flac"), 700_000, 1);
-    common::write_random(&src.join("cover/front.jpg"), 90_000, 2);
-    let meta = common::torrent(&src, 32 * 1024, vec!["http://127.0.0.1:1/announce".into()]);
+    support::write_random(&src.join("01.flac"), 700_000, 1);
+    support::write_random(&src.join("cover/front.jpg"), 90_000, 2);
+    let meta = support::torrent(&src, 32 * 1024, vec!["http://127.0.0.1:1/announce".into()]);
     std::fs::write(rig.path("album.torrent"), meta.as_bytes()).unwrap();
-    let seeder = rig.rt.block_on(common::session());
+    let seeder = rig.rt.block_on(support::session());
     let seeding = rig
         .rt
-        .block_on(seeder.add(meta.clone(), common::opts(&rig.path("origin"), vec![])))
+        .block_on(seeder.add(meta.clone(), support::opts(&rig.path("origin"), vec![])))
         .unwrap();
-    rig.rt.block_on(common::wait_complete(&seeding, 20));
+    rig.rt.block_on(support::wait_complete(&seeding, 20));
 
     // The script under test: the shipped example, pointed at a folder of ours.
     let dispatcher = Dispatcher::start(rig.host.clone());
@@ -118,7 +118,7 @@ fn completed_download_is_moved_and_seeded_from_the_new_place() {
             .any(|x| x.starts_with("album: moved to ") && x.ends_with("still seeding"))
     });
     assert!(rig.lines.lock().iter().any(|l| l == "started album"));
-    common::assert_same_tree(&src, &dest.join("album"));
+    support::assert_same_tree(&src, &dest.join("album"));
     assert!(!rig.path("downloads/album/01.flac").exists());
     let cfg = Config::load(&rig.path("torrents.toml")).unwrap();
     let entry = cfg.find(&meta.info_hash).unwrap();
@@ -136,14 +136,17 @@ fn completed_download_is_moved_and_seeded_from_the_new_place() {
         .peer
         .get()
         .expect("the script started the peer");
-    let leecher = rig.rt.block_on(common::session());
+    let leecher = rig.rt.block_on(support::session());
     let fresh = rig.path("second");
     let got = rig
         .rt
-        .block_on(leecher.add(meta.clone(), common::opts(&fresh, vec![ours.listen_addr()])))
+        .block_on(leecher.add(
+            meta.clone(),
+            support::opts(&fresh, vec![ours.listen_addr()]),
+        ))
         .unwrap();
-    rig.rt.block_on(common::wait_complete(&got, 60));
-    common::assert_same_tree(&src, &fresh.join("album"));
+    rig.rt.block_on(support::wait_complete(&got, 60));
+    support::assert_same_tree(&src, &fresh.join("album"));
 
     // Handles see the running torrent live, and act on it.
     rig.script(

@@ -1,8 +1,10 @@
 //! The one-shot command line: bundled command scripts, user scripts, limits, and clear errors on bad
 //! input. Every test works in its own temporary folder with its own torrents.toml.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use btorrent::Metainfo;
 
@@ -29,23 +31,11 @@ impl Sandbox {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_btorrent"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("BTORRENT_CONFIG")
-            .output()
-            .unwrap()
+        support::cli::run(self.dir.path(), args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        support::cli::ok(self.dir.path(), args)
     }
 
     /// Runs a command expected to fail and returns its stderr, checking it is short and names no source

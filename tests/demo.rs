@@ -5,14 +5,16 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
+use support::cli::bin;
+use support::Proc;
+
 fn demo(args: &[&str], tmp: &std::path::Path) -> support::Output {
     support::run(
-        Command::new(env!("CARGO_BIN_EXE_btorrent"))
+        bin()
             .arg("demo")
             .args(args)
             .current_dir(tmp)
-            .env("TMPDIR", tmp)
-            .env_remove("BTORRENT_CONFIG"),
+            .env("TMPDIR", tmp),
         Duration::from_secs(120),
     )
 }
@@ -77,23 +79,14 @@ fn demo_in_a_kept_folder_downloads_again_on_a_second_run() {
 fn demo_interrupted_removes_its_temporary_files() {
     for (sig, after_ms) in [("-INT", 300), ("-TERM", 300), ("-INT", 1500)] {
         let tmp = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_btorrent"))
-            .args(["demo", "--size", "4G"])
-            .current_dir(tmp.path())
-            .env("TMPDIR", tmp.path())
-            .env_remove("BTORRENT_CONFIG")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        struct Kill<'a>(&'a mut std::process::Child);
-        impl Drop for Kill<'_> {
-            fn drop(&mut self) {
-                let _ = self.0.kill();
-                let _ = self.0.wait();
-            }
-        }
-        let guard = Kill(&mut child);
+        let mut p = Proc::spawn(
+            bin()
+                .args(["demo", "--size", "4G"])
+                .current_dir(tmp.path())
+                .env("TMPDIR", tmp.path())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped()),
+        );
         // Wait until the sample is being written, then a little more.
         let end = std::time::Instant::now() + Duration::from_secs(20);
         while !std::fs::read_dir(tmp.path())
@@ -104,7 +97,7 @@ fn demo_interrupted_removes_its_temporary_files() {
             std::thread::sleep(Duration::from_millis(10));
         }
         std::thread::sleep(Duration::from_millis(after_ms));
-        let pid = guard.0.id().to_string();
+        let pid = p.child.id().to_string();
         assert!(Command::new("kill")
             .args([sig, &pid])
             .status()
@@ -112,13 +105,13 @@ fn demo_interrupted_removes_its_temporary_files() {
             .success());
         let end = std::time::Instant::now() + Duration::from_secs(15);
         let status = loop {
-            if let Some(s) = guard.0.try_wait().unwrap() {
+            if let Some(s) = p.exited() {
                 break s;
             }
             assert!(std::time::Instant::now() < end, "{sig}: the demo goes on");
             std::thread::sleep(Duration::from_millis(20));
         };
-        let err = std::io::read_to_string(guard.0.stderr.take().unwrap()).unwrap();
+        let err = std::io::read_to_string(p.child.stderr.take().unwrap()).unwrap();
         assert_eq!(status.code(), Some(130), "{sig}: {err}");
         assert!(err.contains("interrupted"), "{sig}: {err}");
         let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();

@@ -4,28 +4,18 @@
 //! The downloader runs in a child process: this test binary itself, re-run on the `crash_child` test
 //! with its parameters in an environment variable (the child test does nothing without it).
 
-mod common;
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use btorrent::engine::{AddOptions, Session, SessionConfig};
 use btorrent::Metainfo;
-use common::*;
+use support::*;
 
 const CHILD_ENV: &str = "BTORRENT_CRASH_CHILD";
-
-/// Kills the child on drop, whatever happens to the test.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_child() {
@@ -67,16 +57,11 @@ async fn sigkill_half_way_then_resume_fetches_only_the_rest() {
     let meta = torrent(&src.path().join("d.bin"), 64 * 1024, vec![]);
     let tfile = work.path().join("d.torrent");
     std::fs::write(&tfile, meta.as_bytes()).unwrap();
-    let seeder = session_with(SessionConfig {
+    let limited = SessionConfig {
         upload_limit: Some(8 << 20),
         ..Default::default()
-    })
-    .await;
-    let s = seeder
-        .add(meta.clone(), opts(src.path(), vec![]))
-        .await
-        .unwrap();
-    wait_complete(&s, 30).await;
+    };
+    let (seeder, _) = seeder_with(limited, &meta, src.path()).await;
 
     let spec = format!(
         "{}\n{}\n{}\n{}",
@@ -85,16 +70,15 @@ async fn sigkill_half_way_then_resume_fetches_only_the_rest() {
         resume.display(),
         seeder.listen_addr()
     );
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, spec)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(child);
+    let mut child = Proc::spawn(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, spec)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
     let total = meta.info.piece_count();
-    let stdout = child.0.stdout.take().unwrap();
+    let stdout = child.child.stdout.take().unwrap();
     let reported = tokio::task::spawn_blocking(move || {
         let mut last = 0usize;
         for line in BufReader::new(stdout).lines() {
@@ -112,8 +96,7 @@ async fn sigkill_half_way_then_resume_fetches_only_the_rest() {
         .await
         .expect("the child reached half way")
         .unwrap();
-    child.0.kill().unwrap(); // SIGKILL
-    child.0.wait().unwrap();
+    child.kill(); // SIGKILL
     assert!(reported >= total / 2 && reported < total, "{reported}");
 
     let again = session_with(SessionConfig {

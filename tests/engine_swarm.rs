@@ -1,35 +1,6 @@
 //! btorrent to btorrent over 127.0.0.1: whole swarms of in-process sessions.
 
-mod common;
-
-use common::*;
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_seeder_one_leecher() {
-    let src = tempfile::tempdir().unwrap();
-    let dst = tempfile::tempdir().unwrap();
-    write_random(&src.path().join("data.bin"), 5 * 1024 * 1024 + 123, 1);
-    let meta = torrent(&src.path().join("data.bin"), 64 * 1024, vec![]);
-
-    let seeder = session().await;
-    let s = seeder
-        .add(meta.clone(), opts(src.path(), vec![]))
-        .await
-        .unwrap();
-    wait_complete(&s, 30).await;
-    let leecher = session().await;
-    let l = leecher
-        .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
-        .await
-        .unwrap();
-    wait_complete(&l, 60).await;
-    assert_same_tree(src.path(), dst.path());
-    let st = l.stats();
-    assert_eq!(st.pieces_have, st.pieces_total);
-    assert!(st.downloaded >= meta.info.total_length);
-    leecher.shutdown(std::time::Duration::from_secs(2)).await;
-    seeder.shutdown(std::time::Duration::from_secs(2)).await;
-}
+mod support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -39,6 +10,25 @@ use btorrent::wire::handshake::{read_handshake, write_handshake, Handshake};
 use btorrent::wire::{Bitfield, Geometry, Message, PeerCodec};
 use btorrent::{Metainfo, PeerId};
 use futures::{SinkExt, StreamExt};
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_seeder_one_leecher() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("data.bin"), 5 * 1024 * 1024 + 123, 1);
+    let meta = torrent(&src.path().join("data.bin"), 64 * 1024, vec![]);
+
+    let (seeder, _) = seeder(&meta, src.path()).await;
+    let (leecher, l) = leecher(&meta, dst.path(), vec![seeder.listen_addr()]).await;
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
+    let st = l.stats();
+    assert_eq!(st.pieces_have, st.pieces_total);
+    assert!(st.downloaded >= meta.info.total_length);
+    leecher.shutdown(Duration::from_secs(2)).await;
+    seeder.shutdown(Duration::from_secs(2)).await;
+}
 
 fn limited(bytes_per_sec: u64) -> SessionConfig {
     SessionConfig {
@@ -55,17 +45,10 @@ async fn three_seeders_one_leecher_all_contribute() {
     let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
     let mut seeders = Vec::new();
     for _ in 0..3 {
-        let s = session_with(limited(4 << 20)).await;
-        let h = s.add(meta.clone(), opts(src.path(), vec![])).await.unwrap();
-        wait_complete(&h, 30).await;
-        seeders.push((s, h));
+        seeders.push(seeder_with(limited(4 << 20), &meta, src.path()).await);
     }
     let addrs: Vec<SocketAddr> = seeders.iter().map(|(s, _)| s.listen_addr()).collect();
-    let leecher = session().await;
-    let l = leecher
-        .add(meta.clone(), opts(dst.path(), addrs))
-        .await
-        .unwrap();
+    let (_leecher, l) = leecher(&meta, dst.path(), addrs).await;
     wait_complete(&l, 60).await;
     assert_same_tree(src.path(), dst.path());
     let total = meta.info.total_length;
@@ -87,20 +70,11 @@ async fn one_seeder_five_leechers_trade_among_themselves() {
     write_random(&src.path().join("d.bin"), 4 * 1024 * 1024, 3);
     let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
     // The seeder alone could feed them all only in 10 s: trading is what makes it quick.
-    let seeder = session_with(limited(2 << 20)).await;
-    let s = seeder
-        .add(meta.clone(), opts(src.path(), vec![]))
-        .await
-        .unwrap();
-    wait_complete(&s, 30).await;
+    let (seeder, s) = seeder_with(limited(2 << 20), &meta, src.path()).await;
     let mut leechers = Vec::new();
     for _ in 0..5 {
         let dir = tempfile::tempdir().unwrap();
-        let sess = session().await;
-        let h = sess
-            .add(meta.clone(), opts(dir.path(), vec![seeder.listen_addr()]))
-            .await
-            .unwrap();
+        let (sess, h) = leecher(&meta, dir.path(), vec![seeder.listen_addr()]).await;
         leechers.push((sess, h, dir));
     }
     let addrs: Vec<SocketAddr> = leechers.iter().map(|(s, _, _)| s.listen_addr()).collect();
@@ -141,17 +115,8 @@ async fn multi_file_with_odd_sizes_is_byte_identical() {
         !meta.info.total_length.is_multiple_of(32 * 1024),
         "last piece is short"
     );
-    let seeder = session().await;
-    let s = seeder
-        .add(meta.clone(), opts(src.path(), vec![]))
-        .await
-        .unwrap();
-    wait_complete(&s, 30).await;
-    let leecher = session().await;
-    let l = leecher
-        .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
-        .await
-        .unwrap();
+    let (seeder, _) = seeder(&meta, src.path()).await;
+    let (_leecher, l) = leecher(&meta, dst.path(), vec![seeder.listen_addr()]).await;
     wait_complete(&l, 60).await;
     assert_same_tree(src.path(), dst.path());
 }
@@ -213,12 +178,7 @@ async fn corrupt_peer_is_banned_and_an_honest_one_finishes() {
     write_random(&src.path().join("d.bin"), 2 * 1024 * 1024, 4);
     let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
     let bad = corrupt_seeder(meta.clone()).await;
-    let honest = session_with(limited(4 << 20)).await;
-    let h = honest
-        .add(meta.clone(), opts(src.path(), vec![]))
-        .await
-        .unwrap();
-    wait_complete(&h, 30).await;
+    let (honest, _) = seeder_with(limited(4 << 20), &meta, src.path()).await;
 
     let leecher = session().await;
     let mut events = leecher.subscribe();
@@ -246,12 +206,7 @@ async fn seeder_vanishes_mid_transfer_and_a_later_one_finishes() {
     let dst = tempfile::tempdir().unwrap();
     write_random(&src.path().join("d.bin"), 4 * 1024 * 1024, 5);
     let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
-    let first = session_with(limited(2 << 20)).await;
-    let a = first
-        .add(meta.clone(), opts(src.path(), vec![]))
-        .await
-        .unwrap();
-    wait_complete(&a, 30).await;
+    let (first, _) = seeder_with(limited(2 << 20), &meta, src.path()).await;
 
     let leecher = session().await;
     let mut events = leecher.subscribe();
@@ -260,7 +215,7 @@ async fn seeder_vanishes_mid_transfer_and_a_later_one_finishes() {
         .await
         .unwrap();
     let total = meta.info.piece_count();
-    wait_until(30, "a quarter of the pieces", || {
+    wait_until("a quarter of the pieces", Duration::from_secs(30), || {
         l.stats().pieces_have >= total / 4
     })
     .await;
@@ -308,7 +263,10 @@ async fn restart_resumes_without_fetching_again() {
         .await
         .unwrap();
     let total = meta.info.piece_count();
-    wait_until(30, "half the pieces", || l.stats().pieces_have >= total / 2).await;
+    wait_until("half the pieces", Duration::from_secs(30), || {
+        l.stats().pieces_have >= total / 2
+    })
+    .await;
     first.shutdown(Duration::from_secs(2)).await;
     let had = l.stats().bytes_verified;
 
@@ -351,12 +309,7 @@ async fn probe_fetches_a_bitfield_and_one_verified_piece() {
     let src = tempfile::tempdir().unwrap();
     let data = write_random(&src.path().join("d.bin"), 300_000, 8);
     let meta = torrent(&src.path().join("d.bin"), 64 * 1024, vec![]);
-    let seeder = session().await;
-    let s = seeder
-        .add(meta.clone(), opts(src.path(), vec![]))
-        .await
-        .unwrap();
-    wait_complete(&s, 30).await;
+    let (seeder, _) = seeder(&meta, src.path()).await;
     let addr = seeder.listen_addr();
     let bf = fetch_bitfield(addr, &meta, PeerId::generate())
         .await
@@ -376,11 +329,7 @@ async fn probe_fetches_a_bitfield_and_one_verified_piece() {
     assert!(err.to_string().contains("does not exist"), "{err}");
     // A peer with nothing: an empty bitfield, and a clear refusal for a piece.
     let empty_dir = tempfile::tempdir().unwrap();
-    let leecher = session().await;
-    leecher
-        .add(meta.clone(), opts(empty_dir.path(), vec![]))
-        .await
-        .unwrap();
+    let (leecher, _) = leecher(&meta, empty_dir.path(), vec![]).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let bf = fetch_bitfield(leecher.listen_addr(), &meta, PeerId::generate())
         .await
@@ -404,19 +353,10 @@ async fn pause_resume_and_move_keep_seeding_from_the_new_place() {
     let original = tempfile::tempdir().unwrap();
     copy_tree(src.path(), original.path());
 
-    let seeder = session().await;
-    let s = seeder
-        .add(meta.clone(), opts(src.path(), vec![]))
-        .await
-        .unwrap();
-    wait_complete(&s, 30).await;
+    let (seeder, s) = seeder(&meta, src.path()).await;
     s.pause();
     assert_eq!(s.stats().state, TorrentState::Paused);
-    let leecher = session().await;
-    let l = leecher
-        .add(meta.clone(), opts(d1.path(), vec![seeder.listen_addr()]))
-        .await
-        .unwrap();
+    let (_leecher, l) = leecher(&meta, d1.path(), vec![seeder.listen_addr()]).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(l.stats().pieces_have, 0, "a paused torrent serves nobody");
     s.resume();
@@ -428,11 +368,7 @@ async fn pause_resume_and_move_keep_seeding_from_the_new_place() {
     assert!(!src.path().join("top").exists());
     assert_eq!(s.stats().data_dir, moved.path());
     assert_same_tree(original.path(), moved.path());
-    let other = session().await;
-    let o = other
-        .add(meta.clone(), opts(d2.path(), vec![seeder.listen_addr()]))
-        .await
-        .unwrap();
+    let (_other, o) = leecher(&meta, d2.path(), vec![seeder.listen_addr()]).await;
     wait_complete(&o, 60).await;
     assert_same_tree(original.path(), d2.path());
 }
@@ -449,20 +385,12 @@ async fn listens_and_dials_from_the_chosen_address() {
         ..Default::default()
     };
     // Slow enough that the connection is still up when we look at it.
-    let seeder = session_with(on([127, 0, 0, 2], Some(100_000))).await;
+    let (seeder, s) = seeder_with(on([127, 0, 0, 2], Some(100_000)), &meta, src.path()).await;
     assert_eq!(seeder.listen_addr().ip().to_string(), "127.0.0.2");
-    let s = seeder
-        .add(meta.clone(), opts(src.path(), vec![]))
-        .await
-        .unwrap();
-    wait_complete(&s, 30).await;
-    let leecher = session_with(on([127, 0, 0, 3], None)).await;
-    let l = leecher
-        .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
-        .await
-        .unwrap();
+    let peers = vec![seeder.listen_addr()];
+    let (_leecher, l) = leecher_with(on([127, 0, 0, 3], None), &meta, dst.path(), peers).await;
     let mut seen = None;
-    wait_until(20, "the leecher to connect", || {
+    wait_until("the leecher to connect", Duration::from_secs(20), || {
         seen = s.peers().first().map(|p| p.addr.ip().to_string());
         seen.is_some()
     })
@@ -483,19 +411,6 @@ async fn listens_and_dials_from_the_chosen_address() {
     assert_same_tree(src.path(), dst.path());
 }
 
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let dest = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-            copy_tree(&p, &dest);
-        } else {
-            std::fs::copy(&p, &dest).unwrap();
-        }
-    }
-}
-
 /// A fake peer that speaks correctly up to the handshake, then sends `hostile`; returns whether our
 /// side closed the connection afterwards.
 async fn leecher_drops_peer_that_sends(meta: &Metainfo, hostile: Vec<u8>, wait: Duration) -> bool {
@@ -503,11 +418,7 @@ async fn leecher_drops_peer_that_sends(meta: &Metainfo, hostile: Vec<u8>, wait: 
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let leecher = session().await;
-    let l = leecher
-        .add(meta.clone(), opts(dir.path(), vec![addr]))
-        .await
-        .unwrap();
+    let (leecher, l) = leecher(meta, dir.path(), vec![addr]).await;
     let (mut s, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
         .await
         .unwrap()
@@ -585,20 +496,8 @@ async fn requests_a_silent_peer_swallows_go_to_another() {
     write_random(&src.path().join("d.bin"), 2 * 1024 * 1024, 13);
     let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
     let silent = fake_seeder(meta.clone(), false).await;
-    let honest = session_with(limited(4 << 20)).await;
-    let h = honest
-        .add(meta.clone(), opts(src.path(), vec![]))
-        .await
-        .unwrap();
-    wait_complete(&h, 30).await;
-    let leecher = session().await;
-    let l = leecher
-        .add(
-            meta.clone(),
-            opts(dst.path(), vec![silent, honest.listen_addr()]),
-        )
-        .await
-        .unwrap();
+    let (honest, _) = seeder_with(limited(4 << 20), &meta, src.path()).await;
+    let (_leecher, l) = leecher(&meta, dst.path(), vec![silent, honest.listen_addr()]).await;
     wait_complete(&l, 60).await;
     assert_same_tree(src.path(), dst.path());
 }

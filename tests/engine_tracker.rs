@@ -2,34 +2,24 @@
 //! every swarm) in the middle of a transfer: the transfer goes on, and a peer that arrives after the
 //! restart still finds the others once they re-announce.
 
-mod common;
+mod support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use btorrent::engine::{AddOptions, SessionConfig};
-use btorrent::tracker::{Tracker, TrackerConfig};
-use common::*;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use btorrent::tracker::TrackerConfig;
+use support::tracker::TestTracker;
+use support::*;
 
-async fn start_tracker(bind: SocketAddr) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = oneshot::channel::<()>();
+/// Announces every 10 s (at most every 5 s): peers find a restarted tracker again quickly.
+async fn start_tracker(bind: SocketAddr) -> TestTracker {
     let cfg = TrackerConfig {
         interval: Duration::from_secs(10),
         min_interval: Duration::from_secs(5),
         ..Default::default()
     };
-    let task = tokio::spawn(async move {
-        let _ = Tracker::new(cfg)
-            .serve(listener, async move {
-                let _ = rx.await;
-            })
-            .await;
-    });
-    (addr, tx, task)
+    TestTracker::start_on(bind, cfg).await
 }
 
 fn via_tracker(dir: &std::path::Path) -> AddOptions {
@@ -42,7 +32,8 @@ fn via_tracker(dir: &std::path::Path) -> AddOptions {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracker_restart_mid_transfer_and_the_swarm_carries_on() {
     init_logs();
-    let (addr, stop, task) = start_tracker("127.0.0.1:0".parse().unwrap()).await;
+    let tracker = start_tracker("127.0.0.1:0".parse().unwrap()).await;
+    let addr = tracker.addr;
     let src = tempfile::tempdir().unwrap();
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     write_random(&src.path().join("d.bin"), 6 * 1024 * 1024, 21);
@@ -67,23 +58,19 @@ async fn tracker_restart_mid_transfer_and_the_swarm_carries_on() {
         .await
         .unwrap();
     let total = meta.info.piece_count();
-    wait_until(30, "a fifth of the pieces", || {
+    wait_until("a fifth of the pieces", Duration::from_secs(30), || {
         l1.stats().pieces_have >= total / 5
     })
     .await;
 
     // The tracker goes away (with every swarm it knew) and comes back empty on the same port.
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .expect("tracker stopped")
-        .unwrap();
+    tracker.stop().await;
     assert!(
         l1.stats().pieces_have < total,
         "finished before the restart"
     );
-    let (again, _stop2, _task2) = start_tracker(addr).await;
-    assert_eq!(again, addr);
+    let again = start_tracker(addr).await;
+    assert_eq!(again.addr, addr);
 
     wait_complete(&l1, 60).await;
     assert_same_tree(src.path(), d1.path());

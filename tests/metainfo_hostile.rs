@@ -170,7 +170,7 @@ fn non_bencode_is_refused() {
     for (label, bytes, expect) in cases {
         assert_refused(label, bytes, expect);
     }
-    let mut rng = support::pseudo_random(99, 1 << 16);
+    let mut rng = support::random_bytes(1 << 16, 99);
     rng[0] = b'd';
     assert_refused("random after d", &rng, "not a valid .torrent");
 }
@@ -531,7 +531,7 @@ fn oversized_inputs_are_refused_by_size() {
     {
         use std::io::Write;
         let mut f = std::io::BufWriter::new(std::fs::File::create(&garbage).unwrap());
-        let chunk = support::pseudo_random(7, 1 << 20);
+        let chunk = support::random_bytes(1 << 20, 7);
         for _ in 0..100 {
             f.write_all(&chunk).unwrap();
         }
@@ -549,7 +549,7 @@ fn oversized_inputs_are_refused_by_size() {
     assert!(start.elapsed() < Duration::from_secs(20));
 
     // Under the size limit, garbage is refused at its first wrong byte, quickly.
-    let mut big = support::pseudo_random(8, 60 << 20);
+    let mut big = support::random_bytes(60 << 20, 8);
     big[0] = b'd';
     big[1] = b'9';
     let start = Instant::now();

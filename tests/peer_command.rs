@@ -1,57 +1,12 @@
 //! `b-peer` and the tracker primitives (`announce`, `peers`, `scrape`) against a `btorrent tracker`
 //! process on 127.0.0.1.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
 
-struct KillOnDrop(Child);
+use std::process::Stdio;
 
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn btorrent(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_btorrent"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("BTORRENT_CONFIG")
-        .output()
-        .unwrap()
-}
-
-fn ok(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = btorrent(dir, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Starts `btorrent tracker` in `dir` on an ephemeral port; returns it with its announce URL.
-fn tracker(dir: &std::path::Path) -> (KillOnDrop, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_btorrent"))
-        .args(["tracker", "--bind", "127.0.0.1:0"])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let guard = KillOnDrop(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("tracker listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (guard, url)
-}
+use support::cli::{bin, ok, run, tracker_process};
+use support::Proc;
 
 #[test]
 fn announce_with_listen_port_0_gives_the_port_actually_listened_on() {
@@ -61,7 +16,7 @@ fn announce_with_listen_port_0_gives_the_port_actually_listened_on() {
         "[settings]\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\n",
     )
     .unwrap();
-    let (_tracker, url) = tracker(dir.path());
+    let (_tracker, url) = tracker_process(dir.path());
     std::fs::write(dir.path().join("data.bin"), vec![5u8; 30_000]).unwrap();
     ok(dir.path(), &["create", "data.bin", &url]);
     // No session yet: one is started, so the tracker gets a port that was really listened on.
@@ -100,21 +55,7 @@ fn b_peer_lists_what_was_announced() {
         "[settings]\nlisten_port = 7123\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_btorrent"))
-        .args(["tracker", "--bind", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _guard = KillOnDrop(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("tracker listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let (_tracker, url) = tracker_process(dir.path());
 
     let empty = ok(dir.path(), &["peer", &url]);
     assert!(empty.contains("no active peers"), "{empty}");
@@ -155,7 +96,7 @@ fn b_peer_lists_what_was_announced() {
     let filtered = ok(dir.path(), &["peer", &url, "--torrent", "data.bin"]);
     assert!(filtered.contains("127.0.0.1:7123"), "{filtered}");
 
-    let err = btorrent(dir.path(), &["peer", "http://127.0.0.1:1/announce"]);
+    let err = run(dir.path(), &["peer", "http://127.0.0.1:1/announce"]);
     assert!(!err.status.success());
     let msg = String::from_utf8_lossy(&err.stderr);
     assert!(
@@ -195,20 +136,19 @@ fn a_tracker_that_never_answers_fails_each_call_within_seconds() {
         .iter()
         .map(|(file, src)| {
             std::fs::write(dir.path().join(file), src).unwrap();
-            let child = Command::new(env!("CARGO_BIN_EXE_btorrent"))
-                .args(["run", file])
-                .current_dir(dir.path())
-                .env_remove("BTORRENT_CONFIG")
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            (file, KillOnDrop(child))
+            let p = Proc::spawn(
+                bin()
+                    .args(["run", file])
+                    .current_dir(dir.path())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped()),
+            );
+            (file, p)
         })
         .collect();
     for (file, mut child) in children {
         let status = loop {
-            if let Some(s) = child.0.try_wait().unwrap() {
+            if let Some(s) = child.exited() {
                 break s;
             }
             assert!(
@@ -218,7 +158,7 @@ fn a_tracker_that_never_answers_fails_each_call_within_seconds() {
             std::thread::sleep(std::time::Duration::from_millis(50));
         };
         let mut err = String::new();
-        std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+        std::io::Read::read_to_string(child.child.stderr.as_mut().unwrap(), &mut err).unwrap();
         assert_eq!(status.code(), Some(1), "{file}: {err}");
         assert!(err.contains("timed out"), "{file}: {err}");
         assert_eq!(err.lines().count(), 1, "{file}: {err}");

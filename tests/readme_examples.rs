@@ -12,35 +12,18 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::cli::{bin, ok, tracker_process};
+use support::{copy_tree, random_bytes, Proc};
+
 const README: &str = include_str!("../README.md");
-
-/// A child killed when the test ends, however it ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_btorrent"));
-    c.env_remove("BTORRENT_CONFIG");
-    c
-}
 
 fn settings(tracker_url: &str) -> String {
     format!(
         "[settings]\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\ntracker_url = \"{tracker_url}\"\n"
     )
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    support::run_ok(bin().args(args).current_dir(dir), Duration::from_secs(60))
 }
 
 /// The examples of the Scripting API table: the last cell of each row, as Markdown shows it.
@@ -102,17 +85,7 @@ impl World {
             settings("http://unused/announce"),
         )
         .unwrap();
-        let mut tracker = bin()
-            .args(["tracker", "--bind", "127.0.0.1:0"])
-            .current_dir(&tdir)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = tracker.stdout.take().unwrap();
-        let tracker = Proc(tracker);
-        let mut line = String::new();
-        BufReader::new(out).read_line(&mut line).unwrap();
-        let tracker_url = line.trim().rsplit(' ').next().unwrap().to_string();
+        let (tracker, tracker_url) = tracker_process(&tdir);
 
         // The prepared folder every example starts from.
         let template = root.path().join("template");
@@ -125,7 +98,7 @@ impl World {
         for (i, (rel, len)) in files.iter().enumerate() {
             let p = template.join(rel);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(&p, support::pseudo_random(i as u64 + 10, *len)).unwrap();
+            std::fs::write(&p, random_bytes(*len, i as u64 + 10)).unwrap();
         }
         std::fs::create_dir_all(template.join("srv/data")).unwrap();
         std::fs::copy(template.join("data/a.bin"), template.join("srv/data/a.bin")).unwrap();
@@ -147,13 +120,11 @@ impl World {
         std::fs::copy(template.join("data/a.bin"), sdir.join("data/a.bin")).unwrap();
         std::fs::copy(template.join("a.torrent"), sdir.join("a.torrent")).unwrap();
         std::fs::write(sdir.join("torrents.toml"), settings(&tracker_url)).unwrap();
-        let seeder = Proc(
+        let seeder = Proc::spawn(
             bin()
                 .args(["seed", "a.torrent", "-d", "data"])
                 .current_dir(&sdir)
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap(),
+                .stdout(Stdio::null()),
         );
         let end = Instant::now() + Duration::from_secs(30);
         let seeder_addr = loop {
@@ -176,19 +147,9 @@ impl World {
 
     /// A fresh copy of the prepared folder.
     fn copy(&self, name: &str) -> PathBuf {
-        fn cp(from: &Path, to: &Path) {
-            std::fs::create_dir_all(to).unwrap();
-            for e in std::fs::read_dir(from).unwrap() {
-                let e = e.unwrap();
-                if e.file_type().unwrap().is_dir() {
-                    cp(&e.path(), &to.join(e.file_name()));
-                } else {
-                    std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-                }
-            }
-        }
         let dir = self.root.path().join(name);
-        cp(&self.template, &dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        copy_tree(&self.template, &dir);
         dir
     }
 
@@ -233,17 +194,16 @@ enum Outcome {
 
 /// Runs `file` in `dir`; one that keeps serving handlers or timers gets Ctrl-C once its body is done.
 fn run_script(dir: &Path, file: &str) -> Result<Outcome, String> {
-    let mut child = bin()
-        .args(["run", file])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut p = Proc(child);
+    let mut p = Proc::spawn(
+        bin()
+            .args(["run", file])
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let stdout = p.child.stdout.take().unwrap();
+    let stderr = p.child.stderr.take().unwrap();
     let out = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
     let (tx, rx) = std::sync::mpsc::channel();
     let err = std::thread::spawn(move || {
@@ -258,12 +218,12 @@ fn run_script(dir: &Path, file: &str) -> Result<Outcome, String> {
     let end = Instant::now() + Duration::from_secs(60);
     let mut serving = false;
     let status = loop {
-        if let Some(s) = p.0.try_wait().unwrap() {
+        if let Some(s) = p.exited() {
             break s;
         }
         if !serving && rx.try_iter().any(|l| l.contains("keeps running")) {
             serving = true;
-            let pid = p.0.id().to_string();
+            let pid = p.child.id().to_string();
             Command::new("kill").args(["-INT", &pid]).status().unwrap();
         }
         if Instant::now() > end {
@@ -417,19 +377,18 @@ fn the_readme_examples_do_what_they_say() {
         "//! Runs after.\n//!\n//! usage: b-after\nprint(\"AFTER-CLOSE\");\n",
     )
     .unwrap();
-    let mut child = bin()
-        .current_dir(&dir)
-        .stdin(std::fs::File::open(write(&dir, "in.txt", "b-bye\nb-after\n")).unwrap())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut shell = Proc(child);
+    let mut shell = Proc::spawn(
+        bin()
+            .current_dir(&dir)
+            .stdin(std::fs::File::open(write(&dir, "in.txt", "b-bye\nb-after\n")).unwrap())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let stdout = shell.child.stdout.take().unwrap();
     let out = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
     let end = Instant::now() + Duration::from_secs(60);
     let status = loop {
-        if let Some(s) = shell.0.try_wait().unwrap() {
+        if let Some(s) = shell.exited() {
             break s;
         }
         assert!(Instant::now() < end, "the shell did not close");

@@ -2,14 +2,14 @@
 //! with HTTP 200, caps hold, private mode refuses strangers, addresses cannot be spoofed, and
 //! connections stay alive between requests.
 
-mod tracker_support;
+mod support;
 
 use std::time::Duration;
 
 use btorrent::tracker::{IpParamPolicy, TrackerConfig};
 use btorrent::InfoHash;
+use support::tracker::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tracker_support::*;
 
 const HASH: [u8; 20] = [0x42; 20];
 
@@ -22,6 +22,12 @@ async fn failure_of(url: &str) -> String {
             String::from_utf8_lossy(&body)
         )
     })
+}
+
+/// GETs `url` and checks the tracker served it (no failure reason).
+async fn assert_served(url: &str) {
+    let (_, body) = get(url).await;
+    assert_eq!(B::decode(&body).failure(), None, "{url}");
 }
 
 #[tokio::test]
@@ -91,8 +97,7 @@ async fn every_bad_announce_gets_a_failure_reason() {
     assert_eq!(t.tracker.stats().failures, cases.len() as u64);
     assert_eq!(t.tracker.stats().peers, 0);
     // The tracker still works.
-    let (_, body) = get(&format!("{}?{ok}", t.announce_url())).await;
-    assert_eq!(B::decode(&body).failure(), None);
+    assert_served(&format!("{}?{ok}", t.announce_url())).await;
 }
 
 #[tokio::test]
@@ -129,8 +134,7 @@ async fn oversized_head_is_refused_without_harm() {
     let (status, _) = get(&url).await;
     assert_eq!(status, 431);
     let q = announce_query(&HASH, &peer_id(1), 6881, 0, "");
-    let (_, body) = get(&format!("{}?{q}", t.announce_url())).await;
-    assert_eq!(B::decode(&body).failure(), None);
+    assert_served(&format!("{}?{q}", t.announce_url())).await;
 }
 
 #[tokio::test]
@@ -150,15 +154,13 @@ async fn caps_bound_swarms_and_peers() {
         )
     };
     for port in 1..=3 {
-        let (_, body) = get(&ann([1; 20], port)).await;
-        assert_eq!(B::decode(&body).failure(), None);
+        assert_served(&ann([1; 20], port)).await;
     }
     assert_eq!(
         failure_of(&ann([1; 20], 4)).await,
         "swarm is full: too many peers in this torrent, try again later"
     );
-    let (_, body) = get(&ann([2; 20], 1)).await;
-    assert_eq!(B::decode(&body).failure(), None);
+    assert_served(&ann([2; 20], 1)).await;
     assert_eq!(
         failure_of(&ann([2; 20], 2)).await,
         "tracker is full: too many peers, try again later"
@@ -173,8 +175,7 @@ async fn caps_bound_swarms_and_peers() {
     let s = t.tracker.stats();
     assert_eq!((s.swarms, s.peers), (2, 4));
     // A peer already tracked can still re-announce.
-    let (_, body) = get(&ann([1; 20], 2)).await;
-    assert_eq!(B::decode(&body).failure(), None);
+    assert_served(&ann([1; 20], 2)).await;
 }
 
 #[tokio::test]
@@ -194,8 +195,7 @@ async fn private_mode_serves_only_allowed_torrents() {
         "unregistered torrent: this tracker only serves its own torrents"
     );
     t.tracker.allow(InfoHash(HASH));
-    let (_, body) = get(&url).await;
-    assert_eq!(B::decode(&body).failure(), None);
+    assert_served(&url).await;
     assert_eq!(t.tracker.stats().peers, 1);
     // Scrape leaves unregistered torrents out.
     let scrape = format!(

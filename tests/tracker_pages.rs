@@ -1,14 +1,14 @@
 //! The tracker's other pages (`/get_peers`, `/stats`, `/`) and btorrent's tracker client talking to
 //! btorrent's tracker.
 
-mod tracker_support;
+mod support;
 
 use std::time::Duration;
 
 use btorrent::announce::{AnnounceEvent, AnnounceRequest, TrackerClient, TrackerError};
 use btorrent::tracker::{TrackerConfig, TrackerStats};
 use btorrent::{InfoHash, PeerId};
-use tracker_support::*;
+use support::tracker::*;
 
 fn request(hash: InfoHash, port: u16, left: u64, event: Option<AnnounceEvent>) -> AnnounceRequest {
     AnnounceRequest {
@@ -22,6 +22,15 @@ fn request(hash: InfoHash, port: u16, left: u64, event: Option<AnnounceEvent>) -
         numwant: None,
         key: Some(7),
         ip: None,
+    }
+}
+
+/// Regular announces of (torrent, port, left), in order, from btorrent's client.
+async fn announce_each(t: &TestTracker, peers: &[(InfoHash, u16, u64)]) {
+    let client = TrackerClient::new();
+    for &(hash, port, left) in peers {
+        let req = request(hash, port, left, None);
+        client.announce(&t.announce_url(), &req).await.unwrap();
     }
 }
 
@@ -91,18 +100,7 @@ async fn get_peers_lists_announced_peers() {
     let t = TestTracker::start(TrackerConfig::default()).await;
     let client = TrackerClient::new();
     let (a, b) = (InfoHash([0xa1; 20]), InfoHash([0xb2; 20]));
-    client
-        .announce(&t.announce_url(), &request(a, 7001, 0, None))
-        .await
-        .unwrap();
-    client
-        .announce(&t.announce_url(), &request(b, 7001, 0, None))
-        .await
-        .unwrap();
-    client
-        .announce(&t.announce_url(), &request(a, 7002, 1234, None))
-        .await
-        .unwrap();
+    announce_each(&t, &[(a, 7001, 0), (b, 7001, 0), (a, 7002, 1234)]).await;
 
     for url in [t.base(), format!("{}/", t.base()), t.announce_url()] {
         let peers = client.get_peers(&url, None).await.unwrap();
@@ -143,17 +141,12 @@ async fn get_peers_listing_is_capped() {
         ..Default::default()
     };
     let t = TestTracker::start(cfg).await;
-    let client = TrackerClient::new();
-    for port in 1..=5 {
-        client
-            .announce(
-                &t.announce_url(),
-                &request(InfoHash([1; 20]), port, 0, None),
-            )
-            .await
-            .unwrap();
-    }
-    let list = client.get_peer_list(&t.base(), None).await.unwrap();
+    let five: Vec<_> = (1..=5).map(|port| (InfoHash([1; 20]), port, 0)).collect();
+    announce_each(&t, &five).await;
+    let list = TrackerClient::new()
+        .get_peer_list(&t.base(), None)
+        .await
+        .unwrap();
     assert_eq!((list.peers.len(), list.total, list.truncated), (3, 5, true));
 }
 
@@ -175,22 +168,11 @@ async fn status_page_and_stats_show_the_counts() {
     let t = TestTracker::start(TrackerConfig::default()).await;
     let client = TrackerClient::new();
     let (a, b) = (InfoHash([0xa1; 20]), InfoHash([0xb2; 20]));
-    client
-        .announce(&t.announce_url(), &request(a, 7001, 0, None))
-        .await
-        .unwrap();
-    client
-        .announce(&t.announce_url(), &request(a, 7002, 10, None))
-        .await
-        .unwrap();
-    client
-        .announce(&t.announce_url(), &request(a, 7003, 10, None))
-        .await
-        .unwrap();
-    client
-        .announce(&t.announce_url(), &request(b, 7001, 0, None))
-        .await
-        .unwrap();
+    announce_each(
+        &t,
+        &[(a, 7001, 0), (a, 7002, 10), (a, 7003, 10), (b, 7001, 0)],
+    )
+    .await;
     client.scrape(&t.announce_url(), &[a]).await.unwrap();
 
     let (status, body) = get(&format!("{}/stats", t.base())).await;

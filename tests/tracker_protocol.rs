@@ -1,13 +1,13 @@
 //! The tracker's BitTorrent protocol, over real HTTP on loopback: compact and dictionary replies,
 //! `peers6`, `stopped`, expiry, `numwant`, multi-hash scrape, and the query-decoding pitfalls.
 
-mod tracker_support;
+mod support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use btorrent::tracker::TrackerConfig;
-use tracker_support::*;
+use support::tracker::*;
 
 const HASH: [u8; 20] = *b"\x01\x02+ !*'()~%&=abcdefg";
 

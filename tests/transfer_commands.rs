@@ -1,30 +1,15 @@
 //! The peer commands end to end, as separate processes on 127.0.0.1: `btorrent tracker`,
 //! `btorrent seed`, `btorrent start`, and the `bitfield` / `download_piece` primitives.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use btorrent::Metainfo;
-
-mod support;
-
-/// A child process killed (and reaped) when the test ends, however it ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_btorrent"));
-    c.env_remove("BTORRENT_CONFIG");
-    c
-}
+use support::cli::{bin, ok, run, tracker_process};
+use support::{random_bytes, Proc};
 
 /// A folder with its own torrents.toml: ephemeral peer port on 127.0.0.1, the given tracker.
 fn node(root: &Path, name: &str, tracker_url: &str) -> PathBuf {
@@ -42,52 +27,17 @@ fn node(root: &Path, name: &str, tracker_url: &str) -> PathBuf {
 
 /// Starts `btorrent tracker` on an ephemeral port and returns it with its announce URL.
 fn tracker(root: &Path) -> (Proc, String) {
-    let dir = node(root, "tracker", "http://unused/announce");
-    let mut child = bin()
-        .args(["tracker", "--bind", "127.0.0.1:0"])
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let p = Proc(child);
-    let mut line = String::new();
-    BufReader::new(out).read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    (p, url)
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    bin().args(args).current_dir(dir).output().unwrap()
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = run(dir, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| ((i as u32).wrapping_mul(2_654_435_761) >> 13) as u8 ^ seed)
-        .collect()
+    tracker_process(&node(root, "tracker", "http://unused/announce"))
 }
 
 /// Starts `btorrent seed` and waits until the tracker lists a seeder for the torrent.
 fn seeder(dir: &Path, torrent: &str, data: &str, tracker_url: &str, ih: &str) -> Proc {
-    let child = bin()
-        .args(["seed", torrent, "--data", data])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let p = Proc(child);
+    let p = Proc::spawn(
+        bin()
+            .args(["seed", torrent, "--data", data])
+            .current_dir(dir)
+            .stdout(Stdio::null()),
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let out = run(dir, &["peer", tracker_url, "--json"]);
@@ -111,7 +61,7 @@ fn start_downloads_through_the_tracker_and_exits_zero() {
     let leech_dir = node(root.path(), "leech", &url);
     std::fs::create_dir_all(seed_dir.join("share/docs")).unwrap();
     let files: Vec<(&str, Vec<u8>)> = vec![
-        ("share/big.bin", pattern(3_000_001, 1)),
+        ("share/big.bin", random_bytes(3_000_001, 1)),
         ("share/docs/small.txt", b"tiny".to_vec()),
         ("share/docs/empty", Vec::new()),
     ];
@@ -178,7 +128,7 @@ fn probe_primitives_fetch_bitfield_and_one_piece() {
     let root = tempfile::tempdir().unwrap();
     let (_tracker, url) = tracker(root.path());
     let seed_dir = node(root.path(), "seed", &url);
-    let data = pattern(200_000, 7);
+    let data = random_bytes(200_000, 7);
     std::fs::write(seed_dir.join("f.bin"), &data).unwrap();
     ok(&seed_dir, &["create", "f.bin", "--piece-length", "16K"]);
     let meta = Metainfo::load(&seed_dir.join("torrents/f.bin.torrent")).unwrap();
@@ -246,7 +196,7 @@ fn start_with_bad_input_fails_clearly() {
 fn job_wait_with_a_timeout_and_live_torrent_figures() {
     let root = tempfile::tempdir().unwrap();
     let dir = node(root.path(), "n", "http://127.0.0.1:1/announce");
-    std::fs::write(dir.join("a.bin"), pattern(100_000, 3)).unwrap();
+    std::fs::write(dir.join("a.bin"), random_bytes(100_000, 3)).unwrap();
     ok(&dir, &["create", "a.bin"]);
     std::fs::write(
         dir.join("s.rhai"),
@@ -263,7 +213,7 @@ fn job_wait_with_a_timeout_and_live_torrent_figures() {
 fn job_wait_takes_any_number_and_refuses_what_is_not_a_time() {
     let root = tempfile::tempdir().unwrap();
     let dir = node(root.path(), "n", "http://127.0.0.1:1/announce");
-    std::fs::write(dir.join("a.bin"), pattern(50_000, 4)).unwrap();
+    std::fs::write(dir.join("a.bin"), random_bytes(50_000, 4)).unwrap();
     ok(&dir, &["create", "a.bin"]);
     // Far too long a timeout is no timeout: the seeded torrent is complete, so the wait ends at once.
     std::fs::write(
@@ -294,8 +244,8 @@ fn seed_needs_the_data_and_start_needs_a_folder() {
     let root = tempfile::tempdir().unwrap();
     let dir = node(root.path(), "n", "http://127.0.0.1:1/announce");
     std::fs::create_dir_all(dir.join("share")).unwrap();
-    std::fs::write(dir.join("share/a.bin"), pattern(40_000, 5)).unwrap();
-    std::fs::write(dir.join("share/b.bin"), pattern(10_000, 6)).unwrap();
+    std::fs::write(dir.join("share/a.bin"), random_bytes(40_000, 5)).unwrap();
+    std::fs::write(dir.join("share/b.bin"), random_bytes(10_000, 6)).unwrap();
     ok(&dir, &["create", "share", "-o", "share.torrent"]);
     std::fs::write(
         dir.join("torrents.toml"),
@@ -337,7 +287,7 @@ fn seed_needs_the_data_and_start_needs_a_folder() {
 
     // Part of the data is enough: the rest is fetched (here it stays missing, there is no peer).
     std::fs::create_dir_all(dir.join("part/share")).unwrap();
-    std::fs::write(dir.join("part/share/b.bin"), pattern(10_000, 6)).unwrap();
+    std::fs::write(dir.join("part/share/b.bin"), random_bytes(10_000, 6)).unwrap();
     std::fs::write(
         dir.join("part.rhai"),
         "let j = seed(\"share.torrent\", \"part\");\nprint(j.wait(0.2));\n",
@@ -350,7 +300,7 @@ fn seed_needs_the_data_and_start_needs_a_folder() {
 fn start_options_are_checked_before_anything_starts() {
     let root = tempfile::tempdir().unwrap();
     let dir = node(root.path(), "n", "http://127.0.0.1:1/announce");
-    std::fs::write(dir.join("f.bin"), pattern(30_000, 8)).unwrap();
+    std::fs::write(dir.join("f.bin"), random_bytes(30_000, 8)).unwrap();
     ok(&dir, &["create", "f.bin", "-o", "f.torrent"]);
     std::fs::write(
         dir.join("torrents.toml"),

@@ -3,6 +3,8 @@
 //! dropped .torrent files. Each test has its own temporary folder and torrents.toml and ends within a
 //! bounded time.
 
+mod support;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -19,6 +21,7 @@ use btorrent::{InfoHash, Metainfo};
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use sha1::{Digest, Sha1};
+use support::{random_bytes, wait_until};
 
 const TRACKER: &str = "http://127.0.0.1:9/announce";
 
@@ -222,14 +225,6 @@ impl Home {
     }
 }
 
-async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Waits for `n` more full passes than the watcher has made now.
 async fn wait_passes(w: &Watcher, n: u64) {
     let target = w.status().full_passes + n;
@@ -237,19 +232,6 @@ async fn wait_passes(w: &Watcher, n: u64) {
         w.status().full_passes >= target
     })
     .await;
-}
-
-/// Deterministic bytes that differ with `seed`.
-fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Everything about the files under `dir` the watcher must never change: content, size, times.
@@ -292,11 +274,11 @@ async fn slow_copy_then_seeded(events: bool) {
     let w = home.start(rec.clone(), quiet, if events { 5_000 } else { 250 }, events);
     wait_passes(&w, 1).await;
     let files: Vec<(&str, Vec<u8>)> = vec![
-        ("01 intro.flac", bytes(120_000, 1)),
-        ("02 one byte.txt", bytes(1, 2)),
+        ("01 intro.flac", random_bytes(120_000, 1)),
+        ("02 one byte.txt", random_bytes(1, 2)),
         ("03 empty", Vec::new()),
-        ("disc 2/04 long.flac", bytes(300_000, 4)),
-        ("disc 2/05 short.flac", bytes(40_000, 5)),
+        ("disc 2/04 long.flac", random_bytes(300_000, 4)),
+        ("disc 2/05 short.flac", random_bytes(40_000, 5)),
     ];
     let album = home.path("watch/album");
     let pause = Duration::from_millis(150);
@@ -404,13 +386,13 @@ async fn slow_copy_without_file_events_relies_on_rescans() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_seeds_again_without_a_second_torrent() {
     let home = Home::new();
-    std::fs::write(home.path("watch/one.bin"), bytes(70_000, 1)).unwrap();
+    std::fs::write(home.path("watch/one.bin"), random_bytes(70_000, 1)).unwrap();
     std::fs::create_dir(home.path("watch/folder")).unwrap();
-    std::fs::write(home.path("watch/folder/a"), bytes(5_000, 2)).unwrap();
-    std::fs::write(home.path("watch/folder/b"), bytes(9_000, 3)).unwrap();
+    std::fs::write(home.path("watch/folder/a"), random_bytes(5_000, 2)).unwrap();
+    std::fs::write(home.path("watch/folder/b"), random_bytes(9_000, 3)).unwrap();
     let elsewhere = home.path("elsewhere/movie.bin");
     std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
-    std::fs::write(&elsewhere, bytes(50_000, 4)).unwrap();
+    std::fs::write(&elsewhere, random_bytes(50_000, 4)).unwrap();
     let opts = CreateOptions {
         trackers: vec![TRACKER.into()],
         ..Default::default()
@@ -477,8 +459,8 @@ async fn restart_seeds_again_without_a_second_torrent() {
 async fn a_removed_entry_is_no_longer_seeded() {
     let home = Home::new();
     std::fs::create_dir(home.path("watch/goes")).unwrap();
-    std::fs::write(home.path("watch/goes/x.bin"), bytes(30_000, 1)).unwrap();
-    std::fs::write(home.path("watch/stays.bin"), bytes(20_000, 2)).unwrap();
+    std::fs::write(home.path("watch/goes/x.bin"), random_bytes(30_000, 1)).unwrap();
+    std::fs::write(home.path("watch/stays.bin"), random_bytes(20_000, 2)).unwrap();
     let rec = Arc::new(Recorder::default());
     let w = home.start(rec.clone(), 300, 200, true);
     wait_until("two seeded", Duration::from_secs(20), || {
@@ -531,7 +513,7 @@ async fn two_hundred_files_dropped_at_once_give_two_hundred_torrents() {
     for i in 0..200u64 {
         std::fs::write(
             home.path(&format!("watch/file-{i:03}.dat")),
-            bytes(1_000 + i as usize, i),
+            random_bytes(1_000 + i as usize, i),
         )
         .unwrap();
     }
@@ -571,7 +553,11 @@ async fn unreadable_entries_are_reported_once_and_retried_when_they_change() {
     let target = home.path("target.bin");
     std::os::unix::fs::symlink(&target, home.path("watch/broken-link")).unwrap();
     std::fs::create_dir(home.path("watch/has-dangling")).unwrap();
-    std::fs::write(home.path("watch/has-dangling/ok.bin"), bytes(10_000, 1)).unwrap();
+    std::fs::write(
+        home.path("watch/has-dangling/ok.bin"),
+        random_bytes(10_000, 1),
+    )
+    .unwrap();
     std::os::unix::fs::symlink(&target, home.path("watch/has-dangling/link")).unwrap();
     // Readable, but a name other clients cannot store: refused when it is hashed.
     std::fs::create_dir(home.path("watch/bad-names")).unwrap();
@@ -597,7 +583,7 @@ async fn unreadable_entries_are_reported_once_and_retried_when_they_change() {
     assert!(rec.calls().is_empty());
 
     // The link target appears: both entries change, so they get another chance and are shared.
-    std::fs::write(&target, bytes(25_000, 2)).unwrap();
+    std::fs::write(&target, random_bytes(25_000, 2)).unwrap();
     wait_until(
         "the two fixed entries seeded",
         Duration::from_secs(10),
@@ -632,14 +618,14 @@ async fn dropped_torrents_are_downloaded_bad_ones_refused_duplicates_deduplicate
     };
     let src = home.path("elsewhere/movie.bin");
     std::fs::create_dir_all(src.parent().unwrap()).unwrap();
-    std::fs::write(&src, bytes(200_000, 1)).unwrap();
+    std::fs::write(&src, random_bytes(200_000, 1)).unwrap();
     let movie = create_torrent(&src, &opts, &|_, _| {}).unwrap();
     let dropped = home.path("watch/Movie.torrent");
     std::fs::write(&dropped, movie.as_bytes()).unwrap();
     std::fs::write(home.path("watch/bad.torrent"), b"d4:infoe").unwrap();
     // The same data dropped twice: as data and as a .torrent made elsewhere of the same content.
-    std::fs::write(home.path("watch/dup.bin"), bytes(33_000, 2)).unwrap();
-    std::fs::write(home.path("elsewhere/dup.bin"), bytes(33_000, 2)).unwrap();
+    std::fs::write(home.path("watch/dup.bin"), random_bytes(33_000, 2)).unwrap();
+    std::fs::write(home.path("elsewhere/dup.bin"), random_bytes(33_000, 2)).unwrap();
     let dup = create_torrent(&home.path("elsewhere/dup.bin"), &opts, &|_, _| {}).unwrap();
     std::fs::write(home.path("watch/dup.bin.torrent"), dup.as_bytes()).unwrap();
 
@@ -694,7 +680,7 @@ async fn dropped_torrents_are_downloaded_bad_ones_refused_duplicates_deduplicate
 async fn a_changed_entry_gets_a_new_torrent_in_place_of_the_old() {
     let home = Home::new();
     std::fs::create_dir(home.path("watch/growing")).unwrap();
-    std::fs::write(home.path("watch/growing/a.bin"), bytes(40_000, 1)).unwrap();
+    std::fs::write(home.path("watch/growing/a.bin"), random_bytes(40_000, 1)).unwrap();
     let rec = Arc::new(Recorder::default());
     let w = home.start(rec.clone(), 300, 200, true);
     wait_until("first seed", Duration::from_secs(10), || {
@@ -702,7 +688,7 @@ async fn a_changed_entry_gets_a_new_torrent_in_place_of_the_old() {
     })
     .await;
     let old = rec.seeds()[0];
-    std::fs::write(home.path("watch/growing/b.bin"), bytes(10_000, 2)).unwrap();
+    std::fs::write(home.path("watch/growing/b.bin"), random_bytes(10_000, 2)).unwrap();
     wait_until("the new torrent", Duration::from_secs(10), || {
         rec.seeds().len() == 2
     })
@@ -720,7 +706,7 @@ async fn a_changed_entry_gets_a_new_torrent_in_place_of_the_old() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engine_refusal_is_reported_once_and_retried_on_rescans() {
     let home = Home::new();
-    std::fs::write(home.path("watch/doc.pdf"), bytes(12_000, 1)).unwrap();
+    std::fs::write(home.path("watch/doc.pdf"), random_bytes(12_000, 1)).unwrap();
     let rec = Arc::new(Recorder::default());
     rec.refuse.store(true, std::sync::atomic::Ordering::Relaxed);
     let w = home.start(rec.clone(), 200, 150, true);
@@ -801,7 +787,7 @@ async fn a_change_during_hashing_starts_the_entry_over() {
 async fn hidden_and_partial_files_wait_until_renamed() {
     let home = Home::new();
     for name in [".hidden", "movie.mkv.part", "page.crdownload", "x.!qB"] {
-        std::fs::write(home.path("watch").join(name), bytes(5_000, 1)).unwrap();
+        std::fs::write(home.path("watch").join(name), random_bytes(5_000, 1)).unwrap();
     }
     let rec = Arc::new(Recorder::default());
     let w = home.start(rec.clone(), 200, 100, true);
@@ -827,7 +813,11 @@ async fn hidden_and_partial_files_wait_until_renamed() {
 async fn b_show_names_the_watch_entry_each_torrent_came_from() {
     let home = Home::new();
     std::fs::create_dir(home.path("watch/Holiday photos")).unwrap();
-    std::fs::write(home.path("watch/Holiday photos/1.jpg"), bytes(8_000, 1)).unwrap();
+    std::fs::write(
+        home.path("watch/Holiday photos/1.jpg"),
+        random_bytes(8_000, 1),
+    )
+    .unwrap();
     let rec = Arc::new(Recorder::default());
     let w = home.start(rec.clone(), 200, 200, true);
     wait_until("seeded", Duration::from_secs(10), || rec.seeds().len() == 1).await;
@@ -920,7 +910,7 @@ async fn services_run_the_watch_folder_from_the_settings() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_watch_folder_stops_nothing() {
     let home = Home::new();
-    std::fs::write(home.path("watch/kept.bin"), bytes(9_000, 1)).unwrap();
+    std::fs::write(home.path("watch/kept.bin"), random_bytes(9_000, 1)).unwrap();
     let rec = Arc::new(Recorder::default());
     let w = home.start(rec.clone(), 200, 100, true);
     wait_until("seeded", Duration::from_secs(10), || rec.seeds().len() == 1).await;

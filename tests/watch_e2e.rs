@@ -3,9 +3,10 @@
 //! watcher wrote; a dropped .torrent is downloaded into the output folder; a restart makes no second
 //! torrent; an entry deleted from the folder is no longer announced.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use btorrent::announce::TrackerClient;
 use btorrent::config::Config;
@@ -14,12 +15,7 @@ use btorrent::events::{Event, EventBus, EventKind};
 use btorrent::metainfo::{create_torrent, CreateOptions};
 use btorrent::services::{RunningTracker, Services, ServicesOptions};
 use btorrent::InfoHash;
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| ((i as u32).wrapping_mul(2_246_822_519) >> 11) as u8 ^ seed)
-        .collect()
-}
+use support::{cli, random_bytes, wait_until_async};
 
 /// A tracker in this process on an ephemeral port, and a torrents.toml pointing at it.
 async fn setup(dir: &Path) -> (RunningTracker, PathBuf) {
@@ -88,7 +84,12 @@ async fn slow_copy_is_seeded_then_downloaded_by_another_process() {
     let album = dir.path().join("watch/album");
     std::fs::create_dir_all(&album).unwrap();
     let files: Vec<(String, Vec<u8>)> = (0..4)
-        .map(|i| (format!("track{i}.bin"), pattern(300_000 + i * 7, i as u8)))
+        .map(|i| {
+            (
+                format!("track{i}.bin"),
+                random_bytes(300_000 + i * 7, i as u64),
+            )
+        })
         .collect();
     for (name, bytes) in &files {
         std::fs::write(album.join(name), bytes).unwrap();
@@ -104,11 +105,14 @@ async fn slow_copy_is_seeded_then_downloaded_by_another_process() {
     let ih = seeded.info_hash.unwrap();
     let torrent = dir.path().join("torrents/album.torrent");
     assert!(torrent.exists(), "the watcher wrote the .torrent");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while listed(&tracker.announce_url(), ih).await == 0 {
-        assert!(Instant::now() < deadline, "the seeder never announced");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let url = tracker.announce_url();
+    let url = url.as_str();
+    wait_until_async(
+        "the seeder to announce",
+        Duration::from_secs(20),
+        move || async move { listed(url, ih).await > 0 },
+    )
+    .await;
 
     // Another btorrent process, given only the .torrent, downloads it through the tracker.
     let other = dir.path().join("other");
@@ -121,12 +125,7 @@ async fn slow_copy_is_seeded_then_downloaded_by_another_process() {
     let torrent2 = torrent.clone();
     let other2 = other.clone();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_btorrent"))
-            .args(["start", torrent2.to_str().unwrap(), "-o", "dl"])
-            .current_dir(&other2)
-            .env_remove("BTORRENT_CONFIG")
-            .output()
-            .unwrap()
+        cli::run(&other2, &["start", torrent2.to_str().unwrap(), "-o", "dl"])
     })
     .await
     .unwrap();
@@ -156,7 +155,7 @@ async fn dropped_torrent_is_downloaded_into_the_output_folder() {
     // Someone else seeds a file through the tracker.
     let src = dir.path().join("elsewhere");
     std::fs::create_dir_all(&src).unwrap();
-    let data = pattern(700_000, 9);
+    let data = random_bytes(700_000, 9);
     std::fs::write(src.join("movie.bin"), &data).unwrap();
     let opts = CreateOptions {
         trackers: vec![tracker.announce_url()],
@@ -197,8 +196,8 @@ async fn restart_makes_no_second_torrent_and_deleted_entries_stop_announcing() {
     let dir = tempfile::tempdir().unwrap();
     let (tracker, config) = setup(dir.path()).await;
     std::fs::create_dir_all(dir.path().join("watch")).unwrap();
-    std::fs::write(dir.path().join("watch/a.bin"), pattern(100_000, 1)).unwrap();
-    std::fs::write(dir.path().join("watch/b.bin"), pattern(120_000, 2)).unwrap();
+    std::fs::write(dir.path().join("watch/a.bin"), random_bytes(100_000, 1)).unwrap();
+    std::fs::write(dir.path().join("watch/b.bin"), random_bytes(120_000, 2)).unwrap();
 
     let bus = EventBus::default();
     let mut rx = bus.subscribe();
@@ -217,17 +216,14 @@ async fn restart_makes_no_second_torrent_and_deleted_entries_stop_announcing() {
     let mut rx = bus.subscribe();
     let svc = services(&config, bus).await;
     let url = tracker.announce_url();
+    let url = url.as_str();
     for ev in [&first, &second] {
         let ih = ev.info_hash.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while listed(&url, ih).await == 0 {
-            assert!(
-                Instant::now() < deadline,
-                "{:?} not announced after restart",
-                ev.name
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let what = format!("{:?} to be announced after the restart", ev.name);
+        wait_until_async(&what, Duration::from_secs(20), move || async move {
+            listed(url, ih).await > 0
+        })
+        .await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
@@ -250,11 +246,12 @@ async fn restart_makes_no_second_torrent_and_deleted_entries_stop_announcing() {
     };
     std::fs::remove_file(dir.path().join("watch/a.bin")).unwrap();
     let ih = gone.info_hash.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while listed(&url, ih).await > 0 {
-        assert!(Instant::now() < deadline, "a.bin is still announced");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until_async(
+        "a.bin to be no longer announced",
+        Duration::from_secs(20),
+        move || async move { listed(url, ih).await == 0 },
+    )
+    .await;
     let cfg = Config::load(&config).unwrap();
     assert_eq!(cfg.torrents.len(), 1);
     assert!(cfg.find(&ih).is_none());

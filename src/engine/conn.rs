@@ -1,5 +1,5 @@
 //! The reader task of one connection: it owns the protocol state (what the peer has, our requests to
-//! it, the request window) and speaks the protocol; the writer task ([`super::writer`]) sends.
+//! it, the request window) and speaks the protocol; the writer task (`writer.rs`) sends.
 //!
 //! Limits enforced here, on top of the codec's (which checks every bitfield's length and spare bits):
 //! a bitfield that comes late or twice (aria2 does both) is merged with what we knew, never trusted to
@@ -256,17 +256,10 @@ impl Conn {
         if c.banned_addrs.contains(&a) {
             return;
         }
-        let k = c
-            .known
+        c.known
             .entry(a)
-            .or_insert_with(|| super::torrent::KnownPeer {
-                connected: true,
-                connecting: false,
-                failures: 0,
-                next_try: Instant::now(),
-                seed: false,
-            });
-        k.connected = true;
+            .or_insert_with(super::torrent::KnownPeer::new)
+            .connected = true;
     }
 
     /// Takes the peer's bitfield, merged with what it told us before.

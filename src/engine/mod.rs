@@ -33,13 +33,17 @@
 //!                 verified pieces on the torrent's writer thread
 //! ```
 //!
-//! - **Lock order**: `Torrent::core` first, then a peer's small mutexes (`PeerShared::cmds`,
-//!   `OutQueue::inner`), then the storage handle cache. No lock is ever held across an `.await` or a
-//!   disk read/write; the core lock is held for bookkeeping and the copy of one 16 KiB block.
+//! - **Lock order**: `Torrent::core` first; under it a peer's small mutexes (`PeerShared::cmds`,
+//!   `client`, `listen`, `OutQueue::inner`), `Torrent::rates` and the storage's data-folder lock and
+//!   handle cache may be taken, one at a time: none of these is held while another lock is taken. The
+//!   session's torrent map and the writer-thread sender are never held with any other lock. No lock is
+//!   ever held across an `.await` or a disk read/write; the core lock is held for bookkeeping and the
+//!   copy of one 16 KiB block.
 //! - **Piece states** live in the [`picker`] and change only under the core lock: `Missing → InFlight`
 //!   (a peer task picks it), `InFlight → Hashing` (the last block arrived; the buffer moves to a
-//!   blocking job), `Hashing → Have` or back to `Missing` (the job reports). A piece is written to disk
-//!   only after its SHA-1 matched, so a bad piece never reaches the disk.
+//!   blocking job), `Hashing → Have` or back to `Missing` (the job reports); and `Missing → Have` for
+//!   the pieces the data check finds on disk. A piece is written to disk only after its SHA-1 matched,
+//!   so a bad piece never reaches the disk.
 //! - **Bounded**: piece buffers (in flight + hashing) by `SessionConfig::max_buffer_bytes`; requests to
 //!   a peer by its adaptive window (at most its `reqq` and [`conn::MAX_WINDOW`]); requests from a peer
 //!   by our advertised `reqq`; messages by the codec's limit; connections by `max_peers_per_torrent`;

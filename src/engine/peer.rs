@@ -2,7 +2,7 @@
 //! banned, duplicate and too-many checks), the hand-over to [`super::conn`], the clean-up when it ends,
 //! and banning a peer that keeps sending bad pieces.
 //!
-//! [`PeerShared`] is the part of a connection other tasks touch: the choker sets `am_choking`, other
+//! `PeerShared` is the part of a connection other tasks touch: the choker sets `am_choking`, other
 //! peer tasks queue endgame cancels, the torrent closes it. They wake the connection's reader task
 //! through `PeerShared::notify`.
 

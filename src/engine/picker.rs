@@ -4,21 +4,27 @@
 //!
 //! ```text
 //!   Missing ──pick()──▶ InFlight ──last block, on_block()──▶ Hashing ──on_hash_done(ok)──▶ Have
-//!      ▲                   │                                    │
-//!      └── (never: blocks  │                                    └──on_hash_done(bad)──▶ Missing
-//!           are released   ▼                                         (piece marked suspect)
-//!           one by one)  blocks: Free ⇄ Requested(peer) ──▶ Received(peer)
+//!      │                   │                                    │                          ▲
+//!      │                   ▼                                    └─on_hash_done(bad)──▶ Missing
+//!      │      blocks: Free ⇄ Requested(peer) ──▶ Received(peer)    (suspect if its blocks came
+//!      │                                                            from several peers)
+//!      └──mark_have(): found on disk by the data check when the torrent is added ─────────┘
 //! ```
 //!
+//! - An `InFlight` piece never goes back to `Missing`: a peer that leaves, is choked or rejects gives
+//!   its blocks back one by one (`release`) and others finish the piece. Only when the one peer allowed
+//!   to fill a suspect piece leaves do all its blocks, received ones included, go back to `Free`.
 //! - A block is `Requested` by at most one peer, plus at most [`ENDGAME_DUPLICATES`] extra requesters in
-//!   endgame (when every missing piece the peer has is already in flight). The first copy to arrive wins;
-//!   the other requesters get cancels.
+//!   endgame: when nothing else is left to ask a peer for (every piece it has that we lack is in flight
+//!   or hashing, with no free block), its requests duplicate ones still outstanding, outside suspect
+//!   pieces. The first copy to arrive wins; the other requesters get cancels.
 //! - A piece that failed its hash with blocks from several peers is *suspect*: its next download is
 //!   exclusive to one peer, so a second failure names the culprit.
 //! - Rarest first: a new piece is the one fewest connected peers have (ties broken by a per-piece random
 //!   salt); until [`RANDOM_FIRST`] pieces are complete it is simply a random one.
-//! - Bounded: piece buffers in flight or hashing stay under `max_in_flight_bytes` (a peer that shares
-//!   no piece in flight may go half as far again); buffers are recycled through a small pool.
+//! - Bounded: piece buffers in flight or hashing stay under `max_in_flight_bytes`, at least two pieces
+//!   (a peer that shares no piece in flight may go half as far again); buffers are recycled through a
+//!   small pool.
 
 use rand::Rng;
 
@@ -422,22 +428,6 @@ impl Picker {
                 HashVerdict::BadMixed
             }
         }
-    }
-
-    /// Drops every piece in flight (the torrent stops): buffers go back to the pool.
-    pub fn abandon_all(&mut self) {
-        for f in self.in_flight.drain(..) {
-            self.states[f.index as usize] = PieceState::Missing;
-            self.pool.push(f.buf);
-        }
-    }
-
-    /// Pieces in flight, with their received block counts (for status displays and tests).
-    pub fn in_flight_summary(&self) -> Vec<(u32, u32)> {
-        self.in_flight
-            .iter()
-            .map(|f| (f.index, f.received))
-            .collect()
     }
 }
 

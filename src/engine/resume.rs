@@ -6,23 +6,24 @@
 //!
 //! On add, a piece is trusted without reading it only if the resume file lists it and every file it
 //! touches still has the recorded size and mtime. Any other piece whose files are all present and long
-//! enough is hash-checked, in parallel, on every core. So after a crash (SIGKILL) the files written
+//! enough is hash-checked, in parallel on every core and several pieces at once per core
+//! ([`crate::multi_sha1`]). So after a crash (SIGKILL) the files written
 //! since the last save have a newer mtime and their pieces are re-checked: every piece that reached the
 //! disk is kept, and only pieces that were in flight are lost. A piece is only ever listed after it was
 //! written, so the file never claims data that is not on disk.
 
+use std::convert::Infallible;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
-use sha1::{Digest, Sha1};
-
 use super::storage::FileStamp;
 use super::torrent::Torrent;
+use crate::multi_sha1::{digest_chunked, digest_lanes_chunked, lanes_fit, CHUNK, LANES};
 use crate::wire::Bitfield;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
 struct ResumeFile {
@@ -82,6 +83,12 @@ pub(crate) fn survey(t: &Torrent) -> Survey {
 }
 
 /// Hash-checks the pieces the survey could not vouch for, in parallel on every core (blocking).
+///
+/// Workers claim [`LANES`] pieces of the list at a time and hash them together
+/// ([`digest_lanes_chunked`]: about 2.5 times one stream's speed per core with the SHA extensions) when
+/// all are whole pieces; otherwise (the short last piece, the end of the list, piece lengths that do
+/// not split into 64-byte blocks) one by one. Pieces are read in chunks of at most [`CHUNK`] bytes, so a
+/// worker holds `LANES` chunks whatever the piece length. A piece that cannot be read is not had.
 pub(crate) fn hash_check(t: &Torrent, survey: Survey) -> Bitfield {
     let Survey { have, to_check } = survey;
     if to_check.is_empty() {
@@ -92,23 +99,24 @@ pub(crate) fn hash_check(t: &Torrent, survey: Survey) -> Bitfield {
         pieces = to_check.len(),
         "checking existing data"
     );
+    let groups = to_check.len().div_ceil(LANES);
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
-        .min(to_check.len());
+        .min(groups);
+    let chunk = CHUNK.min(t.geo.piece_length as usize);
     let next = AtomicUsize::new(0);
     let found = Mutex::new(have);
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
-                let mut buf = vec![0u8; t.geo.piece_length as usize];
+                let mut bufs: [Vec<u8>; LANES] = std::array::from_fn(|_| vec![0u8; chunk]);
                 loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&i) = to_check.get(k) else { return };
-                    let len = t.geo.piece_len(i) as usize;
-                    let offset = i as u64 * t.geo.piece_length;
-                    if t.storage.read(offset, &mut buf[..len]).is_ok()
-                        && Sha1::digest(&buf[..len]).as_slice() == t.meta.info.pieces[i as usize]
-                    {
+                    let first = next.fetch_add(1, Ordering::Relaxed) * LANES;
+                    let Some(group) = to_check.get(first..(first + LANES).min(to_check.len()))
+                    else {
+                        return;
+                    };
+                    for i in verified(t, group, &mut bufs) {
                         found.lock().set(i as usize);
                     }
                 }
@@ -116,6 +124,36 @@ pub(crate) fn hash_check(t: &Torrent, survey: Survey) -> Bitfield {
         }
     });
     found.into_inner()
+}
+
+/// The pieces of `group` whose data on disk has the torrent's hash.
+fn verified(t: &Torrent, group: &[u32], bufs: &mut [Vec<u8>; LANES]) -> Vec<u32> {
+    let plen = t.geo.piece_length;
+    let expected = |i: u32| &t.meta.info.pieces[i as usize];
+    let read = |i: u32, at: u64, chunk: &mut [u8]| t.storage.read(i as u64 * plen + at, chunk);
+    let whole = |i: &u32| t.geo.piece_len(*i) == plen;
+    if let Ok(lanes) = <[u32; LANES]>::try_from(group) {
+        if lanes_fit(plen, bufs[0].len()) && lanes.iter().all(whole) {
+            let mut unreadable = [false; LANES];
+            let Ok(digests) = digest_lanes_chunked(plen, bufs, |k, at, chunk| {
+                unreadable[k] = unreadable[k] || read(lanes[k], at, chunk).is_err();
+                Ok::<_, Infallible>(())
+            });
+            return (0..LANES)
+                .filter(|&k| !unreadable[k] && &digests[k] == expected(lanes[k]))
+                .map(|k| lanes[k])
+                .collect();
+        }
+    }
+    group
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let len = t.geo.piece_len(i);
+            digest_chunked(len, &mut bufs[0], |at, chunk| read(i, at, chunk))
+                .is_ok_and(|d| &d == expected(i))
+        })
+        .collect()
 }
 
 /// Saves the resume file now (no-op without a resume folder).
@@ -142,5 +180,104 @@ pub(crate) async fn save(t: &Arc<Torrent>) {
     .await;
     if let Ok(Err(e)) = r {
         tracing::warn!(torrent = %t.meta.info.name, "cannot save resume data: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use rand::{RngCore, SeedableRng};
+
+    use super::*;
+    use crate::engine::{AddOptions, Session, SessionConfig};
+    use crate::metainfo::{create_torrent, CreateOptions};
+
+    /// Writes `lens` pseudo-random files `f0`, `f1`, ... under `top`.
+    fn write_files(top: &Path, lens: &[u64]) {
+        std::fs::create_dir_all(top).unwrap();
+        for (i, &len) in lens.iter().enumerate() {
+            let mut data = vec![0u8; len as usize];
+            rand::rngs::StdRng::seed_from_u64(i as u64).fill_bytes(&mut data);
+            std::fs::write(top.join(format!("f{i}")), data).unwrap();
+        }
+    }
+
+    /// Flips one byte at `offset` of the files taken as one stream.
+    fn damage(top: &Path, lens: &[u64], offset: u64) {
+        let mut at = offset;
+        for (i, &len) in lens.iter().enumerate() {
+            if at < len {
+                let path = top.join(format!("f{i}"));
+                let mut data = std::fs::read(&path).unwrap();
+                data[at as usize] ^= 0x5a;
+                std::fs::write(&path, data).unwrap();
+                return;
+            }
+            at -= len;
+        }
+        panic!("offset {offset} is past the end");
+    }
+
+    fn ones(b: &Bitfield) -> Vec<usize> {
+        b.ones().collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_recheck_finds_exactly_the_damaged_pieces() {
+        // Whole pieces hashed four at a time in one chunk (16 KiB) and in two (256 KiB), and one by one.
+        for plen in [16u64 << 10, 256 << 10] {
+            let dir = tempfile::tempdir().unwrap();
+            let top = dir.path().join("set");
+            // Nine pieces: f0 ends inside piece 5, f1 inside piece 6, the last piece is short.
+            let lens = [5 * plen + 1000, plen * 3 / 2, 2 * plen + 7];
+            write_files(&top, &lens);
+            let opts = CreateOptions {
+                piece_length: Some(plen),
+                ..Default::default()
+            };
+            let meta = create_torrent(&top, &opts, &|_, _| {}).unwrap();
+            assert_eq!(meta.info.piece_count(), 9);
+            // In the first group of four, across the f0/f1 boundary, and in the short last piece.
+            for offset in [plen + 10, 5 * plen + 1500, 8 * plen + 3] {
+                damage(&top, &lens, offset);
+            }
+            let session = Session::start(SessionConfig::default()).await.unwrap();
+            let add = AddOptions {
+                data_dir: dir.path().to_path_buf(),
+                paused: true,
+                trackers: Some(vec![]),
+                ..Default::default()
+            };
+            let h = session.add(meta, add).await.unwrap();
+            let t = &h.0;
+
+            let all = survey(t);
+            assert_eq!(
+                all.to_check,
+                (0..9).collect::<Vec<u32>>(),
+                "nothing vouched for"
+            );
+            assert_eq!(ones(&hash_check(t, all)), [0, 2, 3, 4, 6, 7], "{plen}");
+
+            // Any order and any subset: [7, 0, 5, 2] hashed together, then 8 and 1 one by one.
+            let some = Survey {
+                have: Bitfield::new(9),
+                to_check: vec![7, 0, 5, 2, 8, 1],
+            };
+            assert_eq!(ones(&hash_check(t, some)), [0, 2, 7], "{plen}");
+
+            // A file cut short after the survey: its pieces cannot be read and are not had.
+            let survey = survey(t);
+            std::fs::File::options()
+                .write(true)
+                .open(top.join("f2"))
+                .unwrap()
+                .set_len(0)
+                .unwrap();
+            assert_eq!(ones(&hash_check(t, survey)), [0, 2, 3, 4], "{plen}");
+            session.shutdown(Duration::from_secs(2)).await;
+        }
     }
 }

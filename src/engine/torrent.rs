@@ -1,4 +1,4 @@
-//! One torrent: its shared state ([`Torrent`], [`Core`]), the handle front ends hold
+//! One torrent: its shared state (`Torrent`, `Core`), the handle front ends hold
 //! ([`TorrentHandle`]), and its background task (check the data, then keep the swarm going: dial
 //! peers, run the choker, save resume data, announce).
 //!
@@ -41,7 +41,8 @@ pub(crate) struct KnownPeer {
 }
 
 impl KnownPeer {
-    fn new() -> Self {
+    /// An address never tried: free to dial now.
+    pub(crate) fn new() -> Self {
         KnownPeer {
             connected: false,
             connecting: false,

@@ -61,7 +61,9 @@ pub(crate) fn spawn(t: Arc<Torrent>, index: u32, buf: Vec<u8>, contributors: Vec
             buf,
             contributors,
         };
-        if let Err(mpsc::SendError(job)) = t.writer.lock().send(job) {
+        // The sender's lock is released before `finish` takes the core lock (see the lock order).
+        let sent = t.writer.lock().send(job);
+        if let Err(mpsc::SendError(job)) = sent {
             let e = std::io::Error::other("the writer thread is gone");
             finish(&t, index, true, Err(e), job.buf, &job.contributors);
             t.disk_job_finished();

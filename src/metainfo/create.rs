@@ -166,7 +166,7 @@ pub fn create_torrent(
     if is_dir {
         info.bytes(b"files").begin_list();
         for f in &files {
-            info.begin_dict().bytes(b"length").int(f.length as i64);
+            info.begin_dict().bytes(b"length").int(f.length);
             info.bytes(b"path").begin_list();
             for c in &f.components {
                 info.bytes(c.as_bytes());
@@ -175,10 +175,10 @@ pub fn create_torrent(
         }
         info.end();
     } else {
-        info.bytes(b"length").int(total as i64);
+        info.bytes(b"length").int(total);
     }
     info.bytes(b"name").bytes(name.as_bytes());
-    info.bytes(b"piece length").int(piece_length as i64);
+    info.bytes(b"piece length").int(piece_length);
     info.bytes(b"pieces").bytes(&hashes.concat());
     if opts.private {
         info.bytes(b"private").int(1);
@@ -207,7 +207,7 @@ pub fn create_torrent(
         .bytes(concat!("btorrent/", env!("CARGO_PKG_VERSION")).as_bytes());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+        .map_or(0, |d| d.as_secs());
     w.bytes(b"creation date").int(now);
     w.bytes(b"info").raw(&info.buf);
     w.end();

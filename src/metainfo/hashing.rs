@@ -5,8 +5,8 @@
 //! - Workers claim the next group of pieces from a shared counter, so pieces are hashed in nearly
 //!   increasing order and no worker waits on another except to claim. A piece may span several files.
 //! - A worker takes [`LANES`] consecutive pieces at a time and hashes them together with
-//!   [`Sha1Lanes`], which on CPUs with the SHA extensions runs about 2.5 times as fast per core as one
-//!   stream (see [`crate::multi_sha1`]).
+//!   [`Sha1Lanes`](crate::multi_sha1::Sha1Lanes), which on CPUs with the SHA extensions runs about 2.5
+//!   times as fast per core as one stream (see [`crate::multi_sha1`]).
 //! - Pieces are read in chunks of [`CHUNK`] bytes with positioned reads and hashed incrementally: memory
 //!   is `LANES` chunks per worker whatever the piece length, and each chunk is hashed while it is still
 //!   in the core's cache.
@@ -28,15 +28,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use sha1::{Digest, Sha1};
-
 use super::create::SourceFile;
 use super::MetainfoError;
-use crate::multi_sha1::{Sha1Lanes, LANES};
-
-/// Bytes read and hashed at a time per piece: a worker holds [`LANES`] such chunks, half of this
-/// machine's 1 MiB L2 cache per core.
-pub const CHUNK: usize = 128 << 10;
+use crate::multi_sha1::{digest_chunked, digest_lanes_chunked, lanes_fit, CHUNK, LANES};
 
 /// Files kept open at once for the workers, beyond those a worker is reading right now.
 const OPEN_FILES_KEPT: usize = 8;
@@ -131,36 +125,20 @@ impl Stream<'_> {
 
     /// SHA-1 of the `len` bytes from `start`, read in chunks through `buf`.
     fn hash_one(&self, start: u64, len: u64, buf: &mut [u8]) -> Result<[u8; 20], MetainfoError> {
-        let mut sha = Sha1::new();
-        let mut done = 0;
-        while done < len {
-            let n = (len - done).min(buf.len() as u64) as usize;
-            self.read(start + done, &mut buf[..n])?;
-            sha.update(&buf[..n]);
-            done += n as u64;
-        }
-        Ok(sha.finalize().into())
+        digest_chunked(len, buf, |at, chunk| self.read(start + at, chunk))
     }
 
-    /// SHA-1 of [`LANES`] consecutive whole pieces from piece `first`, hashed in lockstep
-    /// ([`Sha1Lanes`]), chunk by chunk through `bufs`.
+    /// SHA-1 of [`LANES`] consecutive whole pieces from piece `first`, hashed in lockstep, chunk by
+    /// chunk through `bufs`.
     fn hash_lanes(
         &self,
         first: usize,
         piece_length: u64,
         bufs: &mut [Vec<u8>; LANES],
     ) -> Result<[[u8; 20]; LANES], MetainfoError> {
-        let mut lanes = Sha1Lanes::new();
-        let chunk = bufs[0].len() as u64;
-        let mut done = 0;
-        while done < piece_length {
-            for (k, buf) in bufs.iter_mut().enumerate() {
-                self.read((first + k) as u64 * piece_length + done, buf)?;
-            }
-            lanes.update(std::array::from_fn(|k| bufs[k].as_slice()));
-            done += chunk;
-        }
-        Ok(lanes.finalize())
+        digest_lanes_chunked(piece_length, bufs, |k, at, chunk| {
+            self.read((first + k) as u64 * piece_length + at, chunk)
+        })
     }
 }
 
@@ -200,7 +178,7 @@ pub fn hash_pieces(
     }
     .min(groups.max(1));
     let chunk = CHUNK.min(piece_length as usize);
-    let lockstep = piece_length.is_multiple_of(chunk as u64) && chunk.is_multiple_of(64);
+    let lockstep = lanes_fit(piece_length, chunk);
     let whole_pieces = (total / piece_length) as usize;
 
     let next_group = AtomicUsize::new(0);
@@ -274,6 +252,8 @@ fn modified(f: &SourceFile) -> Option<SystemTime> {
 
 #[cfg(test)]
 mod tests {
+    use sha1::{Digest, Sha1};
+
     use super::*;
 
     fn source(dir: &Path, name: &str, data: &[u8]) -> SourceFile {

@@ -12,9 +12,10 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Response};
 
 use super::query::{self, Event};
-use super::reply::{bencoded, failure, Bencode};
+use super::reply::{bencoded, failure};
 use super::store::{Refusal, Update};
 use super::{client_addr, Tracker};
+use crate::bencode::Writer;
 use crate::types::PeerId;
 
 pub(crate) fn handle(
@@ -87,13 +88,13 @@ fn answer(
     };
     let (seeders, leechers, completed) = counts.map_err(refusal_text)?;
 
-    let mut b = Bencode::with_capacity(160 + peers.len() * 20);
+    let mut b = Writer::with_capacity(160 + peers.len() * 20);
     b.begin_dict()
-        .key_int("complete", seeders as u64)
-        .key_int("downloaded", completed)
-        .key_int("incomplete", leechers as u64)
-        .key_int("interval", cfg.interval.as_secs())
-        .key_int("min interval", cfg.min_interval.as_secs())
+        .key_int(b"complete", seeders)
+        .key_int(b"downloaded", completed)
+        .key_int(b"incomplete", leechers)
+        .key_int(b"interval", cfg.interval.as_secs())
+        .key_int(b"min interval", cfg.min_interval.as_secs())
         .bytes(b"peers");
     if p.compact {
         write_compact(&mut b, &peers);
@@ -105,7 +106,7 @@ fn answer(
 }
 
 /// `peers` with 6 bytes per IPv4 peer, then `peers6` with 18 per IPv6 peer when there are any.
-fn write_compact(b: &mut Bencode, peers: &[(SocketAddr, PeerId)]) {
+fn write_compact(b: &mut Writer, peers: &[(SocketAddr, PeerId)]) {
     let v4 = peers.iter().filter(|(a, _)| a.is_ipv4()).count();
     b.bytes_header(v4 * 6);
     for (addr, _) in peers {
@@ -127,7 +128,7 @@ fn write_compact(b: &mut Bencode, peers: &[(SocketAddr, PeerId)]) {
 }
 
 /// The original form: a list of `{ip, peer id, port}`, IPv4 and IPv6 together.
-fn write_dicts(b: &mut Bencode, peers: &[(SocketAddr, PeerId)], with_id: bool) {
+fn write_dicts(b: &mut Writer, peers: &[(SocketAddr, PeerId)], with_id: bool) {
     b.begin_list();
     for (addr, id) in peers {
         b.begin_dict()
@@ -136,7 +137,7 @@ fn write_dicts(b: &mut Bencode, peers: &[(SocketAddr, PeerId)], with_id: bool) {
         if with_id {
             b.bytes(b"peer id").bytes(&id.0);
         }
-        b.key_int("port", u64::from(addr.port())).end();
+        b.key_int(b"port", addr.port()).end();
     }
     b.end();
 }

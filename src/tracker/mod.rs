@@ -3,16 +3,16 @@
 //! and `GET /stats` (JSON counters).
 //!
 //! Layout, one concern per file:
-//! - [`query`]: raw query-string decoding (`info_hash` and `peer_id` are raw bytes);
-//! - [`client_addr`]: which IP a peer is listed under (`::ffff:` mapping, trusted proxies, `ip=`);
-//! - [`store`]: the sharded swarm store, its caps and expiry;
-//! - [`announce`], [`scrape`], [`get_peers`], [`status`]: one handler each;
-//! - [`reply`]: bencoded, JSON and HTML responses;
-//! - [`server`]: the accept loop (keep-alive, connection cap, header timeout, graceful shutdown).
+//! - `query`: raw query-string decoding (`info_hash` and `peer_id` are raw bytes);
+//! - `client_addr`: which IP a peer is listed under (`::ffff:` mapping, trusted proxies, `ip=`);
+//! - `store`: the sharded swarm store, its caps and expiry;
+//! - `announce`, `scrape`, `get_peers`, `status`: one handler each;
+//! - `reply`: bencoded, JSON and HTML responses;
+//! - `server`: the accept loop (keep-alive, connection cap, header timeout, graceful shutdown).
 //!
 //! Every malformed request to `/announce` or `/scrape` is answered with a bencoded `failure reason`
 //! and HTTP 200, never a panic or a 500. Request handlers never log and never hold more than one
-//! shard lock; see [`store`] for the concurrency rules.
+//! shard lock; see `store` for the concurrency rules.
 //!
 //! # Memory bounds (defaults of [`TrackerConfig`])
 //! | what | cap | cost at the cap |

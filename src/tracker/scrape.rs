@@ -7,8 +7,9 @@ use axum::body::Body;
 use axum::http::Response;
 
 use super::query;
-use super::reply::{bencoded, failure, Bencode};
+use super::reply::{bencoded, failure};
 use super::Tracker;
+use crate::bencode::Writer;
 
 pub(crate) fn handle(t: &Tracker, raw_query: &[u8]) -> Response<Body> {
     let cfg = &t.inner.cfg;
@@ -33,7 +34,7 @@ pub(crate) fn handle(t: &Tracker, raw_query: &[u8]) -> Response<Body> {
     hashes.sort_unstable();
     hashes.dedup();
     let store = &t.inner.store;
-    let mut b = Bencode::with_capacity(16 + hashes.len() * 90);
+    let mut b = Writer::with_capacity(16 + hashes.len() * 90);
     b.begin_dict().bytes(b"files").begin_dict();
     for h in &hashes {
         let counts = {
@@ -49,9 +50,9 @@ pub(crate) fn handle(t: &Tracker, raw_query: &[u8]) -> Response<Body> {
         };
         b.bytes(&h.0)
             .begin_dict()
-            .key_int("complete", counts.0 as u64)
-            .key_int("downloaded", counts.2)
-            .key_int("incomplete", counts.1 as u64)
+            .key_int(b"complete", counts.0)
+            .key_int(b"downloaded", counts.2)
+            .key_int(b"incomplete", counts.1)
             .end();
     }
     b.end().end();

@@ -11,10 +11,13 @@
 //! - A peer is keyed by its endpoint (IP, port) with `::ffff:a.b.c.d` already mapped to IPv4, so a
 //!   client cannot replace another's entry by reusing its peer id.
 //! - `seeders` is the number of peers whose `left` is 0.
-//! - `index`, when present, maps each endpoint to its position in `peers`; small swarms are searched
-//!   linearly and have no index.
-//! - A swarm with no peers is removed at once (from a `stopped`) or at the next expiry sweep; the
-//!   `completed` count of a removed swarm is forgotten with it.
+//! - `index`, when present, maps each endpoint to its position in `peers`. A swarm gets one when it
+//!   grows past `INDEX_THRESHOLD` peers and drops it when an expiry sweep leaves it at or below that
+//!   size (one that shrank through `stopped` announces keeps it until then, still exact); a swarm
+//!   without one is searched linearly.
+//! - A swarm with no peers is removed at once (after a `stopped`, or when the announce that would have
+//!   created it is refused) or at the next expiry sweep; the `completed` count of a removed swarm is
+//!   forgotten with it.
 //!
 //! # Bounds
 //! `swarm_count` and `peer_count` are exact totals kept with atomic add-then-check, so the caps

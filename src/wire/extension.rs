@@ -61,9 +61,9 @@ impl ExtHandshake {
         w.begin_dict();
         w.bytes(b"m").begin_dict().end();
         if listen_port != 0 {
-            w.bytes(b"p").int(listen_port as i64);
+            w.bytes(b"p").int(listen_port);
         }
-        w.bytes(b"reqq").int(OUR_REQQ as i64);
+        w.bytes(b"reqq").int(OUR_REQQ);
         w.bytes(b"v")
             .bytes(concat!("btorrent ", env!("CARGO_PKG_VERSION")).as_bytes());
         w.end();

@@ -2,6 +2,9 @@
 //! torrent)`, `download_piece(peer, torrent, index)`, and the `Job` they return: a transfer running in
 //! this process's peer session, with `name`, `info_hash`, `state`, `progress`, `stats` and the actions
 //! `wait([secs])`, `follow([keep_seeding])` (progress display) and `cancel()`.
+//!
+//! Each probe (`bitfield`, `download_piece`) is its own short connection with a fresh peer id, so a
+//! peer still closing the previous probe's connection does not take the next one for a duplicate.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +20,7 @@ use crate::fsutil::human_bytes;
 use crate::metainfo::Metainfo;
 use crate::script::host::{cancelled_error, HostContext, Opts};
 use crate::services::record_state;
+use crate::types::PeerId;
 
 /// A torrent running in this process's peer session.
 #[derive(Clone)]
@@ -453,7 +457,7 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
             let addr = parse_peer("bitfield", peer)?;
             let meta = load_meta("bitfield", torrent)?;
             let bf = c
-                .block_on(probe::fetch_bitfield(addr, &meta, c.peer_id))?
+                .block_on(probe::fetch_bitfield(addr, &meta, PeerId::generate()))?
                 .or_else(|e| fail("bitfield", format!("{peer}: {e:#}")))?;
             let n = meta.info.piece_count();
             let bits: Array = (0..n).map(|i| Dynamic::from(bf.get(i))).collect();
@@ -474,8 +478,13 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
             let meta = load_meta("download_piece", torrent)?;
             let index = u32::try_from(index)
                 .or_else(|_| fail("download_piece", format!("bad piece index {index}")))?;
-            c.block_on(probe::download_piece(addr, &meta, index, c.peer_id))?
-                .or_else(|e| fail("download_piece", format!("{e:#}")))
+            c.block_on(probe::download_piece(
+                addr,
+                &meta,
+                index,
+                PeerId::generate(),
+            ))?
+            .or_else(|e| fail("download_piece", format!("{e:#}")))
         },
     );
 }

@@ -1,39 +1,55 @@
-//! Shared by the tracker tests: an in-process tracker on an ephemeral loopback port, raw HTTP GETs
-//! from a chosen loopback source address, and a small bencode reader for checking replies.
-#![allow(dead_code)]
+//! btorrent's tracker served in-process on an ephemeral loopback port, raw HTTP GETs from a chosen
+//! loopback source address, and a small bencode reader for checking replies.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use btorrent::tracker::{Tracker, TrackerConfig};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
-/// A tracker served on loopback until dropped.
+/// A tracker served on loopback until dropped or stopped.
 pub struct TestTracker {
     pub tracker: Tracker,
     pub addr: SocketAddr,
-    _stop: oneshot::Sender<()>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
 }
 
 impl TestTracker {
+    /// On 127.0.0.1, an ephemeral port.
     pub async fn start(cfg: TrackerConfig) -> Self {
         Self::start_on("127.0.0.1:0", cfg).await
     }
 
-    pub async fn start_on(bind: &str, cfg: TrackerConfig) -> Self {
+    pub async fn start_on(bind: impl ToSocketAddrs, cfg: TrackerConfig) -> Self {
         let tracker = Tracker::new(cfg);
         let listener = TcpListener::bind(bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(tracker.clone().serve(listener, async move {
+        let (stop, rx) = oneshot::channel::<()>();
+        let serve = tracker.clone().serve(listener, async move {
             let _ = rx.await;
-        }));
+        });
+        let task = tokio::spawn(async move {
+            let _ = serve.await;
+        });
         TestTracker {
             tracker,
             addr,
-            _stop: tx,
+            stop,
+            task,
         }
+    }
+
+    /// Stops serving and waits (at most 10 s) until the port is closed; every swarm is forgotten.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the tracker stopped")
+            .unwrap();
     }
 
     /// `http://127.0.0.1:PORT` (or `http://[::1]:PORT`).
@@ -52,7 +68,7 @@ pub async fn get_from(from: IpAddr, url: &str) -> (u16, Vec<u8>) {
         .local_address(from)
         .build()
         .unwrap();
-    let resp = tokio::time::timeout(std::time::Duration::from_secs(10), client.get(url).send())
+    let resp = tokio::time::timeout(Duration::from_secs(10), client.get(url).send())
         .await
         .expect("request timed out")
         .unwrap();

@@ -7,130 +7,28 @@
 //! Several front ends (the shell, a one-shot command in another terminal, the watch folder) may change
 //! the list at once. [`Config::update`] serialises them: it takes an advisory lock on a side file, reads
 //! the file afresh, applies the change and replaces the file atomically (temp file + rename).
+//!
+//! - `settings`: the `[settings]` table;
+//! - `managed`: the `[[torrent]]` entries, with the watch folder's record of where each came from;
+//! - `document`: writing a change back into the user's document.
 
-use std::collections::BTreeMap;
+mod document;
+mod managed;
+mod settings;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::{bail, Context as _, Result};
-use serde::{Deserialize, Serialize};
-use toml_edit::{DocumentMut, Item, Table};
+use serde::Deserialize;
+use toml_edit::DocumentMut;
+
+pub use managed::{ManagedTorrent, Origin, WatchSource};
+pub use settings::Settings;
 
 use crate::fsutil::write_atomic;
 use crate::types::InfoHash;
-
-/// The `[settings]` table. Keys are fixed so scripts and tests can rely on them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    /// Default tracker for `b-create`.
-    pub tracker_url: String,
-    /// Address of the embedded tracker; absent means none runs (the default applies only when the
-    /// file itself is missing or has no `[settings]`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tracker_bind: Option<String>,
-    /// Only track info-hashes registered here (private mode of the embedded tracker).
-    pub tracker_private: bool,
-    /// Seconds between announces the embedded tracker asks for.
-    pub tracker_interval: u64,
-    /// Peer wire port.
-    pub listen_port: u16,
-    /// Address the peer listens on and dials from.
-    pub listen_ip: String,
-    pub output_dir: PathBuf,
-    pub torrents_dir: PathBuf,
-    pub watch_dir: PathBuf,
-    pub scripts_dir: PathBuf,
-    /// Seconds a watched entry must stay unchanged before it is hashed.
-    pub watch_quiet_secs: u64,
-    /// Seconds between full rescans of the watch folder.
-    pub watch_rescan_secs: u64,
-    /// Operations one script run (or one event handler call) may take before it is stopped.
-    pub script_max_operations: u64,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            tracker_url: "http://127.0.0.1:6969/announce".into(),
-            tracker_bind: Some("127.0.0.1:6969".into()),
-            tracker_private: false,
-            tracker_interval: 300,
-            listen_port: 6881,
-            listen_ip: "0.0.0.0".into(),
-            output_dir: "output".into(),
-            torrents_dir: "torrents".into(),
-            watch_dir: "watch".into(),
-            scripts_dir: "scripts".into(),
-            watch_quiet_secs: 3,
-            watch_rescan_secs: 30,
-            script_max_operations: 20_000_000,
-        }
-    }
-}
-
-/// Where a managed torrent came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Origin {
-    /// Made here with `b-create`.
-    Created,
-    /// Made by the watch folder from a dropped file or folder.
-    Watch,
-    /// An existing .torrent added to download.
-    #[default]
-    Added,
-}
-
-/// One `[[torrent]]` entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ManagedTorrent {
-    pub name: String,
-    pub info_hash: String,
-    /// The .torrent file.
-    pub file: PathBuf,
-    /// The folder that holds the torrent's file or top folder.
-    pub data: PathBuf,
-    /// `downloading`, `seeding`, `paused`, `complete`, `stopped` or `error`.
-    #[serde(default = "default_state")]
-    pub state: String,
-    /// RFC 3339 time it was added.
-    #[serde(default)]
-    pub added: String,
-    #[serde(default)]
-    pub origin: Origin,
-    /// Script-owned values kept with the torrent (`t.meta` in rhai).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub meta: BTreeMap<String, toml::Value>,
-    /// Set on torrents the watch folder made or added: the watch folder's ledger entry.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub watch: Option<WatchSource>,
-}
-
-/// The watch folder's record of where a torrent came from and how that entry looked when it was
-/// turned into a torrent, so a restart recognises it unchanged without hashing it again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WatchSource {
-    /// The file, folder or .torrent in the watch folder (relative to this file's folder when below it).
-    pub entry: PathBuf,
-    /// Total bytes of the entry's files.
-    pub size: u64,
-    /// Number of files (a single file counts one).
-    pub files: u64,
-    /// Newest modification or status-change time in the entry, RFC 3339 with nanoseconds.
-    pub changed: String,
-}
-
-fn default_state() -> String {
-    "stopped".into()
-}
-
-impl ManagedTorrent {
-    pub fn hash(&self) -> Option<InfoHash> {
-        InfoHash::from_hex(&self.info_hash)
-    }
-}
 
 #[derive(Deserialize, Default)]
 struct FileShape {
@@ -360,120 +258,12 @@ impl Config {
         write_atomic(&self.path, self.doc.to_string().as_bytes())
             .with_context(|| format!("cannot write {}", self.path.display()))
     }
-
-    /// Settings are written only where they differ from what the document already implies, so a user's
-    /// file keeps its shape; a file that did not exist gets a full, readable `[settings]` table.
-    fn sync_settings(&mut self) -> Result<()> {
-        let implied = if self.existed {
-            let shape: FileShape = toml::from_str(&self.doc.to_string())?;
-            Some(shape.settings.unwrap_or_default())
-        } else {
-            None
-        };
-        if implied.as_ref() == Some(&self.settings) {
-            return Ok(());
-        }
-        let as_table = |s: &Settings| match toml::Value::try_from(s) {
-            Ok(toml::Value::Table(t)) => t,
-            _ => toml::Table::new(),
-        };
-        let old = implied.as_ref().map(as_table).unwrap_or_default();
-        let wanted = toml_edit::ser::to_document(&self.settings)?;
-        let new = as_table(&self.settings);
-        let table = self
-            .doc
-            .entry("settings")
-            .or_insert_with(|| Item::Table(Table::new()))
-            .as_table_mut()
-            .context("`settings` in the file is not a table")?;
-        if implied.is_none() {
-            table.set_position(0);
-        }
-        for (key, item) in wanted.iter() {
-            if implied.is_some() && old.get(key) == new.get(key) {
-                continue;
-            }
-            let fresh = item.as_value().cloned().context("setting is not a value")?;
-            match table.get_mut(key).and_then(Item::as_value_mut) {
-                Some(v) => {
-                    let decor = v.decor().clone();
-                    *v = fresh;
-                    *v.decor_mut() = decor;
-                }
-                None => {
-                    table.insert(key, Item::Value(fresh));
-                }
-            }
-        }
-        if self.settings.tracker_bind.is_none() {
-            table.remove("tracker_bind");
-        }
-        Ok(())
-    }
-
-    fn sync_torrents(&mut self) -> Result<()> {
-        if self.torrents.is_empty() {
-            self.doc.remove("torrent");
-            return Ok(());
-        }
-        let arr = self
-            .doc
-            .entry("torrent")
-            .or_insert_with(|| Item::ArrayOfTables(Default::default()))
-            .as_array_of_tables_mut()
-            .context("`torrent` in the file is not an array of tables ([[torrent]])")?;
-        let hash_of = |t: &Table| {
-            t.get("info_hash")
-                .and_then(Item::as_str)
-                .map(str::to_ascii_lowercase)
-        };
-        let mut old: Vec<Table> = std::mem::take(arr).into_iter().collect();
-        let mut new_arr = toml_edit::ArrayOfTables::new();
-        for t in &self.torrents {
-            let wanted = toml_edit::ser::to_document(t)?;
-            let mut table = match old
-                .iter()
-                .position(|o| hash_of(o).as_deref() == Some(&t.info_hash))
-            {
-                Some(i) => old.remove(i),
-                None => Table::new(),
-            };
-            for (key, item) in wanted.iter() {
-                let same = table.get(key).map(|i| i.to_string().trim().to_string())
-                    == Some(item.to_string().trim().to_string());
-                if !same {
-                    match (
-                        table.get_mut(key).and_then(Item::as_value_mut),
-                        item.as_value(),
-                    ) {
-                        (Some(v), Some(w)) => {
-                            let decor = v.decor().clone();
-                            *v = w.clone();
-                            *v.decor_mut() = decor;
-                        }
-                        _ => {
-                            table.insert(key, item.clone());
-                        }
-                    }
-                }
-            }
-            let stale: Vec<String> = table
-                .iter()
-                .map(|(k, _)| k.to_string())
-                .filter(|k| !wanted.contains_key(k))
-                .collect();
-            for k in stale {
-                table.remove(&k);
-            }
-            new_arr.push(table);
-        }
-        *arr = new_arr;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn entry(hash: u8, name: &str) -> ManagedTorrent {

@@ -1,0 +1,55 @@
+//! Running the `btorrent` binary the way a user does: in a folder of its own (its torrents.toml is the
+//! one there, never one named by `BTORRENT_CONFIG` in the environment), one-shot or as a long-running
+//! tracker process.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use super::process::Proc;
+
+/// The binary, with `BTORRENT_CONFIG` removed from its environment.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_btorrent"));
+    c.env_remove("BTORRENT_CONFIG");
+    c
+}
+
+/// Runs `btorrent args...` in `dir` to completion.
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    bin().args(args).current_dir(dir).output().unwrap()
+}
+
+/// Like [`run`], and it must succeed; returns its stdout.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Starts `btorrent tracker` in `dir` on an ephemeral port of 127.0.0.1; returns the process and the
+/// announce URL it printed first.
+pub fn tracker_process(dir: &Path) -> (Proc, String) {
+    let mut p = Proc::spawn(
+        bin()
+            .args(["tracker", "--bind", "127.0.0.1:0"])
+            .current_dir(dir)
+            .stdout(Stdio::piped()),
+    );
+    let mut line = String::new();
+    BufReader::new(p.child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("tracker listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    (p, url)
+}

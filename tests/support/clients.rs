@@ -1,0 +1,196 @@
+//! The real BitTorrent programs of the interop tests (Debian packages), configured for loopback only:
+//! aria2c, python3-libtorrent (through `lt_client.py`), transmission-cli and opentracker; and waiting
+//! until a tracker lists one of them. Each command is started by the test as a [`Proc`].
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use btorrent::announce::{PeerListing, TrackerClient};
+use btorrent::InfoHash;
+
+use super::process::{free_port, Proc};
+
+/// The libtorrent seeder/leecher script, run by Debian's /usr/bin/python3.
+pub const LT_CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/lt_client.py");
+
+/// aria2c with the loopback-friendly flags of the interop harness: a seeder checks its data and seeds
+/// for 5 minutes, a leecher exits when its download completes.
+pub fn aria2(dir: &Path, port: u16, torrent: &Path, seed: bool) -> Command {
+    let mut cmd = Command::new("aria2c");
+    cmd.arg(format!("--dir={}", dir.display()))
+        .arg(format!("--listen-port={port}"))
+        .args([
+            "--enable-dht=false",
+            "--enable-dht6=false",
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+            "--file-allocation=none",
+            "--bt-tracker-connect-timeout=5",
+            "--bt-tracker-timeout=5",
+            "--bt-max-peers=0",
+            "--disable-ipv6=true",
+            "--interface=127.0.0.1",
+            "--summary-interval=0",
+            "--console-log-level=notice",
+        ]);
+    if seed {
+        cmd.args([
+            "--check-integrity=true",
+            "--bt-hash-check-seed=true",
+            "--seed-ratio=0.0",
+            "--seed-time=5",
+        ]);
+    } else {
+        cmd.arg("--seed-time=0");
+    }
+    cmd.arg(torrent);
+    cmd
+}
+
+/// python3-libtorrent as a seeder (`mode` "seed") or leecher ("leech") of `torrent` in `folder`.
+pub fn libtorrent(mode: &str, torrent: &Path, folder: &Path, port: u16) -> Command {
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.arg(LT_CLIENT)
+        .arg(mode)
+        .arg(torrent)
+        .arg(folder)
+        .arg(port.to_string());
+    cmd
+}
+
+/// transmission-cli with a loopback-only configuration in a folder of its own under `work`; the
+/// returned file appears when the download completes.
+pub fn transmission(work: &Path, torrent: &Path, folder: &Path, port: u16) -> (Command, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let cfg = work.join(format!("tr-{port}"));
+    std::fs::create_dir_all(&cfg).unwrap();
+    let settings = serde_json::json!({
+        "dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
+        "port-forwarding-enabled": false, "blocklist-enabled": false,
+        "peer-port": port, "peer-port-random-on-start": false,
+        "bind-address-ipv4": "127.0.0.1", "encryption": 1,
+        "speed-limit-down-enabled": false, "speed-limit-up-enabled": false,
+        "ratio-limit-enabled": false, "idle-seeding-limit-enabled": false,
+        "rpc-enabled": false, "message-level": 2, "preallocation": 0,
+    });
+    std::fs::write(cfg.join("settings.json"), settings.to_string()).unwrap();
+    let done = cfg.join("done");
+    let finish = cfg.join("finish.sh");
+    std::fs::write(&finish, format!("#!/bin/sh\ntouch '{}'\n", done.display())).unwrap();
+    std::fs::set_permissions(&finish, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = Command::new("transmission-cli");
+    cmd.arg("-g")
+        .arg(&cfg)
+        .arg("-w")
+        .arg(folder)
+        .args(["-p", &port.to_string(), "-M", "-D", "-U", "-ep", "-f"])
+        .arg(&finish)
+        .arg(torrent);
+    (cmd, done)
+}
+
+/// Waits (at most 60 s) until the tracker at `url` lists, for `hash` (or for any torrent), a peer for
+/// which `is_it` holds; panics with the client's log if `client` exits first or time runs out.
+pub async fn wait_listed(
+    url: &str,
+    hash: Option<InfoHash>,
+    client: &mut Proc,
+    what: &str,
+    is_it: impl Fn(&PeerListing) -> bool,
+) {
+    let tracker = TrackerClient::new();
+    let start = Instant::now();
+    loop {
+        let peers = tracker.get_peers(url, hash).await.unwrap_or_default();
+        if peers.iter().any(&is_it) {
+            return;
+        }
+        if let Some(status) = client.exited() {
+            panic!(
+                "{what}: the client exited ({status}); log:\n{}",
+                client.log_text()
+            );
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what}: not within 60 s; log:\n{}",
+            client.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the tracker lists a complete peer on `port`: the client there seeds.
+pub async fn wait_for_seeder(url: &str, hash: Option<InfoHash>, port: u16, seeder: &mut Proc) {
+    wait_listed(url, hash, seeder, "the seeder to announce", |p| {
+        p.port == port && p.left == 0
+    })
+    .await;
+}
+
+/// opentracker on 127.0.0.1 in a temporary folder, serving only the whitelisted hashes (Debian builds
+/// it whitelist-only).
+pub struct OpenTracker {
+    pub proc: Proc,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl OpenTracker {
+    pub async fn start(allowed: &[InfoHash]) -> OpenTracker {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // It chroots into the folder and drops to `nobody` when started as root.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let list: String = allowed
+            .iter()
+            .map(|h| format!("{}\n", h.to_hex()))
+            .collect();
+        std::fs::write(dir.path().join("whitelist.txt"), list).unwrap();
+        std::fs::write(
+            dir.path().join("opentracker.conf"),
+            "access.whitelist /whitelist.txt\naccess.stats 127.0.0.1\n",
+        )
+        .unwrap();
+        let port = free_port();
+        let mut cmd = Command::new("opentracker");
+        cmd.arg("-f")
+            .arg(dir.path().join("opentracker.conf"))
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-P",
+                &port.to_string(),
+                "-d",
+            ])
+            .arg(dir.path())
+            .current_dir(dir.path());
+        let mut proc = Proc::spawn_logged(&mut cmd, dir.path().join("opentracker.log"));
+        let start = Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            if let Some(s) = proc.exited() {
+                panic!("opentracker exited ({s}): {}", proc.log_text());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "opentracker did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        OpenTracker {
+            proc,
+            port,
+            _dir: dir,
+        }
+    }
+
+    pub fn announce_url(&self) -> String {
+        format!("http://127.0.0.1:{}/announce", self.port)
+    }
+}

@@ -1,0 +1,95 @@
+//! Torrents of test data and peer sessions on 127.0.0.1: a seeder that has checked its data, a leecher
+//! pointed at given peers, and waiting (boundedly) for a download to complete.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use btorrent::engine::{AddOptions, Session, SessionConfig, TorrentHandle};
+use btorrent::metainfo::{create_torrent, CreateOptions};
+use btorrent::Metainfo;
+
+/// A torrent of the file or folder at `path` with the given piece length and trackers.
+pub fn torrent(path: &Path, piece_length: u64, trackers: Vec<String>) -> Metainfo {
+    let opts = CreateOptions {
+        piece_length: Some(piece_length),
+        trackers,
+        ..Default::default()
+    };
+    create_torrent(path, &opts, &|_, _| {}).unwrap()
+}
+
+/// A session with the default settings (listening on an ephemeral port).
+pub async fn session() -> Session {
+    session_with(SessionConfig::default()).await
+}
+
+pub async fn session_with(cfg: SessionConfig) -> Session {
+    Session::start(cfg).await.unwrap()
+}
+
+/// Data in `dir`, the given peers, and no trackers (the torrent's are not asked).
+pub fn opts(dir: &Path, peers: Vec<SocketAddr>) -> AddOptions {
+    AddOptions {
+        data_dir: dir.to_path_buf(),
+        peers,
+        trackers: Some(vec![]),
+        ..Default::default()
+    }
+}
+
+/// A session seeding `meta` from the data in `dir`, its data check done (at most 30 s).
+pub async fn seeder(meta: &Metainfo, dir: &Path) -> (Session, TorrentHandle) {
+    seeder_with(SessionConfig::default(), meta, dir).await
+}
+
+/// [`seeder`] with settings of its own (an upload limit, an address).
+pub async fn seeder_with(
+    cfg: SessionConfig,
+    meta: &Metainfo,
+    dir: &Path,
+) -> (Session, TorrentHandle) {
+    let s = session_with(cfg).await;
+    let h = s.add(meta.clone(), opts(dir, vec![])).await.unwrap();
+    wait_complete(&h, 30).await;
+    (s, h)
+}
+
+/// A session downloading `meta` into `dir` from `peers`; returns as soon as it has started.
+pub async fn leecher(
+    meta: &Metainfo,
+    dir: &Path,
+    peers: Vec<SocketAddr>,
+) -> (Session, TorrentHandle) {
+    leecher_with(SessionConfig::default(), meta, dir, peers).await
+}
+
+/// [`leecher`] with settings of its own.
+pub async fn leecher_with(
+    cfg: SessionConfig,
+    meta: &Metainfo,
+    dir: &Path,
+    peers: Vec<SocketAddr>,
+) -> (Session, TorrentHandle) {
+    let s = session_with(cfg).await;
+    let h = s.add(meta.clone(), opts(dir, peers)).await.unwrap();
+    (s, h)
+}
+
+/// Waits until `h` has every piece; panics with its stats after `secs`.
+pub async fn wait_complete(h: &TorrentHandle, secs: u64) {
+    match tokio::time::timeout(Duration::from_secs(secs), h.wait_complete()).await {
+        Ok(r) => r.unwrap(),
+        Err(_) => panic!("{} did not complete in {secs} s: {:?}", h.name(), h.stats()),
+    }
+}
+
+/// Logs to stderr when `RUST_LOG` is set (e.g. `RUST_LOG=btorrent=debug`).
+pub fn init_logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
