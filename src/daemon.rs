@@ -20,7 +20,7 @@ fn modified(path: &Path) -> Option<std::time::SystemTime> {
 
 fn log(line: &str) {
     for l in line.lines() {
-        println!("[{}] {l}", now_rfc3339());
+        crate::fsutil::print_line(&format!("[{}] {l}", now_rfc3339()));
     }
 }
 

@@ -17,6 +17,13 @@ use crate::fsutil::human_bytes;
 use crate::metainfo::{create_torrent, CreateOptions};
 use crate::tracker::{Tracker, TrackerConfig};
 
+/// A line of the report on stdout (a closed pipe is not an error).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        crate::fsutil::print_line(&format!($($arg)*))
+    };
+}
+
 /// What to run.
 pub struct DemoOptions {
     /// Size of the sample file.
@@ -141,10 +148,10 @@ async fn demo(
         let _ = stopped.await;
     }));
     let url = format!("http://{tracker_addr}/announce");
-    println!("tracker      {url}");
+    say!("tracker      {url}");
 
     let sample = seed_dir.join("sample.bin");
-    println!(
+    say!(
         "sample       {} ({})",
         sample.display(),
         human_bytes(opts.size)
@@ -170,7 +177,7 @@ async fn demo(
     .await??;
     let torrent_path = root.join("sample.bin.torrent");
     std::fs::write(&torrent_path, meta.as_bytes())?;
-    println!(
+    say!(
         "torrent      {} ({} pieces of {}, hashed in {:.2} s)",
         meta.info_hash,
         meta.info.piece_count(),
@@ -184,8 +191,8 @@ async fn demo(
     };
     let seeder = Session::start(session_cfg()).await?;
     let downloader = Session::start(session_cfg()).await?;
-    println!("seeder       peer on {}", seeder.listen_addr());
-    println!("downloader   peer on {}", downloader.listen_addr());
+    say!("seeder       peer on {}", seeder.listen_addr());
+    say!("downloader   peer on {}", downloader.listen_addr());
     let seeding = seeder
         .add(
             meta.clone(),
@@ -251,13 +258,13 @@ async fn demo(
     let stats = job.stats();
     let copy = leech_dir.join("sample.bin");
     let identical = same_content(&sample, &copy)?;
-    println!(
+    say!(
         "downloaded   {} in {:.2} s ({}/s), every piece SHA-1 verified",
         human_bytes(meta.info.total_length),
         secs,
         human_bytes((meta.info.total_length as f64 / secs) as u64)
     );
-    println!(
+    say!(
         "copy         {} {}",
         copy.display(),
         if identical {
@@ -267,11 +274,13 @@ async fn demo(
         }
     );
     let tstats = tracker.stats();
-    println!(
+    say!(
         "tracker saw  {} torrent(s), {} seeder(s), {} leecher(s)",
-        tstats.swarms, tstats.seeders, tstats.leechers
+        tstats.swarms,
+        tstats.seeders,
+        tstats.leechers
     );
-    println!(
+    say!(
         "uploaded     {} by the seeder, {} received by the downloader",
         human_bytes(seeding.stats().uploaded),
         human_bytes(stats.downloaded)
@@ -282,7 +291,7 @@ async fn demo(
     let _ = stop_tracker.send(());
     let _ = tokio::time::timeout(Duration::from_secs(3), serving).await;
     if opts.dir.is_some() {
-        println!("files kept in {}", root.display());
+        say!("files kept in {}", root.display());
     }
     if !identical {
         bail!("the downloaded copy differs from the original");

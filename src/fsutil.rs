@@ -1,5 +1,5 @@
-//! Filesystem helpers every layer shares: atomic replacement of a file, and confinement of relative paths
-//! to a base folder.
+//! Filesystem helpers every layer shares: atomic replacement of a file, confinement of relative paths
+//! to a base folder, and lines on stdout that survive a closed pipe.
 
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
@@ -80,6 +80,12 @@ pub fn human_bytes(n: u64) -> String {
     } else {
         format!("{v:.2} {}", UNITS[unit])
     }
+}
+
+/// Writes `text` and a newline to stdout. A reader that has gone away (`btorrent info x | head -1`) is
+/// not an error: `println!` would panic on the broken pipe.
+pub fn print_line(text: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
 #[cfg(test)]

@@ -178,7 +178,7 @@ async fn run_tracker(config: PathBuf, bind: Option<SocketAddr>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("tracker listening on {}", running.announce_url());
+    btorrent::fsutil::print_line(&format!("tracker listening on {}", running.announce_url()));
     btorrent::app::shutdown_signal().await;
     running.stop().await;
     ExitCode::SUCCESS

@@ -439,3 +439,54 @@ fn errors_echo_at_most_a_short_piece_of_huge_input() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("line one line two line three"), "{err}");
 }
+
+#[test]
+fn output_into_a_closed_pipe_is_not_a_panic() {
+    let sb = Sandbox::new();
+    sb.write(
+        "torrents.toml",
+        b"[settings]\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\ntracker_bind = \"127.0.0.1:0\"\n",
+    );
+    sb.write("f.bin", &vec![1u8; 20_000]);
+    sb.ok(&["create", "f.bin", "http://t/announce", "-o", "f.torrent"]);
+    // As `btorrent info f.torrent | head -0` does: the reader is gone before anything is written.
+    let closed_pipe = || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        writer
+    };
+    for args in [
+        vec!["info", "f.torrent"],
+        vec!["help"],
+        vec!["show"],
+        vec!["demo", "--size", "64K"],
+    ] {
+        let out = support::cli::bin()
+            .args(&args)
+            .current_dir(sb.dir.path())
+            .stdout(closed_pipe())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(out.status.success(), "{args:?}: {err}");
+    }
+    // The daemon logs to stdout: it keeps running, and stops cleanly on SIGTERM.
+    let mut daemon = support::cli::bin()
+        .arg("daemon")
+        .current_dir(sb.dir.path())
+        .stdout(closed_pipe())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let alive = daemon.try_wait().unwrap().is_none();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
+    let out = daemon.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(alive, "the daemon died: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success(), "{err}");
+}

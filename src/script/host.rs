@@ -62,7 +62,7 @@ impl HostContext {
         let peer = PeerSlot::new(&config_path, bus.clone());
         HostContext {
             config_path,
-            out: Arc::new(|s| println!("{s}")),
+            out: Arc::new(crate::fsutil::print_line),
             runtime,
             cancel: Arc::new(AtomicBool::new(false)),
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
