@@ -306,3 +306,26 @@ fn the_shell_runs_commands_from_a_file_and_skips_lines_that_are_not_text() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn the_daemon_reports_a_rejected_watch_entry_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("torrents.toml"),
+        "[settings]\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\nwatch_quiet_secs = 1\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("watch")).unwrap();
+    std::fs::write(dir.path().join("watch/bad.torrent"), b"junk").unwrap();
+    let mut p = Proc::start(dir.path(), &["daemon"]);
+    p.wait_line("watch_rejected");
+    std::thread::sleep(Duration::from_millis(500));
+    p.signal("-TERM");
+    let (code, lines) = p.finish();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let reports: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("bad.torrent") && l.contains("not a valid .torrent"))
+        .collect();
+    assert_eq!(reports.len(), 1, "{lines:#?}");
+}

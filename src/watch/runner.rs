@@ -162,9 +162,11 @@ impl Runner {
     }
 
     /// Reports a problem with the folder or the config file once (until a different one happens).
+    /// Problems go out as `watch_rejected` events, which the front ends show; the log repeats them at
+    /// debug level only, so each is seen once.
     fn trouble(&mut self, msg: String) {
         if self.trouble.as_deref() != Some(&msg) {
-            tracing::warn!("watch folder: {msg}");
+            tracing::debug!("watch folder: {msg}");
             self.publish(
                 Event::new(EventKind::WatchRejected)
                     .path(self.cfg.watch_dir.display().to_string())
@@ -191,7 +193,7 @@ impl Runner {
         for (name, why) in &listing.unusable {
             if self.unusable_reported.insert(name.clone()) {
                 let path = dir.join(name);
-                tracing::warn!("watch folder: {}: {why}", path.display());
+                tracing::debug!("watch folder: {}: {why}", path.display());
                 self.publish(
                     Event::new(EventKind::WatchRejected)
                         .path(path.display().to_string())
@@ -368,7 +370,7 @@ impl Runner {
                     meta.info.name
                 );
                 if self.share_failed.get(&ih) != Some(&msg) {
-                    tracing::warn!("watch folder: {msg}");
+                    tracing::debug!("watch folder: {msg}");
                     self.publish(
                         Event::new(EventKind::WatchRejected)
                             .torrent(ih, meta.info.name.clone())
@@ -384,7 +386,7 @@ impl Runner {
 
     /// Reports `item` as not shareable, once: it stays rejected while its probe stays `probe`.
     fn reject(&mut self, item: &Listed, probe: Probe, msg: String) {
-        tracing::warn!("watch folder: {}: {msg}", item.path.display());
+        tracing::debug!("watch folder: {}: {msg}", item.path.display());
         self.settling.remove(&item.name);
         self.hashed_cache.remove(&item.name);
         self.rejected.insert(item.name.clone(), probe);
