@@ -282,6 +282,12 @@ fn bad_config_is_reported() {
     sb.write("torrents.toml", b"[settings]\nlisten_prot = 1\n");
     let err = sb.fails(&["show"]);
     assert!(err.contains("listen_prot"), "{err}");
+    // A file that never ends is refused, not read into memory.
+    let err = sb.fails(&["-c", "/dev/zero", "show"]);
+    assert!(
+        err.contains("/dev/zero") && err.contains("too large"),
+        "{err}"
+    );
     // Each mistake is one line that says where it is.
     for (text, want) in [
         (
@@ -489,4 +495,41 @@ fn output_into_a_closed_pipe_is_not_a_panic() {
     assert!(alive, "the daemon died: {err}");
     assert!(!err.contains("panicked"), "{err}");
     assert!(out.status.success(), "{err}");
+}
+
+#[test]
+fn script_files_are_read_within_a_bound() {
+    let sb = Sandbox::new();
+    // A script larger than a script may be (16 MiB): refused, not parsed.
+    let mut big = b"print(\"ran\");\n// ".to_vec();
+    big.resize((16 << 20) + 10, b'x');
+    big.push(b'\n');
+    sb.write("big.rhai", &big);
+    let err = sb.fails(&["run", "big.rhai"]);
+    assert!(
+        err.contains("big.rhai") && err.contains("larger than 16 MiB"),
+        "{err}"
+    );
+    sb.write("scripts/b-big.rhai", &big);
+    let err = sb.fails(&["big"]);
+    assert!(err.contains("unknown command"), "{err}");
+    // A device that never ends is refused the same way, at once.
+    let started = std::time::Instant::now();
+    let err = sb.fails(&["run", "/dev/zero"]);
+    assert!(err.contains("larger than 16 MiB"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // A pipe is fine: `btorrent run <(echo ...)`.
+    let out = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "{} run <(echo 'print(40 + 2);')",
+                env!("CARGO_BIN_EXE_btorrent")
+            ),
+        ])
+        .current_dir(sb.dir.path())
+        .env_remove("BTORRENT_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n", "{out:?}");
 }

@@ -49,6 +49,25 @@ pub struct Config {
     existed: bool,
 }
 
+/// Largest torrents.toml read: far more than thousands of torrents need, and a device or pipe that
+/// never ends is refused rather than read into memory.
+const MAX_CONFIG_BYTES: u64 = 64 << 20;
+
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "too large (more than 64 MiB)",
+        ));
+    }
+    Ok(text)
+}
+
 /// One line saying where a mistake in the file is: `torrents.toml: line 3 (listen_port = "abc"): ...`.
 fn toml_error(
     path: &Path,
@@ -80,7 +99,7 @@ impl Config {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let (text, existed) = match std::fs::read_to_string(path) {
+        let (text, existed) = match read_bounded(path) {
             Ok(t) => (t, true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), false),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),

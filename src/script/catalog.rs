@@ -47,6 +47,27 @@ pub struct Catalog {
     scripts: BTreeMap<String, Script>,
 }
 
+/// Largest script file read (the largest string a script may hold).
+pub const MAX_SCRIPT_BYTES: u64 = 16 << 20;
+
+/// Reads a script file: at most [`MAX_SCRIPT_BYTES`], so a huge file or a device that never ends is
+/// refused rather than read into memory; a pipe (`btorrent run <(...)`) is read like a file.
+pub fn read_script(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_SCRIPT_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SCRIPT_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "larger than 16 MiB, too large for a script",
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
 impl Catalog {
     /// The bundled commands, then those in `user_dir` (if it exists). Returns the catalog and a warning
     /// for each user script that could not be read or declares its arguments wrongly (it is left out).
@@ -84,7 +105,7 @@ impl Catalog {
             if !path.is_file() {
                 continue;
             }
-            let source = match std::fs::read_to_string(&path) {
+            let source = match read_script(&path) {
                 Ok(s) => s,
                 Err(e) => {
                     warnings.push(format!("{}: {e}", path.display()));

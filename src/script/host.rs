@@ -308,7 +308,7 @@ impl Host {
     /// the array of words given.
     pub fn run_file(&self, path: &Path, argv: &[String]) -> Result<Dynamic, ScriptError> {
         let script_name = path.display().to_string();
-        let source = std::fs::read_to_string(path).map_err(|e| ScriptError::Failed {
+        let source = super::catalog::read_script(path).map_err(|e| ScriptError::Failed {
             script: script_name.clone(),
             message: format!("cannot read: {e}"),
         })?;
