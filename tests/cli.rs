@@ -191,6 +191,11 @@ fn hostile_torrents_get_one_line_errors_and_nothing_is_written() {
         assert_eq!(std::fs::read(sb.path(&file)).unwrap(), bytes);
     }
     assert_eq!(sb.path("torrents.toml").exists(), before_toml);
+    let err = sb.fails(&["create", "/dev/null", "http://t/a", "-o", "null.torrent"]);
+    assert!(
+        err.contains("/dev/null is neither a file nor a folder"),
+        "{err}"
+    );
     let err = sb.fails(&["create", "does/not/exist", "http://t/a"]);
     assert!(
         err.contains("does/not/exist") && err.contains("no such file"),

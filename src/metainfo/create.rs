@@ -74,6 +74,12 @@ pub fn collect_files(root: &Path, exclude_hidden: bool) -> Result<Vec<SourceFile
             length: meta.len(),
         }]);
     }
+    if !meta.is_dir() {
+        return Err(super::cannot_create(format!(
+            "{} is neither a file nor a folder",
+            root.display()
+        )));
+    }
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), Vec::<String>::new())];
     while let Some((dir, prefix)) = stack.pop() {
