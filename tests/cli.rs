@@ -347,6 +347,8 @@ fn create_refuses_a_tracker_that_is_not_a_url_and_writes_nothing() {
     sb.write("one.bin", b"x");
     let out = sb.ok(&["create", "one.bin"]);
     assert!(out.contains("1 B in 1 piece of 16.00 KiB"), "{out}");
+    let out = sb.ok(&["create", "one.bin", "", "-o", "none.torrent"]);
+    assert!(out.contains("tracker    (none)"), "{out}");
 }
 
 #[test]
