@@ -339,3 +339,30 @@ fn start_options_are_checked_before_anything_starts() {
     .unwrap();
     assert_eq!(ok(&dir, &["run", "c.rhai"]), "ok\n");
 }
+
+#[test]
+fn following_a_job_ends_when_its_torrent_is_removed() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = node(root.path(), "n", "http://127.0.0.1:1/announce");
+    std::fs::write(dir.join("f.bin"), random_bytes(40_000, 9)).unwrap();
+    ok(&dir, &["create", "f.bin", "-o", "f.torrent"]);
+    std::fs::write(
+        dir.join("t.rhai"),
+        "let j = seed(\"f.torrent\", \".\");\n\
+         after(1, || torrent(\"f.bin\").remove());\n\
+         let s = j.follow(true);\n\
+         print(`followed until ${s.state}`);\n\
+         print(j.state);\n",
+    )
+    .unwrap();
+    let out = support::run(
+        bin().args(["run", "t.rhai"]).current_dir(&dir),
+        Duration::from_secs(20),
+    );
+    assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.ends_with("followed until removed\nremoved\n"),
+        "{}",
+        out.stdout
+    );
+}

@@ -371,6 +371,12 @@ impl TorrentHandle {
         Ok(())
     }
 
+    /// Whether the torrent was removed from its session (or the session shut down): the handle's
+    /// figures stay as they were last.
+    pub fn is_removed(&self) -> bool {
+        self.0.life.is_cancelled()
+    }
+
     /// Waits until every piece is verified on disk, or the torrent fails or is removed.
     pub async fn wait_complete(&self) -> anyhow::Result<()> {
         let mut rx = self.0.done.subscribe();

@@ -65,6 +65,15 @@ pub(crate) fn stats_map(name: &str, ih: &str, s: &TorrentStats) -> Map {
     m
 }
 
+/// A job's state: the engine's, or `removed` once its torrent left the session.
+fn job_state(h: &TorrentHandle) -> String {
+    if h.is_removed() {
+        "removed".into()
+    } else {
+        state_name(&h.stats().state)
+    }
+}
+
 fn state_name(s: &TorrentState) -> String {
     match s {
         TorrentState::Error(_) => "error".into(),
@@ -78,11 +87,13 @@ impl Job {
     }
 
     fn stats_map(&self) -> Map {
-        stats_map(
+        let mut m = stats_map(
             self.handle.name(),
             &self.handle.info_hash().to_hex(),
             &self.stats(),
-        )
+        );
+        m.insert("state".into(), job_state(&self.handle).into());
+        m
     }
 
     /// Waits until every piece is verified on disk; `timeout` bounds the wait (returns false then).
@@ -124,6 +135,16 @@ impl Job {
             let s = self.stats();
             if let TorrentState::Error(e) = &s.state {
                 break Err(format!("{}: {e}", self.handle.name()));
+            }
+            if self.handle.is_removed() {
+                // Removed (or cancelled) meanwhile: nothing more to follow.
+                if completed_at.is_none() && !is_complete(&s) {
+                    break Err(format!(
+                        "{} was removed before it completed",
+                        self.handle.name()
+                    ));
+                }
+                break Ok(s);
             }
             let done = is_complete(&s) && s.state != TorrentState::Checking;
             if done && completed_at.is_none() {
@@ -389,7 +410,7 @@ fn register_type(engine: &mut Engine) {
     engine.register_type_with_name::<Job>("Job");
     engine.register_get("name", |t: &mut Job| t.handle.name().to_string());
     engine.register_get("info_hash", |t: &mut Job| t.handle.info_hash().to_hex());
-    engine.register_get("state", |t: &mut Job| state_name(&t.stats().state));
+    engine.register_get("state", |t: &mut Job| job_state(&t.handle));
     engine.register_get("progress", |t: &mut Job| progress_of(&t.stats()));
     engine.register_get("size", |t: &mut Job| t.stats().bytes_total as i64);
     engine.register_get("down_rate", |t: &mut Job| t.stats().down_rate as i64);
