@@ -33,10 +33,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Whether one path component taken from untrusted input (a .torrent, a peer) is safe to join under a
-/// folder: not empty, not `.` or `..`, no separator (`/` or `\`) or NUL, and on Windows not a device name
+/// folder: not empty, not `.` or `..`, no separator (`/` or `\`), NUL or other control character, and on
+/// Windows not a device name
 /// (`CON`, `aux.c`, `COM1`...), which elsewhere are ordinary names (the Linux sources hold an `aux.c`).
 pub fn is_safe_component(c: &str) -> bool {
-    if c.is_empty() || c == "." || c == ".." || c.contains(['/', '\\', '\0']) {
+    if c.is_empty() || c == "." || c == ".." || c.contains(['/', '\\']) {
+        return false;
+    }
+    // NUL, and every other control character: a name is shown on terminals (listings, events), where
+    // an escape sequence would act.
+    if c.chars().any(char::is_control) {
         return false;
     }
     !(cfg!(windows) && is_windows_device_name(c))

@@ -540,3 +540,29 @@ fn script_files_are_read_within_a_bound() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n", "{out:?}");
 }
+
+#[test]
+fn text_from_a_torrent_cannot_drive_the_terminal() {
+    let sb = Sandbox::new();
+    // Free text (comment, source, creator, tracker) with escape sequences: shown without them.
+    let evil = "\u{1b}]0;owned\u{7}\u{1b}[2J";
+    let info = format!(
+        "d6:lengthi5e4:name5:a.txt12:piece lengthi16384e6:pieces20:{}6:source{}:{evil}e",
+        "x".repeat(20),
+        evil.len()
+    );
+    let bytes = format!(
+        "d8:announce{}:http://t/{evil}7:comment{}:{evil}10:created by{}:{evil}4:info{info}e",
+        9 + evil.len(),
+        evil.len(),
+        evil.len()
+    );
+    sb.write("evil.torrent", bytes.as_bytes());
+    let out = sb.ok(&["info", "evil.torrent"]);
+    assert!(out.contains("comment"), "{out}");
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+    // A name or path with one is refused outright (it would show in every listing and event).
+    sb.write("bad name\u{1b}[2J.bin", b"data");
+    let err = sb.fails(&["create", "bad name\u{1b}[2J.bin", "-o", "x.torrent"]);
+    assert!(err.contains("no usable name"), "{err:?}");
+}

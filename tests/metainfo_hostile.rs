@@ -339,6 +339,18 @@ fn escaping_or_clashing_paths_are_refused() {
         ("slash inside", one(&[b"sub/../../x"]), unsafe_component),
         ("backslash inside", one(&[b"..\\..\\x"]), unsafe_component),
         ("nul inside", one(&[b"a\0b"]), unsafe_component),
+        // A terminal escape sequence would reach every screen that shows the file's name.
+        (
+            "escape inside",
+            one(&[b"a\x1b]0;owned\x07b"]),
+            unsafe_component,
+        ),
+        ("newline inside", one(&[b"a\nb"]), unsafe_component),
+        (
+            "C1 control inside",
+            one(&["a\u{9b}2Jb".as_bytes()]),
+            unsafe_component,
+        ),
         ("no components", one(&[]), "file 0 has an empty path"),
         (
             "name dot-dot",
@@ -349,6 +361,11 @@ fn escaping_or_clashing_paths_are_refused() {
             "name empty",
             good_info().set("name", s("")),
             "unsafe name \"\"",
+        ),
+        (
+            "name with an escape sequence",
+            good_info().set("name", s("top\x1b[2J")),
+            "unsafe name",
         ),
         (
             "name absolute",
@@ -529,12 +546,11 @@ fn oversized_inputs_are_refused_by_size() {
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.torrent");
     {
+        // Garbage at the start, then a hole: 100 MB long without taking 100 MB of disk.
         use std::io::Write;
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&garbage).unwrap());
-        let chunk = support::random_bytes(1 << 20, 7);
-        for _ in 0..100 {
-            f.write_all(&chunk).unwrap();
-        }
+        let mut f = std::fs::File::create(&garbage).unwrap();
+        f.write_all(&support::random_bytes(1 << 20, 7)).unwrap();
+        f.set_len(100 << 20).unwrap();
     }
     let msg = Metainfo::load(&garbage).unwrap_err().to_string();
     assert!(

@@ -5,7 +5,7 @@
 //! - `piece_length` is in `1..=MAX_PIECE_LENGTH`, `total_length` in `1..=MAX_TOTAL_LENGTH`, and
 //!   `pieces.len() == ceil(total_length / piece_length)`;
 //! - files are in torrent order, each `offset` is the sum of the lengths before it;
-//! - every path is `name` followed by plain components (no `..`, `.`, empty component, separator or NUL;
+//! - every path is `name` followed by plain components (no `..`, `.`, empty component, separator or control character;
 //!   on Windows no reserved device name), at most [`MAX_PATH_BYTES`] long, so it cannot escape the
 //!   download folder;
 //! - no two real files share a path and no file is also a folder of another one (padding files, never
@@ -218,7 +218,7 @@ fn component(raw: &[u8], what: &str) -> Result<String, MetainfoError> {
         let shown: String = s.chars().take(64).collect();
         let more = if shown.len() < s.len() { "..." } else { "" };
         return Err(invalid(format!(
-            "unsafe {what} {shown:?}{more} (empty, `.`, `..`, or holds a separator or NUL)"
+            "unsafe {what} {shown:?}{more} (empty, `.`, `..`, or holds a separator or a control character)"
         )));
     }
     Ok(s)

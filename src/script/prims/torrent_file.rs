@@ -20,6 +20,21 @@ pub struct TorrentFile {
     pub data_dir: Option<PathBuf>,
 }
 
+/// Free text from a .torrent (comment, creator, source, tracker URLs) as scripts see it: control
+/// characters become U+FFFD, so printing it can never send a terminal an escape sequence.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+fn trackers_of(m: &Metainfo) -> Array {
+    m.trackers()
+        .iter()
+        .map(|t| Dynamic::from(printable(t)))
+        .collect()
+}
+
 impl TorrentFile {
     /// Everything `b-info` shows, as a map (also what `info()` returns and `--json` prints).
     pub fn to_map(&self) -> Map {
@@ -28,15 +43,17 @@ impl TorrentFile {
         map.insert("name".into(), m.info.name.clone().into());
         map.insert("info_hash".into(), m.info_hash.to_hex().into());
         map.insert("magnet".into(), m.magnet().into());
-        let trackers: Array = m.trackers().into_iter().map(Dynamic::from).collect();
-        map.insert("trackers".into(), trackers.into());
+        map.insert("trackers".into(), trackers_of(m).into());
         map.insert("piece_length".into(), (m.info.piece_length as i64).into());
         map.insert("piece_count".into(), (m.info.piece_count() as i64).into());
         map.insert("size".into(), (m.info.total_length as i64).into());
         map.insert("size_human".into(), human_bytes(m.info.total_length).into());
         map.insert("private".into(), m.info.private.into());
         map.insert("multi_file".into(), m.info.multi_file.into());
-        let opt = |v: &Option<String>| v.clone().map_or(Dynamic::UNIT, Dynamic::from);
+        let opt = |v: &Option<String>| {
+            v.as_deref()
+                .map_or(Dynamic::UNIT, |t| Dynamic::from(printable(t)))
+        };
         map.insert("comment".into(), opt(&m.comment));
         map.insert("created_by".into(), opt(&m.created_by));
         map.insert("source".into(), opt(&m.info.source));
@@ -225,13 +242,7 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     });
     engine.register_get("private", |t: &mut TorrentFile| t.meta.info.private);
     engine.register_get("magnet", |t: &mut TorrentFile| t.meta.magnet());
-    engine.register_get("trackers", |t: &mut TorrentFile| {
-        t.meta
-            .trackers()
-            .into_iter()
-            .map(Dynamic::from)
-            .collect::<Array>()
-    });
+    engine.register_get("trackers", |t: &mut TorrentFile| trackers_of(&t.meta));
     engine.register_get("files", |t: &mut TorrentFile| t.to_map()["files"].clone());
     engine.register_get("path", |t: &mut TorrentFile| {
         t.path
