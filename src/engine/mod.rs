@@ -54,6 +54,7 @@ pub mod choker;
 pub mod conn;
 pub mod peer;
 pub mod picker;
+pub mod piece_buf;
 pub mod probe;
 pub mod rate;
 pub mod resume;
@@ -93,6 +94,9 @@ pub struct SessionConfig {
     pub resume_interval: Duration,
     /// Upload limit for the whole session, bytes per second (`None` = unlimited).
     pub upload_limit: Option<u64>,
+    /// Write verified pieces past the page cache (direct I/O) where the file system allows it; see
+    /// [`storage`]. Saves the copy into the page cache, and keeps a download from filling it.
+    pub direct_writes: bool,
 }
 
 impl Default for SessionConfig {
@@ -107,6 +111,7 @@ impl Default for SessionConfig {
             max_buffer_bytes: 24 << 20,
             resume_interval: Duration::from_secs(10),
             upload_limit: None,
+            direct_writes: true,
         }
     }
 }

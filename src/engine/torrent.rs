@@ -225,7 +225,8 @@ impl TorrentHandle {
         ctx: Arc<SessionCtx>,
     ) -> Self {
         let geo = Geometry::from_info(&meta.info);
-        let storage = Storage::new(meta.info.clone(), data_dir);
+        let storage =
+            Storage::new(meta.info.clone(), data_dir).with_direct_writes(ctx.cfg.direct_writes);
         let life = ctx.shutdown.child_token();
         let core = Core {
             picker: Picker::new(geo, ctx.cfg.max_buffer_bytes),

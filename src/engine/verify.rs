@@ -11,6 +11,7 @@ use std::sync::Arc;
 use sha1::{Digest, Sha1};
 
 use super::picker::{HashVerdict, PeerKey};
+use super::piece_buf::PieceBuf;
 use super::torrent::Torrent;
 use super::TorrentState;
 
@@ -18,7 +19,7 @@ use super::TorrentState;
 pub(crate) struct WriteJob {
     t: Arc<Torrent>,
     index: u32,
-    buf: Vec<u8>,
+    buf: PieceBuf,
     contributors: Vec<PeerKey>,
 }
 
@@ -45,7 +46,7 @@ pub(crate) fn writer_thread(name: &str) -> mpsc::Sender<WriteJob> {
 }
 
 /// Hashes piece `index` off the network tasks, then queues it for writing if it is good.
-pub(crate) fn spawn(t: Arc<Torrent>, index: u32, buf: Vec<u8>, contributors: Vec<PeerKey>) {
+pub(crate) fn spawn(t: Arc<Torrent>, index: u32, buf: PieceBuf, contributors: Vec<PeerKey>) {
     t.disk_job_started();
     tokio::task::spawn_blocking(move || {
         let len = t.geo.piece_len(index) as usize;
@@ -76,7 +77,7 @@ fn finish(
     index: u32,
     ok: bool,
     written: std::io::Result<()>,
-    buf: Vec<u8>,
+    buf: PieceBuf,
     contributors: &[PeerKey],
 ) {
     if let Err(e) = written {
