@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Loopback transfer benchmark: one seeder to one leecher of a SIZE_MB file (default 1024 = 1 GiB),
 # for btorrent -> btorrent, libtorrent -> libtorrent (python3-libtorrent) and aria2c -> aria2c, in one
-# run. Prints wall time, MB/s, leecher CPU seconds and leecher peak RSS for each.
+# run. Prints wall time, MB/s, leecher CPU seconds, leecher peak RSS and the seeder's CPU seconds during
+# the transfer for each (both share the machine's cores).
 #
 #   benches/transfer.sh [SIZE_MB]        env: BENCH_DIR (default /tmp/btorrent-bench), HARNESS,
 #                                             CLIENTS (default "btorrent libtorrent aria2")
@@ -46,11 +47,21 @@ time_fields() {
   awk -F': ' '/User time/{u=$2} /System time/{s=$2} /Maximum resident/{r=$2}
               END{printf "%.2f %.1f\n", u+s, r/1024}' "$1"
 }
+# tree_ticks <pid>: CPU clock ticks (user + system) used so far by pid and its descendants.
+tree_ticks() {
+  local t c
+  t=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}')
+  t=${t:-0}
+  for c in $(pgrep -P "$1"); do t=$((t + $(tree_ticks "$c"))); done
+  echo "$t"
+}
+TICKS=$(getconf CLK_TCK)
 RESULTS=()
-record() { # name wall_s time_file ok
+record() { # name wall_s time_file ok seeder_ticks
   local cpu rss; read -r cpu rss < <(time_fields "$3")
   RESULTS+=("$(awk -v n="$1" -v w="$2" -v b="$BYTES" -v c="$cpu" -v r="$rss" -v ok="$4" \
-    'BEGIN{printf "%-24s %8.2f %9.1f %10.2f %10.1f  %s", n, w, b/w/1e6, c, r, ok}')")
+    -v s="$5" -v hz="$TICKS" \
+    'BEGIN{printf "%-24s %8.2f %9.1f %10.2f %10.1f %11.2f  %s", n, w, b/w/1e6, c, r, s/hz, ok}')")
 }
 
 run_btorrent() {
@@ -64,16 +75,18 @@ run_btorrent() {
   local sp=$!; PIDS+=("$sp")
   for _ in $(seq 100); do grep -q "^seeding" "$WORK/logs/bt-seed.log" && break; sleep 0.1; done
   sleep 3 # the seeder hash-checks its data before it accepts peers
-  local t0 t1 ok=FAIL
+  local t0 t1 c0 c1 rc=0 ok=FAIL
+  c0=$(tree_ticks "$sp")
   t0=$(date +%s.%N)
-  if BTORRENT_CONFIG="$WORK/bt-leech/torrents.toml" /usr/bin/time -v -o "$WORK/logs/bt-leech.time" \
-      timeout 600 "$BT" start "$TOR" --output "$out" --peer "127.0.0.1:$port" \
-      > "$WORK/logs/bt-leech.log" 2>&1; then
-    cmp -s "$DATA" "$out/$(basename "$DATA")" && ok=OK
-  fi
+  BTORRENT_CONFIG="$WORK/bt-leech/torrents.toml" /usr/bin/time -v -o "$WORK/logs/bt-leech.time" \
+    timeout 600 "$BT" start "$TOR" --output "$out" --peer "127.0.0.1:$port" \
+    > "$WORK/logs/bt-leech.log" 2>&1 || rc=$?
   t1=$(date +%s.%N)
+  c1=$(tree_ticks "$sp")
+  # The check is not timed (as for the other clients, whose harness verifies after the clock stops).
+  [ "$rc" = 0 ] && cmp -s "$DATA" "$out/$(basename "$DATA")" && ok=OK
   kill "$sp" 2>/dev/null || true
-  record "btorrent->btorrent" "$(echo "$t1 - $t0" | bc)" "$WORK/logs/bt-leech.time" "$ok"
+  record "btorrent->btorrent" "$(echo "$t1 - $t0" | bc)" "$WORK/logs/bt-leech.time" "$ok" $((c1 - c0))
   rm -rf "$out"
 }
 
@@ -81,14 +94,17 @@ run_harness() { # client seed-port leech-port
   local out="$WORK/out-$1"; rm -rf "$out"; mkdir -p "$out"
   local sp; sp=$(PORT=$2 "$HARNESS/seed-$1.sh" "$TOR" "$WORK/src" || true)
   [ -n "$sp" ] && PIDS+=("$sp")
+  local c0=0 c1=0
+  [ -n "$sp" ] && c0=$(tree_ticks "$sp")
   local line; line=$(PORT=$3 "$HARNESS/leech-$1.sh" "$TOR" "$out" | grep '^RESULT' || true)
+  [ -n "$sp" ] && c1=$(tree_ticks "$sp")
   kill "$sp" 2>/dev/null || true
   local wall log ok
   wall=$(sed -n 's/.*wall_s=\([0-9.]*\).*/\1/p' <<<"$line")
   log=$(sed -n 's/.* log=\(.*\)$/\1/p' <<<"$line")
   ok=$(sed -n 's/.*verify=\([A-Z]*\).*/\1/p' <<<"$line")
   [ -n "$wall" ] || { RESULTS+=("$(printf '%-24s failed: %s' "$1->$1" "$line")"); return; }
-  record "$1->$1" "$wall" "${log%.log}.time" "$ok"
+  record "$1->$1" "$wall" "${log%.log}.time" "$ok" $((c1 - c0))
   rm -rf "$out"
 }
 
@@ -102,6 +118,6 @@ for c in $CLIENTS; do
 done
 
 echo
-echo "1 seeder -> 1 leecher over 127.0.0.1, $BYTES bytes ($(nproc) cores); leecher CPU and RSS"
-printf '%-24s %8s %9s %10s %10s  %s\n' pair wall_s MB/s cpu_s rss_MB verified
+echo "1 seeder -> 1 leecher over 127.0.0.1, $BYTES bytes ($(nproc) cores); leecher CPU and RSS, seeder CPU"
+printf '%-24s %8s %9s %10s %10s %11s  %s\n' pair wall_s MB/s cpu_s rss_MB seed_cpu_s verified
 printf '%s\n' "${RESULTS[@]}"

@@ -29,19 +29,21 @@
 //!            │                        known addresses · have log · state
 //!            ├── storage             files, positioned I/O, handle cache
 //!            └── per peer: reader task (protocol, requests) + writer task (send queue, uploads)
-//!                 disk work: hashing and reading blocks to upload on the blocking pool, writing
-//!                 verified pieces on the torrent's writer thread
+//!                 disk work: hashing (batched: one job per torrent drains its hash queue) and
+//!                 reading blocks to upload on the blocking pool, writing verified pieces on the
+//!                 torrent's writer thread
 //! ```
 //!
 //! - **Lock order**: `Torrent::core` first; under it a peer's small mutexes (`PeerShared::cmds`,
 //!   `client`, `listen`, `OutQueue::inner`), `Torrent::rates` and the storage's data-folder lock and
 //!   handle cache may be taken, one at a time: none of these is held while another lock is taken. The
-//!   session's torrent map and the writer-thread sender are never held with any other lock. No lock is
+//!   session's torrent map, the writer-thread sender and the hash queue (`Torrent::hashq`) are never
+//!   held with any other lock. No lock is
 //!   ever held across an `.await` or a disk read/write; the core lock is held for bookkeeping and the
 //!   copy of one 16 KiB block.
 //! - **Piece states** live in the [`picker`] and change only under the core lock: `Missing → InFlight`
-//!   (a peer task picks it), `InFlight → Hashing` (the last block arrived; the buffer moves to a
-//!   blocking job), `Hashing → Have` or back to `Missing` (the job reports); and `Missing → Have` for
+//!   (a peer task picks it), `InFlight → Hashing` (the last block arrived; the buffer moves to the
+//!   torrent's hash queue), `Hashing → Have` or back to `Missing` (the job reports); and `Missing → Have` for
 //!   the pieces the data check finds on disk. A piece is written to disk only after its SHA-1 matched,
 //!   so a bad piece never reaches the disk.
 //! - **Bounded**: piece buffers (in flight + hashing) by `SessionConfig::max_buffer_bytes`; requests to
@@ -54,6 +56,7 @@ pub mod choker;
 pub mod conn;
 pub mod peer;
 pub mod picker;
+pub mod piece_buf;
 pub mod probe;
 pub mod rate;
 pub mod resume;
@@ -93,6 +96,9 @@ pub struct SessionConfig {
     pub resume_interval: Duration,
     /// Upload limit for the whole session, bytes per second (`None` = unlimited).
     pub upload_limit: Option<u64>,
+    /// Write verified pieces past the page cache (direct I/O) where the file system allows it; see
+    /// [`storage`]. Saves the copy into the page cache, and keeps a download from filling it.
+    pub direct_writes: bool,
 }
 
 impl Default for SessionConfig {
@@ -107,6 +113,7 @@ impl Default for SessionConfig {
             max_buffer_bytes: 24 << 20,
             resume_interval: Duration::from_secs(10),
             upload_limit: None,
+            direct_writes: true,
         }
     }
 }

@@ -28,6 +28,7 @@
 
 use rand::Rng;
 
+use super::piece_buf::PieceBuf;
 use crate::wire::{Bitfield, BlockRef, Geometry, BLOCK_SIZE};
 
 /// Identifies one peer connection for the life of a torrent.
@@ -55,7 +56,7 @@ enum Block {
 
 struct InFlight {
     index: u32,
-    buf: Vec<u8>,
+    buf: PieceBuf,
     blocks: Vec<Block>,
     received: u32,
     /// Set for a suspect piece: only this peer may fill it.
@@ -72,7 +73,7 @@ pub enum BlockResult {
     /// Stored, and it was the piece's last block: hash `buf[..len]` and report with `on_hash_done`.
     Complete {
         index: u32,
-        buf: Vec<u8>,
+        buf: PieceBuf,
         contributors: Vec<PeerKey>,
         cancel: Vec<PeerKey>,
     },
@@ -99,7 +100,7 @@ pub struct Picker {
     suspect: Vec<bool>,
     in_flight: Vec<InFlight>,
     hashing: usize,
-    pool: Vec<Vec<u8>>,
+    pool: Vec<PieceBuf>,
     max_in_flight_bytes: u64,
 }
 
@@ -298,7 +299,7 @@ impl Picker {
 
     fn start_piece(&mut self, index: u32) {
         let plen = self.geo.piece_length as usize;
-        let buf = self.pool.pop().unwrap_or_else(|| vec![0u8; plen]);
+        let buf = self.pool.pop().unwrap_or_else(|| PieceBuf::zeroed(plen));
         self.states[index as usize] = PieceState::InFlight;
         self.in_flight.push(InFlight {
             index,
@@ -405,7 +406,7 @@ impl Picker {
         &mut self,
         index: u32,
         ok: bool,
-        buf: Vec<u8>,
+        buf: PieceBuf,
         contributors: &[PeerKey],
     ) -> HashVerdict {
         self.hashing = self.hashing.saturating_sub(1);

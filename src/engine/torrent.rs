@@ -94,6 +94,8 @@ pub(crate) struct Torrent {
     pub announced: AtomicU64,
     /// Verified pieces go to the torrent's writer thread through this.
     pub writer: Mutex<std::sync::mpsc::Sender<super::verify::WriteJob>>,
+    /// Received pieces waiting to be hashed.
+    pub hashq: super::verify::HashQueue,
     disk_jobs: AtomicUsize,
     disk_idle: Notify,
     done: watch::Sender<Option<Result<(), String>>>,
@@ -230,7 +232,8 @@ impl TorrentHandle {
         ctx: Arc<SessionCtx>,
     ) -> Self {
         let geo = Geometry::from_info(&meta.info);
-        let storage = Storage::new(meta.info.clone(), data_dir);
+        let storage =
+            Storage::new(meta.info.clone(), data_dir).with_direct_writes(ctx.cfg.direct_writes);
         let life = ctx.shutdown.child_token();
         let core = Core {
             picker: Picker::new(geo, ctx.cfg.max_buffer_bytes),
@@ -262,6 +265,7 @@ impl TorrentHandle {
             trackers,
             announced: AtomicU64::new(0),
             writer: Mutex::new(super::verify::writer_thread(&meta.info.name)),
+            hashq: Default::default(),
             disk_jobs: AtomicUsize::new(0),
             disk_idle: Notify::new(),
             done: watch::channel(None).0,

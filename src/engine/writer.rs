@@ -2,11 +2,15 @@
 //! drains it.
 //!
 //! Control messages are encoded straight into `OutInner::ctrl`; upload requests wait in
-//! `OutInner::uploads` (at most our advertised `reqq`). The writer takes a batch of requests, reads
-//! their blocks from disk on the blocking pool directly into its send buffer after each 13-byte piece
-//! header (no copy beyond the kernel's), and writes the buffer out. The send buffer is reused.
+//! `OutInner::uploads` (at most our advertised `reqq`). The writer takes the control bytes (swapping
+//! buffers, no copy) and a batch of requests, reads the batch's blocks from disk on the blocking pool
+//! into one data buffer, one read per run of blocks that follow each other in the torrent's byte
+//! stream (a peer asks for a piece's blocks in order), and sends control bytes, piece headers and
+//! blocks with vectored writes. Data and header buffers are reused: after the first batch the writer
+//! allocates and zeroes nothing.
 
 use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::peer::PeerShared;
 use super::torrent::Torrent;
-use crate::wire::message::{encode, put_piece_header};
+use crate::wire::message::{encode, piece_header};
 use crate::wire::{BlockRef, Message};
 
 /// Blocks read from disk per blocking job (512 KiB).
@@ -59,16 +63,66 @@ impl OutQueue {
     }
 }
 
-fn fill(t: &Torrent, buf: &mut BytesMut, batch: &[BlockRef]) -> std::io::Result<u64> {
-    let mut bytes = 0;
-    for b in batch {
-        put_piece_header(buf, b.index, b.begin, b.length);
-        let at = buf.len();
-        buf.resize(at + b.length as usize, 0);
-        t.storage.read_block(b.index, b.begin, &mut buf[at..])?;
-        bytes += b.length as u64;
+/// Where block `b` starts in the torrent's byte stream.
+fn stream_offset(t: &Torrent, b: &BlockRef) -> u64 {
+    b.index as u64 * t.geo.piece_length + b.begin as u64
+}
+
+/// Reads the blocks of `batch` into `data`, one after another, with one read per run of blocks that
+/// are contiguous in the torrent. `data` only ever grows (zeroed once, then reused).
+fn fill(t: &Torrent, data: &mut Vec<u8>, batch: &[BlockRef]) -> std::io::Result<u64> {
+    let total: usize = batch.iter().map(|b| b.length as usize).sum();
+    if data.len() < total {
+        data.resize(total, 0);
     }
-    Ok(bytes)
+    let (mut at, mut i) = (0, 0);
+    while i < batch.len() {
+        let start = stream_offset(t, &batch[i]);
+        let mut len = batch[i].length as usize;
+        let mut j = i + 1;
+        while j < batch.len() && stream_offset(t, &batch[j]) == start + len as u64 {
+            len += batch[j].length as usize;
+            j += 1;
+        }
+        t.storage.read(start, &mut data[at..at + len])?;
+        at += len;
+        i = j;
+    }
+    Ok(total as u64)
+}
+
+/// Sends `ctrl`, then each block of `batch` (its bytes one after another in `data`) behind its header.
+async fn send(
+    wr: &mut OwnedWriteHalf,
+    ctrl: &[u8],
+    batch: &[BlockRef],
+    headers: &mut Vec<[u8; 13]>,
+    data: &[u8],
+) -> std::io::Result<()> {
+    headers.clear();
+    headers.extend(
+        batch
+            .iter()
+            .map(|b| piece_header(b.index, b.begin, b.length)),
+    );
+    let mut slices = Vec::with_capacity(1 + 2 * batch.len());
+    slices.push(IoSlice::new(ctrl));
+    let mut at = 0;
+    for (b, h) in batch.iter().zip(headers.iter()) {
+        let len = b.length as usize;
+        slices.push(IoSlice::new(h));
+        slices.push(IoSlice::new(&data[at..at + len]));
+        at += len;
+    }
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let n = wr.write_vectored(rest).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
 }
 
 /// Runs until the connection closes (`conn` cancelled) or a write fails; then cancels `conn`.
@@ -80,16 +134,18 @@ pub(crate) async fn run(
     conn: CancellationToken,
 ) {
     let r: anyhow::Result<()> = async {
-        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let mut ctrl = BytesMut::with_capacity(4096);
+        let mut data: Vec<u8> = Vec::new();
+        let mut headers: Vec<[u8; 13]> = Vec::with_capacity(UPLOAD_BATCH);
+        let mut batch: Vec<BlockRef> = Vec::with_capacity(UPLOAD_BATCH);
         loop {
-            let batch: Vec<BlockRef> = {
+            {
                 let mut q = out.inner.lock();
-                buf.extend_from_slice(&q.ctrl);
-                q.ctrl.clear();
+                std::mem::swap(&mut ctrl, &mut q.ctrl);
                 let n = q.uploads.len().min(UPLOAD_BATCH);
-                q.uploads.drain(..n).collect()
-            };
-            if buf.is_empty() && batch.is_empty() {
+                batch.extend(q.uploads.drain(..n));
+            }
+            if ctrl.is_empty() && batch.is_empty() {
                 tokio::select! {
                     _ = out.notify.notified() => continue,
                     _ = conn.cancelled() => return Ok(()),
@@ -109,22 +165,23 @@ pub(crate) async fn run(
                 let t2 = t.clone();
                 t.disk_job_started();
                 let job = tokio::task::spawn_blocking(move || {
-                    let r = fill(&t2, &mut buf, &batch);
-                    (buf, r)
+                    let r = fill(&t2, &mut data, &batch);
+                    (data, batch, r)
                 })
                 .await;
                 t.disk_job_finished();
-                let (b, r) = job?;
-                buf = b;
+                let r;
+                (data, batch, r) = job?;
                 let n = r.map_err(|e| anyhow::anyhow!("reading data to upload: {e}"))?;
                 sh.uploaded.fetch_add(n, Ordering::Relaxed);
                 t.uploaded.fetch_add(n, Ordering::Relaxed);
             }
             tokio::select! {
-                r = wr.write_all(&buf) => r?,
+                r = send(&mut wr, &ctrl, &batch, &mut headers, &data) => r?,
                 _ = conn.cancelled() => return Ok(()),
             }
-            buf.clear();
+            ctrl.clear();
+            batch.clear();
             out.inner.lock().last_write = Instant::now();
         }
     }

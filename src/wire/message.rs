@@ -310,12 +310,19 @@ impl Decoder for PeerCodec {
     }
 }
 
+/// The 13-byte header of a `piece` message carrying `len` bytes.
+pub fn piece_header(index: u32, begin: u32, len: u32) -> [u8; 13] {
+    let mut h = [0u8; 13];
+    h[..4].copy_from_slice(&(9 + len).to_be_bytes());
+    h[4] = id::PIECE;
+    h[5..9].copy_from_slice(&index.to_be_bytes());
+    h[9..].copy_from_slice(&begin.to_be_bytes());
+    h
+}
+
 /// Writes the 13-byte header of a `piece` message carrying `len` bytes.
 pub fn put_piece_header(dst: &mut BytesMut, index: u32, begin: u32, len: u32) {
-    dst.put_u32(9 + len);
-    dst.put_u8(id::PIECE);
-    dst.put_u32(index);
-    dst.put_u32(begin);
+    dst.put_slice(&piece_header(index, begin, len));
 }
 
 impl Encoder<&Message> for PeerCodec {
