@@ -1,6 +1,8 @@
 //! The headless front ends as processes: `btorrent run` (which keeps serving the handlers and timers a
 //! script registered) and `btorrent daemon` (services, autorun scripts, event log, SIGTERM/SIGINT).
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -183,29 +185,14 @@ fn daemon_runs_autorun_scripts_and_stops_on_sigterm() {
     );
 }
 
-/// Bytes the process has read so far (Linux `/proc/<pid>/io`).
-fn bytes_read(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/io"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("rchar: ")
-                    .map(|v| v.trim().parse().unwrap_or(0))
-            })
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn ctrl_c_while_create_hashes_stops_it_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     // Sparse: no disk used, but hashing it takes seconds even on a fast machine.
-    let f = std::fs::File::create(dir.path().join("big.bin")).unwrap();
-    f.set_len(8 << 30).unwrap();
-    drop(f);
+    support::sparse_file(&dir.path().join("big.bin"), 8 << 30);
     let p = Proc::start(dir.path(), &["create", "big.bin"]);
     let end = Instant::now() + Duration::from_secs(20);
-    while bytes_read(p.child.id()) < 64 << 20 {
+    while support::bytes_read(p.child.id()) < 64 << 20 {
         assert!(Instant::now() < end, "hashing never started");
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -5,6 +5,8 @@
 //! The test plays the terminal: a vt100 screen model reads everything the shell draws and answers its
 //! cursor-position queries, so assertions are about what the screen shows.
 
+mod support;
+
 use std::io::Write as _;
 use std::num::NonZeroU16;
 use std::path::{Path, PathBuf};
@@ -526,34 +528,19 @@ fn closing_announces_stopped_to_the_tracker() {
     rt.block_on(tracker.stop());
 }
 
-/// Bytes the process has read so far (Linux `/proc/<pid>/io`).
-fn bytes_read(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/io"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("rchar: ")
-                    .map(|v| v.trim().parse().unwrap_or(0))
-            })
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn ctrl_c_while_b_create_hashes_returns_to_the_prompt_with_nothing_written() {
     let dir = setup();
     let root = dir.path();
     // Sparse: no disk used, but hashing it takes seconds even on a fast machine.
-    let f = std::fs::File::create(root.join("huge.img")).unwrap();
-    f.set_len(8 << 30).unwrap();
-    drop(f);
+    support::sparse_file(&root.join("huge.img"), 8 << 30);
     let mut sh = Shell::start(root, &[]);
     sh.wait_prompt("0 torrents");
-    let pid = sh.session.get_process().pid().as_raw();
-    let before = bytes_read(pid);
+    let pid = sh.session.get_process().pid().as_raw() as u32;
+    let before = support::bytes_read(pid);
     sh.enter("b-create huge.img");
     sh.wait("hashing under way", |_| {
-        bytes_read(pid) > before + (64 << 20)
+        support::bytes_read(pid) > before + (64 << 20)
     });
     sh.send("\x03");
     sh.wait_more("b-create: cancelled", 0);

@@ -745,9 +745,7 @@ async fn a_change_during_hashing_starts_the_entry_over() {
     let mut status = w.status_updates();
     std::fs::create_dir(home.path("watch/big")).unwrap();
     // Sparse, so the test costs hashing time but little disk.
-    let f = std::fs::File::create(home.path("watch/big/part1.img")).unwrap();
-    f.set_len(256 << 20).unwrap();
-    drop(f);
+    support::sparse_file(&home.path("watch/big/part1.img"), 256 << 20);
     tokio::time::timeout(
         Duration::from_secs(20),
         status.wait_for(|s| s.hashing.as_deref() == Some("big")),

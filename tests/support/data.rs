@@ -35,6 +35,12 @@ pub fn write_tree(root: &Path, files: &[(&str, usize)]) {
     }
 }
 
+/// A file of `len` zero bytes that takes no disk (a hole): large inputs for tests that must not fill
+/// the disk.
+pub fn sparse_file(path: &Path, len: u64) {
+    std::fs::File::create(path).unwrap().set_len(len).unwrap();
+}
+
 /// Copies the files and folders under `from` into `to`.
 pub fn copy_tree(from: &Path, to: &Path) {
     for e in std::fs::read_dir(from).unwrap() {

@@ -147,6 +147,19 @@ pub fn run_ok(cmd: &mut Command, timeout: Duration) -> String {
     out.stdout
 }
 
+/// Bytes the process has read so far (Linux `/proc/<pid>/io`; 0 when it cannot be read).
+pub fn bytes_read(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("rchar: ")
+                    .map(|v| v.trim().parse().unwrap_or(0))
+            })
+        })
+        .unwrap_or(0)
+}
+
 /// A TCP port free on 127.0.0.1 a moment ago, for a program that must be told its port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
