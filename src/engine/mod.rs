@@ -38,9 +38,9 @@
 //!   `client`, `listen`, `OutQueue::inner`), `Torrent::rates` and the storage's data-folder lock and
 //!   handle cache may be taken, one at a time: none of these is held while another lock is taken. The
 //!   session's torrent map, the writer-thread sender and the hash queue (`Torrent::hashq`) are never
-//!   held with any other lock. No lock is
-//!   ever held across an `.await` or a disk read/write; the core lock is held for bookkeeping and the
-//!   copy of one 16 KiB block.
+//!   held with any other lock (a completed piece leaves the core lock before it enters the hash
+//!   queue). No lock is ever held across an `.await` or a disk read/write; the core lock is held for
+//!   bookkeeping and the copy of one 16 KiB block.
 //! - **Piece states** live in the [`picker`] and change only under the core lock: `Missing → InFlight`
 //!   (a peer task picks it), `InFlight → Hashing` (the last block arrived; the buffer moves to the
 //!   torrent's hash queue), `Hashing → Have` or back to `Missing` (the job reports); and `Missing → Have` for

@@ -1,10 +1,11 @@
 //! The dispatcher: one thread that calls the scripts' event handlers and timers, one call at a time.
 //!
-//! It listens to the [`EventBus`] like any other subscriber, so whoever publishes (the engine, the
-//! watch folder) never waits on a script: if handlers fall far behind, the bus drops the oldest events
-//! for this subscriber and the dispatcher says how many were missed. Each call is bounded by the
-//! operation limit and the per-call time limit ([`Automation::call_time_limit`]); an error is printed
-//! with the script, line and message, and the next event is handled as usual.
+//! It listens to the [event bus](crate::events::EventBus) like any other subscriber, so whoever
+//! publishes (the engine, the watch folder) never waits on a script: if handlers fall far behind, the
+//! bus drops the oldest events for this subscriber and the dispatcher says how many were missed. Each
+//! call is bounded by the operation limit and the per-call time limit
+//! ([`Automation::call_time_limit`](super::automation::Automation::call_time_limit)); an error is
+//! printed with the script, line and message, and the next event is handled as usual.
 //!
 //! The thread is an ordinary thread, not a runtime worker: it blocks on the runtime only to wait for
 //! the next event or timer, and primitives called by handlers may block on the runtime in turn.
