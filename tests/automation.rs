@@ -2,6 +2,8 @@
 //! persisted `meta`, and `sleep` that Ctrl-C cuts short. Events are published on the bus as the engine
 //! and the watch folder publish them.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,92 +11,11 @@ use std::time::{Duration, Instant};
 
 use btorrent::config::Config;
 use btorrent::events::{Event, EventKind};
-use btorrent::script::{
-    Automation, Dispatcher, Host, HostContext, LiveStats, LiveTorrents, ScriptError,
-};
+use btorrent::script::{Dispatcher, Host, LiveStats, LiveTorrents, ScriptError};
 use btorrent::InfoHash;
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
-
-/// A host writing into a shared list of lines, in a temporary folder with its own torrents.toml.
-struct Rig {
-    dir: tempfile::TempDir,
-    lines: Arc<Mutex<Vec<String>>>,
-    host: Arc<Host>,
-    rt: tokio::runtime::Runtime,
-}
-
-impl Rig {
-    fn new(settings: &str, call_limit: Duration) -> Rig {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("torrents.toml"),
-            format!("[settings]\n{settings}\n"),
-        )
-        .unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        let mut ctx = HostContext::stdout(dir.path().join("torrents.toml"), rt.handle().clone());
-        ctx.out = Arc::new(move |s: &str| sink.lock().push(s.to_string()));
-        ctx.progress = false;
-        ctx.automation = Arc::new(Automation::new(call_limit));
-        let host = Arc::new(Host::new(ctx).unwrap());
-        Rig {
-            dir,
-            lines,
-            host,
-            rt,
-        }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn try_script(&self, name: &str, source: &str) -> Result<rhai::Dynamic, ScriptError> {
-        let p = self.path(name);
-        std::fs::write(&p, source).unwrap();
-        self.host.run_file(&p, &[])
-    }
-
-    fn script(&self, name: &str, source: &str) {
-        if let Err(e) = self.try_script(name, source) {
-            panic!("{name}: {e}");
-        }
-    }
-
-    fn script_fails(&self, name: &str, source: &str) -> String {
-        match self.try_script(name, source) {
-            Ok(v) => panic!("{name} should fail, returned {v}"),
-            Err(e) => e.to_string(),
-        }
-    }
-
-    /// Waits until `pred` holds for the lines printed so far.
-    fn wait_for(&self, what: &str, pred: impl Fn(&[String]) -> bool) {
-        let end = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < end {
-            if pred(&self.lines.lock()) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("timed out waiting for {what}: {:#?}", self.lines.lock());
-    }
-
-    fn count(&self, needle: &str) -> usize {
-        self.lines
-            .lock()
-            .iter()
-            .filter(|l| l.contains(needle))
-            .count()
-    }
-}
+use support::host::ScriptRig;
 
 fn added(n: u8) -> Event {
     Event::new(EventKind::Added).torrent(InfoHash([n; 20]), format!("t{n}"))
@@ -102,7 +23,10 @@ fn added(n: u8) -> Event {
 
 #[test]
 fn throwing_and_endless_handlers_neither_stop_nor_stall_delivery() {
-    let rig = Rig::new("script_max_operations = 300000", Duration::from_millis(700));
+    let rig = ScriptRig::new(
+        "script_max_operations = 300000",
+        Some(Duration::from_millis(700)),
+    );
     let bus = rig.host.context().bus.clone();
     let dispatcher = Dispatcher::start(rig.host.clone());
     rig.script(
@@ -172,7 +96,7 @@ on("completed", |ev| print(`completed ${ev.name}`));
 
 #[test]
 fn timers_repeat_fire_once_and_can_be_removed() {
-    let rig = Rig::new("", Duration::from_secs(5));
+    let rig = ScriptRig::new("", Some(Duration::from_secs(5)));
     let bus = rig.host.context().bus.clone();
     let dispatcher = Dispatcher::start(rig.host.clone());
     rig.script(
@@ -215,7 +139,7 @@ off(h);
 
 #[test]
 fn sleep_is_cut_short_by_ctrl_c() {
-    let rig = Rig::new("", Duration::from_secs(60));
+    let rig = ScriptRig::new("", Some(Duration::from_secs(60)));
     let cancel = rig.host.context().cancel.clone();
     let t = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(200));
@@ -231,7 +155,7 @@ fn sleep_is_cut_short_by_ctrl_c() {
     assert_eq!(rig.count("woke"), 1);
 }
 
-fn share(rig: &Rig, name: &str) -> InfoHash {
+fn share(rig: &ScriptRig, name: &str) -> InfoHash {
     let data = rig.path(name);
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("a.bin"), vec![5u8; 50_000]).unwrap();
@@ -264,7 +188,7 @@ fn entry(dir: &Path, ih: &InfoHash) -> btorrent::config::ManagedTorrent {
 
 #[test]
 fn handles_read_the_registry_and_meta_persists() {
-    let rig = Rig::new("", Duration::from_secs(5));
+    let rig = ScriptRig::new("", Some(Duration::from_secs(5)));
     let ih = share(&rig, "photos");
     rig.script(
         "h.rhai",
@@ -335,7 +259,7 @@ let m = t.meta; m.remove("tags"); t.meta = m;
 
 #[test]
 fn events_carry_handles_to_registered_torrents() {
-    let rig = Rig::new("", Duration::from_secs(5));
+    let rig = ScriptRig::new("", Some(Duration::from_secs(5)));
     let ih = share(&rig, "music");
     let bus = rig.host.context().bus.clone();
     let dispatcher = Dispatcher::start(rig.host.clone());
@@ -411,7 +335,7 @@ impl LiveTorrents for FakeEngine {
 
 #[test]
 fn example_scripts_compile_and_the_ratio_one_pauses_at_its_ratio() {
-    let rig = Rig::new("", Duration::from_secs(5));
+    let rig = ScriptRig::new("", Some(Duration::from_secs(5)));
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/examples");
     let mut n = 0;
     for e in std::fs::read_dir(&examples).unwrap() {
@@ -427,9 +351,7 @@ fn example_scripts_compile_and_the_ratio_one_pauses_at_its_ratio() {
 
     // The ratio script against a stand-in engine (its period shortened from a minute for the test).
     let fake = Arc::new(FakeEngine::default());
-    let mut ctx = HostContext::stdout(rig.path("torrents.toml"), rig.rt.handle().clone());
-    let sink = rig.lines.clone();
-    ctx.out = Arc::new(move |s: &str| sink.lock().push(s.to_string()));
+    let mut ctx = rig.context();
     ctx.live = fake.clone();
     let host = Arc::new(Host::new(ctx).unwrap());
     let _ = host.run_command(
@@ -488,9 +410,9 @@ fn example_scripts_compile_and_the_ratio_one_pauses_at_its_ratio() {
 
 #[test]
 fn a_handler_following_a_download_that_never_ends_is_stopped_at_its_time_limit() {
-    let rig = Rig::new(
+    let rig = ScriptRig::new(
         "listen_port = 0\nlisten_ip = \"127.0.0.1\"\ntracker_url = \"\"",
-        Duration::from_millis(700),
+        Some(Duration::from_millis(700)),
     );
     std::fs::write(rig.path("f.bin"), vec![4u8; 100_000]).unwrap();
     let dir = rig.path("");
@@ -531,9 +453,9 @@ fn a_handler_following_a_download_that_never_ends_is_stopped_at_its_time_limit()
 
 #[test]
 fn move_to_never_overwrites_what_is_in_the_destination() {
-    let rig = Rig::new(
+    let rig = ScriptRig::new(
         "listen_port = 0\nlisten_ip = \"127.0.0.1\"\ntracker_url = \"\"",
-        Duration::from_secs(30),
+        Some(Duration::from_secs(30)),
     );
     let dir = rig.path("");
     std::fs::create_dir_all(rig.path("photos/sub")).unwrap();

@@ -4,72 +4,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use btorrent::config::Config;
-use btorrent::script::{Dispatcher, Host, HostContext};
-use parking_lot::Mutex;
-
-struct Rig {
-    dir: tempfile::TempDir,
-    rt: tokio::runtime::Runtime,
-    lines: Arc<Mutex<Vec<String>>>,
-    host: Arc<Host>,
-}
-
-impl Rig {
-    fn new() -> Rig {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("torrents.toml"),
-            "[settings]\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n",
-        )
-        .unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        let mut ctx = HostContext::stdout(dir.path().join("torrents.toml"), rt.handle().clone());
-        ctx.out = Arc::new(move |s: &str| sink.lock().push(s.to_string()));
-        ctx.progress = false;
-        let host = Arc::new(Host::new(ctx).unwrap());
-        Rig {
-            dir,
-            rt,
-            lines,
-            host,
-        }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn script(&self, name: &str, source: &str) {
-        let p = self.path(name);
-        std::fs::write(&p, source).unwrap();
-        if let Err(e) = self.host.run_file(&p, &[]) {
-            panic!("{name}: {e}\n{:#?}", self.lines.lock());
-        }
-    }
-
-    fn wait_for(&self, what: &str, secs: u64, pred: impl Fn(&[String]) -> bool) {
-        let end = Instant::now() + Duration::from_secs(secs);
-        while !pred(&self.lines.lock()) {
-            assert!(
-                Instant::now() < end,
-                "timed out waiting for {what}: {:#?}",
-                self.lines.lock()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
+use btorrent::script::Dispatcher;
+use support::host::ScriptRig;
 
 fn rhai_str(p: &Path) -> String {
     format!("{:?}", p.display().to_string())
@@ -77,7 +17,7 @@ fn rhai_str(p: &Path) -> String {
 
 #[test]
 fn completed_download_is_moved_and_seeded_from_the_new_place() {
-    let rig = Rig::new();
+    let rig = ScriptRig::new("listen_ip = \"127.0.0.1\"\nlisten_port = 0", None);
     // The original seeder: another session, in the same test process.
     let src = rig.path("origin/album");
     support::write_random(&src.join("01.flac"), 700_000, 1);
@@ -113,7 +53,7 @@ fn completed_download_is_moved_and_seeded_from_the_new_place() {
             seeder.listen_addr()
         ),
     );
-    rig.wait_for("the handler's move", 60, |l| {
+    rig.wait_for_secs("the handler's move", 60, |l| {
         l.iter()
             .any(|x| x.starts_with("album: moved to ") && x.ends_with("still seeding"))
     });
@@ -167,7 +107,7 @@ fn completed_download_is_moved_and_seeded_from_the_new_place() {
     rig.script("rm.rhai", "torrent(\"album\").remove();");
     // The event names the torrent it is about.
     let short = &meta.info_hash.to_hex()[..6];
-    rig.wait_for("the removed event", 10, |l| {
+    rig.wait_for_secs("the removed event", 10, |l| {
         l.iter().any(|x| *x == format!("removed album {short}"))
     });
     assert!(ours.get(&meta.info_hash).is_none());

@@ -9,6 +9,7 @@
 //! - [`tracker`]: btorrent's tracker served in-process, raw HTTP GETs and a bencode reader for replies;
 //! - [`clients`]: the real clients of the interop tests (aria2c, python3-libtorrent, transmission-cli,
 //!   opentracker) started on loopback, and waiting until a tracker lists them;
+//! - [`host`]: a script host in a folder of its own, collecting what scripts print;
 //! - [`cli`]: running the `btorrent` binary in a folder of its own;
 //! - [`build`]: hand-made (often malformed) bencode for hostile-input tests.
 //!
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod clients;
 pub mod data;
 pub mod engine;
+pub mod host;
 pub mod process;
 pub mod tracker;
 pub mod wait;
