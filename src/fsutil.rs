@@ -1,5 +1,6 @@
 //! Filesystem helpers every layer shares: atomic replacement of a file, confinement of relative paths
-//! to a base folder, and lines on stdout that survive a closed pipe.
+//! to a base folder, sizes read and shown in binary units, and lines on stdout that survive a closed
+//! pipe.
 
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
@@ -86,6 +87,25 @@ pub fn human_bytes(n: u64) -> String {
     } else {
         format!("{v:.2} {}", UNITS[unit])
     }
+}
+
+/// Parses `16384`, `16K`, `16KiB`, `4M`, `1G` (binary units) into bytes.
+pub fn parse_size(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 16384, 256K, 4M)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("{s:?} has an unknown unit (use K, M or G)")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// Writes `text` and a newline to stdout. A reader that has gone away (`btorrent info x | head -1`) is

@@ -194,7 +194,7 @@ async fn cancel_on_signal(cancel: std::sync::Arc<std::sync::atomic::AtomicBool>)
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
-    let n = btorrent::script::command::parse_size(s)?;
+    let n = btorrent::fsutil::parse_size(s)?;
     u64::try_from(n)
         .ok()
         .filter(|&n| n > 0)

@@ -310,25 +310,6 @@ fn parse_flag(text: &str) -> Result<Flag, String> {
     Ok(Flag { long, short, value })
 }
 
-/// Parses `16384`, `16K`, `16KiB`, `4M`, `1G` (binary units) into bytes.
-pub fn parse_size(s: &str) -> Result<i64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (e.g. 16384, 256K, 4M)"))?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => return Err(format!("{s:?} has an unknown unit (use K, M or G)")),
-    };
-    n.checked_mul(1 << shift)
-        .ok_or_else(|| format!("{s:?} is too large"))
-}
-
 fn convert(v: &str, kind: ValueKind) -> Result<Dynamic, String> {
     match kind {
         ValueKind::Text => Ok(v.into()),
@@ -336,7 +317,7 @@ fn convert(v: &str, kind: ValueKind) -> Result<Dynamic, String> {
             .parse::<i64>()
             .map(Dynamic::from)
             .map_err(|_| format!("{v:?} is not a whole number")),
-        ValueKind::Bytes => parse_size(v).map(Dynamic::from),
+        ValueKind::Bytes => crate::fsutil::parse_size(v).map(Dynamic::from),
     }
 }
 

@@ -55,7 +55,7 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     engine.register_fn("human_bytes", |n: i64| human_bytes(n.max(0) as u64));
     engine.register_fn("human_bytes", |n: f64| human_bytes(n.max(0.0) as u64));
     engine.register_fn("parse_size", |s: &str| -> Result<i64, Box<EvalAltResult>> {
-        crate::script::command::parse_size(s).or_else(|e| fail("parse_size", e))
+        crate::fsutil::parse_size(s).or_else(|e| fail("parse_size", e))
     });
     engine.register_fn(
         "to_json",
