@@ -248,6 +248,8 @@ pub async fn start_session(cfg: &Config) -> Result<Session> {
     let mut scfg = SessionConfig {
         listen: SocketAddr::new(ip, cfg.settings.listen_port),
         resume_dir: Some(resume_dir(cfg)),
+        upload_limit: cfg.settings.upload_limit.and_then(|r| r.limit()),
+        download_limit: cfg.settings.download_limit.and_then(|r| r.limit()),
         ..Default::default()
     };
     match Session::start(scfg.clone()).await {

@@ -542,3 +542,32 @@ async fn a_disk_that_refuses_writes_fails_the_torrent_once() {
     leecher.shutdown(Duration::from_secs(2)).await;
     seeder.shutdown(Duration::from_secs(2)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_limit_from_the_settings_slows_the_leecher_and_the_data_arrives_whole() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 3 << 20, 21);
+    let meta = torrent(&src.path().join("d.bin"), 64 * 1024, vec![]);
+    let (seeder, _s) = seeder(&meta, src.path()).await;
+    std::fs::write(
+        dst.path().join("torrents.toml"),
+        "[settings]\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\ndownload_limit = \"1M\"\n",
+    )
+    .unwrap();
+    let cfg = btorrent::config::Config::load(&dst.path().join("torrents.toml")).unwrap();
+    let leecher = btorrent::services::start_session(&cfg).await.unwrap();
+    let started = std::time::Instant::now();
+    let h = leecher
+        .add(
+            meta.clone(),
+            opts(&dst.path().join("out"), vec![seeder.listen_addr()]),
+        )
+        .await
+        .unwrap();
+    wait_complete(&h, 60).await;
+    // 3 MiB at 1 MiB/s, less the limiter's burst of 100 KiB: no less than 2.9 s, whatever the machine.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(2500), "took only {took:?}");
+    assert_same_tree(src.path(), &dst.path().join("out"));
+}

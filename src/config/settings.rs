@@ -33,6 +33,12 @@ pub struct Settings {
     pub watch_rescan_secs: u64,
     /// Operations one script run (or one event handler call) may take before it is stopped.
     pub script_max_operations: u64,
+    /// Upload limit of the peer (all torrents together); absent or 0 = unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_limit: Option<ByteRate>,
+    /// Download limit of the peer (all torrents together); absent or 0 = unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_limit: Option<ByteRate>,
 }
 
 impl Default for Settings {
@@ -51,6 +57,75 @@ impl Default for Settings {
             watch_quiet_secs: 3,
             watch_rescan_secs: 30,
             script_max_operations: 20_000_000,
+            upload_limit: None,
+            download_limit: None,
         }
+    }
+}
+
+/// A rate in bytes per second, written as a number (`1048576`) or a size in binary units (`"1M"`,
+/// `"512K"`, `"10MiB"`). Zero means no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRate(pub u64);
+
+impl ByteRate {
+    /// The limit in bytes per second; `None` for zero (unlimited).
+    pub fn limit(self) -> Option<u64> {
+        (self.0 > 0).then_some(self.0)
+    }
+}
+
+impl Serialize for ByteRate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteRate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ByteRate;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("bytes per second: a number or a size such as \"10M\" or \"512K\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ByteRate, E> {
+                u64::try_from(v)
+                    .map(ByteRate)
+                    .map_err(|_| E::custom(format!("{v} is not a rate (negative)")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ByteRate, E> {
+                Ok(ByteRate(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ByteRate, E> {
+                crate::fsutil::parse_size(v)
+                    .map(|n| ByteRate(n as u64))
+                    .map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> Result<Settings, String> {
+        toml::from_str::<Settings>(toml_text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn rates_are_numbers_or_sizes_and_zero_is_unlimited() {
+        let s = parse("upload_limit = \"512K\"\ndownload_limit = 1048576\n").unwrap();
+        assert_eq!(s.upload_limit, Some(ByteRate(512 << 10)));
+        assert_eq!(s.download_limit.and_then(ByteRate::limit), Some(1 << 20));
+        let s = parse("upload_limit = 0\n").unwrap();
+        assert_eq!(s.upload_limit.and_then(ByteRate::limit), None);
+        assert_eq!(Settings::default().download_limit, None);
+        let e = parse("download_limit = \"fast\"\n").unwrap_err();
+        assert!(e.contains("not a size"), "{e}");
+        let e = parse("upload_limit = -5\n").unwrap_err();
+        assert!(e.contains("negative"), "{e}");
     }
 }

@@ -8,7 +8,9 @@
 //!
 //! The request window: it starts at [`START_WINDOW`] and grows by one per block received (slow start,
 //! doubling per round trip) until the rate stops growing; then it follows the rate (about
-//! [`WINDOW_SECONDS`] of data in flight), always within `MIN_WINDOW..=min(reqq, MAX_WINDOW)`.
+//! [`WINDOW_SECONDS`] of data in flight), always within `MIN_WINDOW..=min(reqq, MAX_WINDOW)`, and
+//! under a download limit within what the limit lets in over `WINDOW_SECONDS`. Over the limit, the
+//! socket is left unread for a while (the peer's TCP window closes); nothing else waits.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -143,18 +145,30 @@ impl Conn {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let sh = self.sh.clone();
+        // Over the session's download limit, the socket is not read until this time (TCP then slows
+        // the peer); everything else goes on meanwhile.
+        let mut read_again_at: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = conn.cancelled() => return Ok(()),
-                r = rd.read_buf(&mut rbuf) => {
-                    if r? == 0 {
+                r = rd.read_buf(&mut rbuf), if read_again_at.is_none() => {
+                    let n = r?;
+                    if n == 0 {
                         anyhow::bail!("peer closed the connection");
                     }
                     self.last_recv = Instant::now();
+                    if let Some(limit) = &self.t.ctx.download_limit {
+                        let wait = limit.reserve(n as u64);
+                        if !wait.is_zero() {
+                            read_again_at = Some(tokio::time::Instant::now() + wait);
+                        }
+                    }
                     while let Some(msg) = self.codec.decode(&mut rbuf)? {
                         self.on_message(msg)?;
                     }
                 }
+                _ = tokio::time::sleep_until(read_again_at.unwrap_or_else(tokio::time::Instant::now)),
+                    if read_again_at.is_some() => read_again_at = None,
                 _ = sh.notify.notified() => self.on_commands()?,
                 r = have_rx.changed() => if r.is_ok() { self.send_haves()? },
                 _ = tick.tick() => self.on_tick()?,
@@ -437,8 +451,17 @@ impl Conn {
         Ok(())
     }
 
+    /// The most requests this peer may have outstanding: its `reqq`, and under a download limit no
+    /// more than the whole session may receive in [`WINDOW_SECONDS`].
     fn max_window(&self) -> usize {
-        self.reqq.clamp(MIN_WINDOW, MAX_WINDOW)
+        let max = self.reqq.clamp(MIN_WINDOW, MAX_WINDOW);
+        match self.t.ctx.cfg.download_limit {
+            Some(limit) => {
+                let blocks = (limit as f64 * WINDOW_SECONDS / BLOCK_SIZE as f64) as usize;
+                max.min(blocks).max(MIN_WINDOW)
+            }
+            None => max,
+        }
     }
 
     fn on_tick(&mut self) -> anyhow::Result<()> {
@@ -488,7 +511,7 @@ impl Conn {
         if !self.am_interested || (self.peer_choking && self.allowed_fast.is_empty()) {
             return;
         }
-        let window = self.window;
+        let window = self.window.min(self.max_window());
         let free = window.saturating_sub(self.requests.len());
         if free == 0 || (free < (window / 8).max(1) && !self.requests.is_empty()) {
             return;

@@ -96,6 +96,9 @@ pub struct SessionConfig {
     pub resume_interval: Duration,
     /// Upload limit for the whole session, bytes per second (`None` = unlimited).
     pub upload_limit: Option<u64>,
+    /// Download limit for the whole session, bytes per second (`None` = unlimited): connections stop
+    /// reading from their sockets while over it, so peers are slowed by TCP itself.
+    pub download_limit: Option<u64>,
     /// Write verified pieces past the page cache (direct I/O) where the file system allows it; see
     /// [`storage`]. Saves the copy into the page cache, and keeps a download from filling it.
     pub direct_writes: bool,
@@ -113,6 +116,7 @@ impl Default for SessionConfig {
             max_buffer_bytes: 24 << 20,
             resume_interval: Duration::from_secs(10),
             upload_limit: None,
+            download_limit: None,
             direct_writes: true,
         }
     }

@@ -33,6 +33,7 @@ pub(crate) struct SessionCtx {
     pub events: broadcast::Sender<Event>,
     pub shutdown: CancellationToken,
     pub upload_limit: Option<super::rate::Limiter>,
+    pub download_limit: Option<super::rate::Limiter>,
     pub tracker: crate::announce::TrackerClient,
     /// Sent as `key` in every announce of this session.
     pub announce_key: u32,
@@ -60,6 +61,7 @@ impl Session {
             events: broadcast::channel(EVENT_CAPACITY).0,
             shutdown: CancellationToken::new(),
             upload_limit: cfg.upload_limit.map(super::rate::Limiter::new),
+            download_limit: cfg.download_limit.map(super::rate::Limiter::new),
             tracker: crate::announce::TrackerClient::new(),
             announce_key: rand::random(),
             cfg,
