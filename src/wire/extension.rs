@@ -1,7 +1,8 @@
 //! The extension protocol handshake (BEP 10): message 20, extended id 0, a bencoded dictionary.
 //!
-//! We read the peer's client name (`v`), its request queue size (`reqq`) and its listen port (`p`), and
-//! send ours. We offer no extended messages (`m` is empty), so no peer sends us any.
+//! We read the peer's client name (`v`, at most 64 characters, control characters replaced), its
+//! request queue size (`reqq`) and its listen port (`p`), and send ours. We offer no extended
+//! messages (`m` is empty), so no peer sends us any.
 
 use crate::bencode::{self, Writer};
 
@@ -30,7 +31,13 @@ impl ExtHandshake {
             match e.key {
                 b"v" => {
                     if let Ok((s, _)) = bencode::read_bytes(raw, 0) {
-                        let s: String = String::from_utf8_lossy(s).chars().take(64).collect();
+                        // Shown in peer tables: control characters (escape sequences) never
+                        // reach a terminal.
+                        let s: String = String::from_utf8_lossy(s)
+                            .chars()
+                            .take(64)
+                            .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+                            .collect();
                         out.client = Some(s);
                     }
                 }
@@ -97,5 +104,13 @@ mod tests {
         );
         assert!(ExtHandshake::parse(b"li1ee").is_err());
         assert!(ExtHandshake::parse(b"d4:reqq").is_err());
+    }
+
+    #[test]
+    fn a_client_name_cannot_drive_a_terminal() {
+        let evil = b"d1:v15:x\x1b]0;owned\x07\x1b[2Je";
+        let name = ExtHandshake::parse(evil).unwrap().client.unwrap();
+        assert!(!name.chars().any(char::is_control), "{name:?}");
+        assert!(name.starts_with('x') && name.contains("owned"), "{name:?}");
     }
 }
