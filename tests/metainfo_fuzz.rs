@@ -5,6 +5,8 @@
 //! comes first; `BTORRENT_FUZZ_SEED` picks another seed. The coverage-guided version of the same checks
 //! runs with `cargo +nightly fuzz run metainfo_from_bytes` (see `fuzz/README.md`).
 
+// Each harness uses the checks of its own targets.
+#[allow(dead_code)]
 #[path = "../fuzz/src/lib.rs"]
 mod checks;
 mod support;

@@ -1,11 +1,17 @@
 //! What the fuzz targets check, shared by the cargo-fuzz targets (`fuzz_targets/`, nightly) and by the
-//! seeded mutation test `tests/metainfo_fuzz.rs` (stable, runs in CI): for any input bytes,
+//! seeded mutation tests `tests/metainfo_fuzz.rs` and `tests/wire_fuzz.rs` (stable, run in CI): for
+//! any input bytes,
 //!
 //! - `bencode::validate`, `value_len` and `dict_entries` never panic and agree with one another;
 //! - `Metainfo::from_bytes` never panics; a refusal is one line of bounded length; an accepted torrent
 //!   keeps every invariant the rest of btorrent relies on (info-hash of the raw `info` bytes, one hash
 //!   per piece, files contiguous, paths confined under any folder and distinct), re-parses to the same
-//!   torrent, and survives a tracker edit with its info-hash unchanged.
+//!   torrent, and survives a tracker edit with its info-hash unchanged;
+//! - the peer wire decoder, fed a hostile peer's byte stream in reads of any size, never panics and
+//!   never reserves more than the largest legal message (whatever length a peer claims); each message
+//!   it accepts is within the torrent (indexes, blocks, bitfield length), re-encodes to a frame that
+//!   decodes to the same message, and an error is one short line; the extension handshake parser
+//!   never panics and keeps a client name short and free of control characters.
 //!
 //! A violated property panics, which is what both harnesses report.
 
@@ -15,7 +21,11 @@ use std::path::Path;
 use btorrent::bencode;
 use btorrent::fsutil::confined_join;
 use btorrent::metainfo::{edit_trackers, Metainfo, MetainfoError};
+use btorrent::wire::message::encode;
+use btorrent::wire::{ExtHandshake, Geometry, Message, PeerCodec, BLOCK_SIZE};
+use bytes::BytesMut;
 use sha1::{Digest, Sha1};
+use tokio_util::codec::Decoder;
 
 /// Longest error message allowed: the detail is cut at 300 characters, plus a short fixed prefix.
 const MAX_ERROR_LEN: usize = 400;
@@ -147,4 +157,114 @@ fn check_metainfo(data: &[u8], m: &Metainfo) {
         e.announce.as_deref(),
         Some("http://127.0.0.1:6969/announce")
     );
+}
+
+/// Room the decoder may keep beyond the largest message: its read headroom, twice over for the
+/// allocator's rounding.
+const DECODER_SLACK: usize = 256 * 1024;
+
+/// The first four bytes choose the torrent (piece count, piece length, last piece's length) and
+/// whether the fast extension was negotiated; the rest is what the peer sends.
+pub fn peer_messages(data: &[u8]) {
+    if data.len() < 4 {
+        return;
+    }
+    let piece_count = 1 + u32::from(u16::from_le_bytes([data[0], data[1]])) % 300;
+    let piece_length = 1u64 << (14 + data[2] % 5);
+    let last = 1 + (u64::from(data[3]) * 997) % piece_length;
+    let total = u64::from(piece_count - 1) * piece_length + last;
+    let geo = Geometry::new(piece_count as usize, piece_length, total);
+    let fast = data[3] & 1 == 1;
+    let mut codec = PeerCodec::new(geo, fast);
+    let stream = &data[4..];
+    let mut buf = BytesMut::new();
+    let (mut at, mut chunk) = (0, 1 + usize::from(data[2]));
+    loop {
+        match codec.decode(&mut buf) {
+            Ok(Some(msg)) => check_message(&geo, fast, &msg),
+            Ok(None) if at == stream.len() => break,
+            Ok(None) => {
+                let n = chunk.min(stream.len() - at);
+                buf.extend_from_slice(&stream[at..at + n]);
+                at += n;
+                chunk = (chunk * 7 + 3) % 70_000 + 1;
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(
+                    !msg.is_empty() && msg.len() <= 200 && !msg.contains('\n'),
+                    "{msg:?}"
+                );
+                break;
+            }
+        }
+        assert!(
+            buf.capacity() <= geo.max_message_len() + 4 + DECODER_SLACK + stream.len(),
+            "decoder reserved {} bytes",
+            buf.capacity()
+        );
+    }
+}
+
+fn check_message(geo: &Geometry, fast: bool, msg: &Message) {
+    let index_ok = |i: u32| assert!(i < geo.piece_count, "index {i}");
+    let block_ok = |index: u32, begin: u32, len: u32| {
+        index_ok(index);
+        assert!(len as u64 <= u64::from(BLOCK_SIZE), "block of {len}");
+        assert!(
+            u64::from(begin) + u64::from(len) <= geo.piece_len(index),
+            "block past the piece"
+        );
+    };
+    match msg {
+        Message::Have(i) => index_ok(*i),
+        Message::Suggest(i) | Message::AllowedFast(i) => {
+            assert!(fast, "fast message without the extension");
+            index_ok(*i)
+        }
+        Message::HaveAll | Message::HaveNone | Message::Reject(_) => {
+            assert!(fast, "fast message without the extension")
+        }
+        Message::Bitfield(b) => assert_eq!(b.len(), geo.piece_count as usize),
+        Message::Piece { index, begin, data } => block_ok(*index, *begin, data.len() as u32),
+        _ => {}
+    }
+    if let Message::Request(b) | Message::Cancel(b) | Message::Reject(b) = msg {
+        assert!(b.length > 0, "empty block");
+        block_ok(b.index, b.begin, b.length);
+    }
+    let mut frame = BytesMut::new();
+    encode(msg, &mut frame);
+    assert!(
+        frame.len() <= geo.max_message_len() + 4,
+        "frame of {}",
+        frame.len()
+    );
+    let mut again = PeerCodec::new(*geo, fast);
+    let back = again
+        .decode(&mut frame)
+        .expect("re-encoded message decodes");
+    assert_eq!(back.as_ref(), Some(msg), "round trip");
+    assert!(frame.is_empty(), "frame left {} bytes", frame.len());
+}
+
+pub fn ext_handshake(data: &[u8]) {
+    if let Ok(h) = ExtHandshake::parse(data) {
+        if let Some(name) = &h.client {
+            assert!(
+                name.chars().count() <= 64,
+                "client name of {} chars",
+                name.chars().count()
+            );
+            assert!(
+                !name.chars().any(char::is_control),
+                "control character in {name:?}"
+            );
+        }
+        assert!(
+            h.effective_reqq() >= 1
+                && h.effective_reqq() <= btorrent::wire::extension::MAX_PEER_REQQ
+        );
+        assert_ne!(h.port, Some(0));
+    }
 }
