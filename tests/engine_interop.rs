@@ -1,5 +1,5 @@
-//! btorrent swapping pieces with real clients over 127.0.0.1, both ways: aria2c, transmission-cli and
-//! python3-libtorrent. Everyone finds everyone through btorrent's tracker, started in-process on an
+//! btorrent swapping pieces with real clients over 127.0.0.1, both ways: aria2c, transmission-cli,
+//! python3-libtorrent and qbittorrent-nox. Everyone finds everyone through btorrent's tracker, started in-process on an
 //! ephemeral port. Each test needs a Debian package, so it is ignored by default; CI installs the
 //! packages and runs ignored tests too.
 
@@ -11,7 +11,9 @@ use std::time::Duration;
 use btorrent::engine::{AddOptions, Session, TorrentHandle};
 use btorrent::tracker::TrackerConfig;
 use btorrent::Metainfo;
-use support::clients::{aria2, libtorrent, transmission, wait_for_seeder, wait_listed};
+use support::clients::{
+    aria2, libtorrent, qbittorrent, transmission, wait_for_seeder, wait_listed, Qbt,
+};
 use support::tracker::TestTracker;
 use support::*;
 
@@ -208,6 +210,60 @@ async fn transmission_cli_seeds_to_btorrent() {
     let port = free_port();
     let (mut cmd, _) = transmission(setup.work.path(), &setup.torrent_file, &setup.src, port);
     let mut p = setup.spawn(&mut cmd, "tr.log");
+    setup.wait_seeder(port, &mut p).await;
+    leech_with_btorrent(&setup).await;
+}
+
+/// Waits until qBittorrent has the whole torrent, hash-checked, and seeds it.
+async fn qbt_complete(api: &Qbt, setup: &Setup, p: &mut Proc) {
+    let hash = setup.meta.info_hash;
+    let start = std::time::Instant::now();
+    loop {
+        if let Some((progress, state)) = api.progress(hash).await {
+            let seeding = ["uploading", "stalledUP", "queuedUP", "forcedUP", "pausedUP"];
+            if progress >= 1.0 && seeding.contains(&state.as_str()) {
+                return;
+            }
+        }
+        if let Some(s) = p.exited() {
+            panic!("qbittorrent-nox exited ({s}); log:\n{}", p.log_text());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "qBittorrent did not complete: {:?}",
+            api.progress(hash).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs qbittorrent-nox and curl"]
+async fn btorrent_seeds_to_qbittorrent() {
+    let setup = Setup::new(true).await;
+    let (_s, h) = seed_with_btorrent(&setup).await;
+    let out = setup.dir("qbt");
+    let web = free_port();
+    let mut p = setup.spawn(
+        &mut qbittorrent(setup.work.path(), free_port(), web),
+        "qbt.log",
+    );
+    let api = Qbt::connect(web, &mut p).await;
+    api.add(&setup.torrent_file, &out);
+    qbt_complete(&api, &setup, &mut p).await;
+    assert_same_tree(&setup.src, &out);
+    assert!(h.stats().uploaded > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs qbittorrent-nox and curl"]
+async fn qbittorrent_seeds_to_btorrent() {
+    let setup = Setup::new(false).await;
+    let port = free_port();
+    let web = free_port();
+    let mut p = setup.spawn(&mut qbittorrent(setup.work.path(), port, web), "qbt.log");
+    let api = Qbt::connect(web, &mut p).await;
+    api.add(&setup.torrent_file, &setup.src);
     setup.wait_seeder(port, &mut p).await;
     leech_with_btorrent(&setup).await;
 }

@@ -1,6 +1,7 @@
 //! The real BitTorrent programs of the interop tests (Debian packages), configured for loopback only:
-//! aria2c, python3-libtorrent (through `lt_client.py`), transmission-cli and opentracker; and waiting
-//! until a tracker lists one of them. Each command is started by the test as a [`Proc`].
+//! aria2c, python3-libtorrent (through `lt_client.py`), transmission-cli, qbittorrent-nox (driven
+//! through its Web API) and opentracker; and waiting until a tracker lists one of them. Each command
+//! is started by the test as a [`Proc`].
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -88,6 +89,100 @@ pub fn transmission(work: &Path, torrent: &Path, folder: &Path, port: u16) -> (C
         .arg(&finish)
         .arg(torrent);
     (cmd, done)
+}
+
+/// qbittorrent-nox with a throw-away profile under `work`: loopback only (no DHT, LSD, PeX, UPnP,
+/// encryption), its Web API on 127.0.0.1:`web_port` without a login from localhost. Torrents are added
+/// and watched through the API ([`Qbt`]).
+pub fn qbittorrent(work: &Path, port: u16, web_port: u16) -> Command {
+    let profile = work.join(format!("qbt-{port}"));
+    let conf_dir = profile.join("qBittorrent/config");
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    let conf = format!(
+        "[LegalNotice]\nAccepted=true\n\n[BitTorrent]\n\
+         Session\\DHTEnabled=false\nSession\\LSDEnabled=false\nSession\\PeXEnabled=false\n\
+         Session\\Port={port}\nSession\\Interface=lo\nSession\\InterfaceName=lo\n\
+         Session\\InterfaceAddress=127.0.0.1\nSession\\MultiConnectionsPerIp=true\n\
+         Session\\QueueingSystemEnabled=false\nSession\\BTProtocol=TCP\nSession\\Encryption=0\n\
+         Session\\AnonymousModeEnabled=false\nSession\\Preallocation=false\n\
+         Session\\IgnoreLimitsOnLAN=true\n\n[Preferences]\nConnection\\UPnP=false\n\
+         WebUI\\Enabled=true\nWebUI\\Address=127.0.0.1\nWebUI\\Port={web_port}\n\
+         WebUI\\LocalHostAuth=false\nWebUI\\CSRFProtection=false\nWebUI\\HostHeaderValidation=false\n"
+    );
+    std::fs::write(conf_dir.join("qBittorrent.conf"), conf).unwrap();
+    let mut cmd = Command::new("qbittorrent-nox");
+    cmd.arg(format!("--profile={}", profile.display()));
+    cmd
+}
+
+/// qbittorrent-nox's Web API on 127.0.0.1.
+pub struct Qbt {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Qbt {
+    /// Waits (at most 30 s) until the API at `web_port` answers; panics with the log if `qbt` exits.
+    pub async fn connect(web_port: u16, qbt: &mut Proc) -> Qbt {
+        let api = Qbt {
+            base: format!("http://127.0.0.1:{web_port}/api/v2"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap(),
+        };
+        let start = Instant::now();
+        while api.get("/app/version").await.is_none() {
+            if let Some(status) = qbt.exited() {
+                panic!(
+                    "qbittorrent-nox exited ({status}); log:\n{}",
+                    qbt.log_text()
+                );
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "no Web API");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        api
+    }
+
+    async fn get(&self, path: &str) -> Option<String> {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .ok()?;
+        r.status().is_success().then_some(())?;
+        r.text().await.ok()
+    }
+
+    /// Adds `torrent` with its data in `save_path` (curl posts the form; it is what CI installs).
+    pub fn add(&self, torrent: &Path, save_path: &Path) {
+        let out = Command::new("curl")
+            .args(["-sS", "-m", "10", "-F"])
+            .arg(format!("torrents=@{}", torrent.display()))
+            .arg("-F")
+            .arg(format!("savepath={}", save_path.display()))
+            .args(["-F", "paused=false"])
+            .arg(format!("{}/torrents/add", self.base))
+            .output()
+            .unwrap();
+        let body = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && body.trim() == "Ok.",
+            "add: {body} {out:?}"
+        );
+    }
+
+    /// The torrent's progress (0 to 1) and state, once qBittorrent lists it.
+    pub async fn progress(&self, hash: InfoHash) -> Option<(f64, String)> {
+        let body = self
+            .get(&format!("/torrents/info?hashes={}", hash.to_hex()))
+            .await?;
+        let list: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let t = list.get(0)?;
+        Some((t["progress"].as_f64()?, t["state"].as_str()?.to_string()))
+    }
 }
 
 /// Waits (at most 60 s) until the tracker at `url` lists, for `hash` (or for any torrent), a peer for
