@@ -193,6 +193,30 @@ fn start_with_bad_input_fails_clearly() {
 }
 
 #[test]
+fn start_with_stall_gives_up_when_nothing_arrives() {
+    let root = tempfile::tempdir().unwrap();
+    // The tracker refuses connections and no peer is given: nothing can arrive.
+    let dir = node(root.path(), "n", "http://127.0.0.1:1/announce");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(dir.join("src/a.bin"), random_bytes(100_000, 5)).unwrap();
+    ok(&dir, &["create", "src/a.bin", "-o", "a.torrent"]);
+    let started = Instant::now();
+    let out = run(&dir, &["start", "a.torrent", "--stall", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("a.bin: nothing new verified for 1 s (0 peers, 0.0% done)"),
+        "{err}"
+    );
+    assert!(err.lines().count() <= 2, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // A bad value is refused before anything starts.
+    let out = run(&dir, &["start", "a.torrent", "--stall", "soon"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--stall"));
+}
+
+#[test]
 fn job_wait_with_a_timeout_and_live_torrent_figures() {
     let root = tempfile::tempdir().unwrap();
     let dir = node(root.path(), "n", "http://127.0.0.1:1/announce");

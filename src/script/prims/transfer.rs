@@ -1,7 +1,7 @@
 //! Peer primitives: `start(torrent[, opts])`, `seed(torrent, data_dir[, opts])`, `bitfield(peer,
 //! torrent)`, `download_piece(peer, torrent, index)`, and the `Job` they return: a transfer running in
 //! this process's peer session, with `name`, `info_hash`, `state`, `progress`, `stats` and the actions
-//! `wait([secs])`, `follow([keep_seeding])` (progress display) and `cancel()`.
+//! `wait([secs])`, `follow([keep_seeding[, stall_secs]])` (progress display) and `cancel()`.
 //!
 //! Each probe (`bitfield`, `download_piece`) is its own short connection with a fresh peer id, so a
 //! peer still closing the previous probe's connection does not take the next one for a duplicate.
@@ -116,9 +116,16 @@ impl Job {
 
     /// Shows progress until the download completes (then, with `keep_seeding`, seeding figures until
     /// Ctrl-C) and returns a summary. Ctrl-C before completion stops watching, not the transfer.
-    fn follow(&self, keep_seeding: bool) -> Result<Map, Box<EvalAltResult>> {
+    /// With `stall`, a download that verifies nothing new for that long is an error (the transfer
+    /// itself goes on, as after Ctrl-C; what it has is kept for a later start).
+    fn follow(
+        &self,
+        keep_seeding: bool,
+        stall: Option<Duration>,
+    ) -> Result<Map, Box<EvalAltResult>> {
         let started = Instant::now();
         let first = self.stats();
+        let mut last_gain = (first.bytes_verified, Instant::now());
         let bar = self.ctx.progress.then(|| {
             let b = indicatif::ProgressBar::new(first.bytes_total);
             b.set_style(
@@ -147,6 +154,21 @@ impl Job {
                 break Ok(s);
             }
             let done = is_complete(&s) && s.state != TorrentState::Checking;
+            if s.bytes_verified != last_gain.0 || s.state == TorrentState::Checking {
+                last_gain = (s.bytes_verified, Instant::now());
+            }
+            if let Some(limit) = stall.filter(|_| !done) {
+                if last_gain.1.elapsed() >= limit {
+                    break Err(format!(
+                        "{}: nothing new verified for {} s ({} peers, {:.1}% done); \
+                         what is verified stays for the next start",
+                        self.handle.name(),
+                        limit.as_secs_f64(),
+                        s.peers,
+                        progress_of(&s) * 100.0
+                    ));
+                }
+            }
             if done && completed_at.is_none() {
                 completed_at = Some(Instant::now());
                 if !keep_seeding {
@@ -429,10 +451,17 @@ fn register_type(engine: &mut Engine) {
     engine.register_fn("wait", |t: &mut Job, secs: Dynamic| {
         t.wait(Some(super::timers::seconds("wait", &secs)?))
     });
-    engine.register_fn("follow", |t: &mut Job| t.follow(false));
+    engine.register_fn("follow", |t: &mut Job| t.follow(false, None));
     engine.register_fn("follow", |t: &mut Job, keep_seeding: bool| {
-        t.follow(keep_seeding)
+        t.follow(keep_seeding, None)
     });
+    engine.register_fn(
+        "follow",
+        |t: &mut Job, keep_seeding: bool, stall_secs: Dynamic| {
+            let stall = super::timers::seconds("follow", &stall_secs)?;
+            t.follow(keep_seeding, Some(stall))
+        },
+    );
     engine.register_fn("cancel", |t: &mut Job| -> Result<(), Box<EvalAltResult>> {
         let ih = t.handle.info_hash();
         // Cancelling a job already cancelled (or removed otherwise) changes nothing.
