@@ -18,13 +18,7 @@ use std::time::{Duration, Instant};
 use btorrent::metainfo::{create_torrent, CreateOptions, Metainfo};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::env_or;
 
 /// Real torrents to start from: the mktorrent and libtorrent fixtures and a few of our own.
 fn seeds() -> Vec<Vec<u8>> {

@@ -11,6 +11,7 @@
 #[allow(dead_code)]
 #[path = "../fuzz/src/lib.rs"]
 mod checks;
+mod support;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -20,13 +21,7 @@ use btorrent::wire::{Bitfield, BlockRef, ExtHandshake, Message};
 use bytes::{Bytes, BytesMut};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::env_or;
 
 /// A message a real peer could send for a torrent of `pieces` pieces (some of them out of range).
 fn some_message(rng: &mut StdRng, pieces: u32) -> Message {

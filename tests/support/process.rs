@@ -160,6 +160,15 @@ pub fn bytes_read(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The environment variable `name` parsed as a `T`, or `default` when it is unset or does not parse
+/// (knobs such as a fuzz run's seed and budget).
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A TCP port free on 127.0.0.1 a moment ago, for a program that must be told its port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
