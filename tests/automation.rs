@@ -110,19 +110,30 @@ id = every(0.05, || {
     if ticks == 3 { print(`off ${off(id)}`); }
 });
 after(0.2, || print("later"));
+after(0.6, || print("barrier"));
 let h = on("error", |ev| print("never"));
 off(h);
 "#,
     );
-    rig.wait_for("three ticks and the one-shot", |l| {
-        l.iter().any(|x| x == "later") && l.iter().any(|x| x == "off true")
+    // Timers run in the order they are due: a fourth tick (due at 0.2 s) would come before the
+    // barrier (due at 0.6 s), however late the machine runs them.
+    rig.wait_for("three ticks, the one-shot and the barrier", |l| {
+        l.iter().any(|x| x == "barrier") && l.iter().any(|x| x == "off true")
     });
-    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(rig.count("tick"), 3, "{:#?}", rig.lines.lock());
     assert_eq!(rig.count("later"), 1);
-    assert!(rig.host.context().automation.is_idle());
+    let automation = rig.host.context().automation.clone();
+    let end = Instant::now() + Duration::from_secs(20);
+    while !automation.is_idle() {
+        assert!(Instant::now() < end, "timers left after they all ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Events are handled in the order they are published: once the witness has seen the second
+    // event, every handler of the first has run.
+    rig.script("witness.rhai", r#"on("added", |ev| print("witness"));"#);
     bus.publish(Event::new(EventKind::Error).message("x"));
-    std::thread::sleep(Duration::from_millis(100));
+    bus.publish(added(1));
+    rig.wait_for("the witness handler", |l| l.iter().any(|x| x == "witness"));
     assert_eq!(rig.count("never"), 0);
     dispatcher.stop(Duration::from_secs(5));
 

@@ -225,7 +225,21 @@ async fn restart_makes_no_second_torrent_and_deleted_entries_stop_announcing() {
         })
         .await;
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // A full pass that left nothing pending or hashing: anything taken for new would show there.
+    let mut status = svc.watch.as_ref().unwrap().status_updates();
+    let settled = tokio::time::timeout(
+        Duration::from_secs(30),
+        status.wait_for(|s| s.full_passes >= 1 && s.pending == 0 && s.hashing.is_none()),
+    )
+    .await
+    .expect("the watch folder settles after the restart")
+    .unwrap()
+    .clone();
+    assert_eq!(
+        settled.hashed, 0,
+        "hashed again after the restart: {settled:?}"
+    );
+    assert_eq!(settled.shared, 2, "{settled:?}");
     assert_eq!(
         std::fs::read_dir(dir.path().join("torrents"))
             .unwrap()

@@ -531,12 +531,13 @@ impl Conn {
         };
         let mut picked = std::mem::take(&mut self.picked);
         picked.clear();
-        let n = self
-            .t
-            .core
-            .lock()
-            .picker
-            .pick(self.sh.key, has, free, &mut picked);
+        let n = self.t.core.lock().picker.pick(
+            self.sh.key,
+            has,
+            self.requests.len(),
+            free,
+            &mut picked,
+        );
         if n > 0 {
             if self.requests.is_empty() {
                 self.last_block_at = Instant::now();

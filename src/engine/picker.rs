@@ -15,9 +15,13 @@
 //!   its blocks back one by one (`release`) and others finish the piece. Only when the one peer allowed
 //!   to fill a suspect piece leaves do all its blocks, received ones included, go back to `Free`.
 //! - A block is `Requested` by at most one peer, plus at most [`ENDGAME_DUPLICATES`] extra requesters in
-//!   endgame: when nothing else is left to ask a peer for (every piece it has that we lack is in flight
-//!   or hashing, with no free block), its requests duplicate ones still outstanding, outside suspect
-//!   pieces. The first copy to arrive wins; the other requesters get cancels.
+//!   endgame. Endgame is global, not per peer: it holds only when every remaining block is requested
+//!   (no `Missing` piece that a connected peer has, no `Free` block in a piece in flight). Then a peer
+//!   with fewer than [`ENDGAME_IDLE`] requests of its own outstanding may duplicate one outstanding
+//!   block per call, as libtorrent does: one requested at least [`ENDGAME_LATE`] ago (younger ones are
+//!   most likely on their way), the least duplicated, outside suspect pieces. The
+//!   first copy to arrive wins; the other requesters get cancels at once, which drop the copy from the
+//!   sender's upload queue while it still waits there.
 //! - A piece that failed its hash with blocks from several peers is *suspect*: its next download is
 //!   exclusive to one peer, so a second failure names the culprit.
 //! - Rarest first: a new piece is the one fewest connected peers have (ties broken by a per-piece random
@@ -25,6 +29,8 @@
 //! - Bounded: piece buffers in flight or hashing stay under `max_in_flight_bytes`, at least two pieces
 //!   (a peer that shares no piece in flight may go half as far again); buffers are recycled through a
 //!   small pool.
+
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 
@@ -38,6 +44,12 @@ pub type PeerKey = u64;
 pub const RANDOM_FIRST: usize = 4;
 /// Extra requesters of one block in endgame.
 pub const ENDGAME_DUPLICATES: usize = 2;
+/// In endgame a peer duplicates a block only while it has fewer requests than this outstanding: a busy
+/// peer's own queue keeps it working, and a duplicate queued behind it would rarely win.
+pub const ENDGAME_IDLE: usize = 2;
+/// In endgame a block is duplicated only once it has been requested this long: until then its copy is
+/// most likely on its way, and a second one would only arrive twice.
+pub const ENDGAME_LATE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PieceState {
@@ -58,6 +70,8 @@ struct InFlight {
     index: u32,
     buf: PieceBuf,
     blocks: Vec<Block>,
+    /// When each block was last requested (meaningful while it is `Requested`).
+    asked: Vec<Instant>,
     received: u32,
     /// Set for a suspect piece: only this peer may fill it.
     exclusive: Option<PeerKey>,
@@ -99,9 +113,13 @@ pub struct Picker {
     salt: Vec<u32>,
     suspect: Vec<bool>,
     in_flight: Vec<InFlight>,
+    /// Pieces in state `Missing`.
+    missing: usize,
     hashing: usize,
     pool: Vec<PieceBuf>,
     max_in_flight_bytes: u64,
+    /// How long a request waits before endgame may duplicate it ([`ENDGAME_LATE`]).
+    endgame_late: Duration,
 }
 
 impl Picker {
@@ -116,10 +134,17 @@ impl Picker {
             salt: (0..n).map(|_| rng.gen()).collect(),
             suspect: vec![false; n],
             in_flight: Vec::new(),
+            missing: n,
             hashing: 0,
             pool: Vec::new(),
             max_in_flight_bytes: max_in_flight_bytes.max(2 * geo.piece_length),
+            endgame_late: ENDGAME_LATE,
         }
+    }
+
+    /// Sets how long a request waits before endgame may duplicate it (tests use zero).
+    pub fn set_endgame_late(&mut self, late: Duration) {
+        self.endgame_late = late;
     }
 
     pub fn geometry(&self) -> &Geometry {
@@ -141,6 +166,9 @@ impl Picker {
     /// Marks a piece found on disk at start-up.
     pub fn mark_have(&mut self, index: u32) {
         if self.have.set(index as usize) {
+            if self.states[index as usize] == PieceState::Missing {
+                self.missing -= 1;
+            }
             self.states[index as usize] = PieceState::Have;
         }
     }
@@ -172,12 +200,13 @@ impl Picker {
         }
     }
 
-    /// Picks up to `n` blocks for `peer`, which has the pieces in `has`, appending them to `out`.
-    /// Returns the number picked.
+    /// Picks up to `n` blocks for `peer`, which has the pieces in `has` and `outstanding` requests
+    /// of ours not yet answered, appending them to `out`. Returns the number picked.
     pub fn pick(
         &mut self,
         peer: PeerKey,
         has: &Bitfield,
+        outstanding: usize,
         n: usize,
         out: &mut Vec<BlockRef>,
     ) -> usize {
@@ -211,34 +240,70 @@ impl Picker {
             let k = self.in_flight.len() - 1;
             self.take_free(k, peer, has, n - (out.len() - start), out);
         }
-        // 3. Endgame: nothing new left that this peer has; duplicate requests still outstanding.
-        if out.len() == start {
-            let geo = self.geo;
-            for f in self.in_flight.iter_mut() {
-                if !has.get(f.index as usize) || f.exclusive.is_some() {
-                    continue;
-                }
-                for b in 0..f.blocks.len() as u32 {
-                    if out.len() - start >= n {
-                        break;
-                    }
-                    let Block::Requested(owner) = f.blocks[b as usize] else {
-                        continue;
-                    };
-                    let dups = f.extra.iter().filter(|(x, _)| *x == b).count();
-                    if owner == peer || dups >= ENDGAME_DUPLICATES || f.extra.contains(&(b, peer)) {
-                        continue;
-                    }
-                    f.extra.push((b, peer));
-                    out.push(BlockRef {
-                        index: f.index,
-                        begin: b * BLOCK_SIZE,
-                        length: geo.block_len(f.index, b),
-                    });
-                }
+        // 3. Endgame: every remaining block is requested; an idle peer duplicates one of them.
+        if out.len() == start && n > 0 && outstanding < ENDGAME_IDLE && self.in_endgame() {
+            if let Some(b) = self.endgame_block(peer, has) {
+                out.push(b);
             }
         }
         out.len() - start
+    }
+
+    /// Whether every remaining block is requested: no piece left to start that a connected peer has,
+    /// and no free block in a piece in flight that anyone may fill.
+    fn in_endgame(&self) -> bool {
+        let free_block = self.in_flight.iter().any(|f| {
+            !(self.suspect[f.index as usize] && f.exclusive.is_some())
+                && f.blocks.contains(&Block::Free)
+        });
+        if free_block {
+            return false;
+        }
+        self.missing == 0
+            || !self
+                .states
+                .iter()
+                .zip(&self.availability)
+                .any(|(s, &a)| *s == PieceState::Missing && a > 0)
+    }
+
+    /// The endgame duplicate for `peer`, in a piece it has, outside suspect pieces: a block requested
+    /// at least `endgame_late` ago from another peer, the least duplicated, the longest waited for.
+    /// Requests younger than that are most likely on their way already (in the sender's socket, where
+    /// no cancel reaches them), and a copy would only arrive twice. Recorded as an extra requester.
+    fn endgame_block(&mut self, peer: PeerKey, has: &Bitfield) -> Option<BlockRef> {
+        let now = Instant::now();
+        let mut best: Option<(usize, Instant, usize, u32)> = None;
+        for (k, f) in self.in_flight.iter().enumerate() {
+            if !has.get(f.index as usize) || f.exclusive.is_some() {
+                continue;
+            }
+            for (b, st) in f.blocks.iter().enumerate() {
+                let b = b as u32;
+                let Block::Requested(owner) = *st else {
+                    continue;
+                };
+                let asked = f.asked[b as usize];
+                if owner == peer
+                    || now.saturating_duration_since(asked) < self.endgame_late
+                    || f.extra.contains(&(b, peer))
+                {
+                    continue;
+                }
+                let dups = f.extra.iter().filter(|(x, _)| *x == b).count();
+                if dups < ENDGAME_DUPLICATES && best.is_none_or(|x| (dups, asked) < (x.0, x.1)) {
+                    best = Some((dups, asked, k, b));
+                }
+            }
+        }
+        let (_, _, k, b) = best?;
+        let f = &mut self.in_flight[k];
+        f.extra.push((b, peer));
+        Some(BlockRef {
+            index: f.index,
+            begin: b * BLOCK_SIZE,
+            length: self.geo.block_len(f.index, b),
+        })
     }
 
     fn take_free(
@@ -262,12 +327,14 @@ impl Picker {
             }
         }
         let mut taken = 0;
+        let now = Instant::now();
         for (b, st) in f.blocks.iter_mut().enumerate() {
             if taken >= n {
                 break;
             }
             if *st == Block::Free {
                 *st = Block::Requested(peer);
+                f.asked[b] = now;
                 out.push(BlockRef {
                     index: f.index,
                     begin: b as u32 * BLOCK_SIZE,
@@ -300,11 +367,14 @@ impl Picker {
     fn start_piece(&mut self, index: u32) {
         let plen = self.geo.piece_length as usize;
         let buf = self.pool.pop().unwrap_or_else(|| PieceBuf::zeroed(plen));
+        self.missing -= 1;
         self.states[index as usize] = PieceState::InFlight;
+        let blocks = self.geo.blocks_in(index) as usize;
         self.in_flight.push(InFlight {
             index,
             buf,
-            blocks: vec![Block::Free; self.geo.blocks_in(index) as usize],
+            blocks: vec![Block::Free; blocks],
+            asked: vec![Instant::now(); blocks],
             received: 0,
             exclusive: None,
             extra: Vec::new(),
@@ -387,7 +457,10 @@ impl Picker {
         };
         if *st == Block::Requested(peer) {
             match f.extra.iter().position(|&(x, _)| x == blk) {
-                Some(pos) => *st = Block::Requested(f.extra.swap_remove(pos).1),
+                Some(pos) => {
+                    *st = Block::Requested(f.extra.swap_remove(pos).1);
+                    f.asked[blk as usize] = Instant::now();
+                }
                 None => *st = Block::Free,
             }
         } else {
@@ -422,6 +495,7 @@ impl Picker {
             return HashVerdict::Good;
         }
         self.states[i] = PieceState::Missing;
+        self.missing += 1;
         match contributors.first() {
             Some(&p) if contributors.iter().all(|&c| c == p) => HashVerdict::BadFrom(p),
             _ => {
@@ -453,7 +527,7 @@ mod tests {
     fn picks_every_block_once_then_completes() {
         let mut p = Picker::new(geo(), 1 << 30);
         let mut out = Vec::new();
-        assert_eq!(p.pick(1, &all(), 100, &mut out), 7);
+        assert_eq!(p.pick(1, &all(), 0, 100, &mut out), 7);
         let mut seen = out.clone();
         seen.sort();
         seen.dedup();
@@ -489,7 +563,7 @@ mod tests {
         p.add_availability(&rare);
         // Piece 6 is held by 3 peers, 4, 5, 7 by 2: one of those comes first.
         let mut out = Vec::new();
-        p.pick(9, &Bitfield::full(8), 1, &mut out);
+        p.pick(9, &Bitfield::full(8), 0, 1, &mut out);
         assert_ne!(out[0].index, 6);
         assert!(out[0].index >= 4);
     }
@@ -498,23 +572,30 @@ mod tests {
     fn released_blocks_go_to_another_peer() {
         let mut p = Picker::new(geo(), 1 << 30);
         let mut a = Vec::new();
-        p.pick(1, &all(), 3, &mut a);
+        p.pick(1, &all(), 0, 3, &mut a);
         for b in &a {
             p.release(1, *b);
         }
         let mut b = Vec::new();
-        p.pick(2, &all(), 3, &mut b);
+        p.pick(2, &all(), 0, 3, &mut b);
         assert_eq!(a, b);
     }
 
     #[test]
     fn endgame_duplicates_and_cancels() {
         let mut p = Picker::new(geo(), 1 << 30);
+        p.set_endgame_late(Duration::ZERO);
+        p.add_availability(&all());
         let mut a = Vec::new();
-        p.pick(1, &all(), 100, &mut a);
+        p.pick(1, &all(), 0, 100, &mut a);
         let mut b = Vec::new();
-        assert!(p.pick(2, &all(), 100, &mut b) > 0, "endgame duplicates");
+        assert_eq!(
+            p.pick(2, &all(), 0, 100, &mut b),
+            1,
+            "one duplicate per call"
+        );
         let blk = b[0];
+        assert_eq!(blk, a[0], "the longest outstanding block");
         match p.on_block(2, blk, &data(&blk)) {
             BlockResult::Stored { cancel } | BlockResult::Complete { cancel, .. } => {
                 assert_eq!(cancel, vec![1])
@@ -528,14 +609,79 @@ mod tests {
     }
 
     #[test]
+    fn endgame_waits_until_every_block_is_requested() {
+        let mut p = Picker::new(geo(), 1 << 30);
+        p.set_endgame_late(Duration::ZERO);
+        p.add_availability(&all());
+        let mut only0 = Bitfield::new(4);
+        only0.set(0);
+        // Peer 1 requests piece 0 whole; pieces 1-3 are still to start, by peers that have them.
+        let mut a = Vec::new();
+        assert_eq!(p.pick(1, &only0, 0, 100, &mut a), 2);
+        let mut b = Vec::new();
+        assert_eq!(
+            p.pick(2, &only0, 0, 100, &mut b),
+            0,
+            "not endgame: pieces left"
+        );
+        // Peer 3 starts another piece with one block of it: free blocks remain, still no endgame.
+        let mut c = Vec::new();
+        let mut rest = all();
+        rest.clear(0);
+        assert_eq!(p.pick(3, &rest, 0, 1, &mut c), 1);
+        assert_eq!(
+            p.pick(2, &only0, 0, 100, &mut b),
+            0,
+            "not endgame: free blocks"
+        );
+        p.pick(3, &rest, 1, 100, &mut c);
+        // Every block requested now: an idle peer duplicates one, a busy one does not.
+        assert_eq!(p.pick(4, &all(), ENDGAME_IDLE, 100, &mut b), 0);
+        assert_eq!(p.pick(2, &only0, 0, 100, &mut b), 1);
+        assert_eq!(p.pick(2, &only0, 1, 100, &mut b), 1);
+        // Each block has at most ENDGAME_DUPLICATES extra requesters.
+        let mut d = Vec::new();
+        for peer in 10..20 {
+            p.pick(peer, &only0, 0, 100, &mut d);
+        }
+        assert_eq!(d.len(), 2 * (ENDGAME_DUPLICATES - 1));
+    }
+
+    #[test]
+    fn endgame_leaves_young_requests_alone() {
+        let mut p = Picker::new(geo(), 1 << 30);
+        p.add_availability(&all());
+        let mut a = Vec::new();
+        p.pick(1, &all(), 0, 100, &mut a);
+        let mut b = Vec::new();
+        assert_eq!(p.pick(2, &all(), 0, 100, &mut b), 0, "requested just now");
+        p.set_endgame_late(Duration::ZERO);
+        assert_eq!(p.pick(2, &all(), 0, 100, &mut b), 1);
+    }
+
+    #[test]
+    fn endgame_counts_only_pieces_someone_has() {
+        let mut p = Picker::new(geo(), 1 << 30);
+        p.set_endgame_late(Duration::ZERO);
+        let mut only0 = Bitfield::new(4);
+        only0.set(0);
+        p.add_availability(&only0);
+        let mut a = Vec::new();
+        p.pick(1, &only0, 0, 100, &mut a);
+        // Pieces 1-3 are missing but no connected peer has them: piece 0 is the whole endgame.
+        let mut b = Vec::new();
+        assert_eq!(p.pick(2, &only0, 0, 100, &mut b), 1);
+    }
+
+    #[test]
     fn bad_piece_from_one_peer_names_it_and_mixed_makes_suspect() {
         let mut p = Picker::new(geo(), 1 << 30);
         let mut only0 = Bitfield::new(4);
         only0.set(0);
         let mut a = Vec::new();
-        p.pick(1, &only0, 1, &mut a);
+        p.pick(1, &only0, 0, 1, &mut a);
         let mut b = Vec::new();
-        p.pick(2, &only0, 1, &mut b);
+        p.pick(2, &only0, 0, 1, &mut b);
         p.on_block(1, a[0], &data(&a[0]));
         let BlockResult::Complete {
             index,
@@ -552,11 +698,11 @@ mod tests {
         );
         // Suspect now: the first peer to take it gets it alone.
         let mut c = Vec::new();
-        assert_eq!(p.pick(3, &only0, 1, &mut c), 1);
+        assert_eq!(p.pick(3, &only0, 0, 1, &mut c), 1);
         let mut d = Vec::new();
-        assert_eq!(p.pick(4, &only0, 5, &mut d), 0);
+        assert_eq!(p.pick(4, &only0, 0, 5, &mut d), 0);
         let mut e = Vec::new();
-        p.pick(3, &only0, 5, &mut e);
+        p.pick(3, &only0, 0, 5, &mut e);
         c.extend(e);
         let mut last = None;
         for blk in &c {
@@ -578,7 +724,7 @@ mod tests {
         let g = Geometry::new(100, 32768, 32768 * 100);
         let mut p = Picker::new(g, 4 * 32768);
         let mut out = Vec::new();
-        p.pick(1, &Bitfield::full(100), 1000, &mut out);
+        p.pick(1, &Bitfield::full(100), 0, 1000, &mut out);
         assert_eq!(p.buffered_pieces(), 4);
         assert_eq!(out.len(), 8);
     }

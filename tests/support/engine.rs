@@ -93,3 +93,29 @@ pub fn init_logs() {
             .try_init();
     }
 }
+
+/// Receives events until one satisfies `pred`; returns every event received up to and including it.
+/// Panics with what it saw if none does within `secs`.
+pub async fn events_until(
+    rx: &mut tokio::sync::broadcast::Receiver<btorrent::engine::Event>,
+    secs: u64,
+    what: &str,
+    pred: impl Fn(&btorrent::engine::Event) -> bool,
+) -> Vec<btorrent::engine::Event> {
+    let end = tokio::time::Instant::now() + Duration::from_secs(secs);
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout_at(end, rx.recv()).await {
+            Ok(Ok(e)) => {
+                let hit = pred(&e);
+                seen.push(e);
+                if hit {
+                    return seen;
+                }
+            }
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+            Ok(Err(e)) => panic!("waiting for {what}: {e}; saw {seen:#?}"),
+            Err(_) => panic!("no {what} within {secs} s; saw {seen:#?}"),
+        }
+    }
+}
