@@ -252,6 +252,9 @@ pub async fn start_session(cfg: &Config) -> Result<Session> {
         download_limit: cfg.settings.download_limit.and_then(|r| r.limit()),
         ..Default::default()
     };
+    if let Some(n) = cfg.settings.max_peers_per_ip {
+        scfg.max_peers_per_ip = n.max(1);
+    }
     match Session::start(scfg.clone()).await {
         Ok(s) => Ok(s),
         Err(e) if cfg.settings.listen_port != 0 => {

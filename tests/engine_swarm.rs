@@ -594,3 +594,103 @@ async fn download_limit_from_the_settings_slows_the_leecher_and_the_data_arrives
     assert!(took >= Duration::from_millis(2500), "took only {took:?}");
     assert_same_tree(src.path(), &dst.path().join("out"));
 }
+
+/// Opens `n` connections to `target` from `ip` that handshake and then only hold their slot (they
+/// never send a bitfield, interest or request). Returns how many are still open, live.
+async fn squatters(
+    meta: &Metainfo,
+    target: SocketAddr,
+    ips: &[std::net::IpAddr],
+    n: usize,
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncReadExt;
+    let open = std::sync::Arc::new(AtomicUsize::new(0));
+    for i in 0..n {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind(SocketAddr::new(ips[i % ips.len()], 0)).unwrap();
+        let mut s = sock.connect(target).await.unwrap();
+        let t = Duration::from_secs(10);
+        let ours = Handshake::ours(meta.info_hash, PeerId::generate());
+        write_handshake(&mut s, &ours, t).await.unwrap();
+        if read_handshake(&mut s, t).await.is_err() {
+            continue;
+        }
+        open.fetch_add(1, Ordering::SeqCst);
+        let open = open.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+            open.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+    open
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn squatters_from_one_address_leave_room_for_an_honest_peer() {
+    use std::sync::atomic::Ordering;
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 1 << 20, 31);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let (seeder, s) = seeder(&meta, src.path()).await;
+    let cap = SessionConfig::default().max_peers_per_ip;
+    let from = ["127.0.0.1".parse().unwrap()];
+    let open = squatters(&meta, seeder.listen_addr(), &from, 60).await;
+    wait_until(
+        "the seeder to close all but the per-address cap",
+        Duration::from_secs(30),
+        || open.load(Ordering::SeqCst) <= cap,
+    )
+    .await;
+    assert!(s.stats().peers <= cap, "{:?}", s.stats());
+    // An honest peer on another address gets in at once and finishes.
+    let cfg = SessionConfig {
+        listen: "127.0.0.2:0".parse().unwrap(),
+        ..Default::default()
+    };
+    let (_l, l) = leecher_with(cfg, &meta, dst.path(), vec![seeder.listen_addr()]).await;
+    wait_complete(&l, 30).await;
+    assert_same_tree(src.path(), dst.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_peers_give_their_slots_to_newcomers() {
+    use std::sync::atomic::Ordering;
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 1 << 20, 32);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let full = 8;
+    let cfg = SessionConfig {
+        max_peers_per_torrent: full,
+        idle_peer_grace: Duration::ZERO,
+        ..Default::default()
+    };
+    let (seeder, s) = seeder_with(cfg, &meta, src.path()).await;
+    // Every slot taken, each from an address of its own (no per-address cap applies).
+    let from: Vec<std::net::IpAddr> = (10..10 + full as u8)
+        .map(|i| std::net::IpAddr::from([127, 0, 0, i]))
+        .collect();
+    let open = squatters(&meta, seeder.listen_addr(), &from, full).await;
+    wait_until("every slot taken", Duration::from_secs(30), || {
+        s.stats().peers == full
+    })
+    .await;
+    assert_eq!(open.load(Ordering::SeqCst), full);
+    let cfg = SessionConfig {
+        listen: "127.0.0.2:0".parse().unwrap(),
+        ..Default::default()
+    };
+    let (_l, l) = leecher_with(cfg, &meta, dst.path(), vec![seeder.listen_addr()]).await;
+    wait_complete(&l, 30).await;
+    assert_same_tree(src.path(), dst.path());
+    wait_until(
+        "a squatter to lose its slot",
+        Duration::from_secs(30),
+        || open.load(Ordering::SeqCst) < full,
+    )
+    .await;
+    assert!(s.stats().peers <= full);
+}

@@ -306,6 +306,7 @@ impl Conn {
     fn set_interest(&mut self, want: bool) {
         if want != self.am_interested {
             self.am_interested = want;
+            self.sh.am_interested.store(want, Ordering::Relaxed);
             self.out.push(if want {
                 &Message::Interested
             } else {

@@ -48,7 +48,7 @@
 //!   so a bad piece never reaches the disk.
 //! - **Bounded**: piece buffers (in flight + hashing) by `SessionConfig::max_buffer_bytes`; requests to
 //!   a peer by its adaptive window (at most its `reqq` and [`conn::MAX_WINDOW`]); requests from a peer
-//!   by our advertised `reqq`; messages by the codec's limit; connections by `max_peers_per_torrent`;
+//!   by our advertised `reqq`; messages by the codec's limit; connections by `max_peers_per_torrent` and `max_peers_per_ip`;
 //!   the event channel by its capacity.
 
 mod announcer;
@@ -86,6 +86,11 @@ pub struct SessionConfig {
     /// Where resume data is kept (`<info-hash>.resume`); `None` = no resume files (data is re-checked).
     pub resume_dir: Option<PathBuf>,
     pub max_peers_per_torrent: usize,
+    /// Most connections per torrent from one IP address (each port of a host counts against it).
+    pub max_peers_per_ip: usize,
+    /// A peer connected this long that neither wants our pieces nor has any we want gives its slot to
+    /// a newcomer when the torrent has no other room.
+    pub idle_peer_grace: Duration,
     /// IP sent to trackers in `ip=`; `None` lets the tracker use the connection's address.
     pub announce_ip: Option<IpAddr>,
     /// Regular upload slots per torrent (one optimistic slot comes on top).
@@ -111,6 +116,8 @@ impl Default for SessionConfig {
             peer_id: None,
             resume_dir: None,
             max_peers_per_torrent: 50,
+            max_peers_per_ip: 10,
+            idle_peer_grace: Duration::from_secs(20),
             announce_ip: None,
             upload_slots: 4,
             max_buffer_bytes: 24 << 20,

@@ -1,6 +1,11 @@
 //! One peer connection's life: dialing (from our listen IP), registration with the torrent (self,
-//! banned, duplicate and too-many checks), the hand-over to [`super::conn`], the clean-up when it ends,
-//! and banning a peer that keeps sending bad pieces.
+//! banned, duplicate, per-address and too-many checks), the hand-over to [`super::conn`], the clean-up
+//! when it ends, and banning a peer that keeps sending bad pieces.
+//!
+//! Slots cannot be squatted: one IP address holds at most `max_peers_per_ip` connections of a
+//! torrent, and when a torrent is full a peer that has held its slot for `idle_peer_grace` while
+//! neither side wanted anything of the other makes room for a newcomer ([`evict_idle`]); peers that
+//! trade are never evicted.
 //!
 //! `PeerShared` is the part of a connection other tasks touch: the choker sets `am_choking`, other
 //! peer tasks queue endgame cancels, the torrent closes it. They wake the connection's reader task
@@ -49,6 +54,8 @@ pub(crate) struct PeerShared {
     pub uploaded: AtomicU64,
     pub strikes: AtomicU32,
     pub(crate) peer_interested: AtomicBool,
+    /// It has pieces we lack (we told it `interested`).
+    pub(crate) am_interested: AtomicBool,
     pub(crate) am_choking: AtomicBool,
     pub(crate) seed: AtomicBool,
     pub(crate) down_rate: AtomicU64,
@@ -238,7 +245,17 @@ fn register(
         }
         old.close("replaced by the connection the lower peer id opened");
     }
-    if c.peers.len() >= t.ctx.cfg.max_peers_per_torrent {
+    let same_ip = c
+        .peers
+        .values()
+        .filter(|p| p.addr.ip() == addr.ip())
+        .count();
+    if same_ip >= t.ctx.cfg.max_peers_per_ip {
+        return Err("too many connections from this address");
+    }
+    if c.peers.len() >= t.ctx.cfg.max_peers_per_torrent
+        && !evict_idle(&mut c.peers, t.ctx.cfg.idle_peer_grace)
+    {
         return Err("too many peers");
     }
     let key = c.next_key;
@@ -255,6 +272,7 @@ fn register(
         uploaded: AtomicU64::new(0),
         strikes: AtomicU32::new(0),
         peer_interested: AtomicBool::new(false),
+        am_interested: AtomicBool::new(false),
         am_choking: AtomicBool::new(true),
         seed: AtomicBool::new(false),
         down_rate: AtomicU64::new(0),
@@ -268,6 +286,35 @@ fn register(
         k.connected = true;
     }
     Ok((sh, c.picker.have().clone(), c.have_log.len()))
+}
+
+/// Whether a peer only holds a slot: connected for at least `grace`, it wants none of our pieces and
+/// has none we want.
+fn idle(p: &PeerShared, grace: Duration) -> bool {
+    p.connected_at.elapsed() >= grace
+        && !p.peer_interested.load(Ordering::Relaxed)
+        && !p.am_interested.load(Ordering::Relaxed)
+}
+
+/// Makes room for a newcomer: closes the longest-connected [`idle`] peer and takes it out of `peers`
+/// at once (its task finishes the clean-up). False if every peer is of use.
+pub(crate) fn evict_idle(
+    peers: &mut std::collections::HashMap<PeerKey, Arc<PeerShared>>,
+    grace: Duration,
+) -> bool {
+    let Some(key) = peers
+        .values()
+        .filter(|p| idle(p, grace))
+        .min_by_key(|p| p.connected_at)
+        .map(|p| p.key)
+    else {
+        return false;
+    };
+    if let Some(p) = peers.remove(&key) {
+        tracing::debug!(peer = %p.addr, "idle: its slot goes to a newcomer");
+        p.close("neither side wants anything; the slot goes to a newcomer");
+    }
+    true
 }
 
 /// Counts a bad piece against `key` and bans it after [`BAN_STRIKES`].

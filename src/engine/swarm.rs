@@ -111,11 +111,22 @@ fn connect_peers(t: &Arc<Torrent>) {
     let max = t.ctx.cfg.max_peers_per_torrent;
     let connecting = c.known.values().filter(|k| k.connecting).count();
     let mut room = max.saturating_sub(c.peers.len() + connecting);
+    let banned = c.banned_addrs.clone();
     if room == 0 {
-        return;
+        // Full: a peer that only holds its slot gives it up for an address not tried yet.
+        let dialable = c.known.iter().any(|(addr, k)| {
+            !k.connected
+                && !k.connecting
+                && k.next_try <= now
+                && !(complete && k.seed)
+                && !banned.contains(addr)
+        });
+        if !dialable || !super::peer::evict_idle(&mut c.peers, t.ctx.cfg.idle_peer_grace) {
+            return;
+        }
+        room = 1;
     }
     let mut picks: Vec<SocketAddr> = Vec::new();
-    let banned = c.banned_addrs.clone();
     for (addr, k) in c.known.iter_mut() {
         if room == 0 {
             break;
