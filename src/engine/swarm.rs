@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::choker::{self, Candidate};
 use super::picker::PeerKey;
-use super::torrent::Torrent;
+use super::torrent::{KnownPeer, Torrent};
 use super::{Event, TorrentState};
 
 const CHOKE_INTERVAL: Duration = Duration::from_secs(10);
@@ -112,16 +112,18 @@ fn connect_peers(t: &Arc<Torrent>) {
     let connecting = c.known.values().filter(|k| k.connecting).count();
     let mut room = max.saturating_sub(c.peers.len() + connecting);
     let banned = c.banned_addrs.clone();
+    let dialable = |addr: &SocketAddr, k: &KnownPeer| {
+        !k.connected
+            && !k.connecting
+            && k.next_try <= now
+            && !(complete && k.seed)
+            && !banned.contains(addr)
+    };
     if room == 0 {
         // Full: a peer that only holds its slot gives it up for an address not tried yet.
-        let dialable = c.known.iter().any(|(addr, k)| {
-            !k.connected
-                && !k.connecting
-                && k.next_try <= now
-                && !(complete && k.seed)
-                && !banned.contains(addr)
-        });
-        if !dialable || !super::peer::evict_idle(&mut c.peers, t.ctx.cfg.idle_peer_grace) {
+        if !c.known.iter().any(|(a, k)| dialable(a, k))
+            || !super::peer::evict_idle(&mut c.peers, t.ctx.cfg.idle_peer_grace)
+        {
             return;
         }
         room = 1;
@@ -131,10 +133,7 @@ fn connect_peers(t: &Arc<Torrent>) {
         if room == 0 {
             break;
         }
-        if k.connected || k.connecting || k.next_try > now || (complete && k.seed) {
-            continue;
-        }
-        if banned.contains(addr) {
+        if !dialable(addr, k) {
             continue;
         }
         k.connecting = true;
