@@ -116,7 +116,7 @@ fn connect_peers(t: &Arc<Torrent>) {
         !k.connected
             && !k.connecting
             && k.next_try <= now
-            && !(complete && k.seed)
+            && (!complete || !k.seed)
             && !banned.contains(addr)
     };
     if room == 0 {
