@@ -627,6 +627,22 @@ async fn squatters(
     open
 }
 
+/// A leecher on 127.0.0.2 (another address than the squatters') downloads from `seeder` into `dst`.
+async fn honest_leecher_finishes(
+    meta: &Metainfo,
+    seeder: SocketAddr,
+    src: &std::path::Path,
+    dst: &std::path::Path,
+) {
+    let cfg = SessionConfig {
+        listen: "127.0.0.2:0".parse().unwrap(),
+        ..Default::default()
+    };
+    let (_l, l) = leecher_with(cfg, meta, dst, vec![seeder]).await;
+    wait_complete(&l, 30).await;
+    assert_same_tree(src, dst);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn squatters_from_one_address_leave_room_for_an_honest_peer() {
     use std::sync::atomic::Ordering;
@@ -646,13 +662,7 @@ async fn squatters_from_one_address_leave_room_for_an_honest_peer() {
     .await;
     assert!(s.stats().peers <= cap, "{:?}", s.stats());
     // An honest peer on another address gets in at once and finishes.
-    let cfg = SessionConfig {
-        listen: "127.0.0.2:0".parse().unwrap(),
-        ..Default::default()
-    };
-    let (_l, l) = leecher_with(cfg, &meta, dst.path(), vec![seeder.listen_addr()]).await;
-    wait_complete(&l, 30).await;
-    assert_same_tree(src.path(), dst.path());
+    honest_leecher_finishes(&meta, seeder.listen_addr(), src.path(), dst.path()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -679,13 +689,7 @@ async fn idle_peers_give_their_slots_to_newcomers() {
     })
     .await;
     assert_eq!(open.load(Ordering::SeqCst), full);
-    let cfg = SessionConfig {
-        listen: "127.0.0.2:0".parse().unwrap(),
-        ..Default::default()
-    };
-    let (_l, l) = leecher_with(cfg, &meta, dst.path(), vec![seeder.listen_addr()]).await;
-    wait_complete(&l, 30).await;
-    assert_same_tree(src.path(), dst.path());
+    honest_leecher_finishes(&meta, seeder.listen_addr(), src.path(), dst.path()).await;
     wait_until(
         "a squatter to lose its slot",
         Duration::from_secs(30),
