@@ -25,7 +25,7 @@ fn log(line: &str) {
 }
 
 pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
-    let mut app = match App::start(config_path, runtime, Arc::new(log), false) {
+    let mut app = match App::start(config_path, runtime, Arc::new(log), false, None) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("btorrent: {e:#}");
