@@ -127,7 +127,9 @@ impl Job {
     }
 
     /// Shows progress until the download completes (then, with `keep_seeding`, seeding figures until
-    /// Ctrl-C) and returns a summary. Ctrl-C before completion stops watching, not the transfer.
+    /// Ctrl-C) and returns a summary. Ctrl-C before completion stops watching, not the transfer: in
+    /// the shell the summary then has `interrupted` set (the download goes on in the background);
+    /// elsewhere it is the command's cancellation.
     /// With `stall`, a download that verifies nothing new for that long is an error (the transfer
     /// itself goes on, as after Ctrl-C; what it has is kept for a later start).
     fn follow(
@@ -214,6 +216,16 @@ impl Job {
                 if let Some(b) = &bar {
                     b.finish_and_clear();
                 }
+                if self.ctx.in_shell() {
+                    // The shell's session outlives the command: the download goes on, and the
+                    // summary says it was only the watching that stopped.
+                    self.ctx
+                        .cancel
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
+                    let mut summary = self.stats_map();
+                    summary.insert("interrupted".into(), true.into());
+                    return Ok(summary);
+                }
                 return Err(cancelled_error());
             }
             if let Err(e) = self.ctx.check_time_limit() {
@@ -229,6 +241,7 @@ impl Job {
         }
         let s = outcome.or_else(|e| fail("follow", e))?;
         let mut summary = self.stats_map();
+        summary.insert("interrupted".into(), false.into());
         let secs = completed_at
             .map_or(started.elapsed(), |t| t - started)
             .as_secs_f64()
