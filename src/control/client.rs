@@ -73,7 +73,7 @@ impl Client {
     /// The owner's running torrents (empty without an owner).
     pub fn list(&self) -> Result<Vec<Running>> {
         Ok(self
-            .request(&Request::List, IO_TIMEOUT)?
+            .request(&Request::List {}, IO_TIMEOUT)?
             .and_then(|r| r.torrents)
             .unwrap_or_default())
     }

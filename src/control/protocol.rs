@@ -23,7 +23,7 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
-    List,
+    List {},
     Pause { info_hash: String },
     Resume { info_hash: String },
     Remove { info_hash: String },
@@ -128,7 +128,7 @@ mod tests {
         );
         assert_eq!(
             serde_json::from_str::<Request>(r#"{"op":"list"}"#).unwrap(),
-            Request::List
+            Request::List {}
         );
         for bad in [
             r#"{"op":"format_disk"}"#,

@@ -166,7 +166,7 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
         InfoHash::from_hex(h).ok_or_else(|| Reply::error("info_hash must be 40 hex digits"))
     };
     let result = match req {
-        Request::List => {
+        Request::List {} => {
             let torrents = live
                 .all()
                 .into_iter()
