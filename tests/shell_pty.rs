@@ -556,3 +556,49 @@ fn ctrl_c_while_b_create_hashes_returns_to_the_prompt_with_nothing_written() {
     sh.send("\x04");
     assert!(matches!(sh.wait_exit(), WaitStatus::Exited(_, 0)));
 }
+
+#[test]
+fn one_shot_commands_reach_the_shell_and_b_remove_asks_before_deleting() {
+    let dir = setup();
+    let root = dir.path();
+    let mut sh = Shell::start(root, &[]);
+    sh.wait_prompt("0 torrents");
+    sh.run("b-create share http://127.0.0.1:1/announce", "info-hash");
+    sh.wait_prompt(SEEDING_ONE);
+
+    // From another terminal: a one-shot command pauses the shell's torrent and sees its live state.
+    let out = support::cli::ok(root, &["pause", "share"]);
+    assert!(out.contains("share: paused"), "{out}");
+    let show = support::cli::ok(root, &["show", "--json"]);
+    assert!(
+        show.contains("\"state\": \"paused\"") && show.contains("\"running\": true"),
+        "{show}"
+    );
+
+    // Deleting the data asks first; "n" keeps everything.
+    sh.enter("b-remove share --delete-data");
+    sh.wait("the question", |s| {
+        s.typed().starts_with("Delete the files of share in ")
+    });
+    sh.send("n\r");
+    sh.wait_more("share: nothing removed", 0);
+    assert!(root.join("share/b.bin").exists());
+    // "y" deletes the torrent's files, and its folders once empty.
+    sh.enter("b-remove share --delete-data");
+    sh.wait("the question again", |s| {
+        s.typed().starts_with("Delete the files of share in ")
+    });
+    sh.send("y\r");
+    sh.wait_more("share: removed; deleted 2 files", 0);
+    sh.wait_prompt("0 torrents");
+    assert!(!root.join("share").exists());
+    assert!(root.join("torrents/share.torrent").exists());
+    sh.send("\x04");
+    let status = sh.wait_exit();
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "{status:?}\n{}",
+        sh.text()
+    );
+    assert!(!root.join(".btorrent/control.sock").exists());
+}
