@@ -353,3 +353,31 @@ async fn a_stale_socket_is_replaced_and_bad_requests_get_an_error_reply() {
     stop(d).await;
     assert!(!sock.exists());
 }
+
+#[test]
+fn a_one_shot_remove_on_a_terminal_asks_before_deleting() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    settings(root, "");
+    write_tree(root, &[("share/a.bin", 20_000), ("share/sub/b.bin", 100)]);
+    ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
+    let remove = |answer: &str, want: &str| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_btorrent"));
+        cmd.args(["remove", "share", "--delete-data"])
+            .current_dir(root)
+            .env_remove("BTORRENT_CONFIG");
+        let mut p = expectrl::Session::spawn(cmd).expect("a pty");
+        p.set_expect_timeout(Some(Duration::from_secs(30)));
+        p.expect("Delete the files of share in").unwrap();
+        p.expect("[y/N]").unwrap();
+        p.send_line(answer).unwrap();
+        p.expect(want).unwrap();
+        p.expect(expectrl::Eof).unwrap();
+    };
+    remove("n", "share: nothing removed");
+    assert!(root.join("share/a.bin").exists());
+    assert_eq!(state_of(root, "share").as_deref(), Some("seeding"));
+    remove("y", "share: removed; deleted 2 files");
+    assert!(!root.join("share").exists());
+    assert_eq!(state_of(root, "share"), None);
+}
