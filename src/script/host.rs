@@ -185,7 +185,7 @@ pub fn terminal_ask(cancel: Arc<AtomicBool>) -> Ask {
 }
 
 /// `y` or `yes`, in any case.
-pub fn is_yes(answer: &str) -> bool {
+fn is_yes(answer: &str) -> bool {
     matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 

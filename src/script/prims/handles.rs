@@ -10,8 +10,9 @@
 //!
 //! Actions: `pause()`, `resume()`, `remove()` (stops, announces `stopped`, forgets the torrent; data
 //! stays), `remove(#{ delete_data: true })` (the same, then deletes the torrent's own files and the
-//! folders they leave empty, nothing else), `move_to(dir)` (moves the data and goes on seeding from there; a torrent not running here
-//! just has its files moved). Each records the change in torrents.toml.
+//! folders they leave empty, nothing else), `move_to(dir)` (moves the data and goes on seeding from
+//! there; a torrent not running here just has its files moved). Each records the change in
+//! torrents.toml.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
