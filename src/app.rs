@@ -12,6 +12,9 @@
 //! one-shot command in another terminal) join the session: the shell checks after each command
 //! ([`App::sync_managed`]), the daemon whenever torrents.toml changes.
 //!
+//! The control socket ([`crate::control`]) serves the running torrents to one-shot commands run for the
+//! same torrents.toml, from start until shutdown.
+//!
 //! Autorun: every `*.rhai` file in `<scripts_dir>/autorun/` runs once at start, in name order. Such a
 //! script usually registers handlers (`on`) and timers (`every`, `after`) and returns.
 
@@ -24,9 +27,12 @@ use anyhow::Result;
 use tokio::sync::broadcast;
 
 use crate::config::Config;
+use crate::control;
 use crate::events::{Event, EventBus};
 use crate::script::host::with_call_deadline;
-use crate::script::{Automation, CloseRequest, Dispatcher, Host, HostContext, Output, ScriptError};
+use crate::script::{
+    Ask, Automation, CloseRequest, Dispatcher, Host, HostContext, Output, ScriptError,
+};
 use crate::services::{resume_managed, Services, ServicesOptions};
 use crate::types::PeerId;
 
@@ -43,6 +49,9 @@ pub struct App {
     pub automation: Arc<Host>,
     /// What `close()` asked for.
     pub close_request: Arc<CloseRequest>,
+    /// The control socket one-shot commands reach this process on (`None` if it could not be made,
+    /// or another shell or daemon already serves this torrents.toml).
+    pub control: Option<control::Server>,
     /// Subscribed before the services started, so no event is missed: the dispatcher's, and the
     /// front end's (to show or log every event).
     dispatch_rx: Option<broadcast::Receiver<Event>>,
@@ -52,13 +61,15 @@ pub struct App {
 
 impl App {
     /// Starts the services (the tracker, the peer session resuming every managed torrent) and the
-    /// script hosts; `out` receives every line scripts and handlers print. Handlers are called once
+    /// script hosts; `out` receives every line scripts and handlers print, and `ask` is how typed
+    /// commands ask questions (`None`: they cannot). Handlers are called once
     /// [`App::start_automation`] has run the autorun scripts: events from the start wait until then.
     pub fn start(
         config_path: &Path,
         runtime: &tokio::runtime::Runtime,
         out: Output,
         progress: bool,
+        ask: Option<Ask>,
     ) -> Result<App> {
         let bus = EventBus::default();
         let dispatch_rx = Some(bus.subscribe());
@@ -72,7 +83,7 @@ impl App {
         let automation = Arc::new(Automation::default());
         let close_request = Arc::new(CloseRequest::default());
         let peer_id = PeerId::generate();
-        let ctx = |cancel: Arc<AtomicBool>, close: Option<Arc<CloseRequest>>| HostContext {
+        let ctx = |cancel: Arc<AtomicBool>, close: Option<Arc<CloseRequest>>, ask| HostContext {
             config_path: config_path.to_path_buf(),
             out: out.clone(),
             runtime: runtime.handle().clone(),
@@ -84,12 +95,24 @@ impl App {
             live: services.live(),
             automation: automation.clone(),
             close_request: close,
+            ask,
         };
         let commands = Arc::new(Host::new(ctx(
             Arc::new(AtomicBool::new(false)),
             Some(close_request.clone()),
+            ask,
         ))?);
-        let auto_host = Arc::new(Host::new(ctx(Arc::new(AtomicBool::new(false)), None))?);
+        let auto_host = Arc::new(Host::new(ctx(
+            Arc::new(AtomicBool::new(false)),
+            None,
+            None,
+        ))?);
+        let control = {
+            let _in_runtime = runtime.enter();
+            control::Server::start(config_path, services.live())
+                .map_err(|e| out(&format!("warning: no control socket: {e:#}")))
+                .ok()
+        };
         let (_, warnings) = crate::script::Catalog::load(Some(&cfg.scripts_dir()));
         for w in warnings {
             out(&format!("warning: {w}"));
@@ -100,6 +123,7 @@ impl App {
             commands,
             automation: auto_host,
             close_request,
+            control,
             dispatch_rx,
             log_rx,
             dispatcher: None,
@@ -166,6 +190,8 @@ impl App {
     /// Stops the handlers and timers, records the torrents' states, and stops the services, waiting at
     /// most about `grace` for transfers and `stopped` announces to finish.
     pub fn shutdown(mut self, runtime: &tokio::runtime::Runtime, grace: Duration) {
+        // One-shot commands edit torrents.toml again from here on.
+        self.control.take();
         self.automation
             .context()
             .cancel

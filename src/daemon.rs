@@ -1,7 +1,8 @@
 //! `btorrent daemon`: the shell's services without the shell. It starts the tracker and the peer as
 //! torrents.toml configures them (every managed torrent resumes), runs the autorun scripts and their
 //! handlers and timers, logs every event (and what scripts print) to stdout with a timestamp, picks up
-//! torrents registered in torrents.toml meanwhile, and closes gracefully on SIGINT or SIGTERM.
+//! torrents registered in torrents.toml meanwhile, serves one-shot commands on its control socket
+//! ([`crate::control`]), and closes gracefully on SIGINT or SIGTERM.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -25,7 +26,7 @@ fn log(line: &str) {
 }
 
 pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
-    let mut app = match App::start(config_path, runtime, Arc::new(log), false) {
+    let mut app = match App::start(config_path, runtime, Arc::new(log), false, None) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("btorrent: {e:#}");

@@ -29,6 +29,8 @@
 //!   the peer that downloads and uploads.
 //! - [`script`]: the rhai host; every command is a bundled `scripts/b-*.rhai`; event handlers and timers.
 //! - [`watch`]: the watch folder; dropped data is shared, dropped .torrent files are downloaded.
+//! - [`control`]: the Unix socket beside torrents.toml through which one-shot commands reach the
+//!   running shell or daemon (its live figures, pause, resume, remove).
 //! - Front ends: [`shell`] (interactive, the default), [`daemon`] (headless), [`runner`]
 //!   (`btorrent run`), with [`app`] assembling what the shell and the daemon share.
 //! - [`demo`]: the whole program on loopback in one process (`btorrent demo`).
@@ -37,6 +39,7 @@ pub mod announce;
 pub mod app;
 pub mod bencode;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod engine;

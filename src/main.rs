@@ -2,9 +2,11 @@
 //! built-in modes are shell, daemon, tracker and run; every other command is a script: `btorrent create
 //! a b` runs `b-create a b`.
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use btorrent::script::{Host, HostContext, ScriptError};
@@ -139,7 +141,15 @@ fn main() -> ExitCode {
         }
         Some(Command::Script(words)) => words,
     };
-    let ctx = HostContext::stdout(cli.config.clone(), runtime.handle().clone());
+    let mut ctx = HostContext::stdout(cli.config.clone(), runtime.handle().clone());
+    // Torrents running in the shell or daemon that owns torrents.toml are acted on there.
+    ctx.live = Arc::new(btorrent::control::OwnerOrLocal::new(
+        &cli.config,
+        ctx.live.clone(),
+    ));
+    if std::io::stdin().is_terminal() {
+        ctx.ask = Some(btorrent::script::host::terminal_ask(ctx.cancel.clone()));
+    }
     let host = match Host::new(ctx) {
         Ok(h) => h,
         Err(e) => {

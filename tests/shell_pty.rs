@@ -430,7 +430,12 @@ fn ctrl_c_during_b_start_and_closing_while_downloading() {
     sh.run("b-start movie.torrent -o downloads", "movie.mkv");
     std::thread::sleep(Duration::from_millis(300));
     sh.send("\x03");
-    sh.wait_more("b-start: cancelled", 0);
+    // Ctrl-C stops the watching, not the download, and the shell says so (no error).
+    sh.wait_more(
+        "movie.mkv: download continues in the background; b-pause movie.mkv stops it",
+        0,
+    );
+    assert!(!sh.text().contains("cancelled"), "{}", sh.text());
     // The download goes on in the background; the prompt counts it.
     sh.wait_prompt("2 torrents · 1 downloading · ↓ 0 B/s ↑ 0 B/s · 0 peers");
 
@@ -550,4 +555,50 @@ fn ctrl_c_while_b_create_hashes_returns_to_the_prompt_with_nothing_written() {
     assert!(cfg.torrents.is_empty());
     sh.send("\x04");
     assert!(matches!(sh.wait_exit(), WaitStatus::Exited(_, 0)));
+}
+
+#[test]
+fn one_shot_commands_reach_the_shell_and_b_remove_asks_before_deleting() {
+    let dir = setup();
+    let root = dir.path();
+    let mut sh = Shell::start(root, &[]);
+    sh.wait_prompt("0 torrents");
+    sh.run("b-create share http://127.0.0.1:1/announce", "info-hash");
+    sh.wait_prompt(SEEDING_ONE);
+
+    // From another terminal: a one-shot command pauses the shell's torrent and sees its live state.
+    let out = support::cli::ok(root, &["pause", "share"]);
+    assert!(out.contains("share: paused"), "{out}");
+    let show = support::cli::ok(root, &["show", "--json"]);
+    assert!(
+        show.contains("\"state\": \"paused\"") && show.contains("\"running\": true"),
+        "{show}"
+    );
+
+    // Deleting the data asks first; "n" keeps everything.
+    sh.enter("b-remove share --delete-data");
+    sh.wait("the question", |s| {
+        s.typed().starts_with("Delete the files of share in ")
+    });
+    sh.send("n\r");
+    sh.wait_more("share: nothing removed", 0);
+    assert!(root.join("share/b.bin").exists());
+    // "y" deletes the torrent's files, and its folders once empty.
+    sh.enter("b-remove share --delete-data");
+    sh.wait("the question again", |s| {
+        s.typed().starts_with("Delete the files of share in ")
+    });
+    sh.send("y\r");
+    sh.wait_more("share: removed; deleted 2 files", 0);
+    sh.wait_prompt("0 torrents");
+    assert!(!root.join("share").exists());
+    assert!(root.join("torrents/share.torrent").exists());
+    sh.send("\x04");
+    let status = sh.wait_exit();
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "{status:?}\n{}",
+        sh.text()
+    );
+    assert!(!root.join(".btorrent/control.sock").exists());
 }

@@ -35,7 +35,12 @@ struct ResumeFile {
 
 fn path(t: &Torrent) -> Option<PathBuf> {
     let dir = t.ctx.cfg.resume_dir.as_ref()?;
-    Some(dir.join(format!("{}.resume", t.info_hash().to_hex())))
+    Some(file_in(dir, &t.info_hash()))
+}
+
+/// The resume file of torrent `ih` in the folder `dir`.
+pub fn file_in(dir: &std::path::Path, ih: &crate::types::InfoHash) -> PathBuf {
+    dir.join(format!("{}.resume", ih.to_hex()))
 }
 
 fn load(t: &Torrent) -> Option<(Bitfield, Vec<Option<FileStamp>>)> {

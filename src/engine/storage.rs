@@ -347,29 +347,71 @@ impl Storage {
                 return Err(e);
             }
         }
-        if self.info.multi_file {
-            // Remove the folders the files left behind, deepest first; ignore ones still in use.
-            let mut dirs: Vec<PathBuf> = self
-                .info
-                .files
-                .iter()
-                .filter_map(|f| confined_join(&old_dir, &f.path))
-                .flat_map(|p| {
-                    p.ancestors()
-                        .skip(1)
-                        .take_while(|a| a.starts_with(&old_dir) && *a != old_dir)
-                        .map(Path::to_path_buf)
-                        .collect::<Vec<_>>()
-                })
-                .collect();
-            dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-            dirs.dedup();
-            for d in dirs {
-                let _ = std::fs::remove_dir(d);
-            }
-        }
+        self.remove_empty_folders(&old_dir);
         *self.data_dir.write() = new_dir.to_path_buf();
         Ok(())
+    }
+}
+
+impl Storage {
+    /// Deletes the torrent's data, and nothing else: each file the torrent lists (padding aside) in
+    /// the data folder, then the torrent's folders left empty. A file whose path passes through a
+    /// symbolic link below the data folder is left alone, since it may lead elsewhere. Call with the
+    /// torrent stopped. Returns how many files and bytes were deleted.
+    pub fn delete_files(&self) -> io::Result<(usize, u64)> {
+        self.close_all();
+        let dir = self.data_dir();
+        let (mut files, mut bytes) = (0, 0);
+        for (i, f) in self.info.files.iter().enumerate() {
+            if f.padding {
+                continue;
+            }
+            let path = self.file_path(i)?;
+            let through_link = path
+                .ancestors()
+                .skip(1)
+                .take_while(|a| *a != dir)
+                .any(|a| a.symlink_metadata().is_ok_and(|m| m.is_symlink()));
+            if through_link {
+                continue;
+            }
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if !m.is_dir() => {
+                    std::fs::remove_file(&path)?;
+                    files += 1;
+                    bytes += m.len();
+                }
+                _ => {}
+            }
+        }
+        self.remove_empty_folders(&dir);
+        Ok((files, bytes))
+    }
+
+    /// Removes the torrent's folders under `dir` that are empty (its files moved or deleted), deepest
+    /// first; folders that still hold something stay.
+    fn remove_empty_folders(&self, dir: &Path) {
+        if !self.info.multi_file {
+            return;
+        }
+        let mut dirs: Vec<PathBuf> = self
+            .info
+            .files
+            .iter()
+            .filter_map(|f| confined_join(dir, &f.path))
+            .flat_map(|p| {
+                p.ancestors()
+                    .skip(1)
+                    .take_while(|a| a.starts_with(dir) && *a != dir)
+                    .map(Path::to_path_buf)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        dirs.dedup();
+        for d in dirs {
+            let _ = std::fs::remove_dir(d);
+        }
     }
 }
 

@@ -22,6 +22,9 @@ use crate::types::PeerId;
 /// Where script output goes: stdout for a one-shot command, above the prompt in the shell.
 pub type Output = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Asks the person at the terminal a yes/no question; true for yes (Ctrl-C is no).
+pub type Ask = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// What primitives share: the config file, the output, the runtime to block on, cancellation.
 pub struct HostContext {
     pub config_path: PathBuf,
@@ -44,6 +47,9 @@ pub struct HostContext {
     pub automation: Arc<Automation>,
     /// Set by `close()` in the shell, which then closes after the command; `None` outside a shell.
     pub close_request: Option<Arc<CloseRequest>>,
+    /// How `confirm()` asks; `None` where nobody can answer (a daemon, a handler, input that is not a
+    /// terminal).
+    pub ask: Option<Ask>,
 }
 
 /// What `close([force])` asks of the shell it runs in.
@@ -72,7 +78,13 @@ impl HostContext {
             peer,
             automation: Arc::new(Automation::default()),
             close_request: None,
+            ask: None,
         }
+    }
+
+    /// Whether the command runs in the interactive shell, whose peer session outlives it.
+    pub fn in_shell(&self) -> bool {
+        self.close_request.is_some()
     }
 
     /// The peer session, started now if none runs.
@@ -146,6 +158,35 @@ impl HostContext {
             std::thread::sleep((end - now).min(Duration::from_millis(20)));
         }
     }
+}
+
+/// Asks on the terminal of a one-shot command: the question on stderr, the answer from stdin. The
+/// answer is read on a thread of its own so that Ctrl-C (`cancel`) ends the wait as a no.
+pub fn terminal_ask(cancel: Arc<AtomicBool>) -> Ask {
+    Arc::new(move |question: &str| {
+        eprint!("{question} ");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = tx.send(std::io::stdin().read_line(&mut line).map(|_| line));
+        });
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                eprintln!();
+                return false;
+            }
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(Ok(a)) => return is_yes(&a),
+                Ok(Err(_)) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return false,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        }
+    })
+}
+
+/// `y` or `yes`, in any case.
+fn is_yes(answer: &str) -> bool {
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 thread_local! {

@@ -11,14 +11,19 @@ use crate::engine::{TorrentState, TorrentStats};
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
 
-/// A snapshot of one running torrent.
-#[derive(Debug, Clone, PartialEq)]
+/// A snapshot of one running torrent. It crosses the control channel as JSON (see
+/// [`crate::control`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LiveStats {
     pub name: String,
     /// `checking`, `downloading`, `seeding`, `paused` or `error: ...`.
     pub state: String,
     /// Verified bytes / total bytes, 0.0 to 1.0.
     pub progress: f64,
+    pub pieces_have: usize,
+    pub pieces_total: usize,
+    /// Bytes of verified pieces on disk.
+    pub verified: u64,
     pub size: u64,
     /// Bytes per second.
     pub down_rate: u64,
@@ -58,7 +63,7 @@ pub trait LiveTorrents: Send + Sync {
     fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>>;
 }
 
-fn live_stats(name: &str, s: &TorrentStats) -> LiveStats {
+pub(crate) fn live_stats(name: &str, s: &TorrentStats) -> LiveStats {
     LiveStats {
         name: name.to_string(),
         state: match &s.state {
@@ -70,6 +75,9 @@ fn live_stats(name: &str, s: &TorrentStats) -> LiveStats {
         } else {
             s.bytes_verified as f64 / s.bytes_total as f64
         },
+        pieces_have: s.pieces_have,
+        pieces_total: s.pieces_total,
+        verified: s.bytes_verified,
         size: s.bytes_total,
         down_rate: s.down_rate,
         up_rate: s.up_rate,

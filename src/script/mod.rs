@@ -30,5 +30,5 @@ pub use automation::Automation;
 pub use catalog::{Catalog, Script, ScriptOrigin};
 pub use command::CommandSpec;
 pub use dispatch::Dispatcher;
-pub use host::{CloseRequest, Host, HostContext, Output, ScriptError};
+pub use host::{Ask, CloseRequest, Host, HostContext, Output, ScriptError};
 pub use live::{LiveStats, LiveTorrents};

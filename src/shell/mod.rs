@@ -54,7 +54,11 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
         let s = screen.clone();
         Arc::new(move |t: &str| s.print(t))
     };
-    let mut app = match App::start(config_path, runtime, out, interactive) {
+    let ask: Option<crate::script::Ask> = interactive.then(|| {
+        let s = screen.clone();
+        Arc::new(move |q: &str| ask_yes_no(&s, q).unwrap_or(false)) as crate::script::Ask
+    });
+    let mut app = match App::start(config_path, runtime, out, interactive, ask) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("btorrent: {e:#}");
@@ -154,6 +158,7 @@ fn close_on_hangup(
         )
     };
     let peer = app.services.peer.clone();
+    let socket = app.control.as_ref().map(|c| c.socket().clone());
     let live = app.services.live();
     let config_path = app.config_path.clone();
     runtime.spawn(async move {
@@ -168,6 +173,9 @@ fn close_on_hangup(
         });
         let _ = states.await;
         peer.shutdown(CLOSE_GRACE).await;
+        if let Some(s) = socket {
+            s.remove();
+        }
         let _ = crossterm::terminal::disable_raw_mode();
         std::process::exit(0);
     });
@@ -265,18 +273,28 @@ fn confirm_close(app: &App, screen: &Screen) -> bool {
         active.len(),
         active.join(", ")
     ));
+    ask_yes_no(
+        screen,
+        "Close anyway? Transfers stop and resume at the next start [y/N]",
+    )
+    .unwrap_or(true)
+}
+
+/// Asks a yes/no question at the terminal (also what `confirm()` does in commands typed here); Ctrl-C
+/// or Ctrl-D answer no; `None` when the terminal failed.
+fn ask_yes_no(screen: &Screen, question: &str) -> Option<bool> {
     // A separate editor, so the answer does not land in the history.
     let mut ask = Reedline::create();
-    let q = Question("Close anyway? Transfers stop and resume at the next start [y/N]".into());
+    let q = Question(question.into());
     loop {
         match ask.read_line(&q) {
             Ok(Signal::Success(a)) => match a.trim().to_ascii_lowercase().as_str() {
-                "y" | "yes" => return true,
-                "" | "n" | "no" => return false,
+                "y" | "yes" => return Some(true),
+                "" | "n" | "no" => return Some(false),
                 _ => screen.print("answer y or n"),
             },
-            Ok(_) => return false,
-            Err(_) => return true,
+            Ok(_) => return Some(false),
+            Err(_) => return None,
         }
     }
 }

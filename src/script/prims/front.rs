@@ -1,5 +1,6 @@
 //! Front-end primitives: `close([force])` asks the shell to close once the command ends (it asks first
-//! when downloads are active, unless `force`).
+//! when downloads are active, unless `force`); `can_ask()` tells whether someone at a terminal can
+//! answer a question, and `confirm(question)` asks it (true for yes).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -21,7 +22,21 @@ fn close(ctx: &HostContext, force: bool) -> Result<(), Box<EvalAltResult>> {
     Ok(())
 }
 
+fn confirm(ctx: &HostContext, question: &str) -> Result<bool, Box<EvalAltResult>> {
+    match &ctx.ask {
+        Some(ask) => Ok(ask(question)),
+        None => fail(
+            "confirm",
+            "no terminal to ask on (a daemon, a handler, or input that is not a terminal)",
+        ),
+    }
+}
+
 pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
+    let c = ctx.clone();
+    engine.register_fn("can_ask", move || c.ask.is_some());
+    let c = ctx.clone();
+    engine.register_fn("confirm", move |q: &str| confirm(&c, q));
     let c = ctx.clone();
     engine.register_fn("close", move || close(&c, false));
     let c = ctx.clone();

@@ -1,15 +1,18 @@
 //! Torrent handles: `torrent(name_or_hash)` (and `ev.torrent` in event handlers) gives a
 //! `TorrentHandle`, a live view of one managed torrent.
 //!
-//! Getters read the running engine when the torrent runs in this process, else torrents.toml:
+//! Getters read the running engine when the torrent runs in this process (or in the shell or daemon
+//! that owns torrents.toml, for a one-shot command), else torrents.toml:
 //! `name`, `info_hash`, `state`, `running`, `progress` (0.0-1.0, `()` when not running), `size`,
 //! `down_rate`, `up_rate`, `downloaded`, `uploaded`, `ratio` (uploaded / size, this process),
 //! `peers`, `seeds`, `save_path` (the folder holding its data), `file` (the .torrent), and `meta`: a
 //! map the script owns, saved with the torrent in torrents.toml (`t.meta.moved = true` persists).
 //!
 //! Actions: `pause()`, `resume()`, `remove()` (stops, announces `stopped`, forgets the torrent; data
-//! stays), `move_to(dir)` (moves the data and goes on seeding from there; a torrent not running here
-//! just has its files moved). Each records the change in torrents.toml.
+//! stays), `remove(#{ delete_data: true })` (the same, then deletes the torrent's own files and the
+//! folders they leave empty, nothing else), `move_to(dir)` (moves the data and goes on seeding from
+//! there; a torrent not running here just has its files moved). Each records the change in
+//! torrents.toml.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,7 +25,7 @@ use super::registry::lookup;
 use crate::config::{Config, ManagedTorrent, Origin};
 use crate::engine::storage::Storage;
 use crate::metainfo::Metainfo;
-use crate::script::host::HostContext;
+use crate::script::host::{HostContext, Opts};
 use crate::script::live::LiveStats;
 use crate::types::InfoHash;
 
@@ -192,13 +195,71 @@ fn resume(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
 }
 
 fn remove(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
+    remove_with(ctx, h, false).map(|_| ())
+}
+
+/// `t.remove(#{ delete_data: true })`: removes the torrent, then deletes its files (see
+/// [`Storage::delete_files`]) and its resume data; returns `files`, `bytes` and `data` (the folder).
+fn remove_opts(ctx: &HostContext, h: &Handle, opts: &Map) -> Result<Map, Box<EvalAltResult>> {
+    let o = Opts {
+        func: "remove",
+        map: opts,
+    };
+    o.check(&["delete_data"])?;
+    remove_with(ctx, h, o.bool("delete_data")?)
+}
+
+fn remove_with(
+    ctx: &HostContext,
+    h: &Handle,
+    delete_data: bool,
+) -> Result<Map, Box<EvalAltResult>> {
+    // What to delete is known before anything stops: a torrent whose .torrent cannot be read is not
+    // removed half-way.
+    let doomed = if delete_data {
+        let v = view(ctx, h);
+        let (Some(file), Some(dir), Some(cfg)) = (v.file(), v.save_path(), v.cfg) else {
+            return fail(
+                "remove",
+                format!(
+                    "cannot delete the data of {}: its .torrent is not known",
+                    h.name
+                ),
+            );
+        };
+        let meta = Metainfo::load(&file).or_else(|e| fail("remove", e))?;
+        let resume =
+            crate::engine::resume::file_in(&crate::services::resume_dir(&cfg), &h.info_hash);
+        Some((Storage::new(meta.info.clone(), dir), resume))
+    } else {
+        None
+    };
     ctx.block_on(ctx.live.remove(h.info_hash))?
         .or_else(|e| fail("remove", format!("{e:#}")))?;
+    let mut out = Map::new();
+    if let Some((storage, resume)) = doomed {
+        let dir = storage.data_dir();
+        let (files, bytes) = storage.delete_files().or_else(|e| {
+            fail(
+                "remove",
+                format!(
+                    "cannot delete the data of {} in {}: {e}",
+                    h.name,
+                    dir.display()
+                ),
+            )
+        })?;
+        let _ = std::fs::remove_file(resume);
+        out.insert("files".into(), (files as i64).into());
+        out.insert("bytes".into(), (bytes as i64).into());
+        out.insert("data".into(), path_value(Some(dir)));
+    }
     Config::update(&ctx.config_path, |cfg| {
         cfg.remove(&h.info_hash);
         Ok(())
     })
-    .or_else(|e| fail("remove", format!("{e:#}")))
+    .or_else(|e| fail("remove", format!("{e:#}")))?;
+    Ok(out)
 }
 
 fn move_to(ctx: &HostContext, h: &Handle, dir: &str) -> Result<(), Box<EvalAltResult>> {
@@ -329,6 +390,10 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     engine.register_fn("resume", move |h: &mut Handle| resume(&c, h));
     let c = ctx.clone();
     engine.register_fn("remove", move |h: &mut Handle| remove(&c, h));
+    let c = ctx.clone();
+    engine.register_fn("remove", move |h: &mut Handle, opts: Map| {
+        remove_opts(&c, h, &opts)
+    });
     let c = ctx.clone();
     engine.register_fn("move_to", move |h: &mut Handle, dir: &str| {
         move_to(&c, h, dir)

@@ -174,22 +174,21 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     let c = ctx.clone();
     engine.register_fn("torrents", move || -> Result<Array, Box<EvalAltResult>> {
         let cfg = c.config()?;
-        let session = c.peer.get();
+        // One look at the running torrents (here, or in the shell or daemon that owns the file).
+        let live: std::collections::HashMap<_, _> = c.live.all().into_iter().collect();
         Ok(cfg
             .torrents
             .iter()
             .map(|t| {
                 let mut m = entry_map(&cfg, t);
-                let live = session
-                    .as_ref()
-                    .zip(t.hash())
-                    .and_then(|(s, ih)| s.get(&ih));
-                if let Some(h) = live {
-                    let stats = super::transfer::stats_map(&t.name, &t.info_hash, &h.stats());
-                    m.extend(stats);
-                    m.insert("running".into(), true.into());
-                } else {
-                    m.insert("running".into(), false.into());
+                match t.hash().and_then(|ih| live.get(&ih)) {
+                    Some(s) => {
+                        m.extend(super::transfer::live_map(&t.info_hash, s));
+                        m.insert("running".into(), true.into());
+                    }
+                    None => {
+                        m.insert("running".into(), false.into());
+                    }
                 }
                 Dynamic::from_map(m)
             })

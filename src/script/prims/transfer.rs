@@ -19,6 +19,7 @@ use crate::engine::{probe, AddOptions, TorrentHandle, TorrentState, TorrentStats
 use crate::fsutil::human_bytes;
 use crate::metainfo::Metainfo;
 use crate::script::host::{cancelled_error, HostContext, Opts};
+use crate::script::live::{live_stats, LiveStats};
 use crate::services::record_state;
 use crate::types::PeerId;
 
@@ -41,20 +42,31 @@ fn is_complete(s: &TorrentStats) -> bool {
     s.pieces_have == s.pieces_total
 }
 
-/// One torrent's live numbers as a map (what `stats` returns and `b-show` merges in).
+/// One torrent's live numbers as a map (what `stats` returns).
 pub(crate) fn stats_map(name: &str, ih: &str, s: &TorrentStats) -> Map {
+    live_map(ih, &live_stats(name, s))
+}
+
+/// Live numbers as a map, wherever they come from (this process, or the shell or daemon that owns
+/// torrents.toml): what `stats` returns and `torrents()` merges in.
+pub(crate) fn live_map(ih: &str, s: &LiveStats) -> Map {
     let mut m = Map::new();
-    m.insert("name".into(), name.to_string().into());
+    m.insert("name".into(), s.name.clone().into());
     m.insert("info_hash".into(), ih.to_string().into());
-    m.insert("state".into(), state_name(&s.state).into());
-    if let TorrentState::Error(e) = &s.state {
-        m.insert("error".into(), e.clone().into());
+    match s.state.split_once(": ") {
+        Some(("error", e)) => {
+            m.insert("state".into(), "error".into());
+            m.insert("error".into(), e.to_string().into());
+        }
+        _ => {
+            m.insert("state".into(), s.state.clone().into());
+        }
     }
-    m.insert("progress".into(), progress_of(s).into());
+    m.insert("progress".into(), s.progress.into());
     m.insert("pieces_have".into(), (s.pieces_have as i64).into());
     m.insert("pieces_total".into(), (s.pieces_total as i64).into());
-    m.insert("size".into(), (s.bytes_total as i64).into());
-    m.insert("verified".into(), (s.bytes_verified as i64).into());
+    m.insert("size".into(), (s.size as i64).into());
+    m.insert("verified".into(), (s.verified as i64).into());
     m.insert("downloaded".into(), (s.downloaded as i64).into());
     m.insert("uploaded".into(), (s.uploaded as i64).into());
     m.insert("down_rate".into(), (s.down_rate as i64).into());
@@ -115,7 +127,9 @@ impl Job {
     }
 
     /// Shows progress until the download completes (then, with `keep_seeding`, seeding figures until
-    /// Ctrl-C) and returns a summary. Ctrl-C before completion stops watching, not the transfer.
+    /// Ctrl-C) and returns a summary. Ctrl-C before completion stops watching, not the transfer: in
+    /// the shell the summary then has `interrupted` set (the download goes on in the background);
+    /// elsewhere it is the command's cancellation.
     /// With `stall`, a download that verifies nothing new for that long is an error (the transfer
     /// itself goes on, as after Ctrl-C; what it has is kept for a later start).
     fn follow(
@@ -202,6 +216,16 @@ impl Job {
                 if let Some(b) = &bar {
                     b.finish_and_clear();
                 }
+                if self.ctx.in_shell() {
+                    // The shell's session outlives the command: the download goes on, and the
+                    // summary says it was only the watching that stopped.
+                    self.ctx
+                        .cancel
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
+                    let mut summary = self.stats_map();
+                    summary.insert("interrupted".into(), true.into());
+                    return Ok(summary);
+                }
                 return Err(cancelled_error());
             }
             if let Err(e) = self.ctx.check_time_limit() {
@@ -217,6 +241,7 @@ impl Job {
         }
         let s = outcome.or_else(|e| fail("follow", e))?;
         let mut summary = self.stats_map();
+        summary.insert("interrupted".into(), false.into());
         let secs = completed_at
             .map_or(started.elapsed(), |t| t - started)
             .as_secs_f64()

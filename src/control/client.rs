@@ -1,0 +1,193 @@
+//! The one-shot side of the control channel: [`Client`] asks the owner of a torrents.toml over its
+//! socket, and [`OwnerOrLocal`] is the view of running torrents a one-shot command's script host uses:
+//! the torrents running in this process first, then those of the owner.
+//!
+//! Each request is its own short connection (connecting to a Unix socket costs microseconds), so an
+//! owner that starts or stops while a command runs is simply found or not at the next request. No
+//! socket, or a stale one nobody answers on, means no owner. Calls block the calling thread (scripts
+//! run on their own thread, never on a runtime worker); `remove` and `move_to` block a thread of the
+//! runtime's blocking pool instead, so Ctrl-C stops the command's wait at once.
+
+use std::io::{BufReader, Write as _};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _, Result};
+use futures::future::BoxFuture;
+
+use super::protocol::{read_line, Reply, Request, Running, IO_TIMEOUT, MAX_REPLY};
+use crate::script::live::{LiveStats, LiveTorrents};
+use crate::types::InfoHash;
+
+/// How long a removal may take in the owner (it announces `stopped`, within a few seconds).
+const REMOVE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A move copies the data across file systems if it must: no practical bound.
+const MOVE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Talks to the owner of one torrents.toml.
+#[derive(Debug, Clone)]
+pub struct Client {
+    path: PathBuf,
+}
+
+impl Client {
+    pub fn new(config_path: &Path) -> Client {
+        Client {
+            path: super::socket_path(config_path),
+        }
+    }
+
+    /// Sends `req` and reads the reply, waiting at most `timeout` for it. `Ok(None)` when no owner
+    /// runs; an error when the owner did not answer properly or refused the request.
+    pub fn request(&self, req: &Request, timeout: Duration) -> Result<Option<Reply>> {
+        let Ok(mut stream) = UnixStream::connect(&self.path) else {
+            return Ok(None);
+        };
+        let unanswered = || {
+            format!(
+                "the btorrent running for this torrents.toml ({})",
+                self.path.display()
+            )
+        };
+        stream.set_write_timeout(Some(IO_TIMEOUT))?;
+        stream.set_read_timeout(Some(timeout))?;
+        let mut line = serde_json::to_string(req).expect("a request always serialises");
+        line.push('\n');
+        stream
+            .write_all(line.as_bytes())
+            .with_context(|| format!("{} did not take the request", unanswered()))?;
+        let reply = read_line(&mut BufReader::new(stream), MAX_REPLY)
+            .with_context(|| format!("{} did not answer", unanswered()))?
+            .ok_or_else(|| anyhow!("{} closed without answering", unanswered()))?;
+        let reply: Reply = serde_json::from_str(&reply)
+            .with_context(|| format!("{} answered something unexpected", unanswered()))?;
+        if !reply.ok {
+            let e = reply.error.unwrap_or_else(|| "no reason given".into());
+            return Err(anyhow!("{} refused: {e}", unanswered()));
+        }
+        Ok(Some(reply))
+    }
+
+    /// The owner's running torrents (empty without an owner).
+    pub fn list(&self) -> Result<Vec<Running>> {
+        Ok(self
+            .request(&Request::List {}, IO_TIMEOUT)?
+            .and_then(|r| r.torrents)
+            .unwrap_or_default())
+    }
+
+    /// Asks for an action on one torrent; true when the owner runs it (and did it).
+    fn act(&self, req: &Request, timeout: Duration) -> Result<bool> {
+        Ok(self
+            .request(req, timeout)?
+            .and_then(|r| r.found)
+            .unwrap_or(false))
+    }
+}
+
+/// The running torrents as a one-shot command sees them: those of its own peer session, then those
+/// of the shell or daemon that owns torrents.toml.
+pub struct OwnerOrLocal {
+    owner: Client,
+    local: Arc<dyn LiveTorrents>,
+}
+
+impl OwnerOrLocal {
+    pub fn new(config_path: &Path, local: Arc<dyn LiveTorrents>) -> OwnerOrLocal {
+        OwnerOrLocal {
+            owner: Client::new(config_path),
+            local,
+        }
+    }
+
+    /// The owner's torrents; a failure is logged and means none.
+    fn owner_list(&self) -> Vec<Running> {
+        self.owner.list().unwrap_or_else(|e| {
+            tracing::warn!("{e:#}");
+            Vec::new()
+        })
+    }
+
+    fn owner_act(&self, req: Request) -> bool {
+        self.owner.act(&req, IO_TIMEOUT).unwrap_or_else(|e| {
+            tracing::warn!("{e:#}");
+            false
+        })
+    }
+
+    /// Runs a long request on the blocking pool; `Ok(false)` when the owner does not run the torrent.
+    fn owner_act_later(&self, req: Request, timeout: Duration) -> BoxFuture<'static, Result<bool>> {
+        let owner = self.owner.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || owner.act(&req, timeout))
+                .await
+                .context("the request to the owner failed")?
+        })
+    }
+}
+
+impl LiveTorrents for OwnerOrLocal {
+    fn stats(&self, ih: &InfoHash) -> Option<LiveStats> {
+        self.local.stats(ih).or_else(|| {
+            let hex = ih.to_hex();
+            self.owner_list()
+                .into_iter()
+                .find(|r| r.info_hash == hex)
+                .map(|r| r.stats)
+        })
+    }
+
+    fn all(&self) -> Vec<(InfoHash, LiveStats)> {
+        let mut all = self.local.all();
+        for r in self.owner_list() {
+            if let Some(ih) = InfoHash::from_hex(&r.info_hash) {
+                if !all.iter().any(|(x, _)| *x == ih) {
+                    all.push((ih, r.stats));
+                }
+            }
+        }
+        all
+    }
+
+    fn pause(&self, ih: &InfoHash) -> bool {
+        self.local.pause(ih)
+            || self.owner_act(Request::Pause {
+                info_hash: ih.to_hex(),
+            })
+    }
+
+    fn resume(&self, ih: &InfoHash) -> bool {
+        self.local.resume(ih)
+            || self.owner_act(Request::Resume {
+                info_hash: ih.to_hex(),
+            })
+    }
+
+    fn remove(&self, ih: InfoHash) -> BoxFuture<'static, Result<bool>> {
+        if self.local.stats(&ih).is_some() {
+            return self.local.remove(ih);
+        }
+        self.owner_act_later(
+            Request::Remove {
+                info_hash: ih.to_hex(),
+            },
+            REMOVE_TIMEOUT,
+        )
+    }
+
+    fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, Result<bool>> {
+        if self.local.stats(&ih).is_some() {
+            return self.local.move_to(ih, dir);
+        }
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        self.owner_act_later(
+            Request::MoveTo {
+                info_hash: ih.to_hex(),
+                dir,
+            },
+            MOVE_TIMEOUT,
+        )
+    }
+}

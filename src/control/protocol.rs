@@ -1,0 +1,153 @@
+//! The control channel's messages: one JSON object per line each way.
+//!
+//! Requests: `{"op":"list"}`, `{"op":"pause","info_hash":"<40 hex>"}`, `resume`, `remove` (same
+//! shape) and `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`. Replies: `{"ok":true,...}` with
+//! `torrents` (for `list`) or `found` (whether the torrent runs in the owner), or
+//! `{"ok":false,"error":"one line"}`.
+
+use std::io::{self, BufRead};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::script::live::LiveStats;
+
+/// Longest request line the owner reads (a path in `move_to` is the longest part).
+pub const MAX_REQUEST: usize = 16 * 1024;
+/// Longest reply line a client reads (the list of every running torrent).
+pub const MAX_REPLY: usize = 16 << 20;
+/// How long either side waits for the other's line (or to write its own).
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    List {},
+    Pause { info_hash: String },
+    Resume { info_hash: String },
+    Remove { info_hash: String },
+    MoveTo { info_hash: String, dir: PathBuf },
+}
+
+/// One running torrent in a `list` reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Running {
+    pub info_hash: String,
+    #[serde(flatten)]
+    pub stats: LiveStats,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torrents: Option<Vec<Running>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found: Option<bool>,
+}
+
+impl Reply {
+    pub fn error(message: impl Into<String>) -> Reply {
+        Reply {
+            ok: false,
+            error: Some(message.into()),
+            ..Default::default()
+        }
+    }
+
+    pub fn found(found: bool) -> Reply {
+        Reply {
+            ok: true,
+            found: Some(found),
+            ..Default::default()
+        }
+    }
+
+    /// The reply as one line, newline included.
+    pub fn to_line(&self) -> String {
+        let mut s = serde_json::to_string(self).expect("a reply always serialises");
+        s.push('\n');
+        s
+    }
+}
+
+/// Reads one line of at most `max` bytes (newline excluded) from `r`. `Ok(None)` at the end of the
+/// stream; an error for a longer line (what was read of it is dropped) or one that is not UTF-8.
+pub fn read_line(r: &mut impl BufRead, max: usize) -> io::Result<Option<String>> {
+    let mut line = Vec::new();
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            if line.is_empty() {
+                return Ok(None);
+            }
+            break;
+        }
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        if line.len() + chunk.len() > max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("line longer than {max} bytes"),
+            ));
+        }
+        line.extend_from_slice(chunk);
+        match done {
+            Some(n) => {
+                r.consume(n);
+                break;
+            }
+            None => {
+                let n = chunk.len();
+                r.consume(n);
+            }
+        }
+    }
+    String::from_utf8(line)
+        .map(Some)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_unknown_ones_are_refused() {
+        let r: Request = serde_json::from_str(r#"{"op":"pause","info_hash":"ab"}"#).unwrap();
+        assert_eq!(
+            r,
+            Request::Pause {
+                info_hash: "ab".into()
+            }
+        );
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"op":"list"}"#).unwrap(),
+            Request::List {}
+        );
+        for bad in [
+            r#"{"op":"format_disk"}"#,
+            r#"{"op":"pause"}"#,
+            r#"{"op":"list","extra":1}"#,
+            "[]",
+            "",
+        ] {
+            assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lines_are_bounded() {
+        let mut r = io::Cursor::new(b"short\nmuch longer line\nx".to_vec());
+        assert_eq!(read_line(&mut r, 8).unwrap().as_deref(), Some("short"));
+        assert!(read_line(&mut r, 8).is_err());
+        let mut r = io::Cursor::new(b"abc".to_vec());
+        assert_eq!(read_line(&mut r, 8).unwrap().as_deref(), Some("abc"));
+        assert_eq!(read_line(&mut r, 8).unwrap(), None);
+    }
+}

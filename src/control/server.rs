@@ -1,0 +1,207 @@
+//! The owner's side of the control channel: the socket beside torrents.toml, served from the owner's
+//! running torrents. Each connection may send several requests, one line each; it is closed after
+//! [`IO_TIMEOUT`] of silence, after a request line over [`MAX_REQUEST`] bytes, or when its peer is not
+//! the user who owns the socket.
+
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _, Result};
+use futures::StreamExt as _;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+
+use super::protocol::{Reply, Request, Running, IO_TIMEOUT, MAX_REQUEST};
+use crate::script::live::LiveTorrents;
+use crate::types::InfoHash;
+
+/// Clients served at once; one more gets a "busy" reply.
+pub const MAX_CONNECTIONS: usize = 16;
+
+/// The socket file this owner made, removed only while it is still that file (a later owner may have
+/// replaced it).
+#[derive(Debug, Clone)]
+pub struct SocketFile {
+    pub path: PathBuf,
+    ino: u64,
+}
+
+impl SocketFile {
+    /// Removes the socket if it is still the one this owner made.
+    pub fn remove(&self) {
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.ino() == self.ino) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A running control socket; dropping it stops serving and removes the socket file.
+pub struct Server {
+    file: SocketFile,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Serves `live` on the socket of `config_path` ([`super::socket_path`]). Call within the tokio
+    /// runtime. Fails when another owner answers on the socket, or the socket cannot be made.
+    pub fn start(config_path: &Path, live: Arc<dyn LiveTorrents>) -> Result<Server> {
+        let path = super::socket_path(config_path);
+        let dir = path.parent().expect("the socket is in .btorrent");
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        clear_stale(&path, config_path)?;
+        let listener = UnixListener::bind(&path)
+            .with_context(|| format!("cannot listen on {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", path.display()))?;
+        let meta = std::fs::symlink_metadata(&path)?;
+        let file = SocketFile {
+            path,
+            ino: meta.ino(),
+        };
+        let task = tokio::spawn(accept_loop(listener, live, meta.uid()));
+        Ok(Server { file, task })
+    }
+
+    pub fn socket(&self) -> &SocketFile {
+        &self.file
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.file.remove();
+    }
+}
+
+/// Removes a socket nobody answers on (its owner was killed); fails if an owner answers, or if the
+/// path holds something that is not a socket.
+fn clear_stale(path: &Path, config_path: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    if !meta.file_type().is_socket() {
+        bail!("{} exists and is not a socket", path.display());
+    }
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        bail!(
+            "another btorrent (shell or daemon) already runs for {}; one-shot commands act on that one",
+            config_path.display()
+        );
+    }
+    std::fs::remove_file(path)
+        .with_context(|| format!("cannot replace the stale {}", path.display()))
+}
+
+async fn accept_loop(listener: UnixListener, live: Arc<dyn LiveTorrents>, uid: u32) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let mut stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!("control socket: accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // The socket is 0600 already; a peer of another user (root aside) never gets this far.
+        if stream.peer_cred().map(|c| c.uid()).ok() != Some(uid) {
+            continue;
+        }
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(async move {
+                let line = Reply::error("busy: too many control connections").to_line();
+                let _ = tokio::time::timeout(IO_TIMEOUT, stream.write_all(line.as_bytes())).await;
+            });
+            continue;
+        };
+        let live = live.clone();
+        tokio::spawn(async move {
+            serve(stream, live).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Answers one connection's requests until it closes, goes quiet or misbehaves.
+async fn serve(stream: UnixStream, live: Arc<dyn LiveTorrents>) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = FramedRead::new(read, LinesCodec::new_with_max_length(MAX_REQUEST));
+    loop {
+        let (reply, last) = match tokio::time::timeout(IO_TIMEOUT, lines.next()).await {
+            Err(_) | Ok(None) => return,
+            Ok(Some(Ok(line))) => (answer(&line, live.as_ref()).await, false),
+            Ok(Some(Err(LinesCodecError::MaxLineLengthExceeded))) => (
+                Reply::error(format!("request longer than {MAX_REQUEST} bytes")),
+                true,
+            ),
+            Ok(Some(Err(LinesCodecError::Io(e)))) => {
+                (Reply::error(format!("bad request: {e}")), true)
+            }
+        };
+        let sent =
+            tokio::time::timeout(IO_TIMEOUT, write.write_all(reply.to_line().as_bytes())).await;
+        if last || !matches!(sent, Ok(Ok(()))) {
+            return;
+        }
+    }
+}
+
+/// The reply to one request line.
+async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
+    let req: Request = match serde_json::from_str(line) {
+        Ok(r) => r,
+        Err(e) => {
+            let mut msg = e.to_string();
+            msg.truncate(200);
+            return Reply::error(format!("bad request: {msg}"));
+        }
+    };
+    let hash = |h: &str| {
+        InfoHash::from_hex(h).ok_or_else(|| Reply::error("info_hash must be 40 hex digits"))
+    };
+    let result = match req {
+        Request::List {} => {
+            let torrents = live
+                .all()
+                .into_iter()
+                .map(|(ih, mut stats)| {
+                    // The client may run in another folder: paths are sent absolute.
+                    if let Ok(p) = std::path::absolute(&stats.data_dir) {
+                        stats.data_dir = p;
+                    }
+                    Running {
+                        info_hash: ih.to_hex(),
+                        stats,
+                    }
+                })
+                .collect();
+            return Reply {
+                ok: true,
+                torrents: Some(torrents),
+                ..Default::default()
+            };
+        }
+        Request::Pause { info_hash } => hash(&info_hash).map(|ih| Ok(live.pause(&ih))),
+        Request::Resume { info_hash } => hash(&info_hash).map(|ih| Ok(live.resume(&ih))),
+        Request::Remove { info_hash } => match hash(&info_hash) {
+            Ok(ih) => Ok(live.remove(ih).await),
+            Err(r) => Err(r),
+        },
+        Request::MoveTo { info_hash, dir } => match hash(&info_hash) {
+            Ok(_) if !dir.is_absolute() => Err(Reply::error("dir must be an absolute path")),
+            Ok(ih) => Ok(live.move_to(ih, dir).await),
+            Err(r) => Err(r),
+        },
+    };
+    match result {
+        Ok(Ok(found)) => Reply::found(found),
+        Ok(Err(e)) => Reply::error(format!("{e:#}")),
+        Err(reply) => reply,
+    }
+}
