@@ -89,12 +89,13 @@ impl Shell {
             }
             let replies = std::mem::take(&mut self.screen.callbacks_mut().replies);
             for r in replies {
-                self.session.write_all(&r).unwrap();
+                // A terminal query's answer to a shell that has just exited goes nowhere.
+                let _ = self.session.write_all(&r);
             }
         }
         let replies = std::mem::take(&mut self.screen.callbacks_mut().replies);
         for r in replies {
-            self.session.write_all(&r).unwrap();
+            let _ = self.session.write_all(&r);
         }
     }
 
@@ -209,7 +210,11 @@ impl Shell {
                 Ok(WaitStatus::StillAlive) if Instant::now() < end => {
                     std::thread::sleep(Duration::from_millis(20))
                 }
-                Ok(s) => return s,
+                Ok(s) => {
+                    // What it printed as it closed may still wait in the terminal.
+                    self.pump();
+                    return s;
+                }
                 Err(e) => panic!("status: {e}"),
             }
         }
