@@ -23,6 +23,7 @@
 //!   parallel hashing, edited without changing the info-hash.
 //! - [`config`]: `torrents.toml`, the settings and the list of managed torrents.
 //! - [`tracker`] (server) and [`announce`] (client): the HTTP tracker protocol.
+//! - [`lan`]: this machine's LAN address, for the embedded tracker's announce URL.
 //! - [`services`]: the embedded tracker (and, in the shell and daemon, the peer) built from the settings.
 //! - [`events`]: the bus that carries what happened (engine, watch folder) up to the front ends.
 //! - [`wire`] (peer wire protocol codec) and [`engine`] (session, torrents, peers, picker, storage):
@@ -45,6 +46,7 @@ pub mod demo;
 pub mod engine;
 pub mod events;
 pub mod fsutil;
+pub mod lan;
 pub mod metainfo;
 pub mod multi_sha1;
 pub mod runner;

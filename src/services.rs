@@ -471,9 +471,10 @@ impl RunningTracker {
         })
     }
 
-    /// The announce URL peers should use.
+    /// The announce URL peers should use: on this machine's LAN address when the tracker listens on
+    /// every interface.
     pub fn announce_url(&self) -> String {
-        format!("http://{}/announce", self.addr)
+        crate::lan::announce_url(self.addr).0
     }
 
     /// Stops accepting, finishes requests in progress.

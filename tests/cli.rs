@@ -116,11 +116,13 @@ fn create_info_edit_show() {
     );
 }
 
+/// With no torrents.toml, the tracker written is this machine's embedded tracker at its LAN address
+/// (another machine cannot reach 127.0.0.1), and the output says which address was chosen.
 #[test]
 fn create_uses_default_tracker_and_options() {
     let sb = Sandbox::new();
     sb.write("f.bin", &vec![1u8; 100_000]);
-    sb.ok(&[
+    let out = sb.ok(&[
         "create",
         "f.bin",
         "--piece-length",
@@ -133,10 +135,26 @@ fn create_uses_default_tracker_and_options() {
     let m = Metainfo::load(&sb.path("out/f.torrent")).unwrap();
     assert_eq!(m.info.piece_length, 32768);
     assert_eq!(m.comment.as_deref(), Some("for the lab"));
+    let lan = btorrent::lan::lan_address();
+    let url = format!("http://{}:6969/announce", lan.ip);
+    assert_eq!(m.announce.as_deref(), Some(url.as_str()));
+    assert!(out.contains(&format!("tracker    {url}")), "{out}");
+    assert!(out.contains(&lan.to_string()), "{out}");
+    if lan.source != btorrent::lan::Source::Loopback {
+        assert!(!lan.ip.is_loopback(), "{lan}");
+    }
+    // A tracker_url in torrents.toml is taken as it is, and nothing is said about addresses.
+    sb.write(
+        "torrents.toml",
+        b"[settings]\ntracker_url = \"http://127.0.0.1:6969/announce\"\n",
+    );
+    let out = sb.ok(&["create", "f.bin", "-o", "again.torrent"]);
+    let m = Metainfo::load(&sb.path("again.torrent")).unwrap();
     assert_eq!(
         m.announce.as_deref(),
         Some("http://127.0.0.1:6969/announce")
     );
+    assert!(!out.contains("LAN address"), "{out}");
 }
 
 #[test]

@@ -315,6 +315,7 @@ fn the_readme_examples_do_what_they_say() {
     let block = &README[start..start + README[start..].find("[[torrent]]").unwrap()];
     let keys: Vec<&str> = block
         .lines()
+        .map(|l| l.trim_start_matches("# "))
         .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))
         .collect();
     assert!(keys.len() >= 13, "{keys:?}");

@@ -25,7 +25,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use reqwest::Url;
 
 pub use listing::{client_name, PeerList, PeerListing, PeerTorrent};
-pub use schedule::{AnnounceSchedule, Backoff};
+pub use schedule::{AnnounceSchedule, Backoff, FAILURE_BACKOFF_FIRST, FAILURE_BACKOFF_MAX};
 
 use crate::types::{InfoHash, PeerId};
 
@@ -442,6 +442,14 @@ fn get_peers_url(tracker: &Url) -> Url {
     url
 }
 
+/// A tracker URL as logs show it: scheme, host, port and path, never a passkey in the query.
+pub fn shown_url(url: &str) -> String {
+    match http_url(url) {
+        Ok(u) => display_url(&u),
+        Err(_) => url.split('?').next().unwrap_or(url).to_string(),
+    }
+}
+
 /// The URL without its query, user info or fragment, for error text.
 fn display_url(url: &Url) -> String {
     let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
@@ -536,6 +544,7 @@ mod tests {
         let q = with_query(&u("http://t/announce?pk=a"), "x=1").unwrap();
         assert_eq!(q.as_str(), "http://t/announce?pk=a&x=1");
         assert_eq!(display_url(&q), "http://t/announce");
+        assert_eq!(shown_url("http://u:pw@t:1/a?passkey=s"), "http://t:1/a");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::{AnnounceResponse, TrackerError};
+use super::{AnnounceResponse, RetryPolicy, TrackerError};
 
 /// An exponential delay sequence: `first`, `2 * first`, ... up to `max`, each with +-20 % jitter.
 #[derive(Debug, Clone)]
@@ -67,7 +67,17 @@ impl Backoff {
     }
 }
 
+/// Back-off after failed announces starts here by default, doubling after each failure ...
+pub const FAILURE_BACKOFF_FIRST: Duration = Duration::from_secs(15);
+/// ... up to this.
+pub const FAILURE_BACKOFF_MAX: Duration = Duration::from_secs(1800);
+
 /// Re-announce timing for one torrent at one tracker.
+///
+/// One rule holds for every announce: while the tracker is failing (from a failed announce until the
+/// next success), nothing goes out before the back-off delay has passed, neither the extra announce of
+/// a torrent short of peers nor an event. Times are passed in (`*_at`), so the schedule can be run on a
+/// simulated clock; the plain methods use the real one.
 #[derive(Debug, Clone)]
 pub struct AnnounceSchedule {
     /// Never wait less than this between announces, whatever the tracker says (default 10 s).
@@ -75,6 +85,8 @@ pub struct AnnounceSchedule {
     interval: Duration,
     min_interval: Duration,
     last_success: Option<Instant>,
+    /// When the next regular announce (or retry after a failure) is due; `None` = now.
+    next: Option<Instant>,
     failures: Backoff,
 }
 
@@ -87,33 +99,53 @@ impl Default for AnnounceSchedule {
 impl AnnounceSchedule {
     /// Back-off after failures runs 15 s, 30 s, 1 min, ... up to 30 min.
     pub fn new() -> Self {
+        Self::with_backoff(FAILURE_BACKOFF_FIRST)
+    }
+
+    /// Back-off after failures runs `first`, twice that, ... up to 30 min (tests use a short `first`).
+    pub fn with_backoff(first: Duration) -> Self {
         AnnounceSchedule {
             floor: Duration::from_secs(10),
             interval: Duration::from_secs(1800),
             min_interval: Duration::from_secs(60),
             last_success: None,
-            failures: Backoff::new(Duration::from_secs(15), Duration::from_secs(1800)),
+            next: None,
+            failures: Backoff::new(first, FAILURE_BACKOFF_MAX),
         }
     }
 
     /// Records a successful announce and returns the wait before the next regular one (the tracker's
     /// `interval`, at least the floor).
     pub fn succeeded(&mut self, resp: &AnnounceResponse) -> Duration {
+        self.succeeded_at(resp, Instant::now())
+    }
+
+    /// [`succeeded`](Self::succeeded) at the time `now`.
+    pub fn succeeded_at(&mut self, resp: &AnnounceResponse, now: Instant) -> Duration {
         self.failures.reset();
-        self.last_success = Some(Instant::now());
+        self.last_success = Some(now);
         self.interval = resp.interval.max(self.floor);
         self.min_interval = resp
             .min_interval
             .unwrap_or(self.interval / 4)
             .clamp(self.floor, self.interval);
+        self.next = Some(now + self.interval);
         self.interval
     }
 
     /// Records a failed announce and returns the wait before trying again.
-    pub fn failed(&mut self, _err: &TrackerError) -> Duration {
-        self.failures
+    pub fn failed(&mut self, err: &TrackerError) -> Duration {
+        self.failed_at(err, Instant::now())
+    }
+
+    /// [`failed`](Self::failed) at the time `now`.
+    pub fn failed_at(&mut self, _err: &TrackerError, now: Instant) -> Duration {
+        let wait = self
+            .failures
             .next_delay()
-            .max(self.floor.min(self.failures.first))
+            .max(self.floor.min(self.failures.first));
+        self.next = Some(now + wait);
+        wait
     }
 
     /// Failed announces in a row.
@@ -121,11 +153,46 @@ impl AnnounceSchedule {
         self.failures.attempts()
     }
 
+    /// The last announce failed (and none has succeeded since): the tracker is in back-off.
+    pub fn is_failing(&self) -> bool {
+        self.failures.attempts() > 0
+    }
+
     /// Whether an extra announce (say, the torrent is short of peers) may go out now without breaking
-    /// the tracker's `min interval`.
+    /// the tracker's `min interval` or the back-off of a failing tracker.
     pub fn may_announce_early(&self) -> bool {
+        self.may_announce_early_at(Instant::now())
+    }
+
+    /// [`may_announce_early`](Self::may_announce_early) at the time `now`.
+    pub fn may_announce_early_at(&self, now: Instant) -> bool {
+        if self.is_failing() {
+            return self.is_due_at(now);
+        }
         self.last_success
-            .is_none_or(|t| t.elapsed() >= self.min_interval)
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.min_interval)
+    }
+
+    /// Whether the next regular announce (or the retry of a failed one) is due at `now`.
+    pub fn is_due_at(&self, now: Instant) -> bool {
+        self.next.is_none_or(|t| now >= t)
+    }
+
+    /// The retries inside one announce call: a tracker that just failed is not asked again at once
+    /// (its back-off decides); a healthy one gets the quick retries of [`RetryPolicy::default`] for
+    /// a passing blip.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        if self.is_failing() {
+            RetryPolicy::none()
+        } else {
+            RetryPolicy::default()
+        }
+    }
+
+    /// Whether to announce at `now`: the regular announce is due, or `early` (an event to report, the
+    /// torrent short of peers) and [`may_announce_early_at`](Self::may_announce_early_at).
+    pub fn should_announce_at(&self, now: Instant, early: bool) -> bool {
+        self.is_due_at(now) || (early && self.may_announce_early_at(now))
     }
 }
 
@@ -171,5 +238,49 @@ mod tests {
         assert_eq!(s.consecutive_failures(), 2);
         s.succeeded(&resp(60, None));
         assert_eq!(s.consecutive_failures(), 0);
+    }
+
+    /// A torrent always short of peers, its tracker always failing, looked at every second for 100 s
+    /// of simulated time: the back-off holds for the early announce too, and with the quick retries
+    /// only on the first failure the tracker sees at most 8 requests.
+    #[test]
+    fn a_failing_tracker_is_asked_at_most_8_times_in_100_s() {
+        let e = TrackerError::Http {
+            url: "http://t/announce".into(),
+            status: 500,
+        };
+        for _ in 0..50 {
+            let t0 = Instant::now();
+            let mut s = AnnounceSchedule::new();
+            let (mut calls, mut requests) = (0, 0);
+            for sec in 0..=100 {
+                let now = t0 + Duration::from_secs(sec);
+                if s.should_announce_at(now, true) {
+                    calls += 1;
+                    requests += s.retry_policy().attempts;
+                    s.failed_at(&e, now);
+                }
+            }
+            assert!((3..=4).contains(&calls), "{calls} announces");
+            assert!(requests <= 8, "{requests} requests in 100 s");
+        }
+    }
+
+    #[test]
+    fn early_announces_wait_for_min_interval_then_go() {
+        let t0 = Instant::now();
+        let mut s = AnnounceSchedule::new();
+        s.succeeded_at(&resp(300, Some(30)), t0);
+        assert!(!s.should_announce_at(t0 + Duration::from_secs(29), true));
+        assert!(s.should_announce_at(t0 + Duration::from_secs(30), true));
+        assert!(!s.should_announce_at(t0 + Duration::from_secs(299), false));
+        assert!(s.should_announce_at(t0 + Duration::from_secs(300), false));
+        // A failure, then a success: the back-off is gone and the retries are back.
+        let e = TrackerError::Failure("x".into());
+        s.failed_at(&e, t0);
+        assert!(s.is_failing() && s.retry_policy().attempts == 1);
+        assert!(!s.should_announce_at(t0 + Duration::from_secs(11), true));
+        s.succeeded_at(&resp(300, Some(30)), t0);
+        assert!(!s.is_failing() && s.retry_policy().attempts > 1);
     }
 }

@@ -56,6 +56,9 @@ impl Config {
         if self.settings.tracker_bind.is_none() {
             table.remove("tracker_bind");
         }
+        if self.settings.tracker_url.is_none() {
+            table.remove("tracker_url");
+        }
         Ok(())
     }
 

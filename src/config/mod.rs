@@ -25,7 +25,7 @@ use serde::Deserialize;
 use toml_edit::DocumentMut;
 
 pub use managed::{ManagedTorrent, Origin, WatchSource};
-pub use settings::{ByteRate, Settings};
+pub use settings::{ByteRate, DefaultTracker, Settings, DEFAULT_TRACKER_BIND};
 
 use crate::fsutil::write_atomic;
 use crate::types::InfoHash;

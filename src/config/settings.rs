@@ -1,16 +1,21 @@
 //! The `[settings]` table of `torrents.toml`: fixed keys (an unknown key is an error, so a typo never
 //! passes silently) and their defaults.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+use crate::lan::LanAddress;
 
 /// The `[settings]` table. Keys are fixed so scripts and tests can rely on them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    /// Default tracker for `b-create`.
-    pub tracker_url: String,
+    /// Default tracker for `b-create`; absent means this machine's embedded tracker at its LAN address
+    /// (see [`Settings::default_tracker`]), `""` means none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracker_url: Option<String>,
     /// Address of the embedded tracker; absent means none runs (the default applies only when the
     /// file itself is missing or has no `[settings]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,11 +49,47 @@ pub struct Settings {
     pub max_peers_per_ip: Option<usize>,
 }
 
+/// The embedded tracker listens on every interface, so other machines of the LAN reach it.
+pub const DEFAULT_TRACKER_BIND: &str = "0.0.0.0:6969";
+
+/// The tracker written into new torrents when none is named, and how it was chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultTracker {
+    /// The announce URL; empty for none.
+    pub url: String,
+    /// The address chosen, when `tracker_url` is not set.
+    pub chosen: Option<LanAddress>,
+}
+
+impl Settings {
+    /// `tracker_url` as set; when it is not set, the embedded tracker's announce URL as other machines
+    /// reach it: this machine's LAN address (or `tracker_bind`'s own address, if it names one) and
+    /// `tracker_bind`'s port (6969 without one).
+    pub fn default_tracker(&self) -> DefaultTracker {
+        if let Some(url) = &self.tracker_url {
+            return DefaultTracker {
+                url: url.trim().to_string(),
+                chosen: None,
+            };
+        }
+        let bind = self
+            .tracker_bind
+            .as_deref()
+            .and_then(|b| b.parse::<SocketAddr>().ok())
+            .unwrap_or_else(|| DEFAULT_TRACKER_BIND.parse().expect("a socket address"));
+        let (url, addr) = crate::lan::announce_url(bind);
+        DefaultTracker {
+            url,
+            chosen: Some(addr),
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            tracker_url: "http://127.0.0.1:6969/announce".into(),
-            tracker_bind: Some("127.0.0.1:6969".into()),
+            tracker_url: None,
+            tracker_bind: Some(DEFAULT_TRACKER_BIND.into()),
             tracker_private: false,
             tracker_interval: 300,
             listen_port: 6881,
@@ -131,5 +172,27 @@ mod tests {
         assert!(e.contains("not a size"), "{e}");
         let e = parse("upload_limit = -5\n").unwrap_err();
         assert!(e.contains("negative"), "{e}");
+    }
+
+    #[test]
+    fn tracker_url_as_set_or_the_lan_address_of_the_embedded_tracker() {
+        let lan = crate::lan::lan_address();
+        let d = Settings::default().default_tracker();
+        assert_eq!(d.url, format!("http://{}:6969/announce", lan.ip));
+        assert_eq!(d.chosen, Some(lan.clone()));
+        let s = parse("tracker_bind = \"0.0.0.0:7070\"\n").unwrap();
+        assert_eq!(
+            s.default_tracker().url,
+            format!("http://{}:7070/announce", lan.ip)
+        );
+        let s = parse("tracker_bind = \"127.0.0.1:6969\"\n").unwrap();
+        assert_eq!(s.default_tracker().url, "http://127.0.0.1:6969/announce");
+        let s = parse("tracker_url = \"http://t:1/announce\"\n").unwrap();
+        let d = s.default_tracker();
+        assert_eq!((d.url.as_str(), d.chosen), ("http://t:1/announce", None));
+        assert_eq!(
+            parse("tracker_url = \"\"\n").unwrap().default_tracker().url,
+            ""
+        );
     }
 }

@@ -5,16 +5,21 @@
 //! soon as the download completes; an early announce goes out when the torrent is short of peers (and
 //! the tracker's `min interval` allows). Every peer a tracker returns is dialed: some clients never dial
 //! loopback peers themselves, so we must call them. `stopped` is sent by [`announce_stopped`] when the
-//! torrent is removed or the session shuts down. Failures back off (15 s, 30 s, ... 30 min).
+//! torrent is removed or the session shuts down.
+//!
+//! Failures back off (15 s, 30 s, ... 30 min; `SessionConfig::tracker_backoff` is the first step), and
+//! every announce path waits for it: no early announce and no event goes to a failing tracker before
+//! the back-off says so, and the quick retries inside one call are for a tracker that was answering.
+//! The warning is logged once per failure streak, and once more when the tracker answers again.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
 use super::torrent::Torrent;
-use crate::announce::{AnnounceEvent, AnnounceRequest, AnnounceSchedule};
+use crate::announce::{shown_url, AnnounceEvent, AnnounceRequest, AnnounceSchedule, RetryPolicy};
 
 /// Fewer connected peers than this (while downloading, or none at all while seeding) is "short".
 const SHORT_OF_PEERS: usize = 5;
@@ -58,37 +63,50 @@ pub(crate) fn start(t: &Arc<Torrent>, run: CancellationToken) {
 }
 
 async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
-    let mut schedule = AnnounceSchedule::new();
+    let mut schedule = AnnounceSchedule::with_backoff(t.ctx.cfg.tracker_backoff);
     let mut event = Some(AnnounceEvent::Started);
     let mut done = t.done_rx();
     let mut completed_sent = done.borrow().is_some();
     loop {
         let req = request(&t, event);
+        let client = t.ctx.tracker.clone().with_retry(schedule.retry_policy());
         let r = tokio::select! {
             _ = run.cancelled() => return,
-            r = t.ctx.tracker.announce(&url, &req) => r,
+            r = client.announce(&url, &req) => r,
         };
-        let mut wait = match r {
+        match r {
             Ok(resp) => {
+                if schedule.is_failing() {
+                    tracing::warn!("tracker {} answers again", shown_url(&url));
+                }
                 if let Some(w) = &resp.warning {
                     tracing::info!(tracker = %url, "warning: {w}");
                 }
                 t.add_known(resp.peers.iter().copied());
                 event = None;
                 t.announced.fetch_add(1, Ordering::Relaxed);
-                schedule.succeeded(&resp)
+                schedule.succeeded(&resp);
             }
             Err(e) => {
-                tracing::warn!(torrent = %t.meta.info.name, "announce failed: {e}");
-                schedule.failed(&e)
+                // Once per failure streak; the retries are quiet until the tracker answers again.
+                if schedule.is_failing() {
+                    tracing::debug!(torrent = %t.meta.info.name, "announce failed again: {e}");
+                } else {
+                    tracing::warn!(
+                        torrent = %t.meta.info.name,
+                        "announce failed: {e} (retrying with back-off; said again when it answers)"
+                    );
+                }
+                schedule.failed(&e);
             }
-        };
-        // Wait for the next regular announce, or for a reason to announce sooner.
-        while !wait.is_zero() {
-            let step = wait.min(LOOK_EVERY);
+        }
+        // Wait for the next regular announce, or for a reason to announce sooner that the schedule
+        // allows: `completed` to report (held back only by a failing tracker's back-off), or too few
+        // peers (held back by the tracker's `min interval` too).
+        loop {
             tokio::select! {
                 _ = run.cancelled() => return,
-                _ = tokio::time::sleep(step) => wait -= step,
+                _ = tokio::time::sleep(LOOK_EVERY) => {}
                 r = done.changed(), if !completed_sent => {
                     if r.is_err() {
                         return;
@@ -98,11 +116,13 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
                         if t.downloaded.load(Ordering::Relaxed) > 0 && event.is_none() {
                             event = Some(AnnounceEvent::Completed);
                         }
-                        break;
                     }
                 }
             }
-            if event.is_none() && short_of_peers(&t) && schedule.may_announce_early() {
+            let now = Instant::now();
+            let report = event == Some(AnnounceEvent::Completed) && !schedule.is_failing();
+            let early = event.is_none() && short_of_peers(&t);
+            if report || schedule.should_announce_at(now, early) {
                 break;
             }
         }
@@ -115,10 +135,11 @@ pub(crate) async fn announce_stopped(t: &Arc<Torrent>) {
         return;
     }
     let req = request(t, Some(AnnounceEvent::Stopped));
+    let client = t.ctx.tracker.clone().with_retry(RetryPolicy::none());
     let calls = t.trackers.iter().map(|url| {
-        let req = req.clone();
+        let (req, client) = (req.clone(), client.clone());
         async move {
-            if let Err(e) = t.ctx.tracker.announce(url, &req).await {
+            if let Err(e) = client.announce(url, &req).await {
                 tracing::debug!("stopped announce failed: {e}");
             }
         }

@@ -107,6 +107,9 @@ pub struct SessionConfig {
     /// Write verified pieces past the page cache (direct I/O) where the file system allows it; see
     /// [`storage`]. Saves the copy into the page cache, and keeps a download from filling it.
     pub direct_writes: bool,
+    /// First wait after a failed announce; it doubles after each failure in a row, up to 30 min, and
+    /// a success resets it (15 s; tests shorten it).
+    pub tracker_backoff: Duration,
 }
 
 impl Default for SessionConfig {
@@ -125,6 +128,7 @@ impl Default for SessionConfig {
             upload_limit: None,
             download_limit: None,
             direct_writes: true,
+            tracker_backoff: crate::announce::FAILURE_BACKOFF_FIRST,
         }
     }
 }

@@ -55,10 +55,11 @@ pub struct WatchConfig {
 }
 
 impl WatchConfig {
-    /// The settings of `cfg`: folders resolved, `watch_quiet_secs`, `watch_rescan_secs`, `tracker_url`.
+    /// The settings of `cfg`: folders resolved, `watch_quiet_secs`, `watch_rescan_secs`, the default
+    /// tracker (`tracker_url`, or this machine's embedded tracker at its LAN address).
     pub fn from_config(cfg: &Config) -> WatchConfig {
         let s = &cfg.settings;
-        let url = s.tracker_url.trim();
+        let url = s.default_tracker().url;
         WatchConfig {
             config_path: cfg.path().to_path_buf(),
             watch_dir: cfg.watch_dir(),
@@ -69,7 +70,7 @@ impl WatchConfig {
             trackers: if url.is_empty() {
                 Vec::new()
             } else {
-                vec![url.to_string()]
+                vec![url]
             },
             file_events: true,
         }

@@ -1,11 +1,14 @@
-//! btorrent's tracker served in-process on an ephemeral loopback port, raw HTTP GETs from a chosen
-//! loopback source address, and a small bencode reader for checking replies.
+//! btorrent's tracker served in-process on an ephemeral loopback port, a scripted HTTP double in its
+//! place, raw HTTP GETs from a chosen loopback source address, and a small bencode reader for checking
+//! replies.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use btorrent::tracker::{Tracker, TrackerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -60,6 +63,52 @@ impl TestTracker {
     pub fn announce_url(&self) -> String {
         format!("{}/announce", self.base())
     }
+}
+
+/// A scripted HTTP server on an ephemeral loopback port standing in for a tracker: serves each connection's requests with `reply(request_line)` -> (status, body), keeping the
+/// connection alive; records every request line.
+pub async fn http_double(
+    reply: impl Fn(&str) -> (u16, Vec<u8>) + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let reply = Arc::new(reply);
+    let seen2 = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let seen = seen2.clone();
+            let reply = reply.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let mut chunk = [0u8; 4096];
+                    let n = match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                        buf.drain(..end + 4);
+                        let line = head.lines().next().unwrap_or("").to_string();
+                        seen.lock().unwrap().push(line.clone());
+                        let (status, body) = reply(&line);
+                        let mut out = format!(
+                            "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+                            body.len()
+                        )
+                        .into_bytes();
+                        out.extend_from_slice(&body);
+                        if sock.write_all(&out).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), seen)
 }
 
 /// GET `url` from source address `from`; returns (status, body).

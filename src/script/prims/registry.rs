@@ -11,12 +11,21 @@ use super::{fail, TorrentFile};
 use crate::config::{Config, ManagedTorrent, Origin};
 use crate::script::host::{HostContext, Opts};
 
-/// The settings as a map, folders resolved to absolute paths.
+/// The settings as a map, folders resolved to absolute paths. `tracker_url` is the tracker new torrents
+/// get (this machine's LAN address when the file sets none), and `tracker_url_chosen` says which
+/// address was chosen and why (`()` when the file sets `tracker_url`).
 fn settings_map(cfg: &Config) -> Map {
     let s = &cfg.settings;
     let mut m = Map::new();
     let dir = |p: PathBuf| Dynamic::from(p.display().to_string());
-    m.insert("tracker_url".into(), s.tracker_url.clone().into());
+    let tracker = s.default_tracker();
+    m.insert("tracker_url".into(), tracker.url.into());
+    m.insert(
+        "tracker_url_chosen".into(),
+        tracker
+            .chosen
+            .map_or(Dynamic::UNIT, |a| Dynamic::from(a.to_string())),
+    );
     m.insert(
         "tracker_bind".into(),
         s.tracker_bind.clone().map_or(Dynamic::UNIT, Dynamic::from),

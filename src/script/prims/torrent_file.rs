@@ -1,5 +1,5 @@
-//! `.torrent` primitives: `create(path, url[, opts])`, `load(torrent)`, `edit(torrent, url)`,
-//! `info(torrent)`, and the `Torrent` type with its getters.
+//! `.torrent` primitives: `create(path[, url[, opts]])` (without a URL, the default tracker),
+//! `load(torrent)`, `edit(torrent, url)`, `info(torrent)`, and the `Torrent` type with its getters.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -259,6 +259,14 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
         format!("Torrent({} {})", t.meta.info.name, t.meta.info_hash)
     });
 
+    let c = ctx.clone();
+    engine.register_fn(
+        "create",
+        move |path: &str| -> Result<TorrentFile, Box<EvalAltResult>> {
+            let url = c.config()?.settings.default_tracker().url;
+            create(&c, path, &url, &Map::new())
+        },
+    );
     let c = ctx.clone();
     engine.register_fn(
         "create",

@@ -56,7 +56,7 @@ fn peers(
 ) -> Result<Array, Box<EvalAltResult>> {
     let url = match url {
         Some(u) => u.to_string(),
-        None => ctx.config()?.settings.tracker_url,
+        None => ctx.config()?.settings.default_tracker().url,
     };
     let hash = match hash {
         Some(h) => Some(
@@ -89,7 +89,7 @@ fn announce(ctx: &HostContext, torrent: &str, event: &str) -> Result<Map, Box<Ev
         .trackers()
         .into_iter()
         .next()
-        .unwrap_or_else(|| cfg.settings.tracker_url.clone());
+        .unwrap_or_else(|| cfg.settings.default_tracker().url);
     // Announce as the peer of this process: the running session's id and port; with `listen_port =
     // 0` (a free port chosen at start) the session is started to have a port at all.
     let (peer_id, port) = match ctx.peer.get() {
