@@ -84,3 +84,35 @@ async fn tracker_restart_mid_transfer_and_the_swarm_carries_on() {
     wait_complete(&l2, 90).await;
     assert_same_tree(src.path(), d2.path());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_on_other_addresses_of_the_host_meet_through_the_tracker() {
+    // A host with several addresses: each peer listens on one of them and must announce from it,
+    // or the tracker hands out an address where nobody listens.
+    let tracker = start_tracker("127.0.0.1:0".parse().unwrap()).await;
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 1 << 20, 22);
+    let meta = torrent(
+        &src.path().join("d.bin"),
+        32 * 1024,
+        vec![format!("http://{}/announce", tracker.addr)],
+    );
+    let on = |ip: &str| SessionConfig {
+        listen: format!("{ip}:0").parse().unwrap(),
+        ..Default::default()
+    };
+    let seeder = session_with(on("127.0.0.3")).await;
+    let s = seeder
+        .add(meta.clone(), via_tracker(src.path()))
+        .await
+        .unwrap();
+    wait_complete(&s, 30).await;
+    let leecher = session_with(on("127.0.0.4")).await;
+    let l = leecher
+        .add(meta.clone(), via_tracker(dst.path()))
+        .await
+        .unwrap();
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
+}

@@ -217,12 +217,23 @@ impl TrackerClient {
 
     /// A client with the given connect and whole-request timeouts.
     pub fn with_timeouts(connect: Duration, request: Duration) -> Self {
+        Self::build(connect, request, None)
+    }
+
+    /// [`TrackerClient::new`] whose requests go out from `ip`: a peer that listens on one address of
+    /// a host with several announces from it, so the tracker hands out the address it listens on.
+    pub fn from_address(ip: std::net::IpAddr) -> Self {
+        Self::build(Duration::from_secs(10), Duration::from_secs(30), Some(ip))
+    }
+
+    fn build(connect: Duration, request: Duration, local: Option<std::net::IpAddr>) -> Self {
         let http = reqwest::Client::builder()
             .user_agent(concat!("btorrent/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(connect)
             .timeout(request)
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
+            .local_address(local)
             .build()
             .unwrap_or_default();
         TrackerClient {

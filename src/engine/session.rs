@@ -62,7 +62,12 @@ impl Session {
             shutdown: CancellationToken::new(),
             upload_limit: cfg.upload_limit.map(super::rate::Limiter::new),
             download_limit: cfg.download_limit.map(super::rate::Limiter::new),
-            tracker: crate::announce::TrackerClient::new(),
+            // Announces leave from the address we listen on, when it is a specific one.
+            tracker: if listen_addr.ip().is_unspecified() {
+                crate::announce::TrackerClient::new()
+            } else {
+                crate::announce::TrackerClient::from_address(listen_addr.ip())
+            },
             announce_key: rand::random(),
             cfg,
         });
