@@ -4,7 +4,7 @@
 //!
 //! Slots cannot be squatted: one IP address holds at most `max_peers_per_ip` connections of a
 //! torrent, and when a torrent is full a peer that has held its slot for `idle_peer_grace` while
-//! neither side wanted anything of the other makes room for a newcomer ([`evict_idle`]); peers that
+//! neither side wanted anything of the other makes room for a newcomer (`evict_idle`); peers that
 //! trade are never evicted.
 //!
 //! `PeerShared` is the part of a connection other tasks touch: the choker sets `am_choking`, other
