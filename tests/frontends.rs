@@ -22,10 +22,15 @@ impl Proc {
     }
 
     fn start_with_input(dir: &Path, args: &[&str], input: Stdio) -> Proc {
+        Proc::start_with(dir, args, input, &[])
+    }
+
+    fn start_with(dir: &Path, args: &[&str], input: Stdio, env: &[(&str, &Path)]) -> Proc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_btorrent"))
             .args(args)
             .current_dir(dir)
             .env_remove("BTORRENT_CONFIG")
+            .envs(env.iter().copied())
             .stdin(input)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -290,6 +295,42 @@ fn the_shell_runs_commands_from_a_file_and_skips_lines_that_are_not_text() {
         lines
             .iter()
             .any(|l| l.contains("line 2") && l.contains("not text")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn a_leading_tilde_in_a_shell_line_is_the_home_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join("photos")).unwrap();
+    std::fs::write(home.join("photos/a.jpg"), b"a picture").unwrap();
+    std::fs::write(
+        dir.path().join("torrents.toml"),
+        "[settings]\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n",
+    )
+    .unwrap();
+    let input = dir.path().join("commands.txt");
+    // As the README's quick start has it; quoted, the tilde stays a tilde.
+    std::fs::write(
+        &input,
+        "b-create ~/photos http://127.0.0.1:1/announce\nb-info '~/x.torrent'\n",
+    )
+    .unwrap();
+    let p = Proc::start_with(
+        dir.path(),
+        &[],
+        Stdio::from(std::fs::File::open(&input).unwrap()),
+        &[("HOME", &home)],
+    );
+    let (code, lines) = p.finish();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(
+        dir.path().join("torrents/photos.torrent").exists(),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("cannot read ~/x.torrent")),
         "{lines:#?}"
     );
 }
