@@ -147,7 +147,11 @@ impl App {
             .iter()
             .filter_map(|p| {
                 with_call_deadline(Instant::now() + limit, || {
-                    self.automation.run_file(p, &[]).err()
+                    // `exit()` (code 0) ends a script early, which is no failure.
+                    self.automation
+                        .run_file(p, &[])
+                        .err()
+                        .filter(|e| !matches!(e, ScriptError::Exited { code: 0, .. }))
                 })
             })
             .collect()

@@ -16,7 +16,7 @@ use clap::{ArgAction, Parser, Subcommand};
     disable_help_subcommand = true,
     version,
     about = "A scriptable BitTorrent client and tracker",
-    after_help = "Every shell command also runs one-shot: btorrent create <path> <tracker-url>, \
+    after_help = "Every shell command also runs one-shot: btorrent create <path> [tracker-url], \
 btorrent edit <torrent> <url>, btorrent info <torrent>, btorrent show, btorrent help [command], \
 and any b-*.rhai in the scripts folder."
 )]
@@ -155,12 +155,13 @@ fn main() -> ExitCode {
     runtime.block_on(host.context().peer.shutdown(Duration::from_secs(5)));
     match result {
         Ok(_) => ExitCode::SUCCESS,
+        Err(ScriptError::Exited { code, .. }) => ExitCode::from(code),
         Err(e @ ScriptError::Cancelled { .. }) => {
             eprintln!("btorrent: {e}");
             ExitCode::from(130)
         }
         Err(e @ (ScriptError::Usage { .. } | ScriptError::UnknownCommand { .. })) => {
-            eprintln!("btorrent: {e}");
+            eprintln!("btorrent: {}", e.one_shot_message());
             ExitCode::from(2)
         }
         Err(e) => {

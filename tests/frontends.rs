@@ -357,3 +357,71 @@ fn the_daemon_reports_a_rejected_watch_entry_once() {
         .collect();
     assert_eq!(reports.len(), 1, "{lines:#?}");
 }
+
+#[test]
+fn a_timer_removes_itself_with_off_and_exit_ends_a_run_with_its_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, script: &str| {
+        std::fs::write(dir.path().join(name), script).unwrap();
+        Proc::start(dir.path(), &["run", name]).finish()
+    };
+    // `off()` inside a timer removes that timer: the run then has nothing left and ends.
+    let (code, lines) = run(
+        "self_off.rhai",
+        "let n = 0;\nevery(0.05, || { n += 1; print(`tick ${n}`); if n == 3 { print(off()); } });\n",
+    );
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(lines.iter().any(|l| l == "tick 3"), "{lines:#?}");
+    assert!(lines.iter().any(|l| l == "true"), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l == "tick 4"), "{lines:#?}");
+
+    // `exit(code)` in the body: the run ends there, with that code and no message.
+    let (code, lines) = run(
+        "body.rhai",
+        "print(\"before\");\ntry { exit(3); } catch (e) { print(`caught ${e}`); }\nprint(\"after\");\n",
+    );
+    assert_eq!(code, Some(3), "{lines:#?}");
+    assert_eq!(lines, ["before"], "no catch holds it, nothing more is said");
+
+    // `exit()` in a timer ends a run that still has handlers registered.
+    let (code, lines) = run(
+        "timer.rhai",
+        "on(\"completed\", |ev| print(ev.name));\nlet n = 0;\nevery(0.05, || { n += 1; if n == 2 { exit(4); } });\n",
+    );
+    assert_eq!(code, Some(4), "{lines:#?}");
+    let (code, lines) = run(
+        "zero.rhai",
+        "on(\"added\", |ev| ());\nafter(0.05, || exit());\n",
+    );
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(lines.iter().all(|l| !l.contains("exit")), "{lines:#?}");
+
+    // Outside a handler, `off()` says what it needs; a bad code is refused.
+    let (code, lines) = run("bad.rhai", "off();\n");
+    assert_eq!(code, Some(1), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("off: with no id, only inside a handler or timer")),
+        "{lines:#?}"
+    );
+    let (code, lines) = run("badcode.rhai", "exit(300);\n");
+    assert_eq!(code, Some(1), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("exit: the code must be a whole number from 0 to 255")),
+        "{lines:#?}"
+    );
+
+    // A one-shot command exits with its script's code.
+    std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
+    std::fs::write(
+        dir.path().join("scripts/b-check.rhai"),
+        "//! Exit with a code.\nprint(\"checking\");\nexit(5);\n",
+    )
+    .unwrap();
+    let (code, lines) = Proc::start(dir.path(), &["check"]).finish();
+    assert_eq!(code, Some(5), "{lines:#?}");
+    assert_eq!(lines, ["checking"]);
+}

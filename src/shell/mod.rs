@@ -33,6 +33,7 @@ use reedline::{Reedline, Signal};
 
 use crate::app::App;
 use crate::events::Event;
+use crate::script::ScriptError;
 use prompt::{Question, ShellPrompt, Status};
 use screen::Screen;
 use tokio::sync::broadcast::Receiver;
@@ -193,8 +194,9 @@ fn run_line(app: &App, runtime: &tokio::runtime::Runtime, screen: &Screen, line:
         return Next::Prompt;
     };
     app.close_request.requested.store(false, Ordering::Relaxed);
-    if let Err(e) = app.commands.run_command(name, rest) {
-        screen.print(&format!("error: {e}"));
+    match app.commands.run_command(name, rest) {
+        Ok(_) | Err(ScriptError::Exited { code: 0, .. }) => {}
+        Err(e) => screen.print(&format!("error: {e}")),
     }
     app.sync_managed(runtime);
     if app.close_request.requested.swap(false, Ordering::Relaxed) {
