@@ -31,6 +31,7 @@
 //! - [`watch`]: the watch folder; dropped data is shared, dropped .torrent files are downloaded.
 //! - Front ends: [`shell`] (interactive, the default), [`daemon`] (headless), [`runner`]
 //!   (`btorrent run`), with [`app`] assembling what the shell and the daemon share.
+//! - [`logs`]: how log lines look on a terminal.
 //! - [`demo`]: the whole program on loopback in one process (`btorrent demo`).
 
 pub mod announce;
@@ -42,6 +43,7 @@ pub mod demo;
 pub mod engine;
 pub mod events;
 pub mod fsutil;
+pub mod logs;
 pub mod metainfo;
 pub mod multi_sha1;
 pub mod runner;
