@@ -76,7 +76,15 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
         screen.print(&format!("warning: SIGTERM will not close cleanly: {e}"));
     }
     let status = Status::new(app.config_path.clone(), app.services.live());
-    status.keep_fresh(runtime.handle());
+    {
+        // Figures that change while nothing else happens are shown all the same.
+        let (screen, weak) = (screen.clone(), Arc::downgrade(&status));
+        status.keep_fresh(runtime.handle(), move || {
+            if let Some(status) = weak.upgrade() {
+                screen.nudge_prompt(|width| status.snapshot().render_for(width));
+            }
+        });
+    }
     match printer {
         Some(p) => interactive_loop(&app, runtime, &screen, &status, p),
         None => piped_loop(&app, runtime, &screen),
@@ -224,12 +232,13 @@ fn interactive_loop(
     status: &Arc<Status>,
     printer: reedline::ExternalPrinter<String>,
 ) {
-    let (mut editor, warning) = editor::build(&app.config_path, printer);
+    let (mut editor, warning) = editor::build(&app.config_path, printer, screen.drawn());
     if let Some(w) = warning {
         screen.print(&format!("warning: {w}"));
     }
     let prompt = ShellPrompt {
         status: status.clone(),
+        drawn: screen.drawn(),
     };
     loop {
         status.refresh();
