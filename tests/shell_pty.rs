@@ -716,3 +716,21 @@ fn the_prompt_refreshes_by_itself_and_tab_with_nothing_to_offer_stays_quiet() {
     sh.send("\x04");
     assert!(matches!(sh.wait_exit(), WaitStatus::Exited(_, 0)));
 }
+
+#[test]
+fn a_torrent_made_in_another_terminal_joins_an_idle_shell_at_once() {
+    let dir = setup();
+    let mut sh = Shell::start(dir.path(), &[]);
+    sh.wait_prompt("0 torrents");
+    support::cli::ok(
+        dir.path(),
+        &["create", "share", "http://127.0.0.1:1/announce"],
+    );
+    // No key pressed, no command line: the shell picks it up and seeds it.
+    sh.wait("the new torrent seeded", |s| {
+        s.text().contains("» seeding share")
+            && s.cursor_line() == format!("btorrent [{SEEDING_ONE}]>")
+    });
+    sh.send("\x04");
+    assert!(matches!(sh.wait_exit(), WaitStatus::Exited(_, 0)));
+}

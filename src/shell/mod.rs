@@ -75,6 +75,8 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
     if let Err(e) = close_on_hangup(runtime, &app, screen.clone()) {
         screen.print(&format!("warning: SIGTERM will not close cleanly: {e}"));
     }
+    // Torrents registered from elsewhere join at once, not at the next command line.
+    app.follow_config(runtime);
     let status = Status::new(app.config_path.clone(), app.services.live());
     {
         // Figures that change while nothing else happens are shown all the same.
