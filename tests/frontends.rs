@@ -425,3 +425,63 @@ fn a_timer_removes_itself_with_off_and_exit_ends_a_run_with_its_code() {
     assert_eq!(code, Some(5), "{lines:#?}");
     assert_eq!(lines, ["checking"]);
 }
+
+/// The `move-completed` example as its documentation says to use it: copied into `scripts/autorun/`
+/// of a `btorrent daemon`, whose managed download (left unfinished by an earlier run) resumes, completes
+/// and is moved into the example's folder, where it goes on seeding.
+#[test]
+fn the_move_completed_example_works_as_documented_under_the_daemon() {
+    let root = tempfile::tempdir().unwrap();
+    let (_tracker, url) = support::cli::tracker_process(root.path());
+    let settings = "[settings]\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n";
+    // A seeder of d.bin, listed by the tracker before the daemon starts.
+    let seed_dir = root.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    std::fs::write(seed_dir.join("torrents.toml"), settings).unwrap();
+    let data = support::write_random(&seed_dir.join("d.bin"), 600_000, 8);
+    support::cli::ok(&seed_dir, &["create", "d.bin", &url, "-o", "d.torrent"]);
+    let meta = btorrent::Metainfo::load(&seed_dir.join("d.torrent")).unwrap();
+    let _seeder = support::Proc::spawn(
+        support::cli::bin()
+            .args(["seed", "d.torrent", "--data", "."])
+            .current_dir(&seed_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let peers = support::cli::run(&seed_dir, &["peer", &url, "--json"]);
+        if String::from_utf8_lossy(&peers.stdout).contains("\"left\": 0") {
+            break;
+        }
+        assert!(Instant::now() < end, "the seeder never announced");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The daemon's folder: the download managed and not started yet, the example in autorun/ as is.
+    let dir = root.path().join("home");
+    std::fs::create_dir_all(dir.join("scripts/autorun")).unwrap();
+    std::fs::copy(seed_dir.join("d.torrent"), dir.join("d.torrent")).unwrap();
+    std::fs::write(
+        dir.join("torrents.toml"),
+        format!(
+            "{settings}\n[[torrent]]\nname = \"d.bin\"\ninfo_hash = \"{}\"\nfile = \"d.torrent\"\ndata = \"downloads\"\nstate = \"downloading\"\n",
+            meta.info_hash.to_hex()
+        ),
+    )
+    .unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/examples/move-completed.rhai"),
+        dir.join("scripts/autorun/move-completed.rhai"),
+    )
+    .unwrap();
+    let mut p = Proc::start(&dir, &["daemon"]);
+    p.wait_line("d.bin: moved to ");
+    p.signal("-TERM");
+    let (code, lines) = p.finish();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert_eq!(std::fs::read(dir.join("complete/d.bin")).unwrap(), data);
+    assert!(!dir.join("downloads/d.bin").exists(), "{lines:#?}");
+    let cfg = btorrent::config::Config::load(&dir.join("torrents.toml")).unwrap();
+    assert_eq!(cfg.resolve(&cfg.torrents[0].data), dir.join("complete"));
+    assert_eq!(cfg.torrents[0].state, "seeding");
+}
