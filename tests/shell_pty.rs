@@ -655,6 +655,7 @@ fn fits_the_terminal(cols: u16) {
     sh.wait_more("background three", 0);
     // The completed download prints its events above the prompt too.
     sh.wait_more("» completed d.bin", 0);
+    sh.wait_more("» seeding d.bin", 0);
     sh.pump();
     let text = sh.text();
     for line in ["background hello", "background two", "background three"] {
@@ -663,17 +664,21 @@ fn fits_the_terminal(cols: u16) {
     assert_eq!(
         text.matches(&typed).count(),
         1,
-        "one prompt with the typed line, no stale copy:\n{text}"
+        "one prompt with the typed line:\n{text}"
     );
-    let prompt_rows = sh
+    // No stale copy of the prompt's first row either: every row that starts like a prompt is an
+    // earlier command line or the one prompt.
+    let prompt_rows: Vec<String> = sh
         .rows()
-        .iter()
+        .into_iter()
         .filter(|r| r.starts_with("btorrent [") && !r.contains("b-later") && !r.contains("b-start"))
-        .count();
-    assert_eq!(prompt_rows, 1, "{text}");
+        .collect();
+    assert_eq!(prompt_rows.len(), 1, "{prompt_rows:#?}\n{text}");
     sh.send("\x03");
+    sh.wait("an empty prompt", |s| s.cursor_line().ends_with("]>"));
     sh.send("\x04");
-    sh.wait_exit();
+    let status = sh.wait_exit();
+    assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
 }
 
 #[test]
