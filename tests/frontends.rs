@@ -275,10 +275,21 @@ fn the_shell_runs_commands_from_a_file_and_skips_lines_that_are_not_text() {
         "//! Say a word.\n//!\n//! usage: b-say <word>\nprint(`said ${args.word}`);\n",
     )
     .unwrap();
+    // exit() ends a command, not the shell.
+    std::fs::write(
+        dir.path().join("scripts/b-quit.rhai"),
+        "//! Stop early.\nprint(\"quitting\");\nexit();\nprint(\"not here\");\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("scripts/b-fail.rhai"),
+        "//! Stop with a code.\nexit(3);\n",
+    )
+    .unwrap();
     let input = dir.path().join("commands.txt");
     std::fs::write(
         &input,
-        b"b-say one\n\xff\xfe not text\nb-say two\r\nb-say three",
+        b"b-say one\n\xff\xfe not text\nb-quit\nb-fail\nb-say two\r\nb-say three",
     )
     .unwrap();
     let p = Proc::start_with_input(
@@ -288,9 +299,16 @@ fn the_shell_runs_commands_from_a_file_and_skips_lines_that_are_not_text() {
     );
     let (code, lines) = p.finish();
     assert_eq!(code, Some(0), "{lines:#?}");
-    for want in ["said one", "said two", "said three"] {
+    for want in ["said one", "quitting", "said two", "said three"] {
         assert!(lines.iter().any(|l| l == want), "{want}: {lines:#?}");
     }
+    assert!(!lines.iter().any(|l| l == "not here"), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "error: scripts/b-fail.rhai: exit code 3"),
+        "{lines:#?}"
+    );
     assert!(
         lines
             .iter()
