@@ -330,7 +330,7 @@ impl Host {
         let Some(script) = catalog.get(name).cloned() else {
             return Err(ScriptError::UnknownCommand {
                 name: name.to_string(),
-                nearest: nearest(name, &catalog.names()),
+                nearest: catalog.nearest(name),
             });
         };
         if argv.iter().any(|a| a == "--help" || a == "-h") {
@@ -527,31 +527,6 @@ fn line_of(pos: Position) -> String {
     }
 }
 
-/// The command `name` was probably meant to be, if one is at most two edits away.
-fn nearest(name: &str, names: &[String]) -> Option<String> {
-    let wanted = name.trim_start_matches("b-");
-    names
-        .iter()
-        .map(|n| (edit_distance(wanted, n.trim_start_matches("b-")), n))
-        .min()
-        .filter(|(d, _)| *d <= 2)
-        .map(|(_, n)| n.clone())
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 /// Converts a map of options from a script into typed reads, rejecting keys nobody asked for.
 pub(crate) struct Opts<'a> {
     pub func: &'static str,
@@ -614,9 +589,6 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        let names = vec!["b-info".to_string(), "b-create".to_string()];
-        assert_eq!(nearest("b-inof", &names).as_deref(), Some("b-info"));
-        assert_eq!(nearest("b-zzzzzz", &names), None);
         let e = ScriptError::UnknownCommand {
             name: "strat".into(),
             nearest: Some("b-start".into()),

@@ -95,13 +95,7 @@ impl Screen {
         let width = terminal_width();
         let drawn = self.drawn.lock().clone();
         let one_row = !drawn.line.contains('\n')
-            && (
-                drawn.prompt.as_str(),
-                drawn.indicator.as_str(),
-                drawn.line.as_str(),
-            )
-                .columns()
-                < width;
+            && columns(&[&drawn.prompt, &drawn.indicator, &drawn.line]) < width;
         if one_row && !drawn.prompt.is_empty() && drawn.prompt != fresh(width) {
             // SAFETY: raise only sends a signal to this process; SIGWINCH is ignored by default and
             // handled by the editor's event source once it runs.
@@ -186,15 +180,9 @@ fn feed(screen: std::sync::Weak<Screen>) {
     }
 }
 
-/// Columns of text, summed over parts.
-trait Columns {
-    fn columns(&self) -> usize;
-}
-
-impl Columns for (&str, &str, &str) {
-    fn columns(&self) -> usize {
-        self.0.width() + self.1.width() + self.2.width()
-    }
+/// The terminal columns `parts` take, one after the other.
+fn columns(parts: &[&str]) -> usize {
+    parts.iter().map(|p| p.width()).sum()
 }
 
 /// The cursor move that takes the editor's cursor, once the editor has moved it up as far as it
@@ -211,18 +199,18 @@ fn realign(drawn: &Drawn, width: usize) -> String {
         .sum();
     let editor_up = counted.saturating_sub(1);
     // The row the cursor is really on, below the prompt's first row.
-    let before = &drawn.line[..drawn.cursor.min(drawn.line.len())];
+    let before = drawn.line.get(..drawn.cursor).unwrap_or(&drawn.line);
     let mut row = 0;
     let mut segments = before.split('\n').peekable();
     let mut first = true;
     while let Some(seg) = segments.next() {
         let lead = if first {
-            drawn.prompt.width() + drawn.indicator.width()
+            columns(&[&drawn.prompt, &drawn.indicator])
         } else {
-            MULTILINE_INDICATOR.width()
+            columns(&[MULTILINE_INDICATOR])
         };
         first = false;
-        let cols = lead + seg.width();
+        let cols = lead + columns(&[seg]);
         if segments.peek().is_some() {
             row += cols.max(1).div_ceil(width);
         } else if cols > 0 {
