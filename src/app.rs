@@ -10,7 +10,8 @@
 //!
 //! Torrents registered while the front end runs (a `b-create` at the prompt, a script's `register`, a
 //! one-shot command in another terminal) join the session: the shell checks after each command
-//! ([`App::sync_managed`]), the daemon whenever torrents.toml changes.
+//! ([`App::sync_managed`]), and both the shell and the daemon whenever torrents.toml changes
+//! ([`App::follow_config`]), one check at a time.
 //!
 //! The control socket ([`crate::control`]) serves the running torrents to one-shot commands run for the
 //! same torrents.toml, from start until shutdown.
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::control;
@@ -57,7 +59,15 @@ pub struct App {
     dispatch_rx: Option<broadcast::Receiver<Event>>,
     log_rx: Option<broadcast::Receiver<Event>>,
     dispatcher: Option<Dispatcher>,
+    /// Held while the managed torrents are compared with the session, so two checks never add one
+    /// torrent twice.
+    sync: Arc<tokio::sync::Mutex<()>>,
+    /// Stops [`App::follow_config`] at shutdown.
+    stop_following: CancellationToken,
 }
+
+/// How often [`App::follow_config`] looks at torrents.toml (a `stat`; the file is read when it changed).
+const CONFIG_LOOK_EVERY: Duration = Duration::from_millis(500);
 
 impl App {
     /// Starts the services (the tracker, the peer session resuming every managed torrent) and the
@@ -127,6 +137,8 @@ impl App {
             dispatch_rx,
             log_rx,
             dispatcher: None,
+            sync: Default::default(),
+            stop_following: CancellationToken::new(),
         })
     }
 
@@ -171,7 +183,11 @@ impl App {
             .iter()
             .filter_map(|p| {
                 with_call_deadline(Instant::now() + limit, || {
-                    self.automation.run_file(p, &[]).err()
+                    // `exit()` (code 0) ends a script early, which is no failure.
+                    self.automation
+                        .run_file(p, &[])
+                        .err()
+                        .filter(|e| !matches!(e, ScriptError::Exited { code: 0, .. }))
                 })
             })
             .collect()
@@ -180,11 +196,43 @@ impl App {
     /// Runs every managed torrent the session does not run yet (one just made with `b-create`, or
     /// registered by a script or another btorrent), except those marked `stopped`.
     pub fn sync_managed(&self, runtime: &tokio::runtime::Runtime) {
-        let (Some(session), Ok(cfg)) = (self.services.peer.get(), Config::load(&self.config_path))
-        else {
-            return;
-        };
-        runtime.block_on(resume_managed(&session, &cfg, &self.services.bus));
+        runtime.block_on(sync_managed(
+            self.sync.clone(),
+            self.services.peer.clone(),
+            self.config_path.clone(),
+            self.services.bus.clone(),
+        ));
+    }
+
+    /// From now until shutdown, runs the torrents registered in torrents.toml by anyone (a one-shot
+    /// command in another terminal, say) as soon as the file changes.
+    pub fn follow_config(&self, runtime: &tokio::runtime::Runtime) {
+        let (sync, peer, path, bus) = (
+            self.sync.clone(),
+            self.services.peer.clone(),
+            self.config_path.clone(),
+            self.services.bus.clone(),
+        );
+        let stop = self.stop_following.clone();
+        runtime.spawn(async move {
+            let stamp = |p: &Path| {
+                std::fs::metadata(p)
+                    .ok()
+                    .map(|m| (m.modified().ok(), m.len()))
+            };
+            let mut seen = stamp(&path);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(CONFIG_LOOK_EVERY) => {}
+                }
+                let now = stamp(&path);
+                if now != seen {
+                    seen = now;
+                    sync_managed(sync.clone(), peer.clone(), path.clone(), bus.clone()).await;
+                }
+            }
+        });
     }
 
     /// Stops the handlers and timers, records the torrents' states, and stops the services, waiting at
@@ -192,6 +240,7 @@ impl App {
     pub fn shutdown(mut self, runtime: &tokio::runtime::Runtime, grace: Duration) {
         // One-shot commands edit torrents.toml again from here on.
         self.control.take();
+        self.stop_following.cancel();
         self.automation
             .context()
             .cancel
@@ -204,6 +253,20 @@ impl App {
         }
         runtime.block_on(self.services.shutdown(grace));
     }
+}
+
+/// Runs the managed torrents the session does not run yet, one check at a time.
+async fn sync_managed(
+    lock: Arc<tokio::sync::Mutex<()>>,
+    peer: crate::services::PeerSlot,
+    config_path: PathBuf,
+    bus: EventBus,
+) {
+    let _one_at_a_time = lock.lock().await;
+    let (Some(session), Ok(cfg)) = (peer.get(), Config::load(&config_path)) else {
+        return;
+    };
+    resume_managed(&session, &cfg, &bus).await;
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM.

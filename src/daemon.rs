@@ -8,16 +8,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use std::time::Duration;
-
 use crate::app::{shutdown_signal, App};
-use crate::config::{now_rfc3339, Config};
-use crate::services::resume_managed;
+use crate::config::now_rfc3339;
 use crate::shell::CLOSE_GRACE;
-
-fn modified(path: &Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
 
 fn log(line: &str) {
     for l in line.lines() {
@@ -56,26 +49,8 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
     }
     log("running; SIGINT or SIGTERM stops");
     // Torrents registered meanwhile (by a one-shot command, say) join the session.
-    let mut seen = modified(config_path);
-    runtime.block_on(async {
-        let stop = shutdown_signal();
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                _ = &mut stop => return,
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            }
-            let now = modified(config_path);
-            if now != seen {
-                seen = now;
-                if let (Some(session), Ok(cfg)) =
-                    (app.services.peer.get(), Config::load(config_path))
-                {
-                    resume_managed(&session, &cfg, &app.services.bus).await;
-                }
-            }
-        }
-    });
+    app.follow_config(runtime);
+    runtime.block_on(shutdown_signal());
     log("stopping: transfers, handlers, announces");
     app.shutdown(runtime, CLOSE_GRACE);
     log("stopped");

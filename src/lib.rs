@@ -34,6 +34,7 @@
 //!   running shell or daemon (its live figures, pause, resume, remove).
 //! - Front ends: [`shell`] (interactive, the default), [`daemon`] (headless), [`runner`]
 //!   (`btorrent run`), with [`app`] assembling what the shell and the daemon share.
+//! - [`logs`]: how log lines look on a terminal.
 //! - [`demo`]: the whole program on loopback in one process (`btorrent demo`).
 
 pub mod announce;
@@ -47,6 +48,7 @@ pub mod engine;
 pub mod events;
 pub mod fsutil;
 pub mod lan;
+pub mod logs;
 pub mod metainfo;
 pub mod multi_sha1;
 pub mod runner;

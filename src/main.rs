@@ -18,7 +18,7 @@ use clap::{ArgAction, Parser, Subcommand};
     disable_help_subcommand = true,
     version,
     about = "A scriptable BitTorrent client and tracker",
-    after_help = "Every shell command also runs one-shot: btorrent create <path> <tracker-url>, \
+    after_help = "Every shell command also runs one-shot: btorrent create <path> [tracker-url], \
 btorrent edit <torrent> <url>, btorrent info <torrent>, btorrent show, btorrent help [command], \
 and any b-*.rhai in the scripts folder."
 )]
@@ -72,8 +72,10 @@ enum Command {
     Script(Vec<String>),
 }
 
-/// Log lines go to stderr; in the shell they are printed above the prompt.
-fn init_logging(verbose: u8, shell: bool) {
+/// Log lines go to stderr; in the shell they are printed above the prompt. In the shell, and without
+/// `-v` in a one-shot command or `btorrent run`, each is one short line (`warning: ...`); otherwise
+/// (the daemon's log, `-v`) tracing's full format: time, level, module.
+fn init_logging(verbose: u8, shell: bool, daemon: bool) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -82,17 +84,13 @@ fn init_logging(verbose: u8, shell: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let logs = tracing_subscriber::fmt().with_env_filter(filter);
-    if shell {
-        // Short lines above the prompt: the level and the message.
-        logs.with_writer(btorrent::shell::screen::LogWriter::default())
-            .without_time()
-            .with_target(false)
-            .with_ansi(false)
-            .init();
+    // Lines go above the shell's prompt, or to stderr above a progress bar.
+    let logs = logs.with_writer(btorrent::shell::screen::LogWriter::default());
+    if shell || (verbose == 0 && !daemon) {
+        logs.event_format(btorrent::logs::Brief).init();
     } else {
         // Colours only for a terminal: a log file or pipe gets plain text.
-        logs.with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
     }
 }
@@ -102,6 +100,7 @@ fn main() -> ExitCode {
     init_logging(
         cli.verbose,
         matches!(cli.command, None | Some(Command::Shell)),
+        matches!(cli.command, Some(Command::Daemon)),
     );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -165,12 +164,13 @@ fn main() -> ExitCode {
     runtime.block_on(host.context().peer.shutdown(Duration::from_secs(5)));
     match result {
         Ok(_) => ExitCode::SUCCESS,
+        Err(ScriptError::Exited { code, .. }) => ExitCode::from(code),
         Err(e @ ScriptError::Cancelled { .. }) => {
             eprintln!("btorrent: {e}");
             ExitCode::from(130)
         }
         Err(e @ (ScriptError::Usage { .. } | ScriptError::UnknownCommand { .. })) => {
-            eprintln!("btorrent: {e}");
+            eprintln!("btorrent: {}", e.one_shot_message());
             ExitCode::from(2)
         }
         Err(e) => {

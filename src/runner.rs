@@ -1,5 +1,6 @@
 //! `btorrent run <file.rhai>`: runs a script, then keeps calling the handlers and timers it registered
-//! until none is left (a timer that fired for the last time, handlers removed with `off`) or Ctrl-C.
+//! until none is left (a timer that fired for the last time, handlers removed with `off`), one of them
+//! calls `exit([code])` (the run ends with that code), or Ctrl-C.
 //!
 //! Ctrl-C (or SIGTERM) while the script's body runs cancels it (exit code 130); Ctrl-C while only
 //! handlers and timers are left ends the run normally (exit code 0). Either way the peer session, if the script
@@ -57,8 +58,9 @@ pub fn run(
     }
     let dispatcher = Dispatcher::start(host.clone());
     let result = host.run_file(file, args);
-    let code = match &result {
+    let mut code = match &result {
         Ok(_) => ExitCode::SUCCESS,
+        Err(ScriptError::Exited { code, .. }) => ExitCode::from(*code),
         Err(e @ ScriptError::Usage { .. }) => {
             eprintln!("btorrent: {e}");
             ExitCode::from(2)
@@ -80,13 +82,19 @@ pub fn run(
             file.display()
         );
         runtime.block_on(async {
-            while !auto.is_idle() && !interrupted.load(Ordering::Relaxed) {
+            while !auto.is_idle()
+                && !interrupted.load(Ordering::Relaxed)
+                && auto.exit_requested().is_none()
+            {
                 tokio::select! {
                     _ = auto.idle_changed() => {}
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                 }
             }
         });
+        if let Some(c) = auto.exit_requested() {
+            code = ExitCode::from(c);
+        }
     }
     cancel.store(true, Ordering::Relaxed);
     dispatcher.stop(Duration::from_secs(5));

@@ -238,7 +238,12 @@ fn user_script_is_listed_and_runs_and_overrides() {
         sb.ok(&["greet", "ann", "--times", "2"]),
         "hello ann\nhello ann\n"
     );
-    assert!(sb.ok(&["help", "greet"]).contains("usage: b-greet <who>"));
+    let help = sb.ok(&["help", "greet"]);
+    assert!(help.contains("usage: b-greet <who>"), "{help}");
+    assert!(
+        help.ends_with("\n\n(from scripts/b-greet.rhai)\n") && !help.contains("\\n"),
+        "the origin on a line of its own: {help:?}"
+    );
     let err = sb.fails(&["greet"]);
     assert!(err.contains("missing <who>"), "{err}");
     let err = sb.fails(&["greet", "x", "--times", "many"]);
@@ -250,7 +255,10 @@ fn user_script_is_listed_and_runs_and_overrides() {
     );
     assert_eq!(sb.ok(&["show"]), "mine\n");
     let err = sb.fails(&["shwo"]);
-    assert!(err.contains("did you mean b-show"), "{err}");
+    assert!(
+        err.contains("did you mean show? (btorrent help lists every command)"),
+        "one-shot, commands are named as typed there: {err}"
+    );
 }
 
 #[test]
@@ -583,4 +591,14 @@ fn text_from_a_torrent_cannot_drive_the_terminal() {
     sb.write("bad name\u{1b}[2J.bin", b"data");
     let err = sb.fails(&["create", "bad name\u{1b}[2J.bin", "-o", "x.torrent"]);
     assert!(err.contains("no usable name"), "{err:?}");
+}
+
+#[test]
+fn the_top_level_help_shows_optional_arguments_as_optional() {
+    let sb = Sandbox::new();
+    let help = sb.ok(&["--help"]);
+    assert!(
+        help.contains("btorrent create <path> [tracker-url]"),
+        "b-create works without a tracker URL: {help}"
+    );
 }

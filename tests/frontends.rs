@@ -22,10 +22,15 @@ impl Proc {
     }
 
     fn start_with_input(dir: &Path, args: &[&str], input: Stdio) -> Proc {
+        Proc::start_with(dir, args, input, &[])
+    }
+
+    fn start_with(dir: &Path, args: &[&str], input: Stdio, env: &[(&str, &Path)]) -> Proc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_btorrent"))
             .args(args)
             .current_dir(dir)
             .env_remove("BTORRENT_CONFIG")
+            .envs(env.iter().copied())
             .stdin(input)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -270,10 +275,21 @@ fn the_shell_runs_commands_from_a_file_and_skips_lines_that_are_not_text() {
         "//! Say a word.\n//!\n//! usage: b-say <word>\nprint(`said ${args.word}`);\n",
     )
     .unwrap();
+    // exit() ends a command, not the shell.
+    std::fs::write(
+        dir.path().join("scripts/b-quit.rhai"),
+        "//! Stop early.\nprint(\"quitting\");\nexit();\nprint(\"not here\");\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("scripts/b-fail.rhai"),
+        "//! Stop with a code.\nexit(3);\n",
+    )
+    .unwrap();
     let input = dir.path().join("commands.txt");
     std::fs::write(
         &input,
-        b"b-say one\n\xff\xfe not text\nb-say two\r\nb-say three",
+        b"b-say one\n\xff\xfe not text\nb-quit\nb-fail\nb-say two\r\nb-say three",
     )
     .unwrap();
     let p = Proc::start_with_input(
@@ -283,13 +299,56 @@ fn the_shell_runs_commands_from_a_file_and_skips_lines_that_are_not_text() {
     );
     let (code, lines) = p.finish();
     assert_eq!(code, Some(0), "{lines:#?}");
-    for want in ["said one", "said two", "said three"] {
+    for want in ["said one", "quitting", "said two", "said three"] {
         assert!(lines.iter().any(|l| l == want), "{want}: {lines:#?}");
     }
+    assert!(!lines.iter().any(|l| l == "not here"), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "error: scripts/b-fail.rhai: exit code 3"),
+        "{lines:#?}"
+    );
     assert!(
         lines
             .iter()
             .any(|l| l.contains("line 2") && l.contains("not text")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn a_leading_tilde_in_a_shell_line_is_the_home_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join("photos")).unwrap();
+    std::fs::write(home.join("photos/a.jpg"), b"a picture").unwrap();
+    std::fs::write(
+        dir.path().join("torrents.toml"),
+        "[settings]\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n",
+    )
+    .unwrap();
+    let input = dir.path().join("commands.txt");
+    // As the README's quick start has it; quoted, the tilde stays a tilde.
+    std::fs::write(
+        &input,
+        "b-create ~/photos http://127.0.0.1:1/announce\nb-info '~/x.torrent'\n",
+    )
+    .unwrap();
+    let p = Proc::start_with(
+        dir.path(),
+        &[],
+        Stdio::from(std::fs::File::open(&input).unwrap()),
+        &[("HOME", &home)],
+    );
+    let (code, lines) = p.finish();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(
+        dir.path().join("torrents/photos.torrent").exists(),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("cannot read ~/x.torrent")),
         "{lines:#?}"
     );
 }
@@ -315,4 +374,132 @@ fn the_daemon_reports_a_rejected_watch_entry_once() {
         .filter(|l| l.contains("bad.torrent") && l.contains("not a valid .torrent"))
         .collect();
     assert_eq!(reports.len(), 1, "{lines:#?}");
+}
+
+#[test]
+fn a_timer_removes_itself_with_off_and_exit_ends_a_run_with_its_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, script: &str| {
+        std::fs::write(dir.path().join(name), script).unwrap();
+        Proc::start(dir.path(), &["run", name]).finish()
+    };
+    // `off()` inside a timer removes that timer: the run then has nothing left and ends.
+    let (code, lines) = run(
+        "self_off.rhai",
+        "let n = 0;\nevery(0.05, || { n += 1; print(`tick ${n}`); if n == 3 { print(off()); } });\n",
+    );
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(lines.iter().any(|l| l == "tick 3"), "{lines:#?}");
+    assert!(lines.iter().any(|l| l == "true"), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l == "tick 4"), "{lines:#?}");
+
+    // `exit(code)` in the body: the run ends there, with that code and no message.
+    let (code, lines) = run(
+        "body.rhai",
+        "print(\"before\");\ntry { exit(3); } catch (e) { print(`caught ${e}`); }\nprint(\"after\");\n",
+    );
+    assert_eq!(code, Some(3), "{lines:#?}");
+    assert_eq!(lines, ["before"], "no catch holds it, nothing more is said");
+
+    // `exit()` in a timer ends a run that still has handlers registered.
+    let (code, lines) = run(
+        "timer.rhai",
+        "on(\"completed\", |ev| print(ev.name));\nlet n = 0;\nevery(0.05, || { n += 1; if n == 2 { exit(4); } });\n",
+    );
+    assert_eq!(code, Some(4), "{lines:#?}");
+    let (code, lines) = run(
+        "zero.rhai",
+        "on(\"added\", |ev| ());\nafter(0.05, || exit());\n",
+    );
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(lines.iter().all(|l| !l.contains("exit")), "{lines:#?}");
+
+    // Outside a handler, `off()` says what it needs; a bad code is refused.
+    let (code, lines) = run("bad.rhai", "off();\n");
+    assert_eq!(code, Some(1), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("off: with no id, only inside a handler or timer")),
+        "{lines:#?}"
+    );
+    let (code, lines) = run("badcode.rhai", "exit(300);\n");
+    assert_eq!(code, Some(1), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("exit: the code must be a whole number from 0 to 255")),
+        "{lines:#?}"
+    );
+
+    // A one-shot command exits with its script's code.
+    std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
+    std::fs::write(
+        dir.path().join("scripts/b-check.rhai"),
+        "//! Exit with a code.\nprint(\"checking\");\nexit(5);\n",
+    )
+    .unwrap();
+    let (code, lines) = Proc::start(dir.path(), &["check"]).finish();
+    assert_eq!(code, Some(5), "{lines:#?}");
+    assert_eq!(lines, ["checking"]);
+}
+
+/// The `move-completed` example as its documentation says to use it: copied into `scripts/autorun/`
+/// of a `btorrent daemon`, whose managed download (left unfinished by an earlier run) resumes, completes
+/// and is moved into the example's folder, where it goes on seeding.
+#[test]
+fn the_move_completed_example_works_as_documented_under_the_daemon() {
+    let root = tempfile::tempdir().unwrap();
+    let (_tracker, url) = support::cli::tracker_process(root.path());
+    let settings = "[settings]\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n";
+    // A seeder of d.bin, listed by the tracker before the daemon starts.
+    let seed_dir = root.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    std::fs::write(seed_dir.join("torrents.toml"), settings).unwrap();
+    let data = support::write_random(&seed_dir.join("d.bin"), 600_000, 8);
+    support::cli::ok(&seed_dir, &["create", "d.bin", &url, "-o", "d.torrent"]);
+    let meta = btorrent::Metainfo::load(&seed_dir.join("d.torrent")).unwrap();
+    let _seeder = support::Proc::spawn(
+        support::cli::bin()
+            .args(["seed", "d.torrent", "--data", "."])
+            .current_dir(&seed_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let peers = support::cli::run(&seed_dir, &["peer", &url, "--json"]);
+        if String::from_utf8_lossy(&peers.stdout).contains("\"left\": 0") {
+            break;
+        }
+        assert!(Instant::now() < end, "the seeder never announced");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The daemon's folder: the download managed and not started yet, the example in autorun/ as is.
+    let dir = root.path().join("home");
+    std::fs::create_dir_all(dir.join("scripts/autorun")).unwrap();
+    std::fs::copy(seed_dir.join("d.torrent"), dir.join("d.torrent")).unwrap();
+    std::fs::write(
+        dir.join("torrents.toml"),
+        format!(
+            "{settings}\n[[torrent]]\nname = \"d.bin\"\ninfo_hash = \"{}\"\nfile = \"d.torrent\"\ndata = \"downloads\"\nstate = \"downloading\"\n",
+            meta.info_hash.to_hex()
+        ),
+    )
+    .unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/examples/move-completed.rhai"),
+        dir.join("scripts/autorun/move-completed.rhai"),
+    )
+    .unwrap();
+    let mut p = Proc::start(&dir, &["daemon"]);
+    p.wait_line("d.bin: moved to ");
+    p.signal("-TERM");
+    let (code, lines) = p.finish();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert_eq!(std::fs::read(dir.join("complete/d.bin")).unwrap(), data);
+    assert!(!dir.join("downloads/d.bin").exists(), "{lines:#?}");
+    let cfg = btorrent::config::Config::load(&dir.join("torrents.toml")).unwrap();
+    assert_eq!(cfg.resolve(&cfg.torrents[0].data), dir.join("complete"));
+    assert_eq!(cfg.torrents[0].state, "seeding");
 }

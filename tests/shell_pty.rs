@@ -46,10 +46,16 @@ struct Shell {
     screen: vt100::Parser<Terminal>,
     dir: PathBuf,
     raw: Vec<u8>,
+    cols: u16,
 }
 
 impl Shell {
     fn start(dir: &Path, args: &[&str]) -> Shell {
+        Shell::start_sized(dir, args, COLS, ROWS)
+    }
+
+    /// The shell in a terminal of `cols` x `rows`.
+    fn start_sized(dir: &Path, args: &[&str], cols: u16, rows: u16) -> Shell {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_btorrent"));
         cmd.args(args)
             .current_dir(dir)
@@ -58,18 +64,19 @@ impl Shell {
         let mut session = Session::spawn(cmd).expect("spawn the shell in a pty");
         session
             .get_process_mut()
-            .set_window_size(COLS, ROWS)
+            .set_window_size(cols, rows)
             .expect("size the pty");
         Shell {
             session,
             screen: vt100::Parser::new_with_callbacks(
-                NonZeroU16::new(ROWS).unwrap(),
-                NonZeroU16::new(COLS).unwrap(),
+                NonZeroU16::new(rows).unwrap(),
+                NonZeroU16::new(cols).unwrap(),
                 0,
                 Terminal::default(),
             ),
             dir: dir.to_path_buf(),
             raw: Vec::new(),
+            cols,
         }
     }
 
@@ -108,7 +115,7 @@ impl Shell {
         let (row, _) = self.screen.screen().cursor_position();
         self.screen
             .screen()
-            .rows(0, COLS)
+            .rows(0, self.cols)
             .nth(row as usize)
             .unwrap_or_default()
             .trim_end()
@@ -606,4 +613,185 @@ fn one_shot_commands_reach_the_shell_and_b_remove_asks_before_deleting() {
         sh.text()
     );
     assert!(!root.join(".btorrent/control.sock").exists());
+}
+
+impl Shell {
+    /// The screen's rows, trimmed at the end.
+    fn rows(&self) -> Vec<String> {
+        self.screen
+            .screen()
+            .rows(0, self.cols)
+            .map(|r| r.trim_end().to_string())
+            .collect()
+    }
+
+    /// Types `line` (which may wrap) and waits until the screen shows all of it.
+    fn type_long(&mut self, line: &str) {
+        self.send(line);
+        self.wait(&format!("{line:?} typed"), |s| s.text().contains(line));
+    }
+}
+
+/// A `btorrent seed` process serving `d.bin` (1.5 MiB) at about 300 KiB/s on 127.0.0.1, so that a
+/// download from it runs for a few seconds; returns it, the .torrent and its address.
+fn slow_seeder(root: &Path) -> (support::Proc, PathBuf, String) {
+    let dir = root.join("seeder");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = support::free_port();
+    std::fs::write(
+        dir.join("torrents.toml"),
+        format!("[settings]\nlisten_ip = \"127.0.0.1\"\nlisten_port = {port}\nupload_limit = \"300K\"\n"),
+    )
+    .unwrap();
+    support::write_random(&dir.join("d.bin"), 1536 << 10, 3);
+    support::cli::ok(&dir, &["create", "d.bin", "http://127.0.0.1:1/announce"]);
+    let seeder = support::Proc::spawn(
+        support::cli::bin()
+            .args(["seed", "torrents/d.bin.torrent", "--data", "."])
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    let addr = format!("127.0.0.1:{port}");
+    let end = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < end, "the seeder never listened on {addr}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (seeder, dir.join("torrents/d.bin.torrent"), addr)
+}
+
+/// At `cols` x 24: the progress bar of `b-start` redraws in place (one row at all times); then, with
+/// the download going on in the background and a line typed that wraps past the prompt's row, lines
+/// printed from the background land above the prompt, every one of them, and leave no stale copy of
+/// the prompt; the prompt's figures are short enough to leave room to type.
+fn fits_the_terminal(cols: u16) {
+    let dir = setup();
+    let root = dir.path();
+    let (_seeder, torrent, addr) = slow_seeder(root);
+    let mut sh = Shell::start_sized(root, &[], cols, 24);
+    sh.wait_prompt("0 torrents");
+    let start = format!("b-start {} -o dl --peer {addr}", torrent.display());
+    sh.type_long(&start);
+    sh.send("\r");
+    let bar_rows = |s: &Shell| {
+        s.rows()
+            .iter()
+            .filter(|r| r.starts_with("d.bin ") && r.contains('%'))
+            .count()
+    };
+    sh.wait("the progress bar", |s| bar_rows(s) == 1);
+    // Watch it redraw for a while: never a second row of it.
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        sh.pump();
+        assert!(bar_rows(&sh) <= 1, "the bar scrolled:\n{}", sh.text());
+        assert!(
+            !sh.text().contains("downloaded and verified"),
+            "too fast a download"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Ctrl-C stops following it; the download goes on.
+    sh.send("\x03");
+    sh.wait("the prompt", |s| s.cursor_line().starts_with("btorrent ["));
+    let prompt = sh.cursor_line();
+    assert!(
+        prompt.chars().count() + 24 <= cols as usize,
+        "the prompt leaves room to type: {prompt:?}"
+    );
+
+    // Background output while a wrapping line is being typed.
+    sh.enter("b-later");
+    sh.wait("the prompt again", |s| s.cursor_line().ends_with("]>"));
+    // Short enough that the line editor, which counts the typed text but not the prompt, takes it
+    // for one row; with the prompt it takes two.
+    let typed = format!("b-info {}", "abcdefghij".repeat((cols as usize - 20) / 10));
+    sh.type_long(&typed);
+    sh.wait_more("background three", 0);
+    // The completed download prints its events above the prompt too.
+    sh.wait_more("» completed d.bin", 0);
+    sh.wait_more("» seeding d.bin", 0);
+    sh.pump();
+    let text = sh.text();
+    for line in ["background hello", "background two", "background three"] {
+        assert_eq!(text.matches(line).count(), 1, "{line}:\n{text}");
+    }
+    assert_eq!(
+        text.matches(&typed).count(),
+        1,
+        "one prompt with the typed line:\n{text}"
+    );
+    // No stale copy of the prompt's first row either: every row that starts like a prompt is an
+    // earlier command line or the one prompt.
+    let prompt_rows: Vec<String> = sh
+        .rows()
+        .into_iter()
+        .filter(|r| r.starts_with("btorrent [") && !r.contains("b-later") && !r.contains("b-start"))
+        .collect();
+    assert_eq!(prompt_rows.len(), 1, "{prompt_rows:#?}\n{text}");
+    sh.send("\x03");
+    sh.wait("an empty prompt", |s| s.cursor_line().ends_with("]>"));
+    sh.send("\x04");
+    let status = sh.wait_exit();
+    assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
+}
+
+#[test]
+fn the_shell_fits_an_80_column_terminal() {
+    fits_the_terminal(80);
+}
+
+#[test]
+fn the_shell_fits_a_60_column_terminal() {
+    fits_the_terminal(60);
+}
+
+#[test]
+fn the_prompt_refreshes_by_itself_and_tab_with_nothing_to_offer_stays_quiet() {
+    let dir = setup();
+    let mut sh = Shell::start(dir.path(), &[]);
+    sh.wait_prompt("0 torrents");
+    // Tab where nothing completes (b-show takes no argument): no menu, the next key types on.
+    sh.send("b-show ");
+    sh.wait("typed", |s| s.typed().ends_with("> b-show"));
+    sh.send("\t");
+    sh.send("x");
+    sh.wait("the key after Tab", |s| s.typed().ends_with("> b-show x"));
+    assert!(!sh.text().contains("NO RECORDS FOUND"), "{}", sh.text());
+    sh.send("\x03");
+    sh.wait("an empty line", |s| {
+        s.cursor_line() == "btorrent [0 torrents]>"
+    });
+    // A torrent registered behind the shell's back (stopped, so nothing starts and nothing is
+    // printed): the prompt counts it without a key being pressed.
+    let toml = sh.path("torrents.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str(
+        "\n[[torrent]]\nname = \"elsewhere\"\ninfo_hash = \"0101010101010101010101010101010101010101\"\nfile = \"x.torrent\"\ndata = \".\"\nstate = \"stopped\"\n",
+    );
+    std::fs::write(&toml, text).unwrap();
+    sh.wait("the new count, with no key pressed", |s| {
+        s.cursor_line() == "btorrent [1 torrent]>"
+    });
+    sh.send("\x04");
+    assert!(matches!(sh.wait_exit(), WaitStatus::Exited(_, 0)));
+}
+
+#[test]
+fn a_torrent_made_in_another_terminal_joins_an_idle_shell_at_once() {
+    let dir = setup();
+    let mut sh = Shell::start(dir.path(), &[]);
+    sh.wait_prompt("0 torrents");
+    support::cli::ok(
+        dir.path(),
+        &["create", "share", "http://127.0.0.1:1/announce"],
+    );
+    // No key pressed, no command line: the shell picks it up and seeds it.
+    sh.wait("the new torrent seeded", |s| {
+        s.text().contains("» seeding share")
+            && s.cursor_line() == format!("btorrent [{SEEDING_ONE}]>")
+    });
+    sh.send("\x04");
+    assert!(matches!(sh.wait_exit(), WaitStatus::Exited(_, 0)));
 }

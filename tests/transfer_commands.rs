@@ -200,6 +200,8 @@ fn start_with_stall_gives_up_when_nothing_arrives() {
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::write(dir.join("src/a.bin"), random_bytes(100_000, 5)).unwrap();
     ok(&dir, &["create", "src/a.bin", "-o", "a.torrent"]);
+    // Where resume data goes there is a file: saving it fails, with a warning.
+    std::fs::write(dir.join(".btorrent"), b"in the way").unwrap();
     let started = Instant::now();
     let out = run(&dir, &["start", "a.torrent", "--stall", "1"]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -208,12 +210,46 @@ fn start_with_stall_gives_up_when_nothing_arrives() {
         err.contains("a.bin: nothing new verified for 1 s (0 peers, 0.0% done)"),
         "{err}"
     );
-    assert!(err.lines().count() <= 2, "{err}");
+    assert!(err.lines().count() <= 3, "{err}");
+    // A warning is one plain line, not a timestamped log record with a module path.
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("warning: a.bin: cannot save resume data: ")),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .all(|l| l.starts_with("warning: ") || l.starts_with("btorrent: ")),
+        "{err}"
+    );
     assert!(started.elapsed() < Duration::from_secs(20));
     // A bad value is refused before anything starts.
     let out = run(&dir, &["start", "a.torrent", "--stall", "soon"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--stall"));
+}
+
+#[test]
+fn a_disk_that_refuses_writes_is_reported_once() {
+    let root = tempfile::tempdir().unwrap();
+    let (_tracker, url) = tracker(root.path());
+    let seed_dir = node(root.path(), "seed", &url);
+    let leech_dir = node(root.path(), "leech", &url);
+    std::fs::write(seed_dir.join("d.bin"), random_bytes(1 << 20, 7)).unwrap();
+    ok(&seed_dir, &["create", "d.bin", "--piece-length", "32K"]);
+    let torrent = seed_dir.join("torrents/d.bin.torrent");
+    let ih = Metainfo::load(&torrent).unwrap().info_hash.to_hex();
+    let _seed = seeder(&seed_dir, "torrents/d.bin.torrent", ".", &url, &ih);
+    // Where the file goes there is a folder: every piece write fails.
+    std::fs::create_dir_all(leech_dir.join("dl/d.bin/in-the-way")).unwrap();
+    let out = run(
+        &leech_dir,
+        &["start", torrent.to_str().unwrap(), "-o", "dl"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line says it: {err}");
+    assert!(err.starts_with("btorrent: b-start: "), "{err}");
 }
 
 #[test]

@@ -143,7 +143,9 @@ impl Torrent {
             c.run.clone()
         };
         run.cancel();
-        tracing::error!(torrent = %self.meta.info.name, "{message}");
+        // Reported by whoever shows the event or waits on the torrent (the shell's event line, the
+        // daemon's log, a command's error); a log line as well would say it twice.
+        tracing::info!(torrent = %self.meta.info.name, "{message}");
         self.emit(Event::Error {
             info_hash: self.info_hash(),
             message: message.clone(),

@@ -38,6 +38,8 @@ pub struct Callback {
     pub script: String,
     /// What registered it, for messages: `on("completed")`, `every(60)`.
     pub what: String,
+    /// Its id in the registry (set when it is registered), so `off()` inside it removes it.
+    pub id: i64,
 }
 
 /// The script running on this thread, as [`CurrentScript::get`] returns it.
@@ -45,6 +47,8 @@ pub struct Callback {
 pub struct CurrentScript {
     pub ast: Arc<AST>,
     pub script: String,
+    /// The id of the handler or timer being called, if the code running is one.
+    pub callback: Option<i64>,
 }
 
 thread_local! {
@@ -92,6 +96,8 @@ struct Registry {
     timers: Vec<Timer>,
     /// Timers taken out to run: their id, and whether they were cancelled while running.
     running: Vec<(i64, bool)>,
+    /// The exit code a callback asked for with `exit`.
+    exit: Option<u8>,
 }
 
 /// A timer taken out of the registry to run; hand it back with [`Automation::finish_timer`].
@@ -132,10 +138,11 @@ impl Automation {
     }
 
     /// Registers `cb` for events of `kind`; returns its id.
-    pub fn on(&self, kind: EventKind, cb: Callback) -> i64 {
+    pub fn on(&self, kind: EventKind, mut cb: Callback) -> i64 {
         let mut r = self.reg.lock();
         r.last_id += 1;
         let id = r.last_id;
+        cb.id = id;
         r.handlers.push(Handler {
             id,
             kind,
@@ -145,11 +152,12 @@ impl Automation {
     }
 
     /// Calls `cb` after `delay`, then every `every` if given; returns its id.
-    pub fn timer(&self, delay: Duration, every: Option<Duration>, cb: Callback) -> i64 {
+    pub fn timer(&self, delay: Duration, every: Option<Duration>, mut cb: Callback) -> i64 {
         let id = {
             let mut r = self.reg.lock();
             r.last_id += 1;
             let id = r.last_id;
+            cb.id = id;
             r.timers.push(Timer {
                 id,
                 due: Instant::now() + delay,
@@ -250,7 +258,18 @@ impl Automation {
         r.handlers.is_empty() && r.timers.is_empty() && r.running.is_empty()
     }
 
-    /// Waits until [`Automation::is_idle`] may have changed to true.
+    /// A handler or timer called `exit(code)`: a `btorrent run` process ends with `code`.
+    pub fn request_exit(&self, code: u8) {
+        self.reg.lock().exit.get_or_insert(code);
+        self.idle.notify_one();
+    }
+
+    /// The code the first `exit` in a handler or timer asked for, if one did.
+    pub fn exit_requested(&self) -> Option<u8> {
+        self.reg.lock().exit
+    }
+
+    /// Waits until [`Automation::is_idle`] (or [`Automation::exit_requested`]) may have changed.
     pub async fn idle_changed(&self) {
         self.idle.notified().await
     }
@@ -272,6 +291,7 @@ mod tests {
             ast: Arc::new(AST::empty()),
             script: "t.rhai".into(),
             what: "test".into(),
+            id: 0,
         }
     }
 

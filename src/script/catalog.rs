@@ -144,11 +144,45 @@ impl Catalog {
     pub fn names(&self) -> Vec<String> {
         self.scripts.keys().cloned().collect()
     }
+
+    /// The command `name` (with or without `b-`) was probably meant to be, if one is at most two
+    /// edits away.
+    pub fn nearest(&self, name: &str) -> Option<String> {
+        let wanted = name.trim_start_matches("b-");
+        self.scripts
+            .keys()
+            .map(|n| (edit_distance(wanted, n.trim_start_matches("b-")), n))
+            .min()
+            .filter(|(d, _)| *d <= 2)
+            .map(|(_, n)| n.clone())
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_nearest_command() {
+        let (cat, _) = Catalog::load(None);
+        assert_eq!(cat.nearest("b-inof").as_deref(), Some("b-info"));
+        assert_eq!(cat.nearest("strat").as_deref(), Some("b-start"));
+        assert_eq!(cat.nearest("b-zzzzzz"), None);
+    }
 
     #[test]
     fn bundled_commands_parse_and_user_scripts_override() {

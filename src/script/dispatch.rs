@@ -152,6 +152,14 @@ fn call(host: &Host, cb: &Callback, arg: Map) {
     match res {
         // Cut short by the stop (Ctrl-C, closing): not a failure of the script.
         Ok(_) | Err(ScriptError::Cancelled { .. }) => {}
+        // `exit(code)`: the call ends; a `btorrent run` process ends with the code.
+        Err(ScriptError::Exited { code, .. }) => {
+            host.context().automation.request_exit(code);
+            if code != 0 {
+                host.context()
+                    .print(&format!("{} ended with exit code {code}", cb.what));
+            }
+        }
         // Printed once, where the front end shows output (above the prompt, the daemon's log).
         Err(e) => host.context().print(&format!("{} failed: {e}", cb.what)),
     }

@@ -219,8 +219,12 @@ fn terminated(token: &str) -> Box<EvalAltResult> {
 /// line), of bounded length whatever the input or the script's message held.
 #[derive(Debug, thiserror::Error)]
 pub enum ScriptError {
-    #[error("unknown command {:?}{hint}", clip(.name, 60))]
-    UnknownCommand { name: String, hint: String },
+    #[error("{}", unknown_command(.name, .nearest.as_deref(), "b-"))]
+    UnknownCommand {
+        name: String,
+        /// The nearest command's name (`b-info`), if one is close.
+        nearest: Option<String>,
+    },
     #[error("{command}: {}\nusage: {usage}", clip(.message, 300))]
     Usage {
         command: String,
@@ -231,6 +235,39 @@ pub enum ScriptError {
     Failed { script: String, message: String },
     #[error("{script}: cancelled")]
     Cancelled { script: String },
+    /// The script called `exit(code)`: not a failure when `code` is 0.
+    #[error("{script}: exit code {code}")]
+    Exited { script: String, code: u8 },
+}
+
+impl ScriptError {
+    /// The message as a one-shot command line shows it: commands are named as typed there (`info`,
+    /// `btorrent help`), not as in the shell (`b-info`, `b-help`).
+    pub fn one_shot_message(&self) -> String {
+        match self {
+            ScriptError::UnknownCommand { name, nearest } => {
+                unknown_command(name, nearest.as_deref(), "btorrent ")
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// `unknown command "x", did you mean b-info? (b-help lists every command)`, with commands named
+/// `b-info` (`prefix` "b-") or `info` (any other `prefix`, which then comes before `help`).
+fn unknown_command(name: &str, nearest: Option<&str>, prefix: &str) -> String {
+    let shown = |n: &str| match prefix {
+        "b-" => n.to_string(),
+        _ => n.trim_start_matches("b-").to_string(),
+    };
+    let hint = match nearest {
+        Some(n) => format!(", did you mean {}?", shown(n)),
+        None => String::new(),
+    };
+    format!(
+        "unknown command {:?}{hint} ({prefix}help lists every command)",
+        clip(name, 60)
+    )
 }
 
 /// `s` on one line (control characters become spaces), cut after `max` characters.
@@ -257,6 +294,13 @@ pub struct Host {
 const CANCEL_TOKEN: &str = "btorrent:cancelled";
 /// The token for a callback that ran past its time limit.
 const TIMEOUT_TOKEN: &str = "btorrent:time-limit";
+/// The start of the token `exit(code)` stops a script with; the code follows.
+const EXIT_TOKEN: &str = "btorrent:exit:";
+
+/// The error `exit(code)` stops the script with: like Ctrl-C, no `catch` holds it.
+pub(crate) fn exit_error(code: u8) -> Box<EvalAltResult> {
+    terminated(&format!("{EXIT_TOKEN}{code}"))
+}
 
 /// The error a primitive returns when it stops waiting because the script was cancelled.
 pub fn cancelled_error() -> Box<EvalAltResult> {
@@ -327,7 +371,7 @@ impl Host {
         let Some(script) = catalog.get(name).cloned() else {
             return Err(ScriptError::UnknownCommand {
                 name: name.to_string(),
-                hint: suggest(name, &catalog.names()),
+                nearest: catalog.nearest(name),
             });
         };
         if argv.iter().any(|a| a == "--help" || a == "-h") {
@@ -409,6 +453,7 @@ impl Host {
         let current = CurrentScript {
             ast: ast.clone(),
             script: script.describe(),
+            callback: None,
         };
         CurrentScript::enter(current, || {
             self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
@@ -430,6 +475,7 @@ impl Host {
         let current = CurrentScript {
             ast: cb.ast.clone(),
             script: cb.script.clone(),
+            callback: Some(cb.id),
         };
         with_call_deadline(deadline, || {
             CurrentScript::enter(current, || {
@@ -459,17 +505,23 @@ impl Host {
                 pos = inner.position();
             }
         }
+        let token = match inner {
+            EvalAltResult::ErrorTerminated(token, _) => token.clone().into_string().ok(),
+            _ => None,
+        };
+        if let Some(code) = token.as_deref().and_then(|t| t.strip_prefix(EXIT_TOKEN)) {
+            return ScriptError::Exited {
+                script: script.trim_end_matches(".rhai (bundled)").to_string(),
+                code: code.parse().unwrap_or(1),
+            };
+        }
         let message = match inner {
-            EvalAltResult::ErrorTerminated(token, _)
-                if token.clone().into_string().ok().as_deref() == Some(CANCEL_TOKEN) =>
-            {
+            EvalAltResult::ErrorTerminated(..) if token.as_deref() == Some(CANCEL_TOKEN) => {
                 return ScriptError::Cancelled {
                     script: script.trim_end_matches(".rhai (bundled)").to_string(),
                 }
             }
-            EvalAltResult::ErrorTerminated(token, _)
-                if token.clone().into_string().ok().as_deref() == Some(TIMEOUT_TOKEN) =>
-            {
+            EvalAltResult::ErrorTerminated(..) if token.as_deref() == Some(TIMEOUT_TOKEN) => {
                 format!(
                     "stopped after {} (a handler or timer call may run that long)",
                     humantime::format_duration(self.ctx.automation.call_time_limit)
@@ -514,33 +566,6 @@ fn line_of(pos: Position) -> String {
         (Some(l), None) => format!("line {l}: "),
         _ => String::new(),
     }
-}
-
-/// `, did you mean b-info?` for a near miss, else a pointer to `b-help`.
-fn suggest(name: &str, names: &[String]) -> String {
-    let wanted = name.trim_start_matches("b-");
-    let best = names
-        .iter()
-        .map(|n| (edit_distance(wanted, n.trim_start_matches("b-")), n))
-        .min();
-    match best {
-        Some((d, n)) if d <= 2 => format!(", did you mean {n}? (b-help lists every command)"),
-        _ => " (b-help lists every command)".to_string(),
-    }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Converts a map of options from a script into typed reads, rejecting keys nobody asked for.
@@ -605,8 +630,17 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        let names = vec!["b-info".to_string(), "b-create".to_string()];
-        assert!(suggest("b-inof", &names).contains("did you mean b-info"));
-        assert!(!suggest("b-zzzzzz", &names).contains("did you mean"));
+        let e = ScriptError::UnknownCommand {
+            name: "strat".into(),
+            nearest: Some("b-start".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "unknown command \"strat\", did you mean b-start? (b-help lists every command)"
+        );
+        assert_eq!(
+            e.one_shot_message(),
+            "unknown command \"strat\", did you mean start? (btorrent help lists every command)"
+        );
     }
 }

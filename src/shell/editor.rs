@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 
 use nu_ansi_term::{Color, Style};
 use reedline::{
-    default_emacs_keybindings, ColumnarMenu, DefaultHinter, Emacs, ExternalPrinter,
-    FileBackedHistory, Highlighter, KeyCode, KeyModifiers, MenuBuilder, Reedline, ReedlineEvent,
-    ReedlineMenu, StyledText,
+    default_emacs_keybindings, ColumnarMenu, Completer, DefaultHinter, Editor, Emacs,
+    ExternalPrinter, FileBackedHistory, Highlighter, KeyCode, KeyModifiers, Menu, MenuBuilder,
+    MenuEvent, Painter, Reedline, ReedlineEvent, ReedlineMenu, StyledText, Suggestion,
 };
 
 use super::complete::ShellCompleter;
+use super::prompt::SharedDrawn;
 use crate::config::Config;
 use crate::script::Catalog;
 
@@ -27,12 +28,19 @@ pub fn history_path(config_path: &Path) -> PathBuf {
 }
 
 /// Colours the first word: green for a known command, red for an unknown one.
+/// It also records the line and cursor it is given (each time the editor draws) in `drawn`.
 struct CommandHighlighter {
     config_path: PathBuf,
+    drawn: SharedDrawn,
 }
 
 impl Highlighter for CommandHighlighter {
-    fn highlight(&self, line: &str, _cursor: usize) -> StyledText {
+    fn highlight(&self, line: &str, cursor: usize) -> StyledText {
+        {
+            let mut d = self.drawn.lock();
+            d.line = line.to_string();
+            d.cursor = cursor;
+        }
         let mut out = StyledText::new();
         let start = line.len() - line.trim_start().len();
         let end = line[start..]
@@ -55,9 +63,76 @@ impl Highlighter for CommandHighlighter {
     }
 }
 
+/// The completion menu, closed whenever there is nothing to offer: Tab where no completion applies
+/// (after `b-show `, say) does nothing, instead of drawing a menu that says `NO RECORDS FOUND`.
+struct QuietMenu(ColumnarMenu);
+
+impl Menu for QuietMenu {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn indicator(&self) -> &str {
+        self.0.indicator()
+    }
+    fn is_active(&self) -> bool {
+        self.0.is_active()
+    }
+    fn menu_event(&mut self, event: MenuEvent) {
+        self.0.menu_event(event)
+    }
+    fn can_quick_complete(&self) -> bool {
+        self.0.can_quick_complete()
+    }
+    fn can_partially_complete(
+        &mut self,
+        values_updated: bool,
+        editor: &mut Editor,
+        completer: &mut dyn Completer,
+    ) -> bool {
+        self.0
+            .can_partially_complete(values_updated, editor, completer)
+    }
+    fn update_values(&mut self, editor: &mut Editor, completer: &mut dyn Completer) {
+        self.0.update_values(editor, completer);
+        if self.0.get_values().is_empty() {
+            self.0.menu_event(MenuEvent::Deactivate);
+        }
+    }
+    fn update_working_details(
+        &mut self,
+        editor: &mut Editor,
+        completer: &mut dyn Completer,
+        painter: &Painter,
+    ) {
+        self.0.update_working_details(editor, completer, painter);
+        if self.0.get_values().is_empty() {
+            self.0.menu_event(MenuEvent::Deactivate);
+        }
+    }
+    fn replace_in_buffer(&self, editor: &mut Editor) {
+        self.0.replace_in_buffer(editor)
+    }
+    fn menu_required_lines(&self, terminal_columns: u16) -> u16 {
+        self.0.menu_required_lines(terminal_columns)
+    }
+    fn menu_string(&self, available_lines: u16, use_ansi_coloring: bool) -> String {
+        self.0.menu_string(available_lines, use_ansi_coloring)
+    }
+    fn min_rows(&self) -> u16 {
+        self.0.min_rows()
+    }
+    fn get_values(&self) -> &[Suggestion] {
+        self.0.get_values()
+    }
+}
+
 /// Builds the editor. A history file that cannot be opened is reported and replaced by an in-memory
 /// history.
-pub fn build(config_path: &Path, printer: ExternalPrinter<String>) -> (Reedline, Option<String>) {
+pub fn build(
+    config_path: &Path,
+    printer: ExternalPrinter<String>,
+    drawn: SharedDrawn,
+) -> (Reedline, Option<String>) {
     let mut keys = default_emacs_keybindings();
     keys.add_binding(
         KeyModifiers::NONE,
@@ -95,10 +170,11 @@ pub fn build(config_path: &Path, printer: ExternalPrinter<String>) -> (Reedline,
         }))
         .with_quick_completions(true)
         .with_partial_completions(true)
-        .with_menu(ReedlineMenu::EngineCompleter(Box::new(menu)))
+        .with_menu(ReedlineMenu::EngineCompleter(Box::new(QuietMenu(menu))))
         .with_edit_mode(Box::new(Emacs::new(keys)))
         .with_highlighter(Box::new(CommandHighlighter {
             config_path: config_path.to_path_buf(),
+            drawn,
         }))
         .use_bracketed_paste(true)
         .with_external_printer(printer);

@@ -33,6 +33,7 @@ use reedline::{Reedline, Signal};
 
 use crate::app::App;
 use crate::events::Event;
+use crate::script::ScriptError;
 use prompt::{Question, ShellPrompt, Status};
 use screen::Screen;
 use tokio::sync::broadcast::Receiver;
@@ -78,8 +79,18 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
     if let Err(e) = close_on_hangup(runtime, &app, screen.clone()) {
         screen.print(&format!("warning: SIGTERM will not close cleanly: {e}"));
     }
+    // Torrents registered from elsewhere join at once, not at the next command line.
+    app.follow_config(runtime);
     let status = Status::new(app.config_path.clone(), app.services.live());
-    status.keep_fresh(runtime.handle());
+    {
+        // Figures that change while nothing else happens are shown all the same.
+        let (screen, weak) = (screen.clone(), Arc::downgrade(&status));
+        status.keep_fresh(runtime.handle(), move || {
+            if let Some(status) = weak.upgrade() {
+                screen.nudge_prompt(|width| status.snapshot().render_for(width));
+            }
+        });
+    }
     match printer {
         Some(p) => interactive_loop(&app, runtime, &screen, &status, p),
         None => piped_loop(&app, runtime, &screen),
@@ -201,8 +212,9 @@ fn run_line(app: &App, runtime: &tokio::runtime::Runtime, screen: &Screen, line:
         return Next::Prompt;
     };
     app.close_request.requested.store(false, Ordering::Relaxed);
-    if let Err(e) = app.commands.run_command(name, rest) {
-        screen.print(&format!("error: {e}"));
+    match app.commands.run_command(name, rest) {
+        Ok(_) | Err(ScriptError::Exited { code: 0, .. }) => {}
+        Err(e) => screen.print(&format!("error: {e}")),
     }
     app.sync_managed(runtime);
     if app.close_request.requested.swap(false, Ordering::Relaxed) {
@@ -230,12 +242,13 @@ fn interactive_loop(
     status: &Arc<Status>,
     printer: reedline::ExternalPrinter<String>,
 ) {
-    let (mut editor, warning) = editor::build(&app.config_path, printer);
+    let (mut editor, warning) = editor::build(&app.config_path, printer, screen.drawn());
     if let Some(w) = warning {
         screen.print(&format!("warning: {w}"));
     }
     let prompt = ShellPrompt {
         status: status.clone(),
+        drawn: screen.drawn(),
     };
     loop {
         status.refresh();

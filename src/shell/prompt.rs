@@ -1,16 +1,22 @@
-//! The prompt: `btorrent [3 torrents · 1 downloading · ↓ 1.2 MiB/s ↑ 300.0 KiB/s · 7 peers]> `.
+//! The prompt: `btorrent [3 torrents · 1 downloading · ↓ 1.2 MiB/s ↑ 300.0 KiB/s · 7 peers]> `, or
+//! shorter on a narrow terminal (`btorrent [3 · 1↓ · ↓1.2M ↑300K · 7p]> `), so that a line can be typed
+//! after it.
 //!
 //! The figures come from a [`Status`] snapshot that a background task refreshes every second (and the
 //! shell before each prompt) from torrents.toml and the running torrents' counters: drawing the prompt
 //! only reads memory, never the network or the disk. The line editor draws the prompt again on every
-//! key and every line of background output, so the figures shown are at most that old.
+//! key and every line of background output, and the shell has it redrawn when the figures change
+//! while nothing happens (see [`super::screen::Screen::nudge_prompt`]).
+//!
+//! [`Drawn`] records what the editor drew last (prompt, line, cursor), for the screen to know where the
+//! prompt's rows are.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use reedline::{Prompt, PromptEditMode, PromptHistorySearch, PromptHistorySearchStatus};
 
 use crate::config::Config;
@@ -25,7 +31,43 @@ pub struct Snapshot {
     pub live: Totals,
 }
 
+/// Columns left for typing after the prompt before a shorter form is used.
+const ROOM_TO_TYPE: usize = 24;
+
 impl Snapshot {
+    /// The prompt for a terminal `width` columns wide: the full form if it leaves room to type, else
+    /// the short one, else only the number of torrents.
+    pub fn render_for(&self, width: usize) -> String {
+        let fits = |s: &str| s.chars().count() + 2 + ROOM_TO_TYPE <= width;
+        let full = self.render();
+        if fits(&full) {
+            return full;
+        }
+        let short = self.render_short();
+        if fits(&short) {
+            return short;
+        }
+        format!("btorrent [{}]", self.managed)
+    }
+
+    /// `btorrent [3 · 1↓ · ↓1.2M ↑300K · 7p]`.
+    pub fn render_short(&self) -> String {
+        let mut parts = vec![self.managed.to_string()];
+        let t = &self.live;
+        if t.downloading > 0 {
+            parts.push(format!("{}↓", t.downloading));
+        }
+        if t.running > 0 {
+            parts.push(format!(
+                "↓{} ↑{}",
+                short_bytes(t.down_rate),
+                short_bytes(t.up_rate)
+            ));
+            parts.push(format!("{}p", t.peers));
+        }
+        format!("btorrent [{}]", parts.join(" · "))
+    }
+
     pub fn render(&self) -> String {
         let plural = if self.managed == 1 { "" } else { "s" };
         let mut parts = vec![format!("{} torrent{plural}", self.managed)];
@@ -44,6 +86,39 @@ impl Snapshot {
         }
         format!("btorrent [{}]", parts.join(" · "))
     }
+}
+
+/// A byte count in at most four characters and a unit letter: `0`, `512`, `1.2K`, `300K`, `11M`.
+fn short_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["", "K", "M", "G", "T", "P"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || v >= 10.0 {
+        format!("{v:.0}{}", UNITS[unit])
+    } else {
+        format!("{v:.1}{}", UNITS[unit])
+    }
+}
+
+/// What the line editor drew last: the prompt (with its indicator), the line being typed and the
+/// cursor's byte offset in it.
+#[derive(Debug, Default, Clone)]
+pub struct Drawn {
+    pub prompt: String,
+    pub indicator: String,
+    pub line: String,
+    pub cursor: usize,
+}
+
+pub type SharedDrawn = Arc<Mutex<Drawn>>;
+
+/// The terminal's width in columns (80 when it cannot be told).
+pub fn terminal_width() -> usize {
+    crossterm::terminal::size().map_or(80, |(w, _)| w.max(1) as usize)
 }
 
 /// The latest snapshot, shared between the refresher and the prompt.
@@ -78,8 +153,12 @@ impl Status {
         self.now.read().clone()
     }
 
-    /// Refreshes every second until the runtime stops.
-    pub fn keep_fresh(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
+    /// Refreshes every second until the runtime stops, calling `after` after each refresh.
+    pub fn keep_fresh(
+        self: &Arc<Self>,
+        runtime: &tokio::runtime::Handle,
+        after: impl Fn() + Send + 'static,
+    ) {
         let weak = Arc::downgrade(self);
         runtime.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -94,6 +173,7 @@ impl Status {
                 {
                     return;
                 }
+                after();
             }
         });
     }
@@ -101,11 +181,14 @@ impl Status {
 
 pub struct ShellPrompt {
     pub status: Arc<Status>,
+    pub drawn: SharedDrawn,
 }
 
 impl Prompt for ShellPrompt {
     fn render_prompt_left(&self) -> Cow<'_, str> {
-        Cow::Owned(self.status.snapshot().render())
+        let p = self.status.snapshot().render_for(terminal_width());
+        self.drawn.lock().prompt = p.clone();
+        Cow::Owned(p)
     }
 
     fn render_prompt_right(&self) -> Cow<'_, str> {
@@ -113,11 +196,12 @@ impl Prompt for ShellPrompt {
     }
 
     fn render_prompt_indicator(&self, _mode: PromptEditMode) -> Cow<'_, str> {
+        self.drawn.lock().indicator = "> ".into();
         Cow::Borrowed("> ")
     }
 
     fn render_prompt_multiline_indicator(&self) -> Cow<'_, str> {
-        Cow::Borrowed("… ")
+        Cow::Borrowed(MULTILINE_INDICATOR)
     }
 
     fn render_prompt_history_search_indicator(&self, search: PromptHistorySearch) -> Cow<'_, str> {
@@ -125,9 +209,14 @@ impl Prompt for ShellPrompt {
             PromptHistorySearchStatus::Passing => "",
             PromptHistorySearchStatus::Failing => "failing ",
         };
-        Cow::Owned(format!("({failing}search: {}) ", search.term))
+        let s = format!("({failing}search: {}) ", search.term);
+        self.drawn.lock().indicator = s.clone();
+        Cow::Owned(s)
     }
 }
+
+/// What starts each line after the first of a line being typed over several lines.
+pub const MULTILINE_INDICATOR: &str = "… ";
 
 /// A one-off question (`[y/N]`) asked with the same editor.
 pub struct Question(pub String);
@@ -173,5 +262,12 @@ mod tests {
             s.render(),
             "btorrent [3 torrents · 1 downloading · ↓ 3.00 MiB/s ↑ 0 B/s · 1 peer]"
         );
+        assert_eq!(s.render_for(150), s.render());
+        assert_eq!(s.render_for(80), "btorrent [3 · 1↓ · ↓3.0M ↑0 · 1p]");
+        assert_eq!(s.render_for(40), "btorrent [3]");
+        assert_eq!(short_bytes(512), "512");
+        assert_eq!(short_bytes(1000), "1.0K");
+        assert_eq!(short_bytes(300 << 10), "300K");
+        assert_eq!(short_bytes(11 << 20), "11M");
     }
 }

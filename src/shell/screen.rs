@@ -8,6 +8,12 @@
 //! (about ten a second) never trips that. Lines are also cut to the terminal's width, since the editor
 //! counts one screen row per line.
 //!
+//! The editor miscounts the rows of a prompt and line that wrap (it counts the line but not the
+//! prompt), so before each line it prints, it would stop one row short and the line would be drawn
+//! over, leaving a stale copy of the prompt. Each line handed to it therefore starts with a cursor
+//! move that puts it on the prompt's first row whatever the editor counted (from [`Drawn`], what it
+//! drew last), and clears the old prompt's rows below.
+//!
 //! Invariants (under the `state` lock): `at_prompt` is true only between [`Screen::enter_prompt`] and
 //! [`Screen::leave_prompt`], which the shell calls around each `read_line`; `pending` is empty
 //! whenever `at_prompt` is false (leaving the prompt writes what was pending, in order). A line the
@@ -21,6 +27,9 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 use reedline::ExternalPrinter;
+use unicode_width::UnicodeWidthStr as _;
+
+use super::prompt::{terminal_width, Drawn, SharedDrawn, MULTILINE_INDICATOR};
 
 /// Lines the editor's printer channel holds (the feeder keeps at most one in it).
 const PRINTER_CAPACITY: usize = 16;
@@ -39,6 +48,7 @@ pub struct Screen {
     state: Mutex<State>,
     wake: Condvar,
     printer: Option<ExternalPrinter<String>>,
+    drawn: SharedDrawn,
 }
 
 impl Screen {
@@ -49,6 +59,7 @@ impl Screen {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
             printer: Some(printer.clone()),
+            drawn: SharedDrawn::default(),
         });
         let weak = Arc::downgrade(&screen);
         std::thread::Builder::new()
@@ -64,7 +75,34 @@ impl Screen {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
             printer: None,
+            drawn: SharedDrawn::default(),
         })
+    }
+
+    /// Where the prompt and the editor record what they drew.
+    pub fn drawn(&self) -> SharedDrawn {
+        self.drawn.clone()
+    }
+
+    /// Has the editor draw the prompt again if it now reads `fresh` (its figures changed while no key
+    /// was pressed and nothing was printed), when the prompt and line take one row: the editor redraws
+    /// on a resize event, which a SIGWINCH to this process makes (the terminal's size is unchanged).
+    pub fn nudge_prompt(&self, fresh: impl FnOnce(usize) -> String) {
+        let st = self.state.lock();
+        if self.printer.is_none() || !st.at_prompt || !st.pending.is_empty() {
+            return;
+        }
+        let width = terminal_width();
+        let drawn = self.drawn.lock().clone();
+        let one_row = !drawn.line.contains('\n')
+            && columns(&[&drawn.prompt, &drawn.indicator, &drawn.line]) < width;
+        if one_row && !drawn.prompt.is_empty() && drawn.prompt != fresh(width) {
+            // SAFETY: raise only sends a signal to this process; SIGWINCH is ignored by default and
+            // handled by the editor's event source once it runs.
+            unsafe {
+                libc::raise(libc::SIGWINCH);
+            }
+        }
     }
 
     pub fn enter_prompt(&self) {
@@ -91,7 +129,7 @@ impl Screen {
     /// A log line: above the prompt while it is up, else on stderr.
     pub fn log(&self, text: &str) {
         if !self.print_above_prompt(text) {
-            let _ = writeln!(std::io::stderr(), "{text}");
+            write_err(text);
         }
     }
 
@@ -132,13 +170,62 @@ fn feed(screen: std::sync::Weak<Screen>) {
                 st.pending.pop_front()
             }
         };
-        drop(s);
         if let Some(line) = line {
+            let prefix = realign(&s.drawn.lock(), terminal_width());
             // Cannot block: the channel was empty and only this thread sends.
-            let _ = sender.try_send(line);
+            let _ = sender.try_send(format!("{prefix}{line}"));
         }
+        drop(s);
         std::thread::sleep(SETTLE);
     }
+}
+
+/// The terminal columns `parts` take, one after the other.
+fn columns(parts: &[&str]) -> usize {
+    parts.iter().map(|p| p.width()).sum()
+}
+
+/// The cursor move that takes the editor's cursor, once the editor has moved it up as far as it
+/// counts the line's rows, to the first column of the prompt's first row, then clears from there down
+/// (the old prompt, line, hint and menu; the editor draws them again under the printed line).
+fn realign(drawn: &Drawn, width: usize) -> String {
+    let width = width.max(1);
+    // The editor counts each line of the text as its bytes plus 3 columns, and no prompt.
+    let counted: usize = drawn
+        .line
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (l.len() + if i == 0 { 3 } else { 0 }) / width + 1)
+        .sum();
+    let editor_up = counted.saturating_sub(1);
+    // The row the cursor is really on, below the prompt's first row.
+    let before = drawn.line.get(..drawn.cursor).unwrap_or(&drawn.line);
+    let mut row = 0;
+    let mut segments = before.split('\n').peekable();
+    let mut first = true;
+    while let Some(seg) = segments.next() {
+        let lead = if first {
+            columns(&[&drawn.prompt, &drawn.indicator])
+        } else {
+            columns(&[MULTILINE_INDICATOR])
+        };
+        first = false;
+        let cols = lead + columns(&[seg]);
+        if segments.peek().is_some() {
+            row += cols.max(1).div_ceil(width);
+        } else if cols > 0 {
+            // Right after the last column the cursor waits on that row.
+            row += (cols - 1) / width;
+        }
+    }
+    let mut out = String::new();
+    match row.cmp(&editor_up) {
+        std::cmp::Ordering::Greater => out.push_str(&format!("\x1b[{}A", row - editor_up)),
+        std::cmp::Ordering::Less => out.push_str(&format!("\x1b[{}B", editor_up - row)),
+        std::cmp::Ordering::Equal => {}
+    }
+    out.push_str("\r\x1b[J");
+    out
 }
 
 /// Cuts every line of `text` into pieces of at most `width` columns (escape sequences take none).
@@ -176,9 +263,17 @@ fn wrap(text: &str, width: usize) -> String {
 }
 
 fn write_out(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{text}");
-    let _ = out.flush();
+    crate::fsutil::above_bar(|| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    });
+}
+
+fn write_err(text: &str) {
+    crate::fsutil::above_bar(|| {
+        let _ = writeln!(std::io::stderr(), "{text}");
+    });
 }
 
 /// Where the shell's log lines go once it has a screen (before that, and outside the shell, stderr).
@@ -189,8 +284,9 @@ pub fn route_logs_to(screen: Arc<Screen>) {
     let _ = LOG_SCREEN.set(screen);
 }
 
-/// A `tracing` writer for the shell: each log event is printed through the [`Screen`] routed by
-/// [`route_logs_to`], or to stderr when there is none yet.
+/// A `tracing` writer: each log event is printed through the [`Screen`] routed by [`route_logs_to`]
+/// (in the shell), or to stderr when there is none (one-shot, or before the shell has one), above the
+/// progress bar if one is drawn.
 #[derive(Default)]
 pub struct LogWriter {
     buf: Vec<u8>,
@@ -216,9 +312,7 @@ impl Drop for LogWriter {
         let text = text.trim_end_matches('\n');
         match LOG_SCREEN.get() {
             Some(screen) => screen.log(text),
-            None => {
-                let _ = writeln!(std::io::stderr(), "{text}");
-            }
+            None => write_err(text),
         }
     }
 }
@@ -233,7 +327,32 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
 
 #[cfg(test)]
 mod tests {
-    use super::wrap;
+    use super::{realign, wrap, Drawn};
+
+    #[test]
+    fn realigns_to_the_prompts_first_row() {
+        let drawn = |prompt: &str, line: &str| Drawn {
+            prompt: prompt.into(),
+            indicator: "> ".into(),
+            line: line.into(),
+            cursor: line.len(),
+        };
+        // One row: nothing to move, the rows below are cleared.
+        assert_eq!(realign(&drawn("btorrent [1]", "b-show"), 80), "\r\x1b[J");
+        // A 50-column prompt and 40 typed: two rows, of which the editor counts one.
+        let p = "p".repeat(48);
+        assert_eq!(realign(&drawn(&p, &"x".repeat(40)), 80), "\x1b[1A\r\x1b[J");
+        // Typed text long enough that the editor counts rows too, one short of three or right for two.
+        assert_eq!(realign(&drawn(&p, &"x".repeat(150)), 80), "\x1b[1A\r\x1b[J");
+        assert_eq!(realign(&drawn(&p, &"x".repeat(90)), 80), "\r\x1b[J");
+        // Exactly filling the first row: the cursor waits at its end.
+        assert_eq!(realign(&drawn(&p, &"x".repeat(30)), 80), "\r\x1b[J");
+        // The editor counts bytes: wide text moves it too far, the cursor is brought back down.
+        assert_eq!(
+            realign(&drawn("btorrent [1]", &"é".repeat(40)), 80),
+            "\x1b[1B\r\x1b[J"
+        );
+    }
 
     #[test]
     fn wraps_long_lines_and_skips_escapes() {

@@ -1,5 +1,5 @@
 //! Event primitives: `on(event, fn)` registers a handler and returns its id, `off(id)` removes a
-//! handler or a timer, `events()` lists the event names. A handler receives one map:
+//! handler or a timer (`off()` inside one removes that one), `events()` lists the event names. A handler receives one map:
 //!
 //! ```text
 //! #{ event: "completed", name: "disk.iso", info_hash: "…", path: "/data", message: (), peer: (),
@@ -59,6 +59,7 @@ pub(crate) fn callback(
         ast: cur.ast,
         script: cur.script,
         what,
+        id: 0,
     })
 }
 
@@ -89,6 +90,16 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     );
     let c = ctx.clone();
     engine.register_fn("off", move |id: i64| c.automation.cancel(id));
+    let c = ctx.clone();
+    engine.register_fn("off", move || -> Result<bool, Box<EvalAltResult>> {
+        match CurrentScript::get().and_then(|cur| cur.callback) {
+            Some(id) => Ok(c.automation.cancel(id)),
+            None => fail(
+                "off",
+                "with no id, only inside a handler or timer (it removes that one)",
+            ),
+        }
+    });
     engine.register_fn("events", || -> Array {
         EventKind::ALL
             .iter()

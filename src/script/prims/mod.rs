@@ -44,6 +44,20 @@ pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     transfer::register(engine, ctx);
 }
 
+/// A progress bar style from `template`, whose `{bar}` gets as many columns as the terminal has beyond
+/// `others` (what the rest of the line takes at most), between 5 and `max`: the line fits on one row,
+/// so the bar redraws in place instead of scrolling.
+pub(crate) fn progress_style(
+    template: &str,
+    others: usize,
+    max: usize,
+) -> indicatif::ProgressStyle {
+    let width = crossterm::terminal::size().map_or(80, |(w, _)| w as usize);
+    let bar = width.saturating_sub(others).clamp(5, max);
+    let template = template.replace("{bar}", &format!("{{bar:{bar}}}"));
+    indicatif::ProgressStyle::with_template(&template).expect("valid template")
+}
+
 /// A primitive's error: `name: message`.
 pub(crate) fn fail<T>(
     func: &str,

@@ -213,18 +213,17 @@ fn check_output(out: &Path, made: Option<&Metainfo>) -> Result<(), Box<EvalAltRe
     }
 }
 
-fn progress_bar(ctx: &HostContext) -> Option<indicatif::ProgressBar> {
+fn progress_bar(ctx: &HostContext) -> Option<crate::fsutil::ShownBar> {
     if !ctx.progress {
         return None;
     }
     let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "hashing {bar:30} {percent:>3}% {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
-        )
-        .expect("valid template"),
-    );
-    Some(bar)
+    bar.set_style(super::progress_style(
+        "hashing {bar} {percent:>3}% {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
+        58,
+        30,
+    ));
+    Some(crate::fsutil::ShownBar::new(bar))
 }
 
 pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {

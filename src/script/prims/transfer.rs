@@ -142,13 +142,19 @@ impl Job {
         let mut last_gain = (first.bytes_verified, Instant::now());
         let bar = self.ctx.progress.then(|| {
             let b = indicatif::ProgressBar::new(first.bytes_total);
-            b.set_style(
-                indicatif::ProgressStyle::with_template("{prefix} {bar:25} {percent:>3}% {msg}")
-                    .expect("valid template"),
-            );
-            b.set_prefix(self.handle.name().to_string());
+            // The name takes at most 20 columns, the status line what is left.
+            b.set_style(super::progress_style(
+                "{prefix} {bar} {percent:>3}% {wide_msg}",
+                60,
+                25,
+            ));
+            let name = self.handle.name();
+            b.set_prefix(match name.char_indices().nth(19) {
+                Some((i, _)) if name.chars().count() > 20 => format!("{}…", &name[..i]),
+                _ => name.to_string(),
+            });
             b.enable_steady_tick(Duration::from_millis(250));
-            b
+            crate::fsutil::ShownBar::new(b)
         });
         let mut last_line = Instant::now();
         let mut completed_at: Option<Instant> = None;

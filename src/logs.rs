@@ -1,0 +1,116 @@
+//! How log lines look where a person reads them (a one-shot command's stderr, the shell): one short
+//! line per event, `warning: photos: announce failed: ...`, with no timestamp, level column or
+//! module path, which read like a crash report. `-v` switches to tracing's full format instead.
+
+use std::fmt;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The one-line format: `warning: <torrent>: <message> (<other fields>)`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Brief;
+
+/// The fields of one event: the message, the torrent it is about, and the rest as `key=value`.
+#[derive(Default)]
+struct Fields {
+    message: String,
+    torrent: Option<String>,
+    rest: Vec<String>,
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.record(field, value.to_string());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.record(field, format!("{value:?}"));
+    }
+}
+
+impl Fields {
+    fn record(&mut self, field: &Field, value: String) {
+        match field.name() {
+            "message" => self.message = value,
+            "torrent" => self.torrent = Some(value),
+            name => self.rest.push(format!("{name}={value}")),
+        }
+    }
+}
+
+/// The word a level is shown as.
+fn label(level: &Level) -> &'static str {
+    match *level {
+        Level::ERROR => "error",
+        Level::WARN => "warning",
+        Level::INFO => "info",
+        _ => "debug",
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for Brief
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut f = Fields::default();
+        event.record(&mut f);
+        write!(w, "{}: ", label(event.metadata().level()))?;
+        if let Some(t) = &f.torrent {
+            write!(w, "{t}: ")?;
+        }
+        w.write_str(&f.message)?;
+        if !f.rest.is_empty() {
+            write!(w, " ({})", f.rest.join(", "))?;
+        }
+        writeln!(w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_with_the_torrent_first() {
+        let buf = std::sync::Arc::new(parking_lot::Mutex::new(Vec::<u8>::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .event_format(Brief)
+            .with_writer(move || SinkWriter(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(torrent = %"photos", "announce failed: refused");
+            tracing::warn!(peer = %"10.0.0.1:6881", strikes = 2, "sent a bad piece");
+            tracing::error!("tracker stopped");
+        });
+        assert_eq!(
+            String::from_utf8(buf.lock().clone()).unwrap(),
+            "warning: photos: announce failed: refused\n\
+             warning: sent a bad piece (peer=10.0.0.1:6881, strikes=2)\n\
+             error: tracker stopped\n"
+        );
+    }
+
+    struct SinkWriter(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for SinkWriter {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+}
