@@ -70,9 +70,14 @@ async fn sigkill_half_way_then_resume_fetches_only_the_rest() {
         resume.display(),
         seeder.listen_addr()
     );
+    // The child is this test binary running only `crash_child`, named by its path in the binary.
+    let child_test = match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::crash_child"),
+        None => "crash_child".to_string(),
+    };
     let mut child = Proc::spawn(
         Command::new(std::env::current_exe().unwrap())
-            .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+            .args([&child_test, "--exact", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, spec)
             .stdout(Stdio::piped())
             .stderr(Stdio::null()),
