@@ -82,7 +82,7 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
                 if let Some(w) = &resp.warning {
                     tracing::info!(tracker = %url, "warning: {w}");
                 }
-                t.add_known(resp.peers.iter().copied());
+                t.add_known(resp.peers.iter().copied(), super::known::Source::Tracker);
                 event = None;
                 t.announced.fetch_add(1, Ordering::Relaxed);
                 schedule.succeeded(&resp);

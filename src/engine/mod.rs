@@ -54,6 +54,7 @@
 mod announcer;
 pub mod choker;
 pub mod conn;
+pub mod known;
 pub mod peer;
 pub mod picker;
 pub mod piece_buf;
