@@ -11,6 +11,7 @@
 //! - [`clients`]: the real clients of the interop tests (aria2c, python3-libtorrent, transmission-cli,
 //!   opentracker) started on loopback, and waiting until a tracker lists them;
 //! - [`host`]: a script host in a folder of its own, collecting what scripts print;
+//! - [`logs`]: the warnings a test's thread logged, to count;
 //! - [`cli`]: running the `btorrent` binary in a folder of its own;
 //! - [`build`]: hand-made (often malformed) bencode for hostile-input tests.
 //!
@@ -25,6 +26,7 @@ pub mod data;
 pub mod engine;
 pub mod fake_peer;
 pub mod host;
+pub mod logs;
 pub mod process;
 pub mod tracker;
 pub mod wait;
