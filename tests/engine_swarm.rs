@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use btorrent::engine::{Event, SessionConfig, TorrentState};
 use btorrent::wire::handshake::{read_handshake, write_handshake, Handshake};
-use btorrent::wire::{Bitfield, Geometry, Message, PeerCodec};
 use btorrent::{Metainfo, PeerId};
-use futures::{SinkExt, StreamExt};
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,54 +124,12 @@ async fn multi_file_with_odd_sizes_is_byte_identical() {
     assert_same_tree(src.path(), dst.path());
 }
 
-/// A fake peer that claims every piece and answers every request with garbage.
-async fn corrupt_seeder(meta: Metainfo) -> SocketAddr {
-    fake_seeder(meta, true).await
-}
-
-/// A fake peer that claims every piece, unchokes, and then either answers every request with garbage
-/// (`corrupt`) or swallows every request without a word.
-async fn fake_seeder(meta: Metainfo, corrupt: bool) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let meta = meta.clone();
-            tokio::spawn(async move {
-                let t = Duration::from_secs(5);
-                let Ok(theirs) = read_handshake(&mut s, t).await else {
-                    return;
-                };
-                let ours = Handshake::ours(meta.info_hash, PeerId::generate());
-                if write_handshake(&mut s, &ours, t).await.is_err() {
-                    return;
-                }
-                let geo = Geometry::from_info(&meta.info);
-                let mut f =
-                    tokio_util::codec::Framed::new(s, PeerCodec::new(geo, theirs.supports_fast()));
-                let all = Message::Bitfield(Bitfield::full(meta.info.piece_count()));
-                if f.send(all).await.is_err() {
-                    return;
-                }
-                while let Some(Ok(msg)) = f.next().await {
-                    let reply = match msg {
-                        Message::Interested => Message::Unchoke,
-                        Message::Request(_) if !corrupt => continue,
-                        Message::Request(b) => Message::Piece {
-                            index: b.index,
-                            begin: b.begin,
-                            data: vec![0xab; b.length as usize].into(),
-                        },
-                        _ => continue,
-                    };
-                    if f.send(reply).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
+/// A fake peer on 127.0.0.1 that claims every piece and does `act` with our requests.
+async fn fake_seeder(meta: &Metainfo, act: fake_peer::Act) -> SocketAddr {
+    let ip = "127.0.0.1".parse().unwrap();
+    fake_peer::fake_peer(meta, Default::default(), ip, act)
+        .await
+        .addr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,8 +138,13 @@ async fn corrupt_peer_is_banned_and_an_honest_one_finishes() {
     let dst = tempfile::tempdir().unwrap();
     write_random(&src.path().join("d.bin"), 2 * 1024 * 1024, 4);
     let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
-    let bad = corrupt_seeder(meta.clone()).await;
-    let (honest, _) = seeder_with(limited(4 << 20), &meta, src.path()).await;
+    let bad = fake_seeder(&meta, fake_peer::Act::Corrupt).await;
+    // Bans are by address: the honest peer has another one.
+    let cfg = SessionConfig {
+        listen: "127.0.0.2:0".parse().unwrap(),
+        ..limited(4 << 20)
+    };
+    let (honest, _) = seeder_with(cfg, &meta, src.path()).await;
 
     let leecher = session().await;
     let mut events = leecher.subscribe();
@@ -518,7 +479,7 @@ async fn requests_a_silent_peer_swallows_go_to_another() {
     let dst = tempfile::tempdir().unwrap();
     write_random(&src.path().join("d.bin"), 2 * 1024 * 1024, 13);
     let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
-    let silent = fake_seeder(meta.clone(), false).await;
+    let silent = fake_seeder(&meta, fake_peer::Act::Silent).await;
     let (honest, _) = seeder_with(limited(4 << 20), &meta, src.path()).await;
     let (_leecher, l) = leecher(&meta, dst.path(), vec![silent, honest.listen_addr()]).await;
     wait_complete(&l, 60).await;

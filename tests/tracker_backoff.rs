@@ -5,12 +5,12 @@
 
 mod support;
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use btorrent::engine::{AddOptions, Session, SessionConfig, TorrentHandle};
+use support::logs::Logs;
 use support::tracker::http_double;
 use support::*;
 
@@ -53,30 +53,6 @@ async fn seeding(url: &str, backoff: Duration) -> (tempfile::TempDir, Session, T
         .await
         .unwrap();
     (dir, s, h)
-}
-
-/// Log lines of this thread's tracing (the test runs on a current-thread runtime, so the engine's
-/// tasks log here too).
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn count(&self, what: &str) -> usize {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .lines()
-            .filter(|l| l.contains("WARN") && l.contains(what))
-            .count()
-    }
 }
 
 /// "At most 8 announces in 100 s" with the back-off base at 15 s, scaled: base 1.5 s, window 10 s.
@@ -129,13 +105,7 @@ async fn a_seeder_asks_a_failing_tracker_at_most_8_times_in_100_scaled_seconds()
 #[tokio::test]
 async fn a_failure_streak_warns_once_and_the_recovery_once() {
     let logs = Logs::default();
-    let w = logs.clone();
-    let sub = tracing_subscriber::fmt()
-        .with_writer(move || w.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .finish();
-    let _guard = tracing::subscriber::set_default(sub);
+    let _guard = logs.capture();
     let status = Arc::new(AtomicU16::new(500));
     let (url, times) = tracker(status.clone()).await;
     let (_dir, s, _h) = seeding(&url, Duration::from_millis(200)).await;

@@ -100,6 +100,33 @@ async fn server_errors_are_retried_a_bounded_number_of_times() {
 }
 
 #[tokio::test]
+async fn a_redirect_loop_is_cut_after_a_few_requests_and_not_retried() {
+    use btorrent::announce::MAX_REDIRECTS;
+    let (base, seen) = support::tracker::http_double_with_headers(|line| {
+        // Always back to where it came from, query and all.
+        let target = line.split(' ').nth(1).unwrap_or("/").to_string();
+        (302, vec![("Location".to_string(), target)], Vec::new())
+    })
+    .await;
+    let client = TrackerClient::new().with_retry(RetryPolicy {
+        attempts: 3,
+        first_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(10),
+    });
+    let err = client
+        .announce(&format!("{base}/announce?passkey=secret"), &request())
+        .await
+        .unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("redirected more than 4 times"), "{text}");
+    assert!(!text.contains("secret"), "{text}");
+    // The first request and MAX_REDIRECTS more: 5 in all, once (33 before: 11 per try, 3 tries).
+    assert_eq!(seen.lock().unwrap().len(), 1 + MAX_REDIRECTS);
+    assert_eq!(1 + MAX_REDIRECTS, 5);
+}
+
+#[tokio::test]
 async fn refused_connection_is_a_clear_transport_error() {
     // Bind then drop to get a port nobody listens on.
     let port = {

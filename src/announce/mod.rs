@@ -6,6 +6,7 @@
 //! - Replies are untrusted: bodies are capped, bencode is validated before it is read, peers with port 0
 //!   or a host name instead of an address are dropped, `::ffff:a.b.c.d` becomes `a.b.c.d`.
 //! - A `failure reason` becomes [`TrackerError::Failure`] with the tracker's text.
+//! - At most [`MAX_REDIRECTS`] redirects are followed; more (a loop) is an error not retried at once.
 //! - Transport errors (refused, reset, timed out) and HTTP 5xx are retried a few times with a short
 //!   back-off inside one call ([`RetryPolicy`]); the longer schedule between announces, including
 //!   back-off after failures, is [`AnnounceSchedule`].
@@ -40,6 +41,9 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 const MAX_REPLY: usize = 2 << 20;
 /// Largest `/get_peers` listing read.
 const MAX_LISTING: usize = 64 << 20;
+/// Redirects followed per request: a redirect loop costs at most 5 requests per call (it is not
+/// retried within the call).
+pub const MAX_REDIRECTS: usize = 4;
 /// Info-hashes per scrape request; more are split over several requests.
 const SCRAPE_BATCH: usize = 32;
 
@@ -234,6 +238,7 @@ impl TrackerClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
             .local_address(local)
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
             .build()
             .unwrap_or_default();
         TrackerClient {
@@ -472,6 +477,12 @@ fn display_url(url: &Url) -> String {
 }
 
 fn transport_error(url: &Url, e: &reqwest::Error) -> TrackerError {
+    if e.is_redirect() {
+        return TrackerError::BadResponse(format!(
+            "{} redirected more than {MAX_REDIRECTS} times",
+            display_url(url)
+        ));
+    }
     // reqwest's own text repeats the whole URL (query included); report the root cause instead.
     let mut root: &dyn std::error::Error = e;
     while let Some(next) = root.source() {

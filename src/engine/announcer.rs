@@ -23,6 +23,9 @@ use crate::announce::{shown_url, AnnounceEvent, AnnounceRequest, AnnounceSchedul
 
 /// Fewer connected peers than this (while downloading, or none at all while seeding) is "short".
 const SHORT_OF_PEERS: usize = 5;
+/// A tracker silent this long gets a warning while the announce goes on waiting (its timeouts and
+/// retries take up to about 90 s).
+pub const SLOW_TRACKER: Duration = Duration::from_secs(15);
 /// How often a task looks at the peer count between regular announces.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
@@ -70,9 +73,26 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
     loop {
         let req = request(&t, event);
         let client = t.ctx.tracker.clone().with_retry(schedule.retry_policy());
-        let r = tokio::select! {
-            _ = run.cancelled() => return,
-            r = client.announce(&url, &req) => r,
+        let call = client.announce(&url, &req);
+        tokio::pin!(call);
+        let slow = tokio::time::sleep(SLOW_TRACKER);
+        tokio::pin!(slow);
+        // A tracker already failing was warned about; one that answered before gets a word.
+        let mut warned = schedule.is_failing();
+        let r = loop {
+            tokio::select! {
+                _ = run.cancelled() => return,
+                r = &mut call => break r,
+                _ = &mut slow, if !warned => {
+                    warned = true;
+                    tracing::warn!(
+                        torrent = %t.meta.info.name,
+                        "tracker {} has not answered for {} s (still waiting)",
+                        shown_url(&url),
+                        SLOW_TRACKER.as_secs()
+                    );
+                }
+            }
         };
         match r {
             Ok(resp) => {
@@ -82,7 +102,7 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
                 if let Some(w) = &resp.warning {
                     tracing::info!(tracker = %url, "warning: {w}");
                 }
-                t.add_known(resp.peers.iter().copied());
+                t.add_known(resp.peers.iter().copied(), super::known::Source::Tracker);
                 event = None;
                 t.announced.fetch_add(1, Ordering::Relaxed);
                 schedule.succeeded(&resp);

@@ -37,7 +37,13 @@ pub const MAX_WINDOW: usize = 500;
 pub const MIN_WINDOW: usize = 2;
 pub const START_WINDOW: usize = 16;
 pub const WINDOW_SECONDS: f64 = 2.0;
+/// The longest a peer may go without delivering a block while we wait on requests, whatever its
+/// history (see [`Conn::snub_after`]).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// The shortest: a peer is never snubbed sooner than this.
+pub const SNUB_FLOOR: Duration = Duration::from_secs(3);
+/// Before the first block, nothing is known of a peer's pace: this long.
+pub const SNUB_UNKNOWN: Duration = Duration::from_secs(8);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 pub const KEEPALIVE: Duration = Duration::from_secs(60);
 const READ_BUFFER: usize = 256 * 1024;
@@ -66,6 +72,9 @@ pub(crate) struct Conn {
     slow_start: bool,
     last_rate: u64,
     last_block_at: Instant,
+    /// How long its requests take to be answered (queueing at the peer included): a smoothed mean
+    /// and mean deviation, as TCP estimates its round trip. `None` until the first block.
+    answer_time: Option<(Duration, Duration)>,
     last_recv: Instant,
     down_rate: Rate,
     up_rate: Rate,
@@ -104,6 +113,7 @@ impl Conn {
             slow_start: true,
             last_rate: 0,
             last_block_at: Instant::now(),
+            answer_time: None,
             last_recv: Instant::now(),
             down_rate: Rate::new(window),
             up_rate: Rate::new(window),
@@ -267,13 +277,10 @@ impl Conn {
         self.listen_addr = Some(a);
         *self.sh.listen.lock() = Some(a);
         let mut c = self.t.core.lock();
-        if c.banned_addrs.contains(&a) {
+        if c.banned_ips.contains(&a.ip()) {
             return;
         }
-        c.known
-            .entry(a)
-            .or_insert_with(super::torrent::KnownPeer::new)
-            .connected = true;
+        c.known.note_connected(a);
     }
 
     /// Takes the peer's bitfield, merged with what it told us before.
@@ -341,7 +348,9 @@ impl Conn {
         };
         match pos {
             Some(p) => {
-                self.requests.remove(p);
+                if let Some((_, asked)) = self.requests.remove(p) {
+                    self.note_answer_time(asked.elapsed());
+                }
             }
             None => match self.cancelled.iter().position(|x| *x == b) {
                 Some(p) => {
@@ -487,8 +496,10 @@ impl Conn {
         self.window = self.window.clamp(MIN_WINDOW, self.max_window());
         self.last_rate = rate;
 
-        if !self.requests.is_empty() && now.duration_since(self.last_block_at) > REQUEST_TIMEOUT {
+        if !self.requests.is_empty() && now.duration_since(self.last_block_at) > self.snub_after() {
             // Snubbed: hand its requests to others and ask it for little from now on.
+            tracing::debug!(peer = %self.sh.addr, requests = self.requests.len(),
+                "snubbed: nothing delivered for {:?}", now.duration_since(self.last_block_at));
             let pending: Vec<BlockRef> = self.requests.iter().map(|(b, _)| *b).collect();
             for b in &pending {
                 self.out.push(&Message::Cancel(*b));
@@ -506,6 +517,30 @@ impl Conn {
             self.out.push(&Message::KeepAlive);
         }
         Ok(())
+    }
+
+    /// Records how long a request took to be answered.
+    fn note_answer_time(&mut self, took: Duration) {
+        self.answer_time = Some(match self.answer_time {
+            None => (took, took / 2),
+            Some((mean, dev)) => {
+                let diff = mean.abs_diff(took);
+                (
+                    mean.mul_f64(0.875) + took.mul_f64(0.125),
+                    dev.mul_f64(0.75) + diff.mul_f64(0.25),
+                )
+            }
+        });
+    }
+
+    /// How long the peer may go without delivering while requests wait: far longer than its requests
+    /// usually take to be answered (mean + 4 deviations, which covers its queue at its rate), within
+    /// [`SNUB_FLOOR`]`..=`[`REQUEST_TIMEOUT`]; [`SNUB_UNKNOWN`] before its first block.
+    fn snub_after(&self) -> Duration {
+        match self.answer_time {
+            None => SNUB_UNKNOWN,
+            Some((mean, dev)) => (mean + dev * 4).clamp(SNUB_FLOOR, REQUEST_TIMEOUT),
+        }
     }
 
     fn fill_requests(&mut self) {

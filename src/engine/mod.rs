@@ -49,11 +49,13 @@
 //! - **Bounded**: piece buffers (in flight + hashing) by `SessionConfig::max_buffer_bytes`; requests to
 //!   a peer by its adaptive window (at most its `reqq` and [`conn::MAX_WINDOW`]); requests from a peer
 //!   by our advertised `reqq`; messages by the codec's limit; connections by `max_peers_per_torrent` and `max_peers_per_ip`;
-//!   the event channel by its capacity.
+//!   addresses to dial by [`known::MAX_KNOWN`] and [`known::MAX_WAITING`], dials in flight by
+//!   `swarm::MAX_HALF_OPEN`; the event channel by its capacity.
 
 mod announcer;
 pub mod choker;
 pub mod conn;
+pub mod known;
 pub mod peer;
 pub mod picker;
 pub mod piece_buf;

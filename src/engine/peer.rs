@@ -1,6 +1,8 @@
 //! One peer connection's life: dialing (from our listen IP), registration with the torrent (self,
 //! banned, duplicate, per-address and too-many checks), the hand-over to [`super::conn`], the clean-up
-//! when it ends, and banning a peer that keeps sending bad pieces.
+//! when it ends, and banning an address that keeps sending bad pieces (by IP: strikes are counted per
+//! address and outlive connections, so a liar that comes back from another port with another peer id
+//! is refused).
 //!
 //! Slots cannot be squatted: one IP address holds at most `max_peers_per_ip` connections of a
 //! torrent, and when a torrent is full a peer that has held its slot for `idle_peer_grace` while
@@ -12,7 +14,7 @@
 //! through `PeerShared::notify`.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,8 +32,13 @@ use crate::wire::handshake::{self, Handshake};
 use crate::wire::{Bitfield, BlockRef};
 
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Bad pieces (each wholly from this peer) before it is banned.
+/// How long a TCP connect may take. Short: among thousands of addresses that never answer (a junk
+/// tracker reply), each try must free its place quickly for the next.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Bad pieces (each wholly from one address) before that address is banned.
 pub const BAN_STRIKES: u32 = 2;
+/// Peers that left and are remembered for [`strike`].
+pub const DEPARTED: usize = 64;
 
 #[derive(Default)]
 pub(crate) struct Cmds {
@@ -52,7 +59,6 @@ pub(crate) struct PeerShared {
     pub listen: Mutex<Option<SocketAddr>>,
     pub downloaded: AtomicU64,
     pub uploaded: AtomicU64,
-    pub strikes: AtomicU32,
     pub(crate) peer_interested: AtomicBool,
     /// It has pieces we lack (we told it `interested`).
     pub(crate) am_interested: AtomicBool,
@@ -109,12 +115,9 @@ pub(crate) async fn dial(t: Arc<Torrent>, addr: SocketAddr, run: CancellationTok
         Ok((stream, theirs)) => serve(t, stream, theirs, addr, Some(addr), run).await,
         Err(e) => {
             tracing::debug!(peer = %addr, "dial failed: {e}");
-            let mut c = t.core.lock();
-            if let Some(k) = c.known.get_mut(&addr) {
-                k.connecting = false;
-                k.failures += 1;
-                k.next_try = Instant::now() + backoff(k.failures);
-            }
+            t.core.lock().known.dial_failed(addr, backoff);
+            // Its place in the dial list is free: the next address is dialed at once.
+            t.wake.notify_one();
         }
     }
 }
@@ -137,7 +140,7 @@ pub(crate) async fn connect_from(local: SocketAddr, addr: SocketAddr) -> anyhow:
     if !local.ip().is_unspecified() && local.is_ipv4() == addr.is_ipv4() {
         sock.bind(SocketAddr::new(local.ip(), 0))?;
     }
-    let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, sock.connect(addr))
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, sock.connect(addr))
         .await
         .map_err(|_| anyhow::anyhow!("connect timed out"))??;
     stream.set_nodelay(true)?;
@@ -180,6 +183,10 @@ pub(crate) async fn serve(
     }
     c.picker.remove_availability(&conn.has);
     c.peers.remove(&sh.key);
+    if c.departed.len() >= DEPARTED {
+        c.departed.pop_front();
+    }
+    c.departed.push_back((sh.key, sh.addr));
     let lasted = sh.connected_at.elapsed() > Duration::from_secs(30);
     let mut addrs: Vec<SocketAddr> = known
         .iter()
@@ -195,6 +202,7 @@ pub(crate) async fn serve(
         if let Some(k) = c.known.get_mut(a) {
             k.connected = false;
             k.connecting = false;
+            k.answered = true;
             k.seed = conn.has.is_full();
             k.failures = if lasted || conn.got_piece {
                 0
@@ -219,7 +227,7 @@ fn register(
     if hs.peer_id == t.ctx.peer_id {
         if let Some(a) = known {
             c.known.remove(&a);
-            c.banned_addrs.insert(a);
+            c.own_addrs.insert(a);
         }
         return Err("connected to ourselves");
     }
@@ -232,7 +240,7 @@ fn register(
     ) {
         return Err("torrent is not ready (checking its data, or failed)");
     }
-    if c.banned_ids.contains(&hs.peer_id) || c.banned_addrs.contains(&addr) {
+    if c.banned_ids.contains(&hs.peer_id) || c.banned_ips.contains(&addr.ip()) {
         return Err("banned");
     }
     // Both sides may dial each other at once. Keep, on both ends, the connection opened by the side
@@ -270,7 +278,6 @@ fn register(
         listen: Mutex::new(None),
         downloaded: AtomicU64::new(0),
         uploaded: AtomicU64::new(0),
-        strikes: AtomicU32::new(0),
         peer_interested: AtomicBool::new(false),
         am_interested: AtomicBool::new(false),
         am_choking: AtomicBool::new(true),
@@ -284,6 +291,7 @@ fn register(
     if let Some(k) = known.and_then(|a| c.known.get_mut(&a)) {
         k.connecting = false;
         k.connected = true;
+        k.answered = true;
     }
     Ok((sh, c.picker.have().clone(), c.have_log.len()))
 }
@@ -317,29 +325,47 @@ pub(crate) fn evict_idle(
     true
 }
 
-/// Counts a bad piece against `key` and bans it after [`BAN_STRIKES`].
+/// Counts a bad piece against the address of `key` (connected, or among the last [`DEPARTED`] to
+/// leave) and bans the address after [`BAN_STRIKES`]: every connection from it is closed and refused
+/// from then on, whatever port or peer id it comes with.
 pub(crate) fn strike(t: &Torrent, key: PeerKey) {
     let mut c = t.core.lock();
-    let Some(p) = c.peers.get(&key).cloned() else {
+    let peer = c.peers.get(&key).cloned();
+    let Some(addr) = peer
+        .as_ref()
+        .map(|p| p.addr)
+        .or_else(|| c.departed.iter().find(|(k, _)| *k == key).map(|(_, a)| *a))
+    else {
         return;
     };
-    let strikes = p.strikes.fetch_add(1, Ordering::Relaxed) + 1;
-    tracing::warn!(peer = %p.addr, strikes, "sent a piece that failed its hash check");
-    if strikes < BAN_STRIKES {
+    let ip = addr.ip();
+    let strikes = {
+        let n = c.strikes.entry(ip).or_insert(0);
+        *n += 1;
+        *n
+    };
+    tracing::warn!(peer = %addr, strikes, "sent a piece that failed its hash check");
+    if strikes < BAN_STRIKES || !c.banned_ips.insert(ip) {
         return;
     }
-    c.banned_ids.insert(p.peer_id);
-    let addrs = [Some(p.addr), *p.listen.lock()];
-    for a in addrs.into_iter().flatten() {
-        c.banned_addrs.insert(a);
-        c.known.remove(&a);
+    if let Some(p) = &peer {
+        c.banned_ids.insert(p.peer_id);
     }
+    c.known.remove_ip(ip);
+    let from_there: Vec<Arc<PeerShared>> = c
+        .peers
+        .values()
+        .filter(|p| p.addr.ip() == ip)
+        .cloned()
+        .collect();
     drop(c);
-    let reason = format!("sent {strikes} pieces that failed the hash check");
-    p.close(reason.clone());
+    let reason = format!("its address sent {strikes} pieces that failed the hash check");
+    for p in from_there {
+        p.close(reason.clone());
+    }
     t.emit(Event::PeerBanned {
         info_hash: t.info_hash(),
-        addr: p.addr,
+        addr,
         reason,
     });
 }

@@ -110,7 +110,7 @@ impl Session {
             map.insert(ih, h.clone());
             h
         };
-        handle.0.add_known(opts.peers);
+        handle.0.add_known(opts.peers, super::known::Source::User);
         let _ = self.0.ctx.events.send(Event::Added {
             info_hash: ih,
             name: handle.name().to_string(),

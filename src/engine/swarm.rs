@@ -7,12 +7,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::choker::{self, Candidate};
+use super::known::KnownPeer;
 use super::picker::PeerKey;
-use super::torrent::{KnownPeer, Torrent};
+use super::torrent::Torrent;
 use super::{Event, TorrentState};
 
 const CHOKE_INTERVAL: Duration = Duration::from_secs(10);
 const OPTIMISTIC_INTERVAL: Duration = Duration::from_secs(30);
+/// Most dials in progress at once per torrent.
+pub const MAX_HALF_OPEN: usize = 256;
+/// Dials in progress per free connection slot.
+const HALF_OPEN_PER_SLOT: usize = 8;
 
 /// Delay before re-dialing an address after `failures` failures in a row.
 /// Spread by up to a quarter so two peers that failed together do not retry in lock step.
@@ -103,43 +108,34 @@ async fn finish_download(t: &Arc<Torrent>) {
     t.note_complete();
 }
 
-/// Dials known addresses while there is room for more connections.
+/// Dials known addresses while there is room for more connections: up to [`MAX_HALF_OPEN`] dials at
+/// once (fewer when few slots are left), in the known list's dial order.
 fn connect_peers(t: &Arc<Torrent>) {
     let now = Instant::now();
     let mut c = t.core.lock();
     let complete = c.picker.is_complete();
     let max = t.ctx.cfg.max_peers_per_torrent;
-    let connecting = c.known.values().filter(|k| k.connecting).count();
-    let mut room = max.saturating_sub(c.peers.len() + connecting);
-    let banned = c.banned_addrs.clone();
-    let dialable = |addr: &SocketAddr, k: &KnownPeer| {
-        !k.connected
-            && !k.connecting
-            && k.next_try <= now
-            && (!complete || !k.seed)
-            && !banned.contains(addr)
-    };
+    let connecting = c.known.connecting();
+    let mut room = max.saturating_sub(c.peers.len());
+    let core = &mut *c;
+    let banned = &core.banned_ips;
+    let usable =
+        |addr: &SocketAddr, k: &KnownPeer| (!complete || !k.seed) && !banned.contains(&addr.ip());
     if room == 0 {
         // Full: a peer that only holds its slot gives it up for an address not tried yet.
-        if !c.known.iter().any(|(a, k)| dialable(a, k))
-            || !super::peer::evict_idle(&mut c.peers, t.ctx.cfg.idle_peer_grace)
+        if connecting > 0
+            || !core.known.any_dialable(now, usable)
+            || !super::peer::evict_idle(&mut core.peers, t.ctx.cfg.idle_peer_grace)
         {
             return;
         }
         room = 1;
     }
-    let mut picks: Vec<SocketAddr> = Vec::new();
-    for (addr, k) in c.known.iter_mut() {
-        if room == 0 {
-            break;
-        }
-        if !dialable(addr, k) {
-            continue;
-        }
-        k.connecting = true;
-        picks.push(*addr);
-        room -= 1;
-    }
+    // Most dials fail when the list is full of junk: several per free slot, within the bound.
+    let half_open = (room * HALF_OPEN_PER_SLOT).min(MAX_HALF_OPEN);
+    let picks = core
+        .known
+        .picks(half_open.saturating_sub(connecting), now, usable);
     let run = c.run.clone();
     drop(c);
     for addr in picks {

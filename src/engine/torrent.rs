@@ -8,8 +8,8 @@
 //! (blocks) and disk jobs (hash results). `run` is replaced on every pause/resume: cancelling it closes
 //! every connection of the current run.
 
-use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::known::{KnownPeers, Source};
 use super::peer::PeerShared;
 use super::picker::{PeerKey, Picker};
 use super::rate::Rate;
@@ -29,39 +30,23 @@ use crate::metainfo::Metainfo;
 use crate::types::{InfoHash, PeerId};
 use crate::wire::Geometry;
 
-/// Where a known address stands.
-#[derive(Debug, Clone)]
-pub(crate) struct KnownPeer {
-    pub connected: bool,
-    pub connecting: bool,
-    pub failures: u32,
-    pub next_try: Instant,
-    /// It had every piece when we last saw it.
-    pub seed: bool,
-}
-
-impl KnownPeer {
-    /// An address never tried: free to dial now.
-    pub(crate) fn new() -> Self {
-        KnownPeer {
-            connected: false,
-            connecting: false,
-            failures: 0,
-            next_try: Instant::now(),
-            seed: false,
-        }
-    }
-}
-
 /// The state behind the torrent's lock. See the module docs of [`super`] for the lock order.
 pub(crate) struct Core {
     pub picker: Picker,
     pub state: TorrentState,
     pub paused: bool,
     pub peers: HashMap<PeerKey, Arc<PeerShared>>,
-    pub known: HashMap<SocketAddr, KnownPeer>,
-    pub banned_addrs: HashSet<SocketAddr>,
+    pub known: KnownPeers,
+    /// Addresses found to be ourselves (dialing them reached our own listener).
+    pub own_addrs: HashSet<SocketAddr>,
+    /// Banned: every connection from these addresses is refused, whatever its port or peer id.
+    pub banned_ips: HashSet<IpAddr>,
     pub banned_ids: HashSet<PeerId>,
+    /// Bad pieces counted against each address (they outlive its connections).
+    pub strikes: HashMap<IpAddr, u32>,
+    /// The last peers that left, so a bad piece hashed after its sender left still counts against
+    /// its address (at most [`super::peer::DEPARTED`]).
+    pub departed: VecDeque<(PeerKey, SocketAddr)>,
     /// Pieces completed in this session, in order; peer tasks announce them from their own cursor.
     pub have_log: Vec<u32>,
     pub next_key: PeerKey,
@@ -163,14 +148,18 @@ impl Torrent {
         self.done.send_replace(Some(Ok(())));
     }
 
-    /// Adds dial candidates.
-    pub fn add_known(&self, addrs: impl IntoIterator<Item = SocketAddr>) {
+    /// Adds dial candidates from `source`.
+    pub fn add_known(&self, addrs: impl IntoIterator<Item = SocketAddr>, source: Source) {
         let mut c = self.core.lock();
         for a in addrs {
-            if a == self.ctx.listen_addr || a.port() == 0 || c.banned_addrs.contains(&a) {
+            if a == self.ctx.listen_addr
+                || a.port() == 0
+                || c.own_addrs.contains(&a)
+                || c.banned_ips.contains(&a.ip())
+            {
                 continue;
             }
-            c.known.entry(a).or_insert_with(KnownPeer::new);
+            c.known.add(a, source);
         }
         drop(c);
         self.wake.notify_one();
@@ -242,9 +231,12 @@ impl TorrentHandle {
             state: TorrentState::Checking,
             paused,
             peers: HashMap::new(),
-            known: HashMap::new(),
-            banned_addrs: HashSet::new(),
+            known: KnownPeers::default(),
+            own_addrs: HashSet::new(),
+            banned_ips: HashSet::new(),
             banned_ids: HashSet::new(),
+            strikes: HashMap::new(),
+            departed: VecDeque::new(),
             have_log: Vec::new(),
             next_key: 1,
             run: life.child_token(),
@@ -346,9 +338,16 @@ impl TorrentHandle {
         self.0.wake.notify_one();
     }
 
+    /// Addresses the torrent keeps to dial: those tracked in full and those waiting for a place
+    /// (bounded by `known::MAX_KNOWN` and `known::MAX_WAITING`).
+    pub fn known_peers(&self) -> (usize, usize) {
+        let c = self.0.core.lock();
+        (c.known.len(), c.known.waiting())
+    }
+
     /// Dials these peers (besides the trackers' ones).
     pub fn add_peers(&self, peers: Vec<SocketAddr>) {
-        self.0.add_known(peers);
+        self.0.add_known(peers, Source::User);
     }
 
     /// Moves the data to `new_data_dir` and goes on from there. Connections are closed during the move

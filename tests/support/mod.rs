@@ -6,10 +6,12 @@
 //!   commands run with a deadline, free loopback ports;
 //! - [`wait`]: polling until a condition holds, with a deadline;
 //! - [`engine`]: torrents of test data and peer sessions on 127.0.0.1;
+//! - [`fake_peer`]: hostile peers (liars, silent, snubbing, trickling, a liar dialing in again and again);
 //! - [`tracker`]: btorrent's tracker served in-process, raw HTTP GETs and a bencode reader for replies;
 //! - [`clients`]: the real clients of the interop tests (aria2c, python3-libtorrent, transmission-cli,
 //!   opentracker) started on loopback, and waiting until a tracker lists them;
 //! - [`host`]: a script host in a folder of its own, collecting what scripts print;
+//! - [`logs`]: the warnings a test's thread logged, to count;
 //! - [`cli`]: running the `btorrent` binary in a folder of its own;
 //! - [`build`]: hand-made (often malformed) bencode for hostile-input tests.
 //!
@@ -22,7 +24,9 @@ pub mod cli;
 pub mod clients;
 pub mod data;
 pub mod engine;
+pub mod fake_peer;
 pub mod host;
+pub mod logs;
 pub mod process;
 pub mod tracker;
 pub mod wait;

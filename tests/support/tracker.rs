@@ -70,6 +70,17 @@ impl TestTracker {
 pub async fn http_double(
     reply: impl Fn(&str) -> (u16, Vec<u8>) + Send + Sync + 'static,
 ) -> (String, Arc<Mutex<Vec<String>>>) {
+    http_double_with_headers(move |line| {
+        let (status, body) = reply(line);
+        (status, Vec::new(), body)
+    })
+    .await
+}
+
+/// [`http_double`] whose replies carry extra headers: `reply(request_line)` -> (status, headers, body).
+pub async fn http_double_with_headers(
+    reply: impl Fn(&str) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -93,9 +104,13 @@ pub async fn http_double(
                         buf.drain(..end + 4);
                         let line = head.lines().next().unwrap_or("").to_string();
                         seen.lock().unwrap().push(line.clone());
-                        let (status, body) = reply(&line);
+                        let (status, headers, body) = reply(&line);
+                        let extra: String = headers
+                            .iter()
+                            .map(|(k, v)| format!("{k}: {v}\r\n"))
+                            .collect();
                         let mut out = format!(
-                            "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+                            "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{extra}\r\n",
                             body.len()
                         )
                         .into_bytes();

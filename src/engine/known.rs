@@ -1,0 +1,350 @@
+//! The addresses a torrent may dial, and in which order: a bounded list, so a tracker that returns
+//! thousands of junk addresses can neither grow memory without end nor hide the honest peers.
+//!
+//! - At most [`MAX_KNOWN`] addresses are tracked in full (state, failures, when to try next). More go
+//!   to a waiting room of at most [`MAX_WAITING`] bare addresses; when that is full too, a newcomer
+//!   takes the place of a random one, so no position in a flood is sure to be dropped.
+//! - Room is made by evicting first the addresses that never answered and failed: every failed dial
+//!   of such an address hands its place to a waiting one. Addresses that worked once stay.
+//! - Dial order ([`KnownPeers::picks`]): addresses that worked before first, then the fewest failures,
+//!   the sources taken in turn (given by the user, learnt from a peer that dialed us, from a tracker)
+//!   so one flooded source cannot starve the others, and a random order within each (a tracker cannot
+//!   put the honest peers last).
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+/// Addresses tracked in full per torrent.
+pub const MAX_KNOWN: usize = 2_000;
+/// Addresses waiting for a place among the known ones, per torrent.
+pub const MAX_WAITING: usize = 8_192;
+
+/// Where an address came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// Given by the user (`--peer`, `add_peers`).
+    User,
+    /// The listen address a connected peer told us.
+    Incoming,
+    /// A tracker's reply.
+    Tracker,
+}
+
+/// Where a known address stands.
+#[derive(Debug, Clone)]
+pub(crate) struct KnownPeer {
+    pub connected: bool,
+    pub connecting: bool,
+    pub failures: u32,
+    pub next_try: Instant,
+    /// It had every piece when we last saw it.
+    pub seed: bool,
+    /// It completed a handshake with us at least once.
+    pub answered: bool,
+    pub source: Source,
+}
+
+impl KnownPeer {
+    /// An address never tried: free to dial now.
+    pub(crate) fn new(source: Source) -> Self {
+        KnownPeer {
+            connected: false,
+            connecting: false,
+            failures: 0,
+            next_try: Instant::now(),
+            seed: false,
+            answered: false,
+            source,
+        }
+    }
+
+    /// Never answered and not in use: the first to make room.
+    fn evictable(&self) -> bool {
+        !self.answered && !self.connected && !self.connecting && self.failures > 0
+    }
+}
+
+/// The dial list of one torrent (see the module docs).
+pub(crate) struct KnownPeers {
+    map: HashMap<SocketAddr, KnownPeer>,
+    /// Addresses waiting for a place, and the same as a set to keep them unique.
+    waiting: Vec<(SocketAddr, Source)>,
+    waiting_set: HashSet<SocketAddr>,
+    /// Addresses that failed without ever answering, most recent last (may hold stale entries: each
+    /// is checked again when used).
+    failed: Vec<SocketAddr>,
+    cap: usize,
+    waiting_cap: usize,
+}
+
+impl Default for KnownPeers {
+    fn default() -> Self {
+        Self::with_caps(MAX_KNOWN, MAX_WAITING)
+    }
+}
+
+impl KnownPeers {
+    pub(crate) fn with_caps(cap: usize, waiting_cap: usize) -> Self {
+        KnownPeers {
+            map: HashMap::new(),
+            waiting: Vec::new(),
+            waiting_set: HashSet::new(),
+            failed: Vec::new(),
+            cap: cap.max(1),
+            waiting_cap,
+        }
+    }
+
+    /// Addresses tracked in full.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Addresses waiting for a place.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    pub fn get_mut(&mut self, a: &SocketAddr) -> Option<&mut KnownPeer> {
+        self.map.get_mut(a)
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut KnownPeer> {
+        self.map.values_mut()
+    }
+
+    /// Dials in progress.
+    pub fn connecting(&self) -> usize {
+        self.map.values().filter(|k| k.connecting).count()
+    }
+
+    /// Adds a dial candidate. An address given by the user is taken even over the cap (it evicts
+    /// the worst one instead of waiting).
+    pub fn add(&mut self, a: SocketAddr, source: Source) {
+        if let Some(k) = self.map.get_mut(&a) {
+            if source == Source::User {
+                k.source = Source::User;
+            }
+            return;
+        }
+        if self.map.len() < self.cap || self.evict_failed() {
+            self.map.insert(a, KnownPeer::new(source));
+            return;
+        }
+        if source == Source::User && self.evict_any() {
+            self.map.insert(a, KnownPeer::new(source));
+            return;
+        }
+        if self.waiting_set.contains(&a) || self.waiting_cap == 0 {
+            return;
+        }
+        if self.waiting.len() < self.waiting_cap {
+            self.waiting.push((a, source));
+        } else {
+            let i = rand::thread_rng().gen_range(0..self.waiting.len());
+            let (old, _) = std::mem::replace(&mut self.waiting[i], (a, source));
+            self.waiting_set.remove(&old);
+        }
+        self.waiting_set.insert(a);
+    }
+
+    /// The entry for an address a connected peer listens on (created if need be): connected now.
+    pub fn note_connected(&mut self, a: SocketAddr) {
+        self.add(a, Source::Incoming);
+        if let Some(k) = self.map.get_mut(&a) {
+            k.connected = true;
+            k.answered = true;
+        }
+    }
+
+    /// A dial to `a` failed: it waits `backoff` before the next try, or, if it never answered and
+    /// others wait for a place, gives its place to one of them.
+    pub fn dial_failed(&mut self, a: SocketAddr, backoff: impl FnOnce(u32) -> Duration) {
+        let Some(k) = self.map.get_mut(&a) else {
+            return;
+        };
+        k.connecting = false;
+        k.failures += 1;
+        k.next_try = Instant::now() + backoff(k.failures);
+        if k.evictable() {
+            if k.failures == 1 {
+                self.failed.push(a);
+            }
+            if self.failed.len() > 2 * self.cap {
+                let map = &self.map;
+                self.failed
+                    .retain(|a| map.get(a).is_some_and(KnownPeer::evictable));
+            }
+            if !self.waiting.is_empty() && self.evict_failed() {
+                self.promote();
+            }
+        }
+    }
+
+    /// Forgets `a` (ourselves, or banned).
+    pub fn remove(&mut self, a: &SocketAddr) {
+        self.map.remove(a);
+        self.promote();
+    }
+
+    /// Forgets every address of `ip` (banned), waiting ones included.
+    pub fn remove_ip(&mut self, ip: IpAddr) {
+        self.map.retain(|a, _| a.ip() != ip);
+        self.waiting.retain(|(a, _)| a.ip() != ip);
+        self.waiting_set.retain(|a| a.ip() != ip);
+        while self.map.len() < self.cap && self.promote() {}
+    }
+
+    /// Moves a random waiting address into the list if there is room. False if none moved.
+    fn promote(&mut self) -> bool {
+        if self.map.len() >= self.cap || self.waiting.is_empty() {
+            return false;
+        }
+        let i = rand::thread_rng().gen_range(0..self.waiting.len());
+        let (a, source) = self.waiting.swap_remove(i);
+        self.waiting_set.remove(&a);
+        self.map.entry(a).or_insert_with(|| KnownPeer::new(source));
+        true
+    }
+
+    /// Drops the most recently failed address that never answered. False if there is none.
+    fn evict_failed(&mut self) -> bool {
+        while let Some(a) = self.failed.pop() {
+            if self.map.get(&a).is_some_and(KnownPeer::evictable) {
+                self.map.remove(&a);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Drops the address least worth keeping that is not in use: never answered, most failures.
+    fn evict_any(&mut self) -> bool {
+        let worst = self
+            .map
+            .iter()
+            .filter(|(_, k)| !k.connected && !k.connecting && k.source != Source::User)
+            .max_by_key(|(_, k)| (!k.answered, k.failures))
+            .map(|(a, _)| *a);
+        worst.is_some_and(|a| self.map.remove(&a).is_some())
+    }
+
+    /// Up to `n` addresses to dial now, in dial order (module docs), each marked `connecting`.
+    /// `usable` says whether an address may be dialed at all (not banned, not a seed when we seed).
+    pub fn picks(
+        &mut self,
+        n: usize,
+        now: Instant,
+        usable: impl Fn(&SocketAddr, &KnownPeer) -> bool,
+    ) -> Vec<SocketAddr> {
+        if n == 0 {
+            return Vec::new();
+        }
+        let mut rng = rand::thread_rng();
+        let mut by_source: [Vec<(bool, u32, u32, SocketAddr)>; 3] = Default::default();
+        for (a, k) in &self.map {
+            if k.connected || k.connecting || k.next_try > now || !usable(a, k) {
+                continue;
+            }
+            let s = match k.source {
+                Source::User => 0,
+                Source::Incoming => 1,
+                Source::Tracker => 2,
+            };
+            by_source[s].push((!k.answered, k.failures, rng.gen(), *a));
+        }
+        for v in &mut by_source {
+            // Worst last: popped from the end, best first.
+            v.sort_unstable_by(|x, y| y.cmp(x));
+        }
+        let mut out = Vec::new();
+        'fill: loop {
+            let mut any = false;
+            for v in &mut by_source {
+                if out.len() >= n {
+                    break 'fill;
+                }
+                if let Some((_, _, _, a)) = v.pop() {
+                    out.push(a);
+                    any = true;
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+        // Addresses that worked before come first whatever their source.
+        out.sort_by_key(|a| !self.map[a].answered);
+        for a in &out {
+            if let Some(k) = self.map.get_mut(a) {
+                k.connecting = true;
+            }
+        }
+        out
+    }
+
+    /// Whether some address could be dialed now.
+    pub fn any_dialable(
+        &self,
+        now: Instant,
+        usable: impl Fn(&SocketAddr, &KnownPeer) -> bool,
+    ) -> bool {
+        self.map
+            .iter()
+            .any(|(a, k)| !k.connected && !k.connecting && k.next_try <= now && usable(a, k))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(i: u32) -> SocketAddr {
+        SocketAddr::from((std::net::Ipv4Addr::from(0x0a00_0000 + i), 6881))
+    }
+
+    #[test]
+    fn a_flood_stays_bounded_and_failed_addresses_make_room() {
+        let mut k = KnownPeers::with_caps(100, 300);
+        for i in 0..10_000 {
+            k.add(addr(i), Source::Tracker);
+        }
+        assert_eq!((k.len(), k.waiting()), (100, 300));
+        // Each failure of an address that never answered hands its place to a waiting one.
+        let picks = k.picks(100, Instant::now(), |_, _| true);
+        assert_eq!(picks.len(), 100);
+        for a in picks {
+            k.dial_failed(a, |_| Duration::from_secs(60));
+        }
+        assert_eq!((k.len(), k.waiting()), (100, 200));
+        assert_eq!(k.picks(1000, Instant::now(), |_, _| true).len(), 100);
+    }
+
+    #[test]
+    fn worked_before_first_and_sources_taken_in_turn() {
+        let mut k = KnownPeers::with_caps(1000, 0);
+        for i in 0..500 {
+            k.add(addr(i), Source::Tracker);
+        }
+        k.add(addr(900), Source::User);
+        k.note_connected(addr(901));
+        k.get_mut(&addr(901)).unwrap().connected = false;
+        let picks = k.picks(3, Instant::now(), |_, _| true);
+        assert_eq!(picks[0], addr(901), "worked before: first");
+        assert!(
+            picks.contains(&addr(900)),
+            "the user's address is not behind 500 others"
+        );
+        // A user's address gets in even when the list is full of untried ones.
+        let mut full = KnownPeers::with_caps(10, 0);
+        for i in 0..10 {
+            full.add(addr(i), Source::Tracker);
+        }
+        full.add(addr(77), Source::User);
+        assert!(full.get_mut(&addr(77)).is_some());
+        assert_eq!(full.len(), 10);
+    }
+}
