@@ -31,6 +31,9 @@ pub struct TrackerStats {
     /// Requests answered with a `failure reason`.
     pub failures: u64,
     pub uptime_secs: u64,
+    /// HTTP connections open now (served by [`Tracker::serve`](super::Tracker::serve)).
+    #[serde(default)]
+    pub connections: usize,
     pub private: bool,
     pub interval_secs: u64,
 }
@@ -46,6 +49,7 @@ pub(crate) fn collect(t: &Tracker) -> TrackerStats {
         scrapes: 0,
         failures: t.inner.failures.load(std::sync::atomic::Ordering::Relaxed),
         uptime_secs: t.inner.epoch.elapsed().as_secs(),
+        connections: t.inner.conns.len(),
         private: t.inner.cfg.private,
         interval_secs: t.inner.cfg.interval.as_secs(),
     };
