@@ -302,9 +302,10 @@ impl TrackerClient {
             if let Some(a) = &after {
                 query.push(format!("after={}", encode(a.as_bytes())));
             }
-            let url = match query.is_empty() {
-                true => base.clone(),
-                false => with_query(&base, &query.join("&"))?,
+            let url = if query.is_empty() {
+                base.clone()
+            } else {
+                with_query(&base, &query.join("&"))?
             };
             let body = self.get(&url, MAX_LISTING - read).await?;
             read += body.len();
