@@ -37,9 +37,8 @@ impl ConnState {
         self.epoch.elapsed().as_millis() as u64 & !(BUSY | EVICTED)
     }
 
-    /// A request head is complete: the connection may not be evicted until [`end_request`] .
-    ///
-    /// [`end_request`]: Self::end_request
+    /// A request head is complete: the connection may not be evicted until
+    /// [`end_request`](Self::end_request).
     pub fn begin_request(&self) {
         let _ = self
             .word

@@ -98,6 +98,8 @@ pub struct TrackerConfig {
     pub max_connections: usize,
     /// Simultaneous HTTP connections from one TCP peer address (default 64); past it the address's
     /// longest-idle connection is closed for the new one, or the new one when all are mid-request.
+    /// `trusted_proxies` do not change this: behind a reverse proxy every client arrives from the
+    /// proxy's address, so raise the cap to what the proxy may open.
     pub max_connections_per_ip: usize,
     /// Time allowed to send a request head, and the longest a kept-alive connection may sit idle
     /// (default 30 s).

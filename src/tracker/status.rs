@@ -118,6 +118,7 @@ pub(crate) fn page(t: &Tracker) -> Response<Body> {
          <tr><th>seeders</th><td>{}</td></tr>\n<tr><th>leechers</th><td>{}</td></tr>\n\
          <tr><th>completed</th><td>{}</td></tr>\n<tr><th>announces</th><td>{}</td></tr>\n\
          <tr><th>scrapes</th><td>{}</td></tr>\n<tr><th>refused requests</th><td>{}</td></tr>\n\
+         <tr><th>connections</th><td>{}</td></tr>\n\
          <tr><th>up for</th><td>{}</td></tr>\n<tr><th>mode</th><td>{}</td></tr>\n</table>\n",
         s.swarms,
         s.peers,
@@ -127,6 +128,7 @@ pub(crate) fn page(t: &Tracker) -> Response<Body> {
         s.announces,
         s.scrapes,
         s.failures,
+        s.connections,
         duration_text(s.uptime_secs),
         if s.private { "private" } else { "open" },
     );
