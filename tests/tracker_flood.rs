@@ -222,7 +222,7 @@ async fn announces_keep_their_latency_under_a_get_peers_flood() {
          median {median:?}, worst {worst:?}"
     );
     assert!(
-        median < Duration::from_millis(100),
+        median < Duration::from_millis(250),
         "announces took {median:?} (median) under the flood"
     );
 }

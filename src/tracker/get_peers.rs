@@ -7,9 +7,12 @@
 //!
 //! Cheap under a flood: pages are cut from a snapshot of the whole listing (at most `get_peers_limit`
 //! endpoints; `total` counts the (peer, torrent) entries that match and `truncated` says some are in
-//! no page). The snapshot is rebuilt only when the swarms changed and it is at least [`REFRESH`] old,
-//! and all `/get_peers` work runs one request at a time on a blocking thread, so announces keep the
-//! async workers and a core to themselves.
+//! no page). A first page rebuilds the snapshot when the swarms changed since it was built (so a
+//! listing never misses an announce already answered); the pages that follow are cut from the same
+//! snapshot while it is younger than [`REFRESH`], cheap and consistent. All `/get_peers` work runs one
+//! request at a time on a blocking thread, so announces keep the async workers and a core to
+//! themselves.
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -32,7 +35,7 @@ fn bad_request(msg: &str) -> Response<Body> {
     resp
 }
 
-/// Shortest time between two rebuilds of the listing snapshot while the swarms keep changing.
+/// How long the pages that follow a first page are cut from its snapshot, changes or not.
 pub(crate) const REFRESH: Duration = Duration::from_secs(1);
 
 /// The listing snapshot and the gate that lets one `/get_peers` request work at a time.
@@ -141,12 +144,13 @@ pub(crate) async fn handle(t: Tracker, raw_query: &[u8]) -> Response<Body> {
     }
 }
 
-/// The snapshot, rebuilt first when the swarms changed since it was built and it is [`REFRESH`] old.
-fn snapshot(t: &Tracker) -> Arc<Snapshot> {
+/// The snapshot, rebuilt first when the swarms changed since it was built, unless a following page
+/// (`continuation`) asks within [`REFRESH`] of the build.
+fn snapshot(t: &Tracker, continuation: bool) -> Arc<Snapshot> {
     let changes = t.inner.store.changes();
     let mut slot = t.inner.listings.snapshot.lock();
     if let Some(s) = slot.as_ref() {
-        if s.changes == changes || s.built.elapsed() < REFRESH {
+        if s.changes == changes || (continuation && s.built.elapsed() < REFRESH) {
             return s.clone();
         }
     }
@@ -165,7 +169,7 @@ fn page(t: &Tracker, q: &PageQuery) -> PeerList {
     let cfg = &t.inner.cfg;
     let max = cfg.get_peers_max_page.max(1);
     let limit = q.limit.unwrap_or(cfg.get_peers_page).clamp(1, max);
-    let snap = snapshot(t);
+    let snap = snapshot(t, q.after.is_some() || q.offset > 0);
     let aged = u64::from(t.now_secs().saturating_sub(snap.built_secs));
     let all = &snap.list.peers;
     let start = q

@@ -24,7 +24,7 @@
 //! | connections | `max_connections` = 2,048, `max_connections_per_ip` = 64 | at most 16 KiB of request buffer each |
 //! | request head | 16 KiB (hyper answers 431 beyond); query 8 KiB (`failure reason` beyond) | |
 //! | hashes per scrape | `max_scrape_hashes` = 64 | |
-//! | `/get_peers` listing | `get_peers_limit` = 10,000 endpoints, pages of `get_peers_page` = 500 (at most `get_peers_max_page` = 2,000) | one snapshot of the listing |
+//! | `/get_peers` listing | `get_peers_limit` = 10,000 endpoints, pages of `get_peers_page` = 500 (at most `get_peers_max_page` = 2,000) | one snapshot of the listing, rebuilt by one request at a time |
 //!
 //! An announce that would pass a cap gets a `failure reason` naming it; nothing already tracked is
 //! evicted to make room, so a flood of random info-hashes cannot push real swarms out. Idle peers
