@@ -150,6 +150,88 @@ async fn get_peers_listing_is_capped() {
     assert_eq!((list.peers.len(), list.total, list.truncated), (3, 5, true));
 }
 
+/// GETs a `/get_peers` page and returns it with the ports listed.
+async fn page(t: &TestTracker, query: &str) -> (btorrent::announce::PeerList, Vec<u16>) {
+    let (status, body) = get(&format!("{}/get_peers?{query}", t.base())).await;
+    assert_eq!(status, 200, "{query}: {}", String::from_utf8_lossy(&body));
+    let list: btorrent::announce::PeerList = serde_json::from_slice(&body).unwrap();
+    let ports = list.peers.iter().map(|p| p.port).collect();
+    (list, ports)
+}
+
+#[tokio::test]
+async fn get_peers_is_paged() {
+    let cfg = TrackerConfig {
+        get_peers_page: 10,
+        get_peers_max_page: 20,
+        ..Default::default()
+    };
+    let t = TestTracker::start(cfg).await;
+    let (a, b) = (InfoHash([0xa1; 20]), InfoHash([0xb2; 20]));
+    let mut peers: Vec<_> = (1..=25).map(|port| (a, port, 0)).collect();
+    peers.extend([(b, 3, 0), (b, 17, 0)]);
+    announce_each(&t, &peers).await;
+
+    let (first, ports) = page(&t, "").await;
+    assert_eq!(ports, (1..=10).collect::<Vec<_>>());
+    assert_eq!((first.total, first.truncated), (27, false));
+    assert_eq!(first.next.as_deref(), Some("127.0.0.1:10"));
+    let (list, ports) = page(&t, "limit=3&after=127.0.0.1%3A10").await;
+    assert_eq!(ports, vec![11, 12, 13]);
+    assert_eq!(list.next.as_deref(), Some("127.0.0.1:13"));
+    let (list, ports) = page(&t, "limit=1000").await;
+    assert_eq!(ports.len(), 20, "a page is at most get_peers_max_page");
+    assert!(list.next.is_some());
+    let (last, ports) = page(&t, "offset=24").await;
+    assert_eq!((ports, last.next), (vec![25], None));
+    // A torrent's peers are paged the same way.
+    let (list, ports) = page(&t, &format!("info_hash={}&limit=1", b.to_hex())).await;
+    assert_eq!((ports, list.total), (vec![3], 2));
+    assert_eq!(list.peers[0].torrents.len(), 1);
+    let (_, ports) = page(&t, &format!("info_hash={}&after=127.0.0.1:3", b.to_hex())).await;
+    assert_eq!(ports, vec![17]);
+
+    // The client reads every page.
+    let all = TrackerClient::new()
+        .get_peer_list(&t.base(), None)
+        .await
+        .unwrap();
+    let ports: Vec<u16> = all.peers.iter().map(|p| p.port).collect();
+    assert_eq!(ports, (1..=25).collect::<Vec<_>>());
+    assert_eq!((all.total, all.truncated, all.next), (27, false, None));
+
+    for (query, want) in [
+        ("limit=many", "limit must be a number"),
+        ("offset=-1", "offset must be a number"),
+        ("after=somewhere", "after must be an IP:port address"),
+    ] {
+        let (status, body) = get(&format!("{}/get_peers?{query}", t.base())).await;
+        assert_eq!(status, 400, "{query}");
+        assert!(String::from_utf8_lossy(&body).contains(want), "{query}");
+    }
+}
+
+#[tokio::test]
+async fn get_peers_follows_the_swarms() {
+    let t = TestTracker::start(TrackerConfig::default()).await;
+    let h = InfoHash([0xc3; 20]);
+    announce_each(&t, &[(h, 7001, 0)]).await;
+    let client = TrackerClient::new();
+    assert_eq!(client.get_peers(&t.base(), None).await.unwrap().len(), 1);
+    // The listing is a snapshot, rebuilt for a first page once the swarms changed: an announce
+    // answered is in the next listing.
+    announce_each(&t, &[(h, 7002, 0)]).await;
+    assert_eq!(client.get_peers(&t.base(), None).await.unwrap().len(), 2);
+    // Pages that follow a first one are cut from its snapshot, for a consistent walk.
+    let (first, _) = page(&t, "limit=1").await;
+    announce_each(&t, &[(h, 7000, 0), (h, 7003, 0)]).await;
+    let after = first.next.unwrap();
+    let (_, ports) = page(&t, &format!("after={after}")).await;
+    assert_eq!(ports, vec![7002]);
+    let (_, ports) = page(&t, "").await;
+    assert_eq!(ports, vec![7000, 7001, 7002, 7003]);
+}
+
 #[tokio::test]
 async fn get_peers_from_a_tracker_without_it_is_a_clear_error() {
     let t = TestTracker::start(TrackerConfig::default()).await;

@@ -5,8 +5,10 @@
 //! {"peers":[{"peer_id":"2d4254...","client":"-BT0100-","ip":"127.0.0.1","port":6881,"left":0,
 //!            "last_seen_secs":3,"torrents":[{"info_hash":"ab12...","left":0,"uploaded":0,
 //!            "downloaded":1048576,"last_seen_secs":3}]}],
-//!  "total":1,"truncated":false}
+//!  "total":1,"truncated":false,"next":"127.0.0.1:6881"}
 //! ```
+//! The tracker serves it a page at a time: `next`, absent on the last page, is the `after=` of the
+//! next request.
 //! Hashes and peer ids are 40 lower-case hex digits.
 
 use std::net::IpAddr;
@@ -48,8 +50,11 @@ pub struct PeerList {
     pub peers: Vec<PeerListing>,
     /// (peer, torrent) entries the tracker holds that match the query, listed or not.
     pub total: usize,
-    /// True when the listing was capped and some of those entries are not in `peers`.
+    /// True when the listing was capped and some of those entries are in no page.
     pub truncated: bool,
+    /// More follow: ask again with `after=` this endpoint (`IP:port`). Absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// The readable part of a peer id: its first eight bytes (the Azureus-style `-XX1234-` client tag most
@@ -105,6 +110,7 @@ mod tests {
             }],
             total: 1,
             truncated: false,
+            next: Some("[::1]:6881".into()),
         };
         let json = serde_json::to_string(&list).unwrap();
         assert!(json.contains(&"ab".repeat(20)), "{json}");

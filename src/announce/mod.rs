@@ -39,7 +39,7 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 
 /// Largest announce or scrape reply read (a reply with 50 peers is about 400 bytes).
 const MAX_REPLY: usize = 2 << 20;
-/// Largest `/get_peers` listing read.
+/// Largest `/get_peers` listing read, all pages together.
 const MAX_LISTING: usize = 64 << 20;
 /// Redirects followed per request: a redirect loop costs at most 5 requests per call (it is not
 /// retried within the call).
@@ -298,21 +298,45 @@ impl TrackerClient {
         Ok(self.get_peer_list(tracker_url, info_hash).await?.peers)
     }
 
-    /// Like [`get_peers`](Self::get_peers) with the listing's `total` and `truncated` fields.
+    /// Like [`get_peers`](Self::get_peers) with the listing's `total` and `truncated` fields. The
+    /// tracker serves the listing in pages; this asks for each in turn (`after=` the previous page's
+    /// `next`) until the last, reading at most [`MAX_LISTING`] bytes in all.
     pub async fn get_peer_list(
         &self,
         tracker_url: &str,
         info_hash: Option<InfoHash>,
     ) -> Result<PeerList, TrackerError> {
         let base = get_peers_url(&http_url(tracker_url)?);
-        let url = match info_hash {
-            Some(h) => with_query(&base, &format!("info_hash={}", h.to_hex()))?,
-            None => base,
-        };
-        let body = self.get(&url, MAX_LISTING).await?;
-        serde_json::from_slice(&body).map_err(|e| {
-            TrackerError::BadResponse(format!("/get_peers is not a peer listing: {e}"))
-        })
+        let mut list = PeerList::default();
+        let mut after: Option<String> = None;
+        let mut read = 0;
+        loop {
+            let mut query: Vec<String> = info_hash
+                .map(|h| format!("info_hash={}", h.to_hex()))
+                .into_iter()
+                .collect();
+            if let Some(a) = &after {
+                query.push(format!("after={}", encode(a.as_bytes())));
+            }
+            let url = if query.is_empty() {
+                base.clone()
+            } else {
+                with_query(&base, &query.join("&"))?
+            };
+            let body = self.get(&url, MAX_LISTING - read).await?;
+            read += body.len();
+            let page: PeerList = serde_json::from_slice(&body).map_err(|e| {
+                TrackerError::BadResponse(format!("/get_peers is not a peer listing: {e}"))
+            })?;
+            list.total = page.total;
+            list.truncated = page.truncated;
+            let last_page = page.peers.is_empty() || page.next.is_none() || page.next == after;
+            list.peers.extend(page.peers);
+            if last_page {
+                return Ok(list);
+            }
+            after = page.next;
+        }
     }
 
     /// GET with the retry policy.

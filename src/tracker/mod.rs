@@ -8,7 +8,8 @@
 //! - `store`: the sharded swarm store, its caps and expiry;
 //! - `announce`, `scrape`, `get_peers`, `status`: one handler each;
 //! - `reply`: bencoded, JSON and HTML responses;
-//! - `server`: the accept loop (keep-alive, connection cap, header timeout, graceful shutdown).
+//! - `conns`: the open connections, their caps (in all and per address) and who makes room;
+//! - `server`: the accept loop (keep-alive, header timeout, graceful shutdown).
 //!
 //! Every malformed request to `/announce` or `/scrape` is answered with a bencoded `failure reason`
 //! and HTTP 200, never a panic or a 500. Request handlers never log and never hold more than one
@@ -20,18 +21,21 @@
 //! | torrents (swarms) | `max_swarms` = 100,000 | about 40 MB if each holds one peer |
 //! | peers, all swarms | `max_peers` = 500,000 | about 90 MB (measured: 500,000 peers in 10,000 swarms) |
 //! | peers in one swarm | `max_peers_per_swarm` = 100,000 | |
-//! | connections | `max_connections` = 2,048 | at most 16 KiB of request buffer each |
+//! | connections | `max_connections` = 2,048, `max_connections_per_ip` = 64 | at most 16 KiB of request buffer each |
 //! | request head | 16 KiB (hyper answers 431 beyond); query 8 KiB (`failure reason` beyond) | |
 //! | hashes per scrape | `max_scrape_hashes` = 64 | |
-//! | `/get_peers` listing | `get_peers_limit` = 10,000 endpoints | |
+//! | `/get_peers` listing | `get_peers_limit` = 10,000 endpoints, pages of `get_peers_page` = 500 (at most `get_peers_max_page` = 2,000) | one snapshot of the listing, rebuilt by one request at a time |
 //!
 //! An announce that would pass a cap gets a `failure reason` naming it; nothing already tracked is
 //! evicted to make room, so a flood of random info-hashes cannot push real swarms out. Idle peers
-//! expire after `peer_timeout`, idle keep-alive connections after `header_timeout`.
+//! expire after `peer_timeout`, idle keep-alive connections after `header_timeout`. Connections are the
+//! exception: at a connection cap the longest-idle connection (slow head or kept alive) is closed so
+//! that a new client is served at once.
 //! Measured with `benches/tracker.sh`: 100,000 peers in 10,000 swarms take about 20 MiB of RSS in all.
 
 mod announce;
 pub mod client_addr;
+mod conns;
 mod get_peers;
 mod query;
 mod reply;
@@ -82,10 +86,21 @@ pub struct TrackerConfig {
     pub max_scrape_hashes: usize,
     /// Longest query string accepted, in bytes (default 8 KiB).
     pub max_query_len: usize,
-    /// Most endpoints in one `/get_peers` listing (default 10,000).
+    /// Most endpoints in the `/get_peers` listing, all pages together (default 10,000).
     pub get_peers_limit: usize,
-    /// Simultaneous HTTP connections; more wait in the kernel's accept queue (default 2,048).
+    /// Endpoints in a `/get_peers` page when the request does not say (default 500).
+    pub get_peers_page: usize,
+    /// Most endpoints in one `/get_peers` page (default 2,000).
+    pub get_peers_max_page: usize,
+    /// Simultaneous HTTP connections (default 2,048). When full, the connection idle for longest
+    /// (still sending its request head, or kept alive between requests) is closed for a new one;
+    /// only when all are mid-request do new ones wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// Simultaneous HTTP connections from one TCP peer address (default 64); past it the address's
+    /// longest-idle connection is closed for the new one, or the new one when all are mid-request.
+    /// `trusted_proxies` do not change this: behind a reverse proxy every client arrives from the
+    /// proxy's address, so raise the cap to what the proxy may open.
+    pub max_connections_per_ip: usize,
     /// Time allowed to send a request head, and the longest a kept-alive connection may sit idle
     /// (default 30 s).
     pub header_timeout: Duration,
@@ -111,7 +126,10 @@ impl Default for TrackerConfig {
             max_scrape_hashes: 64,
             max_query_len: 8 << 10,
             get_peers_limit: 10_000,
+            get_peers_page: 500,
+            get_peers_max_page: 2000,
             max_connections: 2048,
+            max_connections_per_ip: 64,
             header_timeout: Duration::from_secs(30),
             private: false,
             trusted_proxies: Vec::new(),
@@ -129,6 +147,8 @@ pub struct Tracker {
 struct Inner {
     cfg: TrackerConfig,
     store: Store,
+    conns: Arc<conns::Conns>,
+    listings: get_peers::Listings,
     epoch: Instant,
     /// Requests answered with a `failure reason` (counted off the success path only).
     failures: AtomicU64,
@@ -148,10 +168,16 @@ impl Tracker {
             max_peers_per_swarm: cfg.max_peers_per_swarm,
         };
         let store = Store::new(caps, cfg.private);
+        let conns = Arc::new(conns::Conns::new(
+            cfg.max_connections,
+            cfg.max_connections_per_ip,
+        ));
         Tracker {
             inner: Arc::new(Inner {
                 cfg,
                 store,
+                conns,
+                listings: Default::default(),
                 epoch: Instant::now(),
                 failures: AtomicU64::new(0),
             }),
@@ -216,7 +242,7 @@ impl Tracker {
             .with_state(self)
     }
 
-    /// Serves HTTP on `listener` until `shutdown` completes, with keep-alive, the connection cap and
+    /// Serves HTTP on `listener` until `shutdown` completes, with keep-alive, the connection caps and
     /// header timeout of the config, and periodic expiry. In-flight requests finish (for up to 5 s)
     /// before it returns.
     pub async fn serve(
@@ -225,11 +251,9 @@ impl Tracker {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let expiry = self.spawn_expiry();
-        let limits = server::Limits {
-            max_connections: self.inner.cfg.max_connections,
-            header_timeout: self.inner.cfg.header_timeout,
-        };
-        let result = server::run(self.router(), listener, shutdown, limits).await;
+        let conns = self.inner.conns.clone();
+        let header_timeout = self.inner.cfg.header_timeout;
+        let result = server::run(self.router(), listener, shutdown, conns, header_timeout).await;
         expiry.abort();
         result
     }
@@ -265,7 +289,7 @@ async fn scrape_route(State(t): State<Tracker>, req: Request) -> Response<Body> 
 }
 
 async fn get_peers_route(State(t): State<Tracker>, req: Request) -> Response<Body> {
-    get_peers::handle(&t, raw_query(&req))
+    get_peers::handle(t, raw_query(&req)).await
 }
 
 async fn stats_route(State(t): State<Tracker>) -> Response<Body> {

@@ -31,6 +31,9 @@ pub struct TrackerStats {
     /// Requests answered with a `failure reason`.
     pub failures: u64,
     pub uptime_secs: u64,
+    /// HTTP connections open now (served by [`Tracker::serve`](super::Tracker::serve)).
+    #[serde(default)]
+    pub connections: usize,
     pub private: bool,
     pub interval_secs: u64,
 }
@@ -46,6 +49,7 @@ pub(crate) fn collect(t: &Tracker) -> TrackerStats {
         scrapes: 0,
         failures: t.inner.failures.load(std::sync::atomic::Ordering::Relaxed),
         uptime_secs: t.inner.epoch.elapsed().as_secs(),
+        connections: t.inner.conns.len(),
         private: t.inner.cfg.private,
         interval_secs: t.inner.cfg.interval.as_secs(),
     };
@@ -114,6 +118,7 @@ pub(crate) fn page(t: &Tracker) -> Response<Body> {
          <tr><th>seeders</th><td>{}</td></tr>\n<tr><th>leechers</th><td>{}</td></tr>\n\
          <tr><th>completed</th><td>{}</td></tr>\n<tr><th>announces</th><td>{}</td></tr>\n\
          <tr><th>scrapes</th><td>{}</td></tr>\n<tr><th>refused requests</th><td>{}</td></tr>\n\
+         <tr><th>connections</th><td>{}</td></tr>\n\
          <tr><th>up for</th><td>{}</td></tr>\n<tr><th>mode</th><td>{}</td></tr>\n</table>\n",
         s.swarms,
         s.peers,
@@ -123,6 +128,7 @@ pub(crate) fn page(t: &Tracker) -> Response<Body> {
         s.announces,
         s.scrapes,
         s.failures,
+        s.connections,
         duration_text(s.uptime_secs),
         if s.private { "private" } else { "open" },
     );

@@ -28,7 +28,7 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
 use rand::Rng;
@@ -166,6 +166,9 @@ pub(crate) struct Store {
     hasher: std::collections::hash_map::RandomState,
     swarm_count: AtomicUsize,
     peer_count: AtomicUsize,
+    /// Bumped by every announce, expiry sweep that dropped peers and disallow: readers that cache a
+    /// view of the store (the `/get_peers` snapshot) know whether it is still current.
+    changes: AtomicU64,
     caps: Caps,
     private: bool,
 }
@@ -188,6 +191,7 @@ impl Store {
             hasher: Default::default(),
             swarm_count: AtomicUsize::new(0),
             peer_count: AtomicUsize::new(0),
+            changes: AtomicU64::new(0),
             caps,
             private,
         }
@@ -214,6 +218,15 @@ impl Store {
         self.peer_count.load(Ordering::Relaxed)
     }
 
+    /// How many times the store has changed (see `changes`).
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::Release);
+    }
+
     fn reserve(counter: &AtomicUsize, max: usize) -> bool {
         if counter.fetch_add(1, Ordering::Relaxed) >= max {
             counter.fetch_sub(1, Ordering::Relaxed);
@@ -236,6 +249,7 @@ impl Store {
             return Err(Refusal::NotAllowed);
         }
         shard.announces += 1;
+        self.changed();
         let swarm = match shard.swarms.get_mut(&info_hash) {
             Some(s) => s,
             None => {
@@ -307,6 +321,7 @@ impl Store {
             return Err(Refusal::NotAllowed);
         }
         shard.announces += 1;
+        self.changed();
         let Some(swarm) = shard.swarms.get_mut(&info_hash) else {
             return Ok((0, 0, 0));
         };
@@ -344,6 +359,9 @@ impl Store {
                 keep
             });
         });
+        if dropped > 0 {
+            self.changed();
+        }
         self.peer_count.fetch_sub(dropped, Ordering::Relaxed);
         self.swarm_count
             .fetch_sub(dropped_swarms, Ordering::Relaxed);
@@ -360,6 +378,7 @@ impl Store {
         let mut shard = self.shard_of(&h);
         shard.allowed.remove(&h);
         if let Some(swarm) = shard.swarms.remove(&h) {
+            self.changed();
             self.peer_count
                 .fetch_sub(swarm.peers.len(), Ordering::Relaxed);
             self.swarm_count.fetch_sub(1, Ordering::Relaxed);
