@@ -87,7 +87,7 @@ impl Conn {
         let window = Duration::from_secs(3);
         Conn {
             codec: PeerCodec::new(t.geo, fast),
-            out: Arc::new(OutQueue::new()),
+            out: Arc::new(OutQueue::new(fast)),
             ext: hs.supports_extensions(),
             fast,
             has: Bitfield::new(n),
@@ -397,13 +397,15 @@ impl Conn {
     }
 
     fn on_commands(&mut self) -> anyhow::Result<()> {
-        let (cancels, close) = {
+        let (cancels, close, withdrawn) = {
             let mut cmds = self.sh.cmds.lock();
-            (std::mem::take(&mut cmds.cancels), cmds.close.take())
+            let w = std::mem::take(&mut cmds.withdrawn);
+            (std::mem::take(&mut cmds.cancels), cmds.close.take(), w)
         };
         if let Some(why) = close {
             anyhow::bail!("{why}");
         }
+        self.on_withdrawn(&withdrawn)?;
         for b in cancels {
             if let Some(pos) = self.requests.iter().position(|(x, _)| *x == b) {
                 self.requests.remove(pos);
@@ -429,6 +431,30 @@ impl Conn {
                 self.out.push(&Message::Unchoke);
             }
         }
+        Ok(())
+    }
+
+    /// Pieces we withdrew (see `disk_check`): queued requests for them are dropped (rejected to a peer
+    /// with the fast extension); a peer without it that may ask for one is let go, since we could
+    /// never answer it (it gets our current bitfield when it comes back). We may want them from it.
+    fn on_withdrawn(&mut self, pieces: &[u32]) -> anyhow::Result<()> {
+        if pieces.is_empty() {
+            return Ok(());
+        }
+        let dropped: VecDeque<BlockRef> = {
+            let mut q = self.out.inner.lock();
+            let (gone, kept) = q.uploads.drain(..).partition(|b| pieces.contains(&b.index));
+            q.uploads = kept;
+            gone
+        };
+        if self.fast {
+            for b in dropped {
+                self.out.push(&Message::Reject(b));
+            }
+        } else if let Some(i) = pieces.iter().find(|&&i| !self.has.get(i as usize)) {
+            anyhow::bail!("we withdrew piece {i}, and this peer cannot be told");
+        }
+        self.after_has_changed();
         Ok(())
     }
 

@@ -37,6 +37,8 @@ pub const BAN_STRIKES: u32 = 2;
 pub(crate) struct Cmds {
     pub cancels: Vec<BlockRef>,
     pub close: Option<String>,
+    /// Pieces we withdrew (bad on disk): requests for them are dropped (see `disk_check`).
+    pub withdrawn: Vec<u32>,
 }
 
 /// The part of a connection other tasks may touch.

@@ -96,6 +96,10 @@ pub(crate) struct Torrent {
     pub writer: Mutex<std::sync::mpsc::Sender<super::verify::WriteJob>>,
     /// Received pieces waiting to be hashed.
     pub hashq: super::verify::HashQueue,
+    /// Pieces hashed from disk lately, so uploads need not hash them again (see [`super::disk_check`]).
+    pub upload_marks: super::disk_check::UploadMarks,
+    /// Pieces taken back because their data on disk failed the hash, in this session.
+    pub pieces_withdrawn: AtomicU64,
     disk_jobs: AtomicUsize,
     disk_idle: Notify,
     done: watch::Sender<Option<Result<(), String>>>,
@@ -161,6 +165,17 @@ impl Torrent {
         self.done.send_replace(Some(Ok(())));
     }
 
+    /// A piece was withdrawn: the download is not complete any more (unless the torrent failed).
+    pub fn not_complete(&self) {
+        self.done.send_if_modified(|d| {
+            let was = matches!(d, Some(Ok(())));
+            if was {
+                *d = None;
+            }
+            was
+        });
+    }
+
     /// Adds dial candidates.
     pub fn add_known(&self, addrs: impl IntoIterator<Item = SocketAddr>) {
         let mut c = self.core.lock();
@@ -204,6 +219,7 @@ impl Torrent {
             peers: c.peers.len(),
             seeds,
             data_dir: self.storage.data_dir(),
+            pieces_withdrawn: self.pieces_withdrawn.load(Ordering::Relaxed),
         }
     }
 }
@@ -251,6 +267,10 @@ impl TorrentHandle {
             choke_soon: false,
         };
         let window = Duration::from_secs(3);
+        let upload_marks = super::disk_check::UploadMarks::new(
+            geo.piece_count as usize,
+            ctx.cfg.upload_verify_ttl,
+        );
         TorrentHandle(Arc::new(Torrent {
             geo,
             storage,
@@ -266,6 +286,8 @@ impl TorrentHandle {
             announced: AtomicU64::new(0),
             writer: Mutex::new(super::verify::writer_thread(&meta.info.name)),
             hashq: Default::default(),
+            upload_marks,
+            pieces_withdrawn: AtomicU64::new(0),
             disk_jobs: AtomicUsize::new(0),
             disk_idle: Notify::new(),
             done: watch::channel(None).0,
@@ -373,6 +395,25 @@ impl TorrentHandle {
             self.resume();
         }
         Ok(())
+    }
+
+    /// Hashes every piece on disk again, ignoring resume data (files edited behind our back with their
+    /// mtime put back, bit rot): pieces we had that fail are withdrawn and downloaded again, good ones
+    /// we lacked are taken, files longer than the torrent says are reported. The torrent goes on
+    /// transferring meanwhile. Fails while the torrent is still doing its first check, or has failed.
+    pub async fn check(&self) -> anyhow::Result<super::CheckReport> {
+        match self.0.core.lock().state.clone() {
+            TorrentState::Checking => anyhow::bail!("{} is still checking its data", self.name()),
+            TorrentState::Error(e) => anyhow::bail!("{} has failed: {e}", self.name()),
+            _ => {}
+        }
+        let t = self.0.clone();
+        t.disk_job_started();
+        let r = tokio::task::spawn_blocking(move || super::disk_check::recheck(&t)).await;
+        self.0.disk_job_finished();
+        let report = r?;
+        super::resume::save(&self.0).await;
+        Ok(report)
     }
 
     /// Whether the torrent was removed from its session (or the session shut down): the handle's
