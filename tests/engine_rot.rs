@@ -4,24 +4,12 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use btorrent::engine::{Event, TorrentState};
 use support::*;
 
 const PIECE: u64 = 64 * 1024;
-
-/// Flips the byte at `offset` of `path` and gives the file back its modification time.
-fn rot(path: &Path, offset: u64) {
-    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
-    let mut data = std::fs::read(path).unwrap();
-    data[offset as usize] ^= 0x40;
-    std::fs::write(path, data).unwrap();
-    let f = std::fs::File::options().write(true).open(path).unwrap();
-    f.set_modified(mtime).unwrap();
-    assert_eq!(std::fs::metadata(path).unwrap().modified().unwrap(), mtime);
-}
 
 /// Two copies of 2 MiB of data (32 pieces): `a` and `b`, and the torrent.
 fn two_copies() -> (tempfile::TempDir, tempfile::TempDir, btorrent::Metainfo) {
@@ -51,19 +39,25 @@ async fn a_rotten_piece_is_never_uploaded_and_the_seeder_gets_it_back() {
     let (sb, _hb) = seeder(&meta, b.path()).await;
     let mut events_a = sa.subscribe();
     // After A checked its data and seeds: piece 5 rots.
-    rot(&a.path().join("data.bin"), 5 * PIECE + 1234);
+    rot_byte(&a.path().join("data.bin"), 5 * PIECE + 1234);
     assert_eq!(ha.stats().state, TorrentState::Seeding);
 
     // A leecher that only knows A asks it for every piece: A hashes piece 5 before sending it.
     let dst = tempfile::tempdir().unwrap();
     let (sl, hl) = leecher(&meta, dst.path(), vec![sa.listen_addr()]).await;
     let mut events_l = sl.subscribe();
-    let seen = events_until(&mut events_a, 30, "piece 5 withdrawn", |e| {
-        matches!(e, Event::Warning { message, .. } if message.contains("piece 5 "))
-    })
+    let seen = events_until(
+        &mut events_a,
+        30,
+        "piece 5 withdrawn",
+        |e| matches!(e, Event::Warning { message, .. } if message.contains("piece 5 ")),
+    )
     .await;
     let w = warnings(&seen);
-    assert!(w[0].contains("data.bin") && w[0].contains("withdrawn"), "{w:?}");
+    assert!(
+        w[0].contains("data.bin") && w[0].contains("withdrawn"),
+        "{w:?}"
+    );
     let st = ha.stats();
     assert_eq!(st.pieces_withdrawn, 1);
     assert_eq!(st.pieces_have, st.pieces_total - 1);
@@ -95,7 +89,7 @@ async fn check_finds_a_flipped_byte_and_repairs_it_from_a_peer() {
     let (a, b, meta) = two_copies();
     let good = std::fs::read(a.path().join("data.bin")).unwrap();
     let (sa, ha) = seeder(&meta, a.path()).await;
-    rot(&a.path().join("data.bin"), 17 * PIECE + 5);
+    rot_byte(&a.path().join("data.bin"), 17 * PIECE + 5);
 
     let report = ha.check().await.unwrap();
     assert_eq!(report.bad, vec![17]);

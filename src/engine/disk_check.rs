@@ -165,7 +165,7 @@ pub(crate) fn withdraw(t: &Torrent, index: u32, when: &str) -> bool {
 }
 
 /// What a re-check found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CheckReport {
     pub pieces_total: usize,
     /// Pieces whose data on disk matches their hash.
@@ -174,6 +174,8 @@ pub struct CheckReport {
     pub bad: Vec<u32>,
     /// Pieces found good that we did not have (now had).
     pub recovered: usize,
+    /// Pieces neither good nor withdrawn: we lacked them and still do (to download).
+    pub missing: usize,
     /// Files longer than the torrent says: path in the torrent, bytes too many.
     pub oversized: Vec<(PathBuf, u64)>,
 }
@@ -226,6 +228,7 @@ pub(crate) fn recheck(t: &Torrent) -> CheckReport {
             report.recovered += 1;
         }
     }
+    report.missing = report.pieces_total - report.good - report.bad.len();
     report
 }
 

@@ -400,12 +400,19 @@ impl TorrentHandle {
     /// Hashes every piece on disk again, ignoring resume data (files edited behind our back with their
     /// mtime put back, bit rot): pieces we had that fail are withdrawn and downloaded again, good ones
     /// we lacked are taken, files longer than the torrent says are reported. The torrent goes on
-    /// transferring meanwhile. Fails while the torrent is still doing its first check, or has failed.
+    /// transferring meanwhile. Waits for the check made when the torrent was added to end first; fails
+    /// if the torrent has failed or is removed.
     pub async fn check(&self) -> anyhow::Result<super::CheckReport> {
-        match self.0.core.lock().state.clone() {
-            TorrentState::Checking => anyhow::bail!("{} is still checking its data", self.name()),
-            TorrentState::Error(e) => anyhow::bail!("{} has failed: {e}", self.name()),
-            _ => {}
+        loop {
+            match self.0.core.lock().state.clone() {
+                TorrentState::Checking => {}
+                TorrentState::Error(e) => anyhow::bail!("{} has failed: {e}", self.name()),
+                _ => break,
+            }
+            if self.is_removed() {
+                anyhow::bail!("{} was removed", self.name());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let t = self.0.clone();
         t.disk_job_started();
