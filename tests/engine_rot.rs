@@ -68,10 +68,15 @@ async fn a_rotten_piece_is_never_uploaded_and_the_seeder_gets_it_back() {
     wait_complete(&hl, 60).await;
     assert!(std::fs::read(dst.path().join("data.bin")).unwrap() == good);
     wait_complete(&ha, 60).await;
-    wait_until("A seeding again", Duration::from_secs(10), || {
-        ha.stats().state == TorrentState::Seeding
+    let seen = events_until(&mut events_a, 10, "A seeding again", |e| {
+        matches!(e, Event::Seeding { .. })
     })
     .await;
+    assert!(
+        !seen.iter().any(|e| matches!(e, Event::Completed { .. })),
+        "a repair is no download: {seen:?}"
+    );
+    assert_eq!(ha.stats().state, TorrentState::Seeding);
     assert!(std::fs::read(a.path().join("data.bin")).unwrap() == good);
     assert_eq!(ha.stats().pieces_withdrawn, 1);
     // No bad data ever reached the leecher: it banned nobody.

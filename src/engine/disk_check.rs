@@ -133,6 +133,7 @@ pub(crate) fn withdraw(t: &Torrent, index: u32, when: &str) -> bool {
         }
         if c.state == TorrentState::Seeding {
             c.state = TorrentState::Downloading;
+            t.repairing.store(true, Ordering::Relaxed);
         }
         c.resume_dirty = true;
         let peers: Vec<_> = c.peers.values().cloned().collect();
@@ -241,4 +242,67 @@ fn adopt(t: &Torrent, index: u32) -> bool {
     c.picker.mark_have(index);
     super::verify::announce_have(t, c, index);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::engine::{AddOptions, Session, SessionConfig};
+    use crate::metainfo::{create_torrent, CreateOptions};
+
+    /// Flips a byte of `path` at `at` and sets its mtime to `mtime`.
+    fn flip(path: &std::path::Path, at: usize, mtime: SystemTime) {
+        let mut data = std::fs::read(path).unwrap();
+        data[at] ^= 1;
+        std::fs::write(path, data).unwrap();
+        let f = std::fs::File::options().write(true).open(path).unwrap();
+        f.set_modified(mtime).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_mark_spares_the_hash_until_the_file_changes_behind_our_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        let data: Vec<u8> = (0..4 * 16384u32).map(|i| (i * 31 / 7) as u8).collect();
+        std::fs::write(&file, &data).unwrap();
+        let opts = CreateOptions {
+            piece_length: Some(16384),
+            ..Default::default()
+        };
+        let meta = create_torrent(&file, &opts, &|_, _| {}).unwrap();
+        let session = Session::start(SessionConfig::default()).await.unwrap();
+        let add = AddOptions {
+            data_dir: dir.path().to_path_buf(),
+            paused: true,
+            trackers: Some(vec![]),
+            ..Default::default()
+        };
+        let h = session.add(meta, add).await.unwrap();
+        h.check().await.unwrap();
+        let t = h.0.clone();
+        let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+
+        // Marked by the check: a byte flipped with the mtime put back goes unseen (within the TTL).
+        flip(&file, 10, mtime);
+        assert!(verify_for_upload(&t, &[0, 1]).is_empty());
+        // Our own write changes the mtime: the marks hold.
+        t.storage
+            .write_piece(2, &data[2 * 16384..3 * 16384])
+            .unwrap();
+        assert!(verify_for_upload(&t, &[0]).is_empty());
+        // Someone else's change (an mtime not ours): the pieces are hashed again; 0 is good (its byte
+        // flipped back), 1 is withdrawn.
+        flip(&file, 10, mtime - Duration::from_secs(3600));
+        flip(&file, 10 + 16384, mtime - Duration::from_secs(3600));
+        assert_eq!(verify_for_upload(&t, &[0, 1, 3]), vec![1]);
+        assert!(!t.core.lock().picker.have().get(1));
+        assert_eq!(t.pieces_withdrawn.load(Ordering::Relaxed), 1);
+        // Without a mark, every read hashes: the rot of piece 3 is found at once.
+        flip(&file, 3 * 16384, mtime - Duration::from_secs(3600));
+        t.upload_marks.clear(3);
+        assert_eq!(verify_for_upload(&t, &[3]), vec![3]);
+        session.shutdown(Duration::from_secs(2)).await;
+    }
 }

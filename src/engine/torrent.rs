@@ -100,6 +100,9 @@ pub(crate) struct Torrent {
     pub upload_marks: super::disk_check::UploadMarks,
     /// Pieces taken back because their data on disk failed the hash, in this session.
     pub pieces_withdrawn: AtomicU64,
+    /// A seeding torrent withdrew a piece: its next completion is a repair, not a download (no
+    /// `Completed` event).
+    pub repairing: std::sync::atomic::AtomicBool,
     disk_jobs: AtomicUsize,
     disk_idle: Notify,
     done: watch::Sender<Option<Result<(), String>>>,
@@ -288,6 +291,7 @@ impl TorrentHandle {
             hashq: Default::default(),
             upload_marks,
             pieces_withdrawn: AtomicU64::new(0),
+            repairing: Default::default(),
             disk_jobs: AtomicUsize::new(0),
             disk_idle: Notify::new(),
             done: watch::channel(None).0,
