@@ -140,7 +140,7 @@ impl OwnerOrLocal {
             tokio::task::spawn_blocking(move || owner.request(&req, MOVE_TIMEOUT))
                 .await
                 .context("the request to the owner failed")?
-                .map(|r| r.and_then(|r| r.check))
+                .map(|r| r.and_then(|r| r.check).map(|c| *c))
         })
     }
 }

@@ -49,7 +49,7 @@ pub struct Reply {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub found: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub check: Option<crate::engine::CheckReport>,
+    pub check: Option<Box<crate::engine::CheckReport>>,
 }
 
 impl Reply {

@@ -198,7 +198,7 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
                 Ok(ih) => match live.check(ih).await {
                     Ok(report) => Reply {
                         found: Some(report.is_some()),
-                        check: report,
+                        check: report.map(Box::new),
                         ..Reply::found(true)
                     },
                     Err(e) => Reply::error(format!("{e:#}")),
