@@ -39,6 +39,7 @@ fn one_shot_check_finds_a_flipped_byte_and_appended_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     share(root);
+    ok(root, &["pause", "share"]);
     let out = ok(root, &["check", "share"]);
     assert!(out.contains("share: 19 of 19 pieces good, 0 bad"), "{out}");
 
@@ -69,6 +70,9 @@ fn one_shot_check_finds_a_flipped_byte_and_appended_bytes() {
         out.contains("a.bin: 333 bytes longer than the torrent says"),
         "{out}"
     );
+    // Checking changed nothing that torrents.toml records.
+    let cfg = btorrent::config::Config::load(&root.join("torrents.toml")).unwrap();
+    assert_eq!(cfg.torrents[0].state, "paused");
     let missing = support::cli::run(root, &["check", "nothing-like-it"]);
     assert!(!missing.status.success());
 }

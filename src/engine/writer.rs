@@ -84,6 +84,7 @@ fn fill(
     refused: &mut Vec<BlockRef>,
 ) -> std::io::Result<u64> {
     let mut pieces: Vec<u32> = batch.iter().map(|b| b.index).collect();
+    pieces.sort_unstable();
     pieces.dedup();
     let bad = super::disk_check::verify_for_upload(t, &pieces);
     if !bad.is_empty() {

@@ -293,7 +293,7 @@ fn move_to(ctx: &HostContext, h: &Handle, dir: &str) -> Result<(), Box<EvalAltRe
 
 /// `t.check()`: hashes every piece of the data again, ignoring resume data. A running torrent (here
 /// or in the owner of torrents.toml) withdraws the bad pieces and downloads them again at once; one
-/// that is not running is checked in this process's session and removed again, its resume data
+/// that is not running is checked in a session of its own and stopped again, its resume data
 /// saved without the bad pieces, so its next start fetches them. Returns `pieces`, `good`, `bad`
 /// (piece numbers of pieces we had), `missing` (lacked, and still to fetch), `recovered`, `oversized` (`file`, `extra` bytes) and `running`.
 fn check(ctx: &HostContext, h: &Handle) -> Result<Map, Box<EvalAltResult>> {
@@ -327,8 +327,8 @@ fn check(ctx: &HostContext, h: &Handle) -> Result<Map, Box<EvalAltResult>> {
     Ok(out)
 }
 
-/// Checks a torrent that runs nowhere: adds it paused to this process's session, waits for its data
-/// check, re-checks everything, and removes it again (its resume data saved).
+/// Checks a torrent that runs nowhere: adds it paused to a session of its own, waits for its data
+/// check, re-checks everything, and stops it again (its resume data saved).
 fn check_here(
     ctx: &HostContext,
     h: &Handle,
@@ -344,11 +344,19 @@ fn check_here(
         trackers: Some(vec![]),
         ..Default::default()
     };
-    let session = ctx.session()?;
-    let ih = h.info_hash;
+    // A session of its own, which connects to nobody and publishes nothing (an event from the shared
+    // one would record a state in torrents.toml).
+    let scfg = crate::engine::SessionConfig {
+        resume_dir: Some(crate::services::resume_dir(&cfg)),
+        ..Default::default()
+    };
     let r = ctx.block_on(async move {
-        let r = session.add(meta, opts).await?.check().await;
-        session.remove(&ih).await?;
+        let session = crate::engine::Session::start(scfg).await?;
+        let r = match session.add(meta, opts).await {
+            Ok(t) => t.check().await,
+            Err(e) => Err(e),
+        };
+        session.shutdown(std::time::Duration::from_secs(5)).await;
         r
     })?;
     r.or_else(|e| fail("check", format!("{e:#}")))
