@@ -2,23 +2,23 @@
 //! behind our back with its mtime put back): this module owns finding it and taking it back.
 //!
 //! - **Hash on read for upload.** Before the writer task sends blocks of a piece, the piece is hashed
-//!   whole from disk ([`verify_for_upload`], on the blocking pool with the blocks' read), unless it
+//!   whole from disk (`verify_for_upload`, on the blocking pool with the blocks' read), unless it
 //!   carries a fresh *verified mark*: one taken less than `SessionConfig::upload_verify_ttl` ago while
 //!   every file the piece touches still has the size and mtime it had then (or the ones our own last
 //!   write gave it). So a piece is hashed once per TTL however many blocks and peers read it, and a
 //!   file changed on disk loses its marks at once. The start-up check sets no mark: the first upload
 //!   of each piece hashes it. Two connections reading the same unmarked piece at the same moment may
 //!   both hash it; nothing worse.
-//! - **Withdrawal** ([`withdraw`]): a piece that fails goes back to `Missing` in the picker, leaves our
+//! - **Withdrawal** (`withdraw`): a piece that fails goes back to `Missing` in the picker, leaves our
 //!   `have` bitfield (and the resume data), is counted in `TorrentStats::pieces_withdrawn` and
 //!   reported by a [`Event::Warning`] naming the piece and its files; a seeding torrent goes back to
 //!   `Downloading` and fetches it again. The wire protocol has no "un-have": peers keep believing we
-//!   have it. Each connection is told ([`super::peer::Cmds::withdrawn`]): it drops the queued requests
+//!   have it. Each connection is told (`peer::Cmds::withdrawn`): it drops the queued requests
 //!   for the piece, rejecting them to a peer with the fast extension (later requests are rejected as for
 //!   any piece we lack); a peer without it, which lacks the piece and so may ask for it, is
 //!   disconnected, since its requests could otherwise only go unanswered: when it reconnects it gets
 //!   our current bitfield.
-//! - **Re-check** ([`recheck`], `TorrentHandle::check`): hashes every piece on disk, ignoring resume
+//! - **Re-check** (`recheck`, [`TorrentHandle::check`](super::TorrentHandle::check)): hashes every piece on disk, ignoring resume
 //!   data and marks, withdraws the bad pieces we had, takes the good ones we lacked, and reports files
 //!   longer than the torrent says.
 //!

@@ -60,7 +60,7 @@
 mod announcer;
 pub mod choker;
 pub mod conn;
-mod disk_check;
+pub mod disk_check;
 pub mod peer;
 pub mod picker;
 pub mod piece_buf;
