@@ -435,8 +435,10 @@ impl Conn {
     }
 
     /// Pieces we withdrew (see `disk_check`): queued requests for them are dropped (rejected to a peer
-    /// with the fast extension); a peer without it that may ask for one is let go, since we could
-    /// never answer it (it gets our current bitfield when it comes back). We may want them from it.
+    /// with the fast extension). A peer that lacks one and may ask for it (it wants our pieces, or it
+    /// cannot be sent a reject) is let go: a fast peer told `reject` asks again at once, forever, and
+    /// any other would wait on its request; it gets our current bitfield when it comes back. We may
+    /// want the pieces from the peers that stay.
     fn on_withdrawn(&mut self, pieces: &[u32]) -> anyhow::Result<()> {
         if pieces.is_empty() {
             return Ok(());
@@ -451,8 +453,15 @@ impl Conn {
             for b in dropped {
                 self.out.push(&Message::Reject(b));
             }
-        } else if let Some(i) = pieces.iter().find(|&&i| !self.has.get(i as usize)) {
-            anyhow::bail!("we withdrew piece {i}, and this peer cannot be told");
+        }
+        let may_ask = !self.fast || self.sh.peer_interested();
+        if let Some(i) = pieces
+            .iter()
+            .find(|&&i| may_ask && !self.has.get(i as usize))
+        {
+            anyhow::bail!(
+                "we withdrew piece {i}: the peer learns our pieces anew when it reconnects"
+            );
         }
         self.after_has_changed();
         Ok(())

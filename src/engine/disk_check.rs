@@ -14,10 +14,11 @@
 //!   reported by a [`Event::Warning`] naming the piece and its files; a seeding torrent goes back to
 //!   `Downloading` and fetches it again. The wire protocol has no "un-have": peers keep believing we
 //!   have it. Each connection is told (`peer::Cmds::withdrawn`): it drops the queued requests
-//!   for the piece, rejecting them to a peer with the fast extension (later requests are rejected as for
-//!   any piece we lack); a peer without it, which lacks the piece and so may ask for it, is
-//!   disconnected, since its requests could otherwise only go unanswered: when it reconnects it gets
-//!   our current bitfield.
+//!   for the piece, rejecting them to a peer with the fast extension. A peer that lacks the piece and
+//!   may ask for it (it is interested in us, or has no fast extension, so its requests could only go
+//!   unanswered) is disconnected: a reject does not stop a peer that believes we have the piece from
+//!   asking again at once, in a loop. When it reconnects it gets our current bitfield. Peers that have
+//!   the piece keep their connection (we may fetch it from them).
 //! - **Re-check** (`recheck`, [`TorrentHandle::check`](super::TorrentHandle::check)): hashes every piece on disk, ignoring resume
 //!   data and marks, withdraws the bad pieces we had, takes the good ones we lacked, and reports files
 //!   longer than the torrent says.
