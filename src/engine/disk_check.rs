@@ -184,7 +184,17 @@ pub struct CheckReport {
 
 /// Warns about files longer than the torrent says (the torrent goes on with the bytes it lists).
 pub(crate) fn report_oversized(t: &Torrent, stamps: &[Option<FileStamp>]) -> Vec<(PathBuf, u64)> {
-    let long = t.storage.oversized(stamps);
+    let long: Vec<(PathBuf, u64)> = t
+        .meta
+        .info
+        .files
+        .iter()
+        .zip(stamps)
+        .filter_map(|(f, st)| {
+            let extra = st.as_ref()?.len.checked_sub(f.length).filter(|&x| x > 0)?;
+            Some((f.path.clone(), extra))
+        })
+        .collect();
     for (path, extra) in &long {
         let message = format!(
             "{} is {extra} bytes longer than the torrent says (bytes appended?); the extra bytes are \

@@ -244,20 +244,6 @@ impl Storage {
         now == then || (now.is_some() && now == self.own_stamps.lock()[i])
     }
 
-    /// The files longer than the torrent says (bytes appended), with their path in the torrent and
-    /// how many bytes too many, given the [`stamps`](Self::stamps).
-    pub fn oversized(&self, stamps: &[Option<FileStamp>]) -> Vec<(PathBuf, u64)> {
-        self.info
-            .files
-            .iter()
-            .zip(stamps)
-            .filter_map(|(f, st)| {
-                let extra = st.as_ref()?.len.checked_sub(f.length).filter(|&x| x > 0)?;
-                Some((f.path.clone(), extra))
-            })
-            .collect()
-    }
-
     /// Writes `data` at `offset` of file `i`: its aligned middle with direct I/O when it can, the
     /// rest (or everything, when it cannot) with ordinary writes.
     fn write_span(&self, i: usize, offset: u64, data: &[u8]) -> io::Result<()> {
