@@ -26,6 +26,9 @@ pub enum EventKind {
     Removed,
     /// A peer was banned (bad pieces, protocol abuse).
     PeerBanned,
+    /// Something wrong a torrent works around: a piece withdrawn because its data on disk failed its
+    /// hash (it is downloaded again), a file longer than the torrent says.
+    Warning,
     /// The watch folder saw a new entry and waits for it to settle.
     WatchPending,
     /// The watch folder made a torrent of an entry and seeds it.
@@ -35,13 +38,14 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::Added,
         EventKind::Completed,
         EventKind::Seeding,
         EventKind::Error,
         EventKind::Removed,
         EventKind::PeerBanned,
+        EventKind::Warning,
         EventKind::WatchPending,
         EventKind::WatchSeeded,
         EventKind::WatchRejected,
@@ -55,6 +59,7 @@ impl EventKind {
             EventKind::Error => "error",
             EventKind::Removed => "removed",
             EventKind::PeerBanned => "peer_banned",
+            EventKind::Warning => "warning",
             EventKind::WatchPending => "watch_pending",
             EventKind::WatchSeeded => "watch_seeded",
             EventKind::WatchRejected => "watch_rejected",

@@ -351,6 +351,12 @@ async fn forward_events(session: Session, bus: EventBus, config_path: PathBuf) {
                 e.name = name_of(&info_hash);
                 (e, Some((info_hash, "error")))
             }
+            engine::Event::Warning { info_hash, message } => {
+                let mut e = Event::new(EventKind::Warning).message(message);
+                e.info_hash = Some(info_hash);
+                e.name = name_of(&info_hash);
+                (e, None)
+            }
             engine::Event::Removed { info_hash } => {
                 let mut e = Event::new(EventKind::Removed);
                 e.info_hash = Some(info_hash);

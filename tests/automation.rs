@@ -393,6 +393,7 @@ fn example_scripts_compile_and_the_ratio_one_pauses_at_its_ratio() {
         peers: 1,
         seeds: 0,
         data_dir: rig.dir.path().to_path_buf(),
+        pieces_withdrawn: 0,
     };
     fake.torrents.lock().insert(ih, stats(1500));
     let source = std::fs::read_to_string(examples.join("stop-at-ratio.rhai"))

@@ -300,7 +300,7 @@ impl TrackerClient {
 
     /// Like [`get_peers`](Self::get_peers) with the listing's `total` and `truncated` fields. The
     /// tracker serves the listing in pages; this asks for each in turn (`after=` the previous page's
-    /// `next`) until the last, reading at most [`MAX_LISTING`] bytes in all.
+    /// `next`) until the last, reading at most `MAX_LISTING` bytes in all.
     pub async fn get_peer_list(
         &self,
         tracker_url: &str,

@@ -18,12 +18,13 @@ use anyhow::{anyhow, Context as _, Result};
 use futures::future::BoxFuture;
 
 use super::protocol::{read_line, Reply, Request, Running, IO_TIMEOUT, MAX_REPLY};
+use crate::engine::CheckReport;
 use crate::script::live::{LiveStats, LiveTorrents};
 use crate::types::InfoHash;
 
 /// How long a removal may take in the owner (it announces `stopped`, within a few seconds).
 const REMOVE_TIMEOUT: Duration = Duration::from_secs(30);
-/// A move copies the data across file systems if it must: no practical bound.
+/// A move copies the data across file systems if it must, a check reads all of it: no practical bound.
 const MOVE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// Talks to the owner of one torrents.toml.
@@ -128,6 +129,22 @@ impl OwnerOrLocal {
     }
 }
 
+impl OwnerOrLocal {
+    /// Asks the owner to check a torrent's data, on the blocking pool.
+    fn owner_check(&self, ih: InfoHash) -> BoxFuture<'static, Result<Option<CheckReport>>> {
+        let owner = self.owner.clone();
+        let req = Request::Check {
+            info_hash: ih.to_hex(),
+        };
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || owner.request(&req, MOVE_TIMEOUT))
+                .await
+                .context("the request to the owner failed")?
+                .map(|r| r.and_then(|r| r.check).map(|c| *c))
+        })
+    }
+}
+
 impl LiveTorrents for OwnerOrLocal {
     fn stats(&self, ih: &InfoHash) -> Option<LiveStats> {
         self.local.stats(ih).or_else(|| {
@@ -175,6 +192,13 @@ impl LiveTorrents for OwnerOrLocal {
             },
             REMOVE_TIMEOUT,
         )
+    }
+
+    fn check(&self, ih: InfoHash) -> BoxFuture<'static, Result<Option<CheckReport>>> {
+        if self.local.stats(&ih).is_some() {
+            return self.local.check(ih);
+        }
+        self.owner_check(ih)
     }
 
     fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, Result<bool>> {

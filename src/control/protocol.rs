@@ -1,9 +1,9 @@
 //! The control channel's messages: one JSON object per line each way.
 //!
 //! Requests: `{"op":"list"}`, `{"op":"pause","info_hash":"<40 hex>"}`, `resume`, `remove` (same
-//! shape) and `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`. Replies: `{"ok":true,...}` with
-//! `torrents` (for `list`) or `found` (whether the torrent runs in the owner), or
-//! `{"ok":false,"error":"one line"}`.
+//! shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}` and `check` (like `pause`).
+//! Replies: `{"ok":true,...}` with `torrents` (for `list`), `found` (whether the torrent runs in the
+//! owner) and for `check` the `check` report when found, or `{"ok":false,"error":"one line"}`.
 
 use std::io::{self, BufRead};
 use std::path::PathBuf;
@@ -28,6 +28,7 @@ pub enum Request {
     Resume { info_hash: String },
     Remove { info_hash: String },
     MoveTo { info_hash: String, dir: PathBuf },
+    Check { info_hash: String },
 }
 
 /// One running torrent in a `list` reply.
@@ -47,6 +48,8 @@ pub struct Reply {
     pub torrents: Option<Vec<Running>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub found: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<Box<crate::engine::CheckReport>>,
 }
 
 impl Reply {

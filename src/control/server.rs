@@ -193,6 +193,19 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
             Ok(ih) => Ok(live.remove(ih).await),
             Err(r) => Err(r),
         },
+        Request::Check { info_hash } => {
+            return match hash(&info_hash) {
+                Ok(ih) => match live.check(ih).await {
+                    Ok(report) => Reply {
+                        found: Some(report.is_some()),
+                        check: report.map(Box::new),
+                        ..Reply::found(true)
+                    },
+                    Err(e) => Reply::error(format!("{e:#}")),
+                },
+                Err(r) => r,
+            };
+        }
         Request::MoveTo { info_hash, dir } => match hash(&info_hash) {
             Ok(_) if !dir.is_absolute() => Err(Reply::error("dir must be an absolute path")),
             Ok(ih) => Ok(live.move_to(ih, dir).await),

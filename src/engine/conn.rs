@@ -38,7 +38,7 @@ pub const MIN_WINDOW: usize = 2;
 pub const START_WINDOW: usize = 16;
 pub const WINDOW_SECONDS: f64 = 2.0;
 /// The longest a peer may go without delivering a block while we wait on requests, whatever its
-/// history (see [`Conn::snub_after`]).
+/// history (see `Conn::snub_after`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// The shortest: a peer is never snubbed sooner than this.
 pub const SNUB_FLOOR: Duration = Duration::from_secs(3);
@@ -96,7 +96,7 @@ impl Conn {
         let window = Duration::from_secs(3);
         Conn {
             codec: PeerCodec::new(t.geo, fast),
-            out: Arc::new(OutQueue::new()),
+            out: Arc::new(OutQueue::new(fast)),
             ext: hs.supports_extensions(),
             fast,
             has: Bitfield::new(n),
@@ -406,13 +406,15 @@ impl Conn {
     }
 
     fn on_commands(&mut self) -> anyhow::Result<()> {
-        let (cancels, close) = {
+        let (cancels, close, withdrawn) = {
             let mut cmds = self.sh.cmds.lock();
-            (std::mem::take(&mut cmds.cancels), cmds.close.take())
+            let w = std::mem::take(&mut cmds.withdrawn);
+            (std::mem::take(&mut cmds.cancels), cmds.close.take(), w)
         };
         if let Some(why) = close {
             anyhow::bail!("{why}");
         }
+        self.on_withdrawn(&withdrawn)?;
         for b in cancels {
             if let Some(pos) = self.requests.iter().position(|(x, _)| *x == b) {
                 self.requests.remove(pos);
@@ -438,6 +440,39 @@ impl Conn {
                 self.out.push(&Message::Unchoke);
             }
         }
+        Ok(())
+    }
+
+    /// Pieces we withdrew (see `disk_check`): queued requests for them are dropped (rejected to a peer
+    /// with the fast extension). A peer that lacks one and may ask for it (it wants our pieces, or it
+    /// cannot be sent a reject) is let go: a fast peer told `reject` asks again at once, forever, and
+    /// any other would wait on its request; it gets our current bitfield when it comes back. We may
+    /// want the pieces from the peers that stay.
+    fn on_withdrawn(&mut self, pieces: &[u32]) -> anyhow::Result<()> {
+        if pieces.is_empty() {
+            return Ok(());
+        }
+        let dropped: VecDeque<BlockRef> = {
+            let mut q = self.out.inner.lock();
+            let (gone, kept) = q.uploads.drain(..).partition(|b| pieces.contains(&b.index));
+            q.uploads = kept;
+            gone
+        };
+        if self.fast {
+            for b in dropped {
+                self.out.push(&Message::Reject(b));
+            }
+        }
+        let may_ask = !self.fast || self.sh.peer_interested();
+        if let Some(i) = pieces
+            .iter()
+            .find(|&&i| may_ask && !self.has.get(i as usize))
+        {
+            anyhow::bail!(
+                "we withdrew piece {i}: the peer learns our pieces anew when it reconnects"
+            );
+        }
+        self.after_has_changed();
         Ok(())
     }
 

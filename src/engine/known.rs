@@ -6,7 +6,7 @@
 //!   takes the place of a random one, so no position in a flood is sure to be dropped.
 //! - Room is made by evicting first the addresses that never answered and failed: every failed dial
 //!   of such an address hands its place to a waiting one. Addresses that worked once stay.
-//! - Dial order ([`KnownPeers::picks`]): addresses that worked before first, then the fewest failures,
+//! - Dial order (`KnownPeers::picks`): addresses that worked before first, then the fewest failures,
 //!   the sources taken in turn (given by the user, learnt from a peer that dialed us, from a tracker)
 //!   so one flooded source cannot starve the others, and a random order within each (a tracker cannot
 //!   put the honest peers last).

@@ -17,7 +17,8 @@
 //!   subscriber (a slow one misses events: `RecvError::Lagged`).
 //! - [`TorrentHandle`]: `info_hash`, `name`, `meta`, `stats` ([`TorrentStats`]), `peers`
 //!   ([`PeerInfo`]), `pause`, `resume`,
-//!   `move_to` (moves the data and keeps seeding from there), `wait_complete`, `add_peers`.
+//!   `move_to` (moves the data and keeps seeding from there), `wait_complete`, `add_peers`, `check`
+//!   (hashes every piece on disk again, ignoring resume data; see [`disk_check`]).
 //! - [`probe::fetch_bitfield`] and [`probe::download_piece`]: one-shot questions to one peer.
 //!
 //! # Structure and invariants
@@ -30,22 +31,27 @@
 //!            ├── storage             files, positioned I/O, handle cache
 //!            └── per peer: reader task (protocol, requests) + writer task (send queue, uploads)
 //!                 disk work: hashing (batched: one job per torrent drains its hash queue) and
-//!                 reading blocks to upload on the blocking pool, writing verified pieces on the
-//!                 torrent's writer thread
+//!                 reading blocks to upload (each piece hashed from disk first, unless recently
+//!                 verified) on the blocking pool, writing verified pieces on the torrent's writer
+//!                 thread
 //! ```
 //!
 //! - **Lock order**: `Torrent::core` first; under it a peer's small mutexes (`PeerShared::cmds`,
 //!   `client`, `listen`, `OutQueue::inner`), `Torrent::rates` and the storage's data-folder lock and
 //!   handle cache may be taken, one at a time: none of these is held while another lock is taken. The
-//!   session's torrent map, the writer-thread sender and the hash queue (`Torrent::hashq`) are never
-//!   held with any other lock (a completed piece leaves the core lock before it enters the hash
+//!   session's torrent map, the writer-thread sender, the hash queue (`Torrent::hashq`) and the
+//!   verified marks (`Torrent::upload_marks`) are never held with any other lock (a completed piece leaves the core lock before it enters the hash
 //!   queue). No lock is ever held across an `.await` or a disk read/write; the core lock is held for
 //!   bookkeeping and the copy of one 16 KiB block.
 //! - **Piece states** live in the [`picker`] and change only under the core lock: `Missing → InFlight`
 //!   (a peer task picks it), `InFlight → Hashing` (the last block arrived; the buffer moves to the
 //!   torrent's hash queue), `Hashing → Have` or back to `Missing` (the job reports); and `Missing → Have` for
-//!   the pieces the data check finds on disk. A piece is written to disk only after its SHA-1 matched,
-//!   so a bad piece never reaches the disk.
+//!   the pieces the data check finds on disk; `Have → Missing` when a piece read from disk fails its
+//!   hash ([`disk_check`]: withdrawn). A piece is written to disk only after its SHA-1 matched, so a
+//!   bad piece never reaches the disk; a piece is sent only from data that matched its SHA-1 within
+//!   `upload_verify_ttl` with its files unchanged since, so a piece rotten on disk is never uploaded
+//!   once it is due for a hash (the start-up check does not count: every piece is hashed on its first
+//!   upload).
 //! - **Bounded**: piece buffers (in flight + hashing) by `SessionConfig::max_buffer_bytes`; requests to
 //!   a peer by its adaptive window (at most its `reqq` and [`conn::MAX_WINDOW`]); requests from a peer
 //!   by our advertised `reqq`; messages by the codec's limit; connections by `max_peers_per_torrent` and `max_peers_per_ip`;
@@ -55,6 +61,7 @@
 mod announcer;
 pub mod choker;
 pub mod conn;
+pub mod disk_check;
 pub mod known;
 pub mod peer;
 pub mod picker;
@@ -75,6 +82,7 @@ use std::time::Duration;
 
 use crate::types::{InfoHash, PeerId};
 
+pub use disk_check::CheckReport;
 pub use session::Session;
 pub use torrent::TorrentHandle;
 
@@ -112,6 +120,9 @@ pub struct SessionConfig {
     /// First wait after a failed announce; it doubles after each failure in a row, up to 30 min, and
     /// a success resets it (15 s; tests shorten it).
     pub tracker_backoff: Duration,
+    /// A piece read from disk for upload is hashed first; it is not hashed again for this long while
+    /// its files keep their size and mtime (15 min). See [`disk_check`].
+    pub upload_verify_ttl: Duration,
 }
 
 impl Default for SessionConfig {
@@ -131,6 +142,7 @@ impl Default for SessionConfig {
             download_limit: None,
             direct_writes: true,
             tracker_backoff: crate::announce::FAILURE_BACKOFF_FIRST,
+            upload_verify_ttl: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -189,6 +201,9 @@ pub struct TorrentStats {
     pub peers: usize,
     pub seeds: usize,
     pub data_dir: PathBuf,
+    /// Pieces we had whose data on disk then failed its hash (read for upload, or re-checked), in
+    /// this session: each was withdrawn and downloaded again.
+    pub pieces_withdrawn: u64,
 }
 
 /// One connected peer of a torrent.
@@ -237,5 +252,11 @@ pub enum Event {
         info_hash: InfoHash,
         addr: SocketAddr,
         reason: String,
+    },
+    /// Something wrong that the torrent works around: a piece withdrawn because its data on disk failed
+    /// its hash, a file longer than the torrent says.
+    Warning {
+        info_hash: InfoHash,
+        message: String,
     },
 }

@@ -37,13 +37,15 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Bad pieces (each wholly from one address) before that address is banned.
 pub const BAN_STRIKES: u32 = 2;
-/// Peers that left and are remembered for [`strike`].
+/// Peers that left and are remembered for `strike`.
 pub const DEPARTED: usize = 64;
 
 #[derive(Default)]
 pub(crate) struct Cmds {
     pub cancels: Vec<BlockRef>,
     pub close: Option<String>,
+    /// Pieces we withdrew (bad on disk): requests for them are dropped (see `disk_check`).
+    pub withdrawn: Vec<u32>,
 }
 
 /// The part of a connection other tasks may touch.

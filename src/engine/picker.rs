@@ -9,6 +9,9 @@
 //!      │      blocks: Free ⇄ Requested(peer) ──▶ Received(peer)    (suspect if its blocks came
 //!      │                                                            from several peers)
 //!      └──mark_have(): found on disk by the data check when the torrent is added ─────────┘
+//!                      (or by a re-check, `TorrentHandle::check`)
+//!
+//!   Have ──withdraw()──▶ Missing   its data on disk failed the hash when read for upload or re-checked
 //! ```
 //!
 //! - An `InFlight` piece never goes back to `Missing`: a peer that leaves, is choked or rejects gives
@@ -171,6 +174,20 @@ impl Picker {
             }
             self.states[index as usize] = PieceState::Have;
         }
+    }
+
+    /// Takes back a piece we had: its data on disk no longer matches its hash (found when it was read
+    /// for upload, or by a re-check). It goes back to `Missing` and is downloaded again. False when
+    /// the piece was not `Have`.
+    pub fn withdraw(&mut self, index: u32) -> bool {
+        let i = index as usize;
+        if self.states[i] != PieceState::Have {
+            return false;
+        }
+        self.states[i] = PieceState::Missing;
+        self.have.clear(i);
+        self.missing += 1;
+        true
     }
 
     /// Pieces buffered in memory (in flight or hashing).
@@ -545,6 +562,23 @@ mod tests {
         done.sort();
         assert_eq!(done, vec![0, 1, 2, 3]);
         assert!(p.is_complete());
+    }
+
+    #[test]
+    fn a_withdrawn_piece_is_missing_again_and_picked() {
+        let mut p = Picker::new(geo(), 1 << 30);
+        for i in 0..4 {
+            p.mark_have(i);
+        }
+        assert!(p.is_complete());
+        assert!(p.withdraw(2));
+        assert!(!p.withdraw(2), "only a piece we have is withdrawn");
+        assert!(!p.is_complete() && !p.have().get(2));
+        assert_eq!(p.state(2), PieceState::Missing);
+        assert!(p.interesting(&all()));
+        let mut out = Vec::new();
+        assert_eq!(p.pick(1, &all(), 0, 100, &mut out), 2);
+        assert!(out.iter().all(|b| b.index == 2));
     }
 
     #[test]

@@ -59,13 +59,25 @@ fn load(t: &Torrent) -> Option<(Bitfield, Vec<Option<FileStamp>>)> {
 pub(crate) struct Survey {
     pub have: Bitfield,
     pub to_check: Vec<u32>,
+    /// Files longer than the torrent says (already reported): path in the torrent, bytes too many.
+    pub oversized: Vec<(PathBuf, u64)>,
 }
 
-/// Looks at file sizes, mtimes and the resume file (blocking, but reads no piece data).
+/// Looks at file sizes, mtimes and the resume file (blocking, but reads no piece data). Files
+/// longer than the torrent says are reported.
 pub(crate) fn survey(t: &Torrent) -> Survey {
+    survey_with(t, load(t))
+}
+
+/// Every piece whose files are on disk, to hash, with no resume data trusted (a forced re-check).
+pub(crate) fn survey_all(t: &Torrent) -> Survey {
+    survey_with(t, None)
+}
+
+fn survey_with(t: &Torrent, resume: Option<(Bitfield, Vec<Option<FileStamp>>)>) -> Survey {
     let n = t.geo.piece_count as usize;
     let stamps = t.storage.stamps();
-    let resume = load(t);
+    let oversized = super::disk_check::report_oversized(t, &stamps);
     let mut have = Bitfield::new(n);
     let mut to_check = Vec::new();
     for i in 0..n as u32 {
@@ -84,7 +96,11 @@ pub(crate) fn survey(t: &Torrent) -> Survey {
             to_check.push(i);
         }
     }
-    Survey { have, to_check }
+    Survey {
+        have,
+        to_check,
+        oversized,
+    }
 }
 
 /// Hash-checks the pieces the survey could not vouch for, in parallel on every core (blocking).
@@ -95,7 +111,7 @@ pub(crate) fn survey(t: &Torrent) -> Survey {
 /// not split into 64-byte blocks) one by one. Pieces are read in chunks of at most [`CHUNK`] bytes, so a
 /// worker holds `LANES` chunks whatever the piece length. A piece that cannot be read is not had.
 pub(crate) fn hash_check(t: &Torrent, survey: Survey) -> Bitfield {
-    let Survey { have, to_check } = survey;
+    let Survey { have, to_check, .. } = survey;
     if to_check.is_empty() {
         return have;
     }
@@ -132,7 +148,7 @@ pub(crate) fn hash_check(t: &Torrent, survey: Survey) -> Bitfield {
 }
 
 /// The pieces of `group` whose data on disk has the torrent's hash.
-fn verified(t: &Torrent, group: &[u32], bufs: &mut [Vec<u8>; LANES]) -> Vec<u32> {
+pub(crate) fn verified(t: &Torrent, group: &[u32], bufs: &mut [Vec<u8>; LANES]) -> Vec<u32> {
     let plen = t.geo.piece_length;
     let expected = |i: u32| &t.meta.info.pieces[i as usize];
     let read = |i: u32, at: u64, chunk: &mut [u8]| t.storage.read(i as u64 * plen + at, chunk);
@@ -270,6 +286,7 @@ mod tests {
             let some = Survey {
                 have: Bitfield::new(9),
                 to_check: vec![7, 0, 5, 2, 8, 1],
+                oversized: Vec::new(),
             };
             assert_eq!(ones(&hash_check(t, some)), [0, 2, 7], "{plen}");
 

@@ -48,6 +48,9 @@ pub struct Storage {
     handles: Mutex<HashMap<usize, Handle>>,
     /// Aligned stretches of writes use direct I/O (asked for, and not refused so far).
     direct: AtomicBool,
+    /// Per file, its size and mtime right after our last write to it: a change of stamp that this
+    /// explains is ours, not someone else's (see [`Storage::stamp_explained`]).
+    own_stamps: Mutex<Vec<Option<FileStamp>>>,
 }
 
 /// The open handles of one file.
@@ -69,10 +72,11 @@ struct Span {
 impl Storage {
     pub fn new(info: Arc<Info>, data_dir: PathBuf) -> Self {
         Storage {
-            info,
             data_dir: RwLock::new(data_dir),
             handles: Mutex::new(HashMap::new()),
             direct: AtomicBool::new(false),
+            own_stamps: Mutex::new(vec![None; info.files.len()]),
+            info,
         }
     }
 
@@ -209,10 +213,35 @@ impl Storage {
         for s in self.spans(index as u64 * self.info.piece_length, data.len()) {
             if !self.info.files[s.file].padding {
                 self.write_span(s.file, s.file_offset, &data[pos..pos + s.len])?;
+                let now = self
+                    .handle(s.file, true)?
+                    .metadata()
+                    .map(|m| stamp_of(&m))?;
+                self.own_stamps.lock()[s.file] = Some(now);
             }
             pos += s.len;
         }
         Ok(())
+    }
+
+    /// Size and mtime of file `i` now, from its open handle (`None`: padding, or it cannot be opened).
+    pub fn stamp(&self, i: usize) -> Option<FileStamp> {
+        if self.info.files[i].padding {
+            return None;
+        }
+        let meta = self.handle(i, false).ok()?.metadata().ok()?;
+        Some(stamp_of(&meta))
+    }
+
+    /// Whether file `i` having stamp `now` after it had `then` is explained: nothing changed, or the
+    /// change is our own last write to it.
+    pub fn stamp_explained(
+        &self,
+        i: usize,
+        then: Option<FileStamp>,
+        now: Option<FileStamp>,
+    ) -> bool {
+        now == then || (now.is_some() && now == self.own_stamps.lock()[i])
     }
 
     /// Writes `data` at `offset` of file `i`: its aligned middle with direct I/O when it can, the
@@ -269,18 +298,7 @@ impl Storage {
                     return None;
                 }
                 let meta = std::fs::metadata(self.file_path(i).ok()?).ok()?;
-                if !meta.is_file() {
-                    return None;
-                }
-                let mtime_ns = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos());
-                Some(FileStamp {
-                    len: meta.len(),
-                    mtime_ns,
-                })
+                meta.is_file().then(|| stamp_of(&meta))
             })
             .collect()
     }
@@ -412,6 +430,18 @@ impl Storage {
         for d in dirs {
             let _ = std::fs::remove_dir(d);
         }
+    }
+}
+
+fn stamp_of(meta: &std::fs::Metadata) -> FileStamp {
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    FileStamp {
+        len: meta.len(),
+        mtime_ns,
     }
 }
 

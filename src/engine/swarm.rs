@@ -96,11 +96,15 @@ async fn finish_download(t: &Arc<Torrent>) {
     }
     super::resume::save(t).await;
     let name = t.meta.info.name.clone();
-    tracing::info!(torrent = %name, "download complete");
-    t.emit(Event::Completed {
-        info_hash: t.info_hash(),
-        name: name.clone(),
-    });
+    if t.repairing.swap(false, Ordering::Relaxed) {
+        tracing::info!(torrent = %name, "withdrawn pieces fetched again: complete");
+    } else {
+        tracing::info!(torrent = %name, "download complete");
+        t.emit(Event::Completed {
+            info_hash: t.info_hash(),
+            name: name.clone(),
+        });
+    }
     t.emit(Event::Seeding {
         info_hash: t.info_hash(),
         name,

@@ -81,6 +81,13 @@ pub(crate) struct Torrent {
     pub writer: Mutex<std::sync::mpsc::Sender<super::verify::WriteJob>>,
     /// Received pieces waiting to be hashed.
     pub hashq: super::verify::HashQueue,
+    /// Pieces hashed from disk lately, so uploads need not hash them again (see [`super::disk_check`]).
+    pub upload_marks: super::disk_check::UploadMarks,
+    /// Pieces taken back because their data on disk failed the hash, in this session.
+    pub pieces_withdrawn: AtomicU64,
+    /// A seeding torrent withdrew a piece: its next completion is a repair, not a download (no
+    /// `Completed` event).
+    pub repairing: std::sync::atomic::AtomicBool,
     disk_jobs: AtomicUsize,
     disk_idle: Notify,
     done: watch::Sender<Option<Result<(), String>>>,
@@ -148,6 +155,17 @@ impl Torrent {
         self.done.send_replace(Some(Ok(())));
     }
 
+    /// A piece was withdrawn: the download is not complete any more (unless the torrent failed).
+    pub fn not_complete(&self) {
+        self.done.send_if_modified(|d| {
+            let was = matches!(d, Some(Ok(())));
+            if was {
+                *d = None;
+            }
+            was
+        });
+    }
+
     /// Adds dial candidates from `source`.
     pub fn add_known(&self, addrs: impl IntoIterator<Item = SocketAddr>, source: Source) {
         let mut c = self.core.lock();
@@ -195,6 +213,7 @@ impl Torrent {
             peers: c.peers.len(),
             seeds,
             data_dir: self.storage.data_dir(),
+            pieces_withdrawn: self.pieces_withdrawn.load(Ordering::Relaxed),
         }
     }
 }
@@ -245,6 +264,10 @@ impl TorrentHandle {
             choke_soon: false,
         };
         let window = Duration::from_secs(3);
+        let upload_marks = super::disk_check::UploadMarks::new(
+            geo.piece_count as usize,
+            ctx.cfg.upload_verify_ttl,
+        );
         TorrentHandle(Arc::new(Torrent {
             geo,
             storage,
@@ -260,6 +283,9 @@ impl TorrentHandle {
             announced: AtomicU64::new(0),
             writer: Mutex::new(super::verify::writer_thread(&meta.info.name)),
             hashq: Default::default(),
+            upload_marks,
+            pieces_withdrawn: AtomicU64::new(0),
+            repairing: Default::default(),
             disk_jobs: AtomicUsize::new(0),
             disk_idle: Notify::new(),
             done: watch::channel(None).0,
@@ -374,6 +400,32 @@ impl TorrentHandle {
             self.resume();
         }
         Ok(())
+    }
+
+    /// Hashes every piece on disk again, ignoring resume data (files edited behind our back with their
+    /// mtime put back, bit rot): pieces we had that fail are withdrawn and downloaded again, good ones
+    /// we lacked are taken, files longer than the torrent says are reported. The torrent goes on
+    /// transferring meanwhile. Waits for the check made when the torrent was added to end first; fails
+    /// if the torrent has failed or is removed.
+    pub async fn check(&self) -> anyhow::Result<super::CheckReport> {
+        loop {
+            match self.0.core.lock().state.clone() {
+                TorrentState::Checking => {}
+                TorrentState::Error(e) => anyhow::bail!("{} has failed: {e}", self.name()),
+                _ => break,
+            }
+            if self.is_removed() {
+                anyhow::bail!("{} was removed", self.name());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let t = self.0.clone();
+        t.disk_job_started();
+        let r = tokio::task::spawn_blocking(move || super::disk_check::recheck(&t)).await;
+        self.0.disk_job_finished();
+        let report = r?;
+        super::resume::save(&self.0).await;
+        Ok(report)
     }
 
     /// Whether the torrent was removed from its session (or the session shut down): the handle's

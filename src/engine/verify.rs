@@ -17,12 +17,12 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use sha1::{Digest, Sha1};
 
 use super::picker::{HashVerdict, PeerKey};
 use super::piece_buf::PieceBuf;
-use super::torrent::Torrent;
+use super::torrent::{Core, Torrent};
 use super::TorrentState;
 use crate::multi_sha1::{lanes_fit, Sha1Lanes, LANES};
 
@@ -207,21 +207,7 @@ fn finish(
     let mut c = t.core.lock();
     let verdict = c.picker.on_hash_done(index, ok, buf, contributors);
     match verdict {
-        HashVerdict::Good => {
-            c.have_log.push(index);
-            c.resume_dirty = true;
-            let n = c.have_log.len();
-            let complete = c.picker.is_complete();
-            if complete && c.state == TorrentState::Downloading {
-                c.state = TorrentState::Seeding;
-                c.completion_pending = true;
-            }
-            drop(c);
-            t.have_tx.send_replace(n);
-            if complete {
-                t.wake.notify_one();
-            }
-        }
+        HashVerdict::Good => announce_have(t, c, index),
         HashVerdict::BadFrom(key) => {
             drop(c);
             super::peer::strike(t, key);
@@ -232,5 +218,23 @@ fn finish(
                 "piece from several peers failed its hash check"
             );
         }
+    }
+}
+
+/// After piece `index` became `Have` in the picker (under `c`): logs it for the peers to announce,
+/// and completes the download when it was the last one. Releases the lock.
+pub(crate) fn announce_have(t: &Torrent, mut c: MutexGuard<'_, Core>, index: u32) {
+    c.have_log.push(index);
+    c.resume_dirty = true;
+    let n = c.have_log.len();
+    let complete = c.picker.is_complete();
+    if complete && c.state == TorrentState::Downloading {
+        c.state = TorrentState::Seeding;
+        c.completion_pending = true;
+    }
+    drop(c);
+    t.have_tx.send_replace(n);
+    if complete {
+        t.wake.notify_one();
     }
 }

@@ -5,7 +5,9 @@
 //! `OutInner::uploads` (at most our advertised `reqq`). The writer takes the control bytes (swapping
 //! buffers, no copy) and a batch of requests, reads the batch's blocks from disk on the blocking pool
 //! into one data buffer, one read per run of blocks that follow each other in the torrent's byte
-//! stream (a peer asks for a piece's blocks in order), and sends control bytes, piece headers and
+//! stream (a peer asks for a piece's blocks in order), after checking each piece of the batch against
+//! its hash ([`super::disk_check`]: blocks of a piece that fails are not sent), and sends control
+//! bytes, piece headers and
 //! blocks with vectored writes. Data and header buffers are reused: after the first batch the writer
 //! allocates and zeroes nothing.
 
@@ -39,11 +41,14 @@ pub(crate) struct OutInner {
 pub(crate) struct OutQueue {
     pub inner: Mutex<OutInner>,
     pub notify: Notify,
+    /// The peer speaks the fast extension (a request we will not serve gets a `reject`).
+    pub fast: bool,
 }
 
 impl OutQueue {
-    pub fn new() -> Self {
+    pub fn new(fast: bool) -> Self {
         OutQueue {
+            fast,
             inner: Mutex::new(OutInner {
                 ctrl: BytesMut::with_capacity(4096),
                 uploads: VecDeque::new(),
@@ -68,9 +73,24 @@ fn stream_offset(t: &Torrent, b: &BlockRef) -> u64 {
     b.index as u64 * t.geo.piece_length + b.begin as u64
 }
 
-/// Reads the blocks of `batch` into `data`, one after another, with one read per run of blocks that
-/// are contiguous in the torrent. `data` only ever grows (zeroed once, then reused).
-fn fill(t: &Torrent, data: &mut Vec<u8>, batch: &[BlockRef]) -> std::io::Result<u64> {
+/// Checks the pieces of `batch` against their hashes ([`super::disk_check`]) and takes the blocks of
+/// bad ones (withdrawn) out of it into `refused`; then reads the rest into `data`, one block after
+/// another, with one read per run of blocks that are contiguous in the torrent. `data` only ever
+/// grows (zeroed once, then reused).
+fn fill(
+    t: &Torrent,
+    data: &mut Vec<u8>,
+    batch: &mut Vec<BlockRef>,
+    refused: &mut Vec<BlockRef>,
+) -> std::io::Result<u64> {
+    let mut pieces: Vec<u32> = batch.iter().map(|b| b.index).collect();
+    pieces.sort_unstable();
+    pieces.dedup();
+    let bad = super::disk_check::verify_for_upload(t, &pieces);
+    if !bad.is_empty() {
+        refused.extend(batch.iter().filter(|b| bad.contains(&b.index)));
+        batch.retain(|b| !bad.contains(&b.index));
+    }
     let total: usize = batch.iter().map(|b| b.length as usize).sum();
     if data.len() < total {
         data.resize(total, 0);
@@ -138,6 +158,7 @@ pub(crate) async fn run(
         let mut data: Vec<u8> = Vec::new();
         let mut headers: Vec<[u8; 13]> = Vec::with_capacity(UPLOAD_BATCH);
         let mut batch: Vec<BlockRef> = Vec::with_capacity(UPLOAD_BATCH);
+        let mut refused: Vec<BlockRef> = Vec::new();
         loop {
             {
                 let mut q = out.inner.lock();
@@ -165,14 +186,21 @@ pub(crate) async fn run(
                 let t2 = t.clone();
                 t.disk_job_started();
                 let job = tokio::task::spawn_blocking(move || {
-                    let r = fill(&t2, &mut data, &batch);
-                    (data, batch, r)
+                    let r = fill(&t2, &mut data, &mut batch, &mut refused);
+                    (data, batch, refused, r)
                 })
                 .await;
                 t.disk_job_finished();
                 let r;
-                (data, batch, r) = job?;
+                (data, batch, refused, r) = job?;
                 let n = r.map_err(|e| anyhow::anyhow!("reading data to upload: {e}"))?;
+                // Blocks of a piece withdrawn just now: its connection drops the rest (disk_check).
+                if out.fast {
+                    for b in refused.drain(..) {
+                        encode(&Message::Reject(b), &mut ctrl);
+                    }
+                }
+                refused.clear();
                 sh.uploaded.fetch_add(n, Ordering::Relaxed);
                 t.uploaded.fetch_add(n, Ordering::Relaxed);
             }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use futures::future::BoxFuture;
 
-use crate::engine::{TorrentState, TorrentStats};
+use crate::engine::{CheckReport, TorrentState, TorrentStats};
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
 
@@ -35,6 +35,9 @@ pub struct LiveStats {
     pub seeds: usize,
     /// The folder that holds the torrent's file or top folder.
     pub data_dir: PathBuf,
+    /// Pieces withdrawn in this run because their data on disk failed its hash (downloaded again).
+    #[serde(default)]
+    pub pieces_withdrawn: u64,
 }
 
 impl LiveStats {
@@ -61,6 +64,11 @@ pub trait LiveTorrents: Send + Sync {
     fn remove(&self, ih: InfoHash) -> BoxFuture<'static, anyhow::Result<bool>>;
     /// Moves the data into `dir` and carries on from there. Ok(false) when not running here.
     fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>>;
+    /// Hashes every piece of the data again and repairs what fails (see
+    /// [`crate::engine::TorrentHandle::check`]). Ok(None) when not running here.
+    fn check(&self, _ih: InfoHash) -> BoxFuture<'static, anyhow::Result<Option<CheckReport>>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 pub(crate) fn live_stats(name: &str, s: &TorrentStats) -> LiveStats {
@@ -86,6 +94,7 @@ pub(crate) fn live_stats(name: &str, s: &TorrentStats) -> LiveStats {
         peers: s.peers,
         seeds: s.seeds,
         data_dir: s.data_dir.clone(),
+        pieces_withdrawn: s.pieces_withdrawn,
     }
 }
 
@@ -142,6 +151,16 @@ impl LiveTorrents for PeerSlot {
             match handle {
                 Some(h) => h.move_to(dir).await.map(|_| true),
                 None => Ok(false),
+            }
+        })
+    }
+
+    fn check(&self, ih: InfoHash) -> BoxFuture<'static, anyhow::Result<Option<CheckReport>>> {
+        let handle = self.get().and_then(|s| s.get(&ih));
+        Box::pin(async move {
+            match handle {
+                Some(h) => h.check().await.map(Some),
+                None => Ok(None),
             }
         })
     }

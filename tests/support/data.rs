@@ -81,3 +81,15 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
         assert!(x == y, "{} differs", f.display());
     }
 }
+
+/// Flips the byte at `offset` of `path` and gives the file back its modification time: rot that
+/// neither resume data nor a size/mtime check can see.
+pub fn rot_byte(path: &Path, offset: u64) {
+    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
+    let mut data = std::fs::read(path).unwrap();
+    data[offset as usize] ^= 0x40;
+    std::fs::write(path, data).unwrap();
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(mtime).unwrap();
+    assert_eq!(std::fs::metadata(path).unwrap().modified().unwrap(), mtime);
+}

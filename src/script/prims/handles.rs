@@ -5,14 +5,15 @@
 //! that owns torrents.toml, for a one-shot command), else torrents.toml:
 //! `name`, `info_hash`, `state`, `running`, `progress` (0.0-1.0, `()` when not running), `size`,
 //! `down_rate`, `up_rate`, `downloaded`, `uploaded`, `ratio` (uploaded / size, this process),
-//! `peers`, `seeds`, `save_path` (the folder holding its data), `file` (the .torrent), and `meta`: a
+//! `peers`, `seeds`, `pieces_withdrawn` (pieces whose data on disk failed its hash, fetched again),
+//! `save_path` (the folder holding its data), `file` (the .torrent), and `meta`: a
 //! map the script owns, saved with the torrent in torrents.toml (`t.meta.moved = true` persists).
 //!
 //! Actions: `pause()`, `resume()`, `remove()` (stops, announces `stopped`, forgets the torrent; data
 //! stays), `remove(#{ delete_data: true })` (the same, then deletes the torrent's own files and the
 //! folders they leave empty, nothing else), `move_to(dir)` (moves the data and goes on seeding from
 //! there; a torrent not running here just has its files moved). Each records the change in
-//! torrents.toml.
+//! torrents.toml. `check()` hashes the data again, ignoring resume data, and reports (see [`check`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -290,6 +291,77 @@ fn move_to(ctx: &HostContext, h: &Handle, dir: &str) -> Result<(), Box<EvalAltRe
     })
 }
 
+/// `t.check()`: hashes every piece of the data again, ignoring resume data. A running torrent (here
+/// or in the owner of torrents.toml) withdraws the bad pieces and downloads them again at once; one
+/// that is not running is checked in a session of its own and stopped again, its resume data
+/// saved without the bad pieces, so its next start fetches them. Returns `pieces`, `good`, `bad`
+/// (piece numbers of pieces we had), `missing` (lacked, and still to fetch), `recovered`, `oversized` (`file`, `extra` bytes) and `running`.
+fn check(ctx: &HostContext, h: &Handle) -> Result<Map, Box<EvalAltResult>> {
+    let found = ctx
+        .block_on(ctx.live.check(h.info_hash))?
+        .or_else(|e| fail("check", format!("{e:#}")))?;
+    let running = found.is_some();
+    let r = match found {
+        Some(r) => r,
+        None => check_here(ctx, h)?,
+    };
+    let mut out = Map::new();
+    out.insert("pieces".into(), (r.pieces_total as i64).into());
+    out.insert("good".into(), (r.good as i64).into());
+    let bad: rhai::Array = r.bad.iter().map(|&i| (i as i64).into()).collect();
+    out.insert("bad".into(), bad.into());
+    out.insert("recovered".into(), (r.recovered as i64).into());
+    out.insert("missing".into(), (r.missing as i64).into());
+    let oversized: rhai::Array = r
+        .oversized
+        .iter()
+        .map(|(file, extra)| {
+            let mut m = Map::new();
+            m.insert("file".into(), file.display().to_string().into());
+            m.insert("extra".into(), (*extra as i64).into());
+            m.into()
+        })
+        .collect();
+    out.insert("oversized".into(), oversized.into());
+    out.insert("running".into(), running.into());
+    Ok(out)
+}
+
+/// Checks a torrent that runs nowhere: adds it paused to a session of its own, waits for its data
+/// check, re-checks everything, and stops it again (its resume data saved).
+fn check_here(
+    ctx: &HostContext,
+    h: &Handle,
+) -> Result<crate::engine::CheckReport, Box<EvalAltResult>> {
+    let cfg = ctx.config()?;
+    let Some(e) = cfg.find(&h.info_hash) else {
+        return fail("check", format!("{} is not a managed torrent", h.name));
+    };
+    let meta = Metainfo::load(&cfg.resolve(&e.file)).or_else(|err| fail("check", err))?;
+    let opts = crate::engine::AddOptions {
+        data_dir: cfg.resolve(&e.data),
+        paused: true,
+        trackers: Some(vec![]),
+        ..Default::default()
+    };
+    // A session of its own, which connects to nobody and publishes nothing (an event from the shared
+    // one would record a state in torrents.toml).
+    let scfg = crate::engine::SessionConfig {
+        resume_dir: Some(crate::services::resume_dir(&cfg)),
+        ..Default::default()
+    };
+    let r = ctx.block_on(async move {
+        let session = crate::engine::Session::start(scfg).await?;
+        let r = match session.add(meta, opts).await {
+            Ok(t) => t.check().await,
+            Err(e) => Err(e),
+        };
+        session.shutdown(std::time::Duration::from_secs(5)).await;
+        r
+    })?;
+    r.or_else(|e| fail("check", format!("{e:#}")))
+}
+
 /// `torrent(name_or_hash)`: a managed torrent, or one running here.
 fn find(ctx: &Arc<HostContext>, key: &str) -> Result<Handle, Box<EvalAltResult>> {
     let cfg = ctx.config()?;
@@ -374,6 +446,10 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     });
     getter!("peers", |_h, v| v.live.map_or(0, |l| l.peers as i64).into());
     getter!("seeds", |_h, v| v.live.map_or(0, |l| l.seeds as i64).into());
+    getter!("pieces_withdrawn", |_h, v| v
+        .live
+        .map_or(0, |l| l.pieces_withdrawn as i64)
+        .into());
     getter!("save_path", |_h, v| path_value(v.save_path()));
     getter!("file", |_h, v| path_value(v.file()));
 
@@ -394,6 +470,8 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     engine.register_fn("remove", move |h: &mut Handle, opts: Map| {
         remove_opts(&c, h, &opts)
     });
+    let c = ctx.clone();
+    engine.register_fn("check", move |h: &mut Handle| check(&c, h));
     let c = ctx.clone();
     engine.register_fn("move_to", move |h: &mut Handle, dir: &str| {
         move_to(&c, h, dir)

@@ -73,6 +73,10 @@ pub(crate) fn live_map(ih: &str, s: &LiveStats) -> Map {
     m.insert("up_rate".into(), (s.up_rate as i64).into());
     m.insert("peers".into(), (s.peers as i64).into());
     m.insert("seeds".into(), (s.seeds as i64).into());
+    m.insert(
+        "pieces_withdrawn".into(),
+        (s.pieces_withdrawn as i64).into(),
+    );
     m.insert("save_path".into(), s.data_dir.display().to_string().into());
     m
 }
