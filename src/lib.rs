@@ -18,16 +18,21 @@
 //! script host or the engine; the engine talks to peers and trackers; events flow back up as a broadcast
 //! the front ends subscribe to. The engine never calls a script and never waits on one.
 //!
-//! Layers, bottom up:
-//! - [`bencode`] and [`metainfo`]: .torrent files, parsed strictly from untrusted bytes, created with
-//!   parallel hashing, edited without changing the info-hash.
+//! The workspace's crates are the layers, and dependencies point down only:
+//! - `btorrent-proto` (`crates/proto`), re-exported here as [`bencode`], [`metainfo`], [`wire`],
+//!   [`multi_sha1`] and [`types`]: .torrent files parsed strictly from untrusted bytes, created with
+//!   parallel hashing, edited without changing the info-hash; the peer wire codec; SHA-1 lanes.
+//! - `btorrent-engine` (`crates/engine`), here [`engine`] and [`announce`]: the peer (session,
+//!   torrents, peers, picker, storage, resume) and the tracker client. It never sees rhai, reedline,
+//!   notify or torrents.toml.
+//! - `btorrent-tracker` (`crates/tracker`), here [`tracker`]: the HTTP tracker server. It never sees
+//!   the engine.
+//!
+//! This crate, the app, on top:
 //! - [`config`]: `torrents.toml`, the settings and the list of managed torrents.
-//! - [`tracker`] (server) and [`announce`] (client): the HTTP tracker protocol.
 //! - [`lan`]: this machine's LAN address, for the embedded tracker's announce URL.
 //! - [`services`]: the embedded tracker (and, in the shell and daemon, the peer) built from the settings.
 //! - [`events`]: the bus that carries what happened (engine, watch folder) up to the front ends.
-//! - [`wire`] (peer wire protocol codec) and [`engine`] (session, torrents, peers, picker, storage):
-//!   the peer that downloads and uploads.
 //! - [`script`]: the rhai host; every command is a bundled `scripts/b-*.rhai`; event handlers and timers.
 //! - [`watch`]: the watch folder; dropped data is shared, dropped .torrent files are downloaded.
 //! - [`control`]: the Unix socket beside torrents.toml through which one-shot commands reach the
@@ -37,28 +42,26 @@
 //! - [`logs`]: how log lines look on a terminal.
 //! - [`demo`]: the whole program on loopback in one process (`btorrent demo`).
 
-pub mod announce;
 pub mod app;
-pub mod bencode;
 pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod demo;
-pub mod engine;
 pub mod events;
 pub mod fsutil;
 pub mod lan;
 pub mod logs;
-pub mod metainfo;
-pub mod multi_sha1;
 pub mod runner;
 pub mod script;
 pub mod services;
 pub mod shell;
-pub mod tracker;
-pub mod types;
 pub mod watch;
-pub mod wire;
+
+// The layers below, under the names the app and its tests have always used.
+pub use btorrent_engine as engine;
+pub use btorrent_engine::announce;
+pub use btorrent_proto::{bencode, metainfo, multi_sha1, types, wire};
+pub use btorrent_tracker as tracker;
 
 pub use metainfo::Metainfo;
 pub use types::{InfoHash, PeerId};

@@ -1,5 +1,5 @@
 //! What the fuzz targets check, shared by the cargo-fuzz targets (`fuzz_targets/`, nightly) and by the
-//! seeded mutation tests `tests/metainfo_fuzz.rs` and `tests/wire_fuzz.rs` (stable, run in CI): for
+//! seeded mutation tests `tests/it/metainfo_fuzz.rs` and `tests/it/wire_fuzz.rs` (stable, run in CI): for
 //! any input bytes,
 //!
 //! - `bencode::validate`, `value_len` and `dict_entries` never panic and agree with one another;

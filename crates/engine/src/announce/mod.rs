@@ -1,0 +1,606 @@
+//! The tracker client: announce (BEP 3, compact peers of BEP 23, `peers6` of BEP 7), scrape (BEP 48)
+//! and the `/get_peers` listing of btorrent's own tracker, over one keep-alive HTTP client.
+//!
+//! - `info_hash` and `peer_id` are raw bytes: every byte outside `A-Z a-z 0-9 - . _ ~` is
+//!   percent-encoded, so any tracker decodes the same 20 bytes.
+//! - Replies are untrusted: bodies are capped, bencode is validated before it is read, peers with port 0
+//!   or a host name instead of an address are dropped, `::ffff:a.b.c.d` becomes `a.b.c.d`.
+//! - A `failure reason` becomes [`TrackerError::Failure`] with the tracker's text.
+//! - At most [`MAX_REDIRECTS`] redirects are followed; more (a loop) is an error not retried at once.
+//! - Transport errors (refused, reset, timed out) and HTTP 5xx are retried a few times with a short
+//!   back-off inside one call ([`RetryPolicy`]); the longer schedule between announces, including
+//!   back-off after failures, is [`AnnounceSchedule`].
+//! - Error text names the tracker by scheme, host, port and path only: a passkey in the query never
+//!   reaches a log.
+
+mod response;
+mod schedule;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
+use reqwest::Url;
+
+pub use btorrent_proto::listing::{client_name, PeerList, PeerListing, PeerTorrent};
+pub use schedule::{AnnounceSchedule, Backoff, FAILURE_BACKOFF_FIRST, FAILURE_BACKOFF_MAX};
+
+use btorrent_proto::types::{InfoHash, PeerId};
+
+/// Bytes left as they are in a query value (RFC 3986 unreserved); everything else is `%XX`.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Largest announce or scrape reply read (a reply with 50 peers is about 400 bytes).
+const MAX_REPLY: usize = 2 << 20;
+/// Largest `/get_peers` listing read, all pages together.
+const MAX_LISTING: usize = 64 << 20;
+/// Redirects followed per request: a redirect loop costs at most 5 requests per call (it is not
+/// retried within the call).
+pub const MAX_REDIRECTS: usize = 4;
+/// Info-hashes per scrape request; more are split over several requests.
+const SCRAPE_BATCH: usize = 32;
+
+/// The `event` of an announce; `None` in [`AnnounceRequest::event`] is a periodic re-announce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnnounceEvent {
+    Started,
+    Completed,
+    Stopped,
+}
+
+impl AnnounceEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnnounceEvent::Started => "started",
+            AnnounceEvent::Completed => "completed",
+            AnnounceEvent::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for AnnounceEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for AnnounceEvent {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "started" => Ok(AnnounceEvent::Started),
+            "completed" => Ok(AnnounceEvent::Completed),
+            "stopped" => Ok(AnnounceEvent::Stopped),
+            other => Err(format!(
+                "unknown announce event {other:?} (started, completed or stopped)"
+            )),
+        }
+    }
+}
+
+/// What we tell a tracker about one torrent.
+#[derive(Debug, Clone)]
+pub struct AnnounceRequest {
+    pub info_hash: InfoHash,
+    pub peer_id: PeerId,
+    /// The port we really listen on.
+    pub port: u16,
+    pub uploaded: u64,
+    pub downloaded: u64,
+    pub left: u64,
+    pub event: Option<AnnounceEvent>,
+    /// Peers wanted; `None` lets the tracker choose (usually 50).
+    pub numwant: Option<u32>,
+    /// A random number that stays the same for the session, so a tracker can recognise us if our IP
+    /// changes.
+    pub key: Option<u32>,
+    /// Our address, when the tracker would otherwise see a different one (e.g. a tracker on the same
+    /// host sees 127.0.0.1).
+    pub ip: Option<IpAddr>,
+}
+
+/// A tracker's answer to an announce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnounceResponse {
+    /// Wait this long before the next regular announce.
+    pub interval: Duration,
+    /// Never announce more often than this.
+    pub min_interval: Option<Duration>,
+    /// Seeders.
+    pub complete: Option<u64>,
+    /// Leechers.
+    pub incomplete: Option<u64>,
+    /// IPv4 (`peers`) and IPv6 (`peers6`) peers, in the tracker's order.
+    pub peers: Vec<SocketAddr>,
+    pub warning: Option<String>,
+}
+
+/// Scrape counts for one torrent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ScrapeStats {
+    /// Seeders.
+    pub complete: u64,
+    /// Leechers.
+    pub incomplete: u64,
+    /// Completed downloads the tracker has counted.
+    pub downloaded: u64,
+}
+
+/// Why a tracker call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TrackerError {
+    #[error("invalid tracker URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("{0}:// trackers are not supported (only http:// and https://)")]
+    UnsupportedScheme(String),
+    #[error("could not reach tracker {url}: {detail}")]
+    Transport {
+        url: String,
+        detail: String,
+        timed_out: bool,
+    },
+    #[error("tracker {url} answered HTTP {status}")]
+    Http { url: String, status: u16 },
+    #[error("tracker refused: {0}")]
+    Failure(String),
+    #[error("tracker sent an invalid reply: {0}")]
+    BadResponse(String),
+    #[error("tracker {0} has no scrape address (its announce path does not end in `announce`)")]
+    NoScrape(String),
+}
+
+impl TrackerError {
+    /// Worth trying again soon: the tracker could not be reached or had a server-side error. A
+    /// `failure reason` or a malformed reply is not retried at once.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            TrackerError::Transport { .. } => true,
+            TrackerError::Http { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+/// Immediate retries inside one call: up to `attempts` tries in all, waiting `first_delay`, then twice
+/// that, ... at most `max_delay` between them. Only [`TrackerError::is_transient`] errors are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// One try, no retry (e.g. the `stopped` announce when closing).
+    pub fn none() -> Self {
+        RetryPolicy {
+            attempts: 1,
+            first_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+        }
+    }
+}
+
+impl Default for RetryPolicy {
+    /// Three tries, 0.5 s then 1 s apart (each +-20 %).
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 3,
+            first_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(4),
+        }
+    }
+}
+
+/// An HTTP tracker client. Cloning is cheap and clones share one connection pool, so announces to the
+/// same tracker reuse a kept-alive connection.
+#[derive(Clone)]
+pub struct TrackerClient {
+    http: reqwest::Client,
+    retry: RetryPolicy,
+}
+
+impl Default for TrackerClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TrackerClient {
+    /// Connect timeout 10 s, whole request 30 s, idle connections kept 90 s, [`RetryPolicy::default`].
+    pub fn new() -> Self {
+        Self::with_timeouts(Duration::from_secs(10), Duration::from_secs(30))
+    }
+
+    /// A client with the given connect and whole-request timeouts.
+    pub fn with_timeouts(connect: Duration, request: Duration) -> Self {
+        Self::build(connect, request, None)
+    }
+
+    /// [`TrackerClient::new`] whose requests go out from `ip`: a peer that listens on one address of
+    /// a host with several announces from it, so the tracker hands out the address it listens on.
+    pub fn from_address(ip: std::net::IpAddr) -> Self {
+        Self::build(Duration::from_secs(10), Duration::from_secs(30), Some(ip))
+    }
+
+    fn build(connect: Duration, request: Duration, local: Option<std::net::IpAddr>) -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("btorrent/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(connect)
+            .timeout(request)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .local_address(local)
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .build()
+            .unwrap_or_default();
+        TrackerClient {
+            http,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The same client (same connection pool) with another retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Announces to `announce_url` and returns the tracker's answer.
+    pub async fn announce(
+        &self,
+        announce_url: &str,
+        req: &AnnounceRequest,
+    ) -> Result<AnnounceResponse, TrackerError> {
+        let url = with_query(&http_url(announce_url)?, &announce_query(req))?;
+        let body = self.get(&url, MAX_REPLY).await?;
+        response::parse_announce(&body)
+    }
+
+    /// Scrapes the counts of `hashes` at the scrape address that goes with `announce_url` (BEP 48:
+    /// the last path segment `announce...` becomes `scrape...`). Hashes the tracker does not know are
+    /// missing from the map.
+    pub async fn scrape(
+        &self,
+        announce_url: &str,
+        hashes: &[InfoHash],
+    ) -> Result<HashMap<InfoHash, ScrapeStats>, TrackerError> {
+        let base = scrape_url(&http_url(announce_url)?)?;
+        let mut out = HashMap::with_capacity(hashes.len());
+        for batch in hashes.chunks(SCRAPE_BATCH) {
+            let query: String = batch
+                .iter()
+                .map(|h| format!("info_hash={}", encode(&h.0)))
+                .collect::<Vec<_>>()
+                .join("&");
+            let url = with_query(&base, &query)?;
+            let body = self.get(&url, MAX_REPLY).await?;
+            out.extend(response::parse_scrape(&body)?);
+        }
+        Ok(out)
+    }
+
+    /// The active peers listed by a btorrent tracker's `/get_peers`, optionally only those of one
+    /// torrent. `tracker_url` may be the announce URL (`http://host:6969/announce`) or the tracker's
+    /// base URL (`http://host:6969`).
+    pub async fn get_peers(
+        &self,
+        tracker_url: &str,
+        info_hash: Option<InfoHash>,
+    ) -> Result<Vec<PeerListing>, TrackerError> {
+        Ok(self.get_peer_list(tracker_url, info_hash).await?.peers)
+    }
+
+    /// Like [`get_peers`](Self::get_peers) with the listing's `total` and `truncated` fields. The
+    /// tracker serves the listing in pages; this asks for each in turn (`after=` the previous page's
+    /// `next`) until the last, reading at most `MAX_LISTING` bytes in all.
+    pub async fn get_peer_list(
+        &self,
+        tracker_url: &str,
+        info_hash: Option<InfoHash>,
+    ) -> Result<PeerList, TrackerError> {
+        let base = get_peers_url(&http_url(tracker_url)?);
+        let mut list = PeerList::default();
+        let mut after: Option<String> = None;
+        let mut read = 0;
+        loop {
+            let mut query: Vec<String> = info_hash
+                .map(|h| format!("info_hash={}", h.to_hex()))
+                .into_iter()
+                .collect();
+            if let Some(a) = &after {
+                query.push(format!("after={}", encode(a.as_bytes())));
+            }
+            let url = if query.is_empty() {
+                base.clone()
+            } else {
+                with_query(&base, &query.join("&"))?
+            };
+            let body = self.get(&url, MAX_LISTING - read).await?;
+            read += body.len();
+            let page: PeerList = serde_json::from_slice(&body).map_err(|e| {
+                TrackerError::BadResponse(format!("/get_peers is not a peer listing: {e}"))
+            })?;
+            list.total = page.total;
+            list.truncated = page.truncated;
+            let last_page = page.peers.is_empty() || page.next.is_none() || page.next == after;
+            list.peers.extend(page.peers);
+            if last_page {
+                return Ok(list);
+            }
+            after = page.next;
+        }
+    }
+
+    /// GET with the retry policy.
+    async fn get(&self, url: &Url, cap: usize) -> Result<Vec<u8>, TrackerError> {
+        let mut backoff = Backoff::new(self.retry.first_delay, self.retry.max_delay);
+        let mut tries = 1;
+        loop {
+            match self.get_once(url, cap).await {
+                Err(e) if e.is_transient() && tries < self.retry.attempts => {
+                    tries += 1;
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn get_once(&self, url: &Url, cap: usize) -> Result<Vec<u8>, TrackerError> {
+        let mut resp = self
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| transport_error(url, &e))?;
+        let status = resp.status();
+        if resp.content_length().is_some_and(|n| n > cap as u64) {
+            return Err(too_large(cap));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(url, &e))? {
+            if body.len() + chunk.len() > cap {
+                return Err(too_large(cap));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if !status.is_success() {
+            // Some trackers send their `failure reason` with an error status: prefer their words.
+            if let Err(e @ TrackerError::Failure(_)) = response::parse_announce(&body) {
+                return Err(e);
+            }
+            return Err(TrackerError::Http {
+                url: display_url(url),
+                status: status.as_u16(),
+            });
+        }
+        Ok(body)
+    }
+}
+
+fn too_large(cap: usize) -> TrackerError {
+    TrackerError::BadResponse(format!("reply larger than {} KiB", cap >> 10))
+}
+
+/// Percent-encodes raw bytes for a query value.
+pub fn encode(bytes: &[u8]) -> String {
+    percent_encoding::percent_encode(bytes, QUERY_VALUE).to_string()
+}
+
+fn announce_query(req: &AnnounceRequest) -> String {
+    use std::fmt::Write;
+    let mut q = format!(
+        "info_hash={}&peer_id={}&port={}&uploaded={}&downloaded={}&left={}&compact=1&no_peer_id=1",
+        encode(&req.info_hash.0),
+        encode(&req.peer_id.0),
+        req.port,
+        req.uploaded,
+        req.downloaded,
+        req.left
+    );
+    if let Some(ev) = req.event {
+        let _ = write!(q, "&event={ev}");
+    }
+    if let Some(n) = req.numwant {
+        let _ = write!(q, "&numwant={n}");
+    }
+    if let Some(k) = req.key {
+        let _ = write!(q, "&key={k:08X}");
+    }
+    if let Some(ip) = req.ip {
+        let _ = write!(q, "&ip={}", encode(ip.to_string().as_bytes()));
+    }
+    q
+}
+
+/// Parses a tracker URL and checks it is http(s).
+fn http_url(s: &str) -> Result<Url, TrackerError> {
+    let mut url = Url::parse(s.trim()).map_err(|e| TrackerError::BadUrl {
+        url: s.to_string(),
+        reason: e.to_string(),
+    })?;
+    match url.scheme() {
+        "http" | "https" => {}
+        other => return Err(TrackerError::UnsupportedScheme(other.to_string())),
+    }
+    if url.host().is_none() {
+        return Err(TrackerError::BadUrl {
+            url: s.to_string(),
+            reason: "no host".into(),
+        });
+    }
+    url.set_fragment(None);
+    Ok(url)
+}
+
+/// Appends `query` (already encoded) to whatever query the URL has, e.g. a passkey.
+fn with_query(url: &Url, query: &str) -> Result<Url, TrackerError> {
+    let mut url = url.clone();
+    let q = match url.query() {
+        Some(existing) if !existing.is_empty() => format!("{existing}&{query}"),
+        _ => query.to_string(),
+    };
+    url.set_query(Some(&q));
+    Ok(url)
+}
+
+/// BEP 48 convention: `.../announce[suffix]` is scraped at `.../scrape[suffix]`.
+fn scrape_url(announce: &Url) -> Result<Url, TrackerError> {
+    let path = announce.path();
+    let cut = path.rfind('/').map_or(0, |i| i + 1);
+    match path[cut..].strip_prefix("announce") {
+        Some(suffix) => {
+            let mut url = announce.clone();
+            url.set_path(&format!("{}scrape{suffix}", &path[..cut]));
+            Ok(url)
+        }
+        None => Err(TrackerError::NoScrape(display_url(announce))),
+    }
+}
+
+/// `http://h/announce` or `http://h` or `http://h/` or `http://h/get_peers` -> `http://h/get_peers`.
+fn get_peers_url(tracker: &Url) -> Url {
+    let path = tracker.path();
+    let cut = path.rfind('/').map_or(0, |i| i + 1);
+    let last = &path[cut..];
+    let mut url = tracker.clone();
+    if last.starts_with("announce") || last == "get_peers" {
+        url.set_path(&format!("{}get_peers", &path[..cut]));
+    } else if last.is_empty() {
+        url.set_path(&format!("{path}get_peers"));
+    } else {
+        url.set_path(&format!("{path}/get_peers"));
+    }
+    url
+}
+
+/// A tracker URL as logs show it: scheme, host, port and path, never a passkey in the query.
+pub fn shown_url(url: &str) -> String {
+    match http_url(url) {
+        Ok(u) => display_url(&u),
+        Err(_) => url.split('?').next().unwrap_or(url).to_string(),
+    }
+}
+
+/// The URL without its query, user info or fragment, for error text.
+fn display_url(url: &Url) -> String {
+    let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    if let Some(port) = url.port() {
+        shown.push_str(&format!(":{port}"));
+    }
+    shown.push_str(url.path());
+    shown
+}
+
+fn transport_error(url: &Url, e: &reqwest::Error) -> TrackerError {
+    if e.is_redirect() {
+        return TrackerError::BadResponse(format!(
+            "{} redirected more than {MAX_REDIRECTS} times",
+            display_url(url)
+        ));
+    }
+    // reqwest's own text repeats the whole URL (query included); report the root cause instead.
+    let mut root: &dyn std::error::Error = e;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    let detail = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        format!("cannot connect: {root}")
+    } else {
+        root.to_string()
+    };
+    TrackerError::Transport {
+        url: display_url(url),
+        detail,
+        timed_out: e.is_timeout(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_bytes_are_percent_encoded() {
+        let bytes: Vec<u8> = vec![
+            0x00, b'+', b' ', b'a', b'Z', b'9', b'-', b'.', b'_', b'~', 0xff, b'%',
+        ];
+        assert_eq!(encode(&bytes), "%00%2B%20aZ9-._~%FF%25");
+    }
+
+    #[test]
+    fn announce_query_has_every_field() {
+        let req = AnnounceRequest {
+            info_hash: InfoHash([0x12; 20]),
+            peer_id: PeerId(*b"-BT0100-abcdefghijkl"),
+            port: 6881,
+            uploaded: 1,
+            downloaded: 2,
+            left: 3,
+            event: Some(AnnounceEvent::Started),
+            numwant: Some(80),
+            key: Some(0xdead),
+            ip: Some("10.0.0.1".parse().unwrap()),
+        };
+        let q = announce_query(&req);
+        assert!(q.starts_with(&format!("info_hash={}&peer_id=-BT0100-abcdefghijkl&port=6881&uploaded=1&downloaded=2&left=3&compact=1", "%12".repeat(20))), "{q}");
+        assert!(
+            q.ends_with("&event=started&numwant=80&key=0000DEAD&ip=10.0.0.1"),
+            "{q}"
+        );
+    }
+
+    #[test]
+    fn urls_for_scrape_and_get_peers() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert_eq!(
+            scrape_url(&u("http://t:1/announce?pk=1")).unwrap().as_str(),
+            "http://t:1/scrape?pk=1"
+        );
+        assert_eq!(
+            scrape_url(&u("http://t/x/announce.php")).unwrap().as_str(),
+            "http://t/x/scrape.php"
+        );
+        assert!(matches!(
+            scrape_url(&u("http://t/a")),
+            Err(TrackerError::NoScrape(_))
+        ));
+        for s in [
+            "http://t:1",
+            "http://t:1/",
+            "http://t:1/announce",
+            "http://t:1/get_peers",
+        ] {
+            assert_eq!(get_peers_url(&u(s)).as_str(), "http://t:1/get_peers", "{s}");
+        }
+        assert_eq!(
+            get_peers_url(&u("http://t/tr")).as_str(),
+            "http://t/tr/get_peers"
+        );
+        let q = with_query(&u("http://t/announce?pk=a"), "x=1").unwrap();
+        assert_eq!(q.as_str(), "http://t/announce?pk=a&x=1");
+        assert_eq!(display_url(&q), "http://t/announce");
+        assert_eq!(shown_url("http://u:pw@t:1/a?passkey=s"), "http://t:1/a");
+    }
+
+    #[test]
+    fn unsupported_and_bad_urls() {
+        assert!(matches!(
+            http_url("udp://t:80/announce"),
+            Err(TrackerError::UnsupportedScheme(s)) if s == "udp"
+        ));
+        assert!(matches!(
+            http_url("not a url"),
+            Err(TrackerError::BadUrl { .. })
+        ));
+    }
+}

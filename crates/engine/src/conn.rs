@@ -1,0 +1,625 @@
+//! The reader task of one connection: it owns the protocol state (what the peer has, our requests to
+//! it, the request window) and speaks the protocol; the writer task (`writer.rs`) sends.
+//!
+//! Limits enforced here, on top of the codec's (which checks every bitfield's length and spare bits):
+//! a bitfield that comes late or twice (aria2 does both) is merged with what we knew, never trusted to
+//! take pieces away; a `piece` we did not request (and did not just cancel) ends the connection; at most our
+//! `reqq` requests queued from the peer; requests for pieces we lack or while we choke are refused.
+//!
+//! The request window: it starts at [`START_WINDOW`] and grows by one per block received (slow start,
+//! doubling per round trip) until the rate stops growing; then it follows the rate (about
+//! [`WINDOW_SECONDS`] of data in flight), always within `MIN_WINDOW..=min(reqq, MAX_WINDOW)`, and
+//! under a download limit within what the limit lets in over `WINDOW_SECONDS`. Over the limit, the
+//! socket is left unread for a while (the peer's TCP window closes); nothing else waits.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
+
+use super::peer::PeerShared;
+use super::picker::BlockResult;
+use super::rate::Rate;
+use super::torrent::Torrent;
+use super::writer::OutQueue;
+use btorrent_proto::wire::extension::OUR_REQQ;
+use btorrent_proto::wire::handshake::Handshake;
+use btorrent_proto::wire::{Bitfield, BlockRef, ExtHandshake, Message, PeerCodec, BLOCK_SIZE};
+
+pub const MAX_WINDOW: usize = 500;
+pub const MIN_WINDOW: usize = 2;
+pub const START_WINDOW: usize = 16;
+pub const WINDOW_SECONDS: f64 = 2.0;
+/// The longest a peer may go without delivering a block while we wait on requests, whatever its
+/// history (see `Conn::snub_after`).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// The shortest: a peer is never snubbed sooner than this.
+pub const SNUB_FLOOR: Duration = Duration::from_secs(3);
+/// Before the first block, nothing is known of a peer's pace: this long.
+pub const SNUB_UNKNOWN: Duration = Duration::from_secs(8);
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
+pub const KEEPALIVE: Duration = Duration::from_secs(60);
+const READ_BUFFER: usize = 256 * 1024;
+
+pub(crate) struct Conn {
+    t: Arc<Torrent>,
+    sh: Arc<PeerShared>,
+    codec: PeerCodec,
+    out: Arc<OutQueue>,
+    ext: bool,
+    fast: bool,
+    /// What the peer has.
+    pub(crate) has: Bitfield,
+    /// Our pieces when we registered; later ones arrive through the have log from `cursor`.
+    ours_at_start: Bitfield,
+    cursor: usize,
+    peer_choking: bool,
+    am_interested: bool,
+    sent_choking: bool,
+    reqq: usize,
+    pub(crate) requests: VecDeque<(BlockRef, Instant)>,
+    /// Requests we cancelled or gave up on; a late copy is accepted, not an error.
+    cancelled: VecDeque<BlockRef>,
+    allowed_fast: Vec<u32>,
+    window: usize,
+    slow_start: bool,
+    last_rate: u64,
+    last_block_at: Instant,
+    /// How long its requests take to be answered (queueing at the peer included): a smoothed mean
+    /// and mean deviation, as TCP estimates its round trip. `None` until the first block.
+    answer_time: Option<(Duration, Duration)>,
+    last_recv: Instant,
+    down_rate: Rate,
+    up_rate: Rate,
+    pub(crate) listen_addr: Option<SocketAddr>,
+    pub(crate) got_piece: bool,
+    picked: Vec<BlockRef>,
+}
+
+impl Conn {
+    pub(crate) fn new(
+        t: Arc<Torrent>,
+        sh: Arc<PeerShared>,
+        hs: Handshake,
+        ours: Bitfield,
+        cursor: usize,
+    ) -> Self {
+        let fast = hs.supports_fast();
+        let n = t.geo.piece_count as usize;
+        let window = Duration::from_secs(3);
+        Conn {
+            codec: PeerCodec::new(t.geo, fast),
+            out: Arc::new(OutQueue::new(fast)),
+            ext: hs.supports_extensions(),
+            fast,
+            has: Bitfield::new(n),
+            ours_at_start: ours,
+            cursor,
+            peer_choking: true,
+            am_interested: false,
+            sent_choking: true,
+            reqq: btorrent_proto::wire::extension::DEFAULT_REQQ as usize,
+            requests: VecDeque::new(),
+            cancelled: VecDeque::new(),
+            allowed_fast: Vec::new(),
+            window: START_WINDOW,
+            slow_start: true,
+            last_rate: 0,
+            last_block_at: Instant::now(),
+            answer_time: None,
+            last_recv: Instant::now(),
+            down_rate: Rate::new(window),
+            up_rate: Rate::new(window),
+            listen_addr: None,
+            got_piece: false,
+            picked: Vec::new(),
+            t,
+            sh,
+        }
+    }
+
+    pub(crate) async fn run(
+        &mut self,
+        stream: TcpStream,
+        conn: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let (mut rd, wr) = stream.into_split();
+        let writer = tokio::spawn(super::writer::run(
+            self.t.clone(),
+            self.sh.clone(),
+            self.out.clone(),
+            wr,
+            conn.clone(),
+        ));
+        let r = self.event_loop(&mut rd, &conn).await;
+        conn.cancel();
+        let _ = writer.await;
+        r
+    }
+
+    async fn event_loop(
+        &mut self,
+        rd: &mut tokio::net::tcp::OwnedReadHalf,
+        conn: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        self.send_initial();
+        let mut have_rx = self.t.have_tx.subscribe();
+        let mut rbuf = BytesMut::with_capacity(READ_BUFFER);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let sh = self.sh.clone();
+        // Over the session's download limit, the socket is not read until this time (TCP then slows
+        // the peer); everything else goes on meanwhile.
+        let mut read_again_at: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                _ = conn.cancelled() => return Ok(()),
+                r = rd.read_buf(&mut rbuf), if read_again_at.is_none() => {
+                    let n = r?;
+                    if n == 0 {
+                        anyhow::bail!("peer closed the connection");
+                    }
+                    self.last_recv = Instant::now();
+                    if let Some(limit) = &self.t.ctx.download_limit {
+                        let wait = limit.reserve(n as u64);
+                        if !wait.is_zero() {
+                            read_again_at = Some(tokio::time::Instant::now() + wait);
+                        }
+                    }
+                    while let Some(msg) = self.codec.decode(&mut rbuf)? {
+                        self.on_message(msg)?;
+                    }
+                }
+                _ = tokio::time::sleep_until(read_again_at.unwrap_or_else(tokio::time::Instant::now)),
+                    if read_again_at.is_some() => read_again_at = None,
+                _ = sh.notify.notified() => self.on_commands()?,
+                r = have_rx.changed() => if r.is_ok() { self.send_haves()? },
+                _ = tick.tick() => self.on_tick()?,
+            }
+            self.fill_requests();
+            self.out.flush();
+        }
+    }
+
+    fn send_initial(&mut self) {
+        let ours = &self.ours_at_start;
+        if self.fast && ours.is_full() {
+            self.out.push(&Message::HaveAll);
+        } else if self.fast && ours.none() {
+            self.out.push(&Message::HaveNone);
+        } else if !ours.none() {
+            self.out.push(&Message::Bitfield(ours.clone()));
+        }
+        if self.ext {
+            let payload = ExtHandshake::ours(self.t.ctx.listen_addr.port());
+            self.out.push(&Message::Extended {
+                id: 0,
+                payload: payload.into(),
+            });
+        }
+        self.out.flush();
+    }
+
+    fn on_message(&mut self, msg: Message) -> anyhow::Result<()> {
+        match msg {
+            Message::KeepAlive => {}
+            Message::Extended { id, payload } => {
+                if id == 0 {
+                    let h = ExtHandshake::parse(&payload)
+                        .map_err(|e| anyhow::anyhow!("bad extension handshake: {e}"))?;
+                    self.reqq = h.effective_reqq() as usize;
+                    *self.sh.client.lock() = h.client.clone();
+                    if let Some(p) = h.port {
+                        self.note_listen_port(p);
+                    }
+                }
+            }
+            Message::Bitfield(bf) => self.set_has(bf),
+            Message::HaveAll => self.set_has(Bitfield::full(self.has.len())),
+            Message::HaveNone => {}
+            Message::Have(i) => {
+                if self.has.set(i as usize) {
+                    self.t.core.lock().picker.add_have(i);
+                    self.after_has_changed();
+                }
+            }
+            Message::Choke => {
+                self.peer_choking = true;
+                // Without the fast extension a choke drops every request; with it the peer rejects
+                // them one by one, but giving them back now costs nothing: a late block is still taken.
+                self.give_back_all();
+            }
+            Message::Unchoke => self.peer_choking = false,
+            Message::Interested => {
+                self.sh.peer_interested.store(true, Ordering::Relaxed);
+                self.t.core.lock().choke_soon = true;
+                self.t.wake.notify_one();
+            }
+            Message::NotInterested => {
+                self.sh.peer_interested.store(false, Ordering::Relaxed);
+                self.sh.set_choking(true);
+                self.t.core.lock().choke_soon = true;
+                self.t.wake.notify_one();
+            }
+            Message::Request(b) => self.on_request(b),
+            Message::Cancel(b) => {
+                self.out.inner.lock().uploads.retain(|x| *x != b);
+            }
+            Message::Reject(b) => {
+                if let Some(pos) = self.requests.iter().position(|(x, _)| *x == b) {
+                    self.requests.remove(pos);
+                    self.t.core.lock().picker.release(self.sh.key, b);
+                }
+            }
+            Message::AllowedFast(i) => {
+                if self.allowed_fast.len() < 64 && !self.allowed_fast.contains(&i) {
+                    self.allowed_fast.push(i);
+                }
+            }
+            Message::Piece { index, begin, data } => self.on_piece(index, begin, &data)?,
+            Message::Port(_) | Message::Suggest(_) => {}
+        }
+        Ok(())
+    }
+
+    fn note_listen_port(&mut self, port: u16) {
+        let a = SocketAddr::new(self.sh.addr.ip(), port);
+        if self.listen_addr.is_some() || a == self.t.ctx.listen_addr {
+            return;
+        }
+        self.listen_addr = Some(a);
+        *self.sh.listen.lock() = Some(a);
+        let mut c = self.t.core.lock();
+        if c.banned_ips.contains(&a.ip()) {
+            return;
+        }
+        c.known.note_connected(a);
+    }
+
+    /// Takes the peer's bitfield, merged with what it told us before.
+    fn set_has(&mut self, mut bf: Bitfield) {
+        for i in self.has.ones() {
+            bf.set(i);
+        }
+        let mut c = self.t.core.lock();
+        c.picker.remove_availability(&self.has);
+        c.picker.add_availability(&bf);
+        drop(c);
+        self.has = bf;
+        self.after_has_changed();
+    }
+
+    /// Updates interest and seed status after the peer's pieces changed.
+    fn after_has_changed(&mut self) {
+        let full = self.has.is_full();
+        self.sh.seed.store(full, Ordering::Relaxed);
+        let (interesting, we_complete) = {
+            let c = self.t.core.lock();
+            (c.picker.interesting(&self.has), c.picker.is_complete())
+        };
+        if full && we_complete {
+            self.sh.close("both sides have every piece");
+        }
+        self.set_interest(interesting);
+    }
+
+    fn set_interest(&mut self, want: bool) {
+        if want != self.am_interested {
+            self.am_interested = want;
+            self.sh.am_interested.store(want, Ordering::Relaxed);
+            self.out.push(if want {
+                &Message::Interested
+            } else {
+                &Message::NotInterested
+            });
+        }
+    }
+
+    fn on_request(&mut self, b: BlockRef) {
+        let refuse = self.sent_choking
+            || !self.t.core.lock().picker.have().get(b.index as usize)
+            || self.out.inner.lock().uploads.len() >= OUR_REQQ as usize;
+        if refuse {
+            if self.fast {
+                self.out.push(&Message::Reject(b));
+            }
+            return;
+        }
+        self.out.inner.lock().uploads.push_back(b);
+    }
+
+    fn on_piece(&mut self, index: u32, begin: u32, data: &[u8]) -> anyhow::Result<()> {
+        let b = BlockRef {
+            index,
+            begin,
+            length: data.len() as u32,
+        };
+        let pos = if self.requests.front().is_some_and(|(x, _)| *x == b) {
+            Some(0)
+        } else {
+            self.requests.iter().position(|(x, _)| *x == b)
+        };
+        match pos {
+            Some(p) => {
+                if let Some((_, asked)) = self.requests.remove(p) {
+                    self.note_answer_time(asked.elapsed());
+                }
+            }
+            None => match self.cancelled.iter().position(|x| *x == b) {
+                Some(p) => {
+                    self.cancelled.remove(p);
+                }
+                None => anyhow::bail!("sent a block we never requested ({index}:{begin})"),
+            },
+        }
+        let n = data.len() as u64;
+        self.sh.downloaded.fetch_add(n, Ordering::Relaxed);
+        self.t.downloaded.fetch_add(n, Ordering::Relaxed);
+        self.last_block_at = Instant::now();
+        self.got_piece = true;
+        if self.slow_start && self.window < self.max_window() {
+            self.window += 1;
+        }
+        let mut c = self.t.core.lock();
+        let (cancel, complete) = match c.picker.on_block(self.sh.key, b, data) {
+            BlockResult::Stored { cancel } => (cancel, None),
+            BlockResult::Complete {
+                index,
+                buf,
+                contributors,
+                cancel,
+            } => (cancel, Some((index, buf, contributors))),
+            BlockResult::NotNeeded => (Vec::new(), None),
+        };
+        for k in cancel {
+            if let Some(p) = c.peers.get(&k) {
+                p.cancel(b);
+            }
+        }
+        drop(c);
+        if let Some((index, buf, contributors)) = complete {
+            super::verify::spawn(self.t.clone(), index, buf, contributors);
+        }
+        Ok(())
+    }
+
+    fn give_back_all(&mut self) {
+        if self.requests.is_empty() {
+            return;
+        }
+        let mut c = self.t.core.lock();
+        for (b, _) in self.requests.drain(..) {
+            c.picker.release(self.sh.key, b);
+            self.cancelled.push_back(b);
+        }
+        drop(c);
+        while self.cancelled.len() > 2 * MAX_WINDOW {
+            self.cancelled.pop_front();
+        }
+    }
+
+    fn on_commands(&mut self) -> anyhow::Result<()> {
+        let (cancels, close, withdrawn) = {
+            let mut cmds = self.sh.cmds.lock();
+            let w = std::mem::take(&mut cmds.withdrawn);
+            (std::mem::take(&mut cmds.cancels), cmds.close.take(), w)
+        };
+        if let Some(why) = close {
+            anyhow::bail!("{why}");
+        }
+        self.on_withdrawn(&withdrawn)?;
+        for b in cancels {
+            if let Some(pos) = self.requests.iter().position(|(x, _)| *x == b) {
+                self.requests.remove(pos);
+                self.out.push(&Message::Cancel(b));
+                self.cancelled.push_back(b);
+            }
+        }
+        while self.cancelled.len() > 2 * MAX_WINDOW {
+            self.cancelled.pop_front();
+        }
+        let choke = self.sh.am_choking();
+        if choke != self.sent_choking {
+            self.sent_choking = choke;
+            if choke {
+                self.out.push(&Message::Choke);
+                let dropped: Vec<BlockRef> = self.out.inner.lock().uploads.drain(..).collect();
+                if self.fast {
+                    for b in dropped {
+                        self.out.push(&Message::Reject(b));
+                    }
+                }
+            } else {
+                self.out.push(&Message::Unchoke);
+            }
+        }
+        Ok(())
+    }
+
+    /// Pieces we withdrew (see `disk_check`): queued requests for them are dropped (rejected to a peer
+    /// with the fast extension). A peer that lacks one and may ask for it (it wants our pieces, or it
+    /// cannot be sent a reject) is let go: a fast peer told `reject` asks again at once, forever, and
+    /// any other would wait on its request; it gets our current bitfield when it comes back. We may
+    /// want the pieces from the peers that stay.
+    fn on_withdrawn(&mut self, pieces: &[u32]) -> anyhow::Result<()> {
+        if pieces.is_empty() {
+            return Ok(());
+        }
+        let dropped: VecDeque<BlockRef> = {
+            let mut q = self.out.inner.lock();
+            let (gone, kept) = q.uploads.drain(..).partition(|b| pieces.contains(&b.index));
+            q.uploads = kept;
+            gone
+        };
+        if self.fast {
+            for b in dropped {
+                self.out.push(&Message::Reject(b));
+            }
+        }
+        let may_ask = !self.fast || self.sh.peer_interested();
+        if let Some(i) = pieces
+            .iter()
+            .find(|&&i| may_ask && !self.has.get(i as usize))
+        {
+            anyhow::bail!(
+                "we withdrew piece {i}: the peer learns our pieces anew when it reconnects"
+            );
+        }
+        self.after_has_changed();
+        Ok(())
+    }
+
+    /// Announces the pieces we completed since the last call.
+    fn send_haves(&mut self) -> anyhow::Result<()> {
+        let (new, interesting, complete) = {
+            let c = self.t.core.lock();
+            let new: Vec<u32> = c.have_log[self.cursor.min(c.have_log.len())..].to_vec();
+            self.cursor = c.have_log.len();
+            (new, c.picker.interesting(&self.has), c.picker.is_complete())
+        };
+        for i in new {
+            if !self.has.get(i as usize) {
+                self.out.push(&Message::Have(i));
+            }
+        }
+        self.set_interest(interesting);
+        if complete && self.has.is_full() {
+            self.sh.close("both sides have every piece");
+        }
+        Ok(())
+    }
+
+    /// The most requests this peer may have outstanding: its `reqq`, and under a download limit no
+    /// more than the whole session may receive in [`WINDOW_SECONDS`].
+    fn max_window(&self) -> usize {
+        let max = self.reqq.clamp(MIN_WINDOW, MAX_WINDOW);
+        match self.t.ctx.cfg.download_limit {
+            Some(limit) => {
+                let blocks = (limit as f64 * WINDOW_SECONDS / BLOCK_SIZE as f64) as usize;
+                max.min(blocks).max(MIN_WINDOW)
+            }
+            None => max,
+        }
+    }
+
+    fn on_tick(&mut self) -> anyhow::Result<()> {
+        let now = Instant::now();
+        let rate = self
+            .down_rate
+            .update(self.sh.downloaded.load(Ordering::Relaxed), now);
+        let up = self
+            .up_rate
+            .update(self.sh.uploaded.load(Ordering::Relaxed), now);
+        self.sh.down_rate.store(rate, Ordering::Relaxed);
+        self.sh.up_rate.store(up, Ordering::Relaxed);
+        let target = (rate as f64 * WINDOW_SECONDS / BLOCK_SIZE as f64) as usize;
+        if self.slow_start {
+            if self.got_piece && rate > 0 && (rate as f64) < self.last_rate as f64 * 1.1 {
+                self.slow_start = false;
+                self.window = self.window.max(target);
+            }
+        } else {
+            self.window = target;
+        }
+        self.window = self.window.clamp(MIN_WINDOW, self.max_window());
+        self.last_rate = rate;
+
+        if !self.requests.is_empty() && now.duration_since(self.last_block_at) > self.snub_after() {
+            // Snubbed: hand its requests to others and ask it for little from now on.
+            tracing::debug!(peer = %self.sh.addr, requests = self.requests.len(),
+                "snubbed: nothing delivered for {:?}", now.duration_since(self.last_block_at));
+            let pending: Vec<BlockRef> = self.requests.iter().map(|(b, _)| *b).collect();
+            for b in &pending {
+                self.out.push(&Message::Cancel(*b));
+            }
+            self.give_back_all();
+            self.slow_start = false;
+            self.window = MIN_WINDOW;
+            self.last_block_at = now;
+        }
+        if now.duration_since(self.last_recv) > IDLE_TIMEOUT {
+            anyhow::bail!("idle for {} s", IDLE_TIMEOUT.as_secs());
+        }
+        let last_write = self.out.inner.lock().last_write;
+        if now.duration_since(last_write) > KEEPALIVE {
+            self.out.push(&Message::KeepAlive);
+        }
+        Ok(())
+    }
+
+    /// Records how long a request took to be answered.
+    fn note_answer_time(&mut self, took: Duration) {
+        self.answer_time = Some(match self.answer_time {
+            None => (took, took / 2),
+            Some((mean, dev)) => {
+                let diff = mean.abs_diff(took);
+                (
+                    mean.mul_f64(0.875) + took.mul_f64(0.125),
+                    dev.mul_f64(0.75) + diff.mul_f64(0.25),
+                )
+            }
+        });
+    }
+
+    /// How long the peer may go without delivering while requests wait: far longer than its requests
+    /// usually take to be answered (mean + 4 deviations, which covers its queue at its rate), within
+    /// [`SNUB_FLOOR`]`..=`[`REQUEST_TIMEOUT`]; [`SNUB_UNKNOWN`] before its first block.
+    fn snub_after(&self) -> Duration {
+        match self.answer_time {
+            None => SNUB_UNKNOWN,
+            Some((mean, dev)) => (mean + dev * 4).clamp(SNUB_FLOOR, REQUEST_TIMEOUT),
+        }
+    }
+
+    fn fill_requests(&mut self) {
+        if !self.am_interested || (self.peer_choking && self.allowed_fast.is_empty()) {
+            return;
+        }
+        let window = self.window.min(self.max_window());
+        let free = window.saturating_sub(self.requests.len());
+        if free == 0 || (free < (window / 8).max(1) && !self.requests.is_empty()) {
+            return;
+        }
+        let restricted;
+        let has = if self.peer_choking {
+            let mut bf = Bitfield::new(self.has.len());
+            for &i in &self.allowed_fast {
+                if self.has.get(i as usize) {
+                    bf.set(i as usize);
+                }
+            }
+            restricted = bf;
+            &restricted
+        } else {
+            &self.has
+        };
+        let mut picked = std::mem::take(&mut self.picked);
+        picked.clear();
+        let n = self.t.core.lock().picker.pick(
+            self.sh.key,
+            has,
+            self.requests.len(),
+            free,
+            &mut picked,
+        );
+        if n > 0 {
+            if self.requests.is_empty() {
+                self.last_block_at = Instant::now();
+            }
+            let now = Instant::now();
+            let mut q = self.out.inner.lock();
+            for b in &picked {
+                btorrent_proto::wire::message::encode(&Message::Request(*b), &mut q.ctrl);
+                self.requests.push_back((*b, now));
+            }
+        }
+        self.picked = picked;
+    }
+}

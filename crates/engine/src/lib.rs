@@ -1,0 +1,263 @@
+//! The peer engine: downloads and uploads torrents over the peer wire protocol.
+//!
+//! # Public API (what the CLI, the script host, the shell and the watch folder call)
+//!
+//! - [`Session::start`]`(SessionConfig)` binds the listener (`cfg.listen`, port 0 = ephemeral) and
+//!   returns a cheap-to-clone [`Session`]. [`Session::listen_addr`] is the address really bound; it is
+//!   the port announced to trackers.
+//! - [`Session::add`]`(Metainfo, AddOptions)` checks the data already in `opts.data_dir`, then
+//!   downloads what is missing and seeds. Before it returns, the quick part of the check is done (file
+//!   sizes, mtimes, resume data): if that vouches for every piece, or there is no data yet, the handle
+//!   is already `Seeding` or `Downloading`; pieces that need hashing are checked in the background
+//!   (state `Checking`). `data_dir` is the folder that holds the torrent's file or top folder, like
+//!   aria2's `--dir`.
+//! - [`Session::get`], [`Session::torrents`], [`Session::remove`] (stops, announces `stopped`, keeps the
+//!   data), [`Session::shutdown`] (the same for every torrent, within a grace period).
+//! - [`Session::subscribe`] gives a broadcast receiver of [`Event`]s; the engine never waits on a
+//!   subscriber (a slow one misses events: `RecvError::Lagged`).
+//! - [`TorrentHandle`]: `info_hash`, `name`, `meta`, `stats` ([`TorrentStats`]), `peers`
+//!   ([`PeerInfo`]), `pause`, `resume`,
+//!   `move_to` (moves the data and keeps seeding from there), `wait_complete`, `add_peers`, `check`
+//!   (hashes every piece on disk again, ignoring resume data; see [`disk_check`]).
+//! - [`probe::fetch_bitfield`] and [`probe::download_piece`]: one-shot questions to one peer.
+//!
+//! # Structure and invariants
+//!
+//! ```text
+//!  Session ── listener task (accepts, reads the handshake, hands the socket to its torrent)
+//!     └── Torrent (Arc) ── torrent task: check data, connect, choke, save resume, announce
+//!            ├── core: Mutex<Core>   picker (piece states, blocks, buffers) · peer registry ·
+//!            │                        known addresses · have log · state
+//!            ├── storage             files, positioned I/O, handle cache
+//!            └── per peer: reader task (protocol, requests) + writer task (send queue, uploads)
+//!                 disk work: hashing (batched: one job per torrent drains its hash queue) and
+//!                 reading blocks to upload (each piece hashed from disk first, unless recently
+//!                 verified) on the blocking pool, writing verified pieces on the torrent's writer
+//!                 thread
+//! ```
+//!
+//! - **Lock order**: `Torrent::core` first; under it a peer's small mutexes (`PeerShared::cmds`,
+//!   `client`, `listen`, `OutQueue::inner`), `Torrent::rates` and the storage's data-folder lock and
+//!   handle cache may be taken, one at a time: none of these is held while another lock is taken. The
+//!   session's torrent map, the writer-thread sender, the hash queue (`Torrent::hashq`) and the
+//!   verified marks (`Torrent::upload_marks`) are never held with any other lock (a completed piece leaves the core lock before it enters the hash
+//!   queue). No lock is ever held across an `.await` or a disk read/write; the core lock is held for
+//!   bookkeeping and the copy of one 16 KiB block.
+//! - **Piece states** live in the [`picker`] and change only under the core lock: `Missing → InFlight`
+//!   (a peer task picks it), `InFlight → Hashing` (the last block arrived; the buffer moves to the
+//!   torrent's hash queue), `Hashing → Have` or back to `Missing` (the job reports); and `Missing → Have` for
+//!   the pieces the data check finds on disk; `Have → Missing` when a piece read from disk fails its
+//!   hash ([`disk_check`]: withdrawn). A piece is written to disk only after its SHA-1 matched, so a
+//!   bad piece never reaches the disk; a piece is sent only from data that matched its SHA-1 within
+//!   `upload_verify_ttl` with its files unchanged since, so a piece rotten on disk is never uploaded
+//!   once it is due for a hash (the start-up check does not count: every piece is hashed on its first
+//!   upload).
+//! - **Bounded**: piece buffers (in flight + hashing) by `SessionConfig::max_buffer_bytes`; requests to
+//!   a peer by its adaptive window (at most its `reqq` and [`conn::MAX_WINDOW`]); requests from a peer
+//!   by our advertised `reqq`; messages by the codec's limit; connections by `max_peers_per_torrent` and `max_peers_per_ip`;
+//!   addresses to dial by [`known::MAX_KNOWN`] and [`known::MAX_WAITING`], dials in flight by
+//!   `swarm::MAX_HALF_OPEN`; the event channel by its capacity.
+
+pub mod announce;
+mod announcer;
+pub mod choker;
+pub mod conn;
+pub mod disk_check;
+pub mod known;
+pub mod peer;
+pub mod picker;
+pub mod piece_buf;
+pub mod probe;
+pub mod rate;
+pub mod resume;
+pub mod session;
+pub mod storage;
+mod swarm;
+pub mod torrent;
+pub(crate) mod verify;
+mod writer;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use btorrent_proto::types::{InfoHash, PeerId};
+
+pub use disk_check::CheckReport;
+pub use session::Session;
+pub use torrent::TorrentHandle;
+
+/// Session settings. `Default` listens on 127.0.0.1 with an ephemeral port.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Address to listen on and to dial from (its IP; port 0 = any). Port 0 = ephemeral.
+    pub listen: SocketAddr,
+    /// Our peer id; `None` generates one.
+    pub peer_id: Option<PeerId>,
+    /// Where resume data is kept (`<info-hash>.resume`); `None` = no resume files (data is re-checked).
+    pub resume_dir: Option<PathBuf>,
+    pub max_peers_per_torrent: usize,
+    /// Most connections per torrent from one IP address (each port of a host counts against it).
+    pub max_peers_per_ip: usize,
+    /// A peer connected this long that neither wants our pieces nor has any we want gives its slot to
+    /// a newcomer when the torrent has no other room.
+    pub idle_peer_grace: Duration,
+    /// IP sent to trackers in `ip=`; `None` lets the tracker use the connection's address.
+    pub announce_ip: Option<IpAddr>,
+    /// Regular upload slots per torrent (one optimistic slot comes on top).
+    pub upload_slots: usize,
+    /// Most bytes of piece buffers per torrent (pieces in flight or being hashed).
+    pub max_buffer_bytes: u64,
+    /// How often resume data is saved while it changes.
+    pub resume_interval: Duration,
+    /// Upload limit for the whole session, bytes per second (`None` = unlimited).
+    pub upload_limit: Option<u64>,
+    /// Download limit for the whole session, bytes per second (`None` = unlimited): connections stop
+    /// reading from their sockets while over it, so peers are slowed by TCP itself.
+    pub download_limit: Option<u64>,
+    /// Write verified pieces past the page cache (direct I/O) where the file system allows it; see
+    /// [`storage`]. Saves the copy into the page cache, and keeps a download from filling it.
+    pub direct_writes: bool,
+    /// First wait after a failed announce; it doubles after each failure in a row, up to 30 min, and
+    /// a success resets it (15 s; tests shorten it).
+    pub tracker_backoff: Duration,
+    /// A piece read from disk for upload is hashed first; it is not hashed again for this long while
+    /// its files keep their size and mtime (15 min). See [`disk_check`].
+    pub upload_verify_ttl: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            peer_id: None,
+            resume_dir: None,
+            max_peers_per_torrent: 50,
+            max_peers_per_ip: 10,
+            idle_peer_grace: Duration::from_secs(20),
+            announce_ip: None,
+            upload_slots: 4,
+            max_buffer_bytes: 24 << 20,
+            resume_interval: Duration::from_secs(10),
+            upload_limit: None,
+            download_limit: None,
+            direct_writes: true,
+            tracker_backoff: crate::announce::FAILURE_BACKOFF_FIRST,
+            upload_verify_ttl: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// How to add a torrent.
+#[derive(Debug, Clone, Default)]
+pub struct AddOptions {
+    /// The folder holding the torrent's file (single-file) or top folder (multi-file).
+    pub data_dir: PathBuf,
+    /// Check the data but do not connect to anyone until `resume()`.
+    pub paused: bool,
+    /// Peers to dial besides those the trackers return.
+    pub peers: Vec<SocketAddr>,
+    /// Tracker URLs to use instead of the torrent's own (`Some(vec![])` = no tracker).
+    pub trackers: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TorrentState {
+    Checking,
+    Downloading,
+    Seeding,
+    Paused,
+    Error(String),
+}
+
+impl std::fmt::Display for TorrentState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TorrentState::Checking => f.write_str("checking"),
+            TorrentState::Downloading => f.write_str("downloading"),
+            TorrentState::Seeding => f.write_str("seeding"),
+            TorrentState::Paused => f.write_str("paused"),
+            TorrentState::Error(e) => write!(f, "error: {e}"),
+        }
+    }
+}
+
+/// A snapshot of one torrent.
+#[derive(Debug, Clone)]
+pub struct TorrentStats {
+    pub state: TorrentState,
+    pub pieces_have: usize,
+    pub pieces_total: usize,
+    /// Bytes of verified pieces we hold.
+    pub bytes_verified: u64,
+    pub bytes_total: u64,
+    /// Payload bytes received from peers in this session (duplicates and bad pieces included).
+    pub downloaded: u64,
+    /// Payload bytes sent to peers in this session.
+    pub uploaded: u64,
+    /// Smoothed rates, bytes per second.
+    pub down_rate: u64,
+    pub up_rate: u64,
+    /// Connected peers, and how many of them have every piece.
+    pub peers: usize,
+    pub seeds: usize,
+    pub data_dir: PathBuf,
+    /// Pieces we had whose data on disk then failed its hash (read for upload, or re-checked), in
+    /// this session: each was withdrawn and downloaded again.
+    pub pieces_withdrawn: u64,
+}
+
+/// One connected peer of a torrent.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// The address of the connection (for a peer that dialed us, its outgoing port).
+    pub addr: SocketAddr,
+    /// The client name it gave in its extension handshake.
+    pub client: Option<String>,
+    /// We dialed it.
+    pub outgoing: bool,
+    /// Payload bytes received from it and sent to it on this connection.
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub down_rate: u64,
+    pub up_rate: u64,
+    /// It has every piece.
+    pub seed: bool,
+}
+
+/// What the engine tells its front ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Added {
+        info_hash: InfoHash,
+        name: String,
+    },
+    /// A download reached 100% (never sent for data that was complete when added).
+    Completed {
+        info_hash: InfoHash,
+        name: String,
+    },
+    /// The torrent is seeding: after `Completed`, or after the check found every piece.
+    Seeding {
+        info_hash: InfoHash,
+        name: String,
+    },
+    Error {
+        info_hash: InfoHash,
+        message: String,
+    },
+    Removed {
+        info_hash: InfoHash,
+    },
+    PeerBanned {
+        info_hash: InfoHash,
+        addr: SocketAddr,
+        reason: String,
+    },
+    /// Something wrong that the torrent works around: a piece withdrawn because its data on disk failed
+    /// its hash, a file longer than the torrent says.
+    Warning {
+        info_hash: InfoHash,
+        message: String,
+    },
+}

@@ -1,0 +1,373 @@
+//! One peer connection's life: dialing (from our listen IP), registration with the torrent (self,
+//! banned, duplicate, per-address and too-many checks), the hand-over to [`super::conn`], the clean-up
+//! when it ends, and banning an address that keeps sending bad pieces (by IP: strikes are counted per
+//! address and outlive connections, so a liar that comes back from another port with another peer id
+//! is refused).
+//!
+//! Slots cannot be squatted: one IP address holds at most `max_peers_per_ip` connections of a
+//! torrent, and when a torrent is full a peer that has held its slot for `idle_peer_grace` while
+//! neither side wanted anything of the other makes room for a newcomer (`evict_idle`); peers that
+//! trade are never evicted.
+//!
+//! `PeerShared` is the part of a connection other tasks touch: the choker sets `am_choking`, other
+//! peer tasks queue endgame cancels, the torrent closes it. They wake the connection's reader task
+//! through `PeerShared::notify`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::picker::PeerKey;
+use super::swarm::backoff;
+use super::torrent::Torrent;
+use super::Event;
+use btorrent_proto::types::PeerId;
+use btorrent_proto::wire::handshake::{self, Handshake};
+use btorrent_proto::wire::{Bitfield, BlockRef};
+
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a TCP connect may take. Short: among thousands of addresses that never answer (a junk
+/// tracker reply), each try must free its place quickly for the next.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Bad pieces (each wholly from one address) before that address is banned.
+pub const BAN_STRIKES: u32 = 2;
+/// Peers that left and are remembered for `strike`.
+pub const DEPARTED: usize = 64;
+
+#[derive(Default)]
+pub(crate) struct Cmds {
+    pub cancels: Vec<BlockRef>,
+    pub close: Option<String>,
+    /// Pieces we withdrew (bad on disk): requests for them are dropped (see `disk_check`).
+    pub withdrawn: Vec<u32>,
+}
+
+/// The part of a connection other tasks may touch.
+pub(crate) struct PeerShared {
+    pub key: PeerKey,
+    pub addr: SocketAddr,
+    pub peer_id: PeerId,
+    pub connected_at: Instant,
+    /// We dialed it (rather than it dialing us).
+    pub outgoing: bool,
+    pub client: Mutex<Option<String>>,
+    /// The address it listens on, when it told us (BEP 10 `p`).
+    pub listen: Mutex<Option<SocketAddr>>,
+    pub downloaded: AtomicU64,
+    pub uploaded: AtomicU64,
+    pub(crate) peer_interested: AtomicBool,
+    /// It has pieces we lack (we told it `interested`).
+    pub(crate) am_interested: AtomicBool,
+    pub(crate) am_choking: AtomicBool,
+    pub(crate) seed: AtomicBool,
+    pub(crate) down_rate: AtomicU64,
+    pub(crate) up_rate: AtomicU64,
+    pub(crate) cmds: Mutex<Cmds>,
+    pub(crate) notify: Notify,
+}
+
+impl PeerShared {
+    pub fn peer_interested(&self) -> bool {
+        self.peer_interested.load(Ordering::Relaxed)
+    }
+    pub fn am_choking(&self) -> bool {
+        self.am_choking.load(Ordering::Relaxed)
+    }
+    pub fn is_seed(&self) -> bool {
+        self.seed.load(Ordering::Relaxed)
+    }
+    pub fn down_rate(&self) -> u64 {
+        self.down_rate.load(Ordering::Relaxed)
+    }
+    pub fn up_rate(&self) -> u64 {
+        self.up_rate.load(Ordering::Relaxed)
+    }
+
+    /// The choker's decision; the reader sends `choke`/`unchoke` if it changed.
+    pub fn set_choking(&self, choke: bool) {
+        if self.am_choking.swap(choke, Ordering::Relaxed) != choke {
+            self.notify.notify_one();
+        }
+    }
+
+    pub fn close(&self, reason: impl Into<String>) {
+        self.cmds.lock().close.get_or_insert_with(|| reason.into());
+        self.notify.notify_one();
+    }
+
+    pub fn cancel(&self, b: BlockRef) {
+        self.cmds.lock().cancels.push(b);
+        self.notify.notify_one();
+    }
+}
+
+/// Connects to `addr` (from our listen IP when one is set) and runs the connection.
+pub(crate) async fn dial(t: Arc<Torrent>, addr: SocketAddr, run: CancellationToken) {
+    let hs = tokio::select! {
+        _ = run.cancelled() => Err(anyhow::anyhow!("stopped")),
+        r = connect(&t, addr) => r,
+    };
+    match hs {
+        Ok((stream, theirs)) => serve(t, stream, theirs, addr, Some(addr), run).await,
+        Err(e) => {
+            tracing::debug!(peer = %addr, "dial failed: {e}");
+            t.core.lock().known.dial_failed(addr, backoff);
+            // Its place in the dial list is free: the next address is dialed at once.
+            t.wake.notify_one();
+        }
+    }
+}
+
+async fn connect(t: &Torrent, addr: SocketAddr) -> anyhow::Result<(TcpStream, Handshake)> {
+    let stream = connect_from(t.ctx.listen_addr, addr).await?;
+    let mut stream = stream;
+    let ours = Handshake::ours(t.info_hash(), t.ctx.peer_id);
+    let theirs = handshake::initiate(&mut stream, &ours, HANDSHAKE_TIMEOUT).await?;
+    Ok((stream, theirs))
+}
+
+/// Opens a TCP connection to `addr`, bound to `local`'s IP unless it is unspecified.
+pub(crate) async fn connect_from(local: SocketAddr, addr: SocketAddr) -> anyhow::Result<TcpStream> {
+    let sock = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if !local.ip().is_unspecified() && local.is_ipv4() == addr.is_ipv4() {
+        sock.bind(SocketAddr::new(local.ip(), 0))?;
+    }
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, sock.connect(addr))
+        .await
+        .map_err(|_| anyhow::anyhow!("connect timed out"))??;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Registers a handshaken connection with its torrent and runs it to the end.
+/// `known` is the address to account the connection to in the dial list (outgoing connections).
+pub(crate) async fn serve(
+    t: Arc<Torrent>,
+    stream: TcpStream,
+    hs: Handshake,
+    addr: SocketAddr,
+    known: Option<SocketAddr>,
+    run: CancellationToken,
+) {
+    let registered = register(&t, &hs, addr, known);
+    let (sh, have, cursor) = match registered {
+        Ok(r) => r,
+        Err(why) => {
+            tracing::debug!(peer = %addr, "refused: {why}");
+            let mut c = t.core.lock();
+            if let Some(k) = known.and_then(|a| c.known.get_mut(&a)) {
+                k.connecting = false;
+                k.next_try = Instant::now() + Duration::from_secs(60);
+            }
+            return;
+        }
+    };
+    let mut conn = super::conn::Conn::new(t.clone(), sh.clone(), hs, have, cursor);
+    let result = conn.run(stream, run.child_token()).await;
+    match &result {
+        Ok(()) => tracing::debug!(peer = %addr, "closed"),
+        Err(e) => tracing::debug!(peer = %addr, "closed: {e}"),
+    }
+    // Leave: give back every outstanding request, forget the peer's pieces.
+    let mut c = t.core.lock();
+    for (b, _) in conn.requests.drain(..) {
+        c.picker.release(sh.key, b);
+    }
+    c.picker.remove_availability(&conn.has);
+    c.peers.remove(&sh.key);
+    if c.departed.len() >= DEPARTED {
+        c.departed.pop_front();
+    }
+    c.departed.push_back((sh.key, sh.addr));
+    let lasted = sh.connected_at.elapsed() > Duration::from_secs(30);
+    let mut addrs: Vec<SocketAddr> = known
+        .iter()
+        .chain(conn.listen_addr.iter())
+        .copied()
+        .collect();
+    addrs.dedup();
+    // A connection that replaced this one (both sides dialed) keeps the addresses marked connected.
+    if c.peers.values().any(|p| p.peer_id == sh.peer_id) {
+        addrs.clear();
+    }
+    for a in &addrs {
+        if let Some(k) = c.known.get_mut(a) {
+            k.connected = false;
+            k.connecting = false;
+            k.answered = true;
+            k.seed = conn.has.is_full();
+            k.failures = if lasted || conn.got_piece {
+                0
+            } else {
+                k.failures + 1
+            };
+            k.next_try = Instant::now() + backoff(k.failures);
+        }
+    }
+    c.choke_soon = true;
+    drop(c);
+    t.wake.notify_one();
+}
+
+fn register(
+    t: &Torrent,
+    hs: &Handshake,
+    addr: SocketAddr,
+    known: Option<SocketAddr>,
+) -> Result<(Arc<PeerShared>, Bitfield, usize), &'static str> {
+    let mut c = t.core.lock();
+    if hs.peer_id == t.ctx.peer_id {
+        if let Some(a) = known {
+            c.known.remove(&a);
+            c.own_addrs.insert(a);
+        }
+        return Err("connected to ourselves");
+    }
+    if c.paused || t.life.is_cancelled() {
+        return Err("torrent is paused");
+    }
+    if matches!(
+        c.state,
+        super::TorrentState::Checking | super::TorrentState::Error(_)
+    ) {
+        return Err("torrent is not ready (checking its data, or failed)");
+    }
+    if c.banned_ids.contains(&hs.peer_id) || c.banned_ips.contains(&addr.ip()) {
+        return Err("banned");
+    }
+    // Both sides may dial each other at once. Keep, on both ends, the connection opened by the side
+    // with the lower peer id; otherwise each would drop the one the other kept.
+    let outgoing = known.is_some();
+    if let Some(old) = c.peers.values().find(|p| p.peer_id == hs.peer_id) {
+        let opener = |out: bool| if out { t.ctx.peer_id } else { hs.peer_id };
+        if outgoing == old.outgoing || opener(outgoing) > opener(old.outgoing) {
+            return Err("already connected to this peer");
+        }
+        old.close("replaced by the connection the lower peer id opened");
+    }
+    let same_ip = c
+        .peers
+        .values()
+        .filter(|p| p.addr.ip() == addr.ip())
+        .count();
+    if same_ip >= t.ctx.cfg.max_peers_per_ip {
+        return Err("too many connections from this address");
+    }
+    if c.peers.len() >= t.ctx.cfg.max_peers_per_torrent
+        && !evict_idle(&mut c.peers, t.ctx.cfg.idle_peer_grace)
+    {
+        return Err("too many peers");
+    }
+    let key = c.next_key;
+    c.next_key += 1;
+    let sh = Arc::new(PeerShared {
+        key,
+        addr,
+        peer_id: hs.peer_id,
+        connected_at: Instant::now(),
+        outgoing,
+        client: Mutex::new(None),
+        listen: Mutex::new(None),
+        downloaded: AtomicU64::new(0),
+        uploaded: AtomicU64::new(0),
+        peer_interested: AtomicBool::new(false),
+        am_interested: AtomicBool::new(false),
+        am_choking: AtomicBool::new(true),
+        seed: AtomicBool::new(false),
+        down_rate: AtomicU64::new(0),
+        up_rate: AtomicU64::new(0),
+        cmds: Mutex::new(Cmds::default()),
+        notify: Notify::new(),
+    });
+    c.peers.insert(key, sh.clone());
+    if let Some(k) = known.and_then(|a| c.known.get_mut(&a)) {
+        k.connecting = false;
+        k.connected = true;
+        k.answered = true;
+    }
+    Ok((sh, c.picker.have().clone(), c.have_log.len()))
+}
+
+/// Whether a peer only holds a slot: connected for at least `grace`, it wants none of our pieces and
+/// has none we want.
+fn idle(p: &PeerShared, grace: Duration) -> bool {
+    p.connected_at.elapsed() >= grace
+        && !p.peer_interested.load(Ordering::Relaxed)
+        && !p.am_interested.load(Ordering::Relaxed)
+}
+
+/// Makes room for a newcomer: closes the longest-connected [`idle`] peer and takes it out of `peers`
+/// at once (its task finishes the clean-up). False if every peer is of use.
+pub(crate) fn evict_idle(
+    peers: &mut std::collections::HashMap<PeerKey, Arc<PeerShared>>,
+    grace: Duration,
+) -> bool {
+    let Some(key) = peers
+        .values()
+        .filter(|p| idle(p, grace))
+        .min_by_key(|p| p.connected_at)
+        .map(|p| p.key)
+    else {
+        return false;
+    };
+    if let Some(p) = peers.remove(&key) {
+        tracing::debug!(peer = %p.addr, "idle: its slot goes to a newcomer");
+        p.close("neither side wants anything; the slot goes to a newcomer");
+    }
+    true
+}
+
+/// Counts a bad piece against the address of `key` (connected, or among the last [`DEPARTED`] to
+/// leave) and bans the address after [`BAN_STRIKES`]: every connection from it is closed and refused
+/// from then on, whatever port or peer id it comes with.
+pub(crate) fn strike(t: &Torrent, key: PeerKey) {
+    let mut c = t.core.lock();
+    let peer = c.peers.get(&key).cloned();
+    let Some(addr) = peer
+        .as_ref()
+        .map(|p| p.addr)
+        .or_else(|| c.departed.iter().find(|(k, _)| *k == key).map(|(_, a)| *a))
+    else {
+        return;
+    };
+    let ip = addr.ip();
+    let strikes = {
+        let n = c.strikes.entry(ip).or_insert(0);
+        *n += 1;
+        *n
+    };
+    tracing::warn!(peer = %addr, strikes, "sent a piece that failed its hash check");
+    if strikes < BAN_STRIKES || !c.banned_ips.insert(ip) {
+        return;
+    }
+    if let Some(p) = &peer {
+        c.banned_ids.insert(p.peer_id);
+    }
+    c.known.remove_ip(ip);
+    let from_there: Vec<Arc<PeerShared>> = c
+        .peers
+        .values()
+        .filter(|p| p.addr.ip() == ip)
+        .cloned()
+        .collect();
+    drop(c);
+    let reason = format!("its address sent {strikes} pieces that failed the hash check");
+    for p in from_there {
+        p.close(reason.clone());
+    }
+    t.emit(Event::PeerBanned {
+        info_hash: t.info_hash(),
+        addr,
+        reason,
+    });
+}

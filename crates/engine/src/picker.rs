@@ -1,0 +1,765 @@
+//! Which block to ask which peer for next, and the assembly of pieces in memory.
+//!
+//! Piece states (one per piece) and who changes them — always under the torrent's core lock:
+//!
+//! ```text
+//!   Missing ──pick()──▶ InFlight ──last block, on_block()──▶ Hashing ──on_hash_done(ok)──▶ Have
+//!      │                   │                                    │                          ▲
+//!      │                   ▼                                    └─on_hash_done(bad)──▶ Missing
+//!      │      blocks: Free ⇄ Requested(peer) ──▶ Received(peer)    (suspect if its blocks came
+//!      │                                                            from several peers)
+//!      └──mark_have(): found on disk by the data check when the torrent is added ─────────┘
+//!                      (or by a re-check, `TorrentHandle::check`)
+//!
+//!   Have ──withdraw()──▶ Missing   its data on disk failed the hash when read for upload or re-checked
+//! ```
+//!
+//! - An `InFlight` piece never goes back to `Missing`: a peer that leaves, is choked or rejects gives
+//!   its blocks back one by one (`release`) and others finish the piece. Only when the one peer allowed
+//!   to fill a suspect piece leaves do all its blocks, received ones included, go back to `Free`.
+//! - A block is `Requested` by at most one peer, plus at most [`ENDGAME_DUPLICATES`] extra requesters in
+//!   endgame. Endgame is global, not per peer: it holds only when every remaining block is requested
+//!   (no `Missing` piece that a connected peer has, no `Free` block in a piece in flight). Then a peer
+//!   with fewer than [`ENDGAME_IDLE`] requests of its own outstanding may duplicate one outstanding
+//!   block per call, as libtorrent does: one requested at least [`ENDGAME_LATE`] ago (younger ones are
+//!   most likely on their way), the least duplicated, outside suspect pieces. The
+//!   first copy to arrive wins; the other requesters get cancels at once, which drop the copy from the
+//!   sender's upload queue while it still waits there.
+//! - A piece that failed its hash with blocks from several peers is *suspect*: its next download is
+//!   exclusive to one peer, so a second failure names the culprit.
+//! - Rarest first: a new piece is the one fewest connected peers have (ties broken by a per-piece random
+//!   salt); until [`RANDOM_FIRST`] pieces are complete it is simply a random one.
+//! - Bounded: piece buffers in flight or hashing stay under `max_in_flight_bytes`, at least two pieces
+//!   (a peer that shares no piece in flight may go half as far again); buffers are recycled through a
+//!   small pool.
+
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use super::piece_buf::PieceBuf;
+use btorrent_proto::wire::{Bitfield, BlockRef, Geometry, BLOCK_SIZE};
+
+/// Identifies one peer connection for the life of a torrent.
+pub type PeerKey = u64;
+
+/// Pieces picked at random before rarest-first takes over.
+pub const RANDOM_FIRST: usize = 4;
+/// Extra requesters of one block in endgame.
+pub const ENDGAME_DUPLICATES: usize = 2;
+/// In endgame a peer duplicates a block only while it has fewer requests than this outstanding: a busy
+/// peer's own queue keeps it working, and a duplicate queued behind it would rarely win.
+pub const ENDGAME_IDLE: usize = 2;
+/// In endgame a block is duplicated only once it has been requested this long: until then its copy is
+/// most likely on its way, and a second one would only arrive twice.
+pub const ENDGAME_LATE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PieceState {
+    Missing,
+    InFlight,
+    Hashing,
+    Have,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Block {
+    Free,
+    Requested(PeerKey),
+    Received(PeerKey),
+}
+
+struct InFlight {
+    index: u32,
+    buf: PieceBuf,
+    blocks: Vec<Block>,
+    /// When each block was last requested (meaningful while it is `Requested`).
+    asked: Vec<Instant>,
+    received: u32,
+    /// Set for a suspect piece: only this peer may fill it.
+    exclusive: Option<PeerKey>,
+    /// Endgame duplicate requests: (block number, peer).
+    extra: Vec<(u32, PeerKey)>,
+}
+
+/// What became of a received block.
+#[derive(Debug)]
+pub enum BlockResult {
+    /// Stored; `cancel` lists other peers that had also requested it (endgame).
+    Stored { cancel: Vec<PeerKey> },
+    /// Stored, and it was the piece's last block: hash `buf[..len]` and report with `on_hash_done`.
+    Complete {
+        index: u32,
+        buf: PieceBuf,
+        contributors: Vec<PeerKey>,
+        cancel: Vec<PeerKey>,
+    },
+    /// We already have it (a late or duplicate copy): drop it.
+    NotNeeded,
+}
+
+/// Outcome of a hash check, for the caller to act on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HashVerdict {
+    Good,
+    /// Bad piece, all of it from this one peer.
+    BadFrom(PeerKey),
+    /// Bad piece from several peers: the piece is now suspect.
+    BadMixed,
+}
+
+pub struct Picker {
+    geo: Geometry,
+    have: Bitfield,
+    states: Vec<PieceState>,
+    availability: Vec<u16>,
+    salt: Vec<u32>,
+    suspect: Vec<bool>,
+    in_flight: Vec<InFlight>,
+    /// Pieces in state `Missing`.
+    missing: usize,
+    hashing: usize,
+    pool: Vec<PieceBuf>,
+    max_in_flight_bytes: u64,
+    /// How long a request waits before endgame may duplicate it ([`ENDGAME_LATE`]).
+    endgame_late: Duration,
+}
+
+impl Picker {
+    pub fn new(geo: Geometry, max_in_flight_bytes: u64) -> Self {
+        let n = geo.piece_count as usize;
+        let mut rng = rand::thread_rng();
+        Picker {
+            geo,
+            have: Bitfield::new(n),
+            states: vec![PieceState::Missing; n],
+            availability: vec![0; n],
+            salt: (0..n).map(|_| rng.gen()).collect(),
+            suspect: vec![false; n],
+            in_flight: Vec::new(),
+            missing: n,
+            hashing: 0,
+            pool: Vec::new(),
+            max_in_flight_bytes: max_in_flight_bytes.max(2 * geo.piece_length),
+            endgame_late: ENDGAME_LATE,
+        }
+    }
+
+    /// Sets how long a request waits before endgame may duplicate it (tests use zero).
+    pub fn set_endgame_late(&mut self, late: Duration) {
+        self.endgame_late = late;
+    }
+
+    pub fn geometry(&self) -> &Geometry {
+        &self.geo
+    }
+
+    pub fn have(&self) -> &Bitfield {
+        &self.have
+    }
+
+    pub fn state(&self, index: u32) -> PieceState {
+        self.states[index as usize]
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.have.is_full()
+    }
+
+    /// Marks a piece found on disk at start-up.
+    pub fn mark_have(&mut self, index: u32) {
+        if self.have.set(index as usize) {
+            if self.states[index as usize] == PieceState::Missing {
+                self.missing -= 1;
+            }
+            self.states[index as usize] = PieceState::Have;
+        }
+    }
+
+    /// Takes back a piece we had: its data on disk no longer matches its hash (found when it was read
+    /// for upload, or by a re-check). It goes back to `Missing` and is downloaded again. False when
+    /// the piece was not `Have`.
+    pub fn withdraw(&mut self, index: u32) -> bool {
+        let i = index as usize;
+        if self.states[i] != PieceState::Have {
+            return false;
+        }
+        self.states[i] = PieceState::Missing;
+        self.have.clear(i);
+        self.missing += 1;
+        true
+    }
+
+    /// Pieces buffered in memory (in flight or hashing).
+    pub fn buffered_pieces(&self) -> usize {
+        self.in_flight.len() + self.hashing
+    }
+
+    /// Whether a peer with `has` holds a piece we lack.
+    pub fn interesting(&self, has: &Bitfield) -> bool {
+        has.has_any_missing_from(&self.have)
+    }
+
+    pub fn add_availability(&mut self, has: &Bitfield) {
+        for i in has.ones() {
+            self.availability[i] = self.availability[i].saturating_add(1);
+        }
+    }
+
+    pub fn add_have(&mut self, index: u32) {
+        let a = &mut self.availability[index as usize];
+        *a = a.saturating_add(1);
+    }
+
+    pub fn remove_availability(&mut self, has: &Bitfield) {
+        for i in has.ones() {
+            self.availability[i] = self.availability[i].saturating_sub(1);
+        }
+    }
+
+    /// Picks up to `n` blocks for `peer`, which has the pieces in `has` and `outstanding` requests
+    /// of ours not yet answered, appending them to `out`. Returns the number picked.
+    pub fn pick(
+        &mut self,
+        peer: PeerKey,
+        has: &Bitfield,
+        outstanding: usize,
+        n: usize,
+        out: &mut Vec<BlockRef>,
+    ) -> usize {
+        let start = out.len();
+        // 1. Blocks of pieces already in flight, oldest piece first.
+        for k in 0..self.in_flight.len() {
+            if out.len() - start >= n {
+                return n;
+            }
+            self.take_free(k, peer, has, n - (out.len() - start), out);
+        }
+        // 2. New pieces, rarest first. A peer that can help with no piece in flight may go past the
+        // budget by half, so a swarm of peers with different pieces does not stall.
+        let shares_in_flight = self
+            .in_flight
+            .iter()
+            .any(|f| has.get(f.index as usize) && f.exclusive.is_none());
+        while out.len() - start < n {
+            let buffered = self.buffered_pieces() as u64 * self.geo.piece_length;
+            let room = buffered + self.geo.piece_length <= self.max_in_flight_bytes
+                || (!shares_in_flight
+                    && out.len() == start
+                    && 2 * buffered < 3 * self.max_in_flight_bytes);
+            if !room {
+                return out.len() - start;
+            }
+            let Some(index) = self.choose_new(has) else {
+                break;
+            };
+            self.start_piece(index);
+            let k = self.in_flight.len() - 1;
+            self.take_free(k, peer, has, n - (out.len() - start), out);
+        }
+        // 3. Endgame: every remaining block is requested; an idle peer duplicates one of them.
+        if out.len() == start && n > 0 && outstanding < ENDGAME_IDLE && self.in_endgame() {
+            if let Some(b) = self.endgame_block(peer, has) {
+                out.push(b);
+            }
+        }
+        out.len() - start
+    }
+
+    /// Whether every remaining block is requested: no piece left to start that a connected peer has,
+    /// and no free block in a piece in flight that anyone may fill.
+    fn in_endgame(&self) -> bool {
+        let free_block = self.in_flight.iter().any(|f| {
+            !(self.suspect[f.index as usize] && f.exclusive.is_some())
+                && f.blocks.contains(&Block::Free)
+        });
+        if free_block {
+            return false;
+        }
+        self.missing == 0
+            || !self
+                .states
+                .iter()
+                .zip(&self.availability)
+                .any(|(s, &a)| *s == PieceState::Missing && a > 0)
+    }
+
+    /// The endgame duplicate for `peer`, in a piece it has, outside suspect pieces: a block requested
+    /// at least `endgame_late` ago from another peer, the least duplicated, the longest waited for.
+    /// Requests younger than that are most likely on their way already (in the sender's socket, where
+    /// no cancel reaches them), and a copy would only arrive twice. Recorded as an extra requester.
+    fn endgame_block(&mut self, peer: PeerKey, has: &Bitfield) -> Option<BlockRef> {
+        let now = Instant::now();
+        let mut best: Option<(usize, Instant, usize, u32)> = None;
+        for (k, f) in self.in_flight.iter().enumerate() {
+            if !has.get(f.index as usize) || f.exclusive.is_some() {
+                continue;
+            }
+            for (b, st) in f.blocks.iter().enumerate() {
+                let b = b as u32;
+                let Block::Requested(owner) = *st else {
+                    continue;
+                };
+                let asked = f.asked[b as usize];
+                if owner == peer
+                    || now.saturating_duration_since(asked) < self.endgame_late
+                    || f.extra.contains(&(b, peer))
+                {
+                    continue;
+                }
+                let dups = f.extra.iter().filter(|(x, _)| *x == b).count();
+                if dups < ENDGAME_DUPLICATES && best.is_none_or(|x| (dups, asked) < (x.0, x.1)) {
+                    best = Some((dups, asked, k, b));
+                }
+            }
+        }
+        let (_, _, k, b) = best?;
+        let f = &mut self.in_flight[k];
+        f.extra.push((b, peer));
+        Some(BlockRef {
+            index: f.index,
+            begin: b * BLOCK_SIZE,
+            length: self.geo.block_len(f.index, b),
+        })
+    }
+
+    fn take_free(
+        &mut self,
+        k: usize,
+        peer: PeerKey,
+        has: &Bitfield,
+        n: usize,
+        out: &mut Vec<BlockRef>,
+    ) {
+        let geo = self.geo;
+        let f = &mut self.in_flight[k];
+        if !has.get(f.index as usize) {
+            return;
+        }
+        if self.suspect[f.index as usize] {
+            match f.exclusive {
+                None if f.received == 0 => f.exclusive = Some(peer),
+                Some(p) if p == peer => {}
+                _ => return,
+            }
+        }
+        let mut taken = 0;
+        let now = Instant::now();
+        for (b, st) in f.blocks.iter_mut().enumerate() {
+            if taken >= n {
+                break;
+            }
+            if *st == Block::Free {
+                *st = Block::Requested(peer);
+                f.asked[b] = now;
+                out.push(BlockRef {
+                    index: f.index,
+                    begin: b as u32 * BLOCK_SIZE,
+                    length: geo.block_len(f.index, b as u32),
+                });
+                taken += 1;
+            }
+        }
+    }
+
+    fn choose_new(&self, has: &Bitfield) -> Option<u32> {
+        let random = self.have.count() < RANDOM_FIRST;
+        let mut best: Option<(u16, u32, usize)> = None;
+        for i in has.ones() {
+            if self.states[i] != PieceState::Missing {
+                continue;
+            }
+            let key = (
+                if random { 0 } else { self.availability[i] },
+                self.salt[i],
+                i,
+            );
+            if best.is_none_or(|b| key < b) {
+                best = Some(key);
+            }
+        }
+        best.map(|(_, _, i)| i as u32)
+    }
+
+    fn start_piece(&mut self, index: u32) {
+        let plen = self.geo.piece_length as usize;
+        let buf = self.pool.pop().unwrap_or_else(|| PieceBuf::zeroed(plen));
+        self.missing -= 1;
+        self.states[index as usize] = PieceState::InFlight;
+        let blocks = self.geo.blocks_in(index) as usize;
+        self.in_flight.push(InFlight {
+            index,
+            buf,
+            blocks: vec![Block::Free; blocks],
+            asked: vec![Instant::now(); blocks],
+            received: 0,
+            exclusive: None,
+            extra: Vec::new(),
+        });
+    }
+
+    fn find(&self, index: u32) -> Option<usize> {
+        self.in_flight.iter().position(|f| f.index == index)
+    }
+
+    /// Stores a block `peer` sent. The caller has checked that it asked this peer for it.
+    pub fn on_block(&mut self, peer: PeerKey, b: BlockRef, data: &[u8]) -> BlockResult {
+        let Some(k) = self.find(b.index) else {
+            return BlockResult::NotNeeded;
+        };
+        let blk = b.begin / BLOCK_SIZE;
+        let f = &mut self.in_flight[k];
+        if !b.begin.is_multiple_of(BLOCK_SIZE)
+            || blk as usize >= f.blocks.len()
+            || data.len() as u32 != self.geo.block_len(b.index, blk)
+        {
+            return BlockResult::NotNeeded;
+        }
+        if let Some(x) = f.exclusive {
+            if x != peer {
+                return BlockResult::NotNeeded;
+            }
+        }
+        let mut cancel = Vec::new();
+        match f.blocks[blk as usize] {
+            Block::Received(_) => return BlockResult::NotNeeded,
+            Block::Requested(owner) if owner != peer => cancel.push(owner),
+            _ => {}
+        }
+        f.extra.retain(|&(x, p)| {
+            if x == blk {
+                if p != peer {
+                    cancel.push(p);
+                }
+                false
+            } else {
+                true
+            }
+        });
+        let at = b.begin as usize;
+        f.buf[at..at + data.len()].copy_from_slice(data);
+        f.blocks[blk as usize] = Block::Received(peer);
+        f.received += 1;
+        if f.received as usize == f.blocks.len() {
+            let f = self.in_flight.remove(k);
+            self.states[f.index as usize] = PieceState::Hashing;
+            self.hashing += 1;
+            let contributors = f
+                .blocks
+                .iter()
+                .map(|b| match b {
+                    Block::Received(p) => *p,
+                    _ => unreachable!("every block received"),
+                })
+                .collect();
+            return BlockResult::Complete {
+                index: f.index,
+                buf: f.buf,
+                contributors,
+                cancel,
+            };
+        }
+        BlockResult::Stored { cancel }
+    }
+
+    /// `peer` no longer has block `b` outstanding (choked, rejected, timed out, gone).
+    pub fn release(&mut self, peer: PeerKey, b: BlockRef) {
+        let Some(k) = self.find(b.index) else {
+            return;
+        };
+        let blk = b.begin / BLOCK_SIZE;
+        let f = &mut self.in_flight[k];
+        let Some(st) = f.blocks.get_mut(blk as usize) else {
+            return;
+        };
+        if *st == Block::Requested(peer) {
+            match f.extra.iter().position(|&(x, _)| x == blk) {
+                Some(pos) => {
+                    *st = Block::Requested(f.extra.swap_remove(pos).1);
+                    f.asked[blk as usize] = Instant::now();
+                }
+                None => *st = Block::Free,
+            }
+        } else {
+            f.extra.retain(|&(x, p)| !(x == blk && p == peer));
+        }
+        if f.exclusive == Some(peer) && !f.blocks.contains(&Block::Requested(peer)) {
+            // The one peer allowed to fill a suspect piece left: start it over for the next one.
+            f.exclusive = None;
+            f.received = 0;
+            f.blocks.iter_mut().for_each(|s| *s = Block::Free);
+        }
+    }
+
+    /// Records the result of hashing piece `index` and takes its buffer back.
+    pub fn on_hash_done(
+        &mut self,
+        index: u32,
+        ok: bool,
+        buf: PieceBuf,
+        contributors: &[PeerKey],
+    ) -> HashVerdict {
+        self.hashing = self.hashing.saturating_sub(1);
+        let keep = (self.max_in_flight_bytes / self.geo.piece_length) as usize;
+        if self.pool.len() < keep && buf.len() == self.geo.piece_length as usize {
+            self.pool.push(buf);
+        }
+        let i = index as usize;
+        if ok {
+            self.states[i] = PieceState::Have;
+            self.have.set(i);
+            self.suspect[i] = false;
+            return HashVerdict::Good;
+        }
+        self.states[i] = PieceState::Missing;
+        self.missing += 1;
+        match contributors.first() {
+            Some(&p) if contributors.iter().all(|&c| c == p) => HashVerdict::BadFrom(p),
+            _ => {
+                self.suspect[i] = true;
+                HashVerdict::BadMixed
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // 4 pieces of 2 blocks, the last piece one short block.
+    fn geo() -> Geometry {
+        Geometry::new(4, 32768, 32768 * 3 + 1000)
+    }
+
+    fn all() -> Bitfield {
+        Bitfield::full(4)
+    }
+
+    fn data(b: &BlockRef) -> Vec<u8> {
+        vec![b.index as u8; b.length as usize]
+    }
+
+    #[test]
+    fn picks_every_block_once_then_completes() {
+        let mut p = Picker::new(geo(), 1 << 30);
+        let mut out = Vec::new();
+        assert_eq!(p.pick(1, &all(), 0, 100, &mut out), 7);
+        let mut seen = out.clone();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 7);
+        assert!(out.iter().any(|b| b.index == 3 && b.length == 1000));
+        let mut done = Vec::new();
+        for b in &out {
+            if let BlockResult::Complete { index, buf, .. } = p.on_block(1, *b, &data(b)) {
+                let len = p.geometry().piece_len(index) as usize;
+                assert!(buf[..len].iter().all(|&x| x == index as u8));
+                assert_eq!(p.on_hash_done(index, true, buf, &[1]), HashVerdict::Good);
+                done.push(index);
+            }
+        }
+        done.sort();
+        assert_eq!(done, vec![0, 1, 2, 3]);
+        assert!(p.is_complete());
+    }
+
+    #[test]
+    fn a_withdrawn_piece_is_missing_again_and_picked() {
+        let mut p = Picker::new(geo(), 1 << 30);
+        for i in 0..4 {
+            p.mark_have(i);
+        }
+        assert!(p.is_complete());
+        assert!(p.withdraw(2));
+        assert!(!p.withdraw(2), "only a piece we have is withdrawn");
+        assert!(!p.is_complete() && !p.have().get(2));
+        assert_eq!(p.state(2), PieceState::Missing);
+        assert!(p.interesting(&all()));
+        let mut out = Vec::new();
+        assert_eq!(p.pick(1, &all(), 0, 100, &mut out), 2);
+        assert!(out.iter().all(|b| b.index == 2));
+    }
+
+    #[test]
+    fn rarest_first_after_random_start() {
+        let mut p = Picker::new(Geometry::new(8, 16384, 16384 * 8), 1 << 30);
+        // Past the random phase.
+        for i in 0..RANDOM_FIRST as u32 {
+            p.mark_have(i);
+        }
+        let mut common = Bitfield::full(8);
+        common.clear(0);
+        p.add_availability(&common);
+        p.add_availability(&common);
+        let mut rare = Bitfield::new(8);
+        rare.set(6);
+        p.add_availability(&rare);
+        // Piece 6 is held by 3 peers, 4, 5, 7 by 2: one of those comes first.
+        let mut out = Vec::new();
+        p.pick(9, &Bitfield::full(8), 0, 1, &mut out);
+        assert_ne!(out[0].index, 6);
+        assert!(out[0].index >= 4);
+    }
+
+    #[test]
+    fn released_blocks_go_to_another_peer() {
+        let mut p = Picker::new(geo(), 1 << 30);
+        let mut a = Vec::new();
+        p.pick(1, &all(), 0, 3, &mut a);
+        for b in &a {
+            p.release(1, *b);
+        }
+        let mut b = Vec::new();
+        p.pick(2, &all(), 0, 3, &mut b);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn endgame_duplicates_and_cancels() {
+        let mut p = Picker::new(geo(), 1 << 30);
+        p.set_endgame_late(Duration::ZERO);
+        p.add_availability(&all());
+        let mut a = Vec::new();
+        p.pick(1, &all(), 0, 100, &mut a);
+        let mut b = Vec::new();
+        assert_eq!(
+            p.pick(2, &all(), 0, 100, &mut b),
+            1,
+            "one duplicate per call"
+        );
+        let blk = b[0];
+        assert_eq!(blk, a[0], "the longest outstanding block");
+        match p.on_block(2, blk, &data(&blk)) {
+            BlockResult::Stored { cancel } | BlockResult::Complete { cancel, .. } => {
+                assert_eq!(cancel, vec![1])
+            }
+            BlockResult::NotNeeded => panic!("should store"),
+        }
+        assert!(matches!(
+            p.on_block(1, blk, &data(&blk)),
+            BlockResult::NotNeeded
+        ));
+    }
+
+    #[test]
+    fn endgame_waits_until_every_block_is_requested() {
+        let mut p = Picker::new(geo(), 1 << 30);
+        p.set_endgame_late(Duration::ZERO);
+        p.add_availability(&all());
+        let mut only0 = Bitfield::new(4);
+        only0.set(0);
+        // Peer 1 requests piece 0 whole; pieces 1-3 are still to start, by peers that have them.
+        let mut a = Vec::new();
+        assert_eq!(p.pick(1, &only0, 0, 100, &mut a), 2);
+        let mut b = Vec::new();
+        assert_eq!(
+            p.pick(2, &only0, 0, 100, &mut b),
+            0,
+            "not endgame: pieces left"
+        );
+        // Peer 3 starts another piece with one block of it: free blocks remain, still no endgame.
+        let mut c = Vec::new();
+        let mut rest = all();
+        rest.clear(0);
+        assert_eq!(p.pick(3, &rest, 0, 1, &mut c), 1);
+        assert_eq!(
+            p.pick(2, &only0, 0, 100, &mut b),
+            0,
+            "not endgame: free blocks"
+        );
+        p.pick(3, &rest, 1, 100, &mut c);
+        // Every block requested now: an idle peer duplicates one, a busy one does not.
+        assert_eq!(p.pick(4, &all(), ENDGAME_IDLE, 100, &mut b), 0);
+        assert_eq!(p.pick(2, &only0, 0, 100, &mut b), 1);
+        assert_eq!(p.pick(2, &only0, 1, 100, &mut b), 1);
+        // Each block has at most ENDGAME_DUPLICATES extra requesters.
+        let mut d = Vec::new();
+        for peer in 10..20 {
+            p.pick(peer, &only0, 0, 100, &mut d);
+        }
+        assert_eq!(d.len(), 2 * (ENDGAME_DUPLICATES - 1));
+    }
+
+    #[test]
+    fn endgame_leaves_young_requests_alone() {
+        let mut p = Picker::new(geo(), 1 << 30);
+        p.add_availability(&all());
+        let mut a = Vec::new();
+        p.pick(1, &all(), 0, 100, &mut a);
+        let mut b = Vec::new();
+        assert_eq!(p.pick(2, &all(), 0, 100, &mut b), 0, "requested just now");
+        p.set_endgame_late(Duration::ZERO);
+        assert_eq!(p.pick(2, &all(), 0, 100, &mut b), 1);
+    }
+
+    #[test]
+    fn endgame_counts_only_pieces_someone_has() {
+        let mut p = Picker::new(geo(), 1 << 30);
+        p.set_endgame_late(Duration::ZERO);
+        let mut only0 = Bitfield::new(4);
+        only0.set(0);
+        p.add_availability(&only0);
+        let mut a = Vec::new();
+        p.pick(1, &only0, 0, 100, &mut a);
+        // Pieces 1-3 are missing but no connected peer has them: piece 0 is the whole endgame.
+        let mut b = Vec::new();
+        assert_eq!(p.pick(2, &only0, 0, 100, &mut b), 1);
+    }
+
+    #[test]
+    fn bad_piece_from_one_peer_names_it_and_mixed_makes_suspect() {
+        let mut p = Picker::new(geo(), 1 << 30);
+        let mut only0 = Bitfield::new(4);
+        only0.set(0);
+        let mut a = Vec::new();
+        p.pick(1, &only0, 0, 1, &mut a);
+        let mut b = Vec::new();
+        p.pick(2, &only0, 0, 1, &mut b);
+        p.on_block(1, a[0], &data(&a[0]));
+        let BlockResult::Complete {
+            index,
+            buf,
+            contributors,
+            ..
+        } = p.on_block(2, b[0], &data(&b[0]))
+        else {
+            panic!("complete")
+        };
+        assert_eq!(
+            p.on_hash_done(index, false, buf, &contributors),
+            HashVerdict::BadMixed
+        );
+        // Suspect now: the first peer to take it gets it alone.
+        let mut c = Vec::new();
+        assert_eq!(p.pick(3, &only0, 0, 1, &mut c), 1);
+        let mut d = Vec::new();
+        assert_eq!(p.pick(4, &only0, 0, 5, &mut d), 0);
+        let mut e = Vec::new();
+        p.pick(3, &only0, 0, 5, &mut e);
+        c.extend(e);
+        let mut last = None;
+        for blk in &c {
+            if let BlockResult::Complete {
+                index,
+                buf,
+                contributors,
+                ..
+            } = p.on_block(3, *blk, &data(blk))
+            {
+                last = Some(p.on_hash_done(index, false, buf, &contributors));
+            }
+        }
+        assert_eq!(last, Some(HashVerdict::BadFrom(3)));
+    }
+
+    #[test]
+    fn memory_budget_bounds_pieces_in_flight() {
+        let g = Geometry::new(100, 32768, 32768 * 100);
+        let mut p = Picker::new(g, 4 * 32768);
+        let mut out = Vec::new();
+        p.pick(1, &Bitfield::full(100), 0, 1000, &mut out);
+        assert_eq!(p.buffered_pieces(), 4);
+        assert_eq!(out.len(), 8);
+    }
+}

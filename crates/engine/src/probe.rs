@@ -1,0 +1,158 @@
+//! One-shot questions to a single peer, outside any session: which pieces it has, and one piece.
+//! Each opens its own connection, speaks just enough of the protocol, and closes.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use sha1::{Digest, Sha1};
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+
+use btorrent_proto::metainfo::Metainfo;
+use btorrent_proto::types::PeerId;
+use btorrent_proto::wire::handshake::{initiate, Handshake};
+use btorrent_proto::wire::{Bitfield, BlockRef, Geometry, Message, PeerCodec, BLOCK_SIZE};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// After the last `have`, how long to wait for more before answering.
+const HAVE_QUIET: Duration = Duration::from_millis(500);
+
+async fn open(
+    addr: SocketAddr,
+    meta: &Metainfo,
+    peer_id: PeerId,
+) -> anyhow::Result<Framed<TcpStream, PeerCodec>> {
+    let mut stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| anyhow::anyhow!("connecting to {addr} timed out"))?
+        .map_err(|e| anyhow::anyhow!("cannot connect to {addr}: {e}"))?;
+    stream.set_nodelay(true)?;
+    let hs = Handshake::ours(meta.info_hash, peer_id);
+    let theirs = initiate(&mut stream, &hs, TIMEOUT)
+        .await
+        .map_err(|e| anyhow::anyhow!("handshake with {addr} failed: {e}"))?;
+    let codec = PeerCodec::new(Geometry::from_info(&meta.info), theirs.supports_fast());
+    Ok(Framed::with_capacity(stream, codec, 64 * 1024))
+}
+
+async fn next(
+    f: &mut Framed<TcpStream, PeerCodec>,
+    wait: Duration,
+) -> anyhow::Result<Option<Message>> {
+    match tokio::time::timeout(wait, f.next()).await {
+        Err(_) => Ok(None),
+        Ok(None) => anyhow::bail!("the peer closed the connection"),
+        Ok(Some(r)) => Ok(Some(r?)),
+    }
+}
+
+/// Which pieces the peer at `addr` has (its bitfield, `have all`/`have none`, or its `have`s).
+pub async fn fetch_bitfield(
+    addr: SocketAddr,
+    meta: &Metainfo,
+    our_peer_id: PeerId,
+) -> anyhow::Result<Bitfield> {
+    let mut f = open(addr, meta, our_peer_id).await?;
+    let n = meta.info.piece_count();
+    let mut bf = Bitfield::new(n);
+    let mut wait = TIMEOUT;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match next(&mut f, wait.min(left)).await? {
+            None => return Ok(bf),
+            Some(Message::Bitfield(b)) => return Ok(b),
+            Some(Message::HaveAll) => return Ok(Bitfield::full(n)),
+            Some(Message::HaveNone) => return Ok(bf),
+            Some(Message::Have(i)) => {
+                bf.set(i as usize);
+                wait = HAVE_QUIET;
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// Downloads piece `index` from the peer at `addr` and checks its SHA-1.
+pub async fn download_piece(
+    addr: SocketAddr,
+    meta: &Metainfo,
+    index: u32,
+    our_peer_id: PeerId,
+) -> anyhow::Result<Vec<u8>> {
+    let geo = Geometry::from_info(&meta.info);
+    if index >= geo.piece_count {
+        anyhow::bail!(
+            "piece {index} does not exist ({} has {} pieces)",
+            meta.info.name,
+            geo.piece_count
+        );
+    }
+    let mut f = open(addr, meta, our_peer_id).await?;
+    SinkExt::<Message>::send(&mut f, Message::Interested).await?;
+    let len = geo.piece_len(index) as usize;
+    let mut data = vec![0u8; len];
+    let blocks: Vec<BlockRef> = (0..geo.blocks_in(index))
+        .map(|b| BlockRef {
+            index,
+            begin: b * BLOCK_SIZE,
+            length: geo.block_len(index, b),
+        })
+        .collect();
+    let mut received = vec![false; blocks.len()];
+    let mut has = Bitfield::new(geo.piece_count as usize);
+    let mut requested = false;
+    let deadline = tokio::time::Instant::now() + 2 * TIMEOUT;
+    while received.iter().any(|r| !r) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Some(msg) = next(&mut f, left).await? else {
+            anyhow::bail!("piece {index} did not arrive from {addr} in time");
+        };
+        match msg {
+            Message::Bitfield(b) => has = b,
+            Message::HaveAll => has = Bitfield::full(geo.piece_count as usize),
+            Message::Have(i) => {
+                has.set(i as usize);
+            }
+            Message::Unchoke | Message::AllowedFast(_) if !requested => {
+                if !has.get(index as usize) {
+                    anyhow::bail!("{addr} does not have piece {index}");
+                }
+                for b in &blocks {
+                    SinkExt::<Message>::feed(&mut f, Message::Request(*b)).await?;
+                }
+                SinkExt::<Message>::flush(&mut f).await?;
+                requested = true;
+            }
+            Message::Choke if requested => {
+                anyhow::bail!("{addr} choked us before sending piece {index}")
+            }
+            Message::Reject(b) if b.index == index => {
+                anyhow::bail!("{addr} refused piece {index}")
+            }
+            Message::Piece {
+                index: i,
+                begin,
+                data: d,
+            } if i == index => {
+                let blk = (begin / BLOCK_SIZE) as usize;
+                let ok = begin % BLOCK_SIZE == 0
+                    && blocks
+                        .get(blk)
+                        .is_some_and(|b| b.length as usize == d.len());
+                if !ok {
+                    anyhow::bail!("{addr} sent a block that was not asked for");
+                }
+                data[begin as usize..begin as usize + d.len()].copy_from_slice(&d);
+                received[blk] = true;
+            }
+            Message::Piece { .. } => anyhow::bail!("{addr} sent a piece that was not asked for"),
+            _ => {}
+        }
+    }
+    if Sha1::digest(&data).as_slice() != meta.info.pieces[index as usize] {
+        anyhow::bail!("piece {index} from {addr} failed its hash check");
+    }
+    Ok(data)
+}

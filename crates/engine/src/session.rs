@@ -1,0 +1,208 @@
+//! The session: the listener, the set of torrents, the event channel.
+//!
+//! Incoming connections: the listener task accepts, and a short task per connection reads the
+//! handshake (within a timeout), finds the torrent by info-hash, answers with our handshake and hands the
+//! socket to that torrent. Unknown info-hashes and paused torrents are refused by closing.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::peer::HANDSHAKE_TIMEOUT;
+use super::torrent::TorrentHandle;
+use super::{AddOptions, Event, SessionConfig};
+use btorrent_proto::metainfo::Metainfo;
+use btorrent_proto::types::{InfoHash, PeerId};
+use btorrent_proto::wire::handshake::{read_handshake, write_handshake, Handshake};
+
+/// Events kept for slow subscribers before they start missing some.
+const EVENT_CAPACITY: usize = 1024;
+
+/// What every torrent of a session shares.
+pub(crate) struct SessionCtx {
+    pub cfg: SessionConfig,
+    pub peer_id: PeerId,
+    /// The address really bound (the port announced to trackers).
+    pub listen_addr: SocketAddr,
+    pub events: broadcast::Sender<Event>,
+    pub shutdown: CancellationToken,
+    pub upload_limit: Option<super::rate::Limiter>,
+    pub download_limit: Option<super::rate::Limiter>,
+    pub tracker: crate::announce::TrackerClient,
+    /// Sent as `key` in every announce of this session.
+    pub announce_key: u32,
+}
+
+struct Inner {
+    ctx: Arc<SessionCtx>,
+    torrents: Mutex<HashMap<InfoHash, TorrentHandle>>,
+}
+
+/// A running BitTorrent session. Cheap to clone; call [`Session::shutdown`] to stop it.
+#[derive(Clone)]
+pub struct Session(Arc<Inner>);
+
+impl Session {
+    /// Binds the listener and starts accepting peers.
+    pub async fn start(cfg: SessionConfig) -> anyhow::Result<Session> {
+        let listener = TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
+        let listen_addr = listener.local_addr()?;
+        let ctx = Arc::new(SessionCtx {
+            peer_id: cfg.peer_id.unwrap_or_else(PeerId::generate),
+            listen_addr,
+            events: broadcast::channel(EVENT_CAPACITY).0,
+            shutdown: CancellationToken::new(),
+            upload_limit: cfg.upload_limit.map(super::rate::Limiter::new),
+            download_limit: cfg.download_limit.map(super::rate::Limiter::new),
+            // Announces leave from the address we listen on, when it is a specific one.
+            tracker: if listen_addr.ip().is_unspecified() {
+                crate::announce::TrackerClient::new()
+            } else {
+                crate::announce::TrackerClient::from_address(listen_addr.ip())
+            },
+            announce_key: rand::random(),
+            cfg,
+        });
+        let session = Session(Arc::new(Inner {
+            ctx,
+            torrents: Mutex::new(HashMap::new()),
+        }));
+        tokio::spawn(accept_loop(session.clone(), listener));
+        tracing::info!(%listen_addr, "listening for peers");
+        Ok(session)
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.0.ctx.listen_addr
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        self.0.ctx.peer_id
+    }
+
+    /// Adds a torrent: checks the data in `opts.data_dir`, then downloads what is missing and seeds.
+    pub async fn add(&self, meta: Metainfo, opts: AddOptions) -> anyhow::Result<TorrentHandle> {
+        let ih = meta.info_hash;
+        if self.0.ctx.shutdown.is_cancelled() {
+            anyhow::bail!("the session is shutting down");
+        }
+        let trackers = opts.trackers.clone().unwrap_or_else(|| meta.trackers());
+        let handle = {
+            let mut map = self.0.torrents.lock();
+            if map.contains_key(&ih) {
+                anyhow::bail!("{} ({ih}) is already added", meta.info.name);
+            }
+            let h = TorrentHandle::new(
+                meta,
+                opts.data_dir,
+                opts.paused,
+                trackers,
+                self.0.ctx.clone(),
+            );
+            map.insert(ih, h.clone());
+            h
+        };
+        handle.0.add_known(opts.peers, super::known::Source::User);
+        let _ = self.0.ctx.events.send(Event::Added {
+            info_hash: ih,
+            name: handle.name().to_string(),
+        });
+        // The quick part of the check (sizes, mtimes, resume data) happens before `add` returns, so
+        // a torrent whose resume data vouches for every piece is already seeding; pieces that need
+        // hashing are checked in the background (state `Checking`).
+        let t = handle.0.clone();
+        let survey = tokio::task::spawn_blocking(move || super::resume::survey(&t)).await?;
+        let rest = if survey.to_check.is_empty() {
+            super::torrent::apply_check(&handle.0, &survey.have);
+            None
+        } else {
+            Some(survey)
+        };
+        tokio::spawn(super::torrent::run(handle.0.clone(), rest));
+        Ok(handle)
+    }
+
+    pub fn get(&self, ih: &InfoHash) -> Option<TorrentHandle> {
+        self.0.torrents.lock().get(ih).cloned()
+    }
+
+    pub fn torrents(&self) -> Vec<TorrentHandle> {
+        let mut v: Vec<_> = self.0.torrents.lock().values().cloned().collect();
+        v.sort_by(|a, b| a.name().cmp(b.name()));
+        v
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.0.ctx.events.subscribe()
+    }
+
+    /// Stops a torrent (announcing `stopped`) and forgets it; its data stays on disk.
+    pub async fn remove(&self, ih: &InfoHash) -> anyhow::Result<()> {
+        let h = self
+            .0
+            .torrents
+            .lock()
+            .remove(ih)
+            .ok_or_else(|| anyhow::anyhow!("no torrent {ih} in this session"))?;
+        h.stop(Duration::from_secs(5)).await;
+        let _ = self.0.ctx.events.send(Event::Removed { info_hash: *ih });
+        Ok(())
+    }
+
+    /// Stops every torrent (saving resume data, announcing `stopped` within `grace`) and the listener.
+    pub async fn shutdown(&self, grace: Duration) {
+        let all: Vec<TorrentHandle> = self.0.torrents.lock().drain().map(|(_, h)| h).collect();
+        futures::future::join_all(all.iter().map(|h| h.stop(grace))).await;
+        self.0.ctx.shutdown.cancel();
+    }
+}
+
+async fn accept_loop(session: Session, listener: TcpListener) {
+    let stop = session.0.ctx.shutdown.clone();
+    loop {
+        let (stream, addr) = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let s = session.clone();
+        tokio::spawn(async move {
+            if let Err(e) = incoming(s, stream, addr).await {
+                tracing::debug!(peer = %addr, "incoming connection refused: {e}");
+            }
+        });
+    }
+}
+
+async fn incoming(session: Session, mut stream: TcpStream, addr: SocketAddr) -> anyhow::Result<()> {
+    stream.set_nodelay(true)?;
+    let theirs = read_handshake(&mut stream, HANDSHAKE_TIMEOUT).await?;
+    let Some(h) = session.get(&theirs.info_hash) else {
+        anyhow::bail!("unknown torrent {}", theirs.info_hash);
+    };
+    let run = {
+        let c = h.0.core.lock();
+        if c.paused {
+            anyhow::bail!("torrent is paused");
+        }
+        c.run.clone()
+    };
+    let ours = Handshake::ours(theirs.info_hash, session.0.ctx.peer_id);
+    write_handshake(&mut stream, &ours, HANDSHAKE_TIMEOUT).await?;
+    super::peer::serve(h.0.clone(), stream, theirs, addr, None, run).await;
+    Ok(())
+}

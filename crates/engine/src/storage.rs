@@ -1,0 +1,602 @@
+//! A torrent's data on disk: the byte stream of the torrent mapped onto its files, read and written with
+//! positioned I/O (`pread`/`pwrite`), so any number of threads can use one open file without seeking.
+//!
+//! - Every path is `fsutil::confined_join(data_dir, file.path)`: nothing lands outside the data folder.
+//! - Files are created lazily, on the first write that touches them; zero-length files are created when
+//!   the torrent completes ([`Storage::create_empty_files`]). BEP 47 padding files are never written or
+//!   opened: they read as zeros.
+//! - Verified pieces can be written with direct I/O (`O_DIRECT`, [`Storage::with_direct_writes`]): the
+//!   stretch of a write that is aligned to [`PieceBuf::ALIGN`] in memory and in the file goes from the
+//!   piece buffer to the device with no copy into the page cache (filling fresh page-cache pages was
+//!   most of a download's CPU time). The unaligned head and tail of a stretch (the short last piece,
+//!   file boundaries of multi-file torrents) are ordinary writes; they never share a page with a
+//!   direct write. A file system that refuses direct I/O (`EINVAL`) turns it off for the torrent.
+//!   Reads always go through the page cache, which the kernel keeps coherent with direct writes.
+//! - Open handles live in a small bounded cache. Its mutex is held only to look up or insert an
+//!   `Arc<File>`, never across a read or write.
+//! - The data folder changes only in [`Storage::move_to`], which the torrent calls with no disk job
+//!   running (it pauses the torrent first).
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::piece_buf::PieceBuf;
+use btorrent_proto::fs::confined_join;
+use btorrent_proto::metainfo::Info;
+
+/// Most files kept open at once per torrent.
+const MAX_OPEN_FILES: usize = 128;
+
+/// Size and modification time of one file on disk, as the resume data records them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileStamp {
+    pub len: u64,
+    pub mtime_ns: u128,
+}
+
+pub struct Storage {
+    info: Arc<Info>,
+    data_dir: RwLock<PathBuf>,
+    handles: Mutex<HashMap<usize, Handle>>,
+    /// Aligned stretches of writes use direct I/O (asked for, and not refused so far).
+    direct: AtomicBool,
+    /// Per file, its size and mtime right after our last write to it: a change of stamp that this
+    /// explains is ours, not someone else's (see [`Storage::stamp_explained`]).
+    own_stamps: Mutex<Vec<Option<FileStamp>>>,
+}
+
+/// The open handles of one file.
+struct Handle {
+    file: Arc<File>,
+    writable: bool,
+    /// Opened for direct writes, once one was wanted.
+    direct: Option<Arc<File>>,
+}
+
+/// One stretch of a read or write that falls in a single file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    file: usize,
+    file_offset: u64,
+    len: usize,
+}
+
+impl Storage {
+    pub fn new(info: Arc<Info>, data_dir: PathBuf) -> Self {
+        Storage {
+            data_dir: RwLock::new(data_dir),
+            handles: Mutex::new(HashMap::new()),
+            direct: AtomicBool::new(false),
+            own_stamps: Mutex::new(vec![None; info.files.len()]),
+            info,
+        }
+    }
+
+    /// Writes aligned stretches with direct I/O where the platform and file system allow it.
+    pub fn with_direct_writes(self, on: bool) -> Self {
+        self.direct
+            .store(on && cfg!(target_os = "linux"), Ordering::Relaxed);
+        self
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.read().clone()
+    }
+
+    /// Where file `i` lives on disk.
+    pub fn file_path(&self, i: usize) -> io::Result<PathBuf> {
+        confined_join(&self.data_dir.read(), &self.info.files[i].path).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unsafe path {}", self.info.files[i].path.display()),
+            )
+        })
+    }
+
+    /// The pieces of the stream `[offset, offset + len)` per file, skipping zero-length files.
+    fn spans(&self, offset: u64, len: usize) -> impl Iterator<Item = Span> + '_ {
+        let files = &self.info.files;
+        let first = files.partition_point(|f| f.offset + f.length <= offset);
+        let end = offset + len as u64;
+        files[first..]
+            .iter()
+            .enumerate()
+            .take_while(move |(_, f)| f.offset < end)
+            .filter(|(_, f)| f.length > 0)
+            .map(move |(k, f)| {
+                let start = offset.max(f.offset);
+                let stop = end.min(f.offset + f.length);
+                Span {
+                    file: first + k,
+                    file_offset: start - f.offset,
+                    len: (stop - start) as usize,
+                }
+            })
+    }
+
+    fn handle(&self, i: usize, write: bool) -> io::Result<Arc<File>> {
+        if let Some(h) = self.handles.lock().get(&i) {
+            if h.writable || !write {
+                return Ok(h.file.clone());
+            }
+        }
+        let path = self.file_path(i)?;
+        let file = if write {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?
+        } else {
+            File::open(&path)?
+        };
+        let file = Arc::new(file);
+        let mut h = self.handles.lock();
+        if h.len() >= MAX_OPEN_FILES && !h.contains_key(&i) {
+            if let Some(k) = h.keys().next().copied() {
+                h.remove(&k);
+            }
+        }
+        h.insert(
+            i,
+            Handle {
+                file: file.clone(),
+                writable: write,
+                direct: None,
+            },
+        );
+        Ok(file)
+    }
+
+    /// File `i` opened for direct writes (created through [`Self::handle`] first); `None` when direct
+    /// I/O is off or the file system refused it.
+    fn direct_handle(&self, i: usize) -> io::Result<Option<Arc<File>>> {
+        if let Some(Handle {
+            direct: Some(f), ..
+        }) = self.handles.lock().get(&i)
+        {
+            return Ok(Some(f.clone()));
+        }
+        self.handle(i, true)?;
+        let path = self.file_path(i)?;
+        let opened = open_direct(&path);
+        let file = match opened {
+            Ok(f) => Arc::new(f),
+            Err(e) => {
+                tracing::debug!(file = %path.display(), "no direct writes ({e}): using the page cache");
+                self.direct.store(false, Ordering::Relaxed);
+                return Ok(None);
+            }
+        };
+        if let Some(h) = self.handles.lock().get_mut(&i) {
+            h.direct = Some(file.clone());
+        }
+        Ok(Some(file))
+    }
+
+    /// Reads `buf.len()` bytes of the stream at `offset`. A missing or short file is an error.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let mut pos = 0;
+        for s in self.spans(offset, buf.len()) {
+            let out = &mut buf[pos..pos + s.len];
+            if self.info.files[s.file].padding {
+                out.fill(0);
+            } else {
+                self.handle(s.file, false)?
+                    .read_exact_at(out, s.file_offset)?;
+            }
+            pos += s.len;
+        }
+        Ok(())
+    }
+
+    /// Reads one block of piece `index`.
+    pub fn read_block(&self, index: u32, begin: u32, buf: &mut [u8]) -> io::Result<()> {
+        self.read(index as u64 * self.info.piece_length + begin as u64, buf)
+    }
+
+    /// Writes a whole verified piece. Padding files are skipped.
+    pub fn write_piece(&self, index: u32, data: &[u8]) -> io::Result<()> {
+        let mut pos = 0;
+        for s in self.spans(index as u64 * self.info.piece_length, data.len()) {
+            if !self.info.files[s.file].padding {
+                self.write_span(s.file, s.file_offset, &data[pos..pos + s.len])?;
+                let now = self
+                    .handle(s.file, true)?
+                    .metadata()
+                    .map(|m| stamp_of(&m))?;
+                self.own_stamps.lock()[s.file] = Some(now);
+            }
+            pos += s.len;
+        }
+        Ok(())
+    }
+
+    /// Size and mtime of file `i` now, from its open handle (`None`: padding, or it cannot be opened).
+    pub fn stamp(&self, i: usize) -> Option<FileStamp> {
+        if self.info.files[i].padding {
+            return None;
+        }
+        let meta = self.handle(i, false).ok()?.metadata().ok()?;
+        Some(stamp_of(&meta))
+    }
+
+    /// Whether file `i` having stamp `now` after it had `then` is explained: nothing changed, or the
+    /// change is our own last write to it.
+    pub fn stamp_explained(
+        &self,
+        i: usize,
+        then: Option<FileStamp>,
+        now: Option<FileStamp>,
+    ) -> bool {
+        now == then || (now.is_some() && now == self.own_stamps.lock()[i])
+    }
+
+    /// Writes `data` at `offset` of file `i`: its aligned middle with direct I/O when it can, the
+    /// rest (or everything, when it cannot) with ordinary writes.
+    fn write_span(&self, i: usize, offset: u64, data: &[u8]) -> io::Result<()> {
+        const A: usize = PieceBuf::ALIGN;
+        if self.direct.load(Ordering::Relaxed) {
+            let head = (A - (offset % A as u64) as usize) % A;
+            let body = data.len().saturating_sub(head) / A * A;
+            let aligned = (data.as_ptr() as usize + head).is_multiple_of(A);
+            if body > 0 && aligned {
+                if let Some(f) = self.direct_handle(i)? {
+                    match f.write_all_at(&data[head..head + body], offset + head as u64) {
+                        Ok(()) => {
+                            let plain = self.handle(i, true)?;
+                            plain.write_all_at(&data[..head], offset)?;
+                            let end = head + body;
+                            return plain.write_all_at(&data[end..], offset + end as u64);
+                        }
+                        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                            tracing::debug!("direct write refused ({e}): using the page cache");
+                            self.direct.store(false, Ordering::Relaxed);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        self.handle(i, true)?.write_all_at(data, offset)
+    }
+
+    /// Whether every (non-padding) file piece `index` touches exists and is long enough to hold it.
+    pub fn piece_on_disk(&self, index: u32, stamps: &[Option<FileStamp>]) -> bool {
+        let plen = self.info.piece_len(index as usize) as usize;
+        self.spans(index as u64 * self.info.piece_length, plen)
+            .all(|s| {
+                self.info.files[s.file].padding
+                    || stamps[s.file].is_some_and(|st| st.len >= s.file_offset + s.len as u64)
+            })
+    }
+
+    /// The files piece `index` touches (zero-length files excluded).
+    pub fn files_of_piece(&self, index: u32) -> impl Iterator<Item = usize> + '_ {
+        let plen = self.info.piece_len(index as usize) as usize;
+        self.spans(index as u64 * self.info.piece_length, plen)
+            .map(|s| s.file)
+    }
+
+    /// Size and mtime of every file (padding files: `None`).
+    pub fn stamps(&self) -> Vec<Option<FileStamp>> {
+        (0..self.info.files.len())
+            .map(|i| {
+                if self.info.files[i].padding {
+                    return None;
+                }
+                let meta = std::fs::metadata(self.file_path(i).ok()?).ok()?;
+                meta.is_file().then(|| stamp_of(&meta))
+            })
+            .collect()
+    }
+
+    /// Creates the zero-length files (they hold no piece, so no write ever creates them).
+    pub fn create_empty_files(&self) -> io::Result<()> {
+        for (i, f) in self.info.files.iter().enumerate() {
+            if f.length == 0 && !f.padding {
+                let path = self.file_path(i)?;
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops every open handle (before a move, or when the torrent stops).
+    pub fn close_all(&self) {
+        self.handles.lock().clear();
+    }
+
+    /// Moves the torrent's files to `new_dir` (rename, or copy and delete across file systems) and
+    /// makes it the data folder. Call with no disk job running.
+    pub fn move_to(&self, new_dir: &Path) -> io::Result<()> {
+        self.close_all();
+        let old_dir = self.data_dir();
+        if old_dir == new_dir {
+            return Ok(());
+        }
+        // Every destination is checked before anything moves: a file already there (someone else's,
+        // or an older copy) is never replaced.
+        let mut moves = Vec::new();
+        for (i, f) in self.info.files.iter().enumerate() {
+            if f.padding {
+                continue;
+            }
+            let from = self.file_path(i)?;
+            let to = confined_join(new_dir, &f.path).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "unsafe path in torrent")
+            })?;
+            if !from.exists() {
+                continue;
+            }
+            if to.symlink_metadata().is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} already exists", to.display()),
+                ));
+            }
+            moves.push((from, to));
+        }
+        for (n, (from, to)) in moves.iter().enumerate() {
+            if let Err(e) = move_file(from, to) {
+                // Put back what already moved, so the data stays in one place.
+                for (from, to) in moves[..n].iter().rev() {
+                    let _ = move_file(to, from);
+                }
+                return Err(e);
+            }
+        }
+        self.remove_empty_folders(&old_dir);
+        *self.data_dir.write() = new_dir.to_path_buf();
+        Ok(())
+    }
+}
+
+impl Storage {
+    /// Deletes the torrent's data, and nothing else: each file the torrent lists (padding aside) in
+    /// the data folder, then the torrent's folders left empty. A file whose path passes through a
+    /// symbolic link below the data folder is left alone, since it may lead elsewhere. Call with the
+    /// torrent stopped. Returns how many files and bytes were deleted.
+    pub fn delete_files(&self) -> io::Result<(usize, u64)> {
+        self.close_all();
+        let dir = self.data_dir();
+        let (mut files, mut bytes) = (0, 0);
+        for (i, f) in self.info.files.iter().enumerate() {
+            if f.padding {
+                continue;
+            }
+            let path = self.file_path(i)?;
+            let through_link = path
+                .ancestors()
+                .skip(1)
+                .take_while(|a| *a != dir)
+                .any(|a| a.symlink_metadata().is_ok_and(|m| m.is_symlink()));
+            if through_link {
+                continue;
+            }
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if !m.is_dir() => {
+                    std::fs::remove_file(&path)?;
+                    files += 1;
+                    bytes += m.len();
+                }
+                _ => {}
+            }
+        }
+        self.remove_empty_folders(&dir);
+        Ok((files, bytes))
+    }
+
+    /// Removes the torrent's folders under `dir` that are empty (its files moved or deleted), deepest
+    /// first; folders that still hold something stay.
+    fn remove_empty_folders(&self, dir: &Path) {
+        if !self.info.multi_file {
+            return;
+        }
+        let mut dirs: Vec<PathBuf> = self
+            .info
+            .files
+            .iter()
+            .filter_map(|f| confined_join(dir, &f.path))
+            .flat_map(|p| {
+                p.ancestors()
+                    .skip(1)
+                    .take_while(|a| a.starts_with(dir) && *a != dir)
+                    .map(Path::to_path_buf)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        dirs.dedup();
+        for d in dirs {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+fn stamp_of(meta: &std::fs::Metadata) -> FileStamp {
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    FileStamp {
+        len: meta.len(),
+        mtime_ns,
+    }
+}
+
+/// Moves one file: a rename, or across file systems a copy then removal (a partial copy is removed).
+fn move_file(from: &Path, to: &Path) -> io::Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    if let Err(e) = std::fs::copy(from, to) {
+        let _ = std::fs::remove_file(to);
+        return Err(e);
+    }
+    std::fs::remove_file(from)
+}
+
+/// Opens an existing file for direct writes.
+#[cfg(target_os = "linux")]
+fn open_direct(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_direct(_path: &Path) -> io::Result<File> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "no direct I/O here",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use btorrent_proto::metainfo::FileEntry;
+
+    fn info(files: &[(&str, u64, bool)], piece_length: u64) -> Arc<Info> {
+        let mut offset = 0;
+        let files: Vec<FileEntry> = files
+            .iter()
+            .map(|(p, len, padding)| {
+                let f = FileEntry {
+                    path: PathBuf::from(p),
+                    length: *len,
+                    offset,
+                    padding: *padding,
+                };
+                offset += len;
+                f
+            })
+            .collect();
+        let total_length = offset;
+        Arc::new(Info {
+            name: "top".into(),
+            piece_length,
+            pieces: vec![[0; 20]; total_length.div_ceil(piece_length) as usize],
+            files,
+            multi_file: true,
+            private: false,
+            source: None,
+            total_length,
+        })
+    }
+
+    #[test]
+    fn pieces_span_files_and_padding_is_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let inf = info(
+            &[
+                ("top/a", 5, false),
+                ("top/empty", 0, false),
+                ("top/.pad/3", 3, true),
+                ("top/sub/b", 12, false),
+            ],
+            8,
+        );
+        let st = Storage::new(inf.clone(), dir.path().to_path_buf());
+        let data: Vec<u8> = (1..=20).collect();
+        st.write_piece(0, &data[0..8]).unwrap();
+        st.write_piece(1, &data[8..16]).unwrap();
+        st.write_piece(2, &data[16..20]).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("top/a")).unwrap(), &data[..5]);
+        assert_eq!(
+            std::fs::read(dir.path().join("top/sub/b")).unwrap(),
+            &data[8..20]
+        );
+        assert!(!dir.path().join("top/.pad").exists());
+        assert!(!dir.path().join("top/empty").exists());
+        let mut buf = vec![0xffu8; 20];
+        st.read(0, &mut buf).unwrap();
+        assert_eq!(&buf[..5], &data[..5]);
+        assert_eq!(&buf[5..8], &[0, 0, 0]);
+        assert_eq!(&buf[8..], &data[8..]);
+        let stamps = st.stamps();
+        assert!(stamps[1].is_none() && stamps[2].is_none());
+        assert!(st.piece_on_disk(1, &stamps));
+        st.create_empty_files().unwrap();
+        assert!(dir.path().join("top/empty").exists());
+
+        let moved = dir.path().join("elsewhere");
+        st.move_to(&moved).unwrap();
+        assert!(!dir.path().join("top").exists());
+        assert_eq!(std::fs::read(moved.join("top/a")).unwrap(), &data[..5]);
+        assert!(moved.join("top/empty").exists());
+        let mut again = vec![0u8; 20];
+        st.read(0, &mut again).unwrap();
+        assert_eq!(again, buf);
+    }
+
+    #[test]
+    fn missing_file_reads_fail_and_pieces_are_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let inf = info(&[("top/a", 10, false), ("top/b", 10, false)], 8);
+        let st = Storage::new(inf, dir.path().to_path_buf());
+        st.write_piece(0, &[1; 8]).unwrap();
+        let stamps = st.stamps();
+        assert!(st.piece_on_disk(0, &stamps));
+        assert!(!st.piece_on_disk(1, &stamps));
+        let mut buf = [0u8; 8];
+        assert!(st.read(8, &mut buf).is_err());
+        assert_eq!(st.files_of_piece(1).collect::<Vec<_>>(), vec![0, 1]);
+    }
+
+    #[test]
+    fn direct_writes_store_the_same_bytes_as_ordinary_ones() {
+        // Pieces of 16 KiB over files with unaligned boundaries, a padding file and a short last piece.
+        let files = [
+            ("top/a", 5000, false),
+            ("top/b", 3 * 16384 + 100, false),
+            ("top/.pad/1", 11284, true),
+            ("top/c", 40000, false),
+        ];
+        let inf = info(&files, 16384);
+        let total = inf.total_length as usize;
+        let stream: Vec<u8> = (0..total).map(|i| (i * 7 + i / 4096) as u8).collect();
+        let mut expected = stream.clone();
+        expected[5000 + 3 * 16384 + 100..][..11284].fill(0);
+        for direct in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let st = Storage::new(inf.clone(), dir.path().to_path_buf()).with_direct_writes(direct);
+            for (i, piece) in stream.chunks(16384).enumerate().rev() {
+                let mut buf = PieceBuf::zeroed(16384);
+                buf[..piece.len()].copy_from_slice(piece);
+                st.write_piece(i as u32, &buf[..piece.len()]).unwrap();
+            }
+            let mut back = vec![0xffu8; total];
+            st.read(0, &mut back).unwrap();
+            assert!(back == expected, "direct = {direct}");
+            let b = std::fs::read(dir.path().join("top/b")).unwrap();
+            assert_eq!(b, &stream[5000..5000 + 3 * 16384 + 100]);
+        }
+    }
+}

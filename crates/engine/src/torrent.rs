@@ -1,0 +1,508 @@
+//! One torrent: its shared state (`Torrent`, `Core`), the handle front ends hold
+//! ([`TorrentHandle`]), and its background task (check the data, then keep the swarm going: dial
+//! peers, run the choker, save resume data, announce).
+//!
+//! Who changes what: `Core::state` is set by the torrent task (check, completion, pause) and by a disk
+//! job on a write error; `Core::peers` by peer tasks registering and leaving; `Core::known` by the
+//! torrent task (dialing), peer tasks (a peer's listen port) and `add_peers`; the picker by peer tasks
+//! (blocks) and disk jobs (hash results). `run` is replaced on every pause/resume: cancelling it closes
+//! every connection of the current run.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::known::{KnownPeers, Source};
+use super::peer::PeerShared;
+use super::picker::{PeerKey, Picker};
+use super::rate::Rate;
+use super::session::SessionCtx;
+use super::storage::Storage;
+use super::{Event, TorrentState, TorrentStats};
+use btorrent_proto::metainfo::Metainfo;
+use btorrent_proto::types::{InfoHash, PeerId};
+use btorrent_proto::wire::Geometry;
+
+/// The state behind the torrent's lock. See the module docs of [`super`] for the lock order.
+pub(crate) struct Core {
+    pub picker: Picker,
+    pub state: TorrentState,
+    pub paused: bool,
+    pub peers: HashMap<PeerKey, Arc<PeerShared>>,
+    pub known: KnownPeers,
+    /// Addresses found to be ourselves (dialing them reached our own listener).
+    pub own_addrs: HashSet<SocketAddr>,
+    /// Banned: every connection from these addresses is refused, whatever its port or peer id.
+    pub banned_ips: HashSet<IpAddr>,
+    pub banned_ids: HashSet<PeerId>,
+    /// Bad pieces counted against each address (they outlive its connections).
+    pub strikes: HashMap<IpAddr, u32>,
+    /// The last peers that left, so a bad piece hashed after its sender left still counts against
+    /// its address (at most [`super::peer::DEPARTED`]).
+    pub departed: VecDeque<(PeerKey, SocketAddr)>,
+    /// Pieces completed in this session, in order; peer tasks announce them from their own cursor.
+    pub have_log: Vec<u32>,
+    pub next_key: PeerKey,
+    /// Cancelled on pause/stop: every connection of the current run ends.
+    pub run: CancellationToken,
+    /// The download reached 100% in this session and the completion has not been handled yet.
+    pub completion_pending: bool,
+    pub resume_dirty: bool,
+    /// Times the choker should run again at once (a peer became interested, one left).
+    pub choke_soon: bool,
+}
+
+pub(crate) struct Torrent {
+    pub meta: Metainfo,
+    pub geo: Geometry,
+    pub storage: Storage,
+    pub core: Mutex<Core>,
+    pub ctx: Arc<SessionCtx>,
+    /// Wakes the torrent task (new peers, completion, interest changes).
+    pub wake: Notify,
+    /// Length of `Core::have_log`, for peer tasks to wait on.
+    pub have_tx: watch::Sender<usize>,
+    /// The torrent's whole life: cancelled by remove/shutdown.
+    pub life: CancellationToken,
+    pub downloaded: AtomicU64,
+    pub uploaded: AtomicU64,
+    pub rates: Mutex<(Rate, Rate)>,
+    pub trackers: Vec<String>,
+    /// Successful announces so far (a `stopped` is only sent after one).
+    pub announced: AtomicU64,
+    /// Verified pieces go to the torrent's writer thread through this.
+    pub writer: Mutex<std::sync::mpsc::Sender<super::verify::WriteJob>>,
+    /// Received pieces waiting to be hashed.
+    pub hashq: super::verify::HashQueue,
+    /// Pieces hashed from disk lately, so uploads need not hash them again (see [`super::disk_check`]).
+    pub upload_marks: super::disk_check::UploadMarks,
+    /// Pieces taken back because their data on disk failed the hash, in this session.
+    pub pieces_withdrawn: AtomicU64,
+    /// A seeding torrent withdrew a piece: its next completion is a repair, not a download (no
+    /// `Completed` event).
+    pub repairing: std::sync::atomic::AtomicBool,
+    disk_jobs: AtomicUsize,
+    disk_idle: Notify,
+    done: watch::Sender<Option<Result<(), String>>>,
+}
+
+impl Torrent {
+    pub fn info_hash(&self) -> InfoHash {
+        self.meta.info_hash
+    }
+
+    pub fn emit(&self, e: Event) {
+        let _ = self.ctx.events.send(e);
+    }
+
+    pub fn disk_job_started(&self) {
+        self.disk_jobs.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn disk_job_finished(&self) {
+        if self.disk_jobs.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.disk_idle.notify_waiters();
+        }
+    }
+
+    async fn wait_disk_idle(&self) {
+        loop {
+            let n = self.disk_idle.notified();
+            if self.disk_jobs.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(100), n).await;
+        }
+    }
+
+    /// Puts the torrent in the error state (a disk error): it stops transferring.
+    pub fn fail(&self, message: String) {
+        let run = {
+            let mut c = self.core.lock();
+            // The first failure is the one reported: pieces already on their way to a full disk fail
+            // too, and would each log, publish and replace the reason.
+            if matches!(c.state, TorrentState::Error(_)) {
+                return;
+            }
+            c.state = TorrentState::Error(message.clone());
+            c.run.clone()
+        };
+        run.cancel();
+        // Reported by whoever shows the event or waits on the torrent (the shell's event line, the
+        // daemon's log, a command's error); a log line as well would say it twice.
+        tracing::info!(torrent = %self.meta.info.name, "{message}");
+        self.emit(Event::Error {
+            info_hash: self.info_hash(),
+            message: message.clone(),
+        });
+        self.done.send_replace(Some(Err(message)));
+    }
+
+    /// Resolves to `Some(Ok)` once every piece is on disk, `Some(Err)` if the torrent failed.
+    pub fn done_rx(&self) -> watch::Receiver<Option<Result<(), String>>> {
+        self.done.subscribe()
+    }
+
+    /// Records completion from a disk job: the torrent task finishes it (events, files, announce).
+    pub fn note_complete(&self) {
+        self.done.send_replace(Some(Ok(())));
+    }
+
+    /// A piece was withdrawn: the download is not complete any more (unless the torrent failed).
+    pub fn not_complete(&self) {
+        self.done.send_if_modified(|d| {
+            let was = matches!(d, Some(Ok(())));
+            if was {
+                *d = None;
+            }
+            was
+        });
+    }
+
+    /// Adds dial candidates from `source`.
+    pub fn add_known(&self, addrs: impl IntoIterator<Item = SocketAddr>, source: Source) {
+        let mut c = self.core.lock();
+        for a in addrs {
+            if a == self.ctx.listen_addr
+                || a.port() == 0
+                || c.own_addrs.contains(&a)
+                || c.banned_ips.contains(&a.ip())
+            {
+                continue;
+            }
+            c.known.add(a, source);
+        }
+        drop(c);
+        self.wake.notify_one();
+    }
+
+    pub fn stats(&self) -> TorrentStats {
+        let c = self.core.lock();
+        let have = c.picker.have();
+        let bytes_verified = if have.is_full() {
+            self.geo.total_length
+        } else {
+            have.ones().map(|i| self.geo.piece_len(i as u32)).sum()
+        };
+        let seeds = c.peers.values().filter(|p| p.is_seed()).count();
+        let (down, up) = {
+            let r = self.rates.lock();
+            (r.0.get(), r.1.get())
+        };
+        TorrentStats {
+            state: if c.paused && !matches!(c.state, TorrentState::Error(_)) {
+                TorrentState::Paused
+            } else {
+                c.state.clone()
+            },
+            pieces_have: have.count(),
+            pieces_total: have.len(),
+            bytes_verified,
+            bytes_total: self.geo.total_length,
+            downloaded: self.downloaded.load(Ordering::Relaxed),
+            uploaded: self.uploaded.load(Ordering::Relaxed),
+            down_rate: down,
+            up_rate: up,
+            peers: c.peers.len(),
+            seeds,
+            data_dir: self.storage.data_dir(),
+            pieces_withdrawn: self.pieces_withdrawn.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A torrent in a [`super::Session`]. Cheap to clone.
+#[derive(Clone)]
+pub struct TorrentHandle(pub(crate) Arc<Torrent>);
+
+impl std::fmt::Debug for TorrentHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "TorrentHandle({} {})",
+            self.0.meta.info.name,
+            self.0.info_hash()
+        )
+    }
+}
+
+impl TorrentHandle {
+    pub(crate) fn new(
+        meta: Metainfo,
+        data_dir: PathBuf,
+        paused: bool,
+        trackers: Vec<String>,
+        ctx: Arc<SessionCtx>,
+    ) -> Self {
+        let geo = Geometry::from_info(&meta.info);
+        let storage =
+            Storage::new(meta.info.clone(), data_dir).with_direct_writes(ctx.cfg.direct_writes);
+        let life = ctx.shutdown.child_token();
+        let core = Core {
+            picker: Picker::new(geo, ctx.cfg.max_buffer_bytes),
+            state: TorrentState::Checking,
+            paused,
+            peers: HashMap::new(),
+            known: KnownPeers::default(),
+            own_addrs: HashSet::new(),
+            banned_ips: HashSet::new(),
+            banned_ids: HashSet::new(),
+            strikes: HashMap::new(),
+            departed: VecDeque::new(),
+            have_log: Vec::new(),
+            next_key: 1,
+            run: life.child_token(),
+            completion_pending: false,
+            resume_dirty: false,
+            choke_soon: false,
+        };
+        let window = Duration::from_secs(3);
+        let upload_marks = super::disk_check::UploadMarks::new(
+            geo.piece_count as usize,
+            ctx.cfg.upload_verify_ttl,
+        );
+        TorrentHandle(Arc::new(Torrent {
+            geo,
+            storage,
+            core: Mutex::new(core),
+            ctx,
+            wake: Notify::new(),
+            have_tx: watch::channel(0).0,
+            life,
+            downloaded: AtomicU64::new(0),
+            uploaded: AtomicU64::new(0),
+            rates: Mutex::new((Rate::new(window), Rate::new(window))),
+            trackers,
+            announced: AtomicU64::new(0),
+            writer: Mutex::new(super::verify::writer_thread(&meta.info.name)),
+            hashq: Default::default(),
+            upload_marks,
+            pieces_withdrawn: AtomicU64::new(0),
+            repairing: Default::default(),
+            disk_jobs: AtomicUsize::new(0),
+            disk_idle: Notify::new(),
+            done: watch::channel(None).0,
+            meta,
+        }))
+    }
+
+    pub fn info_hash(&self) -> InfoHash {
+        self.0.info_hash()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0.meta.info.name
+    }
+
+    pub fn meta(&self) -> &Metainfo {
+        &self.0.meta
+    }
+
+    pub fn stats(&self) -> TorrentStats {
+        self.0.stats()
+    }
+
+    /// The peers connected now.
+    pub fn peers(&self) -> Vec<super::PeerInfo> {
+        let c = self.0.core.lock();
+        let mut v: Vec<super::PeerInfo> = c
+            .peers
+            .values()
+            .map(|p| super::PeerInfo {
+                addr: p.addr,
+                client: p.client.lock().clone(),
+                outgoing: p.outgoing,
+                downloaded: p.downloaded.load(Ordering::Relaxed),
+                uploaded: p.uploaded.load(Ordering::Relaxed),
+                down_rate: p.down_rate(),
+                up_rate: p.up_rate(),
+                seed: p.is_seed(),
+            })
+            .collect();
+        v.sort_by_key(|p| p.addr);
+        v
+    }
+
+    /// Closes every connection and stops dialing; the data stays checked.
+    pub fn pause(&self) {
+        let run = {
+            let mut c = self.0.core.lock();
+            if c.paused {
+                return;
+            }
+            c.paused = true;
+            std::mem::replace(&mut c.run, self.0.life.child_token())
+        };
+        run.cancel();
+        self.0.wake.notify_one();
+    }
+
+    /// Undoes [`pause`](Self::pause).
+    pub fn resume(&self) {
+        let mut c = self.0.core.lock();
+        if !c.paused {
+            return;
+        }
+        c.paused = false;
+        for k in c.known.values_mut() {
+            k.next_try = Instant::now();
+            k.failures = 0;
+        }
+        let run = c.run.clone();
+        let checking = c.state == TorrentState::Checking;
+        drop(c);
+        if !checking {
+            super::announcer::start(&self.0, run);
+        }
+        self.0.wake.notify_one();
+    }
+
+    /// Addresses the torrent keeps to dial: those tracked in full and those waiting for a place
+    /// (bounded by `known::MAX_KNOWN` and `known::MAX_WAITING`).
+    pub fn known_peers(&self) -> (usize, usize) {
+        let c = self.0.core.lock();
+        (c.known.len(), c.known.waiting())
+    }
+
+    /// Dials these peers (besides the trackers' ones).
+    pub fn add_peers(&self, peers: Vec<SocketAddr>) {
+        self.0.add_known(peers, Source::User);
+    }
+
+    /// Moves the data to `new_data_dir` and goes on from there. Connections are closed during the move
+    /// and re-made after it.
+    pub async fn move_to(&self, new_data_dir: PathBuf) -> anyhow::Result<()> {
+        let was_paused = self.0.core.lock().paused;
+        self.pause();
+        self.0.wait_disk_idle().await;
+        let t = self.0.clone();
+        let dest = new_data_dir.clone();
+        let r = tokio::task::spawn_blocking(move || t.storage.move_to(&dest)).await?;
+        if let Err(e) = r {
+            if !was_paused {
+                self.resume();
+            }
+            return Err(anyhow::anyhow!(
+                "cannot move {} to {}: {e}",
+                self.name(),
+                new_data_dir.display()
+            ));
+        }
+        super::resume::save(&self.0).await;
+        if !was_paused {
+            self.resume();
+        }
+        Ok(())
+    }
+
+    /// Hashes every piece on disk again, ignoring resume data (files edited behind our back with their
+    /// mtime put back, bit rot): pieces we had that fail are withdrawn and downloaded again, good ones
+    /// we lacked are taken, files longer than the torrent says are reported. The torrent goes on
+    /// transferring meanwhile. Waits for the check made when the torrent was added to end first; fails
+    /// if the torrent has failed or is removed.
+    pub async fn check(&self) -> anyhow::Result<super::CheckReport> {
+        loop {
+            match self.0.core.lock().state.clone() {
+                TorrentState::Checking => {}
+                TorrentState::Error(e) => anyhow::bail!("{} has failed: {e}", self.name()),
+                _ => break,
+            }
+            if self.is_removed() {
+                anyhow::bail!("{} was removed", self.name());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let t = self.0.clone();
+        t.disk_job_started();
+        let r = tokio::task::spawn_blocking(move || super::disk_check::recheck(&t)).await;
+        self.0.disk_job_finished();
+        let report = r?;
+        super::resume::save(&self.0).await;
+        Ok(report)
+    }
+
+    /// Whether the torrent was removed from its session (or the session shut down): the handle's
+    /// figures stay as they were last.
+    pub fn is_removed(&self) -> bool {
+        self.0.life.is_cancelled()
+    }
+
+    /// Waits until every piece is verified on disk, or the torrent fails or is removed.
+    pub async fn wait_complete(&self) -> anyhow::Result<()> {
+        let mut rx = self.0.done.subscribe();
+        loop {
+            if let Some(r) = rx.borrow_and_update().clone() {
+                return r.map_err(|e| anyhow::anyhow!(e));
+            }
+            if self.0.life.is_cancelled() {
+                anyhow::bail!("{} was removed before it completed", self.name());
+            }
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { anyhow::bail!("torrent closed") },
+                _ = self.0.life.cancelled() => {},
+            }
+        }
+    }
+
+    /// Stops everything and waits (within `grace`) for the disk and a `stopped` announce.
+    pub(crate) async fn stop(&self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        self.0.life.cancel();
+        let _ = tokio::time::timeout_at(deadline, self.0.wait_disk_idle()).await;
+        super::resume::save(&self.0).await;
+        let _ = tokio::time::timeout_at(deadline, super::swarm::announce_stopped(&self.0)).await;
+        self.0.storage.close_all();
+    }
+}
+
+/// Records the outcome of the data check: the pieces we have, and the state that follows.
+pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield) {
+    let complete = {
+        let mut c = t.core.lock();
+        for i in have.ones() {
+            c.picker.mark_have(i as u32);
+        }
+        let complete = c.picker.is_complete();
+        c.state = if complete {
+            TorrentState::Seeding
+        } else {
+            TorrentState::Downloading
+        };
+        c.resume_dirty = true;
+        complete
+    };
+    if complete {
+        if let Err(e) = t.storage.create_empty_files() {
+            return t.fail(format!("cannot create the empty files: {e}"));
+        }
+        t.note_complete();
+        t.emit(Event::Seeding {
+            info_hash: t.info_hash(),
+            name: t.meta.info.name.clone(),
+        });
+    }
+}
+
+/// The torrent task: finish checking the data (`survey` holds the pieces still to hash; `None` when
+/// the check is already applied), then run the swarm until the torrent is removed.
+pub(crate) async fn run(t: Arc<Torrent>, survey: Option<super::resume::Survey>) {
+    if let Some(survey) = survey {
+        let t2 = t.clone();
+        match tokio::task::spawn_blocking(move || super::resume::hash_check(&t2, survey)).await {
+            Ok(have) => apply_check(&t, &have),
+            Err(e) => return t.fail(format!("checking the data failed: {e}")),
+        }
+        if matches!(t.core.lock().state, TorrentState::Error(_)) {
+            return;
+        }
+    }
+    super::resume::save(&t).await;
+    super::swarm::run_swarm(t).await;
+}

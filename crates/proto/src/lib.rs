@@ -1,0 +1,25 @@
+//! btorrent-proto: the BitTorrent formats, with no I/O beyond reading and writing .torrent files.
+//!
+//! - [`bencode`]: a strict bencode reader and writer.
+//! - [`metainfo`]: .torrent files: parse (the info-hash taken over the exact `info` bytes), create
+//!   (hashed on every core), edit, magnet links.
+//! - [`wire`]: the peer wire protocol: handshake, messages and their codec, bitfields, the extension
+//!   handshake (BEP 10).
+//! - [`multi_sha1`]: SHA-1 of several pieces at once (lanes on the CPU's SHA instructions).
+//! - [`listing`]: the `/get_peers` listing btorrent's tracker serves and its client reads.
+//! - [`types`]: info-hashes and peer ids.
+//! - [`fs`]: atomic file replacement and paths confined to a folder, for every layer above.
+//!
+//! The layers above: `btorrent-engine` (peers, torrents, the tracker client) and `btorrent-tracker`
+//! (the tracker server) depend on this crate; it depends on neither.
+
+pub mod bencode;
+pub mod fs;
+pub mod listing;
+pub mod metainfo;
+pub mod multi_sha1;
+pub mod types;
+pub mod wire;
+
+pub use metainfo::Metainfo;
+pub use types::{InfoHash, PeerId};

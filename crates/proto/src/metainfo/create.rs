@@ -1,0 +1,303 @@
+//! Making a .torrent from a file or a folder: walk the files in a stable order, choose a piece length,
+//! hash the pieces on every core while streaming from disk ([`super::hashing`]), and write canonical
+//! bencode.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use super::{Metainfo, MetainfoError, MAX_PIECE_LENGTH};
+use crate::bencode::Writer;
+use crate::fs::is_safe_component;
+
+pub use super::hashing::hash_pieces;
+
+/// Options for [`create_torrent`].
+#[derive(Default, Clone)]
+pub struct CreateOptions {
+    /// Tracker URLs; the first is `announce`, all of them (one per tier) go to `announce-list` when
+    /// there are several.
+    pub trackers: Vec<String>,
+    /// Bytes per piece (a power of two, 16 KiB to 256 MiB); `None` chooses one from the size.
+    pub piece_length: Option<u64>,
+    pub private: bool,
+    pub comment: Option<String>,
+    pub source: Option<String>,
+    /// Skip hidden files (`.name`) and partial downloads (`*.part`, `*.!qB`, `*.crdownload`, `*~`).
+    pub exclude_hidden: bool,
+    /// Hashing threads; 0 means one per core.
+    pub threads: usize,
+    /// Set from elsewhere to stop hashing early; creation then fails with [`MetainfoError::Cancelled`].
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+/// One file found on disk, in torrent order.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub disk_path: PathBuf,
+    /// Components below the top folder (empty for a single-file torrent).
+    pub components: Vec<String>,
+    pub length: u64,
+}
+
+/// Piece length like mature creators choose it: the smallest power of two from 16 KiB that gives at most
+/// about 2,000 pieces, capped at 16 MiB.
+pub fn auto_piece_length(total: u64) -> u64 {
+    let mut p: u64 = 16 << 10;
+    while p < (16 << 20) && total.div_ceil(p) > 2000 {
+        p *= 2;
+    }
+    p
+}
+
+/// Whether a file name marks a hidden file or a download still in progress.
+pub fn is_hidden_or_partial(name: &str) -> bool {
+    name.starts_with('.')
+        || name.ends_with('~')
+        || [".part", ".!qB", ".crdownload", ".aria2", ".tmp"]
+            .iter()
+            .any(|s| name.ends_with(s))
+}
+
+/// Lists the files under `root` in the order they go in the torrent: components compared as byte strings.
+/// Symbolic links to folders are not followed.
+pub fn collect_files(root: &Path, exclude_hidden: bool) -> Result<Vec<SourceFile>, MetainfoError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| MetainfoError::Io { path, source }
+    };
+    let meta = std::fs::metadata(root).map_err(io(root))?;
+    if meta.is_file() {
+        return Ok(vec![SourceFile {
+            disk_path: root.to_path_buf(),
+            components: Vec::new(),
+            length: meta.len(),
+        }]);
+    }
+    if !meta.is_dir() {
+        return Err(super::cannot_create(format!(
+            "{} is neither a file nor a folder",
+            root.display()
+        )));
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), Vec::<String>::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(io(&dir))?
+            .collect::<Result<_, _>>()
+            .map_err(io(&dir))?;
+        entries.sort_by_key(|e| e.file_name());
+        let mut subdirs = Vec::new();
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if exclude_hidden && is_hidden_or_partial(&name) {
+                continue;
+            }
+            if !is_safe_component(&name) {
+                return Err(super::cannot_create(format!(
+                    "{} has a name other clients cannot store",
+                    e.path().display()
+                )));
+            }
+            let ft = e.file_type().map_err(io(&e.path()))?;
+            let mut comps = prefix.clone();
+            comps.push(name);
+            if ft.is_dir() {
+                subdirs.push((e.path(), comps));
+            } else {
+                let m = std::fs::metadata(e.path()).map_err(io(&e.path()))?;
+                if m.is_file() {
+                    out.push(SourceFile {
+                        disk_path: e.path(),
+                        components: comps,
+                        length: m.len(),
+                    });
+                }
+            }
+        }
+        stack.extend(subdirs.into_iter().rev());
+    }
+    out.sort_by(|a, b| a.components.cmp(&b.components));
+    Ok(out)
+}
+
+/// Creates a .torrent for the file or folder at `path` and returns it parsed (its bytes are the file to
+/// write). `progress(done, total)` reports hashing.
+pub fn create_torrent(
+    path: &Path,
+    opts: &CreateOptions,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Metainfo, MetainfoError> {
+    for url in &opts.trackers {
+        super::check_tracker_url(url)?;
+    }
+    let path = path.canonicalize().map_err(|source| MetainfoError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| is_safe_component(n))
+        .ok_or_else(|| super::cannot_create(format!("{} has no usable name", path.display())))?;
+    let is_dir = path.is_dir();
+    let files = collect_files(&path, opts.exclude_hidden)?;
+    let total: u64 = files.iter().map(|f| f.length).sum();
+    if files.is_empty() || total == 0 {
+        return Err(super::cannot_create(format!(
+            "{} holds no data to share",
+            path.display()
+        )));
+    }
+    let piece_length = match opts.piece_length {
+        None => auto_piece_length(total),
+        Some(p) if p.is_power_of_two() && (16 << 10..=MAX_PIECE_LENGTH).contains(&p) => p,
+        Some(p) => {
+            return Err(super::cannot_create(format!(
+                "piece length {p} must be a power of two from 16 KiB to 256 MiB"
+            )))
+        }
+    };
+    let hashes = hash_pieces(
+        &files,
+        piece_length,
+        opts.threads,
+        opts.cancel.as_deref(),
+        &|done| progress(done, total),
+    )?;
+
+    let mut info = Writer::default();
+    info.begin_dict();
+    if is_dir {
+        info.bytes(b"files").begin_list();
+        for f in &files {
+            info.begin_dict().bytes(b"length").int(f.length);
+            info.bytes(b"path").begin_list();
+            for c in &f.components {
+                info.bytes(c.as_bytes());
+            }
+            info.end().end();
+        }
+        info.end();
+    } else {
+        info.bytes(b"length").int(total);
+    }
+    info.bytes(b"name").bytes(name.as_bytes());
+    info.bytes(b"piece length").int(piece_length);
+    info.bytes(b"pieces").bytes(&hashes.concat());
+    if opts.private {
+        info.bytes(b"private").int(1);
+    }
+    if let Some(src) = &opts.source {
+        info.bytes(b"source").bytes(src.as_bytes());
+    }
+    info.end();
+
+    let mut w = Writer::default();
+    w.begin_dict();
+    if let Some(first) = opts.trackers.first() {
+        w.bytes(b"announce").bytes(first.as_bytes());
+    }
+    if opts.trackers.len() > 1 {
+        w.bytes(b"announce-list").begin_list();
+        for t in &opts.trackers {
+            w.begin_list().bytes(t.as_bytes()).end();
+        }
+        w.end();
+    }
+    if let Some(c) = &opts.comment {
+        w.bytes(b"comment").bytes(c.as_bytes());
+    }
+    w.bytes(b"created by")
+        .bytes(concat!("btorrent/", env!("CARGO_PKG_VERSION")).as_bytes());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    w.bytes(b"creation date").int(now);
+    w.bytes(b"info").raw(&info.buf);
+    w.end();
+    Metainfo::from_bytes(&w.buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha1::{Digest, Sha1};
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn piece_length_targets_about_two_thousand_pieces() {
+        assert_eq!(auto_piece_length(1), 16 << 10);
+        assert_eq!(auto_piece_length(1 << 30), 1 << 20);
+        for total in [1u64 << 20, 700 << 20, 4 << 30, 30 << 30] {
+            let p = auto_piece_length(total);
+            assert!(p.is_power_of_two());
+            let n = total.div_ceil(p);
+            assert!(n <= 2000 && (n > 1000 || p == 16 << 10), "{total}: {n}");
+        }
+        assert_eq!(auto_piece_length(1 << 50), 16 << 20);
+    }
+
+    #[test]
+    fn creates_multi_file_torrent_with_pieces_spanning_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("top");
+        std::fs::create_dir_all(top.join("sub")).unwrap();
+        let a: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(top.join("b.bin"), &a).unwrap();
+        std::fs::write(top.join("sub/c.txt"), b"hello").unwrap();
+        std::fs::write(top.join("empty"), b"").unwrap();
+        std::fs::write(top.join(".hidden"), b"secret").unwrap();
+        let opts = CreateOptions {
+            trackers: vec!["http://127.0.0.1:1/announce".into()],
+            piece_length: Some(16384),
+            exclude_hidden: true,
+            threads: 3,
+            ..Default::default()
+        };
+        let m = create_torrent(&top, &opts, &|_, _| {}).unwrap();
+        let names: Vec<_> = m.info.files.iter().map(|f| f.path.clone()).collect();
+        assert_eq!(
+            names,
+            ["top/b.bin", "top/empty", "top/sub/c.txt"].map(PathBuf::from)
+        );
+        let mut all = a.clone();
+        all.extend_from_slice(b"hello");
+        let expect: Vec<[u8; 20]> = all.chunks(16384).map(|c| Sha1::digest(c).into()).collect();
+        assert_eq!(m.info.pieces, expect);
+        crate::bencode::validate(m.as_bytes(), true).expect("canonical bencode");
+    }
+
+    #[test]
+    fn a_set_cancel_flag_stops_hashing() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, vec![7u8; 64 << 10]).unwrap();
+        let cancel = Arc::new(AtomicBool::new(true));
+        let opts = CreateOptions {
+            piece_length: Some(16 << 10),
+            cancel: Some(cancel.clone()),
+            ..Default::default()
+        };
+        let err = create_torrent(&f, &opts, &|_, _| {}).unwrap_err();
+        assert!(matches!(err, MetainfoError::Cancelled), "{err}");
+        cancel.store(false, Ordering::Relaxed);
+        assert!(create_torrent(&f, &opts, &|_, _| {}).is_ok());
+    }
+
+    #[test]
+    fn refuses_missing_and_empty_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = create_torrent(&dir.path().join("nope"), &Default::default(), &|_, _| {});
+        assert!(err.unwrap_err().to_string().contains("nope"));
+        let err = create_torrent(dir.path(), &Default::default(), &|_, _| {});
+        assert!(err.unwrap_err().to_string().contains("no data"));
+        std::fs::write(dir.path().join("f"), b"x").unwrap();
+        let opts = CreateOptions {
+            piece_length: Some(1000),
+            ..Default::default()
+        };
+        assert!(create_torrent(dir.path(), &opts, &|_, _| {}).is_err());
+    }
+}

@@ -1,0 +1,493 @@
+//! The `info` dictionary: what a torrent's content is (name, files, piece geometry, piece hashes), decoded
+//! from untrusted bytes and validated so the layers above can trust it.
+//!
+//! What `parse_info` guarantees for an [`Info`] it returns:
+//! - `piece_length` is in `1..=MAX_PIECE_LENGTH`, `total_length` in `1..=MAX_TOTAL_LENGTH`, and
+//!   `pieces.len() == ceil(total_length / piece_length)`;
+//! - files are in torrent order, each `offset` is the sum of the lengths before it;
+//! - every path is `name` followed by plain components (no `..`, `.`, empty component, separator or control character;
+//!   on Windows no reserved device name), at most [`MAX_PATH_BYTES`] long, so it cannot escape the
+//!   download folder;
+//! - no two real files share a path and no file is also a folder of another one (padding files, never
+//!   written to disk, are exempt: libtorrent's hybrids repeat `.pad/<size>`).
+//!
+//! Names in another encoding than UTF-8 (old torrents, without `name.utf-8`/`path.utf-8`) are kept with
+//! each invalid sequence replaced by `_`, so such torrents load instead of being refused.
+
+use std::path::{Path, PathBuf};
+
+use super::{invalid, MetainfoError, MAX_FILES, MAX_PIECE_LENGTH, MAX_TOTAL_LENGTH};
+use crate::bencode;
+use crate::fs::is_safe_component;
+
+/// Longest file path accepted (name and components with separators), the Linux `PATH_MAX`: longer
+/// paths cannot be opened on any common system anyway.
+pub const MAX_PATH_BYTES: usize = 4096;
+
+/// One file of a torrent, in torrent order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Path relative to the download folder: `name` for a single-file torrent, `name/a/b` otherwise.
+    pub path: PathBuf,
+    pub length: u64,
+    /// Offset of the file's first byte in the torrent's byte stream.
+    pub offset: u64,
+    /// A BEP 47 padding file: part of the piece space, all zeros, never written to disk.
+    pub padding: bool,
+}
+
+/// The `info` dictionary, validated.
+#[derive(Debug, Clone)]
+pub struct Info {
+    pub name: String,
+    pub piece_length: u64,
+    pub pieces: Vec<[u8; 20]>,
+    pub files: Vec<FileEntry>,
+    /// True for a torrent with a `files` list (its content is a folder named `name`).
+    pub multi_file: bool,
+    pub private: bool,
+    pub source: Option<String>,
+    pub total_length: u64,
+}
+
+impl Info {
+    pub fn piece_count(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// Length of piece `index` (the last one may be short); 0 for an index past the end, so a bad index
+    /// from a peer cannot make this panic.
+    pub fn piece_len(&self, index: usize) -> u64 {
+        let start = (index as u64).saturating_mul(self.piece_length);
+        self.total_length
+            .saturating_sub(start)
+            .min(self.piece_length)
+    }
+}
+
+/// Decodes and validates the raw `info` dictionary, found at byte `at` of a file that has already been
+/// checked to be well-formed bencode. Reads the values in place: nothing is copied but what [`Info`] keeps.
+pub(super) fn parse_info(info_raw: &[u8], at: usize) -> Result<Info, MetainfoError> {
+    if info_raw.first() != Some(&b'd') {
+        return Err(invalid("`info` is not a dictionary"));
+    }
+    let info = Fields::new(info_raw, info_raw, at, None)?;
+    let name_raw = info.required_bytes("name")?;
+    let name_raw = info
+        .get("name.utf-8")
+        .and_then(bencode::as_bytes)
+        .unwrap_or(name_raw);
+    let name = component(name_raw, "name")?;
+    let raw_piece_length = info.required_int("piece length")?;
+    let piece_length = u64::try_from(raw_piece_length)
+        .ok()
+        .filter(|&n| n > 0 && n <= MAX_PIECE_LENGTH)
+        .ok_or_else(|| {
+            invalid(format!(
+                "piece length {raw_piece_length} is out of range (1 byte to 256 MiB)"
+            ))
+        })?;
+    let pieces_raw = info.required_bytes("pieces")?;
+    if pieces_raw.len() % 20 != 0 {
+        return Err(invalid(format!(
+            "`pieces` is {} bytes, not a multiple of 20",
+            pieces_raw.len()
+        )));
+    }
+
+    let (files, multi_file) = match (info.get("length"), info.get("files")) {
+        (Some(_), Some(_)) => return Err(invalid("both `length` and `files` are present")),
+        (None, None) => return Err(invalid("neither `length` nor `files` is present")),
+        (Some(_), None) => {
+            let length = checked_len(info.required_int("length")?, "length")?;
+            let file = FileEntry {
+                path: PathBuf::from(&name),
+                length,
+                offset: 0,
+                padding: false,
+            };
+            (vec![file], false)
+        }
+        (None, Some(list)) => (file_list(&name, list, info_raw, at)?, true),
+    };
+    let total_length = files.last().map_or(0, |f| f.offset + f.length);
+    if total_length == 0 {
+        return Err(invalid("the torrent holds no data (total length 0)"));
+    }
+    let expected = total_length.div_ceil(piece_length);
+    let count = pieces_raw.len() as u64 / 20;
+    if count != expected {
+        return Err(invalid(format!(
+            "{count} piece hashes for {total_length} bytes in pieces of {piece_length} (expected {expected})"
+        )));
+    }
+    let pieces = pieces_raw
+        .chunks_exact(20)
+        .map(|c| c.try_into().expect("chunks of 20"))
+        .collect();
+    Ok(Info {
+        name,
+        piece_length,
+        pieces,
+        files,
+        multi_file,
+        // Fields that do not shape the content are read leniently: a wrong type means absent.
+        private: info.get("private").and_then(bencode::as_int) == Some(1),
+        source: info
+            .get("source")
+            .and_then(bencode::as_bytes)
+            .map(|s| String::from_utf8_lossy(s).into_owned()),
+        total_length,
+    })
+}
+
+/// The entries of one dictionary inside the `info` value: `info` itself or the entry of file `file`, with
+/// typed getters whose errors name the key and the dictionary.
+struct Fields<'a> {
+    raw: &'a [u8],
+    entries: Vec<bencode::DictEntry<'a>>,
+    file: Option<usize>,
+}
+
+impl<'a> Fields<'a> {
+    /// `dict` lies inside `info_raw`, which starts at byte `at` of the file.
+    fn new(
+        dict: &'a [u8],
+        info_raw: &[u8],
+        at: usize,
+        file: Option<usize>,
+    ) -> Result<Self, MetainfoError> {
+        let offset = at + (dict.as_ptr() as usize - info_raw.as_ptr() as usize);
+        let entries = bencode::dict_entries(dict).map_err(|e| e.shifted(offset))?;
+        Ok(Fields {
+            raw: dict,
+            entries,
+            file,
+        })
+    }
+
+    fn what(&self) -> String {
+        match self.file {
+            None => "`info`".to_string(),
+            Some(i) => format!("file {i}"),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&'a [u8]> {
+        let raw = self.raw;
+        self.entries
+            .iter()
+            .find(|e| e.key == key.as_bytes())
+            .map(|e| &raw[e.value.clone()])
+    }
+
+    fn required(&self, key: &str) -> Result<&'a [u8], MetainfoError> {
+        self.get(key)
+            .ok_or_else(|| invalid(format!("{} has no `{key}`", self.what())))
+    }
+
+    fn required_int(&self, key: &str) -> Result<i64, MetainfoError> {
+        bencode::as_int(self.required(key)?)
+            .ok_or_else(|| invalid(format!("`{key}` in {} is not an integer", self.what())))
+    }
+
+    fn required_bytes(&self, key: &str) -> Result<&'a [u8], MetainfoError> {
+        bencode::as_bytes(self.required(key)?)
+            .ok_or_else(|| invalid(format!("`{key}` in {} is not a byte string", self.what())))
+    }
+}
+
+fn checked_len(v: i64, what: &str) -> Result<u64, MetainfoError> {
+    u64::try_from(v)
+        .ok()
+        .filter(|&n| n <= MAX_TOTAL_LENGTH)
+        .ok_or_else(|| invalid(format!("{what} {v} is out of range (0 to 2^50)")))
+}
+
+/// A name or path component as text: UTF-8, or with each invalid sequence replaced by `_`.
+fn component_text(raw: &[u8]) -> String {
+    match std::str::from_utf8(raw) {
+        Ok(s) => s.to_string(),
+        Err(_) => String::from_utf8_lossy(raw).replace('\u{FFFD}', "_"),
+    }
+}
+
+fn component(raw: &[u8], what: &str) -> Result<String, MetainfoError> {
+    let s = component_text(raw);
+    if !is_safe_component(&s) {
+        let shown: String = s.chars().take(64).collect();
+        let more = if shown.len() < s.len() { "..." } else { "" };
+        return Err(invalid(format!(
+            "unsafe {what} {shown:?}{more} (empty, `.`, `..`, or holds a separator or a control character)"
+        )));
+    }
+    Ok(s)
+}
+
+/// The components of a `path` list, if it is a non-empty list of byte strings.
+fn path_components(raw: &[u8]) -> Option<Vec<&[u8]>> {
+    bencode::list_items(raw)?
+        .map(|item| item.ok().and_then(bencode::as_bytes))
+        .collect()
+}
+
+fn file_list(
+    name: &str,
+    raw: &[u8],
+    info_raw: &[u8],
+    at: usize,
+) -> Result<Vec<FileEntry>, MetainfoError> {
+    let items = bencode::list_items(raw).ok_or_else(|| invalid("`files` is not a list"))?;
+    // Counted first (a cheap skim), so an oversized list is refused before any work on it.
+    let count = items.clone().take(MAX_FILES + 1).count();
+    if count > MAX_FILES {
+        return Err(invalid(format!("more than {MAX_FILES} files")));
+    }
+    let mut files = Vec::with_capacity(count);
+    let mut offset = 0u64;
+    for (i, item) in items.enumerate() {
+        let item = item?;
+        if item.first() != Some(&b'd') {
+            return Err(invalid(format!("file {i} in `files` is not a dictionary")));
+        }
+        let f = Fields::new(item, info_raw, at, Some(i))?;
+        let length = checked_len(f.required_int("length")?, "file length")?;
+        let comps = f
+            .get("path.utf-8")
+            .and_then(path_components)
+            .or_else(|| f.get("path").and_then(path_components))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "file {i} has no `path` list of byte strings (or it is malformed)"
+                ))
+            })?;
+        if comps.is_empty() {
+            return Err(invalid(format!("file {i} has an empty path")));
+        }
+        let mut path = PathBuf::from(name);
+        for c in comps {
+            path.push(component(c, "file path component")?);
+            if path.as_os_str().len() > MAX_PATH_BYTES {
+                return Err(invalid(format!(
+                    "file {i} has a path longer than {MAX_PATH_BYTES} bytes"
+                )));
+            }
+        }
+        let padding = f
+            .get("attr")
+            .and_then(bencode::as_bytes)
+            .is_some_and(|a| a.contains(&b'p'));
+        files.push(FileEntry {
+            path,
+            length,
+            offset,
+            padding,
+        });
+        offset = offset
+            .checked_add(length)
+            .filter(|&t| t <= MAX_TOTAL_LENGTH)
+            .ok_or_else(|| invalid("total length is out of range (more than 2^50 bytes)"))?;
+    }
+    if files.is_empty() {
+        return Err(invalid("`files` is empty"));
+    }
+    check_paths_distinct(&files)?;
+    Ok(files)
+}
+
+/// No two real files share a path, and no file is a folder on the path of another. Paths are compared as
+/// bytes with the separator ranked below every other byte (components hold no separator or NUL), which
+/// orders them component by component: every path that extends `p` then comes right after `p`, so
+/// comparing neighbours finds every clash.
+fn check_paths_distinct(files: &[FileEntry]) -> Result<(), MetainfoError> {
+    let mut keys: Vec<(Vec<u8>, &Path)> = files
+        .iter()
+        .filter(|f| !f.padding)
+        .map(|f| {
+            // Built from `String` components, so the lossy view is the exact text.
+            let key = f
+                .path
+                .to_string_lossy()
+                .bytes()
+                .map(|b| {
+                    if std::path::is_separator(b as char) {
+                        0
+                    } else {
+                        b
+                    }
+                })
+                .collect();
+            (key, f.path.as_path())
+        })
+        .collect();
+    keys.sort_unstable();
+    let shown = |p: &Path| -> String { p.to_string_lossy().chars().take(200).collect() };
+    for w in keys.windows(2) {
+        let ((a, pa), (b, pb)) = (&w[0], &w[1]);
+        if a == b {
+            return Err(invalid(format!(
+                "two files have the same path {:?}",
+                shown(pa)
+            )));
+        }
+        if b.starts_with(a) && b[a.len()] == 0 {
+            return Err(invalid(format!(
+                "{:?} is a file and also a folder of {:?}",
+                shown(pa),
+                shown(pb)
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bencode::Writer;
+
+    /// A multi-file `info` dict; each file is (path components, length, padding).
+    fn multi(files: &[(&[&[u8]], i64, bool)], plen: i64) -> Vec<u8> {
+        let total: i64 = files.iter().map(|f| f.1).sum();
+        let npieces = match total {
+            t if t > 1 << 40 => 1,
+            t => (t.max(0) as u64).div_ceil(plen.max(1) as u64) as usize,
+        };
+        let mut w = Writer::default();
+        w.begin_dict().bytes(b"files").begin_list();
+        for (path, len, pad) in files {
+            w.begin_dict();
+            if *pad {
+                w.bytes(b"attr").bytes(b"p");
+            }
+            w.bytes(b"length").int(*len).bytes(b"path").begin_list();
+            for c in *path {
+                w.bytes(c);
+            }
+            w.end().end();
+        }
+        w.end().bytes(b"name").bytes(b"top");
+        w.bytes(b"piece length").int(plen);
+        w.bytes(b"pieces").bytes(&vec![0u8; npieces * 20]).end();
+        w.buf
+    }
+
+    fn parse_info_at0(info: &[u8]) -> Result<Info, MetainfoError> {
+        parse_info(info, 0)
+    }
+
+    fn err(info: &[u8]) -> String {
+        parse_info_at0(info).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn paths_are_confined_to_the_folder() {
+        let ok = parse_info_at0(&multi(&[(&[b"sub", b"f.txt"], 5, false)], 16384)).unwrap();
+        assert_eq!(ok.files[0].path, PathBuf::from("top/sub/f.txt"));
+        assert!(ok.multi_file);
+        for bad in [
+            &[b"..".as_slice(), b"x"][..],
+            &[b"/etc"],
+            &[b"a", b""],
+            &[b"."],
+            &[b"a/b"],
+            &[b"a\\b"],
+            &[b"nul\0byte"],
+        ] {
+            let e = err(&multi(&[(bad, 5, false)], 16384));
+            assert!(e.contains("unsafe file path component"), "{bad:?}: {e}");
+        }
+        let e = err(&multi(&[(&[], 5, false)], 16384));
+        assert!(e.contains("file 0 has an empty path"), "{e}");
+    }
+
+    #[test]
+    fn refuses_clashing_paths_but_not_repeated_padding() {
+        let e = err(&multi(&[(&[b"a"], 5, false), (&[b"a"], 6, false)], 16384));
+        assert!(e.contains("same path \"top/a\""), "{e}");
+        let e = err(&multi(
+            &[
+                (&[b"a", b"b"], 5, false),
+                (&[b"b"], 1, false),
+                (&[b"a"], 6, false),
+            ],
+            16384,
+        ));
+        assert!(e.contains("\"top/a\" is a file and also a folder"), "{e}");
+        let pads = multi(
+            &[
+                (&[b"x"], 5, false),
+                (&[b".pad", b"16379"], 16379, true),
+                (&[b"y"], 5, false),
+                (&[b".pad", b"16379"], 16379, true),
+                (&[b"ab"], 5, false),
+                (&[b"a-b"], 5, false),
+            ],
+            16384,
+        );
+        let info = parse_info_at0(&pads).unwrap();
+        assert_eq!(info.files.iter().filter(|f| f.padding).count(), 2);
+        assert_eq!(info.files[2].offset, 16384);
+    }
+
+    #[test]
+    fn legacy_encodings_load_with_invalid_bytes_replaced() {
+        let info =
+            parse_info_at0(&multi(&[(&[b"caf\xe9", b"x\xff\xfey"], 5, false)], 16384)).unwrap();
+        assert_eq!(info.files[0].path, PathBuf::from("top/caf_/x__y"));
+    }
+
+    #[test]
+    fn windows_device_names_are_plain_names_elsewhere() {
+        let info = parse_info_at0(&multi(
+            &[(&[b"aux.c"], 5, false), (&[b"CON"], 1, false)],
+            16384,
+        ));
+        assert_eq!(info.is_ok(), !cfg!(windows));
+    }
+
+    #[test]
+    fn bounds_path_length_and_error_text() {
+        let long = vec![b'a'; 200];
+        let comps: Vec<&[u8]> = vec![&long; 30];
+        let e = err(&multi(&[(&comps, 5, false)], 16384));
+        assert!(
+            e.contains("file 0 has a path longer than 4096 bytes"),
+            "{e}"
+        );
+        let huge = [vec![b'.'; 2], vec![b'/'; 100_000]].concat();
+        let e = err(&multi(&[(&[&huge], 5, false)], 16384));
+        assert!(e.len() < 300 && !e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn piece_len_never_panics() {
+        let info = parse_info_at0(&multi(&[(&[b"a"], 40_000, false)], 16384)).unwrap();
+        assert_eq!(info.piece_count(), 3);
+        assert_eq!(info.piece_len(0), 16384);
+        assert_eq!(info.piece_len(2), 40_000 - 2 * 16384);
+        assert_eq!(info.piece_len(3), 0);
+        assert_eq!(info.piece_len(usize::MAX), 0);
+    }
+
+    #[test]
+    fn checks_geometry() {
+        let e = err(&multi(&[(&[b"a"], 0, false)], 16384));
+        assert!(e.contains("total length 0"), "{e}");
+        let e = err(&multi(&[(&[b"a"], -1, false)], 16384));
+        assert!(e.contains("file length -1 is out of range"), "{e}");
+        let e = err(&multi(
+            &[
+                (&[b"a"], 1 << 49, false),
+                (&[b"b"], 1 << 49, false),
+                (&[b"c"], 1, false),
+            ],
+            1 << 28,
+        ));
+        assert!(e.contains("total length is out of range"), "{e}");
+        let e = err(&multi(&[(&[b"a"], 5, false)], 0));
+        assert!(e.contains("piece length 0 is out of range"), "{e}");
+        let e = err(&multi(&[(&[b"a"], 5, false)], (1 << 28) + 1));
+        assert!(e.contains("piece length 268435457 is out of range"), "{e}");
+    }
+}

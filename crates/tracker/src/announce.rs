@@ -1,0 +1,143 @@
+//! `GET /announce`: record the peer, answer with other peers of the swarm.
+//!
+//! The reply is `d8:complete..10:downloaded..10:incomplete..8:interval..12:min interval..5:peers..
+//! [6:peers6..]e`: compact by default (6 bytes per IPv4 peer in `peers`, 18 per IPv6 peer in `peers6`),
+//! or with `compact=0` a list of `{ip, peer id, port}` dictionaries (`peer id` left out with
+//! `no_peer_id=1`). The asking peer is never in its own reply; a `stopped` peer is removed at once and
+//! gets no peers.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Response};
+
+use super::query::{self, Event};
+use super::reply::{bencoded, failure};
+use super::store::{Refusal, Update};
+use super::{client_addr, Tracker};
+use btorrent_proto::bencode::Writer;
+use btorrent_proto::types::PeerId;
+
+pub(crate) fn handle(
+    t: &Tracker,
+    remote: Option<SocketAddr>,
+    headers: &HeaderMap,
+    raw_query: &[u8],
+) -> Response<Body> {
+    match answer(t, remote, headers, raw_query) {
+        Ok(body) => bencoded(body),
+        Err(reason) => {
+            t.count_failure();
+            failure(reason.as_ref())
+        }
+    }
+}
+
+fn refusal_text(r: Refusal) -> &'static str {
+    match r {
+        Refusal::NotAllowed => "unregistered torrent: this tracker only serves its own torrents",
+        Refusal::TooManySwarms => "tracker is full: too many torrents, try again later",
+        Refusal::TooManyPeers => "tracker is full: too many peers, try again later",
+        Refusal::SwarmFull => "swarm is full: too many peers in this torrent, try again later",
+    }
+}
+
+fn answer(
+    t: &Tracker,
+    remote: Option<SocketAddr>,
+    headers: &HeaderMap,
+    raw_query: &[u8],
+) -> Result<Vec<u8>, std::borrow::Cow<'static, str>> {
+    let cfg = &t.inner.cfg;
+    if raw_query.len() > cfg.max_query_len {
+        return Err("request too long".into());
+    }
+    let p = query::parse_announce(raw_query)?;
+    let remote = remote.ok_or("cannot tell the client's address")?;
+    let ip = client_addr::peer_ip(
+        remote.ip(),
+        headers,
+        p.ip,
+        &cfg.trusted_proxies,
+        cfg.ip_param,
+    );
+    let addr = SocketAddr::new(ip, p.port);
+    let want = p
+        .numwant
+        .unwrap_or(cfg.numwant_default)
+        .min(cfg.numwant_max) as usize;
+    let store = &t.inner.store;
+    // Allocated before the shard lock is taken.
+    let mut peers: Vec<(SocketAddr, PeerId)> = Vec::with_capacity(want.min(store.peer_count()));
+    let counts = {
+        let mut shard = store.shard_of(&p.info_hash);
+        if p.event == Event::Stopped {
+            store.stop(&mut shard, p.info_hash, &addr)
+        } else {
+            let update = Update {
+                addr,
+                id: p.peer_id,
+                left: p.left,
+                uploaded: p.uploaded,
+                downloaded: p.downloaded,
+                now: t.now_secs(),
+                completed: p.event == Event::Completed,
+            };
+            store.announce(&mut shard, p.info_hash, update, want, &mut peers)
+        }
+    };
+    let (seeders, leechers, completed) = counts.map_err(refusal_text)?;
+
+    let mut b = Writer::with_capacity(160 + peers.len() * 20);
+    b.begin_dict()
+        .key_int(b"complete", seeders)
+        .key_int(b"downloaded", completed)
+        .key_int(b"incomplete", leechers)
+        .key_int(b"interval", cfg.interval.as_secs())
+        .key_int(b"min interval", cfg.min_interval.as_secs())
+        .bytes(b"peers");
+    if p.compact {
+        write_compact(&mut b, &peers);
+    } else {
+        write_dicts(&mut b, &peers, !p.no_peer_id);
+    }
+    b.end();
+    Ok(b.buf)
+}
+
+/// `peers` with 6 bytes per IPv4 peer, then `peers6` with 18 per IPv6 peer when there are any.
+fn write_compact(b: &mut Writer, peers: &[(SocketAddr, PeerId)]) {
+    let v4 = peers.iter().filter(|(a, _)| a.is_ipv4()).count();
+    b.bytes_header(v4 * 6);
+    for (addr, _) in peers {
+        if let IpAddr::V4(ip) = addr.ip() {
+            b.buf.extend_from_slice(&ip.octets());
+            b.buf.extend_from_slice(&addr.port().to_be_bytes());
+        }
+    }
+    let v6 = peers.len() - v4;
+    if v6 > 0 {
+        b.bytes(b"peers6").bytes_header(v6 * 18);
+        for (addr, _) in peers {
+            if let IpAddr::V6(ip) = addr.ip() {
+                b.buf.extend_from_slice(&ip.octets());
+                b.buf.extend_from_slice(&addr.port().to_be_bytes());
+            }
+        }
+    }
+}
+
+/// The original form: a list of `{ip, peer id, port}`, IPv4 and IPv6 together.
+fn write_dicts(b: &mut Writer, peers: &[(SocketAddr, PeerId)], with_id: bool) {
+    b.begin_list();
+    for (addr, id) in peers {
+        b.begin_dict()
+            .bytes(b"ip")
+            .bytes(addr.ip().to_string().as_bytes());
+        if with_id {
+            b.bytes(b"peer id").bytes(&id.0);
+        }
+        b.key_int(b"port", addr.port()).end();
+    }
+    b.end();
+}

@@ -1,0 +1,60 @@
+//! `GET /scrape` (BEP 48): seeders, leechers and completed downloads of the torrents named by one or
+//! more `info_hash` parameters. A torrent the tracker does not hold is reported with zero counts; in
+//! private mode an unregistered one is left out. A scrape without `info_hash` (a full scrape of every
+//! torrent) is refused: its size would grow with the tracker.
+
+use axum::body::Body;
+use axum::http::Response;
+
+use super::query;
+use super::reply::{bencoded, failure};
+use super::Tracker;
+use btorrent_proto::bencode::Writer;
+
+pub(crate) fn handle(t: &Tracker, raw_query: &[u8]) -> Response<Body> {
+    let cfg = &t.inner.cfg;
+    if raw_query.len() > cfg.max_query_len {
+        t.count_failure();
+        return failure("request too long");
+    }
+    let mut hashes = match query::parse_scrape(raw_query, cfg.max_scrape_hashes) {
+        Ok(h) if h.is_empty() => {
+            t.count_failure();
+            return failure(
+                "name the torrents to scrape with info_hash (full scrape is not offered)",
+            );
+        }
+        Ok(h) => h,
+        Err(reason) => {
+            t.count_failure();
+            return failure(&reason);
+        }
+    };
+    // Dictionary keys must be sorted and unique.
+    hashes.sort_unstable();
+    hashes.dedup();
+    let store = &t.inner.store;
+    let mut b = Writer::with_capacity(16 + hashes.len() * 90);
+    b.begin_dict().bytes(b"files").begin_dict();
+    for h in &hashes {
+        let counts = {
+            let mut shard = store.shard_of(h);
+            shard.scrapes += 1;
+            if !store.is_allowed(&shard, h) {
+                continue;
+            }
+            shard
+                .swarms
+                .get(h)
+                .map_or((0, 0, 0), |s| (s.seeders, s.leechers(), s.completed))
+        };
+        b.bytes(&h.0)
+            .begin_dict()
+            .key_int(b"complete", counts.0)
+            .key_int(b"downloaded", counts.2)
+            .key_int(b"incomplete", counts.1)
+            .end();
+    }
+    b.end().end();
+    bencoded(b.buf)
+}

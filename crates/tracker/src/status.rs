@@ -1,0 +1,155 @@
+//! `GET /stats` (JSON counters) and `GET /` (a small HTML status page: totals and the largest swarms).
+//! Both read the store one shard at a time.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use axum::body::Body;
+use axum::http::Response;
+use serde::{Deserialize, Serialize};
+
+use super::reply::{html, json};
+use super::Tracker;
+use btorrent_proto::types::InfoHash;
+
+/// Swarms listed on the status page.
+const TOP_SWARMS: usize = 50;
+
+/// A snapshot of the tracker's counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackerStats {
+    /// Torrents with at least one peer.
+    pub swarms: usize,
+    pub peers: usize,
+    pub seeders: usize,
+    pub leechers: usize,
+    /// `completed` events counted in the current swarms.
+    pub completed: u64,
+    pub announces: u64,
+    /// Torrents scraped (a scrape naming three info-hashes counts three).
+    pub scrapes: u64,
+    /// Requests answered with a `failure reason`.
+    pub failures: u64,
+    pub uptime_secs: u64,
+    /// HTTP connections open now (served by [`Tracker::serve`](super::Tracker::serve)).
+    #[serde(default)]
+    pub connections: usize,
+    pub private: bool,
+    pub interval_secs: u64,
+}
+
+pub(crate) fn collect(t: &Tracker) -> TrackerStats {
+    let mut s = TrackerStats {
+        swarms: 0,
+        peers: 0,
+        seeders: 0,
+        leechers: 0,
+        completed: 0,
+        announces: 0,
+        scrapes: 0,
+        failures: t.inner.failures.load(std::sync::atomic::Ordering::Relaxed),
+        uptime_secs: t.inner.epoch.elapsed().as_secs(),
+        connections: t.inner.conns.len(),
+        private: t.inner.cfg.private,
+        interval_secs: t.inner.cfg.interval.as_secs(),
+    };
+    t.inner.store.for_each_shard(|shard| {
+        s.announces += shard.announces;
+        s.scrapes += shard.scrapes;
+        s.swarms += shard.swarms.len();
+        for swarm in shard.swarms.values() {
+            s.peers += swarm.peers.len();
+            s.seeders += swarm.seeders;
+            s.completed += swarm.completed;
+        }
+    });
+    s.leechers = s.peers - s.seeders;
+    s
+}
+
+pub(crate) fn stats_json(t: &Tracker) -> Response<Body> {
+    json(serde_json::to_vec(&collect(t)).unwrap_or_default())
+}
+
+/// (peers, seeders, leechers, completed, hash) of the largest swarms, largest first.
+fn top_swarms(t: &Tracker, n: usize) -> Vec<(usize, usize, usize, u64, InfoHash)> {
+    let mut heap = BinaryHeap::with_capacity(n + 1);
+    t.inner.store.for_each_shard(|shard| {
+        for (h, s) in &shard.swarms {
+            heap.push(Reverse((
+                s.peers.len(),
+                s.seeders,
+                s.leechers(),
+                s.completed,
+                *h,
+            )));
+            if heap.len() > n {
+                heap.pop();
+            }
+        }
+    });
+    let mut v: Vec<_> = heap.into_iter().map(|Reverse(x)| x).collect();
+    v.sort_by(|a, b| b.cmp(a));
+    v
+}
+
+fn duration_text(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
+pub(crate) fn page(t: &Tracker) -> Response<Body> {
+    use std::fmt::Write;
+    let s = collect(t);
+    let top = top_swarms(t, TOP_SWARMS);
+    let mut out = String::with_capacity(4096 + top.len() * 160);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>btorrent tracker</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{padding:.2em .8em;text-align:right;border-bottom:1px solid #ddd}}\
+         td.h{{font-family:monospace;text-align:left}}</style></head><body>\n\
+         <h1>btorrent tracker</h1>\n<table id=\"totals\">\n\
+         <tr><th>swarms</th><td>{}</td></tr>\n<tr><th>peers</th><td>{}</td></tr>\n\
+         <tr><th>seeders</th><td>{}</td></tr>\n<tr><th>leechers</th><td>{}</td></tr>\n\
+         <tr><th>completed</th><td>{}</td></tr>\n<tr><th>announces</th><td>{}</td></tr>\n\
+         <tr><th>scrapes</th><td>{}</td></tr>\n<tr><th>refused requests</th><td>{}</td></tr>\n\
+         <tr><th>connections</th><td>{}</td></tr>\n\
+         <tr><th>up for</th><td>{}</td></tr>\n<tr><th>mode</th><td>{}</td></tr>\n</table>\n",
+        s.swarms,
+        s.peers,
+        s.seeders,
+        s.leechers,
+        s.completed,
+        s.announces,
+        s.scrapes,
+        s.failures,
+        s.connections,
+        duration_text(s.uptime_secs),
+        if s.private { "private" } else { "open" },
+    );
+    if top.is_empty() {
+        out.push_str("<p>No active swarms.</p>\n");
+    } else {
+        let _ = write!(
+            out,
+            "<h2>Largest swarms</h2>\n<table id=\"swarms\">\n<tr><th>info-hash</th><th>seeders</th>\
+             <th>leechers</th><th>completed</th></tr>\n"
+        );
+        for (_, seeders, leechers, completed, h) in &top {
+            let _ = writeln!(
+                out,
+                "<tr><td class=\"h\">{h}</td><td>{seeders}</td><td>{leechers}</td><td>{completed}</td></tr>"
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str(
+        "<p><a href=\"/stats\">/stats</a> · <a href=\"/get_peers\">/get_peers</a></p>\n</body></html>\n",
+    );
+    html(out)
+}

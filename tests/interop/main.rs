@@ -1,0 +1,9 @@
+//! Interoperability with real clients and tools (aria2, transmission, libtorrent, qBittorrent,
+//! opentracker, mktorrent): every test is `#[ignore]`d, naming the Debian package it needs; `.ci/run`
+//! installs them and runs `cargo test -- --ignored`.
+#[path = "../support/mod.rs"]
+mod support;
+
+mod engine_interop;
+mod metainfo_interop;
+mod tracker_interop;

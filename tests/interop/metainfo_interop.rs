@@ -1,0 +1,580 @@
+//! The .torrent layer against the tools people really use (Debian packages, run on this machine):
+//!
+//! - torrents made by mktorrent and by python3-libtorrent (single- and multi-file, private, `source`, web
+//!   seeds, comments, tracker tiers, libtorrent's v1+v2 hybrids with padding files) load in btorrent with
+//!   the info-hash and file list those tools report;
+//! - torrents btorrent creates are read by `transmission-show` and python3-libtorrent with the same
+//!   info-hash, file list and fields, libtorrent finds every piece of the original data valid (and exactly
+//!   the damaged piece invalid after one byte is changed), and mktorrent given the same content and options
+//!   produces the very same info-hash.
+//!
+//! libtorrent is reached through `tests/support/lt_probe.py`, run by Debian's `/usr/bin/python3`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::{run, run_ok, write_tree};
+use btorrent::metainfo::{create_torrent, CreateOptions, Metainfo};
+use serde::Deserialize;
+
+const PROBE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/lt_probe.py");
+const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A folder with the sizes that trip creators up: empty files, files under one block (16 KiB), nested
+/// folders, a file just over a piece, and a total that leaves a short last piece at 16 KiB.
+const ODD_TREE: &[(&str, usize)] = &[
+    ("a.bin", 100_000),
+    ("empty.dat", 0),
+    ("tiny.txt", 1),
+    ("sub/small.bin", 15_000),
+    ("sub/deeper/empty-too", 0),
+    ("sub/deeper/nest.bin", 70_001),
+    ("sub/deeper/third/leaf.bin", 3_333),
+    ("zz-last.bin", 16_385),
+];
+
+#[derive(Debug, Deserialize)]
+struct LtFile {
+    path: String,
+    size: u64,
+    offset: u64,
+    pad: bool,
+}
+
+/// What libtorrent reports for a .torrent (`lt_probe.py show`).
+#[derive(Debug, Deserialize)]
+struct LtTorrent {
+    info_hash: String,
+    name: String,
+    piece_length: u64,
+    num_pieces: usize,
+    total_size: u64,
+    private: bool,
+    comment: String,
+    creator: String,
+    trackers: Vec<(usize, String)>,
+    web_seeds: Vec<String>,
+    source: Option<String>,
+    files: Vec<LtFile>,
+}
+
+/// libtorrent's hash check of data against a .torrent (`lt_probe.py check`).
+#[derive(Debug, Deserialize)]
+struct LtCheck {
+    error: Option<String>,
+    info_hash: Option<String>,
+    num_pieces: Option<usize>,
+    valid: Option<usize>,
+    invalid: Option<Vec<usize>>,
+    seeding: Option<bool>,
+}
+
+fn probe(args: &[&str]) -> String {
+    run_ok(
+        Command::new("/usr/bin/python3").arg(PROBE).args(args),
+        TOOL_TIMEOUT,
+    )
+}
+
+fn lt_show(torrent: &Path) -> LtTorrent {
+    let out = probe(&["show", torrent.to_str().unwrap()]);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("lt_probe output {out:?}: {e}"))
+}
+
+fn lt_check(torrent: &Path, save_path: &Path) -> LtCheck {
+    let out = probe(&[
+        "check",
+        torrent.to_str().unwrap(),
+        save_path.to_str().unwrap(),
+        "90",
+    ]);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("lt_probe output {out:?}: {e}"))
+}
+
+fn lt_create(src: &Path, out: &Path, piece_length: u64, opts: serde_json::Value) -> LtTorrent {
+    let json = probe(&[
+        "create",
+        src.to_str().unwrap(),
+        out.to_str().unwrap(),
+        &piece_length.to_string(),
+        &opts.to_string(),
+    ]);
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("lt_probe output {json:?}: {e}"))
+}
+
+/// What `transmission-show -u` (torrent order) prints, parsed.
+#[derive(Debug, Default)]
+struct TrShow {
+    hash: String,
+    name: String,
+    piece_count: usize,
+    piece_size: u64,
+    private: bool,
+    comment: Option<String>,
+    tiers: Vec<Vec<String>>,
+    files: Vec<String>,
+}
+
+/// Runs transmission-show; `None` if it refuses the file (3.00 cannot read v2/hybrid torrents).
+fn tr_show(torrent: &Path) -> Option<TrShow> {
+    let out = run(
+        Command::new("transmission-show").arg("-u").arg(torrent),
+        TOOL_TIMEOUT,
+    );
+    if out.stdout.contains("Error parsing") || out.stderr.contains("Error parsing") {
+        return None;
+    }
+    assert!(out.status.success(), "transmission-show: {}", out.stderr);
+    let mut show = TrShow::default();
+    let mut section = "";
+    for line in out.stdout.lines() {
+        let body = line.trim();
+        match body {
+            "GENERAL" | "TRACKERS" | "WEBSEEDS" | "FILES" => {
+                section = body;
+                continue;
+            }
+            "" => continue,
+            _ => {}
+        }
+        match section {
+            "GENERAL" => {
+                let (key, value) = body.split_once(": ").unwrap_or((body, ""));
+                match key {
+                    "Hash" => show.hash = value.to_string(),
+                    "Name" => show.name = value.to_string(),
+                    "Piece Count" => show.piece_count = value.parse().unwrap(),
+                    "Piece Size" => show.piece_size = parse_tr_size(value),
+                    "Privacy" => show.private = value == "Private torrent",
+                    "Comment" => show.comment = Some(value.to_string()),
+                    _ => {}
+                }
+            }
+            "TRACKERS" if body.starts_with("Tier #") => show.tiers.push(Vec::new()),
+            "TRACKERS" => show.tiers.last_mut().unwrap().push(body.to_string()),
+            "FILES" => {
+                let (path, _size) = body.rsplit_once(" (").expect("`path (size)`");
+                show.files.push(path.to_string());
+            }
+            _ => {}
+        }
+    }
+    Some(show)
+}
+
+/// "16.00 KiB" -> 16384 (piece sizes are powers of two, printed exactly).
+fn parse_tr_size(s: &str) -> u64 {
+    let (num, unit) = s.split_once(' ').unwrap();
+    let mult = match unit {
+        "B" | "bytes" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        other => panic!("unit {other}"),
+    };
+    (num.parse::<f64>().unwrap() * mult).round() as u64
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_str().expect("UTF-8 test paths").to_string()
+}
+
+/// btorrent's view of a torrent equals libtorrent's: hash, geometry, flags, trackers, files.
+fn assert_same_as_libtorrent(m: &Metainfo, lt: &LtTorrent) {
+    assert_eq!(m.info_hash.to_hex(), lt.info_hash, "info-hash");
+    assert_eq!(m.info.name, lt.name);
+    assert_eq!(m.info.piece_length, lt.piece_length);
+    assert_eq!(m.info.piece_count(), lt.num_pieces);
+    assert_eq!(m.info.total_length, lt.total_size);
+    assert_eq!(m.info.private, lt.private);
+    assert_eq!(m.info.source, lt.source);
+    assert_eq!(m.comment.clone().unwrap_or_default(), lt.comment);
+    assert_eq!(m.created_by.clone().unwrap_or_default(), lt.creator);
+    let mut lt_tiers: Vec<Vec<String>> = Vec::new();
+    for (tier, url) in &lt.trackers {
+        if lt_tiers.len() <= *tier {
+            lt_tiers.resize(tier + 1, Vec::new());
+        }
+        lt_tiers[*tier].push(url.clone());
+    }
+    // libtorrent shuffles the URLs inside a tier, as BEP 12 asks.
+    let sorted = |tiers: Vec<Vec<String>>| -> Vec<Vec<String>> {
+        tiers
+            .into_iter()
+            .map(|mut t| {
+                t.sort();
+                t
+            })
+            .collect()
+    };
+    assert_eq!(sorted(m.tracker_tiers()), sorted(lt_tiers), "tracker tiers");
+    // libtorrent appends `/` to a multi-file torrent's web seed, which names a folder.
+    let seeds = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .map(|u| u.trim_end_matches('/').to_string())
+            .collect()
+    };
+    assert_eq!(seeds(&m.web_seeds), seeds(&lt.web_seeds), "web seeds");
+    let ours: Vec<(String, u64, u64, bool)> = m
+        .info
+        .files
+        .iter()
+        .map(|f| (path_str(&f.path), f.length, f.offset, f.padding))
+        .collect();
+    let theirs: Vec<(String, u64, u64, bool)> = lt
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.size, f.offset, f.pad))
+        .collect();
+    assert_eq!(ours, theirs, "file list");
+}
+
+/// btorrent's view of a torrent equals transmission-show's.
+fn assert_same_as_transmission(m: &Metainfo, tr: &TrShow) {
+    assert_eq!(m.info_hash.to_hex(), tr.hash, "info-hash");
+    assert_eq!(m.info.name, tr.name);
+    assert_eq!(m.info.piece_count(), tr.piece_count);
+    assert_eq!(m.info.piece_length, tr.piece_size);
+    assert_eq!(m.info.private, tr.private);
+    assert_eq!(m.comment, tr.comment);
+    assert_eq!(m.tracker_tiers(), tr.tiers, "tracker tiers");
+    let ours: Vec<String> = m
+        .info
+        .files
+        .iter()
+        .filter(|f| !f.padding)
+        .map(|f| path_str(&f.path))
+        .collect();
+    assert_eq!(ours, tr.files, "file list");
+}
+
+fn mktorrent(src: &Path, out: &Path, args: &[&str]) {
+    run_ok(
+        Command::new("mktorrent")
+            .args(args)
+            .arg("-o")
+            .arg(out)
+            .arg(src),
+        TOOL_TIMEOUT,
+    );
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    single: PathBuf,
+    tree: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let single = root.join("data/single file.bin");
+    write_tree(&root.join("data"), &[("single file.bin", 600_001)]);
+    let tree = root.join("data/odd tree");
+    write_tree(&tree, ODD_TREE);
+    Fixture {
+        _dir: dir,
+        root,
+        single,
+        tree,
+    }
+}
+
+#[test]
+#[ignore = "needs mktorrent, transmission-cli, python3-libtorrent"]
+fn mktorrent_torrents_load_with_the_info_hash_tools_report() {
+    let fx = fixture();
+    let t1 = "http://127.0.0.1:6969/announce";
+    let cases: Vec<(&str, &Path, Vec<&str>)> = vec![
+        ("plain-single", &fx.single, vec!["-a", t1]),
+        (
+            "rich-single",
+            &fx.single,
+            vec![
+                "-a",
+                "http://127.0.0.1:1/a,http://127.0.0.2:1/a",
+                "-a",
+                "udp://127.0.0.1:2/b",
+                "-p",
+                "-s",
+                "SOURCE-TAG",
+                "-c",
+                "a comment, with ünïcödé",
+                "-w",
+                "http://127.0.0.1:8/seed/file.bin",
+                "-l",
+                "15",
+                "-d",
+            ],
+        ),
+        ("plain-multi", &fx.tree, vec!["-a", t1, "-l", "15"]),
+        (
+            "rich-multi",
+            &fx.tree,
+            vec![
+                "-a",
+                t1,
+                "-p",
+                "-s",
+                "SRC",
+                "-c",
+                "multi",
+                "-w",
+                "http://127.0.0.1:8/a,http://127.0.0.1:9/b",
+                "-n",
+                "renamed folder",
+                "-l",
+                "16",
+            ],
+        ),
+    ];
+    for (label, src, args) in cases {
+        let out = fx.root.join(format!("{label}.torrent"));
+        mktorrent(src, &out, &args);
+        let m = Metainfo::load(&out).unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_same_as_libtorrent(&m, &lt_show(&out));
+        assert_same_as_transmission(&m, &tr_show(&out).expect("transmission reads mktorrent"));
+        assert_eq!(m.created_by.as_deref(), Some("mktorrent 1.1"), "{label}");
+        if label.starts_with("rich") {
+            assert!(m.info.private, "{label}");
+            assert!(m.info.source.is_some(), "{label}");
+            assert!(!m.web_seeds.is_empty(), "{label}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs mktorrent, transmission-cli, python3-libtorrent"]
+fn libtorrent_torrents_load_with_the_info_hash_tools_report() {
+    let fx = fixture();
+    let rich = serde_json::json!({
+        "trackers": [["http://127.0.0.1:1/a", "http://127.0.0.1:2/a"], ["udp://127.0.0.1:3/b"]],
+        "comment": "made by libtorrent",
+        "private": true,
+        "web_seeds": ["http://127.0.0.1:8/ws"],
+        "source": "LT-SOURCE",
+    });
+    let mut cases = Vec::new();
+    for (src, kind) in [(&fx.single, "single"), (&fx.tree, "multi")] {
+        for plen in [16384u64, 32768, 262144] {
+            // v1 only, and the v1+v2 hybrids libtorrent 2 makes by default (padding files, `file tree`).
+            for v1_only in [true, false] {
+                let mut opts = rich.clone();
+                opts["v1_only"] = v1_only.into();
+                cases.push((format!("{kind}-{plen}-v1only-{v1_only}"), src, plen, opts));
+            }
+        }
+        let plain =
+            serde_json::json!({"trackers": [["http://127.0.0.1:6969/announce"]], "v1_only": true});
+        cases.push((format!("{kind}-plain"), src, 16384, plain));
+    }
+    let mut saw_padding = false;
+    for (label, src, plen, opts) in cases {
+        let out = fx.root.join(format!("{label}.torrent"));
+        let lt = lt_create(src, &out, plen, opts);
+        let m = Metainfo::load(&out).unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_same_as_libtorrent(&m, &lt);
+        assert_same_as_libtorrent(&m, &lt_show(&out));
+        saw_padding |= m.info.files.iter().any(|f| f.padding);
+        match tr_show(&out) {
+            Some(tr) => assert_same_as_transmission(&m, &tr),
+            None => assert!(
+                label.ends_with("v1only-false"),
+                "{label}: transmission refused it"
+            ),
+        }
+    }
+    assert!(saw_padding, "libtorrent made no torrent with padding files");
+}
+
+fn create(src: &Path, opts: &CreateOptions, out: &Path) -> Metainfo {
+    let m = create_torrent(src, opts, &|_, _| {}).unwrap();
+    std::fs::write(out, m.as_bytes()).unwrap();
+    m
+}
+
+#[test]
+#[ignore = "needs mktorrent, transmission-cli, python3-libtorrent"]
+fn created_torrents_are_read_and_verified_by_transmission_and_libtorrent() {
+    let fx = fixture();
+    let one_tracker = vec!["http://127.0.0.1:6969/announce".to_string()];
+    let cases: Vec<(&str, &Path, CreateOptions)> = vec![
+        (
+            "single-auto",
+            &fx.single,
+            CreateOptions {
+                trackers: one_tracker.clone(),
+                ..Default::default()
+            },
+        ),
+        (
+            "single-16k",
+            &fx.single,
+            CreateOptions {
+                trackers: one_tracker.clone(),
+                piece_length: Some(16384),
+                threads: 3,
+                ..Default::default()
+            },
+        ),
+        (
+            "multi-16k",
+            &fx.tree,
+            CreateOptions {
+                trackers: one_tracker.clone(),
+                piece_length: Some(16384),
+                ..Default::default()
+            },
+        ),
+        (
+            "multi-private-32k",
+            &fx.tree,
+            CreateOptions {
+                trackers: vec![
+                    "http://127.0.0.1:6969/announce".into(),
+                    "udp://127.0.0.1:6969".into(),
+                ],
+                piece_length: Some(32768),
+                private: true,
+                comment: Some("odd sizes, private".into()),
+                source: Some("BT-SRC".into()),
+                threads: 1,
+                ..Default::default()
+            },
+        ),
+        (
+            "multi-one-piece",
+            &fx.tree,
+            CreateOptions {
+                piece_length: Some(1 << 20),
+                comment: Some("no tracker at all".into()),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (label, src, opts) in cases {
+        let out = fx.root.join(format!("{label}.torrent"));
+        let m = create(src, &opts, &out);
+        assert_same_as_transmission(&m, &tr_show(&out).expect("transmission reads ours"));
+        assert_same_as_libtorrent(&m, &lt_show(&out));
+        let check = lt_check(&out, &fx.root.join("data"));
+        assert_eq!(check.error, None, "{label}");
+        assert_eq!(check.info_hash, Some(m.info_hash.to_hex()), "{label}");
+        assert_eq!(check.num_pieces, Some(m.info.piece_count()), "{label}");
+        assert_eq!(check.valid, Some(m.info.piece_count()), "{label}");
+        assert_eq!(check.seeding, Some(true), "{label}");
+        assert_eq!(m.info.private, opts.private);
+        assert_eq!(m.info.source, opts.source);
+        if src == fx.tree {
+            let sizes: Vec<u64> = m.info.files.iter().map(|f| f.length).collect();
+            assert!(
+                sizes.contains(&0),
+                "{label}: empty files are part of the torrent"
+            );
+            assert_eq!(m.info.files.len(), ODD_TREE.len(), "{label}");
+        }
+    }
+}
+
+/// libtorrent's check really checks: one changed byte makes exactly its piece invalid.
+#[test]
+#[ignore = "needs mktorrent, transmission-cli, python3-libtorrent"]
+fn libtorrent_flags_the_piece_holding_a_changed_byte() {
+    let fx = fixture();
+    let opts = CreateOptions {
+        trackers: vec!["http://127.0.0.1:6969/announce".into()],
+        piece_length: Some(16384),
+        ..Default::default()
+    };
+    let out = fx.root.join("t.torrent");
+    let m = create(&fx.tree, &opts, &out);
+    let target = m
+        .info
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("sub/deeper/nest.bin"))
+        .unwrap();
+    let at = 40_000u64;
+    let disk = fx.root.join("data").join(&target.path);
+    let mut bytes = std::fs::read(&disk).unwrap();
+    bytes[at as usize] ^= 0xff;
+    std::fs::write(&disk, bytes).unwrap();
+    let check = lt_check(&out, &fx.root.join("data"));
+    let bad = ((target.offset + at) / m.info.piece_length) as usize;
+    assert_eq!(check.invalid, Some(vec![bad]));
+    assert_eq!(check.valid, Some(m.info.piece_count() - 1));
+}
+
+/// Same content, same options: btorrent and mktorrent write the same `info` dictionary.
+#[test]
+#[ignore = "needs mktorrent, transmission-cli, python3-libtorrent"]
+fn created_info_hash_matches_mktorrent_for_the_same_options() {
+    let fx = fixture();
+    for (i, (src, private, source, exp)) in [
+        (&fx.single, false, None, 15),
+        (&fx.tree, false, None, 16),
+        (&fx.tree, true, Some("SRC"), 15),
+        (&fx.single, true, Some("X Y"), 18),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let opts = CreateOptions {
+            trackers: vec!["http://127.0.0.1:6969/announce".into()],
+            piece_length: Some(1 << exp),
+            private,
+            source: source.map(str::to_string),
+            ..Default::default()
+        };
+        let ours = create(src, &opts, &fx.root.join(format!("ours-{i}.torrent")));
+        let theirs_path = fx.root.join(format!("theirs-{i}.torrent"));
+        let exp = exp.to_string();
+        let mut args = vec!["-a", "http://127.0.0.1:6969/announce", "-l", &exp];
+        if private {
+            args.push("-p");
+        }
+        if let Some(s) = source {
+            args.extend(["-s", s]);
+        }
+        mktorrent(src, &theirs_path, &args);
+        let theirs = Metainfo::load(&theirs_path).unwrap();
+        assert_eq!(ours.info_bytes(), theirs.info_bytes(), "{src:?} {args:?}");
+        assert_eq!(ours.info_hash, theirs.info_hash);
+    }
+}
+
+#[test]
+#[ignore = "needs mktorrent, transmission-cli, python3-libtorrent"]
+fn transmission_and_libtorrent_agree_on_an_edited_torrents_hash() {
+    let fx = fixture();
+    let out = fx.root.join("t.torrent");
+    mktorrent(
+        &fx.tree,
+        &out,
+        &[
+            "-a",
+            "http://127.0.0.1:1/a",
+            "-a",
+            "http://127.0.0.1:2/b",
+            "-p",
+        ],
+    );
+    let m = Metainfo::load(&out).unwrap();
+    let edited = btorrent::metainfo::edit_trackers(&m, "http://127.0.0.1:6969/announce").unwrap();
+    let edited_path = fx.root.join("edited.torrent");
+    std::fs::write(&edited_path, edited).unwrap();
+    let tr = tr_show(&edited_path).unwrap();
+    assert_eq!(tr.hash, m.info_hash.to_hex());
+    assert_eq!(
+        tr.tiers[0],
+        vec!["http://127.0.0.1:6969/announce".to_string()]
+    );
+    let lt = lt_show(&edited_path);
+    assert_eq!(lt.info_hash, m.info_hash.to_hex());
+    assert_eq!(
+        lt.trackers[0],
+        (0, "http://127.0.0.1:6969/announce".to_string())
+    );
+}

@@ -1,0 +1,125 @@
+//! Scripts reacting to the real peer engine in the same process: the `move-completed` example moves a
+//! finished download with `move_to` while seeding goes on, and a second leecher then downloads from the
+//! new place; torrent handles read live figures and pause, resume and remove running torrents.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::support::host::ScriptRig;
+use btorrent::config::Config;
+use btorrent::script::Dispatcher;
+
+fn rhai_str(p: &Path) -> String {
+    format!("{:?}", p.display().to_string())
+}
+
+#[test]
+fn completed_download_is_moved_and_seeded_from_the_new_place() {
+    let rig = ScriptRig::new("listen_ip = \"127.0.0.1\"\nlisten_port = 0", None);
+    // The original seeder: another session, in the same test process.
+    let src = rig.path("origin/album");
+    crate::support::write_random(&src.join("01.flac"), 700_000, 1);
+    crate::support::write_random(&src.join("cover/front.jpg"), 90_000, 2);
+    let meta = crate::support::torrent(&src, 32 * 1024, vec!["http://127.0.0.1:1/announce".into()]);
+    std::fs::write(rig.path("album.torrent"), meta.as_bytes()).unwrap();
+    let seeder = rig.rt.block_on(crate::support::session());
+    let seeding = rig
+        .rt
+        .block_on(seeder.add(
+            meta.clone(),
+            crate::support::opts(&rig.path("origin"), vec![]),
+        ))
+        .unwrap();
+    rig.rt.block_on(crate::support::wait_complete(&seeding, 20));
+
+    // The script under test: the shipped example, pointed at a folder of ours.
+    let dispatcher = Dispatcher::start(rig.host.clone());
+    let dest = rig.path("complete");
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/examples/move-completed.rhai"),
+    )
+    .unwrap();
+    let wanted = "let dest = \"complete\";";
+    assert!(example.contains(wanted));
+    rig.script(
+        "move-completed.rhai",
+        &example.replace(wanted, &format!("let dest = {};", rhai_str(&dest))),
+    );
+    rig.script(
+        "get.rhai",
+        &format!(
+            "let job = start({}, #{{ output: {}, peers: [\"{}\"], trackers: [] }});\nprint(`started ${{job.name}}`);\n",
+            rhai_str(&rig.path("album.torrent")),
+            rhai_str(&rig.path("downloads")),
+            seeder.listen_addr()
+        ),
+    );
+    rig.wait_for_secs("the handler's move", 60, |l| {
+        l.iter()
+            .any(|x| x.starts_with("album: moved to ") && x.ends_with("still seeding"))
+    });
+    assert!(rig.lines.lock().iter().any(|l| l == "started album"));
+    crate::support::assert_same_tree(&src, &dest.join("album"));
+    assert!(!rig.path("downloads/album/01.flac").exists());
+    let cfg = Config::load(&rig.path("torrents.toml")).unwrap();
+    let entry = cfg.find(&meta.info_hash).unwrap();
+    assert_eq!(cfg.resolve(&entry.data), dest);
+    assert_eq!(
+        entry.meta["moved_to"],
+        toml::Value::String(dest.display().to_string())
+    );
+
+    // The first seeder leaves; a new leecher gets everything from the moved copy.
+    rig.rt.block_on(seeder.shutdown(Duration::from_secs(5)));
+    let ours = rig
+        .host
+        .context()
+        .peer
+        .get()
+        .expect("the script started the peer");
+    let leecher = rig.rt.block_on(crate::support::session());
+    let fresh = rig.path("second");
+    let got = rig
+        .rt
+        .block_on(leecher.add(
+            meta.clone(),
+            crate::support::opts(&fresh, vec![ours.listen_addr()]),
+        ))
+        .unwrap();
+    rig.rt.block_on(crate::support::wait_complete(&got, 60));
+    crate::support::assert_same_tree(&src, &fresh.join("album"));
+
+    // Handles see the running torrent live, and act on it.
+    rig.script(
+        "look.rhai",
+        "let t = torrent(\"album\");\nprint(`look ${t.state} ${t.running} ${t.progress} ${t.size}`);\nt.pause();\nprint(`now ${t.state}`);\nt.resume();\nprint(`then ${t.state}`);\n",
+    );
+    let lines = rig.lines.lock().clone();
+    assert!(
+        lines.contains(&"look seeding true 1.0 790000".to_string()),
+        "{lines:#?}"
+    );
+    assert!(lines.contains(&"now paused".to_string()), "{lines:#?}");
+    assert!(lines.contains(&"then seeding".to_string()), "{lines:#?}");
+    rig.script(
+        "on-removed.rhai",
+        "on(\"removed\", |ev| print(`removed ${ev.name} ${ev.info_hash.sub_string(0, 6)}`));",
+    );
+    rig.script("rm.rhai", "torrent(\"album\").remove();");
+    // The event names the torrent it is about.
+    let short = &meta.info_hash.to_hex()[..6];
+    rig.wait_for_secs("the removed event", 10, |l| {
+        l.iter().any(|x| *x == format!("removed album {short}"))
+    });
+    assert!(ours.get(&meta.info_hash).is_none());
+    assert!(Config::load(&rig.path("torrents.toml"))
+        .unwrap()
+        .torrents
+        .is_empty());
+    assert!(dest.join("album/01.flac").exists(), "remove keeps the data");
+
+    dispatcher.stop(Duration::from_secs(5));
+    rig.rt.block_on(leecher.shutdown(Duration::from_secs(5)));
+    rig.rt
+        .block_on(rig.host.context().peer.shutdown(Duration::from_secs(5)));
+}

@@ -1,0 +1,381 @@
+//! Stopping what runs: `btorrent pause|resume|remove` one-shot, on torrents.toml alone and through the
+//! control socket of a running `btorrent daemon` (live figures in `show --json`, a pause that stops the
+//! transfer at once, `remove --delete-data` that deletes the torrent's files and nothing else), a
+//! stale socket left by a killed owner, and requests the socket does not understand.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::cli::{bin, ok, run, tracker_process};
+use crate::support::{write_tree, Proc};
+use btorrent::config::Config;
+
+fn settings(dir: &Path, extra: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("torrents.toml"),
+        format!("[settings]\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n{extra}"),
+    )
+    .unwrap();
+}
+
+fn socket(dir: &Path) -> PathBuf {
+    dir.join(".btorrent/control.sock")
+}
+
+fn state_of(dir: &Path, name: &str) -> Option<String> {
+    let cfg = Config::load(&dir.join("torrents.toml")).unwrap();
+    cfg.torrents
+        .iter()
+        .find(|t| t.name == name)
+        .map(|t| t.state.clone())
+}
+
+/// What one-shot `show --json` says of torrent `name` (`None` when it is not managed).
+fn shown(dir: &Path, name: &str) -> Option<serde_json::Value> {
+    let list: Vec<serde_json::Value> = serde_json::from_str(&ok(dir, &["show", "--json"])).unwrap();
+    list.into_iter().find(|t| t["name"] == name)
+}
+
+/// Starts `btorrent daemon` in `dir`, its output in `dir/daemon.log`.
+fn daemon(dir: &Path) -> Proc {
+    Proc::spawn_logged(bin().arg("daemon").current_dir(dir), dir.join("daemon.log"))
+}
+
+/// SIGTERM, then the daemon must exit 0 within a bound.
+async fn stop(mut p: Proc) {
+    let pid = p.child.id() as i32;
+    // SAFETY: a signal to our own child, identified by the pid we hold.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = p.wait_exit(Duration::from_secs(20)).await;
+    assert!(status.success(), "{status}: {}", p.log_text());
+}
+
+/// One request line to a control socket, and its reply line.
+fn ask(sock: &Path, line: &[u8]) -> String {
+    let mut s = UnixStream::connect(sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(line).unwrap();
+    let mut reply = String::new();
+    BufReader::new(s).read_line(&mut reply).unwrap();
+    reply
+}
+
+/// A socket file nobody listens on, as a killed owner leaves it.
+fn stale_socket(dir: &Path) {
+    std::fs::create_dir_all(dir.join(".btorrent")).unwrap();
+    drop(UnixListener::bind(socket(dir)).unwrap());
+    assert!(UnixStream::connect(socket(dir)).is_err());
+}
+
+#[test]
+fn without_an_owner_the_commands_edit_torrents_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    settings(root, "");
+    write_tree(root, &[("share/a.bin", 70_000), ("share/sub/b.bin", 5_000)]);
+    ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
+    // A killed owner's socket does not get in the way.
+    stale_socket(root);
+
+    let out = ok(root, &["pause", "share"]);
+    assert!(out.contains("share: paused"), "{out}");
+    assert_eq!(state_of(root, "share").as_deref(), Some("paused"));
+    let out = ok(root, &["resume", "share"]);
+    assert!(out.contains("share: resumed (seeding)"), "{out}");
+    assert_eq!(state_of(root, "share").as_deref(), Some("seeding"));
+
+    let missing = run(root, &["pause", "nothing-like-it"]);
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("no managed torrent named"), "{err}");
+
+    // Deleting data needs a yes, and with no terminal to ask on nothing is done without --yes.
+    let refused = run(root, &["remove", "share", "--delete-data"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.lines().count() == 1 && err.contains("add --yes"),
+        "{err}"
+    );
+    assert!(state_of(root, "share").is_some());
+    assert!(root.join("share/a.bin").exists());
+
+    // Without --delete-data the data stays.
+    let out = ok(root, &["remove", "share"]);
+    assert!(out.contains("share: removed; its data stays"), "{out}");
+    assert_eq!(state_of(root, "share"), None);
+    assert!(root.join("share/a.bin").exists() && root.join("share/sub/b.bin").exists());
+}
+
+#[test]
+fn remove_delete_data_deletes_the_torrents_files_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    settings(root, "");
+    write_tree(
+        root,
+        &[
+            ("share/a.bin", 70_000),
+            ("share/sub/b.bin", 5_000),
+            ("share/link/c.bin", 100),
+        ],
+    );
+    ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
+    // After the torrent was made: a file of the user's in its folder, one beside it, and a folder of
+    // the torrent replaced by a link to a folder elsewhere holding a file of the same name.
+    write_tree(
+        root,
+        &[
+            ("share/mine.txt", 10),
+            ("beside.txt", 10),
+            ("elsewhere/c.bin", 100),
+        ],
+    );
+    std::fs::remove_dir_all(root.join("share/link")).unwrap();
+    std::os::unix::fs::symlink(root.join("elsewhere"), root.join("share/link")).unwrap();
+    std::fs::create_dir_all(root.join(".btorrent/resume")).unwrap();
+    let ih = Config::load(&root.join("torrents.toml")).unwrap().torrents[0]
+        .info_hash
+        .clone();
+    let resume = root.join(format!(".btorrent/resume/{ih}.resume"));
+    std::fs::write(&resume, b"{}").unwrap();
+
+    let out = ok(root, &["remove", &ih[..8], "--delete-data", "--yes"]);
+    assert!(
+        out.contains("share: removed; deleted 2 files (73.24 KiB)"),
+        "{out}"
+    );
+    assert_eq!(state_of(root, "share"), None);
+    for gone in ["share/a.bin", "share/sub/b.bin", "share/sub"] {
+        assert!(!root.join(gone).exists(), "{gone} is still there");
+    }
+    for kept in [
+        "share/mine.txt",
+        "beside.txt",
+        "elsewhere/c.bin",
+        "share/link",
+        "torrents/share.torrent",
+        "torrents.toml",
+    ] {
+        assert!(root.join(kept).exists(), "{kept} was deleted");
+    }
+    assert!(!resume.exists(), "the resume data goes with the data");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_shot_pause_stops_the_daemons_download_at_once() {
+    let root = tempfile::tempdir().unwrap();
+    let tracker_dir = root.path().join("tracker");
+    settings(&tracker_dir, "");
+    let (_tracker, url) = tracker_process(&tracker_dir);
+
+    // The seeder: a one-shot `seed` of a folder of two files.
+    let seed = root.path().join("seed");
+    settings(&seed, &format!("tracker_url = \"{url}\"\n"));
+    write_tree(
+        &seed,
+        &[("share/a.bin", 6_000_000), ("share/sub/b.bin", 50_000)],
+    );
+    ok(&seed, &["create", "share", "--piece-length", "64K"]);
+    let torrent = seed.join("torrents/share.torrent");
+    let ih = btorrent::Metainfo::load(&torrent)
+        .unwrap()
+        .info_hash
+        .to_hex();
+    let _seeder = Proc::spawn(
+        bin()
+            .args(["seed", "torrents/share.torrent", "--data", "."])
+            .current_dir(&seed)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+
+    // The leecher: a daemon downloading slowly into dl/, which holds files of the user's too.
+    let leech = root.path().join("leech");
+    settings(&leech, "download_limit = \"300K\"\n");
+    std::fs::copy(&torrent, leech.join("share.torrent")).unwrap();
+    let mut toml = std::fs::read_to_string(leech.join("torrents.toml")).unwrap();
+    toml.push_str(&format!(
+        "\n[[torrent]]\nname = \"share\"\ninfo_hash = \"{ih}\"\nfile = \"share.torrent\"\ndata = \"dl\"\nstate = \"downloading\"\norigin = \"added\"\n"
+    ));
+    std::fs::write(leech.join("torrents.toml"), toml).unwrap();
+    write_tree(&leech, &[("dl/share/mine.txt", 10), ("dl/other.bin", 10)]);
+    let d = daemon(&leech);
+
+    // Ready when one-shot `show` reports the daemon's live figures: downloading, bytes verified.
+    let live = |dir: &Path| shown(dir, "share").unwrap();
+    let start = Instant::now();
+    loop {
+        let t = live(&leech);
+        if t["running"] == true && t["state"] == "downloading" && t["verified"].as_u64() > Some(0) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the daemon never downloaded: {t}\n{}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sock = socket(&leech);
+    assert_eq!(
+        std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Pause: the daemon stops at once (the reply comes after the pause), its peers are let go within
+    // a second, and nothing more is verified.
+    let asked = Instant::now();
+    let out = ok(&leech, &["pause", "share"]);
+    eprintln!("one-shot pause took {:?}", asked.elapsed());
+    assert!(out.contains("share: paused"), "{out}");
+    let paused_at = Instant::now();
+    let mut t = live(&leech);
+    assert_eq!(t["state"], "paused", "{t}");
+    while t["peers"] != 0 {
+        assert!(
+            paused_at.elapsed() < Duration::from_secs(1),
+            "peers still connected a second after the pause: {t}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        t = live(&leech);
+    }
+    eprintln!(
+        "paused: peers let go {:?} after `pause` returned; {} bytes verified",
+        paused_at.elapsed(),
+        t["verified"]
+    );
+    let verified = t["verified"].as_u64().unwrap();
+    assert!(verified < 6_050_000, "it finished before the pause: {t}");
+    assert_eq!(state_of(&leech, "share").as_deref(), Some("paused"));
+
+    // Resume: the download goes on in the daemon.
+    let out = ok(&leech, &["resume", "share"]);
+    assert!(out.contains("share: resumed (downloading)"), "{out}");
+    let start = Instant::now();
+    loop {
+        let t = live(&leech);
+        if t["state"] == "downloading" && t["verified"].as_u64() > Some(verified) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no progress after resume: {t}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Remove with its data: the daemon lets it go, and only the torrent's files are deleted.
+    let out = ok(&leech, &["remove", "share", "--delete-data", "--yes"]);
+    assert!(out.contains("share: removed; deleted"), "{out}");
+    assert!(shown(&leech, "share").is_none());
+    let list = ask(&sock, b"{\"op\":\"list\"}\n");
+    assert!(list.contains("\"torrents\":[]"), "{list}");
+    assert!(!leech.join("dl/share/a.bin").exists());
+    assert!(!leech.join("dl/share/sub").exists());
+    assert!(leech.join("dl/share/mine.txt").exists());
+    assert!(leech.join("dl/other.bin").exists());
+
+    // The socket goes with the daemon.
+    stop(d).await;
+    assert!(!sock.exists(), "the socket outlived its daemon");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_socket_is_replaced_and_bad_requests_get_an_error_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    settings(root, "");
+    write_tree(root, &[("share/a.bin", 30_000)]);
+    ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
+    stale_socket(root);
+    let d = daemon(root);
+    let start = Instant::now();
+    while shown(root, "share").unwrap()["running"] != true {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the daemon never answered on the socket: {}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!d.log_text().contains("control socket"), "{}", d.log_text());
+    let sock = socket(root);
+
+    for (line, want) in [
+        (&b"garbage\n"[..], "bad request"),
+        (b"{\"op\":\"format_disk\"}\n", "bad request"),
+        (b"{\"op\":\"list\",\"x\":1}\n", "bad request"),
+        (b"{\"op\":\"pause\",\"info_hash\":\"zz\"}\n", "40 hex digits"),
+        (
+            b"{\"op\":\"move_to\",\"info_hash\":\"0000000000000000000000000000000000000000\",\"dir\":\"rel\"}\n",
+            "absolute",
+        ),
+        (b"\xff\xfe\n", "bad request"),
+    ] {
+        let reply = ask(&sock, line);
+        assert!(
+            reply.starts_with("{\"ok\":false") && reply.contains(want),
+            "{:?}: {reply}",
+            String::from_utf8_lossy(line)
+        );
+    }
+    // A line past the bound is refused and the connection closed.
+    let mut huge = vec![b'x'; 100_000];
+    huge.push(b'\n');
+    let reply = ask(&sock, &huge);
+    assert!(reply.contains("longer than"), "{reply}");
+    // A torrent the daemon does not run is not found (the reply is not an error).
+    let reply = ask(
+        &sock,
+        b"{\"op\":\"pause\",\"info_hash\":\"0000000000000000000000000000000000000000\"}\n",
+    );
+    assert_eq!(reply.trim(), "{\"ok\":true,\"found\":false}");
+    // Several requests on one connection, and the daemon still serves.
+    let mut s = UnixStream::connect(&sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"{\"op\":\"list\"}\n{\"op\":\"list\"}\n")
+        .unwrap();
+    let mut r = BufReader::new(s);
+    for _ in 0..2 {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with("{\"ok\":true,\"torrents\":[{"), "{line}");
+    }
+    assert_eq!(shown(root, "share").unwrap()["state"], "seeding");
+    stop(d).await;
+    assert!(!sock.exists());
+}
+
+#[test]
+fn a_one_shot_remove_on_a_terminal_asks_before_deleting() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    settings(root, "");
+    write_tree(root, &[("share/a.bin", 20_000), ("share/sub/b.bin", 100)]);
+    ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
+    let remove = |answer: &str, want: &str| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_btorrent"));
+        cmd.args(["remove", "share", "--delete-data"])
+            .current_dir(root)
+            .env_remove("BTORRENT_CONFIG");
+        let mut p = expectrl::Session::spawn(cmd).expect("a pty");
+        p.set_expect_timeout(Some(Duration::from_secs(30)));
+        p.expect("Delete the files of share in").unwrap();
+        p.expect("[y/N]").unwrap();
+        p.send_line(answer).unwrap();
+        p.expect(want).unwrap();
+        p.expect(expectrl::Eof).unwrap();
+    };
+    remove("n", "share: nothing removed");
+    assert!(root.join("share/a.bin").exists());
+    assert_eq!(state_of(root, "share").as_deref(), Some("seeding"));
+    remove("y", "share: removed; deleted 2 files");
+    assert!(!root.join("share").exists());
+    assert_eq!(state_of(root, "share"), None);
+}

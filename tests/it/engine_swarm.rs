@@ -1,0 +1,659 @@
+//! btorrent to btorrent over 127.0.0.1: whole swarms of in-process sessions.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::support::*;
+use btorrent::engine::{Event, SessionConfig, TorrentState};
+use btorrent::wire::handshake::{read_handshake, write_handshake, Handshake};
+use btorrent::{Metainfo, PeerId};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_seeder_one_leecher() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("data.bin"), 5 * 1024 * 1024 + 123, 1);
+    let meta = torrent(&src.path().join("data.bin"), 64 * 1024, vec![]);
+
+    let (seeder, _) = seeder(&meta, src.path()).await;
+    let (leecher, l) = leecher(&meta, dst.path(), vec![seeder.listen_addr()]).await;
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
+    let st = l.stats();
+    assert_eq!(st.pieces_have, st.pieces_total);
+    assert!(st.downloaded >= meta.info.total_length);
+    leecher.shutdown(Duration::from_secs(2)).await;
+    seeder.shutdown(Duration::from_secs(2)).await;
+}
+
+fn limited(bytes_per_sec: u64) -> SessionConfig {
+    SessionConfig {
+        upload_limit: Some(bytes_per_sec),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_seeders_one_leecher_all_contribute() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 6 * 1024 * 1024, 2);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let mut seeders = Vec::new();
+    for _ in 0..3 {
+        seeders.push(seeder_with(limited(4 << 20), &meta, src.path()).await);
+    }
+    let addrs: Vec<SocketAddr> = seeders.iter().map(|(s, _)| s.listen_addr()).collect();
+    let (_leecher, l) = leecher(&meta, dst.path(), addrs).await;
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
+    let total = meta.info.total_length;
+    for (s, h) in &seeders {
+        let up = h.stats().uploaded;
+        assert!(
+            up >= total / 20,
+            "seeder {} sent only {up} of {total}",
+            s.listen_addr()
+        );
+    }
+    // Endgame duplicates only what is still outstanding, one block at a time: at most 2% redundant.
+    let sum: u64 = seeders.iter().map(|(_, h)| h.stats().uploaded).sum();
+    let received = l.stats().downloaded;
+    assert!(
+        sum >= total && received <= total + total / 50,
+        "seeders sent {sum}, leecher received {received}, of {total}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_seeder_five_leechers_trade_among_themselves() {
+    let src = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 4 * 1024 * 1024, 3);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    // The seeder alone could feed them all only in 10 s: trading is what makes it quick.
+    let (seeder, s) = seeder_with(limited(2 << 20), &meta, src.path()).await;
+    let mut leechers = Vec::new();
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let (sess, h) = leecher(&meta, dir.path(), vec![seeder.listen_addr()]).await;
+        leechers.push((sess, h, dir));
+    }
+    let addrs: Vec<SocketAddr> = leechers.iter().map(|(s, _, _)| s.listen_addr()).collect();
+    for (_, h, _) in &leechers {
+        h.add_peers(addrs.clone());
+    }
+    for (_, h, dir) in &leechers {
+        wait_complete(h, 90).await;
+        assert_same_tree(src.path(), dir.path());
+    }
+    let traded: u64 = leechers.iter().map(|(_, h, _)| h.stats().uploaded).sum();
+    let from_seed = s.stats().uploaded;
+    assert!(
+        traded > meta.info.total_length,
+        "leechers sent each other only {traded} bytes (seeder sent {from_seed})"
+    );
+    assert!(from_seed < 5 * meta.info.total_length);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_file_with_odd_sizes_is_byte_identical() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let top = src.path().join("album");
+    std::fs::create_dir_all(top.join("empty-dir-sibling")).unwrap();
+    std::fs::write(top.join("empty.txt"), b"").unwrap();
+    std::fs::write(top.join("empty-dir-sibling/zero"), b"").unwrap();
+    let sizes = [1usize, 100, 16383, 16384, 16385, 70_000, 3, 250_001];
+    for (i, n) in sizes.iter().enumerate() {
+        write_random(
+            &top.join(format!("sub{}/f{i}.bin", i % 3)),
+            *n,
+            10 + i as u64,
+        );
+    }
+    let meta = torrent(&top, 32 * 1024, vec![]);
+    assert!(
+        !meta.info.total_length.is_multiple_of(32 * 1024),
+        "last piece is short"
+    );
+    let (seeder, _) = seeder(&meta, src.path()).await;
+    let (_leecher, l) = leecher(&meta, dst.path(), vec![seeder.listen_addr()]).await;
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
+}
+
+/// A fake peer on 127.0.0.1 that claims every piece and does `act` with our requests.
+async fn fake_seeder(meta: &Metainfo, act: fake_peer::Act) -> SocketAddr {
+    let ip = "127.0.0.1".parse().unwrap();
+    fake_peer::fake_peer(meta, Default::default(), ip, act)
+        .await
+        .addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_peer_is_banned_and_an_honest_one_finishes() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 2 * 1024 * 1024, 4);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let bad = fake_seeder(&meta, fake_peer::Act::Corrupt).await;
+    // Bans are by address: the honest peer has another one.
+    let cfg = SessionConfig {
+        listen: "127.0.0.2:0".parse().unwrap(),
+        ..limited(4 << 20)
+    };
+    let (honest, _) = seeder_with(cfg, &meta, src.path()).await;
+
+    let leecher = session().await;
+    let mut events = leecher.subscribe();
+    let l = leecher
+        .add(
+            meta.clone(),
+            opts(dst.path(), vec![bad, honest.listen_addr()]),
+        )
+        .await
+        .unwrap();
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
+    let seen = events_until(&mut events, 30, "the corrupt peer's ban", |e| {
+        matches!(e, Event::PeerBanned { .. })
+    })
+    .await;
+    let Some(Event::PeerBanned { addr, .. }) = seen.last() else {
+        unreachable!()
+    };
+    assert_eq!(*addr, bad, "the corrupt peer was not banned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeder_vanishes_mid_transfer_and_a_later_one_finishes() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 4 * 1024 * 1024, 5);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    // Slow enough (8 s for the whole) that a busy machine still sees it leave mid-transfer.
+    let (first, _) = seeder_with(limited(512 << 10), &meta, src.path()).await;
+
+    let leecher = session().await;
+    let mut events = leecher.subscribe();
+    let l = leecher
+        .add(meta.clone(), opts(dst.path(), vec![first.listen_addr()]))
+        .await
+        .unwrap();
+    let total = meta.info.piece_count();
+    wait_until("a quarter of the pieces", Duration::from_secs(30), || {
+        l.stats().pieces_have >= total / 4
+    })
+    .await;
+    first.shutdown(Duration::from_secs(1)).await;
+    wait_until(
+        "the seeder's connection to close",
+        Duration::from_secs(30),
+        || l.stats().peers == 0,
+    )
+    .await;
+    let st = l.stats();
+    assert!(st.pieces_have < total, "finished before the seeder left");
+
+    let second = session().await;
+    second
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    l.add_peers(vec![second.listen_addr()]);
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
+    events_until(&mut events, 30, "the completed event", |e| {
+        matches!(e, Event::Completed { .. })
+    })
+    .await;
+    assert_eq!(l.stats().state, TorrentState::Seeding);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_resumes_without_fetching_again() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let resume = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 4 * 1024 * 1024, 6);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let (seeder, s) = seeder_with(limited(1 << 20), &meta, src.path()).await;
+    let cfg = || SessionConfig {
+        resume_dir: Some(resume.path().to_path_buf()),
+        ..Default::default()
+    };
+    let first = session_with(cfg()).await;
+    let l = first
+        .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
+        .await
+        .unwrap();
+    let total = meta.info.piece_count();
+    wait_until("half the pieces", Duration::from_secs(30), || {
+        l.stats().pieces_have >= total / 2
+    })
+    .await;
+    // The seeder stops serving, so the first run cannot finish however late this line runs.
+    s.pause();
+    first.shutdown(Duration::from_secs(2)).await;
+    let had = l.stats().bytes_verified;
+    assert!(
+        had < meta.info.total_length,
+        "the first run finished; nothing left to resume"
+    );
+    s.resume();
+
+    let second = session_with(cfg()).await;
+    let mut events = second.subscribe();
+    let l2 = second
+        .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
+        .await
+        .unwrap();
+    wait_complete(&l2, 60).await;
+    assert_same_tree(src.path(), dst.path());
+    let fetched = l2.stats().downloaded;
+    let missing = meta.info.total_length - had;
+    assert!(
+        fetched <= missing + missing / 10 + 512 * 1024,
+        "fetched {fetched} bytes again, only {missing} were missing"
+    );
+    events_until(&mut events, 30, "the completed event", |e| {
+        matches!(e, Event::Completed { .. })
+    })
+    .await;
+
+    // Complete data: a third start seeds at once and never claims a download completed.
+    second.shutdown(Duration::from_secs(2)).await;
+    let third = session_with(cfg()).await;
+    let mut events = third.subscribe();
+    let l3 = third
+        .add(meta.clone(), opts(dst.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&l3, 10).await;
+    // The engine announces completion before seeding: everything up to seeding shows no completion.
+    let kinds = events_until(&mut events, 30, "the seeding event", |e| {
+        matches!(e, Event::Seeding { .. })
+    })
+    .await;
+    assert!(!kinds.iter().any(|e| matches!(e, Event::Completed { .. })));
+    assert_eq!(l3.stats().downloaded, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_fetches_a_bitfield_and_one_verified_piece() {
+    use btorrent::engine::probe::{download_piece, fetch_bitfield};
+    let src = tempfile::tempdir().unwrap();
+    let data = write_random(&src.path().join("d.bin"), 300_000, 8);
+    let meta = torrent(&src.path().join("d.bin"), 64 * 1024, vec![]);
+    let (seeder, _) = seeder(&meta, src.path()).await;
+    let addr = seeder.listen_addr();
+    let bf = fetch_bitfield(addr, &meta, PeerId::generate())
+        .await
+        .unwrap();
+    assert!(bf.is_full() && bf.len() == 5);
+    let last = download_piece(addr, &meta, 4, PeerId::generate())
+        .await
+        .unwrap();
+    assert_eq!(last, &data[4 * 65536..]);
+    let first = download_piece(addr, &meta, 0, PeerId::generate())
+        .await
+        .unwrap();
+    assert_eq!(first, &data[..65536]);
+    let err = download_piece(addr, &meta, 5, PeerId::generate())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    // A peer with nothing: an empty bitfield, and a clear refusal for a piece.
+    let empty_dir = tempfile::tempdir().unwrap();
+    let (leecher, lh) = leecher(&meta, empty_dir.path(), vec![]).await;
+    wait_until("the leecher's data check", Duration::from_secs(30), || {
+        lh.stats().state == TorrentState::Downloading
+    })
+    .await;
+    let bf = fetch_bitfield(leecher.listen_addr(), &meta, PeerId::generate())
+        .await
+        .unwrap();
+    assert!(bf.none());
+    assert!(
+        download_piece(leecher.listen_addr(), &meta, 0, PeerId::generate())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_and_move_keep_seeding_from_the_new_place() {
+    let src = tempfile::tempdir().unwrap();
+    let moved = tempfile::tempdir().unwrap();
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_random(&src.path().join("top/a.bin"), 700_000, 9);
+    write_random(&src.path().join("top/sub/b.bin"), 123_456, 10);
+    let meta = torrent(&src.path().join("top"), 32 * 1024, vec![]);
+    let original = tempfile::tempdir().unwrap();
+    copy_tree(src.path(), original.path());
+
+    let (seeder, s) = seeder(&meta, src.path()).await;
+    s.pause();
+    assert_eq!(s.stats().state, TorrentState::Paused);
+    let (_leecher, l) = leecher(&meta, d1.path(), vec![seeder.listen_addr()]).await;
+    let refused =
+        btorrent::engine::probe::fetch_bitfield(seeder.listen_addr(), &meta, PeerId::generate())
+            .await;
+    assert!(refused.is_err(), "a paused torrent serves nobody");
+    assert_eq!(l.stats().pieces_have, 0, "a paused torrent serves nobody");
+    s.resume();
+    l.add_peers(vec![seeder.listen_addr()]);
+    wait_complete(&l, 60).await;
+    assert_same_tree(original.path(), d1.path());
+
+    s.move_to(moved.path().to_path_buf()).await.unwrap();
+    assert!(!src.path().join("top").exists());
+    assert_eq!(s.stats().data_dir, moved.path());
+    assert_same_tree(original.path(), moved.path());
+    let (_other, o) = leecher(&meta, d2.path(), vec![seeder.listen_addr()]).await;
+    wait_complete(&o, 60).await;
+    assert_same_tree(original.path(), d2.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listens_and_dials_from_the_chosen_address() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 200_000, 11);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let on = |ip: [u8; 4], upload_limit| SessionConfig {
+        listen: SocketAddr::from((ip, 0)),
+        upload_limit,
+        ..Default::default()
+    };
+    // Slow enough that the connection is still up when we look at it.
+    let (seeder, s) = seeder_with(on([127, 0, 0, 2], Some(100_000)), &meta, src.path()).await;
+    assert_eq!(seeder.listen_addr().ip().to_string(), "127.0.0.2");
+    let peers = vec![seeder.listen_addr()];
+    let (_leecher, l) = leecher_with(on([127, 0, 0, 3], None), &meta, dst.path(), peers).await;
+    let mut seen = None;
+    wait_until("the leecher to connect", Duration::from_secs(20), || {
+        seen = s.peers().first().map(|p| p.addr.ip().to_string());
+        seen.is_some()
+    })
+    .await;
+    assert_eq!(
+        seen.as_deref(),
+        Some("127.0.0.3"),
+        "dialed from the chosen address"
+    );
+    let theirs = l.peers();
+    assert_eq!(theirs[0].addr, seeder.listen_addr());
+    assert!(theirs[0]
+        .client
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("btorrent"));
+    wait_complete(&l, 30).await;
+    assert_same_tree(src.path(), dst.path());
+}
+
+/// A fake peer that speaks correctly up to the handshake, then sends `hostile`; returns whether our
+/// side closed the connection afterwards.
+async fn leecher_drops_peer_that_sends(meta: &Metainfo, hostile: Vec<u8>, wait: Duration) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (leecher, l) = leecher(meta, dir.path(), vec![addr]).await;
+    let (mut s, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let t = Duration::from_secs(5);
+    read_handshake(&mut s, t).await.unwrap();
+    let ours = Handshake::ours(meta.info_hash, PeerId::generate());
+    write_handshake(&mut s, &ours, t).await.unwrap();
+    s.write_all(&hostile).await.unwrap();
+    // Our side must hang up: read until EOF (whatever it sent before).
+    let mut buf = vec![0u8; 65536];
+    let closed = tokio::time::timeout(wait, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    assert_eq!(l.stats().state, TorrentState::Downloading);
+    leecher.shutdown(Duration::from_secs(1)).await;
+    closed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_peers_are_dropped_cleanly() {
+    let src = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 100_000, 12);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let msg = |id: u8, body: &[u8]| {
+        let mut v = ((body.len() + 1) as u32).to_be_bytes().to_vec();
+        v.push(id);
+        v.extend_from_slice(body);
+        v
+    };
+    let piece = |index: u32, begin: u32, len: usize| {
+        let mut b = index.to_be_bytes().to_vec();
+        b.extend(begin.to_be_bytes());
+        b.extend(vec![0u8; len]);
+        msg(7, &b)
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "a piece nobody asked for",
+            [msg(5, &[0xf0]), piece(0, 0, 16384)].concat(),
+        ),
+        ("a 4 GiB length prefix", vec![0xff, 0xff, 0xff, 0xff, 7]),
+        ("a bitfield of the wrong length", msg(5, &[0xf0, 0])),
+        ("a bitfield with spare bits set", msg(5, &[0xff])),
+        ("a have out of range", msg(4, &9u32.to_be_bytes())),
+        (
+            "a request over 16 KiB",
+            msg(6, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x40, 1]),
+        ),
+    ];
+    // A well-behaved peer (a bitfield, then a keep-alive) stays connected.
+    let fine = [msg(5, &[0xe0]), vec![0, 0, 0, 0]].concat();
+    let secs = Duration::from_secs(2);
+    assert!(!leecher_drops_peer_that_sends(&meta, fine, secs).await);
+    for (what, bytes) in cases {
+        let secs = Duration::from_secs(10);
+        assert!(
+            leecher_drops_peer_that_sends(&meta, bytes, secs).await,
+            "kept a peer that sent {what}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_a_silent_peer_swallows_go_to_another() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 2 * 1024 * 1024, 13);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let silent = fake_seeder(&meta, fake_peer::Act::Silent).await;
+    let (honest, _) = seeder_with(limited(4 << 20), &meta, src.path()).await;
+    let (_leecher, l) = leecher(&meta, dst.path(), vec![silent, honest.listen_addr()]).await;
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_that_refuses_writes_fails_the_torrent_once() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("data.bin"), 2 * 1024 * 1024, 9);
+    let meta = torrent(&src.path().join("data.bin"), 32 * 1024, vec![]);
+    let seeder = session().await;
+    let s = seeder
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&s, 30).await;
+    // Where the file goes there is a folder: every piece write fails.
+    std::fs::create_dir_all(dst.path().join("data.bin/in-the-way")).unwrap();
+    let leecher = session().await;
+    let mut events = leecher.subscribe();
+    let l = leecher
+        .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
+        .await
+        .unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(30), l.wait_complete())
+        .await
+        .expect("the failure ends the wait");
+    assert!(err.is_err(), "{:?}", l.stats());
+    // Pieces that were on their way fail too; the torrent reports the first failure only. Stopping
+    // the session waits for its disk jobs, so every failure there was to report is on the bus.
+    leecher.shutdown(Duration::from_secs(10)).await;
+    let mut errors = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        if let Event::Error { message, .. } = ev {
+            errors.push(message);
+        }
+    }
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    match l.stats().state {
+        TorrentState::Error(m) => assert_eq!(m, errors[0]),
+        other => panic!("state {other:?}"),
+    }
+    seeder.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_limit_from_the_settings_slows_the_leecher_and_the_data_arrives_whole() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 3 << 20, 21);
+    let meta = torrent(&src.path().join("d.bin"), 64 * 1024, vec![]);
+    let (seeder, _s) = seeder(&meta, src.path()).await;
+    std::fs::write(
+        dst.path().join("torrents.toml"),
+        "[settings]\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\ndownload_limit = \"1M\"\n",
+    )
+    .unwrap();
+    let cfg = btorrent::config::Config::load(&dst.path().join("torrents.toml")).unwrap();
+    let leecher = btorrent::services::start_session(&cfg).await.unwrap();
+    let started = std::time::Instant::now();
+    let h = leecher
+        .add(
+            meta.clone(),
+            opts(&dst.path().join("out"), vec![seeder.listen_addr()]),
+        )
+        .await
+        .unwrap();
+    wait_complete(&h, 60).await;
+    // 3 MiB at 1 MiB/s, less the limiter's burst of 100 KiB: no less than 2.9 s, whatever the machine.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(2500), "took only {took:?}");
+    assert_same_tree(src.path(), &dst.path().join("out"));
+}
+
+/// Opens `n` connections to `target` from `ip` that handshake and then only hold their slot (they
+/// never send a bitfield, interest or request). Returns how many are still open, live.
+async fn squatters(
+    meta: &Metainfo,
+    target: SocketAddr,
+    ips: &[std::net::IpAddr],
+    n: usize,
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncReadExt;
+    let open = std::sync::Arc::new(AtomicUsize::new(0));
+    for i in 0..n {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind(SocketAddr::new(ips[i % ips.len()], 0)).unwrap();
+        let mut s = sock.connect(target).await.unwrap();
+        let t = Duration::from_secs(10);
+        let ours = Handshake::ours(meta.info_hash, PeerId::generate());
+        write_handshake(&mut s, &ours, t).await.unwrap();
+        if read_handshake(&mut s, t).await.is_err() {
+            continue;
+        }
+        open.fetch_add(1, Ordering::SeqCst);
+        let open = open.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+            open.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+    open
+}
+
+/// A leecher on 127.0.0.2 (another address than the squatters') downloads from `seeder` into `dst`.
+async fn honest_leecher_finishes(
+    meta: &Metainfo,
+    seeder: SocketAddr,
+    src: &std::path::Path,
+    dst: &std::path::Path,
+) {
+    let cfg = SessionConfig {
+        listen: "127.0.0.2:0".parse().unwrap(),
+        ..Default::default()
+    };
+    let (_l, l) = leecher_with(cfg, meta, dst, vec![seeder]).await;
+    wait_complete(&l, 30).await;
+    assert_same_tree(src, dst);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn squatters_from_one_address_leave_room_for_an_honest_peer() {
+    use std::sync::atomic::Ordering;
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 1 << 20, 31);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let (seeder, s) = seeder(&meta, src.path()).await;
+    let cap = SessionConfig::default().max_peers_per_ip;
+    let from = ["127.0.0.1".parse().unwrap()];
+    let open = squatters(&meta, seeder.listen_addr(), &from, 60).await;
+    wait_until(
+        "the seeder to close all but the per-address cap",
+        Duration::from_secs(30),
+        || open.load(Ordering::SeqCst) <= cap,
+    )
+    .await;
+    assert!(s.stats().peers <= cap, "{:?}", s.stats());
+    // An honest peer on another address gets in at once and finishes.
+    honest_leecher_finishes(&meta, seeder.listen_addr(), src.path(), dst.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_peers_give_their_slots_to_newcomers() {
+    use std::sync::atomic::Ordering;
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 1 << 20, 32);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let full = 8;
+    let cfg = SessionConfig {
+        max_peers_per_torrent: full,
+        idle_peer_grace: Duration::ZERO,
+        ..Default::default()
+    };
+    let (seeder, s) = seeder_with(cfg, &meta, src.path()).await;
+    // Every slot taken, each from an address of its own (no per-address cap applies).
+    let from: Vec<std::net::IpAddr> = (10..10 + full as u8)
+        .map(|i| std::net::IpAddr::from([127, 0, 0, i]))
+        .collect();
+    let open = squatters(&meta, seeder.listen_addr(), &from, full).await;
+    wait_until("every slot taken", Duration::from_secs(30), || {
+        s.stats().peers == full
+    })
+    .await;
+    assert_eq!(open.load(Ordering::SeqCst), full);
+    honest_leecher_finishes(&meta, seeder.listen_addr(), src.path(), dst.path()).await;
+    wait_until(
+        "a squatter to lose its slot",
+        Duration::from_secs(30),
+        || open.load(Ordering::SeqCst) < full,
+    )
+    .await;
+    assert!(s.stats().peers <= full);
+}

@@ -1,0 +1,180 @@
+//! Two machines on one LAN with every setting left at its default: two network namespaces joined by a
+//! veth pair (198.18.0.1 and 198.18.0.2, the range set aside for benchmarks), made and removed by the
+//! test. On host A, `btorrent daemon` runs with no torrents.toml and `btorrent create` shares a file;
+//! on host B, `btorrent start <that .torrent>` with no torrents.toml of its own downloads it through
+//! A's embedded tracker. A has a default route and B none, so both ways of finding the LAN address
+//! are used. Skipped, saying why, where namespaces cannot be made (not root, no `ip`).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::*;
+
+const A_IP: &str = "198.18.0.1";
+const B_IP: &str = "198.18.0.2";
+
+/// Two namespaces and the veth pair between them, removed when dropped (however the test ends).
+struct TwoHosts {
+    a: String,
+    b: String,
+    veth: String,
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `ip` (iproute2): {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`ip {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl TwoHosts {
+    /// Host A on 198.18.0.1/24 with a default route over the link, host B on 198.18.0.2/24.
+    fn make() -> Result<TwoHosts, String> {
+        let id = std::process::id();
+        let hosts = TwoHosts {
+            a: format!("bt-lan-a-{id}"),
+            b: format!("bt-lan-b-{id}"),
+            veth: format!("btva{id}"),
+        };
+        let peer = format!("btvb{id}");
+        let (a, b, va) = (hosts.a.as_str(), hosts.b.as_str(), hosts.veth.as_str());
+        ip(&["netns", "add", a])?;
+        ip(&["netns", "add", b])?;
+        ip(&["link", "add", va, "type", "veth", "peer", "name", &peer])?;
+        ip(&["link", "set", va, "netns", a])?;
+        ip(&["link", "set", &peer, "netns", b])?;
+        for (ns, dev, addr) in [(a, va, A_IP), (b, peer.as_str(), B_IP)] {
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+        }
+        ip(&["-n", a, "route", "add", "default", "via", B_IP])?;
+        Ok(hosts)
+    }
+
+    /// `btorrent args...` run in namespace `ns`, in the folder `dir`.
+    fn btorrent(ns: &str, dir: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_btorrent")])
+            .args(args)
+            .current_dir(dir)
+            .env_remove("BTORRENT_CONFIG")
+            .env("RUST_LOG", "warn");
+        c
+    }
+}
+
+impl Drop for TwoHosts {
+    fn drop(&mut self) {
+        // Removing a namespace removes the veth end inside it, and with it the pair.
+        let _ = ip(&["netns", "del", &self.a]);
+        let _ = ip(&["netns", "del", &self.b]);
+        let _ = ip(&["link", "del", &self.veth]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_created_on_one_host_downloads_on_another_with_the_defaults() {
+    let hosts = match TwoHosts::make() {
+        Ok(h) => h,
+        Err(why) => {
+            println!("skipped: two network namespaces are needed (root and iproute2): {why}");
+            return;
+        }
+    };
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let data = write_random(&a_dir.path().join("photos.bin"), 3 << 20, 91);
+
+    // Host A: the daemon with no torrents.toml at all, i.e. every default.
+    let mut daemon = Proc::spawn_logged(
+        &mut TwoHosts::btorrent(&hosts.a, a_dir.path(), &["daemon"]),
+        a_dir.path().join("daemon.log"),
+    );
+    let announce = format!("http://{A_IP}:6969/announce");
+    daemon
+        .wait_until(20, "the daemon's tracker", |p| {
+            p.log_text().contains(&format!("tracker: {announce}"))
+        })
+        .await;
+
+    // `create` picks the LAN address (the source of A's default route) and says so.
+    let created = run_ok(
+        &mut TwoHosts::btorrent(&hosts.a, a_dir.path(), &["create", "photos.bin"]),
+        Duration::from_secs(30),
+    );
+    assert!(
+        created.contains(&format!("tracker    {announce}")),
+        "{created}"
+    );
+    assert!(
+        created.contains(&format!(
+            "{A_IP} is this machine's LAN address (source of the default route)"
+        )),
+        "{created}"
+    );
+    let torrent = a_dir.path().join("torrents/photos.bin.torrent");
+
+    // The daemon seeds it (it joins when torrents.toml changes) and its tracker lists A.
+    let listed = || {
+        let out = crate::support::process::run(
+            &mut TwoHosts::btorrent(&hosts.a, a_dir.path(), &["peer", "--json"]),
+            Duration::from_secs(20),
+        );
+        out.status.success() && out.stdout.contains(A_IP)
+    };
+    wait_until_async(
+        "A's tracker to list A's seeder",
+        Duration::from_secs(30),
+        || async { listed() },
+    )
+    .await;
+
+    // B has no default route: there `create` falls back to the address of its interface.
+    let scratch = tempfile::tempdir().unwrap();
+    write_random(&scratch.path().join("probe.bin"), 1000, 3);
+    let probe = run_ok(
+        &mut TwoHosts::btorrent(&hosts.b, scratch.path(), &["create", "probe.bin"]),
+        Duration::from_secs(30),
+    );
+    assert!(
+        probe.contains(&format!("tracker    http://{B_IP}:6969/announce"))
+            && probe.contains(&format!(
+                "{B_IP} is the address of interface btvb{} (there is no default route)",
+                std::process::id()
+            )),
+        "{probe}"
+    );
+
+    // Host B: its own empty folder, no settings; the .torrent is all it is given.
+    let got = crate::support::process::run(
+        &mut TwoHosts::btorrent(
+            &hosts.b,
+            b_dir.path(),
+            &["start", torrent.to_str().unwrap(), "--stall", "30"],
+        ),
+        Duration::from_secs(90),
+    );
+    assert!(
+        got.status.success(),
+        "start on B failed ({}):\n{}\n{}\ndaemon on A:\n{}",
+        got.status,
+        got.stdout,
+        got.stderr,
+        daemon.log_text()
+    );
+    let downloaded = std::fs::read(b_dir.path().join("output/photos.bin")).unwrap();
+    assert!(downloaded == data, "the bytes on B differ from A's");
+    daemon.kill();
+    drop(hosts);
+}

@@ -1,0 +1,38 @@
+//! The test suite in one binary (one link instead of one per file): unit-like protocol tests, swarms of
+//! in-process sessions, the front ends as child processes, the watch folder, hostile input. Each module
+//! was a test file of its own; `cargo test --test it -- engine_swarm::` runs one of them.
+#[path = "../support/mod.rs"]
+mod support;
+
+// The properties the cargo-fuzz targets check, run here on stable from mutated inputs.
+#[allow(dead_code)]
+#[path = "../../fuzz/src/lib.rs"]
+mod fuzz_checks;
+
+mod automation;
+mod automation_engine;
+mod check_command;
+mod cli;
+mod control;
+mod demo;
+mod engine_crash;
+mod engine_hostile_peers;
+mod engine_rot;
+mod engine_swarm;
+mod engine_tracker;
+mod frontends;
+mod lan_two_hosts;
+mod metainfo_fuzz;
+mod metainfo_hostile;
+mod peer_command;
+mod readme_examples;
+mod tracker_backoff;
+mod tracker_client_double;
+mod tracker_flood;
+mod tracker_hardening;
+mod tracker_pages;
+mod tracker_protocol;
+mod transfer_commands;
+mod watch;
+mod watch_e2e;
+mod wire_fuzz;

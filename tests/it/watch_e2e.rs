@@ -1,0 +1,273 @@
+//! The watch folder with the real peer session and tracker, on 127.0.0.1: a folder copied in slowly is
+//! seeded once the copy ends and a second btorrent process downloads it with only the .torrent the
+//! watcher wrote; a dropped .torrent is downloaded into the output folder; a restart makes no second
+//! torrent; an entry deleted from the folder is no longer announced.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::support::{cli, random_bytes, wait_until_async};
+use btorrent::announce::TrackerClient;
+use btorrent::config::Config;
+use btorrent::engine::{AddOptions, Session, SessionConfig};
+use btorrent::events::{Event, EventBus, EventKind};
+use btorrent::metainfo::{create_torrent, CreateOptions};
+use btorrent::services::{RunningTracker, Services, ServicesOptions};
+use btorrent::InfoHash;
+
+/// A tracker in this process on an ephemeral port, and a torrents.toml pointing at it.
+async fn setup(dir: &Path) -> (RunningTracker, PathBuf) {
+    let tracker_cfg = dir.join("tracker.toml");
+    std::fs::write(&tracker_cfg, "[settings]\n").unwrap();
+    let tracker = RunningTracker::start(&tracker_cfg, Some("127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    let config = dir.join("torrents.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[settings]\ntracker_url = \"{}\"\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\nwatch_quiet_secs = 1\nwatch_rescan_secs = 1\n",
+            tracker.announce_url()
+        ),
+    )
+    .unwrap();
+    (tracker, config)
+}
+
+async fn services(config: &Path, bus: EventBus) -> Services {
+    let opts = ServicesOptions {
+        tracker: false,
+        ..Default::default()
+    };
+    Services::start(config, opts, bus).await.unwrap()
+}
+
+async fn next_event(
+    rx: &mut tokio::sync::broadcast::Receiver<Event>,
+    kind: EventKind,
+    within: Duration,
+) -> Event {
+    tokio::time::timeout(within, async {
+        loop {
+            match rx.recv().await {
+                Ok(ev) if ev.kind == kind => return ev,
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("bus closed: {e}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {kind} event within {within:?}"))
+}
+
+/// Peers the tracker lists for `ih`.
+async fn listed(url: &str, ih: InfoHash) -> usize {
+    TrackerClient::new()
+        .get_peers(url, Some(ih))
+        .await
+        .map(|p| p.len())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_copy_is_seeded_then_downloaded_by_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tracker, config) = setup(dir.path()).await;
+    let bus = EventBus::default();
+    let mut rx = bus.subscribe();
+    let svc = services(&config, bus).await;
+
+    // Copy a folder in file by file, slowly: nothing may be shared before the copy ends.
+    let album = dir.path().join("watch/album");
+    std::fs::create_dir_all(&album).unwrap();
+    let files: Vec<(String, Vec<u8>)> = (0..4)
+        .map(|i| {
+            (
+                format!("track{i}.bin"),
+                random_bytes(300_000 + i * 7, i as u64),
+            )
+        })
+        .collect();
+    for (name, bytes) in &files {
+        std::fs::write(album.join(name), bytes).unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let early = svc
+            .peer
+            .get()
+            .map(|s| s.torrents().len())
+            .unwrap_or_default();
+        assert_eq!(early, 0, "shared before the copy ended");
+    }
+    let seeded = next_event(&mut rx, EventKind::WatchSeeded, Duration::from_secs(30)).await;
+    let ih = seeded.info_hash.unwrap();
+    let torrent = dir.path().join("torrents/album.torrent");
+    assert!(torrent.exists(), "the watcher wrote the .torrent");
+    let url = tracker.announce_url();
+    let url = url.as_str();
+    wait_until_async(
+        "the seeder to announce",
+        Duration::from_secs(20),
+        move || async move { listed(url, ih).await > 0 },
+    )
+    .await;
+
+    // Another btorrent process, given only the .torrent, downloads it through the tracker.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(
+        other.join("torrents.toml"),
+        "[settings]\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\n",
+    )
+    .unwrap();
+    let torrent2 = torrent.clone();
+    let other2 = other.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        cli::run(&other2, &["start", torrent2.to_str().unwrap(), "-o", "dl"])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (name, bytes) in &files {
+        let got = std::fs::read(other.join("dl/album").join(name)).unwrap();
+        assert_eq!(&got, bytes, "{name}");
+    }
+    // The user's files were left alone.
+    for (name, bytes) in &files {
+        assert_eq!(&std::fs::read(album.join(name)).unwrap(), bytes);
+    }
+    svc.shutdown(Duration::from_secs(5)).await;
+    tracker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_torrent_is_downloaded_into_the_output_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tracker, config) = setup(dir.path()).await;
+
+    // Someone else seeds a file through the tracker.
+    let src = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&src).unwrap();
+    let data = random_bytes(700_000, 9);
+    std::fs::write(src.join("movie.bin"), &data).unwrap();
+    let opts = CreateOptions {
+        trackers: vec![tracker.announce_url()],
+        ..Default::default()
+    };
+    let meta = create_torrent(&src.join("movie.bin"), &opts, &|_, _| {}).unwrap();
+    let seeder = Session::start(SessionConfig::default()).await.unwrap();
+    seeder
+        .add(
+            meta.clone(),
+            AddOptions {
+                data_dir: src.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let bus = EventBus::default();
+    let mut rx = bus.subscribe();
+    let svc = services(&config, bus).await;
+    let dropped = dir.path().join("watch/movie.torrent");
+    std::fs::write(&dropped, meta.as_bytes()).unwrap();
+    let done = next_event(&mut rx, EventKind::Completed, Duration::from_secs(60)).await;
+    assert_eq!(done.info_hash, Some(meta.info_hash));
+    assert_eq!(
+        std::fs::read(dir.path().join("output/movie.bin")).unwrap(),
+        data
+    );
+    assert_eq!(std::fs::read(&dropped).unwrap(), meta.as_bytes());
+    svc.shutdown(Duration::from_secs(5)).await;
+    seeder.shutdown(Duration::from_secs(2)).await;
+    tracker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_makes_no_second_torrent_and_deleted_entries_stop_announcing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tracker, config) = setup(dir.path()).await;
+    std::fs::create_dir_all(dir.path().join("watch")).unwrap();
+    std::fs::write(dir.path().join("watch/a.bin"), random_bytes(100_000, 1)).unwrap();
+    std::fs::write(dir.path().join("watch/b.bin"), random_bytes(120_000, 2)).unwrap();
+
+    let bus = EventBus::default();
+    let mut rx = bus.subscribe();
+    let svc = services(&config, bus).await;
+    let first = next_event(&mut rx, EventKind::WatchSeeded, Duration::from_secs(30)).await;
+    let second = next_event(&mut rx, EventKind::WatchSeeded, Duration::from_secs(30)).await;
+    svc.shutdown(Duration::from_secs(5)).await;
+    let torrents_before = std::fs::read_dir(dir.path().join("torrents"))
+        .unwrap()
+        .count();
+    let toml_before = std::fs::read_to_string(&config).unwrap();
+    assert_eq!(Config::load(&config).unwrap().torrents.len(), 2);
+
+    // Restart: both are seeded again from the ledger, nothing is made twice.
+    let bus = EventBus::default();
+    let mut rx = bus.subscribe();
+    let svc = services(&config, bus).await;
+    let url = tracker.announce_url();
+    let url = url.as_str();
+    for ev in [&first, &second] {
+        let ih = ev.info_hash.unwrap();
+        let what = format!("{:?} to be announced after the restart", ev.name);
+        wait_until_async(&what, Duration::from_secs(20), move || async move {
+            listed(url, ih).await > 0
+        })
+        .await;
+    }
+    // A full pass that left nothing pending or hashing: anything taken for new would show there.
+    let mut status = svc.watch.as_ref().unwrap().status_updates();
+    let settled = tokio::time::timeout(
+        Duration::from_secs(30),
+        status.wait_for(|s| s.full_passes >= 1 && s.pending == 0 && s.hashing.is_none()),
+    )
+    .await
+    .expect("the watch folder settles after the restart")
+    .unwrap()
+    .clone();
+    assert_eq!(
+        settled.hashed, 0,
+        "hashed again after the restart: {settled:?}"
+    );
+    assert_eq!(settled.shared, 2, "{settled:?}");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("torrents"))
+            .unwrap()
+            .count(),
+        torrents_before
+    );
+    assert_eq!(Config::load(&config).unwrap().torrents.len(), 2);
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), toml_before);
+    while let Ok(ev) = rx.try_recv() {
+        assert_ne!(ev.kind, EventKind::WatchSeeded, "seeded twice: {ev}");
+    }
+
+    // Delete one entry: it is stopped (announced `stopped`) and leaves torrents.toml.
+    let gone = if first.name.as_deref() == Some("a.bin") {
+        &first
+    } else {
+        &second
+    };
+    std::fs::remove_file(dir.path().join("watch/a.bin")).unwrap();
+    let ih = gone.info_hash.unwrap();
+    wait_until_async(
+        "a.bin to be no longer announced",
+        Duration::from_secs(20),
+        move || async move { listed(url, ih).await == 0 },
+    )
+    .await;
+    let cfg = Config::load(&config).unwrap();
+    assert_eq!(cfg.torrents.len(), 1);
+    assert!(cfg.find(&ih).is_none());
+    assert!(svc.peer.get().unwrap().get(&ih).is_none());
+    svc.shutdown(Duration::from_secs(5)).await;
+    tracker.stop().await;
+}
