@@ -278,6 +278,20 @@ impl OpenTracker {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // It reads its whitelist on a thread of its own after it listens: ready once an allowed
+        // hash is no longer refused.
+        if let Some(first) = allowed.first() {
+            while opentracker_refuses(port, first).await {
+                if let Some(s) = proc.exited() {
+                    panic!("opentracker exited ({s}): {}", proc.log_text());
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "opentracker never loaded its whitelist"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
         OpenTracker {
             proc,
             port,
@@ -288,4 +302,25 @@ impl OpenTracker {
     pub fn announce_url(&self) -> String {
         format!("http://127.0.0.1:{}/announce", self.port)
     }
+}
+
+/// Whether opentracker on `port` refuses `hash` (or does not answer yet). The probe says `stopped`, so
+/// it leaves no peer behind.
+async fn opentracker_refuses(port: u16, hash: &InfoHash) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let escaped: String = hash.0.iter().map(|b| format!("%{b:02X}")).collect();
+    let request = format!(
+        "GET /announce?info_hash={escaped}&peer_id=-PR0001-probeprobepr&port=1&left=0&event=stopped \
+         HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+    );
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return true;
+    };
+    let mut reply = Vec::new();
+    let answered = tokio::time::timeout(Duration::from_secs(2), async {
+        s.write_all(request.as_bytes()).await?;
+        s.read_to_end(&mut reply).await
+    })
+    .await;
+    !matches!(answered, Ok(Ok(_))) || !reply.windows(8).any(|w| w == b"interval")
 }
