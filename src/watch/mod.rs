@@ -12,7 +12,7 @@
 //! - [`ledger`]: what each entry became, kept on its `[[torrent]]` entry in torrents.toml;
 //! - [`actions`]: hashing an entry, reading a dropped .torrent, and the [`Sharing`] trait through
 //!   which the watcher asks the peer engine to seed, download or stop;
-//! - `inbox` and `runner`: the thread that waits for file events (`notify`, which only wake it),
+//! - `inbox` and `worker`: the thread that waits for file events (`notify`, which only wake it),
 //!   readiness deadlines and the periodic rescan (the fallback where events do not arrive, such as
 //!   network mounts, and what finds entries present at start), and makes passes over the folder.
 //!
@@ -22,8 +22,8 @@
 pub mod actions;
 mod inbox;
 pub mod ledger;
-mod runner;
 pub mod scan;
+mod worker;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -160,12 +160,12 @@ impl Watcher {
         let inbox = Arc::new(inbox::Inbox::default());
         let (status_tx, status) = tokio::sync::watch::channel(WatchStatus::default());
         let (done_tx, done) = tokio::sync::oneshot::channel();
-        let runner =
-            runner::Runner::new(cfg, sharing, bus, rt, inbox.clone(), status_tx, protected);
+        let worker =
+            worker::Worker::new(cfg, sharing, bus, rt, inbox.clone(), status_tx, protected);
         let thread = std::thread::Builder::new()
             .name("btorrent-watch".into())
             .spawn(move || {
-                runner.run();
+                worker.run();
                 let _ = done_tx.send(());
             })
             .context("cannot start the watch folder thread")?;

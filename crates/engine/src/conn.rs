@@ -1,5 +1,5 @@
 //! The reader task of one connection: it owns the protocol state (what the peer has, our requests to
-//! it, the request window) and speaks the protocol; the writer task (`writer.rs`) sends.
+//! it, the request window) and speaks the protocol; the sender task (`sender.rs`) sends.
 //!
 //! Limits enforced here, on top of the codec's (which checks every bitfield's length and spare bits):
 //! a bitfield that comes late or twice (aria2 does both) is merged with what we knew, never trusted to
@@ -27,8 +27,8 @@ use tokio_util::sync::CancellationToken;
 use super::peer::PeerShared;
 use super::picker::BlockResult;
 use super::rate::Rate;
+use super::sender::OutQueue;
 use super::torrent::Torrent;
-use super::writer::OutQueue;
 use btorrent_proto::wire::extension::OUR_REQQ;
 use btorrent_proto::wire::handshake::Handshake;
 use btorrent_proto::wire::{Bitfield, BlockRef, ExtHandshake, Message, PeerCodec, BLOCK_SIZE};
@@ -131,7 +131,7 @@ impl Conn {
         conn: CancellationToken,
     ) -> anyhow::Result<()> {
         let (mut rd, wr) = stream.into_split();
-        let writer = tokio::spawn(super::writer::run(
+        let sender = tokio::spawn(super::sender::run(
             self.t.clone(),
             self.sh.clone(),
             self.out.clone(),
@@ -140,7 +140,7 @@ impl Conn {
         ));
         let r = self.event_loop(&mut rd, &conn).await;
         conn.cancel();
-        let _ = writer.await;
+        let _ = sender.await;
         r
     }
 

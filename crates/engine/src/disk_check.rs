@@ -1,7 +1,7 @@
 //! Data on disk that stops matching its hashes while the torrent runs (a flipped bit, a file edited
 //! behind our back with its mtime put back): this module owns finding it and taking it back.
 //!
-//! - **Hash on read for upload.** Before the writer task sends blocks of a piece, the piece is hashed
+//! - **Hash on read for upload.** Before the sender task sends blocks of a piece, the piece is hashed
 //!   whole from disk (`verify_for_upload`, on the blocking pool with the blocks' read), unless it
 //!   carries a fresh *verified mark*: one taken less than `SessionConfig::upload_verify_ttl` ago while
 //!   every file the piece touches still has the size and mtime it had then (or the ones our own last

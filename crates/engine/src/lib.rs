@@ -29,17 +29,17 @@
 //!            ├── core: Mutex<Core>   picker (piece states, blocks, buffers) · peer registry ·
 //!            │                        known addresses · have log · state
 //!            ├── storage             files, positioned I/O, handle cache
-//!            └── per peer: reader task (protocol, requests) + writer task (send queue, uploads)
+//!            └── per peer: reader task (protocol, requests) + sender task (send queue, uploads)
 //!                 disk work: hashing (batched: one job per torrent drains its hash queue) and
 //!                 reading blocks to upload (each piece hashed from disk first, unless recently
-//!                 verified) on the blocking pool, writing verified pieces on the torrent's writer
+//!                 verified) on the blocking pool, writing verified pieces on the torrent's disk writer
 //!                 thread
 //! ```
 //!
 //! - **Lock order**: `Torrent::core` first; under it a peer's small mutexes (`PeerShared::cmds`,
 //!   `client`, `listen`, `OutQueue::inner`), `Torrent::rates` and the storage's data-folder lock and
 //!   handle cache may be taken, one at a time: none of these is held while another lock is taken. The
-//!   session's torrent map, the writer-thread sender, the hash queue (`Torrent::hashq`) and the
+//!   session's torrent map, the disk writer's channel, the hash queue (`Torrent::hashq`) and the
 //!   verified marks (`Torrent::upload_marks`) are never held with any other lock (a completed piece leaves the core lock before it enters the hash
 //!   queue). No lock is ever held across an `.await` or a disk read/write; the core lock is held for
 //!   bookkeeping and the copy of one 16 KiB block.
@@ -56,7 +56,7 @@
 //!   a peer by its adaptive window (at most its `reqq` and [`conn::MAX_WINDOW`]); requests from a peer
 //!   by our advertised `reqq`; messages by the codec's limit; connections by `max_peers_per_torrent` and `max_peers_per_ip`;
 //!   addresses to dial by [`known::MAX_KNOWN`] and [`known::MAX_WAITING`], dials in flight by
-//!   `swarm::MAX_HALF_OPEN`; the event channel by its capacity.
+//!   `torrent_task::MAX_HALF_OPEN`; the event channel by its capacity.
 
 pub mod announce;
 mod announcer;
@@ -70,12 +70,12 @@ pub mod piece_buf;
 pub mod probe;
 pub mod rate;
 pub mod resume;
+mod sender;
 pub mod session;
 pub mod storage;
-mod swarm;
 pub mod torrent;
+mod torrent_task;
 pub(crate) mod verify;
-mod writer;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;

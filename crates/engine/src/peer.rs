@@ -24,8 +24,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::picker::PeerKey;
-use super::swarm::backoff;
 use super::torrent::Torrent;
+use super::torrent_task::backoff;
 use super::Event;
 use btorrent_proto::types::PeerId;
 use btorrent_proto::wire::handshake::{self, Handshake};

@@ -77,7 +77,7 @@ pub(crate) struct Torrent {
     pub trackers: Vec<String>,
     /// Successful announces so far (a `stopped` is only sent after one).
     pub announced: AtomicU64,
-    /// Verified pieces go to the torrent's writer thread through this.
+    /// Verified pieces go to the torrent's disk writer thread through this.
     pub writer: Mutex<std::sync::mpsc::Sender<super::verify::WriteJob>>,
     /// Received pieces waiting to be hashed.
     pub hashq: super::verify::HashQueue,
@@ -457,7 +457,8 @@ impl TorrentHandle {
         self.0.life.cancel();
         let _ = tokio::time::timeout_at(deadline, self.0.wait_disk_idle()).await;
         super::resume::save(&self.0).await;
-        let _ = tokio::time::timeout_at(deadline, super::swarm::announce_stopped(&self.0)).await;
+        let _ =
+            tokio::time::timeout_at(deadline, super::torrent_task::announce_stopped(&self.0)).await;
         self.0.storage.close_all();
     }
 }
@@ -504,5 +505,5 @@ pub(crate) async fn run(t: Arc<Torrent>, survey: Option<super::resume::Survey>) 
         }
     }
     super::resume::save(&t).await;
-    super::swarm::run_swarm(t).await;
+    super::torrent_task::run_swarm(t).await;
 }

@@ -1,5 +1,5 @@
 //! Disk jobs for received pieces: hash each whole piece from memory on the blocking pool; if the hash
-//! matches, hand it to the torrent's writer thread, which writes it and reports to the picker. A bad
+//! matches, hand it to the torrent's disk writer thread, which writes it and reports to the picker. A bad
 //! piece never reaches the disk.
 //!
 //! Hashing batches pieces: completed pieces wait in the torrent's [`HashQueue`], and one blocking job
@@ -9,7 +9,7 @@
 //! before that. A batch holds at most half the torrent's buffer budget, so waiting never starves the
 //! picker of buffers. The queue's mutex is a leaf lock: nothing else is taken while it is held.
 //!
-//! One writer thread per torrent: the kernel serialises writes to one file anyway (the inode lock),
+//! One disk writer thread per torrent: the kernel serialises writes to one file anyway (the inode lock),
 //! and several threads writing at once only spin on that lock.
 
 use std::collections::VecDeque;
@@ -58,7 +58,7 @@ pub(crate) struct WriteJob {
     contributors: Vec<PeerKey>,
 }
 
-/// Starts a torrent's writer thread; it ends when the returned sender is dropped (with the torrent).
+/// Starts a torrent's disk writer thread; it ends when the returned sender is dropped (with the torrent).
 pub(crate) fn writer_thread(name: &str) -> mpsc::Sender<WriteJob> {
     let (tx, rx) = mpsc::channel::<WriteJob>();
     let spawned = std::thread::Builder::new()
@@ -75,7 +75,7 @@ pub(crate) fn writer_thread(name: &str) -> mpsc::Sender<WriteJob> {
             }
         });
     if let Err(e) = spawned {
-        tracing::error!("cannot start a writer thread: {e}");
+        tracing::error!("cannot start a disk writer thread: {e}");
     }
     tx
 }
@@ -160,7 +160,7 @@ fn hash_batch(t: &Torrent, batch: &[HashJob]) -> Vec<[u8; 20]> {
     out
 }
 
-/// Writes a piece whose hash matched (through the writer thread); reports a bad one.
+/// Writes a piece whose hash matched (through the disk writer thread); reports a bad one.
 fn check_and_queue(t: &Arc<Torrent>, job: HashJob, digest: [u8; 20]) {
     let HashJob {
         index,
@@ -181,7 +181,7 @@ fn check_and_queue(t: &Arc<Torrent>, job: HashJob, digest: [u8; 20]) {
     // The sender's lock is released before `finish` takes the core lock (see the lock order).
     let sent = t.writer.lock().send(job);
     if let Err(mpsc::SendError(job)) = sent {
-        let e = std::io::Error::other("the writer thread is gone");
+        let e = std::io::Error::other("the disk writer thread is gone");
         finish(t, index, true, Err(e), job.buf, &job.contributors);
         t.disk_job_finished();
     }

@@ -1,14 +1,14 @@
-//! A connection's sending side: the queue the reader task fills ([`OutQueue`]) and the writer task that
+//! A connection's sending side: the queue the reader task fills ([`OutQueue`]) and the sender task that
 //! drains it.
 //!
 //! Control messages are encoded straight into `OutInner::ctrl`; upload requests wait in
-//! `OutInner::uploads` (at most our advertised `reqq`). The writer takes the control bytes (swapping
+//! `OutInner::uploads` (at most our advertised `reqq`). The sender task takes the control bytes (swapping
 //! buffers, no copy) and a batch of requests, reads the batch's blocks from disk on the blocking pool
 //! into one data buffer, one read per run of blocks that follow each other in the torrent's byte
 //! stream (a peer asks for a piece's blocks in order), after checking each piece of the batch against
 //! its hash ([`super::disk_check`]: blocks of a piece that fails are not sent), and sends control
 //! bytes, piece headers and
-//! blocks with vectored writes. Data and header buffers are reused: after the first batch the writer
+//! blocks with vectored writes. Data and header buffers are reused: after the first batch the sender task
 //! allocates and zeroes nothing.
 
 use std::collections::VecDeque;
@@ -58,7 +58,7 @@ impl OutQueue {
         }
     }
 
-    /// Queues a control message (sent by the next wake-up of the writer).
+    /// Queues a control message (sent by the next wake-up of the sender task).
     pub fn push(&self, msg: &Message) {
         encode(msg, &mut self.inner.lock().ctrl);
     }

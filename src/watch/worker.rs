@@ -37,7 +37,7 @@ use crate::events::{Event, EventBus, EventKind};
 use crate::metainfo::Metainfo;
 use crate::types::InfoHash;
 
-pub(super) struct Runner {
+pub(super) struct Worker {
     pub cfg: WatchConfig,
     pub sharing: Arc<dyn Sharing>,
     pub bus: EventBus,
@@ -58,7 +58,7 @@ pub(super) struct Runner {
     counts: WatchStatus,
 }
 
-impl Runner {
+impl Worker {
     pub fn new(
         cfg: WatchConfig,
         sharing: Arc<dyn Sharing>,
@@ -67,8 +67,8 @@ impl Runner {
         inbox: Arc<Inbox>,
         status: tokio::sync::watch::Sender<WatchStatus>,
         protected: Vec<PathBuf>,
-    ) -> Runner {
-        Runner {
+    ) -> Worker {
+        Worker {
             cfg,
             sharing,
             bus,

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::Runner;
+use super::Worker;
 use crate::config::Config;
 use crate::events::{Event, EventKind};
 use crate::metainfo::{Metainfo, MetainfoError};
@@ -27,7 +27,7 @@ struct Outcome {
     meta: Metainfo,
 }
 
-impl Runner {
+impl Worker {
     /// Starts `item` over: it changed while it was being hashed.
     fn restart(&mut self, item: &Listed, probe: Probe) {
         tracing::info!(
