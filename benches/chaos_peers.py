@@ -60,31 +60,24 @@ def peer_id():
     return b"-XX0001-" + bytes(random.randrange(256) for _ in range(12))
 
 
+def recv_exact(sock, n):
+    got = b""
+    while len(got) < n:
+        chunk = sock.recv(min(65536, n - len(got)))
+        if not chunk:
+            raise ConnectionError("closed")
+        got += chunk
+    return got
+
+
 def handshake(sock, ih):
     sock.sendall(b"\x13BitTorrent protocol" + bytes(8) + ih + peer_id())
-    got = b""
-    while len(got) < 68:
-        chunk = sock.recv(68 - len(got))
-        if not chunk:
-            raise ConnectionError("closed during handshake")
-        got += chunk
+    recv_exact(sock, 68)
 
 
 def read_msg(sock):
-    head = b""
-    while len(head) < 4:
-        chunk = sock.recv(4 - len(head))
-        if not chunk:
-            raise ConnectionError("closed")
-        head += chunk
-    (n,) = struct.unpack(">I", head)
-    body = b""
-    while len(body) < n:
-        chunk = sock.recv(min(65536, n - len(body)))
-        if not chunk:
-            raise ConnectionError("closed")
-        body += chunk
-    return body
+    (n,) = struct.unpack(">I", recv_exact(sock, 4))
+    return recv_exact(sock, n)
 
 
 def liar(torrent, announce, ip, port, secs):
