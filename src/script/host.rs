@@ -11,6 +11,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope, AST};
 use super::automation::{Automation, CurrentScript};
 use super::catalog::{Catalog, Script, ScriptOrigin};
 use super::command::CommandSpec;
+use super::limits;
 use super::live::LiveTorrents;
 use super::prims;
 use crate::config::Config;
@@ -207,7 +208,7 @@ pub(crate) fn with_call_deadline<T>(deadline: Instant, f: impl FnOnce() -> T) ->
     f()
 }
 
-fn call_deadline() -> Option<Instant> {
+pub(crate) fn call_deadline() -> Option<Instant> {
     CALL_DEADLINE.with(Cell::get)
 }
 
@@ -253,6 +254,13 @@ pub struct Host {
     max_operations: u64,
 }
 
+/// The longest string a script may hold, in bytes.
+pub const MAX_STRING: usize = 16 << 20;
+/// How many array elements one value may hold, nested arrays included.
+const MAX_ARRAY: usize = 1_000_000;
+/// How many map entries one value may hold, nested maps included.
+const MAX_MAP: usize = 100_000;
+
 /// The token `on_progress` returns when the cancel flag is set.
 const CANCEL_TOKEN: &str = "btorrent:cancelled";
 /// The token for a callback that ran past its time limit.
@@ -273,12 +281,15 @@ impl Host {
         engine.set_max_operations(max_operations);
         engine.set_max_call_levels(64);
         engine.set_max_expr_depths(128, 64);
-        engine.set_max_string_size(16 << 20);
-        engine.set_max_array_size(1_000_000);
-        engine.set_max_map_size(100_000);
+        engine.set_max_string_size(MAX_STRING);
+        engine.set_max_array_size(MAX_ARRAY);
+        engine.set_max_map_size(MAX_MAP);
         engine.set_max_variables(10_000);
         engine.set_max_functions(10_000);
         engine.set_max_modules(0);
+        // Marked volatile by rhai (not deprecated): it is the one hook that sees values as they are read.
+        #[allow(deprecated)]
+        engine.on_var(|name, _, ctx| limits::check_read(name, &ctx));
         let cancel = ctx.cancel.clone();
         engine.on_progress(move |ops| {
             if cancel.load(Ordering::Relaxed) {
@@ -404,18 +415,23 @@ impl Host {
     fn run_script(&self, script: &Script, args: Dynamic) -> Result<Dynamic, ScriptError> {
         let ast = Arc::new(self.compile(script)?);
         self.ctx.cancel.store(false, Ordering::Relaxed);
-        let mut scope = Scope::new();
-        scope.push("args", args);
-        let current = CurrentScript {
-            ast: ast.clone(),
-            script: script.describe(),
-        };
-        CurrentScript::enter(current, || {
-            self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
-        })
-        .map_err(|e| {
-            let bundled = script.origin == ScriptOrigin::Bundled;
-            self.describe_error(&script.describe(), &e, !bundled)
+        // The scope, the result and any error are dropped or described on the script's thread, whose
+        // stack has room for the deepest value a script can build.
+        limits::on_script_stack(|| {
+            let mut scope = Scope::new();
+            scope.push("args", args);
+            let current = CurrentScript {
+                ast: ast.clone(),
+                script: script.describe(),
+            };
+            CurrentScript::enter(current, || {
+                self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
+            })
+            .map(shallow)
+            .map_err(|e| {
+                let bundled = script.origin == ScriptOrigin::Bundled;
+                self.describe_error(&script.describe(), &e, !bundled)
+            })
         })
     }
 
@@ -424,7 +440,7 @@ impl Host {
     pub fn call_back(
         &self,
         cb: &super::automation::Callback,
-        args: impl rhai::FuncArgs,
+        args: impl rhai::FuncArgs + Send,
     ) -> Result<Dynamic, ScriptError> {
         let deadline = Instant::now() + self.ctx.automation.call_time_limit;
         let current = CurrentScript {
@@ -432,11 +448,14 @@ impl Host {
             script: cb.script.clone(),
         };
         with_call_deadline(deadline, || {
-            CurrentScript::enter(current, || {
-                cb.func.call::<Dynamic>(&self.engine, &cb.ast, args)
+            limits::on_script_stack(|| {
+                CurrentScript::enter(current, || {
+                    cb.func.call::<Dynamic>(&self.engine, &cb.ast, args)
+                })
+                .map(shallow)
+                .map_err(|e| self.describe_error(&cb.script, &e, true))
             })
         })
-        .map_err(|e| self.describe_error(&cb.script, &e, true))
     }
 
     /// Turns a rhai error into one line naming the script, the line and the cause. Errors a bundled
@@ -479,6 +498,11 @@ impl Host {
                 "stopped after {} operations (script_max_operations), is it in an endless loop?",
                 self.max_operations
             ),
+            EvalAltResult::ErrorDataTooLarge(what, _) => too_large(what),
+            EvalAltResult::ErrorStackOverflow(_) => format!(
+                "functions called one another more than {} levels deep (endless recursion?)",
+                self.engine.max_call_levels()
+            ),
             EvalAltResult::ErrorRuntime(v, _) if !locate_thrown => {
                 return ScriptError::Failed {
                     script: script.trim_end_matches(".rhai (bundled)").to_string(),
@@ -498,6 +522,33 @@ impl Host {
             script: script.to_string(),
             message: format!("{}{message}", line_of(pos)),
         }
+    }
+}
+
+/// What a run returns, unless it is nested too deeply to hand to a thread with an ordinary stack
+/// (then it is dropped here, and the run returns `()`).
+fn shallow(v: Dynamic) -> Dynamic {
+    if limits::too_deep(&v, limits::MAX_NESTING) {
+        return Dynamic::UNIT;
+    }
+    v
+}
+
+/// The reason for rhai's "too large" errors, naming the limit.
+fn too_large(what: &str) -> String {
+    match what {
+        limits::NESTING => limits::too_deep_message(),
+        "Length of string" => format!(
+            "a string would be longer than {} (the limit)",
+            crate::fsutil::human_bytes(MAX_STRING as u64)
+        ),
+        "Size of array/BLOB" => {
+            format!("arrays would hold more than {MAX_ARRAY} elements in all (the limit)")
+        }
+        "Size of object map" => {
+            format!("maps would hold more than {MAX_MAP} entries in all (the limit)")
+        }
+        other => format!("{other} too large"),
     }
 }
 

@@ -1,0 +1,234 @@
+//! What keeps a script from aborting or exhausting the process through the shape of its values: a
+//! bound on how deeply values nest, a thread with ample stack for whatever in rhai walks values
+//! recursively, and a size-bounded writer for everything that serialises a script value.
+//!
+//! - Nesting: every variable read (and the `this` of a method) is checked by the engine's variable
+//!   callback ([`check_read`]); a value nested deeper than [`MAX_NESTING`] stops the script at that
+//!   line. Building a deeper value needs a read of the value being built, so building stops there,
+//!   after at most [`MAX_NESTING`] steps. What a single expression or a chain of calls can add
+//!   without a read is bounded by the expression depth and call-level limits.
+//! - Stack: scripts run on threads with [`SCRIPT_STACK`] bytes of stack ([`on_script_stack`]), where
+//!   rhai's recursive size accounting, clones, comparisons, formatting and drops of the deepest value
+//!   a script can hold have room; the values a run leaves behind are dropped there too.
+//! - Size: [`Bounded`] is a writer (both `fmt` and `io`) that refuses to grow past its limit, so a
+//!   huge value costs at most the limit in memory and time before it is refused.
+
+use std::cell::Cell;
+use std::sync::Mutex;
+
+use rhai::{Array, Dynamic, EvalAltResult, FnPtr, Map, Position};
+
+/// How deeply arrays, maps and function pointers' bound arguments may nest in a script value.
+pub const MAX_NESTING: usize = 128;
+
+/// The stack of a thread that runs scripts. Address space only: pages are used as the stack grows.
+pub const SCRIPT_STACK: usize = 256 << 20;
+
+thread_local! {
+    /// Whether this thread was started with [`SCRIPT_STACK`] (no need to hop again).
+    static ROOMY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as one started with [`SCRIPT_STACK`] bytes of stack.
+pub(crate) fn mark_roomy() {
+    ROOMY.with(|r| r.set(true));
+}
+
+/// Runs `f` on a thread with [`SCRIPT_STACK`] bytes of stack (this one if it has them), waiting for
+/// it; the call deadline of this thread applies there too. If no such thread can be started, `f`
+/// runs here.
+pub(crate) fn on_script_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if ROOMY.with(Cell::get) {
+        return f();
+    }
+    let deadline = super::host::call_deadline();
+    let slot = Mutex::new(Some(f));
+    let run = || {
+        let f = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let f = f.expect("runs once");
+        match deadline {
+            Some(d) => super::host::with_call_deadline(d, f),
+            None => f(),
+        }
+    };
+    std::thread::scope(|s| {
+        let spawned = std::thread::Builder::new()
+            .name("btorrent-script".into())
+            .stack_size(SCRIPT_STACK)
+            .spawn_scoped(s, || {
+                mark_roomy();
+                run()
+            });
+        match spawned {
+            Ok(h) => h
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => run(),
+        }
+    })
+}
+
+/// Whether `v` holds arrays, maps or function pointers nested more than `max` deep. Looks at most
+/// `max + 1` levels down (so a cyclic value through closures is "too deep", not an endless walk);
+/// a shared value locked by the operation in progress is skipped (the next read sees it).
+pub fn too_deep(v: &Dynamic, max: usize) -> bool {
+    if !could_nest(v) {
+        return false;
+    }
+    if max == 0 {
+        return true;
+    }
+    if let Some(a) = v.read_lock::<Array>() {
+        return a.iter().any(|x| too_deep(x, max - 1));
+    }
+    if let Some(m) = v.read_lock::<Map>() {
+        return m.values().any(|x| too_deep(x, max - 1));
+    }
+    if let Some(f) = v.read_lock::<FnPtr>() {
+        return f.iter_curry().any(|x| too_deep(x, max - 1));
+    }
+    if v.is_shared() {
+        if let Some(inner) = v.read_lock::<Dynamic>() {
+            return too_deep(&inner, max);
+        }
+    }
+    false
+}
+
+fn could_nest(v: &Dynamic) -> bool {
+    v.is_shared() || v.is_array() || v.is_map() || v.is_fnptr()
+}
+
+/// What the "too large" error of a value nested too deeply names.
+pub(crate) const NESTING: &str = "Nesting of values";
+
+/// The one-line reason for a value nested too deeply.
+pub fn too_deep_message() -> String {
+    format!("a value is nested more than {MAX_NESTING} levels deep (arrays, maps or closures in one another)")
+}
+
+/// The error a primitive gives for a value nested too deeply.
+pub fn check_depth(func: &str, v: &Dynamic) -> Result<(), Box<EvalAltResult>> {
+    if too_deep(v, MAX_NESTING) {
+        return Err(format!("{func}: {}", too_deep_message()).into());
+    }
+    Ok(())
+}
+
+/// The engine's variable callback: reading a variable (or running a method on a value) nested too
+/// deeply stops the script there. Never resolves a variable itself.
+pub(crate) fn check_read(
+    name: &str,
+    ctx: &rhai::EvalContext,
+) -> Result<Option<Dynamic>, Box<EvalAltResult>> {
+    let deep = |v: &Dynamic| too_deep(v, MAX_NESTING);
+    if ctx.scope().get(name).is_some_and(deep) || ctx.this_ptr().is_some_and(deep) {
+        return Err(EvalAltResult::ErrorDataTooLarge(NESTING.into(), Position::NONE).into());
+    }
+    Ok(None)
+}
+
+/// A writer that holds at most `limit` bytes: writing past it fails, and nothing more is kept.
+pub struct Bounded {
+    pub buf: Vec<u8>,
+    limit: usize,
+    /// Set once a write went past the limit.
+    pub overflowed: bool,
+}
+
+impl Bounded {
+    pub fn new(limit: usize) -> Bounded {
+        Bounded {
+            buf: Vec::new(),
+            limit,
+            overflowed: false,
+        }
+    }
+
+    fn take(&mut self, bytes: &[u8]) -> bool {
+        if self.overflowed || self.buf.len() + bytes.len() > self.limit {
+            self.overflowed = true;
+            return false;
+        }
+        self.buf.extend_from_slice(bytes);
+        true
+    }
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.take(bytes) {
+            Ok(bytes.len())
+        } else {
+            Err(std::io::Error::other("size limit reached"))
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::fmt::Write for Bounded {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.take(s.as_bytes()) {
+            Ok(())
+        } else {
+            Err(std::fmt::Error)
+        }
+    }
+}
+
+/// `value` as pretty JSON of at most `limit` bytes.
+pub fn to_json_bounded(value: &Dynamic, limit: usize) -> Result<String, String> {
+    if too_deep(value, MAX_NESTING) {
+        return Err(too_deep_message());
+    }
+    let mut w = Bounded::new(limit);
+    match serde_json::to_writer_pretty(&mut w, value) {
+        Ok(()) => Ok(String::from_utf8(w.buf).expect("serde_json writes UTF-8")),
+        Err(_) if w.overflowed => Err(format!(
+            "the JSON text would be longer than {}",
+            crate::fsutil::human_bytes(limit as u64)
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(depth: usize) -> Dynamic {
+        let mut v = Dynamic::from_array(Array::new());
+        for _ in 1..depth {
+            v = Dynamic::from_array(vec![v]);
+        }
+        v
+    }
+
+    #[test]
+    fn depth_is_measured_in_container_levels() {
+        assert!(!too_deep(&Dynamic::from(1_i64), 0));
+        assert!(!too_deep(&nested(3), 3));
+        assert!(too_deep(&nested(4), 3));
+        let mut m = Map::new();
+        m.insert("a".into(), nested(2));
+        assert!(too_deep(&Dynamic::from_map(m), 2));
+    }
+
+    #[test]
+    fn the_writer_stops_at_its_limit() {
+        use std::fmt::Write;
+        let mut w = Bounded::new(5);
+        assert!(w.write_str("abc").is_ok());
+        assert!(w.write_str("def").is_err());
+        assert!(w.overflowed && w.buf == b"abc");
+        let wide = Dynamic::from_array(vec![Dynamic::from("x".repeat(100)); 100]);
+        assert!(to_json_bounded(&wide, 1000).unwrap_err().contains("longer than"));
+        assert!(to_json_bounded(&wide, 1 << 20).is_ok());
+        assert!(to_json_bounded(&nested(MAX_NESTING + 1), 1 << 20)
+            .unwrap_err()
+            .contains("nested"));
+    }
+}
