@@ -503,7 +503,7 @@ impl Host {
                 "functions called one another more than {} levels deep (endless recursion?)",
                 self.engine.max_call_levels()
             ),
-            EvalAltResult::ErrorRuntime(v, _) if !locate_thrown => {
+            EvalAltResult::ErrorRuntime(v, _) if !locate_thrown && !limits::is_too_deep_error(v) => {
                 return ScriptError::Failed {
                     script: script.trim_end_matches(".rhai (bundled)").to_string(),
                     message: v.to_string(),
@@ -537,7 +537,6 @@ fn shallow(v: Dynamic) -> Dynamic {
 /// The reason for rhai's "too large" errors, naming the limit.
 fn too_large(what: &str) -> String {
     match what {
-        limits::NESTING => limits::too_deep_message(),
         "Length of string" => format!(
             "a string would be longer than {} (the limit)",
             crate::fsutil::human_bytes(MAX_STRING as u64)

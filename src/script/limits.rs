@@ -99,8 +99,11 @@ fn could_nest(v: &Dynamic) -> bool {
     v.is_shared() || v.is_array() || v.is_map() || v.is_fnptr()
 }
 
-/// What the "too large" error of a value nested too deeply names.
-pub(crate) const NESTING: &str = "Nesting of values";
+/// Whether a script error is the one [`check_read`] raises.
+pub(crate) fn is_too_deep_error(v: &Dynamic) -> bool {
+    v.read_lock::<rhai::ImmutableString>()
+        .is_some_and(|s| s.as_str() == too_deep_message())
+}
 
 /// The one-line reason for a value nested too deeply.
 pub fn too_deep_message() -> String {
@@ -123,7 +126,9 @@ pub(crate) fn check_read(
 ) -> Result<Option<Dynamic>, Box<EvalAltResult>> {
     let deep = |v: &Dynamic| too_deep(v, MAX_NESTING);
     if ctx.scope().get(name).is_some_and(deep) || ctx.this_ptr().is_some_and(deep) {
-        return Err(EvalAltResult::ErrorDataTooLarge(NESTING.into(), Position::NONE).into());
+        // Thrown like a script error (not a "system" one, whose line rhai replaces with that of the
+        // outermost call), so the line of the read is kept.
+        return Err(EvalAltResult::ErrorRuntime(too_deep_message().into(), Position::NONE).into());
     }
     Ok(None)
 }
