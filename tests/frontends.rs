@@ -335,7 +335,11 @@ fn run_of_a_deep_nesting_script_exits_with_a_one_line_error_naming_the_line() {
             && lines[0].contains("nested more than 128 levels"),
         "{lines:#?}"
     );
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -360,7 +364,10 @@ fn a_daemon_handler_nesting_deeply_is_reported_and_the_daemon_goes_on() {
     p.signal("-TERM");
     let (code, lines) = p.finish();
     assert_eq!(code, Some(0), "{lines:#?}");
-    let failures: Vec<_> = lines.iter().filter(|l| l.contains("nested more than")).collect();
+    let failures: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("nested more than"))
+        .collect();
     assert!(failures.len() >= 2, "{lines:#?}");
     assert!(
         failures

@@ -503,7 +503,7 @@ impl Host {
                 "functions called one another more than {} levels deep (endless recursion?)",
                 self.engine.max_call_levels()
             ),
-            EvalAltResult::ErrorRuntime(v, _) if !locate_thrown && !limits::is_too_deep_error(v) => {
+            EvalAltResult::ErrorRuntime(v, _) if !locate_thrown && !limits::is_shape_error(v) => {
                 return ScriptError::Failed {
                     script: script.trim_end_matches(".rhai (bundled)").to_string(),
                     message: v.to_string(),
@@ -528,7 +528,7 @@ impl Host {
 /// What a run returns, unless it is nested too deeply to hand to a thread with an ordinary stack
 /// (then it is dropped here, and the run returns `()`).
 fn shallow(v: Dynamic) -> Dynamic {
-    if limits::too_deep(&v, limits::MAX_NESTING) {
+    if limits::check_shape(&v, limits::MAX_NESTING).is_err() {
         return Dynamic::UNIT;
     }
     v

@@ -6,7 +6,9 @@
 //!   callback ([`check_read`]); a value nested deeper than [`MAX_NESTING`] stops the script at that
 //!   line. Building a deeper value needs a read of the value being built, so building stops there,
 //!   after at most [`MAX_NESTING`] steps. What a single expression or a chain of calls can add
-//!   without a read is bounded by the expression depth and call-level limits.
+//!   without a read is bounded by the expression depth and call-level limits. The same walk counts
+//!   the values a value holds, up to [`MAX_VALUES`]: rhai's array and map limits do not look inside
+//!   function pointers and closures, through which a value can double at every step.
 //! - Stack: scripts run on threads with [`SCRIPT_STACK`] bytes of stack ([`on_script_stack`]), where
 //!   rhai's recursive size accounting, clones, comparisons, formatting and drops of the deepest value
 //!   a script can hold have room; the values a run leaves behind are dropped there too.
@@ -68,31 +70,66 @@ pub(crate) fn on_script_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
-/// Whether `v` holds arrays, maps or function pointers nested more than `max` deep. Looks at most
-/// `max + 1` levels down (so a cyclic value through closures is "too deep", not an endless walk);
-/// a shared value locked by the operation in progress is skipped (the next read sees it).
-pub fn too_deep(v: &Dynamic, max: usize) -> bool {
+/// How many values one value may hold in all, counting those bound in function pointers and closures
+/// (rhai's own array and map limits do not look inside those, and a clone copies them).
+pub const MAX_VALUES: usize = 1_200_000;
+
+/// What is wrong with a value's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    TooDeep,
+    TooBig,
+}
+
+impl Shape {
+    /// The one-line reason.
+    pub fn message(self) -> String {
+        match self {
+            Shape::TooDeep => too_deep_message(),
+            Shape::TooBig => format!(
+                "a value holds more than {MAX_VALUES} values in all (arrays, maps and what closures bind)"
+            ),
+        }
+    }
+}
+
+/// Checks that `v` nests at most `max` levels deep and holds at most [`MAX_VALUES`] values. Looks
+/// at most `max + 1` levels down and at most [`MAX_VALUES`] values, so a cyclic or exponentially
+/// shared value (through closures) is refused, not walked for ever; a shared value locked by the
+/// operation in progress is skipped (the next read sees it).
+pub fn check_shape(v: &Dynamic, max: usize) -> Result<(), Shape> {
+    let mut budget = MAX_VALUES;
+    walk(v, max, &mut budget)
+}
+
+fn walk(v: &Dynamic, max: usize, budget: &mut usize) -> Result<(), Shape> {
+    *budget = budget.checked_sub(1).ok_or(Shape::TooBig)?;
     if !could_nest(v) {
-        return false;
+        return Ok(());
     }
     if max == 0 {
-        return true;
+        return Err(Shape::TooDeep);
     }
     if let Some(a) = v.read_lock::<Array>() {
-        return a.iter().any(|x| too_deep(x, max - 1));
+        return a.iter().try_for_each(|x| walk(x, max - 1, budget));
     }
     if let Some(m) = v.read_lock::<Map>() {
-        return m.values().any(|x| too_deep(x, max - 1));
+        return m.values().try_for_each(|x| walk(x, max - 1, budget));
     }
     if let Some(f) = v.read_lock::<FnPtr>() {
-        return f.iter_curry().any(|x| too_deep(x, max - 1));
+        return f.iter_curry().try_for_each(|x| walk(x, max - 1, budget));
     }
     if v.is_shared() {
         if let Some(inner) = v.read_lock::<Dynamic>() {
-            return too_deep(&inner, max);
+            return walk(&inner, max, budget);
         }
     }
-    false
+    Ok(())
+}
+
+/// Whether `v` holds arrays, maps or function pointers nested more than `max` deep.
+pub fn too_deep(v: &Dynamic, max: usize) -> bool {
+    check_shape(v, max) == Err(Shape::TooDeep)
 }
 
 fn could_nest(v: &Dynamic) -> bool {
@@ -100,9 +137,10 @@ fn could_nest(v: &Dynamic) -> bool {
 }
 
 /// Whether a script error is the one [`check_read`] raises.
-pub(crate) fn is_too_deep_error(v: &Dynamic) -> bool {
-    v.read_lock::<rhai::ImmutableString>()
-        .is_some_and(|s| s.as_str() == too_deep_message())
+pub(crate) fn is_shape_error(v: &Dynamic) -> bool {
+    v.read_lock::<rhai::ImmutableString>().is_some_and(|s| {
+        s.as_str() == Shape::TooDeep.message() || s.as_str() == Shape::TooBig.message()
+    })
 }
 
 /// The one-line reason for a value nested too deeply.
@@ -110,25 +148,22 @@ pub fn too_deep_message() -> String {
     format!("a value is nested more than {MAX_NESTING} levels deep (arrays, maps or closures in one another)")
 }
 
-/// The error a primitive gives for a value nested too deeply.
+/// The error a primitive gives for a value nested too deeply or too big.
 pub fn check_depth(func: &str, v: &Dynamic) -> Result<(), Box<EvalAltResult>> {
-    if too_deep(v, MAX_NESTING) {
-        return Err(format!("{func}: {}", too_deep_message()).into());
-    }
-    Ok(())
+    check_shape(v, MAX_NESTING).map_err(|e| format!("{func}: {}", e.message()).into())
 }
 
 /// The engine's variable callback: reading a variable (or running a method on a value) nested too
-/// deeply stops the script there. Never resolves a variable itself.
+/// deeply, or holding too much, stops the script there. Never resolves a variable itself.
 pub(crate) fn check_read(
     name: &str,
     ctx: &rhai::EvalContext,
 ) -> Result<Option<Dynamic>, Box<EvalAltResult>> {
-    let deep = |v: &Dynamic| too_deep(v, MAX_NESTING);
-    if ctx.scope().get(name).is_some_and(deep) || ctx.this_ptr().is_some_and(deep) {
+    let check = |v: Option<&Dynamic>| v.map_or(Ok(()), |v| check_shape(v, MAX_NESTING));
+    if let Err(shape) = check(ctx.scope().get(name)).and_then(|_| check(ctx.this_ptr())) {
         // Thrown like a script error (not a "system" one, whose line rhai replaces with that of the
         // outermost call), so the line of the read is kept.
-        return Err(EvalAltResult::ErrorRuntime(too_deep_message().into(), Position::NONE).into());
+        return Err(EvalAltResult::ErrorRuntime(shape.message().into(), Position::NONE).into());
     }
     Ok(None)
 }
@@ -186,9 +221,7 @@ impl std::fmt::Write for Bounded {
 
 /// `value` as pretty JSON of at most `limit` bytes.
 pub fn to_json_bounded(value: &Dynamic, limit: usize) -> Result<String, String> {
-    if too_deep(value, MAX_NESTING) {
-        return Err(too_deep_message());
-    }
+    check_shape(value, MAX_NESTING).map_err(Shape::message)?;
     let mut w = Bounded::new(limit);
     match serde_json::to_writer_pretty(&mut w, value) {
         Ok(()) => Ok(String::from_utf8(w.buf).expect("serde_json writes UTF-8")),
@@ -230,7 +263,9 @@ mod tests {
         assert!(w.write_str("def").is_err());
         assert!(w.overflowed && w.buf == b"abc");
         let wide = Dynamic::from_array(vec![Dynamic::from("x".repeat(100)); 100]);
-        assert!(to_json_bounded(&wide, 1000).unwrap_err().contains("longer than"));
+        assert!(to_json_bounded(&wide, 1000)
+            .unwrap_err()
+            .contains("longer than"));
         assert!(to_json_bounded(&wide, 1 << 20).is_ok());
         assert!(to_json_bounded(&nested(MAX_NESTING + 1), 1 << 20)
             .unwrap_err()
