@@ -41,6 +41,9 @@ fn every_way_of_nesting_stops_at_the_limit_with_the_line() {
         ("curry.rhai", "fn f(x) { x }\nlet p = Fn(\"f\");\nfor i in 0..20000 {\n    p = Fn(\"f\").curry(p);\n}\n", 4),
         ("closure.rhai", "let c = || 1;\nfor i in 0..20000 {\n    let inner = c;\n    c = || inner;\n}\n", 3),
         ("method.rhai", "fn grow() {\n    this = [this];\n}\nlet a = [];\nfor i in 0..20000 {\n    a.grow();\n}\n", 6),
+        // A method growing `this` without reading a variable, then comparing it with itself (rhai's
+        // own comparison takes about 2 KB of stack a level).
+        ("self_eq.rhai", "fn grow() {\n    for k in 0..1000 { this = [this]; }\n    this == this\n}\nlet a = [];\na.grow();\n", 3),
         ("fn.rhai", "fn wrap(x) {\n    [x]\n}\nlet a = [];\nfor i in 0..20000 {\n    a = wrap(a);\n}\n", 6),
     ];
     for (name, source, line) in cases {
@@ -57,9 +60,15 @@ fn every_way_of_nesting_stops_at_the_limit_with_the_line() {
     // Nesting up to the limit is fine, and to_json / from_json carry such a value.
     rig.script(
         "ok.rhai",
-        "let a = [];\nfor i in 0..120 { a = [a]; }\nlet b = from_json(to_json(a));\nprint(`same ${to_json(b) == to_json(a)}`);\n",
+        "let a = [];\nfor i in 0..120 { a = [a]; }\nlet b = from_json(to_json(a));\nprint(`same ${to_json(b) == to_json(a)} ${a == b}`);\nprint(`eq ${[1, [2], #{a: [1]}] == [1, [2], #{a: [1]}]} ${[1] != [2]} ${#{a: 1} == #{a: 2}} ${[1, \"a\"] == [1, 'a']}`);\n",
     );
-    assert_eq!(rig.count("same true"), 1);
+    assert_eq!(rig.count("same true true"), 1, "{:#?}", rig.lines.lock());
+    assert_eq!(
+        rig.count("eq true true false true"),
+        1,
+        "{:#?}",
+        rig.lines.lock()
+    );
 }
 
 #[test]

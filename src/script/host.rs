@@ -290,6 +290,7 @@ impl Host {
         // Marked volatile by rhai (not deprecated): it is the one hook that sees values as they are read.
         #[allow(deprecated)]
         engine.on_var(|name, _, ctx| limits::check_read(name, &ctx));
+        limits::register(&mut engine);
         let cancel = ctx.cancel.clone();
         engine.on_progress(move |ops| {
             if cancel.load(Ordering::Relaxed) {

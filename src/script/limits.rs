@@ -10,21 +10,26 @@
 //!   the values a value holds, up to [`MAX_VALUES`]: rhai's array and map limits do not look inside
 //!   function pointers and closures, through which a value can double at every step.
 //! - Stack: scripts run on threads with [`SCRIPT_STACK`] bytes of stack ([`on_script_stack`]), where
-//!   rhai's recursive size accounting, clones, comparisons, formatting and drops of the deepest value
-//!   a script can hold have room; the values a run leaves behind are dropped there too.
+//!   rhai's recursive size accounting, clones, formatting and drops of the deepest value a script can
+//!   hold have room (a method can grow `this` without a read, up to rhai's array limit); the values a
+//!   run leaves behind are dropped there too. `==` and `!=` on arrays and maps, which in rhai take
+//!   ten times the stack a level, are replaced by ones that refuse values nested too deeply.
 //! - Size: [`Bounded`] is a writer (both `fmt` and `io`) that refuses to grow past its limit, so a
 //!   huge value costs at most the limit in memory and time before it is refused.
 
 use std::cell::Cell;
 use std::sync::Mutex;
 
-use rhai::{Array, Dynamic, EvalAltResult, FnPtr, Map, Position};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext, Position};
 
 /// How deeply arrays, maps and function pointers' bound arguments may nest in a script value.
 pub const MAX_NESTING: usize = 128;
 
 /// The stack of a thread that runs scripts. Address space only: pages are used as the stack grows.
-pub const SCRIPT_STACK: usize = 256 << 20;
+/// A method can grow `this` without reading a variable (`loop { this = [this]; }`), up to rhai's
+/// array limit (a million levels, minutes of work); rhai's size accounting, clones, drops and
+/// formatting of such a value take 200 to 350 bytes of stack a level.
+pub const SCRIPT_STACK: usize = 1 << 30;
 
 thread_local! {
     /// Whether this thread was started with [`SCRIPT_STACK`] (no need to hop again).
@@ -125,6 +130,88 @@ fn walk(v: &Dynamic, max: usize, budget: &mut usize) -> Result<(), Shape> {
         }
     }
     Ok(())
+}
+
+/// Registers `==` and `!=` for arrays and maps in place of rhai's, which recurse through the engine
+/// (about 2 KB of stack a level): these refuse values nested too deeply, then compare item by item.
+pub(crate) fn register(engine: &mut Engine) {
+    engine.register_fn("==", |ctx: NativeCallContext, a: &mut Array, b: Array| {
+        arrays_equal(&ctx, a, b)
+    });
+    engine.register_fn("!=", |ctx: NativeCallContext, a: &mut Array, b: Array| {
+        arrays_equal(&ctx, a, b).map(|e| !e)
+    });
+    engine.register_fn("==", |ctx: NativeCallContext, a: &mut Map, b: Map| {
+        maps_equal(&ctx, a, b)
+    });
+    engine.register_fn("!=", |ctx: NativeCallContext, a: &mut Map, b: Map| {
+        maps_equal(&ctx, a, b).map(|e| !e)
+    });
+}
+
+fn shallow_enough<'a>(items: impl Iterator<Item = &'a Dynamic>) -> Result<(), Box<EvalAltResult>> {
+    let mut budget = MAX_VALUES;
+    items
+        .into_iter()
+        .try_for_each(|x| walk(x, MAX_NESTING - 1, &mut budget))
+        .map_err(|shape| EvalAltResult::ErrorRuntime(shape.message().into(), Position::NONE).into())
+}
+
+fn arrays_equal(
+    ctx: &NativeCallContext,
+    a: &mut Array,
+    mut b: Array,
+) -> Result<bool, Box<EvalAltResult>> {
+    if a.len() != b.len() {
+        return Ok(false);
+    }
+    shallow_enough(a.iter().chain(b.iter()))?;
+    for (x, y) in a.iter_mut().zip(b.iter_mut()) {
+        if !items_equal(ctx, x, y)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn maps_equal(
+    ctx: &NativeCallContext,
+    a: &mut Map,
+    mut b: Map,
+) -> Result<bool, Box<EvalAltResult>> {
+    if a.len() != b.len() {
+        return Ok(false);
+    }
+    shallow_enough(a.values().chain(b.values()))?;
+    for (k, x) in a.iter_mut() {
+        let Some(y) = b.get_mut(k) else {
+            return Ok(false);
+        };
+        if !items_equal(ctx, x, y)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `x == y` as rhai decides it (values of different types without an `==` are unequal).
+fn items_equal(
+    ctx: &NativeCallContext,
+    x: &mut Dynamic,
+    y: &mut Dynamic,
+) -> Result<bool, Box<EvalAltResult>> {
+    let same_type = x.type_id() == y.type_id();
+    match ctx.call_native_fn_raw("==", true, &mut [x, y]) {
+        Ok(v) => Ok(v.as_bool().unwrap_or(false)),
+        Err(e) if matches!(&*e, EvalAltResult::ErrorFunctionNotFound(sig, _) if sig.starts_with("==")) => {
+            if same_type {
+                Err(e)
+            } else {
+                Ok(false)
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether `v` holds arrays, maps or function pointers nested more than `max` deep.
