@@ -57,6 +57,15 @@ fn every_way_of_nesting_stops_at_the_limit_with_the_line() {
         4,
         "holds more than 1200000 values",
     );
+    // The same in place, with the array read twice a step (reads of an array just walked may skip
+    // the walk for a while; this must not let it grow past the limit).
+    stops_at(
+        &rig,
+        "double_in_place.rhai",
+        "fn f(x, y) { x }\nlet a = [0];\nfor i in 0..100 {\n    a[0] = Fn(\"f\").curry(a, a);\n}\n",
+        4,
+        "holds more than 1200000 values",
+    );
     // Nesting up to the limit is fine, and to_json / from_json carry such a value.
     rig.script(
         "ok.rhai",

@@ -103,31 +103,50 @@ impl Shape {
 /// shared value (through closures) is refused, not walked for ever; a shared value locked by the
 /// operation in progress is skipped (the next read sees it).
 pub fn check_shape(v: &Dynamic, max: usize) -> Result<(), Shape> {
-    let mut budget = MAX_VALUES;
-    walk(v, max, &mut budget)
+    walk_all(v, max).map(|_| ())
 }
 
-fn walk(v: &Dynamic, max: usize, budget: &mut usize) -> Result<(), Shape> {
-    *budget = budget.checked_sub(1).ok_or(Shape::TooBig)?;
+/// What a walk found: how many values, and whether any was a function pointer or a shared value
+/// (whose contents rhai's size limits do not count).
+struct Walk {
+    budget: usize,
+    hidden: bool,
+}
+
+/// Walks `v`; returns how many values it holds and whether any is hidden from rhai's size limits.
+fn walk_all(v: &Dynamic, max: usize) -> Result<(usize, bool), Shape> {
+    let mut w = Walk {
+        budget: MAX_VALUES,
+        hidden: false,
+    };
+    walk(v, max, &mut w)?;
+    Ok((MAX_VALUES - w.budget, w.hidden))
+}
+
+fn walk(v: &Dynamic, max: usize, w: &mut Walk) -> Result<(), Shape> {
+    w.budget = w.budget.checked_sub(1).ok_or(Shape::TooBig)?;
     if !could_nest(v) {
         return Ok(());
     }
     if max == 0 {
         return Err(Shape::TooDeep);
     }
+    if v.is_shared() {
+        w.hidden = true;
+        return match v.read_lock::<Dynamic>() {
+            Some(inner) => walk(&inner, max, w),
+            None => Ok(()),
+        };
+    }
     if let Some(a) = v.read_lock::<Array>() {
-        return a.iter().try_for_each(|x| walk(x, max - 1, budget));
+        return a.iter().try_for_each(|x| walk(x, max - 1, w));
     }
     if let Some(m) = v.read_lock::<Map>() {
-        return m.values().try_for_each(|x| walk(x, max - 1, budget));
+        return m.values().try_for_each(|x| walk(x, max - 1, w));
     }
     if let Some(f) = v.read_lock::<FnPtr>() {
-        return f.iter_curry().try_for_each(|x| walk(x, max - 1, budget));
-    }
-    if v.is_shared() {
-        if let Some(inner) = v.read_lock::<Dynamic>() {
-            return walk(&inner, max, budget);
-        }
+        w.hidden = true;
+        return f.iter_curry().try_for_each(|x| walk(x, max - 1, w));
     }
     Ok(())
 }
@@ -150,10 +169,13 @@ pub(crate) fn register(engine: &mut Engine) {
 }
 
 fn shallow_enough<'a>(items: impl Iterator<Item = &'a Dynamic>) -> Result<(), Box<EvalAltResult>> {
-    let mut budget = MAX_VALUES;
+    let mut w = Walk {
+        budget: MAX_VALUES,
+        hidden: false,
+    };
     items
         .into_iter()
-        .try_for_each(|x| walk(x, MAX_NESTING - 1, &mut budget))
+        .try_for_each(|x| walk(x, MAX_NESTING - 1, &mut w))
         .map_err(|shape| EvalAltResult::ErrorRuntime(shape.message().into(), Position::NONE).into())
 }
 
@@ -240,13 +262,71 @@ pub fn check_depth(func: &str, v: &Dynamic) -> Result<(), Box<EvalAltResult>> {
     check_shape(v, MAX_NESTING).map_err(|e| format!("{func}: {}", e.message()).into())
 }
 
+/// At most how many reads of the same array or map in a row may skip the walk once it was walked.
+///
+/// Reading an array in a loop (`a[i]`) would otherwise walk it at every step. Between two walks, a
+/// read that skips can let the value grow in place: deeper by at most an expression's depth
+/// (`a[0] = [[a]]`), so by at most `REREAD_SKIPS` times 128 levels (a few MB of stack), and larger
+/// only through a copy bound in a function pointer (`a[0] = Fn("f").curry(a)`; arrays, maps and
+/// strings are counted by rhai at every change), at most doubling with each read: so a value of `n`
+/// values skips at most log2([`MAX_VALUES`] / `n`) reads, and only while no walk met a function
+/// pointer or a shared value. A value built anew (`a = [a]`) is a new array: walked at its first read.
+const REREAD_SKIPS: u32 = 64;
+
+thread_local! {
+    /// The array or map walked last on this thread (address, length) and how many reads may skip.
+    static LAST_WALKED: Cell<(usize, usize, u32)> = const { Cell::new((0, 0, 0)) };
+}
+
+/// Where an array or map (not shared) lives, and its length: same address and length, same value
+/// unless changed in place.
+fn identity(v: &Dynamic) -> Option<(usize, usize)> {
+    if v.is_shared() {
+        return None;
+    }
+    if let Some(a) = v.read_lock::<Array>() {
+        return Some((&*a as *const Array as usize, a.len()));
+    }
+    if let Some(m) = v.read_lock::<Map>() {
+        return Some((&*m as *const Map as usize, m.len()));
+    }
+    None
+}
+
+/// [`check_shape`] for a value being read, skipping the walk of the array or map walked last for a
+/// few reads (see [`REREAD_SKIPS`]).
+fn check_read_value(v: &Dynamic) -> Result<(), Shape> {
+    if !could_nest(v) {
+        return Ok(());
+    }
+    let id = identity(v);
+    if let Some((addr, len)) = id {
+        let (last_addr, last_len, skips) = LAST_WALKED.with(Cell::get);
+        if (addr, len) == (last_addr, last_len) && skips > 0 {
+            LAST_WALKED.with(|c| c.set((addr, len, skips - 1)));
+            return Ok(());
+        }
+    }
+    let walked = walk_all(v, MAX_NESTING);
+    let entry = match (id, &walked) {
+        (Some((addr, len)), Ok((count, false))) => {
+            let doublings = (MAX_VALUES / (*count).max(1)).ilog2();
+            (addr, len, doublings.min(REREAD_SKIPS))
+        }
+        // A function pointer or shared value met: no skipping until a clean walk.
+        _ => (0, 0, 0),
+    };
+    LAST_WALKED.with(|c| c.set(entry));
+    walked.map(|_| ())
+}
+
 /// The engine's variable callback: reading a variable (or running a method on a value) nested too
 /// deeply, or holding too much, stops the script there. Never resolves a variable itself.
 pub(crate) fn check_read(
     name: &str,
     ctx: &rhai::EvalContext,
 ) -> Result<Option<Dynamic>, Box<EvalAltResult>> {
-    let check = |v: Option<&Dynamic>| v.map_or(Ok(()), |v| check_shape(v, MAX_NESTING));
+    let check = |v: Option<&Dynamic>| v.map_or(Ok(()), check_read_value);
     if let Err(shape) = check(ctx.scope().get(name)).and_then(|_| check(ctx.this_ptr())) {
         // Thrown like a script error (not a "system" one, whose line rhai replaces with that of the
         // outermost call), so the line of the read is kept.
