@@ -526,8 +526,8 @@ impl Host {
     }
 }
 
-/// What a run returns, unless it is nested too deeply to hand to a thread with an ordinary stack
-/// (then it is dropped here, and the run returns `()`).
+/// What a run returns, unless it is nested too deeply or holds too much to hand to a thread with an
+/// ordinary stack (then it is dropped here, and the run returns `()`).
 fn shallow(v: Dynamic) -> Dynamic {
     if limits::check_shape(&v, limits::MAX_NESTING).is_err() {
         return Dynamic::UNIT;
