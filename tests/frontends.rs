@@ -332,7 +332,7 @@ fn run_of_a_deep_nesting_script_exits_with_a_one_line_error_naming_the_line() {
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert!(
         lines[0].starts_with("btorrent: nest.rhai: line 3:")
-            && lines[0].contains("nested more than 128 levels"),
+            && lines[0].contains("nested more than 100 levels"),
         "{lines:#?}"
     );
     assert!(

@@ -47,7 +47,7 @@ fn every_way_of_nesting_stops_at_the_limit_with_the_line() {
         ("fn.rhai", "fn wrap(x) {\n    [x]\n}\nlet a = [];\nfor i in 0..20000 {\n    a = wrap(a);\n}\n", 6),
     ];
     for (name, source, line) in cases {
-        stops_at(&rig, name, source, line, "nested more than 128 levels");
+        stops_at(&rig, name, source, line, "nested more than 100 levels");
     }
     // Closures bind copies that rhai's size limits do not count: a value doubling at each step.
     stops_at(
@@ -69,7 +69,7 @@ fn every_way_of_nesting_stops_at_the_limit_with_the_line() {
     // Nesting up to the limit is fine, and to_json / from_json carry such a value.
     rig.script(
         "ok.rhai",
-        "let a = [];\nfor i in 0..120 { a = [a]; }\nlet b = from_json(to_json(a));\nprint(`same ${to_json(b) == to_json(a)} ${a == b}`);\nprint(`eq ${[1, [2], #{a: [1]}] == [1, [2], #{a: [1]}]} ${[1] != [2]} ${#{a: 1} == #{a: 2}} ${[1, \"a\"] == [1, 'a']}`);\n",
+        "let a = [];\nfor i in 0..98 { a = [a]; }\nlet b = from_json(to_json(a));\nprint(`same ${to_json(b) == to_json(a)} ${a == b}`);\nprint(`eq ${[1, [2], #{a: [1]}] == [1, [2], #{a: [1]}]} ${[1] != [2]} ${#{a: 1} == #{a: 2}} ${[1, \"a\"] == [1, 'a']}`);\n",
     );
     assert_eq!(rig.count("same true true"), 1, "{:#?}", rig.lines.lock());
     assert_eq!(
@@ -165,8 +165,25 @@ impl Rng {
     }
 }
 
-/// A random value: scalars, strings with any characters, arrays and maps, nested up to `depth`.
-fn random_value(rng: &mut Rng, depth: usize) -> Dynamic {
+/// A random value: scalars, strings with any characters, arrays and maps, nested up to `depth`; with
+/// `spine`, exactly `depth` deep (one child at each level goes all the way down).
+fn random_value(rng: &mut Rng, depth: usize, spine: bool) -> Dynamic {
+    if spine && depth > 0 {
+        let mut items: Vec<Dynamic> = (0..rng.below(3))
+            .map(|_| random_value(rng, (depth - 1).min(3), false))
+            .collect();
+        let at = rng.below(items.len() as u64 + 1) as usize;
+        items.insert(at, random_value(rng, depth - 1, true));
+        if rng.below(2) == 0 {
+            return Dynamic::from_array(items);
+        }
+        let m: Map = items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("k{i}").into(), v))
+            .collect();
+        return Dynamic::from_map(m);
+    }
     let kind = if depth == 0 {
         rng.below(4)
     } else {
@@ -186,13 +203,15 @@ fn random_value(rng: &mut Rng, depth: usize) -> Dynamic {
         4 | 5 => {
             // Mostly one child, so some values are deep.
             let len = if rng.below(3) == 0 { rng.below(5) } else { 1 };
-            let a: Array = (0..len).map(|_| random_value(rng, depth - 1)).collect();
+            let a: Array = (0..len)
+                .map(|_| random_value(rng, depth - 1, false))
+                .collect();
             Dynamic::from_array(a)
         }
         _ => {
             let len = rng.below(4);
             let m: Map = (0..len)
-                .map(|i| (format!("k{i}").into(), random_value(rng, depth - 1)))
+                .map(|i| (format!("k{i}").into(), random_value(rng, depth - 1, false)))
                 .collect();
             Dynamic::from_map(m)
         }
@@ -214,9 +233,12 @@ fn random_values_round_trip_through_json_or_stop_at_a_limit() {
     let seed = support::env_or("SCRIPT_FUZZ_SEED", 0x5eed_u64);
     let rounds = support::env_or("SCRIPT_FUZZ_ROUNDS", 3000_u64);
     let mut rng = Rng(seed | 1);
+    let mut deep_ones = 0;
     for round in 0..rounds {
         let max_depth = 1 + rng.below(MAX_NESTING as u64 + 20) as usize;
-        let v = random_value(&mut rng, max_depth);
+        let spine = rng.below(2) == 0;
+        let v = random_value(&mut rng, max_depth, spine);
+        deep_ones += usize::from(spine && max_depth > MAX_NESTING);
         let limit = 1 + rng.below(4096) as usize;
         let deep = depth(&v) > MAX_NESTING;
         assert_eq!(too_deep(&v, MAX_NESTING), deep, "round {round}");
@@ -240,4 +262,5 @@ fn random_values_round_trip_through_json_or_stop_at_a_limit() {
             }
         }
     }
+    assert!(deep_ones > 0, "values past the nesting limit were tried");
 }

@@ -619,7 +619,7 @@ fn a_command_nesting_a_value_deeply_returns_to_the_prompt() {
     .unwrap();
     let mut sh = Shell::start(dir.path(), &[]);
     sh.wait_prompt("0 torrents");
-    sh.run("b-nest", "nested more than 128 levels");
+    sh.run("b-nest", "nested more than 100 levels");
     assert!(
         sh.text().contains("error: scripts/b-nest.rhai: line 4:"),
         "{}",

@@ -22,8 +22,9 @@ use std::sync::Mutex;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext, Position};
 
-/// How deeply arrays, maps and function pointers' bound arguments may nest in a script value.
-pub const MAX_NESTING: usize = 128;
+/// How deeply arrays, maps and function pointers' bound arguments may nest in a script value: less
+/// than `from_json` reads (128), so whatever `to_json` writes reads back.
+pub const MAX_NESTING: usize = 100;
 
 /// The stack of a thread that runs scripts. Address space only: pages are used as the stack grows.
 /// A method can grow `this` without reading a variable (`loop { this = [this]; }`), up to rhai's
