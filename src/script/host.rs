@@ -254,13 +254,6 @@ pub struct Host {
     max_operations: u64,
 }
 
-/// The longest string a script may hold, in bytes.
-pub const MAX_STRING: usize = 16 << 20;
-/// How many array elements one value may hold, nested arrays included.
-const MAX_ARRAY: usize = 1_000_000;
-/// How many map entries one value may hold, nested maps included.
-const MAX_MAP: usize = 100_000;
-
 /// The token `on_progress` returns when the cancel flag is set.
 const CANCEL_TOKEN: &str = "btorrent:cancelled";
 /// The token for a callback that ran past its time limit.
@@ -281,9 +274,9 @@ impl Host {
         engine.set_max_operations(max_operations);
         engine.set_max_call_levels(64);
         engine.set_max_expr_depths(128, 64);
-        engine.set_max_string_size(MAX_STRING);
-        engine.set_max_array_size(MAX_ARRAY);
-        engine.set_max_map_size(MAX_MAP);
+        engine.set_max_string_size(limits::MAX_STRING);
+        engine.set_max_array_size(limits::MAX_ARRAY);
+        engine.set_max_map_size(limits::MAX_MAP);
         engine.set_max_variables(10_000);
         engine.set_max_functions(10_000);
         engine.set_max_modules(0);
@@ -428,7 +421,7 @@ impl Host {
             CurrentScript::enter(current, || {
                 self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
             })
-            .map(shallow)
+            .map(limits::shallow)
             .map_err(|e| {
                 let bundled = script.origin == ScriptOrigin::Bundled;
                 self.describe_error(&script.describe(), &e, !bundled)
@@ -453,7 +446,7 @@ impl Host {
                 CurrentScript::enter(current, || {
                     cb.func.call::<Dynamic>(&self.engine, &cb.ast, args)
                 })
-                .map(shallow)
+                .map(limits::shallow)
                 .map_err(|e| self.describe_error(&cb.script, &e, true))
             })
         })
@@ -499,7 +492,7 @@ impl Host {
                 "stopped after {} operations (script_max_operations), is it in an endless loop?",
                 self.max_operations
             ),
-            EvalAltResult::ErrorDataTooLarge(what, _) => too_large(what),
+            EvalAltResult::ErrorDataTooLarge(what, _) => limits::too_large(what),
             EvalAltResult::ErrorStackOverflow(_) => format!(
                 "functions called one another more than {} levels deep (endless recursion?)",
                 self.engine.max_call_levels()
@@ -523,32 +516,6 @@ impl Host {
             script: script.to_string(),
             message: format!("{}{message}", line_of(pos)),
         }
-    }
-}
-
-/// What a run returns, unless it is nested too deeply or holds too much to hand to a thread with an
-/// ordinary stack (then it is dropped here, and the run returns `()`).
-fn shallow(v: Dynamic) -> Dynamic {
-    if limits::check_shape(&v, limits::MAX_NESTING).is_err() {
-        return Dynamic::UNIT;
-    }
-    v
-}
-
-/// The reason for rhai's "too large" errors, naming the limit.
-fn too_large(what: &str) -> String {
-    match what {
-        "Length of string" => format!(
-            "a string would be longer than {} (the limit)",
-            crate::fsutil::human_bytes(MAX_STRING as u64)
-        ),
-        "Size of array/BLOB" => {
-            format!("arrays would hold more than {MAX_ARRAY} elements in all (the limit)")
-        }
-        "Size of object map" => {
-            format!("maps would hold more than {MAX_MAP} entries in all (the limit)")
-        }
-        other => format!("{other} too large"),
     }
 }
 

@@ -22,6 +22,13 @@ use std::sync::Mutex;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext, Position};
 
+/// The longest string a script may hold, in bytes.
+pub const MAX_STRING: usize = 16 << 20;
+/// How many array elements one value may hold, nested arrays included.
+pub const MAX_ARRAY: usize = 1_000_000;
+/// How many map entries one value may hold, nested maps included.
+pub const MAX_MAP: usize = 100_000;
+
 /// How deeply arrays, maps and function pointers' bound arguments may nest in a script value: less
 /// than `from_json` reads (128), so whatever `to_json` writes reads back.
 pub const MAX_NESTING: usize = 100;
@@ -334,6 +341,32 @@ pub(crate) fn check_read(
         return Err(EvalAltResult::ErrorRuntime(shape.message().into(), Position::NONE).into());
     }
     Ok(None)
+}
+
+/// What a run returns, unless it is nested too deeply or holds too much to hand to a thread with an
+/// ordinary stack (then it is dropped here, and the run returns `()`).
+pub(crate) fn shallow(v: Dynamic) -> Dynamic {
+    if check_shape(&v, MAX_NESTING).is_err() {
+        return Dynamic::UNIT;
+    }
+    v
+}
+
+/// The reason for rhai's "too large" errors, naming the limit.
+pub(crate) fn too_large(what: &str) -> String {
+    match what {
+        "Length of string" => format!(
+            "a string would be longer than {} (the limit)",
+            crate::fsutil::human_bytes(MAX_STRING as u64)
+        ),
+        "Size of array/BLOB" => {
+            format!("arrays would hold more than {MAX_ARRAY} elements in all (the limit)")
+        }
+        "Size of object map" => {
+            format!("maps would hold more than {MAX_MAP} entries in all (the limit)")
+        }
+        other => format!("{other} too large"),
+    }
 }
 
 /// A writer that holds at most `limit` bytes: writing past it fails, and nothing more is kept.

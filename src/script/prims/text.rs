@@ -8,7 +8,8 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
 use super::fail;
 use crate::fsutil::human_bytes;
 use crate::script::catalog::{Catalog, ScriptOrigin};
-use crate::script::host::{HostContext, MAX_STRING};
+use crate::script::host::HostContext;
+use crate::script::limits::MAX_STRING;
 
 /// Renders rows as a table with a header line, sized to the terminal when there is one.
 pub fn render_table(headers: &[String], rows: &[Vec<String>]) -> String {
