@@ -795,3 +795,27 @@ fn a_torrent_made_in_another_terminal_joins_an_idle_shell_at_once() {
     sh.send("\x04");
     assert!(matches!(sh.wait_exit(), WaitStatus::Exited(_, 0)));
 }
+
+#[test]
+fn a_command_nesting_a_value_deeply_returns_to_the_prompt() {
+    let dir = setup();
+    // Before, 300,000 levels overflowed the shell's main thread and killed the shell.
+    std::fs::write(
+        dir.path().join("scripts/b-nest.rhai"),
+        "//! Nest an array deeply.\nlet a = [];\nfor i in 0..300000 {\n    a = [a];\n}\n",
+    )
+    .unwrap();
+    let mut sh = Shell::start(dir.path(), &[]);
+    sh.wait_prompt("0 torrents");
+    sh.run("b-nest", "nested more than 100 levels");
+    assert!(
+        sh.text().contains("error: scripts/b-nest.rhai: line 4:"),
+        "{}",
+        sh.text()
+    );
+    sh.wait_prompt("0 torrents");
+    sh.run("b-help nest", "Nest an array deeply.");
+    sh.send("\x04");
+    let status = sh.wait_exit();
+    assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
+}

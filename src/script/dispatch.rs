@@ -51,7 +51,11 @@ impl Dispatcher {
         let token = stop.clone();
         let thread = std::thread::Builder::new()
             .name("btorrent-scripts".into())
-            .spawn(move || run(host, rx, token))
+            .stack_size(super::limits::SCRIPT_STACK)
+            .spawn(move || {
+                super::limits::mark_roomy();
+                run(host, rx, token)
+            })
             .expect("spawn the script dispatcher thread");
         Dispatcher {
             stop,

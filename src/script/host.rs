@@ -11,6 +11,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope, AST};
 use super::automation::{Automation, CurrentScript};
 use super::catalog::{Catalog, Script, ScriptOrigin};
 use super::command::CommandSpec;
+use super::limits;
 use super::live::LiveTorrents;
 use super::prims;
 use crate::config::Config;
@@ -207,7 +208,7 @@ pub(crate) fn with_call_deadline<T>(deadline: Instant, f: impl FnOnce() -> T) ->
     f()
 }
 
-fn call_deadline() -> Option<Instant> {
+pub(crate) fn call_deadline() -> Option<Instant> {
     CALL_DEADLINE.with(Cell::get)
 }
 
@@ -317,12 +318,16 @@ impl Host {
         engine.set_max_operations(max_operations);
         engine.set_max_call_levels(64);
         engine.set_max_expr_depths(128, 64);
-        engine.set_max_string_size(16 << 20);
-        engine.set_max_array_size(1_000_000);
-        engine.set_max_map_size(100_000);
+        engine.set_max_string_size(limits::MAX_STRING);
+        engine.set_max_array_size(limits::MAX_ARRAY);
+        engine.set_max_map_size(limits::MAX_MAP);
         engine.set_max_variables(10_000);
         engine.set_max_functions(10_000);
         engine.set_max_modules(0);
+        // Marked volatile by rhai (not deprecated): it is the one hook that sees values as they are read.
+        #[allow(deprecated)]
+        engine.on_var(|name, _, ctx| limits::check_read(name, &ctx));
+        limits::register(&mut engine);
         let cancel = ctx.cancel.clone();
         engine.on_progress(move |ops| {
             if cancel.load(Ordering::Relaxed) {
@@ -448,19 +453,24 @@ impl Host {
     fn run_script(&self, script: &Script, args: Dynamic) -> Result<Dynamic, ScriptError> {
         let ast = Arc::new(self.compile(script)?);
         self.ctx.cancel.store(false, Ordering::Relaxed);
-        let mut scope = Scope::new();
-        scope.push("args", args);
-        let current = CurrentScript {
-            ast: ast.clone(),
-            script: script.describe(),
-            callback: None,
-        };
-        CurrentScript::enter(current, || {
-            self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
-        })
-        .map_err(|e| {
-            let bundled = script.origin == ScriptOrigin::Bundled;
-            self.describe_error(&script.describe(), &e, !bundled)
+        // The scope, the result and any error are dropped or described on the script's thread, whose
+        // stack has room for the deepest value a script can build.
+        limits::on_script_stack(|| {
+            let mut scope = Scope::new();
+            scope.push("args", args);
+            let current = CurrentScript {
+                ast: ast.clone(),
+                script: script.describe(),
+                callback: None,
+            };
+            CurrentScript::enter(current, || {
+                self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
+            })
+            .map(limits::shallow)
+            .map_err(|e| {
+                let bundled = script.origin == ScriptOrigin::Bundled;
+                self.describe_error(&script.describe(), &e, !bundled)
+            })
         })
     }
 
@@ -469,7 +479,7 @@ impl Host {
     pub fn call_back(
         &self,
         cb: &super::automation::Callback,
-        args: impl rhai::FuncArgs,
+        args: impl rhai::FuncArgs + Send,
     ) -> Result<Dynamic, ScriptError> {
         let deadline = Instant::now() + self.ctx.automation.call_time_limit;
         let current = CurrentScript {
@@ -478,11 +488,14 @@ impl Host {
             callback: Some(cb.id),
         };
         with_call_deadline(deadline, || {
-            CurrentScript::enter(current, || {
-                cb.func.call::<Dynamic>(&self.engine, &cb.ast, args)
+            limits::on_script_stack(|| {
+                CurrentScript::enter(current, || {
+                    cb.func.call::<Dynamic>(&self.engine, &cb.ast, args)
+                })
+                .map(limits::shallow)
+                .map_err(|e| self.describe_error(&cb.script, &e, true))
             })
         })
-        .map_err(|e| self.describe_error(&cb.script, &e, true))
     }
 
     /// Turns a rhai error into one line naming the script, the line and the cause. Errors a bundled
@@ -531,7 +544,12 @@ impl Host {
                 "stopped after {} operations (script_max_operations), is it in an endless loop?",
                 self.max_operations
             ),
-            EvalAltResult::ErrorRuntime(v, _) if !locate_thrown => {
+            EvalAltResult::ErrorDataTooLarge(what, _) => limits::too_large(what),
+            EvalAltResult::ErrorStackOverflow(_) => format!(
+                "functions called one another more than {} levels deep (endless recursion?)",
+                self.engine.max_call_levels()
+            ),
+            EvalAltResult::ErrorRuntime(v, _) if !locate_thrown && !limits::is_shape_error(v) => {
                 return ScriptError::Failed {
                     script: script.trim_end_matches(".rhai (bundled)").to_string(),
                     message: v.to_string(),

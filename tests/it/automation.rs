@@ -252,6 +252,16 @@ let m = t.meta; m.remove("tags"); t.meta = m;
 
     let err = rig.script_fails("bad.rhai", "let t = torrent(\"photos\"); t.meta.f = || 1;");
     assert!(err.contains("cannot be saved"), "{err}");
+    // Meta is measured by a writer that stops at 1 MiB; torrents.toml is left as it was.
+    let err = rig.script_fails(
+        "big.rhai",
+        "let t = torrent(\"photos\");\nlet s = \"\";\ns.pad(2000000, 'x');\nt.meta.big = s;\n",
+    );
+    assert!(
+        err.contains("line 4:") && err.contains("meta: more than 1.00 MiB of text"),
+        "{err}"
+    );
+    assert!(!entry(rig.dir.path(), &ih).meta.contains_key("big"));
     let err = rig.script_fails("bad.rhai", "torrent(\"nothing\");");
     assert!(
         err.contains("no managed torrent named \"nothing\""),

@@ -501,3 +501,63 @@ fn the_move_completed_example_works_as_documented_under_the_daemon() {
     assert_eq!(cfg.resolve(&cfg.torrents[0].data), dir.join("complete"));
     assert_eq!(cfg.torrents[0].state, "seeding");
 }
+
+/// A script nesting a value 20,000 deep: before, the script thread's stack overflowed and the process
+/// died of a signal.
+const NEST: &str = "let a = [];\nfor i in 0..20000 {\n    a = [a];\n}\nprint(\"built\");\n";
+
+#[test]
+fn run_of_a_deep_nesting_script_exits_with_a_one_line_error_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("nest.rhai"), NEST).unwrap();
+    let started = Instant::now();
+    let p = Proc::start(dir.path(), &["run", "nest.rhai"]);
+    let (code, lines) = p.finish();
+    assert_eq!(code, Some(1), "an exit code, not a signal: {lines:#?}");
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("btorrent: nest.rhai: line 3:")
+            && lines[0].contains("nested more than 100 levels"),
+        "{lines:#?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_daemon_handler_nesting_deeply_is_reported_and_the_daemon_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("torrents.toml"),
+        "[settings]\ntracker_bind = \"127.0.0.1:0\"\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("scripts/autorun")).unwrap();
+    // Each tick nests a value deeply (in a function, so the error names its line), then the next one
+    // says it ran.
+    let script = format!(
+        "let ticks = 0;\nfn nest() {{\n{NEST}}}\nevery(0.1, || {{\n    ticks += 1;\n    print(`tick ${{ticks}}`);\n    nest();\n}});\n"
+    );
+    std::fs::write(root.join("scripts/autorun/nest.rhai"), script).unwrap();
+    let mut p = Proc::start(root, &["daemon"]);
+    p.wait_line("running; SIGINT or SIGTERM stops");
+    p.wait_line("tick 3");
+    p.signal("-TERM");
+    let (code, lines) = p.finish();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let failures: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("nested more than"))
+        .collect();
+    assert!(failures.len() >= 2, "{lines:#?}");
+    assert!(
+        failures
+            .iter()
+            .all(|l| l.contains("nest.rhai") && l.contains("line 5:")),
+        "{lines:#?}"
+    );
+}

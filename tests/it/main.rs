@@ -26,6 +26,7 @@ mod metainfo_fuzz;
 mod metainfo_hostile;
 mod peer_command;
 mod readme_examples;
+mod script_safety;
 mod tracker_backoff;
 mod tracker_client_double;
 mod tracker_flood;

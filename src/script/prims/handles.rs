@@ -27,6 +27,7 @@ use crate::config::{Config, ManagedTorrent, Origin};
 use crate::engine::storage::Storage;
 use crate::metainfo::Metainfo;
 use crate::script::host::{HostContext, Opts};
+use crate::script::limits;
 use crate::script::live::LiveStats;
 use crate::types::InfoHash;
 
@@ -143,9 +144,24 @@ fn meta_get(ctx: &HostContext, h: &Handle) -> Map {
         .collect()
 }
 
+/// How much text a torrent's `meta` may take in torrents.toml.
+const MAX_META: usize = 1 << 20;
+
 fn meta_set(ctx: &HostContext, h: &Handle, m: Map) -> Result<(), Box<EvalAltResult>> {
+    let whole = Dynamic::from_map(m);
+    limits::check_depth("meta", &whole)?;
+    // Measured as compact JSON (about the size of its TOML) by a writer that stops at the limit.
+    if serde_json::to_writer(limits::Bounded::new(MAX_META), &whole).is_err() {
+        return fail(
+            "meta",
+            format!(
+                "more than {} of text to save in torrents.toml",
+                crate::fsutil::human_bytes(MAX_META as u64)
+            ),
+        );
+    }
     let mut meta = BTreeMap::new();
-    for (k, v) in &m {
+    for (k, v) in &whole.cast::<Map>() {
         if v.is_unit() {
             continue;
         }

@@ -9,6 +9,7 @@ use super::fail;
 use crate::fsutil::human_bytes;
 use crate::script::catalog::{Catalog, ScriptOrigin};
 use crate::script::host::HostContext;
+use crate::script::limits::MAX_STRING;
 
 /// Renders rows as a table with a header line, sized to the terminal when there is one.
 pub fn render_table(headers: &[String], rows: &[Vec<String>]) -> String {
@@ -60,7 +61,7 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     engine.register_fn(
         "to_json",
         |v: Dynamic| -> Result<String, Box<EvalAltResult>> {
-            serde_json::to_string_pretty(&v).or_else(|e| fail("to_json", e))
+            crate::script::limits::to_json_bounded(&v, MAX_STRING).or_else(|e| fail("to_json", e))
         },
     );
     engine.register_fn(
