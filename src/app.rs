@@ -263,7 +263,7 @@ async fn sync_managed(
     bus: EventBus,
 ) {
     let _one_at_a_time = lock.lock().await;
-    let (Some(session), Ok(cfg)) = (peer.get(), Config::load(&config_path)) else {
+    let (Some(session), Ok(cfg)) = (peer.get().await, Config::load(&config_path)) else {
         return;
     };
     resume_managed(&session, &cfg, &bus).await;

@@ -147,7 +147,10 @@ pub fn save_states(config_path: &Path, live: &dyn LiveTorrents) -> Result<()> {
 pub struct PeerSlot {
     config_path: PathBuf,
     bus: EventBus,
+    /// Held while a session starts or stops: callers wait for the outcome.
     session: Arc<tokio::sync::Mutex<Option<Session>>>,
+    /// The running session, readable without waiting (set once started, cleared on shutdown).
+    running: Arc<parking_lot::Mutex<Option<Session>>>,
 }
 
 impl PeerSlot {
@@ -156,12 +159,20 @@ impl PeerSlot {
             config_path: config_path.to_path_buf(),
             bus,
             session: Default::default(),
+            running: Default::default(),
         }
     }
 
-    /// The session if one is running.
-    pub fn get(&self) -> Option<Session> {
-        self.session.try_lock().ok().and_then(|s| s.clone())
+    /// The session if one is running. A session being started is waited for (and is absent only if
+    /// its start fails): "starting" is never mistaken for "none".
+    pub async fn get(&self) -> Option<Session> {
+        self.session.lock().await.clone()
+    }
+
+    /// The session if one is running now, without waiting (for the prompt and other quick looks;
+    /// a session still starting is not there yet).
+    pub fn current(&self) -> Option<Session> {
+        self.running.lock().clone()
     }
 
     /// The session, started from the settings if none runs yet.
@@ -178,12 +189,17 @@ impl PeerSlot {
             self.config_path.clone(),
         ));
         *slot = Some(session.clone());
+        *self.running.lock() = Some(session.clone());
         Ok(session)
     }
 
     /// Stops the session if one runs: resume data saved, `stopped` announced, within `grace`.
     pub async fn shutdown(&self, grace: Duration) {
-        let session = self.session.lock().await.take();
+        let session = {
+            let mut slot = self.session.lock().await;
+            self.running.lock().take();
+            slot.take()
+        };
         if let Some(s) = session {
             s.shutdown(grace).await;
         }
@@ -207,7 +223,7 @@ impl Sharing for PeerSlot {
 
     fn stop<'a>(&'a self, info_hash: &'a InfoHash) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            match self.get() {
+            match self.get().await {
                 Some(s) if s.get(info_hash).is_some() => s.remove(info_hash).await,
                 _ => Ok(()),
             }

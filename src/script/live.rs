@@ -100,12 +100,12 @@ pub(crate) fn live_stats(name: &str, s: &TorrentStats) -> LiveStats {
 
 impl LiveTorrents for PeerSlot {
     fn stats(&self, ih: &InfoHash) -> Option<LiveStats> {
-        let h = self.get()?.get(ih)?;
+        let h = self.current()?.get(ih)?;
         Some(live_stats(h.name(), &h.stats()))
     }
 
     fn all(&self) -> Vec<(InfoHash, LiveStats)> {
-        let Some(session) = self.get() else {
+        let Some(session) = self.current() else {
             return Vec::new();
         };
         session
@@ -116,7 +116,7 @@ impl LiveTorrents for PeerSlot {
     }
 
     fn pause(&self, ih: &InfoHash) -> bool {
-        match self.get().and_then(|s| s.get(ih)) {
+        match self.current().and_then(|s| s.get(ih)) {
             Some(h) => {
                 h.pause();
                 true
@@ -126,7 +126,7 @@ impl LiveTorrents for PeerSlot {
     }
 
     fn resume(&self, ih: &InfoHash) -> bool {
-        match self.get().and_then(|s| s.get(ih)) {
+        match self.current().and_then(|s| s.get(ih)) {
             Some(h) => {
                 h.resume();
                 true
@@ -136,9 +136,9 @@ impl LiveTorrents for PeerSlot {
     }
 
     fn remove(&self, ih: InfoHash) -> BoxFuture<'static, anyhow::Result<bool>> {
-        let session = self.get().filter(|s| s.get(&ih).is_some());
+        let slot = self.clone();
         Box::pin(async move {
-            match session {
+            match slot.get().await.filter(|s| s.get(&ih).is_some()) {
                 Some(s) => s.remove(&ih).await.map(|_| true),
                 None => Ok(false),
             }
@@ -146,9 +146,9 @@ impl LiveTorrents for PeerSlot {
     }
 
     fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>> {
-        let handle = self.get().and_then(|s| s.get(&ih));
+        let slot = self.clone();
         Box::pin(async move {
-            match handle {
+            match slot.get().await.and_then(|s| s.get(&ih)) {
                 Some(h) => h.move_to(dir).await.map(|_| true),
                 None => Ok(false),
             }
@@ -156,9 +156,9 @@ impl LiveTorrents for PeerSlot {
     }
 
     fn check(&self, ih: InfoHash) -> BoxFuture<'static, anyhow::Result<Option<CheckReport>>> {
-        let handle = self.get().and_then(|s| s.get(&ih));
+        let slot = self.clone();
         Box::pin(async move {
-            match handle {
+            match slot.get().await.and_then(|s| s.get(&ih)) {
                 Some(h) => h.check().await.map(Some),
                 None => Ok(None),
             }

@@ -75,7 +75,7 @@ fn completed_download_is_moved_and_seeded_from_the_new_place() {
         .host
         .context()
         .peer
-        .get()
+        .current()
         .expect("the script started the peer");
     let leecher = rig.rt.block_on(crate::support::session());
     let fresh = rig.path("second");

@@ -17,6 +17,7 @@ mod control;
 mod demo;
 mod engine_crash;
 mod engine_hostile_peers;
+mod engine_lifecycle;
 mod engine_rot;
 mod engine_swarm;
 mod engine_tracker;

@@ -94,7 +94,11 @@ fn b_peer_lists_what_was_announced() {
     let filtered = ok(dir.path(), &["peer", &url, "--torrent", "data.bin"]);
     assert!(filtered.contains("127.0.0.1:7123"), "{filtered}");
     // A torrent this machine does not manage has no name here: counted, not shown as a bare hash.
-    std::fs::write(dir.path().join("forget.rhai"), "unregister(\"more.bin\");\n").unwrap();
+    std::fs::write(
+        dir.path().join("forget.rhai"),
+        "unregister(\"more.bin\");\n",
+    )
+    .unwrap();
     ok(dir.path(), &["run", "forget.rhai"]);
     let table = ok(dir.path(), &["peer", &url]);
     assert!(table.contains("┆ data.bin +1 not managed here "), "{table}");

@@ -95,6 +95,7 @@ async fn slow_copy_is_seeded_then_downloaded_by_another_process() {
         let early = svc
             .peer
             .get()
+            .await
             .map(|s| s.torrents().len())
             .unwrap_or_default();
         assert_eq!(early, 0, "shared before the copy ended");
@@ -267,7 +268,7 @@ async fn restart_makes_no_second_torrent_and_deleted_entries_stop_announcing() {
     let cfg = Config::load(&config).unwrap();
     assert_eq!(cfg.torrents.len(), 1);
     assert!(cfg.find(&ih).is_none());
-    assert!(svc.peer.get().unwrap().get(&ih).is_none());
+    assert!(svc.peer.get().await.unwrap().get(&ih).is_none());
     svc.shutdown(Duration::from_secs(5)).await;
     tracker.stop().await;
 }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::torrent::Torrent;
+use super::TorrentState;
 use crate::announce::{shown_url, AnnounceEvent, AnnounceRequest, AnnounceSchedule, RetryPolicy};
 
 /// Fewer connected peers than this (while downloading, or none at all while seeding) is "short".
@@ -58,8 +59,18 @@ fn short_of_peers(t: &Torrent) -> bool {
     }
 }
 
-/// Starts the announce tasks of the torrent's current run.
-pub(crate) fn start(t: &Arc<Torrent>, run: CancellationToken) {
+/// Starts the announce tasks of the torrent's current run unless they run already, or the torrent is
+/// paused or still checking its data. Decided and recorded in one hold of the lock: the torrent loop
+/// starting and a `resume()` at the same moment start them once.
+pub(crate) fn start_if_due(t: &Arc<Torrent>) {
+    let run = {
+        let mut c = t.core.lock();
+        if c.paused || c.announcing || c.state == TorrentState::Checking {
+            return;
+        }
+        c.announcing = true;
+        c.run.clone()
+    };
     for url in &t.trackers {
         tokio::spawn(tracker_task(t.clone(), url.clone(), run.clone()));
     }

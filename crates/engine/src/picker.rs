@@ -26,7 +26,8 @@
 //!   first copy to arrive wins; the other requesters get cancels at once, which drop the copy from the
 //!   sender's upload queue while it still waits there.
 //! - A piece that failed its hash with blocks from several peers is *suspect*: its next download is
-//!   exclusive to one peer, so a second failure names the culprit.
+//!   exclusive to one peer, so a second failure names the culprit. A good piece the disk failed to
+//!   write (`on_write_failed`) is missing again without blame: not suspect, nobody struck.
 //! - Rarest first: a new piece is the one fewest connected peers have (ties broken by a per-piece random
 //!   salt); until [`RANDOM_FIRST`] pieces are complete it is simply a random one.
 //! - Bounded: piece buffers in flight or hashing stay under `max_in_flight_bytes`, at least two pieces
@@ -499,11 +500,7 @@ impl Picker {
         buf: PieceBuf,
         contributors: &[PeerKey],
     ) -> HashVerdict {
-        self.hashing = self.hashing.saturating_sub(1);
-        let keep = (self.max_in_flight_bytes / self.geo.piece_length) as usize;
-        if self.pool.len() < keep && buf.len() == self.geo.piece_length as usize {
-            self.pool.push(buf);
-        }
+        self.hashing_done(buf);
         let i = index as usize;
         if ok {
             self.states[i] = PieceState::Have;
@@ -519,6 +516,23 @@ impl Picker {
                 self.suspect[i] = true;
                 HashVerdict::BadMixed
             }
+        }
+    }
+
+    /// A good piece that could not be written: missing again. Not the peers' fault, so neither
+    /// suspect nor blamed (the piece's suspect state stays what it was).
+    pub fn on_write_failed(&mut self, index: u32, buf: PieceBuf) {
+        self.hashing_done(buf);
+        self.states[index as usize] = PieceState::Missing;
+        self.missing += 1;
+    }
+
+    /// A piece left `Hashing`: its buffer goes back to the pool while the pool is under budget.
+    fn hashing_done(&mut self, buf: PieceBuf) {
+        self.hashing = self.hashing.saturating_sub(1);
+        let keep = (self.max_in_flight_bytes / self.geo.piece_length) as usize;
+        if self.pool.len() < keep && buf.len() == self.geo.piece_length as usize {
+            self.pool.push(buf);
         }
     }
 }
@@ -751,6 +765,27 @@ mod tests {
             }
         }
         assert_eq!(last, Some(HashVerdict::BadFrom(3)));
+    }
+
+    #[test]
+    fn a_write_failure_leaves_the_piece_open_to_every_peer() {
+        let mut p = Picker::new(geo(), 1 << 30);
+        let mut only0 = Bitfield::new(4);
+        only0.set(0);
+        let mut a = Vec::new();
+        p.pick(1, &only0, 0, 1, &mut a);
+        let mut b = Vec::new();
+        p.pick(2, &only0, 0, 1, &mut b);
+        p.on_block(1, a[0], &data(&a[0]));
+        let BlockResult::Complete { index, buf, .. } = p.on_block(2, b[0], &data(&b[0])) else {
+            panic!("complete")
+        };
+        p.on_write_failed(index, buf);
+        // Missing again and not suspect: two peers share it as before.
+        let mut c = Vec::new();
+        assert_eq!(p.pick(3, &only0, 0, 1, &mut c), 1);
+        let mut d = Vec::new();
+        assert_eq!(p.pick(4, &only0, 0, 1, &mut d), 1);
     }
 
     #[test]

@@ -52,6 +52,9 @@ pub(crate) struct Core {
     pub next_key: PeerKey,
     /// Cancelled on pause/stop: every connection of the current run ends.
     pub run: CancellationToken,
+    /// The announce tasks of the current `run` are started (set and read only under the lock, so a
+    /// `resume()` racing the torrent loop's start cannot start them twice).
+    pub announcing: bool,
     /// The download reached 100% in this session and the completion has not been handled yet.
     pub completion_pending: bool,
     pub resume_dirty: bool,
@@ -259,6 +262,7 @@ impl TorrentHandle {
             have_log: Vec::new(),
             next_key: 1,
             run: life.child_token(),
+            announcing: false,
             completion_pending: false,
             resume_dirty: false,
             choke_soon: false,
@@ -338,6 +342,7 @@ impl TorrentHandle {
                 return;
             }
             c.paused = true;
+            c.announcing = false;
             std::mem::replace(&mut c.run, self.0.life.child_token())
         };
         run.cancel();
@@ -355,12 +360,8 @@ impl TorrentHandle {
             k.next_try = Instant::now();
             k.failures = 0;
         }
-        let run = c.run.clone();
-        let checking = c.state == TorrentState::Checking;
         drop(c);
-        if !checking {
-            super::announcer::start(&self.0, run);
-        }
+        super::announcer::start_if_due(&self.0);
         self.0.wake.notify_one();
     }
 

@@ -33,10 +33,7 @@ pub(crate) async fn run_swarm(t: Arc<Torrent>) {
     let mut last_optimistic = Instant::now();
     let mut optimistic: Option<PeerKey> = None;
     let mut last_save = Instant::now();
-    let run = t.core.lock().run.clone();
-    if !t.core.lock().paused {
-        super::announcer::start(&t, run);
-    }
+    super::announcer::start_if_due(&t);
     loop {
         tokio::select! {
             _ = t.life.cancelled() => return,

@@ -196,7 +196,8 @@ fn finish(
     contributors: &[PeerKey],
 ) {
     if let Err(e) = written {
-        t.core.lock().picker.on_hash_done(index, false, buf, &[]);
+        // The disk's fault, not the peers': no strike, no suspect piece.
+        t.core.lock().picker.on_write_failed(index, buf);
         let path = t.storage.data_dir();
         t.fail(format!(
             "cannot write piece {index} under {}: {e}",

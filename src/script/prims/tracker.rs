@@ -92,7 +92,7 @@ fn announce(ctx: &HostContext, torrent: &str, event: &str) -> Result<Map, Box<Ev
         .unwrap_or_else(|| cfg.settings.default_tracker().url);
     // Announce as the peer of this process: the running session's id and port; with `listen_port =
     // 0` (a free port chosen at start) the session is started to have a port at all.
-    let (peer_id, port) = match ctx.peer.get() {
+    let (peer_id, port) = match ctx.block_on(ctx.peer.get())? {
         Some(s) => (s.peer_id(), s.listen_addr().port()),
         None if cfg.settings.listen_port != 0 => (ctx.peer_id, cfg.settings.listen_port),
         None => {

@@ -500,7 +500,8 @@ fn register_type(engine: &mut Engine) {
     engine.register_fn("cancel", |t: &mut Job| -> Result<(), Box<EvalAltResult>> {
         let ih = t.handle.info_hash();
         // Cancelling a job already cancelled (or removed otherwise) changes nothing.
-        if let Some(session) = t.ctx.peer.get().filter(|s| s.get(&ih).is_some()) {
+        let running = t.ctx.block_on(t.ctx.peer.get())?;
+        if let Some(session) = running.filter(|s| s.get(&ih).is_some()) {
             t.ctx
                 .block_on(session.remove(&ih))?
                 .or_else(|e| fail("cancel", format!("{e:#}")))?;

@@ -1,0 +1,144 @@
+//! Lifecycles under races: a `resume()` landing while the torrent loop starts (right after the data
+//! check) starts the announce tasks once, not twice; callers of the app's peer slot while its session
+//! starts all get that one session.
+
+use std::time::Duration;
+
+use crate::support::tracker::http_double;
+use crate::support::*;
+use btorrent::engine::{AddOptions, SessionConfig};
+use btorrent::events::EventBus;
+use btorrent::services::PeerSlot;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_racing_the_loop_start_announces_started_once() {
+    const TORRENTS: usize = 12;
+    let (base, seen) = http_double(|_| (200, b"d8:intervali1800e5:peers0:e".to_vec())).await;
+    let url = format!("{base}/announce");
+    let state = tempfile::tempdir().unwrap();
+    let s = session_with(SessionConfig {
+        // Saving resume data after the check is where the loop start used to leave room for a race.
+        resume_dir: Some(state.path().to_path_buf()),
+        ..Default::default()
+    })
+    .await;
+    let dirs: Vec<_> = (0..TORRENTS)
+        .map(|_| tempfile::tempdir().unwrap())
+        .collect();
+    for (i, dir) in dirs.iter().enumerate() {
+        let path = dir.path().join("f.bin");
+        // Big enough that the check is still running when `add` returns.
+        write_random(&path, 2 << 20, i as u64);
+        let meta = engine::torrent(&path, 256 * 1024, vec![url.clone()]);
+        let h = s
+            .add(
+                meta,
+                AddOptions {
+                    data_dir: dir.path().to_path_buf(),
+                    trackers: Some(vec![url.clone()]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        // Paused while checking; resumed the moment the check is done, as the loop starts.
+        h.pause();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while h.stats().pieces_have < h.stats().pieces_total {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the check never ended"
+            );
+            tokio::task::yield_now().await;
+        }
+        h.resume();
+    }
+    let started = || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("event=started"))
+            .count()
+    };
+    wait_until(
+        "every torrent announced started",
+        Duration::from_secs(20),
+        || started() >= TORRENTS,
+    )
+    .await;
+    // A second announce task per torrent would send its own `started` right away.
+    let end = tokio::time::Instant::now() + Duration::from_secs(2);
+    while tokio::time::Instant::now() < end {
+        assert_eq!(
+            started(),
+            TORRENTS,
+            "a torrent started its announce tasks twice"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The app's peer slot while its session starts: a caller asking for the running session waits for
+/// the one being started instead of being told there is none, and a second starter gets that same
+/// session. The start is held open by a settings file that is a FIFO nobody has written yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_session_being_started_is_waited_for_not_absent() {
+    use futures::FutureExt;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("torrents.toml");
+    let made = std::process::Command::new("mkfifo").arg(&config).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    let slot = PeerSlot::new(&config, EventBus::default());
+    let first = tokio::spawn({
+        let slot = slot.clone();
+        async move { slot.get_or_start().await }
+    });
+    // The FIFO opens for writing once the start reads the settings, holding the slot.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut fifo = loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&config)
+        {
+            Ok(f) => break f,
+            Err(_) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the start never read its settings"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    let mut running = Box::pin(slot.get());
+    assert!(
+        (&mut running).now_or_never().is_none(),
+        "a session being started was reported absent"
+    );
+    let mut second = Box::pin(slot.get_or_start());
+    assert!(
+        (&mut second).now_or_never().is_none(),
+        "a second start did not wait"
+    );
+    fifo.write_all(b"[settings]\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n")
+        .unwrap();
+    drop(fifo);
+    let first = first.await.unwrap().unwrap();
+    let running = running.await.expect("the started session");
+    let second = second.await.unwrap();
+    assert_eq!(
+        first.peer_id(),
+        second.peer_id(),
+        "two sessions were started"
+    );
+    assert_eq!(first.listen_addr(), running.listen_addr());
+    assert_eq!(first.listen_addr(), second.listen_addr());
+    slot.shutdown(Duration::from_secs(2)).await;
+    assert!(slot.get().await.is_none(), "none after shutdown");
+}
