@@ -268,3 +268,37 @@ pub fn ext_handshake(data: &[u8]) {
         assert_ne!(h.port, Some(0));
     }
 }
+
+/// A tracker's reply, announce or scrape, from a hostile tracker: never a panic; an error is one line
+/// of bounded length with no control characters (it is shown in logs and above the shell's prompt);
+/// an accepted reply holds no more peers or torrents than its bytes can carry, and its warning is fit
+/// to show.
+pub fn tracker_reply(data: &[u8]) {
+    use btorrent::announce::{parse_announce, parse_scrape, MAX_TEXT};
+    let fit = |s: &str, max: usize| s.chars().count() <= max && !s.chars().any(char::is_control);
+    match parse_announce(data) {
+        Ok(r) => {
+            assert!(r.peers.len() <= data.len() / 6, "more peers than bytes");
+            if let Some(w) = &r.warning {
+                assert!(fit(w, MAX_TEXT + 1), "warning not fit to show: {w:?}");
+            }
+        }
+        Err(e) => {
+            let m = e.to_string();
+            assert!(
+                fit(&m, MAX_ERROR_LEN),
+                "announce error not one short line: {m:?}"
+            );
+        }
+    }
+    match parse_scrape(data) {
+        Ok(files) => assert!(files.len() <= data.len() / 20, "more torrents than bytes"),
+        Err(e) => {
+            let m = e.to_string();
+            assert!(
+                fit(&m, MAX_ERROR_LEN),
+                "scrape error not one short line: {m:?}"
+            );
+        }
+    }
+}

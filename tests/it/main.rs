@@ -34,6 +34,7 @@ mod tracker_flood;
 mod tracker_hardening;
 mod tracker_pages;
 mod tracker_protocol;
+mod tracker_reply_fuzz;
 mod transfer_commands;
 mod watch;
 mod watch_e2e;

@@ -110,7 +110,7 @@ const NUMBERS: &[&[u8]] = &[
 ];
 
 /// One random edit of `buf`; `other` is another seed for splicing.
-fn mutate(rng: &mut StdRng, buf: &mut Vec<u8>, other: &[u8]) {
+pub(crate) fn mutate(rng: &mut StdRng, buf: &mut Vec<u8>, other: &[u8]) {
     let len = buf.len();
     let at = |rng: &mut StdRng| rng.gen_range(0..=len);
     match rng.gen_range(0..10) {

@@ -9,6 +9,7 @@
 //! - [`listing`]: the `/get_peers` listing btorrent's tracker serves and its client reads.
 //! - [`types`]: info-hashes and peer ids.
 //! - [`fs`]: atomic file replacement and paths confined to a folder, for every layer above.
+//! - [`text`]: text from the network made fit to show (no control characters, bounded length).
 //!
 //! The layers above: `btorrent-engine` (peers, torrents, the tracker client) and `btorrent-tracker`
 //! (the tracker server) depend on this crate; it depends on neither.
@@ -18,6 +19,7 @@ pub mod fs;
 pub mod listing;
 pub mod metainfo;
 pub mod multi_sha1;
+pub mod text;
 pub mod types;
 pub mod wire;
 

@@ -25,6 +25,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use reqwest::Url;
 
 pub use btorrent_proto::listing::{client_name, PeerList, PeerListing, PeerTorrent};
+pub use response::{parse_announce, parse_scrape, MAX_TEXT};
 pub use schedule::{AnnounceSchedule, Backoff, FAILURE_BACKOFF_FIRST, FAILURE_BACKOFF_MAX};
 
 use btorrent_proto::types::{InfoHash, PeerId};

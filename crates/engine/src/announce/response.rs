@@ -12,6 +12,10 @@ use super::{AnnounceResponse, ScrapeStats, TrackerError};
 use btorrent_proto::bencode;
 use btorrent_proto::types::InfoHash;
 
+/// Longest text taken from a reply (`failure reason`, `warning message`): a tracker's words end up in
+/// logs and above the shell's prompt.
+pub const MAX_TEXT: usize = 300;
+
 /// A decoded bencode value borrowing from the response body.
 #[derive(Debug)]
 pub(crate) enum Value<'a> {
@@ -58,10 +62,12 @@ impl<'a> Value<'a> {
         self.get(key)?.as_int().and_then(|i| u64::try_from(i).ok())
     }
 
+    /// A text field as it may be shown (a reason, a warning): no control characters, at most
+    /// [`MAX_TEXT`] characters.
     fn text(&self, key: &[u8]) -> Option<String> {
         self.get(key)?
             .as_bytes()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .map(|b| btorrent_proto::text::shown(b, MAX_TEXT))
     }
 }
 
@@ -115,7 +121,7 @@ fn top_dict(body: &[u8]) -> Result<Value<'_>, TrackerError> {
 }
 
 /// Parses an announce reply (BEP 3, compact peers of BEP 23, `peers6` of BEP 7).
-pub(crate) fn parse_announce(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
+pub fn parse_announce(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
     let v = top_dict(body)?;
     let interval = v.count(b"interval").ok_or_else(|| {
         TrackerError::BadResponse("reply has no `interval` and no `failure reason`".into())
@@ -220,7 +226,7 @@ pub(crate) fn canonical_ip(ip: IpAddr) -> IpAddr {
 }
 
 /// Parses a scrape reply (BEP 48): `files` maps each raw 20-byte info-hash to its counts.
-pub(crate) fn parse_scrape(body: &[u8]) -> Result<HashMap<InfoHash, ScrapeStats>, TrackerError> {
+pub fn parse_scrape(body: &[u8]) -> Result<HashMap<InfoHash, ScrapeStats>, TrackerError> {
     let v = top_dict(body)?;
     let Some(Value::Dict(files)) = v.get(b"files") else {
         return Err(TrackerError::BadResponse(

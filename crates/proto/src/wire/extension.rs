@@ -33,12 +33,7 @@ impl ExtHandshake {
                     if let Ok((s, _)) = bencode::read_bytes(raw, 0) {
                         // Shown in peer tables: control characters (escape sequences) never
                         // reach a terminal.
-                        let s: String = String::from_utf8_lossy(s)
-                            .chars()
-                            .take(64)
-                            .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-                            .collect();
-                        out.client = Some(s);
+                        out.client = Some(crate::text::shown(s, 64));
                     }
                 }
                 b"reqq" => {
