@@ -141,7 +141,7 @@ copies=()
 for i in $(seq 1 $((PEERS - 1))); do copies+=("$WORK/run/p$i/out/chaos.bin"); done
 copies+=("$WORK/run/lt/chaos.bin" "$WORK/run/aria2/chaos.bin")
 END=$((SECONDS + 300))
-declare -A DONE_AT
+declare -A DONE_AT=()
 while [ $SECONDS -lt $END ] && [ ${#DONE_AT[@]} -lt ${#copies[@]} ]; do
     for c in "${copies[@]}"; do
         [ -n "${DONE_AT[$c]:-}" ] && continue
