@@ -110,7 +110,7 @@ const NUMBERS: &[&[u8]] = &[
 ];
 
 /// One random edit of `buf`; `other` is another seed for splicing.
-pub(crate) fn mutate(rng: &mut StdRng, buf: &mut Vec<u8>, other: &[u8]) {
+fn mutate(rng: &mut StdRng, buf: &mut Vec<u8>, other: &[u8]) {
     let len = buf.len();
     let at = |rng: &mut StdRng| rng.gen_range(0..=len);
     match rng.gen_range(0..10) {
@@ -183,10 +183,31 @@ pub(crate) fn mutate(rng: &mut StdRng, buf: &mut Vec<u8>, other: &[u8]) {
 
 #[test]
 fn mutated_torrents_keep_every_parser_guarantee() {
-    let seeds = seeds();
-    let iters: u64 = env_or("BTORRENT_FUZZ_ITERS", 300_000);
+    let (done, accepted) = mutation_run(&seeds(), 300_000, 0x5EED_2024, |input| {
+        checks::bencode_validate(input);
+        checks::metainfo_from_bytes(input);
+        Metainfo::from_bytes(input).is_ok()
+    });
+    eprintln!("{done} mutated inputs, {accepted} accepted as torrents");
+    assert!(
+        accepted * 100 >= done && accepted < done,
+        "mutations should yield both valid and invalid torrents: {accepted} of {done}"
+    );
+}
+
+/// Feeds `check` mutations of `seeds` (1 to 4 [`mutate`] steps each) until `BTORRENT_FUZZ_ITERS`
+/// inputs (default `iters`) or `BTORRENT_FUZZ_SECS` (default 4) have passed, from the seed
+/// `BTORRENT_FUZZ_SEED` (default `seed`). `check` panics on a violated property (the input is then
+/// printed in hex) and says whether the input was accepted. Returns (inputs, accepted).
+pub(crate) fn mutation_run(
+    seeds: &[Vec<u8>],
+    iters: u64,
+    seed: u64,
+    check: impl Fn(&[u8]) -> bool,
+) -> (u64, u64) {
+    let iters: u64 = env_or("BTORRENT_FUZZ_ITERS", iters);
     let budget = Duration::from_secs_f64(env_or("BTORRENT_FUZZ_SECS", 4.0));
-    let seed: u64 = env_or("BTORRENT_FUZZ_SEED", 0x5EED_2024);
+    let seed: u64 = env_or("BTORRENT_FUZZ_SEED", seed);
     let mut rng = StdRng::seed_from_u64(seed);
     let start = Instant::now();
     let (mut done, mut accepted) = (0u64, 0u64);
@@ -196,30 +217,22 @@ fn mutated_torrents_keep_every_parser_guarantee() {
         for _ in 0..rng.gen_range(1..=4) {
             mutate(&mut rng, &mut input, other);
         }
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            checks::bencode_validate(&input);
-            checks::metainfo_from_bytes(&input);
-        }));
-        if let Err(panic) = result {
-            eprintln!(
-                "input {done} (seed {seed:#x}) broke a guarantee; {} bytes, hex: {}",
-                input.len(),
-                hex::encode(&input)
-            );
-            std::panic::resume_unwind(panic);
+        match catch_unwind(AssertUnwindSafe(|| check(&input))) {
+            Ok(ok) => accepted += u64::from(ok),
+            Err(panic) => {
+                eprintln!(
+                    "input {done} (seed {seed:#x}) broke a guarantee; {} bytes, hex: {}",
+                    input.len(),
+                    hex::encode(&input)
+                );
+                std::panic::resume_unwind(panic);
+            }
         }
-        accepted += u64::from(Metainfo::from_bytes(&input).is_ok());
         done += 1;
     }
-    eprintln!(
-        "{done} mutated inputs in {:.1} s, {accepted} accepted as torrents",
-        start.elapsed().as_secs_f64()
-    );
+    eprintln!("{:.1} s", start.elapsed().as_secs_f64());
     assert!(done >= 1000, "too few inputs in the time budget: {done}");
-    assert!(
-        accepted * 100 >= done && accepted < done,
-        "mutations should yield both valid and invalid torrents: {accepted} of {done}"
-    );
+    (done, accepted)
 }
 
 /// Bytes that are not derived from a torrent at all: random bencode-like token soup.

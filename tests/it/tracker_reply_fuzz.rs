@@ -5,15 +5,9 @@
 //! failure reproduces. `BTORRENT_FUZZ_ITERS` (default 200,000), `BTORRENT_FUZZ_SECS` (default 4) and
 //! `BTORRENT_FUZZ_SEED` as there; `cargo +nightly fuzz run tracker_reply` is the coverage-guided run.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::{Duration, Instant};
-
 use crate::fuzz_checks as checks;
-use crate::metainfo_fuzz::mutate;
-use crate::support::env_or;
+use crate::metainfo_fuzz::mutation_run;
 use btorrent::announce::{parse_announce, parse_scrape};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 fn replies() -> Vec<Vec<u8>> {
     let long_reason = "x".repeat(5000);
@@ -39,33 +33,10 @@ fn mutated_tracker_replies_keep_every_parser_guarantee() {
     assert_eq!(parse_announce(&seeds[0]).unwrap().peers.len(), 2);
     assert_eq!(parse_scrape(&seeds[6]).unwrap().len(), 2);
 
-    let iters: u64 = env_or("BTORRENT_FUZZ_ITERS", 200_000);
-    let budget = Duration::from_secs_f64(env_or("BTORRENT_FUZZ_SECS", 4.0));
-    let seed: u64 = env_or("BTORRENT_FUZZ_SEED", 0x7AC_4E2);
-    let mut rng = StdRng::seed_from_u64(seed);
-    let start = Instant::now();
-    let (mut done, mut accepted) = (0u64, 0u64);
-    while done < iters && start.elapsed() < budget {
-        let mut input = seeds[rng.gen_range(0..seeds.len())].clone();
-        let other = &seeds[rng.gen_range(0..seeds.len())];
-        for _ in 0..rng.gen_range(1..=4) {
-            mutate(&mut rng, &mut input, other);
-        }
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| checks::tracker_reply(&input))) {
-            eprintln!(
-                "input {done} (seed {seed:#x}) broke a guarantee; {} bytes, hex: {}",
-                input.len(),
-                hex::encode(&input)
-            );
-            std::panic::resume_unwind(panic);
-        }
-        accepted += u64::from(parse_announce(&input).is_ok());
-        done += 1;
-    }
-    eprintln!(
-        "{done} mutated replies in {:.1} s, {accepted} accepted as announce replies",
-        start.elapsed().as_secs_f64()
-    );
-    assert!(done >= 1000, "too few inputs in the time budget: {done}");
+    let (done, accepted) = mutation_run(&seeds, 200_000, 0x7AC_4E2, |input| {
+        checks::tracker_reply(input);
+        parse_announce(input).is_ok()
+    });
+    eprintln!("{done} mutated replies, {accepted} accepted as announce replies");
     assert!(accepted > 0 && accepted < done, "{accepted} of {done}");
 }
