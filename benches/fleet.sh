@@ -1,0 +1,307 @@
+#!/usr/bin/env bash
+# The fleet benchmark: one seeder and N leechers, each host in its own network namespace with a veth
+# pair into one bridge, every link shaped with tc tbf both ways (upload and download), addresses from
+# 198.18.0.0/15 (the range set aside for benchmarks), the tracker on the bridge (unshaped). The same
+# swarm is run with btorrent, libtorrent (python3-libtorrent) and aria2c in one run, and the script
+# prints for each: wall time (start of the leechers to the last one verified), its ratio to the link
+# limit (file size / link rate: the time one leecher needs on its own link), payload bytes received
+# beyond the file (duplicates and bad pieces, as the client reports them), bytes on the leechers' wires
+# per byte of file, and the CPU seconds all its processes used.
+#
+#   benches/fleet.sh [CASE...]      CASE: n12 n24 mixed late seeder-leaves (default: all five)
+#   env: SIZE_MB (100), RATE_MBIT (100), SLOW_MBIT (20), CLIENTS ("btorrent libtorrent aria2"),
+#        BENCH_DIR (/tmp/btorrent-fleet), LEECH_TIMEOUT (300 s per leecher)
+#
+# Cases:
+#   n12, n24       1 seeder -> N leechers, every link at RATE_MBIT.
+#   mixed          N = 12, a quarter of the leechers at SLOW_MBIT.
+#   late           N = 12; one more leecher joins after one link limit (about half of the run).
+#   seeder-leaves  N = 12; the seeder is stopped once it has sent 1.25x the file on its wire, so the
+#                  swarm must finish from what the leechers hold (a seeder that sent the same pieces
+#                  twice leaves a swarm that cannot finish: such a run shows FAIL).
+#
+# Needs root (ip netns, tc), iproute2, the tbf qdisc, python3-libtorrent, aria2, mktorrent. Not a test:
+# figures depend on the machine. Every namespace and process it makes is removed on exit (trap), and
+# every wait is bounded.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+. "$ROOT/benches/lib.sh"
+need "benches/fleet.sh" ip tc mktorrent aria2c /usr/bin/python3 bc
+[ "$(id -u)" = 0 ] || { echo "benches/fleet.sh needs root (network namespaces and tc)" >&2; exit 1; }
+
+WORK="${BENCH_DIR:-/tmp/btorrent-fleet}"
+SIZE_MB="${SIZE_MB:-100}"
+RATE="${RATE_MBIT:-100}"
+SLOW="${SLOW_MBIT:-20}"
+CLIENTS="${CLIENTS:-btorrent libtorrent aria2}"
+LEECH_TIMEOUT="${LEECH_TIMEOUT:-300}"
+CASES=("$@")
+[ ${#CASES[@]} -gt 0 ] || CASES=(n12 n24 mixed late seeder-leaves)
+
+TAG="bf$$"
+HUB="$TAG-hub"
+HUB_IP=198.18.0.1
+TPORT=6969
+PIDS=()
+HOSTS=0
+
+host_ns() { echo "$TAG-h$1"; }
+host_ip() { echo "198.18.0.$((10 + $1))"; }
+
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for i in $(seq 0 $((HOSTS - 1))); do ip netns del "$(host_ns "$i")" 2>/dev/null || true; done
+    ip netns del "$HUB" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# make_hosts COUNT: the hub namespace with the bridge, and COUNT hosts (0 = the seeder) wired into it.
+make_hosts() {
+    local count=$1 i ns a b
+    ip netns add "$HUB"
+    ip -n "$HUB" link set lo up
+    ip -n "$HUB" link add br0 type bridge
+    ip -n "$HUB" addr add "$HUB_IP/16" dev br0
+    ip -n "$HUB" link set br0 up
+    for i in $(seq 0 $((count - 1))); do
+        ns=$(host_ns "$i"); a="${TAG}a$i"; b="${TAG}b$i"
+        ip netns add "$ns"
+        HOSTS=$((i + 1))
+        ip link add "$a" type veth peer name "$b"
+        ip link set "$a" netns "$ns"
+        ip link set "$b" netns "$HUB"
+        ip -n "$ns" link set "$a" name eth0
+        ip -n "$ns" link set lo up
+        ip -n "$ns" addr add "$(host_ip "$i")/16" dev eth0
+        ip -n "$ns" link set eth0 up
+        ip -n "$HUB" link set "$b" master br0
+        ip -n "$HUB" link set "$b" up
+    done
+}
+
+# shape I MBIT: host I's link at MBIT each way (tbf on both ends of its veth pair).
+shape() {
+    local i=$1 mbit=$2 spec
+    spec="rate ${mbit}mbit burst 64kb latency 100ms"
+    tc -n "$(host_ns "$i")" qdisc replace dev eth0 root tbf $spec
+    tc -n "$HUB" qdisc replace dev "${TAG}b$i" root tbf $spec
+}
+
+in_host() { local i=$1; shift; ip netns exec "$(host_ns "$i")" "$@"; }
+rx_bytes() { in_host "$1" cat /sys/class/net/eth0/statistics/rx_bytes; }
+tx_bytes() { in_host "$1" cat /sys/class/net/eth0/statistics/tx_bytes; }
+
+# The data and the torrent: 256 KiB pieces, announcing to the tracker on the bridge.
+DATA_DIR="$WORK/src"
+DATA="$DATA_DIR/fleet-$SIZE_MB.bin"
+random_file "$DATA" $((SIZE_MB * 1048576))
+BYTES=$(stat -c %s "$DATA")
+TOR="$WORK/fleet-$SIZE_MB.torrent"
+rm -f "$TOR"
+mktorrent -l 18 -a "http://$HUB_IP:$TPORT/announce" -o "$TOR" "$DATA" >/dev/null
+
+echo "building btorrent (release)..." >&2
+(cd "$ROOT" && cargo build --release --quiet --bin btorrent)
+BT="$ROOT/target/release/btorrent"
+
+# Leechers run under /usr/bin/time (outside `timeout`, so the timeout's signal reaches the client); the
+# seeder's CPU is read from /proc before it is stopped. Summed per client.
+proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%.2f 0\n", ($12 + $13) / hz}' "/proc/$1/stat" 2>/dev/null || true; }
+cpu_sum() { cat "$@" 2>/dev/null | awk 'NF==2 && $1 ~ /^[0-9.]+$/ {s += $1 + $2} END {printf "%.1f", s}'; }
+
+# start_tracker DIR: btorrent's tracker in the hub namespace (the same tracker for every client).
+start_tracker() {
+    local dir=$1
+    mkdir -p "$dir"
+    printf '[settings]\n' > "$dir/torrents.toml"
+    (cd "$dir" && exec ip netns exec "$HUB" "$BT" -c "$dir/torrents.toml" tracker --bind "$HUB_IP:$TPORT" \
+        > "$dir/tracker.log" 2>&1) &
+    PIDS+=("$!")
+    for _ in $(seq 100); do
+        ip netns exec "$HUB" bash -c "exec 3<>/dev/tcp/$HUB_IP/$TPORT" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "the tracker did not start; see $dir/tracker.log" >&2
+    exit 1
+}
+
+# bt_config DIR IP: a btorrent host's settings.
+bt_config() {
+    mkdir -p "$1"
+    printf '[settings]\nlisten_ip = "%s"\nlisten_port = 6881\noutput_dir = "%s"\n' "$2" "$1/out" > "$1/torrents.toml"
+}
+
+# seed CLIENT DIR: starts host 0 seeding (data in $DATA_DIR); SEED_PID is the client's own process (the
+# subshell execs `ip netns exec`, which execs the client), so a kill reaches it.
+seed() {
+    local client=$1 dir=$2 ip; ip=$(host_ip 0)
+    mkdir -p "$dir"
+    case "$client" in
+        btorrent)
+            bt_config "$dir" "$ip"
+            (cd "$dir" && exec ip netns exec "$(host_ns 0)" "$BT" -c "$dir/torrents.toml" seed "$TOR" --data "$DATA_DIR" > "$dir/log" 2>&1) &
+            ;;
+        libtorrent)
+            (exec ip netns exec "$(host_ns 0)" /usr/bin/python3 "$ROOT/benches/fleet_lt.py" seed "$TOR" "$DATA_DIR" --ip "$ip" > "$dir/log" 2>&1) &
+            ;;
+        aria2)
+            (exec ip netns exec "$(host_ns 0)" aria2c --dir="$DATA_DIR" --check-integrity=true --bt-hash-check-seed=true --seed-ratio=0.0 \
+                --listen-port=6881 --interface="$ip" --enable-dht=false --enable-dht6=false \
+                --bt-enable-lpd=false --enable-peer-exchange=false --file-allocation=none \
+                --bt-max-peers=0 --disable-ipv6=true --summary-interval=0 --console-log-level=notice \
+                --allow-overwrite=false "$TOR" > "$dir/log" 2>&1) &
+            ;;
+    esac
+    SEED_PID=$!
+    PIDS+=("$SEED_PID")
+    # Ready when the tracker lists it as a seeder (it has checked its data).
+    for _ in $(seq 600); do
+        if ip netns exec "$HUB" curl -s -m 1 "http://$HUB_IP:$TPORT/scrape?info_hash=$INFO_HASH_Q" \
+            | grep -q 'completei[1-9]'; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "$client: the seeder did not reach the tracker; see $dir/log" >&2
+    return 1
+}
+
+# leech CLIENT I DIR: host I downloads into DIR/out; writes DIR/result "exit_code seconds redundant".
+leech() {
+    local client=$1 i=$2 dir=$3 ip t0 rc=0 red=-
+    ip=$(host_ip "$i")
+    mkdir -p "$dir/out"
+    t0=$(date +%s.%N)
+    case "$client" in
+        btorrent)
+            bt_config "$dir" "$ip"
+            (cd "$dir" && in_host "$i" /usr/bin/time -f "%U %S" -o "$dir/cpu" timeout "$LEECH_TIMEOUT" \
+                "$BT" -c "$dir/torrents.toml" run "$ROOT/benches/fleet-leech.rhai" "$TOR" "$dir/out") \
+                > "$dir/log" 2>&1 || rc=$?
+            red=$(sed -n 's/^FLEET downloaded=\([0-9]*\).*/\1/p' "$dir/log")
+            [ -n "$red" ] && red=$((red - BYTES)) || red=-
+            ;;
+        libtorrent)
+            in_host "$i" /usr/bin/time -f "%U %S" -o "$dir/cpu" timeout "$LEECH_TIMEOUT" \
+                /usr/bin/python3 "$ROOT/benches/fleet_lt.py" leech "$TOR" "$dir/out" --ip "$ip" \
+                > "$dir/log" 2>&1 || rc=$?
+            red=$(sed -n 's/^FLEET .*redundant=\([0-9]*\).*/\1/p' "$dir/log")
+            [ -n "$red" ] || red=-
+            ;;
+        aria2)
+            in_host "$i" /usr/bin/time -f "%U %S" -o "$dir/cpu" timeout "$LEECH_TIMEOUT" \
+                aria2c --dir="$dir/out" --seed-time=0 --listen-port=6881 --interface="$ip" \
+                --enable-dht=false --enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=false \
+                --file-allocation=none --bt-max-peers=0 --disable-ipv6=true --summary-interval=0 \
+                --console-log-level=notice "$TOR" > "$dir/log" 2>&1 || rc=$?
+            ;;
+    esac
+    if [ "$rc" = 0 ] && ! cmp -s "$DATA" "$dir/out/$(basename "$DATA")"; then rc=99; fi
+    echo "$rc $(echo "$(date +%s.%N) - $t0" | bc) $red" > "$dir/result"
+}
+
+INFO_HASH_Q=$(/usr/bin/python3 - "$TOR" <<'EOF'
+import hashlib, sys, urllib.parse
+raw = open(sys.argv[1], "rb").read()
+# The info dict is the value of the top-level "4:info" key; find its bencoded extent.
+def end(b, i):
+    c = b[i:i+1]
+    if c == b"i": return b.index(b"e", i) + 1
+    if c in (b"l", b"d"):
+        i += 1
+        while b[i:i+1] != b"e": i = end(b, i)
+        return i + 1
+    n = b.index(b":", i); return n + 1 + int(b[i:n])
+s = raw.index(b"4:info") + 6
+print(urllib.parse.quote_from_bytes(hashlib.sha1(raw[s:end(raw, s)]).digest(), safe=""))
+EOF
+)
+
+LIMIT=$(echo "scale=3; $BYTES * 8 / ($RATE * 1000000)" | bc)
+SLOW_LIMIT=$(echo "scale=3; $BYTES * 8 / ($SLOW * 1000000)" | bc)
+ROWS=()
+
+# run_case CASE CLIENT
+run_case() {
+    local case=$1 client=$2 n=12 late=0 leaves=0 slow=0 i
+    case "$case" in
+        n12) ;;
+        n24) n=24 ;;
+        mixed) slow=$((12 / 4)) ;;
+        late) late=1 ;;
+        seeder-leaves) leaves=1 ;;
+        *) echo "unknown case $case" >&2; exit 2 ;;
+    esac
+    local run="$WORK/run/$case-$client"
+    rm -rf "$run"; mkdir -p "$run"
+    for i in $(seq 0 $((n + late))); do
+        if [ "$i" -ge 1 ] && [ "$i" -le "$slow" ]; then shape "$i" "$SLOW"; else shape "$i" "$RATE"; fi
+    done
+    start_tracker "$run/tracker"
+    local tracker_pid=${PIDS[-1]}
+    if ! seed "$client" "$run/seed"; then
+        ROWS+=("$(printf '%-14s %-11s seeder failed to start' "$case" "$client")")
+        kill "$SEED_PID" "$tracker_pid" 2>/dev/null || true
+        return
+    fi
+    local rx0=() seed_tx0 t0 lp=() stopper=""
+    for i in $(seq 1 $((n + late))); do rx0[i]=$(rx_bytes "$i"); done
+    seed_tx0=$(tx_bytes 0)
+    t0=$(date +%s.%N)
+    for i in $(seq 1 "$n"); do leech "$client" "$i" "$run/l$i" & lp+=("$!"); done
+    if [ "$late" = 1 ]; then
+        (sleep "$LIMIT"; leech "$client" $((n + 1)) "$run/l$((n + 1))") & lp+=("$!")
+    fi
+    if [ "$leaves" = 1 ]; then
+        (
+            while [ $(( $(tx_bytes 0) - seed_tx0 )) -lt $((BYTES * 5 / 4)) ]; do sleep 0.1; done
+            proc_cpu "$SEED_PID" > "$run/seed/cpu"
+            kill "$SEED_PID" 2>/dev/null || true
+            echo "$(date +%s.%N) - $t0" | bc > "$run/seeder-left"
+        ) & stopper=$!
+    fi
+    wait "${lp[@]}" || true
+    local wall; wall=$(echo "$(date +%s.%N) - $t0" | bc)
+    [ -n "$stopper" ] && kill "$stopper" 2>/dev/null || true
+    [ -f "$run/seeder-left" ] || proc_cpu "$SEED_PID" > "$run/seed/cpu"
+    kill "$SEED_PID" "$tracker_pid" 2>/dev/null || true
+    wait "$SEED_PID" 2>/dev/null || true
+
+    # Per leecher: exit code, seconds, redundant bytes; wire bytes per byte of file.
+    local ok=OK red=0 redknown=1 rx=0 fast_max=0 slow_max=0 late_s=- r s d
+    for i in $(seq 1 $((n + late))); do
+        read -r r s d < "$run/l$i/result" || { r=98; s=0; d=-; }
+        [ "$r" = 0 ] || ok="FAIL(l$i rc=$r)"
+        if [ "$d" = - ]; then redknown=0; else red=$((red + d)); fi
+        rx=$((rx + $(rx_bytes "$i") - rx0[i]))
+        if [ "$late" = 1 ] && [ "$i" = $((n + 1)) ]; then late_s=$s
+        elif [ "$i" -le "$slow" ]; then slow_max=$(echo "if ($s > $slow_max) $s else $slow_max" | bc)
+        else fast_max=$(echo "if ($s > $fast_max) $s else $fast_max" | bc); fi
+    done
+    local total=$((BYTES * (n + late))) redp=- note=""
+    [ "$redknown" = 1 ] && redp=$(echo "scale=2; 100 * $red / $total" | bc)%
+    case "$case" in
+        mixed) note="fast leechers $(printf %.1f "$fast_max") s = $(echo "scale=2; $fast_max / $LIMIT" | bc)x; slow $(printf %.1f "$slow_max") s = $(echo "scale=2; $slow_max / $SLOW_LIMIT" | bc)x their limit" ;;
+        late) note="late joiner $(printf %.1f "$late_s") s from its start" ;;
+        seeder-leaves) note="seeder left at $(printf %.1f "$(cat "$run/seeder-left" 2>/dev/null || echo 0)") s" ;;
+    esac
+    ROWS+=("$(printf '%-14s %-11s %7.1f %6.2fx %10s %6.3f %7s  %-6s %s' "$case" "$client" "$wall" \
+        "$(echo "scale=3; $wall / $LIMIT" | bc)" "$redp" "$(echo "scale=3; $rx / $total" | bc)" \
+        "$(cpu_sum "$run"/seed/cpu "$run"/l*/cpu)" "$ok" "$note")")
+}
+
+MAX_HOSTS=26
+make_hosts "$MAX_HOSTS"
+for case in "${CASES[@]}"; do
+    for client in $CLIENTS; do
+        echo "running $case with $client..." >&2
+        run_case "$case" "$client"
+    done
+done
+
+echo
+echo "1 seeder -> N leechers, $BYTES bytes, links at $RATE Mbit/s each way (tbf), $(nproc) cores;"
+echo "link limit = size / link rate = ${LIMIT} s; redundant = payload received beyond the file (client's count);"
+echo "wire = bytes on the leechers' links per byte of file (headers included); cpu = all the client's processes"
+printf '%-14s %-11s %7s %7s %10s %6s %7s  %-6s %s\n' case client wall_s x_limit redundant wire cpu_s ok note
+printf '%s\n' "${ROWS[@]}"
