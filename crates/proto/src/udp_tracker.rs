@@ -39,7 +39,7 @@ const ERROR: u32 = 3;
 /// Why a packet could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PacketError {
-    #[error("packet of {len} bytes is shorter than a {what} ({need} bytes)")]
+    #[error("{what} of {len} bytes is too short (at least {need})")]
     TooShort {
         what: &'static str,
         len: usize,
