@@ -573,6 +573,15 @@ async fn client_announces_and_scrapes_our_tracker_over_udp() {
         matches!(&e, TrackerError::Failure(m) if m == "invalid port"),
         "{e}"
     );
+    // A udp:// URL without a port is refused with one clear line.
+    let e = client
+        .announce("udp://127.0.0.1/announce", &req(5, 1, 0, None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid tracker URL \"udp://127.0.0.1/announce\": a udp:// tracker needs a port"
+    );
     tt.stop().await;
 }
 
