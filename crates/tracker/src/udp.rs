@@ -20,9 +20,11 @@
 
 use std::future::Future;
 use std::hash::BuildHasher;
+use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::HeaderMap;
 use tokio::net::UdpSocket;
@@ -37,6 +39,19 @@ use btorrent_proto::udp_tracker::{is_ipv6, Request, Response};
 pub const BUCKET_SECS: u32 = 60;
 /// Largest packet read; larger ones are cut and then fail to decode.
 const MAX_PACKET: usize = 2048;
+/// Worker threads at most.
+pub const MAX_WORKERS: usize = 8;
+/// How often a worker blocked in `recv_from` looks whether it should stop.
+const STOP_CHECK: Duration = Duration::from_millis(200);
+
+/// Tells the workers to stop when dropped (shutdown, or the serving future dropped).
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
 
 /// The per-process key of connection ids and the UDP counters.
 #[derive(Default)]
@@ -195,41 +210,61 @@ impl Tracker {
         }
     }
 
-    /// Serves BEP 15 on `socket` until `shutdown` completes. Expiry of idle peers is run by
-    /// [`serve`](Self::serve) (or [`spawn_expiry`](Self::spawn_expiry)), not here; see
-    /// [`serve_with_udp`](Self::serve_with_udp) for both sides at once.
+    /// Serves BEP 15 on `socket` until `shutdown` completes (or this future is dropped), on one
+    /// thread per core (at most [`MAX_WORKERS`]) blocked in `recv_from` on the one socket: the kernel
+    /// hands each packet to one of them, and no packet costs a trip through the async runtime. Expiry
+    /// of idle peers is run by [`serve`](Self::serve) (or [`spawn_expiry`](Self::spawn_expiry)), not
+    /// here; see [`serve_with_udp`](Self::serve_with_udp) for both sides at once. Returns once every
+    /// worker has stopped, so the port is free again.
     pub async fn serve_udp(
         self,
         socket: UdpSocket,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let socket = Arc::new(socket);
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..workers {
-            let (t, socket) = (self.clone(), socket.clone());
-            tasks.spawn(async move { t.udp_worker(&socket).await });
+        let socket = socket.into_std()?;
+        socket.set_nonblocking(false)?;
+        socket.set_read_timeout(Some(STOP_CHECK))?;
+        let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(MAX_WORKERS));
+        let mut threads = Vec::with_capacity(workers);
+        for i in 0..workers {
+            let (t, socket, stop) = (self.clone(), socket.try_clone()?, stop.0.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("udp-tracker-{i}"))
+                    .spawn(move || t.udp_worker(&socket, &stop))?,
+            );
         }
+        drop(socket);
         shutdown.await;
-        tasks.abort_all();
+        stop.0.store(true, Ordering::Relaxed);
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
         Ok(())
     }
 
-    async fn udp_worker(&self, socket: &UdpSocket) {
+    fn udp_worker(&self, socket: &std::net::UdpSocket, stop: &AtomicBool) {
         let mut buf = vec![0u8; MAX_PACKET];
         let mut out = Vec::with_capacity(MAX_PACKET);
-        loop {
-            let (len, from) = match socket.recv_from(&mut buf).await {
+        while !stop.load(Ordering::Relaxed) {
+            let (len, from) = match socket.recv_from(&mut buf) {
                 Ok(got) => got,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    continue
+                }
                 // ICMP errors of earlier sends and the like: pause rather than spin, then go on.
                 Err(_) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    std::thread::sleep(Duration::from_millis(10));
                     continue;
                 }
             };
             if self.answer_udp(&buf[..len], from, &mut out) {
                 // A full send buffer or an unreachable client loses this reply only.
-                let _ = socket.send_to(&out, from).await;
+                let _ = socket.send_to(&out, from);
             }
         }
     }
