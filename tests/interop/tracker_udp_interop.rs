@@ -1,11 +1,11 @@
 //! UDP trackers (BEP 15) with real programs: btorrent's client against opentracker's UDP side (it
-//! answers UDP on its HTTP port), and aria2c and libtorrent swarming through btorrent's tracker over
-//! `udp://` only. Ignored by default like every interop test; CI installs the packages.
+//! answers UDP on its HTTP port), and aria2c, libtorrent and transmission swarming through btorrent's
+//! tracker over `udp://` only. Ignored by default like every interop test; CI installs the packages.
 
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::clients::{aria2, libtorrent, OpenTracker};
+use crate::support::clients::{aria2, libtorrent, transmission, OpenTracker};
 use crate::tracker_interop::{against_opentracker, transfer_via};
 use btorrent::InfoHash;
 
@@ -50,6 +50,17 @@ async fn aria2c_seeds_to_libtorrent_through_our_udp_tracker() {
     transfer_via(
         true,
         |data, port, tor| aria2_udp(data, port, tor, true),
+        |out, port, tor| libtorrent("leech", tor, out, port),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs transmission-cli and python3-libtorrent"]
+async fn transmission_seeds_to_libtorrent_through_our_udp_tracker() {
+    transfer_via(
+        true,
+        |data, port, tor| transmission(data.parent().unwrap(), tor, data, port).0,
         |out, port, tor| libtorrent("leech", tor, out, port),
     )
     .await;
