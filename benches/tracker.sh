@@ -121,7 +121,7 @@ import re, sys
 text, port, secs, workers, torrents, peers = open(sys.argv[1]).read(), *sys.argv[2:]
 want = {
     ("", "server_address"): '"127.0.0.1:%s"' % port, ("", "workers"): workers,
-    ("", "duration"): secs, ("", "summarize_last"): "0", ("", "log_level"): '"error"',
+    ("", "duration"): secs, ("", "summarize_last"): "0",
     ("requests", "number_of_torrents"): torrents, ("requests", "number_of_peers"): peers,
     ("requests", "announce_peers_wanted"): "30",
 }
