@@ -36,6 +36,7 @@ mod tracker_pages;
 mod tracker_protocol;
 mod tracker_reply_fuzz;
 mod tracker_udp;
+mod tracker_udp_codec;
 mod tracker_udp_fuzz;
 mod tracker_udp_swarm;
 mod transfer_commands;
