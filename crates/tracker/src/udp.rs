@@ -36,11 +36,11 @@ use btorrent_proto::tracker::{AnnounceEvent, AnnounceResponse, ScrapeStats};
 use btorrent_proto::udp_tracker::{is_ipv6, Request, Response};
 
 /// Width of the time bucket a connection id is tied to, in seconds.
-pub const BUCKET_SECS: u32 = 60;
+const BUCKET_SECS: u32 = 60;
 /// Largest packet read; larger ones are cut and then fail to decode.
 const MAX_PACKET: usize = 2048;
 /// Worker threads at most.
-pub const MAX_WORKERS: usize = 8;
+const MAX_WORKERS: usize = 8;
 /// How often a worker blocked in `recv_from` looks whether it should stop.
 const STOP_CHECK: Duration = Duration::from_millis(200);
 
@@ -211,7 +211,7 @@ impl Tracker {
     }
 
     /// Serves BEP 15 on `socket` until `shutdown` completes (or this future is dropped), on one
-    /// thread per core (at most [`MAX_WORKERS`]) blocked in `recv_from` on the one socket: the kernel
+    /// thread per core (at most 8) blocked in `recv_from` on the one socket: the kernel
     /// hands each packet to one of them, and no packet costs a trip through the async runtime. Expiry
     /// of idle peers is run by [`serve`](Self::serve) (or [`spawn_expiry`](Self::spawn_expiry)), not
     /// here; see [`serve_with_udp`](Self::serve_with_udp) for both sides at once. Returns once every
