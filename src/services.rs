@@ -469,6 +469,10 @@ impl RunningTracker {
                 }
             })?;
         let addr = listener.local_addr()?;
+        // BEP 15 on the same address and port, as opentracker does.
+        let udp = tokio::net::UdpSocket::bind(addr).await.with_context(|| {
+            format!("the tracker cannot listen for UDP announces on {addr} (another program has that UDP port)")
+        })?;
         let sync = cfg.settings.tracker_private.then(|| {
             let path = config_path.to_path_buf();
             let t = tracker.clone();
@@ -480,7 +484,7 @@ impl RunningTracker {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            if let Err(e) = serving.serve(listener, shutdown).await {
+            if let Err(e) = serving.serve_with_udp(listener, udp, shutdown).await {
                 tracing::error!("tracker stopped: {e:#}");
             }
         });

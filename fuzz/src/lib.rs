@@ -302,3 +302,78 @@ pub fn tracker_reply(data: &[u8]) {
         }
     }
 }
+
+/// A UDP tracker packet (BEP 15) from anyone, read by both sides:
+///
+/// - the client's reply decoder (IPv4 and IPv6 peer formats) never panics, an error is one short line,
+///   an accepted reply re-encodes to a packet that decodes to the same reply, and no more peers come
+///   out than the bytes hold;
+/// - the server's request decoder never panics and an accepted request survives a round trip;
+/// - btorrent's tracker, given the packet as it is and with a valid connection id put in its place,
+///   never amplifies: no reply to junk, and no reply longer than the request except an announce
+///   reply (which needs a connection id, so an address that really receives our packets).
+pub fn udp_tracker_packet(data: &[u8]) {
+    use btorrent::tracker::{Tracker, TrackerConfig};
+    use btorrent::udp_tracker::{Request, Response};
+    use std::sync::OnceLock;
+    for ipv6 in [false, true] {
+        match Response::decode(data, ipv6) {
+            Ok(resp) => {
+                if let Response::Announce { reply, .. } = &resp {
+                    assert!(reply.peers.len() <= data.len() / 6, "more peers than bytes");
+                }
+                if !matches!(resp, Response::Error { .. }) {
+                    let mut again = Vec::new();
+                    resp.encode(ipv6, &mut again);
+                    assert_eq!(Response::decode(&again, ipv6).as_ref(), Ok(&resp));
+                }
+            }
+            Err(e) => check_one_line(&e.to_string()),
+        }
+    }
+    match Request::decode(data) {
+        Ok(req) => {
+            let mut again = Vec::new();
+            req.encode(&mut again);
+            assert_eq!(Request::decode(&again).as_ref(), Ok(&req));
+        }
+        Err(e) => check_one_line(&e.to_string()),
+    }
+
+    static TRACKER: OnceLock<Tracker> = OnceLock::new();
+    let tracker = TRACKER.get_or_init(|| Tracker::new(TrackerConfig::default()));
+    let from: std::net::SocketAddr = "192.0.2.7:6881".parse().unwrap();
+    let mut out = Vec::new();
+    let mut connect = 0x0417_2710_1980u64.to_be_bytes().to_vec();
+    connect.extend_from_slice(&[0, 0, 0, 0, 1, 2, 3, 4]);
+    assert!(tracker.answer_udp(&connect, from, &mut out) && out.len() == 16);
+    let id = out[8..16].to_vec();
+    let mut with_id = data.to_vec();
+    if with_id.len() >= 8 {
+        with_id[..8].copy_from_slice(&id);
+    }
+    for packet in [data, &with_id[..]] {
+        if tracker.answer_udp(packet, from, &mut out) {
+            let announce_reply = out.len() >= 4 && out[..4] == [0, 0, 0, 1];
+            assert!(
+                announce_reply || out.len() <= packet.len(),
+                "a {}-byte reply to a {}-byte packet",
+                out.len(),
+                packet.len()
+            );
+            assert!(
+                Response::decode(&out, false).is_ok(),
+                "an undecodable reply"
+            );
+        } else {
+            assert!(out.is_empty());
+        }
+    }
+}
+
+fn check_one_line(m: &str) {
+    assert!(
+        m.len() <= MAX_ERROR_LEN && !m.chars().any(char::is_control),
+        "error not one short line: {m:?}"
+    );
+}

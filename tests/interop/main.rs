@@ -7,3 +7,4 @@ mod support;
 mod engine_interop;
 mod metainfo_interop;
 mod tracker_interop;
+mod tracker_udp_interop;

@@ -28,16 +28,33 @@ impl TestTracker {
     }
 
     pub async fn start_on(bind: impl ToSocketAddrs, cfg: TrackerConfig) -> Self {
+        Self::start_serving(bind, cfg, false).await
+    }
+
+    /// HTTP and UDP (BEP 15) on the same address and port, as the app's embedded tracker serves.
+    pub async fn start_with_udp(bind: impl ToSocketAddrs, cfg: TrackerConfig) -> Self {
+        Self::start_serving(bind, cfg, true).await
+    }
+
+    async fn start_serving(bind: impl ToSocketAddrs, cfg: TrackerConfig, udp: bool) -> Self {
         let tracker = Tracker::new(cfg);
         let listener = TcpListener::bind(bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, rx) = oneshot::channel::<()>();
-        let serve = tracker.clone().serve(listener, async move {
+        let shutdown = async move {
             let _ = rx.await;
-        });
-        let task = tokio::spawn(async move {
-            let _ = serve.await;
-        });
+        };
+        let t = tracker.clone();
+        let task = if udp {
+            let socket = tokio::net::UdpSocket::bind(addr).await.unwrap();
+            tokio::spawn(async move {
+                let _ = t.serve_with_udp(listener, socket, shutdown).await;
+            })
+        } else {
+            tokio::spawn(async move {
+                let _ = t.serve(listener, shutdown).await;
+            })
+        };
         TestTracker {
             tracker,
             addr,
@@ -62,6 +79,11 @@ impl TestTracker {
 
     pub fn announce_url(&self) -> String {
         format!("{}/announce", self.base())
+    }
+
+    /// `udp://127.0.0.1:PORT/announce` (served by [`TestTracker::start_with_udp`]).
+    pub fn udp_url(&self) -> String {
+        format!("udp://{}/announce", self.addr)
     }
 }
 

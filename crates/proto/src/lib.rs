@@ -7,6 +7,8 @@
 //!   handshake (BEP 10).
 //! - [`multi_sha1`]: SHA-1 of several pieces at once (lanes on the CPU's SHA instructions).
 //! - [`listing`]: the `/get_peers` listing btorrent's tracker serves and its client reads.
+//! - [`tracker`]: the announce and scrape types tracker clients and servers share.
+//! - [`udp_tracker`]: the UDP tracker protocol's packets (BEP 15), for both sides.
 //! - [`types`]: info-hashes and peer ids.
 //! - [`fs`]: atomic file replacement and paths confined to a folder, for every layer above.
 //! - [`text`]: text from the network made fit to show (no control characters, bounded length).
@@ -20,7 +22,9 @@ pub mod listing;
 pub mod metainfo;
 pub mod multi_sha1;
 pub mod text;
+pub mod tracker;
 pub mod types;
+pub mod udp_tracker;
 pub mod wire;
 
 pub use metainfo::Metainfo;

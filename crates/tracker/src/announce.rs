@@ -6,17 +6,18 @@
 //! `no_peer_id=1`). The asking peer is never in its own reply; a `stopped` peer is removed at once and
 //! gets no peers.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Response};
 
 use super::query::{self, Event};
 use super::reply::{bencoded, failure};
-use super::store::{Refusal, Update};
+use super::store::{Family, Refusal, Update};
 use super::{client_addr, Tracker};
 use btorrent_proto::bencode::Writer;
-use btorrent_proto::types::PeerId;
+use btorrent_proto::tracker::write_compact_peer;
+use btorrent_proto::types::{InfoHash, PeerId};
 
 pub(crate) fn handle(
     t: &Tracker,
@@ -33,7 +34,7 @@ pub(crate) fn handle(
     }
 }
 
-fn refusal_text(r: Refusal) -> &'static str {
+pub(crate) fn refusal_text(r: Refusal) -> &'static str {
     match r {
         Refusal::NotAllowed => "unregistered torrent: this tracker only serves its own torrents",
         Refusal::TooManySwarms => "tracker is full: too many torrents, try again later",
@@ -61,32 +62,26 @@ fn answer(
         &cfg.trusted_proxies,
         cfg.ip_param,
     );
-    let addr = SocketAddr::new(ip, p.port);
-    let want = p
-        .numwant
-        .unwrap_or(cfg.numwant_default)
-        .min(cfg.numwant_max) as usize;
-    let store = &t.inner.store;
-    // Allocated before the shard lock is taken.
-    let mut peers: Vec<(SocketAddr, PeerId)> = Vec::with_capacity(want.min(store.peer_count()));
-    let counts = {
-        let mut shard = store.shard_of(&p.info_hash);
-        if p.event == Event::Stopped {
-            store.stop(&mut shard, p.info_hash, &addr)
-        } else {
-            let update = Update {
-                addr,
-                id: p.peer_id,
-                left: p.left,
-                uploaded: p.uploaded,
-                downloaded: p.downloaded,
-                now: t.now_secs(),
-                completed: p.event == Event::Completed,
-            };
-            store.announce(&mut shard, p.info_hash, update, want, &mut peers)
-        }
+    let update = Update {
+        addr: SocketAddr::new(ip, p.port),
+        id: p.peer_id,
+        left: p.left,
+        uploaded: p.uploaded,
+        downloaded: p.downloaded,
+        now: t.now_secs(),
+        completed: p.event == Event::Completed,
     };
-    let (seeders, leechers, completed) = counts.map_err(refusal_text)?;
+    let mut peers = Vec::new();
+    let (seeders, leechers, completed) = record(
+        t,
+        p.info_hash,
+        update,
+        p.event == Event::Stopped,
+        p.numwant,
+        Family::Any,
+        &mut peers,
+    )
+    .map_err(refusal_text)?;
 
     let mut b = Writer::with_capacity(160 + peers.len() * 20);
     b.begin_dict()
@@ -105,23 +100,46 @@ fn answer(
     Ok(b.buf)
 }
 
+/// Records one announce in the store, HTTP or UDP alike, and fills `peers` with up to `numwant` (the
+/// tracker's default when `None`, at most its maximum) other peers of the family `only`. Returns the
+/// swarm's (seeders, leechers, completed) afterwards. A `stopped` peer is removed and gets no peers.
+pub(crate) fn record(
+    t: &Tracker,
+    info_hash: InfoHash,
+    update: Update,
+    stopped: bool,
+    numwant: Option<u32>,
+    only: Family,
+    peers: &mut Vec<(SocketAddr, PeerId)>,
+) -> Result<(usize, usize, u64), Refusal> {
+    let cfg = &t.inner.cfg;
+    let want = numwant.unwrap_or(cfg.numwant_default).min(cfg.numwant_max) as usize;
+    let store = &t.inner.store;
+    // Allocated before the shard lock is taken.
+    peers.reserve(want.min(store.peer_count()));
+    let mut shard = store.shard_of(&info_hash);
+    if stopped {
+        store.stop(&mut shard, info_hash, &update.addr)
+    } else {
+        store.announce(&mut shard, info_hash, update, want, only, peers)
+    }
+}
+
 /// `peers` with 6 bytes per IPv4 peer, then `peers6` with 18 per IPv6 peer when there are any.
 fn write_compact(b: &mut Writer, peers: &[(SocketAddr, PeerId)]) {
     let v4 = peers.iter().filter(|(a, _)| a.is_ipv4()).count();
     b.bytes_header(v4 * 6);
     for (addr, _) in peers {
-        if let IpAddr::V4(ip) = addr.ip() {
-            b.buf.extend_from_slice(&ip.octets());
-            b.buf.extend_from_slice(&addr.port().to_be_bytes());
+        if addr.is_ipv4() {
+            write_compact_peer(addr, &mut b.buf);
         }
     }
     let v6 = peers.len() - v4;
     if v6 > 0 {
         b.bytes(b"peers6").bytes_header(v6 * 18);
         for (addr, _) in peers {
-            if let IpAddr::V6(ip) = addr.ip() {
-                b.buf.extend_from_slice(&ip.octets());
-                b.buf.extend_from_slice(&addr.port().to_be_bytes());
+            if addr.is_ipv6() {
+                write_compact_peer(addr, &mut b.buf);
             }
         }
     }

@@ -1,4 +1,4 @@
-//! The HTTP BitTorrent tracker: `GET /announce` (BEP 3, compact peers of BEP 23, `peers6` of BEP 7),
+//! The BitTorrent tracker, HTTP and UDP (BEP 15, see `udp`): `GET /announce` (BEP 3, compact peers of BEP 23, `peers6` of BEP 7),
 //! `GET /scrape` (BEP 48), `GET /get_peers` (JSON listing of active peers), `GET /` (HTML status page)
 //! and `GET /stats` (JSON counters).
 //!
@@ -9,7 +9,8 @@
 //! - `announce`, `scrape`, `get_peers`, `status`: one handler each;
 //! - `reply`: bencoded, JSON and HTML responses;
 //! - `conns`: the open connections, their caps (in all and per address) and who makes room;
-//! - `server`: the accept loop (keep-alive, header timeout, graceful shutdown).
+//! - `server`: the accept loop (keep-alive, header timeout, graceful shutdown);
+//! - `udp`: the UDP side, sharing the store with HTTP (stateless connection ids, no amplification).
 //!
 //! Every malformed request to `/announce` or `/scrape` is answered with a bencoded `failure reason`
 //! and HTTP 200, never a panic or a 500. Request handlers never log and never hold more than one
@@ -23,7 +24,8 @@
 //! | peers in one swarm | `max_peers_per_swarm` = 100,000 | |
 //! | connections | `max_connections` = 2,048, `max_connections_per_ip` = 64 | at most 16 KiB of request buffer each |
 //! | request head | 16 KiB (hyper answers 431 beyond); query 8 KiB (`failure reason` beyond) | |
-//! | hashes per scrape | `max_scrape_hashes` = 64 | |
+//! | hashes per scrape | `max_scrape_hashes` = 64 (UDP: BEP 15's 74 per packet) | |
+//! | UDP | no per-client state; one 2 KiB buffer per worker | |
 //! | `/get_peers` listing | `get_peers_limit` = 10,000 endpoints, pages of `get_peers_page` = 500 (at most `get_peers_max_page` = 2,000) | one snapshot of the listing, rebuilt by one request at a time |
 //!
 //! An announce that would pass a cap gets a `failure reason` naming it; nothing already tracked is
@@ -43,6 +45,7 @@ mod scrape;
 mod server;
 mod status;
 mod store;
+mod udp;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -152,6 +155,7 @@ struct Inner {
     epoch: Instant,
     /// Requests answered with a `failure reason` (counted off the success path only).
     failures: AtomicU64,
+    udp: udp::UdpState,
 }
 
 impl Tracker {
@@ -180,6 +184,7 @@ impl Tracker {
                 listings: Default::default(),
                 epoch: Instant::now(),
                 failures: AtomicU64::new(0),
+                udp: Default::default(),
             }),
         }
     }

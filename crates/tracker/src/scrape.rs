@@ -10,6 +10,7 @@ use super::query;
 use super::reply::{bencoded, failure};
 use super::Tracker;
 use btorrent_proto::bencode::Writer;
+use btorrent_proto::types::InfoHash;
 
 pub(crate) fn handle(t: &Tracker, raw_query: &[u8]) -> Response<Body> {
     let cfg = &t.inner.cfg;
@@ -33,20 +34,11 @@ pub(crate) fn handle(t: &Tracker, raw_query: &[u8]) -> Response<Body> {
     // Dictionary keys must be sorted and unique.
     hashes.sort_unstable();
     hashes.dedup();
-    let store = &t.inner.store;
     let mut b = Writer::with_capacity(16 + hashes.len() * 90);
     b.begin_dict().bytes(b"files").begin_dict();
     for h in &hashes {
-        let counts = {
-            let mut shard = store.shard_of(h);
-            shard.scrapes += 1;
-            if !store.is_allowed(&shard, h) {
-                continue;
-            }
-            shard
-                .swarms
-                .get(h)
-                .map_or((0, 0, 0), |s| (s.seeders, s.leechers(), s.completed))
+        let Some(counts) = counts(t, h) else {
+            continue;
         };
         b.bytes(&h.0)
             .begin_dict()
@@ -57,4 +49,21 @@ pub(crate) fn handle(t: &Tracker, raw_query: &[u8]) -> Response<Body> {
     }
     b.end().end();
     bencoded(b.buf)
+}
+
+/// One torrent's (seeders, leechers, completed) for a scrape, HTTP or UDP; zeros for a torrent the
+/// tracker does not hold, `None` for one unregistered in private mode. Counted as scraped.
+pub(crate) fn counts(t: &Tracker, h: &InfoHash) -> Option<(usize, usize, u64)> {
+    let store = &t.inner.store;
+    let mut shard = store.shard_of(h);
+    shard.scrapes += 1;
+    if !store.is_allowed(&shard, h) {
+        return None;
+    }
+    Some(
+        shard
+            .swarms
+            .get(h)
+            .map_or((0, 0, 0), |s| (s.seeders, s.leechers(), s.completed)),
+    )
 }

@@ -34,11 +34,24 @@ pub struct TrackerStats {
     /// HTTP connections open now (served by [`Tracker::serve`](super::Tracker::serve)).
     #[serde(default)]
     pub connections: usize,
+    /// Announces that came over UDP (counted in `announces` too).
+    #[serde(default)]
+    pub udp_announces: u64,
+    /// UDP connect requests answered.
+    #[serde(default)]
+    pub udp_connects: u64,
+    /// UDP scrape packets answered.
+    #[serde(default)]
+    pub udp_scrapes: u64,
+    /// UDP packets dropped unanswered (malformed, or no valid connection id).
+    #[serde(default)]
+    pub udp_dropped: u64,
     pub private: bool,
     pub interval_secs: u64,
 }
 
 pub(crate) fn collect(t: &Tracker) -> TrackerStats {
+    use std::sync::atomic::Ordering::Relaxed;
     let mut s = TrackerStats {
         swarms: 0,
         peers: 0,
@@ -47,9 +60,13 @@ pub(crate) fn collect(t: &Tracker) -> TrackerStats {
         completed: 0,
         announces: 0,
         scrapes: 0,
-        failures: t.inner.failures.load(std::sync::atomic::Ordering::Relaxed),
+        failures: t.inner.failures.load(Relaxed),
         uptime_secs: t.inner.epoch.elapsed().as_secs(),
         connections: t.inner.conns.len(),
+        udp_announces: t.inner.udp.announces.load(Relaxed),
+        udp_connects: t.inner.udp.connects.load(Relaxed),
+        udp_scrapes: t.inner.udp.scrapes.load(Relaxed),
+        udp_dropped: t.inner.udp.dropped.load(Relaxed),
         private: t.inner.cfg.private,
         interval_secs: t.inner.cfg.interval.as_secs(),
     };
@@ -116,8 +133,8 @@ pub(crate) fn page(t: &Tracker) -> Response<Body> {
          <h1>btorrent tracker</h1>\n<table id=\"totals\">\n\
          <tr><th>swarms</th><td>{}</td></tr>\n<tr><th>peers</th><td>{}</td></tr>\n\
          <tr><th>seeders</th><td>{}</td></tr>\n<tr><th>leechers</th><td>{}</td></tr>\n\
-         <tr><th>completed</th><td>{}</td></tr>\n<tr><th>announces</th><td>{}</td></tr>\n\
-         <tr><th>scrapes</th><td>{}</td></tr>\n<tr><th>refused requests</th><td>{}</td></tr>\n\
+         <tr><th>completed</th><td>{}</td></tr>\n<tr><th>announces</th><td>{}</td></tr>\n<tr><th>UDP announces</th><td>{}</td></tr>\n\
+         <tr><th>scrapes</th><td>{}</td></tr>\n<tr><th>refused requests</th><td>{}</td></tr>\n<tr><th>UDP packets dropped</th><td>{}</td></tr>\n\
          <tr><th>connections</th><td>{}</td></tr>\n\
          <tr><th>up for</th><td>{}</td></tr>\n<tr><th>mode</th><td>{}</td></tr>\n</table>\n",
         s.swarms,
@@ -126,8 +143,10 @@ pub(crate) fn page(t: &Tracker) -> Response<Body> {
         s.leechers,
         s.completed,
         s.announces,
+        s.udp_announces,
         s.scrapes,
         s.failures,
+        s.udp_dropped,
         s.connections,
         duration_text(s.uptime_secs),
         if s.private { "private" } else { "open" },

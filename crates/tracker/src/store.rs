@@ -112,9 +112,15 @@ impl Swarm {
         self.peers.len() - self.seeders
     }
 
-    /// Up to `want` peers other than `asker`, starting at a random place so that every peer gets handed
-    /// out in turn.
-    pub fn sample(&self, asker: &SocketAddr, want: usize, out: &mut Vec<(SocketAddr, PeerId)>) {
+    /// Up to `want` peers other than `asker` (of one family when `only` says so), starting at a random
+    /// place so that every peer gets handed out in turn.
+    pub fn sample(
+        &self,
+        asker: &SocketAddr,
+        want: usize,
+        only: Family,
+        out: &mut Vec<(SocketAddr, PeerId)>,
+    ) {
         let n = self.peers.len();
         if n == 0 || want == 0 {
             return;
@@ -122,12 +128,31 @@ impl Swarm {
         let start = rand::thread_rng().gen_range(0..n);
         for k in 0..n {
             let p = &self.peers[(start + k) % n];
-            if p.addr != *asker {
+            if p.addr != *asker && only.admits(&p.addr) {
                 out.push((p.addr, p.id));
                 if out.len() == want {
                     break;
                 }
             }
+        }
+    }
+}
+
+/// Which peers an announce reply can carry: HTTP replies carry both families, a UDP reply only the
+/// family of the socket it goes out on (BEP 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
+    Any,
+    V4,
+    V6,
+}
+
+impl Family {
+    fn admits(self, addr: &SocketAddr) -> bool {
+        match self {
+            Family::Any => true,
+            Family::V4 => addr.is_ipv4(),
+            Family::V6 => addr.is_ipv6(),
         }
     }
 }
@@ -243,6 +268,7 @@ impl Store {
         info_hash: InfoHash,
         up: Update,
         want: usize,
+        only: Family,
         out: &mut Vec<(SocketAddr, PeerId)>,
     ) -> Result<(usize, usize, u64), Refusal> {
         if self.private && !shard.allowed.contains(&info_hash) {
@@ -305,7 +331,7 @@ impl Store {
                 });
             }
         }
-        swarm.sample(&up.addr, want, out);
+        swarm.sample(&up.addr, want, only, out);
         Ok((swarm.seeders, swarm.leechers(), swarm.completed))
     }
 
@@ -418,7 +444,7 @@ mod tests {
     fn announce(s: &Store, h: u8, u: Update) -> Result<(usize, usize, u64), Refusal> {
         let ih = InfoHash([h; 20]);
         let mut out = Vec::new();
-        s.announce(&mut s.shard_of(&ih), ih, u, 50, &mut out)
+        s.announce(&mut s.shard_of(&ih), ih, u, 50, Family::Any, &mut out)
     }
 
     #[test]
@@ -487,11 +513,11 @@ mod tests {
         let shard = s.shard_of(&ih);
         let asker = SocketAddr::from(([127, 0, 0, 1], 3));
         let mut out = Vec::new();
-        shard.swarms[&ih].sample(&asker, 100, &mut out);
+        shard.swarms[&ih].sample(&asker, 100, Family::Any, &mut out);
         assert_eq!(out.len(), 9);
         assert!(out.iter().all(|(a, _)| *a != asker));
         out.clear();
-        shard.swarms[&ih].sample(&asker, 4, &mut out);
+        shard.swarms[&ih].sample(&asker, 4, Family::Any, &mut out);
         assert_eq!(out.len(), 4);
     }
 }

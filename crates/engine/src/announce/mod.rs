@@ -1,5 +1,6 @@
 //! The tracker client: announce (BEP 3, compact peers of BEP 23, `peers6` of BEP 7), scrape (BEP 48)
-//! and the `/get_peers` listing of btorrent's own tracker, over one keep-alive HTTP client.
+//! and the `/get_peers` listing of btorrent's own tracker, over one keep-alive HTTP client; `udp://`
+//! trackers (BEP 15) through the same calls, the URL's scheme choosing the transport (see `udp`).
 //!
 //! - `info_hash` and `peer_id` are raw bytes: every byte outside `A-Z a-z 0-9 - . _ ~` is
 //!   percent-encoded, so any tracker decodes the same 20 bytes.
@@ -15,10 +16,10 @@
 
 mod response;
 mod schedule;
+mod udp;
 
 use std::collections::HashMap;
-use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
@@ -28,7 +29,8 @@ pub use btorrent_proto::listing::{client_name, PeerList, PeerListing, PeerTorren
 pub use response::{parse_announce, parse_scrape, MAX_TEXT};
 pub use schedule::{AnnounceSchedule, Backoff, FAILURE_BACKOFF_FIRST, FAILURE_BACKOFF_MAX};
 
-use btorrent_proto::types::{InfoHash, PeerId};
+pub use btorrent_proto::tracker::{AnnounceEvent, AnnounceRequest, AnnounceResponse, ScrapeStats};
+use btorrent_proto::types::InfoHash;
 
 /// Bytes left as they are in a query value (RFC 3986 unreserved); everything else is `%XX`.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -47,98 +49,12 @@ pub const MAX_REDIRECTS: usize = 4;
 /// Info-hashes per scrape request; more are split over several requests.
 const SCRAPE_BATCH: usize = 32;
 
-/// The `event` of an announce; `None` in [`AnnounceRequest::event`] is a periodic re-announce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AnnounceEvent {
-    Started,
-    Completed,
-    Stopped,
-}
-
-impl AnnounceEvent {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AnnounceEvent::Started => "started",
-            AnnounceEvent::Completed => "completed",
-            AnnounceEvent::Stopped => "stopped",
-        }
-    }
-}
-
-impl fmt::Display for AnnounceEvent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for AnnounceEvent {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "started" => Ok(AnnounceEvent::Started),
-            "completed" => Ok(AnnounceEvent::Completed),
-            "stopped" => Ok(AnnounceEvent::Stopped),
-            other => Err(format!(
-                "unknown announce event {other:?} (started, completed or stopped)"
-            )),
-        }
-    }
-}
-
-/// What we tell a tracker about one torrent.
-#[derive(Debug, Clone)]
-pub struct AnnounceRequest {
-    pub info_hash: InfoHash,
-    pub peer_id: PeerId,
-    /// The port we really listen on.
-    pub port: u16,
-    pub uploaded: u64,
-    pub downloaded: u64,
-    pub left: u64,
-    pub event: Option<AnnounceEvent>,
-    /// Peers wanted; `None` lets the tracker choose (usually 50).
-    pub numwant: Option<u32>,
-    /// A random number that stays the same for the session, so a tracker can recognise us if our IP
-    /// changes.
-    pub key: Option<u32>,
-    /// Our address, when the tracker would otherwise see a different one (e.g. a tracker on the same
-    /// host sees 127.0.0.1).
-    pub ip: Option<IpAddr>,
-}
-
-/// A tracker's answer to an announce.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AnnounceResponse {
-    /// Wait this long before the next regular announce.
-    pub interval: Duration,
-    /// Never announce more often than this.
-    pub min_interval: Option<Duration>,
-    /// Seeders.
-    pub complete: Option<u64>,
-    /// Leechers.
-    pub incomplete: Option<u64>,
-    /// IPv4 (`peers`) and IPv6 (`peers6`) peers, in the tracker's order.
-    pub peers: Vec<SocketAddr>,
-    pub warning: Option<String>,
-}
-
-/// Scrape counts for one torrent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ScrapeStats {
-    /// Seeders.
-    pub complete: u64,
-    /// Leechers.
-    pub incomplete: u64,
-    /// Completed downloads the tracker has counted.
-    pub downloaded: u64,
-}
-
 /// Why a tracker call failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TrackerError {
     #[error("invalid tracker URL {url:?}: {reason}")]
     BadUrl { url: String, reason: String },
-    #[error("{0}:// trackers are not supported (only http:// and https://)")]
+    #[error("{0}:// trackers are not supported (only http://, https:// and udp://)")]
     UnsupportedScheme(String),
     #[error("could not reach tracker {url}: {detail}")]
     Transport {
@@ -199,13 +115,22 @@ impl Default for RetryPolicy {
     }
 }
 
-/// An HTTP tracker client. Cloning is cheap and clones share one connection pool, so announces to the
-/// same tracker reuse a kept-alive connection.
+/// A tracker client for `http://`, `https://` and `udp://` trackers. Cloning is cheap and clones share
+/// one connection pool and one table of UDP connection ids, so announces to the same tracker reuse a
+/// kept-alive connection or a connection id.
 #[derive(Clone)]
 pub struct TrackerClient {
     http: reqwest::Client,
     retry: RetryPolicy,
+    /// Local address UDP packets leave from (`None`: any).
+    local: Option<std::net::IpAddr>,
+    /// First wait for a UDP tracker's answer; it doubles after each timeout.
+    udp_timeout: Duration,
+    udp_ids: Arc<udp::ConnectionIds>,
 }
+
+/// BEP 15's first wait for an answer.
+const UDP_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Default for TrackerClient {
     fn default() -> Self {
@@ -214,14 +139,19 @@ impl Default for TrackerClient {
 }
 
 impl TrackerClient {
-    /// Connect timeout 10 s, whole request 30 s, idle connections kept 90 s, [`RetryPolicy::default`].
+    /// Connect timeout 10 s, whole request 30 s, idle connections kept 90 s, [`RetryPolicy::default`];
+    /// UDP trackers get 15 s for their first answer (BEP 15).
     pub fn new() -> Self {
-        Self::with_timeouts(Duration::from_secs(10), Duration::from_secs(30))
+        Self::build(Duration::from_secs(10), Duration::from_secs(30), None)
     }
 
-    /// A client with the given connect and whole-request timeouts.
+    /// A client with the given connect and whole-request timeouts. `connect` is also the first wait
+    /// for a UDP tracker's answer (doubling with each retransmission, [`RetryPolicy::attempts`]
+    /// packets in all).
     pub fn with_timeouts(connect: Duration, request: Duration) -> Self {
-        Self::build(connect, request, None)
+        let mut client = Self::build(connect, request, None);
+        client.udp_timeout = connect;
+        client
     }
 
     /// [`TrackerClient::new`] whose requests go out from `ip`: a peer that listens on one address of
@@ -244,6 +174,9 @@ impl TrackerClient {
         TrackerClient {
             http,
             retry: RetryPolicy::default(),
+            local,
+            udp_timeout: UDP_TIMEOUT,
+            udp_ids: Arc::default(),
         }
     }
 
@@ -259,6 +192,10 @@ impl TrackerClient {
         announce_url: &str,
         req: &AnnounceRequest,
     ) -> Result<AnnounceResponse, TrackerError> {
+        let url = tracker_url(announce_url)?;
+        if url.scheme() == "udp" {
+            return self.udp_announce(&url, req).await;
+        }
         let url = with_query(&http_url(announce_url)?, &announce_query(req))?;
         let body = self.get(&url, MAX_REPLY).await?;
         response::parse_announce(&body)
@@ -272,6 +209,10 @@ impl TrackerClient {
         announce_url: &str,
         hashes: &[InfoHash],
     ) -> Result<HashMap<InfoHash, ScrapeStats>, TrackerError> {
+        let url = tracker_url(announce_url)?;
+        if url.scheme() == "udp" {
+            return self.udp_scrape(&url, hashes).await;
+        }
         let base = scrape_url(&http_url(announce_url)?)?;
         let mut out = HashMap::with_capacity(hashes.len());
         for batch in hashes.chunks(SCRAPE_BATCH) {
@@ -423,12 +364,21 @@ fn announce_query(req: &AnnounceRequest) -> String {
 
 /// Parses a tracker URL and checks it is http(s).
 fn http_url(s: &str) -> Result<Url, TrackerError> {
+    let url = tracker_url(s)?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(TrackerError::UnsupportedScheme(other.to_string())),
+    }
+}
+
+/// Parses a tracker URL and checks it is http(s) or udp.
+fn tracker_url(s: &str) -> Result<Url, TrackerError> {
     let mut url = Url::parse(s.trim()).map_err(|e| TrackerError::BadUrl {
         url: s.to_string(),
         reason: e.to_string(),
     })?;
     match url.scheme() {
-        "http" | "https" => {}
+        "http" | "https" | "udp" => {}
         other => return Err(TrackerError::UnsupportedScheme(other.to_string())),
     }
     if url.host().is_none() {
@@ -484,7 +434,7 @@ fn get_peers_url(tracker: &Url) -> Url {
 
 /// A tracker URL as logs show it: scheme, host, port and path, never a passkey in the query.
 pub fn shown_url(url: &str) -> String {
-    match http_url(url) {
+    match tracker_url(url) {
         Ok(u) => display_url(&u),
         Err(_) => url.split('?').next().unwrap_or(url).to_string(),
     }
@@ -529,6 +479,7 @@ fn transport_error(url: &Url, e: &reqwest::Error) -> TrackerError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use btorrent_proto::types::PeerId;
 
     #[test]
     fn raw_bytes_are_percent_encoded() {
@@ -599,6 +550,11 @@ mod tests {
             http_url("udp://t:80/announce"),
             Err(TrackerError::UnsupportedScheme(s)) if s == "udp"
         ));
+        assert!(matches!(
+            tracker_url("wss://t:80/announce"),
+            Err(TrackerError::UnsupportedScheme(s)) if s == "wss"
+        ));
+        assert_eq!(shown_url("udp://t:80/announce?pk=1"), "udp://t:80/announce");
         assert!(matches!(
             http_url("not a url"),
             Err(TrackerError::BadUrl { .. })

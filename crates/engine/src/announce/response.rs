@@ -5,7 +5,7 @@
 //! body itself holds, so a tracker cannot make us reserve memory by claiming large counts.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::{AnnounceResponse, ScrapeStats, TrackerError};
@@ -158,39 +158,20 @@ pub fn parse_announce(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
 }
 
 fn compact_v4(b: &[u8], out: &mut Vec<SocketAddr>) -> Result<(), TrackerError> {
-    if !b.len().is_multiple_of(6) {
-        return Err(TrackerError::BadResponse(format!(
-            "compact `peers` is {} bytes, not a multiple of 6",
-            b.len()
-        )));
-    }
-    for c in b.chunks_exact(6) {
-        let ip = Ipv4Addr::new(c[0], c[1], c[2], c[3]);
-        let port = u16::from_be_bytes([c[4], c[5]]);
-        if port != 0 {
-            out.push(SocketAddr::new(IpAddr::V4(ip), port));
-        }
-    }
-    Ok(())
+    compact(b, false, "peers", out)
 }
 
 fn compact_v6(b: &[u8], out: &mut Vec<SocketAddr>) -> Result<(), TrackerError> {
-    if !b.len().is_multiple_of(18) {
-        return Err(TrackerError::BadResponse(format!(
-            "compact `peers6` is {} bytes, not a multiple of 18",
+    compact(b, true, "peers6", out)
+}
+
+fn compact(b: &[u8], ipv6: bool, key: &str, out: &mut Vec<SocketAddr>) -> Result<(), TrackerError> {
+    btorrent_proto::tracker::read_compact_peers(b, ipv6, out).map_err(|n| {
+        TrackerError::BadResponse(format!(
+            "compact `{key}` is {} bytes, not a multiple of {n}",
             b.len()
-        )));
-    }
-    for c in b.chunks_exact(18) {
-        let mut octets = [0u8; 16];
-        octets.copy_from_slice(&c[..16]);
-        let port = u16::from_be_bytes([c[16], c[17]]);
-        if port != 0 {
-            let ip = Ipv6Addr::from(octets);
-            out.push(SocketAddr::new(canonical_ip(IpAddr::V6(ip)), port));
-        }
-    }
-    Ok(())
+        ))
+    })
 }
 
 /// The dictionary form: `{ip, port, peer id}` per peer. Entries whose `ip` is not a literal address (a
@@ -209,19 +190,10 @@ fn dict_peers(list: &[Value<'_>], out: &mut Vec<SocketAddr>) {
             .and_then(|i| u16::try_from(i).ok())
             .filter(|&p| p != 0);
         if let (Some(ip), Some(port)) = (ip, port) {
-            out.push(SocketAddr::new(canonical_ip(ip), port));
+            out.extend(btorrent_proto::tracker::usable_peer(SocketAddr::new(
+                ip, port,
+            )));
         }
-    }
-}
-
-/// `::ffff:a.b.c.d` is the IPv4 address `a.b.c.d`.
-pub(crate) fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        },
-        v4 => v4,
     }
 }
 
@@ -253,6 +225,7 @@ pub fn parse_scrape(body: &[u8]) -> Result<HashMap<InfoHash, ScrapeStats>, Track
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv6Addr;
 
     #[test]
     fn compact_and_v6_peers() {
