@@ -22,7 +22,7 @@ impl ScriptRig {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("torrents.toml"),
-            format!("[settings]\n{settings}\n"),
+            format!("[settings]\ndht = false\n{settings}\n"),
         )
         .unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
