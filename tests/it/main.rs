@@ -16,6 +16,7 @@ mod cli;
 mod control;
 mod demo;
 mod dht;
+mod dht_commands;
 mod engine_crash;
 mod engine_hostile_peers;
 mod engine_lifecycle;
