@@ -11,6 +11,10 @@
 //! The BEP 5 `port` message: a peer that sends it tells us where its DHT node listens. The crate has
 //! no call to add a node of unknown id to its routing table, so such nodes are kept (bounded) and
 //! saved with the routing table: the next start uses them as bootstrap nodes.
+//!
+//! The crate answers queries only in server mode (it switches itself once it finds it is reachable),
+//! and parses only 4-byte KRPC transaction ids: queries from libtorrent and others that send 2 bytes
+//! are dropped. Our own queries (lookups, announces) work with every node, since answers echo our ids.
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
