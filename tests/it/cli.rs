@@ -372,7 +372,10 @@ fn create_refuses_a_tracker_that_is_not_a_url_and_writes_nothing() {
     let out = sb.ok(&["create", "one.bin"]);
     assert!(out.contains("1 B in 1 piece of 16.00 KiB"), "{out}");
     let out = sb.ok(&["create", "one.bin", "", "-o", "none.torrent"]);
-    assert!(out.contains("tracker    (none: peers come from the DHT)"), "{out}");
+    assert!(
+        out.contains("tracker    (none: peers come from the DHT)"),
+        "{out}"
+    );
 }
 
 #[test]

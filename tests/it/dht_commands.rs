@@ -135,20 +135,43 @@ fn b_dht_says_nodes_known_and_lookups_in_flight() {
         rig.lines.lock()
     );
 
-    // One-shot, with no session in the process, and with the DHT turned off.
+    // One-shot: no session here, none running for this torrents.toml; then a daemon runs one, which
+    // the one-shot command asks; and with the DHT turned off.
     let root = tempfile::tempdir().unwrap();
     let on = node(root.path(), "on", &dht_settings(&net.bootstrap));
-    let out = String::from_utf8(
-        bin()
+    let one_shot = |dir: &Path| {
+        let out = bin()
             .env_remove("BTORRENT_DHT")
             .arg("dht")
-            .current_dir(&on)
+            .current_dir(dir)
             .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    assert!(out.contains("not running in this process"), "{out}");
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let out = one_shot(&on);
+    assert!(out.contains("DHT on, not running"), "{out}");
+    std::fs::write(on.join("b.bin"), random_bytes(30_000, 3)).unwrap();
+    ok(&on, &["create", "b.bin", "--no-tracker"]);
+    let _daemon = Proc::spawn(
+        bin()
+            .env_remove("BTORRENT_DHT")
+            .arg("daemon")
+            .current_dir(&on)
+            .stdout(Stdio::null()),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = one_shot(&on);
+        if out.starts_with("DHT: ") && !out.starts_with("DHT: 0 nodes") {
+            assert!(
+                out.contains("nodes known") && out.contains("in flight"),
+                "{out}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the daemon's DHT: {out}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let off = node(root.path(), "off", "dht = false");
     assert!(ok(&off, &["dht"]).contains("DHT off"));
 }

@@ -82,7 +82,7 @@ impl Default for DhtConfig {
 }
 
 /// What `b-dht` shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DhtStats {
     /// Good nodes in the routing table.
     pub nodes: usize,

@@ -1,5 +1,6 @@
 //! `dht()`: how the peer session's DHT node does (nodes known, lookups in flight, its UDP port), for
-//! `b-dht`.
+//! `b-dht`: the session of this process, or else (a one-shot command) that of the shell or daemon
+//! running for torrents.toml.
 
 use std::sync::Arc;
 
@@ -17,10 +18,7 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
             .dht_config()
             .or_else(|e| fail("dht", e))?
             .is_some();
-        let stats = match c.peer.current() {
-            Some(s) => c.block_on(async move { s.dht_stats().await })?,
-            None => None,
-        };
+        let stats = c.block_on(c.live.dht())?;
         let mut m = Map::new();
         m.insert("enabled".into(), enabled.into());
         m.insert("running".into(), stats.is_some().into());

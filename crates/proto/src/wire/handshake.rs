@@ -143,8 +143,14 @@ mod tests {
         assert!(back.supports_extensions() && back.supports_fast());
         assert!(!back.supports_dht());
         let dht = hs.with_dht(true);
-        assert_eq!(dht.to_bytes()[27], 0x05, "fast and DHT bits of reserved byte 7");
-        assert!(Handshake::from_bytes(&dht.to_bytes()).unwrap().supports_dht());
+        assert_eq!(
+            dht.to_bytes()[27],
+            0x05,
+            "fast and DHT bits of reserved byte 7"
+        );
+        assert!(Handshake::from_bytes(&dht.to_bytes())
+            .unwrap()
+            .supports_dht());
         assert!(!dht.with_dht(false).supports_dht());
         let mut bad = b;
         bad[3] = b'x';
