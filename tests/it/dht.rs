@@ -1,6 +1,6 @@
 //! The Mainline DHT on a local testnet (a few `mainline` nodes on 127.0.0.1): a trackerless torrent
 //! found and downloaded over it, the routing table saved and reused, private torrents never announced,
-//! the BEP 5 `port` message, and junk UDP sent to our node.
+//! the BEP 5 `port` message, and junk UDP (mutated KRPC, random bytes) sent to our node.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -302,14 +302,20 @@ async fn junk_udp_to_our_dht_port_does_not_stop_the_node() {
         b"i99999999999999999999999999e",
         b"l",
     ];
-    for i in 0..2_000usize {
-        let pkt: Vec<u8> = if i % 3 == 0 {
-            krpc[i / 3 % krpc.len()].to_vec()
-        } else {
-            random_bytes(i % 1_500, i as u64)
-        };
-        let _ = junk.send_to(&pkt, to).await;
+    // The KRPC messages above mutated (the .torrent fuzz test's mutator), then random bytes.
+    let seeds: Vec<Vec<u8>> = krpc.iter().map(|m| m.to_vec()).collect();
+    let mut packets = seeds.clone();
+    let mutants = std::sync::Mutex::new(Vec::new());
+    crate::metainfo_fuzz::mutation_run(&seeds, 1_500, 5, |m| {
+        mutants.lock().unwrap().push(m.to_vec());
+        true
+    });
+    packets.extend(mutants.into_inner().unwrap());
+    packets.extend((0..500usize).map(|i| random_bytes(i * 3 % 1_500, i as u64)));
+    for pkt in &packets {
+        let _ = junk.send_to(pkt, to).await;
     }
+    eprintln!("{} junk datagrams sent", packets.len());
 
     // The node still answers the session and still announces: a torrent added now is found.
     assert!(s.dht_stats().await.is_some());
