@@ -242,7 +242,8 @@ impl DhtNode {
         };
         let mut lines: Vec<String> = node.to_bootstrap().await;
         lines.extend(self.heard.lock().iter().map(|a| a.to_string()));
-        lines.dedup();
+        let mut seen = HashSet::new();
+        lines.retain(|l| seen.insert(l.clone()));
         lines.truncate(MAX_SAVED);
         if lines.is_empty() {
             return;
@@ -353,10 +354,7 @@ async fn torrent_task(t: Arc<Torrent>, dht: Arc<DhtNode>, run: CancellationToken
                 lookup_at = tokio::time::Instant::now() + spread(wait);
             }
             a = recv(&mut found), if found.is_some() => match a {
-                Some(a) => {
-                    t.add_known([a], Source::Dht);
-                    t.wake.notify_one();
-                }
+                Some(a) => t.add_known([a], Source::Dht),
                 None => found = None,
             },
         }
@@ -367,5 +365,26 @@ async fn recv(rx: &mut Option<mpsc::Receiver<SocketAddr>>) -> Option<SocketAddr>
     match rx {
         Some(rx) => rx.recv().await,
         None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_nodes_skip_bad_lines_and_stay_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join(NODES_FILE);
+        assert!(read_nodes(&f).is_empty(), "a missing file is no node");
+        let mut text = String::from("1.2.3.4:6881\nnot a node\n[::1]:6881\n  5.6.7.8:51413  \n\n");
+        for i in 0..1000 {
+            text.push_str(&format!("10.0.{}.{}:6881\n", i / 256, i % 256));
+        }
+        std::fs::write(&f, text).unwrap();
+        let nodes = read_nodes(&f);
+        assert_eq!(nodes.len(), MAX_SAVED);
+        assert_eq!(nodes[0], "1.2.3.4:6881".parse().unwrap());
+        assert_eq!(nodes[1], "5.6.7.8:51413".parse().unwrap());
     }
 }
