@@ -1,5 +1,9 @@
 # Shared by the benchmark scripts (sourced, not run).
 
+# Benchmarks run on loopback against clients whose DHT is off: btorrent's is off too (no public
+# routers contacted, no UDP traffic in the figures).
+export BTORRENT_DHT=off
+
 # need WHO TOOL...: stops with a message naming WHO unless every TOOL is on the PATH.
 need() {
     local who=$1 tool

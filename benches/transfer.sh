@@ -9,6 +9,8 @@
 # Needs: opentracker, mktorrent, aria2, python3-libtorrent (the loopback harness in ../shared/harness).
 # Not a test: figures depend on the machine. Every process it starts is killed by PID on exit.
 set -euo pipefail
+# The other clients run without a DHT here: so does btorrent (no public routers contacted).
+export BTORRENT_DHT=off
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 HARNESS="${HARNESS:-$ROOT/../shared/harness}"
 [ -d "$HARNESS" ] || HARNESS=/work/shared/harness

@@ -261,8 +261,10 @@ pub async fn start_session(cfg: &Config) -> Result<Session> {
             cfg.settings.listen_ip
         )
     })?;
+    let dht = cfg.settings.dht_config().map_err(|e| anyhow::anyhow!(e))?;
     let mut scfg = SessionConfig {
         listen: SocketAddr::new(ip, cfg.settings.listen_port),
+        dht,
         resume_dir: Some(resume_dir(cfg)),
         upload_limit: cfg.settings.upload_limit.and_then(|r| r.limit()),
         download_limit: cfg.settings.download_limit.and_then(|r| r.limit()),

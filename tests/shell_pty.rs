@@ -60,6 +60,7 @@ impl Shell {
         cmd.args(args)
             .current_dir(dir)
             .env_remove("BTORRENT_CONFIG")
+            .env("BTORRENT_DHT", "off")
             .env("TERM", "xterm-256color");
         let mut session = Session::spawn(cmd).expect("spawn the shell in a pty");
         session

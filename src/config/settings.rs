@@ -47,6 +47,14 @@ pub struct Settings {
     /// Most connections per torrent from one IP address; absent = the engine's default (10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_peers_per_ip: Option<usize>,
+    /// Run a Mainline DHT node (BEP 5) for public torrents.
+    pub dht: bool,
+    /// UDP port of the DHT node; absent = the number of the peer listen port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dht_port: Option<u16>,
+    /// `host:port` of the nodes to join the DHT through; absent = the well-known public routers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dht_bootstrap: Option<Vec<String>>,
 }
 
 /// The embedded tracker listens on every interface, so other machines of the LAN reach it.
@@ -85,6 +93,42 @@ impl Settings {
     }
 }
 
+/// Set to `off` (or `0`, `false`) in the environment, it turns the DHT off whatever torrents.toml
+/// says (a sandbox or a CI machine that must not reach the public DHT).
+pub const DHT_ENV: &str = "BTORRENT_DHT";
+
+impl Settings {
+    /// The DHT settings for the peer session; `None` when `dht` is off (here or by [`DHT_ENV`]). An
+    /// entry of `dht_bootstrap` that is not `host:port` is an error.
+    pub fn dht_config(&self) -> Result<Option<crate::engine::DhtConfig>, String> {
+        let env_off = std::env::var(DHT_ENV).is_ok_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "off" | "0" | "false"
+            )
+        });
+        if !self.dht || env_off {
+            return Ok(None);
+        }
+        let mut d = crate::engine::DhtConfig {
+            port: self.dht_port,
+            ..Default::default()
+        };
+        if let Some(list) = &self.dht_bootstrap {
+            for entry in list {
+                let ok = entry
+                    .rsplit_once(':')
+                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+                if !ok {
+                    return Err(format!("dht_bootstrap entry {entry:?} is not host:port"));
+                }
+            }
+            d.bootstrap = list.clone();
+        }
+        Ok(Some(d))
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -104,6 +148,9 @@ impl Default for Settings {
             upload_limit: None,
             download_limit: None,
             max_peers_per_ip: None,
+            dht: true,
+            dht_port: None,
+            dht_bootstrap: None,
         }
     }
 }
@@ -172,6 +219,33 @@ mod tests {
         assert!(e.contains("not a size"), "{e}");
         let e = parse("upload_limit = -5\n").unwrap_err();
         assert!(e.contains("negative"), "{e}");
+    }
+
+    #[test]
+    fn dht_on_by_default_with_the_public_routers_and_bootstrap_entries_checked() {
+        let d = Settings::default();
+        assert!(d.dht);
+        if std::env::var_os(DHT_ENV).is_none() {
+            let c = d.dht_config().unwrap().unwrap();
+            assert_eq!(c.port, None);
+            assert!(c
+                .bootstrap
+                .contains(&"router.bittorrent.com:6881".to_string()));
+        }
+        let s = parse("dht = false\n").unwrap();
+        assert_eq!(s.dht_config().unwrap().map(|_| ()), None);
+        let s =
+            parse("dht_port = 7000\ndht_bootstrap = [\"10.0.0.1:6881\", \"node.example:25401\"]\n")
+                .unwrap();
+        if let Some(c) = s.dht_config().unwrap() {
+            assert_eq!(c.port, Some(7000));
+            assert_eq!(c.bootstrap.len(), 2);
+        }
+        let e = parse("dht_bootstrap = [\"router.example\"]\n")
+            .unwrap()
+            .dht_config()
+            .unwrap_err();
+        assert_eq!(e, "dht_bootstrap entry \"router.example\" is not host:port");
     }
 
     #[test]

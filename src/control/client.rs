@@ -79,6 +79,13 @@ impl Client {
             .unwrap_or_default())
     }
 
+    /// The owner's DHT figures (`None` without an owner, or when it runs no DHT).
+    pub fn dht(&self) -> Result<Option<crate::engine::DhtStats>> {
+        Ok(self
+            .request(&Request::Dht {}, IO_TIMEOUT)?
+            .and_then(|r| r.dht))
+    }
+
     /// Asks for an action on one torrent; true when the owner runs it (and did it).
     fn act(&self, req: &Request, timeout: Duration) -> Result<bool> {
         Ok(self
@@ -199,6 +206,20 @@ impl LiveTorrents for OwnerOrLocal {
             return self.local.check(ih);
         }
         self.owner_check(ih)
+    }
+
+    fn dht(&self) -> BoxFuture<'static, Option<crate::engine::DhtStats>> {
+        let (local, owner) = (self.local.dht(), self.owner.clone());
+        Box::pin(async move {
+            if let Some(d) = local.await {
+                return Some(d);
+            }
+            let asked = tokio::task::spawn_blocking(move || owner.dht()).await;
+            asked.ok()?.unwrap_or_else(|e| {
+                tracing::warn!("{e:#}");
+                None
+            })
+        })
     }
 
     fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, Result<bool>> {

@@ -1,9 +1,10 @@
 //! The control channel's messages: one JSON object per line each way.
 //!
 //! Requests: `{"op":"list"}`, `{"op":"pause","info_hash":"<40 hex>"}`, `resume`, `remove` (same
-//! shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}` and `check` (like `pause`).
-//! Replies: `{"ok":true,...}` with `torrents` (for `list`), `found` (whether the torrent runs in the
-//! owner) and for `check` the `check` report when found, or `{"ok":false,"error":"one line"}`.
+//! shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`, `check` (like `pause`) and
+//! `{"op":"dht"}`. Replies: `{"ok":true,...}` with `torrents` (for `list`), `found` (whether the
+//! torrent runs in the owner), for `check` the `check` report when found, for `dht` the `dht` figures
+//! when the owner runs a DHT node; or `{"ok":false,"error":"one line"}`.
 
 use std::io::{self, BufRead};
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ pub enum Request {
     Remove { info_hash: String },
     MoveTo { info_hash: String, dir: PathBuf },
     Check { info_hash: String },
+    Dht {},
 }
 
 /// One running torrent in a `list` reply.
@@ -50,6 +52,8 @@ pub struct Reply {
     pub found: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<Box<crate::engine::CheckReport>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dht: Option<crate::engine::DhtStats>,
 }
 
 impl Reply {

@@ -187,6 +187,13 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
                 ..Default::default()
             };
         }
+        Request::Dht {} => {
+            return Reply {
+                ok: true,
+                dht: live.dht().await,
+                ..Default::default()
+            };
+        }
         Request::Pause { info_hash } => hash(&info_hash).map(|ih| Ok(live.pause(&ih))),
         Request::Resume { info_hash } => hash(&info_hash).map(|ih| Ok(live.resume(&ih))),
         Request::Remove { info_hash } => match hash(&info_hash) {

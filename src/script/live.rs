@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use futures::future::BoxFuture;
 
-use crate::engine::{CheckReport, TorrentState, TorrentStats};
+use crate::engine::{CheckReport, DhtStats, TorrentState, TorrentStats};
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
 
@@ -68,6 +68,10 @@ pub trait LiveTorrents: Send + Sync {
     /// [`crate::engine::TorrentHandle::check`]). Ok(None) when not running here.
     fn check(&self, _ih: InfoHash) -> BoxFuture<'static, anyhow::Result<Option<CheckReport>>> {
         Box::pin(async { Ok(None) })
+    }
+    /// The DHT node of the peer session running here (`None`: no session, or no DHT).
+    fn dht(&self) -> BoxFuture<'static, Option<DhtStats>> {
+        Box::pin(async { None })
     }
 }
 
@@ -161,6 +165,16 @@ impl LiveTorrents for PeerSlot {
             match slot.get().await.and_then(|s| s.get(&ih)) {
                 Some(h) => h.check().await.map(Some),
                 None => Ok(None),
+            }
+        })
+    }
+
+    fn dht(&self) -> BoxFuture<'static, Option<DhtStats>> {
+        let session = self.current();
+        Box::pin(async move {
+            match session {
+                Some(s) => s.dht_stats().await,
+                None => None,
             }
         })
     }

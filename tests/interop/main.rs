@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod dht_interop;
 mod engine_interop;
 mod metainfo_interop;
 mod tracker_interop;

@@ -372,7 +372,10 @@ fn create_refuses_a_tracker_that_is_not_a_url_and_writes_nothing() {
     let out = sb.ok(&["create", "one.bin"]);
     assert!(out.contains("1 B in 1 piece of 16.00 KiB"), "{out}");
     let out = sb.ok(&["create", "one.bin", "", "-o", "none.torrent"]);
-    assert!(out.contains("tracker    (none)"), "{out}");
+    assert!(
+        out.contains("tracker    (none: peers come from the DHT)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -560,6 +563,7 @@ fn script_files_are_read_within_a_bound() {
         ])
         .current_dir(sb.dir.path())
         .env_remove("BTORRENT_CONFIG")
+        .env("BTORRENT_DHT", "off")
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n", "{out:?}");

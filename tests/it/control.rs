@@ -363,7 +363,8 @@ fn a_one_shot_remove_on_a_terminal_asks_before_deleting() {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_btorrent"));
         cmd.args(["remove", "share", "--delete-data"])
             .current_dir(root)
-            .env_remove("BTORRENT_CONFIG");
+            .env_remove("BTORRENT_CONFIG")
+            .env("BTORRENT_DHT", "off");
         let mut p = expectrl::Session::spawn(cmd).expect("a pty");
         p.set_expect_timeout(Some(Duration::from_secs(30)));
         p.expect("Delete the files of share in").unwrap();

@@ -534,7 +534,7 @@ async fn download_limit_from_the_settings_slows_the_leecher_and_the_data_arrives
     let (seeder, _s) = seeder(&meta, src.path()).await;
     std::fs::write(
         dst.path().join("torrents.toml"),
-        "[settings]\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\ndownload_limit = \"1M\"\n",
+        "[settings]\ndht = false\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\ndownload_limit = \"1M\"\n",
     )
     .unwrap();
     let cfg = btorrent::config::Config::load(&dst.path().join("torrents.toml")).unwrap();

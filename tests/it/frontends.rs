@@ -28,6 +28,7 @@ impl Proc {
             .args(args)
             .current_dir(dir)
             .env_remove("BTORRENT_CONFIG")
+            .env("BTORRENT_DHT", "off")
             .envs(env.iter().copied())
             .stdin(input)
             .stdout(Stdio::piped())

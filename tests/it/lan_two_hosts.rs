@@ -70,6 +70,7 @@ impl TwoHosts {
             .args(args)
             .current_dir(dir)
             .env_remove("BTORRENT_CONFIG")
+            .env("BTORRENT_DHT", "off")
             .env("RUST_LOG", "warn");
         c
     }

@@ -15,6 +15,8 @@ mod check_command;
 mod cli;
 mod control;
 mod demo;
+mod dht;
+mod dht_commands;
 mod engine_crash;
 mod engine_hostile_peers;
 mod engine_lifecycle;

@@ -156,7 +156,7 @@ impl Home {
         let root = dir.path().canonicalize().unwrap();
         std::fs::write(
             root.join("torrents.toml"),
-            format!("[settings]\ntracker_url = \"{TRACKER}\"\n"),
+            format!("[settings]\ndht = false\ntracker_url = \"{TRACKER}\"\n"),
         )
         .unwrap();
         std::fs::create_dir(root.join("watch")).unwrap();
@@ -853,6 +853,7 @@ async fn b_show_names_the_watch_entry_each_torrent_came_from() {
             .args(args)
             .current_dir(&home.root)
             .env_remove("BTORRENT_CONFIG")
+            .env("BTORRENT_DHT", "off")
             .output()
             .unwrap();
         assert!(

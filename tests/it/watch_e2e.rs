@@ -26,7 +26,7 @@ async fn setup(dir: &Path) -> (RunningTracker, PathBuf) {
     std::fs::write(
         &config,
         format!(
-            "[settings]\ntracker_url = \"{}\"\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\nwatch_quiet_secs = 1\nwatch_rescan_secs = 1\n",
+            "[settings]\ndht = false\ntracker_url = \"{}\"\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\nwatch_quiet_secs = 1\nwatch_rescan_secs = 1\n",
             tracker.announce_url()
         ),
     )
@@ -118,7 +118,7 @@ async fn slow_copy_is_seeded_then_downloaded_by_another_process() {
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(
         other.join("torrents.toml"),
-        "[settings]\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\n",
+        "[settings]\ndht = false\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\n",
     )
     .unwrap();
     let torrent2 = torrent.clone();

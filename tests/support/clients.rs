@@ -60,6 +60,19 @@ pub fn libtorrent(mode: &str, torrent: &Path, folder: &Path, port: u16) -> Comma
     cmd
 }
 
+/// [`libtorrent`] on a loopback DHT whose nodes are `dht_nodes` (`ip:port`), and no tracker.
+pub fn libtorrent_dht(
+    mode: &str,
+    torrent: &Path,
+    folder: &Path,
+    port: u16,
+    dht_nodes: &[String],
+) -> Command {
+    let mut cmd = libtorrent(mode, torrent, folder, port);
+    cmd.arg(dht_nodes.join(","));
+    cmd
+}
+
 /// transmission-cli with a loopback-only configuration in a folder of its own under `work`; the
 /// returned file appears when the download completes.
 pub fn transmission(work: &Path, torrent: &Path, folder: &Path, port: u16) -> (Command, PathBuf) {

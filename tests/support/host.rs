@@ -22,7 +22,12 @@ impl ScriptRig {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("torrents.toml"),
-            format!("[settings]\n{settings}\n"),
+            // No DHT unless the test asks for one (then it names its own bootstrap nodes).
+            if settings.lines().any(|l| l.starts_with("dht =")) {
+                format!("[settings]\n{settings}\n")
+            } else {
+                format!("[settings]\ndht = false\n{settings}\n")
+            },
         )
         .unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()

@@ -1,9 +1,15 @@
 #!/usr/bin/python3
 """A minimal python3-libtorrent seeder or leecher on 127.0.0.1 for the interop tests.
 
-usage: /usr/bin/python3 lt_client.py seed|leech <file.torrent> <folder> <port>
+usage: /usr/bin/python3 lt_client.py seed|leech <file.torrent> <folder> <port> [dht-nodes]
+       /usr/bin/python3 lt_client.py node - <folder> <port> <dht-nodes>
 
-Debian's libtorrent module is visible to /usr/bin/python3 only. No DHT, LSD, UPnP, NAT-PMP or uTP;
+Debian's libtorrent module is visible to /usr/bin/python3 only. No LSD, UPnP, NAT-PMP or uTP; no DHT
+unless `dht-nodes` (host:port,host:port...) names the nodes of a loopback DHT: libtorrent then uses
+them as routers and adds each to its routing table (a router alone is never used for lookups), with
+the checks that keep loopback and same-IP nodes out turned off, and announces every 2 s. Mode `node`
+is a DHT node alone, with no torrent, for 150 s: other libtorrent nodes store their announces in it
+(the mainline crate's nodes ignore libtorrent's queries: they only parse 4-byte transaction ids);
 several connections per IP allowed (every peer is 127.0.0.1). A leecher exits 0 once it seeds (124
 after 150 s); a seeder re-announces every 2 s so it dials leechers that arrive late, and exits after
 150 s. Tracker and error alerts go to stdout.
@@ -14,6 +20,7 @@ import time
 import libtorrent as lt
 
 mode, torrent, folder, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+dht_nodes = [n for n in (sys.argv[5].split(",") if len(sys.argv) > 5 else []) if n]
 s = lt.default_settings()
 s.update({
     "listen_interfaces": "127.0.0.1:%d" % port, "outgoing_interfaces": "127.0.0.1",
@@ -22,12 +29,28 @@ s.update({
     "enable_incoming_utp": False, "enable_outgoing_utp": False,
     "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.tracker_notification,
 })
+if dht_nodes:
+    s["alert_mask"] |= lt.alert.category_t.dht_notification
+    s.update({
+        "enable_dht": True, "dht_bootstrap_nodes": ",".join(dht_nodes),
+        "dht_restrict_routing_ips": False, "dht_restrict_search_ips": False,
+        "dht_ignore_dark_internet": False, "dht_prefer_verified_node_ids": False,
+    })
 ses = lt.session(s)
+for n in dht_nodes:
+    host, _, node_port = n.rpartition(":")
+    ses.add_dht_node((host, int(node_port)))
+start = time.time()
+if mode == "node":
+    while time.time() - start < 150:
+        for a in ses.pop_alerts():
+            print("[%6.2f] %s" % (time.time() - start, a.message()), flush=True)
+        time.sleep(0.05)
+    sys.exit(0)
 p = lt.add_torrent_params()
 p.ti = lt.torrent_info(torrent)
 p.save_path = folder
 h = ses.add_torrent(p)
-start = time.time()
 last = 0
 while time.time() - start < 150:
     for a in ses.pop_alerts():
@@ -36,8 +59,11 @@ while time.time() - start < 150:
     if mode == "leech" and st.is_seeding:
         print("DONE", flush=True)
         sys.exit(0)
-    if mode == "seed" and st.is_seeding and time.time() - last > 2:
+    if (mode == "seed" and st.is_seeding or dht_nodes) and time.time() - last > 2:
         last = time.time()
-        h.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
+        if dht_nodes:
+            h.force_dht_announce()
+        else:
+            h.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
     time.sleep(0.05)
 sys.exit(0 if mode == "seed" else 124)

@@ -6,6 +6,7 @@
 //!   commands run with a deadline, free loopback ports;
 //! - [`wait`]: polling until a condition holds, with a deadline;
 //! - [`engine`]: torrents of test data and peer sessions on 127.0.0.1;
+//! - [`dht`]: a local Mainline DHT (the `mainline` crate's testnet) and sessions bootstrapped from it;
 //! - [`fake_peer`]: hostile peers (liars, silent, snubbing, trickling, a liar dialing in again and again);
 //! - [`tracker`]: btorrent's tracker served in-process, raw HTTP GETs and a bencode reader for replies;
 //! - [`clients`]: the real clients of the interop tests (aria2c, python3-libtorrent, transmission-cli,
@@ -23,6 +24,7 @@ pub mod build;
 pub mod cli;
 pub mod clients;
 pub mod data;
+pub mod dht;
 pub mod engine;
 pub mod fake_peer;
 pub mod host;

@@ -59,7 +59,8 @@ fn short_of_peers(t: &Torrent) -> bool {
     }
 }
 
-/// Starts the announce tasks of the torrent's current run unless they run already, or the torrent is
+/// Starts the announce tasks of the torrent's current run (trackers, and the DHT for a public
+/// torrent) unless they run already, or the torrent is
 /// paused or still checking its data. Decided and recorded in one hold of the lock: the torrent loop
 /// starting and a `resume()` at the same moment start them once.
 pub(crate) fn start_if_due(t: &Arc<Torrent>) {
@@ -74,6 +75,7 @@ pub(crate) fn start_if_due(t: &Arc<Torrent>) {
     for url in &t.trackers {
         tokio::spawn(tracker_task(t.clone(), url.clone(), run.clone()));
     }
+    super::dht::spawn_for(t, run);
 }
 
 async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {

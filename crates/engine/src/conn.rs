@@ -81,6 +81,8 @@ pub(crate) struct Conn {
     pub(crate) listen_addr: Option<SocketAddr>,
     pub(crate) got_piece: bool,
     picked: Vec<BlockRef>,
+    /// Our DHT node, when this torrent may use it and the peer set the DHT bit (BEP 5 `port`).
+    dht: Option<Arc<super::dht::DhtNode>>,
 }
 
 impl Conn {
@@ -92,6 +94,11 @@ impl Conn {
         cursor: usize,
     ) -> Self {
         let fast = hs.supports_fast();
+        let dht = t
+            .ctx
+            .dht
+            .clone()
+            .filter(|_| hs.supports_dht() && !t.meta.info.private);
         let n = t.geo.piece_count as usize;
         let window = Duration::from_secs(3);
         Conn {
@@ -120,6 +127,7 @@ impl Conn {
             listen_addr: None,
             got_piece: false,
             picked: Vec::new(),
+            dht,
             t,
             sh,
         }
@@ -197,6 +205,9 @@ impl Conn {
         } else if !ours.none() {
             self.out.push(&Message::Bitfield(ours.clone()));
         }
+        if let Some(d) = &self.dht {
+            self.out.push(&Message::Port(d.port));
+        }
         if self.ext {
             let payload = ExtHandshake::ours(self.t.ctx.listen_addr.port());
             self.out.push(&Message::Extended {
@@ -264,7 +275,12 @@ impl Conn {
                 }
             }
             Message::Piece { index, begin, data } => self.on_piece(index, begin, &data)?,
-            Message::Port(_) | Message::Suggest(_) => {}
+            Message::Port(p) => {
+                if let Some(d) = &self.dht {
+                    d.heard(SocketAddr::new(self.sh.addr.ip(), p));
+                }
+            }
+            Message::Suggest(_) => {}
         }
         Ok(())
     }

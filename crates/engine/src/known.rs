@@ -7,7 +7,7 @@
 //! - Room is made by evicting first the addresses that never answered and failed: every failed dial
 //!   of such an address hands its place to a waiting one. Addresses that worked once stay.
 //! - Dial order (`KnownPeers::picks`): addresses that worked before first, then the fewest failures,
-//!   the sources taken in turn (given by the user, learnt from a peer that dialed us, from a tracker)
+//!   the sources taken in turn (given by the user, learnt from a peer that dialed us, from a tracker, from the DHT)
 //!   so one flooded source cannot starve the others, and a random order within each (a tracker cannot
 //!   put the honest peers last).
 
@@ -31,6 +31,8 @@ pub enum Source {
     Incoming,
     /// A tracker's reply.
     Tracker,
+    /// A DHT lookup.
+    Dht,
 }
 
 /// Where a known address stands.
@@ -244,7 +246,7 @@ impl KnownPeers {
             return Vec::new();
         }
         let mut rng = rand::thread_rng();
-        let mut by_source: [Vec<(bool, u32, u32, SocketAddr)>; 3] = Default::default();
+        let mut by_source: [Vec<(bool, u32, u32, SocketAddr)>; 4] = Default::default();
         for (a, k) in &self.map {
             if k.connected || k.connecting || k.next_try > now || !usable(a, k) {
                 continue;
@@ -253,6 +255,7 @@ impl KnownPeers {
                 Source::User => 0,
                 Source::Incoming => 1,
                 Source::Tracker => 2,
+                Source::Dht => 3,
             };
             by_source[s].push((!k.answered, k.failures, rng.gen(), *a));
         }

@@ -19,6 +19,8 @@
 //!   ([`PeerInfo`]), `pause`, `resume`,
 //!   `move_to` (moves the data and keeps seeding from there), `wait_complete`, `add_peers`, `check`
 //!   (hashes every piece on disk again, ignoring resume data; see [`disk_check`]).
+//! - [`Session::dht_peers`] looks up peers of an info-hash on the DHT (for a torrent not added yet);
+//!   [`Session::dht_stats`] says how the node does. Torrents use the DHT by themselves ([`dht`]).
 //! - [`probe::fetch_bitfield`] and [`probe::download_piece`]: one-shot questions to one peer.
 //!
 //! # Structure and invariants
@@ -62,6 +64,7 @@ pub mod announce;
 mod announcer;
 pub mod choker;
 pub mod conn;
+pub mod dht;
 pub mod disk_check;
 pub mod known;
 pub mod peer;
@@ -83,6 +86,7 @@ use std::time::Duration;
 
 use btorrent_proto::types::{InfoHash, PeerId};
 
+pub use dht::{DhtConfig, DhtStats};
 pub use disk_check::CheckReport;
 pub use session::Session;
 pub use torrent::TorrentHandle;
@@ -124,6 +128,9 @@ pub struct SessionConfig {
     /// A piece read from disk for upload is hashed first; it is not hashed again for this long while
     /// its files keep their size and mtime (15 min). See [`disk_check`].
     pub upload_verify_ttl: Duration,
+    /// The Mainline DHT node of the session (see [`dht`]); `None` = no DHT. Its routing table is
+    /// saved in `resume_dir`.
+    pub dht: Option<DhtConfig>,
 }
 
 impl Default for SessionConfig {
@@ -144,6 +151,7 @@ impl Default for SessionConfig {
             direct_writes: true,
             tracker_backoff: crate::announce::FAILURE_BACKOFF_FIRST,
             upload_verify_ttl: Duration::from_secs(15 * 60),
+            dht: None,
         }
     }
 }

@@ -127,7 +127,7 @@ pub(crate) async fn dial(t: Arc<Torrent>, addr: SocketAddr, run: CancellationTok
 async fn connect(t: &Torrent, addr: SocketAddr) -> anyhow::Result<(TcpStream, Handshake)> {
     let stream = connect_from(t.ctx.listen_addr, addr).await?;
     let mut stream = stream;
-    let ours = Handshake::ours(t.info_hash(), t.ctx.peer_id);
+    let ours = t.ctx.handshake(&t.meta);
     let theirs = handshake::initiate(&mut stream, &ours, HANDSHAKE_TIMEOUT).await?;
     Ok((stream, theirs))
 }

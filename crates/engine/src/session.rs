@@ -37,6 +37,16 @@ pub(crate) struct SessionCtx {
     pub tracker: crate::announce::TrackerClient,
     /// Sent as `key` in every announce of this session.
     pub announce_key: u32,
+    /// The session's DHT node, when `cfg.dht` asks for one.
+    pub dht: Option<Arc<super::dht::DhtNode>>,
+}
+
+impl SessionCtx {
+    /// Our handshake for `meta`'s torrent: the DHT bit set only when a public torrent may use it.
+    pub fn handshake(&self, meta: &Metainfo) -> Handshake {
+        Handshake::ours(meta.info_hash, self.peer_id)
+            .with_dht(self.dht.is_some() && !meta.info.private)
+    }
 }
 
 struct Inner {
@@ -55,6 +65,13 @@ impl Session {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
         let listen_addr = listener.local_addr()?;
+        let dht = match &cfg.dht {
+            Some(d) => Some(
+                super::dht::DhtNode::start(d.clone(), listen_addr, cfg.resume_dir.as_deref())
+                    .await?,
+            ),
+            None => None,
+        };
         let ctx = Arc::new(SessionCtx {
             peer_id: cfg.peer_id.unwrap_or_else(PeerId::generate),
             listen_addr,
@@ -69,6 +86,7 @@ impl Session {
                 crate::announce::TrackerClient::from_address(listen_addr.ip())
             },
             announce_key: rand::random(),
+            dht,
             cfg,
         });
         let session = Session(Arc::new(Inner {
@@ -76,6 +94,9 @@ impl Session {
             torrents: Mutex::new(HashMap::new()),
         }));
         tokio::spawn(accept_loop(session.clone(), listener));
+        if let Some(d) = &session.0.ctx.dht {
+            tokio::spawn(d.clone().save_loop(session.0.ctx.shutdown.clone()));
+        }
         tracing::info!(%listen_addr, "listening for peers");
         Ok(session)
     }
@@ -86,6 +107,24 @@ impl Session {
 
     pub fn peer_id(&self) -> PeerId {
         self.0.ctx.peer_id
+    }
+
+    /// Looks up peers of `info_hash` on the DHT (a torrent not added yet, such as a magnet link's):
+    /// addresses arrive as found, each once, and the channel closes when the lookup ends (within
+    /// 90 s). `None` without a DHT.
+    pub fn dht_peers(
+        &self,
+        info_hash: InfoHash,
+    ) -> Option<tokio::sync::mpsc::Receiver<SocketAddr>> {
+        self.0.ctx.dht.as_ref().map(|d| d.lookup(info_hash))
+    }
+
+    /// Nodes known and lookups in flight; `None` without a DHT.
+    pub async fn dht_stats(&self) -> Option<super::DhtStats> {
+        match &self.0.ctx.dht {
+            Some(d) => Some(d.stats().await),
+            None => None,
+        }
     }
 
     /// Adds a torrent: checks the data in `opts.data_dir`, then downloads what is missing and seeds.
@@ -162,6 +201,9 @@ impl Session {
         let all: Vec<TorrentHandle> = self.0.torrents.lock().drain().map(|(_, h)| h).collect();
         futures::future::join_all(all.iter().map(|h| h.stop(grace))).await;
         self.0.ctx.shutdown.cancel();
+        if let Some(d) = &self.0.ctx.dht {
+            d.stop().await;
+        }
     }
 }
 
@@ -201,7 +243,7 @@ async fn incoming(session: Session, mut stream: TcpStream, addr: SocketAddr) -> 
         }
         c.run.clone()
     };
-    let ours = Handshake::ours(theirs.info_hash, session.0.ctx.peer_id);
+    let ours = session.0.ctx.handshake(&h.0.meta);
     write_handshake(&mut stream, &ours, HANDSHAKE_TIMEOUT).await?;
     super::peer::serve(h.0.clone(), stream, theirs, addr, None, run).await;
     Ok(())

@@ -8,11 +8,13 @@
 //! - `events`: `on`, `off`, `events` (handlers the dispatcher calls);
 //! - `timers`: `every`, `after`, `sleep`;
 //! - `handles`: `torrent(name_or_hash)` and the `TorrentHandle` type (live getters, actions, `meta`);
+//! - `dht`: `dht` (the session's DHT node);
 //! - `front`: `close` (the shell), `can_ask` and `confirm` (a question to the person at the terminal).
 //!
 //! Conventions: a primitive that fails throws a one-line message starting with its own name; options
 //! are passed as a map whose unknown keys are an error and whose `()` values mean "not given".
 
+mod dht;
 mod events;
 mod front;
 mod handles;
@@ -40,6 +42,7 @@ pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     timers::register(engine, ctx);
     handles::register(engine, ctx);
     front::register(engine, ctx);
+    dht::register(engine, ctx);
     tracker::register(engine, ctx);
     transfer::register(engine, ctx);
 }

@@ -56,6 +56,25 @@ fn settings_map(cfg: &Config) -> Map {
         .max_peers_per_ip
         .unwrap_or(crate::engine::SessionConfig::default().max_peers_per_ip);
     m.insert("max_peers_per_ip".into(), (per_ip as i64).into());
+    m.insert("dht".into(), s.dht.into());
+    m.insert(
+        "dht_port".into(),
+        s.dht_port.map_or(Dynamic::UNIT, |p| (p as i64).into()),
+    );
+    let bootstrap = s.dht_bootstrap.clone().unwrap_or_else(|| {
+        crate::engine::dht::DEFAULT_BOOTSTRAP
+            .iter()
+            .map(|b| b.to_string())
+            .collect()
+    });
+    m.insert(
+        "dht_bootstrap".into(),
+        bootstrap
+            .into_iter()
+            .map(Dynamic::from)
+            .collect::<rhai::Array>()
+            .into(),
+    );
     m.insert(
         "script_max_operations".into(),
         (s.script_max_operations as i64).into(),

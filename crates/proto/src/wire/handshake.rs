@@ -1,7 +1,7 @@
 //! The 68-byte BitTorrent handshake: `\x13BitTorrent protocol`, 8 reserved bytes, info-hash, peer id.
 //!
 //! Reserved bits we use: byte 5 bit 0x10 is the extension protocol (BEP 10), byte 7 bit 0x04 the fast
-//! extension (BEP 6). Both sides must set a bit for the feature to be on.
+//! extension (BEP 6), byte 7 bit 0x01 the DHT (BEP 5: the `port` message). Both sides must set a bit for the feature to be on.
 
 use std::time::Duration;
 
@@ -42,6 +42,20 @@ impl Handshake {
             info_hash,
             peer_id,
         }
+    }
+
+    /// The same, saying (or not) that we run a DHT node.
+    pub fn with_dht(mut self, on: bool) -> Self {
+        if on {
+            self.reserved[7] |= 0x01;
+        } else {
+            self.reserved[7] &= !0x01;
+        }
+        self
+    }
+
+    pub fn supports_dht(&self) -> bool {
+        self.reserved[7] & 0x01 != 0
     }
 
     pub fn supports_extensions(&self) -> bool {
@@ -127,6 +141,17 @@ mod tests {
         let back = Handshake::from_bytes(&b).unwrap();
         assert_eq!(back, hs);
         assert!(back.supports_extensions() && back.supports_fast());
+        assert!(!back.supports_dht());
+        let dht = hs.with_dht(true);
+        assert_eq!(
+            dht.to_bytes()[27],
+            0x05,
+            "fast and DHT bits of reserved byte 7"
+        );
+        assert!(Handshake::from_bytes(&dht.to_bytes())
+            .unwrap()
+            .supports_dht());
+        assert!(!dht.with_dht(false).supports_dht());
         let mut bad = b;
         bad[3] = b'x';
         assert!(matches!(
