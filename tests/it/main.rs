@@ -23,6 +23,7 @@ mod engine_swarm;
 mod engine_tracker;
 mod frontends;
 mod lan_two_hosts;
+mod magnet;
 mod metainfo_fuzz;
 mod metainfo_hostile;
 mod peer_command;

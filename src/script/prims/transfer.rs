@@ -374,7 +374,28 @@ fn add(
 ) -> Result<Job, Box<EvalAltResult>> {
     let o = Opts { func, map: opts };
     o.check(&["output", "peers", "trackers", "paused", "register"])?;
-    let meta = load_meta(func, torrent)?;
+    let mut peers = Vec::new();
+    if let Some(list) = opts.get("peers").filter(|v| !v.is_unit()) {
+        let list = list
+            .clone()
+            .into_array()
+            .or_else(|_| fail(func, "`peers` must be an array of addresses"))?;
+        for p in list {
+            peers.push(parse_peer(func, &p.to_string())?);
+        }
+    }
+    if let Ok(m) = btorrent_proto::magnet::Magnet::parse(torrent) {
+        // Already running: no need to fetch its metadata again.
+        if let Some(h) = ctx.session()?.get(&m.info_hash) {
+            return Ok(Job {
+                handle: h,
+                ctx: ctx.clone(),
+            });
+        }
+    }
+    let opened = super::torrent_file::open_source(ctx, func, torrent, true, peers.clone())?;
+    let meta = opened.meta;
+    let source_file = opened.path.unwrap_or_else(|| PathBuf::from(torrent));
     let cfg = ctx.config()?;
     let data_dir = match data_dir.or(o.string("output")?) {
         Some(d) => PathBuf::from(d),
@@ -388,16 +409,6 @@ fn add(
             handle: h,
             ctx: ctx.clone(),
         });
-    }
-    let mut peers = Vec::new();
-    if let Some(list) = opts.get("peers").filter(|v| !v.is_unit()) {
-        let list = list
-            .clone()
-            .into_array()
-            .or_else(|_| fail(func, "`peers` must be an array of addresses"))?;
-        for p in list {
-            peers.push(parse_peer(func, &p.to_string())?);
-        }
     }
     let trackers = match opts.get("trackers").filter(|v| !v.is_unit()) {
         Some(list) => {
@@ -421,7 +432,7 @@ fn add(
     };
     let paused = o.bool("paused")?;
     if register {
-        let file = keep_torrent_file(&cfg, Path::new(torrent), &meta);
+        let file = keep_torrent_file(&cfg, &source_file, &meta);
         let state = if paused {
             "paused"
         } else if seeding {
