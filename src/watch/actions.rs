@@ -30,6 +30,14 @@ pub trait Sharing: Send + Sync {
 
     /// Stops sharing `info_hash`, announcing `stopped`; the data stays where it is.
     fn stop<'a>(&'a self, info_hash: &'a InfoHash) -> BoxFuture<'a, Result<()>>;
+
+    /// Fetches the metadata of a magnet link (checked against its info-hash).
+    fn fetch_magnet<'a>(&'a self, link: &'a str) -> BoxFuture<'a, Result<Metainfo>> {
+        Box::pin(async move {
+            let _ = link;
+            anyhow::bail!("magnet links cannot be fetched here")
+        })
+    }
 }
 
 /// Asks `sharing` to seed or download `meta` according to what the entry is.
@@ -41,7 +49,7 @@ pub async fn start(
 ) -> Result<()> {
     match kind {
         EntryKind::Data => sharing.seed(meta, data_dir).await,
-        EntryKind::Torrent => sharing.download(meta, data_dir).await,
+        EntryKind::Torrent | EntryKind::Magnet => sharing.download(meta, data_dir).await,
     }
 }
 
@@ -70,6 +78,34 @@ pub fn hash_entry(
         ..Default::default()
     };
     create_torrent(path, &opts, &|_, _| {})
+}
+
+/// Most bytes read from a dropped magnet file.
+const MAX_MAGNET_FILE: u64 = 64 * 1024;
+
+/// The magnet link of a dropped `.magnet` or `.txt` file: its first non-blank line. A file of several
+/// links gives the first (one file per link); a file that holds none is an error.
+pub fn read_magnet(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_MAGNET_FILE).read_to_string(&mut text))
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let mut links = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = links
+        .next()
+        .filter(|l| btorrent_proto::magnet::is_magnet(l))
+        .ok_or_else(|| anyhow::anyhow!("{} holds no magnet link", path.display()))?;
+    btorrent_proto::magnet::Magnet::parse(first)?;
+    let more = links.count();
+    if more > 0 {
+        tracing::warn!(
+            "watch folder: {} holds {} more lines; one magnet link per file is taken (the first)",
+            path.display(),
+            more
+        );
+    }
+    Ok(first.to_string())
 }
 
 /// Reads a dropped .torrent.

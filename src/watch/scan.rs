@@ -26,6 +26,16 @@ pub enum EntryKind {
     Data,
     /// A `.torrent` file to download into the output folder.
     Torrent,
+    /// A `.magnet` file, or a `.txt` file whose first line is a magnet link: its metadata is fetched,
+    /// then downloaded into the output folder like a `.torrent`.
+    Magnet,
+}
+
+impl EntryKind {
+    /// Downloaded into the output folder (rather than seeded where it lies).
+    pub fn downloads(self) -> bool {
+        self != EntryKind::Data
+    }
 }
 
 /// One top-level entry of the watch folder worth looking at.
@@ -58,6 +68,26 @@ fn is_torrent_name(name: &str) -> bool {
     name.len() > 8 && name[name.len() - 8..].eq_ignore_ascii_case(".torrent")
 }
 
+/// Whether the file `name` at `path` holds magnet links: a `.magnet` file, or a small `.txt` file
+/// whose first non-blank line is one.
+fn is_magnet_file(name: &str, path: &Path) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".magnet") {
+        return true;
+    }
+    if !lower.ends_with(".txt") {
+        return false;
+    }
+    let mut head = [0u8; 512];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    String::from_utf8_lossy(&head[..n])
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(btorrent_proto::magnet::is_magnet)
+}
+
 /// Lists the candidates in `dir`, sorted by name. `protected` are canonical paths of btorrent's own
 /// files and folders: an entry that is or contains one of them is skipped. Fails only when the folder
 /// itself cannot be read, so a caller never mistakes a read error for an empty folder.
@@ -87,6 +117,8 @@ pub fn list(dir: &Path, protected: &[PathBuf]) -> std::io::Result<Listing> {
         let is_file = std::fs::metadata(&path).is_ok_and(|m| m.is_file());
         let kind = if is_file && is_torrent_name(name) {
             EntryKind::Torrent
+        } else if is_file && is_magnet_file(name, &path) {
+            EntryKind::Magnet
         } else {
             EntryKind::Data
         };

@@ -276,6 +276,7 @@ impl Worker {
                 .message(match item.kind {
                     EntryKind::Data => "waiting for the copy to finish",
                     EntryKind::Torrent => "waiting for the .torrent to be complete",
+                    EntryKind::Magnet => "waiting for the magnet file to be complete",
                 }),
         );
     }
@@ -365,7 +366,7 @@ impl Worker {
                     "cannot {} {}: {e:#}",
                     match item.kind {
                         EntryKind::Data => "seed",
-                        EntryKind::Torrent => "download",
+                        EntryKind::Torrent | EntryKind::Magnet => "download",
                     },
                     meta.info.name
                 );

@@ -95,6 +95,14 @@ impl Worker {
         }
         match item.kind {
             EntryKind::Torrent => actions::read_dropped(&item.path).map_err(anyhow::Error::msg),
+            EntryKind::Magnet => {
+                let link = actions::read_magnet(&item.path)?;
+                tracing::info!(
+                    "watch folder: fetching the metadata of {}",
+                    item.path.display()
+                );
+                self.rt.block_on(self.sharing.fetch_magnet(&link))
+            }
             EntryKind::Data => {
                 let cancel = Arc::new(AtomicBool::new(false));
                 self.inbox
@@ -125,7 +133,7 @@ impl Worker {
         let data_dirs: Vec<Result<PathBuf, String>> = batch
             .iter()
             .map(|o| match o.item.kind {
-                EntryKind::Torrent => Ok(output_dir.clone()),
+                EntryKind::Torrent | EntryKind::Magnet => Ok(output_dir.clone()),
                 EntryKind::Data => actions::data_dir_of(&o.item.path)
                     .map_err(|e| format!("cannot resolve {}: {e}", o.item.path.display())),
             })
@@ -144,7 +152,7 @@ impl Worker {
                             fp: o.fp,
                             data_dir,
                             torrents_dir: &torrents_dir,
-                            download: o.item.kind == EntryKind::Torrent,
+                            download: o.item.kind.downloads(),
                         },
                     )
                 })
@@ -213,7 +221,7 @@ impl Worker {
                         .message(format!("torrent written to {}", file.display())),
                 );
             }
-            EntryKind::Torrent => tracing::info!(
+            EntryKind::Torrent | EntryKind::Magnet => tracing::info!(
                 "watch folder: downloading {name} ({}) into {}",
                 o.meta.info_hash,
                 data_dir.display()
