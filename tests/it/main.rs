@@ -27,6 +27,7 @@ mod magnet;
 mod metainfo_fuzz;
 mod metainfo_hostile;
 mod peer_command;
+mod pex;
 mod readme_examples;
 mod script_safety;
 mod tracker_backoff;
