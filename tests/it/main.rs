@@ -38,6 +38,7 @@ mod tracker_pages;
 mod tracker_protocol;
 mod tracker_reply_fuzz;
 mod transfer_commands;
+mod ut_fuzz;
 mod watch;
 mod watch_e2e;
 mod wire_fuzz;
