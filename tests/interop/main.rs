@@ -5,5 +5,6 @@
 mod support;
 
 mod engine_interop;
+mod magnet_interop;
 mod metainfo_interop;
 mod tracker_interop;

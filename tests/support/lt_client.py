@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """A minimal python3-libtorrent seeder or leecher on 127.0.0.1 for the interop tests.
 
-usage: /usr/bin/python3 lt_client.py seed|leech <file.torrent> <folder> <port>
+usage: /usr/bin/python3 lt_client.py seed|leech <file.torrent or magnet link> <folder> <port>
 
 Debian's libtorrent module is visible to /usr/bin/python3 only. No DHT, LSD, UPnP, NAT-PMP or uTP;
 several connections per IP allowed (every peer is 127.0.0.1). A leecher exits 0 once it seeds (124
 after 150 s); a seeder re-announces every 2 s so it dials leechers that arrive late, and exits after
-150 s. Tracker and error alerts go to stdout.
+150 s. Tracker and error alerts go to stdout. Given a magnet link, it fetches the metadata (BEP 9) from
+the link's trackers and x.pe peers first; peer exchange (ut_pex) is on, as libtorrent's default.
 """
 import sys
 import time
@@ -23,8 +24,11 @@ s.update({
     "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.tracker_notification,
 })
 ses = lt.session(s)
-p = lt.add_torrent_params()
-p.ti = lt.torrent_info(torrent)
+if torrent.startswith("magnet:"):
+    p = lt.parse_magnet_uri(torrent)
+else:
+    p = lt.add_torrent_params()
+    p.ti = lt.torrent_info(torrent)
 p.save_path = folder
 h = ses.add_torrent(p)
 start = time.time()

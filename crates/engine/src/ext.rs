@@ -193,6 +193,7 @@ impl PeerExt {
             self.pex_sent.remove(a);
         }
         self.pex_sent.extend(msg.added.iter().map(|(a, _)| *a));
+        tracing::debug!(peer = %sh.addr, added = msg.added.len(), dropped = msg.dropped.len(), "peer exchange sent");
         out.push(&Message::Extended {
             id: their_id,
             payload: msg.encode().into(),
