@@ -4,8 +4,8 @@
 //! it every extended message but the handshake, which it reads itself.
 //!
 //! - **`ut_metadata`**: a request for a piece of the info dictionary is answered with the piece, or
-//!   rejected when out of range or over [`metadata_request_budget`] requests in
-//!   [`METADATA_WINDOW`]; data and rejects (we already have the dictionary) are ignored; a message
+//!   rejected when out of range, over [`metadata_request_budget`] requests in [`METADATA_WINDOW`], or
+//!   while [`MAX_QUEUED_METADATA`] bytes wait to be sent to the peer; data and rejects (we already have the dictionary) are ignored; a message
 //!   that does not decode ends the connection.
 //! - **`ut_pex`**: never for a private torrent (BEP 27): it is not offered and messages are ignored.
 //!   Otherwise we send the listen addresses of our other peers (`added`, with seed and reachable
@@ -33,6 +33,9 @@ pub const PEX_INTERVAL: Duration = Duration::from_secs(60);
 pub const PEX_FIRST: Duration = Duration::from_secs(2);
 /// PEX messages from one peer closer together than this are ignored.
 pub const PEX_MIN_GAP: Duration = Duration::from_secs(20);
+/// Metadata pieces are refused while this much is already queued to the peer (one that asks and does
+/// not read cannot make us buffer its requests).
+pub const MAX_QUEUED_METADATA: usize = 256 * 1024;
 /// The window `ut_metadata` requests are counted in.
 pub const METADATA_WINDOW: Duration = Duration::from_secs(60);
 
@@ -130,7 +133,10 @@ impl PeerExt {
             self.requests = 0;
         }
         self.requests += 1;
-        let data = if self.requests <= metadata_request_budget(info.len()) {
+        let queued = out.inner.lock().ctrl.len();
+        let data = if self.requests <= metadata_request_budget(info.len())
+            && queued < MAX_QUEUED_METADATA
+        {
             ut_metadata::data_for(info, piece)
         } else {
             None
