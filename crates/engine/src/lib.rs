@@ -20,6 +20,10 @@
 //!   `move_to` (moves the data and keeps seeding from there), `wait_complete`, `add_peers`, `check`
 //!   (hashes every piece on disk again, ignoring resume data; see [`disk_check`]).
 //! - [`probe::fetch_bitfield`] and [`probe::download_piece`]: one-shot questions to one peer.
+//! - [`Session::fetch_metadata`]`(magnet, extra, ...)`: a magnet link's info dictionary from its
+//!   `x.pe` peers, its trackers and `extra` (a channel of addresses, e.g. from a DHT lookup), checked
+//!   against the info-hash ([`metadata`]); every torrent serves its own to peers ([`ext`]), and
+//!   exchanges peers with them (PEX) unless it is private.
 //!
 //! # Structure and invariants
 //!

@@ -111,7 +111,7 @@ async fn announce_loop(
     tx: mpsc::Sender<SocketAddr>,
     stop: CancellationToken,
 ) {
-    let req = AnnounceRequest {
+    let mut req = AnnounceRequest {
         info_hash,
         peer_id: cfg.peer_id,
         port: cfg.local.port(),
@@ -130,6 +130,8 @@ async fn announce_loop(
             r = cfg.tracker.announce(&url, &req) => match r {
                 Ok(resp) => {
                     tracing::debug!(tracker = %url, peers = resp.peers.len(), "announce for metadata");
+                    // `started` once; the next announces are regular ones.
+                    req.event = None;
                     for p in resp.peers {
                         if tx.send(p).await.is_err() {
                             return;
