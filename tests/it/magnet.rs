@@ -282,10 +282,21 @@ async fn hostile_metadata_peers_are_dropped_and_the_honest_one_delivers() {
     }
     peers.push(honest.listen_addr());
     let fetcher = session().await;
+    let logs = crate::support::logs::Logs::default();
+    let guard = logs.capture();
     let got = fetch(&fetcher, &magnet_for(&meta, &peers, &[]), 60)
         .await
         .unwrap();
+    drop(guard);
     assert_eq!(got.info_bytes(), meta.info_bytes());
+    // Each kind of lie is one clear warning line.
+    for what in [
+        "metadata_size of 0 or over 16 MiB",
+        "bad ut_metadata message",
+    ] {
+        assert_eq!(logs.count(what), 1, "{what}");
+    }
+    assert!(logs.count("does not match the info-hash") >= 1);
 
     // Only liars: the fetch ends with why.
     let e = fetch(&fetcher, &magnet_for(&meta, &peers[..3], &[]), 60)

@@ -251,7 +251,11 @@ pub async fn fetch(
             _ = sh.done.cancelled() => {}
             Some(r) = tasks.join_next() => {
                 if let Ok((a, Err(e))) = r {
-                    tracing::debug!(peer = %a, "metadata: {e:#}");
+                    if e.is::<peer::Hostile>() {
+                        tracing::warn!(peer = %a, "metadata peer dropped: {e:#}");
+                    } else {
+                        tracing::debug!(peer = %a, "metadata: {e:#}");
+                    }
                     sh.state.lock().peer_gone(a);
                     sh.changed();
                     failed += 1;

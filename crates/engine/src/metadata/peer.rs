@@ -42,6 +42,11 @@ async fn send_ext(wr: &mut OwnedWriteHalf, id: u8, payload: &[u8]) -> anyhow::Re
     Ok(())
 }
 
+/// A peer failed by sending what no honest peer sends (logged as a warning, not as a mere failure).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct Hostile(pub String);
+
 /// Talks to `addr` until the fetch is done, or the peer fails (the error says why).
 pub(super) async fn run(sh: Arc<Shared>, addr: SocketAddr) -> anyhow::Result<()> {
     let mut stream = connect_from(sh.local, addr).await?;
@@ -81,9 +86,12 @@ pub(super) async fn run(sh: Arc<Shared>, addr: SocketAddr) -> anyhow::Result<()>
         let f = next(f)?;
         if f.len() >= 2 && f[0] == EXTENDED && f[1] == 0 {
             let h = ExtHandshake::parse(&f[2..])
-                .map_err(|e| anyhow::anyhow!("bad extension handshake: {e}"))?;
+                .map_err(|e| Hostile(format!("bad extension handshake: {e}")))?;
             if h.metadata_size_refused {
-                bail!("it announced a metadata_size of 0 or over 16 MiB: refused");
+                return Err(Hostile(
+                    "it announced a metadata_size of 0 or over 16 MiB: refused".into(),
+                )
+                .into());
             }
             let Some(id) = h.ids.ut_metadata else {
                 bail!("it does not offer ut_metadata");
@@ -103,7 +111,9 @@ pub(super) async fn run(sh: Arc<Shared>, addr: SocketAddr) -> anyhow::Result<()>
         let (reqs, asked) = {
             let mut st = sh.state.lock();
             if st.dropped.contains(&addr) {
-                bail!("it sent metadata that does not match the info-hash");
+                return Err(
+                    Hostile("it sent metadata that does not match the info-hash".into()).into(),
+                );
             }
             let before = st.in_flight(addr);
             let reqs = st.next_requests(addr);
@@ -129,7 +139,7 @@ pub(super) async fn run(sh: Arc<Shared>, addr: SocketAddr) -> anyhow::Result<()>
         }
         let payload: Bytes = f.freeze().slice(2..);
         let msg = MetadataMsg::parse(&payload, Some(size))
-            .map_err(|e| anyhow::anyhow!("bad ut_metadata message: {e}"))?;
+            .map_err(|e| Hostile(format!("bad ut_metadata message: {e}")))?;
         match msg {
             MetadataMsg::Request { piece } => {
                 // We have nothing to give yet.
