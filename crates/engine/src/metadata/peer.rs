@@ -2,8 +2,9 @@
 //! handshake (`ut_metadata` id and `metadata_size`), then ask it for the pieces [`Assembly`] hands out
 //! and give it what it sends. Any message that is not ours is skipped unread; a frame longer than
 //! [`MAX_FRAME`] ends the connection, and so does a `ut_metadata` message that does not decode, a
-//! `metadata_size` over 16 MiB or 0, too many rejects, or [`PIECE_TIMEOUT`] without a piece while
-//! some are asked.
+//! `metadata_size` over 16 MiB or 0, too many rejects, [`PIECE_TIMEOUT`] without a piece while
+//! some are asked, or [`IDLE_TIMEOUT`] without being asked anything (it gave a size other than the one
+//! being assembled, or waits as a suspect): its place goes to another address.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +30,8 @@ use btorrent_proto::wire::ut_metadata::MetadataMsg;
 pub const MAX_FRAME: usize = 160 * 1024;
 /// A peer that has pieces asked and sends none for this long is let go.
 pub const PIECE_TIMEOUT: Duration = Duration::from_secs(15);
+/// A peer asked nothing for this long is let go.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Rejects a peer may send before it is let go.
 pub const MAX_REJECTS: u32 = 16;
 
@@ -131,6 +134,9 @@ pub(super) async fn run(sh: Arc<Shared>, addr: SocketAddr) -> anyhow::Result<()>
             r = changed.changed() => { let _ = r; continue; }
             _ = tokio::time::sleep_until(last_piece + PIECE_TIMEOUT), if asked > 0 => {
                 bail!("no metadata piece for {} s", PIECE_TIMEOUT.as_secs());
+            }
+            _ = tokio::time::sleep_until(last_piece + IDLE_TIMEOUT), if asked == 0 => {
+                bail!("nothing to ask it for {} s", IDLE_TIMEOUT.as_secs());
             }
             f = frames.next() => next(f)?,
         };
