@@ -80,32 +80,16 @@ pub fn hash_entry(
     create_torrent(path, &opts, &|_, _| {})
 }
 
-/// Most bytes read from a dropped magnet file.
-const MAX_MAGNET_FILE: u64 = 64 * 1024;
-
-/// The magnet link of a dropped `.magnet` or `.txt` file: its first non-blank line. A file of several
-/// links gives the first (one file per link); a file that holds none is an error.
-pub fn read_magnet(path: &Path) -> Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_MAGNET_FILE).read_to_string(&mut text))
+/// Magnet link number `line` (from 0) of a dropped `.magnet` or `.txt` file.
+pub fn read_magnet(path: &Path, line: usize) -> Result<String> {
+    let links = super::scan::magnet_lines(path)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    let mut links = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = links
-        .next()
-        .filter(|l| btorrent_proto::magnet::is_magnet(l))
-        .ok_or_else(|| anyhow::anyhow!("{} holds no magnet link", path.display()))?;
-    btorrent_proto::magnet::Magnet::parse(first)?;
-    let more = links.count();
-    if more > 0 {
-        tracing::warn!(
-            "watch folder: {} holds {} more lines; one magnet link per file is taken (the first)",
-            path.display(),
-            more
-        );
-    }
-    Ok(first.to_string())
+    let link = links.get(line).ok_or_else(|| match line {
+        0 => anyhow::anyhow!("{} holds no magnet link", path.display()),
+        n => anyhow::anyhow!("{} holds no magnet link number {}", path.display(), n + 1),
+    })?;
+    btorrent_proto::magnet::Magnet::parse(link)?;
+    Ok(link.clone())
 }
 
 /// Reads a dropped .torrent.

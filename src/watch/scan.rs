@@ -26,8 +26,9 @@ pub enum EntryKind {
     Data,
     /// A `.torrent` file to download into the output folder.
     Torrent,
-    /// A `.magnet` file, or a `.txt` file whose first line is a magnet link: its metadata is fetched,
-    /// then downloaded into the output folder like a `.torrent`.
+    /// A magnet link in a `.magnet` file, or in a `.txt` file whose first line is a magnet link: its
+    /// metadata is fetched, then it is downloaded into the output folder like a `.torrent`. A file of
+    /// several links is several entries (see [`Listed::line`]).
     Magnet,
 }
 
@@ -41,9 +42,44 @@ impl EntryKind {
 /// One top-level entry of the watch folder worth looking at.
 #[derive(Debug, Clone)]
 pub struct Listed {
+    /// The file's name; for the second and later links of a magnet file `<name>#<n>` (n from 2).
     pub name: String,
+    /// The file or folder.
     pub path: PathBuf,
     pub kind: EntryKind,
+    /// Which magnet link of the file (0 for the first, and for every other kind).
+    pub line: usize,
+}
+
+impl Listed {
+    /// The path the ledger records the entry under: the file's, or for a later link of a magnet file
+    /// the file's with `#<n>` appended (no such file exists: it names the link).
+    pub fn entry(&self) -> PathBuf {
+        self.path.with_file_name(&self.name)
+    }
+}
+
+/// Most magnet links taken from one file.
+pub const MAX_MAGNET_LINES: usize = 100;
+/// Most bytes read from a magnet file.
+pub const MAX_MAGNET_FILE: u64 = 64 * 1024;
+
+/// The magnet links of a file, one per line (blank lines skipped, at most [`MAX_MAGNET_LINES`]); a
+/// line that is not a magnet link ends the list.
+pub fn magnet_lines(path: &Path) -> std::io::Result<Vec<String>> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_MAGNET_FILE)
+        .read_to_end(&mut raw)?;
+    Ok(String::from_utf8_lossy(&raw)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take_while(|l| btorrent_proto::magnet::is_magnet(l))
+        .take(MAX_MAGNET_LINES)
+        .map(str::to_string)
+        .collect())
 }
 
 /// The folder's candidates, and the names that cannot be candidates but deserve a report.
@@ -78,14 +114,7 @@ fn is_magnet_file(name: &str, path: &Path) -> bool {
     if !lower.ends_with(".txt") {
         return false;
     }
-    let mut head = [0u8; 512];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-        .unwrap_or(0);
-    String::from_utf8_lossy(&head[..n])
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .is_some_and(btorrent_proto::magnet::is_magnet)
+    magnet_lines(path).is_ok_and(|l| !l.is_empty())
 }
 
 /// Lists the candidates in `dir`, sorted by name. `protected` are canonical paths of btorrent's own
@@ -122,10 +151,26 @@ pub fn list(dir: &Path, protected: &[PathBuf]) -> std::io::Result<Listing> {
         } else {
             EntryKind::Data
         };
+        if kind == EntryKind::Magnet {
+            let links = magnet_lines(&path).map_or(1, |l| l.len().max(1));
+            for line in 0..links {
+                out.entries.push(Listed {
+                    name: match line {
+                        0 => name.to_string(),
+                        n => format!("{name}#{}", n + 1),
+                    },
+                    path: path.clone(),
+                    kind,
+                    line,
+                });
+            }
+            continue;
+        }
         out.entries.push(Listed {
             name: name.to_string(),
             path,
             kind,
+            line: 0,
         });
     }
     out.entries.sort_by(|a, b| a.name.cmp(&b.name));

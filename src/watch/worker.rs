@@ -337,7 +337,7 @@ impl Worker {
                     rec.file.display(),
                     item.path.display()
                 );
-                let path = item.path.clone();
+                let path = item.entry();
                 if let Err(e) = Config::update(&self.cfg.config_path, |cfg| {
                     Ok(ledger::forget(cfg, &path, &ih))
                 }) {

@@ -281,7 +281,7 @@ async fn dropped_magnet_files_are_fetched_kept_and_downloaded() {
     std::fs::create_dir_all(&src).unwrap();
     let seeder = Session::start(SessionConfig::default()).await.unwrap();
     let mut metas = Vec::new();
-    for (name, seed) in [("a.bin", 21), ("b.bin", 22)] {
+    for (name, seed) in [("a.bin", 21), ("b.bin", 22), ("c.bin", 23)] {
         std::fs::write(src.join(name), random_bytes(300_000, seed)).unwrap();
         let opts = CreateOptions {
             trackers: vec![tracker.announce_url()],
@@ -298,7 +298,7 @@ async fn dropped_magnet_files_are_fetched_kept_and_downloaded() {
     let bus = EventBus::default();
     let mut rx = bus.subscribe();
     let svc = services(&config, bus).await;
-    // A .magnet with the tracker; a text file of magnet lines with the seeder's address.
+    // A .magnet with the tracker; a text file of two magnet lines with the seeder's address.
     let tr = tracker.announce_url();
     std::fs::write(
         dir.path().join("watch/a.magnet"),
@@ -311,18 +311,19 @@ async fn dropped_magnet_files_are_fetched_kept_and_downloaded() {
     std::fs::write(
         dir.path().join("watch/links.txt"),
         format!(
-            "\nmagnet:?xt=urn:btih:{}&x.pe={}\n",
+            "\nmagnet:?xt=urn:btih:{}&x.pe={p}\nmagnet:?xt=urn:btih:{}&x.pe={p}\n",
             metas[1].info_hash.to_hex(),
-            seeder.listen_addr()
+            metas[2].info_hash.to_hex(),
+            p = seeder.listen_addr()
         ),
     )
     .unwrap();
     let mut done = Vec::new();
-    while done.len() < 2 {
+    while done.len() < 3 {
         let e = next_event(&mut rx, EventKind::Completed, Duration::from_secs(60)).await;
         done.push(e.info_hash.unwrap());
     }
-    for (m, name) in metas.iter().zip(["a.bin", "b.bin"]) {
+    for (m, name) in metas.iter().zip(["a.bin", "b.bin", "c.bin"]) {
         assert!(done.contains(&m.info_hash));
         assert_eq!(
             std::fs::read(dir.path().join("output").join(name)).unwrap(),
@@ -335,7 +336,18 @@ async fn dropped_magnet_files_are_fetched_kept_and_downloaded() {
         );
     }
     let cfg = Config::load(&config).unwrap();
-    assert_eq!(cfg.torrents.len(), 2);
+    assert_eq!(cfg.torrents.len(), 3);
+    // The file of links taken out: both of its torrents stop; the .magnet's stays.
+    std::fs::remove_file(dir.path().join("watch/links.txt")).unwrap();
+    wait_until_async(
+        "the links' torrents stop",
+        Duration::from_secs(30),
+        || async {
+            let cfg = Config::load(&config).unwrap();
+            cfg.torrents.len() == 1 && cfg.torrents[0].info_hash == metas[0].info_hash.to_hex()
+        },
+    )
+    .await;
     svc.shutdown(Duration::from_secs(5)).await;
     seeder.shutdown(Duration::from_secs(2)).await;
     tracker.stop().await;

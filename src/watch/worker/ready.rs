@@ -96,7 +96,7 @@ impl Worker {
         match item.kind {
             EntryKind::Torrent => actions::read_dropped(&item.path).map_err(anyhow::Error::msg),
             EntryKind::Magnet => {
-                let link = actions::read_magnet(&item.path)?;
+                let link = actions::read_magnet(&item.path, item.line)?;
                 tracing::info!(
                     "watch folder: fetching the metadata of {}",
                     item.path.display()
@@ -138,16 +138,18 @@ impl Worker {
                     .map_err(|e| format!("cannot resolve {}: {e}", o.item.path.display())),
             })
             .collect();
+        let entries: Vec<PathBuf> = batch.iter().map(|o| o.item.entry()).collect();
         let results = Config::update(&self.cfg.config_path, |cfg| {
             Ok(batch
                 .iter()
                 .zip(&data_dirs)
-                .map(|(o, data_dir)| {
+                .zip(&entries)
+                .map(|((o, data_dir), entry)| {
                     let data_dir = data_dir.as_ref().map_err(Clone::clone)?;
                     ledger::record(
                         cfg,
                         &NewShare {
-                            entry: &o.item.path,
+                            entry,
                             meta: &o.meta,
                             fp: o.fp,
                             data_dir,
