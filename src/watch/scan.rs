@@ -350,6 +350,41 @@ mod tests {
     }
 
     #[test]
+    fn magnet_files_are_one_entry_per_link_and_other_text_is_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let link = |c: char| format!("magnet:?xt=urn:btih:{}", c.to_string().repeat(40));
+        std::fs::write(d.join("one.magnet"), link('a')).unwrap();
+        std::fs::write(d.join("empty.magnet"), b"").unwrap();
+        let two = format!("\n{}\n\n{}\n", link('b'), link('c'));
+        std::fs::write(d.join("links.txt"), two).unwrap();
+        std::fs::write(d.join("notes.txt"), b"shopping list\n").unwrap();
+        let l = list(d, &[]).unwrap();
+        let got: Vec<(&str, EntryKind, usize)> = l
+            .entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.kind, e.line))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("empty.magnet", EntryKind::Magnet, 0),
+                ("links.txt", EntryKind::Magnet, 0),
+                ("links.txt#2", EntryKind::Magnet, 1),
+                ("notes.txt", EntryKind::Data, 0),
+                ("one.magnet", EntryKind::Magnet, 0),
+            ]
+        );
+        assert_eq!(l.entries[2].entry(), d.join("links.txt#2"));
+        assert_eq!(
+            crate::watch::actions::read_magnet(&d.join("links.txt"), 1).unwrap(),
+            link('c')
+        );
+        let e = crate::watch::actions::read_magnet(&d.join("empty.magnet"), 0).unwrap_err();
+        assert!(e.to_string().contains("holds no magnet link"), "{e}");
+    }
+
+    #[test]
     fn fingerprint_sees_growth_new_files_and_renames() {
         let dir = tempfile::tempdir().unwrap();
         let top = dir.path().join("top");
