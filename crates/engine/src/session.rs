@@ -170,15 +170,10 @@ impl Session {
             trackers: magnet.trackers.clone(),
             extra,
         };
-        let cancel = cancel.child_token();
-        let stop = ctx.shutdown.clone();
-        let guard = cancel.clone();
-        let watch_shutdown = tokio::spawn(async move {
-            stop.cancelled().await;
-            guard.cancel();
-        });
-        let info = crate::metadata::fetch(cfg, magnet.info_hash, sources, progress, cancel).await;
-        watch_shutdown.abort();
+        let info = tokio::select! {
+            r = crate::metadata::fetch(cfg, magnet.info_hash, sources, progress, cancel) => r,
+            _ = ctx.shutdown.cancelled() => Err(anyhow::anyhow!("the session is shutting down")),
+        };
         let bytes = magnet.torrent_bytes(&info?);
         Metainfo::from_bytes(&bytes).map_err(|e| {
             anyhow::anyhow!("the metadata matches the info-hash but is not usable: {e}")

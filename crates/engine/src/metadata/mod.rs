@@ -169,6 +169,8 @@ pub async fn fetch(
         version: watch::channel(0).0,
         done: cancel.child_token(),
     });
+    // Whether the fetch ends or is dropped half-way (Ctrl-C), the announce loops stop with it.
+    let _stop_all = sh.done.clone().drop_guard();
     let (tx, mut from_trackers) = mpsc::channel::<SocketAddr>(256);
     let have_trackers = !sources.trackers.is_empty();
     for url in sources.trackers {
