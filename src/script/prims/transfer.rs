@@ -384,32 +384,6 @@ fn add(
             peers.push(parse_peer(func, &p.to_string())?);
         }
     }
-    if let Ok(m) = btorrent_proto::magnet::Magnet::parse(torrent) {
-        // Already running: no need to fetch its metadata again.
-        if let Some(h) = ctx.session()?.get(&m.info_hash) {
-            return Ok(Job {
-                handle: h,
-                ctx: ctx.clone(),
-            });
-        }
-    }
-    let opened = super::torrent_file::open_source(ctx, func, torrent, true, peers.clone())?;
-    let meta = opened.meta;
-    let source_file = opened.path.unwrap_or_else(|| PathBuf::from(torrent));
-    let cfg = ctx.config()?;
-    let data_dir = match data_dir.or(o.string("output")?) {
-        Some(d) => PathBuf::from(d),
-        None => cfg.output_dir(),
-    };
-    let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
-    check_data_dir(func, &meta, &data_dir, seeding)?;
-    let session = ctx.session()?;
-    if let Some(h) = session.get(&meta.info_hash) {
-        return Ok(Job {
-            handle: h,
-            ctx: ctx.clone(),
-        });
-    }
     let trackers = match opts.get("trackers").filter(|v| !v.is_unit()) {
         Some(list) => {
             let list = list
@@ -431,6 +405,34 @@ fn add(
         Some(_) => o.bool("register")?,
     };
     let paused = o.bool("paused")?;
+    let output = o.string("output")?;
+    // Every option is checked before a magnet link's metadata is fetched.
+    if let Ok(m) = btorrent_proto::magnet::Magnet::parse(torrent) {
+        // Already running: no need to fetch its metadata again.
+        if let Some(h) = ctx.session()?.get(&m.info_hash) {
+            return Ok(Job {
+                handle: h,
+                ctx: ctx.clone(),
+            });
+        }
+    }
+    let opened = super::torrent_file::open_source(ctx, func, torrent, true, peers.clone())?;
+    let meta = opened.meta;
+    let source_file = opened.path.unwrap_or_else(|| PathBuf::from(torrent));
+    let cfg = ctx.config()?;
+    let data_dir = match data_dir.or(output) {
+        Some(d) => PathBuf::from(d),
+        None => cfg.output_dir(),
+    };
+    let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
+    check_data_dir(func, &meta, &data_dir, seeding)?;
+    let session = ctx.session()?;
+    if let Some(h) = session.get(&meta.info_hash) {
+        return Ok(Job {
+            handle: h,
+            ctx: ctx.clone(),
+        });
+    }
     if register {
         let file = keep_torrent_file(&cfg, &source_file, &meta);
         let state = if paused {
