@@ -482,6 +482,14 @@ fn btorrent_start_takes_a_magnet_link_and_keeps_the_torrent() {
         info.contains(&meta.info_hash.to_hex()) && info.contains("movie.bin"),
         "{info}"
     );
+    // Options are checked before any metadata is fetched.
+    let dead = format!("magnet:?xt=urn:btih:{}&x.pe=127.0.0.1:1", "ab".repeat(20));
+    let bad = run(&leech, &["start", &dead, "--peer", "nowhere"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("not a peer address"),
+        "{err}"
+    );
     let bad = run(&leech, &["start", "magnet:?xt=urn:btih:zz"]);
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
