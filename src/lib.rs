@@ -34,6 +34,7 @@
 //! - [`services`]: the embedded tracker (and, in the shell and daemon, the peer) built from the settings.
 //! - [`events`]: the bus that carries what happened (engine, watch folder) up to the front ends.
 //! - [`script`]: the rhai host; every command is a bundled `scripts/b-*.rhai`; event handlers and timers.
+//! - [`source`]: what a user names a torrent by (a .torrent path, a magnet link) opened as a .torrent.
 //! - [`watch`]: the watch folder; dropped data is shared, dropped .torrent files are downloaded.
 //! - [`control`]: the Unix socket beside torrents.toml through which one-shot commands reach the
 //!   running shell or daemon (its live figures, pause, resume, remove).
@@ -55,12 +56,13 @@ pub mod runner;
 pub mod script;
 pub mod services;
 pub mod shell;
+pub mod source;
 pub mod watch;
 
 // The layers below, under the names the app and its tests have always used.
 pub use btorrent_engine as engine;
 pub use btorrent_engine::announce;
-pub use btorrent_proto::{bencode, metainfo, multi_sha1, types, udp_tracker, wire};
+pub use btorrent_proto::{bencode, magnet, metainfo, multi_sha1, types, udp_tracker, wire};
 pub use btorrent_tracker as tracker;
 
 pub use metainfo::Metainfo;

@@ -229,6 +229,22 @@ impl Sharing for PeerSlot {
             }
         })
     }
+
+    fn fetch_magnet<'a>(&'a self, link: &'a str) -> BoxFuture<'a, Result<Metainfo>> {
+        Box::pin(async move {
+            let session = self.get_or_start().await?;
+            let how = crate::source::Open {
+                session: &session,
+                // The watch folder's ledger writes the .torrent into torrents_dir itself.
+                save_to: None,
+                peers: Vec::new(),
+                extra: None,
+                timeout: crate::source::METADATA_TIMEOUT,
+                cancel: tokio_util::sync::CancellationToken::new(),
+            };
+            Ok(crate::source::open(link, Some(how), |_| {}).await?.meta)
+        })
+    }
 }
 
 impl PeerSlot {

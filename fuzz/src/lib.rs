@@ -11,7 +11,11 @@
 //!   never reserves more than the largest legal message (whatever length a peer claims); each message
 //!   it accepts is within the torrent (indexes, blocks, bitfield length), re-encodes to a frame that
 //!   decodes to the same message, and an error is one short line; the extension handshake parser
-//!   never panics and keeps a client name short and free of control characters.
+//!   never panics and keeps a client name short and free of control characters;
+//! - the `ut_metadata` (BEP 9) and `ut_pex` (BEP 11) decoders never panic; what they accept is within
+//!   bounds (a data piece of the right length for its index of a dictionary of 1 B to 16 MiB; at most 50
+//!   added and 50 dropped peers, none on port 0) and re-encodes to the same message; an error is one
+//!   short line.
 //!
 //! A violated property panics, which is what both harnesses report.
 
@@ -376,4 +380,50 @@ fn check_one_line(m: &str) {
         m.len() <= MAX_ERROR_LEN && !m.chars().any(char::is_control),
         "error not one short line: {m:?}"
     );
+}
+
+/// The `ut_metadata` decoder: see the module docs.
+pub fn ut_metadata(data: &[u8]) {
+    use btorrent::wire::extension::MAX_METADATA_SIZE;
+    use btorrent::wire::ut_metadata::{piece_len, MetadataMsg, METADATA_PIECE};
+    for expected in [None, Some(40_000u64)] {
+        match MetadataMsg::parse(data, expected) {
+            Ok(m) => {
+                if let MetadataMsg::Data {
+                    piece,
+                    total_size,
+                    data: d,
+                } = m
+                {
+                    assert!((1..=MAX_METADATA_SIZE).contains(&total_size));
+                    assert!(expected.is_none_or(|e| e == total_size));
+                    assert_eq!(d.len(), piece_len(total_size, piece));
+                    assert!(!d.is_empty() && d.len() <= METADATA_PIECE);
+                }
+                let again = m.encode();
+                assert_eq!(MetadataMsg::parse(&again, expected).as_ref(), Ok(&m));
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(!msg.is_empty() && msg.len() <= MAX_ERROR_LEN && !msg.contains('\n'));
+            }
+        }
+    }
+}
+
+/// The `ut_pex` decoder: see the module docs.
+pub fn ut_pex(data: &[u8]) {
+    use btorrent::wire::ut_pex::{PexMsg, MAX_PEX_PEERS};
+    match PexMsg::parse(data) {
+        Ok(m) => {
+            assert!(m.added.len() <= MAX_PEX_PEERS && m.dropped.len() <= MAX_PEX_PEERS);
+            assert!(m.added.iter().all(|(a, _)| a.port() != 0));
+            assert!(m.dropped.iter().all(|a| a.port() != 0));
+            assert_eq!(PexMsg::parse(&m.encode()), Ok(m));
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(!msg.is_empty() && msg.len() <= MAX_ERROR_LEN && !msg.contains('\n'));
+        }
+    }
 }

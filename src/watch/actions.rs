@@ -30,6 +30,14 @@ pub trait Sharing: Send + Sync {
 
     /// Stops sharing `info_hash`, announcing `stopped`; the data stays where it is.
     fn stop<'a>(&'a self, info_hash: &'a InfoHash) -> BoxFuture<'a, Result<()>>;
+
+    /// Fetches the metadata of a magnet link (checked against its info-hash).
+    fn fetch_magnet<'a>(&'a self, link: &'a str) -> BoxFuture<'a, Result<Metainfo>> {
+        Box::pin(async move {
+            let _ = link;
+            anyhow::bail!("magnet links cannot be fetched here")
+        })
+    }
 }
 
 /// Asks `sharing` to seed or download `meta` according to what the entry is.
@@ -41,7 +49,7 @@ pub async fn start(
 ) -> Result<()> {
     match kind {
         EntryKind::Data => sharing.seed(meta, data_dir).await,
-        EntryKind::Torrent => sharing.download(meta, data_dir).await,
+        EntryKind::Torrent | EntryKind::Magnet => sharing.download(meta, data_dir).await,
     }
 }
 
@@ -70,6 +78,18 @@ pub fn hash_entry(
         ..Default::default()
     };
     create_torrent(path, &opts, &|_, _| {})
+}
+
+/// Magnet link number `line` (from 0) of a dropped `.magnet` or `.txt` file.
+pub fn read_magnet(path: &Path, line: usize) -> Result<String> {
+    let links = super::scan::magnet_lines(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let link = links.get(line).ok_or_else(|| match line {
+        0 => anyhow::anyhow!("{} holds no magnet link", path.display()),
+        n => anyhow::anyhow!("{} holds no magnet link number {}", path.display(), n + 1),
+    })?;
+    btorrent_proto::magnet::Magnet::parse(link)?;
+    Ok(link.clone())
 }
 
 /// Reads a dropped .torrent.

@@ -1,6 +1,8 @@
 //! The watch folder: drop a file or folder into `watch_dir` and, once its copy has finished, it is
 //! hashed, its .torrent written into `torrents_dir`, registered in torrents.toml and seeded where it
-//! lies; drop a `.torrent` and it is downloaded into `output_dir`. No command is typed.
+//! lies; drop a `.torrent` and it is downloaded into `output_dir`, likewise a `.magnet` file or a `.txt`
+//! file of magnet links (one per line, each an entry of its own, its metadata fetched first). No
+//! command is typed.
 //!
 //! The folder says what is shared: while an entry is in it, it is shared; take it out and its torrent
 //! stops and leaves the ledger (the data of a download stays in the output folder, and the .torrent

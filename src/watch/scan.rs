@@ -26,14 +26,60 @@ pub enum EntryKind {
     Data,
     /// A `.torrent` file to download into the output folder.
     Torrent,
+    /// A magnet link in a `.magnet` file, or in a `.txt` file whose first line is a magnet link: its
+    /// metadata is fetched, then it is downloaded into the output folder like a `.torrent`. A file of
+    /// several links is several entries (see [`Listed::line`]).
+    Magnet,
+}
+
+impl EntryKind {
+    /// Downloaded into the output folder (rather than seeded where it lies).
+    pub fn downloads(self) -> bool {
+        self != EntryKind::Data
+    }
 }
 
 /// One top-level entry of the watch folder worth looking at.
 #[derive(Debug, Clone)]
 pub struct Listed {
+    /// The file's name; for the second and later links of a magnet file `<name>#<n>` (n from 2).
     pub name: String,
+    /// The file or folder.
     pub path: PathBuf,
     pub kind: EntryKind,
+    /// Which magnet link of the file (0 for the first, and for every other kind).
+    pub line: usize,
+}
+
+impl Listed {
+    /// The path the ledger records the entry under: the file's, or for a later link of a magnet file
+    /// the file's with `#<n>` appended (no such file exists: it names the link).
+    pub fn entry(&self) -> PathBuf {
+        self.path.with_file_name(&self.name)
+    }
+}
+
+/// Most magnet links taken from one file.
+pub const MAX_MAGNET_LINES: usize = 100;
+/// Most bytes read from a magnet file.
+pub const MAX_MAGNET_FILE: u64 = 64 * 1024;
+
+/// The magnet links of a file, one per line (blank lines skipped, at most [`MAX_MAGNET_LINES`]); a
+/// line that is not a magnet link ends the list.
+pub fn magnet_lines(path: &Path) -> std::io::Result<Vec<String>> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_MAGNET_FILE)
+        .read_to_end(&mut raw)?;
+    Ok(String::from_utf8_lossy(&raw)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take_while(|l| btorrent_proto::magnet::is_magnet(l))
+        .take(MAX_MAGNET_LINES)
+        .map(str::to_string)
+        .collect())
 }
 
 /// The folder's candidates, and the names that cannot be candidates but deserve a report.
@@ -56,6 +102,19 @@ impl Listing {
 /// Whether `name` (a top-level entry) is a `.torrent` file name.
 fn is_torrent_name(name: &str) -> bool {
     name.len() > 8 && name[name.len() - 8..].eq_ignore_ascii_case(".torrent")
+}
+
+/// Whether the file `name` at `path` holds magnet links: a `.magnet` file, or a small `.txt` file
+/// whose first non-blank line is one.
+fn is_magnet_file(name: &str, path: &Path) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".magnet") {
+        return true;
+    }
+    if !lower.ends_with(".txt") {
+        return false;
+    }
+    magnet_lines(path).is_ok_and(|l| !l.is_empty())
 }
 
 /// Lists the candidates in `dir`, sorted by name. `protected` are canonical paths of btorrent's own
@@ -87,13 +146,31 @@ pub fn list(dir: &Path, protected: &[PathBuf]) -> std::io::Result<Listing> {
         let is_file = std::fs::metadata(&path).is_ok_and(|m| m.is_file());
         let kind = if is_file && is_torrent_name(name) {
             EntryKind::Torrent
+        } else if is_file && is_magnet_file(name, &path) {
+            EntryKind::Magnet
         } else {
             EntryKind::Data
         };
+        if kind == EntryKind::Magnet {
+            let links = magnet_lines(&path).map_or(1, |l| l.len().max(1));
+            for line in 0..links {
+                out.entries.push(Listed {
+                    name: match line {
+                        0 => name.to_string(),
+                        n => format!("{name}#{}", n + 1),
+                    },
+                    path: path.clone(),
+                    kind,
+                    line,
+                });
+            }
+            continue;
+        }
         out.entries.push(Listed {
             name: name.to_string(),
             path,
             kind,
+            line: 0,
         });
     }
     out.entries.sort_by(|a, b| a.name.cmp(&b.name));
@@ -270,6 +347,41 @@ mod tests {
         );
         assert!(l.contains("folder") && !l.contains("b.part") && !l.contains("zzz"));
         assert!(list(&d.join("missing"), &[]).is_err());
+    }
+
+    #[test]
+    fn magnet_files_are_one_entry_per_link_and_other_text_is_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let link = |c: char| format!("magnet:?xt=urn:btih:{}", c.to_string().repeat(40));
+        std::fs::write(d.join("one.magnet"), link('a')).unwrap();
+        std::fs::write(d.join("empty.magnet"), b"").unwrap();
+        let two = format!("\n{}\n\n{}\n", link('b'), link('c'));
+        std::fs::write(d.join("links.txt"), two).unwrap();
+        std::fs::write(d.join("notes.txt"), b"shopping list\n").unwrap();
+        let l = list(d, &[]).unwrap();
+        let got: Vec<(&str, EntryKind, usize)> = l
+            .entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.kind, e.line))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("empty.magnet", EntryKind::Magnet, 0),
+                ("links.txt", EntryKind::Magnet, 0),
+                ("links.txt#2", EntryKind::Magnet, 1),
+                ("notes.txt", EntryKind::Data, 0),
+                ("one.magnet", EntryKind::Magnet, 0),
+            ]
+        );
+        assert_eq!(l.entries[2].entry(), d.join("links.txt#2"));
+        assert_eq!(
+            crate::watch::actions::read_magnet(&d.join("links.txt"), 1).unwrap(),
+            link('c')
+        );
+        let e = crate::watch::actions::read_magnet(&d.join("empty.magnet"), 0).unwrap_err();
+        assert!(e.to_string().contains("holds no magnet link"), "{e}");
     }
 
     #[test]

@@ -276,6 +276,7 @@ impl Worker {
                 .message(match item.kind {
                     EntryKind::Data => "waiting for the copy to finish",
                     EntryKind::Torrent => "waiting for the .torrent to be complete",
+                    EntryKind::Magnet => "waiting for the magnet file to be complete",
                 }),
         );
     }
@@ -336,7 +337,7 @@ impl Worker {
                     rec.file.display(),
                     item.path.display()
                 );
-                let path = item.path.clone();
+                let path = item.entry();
                 if let Err(e) = Config::update(&self.cfg.config_path, |cfg| {
                     Ok(ledger::forget(cfg, &path, &ih))
                 }) {
@@ -365,7 +366,7 @@ impl Worker {
                     "cannot {} {}: {e:#}",
                     match item.kind {
                         EntryKind::Data => "seed",
-                        EntryKind::Torrent => "download",
+                        EntryKind::Torrent | EntryKind::Magnet => "download",
                     },
                     meta.info.name
                 );

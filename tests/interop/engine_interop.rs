@@ -16,18 +16,18 @@ use btorrent::tracker::TrackerConfig;
 use btorrent::Metainfo;
 
 /// The tracker, the data and the torrent of one test.
-struct Setup {
-    work: tempfile::TempDir,
-    src: PathBuf,
-    meta: Metainfo,
-    torrent_file: PathBuf,
-    announce: String,
+pub(crate) struct Setup {
+    pub(crate) work: tempfile::TempDir,
+    pub(crate) src: PathBuf,
+    pub(crate) meta: Metainfo,
+    pub(crate) torrent_file: PathBuf,
+    pub(crate) announce: String,
     _tracker: TestTracker,
 }
 
 impl Setup {
     /// `multi`: a folder of odd-sized files instead of one file.
-    async fn new(multi: bool) -> Setup {
+    pub(crate) async fn new(multi: bool) -> Setup {
         init_logs();
         let work = tempfile::tempdir().unwrap();
         let tracker = TestTracker::start(TrackerConfig {
@@ -64,14 +64,14 @@ impl Setup {
         }
     }
 
-    fn dir(&self, name: &str) -> PathBuf {
+    pub(crate) fn dir(&self, name: &str) -> PathBuf {
         let d = self.work.path().join(name);
         std::fs::create_dir_all(&d).unwrap();
         d
     }
 
     /// Our side: a session whose torrent announces to the test tracker.
-    async fn ours(&self, data_dir: &Path) -> (Session, TorrentHandle) {
+    pub(crate) async fn ours(&self, data_dir: &Path) -> (Session, TorrentHandle) {
         let s = session().await;
         let h = s
             .add(
@@ -87,18 +87,18 @@ impl Setup {
     }
 
     /// Starts another client, its output logged in the test's folder as `log`.
-    fn spawn(&self, cmd: &mut std::process::Command, log: &str) -> Proc {
+    pub(crate) fn spawn(&self, cmd: &mut std::process::Command, log: &str) -> Proc {
         Proc::spawn_logged(cmd, self.work.path().join(log))
     }
 
     /// Waits until the test tracker lists a complete peer on `port` for this torrent.
-    async fn wait_seeder(&self, port: u16, p: &mut Proc) {
+    pub(crate) async fn wait_seeder(&self, port: u16, p: &mut Proc) {
         wait_for_seeder(&self.announce, Some(self.meta.info_hash), port, p).await;
     }
 }
 
 /// btorrent seeds; the leecher `p` downloads into `out` and exits 0 (or `done` appears).
-async fn we_seed(setup: Setup, mut p: Proc, out: PathBuf, done: Option<PathBuf>) {
+pub(crate) async fn we_seed(setup: Setup, mut p: Proc, out: PathBuf, done: Option<PathBuf>) {
     p.wait_until(120, "the download", |p| match &done {
         Some(f) => f.exists(),
         None => p.exited().is_some_and(|s| {
@@ -110,7 +110,7 @@ async fn we_seed(setup: Setup, mut p: Proc, out: PathBuf, done: Option<PathBuf>)
     assert_same_tree(&setup.src, &out);
 }
 
-async fn seed_with_btorrent(setup: &Setup) -> (Session, TorrentHandle) {
+pub(crate) async fn seed_with_btorrent(setup: &Setup) -> (Session, TorrentHandle) {
     let (s, h) = setup.ours(&setup.src).await;
     wait_complete(&h, 30).await;
     (s, h)
@@ -213,7 +213,7 @@ async fn transmission_cli_seeds_to_btorrent() {
 }
 
 /// Waits until qBittorrent has the whole torrent, hash-checked, and seeds it.
-async fn qbt_complete(api: &Qbt, setup: &Setup, p: &mut Proc) {
+pub(crate) async fn qbt_complete(api: &Qbt, setup: &Setup, p: &mut Proc) {
     let hash = setup.meta.info_hash;
     let start = std::time::Instant::now();
     loop {

@@ -272,3 +272,83 @@ async fn restart_makes_no_second_torrent_and_deleted_entries_stop_announcing() {
     svc.shutdown(Duration::from_secs(5)).await;
     tracker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_magnet_files_are_fetched_kept_and_downloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tracker, config) = setup(dir.path()).await;
+    let src = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&src).unwrap();
+    let seeder = Session::start(SessionConfig::default()).await.unwrap();
+    let mut metas = Vec::new();
+    for (name, seed) in [("a.bin", 21), ("b.bin", 22), ("c.bin", 23)] {
+        std::fs::write(src.join(name), random_bytes(300_000, seed)).unwrap();
+        let opts = CreateOptions {
+            trackers: vec![tracker.announce_url()],
+            ..Default::default()
+        };
+        let meta = create_torrent(&src.join(name), &opts, &|_, _| {}).unwrap();
+        let add = AddOptions {
+            data_dir: src.clone(),
+            ..Default::default()
+        };
+        seeder.add(meta.clone(), add).await.unwrap();
+        metas.push(meta);
+    }
+    let bus = EventBus::default();
+    let mut rx = bus.subscribe();
+    let svc = services(&config, bus).await;
+    // A .magnet with the tracker; a text file of two magnet lines with the seeder's address.
+    let tr = tracker.announce_url();
+    std::fs::write(
+        dir.path().join("watch/a.magnet"),
+        format!(
+            "magnet:?xt=urn:btih:{}&tr={tr}\n",
+            metas[0].info_hash.to_hex()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("watch/links.txt"),
+        format!(
+            "\nmagnet:?xt=urn:btih:{}&x.pe={p}\nmagnet:?xt=urn:btih:{}&x.pe={p}\n",
+            metas[1].info_hash.to_hex(),
+            metas[2].info_hash.to_hex(),
+            p = seeder.listen_addr()
+        ),
+    )
+    .unwrap();
+    let mut done = Vec::new();
+    while done.len() < 3 {
+        let e = next_event(&mut rx, EventKind::Completed, Duration::from_secs(60)).await;
+        done.push(e.info_hash.unwrap());
+    }
+    for (m, name) in metas.iter().zip(["a.bin", "b.bin", "c.bin"]) {
+        assert!(done.contains(&m.info_hash));
+        assert_eq!(
+            std::fs::read(dir.path().join("output").join(name)).unwrap(),
+            std::fs::read(src.join(name)).unwrap()
+        );
+        let kept = dir.path().join(format!("torrents/{name}.torrent"));
+        assert_eq!(
+            btorrent::Metainfo::load(&kept).unwrap().info_bytes(),
+            m.info_bytes()
+        );
+    }
+    let cfg = Config::load(&config).unwrap();
+    assert_eq!(cfg.torrents.len(), 3);
+    // The file of links taken out: both of its torrents stop; the .magnet's stays.
+    std::fs::remove_file(dir.path().join("watch/links.txt")).unwrap();
+    wait_until_async(
+        "the links' torrents stop",
+        Duration::from_secs(30),
+        || async {
+            let cfg = Config::load(&config).unwrap();
+            cfg.torrents.len() == 1 && cfg.torrents[0].info_hash == metas[0].info_hash.to_hex()
+        },
+    )
+    .await;
+    svc.shutdown(Duration::from_secs(5)).await;
+    seeder.shutdown(Duration::from_secs(2)).await;
+    tracker.stop().await;
+}

@@ -145,7 +145,11 @@ fn hostile_byte_streams_keep_the_decoders_properties() {
 #[test]
 fn hostile_extension_handshakes_keep_the_parsers_properties() {
     let seeds: Vec<Vec<u8>> = vec![
-        ExtHandshake::ours(6881),
+        ExtHandshake::ours(btorrent::wire::extension::OurExt {
+            listen_port: 6881,
+            metadata_size: Some(100),
+            pex: true,
+        }),
         b"d1:md11:ut_metadatai2e6:ut_pexi1ee1:pi6881e4:reqqi500e1:v16:libtorrent 2.0.8e".to_vec(),
         b"d1:v15:x\x1b]0;owned\x07\x1b[2J4:reqqi-1e1:pi0ee".to_vec(),
     ];

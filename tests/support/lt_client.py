@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A minimal python3-libtorrent seeder or leecher on 127.0.0.1 for the interop tests.
 
-usage: /usr/bin/python3 lt_client.py seed|leech <file.torrent> <folder> <port> [dht-nodes]
+usage: /usr/bin/python3 lt_client.py seed|leech <file.torrent or magnet link> <folder> <port> [dht-nodes]
        /usr/bin/python3 lt_client.py node - <folder> <port> <dht-nodes>
 
 Debian's libtorrent module is visible to /usr/bin/python3 only. No LSD, UPnP, NAT-PMP or uTP; no DHT
@@ -12,7 +12,8 @@ is a DHT node alone, with no torrent, for 150 s: other libtorrent nodes store th
 (the mainline crate's nodes ignore libtorrent's queries: they only parse 4-byte transaction ids);
 several connections per IP allowed (every peer is 127.0.0.1). A leecher exits 0 once it seeds (124
 after 150 s); a seeder re-announces every 2 s so it dials leechers that arrive late, and exits after
-150 s. Tracker and error alerts go to stdout.
+150 s. Tracker and error alerts go to stdout. Given a magnet link, it fetches the metadata (BEP 9) from
+the link's trackers and x.pe peers first; peer exchange (ut_pex) is on, as libtorrent's default.
 """
 import sys
 import time
@@ -47,8 +48,11 @@ if mode == "node":
             print("[%6.2f] %s" % (time.time() - start, a.message()), flush=True)
         time.sleep(0.05)
     sys.exit(0)
-p = lt.add_torrent_params()
-p.ti = lt.torrent_info(torrent)
+if torrent.startswith("magnet:"):
+    p = lt.parse_magnet_uri(torrent)
+else:
+    p = lt.add_torrent_params()
+    p.ti = lt.torrent_info(torrent)
 p.save_path = folder
 h = ses.add_torrent(p)
 last = 0

@@ -33,6 +33,8 @@ use btorrent_proto::wire::extension::OUR_REQQ;
 use btorrent_proto::wire::handshake::Handshake;
 use btorrent_proto::wire::{Bitfield, BlockRef, ExtHandshake, Message, PeerCodec, BLOCK_SIZE};
 
+use super::ext::PeerExt;
+
 pub const MAX_WINDOW: usize = 500;
 pub const MIN_WINDOW: usize = 2;
 pub const START_WINDOW: usize = 16;
@@ -54,6 +56,8 @@ pub(crate) struct Conn {
     codec: PeerCodec,
     out: Arc<OutQueue>,
     ext: bool,
+    /// The extended messages after the handshake (`ut_metadata`, `ut_pex`).
+    ext_state: PeerExt,
     fast: bool,
     /// What the peer has.
     pub(crate) has: Bitfield,
@@ -105,6 +109,7 @@ impl Conn {
             codec: PeerCodec::new(t.geo, fast),
             out: Arc::new(OutQueue::new(fast)),
             ext: hs.supports_extensions(),
+            ext_state: PeerExt::new(),
             fast,
             has: Bitfield::new(n),
             ours_at_start: ours,
@@ -209,7 +214,7 @@ impl Conn {
             self.out.push(&Message::Port(d.port));
         }
         if self.ext {
-            let payload = ExtHandshake::ours(self.t.ctx.listen_addr.port());
+            let payload = super::ext::our_handshake(&self.t);
             self.out.push(&Message::Extended {
                 id: 0,
                 payload: payload.into(),
@@ -230,6 +235,10 @@ impl Conn {
                     if let Some(p) = h.port {
                         self.note_listen_port(p);
                     }
+                    self.ext_state.on_handshake(&self.t, &h);
+                } else {
+                    self.ext_state
+                        .on_message(&self.t, &self.sh, &self.out, id, &payload)?;
                 }
             }
             Message::Bitfield(bf) => self.set_has(bf),
@@ -563,6 +572,7 @@ impl Conn {
         if now.duration_since(self.last_recv) > IDLE_TIMEOUT {
             anyhow::bail!("idle for {} s", IDLE_TIMEOUT.as_secs());
         }
+        self.ext_state.on_tick(&self.t, &self.sh, &self.out);
         let last_write = self.out.inner.lock().last_write;
         if now.duration_since(last_write) > KEEPALIVE {
             self.out.push(&Message::KeepAlive);

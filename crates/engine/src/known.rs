@@ -7,7 +7,8 @@
 //! - Room is made by evicting first the addresses that never answered and failed: every failed dial
 //!   of such an address hands its place to a waiting one. Addresses that worked once stay.
 //! - Dial order (`KnownPeers::picks`): addresses that worked before first, then the fewest failures,
-//!   the sources taken in turn (given by the user, learnt from a peer that dialed us, from a tracker, from the DHT)
+//!   the sources taken in turn (given by the user, learnt from a peer that dialed us, from a tracker,
+//!   from the DHT, from a peer's exchange (PEX))
 //!   so one flooded source cannot starve the others, and a random order within each (a tracker cannot
 //!   put the honest peers last).
 
@@ -33,6 +34,8 @@ pub enum Source {
     Tracker,
     /// A DHT lookup.
     Dht,
+    /// A connected peer's peer exchange (BEP 11 `ut_pex`).
+    Pex,
 }
 
 /// Where a known address stands.
@@ -246,7 +249,7 @@ impl KnownPeers {
             return Vec::new();
         }
         let mut rng = rand::thread_rng();
-        let mut by_source: [Vec<(bool, u32, u32, SocketAddr)>; 4] = Default::default();
+        let mut by_source: [Vec<(bool, u32, u32, SocketAddr)>; 5] = Default::default();
         for (a, k) in &self.map {
             if k.connected || k.connecting || k.next_try > now || !usable(a, k) {
                 continue;
@@ -256,6 +259,7 @@ impl KnownPeers {
                 Source::Incoming => 1,
                 Source::Tracker => 2,
                 Source::Dht => 3,
+                Source::Pex => 4,
             };
             by_source[s].push((!k.answered, k.failures, rng.gen(), *a));
         }
@@ -349,5 +353,24 @@ mod tests {
         full.add(addr(77), Source::User);
         assert!(full.get_mut(&addr(77)).is_some());
         assert_eq!(full.len(), 10);
+    }
+
+    #[test]
+    fn a_pex_flood_does_not_starve_the_tracker() {
+        let mut k = KnownPeers::with_caps(1000, 0);
+        for i in 0..999 {
+            k.add(addr(i), Source::Pex);
+        }
+        k.add(addr(1500), Source::Tracker);
+        let picks = k.picks(2, Instant::now(), |_, _| true);
+        assert!(picks.contains(&addr(1500)), "{picks:?}");
+        for i in 5000..6000 {
+            k.add(addr(i), Source::Pex);
+        }
+        assert_eq!(
+            (k.len(), k.waiting()),
+            (1000, 0),
+            "bounded like every source"
+        );
     }
 }

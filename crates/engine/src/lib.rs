@@ -22,6 +22,10 @@
 //! - [`Session::dht_peers`] looks up peers of an info-hash on the DHT (for a torrent not added yet);
 //!   [`Session::dht_stats`] says how the node does. Torrents use the DHT by themselves ([`dht`]).
 //! - [`probe::fetch_bitfield`] and [`probe::download_piece`]: one-shot questions to one peer.
+//! - [`Session::fetch_metadata`]`(magnet, extra, ...)`: a magnet link's info dictionary from its
+//!   `x.pe` peers, its trackers and `extra` (a channel of addresses, e.g. from a DHT lookup), checked
+//!   against the info-hash ([`metadata`]); every torrent serves its own to peers ([`ext`]), and
+//!   exchanges peers with them (PEX) unless it is private.
 //!
 //! # Structure and invariants
 //!
@@ -66,7 +70,9 @@ pub mod choker;
 pub mod conn;
 pub mod dht;
 pub mod disk_check;
+pub mod ext;
 pub mod known;
+pub mod metadata;
 pub mod peer;
 pub mod picker;
 pub mod piece_buf;

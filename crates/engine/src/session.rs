@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::peer::HANDSHAKE_TIMEOUT;
 use super::torrent::TorrentHandle;
 use super::{AddOptions, Event, SessionConfig};
+use btorrent_proto::magnet::Magnet;
 use btorrent_proto::metainfo::Metainfo;
 use btorrent_proto::types::{InfoHash, PeerId};
 use btorrent_proto::wire::handshake::{read_handshake, write_handshake, Handshake};
@@ -181,6 +182,41 @@ impl Session {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.0.ctx.events.subscribe()
+    }
+
+    /// Fetches the metadata of a magnet link from its `x.pe` peers, its trackers and `extra` (see
+    /// [`crate::metadata`]), and makes it a .torrent with the link's trackers. `progress` hears how it
+    /// goes; `timeout` bounds it.
+    pub async fn fetch_metadata(
+        &self,
+        magnet: &Magnet,
+        extra: Option<tokio::sync::mpsc::Receiver<SocketAddr>>,
+        timeout: Option<Duration>,
+        progress: impl Fn(&crate::metadata::FetchProgress) + Send,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<Metainfo> {
+        let ctx = &self.0.ctx;
+        let cfg = crate::metadata::FetchConfig {
+            peer_id: ctx.peer_id,
+            local: ctx.listen_addr,
+            tracker: ctx.tracker.clone(),
+            announce_key: Some(ctx.announce_key),
+            announce_ip: ctx.cfg.announce_ip,
+            timeout,
+        };
+        let sources = crate::metadata::FetchSources {
+            peers: crate::metadata::resolve_peers(&magnet.peers).await,
+            trackers: magnet.trackers.clone(),
+            extra,
+        };
+        let info = tokio::select! {
+            r = crate::metadata::fetch(cfg, magnet.info_hash, sources, progress, cancel) => r,
+            _ = ctx.shutdown.cancelled() => Err(anyhow::anyhow!("the session is shutting down")),
+        };
+        let bytes = magnet.torrent_bytes(&info?);
+        Metainfo::from_bytes(&bytes).map_err(|e| {
+            anyhow::anyhow!("the metadata matches the info-hash but is not usable: {e}")
+        })
     }
 
     /// Stops a torrent (announcing `stopped`) and forgets it; its data stays on disk.

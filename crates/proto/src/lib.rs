@@ -3,6 +3,7 @@
 //! - [`bencode`]: a strict bencode reader and writer.
 //! - [`metainfo`]: .torrent files: parse (the info-hash taken over the exact `info` bytes), create
 //!   (hashed on every core), edit, magnet links.
+//! - [`magnet`]: magnet links (BEP 9) parsed: info-hash, name, trackers, peers.
 //! - [`wire`]: the peer wire protocol: handshake, messages and their codec, bitfields, the extension
 //!   handshake (BEP 10).
 //! - [`multi_sha1`]: SHA-1 of several pieces at once (lanes on the CPU's SHA instructions).
@@ -19,6 +20,7 @@
 pub mod bencode;
 pub mod fs;
 pub mod listing;
+pub mod magnet;
 pub mod metainfo;
 pub mod multi_sha1;
 pub mod text;

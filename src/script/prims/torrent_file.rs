@@ -84,17 +84,71 @@ impl TorrentFile {
     }
 }
 
-fn load_file(func: &str, path: &str) -> Result<TorrentFile, Box<EvalAltResult>> {
-    let p = PathBuf::from(path);
-    match Metainfo::load(&p) {
-        Ok(meta) => Ok(TorrentFile {
-            meta,
-            path: Some(p),
-            data_dir: None,
-        }),
-        Err(e @ crate::metainfo::MetainfoError::Io { .. }) => fail(func, e),
-        Err(e) => fail(func, format!("{path}: {e}")),
+/// Opens what a script names a torrent by (see [`crate::source`]): a .torrent path, or a magnet link
+/// whose metadata is fetched first from the link's peers and trackers and `peers`, with a line of
+/// progress each time the number of peers answering changes; saved in `torrents_dir` when `save`.
+pub(crate) fn open_source(
+    ctx: &HostContext,
+    func: &str,
+    source: &str,
+    save: bool,
+    peers: Vec<std::net::SocketAddr>,
+) -> Result<crate::source::Opened, Box<EvalAltResult>> {
+    if !crate::source::is_magnet_link(source) {
+        return ctx
+            .block_on(crate::source::open(source, None, |_| {}))?
+            .or_else(|e| fail(func, format!("{e:#}")));
     }
+    let session = ctx.session()?;
+    let save_to = if save {
+        Some(ctx.config()?.torrents_dir())
+    } else {
+        None
+    };
+    let how = crate::source::Open {
+        session: &session,
+        save_to,
+        peers,
+        extra: None,
+        timeout: crate::source::METADATA_TIMEOUT,
+        cancel: tokio_util::sync::CancellationToken::new(),
+    };
+    let last = parking_lot::Mutex::new(None::<usize>);
+    let opened = ctx
+        .block_on(crate::source::open(source, Some(how), |p| {
+            let mut last = last.lock();
+            if *last != Some(p.peers) {
+                *last = Some(p.peers);
+                ctx.print(&p.to_string());
+            }
+        }))?
+        .or_else(|e| fail(func, format!("{e:#}")))?;
+    let m = &opened.meta;
+    let saved = opened
+        .path
+        .as_ref()
+        .map(|p| format!(", saved as {}", p.display()))
+        .unwrap_or_default();
+    ctx.print(&format!(
+        "metadata of {} ({}, {} files) fetched and checked{saved}",
+        m.info.name,
+        human_bytes(m.info.total_length),
+        m.info.files.iter().filter(|f| !f.padding).count()
+    ));
+    Ok(opened)
+}
+
+fn load_file(
+    ctx: &HostContext,
+    func: &str,
+    source: &str,
+) -> Result<TorrentFile, Box<EvalAltResult>> {
+    let opened = open_source(ctx, func, source, false, Vec::new())?;
+    Ok(TorrentFile {
+        meta: opened.meta,
+        path: opened.path,
+        data_dir: None,
+    })
 }
 
 fn create(
@@ -280,19 +334,28 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
             create(&c, path, url, &opts)
         },
     );
-    engine.register_fn("load", |path: &str| load_file("load", path));
-    engine.register_fn("info", |path: &str| -> Result<Map, Box<EvalAltResult>> {
-        Ok(load_file("info", path)?.to_map())
-    });
+    let c = ctx.clone();
+    engine.register_fn("load", move |path: &str| load_file(&c, "load", path));
+    let c = ctx.clone();
+    engine.register_fn(
+        "info",
+        move |path: &str| -> Result<Map, Box<EvalAltResult>> {
+            Ok(load_file(&c, "info", path)?.to_map())
+        },
+    );
+    let c = ctx.clone();
     engine.register_fn(
         "edit",
-        |path: &str, url: &str| -> Result<TorrentFile, Box<EvalAltResult>> {
-            let t = load_file("edit", path)?;
+        move |path: &str, url: &str| -> Result<TorrentFile, Box<EvalAltResult>> {
+            if crate::source::is_magnet_link(path) {
+                return fail("edit", "edit takes a .torrent file, not a magnet link");
+            }
+            let t = load_file(&c, "edit", path)?;
             let bytes = edit_trackers(&t.meta, url).or_else(|e| fail("edit", e))?;
             let p = t.path.clone().expect("loaded from a path");
             write_atomic(&p, &bytes)
                 .or_else(|e| fail("edit", format!("cannot write {}: {e}", p.display())))?;
-            load_file("edit", path)
+            load_file(&c, "edit", path)
         },
     );
 }

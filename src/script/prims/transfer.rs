@@ -374,21 +374,6 @@ fn add(
 ) -> Result<Job, Box<EvalAltResult>> {
     let o = Opts { func, map: opts };
     o.check(&["output", "peers", "trackers", "paused", "register"])?;
-    let meta = load_meta(func, torrent)?;
-    let cfg = ctx.config()?;
-    let data_dir = match data_dir.or(o.string("output")?) {
-        Some(d) => PathBuf::from(d),
-        None => cfg.output_dir(),
-    };
-    let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
-    check_data_dir(func, &meta, &data_dir, seeding)?;
-    let session = ctx.session()?;
-    if let Some(h) = session.get(&meta.info_hash) {
-        return Ok(Job {
-            handle: h,
-            ctx: ctx.clone(),
-        });
-    }
     let mut peers = Vec::new();
     if let Some(list) = opts.get("peers").filter(|v| !v.is_unit()) {
         let list = list
@@ -420,8 +405,36 @@ fn add(
         Some(_) => o.bool("register")?,
     };
     let paused = o.bool("paused")?;
+    let output = o.string("output")?;
+    // Every option is checked before a magnet link's metadata is fetched.
+    if let Ok(m) = btorrent_proto::magnet::Magnet::parse(torrent) {
+        // Already running: no need to fetch its metadata again.
+        if let Some(h) = ctx.session()?.get(&m.info_hash) {
+            return Ok(Job {
+                handle: h,
+                ctx: ctx.clone(),
+            });
+        }
+    }
+    let opened = super::torrent_file::open_source(ctx, func, torrent, true, peers.clone())?;
+    let meta = opened.meta;
+    let source_file = opened.path.unwrap_or_else(|| PathBuf::from(torrent));
+    let cfg = ctx.config()?;
+    let data_dir = match data_dir.or(output) {
+        Some(d) => PathBuf::from(d),
+        None => cfg.output_dir(),
+    };
+    let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
+    check_data_dir(func, &meta, &data_dir, seeding)?;
+    let session = ctx.session()?;
+    if let Some(h) = session.get(&meta.info_hash) {
+        return Ok(Job {
+            handle: h,
+            ctx: ctx.clone(),
+        });
+    }
     if register {
-        let file = keep_torrent_file(&cfg, Path::new(torrent), &meta);
+        let file = keep_torrent_file(&cfg, &source_file, &meta);
         let state = if paused {
             "paused"
         } else if seeding {

@@ -95,6 +95,14 @@ impl Worker {
         }
         match item.kind {
             EntryKind::Torrent => actions::read_dropped(&item.path).map_err(anyhow::Error::msg),
+            EntryKind::Magnet => {
+                let link = actions::read_magnet(&item.path, item.line)?;
+                tracing::info!(
+                    "watch folder: fetching the metadata of {}",
+                    item.path.display()
+                );
+                self.rt.block_on(self.sharing.fetch_magnet(&link))
+            }
             EntryKind::Data => {
                 let cancel = Arc::new(AtomicBool::new(false));
                 self.inbox
@@ -125,26 +133,28 @@ impl Worker {
         let data_dirs: Vec<Result<PathBuf, String>> = batch
             .iter()
             .map(|o| match o.item.kind {
-                EntryKind::Torrent => Ok(output_dir.clone()),
+                EntryKind::Torrent | EntryKind::Magnet => Ok(output_dir.clone()),
                 EntryKind::Data => actions::data_dir_of(&o.item.path)
                     .map_err(|e| format!("cannot resolve {}: {e}", o.item.path.display())),
             })
             .collect();
+        let entries: Vec<PathBuf> = batch.iter().map(|o| o.item.entry()).collect();
         let results = Config::update(&self.cfg.config_path, |cfg| {
             Ok(batch
                 .iter()
                 .zip(&data_dirs)
-                .map(|(o, data_dir)| {
+                .zip(&entries)
+                .map(|((o, data_dir), entry)| {
                     let data_dir = data_dir.as_ref().map_err(Clone::clone)?;
                     ledger::record(
                         cfg,
                         &NewShare {
-                            entry: &o.item.path,
+                            entry,
                             meta: &o.meta,
                             fp: o.fp,
                             data_dir,
                             torrents_dir: &torrents_dir,
-                            download: o.item.kind == EntryKind::Torrent,
+                            download: o.item.kind.downloads(),
                         },
                     )
                 })
@@ -213,7 +223,7 @@ impl Worker {
                         .message(format!("torrent written to {}", file.display())),
                 );
             }
-            EntryKind::Torrent => tracing::info!(
+            EntryKind::Torrent | EntryKind::Magnet => tracing::info!(
                 "watch folder: downloading {name} ({}) into {}",
                 o.meta.info_hash,
                 data_dir.display()

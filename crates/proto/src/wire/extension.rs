@@ -1,8 +1,14 @@
 //! The extension protocol handshake (BEP 10): message 20, extended id 0, a bencoded dictionary.
 //!
 //! We read the peer's client name (`v`, at most 64 characters, control characters replaced), its
-//! request queue size (`reqq`) and its listen port (`p`), and send ours. We offer no extended
-//! messages (`m` is empty), so no peer sends us any.
+//! request queue size (`reqq`), its listen port (`p`), the ids it gave the extensions we speak (`m`:
+//! `ut_metadata`, `ut_pex`; other names are ignored, and an id of 0 means the peer disabled one) and
+//! the size of its info dictionary (`metadata_size`). We send ours: `m` offers `ut_metadata` (BEP 9)
+//! under [`UT_METADATA_ID`] and, unless the torrent is private (BEP 27), `ut_pex` (BEP 11) under
+//! [`UT_PEX_ID`]; `metadata_size` when we have the info dictionary.
+//!
+//! An extended message reaches us with the id *we* gave its extension; we send one with the id the
+//! *peer* gave it ([`ExtIds`]).
 
 use crate::bencode::{self, Writer};
 
@@ -12,12 +18,47 @@ pub const OUR_REQQ: u32 = 1000;
 pub const DEFAULT_REQQ: u32 = 250;
 /// Largest `reqq` we honour from a peer, whatever it claims.
 pub const MAX_PEER_REQQ: u32 = 2000;
+/// The id peers send us `ut_pex` messages with.
+pub const UT_PEX_ID: u8 = 1;
+/// The id peers send us `ut_metadata` messages with.
+pub const UT_METADATA_ID: u8 = 2;
+/// Largest info dictionary we fetch or announce (BEP 9 leaves it open; real ones are far smaller).
+pub const MAX_METADATA_SIZE: u64 = 16 << 20;
+
+/// The ids a peer gave the extensions we speak (`None`: it does not speak it, or disabled it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExtIds {
+    pub ut_metadata: Option<u8>,
+    pub ut_pex: Option<u8>,
+}
+
+/// What we put in our handshake besides the fixed fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OurExt {
+    pub listen_port: u16,
+    /// Size of the info dictionary we can serve (`None`: we do not have it yet).
+    pub metadata_size: Option<u64>,
+    /// Offer `ut_pex` (never for a private torrent).
+    pub pex: bool,
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExtHandshake {
     pub client: Option<String>,
     pub reqq: Option<u32>,
     pub port: Option<u16>,
+    pub ids: ExtIds,
+    /// The peer's `metadata_size`, when it is within `1..=MAX_METADATA_SIZE`.
+    pub metadata_size: Option<u64>,
+    /// The peer announced a `metadata_size` outside `1..=MAX_METADATA_SIZE`.
+    pub metadata_size_refused: bool,
+}
+
+/// An id from `m`: 1 to 255; 0 (disabled) and anything else are `None`.
+fn ext_id(raw: &[u8]) -> Option<u8> {
+    bencode::as_int(raw)
+        .and_then(|n| u8::try_from(n).ok())
+        .filter(|&n| n > 0)
 }
 
 impl ExtHandshake {
@@ -46,6 +87,27 @@ impl ExtHandshake {
                         out.port = u16::try_from(n).ok().filter(|&p| p > 0);
                     }
                 }
+                b"m" => {
+                    if let Ok(m) = bencode::dict_entries(raw) {
+                        for x in m {
+                            let v = &raw[x.value.clone()];
+                            match x.key {
+                                b"ut_metadata" => out.ids.ut_metadata = ext_id(v),
+                                b"ut_pex" => out.ids.ut_pex = ext_id(v),
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+                b"metadata_size" => {
+                    if let Some(n) = bencode::as_int(raw) {
+                        if (1..=MAX_METADATA_SIZE as i64).contains(&n) {
+                            out.metadata_size = Some(n as u64);
+                        } else {
+                            out.metadata_size_refused = true;
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -58,12 +120,20 @@ impl ExtHandshake {
     }
 
     /// Our handshake payload.
-    pub fn ours(listen_port: u16) -> Vec<u8> {
+    pub fn ours(o: OurExt) -> Vec<u8> {
         let mut w = Writer::default();
         w.begin_dict();
-        w.bytes(b"m").begin_dict().end();
-        if listen_port != 0 {
-            w.bytes(b"p").int(listen_port);
+        w.bytes(b"m").begin_dict();
+        w.key_int(b"ut_metadata", UT_METADATA_ID);
+        if o.pex {
+            w.key_int(b"ut_pex", UT_PEX_ID);
+        }
+        w.end();
+        if let Some(n) = o.metadata_size {
+            w.key_int(b"metadata_size", n);
+        }
+        if o.listen_port != 0 {
+            w.bytes(b"p").int(o.listen_port);
         }
         w.bytes(b"reqq").int(OUR_REQQ);
         w.bytes(b"v")
@@ -79,14 +149,32 @@ mod tests {
 
     #[test]
     fn parses_ours_and_others() {
-        let h = ExtHandshake::parse(&ExtHandshake::ours(6881)).unwrap();
+        let h = ExtHandshake::parse(&ExtHandshake::ours(OurExt {
+            listen_port: 6881,
+            metadata_size: Some(1234),
+            pex: true,
+        }))
+        .unwrap();
         assert_eq!(h.reqq, Some(OUR_REQQ));
         assert_eq!(h.port, Some(6881));
+        assert_eq!(h.metadata_size, Some(1234));
+        assert_eq!(
+            h.ids,
+            ExtIds {
+                ut_metadata: Some(UT_METADATA_ID),
+                ut_pex: Some(UT_PEX_ID)
+            }
+        );
         assert!(h.client.unwrap().starts_with("btorrent"));
-        let lt = b"d1:md11:ut_metadatai2e6:ut_pexi1ee1:pi6881e4:reqqi500e1:v16:libtorrent 2.0.8e";
+        let private = ExtHandshake::parse(&ExtHandshake::ours(OurExt::default())).unwrap();
+        assert_eq!(private.ids.ut_pex, None);
+        assert_eq!(private.metadata_size, None);
+        let lt = b"d1:md11:ut_metadatai3e6:ut_pexi1ee13:metadata_sizei31337e1:pi6881e4:reqqi500e1:v16:libtorrent 2.0.8e";
         let h = ExtHandshake::parse(lt).unwrap();
         assert_eq!(h.client.as_deref(), Some("libtorrent 2.0.8"));
         assert_eq!(h.effective_reqq(), 500);
+        assert_eq!(h.ids.ut_metadata, Some(3));
+        assert_eq!(h.metadata_size, Some(31337));
         let odd = b"d4:reqqi-5e1:v3:abce";
         assert_eq!(
             ExtHandshake::parse(odd).unwrap().effective_reqq(),
@@ -99,6 +187,19 @@ mod tests {
         );
         assert!(ExtHandshake::parse(b"li1ee").is_err());
         assert!(ExtHandshake::parse(b"d4:reqq").is_err());
+    }
+
+    #[test]
+    fn hostile_ids_and_sizes_are_refused() {
+        let h = ExtHandshake::parse(
+            b"d1:md11:ut_metadatai0e6:ut_pexi300ee13:metadata_sizei99999999999ee",
+        )
+        .unwrap();
+        assert_eq!(h.ids, ExtIds::default());
+        assert_eq!(h.metadata_size, None);
+        assert!(h.metadata_size_refused);
+        let h = ExtHandshake::parse(b"d1:m3:abc13:metadata_sizei0ee").unwrap();
+        assert_eq!((h.ids, h.metadata_size_refused), (ExtIds::default(), true));
     }
 
     #[test]

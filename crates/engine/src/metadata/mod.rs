@@ -1,0 +1,296 @@
+//! Fetching a torrent's info dictionary from peers (BEP 9, `ut_metadata`), for magnet links.
+//!
+//! [`fetch`] takes an info-hash and three sources of peer addresses: a list (a magnet's `x.pe`), trackers
+//! (announced to by info-hash with the session's tracker client, again every [`REANNOUNCE`] until
+//! done), and any other source as a channel ([`FetchSources::extra`], e.g. a DHT lookup). It dials up
+//! to [`MAX_FETCH_PEERS`] of them at once; each speaks just enough of the protocol to ask for pieces
+//! ([`peer`]), and the pieces come together in an [`assembly::Assembly`], which hashes the whole against
+//! the info-hash before anything uses it (a peer that sends a bad dictionary is dropped and the fetch
+//! goes on with the others). A `metadata_size` of 0 or over 16 MiB is refused.
+//!
+//! Progress (how many peers answered with a size, pieces in) goes to a callback. The fetch ends with
+//! the dictionary, when cancelled, after [`FetchConfig::timeout`], or as soon as every peer failed and no
+//! source can bring more (no trackers, the channel closed), with the reason the last one failed.
+
+pub(crate) mod assembly;
+mod peer;
+
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::announce::{AnnounceEvent, AnnounceRequest, TrackerClient};
+use assembly::Assembly;
+use btorrent_proto::types::{InfoHash, PeerId};
+
+/// Peers dialed at once.
+pub const MAX_FETCH_PEERS: usize = 16;
+/// Addresses remembered (dialed or waiting) per fetch.
+pub const MAX_FETCH_ADDRS: usize = 2_000;
+/// Trackers are asked again this often while the fetch goes on.
+pub const REANNOUNCE: Duration = Duration::from_secs(30);
+
+/// Who we are to the peers and trackers of a fetch.
+#[derive(Clone)]
+pub struct FetchConfig {
+    pub peer_id: PeerId,
+    /// Connections leave from its IP (unless unspecified); its port is the one announced.
+    pub local: SocketAddr,
+    pub tracker: TrackerClient,
+    pub announce_key: Option<u32>,
+    pub announce_ip: Option<std::net::IpAddr>,
+    /// Give up after this long (`None`: only when cancelled or out of sources).
+    pub timeout: Option<Duration>,
+}
+
+/// Where peer addresses come from.
+#[derive(Default)]
+pub struct FetchSources {
+    pub peers: Vec<SocketAddr>,
+    pub trackers: Vec<String>,
+    /// More addresses as they are found (a DHT lookup); the fetch ends when it has the metadata,
+    /// not when this closes.
+    pub extra: Option<mpsc::Receiver<SocketAddr>>,
+}
+
+/// How a fetch is going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FetchProgress {
+    /// Peers that offered the metadata (gave a size) and are connected.
+    pub peers: usize,
+    /// Connections being made or talking.
+    pub connecting: usize,
+    /// Addresses heard of so far.
+    pub known: usize,
+    pub pieces_have: usize,
+    pub pieces_total: usize,
+}
+
+impl std::fmt::Display for FetchProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = if self.peers == 1 { "" } else { "s" };
+        write!(f, "fetching metadata from {} peer{s}", self.peers)?;
+        if self.pieces_total > 0 {
+            write!(f, " ({}/{} pieces)", self.pieces_have, self.pieces_total)?;
+        }
+        if self.peers == 0 {
+            write!(f, " ({} known, {} connecting)", self.known, self.connecting)?;
+        }
+        Ok(())
+    }
+}
+
+/// What the peer tasks of one fetch share.
+pub(crate) struct Shared {
+    info_hash: InfoHash,
+    peer_id: PeerId,
+    local: SocketAddr,
+    state: Mutex<Assembly>,
+    /// Bumped whenever the assembly changes, so peers waiting for work look again.
+    version: watch::Sender<u64>,
+    done: CancellationToken,
+}
+
+impl Shared {
+    fn changed(&self) {
+        self.version.send_modify(|v| *v += 1);
+    }
+}
+
+/// Announces to `url` by info-hash until `stop`, sending the peers it returns to `tx`.
+async fn announce_loop(
+    cfg: FetchConfig,
+    info_hash: InfoHash,
+    url: String,
+    tx: mpsc::Sender<SocketAddr>,
+    stop: CancellationToken,
+) {
+    let mut req = AnnounceRequest {
+        info_hash,
+        peer_id: cfg.peer_id,
+        port: cfg.local.port(),
+        uploaded: 0,
+        downloaded: 0,
+        // Unknown before the metadata: anything but 0 (a seed).
+        left: 1,
+        event: Some(AnnounceEvent::Started),
+        numwant: Some(50),
+        key: cfg.announce_key,
+        ip: cfg.announce_ip,
+    };
+    loop {
+        let wait = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = cfg.tracker.announce(&url, &req) => match r {
+                Ok(resp) => {
+                    tracing::debug!(tracker = %url, peers = resp.peers.len(), "announce for metadata");
+                    // `started` once; the next announces are regular ones.
+                    req.event = None;
+                    for p in resp.peers {
+                        if tx.send(p).await.is_err() {
+                            return;
+                        }
+                    }
+                    resp.min_interval.unwrap_or(REANNOUNCE).max(REANNOUNCE)
+                }
+                Err(e) => {
+                    tracing::info!(tracker = %crate::announce::shown_url(&url), "announce for metadata failed: {e}");
+                    REANNOUNCE
+                }
+            },
+        };
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Fetches the info dictionary of `info_hash` (see the module docs): its exact bytes, checked against
+/// the info-hash.
+pub async fn fetch(
+    cfg: FetchConfig,
+    info_hash: InfoHash,
+    sources: FetchSources,
+    progress: impl Fn(&FetchProgress) + Send,
+    cancel: CancellationToken,
+) -> anyhow::Result<Vec<u8>> {
+    let sh = Arc::new(Shared {
+        info_hash,
+        peer_id: cfg.peer_id,
+        local: cfg.local,
+        state: Mutex::new(Assembly::default()),
+        version: watch::channel(0).0,
+        done: cancel.child_token(),
+    });
+    // Whether the fetch ends or is dropped half-way (Ctrl-C), the announce loops stop with it.
+    let _stop_all = sh.done.clone().drop_guard();
+    let (tx, mut from_trackers) = mpsc::channel::<SocketAddr>(256);
+    let have_trackers = !sources.trackers.is_empty();
+    for url in sources.trackers {
+        tokio::spawn(announce_loop(
+            cfg.clone(),
+            info_hash,
+            url,
+            tx.clone(),
+            sh.done.clone(),
+        ));
+    }
+    drop(tx);
+    let mut extra = sources.extra;
+    let mut seen: HashSet<SocketAddr> = HashSet::new();
+    let mut queue: VecDeque<SocketAddr> = VecDeque::new();
+    let add = |a: SocketAddr, seen: &mut HashSet<SocketAddr>, q: &mut VecDeque<SocketAddr>| {
+        if a.port() != 0 && a != cfg.local && seen.len() < MAX_FETCH_ADDRS && seen.insert(a) {
+            q.push_back(a);
+        }
+    };
+    for a in sources.peers {
+        add(a, &mut seen, &mut queue);
+    }
+    let mut tasks: JoinSet<(SocketAddr, anyhow::Result<()>)> = JoinSet::new();
+    let mut changed = sh.version.subscribe();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let deadline = cfg.timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut last_error: Option<String> = None;
+    let mut failed = 0usize;
+    let mut shown = FetchProgress::default();
+    let result = loop {
+        while tasks.len() < MAX_FETCH_PEERS {
+            let Some(a) = queue.pop_front() else { break };
+            let sh = sh.clone();
+            tasks.spawn(async move { (a, peer::run(sh, a).await) });
+        }
+        let now = {
+            let st = sh.state.lock();
+            let (have, total) = st.progress();
+            FetchProgress {
+                peers: st.ready_peers(),
+                connecting: tasks.len(),
+                known: seen.len(),
+                pieces_have: have,
+                pieces_total: total,
+            }
+        };
+        if now != shown {
+            shown = now;
+            progress(&now);
+        }
+        if let Some(info) = sh.state.lock().done.take() {
+            break Ok(info);
+        }
+        if tasks.is_empty()
+            && queue.is_empty()
+            && from_trackers.is_closed()
+            && extra.is_none()
+            && !have_trackers
+        {
+            break Err(match &last_error {
+                Some(e) => {
+                    anyhow::anyhow!("no peer gave the metadata ({failed} tried; the last: {e})")
+                }
+                None => anyhow::anyhow!(
+                    "no peer to fetch the metadata from (no x.pe, tracker or other source)"
+                ),
+            });
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break Err(anyhow::anyhow!("cancelled")),
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                break Err(anyhow::anyhow!(
+                    "no metadata after {} s ({} peers heard of, {failed} failed{})",
+                    cfg.timeout.unwrap_or_default().as_secs(),
+                    seen.len(),
+                    last_error.as_deref().map(|e| format!("; the last: {e}")).unwrap_or_default()
+                ));
+            }
+            _ = sh.done.cancelled() => {}
+            Some(r) = tasks.join_next() => {
+                if let Ok((a, Err(e))) = r {
+                    if e.is::<peer::Hostile>() {
+                        tracing::warn!(peer = %a, "metadata peer dropped: {e:#}");
+                    } else {
+                        tracing::debug!(peer = %a, "metadata: {e:#}");
+                    }
+                    sh.state.lock().peer_gone(a);
+                    sh.changed();
+                    failed += 1;
+                    last_error = Some(format!("{a}: {e:#}"));
+                }
+            }
+            Some(a) = from_trackers.recv() => add(a, &mut seen, &mut queue),
+            r = async { extra.as_mut().expect("guarded").recv().await }, if extra.is_some() => match r {
+                Some(a) => add(a, &mut seen, &mut queue),
+                None => extra = None,
+            },
+            _ = changed.changed() => {}
+            _ = tick.tick() => {}
+        }
+    };
+    sh.done.cancel();
+    tasks.abort_all();
+    result
+}
+
+/// The addresses of `host:port` peers (a magnet's `x.pe`): IPs as they are, names looked up. Those
+/// that do not resolve are left out with a log line.
+pub async fn resolve_peers(peers: &[String]) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for p in peers {
+        if let Ok(a) = p.parse::<SocketAddr>() {
+            out.push(a);
+            continue;
+        }
+        match tokio::time::timeout(Duration::from_secs(10), tokio::net::lookup_host(p)).await {
+            Ok(Ok(addrs)) => out.extend(addrs.take(4)),
+            _ => tracing::warn!("magnet peer {p}: cannot resolve it"),
+        }
+    }
+    out
+}

@@ -1,0 +1,188 @@
+//! One peer of a metadata fetch: connect, handshake with the extension bit, read its extension
+//! handshake (`ut_metadata` id and `metadata_size`), then ask it for the pieces [`Assembly`] hands out
+//! and give it what it sends. Any message that is not ours is skipped unread; a frame longer than
+//! [`MAX_FRAME`] ends the connection, and so does a `ut_metadata` message that does not decode, a
+//! `metadata_size` over 16 MiB or 0, too many rejects, [`PIECE_TIMEOUT`] without a piece while
+//! some are asked, or [`IDLE_TIMEOUT`] without being asked anything (it gave a size other than the one
+//! being assembled, or waits as a suspect): its place goes to another address.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
+
+use super::assembly::Outcome;
+use super::Shared;
+use crate::peer::{connect_from, HANDSHAKE_TIMEOUT};
+use btorrent_proto::wire::extension::{ExtHandshake, OurExt, UT_METADATA_ID};
+use btorrent_proto::wire::handshake::{initiate, Handshake};
+use btorrent_proto::wire::message::id::EXTENDED;
+use btorrent_proto::wire::ut_metadata::MetadataMsg;
+
+/// Longest message read from a peer before we have the metadata: a bitfield of the largest torrent a
+/// 16 MiB info dictionary can describe fits, and so does every extended message.
+pub const MAX_FRAME: usize = 160 * 1024;
+/// A peer that has pieces asked and sends none for this long is let go.
+pub const PIECE_TIMEOUT: Duration = Duration::from_secs(15);
+/// A peer asked nothing for this long is let go.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Rejects a peer may send before it is let go.
+pub const MAX_REJECTS: u32 = 16;
+
+async fn send_ext(wr: &mut OwnedWriteHalf, id: u8, payload: &[u8]) -> anyhow::Result<()> {
+    let mut b = BytesMut::with_capacity(payload.len() + 6);
+    b.put_u32(payload.len() as u32 + 2);
+    b.put_u8(EXTENDED);
+    b.put_u8(id);
+    b.put_slice(payload);
+    wr.write_all(&b).await?;
+    Ok(())
+}
+
+/// A peer failed by sending what no honest peer sends (logged as a warning, not as a mere failure).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct Hostile(pub String);
+
+/// Talks to `addr` until the fetch is done, or the peer fails (the error says why).
+pub(super) async fn run(sh: Arc<Shared>, addr: SocketAddr) -> anyhow::Result<()> {
+    let mut stream = connect_from(sh.local, addr).await?;
+    let ours = Handshake::ours(sh.info_hash, sh.peer_id);
+    let theirs = initiate(&mut stream, &ours, HANDSHAKE_TIMEOUT)
+        .await
+        .context("handshake")?;
+    if !theirs.supports_extensions() {
+        bail!("it does not speak the extension protocol (BEP 10), so cannot send metadata");
+    }
+    let (rd, mut wr) = stream.into_split();
+    let hs = ExtHandshake::ours(OurExt {
+        listen_port: sh.local.port(),
+        metadata_size: None,
+        pex: false,
+    });
+    send_ext(&mut wr, 0, &hs).await?;
+    let mut frames = FramedRead::new(
+        rd,
+        LengthDelimitedCodec::builder()
+            .length_field_length(4)
+            .max_frame_length(MAX_FRAME)
+            .new_codec(),
+    );
+    let next = |f: Option<Result<BytesMut, std::io::Error>>| -> anyhow::Result<BytesMut> {
+        match f {
+            None => bail!("it closed the connection"),
+            Some(r) => Ok(r.context("reading")?),
+        }
+    };
+    // Its extension handshake.
+    let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    let (their_id, size) = loop {
+        let f = tokio::time::timeout_at(deadline, frames.next())
+            .await
+            .map_err(|_| anyhow::anyhow!("no extension handshake"))?;
+        let f = next(f)?;
+        if f.len() >= 2 && f[0] == EXTENDED && f[1] == 0 {
+            let h = ExtHandshake::parse(&f[2..])
+                .map_err(|e| Hostile(format!("bad extension handshake: {e}")))?;
+            if h.metadata_size_refused {
+                return Err(Hostile(
+                    "it announced a metadata_size of 0 or over 16 MiB: refused".into(),
+                )
+                .into());
+            }
+            let Some(id) = h.ids.ut_metadata else {
+                bail!("it does not offer ut_metadata");
+            };
+            let Some(size) = h.metadata_size else {
+                bail!("it gave no metadata_size");
+            };
+            break (id, size);
+        }
+    };
+    sh.state.lock().peer_ready(addr, size);
+    sh.changed();
+    let mut changed = sh.version.subscribe();
+    let mut rejects = 0;
+    let mut last_piece = tokio::time::Instant::now();
+    loop {
+        let (reqs, asked) = {
+            let mut st = sh.state.lock();
+            if st.dropped.contains(&addr) {
+                return Err(
+                    Hostile("it sent metadata that does not match the info-hash".into()).into(),
+                );
+            }
+            let before = st.in_flight(addr);
+            let reqs = st.next_requests(addr);
+            (reqs, before)
+        };
+        if asked == 0 && !reqs.is_empty() {
+            last_piece = tokio::time::Instant::now();
+        }
+        let asked = asked + reqs.len();
+        for piece in reqs {
+            send_ext(&mut wr, their_id, &MetadataMsg::Request { piece }.encode()).await?;
+        }
+        let f = tokio::select! {
+            _ = sh.done.cancelled() => return Ok(()),
+            r = changed.changed() => { let _ = r; continue; }
+            _ = tokio::time::sleep_until(last_piece + PIECE_TIMEOUT), if asked > 0 => {
+                bail!("no metadata piece for {} s", PIECE_TIMEOUT.as_secs());
+            }
+            _ = tokio::time::sleep_until(last_piece + IDLE_TIMEOUT), if asked == 0 => {
+                bail!("nothing to ask it for {} s", IDLE_TIMEOUT.as_secs());
+            }
+            f = frames.next() => next(f)?,
+        };
+        if f.len() < 2 || f[0] != EXTENDED || f[1] != UT_METADATA_ID {
+            continue;
+        }
+        let payload: Bytes = f.freeze().slice(2..);
+        let msg = MetadataMsg::parse(&payload, Some(size))
+            .map_err(|e| Hostile(format!("bad ut_metadata message: {e}")))?;
+        match msg {
+            MetadataMsg::Request { piece } => {
+                // We have nothing to give yet.
+                send_ext(&mut wr, their_id, &MetadataMsg::Reject { piece }.encode()).await?;
+            }
+            MetadataMsg::Reject { piece } => {
+                rejects += 1;
+                sh.state.lock().rejected(addr, piece);
+                sh.changed();
+                if rejects > MAX_REJECTS {
+                    bail!("it rejected {rejects} metadata requests");
+                }
+            }
+            MetadataMsg::Data {
+                piece,
+                total_size,
+                data,
+            } => {
+                last_piece = tokio::time::Instant::now();
+                let outcome = sh
+                    .state
+                    .lock()
+                    .piece(sh.info_hash, addr, piece, total_size, data);
+                sh.changed();
+                match outcome {
+                    Outcome::Stored => {}
+                    Outcome::Done => {
+                        sh.done.cancel();
+                        return Ok(());
+                    }
+                    Outcome::Bad { dropped } => {
+                        tracing::warn!(
+                            "the metadata assembled did not match the info-hash; dropped: {dropped:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

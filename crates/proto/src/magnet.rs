@@ -1,0 +1,210 @@
+//! Magnet links (BEP 9): `magnet:?xt=urn:btih:<info-hash>&dn=<name>&tr=<tracker>&x.pe=<host:port>`.
+//!
+//! The info-hash is 40 hex digits or 32 base32 characters; `tr` and `x.pe` may repeat; values are
+//! percent-decoded (`+` is a space in `dn`). Unknown parameters are ignored, as other clients do. What
+//! cannot be used is a clear one-line [`MagnetError`]: no `xt`, an `xt` that is not a BitTorrent v1
+//! info-hash, a peer that is not `host:port`, more parameters than any real link carries.
+
+use percent_encoding::percent_decode_str;
+
+use crate::bencode::Writer;
+use crate::types::InfoHash;
+
+/// Longest magnet link accepted (real ones are a few hundred bytes; some carry dozens of trackers).
+pub const MAX_MAGNET_LEN: usize = 64 * 1024;
+/// Most `tr` and most `x.pe` values kept from one link.
+pub const MAX_MAGNET_LIST: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Magnet {
+    pub info_hash: InfoHash,
+    /// `dn`: the name to show until the metadata arrives.
+    pub name: Option<String>,
+    /// `tr`: tracker URLs, in order, without repeats.
+    pub trackers: Vec<String>,
+    /// `x.pe`: peers as `host:port` (a name or an IP; `[v6]:port` for IPv6).
+    pub peers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MagnetError {
+    #[error("not a magnet link (it should start with `magnet:?`)")]
+    NotMagnet,
+    #[error("magnet link is longer than {} KiB", MAX_MAGNET_LEN / 1024)]
+    TooLong,
+    #[error("magnet link has no `xt=urn:btih:<info-hash>`")]
+    NoInfoHash,
+    #[error("magnet `xt` {0:?} is not a BitTorrent v1 info-hash (urn:btih: with 40 hex or 32 base32 characters)")]
+    BadInfoHash(String),
+    #[error("magnet `x.pe` {0:?} is not host:port")]
+    BadPeer(String),
+    #[error("magnet parameter {0:?} is not valid percent-encoded UTF-8")]
+    BadEncoding(String),
+}
+
+/// Whether `s` looks like a magnet link (what front ends test before treating it as a path).
+pub fn is_magnet(s: &str) -> bool {
+    s.trim_start()
+        .get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("magnet:?"))
+}
+
+/// 32 base32 characters (RFC 4648, either case) to 20 bytes.
+fn base32(s: &str) -> Option<[u8; 20]> {
+    let mut out = [0u8; 20];
+    let (mut acc, mut bits, mut n) = (0u64, 0u32, 0usize);
+    for c in s.bytes() {
+        let v = match c.to_ascii_uppercase() {
+            c @ b'A'..=b'Z' => c - b'A',
+            c @ b'2'..=b'7' => c - b'2' + 26,
+            _ => return None,
+        };
+        acc = (acc << 5) | v as u64;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out[n] = (acc >> bits) as u8;
+            n += 1;
+            acc &= (1 << bits) - 1;
+        }
+    }
+    (n == 20).then_some(out)
+}
+
+fn info_hash(xt: &str) -> Result<InfoHash, MagnetError> {
+    let bad = || MagnetError::BadInfoHash(crate::text::shown(xt.as_bytes(), 80));
+    let prefix = "urn:btih:";
+    let h = xt
+        .get(..prefix.len())
+        .filter(|p| p.eq_ignore_ascii_case(prefix))
+        .map(|_| &xt[prefix.len()..])
+        .ok_or_else(bad)?;
+    match h.len() {
+        40 => InfoHash::from_hex(&h.to_ascii_lowercase()).ok_or_else(bad),
+        32 => base32(h).map(InfoHash).ok_or_else(bad),
+        _ => Err(bad()),
+    }
+}
+
+/// Checks `host:port` (port 1 to 65535, a non-empty host without spaces).
+fn check_peer(p: &str) -> Result<(), MagnetError> {
+    let bad = || MagnetError::BadPeer(crate::text::shown(p.as_bytes(), 80));
+    if p.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let (host, port) = p.rsplit_once(':').ok_or_else(bad)?;
+    let port_ok = port.parse::<u16>().is_ok_and(|n| n > 0);
+    let host_ok = !host.is_empty()
+        && !host.contains(':')
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
+    if port_ok && host_ok {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+impl Magnet {
+    /// Parses a magnet link.
+    pub fn parse(link: &str) -> Result<Magnet, MagnetError> {
+        let link = link.trim();
+        if link.len() > MAX_MAGNET_LEN {
+            return Err(MagnetError::TooLong);
+        }
+        if !is_magnet(link) {
+            return Err(MagnetError::NotMagnet);
+        }
+        let mut ih = None;
+        let mut bad_xt = None;
+        let mut m = Magnet {
+            info_hash: InfoHash([0; 20]),
+            name: None,
+            trackers: Vec::new(),
+            peers: Vec::new(),
+        };
+        for pair in link[8..].split('&').filter(|p| !p.is_empty()) {
+            let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |plus_is_space: bool| {
+                let raw = if plus_is_space {
+                    raw.replace('+', " ")
+                } else {
+                    raw.to_string()
+                };
+                percent_decode_str(&raw)
+                    .decode_utf8()
+                    .map(|s| s.into_owned())
+                    .map_err(|_| MagnetError::BadEncoding(crate::text::shown(key.as_bytes(), 40)))
+            };
+            match key {
+                "xt" if ih.is_none() => match info_hash(&decode(false)?) {
+                    Ok(h) => ih = Some(h),
+                    // A link may carry several `xt` (a v2 `btmh` beside the v1 one).
+                    Err(e) => bad_xt = Some(e),
+                },
+                "dn" => m.name = Some(crate::text::shown(decode(true)?.as_bytes(), 255)),
+                "tr" => {
+                    let url = decode(false)?;
+                    if !m.trackers.contains(&url) && m.trackers.len() < MAX_MAGNET_LIST {
+                        m.trackers.push(url);
+                    }
+                }
+                "x.pe" => {
+                    let p = decode(false)?;
+                    check_peer(&p)?;
+                    if !m.peers.contains(&p) && m.peers.len() < MAX_MAGNET_LIST {
+                        m.peers.push(p);
+                    }
+                }
+                _ => {}
+            }
+        }
+        m.info_hash = match (ih, bad_xt) {
+            (Some(h), _) => h,
+            (None, Some(e)) => return Err(e),
+            (None, None) => return Err(MagnetError::NoInfoHash),
+        };
+        Ok(m)
+    }
+}
+
+impl Magnet {
+    /// A .torrent made of an info dictionary fetched for this link (`info`, its exact bytes) and the
+    /// link's trackers, each in a tier of its own (BEP 12).
+    pub fn torrent_bytes(&self, info: &[u8]) -> Vec<u8> {
+        let mut w = Writer::with_capacity(info.len() + 256);
+        w.begin_dict();
+        if let Some(first) = self.trackers.first() {
+            w.bytes(b"announce").bytes(first.as_bytes());
+        }
+        if self.trackers.len() > 1 {
+            w.bytes(b"announce-list").begin_list();
+            for t in &self.trackers {
+                w.begin_list().bytes(t.as_bytes()).end();
+            }
+            w.end();
+        }
+        w.bytes(b"created by")
+            .bytes(concat!("btorrent ", env!("CARGO_PKG_VERSION")).as_bytes());
+        w.bytes(b"info").raw(info);
+        w.end();
+        w.buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base32_matches_hex() {
+        // The same 20 bytes in both spellings.
+        let hex = "c12fe1c06bba254a9dc9f519b335aa7c1367a88a";
+        let b32 = "YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKEK";
+        let a = Magnet::parse(&format!("magnet:?xt=urn:btih:{hex}")).unwrap();
+        let b = Magnet::parse(&format!("magnet:?xt=urn:btih:{}", b32.to_lowercase())).unwrap();
+        assert_eq!(a.info_hash, b.info_hash);
+        assert_eq!(a.info_hash.to_hex(), hex);
+    }
+}

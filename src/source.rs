@@ -1,0 +1,113 @@
+//! What a user names a torrent by, turned into a parsed .torrent: a path to a .torrent file, or a magnet
+//! link (BEP 9) whose metadata is fetched from peers first ([`btorrent_engine::metadata`]: the link's
+//! `x.pe` peers, its trackers, the peers given besides, and any other source such as a DHT lookup).
+//!
+//! Every front end takes torrents through [`open`]: `start`/`seed` and `load`/`info` (so `b-start`,
+//! `b-info`), the watch folder and remote control. A magnet's metadata, once checked against its
+//! info-hash, is saved as `<name>.torrent` in `torrents_dir` when asked ([`Open::save_to`]), so the
+//! torrent is then managed like any other; the file is what [`Opened::path`] gives.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::metadata::FetchProgress;
+use crate::engine::Session;
+use crate::metainfo::{Metainfo, MetainfoError};
+use btorrent_proto::magnet::{is_magnet, Magnet};
+
+/// How long a magnet's metadata is looked for before giving up.
+pub const METADATA_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A source opened.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub meta: Metainfo,
+    /// The .torrent file: the one named, or the one saved for a magnet (`None`: a magnet not saved).
+    pub path: Option<PathBuf>,
+    /// It came from a magnet link.
+    pub from_magnet: bool,
+}
+
+/// How to open a magnet (a path needs none of it).
+pub struct Open<'a> {
+    pub session: &'a Session,
+    /// Save the fetched metadata as `<name>.torrent` in this folder.
+    pub save_to: Option<PathBuf>,
+    /// Peers to ask besides the link's own.
+    pub peers: Vec<SocketAddr>,
+    /// Other addresses as they are found (a DHT lookup).
+    pub extra: Option<tokio::sync::mpsc::Receiver<SocketAddr>>,
+    pub timeout: Duration,
+    pub cancel: CancellationToken,
+}
+
+/// Whether `source` is a magnet link rather than a path.
+pub fn is_magnet_link(source: &str) -> bool {
+    is_magnet(source)
+}
+
+/// Reads a .torrent file, with the path in the error.
+pub fn load_file(path: &Path) -> anyhow::Result<Metainfo> {
+    Metainfo::load(path).map_err(|e| match e {
+        e @ MetainfoError::Io { .. } => anyhow::anyhow!("{e}"),
+        e => anyhow::anyhow!("{}: {e}", path.display()),
+    })
+}
+
+/// Opens `source`: a .torrent path is read; a magnet link's metadata is fetched (`how` says from
+/// where; `progress` hears "fetching metadata from N peers"), checked and, with `save_to`, saved.
+pub async fn open(
+    source: &str,
+    how: Option<Open<'_>>,
+    progress: impl Fn(&FetchProgress) + Send,
+) -> anyhow::Result<Opened> {
+    if !is_magnet(source) {
+        return Ok(Opened {
+            meta: load_file(Path::new(source))?,
+            path: Some(PathBuf::from(source)),
+            from_magnet: false,
+        });
+    }
+    let mut magnet = Magnet::parse(source)?;
+    let how = how.context("a magnet link needs the peer running to fetch its metadata")?;
+    for p in &how.peers {
+        let p = p.to_string();
+        if !magnet.peers.contains(&p) {
+            magnet.peers.push(p);
+        }
+    }
+    let meta = how
+        .session
+        .fetch_metadata(&magnet, how.extra, Some(how.timeout), progress, how.cancel)
+        .await
+        .with_context(|| format!("magnet {}", magnet.info_hash))?;
+    let path = match how.save_to {
+        Some(dir) => Some(save(&dir, &meta)?),
+        None => None,
+    };
+    Ok(Opened {
+        meta,
+        path,
+        from_magnet: true,
+    })
+}
+
+/// Saves fetched metadata as `<name>.torrent` in `dir` (`<name>-<hash prefix>.torrent` when a
+/// different torrent already has that name) and returns the file.
+fn save(dir: &Path, meta: &Metainfo) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // A safe file name: the info dictionary's parser refuses separators, `..` and control characters.
+    let name = &meta.info.name;
+    let mut file = dir.join(format!("{name}.torrent"));
+    if Metainfo::load(&file).is_ok_and(|m| m.info_hash != meta.info_hash) {
+        let short = &meta.info_hash.to_hex()[..8];
+        file = dir.join(format!("{name}-{short}.torrent"));
+    }
+    crate::fsutil::write_atomic(&file, meta.as_bytes())
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    Ok(file)
+}

@@ -1,0 +1,265 @@
+//! Magnet links and peer exchange with real clients on 127.0.0.1: btorrent fetches the metadata (BEP 9)
+//! and then the data from libtorrent, aria2c and qBittorrent seeders given only a magnet link (`x.pe`
+//! or the tracker); aria2c and libtorrent download a btorrent seed from a magnet link alone; libtorrent
+//! sends us `ut_pex` and reads ours (a leecher that knows only one peer learns the others).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::engine_interop::{qbt_complete, seed_with_btorrent, we_seed, Setup};
+use crate::support::clients::{aria2, libtorrent, qbittorrent, Qbt};
+use crate::support::*;
+use btorrent::engine::{AddOptions, Session, SessionConfig};
+use btorrent::magnet::Magnet;
+use tokio_util::sync::CancellationToken;
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn link(setup: &Setup, peer: Option<SocketAddr>, tracker: bool) -> String {
+    let mut l = format!(
+        "magnet:?xt=urn:btih:{}&dn={}",
+        setup.meta.info_hash.to_hex(),
+        setup.meta.info.name
+    );
+    if let Some(p) = peer {
+        l.push_str(&format!("&x.pe={p}"));
+    }
+    if tracker {
+        l.push_str(&format!("&tr={}", setup.announce));
+    }
+    l
+}
+
+/// btorrent given only `link`: fetches the metadata, checks it is the torrent's, downloads the data.
+async fn fetch_and_download(setup: &Setup, link: &str, peer: Option<SocketAddr>, p: &mut Proc) {
+    let s = session().await;
+    let m = Magnet::parse(link).unwrap();
+    let fetched = tokio::select! {
+        r = s.fetch_metadata(&m, None, Some(Duration::from_secs(90)), |_| {}, CancellationToken::new()) => r,
+        _ = async { p.wait_until(90, "the seeder to stay up", |p| p.exited().is_some()).await } => {
+            panic!("the seeder exited; log:\n{}", p.log_text())
+        }
+    }
+    .unwrap_or_else(|e| panic!("metadata: {e:#}; seeder log:\n{}", p.log_text()));
+    assert_eq!(fetched.info_bytes(), setup.meta.info_bytes());
+    let out = setup.dir("ours");
+    let h = s
+        .add(
+            fetched,
+            AddOptions {
+                data_dir: out.clone(),
+                peers: peer.into_iter().collect(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    wait_complete(&h, 120).await;
+    assert_same_tree(&setup.src, &out);
+    s.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3-libtorrent"]
+async fn btorrent_fetches_a_magnet_from_a_libtorrent_seeder() {
+    let setup = Setup::new(true).await;
+    let port = free_port();
+    let mut p = setup.spawn(
+        &mut libtorrent("seed", &setup.torrent_file, &setup.src, port),
+        "lt.log",
+    );
+    setup.wait_seeder(port, &mut p).await;
+    let l = link(&setup, Some(loopback(port)), false);
+    fetch_and_download(&setup, &l, Some(loopback(port)), &mut p).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs aria2"]
+async fn btorrent_fetches_a_magnet_from_an_aria2c_seeder() {
+    let setup = Setup::new(true).await;
+    let port = free_port();
+    let mut p = setup.spawn(
+        &mut aria2(&setup.src, port, &setup.torrent_file, true),
+        "aria2.log",
+    );
+    setup.wait_seeder(port, &mut p).await;
+    let l = link(&setup, Some(loopback(port)), false);
+    fetch_and_download(&setup, &l, Some(loopback(port)), &mut p).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs qbittorrent-nox and curl"]
+async fn btorrent_fetches_a_magnet_from_a_qbittorrent_seeder_through_the_tracker() {
+    let setup = Setup::new(false).await;
+    let port = free_port();
+    let web = free_port();
+    let mut p = setup.spawn(&mut qbittorrent(setup.work.path(), port, web), "qbt.log");
+    let api = Qbt::connect(web, &mut p).await;
+    api.add(&setup.torrent_file, &setup.src);
+    setup.wait_seeder(port, &mut p).await;
+    let l = link(&setup, None, true);
+    fetch_and_download(&setup, &l, None, &mut p).await;
+    let _ = qbt_complete;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs aria2"]
+async fn aria2c_downloads_a_btorrent_seed_from_a_magnet_link() {
+    let setup = Setup::new(true).await;
+    let (_s, h) = seed_with_btorrent(&setup).await;
+    let out = setup.dir("aria2");
+    let l = link(&setup, None, true);
+    let p = setup.spawn(
+        &mut aria2(&out, free_port(), std::path::Path::new(&l), false),
+        "aria2.log",
+    );
+    we_seed(setup, p, out, None).await;
+    assert!(h.stats().uploaded > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3-libtorrent"]
+async fn libtorrent_downloads_a_btorrent_seed_from_a_magnet_link() {
+    let setup = Setup::new(true).await;
+    let (s, h) = seed_with_btorrent(&setup).await;
+    let out = setup.dir("lt");
+    let l = link(&setup, Some(s.listen_addr()), false);
+    let p = setup.spawn(
+        &mut libtorrent("leech", std::path::Path::new(&l), &out, free_port()),
+        "lt.log",
+    );
+    we_seed(setup, p, out, None).await;
+    assert!(h.stats().uploaded > 0);
+}
+
+/// A btorrent seeder slow enough that leechers stay connected while PEX goes round.
+async fn slow_seeder(setup: &Setup) -> Session {
+    let s = session_with(SessionConfig {
+        upload_limit: Some(300_000),
+        ..Default::default()
+    })
+    .await;
+    let h = s
+        .add(
+            setup.meta.clone(),
+            AddOptions {
+                data_dir: setup.src.clone(),
+                trackers: Some(vec![]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    wait_complete(&h, 30).await;
+    s
+}
+
+/// A bare peer of `setup`'s torrent connected to `seed` that listens on a port of its own (given as
+/// `p` in its extension handshake) and speaks no PEX: only someone told of it by the seeder's PEX can
+/// dial it. Returns a flag raised when a peer of the torrent dials that port.
+async fn listening_bystander(
+    setup: &Setup,
+    seed: SocketAddr,
+) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use btorrent::wire::extension::{ExtHandshake, OurExt};
+    use btorrent::wire::handshake::{initiate, read_handshake, Handshake};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ih = setup.meta.info_hash;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let dialed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = dialed.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            if let Ok(h) = read_handshake(&mut s, Duration::from_secs(5)).await {
+                if h.info_hash == ih {
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    let mut s = tokio::net::TcpStream::connect(seed).await.unwrap();
+    let ours = Handshake::ours(ih, btorrent::PeerId::generate());
+    initiate(&mut s, &ours, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let hs = ExtHandshake::ours(OurExt {
+        listen_port: port,
+        metadata_size: None,
+        pex: false,
+    });
+    let mut frame = ((hs.len() + 2) as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&[20, 0]);
+    frame.extend_from_slice(&hs);
+    s.write_all(&frame).await.unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while s.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+    });
+    dialed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3-libtorrent"]
+async fn libtorrent_reads_our_pex() {
+    // libtorrent knows only our seeder (x.pe); our seeder's PEX tells it of a bystander, which only
+    // PEX can reveal: libtorrent dials it.
+    let setup = Setup::new(false).await;
+    let seed = slow_seeder(&setup).await;
+    let dialed = listening_bystander(&setup, seed.listen_addr()).await;
+    let seed_handle = seed.get(&setup.meta.info_hash).unwrap();
+    wait_until(
+        "the bystander is connected",
+        Duration::from_secs(10),
+        || !seed_handle.peers().is_empty(),
+    )
+    .await;
+    let out = setup.dir("lt");
+    let l = link(&setup, Some(seed.listen_addr()), false);
+    let mut p = setup.spawn(
+        &mut libtorrent("leech", std::path::Path::new(&l), &out, free_port()),
+        "lt.log",
+    );
+    p.wait_until(
+        60,
+        "libtorrent to dial the bystander it learnt of by PEX",
+        |_| dialed.load(std::sync::atomic::Ordering::Relaxed),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3-libtorrent"]
+async fn libtorrent_sends_us_pex() {
+    // Our leecher knows only libtorrent; libtorrent tells it of our seeder.
+    let setup = Setup::new(false).await;
+    let seed = slow_seeder(&setup).await;
+    let lt_port = free_port();
+    let out = setup.dir("lt");
+    let l = link(&setup, Some(seed.listen_addr()), false);
+    let mut p = setup.spawn(
+        &mut libtorrent("leech", std::path::Path::new(&l), &out, lt_port),
+        "lt.log",
+    );
+    let seed_handle = seed.get(&setup.meta.info_hash).unwrap();
+    p.wait_until(60, "libtorrent connected to our seeder", |_| {
+        !seed_handle.peers().is_empty()
+    })
+    .await;
+    let d = setup.dir("b");
+    let (_b, hb) = leecher(&setup.meta, &d, vec![loopback(lt_port)]).await;
+    p.wait_until(
+        60,
+        "our leecher to reach our seeder through libtorrent's PEX",
+        |_| {
+            hb.peers().iter().any(|x| {
+                x.client
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with("btorrent"))
+            })
+        },
+    )
+    .await;
+}

@@ -1,0 +1,498 @@
+//! Magnet links (BEP 9): the link parsed, the info dictionary served and fetched between two sessions
+//! on loopback (from `x.pe` peers, from a tracker), hostile metadata peers, the serving side's limits,
+//! a 10,000-file dictionary fetched from one peer (time printed), and `btorrent start 'magnet:...'`
+//! one-shot from end to end.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use btorrent::bencode::Writer;
+use btorrent::engine::metadata::FetchProgress;
+use btorrent::engine::Session;
+use btorrent::magnet::{Magnet, MagnetError};
+use btorrent::metainfo::Metainfo;
+use btorrent::wire::extension::{ExtHandshake, OurExt, UT_METADATA_ID};
+use btorrent::wire::handshake::{initiate, Handshake};
+use btorrent::wire::ut_metadata::{data_for, MetadataMsg};
+use btorrent::PeerId;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::cli::{ok, run};
+use crate::support::data::write_random;
+use crate::support::engine::{init_logs, seeder, session, torrent};
+use crate::support::tracker::TestTracker;
+
+fn magnet_for(meta: &Metainfo, peers: &[SocketAddr], trackers: &[String]) -> Magnet {
+    let mut link = format!("magnet:?xt=urn:btih:{}&dn=x", meta.info_hash.to_hex());
+    for p in peers {
+        link.push_str(&format!("&x.pe={p}"));
+    }
+    for t in trackers {
+        link.push_str(&format!("&tr={t}"));
+    }
+    Magnet::parse(&link).unwrap()
+}
+
+async fn fetch(s: &Session, m: &Magnet, secs: u64) -> anyhow::Result<Metainfo> {
+    s.fetch_metadata(
+        m,
+        None,
+        Some(Duration::from_secs(secs)),
+        |_: &FetchProgress| {},
+        CancellationToken::new(),
+    )
+    .await
+}
+
+#[test]
+fn magnet_links_parse_and_bad_ones_say_why() {
+    let hex = "c12fe1c06bba254a9dc9f519b335aa7c1367a88a";
+    let m = Magnet::parse(&format!(
+        "magnet:?xt=urn:btih:{}&dn=My+File%21&tr=http%3A%2F%2Ft1%2Fannounce&tr=udp://t2:80\
+         &x.pe=127.0.0.1:6881&x.pe=[::1]:51413&x.pe=example.org:1&tr=udp://t2:80&foo=bar",
+        hex.to_uppercase()
+    ))
+    .unwrap();
+    assert_eq!(m.info_hash.to_hex(), hex);
+    assert_eq!(m.name.as_deref(), Some("My File!"));
+    assert_eq!(m.trackers, vec!["http://t1/announce", "udp://t2:80"]);
+    assert_eq!(
+        m.peers,
+        vec!["127.0.0.1:6881", "[::1]:51413", "example.org:1"]
+    );
+    let b32 = Magnet::parse("magnet:?xt=urn:btih:YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKEK").unwrap();
+    assert_eq!(b32.info_hash.to_hex(), hex);
+    // A v2 `xt` beside the v1 one is skipped.
+    let hybrid = format!("magnet:?xt=urn:btmh:1220abcd&xt=urn:btih:{hex}");
+    assert_eq!(Magnet::parse(&hybrid).unwrap().info_hash.to_hex(), hex);
+
+    let err = |s: &str| Magnet::parse(s).unwrap_err();
+    assert_eq!(err("http://x/"), MagnetError::NotMagnet);
+    assert_eq!(err("magnet:?dn=x"), MagnetError::NoInfoHash);
+    assert!(matches!(
+        err("magnet:?xt=urn:btih:abc"),
+        MagnetError::BadInfoHash(_)
+    ));
+    assert!(matches!(
+        err(&format!("magnet:?xt=urn:btih:{}", "g".repeat(40))),
+        MagnetError::BadInfoHash(_)
+    ));
+    assert!(matches!(
+        err("magnet:?xt=urn:btih:YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKE1"),
+        MagnetError::BadInfoHash(_)
+    ));
+    assert!(matches!(
+        err("magnet:?xt=urn:btmh:1220abcd"),
+        MagnetError::BadInfoHash(_)
+    ));
+    assert!(matches!(
+        err(&format!("magnet:?xt=urn:btih:{hex}&x.pe=nohost")),
+        MagnetError::BadPeer(_)
+    ));
+    assert!(matches!(
+        err(&format!("magnet:?xt=urn:btih:{hex}&x.pe=h:0")),
+        MagnetError::BadPeer(_)
+    ));
+    assert!(matches!(
+        err(&format!("magnet:?xt=urn:btih:{hex}&dn=%ff")),
+        MagnetError::BadEncoding(_)
+    ));
+    assert_eq!(
+        err(&format!("magnet:?xt=urn:btih:{hex}&{}", "a".repeat(70_000))),
+        MagnetError::TooLong
+    );
+    for e in [err("magnet:?"), err("magnet:?xt=urn:btih:\x1b[2J")] {
+        let text = e.to_string();
+        assert!(!text.contains('\n') && !text.contains('\x1b'), "{text:?}");
+    }
+}
+
+#[tokio::test]
+async fn metadata_crosses_between_two_sessions_from_x_pe_and_from_a_tracker() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = TestTracker::start(Default::default()).await;
+    std::fs::create_dir_all(dir.path().join("share")).unwrap();
+    for i in 0..40 {
+        write_random(
+            &dir.path().join(format!("share/f{i}.bin")),
+            5_000 + i,
+            i as u64,
+        );
+    }
+    let meta = torrent(
+        &dir.path().join("share"),
+        16384,
+        vec![tracker.announce_url()],
+    );
+    let s = crate::support::engine::session_with(Default::default()).await;
+    let opts = btorrent::engine::AddOptions {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    let h = s.add(meta.clone(), opts).await.unwrap();
+    crate::support::engine::wait_complete(&h, 30).await;
+
+    let fetcher = session().await;
+    let by_peer = fetch(&fetcher, &magnet_for(&meta, &[s.listen_addr()], &[]), 30)
+        .await
+        .unwrap();
+    assert_eq!(by_peer.info_hash, meta.info_hash);
+    assert_eq!(by_peer.info_bytes(), meta.info_bytes());
+
+    let by_tracker = fetch(
+        &fetcher,
+        &magnet_for(&meta, &[], &[tracker.announce_url()]),
+        30,
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_tracker.info_bytes(), meta.info_bytes());
+    assert_eq!(by_tracker.trackers(), vec![tracker.announce_url()]);
+
+    // A peer source plugged in from outside (what a DHT lookup gives).
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(s.listen_addr()).await.unwrap();
+    let m = magnet_for(&meta, &[], &[]);
+    let by_channel = fetcher
+        .fetch_metadata(
+            &m,
+            Some(rx),
+            Some(Duration::from_secs(30)),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_channel.info_hash, meta.info_hash);
+
+    // Nobody to ask: a clear error, at once.
+    let e = fetch(&fetcher, &m, 30).await.unwrap_err().to_string();
+    assert!(e.contains("no peer to fetch the metadata from"), "{e}");
+}
+
+/// How a hostile metadata peer behaves.
+#[derive(Clone, Copy)]
+enum Liar {
+    /// Sends pieces of a dictionary that does not hash to the info-hash.
+    WrongDict,
+    /// Announces a metadata_size of 1 GiB.
+    Oversize,
+    /// Answers requests with messages that do not decode.
+    Garbage,
+}
+
+async fn read_frame(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let n = s.read_u32().await? as usize;
+    let mut b = vec![0; n];
+    s.read_exact(&mut b).await?;
+    Ok(b)
+}
+
+async fn send_ext(s: &mut TcpStream, id: u8, payload: &[u8]) {
+    let mut b = ((payload.len() + 2) as u32).to_be_bytes().to_vec();
+    b.extend_from_slice(&[20, id]);
+    b.extend_from_slice(payload);
+    let _ = s.write_all(&b).await;
+}
+
+async fn liar(meta: &Metainfo, how: Liar) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let ih = meta.info_hash;
+    let mut fake = meta.info_bytes().to_vec();
+    let n = fake.len();
+    fake[n / 2] ^= 0x55;
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let fake = fake.clone();
+            tokio::spawn(async move {
+                let hs = btorrent::wire::handshake::read_handshake(&mut s, Duration::from_secs(5))
+                    .await?;
+                assert_eq!(hs.info_hash, ih);
+                let ours = Handshake::ours(ih, PeerId::generate());
+                btorrent::wire::handshake::write_handshake(&mut s, &ours, Duration::from_secs(5))
+                    .await?;
+                let size = match how {
+                    Liar::Oversize => 1 << 30,
+                    _ => fake.len() as u64,
+                };
+                let mut w = Writer::default();
+                w.begin_dict()
+                    .bytes(b"m")
+                    .begin_dict()
+                    .key_int(b"ut_metadata", 9)
+                    .end();
+                w.key_int(b"metadata_size", size).end();
+                send_ext(&mut s, 0, &w.buf).await;
+                loop {
+                    let f = read_frame(&mut s).await?;
+
+                    if f.len() < 2 || f[0] != 20 || f[1] != 9 {
+                        continue;
+                    }
+                    let Ok(MetadataMsg::Request { piece }) = MetadataMsg::parse(&f[2..], None)
+                    else {
+                        continue;
+                    };
+                    match how {
+                        Liar::Garbage => {
+                            send_ext(
+                                &mut s,
+                                UT_METADATA_ID,
+                                b"d8:msg_typei1e5:piecei0e10:total_sizei5eexx",
+                            )
+                            .await
+                        }
+                        _ => {
+                            send_ext(&mut s, UT_METADATA_ID, &data_for(&fake, piece).unwrap()).await
+                        }
+                    }
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), anyhow::Error>(())
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn hostile_metadata_peers_are_dropped_and_the_honest_one_delivers() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    // A dictionary of many metadata pieces, so liars and the honest peer share them; the honest peer
+    // serves it while it has none of the data.
+    let meta = ten_thousand_files();
+    assert!(meta.info_bytes().len() > 10 * 16384);
+    let honest = session().await;
+    let opts = crate::support::engine::opts(dir.path(), vec![]);
+    honest.add(meta.clone(), opts).await.unwrap();
+    let mut peers = vec![];
+    for how in [
+        Liar::WrongDict,
+        Liar::Oversize,
+        Liar::Garbage,
+        Liar::WrongDict,
+    ] {
+        peers.push(liar(&meta, how).await);
+    }
+    peers.push(honest.listen_addr());
+    let fetcher = session().await;
+    let logs = crate::support::logs::Logs::default();
+    let guard = logs.capture();
+    let got = fetch(&fetcher, &magnet_for(&meta, &peers, &[]), 60)
+        .await
+        .unwrap();
+    drop(guard);
+    assert_eq!(got.info_bytes(), meta.info_bytes());
+    // Each kind of lie is one clear warning line.
+    for what in [
+        "metadata_size of 0 or over 16 MiB",
+        "bad ut_metadata message",
+    ] {
+        assert_eq!(logs.count(what), 1, "{what}");
+    }
+    assert!(logs.count("does not match the info-hash") >= 1);
+
+    // Only liars: the fetch ends with why.
+    let e = fetch(&fetcher, &magnet_for(&meta, &peers[..3], &[]), 60)
+        .await
+        .unwrap_err();
+    let e = format!("{e:#}");
+    assert!(e.contains("no peer gave the metadata"), "{e}");
+    // The seeder is still fine and serving.
+    assert!(fetch(
+        &fetcher,
+        &magnet_for(&meta, &[honest.listen_addr()], &[]),
+        30
+    )
+    .await
+    .is_ok());
+}
+
+/// Connects to `addr` as a bare peer that offers ut_metadata; returns the stream and the peer's
+/// extension handshake.
+async fn bare_peer(addr: SocketAddr, meta: &Metainfo) -> (TcpStream, ExtHandshake) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let ours = Handshake::ours(meta.info_hash, PeerId::generate());
+    initiate(&mut s, &ours, Duration::from_secs(5))
+        .await
+        .unwrap();
+    send_ext(&mut s, 0, &ExtHandshake::ours(OurExt::default())).await;
+    loop {
+        let f = read_frame(&mut s).await.unwrap();
+        if f.len() >= 2 && f[0] == 20 && f[1] == 0 {
+            return (s, ExtHandshake::parse(&f[2..]).unwrap());
+        }
+    }
+}
+
+/// The next ut_metadata message sent to us (by our id).
+async fn next_metadata(s: &mut TcpStream) -> Vec<u8> {
+    loop {
+        let f = tokio::time::timeout(Duration::from_secs(10), read_frame(s))
+            .await
+            .expect("an answer")
+            .unwrap();
+        if f.len() >= 2 && f[0] == 20 && f[1] == UT_METADATA_ID {
+            return f[2..].to_vec();
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_serving_side_rejects_out_of_range_and_too_many_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.bin");
+    write_random(&path, 1 << 20, 3);
+    let meta = torrent(&path, 16384, vec![]);
+    let (s, _h) = seeder(&meta, dir.path()).await;
+    let (mut c, theirs) = bare_peer(s.listen_addr(), &meta).await;
+    let size = meta.info_bytes().len() as u64;
+    assert_eq!(theirs.metadata_size, Some(size));
+    let their_id = theirs.ids.ut_metadata.unwrap();
+    assert!(
+        theirs.ids.ut_pex.is_some(),
+        "a public torrent offers ut_pex"
+    );
+    let pieces = btorrent::wire::ut_metadata::piece_count(size);
+    let req = |piece| MetadataMsg::Request { piece }.encode();
+    send_ext(&mut c, their_id, &req(pieces)).await;
+    assert_eq!(
+        MetadataMsg::parse(&next_metadata(&mut c).await, None).unwrap(),
+        MetadataMsg::Reject { piece: pieces }
+    );
+    let budget = btorrent::engine::ext::metadata_request_budget(size as usize);
+    let mut data = 0;
+    let mut rejects = 0;
+    for _ in 0..budget + 5 {
+        send_ext(&mut c, their_id, &req(0)).await;
+        match MetadataMsg::parse(&next_metadata(&mut c).await, Some(size)).unwrap() {
+            MetadataMsg::Data { data: d, .. } => {
+                assert_eq!(d, &meta.info_bytes()[..d.len()]);
+                data += 1
+            }
+            MetadataMsg::Reject { .. } => rejects += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    // The out-of-range request counted too.
+    assert_eq!((data, rejects), (budget - 1, 6));
+    // Garbage ends the connection, not the seeder.
+    send_ext(&mut c, their_id, b"not bencode").await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        while read_frame(&mut c).await.is_ok() {}
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection was closed");
+    let (_c2, again) = bare_peer(s.listen_addr(), &meta).await;
+    assert_eq!(again.metadata_size, Some(size));
+}
+
+/// A .torrent of 10,000 files (no data needed: a session serves the dictionary of a torrent it is
+/// still downloading).
+fn ten_thousand_files() -> Metainfo {
+    let mut w = Writer::default();
+    w.begin_dict().bytes(b"info").begin_dict();
+    w.bytes(b"files").begin_list();
+    for i in 0..10_000 {
+        w.begin_dict().key_int(b"length", 100_000);
+        w.bytes(b"path").begin_list();
+        w.bytes(format!("dir{}", i / 100).as_bytes());
+        w.bytes(format!("file number {i}.dat").as_bytes()).end();
+        w.end();
+    }
+    w.end();
+    w.bytes(b"name").bytes(b"ten thousand");
+    let total: u64 = 10_000 * 100_000;
+    let plen: u64 = 1 << 20;
+    w.key_int(b"piece length", plen);
+    let pieces = total.div_ceil(plen) as usize;
+    w.bytes(b"pieces").bytes(&vec![0xab; 20 * pieces]);
+    w.end().end();
+    Metainfo::from_bytes(&w.buf).unwrap()
+}
+
+#[tokio::test]
+async fn a_ten_thousand_file_dictionary_comes_from_one_peer_quickly() {
+    let meta = ten_thousand_files();
+    let dir = tempfile::tempdir().unwrap();
+    let s = session().await;
+    let opts = crate::support::engine::opts(dir.path(), vec![]);
+    s.add(meta.clone(), opts).await.unwrap();
+    let fetcher = session().await;
+    let m = magnet_for(&meta, &[s.listen_addr()], &[]);
+    let started = Instant::now();
+    let got = fetch(&fetcher, &m, 60).await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(got.info.files.len(), 10_000);
+    println!(
+        "metadata of 10,000 files ({} KiB) fetched from one peer on loopback in {:.0} ms",
+        meta.info_bytes().len() / 1024,
+        took.as_secs_f64() * 1000.0
+    );
+}
+
+#[test]
+fn btorrent_start_takes_a_magnet_link_and_keeps_the_torrent() {
+    let root = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let data_dir = root.path().join("seed");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let content = write_random(&data_dir.join("movie.bin"), 2_000_000, 11);
+    let meta = torrent(&data_dir.join("movie.bin"), 65536, vec![]);
+    let (seed, _h) = rt.block_on(seeder(&meta, &data_dir));
+    let leech = root.path().join("leech");
+    std::fs::create_dir_all(&leech).unwrap();
+    std::fs::write(
+        leech.join("torrents.toml"),
+        "[settings]\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\n",
+    )
+    .unwrap();
+    let link = format!(
+        "magnet:?xt=urn:btih:{}&dn=movie.bin&x.pe={}",
+        meta.info_hash.to_hex(),
+        seed.listen_addr()
+    );
+    let out = run(&leech, &["start", &link, "-o", "dl"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("fetching metadata from 1 peer"), "{stdout}");
+    assert!(stdout.contains("downloaded and verified"), "{stdout}");
+    assert_eq!(std::fs::read(leech.join("dl/movie.bin")).unwrap(), content);
+    let saved = leech.join("torrents/movie.bin.torrent");
+    assert_eq!(
+        Metainfo::load(&saved).unwrap().info_bytes(),
+        meta.info_bytes()
+    );
+    let cfg = btorrent::config::Config::load(&leech.join("torrents.toml")).unwrap();
+    assert_eq!(cfg.torrents.len(), 1);
+    assert_eq!(cfg.torrents[0].info_hash, meta.info_hash.to_hex());
+    // b-info fetches the metadata first too; a bad link is one clear line.
+    let info = ok(&leech, &["info", &link]);
+    assert!(
+        info.contains(&meta.info_hash.to_hex()) && info.contains("movie.bin"),
+        "{info}"
+    );
+    // Options are checked before any metadata is fetched.
+    let dead = format!("magnet:?xt=urn:btih:{}&x.pe=127.0.0.1:1", "ab".repeat(20));
+    let bad = run(&leech, &["start", &dead, "--peer", "nowhere"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("not a peer address"),
+        "{err}"
+    );
+    let bad = run(&leech, &["start", "magnet:?xt=urn:btih:zz"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("not a BitTorrent v1 info-hash"), "{err}");
+    drop(Arc::new(()));
+}

@@ -1,0 +1,174 @@
+//! Peer exchange (BEP 11) between sessions on loopback: a leecher that knows only one peer learns
+//! the others from it; a private torrent (BEP 27) neither offers, sends nor accepts `ut_pex`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use btorrent::engine::{Session, SessionConfig};
+use btorrent::metainfo::{create_torrent, CreateOptions};
+use btorrent::wire::extension::{ExtHandshake, OurExt, UT_PEX_ID};
+use btorrent::wire::handshake::{initiate, Handshake};
+use btorrent::wire::ut_pex::PexMsg;
+use btorrent::{Metainfo, PeerId};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::support::data::write_random;
+use crate::support::engine::{init_logs, leecher, opts, session_with};
+use crate::support::wait::wait_until;
+
+/// A slow seeder (so downloads last while the test looks), of a 4 MiB file.
+async fn slow_seed(dir: &std::path::Path, name: &str, private: bool) -> (Session, Metainfo) {
+    write_random(&dir.join(name), 4 << 20, name.len() as u64);
+    let o = CreateOptions {
+        piece_length: Some(65536),
+        private,
+        ..Default::default()
+    };
+    let meta = create_torrent(&dir.join(name), &o, &|_, _| {}).unwrap();
+    let cfg = SessionConfig {
+        upload_limit: Some(150_000),
+        ..Default::default()
+    };
+    let s = session_with(cfg).await;
+    let h = s.add(meta.clone(), opts(dir, vec![])).await.unwrap();
+    crate::support::engine::wait_complete(&h, 30).await;
+    (s, meta)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leecher_that_knows_one_peer_learns_the_others_from_it() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let (seed, meta) = slow_seed(dir.path(), "movie.bin", false).await;
+    let d1 = tempfile::tempdir().unwrap();
+    let d2 = tempfile::tempdir().unwrap();
+    let (l1, h1) = leecher(&meta, d1.path(), vec![seed.listen_addr()]).await;
+    wait_until(
+        "the first leecher is connected",
+        Duration::from_secs(10),
+        || !h1.peers().is_empty(),
+    )
+    .await;
+    // The second knows only the seeder; the seeder tells it of the first.
+    let (_l2, h2) = leecher(&meta, d2.path(), vec![seed.listen_addr()]).await;
+    wait_until(
+        "the leechers find each other through the seeder's PEX",
+        Duration::from_secs(20),
+        || h2.peers().len() >= 2 && h1.peers().len() >= 2,
+    )
+    .await;
+    let _ = l1;
+}
+
+async fn read_frame(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let n = s.read_u32().await? as usize;
+    let mut b = vec![0; n];
+    s.read_exact(&mut b).await?;
+    Ok(b)
+}
+
+async fn send_ext(s: &mut TcpStream, id: u8, payload: &[u8]) {
+    let mut b = ((payload.len() + 2) as u32).to_be_bytes().to_vec();
+    b.extend_from_slice(&[20, id]);
+    b.extend_from_slice(payload);
+    s.write_all(&b).await.unwrap();
+}
+
+/// A bare peer of `meta` at `addr` that offers ut_pex; returns whether the torrent offered ut_pex
+/// and a flag raised when it sends us a ut_pex message. It tells the torrent of `lure`.
+async fn pex_probe(addr: SocketAddr, meta: &Metainfo, lure: SocketAddr) -> (bool, Arc<AtomicBool>) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let ours = Handshake::ours(meta.info_hash, PeerId::generate());
+    initiate(&mut s, &ours, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let hs = ExtHandshake::ours(OurExt {
+        listen_port: 1,
+        metadata_size: None,
+        pex: true,
+    });
+    send_ext(&mut s, 0, &hs).await;
+    let theirs = loop {
+        let f = read_frame(&mut s).await.unwrap();
+        if f.len() >= 2 && f[0] == 20 && f[1] == 0 {
+            break ExtHandshake::parse(&f[2..]).unwrap();
+        }
+    };
+    let pex = PexMsg {
+        added: vec![(lure, 0)],
+        dropped: vec![],
+    };
+    // By the id it gave (a private torrent gives none: we send it under ours, as a hostile peer would).
+    send_ext(
+        &mut s,
+        theirs.ids.ut_pex.unwrap_or(UT_PEX_ID),
+        &pex.encode(),
+    )
+    .await;
+    let got = Arc::new(AtomicBool::new(false));
+    let flag = got.clone();
+    tokio::spawn(async move {
+        while let Ok(f) = read_frame(&mut s).await {
+            if f.len() >= 2 && f[0] == 20 && f[1] == UT_PEX_ID {
+                PexMsg::parse(&f[2..]).unwrap();
+                flag.store(true, Ordering::Relaxed);
+            }
+        }
+    });
+    (theirs.ids.ut_pex.is_some(), got)
+}
+
+/// A listener that raises a flag when anyone connects.
+async fn lure() -> (SocketAddr, Arc<AtomicBool>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let hit = Arc::new(AtomicBool::new(false));
+    let flag = hit.clone();
+    tokio::spawn(async move {
+        while let Ok((_s, _)) = l.accept().await {
+            flag.store(true, Ordering::Relaxed);
+        }
+    });
+    (addr, hit)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_torrent_neither_offers_sends_nor_takes_pex() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let (private_seed, private) = slow_seed(dir.path(), "private.bin", true).await;
+    let (public_seed, public) = slow_seed(dir.path(), "public.bin", false).await;
+    // A real leecher on each, so each seeder has a peer to tell of.
+    let d = tempfile::tempdir().unwrap();
+    let (_lp, hp) = leecher(&private, d.path(), vec![private_seed.listen_addr()]).await;
+    let (_lq, hq) = leecher(&public, d.path(), vec![public_seed.listen_addr()]).await;
+    wait_until("both leechers connected", Duration::from_secs(10), || {
+        !hp.peers().is_empty() && !hq.peers().is_empty()
+    })
+    .await;
+    let (private_lure, private_dialed) = lure().await;
+    let (public_lure, public_dialed) = lure().await;
+    // The private one first: by the time the public one has acted, so would the private one have.
+    let (offered, private_sent) =
+        pex_probe(private_seed.listen_addr(), &private, private_lure).await;
+    assert!(!offered, "a private torrent does not offer ut_pex");
+    let (offered, public_sent) = pex_probe(public_seed.listen_addr(), &public, public_lure).await;
+    assert!(offered, "a public torrent offers ut_pex");
+    wait_until(
+        "the public torrent sends PEX and dials the address it was told",
+        Duration::from_secs(20),
+        || public_sent.load(Ordering::Relaxed) && public_dialed.load(Ordering::Relaxed),
+    )
+    .await;
+    assert!(
+        !private_sent.load(Ordering::Relaxed),
+        "a private torrent sent PEX"
+    );
+    assert!(
+        !private_dialed.load(Ordering::Relaxed),
+        "a private torrent dialed an address from PEX"
+    );
+}
