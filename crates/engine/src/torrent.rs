@@ -313,6 +313,21 @@ impl TorrentHandle {
         self.0.stats()
     }
 
+    /// Which pieces are verified on disk, one flag per piece.
+    pub fn have(&self) -> btorrent_proto::wire::Bitfield {
+        self.0.core.lock().picker.have().clone()
+    }
+
+    /// The trackers this torrent announces to.
+    pub fn trackers(&self) -> &[String] {
+        &self.0.trackers
+    }
+
+    /// Announces that trackers have answered, over all its trackers, in this run.
+    pub fn announces(&self) -> u64 {
+        self.0.announced.load(Ordering::Relaxed)
+    }
+
     /// The peers connected now.
     pub fn peers(&self) -> Vec<super::PeerInfo> {
         let c = self.0.core.lock();

@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use rhai::{Array, Blob, Dynamic, Engine, EvalAltResult, Map};
 
 use super::fail;
-use crate::config::{Config, ManagedTorrent, Origin};
-use crate::engine::{probe, AddOptions, TorrentHandle, TorrentState, TorrentStats};
+use crate::engine::{probe, TorrentHandle, TorrentState, TorrentStats};
 use crate::fsutil::human_bytes;
 use crate::metainfo::Metainfo;
 use crate::script::host::{cancelled_error, HostContext, Opts};
@@ -296,36 +295,7 @@ fn parse_peer(func: &str, peer: &str) -> Result<SocketAddr, Box<EvalAltResult>> 
 }
 
 fn load_meta(func: &str, torrent: &str) -> Result<Metainfo, Box<EvalAltResult>> {
-    Metainfo::load(Path::new(torrent)).or_else(|e| match e {
-        crate::metainfo::MetainfoError::Io { .. } => fail(func, e),
-        _ => fail(func, format!("{torrent}: {e}")),
-    })
-}
-
-/// Keeps the .torrent with the managed ones: a copy in `torrents_dir` unless it is already there.
-fn keep_torrent_file(cfg: &Config, src: &Path, meta: &Metainfo) -> PathBuf {
-    let dir = cfg.torrents_dir();
-    let dest = dir.join(format!("{}.torrent", meta.info.name));
-    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    };
-    if same(src, &dest) {
-        return dest;
-    }
-    match Metainfo::load(&dest) {
-        Ok(existing) if existing.info_hash == meta.info_hash => dest,
-        Ok(_) => src.to_path_buf(),
-        Err(_) => {
-            let copied = std::fs::create_dir_all(&dir)
-                .and_then(|_| crate::fsutil::write_atomic(&dest, meta.as_bytes()));
-            if copied.is_ok() {
-                dest
-            } else {
-                src.to_path_buf()
-            }
-        }
-    }
+    crate::actions::load_path(Path::new(torrent)).or_else(|e| fail(func, format!("{e:#}")))
 }
 
 /// The folder a torrent's data goes in must be a folder (a download makes it when missing); a seed's
@@ -419,43 +389,18 @@ fn add(
         None => true,
         Some(_) => o.bool("register")?,
     };
-    let paused = o.bool("paused")?;
-    if register {
-        let file = keep_torrent_file(&cfg, Path::new(torrent), &meta);
-        let state = if paused {
-            "paused"
-        } else if seeding {
-            "seeding"
-        } else {
-            "downloading"
-        };
-        Config::update(&ctx.config_path, |cfg| {
-            let origin = cfg
-                .find(&meta.info_hash)
-                .map_or(Origin::Added, |t| t.origin);
-            cfg.upsert(ManagedTorrent {
-                name: meta.info.name.clone(),
-                info_hash: meta.info_hash.to_hex(),
-                file,
-                data: data_dir.clone(),
-                state: state.into(),
-                added: String::new(),
-                origin,
-                meta: Default::default(),
-                watch: None,
-            });
-            Ok(())
-        })
-        .or_else(|e| fail(func, format!("{e:#}")))?;
-    }
-    let add_opts = AddOptions {
+    let adding = crate::actions::Adding {
+        meta,
+        src: Some(Path::new(torrent)),
         data_dir,
-        paused,
+        paused: o.bool("paused")?,
+        seeding,
+        register,
         peers,
         trackers,
     };
     let handle = ctx
-        .block_on(session.add(meta, add_opts))?
+        .block_on(crate::actions::add(&ctx.config_path, &session, adding))?
         .or_else(|e| fail(func, format!("{e:#}")))?;
     Ok(Job {
         handle,
