@@ -12,6 +12,10 @@ impl Config {
     /// Settings are written only where they differ from what the document already implies, so a user's
     /// file keeps its shape; a file that did not exist gets a full, readable `[settings]` table.
     pub(super) fn sync_settings(&mut self) -> Result<()> {
+        // The RPC password is never written back as plain text.
+        if let Some(p) = &self.settings.rpc_password {
+            self.settings.rpc_password = Some(crate::rpc::password::stored_form(p));
+        }
         let implied = if self.existed {
             let shape: FileShape = toml::from_str(&self.doc.to_string())?;
             Some(shape.settings.unwrap_or_default())

@@ -47,6 +47,20 @@ pub struct Settings {
     /// Most connections per torrent from one IP address; absent = the engine's default (10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_peers_per_ip: Option<usize>,
+    /// Address of the Transmission-compatible RPC server (`POST /transmission/rpc`, `/metrics`);
+    /// absent = none runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_bind: Option<String>,
+    /// With `rpc_password`: the RPC asks for HTTP basic authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_username: Option<String>,
+    /// Plain text as the user writes it, or the salted hash btorrent writes back in its place
+    /// (see [`crate::rpc::password`]); either is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_password: Option<String>,
+    /// Client addresses or CIDR blocks allowed to use the RPC; absent = loopback only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_whitelist: Option<Vec<String>>,
 }
 
 /// The embedded tracker listens on every interface, so other machines of the LAN reach it.
@@ -104,6 +118,10 @@ impl Default for Settings {
             upload_limit: None,
             download_limit: None,
             max_peers_per_ip: None,
+            rpc_bind: None,
+            rpc_username: None,
+            rpc_password: None,
+            rpc_whitelist: None,
         }
     }
 }
