@@ -27,6 +27,7 @@ mod metainfo_fuzz;
 mod metainfo_hostile;
 mod peer_command;
 mod readme_examples;
+mod rpc;
 mod script_safety;
 mod tracker_backoff;
 mod tracker_client_double;

@@ -28,6 +28,7 @@ pub mod fake_peer;
 pub mod host;
 pub mod logs;
 pub mod process;
+pub mod rpc;
 pub mod tracker;
 pub mod wait;
 

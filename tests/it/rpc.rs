@@ -1,0 +1,375 @@
+//! The Transmission RPC of `btorrent daemon` (rpc_bind): the session-id handshake, basic auth, the
+//! whitelist, torrents added, read, stopped, started and removed through it (checked against the
+//! engine and torrents.toml), bad requests answered with clear `result` strings, and `/metrics`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use crate::support::rpc::{request, RpcDaemon};
+use crate::support::{self, write_random};
+
+/// Polls `f` every 100 ms until it gives `Some`; panics naming `what` after `secs`.
+fn poll<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out after {secs} s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_session_id_handshake_basic_auth_and_the_whitelist_guard_the_rpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(
+        dir.path(),
+        "rpc_username = \"alice\"\nrpc_password = \"s3cret\"\n",
+    );
+    let body = br#"{"method":"session-get"}"#;
+    // No credentials: 401, asking for basic auth.
+    let r = request(d.port, "POST", "/transmission/rpc", &[], body);
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(
+        r.header("WWW-Authenticate")
+            .is_some_and(|v| v.starts_with("Basic")),
+        "{r:?}"
+    );
+    // A wrong password is refused the same way.
+    let mut wrong = d.client().with_auth("alice", "guess");
+    assert_eq!(wrong.post_raw(body).status, 401);
+    // Right credentials, no session id: 409 with the id to send.
+    let c = d.client().with_auth("alice", "s3cret");
+    let auth = c.auth.clone().unwrap();
+    let r = request(
+        d.port,
+        "POST",
+        "/transmission/rpc",
+        &[("Authorization", &auth)],
+        body,
+    );
+    assert_eq!(r.status, 409, "{r:?}");
+    let sid = r
+        .header("X-Transmission-Session-Id")
+        .expect("the id in the 409")
+        .to_string();
+    let r = request(
+        d.port,
+        "POST",
+        "/transmission/rpc",
+        &[
+            ("Authorization", &auth),
+            ("X-Transmission-Session-Id", "stale"),
+        ],
+        body,
+    );
+    assert_eq!(r.status, 409, "a wrong id is refused too");
+    let r = request(
+        d.port,
+        "POST",
+        "/transmission/rpc",
+        &[
+            ("Authorization", &auth),
+            ("X-Transmission-Session-Id", &sid),
+        ],
+        body,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["result"], "success");
+    assert_eq!(v["arguments"]["rpc-version"], 16);
+    assert_eq!(v["arguments"]["session-id"], sid.as_str());
+    // The password was written back as a salted hash, and still works after a restart.
+    let toml = std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap();
+    assert!(
+        !toml.contains("s3cret") && toml.contains("salted-sha1:"),
+        "{toml}"
+    );
+    drop(d);
+
+    // A whitelist that leaves 127.0.0.1 out: 403, whatever the credentials.
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "rpc_whitelist = [\"10.0.0.0/8\", \"::1\"]\n");
+    let r = request(d.port, "POST", "/transmission/rpc", &[], body);
+    assert_eq!(r.status, 403, "{r:?}");
+    assert!(
+        r.body.contains("127.0.0.1 is not in rpc_whitelist"),
+        "{r:?}"
+    );
+    let r = request(d.port, "GET", "/metrics", &[], b"");
+    assert_eq!(r.status, 403, "/metrics is guarded too");
+}
+
+#[test]
+fn bad_requests_get_clear_result_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let r = c.post_raw(b"{\"method\": ");
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("request is not JSON"),
+        "{r:?}"
+    );
+    let v = c.call("torrent-explode", json!({}));
+    assert_eq!(v["result"], "method name not recognized: torrent-explode");
+    let r = c.post_raw(br#"{"arguments":{}}"#);
+    assert!(
+        r.json()["result"].as_str().unwrap().contains("no method"),
+        "{r:?}"
+    );
+    let v = c.call("torrent-get", json!({}));
+    assert!(v["result"].as_str().unwrap().contains("\"fields\""), "{v}");
+    let v = c.call("torrent-add", json!({"metainfo": "not base64!"}));
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("metainfo is not base64"),
+        "{v}"
+    );
+    let v = c.call(
+        "torrent-add",
+        json!({"filename": dir.path().join("missing.torrent")}),
+    );
+    assert!(
+        v["result"].as_str().unwrap().contains("missing.torrent"),
+        "{v}"
+    );
+    let v = c.call("session-set", json!({"dht-enabled": true}));
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("not supported: dht-enabled"),
+        "{v}"
+    );
+    // Over the body cap: refused before it is read whole.
+    let big = vec![b' '; btorrent::rpc::server::MAX_BODY + 1];
+    let r = c.post_raw(&big);
+    assert_eq!(r.status, 413, "{:?}", r.status);
+    assert!(
+        r.json()["result"].as_str().unwrap().contains("larger than"),
+        "{r:?}"
+    );
+}
+
+fn torrent_get(c: &mut support::rpc::Client, ids: Value, fields: &[&str]) -> Vec<Value> {
+    let a = c.ok("torrent-get", json!({"ids": ids, "fields": fields}));
+    a["torrents"].as_array().unwrap().clone()
+}
+
+fn managed_state(dir: &std::path::Path, hash: &str) -> Option<String> {
+    let cfg = btorrent::config::Config::load(&dir.join("torrents.toml")).unwrap();
+    let ih = btorrent::InfoHash::from_hex(hash).unwrap();
+    cfg.find(&ih).map(|t| t.state.clone())
+}
+
+/// Parses a Prometheus text page: sample name with labels -> value; every line must parse.
+fn parse_metrics(text: &str) -> HashMap<String, f64> {
+    let mut out = HashMap::new();
+    for line in text.lines() {
+        if line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+            continue;
+        }
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        let v: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        out.insert(name.to_string(), v);
+    }
+    out
+}
+
+#[test]
+fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+
+    // A seed added by path, its data already in `seed/`.
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(seed_dir.join("pack")).unwrap();
+    write_random(&seed_dir.join("pack/a.bin"), 300_000, 1);
+    write_random(&seed_dir.join("pack/b.bin"), 200_000, 2);
+    let meta = support::torrent(&seed_dir.join("pack"), 32 * 1024, vec![]);
+    let file = dir.path().join("pack.torrent");
+    std::fs::write(&file, meta.as_bytes()).unwrap();
+    let a = c.ok(
+        "torrent-add",
+        json!({"filename": file, "download-dir": seed_dir}),
+    );
+    let added = &a["torrent-added"];
+    assert_eq!(added["hashString"], meta.info_hash.to_hex());
+    assert_eq!(added["name"], "pack");
+    let id = added["id"].as_i64().unwrap();
+    // The same torrent again is a duplicate with the same id.
+    let a = c.ok("torrent-add", json!({"filename": file}));
+    assert_eq!(a["torrent-duplicate"]["id"], id);
+
+    let fields = [
+        "id",
+        "hashString",
+        "name",
+        "percentDone",
+        "status",
+        "totalSize",
+        "sizeWhenDone",
+        "leftUntilDone",
+        "files",
+        "fileStats",
+        "downloadDir",
+        "error",
+        "errorString",
+        "eta",
+        "peersConnected",
+        "rateDownload",
+        "rateUpload",
+        "uploadedEver",
+        "trackerStats",
+        "pieces",
+    ];
+    let t = poll("the seed's data check", 30, || {
+        let t = torrent_get(&mut c, json!([id]), &fields).pop()?;
+        (t["status"] == 6).then_some(t)
+    });
+    assert_eq!(t["percentDone"], 1.0);
+    assert_eq!(t["totalSize"], 500_000);
+    assert_eq!(t["leftUntilDone"], 0);
+    assert_eq!(t["error"], 0);
+    assert_eq!(t["downloadDir"], seed_dir.display().to_string());
+    let files = t["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    for f in files {
+        assert_eq!(f["bytesCompleted"], f["length"], "{f}");
+    }
+    assert_eq!(
+        managed_state(dir.path(), &meta.info_hash.to_hex()).as_deref(),
+        Some("seeding")
+    );
+
+    // A second torrent by base64 metainfo, paused, into an empty folder: nothing of it yet.
+    let other_src = dir.path().join("other-src");
+    std::fs::create_dir_all(&other_src).unwrap();
+    write_random(&other_src.join("c.bin"), 100_000, 3);
+    let other = support::torrent(&other_src.join("c.bin"), 16 * 1024, vec![]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(other.as_bytes());
+    let empty = dir.path().join("empty");
+    let a = c.ok(
+        "torrent-add",
+        json!({"metainfo": b64, "download-dir": empty, "paused": true}),
+    );
+    let other_id = a["torrent-added"]["id"].as_i64().unwrap();
+    assert_ne!(other_id, id);
+    let t = poll("the paused torrent's check", 30, || {
+        let t = torrent_get(&mut c, json!([other.info_hash.to_hex()]), &fields).pop()?;
+        (t["status"] == 0).then_some(t)
+    });
+    assert_eq!(t["id"], other_id, "ids by hash and by number agree");
+    assert_eq!(t["percentDone"], 0.0);
+    assert_eq!(t["leftUntilDone"], 100_000);
+    assert_eq!(t["fileStats"][0]["bytesCompleted"], 0);
+    assert_eq!(
+        managed_state(dir.path(), &other.info_hash.to_hex()).as_deref(),
+        Some("paused")
+    );
+    // Every torrent, in table form too.
+    let a = c.ok(
+        "torrent-get",
+        json!({"fields": ["id", "name"], "format": "table"}),
+    );
+    assert_eq!(a["torrents"][0], json!(["id", "name"]));
+    assert_eq!(a["torrents"].as_array().unwrap().len(), 3);
+
+    // Stopped, the seed uploads nothing to a leecher that asks; started, it serves it whole.
+    c.ok("torrent-stop", json!({"ids": [id]}));
+    assert_eq!(torrent_get(&mut c, json!(id), &["status"])[0]["status"], 0);
+    assert_eq!(
+        managed_state(dir.path(), &meta.info_hash.to_hex()).as_deref(),
+        Some("paused")
+    );
+    let port = c.ok("session-get", json!({"fields": ["peer-port"]}))["peer-port"]
+        .as_u64()
+        .unwrap();
+    let seed_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let leech_dir = dir.path().join("leech");
+    let (leecher, h) = rt.block_on(support::leecher(&meta, &leech_dir, vec![seed_addr]));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(h.stats().pieces_have, 0, "a stopped torrent served data");
+    assert_eq!(
+        torrent_get(&mut c, json!(id), &["uploadedEver"])[0]["uploadedEver"],
+        0
+    );
+    c.ok("torrent-start", json!({"ids": [meta.info_hash.to_hex()]}));
+    assert_eq!(
+        managed_state(dir.path(), &meta.info_hash.to_hex()).as_deref(),
+        Some("seeding")
+    );
+    h.add_peers(vec![seed_addr]);
+    rt.block_on(support::wait_complete(&h, 60));
+    let up = poll("uploadedEver to count the upload", 10, || {
+        let t = torrent_get(&mut c, json!(id), &["uploadedEver"]).pop()?;
+        let up = t["uploadedEver"].as_u64()?;
+        (up >= 500_000).then_some(up)
+    });
+    assert!(up >= 500_000, "{up}");
+    rt.block_on(leecher.shutdown(Duration::from_secs(2)));
+
+    // /metrics: every line parses; the torrents by state match.
+    let r = request(d.port, "GET", "/metrics", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let m = parse_metrics(&r.body);
+    assert_eq!(m["btorrent_torrents{state=\"seeding\"}"], 1.0, "{}", r.body);
+    assert_eq!(m["btorrent_torrents{state=\"paused\"}"], 1.0, "{}", r.body);
+    assert!(
+        m["btorrent_uploaded_bytes_total"] >= 500_000.0,
+        "{}",
+        r.body
+    );
+
+    // Removed with its data: the files are gone, so is the entry; the other torrent stays.
+    c.ok(
+        "torrent-remove",
+        json!({"ids": [id], "delete-local-data": true}),
+    );
+    assert!(!seed_dir.join("pack/a.bin").exists() && !seed_dir.join("pack").exists());
+    assert_eq!(managed_state(dir.path(), &meta.info_hash.to_hex()), None);
+    let left = torrent_get(&mut c, json!("recently-active"), &["id"]);
+    assert!(left.iter().all(|t| t["id"] != id), "{left:?}");
+    let a = c.ok(
+        "torrent-get",
+        json!({"ids": "recently-active", "fields": ["id"]}),
+    );
+    assert_eq!(a["removed"], json!([id]));
+    // Removed without: the data stays.
+    c.ok("torrent-remove", json!({"ids": [other_id]}));
+    assert_eq!(managed_state(dir.path(), &other.info_hash.to_hex()), None);
+    assert!(torrent_get(&mut c, json!([]), &["id"]).is_empty());
+
+    // What is not in the engine yet says so.
+    let v = c.call("torrent-set", json!({"files-unwanted": [0]}));
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("choosing files is not in btorrent's engine yet"),
+        "{v}"
+    );
+}
