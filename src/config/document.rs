@@ -60,6 +60,13 @@ impl Config {
         if self.settings.tracker_bind.is_none() {
             table.remove("tracker_bind");
         }
+        // A limit lifted (by the RPC's session-set) leaves the file.
+        if self.settings.upload_limit.is_none() {
+            table.remove("upload_limit");
+        }
+        if self.settings.download_limit.is_none() {
+            table.remove("download_limit");
+        }
         if self.settings.tracker_url.is_none() {
             table.remove("tracker_url");
         }

@@ -6,4 +6,5 @@ mod support;
 
 mod engine_interop;
 mod metainfo_interop;
+mod rpc_interop;
 mod tracker_interop;
