@@ -89,18 +89,6 @@ pub fn above_bar<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn human_units() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.50 KiB");
-        assert_eq!(human_bytes(1 << 30), "1.00 GiB");
-    }
-}
-
 /// Bytes free for an unprivileged user in the file system holding `path`.
 pub fn free_space(path: &std::path::Path) -> std::io::Result<u64> {
     use std::os::unix::ffi::OsStrExt as _;
@@ -112,4 +100,16 @@ pub fn free_space(path: &std::path::Path) -> std::io::Result<u64> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.50 KiB");
+        assert_eq!(human_bytes(1 << 30), "1.00 GiB");
+    }
 }

@@ -295,7 +295,11 @@ impl FieldCtx<'_> {
             "downloadedEver" => json!(s.downloaded),
             "uploadedEver" => json!(s.uploaded),
             "uploadRatio" => json!(if s.downloaded > 0 { s.uploaded as f64 / s.downloaded as f64 } else if s.bytes_total > 0 { s.uploaded as f64 / s.bytes_total as f64 } else { -1.0 }),
-            "eta" => json!(if left == 0 { -1 } else if s.down_rate == 0 { -2 } else { (left / s.down_rate) as i64 }),
+            "eta" => json!(match left.checked_div(s.down_rate) {
+                _ if left == 0 => -1,
+                None => -2,
+                Some(secs) => secs as i64,
+            }),
             "etaIdle" => json!(-1),
             "status" => json!(status_code(&s.state)),
             "error" => json!(if matches!(s.state, TorrentState::Error(_)) { 3 } else { 0 }),
