@@ -102,6 +102,18 @@ pub fn free_space(path: &std::path::Path) -> std::io::Result<u64> {
     Ok(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
+/// `rel` (a `/`-separated path from a URL) under `base`, when each part is a plain name that is not
+/// hidden: no `..`, no absolute path, no `.name`.
+pub fn confined_web_path(base: &std::path::Path, rel: &str) -> Option<std::path::PathBuf> {
+    if rel
+        .split('/')
+        .any(|part| part.starts_with('.') || part.contains('\\'))
+    {
+        return None;
+    }
+    btorrent_proto::fs::confined_join(base, std::path::Path::new(rel))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,6 +61,9 @@ pub struct Settings {
     /// Client addresses or CIDR blocks allowed to use the RPC; absent = loopback only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpc_whitelist: Option<Vec<String>>,
+    /// A Transmission web client's folder, served at `/transmission/web/` on `rpc_bind`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_web_dir: Option<PathBuf>,
 }
 
 /// The embedded tracker listens on every interface, so other machines of the LAN reach it.
@@ -122,6 +125,7 @@ impl Default for Settings {
             rpc_username: None,
             rpc_password: None,
             rpc_whitelist: None,
+            rpc_web_dir: None,
         }
     }
 }

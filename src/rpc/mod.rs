@@ -8,7 +8,8 @@
 //! - [`session`]: `session-get/set`, `session-stats`, `free-space`, `port-test`;
 //! - [`torrents`]: `torrent-add/start/stop/verify/reannounce/remove/set/set-location`, `queue-move-*`;
 //! - [`fields`]: `torrent-get`'s fields computed from the engine's live state, and the torrent ids;
-//! - [`metrics`]: what `/metrics` reports.
+//! - [`metrics`]: what `/metrics` reports;
+//! - [`web`]: a Transmission web client's files (`rpc_web_dir`) at `/transmission/web/`.
 //!
 //! Actions go through the same functions the shell's commands use ([`crate::actions`]), so
 //! torrents.toml stays the one record of what is managed.
@@ -20,6 +21,7 @@ pub mod password;
 pub mod server;
 pub mod session;
 pub mod torrents;
+pub mod web;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,6 +43,8 @@ pub struct Rpc {
     pub ids: fields::Ids,
     pub started: Instant,
     pub guard: guard::Guard,
+    /// `rpc_web_dir`, resolved.
+    pub web_dir: Option<PathBuf>,
 }
 
 /// A method's outcome: its `arguments`, or the `result` string saying what went wrong.
@@ -48,13 +52,19 @@ pub type Outcome = Result<Map<String, Value>, String>;
 
 impl Rpc {
     /// Answers one request's `method` with its `arguments`.
-    pub async fn call(self: &Arc<Self>, method: &str, args: &Map<String, Value>) -> Outcome {
+    /// `local` is the address the request came in on (where `port-test` dials our peer port).
+    pub async fn call(
+        self: &Arc<Self>,
+        method: &str,
+        args: &Map<String, Value>,
+        local: std::net::SocketAddr,
+    ) -> Outcome {
         match method {
             "session-get" => session::get(self, args).await,
             "session-set" => session::set(self, args).await,
             "session-stats" => session::stats(self).await,
             "free-space" => session::free_space(args),
-            "port-test" => session::port_test(self).await,
+            "port-test" => session::port_test(self, local.ip()).await,
             "session-close" => {
                 Err("session-close is not available: stop the daemon with SIGTERM".into())
             }

@@ -1,7 +1,7 @@
 //! The RPC's HTTP server: `POST /transmission/rpc` (JSON requests, the guard's checks, a body cap)
 //! and `GET /metrics`, on `rpc_bind`, from the daemon's or the shell's start until their shutdown.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -81,13 +81,11 @@ impl RpcServer {
             ids: fields::Ids::default(),
             started: Instant::now(),
             guard: Guard::new(whitelist, credentials),
+            web_dir: cfg.settings.rpc_web_dir.as_deref().map(|d| cfg.resolve(d)),
         });
         let app = router(rpc.clone());
         let task = tokio::spawn(async move {
-            let serve = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            );
+            let serve = axum::serve(listener, app.into_make_service_with_connect_info::<Conn>());
             if let Err(e) = serve.await {
                 tracing::error!("the RPC server stopped: {e}");
             }
@@ -101,8 +99,31 @@ impl RpcServer {
     }
 }
 
+/// Both ends of a connection: the client's address (for the guard) and the one it reached.
+#[derive(Debug, Clone, Copy)]
+pub struct Conn {
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for Conn
+{
+    fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Conn {
+        let remote = *s.remote_addr();
+        Conn {
+            remote,
+            local: s.io().local_addr().unwrap_or(remote),
+        }
+    }
+}
+
 fn router(rpc: Arc<Rpc>) -> Router {
     Router::new()
+        .route("/transmission/web", get(web_redirect))
+        .route("/transmission/web/", get(web_route))
+        .route("/transmission/web/{*rest}", get(web_route))
         .route("/transmission/rpc", post(rpc_route).get(rpc_get_route))
         // transmission-remote posts to the address with a trailing slash.
         .route("/transmission/rpc/", post(rpc_route).get(rpc_get_route))
@@ -140,10 +161,10 @@ fn json_reply(status: StatusCode, v: &Value, session_id: &str) -> Response<Body>
 /// A GET only learns the session id (as Transmission's clients expect from any first request).
 async fn rpc_get_route(
     State(rpc): State<Arc<Rpc>>,
-    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
     headers: HeaderMap,
 ) -> Response<Body> {
-    match rpc.guard.check(from.ip(), &headers, true) {
+    match rpc.guard.check(conn.remote.ip(), &headers, true) {
         Err(r) => refused(r, &rpc.guard.session_id),
         Ok(()) => json_reply(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -155,11 +176,11 @@ async fn rpc_get_route(
 
 async fn rpc_route(
     State(rpc): State<Arc<Rpc>>,
-    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
     headers: HeaderMap,
     body: Body,
 ) -> Response<Body> {
-    if let Err(r) = rpc.guard.check(from.ip(), &headers, true) {
+    if let Err(r) = rpc.guard.check(conn.remote.ip(), &headers, true) {
         return refused(r, &rpc.guard.session_id);
     }
     let sid = rpc.guard.session_id.clone();
@@ -173,12 +194,12 @@ async fn rpc_route(
             )
         }
     };
-    let (status, reply) = answer(&rpc, &bytes, from.ip()).await;
+    let (status, reply) = answer(&rpc, &bytes, conn.local).await;
     json_reply(status, &reply, &sid)
 }
 
 /// The reply to one request body: `result`, `arguments` and the request's `tag`.
-async fn answer(rpc: &Arc<Rpc>, body: &[u8], _from: IpAddr) -> (StatusCode, Value) {
+async fn answer(rpc: &Arc<Rpc>, body: &[u8], local: SocketAddr) -> (StatusCode, Value) {
     let req: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
@@ -197,8 +218,8 @@ async fn answer(rpc: &Arc<Rpc>, body: &[u8], _from: IpAddr) -> (StatusCode, Valu
     let tag = req.get("tag").cloned();
     let empty = Map::new();
     let outcome = match (req.get("method"), req.get("arguments")) {
-        (Some(Value::String(m)), None | Some(Value::Null)) => rpc.call(m, &empty).await,
-        (Some(Value::String(m)), Some(Value::Object(a))) => rpc.call(m, a).await,
+        (Some(Value::String(m)), None | Some(Value::Null)) => rpc.call(m, &empty, local).await,
+        (Some(Value::String(m)), Some(Value::Object(a))) => rpc.call(m, a, local).await,
         (Some(Value::String(_)), Some(_)) => Err("\"arguments\" must be an object".into()),
         _ => Err("no method given: \"method\" must be a string".into()),
     };
@@ -221,14 +242,44 @@ async fn answer(rpc: &Arc<Rpc>, body: &[u8], _from: IpAddr) -> (StatusCode, Valu
 
 async fn metrics_route(
     State(rpc): State<Arc<Rpc>>,
-    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
     headers: HeaderMap,
 ) -> Response<Body> {
-    if let Err(r) = rpc.guard.check(from.ip(), &headers, false) {
+    if let Err(r) = rpc.guard.check(conn.remote.ip(), &headers, false) {
         return refused(r, &rpc.guard.session_id);
     }
     Response::builder()
         .header(header::CONTENT_TYPE, crate::prometheus::CONTENT_TYPE)
         .body(Body::from(super::metrics::render(&rpc)))
         .expect("a valid response")
+}
+
+async fn web_redirect() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::MOVED_PERMANENTLY)
+        .header(header::LOCATION, "/transmission/web/")
+        .body(Body::empty())
+        .expect("a valid response")
+}
+
+async fn web_route(
+    State(rpc): State<Arc<Rpc>>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response<Body> {
+    if let Err(r) = rpc.guard.check(conn.remote.ip(), &headers, false) {
+        return refused(r, &rpc.guard.session_id);
+    }
+    let Some(dir) = &rpc.web_dir else {
+        return refused(
+            guard::Refusal {
+                status: StatusCode::NOT_FOUND,
+                reason: "no web client here: set rpc_web_dir in torrents.toml".into(),
+            },
+            &rpc.guard.session_id,
+        );
+    };
+    let rel = uri.path().strip_prefix("/transmission/web").unwrap_or("");
+    super::web::serve(dir, rel).await
 }

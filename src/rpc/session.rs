@@ -197,11 +197,11 @@ pub fn free_space(args: &Map<String, Value>) -> Outcome {
     Ok(m)
 }
 
-/// `port-test`: dials our own peer port, at the address the peer listens on (loopback when it
-/// listens on every interface), and says whether a BitTorrent listener answered. This cannot tell
+/// `port-test`: dials our own peer port, at the address the peer listens on or, when it listens on
+/// every interface, at the address the request came in on, and says whether it accepts connections. This cannot tell
 /// whether the port is reachable from the internet (that needs a host outside), and the reply says
 /// so in `port-test-detail`.
-pub async fn port_test(rpc: &Arc<Rpc>) -> Outcome {
+pub async fn port_test(rpc: &Arc<Rpc>, came_in_on: std::net::IpAddr) -> Outcome {
     let mut m = Map::new();
     let Some(session) = rpc.peer.get().await else {
         m.insert("port-is-open".into(), false.into());
@@ -213,7 +213,7 @@ pub async fn port_test(rpc: &Arc<Rpc>) -> Outcome {
     };
     let mut addr = session.listen_addr();
     if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        addr.set_ip(came_in_on);
     }
     let open = matches!(
         tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr)).await,

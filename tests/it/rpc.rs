@@ -86,7 +86,7 @@ fn the_session_id_handshake_basic_auth_and_the_whitelist_guard_the_rpc() {
     assert_eq!(v["result"], "success");
     assert_eq!(v["arguments"]["rpc-version"], 16);
     assert_eq!(v["arguments"]["session-id"], sid.as_str());
-    // The password was written back as a salted hash, and still works after a restart.
+    // The password was written back as a salted hash.
     let toml = std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap();
     assert!(
         !toml.contains("s3cret") && toml.contains("salted-sha1:"),
@@ -372,4 +372,124 @@ fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
             .contains("choosing files is not in btorrent's engine yet"),
         "{v}"
     );
+}
+
+#[test]
+fn session_limits_port_test_and_free_space_answer_from_the_running_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    c.ok(
+        "session-set",
+        json!({"speed-limit-down": 250, "speed-limit-down-enabled": true}),
+    );
+    let s = c.ok("session-get", json!({"fields": ["speed-limit-down", "speed-limit-down-enabled", "speed-limit-up-enabled"]}));
+    assert_eq!(
+        s,
+        json!({"speed-limit-down": 250, "speed-limit-down-enabled": true, "speed-limit-up-enabled": false})
+    );
+    let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    assert_eq!(cfg.settings.download_limit.map(|r| r.0), Some(250_000));
+    c.ok("session-set", json!({"speed-limit-down-enabled": false}));
+    let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    assert_eq!(cfg.settings.download_limit, None);
+    // The peer listens on 127.0.0.1: port-test reaches it.
+    let p = c.ok("port-test", json!({}));
+    assert_eq!(p["port-is-open"], true, "{p}");
+    assert!(
+        p["port-test-detail"]
+            .as_str()
+            .unwrap()
+            .contains("not tested"),
+        "{p}"
+    );
+    let f = c.ok("free-space", json!({"path": dir.path()}));
+    assert!(f["size-bytes"].as_u64().unwrap() > 0, "{f}");
+    let v = c.call("free-space", json!({"path": dir.path().join("nowhere")}));
+    assert!(v["result"].as_str().unwrap().contains("nowhere"), "{v}");
+    let q = c.ok("queue-move-top", json!({"ids": []}));
+    assert!(q["note"].as_str().unwrap().contains("no queue"), "{q}");
+}
+
+#[test]
+fn the_web_client_folder_is_served_read_only_and_confined() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web");
+    std::fs::create_dir_all(web.join("javascript")).unwrap();
+    std::fs::write(web.join("index.html"), "<html>web client</html>").unwrap();
+    std::fs::write(web.join("javascript/app.js"), "var x = 1;").unwrap();
+    std::fs::write(web.join(".secret"), "no").unwrap();
+    let d = RpcDaemon::start(dir.path(), "rpc_web_dir = \"web\"\n");
+    let r = request(d.port, "GET", "/transmission/web", &[], b"");
+    assert_eq!(
+        (r.status, r.header("location")),
+        (301, Some("/transmission/web/"))
+    );
+    let r = request(d.port, "GET", "/transmission/web/", &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, "<html>web client</html>");
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    let r = request(
+        d.port,
+        "GET",
+        "/transmission/web/javascript/app.js",
+        &[],
+        b"",
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, "var x = 1;"));
+    for bad in [
+        "/transmission/web/.secret",
+        "/transmission/web/%2e%2e/torrents.toml",
+        "/transmission/web/../torrents.toml",
+        "/transmission/web/nothing.js",
+    ] {
+        let r = request(d.port, "GET", bad, &[], b"");
+        assert_eq!(r.status, 404, "{bad}: {r:?}");
+        assert!(!r.body.contains("rpc_bind"), "{bad} leaked torrents.toml");
+    }
+    drop(d);
+    let d = RpcDaemon::start(dir.path(), "");
+    let r = request(d.port, "GET", "/transmission/web/", &[], b"");
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("set rpc_web_dir"), "{r:?}");
+}
+
+#[test]
+fn metrics_include_the_embedded_tracker_which_serves_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let tport = support::free_port();
+    let d = RpcDaemon::start(
+        dir.path(),
+        &format!("tracker_bind = \"127.0.0.1:{tport}\"\n"),
+    );
+    // One scrape reaches the tracker.
+    let r = request(
+        tport,
+        "GET",
+        &format!("/scrape?info_hash={}", "%AA".repeat(20)),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = request(tport, "GET", "/metrics", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let own = parse_metrics(&r.body);
+    assert_eq!(own["btorrent_tracker_scrapes_total"], 1.0, "{}", r.body);
+    assert_eq!(own["btorrent_tracker_announces_total"], 0.0);
+    let r = request(d.port, "GET", "/metrics", &[], b"");
+    let m = parse_metrics(&r.body);
+    assert_eq!(m["btorrent_tracker_scrapes_total"], 1.0, "{}", r.body);
+    assert_eq!(m["btorrent_torrents{state=\"seeding\"}"], 0.0);
+    assert!(m.contains_key("btorrent_download_rate_bytes"));
+    // Each family is declared once.
+    let types = r
+        .body
+        .lines()
+        .filter(|l| l.starts_with("# TYPE btorrent_torrents "))
+        .count();
+    assert_eq!(types, 1);
 }

@@ -73,6 +73,12 @@ fn settings_map(cfg: &Config) -> Map {
         .unwrap_or_default();
     m.insert("rpc_whitelist".into(), whitelist.into());
     m.insert(
+        "rpc_web_dir".into(),
+        s.rpc_web_dir
+            .as_ref()
+            .map_or(Dynamic::UNIT, |d| dir(cfg.resolve(d))),
+    );
+    m.insert(
         "script_max_operations".into(),
         (s.script_max_operations as i64).into(),
     );
