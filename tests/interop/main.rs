@@ -1,5 +1,5 @@
-//! Interoperability with real clients and tools (aria2, transmission, libtorrent, qBittorrent,
-//! opentracker, mktorrent): every test is `#[ignore]`d, naming the Debian package it needs; `.ci/run`
+//! Interoperability with real clients and tools (aria2, transmission with its remote and web client,
+//! libtorrent, qBittorrent, opentracker, mktorrent): every test is `#[ignore]`d, naming the Debian package it needs; `.ci/run`
 //! installs them and runs `cargo test -- --ignored`.
 #[path = "../support/mod.rs"]
 mod support;

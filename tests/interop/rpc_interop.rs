@@ -149,3 +149,58 @@ fn transmission_remote_drives_a_btorrent_daemon() {
     assert!(!seed.join("movie.bin").exists());
     assert_eq!(state_of(dir.path(), &hash), None);
 }
+
+/// Transmission's own web client (Debian's transmission-common), served by btorrent from
+/// `rpc_web_dir` and run in headless Chromium, lists the daemon's torrents through the RPC.
+#[test]
+#[ignore = "needs transmission-common and chromium"]
+fn transmissions_web_client_lists_the_daemons_torrents_in_chromium() {
+    let web = Path::new("/usr/share/transmission/web");
+    assert!(
+        web.join("index.html").is_file(),
+        "transmission-common is not installed"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(
+        dir.path(),
+        &format!("rpc_web_dir = \"{}\"\n", web.display()),
+    );
+    let seed = dir.path().join("seed");
+    std::fs::create_dir_all(&seed).unwrap();
+    write_random(&seed.join("holiday-video.bin"), 200_000, 11);
+    let meta = support::torrent(&seed.join("holiday-video.bin"), 16 * 1024, vec![]);
+    let file = dir.path().join("h.torrent");
+    std::fs::write(&file, meta.as_bytes()).unwrap();
+    remote(
+        &d,
+        &["-a", file.to_str().unwrap(), "-w", seed.to_str().unwrap()],
+    );
+    until("the torrent to be seeding", 30, || {
+        row(&d, 1).filter(|(done, _, _)| done == "100%")
+    });
+    let profile = dir.path().join("chromium-profile");
+    let url = format!("http://{}/transmission/web/", d.url());
+    // The page polls the RPC; the virtual time budget lets its first rounds run.
+    let dom = until("the web client to list the torrent", 60, || {
+        let out = run(
+            Command::new("chromium")
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--virtual-time-budget=5000",
+                ])
+                .arg(format!("--user-data-dir={}", profile.display()))
+                .args(["--dump-dom", &url]),
+            Duration::from_secs(60),
+        );
+        out.stdout
+            .contains("holiday-video.bin")
+            .then_some(out.stdout)
+    });
+    assert!(
+        dom.contains("class=\"torrent_name\">holiday-video.bin<"),
+        "{dom}"
+    );
+    assert!(dom.contains("Seeding"), "the status shown: {dom}");
+}
