@@ -260,6 +260,63 @@ pub fn file_progress(meta: &crate::Metainfo, have: &crate::wire::Bitfield) -> Ve
         .collect()
 }
 
+/// A time as Transmission sends it: Unix seconds, 0 for never.
+fn unix(t: Option<SystemTime>) -> i64 {
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The scrape URL of an announce URL (BEP 48's convention), or "" when it has none.
+fn scrape_of(url: &str) -> String {
+    match url.rfind("/announce") {
+        Some(i) => format!("{}/scrape{}", &url[..i], &url[i + "/announce".len()..]),
+        None => String::new(),
+    }
+}
+
+/// The tier of `url` in the torrent's announce list (its position when the list does not name it).
+fn tier_of(meta: &crate::Metainfo, url: &str, fallback: usize) -> usize {
+    meta.tracker_tiers()
+        .iter()
+        .position(|tier| tier.iter().any(|u| u == url))
+        .unwrap_or(fallback)
+}
+
+/// One `trackerStats` entry from what the torrent's announce task recorded.
+fn tracker_stat(
+    id: usize,
+    tier: usize,
+    url: &str,
+    st: &crate::engine::TrackerStatus,
+    s: &TorrentStats,
+) -> Value {
+    // Transmission's states: 0 inactive, 1 waiting, 2 queued, 3 announcing now.
+    let announcing = st.last_start.is_some() && st.last_start > st.last_done;
+    let state = match s.state {
+        TorrentState::Paused | TorrentState::Error(_) => 0,
+        _ if announcing => 3,
+        _ => 1,
+    };
+    let count = |c: Option<u64>| c.map_or(-1, |c| c as i64);
+    json!({
+        "announce": url, "id": id, "tier": tier, "host": host_of(url), "scrape": scrape_of(url),
+        "announceState": state, "scrapeState": 0, "isBackup": false,
+        "hasAnnounced": st.last_done.is_some(),
+        "lastAnnounceStartTime": unix(st.last_start),
+        "lastAnnounceTime": unix(st.last_done),
+        "lastAnnounceSucceeded": st.last_ok,
+        "lastAnnounceTimedOut": !st.last_ok && st.last_result.contains("timed out"),
+        "lastAnnounceResult": st.last_result,
+        "lastAnnouncePeerCount": st.last_peers,
+        "nextAnnounceTime": if state == 0 { 0 } else { unix(st.next) },
+        "seederCount": count(st.seeders), "leecherCount": count(st.leechers), "downloadCount": -1,
+        // btorrent does not scrape: the counts come with the announces.
+        "hasScraped": false, "lastScrapeResult": "", "lastScrapeStartTime": 0,
+        "lastScrapeSucceeded": false, "lastScrapeTime": 0, "lastScrapeTimedOut": false,
+        "nextScrapeTime": 0,
+    })
+}
+
 fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let hostport = rest.split(['/', '?']).next().unwrap_or(rest);
@@ -349,24 +406,15 @@ impl FieldCtx<'_> {
             "wanted" => json!(files.iter().map(|_| 1).collect::<Vec<_>>()),
             "priorities" => json!(files.iter().map(|_| 0).collect::<Vec<_>>()),
             "trackers" => Value::Array(h.trackers().iter().enumerate().map(|(i, u)| json!({
-                "announce": u, "id": i, "scrape": u.replacen("/announce", "/scrape", 1), "tier": i,
+                "announce": u, "id": i, "scrape": scrape_of(u), "tier": tier_of(meta, u, i),
             })).collect()),
-            "trackerStats" => {
-                let answered = h.announces() > 0;
-                Value::Array(h.trackers().iter().enumerate().map(|(i, u)| json!({
-                    "announce": u, "id": i, "tier": i, "host": host_of(u),
-                    "scrape": u.replacen("/announce", "/scrape", 1),
-                    "announceState": if s.state == TorrentState::Paused { 0 } else { 1 },
-                    "scrapeState": 0, "downloadCount": -1, "seederCount": -1, "leecherCount": -1,
-                    "hasAnnounced": answered, "hasScraped": false, "isBackup": false,
-                    "lastAnnounceSucceeded": answered, "lastAnnounceTimedOut": false,
-                    "lastAnnounceResult": if answered { "Success" } else { "" },
-                    "lastAnnouncePeerCount": 0, "lastAnnounceStartTime": 0, "lastAnnounceTime": 0,
-                    "nextAnnounceTime": 0, "lastScrapeResult": "", "lastScrapeStartTime": 0,
-                    "lastScrapeSucceeded": false, "lastScrapeTime": 0, "lastScrapeTimedOut": false,
-                    "nextScrapeTime": 0,
-                })).collect())
-            }
+            "trackerStats" => Value::Array(
+                h.tracker_status()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (u, st))| tracker_stat(i, tier_of(meta, u, i), u, st, s))
+                    .collect(),
+            ),
             "webseeds" => json!(meta.web_seeds),
             "comment" => json!(meta.comment.clone().unwrap_or_default()),
             "creator" => json!(meta.created_by.clone().unwrap_or_default()),
@@ -397,6 +445,16 @@ impl FieldCtx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrape_urls_follow_the_announce_convention() {
+        assert_eq!(scrape_of("http://t:1/announce"), "http://t:1/scrape");
+        assert_eq!(
+            scrape_of("http://t:1/x/announce.php?k=1"),
+            "http://t:1/x/scrape.php?k=1"
+        );
+        assert_eq!(scrape_of("udp://t:80"), "");
+    }
 
     #[test]
     fn trackers_are_shown_by_scheme_and_host() {

@@ -455,13 +455,52 @@ fn the_web_client_folder_is_served_read_only_and_confined() {
 }
 
 #[test]
-fn metrics_include_the_embedded_tracker_which_serves_its_own() {
+fn tracker_stats_and_metrics_follow_the_embedded_tracker() {
     let dir = tempfile::tempdir().unwrap();
     let tport = support::free_port();
     let d = RpcDaemon::start(
         dir.path(),
         &format!("tracker_bind = \"127.0.0.1:{tport}\"\n"),
     );
+    let mut c = d.client();
+    // A seed announcing to the embedded tracker, and to a port where nothing listens.
+    let seed = dir.path().join("seed");
+    std::fs::create_dir_all(&seed).unwrap();
+    write_random(&seed.join("t.bin"), 40_000, 4);
+    let good = format!("http://127.0.0.1:{tport}/announce");
+    let dead = format!("http://127.0.0.1:{}/announce", support::free_port());
+    let meta = support::torrent(
+        &seed.join("t.bin"),
+        16 * 1024,
+        vec![good.clone(), dead.clone()],
+    );
+    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+    c.ok(
+        "torrent-add",
+        json!({"metainfo": b64, "download-dir": seed}),
+    );
+    let stats = poll("both trackers to have answered or failed", 60, || {
+        let t = torrent_get(&mut c, json!([]), &["trackerStats"]).pop()?;
+        let st = t["trackerStats"].as_array()?.clone();
+        st.iter().all(|s| s["hasAnnounced"] == true).then_some(st)
+    });
+    let (g, x) = (&stats[0], &stats[1]);
+    assert_eq!(g["announce"], good.as_str());
+    assert_eq!(g["host"], format!("http://127.0.0.1:{tport}"));
+    assert_eq!(g["scrape"], format!("http://127.0.0.1:{tport}/scrape"));
+    assert_eq!(g["lastAnnounceSucceeded"], true, "{g}");
+    assert_eq!(g["lastAnnounceResult"], "Success");
+    assert_eq!(g["seederCount"], 1, "we are its seeder: {g}");
+    let (at, next) = (
+        g["lastAnnounceTime"].as_i64().unwrap(),
+        g["nextAnnounceTime"].as_i64().unwrap(),
+    );
+    assert!(at > 1_700_000_000 && next > at, "{g}");
+    assert_eq!(x["announce"], dead.as_str());
+    assert_eq!(x["lastAnnounceSucceeded"], false, "{x}");
+    assert!(!x["lastAnnounceResult"].as_str().unwrap().is_empty(), "{x}");
+    assert_eq!(x["tier"], 1);
+
     // One scrape reaches the tracker.
     let r = request(
         tport,
@@ -479,11 +518,16 @@ fn metrics_include_the_embedded_tracker_which_serves_its_own() {
         .starts_with("text/plain; version=0.0.4"));
     let own = parse_metrics(&r.body);
     assert_eq!(own["btorrent_tracker_scrapes_total"], 1.0, "{}", r.body);
-    assert_eq!(own["btorrent_tracker_announces_total"], 0.0);
+    assert!(own["btorrent_tracker_announces_total"] >= 1.0, "{}", r.body);
+    assert_eq!(
+        own["btorrent_tracker_peers{role=\"seeder\"}"], 1.0,
+        "{}",
+        r.body
+    );
     let r = request(d.port, "GET", "/metrics", &[], b"");
     let m = parse_metrics(&r.body);
     assert_eq!(m["btorrent_tracker_scrapes_total"], 1.0, "{}", r.body);
-    assert_eq!(m["btorrent_torrents{state=\"seeding\"}"], 0.0);
+    assert_eq!(m["btorrent_torrents{state=\"seeding\"}"], 1.0);
     assert!(m.contains_key("btorrent_download_rate_bytes"));
     // Each family is declared once.
     let types = r

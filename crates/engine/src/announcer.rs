@@ -14,7 +14,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
@@ -84,6 +84,7 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
     loop {
         let req = request(&t, event);
         let client = t.ctx.tracker.clone().with_retry(schedule.retry_policy());
+        t.note_tracker(&url, |s| s.last_start = Some(SystemTime::now()));
         let call = client.announce(&url, &req);
         tokio::pin!(call);
         let slow = tokio::time::sleep(SLOW_TRACKER);
@@ -116,7 +117,15 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
                 t.add_known(resp.peers.iter().copied(), super::known::Source::Tracker);
                 event = None;
                 t.announced.fetch_add(1, Ordering::Relaxed);
-                schedule.succeeded(&resp);
+                let next = schedule.succeeded(&resp);
+                t.note_tracker(&url, |s| {
+                    let now = SystemTime::now();
+                    (s.last_done, s.next, s.last_ok) = (Some(now), Some(now + next), true);
+                    s.last_result = "Success".into();
+                    (s.last_peers, s.seeders, s.leechers) =
+                        (resp.peers.len(), resp.complete, resp.incomplete);
+                    s.answered += 1;
+                });
             }
             Err(e) => {
                 // Once per failure streak; the retries are quiet until the tracker answers again.
@@ -128,7 +137,12 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
                         "announce failed: {e} (retrying with back-off; said again when it answers)"
                     );
                 }
-                schedule.failed(&e);
+                let next = schedule.failed(&e);
+                t.note_tracker(&url, |s| {
+                    let now = SystemTime::now();
+                    (s.last_done, s.next, s.last_ok) = (Some(now), Some(now + next), false);
+                    s.last_result = btorrent_proto::text::shown(e.to_string().as_bytes(), 300);
+                });
             }
         }
         // Wait for the next regular announce, or for a reason to announce sooner that the schedule

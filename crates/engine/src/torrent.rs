@@ -78,6 +78,8 @@ pub(crate) struct Torrent {
     pub uploaded: AtomicU64,
     pub rates: Mutex<(Rate, Rate)>,
     pub trackers: Vec<String>,
+    /// Each tracker's last answer, by URL (read by front ends; written by the announce tasks).
+    pub tracker_status: Mutex<HashMap<String, super::TrackerStatus>>,
     /// Successful announces so far (a `stopped` is only sent after one).
     pub announced: AtomicU64,
     /// Verified pieces go to the torrent's disk writer thread through this.
@@ -97,6 +99,15 @@ pub(crate) struct Torrent {
 }
 
 impl Torrent {
+    /// Records a step of the announce to `url` in its [`super::TrackerStatus`].
+    pub fn note_tracker(&self, url: &str, f: impl FnOnce(&mut super::TrackerStatus)) {
+        f(self
+            .tracker_status
+            .lock()
+            .entry(url.to_string())
+            .or_default());
+    }
+
     pub fn info_hash(&self) -> InfoHash {
         self.meta.info_hash
     }
@@ -284,6 +295,7 @@ impl TorrentHandle {
             uploaded: AtomicU64::new(0),
             rates: Mutex::new((Rate::new(window), Rate::new(window))),
             trackers,
+            tracker_status: Mutex::new(HashMap::new()),
             announced: AtomicU64::new(0),
             writer: Mutex::new(super::verify::writer_thread(&meta.info.name)),
             hashq: Default::default(),
@@ -323,9 +335,14 @@ impl TorrentHandle {
         &self.0.trackers
     }
 
-    /// Announces that trackers have answered, over all its trackers, in this run.
-    pub fn announces(&self) -> u64 {
-        self.0.announced.load(Ordering::Relaxed)
+    /// Each of its trackers (in [`TorrentHandle::trackers`]' order) with what it last answered.
+    pub fn tracker_status(&self) -> Vec<(String, super::TrackerStatus)> {
+        let st = self.0.tracker_status.lock();
+        self.0
+            .trackers
+            .iter()
+            .map(|u| (u.clone(), st.get(u).cloned().unwrap_or_default()))
+            .collect()
     }
 
     /// The peers connected now.
