@@ -186,9 +186,13 @@ pub async fn verify(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     .await
 }
 
+/// `torrent-reannounce`: each tracker is asked for peers at once, or as soon as its `min interval`
+/// allows.
 pub async fn reannounce(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
-    select(rpc, args).await?;
-    Err("torrent-reannounce is not supported: btorrent announces on each tracker's schedule, and sooner when a torrent is short of peers".into())
+    for (_, h, _) in select(rpc, args).await? {
+        h.reannounce();
+    }
+    Ok(Map::new())
 }
 
 /// `torrent-remove`, with `delete-local-data` deleting the torrent's own files (nothing else).

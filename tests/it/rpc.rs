@@ -537,3 +537,70 @@ fn tracker_stats_and_metrics_follow_the_embedded_tracker() {
         .count();
     assert_eq!(types, 1);
 }
+
+#[test]
+fn torrent_reannounce_asks_the_tracker_again_before_its_interval() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // A tracker that wants an announce an hour from now, and allows one every second.
+    let (base, seen) = rt.block_on(support::tracker::http_double(|_| {
+        (
+            200,
+            b"d8:intervali3600e12:min intervali1e5:peers0:e".to_vec(),
+        )
+    }));
+    let announces = || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("/announce?"))
+            .count()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let seed = dir.path().join("seed");
+    std::fs::create_dir_all(&seed).unwrap();
+    write_random(&seed.join("r.bin"), 2 << 20, 5);
+    let meta = support::torrent(
+        &seed.join("r.bin"),
+        64 * 1024,
+        vec![format!("{base}/announce")],
+    );
+    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+    c.ok(
+        "torrent-add",
+        json!({"metainfo": b64, "download-dir": seed}),
+    );
+    poll("the first announce", 30, || {
+        (announces() >= 1).then_some(())
+    });
+    // A slow leecher keeps the seed company, so it is not short of peers (which alone would make it
+    // announce at every min interval).
+    let port = c.ok("session-get", json!({"fields": ["peer-port"]}))["peer-port"]
+        .as_u64()
+        .unwrap();
+    let seed_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let cfg = btorrent::engine::SessionConfig {
+        download_limit: Some(20_000),
+        ..Default::default()
+    };
+    let (leecher, _h) = rt.block_on(support::leecher_with(
+        cfg,
+        &meta,
+        &dir.path().join("leech"),
+        vec![seed_addr],
+    ));
+    poll("the leecher to connect", 30, || {
+        let t = torrent_get(&mut c, json!([]), &["peersConnected"]).pop()?;
+        (t["peersConnected"] == 1).then_some(())
+    });
+    let before = announces();
+    c.ok(
+        "torrent-reannounce",
+        json!({"ids": [meta.info_hash.to_hex()]}),
+    );
+    poll("the announce asked for", 10, || {
+        (announces() > before).then_some(())
+    });
+    rt.block_on(leecher.shutdown(Duration::from_secs(2)));
+}

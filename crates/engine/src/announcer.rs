@@ -85,6 +85,7 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
         let req = request(&t, event);
         let client = t.ctx.tracker.clone().with_retry(schedule.retry_policy());
         t.note_tracker(&url, |s| s.last_start = Some(SystemTime::now()));
+        let served_asks = t.announce_asked.load(Ordering::Relaxed);
         let call = client.announce(&url, &req);
         tokio::pin!(call);
         let slow = tokio::time::sleep(SLOW_TRACKER);
@@ -166,7 +167,8 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
             }
             let now = Instant::now();
             let report = event == Some(AnnounceEvent::Completed) && !schedule.is_failing();
-            let early = event.is_none() && short_of_peers(&t);
+            let asked = t.announce_asked.load(Ordering::Relaxed) != served_asks;
+            let early = event.is_none() && (asked || short_of_peers(&t));
             if report || schedule.should_announce_at(now, early) {
                 break;
             }

@@ -80,6 +80,9 @@ pub(crate) struct Torrent {
     pub trackers: Vec<String>,
     /// Each tracker's last answer, by URL (read by front ends; written by the announce tasks).
     pub tracker_status: Mutex<HashMap<String, super::TrackerStatus>>,
+    /// Counts the announces front ends asked for (each tracker's task announces when it has not
+    /// served the latest, as soon as the tracker's `min interval` allows).
+    pub announce_asked: AtomicU64,
     /// Successful announces so far (a `stopped` is only sent after one).
     pub announced: AtomicU64,
     /// Verified pieces go to the torrent's disk writer thread through this.
@@ -296,6 +299,7 @@ impl TorrentHandle {
             rates: Mutex::new((Rate::new(window), Rate::new(window))),
             trackers,
             tracker_status: Mutex::new(HashMap::new()),
+            announce_asked: Default::default(),
             announced: AtomicU64::new(0),
             writer: Mutex::new(super::verify::writer_thread(&meta.info.name)),
             hashq: Default::default(),
@@ -333,6 +337,12 @@ impl TorrentHandle {
     /// The trackers this torrent announces to.
     pub fn trackers(&self) -> &[String] {
         &self.0.trackers
+    }
+
+    /// Asks every tracker for peers now, or as soon as its `min interval` allows (a paused torrent
+    /// announces when it resumes, as always).
+    pub fn reannounce(&self) {
+        self.0.announce_asked.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Each of its trackers (in [`TorrentHandle::trackers`]' order) with what it last answered.
