@@ -1,5 +1,5 @@
 //! What is done to a managed torrent, whoever asks: the shell's commands (through the script
-//! primitives in [`crate::script::prims`]) and the RPC ([`crate::rpc`]) call these same functions, so
+//! primitives, `script::prims`) and the RPC ([`crate::rpc`]) call these same functions, so
 //! the running session and torrents.toml change together and the same way.
 //!
 //! - [`pause`], [`resume`]: the running torrent, and its `state` in torrents.toml;

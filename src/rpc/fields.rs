@@ -31,8 +31,26 @@ struct IdTable {
     present: HashMap<InfoHash, i64>,
     removed: Vec<(i64, Instant)>,
     active: HashMap<InfoHash, Instant>,
+    /// What each torrent looked like at the last look (status, pieces, peers): a change counts as
+    /// activity, so a client polling `recently-active` sees a pause made elsewhere.
+    looks: HashMap<InfoHash, Look>,
     /// When a download was first seen complete, as a Unix time.
     done: HashMap<InfoHash, i64>,
+}
+
+/// What a torrent looks like to a client: status, pieces, peers.
+type Look = (i64, usize, usize);
+
+fn look_of(s: &TorrentStats) -> Look {
+    (status_code(&s.state), s.pieces_have, s.peers)
+}
+
+/// A torrent is active when it moves data, checks it, or looks different from the last look.
+fn is_activity(before: Option<Look>, s: &TorrentStats) -> bool {
+    before != Some(look_of(s))
+        || s.down_rate > 0
+        || s.up_rate > 0
+        || s.state == TorrentState::Checking
 }
 
 pub fn unix_now() -> i64 {
@@ -68,7 +86,9 @@ impl Ids {
                     id
                 }
             };
-            if s.down_rate > 0 || s.up_rate > 0 || s.state == TorrentState::Checking {
+            let look = look_of(&s);
+            let before = t.looks.insert(ih, look);
+            if is_activity(before, &s) {
                 t.active.insert(ih, now);
             }
             if s.pieces_have == s.pieces_total && s.downloaded > 0 {
@@ -85,6 +105,7 @@ impl Ids {
             .collect();
         t.removed.extend(gone.into_iter().map(|id| (id, now)));
         t.removed.retain(|(_, at)| now.duration_since(*at) < RECENT);
+        t.looks.retain(|ih, _| present.contains_key(ih));
         t.present = present;
         out.sort_by_key(|(id, _, _)| *id);
         out
@@ -445,6 +466,38 @@ impl FieldCtx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_of_state_counts_as_activity() {
+        let idle = TorrentStats {
+            state: TorrentState::Seeding,
+            pieces_have: 4,
+            pieces_total: 4,
+            bytes_verified: 100,
+            bytes_total: 100,
+            downloaded: 0,
+            uploaded: 0,
+            down_rate: 0,
+            up_rate: 0,
+            peers: 0,
+            seeds: 0,
+            data_dir: "d".into(),
+            pieces_withdrawn: 0,
+        };
+        let seen = Some(look_of(&idle));
+        assert!(!is_activity(seen, &idle), "idle and unchanged");
+        assert!(is_activity(None, &idle), "first seen");
+        let paused = TorrentStats {
+            state: TorrentState::Paused,
+            ..idle.clone()
+        };
+        assert!(is_activity(seen, &paused), "paused elsewhere");
+        let uploading = TorrentStats {
+            up_rate: 5,
+            ..idle.clone()
+        };
+        assert!(is_activity(seen, &uploading));
+    }
 
     #[test]
     fn scrape_urls_follow_the_announce_convention() {

@@ -1,5 +1,5 @@
 //! The RPC password as torrents.toml keeps it: the user may write it in plain text; btorrent writes
-//! it back as `salted-sha1:<salt>:<digest>`, the digest being SHA-1 iterated [`ROUNDS`] times over
+//! it back as `salted-sha1:<salt>:<digest>`, the digest being SHA-1 iterated 1000 times over
 //! the salt and the password. Either form is accepted when read.
 
 use sha1::{Digest as _, Sha1};

@@ -56,6 +56,15 @@ fn the_session_id_handshake_basic_auth_and_the_whitelist_guard_the_rpc() {
         body,
     );
     assert_eq!(r.status, 409, "{r:?}");
+    // A GET learns the id the same way (Sonarr and Radarr ask like this first).
+    let g = request(
+        d.port,
+        "GET",
+        "/transmission/rpc",
+        &[("Authorization", &auth)],
+        b"",
+    );
+    assert_eq!(g.status, 409, "{g:?}");
     let sid = r
         .header("X-Transmission-Session-Id")
         .expect("the id in the 409")
