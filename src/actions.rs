@@ -181,6 +181,41 @@ pub fn keep_torrent_file(cfg: &Config, src: Option<&Path>, meta: &Metainfo) -> R
     }
 }
 
+/// A torrent a one-shot command hands to the shell or daemon that owns torrents.toml (the control
+/// socket's `add`), so that one process runs it. Paths are absolute.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Handoff {
+    /// The .torrent file.
+    pub torrent: PathBuf,
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub paused: bool,
+    #[serde(default)]
+    pub seeding: bool,
+    #[serde(default)]
+    pub peers: Vec<std::net::SocketAddr>,
+    #[serde(default)]
+    pub trackers: Option<Vec<String>>,
+}
+
+impl Handoff {
+    /// Registers and adds the torrent in `session` (the owner's side of the hand-off).
+    pub async fn add_in(self, config_path: &Path, session: &Session) -> Result<TorrentHandle> {
+        let meta = load_path(&self.torrent)?;
+        let adding = Adding {
+            meta,
+            src: Some(&self.torrent),
+            data_dir: self.data_dir.clone(),
+            paused: self.paused,
+            seeding: self.seeding,
+            register: true,
+            peers: self.peers.clone(),
+            trackers: self.trackers.clone(),
+        };
+        add(config_path, session, adding).await
+    }
+}
+
 /// How [`add`] adds a torrent.
 pub struct Adding<'a> {
     pub meta: Metainfo,

@@ -201,6 +201,10 @@ impl LiveTorrents for OwnerOrLocal {
         self.owner_check(ih)
     }
 
+    fn hand_to_owner(&self, h: crate::actions::Handoff) -> BoxFuture<'static, Result<bool>> {
+        self.owner_act_later(Request::Add(h), REMOVE_TIMEOUT)
+    }
+
     fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, Result<bool>> {
         if self.local.stats(&ih).is_some() {
             return self.local.move_to(ih, dir);

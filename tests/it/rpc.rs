@@ -613,3 +613,64 @@ fn torrent_reannounce_asks_the_tracker_again_before_its_interval() {
     });
     rt.block_on(leecher.shutdown(Duration::from_secs(2)));
 }
+
+/// A one-shot `btorrent start` while the daemon runs hands the torrent to the daemon, which
+/// downloads it; the command follows it there and ends when it completes.
+#[test]
+fn a_one_shot_start_hands_its_torrent_to_the_running_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    write_random(&src.join("album.bin"), 600_000, 6);
+    let meta = support::torrent(&src.join("album.bin"), 32 * 1024, vec![]);
+    let file = dir.path().join("album.torrent");
+    std::fs::write(&file, meta.as_bytes()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (seeder, h) = rt.block_on(support::seeder(&meta, &src));
+    let seed_addr = seeder.listen_addr().to_string();
+    let out = support::run(
+        support::cli::bin()
+            .args([
+                "start",
+                file.to_str().unwrap(),
+                "-o",
+                "dl",
+                "--peer",
+                &seed_addr,
+            ])
+            .current_dir(dir.path()),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("downloaded and verified"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        std::fs::read(src.join("album.bin")).unwrap()
+            == std::fs::read(dir.path().join("dl/album.bin")).unwrap(),
+        "the downloaded data differs"
+    );
+    // The daemon is the one that downloaded it, and runs it now.
+    let t = torrent_get(
+        &mut c,
+        json!([meta.info_hash.to_hex()]),
+        &["downloadedEver", "status", "downloadDir"],
+    );
+    assert_eq!(t.len(), 1, "the daemon does not run it");
+    assert!(t[0]["downloadedEver"].as_u64().unwrap() >= 600_000, "{t:?}");
+    assert_eq!(t[0]["status"], 6);
+    assert_eq!(
+        t[0]["downloadDir"],
+        dir.path().join("dl").display().to_string()
+    );
+    assert_eq!(
+        managed_state(dir.path(), &meta.info_hash.to_hex()).as_deref(),
+        Some("seeding")
+    );
+    drop(h);
+    rt.block_on(seeder.shutdown(Duration::from_secs(2)));
+}

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use rhai::{Array, Blob, Dynamic, Engine, EvalAltResult, Map};
 
 use super::fail;
-use crate::engine::{probe, TorrentHandle, TorrentState, TorrentStats};
+use super::runner::{Owned, Runner};
+use crate::engine::{probe, TorrentState, TorrentStats};
 use crate::fsutil::human_bytes;
 use crate::metainfo::Metainfo;
 use crate::script::host::{cancelled_error, HostContext, Opts};
@@ -25,7 +26,7 @@ use crate::types::PeerId;
 /// A torrent running in this process's peer session.
 #[derive(Clone)]
 pub struct Job {
-    pub handle: TorrentHandle,
+    pub run: Runner,
     ctx: Arc<HostContext>,
 }
 
@@ -81,7 +82,7 @@ pub(crate) fn live_map(ih: &str, s: &LiveStats) -> Map {
 }
 
 /// A job's state: the engine's, or `removed` once its torrent left the session.
-fn job_state(h: &TorrentHandle) -> String {
+fn job_state(h: &Runner) -> String {
     if h.is_removed() {
         "removed".into()
     } else {
@@ -98,22 +99,22 @@ fn state_name(s: &TorrentState) -> String {
 
 impl Job {
     fn stats(&self) -> TorrentStats {
-        self.handle.stats()
+        self.run.stats()
     }
 
     fn stats_map(&self) -> Map {
         let mut m = stats_map(
-            self.handle.name(),
-            &self.handle.info_hash().to_hex(),
+            self.run.name(),
+            &self.run.info_hash().to_hex(),
             &self.stats(),
         );
-        m.insert("state".into(), job_state(&self.handle).into());
+        m.insert("state".into(), job_state(&self.run).into());
         m
     }
 
     /// Waits until every piece is verified on disk; `timeout` bounds the wait (returns false then).
     fn wait(&self, timeout: Option<Duration>) -> Result<bool, Box<EvalAltResult>> {
-        let fut = self.handle.wait_complete();
+        let fut = self.run.wait_complete();
         let r = match timeout {
             // The timer is made inside the runtime (a tokio timer cannot be created outside one).
             Some(t) => match self
@@ -126,7 +127,7 @@ impl Job {
             None => self.ctx.block_on(fut)?,
         };
         r.map(|_| true)
-            .or_else(|e| fail("wait", format!("{}: {e:#}", self.handle.name())))
+            .or_else(|e| fail("wait", format!("{}: {e:#}", self.run.name())))
     }
 
     /// Shows progress until the download completes (then, with `keep_seeding`, seeding figures until
@@ -151,7 +152,7 @@ impl Job {
                 60,
                 25,
             ));
-            let name = self.handle.name();
+            let name = self.run.name();
             b.set_prefix(match name.char_indices().nth(19) {
                 Some((i, _)) if name.chars().count() > 20 => format!("{}…", &name[..i]),
                 _ => name.to_string(),
@@ -164,14 +165,14 @@ impl Job {
         let outcome = loop {
             let s = self.stats();
             if let TorrentState::Error(e) = &s.state {
-                break Err(format!("{}: {e}", self.handle.name()));
+                break Err(format!("{}: {e}", self.run.name()));
             }
-            if self.handle.is_removed() {
+            if self.run.is_removed() {
                 // Removed (or cancelled) meanwhile: nothing more to follow.
                 if completed_at.is_none() && !is_complete(&s) {
                     break Err(format!(
                         "{} was removed before it completed",
-                        self.handle.name()
+                        self.run.name()
                     ));
                 }
                 break Ok(s);
@@ -185,7 +186,7 @@ impl Job {
                     break Err(format!(
                         "{}: nothing new verified for {} s ({} peers, {:.1}% done); \
                          what is verified stays for the next start",
-                        self.handle.name(),
+                        self.run.name(),
                         limit.as_secs_f64(),
                         s.peers,
                         progress_of(&s) * 100.0
@@ -207,7 +208,7 @@ impl Job {
                 None if last_line.elapsed() >= Duration::from_secs(10) => {
                     self.ctx.print(&format!(
                         "{} {:.1}% {msg}",
-                        self.handle.name(),
+                        self.run.name(),
                         progress_of(&s) * 100.0
                     ));
                     last_line = Instant::now();
@@ -352,13 +353,6 @@ fn add(
     };
     let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
     check_data_dir(func, &meta, &data_dir, seeding)?;
-    let session = ctx.session()?;
-    if let Some(h) = session.get(&meta.info_hash) {
-        return Ok(Job {
-            handle: h,
-            ctx: ctx.clone(),
-        });
-    }
     let mut peers = Vec::new();
     if let Some(list) = opts.get("peers").filter(|v| !v.is_unit()) {
         let list = list
@@ -389,11 +383,44 @@ fn add(
         None => true,
         Some(_) => o.bool("register")?,
     };
+    let paused = o.bool("paused")?;
+    let here = ctx
+        .peer
+        .current()
+        .is_some_and(|s| s.get(&meta.info_hash).is_some());
+    if register && !here {
+        // A shell or daemon owning torrents.toml runs it: one process per torrent.
+        let handoff = crate::actions::Handoff {
+            torrent: std::path::absolute(torrent).unwrap_or_else(|_| PathBuf::from(torrent)),
+            data_dir: data_dir.clone(),
+            paused,
+            seeding,
+            peers: peers.clone(),
+            trackers: trackers.clone(),
+        };
+        let handed = ctx
+            .block_on(ctx.live.hand_to_owner(handoff))?
+            .or_else(|e| fail(func, format!("{e:#}")))?;
+        if handed {
+            let owned = Owned::new(meta.info_hash, meta.info.name.clone(), ctx.live.clone());
+            return Ok(Job {
+                run: Runner::Owner(Arc::new(owned)),
+                ctx: ctx.clone(),
+            });
+        }
+    }
+    let session = ctx.session()?;
+    if let Some(h) = session.get(&meta.info_hash) {
+        return Ok(Job {
+            run: Runner::Here(h),
+            ctx: ctx.clone(),
+        });
+    }
     let adding = crate::actions::Adding {
         meta,
         src: Some(Path::new(torrent)),
         data_dir,
-        paused: o.bool("paused")?,
+        paused,
         seeding,
         register,
         peers,
@@ -403,16 +430,16 @@ fn add(
         .block_on(crate::actions::add(&ctx.config_path, &session, adding))?
         .or_else(|e| fail(func, format!("{e:#}")))?;
     Ok(Job {
-        handle,
+        run: Runner::Here(handle),
         ctx: ctx.clone(),
     })
 }
 
 fn register_type(engine: &mut Engine) {
     engine.register_type_with_name::<Job>("Job");
-    engine.register_get("name", |t: &mut Job| t.handle.name().to_string());
-    engine.register_get("info_hash", |t: &mut Job| t.handle.info_hash().to_hex());
-    engine.register_get("state", |t: &mut Job| job_state(&t.handle));
+    engine.register_get("name", |t: &mut Job| t.run.name().to_string());
+    engine.register_get("info_hash", |t: &mut Job| t.run.info_hash().to_hex());
+    engine.register_get("state", |t: &mut Job| job_state(&t.run));
     engine.register_get("progress", |t: &mut Job| progress_of(&t.stats()));
     engine.register_get("size", |t: &mut Job| t.stats().bytes_total as i64);
     engine.register_get("down_rate", |t: &mut Job| t.stats().down_rate as i64);
@@ -425,7 +452,7 @@ fn register_type(engine: &mut Engine) {
     });
     engine.register_get("stats", |t: &mut Job| t.stats_map());
     engine.register_fn("to_string", |t: &mut Job| {
-        format!("Job({} {})", t.handle.name(), t.handle.info_hash())
+        format!("Job({} {})", t.run.name(), t.run.info_hash())
     });
     engine.register_fn("wait", |t: &mut Job| t.wait(None));
     engine.register_fn("wait", |t: &mut Job, secs: Dynamic| {
@@ -443,7 +470,13 @@ fn register_type(engine: &mut Engine) {
         },
     );
     engine.register_fn("cancel", |t: &mut Job| -> Result<(), Box<EvalAltResult>> {
-        let ih = t.handle.info_hash();
+        let ih = t.run.info_hash();
+        if let Runner::Owner(_) = &t.run {
+            // The owner stops it (and records its state).
+            t.ctx
+                .block_on(t.ctx.live.remove(ih))?
+                .or_else(|e| fail("cancel", format!("{e:#}")))?;
+        }
         // Cancelling a job already cancelled (or removed otherwise) changes nothing.
         let running = t.ctx.block_on(t.ctx.peer.get())?;
         if let Some(session) = running.filter(|s| s.get(&ih).is_some()) {
