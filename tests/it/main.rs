@@ -28,6 +28,7 @@ mod metainfo_hostile;
 mod peer_command;
 mod readme_examples;
 mod rpc;
+mod rpc_torrents;
 mod script_safety;
 mod tracker_backoff;
 mod tracker_client_double;

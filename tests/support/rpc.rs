@@ -1,6 +1,7 @@
 //! A `btorrent daemon` serving the Transmission RPC on an ephemeral loopback port, and a small HTTP
 //! client for it (raw requests, or JSON calls that do the session-id handshake and basic auth).
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -174,4 +175,48 @@ impl Client {
         assert_eq!(v["result"], "success", "{method}: {v}");
         v["arguments"].clone()
     }
+}
+
+/// Polls `f` every 100 ms until it gives `Some`; panics naming `what` after `secs`.
+pub fn poll<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out after {secs} s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn torrent_get(c: &mut Client, ids: Value, fields: &[&str]) -> Vec<Value> {
+    let a = c.ok("torrent-get", json!({"ids": ids, "fields": fields}));
+    a["torrents"].as_array().unwrap().clone()
+}
+
+pub fn managed_state(dir: &std::path::Path, hash: &str) -> Option<String> {
+    let cfg = btorrent::config::Config::load(&dir.join("torrents.toml")).unwrap();
+    let ih = btorrent::InfoHash::from_hex(hash).unwrap();
+    cfg.find(&ih).map(|t| t.state.clone())
+}
+
+/// Parses a Prometheus text page: sample name with labels -> value; every line must parse.
+pub fn parse_metrics(text: &str) -> HashMap<String, f64> {
+    let mut out = HashMap::new();
+    for line in text.lines() {
+        if line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+            continue;
+        }
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        let v: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        out.insert(name.to_string(), v);
+    }
+    out
 }
