@@ -59,8 +59,10 @@ impl RpcServer {
             .as_deref()
             .is_some_and(|p| !super::password::is_hashed(p))
         {
-            cfg = Config::update(config_path, |c| Ok(c.clone()))
+            // Saving the file writes the password back as its salted hash.
+            Config::update(config_path, |_| Ok(()))
                 .context("cannot store rpc_password as a salted hash")?;
+            cfg = Config::load(config_path)?;
         }
         let credentials = match (&cfg.settings.rpc_username, &cfg.settings.rpc_password) {
             (Some(u), Some(p)) => Some((u.clone(), p.clone())),
