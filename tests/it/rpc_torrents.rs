@@ -402,3 +402,54 @@ fn a_one_shot_start_hands_its_torrent_to_the_running_daemon() {
     drop(h);
     rt.block_on(seeder.shutdown(Duration::from_secs(2)));
 }
+
+#[test]
+fn verify_finds_rotten_data_and_set_location_moves_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let seed = dir.path().join("seed");
+    std::fs::create_dir_all(&seed).unwrap();
+    write_random(&seed.join("v.bin"), 100_000, 7);
+    let meta = support::torrent(&seed.join("v.bin"), 16 * 1024, vec![]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+    let id = c.ok(
+        "torrent-add",
+        json!({"metainfo": b64, "download-dir": seed}),
+    )["torrent-added"]["id"]
+        .clone();
+    let fields = ["status", "leftUntilDone", "downloadDir"];
+    poll("the seed to be seeding", 30, || {
+        let t = torrent_get(&mut c, json!([id]), &fields).pop()?;
+        (t["status"] == 6).then_some(())
+    });
+
+    // Moved: the file goes, the torrent goes on from there, torrents.toml follows.
+    let moved = dir.path().join("moved");
+    let v = c.call(
+        "torrent-set-location",
+        json!({"ids": [id], "location": moved}),
+    );
+    assert!(
+        v["result"].as_str().unwrap().contains("without \"move\""),
+        "{v}"
+    );
+    c.ok(
+        "torrent-set-location",
+        json!({"ids": [id], "location": moved, "move": true}),
+    );
+    assert!(moved.join("v.bin").is_file() && !seed.join("v.bin").exists());
+    let t = torrent_get(&mut c, json!([id]), &fields).pop().unwrap();
+    assert_eq!(t["downloadDir"], moved.display().to_string());
+    let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    assert_eq!(cfg.find(&meta.info_hash).unwrap().data, moved);
+
+    // A byte rots on disk; verify finds the piece bad and withdraws it.
+    support::rot_byte(&moved.join("v.bin"), 50_000);
+    c.ok("torrent-verify", json!({"ids": [id]}));
+    let t = poll("verify to withdraw the rotten piece", 30, || {
+        let t = torrent_get(&mut c, json!([id]), &fields).pop()?;
+        (t["leftUntilDone"].as_u64()? > 0 && t["status"] != 2).then_some(t)
+    });
+    assert_eq!(t["leftUntilDone"], 16 * 1024, "one piece: {t}");
+}
