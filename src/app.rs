@@ -13,6 +13,9 @@
 //! ([`App::sync_managed`]), and both the shell and the daemon whenever torrents.toml changes
 //! ([`App::follow_config`]), one check at a time.
 //!
+//! With `rpc_bind` set, the RPC server ([`crate::rpc`]) serves Transmission's clients and `/metrics`
+//! from start until shutdown.
+//!
 //! The control socket ([`crate::control`]) serves the running torrents to one-shot commands run for the
 //! same torrents.toml, from start until shutdown.
 //!
@@ -54,6 +57,8 @@ pub struct App {
     /// The control socket one-shot commands reach this process on (`None` if it could not be made,
     /// or another shell or daemon already serves this torrents.toml).
     pub control: Option<control::Server>,
+    /// The Transmission-compatible RPC and `/metrics`, when `rpc_bind` is set.
+    pub rpc: Option<crate::rpc::RpcServer>,
     /// Subscribed before the services started, so no event is missed: the dispatcher's, and the
     /// front end's (to show or log every event).
     dispatch_rx: Option<broadcast::Receiver<Event>>,
@@ -123,6 +128,11 @@ impl App {
                 .map_err(|e| out(&format!("warning: no control socket: {e:#}")))
                 .ok()
         };
+        let rpc = runtime.block_on(crate::rpc::RpcServer::start(
+            config_path,
+            services.peer.clone(),
+            services.tracker.as_ref().map(|t| t.tracker.clone()),
+        ))?;
         let (_, warnings) = crate::script::Catalog::load(Some(&cfg.scripts_dir()));
         for w in warnings {
             out(&format!("warning: {w}"));
@@ -134,6 +144,7 @@ impl App {
             automation: auto_host,
             close_request,
             control,
+            rpc,
             dispatch_rx,
             log_rx,
             dispatcher: None,
@@ -240,6 +251,7 @@ impl App {
     pub fn shutdown(mut self, runtime: &tokio::runtime::Runtime, grace: Duration) {
         // One-shot commands edit torrents.toml again from here on.
         self.control.take();
+        self.rpc.take();
         self.stop_following.cancel();
         self.automation
             .context()

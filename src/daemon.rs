@@ -29,6 +29,9 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
     if let Some(t) = &app.services.tracker {
         log(&format!("tracker: {}", t.announce_url()));
     }
+    if let Some(r) = &app.rpc {
+        log(&format!("rpc: {}", r.url()));
+    }
     for p in app.autorun_scripts() {
         log(&format!("autorun: {}", p.display()));
     }

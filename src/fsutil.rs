@@ -89,6 +89,31 @@ pub fn above_bar<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// Bytes free for an unprivileged user in the file system holding `path`.
+pub fn free_space(path: &std::path::Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "a NUL in the path"))?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid C string and `st` a valid statvfs to fill.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// `rel` (a `/`-separated path from a URL) under `base`, when each part is a plain name that is not
+/// hidden: no `..`, no absolute path, no `.name`.
+pub fn confined_web_path(base: &std::path::Path, rel: &str) -> Option<std::path::PathBuf> {
+    if rel
+        .split('/')
+        .any(|part| part.starts_with('.') || part.contains('\\'))
+    {
+        return None;
+    }
+    btorrent_proto::fs::confined_join(base, std::path::Path::new(rel))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

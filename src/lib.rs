@@ -40,9 +40,15 @@
 //!   running shell or daemon (its live figures, pause, resume, remove).
 //! - Front ends: [`shell`] (interactive, the default), [`daemon`] (headless), [`runner`]
 //!   (`btorrent run`), with [`app`] assembling what the shell and the daemon share.
+//! - [`actions`]: pause, resume, remove, move and add, as the shell's commands and the RPC do them.
+//! - [`rpc`]: the Transmission-compatible RPC and `/metrics` on `rpc_bind`.
 //! - [`logs`]: how log lines look on a terminal.
 //! - [`demo`]: the whole program on loopback in one process (`btorrent demo`).
 
+// serde_json's json! of session-get's fields nests deeper than the default allows.
+#![recursion_limit = "256"]
+
+pub mod actions;
 pub mod app;
 pub mod config;
 pub mod control;
@@ -52,6 +58,7 @@ pub mod events;
 pub mod fsutil;
 pub mod lan;
 pub mod logs;
+pub mod rpc;
 pub mod runner;
 pub mod script;
 pub mod services;
@@ -62,7 +69,7 @@ pub mod watch;
 // The layers below, under the names the app and its tests have always used.
 pub use btorrent_engine as engine;
 pub use btorrent_engine::announce;
-pub use btorrent_proto::{bencode, magnet, metainfo, multi_sha1, types, udp_tracker, wire};
+pub use btorrent_proto::{bencode, magnet, metainfo, multi_sha1, prometheus, types, udp_tracker, wire};
 pub use btorrent_tracker as tracker;
 
 pub use metainfo::Metainfo;

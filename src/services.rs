@@ -163,6 +163,11 @@ impl PeerSlot {
         }
     }
 
+    /// The torrents.toml this slot's session runs.
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
     /// The session if one is running. A session being started is waited for (and is absent only if
     /// its start fails): "starting" is never mistaken for "none".
     pub async fn get(&self) -> Option<Session> {

@@ -238,7 +238,7 @@ fn setup() -> tempfile::TempDir {
     let root = dir.path();
     std::fs::write(
         root.join("torrents.toml"),
-        "# my setup\n[settings]\ntracker_bind = \"127.0.0.1:0\"\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n",
+        "# my setup\n[settings]\ntracker_bind = \"127.0.0.1:0\"\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\nrpc_bind = \"127.0.0.1:0\"\n",
     )
     .unwrap();
     std::fs::create_dir_all(root.join("share/docs")).unwrap();
@@ -272,6 +272,7 @@ fn a_session_at_the_prompt() {
     let mut sh = Shell::start(dir.path(), &[]);
     sh.wait("the banner", |s| {
         s.text().contains("tracker: http://127.0.0.1:")
+            && s.text().contains("rpc: http://127.0.0.1:")
     });
     sh.wait_prompt("0 torrents");
 

@@ -12,6 +12,10 @@ impl Config {
     /// Settings are written only where they differ from what the document already implies, so a user's
     /// file keeps its shape; a file that did not exist gets a full, readable `[settings]` table.
     pub(super) fn sync_settings(&mut self) -> Result<()> {
+        // The RPC password is never written back as plain text.
+        if let Some(p) = &self.settings.rpc_password {
+            self.settings.rpc_password = Some(crate::rpc::password::stored_form(p));
+        }
         let implied = if self.existed {
             let shape: FileShape = toml::from_str(&self.doc.to_string())?;
             Some(shape.settings.unwrap_or_default())
@@ -55,6 +59,13 @@ impl Config {
         }
         if self.settings.tracker_bind.is_none() {
             table.remove("tracker_bind");
+        }
+        // A limit lifted (by the RPC's session-set) leaves the file.
+        if self.settings.upload_limit.is_none() {
+            table.remove("upload_limit");
+        }
+        if self.settings.download_limit.is_none() {
+            table.remove("download_limit");
         }
         if self.settings.tracker_url.is_none() {
             table.remove("tracker_url");

@@ -55,6 +55,23 @@ pub struct Settings {
     /// `host:port` of the nodes to join the DHT through; absent = the well-known public routers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dht_bootstrap: Option<Vec<String>>,
+    /// Address of the Transmission-compatible RPC server (`POST /transmission/rpc`, `/metrics`);
+    /// absent = none runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_bind: Option<String>,
+    /// With `rpc_password`: the RPC asks for HTTP basic authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_username: Option<String>,
+    /// Plain text as the user writes it, or the salted hash btorrent writes back in its place
+    /// (see [`crate::rpc::password`]); either is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_password: Option<String>,
+    /// Client addresses or CIDR blocks allowed to use the RPC; absent = loopback only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_whitelist: Option<Vec<String>>,
+    /// A Transmission web client's folder, served at `/transmission/web/` on `rpc_bind`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_web_dir: Option<PathBuf>,
 }
 
 /// The embedded tracker listens on every interface, so other machines of the LAN reach it.
@@ -151,6 +168,11 @@ impl Default for Settings {
             dht: true,
             dht_port: None,
             dht_bootstrap: None,
+            rpc_bind: None,
+            rpc_username: None,
+            rpc_password: None,
+            rpc_whitelist: None,
+            rpc_web_dir: None,
         }
     }
 }

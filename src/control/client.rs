@@ -222,6 +222,10 @@ impl LiveTorrents for OwnerOrLocal {
         })
     }
 
+    fn hand_to_owner(&self, h: crate::actions::Handoff) -> BoxFuture<'static, Result<bool>> {
+        self.owner_act_later(Request::Add(h), REMOVE_TIMEOUT)
+    }
+
     fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, Result<bool>> {
         if self.local.stats(&ih).is_some() {
             return self.local.move_to(ih, dir);

@@ -2,9 +2,11 @@
 //!
 //! Requests: `{"op":"list"}`, `{"op":"pause","info_hash":"<40 hex>"}`, `resume`, `remove` (same
 //! shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`, `check` (like `pause`) and
-//! `{"op":"dht"}`. Replies: `{"ok":true,...}` with `torrents` (for `list`), `found` (whether the
-//! torrent runs in the owner), for `check` the `check` report when found, for `dht` the `dht` figures
-//! when the owner runs a DHT node; or `{"ok":false,"error":"one line"}`.
+//! `{"op":"dht"}`,
+//! `{"op":"add","torrent":"/abs/x.torrent","data_dir":"/abs/dir","paused":false,"seeding":false}`.
+//! Replies: `{"ok":true,...}` with `torrents` (for `list`), `found` (whether the torrent runs in the
+//! owner), for `check` the `check` report when found, for `dht` the `dht` figures when the owner runs a
+//! DHT node; or `{"ok":false,"error":"one line"}`.
 
 use std::io::{self, BufRead};
 use std::path::PathBuf;
@@ -25,11 +27,24 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
     List {},
-    Pause { info_hash: String },
-    Resume { info_hash: String },
-    Remove { info_hash: String },
-    MoveTo { info_hash: String, dir: PathBuf },
-    Check { info_hash: String },
+    Pause {
+        info_hash: String,
+    },
+    Resume {
+        info_hash: String,
+    },
+    Remove {
+        info_hash: String,
+    },
+    MoveTo {
+        info_hash: String,
+        dir: PathBuf,
+    },
+    Check {
+        info_hash: String,
+    },
+    /// A one-shot `start` or `seed` hands its torrent over (see [`crate::actions::Handoff`]).
+    Add(crate::actions::Handoff),
     Dht {},
 }
 
@@ -137,6 +152,15 @@ mod tests {
             serde_json::from_str::<Request>(r#"{"op":"list"}"#).unwrap(),
             Request::List {}
         );
+        let add: Request =
+            serde_json::from_str(r#"{"op":"add","torrent":"/t/x.torrent","data_dir":"/d"}"#)
+                .unwrap();
+        let Request::Add(h) = &add else {
+            panic!("{add:?}")
+        };
+        assert_eq!((h.paused, h.seeding, h.peers.len()), (false, false, 0));
+        let again: Request = serde_json::from_str(&serde_json::to_string(&add).unwrap()).unwrap();
+        assert_eq!(again, add);
         for bad in [
             r#"{"op":"format_disk"}"#,
             r#"{"op":"pause"}"#,

@@ -213,6 +213,10 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
                 Err(r) => r,
             };
         }
+        Request::Add(h) if !h.torrent.is_absolute() || !h.data_dir.is_absolute() => Err(
+            Reply::error("add: torrent and data_dir must be absolute paths"),
+        ),
+        Request::Add(h) => Ok(live.add_managed(h).await),
         Request::MoveTo { info_hash, dir } => match hash(&info_hash) {
             Ok(_) if !dir.is_absolute() => Err(Reply::error("dir must be an absolute path")),
             Ok(ih) => Ok(live.move_to(ih, dir).await),

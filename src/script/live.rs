@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use futures::future::BoxFuture;
 
+use crate::actions::Handoff;
 use crate::engine::{CheckReport, DhtStats, TorrentState, TorrentStats};
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
@@ -72,6 +73,16 @@ pub trait LiveTorrents: Send + Sync {
     /// The DHT node of the peer session running here (`None`: no session, or no DHT).
     fn dht(&self) -> BoxFuture<'static, Option<DhtStats>> {
         Box::pin(async { None })
+    }
+    /// Registers and adds a torrent in this process's session: the owner's side of a hand-off.
+    /// Ok(false) when this view has no session to add to.
+    fn add_managed(&self, _h: Handoff) -> BoxFuture<'static, anyhow::Result<bool>> {
+        Box::pin(async { Ok(false) })
+    }
+    /// Hands a torrent to the shell or daemon that owns torrents.toml, to run it there; Ok(false)
+    /// when none runs (the caller then runs it itself).
+    fn hand_to_owner(&self, _h: Handoff) -> BoxFuture<'static, anyhow::Result<bool>> {
+        Box::pin(async { Ok(false) })
     }
 }
 
@@ -156,6 +167,14 @@ impl LiveTorrents for PeerSlot {
                 Some(h) => h.move_to(dir).await.map(|_| true),
                 None => Ok(false),
             }
+        })
+    }
+
+    fn add_managed(&self, h: Handoff) -> BoxFuture<'static, anyhow::Result<bool>> {
+        let slot = self.clone();
+        Box::pin(async move {
+            let session = slot.get_or_start().await?;
+            h.add_in(slot.config_path(), &session).await.map(|_| true)
         })
     }
 

@@ -110,6 +110,9 @@ fn banner(app: &App) -> String {
     if let Some(t) = &app.services.tracker {
         lines.push(format!("tracker: {}", t.announce_url()));
     }
+    if let Some(r) = &app.rpc {
+        lines.push(format!("rpc: {}", r.url()));
+    }
     let autorun = app.autorun_scripts();
     if !autorun.is_empty() {
         let names: Vec<String> = autorun

@@ -1,5 +1,5 @@
-//! Interoperability with real clients and tools (aria2, transmission, libtorrent, qBittorrent,
-//! opentracker, mktorrent): every test is `#[ignore]`d, naming the Debian package it needs; `.ci/run`
+//! Interoperability with real clients and tools (aria2, transmission with its remote and web client,
+//! libtorrent, qBittorrent, opentracker, mktorrent): every test is `#[ignore]`d, naming the Debian package it needs; `.ci/run`
 //! installs them and runs `cargo test -- --ignored`.
 #[path = "../support/mod.rs"]
 mod support;
@@ -8,5 +8,6 @@ mod dht_interop;
 mod engine_interop;
 mod magnet_interop;
 mod metainfo_interop;
+mod rpc_interop;
 mod tracker_interop;
 mod tracker_udp_interop;

@@ -31,6 +31,8 @@ mod metainfo_hostile;
 mod peer_command;
 mod pex;
 mod readme_examples;
+mod rpc;
+mod rpc_torrents;
 mod script_safety;
 mod tracker_backoff;
 mod tracker_client_double;

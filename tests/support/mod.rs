@@ -14,6 +14,7 @@
 //! - [`host`]: a script host in a folder of its own, collecting what scripts print;
 //! - [`logs`]: the warnings a test's thread logged, to count;
 //! - [`cli`]: running the `btorrent` binary in a folder of its own;
+//! - [`rpc`]: a `btorrent daemon` with its Transmission RPC, and a client for it;
 //! - [`build`]: hand-made (often malformed) bencode for hostile-input tests.
 //!
 //! The common parts (data, process, wait, engine) are re-exported at the top.
@@ -30,6 +31,7 @@ pub mod fake_peer;
 pub mod host;
 pub mod logs;
 pub mod process;
+pub mod rpc;
 pub mod tracker;
 pub mod wait;
 

@@ -14,7 +14,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
@@ -86,6 +86,8 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
     loop {
         let req = request(&t, event);
         let client = t.ctx.tracker.clone().with_retry(schedule.retry_policy());
+        t.note_tracker(&url, |s| s.last_start = Some(SystemTime::now()));
+        let served_asks = t.announce_asked.load(Ordering::Relaxed);
         let call = client.announce(&url, &req);
         tokio::pin!(call);
         let slow = tokio::time::sleep(SLOW_TRACKER);
@@ -118,7 +120,15 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
                 t.add_known(resp.peers.iter().copied(), super::known::Source::Tracker);
                 event = None;
                 t.announced.fetch_add(1, Ordering::Relaxed);
-                schedule.succeeded(&resp);
+                let next = schedule.succeeded(&resp);
+                t.note_tracker(&url, |s| {
+                    let now = SystemTime::now();
+                    (s.last_done, s.next, s.last_ok) = (Some(now), Some(now + next), true);
+                    s.last_result = "Success".into();
+                    (s.last_peers, s.seeders, s.leechers) =
+                        (resp.peers.len(), resp.complete, resp.incomplete);
+                    s.answered += 1;
+                });
             }
             Err(e) => {
                 // Once per failure streak; the retries are quiet until the tracker answers again.
@@ -130,7 +140,12 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
                         "announce failed: {e} (retrying with back-off; said again when it answers)"
                     );
                 }
-                schedule.failed(&e);
+                let next = schedule.failed(&e);
+                t.note_tracker(&url, |s| {
+                    let now = SystemTime::now();
+                    (s.last_done, s.next, s.last_ok) = (Some(now), Some(now + next), false);
+                    s.last_result = btorrent_proto::text::shown(e.to_string().as_bytes(), 300);
+                });
             }
         }
         // Wait for the next regular announce, or for a reason to announce sooner that the schedule
@@ -154,7 +169,8 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
             }
             let now = Instant::now();
             let report = event == Some(AnnounceEvent::Completed) && !schedule.is_failing();
-            let early = event.is_none() && short_of_peers(&t);
+            let asked = t.announce_asked.load(Ordering::Relaxed) != served_asks;
+            let early = event.is_none() && (asked || short_of_peers(&t));
             if report || schedule.should_announce_at(now, early) {
                 break;
             }

@@ -221,6 +221,25 @@ pub struct TorrentStats {
     pub pieces_withdrawn: u64,
 }
 
+/// What one tracker of a torrent last answered, as the torrent's announce task saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackerStatus {
+    /// When the last announce was sent, and when its answer (or failure) came.
+    pub last_start: Option<std::time::SystemTime>,
+    pub last_done: Option<std::time::SystemTime>,
+    /// Whether that answer was a success, and what it said: `Success` or the error.
+    pub last_ok: bool,
+    pub last_result: String,
+    /// Peers in the last successful answer, and the swarm's counts when it gave them.
+    pub last_peers: usize,
+    pub seeders: Option<u64>,
+    pub leechers: Option<u64>,
+    /// When the next announce is due.
+    pub next: Option<std::time::SystemTime>,
+    /// Successful announces to it in this run.
+    pub answered: u64,
+}
+
 /// One connected peer of a torrent.
 #[derive(Debug, Clone)]
 pub struct PeerInfo {

@@ -60,36 +60,58 @@ mod tests {
 }
 
 /// A token bucket shared by every connection of a session: callers reserve bytes and wait the delay
-/// it returns. Bursts are limited to a tenth of a second of traffic (at least 64 KiB).
+/// it returns. Bursts are limited to a tenth of a second of traffic (at least 64 KiB). The rate can
+/// be changed while it is in use; 0 means unlimited (no wait).
 #[derive(Debug)]
 pub struct Limiter {
-    rate: f64,
-    burst: f64,
-    state: parking_lot::Mutex<(f64, Instant)>,
+    /// (bytes per second, 0 = unlimited; tokens; last refill).
+    state: parking_lot::Mutex<(u64, f64, Instant)>,
+}
+
+fn burst_of(rate: u64) -> f64 {
+    (rate as f64 / 10.0).max(64.0 * 1024.0)
 }
 
 impl Limiter {
     pub fn new(bytes_per_sec: u64) -> Self {
-        let rate = bytes_per_sec.max(1) as f64;
-        let burst = (rate / 10.0).max(64.0 * 1024.0);
         Limiter {
-            rate,
-            burst,
-            state: parking_lot::Mutex::new((burst, Instant::now())),
+            state: parking_lot::Mutex::new((
+                bytes_per_sec,
+                burst_of(bytes_per_sec),
+                Instant::now(),
+            )),
         }
+    }
+
+    /// The rate in bytes per second; `None` when unlimited.
+    pub fn rate(&self) -> Option<u64> {
+        let r = self.state.lock().0;
+        (r > 0).then_some(r)
+    }
+
+    /// Changes the rate (`None` or 0: unlimited) from now on.
+    pub fn set_rate(&self, bytes_per_sec: Option<u64>) {
+        let mut s = self.state.lock();
+        s.0 = bytes_per_sec.unwrap_or(0);
+        s.1 = s.1.min(burst_of(s.0));
+        s.2 = Instant::now();
     }
 
     /// Takes `n` bytes from the bucket; returns how long to wait before sending them.
     pub fn reserve(&self, n: u64) -> Duration {
         let mut s = self.state.lock();
+        if s.0 == 0 {
+            return Duration::ZERO;
+        }
+        let rate = s.0 as f64;
         let now = Instant::now();
-        let refill = now.saturating_duration_since(s.1).as_secs_f64() * self.rate;
-        s.0 = (s.0 + refill).min(self.burst) - n as f64;
-        s.1 = now;
-        if s.0 >= 0.0 {
+        let refill = now.saturating_duration_since(s.2).as_secs_f64() * rate;
+        s.1 = (s.1 + refill).min(burst_of(s.0)) - n as f64;
+        s.2 = now;
+        if s.1 >= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(-s.0 / self.rate)
+            Duration::from_secs_f64(-s.1 / rate)
         }
     }
 }
@@ -107,5 +129,17 @@ mod limiter_tests {
             d > Duration::from_millis(400) && d < Duration::from_millis(600),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn the_rate_changes_while_in_use_and_zero_is_unlimited() {
+        let l = Limiter::new(0);
+        assert_eq!(l.rate(), None);
+        assert_eq!(l.reserve(100 << 20), Duration::ZERO);
+        l.set_rate(Some(1 << 20));
+        assert_eq!(l.rate(), Some(1 << 20));
+        assert!(l.reserve(2 << 20) > Duration::from_millis(1500));
+        l.set_rate(None);
+        assert_eq!(l.reserve(100 << 20), Duration::ZERO);
     }
 }

@@ -78,8 +78,9 @@ impl Session {
             listen_addr,
             events: broadcast::channel(EVENT_CAPACITY).0,
             shutdown: CancellationToken::new(),
-            upload_limit: cfg.upload_limit.map(super::rate::Limiter::new),
-            download_limit: cfg.download_limit.map(super::rate::Limiter::new),
+            // Always there, so the limits can be set while the session runs (0 = unlimited).
+            upload_limit: Some(super::rate::Limiter::new(cfg.upload_limit.unwrap_or(0))),
+            download_limit: Some(super::rate::Limiter::new(cfg.download_limit.unwrap_or(0))),
             // Announces leave from the address we listen on, when it is a specific one.
             tracker: if listen_addr.ip().is_unspecified() {
                 crate::announce::TrackerClient::new()
@@ -125,6 +126,25 @@ impl Session {
         match &self.0.ctx.dht {
             Some(d) => Some(d.stats().await),
             None => None,
+        }
+    }
+
+    /// The session's (upload, download) limits in bytes per second; `None` = unlimited.
+    pub fn limits(&self) -> (Option<u64>, Option<u64>) {
+        let get = |l: &Option<super::rate::Limiter>| l.as_ref().and_then(|l| l.rate());
+        (
+            get(&self.0.ctx.upload_limit),
+            get(&self.0.ctx.download_limit),
+        )
+    }
+
+    /// Changes the session's limits (`None` = unlimited) while it runs.
+    pub fn set_limits(&self, upload: Option<u64>, download: Option<u64>) {
+        if let Some(l) = &self.0.ctx.upload_limit {
+            l.set_rate(upload);
+        }
+        if let Some(l) = &self.0.ctx.download_limit {
+            l.set_rate(download);
         }
     }
 

@@ -78,6 +78,11 @@ pub(crate) struct Torrent {
     pub uploaded: AtomicU64,
     pub rates: Mutex<(Rate, Rate)>,
     pub trackers: Vec<String>,
+    /// Each tracker's last answer, by URL (read by front ends; written by the announce tasks).
+    pub tracker_status: Mutex<HashMap<String, super::TrackerStatus>>,
+    /// Counts the announces front ends asked for (each tracker's task announces when it has not
+    /// served the latest, as soon as the tracker's `min interval` allows).
+    pub announce_asked: AtomicU64,
     /// Successful announces so far (a `stopped` is only sent after one).
     pub announced: AtomicU64,
     /// Verified pieces go to the torrent's disk writer thread through this.
@@ -97,6 +102,15 @@ pub(crate) struct Torrent {
 }
 
 impl Torrent {
+    /// Records a step of the announce to `url` in its [`super::TrackerStatus`].
+    pub fn note_tracker(&self, url: &str, f: impl FnOnce(&mut super::TrackerStatus)) {
+        f(self
+            .tracker_status
+            .lock()
+            .entry(url.to_string())
+            .or_default());
+    }
+
     pub fn info_hash(&self) -> InfoHash {
         self.meta.info_hash
     }
@@ -284,6 +298,8 @@ impl TorrentHandle {
             uploaded: AtomicU64::new(0),
             rates: Mutex::new((Rate::new(window), Rate::new(window))),
             trackers,
+            tracker_status: Mutex::new(HashMap::new()),
+            announce_asked: Default::default(),
             announced: AtomicU64::new(0),
             writer: Mutex::new(super::verify::writer_thread(&meta.info.name)),
             hashq: Default::default(),
@@ -311,6 +327,32 @@ impl TorrentHandle {
 
     pub fn stats(&self) -> TorrentStats {
         self.0.stats()
+    }
+
+    /// Which pieces are verified on disk, one flag per piece.
+    pub fn have(&self) -> btorrent_proto::wire::Bitfield {
+        self.0.core.lock().picker.have().clone()
+    }
+
+    /// The trackers this torrent announces to.
+    pub fn trackers(&self) -> &[String] {
+        &self.0.trackers
+    }
+
+    /// Asks every tracker for peers now, or as soon as its `min interval` allows (a paused torrent
+    /// announces when it resumes, as always).
+    pub fn reannounce(&self) {
+        self.0.announce_asked.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Each of its trackers (in [`TorrentHandle::trackers`]' order) with what it last answered.
+    pub fn tracker_status(&self) -> Vec<(String, super::TrackerStatus)> {
+        let st = self.0.tracker_status.lock();
+        self.0
+            .trackers
+            .iter()
+            .map(|u| (u.clone(), st.get(u).cloned().unwrap_or_default()))
+            .collect()
     }
 
     /// The peers connected now.

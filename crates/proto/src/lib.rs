@@ -13,6 +13,8 @@
 //! - [`types`]: info-hashes and peer ids.
 //! - [`fs`]: atomic file replacement and paths confined to a folder, for every layer above.
 //! - [`text`]: text from the network made fit to show (no control characters, bounded length).
+//! - [`prometheus`]: metrics written in the Prometheus text format, for the app's and the tracker's
+//!   `/metrics`.
 //!
 //! The layers above: `btorrent-engine` (peers, torrents, the tracker client) and `btorrent-tracker`
 //! (the tracker server) depend on this crate; it depends on neither.
@@ -23,6 +25,7 @@ pub mod listing;
 pub mod magnet;
 pub mod metainfo;
 pub mod multi_sha1;
+pub mod prometheus;
 pub mod text;
 pub mod tracker;
 pub mod types;

@@ -242,6 +242,7 @@ impl Tracker {
             .route("/scrape", get(scrape_route))
             .route("/get_peers", get(get_peers_route))
             .route("/stats", get(stats_route))
+            .route("/metrics", get(metrics_route))
             .route("/", get(status_route))
             .fallback(|| async { reply::not_found() })
             .with_state(self)
@@ -299,6 +300,15 @@ async fn get_peers_route(State(t): State<Tracker>, req: Request) -> Response<Bod
 
 async fn stats_route(State(t): State<Tracker>) -> Response<Body> {
     status::stats_json(&t)
+}
+
+async fn metrics_route(State(t): State<Tracker>) -> Response<Body> {
+    let mut w = btorrent_proto::prometheus::Writer::new();
+    t.stats().write_metrics(&mut w);
+    Response::builder()
+        .header("content-type", btorrent_proto::prometheus::CONTENT_TYPE)
+        .body(Body::from(w.finish()))
+        .expect("a valid response")
 }
 
 async fn status_route(State(t): State<Tracker>) -> Response<Body> {

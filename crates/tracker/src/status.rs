@@ -50,6 +50,65 @@ pub struct TrackerStats {
     pub interval_secs: u64,
 }
 
+impl TrackerStats {
+    /// The counters as Prometheus metrics (`btorrent_tracker_*`), for the tracker's `/metrics` and
+    /// the RPC server's when the tracker is embedded.
+    pub fn write_metrics(&self, w: &mut btorrent_proto::prometheus::Writer) {
+        use btorrent_proto::prometheus::Kind::{Counter, Gauge};
+        w.single(
+            "btorrent_tracker_announces_total",
+            Counter,
+            "Announces answered.",
+            self.announces as f64,
+        );
+        w.single(
+            "btorrent_tracker_scrapes_total",
+            Counter,
+            "Torrents scraped.",
+            self.scrapes as f64,
+        );
+        w.single(
+            "btorrent_tracker_failures_total",
+            Counter,
+            "Requests answered with a failure reason.",
+            self.failures as f64,
+        );
+        w.single(
+            "btorrent_tracker_swarms",
+            Gauge,
+            "Torrents with at least one peer.",
+            self.swarms as f64,
+        );
+        w.family(
+            "btorrent_tracker_peers",
+            Gauge,
+            "Peers in the swarms, by role.",
+            &[
+                (&[("role", "seeder")], self.seeders as f64),
+                (&[("role", "leecher")], self.leechers as f64),
+            ],
+        );
+        w.single(
+            "btorrent_tracker_completed",
+            Gauge,
+            "Completed events counted in the current swarms.",
+            self.completed as f64,
+        );
+        w.single(
+            "btorrent_tracker_connections",
+            Gauge,
+            "HTTP connections open now.",
+            self.connections as f64,
+        );
+        w.single(
+            "btorrent_tracker_uptime_seconds",
+            Gauge,
+            "Seconds since the tracker started.",
+            self.uptime_secs as f64,
+        );
+    }
+}
+
 pub(crate) fn collect(t: &Tracker) -> TrackerStats {
     use std::sync::atomic::Ordering::Relaxed;
     let mut s = TrackerStats {

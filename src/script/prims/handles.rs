@@ -16,15 +16,14 @@
 //! torrents.toml. `check()` hashes the data again, ignoring resume data, and reports (see [`check`]).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, Map};
 
 use super::fail;
 use super::registry::lookup;
-use crate::config::{Config, ManagedTorrent, Origin};
-use crate::engine::storage::Storage;
+use crate::config::{Config, ManagedTorrent};
 use crate::metainfo::Metainfo;
 use crate::script::host::{HostContext, Opts};
 use crate::script::limits;
@@ -180,35 +179,18 @@ fn update_entry(
     func: &str,
     f: impl FnOnce(&mut ManagedTorrent) -> anyhow::Result<()>,
 ) -> Result<(), Box<EvalAltResult>> {
-    Config::update(&ctx.config_path, |cfg| {
-        let e = cfg
-            .find_mut(&h.info_hash)
-            .ok_or_else(|| anyhow::anyhow!("{} is not a managed torrent any more", h.name))?;
-        f(e)
-    })
-    .or_else(|e| fail(func, format!("{e:#}")))
+    crate::actions::update_entry(&ctx.config_path, &h.info_hash, &h.name, f)
+        .or_else(|e| fail(func, format!("{e:#}")))
 }
 
 fn pause(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
-    ctx.live.pause(&h.info_hash);
-    update_entry(ctx, h, "pause", |e| {
-        e.state = "paused".into();
-        Ok(())
-    })
+    crate::actions::pause(&ctx.config_path, ctx.live.as_ref(), &h.info_hash, &h.name)
+        .or_else(|e| fail("pause", format!("{e:#}")))
 }
 
 fn resume(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
-    let live = ctx.live.resume(&h.info_hash);
-    let now = ctx.live.stats(&h.info_hash);
-    update_entry(ctx, h, "resume", |e| {
-        e.state = match (live, now) {
-            (true, Some(s)) if s.progress >= 1.0 => "seeding".into(),
-            (true, Some(_)) => "downloading".into(),
-            _ if e.origin == Origin::Added => "downloading".into(),
-            _ => "seeding".into(),
-        };
-        Ok(())
-    })
+    crate::actions::resume(&ctx.config_path, ctx.live.as_ref(), &h.info_hash, &h.name)
+        .or_else(|e| fail("resume", format!("{e:#}")))
 }
 
 fn remove(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
@@ -216,7 +198,7 @@ fn remove(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
 }
 
 /// `t.remove(#{ delete_data: true })`: removes the torrent, then deletes its files (see
-/// [`Storage::delete_files`]) and its resume data; returns `files`, `bytes` and `data` (the folder).
+/// [`crate::actions::remove`]) and its resume data; returns `files`, `bytes` and `data` (the folder).
 fn remove_opts(ctx: &HostContext, h: &Handle, opts: &Map) -> Result<Map, Box<EvalAltResult>> {
     let o = Opts {
         func: "remove",
@@ -231,80 +213,33 @@ fn remove_with(
     h: &Handle,
     delete_data: bool,
 ) -> Result<Map, Box<EvalAltResult>> {
-    // What to delete is known before anything stops: a torrent whose .torrent cannot be read is not
-    // removed half-way.
-    let doomed = if delete_data {
-        let v = view(ctx, h);
-        let (Some(file), Some(dir), Some(cfg)) = (v.file(), v.save_path(), v.cfg) else {
-            return fail(
-                "remove",
-                format!(
-                    "cannot delete the data of {}: its .torrent is not known",
-                    h.name
-                ),
-            );
-        };
-        let meta = Metainfo::load(&file).or_else(|e| fail("remove", e))?;
-        let resume =
-            crate::engine::resume::file_in(&crate::services::resume_dir(&cfg), &h.info_hash);
-        Some((Storage::new(meta.info.clone(), dir), resume))
-    } else {
-        None
-    };
-    ctx.block_on(ctx.live.remove(h.info_hash))?
+    let gone = ctx
+        .block_on(crate::actions::remove(
+            &ctx.config_path,
+            ctx.live.as_ref(),
+            h.info_hash,
+            &h.name,
+            delete_data,
+        ))?
         .or_else(|e| fail("remove", format!("{e:#}")))?;
     let mut out = Map::new();
-    if let Some((storage, resume)) = doomed {
-        let dir = storage.data_dir();
-        let (files, bytes) = storage.delete_files().or_else(|e| {
-            fail(
-                "remove",
-                format!(
-                    "cannot delete the data of {} in {}: {e}",
-                    h.name,
-                    dir.display()
-                ),
-            )
-        })?;
-        let _ = std::fs::remove_file(resume);
-        out.insert("files".into(), (files as i64).into());
-        out.insert("bytes".into(), (bytes as i64).into());
-        out.insert("data".into(), path_value(Some(dir)));
+    if let Some(d) = gone {
+        out.insert("files".into(), (d.files as i64).into());
+        out.insert("bytes".into(), (d.bytes as i64).into());
+        out.insert("data".into(), path_value(Some(d.data)));
     }
-    Config::update(&ctx.config_path, |cfg| {
-        cfg.remove(&h.info_hash);
-        Ok(())
-    })
-    .or_else(|e| fail("remove", format!("{e:#}")))?;
     Ok(out)
 }
 
 fn move_to(ctx: &HostContext, h: &Handle, dir: &str) -> Result<(), Box<EvalAltResult>> {
-    let dir = std::path::absolute(dir).unwrap_or_else(|_| PathBuf::from(dir));
-    std::fs::create_dir_all(&dir)
-        .or_else(|e| fail("move_to", format!("cannot create {}: {e}", dir.display())))?;
-    let moved = ctx
-        .block_on(ctx.live.move_to(h.info_hash, dir.clone()))?
-        .or_else(|e| fail("move_to", format!("{e:#}")))?;
-    if !moved {
-        // Not running here: move the files the torrent lists, nothing else.
-        let cfg = ctx.config()?;
-        let Some(e) = cfg.find(&h.info_hash) else {
-            return fail("move_to", format!("{} is not a managed torrent", h.name));
-        };
-        let meta = Metainfo::load(&cfg.resolve(&e.file)).or_else(|err| fail("move_to", err))?;
-        let storage = Storage::new(meta.info.clone(), cfg.resolve(&e.data));
-        storage.move_to(&dir).or_else(|err| {
-            fail(
-                "move_to",
-                format!("cannot move {} to {}: {err}", h.name, dir.display()),
-            )
-        })?;
-    }
-    update_entry(ctx, h, "move_to", |e| {
-        e.data = dir;
-        Ok(())
-    })
+    ctx.block_on(crate::actions::move_to(
+        &ctx.config_path,
+        ctx.live.as_ref(),
+        h.info_hash,
+        &h.name,
+        Path::new(dir),
+    ))?
+    .or_else(|e| fail("move_to", format!("{e:#}")))
 }
 
 /// `t.check()`: hashes every piece of the data again, ignoring resume data. A running torrent (here

@@ -4,7 +4,7 @@
 //! - `text`: `table`, `human_bytes`, `parse_size`, `to_json`, `commands`;
 //! - `tracker`: `peers`, `announce`, `scrape` (the tracker client);
 //! - `transfer`: `start`, `seed`, `bitfield`, `download_piece` and the `Job` type they return (the
-//!   peer session);
+//!   peer session); `runner`: where a job's torrent runs (here, or in the owner of torrents.toml);
 //! - `events`: `on`, `off`, `events` (handlers the dispatcher calls);
 //! - `timers`: `every`, `after`, `sleep`;
 //! - `handles`: `torrent(name_or_hash)` and the `TorrentHandle` type (live getters, actions, `meta`);
@@ -19,6 +19,7 @@ mod events;
 mod front;
 mod handles;
 mod registry;
+mod runner;
 mod text;
 mod timers;
 mod torrent_file;

@@ -75,6 +75,28 @@ fn settings_map(cfg: &Config) -> Map {
             .collect::<rhai::Array>()
             .into(),
     );
+    // The RPC's address and whitelist (its password is not shown to scripts).
+    m.insert(
+        "rpc_bind".into(),
+        s.rpc_bind.clone().map_or(Dynamic::UNIT, Dynamic::from),
+    );
+    m.insert(
+        "rpc_username".into(),
+        s.rpc_username.clone().map_or(Dynamic::UNIT, Dynamic::from),
+    );
+    let whitelist: rhai::Array = crate::rpc::guard::whitelist(s.rpc_whitelist.as_deref())
+        .map(|_| match &s.rpc_whitelist {
+            Some(l) => l.iter().map(|x| Dynamic::from(x.clone())).collect(),
+            None => vec!["127.0.0.0/8".into(), "::1".into()],
+        })
+        .unwrap_or_default();
+    m.insert("rpc_whitelist".into(), whitelist.into());
+    m.insert(
+        "rpc_web_dir".into(),
+        s.rpc_web_dir
+            .as_ref()
+            .map_or(Dynamic::UNIT, |d| dir(cfg.resolve(d))),
+    );
     m.insert(
         "script_max_operations".into(),
         (s.script_max_operations as i64).into(),

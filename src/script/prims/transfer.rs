@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use rhai::{Array, Blob, Dynamic, Engine, EvalAltResult, Map};
 
 use super::fail;
-use crate::config::{Config, ManagedTorrent, Origin};
-use crate::engine::{probe, AddOptions, TorrentHandle, TorrentState, TorrentStats};
+use super::runner::{Owned, Runner};
+use crate::engine::{probe, TorrentState, TorrentStats};
 use crate::fsutil::human_bytes;
 use crate::metainfo::Metainfo;
 use crate::script::host::{cancelled_error, HostContext, Opts};
@@ -26,7 +26,7 @@ use crate::types::PeerId;
 /// A torrent running in this process's peer session.
 #[derive(Clone)]
 pub struct Job {
-    pub handle: TorrentHandle,
+    pub run: Runner,
     ctx: Arc<HostContext>,
 }
 
@@ -82,7 +82,7 @@ pub(crate) fn live_map(ih: &str, s: &LiveStats) -> Map {
 }
 
 /// A job's state: the engine's, or `removed` once its torrent left the session.
-fn job_state(h: &TorrentHandle) -> String {
+fn job_state(h: &Runner) -> String {
     if h.is_removed() {
         "removed".into()
     } else {
@@ -99,22 +99,22 @@ fn state_name(s: &TorrentState) -> String {
 
 impl Job {
     fn stats(&self) -> TorrentStats {
-        self.handle.stats()
+        self.run.stats()
     }
 
     fn stats_map(&self) -> Map {
         let mut m = stats_map(
-            self.handle.name(),
-            &self.handle.info_hash().to_hex(),
+            self.run.name(),
+            &self.run.info_hash().to_hex(),
             &self.stats(),
         );
-        m.insert("state".into(), job_state(&self.handle).into());
+        m.insert("state".into(), job_state(&self.run).into());
         m
     }
 
     /// Waits until every piece is verified on disk; `timeout` bounds the wait (returns false then).
     fn wait(&self, timeout: Option<Duration>) -> Result<bool, Box<EvalAltResult>> {
-        let fut = self.handle.wait_complete();
+        let fut = self.run.wait_complete();
         let r = match timeout {
             // The timer is made inside the runtime (a tokio timer cannot be created outside one).
             Some(t) => match self
@@ -127,7 +127,7 @@ impl Job {
             None => self.ctx.block_on(fut)?,
         };
         r.map(|_| true)
-            .or_else(|e| fail("wait", format!("{}: {e:#}", self.handle.name())))
+            .or_else(|e| fail("wait", format!("{}: {e:#}", self.run.name())))
     }
 
     /// Shows progress until the download completes (then, with `keep_seeding`, seeding figures until
@@ -152,7 +152,7 @@ impl Job {
                 60,
                 25,
             ));
-            let name = self.handle.name();
+            let name = self.run.name();
             b.set_prefix(match name.char_indices().nth(19) {
                 Some((i, _)) if name.chars().count() > 20 => format!("{}…", &name[..i]),
                 _ => name.to_string(),
@@ -165,14 +165,14 @@ impl Job {
         let outcome = loop {
             let s = self.stats();
             if let TorrentState::Error(e) = &s.state {
-                break Err(format!("{}: {e}", self.handle.name()));
+                break Err(format!("{}: {e}", self.run.name()));
             }
-            if self.handle.is_removed() {
+            if self.run.is_removed() {
                 // Removed (or cancelled) meanwhile: nothing more to follow.
                 if completed_at.is_none() && !is_complete(&s) {
                     break Err(format!(
                         "{} was removed before it completed",
-                        self.handle.name()
+                        self.run.name()
                     ));
                 }
                 break Ok(s);
@@ -186,7 +186,7 @@ impl Job {
                     break Err(format!(
                         "{}: nothing new verified for {} s ({} peers, {:.1}% done); \
                          what is verified stays for the next start",
-                        self.handle.name(),
+                        self.run.name(),
                         limit.as_secs_f64(),
                         s.peers,
                         progress_of(&s) * 100.0
@@ -208,7 +208,7 @@ impl Job {
                 None if last_line.elapsed() >= Duration::from_secs(10) => {
                     self.ctx.print(&format!(
                         "{} {:.1}% {msg}",
-                        self.handle.name(),
+                        self.run.name(),
                         progress_of(&s) * 100.0
                     ));
                     last_line = Instant::now();
@@ -296,36 +296,7 @@ fn parse_peer(func: &str, peer: &str) -> Result<SocketAddr, Box<EvalAltResult>> 
 }
 
 fn load_meta(func: &str, torrent: &str) -> Result<Metainfo, Box<EvalAltResult>> {
-    Metainfo::load(Path::new(torrent)).or_else(|e| match e {
-        crate::metainfo::MetainfoError::Io { .. } => fail(func, e),
-        _ => fail(func, format!("{torrent}: {e}")),
-    })
-}
-
-/// Keeps the .torrent with the managed ones: a copy in `torrents_dir` unless it is already there.
-fn keep_torrent_file(cfg: &Config, src: &Path, meta: &Metainfo) -> PathBuf {
-    let dir = cfg.torrents_dir();
-    let dest = dir.join(format!("{}.torrent", meta.info.name));
-    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    };
-    if same(src, &dest) {
-        return dest;
-    }
-    match Metainfo::load(&dest) {
-        Ok(existing) if existing.info_hash == meta.info_hash => dest,
-        Ok(_) => src.to_path_buf(),
-        Err(_) => {
-            let copied = std::fs::create_dir_all(&dir)
-                .and_then(|_| crate::fsutil::write_atomic(&dest, meta.as_bytes()));
-            if copied.is_ok() {
-                dest
-            } else {
-                src.to_path_buf()
-            }
-        }
-    }
+    crate::actions::load_path(Path::new(torrent)).or_else(|e| fail(func, format!("{e:#}")))
 }
 
 /// The folder a torrent's data goes in must be a folder (a download makes it when missing); a seed's
@@ -411,7 +382,7 @@ fn add(
         // Already running: no need to fetch its metadata again.
         if let Some(h) = ctx.session()?.get(&m.info_hash) {
             return Ok(Job {
-                handle: h,
+                run: Runner::Here(h),
                 ctx: ctx.clone(),
             });
         }
@@ -426,61 +397,62 @@ fn add(
     };
     let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
     check_data_dir(func, &meta, &data_dir, seeding)?;
+    let here = ctx
+        .peer
+        .current()
+        .is_some_and(|s| s.get(&meta.info_hash).is_some());
+    if register && !here {
+        // A shell or daemon owning torrents.toml runs it: one process per torrent.
+        let handoff = crate::actions::Handoff {
+            torrent: std::path::absolute(&source_file).unwrap_or_else(|_| source_file.clone()),
+            data_dir: data_dir.clone(),
+            paused,
+            seeding,
+            peers: peers.clone(),
+            trackers: trackers.clone(),
+        };
+        let handed = ctx
+            .block_on(ctx.live.hand_to_owner(handoff))?
+            .or_else(|e| fail(func, format!("{e:#}")))?;
+        if handed {
+            let owned = Owned::new(meta.info_hash, meta.info.name.clone(), ctx.live.clone());
+            return Ok(Job {
+                run: Runner::Owner(Arc::new(owned)),
+                ctx: ctx.clone(),
+            });
+        }
+    }
     let session = ctx.session()?;
     if let Some(h) = session.get(&meta.info_hash) {
         return Ok(Job {
-            handle: h,
+            run: Runner::Here(h),
             ctx: ctx.clone(),
         });
     }
-    if register {
-        let file = keep_torrent_file(&cfg, &source_file, &meta);
-        let state = if paused {
-            "paused"
-        } else if seeding {
-            "seeding"
-        } else {
-            "downloading"
-        };
-        Config::update(&ctx.config_path, |cfg| {
-            let origin = cfg
-                .find(&meta.info_hash)
-                .map_or(Origin::Added, |t| t.origin);
-            cfg.upsert(ManagedTorrent {
-                name: meta.info.name.clone(),
-                info_hash: meta.info_hash.to_hex(),
-                file,
-                data: data_dir.clone(),
-                state: state.into(),
-                added: String::new(),
-                origin,
-                meta: Default::default(),
-                watch: None,
-            });
-            Ok(())
-        })
-        .or_else(|e| fail(func, format!("{e:#}")))?;
-    }
-    let add_opts = AddOptions {
+    let adding = crate::actions::Adding {
+        meta,
+        src: Some(&source_file),
         data_dir,
         paused,
+        seeding,
+        register,
         peers,
         trackers,
     };
     let handle = ctx
-        .block_on(session.add(meta, add_opts))?
+        .block_on(crate::actions::add(&ctx.config_path, &session, adding))?
         .or_else(|e| fail(func, format!("{e:#}")))?;
     Ok(Job {
-        handle,
+        run: Runner::Here(handle),
         ctx: ctx.clone(),
     })
 }
 
 fn register_type(engine: &mut Engine) {
     engine.register_type_with_name::<Job>("Job");
-    engine.register_get("name", |t: &mut Job| t.handle.name().to_string());
-    engine.register_get("info_hash", |t: &mut Job| t.handle.info_hash().to_hex());
-    engine.register_get("state", |t: &mut Job| job_state(&t.handle));
+    engine.register_get("name", |t: &mut Job| t.run.name().to_string());
+    engine.register_get("info_hash", |t: &mut Job| t.run.info_hash().to_hex());
+    engine.register_get("state", |t: &mut Job| job_state(&t.run));
     engine.register_get("progress", |t: &mut Job| progress_of(&t.stats()));
     engine.register_get("size", |t: &mut Job| t.stats().bytes_total as i64);
     engine.register_get("down_rate", |t: &mut Job| t.stats().down_rate as i64);
@@ -493,7 +465,7 @@ fn register_type(engine: &mut Engine) {
     });
     engine.register_get("stats", |t: &mut Job| t.stats_map());
     engine.register_fn("to_string", |t: &mut Job| {
-        format!("Job({} {})", t.handle.name(), t.handle.info_hash())
+        format!("Job({} {})", t.run.name(), t.run.info_hash())
     });
     engine.register_fn("wait", |t: &mut Job| t.wait(None));
     engine.register_fn("wait", |t: &mut Job, secs: Dynamic| {
@@ -511,7 +483,13 @@ fn register_type(engine: &mut Engine) {
         },
     );
     engine.register_fn("cancel", |t: &mut Job| -> Result<(), Box<EvalAltResult>> {
-        let ih = t.handle.info_hash();
+        let ih = t.run.info_hash();
+        if let Runner::Owner(_) = &t.run {
+            // The owner stops it (and records its state).
+            t.ctx
+                .block_on(t.ctx.live.remove(ih))?
+                .or_else(|e| fail("cancel", format!("{e:#}")))?;
+        }
         // Cancelling a job already cancelled (or removed otherwise) changes nothing.
         let running = t.ctx.block_on(t.ctx.peer.get())?;
         if let Some(session) = running.filter(|s| s.get(&ih).is_some()) {

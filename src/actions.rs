@@ -1,0 +1,324 @@
+//! What is done to a managed torrent, whoever asks: the shell's commands (through the script
+//! primitives, `script::prims`) and the RPC ([`crate::rpc`]) call these same functions, so
+//! the running session and torrents.toml change together and the same way.
+//!
+//! - [`pause`], [`resume`]: the running torrent, and its `state` in torrents.toml;
+//! - [`remove`]: stops it, optionally deletes its own files, and drops its entry;
+//! - [`move_to`]: moves its data (running or not) and records the new folder;
+//! - [`add`]: registers a torrent in torrents.toml (its .torrent kept in `torrents_dir`) and adds it
+//!   to the session.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+
+use crate::config::{Config, ManagedTorrent, Origin};
+use crate::engine::storage::Storage;
+use crate::engine::{AddOptions, Session, TorrentHandle};
+use crate::metainfo::Metainfo;
+use crate::script::live::LiveTorrents;
+use crate::types::InfoHash;
+
+/// Changes the torrents.toml entry of `ih` under the file lock.
+pub fn update_entry(
+    config_path: &Path,
+    ih: &InfoHash,
+    name: &str,
+    f: impl FnOnce(&mut ManagedTorrent) -> Result<()>,
+) -> Result<()> {
+    Config::update(config_path, |cfg| {
+        let e = cfg
+            .find_mut(ih)
+            .ok_or_else(|| anyhow!("{name} is not a managed torrent any more"))?;
+        f(e)
+    })
+}
+
+/// Stops the torrent's transfers (if it runs here) and records `paused`.
+pub fn pause(config_path: &Path, live: &dyn LiveTorrents, ih: &InfoHash, name: &str) -> Result<()> {
+    live.pause(ih);
+    update_entry(config_path, ih, name, |e| {
+        e.state = "paused".into();
+        Ok(())
+    })
+}
+
+/// Resumes the torrent (if it runs here) and records `seeding` or `downloading`.
+pub fn resume(
+    config_path: &Path,
+    live: &dyn LiveTorrents,
+    ih: &InfoHash,
+    name: &str,
+) -> Result<()> {
+    let running = live.resume(ih);
+    let now = live.stats(ih);
+    update_entry(config_path, ih, name, |e| {
+        e.state = match (running, now) {
+            (true, Some(s)) if s.progress >= 1.0 => "seeding".into(),
+            (true, Some(_)) => "downloading".into(),
+            _ if e.origin == Origin::Added => "downloading".into(),
+            _ => "seeding".into(),
+        };
+        Ok(())
+    })
+}
+
+/// What [`remove`] deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deleted {
+    pub files: usize,
+    pub bytes: u64,
+    /// The folder the files were in.
+    pub data: PathBuf,
+}
+
+/// Stops the torrent (announcing `stopped`), forgets it, and drops its entry; with `delete_data`,
+/// then deletes the files the torrent lists and the folders they leave empty (nothing else), and its
+/// resume data.
+pub async fn remove(
+    config_path: &Path,
+    live: &dyn LiveTorrents,
+    ih: InfoHash,
+    name: &str,
+    delete_data: bool,
+) -> Result<Option<Deleted>> {
+    // What to delete is known before anything stops: a torrent whose .torrent cannot be read is not
+    // removed half-way.
+    let doomed = if delete_data {
+        let cfg = Config::load(config_path)?;
+        let entry = cfg.find(&ih);
+        let dir = match (live.stats(&ih), entry) {
+            (Some(l), _) => Some(l.data_dir),
+            (None, Some(e)) => Some(cfg.resolve(&e.data)),
+            _ => None,
+        };
+        let (Some(e), Some(dir)) = (entry, dir) else {
+            bail!("cannot delete the data of {name}: its .torrent is not known");
+        };
+        let meta = Metainfo::load(&cfg.resolve(&e.file)).map_err(|e| anyhow!("{e}"))?;
+        let resume = crate::engine::resume::file_in(&crate::services::resume_dir(&cfg), &ih);
+        Some((Storage::new(meta.info.clone(), dir), resume))
+    } else {
+        None
+    };
+    live.remove(ih).await?;
+    let mut out = None;
+    if let Some((storage, resume)) = doomed {
+        let dir = storage.data_dir();
+        let (files, bytes) = storage
+            .delete_files()
+            .with_context(|| format!("cannot delete the data of {name} in {}", dir.display()))?;
+        let _ = std::fs::remove_file(resume);
+        let data = std::path::absolute(&dir).unwrap_or(dir);
+        out = Some(Deleted { files, bytes, data });
+    }
+    Config::update(config_path, |cfg| {
+        cfg.remove(&ih);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Moves the torrent's data into `dir` (made if missing) and records it; a running torrent goes on
+/// from there, one not running here just has its files moved.
+pub async fn move_to(
+    config_path: &Path,
+    live: &dyn LiveTorrents,
+    ih: InfoHash,
+    name: &str,
+    dir: &Path,
+) -> Result<()> {
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    if !live.move_to(ih, dir.clone()).await? {
+        let cfg = Config::load(config_path)?;
+        let Some(e) = cfg.find(&ih) else {
+            bail!("{name} is not a managed torrent");
+        };
+        let meta = Metainfo::load(&cfg.resolve(&e.file)).map_err(|e| anyhow!("{e}"))?;
+        let storage = Storage::new(meta.info.clone(), cfg.resolve(&e.data));
+        storage
+            .move_to(&dir)
+            .with_context(|| format!("cannot move {name} to {}", dir.display()))?;
+    }
+    update_entry(config_path, &ih, name, |e| {
+        e.data = dir;
+        Ok(())
+    })
+}
+
+/// Keeps the .torrent with the managed ones: a copy in `torrents_dir` unless it is already there
+/// (`src`, where it came from, if any, is used when the copy cannot be made).
+pub fn keep_torrent_file(cfg: &Config, src: Option<&Path>, meta: &Metainfo) -> Result<PathBuf> {
+    let dir = cfg.torrents_dir();
+    let dest = dir.join(format!("{}.torrent", meta.info.name));
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    };
+    if src.is_some_and(|s| same(s, &dest)) {
+        return Ok(dest);
+    }
+    let fallback = |e: anyhow::Error| src.map(Path::to_path_buf).ok_or(e);
+    match Metainfo::load(&dest) {
+        Ok(existing) if existing.info_hash == meta.info_hash => Ok(dest),
+        Ok(_) if src.is_some() => Ok(src.expect("checked").to_path_buf()),
+        Ok(_) => {
+            let other = dir.join(format!("{}.torrent", meta.info_hash.to_hex()));
+            match crate::fsutil::write_atomic(&other, meta.as_bytes()) {
+                Ok(()) => Ok(other),
+                Err(e) => fallback(anyhow!("cannot write {}: {e}", other.display())),
+            }
+        }
+        Err(_) => {
+            let copied = std::fs::create_dir_all(&dir)
+                .and_then(|_| crate::fsutil::write_atomic(&dest, meta.as_bytes()));
+            match copied {
+                Ok(()) => Ok(dest),
+                Err(e) => fallback(anyhow!("cannot write {}: {e}", dest.display())),
+            }
+        }
+    }
+}
+
+/// A torrent a one-shot command hands to the shell or daemon that owns torrents.toml (the control
+/// socket's `add`), so that one process runs it. Paths are absolute.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Handoff {
+    /// The .torrent file.
+    pub torrent: PathBuf,
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub paused: bool,
+    #[serde(default)]
+    pub seeding: bool,
+    #[serde(default)]
+    pub peers: Vec<std::net::SocketAddr>,
+    #[serde(default)]
+    pub trackers: Option<Vec<String>>,
+}
+
+impl Handoff {
+    /// Registers and adds the torrent in `session` (the owner's side of the hand-off).
+    pub async fn add_in(self, config_path: &Path, session: &Session) -> Result<TorrentHandle> {
+        let meta = load_path(&self.torrent)?;
+        let adding = Adding {
+            meta,
+            src: Some(&self.torrent),
+            data_dir: self.data_dir.clone(),
+            paused: self.paused,
+            seeding: self.seeding,
+            register: true,
+            peers: self.peers.clone(),
+            trackers: self.trackers.clone(),
+        };
+        add(config_path, session, adding).await
+    }
+}
+
+/// How [`add`] adds a torrent.
+pub struct Adding<'a> {
+    pub meta: Metainfo,
+    /// The .torrent file it came from, if it came from one.
+    pub src: Option<&'a Path>,
+    pub data_dir: PathBuf,
+    pub paused: bool,
+    /// Recorded as `seeding` rather than `downloading` (the data is said to be there).
+    pub seeding: bool,
+    /// Written in torrents.toml (a probe or a test may run a torrent without managing it).
+    pub register: bool,
+    pub peers: Vec<std::net::SocketAddr>,
+    pub trackers: Option<Vec<String>>,
+}
+
+/// Registers the torrent (unless `register` is off) and adds it to `session`; a torrent the
+/// session already runs is returned as it is.
+pub async fn add(config_path: &Path, session: &Session, a: Adding<'_>) -> Result<TorrentHandle> {
+    if let Some(h) = session.get(&a.meta.info_hash) {
+        return Ok(h);
+    }
+    if a.register {
+        let cfg = Config::load(config_path)?;
+        let file = keep_torrent_file(&cfg, a.src, &a.meta)?;
+        let state = if a.paused {
+            "paused"
+        } else if a.seeding {
+            "seeding"
+        } else {
+            "downloading"
+        };
+        let (meta, data_dir) = (&a.meta, &a.data_dir);
+        Config::update(config_path, |cfg| {
+            let origin = cfg
+                .find(&meta.info_hash)
+                .map_or(Origin::Added, |t| t.origin);
+            cfg.upsert(ManagedTorrent {
+                name: meta.info.name.clone(),
+                info_hash: meta.info_hash.to_hex(),
+                file,
+                data: data_dir.clone(),
+                state: state.into(),
+                added: String::new(),
+                origin,
+                meta: Default::default(),
+                watch: None,
+            });
+            Ok(())
+        })?;
+    }
+    let opts = AddOptions {
+        data_dir: a.data_dir,
+        paused: a.paused,
+        peers: a.peers,
+        trackers: a.trackers,
+    };
+    session.add(a.meta, opts).await
+}
+
+/// Largest .torrent fetched from a URL.
+pub const MAX_TORRENT_DOWNLOAD: usize = 16 << 20;
+
+/// A .torrent file read from `path`, with an error naming the file.
+pub fn load_path(path: &Path) -> Result<Metainfo> {
+    Metainfo::load(path).map_err(|e| match e {
+        crate::metainfo::MetainfoError::Io { .. } => anyhow!("{e}"),
+        _ => anyhow!("{}: {e}", path.display()),
+    })
+}
+
+/// The torrent a user names: a .torrent path, or an `http(s)://` URL of one. Returns the path too
+/// when it came from a file. Magnet links are not read here yet: they are refused with a clear error.
+pub async fn load_source(source: &str) -> Result<(Metainfo, Option<PathBuf>)> {
+    let s = source.trim();
+    if s.starts_with("magnet:") {
+        bail!("magnet links are not supported yet: add the .torrent file or its URL");
+    }
+    if s.starts_with("http://") || s.starts_with("https://") {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
+        let mut resp = client
+            .get(s)
+            .send()
+            .await
+            .with_context(|| format!("cannot fetch {s}"))?;
+        if !resp.status().is_success() {
+            bail!("cannot fetch {s}: HTTP {}", resp.status());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .with_context(|| format!("cannot fetch {s}"))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_TORRENT_DOWNLOAD {
+                bail!("{s}: larger than {MAX_TORRENT_DOWNLOAD} bytes, not a .torrent");
+            }
+        }
+        let meta = Metainfo::from_bytes(&body).map_err(|e| anyhow!("{s}: {e}"))?;
+        return Ok((meta, None));
+    }
+    let path = Path::new(s);
+    Ok((load_path(path)?, Some(path.to_path_buf())))
+}

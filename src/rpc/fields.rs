@@ -1,0 +1,520 @@
+//! `torrent-get`: the torrent ids (stable while the RPC server runs), the `ids` argument, and every
+//! field Transmission 3.00 defines, computed from the engine's live state and torrents.toml.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+use super::{Outcome, Rpc};
+use crate::config::Config;
+use crate::engine::{TorrentHandle, TorrentState, TorrentStats};
+use crate::types::InfoHash;
+
+/// How long a torrent counts as recently active after its last transfer, and a removal as recent.
+const RECENT: Duration = Duration::from_secs(60);
+
+/// Torrent ids: each torrent gets the next number the first time the RPC sees it, and keeps it
+/// until the server stops.
+#[derive(Default)]
+pub struct Ids {
+    inner: parking_lot::Mutex<IdTable>,
+}
+
+#[derive(Default)]
+struct IdTable {
+    by_hash: HashMap<InfoHash, i64>,
+    next: i64,
+    /// Torrents seen at the last look, to notice removals.
+    present: HashMap<InfoHash, i64>,
+    removed: Vec<(i64, Instant)>,
+    active: HashMap<InfoHash, Instant>,
+    /// What each torrent looked like at the last look (status, pieces, peers): a change counts as
+    /// activity, so a client polling `recently-active` sees a pause made elsewhere.
+    looks: HashMap<InfoHash, Look>,
+    /// When a download was first seen complete, as a Unix time.
+    done: HashMap<InfoHash, i64>,
+}
+
+/// What a torrent looks like to a client: status, pieces, peers.
+type Look = (i64, usize, usize);
+
+fn look_of(s: &TorrentStats) -> Look {
+    (status_code(&s.state), s.pieces_have, s.peers)
+}
+
+/// A torrent is active when it moves data, checks it, or looks different from the last look.
+fn is_activity(before: Option<Look>, s: &TorrentStats) -> bool {
+    before != Some(look_of(s))
+        || s.down_rate > 0
+        || s.up_rate > 0
+        || s.state == TorrentState::Checking
+}
+
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Ids {
+    /// The session's torrents with their ids, in id order; also records what changed since the
+    /// last look (removals, activity, completion).
+    pub fn refresh(&self, torrents: Vec<TorrentHandle>) -> Vec<(i64, TorrentHandle, TorrentStats)> {
+        let mut t = self.inner.lock();
+        let mut sorted: Vec<(TorrentHandle, TorrentStats)> = torrents
+            .into_iter()
+            .map(|h| {
+                let s = h.stats();
+                (h, s)
+            })
+            .collect();
+        sorted.sort_by_key(|(h, _)| h.info_hash());
+        let mut out = Vec::with_capacity(sorted.len());
+        let mut present = HashMap::new();
+        let now = Instant::now();
+        for (h, s) in sorted {
+            let ih = h.info_hash();
+            let id = match t.by_hash.get(&ih) {
+                Some(&id) => id,
+                None => {
+                    t.next += 1;
+                    let id = t.next;
+                    t.by_hash.insert(ih, id);
+                    id
+                }
+            };
+            let look = look_of(&s);
+            let before = t.looks.insert(ih, look);
+            if is_activity(before, &s) {
+                t.active.insert(ih, now);
+            }
+            if s.pieces_have == s.pieces_total && s.downloaded > 0 {
+                t.done.entry(ih).or_insert_with(unix_now);
+            }
+            present.insert(ih, id);
+            out.push((id, h, s));
+        }
+        let gone: Vec<i64> = t
+            .present
+            .iter()
+            .filter(|(ih, _)| !present.contains_key(*ih))
+            .map(|(_, &id)| id)
+            .collect();
+        t.removed.extend(gone.into_iter().map(|id| (id, now)));
+        t.removed.retain(|(_, at)| now.duration_since(*at) < RECENT);
+        t.looks.retain(|ih, _| present.contains_key(ih));
+        t.present = present;
+        out.sort_by_key(|(id, _, _)| *id);
+        out
+    }
+
+    fn recently_active(&self, ih: &InfoHash) -> bool {
+        self.inner
+            .lock()
+            .active
+            .get(ih)
+            .is_some_and(|at| at.elapsed() < RECENT)
+    }
+
+    fn recently_removed(&self) -> Vec<i64> {
+        self.inner
+            .lock()
+            .removed
+            .iter()
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    fn done_date(&self, ih: &InfoHash) -> i64 {
+        self.inner.lock().done.get(ih).copied().unwrap_or(0)
+    }
+}
+
+/// The torrents an `ids` argument names: absent = all; a number; a list of numbers and info-hash
+/// strings; or `"recently-active"`.
+pub async fn select(
+    rpc: &Arc<Rpc>,
+    args: &Map<String, Value>,
+) -> Result<Vec<(i64, TorrentHandle, TorrentStats)>, String> {
+    let torrents = match rpc.peer.get().await {
+        Some(s) => s.torrents(),
+        None => Vec::new(),
+    };
+    let all = rpc.ids.refresh(torrents);
+    let wanted = |id: i64, ih: &InfoHash, list: &[Value]| {
+        list.iter().any(|v| match v {
+            Value::Number(n) => n.as_i64() == Some(id),
+            Value::String(s) => {
+                s.eq_ignore_ascii_case(&ih.to_hex()) || s.parse::<i64>().ok() == Some(id)
+            }
+            _ => false,
+        })
+    };
+    match args.get("ids") {
+        None | Some(Value::Null) => Ok(all),
+        Some(Value::String(s)) if s == "recently-active" => Ok(all
+            .into_iter()
+            .filter(|(_, h, _)| rpc.ids.recently_active(&h.info_hash()))
+            .collect()),
+        Some(Value::Array(list)) if list.is_empty() => Ok(all),
+        Some(Value::Array(list)) => {
+            if let Some(bad) = list.iter().find(|v| !v.is_number() && !v.is_string()) {
+                return Err(format!("ids: {bad} is neither a torrent id nor an info-hash"));
+            }
+            Ok(all.into_iter().filter(|(id, h, _)| wanted(*id, &h.info_hash(), list)).collect())
+        }
+        Some(v @ (Value::Number(_) | Value::String(_))) => {
+            let list = [v.clone()];
+            Ok(all.into_iter().filter(|(id, h, _)| wanted(*id, &h.info_hash(), &list)).collect())
+        }
+        Some(other) => Err(format!(
+            "ids must be a number, a list of ids and info-hashes, or \"recently-active\", not {other}"
+        )),
+    }
+}
+
+/// `torrent-get`.
+pub async fn torrent_get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    let Some(Value::Array(fields)) = args.get("fields") else {
+        return Err("torrent-get needs \"fields\", a list of field names".into());
+    };
+    let fields: Vec<&str> = fields.iter().filter_map(Value::as_str).collect();
+    let table = match args.get("format").and_then(Value::as_str) {
+        None | Some("objects") => false,
+        Some("table") => true,
+        Some(other) => {
+            return Err(format!(
+                "format must be \"objects\" or \"table\", not {other:?}"
+            ))
+        }
+    };
+    let selected = select(rpc, args).await?;
+    let cfg = Config::load(&rpc.config_path).ok();
+    let ctx = FieldCtx {
+        rpc,
+        cfg: cfg.as_ref(),
+    };
+    let mut rows = Vec::with_capacity(selected.len());
+    for (id, h, s) in &selected {
+        let t = One {
+            id: *id,
+            h,
+            s,
+            have: h.have(),
+        };
+        let mut m = Map::new();
+        for f in &fields {
+            if let Some(v) = ctx.field(&t, f) {
+                m.insert((*f).to_string(), v);
+            }
+        }
+        rows.push(m);
+    }
+    let mut out = Map::new();
+    let torrents = if table {
+        let mut t = vec![json!(fields)];
+        t.extend(rows.into_iter().map(|m| {
+            Value::Array(
+                fields
+                    .iter()
+                    .map(|f| m.get(*f).cloned().unwrap_or(Value::Null))
+                    .collect(),
+            )
+        }));
+        t
+    } else {
+        rows.into_iter().map(Value::Object).collect()
+    };
+    out.insert("torrents".into(), Value::Array(torrents));
+    if args.get("ids").and_then(Value::as_str) == Some("recently-active") {
+        out.insert("removed".into(), json!(rpc.ids.recently_removed()));
+    }
+    Ok(out)
+}
+
+struct FieldCtx<'a> {
+    rpc: &'a Arc<Rpc>,
+    cfg: Option<&'a Config>,
+}
+
+struct One<'a> {
+    id: i64,
+    h: &'a TorrentHandle,
+    s: &'a TorrentStats,
+    have: crate::wire::Bitfield,
+}
+
+/// Transmission's status codes: 0 stopped, 2 checking, 4 downloading, 6 seeding (1, 3, 5 are the
+/// queued states, which btorrent has not: every torrent runs).
+pub fn status_code(s: &TorrentState) -> i64 {
+    match s {
+        TorrentState::Paused | TorrentState::Error(_) => 0,
+        TorrentState::Checking => 2,
+        TorrentState::Downloading => 4,
+        TorrentState::Seeding => 6,
+    }
+}
+
+/// Bytes of each file held in verified pieces.
+pub fn file_progress(meta: &crate::Metainfo, have: &crate::wire::Bitfield) -> Vec<u64> {
+    let plen = meta.info.piece_length.max(1);
+    meta.info
+        .files
+        .iter()
+        .map(|f| {
+            if f.length == 0 {
+                return 0;
+            }
+            let (start, end) = (f.offset, f.offset + f.length);
+            let (first, last) = (start / plen, (end - 1) / plen);
+            (first..=last)
+                .filter(|&p| have.get(p as usize))
+                .map(|p| {
+                    let (ps, pe) = (p * plen, (p + 1) * plen);
+                    pe.min(end) - ps.max(start)
+                })
+                .sum()
+        })
+        .collect()
+}
+
+/// A time as Transmission sends it: Unix seconds, 0 for never.
+fn unix(t: Option<SystemTime>) -> i64 {
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The scrape URL of an announce URL (BEP 48's convention), or "" when it has none.
+fn scrape_of(url: &str) -> String {
+    match url.rfind("/announce") {
+        Some(i) => format!("{}/scrape{}", &url[..i], &url[i + "/announce".len()..]),
+        None => String::new(),
+    }
+}
+
+/// The tier of `url` in the torrent's announce list (its position when the list does not name it).
+fn tier_of(meta: &crate::Metainfo, url: &str, fallback: usize) -> usize {
+    meta.tracker_tiers()
+        .iter()
+        .position(|tier| tier.iter().any(|u| u == url))
+        .unwrap_or(fallback)
+}
+
+/// One `trackerStats` entry from what the torrent's announce task recorded.
+fn tracker_stat(
+    id: usize,
+    tier: usize,
+    url: &str,
+    st: &crate::engine::TrackerStatus,
+    s: &TorrentStats,
+) -> Value {
+    // Transmission's states: 0 inactive, 1 waiting, 2 queued, 3 announcing now.
+    let announcing = st.last_start.is_some() && st.last_start > st.last_done;
+    let state = match s.state {
+        TorrentState::Paused | TorrentState::Error(_) => 0,
+        _ if announcing => 3,
+        _ => 1,
+    };
+    let count = |c: Option<u64>| c.map_or(-1, |c| c as i64);
+    json!({
+        "announce": url, "id": id, "tier": tier, "host": host_of(url), "scrape": scrape_of(url),
+        "announceState": state, "scrapeState": 0, "isBackup": false,
+        "hasAnnounced": st.last_done.is_some(),
+        "lastAnnounceStartTime": unix(st.last_start),
+        "lastAnnounceTime": unix(st.last_done),
+        "lastAnnounceSucceeded": st.last_ok,
+        "lastAnnounceTimedOut": !st.last_ok && st.last_result.contains("timed out"),
+        "lastAnnounceResult": st.last_result,
+        "lastAnnouncePeerCount": st.last_peers,
+        "nextAnnounceTime": if state == 0 { 0 } else { unix(st.next) },
+        "seederCount": count(st.seeders), "leecherCount": count(st.leechers), "downloadCount": -1,
+        // btorrent does not scrape: the counts come with the announces.
+        "hasScraped": false, "lastScrapeResult": "", "lastScrapeStartTime": 0,
+        "lastScrapeSucceeded": false, "lastScrapeTime": 0, "lastScrapeTimedOut": false,
+        "nextScrapeTime": 0,
+    })
+}
+
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let hostport = rest.split(['/', '?']).next().unwrap_or(rest);
+    let scheme = url.split_once("://").map_or("", |(s, _)| s);
+    format!("{scheme}://{hostport}")
+}
+
+impl FieldCtx<'_> {
+    fn entry(&self, ih: &InfoHash) -> Option<&crate::config::ManagedTorrent> {
+        self.cfg.and_then(|c| c.find(ih))
+    }
+
+    fn field(&self, t: &One, f: &str) -> Option<Value> {
+        let (h, s) = (t.h, t.s);
+        let meta = h.meta();
+        let ih = h.info_hash();
+        let left = s.bytes_total - s.bytes_verified.min(s.bytes_total);
+        let files: Vec<_> = meta.info.files.iter().filter(|f| !f.padding).collect();
+        let v = match f {
+            "id" => json!(t.id),
+            "hashString" => json!(ih.to_hex()),
+            "name" => json!(h.name()),
+            "totalSize" | "sizeWhenDone" => json!(s.bytes_total),
+            "leftUntilDone" => json!(left),
+            "desiredAvailable" => json!(left),
+            "haveValid" => json!(s.bytes_verified),
+            "haveUnchecked" | "corruptEver" => json!(0),
+            "percentDone" => json!(if s.bytes_total == 0 { 1.0 } else { s.bytes_verified as f64 / s.bytes_total as f64 }),
+            "metadataPercentComplete" => json!(1.0),
+            "recheckProgress" => json!(if s.state == TorrentState::Checking { s.pieces_have as f64 / s.pieces_total.max(1) as f64 } else { 0.0 }),
+            "rateDownload" => json!(s.down_rate),
+            "rateUpload" => json!(s.up_rate),
+            "downloadedEver" => json!(s.downloaded),
+            "uploadedEver" => json!(s.uploaded),
+            "uploadRatio" => json!(if s.downloaded > 0 { s.uploaded as f64 / s.downloaded as f64 } else if s.bytes_total > 0 { s.uploaded as f64 / s.bytes_total as f64 } else { -1.0 }),
+            "eta" => json!(match left.checked_div(s.down_rate) {
+                _ if left == 0 => -1,
+                None => -2,
+                Some(secs) => secs as i64,
+            }),
+            "etaIdle" => json!(-1),
+            "status" => json!(status_code(&s.state)),
+            "error" => json!(if matches!(s.state, TorrentState::Error(_)) { 3 } else { 0 }),
+            "errorString" => json!(match &s.state { TorrentState::Error(e) => e.clone(), _ => String::new() }),
+            "isFinished" => json!(false),
+            "isStalled" => json!(s.state == TorrentState::Downloading && s.peers == 0),
+            "isPrivate" => json!(meta.info.private),
+            "peersConnected" => json!(s.peers),
+            "peersGettingFromUs" => json!(h.peers().iter().filter(|p| p.up_rate > 0).count()),
+            "peersSendingToUs" => json!(h.peers().iter().filter(|p| p.down_rate > 0).count()),
+            "webseedsSendingToUs" => json!(0),
+            "peer-limit" | "maxConnectedPeers" => json!(crate::engine::SessionConfig::default().max_peers_per_torrent),
+            "peersFrom" => json!({"fromCache": 0, "fromDht": 0, "fromIncoming": h.peers().iter().filter(|p| !p.outgoing).count(), "fromLpd": 0, "fromLtep": 0, "fromPex": 0, "fromTracker": h.peers().iter().filter(|p| p.outgoing).count()}),
+            "peers" => Value::Array(h.peers().iter().map(|p| json!({
+                "address": p.addr.ip().to_string(),
+                "port": p.addr.port(),
+                "clientName": p.client.clone().unwrap_or_default(),
+                "clientIsChoked": false,
+                "clientIsInterested": false,
+                "flagStr": format!("{}{}{}", if p.down_rate > 0 { "D" } else { "" }, if p.up_rate > 0 { "U" } else { "" }, if p.outgoing { "" } else { "I" }),
+                "isDownloadingFrom": p.down_rate > 0,
+                "isEncrypted": false,
+                "isIncoming": !p.outgoing,
+                "isUploadingTo": p.up_rate > 0,
+                "isUTP": false,
+                "peerIsChoked": false,
+                "peerIsInterested": false,
+                "progress": if p.seed { 1.0 } else { 0.0 },
+                "rateToClient": p.down_rate,
+                "rateToPeer": p.up_rate,
+            })).collect()),
+            "pieceCount" => json!(meta.info.piece_count()),
+            "pieceSize" => json!(meta.info.piece_length),
+            "pieces" => json!(base64::engine::general_purpose::STANDARD.encode(t.have.as_bytes())),
+            "files" => {
+                let done = file_progress(meta, &t.have);
+                Value::Array(meta.info.files.iter().zip(done).filter(|(f, _)| !f.padding).map(|(f, d)| json!({
+                    "name": f.path.display().to_string(), "length": f.length, "bytesCompleted": d,
+                })).collect())
+            }
+            "fileStats" => {
+                let done = file_progress(meta, &t.have);
+                Value::Array(meta.info.files.iter().zip(done).filter(|(f, _)| !f.padding).map(|(_, d)| json!({
+                    "bytesCompleted": d, "wanted": true, "priority": 0,
+                })).collect())
+            }
+            "wanted" => json!(files.iter().map(|_| 1).collect::<Vec<_>>()),
+            "priorities" => json!(files.iter().map(|_| 0).collect::<Vec<_>>()),
+            "trackers" => Value::Array(h.trackers().iter().enumerate().map(|(i, u)| json!({
+                "announce": u, "id": i, "scrape": scrape_of(u), "tier": tier_of(meta, u, i),
+            })).collect()),
+            "trackerStats" => Value::Array(
+                h.tracker_status()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (u, st))| tracker_stat(i, tier_of(meta, u, i), u, st, s))
+                    .collect(),
+            ),
+            "webseeds" => json!(meta.web_seeds),
+            "comment" => json!(meta.comment.clone().unwrap_or_default()),
+            "creator" => json!(meta.created_by.clone().unwrap_or_default()),
+            "dateCreated" => json!(meta.creation_date.unwrap_or(0)),
+            "magnetLink" => json!(meta.magnet()),
+            "downloadDir" => json!(std::path::absolute(&s.data_dir).unwrap_or_else(|_| s.data_dir.clone()).display().to_string()),
+            "torrentFile" => json!(self.entry(&ih).and_then(|e| self.cfg.map(|c| c.resolve(&e.file).display().to_string())).unwrap_or_default()),
+            "addedDate" => json!(self.entry(&ih).and_then(|e| humantime::parse_rfc3339_weak(&e.added).ok()).and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64)),
+            "doneDate" => json!(self.rpc.ids.done_date(&ih)),
+            "activityDate" | "startDate" | "editDate" | "manualAnnounceTime" => json!(0),
+            "secondsDownloading" | "secondsSeeding" => json!(0),
+            "queuePosition" => json!(t.id - 1),
+            "bandwidthPriority" => json!(0),
+            "labels" => json!([]),
+            "honorsSessionLimits" => json!(true),
+            // No per-torrent limits: every torrent is under the session's.
+            "downloadLimit" | "uploadLimit" => json!(0),
+            "downloadLimited" | "uploadLimited" => json!(false),
+            "seedRatioLimit" => json!(0.0),
+            "seedRatioMode" | "seedIdleMode" => json!(2),
+            "seedIdleLimit" => json!(0),
+            _ => return None,
+        };
+        Some(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_of_state_counts_as_activity() {
+        let idle = TorrentStats {
+            state: TorrentState::Seeding,
+            pieces_have: 4,
+            pieces_total: 4,
+            bytes_verified: 100,
+            bytes_total: 100,
+            downloaded: 0,
+            uploaded: 0,
+            down_rate: 0,
+            up_rate: 0,
+            peers: 0,
+            seeds: 0,
+            data_dir: "d".into(),
+            pieces_withdrawn: 0,
+        };
+        let seen = Some(look_of(&idle));
+        assert!(!is_activity(seen, &idle), "idle and unchanged");
+        assert!(is_activity(None, &idle), "first seen");
+        let paused = TorrentStats {
+            state: TorrentState::Paused,
+            ..idle.clone()
+        };
+        assert!(is_activity(seen, &paused), "paused elsewhere");
+        let uploading = TorrentStats {
+            up_rate: 5,
+            ..idle.clone()
+        };
+        assert!(is_activity(seen, &uploading));
+    }
+
+    #[test]
+    fn scrape_urls_follow_the_announce_convention() {
+        assert_eq!(scrape_of("http://t:1/announce"), "http://t:1/scrape");
+        assert_eq!(
+            scrape_of("http://t:1/x/announce.php?k=1"),
+            "http://t:1/x/scrape.php?k=1"
+        );
+        assert_eq!(scrape_of("udp://t:80"), "");
+    }
+
+    #[test]
+    fn trackers_are_shown_by_scheme_and_host() {
+        assert_eq!(
+            host_of("http://t.example:6969/announce?x=1"),
+            "http://t.example:6969"
+        );
+        assert_eq!(host_of("udp://t:80"), "udp://t:80");
+    }
+}

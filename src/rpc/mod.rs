@@ -1,0 +1,90 @@
+//! The Transmission-compatible remote control: `POST /transmission/rpc` speaking Transmission 3.00's
+//! RPC (so `transmission-remote`, Transmission's web client and the *arr download-client settings
+//! drive btorrent), and `GET /metrics` in the Prometheus text format, served on `rpc_bind`.
+//!
+//! - [`server`]: the HTTP side (routes, body and rate caps, start and stop);
+//! - [`guard`]: whitelist, basic authentication and the session-id (CSRF) handshake;
+//! - [`password`]: the RPC password as torrents.toml keeps it;
+//! - [`session`]: `session-get/set`, `session-stats`, `free-space`, `port-test`;
+//! - [`torrents`]: `torrent-add/start/stop/verify/reannounce/remove/set/set-location`, `queue-move-*`;
+//! - [`fields`]: `torrent-get`'s fields computed from the engine's live state, and the torrent ids;
+//! - [`metrics`]: what `/metrics` reports;
+//! - [`web`]: a Transmission web client's files (`rpc_web_dir`) at `/transmission/web/`.
+//!
+//! Actions go through the same functions the shell's commands use ([`crate::actions`]), so
+//! torrents.toml stays the one record of what is managed.
+
+pub mod fields;
+pub mod guard;
+pub mod metrics;
+pub mod password;
+pub mod server;
+pub mod session;
+pub mod torrents;
+pub mod web;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use crate::services::PeerSlot;
+use crate::tracker::Tracker;
+
+pub use server::RpcServer;
+
+/// What every method can reach.
+pub struct Rpc {
+    pub config_path: PathBuf,
+    pub peer: PeerSlot,
+    /// The embedded tracker, for `/metrics`.
+    pub tracker: Option<Tracker>,
+    pub ids: fields::Ids,
+    pub started: Instant,
+    pub guard: guard::Guard,
+    /// `rpc_web_dir`, resolved.
+    pub web_dir: Option<PathBuf>,
+}
+
+/// A method's outcome: its `arguments`, or the `result` string saying what went wrong.
+pub type Outcome = Result<Map<String, Value>, String>;
+
+impl Rpc {
+    /// Answers one request's `method` with its `arguments`.
+    /// `local` is the address the request came in on (where `port-test` dials our peer port).
+    pub async fn call(
+        self: &Arc<Self>,
+        method: &str,
+        args: &Map<String, Value>,
+        local: std::net::SocketAddr,
+    ) -> Outcome {
+        match method {
+            "session-get" => session::get(self, args).await,
+            "session-set" => session::set(self, args).await,
+            "session-stats" => session::stats(self).await,
+            "free-space" => session::free_space(args),
+            "port-test" => session::port_test(self, local.ip()).await,
+            "session-close" => {
+                Err("session-close is not available: stop the daemon with SIGTERM".into())
+            }
+            "blocklist-update" => Err("blocklists are not supported".into()),
+            "torrent-get" => fields::torrent_get(self, args).await,
+            "torrent-add" => torrents::add(self, args).await,
+            "torrent-start" | "torrent-start-now" => torrents::start(self, args).await,
+            "torrent-stop" => torrents::stop(self, args).await,
+            "torrent-verify" => torrents::verify(self, args).await,
+            "torrent-reannounce" => torrents::reannounce(self, args).await,
+            "torrent-remove" => torrents::remove(self, args).await,
+            "torrent-set" => torrents::set(self, args).await,
+            "torrent-set-location" => torrents::set_location(self, args).await,
+            "torrent-rename-path" => Err(
+                "torrent-rename-path is not supported: the files keep the names the .torrent gives"
+                    .into(),
+            ),
+            m if m.starts_with("queue-move-") => torrents::queue_move(self, m, args).await,
+            "" => Err("no method given".into()),
+            other => Err(format!("method name not recognized: {other}")),
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The session methods: `session-get` and `session-set` (the fields Transmission's clients read, from
+//! torrents.toml's settings and the running session; the speed limits are the ones that can be set),
+//! `session-stats`, `free-space` and `port-test`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use super::{Outcome, Rpc};
+use crate::config::{ByteRate, Config};
+
+/// Transmission's speed unit in the RPC: kB/s of 1000 bytes.
+pub const SPEED_UNIT: u64 = 1000;
+/// The RPC version of Transmission 3.00, whose methods and fields this server speaks.
+pub const RPC_VERSION: i64 = 16;
+
+fn kbps(limit: Option<u64>) -> u64 {
+    limit.map_or(0, |b| b / SPEED_UNIT)
+}
+
+/// `session-get`: every field, or those `fields` names.
+pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    let cfg = Config::load(&rpc.config_path).map_err(|e| format!("{e:#}"))?;
+    let session = rpc.peer.get().await;
+    let (up, down) = session.as_ref().map(|s| s.limits()).unwrap_or((
+        cfg.settings.upload_limit.and_then(ByteRate::limit),
+        cfg.settings.download_limit.and_then(ByteRate::limit),
+    ));
+    let port = session
+        .as_ref()
+        .map_or(cfg.settings.listen_port, |s| s.listen_addr().port());
+    let download_dir = std::path::absolute(cfg.output_dir()).unwrap_or_else(|_| cfg.output_dir());
+    let free = crate::fsutil::free_space(&download_dir).unwrap_or(0);
+    let units = json!({
+        "speed-units": ["kB/s", "MB/s", "GB/s", "TB/s"], "speed-bytes": SPEED_UNIT,
+        "size-units": ["kB", "MB", "GB", "TB"], "size-bytes": 1000,
+        "memory-units": ["KiB", "MiB", "GiB", "TiB"], "memory-bytes": 1024,
+    });
+    let all = json!({
+        "alt-speed-down": 0, "alt-speed-enabled": false, "alt-speed-time-begin": 0,
+        "alt-speed-time-day": 127, "alt-speed-time-enabled": false, "alt-speed-time-end": 0,
+        "alt-speed-up": 0, "blocklist-enabled": false, "blocklist-size": 0, "blocklist-url": "",
+        "cache-size-mb": 0,
+        "config-dir": std::path::absolute(cfg.base_dir()).unwrap_or_default().display().to_string(),
+        "download-dir": download_dir.display().to_string(),
+        "download-dir-free-space": free,
+        "download-queue-enabled": false, "download-queue-size": 0,
+        "dht-enabled": false, "encryption": "tolerated",
+        "idle-seeding-limit": 0, "idle-seeding-limit-enabled": false,
+        "incomplete-dir": download_dir.display().to_string(), "incomplete-dir-enabled": false,
+        "lpd-enabled": false,
+        "peer-limit-global": 0,
+        "peer-limit-per-torrent": crate::engine::SessionConfig::default().max_peers_per_torrent,
+        "pex-enabled": false, "peer-port": port, "peer-port-random-on-start": false,
+        "port-forwarding-enabled": false, "queue-stalled-enabled": false, "queue-stalled-minutes": 0,
+        "rename-partial-files": false,
+        "rpc-version": RPC_VERSION, "rpc-version-minimum": 1,
+        "script-torrent-done-enabled": false, "script-torrent-done-filename": "",
+        "seedRatioLimit": 0.0, "seedRatioLimited": false,
+        "seed-queue-enabled": false, "seed-queue-size": 0,
+        "session-id": rpc.guard.session_id,
+        "speed-limit-down": kbps(down), "speed-limit-down-enabled": down.is_some(),
+        "speed-limit-up": kbps(up), "speed-limit-up-enabled": up.is_some(),
+        "start-added-torrents": true, "trash-original-torrent-files": false,
+        "units": units, "utp-enabled": false,
+        "version": format!("3.00 (btorrent {})", env!("CARGO_PKG_VERSION")),
+    });
+    let Value::Object(all) = all else {
+        unreachable!("a JSON object")
+    };
+    match args.get("fields") {
+        Some(Value::Array(fields)) if !fields.is_empty() => Ok(fields
+            .iter()
+            .filter_map(Value::as_str)
+            .filter_map(|f| all.get(f).map(|v| (f.to_string(), v.clone())))
+            .collect()),
+        _ => Ok(all),
+    }
+}
+
+/// One speed limit of a `session-set`: the new value in bytes per second (`None` = unlimited), or
+/// the old one when neither key is sent.
+fn limit_arg(
+    args: &Map<String, Value>,
+    key: &str,
+    old: Option<u64>,
+) -> Result<Option<u64>, String> {
+    let enabled_key = format!("{key}-enabled");
+    let enabled = match args.get(&enabled_key) {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(v) => return Err(format!("{enabled_key} must be true or false, not {v}")),
+    };
+    let value = match args.get(key) {
+        None => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| format!("{key} must be a whole number of kB/s, not {v}"))?,
+        ),
+    };
+    match (enabled, value) {
+        (Some(false), _) => Ok(None),
+        (Some(true), Some(v)) => Ok((v > 0).then_some(v * SPEED_UNIT)),
+        (None, Some(v)) if old.is_some() => Ok((v > 0).then_some(v * SPEED_UNIT)),
+        // A value for a limit that is off stays off (btorrent keeps no value for a limit not in
+        // force).
+        (None, Some(_)) => Ok(None),
+        (Some(true), None) => old
+            .map(Some)
+            .ok_or_else(|| format!("{enabled_key} needs {key}: give the limit")),
+        (None, None) => Ok(old),
+    }
+}
+
+/// `session-set`: the speed limits (applied at once and written to torrents.toml); any other field
+/// is refused with its name, since nothing else can be changed here.
+pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    const LIMITS: [&str; 4] = [
+        "speed-limit-down",
+        "speed-limit-down-enabled",
+        "speed-limit-up",
+        "speed-limit-up-enabled",
+    ];
+    let unsupported: Vec<&str> = args
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !LIMITS.contains(k))
+        .collect();
+    if !unsupported.is_empty() {
+        return Err(format!(
+            "session-set: only the speed limits can be changed here; not supported: {}",
+            unsupported.join(", ")
+        ));
+    }
+    let session = rpc
+        .peer
+        .get_or_start()
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let (old_up, old_down) = session.limits();
+    let up = limit_arg(args, "speed-limit-up", old_up)?;
+    let down = limit_arg(args, "speed-limit-down", old_down)?;
+    session.set_limits(up, down);
+    Config::update(&rpc.config_path, |cfg| {
+        cfg.settings.upload_limit = up.map(ByteRate);
+        cfg.settings.download_limit = down.map(ByteRate);
+        Ok(())
+    })
+    .map_err(|e| format!("{e:#}"))?;
+    Ok(Map::new())
+}
+
+/// `session-stats`: totals over the running torrents (btorrent keeps no totals across runs, so the
+/// cumulative figures are this run's).
+pub async fn stats(rpc: &Arc<Rpc>) -> Outcome {
+    let all = match rpc.peer.get().await {
+        Some(s) => s.torrents().iter().map(|h| h.stats()).collect(),
+        None => Vec::new(),
+    };
+    let active = all
+        .iter()
+        .filter(|s| s.state != crate::engine::TorrentState::Paused)
+        .count();
+    let run = json!({
+        "uploadedBytes": all.iter().map(|s| s.uploaded).sum::<u64>(),
+        "downloadedBytes": all.iter().map(|s| s.downloaded).sum::<u64>(),
+        "filesAdded": all.len(),
+        "sessionCount": 1,
+        "secondsActive": rpc.started.elapsed().as_secs(),
+    });
+    let v = json!({
+        "activeTorrentCount": active,
+        "pausedTorrentCount": all.len() - active,
+        "torrentCount": all.len(),
+        "downloadSpeed": all.iter().map(|s| s.down_rate).sum::<u64>(),
+        "uploadSpeed": all.iter().map(|s| s.up_rate).sum::<u64>(),
+        "cumulative-stats": run.clone(),
+        "current-stats": run,
+    });
+    let Value::Object(m) = v else {
+        unreachable!("a JSON object")
+    };
+    Ok(m)
+}
+
+/// `free-space`: the bytes free in `path`'s file system.
+pub fn free_space(args: &Map<String, Value>) -> Outcome {
+    let Some(path) = args.get("path").and_then(Value::as_str) else {
+        return Err("free-space needs \"path\", a folder".into());
+    };
+    let size = crate::fsutil::free_space(std::path::Path::new(path))
+        .map_err(|e| format!("free-space: {path}: {e}"))?;
+    let mut m = Map::new();
+    m.insert("path".into(), path.into());
+    m.insert("size-bytes".into(), size.into());
+    Ok(m)
+}
+
+/// `port-test`: dials our own peer port, at the address the peer listens on or, when it listens on
+/// every interface, at the address the request came in on, and says whether it accepts connections. This cannot tell
+/// whether the port is reachable from the internet (that needs a host outside), and the reply says
+/// so in `port-test-detail`.
+pub async fn port_test(rpc: &Arc<Rpc>, came_in_on: std::net::IpAddr) -> Outcome {
+    let mut m = Map::new();
+    let Some(session) = rpc.peer.get().await else {
+        m.insert("port-is-open".into(), false.into());
+        m.insert(
+            "port-test-detail".into(),
+            "no peer session runs: nothing listens".into(),
+        );
+        return Ok(m);
+    };
+    let mut addr = session.listen_addr();
+    if addr.ip().is_unspecified() {
+        addr.set_ip(came_in_on);
+    }
+    let open = matches!(
+        tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr)).await,
+        Ok(Ok(_))
+    );
+    m.insert("port-is-open".into(), open.into());
+    m.insert(
+        "port-test-detail".into(),
+        format!(
+            "dialled {addr} from this machine: {}; whether it is reachable from the internet is not tested",
+            if open { "it accepts connections" } else { "nothing accepted" }
+        )
+        .into(),
+    );
+    Ok(m)
+}

@@ -1,0 +1,283 @@
+//! The torrent methods: `torrent-add`, `-start`/`-start-now`, `-stop`, `-verify`, `-reannounce`,
+//! `-remove`, `-set`, `-set-location`, and `queue-move-*`. Each acts through [`crate::actions`], as
+//! the shell's commands do, so torrents.toml records every change.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+use super::fields::select;
+use super::{Outcome, Rpc};
+use crate::actions;
+use crate::config::Config;
+use crate::metainfo::Metainfo;
+
+fn bool_arg(args: &Map<String, Value>, key: &str) -> Result<bool, String> {
+    match args.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        // Some clients send 0/1.
+        Some(Value::Number(n)) => Ok(n.as_i64() != Some(0)),
+        Some(v) => Err(format!("{key} must be true or false, not {v}")),
+    }
+}
+
+fn str_arg<'a>(args: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, String> {
+    match args.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(v) => Err(format!("{key} must be a string, not {v}")),
+    }
+}
+
+fn added(key: &str, id: i64, name: &str, hash: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert(
+        key.into(),
+        json!({"id": id, "name": name, "hashString": hash}),
+    );
+    m
+}
+
+/// The id the RPC gives the torrent `ih` (assigning one if it is new).
+async fn id_of(rpc: &Arc<Rpc>, ih: &crate::InfoHash) -> i64 {
+    let torrents = rpc
+        .peer
+        .get()
+        .await
+        .map(|s| s.torrents())
+        .unwrap_or_default();
+    rpc.ids
+        .refresh(torrents)
+        .into_iter()
+        .find(|(_, h, _)| h.info_hash() == *ih)
+        .map_or(0, |(id, _, _)| id)
+}
+
+/// `torrent-add`: `metainfo` (a base64 .torrent) or `filename` (a path, URL or magnet link, read
+/// by [`actions::load_source`]), into `download-dir` (default `output_dir`), `paused` if asked.
+pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    for key in [
+        "files-wanted",
+        "files-unwanted",
+        "priority-high",
+        "priority-low",
+        "priority-normal",
+    ] {
+        if args
+            .get(key)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+        {
+            return Err(format!(
+                "torrent-add: {key}: choosing files is not in btorrent's engine yet (every file is downloaded)"
+            ));
+        }
+    }
+    let (meta, src): (Metainfo, Option<PathBuf>) =
+        match (str_arg(args, "metainfo")?, str_arg(args, "filename")?) {
+            (Some(b64), _) => {
+                let clean: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(clean.as_bytes())
+                    .map_err(|e| format!("metainfo is not base64: {e}"))?;
+                let meta = Metainfo::from_bytes(&bytes)
+                    .map_err(|e| format!("metainfo is not a valid .torrent: {e}"))?;
+                (meta, None)
+            }
+            (None, Some(source)) => actions::load_source(source)
+                .await
+                .map_err(|e| format!("{e:#}"))?,
+            (None, None) => return Err("torrent-add needs \"filename\" or \"metainfo\"".into()),
+        };
+    let cfg = Config::load(&rpc.config_path).map_err(|e| format!("{e:#}"))?;
+    let session = rpc
+        .peer
+        .get_or_start()
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let ih = meta.info_hash;
+    if session.get(&ih).is_some() {
+        let id = id_of(rpc, &ih).await;
+        return Ok(added(
+            "torrent-duplicate",
+            id,
+            &meta.info.name,
+            &ih.to_hex(),
+        ));
+    }
+    let data_dir = match str_arg(args, "download-dir")? {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => cfg.output_dir(),
+    };
+    let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
+    if data_dir.exists() && !data_dir.is_dir() {
+        return Err(format!(
+            "download-dir {} is not a folder",
+            data_dir.display()
+        ));
+    }
+    let name = meta.info.name.clone();
+    let adding = actions::Adding {
+        meta,
+        src: src.as_deref(),
+        data_dir,
+        paused: bool_arg(args, "paused")?,
+        seeding: false,
+        register: true,
+        peers: Vec::new(),
+        trackers: None,
+    };
+    actions::add(&rpc.config_path, &session, adding)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let id = id_of(rpc, &ih).await;
+    Ok(added("torrent-added", id, &name, &ih.to_hex()))
+}
+
+/// Runs `f` on every torrent `ids` names; the failures, if any, become the result.
+async fn each<F, Fut>(rpc: &Arc<Rpc>, args: &Map<String, Value>, f: F) -> Outcome
+where
+    F: Fn(crate::InfoHash, String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut errors = Vec::new();
+    for (_, h, _) in select(rpc, args).await? {
+        if let Err(e) = f(h.info_hash(), h.name().to_string()).await {
+            errors.push(format!("{e:#}"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(Map::new())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+pub async fn start(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    each(rpc, args, |ih, name| async move {
+        actions::resume(&rpc.config_path, &rpc.peer, &ih, &name)
+    })
+    .await
+}
+
+pub async fn stop(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    each(rpc, args, |ih, name| async move {
+        actions::pause(&rpc.config_path, &rpc.peer, &ih, &name)
+    })
+    .await
+}
+
+/// `torrent-verify`: the check runs in the background (as Transmission's does); its progress shows
+/// in `status` and `recheckProgress`, and bad pieces are fetched again.
+pub async fn verify(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    use crate::script::live::LiveTorrents as _;
+    each(rpc, args, |ih, name| async move {
+        let check = rpc.peer.check(ih);
+        tokio::spawn(async move {
+            if let Err(e) = check.await {
+                tracing::warn!("{name}: verify failed: {e:#}");
+            }
+        });
+        Ok(())
+    })
+    .await
+}
+
+/// `torrent-reannounce`: each tracker is asked for peers at once, or as soon as its `min interval`
+/// allows.
+pub async fn reannounce(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    for (_, h, _) in select(rpc, args).await? {
+        h.reannounce();
+    }
+    Ok(Map::new())
+}
+
+/// `torrent-remove`, with `delete-local-data` deleting the torrent's own files (nothing else).
+pub async fn remove(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    let delete = bool_arg(args, "delete-local-data")?;
+    each(rpc, args, |ih, name| async move {
+        actions::remove(&rpc.config_path, &rpc.peer, ih, &name, delete)
+            .await
+            .map(|_| ())
+    })
+    .await
+}
+
+/// `torrent-set`: nothing it sets exists in btorrent yet, so each key is refused by name (an empty
+/// request succeeds).
+pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    select(rpc, args).await?;
+    let keys: Vec<&str> = args
+        .keys()
+        .map(String::as_str)
+        .filter(|k| *k != "ids")
+        .collect();
+    let files = [
+        "files-wanted",
+        "files-unwanted",
+        "priority-high",
+        "priority-low",
+        "priority-normal",
+    ];
+    let limits = [
+        "downloadLimit",
+        "downloadLimited",
+        "uploadLimit",
+        "uploadLimited",
+        "honorsSessionLimits",
+    ];
+    if let Some(k) = keys.iter().find(|k| files.contains(k)) {
+        return Err(format!(
+            "torrent-set {k}: choosing files is not in btorrent's engine yet (every file is downloaded)"
+        ));
+    }
+    if let Some(k) = keys.iter().find(|k| limits.contains(k)) {
+        return Err(format!(
+            "torrent-set {k}: per-torrent speed limits are not supported; the session's limits (session-set speed-limit-down/up) apply to every torrent"
+        ));
+    }
+    if !keys.is_empty() {
+        return Err(format!("torrent-set: not supported: {}", keys.join(", ")));
+    }
+    Ok(Map::new())
+}
+
+/// `torrent-set-location` with `move`: the data moves and the torrent goes on from there.
+pub async fn set_location(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    let Some(location) = str_arg(args, "location")? else {
+        return Err("torrent-set-location needs \"location\", a folder".into());
+    };
+    if !bool_arg(args, "move")? {
+        return Err("torrent-set-location without \"move\": true is not supported: btorrent moves the data there itself".into());
+    }
+    let dir = Path::new(location);
+    each(rpc, args, |ih, name| async move {
+        actions::move_to(&rpc.config_path, &rpc.peer, ih, &name, dir).await
+    })
+    .await
+}
+
+/// `queue-move-*`: btorrent has no queue (every torrent runs at once), so nothing moves; the reply
+/// says so in `note`.
+pub async fn queue_move(rpc: &Arc<Rpc>, method: &str, args: &Map<String, Value>) -> Outcome {
+    if ![
+        "queue-move-top",
+        "queue-move-up",
+        "queue-move-down",
+        "queue-move-bottom",
+    ]
+    .contains(&method)
+    {
+        return Err(format!("method name not recognized: {method}"));
+    }
+    select(rpc, args).await?;
+    let mut m = Map::new();
+    m.insert(
+        "note".into(),
+        "btorrent has no queue: every torrent runs at once, so nothing moved".into(),
+    );
+    Ok(m)
+}

@@ -1,0 +1,206 @@
+//! transmission-remote 3.00 (Debian's transmission-cli) driving a `btorrent daemon` through its
+//! Transmission RPC: add, list, details, stop and start, session statistics, speed limits, remove and
+//! remove-and-delete; its output parsed and checked against what the engine and torrents.toml say.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::rpc::RpcDaemon;
+use crate::support::{self, run, write_random};
+
+fn remote(d: &RpcDaemon, args: &[&str]) -> String {
+    let out = run(
+        Command::new("transmission-remote").arg(d.url()).args(args),
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.status.success(),
+        "transmission-remote {args:?}: {}{}",
+        out.stdout,
+        out.stderr
+    );
+    out.stdout
+}
+
+/// The `-l` row of torrent `id`: (done, status, name).
+fn row(d: &RpcDaemon, id: u32) -> Option<(String, String, String)> {
+    let list = remote(d, &["-l"]);
+    list.lines().find_map(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        (cols.first()? == &id.to_string()).then(|| {
+            let done = cols[1].to_string();
+            let name = cols.last().unwrap().to_string();
+            // Status is the word(s) between the ratio and the name.
+            let status = cols[cols.len() - 2].to_string();
+            (done, status, name)
+        })
+    })
+}
+
+fn until<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn setting(dir: &Path) -> btorrent::config::Settings {
+    btorrent::config::Config::load(&dir.join("torrents.toml"))
+        .unwrap()
+        .settings
+}
+
+fn state_of(dir: &Path, hash: &str) -> Option<String> {
+    let cfg = btorrent::config::Config::load(&dir.join("torrents.toml")).unwrap();
+    cfg.find(&btorrent::InfoHash::from_hex(hash).unwrap())
+        .map(|t| t.state.clone())
+}
+
+#[test]
+#[ignore = "needs transmission-cli (transmission-remote)"]
+fn transmission_remote_drives_a_btorrent_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let seed = dir.path().join("seed");
+    std::fs::create_dir_all(&seed).unwrap();
+    write_random(&seed.join("movie.bin"), 400_000, 9);
+    let meta = support::torrent(&seed.join("movie.bin"), 32 * 1024, vec![]);
+    let file = dir.path().join("movie.torrent");
+    std::fs::write(&file, meta.as_bytes()).unwrap();
+    let hash = meta.info_hash.to_hex();
+
+    // -a (a file), into the folder holding its data.
+    let out = remote(
+        &d,
+        &["-a", file.to_str().unwrap(), "-w", seed.to_str().unwrap()],
+    );
+    assert!(out.contains("success"), "{out}");
+    let (done, _, name) = until("the torrent to be seeding", 30, || {
+        row(&d, 1).filter(|(done, _, _)| done == "100%")
+    });
+    assert_eq!((done.as_str(), name.as_str()), ("100%", "movie.bin"));
+    assert_eq!(state_of(dir.path(), &hash).as_deref(), Some("seeding"));
+
+    // -t 1 -i: the details match the torrent.
+    let info = remote(&d, &["-t", "1", "-i"]);
+    assert!(info.contains(&format!("Hash: {hash}")), "{info}");
+    assert!(info.contains("Percent Done: 100%"), "{info}");
+    assert!(
+        info.contains(&format!("Location: {}", seed.display())),
+        "{info}"
+    );
+    assert!(info.contains("Piece Count: 13"), "{info}");
+
+    // -S stops it (the engine pauses it and torrents.toml records it); -s starts it again.
+    remote(&d, &["-t", "1", "-S"]);
+    let (_, status, _) = row(&d, 1).unwrap();
+    assert_eq!(status, "Stopped");
+    assert_eq!(state_of(dir.path(), &hash).as_deref(), Some("paused"));
+    remote(&d, &["-t", "1", "-s"]);
+    until("the torrent to run again", 10, || {
+        row(&d, 1).filter(|(_, s, _)| s != "Stopped")
+    });
+    assert_eq!(state_of(dir.path(), &hash).as_deref(), Some("seeding"));
+
+    // -st: the session statistics.
+    let st = remote(&d, &["-st"]);
+    assert!(
+        st.contains("CURRENT SESSION") && st.contains("Started 1 times"),
+        "{st}"
+    );
+
+    // -d/-u: the session's limits, applied and written to torrents.toml; -D/-U lift them.
+    remote(&d, &["-d", "300", "-u", "40"]);
+    let s = setting(dir.path());
+    assert_eq!(s.download_limit.map(|r| r.0), Some(300_000));
+    assert_eq!(s.upload_limit.map(|r| r.0), Some(40_000));
+    let si = remote(&d, &["-si"]);
+    assert!(si.contains("Download speed limit: 300 kB/s"), "{si}");
+    assert!(si.contains("Upload speed limit: 40 kB/s"), "{si}");
+    remote(&d, &["-D", "-U"]);
+    let s = setting(dir.path());
+    assert_eq!((s.download_limit, s.upload_limit), (None, None));
+
+    // A second torrent; -r removes it and leaves its data.
+    let keep = dir.path().join("keep");
+    std::fs::create_dir_all(&keep).unwrap();
+    write_random(&keep.join("doc.bin"), 50_000, 10);
+    let meta2 = support::torrent(&keep.join("doc.bin"), 16 * 1024, vec![]);
+    let file2 = dir.path().join("doc.torrent");
+    std::fs::write(&file2, meta2.as_bytes()).unwrap();
+    remote(
+        &d,
+        &["-a", file2.to_str().unwrap(), "-w", keep.to_str().unwrap()],
+    );
+    until("the second torrent", 30, || row(&d, 2));
+    remote(&d, &["-t", "2", "-r"]);
+    assert!(row(&d, 2).is_none());
+    assert!(keep.join("doc.bin").exists());
+    assert_eq!(state_of(dir.path(), &meta2.info_hash.to_hex()), None);
+
+    // --remove-and-delete: the torrent and its data go.
+    remote(&d, &["-t", "1", "--remove-and-delete"]);
+    assert!(row(&d, 1).is_none());
+    assert!(!seed.join("movie.bin").exists());
+    assert_eq!(state_of(dir.path(), &hash), None);
+}
+
+/// Transmission's own web client (Debian's transmission-common), served by btorrent from
+/// `rpc_web_dir` and run in headless Chromium, lists the daemon's torrents through the RPC.
+#[test]
+#[ignore = "needs transmission-common and chromium"]
+fn transmissions_web_client_lists_the_daemons_torrents_in_chromium() {
+    let web = Path::new("/usr/share/transmission/web");
+    assert!(
+        web.join("index.html").is_file(),
+        "transmission-common is not installed"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(
+        dir.path(),
+        &format!("rpc_web_dir = \"{}\"\n", web.display()),
+    );
+    let seed = dir.path().join("seed");
+    std::fs::create_dir_all(&seed).unwrap();
+    write_random(&seed.join("holiday-video.bin"), 200_000, 11);
+    let meta = support::torrent(&seed.join("holiday-video.bin"), 16 * 1024, vec![]);
+    let file = dir.path().join("h.torrent");
+    std::fs::write(&file, meta.as_bytes()).unwrap();
+    remote(
+        &d,
+        &["-a", file.to_str().unwrap(), "-w", seed.to_str().unwrap()],
+    );
+    until("the torrent to be seeding", 30, || {
+        row(&d, 1).filter(|(done, _, _)| done == "100%")
+    });
+    let profile = dir.path().join("chromium-profile");
+    let url = format!("http://{}/transmission/web/", d.url());
+    // The page polls the RPC; the virtual time budget lets its first rounds run.
+    let dom = until("the web client to list the torrent", 60, || {
+        let out = run(
+            Command::new("chromium")
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--virtual-time-budget=5000",
+                ])
+                .arg(format!("--user-data-dir={}", profile.display()))
+                .args(["--dump-dom", &url]),
+            Duration::from_secs(60),
+        );
+        out.stdout
+            .contains("holiday-video.bin")
+            .then_some(out.stdout)
+    });
+    assert!(
+        dom.contains("class=\"torrent_name\">holiday-video.bin<"),
+        "{dom}"
+    );
+    assert!(dom.contains("Seeding"), "the status shown: {dom}");
+}

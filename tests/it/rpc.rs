@@ -1,0 +1,235 @@
+//! The Transmission RPC of `btorrent daemon` (rpc_bind), its guard and its session side: the
+//! session-id handshake, basic auth, the whitelist, bad requests answered with clear `result`
+//! strings, session limits, port-test, free-space, and the web client's folder (`/metrics` is in
+//! `rpc_torrents`, with torrents to count).
+
+use serde_json::json;
+
+use crate::support::rpc::{request, RpcDaemon};
+
+#[test]
+fn the_session_id_handshake_basic_auth_and_the_whitelist_guard_the_rpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(
+        dir.path(),
+        "rpc_username = \"alice\"\nrpc_password = \"s3cret\"\n",
+    );
+    let body = br#"{"method":"session-get"}"#;
+    // No credentials: 401, asking for basic auth.
+    let r = request(d.port, "POST", "/transmission/rpc", &[], body);
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(
+        r.header("WWW-Authenticate")
+            .is_some_and(|v| v.starts_with("Basic")),
+        "{r:?}"
+    );
+    // A wrong password is refused the same way.
+    let mut wrong = d.client().with_auth("alice", "guess");
+    assert_eq!(wrong.post_raw(body).status, 401);
+    // Right credentials, no session id: 409 with the id to send.
+    let c = d.client().with_auth("alice", "s3cret");
+    let auth = c.auth.clone().unwrap();
+    let r = request(
+        d.port,
+        "POST",
+        "/transmission/rpc",
+        &[("Authorization", &auth)],
+        body,
+    );
+    assert_eq!(r.status, 409, "{r:?}");
+    // A GET learns the id the same way (Sonarr and Radarr ask like this first).
+    let g = request(
+        d.port,
+        "GET",
+        "/transmission/rpc",
+        &[("Authorization", &auth)],
+        b"",
+    );
+    assert_eq!(g.status, 409, "{g:?}");
+    let sid = r
+        .header("X-Transmission-Session-Id")
+        .expect("the id in the 409")
+        .to_string();
+    let r = request(
+        d.port,
+        "POST",
+        "/transmission/rpc",
+        &[
+            ("Authorization", &auth),
+            ("X-Transmission-Session-Id", "stale"),
+        ],
+        body,
+    );
+    assert_eq!(r.status, 409, "a wrong id is refused too");
+    let r = request(
+        d.port,
+        "POST",
+        "/transmission/rpc",
+        &[
+            ("Authorization", &auth),
+            ("X-Transmission-Session-Id", &sid),
+        ],
+        body,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["result"], "success");
+    assert_eq!(v["arguments"]["rpc-version"], 16);
+    assert_eq!(v["arguments"]["session-id"], sid.as_str());
+    // The password was written back as a salted hash.
+    let toml = std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap();
+    assert!(
+        !toml.contains("s3cret") && toml.contains("salted-sha1:"),
+        "{toml}"
+    );
+    drop(d);
+
+    // A whitelist that leaves 127.0.0.1 out: 403, whatever the credentials.
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "rpc_whitelist = [\"10.0.0.0/8\", \"::1\"]\n");
+    let r = request(d.port, "POST", "/transmission/rpc", &[], body);
+    assert_eq!(r.status, 403, "{r:?}");
+    assert!(
+        r.body.contains("127.0.0.1 is not in rpc_whitelist"),
+        "{r:?}"
+    );
+    let r = request(d.port, "GET", "/metrics", &[], b"");
+    assert_eq!(r.status, 403, "/metrics is guarded too");
+}
+
+#[test]
+fn bad_requests_get_clear_result_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let r = c.post_raw(b"{\"method\": ");
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("request is not JSON"),
+        "{r:?}"
+    );
+    let v = c.call("torrent-explode", json!({}));
+    assert_eq!(v["result"], "method name not recognized: torrent-explode");
+    let r = c.post_raw(br#"{"arguments":{}}"#);
+    assert!(
+        r.json()["result"].as_str().unwrap().contains("no method"),
+        "{r:?}"
+    );
+    let v = c.call("torrent-get", json!({}));
+    assert!(v["result"].as_str().unwrap().contains("\"fields\""), "{v}");
+    let v = c.call("torrent-add", json!({"metainfo": "not base64!"}));
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("metainfo is not base64"),
+        "{v}"
+    );
+    let v = c.call(
+        "torrent-add",
+        json!({"filename": dir.path().join("missing.torrent")}),
+    );
+    assert!(
+        v["result"].as_str().unwrap().contains("missing.torrent"),
+        "{v}"
+    );
+    let v = c.call("session-set", json!({"dht-enabled": true}));
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("not supported: dht-enabled"),
+        "{v}"
+    );
+    // Over the body cap: refused before it is read whole.
+    let big = vec![b' '; btorrent::rpc::server::MAX_BODY + 1];
+    let r = c.post_raw(&big);
+    assert_eq!(r.status, 413, "{:?}", r.status);
+    assert!(
+        r.json()["result"].as_str().unwrap().contains("larger than"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn session_limits_port_test_and_free_space_answer_from_the_running_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    c.ok(
+        "session-set",
+        json!({"speed-limit-down": 250, "speed-limit-down-enabled": true}),
+    );
+    let s = c.ok("session-get", json!({"fields": ["speed-limit-down", "speed-limit-down-enabled", "speed-limit-up-enabled"]}));
+    assert_eq!(
+        s,
+        json!({"speed-limit-down": 250, "speed-limit-down-enabled": true, "speed-limit-up-enabled": false})
+    );
+    let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    assert_eq!(cfg.settings.download_limit.map(|r| r.0), Some(250_000));
+    c.ok("session-set", json!({"speed-limit-down-enabled": false}));
+    let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    assert_eq!(cfg.settings.download_limit, None);
+    // The peer listens on 127.0.0.1: port-test reaches it.
+    let p = c.ok("port-test", json!({}));
+    assert_eq!(p["port-is-open"], true, "{p}");
+    assert!(
+        p["port-test-detail"]
+            .as_str()
+            .unwrap()
+            .contains("not tested"),
+        "{p}"
+    );
+    let f = c.ok("free-space", json!({"path": dir.path()}));
+    assert!(f["size-bytes"].as_u64().unwrap() > 0, "{f}");
+    let v = c.call("free-space", json!({"path": dir.path().join("nowhere")}));
+    assert!(v["result"].as_str().unwrap().contains("nowhere"), "{v}");
+    let q = c.ok("queue-move-top", json!({"ids": []}));
+    assert!(q["note"].as_str().unwrap().contains("no queue"), "{q}");
+}
+
+#[test]
+fn the_web_client_folder_is_served_read_only_and_confined() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web");
+    std::fs::create_dir_all(web.join("javascript")).unwrap();
+    std::fs::write(web.join("index.html"), "<html>web client</html>").unwrap();
+    std::fs::write(web.join("javascript/app.js"), "var x = 1;").unwrap();
+    std::fs::write(web.join(".secret"), "no").unwrap();
+    let d = RpcDaemon::start(dir.path(), "rpc_web_dir = \"web\"\n");
+    let r = request(d.port, "GET", "/transmission/web", &[], b"");
+    assert_eq!(
+        (r.status, r.header("location")),
+        (301, Some("/transmission/web/"))
+    );
+    let r = request(d.port, "GET", "/transmission/web/", &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, "<html>web client</html>");
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    let r = request(
+        d.port,
+        "GET",
+        "/transmission/web/javascript/app.js",
+        &[],
+        b"",
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, "var x = 1;"));
+    for bad in [
+        "/transmission/web/.secret",
+        "/transmission/web/%2e%2e/torrents.toml",
+        "/transmission/web/../torrents.toml",
+        "/transmission/web/nothing.js",
+    ] {
+        let r = request(d.port, "GET", bad, &[], b"");
+        assert_eq!(r.status, 404, "{bad}: {r:?}");
+        assert!(!r.body.contains("rpc_bind"), "{bad} leaked torrents.toml");
+    }
+    drop(d);
+    let d = RpcDaemon::start(dir.path(), "");
+    let r = request(d.port, "GET", "/transmission/web/", &[], b"");
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("set rpc_web_dir"), "{r:?}");
+}

@@ -1,0 +1,455 @@
+//! Torrents through the Transmission RPC of `btorrent daemon`: added (by path and base64), read
+//! (checked against the engine and torrents.toml), stopped, started, verified, reannounced and
+//! removed; trackerStats against a real tracker; and a one-shot `start` handed to the daemon.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::json;
+
+use crate::support::rpc::{managed_state, parse_metrics, poll, request, torrent_get, RpcDaemon};
+use crate::support::{self, write_random};
+
+#[test]
+fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+
+    // A seed added by path, its data already in `seed/`.
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(seed_dir.join("pack")).unwrap();
+    write_random(&seed_dir.join("pack/a.bin"), 300_000, 1);
+    write_random(&seed_dir.join("pack/b.bin"), 200_000, 2);
+    let meta = support::torrent(&seed_dir.join("pack"), 32 * 1024, vec![]);
+    let file = dir.path().join("pack.torrent");
+    std::fs::write(&file, meta.as_bytes()).unwrap();
+    let a = c.ok(
+        "torrent-add",
+        json!({"filename": file, "download-dir": seed_dir}),
+    );
+    let added = &a["torrent-added"];
+    assert_eq!(added["hashString"], meta.info_hash.to_hex());
+    assert_eq!(added["name"], "pack");
+    let id = added["id"].as_i64().unwrap();
+    // The same torrent again is a duplicate with the same id.
+    let a = c.ok("torrent-add", json!({"filename": file}));
+    assert_eq!(a["torrent-duplicate"]["id"], id);
+
+    let fields = [
+        "id",
+        "hashString",
+        "name",
+        "percentDone",
+        "status",
+        "totalSize",
+        "sizeWhenDone",
+        "leftUntilDone",
+        "files",
+        "fileStats",
+        "downloadDir",
+        "error",
+        "errorString",
+        "eta",
+        "peersConnected",
+        "rateDownload",
+        "rateUpload",
+        "uploadedEver",
+        "trackerStats",
+        "pieces",
+    ];
+    let t = poll("the seed's data check", 30, || {
+        let t = torrent_get(&mut c, json!([id]), &fields).pop()?;
+        (t["status"] == 6).then_some(t)
+    });
+    assert_eq!(t["percentDone"], 1.0);
+    assert_eq!(t["totalSize"], 500_000);
+    assert_eq!(t["leftUntilDone"], 0);
+    assert_eq!(t["error"], 0);
+    assert_eq!(t["downloadDir"], seed_dir.display().to_string());
+    let files = t["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    for f in files {
+        assert_eq!(f["bytesCompleted"], f["length"], "{f}");
+    }
+    assert_eq!(
+        managed_state(dir.path(), &meta.info_hash.to_hex()).as_deref(),
+        Some("seeding")
+    );
+
+    // A second torrent by base64 metainfo, paused, into an empty folder: nothing of it yet.
+    let other_src = dir.path().join("other-src");
+    std::fs::create_dir_all(&other_src).unwrap();
+    write_random(&other_src.join("c.bin"), 100_000, 3);
+    let other = support::torrent(&other_src.join("c.bin"), 16 * 1024, vec![]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(other.as_bytes());
+    let empty = dir.path().join("empty");
+    let a = c.ok(
+        "torrent-add",
+        json!({"metainfo": b64, "download-dir": empty, "paused": true}),
+    );
+    let other_id = a["torrent-added"]["id"].as_i64().unwrap();
+    assert_ne!(other_id, id);
+    let t = poll("the paused torrent's check", 30, || {
+        let t = torrent_get(&mut c, json!([other.info_hash.to_hex()]), &fields).pop()?;
+        (t["status"] == 0).then_some(t)
+    });
+    assert_eq!(t["id"], other_id, "ids by hash and by number agree");
+    assert_eq!(t["percentDone"], 0.0);
+    assert_eq!(t["leftUntilDone"], 100_000);
+    assert_eq!(t["fileStats"][0]["bytesCompleted"], 0);
+    assert_eq!(
+        managed_state(dir.path(), &other.info_hash.to_hex()).as_deref(),
+        Some("paused")
+    );
+    // Every torrent, in table form too.
+    let a = c.ok(
+        "torrent-get",
+        json!({"fields": ["id", "name"], "format": "table"}),
+    );
+    assert_eq!(a["torrents"][0], json!(["id", "name"]));
+    assert_eq!(a["torrents"].as_array().unwrap().len(), 3);
+
+    // Stopped, the seed uploads nothing to a leecher that asks; started, it serves it whole.
+    c.ok("torrent-stop", json!({"ids": [id]}));
+    assert_eq!(torrent_get(&mut c, json!(id), &["status"])[0]["status"], 0);
+    assert_eq!(
+        managed_state(dir.path(), &meta.info_hash.to_hex()).as_deref(),
+        Some("paused")
+    );
+    let port = c.ok("session-get", json!({"fields": ["peer-port"]}))["peer-port"]
+        .as_u64()
+        .unwrap();
+    let seed_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let leech_dir = dir.path().join("leech");
+    let (leecher, h) = rt.block_on(support::leecher(&meta, &leech_dir, vec![seed_addr]));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(h.stats().pieces_have, 0, "a stopped torrent served data");
+    assert_eq!(
+        torrent_get(&mut c, json!(id), &["uploadedEver"])[0]["uploadedEver"],
+        0
+    );
+    c.ok("torrent-start", json!({"ids": [meta.info_hash.to_hex()]}));
+    assert_eq!(
+        managed_state(dir.path(), &meta.info_hash.to_hex()).as_deref(),
+        Some("seeding")
+    );
+    h.add_peers(vec![seed_addr]);
+    rt.block_on(support::wait_complete(&h, 60));
+    let up = poll("uploadedEver to count the upload", 10, || {
+        let t = torrent_get(&mut c, json!(id), &["uploadedEver"]).pop()?;
+        let up = t["uploadedEver"].as_u64()?;
+        (up >= 500_000).then_some(up)
+    });
+    assert!(up >= 500_000, "{up}");
+    rt.block_on(leecher.shutdown(Duration::from_secs(2)));
+
+    // /metrics: every line parses; the torrents by state match.
+    let r = request(d.port, "GET", "/metrics", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let m = parse_metrics(&r.body);
+    assert_eq!(m["btorrent_torrents{state=\"seeding\"}"], 1.0, "{}", r.body);
+    assert_eq!(m["btorrent_torrents{state=\"paused\"}"], 1.0, "{}", r.body);
+    assert!(
+        m["btorrent_uploaded_bytes_total"] >= 500_000.0,
+        "{}",
+        r.body
+    );
+
+    // Removed with its data: the files are gone, so is the entry; the other torrent stays.
+    c.ok(
+        "torrent-remove",
+        json!({"ids": [id], "delete-local-data": true}),
+    );
+    assert!(!seed_dir.join("pack/a.bin").exists() && !seed_dir.join("pack").exists());
+    assert_eq!(managed_state(dir.path(), &meta.info_hash.to_hex()), None);
+    let left = torrent_get(&mut c, json!("recently-active"), &["id"]);
+    assert!(left.iter().all(|t| t["id"] != id), "{left:?}");
+    let a = c.ok(
+        "torrent-get",
+        json!({"ids": "recently-active", "fields": ["id"]}),
+    );
+    assert_eq!(a["removed"], json!([id]));
+    // Removed without: the data stays.
+    c.ok("torrent-remove", json!({"ids": [other_id]}));
+    assert_eq!(managed_state(dir.path(), &other.info_hash.to_hex()), None);
+    assert!(torrent_get(&mut c, json!([]), &["id"]).is_empty());
+
+    // What is not in the engine yet says so.
+    let v = c.call("torrent-set", json!({"files-unwanted": [0]}));
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("choosing files is not in btorrent's engine yet"),
+        "{v}"
+    );
+}
+
+#[test]
+fn tracker_stats_and_metrics_follow_the_embedded_tracker() {
+    let dir = tempfile::tempdir().unwrap();
+    let tport = support::free_port();
+    let d = RpcDaemon::start(
+        dir.path(),
+        &format!("tracker_bind = \"127.0.0.1:{tport}\"\n"),
+    );
+    let mut c = d.client();
+    // A seed announcing to the embedded tracker, and to a port where nothing listens.
+    let seed = dir.path().join("seed");
+    std::fs::create_dir_all(&seed).unwrap();
+    write_random(&seed.join("t.bin"), 40_000, 4);
+    let good = format!("http://127.0.0.1:{tport}/announce");
+    let dead = format!("http://127.0.0.1:{}/announce", support::free_port());
+    let meta = support::torrent(
+        &seed.join("t.bin"),
+        16 * 1024,
+        vec![good.clone(), dead.clone()],
+    );
+    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+    c.ok(
+        "torrent-add",
+        json!({"metainfo": b64, "download-dir": seed}),
+    );
+    let stats = poll("both trackers to have answered or failed", 60, || {
+        let t = torrent_get(&mut c, json!([]), &["trackerStats"]).pop()?;
+        let st = t["trackerStats"].as_array()?.clone();
+        st.iter().all(|s| s["hasAnnounced"] == true).then_some(st)
+    });
+    let (g, x) = (&stats[0], &stats[1]);
+    assert_eq!(g["announce"], good.as_str());
+    assert_eq!(g["host"], format!("http://127.0.0.1:{tport}"));
+    assert_eq!(g["scrape"], format!("http://127.0.0.1:{tport}/scrape"));
+    assert_eq!(g["lastAnnounceSucceeded"], true, "{g}");
+    assert_eq!(g["lastAnnounceResult"], "Success");
+    assert_eq!(g["seederCount"], 1, "we are its seeder: {g}");
+    let (at, next) = (
+        g["lastAnnounceTime"].as_i64().unwrap(),
+        g["nextAnnounceTime"].as_i64().unwrap(),
+    );
+    assert!(at > 1_700_000_000 && next > at, "{g}");
+    assert_eq!(x["announce"], dead.as_str());
+    assert_eq!(x["lastAnnounceSucceeded"], false, "{x}");
+    assert!(!x["lastAnnounceResult"].as_str().unwrap().is_empty(), "{x}");
+    assert_eq!(x["tier"], 1);
+
+    // One scrape reaches the tracker.
+    let r = request(
+        tport,
+        "GET",
+        &format!("/scrape?info_hash={}", "%AA".repeat(20)),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = request(tport, "GET", "/metrics", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let own = parse_metrics(&r.body);
+    assert_eq!(own["btorrent_tracker_scrapes_total"], 1.0, "{}", r.body);
+    assert!(own["btorrent_tracker_announces_total"] >= 1.0, "{}", r.body);
+    assert_eq!(
+        own["btorrent_tracker_peers{role=\"seeder\"}"], 1.0,
+        "{}",
+        r.body
+    );
+    let r = request(d.port, "GET", "/metrics", &[], b"");
+    let m = parse_metrics(&r.body);
+    assert_eq!(m["btorrent_tracker_scrapes_total"], 1.0, "{}", r.body);
+    assert_eq!(m["btorrent_torrents{state=\"seeding\"}"], 1.0);
+    assert!(m.contains_key("btorrent_download_rate_bytes"));
+    // Each family is declared once.
+    let types = r
+        .body
+        .lines()
+        .filter(|l| l.starts_with("# TYPE btorrent_torrents "))
+        .count();
+    assert_eq!(types, 1);
+}
+
+#[test]
+fn torrent_reannounce_asks_the_tracker_again_before_its_interval() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // A tracker that wants an announce an hour from now, and allows one every second.
+    let (base, seen) = rt.block_on(support::tracker::http_double(|_| {
+        (
+            200,
+            b"d8:intervali3600e12:min intervali1e5:peers0:e".to_vec(),
+        )
+    }));
+    let announces = || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("/announce?"))
+            .count()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let seed = dir.path().join("seed");
+    std::fs::create_dir_all(&seed).unwrap();
+    write_random(&seed.join("r.bin"), 2 << 20, 5);
+    let meta = support::torrent(
+        &seed.join("r.bin"),
+        64 * 1024,
+        vec![format!("{base}/announce")],
+    );
+    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+    c.ok(
+        "torrent-add",
+        json!({"metainfo": b64, "download-dir": seed}),
+    );
+    poll("the first announce", 30, || {
+        (announces() >= 1).then_some(())
+    });
+    // A slow leecher keeps the seed company, so it is not short of peers (which alone would make it
+    // announce at every min interval).
+    let port = c.ok("session-get", json!({"fields": ["peer-port"]}))["peer-port"]
+        .as_u64()
+        .unwrap();
+    let seed_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let cfg = btorrent::engine::SessionConfig {
+        download_limit: Some(20_000),
+        ..Default::default()
+    };
+    let (leecher, _h) = rt.block_on(support::leecher_with(
+        cfg,
+        &meta,
+        &dir.path().join("leech"),
+        vec![seed_addr],
+    ));
+    poll("the leecher to connect", 30, || {
+        let t = torrent_get(&mut c, json!([]), &["peersConnected"]).pop()?;
+        (t["peersConnected"] == 1).then_some(())
+    });
+    let before = announces();
+    c.ok(
+        "torrent-reannounce",
+        json!({"ids": [meta.info_hash.to_hex()]}),
+    );
+    poll("the announce asked for", 10, || {
+        (announces() > before).then_some(())
+    });
+    rt.block_on(leecher.shutdown(Duration::from_secs(2)));
+}
+
+/// A one-shot `btorrent start` while the daemon runs hands the torrent to the daemon, which
+/// downloads it; the command follows it there and ends when it completes.
+#[test]
+fn a_one_shot_start_hands_its_torrent_to_the_running_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    write_random(&src.join("album.bin"), 600_000, 6);
+    let meta = support::torrent(&src.join("album.bin"), 32 * 1024, vec![]);
+    let file = dir.path().join("album.torrent");
+    std::fs::write(&file, meta.as_bytes()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (seeder, h) = rt.block_on(support::seeder(&meta, &src));
+    let seed_addr = seeder.listen_addr().to_string();
+    let out = support::run(
+        support::cli::bin()
+            .args([
+                "start",
+                file.to_str().unwrap(),
+                "-o",
+                "dl",
+                "--peer",
+                &seed_addr,
+            ])
+            .current_dir(dir.path()),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("downloaded and verified"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        std::fs::read(src.join("album.bin")).unwrap()
+            == std::fs::read(dir.path().join("dl/album.bin")).unwrap(),
+        "the downloaded data differs"
+    );
+    // The daemon is the one that downloaded it, and runs it now.
+    let t = torrent_get(
+        &mut c,
+        json!([meta.info_hash.to_hex()]),
+        &["downloadedEver", "status", "downloadDir"],
+    );
+    assert_eq!(t.len(), 1, "the daemon does not run it");
+    assert!(t[0]["downloadedEver"].as_u64().unwrap() >= 600_000, "{t:?}");
+    assert_eq!(t[0]["status"], 6);
+    assert_eq!(
+        t[0]["downloadDir"],
+        dir.path().join("dl").display().to_string()
+    );
+    assert_eq!(
+        managed_state(dir.path(), &meta.info_hash.to_hex()).as_deref(),
+        Some("seeding")
+    );
+    drop(h);
+    rt.block_on(seeder.shutdown(Duration::from_secs(2)));
+}
+
+#[test]
+fn verify_finds_rotten_data_and_set_location_moves_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let seed = dir.path().join("seed");
+    std::fs::create_dir_all(&seed).unwrap();
+    write_random(&seed.join("v.bin"), 100_000, 7);
+    let meta = support::torrent(&seed.join("v.bin"), 16 * 1024, vec![]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+    let id = c.ok(
+        "torrent-add",
+        json!({"metainfo": b64, "download-dir": seed}),
+    )["torrent-added"]["id"]
+        .clone();
+    let fields = ["status", "leftUntilDone", "downloadDir"];
+    poll("the seed to be seeding", 30, || {
+        let t = torrent_get(&mut c, json!([id]), &fields).pop()?;
+        (t["status"] == 6).then_some(())
+    });
+
+    // Moved: the file goes, the torrent goes on from there, torrents.toml follows.
+    let moved = dir.path().join("moved");
+    let v = c.call(
+        "torrent-set-location",
+        json!({"ids": [id], "location": moved}),
+    );
+    assert!(
+        v["result"].as_str().unwrap().contains("without \"move\""),
+        "{v}"
+    );
+    c.ok(
+        "torrent-set-location",
+        json!({"ids": [id], "location": moved, "move": true}),
+    );
+    assert!(moved.join("v.bin").is_file() && !seed.join("v.bin").exists());
+    let t = torrent_get(&mut c, json!([id]), &fields).pop().unwrap();
+    assert_eq!(t["downloadDir"], moved.display().to_string());
+    let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    assert_eq!(cfg.find(&meta.info_hash).unwrap().data, moved);
+
+    // A byte rots on disk; verify finds the piece bad and withdraws it.
+    support::rot_byte(&moved.join("v.bin"), 50_000);
+    c.ok("torrent-verify", json!({"ids": [id]}));
+    let t = poll("verify to withdraw the rotten piece", 30, || {
+        let t = torrent_get(&mut c, json!([id]), &fields).pop()?;
+        (t["leftUntilDone"].as_u64()? > 0 && t["status"] != 2).then_some(t)
+    });
+    assert_eq!(t["leftUntilDone"], 16 * 1024, "one piece: {t}");
+}

@@ -1,0 +1,222 @@
+//! A `btorrent daemon` serving the Transmission RPC on an ephemeral loopback port, and a small HTTP
+//! client for it (raw requests, or JSON calls that do the session-id handshake and basic auth).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::cli::bin;
+use super::process::{free_port, Proc};
+
+/// A running daemon with `rpc_bind` set.
+pub struct RpcDaemon {
+    pub proc: Proc,
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+/// One HTTP reply.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+}
+
+impl RpcDaemon {
+    /// Starts `btorrent daemon` in `dir` with `extra` settings lines (no tracker, an ephemeral peer
+    /// port) and waits (at most 30 s) until its RPC port answers.
+    pub fn start(dir: &Path, extra: &str) -> RpcDaemon {
+        let port = free_port();
+        std::fs::write(
+            dir.join("torrents.toml"),
+            format!("[settings]\nrpc_bind = \"127.0.0.1:{port}\"\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n{extra}\n"),
+        )
+        .unwrap();
+        let proc = Proc::spawn_logged(bin().arg("daemon").current_dir(dir), dir.join("daemon.log"));
+        let end = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < end,
+                "the daemon's RPC never listened: {}",
+                proc.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        RpcDaemon {
+            proc,
+            dir: dir.to_path_buf(),
+            port,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A client without credentials.
+    pub fn client(&self) -> Client {
+        Client {
+            port: self.port,
+            auth: None,
+            session_id: None,
+        }
+    }
+}
+
+/// Sends one request (`Connection: close`) to 127.0.0.1:`port`; at most 30 s.
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    // A server refusing a large body may close before reading it all.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+/// JSON calls to `/transmission/rpc`, as Transmission's clients make them.
+pub struct Client {
+    pub port: u16,
+    /// `Basic ...` value.
+    pub auth: Option<String>,
+    pub session_id: Option<String>,
+}
+
+impl Client {
+    pub fn with_auth(mut self, user: &str, password: &str) -> Client {
+        use base64::Engine as _;
+        let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.auth = Some(format!("Basic {b}"));
+        self
+    }
+
+    /// Posts `body` as it is, learning the session id from a 409 first (once).
+    pub fn post_raw(&mut self, body: &[u8]) -> Reply {
+        for _ in 0..2 {
+            let mut headers = Vec::new();
+            if let Some(a) = &self.auth {
+                headers.push(("Authorization", a.as_str()));
+            }
+            if let Some(s) = &self.session_id {
+                headers.push(("X-Transmission-Session-Id", s.as_str()));
+            }
+            let r = request(self.port, "POST", "/transmission/rpc", &headers, body);
+            if r.status != 409 {
+                return r;
+            }
+            self.session_id = r.header("X-Transmission-Session-Id").map(str::to_string);
+        }
+        panic!("409 twice");
+    }
+
+    /// Calls `method`; returns the whole reply object (`result`, `arguments`).
+    pub fn call(&mut self, method: &str, arguments: Value) -> Value {
+        let body = json!({"method": method, "arguments": arguments, "tag": 7}).to_string();
+        let r = self.post_raw(body.as_bytes());
+        assert_eq!(r.status, 200, "{method}: {r:?}");
+        let v = r.json();
+        assert_eq!(v["tag"], 7, "{v}");
+        v
+    }
+
+    /// Calls `method`, which must succeed; returns its `arguments`.
+    pub fn ok(&mut self, method: &str, arguments: Value) -> Value {
+        let v = self.call(method, arguments);
+        assert_eq!(v["result"], "success", "{method}: {v}");
+        v["arguments"].clone()
+    }
+}
+
+/// Polls `f` every 100 ms until it gives `Some`; panics naming `what` after `secs`.
+pub fn poll<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out after {secs} s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn torrent_get(c: &mut Client, ids: Value, fields: &[&str]) -> Vec<Value> {
+    let a = c.ok("torrent-get", json!({"ids": ids, "fields": fields}));
+    a["torrents"].as_array().unwrap().clone()
+}
+
+pub fn managed_state(dir: &std::path::Path, hash: &str) -> Option<String> {
+    let cfg = btorrent::config::Config::load(&dir.join("torrents.toml")).unwrap();
+    let ih = btorrent::InfoHash::from_hex(hash).unwrap();
+    cfg.find(&ih).map(|t| t.state.clone())
+}
+
+/// Parses a Prometheus text page: sample name with labels -> value; every line must parse.
+pub fn parse_metrics(text: &str) -> HashMap<String, f64> {
+    let mut out = HashMap::new();
+    for line in text.lines() {
+        if line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+            continue;
+        }
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        let v: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        out.insert(name.to_string(), v);
+    }
+    out
+}
