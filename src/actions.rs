@@ -286,12 +286,29 @@ pub fn load_path(path: &Path) -> Result<Metainfo> {
     })
 }
 
-/// The torrent a user names: a .torrent path, or an `http(s)://` URL of one. Returns the path too
-/// when it came from a file. Magnet links are not read here yet: they are refused with a clear error.
-pub async fn load_source(source: &str) -> Result<(Metainfo, Option<PathBuf>)> {
+/// How long a remote `torrent-add` of a magnet link waits for its metadata.
+pub const REMOTE_METADATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The torrent a user names: a .torrent path, an `http(s)://` URL of one, or a magnet link whose
+/// metadata `session` fetches (from the link's peers and trackers and the DHT) and saves in
+/// `torrents_dir`. Returns the .torrent file too when there is one.
+pub async fn load_source(
+    source: &str,
+    session: &Session,
+    torrents_dir: PathBuf,
+) -> Result<(Metainfo, Option<PathBuf>)> {
     let s = source.trim();
-    if s.starts_with("magnet:") {
-        bail!("magnet links are not supported yet: add the .torrent file or its URL");
+    if crate::source::is_magnet_link(s) {
+        let how = crate::source::Open {
+            session,
+            save_to: Some(torrents_dir),
+            peers: Vec::new(),
+            extra: None,
+            timeout: REMOTE_METADATA_TIMEOUT,
+            cancel: tokio_util::sync::CancellationToken::new(),
+        };
+        let opened = crate::source::open(s, Some(how), |_| {}).await?;
+        return Ok((opened.meta, opened.path));
     }
     if s.starts_with("http://") || s.starts_with("https://") {
         let client = reqwest::Client::builder()

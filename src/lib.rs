@@ -69,7 +69,9 @@ pub mod watch;
 // The layers below, under the names the app and its tests have always used.
 pub use btorrent_engine as engine;
 pub use btorrent_engine::announce;
-pub use btorrent_proto::{bencode, magnet, metainfo, multi_sha1, prometheus, types, udp_tracker, wire};
+pub use btorrent_proto::{
+    bencode, magnet, metainfo, multi_sha1, prometheus, types, udp_tracker, wire,
+};
 pub use btorrent_tracker as tracker;
 
 pub use metainfo::Metainfo;

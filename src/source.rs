@@ -39,7 +39,7 @@ pub struct Open<'a> {
     pub save_to: Option<PathBuf>,
     /// Peers to ask besides the link's own.
     pub peers: Vec<SocketAddr>,
-    /// Other addresses as they are found (a DHT lookup).
+    /// Other addresses as they are found; `None`: the session's DHT lookup, if it runs a DHT node.
     pub extra: Option<tokio::sync::mpsc::Receiver<SocketAddr>>,
     pub timeout: Duration,
     pub cancel: CancellationToken,
@@ -80,9 +80,13 @@ pub async fn open(
             magnet.peers.push(p);
         }
     }
+    // Without another source given, the session's DHT node looks the info-hash up (when it runs one).
+    let extra = how
+        .extra
+        .or_else(|| how.session.dht_peers(magnet.info_hash));
     let meta = how
         .session
-        .fetch_metadata(&magnet, how.extra, Some(how.timeout), progress, how.cancel)
+        .fetch_metadata(&magnet, extra, Some(how.timeout), progress, how.cancel)
         .await
         .with_context(|| format!("magnet {}", magnet.info_hash))?;
     let path = match how.save_to {

@@ -87,9 +87,17 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                     .map_err(|e| format!("metainfo is not a valid .torrent: {e}"))?;
                 (meta, None)
             }
-            (None, Some(source)) => actions::load_source(source)
-                .await
-                .map_err(|e| format!("{e:#}"))?,
+            (None, Some(source)) => {
+                let session = rpc
+                    .peer
+                    .get_or_start()
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                let cfg = Config::load(&rpc.config_path).map_err(|e| format!("{e:#}"))?;
+                actions::load_source(source, &session, cfg.torrents_dir())
+                    .await
+                    .map_err(|e| format!("{e:#}"))?
+            }
             (None, None) => return Err("torrent-add needs \"filename\" or \"metainfo\"".into()),
         };
     let cfg = Config::load(&rpc.config_path).map_err(|e| format!("{e:#}"))?;

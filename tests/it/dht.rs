@@ -168,6 +168,54 @@ async fn private_torrents_never_reach_the_dht() {
     s.shutdown(Duration::from_secs(5)).await;
 }
 
+/// A magnet link with nothing but the info-hash: its metadata can only come through the DHT, which
+/// `source::open` asks when no other source is given; the torrent then downloads over the DHT too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_magnet_link_is_opened_and_downloaded_over_the_dht() {
+    crate::support::init_logs();
+    let net = tokio::task::spawn_blocking(|| testnet(5)).await.unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let data = write_random(&src.path().join("album.bin"), 600_000, 73);
+    let meta = trackerless(&src.path().join("album.bin"), false);
+    let seeder = session_with(session_config(&net.bootstrap)).await;
+    let seeding = seeder
+        .add(meta.clone(), add_opts(src.path()))
+        .await
+        .unwrap();
+    wait_complete(&seeding, 30).await;
+    let me = seeder.listen_addr();
+    wait_until_async("the seed on the DHT", Duration::from_secs(30), || async {
+        testnet_lookup(&net, meta.info_hash).await.contains(&me)
+    })
+    .await;
+
+    let leecher = session_with(session_config(&net.bootstrap)).await;
+    let saved = tempfile::tempdir().unwrap();
+    let link = format!("magnet:?xt=urn:btih:{}", meta.info_hash.to_hex());
+    let how = btorrent::source::Open {
+        session: &leecher,
+        save_to: Some(saved.path().to_path_buf()),
+        peers: Vec::new(),
+        extra: None,
+        timeout: Duration::from_secs(60),
+        cancel: tokio_util::sync::CancellationToken::new(),
+    };
+    let opened = btorrent::source::open(&link, Some(how), |_| {})
+        .await
+        .expect("metadata over the DHT");
+    assert_eq!(opened.meta.info_hash, meta.info_hash);
+    assert!(opened.path.as_ref().is_some_and(|p| p.exists()));
+    let dst = tempfile::tempdir().unwrap();
+    let h = leecher
+        .add(opened.meta, add_opts(dst.path()))
+        .await
+        .unwrap();
+    wait_complete(&h, 60).await;
+    assert_eq!(std::fs::read(dst.path().join("album.bin")).unwrap(), data);
+    leecher.shutdown(Duration::from_secs(5)).await;
+    seeder.shutdown(Duration::from_secs(5)).await;
+}
+
 /// Connects to `addr` for `ih` (offering the DHT or not); returns the reserved bytes of the reply and
 /// the stream, handshake done.
 async fn raw_peer(addr: SocketAddr, ih: InfoHash, dht: bool) -> ([u8; 8], tokio::net::TcpStream) {

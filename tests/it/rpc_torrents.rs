@@ -453,3 +453,48 @@ fn verify_finds_rotten_data_and_set_location_moves_the_data() {
     });
     assert_eq!(t["leftUntilDone"], 16 * 1024, "one piece: {t}");
 }
+
+/// `torrent-add` of a magnet link: the daemon fetches the metadata from the link's `x.pe` peer, keeps
+/// the .torrent in `torrents_dir`, and downloads the data as for any other torrent.
+#[test]
+fn a_magnet_link_is_added_fetched_and_downloaded_through_the_rpc() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let data = write_random(&src.path().join("clip.bin"), 700_000, 5);
+    let meta = support::torrent(&src.path().join("clip.bin"), 32 * 1024, vec![]);
+    let (seeder, _seeding) = rt.block_on(support::seeder(&meta, src.path()));
+    let link = format!(
+        "magnet:?xt=urn:btih:{}&dn=clip&x.pe={}",
+        meta.info_hash.to_hex(),
+        seeder.listen_addr()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let out = dir.path().join("out");
+    let a = c.ok(
+        "torrent-add",
+        json!({"filename": link, "download-dir": out}),
+    );
+    assert_eq!(a["torrent-added"]["hashString"], meta.info_hash.to_hex());
+    let id = a["torrent-added"]["id"].as_i64().unwrap();
+    poll("the magnet's download", 60, || {
+        let t = torrent_get(&mut c, json!([id]), &["percentDone", "status"]).pop()?;
+        (t["percentDone"] == 1.0).then_some(())
+    });
+    assert_eq!(std::fs::read(out.join("clip.bin")).unwrap(), data);
+    let kept: Vec<_> = std::fs::read_dir(dir.path().join("torrents"))
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        kept.iter().any(|n| n == "clip.bin.torrent"),
+        "the fetched .torrent is kept: {kept:?}; torrents.toml: {}",
+        std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap()
+    );
+    rt.block_on(seeder.shutdown(Duration::from_secs(5)));
+}
