@@ -285,6 +285,8 @@ run_case() {
         late) note="late joiner $(printf %.1f "$late_s") s from its start" ;;
         seeder-leaves) note="seeder left at $(printf %.1f "$(cat "$run/seeder-left" 2>/dev/null || echo 0)") s" ;;
     esac
+    # Only the logs are kept: N copies of the file per run would fill the disk.
+    rm -rf "$run"/l*/out "$run"/l*/.btorrent "$run"/l*/torrents
     ROWS+=("$(printf '%-14s %-11s %7.1f %6.2fx %10s %6.3f %7s  %-6s %s' "$case" "$client" "$wall" \
         "$(echo "scale=3; $wall / $LIMIT" | bc)" "$redp" "$(echo "scale=3; $rx / $total" | bc)" \
         "$(cpu_sum "$run"/seed/cpu "$run"/l*/cpu)" "$ok" "$note")")
