@@ -51,6 +51,7 @@ pub(crate) fn our_handshake(t: &Torrent) -> Vec<u8> {
         listen_port: t.ctx.listen_addr.port(),
         metadata_size: Some(t.meta.info_bytes().len() as u64),
         pex: !t.meta.info.private,
+        upload_only: t.core.lock().picker.is_complete(),
     })
 }
 

@@ -82,6 +82,7 @@ pub mod resume;
 mod sender;
 pub mod session;
 pub mod storage;
+pub mod superseed;
 pub mod torrent;
 mod torrent_task;
 pub(crate) mod verify;
@@ -137,6 +138,10 @@ pub struct SessionConfig {
     /// The Mainline DHT node of the session (see [`dht`]); `None` = no DHT. Its routing table is
     /// saved in `resume_dir`.
     pub dht: Option<DhtConfig>,
+    /// Super-seeding ([`superseed`], BEP 16) for complete torrents: `None` (the default) = on while
+    /// no other seed is known; `Some(true)`/`Some(false)` forces it on/off. A torrent's
+    /// [`AddOptions::super_seed`] overrides it.
+    pub super_seed: Option<bool>,
 }
 
 impl Default for SessionConfig {
@@ -158,6 +163,7 @@ impl Default for SessionConfig {
             tracker_backoff: crate::announce::FAILURE_BACKOFF_FIRST,
             upload_verify_ttl: Duration::from_secs(15 * 60),
             dht: None,
+            super_seed: None,
         }
     }
 }
@@ -173,6 +179,8 @@ pub struct AddOptions {
     pub peers: Vec<SocketAddr>,
     /// Tracker URLs to use instead of the torrent's own (`Some(vec![])` = no tracker).
     pub trackers: Option<Vec<String>>,
+    /// Super-seeding for this torrent (`None` = the session's [`SessionConfig::super_seed`]).
+    pub super_seed: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +227,9 @@ pub struct TorrentStats {
     /// Pieces we had whose data on disk then failed its hash (read for upload, or re-checked), in
     /// this session: each was withdrawn and downloaded again.
     pub pieces_withdrawn: u64,
+    /// New connections are offered one piece at a time ([`superseed`]): we are the torrent's only
+    /// known seed and some pieces are not in the swarm yet.
+    pub super_seeding: bool,
 }
 
 /// What one tracker of a torrent last answered, as the torrent's announce task saw it.
