@@ -573,7 +573,13 @@ impl Conn {
             }
             return;
         }
-        let new = offers.refill(&self.has, &mut c.superseed, &c.picker);
+        let leechers = c.peers.values().filter(|p| !p.is_seed()).count();
+        let limit = super::superseed::offer_limit(
+            leechers,
+            self.t.geo.piece_length,
+            self.t.geo.piece_count as usize,
+        );
+        let new = offers.refill(&self.has, limit, &mut c.superseed, &c.picker);
         drop(g);
         for p in new {
             self.out.push(&Message::Have(p));

@@ -2,7 +2,8 @@
 //! again and again.
 //!
 //! A connection that starts while super-seeding is on (see [`SuperSeed::active`]) is not sent our
-//! bitfield. It is told (`have`) of at most [`OFFERS_PER_PEER`] pieces at a time, each chosen among the
+//! bitfield. It is told (`have`) of at most [`OFFERS_PER_PEER`] pieces at a time (more, see
+//! [`offer_limit`], while it is the only peer lacking pieces: nobody could pass them on), each chosen among the
 //! pieces given out the fewest times (never given first, then pieces already seen in the swarm, then
 //! the rarest among the peers). An offer is used up once the piece shows up at any peer after it was
 //! made (another peer announces it: the peer passed it on; or the peer itself completed it), and the
@@ -26,6 +27,19 @@ use super::picker::Picker;
 
 /// Open offers per peer: one to download, one queued so its pipe does not run dry between pieces.
 pub const OFFERS_PER_PEER: usize = 2;
+/// A peer that is the only one lacking pieces has nobody to pass them to: it may hold this many bytes
+/// of open offers (at most an eighth of the torrent), so a fast link is not held to two pieces per
+/// round trip.
+pub const LONE_OFFER_BYTES: u64 = 32 << 20;
+
+/// How many open offers a peer may hold while `leechers` connected peers (it included) lack pieces.
+pub fn offer_limit(leechers: usize, piece_length: u64, pieces: usize) -> usize {
+    if leechers > 1 {
+        return OFFERS_PER_PEER;
+    }
+    let by_bytes = (LONE_OFFER_BYTES / piece_length.max(1)) as usize;
+    by_bytes.min(pieces / 8).max(OFFERS_PER_PEER)
+}
 
 /// The torrent's side of super-seeding.
 pub(crate) struct SuperSeed {
@@ -112,7 +126,7 @@ impl SuperSeed {
 }
 
 /// One connection's side: what it was offered, and the offers still open (piece, `seen` count
-/// when offered).
+/// when offered; at most [`offer_limit`] at the last refill, so at most the torrent's eighth).
 pub(crate) struct Offers {
     pub offered: Bitfield,
     pub open: Vec<(u32, u32)>,
@@ -122,17 +136,23 @@ impl Offers {
     pub fn new(pieces: usize) -> Self {
         Offers {
             offered: Bitfield::new(pieces),
-            open: Vec::with_capacity(OFFERS_PER_PEER),
+            open: Vec::new(),
         }
     }
 
     /// Closes the offers used up (the piece was seen at a peer since, or the peer has it), then
-    /// makes new ones up to [`OFFERS_PER_PEER`]; returns the pieces to announce.
-    pub fn refill(&mut self, has: &Bitfield, ss: &mut SuperSeed, picker: &Picker) -> Vec<u32> {
+    /// makes new ones up to `limit` ([`offer_limit`]); returns the pieces to announce.
+    pub fn refill(
+        &mut self,
+        has: &Bitfield,
+        limit: usize,
+        ss: &mut SuperSeed,
+        picker: &Picker,
+    ) -> Vec<u32> {
         self.open
             .retain(|&(p, at)| ss.seen(p) == at && !has.get(p as usize));
         let mut new = Vec::new();
-        while self.open.len() < OFFERS_PER_PEER {
+        while self.open.len() < limit {
             let Some(p) = ss.choose(has, &self.offered, picker) else {
                 break;
             };
@@ -166,15 +186,15 @@ mod tests {
         let none = Bitfield::new(8);
         let mut all = Vec::new();
         for o in &mut peers {
-            all.extend(o.refill(&none, &mut ss, &picker));
+            all.extend(o.refill(&none, 2, &mut ss, &picker));
         }
         all.sort_unstable();
         assert_eq!(all, (0..8).collect::<Vec<_>>());
         // Nothing is used up until the pieces show up somewhere.
-        assert!(peers[0].refill(&none, &mut ss, &picker).is_empty());
+        assert!(peers[0].refill(&none, 2, &mut ss, &picker).is_empty());
         let p = peers[0].open[0].0;
         ss.note_have(p as usize);
-        let next = peers[0].refill(&none, &mut ss, &picker);
+        let next = peers[0].refill(&none, 2, &mut ss, &picker);
         assert_eq!(next.len(), 1);
         assert!(ss.active(true));
         for i in 0..8 {
@@ -193,5 +213,13 @@ mod tests {
         assert!(!auto.active(true));
         assert!(forced.active(true));
         assert!(!SuperSeed::new(4, Some(false)).active(true));
+    }
+
+    #[test]
+    fn a_lone_leecher_gets_a_deeper_pipe() {
+        assert_eq!(offer_limit(2, 1 << 20, 1000), OFFERS_PER_PEER);
+        assert_eq!(offer_limit(1, 1 << 20, 1000), 32);
+        assert_eq!(offer_limit(1, 16 << 10, 96), 12);
+        assert_eq!(offer_limit(1, 16 << 10, 8), OFFERS_PER_PEER);
     }
 }
