@@ -107,7 +107,12 @@ async fn with_a_second_seed_it_seeds_as_usual() {
     assert!(ha.stats().super_seeding);
     let told = pieces_told(&meta, a.listen_addr()).await;
     assert!(told <= meta.info.piece_count() / 8, "told of {told} pieces");
-    let b = session().await;
+    // A seed that does not super-seed shows every piece (one that did would hide them like `a`).
+    let b = session_with(SessionConfig {
+        super_seed: Some(false),
+        ..Default::default()
+    })
+    .await;
     let _hb = b
         .add(meta.clone(), opts(src.path(), vec![a.listen_addr()]))
         .await

@@ -232,7 +232,7 @@ impl Conn {
             self.out.push(&Message::Port(d.port));
         }
         if self.ext {
-            let payload = super::ext::our_handshake(&self.t);
+            let payload = super::ext::our_handshake(&self.t, self.ss.is_some());
             self.out.push(&Message::Extended {
                 id: 0,
                 payload: payload.into(),

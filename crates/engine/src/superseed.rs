@@ -11,8 +11,11 @@
 //! `reject` with the fast extension, ignored without): never a disconnect.
 //!
 //! It ends, connection by connection, as soon as it is of no more use: once every piece has been seen
-//! at some peer, once the swarm has another seed (a peer showed every piece; unless forced on), or a
-//! peer is a seed itself. The connection then announces the pieces the peer was not told of, and seeds
+//! at some peer, once the swarm has another seed (a peer showed every piece or said `upload_only`;
+//! unless forced on), or a peer is a seed itself. A super-seeding connection does not say
+//! `upload_only` (libtorrent drops such a peer while it wants nothing of it, as between two offers), so
+//! two seeds that both super-seed do not recognise each other: each offers the other a piece or two
+//! that it never takes. The connection then announces the pieces the peer was not told of, and seeds
 //! as usual from then on.
 //!
 //! State and invariants: [`SuperSeed`] lives in the torrent's `Core` (changed only under the core
