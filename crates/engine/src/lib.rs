@@ -49,6 +49,9 @@
 //!   verified marks (`Torrent::upload_marks`) are never held with any other lock (a completed piece leaves the core lock before it enters the hash
 //!   queue). No lock is ever held across an `.await` or a disk read/write; the core lock is held for
 //!   bookkeeping and the copy of one 16 KiB block.
+//! - **Super-seeding** ([`superseed`]): a connection that registered while it was on is told of
+//!   pieces only through its offers and is served only the pieces it was offered, until it falls back
+//!   to announcing the rest; its offers are chosen under the core lock, and sent after it is dropped.
 //! - **Piece states** live in the [`picker`] and change only under the core lock: `Missing → InFlight`
 //!   (a peer task picks it), `InFlight → Hashing` (the last block arrived; the buffer moves to the
 //!   torrent's hash queue), `Hashing → Have` or back to `Missing` (the job reports); and `Missing → Have` for
@@ -61,6 +64,7 @@
 //! - **Bounded**: piece buffers (in flight + hashing) by `SessionConfig::max_buffer_bytes`; requests to
 //!   a peer by its adaptive window (at most its `reqq` and [`conn::MAX_WINDOW`]); requests from a peer
 //!   by our advertised `reqq`; messages by the codec's limit; connections by `max_peers_per_torrent` and `max_peers_per_ip`;
+//!   super-seeding's state by the piece count, a peer's open offers by [`superseed::offer_limit`];
 //!   addresses to dial by [`known::MAX_KNOWN`] and [`known::MAX_WAITING`], dials in flight by
 //!   `torrent_task::MAX_HALF_OPEN`; the event channel by its capacity.
 
