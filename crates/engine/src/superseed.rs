@@ -45,7 +45,7 @@ pub fn offer_limit(leechers: usize, piece_length: u64, pieces: usize) -> usize {
 }
 
 /// The torrent's side of super-seeding.
-pub(crate) struct SuperSeed {
+pub struct SuperSeed {
     /// `None`: on while we are the only seed known; `Some(on)`: forced.
     mode: Option<bool>,
     /// Times each piece was offered.
@@ -130,7 +130,7 @@ impl SuperSeed {
 
 /// One connection's side: what it was offered, and the offers still open (piece, `seen` count
 /// when offered; at most [`offer_limit`] at the last refill, so at most the torrent's eighth).
-pub(crate) struct Offers {
+pub struct Offers {
     pub offered: Bitfield,
     pub open: Vec<(u32, u32)>,
 }
