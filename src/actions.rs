@@ -271,6 +271,7 @@ pub async fn add(config_path: &Path, session: &Session, a: Adding<'_>) -> Result
         paused: a.paused,
         peers: a.peers,
         trackers: a.trackers,
+        super_seed: None,
     };
     session.add(a.meta, opts).await
 }

@@ -289,6 +289,7 @@ pub async fn start_session(cfg: &Config) -> Result<Session> {
         resume_dir: Some(resume_dir(cfg)),
         upload_limit: cfg.settings.upload_limit.and_then(|r| r.limit()),
         download_limit: cfg.settings.download_limit.and_then(|r| r.limit()),
+        super_seed: cfg.settings.super_seed,
         ..Default::default()
     };
     if let Some(n) = cfg.settings.max_peers_per_ip {

@@ -47,6 +47,10 @@ pub struct Settings {
     /// Most connections per torrent from one IP address; absent = the engine's default (10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_peers_per_ip: Option<usize>,
+    /// Super-seeding (BEP 16) of complete torrents: absent = on while this peer is the only seed
+    /// known; `true`/`false` forces it on or off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub super_seed: Option<bool>,
     /// Run a Mainline DHT node (BEP 5) for public torrents.
     pub dht: bool,
     /// UDP port of the DHT node; absent = the number of the peer listen port.
@@ -165,6 +169,7 @@ impl Default for Settings {
             upload_limit: None,
             download_limit: None,
             max_peers_per_ip: None,
+            super_seed: None,
             dht: true,
             dht_port: None,
             dht_bootstrap: None,

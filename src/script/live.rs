@@ -39,6 +39,9 @@ pub struct LiveStats {
     /// Pieces withdrawn in this run because their data on disk failed its hash (downloaded again).
     #[serde(default)]
     pub pieces_withdrawn: u64,
+    /// Offering pieces one at a time (BEP 16 super-seeding) as the only seed.
+    #[serde(default)]
+    pub super_seeding: bool,
 }
 
 impl LiveStats {
@@ -110,6 +113,7 @@ pub(crate) fn live_stats(name: &str, s: &TorrentStats) -> LiveStats {
         seeds: s.seeds,
         data_dir: s.data_dir.clone(),
         pieces_withdrawn: s.pieces_withdrawn,
+        super_seeding: s.super_seeding,
     }
 }
 

@@ -157,6 +157,8 @@ async fn aria2c_seeds_to_btorrent() {
 async fn btorrent_seeds_to_libtorrent() {
     let setup = Setup::new(true).await;
     let (_s, h) = seed_with_btorrent(&setup).await;
+    // The only seed: libtorrent is offered pieces one or a few at a time (BEP 16) and still completes.
+    assert!(h.stats().super_seeding);
     let out = setup.dir("lt");
     let p = setup.spawn(
         &mut libtorrent("leech", &setup.torrent_file, &out, free_port()),

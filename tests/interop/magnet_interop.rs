@@ -189,6 +189,7 @@ async fn listening_bystander(
         listen_port: port,
         metadata_size: None,
         pex: false,
+        upload_only: false,
     });
     let mut frame = ((hs.len() + 2) as u32).to_be_bytes().to_vec();
     frame.extend_from_slice(&[20, 0]);

@@ -285,7 +285,12 @@ async fn probe_fetches_a_bitfield_and_one_verified_piece() {
     let src = tempfile::tempdir().unwrap();
     let data = write_random(&src.path().join("d.bin"), 300_000, 8);
     let meta = torrent(&src.path().join("d.bin"), 64 * 1024, vec![]);
-    let (seeder, _) = seeder(&meta, src.path()).await;
+    // Not super-seeding: it shows every piece (a super-seed offers a prober one or two).
+    let cfg = SessionConfig {
+        super_seed: Some(false),
+        ..Default::default()
+    };
+    let (seeder, _) = seeder_with(cfg, &meta, src.path()).await;
     let addr = seeder.listen_addr();
     let bf = fetch_bitfield(addr, &meta, PeerId::generate())
         .await

@@ -89,6 +89,7 @@ async fn pex_probe(addr: SocketAddr, meta: &Metainfo, lure: SocketAddr) -> (bool
         listen_port: 1,
         metadata_size: None,
         pex: true,
+        upload_only: false,
     });
     send_ext(&mut s, 0, &hs).await;
     let theirs = loop {

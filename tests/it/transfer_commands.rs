@@ -126,6 +126,10 @@ fn probe_primitives_fetch_bitfield_and_one_piece() {
     let root = tempfile::tempdir().unwrap();
     let (_tracker, url) = tracker(root.path());
     let seed_dir = node(root.path(), "seed", &url);
+    // A super-seeding seed shows a prober only the pieces it offers it (see engine_superseed).
+    let toml = seed_dir.join("torrents.toml");
+    let settings = std::fs::read_to_string(&toml).unwrap() + "super_seed = false\n";
+    std::fs::write(&toml, settings).unwrap();
     let data = random_bytes(200_000, 7);
     std::fs::write(seed_dir.join("f.bin"), &data).unwrap();
     ok(&seed_dir, &["create", "f.bin", "--piece-length", "16K"]);

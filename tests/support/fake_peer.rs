@@ -212,3 +212,42 @@ pub async fn dialing_liar(
     }
     let_in
 }
+
+/// Dials `addr` for `meta` and counts the pieces it tells us of (bitfield, `have all`, `have`s) in its
+/// first announcements: read until it announced something, then until it is quiet for 300 ms (at
+/// most 10 s in all). Panics if it announces nothing.
+pub async fn pieces_told(meta: &Metainfo, addr: SocketAddr) -> usize {
+    // A peer with no piece: not a seed, so it changes nothing of what the other side decides.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let t = Duration::from_secs(5);
+    let ours = Handshake::ours(meta.info_hash, PeerId::generate());
+    write_handshake(&mut s, &ours, t).await.unwrap();
+    let theirs = read_handshake(&mut s, t).await.unwrap();
+    let geo = Geometry::from_info(&meta.info);
+    let mut f = Framed::new(s, PeerCodec::new(geo, theirs.supports_fast()));
+    let n = meta.info.piece_count();
+    let mut told = Bitfield::new(n);
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let wait = if told.none() {
+            end
+        } else {
+            (tokio::time::Instant::now() + Duration::from_millis(300)).min(end)
+        };
+        match tokio::time::timeout_at(wait, f.next()).await {
+            Ok(Some(Ok(m))) => match m {
+                Message::Bitfield(bf) => bf.ones().for_each(|i| {
+                    told.set(i);
+                }),
+                Message::HaveAll => told = Bitfield::full(n),
+                Message::Have(i) => {
+                    told.set(i as usize);
+                }
+                _ => {}
+            },
+            _ => break,
+        }
+    }
+    assert!(!told.none(), "{addr} announced no piece");
+    told.count()
+}

@@ -34,6 +34,7 @@ use btorrent_proto::wire::handshake::Handshake;
 use btorrent_proto::wire::{Bitfield, BlockRef, ExtHandshake, Message, PeerCodec, BLOCK_SIZE};
 
 use super::ext::PeerExt;
+use super::superseed::Offers;
 
 pub const MAX_WINDOW: usize = 500;
 pub const MIN_WINDOW: usize = 2;
@@ -87,6 +88,9 @@ pub(crate) struct Conn {
     picked: Vec<BlockRef>,
     /// Our DHT node, when this torrent may use it and the peer set the DHT bit (BEP 5 `port`).
     dht: Option<Arc<super::dht::DhtNode>>,
+    /// Super-seeding this peer ([`super::superseed`]): the pieces it was offered. `None` = it was
+    /// sent our pieces as usual.
+    ss: Option<Offers>,
 }
 
 impl Conn {
@@ -96,6 +100,7 @@ impl Conn {
         hs: Handshake,
         ours: Bitfield,
         cursor: usize,
+        super_seed: bool,
     ) -> Self {
         let fast = hs.supports_fast();
         let dht = t
@@ -133,6 +138,7 @@ impl Conn {
             got_piece: false,
             picked: Vec::new(),
             dht,
+            ss: super_seed.then(|| Offers::new(n)),
             t,
             sh,
         }
@@ -189,12 +195,19 @@ impl Conn {
                     while let Some(msg) = self.codec.decode(&mut rbuf)? {
                         self.on_message(msg)?;
                     }
+                    self.super_seed_step();
                 }
                 _ = tokio::time::sleep_until(read_again_at.unwrap_or_else(tokio::time::Instant::now)),
                     if read_again_at.is_some() => read_again_at = None,
                 _ = sh.notify.notified() => self.on_commands()?,
-                r = have_rx.changed() => if r.is_ok() { self.send_haves()? },
-                _ = tick.tick() => self.on_tick()?,
+                r = have_rx.changed() => if r.is_ok() {
+                    self.send_haves()?;
+                    self.super_seed_step();
+                },
+                _ = tick.tick() => {
+                    self.on_tick()?;
+                    self.super_seed_step();
+                }
             }
             self.fill_requests();
             self.out.flush();
@@ -203,7 +216,12 @@ impl Conn {
 
     fn send_initial(&mut self) {
         let ours = &self.ours_at_start;
-        if self.fast && ours.is_full() {
+        if self.ss.is_some() {
+            // Super-seeding: pieces are offered one by one once the peer's own are known.
+            if self.fast {
+                self.out.push(&Message::HaveNone);
+            }
+        } else if self.fast && ours.is_full() {
             self.out.push(&Message::HaveAll);
         } else if self.fast && ours.none() {
             self.out.push(&Message::HaveNone);
@@ -214,7 +232,7 @@ impl Conn {
             self.out.push(&Message::Port(d.port));
         }
         if self.ext {
-            let payload = super::ext::our_handshake(&self.t);
+            let payload = super::ext::our_handshake(&self.t, self.ss.is_some());
             self.out.push(&Message::Extended {
                 id: 0,
                 payload: payload.into(),
@@ -235,6 +253,10 @@ impl Conn {
                     if let Some(p) = h.port {
                         self.note_listen_port(p);
                     }
+                    if h.upload_only {
+                        // A seed, even if it shows no piece (it may be super-seeding too).
+                        self.t.core.lock().superseed.note_seed();
+                    }
                     self.ext_state.on_handshake(&self.t, &h);
                 } else {
                     self.ext_state
@@ -246,7 +268,14 @@ impl Conn {
             Message::HaveNone => {}
             Message::Have(i) => {
                 if self.has.set(i as usize) {
-                    self.t.core.lock().picker.add_have(i);
+                    let wake = {
+                        let mut c = self.t.core.lock();
+                        c.picker.add_have(i);
+                        self.note_seen(&mut c, i as usize)
+                    };
+                    if wake {
+                        self.t.have_tx.send_modify(|_| {});
+                    }
                     self.after_has_changed();
                 }
             }
@@ -316,7 +345,16 @@ impl Conn {
         let mut c = self.t.core.lock();
         c.picker.remove_availability(&self.has);
         c.picker.add_availability(&bf);
+        let mut wake = false;
+        for i in bf.ones() {
+            if !self.has.get(i) {
+                wake |= self.note_seen(&mut c, i);
+            }
+        }
         drop(c);
+        if wake {
+            self.t.have_tx.send_modify(|_| {});
+        }
         self.has = bf;
         self.after_has_changed();
     }
@@ -326,7 +364,10 @@ impl Conn {
         let full = self.has.is_full();
         self.sh.seed.store(full, Ordering::Relaxed);
         let (interesting, we_complete) = {
-            let c = self.t.core.lock();
+            let mut c = self.t.core.lock();
+            if full {
+                c.superseed.note_seed();
+            }
             (c.picker.interesting(&self.has), c.picker.is_complete())
         };
         if full && we_complete {
@@ -349,6 +390,10 @@ impl Conn {
 
     fn on_request(&mut self, b: BlockRef) {
         let refuse = self.sent_choking
+            || self
+                .ss
+                .as_ref()
+                .is_some_and(|o| !o.offered.get(b.index as usize))
             || !self.t.core.lock().picker.have().get(b.index as usize)
             || self.out.inner.lock().uploads.len() >= OUR_REQQ as usize;
         if refuse {
@@ -501,7 +546,48 @@ impl Conn {
         Ok(())
     }
 
-    /// Announces the pieces we completed since the last call.
+    /// Counts piece `i` as seen at a peer for super-seeding; true when super-seeding connections should
+    /// look at their offers again (it is on).
+    fn note_seen(&self, c: &mut super::torrent::Core, i: usize) -> bool {
+        c.superseed.note_have(i);
+        c.superseed.active(c.picker.is_complete())
+    }
+
+    /// Super-seeding this peer: renews its offers, or ends super-seeding for it (it is a seed, or
+    /// super-seeding is over: see [`super::superseed`]) by announcing every piece it was not offered.
+    fn super_seed_step(&mut self) {
+        let Some(offers) = self.ss.as_mut() else {
+            return;
+        };
+        let mut g = self.t.core.lock();
+        let c = &mut *g;
+        if self.has.is_full() || !c.superseed.active(c.picker.is_complete()) {
+            let ours = c.picker.have().clone();
+            drop(g);
+            let offered = std::mem::replace(&mut offers.offered, Bitfield::new(0));
+            self.ss = None;
+            for i in ours.ones() {
+                if !self.has.get(i) && !offered.get(i) {
+                    self.out.push(&Message::Have(i as u32));
+                }
+            }
+            return;
+        }
+        let leechers = c.peers.values().filter(|p| !p.is_seed()).count();
+        let limit = super::superseed::offer_limit(
+            leechers,
+            self.t.geo.piece_length,
+            self.t.geo.piece_count as usize,
+        );
+        let new = offers.refill(&self.has, limit, &mut c.superseed, &c.picker);
+        drop(g);
+        for p in new {
+            self.out.push(&Message::Have(p));
+        }
+    }
+
+    /// Announces the pieces we completed since the last call, to every peer, even one that showed
+    /// the piece: a super-seeding peer ([`super::superseed`]) learns from it that its offer arrived.
     fn send_haves(&mut self) -> anyhow::Result<()> {
         let (new, interesting, complete) = {
             let c = self.t.core.lock();
@@ -510,9 +596,7 @@ impl Conn {
             (new, c.picker.interesting(&self.has), c.picker.is_complete())
         };
         for i in new {
-            if !self.has.get(i as usize) {
-                self.out.push(&Message::Have(i));
-            }
+            self.out.push(&Message::Have(i));
         }
         self.set_interest(interesting);
         if complete && self.has.is_full() {

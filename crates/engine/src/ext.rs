@@ -46,11 +46,15 @@ pub fn metadata_request_budget(info_len: usize) -> u32 {
 }
 
 /// What we say in our extension handshake for torrent `t`.
-pub(crate) fn our_handshake(t: &Torrent) -> Vec<u8> {
+/// Our extension handshake. `upload_only` (BEP 21) says we are a seed, unless we super-seed the
+/// peer: libtorrent closes an upload-only peer that has nothing it wants, which a super-seed often
+/// is between two offers.
+pub(crate) fn our_handshake(t: &Torrent, super_seeding: bool) -> Vec<u8> {
     ExtHandshake::ours(OurExt {
         listen_port: t.ctx.listen_addr.port(),
         metadata_size: Some(t.meta.info_bytes().len() as u64),
         pex: !t.meta.info.private,
+        upload_only: !super_seeding && t.core.lock().picker.is_complete(),
     })
 }
 

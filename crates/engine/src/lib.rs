@@ -49,6 +49,9 @@
 //!   verified marks (`Torrent::upload_marks`) are never held with any other lock (a completed piece leaves the core lock before it enters the hash
 //!   queue). No lock is ever held across an `.await` or a disk read/write; the core lock is held for
 //!   bookkeeping and the copy of one 16 KiB block.
+//! - **Super-seeding** ([`superseed`]): a connection that registered while it was on is told of
+//!   pieces only through its offers and is served only the pieces it was offered, until it falls back
+//!   to announcing the rest; its offers are chosen under the core lock, and sent after it is dropped.
 //! - **Piece states** live in the [`picker`] and change only under the core lock: `Missing → InFlight`
 //!   (a peer task picks it), `InFlight → Hashing` (the last block arrived; the buffer moves to the
 //!   torrent's hash queue), `Hashing → Have` or back to `Missing` (the job reports); and `Missing → Have` for
@@ -61,6 +64,7 @@
 //! - **Bounded**: piece buffers (in flight + hashing) by `SessionConfig::max_buffer_bytes`; requests to
 //!   a peer by its adaptive window (at most its `reqq` and [`conn::MAX_WINDOW`]); requests from a peer
 //!   by our advertised `reqq`; messages by the codec's limit; connections by `max_peers_per_torrent` and `max_peers_per_ip`;
+//!   super-seeding's state by the piece count, a peer's open offers by [`superseed::offer_limit`];
 //!   addresses to dial by [`known::MAX_KNOWN`] and [`known::MAX_WAITING`], dials in flight by
 //!   `torrent_task::MAX_HALF_OPEN`; the event channel by its capacity.
 
@@ -82,6 +86,7 @@ pub mod resume;
 mod sender;
 pub mod session;
 pub mod storage;
+pub mod superseed;
 pub mod torrent;
 mod torrent_task;
 pub(crate) mod verify;
@@ -137,6 +142,10 @@ pub struct SessionConfig {
     /// The Mainline DHT node of the session (see [`dht`]); `None` = no DHT. Its routing table is
     /// saved in `resume_dir`.
     pub dht: Option<DhtConfig>,
+    /// Super-seeding ([`superseed`], BEP 16) for complete torrents: `None` (the default) = on while
+    /// no other seed is known; `Some(true)`/`Some(false)` forces it on/off. A torrent's
+    /// [`AddOptions::super_seed`] overrides it.
+    pub super_seed: Option<bool>,
 }
 
 impl Default for SessionConfig {
@@ -158,6 +167,7 @@ impl Default for SessionConfig {
             tracker_backoff: crate::announce::FAILURE_BACKOFF_FIRST,
             upload_verify_ttl: Duration::from_secs(15 * 60),
             dht: None,
+            super_seed: None,
         }
     }
 }
@@ -173,6 +183,8 @@ pub struct AddOptions {
     pub peers: Vec<SocketAddr>,
     /// Tracker URLs to use instead of the torrent's own (`Some(vec![])` = no tracker).
     pub trackers: Option<Vec<String>>,
+    /// Super-seeding for this torrent (`None` = the session's [`SessionConfig::super_seed`]).
+    pub super_seed: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +231,9 @@ pub struct TorrentStats {
     /// Pieces we had whose data on disk then failed its hash (read for upload, or re-checked), in
     /// this session: each was withdrawn and downloaded again.
     pub pieces_withdrawn: u64,
+    /// New connections are offered one piece at a time ([`superseed`]): we are the torrent's only
+    /// known seed and some pieces are not in the swarm yet.
+    pub super_seeding: bool,
 }
 
 /// What one tracker of a torrent last answered, as the torrent's announce task saw it.

@@ -160,7 +160,7 @@ pub(crate) async fn serve(
     run: CancellationToken,
 ) {
     let registered = register(&t, &hs, addr, known);
-    let (sh, have, cursor) = match registered {
+    let (sh, have, cursor, super_seed) = match registered {
         Ok(r) => r,
         Err(why) => {
             tracing::debug!(peer = %addr, "refused: {why}");
@@ -172,7 +172,7 @@ pub(crate) async fn serve(
             return;
         }
     };
-    let mut conn = super::conn::Conn::new(t.clone(), sh.clone(), hs, have, cursor);
+    let mut conn = super::conn::Conn::new(t.clone(), sh.clone(), hs, have, cursor, super_seed);
     let result = conn.run(stream, run.child_token()).await;
     match &result {
         Ok(()) => tracing::debug!(peer = %addr, "closed"),
@@ -224,7 +224,7 @@ fn register(
     hs: &Handshake,
     addr: SocketAddr,
     known: Option<SocketAddr>,
-) -> Result<(Arc<PeerShared>, Bitfield, usize), &'static str> {
+) -> Result<(Arc<PeerShared>, Bitfield, usize, bool), &'static str> {
     let mut c = t.core.lock();
     if hs.peer_id == t.ctx.peer_id {
         if let Some(a) = known {
@@ -295,7 +295,8 @@ fn register(
         k.connected = true;
         k.answered = true;
     }
-    Ok((sh, c.picker.have().clone(), c.have_log.len()))
+    let super_seed = c.superseed.active(c.picker.is_complete());
+    Ok((sh, c.picker.have().clone(), c.have_log.len(), super_seed))
 }
 
 /// Whether a peer only holds a slot: connected for at least `grace`, it wants none of our pieces and

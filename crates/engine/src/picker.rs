@@ -207,6 +207,11 @@ impl Picker {
         }
     }
 
+    /// Connected peers known to have piece `index`.
+    pub fn availability(&self, index: u32) -> u16 {
+        self.availability[index as usize]
+    }
+
     pub fn add_have(&mut self, index: u32) {
         let a = &mut self.availability[index as usize];
         *a = a.saturating_add(1);

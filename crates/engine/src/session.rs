@@ -164,6 +164,7 @@ impl Session {
                 meta,
                 opts.data_dir,
                 opts.paused,
+                opts.super_seed,
                 trackers,
                 self.0.ctx.clone(),
             );

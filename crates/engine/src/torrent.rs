@@ -60,6 +60,8 @@ pub(crate) struct Core {
     pub resume_dirty: bool,
     /// Times the choker should run again at once (a peer became interested, one left).
     pub choke_soon: bool,
+    /// Super-seeding's state (see [`super::superseed`]).
+    pub superseed: super::superseed::SuperSeed,
 }
 
 pub(crate) struct Torrent {
@@ -231,6 +233,7 @@ impl Torrent {
             seeds,
             data_dir: self.storage.data_dir(),
             pieces_withdrawn: self.pieces_withdrawn.load(Ordering::Relaxed),
+            super_seeding: c.superseed.active(have.is_full()),
         }
     }
 }
@@ -255,6 +258,7 @@ impl TorrentHandle {
         meta: Metainfo,
         data_dir: PathBuf,
         paused: bool,
+        super_seed: Option<bool>,
         trackers: Vec<String>,
         ctx: Arc<SessionCtx>,
     ) -> Self {
@@ -280,6 +284,10 @@ impl TorrentHandle {
             completion_pending: false,
             resume_dirty: false,
             choke_soon: false,
+            superseed: super::superseed::SuperSeed::new(
+                geo.piece_count as usize,
+                super_seed.or(ctx.cfg.super_seed),
+            ),
         };
         let window = Duration::from_secs(3);
         let upload_marks = super::disk_check::UploadMarks::new(

@@ -6,6 +6,7 @@
 //! `name`, `info_hash`, `state`, `running`, `progress` (0.0-1.0, `()` when not running), `size`,
 //! `down_rate`, `up_rate`, `downloaded`, `uploaded`, `ratio` (uploaded / size, this process),
 //! `peers`, `seeds`, `pieces_withdrawn` (pieces whose data on disk failed its hash, fetched again),
+//! `super_seeding` (offering its pieces one at a time as the only seed, BEP 16),
 //! `save_path` (the folder holding its data), `file` (the .torrent), and `meta`: a
 //! map the script owns, saved with the torrent in torrents.toml (`t.meta.moved = true` persists).
 //!
@@ -400,6 +401,10 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     getter!("pieces_withdrawn", |_h, v| v
         .live
         .map_or(0, |l| l.pieces_withdrawn as i64)
+        .into());
+    getter!("super_seeding", |_h, v| v
+        .live
+        .is_some_and(|l| l.super_seeding)
         .into());
     getter!("save_path", |_h, v| path_value(v.save_path()));
     getter!("file", |_h, v| path_value(v.file()));

@@ -56,6 +56,11 @@ fn settings_map(cfg: &Config) -> Map {
         .max_peers_per_ip
         .unwrap_or(crate::engine::SessionConfig::default().max_peers_per_ip);
     m.insert("max_peers_per_ip".into(), (per_ip as i64).into());
+    // `()` when unset: on while the only seed (BEP 16).
+    m.insert(
+        "super_seed".into(),
+        s.super_seed.map_or(Dynamic::UNIT, Dynamic::from),
+    );
     m.insert("dht".into(), s.dht.into());
     m.insert(
         "dht_port".into(),

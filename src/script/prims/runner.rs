@@ -63,6 +63,7 @@ fn from_live(s: LiveStats) -> TorrentStats {
         seeds: s.seeds,
         data_dir: PathBuf::from(&s.data_dir),
         pieces_withdrawn: s.pieces_withdrawn,
+        super_seeding: s.super_seeding,
     }
 }
 
@@ -107,6 +108,7 @@ impl Runner {
                         seeds: 0,
                         data_dir: PathBuf::new(),
                         pieces_withdrawn: 0,
+                        super_seeding: false,
                     })
                 })
             }

@@ -77,6 +77,7 @@ pub(crate) fn live_map(ih: &str, s: &LiveStats) -> Map {
         "pieces_withdrawn".into(),
         (s.pieces_withdrawn as i64).into(),
     );
+    m.insert("super_seeding".into(), s.super_seeding.into());
     m.insert("save_path".into(), s.data_dir.display().to_string().into());
     m
 }

@@ -65,6 +65,7 @@ pub(super) async fn run(sh: Arc<Shared>, addr: SocketAddr) -> anyhow::Result<()>
         listen_port: sh.local.port(),
         metadata_size: None,
         pex: false,
+        upload_only: false,
     });
     send_ext(&mut wr, 0, &hs).await?;
     let mut frames = FramedRead::new(

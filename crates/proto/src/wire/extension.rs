@@ -3,7 +3,7 @@
 //! We read the peer's client name (`v`, at most 64 characters, control characters replaced), its
 //! request queue size (`reqq`), its listen port (`p`), the ids it gave the extensions we speak (`m`:
 //! `ut_metadata`, `ut_pex`; other names are ignored, and an id of 0 means the peer disabled one) and
-//! the size of its info dictionary (`metadata_size`). We send ours: `m` offers `ut_metadata` (BEP 9)
+//! the size of its info dictionary (`metadata_size`), and whether it only uploads (`upload_only`, BEP 21). We send ours: `m` offers `ut_metadata` (BEP 9)
 //! under [`UT_METADATA_ID`] and, unless the torrent is private (BEP 27), `ut_pex` (BEP 11) under
 //! [`UT_PEX_ID`]; `metadata_size` when we have the info dictionary.
 //!
@@ -40,6 +40,8 @@ pub struct OurExt {
     pub metadata_size: Option<u64>,
     /// Offer `ut_pex` (never for a private torrent).
     pub pex: bool,
+    /// We only upload (BEP 21 `upload_only`): we have every piece.
+    pub upload_only: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,6 +54,9 @@ pub struct ExtHandshake {
     pub metadata_size: Option<u64>,
     /// The peer announced a `metadata_size` outside `1..=MAX_METADATA_SIZE`.
     pub metadata_size_refused: bool,
+    /// The peer only uploads (BEP 21 `upload_only` non-zero): a seed, even one that shows no piece
+    /// (super-seeding).
+    pub upload_only: bool,
 }
 
 /// An id from `m`: 1 to 255; 0 (disabled) and anything else are `None`.
@@ -99,6 +104,7 @@ impl ExtHandshake {
                         }
                     }
                 }
+                b"upload_only" => out.upload_only = bencode::as_int(raw).is_some_and(|n| n != 0),
                 b"metadata_size" => {
                     if let Some(n) = bencode::as_int(raw) {
                         if (1..=MAX_METADATA_SIZE as i64).contains(&n) {
@@ -136,6 +142,9 @@ impl ExtHandshake {
             w.bytes(b"p").int(o.listen_port);
         }
         w.bytes(b"reqq").int(OUR_REQQ);
+        if o.upload_only {
+            w.key_int(b"upload_only", 1u8);
+        }
         w.bytes(b"v")
             .bytes(concat!("btorrent ", env!("CARGO_PKG_VERSION")).as_bytes());
         w.end();
@@ -153,8 +162,10 @@ mod tests {
             listen_port: 6881,
             metadata_size: Some(1234),
             pex: true,
+            upload_only: true,
         }))
         .unwrap();
+        assert!(h.upload_only);
         assert_eq!(h.reqq, Some(OUR_REQQ));
         assert_eq!(h.port, Some(6881));
         assert_eq!(h.metadata_size, Some(1234));
