@@ -10,15 +10,16 @@
 #
 #   benches/fleet.sh [CASE...]      CASE: n12 n24 mixed late seeder-leaves (default: all five)
 #   env: SIZE_MB (100), RATE_MBIT (100), SLOW_MBIT (20), CLIENTS ("btorrent libtorrent aria2"),
-#        BENCH_DIR (/tmp/btorrent-fleet), LEECH_TIMEOUT (300 s per leecher)
+#        BENCH_DIR (/tmp/btorrent-fleet), LEECH_TIMEOUT (300 s per leecher), LEAVE_AT (1.10)
 #
 # Cases:
 #   n12, n24       1 seeder -> N leechers, every link at RATE_MBIT.
 #   mixed          N = 12, a quarter of the leechers at SLOW_MBIT.
 #   late           N = 12; one more leecher joins after one link limit (about half of the run).
-#   seeder-leaves  N = 12; the seeder is stopped once it has sent 1.25x the file on its wire, so the
-#                  swarm must finish from what the leechers hold (a seeder that sent the same pieces
-#                  twice leaves a swarm that cannot finish: such a run shows FAIL).
+#   seeder-leaves  N = 12; the seeder is stopped once it has sent LEAVE_AT (1.10) times the file on its
+#                  wire (headers included, about 4%), so the swarm must finish from what the leechers
+#                  hold: a seeder that sent pieces twice before every piece once leaves a swarm that
+#                  cannot finish (FAIL at LEECH_TIMEOUT); one that spreads distinct pieces passes.
 #
 # Needs root (ip netns, tc), iproute2, the tbf qdisc, python3-libtorrent, aria2, mktorrent. Not a test:
 # figures depend on the machine. Every namespace and process it makes is removed on exit (trap), and
@@ -35,6 +36,7 @@ RATE="${RATE_MBIT:-100}"
 SLOW="${SLOW_MBIT:-20}"
 CLIENTS="${CLIENTS:-btorrent libtorrent aria2}"
 LEECH_TIMEOUT="${LEECH_TIMEOUT:-300}"
+LEAVE_AT="${LEAVE_AT:-1.10}"
 CASES=("$@")
 [ ${#CASES[@]} -gt 0 ] || CASES=(n12 n24 mixed late seeder-leaves)
 
@@ -254,7 +256,8 @@ run_case() {
     fi
     if [ "$leaves" = 1 ]; then
         (
-            while [ $(( $(tx_bytes 0) - seed_tx0 )) -lt $((BYTES * 5 / 4)) ]; do sleep 0.1; done
+            local leave; leave=$(echo "$BYTES * $LEAVE_AT / 1" | bc)
+            while [ $(( $(tx_bytes 0) - seed_tx0 )) -lt "$leave" ]; do sleep 0.1; done
             proc_cpu "$SEED_PID" > "$run/seed/cpu"
             kill "$SEED_PID" 2>/dev/null || true
             echo "$(date +%s.%N) - $t0" | bc > "$run/seeder-left"
@@ -283,7 +286,9 @@ run_case() {
     case "$case" in
         mixed) note="fast leechers $(printf %.1f "$fast_max") s = $(echo "scale=2; $fast_max / $LIMIT" | bc)x; slow $(printf %.1f "$slow_max") s = $(echo "scale=2; $slow_max / $SLOW_LIMIT" | bc)x their limit" ;;
         late) note="late joiner $(printf %.1f "$late_s") s from its start" ;;
-        seeder-leaves) note="seeder left at $(printf %.1f "$(cat "$run/seeder-left" 2>/dev/null || echo 0)") s" ;;
+        seeder-leaves)
+            if [ -f "$run/seeder-left" ]; then note="seeder left at $(printf %.1f "$(cat "$run/seeder-left")") s"
+            else note="the swarm finished before the seeder had sent ${LEAVE_AT}x"; fi ;;
     esac
     # Only the logs are kept: N copies of the file per run would fill the disk.
     rm -rf "$run"/l*/out "$run"/l*/.btorrent "$run"/l*/torrents
