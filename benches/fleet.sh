@@ -20,6 +20,8 @@
 #                  wire (headers included, about 4%), so the swarm must finish from what the leechers
 #                  hold: a seeder that sent pieces twice before every piece once leaves a swarm that
 #                  cannot finish (FAIL at LEECH_TIMEOUT); one that spreads distinct pieces passes.
+#                  Leechers that are done stay and seed until the case ends (the same client started
+#                  again as a seeder on their copy), as a swarm without its seeder needs.
 #
 # Needs root (ip netns, tc), iproute2, the tbf qdisc, python3-libtorrent, aria2, mktorrent. Not a test:
 # figures depend on the machine. Every namespace and process it makes is removed on exit (trap), and
@@ -52,6 +54,7 @@ host_ip() { echo "198.18.0.$((10 + $1))"; }
 
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for f in "$WORK"/run/*/reseed.pids; do [ -f "$f" ] && kill $(cat "$f") 2>/dev/null; done
     for i in $(seq 0 $((HOSTS - 1))); do ip netns del "$(host_ns "$i")" 2>/dev/null || true; done
     ip netns del "$HUB" 2>/dev/null || true
 }
@@ -133,28 +136,37 @@ bt_config() {
     printf '[settings]\nlisten_ip = "%s"\nlisten_port = 6881\noutput_dir = "%s"\n' "$2" "$1/out" > "$1/torrents.toml"
 }
 
-# seed CLIENT DIR: starts host 0 seeding (data in $DATA_DIR); SEED_PID is the client's own process (the
-# subshell execs `ip netns exec`, which execs the client), so a kill reaches it.
-seed() {
-    local client=$1 dir=$2 ip; ip=$(host_ip 0)
-    mkdir -p "$dir"
+# start_seeder CLIENT I DATA CONF LOG: host I seeds from DATA (the folder holding the file), with its
+# settings in CONF (btorrent), logging to LOG; STARTED_PID is the client's own process (the subshell
+# execs `ip netns exec`, which execs the client), so a kill reaches it.
+start_seeder() {
+    local client=$1 i=$2 data=$3 conf=$4 log=$5 ip ns
+    ip=$(host_ip "$i"); ns=$(host_ns "$i")
+    mkdir -p "$conf"
     case "$client" in
         btorrent)
-            bt_config "$dir" "$ip"
-            (cd "$dir" && exec ip netns exec "$(host_ns 0)" "$BT" -c "$dir/torrents.toml" seed "$TOR" --data "$DATA_DIR" > "$dir/log" 2>&1) &
+            [ -f "$conf/torrents.toml" ] || bt_config "$conf" "$ip"
+            (cd "$conf" && exec ip netns exec "$ns" "$BT" -c "$conf/torrents.toml" seed "$TOR" --data "$data" > "$log" 2>&1) &
             ;;
         libtorrent)
-            (exec ip netns exec "$(host_ns 0)" /usr/bin/python3 "$ROOT/benches/fleet_lt.py" seed "$TOR" "$DATA_DIR" --ip "$ip" > "$dir/log" 2>&1) &
+            (exec ip netns exec "$ns" /usr/bin/python3 "$ROOT/benches/fleet_lt.py" seed "$TOR" "$data" --ip "$ip" > "$log" 2>&1) &
             ;;
         aria2)
-            (exec ip netns exec "$(host_ns 0)" aria2c --dir="$DATA_DIR" --check-integrity=true --bt-hash-check-seed=true --seed-ratio=0.0 \
+            (exec ip netns exec "$ns" aria2c --dir="$data" --check-integrity=true --bt-hash-check-seed=true --seed-ratio=0.0 \
                 --listen-port=6881 --interface="$ip" --enable-dht=false --enable-dht6=false \
                 --bt-enable-lpd=false --enable-peer-exchange=false --file-allocation=none \
                 --bt-max-peers=0 --disable-ipv6=true --summary-interval=0 --console-log-level=notice \
-                --allow-overwrite=false "$TOR" > "$dir/log" 2>&1) &
+                --allow-overwrite=false "$TOR" > "$log" 2>&1) &
             ;;
     esac
-    SEED_PID=$!
+    STARTED_PID=$!
+}
+
+# seed CLIENT DIR: starts host 0 seeding (data in $DATA_DIR) and waits until the tracker lists it.
+seed() {
+    local client=$1 dir=$2
+    start_seeder "$client" 0 "$DATA_DIR" "$dir" "$dir/log"
+    SEED_PID=$STARTED_PID
     PIDS+=("$SEED_PID")
     # Ready when the tracker lists it as a seeder (it has checked its data).
     for _ in $(seq 600); do
@@ -200,6 +212,12 @@ leech() {
     esac
     if [ "$rc" = 0 ] && ! cmp -s "$DATA" "$dir/out/$(basename "$DATA")"; then rc=99; fi
     echo "$rc $(echo "$(date +%s.%N) - $t0" | bc) $red" > "$dir/result"
+    # With STAY, a leecher that is done seeds what it has until the case ends (the clients' own
+    # leech modes exit when complete, so the same client is started again as a seeder).
+    if [ "${STAY:-0}" = 1 ] && [ "$rc" = 0 ]; then
+        start_seeder "$client" "$i" "$dir/out" "$dir" "$dir/reseed.log"
+        echo "$STARTED_PID" >> "$dir/../reseed.pids"
+    fi
 }
 
 INFO_HASH_Q=$(/usr/bin/python3 - "$TOR" <<'EOF'
@@ -250,7 +268,7 @@ run_case() {
     for i in $(seq 1 $((n + late))); do rx0[i]=$(rx_bytes "$i"); done
     seed_tx0=$(tx_bytes 0)
     t0=$(date +%s.%N)
-    for i in $(seq 1 "$n"); do leech "$client" "$i" "$run/l$i" & lp+=("$!"); done
+    for i in $(seq 1 "$n"); do STAY=$leaves leech "$client" "$i" "$run/l$i" & lp+=("$!"); done
     if [ "$late" = 1 ]; then
         (sleep "$LIMIT"; leech "$client" $((n + 1)) "$run/l$((n + 1))") & lp+=("$!")
     fi
@@ -267,6 +285,8 @@ run_case() {
     local wall; wall=$(echo "$(date +%s.%N) - $t0" | bc)
     [ -n "$stopper" ] && kill "$stopper" 2>/dev/null || true
     [ -f "$run/seeder-left" ] || proc_cpu "$SEED_PID" > "$run/seed/cpu"
+    # Leechers that stayed to seed (seeder-leaves): stopped now; their CPU after completion is not counted.
+    [ -f "$run/reseed.pids" ] && kill $(cat "$run/reseed.pids") 2>/dev/null || true
     kill "$SEED_PID" "$tracker_pid" 2>/dev/null || true
     wait "$SEED_PID" 2>/dev/null || true
 
