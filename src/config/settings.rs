@@ -119,7 +119,7 @@ impl Settings {
 pub const DHT_ENV: &str = "BTORRENT_DHT";
 
 impl Settings {
-    /// The DHT settings for the peer session; `None` when `dht` is off (here or by [`DHT_ENV`]). An
+    /// The DHT settings for the peer session; `None` when `dht` is off (here or by `BTORRENT_DHT`). An
     /// entry of `dht_bootstrap` that is not `host:port` is an error.
     pub fn dht_config(&self) -> Result<Option<crate::engine::DhtConfig>, String> {
         let env_off = std::env::var(DHT_ENV).is_ok_and(|v| {

@@ -5,7 +5,7 @@
 //!
 //! The crate runs the node on a thread of its own; we only use its async API, so nothing here blocks
 //! a tokio worker (building the node resolves the bootstrap host names: that runs on the blocking
-//! pool). Private torrents (BEP 27) never reach this module: [`spawn_for`] refuses them, and the
+//! pool). Private torrents (BEP 27) never reach this module: `spawn_for` refuses them, and the
 //! handshake does not offer the DHT on their connections.
 //!
 //! The BEP 5 `port` message: a peer that sends it tells us where its DHT node listens. The crate has

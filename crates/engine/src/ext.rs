@@ -1,6 +1,6 @@
 //! The extended messages of one connection (BEP 10), after the extension handshake: what the peer
 //! told us in its handshake (its ids for `ut_metadata` and `ut_pex`), serving our info dictionary
-//! (BEP 9) and peer exchange (BEP 11). The reader task ([`super::conn`]) owns a [`PeerExt`] and hands
+//! (BEP 9) and peer exchange (BEP 11). The reader task ([`super::conn`]) owns a `PeerExt` and hands
 //! it every extended message but the handshake, which it reads itself.
 //!
 //! - **`ut_metadata`**: a request for a piece of the info dictionary is answered with the piece, or

@@ -4,7 +4,7 @@
 //! (announced to by info-hash with the session's tracker client, again every [`REANNOUNCE`] until
 //! done), and any other source as a channel ([`FetchSources::extra`], e.g. a DHT lookup). It dials up
 //! to [`MAX_FETCH_PEERS`] of them at once; each speaks just enough of the protocol to ask for pieces
-//! ([`peer`]), and the pieces come together in an [`assembly::Assembly`], which hashes the whole against
+//! (`peer`), and the pieces come together in an `assembly::Assembly`, which hashes the whole against
 //! the info-hash before anything uses it (a peer that sends a bad dictionary is dropped and the fetch
 //! goes on with the others). A `metadata_size` of 0 or over 16 MiB is refused.
 //!
