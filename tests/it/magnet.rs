@@ -465,7 +465,10 @@ fn btorrent_start_takes_a_magnet_link_and_keeps_the_torrent() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("fetching metadata from 1 peer"), "{stdout}");
+    // Progress is printed when the number of peers answering changes; a fetch this quick may end
+    // before a line says one answers, so only the first line and the result are certain.
+    assert!(stdout.contains("fetching metadata from "), "{stdout}");
+    assert!(stdout.contains("fetched and checked"), "{stdout}");
     assert!(stdout.contains("downloaded and verified"), "{stdout}");
     assert_eq!(std::fs::read(leech.join("dl/movie.bin")).unwrap(), content);
     let saved = leech.join("torrents/movie.bin.torrent");
