@@ -117,7 +117,13 @@ impl World {
         std::fs::create_dir_all(sdir.join("data")).unwrap();
         std::fs::copy(template.join("data/a.bin"), sdir.join("data/a.bin")).unwrap();
         std::fs::copy(template.join("a.torrent"), sdir.join("a.torrent")).unwrap();
-        std::fs::write(sdir.join("torrents.toml"), settings(&tracker_url)).unwrap();
+        // Not super-seeding: the examples probe it (`bitfield`, `download_piece`), and a super-seed
+        // shows a prober only the pieces it offers it.
+        std::fs::write(
+            sdir.join("torrents.toml"),
+            settings(&tracker_url).replace("[settings]\n", "[settings]\nsuper_seed = false\n"),
+        )
+        .unwrap();
         let seeder = Proc::spawn(
             bin()
                 .args(["seed", "a.torrent", "-d", "data"])
