@@ -16,7 +16,7 @@ use crate::config::{Config, ManagedTorrent, Origin};
 use crate::engine::storage::Storage;
 use crate::engine::{AddOptions, Session, TorrentHandle};
 use crate::metainfo::Metainfo;
-use crate::script::live::LiveTorrents;
+use crate::script::live::{AfterRemove, LiveTorrents};
 use crate::types::InfoHash;
 
 /// Changes the torrents.toml entry of `ih` under the file lock.
@@ -101,7 +101,7 @@ pub async fn remove(
     } else {
         None
     };
-    live.remove(ih).await?;
+    live.remove(ih, AfterRemove::Forget).await?;
     let mut out = None;
     if let Some((storage, resume)) = doomed {
         let dir = storage.data_dir();

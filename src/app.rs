@@ -38,7 +38,7 @@ use crate::script::host::with_call_deadline;
 use crate::script::{
     Ask, Automation, CloseRequest, Dispatcher, Host, HostContext, Output, ScriptError,
 };
-use crate::services::{resume_managed, Services, ServicesOptions};
+use crate::services::{Services, ServicesOptions};
 use crate::types::PeerId;
 
 /// The folder under the scripts folder whose scripts run at start.
@@ -64,9 +64,6 @@ pub struct App {
     dispatch_rx: Option<broadcast::Receiver<Event>>,
     log_rx: Option<broadcast::Receiver<Event>>,
     dispatcher: Option<Dispatcher>,
-    /// Held while the managed torrents are compared with the session, so two checks never add one
-    /// torrent twice.
-    sync: Arc<tokio::sync::Mutex<()>>,
     /// Stops [`App::follow_config`] at shutdown.
     stop_following: CancellationToken,
 }
@@ -148,7 +145,6 @@ impl App {
             dispatch_rx,
             log_rx,
             dispatcher: None,
-            sync: Default::default(),
             stop_following: CancellationToken::new(),
         })
     }
@@ -207,23 +203,13 @@ impl App {
     /// Runs every managed torrent the session does not run yet (one just made with `b-create`, or
     /// registered by a script or another btorrent), except those marked `stopped`.
     pub fn sync_managed(&self, runtime: &tokio::runtime::Runtime) {
-        runtime.block_on(sync_managed(
-            self.sync.clone(),
-            self.services.peer.clone(),
-            self.config_path.clone(),
-            self.services.bus.clone(),
-        ));
+        runtime.block_on(self.services.peer.sync_managed());
     }
 
     /// From now until shutdown, runs the torrents registered in torrents.toml by anyone (a one-shot
     /// command in another terminal, say) as soon as the file changes.
     pub fn follow_config(&self, runtime: &tokio::runtime::Runtime) {
-        let (sync, peer, path, bus) = (
-            self.sync.clone(),
-            self.services.peer.clone(),
-            self.config_path.clone(),
-            self.services.bus.clone(),
-        );
+        let (peer, path) = (self.services.peer.clone(), self.config_path.clone());
         let stop = self.stop_following.clone();
         runtime.spawn(async move {
             let stamp = |p: &Path| {
@@ -240,7 +226,7 @@ impl App {
                 let now = stamp(&path);
                 if now != seen {
                     seen = now;
-                    sync_managed(sync.clone(), peer.clone(), path.clone(), bus.clone()).await;
+                    peer.sync_managed().await;
                 }
             }
         });
@@ -265,20 +251,6 @@ impl App {
         }
         runtime.block_on(self.services.shutdown(grace));
     }
-}
-
-/// Runs the managed torrents the session does not run yet, one check at a time.
-async fn sync_managed(
-    lock: Arc<tokio::sync::Mutex<()>>,
-    peer: crate::services::PeerSlot,
-    config_path: PathBuf,
-    bus: EventBus,
-) {
-    let _one_at_a_time = lock.lock().await;
-    let (Some(session), Ok(cfg)) = (peer.get().await, Config::load(&config_path)) else {
-        return;
-    };
-    resume_managed(&session, &cfg, &bus).await;
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM.

@@ -21,7 +21,7 @@ use crate::config::{Config, Settings};
 use crate::engine::{self, AddOptions, Session, SessionConfig};
 use crate::events::{Event, EventBus, EventKind};
 use crate::metainfo::Metainfo;
-use crate::script::live::LiveTorrents;
+use crate::script::live::{AfterRemove, LiveTorrents};
 use crate::tracker::{Tracker, TrackerConfig};
 use crate::types::InfoHash;
 use crate::watch::{Sharing, WatchConfig, Watcher};
@@ -151,6 +151,11 @@ pub struct PeerSlot {
     session: Arc<tokio::sync::Mutex<Option<Session>>>,
     /// The running session, readable without waiting (set once started, cleared on shutdown).
     running: Arc<parking_lot::Mutex<Option<Session>>>,
+    /// Held while the set of managed torrents changes in the session and torrents.toml together (a
+    /// removal, and [`PeerSlot::sync_managed`] adding what the file lists): a sync never sees a torrent
+    /// gone from the session but still in the file. Lock order: this lock, then torrents.toml's file
+    /// lock, then the session's own locks.
+    membership: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl PeerSlot {
@@ -160,7 +165,46 @@ impl PeerSlot {
             bus,
             session: Default::default(),
             running: Default::default(),
+            membership: Default::default(),
         }
+    }
+
+    /// Runs every torrent torrents.toml lists that the session does not run yet (except those
+    /// marked `stopped`), as [`resume_managed`] does, one sync at a time and never during a removal.
+    /// Nothing happens when no session runs.
+    pub async fn sync_managed(&self) {
+        let _set = self.membership.lock().await;
+        let Some(session) = self.get().await else {
+            return;
+        };
+        match Config::load(&self.config_path) {
+            Ok(cfg) => resume_managed(&session, &cfg, &self.bus).await,
+            Err(e) => tracing::warn!("cannot read {}: {e:#}", self.config_path.display()),
+        }
+    }
+
+    /// Stops a torrent if the session runs it, and records in torrents.toml what `after` says, both
+    /// under the membership lock. Ok(true) when it was running.
+    pub async fn remove_managed(&self, ih: InfoHash, after: AfterRemove) -> Result<bool> {
+        let _set = self.membership.lock().await;
+        let was_running = match self.get().await.filter(|s| s.get(&ih).is_some()) {
+            Some(s) => {
+                s.remove(&ih).await?;
+                true
+            }
+            None => false,
+        };
+        let path = self.config_path.clone();
+        tokio::task::spawn_blocking(move || match after {
+            AfterRemove::Forget => Config::update(&path, |cfg| {
+                cfg.remove(&ih);
+                Ok(())
+            }),
+            AfterRemove::MarkStopped => record_state(&path, &ih, "stopped"),
+        })
+        .await
+        .context("the torrents.toml update failed")??;
+        Ok(was_running)
     }
 
     /// The torrents.toml this slot's session runs.

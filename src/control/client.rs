@@ -19,7 +19,7 @@ use futures::future::BoxFuture;
 
 use super::protocol::{read_line, Reply, Request, Running, IO_TIMEOUT, MAX_REPLY};
 use crate::engine::CheckReport;
-use crate::script::live::{LiveStats, LiveTorrents};
+use crate::script::live::{AfterRemove, LiveStats, LiveTorrents};
 use crate::types::InfoHash;
 
 /// How long a removal may take in the owner (it announces `stopped`, within a few seconds).
@@ -189,13 +189,14 @@ impl LiveTorrents for OwnerOrLocal {
             })
     }
 
-    fn remove(&self, ih: InfoHash) -> BoxFuture<'static, Result<bool>> {
+    fn remove(&self, ih: InfoHash, after: AfterRemove) -> BoxFuture<'static, Result<bool>> {
         if self.local.stats(&ih).is_some() {
-            return self.local.remove(ih);
+            return self.local.remove(ih, after);
         }
         self.owner_act_later(
             Request::Remove {
                 info_hash: ih.to_hex(),
+                after,
             },
             REMOVE_TIMEOUT,
         )

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::script::live::LiveStats;
+use crate::script::live::{AfterRemove, LiveStats};
 
 /// Longest request line the owner reads (a path in `move_to` is the longest part).
 pub const MAX_REQUEST: usize = 16 * 1024;
@@ -35,6 +35,9 @@ pub enum Request {
     },
     Remove {
         info_hash: String,
+        /// What torrents.toml keeps of it afterwards.
+        #[serde(default)]
+        after: AfterRemove,
     },
     MoveTo {
         info_hash: String,

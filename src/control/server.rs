@@ -196,8 +196,8 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
         }
         Request::Pause { info_hash } => hash(&info_hash).map(|ih| Ok(live.pause(&ih))),
         Request::Resume { info_hash } => hash(&info_hash).map(|ih| Ok(live.resume(&ih))),
-        Request::Remove { info_hash } => match hash(&info_hash) {
-            Ok(ih) => Ok(live.remove(ih).await),
+        Request::Remove { info_hash, after } => match hash(&info_hash) {
+            Ok(ih) => Ok(live.remove(ih, after).await),
             Err(r) => Err(r),
         },
         Request::Check { info_hash } => {

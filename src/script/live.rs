@@ -12,6 +12,17 @@ use crate::engine::{CheckReport, DhtStats, TorrentState, TorrentStats};
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
 
+/// What torrents.toml keeps of a torrent that [`LiveTorrents::remove`] stops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterRemove {
+    /// The entry goes: the torrent is no longer managed (`b-remove`, `torrent-remove`).
+    #[default]
+    Forget,
+    /// The entry stays, marked `stopped`, so no start resumes it (a script's `cancel`).
+    MarkStopped,
+}
+
 /// A snapshot of one running torrent. It crosses the control channel as JSON (see
 /// [`crate::control`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -63,9 +74,10 @@ pub trait LiveTorrents: Send + Sync {
     fn pause(&self, ih: &InfoHash) -> bool;
     /// Undoes [`LiveTorrents::pause`]; false when it is not running here.
     fn resume(&self, ih: &InfoHash) -> bool;
-    /// Stops the torrent (announcing `stopped`) and forgets it; data stays. Ok(false) when it was not
-    /// running here.
-    fn remove(&self, ih: InfoHash) -> BoxFuture<'static, anyhow::Result<bool>>;
+    /// Stops the torrent (announcing `stopped`) and, in the same step, records in torrents.toml what
+    /// `after` says, so nothing that syncs the session with the file can start it again in between.
+    /// Data stays. Ok(false) when it was not running here.
+    fn remove(&self, ih: InfoHash, after: AfterRemove) -> BoxFuture<'static, anyhow::Result<bool>>;
     /// Moves the data into `dir` and carries on from there. Ok(false) when not running here.
     fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>>;
     /// Hashes every piece of the data again and repairs what fails (see
@@ -154,14 +166,9 @@ impl LiveTorrents for PeerSlot {
         }
     }
 
-    fn remove(&self, ih: InfoHash) -> BoxFuture<'static, anyhow::Result<bool>> {
+    fn remove(&self, ih: InfoHash, after: AfterRemove) -> BoxFuture<'static, anyhow::Result<bool>> {
         let slot = self.clone();
-        Box::pin(async move {
-            match slot.get().await.filter(|s| s.get(&ih).is_some()) {
-                Some(s) => s.remove(&ih).await.map(|_| true),
-                None => Ok(false),
-            }
-        })
+        Box::pin(async move { slot.remove_managed(ih, after).await })
     }
 
     fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>> {

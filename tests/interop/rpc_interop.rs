@@ -138,13 +138,15 @@ fn transmission_remote_drives_a_btorrent_daemon() {
         &["-a", file2.to_str().unwrap(), "-w", keep.to_str().unwrap()],
     );
     until("the second torrent", 30, || row(&d, 2));
-    remote(&d, &["-t", "2", "-r"]);
+    let out = remote(&d, &["-t", "2", "-r"]);
+    assert!(out.contains("success"), "{out}");
     assert!(row(&d, 2).is_none());
     assert!(keep.join("doc.bin").exists());
     assert_eq!(state_of(dir.path(), &meta2.info_hash.to_hex()), None);
 
     // --remove-and-delete: the torrent and its data go.
-    remote(&d, &["-t", "1", "--remove-and-delete"]);
+    let out = remote(&d, &["-t", "1", "--remove-and-delete"]);
+    assert!(out.contains("success"), "{out}");
     assert!(row(&d, 1).is_none());
     assert!(!seed.join("movie.bin").exists());
     assert_eq!(state_of(dir.path(), &hash), None);

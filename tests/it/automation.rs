@@ -344,7 +344,11 @@ impl LiveTorrents for FakeEngine {
     fn resume(&self, _: &InfoHash) -> bool {
         unimplemented!("not used by these scripts")
     }
-    fn remove(&self, _: InfoHash) -> BoxFuture<'static, anyhow::Result<bool>> {
+    fn remove(
+        &self,
+        _: InfoHash,
+        _: btorrent::script::live::AfterRemove,
+    ) -> BoxFuture<'static, anyhow::Result<bool>> {
         unimplemented!("not used by these scripts")
     }
     fn move_to(&self, _: InfoHash, _: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>> {

@@ -142,3 +142,86 @@ async fn a_peer_session_being_started_is_waited_for_not_absent() {
     slot.shutdown(Duration::from_secs(2)).await;
     assert!(slot.get().await.is_none(), "none after shutdown");
 }
+
+/// A removal racing the sync that runs whatever torrents.toml lists (the daemon's follow of the
+/// file): once `remove` returns, the torrent is gone from the session and the file, and no sync
+/// brings it back. Syncs run back to back on another task for the whole removal, round after round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_racing_a_sync_of_torrents_toml_stays_removed() {
+    use btorrent::config::{Config, ManagedTorrent};
+    use btorrent::script::live::{AfterRemove, LiveTorrents};
+    const ROUNDS: usize = 12;
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("torrents.toml");
+    std::fs::write(
+        &config,
+        "[settings]\ndht = false\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n",
+    )
+    .unwrap();
+    let data = home.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_random(&data.join("f.bin"), 64 * 1024, 3);
+    let meta = engine::torrent(&data.join("f.bin"), 16 * 1024, vec![]);
+    let file = home.path().join("f.torrent");
+    std::fs::write(&file, meta.as_bytes()).unwrap();
+    let ih = meta.info_hash;
+    let slot = PeerSlot::new(&config, EventBus::default());
+    let session = slot.get_or_start().await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let syncing = tokio::spawn({
+        let (slot, stop) = (slot.clone(), stop.clone());
+        async move {
+            let mut syncs = 0u64;
+            while !stop.is_cancelled() {
+                slot.sync_managed().await;
+                syncs += 1;
+                tokio::task::yield_now().await;
+            }
+            syncs
+        }
+    });
+    for round in 0..ROUNDS {
+        let after = if round % 2 == 0 {
+            AfterRemove::Forget
+        } else {
+            AfterRemove::MarkStopped
+        };
+        Config::update(&config, |cfg| {
+            cfg.remove(&ih);
+            cfg.upsert(ManagedTorrent {
+                name: "f.bin".into(),
+                info_hash: ih.to_hex(),
+                file: file.clone(),
+                data: data.clone(),
+                state: "seeding".into(),
+                added: String::new(),
+                origin: Default::default(),
+                meta: Default::default(),
+                watch: None,
+            });
+            Ok(())
+        })
+        .unwrap();
+        wait_until(
+            "the sync to run the registered torrent",
+            Duration::from_secs(30),
+            || session.get(&ih).is_some(),
+        )
+        .await;
+        let live: &dyn LiveTorrents = &slot;
+        assert!(live.remove(ih, after).await.unwrap(), "round {round}");
+        // Whatever sync was under way has finished once the next one starts and ends.
+        slot.sync_managed().await;
+        assert!(session.get(&ih).is_none(), "round {round}: started again");
+        let left = Config::load(&config).unwrap();
+        match after {
+            AfterRemove::Forget => assert!(left.find(&ih).is_none(), "round {round}"),
+            AfterRemove::MarkStopped => {
+                assert_eq!(left.find(&ih).unwrap().state, "stopped", "round {round}")
+            }
+        }
+    }
+    stop.cancel();
+    assert!(syncing.await.unwrap() > 0);
+    slot.shutdown(Duration::from_secs(5)).await;
+}

@@ -19,8 +19,7 @@ use crate::engine::{probe, TorrentState, TorrentStats};
 use crate::fsutil::human_bytes;
 use crate::metainfo::Metainfo;
 use crate::script::host::{cancelled_error, HostContext, Opts};
-use crate::script::live::{live_stats, LiveStats};
-use crate::services::record_state;
+use crate::script::live::{live_stats, AfterRemove, LiveStats};
 use crate::types::PeerId;
 
 /// A torrent running in this process's peer session.
@@ -485,20 +484,18 @@ fn register_type(engine: &mut Engine) {
     );
     engine.register_fn("cancel", |t: &mut Job| -> Result<(), Box<EvalAltResult>> {
         let ih = t.run.info_hash();
-        if let Runner::Owner(_) = &t.run {
-            // The owner stops it (and records its state).
-            t.ctx
-                .block_on(t.ctx.live.remove(ih))?
-                .or_else(|e| fail("cancel", format!("{e:#}")))?;
-        }
-        // Cancelling a job already cancelled (or removed otherwise) changes nothing.
-        let running = t.ctx.block_on(t.ctx.peer.get())?;
-        if let Some(session) = running.filter(|s| s.get(&ih).is_some()) {
-            t.ctx
-                .block_on(session.remove(&ih))?
-                .or_else(|e| fail("cancel", format!("{e:#}")))?;
-        }
-        record_state(&t.ctx.config_path, &ih, "stopped")
+        // Whoever runs it stops it and marks it `stopped` in one step. Cancelling a job already
+        // cancelled (or removed otherwise) changes nothing.
+        let stopped = match &t.run {
+            Runner::Owner(_) => t
+                .ctx
+                .block_on(t.ctx.live.remove(ih, AfterRemove::MarkStopped))?,
+            Runner::Here(_) => t
+                .ctx
+                .block_on(t.ctx.peer.remove_managed(ih, AfterRemove::MarkStopped))?,
+        };
+        stopped
+            .map(|_| ())
             .or_else(|e| fail("cancel", format!("{e:#}")))
     });
 }
