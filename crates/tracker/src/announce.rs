@@ -6,18 +6,18 @@
 //! `no_peer_id=1`). The asking peer is never in its own reply; a `stopped` peer is removed at once and
 //! gets no peers.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Response};
 
-use super::query::{self, Event};
+use super::query;
 use super::reply::{bencoded, failure};
 use super::store::{Family, Refusal, Update};
 use super::{client_addr, Tracker};
 use btorrent_proto::bencode::Writer;
-use btorrent_proto::tracker::write_compact_peer;
-use btorrent_proto::types::{InfoHash, PeerId};
+use btorrent_proto::tracker::{write_compact_peer, AnnounceEvent, AnnounceRequest};
+use btorrent_proto::types::PeerId;
 
 pub(crate) fn handle(
     t: &Tracker,
@@ -58,30 +58,13 @@ fn answer(
     let ip = client_addr::peer_ip(
         remote.ip(),
         headers,
-        p.ip,
+        p.request.ip,
         &cfg.trusted_proxies,
         cfg.ip_param,
     );
-    let update = Update {
-        addr: SocketAddr::new(ip, p.port),
-        id: p.peer_id,
-        left: p.left,
-        uploaded: p.uploaded,
-        downloaded: p.downloaded,
-        now: t.now_secs(),
-        completed: p.event == Event::Completed,
-    };
     let mut peers = Vec::new();
-    let (seeders, leechers, completed) = record(
-        t,
-        p.info_hash,
-        update,
-        p.event == Event::Stopped,
-        p.numwant,
-        Family::Any,
-        &mut peers,
-    )
-    .map_err(refusal_text)?;
+    let (seeders, leechers, completed) =
+        record(t, &p.request, ip, Family::Any, &mut peers).map_err(refusal_text)?;
 
     let mut b = Writer::with_capacity(160 + peers.len() * 20);
     b.begin_dict()
@@ -100,28 +83,39 @@ fn answer(
     Ok(b.buf)
 }
 
-/// Records one announce in the store, HTTP or UDP alike, and fills `peers` with up to `numwant` (the
+/// Records one announce in the store, HTTP or UDP alike, for the peer at `ip` (the address the
+/// transport decided on) and the request's port, and fills `peers` with up to `numwant` (the
 /// tracker's default when `None`, at most its maximum) other peers of the family `only`. Returns the
 /// swarm's (seeders, leechers, completed) afterwards. A `stopped` peer is removed and gets no peers.
 pub(crate) fn record(
     t: &Tracker,
-    info_hash: InfoHash,
-    update: Update,
-    stopped: bool,
-    numwant: Option<u32>,
+    req: &AnnounceRequest,
+    ip: IpAddr,
     only: Family,
     peers: &mut Vec<(SocketAddr, PeerId)>,
 ) -> Result<(usize, usize, u64), Refusal> {
     let cfg = &t.inner.cfg;
-    let want = numwant.unwrap_or(cfg.numwant_default).min(cfg.numwant_max) as usize;
+    let update = Update {
+        addr: SocketAddr::new(ip, req.port),
+        id: req.peer_id,
+        left: req.left,
+        uploaded: req.uploaded,
+        downloaded: req.downloaded,
+        now: t.now_secs(),
+        completed: req.event == Some(AnnounceEvent::Completed),
+    };
+    let want = req
+        .numwant
+        .unwrap_or(cfg.numwant_default)
+        .min(cfg.numwant_max) as usize;
     let store = &t.inner.store;
     // Allocated before the shard lock is taken.
     peers.reserve(want.min(store.peer_count()));
-    let mut shard = store.shard_of(&info_hash);
-    if stopped {
-        store.stop(&mut shard, info_hash, &update.addr)
+    let mut shard = store.shard_of(&req.info_hash);
+    if req.event == Some(AnnounceEvent::Stopped) {
+        store.stop(&mut shard, req.info_hash, &update.addr)
     } else {
-        store.announce(&mut shard, info_hash, update, want, only, peers)
+        store.announce(&mut shard, req.info_hash, update, want, only, peers)
     }
 }
 

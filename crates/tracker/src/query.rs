@@ -14,33 +14,19 @@
 
 use std::net::IpAddr;
 
+use btorrent_proto::tracker::{AnnounceEvent, AnnounceRequest};
 use btorrent_proto::types::{InfoHash, PeerId};
 
-/// What a client said about itself in one announce.
+/// What a client said in one announce: the request both transports share, and how the HTTP reply
+/// should list peers. The client's `key` is not read (the tracker does not use it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AnnounceParams {
-    pub info_hash: InfoHash,
-    pub peer_id: PeerId,
-    pub port: u16,
-    pub uploaded: u64,
-    pub downloaded: u64,
-    pub left: u64,
-    pub event: Event,
+    /// `numwant` is `None` when absent or 0 (clients send `numwant=0` with `stopped`): the tracker's
+    /// default. `ip` is the client's own idea of its address, when it is a literal IP. An `event` of
+    /// `paused` (BEP 21) or empty is a regular re-announce (`None`).
+    pub request: AnnounceRequest,
     pub compact: bool,
     pub no_peer_id: bool,
-    /// `None` when absent or 0 (clients send `numwant=0` with `stopped`): the tracker's default.
-    pub numwant: Option<u32>,
-    /// The client's own idea of its address, when it is a literal IP.
-    pub ip: Option<IpAddr>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Event {
-    /// A regular re-announce: `event` absent, empty, or `paused` (BEP 21).
-    Update,
-    Started,
-    Completed,
-    Stopped,
 }
 
 /// Splits a raw query into `(key, raw value)` pairs.
@@ -174,11 +160,10 @@ pub(crate) fn parse_announce(query: &[u8]) -> Result<AnnounceParams, String> {
     let left = decode_number("left", left.ok_or("missing left")?)?;
     let mut buf = [0u8; 16];
     let event = match event.map(|raw| decode(raw, &mut buf)) {
-        None => Event::Update,
-        Some(Ok(b"" | b"paused")) => Event::Update,
-        Some(Ok(b"started")) => Event::Started,
-        Some(Ok(b"completed")) => Event::Completed,
-        Some(Ok(b"stopped")) => Event::Stopped,
+        None | Some(Ok(b"" | b"paused")) => None,
+        Some(Ok(b"started")) => Some(AnnounceEvent::Started),
+        Some(Ok(b"completed")) => Some(AnnounceEvent::Completed),
+        Some(Ok(b"stopped")) => Some(AnnounceEvent::Stopped),
         Some(_) => return Err("invalid event (started, completed, stopped or empty)".into()),
     };
     let flag = |raw: Option<&[u8]>, default: bool| match raw {
@@ -210,17 +195,20 @@ pub(crate) fn parse_announce(query: &[u8]) -> Result<AnnounceParams, String> {
         std::str::from_utf8(text).ok()?.parse::<IpAddr>().ok()
     });
     Ok(AnnounceParams {
-        info_hash,
-        peer_id,
-        port,
-        uploaded,
-        downloaded,
-        left,
-        event,
+        request: AnnounceRequest {
+            info_hash,
+            peer_id,
+            port,
+            uploaded,
+            downloaded,
+            left,
+            event,
+            numwant,
+            key: None,
+            ip,
+        },
         compact: flag(compact, true),
         no_peer_id: flag(no_peer_id, false),
-        numwant,
-        ip,
     })
 }
 
@@ -281,33 +269,33 @@ mod tests {
 
     #[test]
     fn announce_defaults() {
-        let p = parse_announce(BASE.as_bytes()).unwrap();
+        let a = parse_announce(BASE.as_bytes()).unwrap();
+        let p = &a.request;
         assert_eq!(p.info_hash.0[19], 0x14);
         assert_eq!(&p.peer_id.0, b"-XX0001-abcdefghijkl");
         assert_eq!((p.port, p.uploaded, p.downloaded, p.left), (6881, 1, 2, 3));
-        assert_eq!(p.event, Event::Update);
-        assert!(p.compact && !p.no_peer_id);
+        assert_eq!(p.event, None);
+        assert!(a.compact && !a.no_peer_id);
         assert_eq!((p.numwant, p.ip), (None, None));
     }
 
     #[test]
     fn announce_options() {
         let q = |extra: &str| parse_announce(format!("{BASE}&{extra}").as_bytes());
-        assert_eq!(q("event=").unwrap().event, Event::Update);
-        assert_eq!(q("event=started").unwrap().event, Event::Started);
-        assert_eq!(q("event=stopped&numwant=0").unwrap().numwant, None);
-        assert_eq!(q("numwant=-1").unwrap().numwant, None);
-        assert_eq!(q("numwant=80").unwrap().numwant, Some(80));
+        let r = |extra: &str| q(extra).unwrap().request;
+        assert_eq!(r("event=").event, None);
+        assert_eq!(r("event=paused").event, None);
+        assert_eq!(r("event=started").event, Some(AnnounceEvent::Started));
+        assert_eq!(r("event=stopped&numwant=0").numwant, None);
+        assert_eq!(r("numwant=-1").numwant, None);
+        assert_eq!(r("numwant=80").numwant, Some(80));
         assert!(!q("compact=0").unwrap().compact);
         assert!(q("no_peer_id=1").unwrap().no_peer_id);
-        assert_eq!(
-            q("ip=10.0.0.9").unwrap().ip,
-            Some("10.0.0.9".parse().unwrap())
-        );
-        assert_eq!(q("ip=%3A%3A1").unwrap().ip, Some("::1".parse().unwrap()));
-        assert_eq!(q("ip=host.example").unwrap().ip, None);
+        assert_eq!(r("ip=10.0.0.9").ip, Some("10.0.0.9".parse().unwrap()));
+        assert_eq!(r("ip=%3A%3A1").ip, Some("::1".parse().unwrap()));
+        assert_eq!(r("ip=host.example").ip, None);
         // First occurrence wins.
-        assert_eq!(q("port=7000").unwrap().port, 6881);
+        assert_eq!(r("port=7000").port, 6881);
     }
 
     #[test]

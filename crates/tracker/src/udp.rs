@@ -30,9 +30,9 @@ use axum::http::HeaderMap;
 use tokio::net::UdpSocket;
 
 use super::announce::{record, refusal_text};
-use super::store::{Family, Update};
+use super::store::Family;
 use super::{client_addr, scrape, Tracker};
-use btorrent_proto::tracker::{AnnounceEvent, AnnounceResponse, ScrapeStats};
+use btorrent_proto::tracker::{AnnounceResponse, ScrapeStats};
 use btorrent_proto::udp_tracker::{is_ipv6, Request, Response};
 
 /// Width of the time bucket a connection id is tied to, in seconds.
@@ -135,27 +135,9 @@ impl Tracker {
                 let cfg = &self.inner.cfg;
                 let ip =
                     client_addr::peer_ip(from.ip(), &HeaderMap::new(), a.ip, &[], cfg.ip_param);
-                let update = Update {
-                    addr: SocketAddr::new(ip, a.port),
-                    id: a.peer_id,
-                    left: a.left,
-                    uploaded: a.uploaded,
-                    downloaded: a.downloaded,
-                    now: self.now_secs(),
-                    completed: a.event == Some(AnnounceEvent::Completed),
-                };
                 let only = if ipv6 { Family::V6 } else { Family::V4 };
-                let stopped = a.event == Some(AnnounceEvent::Stopped);
                 let mut peers = Vec::new();
-                match record(
-                    self,
-                    a.info_hash,
-                    update,
-                    stopped,
-                    a.numwant,
-                    only,
-                    &mut peers,
-                ) {
+                match record(self, &a, ip, only, &mut peers) {
                     Ok((seeders, leechers, _)) => {
                         Response::Announce {
                             transaction_id,
