@@ -201,7 +201,7 @@ pub struct Handoff {
 impl Handoff {
     /// Registers and adds the torrent in `session` (the owner's side of the hand-off).
     pub async fn add_in(self, config_path: &Path, session: &Session) -> Result<TorrentHandle> {
-        let meta = load_path(&self.torrent)?;
+        let meta = crate::source::load_file(&self.torrent)?;
         let adding = Adding {
             meta,
             src: Some(&self.torrent),
@@ -279,14 +279,6 @@ pub async fn add(config_path: &Path, session: &Session, a: Adding<'_>) -> Result
 /// Largest .torrent fetched from a URL.
 pub const MAX_TORRENT_DOWNLOAD: usize = 16 << 20;
 
-/// A .torrent file read from `path`, with an error naming the file.
-pub fn load_path(path: &Path) -> Result<Metainfo> {
-    Metainfo::load(path).map_err(|e| match e {
-        crate::metainfo::MetainfoError::Io { .. } => anyhow!("{e}"),
-        _ => anyhow!("{}: {e}", path.display()),
-    })
-}
-
 /// How long a remote `torrent-add` of a magnet link waits for its metadata.
 pub const REMOTE_METADATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -338,5 +330,5 @@ pub async fn load_source(
         return Ok((meta, None));
     }
     let path = Path::new(s);
-    Ok((load_path(path)?, Some(path.to_path_buf())))
+    Ok((crate::source::load_file(path)?, Some(path.to_path_buf())))
 }

@@ -296,7 +296,7 @@ fn parse_peer(func: &str, peer: &str) -> Result<SocketAddr, Box<EvalAltResult>> 
 }
 
 fn load_meta(func: &str, torrent: &str) -> Result<Metainfo, Box<EvalAltResult>> {
-    crate::actions::load_path(Path::new(torrent)).or_else(|e| fail(func, format!("{e:#}")))
+    crate::source::load_file(Path::new(torrent)).or_else(|e| fail(func, format!("{e:#}")))
 }
 
 /// The folder a torrent's data goes in must be a folder (a download makes it when missing); a seed's
