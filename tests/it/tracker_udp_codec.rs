@@ -29,9 +29,9 @@ pub(crate) fn encoded(r: &Request) -> Vec<u8> {
     out
 }
 
-#[test]
-fn every_packet_round_trips() {
-    let requests = [
+/// One packet of each kind a client sends, with and without the optional fields.
+pub(crate) fn sample_requests() -> Vec<Request> {
+    vec![
         Request::Connect { transaction_id: 9 },
         Request::Announce {
             connection_id: 0x1122_3344_5566_7788,
@@ -54,26 +54,23 @@ fn every_packet_round_trips() {
             transaction_id: 12,
             hashes: vec![InfoHash([1; 20]), InfoHash([2; 20])],
         },
-    ];
-    for r in &requests {
-        assert_eq!(Request::decode(&encoded(r)).as_ref(), Ok(r));
-    }
-    assert_eq!(encoded(&requests[0])[..8], PROTOCOL_ID.to_be_bytes());
-    assert_eq!(encoded(&requests[1]).len(), 98);
-    // BEP 41 options after the 98 bytes are ignored.
-    let mut with_options = encoded(&requests[1]);
-    with_options.extend_from_slice(&[2, 3, b'/', b'a', b'n', 0]);
-    assert_eq!(Request::decode(&with_options).as_ref(), Ok(&requests[1]));
+    ]
+}
 
-    let reply = |peers: &[&str]| AnnounceResponse {
+fn reply(peers: &[&str]) -> AnnounceResponse {
+    AnnounceResponse {
         interval: Duration::from_secs(1800),
         min_interval: None,
         complete: Some(3),
         incomplete: Some(4),
         peers: peers.iter().map(|p| p.parse().unwrap()).collect(),
         warning: None,
-    };
-    let responses = [
+    }
+}
+
+/// One packet of each kind a tracker sends, with whether it goes to an IPv6 client.
+pub(crate) fn sample_responses() -> Vec<(Response, bool)> {
+    vec![
         (
             Response::Connect {
                 transaction_id: 1,
@@ -113,7 +110,23 @@ fn every_packet_round_trips() {
             },
             false,
         ),
-    ];
+    ]
+}
+
+#[test]
+fn every_packet_round_trips() {
+    let requests = sample_requests();
+    for r in &requests {
+        assert_eq!(Request::decode(&encoded(r)).as_ref(), Ok(r));
+    }
+    assert_eq!(encoded(&requests[0])[..8], PROTOCOL_ID.to_be_bytes());
+    assert_eq!(encoded(&requests[1]).len(), 98);
+    // BEP 41 options after the 98 bytes are ignored.
+    let mut with_options = encoded(&requests[1]);
+    with_options.extend_from_slice(&[2, 3, b'/', b'a', b'n', 0]);
+    assert_eq!(Request::decode(&with_options).as_ref(), Ok(&requests[1]));
+
+    let responses = sample_responses();
     for (r, ipv6) in &responses {
         let mut out = Vec::new();
         r.encode(*ipv6, &mut out);

@@ -7,96 +7,20 @@
 
 use crate::fuzz_checks as checks;
 use crate::metainfo_fuzz::mutation_run;
-use btorrent::announce::{AnnounceEvent, AnnounceRequest, AnnounceResponse, ScrapeStats};
+use crate::tracker_udp_codec::{encoded, sample_requests, sample_responses};
 use btorrent::udp_tracker::{Request, Response};
-use btorrent::{InfoHash, PeerId};
 
+/// The codec test's packets of every kind, plus an error whose text holds a terminal escape.
 fn packets() -> Vec<Vec<u8>> {
-    let announce = AnnounceRequest {
-        info_hash: InfoHash([3; 20]),
-        peer_id: PeerId(*b"-BT0100-fuzzfuzzfuzz"),
-        port: 6881,
-        uploaded: 1,
-        downloaded: 2,
-        left: 3,
-        event: Some(AnnounceEvent::Started),
-        numwant: Some(50),
-        key: Some(1),
-        ip: Some("10.0.0.1".parse().unwrap()),
-    };
-    let requests = [
-        Request::Connect { transaction_id: 1 },
-        Request::Announce {
-            connection_id: 2,
-            transaction_id: 3,
-            announce,
+    let mut responses = sample_responses();
+    responses.push((
+        Response::Error {
+            transaction_id: 5,
+            message: "no \u{1b}[2J way".into(),
         },
-        Request::Scrape {
-            connection_id: 2,
-            transaction_id: 4,
-            hashes: vec![InfoHash([3; 20]), InfoHash([4; 20])],
-        },
-    ];
-    let reply = AnnounceResponse {
-        interval: std::time::Duration::from_secs(60),
-        min_interval: None,
-        complete: Some(1),
-        incomplete: Some(2),
-        peers: vec![
-            "127.0.0.1:6881".parse().unwrap(),
-            "[::1]:6882".parse().unwrap(),
-        ],
-        warning: None,
-    };
-    let responses = [
-        (
-            Response::Connect {
-                transaction_id: 1,
-                connection_id: 9,
-            },
-            false,
-        ),
-        (
-            Response::Announce {
-                transaction_id: 3,
-                reply: reply.clone(),
-            },
-            false,
-        ),
-        (
-            Response::Announce {
-                transaction_id: 3,
-                reply,
-            },
-            true,
-        ),
-        (
-            Response::Scrape {
-                transaction_id: 4,
-                stats: vec![ScrapeStats {
-                    complete: 1,
-                    incomplete: 2,
-                    downloaded: 3,
-                }],
-            },
-            false,
-        ),
-        (
-            Response::Error {
-                transaction_id: 5,
-                message: "no \u{1b}[2J way".into(),
-            },
-            false,
-        ),
-    ];
-    let mut out: Vec<Vec<u8>> = requests
-        .iter()
-        .map(|r| {
-            let mut b = Vec::new();
-            r.encode(&mut b);
-            b
-        })
-        .collect();
+        false,
+    ));
+    let mut out: Vec<Vec<u8>> = sample_requests().iter().map(encoded).collect();
     out.extend(responses.iter().map(|(r, ipv6)| {
         let mut b = Vec::new();
         r.encode(*ipv6, &mut b);
