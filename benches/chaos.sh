@@ -6,15 +6,12 @@
 # stops and every copy must become complete and identical to the source, and no btorrent process may
 # have died on its own. Prints what happened; exits non-zero if any of that fails.
 #
-#   benches/chaos.sh [SIZE_MB]     env: CHAOS_SECS (default 300), BENCH_DIR (default /tmp/btorrent-chaos),
-#                                       HARNESS (../shared/harness, for libtorrent's client)
+#   benches/chaos.sh [SIZE_MB]     env: CHAOS_SECS (default 300), BENCH_DIR (default /tmp/btorrent-chaos)
 # Needs: python3-libtorrent, aria2. Not a test: it takes minutes. Every process it starts is killed
 # by PID on exit; each peer listens on its own 127.0.0.x address.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 . "$ROOT/benches/lib.sh"
-HARNESS="${HARNESS:-$ROOT/../shared/harness}"
-[ -d "$HARNESS" ] || HARNESS=/work/shared/harness
 need chaos.sh aria2c /usr/bin/python3 python3 sha1sum
 SIZE_MB="${1:-64}"
 SECS="${CHAOS_SECS:-300}"
@@ -70,8 +67,8 @@ start_peer() {
 }
 for i in $(seq 0 $((PEERS - 1))); do start_peer "$i"; done
 
-/usr/bin/python3 "$HARNESS/lt-client.py" leech "$TOR" "$WORK/run/lt" --port $((PBASE + 50)) \
-    --ip 127.0.0.30 --timeout $((SECS + 600)) --quiet > "$WORK/run/lt.log" 2>&1 &
+/usr/bin/python3 "$ROOT/benches/fleet_lt.py" leech "$TOR" "$WORK/run/lt" --port $((PBASE + 50)) \
+    --ip 127.0.0.30 --timeout $((SECS + 600)) > "$WORK/run/lt.log" 2>&1 &
 LT=$!
 PIDS+=($LT)
 aria2c --dir="$WORK/run/aria2" --seed-time=0 --listen-port=$((PBASE + 51)) --enable-dht=false \

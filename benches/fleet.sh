@@ -220,22 +220,7 @@ leech() {
     fi
 }
 
-INFO_HASH_Q=$(/usr/bin/python3 - "$TOR" <<'EOF'
-import hashlib, sys, urllib.parse
-raw = open(sys.argv[1], "rb").read()
-# The info dict is the value of the top-level "4:info" key; find its bencoded extent.
-def end(b, i):
-    c = b[i:i+1]
-    if c == b"i": return b.index(b"e", i) + 1
-    if c in (b"l", b"d"):
-        i += 1
-        while b[i:i+1] != b"e": i = end(b, i)
-        return i + 1
-    n = b.index(b":", i); return n + 1 + int(b[i:n])
-s = raw.index(b"4:info") + 6
-print(urllib.parse.quote_from_bytes(hashlib.sha1(raw[s:end(raw, s)]).digest(), safe=""))
-EOF
-)
+INFO_HASH_Q=$(info_hash_query "$TOR")
 
 LIMIT=$(echo "scale=3; $BYTES * 8 / ($RATE * 1000000)" | bc)
 SLOW_LIMIT=$(echo "scale=3; $BYTES * 8 / ($SLOW * 1000000)" | bc)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A libtorrent seeder or leecher for benches/fleet.sh, bound to one address (its host's namespace).
+"""A libtorrent seeder or leecher for the benches (fleet.sh, transfer.sh, chaos.sh), bound to one address.
 Usage: fleet_lt.py seed|leech <file.torrent> <dir> --ip IP [--port P] [--timeout S]
   seed : checks <dir>/<name>, then seeds until killed or the timeout.
   leech: downloads into <dir>; exits 0 once every piece is verified, printing

@@ -4,23 +4,22 @@
 # run. Prints wall time, MB/s, leecher CPU seconds, leecher peak RSS and the seeder's CPU seconds during
 # the transfer for each (both share the machine's cores).
 #
-#   benches/transfer.sh [SIZE_MB]        env: BENCH_DIR (default /tmp/btorrent-bench), HARNESS,
+#   benches/transfer.sh [SIZE_MB]        env: BENCH_DIR (default /tmp/btorrent-bench),
 #                                             CLIENTS (default "btorrent libtorrent aria2")
-# Needs: opentracker, mktorrent, aria2, python3-libtorrent (the loopback harness in ../shared/harness).
-# Not a test: figures depend on the machine. Every process it starts is killed by PID on exit.
+# Needs: mktorrent, aria2, python3-libtorrent, bc, GNU time; everything else is in this repository
+# (libtorrent runs through benches/fleet_lt.py; the other clients find each other through btorrent's
+# tracker, which only introduces them). Not a test: figures depend on the machine. Every process it
+# starts is killed by PID on exit.
 set -euo pipefail
-# The other clients run without a DHT here: so does btorrent (no public routers contacted).
-export BTORRENT_DHT=off
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-HARNESS="${HARNESS:-$ROOT/../shared/harness}"
-[ -d "$HARNESS" ] || HARNESS=/work/shared/harness
+. "$ROOT/benches/lib.sh"
+need "benches/transfer.sh" mktorrent aria2c /usr/bin/python3 /usr/bin/time bc curl
 WORK="${BENCH_DIR:-/tmp/btorrent-bench}"
 SIZE_MB="${1:-1024}"
 CLIENTS="${CLIENTS:-btorrent libtorrent aria2}"
 TPORT=$((20000 + RANDOM % 20000))
 mkdir -p "$WORK/src" "$WORK/logs"
-export BT_LOGDIR="$WORK/logs" TRACKER="http://127.0.0.1:$TPORT" TRACKER_DIR="$WORK/tracker" \
-  SEED_TIMEOUT=900 LEECH_TIMEOUT=300
+TRACKER="http://127.0.0.1:$TPORT"
 
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -38,8 +37,13 @@ fi
 TOR="$WORK/bench-$SIZE_MB.torrent"
 rm -f "$TOR"
 mktorrent -l 20 -a "$TRACKER/announce" -o "$TOR" "$DATA" >/dev/null
-PIDS+=("$("$HARNESS/tracker-start.sh" "$TPORT" "$WORK/tracker")")
-"$HARNESS/tracker-allow.sh" "$TOR" >/dev/null
+mkdir -p "$WORK/tracker"
+printf '[settings]\n' > "$WORK/tracker/torrents.toml"
+(cd "$WORK/tracker" && exec "$BT" -c "$WORK/tracker/torrents.toml" tracker --bind "127.0.0.1:$TPORT" \
+  > "$WORK/logs/tracker.log" 2>&1) &
+PIDS+=("$!")
+for _ in $(seq 100); do curl -s -m 1 "$TRACKER/stats" >/dev/null && break; sleep 0.1; done
+INFO_HASH_Q=$(info_hash_query "$TOR")
 BYTES=$(stat -c %s "$DATA")
 # Make sure the source is in the page cache for everyone alike.
 cat "$DATA" > /dev/null
@@ -92,21 +96,55 @@ run_btorrent() {
   rm -rf "$out"
 }
 
-run_harness() { # client seed-port leech-port
+# wait_seeder PID NAME: until the tracker lists a seeder (the client has checked its data).
+wait_seeder() {
+  for _ in $(seq 3000); do
+    curl -s -m 1 "$TRACKER/scrape?info_hash=$INFO_HASH_Q" | grep -q 'completei[1-9]' && return 0
+    kill -0 "$1" 2>/dev/null || { echo "$2: the seeder exited; see $WORK/logs" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "$2: the seeder never reached the tracker" >&2
+  return 1
+}
+
+# other_seed CLIENT PORT / other_leech CLIENT PORT OUT: the other clients, on 127.0.0.1, DHT, LSD,
+# PEX and uTP off, through the tracker.
+other_seed() {
+  case "$1" in
+    libtorrent) exec /usr/bin/python3 "$ROOT/benches/fleet_lt.py" seed "$TOR" "$WORK/src" --ip 127.0.0.1 \
+        --port "$2" --timeout 900 ;;
+    aria2) exec aria2c --dir="$WORK/src" --check-integrity=true --bt-hash-check-seed=true --seed-ratio=0.0 \
+        --listen-port="$2" --interface=127.0.0.1 --enable-dht=false --enable-dht6=false \
+        --bt-enable-lpd=false --enable-peer-exchange=false --file-allocation=none --bt-max-peers=0 \
+        --disable-ipv6=true --summary-interval=0 --console-log-level=notice --allow-overwrite=false "$TOR" ;;
+  esac
+}
+other_leech() {
+  case "$1" in
+    libtorrent) /usr/bin/python3 "$ROOT/benches/fleet_lt.py" leech "$TOR" "$3" --ip 127.0.0.1 --port "$2" \
+        --timeout 600 ;;
+    aria2) aria2c --dir="$3" --seed-time=0 --listen-port="$2" --interface=127.0.0.1 --enable-dht=false \
+        --enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=false --file-allocation=none \
+        --bt-max-peers=0 --disable-ipv6=true --summary-interval=0 --console-log-level=notice \
+        --bt-tracker-connect-timeout=5 --bt-tracker-timeout=5 "$TOR" ;;
+  esac
+}
+
+run_other() { # client seed-port leech-port
   local out="$WORK/out-$1"; rm -rf "$out"; mkdir -p "$out"
-  local sp; sp=$(PORT=$2 "$HARNESS/seed-$1.sh" "$TOR" "$WORK/src" || true)
-  [ -n "$sp" ] && PIDS+=("$sp")
-  local c0=0 c1=0
-  [ -n "$sp" ] && c0=$(tree_ticks "$sp")
-  local line; line=$(PORT=$3 "$HARNESS/leech-$1.sh" "$TOR" "$out" | grep '^RESULT' || true)
-  [ -n "$sp" ] && c1=$(tree_ticks "$sp")
+  (other_seed "$1" "$2" > "$WORK/logs/$1-seed.log" 2>&1) &
+  local sp=$!; PIDS+=("$sp")
+  wait_seeder "$sp" "$1" || { RESULTS+=("$(printf '%-24s failed: no seeder' "$1->$1")"); kill "$sp" 2>/dev/null; return; }
+  local t0 t1 c0 c1 rc=0 ok=FAIL
+  c0=$(tree_ticks "$sp")
+  t0=$(date +%s.%N)
+  /usr/bin/time -v -o "$WORK/logs/$1-leech.time" timeout 600 bash -c "$(declare -f other_leech); \
+    ROOT='$ROOT' TOR='$TOR' other_leech $1 $3 '$out'" > "$WORK/logs/$1-leech.log" 2>&1 || rc=$?
+  t1=$(date +%s.%N)
+  c1=$(tree_ticks "$sp")
+  [ "$rc" = 0 ] && cmp -s "$DATA" "$out/$(basename "$DATA")" && ok=OK
   kill "$sp" 2>/dev/null || true
-  local wall log ok
-  wall=$(sed -n 's/.*wall_s=\([0-9.]*\).*/\1/p' <<<"$line")
-  log=$(sed -n 's/.* log=\(.*\)$/\1/p' <<<"$line")
-  ok=$(sed -n 's/.*verify=\([A-Z]*\).*/\1/p' <<<"$line")
-  [ -n "$wall" ] || { RESULTS+=("$(printf '%-24s failed: %s' "$1->$1" "$line")"); return; }
-  record "$1->$1" "$wall" "${log%.log}.time" "$ok" $((c1 - c0))
+  record "$1->$1" "$(echo "$t1 - $t0" | bc)" "$WORK/logs/$1-leech.time" "$ok" $((c1 - c0))
   rm -rf "$out"
 }
 
@@ -114,8 +152,8 @@ for c in $CLIENTS; do
   echo "running $c..." >&2
   case "$c" in
     btorrent) run_btorrent ;;
-    libtorrent) run_harness libtorrent $((TPORT + 1)) $((TPORT + 2)) ;;
-    aria2) run_harness aria2 $((TPORT + 3)) $((TPORT + 4)) ;;
+    libtorrent) run_other libtorrent $((TPORT + 1)) $((TPORT + 2)) ;;
+    aria2) run_other aria2 $((TPORT + 3)) $((TPORT + 4)) ;;
   esac
 done
 
