@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The data check when a torrent is added without resume data: every piece of a 1 GiB file is read and
-# hash-checked (`examples/recheck_bench.rs` adds it to a fresh session and waits until it seeds).
+# hash-checked (`benches/helpers/recheck_bench.rs` adds it to a fresh session and waits until it seeds).
 #
 # usage: benches/recheck.sh [size_MiB]
 # env:   BENCH_DIR (default /tmp/btorrent-recheck-bench; the random file is kept there and reused),
