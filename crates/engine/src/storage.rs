@@ -202,11 +202,6 @@ impl Storage {
         Ok(())
     }
 
-    /// Reads one block of piece `index`.
-    pub fn read_block(&self, index: u32, begin: u32, buf: &mut [u8]) -> io::Result<()> {
-        self.read(index as u64 * self.info.piece_length + begin as u64, buf)
-    }
-
     /// Writes a whole verified piece. Padding files are skipped.
     pub fn write_piece(&self, index: u32, data: &[u8]) -> io::Result<()> {
         let mut pos = 0;
