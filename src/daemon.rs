@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::app::{shutdown_signal, App};
+use crate::app::App;
 use crate::config::now_rfc3339;
 use crate::shell::CLOSE_GRACE;
 
@@ -53,7 +53,7 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
     log("running; SIGINT or SIGTERM stops");
     // Torrents registered meanwhile (by a one-shot command, say) join the session.
     app.follow_config(runtime);
-    runtime.block_on(shutdown_signal());
+    runtime.block_on(crate::signals::stop_requested());
     log("stopping: transfers, handlers, announces");
     app.shutdown(runtime, CLOSE_GRACE);
     log("stopped");

@@ -108,7 +108,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     let busy = Arc::new(());
     let result = tokio::select! {
         r = demo(&root, &opts, &cancel, &busy) => r,
-        _ = crate::app::shutdown_signal() => Err(Interrupted.into()),
+        _ = crate::signals::stop_requested() => Err(Interrupted.into()),
     };
     if result.as_ref().is_err_and(|e| e.is::<Interrupted>()) {
         cancel.store(true, Ordering::Relaxed);

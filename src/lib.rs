@@ -63,6 +63,7 @@ pub mod runner;
 pub mod script;
 pub mod services;
 pub mod shell;
+pub mod signals;
 pub mod source;
 pub mod watch;
 

@@ -156,7 +156,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.spawn(cancel_on_signal(host.context().cancel.clone()));
+    if let Err(e) =
+        btorrent::signals::cancel_then_exit(&runtime, host.context().cancel.clone(), None)
+    {
+        tracing::warn!("cannot handle SIGINT/SIGTERM: {e}");
+    }
     let (name, rest) = words.split_first().expect("clap gives the command name");
     let result = host.run_command(name, rest);
     // Whatever the command started in the background stops cleanly: resume data saved, `stopped`
@@ -189,18 +193,9 @@ async fn run_tracker(config: PathBuf, bind: Option<SocketAddr>) -> ExitCode {
         }
     };
     btorrent::fsutil::print_line(&format!("tracker listening on {}", running.announce_url()));
-    btorrent::app::shutdown_signal().await;
+    btorrent::signals::stop_requested().await;
     running.stop().await;
     ExitCode::SUCCESS
-}
-
-/// The first Ctrl-C or SIGTERM asks the running script to stop (it then shuts down cleanly); a second
-/// one exits at once.
-async fn cancel_on_signal(cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) {
-    btorrent::app::shutdown_signal().await;
-    cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-    btorrent::app::shutdown_signal().await;
-    std::process::exit(130);
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {

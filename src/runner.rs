@@ -31,30 +31,10 @@ pub fn run(
     let cancel = host.context().cancel.clone();
     let interrupted = Arc::new(AtomicBool::new(false));
     // Registered before the script runs, so no signal finds the default action (an abrupt exit).
-    let signals = {
-        use tokio::signal::unix::{signal, SignalKind};
-        let _enter = runtime.enter();
-        (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        )
-    };
-    if let (Ok(mut int), Ok(mut term)) = signals {
-        let (cancel, interrupted) = (cancel.clone(), interrupted.clone());
-        runtime.spawn(async move {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            interrupted.store(true, Ordering::Relaxed);
-            cancel.store(true, Ordering::Relaxed);
-            // A second Ctrl-C (or SIGTERM) does not wait for the clean stop.
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            std::process::exit(130);
-        });
+    if let Err(e) =
+        crate::signals::cancel_then_exit(runtime, cancel.clone(), Some(interrupted.clone()))
+    {
+        tracing::warn!("cannot handle SIGINT/SIGTERM: {e}");
     }
     let dispatcher = Dispatcher::start(host.clone());
     let result = host.run_file(file, args);

@@ -73,7 +73,9 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
     for e in app.start_automation() {
         screen.print(&format!("autorun: {e}"));
     }
-    if let Err(e) = cancel_on_sigint(runtime, &app) {
+    if let Err(e) =
+        crate::signals::cancel_on_interrupt(runtime, app.commands.context().cancel.clone())
+    {
         screen.print(&format!("warning: Ctrl-C cannot cancel commands: {e}"));
     }
     if let Err(e) = close_on_hangup(runtime, &app, screen.clone()) {
@@ -139,22 +141,6 @@ fn print_events(runtime: &tokio::runtime::Runtime, mut rx: Receiver<Event>, scre
     });
 }
 
-/// SIGINT (Ctrl-C while a command runs) cancels the command instead of ending the shell.
-fn cancel_on_sigint(runtime: &tokio::runtime::Runtime, app: &App) -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut sig = {
-        let _enter = runtime.enter();
-        signal(SignalKind::interrupt())?
-    };
-    let cancel = app.commands.context().cancel.clone();
-    runtime.spawn(async move {
-        while sig.recv().await.is_some() {
-            cancel.store(true, Ordering::Relaxed);
-        }
-    });
-    Ok(())
-}
-
 /// SIGTERM or SIGHUP (the terminal went away): the line editor cannot be interrupted, so the
 /// transfers are stopped from here (`stopped` announced, resume data and states saved) and the
 /// process exits.
@@ -163,23 +149,13 @@ fn close_on_hangup(
     app: &App,
     screen: Arc<Screen>,
 ) -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (mut term, mut hup) = {
-        let _enter = runtime.enter();
-        (
-            signal(SignalKind::terminate())?,
-            signal(SignalKind::hangup())?,
-        )
-    };
+    let mut hangup = crate::signals::Hangup::register(runtime)?;
     let peer = app.services.peer.clone();
     let socket = app.control.as_ref().map(|c| c.socket().clone());
     let live = app.services.live();
     let config_path = app.config_path.clone();
     runtime.spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = hup.recv() => {}
-        }
+        hangup.recv().await;
         screen.leave_prompt();
         screen.print("closing: signal received");
         let states = tokio::task::spawn_blocking(move || {
