@@ -80,7 +80,7 @@ function fill(row, t) {
   $('.down', li).textContent = `↓ ${rate(t.rateDownload)}`;
   $('.up', li).textContent = `↑ ${rate(t.rateUpload)}`;
   $('.peers', li).textContent = `${t.peersConnected} peer${t.peersConnected === 1 ? '' : 's'}`;
-  $('.eta', li).textContent = eta(t.eta);
+  $('.eta', li).textContent = paused ? '' : eta(t.eta);
   $('.error', li).textContent = t.errorString;
   const btn = $('.toggle', li);
   btn.textContent = paused ? 'Resume' : 'Pause';
@@ -112,8 +112,9 @@ function render(list) {
   }
   $('#empty').hidden = list.length > 0;
   const sum = (f) => list.reduce((a, t) => a + t[f], 0);
+  const peers = sum('peersConnected');
   $('#totals').textContent = `${list.length} torrent${list.length === 1 ? '' : 's'} · ↓ ${
-    rate(sum('rateDownload'))} · ↑ ${rate(sum('rateUpload'))} · ${sum('peersConnected')} peers`;
+    rate(sum('rateDownload'))} · ↑ ${rate(sum('rateUpload'))} · ${peers} peer${peers === 1 ? '' : 's'}`;
 }
 
 function renderTracker(st) {
