@@ -1,6 +1,6 @@
 //! The Transmission-compatible remote control: `POST /transmission/rpc` speaking Transmission 3.00's
 //! RPC (so `transmission-remote`, Transmission's web client and the *arr download-client settings
-//! drive btorrent), and `GET /metrics` in the Prometheus text format, served on `rpc_bind`.
+//! drive btorrent), our own page at `/`, and `GET /metrics` in the Prometheus text format, served on `rpc_bind`.
 //!
 //! - [`server`]: the HTTP side (routes, body and rate caps, start and stop);
 //! - [`guard`]: whitelist, basic authentication and the session-id (CSRF) handshake;
@@ -9,6 +9,7 @@
 //! - [`torrents`]: `torrent-add/start/stop/verify/reannounce/remove/set/set-location`, `queue-move-*`;
 //! - [`fields`]: `torrent-get`'s fields computed from the engine's live state, and the torrent ids;
 //! - [`metrics`]: what `/metrics` reports;
+//! - [`page`]: our own page at `/` (torrents, adding, pausing, removing, files, the tracker);
 //! - [`web`]: a Transmission web client's files (`rpc_web_dir`) at `/transmission/web/`.
 //!
 //! Actions go through the same functions the shell's commands use ([`crate::actions`]), so
@@ -17,6 +18,7 @@
 pub mod fields;
 pub mod guard;
 pub mod metrics;
+pub mod page;
 pub mod password;
 pub mod server;
 pub mod session;

@@ -1,5 +1,5 @@
 //! The RPC's HTTP server: `POST /transmission/rpc` (JSON requests, the guard's checks, a body cap)
-//! and `GET /metrics`, on `rpc_bind`, from the daemon's or the shell's start until their shutdown.
+//! `GET /metrics` and our page (`/`), on `rpc_bind`, from the daemon's or the shell's start until their shutdown.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -130,10 +130,14 @@ fn router(rpc: Arc<Rpc>) -> Router {
         // transmission-remote posts to the address with a trailing slash.
         .route("/transmission/rpc/", post(rpc_route).get(rpc_get_route))
         .route("/metrics", get(metrics_route))
+        .route("/", get(super::page::index))
+        .route("/page.js", get(super::page::script))
+        .route("/page.css", get(super::page::style))
+        .route("/page/status", get(super::page::status))
         .with_state(rpc)
 }
 
-fn refused(r: guard::Refusal, session_id: &str) -> Response<Body> {
+pub(super) fn refused(r: guard::Refusal, session_id: &str) -> Response<Body> {
     let mut resp = Response::builder()
         .status(r.status)
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8");

@@ -8,6 +8,7 @@ mod dht_interop;
 mod engine_interop;
 mod magnet_interop;
 mod metainfo_interop;
+mod page_interop;
 mod rpc_interop;
 mod tracker_interop;
 mod tracker_udp_interop;

@@ -33,6 +33,7 @@ mod peer_command;
 mod pex;
 mod readme_examples;
 mod rpc;
+mod rpc_page;
 mod rpc_torrents;
 mod script_safety;
 mod tracker_backoff;

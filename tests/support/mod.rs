@@ -15,12 +15,14 @@
 //! - [`logs`]: the warnings a test's thread logged, to count;
 //! - [`cli`]: running the `btorrent` binary in a folder of its own;
 //! - [`rpc`]: a `btorrent daemon` with its Transmission RPC, and a client for it;
+//! - [`browser`]: headless Chromium driven through the DevTools protocol (a page's script, keys, files);
 //! - [`build`]: hand-made (often malformed) bencode for hostile-input tests.
 //!
 //! The common parts (data, process, wait, engine) are re-exported at the top.
 
 #![allow(dead_code, unused_imports)]
 
+pub mod browser;
 pub mod build;
 pub mod cli;
 pub mod clients;
