@@ -174,7 +174,7 @@ fn close_on_hangup(
     let peer = app.services.peer.clone();
     let socket = app.control.as_ref().map(|c| c.socket().clone());
     let live = app.services.live();
-    let config_path = app.config_path.clone();
+    let torrents = app.services.torrents().clone();
     runtime.spawn(async move {
         tokio::select! {
             _ = term.recv() => {}
@@ -183,7 +183,7 @@ fn close_on_hangup(
         screen.leave_prompt();
         screen.print("closing: signal received");
         let states = tokio::task::spawn_blocking(move || {
-            crate::services::save_states(&config_path, live.as_ref())
+            crate::services::save_states(&torrents, live.as_ref())
         });
         let _ = states.await;
         peer.shutdown(CLOSE_GRACE).await;

@@ -120,3 +120,33 @@ fn comments_survive_saves() {
     }
     assert_eq!(Torrents::open(&path).config().unwrap().torrents.len(), 3);
 }
+
+#[test]
+fn readers_and_unchanged_states_do_not_touch_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torrents.toml");
+    let service = Torrents::open(&path);
+    service
+        .update(|cfg| {
+            cfg.upsert(entry(1, 1));
+            Ok(())
+        })
+        .unwrap();
+    let ih = entry(1, 1).hash().unwrap();
+    let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let loads = service.loads();
+    for _ in 0..1000 {
+        assert_eq!(service.config().unwrap().torrents.len(), 1);
+        assert!(!service.refresh());
+        // What event forwarding does for every `seeding` event of a seeding torrent.
+        crate::services::record_state(&service, &ih, "seeding").unwrap();
+    }
+    assert_eq!(service.loads(), loads, "a reader read the file");
+    let after = std::fs::metadata(&path).unwrap().modified().unwrap();
+    assert_eq!(before, after, "an unchanged state was written");
+    crate::services::record_state(&service, &ih, "error").unwrap();
+    assert_eq!(
+        Torrents::open(&path).config().unwrap().torrents[0].state,
+        "error"
+    );
+}
