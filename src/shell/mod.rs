@@ -81,7 +81,7 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
     }
     // Torrents registered from elsewhere join at once, not at the next command line.
     app.follow_config(runtime);
-    let status = Status::new(app.config_path.clone(), app.services.live());
+    let status = Status::new(app.services.torrents().clone(), app.services.live());
     {
         // Figures that change while nothing else happens are shown all the same.
         let (screen, weak) = (screen.clone(), Arc::downgrade(&status));
@@ -245,7 +245,7 @@ fn interactive_loop(
     status: &Arc<Status>,
     printer: reedline::ExternalPrinter<String>,
 ) {
-    let (mut editor, warning) = editor::build(&app.config_path, printer, screen.drawn());
+    let (mut editor, warning) = editor::build(app.services.torrents(), printer, screen.drawn());
     if let Some(w) = warning {
         screen.print(&format!("warning: {w}"));
     }
