@@ -88,7 +88,7 @@ impl Services {
                 .sharing
                 .unwrap_or_else(|| Arc::new(peer.clone()) as Arc<dyn Sharing>);
             Some(Watcher::start(
-                WatchConfig::from_config(&cfg),
+                WatchConfig::new(peer.torrents())?,
                 sharing,
                 bus.clone(),
             )?)
