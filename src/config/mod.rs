@@ -141,12 +141,6 @@ impl Config {
         })
     }
 
-    /// Runs `f` under the file lock and saves the result (see
-    /// [`crate::torrents::Torrents::update`]).
-    pub fn update<T>(path: &Path, f: impl FnOnce(&mut Config) -> Result<T>) -> Result<T> {
-        crate::torrents::Torrents::open(path).update(f)
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
     }
