@@ -17,16 +17,17 @@ use crate::engine::storage::Storage;
 use crate::engine::{AddOptions, Session, TorrentHandle};
 use crate::metainfo::Metainfo;
 use crate::script::live::{AfterRemove, LiveTorrents};
+use crate::torrents::Torrents;
 use crate::types::InfoHash;
 
 /// Changes the torrents.toml entry of `ih` under the file lock.
 pub fn update_entry(
-    config_path: &Path,
+    torrents: &Torrents,
     ih: &InfoHash,
     name: &str,
     f: impl FnOnce(&mut ManagedTorrent) -> Result<()>,
 ) -> Result<()> {
-    Config::update(config_path, |cfg| {
+    torrents.update(|cfg| {
         let e = cfg
             .find_mut(ih)
             .ok_or_else(|| anyhow!("{name} is not a managed torrent any more"))?;
@@ -35,9 +36,14 @@ pub fn update_entry(
 }
 
 /// Stops the torrent's transfers (if it runs here) and records `paused`.
-pub fn pause(config_path: &Path, live: &dyn LiveTorrents, ih: &InfoHash, name: &str) -> Result<()> {
+pub fn pause(
+    torrents: &Torrents,
+    live: &dyn LiveTorrents,
+    ih: &InfoHash,
+    name: &str,
+) -> Result<()> {
     live.pause(ih);
-    update_entry(config_path, ih, name, |e| {
+    update_entry(torrents, ih, name, |e| {
         e.state = "paused".into();
         Ok(())
     })
@@ -45,14 +51,14 @@ pub fn pause(config_path: &Path, live: &dyn LiveTorrents, ih: &InfoHash, name: &
 
 /// Resumes the torrent (if it runs here) and records `seeding` or `downloading`.
 pub fn resume(
-    config_path: &Path,
+    torrents: &Torrents,
     live: &dyn LiveTorrents,
     ih: &InfoHash,
     name: &str,
 ) -> Result<()> {
     let running = live.resume(ih);
     let now = live.stats(ih);
-    update_entry(config_path, ih, name, |e| {
+    update_entry(torrents, ih, name, |e| {
         e.state = match (running, now) {
             (true, Some(s)) if s.progress >= 1.0 => "seeding".into(),
             (true, Some(_)) => "downloading".into(),
@@ -76,7 +82,7 @@ pub struct Deleted {
 /// then deletes the files the torrent lists and the folders they leave empty (nothing else), and its
 /// resume data.
 pub async fn remove(
-    config_path: &Path,
+    torrents: &Torrents,
     live: &dyn LiveTorrents,
     ih: InfoHash,
     name: &str,
@@ -85,7 +91,7 @@ pub async fn remove(
     // What to delete is known before anything stops: a torrent whose .torrent cannot be read is not
     // removed half-way.
     let doomed = if delete_data {
-        let cfg = Config::load(config_path)?;
+        let cfg = torrents.config()?;
         let entry = cfg.find(&ih);
         let dir = match (live.stats(&ih), entry) {
             (Some(l), _) => Some(l.data_dir),
@@ -112,7 +118,7 @@ pub async fn remove(
         let data = std::path::absolute(&dir).unwrap_or(dir);
         out = Some(Deleted { files, bytes, data });
     }
-    Config::update(config_path, |cfg| {
+    torrents.update(|cfg| {
         cfg.remove(&ih);
         Ok(())
     })?;
@@ -122,7 +128,7 @@ pub async fn remove(
 /// Moves the torrent's data into `dir` (made if missing) and records it; a running torrent goes on
 /// from there, one not running here just has its files moved.
 pub async fn move_to(
-    config_path: &Path,
+    torrents: &Torrents,
     live: &dyn LiveTorrents,
     ih: InfoHash,
     name: &str,
@@ -131,7 +137,7 @@ pub async fn move_to(
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     if !live.move_to(ih, dir.clone()).await? {
-        let cfg = Config::load(config_path)?;
+        let cfg = torrents.config()?;
         let Some(e) = cfg.find(&ih) else {
             bail!("{name} is not a managed torrent");
         };
@@ -141,7 +147,7 @@ pub async fn move_to(
             .move_to(&dir)
             .with_context(|| format!("cannot move {name} to {}", dir.display()))?;
     }
-    update_entry(config_path, &ih, name, |e| {
+    update_entry(torrents, &ih, name, |e| {
         e.data = dir;
         Ok(())
     })
@@ -200,7 +206,7 @@ pub struct Handoff {
 
 impl Handoff {
     /// Registers and adds the torrent in `session` (the owner's side of the hand-off).
-    pub async fn add_in(self, config_path: &Path, session: &Session) -> Result<TorrentHandle> {
+    pub async fn add_in(self, torrents: &Torrents, session: &Session) -> Result<TorrentHandle> {
         let meta = crate::source::load_file(&self.torrent)?;
         let adding = Adding {
             meta,
@@ -212,7 +218,7 @@ impl Handoff {
             peers: self.peers.clone(),
             trackers: self.trackers.clone(),
         };
-        add(config_path, session, adding).await
+        add(torrents, session, adding).await
     }
 }
 
@@ -232,13 +238,15 @@ pub struct Adding<'a> {
 }
 
 /// Registers the torrent (unless `register` is off) and adds it to `session`; a torrent the
-/// session already runs is returned as it is.
-pub async fn add(config_path: &Path, session: &Session, a: Adding<'_>) -> Result<TorrentHandle> {
+/// session already runs is returned as it is. Both happen under the membership lock, so a sync of
+/// the session with torrents.toml cannot start it in between (without this add's options).
+pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Result<TorrentHandle> {
+    let _set = torrents.membership().await;
     if let Some(h) = session.get(&a.meta.info_hash) {
         return Ok(h);
     }
     if a.register {
-        let cfg = Config::load(config_path)?;
+        let cfg = torrents.config()?;
         let file = keep_torrent_file(&cfg, a.src, &a.meta)?;
         let state = if a.paused {
             "paused"
@@ -248,7 +256,7 @@ pub async fn add(config_path: &Path, session: &Session, a: Adding<'_>) -> Result
             "downloading"
         };
         let (meta, data_dir) = (&a.meta, &a.data_dir);
-        Config::update(config_path, |cfg| {
+        torrents.update(|cfg| {
             let origin = cfg
                 .find(&meta.info_hash)
                 .map_or(Origin::Added, |t| t.origin);

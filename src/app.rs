@@ -31,7 +31,6 @@ use anyhow::Result;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
 use crate::control;
 use crate::events::{Event, EventBus};
 use crate::script::host::with_call_deadline;
@@ -68,9 +67,6 @@ pub struct App {
     stop_following: CancellationToken,
 }
 
-/// How often [`App::follow_config`] looks at torrents.toml (a `stat`; the file is read when it changed).
-const CONFIG_LOOK_EVERY: Duration = Duration::from_millis(500);
-
 impl App {
     /// Starts the services (the tracker, the peer session resuming every managed torrent) and the
     /// script hosts; `out` receives every line scripts and handlers print, and `ask` is how typed
@@ -91,7 +87,7 @@ impl App {
             ServicesOptions::default(),
             bus.clone(),
         ))?;
-        let cfg = Config::load(config_path)?;
+        let cfg = services.torrents().config()?;
         let automation = Arc::new(Automation::default());
         let close_request = Arc::new(CloseRequest::default());
         let peer_id = PeerId::generate();
@@ -166,7 +162,7 @@ impl App {
 
     /// The autorun scripts, in the order they run.
     pub fn autorun_scripts(&self) -> Vec<PathBuf> {
-        let Ok(cfg) = Config::load(&self.config_path) else {
+        let Ok(cfg) = self.services.torrents().config() else {
             return Vec::new();
         };
         let dir = cfg.scripts_dir().join(AUTORUN_DIR);
@@ -207,27 +203,19 @@ impl App {
     }
 
     /// From now until shutdown, runs the torrents registered in torrents.toml by anyone (a one-shot
-    /// command in another terminal, say) as soon as the file changes.
+    /// command in another terminal, say) as soon as the service reports a change (its one watcher
+    /// of the file runs since [`Services::start`]).
     pub fn follow_config(&self, runtime: &tokio::runtime::Runtime) {
-        let (peer, path) = (self.services.peer.clone(), self.config_path.clone());
+        let peer = self.services.peer.clone();
+        let mut changed = self.services.torrents().subscribe();
         let stop = self.stop_following.clone();
         runtime.spawn(async move {
-            let stamp = |p: &Path| {
-                std::fs::metadata(p)
-                    .ok()
-                    .map(|m| (m.modified().ok(), m.len()))
-            };
-            let mut seen = stamp(&path);
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(CONFIG_LOOK_EVERY) => {}
+                    c = changed.changed() => if c.is_err() { return },
                 }
-                let now = stamp(&path);
-                if now != seen {
-                    seen = now;
-                    peer.sync_managed().await;
-                }
+                peer.sync_managed().await;
             }
         });
     }

@@ -30,6 +30,9 @@
 //!
 //! This crate, the app, on top:
 //! - [`config`]: `torrents.toml`, the settings and the list of managed torrents.
+//! - [`torrents`]: the one live model of them: torrents.toml loaded once, its only writer, the one
+//!   watcher of the file, and the running peer session. Everything below reads and changes the list
+//!   through it.
 //! - [`lan`]: this machine's LAN address, for the embedded tracker's announce URL.
 //! - [`services`]: the embedded tracker (and, in the shell and daemon, the peer) built from the settings.
 //! - [`events`]: the bus that carries what happened (engine, watch folder) up to the front ends.
@@ -65,6 +68,7 @@ pub mod services;
 pub mod shell;
 pub mod signals;
 pub mod source;
+pub mod torrents;
 pub mod watch;
 
 // The layers below, under the names the app and its tests have always used.

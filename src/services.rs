@@ -22,6 +22,7 @@ use crate::engine::{self, AddOptions, Session, SessionConfig};
 use crate::events::{Event, EventBus, EventKind};
 use crate::metainfo::Metainfo;
 use crate::script::live::{AfterRemove, LiveTorrents};
+use crate::torrents::Torrents;
 use crate::tracker::{Tracker, TrackerConfig};
 use crate::types::InfoHash;
 use crate::watch::{Sharing, WatchConfig, Watcher};
@@ -69,12 +70,15 @@ impl Services {
         opts: ServicesOptions,
         bus: EventBus,
     ) -> Result<Services> {
-        let cfg = Config::load(config_path)?;
+        let torrents = Torrents::open(config_path);
+        let cfg = torrents.config()?;
+        // The one watcher of torrents.toml in this process.
+        torrents.follow();
         let tracker = match (&cfg.settings.tracker_bind, opts.tracker) {
-            (Some(_), true) => Some(RunningTracker::start(config_path, None).await?),
+            (Some(_), true) => Some(RunningTracker::start_on(&torrents, None).await?),
             _ => None,
         };
-        let peer = PeerSlot::new(config_path, bus.clone());
+        let peer = PeerSlot::with(torrents, bus.clone());
         if opts.peer {
             let session = peer.get_or_start().await?;
             resume_managed(&session, &cfg, &bus).await;
@@ -84,7 +88,7 @@ impl Services {
                 .sharing
                 .unwrap_or_else(|| Arc::new(peer.clone()) as Arc<dyn Sharing>);
             Some(Watcher::start(
-                WatchConfig::from_config(&cfg),
+                WatchConfig::new(peer.torrents())?,
                 sharing,
                 bus.clone(),
             )?)
@@ -105,11 +109,16 @@ impl Services {
         Arc::new(self.peer.clone())
     }
 
+    /// The managed torrents, as every part of this process sees them.
+    pub fn torrents(&self) -> &Torrents {
+        self.peer.torrents()
+    }
+
     /// Records each running torrent's state (`downloading`, `seeding`, `paused`, ...) in torrents.toml,
     /// so the next start picks up where this one stopped. Writes the file even when nothing changed
     /// (a first run leaves a torrents.toml with every setting to edit).
     pub fn save_states(&self) -> Result<()> {
-        save_states(&self.config_path, self.live().as_ref())
+        save_states(self.torrents(), self.live().as_ref())
     }
 
     /// Stops everything, waiting at most `grace` for transfers and `stopped` announces to finish. The
@@ -126,9 +135,9 @@ impl Services {
 }
 
 /// Records each running torrent's state in torrents.toml (see [`Services::save_states`]).
-pub fn save_states(config_path: &Path, live: &dyn LiveTorrents) -> Result<()> {
+pub fn save_states(torrents: &Torrents, live: &dyn LiveTorrents) -> Result<()> {
     let all = live.all();
-    Config::update(config_path, |cfg| {
+    torrents.update(|cfg| {
         for (ih, stats) in &all {
             // `error: message` is kept as `error`; a torrent still checking keeps its old state.
             let state = stats.state.split(':').next().unwrap_or_default();
@@ -142,51 +151,49 @@ pub fn save_states(config_path: &Path, live: &dyn LiveTorrents) -> Result<()> {
 }
 
 /// The peer session of a process: set up by [`Services`], or started on first use by a one-shot
-/// command's primitive. Cheap to clone; clones share the session.
+/// command's primitive. The session itself, and the membership lock, live in the [`Torrents`]
+/// service; this starts the session and forwards its events. Cheap to clone; clones share the session.
 #[derive(Clone)]
 pub struct PeerSlot {
-    config_path: PathBuf,
+    torrents: Torrents,
     bus: EventBus,
-    /// Held while a session starts or stops: callers wait for the outcome.
-    session: Arc<tokio::sync::Mutex<Option<Session>>>,
-    /// The running session, readable without waiting (set once started, cleared on shutdown).
-    running: Arc<parking_lot::Mutex<Option<Session>>>,
-    /// Held while the set of managed torrents changes in the session and torrents.toml together (a
-    /// removal, and [`PeerSlot::sync_managed`] adding what the file lists): a sync never sees a torrent
-    /// gone from the session but still in the file. Lock order: this lock, then torrents.toml's file
-    /// lock, then the session's own locks.
-    membership: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl PeerSlot {
+    /// A slot over a service of its own for `config_path` (a one-shot command, a test).
     pub fn new(config_path: &Path, bus: EventBus) -> PeerSlot {
-        PeerSlot {
-            config_path: config_path.to_path_buf(),
-            bus,
-            session: Default::default(),
-            running: Default::default(),
-            membership: Default::default(),
-        }
+        PeerSlot::with(Torrents::open(config_path), bus)
+    }
+
+    /// A slot over `torrents`, the process's service.
+    pub fn with(torrents: Torrents, bus: EventBus) -> PeerSlot {
+        PeerSlot { torrents, bus }
+    }
+
+    /// The managed torrents this slot's session runs.
+    pub fn torrents(&self) -> &Torrents {
+        &self.torrents
     }
 
     /// Runs every torrent torrents.toml lists that the session does not run yet (except those
     /// marked `stopped`), as [`resume_managed`] does, one sync at a time and never during a removal.
     /// Nothing happens when no session runs.
     pub async fn sync_managed(&self) {
-        let _set = self.membership.lock().await;
+        let _set = self.torrents.membership().await;
         let Some(session) = self.get().await else {
             return;
         };
-        match Config::load(&self.config_path) {
+        // What another process registered a moment ago counts too (one `stat` when nothing did).
+        match self.torrents.fresh() {
             Ok(cfg) => resume_managed(&session, &cfg, &self.bus).await,
-            Err(e) => tracing::warn!("cannot read {}: {e:#}", self.config_path.display()),
+            Err(e) => tracing::warn!("cannot read {}: {e:#}", self.torrents.path().display()),
         }
     }
 
     /// Stops a torrent if the session runs it, and records in torrents.toml what `after` says, both
     /// under the membership lock. Ok(true) when it was running.
     pub async fn remove_managed(&self, ih: InfoHash, after: AfterRemove) -> Result<bool> {
-        let _set = self.membership.lock().await;
+        let _set = self.torrents.membership().await;
         let was_running = match self.get().await.filter(|s| s.get(&ih).is_some()) {
             Some(s) => {
                 s.remove(&ih).await?;
@@ -194,13 +201,13 @@ impl PeerSlot {
             }
             None => false,
         };
-        let path = self.config_path.clone();
+        let torrents = self.torrents.clone();
         tokio::task::spawn_blocking(move || match after {
-            AfterRemove::Forget => Config::update(&path, |cfg| {
+            AfterRemove::Forget => torrents.update(|cfg| {
                 cfg.remove(&ih);
                 Ok(())
             }),
-            AfterRemove::MarkStopped => record_state(&path, &ih, "stopped"),
+            AfterRemove::MarkStopped => record_state(&torrents, &ih, "stopped"),
         })
         .await
         .context("the torrents.toml update failed")??;
@@ -209,46 +216,41 @@ impl PeerSlot {
 
     /// The torrents.toml this slot's session runs.
     pub fn config_path(&self) -> &Path {
-        &self.config_path
+        self.torrents.path()
     }
 
     /// The session if one is running. A session being started is waited for (and is absent only if
     /// its start fails): "starting" is never mistaken for "none".
     pub async fn get(&self) -> Option<Session> {
-        self.session.lock().await.clone()
+        self.torrents.session().await
     }
 
     /// The session if one is running now, without waiting (for the prompt and other quick looks;
     /// a session still starting is not there yet).
     pub fn current(&self) -> Option<Session> {
-        self.running.lock().clone()
+        self.torrents.current_session()
     }
 
     /// The session, started from the settings if none runs yet.
     pub async fn get_or_start(&self) -> Result<Session> {
-        let mut slot = self.session.lock().await;
-        if let Some(s) = slot.as_ref() {
+        let mut slot = self.torrents.session_slot().await;
+        if let Some(s) = slot.slot.as_ref() {
             return Ok(s.clone());
         }
-        let cfg = Config::load(&self.config_path)?;
+        let cfg = self.torrents.config()?;
         let session = start_session(&cfg).await?;
         tokio::spawn(forward_events(
             session.clone(),
             self.bus.clone(),
-            self.config_path.clone(),
+            self.torrents.clone(),
         ));
-        *slot = Some(session.clone());
-        *self.running.lock() = Some(session.clone());
+        slot.set(Some(session.clone()));
         Ok(session)
     }
 
     /// Stops the session if one runs: resume data saved, `stopped` announced, within `grace`.
     pub async fn shutdown(&self, grace: Duration) {
-        let session = {
-            let mut slot = self.session.lock().await;
-            self.running.lock().take();
-            slot.take()
-        };
+        let session = self.torrents.session_slot().await.set(None);
         if let Some(s) = session {
             s.shutdown(grace).await;
         }
@@ -301,6 +303,8 @@ impl PeerSlot {
     /// what is there and fetches what is missing, so seeding and downloading are the same call.
     async fn ensure(&self, meta: &Metainfo, data_dir: &Path) -> Result<()> {
         let session = self.get_or_start().await?;
+        // Not between a sync's look and its add of the same torrent.
+        let _set = self.torrents.membership().await;
         if session.get(&meta.info_hash).is_some() {
             return Ok(());
         }
@@ -386,7 +390,7 @@ pub async fn resume_managed(session: &Session, cfg: &Config, bus: &EventBus) {
 }
 
 /// Forwards the session's events onto the bus and records the states they imply in torrents.toml.
-async fn forward_events(session: Session, bus: EventBus, config_path: PathBuf) {
+async fn forward_events(session: Session, bus: EventBus, torrents: Torrents) {
     let mut rx = session.subscribe();
     // Names of the torrents seen, for events that come after the session has forgotten one (removed).
     let mut names: std::collections::HashMap<InfoHash, String> = Default::default();
@@ -465,19 +469,26 @@ async fn forward_events(session: Session, bus: EventBus, config_path: PathBuf) {
                 names.remove(ih);
             }
         }
-        if let Some((ih, state)) = state {
-            let path = config_path.clone();
-            let _ = tokio::task::spawn_blocking(move || record_state(&path, &ih, state)).await;
+        // The list in memory says whether the state is news; only then is the file written.
+        if let Some((ih, state)) = state.filter(|(ih, s)| state_changes(&torrents, ih, s)) {
+            let torrents = torrents.clone();
+            let _ = tokio::task::spawn_blocking(move || record_state(&torrents, &ih, state)).await;
         }
         bus.publish(out);
     }
 }
 
+/// Whether recording `state` for `ih` would change the managed list (memory only).
+fn state_changes(torrents: &Torrents, ih: &InfoHash, state: &str) -> bool {
+    torrents
+        .config()
+        .is_ok_and(|c| c.find(ih).is_some_and(|t| t.state != state))
+}
+
 /// Sets a managed torrent's state in torrents.toml (no write when it already says so).
-pub fn record_state(config_path: &Path, ih: &InfoHash, state: &str) -> Result<()> {
-    let current = Config::load(config_path)?;
-    match current.find(ih) {
-        Some(t) if t.state != state => Config::update(config_path, |cfg| {
+pub fn record_state(torrents: &Torrents, ih: &InfoHash, state: &str) -> Result<()> {
+    match torrents.config()?.find(ih) {
+        Some(t) if t.state != state => torrents.update(|cfg| {
             if let Some(t) = cfg.find_mut(ih) {
                 t.state = state.to_string();
             }
@@ -511,7 +522,13 @@ impl RunningTracker {
     /// Binds `bind` (or `settings.tracker_bind`) and serves. In private mode the info-hashes
     /// registered in the config file are allowed, and the file is re-read when it changes.
     pub async fn start(config_path: &Path, bind: Option<SocketAddr>) -> Result<RunningTracker> {
-        let cfg = Config::load(config_path)?;
+        RunningTracker::start_on(&Torrents::open(config_path), bind).await
+    }
+
+    /// [`RunningTracker::start`] with the settings of `torrents`, the process's service.
+    pub async fn start_on(torrents: &Torrents, bind: Option<SocketAddr>) -> Result<RunningTracker> {
+        let config_path = torrents.path();
+        let cfg = torrents.config()?;
         let from_settings = bind.is_none();
         let bind = match bind {
             Some(b) => b,
@@ -542,9 +559,8 @@ impl RunningTracker {
             format!("the tracker cannot listen for UDP announces on {addr} (another program has that UDP port)")
         })?;
         let sync = cfg.settings.tracker_private.then(|| {
-            let path = config_path.to_path_buf();
-            let t = tracker.clone();
-            tokio::spawn(sync_allowed(path, t))
+            torrents.follow();
+            tokio::spawn(sync_allowed(torrents.clone(), tracker.clone()))
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let serving = tracker.clone();
@@ -597,25 +613,24 @@ impl Drop for RunningTracker {
     }
 }
 
-/// Private mode: keeps the tracker's allowed set equal to the torrents registered in the config file.
-async fn sync_allowed(path: PathBuf, tracker: Tracker) {
+/// Private mode: keeps the tracker's allowed set equal to the torrents registered in the config file,
+/// updated on each change the service reports.
+async fn sync_allowed(torrents: Torrents, tracker: Tracker) {
     let mut allowed: HashSet<InfoHash> = HashSet::new();
-    let mut last_modified = None;
+    let mut changed = torrents.subscribe();
     loop {
-        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        if modified != last_modified || last_modified.is_none() {
-            last_modified = modified;
-            if let Ok(cfg) = Config::load(&path) {
-                let now: HashSet<InfoHash> = cfg.torrents.iter().filter_map(|t| t.hash()).collect();
-                for ih in now.difference(&allowed) {
-                    tracker.allow(*ih);
-                }
-                for ih in allowed.difference(&now) {
-                    tracker.disallow(*ih);
-                }
-                allowed = now;
+        if let Ok(cfg) = torrents.config() {
+            let now: HashSet<InfoHash> = cfg.torrents.iter().filter_map(|t| t.hash()).collect();
+            for ih in now.difference(&allowed) {
+                tracker.allow(*ih);
             }
+            for ih in allowed.difference(&now) {
+                tracker.disallow(*ih);
+            }
+            allowed = now;
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        if changed.changed().await.is_err() {
+            return;
+        }
     }
 }

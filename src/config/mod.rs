@@ -4,9 +4,10 @@
 //! `toml_edit`, so a user's comments, key order and formatting survive every save. Relative paths in the
 //! file are relative to the folder that holds it. A missing file means the defaults.
 //!
-//! Several front ends (the shell, a one-shot command in another terminal, the watch folder) may change
-//! the list at once. [`Config::update`] serialises them: it takes an advisory lock on a side file, reads
-//! the file afresh, applies the change and replaces the file atomically (temp file + rename).
+//! [`Config`] is one version of the file. The running program reads and changes it only through the
+//! one service that owns it, [`crate::torrents::Torrents`]: it loads the file once, serialises every
+//! writer (this process's and others', through an advisory lock on a side file), and reloads when the
+//! file changes on disk.
 //!
 //! - `settings`: the `[settings]` table;
 //! - `managed`: the `[[torrent]]` entries, with the watch folder's record of where each came from;
@@ -16,7 +17,6 @@ mod document;
 mod managed;
 mod settings;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -141,32 +141,6 @@ impl Config {
         })
     }
 
-    /// Runs `f` on a fresh copy of the file under an exclusive lock and saves the result, so changes
-    /// from several processes never overwrite each other.
-    pub fn update<T>(path: &Path, f: impl FnOnce(&mut Config) -> Result<T>) -> Result<T> {
-        let lock_path = path.with_file_name(format!(
-            ".{}.lock",
-            path.file_name()
-                .map_or("torrents.toml".into(), |n| n.to_string_lossy())
-        ));
-        if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .with_context(|| format!("cannot open {}", lock_path.display()))?;
-        lock.lock()
-            .with_context(|| format!("cannot lock {}", lock_path.display()))?;
-        let mut cfg = Config::load(path)?;
-        let out = f(&mut cfg)?;
-        cfg.save()?;
-        Ok(out)
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -275,7 +249,9 @@ impl Config {
             std::fs::create_dir_all(dir)?;
         }
         write_atomic(&self.path, self.doc.to_string().as_bytes())
-            .with_context(|| format!("cannot write {}", self.path.display()))
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        self.existed = true;
+        Ok(())
     }
 }
 
@@ -284,6 +260,12 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::torrents::Torrents;
+
+    /// The file as it is on disk now (these tests look at what a save wrote).
+    fn load(path: &Path) -> Result<Config> {
+        Config::load(path)
+    }
 
     fn entry(hash: u8, name: &str) -> ManagedTorrent {
         ManagedTorrent {
@@ -303,10 +285,10 @@ mod tests {
     fn missing_file_means_defaults_and_first_save_writes_them() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("torrents.toml");
-        let mut cfg = Config::load(&path).unwrap();
+        let mut cfg = load(&path).unwrap();
         assert_eq!(cfg.settings, Settings::default());
         cfg.save().unwrap();
-        let again = Config::load(&path).unwrap();
+        let again = load(&path).unwrap();
         assert_eq!(again.settings, Settings::default());
         assert_eq!(cfg.output_dir(), dir.path().join("output"));
     }
@@ -316,7 +298,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.toml");
         std::fs::write(&path, "[settings]\nlisten_port = 7000\n").unwrap();
-        let cfg = Config::load(&path).unwrap();
+        let cfg = load(&path).unwrap();
         assert_eq!(cfg.settings.tracker_bind, None);
         assert_eq!(cfg.settings.listen_port, 7000);
         assert_eq!(cfg.settings.output_dir, PathBuf::from("output"));
@@ -328,7 +310,7 @@ mod tests {
         let path = dir.path().join("torrents.toml");
         let original = "# my btorrent setup\n[settings]\n# where downloads go\noutput_dir = \"dl\"   # keep\nlisten_port = 7001\n\n# first torrent\n[[torrent]]\nname = \"a\"\ninfo_hash = \"0101010101010101010101010101010101010101\"\nfile = \"torrents/a.torrent\"\ndata = \"dl\"\nstate = \"seeding\"\nadded = \"2026-01-01T00:00:00Z\"\norigin = \"created\"\n";
         std::fs::write(&path, original).unwrap();
-        Config::update(&path, |cfg| {
+        Torrents::update(&Torrents::open(&path), |cfg| {
             cfg.upsert(entry(2, "b"));
             cfg.find_mut(&InfoHash([1; 20])).unwrap().state = "paused".into();
             Ok(())
@@ -341,16 +323,16 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("state = \"paused\""));
-        let cfg = Config::load(&path).unwrap();
+        let cfg = load(&path).unwrap();
         assert_eq!(cfg.torrents.len(), 2);
         assert_eq!(cfg.torrents[1].name, "b");
         assert!(!cfg.torrents[1].added.is_empty());
-        Config::update(&path, |cfg| {
+        Torrents::update(&Torrents::open(&path), |cfg| {
             cfg.remove(&InfoHash([1; 20])).unwrap();
             Ok(())
         })
         .unwrap();
-        let cfg = Config::load(&path).unwrap();
+        let cfg = load(&path).unwrap();
         assert_eq!(cfg.torrents.len(), 1);
         assert_eq!(cfg.settings.output_dir, PathBuf::from("dl"));
     }
@@ -360,14 +342,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.toml");
         std::fs::write(&path, "[settings]\nlisten_prot = 1\n").unwrap();
-        let err = Config::load(&path).unwrap_err().to_string();
+        let err = load(&path).unwrap_err().to_string();
         assert!(err.contains("listen_prot"), "{err}");
         std::fs::write(
             &path,
             "[[torrent]]\nname=\"x\"\ninfo_hash=\"zz\"\nfile=\"a\"\ndata=\"b\"\n",
         )
         .unwrap();
-        let err = Config::load(&path).unwrap_err().to_string();
+        let err = load(&path).unwrap_err().to_string();
         assert!(err.contains("invalid info_hash"), "{err}");
     }
 
@@ -375,14 +357,14 @@ mod tests {
     fn meta_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.toml");
-        Config::update(&path, |cfg| {
+        Torrents::update(&Torrents::open(&path), |cfg| {
             let mut t = entry(3, "c");
             t.meta.insert("moved".into(), toml::Value::Boolean(true));
             cfg.upsert(t);
             Ok(())
         })
         .unwrap();
-        let cfg = Config::load(&path).unwrap();
+        let cfg = load(&path).unwrap();
         assert_eq!(
             cfg.torrents[0].meta.get("moved"),
             Some(&toml::Value::Boolean(true))
@@ -399,7 +381,7 @@ mod tests {
             files: 3,
             changed: "2026-01-01T00:00:00.123456789Z".into(),
         };
-        Config::update(&path, |cfg| {
+        Torrents::update(&Torrents::open(&path), |cfg| {
             let mut t = entry(4, "Holiday photos");
             t.origin = Origin::Watch;
             t.watch = Some(w.clone());
@@ -413,7 +395,7 @@ mod tests {
             text.contains("watch = { entry = \"watch/Holiday photos\", size = 1234"),
             "{text}"
         );
-        let cfg = Config::load(&path).unwrap();
+        let cfg = load(&path).unwrap();
         let got = cfg.torrents[0].watch.clone().unwrap();
         assert_eq!(got.entry, PathBuf::from("watch/Holiday photos"));
         assert_eq!(cfg.resolve(&got.entry), w.entry);
@@ -423,14 +405,14 @@ mod tests {
         );
         assert_eq!(cfg.torrents[1].watch, None);
         // A script re-registering the torrent does not drop the watch record.
-        Config::update(&path, |cfg| {
+        Torrents::update(&Torrents::open(&path), |cfg| {
             let mut t = entry(4, "Holiday photos");
             t.state = "paused".into();
             cfg.upsert(t);
             Ok(())
         })
         .unwrap();
-        let cfg = Config::load(&path).unwrap();
+        let cfg = load(&path).unwrap();
         assert!(cfg.torrents[0].watch.is_some());
         assert_eq!(cfg.torrents[0].state, "paused");
     }

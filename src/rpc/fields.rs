@@ -192,10 +192,10 @@ pub async fn torrent_get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
     };
     let selected = select(rpc, args).await?;
-    let cfg = Config::load(&rpc.config_path).ok();
+    let cfg = rpc.peer.torrents().config().ok();
     let ctx = FieldCtx {
         rpc,
-        cfg: cfg.as_ref(),
+        cfg: cfg.as_deref(),
     };
     let mut rows = Vec::with_capacity(selected.len());
     for (id, h, s) in &selected {

@@ -17,7 +17,6 @@ use tokio::task::JoinHandle;
 
 use super::guard::{self, Guard, SESSION_HEADER};
 use super::{fields, Rpc};
-use crate::config::Config;
 use crate::services::PeerSlot;
 use crate::tracker::Tracker;
 
@@ -45,7 +44,7 @@ impl RpcServer {
         peer: PeerSlot,
         tracker: Option<Tracker>,
     ) -> Result<Option<RpcServer>> {
-        let mut cfg = Config::load(config_path)?;
+        let mut cfg = peer.torrents().config()?;
         let Some(bind) = cfg.settings.rpc_bind.clone() else {
             return Ok(None);
         };
@@ -60,9 +59,10 @@ impl RpcServer {
             .is_some_and(|p| !super::password::is_hashed(p))
         {
             // Saving the file writes the password back as its salted hash.
-            Config::update(config_path, |_| Ok(()))
+            peer.torrents()
+                .update(|_| Ok(()))
                 .context("cannot store rpc_password as a salted hash")?;
-            cfg = Config::load(config_path)?;
+            cfg = peer.torrents().config()?;
         }
         let credentials = match (&cfg.settings.rpc_username, &cfg.settings.rpc_password) {
             (Some(u), Some(p)) => Some((u.clone(), p.clone())),

@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::{Outcome, Rpc};
-use crate::config::{ByteRate, Config};
+use crate::config::ByteRate;
+use crate::torrents::Torrents;
 
 /// Transmission's speed unit in the RPC: kB/s of 1000 bytes.
 pub const SPEED_UNIT: u64 = 1000;
@@ -21,7 +22,7 @@ fn kbps(limit: Option<u64>) -> u64 {
 
 /// `session-get`: every field, or those `fields` names.
 pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
-    let cfg = Config::load(&rpc.config_path).map_err(|e| format!("{e:#}"))?;
+    let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
     let session = rpc.peer.get().await;
     let (up, down) = session.as_ref().map(|s| s.limits()).unwrap_or((
         cfg.settings.upload_limit.and_then(ByteRate::limit),
@@ -142,7 +143,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let up = limit_arg(args, "speed-limit-up", old_up)?;
     let down = limit_arg(args, "speed-limit-down", old_down)?;
     session.set_limits(up, down);
-    Config::update(&rpc.config_path, |cfg| {
+    Torrents::update(rpc.peer.torrents(), |cfg| {
         cfg.settings.upload_limit = up.map(ByteRate);
         cfg.settings.download_limit = down.map(ByteRate);
         Ok(())

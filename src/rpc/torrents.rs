@@ -11,7 +11,6 @@ use serde_json::{json, Map, Value};
 use super::fields::select;
 use super::{Outcome, Rpc};
 use crate::actions;
-use crate::config::Config;
 use crate::metainfo::Metainfo;
 
 fn bool_arg(args: &Map<String, Value>, key: &str) -> Result<bool, String> {
@@ -93,14 +92,14 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                     .get_or_start()
                     .await
                     .map_err(|e| format!("{e:#}"))?;
-                let cfg = Config::load(&rpc.config_path).map_err(|e| format!("{e:#}"))?;
+                let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
                 actions::load_source(source, &session, cfg.torrents_dir())
                     .await
                     .map_err(|e| format!("{e:#}"))?
             }
             (None, None) => return Err("torrent-add needs \"filename\" or \"metainfo\"".into()),
         };
-    let cfg = Config::load(&rpc.config_path).map_err(|e| format!("{e:#}"))?;
+    let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
     let session = rpc
         .peer
         .get_or_start()
@@ -138,7 +137,7 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         peers: Vec::new(),
         trackers: None,
     };
-    actions::add(&rpc.config_path, &session, adding)
+    actions::add(rpc.peer.torrents(), &session, adding)
         .await
         .map_err(|e| format!("{e:#}"))?;
     let id = id_of(rpc, &ih).await;
@@ -166,14 +165,14 @@ where
 
 pub async fn start(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     each(rpc, args, |ih, name| async move {
-        actions::resume(&rpc.config_path, &rpc.peer, &ih, &name)
+        actions::resume(rpc.peer.torrents(), &rpc.peer, &ih, &name)
     })
     .await
 }
 
 pub async fn stop(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     each(rpc, args, |ih, name| async move {
-        actions::pause(&rpc.config_path, &rpc.peer, &ih, &name)
+        actions::pause(rpc.peer.torrents(), &rpc.peer, &ih, &name)
     })
     .await
 }
@@ -207,7 +206,7 @@ pub async fn reannounce(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
 pub async fn remove(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let delete = bool_arg(args, "delete-local-data")?;
     each(rpc, args, |ih, name| async move {
-        actions::remove(&rpc.config_path, &rpc.peer, ih, &name, delete)
+        actions::remove(rpc.peer.torrents(), &rpc.peer, ih, &name, delete)
             .await
             .map(|_| ())
     })
@@ -263,7 +262,7 @@ pub async fn set_location(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome 
     }
     let dir = Path::new(location);
     each(rpc, args, |ih, name| async move {
-        actions::move_to(&rpc.config_path, &rpc.peer, ih, &name, dir).await
+        actions::move_to(rpc.peer.torrents(), &rpc.peer, ih, &name, dir).await
     })
     .await
 }

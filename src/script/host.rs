@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::engine::Session;
 use crate::events::EventBus;
 use crate::services::PeerSlot;
+use crate::torrents::Torrents;
 use crate::types::PeerId;
 
 /// Where script output goes: stdout for a one-shot command, above the prompt in the shell.
@@ -62,11 +63,16 @@ pub struct CloseRequest {
 }
 
 impl HostContext {
-    /// A context printing to stdout, for one-shot commands and tests, with its own bus and a peer
-    /// session started on first use.
+    /// A context printing to stdout, for one-shot commands and tests, with its own bus, its own
+    /// service for `config_path` (following the file while the command runs) and a peer session
+    /// started on first use.
     pub fn stdout(config_path: PathBuf, runtime: tokio::runtime::Handle) -> HostContext {
         let bus = EventBus::default();
         let peer = PeerSlot::new(&config_path, bus.clone());
+        {
+            let _in_runtime = runtime.enter();
+            peer.torrents().follow();
+        }
         HostContext {
             config_path,
             out: Arc::new(crate::fsutil::print_line),
@@ -122,9 +128,15 @@ impl HostContext {
         })
     }
 
-    /// The config file as it is now on disk.
-    pub fn config(&self) -> Result<Config, Box<EvalAltResult>> {
-        Config::load(&self.config_path).map_err(|e| format!("{e:#}").into())
+    /// The managed torrents of this process (the service the peer session belongs to).
+    pub fn torrents(&self) -> &Torrents {
+        self.peer.torrents()
+    }
+
+    /// The config file as it is now on disk: the service's copy, re-read first only if the file
+    /// changed (another process wrote it a moment ago, say).
+    pub fn config(&self) -> Result<Arc<Config>, Box<EvalAltResult>> {
+        self.torrents().fresh().map_err(|e| format!("{e:#}").into())
     }
 
     pub fn cancelled(&self) -> bool {
@@ -311,7 +323,7 @@ pub fn cancelled_error() -> Box<EvalAltResult> {
 impl Host {
     /// Builds the engine with every primitive and the limits from the settings.
     pub fn new(ctx: HostContext) -> anyhow::Result<Host> {
-        let cfg = Config::load(&ctx.config_path)?;
+        let cfg = ctx.torrents().config()?;
         let ctx = Arc::new(ctx);
         let max_operations = cfg.settings.script_max_operations;
         let mut engine = Engine::new();

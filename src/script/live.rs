@@ -185,7 +185,7 @@ impl LiveTorrents for PeerSlot {
         let slot = self.clone();
         Box::pin(async move {
             let session = slot.get_or_start().await?;
-            h.add_in(slot.config_path(), &session).await.map(|_| true)
+            h.add_in(slot.torrents(), &session).await.map(|_| true)
         })
     }
 

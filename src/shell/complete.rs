@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use reedline::{Completer, Span, Suggestion};
 
 use super::words::{quote, split_partial};
-use crate::config::Config;
 use crate::script::command::Positional;
 use crate::script::{Catalog, CommandSpec};
+use crate::torrents::Torrents;
 
 pub struct ShellCompleter {
-    pub config_path: PathBuf,
+    /// The managed torrents (their names, the scripts folder), from memory.
+    pub torrents: Torrents,
 }
 
 /// What the word under the cursor should be.
@@ -31,15 +32,14 @@ enum Want {
 
 impl ShellCompleter {
     fn catalog(&self) -> Catalog {
-        let dir = Config::load(&self.config_path)
-            .ok()
-            .map(|c| c.scripts_dir());
+        let dir = self.torrents.config().ok().map(|c| c.scripts_dir());
         Catalog::load(dir.as_deref()).0
     }
 
     fn managed_names(&self) -> Vec<String> {
-        Config::load(&self.config_path)
-            .map(|c| c.torrents.into_iter().map(|t| t.name).collect())
+        self.torrents
+            .config()
+            .map(|c| c.torrents.iter().map(|t| t.name.clone()).collect())
             .unwrap_or_default()
     }
 }
@@ -234,7 +234,7 @@ mod tests {
         )
         .unwrap();
         let mut c = ShellCompleter {
-            config_path: root.join("torrents.toml"),
+            torrents: Torrents::open(&root.join("torrents.toml")),
         };
         assert_eq!(values(&mut c, "b-gr"), ["b-greet"]);
         assert_eq!(values(&mut c, "gr"), ["b-greet"]);

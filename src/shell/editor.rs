@@ -13,8 +13,8 @@ use reedline::{
 
 use super::complete::ShellCompleter;
 use super::prompt::SharedDrawn;
-use crate::config::Config;
 use crate::script::Catalog;
+use crate::torrents::Torrents;
 
 /// Lines kept in the history file.
 pub const HISTORY_LINES: usize = 5000;
@@ -30,7 +30,8 @@ pub fn history_path(config_path: &Path) -> PathBuf {
 /// Colours the first word: green for a known command, red for an unknown one.
 /// It also records the line and cursor it is given (each time the editor draws) in `drawn`.
 struct CommandHighlighter {
-    config_path: PathBuf,
+    /// The scripts folder comes from the service's copy of torrents.toml: no file is read here.
+    torrents: Torrents,
     drawn: SharedDrawn,
 }
 
@@ -48,9 +49,7 @@ impl Highlighter for CommandHighlighter {
             .map_or(line.len(), |i| start + i);
         let word = &line[start..end];
         if !word.is_empty() {
-            let dir = Config::load(&self.config_path)
-                .ok()
-                .map(|c| c.scripts_dir());
+            let dir = self.torrents.config().ok().map(|c| c.scripts_dir());
             let known = Catalog::load(dir.as_deref()).0.get(word).is_some();
             let color = if known { Color::Green } else { Color::Red };
             out.push((Style::new(), line[..start].to_string()));
@@ -129,7 +128,7 @@ impl Menu for QuietMenu {
 /// Builds the editor. A history file that cannot be opened is reported and replaced by an in-memory
 /// history.
 pub fn build(
-    config_path: &Path,
+    torrents: &Torrents,
     printer: ExternalPrinter<String>,
     drawn: SharedDrawn,
 ) -> (Reedline, Option<String>) {
@@ -148,7 +147,7 @@ pub fn build(
         ReedlineEvent::MenuPrevious,
     );
     let menu = ColumnarMenu::default().with_name("completion");
-    let path = history_path(config_path);
+    let path = history_path(torrents.path());
     let (history, warning) = match FileBackedHistory::with_file(HISTORY_LINES, path.clone()) {
         Ok(h) => (h, None),
         Err(e) => (
@@ -166,17 +165,43 @@ pub fn build(
             DefaultHinter::default().with_style(Style::new().fg(Color::DarkGray)),
         ))
         .with_completer(Box::new(ShellCompleter {
-            config_path: config_path.to_path_buf(),
+            torrents: torrents.clone(),
         }))
         .with_quick_completions(true)
         .with_partial_completions(true)
         .with_menu(ReedlineMenu::EngineCompleter(Box::new(QuietMenu(menu))))
         .with_edit_mode(Box::new(Emacs::new(keys)))
         .with_highlighter(Box::new(CommandHighlighter {
-            config_path: config_path.to_path_buf(),
+            torrents: torrents.clone(),
             drawn,
         }))
         .use_bracketed_paste(true)
         .with_external_printer(printer);
     (editor, warning)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keystroke_reads_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("torrents.toml");
+        std::fs::write(&path, "[settings]\ndht = false\n").unwrap();
+        let torrents = Torrents::open(&path);
+        torrents.config().unwrap();
+        let h = CommandHighlighter {
+            torrents: torrents.clone(),
+            drawn: SharedDrawn::default(),
+        };
+        let typed = "b-list --all";
+        for n in 1..=typed.len() {
+            h.highlight(&typed[..n], n);
+        }
+        // A new file is the watcher's to read, not the highlighter's.
+        std::fs::write(&path, "[settings]\ndht = true\n").unwrap();
+        h.highlight(typed, typed.len());
+        assert_eq!(torrents.loads(), 1, "a keystroke read torrents.toml");
+    }
 }

@@ -83,7 +83,7 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
     }
     // Torrents registered from elsewhere join at once, not at the next command line.
     app.follow_config(runtime);
-    let status = Status::new(app.config_path.clone(), app.services.live());
+    let status = Status::new(app.services.torrents().clone(), app.services.live());
     {
         // Figures that change while nothing else happens are shown all the same.
         let (screen, weak) = (screen.clone(), Arc::downgrade(&status));
@@ -153,13 +153,13 @@ fn close_on_hangup(
     let peer = app.services.peer.clone();
     let socket = app.control.as_ref().map(|c| c.socket().clone());
     let live = app.services.live();
-    let config_path = app.config_path.clone();
+    let torrents = app.services.torrents().clone();
     runtime.spawn(async move {
         hangup.recv().await;
         screen.leave_prompt();
         screen.print("closing: signal received");
         let states = tokio::task::spawn_blocking(move || {
-            crate::services::save_states(&config_path, live.as_ref())
+            crate::services::save_states(&torrents, live.as_ref())
         });
         let _ = states.await;
         peer.shutdown(CLOSE_GRACE).await;
@@ -221,7 +221,7 @@ fn interactive_loop(
     status: &Arc<Status>,
     printer: reedline::ExternalPrinter<String>,
 ) {
-    let (mut editor, warning) = editor::build(&app.config_path, printer, screen.drawn());
+    let (mut editor, warning) = editor::build(app.services.torrents(), printer, screen.drawn());
     if let Some(w) = warning {
         screen.print(&format!("warning: {w}"));
     }

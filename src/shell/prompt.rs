@@ -3,25 +3,25 @@
 //! after it.
 //!
 //! The figures come from a [`Status`] snapshot that a background task refreshes every second (and the
-//! shell before each prompt) from torrents.toml and the running torrents' counters: drawing the prompt
-//! only reads memory, never the network or the disk. The line editor draws the prompt again on every
-//! key and every line of background output, and the shell has it redrawn when the figures change
-//! while nothing happens (see [`super::screen::Screen::nudge_prompt`]).
+//! shell before each prompt) from the managed list in memory ([`crate::torrents`]) and the running
+//! torrents' counters: drawing the prompt only reads memory, never the network or the disk. The line
+//! editor draws the prompt again on every key and every line of background output, and the shell has
+//! it redrawn when the figures change while nothing happens (see
+//! [`super::screen::Screen::nudge_prompt`]).
 //!
 //! [`Drawn`] records what the editor drew last (prompt, line, cursor), for the screen to know where the
 //! prompt's rows are.
 
 use std::borrow::Cow;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use reedline::{Prompt, PromptEditMode, PromptHistorySearch, PromptHistorySearchStatus};
 
-use crate::config::Config;
 use crate::fsutil::human_bytes;
 use crate::script::live::{totals, LiveTorrents, Totals};
+use crate::torrents::Torrents;
 
 /// What the prompt shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -123,15 +123,15 @@ pub fn terminal_width() -> usize {
 
 /// The latest snapshot, shared between the refresher and the prompt.
 pub struct Status {
-    config_path: PathBuf,
+    torrents: Torrents,
     live: Arc<dyn LiveTorrents>,
     now: RwLock<Snapshot>,
 }
 
 impl Status {
-    pub fn new(config_path: PathBuf, live: Arc<dyn LiveTorrents>) -> Arc<Status> {
+    pub fn new(torrents: Torrents, live: Arc<dyn LiveTorrents>) -> Arc<Status> {
         let s = Arc::new(Status {
-            config_path,
+            torrents,
             live,
             now: RwLock::new(Snapshot::default()),
         });
@@ -139,9 +139,10 @@ impl Status {
         s
     }
 
-    /// Reads torrents.toml and the running torrents' counters (memory only) into the snapshot.
+    /// Copies the managed list's size and the running torrents' counters (memory only) into the
+    /// snapshot.
     pub fn refresh(&self) {
-        let managed = match Config::load(&self.config_path) {
+        let managed = match self.torrents.config() {
             Ok(cfg) => cfg.torrents.len(),
             Err(_) => self.now.read().managed,
         };
@@ -166,7 +167,7 @@ impl Status {
             loop {
                 tick.tick().await;
                 let Some(s) = weak.upgrade() else { return };
-                // torrents.toml is small, but reading it is still disk work: keep it off the workers.
+                // Memory only once torrents.toml has been read (a first look reads it): off the workers.
                 if tokio::task::spawn_blocking(move || s.refresh())
                     .await
                     .is_err()

@@ -4,7 +4,7 @@
 //! It lives in torrents.toml, on the torrent's own `[[torrent]]` entry: `origin = "watch"` and
 //! `watch = { entry = "watch/Holiday", size = .., files = .., changed = ".." }`, the entry's fingerprint
 //! when it was hashed. Keeping it there rather than in a file beside it means one locked, atomic
-//! [`Config::update`] registers the torrent and records the entry together: no crash can leave one
+//! [`Torrents::update`](crate::torrents::Torrents::update) registers the torrent and records the entry together: no crash can leave one
 //! without the other, the embedded tracker's private mode sees the torrent at once, and `b-show` reads
 //! where a torrent came from without a second file.
 //!
@@ -134,7 +134,7 @@ pub enum Recorded {
     Replaced { file: PathBuf, old: InfoHash },
 }
 
-/// Records `s` in `cfg` (call it inside [`Config::update`]). Errors are one-line reasons to report.
+/// Records `s` in `cfg` (call it inside [`Torrents::update`](crate::torrents::Torrents::update)). Errors are one-line reasons to report.
 pub fn record(cfg: &mut Config, s: &NewShare) -> Result<Recorded, String> {
     let ih = s.meta.info_hash;
     let entry = absolute(s.entry);
@@ -246,6 +246,7 @@ fn write_torrent(dir: &Path, meta: &Metainfo) -> Result<PathBuf, String> {
 mod tests {
     use super::*;
     use crate::metainfo::{create_torrent, CreateOptions};
+    use crate::torrents::Torrents;
 
     fn fp(size: u64) -> Fingerprint {
         Fingerprint {
@@ -264,6 +265,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().canonicalize().unwrap();
         let cfg_path = base.join("torrents.toml");
+        let service = Torrents::open(&cfg_path);
         let watch = base.join("watch");
         let torrents = base.join("torrents");
         std::fs::create_dir_all(&watch).unwrap();
@@ -271,7 +273,7 @@ mod tests {
         std::fs::write(&entry, b"first").unwrap();
         let m1 = torrent_of(&entry);
         let share = |meta: &Metainfo, size| {
-            Config::update(&cfg_path, |cfg| {
+            Torrents::update(&service, |cfg| {
                 Ok(record(
                     cfg,
                     &NewShare {
@@ -290,7 +292,7 @@ mod tests {
         assert_eq!(share(&m1, 5), Ok(Recorded::New { file: file.clone() }));
         // The same torrent again (a restart that re-hashed): kept, nothing new written.
         assert_eq!(share(&m1, 5), Ok(Recorded::Kept { file: file.clone() }));
-        let cfg = Config::load(&cfg_path).unwrap();
+        let cfg = service.config().unwrap();
         assert_eq!(cfg.torrents.len(), 1);
         let t = &cfg.torrents[0];
         assert_eq!((t.origin, t.state.as_str()), (Origin::Watch, "seeding"));
@@ -317,14 +319,14 @@ mod tests {
             })
         );
         assert_eq!(Metainfo::load(&file2).unwrap().info_hash, m2.info_hash);
-        let cfg = Config::load(&cfg_path).unwrap();
+        let cfg = service.config().unwrap();
         assert_eq!(cfg.torrents.len(), 1);
         assert_eq!(cfg.torrents[0].hash(), Some(m2.info_hash));
 
         // Another entry with the same info-hash is refused.
         let other = base.join("other/a.bin");
         std::fs::create_dir_all(other.parent().unwrap()).unwrap();
-        let err = Config::update(&cfg_path, |cfg| {
+        let err = Torrents::update(&service, |cfg| {
             Ok(record(
                 cfg,
                 &NewShare {
@@ -342,13 +344,13 @@ mod tests {
         assert!(err.contains("already shared as a.bin"), "{err}");
 
         // Forgetting needs the right entry and hash.
-        Config::update(&cfg_path, |cfg| {
+        Torrents::update(&service, |cfg| {
             assert!(!forget(cfg, &other, &m2.info_hash));
             assert!(!forget(cfg, &entry, &m1.info_hash));
             assert!(forget(cfg, &entry, &m2.info_hash));
             Ok(())
         })
         .unwrap();
-        assert!(Config::load(&cfg_path).unwrap().torrents.is_empty());
+        assert!(service.config().unwrap().torrents.is_empty());
     }
 }

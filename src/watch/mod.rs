@@ -35,14 +35,14 @@ use anyhow::{bail, Context as _, Result};
 
 pub use actions::Sharing;
 
-use crate::config::Config;
 use crate::events::EventBus;
+use crate::torrents::Torrents;
 
-/// What the watcher needs to know, usually taken from torrents.toml ([`WatchConfig::from_config`]).
+/// What the watcher needs to know, usually taken from torrents.toml ([`WatchConfig::new`]).
 #[derive(Debug, Clone)]
 pub struct WatchConfig {
-    /// torrents.toml, where the ledger lives.
-    pub config_path: PathBuf,
+    /// torrents.toml, where the ledger lives: read and changed through the process's service.
+    pub torrents: Torrents,
     pub watch_dir: PathBuf,
     pub torrents_dir: PathBuf,
     pub output_dir: PathBuf,
@@ -57,13 +57,14 @@ pub struct WatchConfig {
 }
 
 impl WatchConfig {
-    /// The settings of `cfg`: folders resolved, `watch_quiet_secs`, `watch_rescan_secs`, the default
-    /// tracker (`tracker_url`, or this machine's embedded tracker at its LAN address).
-    pub fn from_config(cfg: &Config) -> WatchConfig {
+    /// The settings of `torrents`' file: folders resolved, `watch_quiet_secs`, `watch_rescan_secs`,
+    /// the default tracker (`tracker_url`, or this machine's embedded tracker at its LAN address).
+    pub fn new(torrents: &Torrents) -> Result<WatchConfig> {
+        let cfg = torrents.config()?;
         let s = &cfg.settings;
         let url = s.default_tracker().url;
-        WatchConfig {
-            config_path: cfg.path().to_path_buf(),
+        Ok(WatchConfig {
+            torrents: torrents.clone(),
             watch_dir: cfg.watch_dir(),
             torrents_dir: cfg.torrents_dir(),
             output_dir: cfg.output_dir(),
@@ -75,7 +76,7 @@ impl WatchConfig {
                 vec![url]
             },
             file_events: true,
-        }
+        })
     }
 }
 
@@ -155,7 +156,7 @@ impl Watcher {
         std::fs::create_dir_all(&cfg.watch_dir)
             .with_context(|| format!("cannot create {}", cfg.watch_dir.display()))?;
         let protected = vec![
-            canonical_lenient(&cfg.config_path),
+            canonical_lenient(cfg.torrents.path()),
             cfg.torrents_dir.clone(),
             cfg.output_dir.clone(),
         ];

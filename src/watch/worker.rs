@@ -32,9 +32,9 @@ use super::scan::{self, EntryKind, Fingerprint, Listed, Probe, Settling};
 use super::{WatchConfig, WatchStatus};
 
 mod ready;
-use crate::config::Config;
 use crate::events::{Event, EventBus, EventKind};
 use crate::metainfo::Metainfo;
+use crate::torrents::Torrents;
 use crate::types::InfoHash;
 
 pub(super) struct Worker {
@@ -201,7 +201,8 @@ impl Worker {
                 );
             }
         }
-        let cfg = match Config::load(&self.cfg.config_path) {
+        // The ledger as the disk has it now (a `stat` when nothing changed).
+        let cfg = match self.cfg.torrents.fresh() {
             Ok(c) => c,
             Err(e) => return self.trouble(format!("{e:#}")),
         };
@@ -262,7 +263,7 @@ impl Worker {
         self.counts.shared = ledger.len();
         if !ready.is_empty() {
             self.process(ready);
-            if let Ok(cfg) = Config::load(&self.cfg.config_path) {
+            if let Ok(cfg) = self.cfg.torrents.config() {
                 self.counts.shared = Ledger::read(&cfg, &dir).len();
             }
         }
@@ -295,7 +296,7 @@ impl Worker {
         if gone.is_empty() {
             return;
         }
-        let forgotten = Config::update(&self.cfg.config_path, |cfg| {
+        let forgotten = self.cfg.torrents.update(|cfg| {
             Ok(gone
                 .iter()
                 .filter(|(path, rec)| ledger::forget(cfg, path, &rec.info_hash))
@@ -338,7 +339,7 @@ impl Worker {
                     item.path.display()
                 );
                 let path = item.entry();
-                if let Err(e) = Config::update(&self.cfg.config_path, |cfg| {
+                if let Err(e) = Torrents::update(&self.cfg.torrents, |cfg| {
                     Ok(ledger::forget(cfg, &path, &ih))
                 }) {
                     self.trouble(format!("{e:#}"));

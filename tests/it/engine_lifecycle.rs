@@ -9,6 +9,7 @@ use crate::support::*;
 use btorrent::engine::{AddOptions, SessionConfig};
 use btorrent::events::EventBus;
 use btorrent::services::PeerSlot;
+use btorrent::torrents::Torrents;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_racing_the_loop_start_announces_started_once() {
@@ -186,7 +187,7 @@ async fn a_removal_racing_a_sync_of_torrents_toml_stays_removed() {
         } else {
             AfterRemove::MarkStopped
         };
-        Config::update(&config, |cfg| {
+        Torrents::update(slot.torrents(), |cfg| {
             cfg.remove(&ih);
             cfg.upsert(ManagedTorrent {
                 name: "f.bin".into(),

@@ -15,6 +15,7 @@ use anyhow::{bail, Result};
 use btorrent::config::{Config, Origin};
 use btorrent::events::{Event, EventBus, EventKind};
 use btorrent::metainfo::{create_torrent, CreateOptions};
+use btorrent::torrents::Torrents;
 use btorrent::watch::{Sharing, WatchConfig, Watcher};
 use btorrent::{InfoHash, Metainfo};
 use futures::future::BoxFuture;
@@ -196,7 +197,7 @@ impl Home {
         rescan_ms: u64,
         events: bool,
     ) -> Watcher {
-        let mut cfg = WatchConfig::from_config(&self.config());
+        let mut cfg = WatchConfig::new(&Torrents::open(&self.config_path())).unwrap();
         cfg.quiet = Duration::from_millis(quiet_ms);
         cfg.rescan = Duration::from_millis(rescan_ms);
         cfg.file_events = events;
@@ -875,7 +876,7 @@ async fn b_show_names_the_watch_entry_each_torrent_came_from() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_a_watch_folder_inside_its_own_output() {
     let home = Home::new();
-    let mut cfg = WatchConfig::from_config(&home.config());
+    let mut cfg = WatchConfig::new(&Torrents::open(&home.config_path())).unwrap();
     cfg.watch_dir = home.path("output/watch");
     let err = Watcher::start(cfg, Arc::new(Recorder::default()), home.bus.clone())
         .err()

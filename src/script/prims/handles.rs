@@ -43,12 +43,12 @@ pub struct Handle {
 struct View {
     live: Option<LiveStats>,
     entry: Option<ManagedTorrent>,
-    cfg: Option<Config>,
+    cfg: Option<std::sync::Arc<Config>>,
 }
 
 fn view(ctx: &HostContext, h: &Handle) -> View {
     let live = ctx.live.stats(&h.info_hash);
-    let cfg = Config::load(&ctx.config_path).ok();
+    let cfg = ctx.torrents().config().ok();
     let entry = cfg.as_ref().and_then(|c| c.find(&h.info_hash).cloned());
     View { live, entry, cfg }
 }
@@ -130,7 +130,7 @@ fn to_toml(key: &str, v: &Dynamic) -> Result<toml::Value, String> {
 }
 
 fn meta_get(ctx: &HostContext, h: &Handle) -> Map {
-    let cfg = Config::load(&ctx.config_path).ok();
+    let cfg = ctx.torrents().config().ok();
     let meta = cfg
         .as_ref()
         .and_then(|c| c.find(&h.info_hash))
@@ -180,17 +180,17 @@ fn update_entry(
     func: &str,
     f: impl FnOnce(&mut ManagedTorrent) -> anyhow::Result<()>,
 ) -> Result<(), Box<EvalAltResult>> {
-    crate::actions::update_entry(&ctx.config_path, &h.info_hash, &h.name, f)
+    crate::actions::update_entry(ctx.torrents(), &h.info_hash, &h.name, f)
         .or_else(|e| fail(func, format!("{e:#}")))
 }
 
 fn pause(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
-    crate::actions::pause(&ctx.config_path, ctx.live.as_ref(), &h.info_hash, &h.name)
+    crate::actions::pause(ctx.torrents(), ctx.live.as_ref(), &h.info_hash, &h.name)
         .or_else(|e| fail("pause", format!("{e:#}")))
 }
 
 fn resume(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
-    crate::actions::resume(&ctx.config_path, ctx.live.as_ref(), &h.info_hash, &h.name)
+    crate::actions::resume(ctx.torrents(), ctx.live.as_ref(), &h.info_hash, &h.name)
         .or_else(|e| fail("resume", format!("{e:#}")))
 }
 
@@ -216,7 +216,7 @@ fn remove_with(
 ) -> Result<Map, Box<EvalAltResult>> {
     let gone = ctx
         .block_on(crate::actions::remove(
-            &ctx.config_path,
+            ctx.torrents(),
             ctx.live.as_ref(),
             h.info_hash,
             &h.name,
@@ -234,7 +234,7 @@ fn remove_with(
 
 fn move_to(ctx: &HostContext, h: &Handle, dir: &str) -> Result<(), Box<EvalAltResult>> {
     ctx.block_on(crate::actions::move_to(
-        &ctx.config_path,
+        ctx.torrents(),
         ctx.live.as_ref(),
         h.info_hash,
         &h.name,

@@ -10,6 +10,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
 use super::{fail, TorrentFile};
 use crate::config::{Config, ManagedTorrent, Origin};
 use crate::script::host::{HostContext, Opts};
+use crate::torrents::Torrents;
 
 /// The settings as a map, folders resolved to absolute paths. `tracker_url` is the tracker new torrents
 /// get (this machine's LAN address when the file sets none), and `tracker_url_chosen` says which
@@ -181,7 +182,7 @@ fn register_torrent(
         );
     }
     let data = o.string("data")?.map(PathBuf::from);
-    Config::update(&ctx.config_path, |cfg| {
+    Torrents::update(ctx.torrents(), |cfg| {
         let data = match data {
             Some(d) => d,
             None => t.data_dir.clone().unwrap_or_else(|| cfg.output_dir()),
@@ -224,7 +225,7 @@ pub(crate) fn lookup<'a>(cfg: &'a Config, key: &str) -> Result<&'a ManagedTorren
 pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     let c = ctx.clone();
     engine.register_fn("settings", move || -> Result<Map, Box<EvalAltResult>> {
-        Ok(settings_map(&c.config()?))
+        Ok(settings_map(&*c.config()?))
     });
     let c = ctx.clone();
     engine.register_fn("torrents", move || -> Result<Array, Box<EvalAltResult>> {
@@ -267,7 +268,7 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     engine.register_fn(
         "unregister",
         move |key: &str| -> Result<Map, Box<EvalAltResult>> {
-            Config::update(&c.config_path, |cfg| {
+            Torrents::update(c.torrents(), |cfg| {
                 let hash = lookup(cfg, key)
                     .map_err(anyhow::Error::msg)?
                     .hash()

@@ -440,7 +440,7 @@ fn add(
         trackers,
     };
     let handle = ctx
-        .block_on(crate::actions::add(&ctx.config_path, &session, adding))?
+        .block_on(crate::actions::add(ctx.torrents(), &session, adding))?
         .or_else(|e| fail(func, format!("{e:#}")))?;
     Ok(Job {
         run: Runner::Here(handle),

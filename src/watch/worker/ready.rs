@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Worker;
-use crate::config::Config;
 use crate::events::{Event, EventKind};
 use crate::metainfo::{Metainfo, MetainfoError};
 use crate::watch::actions;
@@ -139,7 +138,7 @@ impl Worker {
             })
             .collect();
         let entries: Vec<PathBuf> = batch.iter().map(|o| o.item.entry()).collect();
-        let results = Config::update(&self.cfg.config_path, |cfg| {
+        let results = self.cfg.torrents.update(|cfg| {
             Ok(batch
                 .iter()
                 .zip(&data_dirs)

@@ -1,0 +1,328 @@
+//! The one live model of the managed torrents: [`Torrents`] owns torrents.toml in memory and the
+//! running peer session of this process.
+//!
+//! - It reads the file once when opened, and again only when the file changed on disk: the one
+//!   watcher ([`Torrents::follow`], a `stat` every [`LOOK_EVERY`]) or a caller that wants the disk's
+//!   word now ([`Torrents::refresh`], a `stat`) notices a new file and re-reads it; every reader in
+//!   between gets the copy in memory ([`Torrents::config`]), with no file access at all.
+//! - It is the only writer: [`Torrents::update`] takes this process's writer lock and the file lock
+//!   that other btorrent processes take too, re-reads the file if another process changed it, applies
+//!   the change and saves atomically, comments kept (see [`crate::config`]). Changes from two
+//!   processes, or two services on one file, never overwrite each other.
+//! - It says when the list changed ([`Torrents::subscribe`]): the shell and the daemon start what a
+//!   one-shot command registered, the private tracker allows what the file lists.
+//! - It holds the running peer session ([`Torrents::session`]), started by [`crate::services::PeerSlot`],
+//!   and the membership lock ([`Torrents::membership`]) that makes "remove from the session and
+//!   update torrents.toml" (and "register and add") one step against a sync that starts what the
+//!   file lists.
+//!
+//! Lock order (outermost first): `membership` (async, held across a removal or a sync), then `writer`
+//! (this process's writers, one at a time), then the file lock `.torrents.toml.lock` (other
+//! processes), then `current` (held only to copy or swap an `Arc`), then the session's own locks.
+//! The session slot (`session`) is taken by itself, never while `writer` is held.
+
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context as _, Result};
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::Config;
+use crate::engine::Session;
+
+/// How often the watcher looks at torrents.toml (a `stat`; the file is read only when it changed).
+pub const LOOK_EVERY: Duration = Duration::from_millis(250);
+
+/// How long a save waits for another process's save before giving up with an error.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// The managed torrents of one torrents.toml, and the peer session running them. Cheap to clone;
+/// clones share everything.
+#[derive(Clone)]
+pub struct Torrents {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Torrents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Torrents")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    path: PathBuf,
+    lock_path: PathBuf,
+    current: RwLock<Loaded>,
+    writer: Mutex<()>,
+    membership: tokio::sync::Mutex<()>,
+    /// Counts the changes seen (reloads and saves); receivers wake on each.
+    changed: tokio::sync::watch::Sender<u64>,
+    /// How many times the file was read (for tests: readers must not read it).
+    loads: AtomicU64,
+    /// Whether the first read happened (it happens on first use, not on open).
+    loaded: AtomicBool,
+    following: AtomicBool,
+    /// Held while a session starts or stops: callers wait for the outcome.
+    session: tokio::sync::Mutex<Option<Session>>,
+    /// The running session, readable without waiting (set once started, cleared on shutdown).
+    running: Mutex<Option<Session>>,
+}
+
+/// The file as last read or written, and the stamp of the file it came from.
+struct Loaded {
+    config: Result<Arc<Config>, Arc<anyhow::Error>>,
+    stamp: Option<Stamp>,
+}
+
+/// What tells one version of the file from another: an atomic save is a new inode, an edit in place
+/// changes the size or the modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        dev: m.dev(),
+        ino: m.ino(),
+        len: m.len(),
+        mtime: (m.mtime(), m.mtime_nsec()),
+    })
+}
+
+impl Torrents {
+    /// The service for `path`, read on first use (a missing file means the defaults). A file that
+    /// cannot be read or parsed is kept as its error: every [`Torrents::config`] returns it until the
+    /// file is fixed.
+    pub fn open(path: &Path) -> Torrents {
+        let lock_path = path.with_file_name(format!(
+            ".{}.lock",
+            path.file_name()
+                .map_or("torrents.toml".into(), |n| n.to_string_lossy())
+        ));
+        let inner = Arc::new(Inner {
+            path: path.to_path_buf(),
+            lock_path,
+            current: RwLock::new(Loaded {
+                config: Err(Arc::new(anyhow!("not read yet"))),
+                stamp: None,
+            }),
+            writer: Mutex::new(()),
+            membership: Default::default(),
+            changed: tokio::sync::watch::Sender::new(0),
+            loads: AtomicU64::new(0),
+            loaded: AtomicBool::new(false),
+            following: AtomicBool::new(false),
+            session: Default::default(),
+            running: Default::default(),
+        });
+        Torrents { inner }
+    }
+
+    /// The torrents.toml this service owns.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The file as last read or saved (memory only), or why it cannot be read.
+    pub fn config(&self) -> Result<Arc<Config>> {
+        self.inner.ensure_loaded();
+        self.inner
+            .current
+            .read()
+            .config
+            .clone()
+            .map_err(|e| anyhow!("{e:#}"))
+    }
+
+    /// Re-reads the file if it changed on disk since it was last read or saved (one `stat` when it
+    /// did not); true when it did. Then [`Torrents::config`] is what the disk says.
+    pub fn refresh(&self) -> bool {
+        let inner = &self.inner;
+        inner.ensure_loaded();
+        if inner.current.read().stamp == stamp(&inner.path) {
+            return false;
+        }
+        let _w = inner.writer.lock();
+        if inner.current.read().stamp == stamp(&inner.path) {
+            return false;
+        }
+        *inner.current.write() = inner.read_file();
+        inner.changed.send_modify(|n| *n += 1);
+        true
+    }
+
+    /// [`Torrents::refresh`], then [`Torrents::config`]: for a command that must see what another
+    /// process wrote a moment ago.
+    pub fn fresh(&self) -> Result<Arc<Config>> {
+        self.refresh();
+        self.config()
+    }
+
+    /// Runs `f` on the current list under the file lock and saves the result atomically (comments
+    /// and formatting kept). The file is re-read first if another process changed it, so no change
+    /// is lost. Nothing is saved when `f` fails.
+    pub fn update<T>(&self, f: impl FnOnce(&mut Config) -> Result<T>) -> Result<T> {
+        let inner = &self.inner;
+        inner.ensure_loaded();
+        let _w = inner.writer.lock();
+        let _file = inner.lock_file()?;
+        let on_disk = stamp(&inner.path);
+        if inner.current.read().stamp != on_disk {
+            *inner.current.write() = inner.read_file();
+            inner.changed.send_modify(|n| *n += 1);
+        }
+        let mut cfg = (*self.config()?).clone();
+        let out = f(&mut cfg)?;
+        cfg.save()?;
+        *inner.current.write() = Loaded {
+            config: Ok(Arc::new(cfg)),
+            stamp: stamp(&inner.path),
+        };
+        inner.changed.send_modify(|n| *n += 1);
+        Ok(out)
+    }
+
+    /// Wakes on every change of the list: a save by this service, or a new file on disk seen by
+    /// the watcher or a [`Torrents::refresh`].
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.changed.subscribe()
+    }
+
+    /// Starts the one watcher of the file (once per service; later calls do nothing). It runs until
+    /// the service is dropped or the runtime stops. Call within a tokio runtime.
+    pub fn follow(&self) {
+        if self.inner.following.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LOOK_EVERY).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let t = Torrents { inner };
+                if tokio::task::spawn_blocking(move || t.refresh())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// How many times the file was read since the service opened it.
+    pub fn loads(&self) -> u64 {
+        self.inner.loads.load(Ordering::Relaxed)
+    }
+
+    /// Held while the set of managed torrents changes in the session and torrents.toml together (a
+    /// removal, an add that registers, and a sync that adds what the file lists): a sync never sees a
+    /// torrent gone from the session but still in the file, nor one registered but not yet added with
+    /// its own options. Outermost lock (see the module's lock order).
+    pub async fn membership(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.membership.lock().await
+    }
+
+    /// The running session, if any. A session being started is waited for (and is absent only if
+    /// its start fails): "starting" is never mistaken for "none".
+    pub async fn session(&self) -> Option<Session> {
+        self.inner.session.lock().await.clone()
+    }
+
+    /// The session if one runs now, without waiting (for the prompt and other quick looks).
+    pub fn current_session(&self) -> Option<Session> {
+        self.inner.running.lock().clone()
+    }
+
+    /// The session slot, held while a session starts or stops; `publish` makes the outcome visible
+    /// to [`Torrents::current_session`].
+    pub(crate) async fn session_slot(&self) -> SessionSlot<'_> {
+        SessionSlot {
+            slot: self.inner.session.lock().await,
+            running: &self.inner.running,
+        }
+    }
+}
+
+/// The session slot held (see [`Torrents::session_slot`]).
+pub(crate) struct SessionSlot<'a> {
+    pub slot: tokio::sync::MutexGuard<'a, Option<Session>>,
+    running: &'a Mutex<Option<Session>>,
+}
+
+impl SessionSlot<'_> {
+    /// Sets (or clears) the session for both the waiting and the quick readers.
+    pub fn set(&mut self, s: Option<Session>) -> Option<Session> {
+        *self.running.lock() = s.clone();
+        std::mem::replace(&mut *self.slot, s)
+    }
+}
+
+impl Inner {
+    /// The first read of the file, once.
+    fn ensure_loaded(&self) {
+        if self.loaded.load(Ordering::Acquire) {
+            return;
+        }
+        let _w = self.writer.lock();
+        if !self.loaded.load(Ordering::Acquire) {
+            *self.current.write() = self.read_file();
+            self.loaded.store(true, Ordering::Release);
+        }
+    }
+
+    fn read_file(&self) -> Loaded {
+        let stamp = stamp(&self.path);
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        Loaded {
+            config: Config::load(&self.path).map(Arc::new).map_err(Arc::new),
+            stamp,
+        }
+    }
+
+    /// The advisory lock every btorrent process takes to save the file, waited for at most
+    /// [`LOCK_WAIT`] (released when the returned file closes).
+    fn lock_file(&self) -> Result<std::fs::File> {
+        let lock_path = &self.lock_path;
+        if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let lock = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(lock_path)
+            .with_context(|| format!("cannot open {}", lock_path.display()))?;
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => return Ok(lock),
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                    "{} stayed locked by another btorrent for {} s",
+                    lock_path.display(),
+                    LOCK_WAIT.as_secs()
+                ),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("cannot lock {}", lock_path.display()))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

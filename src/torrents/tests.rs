@@ -1,0 +1,152 @@
+//! The service's promises: no change lost between writers, an edit by hand seen, comments kept,
+//! readers served from memory.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::*;
+use crate::config::{ManagedTorrent, Origin};
+use crate::types::InfoHash;
+
+fn entry(writer: u8, i: u8) -> ManagedTorrent {
+    let mut hash = [0u8; 20];
+    hash[0] = writer;
+    hash[1] = i;
+    ManagedTorrent {
+        name: format!("w{writer}-{i}"),
+        info_hash: InfoHash(hash).to_hex(),
+        file: format!("torrents/w{writer}-{i}.torrent").into(),
+        data: "output".into(),
+        state: "seeding".into(),
+        added: String::new(),
+        origin: Origin::Created,
+        meta: BTreeMap::new(),
+        watch: None,
+    }
+}
+
+#[test]
+fn two_services_on_one_file_lose_no_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torrents.toml");
+    std::fs::write(&path, "# mine\n[settings]\ndht = false\n").unwrap();
+    const EACH: u8 = 40;
+    let writers: Vec<_> = (1..=2u8)
+        .map(|w| {
+            // Two services, as two processes would have: only the file lock orders them.
+            let service = Torrents::open(&path);
+            std::thread::spawn(move || {
+                for i in 0..EACH {
+                    service
+                        .update(|cfg| {
+                            cfg.upsert(entry(w, i));
+                            Ok(())
+                        })
+                        .unwrap();
+                }
+                service
+            })
+        })
+        .collect();
+    let services: Vec<Torrents> = writers.into_iter().map(|t| t.join().unwrap()).collect();
+    let on_disk = Torrents::open(&path).config().unwrap();
+    assert_eq!(
+        on_disk.torrents.len(),
+        2 * EACH as usize,
+        "a change was lost"
+    );
+    // Each service, refreshed, agrees with the disk.
+    for s in &services {
+        s.refresh();
+        assert_eq!(s.config().unwrap().torrents.len(), 2 * EACH as usize);
+    }
+    assert!(std::fs::read_to_string(&path)
+        .unwrap()
+        .starts_with("# mine\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_by_hand_is_picked_up_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torrents.toml");
+    std::fs::write(&path, "[settings]\nlisten_port = 6000\n").unwrap();
+    let service = Torrents::open(&path);
+    assert_eq!(service.config().unwrap().settings.listen_port, 6000);
+    let mut changed = service.subscribe();
+    changed.mark_unchanged();
+    service.follow();
+    // Edited in place, as an editor may do: same file, new content.
+    std::fs::write(&path, "[settings]\nlisten_port = 7000\n").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), changed.changed())
+        .await
+        .expect("no reload within 10 s")
+        .unwrap();
+    assert_eq!(service.config().unwrap().settings.listen_port, 7000);
+    assert_eq!(service.loads(), 2);
+    // A mistake in the file is reported by every reader until it is fixed.
+    std::fs::write(&path, "[settings]\nlisten_port = \"x\"\n").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), changed.changed())
+        .await
+        .expect("no reload within 10 s")
+        .unwrap();
+    let err = service.config().unwrap_err().to_string();
+    assert!(err.contains("line 2"), "{err}");
+    assert!(
+        service.update(|_| Ok(())).is_err(),
+        "a broken file is never overwritten"
+    );
+}
+
+#[test]
+fn comments_survive_saves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torrents.toml");
+    let text = "# My btorrent\n[settings]\n# the port\nlisten_port = 6881 # fixed\n";
+    std::fs::write(&path, text).unwrap();
+    let service = Torrents::open(&path);
+    for i in 0..3 {
+        // The second and third saves start from the copy in memory, not from the disk.
+        service
+            .update(|cfg| {
+                cfg.upsert(entry(1, i));
+                Ok(())
+            })
+            .unwrap();
+    }
+    assert_eq!(service.loads(), 1);
+    let saved = std::fs::read_to_string(&path).unwrap();
+    for line in ["# My btorrent", "# the port", "listen_port = 6881 # fixed"] {
+        assert!(saved.contains(line), "{line:?} lost:\n{saved}");
+    }
+    assert_eq!(Torrents::open(&path).config().unwrap().torrents.len(), 3);
+}
+
+#[test]
+fn readers_and_unchanged_states_do_not_touch_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torrents.toml");
+    let service = Torrents::open(&path);
+    service
+        .update(|cfg| {
+            cfg.upsert(entry(1, 1));
+            Ok(())
+        })
+        .unwrap();
+    let ih = entry(1, 1).hash().unwrap();
+    let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let loads = service.loads();
+    for _ in 0..1000 {
+        assert_eq!(service.config().unwrap().torrents.len(), 1);
+        assert!(!service.refresh());
+        // What event forwarding does for every `seeding` event of a seeding torrent.
+        crate::services::record_state(&service, &ih, "seeding").unwrap();
+    }
+    assert_eq!(service.loads(), loads, "a reader read the file");
+    let after = std::fs::metadata(&path).unwrap().modified().unwrap();
+    assert_eq!(before, after, "an unchanged state was written");
+    crate::services::record_state(&service, &ih, "error").unwrap();
+    assert_eq!(
+        Torrents::open(&path).config().unwrap().torrents[0].state,
+        "error"
+    );
+}
