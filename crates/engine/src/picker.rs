@@ -29,7 +29,13 @@
 //!   exclusive to one peer, so a second failure names the culprit. A good piece the disk failed to
 //!   write (`on_write_failed`) is missing again without blame: not suspect, nobody struck.
 //! - Rarest first: a new piece is the one fewest connected peers have (ties broken by a per-piece random
-//!   salt); until [`RANDOM_FIRST`] pieces are complete it is simply a random one.
+//!   salt); until [`RANDOM_FIRST`] pieces are complete it is simply a random one. Piece priorities
+//!   ([`Picker::set_ranks`], from the files' priorities, [`crate::selection`]) come before that: a
+//!   higher-ranked piece is always started first, and a piece of rank 0 (only skipped files) never.
+//!   In sequential mode ([`Picker::set_sequential`]) the lowest index comes first instead of the
+//!   rarest (still after rank), for streaming.
+//! - "Done" ([`Picker::is_done`]) is every wanted piece `Have`; "complete" ([`Picker::is_complete`])
+//!   every piece.
 //! - Bounded: piece buffers in flight or hashing stay under `max_in_flight_bytes`, at least two pieces
 //!   (a peer that shares no piece in flight may go half as far again); buffers are recycled through a
 //!   small pool.
@@ -124,6 +130,11 @@ pub struct Picker {
     max_in_flight_bytes: u64,
     /// How long a request waits before endgame may duplicate it ([`ENDGAME_LATE`]).
     endgame_late: Duration,
+    /// Each piece's rank: 0 = not wanted, 1 low, 2 normal, 3 high.
+    ranks: Vec<u8>,
+    /// Pieces we need not fetch: those we have and those not wanted.
+    settled: Bitfield,
+    sequential: bool,
 }
 
 impl Picker {
@@ -143,7 +154,59 @@ impl Picker {
             pool: Vec::new(),
             max_in_flight_bytes: max_in_flight_bytes.max(2 * geo.piece_length),
             endgame_late: ENDGAME_LATE,
+            ranks: vec![2; n],
+            settled: Bitfield::new(n),
+            sequential: false,
         }
+    }
+
+    /// Sets each piece's rank (0 = not wanted, 3 = high; see [`crate::selection`]). Pieces in flight
+    /// finish whatever their new rank.
+    pub fn set_ranks(&mut self, ranks: Vec<u8>) {
+        assert_eq!(ranks.len(), self.states.len());
+        self.ranks = ranks;
+        for i in 0..self.states.len() {
+            if self.have.get(i) || self.ranks[i] == 0 {
+                self.settled.set(i);
+            } else {
+                self.settled.clear(i);
+            }
+        }
+    }
+
+    /// The rank of piece `index`.
+    pub fn rank(&self, index: u32) -> u8 {
+        self.ranks[index as usize]
+    }
+
+    /// New pieces in index order (after rank) rather than rarest first.
+    pub fn set_sequential(&mut self, on: bool) {
+        self.sequential = on;
+    }
+
+    pub fn sequential(&self) -> bool {
+        self.sequential
+    }
+
+    /// Every wanted piece is `Have`.
+    pub fn is_done(&self) -> bool {
+        self.settled.is_full()
+    }
+
+    /// (bytes when done, bytes left until done): the bytes of the pieces wanted or had, and of those
+    /// wanted and not had (Transmission's `sizeWhenDone` and `leftUntilDone`).
+    pub fn wanted_bytes(&self) -> (u64, u64) {
+        let (mut size, mut left) = (0, 0);
+        for i in 0..self.states.len() {
+            let len = self.geo.piece_len(i as u32);
+            if self.have.get(i) {
+                size += len;
+            } else if self.ranks[i] > 0 {
+                size += len;
+                left += len;
+            }
+        }
+        (size, left)
     }
 
     /// Sets how long a request waits before endgame may duplicate it (tests use zero).
@@ -170,6 +233,7 @@ impl Picker {
     /// Marks a piece found on disk at start-up.
     pub fn mark_have(&mut self, index: u32) {
         if self.have.set(index as usize) {
+            self.settled.set(index as usize);
             if self.states[index as usize] == PieceState::Missing {
                 self.missing -= 1;
             }
@@ -187,6 +251,9 @@ impl Picker {
         }
         self.states[i] = PieceState::Missing;
         self.have.clear(i);
+        if self.ranks[i] > 0 {
+            self.settled.clear(i);
+        }
         self.missing += 1;
         true
     }
@@ -196,9 +263,9 @@ impl Picker {
         self.in_flight.len() + self.hashing
     }
 
-    /// Whether a peer with `has` holds a piece we lack.
+    /// Whether a peer with `has` holds a wanted piece we lack.
     pub fn interesting(&self, has: &Bitfield) -> bool {
-        has.has_any_missing_from(&self.have)
+        has.has_any_missing_from(&self.settled)
     }
 
     pub fn add_availability(&mut self, has: &Bitfield) {
@@ -287,7 +354,8 @@ impl Picker {
                 .states
                 .iter()
                 .zip(&self.availability)
-                .any(|(s, &a)| *s == PieceState::Missing && a > 0)
+                .zip(&self.ranks)
+                .any(|((s, &a), &r)| *s == PieceState::Missing && a > 0 && r > 0)
     }
 
     /// The endgame duplicate for `peer`, in a piece it has, outside suspect pieces: a block requested
@@ -370,21 +438,26 @@ impl Picker {
 
     fn choose_new(&self, has: &Bitfield) -> Option<u32> {
         let random = self.have.count() < RANDOM_FIRST;
-        let mut best: Option<(u16, u32, usize)> = None;
+        let mut best: Option<(u8, u16, u32, usize)> = None;
         for i in has.ones() {
-            if self.states[i] != PieceState::Missing {
+            if self.states[i] != PieceState::Missing || self.ranks[i] == 0 {
                 continue;
             }
-            let key = (
-                if random { 0 } else { self.availability[i] },
-                self.salt[i],
-                i,
-            );
+            let key = if self.sequential {
+                (3 - self.ranks[i], 0, 0, i)
+            } else {
+                (
+                    3 - self.ranks[i],
+                    if random { 0 } else { self.availability[i] },
+                    self.salt[i],
+                    i,
+                )
+            };
             if best.is_none_or(|b| key < b) {
                 best = Some(key);
             }
         }
-        best.map(|(_, _, i)| i as u32)
+        best.map(|(_, _, _, i)| i as u32)
     }
 
     fn start_piece(&mut self, index: u32) {
@@ -510,6 +583,7 @@ impl Picker {
         if ok {
             self.states[i] = PieceState::Have;
             self.have.set(i);
+            self.settled.set(i);
             self.suspect[i] = false;
             return HashVerdict::Good;
         }
@@ -791,6 +865,46 @@ mod tests {
         assert_eq!(p.pick(3, &only0, 0, 1, &mut c), 1);
         let mut d = Vec::new();
         assert_eq!(p.pick(4, &only0, 0, 1, &mut d), 1);
+    }
+
+    #[test]
+    fn ranks_order_the_pieces_and_rank_zero_is_never_picked() {
+        let g = Geometry::new(8, 16384, 16384 * 8);
+        let mut p = Picker::new(g, 1 << 30);
+        p.set_ranks(vec![0, 1, 2, 3, 0, 2, 3, 1]);
+        let mut order = Vec::new();
+        loop {
+            let mut out = Vec::new();
+            if p.pick(1, &Bitfield::full(8), 0, 1, &mut out) == 0 {
+                break;
+            }
+            order.push(out[0].index);
+            let BlockResult::Complete { index, buf, .. } = p.on_block(1, out[0], &[0; 16384])
+            else {
+                panic!("one block per piece")
+            };
+            p.on_hash_done(index, true, buf, &[1]);
+        }
+        let ranks: Vec<u8> = order.iter().map(|&i| p.rank(i)).collect();
+        assert_eq!(ranks, [3, 3, 2, 2, 1, 1], "{order:?}");
+        assert!(p.is_done() && !p.is_complete());
+        assert!(!p.interesting(&Bitfield::full(8)));
+        assert_eq!(p.wanted_bytes(), (6 * 16384, 0));
+        // Wanting piece 0 again: not done, interesting, and it is picked.
+        p.set_ranks(vec![2; 8]);
+        assert!(!p.is_done() && p.interesting(&Bitfield::full(8)));
+        assert_eq!(p.wanted_bytes(), (8 * 16384, 2 * 16384));
+    }
+
+    #[test]
+    fn sequential_mode_starts_pieces_in_order() {
+        let g = Geometry::new(16, 16384, 16384 * 16);
+        let mut p = Picker::new(g, 1 << 30);
+        p.set_sequential(true);
+        let mut out = Vec::new();
+        p.pick(1, &Bitfield::full(16), 0, 16, &mut out);
+        let order: Vec<u32> = out.iter().map(|b| b.index).collect();
+        assert_eq!(order, (0..16).collect::<Vec<u32>>());
     }
 
     #[test]

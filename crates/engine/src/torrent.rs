@@ -23,6 +23,7 @@ use super::known::{KnownPeers, Source};
 use super::peer::PeerShared;
 use super::picker::{PeerKey, Picker};
 use super::rate::Rate;
+use super::selection::{self, FilePriority, FileStatus};
 use super::session::SessionCtx;
 use super::storage::Storage;
 use super::{Event, TorrentState, TorrentStats};
@@ -62,6 +63,8 @@ pub(crate) struct Core {
     pub choke_soon: bool,
     /// Super-seeding's state (see [`super::superseed`]).
     pub superseed: super::superseed::SuperSeed,
+    /// Each file's priority ([`super::selection`]); the picker holds the pieces' ranks made from it.
+    pub files: Vec<FilePriority>,
 }
 
 pub(crate) struct Torrent {
@@ -211,6 +214,7 @@ impl Torrent {
             have.ones().map(|i| self.geo.piece_len(i as u32)).sum()
         };
         let seeds = c.peers.values().filter(|p| p.is_seed()).count();
+        let (bytes_wanted, bytes_left) = c.picker.wanted_bytes();
         let (down, up) = {
             let r = self.rates.lock();
             (r.0.get(), r.1.get())
@@ -234,6 +238,9 @@ impl Torrent {
             data_dir: self.storage.data_dir(),
             pieces_withdrawn: self.pieces_withdrawn.load(Ordering::Relaxed),
             super_seeding: c.superseed.active(have.is_full()),
+            bytes_wanted,
+            bytes_left,
+            sequential: c.picker.sequential(),
         }
     }
 }
@@ -256,18 +263,25 @@ impl std::fmt::Debug for TorrentHandle {
 impl TorrentHandle {
     pub(crate) fn new(
         meta: Metainfo,
-        data_dir: PathBuf,
-        paused: bool,
-        super_seed: Option<bool>,
+        opts: &super::AddOptions,
         trackers: Vec<String>,
         ctx: Arc<SessionCtx>,
     ) -> Self {
+        let (data_dir, paused, super_seed) = (opts.data_dir.clone(), opts.paused, opts.super_seed);
+        let files = opts
+            .files
+            .clone()
+            .unwrap_or_else(|| vec![FilePriority::Normal; meta.info.files.len()]);
+        let mut picker = Picker::new(Geometry::from_info(&meta.info), ctx.cfg.max_buffer_bytes);
+        picker.set_ranks(selection::piece_ranks(&meta.info, &files));
+        picker.set_sequential(opts.sequential);
         let geo = Geometry::from_info(&meta.info);
         let storage =
             Storage::new(meta.info.clone(), data_dir).with_direct_writes(ctx.cfg.direct_writes);
         let life = ctx.shutdown.child_token();
         let core = Core {
-            picker: Picker::new(geo, ctx.cfg.max_buffer_bytes),
+            picker,
+            files,
             state: TorrentState::Checking,
             paused,
             peers: HashMap::new(),
@@ -335,6 +349,65 @@ impl TorrentHandle {
 
     pub fn stats(&self) -> TorrentStats {
         self.0.stats()
+    }
+
+    /// Every file with its priority and the bytes of it verified, in the torrent's order.
+    pub fn files(&self) -> Vec<FileStatus> {
+        let c = self.0.core.lock();
+        let info = &self.0.meta.info;
+        (0..info.files.len())
+            .map(|f| FileStatus {
+                path: info.files[f].path.clone(),
+                length: info.files[f].length,
+                done: selection::file_done(info, f, c.picker.have()),
+                priority: c.files[f],
+                padding: info.files[f].padding,
+            })
+            .collect()
+    }
+
+    /// Changes the priority of files (by index) while the torrent runs: pieces of newly skipped
+    /// files are no longer started, newly wanted ones are fetched. A torrent done with what it wanted
+    /// goes back to `Downloading` when a file it lacks is wanted again, and one left with only
+    /// skipped pieces to fetch is done (`Completed`, `Seeding`).
+    pub fn set_file_priorities(&self, changes: &[(usize, FilePriority)]) -> anyhow::Result<()> {
+        let n = self.0.meta.info.files.len();
+        if let Some((bad, _)) = changes.iter().find(|(f, _)| *f >= n) {
+            anyhow::bail!("{} has no file {bad} (it has {n}, from 0)", self.name());
+        }
+        let mut c = self.0.core.lock();
+        for &(f, p) in changes {
+            c.files[f] = p;
+        }
+        let ranks = selection::piece_ranks(&self.0.meta.info, &c.files);
+        c.picker.set_ranks(ranks);
+        let done = c.picker.is_done();
+        let reopened = !done && c.state == TorrentState::Seeding;
+        if reopened {
+            c.state = TorrentState::Downloading;
+            c.completion_pending = false;
+            for k in c.known.values_mut() {
+                k.next_try = Instant::now();
+                k.failures = 0;
+            }
+        } else if done && c.state == TorrentState::Downloading {
+            c.state = TorrentState::Seeding;
+            c.completion_pending = true;
+        }
+        drop(c);
+        if reopened {
+            self.0.not_complete();
+        }
+        // Every connection looks at its interest and requests again.
+        self.0.have_tx.send_modify(|_| {});
+        self.0.wake.notify_one();
+        Ok(())
+    }
+
+    /// Fetches new pieces in order (for streaming) rather than rarest first; settable while it runs.
+    pub fn set_sequential(&self, on: bool) {
+        self.0.core.lock().picker.set_sequential(on);
+        self.0.have_tx.send_modify(|_| {});
     }
 
     /// Which pieces are verified on disk, one flag per piece.
@@ -521,7 +594,7 @@ pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield) {
         for i in have.ones() {
             c.picker.mark_have(i as u32);
         }
-        let complete = c.picker.is_complete();
+        let complete = c.picker.is_done();
         c.state = if complete {
             TorrentState::Seeding
         } else {
@@ -531,7 +604,7 @@ pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield) {
         complete
     };
     if complete {
-        if let Err(e) = t.storage.create_empty_files() {
+        if let Err(e) = create_wanted_empty_files(t) {
             return t.fail(format!("cannot create the empty files: {e}"));
         }
         t.note_complete();
@@ -540,6 +613,12 @@ pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield) {
             name: t.meta.info.name.clone(),
         });
     }
+}
+
+/// Creates the zero-length files that are wanted (they hold no piece, so no write creates them).
+pub(crate) fn create_wanted_empty_files(t: &Torrent) -> std::io::Result<()> {
+    let files = t.core.lock().files.clone();
+    t.storage.create_empty_files(|f| files[f].wanted())
 }
 
 /// The torrent task: finish checking the data (`survey` holds the pieces still to hash; `None` when
