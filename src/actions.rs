@@ -5,6 +5,7 @@
 //! - [`pause`], [`resume`]: the running torrent, and its `state` in torrents.toml;
 //! - [`remove`]: stops it, optionally deletes its own files, and drops its entry;
 //! - [`move_to`]: moves its data (running or not) and records the new folder;
+//! - [`choose_files`]: file priorities and sequential mode, running and in torrents.toml;
 //! - [`add`]: registers a torrent in torrents.toml (its .torrent kept in `torrents_dir`) and adds it
 //!   to the session.
 
@@ -12,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 
-use crate::config::{Config, ManagedTorrent, Origin};
+use crate::config::{Config, FileChoice, ManagedTorrent, Origin};
 use crate::engine::storage::Storage;
-use crate::engine::{AddOptions, Session, TorrentHandle};
+use crate::engine::{AddOptions, FilePriority, Session, TorrentHandle};
 use crate::metainfo::Metainfo;
 use crate::script::live::{AfterRemove, LiveTorrents};
 use crate::types::InfoHash;
@@ -196,6 +197,11 @@ pub struct Handoff {
     pub peers: Vec<std::net::SocketAddr>,
     #[serde(default)]
     pub trackers: Option<Vec<String>>,
+    /// Each file's priority (`None`: every file wanted).
+    #[serde(default)]
+    pub files: Option<Vec<FilePriority>>,
+    #[serde(default)]
+    pub sequential: bool,
 }
 
 impl Handoff {
@@ -211,6 +217,8 @@ impl Handoff {
             register: true,
             peers: self.peers.clone(),
             trackers: self.trackers.clone(),
+            files: self.files.clone(),
+            sequential: self.sequential,
         };
         add(config_path, session, adding).await
     }
@@ -229,6 +237,10 @@ pub struct Adding<'a> {
     pub register: bool,
     pub peers: Vec<std::net::SocketAddr>,
     pub trackers: Option<Vec<String>>,
+    /// Each file's priority (`None`: every file wanted); recorded in torrents.toml.
+    pub files: Option<Vec<FilePriority>>,
+    /// Fetch pieces in order; recorded in torrents.toml.
+    pub sequential: bool,
 }
 
 /// Registers the torrent (unless `register` is off) and adds it to `session`; a torrent the
@@ -248,6 +260,13 @@ pub async fn add(config_path: &Path, session: &Session, a: Adding<'_>) -> Result
             "downloading"
         };
         let (meta, data_dir) = (&a.meta, &a.data_dir);
+        let mut files = FileChoice {
+            sequential: a.sequential,
+            ..Default::default()
+        };
+        if let Some(p) = &a.files {
+            files.record(p);
+        }
         Config::update(config_path, |cfg| {
             let origin = cfg
                 .find(&meta.info_hash)
@@ -262,6 +281,7 @@ pub async fn add(config_path: &Path, session: &Session, a: Adding<'_>) -> Result
                 origin,
                 meta: Default::default(),
                 watch: None,
+                files,
             });
             Ok(())
         })?;
@@ -272,8 +292,47 @@ pub async fn add(config_path: &Path, session: &Session, a: Adding<'_>) -> Result
         peers: a.peers,
         trackers: a.trackers,
         super_seed: None,
+        files: a.files,
+        sequential: a.sequential,
     };
     session.add(a.meta, opts).await
+}
+
+/// Changes the priority of some files (by index) and, when `sequential` is given, sequential mode,
+/// in the running torrent and in torrents.toml. An index past the torrent's files is refused.
+pub fn choose_files(
+    config_path: &Path,
+    live: &dyn LiveTorrents,
+    ih: &InfoHash,
+    name: &str,
+    changes: &[(usize, FilePriority)],
+    sequential: Option<bool>,
+) -> Result<()> {
+    Config::update(config_path, |cfg| {
+        let file = cfg
+            .find(ih)
+            .ok_or_else(|| anyhow!("{name} is not a managed torrent any more"))?
+            .file
+            .clone();
+        let n = load_path(&cfg.resolve(&file))?.info.files.len();
+        if let Some((bad, _)) = changes.iter().find(|(f, _)| *f >= n) {
+            bail!("{name} has no file {bad} (it has {n}, from 0)");
+        }
+        live.choose_files(ih, changes.to_vec(), sequential)?;
+        let e = cfg.find_mut(ih).expect("found above");
+        let mut p = e
+            .files
+            .priorities(n)
+            .unwrap_or_else(|| vec![FilePriority::Normal; n]);
+        for &(f, x) in changes {
+            p[f] = x;
+        }
+        e.files.record(&p);
+        if let Some(s) = sequential {
+            e.files.sequential = s;
+        }
+        Ok(())
+    })
 }
 
 /// Largest .torrent fetched from a URL.

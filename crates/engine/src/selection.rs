@@ -18,7 +18,20 @@ use btorrent_proto::metainfo::Info;
 use btorrent_proto::wire::Bitfield;
 
 /// How much a file is wanted. The order is the picker's: `High` pieces first, `Skip` never.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum FilePriority {
     /// Not wanted: none of its pieces is fetched unless a wanted file shares it.
     Skip,
