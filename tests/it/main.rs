@@ -35,6 +35,7 @@ mod pex;
 mod readme_examples;
 mod rpc;
 mod rpc_torrents;
+mod script_files;
 mod script_safety;
 mod tracker_backoff;
 mod tracker_client_double;
