@@ -153,6 +153,16 @@ for f in t.files {{ print(`file ${{f.index}} ${{f.wanted}} ${{f.priority}} ${{f.
     let e = cfg.find(&meta.info_hash).unwrap();
     assert_eq!((e.files.skip.as_slice(), e.files.high.as_slice()), (&[3][..], &[2][..]));
     assert!(e.files.sequential);
+    // A restart (the managed torrents added to a new session from torrents.toml) keeps them.
+    let fresh = rig.rt.block_on(session_with(SessionConfig::default()));
+    let bus = btorrent::events::EventBus::default();
+    rig.rt
+        .block_on(btorrent::services::resume_managed(&fresh, &cfg, &bus));
+    let again = fresh.get(&meta.info_hash).expect("resumed");
+    let prios: Vec<&str> = again.files().iter().map(|f| f.priority.as_str()).collect();
+    assert_eq!(prios, ["normal", "normal", "high", "skip"]);
+    assert!(again.stats().sequential);
+    rig.rt.block_on(fresh.shutdown(Duration::from_secs(2)));
     // Wanting every file: the tree is whole.
     rig.script("all.rhai", "let t = torrent(\"set\");\nt.set_wanted(\"*\", true);\n");
     let h = rig.host.context().peer.current().unwrap().get(&meta.info_hash).unwrap();
