@@ -449,6 +449,9 @@ mod tests {
             data_dir: "d".into(),
             pieces_withdrawn: 0,
             super_seeding: false,
+            bytes_wanted: 100,
+            bytes_left: 0,
+            sequential: false,
         };
         let seen = Some(look_of(&idle));
         assert!(!is_activity(seen, &idle), "idle and unchanged");

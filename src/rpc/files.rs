@@ -30,7 +30,11 @@ fn engine_indices(info: &Info) -> Vec<usize> {
 }
 
 /// The engine indices `args[key]` names (`None` when the key is absent).
-fn indices(info: &Info, args: &Map<String, Value>, key: &str) -> Result<Option<Vec<usize>>, String> {
+fn indices(
+    info: &Info,
+    args: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<Vec<usize>>, String> {
     let map = engine_indices(info);
     let list = match args.get(key) {
         None | Some(Value::Null) => return Ok(None),
@@ -129,8 +133,12 @@ pub fn field(name: &str, files: &[FileStatus]) -> Option<Value> {
                 })
                 .collect(),
         ),
-        "wanted" => json!(shown.map(|f| i64::from(f.priority.wanted())).collect::<Vec<_>>()),
-        "priorities" => json!(shown.map(|f| priority_number(f.priority)).collect::<Vec<_>>()),
+        "wanted" => json!(shown
+            .map(|f| i64::from(f.priority.wanted()))
+            .collect::<Vec<_>>()),
+        "priorities" => json!(shown
+            .map(|f| priority_number(f.priority))
+            .collect::<Vec<_>>()),
         _ => return None,
     })
 }
@@ -190,6 +198,9 @@ mod tests {
         let c = changes(&i, &now, &args(json!({"files-unwanted": []}))).unwrap();
         assert_eq!(c, [(0, Skip), (2, Skip), (3, Skip)]);
         let e = changes(&i, &now, &args(json!({"files-wanted": [3]}))).unwrap_err();
-        assert!(e.contains("files-wanted: 3 is not a file of t (it has 3, from 0)"), "{e}");
+        assert!(
+            e.contains("files-wanted: 3 is not a file of t (it has 3, from 0)"),
+            "{e}"
+        );
     }
 }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use futures::future::BoxFuture;
 
 use crate::actions::Handoff;
-use crate::engine::{CheckReport, DhtStats, FilePriority, TorrentHandle, TorrentState, TorrentStats};
+use crate::engine::{
+    CheckReport, DhtStats, FilePriority, TorrentHandle, TorrentState, TorrentStats,
+};
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
 

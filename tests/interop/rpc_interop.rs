@@ -207,7 +207,9 @@ fn transmission_remote_chooses_the_files_a_btorrent_daemon_fetches() {
         .unwrap() as u16;
     let daemon_peer = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     seeding.add_peers(vec![daemon_peer]);
-    until("a and c", 60, || row(&d, 1).filter(|(done, _, _)| done == "100%"));
+    until("a and c", 60, || {
+        row(&d, 1).filter(|(done, _, _)| done == "100%")
+    });
     for f in ["a.bin", "c.bin"] {
         assert_eq!(
             std::fs::read(out.join("pack").join(f)).unwrap(),

@@ -59,9 +59,12 @@ async fn skipped_files_are_not_fetched_and_wanting_one_brings_it_in() {
     let l = leecher.add(meta.clone(), add).await.unwrap();
     wait_complete(&l, 60).await;
     let ih = meta.info_hash;
-    events_until(&mut events, 10, "Seeding", |e| {
-        matches!(e, Event::Seeding { info_hash, .. } if *info_hash == ih)
-    })
+    events_until(
+        &mut events,
+        10,
+        "Seeding",
+        |e| matches!(e, Event::Seeding { info_hash, .. } if *info_hash == ih),
+    )
     .await;
 
     let st = l.stats();
@@ -73,7 +76,11 @@ async fn skipped_files_are_not_fetched_and_wanting_one_brings_it_in() {
     // shares with c and e, the rest a hole.
     for f in ["a.bin", "c.bin", "e.bin"] {
         let want = std::fs::read(src.path().join("set").join(f)).unwrap();
-        assert_eq!(std::fs::read(dst.path().join("set").join(f)).unwrap(), want, "{f}");
+        assert_eq!(
+            std::fs::read(dst.path().join("set").join(f)).unwrap(),
+            want,
+            "{f}"
+        );
     }
     assert!(!dst.path().join("set/b.bin").exists(), "b.bin was created");
     let d_start = (256 + 512 + 300) * K as u64 + 1000;

@@ -226,7 +226,10 @@ fn files_are_chosen_through_the_rpc() {
         json!({"filename": link, "download-dir": out, "files-unwanted": [3]}),
     );
     assert!(
-        v["result"].as_str().unwrap().contains("3 is not a file of pack"),
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("3 is not a file of pack"),
         "{v}"
     );
     let a = c.ok(
@@ -253,16 +256,32 @@ fn files_are_chosen_through_the_rpc() {
     assert_eq!(t["leftUntilDone"], 0);
     assert_eq!(t["wanted"], json!([1, 0, 1]));
     assert_eq!(t["priorities"], json!([0, 0, 1]));
-    assert_eq!(t["fileStats"][1], json!({"bytesCompleted": 0, "wanted": false, "priority": 0}));
+    assert_eq!(
+        t["fileStats"][1],
+        json!({"bytesCompleted": 0, "wanted": false, "priority": 0})
+    );
     assert!(!out.join("pack/b.bin").exists(), "b.bin was created");
     let kept = std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap();
     let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
     let e = cfg.find(&meta.info_hash).unwrap();
-    assert_eq!((e.files.skip.clone(), e.files.high.clone()), (vec![1], vec![2]), "{kept}");
+    assert_eq!(
+        (e.files.skip.clone(), e.files.high.clone()),
+        (vec![1], vec![2]),
+        "{kept}"
+    );
 
     let v = c.call("torrent-set", json!({"ids": [id], "files-wanted": [7]}));
-    assert!(v["result"].as_str().unwrap().contains("7 is not a file of pack"), "{v}");
-    c.ok("torrent-set", json!({"ids": [id], "files-wanted": [1], "priority-low": [0]}));
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("7 is not a file of pack"),
+        "{v}"
+    );
+    c.ok(
+        "torrent-set",
+        json!({"ids": [id], "files-wanted": [1], "priority-low": [0]}),
+    );
     let t = poll("every file", 60, || {
         let t = torrent_get(&mut c, json!([id]), &fields).pop()?;
         (t["percentDone"] == 1.0 && t["sizeWhenDone"] == 624_288).then_some(t)

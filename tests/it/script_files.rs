@@ -65,7 +65,11 @@ fn start_only_fetches_the_files_named_and_show_lists_them() {
         "sub/*.txt,nothing-else*".into(),
     ]
     .into();
-    let e = rig.host.run_command("b-start", &argv).unwrap_err().to_string();
+    let e = rig
+        .host
+        .run_command("b-start", &argv)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("\"nothing-else*\" names no file of set"), "{e}");
     let argv: Vec<String> = argv[..argv.len() - 1]
         .iter()
@@ -74,8 +78,9 @@ fn start_only_fetches_the_files_named_and_show_lists_them() {
         .collect();
     let _ = rig.host.run_command("b-start", &argv).unwrap();
     rig.wait_for("the summary", |l| {
-        l.iter()
-            .any(|x| x.contains("downloaded and verified") && x.contains("of skipped files not fetched"))
+        l.iter().any(|x| {
+            x.contains("downloaded and verified") && x.contains("of skipped files not fetched")
+        })
     });
     let origin = rig.path("origin/set");
     for f in ["a.bin", "sub/d.txt"] {
@@ -88,7 +93,11 @@ fn start_only_fetches_the_files_named_and_show_lists_them() {
     // c.bin is skipped: it holds only the bytes of the piece it shares with d.txt (a hole elsewhere).
     use std::os::unix::fs::MetadataExt;
     let c = std::fs::metadata(dl.join("set/sub/c.bin")).unwrap();
-    assert!(c.blocks() * 512 <= 36 * 1024, "c.bin holds {} bytes", c.blocks() * 512);
+    assert!(
+        c.blocks() * 512 <= 36 * 1024,
+        "c.bin holds {} bytes",
+        c.blocks() * 512
+    );
     // torrents.toml keeps the selection.
     let cfg = Config::load(&rig.path("torrents.toml")).unwrap();
     let e = cfg.find(&meta.info_hash).unwrap();
@@ -99,11 +108,25 @@ fn start_only_fetches_the_files_named_and_show_lists_them() {
         "let t = torrent(\"set\");\nfor f in t.files { print(`file ${f.index} ${f.path} ${f.length} ${f.done} ${f.progress} ${f.wanted} ${f.priority}`); }\n",
     );
     let lines = rig.lines.lock().clone();
-    assert!(lines.contains(&"file 0 a.bin 700000 700000 1.0 true normal".to_string()), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.starts_with("file 2 sub/c.bin 200000 ") && l.ends_with(" false skip")), "{lines:#?}");
-    let _ = rig.host.run_command("b-show", &["set".to_string()]).unwrap();
+    assert!(
+        lines.contains(&"file 0 a.bin 700000 700000 1.0 true normal".to_string()),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("file 2 sub/c.bin 200000 ") && l.ends_with(" false skip")),
+        "{lines:#?}"
+    );
+    let _ = rig
+        .host
+        .run_command("b-show", &["set".to_string()])
+        .unwrap();
     let lines = rig.lines.lock().clone();
-    let row = lines.iter().find(|l| l.contains("sub/c.bin")).expect("a row for c.bin");
+    let row = lines
+        .iter()
+        .find(|l| l.contains("sub/c.bin"))
+        .expect("a row for c.bin");
     assert!(row.contains("skip"), "{row}");
     rig.rt.block_on(seeder.shutdown(Duration::from_secs(2)));
 }
@@ -140,7 +163,10 @@ for f in t.files {{ print(`file ${{f.index}} ${{f.wanted}} ${{f.priority}} ${{f.
     ] {
         assert!(lines.contains(&want.to_string()), "{want}: {lines:#?}");
     }
-    assert!(lines.iter().any(|l| l.starts_with("file 3 false skip")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("file 3 false skip")),
+        "{lines:#?}"
+    );
     let origin = rig.path("origin/set");
     for f in ["a.bin", "b.bin", "sub/c.bin"] {
         assert_eq!(
@@ -151,7 +177,10 @@ for f in t.files {{ print(`file ${{f.index}} ${{f.wanted}} ${{f.priority}} ${{f.
     }
     let cfg = Config::load(&rig.path("torrents.toml")).unwrap();
     let e = cfg.find(&meta.info_hash).unwrap();
-    assert_eq!((e.files.skip.as_slice(), e.files.high.as_slice()), (&[3][..], &[2][..]));
+    assert_eq!(
+        (e.files.skip.as_slice(), e.files.high.as_slice()),
+        (&[3][..], &[2][..])
+    );
     assert!(e.files.sequential);
     // A restart (the managed torrents added to a new session from torrents.toml) keeps them.
     let fresh = rig.rt.block_on(session_with(SessionConfig::default()));
@@ -164,12 +193,25 @@ for f in t.files {{ print(`file ${{f.index}} ${{f.wanted}} ${{f.priority}} ${{f.
     assert!(again.stats().sequential);
     rig.rt.block_on(fresh.shutdown(Duration::from_secs(2)));
     // Wanting every file: the tree is whole.
-    rig.script("all.rhai", "let t = torrent(\"set\");\nt.set_wanted(\"*\", true);\n");
-    let h = rig.host.context().peer.current().unwrap().get(&meta.info_hash).unwrap();
+    rig.script(
+        "all.rhai",
+        "let t = torrent(\"set\");\nt.set_wanted(\"*\", true);\n",
+    );
+    let h = rig
+        .host
+        .context()
+        .peer
+        .current()
+        .unwrap()
+        .get(&meta.info_hash)
+        .unwrap();
     rig.rt.block_on(wait_complete(&h, 30));
     assert_same_tree(&origin, &rig.path("dl/set"));
     let e = rig.script_fails("bad.rhai", "torrent(\"set\").set_priority(9, \"high\");");
-    assert!(e.contains("set_priority: set has no file 9 (it has 4, from 0)"), "{e}");
+    assert!(
+        e.contains("set_priority: set has no file 9 (it has 4, from 0)"),
+        "{e}"
+    );
     let e = rig.script_fails("bad2.rhai", "torrent(\"set\").set_priority(0, \"urgent\");");
     assert!(e.contains("\"urgent\" is not a priority"), "{e}");
     rig.rt.block_on(seeder.shutdown(Duration::from_secs(2)));

@@ -11,11 +11,18 @@
 //!   a torrent done with what is wanted is in state `Seeding` (it seeds what it has) and sends
 //!   `Completed`/`Seeding` events, whatever it skipped. Wanting a file again puts it back in
 //!   `Downloading`.
+//! - [`TorrentHandle::files`], [`TorrentHandle::set_file_priorities`] and
+//!   [`TorrentHandle::set_sequential`] live here.
 //! - The selection is not saved by the engine: the front end passes it in
 //!   [`crate::AddOptions::files`] (the app keeps it in torrents.toml).
 
+use std::time::Instant;
+
 use btorrent_proto::metainfo::Info;
 use btorrent_proto::wire::Bitfield;
+
+use super::torrent::{Torrent, TorrentHandle};
+use super::TorrentState;
 
 /// How much a file is wanted. The order is the picker's: `High` pieces first, `Skip` never.
 #[derive(
@@ -142,6 +149,73 @@ pub(crate) fn check_len(info: &Info, files: &[FilePriority]) -> anyhow::Result<(
         );
     }
     Ok(())
+}
+
+impl TorrentHandle {
+    /// Every file with its priority and the bytes of it verified, in the torrent's order.
+    pub fn files(&self) -> Vec<FileStatus> {
+        let c = self.0.core.lock();
+        let info = &self.0.meta.info;
+        (0..info.files.len())
+            .map(|f| FileStatus {
+                path: info.files[f].path.clone(),
+                length: info.files[f].length,
+                done: file_done(info, f, c.picker.have()),
+                priority: c.files[f],
+                padding: info.files[f].padding,
+            })
+            .collect()
+    }
+
+    /// Changes the priority of files (by index) while the torrent runs: pieces of newly skipped
+    /// files are no longer started, newly wanted ones are fetched. A torrent done with what it wanted
+    /// goes back to `Downloading` when a file it lacks is wanted again, and one left with only
+    /// skipped pieces to fetch is done (`Completed`, `Seeding`).
+    pub fn set_file_priorities(&self, changes: &[(usize, FilePriority)]) -> anyhow::Result<()> {
+        let n = self.0.meta.info.files.len();
+        if let Some((bad, _)) = changes.iter().find(|(f, _)| *f >= n) {
+            anyhow::bail!("{} has no file {bad} (it has {n}, from 0)", self.name());
+        }
+        let mut c = self.0.core.lock();
+        for &(f, p) in changes {
+            c.files[f] = p;
+        }
+        let ranks = piece_ranks(&self.0.meta.info, &c.files);
+        c.picker.set_ranks(ranks);
+        let done = c.picker.is_done();
+        let reopened = !done && c.state == TorrentState::Seeding;
+        if reopened {
+            c.state = TorrentState::Downloading;
+            c.completion_pending = false;
+            for k in c.known.values_mut() {
+                k.next_try = Instant::now();
+                k.failures = 0;
+            }
+        } else if done && c.state == TorrentState::Downloading {
+            c.state = TorrentState::Seeding;
+            c.completion_pending = true;
+        }
+        drop(c);
+        if reopened {
+            self.0.not_complete();
+        }
+        // Every connection looks at its interest and requests again.
+        self.0.have_tx.send_modify(|_| {});
+        self.0.wake.notify_one();
+        Ok(())
+    }
+
+    /// Fetches new pieces in order (for streaming) rather than rarest first; settable while it runs.
+    pub fn set_sequential(&self, on: bool) {
+        self.0.core.lock().picker.set_sequential(on);
+        self.0.have_tx.send_modify(|_| {});
+    }
+}
+
+/// Creates the zero-length files that are wanted (they hold no piece, so no write creates them).
+pub(crate) fn create_wanted_empty_files(t: &Torrent) -> std::io::Result<()> {
+    let files = t.core.lock().files.clone();
+    t.storage.create_empty_files(|f| files[f].wanted())
 }
 
 #[cfg(test)]

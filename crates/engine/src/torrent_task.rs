@@ -88,7 +88,7 @@ fn update_rates(t: &Torrent) {
 async fn finish_download(t: &Arc<Torrent>) {
     let t2 = t.clone();
     let files =
-        tokio::task::spawn_blocking(move || super::torrent::create_wanted_empty_files(&t2)).await;
+        tokio::task::spawn_blocking(move || super::selection::create_wanted_empty_files(&t2)).await;
     if let Ok(Err(e)) | Err(e) = files.map_err(std::io::Error::other) {
         return t.fail(format!("cannot create the empty files: {e}"));
     }

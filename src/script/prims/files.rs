@@ -119,16 +119,16 @@ fn meta_of(ctx: &HostContext, h: &Handle, func: &str) -> Result<Metainfo, Box<Ev
 }
 
 /// The files an index or a glob names.
-fn targets(
-    func: &str,
-    info: &Info,
-    which: &Dynamic,
-) -> Result<Vec<usize>, Box<EvalAltResult>> {
+fn targets(func: &str, info: &Info, which: &Dynamic) -> Result<Vec<usize>, Box<EvalAltResult>> {
     if let Ok(i) = which.as_int() {
         if i < 0 || i as usize >= info.files.len() {
             return fail(
                 func,
-                format!("{} has no file {i} (it has {}, from 0)", info.name, info.files.len()),
+                format!(
+                    "{} has no file {i} (it has {}, from 0)",
+                    info.name,
+                    info.files.len()
+                ),
             );
         }
         return Ok(vec![i as usize]);
@@ -187,10 +187,7 @@ fn files(ctx: &HostContext, h: &Handle) -> Result<Array, Box<EvalAltResult>> {
         }
         let (done, prio) = match live.as_ref().and_then(|l| l.get(i)) {
             Some(l) => (l.done, l.priority),
-            None => (
-                0,
-                recorded.as_ref().map_or(FilePriority::Normal, |p| p[i]),
-            ),
+            None => (0, recorded.as_ref().map_or(FilePriority::Normal, |p| p[i])),
         };
         let mut m = Map::new();
         m.insert("index".into(), (i as i64).into());
