@@ -397,6 +397,28 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_flag_collects_its_values() {
+        let src = "//! Get.\n//!\n//! usage: b-get <t> [--only <glob>]... [--seq]\n";
+        let spec = CommandSpec::parse("b-get", src).unwrap();
+        let argv = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let only = |m: &Map| -> Vec<String> {
+            m["only"]
+                .clone()
+                .into_array()
+                .unwrap()
+                .into_iter()
+                .map(|v| v.into_string().unwrap())
+                .collect()
+        };
+        assert!(only(&spec.parse_args(&argv("x")).unwrap()).is_empty());
+        let m = spec.parse_args(&argv("x --only a --only=b,c")).unwrap();
+        assert_eq!(only(&m), ["a", "b,c"]);
+        let bad = "//! Get.\n//!\n//! usage: b-get [--seq]...\n";
+        let e = CommandSpec::parse("b-get", bad).unwrap_err();
+        assert!(e.contains("repeated only with a value"), "{e}");
+    }
+
+    #[test]
     fn repeated_and_bad_declarations() {
         let spec =
             CommandSpec::parse("b-x", "//! X\n//! usage: b-x <files>... [--n <n>]\n").unwrap();
