@@ -93,6 +93,10 @@ async fn finish_download(t: &Arc<Torrent>) {
         return t.fail(format!("cannot create the empty files: {e}"));
     }
     super::resume::save(t).await;
+    if !t.core.lock().picker.is_done() {
+        // A file was wanted again meanwhile: the torrent downloads again, and completes later.
+        return;
+    }
     let name = t.meta.info.name.clone();
     if t.repairing.swap(false, Ordering::Relaxed) {
         tracing::info!(torrent = %name, "withdrawn pieces fetched again: complete");

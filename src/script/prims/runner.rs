@@ -112,7 +112,7 @@ impl Runner {
                         data_dir: PathBuf::new(),
                         pieces_withdrawn: 0,
                         super_seeding: false,
-                        wanted: 0,
+                        wanted: 1,
                         left: 1,
                         sequential: false,
                         files: Vec::new(),
