@@ -5,6 +5,7 @@
 //! - [`pause`], [`resume`]: the running torrent, and its `state` in torrents.toml;
 //! - [`remove`]: stops it, optionally deletes its own files, and drops its entry;
 //! - [`move_to`]: moves its data (running or not) and records the new folder;
+//! - [`choose_files`]: file priorities and sequential mode, running and in torrents.toml;
 //! - [`add`]: registers a torrent in torrents.toml (its .torrent kept in `torrents_dir`) and adds it
 //!   to the session.
 
@@ -12,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 
-use crate::config::{Config, ManagedTorrent, Origin};
+use crate::config::{Config, FileChoice, ManagedTorrent, Origin};
 use crate::engine::storage::Storage;
-use crate::engine::{AddOptions, Session, TorrentHandle};
+use crate::engine::{AddOptions, FilePriority, Session, TorrentHandle};
 use crate::metainfo::Metainfo;
 use crate::script::live::{AfterRemove, LiveTorrents};
 use crate::torrents::Torrents;
@@ -202,6 +203,11 @@ pub struct Handoff {
     pub peers: Vec<std::net::SocketAddr>,
     #[serde(default)]
     pub trackers: Option<Vec<String>>,
+    /// Each file's priority (`None`: every file wanted).
+    #[serde(default)]
+    pub files: Option<Vec<FilePriority>>,
+    #[serde(default)]
+    pub sequential: bool,
 }
 
 impl Handoff {
@@ -217,6 +223,8 @@ impl Handoff {
             register: true,
             peers: self.peers.clone(),
             trackers: self.trackers.clone(),
+            files: self.files.clone(),
+            sequential: self.sequential,
         };
         add(torrents, session, adding).await
     }
@@ -235,6 +243,10 @@ pub struct Adding<'a> {
     pub register: bool,
     pub peers: Vec<std::net::SocketAddr>,
     pub trackers: Option<Vec<String>>,
+    /// Each file's priority (`None`: every file wanted); recorded in torrents.toml.
+    pub files: Option<Vec<FilePriority>>,
+    /// Fetch pieces in order; recorded in torrents.toml.
+    pub sequential: bool,
 }
 
 /// Registers the torrent (unless `register` is off) and adds it to `session`; a torrent the
@@ -256,6 +268,13 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
             "downloading"
         };
         let (meta, data_dir) = (&a.meta, &a.data_dir);
+        let mut files = FileChoice {
+            sequential: a.sequential,
+            ..Default::default()
+        };
+        if let Some(p) = &a.files {
+            files.record(p);
+        }
         torrents.update(|cfg| {
             let origin = cfg
                 .find(&meta.info_hash)
@@ -270,6 +289,7 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
                 origin,
                 meta: Default::default(),
                 watch: None,
+                files,
             });
             Ok(())
         })?;
@@ -280,8 +300,50 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
         peers: a.peers,
         trackers: a.trackers,
         super_seed: None,
+        files: a.files,
+        sequential: a.sequential,
     };
     session.add(a.meta, opts).await
+}
+
+/// Changes the priority of some files (by index) and, when `sequential` is given, sequential mode,
+/// in the running torrent and in torrents.toml. An index past the torrent's files is refused.
+pub fn choose_files(
+    torrents: &Torrents,
+    live: &dyn LiveTorrents,
+    ih: &InfoHash,
+    name: &str,
+    changes: &[(usize, FilePriority)],
+    sequential: Option<bool>,
+) -> Result<()> {
+    torrents.update(|cfg| {
+        let file = cfg
+            .find(ih)
+            .ok_or_else(|| anyhow!("{name} is not a managed torrent any more"))?
+            .file
+            .clone();
+        let n = crate::source::load_file(&cfg.resolve(&file))?
+            .info
+            .files
+            .len();
+        if let Some((bad, _)) = changes.iter().find(|(f, _)| *f >= n) {
+            bail!("{name} has no file {bad} (it has {n}, from 0)");
+        }
+        live.choose_files(ih, changes.to_vec(), sequential)?;
+        let e = cfg.find_mut(ih).expect("found above");
+        let mut p = e
+            .files
+            .priorities(n)
+            .unwrap_or_else(|| vec![FilePriority::Normal; n]);
+        for &(f, x) in changes {
+            p[f] = x;
+        }
+        e.files.record(&p);
+        if let Some(s) = sequential {
+            e.files.sequential = s;
+        }
+        Ok(())
+    })
 }
 
 /// Largest .torrent fetched from a URL.

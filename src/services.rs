@@ -368,6 +368,8 @@ pub async fn resume_managed(session: &Session, cfg: &Config, bus: &EventBus) {
                 let opts = AddOptions {
                     data_dir: cfg.resolve(&t.data),
                     paused: t.state == "paused",
+                    files: t.files.priorities(meta.info.files.len()),
+                    sequential: t.files.sequential,
                     ..Default::default()
                 };
                 session.add(meta, opts).await.map(|_| ())

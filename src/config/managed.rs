@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::FilePriority;
 use crate::types::InfoHash;
 
 /// Where a managed torrent came from.
@@ -44,6 +45,57 @@ pub struct ManagedTorrent {
     /// Set on torrents the watch folder made or added: the watch folder's ledger entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<WatchSource>,
+    /// The files chosen and sequential mode (`[torrent.files]`; absent = every file wanted).
+    #[serde(default, skip_serializing_if = "FileChoice::is_default")]
+    pub files: FileChoice,
+}
+
+/// What torrents.toml keeps of a torrent's file selection: the indices (from 0, in the torrent's
+/// order) of the files skipped and of those of low or high priority (the others are normal), and
+/// whether pieces are fetched in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChoice {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<usize>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub low: Vec<usize>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub high: Vec<usize>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sequential: bool,
+}
+
+impl FileChoice {
+    pub fn is_default(&self) -> bool {
+        *self == FileChoice::default()
+    }
+
+    /// The priority of each of `n` files; `None` when every file is normal. Indices past `n` are
+    /// ignored.
+    pub fn priorities(&self, n: usize) -> Option<Vec<FilePriority>> {
+        if self.skip.is_empty() && self.low.is_empty() && self.high.is_empty() {
+            return None;
+        }
+        let mut p = vec![FilePriority::Normal; n];
+        for (list, prio) in [
+            (&self.skip, FilePriority::Skip),
+            (&self.low, FilePriority::Low),
+            (&self.high, FilePriority::High),
+        ] {
+            for &i in list.iter().filter(|&&i| i < n) {
+                p[i] = prio;
+            }
+        }
+        Some(p)
+    }
+
+    /// Records `p` (one priority per file).
+    pub fn record(&mut self, p: &[FilePriority]) {
+        let with = |x: FilePriority| (0..p.len()).filter(|&i| p[i] == x).collect();
+        self.skip = with(FilePriority::Skip);
+        self.low = with(FilePriority::Low);
+        self.high = with(FilePriority::High);
+    }
 }
 
 /// The watch folder's record of where a torrent came from and how that entry looked when it was

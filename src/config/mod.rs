@@ -24,7 +24,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::Deserialize;
 use toml_edit::DocumentMut;
 
-pub use managed::{ManagedTorrent, Origin, WatchSource};
+pub use managed::{FileChoice, ManagedTorrent, Origin, WatchSource};
 pub use settings::{ByteRate, DefaultTracker, Settings, DEFAULT_TRACKER_BIND};
 
 use crate::fsutil::write_atomic;
@@ -278,6 +278,7 @@ mod tests {
             origin: Origin::Created,
             meta: BTreeMap::new(),
             watch: None,
+            files: Default::default(),
         }
     }
 

@@ -202,6 +202,23 @@ impl LiveTorrents for OwnerOrLocal {
         )
     }
 
+    fn choose_files(
+        &self,
+        ih: &InfoHash,
+        changes: Vec<(usize, crate::engine::FilePriority)>,
+        sequential: Option<bool>,
+    ) -> Result<bool> {
+        if self.local.stats(ih).is_some() {
+            return self.local.choose_files(ih, changes, sequential);
+        }
+        let req = Request::ChooseFiles {
+            info_hash: ih.to_hex(),
+            changes,
+            sequential,
+        };
+        self.owner.act(&req, IO_TIMEOUT)
+    }
+
     fn check(&self, ih: InfoHash) -> BoxFuture<'static, Result<Option<CheckReport>>> {
         if self.local.stats(&ih).is_some() {
             return self.local.check(ih);

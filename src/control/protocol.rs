@@ -2,7 +2,7 @@
 //!
 //! Requests: `{"op":"list"}`, `{"op":"pause","info_hash":"<40 hex>"}`, `resume`, `remove` (same
 //! shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`, `check` (like `pause`) and
-//! `{"op":"dht"}`,
+//! `{"op":"dht"}`, `{"op":"choose_files","info_hash":"...","changes":[[0,"skip"]],"sequential":true}`,
 //! `{"op":"add","torrent":"/abs/x.torrent","data_dir":"/abs/dir","paused":false,"seeding":false}`.
 //! Replies: `{"ok":true,...}` with `torrents` (for `list`), `found` (whether the torrent runs in the
 //! owner), for `check` the `check` report when found, for `dht` the `dht` figures when the owner runs a
@@ -48,6 +48,14 @@ pub enum Request {
     },
     /// A one-shot `start` or `seed` hands its torrent over (see [`crate::actions::Handoff`]).
     Add(crate::actions::Handoff),
+    /// File priorities by index, and sequential mode when given (see
+    /// [`crate::actions::choose_files`]).
+    ChooseFiles {
+        info_hash: String,
+        changes: Vec<(usize, crate::engine::FilePriority)>,
+        #[serde(default)]
+        sequential: Option<bool>,
+    },
     Dht {},
 }
 

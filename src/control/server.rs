@@ -217,6 +217,11 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
             Reply::error("add: torrent and data_dir must be absolute paths"),
         ),
         Request::Add(h) => Ok(live.add_managed(h).await),
+        Request::ChooseFiles {
+            info_hash,
+            changes,
+            sequential,
+        } => hash(&info_hash).map(|ih| live.choose_files(&ih, changes, sequential)),
         Request::MoveTo { info_hash, dir } => match hash(&info_hash) {
             Ok(_) if !dir.is_absolute() => Err(Reply::error("dir must be an absolute path")),
             Ok(ih) => Ok(live.move_to(ih, dir).await),

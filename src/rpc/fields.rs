@@ -258,29 +258,6 @@ pub fn status_code(s: &TorrentState) -> i64 {
     }
 }
 
-/// Bytes of each file held in verified pieces.
-pub fn file_progress(meta: &crate::Metainfo, have: &crate::wire::Bitfield) -> Vec<u64> {
-    let plen = meta.info.piece_length.max(1);
-    meta.info
-        .files
-        .iter()
-        .map(|f| {
-            if f.length == 0 {
-                return 0;
-            }
-            let (start, end) = (f.offset, f.offset + f.length);
-            let (first, last) = (start / plen, (end - 1) / plen);
-            (first..=last)
-                .filter(|&p| have.get(p as usize))
-                .map(|p| {
-                    let (ps, pe) = (p * plen, (p + 1) * plen);
-                    pe.min(end) - ps.max(start)
-                })
-                .sum()
-        })
-        .collect()
-}
-
 /// A time as Transmission sends it: Unix seconds, 0 for never.
 fn unix(t: Option<SystemTime>) -> i64 {
     t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -354,18 +331,19 @@ impl FieldCtx<'_> {
         let (h, s) = (t.h, t.s);
         let meta = h.meta();
         let ih = h.info_hash();
-        let left = s.bytes_total - s.bytes_verified.min(s.bytes_total);
-        let files: Vec<_> = meta.info.files.iter().filter(|f| !f.padding).collect();
+        // Over the wanted files, as Transmission counts them.
+        let left = s.bytes_left;
         let v = match f {
             "id" => json!(t.id),
             "hashString" => json!(ih.to_hex()),
             "name" => json!(h.name()),
-            "totalSize" | "sizeWhenDone" => json!(s.bytes_total),
+            "totalSize" => json!(s.bytes_total),
+            "sizeWhenDone" => json!(s.bytes_wanted),
             "leftUntilDone" => json!(left),
             "desiredAvailable" => json!(left),
             "haveValid" => json!(s.bytes_verified),
             "haveUnchecked" | "corruptEver" => json!(0),
-            "percentDone" => json!(if s.bytes_total == 0 { 1.0 } else { s.bytes_verified as f64 / s.bytes_total as f64 }),
+            "percentDone" => json!(if s.bytes_wanted == 0 { 1.0 } else { (s.bytes_wanted - s.bytes_left) as f64 / s.bytes_wanted as f64 }),
             "metadataPercentComplete" => json!(1.0),
             "recheckProgress" => json!(if s.state == TorrentState::Checking { s.pieces_have as f64 / s.pieces_total.max(1) as f64 } else { 0.0 }),
             "rateDownload" => json!(s.down_rate),
@@ -412,20 +390,7 @@ impl FieldCtx<'_> {
             "pieceCount" => json!(meta.info.piece_count()),
             "pieceSize" => json!(meta.info.piece_length),
             "pieces" => json!(base64::engine::general_purpose::STANDARD.encode(t.have.as_bytes())),
-            "files" => {
-                let done = file_progress(meta, &t.have);
-                Value::Array(meta.info.files.iter().zip(done).filter(|(f, _)| !f.padding).map(|(f, d)| json!({
-                    "name": f.path.display().to_string(), "length": f.length, "bytesCompleted": d,
-                })).collect())
-            }
-            "fileStats" => {
-                let done = file_progress(meta, &t.have);
-                Value::Array(meta.info.files.iter().zip(done).filter(|(f, _)| !f.padding).map(|(_, d)| json!({
-                    "bytesCompleted": d, "wanted": true, "priority": 0,
-                })).collect())
-            }
-            "wanted" => json!(files.iter().map(|_| 1).collect::<Vec<_>>()),
-            "priorities" => json!(files.iter().map(|_| 0).collect::<Vec<_>>()),
+            "files" | "fileStats" | "wanted" | "priorities" => super::files::field(f, &h.files())?,
             "trackers" => Value::Array(h.trackers().iter().enumerate().map(|(i, u)| json!({
                 "announce": u, "id": i, "scrape": scrape_of(u), "tier": tier_of(meta, u, i),
             })).collect()),
@@ -484,6 +449,9 @@ mod tests {
             data_dir: "d".into(),
             pieces_withdrawn: 0,
             super_seeding: false,
+            bytes_wanted: 100,
+            bytes_left: 0,
+            sequential: false,
         };
         let seen = Some(look_of(&idle));
         assert!(!is_activity(seen, &idle), "idle and unchanged");

@@ -8,6 +8,7 @@
 //! - [`session`]: `session-get/set`, `session-stats`, `free-space`, `port-test`;
 //! - [`torrents`]: `torrent-add/start/stop/verify/reannounce/remove/set/set-location`, `queue-move-*`;
 //! - [`fields`]: `torrent-get`'s fields computed from the engine's live state, and the torrent ids;
+//! - [`files`]: choosing files (`torrent-set`/`torrent-add` keys, `torrent-get` file fields);
 //! - [`metrics`]: what `/metrics` reports;
 //! - [`page`]: our own page at `/` (torrents, adding, pausing, removing, files, the tracker);
 //! - [`web`]: a Transmission web client's files (`rpc_web_dir`) at `/transmission/web/`.
@@ -16,6 +17,7 @@
 //! torrents.toml stays the one record of what is managed.
 
 pub mod fields;
+pub mod files;
 pub mod guard;
 pub mod metrics;
 pub mod page;

@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use super::fields::select;
 use super::{Outcome, Rpc};
 use crate::actions;
+use crate::engine::FilePriority;
 use crate::metainfo::Metainfo;
 
 fn bool_arg(args: &Map<String, Value>, key: &str) -> Result<bool, String> {
@@ -58,23 +59,6 @@ async fn id_of(rpc: &Arc<Rpc>, ih: &crate::InfoHash) -> i64 {
 /// `torrent-add`: `metainfo` (a base64 .torrent) or `filename` (a path, URL or magnet link, read
 /// by [`actions::load_source`]), into `download-dir` (default `output_dir`), `paused` if asked.
 pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
-    for key in [
-        "files-wanted",
-        "files-unwanted",
-        "priority-high",
-        "priority-low",
-        "priority-normal",
-    ] {
-        if args
-            .get(key)
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty())
-        {
-            return Err(format!(
-                "torrent-add: {key}: choosing files is not in btorrent's engine yet (every file is downloaded)"
-            ));
-        }
-    }
     let (meta, src): (Metainfo, Option<PathBuf>) =
         match (str_arg(args, "metainfo")?, str_arg(args, "filename")?) {
             (Some(b64), _) => {
@@ -127,6 +111,17 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         ));
     }
     let name = meta.info.name.clone();
+    let files = if super::files::any(args) {
+        let mut p = vec![FilePriority::Normal; meta.info.files.len()];
+        for (f, x) in super::files::changes(&meta.info, &p.clone(), args)
+            .map_err(|e| format!("torrent-add {e}"))?
+        {
+            p[f] = x;
+        }
+        Some(p)
+    } else {
+        None
+    };
     let adding = actions::Adding {
         meta,
         src: src.as_deref(),
@@ -136,6 +131,8 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         register: true,
         peers: Vec::new(),
         trackers: None,
+        files,
+        sequential: false,
     };
     actions::add(rpc.peer.torrents(), &session, adding)
         .await
@@ -213,22 +210,15 @@ pub async fn remove(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     .await
 }
 
-/// `torrent-set`: nothing it sets exists in btorrent yet, so each key is refused by name (an empty
-/// request succeeds).
+/// `torrent-set`: file selection ([`super::files`]); every other key is refused by name, before
+/// anything changes (an empty request succeeds).
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
-    select(rpc, args).await?;
+    let selected = select(rpc, args).await?;
     let keys: Vec<&str> = args
         .keys()
         .map(String::as_str)
-        .filter(|k| *k != "ids")
+        .filter(|k| *k != "ids" && !super::files::KEYS.contains(k))
         .collect();
-    let files = [
-        "files-wanted",
-        "files-unwanted",
-        "priority-high",
-        "priority-low",
-        "priority-normal",
-    ];
     let limits = [
         "downloadLimit",
         "downloadLimited",
@@ -236,11 +226,6 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "uploadLimited",
         "honorsSessionLimits",
     ];
-    if let Some(k) = keys.iter().find(|k| files.contains(k)) {
-        return Err(format!(
-            "torrent-set {k}: choosing files is not in btorrent's engine yet (every file is downloaded)"
-        ));
-    }
     if let Some(k) = keys.iter().find(|k| limits.contains(k)) {
         return Err(format!(
             "torrent-set {k}: per-torrent speed limits are not supported; the session's limits (session-set speed-limit-down/up) apply to every torrent"
@@ -248,6 +233,16 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     }
     if !keys.is_empty() {
         return Err(format!("torrent-set: not supported: {}", keys.join(", ")));
+    }
+    for (_, h, _) in selected {
+        let now: Vec<FilePriority> = h.files().iter().map(|f| f.priority).collect();
+        let changes = super::files::changes(&h.meta().info, &now, args)
+            .map_err(|e| format!("torrent-set {e}"))?;
+        if !changes.is_empty() {
+            let (ih, name) = (h.info_hash(), h.name().to_string());
+            actions::choose_files(rpc.peer.torrents(), &rpc.peer, &ih, &name, &changes, None)
+                .map_err(|e| format!("{e:#}"))?;
+        }
     }
     Ok(Map::new())
 }

@@ -10,6 +10,7 @@
 //!        [name]      optional positional        [name]...   zero or more
 //!        [--flag]    boolean flag               [--flag <value>]   flag taking a value
 //!        [-o, --output <file>]  short alias     <bytes>/<n>/<secs> values are parsed as numbers
+//!        [--only <glob>]...     a flag with a value given any number of times (an array)
 //! ```
 //!
 //! The script sees one map `args`: each positional and flag by name, dashes turned into underscores
@@ -41,6 +42,8 @@ pub struct Flag {
     pub short: Option<char>,
     /// The value's placeholder (`bytes` in `<bytes>`), or `None` for a boolean flag.
     pub value: Option<(String, ValueKind)>,
+    /// `[--only <glob>]...`: may be given several times; the script gets an array of the values.
+    pub repeated: bool,
 }
 
 /// A command's declaration, read from its script's doc block.
@@ -127,10 +130,14 @@ impl CommandSpec {
             let (text, required) = item;
             let text = text.trim();
             if text.starts_with('-') {
-                if required || repeated {
-                    return Err(format!("flag {text} must be optional and single"));
+                let mut flag = parse_flag(text)?;
+                if required || (repeated && flag.value.is_none()) {
+                    return Err(format!(
+                        "flag {text} must be optional, and repeated only with a value"
+                    ));
                 }
-                self.flags.push(parse_flag(text)?);
+                flag.repeated = repeated;
+                self.flags.push(flag);
             } else {
                 let name = text.trim_start_matches('<').trim_end_matches('>');
                 let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
@@ -155,7 +162,9 @@ impl CommandSpec {
     pub fn parse_args(&self, argv: &[String]) -> Result<Map, String> {
         let mut map = Map::new();
         for f in &self.flags {
-            let v = if f.value.is_some() {
+            let v = if f.repeated {
+                Dynamic::from_array(Vec::new())
+            } else if f.value.is_some() {
                 Dynamic::UNIT
             } else {
                 Dynamic::FALSE
@@ -209,7 +218,16 @@ impl CommandSpec {
                         }
                     };
                     let parsed = convert(v, *kind).map_err(|e| format!("--{}: {e}", flag.long))?;
-                    map.insert(key.into(), parsed);
+                    match map.get_mut(key.as_str()) {
+                        Some(list) if flag.repeated => {
+                            if let Some(mut a) = list.write_lock::<rhai::Array>() {
+                                a.push(parsed);
+                            }
+                        }
+                        _ => {
+                            map.insert(key.into(), parsed);
+                        }
+                    }
                 }
             }
         }
@@ -307,7 +325,12 @@ fn parse_flag(text: &str) -> Result<Flag, String> {
         }
     }
     let long = long.ok_or_else(|| format!("flag {text:?} needs a --long name"))?;
-    Ok(Flag { long, short, value })
+    Ok(Flag {
+        long,
+        short,
+        value,
+        repeated: false,
+    })
 }
 
 fn convert(v: &str, kind: ValueKind) -> Result<Dynamic, String> {
@@ -371,6 +394,28 @@ mod tests {
             let err = spec.parse_args(&argv(bad)).unwrap_err();
             assert!(err.contains(want), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_repeated_flag_collects_its_values() {
+        let src = "//! Get.\n//!\n//! usage: b-get <t> [--only <glob>]... [--seq]\n";
+        let spec = CommandSpec::parse("b-get", src).unwrap();
+        let argv = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let only = |m: &Map| -> Vec<String> {
+            m["only"]
+                .clone()
+                .into_array()
+                .unwrap()
+                .into_iter()
+                .map(|v| v.into_string().unwrap())
+                .collect()
+        };
+        assert!(only(&spec.parse_args(&argv("x")).unwrap()).is_empty());
+        let m = spec.parse_args(&argv("x --only a --only=b,c")).unwrap();
+        assert_eq!(only(&m), ["a", "b,c"]);
+        let bad = "//! Get.\n//!\n//! usage: b-get [--seq]...\n";
+        let e = CommandSpec::parse("b-get", bad).unwrap_err();
+        assert!(e.contains("repeated only with a value"), "{e}");
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use futures::future::BoxFuture;
 
 use crate::actions::Handoff;
-use crate::engine::{CheckReport, DhtStats, TorrentState, TorrentStats};
+use crate::engine::{
+    CheckReport, DhtStats, FilePriority, TorrentHandle, TorrentState, TorrentStats,
+};
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
 
@@ -53,6 +55,28 @@ pub struct LiveStats {
     /// Offering pieces one at a time (BEP 16 super-seeding) as the only seed.
     #[serde(default)]
     pub super_seeding: bool,
+    /// Bytes of the wanted (or had) pieces, and of those still missing: `progress` is over these.
+    #[serde(default)]
+    pub wanted: u64,
+    #[serde(default)]
+    pub left: u64,
+    /// Pieces are fetched in order.
+    #[serde(default)]
+    pub sequential: bool,
+    /// Every file, in the torrent's order.
+    #[serde(default)]
+    pub files: Vec<LiveFile>,
+}
+
+/// One file of a running torrent.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LiveFile {
+    /// Path inside the torrent (its top folder included for a multi-file torrent).
+    pub path: String,
+    pub length: u64,
+    /// Bytes of it verified.
+    pub done: u64,
+    pub priority: FilePriority,
 }
 
 impl LiveStats {
@@ -99,6 +123,32 @@ pub trait LiveTorrents: Send + Sync {
     fn hand_to_owner(&self, _h: Handoff) -> BoxFuture<'static, anyhow::Result<bool>> {
         Box::pin(async { Ok(false) })
     }
+    /// Changes file priorities (by index) and, when given, sequential mode of the running torrent
+    /// (see [`crate::actions::choose_files`], which records them). Ok(false) when not running here.
+    fn choose_files(
+        &self,
+        _ih: &InfoHash,
+        _changes: Vec<(usize, FilePriority)>,
+        _sequential: Option<bool>,
+    ) -> anyhow::Result<bool> {
+        Ok(false)
+    }
+}
+
+/// The figures of a running torrent, its files included.
+pub(crate) fn handle_stats(h: &TorrentHandle) -> LiveStats {
+    let mut s = live_stats(h.name(), &h.stats());
+    s.files = h
+        .files()
+        .into_iter()
+        .map(|f| LiveFile {
+            path: f.path.display().to_string(),
+            length: f.length,
+            done: f.done,
+            priority: f.priority,
+        })
+        .collect();
+    s
 }
 
 pub(crate) fn live_stats(name: &str, s: &TorrentStats) -> LiveStats {
@@ -108,10 +158,11 @@ pub(crate) fn live_stats(name: &str, s: &TorrentStats) -> LiveStats {
             TorrentState::Error(e) => format!("error: {e}"),
             other => other.to_string(),
         },
-        progress: if s.bytes_total == 0 {
+        // Over the wanted bytes, like Transmission's percentDone: 1.0 when done with what is wanted.
+        progress: if s.bytes_wanted == 0 {
             1.0
         } else {
-            s.bytes_verified as f64 / s.bytes_total as f64
+            (s.bytes_wanted - s.bytes_left) as f64 / s.bytes_wanted as f64
         },
         pieces_have: s.pieces_have,
         pieces_total: s.pieces_total,
@@ -126,13 +177,17 @@ pub(crate) fn live_stats(name: &str, s: &TorrentStats) -> LiveStats {
         data_dir: s.data_dir.clone(),
         pieces_withdrawn: s.pieces_withdrawn,
         super_seeding: s.super_seeding,
+        wanted: s.bytes_wanted,
+        left: s.bytes_left,
+        sequential: s.sequential,
+        files: Vec::new(),
     }
 }
 
 impl LiveTorrents for PeerSlot {
     fn stats(&self, ih: &InfoHash) -> Option<LiveStats> {
         let h = self.current()?.get(ih)?;
-        Some(live_stats(h.name(), &h.stats()))
+        Some(handle_stats(&h))
     }
 
     fn all(&self) -> Vec<(InfoHash, LiveStats)> {
@@ -142,7 +197,7 @@ impl LiveTorrents for PeerSlot {
         session
             .torrents()
             .into_iter()
-            .map(|h| (h.info_hash(), live_stats(h.name(), &h.stats())))
+            .map(|h| (h.info_hash(), handle_stats(&h)))
             .collect()
     }
 
@@ -197,6 +252,22 @@ impl LiveTorrents for PeerSlot {
                 None => Ok(None),
             }
         })
+    }
+
+    fn choose_files(
+        &self,
+        ih: &InfoHash,
+        changes: Vec<(usize, FilePriority)>,
+        sequential: Option<bool>,
+    ) -> anyhow::Result<bool> {
+        let Some(h) = self.current().and_then(|s| s.get(ih)) else {
+            return Ok(false);
+        };
+        h.set_file_priorities(&changes)?;
+        if let Some(on) = sequential {
+            h.set_sequential(on);
+        }
+        Ok(true)
     }
 
     fn dht(&self) -> BoxFuture<'static, Option<DhtStats>> {

@@ -22,6 +22,7 @@ fn entry(writer: u8, i: u8) -> ManagedTorrent {
         origin: Origin::Created,
         meta: BTreeMap::new(),
         watch: None,
+        files: Default::default(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! transmission-remote 3.00 (Debian's transmission-cli) driving a `btorrent daemon` through its
 //! Transmission RPC: add, list, details, stop and start, session statistics, speed limits, remove and
-//! remove-and-delete; its output parsed and checked against what the engine and torrents.toml say.
+//! remove-and-delete, file selection (`-G`/`-g`); its output parsed and checked against what the
+//! engine, the disk and torrents.toml say.
 
 use std::path::Path;
 use std::process::Command;
@@ -150,6 +151,85 @@ fn transmission_remote_drives_a_btorrent_daemon() {
     assert!(row(&d, 1).is_none());
     assert!(!seed.join("movie.bin").exists());
     assert_eq!(state_of(dir.path(), &hash), None);
+}
+
+/// `-t 1 -G 1` / `-g 1`: transmission-remote skips a file and brings it back; the check is on disk
+/// (the skipped file never created, then fetched whole) and in torrents.toml.
+#[test]
+#[ignore = "needs transmission-cli (transmission-remote)"]
+fn transmission_remote_chooses_the_files_a_btorrent_daemon_fetches() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    // a and b fill whole pieces: with b skipped no piece of it is wanted.
+    for (i, (name, len)) in [("a.bin", 327_680), ("b.bin", 196_608), ("c.bin", 100_000)]
+        .iter()
+        .enumerate()
+    {
+        write_random(&src.join("pack").join(name), *len, 20 + i as u64);
+    }
+    let meta = support::torrent(&src.join("pack"), 32 * 1024, vec![]);
+    let file = dir.path().join("pack.torrent");
+    std::fs::write(&file, meta.as_bytes()).unwrap();
+    let hash = meta.info_hash;
+    let cfg = btorrent::engine::SessionConfig {
+        super_seed: Some(false),
+        ..Default::default()
+    };
+    let (seeder, seeding) = rt.block_on(support::seeder_with(cfg, &meta, &src));
+
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let out = dir.path().join("out");
+    c.ok(
+        "torrent-add",
+        serde_json::json!({"filename": file, "download-dir": out, "paused": true}),
+    );
+    until("the paused torrent", 30, || row(&d, 1));
+    remote(&d, &["-t", "1", "-G", "1"]);
+    let files = remote(&d, &["-t", "1", "-f"]);
+    let b = files.lines().find(|l| l.contains("pack/b.bin")).unwrap();
+    assert!(b.contains(" No "), "{files}");
+    let skipped = |dir: &Path| {
+        let cfg = btorrent::config::Config::load(&dir.join("torrents.toml")).unwrap();
+        cfg.find(&hash).unwrap().files.skip.clone()
+    };
+    assert_eq!(skipped(dir.path()), [1]);
+
+    // Started, with the seeder calling it: done with a and c, b never created.
+    remote(&d, &["-t", "1", "-s"]);
+    let port = c.ok("session-get", serde_json::json!({}))["peer-port"]
+        .as_u64()
+        .unwrap() as u16;
+    let daemon_peer = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    seeding.add_peers(vec![daemon_peer]);
+    until("a and c", 60, || {
+        row(&d, 1).filter(|(done, _, _)| done == "100%")
+    });
+    for f in ["a.bin", "c.bin"] {
+        assert_eq!(
+            std::fs::read(out.join("pack").join(f)).unwrap(),
+            std::fs::read(src.join("pack").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert!(!out.join("pack/b.bin").exists(), "b.bin was created");
+
+    // -g 1: fetched now.
+    remote(&d, &["-t", "1", "-g", "1"]);
+    assert!(skipped(dir.path()).is_empty());
+    seeding.add_peers(vec![daemon_peer]);
+    until("b.bin", 60, || {
+        let done = std::fs::read(out.join("pack/b.bin")).ok()?
+            == std::fs::read(src.join("pack/b.bin")).unwrap();
+        (done && row(&d, 1)?.0 == "100%").then_some(())
+    });
+    support::assert_same_tree(&src, &out);
+    rt.block_on(seeder.shutdown(Duration::from_secs(2)));
 }
 
 /// Transmission's own web client (Debian's transmission-common), served by btorrent from

@@ -199,6 +199,7 @@ async fn a_removal_racing_a_sync_of_torrents_toml_stays_removed() {
                 origin: Default::default(),
                 meta: Default::default(),
                 watch: None,
+                files: Default::default(),
             });
             Ok(())
         })

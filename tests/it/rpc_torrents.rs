@@ -180,15 +180,119 @@ fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
     assert_eq!(managed_state(dir.path(), &other.info_hash.to_hex()), None);
     assert!(torrent_get(&mut c, json!([]), &["id"]).is_empty());
 
-    // What is not in the engine yet says so.
-    let v = c.call("torrent-set", json!({"files-unwanted": [0]}));
+    // What btorrent does not have says so.
+    let v = c.call("torrent-set", json!({"downloadLimit": 5}));
     assert!(
         v["result"]
             .as_str()
             .unwrap()
-            .contains("choosing files is not in btorrent's engine yet"),
+            .contains("per-torrent speed limits are not supported"),
         "{v}"
     );
+}
+
+/// `torrent-add` with `files-unwanted` and `priority-high`, `torrent-get`'s file fields and sizes
+/// from the real selection, `torrent-set files-wanted` bringing the file in, torrents.toml keeping it.
+#[test]
+fn files_are_chosen_through_the_rpc() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let src = tempfile::tempdir().unwrap();
+    // a and b fill whole pieces: skipping b leaves no piece of it wanted.
+    let files = [("a.bin", 327_680), ("b.bin", 196_608), ("c.bin", 100_000)];
+    for (i, (name, len)) in files.iter().enumerate() {
+        write_random(&src.path().join("pack").join(name), *len, i as u64);
+    }
+    let meta = support::torrent(&src.path().join("pack"), 32 * 1024, vec![]);
+    let cfg = btorrent::engine::SessionConfig {
+        super_seed: Some(false),
+        ..Default::default()
+    };
+    let (seeder, _seeding) = rt.block_on(support::seeder_with(cfg, &meta, src.path()));
+    let link = format!(
+        "magnet:?xt=urn:btih:{}&dn=pack&x.pe={}",
+        meta.info_hash.to_hex(),
+        seeder.listen_addr()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let out = dir.path().join("out");
+    let v = c.call(
+        "torrent-add",
+        json!({"filename": link, "download-dir": out, "files-unwanted": [3]}),
+    );
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("3 is not a file of pack"),
+        "{v}"
+    );
+    let a = c.ok(
+        "torrent-add",
+        json!({"filename": link, "download-dir": out, "files-unwanted": [1], "priority-high": [2]}),
+    );
+    let id = a["torrent-added"]["id"].as_i64().unwrap();
+    let fields = [
+        "percentDone",
+        "status",
+        "sizeWhenDone",
+        "leftUntilDone",
+        "totalSize",
+        "wanted",
+        "priorities",
+        "fileStats",
+    ];
+    let t = poll("the wanted files", 60, || {
+        let t = torrent_get(&mut c, json!([id]), &fields).pop()?;
+        (t["percentDone"] == 1.0 && t["status"] == 6).then_some(t)
+    });
+    assert_eq!(t["sizeWhenDone"], 427_680);
+    assert_eq!(t["totalSize"], 624_288);
+    assert_eq!(t["leftUntilDone"], 0);
+    assert_eq!(t["wanted"], json!([1, 0, 1]));
+    assert_eq!(t["priorities"], json!([0, 0, 1]));
+    assert_eq!(
+        t["fileStats"][1],
+        json!({"bytesCompleted": 0, "wanted": false, "priority": 0})
+    );
+    assert!(!out.join("pack/b.bin").exists(), "b.bin was created");
+    let kept = std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap();
+    let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    let e = cfg.find(&meta.info_hash).unwrap();
+    assert_eq!(
+        (e.files.skip.clone(), e.files.high.clone()),
+        (vec![1], vec![2]),
+        "{kept}"
+    );
+
+    let v = c.call("torrent-set", json!({"ids": [id], "files-wanted": [7]}));
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("7 is not a file of pack"),
+        "{v}"
+    );
+    c.ok(
+        "torrent-set",
+        json!({"ids": [id], "files-wanted": [1], "priority-low": [0]}),
+    );
+    let t = poll("every file", 60, || {
+        let t = torrent_get(&mut c, json!([id]), &fields).pop()?;
+        (t["percentDone"] == 1.0 && t["sizeWhenDone"] == 624_288).then_some(t)
+    });
+    assert_eq!(t["wanted"], json!([1, 1, 1]));
+    assert_eq!(t["priorities"], json!([-1, 0, 1]));
+    support::assert_same_tree(&src.path().join("pack"), &out.join("pack"));
+    let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    let e = cfg.find(&meta.info_hash).unwrap();
+    assert!(e.files.skip.is_empty() && e.files.low == [0]);
+    rt.block_on(seeder.shutdown(Duration::from_secs(5)));
 }
 
 #[test]

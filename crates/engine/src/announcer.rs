@@ -52,7 +52,7 @@ fn request(t: &Torrent, event: Option<AnnounceEvent>) -> AnnounceRequest {
 
 fn short_of_peers(t: &Torrent) -> bool {
     let c = t.core.lock();
-    if c.picker.is_complete() {
+    if c.picker.is_done() {
         c.peers.is_empty()
     } else {
         c.peers.len() < SHORT_OF_PEERS
@@ -159,7 +159,9 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
                     if r.is_err() {
                         return;
                     }
-                    if matches!(*done.borrow(), Some(Ok(()))) {
+                    // `completed` is for every piece: a torrent done with the files it wants is not.
+                    let full = t.core.lock().picker.is_complete();
+                    if full && matches!(*done.borrow(), Some(Ok(()))) {
                         completed_sent = true;
                         if t.downloaded.load(Ordering::Relaxed) > 0 && event.is_none() {
                             event = Some(AnnounceEvent::Completed);

@@ -368,7 +368,7 @@ impl Conn {
             if full {
                 c.superseed.note_seed();
             }
-            (c.picker.interesting(&self.has), c.picker.is_complete())
+            (c.picker.interesting(&self.has), c.picker.is_done())
         };
         if full && we_complete {
             self.sh.close("both sides have every piece");
@@ -593,7 +593,7 @@ impl Conn {
             let c = self.t.core.lock();
             let new: Vec<u32> = c.have_log[self.cursor.min(c.have_log.len())..].to_vec();
             self.cursor = c.have_log.len();
-            (new, c.picker.interesting(&self.has), c.picker.is_complete())
+            (new, c.picker.interesting(&self.has), c.picker.is_done())
         };
         for i in new {
             self.out.push(&Message::Have(i));

@@ -304,7 +304,7 @@ pub(crate) fn spawn_for(t: &Arc<Torrent>, run: CancellationToken) {
 
 fn short_of_peers(t: &Torrent) -> (bool, bool) {
     let c = t.core.lock();
-    let complete = c.picker.is_complete();
+    let complete = c.picker.is_done();
     let short = if complete {
         c.peers.is_empty()
     } else {

@@ -11,6 +11,8 @@
 //!   is already `Seeding` or `Downloading`; pieces that need hashing are checked in the background
 //!   (state `Checking`). `data_dir` is the folder that holds the torrent's file or top folder, like
 //!   aria2's `--dir`.
+//! - Choosing files ([`selection`]): [`AddOptions::files`], [`TorrentHandle::files`],
+//!   [`TorrentHandle::set_file_priorities`], [`TorrentHandle::set_sequential`].
 //! - [`Session::get`], [`Session::torrents`], [`Session::remove`] (stops, announces `stopped`, keeps the
 //!   data), [`Session::shutdown`] (the same for every torrent, within a grace period).
 //! - [`Session::subscribe`] gives a broadcast receiver of [`Event`]s; the engine never waits on a
@@ -83,6 +85,7 @@ pub mod piece_buf;
 pub mod probe;
 pub mod rate;
 pub mod resume;
+pub mod selection;
 mod sender;
 pub mod session;
 pub mod storage;
@@ -99,6 +102,7 @@ use btorrent_proto::types::{InfoHash, PeerId};
 
 pub use dht::{DhtConfig, DhtStats};
 pub use disk_check::CheckReport;
+pub use selection::{FilePriority, FileStatus};
 pub use session::Session;
 pub use torrent::TorrentHandle;
 
@@ -185,8 +189,15 @@ pub struct AddOptions {
     pub trackers: Option<Vec<String>>,
     /// Super-seeding for this torrent (`None` = the session's [`SessionConfig::super_seed`]).
     pub super_seed: Option<bool>,
+    /// Each file's priority, in the torrent's order (`None` = every file `Normal`); see
+    /// [`selection`]. Changed later with [`TorrentHandle::set_file_priorities`].
+    pub files: Option<Vec<FilePriority>>,
+    /// Fetch pieces in order (streaming) rather than rarest first.
+    pub sequential: bool,
 }
 
+/// A torrent's state. With files skipped ([`selection`]), `Seeding` means done with every wanted
+/// file: it seeds what it has, and goes back to `Downloading` if a file it lacks is wanted again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TorrentState {
     Checking,
@@ -234,6 +245,12 @@ pub struct TorrentStats {
     /// New connections are offered one piece at a time ([`superseed`]): we are the torrent's only
     /// known seed and some pieces are not in the swarm yet.
     pub super_seeding: bool,
+    /// Bytes of the pieces wanted or had, and of those wanted and not had yet (Transmission's
+    /// `sizeWhenDone`, `leftUntilDone`): every piece is wanted unless files are skipped.
+    pub bytes_wanted: u64,
+    pub bytes_left: u64,
+    /// New pieces are fetched in order.
+    pub sequential: bool,
 }
 
 /// What one tracker of a torrent last answered, as the torrent's announce task saw it.

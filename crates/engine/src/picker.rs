@@ -29,7 +29,13 @@
 //!   exclusive to one peer, so a second failure names the culprit. A good piece the disk failed to
 //!   write (`on_write_failed`) is missing again without blame: not suspect, nobody struck.
 //! - Rarest first: a new piece is the one fewest connected peers have (ties broken by a per-piece random
-//!   salt); until [`RANDOM_FIRST`] pieces are complete it is simply a random one.
+//!   salt); until [`RANDOM_FIRST`] pieces are complete it is simply a random one. Piece priorities
+//!   ([`Picker::set_ranks`], from the files' priorities, [`crate::selection`]) come before that: a
+//!   higher-ranked piece is always started first, and a piece of rank 0 (only skipped files) never.
+//!   In sequential mode ([`Picker::set_sequential`]) the lowest index comes first instead of the
+//!   rarest (still after rank), for streaming.
+//! - "Done" ([`Picker::is_done`]) is every wanted piece `Have`; "complete" ([`Picker::is_complete`])
+//!   every piece.
 //! - Bounded: piece buffers in flight or hashing stay under `max_in_flight_bytes`, at least two pieces
 //!   (a peer that shares no piece in flight may go half as far again); buffers are recycled through a
 //!   small pool.
@@ -124,6 +130,11 @@ pub struct Picker {
     max_in_flight_bytes: u64,
     /// How long a request waits before endgame may duplicate it ([`ENDGAME_LATE`]).
     endgame_late: Duration,
+    /// Each piece's rank: 0 = not wanted, 1 low, 2 normal, 3 high.
+    ranks: Vec<u8>,
+    /// Pieces we need not fetch: those we have and those not wanted.
+    settled: Bitfield,
+    sequential: bool,
 }
 
 impl Picker {
@@ -143,7 +154,59 @@ impl Picker {
             pool: Vec::new(),
             max_in_flight_bytes: max_in_flight_bytes.max(2 * geo.piece_length),
             endgame_late: ENDGAME_LATE,
+            ranks: vec![2; n],
+            settled: Bitfield::new(n),
+            sequential: false,
         }
+    }
+
+    /// Sets each piece's rank (0 = not wanted, 3 = high; see [`crate::selection`]). Pieces in flight
+    /// finish whatever their new rank.
+    pub fn set_ranks(&mut self, ranks: Vec<u8>) {
+        assert_eq!(ranks.len(), self.states.len());
+        self.ranks = ranks;
+        for i in 0..self.states.len() {
+            if self.have.get(i) || self.ranks[i] == 0 {
+                self.settled.set(i);
+            } else {
+                self.settled.clear(i);
+            }
+        }
+    }
+
+    /// The rank of piece `index`.
+    pub fn rank(&self, index: u32) -> u8 {
+        self.ranks[index as usize]
+    }
+
+    /// New pieces in index order (after rank) rather than rarest first.
+    pub fn set_sequential(&mut self, on: bool) {
+        self.sequential = on;
+    }
+
+    pub fn sequential(&self) -> bool {
+        self.sequential
+    }
+
+    /// Every wanted piece is `Have`.
+    pub fn is_done(&self) -> bool {
+        self.settled.is_full()
+    }
+
+    /// (bytes when done, bytes left until done): the bytes of the pieces wanted or had, and of those
+    /// wanted and not had (Transmission's `sizeWhenDone` and `leftUntilDone`).
+    pub fn wanted_bytes(&self) -> (u64, u64) {
+        let (mut size, mut left) = (0, 0);
+        for i in 0..self.states.len() {
+            let len = self.geo.piece_len(i as u32);
+            if self.have.get(i) {
+                size += len;
+            } else if self.ranks[i] > 0 {
+                size += len;
+                left += len;
+            }
+        }
+        (size, left)
     }
 
     /// Sets how long a request waits before endgame may duplicate it (tests use zero).
@@ -170,6 +233,7 @@ impl Picker {
     /// Marks a piece found on disk at start-up.
     pub fn mark_have(&mut self, index: u32) {
         if self.have.set(index as usize) {
+            self.settled.set(index as usize);
             if self.states[index as usize] == PieceState::Missing {
                 self.missing -= 1;
             }
@@ -187,6 +251,9 @@ impl Picker {
         }
         self.states[i] = PieceState::Missing;
         self.have.clear(i);
+        if self.ranks[i] > 0 {
+            self.settled.clear(i);
+        }
         self.missing += 1;
         true
     }
@@ -196,9 +263,9 @@ impl Picker {
         self.in_flight.len() + self.hashing
     }
 
-    /// Whether a peer with `has` holds a piece we lack.
+    /// Whether a peer with `has` holds a wanted piece we lack.
     pub fn interesting(&self, has: &Bitfield) -> bool {
-        has.has_any_missing_from(&self.have)
+        has.has_any_missing_from(&self.settled)
     }
 
     pub fn add_availability(&mut self, has: &Bitfield) {
@@ -287,7 +354,8 @@ impl Picker {
                 .states
                 .iter()
                 .zip(&self.availability)
-                .any(|(s, &a)| *s == PieceState::Missing && a > 0)
+                .zip(&self.ranks)
+                .any(|((s, &a), &r)| *s == PieceState::Missing && a > 0 && r > 0)
     }
 
     /// The endgame duplicate for `peer`, in a piece it has, outside suspect pieces: a block requested
@@ -370,21 +438,26 @@ impl Picker {
 
     fn choose_new(&self, has: &Bitfield) -> Option<u32> {
         let random = self.have.count() < RANDOM_FIRST;
-        let mut best: Option<(u16, u32, usize)> = None;
+        let mut best: Option<(u8, u16, u32, usize)> = None;
         for i in has.ones() {
-            if self.states[i] != PieceState::Missing {
+            if self.states[i] != PieceState::Missing || self.ranks[i] == 0 {
                 continue;
             }
-            let key = (
-                if random { 0 } else { self.availability[i] },
-                self.salt[i],
-                i,
-            );
+            let key = if self.sequential {
+                (3 - self.ranks[i], 0, 0, i)
+            } else {
+                (
+                    3 - self.ranks[i],
+                    if random { 0 } else { self.availability[i] },
+                    self.salt[i],
+                    i,
+                )
+            };
             if best.is_none_or(|b| key < b) {
                 best = Some(key);
             }
         }
-        best.map(|(_, _, i)| i as u32)
+        best.map(|(_, _, _, i)| i as u32)
     }
 
     fn start_piece(&mut self, index: u32) {
@@ -510,6 +583,7 @@ impl Picker {
         if ok {
             self.states[i] = PieceState::Have;
             self.have.set(i);
+            self.settled.set(i);
             self.suspect[i] = false;
             return HashVerdict::Good;
         }
@@ -543,263 +617,4 @@ impl Picker {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    // 4 pieces of 2 blocks, the last piece one short block.
-    fn geo() -> Geometry {
-        Geometry::new(4, 32768, 32768 * 3 + 1000)
-    }
-
-    fn all() -> Bitfield {
-        Bitfield::full(4)
-    }
-
-    fn data(b: &BlockRef) -> Vec<u8> {
-        vec![b.index as u8; b.length as usize]
-    }
-
-    #[test]
-    fn picks_every_block_once_then_completes() {
-        let mut p = Picker::new(geo(), 1 << 30);
-        let mut out = Vec::new();
-        assert_eq!(p.pick(1, &all(), 0, 100, &mut out), 7);
-        let mut seen = out.clone();
-        seen.sort();
-        seen.dedup();
-        assert_eq!(seen.len(), 7);
-        assert!(out.iter().any(|b| b.index == 3 && b.length == 1000));
-        let mut done = Vec::new();
-        for b in &out {
-            if let BlockResult::Complete { index, buf, .. } = p.on_block(1, *b, &data(b)) {
-                let len = p.geometry().piece_len(index) as usize;
-                assert!(buf[..len].iter().all(|&x| x == index as u8));
-                assert_eq!(p.on_hash_done(index, true, buf, &[1]), HashVerdict::Good);
-                done.push(index);
-            }
-        }
-        done.sort();
-        assert_eq!(done, vec![0, 1, 2, 3]);
-        assert!(p.is_complete());
-    }
-
-    #[test]
-    fn a_withdrawn_piece_is_missing_again_and_picked() {
-        let mut p = Picker::new(geo(), 1 << 30);
-        for i in 0..4 {
-            p.mark_have(i);
-        }
-        assert!(p.is_complete());
-        assert!(p.withdraw(2));
-        assert!(!p.withdraw(2), "only a piece we have is withdrawn");
-        assert!(!p.is_complete() && !p.have().get(2));
-        assert_eq!(p.state(2), PieceState::Missing);
-        assert!(p.interesting(&all()));
-        let mut out = Vec::new();
-        assert_eq!(p.pick(1, &all(), 0, 100, &mut out), 2);
-        assert!(out.iter().all(|b| b.index == 2));
-    }
-
-    #[test]
-    fn rarest_first_after_random_start() {
-        let mut p = Picker::new(Geometry::new(8, 16384, 16384 * 8), 1 << 30);
-        // Past the random phase.
-        for i in 0..RANDOM_FIRST as u32 {
-            p.mark_have(i);
-        }
-        let mut common = Bitfield::full(8);
-        common.clear(0);
-        p.add_availability(&common);
-        p.add_availability(&common);
-        let mut rare = Bitfield::new(8);
-        rare.set(6);
-        p.add_availability(&rare);
-        // Piece 6 is held by 3 peers, 4, 5, 7 by 2: one of those comes first.
-        let mut out = Vec::new();
-        p.pick(9, &Bitfield::full(8), 0, 1, &mut out);
-        assert_ne!(out[0].index, 6);
-        assert!(out[0].index >= 4);
-    }
-
-    #[test]
-    fn released_blocks_go_to_another_peer() {
-        let mut p = Picker::new(geo(), 1 << 30);
-        let mut a = Vec::new();
-        p.pick(1, &all(), 0, 3, &mut a);
-        for b in &a {
-            p.release(1, *b);
-        }
-        let mut b = Vec::new();
-        p.pick(2, &all(), 0, 3, &mut b);
-        assert_eq!(a, b);
-    }
-
-    #[test]
-    fn endgame_duplicates_and_cancels() {
-        let mut p = Picker::new(geo(), 1 << 30);
-        p.set_endgame_late(Duration::ZERO);
-        p.add_availability(&all());
-        let mut a = Vec::new();
-        p.pick(1, &all(), 0, 100, &mut a);
-        let mut b = Vec::new();
-        assert_eq!(
-            p.pick(2, &all(), 0, 100, &mut b),
-            1,
-            "one duplicate per call"
-        );
-        let blk = b[0];
-        assert_eq!(blk, a[0], "the longest outstanding block");
-        match p.on_block(2, blk, &data(&blk)) {
-            BlockResult::Stored { cancel } | BlockResult::Complete { cancel, .. } => {
-                assert_eq!(cancel, vec![1])
-            }
-            BlockResult::NotNeeded => panic!("should store"),
-        }
-        assert!(matches!(
-            p.on_block(1, blk, &data(&blk)),
-            BlockResult::NotNeeded
-        ));
-    }
-
-    #[test]
-    fn endgame_waits_until_every_block_is_requested() {
-        let mut p = Picker::new(geo(), 1 << 30);
-        p.set_endgame_late(Duration::ZERO);
-        p.add_availability(&all());
-        let mut only0 = Bitfield::new(4);
-        only0.set(0);
-        // Peer 1 requests piece 0 whole; pieces 1-3 are still to start, by peers that have them.
-        let mut a = Vec::new();
-        assert_eq!(p.pick(1, &only0, 0, 100, &mut a), 2);
-        let mut b = Vec::new();
-        assert_eq!(
-            p.pick(2, &only0, 0, 100, &mut b),
-            0,
-            "not endgame: pieces left"
-        );
-        // Peer 3 starts another piece with one block of it: free blocks remain, still no endgame.
-        let mut c = Vec::new();
-        let mut rest = all();
-        rest.clear(0);
-        assert_eq!(p.pick(3, &rest, 0, 1, &mut c), 1);
-        assert_eq!(
-            p.pick(2, &only0, 0, 100, &mut b),
-            0,
-            "not endgame: free blocks"
-        );
-        p.pick(3, &rest, 1, 100, &mut c);
-        // Every block requested now: an idle peer duplicates one, a busy one does not.
-        assert_eq!(p.pick(4, &all(), ENDGAME_IDLE, 100, &mut b), 0);
-        assert_eq!(p.pick(2, &only0, 0, 100, &mut b), 1);
-        assert_eq!(p.pick(2, &only0, 1, 100, &mut b), 1);
-        // Each block has at most ENDGAME_DUPLICATES extra requesters.
-        let mut d = Vec::new();
-        for peer in 10..20 {
-            p.pick(peer, &only0, 0, 100, &mut d);
-        }
-        assert_eq!(d.len(), 2 * (ENDGAME_DUPLICATES - 1));
-    }
-
-    #[test]
-    fn endgame_leaves_young_requests_alone() {
-        let mut p = Picker::new(geo(), 1 << 30);
-        p.add_availability(&all());
-        let mut a = Vec::new();
-        p.pick(1, &all(), 0, 100, &mut a);
-        let mut b = Vec::new();
-        assert_eq!(p.pick(2, &all(), 0, 100, &mut b), 0, "requested just now");
-        p.set_endgame_late(Duration::ZERO);
-        assert_eq!(p.pick(2, &all(), 0, 100, &mut b), 1);
-    }
-
-    #[test]
-    fn endgame_counts_only_pieces_someone_has() {
-        let mut p = Picker::new(geo(), 1 << 30);
-        p.set_endgame_late(Duration::ZERO);
-        let mut only0 = Bitfield::new(4);
-        only0.set(0);
-        p.add_availability(&only0);
-        let mut a = Vec::new();
-        p.pick(1, &only0, 0, 100, &mut a);
-        // Pieces 1-3 are missing but no connected peer has them: piece 0 is the whole endgame.
-        let mut b = Vec::new();
-        assert_eq!(p.pick(2, &only0, 0, 100, &mut b), 1);
-    }
-
-    #[test]
-    fn bad_piece_from_one_peer_names_it_and_mixed_makes_suspect() {
-        let mut p = Picker::new(geo(), 1 << 30);
-        let mut only0 = Bitfield::new(4);
-        only0.set(0);
-        let mut a = Vec::new();
-        p.pick(1, &only0, 0, 1, &mut a);
-        let mut b = Vec::new();
-        p.pick(2, &only0, 0, 1, &mut b);
-        p.on_block(1, a[0], &data(&a[0]));
-        let BlockResult::Complete {
-            index,
-            buf,
-            contributors,
-            ..
-        } = p.on_block(2, b[0], &data(&b[0]))
-        else {
-            panic!("complete")
-        };
-        assert_eq!(
-            p.on_hash_done(index, false, buf, &contributors),
-            HashVerdict::BadMixed
-        );
-        // Suspect now: the first peer to take it gets it alone.
-        let mut c = Vec::new();
-        assert_eq!(p.pick(3, &only0, 0, 1, &mut c), 1);
-        let mut d = Vec::new();
-        assert_eq!(p.pick(4, &only0, 0, 5, &mut d), 0);
-        let mut e = Vec::new();
-        p.pick(3, &only0, 0, 5, &mut e);
-        c.extend(e);
-        let mut last = None;
-        for blk in &c {
-            if let BlockResult::Complete {
-                index,
-                buf,
-                contributors,
-                ..
-            } = p.on_block(3, *blk, &data(blk))
-            {
-                last = Some(p.on_hash_done(index, false, buf, &contributors));
-            }
-        }
-        assert_eq!(last, Some(HashVerdict::BadFrom(3)));
-    }
-
-    #[test]
-    fn a_write_failure_leaves_the_piece_open_to_every_peer() {
-        let mut p = Picker::new(geo(), 1 << 30);
-        let mut only0 = Bitfield::new(4);
-        only0.set(0);
-        let mut a = Vec::new();
-        p.pick(1, &only0, 0, 1, &mut a);
-        let mut b = Vec::new();
-        p.pick(2, &only0, 0, 1, &mut b);
-        p.on_block(1, a[0], &data(&a[0]));
-        let BlockResult::Complete { index, buf, .. } = p.on_block(2, b[0], &data(&b[0])) else {
-            panic!("complete")
-        };
-        p.on_write_failed(index, buf);
-        // Missing again and not suspect: two peers share it as before.
-        let mut c = Vec::new();
-        assert_eq!(p.pick(3, &only0, 0, 1, &mut c), 1);
-        let mut d = Vec::new();
-        assert_eq!(p.pick(4, &only0, 0, 1, &mut d), 1);
-    }
-
-    #[test]
-    fn memory_budget_bounds_pieces_in_flight() {
-        let g = Geometry::new(100, 32768, 32768 * 100);
-        let mut p = Picker::new(g, 4 * 32768);
-        let mut out = Vec::new();
-        p.pick(1, &Bitfield::full(100), 0, 1000, &mut out);
-        assert_eq!(p.buffered_pieces(), 4);
-        assert_eq!(out.len(), 8);
-    }
-}
+mod tests;

@@ -155,19 +155,15 @@ impl Session {
             anyhow::bail!("the session is shutting down");
         }
         let trackers = opts.trackers.clone().unwrap_or_else(|| meta.trackers());
+        if let Some(files) = &opts.files {
+            super::selection::check_len(&meta.info, files)?;
+        }
         let handle = {
             let mut map = self.0.torrents.lock();
             if map.contains_key(&ih) {
                 anyhow::bail!("{} ({ih}) is already added", meta.info.name);
             }
-            let h = TorrentHandle::new(
-                meta,
-                opts.data_dir,
-                opts.paused,
-                opts.super_seed,
-                trackers,
-                self.0.ctx.clone(),
-            );
+            let h = TorrentHandle::new(meta, &opts, trackers, self.0.ctx.clone());
             map.insert(ih, h.clone());
             h
         };

@@ -298,10 +298,11 @@ impl Storage {
             .collect()
     }
 
-    /// Creates the zero-length files (they hold no piece, so no write ever creates them).
-    pub fn create_empty_files(&self) -> io::Result<()> {
+    /// Creates the zero-length files `wanted` picks (they hold no piece, so no write ever creates
+    /// them).
+    pub fn create_empty_files(&self, wanted: impl Fn(usize) -> bool) -> io::Result<()> {
         for (i, f) in self.info.files.iter().enumerate() {
-            if f.length == 0 && !f.padding {
+            if f.length == 0 && !f.padding && wanted(i) {
                 let path = self.file_path(i)?;
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
@@ -538,7 +539,7 @@ mod tests {
         let stamps = st.stamps();
         assert!(stamps[1].is_none() && stamps[2].is_none());
         assert!(st.piece_on_disk(1, &stamps));
-        st.create_empty_files().unwrap();
+        st.create_empty_files(|_| true).unwrap();
         assert!(dir.path().join("top/empty").exists());
 
         let moved = dir.path().join("elsewhere");

@@ -23,6 +23,7 @@ use super::known::{KnownPeers, Source};
 use super::peer::PeerShared;
 use super::picker::{PeerKey, Picker};
 use super::rate::Rate;
+use super::selection::{self, FilePriority};
 use super::session::SessionCtx;
 use super::storage::Storage;
 use super::{Event, TorrentState, TorrentStats};
@@ -62,6 +63,8 @@ pub(crate) struct Core {
     pub choke_soon: bool,
     /// Super-seeding's state (see [`super::superseed`]).
     pub superseed: super::superseed::SuperSeed,
+    /// Each file's priority ([`super::selection`]); the picker holds the pieces' ranks made from it.
+    pub files: Vec<FilePriority>,
 }
 
 pub(crate) struct Torrent {
@@ -211,6 +214,7 @@ impl Torrent {
             have.ones().map(|i| self.geo.piece_len(i as u32)).sum()
         };
         let seeds = c.peers.values().filter(|p| p.is_seed()).count();
+        let (bytes_wanted, bytes_left) = c.picker.wanted_bytes();
         let (down, up) = {
             let r = self.rates.lock();
             (r.0.get(), r.1.get())
@@ -234,6 +238,9 @@ impl Torrent {
             data_dir: self.storage.data_dir(),
             pieces_withdrawn: self.pieces_withdrawn.load(Ordering::Relaxed),
             super_seeding: c.superseed.active(have.is_full()),
+            bytes_wanted,
+            bytes_left,
+            sequential: c.picker.sequential(),
         }
     }
 }
@@ -256,18 +263,25 @@ impl std::fmt::Debug for TorrentHandle {
 impl TorrentHandle {
     pub(crate) fn new(
         meta: Metainfo,
-        data_dir: PathBuf,
-        paused: bool,
-        super_seed: Option<bool>,
+        opts: &super::AddOptions,
         trackers: Vec<String>,
         ctx: Arc<SessionCtx>,
     ) -> Self {
+        let (data_dir, paused, super_seed) = (opts.data_dir.clone(), opts.paused, opts.super_seed);
+        let files = opts
+            .files
+            .clone()
+            .unwrap_or_else(|| vec![FilePriority::Normal; meta.info.files.len()]);
+        let mut picker = Picker::new(Geometry::from_info(&meta.info), ctx.cfg.max_buffer_bytes);
+        picker.set_ranks(selection::piece_ranks(&meta.info, &files));
+        picker.set_sequential(opts.sequential);
         let geo = Geometry::from_info(&meta.info);
         let storage =
             Storage::new(meta.info.clone(), data_dir).with_direct_writes(ctx.cfg.direct_writes);
         let life = ctx.shutdown.child_token();
         let core = Core {
-            picker: Picker::new(geo, ctx.cfg.max_buffer_bytes),
+            picker,
+            files,
             state: TorrentState::Checking,
             paused,
             peers: HashMap::new(),
@@ -521,7 +535,7 @@ pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield) {
         for i in have.ones() {
             c.picker.mark_have(i as u32);
         }
-        let complete = c.picker.is_complete();
+        let complete = c.picker.is_done();
         c.state = if complete {
             TorrentState::Seeding
         } else {
@@ -531,7 +545,7 @@ pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield) {
         complete
     };
     if complete {
-        if let Err(e) = t.storage.create_empty_files() {
+        if let Err(e) = selection::create_wanted_empty_files(t) {
             return t.fail(format!("cannot create the empty files: {e}"));
         }
         t.note_complete();

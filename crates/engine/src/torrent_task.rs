@@ -87,11 +87,16 @@ fn update_rates(t: &Torrent) {
 
 async fn finish_download(t: &Arc<Torrent>) {
     let t2 = t.clone();
-    let files = tokio::task::spawn_blocking(move || t2.storage.create_empty_files()).await;
+    let files =
+        tokio::task::spawn_blocking(move || super::selection::create_wanted_empty_files(&t2)).await;
     if let Ok(Err(e)) | Err(e) = files.map_err(std::io::Error::other) {
         return t.fail(format!("cannot create the empty files: {e}"));
     }
     super::resume::save(t).await;
+    if !t.core.lock().picker.is_done() {
+        // A file was wanted again meanwhile: the torrent downloads again, and completes later.
+        return;
+    }
     let name = t.meta.info.name.clone();
     if t.repairing.swap(false, Ordering::Relaxed) {
         tracing::info!(torrent = %name, "withdrawn pieces fetched again: complete");
@@ -114,7 +119,7 @@ async fn finish_download(t: &Arc<Torrent>) {
 fn connect_peers(t: &Arc<Torrent>) {
     let now = Instant::now();
     let mut c = t.core.lock();
-    let complete = c.picker.is_complete();
+    let complete = c.picker.is_done();
     let max = t.ctx.cfg.max_peers_per_torrent;
     let connecting = c.known.connecting();
     let mut room = max.saturating_sub(c.peers.len());
@@ -146,7 +151,7 @@ fn connect_peers(t: &Arc<Torrent>) {
 
 fn run_choker(t: &Torrent, optimistic: Option<PeerKey>, rotate: bool) -> Option<PeerKey> {
     let c = t.core.lock();
-    let seeding = c.picker.is_complete();
+    let seeding = c.picker.is_done();
     let peers: Vec<_> = c.peers.values().cloned().collect();
     drop(c);
     let cands: Vec<Candidate> = peers

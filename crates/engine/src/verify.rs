@@ -228,7 +228,7 @@ pub(crate) fn announce_have(t: &Torrent, mut c: MutexGuard<'_, Core>, index: u32
     c.have_log.push(index);
     c.resume_dirty = true;
     let n = c.have_log.len();
-    let complete = c.picker.is_complete();
+    let complete = c.picker.is_done();
     if complete && c.state == TorrentState::Downloading {
         c.state = TorrentState::Seeding;
         c.completion_pending = true;

@@ -8,6 +8,8 @@
 //! - `events`: `on`, `off`, `events` (handlers the dispatcher calls);
 //! - `timers`: `every`, `after`, `sleep`;
 //! - `handles`: `torrent(name_or_hash)` and the `TorrentHandle` type (live getters, actions, `meta`);
+//! - `files`: choosing files on a `TorrentHandle` (`files`, `set_wanted`, `set_priority`,
+//!   `sequential`) and `start`'s `only` globs;
 //! - `dht`: `dht` (the session's DHT node);
 //! - `front`: `close` (the shell), `can_ask` and `confirm` (a question to the person at the terminal).
 //!
@@ -16,6 +18,7 @@
 
 mod dht;
 mod events;
+mod files;
 mod front;
 mod handles;
 mod registry;
@@ -42,6 +45,7 @@ pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     events::register(engine, ctx);
     timers::register(engine, ctx);
     handles::register(engine, ctx);
+    files::register(engine, ctx);
     front::register(engine, ctx);
     dht::register(engine, ctx);
     tracker::register(engine, ctx);

@@ -197,6 +197,7 @@ fn register_torrent(
             origin,
             meta: Default::default(),
             watch: None,
+            files: Default::default(),
         });
         let entry = cfg.find(&t.meta.info_hash).expect("just added");
         Ok(entry_map(cfg, entry))

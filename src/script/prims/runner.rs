@@ -64,6 +64,9 @@ fn from_live(s: LiveStats) -> TorrentStats {
         data_dir: PathBuf::from(&s.data_dir),
         pieces_withdrawn: s.pieces_withdrawn,
         super_seeding: s.super_seeding,
+        bytes_wanted: s.wanted,
+        bytes_left: s.left,
+        sequential: s.sequential,
     }
 }
 
@@ -109,6 +112,10 @@ impl Runner {
                         data_dir: PathBuf::new(),
                         pieces_withdrawn: 0,
                         super_seeding: false,
+                        wanted: 1,
+                        left: 1,
+                        sequential: false,
+                        files: Vec::new(),
                     })
                 })
             }

@@ -29,16 +29,18 @@ pub struct Job {
     ctx: Arc<HostContext>,
 }
 
+/// Done over the wanted bytes (every byte unless files are skipped).
 fn progress_of(s: &TorrentStats) -> f64 {
-    if s.bytes_total == 0 {
+    if s.bytes_wanted == 0 {
         1.0
     } else {
-        s.bytes_verified as f64 / s.bytes_total as f64
+        (s.bytes_wanted - s.bytes_left) as f64 / s.bytes_wanted as f64
     }
 }
 
+/// Every wanted piece verified.
 fn is_complete(s: &TorrentStats) -> bool {
-    s.pieces_have == s.pieces_total
+    s.pieces_have == s.pieces_total || (s.bytes_left == 0 && s.state == TorrentState::Seeding)
 }
 
 /// One torrent's live numbers as a map (what `stats` returns).
@@ -65,6 +67,8 @@ pub(crate) fn live_map(ih: &str, s: &LiveStats) -> Map {
     m.insert("pieces_have".into(), (s.pieces_have as i64).into());
     m.insert("pieces_total".into(), (s.pieces_total as i64).into());
     m.insert("size".into(), (s.size as i64).into());
+    m.insert("wanted".into(), (s.wanted as i64).into());
+    m.insert("sequential".into(), s.sequential.into());
     m.insert("verified".into(), (s.verified as i64).into());
     m.insert("downloaded".into(), (s.downloaded as i64).into());
     m.insert("uploaded".into(), (s.uploaded as i64).into());
@@ -145,7 +149,7 @@ impl Job {
         let first = self.stats();
         let mut last_gain = (first.bytes_verified, Instant::now());
         let bar = self.ctx.progress.then(|| {
-            let b = indicatif::ProgressBar::new(first.bytes_total);
+            let b = indicatif::ProgressBar::new(first.bytes_wanted);
             // The name takes at most 20 columns, the status line what is left.
             b.set_style(super::progress_style(
                 "{prefix} {bar} {percent:>3}% {wide_msg}",
@@ -202,7 +206,8 @@ impl Job {
             let msg = status_line(&s);
             match &bar {
                 Some(b) => {
-                    b.set_position(s.bytes_verified);
+                    b.set_length(s.bytes_wanted);
+                    b.set_position(s.bytes_wanted - s.bytes_left);
                     b.set_message(msg);
                 }
                 None if last_line.elapsed() >= Duration::from_secs(10) => {
@@ -268,8 +273,8 @@ impl Job {
 }
 
 fn status_line(s: &TorrentStats) -> String {
-    let eta = if s.down_rate > 0 && s.bytes_total > s.bytes_verified {
-        let secs = (s.bytes_total - s.bytes_verified) / s.down_rate.max(1);
+    let eta = if s.down_rate > 0 && s.bytes_left > 0 {
+        let secs = s.bytes_left / s.down_rate.max(1);
         format!(
             " eta {}",
             humantime::format_duration(Duration::from_secs(secs))
@@ -344,7 +349,20 @@ fn add(
     seeding: bool,
 ) -> Result<Job, Box<EvalAltResult>> {
     let o = Opts { func, map: opts };
-    o.check(&["output", "peers", "trackers", "paused", "register"])?;
+    o.check(&[
+        "output",
+        "peers",
+        "trackers",
+        "paused",
+        "register",
+        "only",
+        "sequential",
+    ])?;
+    let only = match opts.get("only").filter(|v| !v.is_unit()) {
+        Some(v) => super::files::only_globs(func, v)?,
+        None => Vec::new(),
+    };
+    let sequential = o.bool("sequential")?;
     let mut peers = Vec::new();
     if let Some(list) = opts.get("peers").filter(|v| !v.is_unit()) {
         let list = list
@@ -397,6 +415,11 @@ fn add(
     };
     let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
     check_data_dir(func, &meta, &data_dir, seeding)?;
+    let files = if only.is_empty() {
+        None
+    } else {
+        Some(super::files::only(func, &meta.info, &only)?)
+    };
     let here = ctx
         .peer
         .current()
@@ -410,6 +433,8 @@ fn add(
             seeding,
             peers: peers.clone(),
             trackers: trackers.clone(),
+            files: files.clone(),
+            sequential,
         };
         let handed = ctx
             .block_on(ctx.live.hand_to_owner(handoff))?
@@ -438,6 +463,8 @@ fn add(
         register,
         peers,
         trackers,
+        files,
+        sequential,
     };
     let handle = ctx
         .block_on(crate::actions::add(ctx.torrents(), &session, adding))?

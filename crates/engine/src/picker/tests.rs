@@ -1,0 +1,300 @@
+//! The picker's unit tests: piece states, endgame, suspect pieces, the memory budget, ranks and
+//! sequential mode.
+
+use super::*;
+
+// 4 pieces of 2 blocks, the last piece one short block.
+fn geo() -> Geometry {
+    Geometry::new(4, 32768, 32768 * 3 + 1000)
+}
+
+fn all() -> Bitfield {
+    Bitfield::full(4)
+}
+
+fn data(b: &BlockRef) -> Vec<u8> {
+    vec![b.index as u8; b.length as usize]
+}
+
+#[test]
+fn picks_every_block_once_then_completes() {
+    let mut p = Picker::new(geo(), 1 << 30);
+    let mut out = Vec::new();
+    assert_eq!(p.pick(1, &all(), 0, 100, &mut out), 7);
+    let mut seen = out.clone();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 7);
+    assert!(out.iter().any(|b| b.index == 3 && b.length == 1000));
+    let mut done = Vec::new();
+    for b in &out {
+        if let BlockResult::Complete { index, buf, .. } = p.on_block(1, *b, &data(b)) {
+            let len = p.geometry().piece_len(index) as usize;
+            assert!(buf[..len].iter().all(|&x| x == index as u8));
+            assert_eq!(p.on_hash_done(index, true, buf, &[1]), HashVerdict::Good);
+            done.push(index);
+        }
+    }
+    done.sort();
+    assert_eq!(done, vec![0, 1, 2, 3]);
+    assert!(p.is_complete());
+}
+
+#[test]
+fn a_withdrawn_piece_is_missing_again_and_picked() {
+    let mut p = Picker::new(geo(), 1 << 30);
+    for i in 0..4 {
+        p.mark_have(i);
+    }
+    assert!(p.is_complete());
+    assert!(p.withdraw(2));
+    assert!(!p.withdraw(2), "only a piece we have is withdrawn");
+    assert!(!p.is_complete() && !p.have().get(2));
+    assert_eq!(p.state(2), PieceState::Missing);
+    assert!(p.interesting(&all()));
+    let mut out = Vec::new();
+    assert_eq!(p.pick(1, &all(), 0, 100, &mut out), 2);
+    assert!(out.iter().all(|b| b.index == 2));
+}
+
+#[test]
+fn rarest_first_after_random_start() {
+    let mut p = Picker::new(Geometry::new(8, 16384, 16384 * 8), 1 << 30);
+    // Past the random phase.
+    for i in 0..RANDOM_FIRST as u32 {
+        p.mark_have(i);
+    }
+    let mut common = Bitfield::full(8);
+    common.clear(0);
+    p.add_availability(&common);
+    p.add_availability(&common);
+    let mut rare = Bitfield::new(8);
+    rare.set(6);
+    p.add_availability(&rare);
+    // Piece 6 is held by 3 peers, 4, 5, 7 by 2: one of those comes first.
+    let mut out = Vec::new();
+    p.pick(9, &Bitfield::full(8), 0, 1, &mut out);
+    assert_ne!(out[0].index, 6);
+    assert!(out[0].index >= 4);
+}
+
+#[test]
+fn released_blocks_go_to_another_peer() {
+    let mut p = Picker::new(geo(), 1 << 30);
+    let mut a = Vec::new();
+    p.pick(1, &all(), 0, 3, &mut a);
+    for b in &a {
+        p.release(1, *b);
+    }
+    let mut b = Vec::new();
+    p.pick(2, &all(), 0, 3, &mut b);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn endgame_duplicates_and_cancels() {
+    let mut p = Picker::new(geo(), 1 << 30);
+    p.set_endgame_late(Duration::ZERO);
+    p.add_availability(&all());
+    let mut a = Vec::new();
+    p.pick(1, &all(), 0, 100, &mut a);
+    let mut b = Vec::new();
+    assert_eq!(
+        p.pick(2, &all(), 0, 100, &mut b),
+        1,
+        "one duplicate per call"
+    );
+    let blk = b[0];
+    assert_eq!(blk, a[0], "the longest outstanding block");
+    match p.on_block(2, blk, &data(&blk)) {
+        BlockResult::Stored { cancel } | BlockResult::Complete { cancel, .. } => {
+            assert_eq!(cancel, vec![1])
+        }
+        BlockResult::NotNeeded => panic!("should store"),
+    }
+    assert!(matches!(
+        p.on_block(1, blk, &data(&blk)),
+        BlockResult::NotNeeded
+    ));
+}
+
+#[test]
+fn endgame_waits_until_every_block_is_requested() {
+    let mut p = Picker::new(geo(), 1 << 30);
+    p.set_endgame_late(Duration::ZERO);
+    p.add_availability(&all());
+    let mut only0 = Bitfield::new(4);
+    only0.set(0);
+    // Peer 1 requests piece 0 whole; pieces 1-3 are still to start, by peers that have them.
+    let mut a = Vec::new();
+    assert_eq!(p.pick(1, &only0, 0, 100, &mut a), 2);
+    let mut b = Vec::new();
+    assert_eq!(
+        p.pick(2, &only0, 0, 100, &mut b),
+        0,
+        "not endgame: pieces left"
+    );
+    // Peer 3 starts another piece with one block of it: free blocks remain, still no endgame.
+    let mut c = Vec::new();
+    let mut rest = all();
+    rest.clear(0);
+    assert_eq!(p.pick(3, &rest, 0, 1, &mut c), 1);
+    assert_eq!(
+        p.pick(2, &only0, 0, 100, &mut b),
+        0,
+        "not endgame: free blocks"
+    );
+    p.pick(3, &rest, 1, 100, &mut c);
+    // Every block requested now: an idle peer duplicates one, a busy one does not.
+    assert_eq!(p.pick(4, &all(), ENDGAME_IDLE, 100, &mut b), 0);
+    assert_eq!(p.pick(2, &only0, 0, 100, &mut b), 1);
+    assert_eq!(p.pick(2, &only0, 1, 100, &mut b), 1);
+    // Each block has at most ENDGAME_DUPLICATES extra requesters.
+    let mut d = Vec::new();
+    for peer in 10..20 {
+        p.pick(peer, &only0, 0, 100, &mut d);
+    }
+    assert_eq!(d.len(), 2 * (ENDGAME_DUPLICATES - 1));
+}
+
+#[test]
+fn endgame_leaves_young_requests_alone() {
+    let mut p = Picker::new(geo(), 1 << 30);
+    p.add_availability(&all());
+    let mut a = Vec::new();
+    p.pick(1, &all(), 0, 100, &mut a);
+    let mut b = Vec::new();
+    assert_eq!(p.pick(2, &all(), 0, 100, &mut b), 0, "requested just now");
+    p.set_endgame_late(Duration::ZERO);
+    assert_eq!(p.pick(2, &all(), 0, 100, &mut b), 1);
+}
+
+#[test]
+fn endgame_counts_only_pieces_someone_has() {
+    let mut p = Picker::new(geo(), 1 << 30);
+    p.set_endgame_late(Duration::ZERO);
+    let mut only0 = Bitfield::new(4);
+    only0.set(0);
+    p.add_availability(&only0);
+    let mut a = Vec::new();
+    p.pick(1, &only0, 0, 100, &mut a);
+    // Pieces 1-3 are missing but no connected peer has them: piece 0 is the whole endgame.
+    let mut b = Vec::new();
+    assert_eq!(p.pick(2, &only0, 0, 100, &mut b), 1);
+}
+
+#[test]
+fn bad_piece_from_one_peer_names_it_and_mixed_makes_suspect() {
+    let mut p = Picker::new(geo(), 1 << 30);
+    let mut only0 = Bitfield::new(4);
+    only0.set(0);
+    let mut a = Vec::new();
+    p.pick(1, &only0, 0, 1, &mut a);
+    let mut b = Vec::new();
+    p.pick(2, &only0, 0, 1, &mut b);
+    p.on_block(1, a[0], &data(&a[0]));
+    let BlockResult::Complete {
+        index,
+        buf,
+        contributors,
+        ..
+    } = p.on_block(2, b[0], &data(&b[0]))
+    else {
+        panic!("complete")
+    };
+    assert_eq!(
+        p.on_hash_done(index, false, buf, &contributors),
+        HashVerdict::BadMixed
+    );
+    // Suspect now: the first peer to take it gets it alone.
+    let mut c = Vec::new();
+    assert_eq!(p.pick(3, &only0, 0, 1, &mut c), 1);
+    let mut d = Vec::new();
+    assert_eq!(p.pick(4, &only0, 0, 5, &mut d), 0);
+    let mut e = Vec::new();
+    p.pick(3, &only0, 0, 5, &mut e);
+    c.extend(e);
+    let mut last = None;
+    for blk in &c {
+        if let BlockResult::Complete {
+            index,
+            buf,
+            contributors,
+            ..
+        } = p.on_block(3, *blk, &data(blk))
+        {
+            last = Some(p.on_hash_done(index, false, buf, &contributors));
+        }
+    }
+    assert_eq!(last, Some(HashVerdict::BadFrom(3)));
+}
+
+#[test]
+fn a_write_failure_leaves_the_piece_open_to_every_peer() {
+    let mut p = Picker::new(geo(), 1 << 30);
+    let mut only0 = Bitfield::new(4);
+    only0.set(0);
+    let mut a = Vec::new();
+    p.pick(1, &only0, 0, 1, &mut a);
+    let mut b = Vec::new();
+    p.pick(2, &only0, 0, 1, &mut b);
+    p.on_block(1, a[0], &data(&a[0]));
+    let BlockResult::Complete { index, buf, .. } = p.on_block(2, b[0], &data(&b[0])) else {
+        panic!("complete")
+    };
+    p.on_write_failed(index, buf);
+    // Missing again and not suspect: two peers share it as before.
+    let mut c = Vec::new();
+    assert_eq!(p.pick(3, &only0, 0, 1, &mut c), 1);
+    let mut d = Vec::new();
+    assert_eq!(p.pick(4, &only0, 0, 1, &mut d), 1);
+}
+
+#[test]
+fn ranks_order_the_pieces_and_rank_zero_is_never_picked() {
+    let g = Geometry::new(8, 16384, 16384 * 8);
+    let mut p = Picker::new(g, 1 << 30);
+    p.set_ranks(vec![0, 1, 2, 3, 0, 2, 3, 1]);
+    let mut order = Vec::new();
+    loop {
+        let mut out = Vec::new();
+        if p.pick(1, &Bitfield::full(8), 0, 1, &mut out) == 0 {
+            break;
+        }
+        order.push(out[0].index);
+        let BlockResult::Complete { index, buf, .. } = p.on_block(1, out[0], &[0; 16384]) else {
+            panic!("one block per piece")
+        };
+        p.on_hash_done(index, true, buf, &[1]);
+    }
+    let ranks: Vec<u8> = order.iter().map(|&i| p.rank(i)).collect();
+    assert_eq!(ranks, [3, 3, 2, 2, 1, 1], "{order:?}");
+    assert!(p.is_done() && !p.is_complete());
+    assert!(!p.interesting(&Bitfield::full(8)));
+    assert_eq!(p.wanted_bytes(), (6 * 16384, 0));
+    // Wanting piece 0 again: not done, interesting, and it is picked.
+    p.set_ranks(vec![2; 8]);
+    assert!(!p.is_done() && p.interesting(&Bitfield::full(8)));
+    assert_eq!(p.wanted_bytes(), (8 * 16384, 2 * 16384));
+}
+
+#[test]
+fn sequential_mode_starts_pieces_in_order() {
+    let g = Geometry::new(16, 16384, 16384 * 16);
+    let mut p = Picker::new(g, 1 << 30);
+    p.set_sequential(true);
+    let mut out = Vec::new();
+    p.pick(1, &Bitfield::full(16), 0, 16, &mut out);
+    let order: Vec<u32> = out.iter().map(|b| b.index).collect();
+    assert_eq!(order, (0..16).collect::<Vec<u32>>());
+}
+
+#[test]
+fn memory_budget_bounds_pieces_in_flight() {
+    let g = Geometry::new(100, 32768, 32768 * 100);
+    let mut p = Picker::new(g, 4 * 32768);
+    let mut out = Vec::new();
+    p.pick(1, &Bitfield::full(100), 0, 1000, &mut out);
+    assert_eq!(p.buffered_pieces(), 4);
+    assert_eq!(out.len(), 8);
+}

@@ -1,0 +1,269 @@
+//! Choosing files: each file of a torrent has a [`FilePriority`] (skip, low, normal, high), and the
+//! picker works on pieces, so this module turns the files' priorities into the pieces' and the
+//! pieces we hold back into bytes per file.
+//!
+//! - A piece's priority is the highest of the files it touches (padding and zero-length files touch
+//!   none): a piece that straddles a skipped file and a wanted one is fetched whole, and its bytes of
+//!   the skipped file are written there. Such a file is *sparse*: it holds only those boundary bytes
+//!   (a hole elsewhere), and a skipped file no wanted piece touches is never created. Nothing is kept
+//!   in a side file: the data check finds the boundary pieces where they are after a restart.
+//! - "Done" is every wanted piece verified (Transmission's `percentDone`, over its `sizeWhenDone`):
+//!   a torrent done with what is wanted is in state `Seeding` (it seeds what it has) and sends
+//!   `Completed`/`Seeding` events, whatever it skipped. Wanting a file again puts it back in
+//!   `Downloading`.
+//! - [`TorrentHandle::files`], [`TorrentHandle::set_file_priorities`] and
+//!   [`TorrentHandle::set_sequential`] live here.
+//! - The selection is not saved by the engine: the front end passes it in
+//!   [`crate::AddOptions::files`] (the app keeps it in torrents.toml).
+
+use std::time::Instant;
+
+use btorrent_proto::metainfo::Info;
+use btorrent_proto::wire::Bitfield;
+
+use super::torrent::{Torrent, TorrentHandle};
+use super::TorrentState;
+
+/// How much a file is wanted. The order is the picker's: `High` pieces first, `Skip` never.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum FilePriority {
+    /// Not wanted: none of its pieces is fetched unless a wanted file shares it.
+    Skip,
+    Low,
+    #[default]
+    Normal,
+    High,
+}
+
+impl FilePriority {
+    /// The name scripts and the RPC use: `skip`, `low`, `normal`, `high`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FilePriority::Skip => "skip",
+            FilePriority::Low => "low",
+            FilePriority::Normal => "normal",
+            FilePriority::High => "high",
+        }
+    }
+
+    /// Parses [`FilePriority::as_str`]'s names.
+    pub fn parse(s: &str) -> Option<FilePriority> {
+        Some(match s {
+            "skip" => FilePriority::Skip,
+            "low" => FilePriority::Low,
+            "normal" => FilePriority::Normal,
+            "high" => FilePriority::High,
+            _ => return None,
+        })
+    }
+
+    pub fn wanted(self) -> bool {
+        self != FilePriority::Skip
+    }
+
+    /// The picker's rank: 0 = not wanted, 3 = high.
+    pub(crate) fn rank(self) -> u8 {
+        self as u8
+    }
+}
+
+impl std::fmt::Display for FilePriority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One file of a torrent as the engine sees it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStatus {
+    /// Path in the torrent (`name/a/b` for a multi-file torrent).
+    pub path: std::path::PathBuf,
+    pub length: u64,
+    /// Bytes of it in verified pieces.
+    pub done: u64,
+    pub priority: FilePriority,
+    /// A BEP 47 padding file (never written; always skipped).
+    pub padding: bool,
+}
+
+/// The pieces file `f` touches (empty for zero-length files).
+fn pieces_of(info: &Info, f: usize) -> std::ops::Range<usize> {
+    let e = &info.files[f];
+    if e.length == 0 {
+        return 0..0;
+    }
+    let first = e.offset / info.piece_length;
+    let last = (e.offset + e.length - 1) / info.piece_length;
+    first as usize..last as usize + 1
+}
+
+/// Each piece's rank ([`FilePriority::rank`]): the highest of the files it touches.
+pub(crate) fn piece_ranks(info: &Info, files: &[FilePriority]) -> Vec<u8> {
+    let mut ranks = vec![0u8; info.piece_count()];
+    for (f, p) in files.iter().enumerate() {
+        if info.files[f].padding {
+            continue;
+        }
+        for r in &mut ranks[pieces_of(info, f)] {
+            *r = (*r).max(p.rank());
+        }
+    }
+    ranks
+}
+
+/// Bytes of file `f` inside the pieces set in `have`.
+pub(crate) fn file_done(info: &Info, f: usize, have: &Bitfield) -> u64 {
+    let e = &info.files[f];
+    let (start, end) = (e.offset, e.offset + e.length);
+    pieces_of(info, f)
+        .filter(|&i| have.get(i))
+        .map(|i| {
+            let ps = i as u64 * info.piece_length;
+            let pe = ps + info.piece_len(i);
+            end.min(pe) - start.max(ps)
+        })
+        .sum()
+}
+
+/// Checks a selection given for a torrent: one priority per file.
+pub(crate) fn check_len(info: &Info, files: &[FilePriority]) -> anyhow::Result<()> {
+    if files.len() != info.files.len() {
+        anyhow::bail!(
+            "{} has {} files, the selection names {}",
+            info.name,
+            info.files.len(),
+            files.len()
+        );
+    }
+    Ok(())
+}
+
+impl TorrentHandle {
+    /// Every file with its priority and the bytes of it verified, in the torrent's order.
+    pub fn files(&self) -> Vec<FileStatus> {
+        let c = self.0.core.lock();
+        let info = &self.0.meta.info;
+        (0..info.files.len())
+            .map(|f| FileStatus {
+                path: info.files[f].path.clone(),
+                length: info.files[f].length,
+                done: file_done(info, f, c.picker.have()),
+                priority: c.files[f],
+                padding: info.files[f].padding,
+            })
+            .collect()
+    }
+
+    /// Changes the priority of files (by index) while the torrent runs: pieces of newly skipped
+    /// files are no longer started, newly wanted ones are fetched. A torrent done with what it wanted
+    /// goes back to `Downloading` when a file it lacks is wanted again, and one left with only
+    /// skipped pieces to fetch is done (`Completed`, `Seeding`).
+    pub fn set_file_priorities(&self, changes: &[(usize, FilePriority)]) -> anyhow::Result<()> {
+        let n = self.0.meta.info.files.len();
+        if let Some((bad, _)) = changes.iter().find(|(f, _)| *f >= n) {
+            anyhow::bail!("{} has no file {bad} (it has {n}, from 0)", self.name());
+        }
+        let mut c = self.0.core.lock();
+        for &(f, p) in changes {
+            c.files[f] = p;
+        }
+        let ranks = piece_ranks(&self.0.meta.info, &c.files);
+        c.picker.set_ranks(ranks);
+        let done = c.picker.is_done();
+        let reopened = !done && c.state == TorrentState::Seeding;
+        if reopened {
+            c.state = TorrentState::Downloading;
+            c.completion_pending = false;
+            for k in c.known.values_mut() {
+                k.next_try = Instant::now();
+                k.failures = 0;
+            }
+        } else if done && c.state == TorrentState::Downloading {
+            c.state = TorrentState::Seeding;
+            c.completion_pending = true;
+        }
+        drop(c);
+        if reopened {
+            self.0.not_complete();
+        }
+        // Every connection looks at its interest and requests again.
+        self.0.have_tx.send_modify(|_| {});
+        self.0.wake.notify_one();
+        Ok(())
+    }
+
+    /// Fetches new pieces in order (for streaming) rather than rarest first; settable while it runs.
+    pub fn set_sequential(&self, on: bool) {
+        self.0.core.lock().picker.set_sequential(on);
+        self.0.have_tx.send_modify(|_| {});
+    }
+}
+
+/// Creates the zero-length files that are wanted (they hold no piece, so no write creates them).
+pub(crate) fn create_wanted_empty_files(t: &Torrent) -> std::io::Result<()> {
+    let files = t.core.lock().files.clone();
+    t.storage.create_empty_files(|f| files[f].wanted())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use btorrent_proto::metainfo::FileEntry;
+
+    fn info(lens: &[u64], plen: u64) -> Info {
+        let mut offset = 0;
+        let files = lens
+            .iter()
+            .enumerate()
+            .map(|(i, &length)| {
+                let e = FileEntry {
+                    path: format!("t/f{i}").into(),
+                    length,
+                    offset,
+                    padding: false,
+                };
+                offset += length;
+                e
+            })
+            .collect();
+        Info {
+            name: "t".into(),
+            piece_length: plen,
+            pieces: vec![[0; 20]; offset.div_ceil(plen) as usize],
+            files,
+            multi_file: true,
+            private: false,
+            source: None,
+            total_length: offset,
+        }
+    }
+
+    #[test]
+    fn a_straddling_piece_takes_the_highest_priority() {
+        use FilePriority::*;
+        // f0: pieces 0-1 (ends inside 1), f1: inside 1, f2 empty, f3: pieces 1-3.
+        let i = info(&[150, 20, 0, 230], 100);
+        assert_eq!(piece_ranks(&i, &[Skip, Skip, High, Low]), [0, 1, 1, 1]);
+        assert_eq!(piece_ranks(&i, &[High, Skip, Skip, Skip]), [3, 3, 0, 0]);
+        let mut have = Bitfield::new(4);
+        have.set(1);
+        have.set(3);
+        assert_eq!(
+            (0..4).map(|f| file_done(&i, f, &have)).collect::<Vec<_>>(),
+            [50, 20, 0, 30 + 100]
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! Choosing files in the engine: skipped files are not fetched (nor created, unless a wanted piece
+//! straddles them: then they stay sparse), a torrent done with what it wants is seeding, wanting a
+//! file again fetches it, and sequential mode fetches pieces in order.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::support::*;
+use btorrent::engine::{AddOptions, Event, FilePriority, SessionConfig, TorrentState};
+
+const K: usize = 1024;
+const PLEN: u64 = 64 * 1024;
+
+/// a (4 pieces exactly), b (8 pieces exactly: skipping it leaves no piece of it wanted), c (ends inside
+/// a piece), d (shares a piece with c and one with e), e.
+const FILES: [(&str, usize); 5] = [
+    ("set/a.bin", 256 * K),
+    ("set/b.bin", 512 * K),
+    ("set/c.bin", 300 * K + 1000),
+    ("set/d.bin", 200 * K),
+    ("set/e.bin", 50 * K),
+];
+
+fn skip_b_and_d() -> Vec<FilePriority> {
+    use FilePriority::*;
+    vec![Normal, Skip, High, Skip, Low]
+}
+
+/// A seeder that announces every piece at once: a super-seeding one offers pieces one at a time, in
+/// its own order, and waits for each to spread before the next, so a leecher that skips the piece
+/// offered would wait (BEP 16).
+fn plain_seeder() -> SessionConfig {
+    SessionConfig {
+        super_seed: Some(false),
+        ..Default::default()
+    }
+}
+
+/// Bytes of `path` really on disk.
+fn allocated(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().blocks() * 512
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skipped_files_are_not_fetched_and_wanting_one_brings_it_in() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_tree(src.path(), &FILES);
+    let meta = torrent(&src.path().join("set"), PLEN, vec![]);
+    let (seeder, s) = seeder_with(plain_seeder(), &meta, src.path()).await;
+
+    let leecher = session().await;
+    let mut events = leecher.subscribe();
+    let add = AddOptions {
+        files: Some(skip_b_and_d()),
+        ..opts(dst.path(), vec![seeder.listen_addr()])
+    };
+    let l = leecher.add(meta.clone(), add).await.unwrap();
+    wait_complete(&l, 60).await;
+    let ih = meta.info_hash;
+    events_until(
+        &mut events,
+        10,
+        "Seeding",
+        |e| matches!(e, Event::Seeding { info_hash, .. } if *info_hash == ih),
+    )
+    .await;
+
+    let st = l.stats();
+    assert_eq!(st.state, TorrentState::Seeding, "done with what it wants");
+    assert!(st.pieces_have < st.pieces_total);
+    assert_eq!(st.bytes_left, 0);
+    assert_eq!(st.bytes_wanted, st.bytes_verified);
+    // The wanted files are whole; b was never touched; d holds only the bytes of the two pieces it
+    // shares with c and e, the rest a hole.
+    for f in ["a.bin", "c.bin", "e.bin"] {
+        let want = std::fs::read(src.path().join("set").join(f)).unwrap();
+        assert_eq!(
+            std::fs::read(dst.path().join("set").join(f)).unwrap(),
+            want,
+            "{f}"
+        );
+    }
+    assert!(!dst.path().join("set/b.bin").exists(), "b.bin was created");
+    let d_start = (256 + 512 + 300) * K as u64 + 1000;
+    let d_end = d_start + 200 * K as u64;
+    let straddling = (PLEN - d_start % PLEN) + (d_end % PLEN);
+    let d = dst.path().join("set/d.bin");
+    assert!(
+        allocated(&d) <= straddling + 16 * K as u64,
+        "d.bin holds {} bytes, only {straddling} were shared with wanted files",
+        allocated(&d)
+    );
+    // Figures per file.
+    let files = l.files();
+    let done: Vec<u64> = files.iter().map(|f| f.done).collect();
+    assert_eq!(done[0], 256 * K as u64);
+    assert_eq!(done[1], 0);
+    assert_eq!(done[3], straddling);
+    assert_eq!(files[2].priority, FilePriority::High);
+    // Nothing of the skipped-only pieces crossed the wire.
+    assert!(
+        s.stats().uploaded <= st.bytes_wanted && st.downloaded <= st.bytes_wanted,
+        "seeder sent {}, leecher received {}, wanted {}",
+        s.stats().uploaded,
+        st.downloaded,
+        st.bytes_wanted
+    );
+
+    // Wanting b and d while it seeds: downloading again, then complete with every file.
+    l.set_file_priorities(&[(1, FilePriority::Normal), (3, FilePriority::Normal)])
+        .unwrap();
+    assert_eq!(l.stats().state, TorrentState::Downloading);
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
+    assert_eq!(l.stats().state, TorrentState::Seeding);
+    assert!(l.set_file_priorities(&[(5, FilePriority::Skip)]).is_err());
+    leecher.shutdown(Duration::from_secs(2)).await;
+    seeder.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selection_of_the_wrong_length_is_refused() {
+    let src = tempfile::tempdir().unwrap();
+    write_tree(src.path(), &FILES);
+    let meta = torrent(&src.path().join("set"), PLEN, vec![]);
+    let s = session().await;
+    let add = AddOptions {
+        files: Some(vec![FilePriority::Skip]),
+        ..opts(src.path(), vec![])
+    };
+    let e = s.add(meta, add).await.unwrap_err().to_string();
+    assert!(e.contains("has 5 files, the selection names 1"), "{e}");
+    s.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_mode_completes_pieces_in_order() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("movie.bin"), 3200 * K, 7);
+    let meta = torrent(&src.path().join("movie.bin"), 16 * K as u64, vec![]);
+    let slow = SessionConfig {
+        upload_limit: Some(2 << 20),
+        ..plain_seeder()
+    };
+    let (seeder, _) = seeder_with(slow, &meta, src.path()).await;
+    // At most 4 pieces buffered (6 when a peer shares none of them): a piece completes at most that
+    // far past the first one missing.
+    let small = SessionConfig {
+        max_buffer_bytes: 4 * 16 * K as u64,
+        ..Default::default()
+    };
+    let leecher = session_with(small).await;
+    let add = AddOptions {
+        paused: true,
+        ..opts(dst.path(), vec![seeder.listen_addr()])
+    };
+    let l = leecher.add(meta.clone(), add).await.unwrap();
+    l.set_sequential(true);
+    assert!(l.stats().sequential);
+    l.resume();
+    let end = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut samples = 0;
+    loop {
+        let have = l.have();
+        let first_missing = (0..have.len()).find(|&i| !have.get(i));
+        let Some(first_missing) = first_missing else {
+            break;
+        };
+        let last_have = have.ones().last().unwrap_or(0);
+        assert!(
+            last_have < first_missing + 8,
+            "piece {last_have} done while {first_missing} is missing"
+        );
+        samples += 1;
+        assert!(tokio::time::Instant::now() < end, "not complete in 60 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(samples > 10, "too quick to watch: {samples} samples");
+    wait_complete(&l, 10).await;
+    assert_same_tree(src.path(), dst.path());
+    leecher.shutdown(Duration::from_secs(2)).await;
+    seeder.shutdown(Duration::from_secs(2)).await;
+}
