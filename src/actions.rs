@@ -5,6 +5,7 @@
 //! - [`pause`], [`resume`]: the running torrent, and its `state` in torrents.toml;
 //! - [`remove`]: stops it, optionally deletes its own files, and drops its entry;
 //! - [`move_to`]: moves its data (running or not) and records the new folder;
+//! - [`set_limits`]: its own speed limits, applied at once and recorded;
 //! - [`add`]: registers a torrent in torrents.toml (its .torrent kept in `torrents_dir`) and adds it
 //!   to the session.
 
@@ -14,7 +15,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 
 use crate::config::{Config, ManagedTorrent, Origin};
 use crate::engine::storage::Storage;
-use crate::engine::{AddOptions, Session, TorrentHandle};
+use crate::engine::{AddOptions, Session, TorrentHandle, TorrentLimits};
 use crate::metainfo::Metainfo;
 use crate::script::live::{AfterRemove, LiveTorrents};
 use crate::types::InfoHash;
@@ -31,6 +32,22 @@ pub fn update_entry(
             .find_mut(ih)
             .ok_or_else(|| anyhow!("{name} is not a managed torrent any more"))?;
         f(e)
+    })
+}
+
+/// Changes the torrent's own speed limits where it runs (here or in the owner of torrents.toml) and
+/// records them.
+pub fn set_limits(
+    config_path: &Path,
+    live: &dyn LiveTorrents,
+    ih: &InfoHash,
+    name: &str,
+    limits: TorrentLimits,
+) -> Result<()> {
+    live.set_limits(ih, limits);
+    update_entry(config_path, ih, name, |e| {
+        e.limits = limits.into();
+        Ok(())
     })
 }
 
@@ -237,6 +254,8 @@ pub async fn add(config_path: &Path, session: &Session, a: Adding<'_>) -> Result
     if let Some(h) = session.get(&a.meta.info_hash) {
         return Ok(h);
     }
+    // A torrent managed before keeps its own speed limits.
+    let mut limits = crate::engine::TorrentLimits::default();
     if a.register {
         let cfg = Config::load(config_path)?;
         let file = keep_torrent_file(&cfg, a.src, &a.meta)?;
@@ -262,7 +281,11 @@ pub async fn add(config_path: &Path, session: &Session, a: Adding<'_>) -> Result
                 origin,
                 meta: Default::default(),
                 watch: None,
+                limits: Default::default(),
             });
+            limits = cfg
+                .find(&meta.info_hash)
+                .map_or(limits, |t| t.limits.engine());
             Ok(())
         })?;
     }
@@ -272,6 +295,7 @@ pub async fn add(config_path: &Path, session: &Session, a: Adding<'_>) -> Result
         peers: a.peers,
         trackers: a.trackers,
         super_seed: None,
+        limits,
     };
     session.add(a.meta, opts).await
 }

@@ -364,6 +364,7 @@ pub async fn resume_managed(session: &Session, cfg: &Config, bus: &EventBus) {
                 let opts = AddOptions {
                     data_dir: cfg.resolve(&t.data),
                     paused: t.state == "paused",
+                    limits: t.limits.engine(),
                     ..Default::default()
                 };
                 session.add(meta, opts).await.map(|_| ())

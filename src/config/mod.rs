@@ -24,7 +24,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::Deserialize;
 use toml_edit::DocumentMut;
 
-pub use managed::{ManagedTorrent, Origin, WatchSource};
+pub use managed::{EntryLimits, ManagedTorrent, Origin, WatchSource};
 pub use settings::{ByteRate, DefaultTracker, Settings, DEFAULT_TRACKER_BIND};
 
 use crate::fsutil::write_atomic;
@@ -246,6 +246,9 @@ impl Config {
                 if t.watch.is_none() {
                     t.watch = old.watch.take();
                 }
+                if t.limits == EntryLimits::default() {
+                    t.limits = old.limits;
+                }
                 *old = t;
             }
             None => {
@@ -296,6 +299,7 @@ mod tests {
             origin: Origin::Created,
             meta: BTreeMap::new(),
             watch: None,
+            limits: Default::default(),
         }
     }
 

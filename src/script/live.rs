@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use futures::future::BoxFuture;
 
 use crate::actions::Handoff;
-use crate::engine::{CheckReport, DhtStats, TorrentState, TorrentStats};
+use crate::engine::{
+    CheckReport, DhtStats, TorrentHandle, TorrentLimits, TorrentState, TorrentStats,
+};
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
 
@@ -53,6 +55,9 @@ pub struct LiveStats {
     /// Offering pieces one at a time (BEP 16 super-seeding) as the only seed.
     #[serde(default)]
     pub super_seeding: bool,
+    /// The torrent's own speed limits.
+    #[serde(default)]
+    pub limits: TorrentLimits,
 }
 
 impl LiveStats {
@@ -78,6 +83,10 @@ pub trait LiveTorrents: Send + Sync {
     /// `after` says, so nothing that syncs the session with the file can start it again in between.
     /// Data stays. Ok(false) when it was not running here.
     fn remove(&self, ih: InfoHash, after: AfterRemove) -> BoxFuture<'static, anyhow::Result<bool>>;
+    /// Sets the torrent's own speed limits; false when it is not running here.
+    fn set_limits(&self, _ih: &InfoHash, _limits: TorrentLimits) -> bool {
+        false
+    }
     /// Moves the data into `dir` and carries on from there. Ok(false) when not running here.
     fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>>;
     /// Hashes every piece of the data again and repairs what fails (see
@@ -126,13 +135,22 @@ pub(crate) fn live_stats(name: &str, s: &TorrentStats) -> LiveStats {
         data_dir: s.data_dir.clone(),
         pieces_withdrawn: s.pieces_withdrawn,
         super_seeding: s.super_seeding,
+        limits: TorrentLimits::default(),
+    }
+}
+
+/// A running torrent's snapshot, its limits included.
+fn handle_stats(h: &TorrentHandle) -> LiveStats {
+    LiveStats {
+        limits: h.limits(),
+        ..live_stats(h.name(), &h.stats())
     }
 }
 
 impl LiveTorrents for PeerSlot {
     fn stats(&self, ih: &InfoHash) -> Option<LiveStats> {
         let h = self.current()?.get(ih)?;
-        Some(live_stats(h.name(), &h.stats()))
+        Some(handle_stats(&h))
     }
 
     fn all(&self) -> Vec<(InfoHash, LiveStats)> {
@@ -142,7 +160,7 @@ impl LiveTorrents for PeerSlot {
         session
             .torrents()
             .into_iter()
-            .map(|h| (h.info_hash(), live_stats(h.name(), &h.stats())))
+            .map(|h| (h.info_hash(), handle_stats(&h)))
             .collect()
     }
 
@@ -160,6 +178,16 @@ impl LiveTorrents for PeerSlot {
         match self.current().and_then(|s| s.get(ih)) {
             Some(h) => {
                 h.resume();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn set_limits(&self, ih: &InfoHash, limits: TorrentLimits) -> bool {
+        match self.current().and_then(|s| s.get(ih)) {
+            Some(h) => {
+                h.set_limits(limits);
                 true
             }
             None => false,

@@ -192,6 +192,7 @@ pub fn record(cfg: &mut Config, s: &NewShare) -> Result<Recorded, String> {
         origin: Origin::Watch,
         meta: Default::default(),
         watch: Some(source),
+        limits: Default::default(),
     });
     Ok(match replaced {
         Some(old) => Recorded::Replaced { file, old },

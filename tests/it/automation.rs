@@ -407,6 +407,7 @@ fn example_scripts_compile_and_the_ratio_one_pauses_at_its_ratio() {
         data_dir: rig.dir.path().to_path_buf(),
         pieces_withdrawn: 0,
         super_seeding: false,
+        limits: Default::default(),
     };
     fake.torrents.lock().insert(ih, stats(1500));
     let source = std::fs::read_to_string(examples.join("stop-at-ratio.rhai"))

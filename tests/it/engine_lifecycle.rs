@@ -198,6 +198,7 @@ async fn a_removal_racing_a_sync_of_torrents_toml_stays_removed() {
                 origin: Default::default(),
                 meta: Default::default(),
                 watch: None,
+                limits: Default::default(),
             });
             Ok(())
         })

@@ -20,6 +20,7 @@ mod dht_commands;
 mod engine_crash;
 mod engine_hostile_peers;
 mod engine_lifecycle;
+mod engine_limits;
 mod engine_rot;
 mod engine_superseed;
 mod engine_swarm;

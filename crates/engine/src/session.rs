@@ -165,6 +165,7 @@ impl Session {
                 opts.data_dir,
                 opts.paused,
                 opts.super_seed,
+                &opts.limits,
                 trackers,
                 self.0.ctx.clone(),
             );

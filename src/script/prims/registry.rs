@@ -196,6 +196,7 @@ fn register_torrent(
             origin,
             meta: Default::default(),
             watch: None,
+            limits: Default::default(),
         });
         let entry = cfg.find(&t.meta.info_hash).expect("just added");
         Ok(entry_map(cfg, entry))

@@ -109,6 +109,7 @@ impl Runner {
                         data_dir: PathBuf::new(),
                         pieces_withdrawn: 0,
                         super_seeding: false,
+                        limits: Default::default(),
                     })
                 })
             }
