@@ -44,10 +44,15 @@ pub fn set_limits(
     name: &str,
     limits: TorrentLimits,
 ) -> Result<()> {
-    live.set_limits(ih, limits);
-    update_entry(config_path, ih, name, |e| {
-        e.limits = limits.into();
-        Ok(())
+    let running = live.set_limits(ih, limits);
+    Config::update(config_path, |cfg| match cfg.find_mut(ih) {
+        Some(e) => {
+            e.limits = limits.into();
+            Ok(())
+        }
+        // A torrent run without being managed (`register: false`) has nothing to record.
+        None if running => Ok(()),
+        None => bail!("{name} is neither running nor a managed torrent"),
     })
 }
 
