@@ -9,6 +9,7 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use super::fields::select;
+use super::session::limit_arg;
 use super::{Outcome, Rpc};
 use crate::actions;
 use crate::config::Config;
@@ -214,10 +215,11 @@ pub async fn remove(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     .await
 }
 
-/// `torrent-set`: nothing it sets exists in btorrent yet, so each key is refused by name (an empty
-/// request succeeds).
+/// `torrent-set`: the speed limits (`uploadLimit`/`uploadLimited`, `downloadLimit`/
+/// `downloadLimited` in kB/s, `honorsSessionLimits`), applied at once and kept in torrents.toml.
+/// Every other key is refused by name, and then nothing is changed (an empty request succeeds).
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
-    select(rpc, args).await?;
+    let torrents = select(rpc, args).await?;
     let keys: Vec<&str> = args
         .keys()
         .map(String::as_str)
@@ -242,15 +244,43 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             "torrent-set {k}: choosing files is not in btorrent's engine yet (every file is downloaded)"
         ));
     }
-    if let Some(k) = keys.iter().find(|k| limits.contains(k)) {
+    let unsupported: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| !limits.contains(k))
+        .collect();
+    if !unsupported.is_empty() {
         return Err(format!(
-            "torrent-set {k}: per-torrent speed limits are not supported; the session's limits (session-set speed-limit-down/up) apply to every torrent"
+            "torrent-set: not supported: {}",
+            unsupported.join(", ")
         ));
     }
-    if !keys.is_empty() {
-        return Err(format!("torrent-set: not supported: {}", keys.join(", ")));
+    let honors = match args.get("honorsSessionLimits") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(bool_arg(args, "honorsSessionLimits")?),
+    };
+    // Every value is checked before any torrent changes.
+    let mut changes = Vec::with_capacity(torrents.len());
+    for (_, h, _) in &torrents {
+        let old = h.limits();
+        let new = crate::engine::TorrentLimits {
+            upload: limit_arg(args, "uploadLimit", "uploadLimited", old.upload)?,
+            download: limit_arg(args, "downloadLimit", "downloadLimited", old.download)?,
+            honors_session_limits: honors.unwrap_or(old.honors_session_limits),
+        };
+        changes.push((h.info_hash(), h.name().to_string(), new));
     }
-    Ok(Map::new())
+    let mut errors = Vec::new();
+    for (ih, name, new) in changes {
+        if let Err(e) = actions::set_limits(&rpc.config_path, &rpc.peer, &ih, &name, new) {
+            errors.push(format!("{e:#}"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(Map::new())
+    } else {
+        Err(errors.join("; "))
+    }
 }
 
 /// `torrent-set-location` with `move`: the data moves and the torrent goes on from there.
