@@ -6,6 +6,7 @@
 //! - [`remove`]: stops it, optionally deletes its own files, and drops its entry;
 //! - [`move_to`]: moves its data (running or not) and records the new folder;
 //! - [`choose_files`]: file priorities and sequential mode, running and in torrents.toml;
+//! - [`set_limits`]: its own speed limits, applied at once and recorded;
 //! - [`add`]: registers a torrent in torrents.toml (its .torrent kept in `torrents_dir`) and adds it
 //!   to the session.
 
@@ -15,7 +16,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 
 use crate::config::{Config, FileChoice, ManagedTorrent, Origin};
 use crate::engine::storage::Storage;
-use crate::engine::{AddOptions, FilePriority, Session, TorrentHandle};
+use crate::engine::{AddOptions, FilePriority, Session, TorrentHandle, TorrentLimits};
 use crate::metainfo::Metainfo;
 use crate::script::live::{AfterRemove, LiveTorrents};
 use crate::torrents::Torrents;
@@ -33,6 +34,27 @@ pub fn update_entry(
             .find_mut(ih)
             .ok_or_else(|| anyhow!("{name} is not a managed torrent any more"))?;
         f(e)
+    })
+}
+
+/// Changes the torrent's own speed limits where it runs (here or in the owner of torrents.toml) and
+/// records them.
+pub fn set_limits(
+    torrents: &Torrents,
+    live: &dyn LiveTorrents,
+    ih: &InfoHash,
+    name: &str,
+    limits: TorrentLimits,
+) -> Result<()> {
+    let running = live.set_limits(ih, limits);
+    torrents.update(|cfg| match cfg.find_mut(ih) {
+        Some(e) => {
+            e.limits = limits.into();
+            Ok(())
+        }
+        // A torrent run without being managed (`register: false`) has nothing to record.
+        None if running => Ok(()),
+        None => bail!("{name} is neither running nor a managed torrent"),
     })
 }
 
@@ -257,6 +279,8 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
     if let Some(h) = session.get(&a.meta.info_hash) {
         return Ok(h);
     }
+    // A torrent managed before keeps its own speed limits.
+    let mut limits = crate::engine::TorrentLimits::default();
     if a.register {
         let cfg = torrents.config()?;
         let file = keep_torrent_file(&cfg, a.src, &a.meta)?;
@@ -290,7 +314,11 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
                 meta: Default::default(),
                 watch: None,
                 files,
+                limits: Default::default(),
             });
+            limits = cfg
+                .find(&meta.info_hash)
+                .map_or(limits, |t| t.limits.engine());
             Ok(())
         })?;
     }
@@ -302,6 +330,7 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
         super_seed: None,
         files: a.files,
         sequential: a.sequential,
+        limits,
     };
     session.add(a.meta, opts).await
 }

@@ -370,6 +370,7 @@ pub async fn resume_managed(session: &Session, cfg: &Config, bus: &EventBus) {
                     paused: t.state == "paused",
                     files: t.files.priorities(meta.info.files.len()),
                     sequential: t.files.sequential,
+                    limits: t.limits.engine(),
                     ..Default::default()
                 };
                 session.add(meta, opts).await.map(|_| ())

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::FilePriority;
+use super::ByteRate;
+use crate::engine::{FilePriority, TorrentLimits};
 use crate::types::InfoHash;
 
 /// Where a managed torrent came from.
@@ -45,6 +46,9 @@ pub struct ManagedTorrent {
     /// Set on torrents the watch folder made or added: the watch folder's ledger entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<WatchSource>,
+    /// The torrent's own speed limits (`upload_limit`, `download_limit`, `honors_session_limits`).
+    #[serde(flatten)]
+    pub limits: EntryLimits,
     /// The files chosen and sequential mode (`[torrent.files]`; absent = every file wanted).
     #[serde(default, skip_serializing_if = "FileChoice::is_default")]
     pub files: FileChoice,
@@ -98,6 +102,54 @@ impl FileChoice {
     }
 }
 
+/// A managed torrent's own speed limits as torrents.toml keeps them: each limit a number of bytes
+/// per second or a size such as `"500K"` (absent or 0 = unlimited), and `honors_session_limits =
+/// false` when the session's `upload_limit`/`download_limit` do not apply to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_limit: Option<ByteRate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_limit: Option<ByteRate>,
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub honors_session_limits: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
+}
+
+impl Default for EntryLimits {
+    fn default() -> Self {
+        EntryLimits::from(TorrentLimits::default())
+    }
+}
+
+impl From<TorrentLimits> for EntryLimits {
+    fn from(l: TorrentLimits) -> Self {
+        EntryLimits {
+            upload_limit: l.upload.filter(|&r| r > 0).map(ByteRate),
+            download_limit: l.download.filter(|&r| r > 0).map(ByteRate),
+            honors_session_limits: l.honors_session_limits,
+        }
+    }
+}
+
+impl EntryLimits {
+    /// The limits as the engine takes them.
+    pub fn engine(self) -> TorrentLimits {
+        TorrentLimits {
+            upload: self.upload_limit.and_then(ByteRate::limit),
+            download: self.download_limit.and_then(ByteRate::limit),
+            honors_session_limits: self.honors_session_limits,
+        }
+    }
+}
+
 /// The watch folder's record of where a torrent came from and how that entry looked when it was
 /// turned into a torrent, so a restart recognises it unchanged without hashing it again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,5 +171,59 @@ fn default_state() -> String {
 impl ManagedTorrent {
     pub fn hash(&self) -> Option<InfoHash> {
         InfoHash::from_hex(&self.info_hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_load_persist_and_leave_the_file_when_lifted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        let ih = "ab".repeat(20);
+        std::fs::write(
+            &path,
+            format!(
+                "[[torrent]]\nname = \"x\"\ninfo_hash = \"{ih}\"\nfile = \"x.torrent\"\ndata = \"out\"\n\
+                 download_limit = \"500K\"\nupload_limit = 30000\nhonors_session_limits = false\n"
+            ),
+        )
+        .unwrap();
+        let service = crate::torrents::Torrents::open(&path);
+        let cfg = service.config().unwrap();
+        let want = TorrentLimits {
+            upload: Some(30_000),
+            download: Some(500 * 1024),
+            honors_session_limits: false,
+        };
+        assert_eq!(cfg.torrents[0].limits.engine(), want);
+        // Re-registering the torrent (an entry without limits) keeps them.
+        service
+            .update(|cfg| {
+                let mut t = cfg.torrents[0].clone();
+                t.limits = EntryLimits::default();
+                t.state = "paused".into();
+                cfg.upsert(t);
+                Ok(())
+            })
+            .unwrap();
+        let cfg = crate::torrents::Torrents::open(&path).config().unwrap();
+        assert_eq!(cfg.torrents[0].limits.engine(), want);
+        service
+            .update(|cfg| {
+                cfg.torrents[0].limits = TorrentLimits {
+                    upload: Some(0),
+                    ..TorrentLimits::default()
+                }
+                .into();
+                Ok(())
+            })
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("_limit"), "{text}");
+        let cfg = crate::torrents::Torrents::open(&path).config().unwrap();
+        assert_eq!(cfg.torrents[0].limits.engine(), TorrentLimits::default());
     }
 }

@@ -24,7 +24,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::Deserialize;
 use toml_edit::DocumentMut;
 
-pub use managed::{FileChoice, ManagedTorrent, Origin, WatchSource};
+pub use managed::{EntryLimits, FileChoice, ManagedTorrent, Origin, WatchSource};
 pub use settings::{ByteRate, DefaultTracker, Settings, DEFAULT_TRACKER_BIND};
 
 use crate::fsutil::write_atomic;
@@ -220,6 +220,9 @@ impl Config {
                 if t.watch.is_none() {
                     t.watch = old.watch.take();
                 }
+                if t.limits == EntryLimits::default() {
+                    t.limits = old.limits;
+                }
                 *old = t;
             }
             None => {
@@ -279,6 +282,7 @@ mod tests {
             meta: BTreeMap::new(),
             watch: None,
             files: Default::default(),
+            limits: Default::default(),
         }
     }
 

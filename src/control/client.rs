@@ -189,6 +189,14 @@ impl LiveTorrents for OwnerOrLocal {
             })
     }
 
+    fn set_limits(&self, ih: &InfoHash, limits: crate::engine::TorrentLimits) -> bool {
+        self.local.set_limits(ih, limits)
+            || self.owner_act(Request::SetLimits {
+                info_hash: ih.to_hex(),
+                limits,
+            })
+    }
+
     fn remove(&self, ih: InfoHash, after: AfterRemove) -> BoxFuture<'static, Result<bool>> {
         if self.local.stats(&ih).is_some() {
             return self.local.remove(ih, after);

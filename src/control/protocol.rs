@@ -3,6 +3,8 @@
 //! Requests: `{"op":"list"}`, `{"op":"pause","info_hash":"<40 hex>"}`, `resume`, `remove` (same
 //! shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`, `check` (like `pause`) and
 //! `{"op":"dht"}`, `{"op":"choose_files","info_hash":"...","changes":[[0,"skip"]],"sequential":true}`,
+//! `{"op":"set_limits","info_hash":"...","limits":{"upload":30000,"download":null,
+//! "honors_session_limits":true}}`,
 //! `{"op":"add","torrent":"/abs/x.torrent","data_dir":"/abs/dir","paused":false,"seeding":false}`.
 //! Replies: `{"ok":true,...}` with `torrents` (for `list`), `found` (whether the torrent runs in the
 //! owner), for `check` the `check` report when found, for `dht` the `dht` figures when the owner runs a
@@ -45,6 +47,11 @@ pub enum Request {
     },
     Check {
         info_hash: String,
+    },
+    /// A torrent's own speed limits (`limits` as the engine's `TorrentLimits`).
+    SetLimits {
+        info_hash: String,
+        limits: crate::engine::TorrentLimits,
     },
     /// A one-shot `start` or `seed` hands its torrent over (see [`crate::actions::Handoff`]).
     Add(crate::actions::Handoff),

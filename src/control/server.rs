@@ -196,6 +196,9 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
         }
         Request::Pause { info_hash } => hash(&info_hash).map(|ih| Ok(live.pause(&ih))),
         Request::Resume { info_hash } => hash(&info_hash).map(|ih| Ok(live.resume(&ih))),
+        Request::SetLimits { info_hash, limits } => {
+            hash(&info_hash).map(|ih| Ok(live.set_limits(&ih, limits)))
+        }
         Request::Remove { info_hash, after } => match hash(&info_hash) {
             Ok(ih) => Ok(live.remove(ih, after).await),
             Err(r) => Err(r),

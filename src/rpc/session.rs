@@ -16,7 +16,8 @@ pub const SPEED_UNIT: u64 = 1000;
 /// The RPC version of Transmission 3.00, whose methods and fields this server speaks.
 pub const RPC_VERSION: i64 = 16;
 
-fn kbps(limit: Option<u64>) -> u64 {
+/// A limit in the RPC's unit (kB/s of [`SPEED_UNIT`]); 0 when unlimited.
+pub fn kbps(limit: Option<u64>) -> u64 {
     limit.map_or(0, |b| b / SPEED_UNIT)
 }
 
@@ -80,15 +81,16 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     }
 }
 
-/// One speed limit of a `session-set`: the new value in bytes per second (`None` = unlimited), or
-/// the old one when neither key is sent.
-fn limit_arg(
+/// One speed limit of a `session-set` (`key`, switched by `enabled_key`, e.g. `speed-limit-up` and
+/// `speed-limit-up-enabled`) or a `torrent-set` (`uploadLimit`, `uploadLimited`): the new value in
+/// bytes per second (`None` = unlimited), or the old one when neither key is sent.
+pub fn limit_arg(
     args: &Map<String, Value>,
     key: &str,
+    enabled_key: &str,
     old: Option<u64>,
 ) -> Result<Option<u64>, String> {
-    let enabled_key = format!("{key}-enabled");
-    let enabled = match args.get(&enabled_key) {
+    let enabled = match args.get(enabled_key) {
         None => None,
         Some(Value::Bool(b)) => Some(*b),
         Some(v) => return Err(format!("{enabled_key} must be true or false, not {v}")),
@@ -140,8 +142,13 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         .await
         .map_err(|e| format!("{e:#}"))?;
     let (old_up, old_down) = session.limits();
-    let up = limit_arg(args, "speed-limit-up", old_up)?;
-    let down = limit_arg(args, "speed-limit-down", old_down)?;
+    let up = limit_arg(args, "speed-limit-up", "speed-limit-up-enabled", old_up)?;
+    let down = limit_arg(
+        args,
+        "speed-limit-down",
+        "speed-limit-down-enabled",
+        old_down,
+    )?;
     session.set_limits(up, down);
     Torrents::update(rpc.peer.torrents(), |cfg| {
         cfg.settings.upload_limit = up.map(ByteRate);

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use super::fields::select;
+use super::session::limit_arg;
 use super::{Outcome, Rpc};
 use crate::actions;
 use crate::engine::FilePriority;
@@ -210,8 +211,10 @@ pub async fn remove(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     .await
 }
 
-/// `torrent-set`: file selection ([`super::files`]); every other key is refused by name, before
-/// anything changes (an empty request succeeds).
+/// `torrent-set`: file selection ([`super::files`]) and the speed limits (`uploadLimit`/
+/// `uploadLimited`, `downloadLimit`/`downloadLimited` in kB/s, `honorsSessionLimits`), applied at
+/// once and kept in torrents.toml. Every other key is refused by name, and every value is checked
+/// before anything changes (an empty request succeeds).
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let selected = select(rpc, args).await?;
     let keys: Vec<&str> = args
@@ -226,25 +229,55 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "uploadLimited",
         "honorsSessionLimits",
     ];
-    if let Some(k) = keys.iter().find(|k| limits.contains(k)) {
+    let unsupported: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| !limits.contains(k))
+        .collect();
+    if !unsupported.is_empty() {
         return Err(format!(
-            "torrent-set {k}: per-torrent speed limits are not supported; the session's limits (session-set speed-limit-down/up) apply to every torrent"
+            "torrent-set: not supported: {}",
+            unsupported.join(", ")
         ));
     }
-    if !keys.is_empty() {
-        return Err(format!("torrent-set: not supported: {}", keys.join(", ")));
-    }
-    for (_, h, _) in selected {
+    let honors = match args.get("honorsSessionLimits") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(bool_arg(args, "honorsSessionLimits")?),
+    };
+    let sets_limits = keys.iter().any(|k| limits.contains(k));
+    // Every value is checked before any torrent changes.
+    let mut changes = Vec::with_capacity(selected.len());
+    for (_, h, _) in &selected {
         let now: Vec<FilePriority> = h.files().iter().map(|f| f.priority).collect();
-        let changes = super::files::changes(&h.meta().info, &now, args)
+        let files = super::files::changes(&h.meta().info, &now, args)
             .map_err(|e| format!("torrent-set {e}"))?;
-        if !changes.is_empty() {
-            let (ih, name) = (h.info_hash(), h.name().to_string());
-            actions::choose_files(rpc.peer.torrents(), &rpc.peer, &ih, &name, &changes, None)
-                .map_err(|e| format!("{e:#}"))?;
+        let old = h.limits();
+        let new = crate::engine::TorrentLimits {
+            upload: limit_arg(args, "uploadLimit", "uploadLimited", old.upload)?,
+            download: limit_arg(args, "downloadLimit", "downloadLimited", old.download)?,
+            honors_session_limits: honors.unwrap_or(old.honors_session_limits),
+        };
+        changes.push((h.info_hash(), h.name().to_string(), files, new));
+    }
+    let torrents = rpc.peer.torrents();
+    let mut errors = Vec::new();
+    for (ih, name, files, new) in changes {
+        if !files.is_empty() {
+            if let Err(e) = actions::choose_files(torrents, &rpc.peer, &ih, &name, &files, None) {
+                errors.push(format!("{e:#}"));
+            }
+        }
+        if sets_limits {
+            if let Err(e) = actions::set_limits(torrents, &rpc.peer, &ih, &name, new) {
+                errors.push(format!("{e:#}"));
+            }
         }
     }
-    Ok(Map::new())
+    if errors.is_empty() {
+        Ok(Map::new())
+    } else {
+        Err(errors.join("; "))
+    }
 }
 
 /// `torrent-set-location` with `move`: the data moves and the torrent goes on from there.

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 
 use crate::actions::Handoff;
 use crate::engine::{
-    CheckReport, DhtStats, FilePriority, TorrentHandle, TorrentState, TorrentStats,
+    CheckReport, DhtStats, FilePriority, TorrentHandle, TorrentLimits, TorrentState, TorrentStats,
 };
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
@@ -66,6 +66,9 @@ pub struct LiveStats {
     /// Every file, in the torrent's order.
     #[serde(default)]
     pub files: Vec<LiveFile>,
+    /// The torrent's own speed limits.
+    #[serde(default)]
+    pub limits: TorrentLimits,
 }
 
 /// One file of a running torrent.
@@ -102,6 +105,10 @@ pub trait LiveTorrents: Send + Sync {
     /// `after` says, so nothing that syncs the session with the file can start it again in between.
     /// Data stays. Ok(false) when it was not running here.
     fn remove(&self, ih: InfoHash, after: AfterRemove) -> BoxFuture<'static, anyhow::Result<bool>>;
+    /// Sets the torrent's own speed limits; false when it is not running here.
+    fn set_limits(&self, _ih: &InfoHash, _limits: TorrentLimits) -> bool {
+        false
+    }
     /// Moves the data into `dir` and carries on from there. Ok(false) when not running here.
     fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>>;
     /// Hashes every piece of the data again and repairs what fails (see
@@ -135,9 +142,10 @@ pub trait LiveTorrents: Send + Sync {
     }
 }
 
-/// The figures of a running torrent, its files included.
+/// The figures of a running torrent, its files and own limits included.
 pub(crate) fn handle_stats(h: &TorrentHandle) -> LiveStats {
     let mut s = live_stats(h.name(), &h.stats());
+    s.limits = h.limits();
     s.files = h
         .files()
         .into_iter()
@@ -181,6 +189,7 @@ pub(crate) fn live_stats(name: &str, s: &TorrentStats) -> LiveStats {
         left: s.bytes_left,
         sequential: s.sequential,
         files: Vec::new(),
+        limits: TorrentLimits::default(),
     }
 }
 
@@ -215,6 +224,16 @@ impl LiveTorrents for PeerSlot {
         match self.current().and_then(|s| s.get(ih)) {
             Some(h) => {
                 h.resume();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn set_limits(&self, ih: &InfoHash, limits: TorrentLimits) -> bool {
+        match self.current().and_then(|s| s.get(ih)) {
+            Some(h) => {
+                h.set_limits(limits);
                 true
             }
             None => false,

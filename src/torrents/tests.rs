@@ -23,6 +23,7 @@ fn entry(writer: u8, i: u8) -> ManagedTorrent {
         meta: BTreeMap::new(),
         watch: None,
         files: Default::default(),
+        limits: Default::default(),
     }
 }
 

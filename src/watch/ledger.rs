@@ -193,6 +193,7 @@ pub fn record(cfg: &mut Config, s: &NewShare) -> Result<Recorded, String> {
         meta: Default::default(),
         watch: Some(source),
         files: Default::default(),
+        limits: Default::default(),
     });
     Ok(match replaced {
         Some(old) => Recorded::Replaced { file, old },

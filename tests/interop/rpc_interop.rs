@@ -286,3 +286,66 @@ fn transmissions_web_client_lists_the_daemons_torrents_in_chromium() {
     );
     assert!(dom.contains("Seeding"), "the status shown: {dom}");
 }
+
+/// `transmission-remote -t 1 -d 50 -u 30` sets one torrent's own limits (kB/s of 1000 bytes): the
+/// engine applies them, torrents.toml keeps them, and `-t 1 -i` shows them; `-D`/`-U` lift them.
+#[test]
+#[ignore = "needs transmission-cli (transmission-remote)"]
+fn transmission_remote_sets_a_torrents_own_speed_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let seed = dir.path().join("seed");
+    write_random(&seed.join("clip.bin"), 200_000, 12);
+    let meta = support::torrent(&seed.join("clip.bin"), 32 * 1024, vec![]);
+    let file = dir.path().join("clip.torrent");
+    std::fs::write(&file, meta.as_bytes()).unwrap();
+    let out = remote(
+        &d,
+        &["-a", file.to_str().unwrap(), "-w", seed.to_str().unwrap()],
+    );
+    assert!(out.contains("success"), "{out}");
+    until("the torrent to be seeding", 30, || {
+        row(&d, 1).filter(|(done, _, _)| done == "100%")
+    });
+    let stored = || {
+        btorrent::config::Config::load(&dir.path().join("torrents.toml"))
+            .unwrap()
+            .find(&meta.info_hash)
+            .unwrap()
+            .limits
+            .engine()
+    };
+    let info = remote(&d, &["-t", "1", "-i"]);
+    assert!(info.contains("Download Limit: Unlimited"), "{info}");
+    assert!(info.contains("Upload Limit: Unlimited"), "{info}");
+
+    let out = remote(&d, &["-t", "1", "-d", "50", "-u", "30"]);
+    assert!(out.contains("success"), "{out}");
+    let want = btorrent::engine::TorrentLimits {
+        upload: Some(30_000),
+        download: Some(50_000),
+        honors_session_limits: true,
+    };
+    assert_eq!(stored(), want);
+    let info = remote(&d, &["-t", "1", "-i"]);
+    assert!(info.contains("Download Limit: 50 kB/s"), "{info}");
+    assert!(info.contains("Upload Limit: 30 kB/s"), "{info}");
+    assert!(info.contains("Honors Session Limits: Yes"), "{info}");
+    // The session's limits are untouched.
+    let s = setting(dir.path());
+    assert_eq!((s.download_limit, s.upload_limit), (None, None));
+
+    // --no-honor-session: the torrent leaves the session's limits; -D/-U lift its own.
+    remote(&d, &["-t", "1", "--no-honor-session", "-D", "-U"]);
+    assert_eq!(
+        stored(),
+        btorrent::engine::TorrentLimits {
+            upload: None,
+            download: None,
+            honors_session_limits: false,
+        }
+    );
+    let info = remote(&d, &["-t", "1", "-i"]);
+    assert!(info.contains("Download Limit: Unlimited"), "{info}");
+    assert!(info.contains("Honors Session Limits: No"), "{info}");
+}

@@ -123,3 +123,80 @@ fn completed_download_is_moved_and_seeded_from_the_new_place() {
     rig.rt
         .block_on(rig.host.context().peer.shutdown(Duration::from_secs(5)));
 }
+
+/// `b-start --up-limit` and the handles' `upload_limit`/`download_limit`: the running torrent's own
+/// limits change at once, and torrents.toml keeps them.
+#[test]
+fn scripts_set_a_running_torrents_own_speed_limits() {
+    use btorrent::engine::TorrentLimits;
+    let rig = ScriptRig::new("listen_ip = \"127.0.0.1\"\nlisten_port = 0", None);
+    let src = rig.path("data/album");
+    crate::support::write_random(&src.join("01.flac"), 200_000, 3);
+    let meta = crate::support::torrent(&src, 32 * 1024, vec![]);
+    std::fs::write(rig.path("album.torrent"), meta.as_bytes()).unwrap();
+    // Already complete: b-start registers it, applies the limit and returns.
+    let args: Vec<String> = [
+        rig.path("album.torrent").display().to_string(),
+        "-o".into(),
+        rig.path("data").display().to_string(),
+        "--up-limit".into(),
+        "300K".into(),
+    ]
+    .into();
+    let _ = rig.host.run_command("b-start", &args).unwrap();
+    let live = || {
+        rig.host
+            .context()
+            .peer
+            .current()
+            .and_then(|s| s.get(&meta.info_hash))
+            .expect("running here")
+            .limits()
+    };
+    let stored = || {
+        Config::load(&rig.path("torrents.toml"))
+            .unwrap()
+            .find(&meta.info_hash)
+            .unwrap()
+            .limits
+            .engine()
+    };
+    let want = TorrentLimits {
+        upload: Some(300 * 1024),
+        ..Default::default()
+    };
+    assert_eq!((live(), stored()), (want, want));
+
+    rig.script(
+        "limits.rhai",
+        "let t = torrent(\"album\");\nprint(`up ${t.upload_limit} down ${t.download_limit} ${t.honors_session_limits}`);\nt.download_limit = 50000;\nt.upload_limit = ();\nt.honors_session_limits = false;\nprint(`now up ${t.upload_limit} down ${t.download_limit}`);\n",
+    );
+    let lines = rig.lines.lock().clone();
+    assert!(
+        lines.contains(&"up 307200 down  true".to_string()),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.contains(&"now up  down 50000".to_string()),
+        "{lines:#?}"
+    );
+    let want = TorrentLimits {
+        upload: None,
+        download: Some(50_000),
+        honors_session_limits: false,
+    };
+    assert_eq!((live(), stored()), (want, want));
+    let err = rig.script_fails(
+        "bad.rhai",
+        "let t = torrent(\"album\"); t.upload_limit = \"fast\";",
+    );
+    assert!(err.contains("upload_limit"), "{err}");
+    let err = rig.script_fails(
+        "neg.rhai",
+        "let t = torrent(\"album\"); t.upload_limit = -5;",
+    );
+    assert!(err.contains("negative"), "{err}");
+    assert_eq!(live(), want);
+    rig.rt
+        .block_on(rig.host.context().peer.shutdown(Duration::from_secs(5)));
+}

@@ -21,6 +21,7 @@ mod engine_crash;
 mod engine_files;
 mod engine_hostile_peers;
 mod engine_lifecycle;
+mod engine_limits;
 mod engine_rot;
 mod engine_superseed;
 mod engine_swarm;

@@ -602,3 +602,110 @@ fn a_magnet_link_is_added_fetched_and_downloaded_through_the_rpc() {
     );
     rt.block_on(seeder.shutdown(Duration::from_secs(5)));
 }
+
+/// `torrent-set` speed limits (kB/s of 1000 bytes) reach the engine and torrents.toml, `torrent-get`
+/// reads them back from the running torrent, and a restarted daemon gives them to the engine again.
+#[test]
+fn torrent_set_limits_are_live_kept_and_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let seed = dir.path().join("seed");
+    write_random(&seed.join("l.bin"), 100_000, 9);
+    let meta = support::torrent(&seed.join("l.bin"), 32 * 1024, vec![]);
+    let file = dir.path().join("l.torrent");
+    std::fs::write(&file, meta.as_bytes()).unwrap();
+    let id = c.ok(
+        "torrent-add",
+        json!({"filename": file, "download-dir": seed}),
+    )["torrent-added"]["id"]
+        .clone();
+    let fields = [
+        "status",
+        "uploadLimit",
+        "uploadLimited",
+        "downloadLimit",
+        "downloadLimited",
+        "honorsSessionLimits",
+    ];
+    let limits = |c: &mut crate::support::rpc::Client| {
+        let mut t = poll("the seed's data check", 30, || {
+            let t = torrent_get(c, json!([id]), &fields).pop()?;
+            (t["status"] == 6).then_some(t)
+        });
+        t.as_object_mut().unwrap().remove("status");
+        t
+    };
+    assert_eq!(
+        limits(&mut c),
+        json!({"uploadLimit": 0, "uploadLimited": false, "downloadLimit": 0,
+               "downloadLimited": false, "honorsSessionLimits": true})
+    );
+    c.ok(
+        "torrent-set",
+        json!({"ids": [id], "uploadLimit": 30, "uploadLimited": true, "downloadLimit": 50,
+               "downloadLimited": true, "honorsSessionLimits": false}),
+    );
+    let set = json!({"uploadLimit": 30, "uploadLimited": true, "downloadLimit": 50,
+                     "downloadLimited": true, "honorsSessionLimits": false});
+    assert_eq!(limits(&mut c), set);
+    let stored = || {
+        btorrent::config::Config::load(&dir.path().join("torrents.toml"))
+            .unwrap()
+            .find(&meta.info_hash)
+            .unwrap()
+            .limits
+            .engine()
+    };
+    let want = btorrent::engine::TorrentLimits {
+        upload: Some(30_000),
+        download: Some(50_000),
+        honors_session_limits: false,
+    };
+    assert_eq!(stored(), want);
+
+    // Bad input changes nothing and says why.
+    let v = c.call("torrent-set", json!({"uploadLimit": "fast"}));
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("uploadLimit must be a whole number of kB/s"),
+        "{v}"
+    );
+    let v = c.call(
+        "torrent-set",
+        json!({"uploadLimit": 5, "bandwidthPriority": 1}),
+    );
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("not supported: bandwidthPriority"),
+        "{v}"
+    );
+    assert_eq!(limits(&mut c), set);
+
+    // A restarted daemon resumes the torrent with its limits.
+    let text = std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap();
+    let entries = &text[text.find("[[torrent]]").expect("the entry")..];
+    d.proc.kill();
+    let d = RpcDaemon::start(dir.path(), entries);
+    let mut c = d.client();
+    assert_eq!(limits(&mut c), set);
+
+    // Lifting one limit keeps the other.
+    c.ok("torrent-set", json!({"ids": [id], "uploadLimited": false}));
+    assert_eq!(
+        limits(&mut c),
+        json!({"uploadLimit": 0, "uploadLimited": false, "downloadLimit": 50,
+               "downloadLimited": true, "honorsSessionLimits": false})
+    );
+    assert_eq!(
+        stored(),
+        btorrent::engine::TorrentLimits {
+            upload: None,
+            ..want
+        }
+    );
+}

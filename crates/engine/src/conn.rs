@@ -174,7 +174,7 @@ impl Conn {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let sh = self.sh.clone();
-        // Over the session's download limit, the socket is not read until this time (TCP then slows
+        // Over the session's or the torrent's download limit, the socket is not read until this time (TCP then slows
         // the peer); everything else goes on meanwhile.
         let mut read_again_at: Option<tokio::time::Instant> = None;
         loop {
@@ -186,11 +186,9 @@ impl Conn {
                         anyhow::bail!("peer closed the connection");
                     }
                     self.last_recv = Instant::now();
-                    if let Some(limit) = &self.t.ctx.download_limit {
-                        let wait = limit.reserve(n as u64);
-                        if !wait.is_zero() {
-                            read_again_at = Some(tokio::time::Instant::now() + wait);
-                        }
+                    let wait = self.t.limits.download_wait(&self.t.ctx, n as u64);
+                    if !wait.is_zero() {
+                        read_again_at = Some(tokio::time::Instant::now() + wait);
                     }
                     while let Some(msg) = self.codec.decode(&mut rbuf)? {
                         self.on_message(msg)?;
@@ -605,11 +603,12 @@ impl Conn {
         Ok(())
     }
 
-    /// The most requests this peer may have outstanding: its `reqq`, and under a download limit no
-    /// more than the whole session may receive in [`WINDOW_SECONDS`].
+    /// The most requests this peer may have outstanding: its `reqq`, and under a download limit (the
+    /// session's or the torrent's, as they are now) no more than that limit lets in in
+    /// [`WINDOW_SECONDS`].
     fn max_window(&self) -> usize {
         let max = self.reqq.clamp(MIN_WINDOW, MAX_WINDOW);
-        match self.t.ctx.cfg.download_limit {
+        match self.t.limits.download_rate(&self.t.ctx) {
             Some(limit) => {
                 let blocks = (limit as f64 * WINDOW_SECONDS / BLOCK_SIZE as f64) as usize;
                 max.min(blocks).max(MIN_WINDOW)

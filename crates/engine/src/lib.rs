@@ -20,7 +20,8 @@
 //! - [`TorrentHandle`]: `info_hash`, `name`, `meta`, `stats` ([`TorrentStats`]), `peers`
 //!   ([`PeerInfo`]), `pause`, `resume`,
 //!   `move_to` (moves the data and keeps seeding from there), `wait_complete`, `add_peers`, `check`
-//!   (hashes every piece on disk again, ignoring resume data; see [`disk_check`]).
+//!   (hashes every piece on disk again, ignoring resume data; see [`disk_check`]), `limits` and
+//!   `set_limits` (the torrent's own speed limits, on top of the session's; see [`limits`]).
 //! - [`Session::dht_peers`] looks up peers of an info-hash on the DHT (for a torrent not added yet);
 //!   [`Session::dht_stats`] says how the node does. Torrents use the DHT by themselves ([`dht`]).
 //! - [`probe::fetch_bitfield`] and [`probe::download_piece`]: one-shot questions to one peer.
@@ -78,6 +79,7 @@ pub mod dht;
 pub mod disk_check;
 pub mod ext;
 pub mod known;
+pub mod limits;
 pub mod metadata;
 pub mod peer;
 pub mod picker;
@@ -102,6 +104,7 @@ use btorrent_proto::types::{InfoHash, PeerId};
 
 pub use dht::{DhtConfig, DhtStats};
 pub use disk_check::CheckReport;
+pub use limits::TorrentLimits;
 pub use selection::{FilePriority, FileStatus};
 pub use session::Session;
 pub use torrent::TorrentHandle;
@@ -194,6 +197,8 @@ pub struct AddOptions {
     pub files: Option<Vec<FilePriority>>,
     /// Fetch pieces in order (streaming) rather than rarest first.
     pub sequential: bool,
+    /// The torrent's own speed limits (default: none, and the session's apply).
+    pub limits: TorrentLimits,
 }
 
 /// A torrent's state. With files skipped ([`selection`]), `Seeding` means done with every wanted

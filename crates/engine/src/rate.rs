@@ -59,13 +59,16 @@ mod tests {
     }
 }
 
-/// A token bucket shared by every connection of a session: callers reserve bytes and wait the delay
+/// A token bucket shared by the connections of a session or of one torrent: callers reserve bytes and wait the delay
 /// it returns. Bursts are limited to a tenth of a second of traffic (at least 64 KiB). The rate can
 /// be changed while it is in use; 0 means unlimited (no wait).
 #[derive(Debug)]
 pub struct Limiter {
     /// (bytes per second, 0 = unlimited; tokens; last refill).
     state: parking_lot::Mutex<(u64, f64, Instant)>,
+    /// The rate as in `state`, readable without the lock: an unlimited bucket costs callers one
+    /// atomic load.
+    rate: std::sync::atomic::AtomicU64,
 }
 
 fn burst_of(rate: u64) -> f64 {
@@ -80,12 +83,13 @@ impl Limiter {
                 burst_of(bytes_per_sec),
                 Instant::now(),
             )),
+            rate: std::sync::atomic::AtomicU64::new(bytes_per_sec),
         }
     }
 
     /// The rate in bytes per second; `None` when unlimited.
     pub fn rate(&self) -> Option<u64> {
-        let r = self.state.lock().0;
+        let r = self.rate.load(std::sync::atomic::Ordering::Relaxed);
         (r > 0).then_some(r)
     }
 
@@ -95,10 +99,14 @@ impl Limiter {
         s.0 = bytes_per_sec.unwrap_or(0);
         s.1 = s.1.min(burst_of(s.0));
         s.2 = Instant::now();
+        self.rate.store(s.0, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Takes `n` bytes from the bucket; returns how long to wait before sending them.
     pub fn reserve(&self, n: u64) -> Duration {
+        if self.rate.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            return Duration::ZERO;
+        }
         let mut s = self.state.lock();
         if s.0 == 0 {
             return Duration::ZERO;

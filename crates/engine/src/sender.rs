@@ -173,14 +173,12 @@ pub(crate) async fn run(
                 }
             }
             if !batch.is_empty() {
-                if let Some(limit) = &t.ctx.upload_limit {
-                    let n: u64 = batch.iter().map(|b| b.length as u64).sum();
-                    let wait = limit.reserve(n);
-                    if !wait.is_zero() {
-                        tokio::select! {
-                            _ = tokio::time::sleep(wait) => {}
-                            _ = conn.cancelled() => return Ok(()),
-                        }
+                let n: u64 = batch.iter().map(|b| b.length as u64).sum();
+                let wait = t.limits.upload_wait(&t.ctx, n);
+                if !wait.is_zero() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = conn.cancelled() => return Ok(()),
                     }
                 }
                 let t2 = t.clone();

@@ -82,6 +82,8 @@ pub(crate) struct Torrent {
     pub downloaded: AtomicU64,
     pub uploaded: AtomicU64,
     pub rates: Mutex<(Rate, Rate)>,
+    /// The torrent's own speed limits (see [`super::limits`]).
+    pub limits: super::limits::Limits,
     pub trackers: Vec<String>,
     /// Each tracker's last answer, by URL (read by front ends; written by the announce tasks).
     pub tracker_status: Mutex<HashMap<String, super::TrackerStatus>>,
@@ -319,6 +321,7 @@ impl TorrentHandle {
             downloaded: AtomicU64::new(0),
             uploaded: AtomicU64::new(0),
             rates: Mutex::new((Rate::new(window), Rate::new(window))),
+            limits: super::limits::Limits::new(&opts.limits),
             trackers,
             tracker_status: Mutex::new(HashMap::new()),
             announce_asked: Default::default(),

@@ -7,6 +7,10 @@
 //! `down_rate`, `up_rate`, `downloaded`, `uploaded`, `ratio` (uploaded / size, this process),
 //! `peers`, `seeds`, `pieces_withdrawn` (pieces whose data on disk failed its hash, fetched again),
 //! `super_seeding` (offering its pieces one at a time as the only seed, BEP 16),
+//! `upload_limit`, `download_limit` (its own speed limits in bytes per second, `()` = none) and
+//! `honors_session_limits` (whether the session's limits bound it too), all three also settable:
+//! `t.upload_limit = "500K"` (a number of bytes per second or a size; 0 or `()` lifts it) applies
+//! at once and is kept in torrents.toml,
 //! `save_path` (the folder holding its data), `file` (the .torrent), and `meta`: a
 //! map the script owns, saved with the torrent in torrents.toml (`t.meta.moved = true` persists).
 //!
@@ -25,6 +29,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, Map};
 use super::fail;
 use super::registry::lookup;
 use crate::config::{Config, ManagedTorrent};
+use crate::engine::TorrentLimits;
 use crate::metainfo::Metainfo;
 use crate::script::host::{HostContext, Opts};
 use crate::script::limits;
@@ -74,6 +79,15 @@ impl View {
         match (&self.entry, &self.cfg) {
             (Some(e), Some(cfg)) => Some(cfg.resolve(&e.file)),
             _ => None,
+        }
+    }
+
+    /// The torrent's own speed limits: the engine's when it runs, else torrents.toml's.
+    fn limits(&self) -> TorrentLimits {
+        match (&self.live, &self.entry) {
+            (Some(l), _) => l.limits,
+            (None, Some(e)) => e.limits.engine(),
+            (None, None) => TorrentLimits::default(),
         }
     }
 
@@ -171,6 +185,51 @@ fn meta_set(ctx: &HostContext, h: &Handle, m: Map) -> Result<(), Box<EvalAltResu
         e.meta = meta;
         Ok(())
     })
+}
+
+/// A speed limit from a script: bytes per second as a number or a size such as `"500K"`; 0 or `()`
+/// is unlimited (`None`).
+pub(super) fn rate_arg(func: &str, v: &Dynamic) -> Result<Option<u64>, Box<EvalAltResult>> {
+    let n = if v.is_unit() {
+        0
+    } else if let Ok(i) = v.as_int() {
+        i
+    } else if v.is_string() {
+        crate::fsutil::parse_size(&v.to_string()).or_else(|e| fail(func, e))?
+    } else {
+        return fail(
+            func,
+            format!(
+                "a rate is bytes per second (a number or a size such as \"500K\"), not a {}",
+                v.type_name()
+            ),
+        );
+    };
+    if n < 0 {
+        return fail(func, format!("{n} is not a rate (negative)"));
+    }
+    Ok((n > 0).then_some(n as u64))
+}
+
+/// Changes one of the torrent's own speed limits, where it runs and in torrents.toml.
+pub(super) fn set_limits(
+    ctx: &HostContext,
+    ih: &InfoHash,
+    name: &str,
+    func: &str,
+    change: impl FnOnce(&mut TorrentLimits),
+) -> Result<(), Box<EvalAltResult>> {
+    let mut limits = view(
+        ctx,
+        &Handle {
+            info_hash: *ih,
+            name: name.to_string(),
+        },
+    )
+    .limits();
+    change(&mut limits);
+    crate::actions::set_limits(ctx.torrents(), ctx.live.as_ref(), ih, name, limits)
+        .or_else(|e| fail(func, format!("{e:#}")))
 }
 
 /// Changes the torrents.toml entry of `h` under the file lock.
@@ -406,6 +465,31 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
         .live
         .is_some_and(|l| l.super_seeding)
         .into());
+    let rate = |r: Option<u64>| r.map_or(Dynamic::UNIT, |r| (r as i64).into());
+    getter!("upload_limit", |_h, v| rate(v.limits().upload));
+    getter!("download_limit", |_h, v| rate(v.limits().download));
+    getter!("honors_session_limits", |_h, v| v
+        .limits()
+        .honors_session_limits
+        .into());
+    let c = ctx.clone();
+    engine.register_set("upload_limit", move |h: &mut Handle, r: Dynamic| {
+        let r = rate_arg("upload_limit", &r)?;
+        set_limits(&c, &h.info_hash, &h.name, "upload_limit", |l| l.upload = r)
+    });
+    let c = ctx.clone();
+    engine.register_set("download_limit", move |h: &mut Handle, r: Dynamic| {
+        let r = rate_arg("download_limit", &r)?;
+        set_limits(&c, &h.info_hash, &h.name, "download_limit", |l| {
+            l.download = r
+        })
+    });
+    let c = ctx.clone();
+    engine.register_set("honors_session_limits", move |h: &mut Handle, b: bool| {
+        set_limits(&c, &h.info_hash, &h.name, "honors_session_limits", |l| {
+            l.honors_session_limits = b
+        })
+    });
     getter!("save_path", |_h, v| path_value(v.save_path()));
     getter!("file", |_h, v| path_value(v.file()));
 

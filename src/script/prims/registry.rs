@@ -198,6 +198,7 @@ fn register_torrent(
             meta: Default::default(),
             watch: None,
             files: Default::default(),
+            limits: Default::default(),
         });
         let entry = cfg.find(&t.meta.info_hash).expect("just added");
         Ok(entry_map(cfg, entry))

@@ -116,6 +116,7 @@ impl Runner {
                         left: 1,
                         sequential: false,
                         files: Vec::new(),
+                        limits: Default::default(),
                     })
                 })
             }

@@ -3,6 +3,9 @@
 //! this process's peer session, with `name`, `info_hash`, `state`, `progress`, `stats` and the actions
 //! `wait([secs])`, `follow([keep_seeding[, stall_secs]])` (progress display) and `cancel()`.
 //!
+//! `start` and `seed` take `up_limit`/`down_limit` in `opts` (bytes per second or a size such as
+//! `"500K"`): the torrent's own speed limits, as `t.upload_limit`/`t.download_limit` set them.
+//!
 //! Each probe (`bitfield`, `download_piece`) is its own short connection with a fresh peer id, so a
 //! peer still closing the previous probe's connection does not take the next one for a duplicate.
 
@@ -340,7 +343,33 @@ fn check_data_dir(
     Ok(())
 }
 
+/// Adds the torrent (see [`add_torrent`]), then applies the `up_limit`/`down_limit` options (bytes
+/// per second or a size such as `"500K"`) as its own speed limits, wherever it runs.
 fn add(
+    ctx: &Arc<HostContext>,
+    func: &'static str,
+    torrent: &str,
+    data_dir: Option<String>,
+    opts: &Map,
+    seeding: bool,
+) -> Result<Job, Box<EvalAltResult>> {
+    let limit = |key: &str| match opts.get(key) {
+        Some(v) => super::handles::rate_arg(func, v).map(Some),
+        None => Ok(None),
+    };
+    let (up, down) = (limit("up_limit")?, limit("down_limit")?);
+    let job = add_torrent(ctx, func, torrent, data_dir, opts, seeding)?;
+    if up.is_some() || down.is_some() {
+        let (ih, name) = (job.run.info_hash(), job.run.name().to_string());
+        super::handles::set_limits(ctx, &ih, &name, func, |l| {
+            l.upload = up.unwrap_or(l.upload);
+            l.download = down.unwrap_or(l.download);
+        })?;
+    }
+    Ok(job)
+}
+
+fn add_torrent(
     ctx: &Arc<HostContext>,
     func: &'static str,
     torrent: &str,
@@ -357,6 +386,8 @@ fn add(
         "register",
         "only",
         "sequential",
+        "up_limit",
+        "down_limit",
     ])?;
     let only = match opts.get("only").filter(|v| !v.is_unit()) {
         Some(v) => super::files::only_globs(func, v)?,

@@ -1,0 +1,141 @@
+//! Per-torrent speed limits in one session: a limited torrent is served no faster than its limit
+//! while another torrent of the same seeder runs free, and a torrent told not to honour the
+//! session's limit escapes it.
+
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+use btorrent::engine::{Session, SessionConfig, TorrentHandle, TorrentLimits};
+use btorrent::Metainfo;
+
+const SIZE: usize = 4 * 1024 * 1024;
+
+/// Two torrents of random data in one folder.
+fn two_torrents(dir: &std::path::Path) -> (Metainfo, Metainfo) {
+    write_random(&dir.join("a.bin"), SIZE, 31);
+    write_random(&dir.join("b.bin"), SIZE, 32);
+    (
+        torrent(&dir.join("a.bin"), 64 * 1024, vec![]),
+        torrent(&dir.join("b.bin"), 64 * 1024, vec![]),
+    )
+}
+
+/// A seeder session (`cfg`) seeding both torrents, checked.
+async fn seed_both(
+    cfg: SessionConfig,
+    a: &Metainfo,
+    b: &Metainfo,
+    dir: &std::path::Path,
+) -> (Session, TorrentHandle, TorrentHandle) {
+    let s = session_with(cfg).await;
+    let ha = s.add(a.clone(), opts(dir, vec![])).await.unwrap();
+    let hb = s.add(b.clone(), opts(dir, vec![])).await.unwrap();
+    wait_complete(&ha, 30).await;
+    wait_complete(&hb, 30).await;
+    (s, ha, hb)
+}
+
+/// The rate at which `h` uploads, measured from the moment it has sent its first burst until it has
+/// sent `bytes` more (within `secs`).
+async fn upload_rate(h: &TorrentHandle, bytes: u64, secs: u64) -> f64 {
+    let up = || h.stats().uploaded;
+    wait_until("the upload to start", Duration::from_secs(20), || {
+        up() >= 128 * 1024
+    })
+    .await;
+    let (t0, u0) = (Instant::now(), up());
+    wait_until(
+        "the limited torrent to send its share",
+        Duration::from_secs(secs),
+        || up() >= u0 + bytes,
+    )
+    .await;
+    let rate = (up() - u0) as f64 / t0.elapsed().as_secs_f64();
+    eprintln!("{}: served at {rate:.0} B/s", h.name());
+    rate
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_torrent_upload_limit_bounds_that_torrent_only() {
+    init_logs();
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let (a, b) = two_torrents(src.path());
+    let (_seeder, sa, sb) = seed_both(SessionConfig::default(), &a, &b, src.path()).await;
+    // Set while the torrent runs.
+    const LIMIT: u64 = 200_000;
+    sa.set_limits(TorrentLimits {
+        upload: Some(LIMIT),
+        ..Default::default()
+    });
+    assert_eq!(sa.limits().upload, Some(LIMIT));
+    assert_eq!(sb.limits(), TorrentLimits::default());
+
+    let leecher = session().await;
+    let peers = vec![_seeder.listen_addr()];
+    let la = leecher
+        .add(a.clone(), opts(dst.path(), peers.clone()))
+        .await
+        .unwrap();
+    let lb = leecher
+        .add(b.clone(), opts(dst.path(), peers))
+        .await
+        .unwrap();
+    // The unlimited torrent completes long before the limited one could (20 s at its limit).
+    wait_complete(&lb, 30).await;
+    let a_sent = sa.stats().uploaded;
+    assert!(
+        a_sent < SIZE as u64 / 2,
+        "the limited torrent sent {a_sent} bytes while the other sent all {SIZE}"
+    );
+    let rate = upload_rate(&sa, 600_000, 30).await;
+    assert!(
+        rate <= LIMIT as f64 * 1.5,
+        "limited to {LIMIT} B/s, served at {rate:.0} B/s"
+    );
+    assert!(rate >= LIMIT as f64 / 4.0, "served at only {rate:.0} B/s");
+    assert!(sb.stats().uploaded >= SIZE as u64);
+    // Lifted while running: the rest comes at once.
+    sa.set_limits(TorrentLimits::default());
+    wait_complete(&la, 30).await;
+    assert_same_tree(src.path(), dst.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torrent_not_honouring_session_limits_escapes_them() {
+    init_logs();
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let (a, b) = two_torrents(src.path());
+    const LIMIT: u64 = 150_000;
+    let cfg = SessionConfig {
+        upload_limit: Some(LIMIT),
+        ..Default::default()
+    };
+    let (seeder, sa, sb) = seed_both(cfg, &a, &b, src.path()).await;
+    sb.set_limits(TorrentLimits {
+        honors_session_limits: false,
+        ..Default::default()
+    });
+    let leecher = session().await;
+    let peers = vec![seeder.listen_addr()];
+    leecher
+        .add(a.clone(), opts(dst.path(), peers.clone()))
+        .await
+        .unwrap();
+    let lb = leecher
+        .add(b.clone(), opts(dst.path(), peers))
+        .await
+        .unwrap();
+    wait_complete(&lb, 30).await;
+    let a_sent = sa.stats().uploaded;
+    assert!(
+        a_sent < SIZE as u64 / 2,
+        "the torrent under the session limit sent {a_sent} bytes while the other sent all {SIZE}"
+    );
+    let rate = upload_rate(&sa, 450_000, 30).await;
+    assert!(
+        rate <= LIMIT as f64 * 1.5,
+        "session limited to {LIMIT} B/s, served at {rate:.0} B/s"
+    );
+}
