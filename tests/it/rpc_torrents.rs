@@ -181,12 +181,12 @@ fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
     assert!(torrent_get(&mut c, json!([]), &["id"]).is_empty());
 
     // What btorrent does not have says so.
-    let v = c.call("torrent-set", json!({"downloadLimit": 5}));
+    let v = c.call("torrent-set", json!({"seedRatioLimit": 2}));
     assert!(
         v["result"]
             .as_str()
             .unwrap()
-            .contains("per-torrent speed limits are not supported"),
+            .contains("not supported: seedRatioLimit"),
         "{v}"
     );
 }
