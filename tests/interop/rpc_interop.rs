@@ -85,7 +85,10 @@ fn transmission_remote_drives_a_btorrent_daemon() {
         row(&d, 1).filter(|(done, _, _)| done == "100%")
     });
     assert_eq!((done.as_str(), name.as_str()), ("100%", "movie.bin"));
-    assert_eq!(state_of(dir.path(), &hash).as_deref(), Some("seeding"));
+    // torrents.toml records the state the engine's event reports, just after.
+    until("torrents.toml to say seeding", 30, || {
+        (state_of(dir.path(), &hash).as_deref() == Some("seeding")).then_some(())
+    });
 
     // -t 1 -i: the details match the torrent.
     let info = remote(&d, &["-t", "1", "-i"]);
@@ -106,7 +109,9 @@ fn transmission_remote_drives_a_btorrent_daemon() {
     until("the torrent to run again", 10, || {
         row(&d, 1).filter(|(_, s, _)| s != "Stopped")
     });
-    assert_eq!(state_of(dir.path(), &hash).as_deref(), Some("seeding"));
+    until("torrents.toml to say seeding again", 30, || {
+        (state_of(dir.path(), &hash).as_deref() == Some("seeding")).then_some(())
+    });
 
     // -st: the session statistics.
     let st = remote(&d, &["-st"]);

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 
 use super::process::Proc;
 
-/// How long one DevTools command may take.
-const REPLY: Duration = Duration::from_secs(30);
+/// How long one DevTools command may take (generous: on a busy machine Chromium starts slowly).
+const REPLY: Duration = Duration::from_secs(120);
 
 /// A headless Chromium showing one page; killed when dropped.
 pub struct Browser {
