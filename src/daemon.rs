@@ -14,7 +14,7 @@ use crate::shell::CLOSE_GRACE;
 
 fn log(line: &str) {
     for l in line.lines() {
-        crate::fsutil::print_line(&format!("[{}] {l}", now_rfc3339()));
+        crate::terminal::print_line(&format!("[{}] {l}", now_rfc3339()));
     }
 }
 

@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 
 use crate::engine::{AddOptions, Session, SessionConfig, TorrentState};
-use crate::fsutil::human_bytes;
 use crate::metainfo::{create_torrent, CreateOptions};
 use crate::tracker::{Tracker, TrackerConfig};
+use crate::units::human_bytes;
 
 /// A line of the report on stdout (a closed pipe is not an error).
 macro_rules! say {
     ($($arg:tt)*) => {
-        crate::fsutil::print_line(&format!($($arg)*))
+        crate::terminal::print_line(&format!($($arg)*))
     };
 }
 

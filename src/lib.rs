@@ -44,8 +44,10 @@
 //! - Front ends: [`shell`] (interactive, the default), [`daemon`] (headless), [`runner`]
 //!   (`btorrent run`), with [`app`] assembling what the shell and the daemon share.
 //! - [`actions`]: pause, resume, remove, move and add, as the shell's commands and the RPC do them.
-//! - [`rpc`]: the Transmission-compatible RPC and `/metrics` on `rpc_bind`.
-//! - [`logs`]: how log lines look on a terminal.
+//! - [`rpc`]: the Transmission-compatible RPC, our own page and `/metrics` on `rpc_bind`.
+//! - [`logs`]: how log lines look on a terminal; [`terminal`]: lines printed above the progress bar;
+//!   [`units`]: sizes parsed and shown; [`signals`]: SIGINT, SIGTERM and SIGHUP in one place;
+//!   [`fsutil`]: atomic writes, confined paths, free space.
 //! - [`demo`]: the whole program on loopback in one process (`btorrent demo`).
 
 // serde_json's json! of session-get's fields nests deeper than the default allows.
@@ -68,7 +70,9 @@ pub mod services;
 pub mod shell;
 pub mod signals;
 pub mod source;
+pub mod terminal;
 pub mod torrents;
+pub mod units;
 pub mod watch;
 
 // The layers below, under the names the app and its tests have always used.

@@ -192,14 +192,14 @@ async fn run_tracker(config: PathBuf, bind: Option<SocketAddr>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    btorrent::fsutil::print_line(&format!("tracker listening on {}", running.announce_url()));
+    btorrent::terminal::print_line(&format!("tracker listening on {}", running.announce_url()));
     btorrent::signals::stop_requested().await;
     running.stop().await;
     ExitCode::SUCCESS
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
-    let n = btorrent::fsutil::parse_size(s)?;
+    let n = btorrent::units::parse_size(s)?;
     u64::try_from(n)
         .ok()
         .filter(|&n| n > 0)

@@ -217,7 +217,7 @@ impl<'de> Deserialize<'de> for ByteRate {
                 Ok(ByteRate(v))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ByteRate, E> {
-                crate::fsutil::parse_size(v)
+                crate::units::parse_size(v)
                     .map(|n| ByteRate(n as u64))
                     .map_err(E::custom)
             }

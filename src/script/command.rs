@@ -340,7 +340,7 @@ fn convert(v: &str, kind: ValueKind) -> Result<Dynamic, String> {
             .parse::<i64>()
             .map(Dynamic::from)
             .map_err(|_| format!("{v:?} is not a whole number")),
-        ValueKind::Bytes => crate::fsutil::parse_size(v).map(Dynamic::from),
+        ValueKind::Bytes => crate::units::parse_size(v).map(Dynamic::from),
     }
 }
 

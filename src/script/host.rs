@@ -75,7 +75,7 @@ impl HostContext {
         }
         HostContext {
             config_path,
-            out: Arc::new(crate::fsutil::print_line),
+            out: Arc::new(crate::terminal::print_line),
             runtime,
             cancel: Arc::new(AtomicBool::new(false)),
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),

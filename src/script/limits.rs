@@ -357,7 +357,7 @@ pub(crate) fn too_large(what: &str) -> String {
     match what {
         "Length of string" => format!(
             "a string would be longer than {} (the limit)",
-            crate::fsutil::human_bytes(MAX_STRING as u64)
+            crate::units::human_bytes(MAX_STRING as u64)
         ),
         "Size of array/BLOB" => {
             format!("arrays would hold more than {MAX_ARRAY} elements in all (the limit)")
@@ -428,7 +428,7 @@ pub fn to_json_bounded(value: &Dynamic, limit: usize) -> Result<String, String> 
         Ok(()) => Ok(String::from_utf8(w.buf).expect("serde_json writes UTF-8")),
         Err(_) if w.overflowed => Err(format!(
             "the JSON text would be longer than {}",
-            crate::fsutil::human_bytes(limit as u64)
+            crate::units::human_bytes(limit as u64)
         )),
         Err(e) => Err(e.to_string()),
     }

@@ -19,9 +19,9 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 use reedline::{Prompt, PromptEditMode, PromptHistorySearch, PromptHistorySearchStatus};
 
-use crate::fsutil::human_bytes;
 use crate::script::live::{totals, LiveTorrents, Totals};
 use crate::torrents::Torrents;
+use crate::units::human_bytes;
 
 /// What the prompt shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -263,7 +263,7 @@ fn wrap(text: &str, width: usize) -> String {
 }
 
 fn write_out(text: &str) {
-    crate::fsutil::above_bar(|| {
+    crate::terminal::above_bar(|| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{text}");
         let _ = out.flush();
@@ -271,7 +271,7 @@ fn write_out(text: &str) {
 }
 
 fn write_err(text: &str) {
-    crate::fsutil::above_bar(|| {
+    crate::terminal::above_bar(|| {
         let _ = writeln!(std::io::stderr(), "{text}");
     });
 }

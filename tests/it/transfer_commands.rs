@@ -115,7 +115,7 @@ fn start_downloads_through_the_tracker_and_exits_zero() {
     assert!(
         !line.contains(&format!(
             "share: {} downloaded",
-            btorrent::fsutil::human_bytes(meta.info.total_length)
+            btorrent::units::human_bytes(meta.info.total_length)
         )),
         "not all of it was downloaded: {again}"
     );

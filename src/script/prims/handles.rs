@@ -170,7 +170,7 @@ fn meta_set(ctx: &HostContext, h: &Handle, m: Map) -> Result<(), Box<EvalAltResu
             "meta",
             format!(
                 "more than {} of text to save in torrents.toml",
-                crate::fsutil::human_bytes(MAX_META as u64)
+                crate::units::human_bytes(MAX_META as u64)
             ),
         );
     }
@@ -195,7 +195,7 @@ pub(super) fn rate_arg(func: &str, v: &Dynamic) -> Result<Option<u64>, Box<EvalA
     } else if let Ok(i) = v.as_int() {
         i
     } else if v.is_string() {
-        crate::fsutil::parse_size(&v.to_string()).or_else(|e| fail(func, e))?
+        crate::units::parse_size(&v.to_string()).or_else(|e| fail(func, e))?
     } else {
         return fail(
             func,

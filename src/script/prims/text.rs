@@ -6,10 +6,10 @@ use std::sync::Arc;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
 
 use super::fail;
-use crate::fsutil::human_bytes;
 use crate::script::catalog::{Catalog, ScriptOrigin};
 use crate::script::host::HostContext;
 use crate::script::limits::MAX_STRING;
+use crate::units::human_bytes;
 
 /// Renders rows as a table with a header line, sized to the terminal when there is one.
 pub fn render_table(headers: &[String], rows: &[Vec<String>]) -> String {
@@ -56,7 +56,7 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     engine.register_fn("human_bytes", |n: i64| human_bytes(n.max(0) as u64));
     engine.register_fn("human_bytes", |n: f64| human_bytes(n.max(0.0) as u64));
     engine.register_fn("parse_size", |s: &str| -> Result<i64, Box<EvalAltResult>> {
-        crate::fsutil::parse_size(s).or_else(|e| fail("parse_size", e))
+        crate::units::parse_size(s).or_else(|e| fail("parse_size", e))
     });
     engine.register_fn(
         "to_json",

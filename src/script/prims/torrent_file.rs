@@ -7,9 +7,10 @@ use std::sync::Arc;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
 
 use super::fail;
-use crate::fsutil::{human_bytes, write_atomic};
+use crate::fsutil::write_atomic;
 use crate::metainfo::{create_torrent, edit_trackers, CreateOptions, Metainfo, MetainfoError};
 use crate::script::host::{cancelled_error, HostContext, Opts};
+use crate::units::human_bytes;
 
 /// A .torrent as scripts see it: the parsed file, where it is on disk, and (for one just created) the
 /// folder that holds its data.
@@ -267,7 +268,7 @@ fn check_output(out: &Path, made: Option<&Metainfo>) -> Result<(), Box<EvalAltRe
     }
 }
 
-fn progress_bar(ctx: &HostContext) -> Option<crate::fsutil::ShownBar> {
+fn progress_bar(ctx: &HostContext) -> Option<crate::terminal::ShownBar> {
     if !ctx.progress {
         return None;
     }
@@ -277,7 +278,7 @@ fn progress_bar(ctx: &HostContext) -> Option<crate::fsutil::ShownBar> {
         58,
         30,
     ));
-    Some(crate::fsutil::ShownBar::new(bar))
+    Some(crate::terminal::ShownBar::new(bar))
 }
 
 pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {

@@ -19,11 +19,11 @@ use rhai::{Array, Blob, Dynamic, Engine, EvalAltResult, Map};
 use super::fail;
 use super::runner::{Owned, Runner};
 use crate::engine::{probe, TorrentState, TorrentStats};
-use crate::fsutil::human_bytes;
 use crate::metainfo::Metainfo;
 use crate::script::host::{cancelled_error, HostContext, Opts};
 use crate::script::live::{live_stats, AfterRemove, LiveStats};
 use crate::types::PeerId;
+use crate::units::human_bytes;
 
 /// A torrent running in this process's peer session.
 #[derive(Clone)]
@@ -165,7 +165,7 @@ impl Job {
                 _ => name.to_string(),
             });
             b.enable_steady_tick(Duration::from_millis(250));
-            crate::fsutil::ShownBar::new(b)
+            crate::terminal::ShownBar::new(b)
         });
         let mut last_line = Instant::now();
         let mut completed_at: Option<Instant> = None;
