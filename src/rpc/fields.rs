@@ -483,6 +483,7 @@ mod tests {
             seeds: 0,
             data_dir: "d".into(),
             pieces_withdrawn: 0,
+            pieces_checked: 0,
             super_seeding: false,
         };
         let seen = Some(look_of(&idle));

@@ -7,6 +7,9 @@
 //! loopback peers themselves, so we must call them. `stopped` is sent by [`announce_stopped`] when the
 //! torrent is removed or the session shuts down.
 //!
+//! Announces take turns across the session ([`crate::session::SessionCtx::announce_turn`]): 1,000
+//! torrents starting at once reach their trackers a couple of milliseconds apart.
+//!
 //! Failures back off (15 s, 30 s, ... 30 min; `SessionConfig::tracker_backoff` is the first step), and
 //! every announce path waits for it: no early announce and no event goes to a failing tracker before
 //! the back-off says so, and the quick retries inside one call are for a tracker that was answering.
@@ -84,6 +87,10 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
     let mut done = t.done_rx();
     let mut completed_sent = done.borrow().is_some();
     loop {
+        tokio::select! {
+            _ = run.cancelled() => return,
+            _ = t.ctx.announce_turn() => {}
+        }
         let req = request(&t, event);
         let client = t.ctx.tracker.clone().with_retry(schedule.retry_policy());
         t.note_tracker(&url, |s| s.last_start = Some(SystemTime::now()));

@@ -146,6 +146,12 @@ pub struct SessionConfig {
     /// no other seed is known; `Some(true)`/`Some(false)` forces it on/off. A torrent's
     /// [`AddOptions::super_seed`] overrides it.
     pub super_seed: Option<bool>,
+    /// Announces of the session start at least this far apart (2 ms): torrents starting together
+    /// announce in turn, not in one burst; a lone announce is not delayed.
+    pub announce_spacing: Duration,
+    /// Most files held open by all the session's torrents together (256); files are opened when a
+    /// piece is read or written and the least recently used is closed past the bound.
+    pub max_open_files: usize,
 }
 
 impl Default for SessionConfig {
@@ -168,6 +174,8 @@ impl Default for SessionConfig {
             upload_verify_ttl: Duration::from_secs(15 * 60),
             dht: None,
             super_seed: None,
+            announce_spacing: Duration::from_millis(2),
+            max_open_files: 256,
         }
     }
 }
@@ -231,6 +239,9 @@ pub struct TorrentStats {
     /// Pieces we had whose data on disk then failed its hash (read for upload, or re-checked), in
     /// this session: each was withdrawn and downloaded again.
     pub pieces_withdrawn: u64,
+    /// Pieces hashed from disk by data checks in this session (when added, for pieces the resume
+    /// data does not vouch for; and by `check`): 0 for a torrent whose resume data vouched for all.
+    pub pieces_checked: u64,
     /// New connections are offered one piece at a time ([`superseed`]): we are the torrent's only
     /// known seed and some pieces are not in the swarm yet.
     pub super_seeding: bool,

@@ -40,9 +40,37 @@ pub(crate) struct SessionCtx {
     pub announce_key: u32,
     /// The session's DHT node, when `cfg.dht` asks for one.
     pub dht: Option<Arc<super::dht::DhtNode>>,
+    /// The disk writer threads every torrent shares.
+    pub writers: super::verify::Writers,
+    /// Data checks hashing at once (each uses every core already), and resume files being saved at
+    /// once: 1,000 torrents starting together do not take 1,000 blocking threads.
+    pub checks: tokio::sync::Semaphore,
+    pub saves: tokio::sync::Semaphore,
+    /// When the next announce of the session may start (see [`SessionCtx::announce_turn`]).
+    announce_next: Mutex<tokio::time::Instant>,
+    /// The open files of every torrent, within `cfg.max_open_files`.
+    pub files: Arc<super::storage::FileCache>,
 }
 
+/// Data checks of a session hashing at once.
+const CHECKS_AT_ONCE: usize = 2;
+/// Resume files of a session being saved at once.
+const SAVES_AT_ONCE: usize = 4;
+
 impl SessionCtx {
+    /// Waits for this announce's turn: announces of the session start at least
+    /// `cfg.announce_spacing` apart, so 1,000 torrents starting together reach their trackers over a
+    /// couple of seconds rather than in one burst of connections. A lone announce goes at once.
+    pub async fn announce_turn(&self) {
+        let at = {
+            let mut next = self.announce_next.lock();
+            let at = (*next).max(tokio::time::Instant::now());
+            *next = at + self.cfg.announce_spacing;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+
     /// Our handshake for `meta`'s torrent: the DHT bit set only when a public torrent may use it.
     pub fn handshake(&self, meta: &Metainfo) -> Handshake {
         Handshake::ours(meta.info_hash, self.peer_id)
@@ -89,6 +117,11 @@ impl Session {
             },
             announce_key: rand::random(),
             dht,
+            writers: Default::default(),
+            checks: tokio::sync::Semaphore::new(CHECKS_AT_ONCE),
+            saves: tokio::sync::Semaphore::new(SAVES_AT_ONCE),
+            announce_next: Mutex::new(tokio::time::Instant::now()),
+            files: super::storage::FileCache::new(cfg.max_open_files),
             cfg,
         });
         let session = Session(Arc::new(Inner {
@@ -109,6 +142,11 @@ impl Session {
 
     pub fn peer_id(&self) -> PeerId {
         self.0.ctx.peer_id
+    }
+
+    /// Files the session's torrents hold open now (at most [`SessionConfig::max_open_files`]).
+    pub fn open_files(&self) -> usize {
+        self.0.ctx.files.len()
     }
 
     /// Looks up peers of `info_hash` on the DHT (a torrent not added yet, such as a magnet link's):
@@ -180,9 +218,12 @@ impl Session {
         // a torrent whose resume data vouches for every piece is already seeding; pieces that need
         // hashing are checked in the background (state `Checking`).
         let t = handle.0.clone();
-        let survey = tokio::task::spawn_blocking(move || super::resume::survey(&t)).await?;
+        let survey = {
+            let _turn = self.0.ctx.saves.acquire().await?;
+            tokio::task::spawn_blocking(move || super::resume::survey(&t)).await?
+        };
         let rest = if survey.to_check.is_empty() {
-            super::torrent::apply_check(&handle.0, &survey.have);
+            super::torrent::apply_check(&handle.0, &survey.have, !survey.current);
             None
         } else {
             Some(survey)

@@ -12,8 +12,11 @@
 //!   file boundaries of multi-file torrents) are ordinary writes; they never share a page with a
 //!   direct write. A file system that refuses direct I/O (`EINVAL`) turns it off for the torrent.
 //!   Reads always go through the page cache, which the kernel keeps coherent with direct writes.
-//! - Open handles live in a small bounded cache. Its mutex is held only to look up or insert an
-//!   `Arc<File>`, never across a read or write.
+//! - Files are opened on demand (the first read or write that touches them) and kept in a
+//!   [`FileCache`] that every torrent of a session shares, bounded by `SessionConfig::max_open_files`:
+//!   past the bound the least recently used file is closed (a read or write still holding its
+//!   `Arc<File>` finishes first). The cache's mutex is held only to look up or insert an `Arc<File>`,
+//!   never across a read or write.
 //! - The data folder changes only in [`Storage::move_to`], which the torrent calls with no disk job
 //!   running (it pauses the torrent first).
 
@@ -22,7 +25,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
@@ -32,8 +35,98 @@ use super::piece_buf::PieceBuf;
 use btorrent_proto::fs::confined_join;
 use btorrent_proto::metainfo::Info;
 
-/// Most files kept open at once per torrent.
+/// Most files kept open by a storage that has a cache of its own (outside a session).
 const MAX_OPEN_FILES: usize = 128;
+
+/// Open files of many storages (a session's torrents), at most `max` of them.
+pub struct FileCache {
+    inner: Mutex<CacheInner>,
+    max: usize,
+    /// Ids handed to the storages that use the cache.
+    next_id: AtomicU64,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    /// By (storage id, file index): the handles and when they were last used.
+    open: HashMap<(u64, usize), (Handle, u64)>,
+    clock: u64,
+}
+
+impl FileCache {
+    /// A cache holding at most `max` files open (at least 1).
+    pub fn new(max: usize) -> Arc<FileCache> {
+        Arc::new(FileCache {
+            inner: Mutex::new(CacheInner::default()),
+            max: max.max(1),
+            next_id: AtomicU64::new(0),
+        })
+    }
+
+    /// Files open now.
+    pub fn len(&self) -> usize {
+        self.inner.lock().open.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The handle of `key`, marked as just used, if open (and writable when `write`).
+    fn get(&self, key: (u64, usize), write: bool) -> Option<Arc<File>> {
+        let mut c = self.inner.lock();
+        c.clock += 1;
+        let now = c.clock;
+        let (h, used) = c.open.get_mut(&key)?;
+        *used = now;
+        (h.writable || !write).then(|| h.file.clone())
+    }
+
+    /// The direct-write handle of `key`, if one is open.
+    fn get_direct(&self, key: (u64, usize)) -> Option<Arc<File>> {
+        self.inner.lock().open.get(&key)?.0.direct.clone()
+    }
+
+    /// Keeps `file` as `key`'s handle, closing the least recently used file when the cache is full.
+    fn insert(&self, key: (u64, usize), file: Arc<File>, writable: bool) {
+        let mut c = self.inner.lock();
+        c.clock += 1;
+        let now = c.clock;
+        if c.open.len() >= self.max && !c.open.contains_key(&key) {
+            if let Some(old) = c
+                .open
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| *k)
+            {
+                c.open.remove(&old);
+            }
+        }
+        let direct = None;
+        c.open.insert(
+            key,
+            (
+                Handle {
+                    file,
+                    writable,
+                    direct,
+                },
+                now,
+            ),
+        );
+    }
+
+    fn set_direct(&self, key: (u64, usize), file: Arc<File>) {
+        if let Some((h, _)) = self.inner.lock().open.get_mut(&key) {
+            h.direct = Some(file);
+        }
+    }
+
+    /// Closes every file of storage `id`.
+    fn close(&self, id: u64) {
+        self.inner.lock().open.retain(|(s, _), _| *s != id);
+    }
+}
 
 /// Size and modification time of one file on disk, as the resume data records them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -45,7 +138,9 @@ pub struct FileStamp {
 pub struct Storage {
     info: Arc<Info>,
     data_dir: RwLock<PathBuf>,
-    handles: Mutex<HashMap<usize, Handle>>,
+    /// Where its open files are kept, under this storage's id.
+    files: Arc<FileCache>,
+    id: u64,
     /// Aligned stretches of writes use direct I/O (asked for, and not refused so far).
     direct: AtomicBool,
     /// Per file, its size and mtime right after our last write to it: a change of stamp that this
@@ -70,10 +165,17 @@ struct Span {
 }
 
 impl Storage {
+    /// A storage with a file cache of its own.
     pub fn new(info: Arc<Info>, data_dir: PathBuf) -> Self {
+        Self::with_cache(info, data_dir, FileCache::new(MAX_OPEN_FILES))
+    }
+
+    /// A storage whose open files are kept in `files`, shared with others.
+    pub fn with_cache(info: Arc<Info>, data_dir: PathBuf, files: Arc<FileCache>) -> Self {
         Storage {
             data_dir: RwLock::new(data_dir),
-            handles: Mutex::new(HashMap::new()),
+            id: files.next_id.fetch_add(1, Ordering::Relaxed),
+            files,
             direct: AtomicBool::new(false),
             own_stamps: Mutex::new(vec![None; info.files.len()]),
             info,
@@ -123,10 +225,8 @@ impl Storage {
     }
 
     fn handle(&self, i: usize, write: bool) -> io::Result<Arc<File>> {
-        if let Some(h) = self.handles.lock().get(&i) {
-            if h.writable || !write {
-                return Ok(h.file.clone());
-            }
+        if let Some(f) = self.files.get((self.id, i), write) {
+            return Ok(f);
         }
         let path = self.file_path(i)?;
         let file = if write {
@@ -143,31 +243,15 @@ impl Storage {
             File::open(&path)?
         };
         let file = Arc::new(file);
-        let mut h = self.handles.lock();
-        if h.len() >= MAX_OPEN_FILES && !h.contains_key(&i) {
-            if let Some(k) = h.keys().next().copied() {
-                h.remove(&k);
-            }
-        }
-        h.insert(
-            i,
-            Handle {
-                file: file.clone(),
-                writable: write,
-                direct: None,
-            },
-        );
+        self.files.insert((self.id, i), file.clone(), write);
         Ok(file)
     }
 
     /// File `i` opened for direct writes (created through [`Self::handle`] first); `None` when direct
     /// I/O is off or the file system refused it.
     fn direct_handle(&self, i: usize) -> io::Result<Option<Arc<File>>> {
-        if let Some(Handle {
-            direct: Some(f), ..
-        }) = self.handles.lock().get(&i)
-        {
-            return Ok(Some(f.clone()));
+        if let Some(f) = self.files.get_direct((self.id, i)) {
+            return Ok(Some(f));
         }
         self.handle(i, true)?;
         let path = self.file_path(i)?;
@@ -180,9 +264,7 @@ impl Storage {
                 return Ok(None);
             }
         };
-        if let Some(h) = self.handles.lock().get_mut(&i) {
-            h.direct = Some(file.clone());
-        }
+        self.files.set_direct((self.id, i), file.clone());
         Ok(Some(file))
     }
 
@@ -323,7 +405,7 @@ impl Storage {
 
     /// Drops every open handle (before a move, or when the torrent stops).
     pub fn close_all(&self) {
-        self.handles.lock().clear();
+        self.files.close(self.id);
     }
 
     /// Moves the torrent's files to `new_dir` (rename, or copy and delete across file systems) and
@@ -430,6 +512,12 @@ impl Storage {
         for d in dirs {
             let _ = std::fs::remove_dir(d);
         }
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        self.files.close(self.id);
     }
 }
 
