@@ -4,7 +4,8 @@
 # (tracker_bind) they all announce to. `btorrent daemon` is started, stopped (SIGTERM) and started
 # again; the script prints for each start the time until the tracker's /stats counts N seeders, the
 # peak RSS (VmHWM) and the thread count (Threads) of /proc/PID/status, read once every torrent
-# seeds, and the most threads seen while they started.
+# seeds (and 3 s of idle seeding), the most threads seen while they started, and the CPU the idle
+# daemon uses (the 5 s after those 3 s, as a share of one core).
 #
 #   benches/many.sh
 #   env: N (1000), FILE_KIB (4), BENCH_DIR (/tmp/btorrent-many), TIMEOUT (60 s per start),
@@ -73,10 +74,12 @@ seeders() {
 
 status_field() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
 
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
 # start DIR BIN LABEL: starts the daemon, waits until the tracker counts N seeders, prints a result line
-# "LABEL seconds hwm_kib threads max_threads", stops it.
+# "LABEL seconds hwm_kib threads max_threads idle_cpu_percent", stops it.
 start() {
-    local dir=$1 bin=$2 label=$3 addr t0 now secs=timeout n max_threads=0 th hwm threads
+    local dir=$1 bin=$2 label=$3 addr t0 now secs=timeout n max_threads=0 th hwm threads c0 c1 idle
     addr=$(sed -n 's/^tracker_bind = "\(.*\)"/\1/p' "$dir/torrents.toml")
     t0=$(date +%s.%N)
     "$bin" -c "$dir/torrents.toml" daemon > "$dir/daemon-$label.log" 2>&1 &
@@ -98,6 +101,10 @@ start() {
     done
     # A moment of idle seeding, so the figures are those of the running daemon, not of its start.
     sleep 3
+    c0=$(cpu_ticks "$DAEMON")
+    sleep 5
+    c1=$(cpu_ticks "$DAEMON")
+    idle=$(python3 -c "print(f'{($c1 - $c0) / $(getconf CLK_TCK) / 5 * 100:.1f}')")
     hwm=$(status_field "$DAEMON" VmHWM)
     threads=$(status_field "$DAEMON" Threads)
     [ "$threads" -gt "$max_threads" ] && max_threads=$threads
@@ -106,7 +113,7 @@ start() {
     kill -KILL "$DAEMON" 2>/dev/null || true
     wait "$DAEMON" 2>/dev/null || true
     DAEMON=""
-    echo "$label $secs $hwm $threads $max_threads"
+    echo "$label $secs $hwm $threads $max_threads $idle"
 }
 
 # measure BIN NAME: prints "NAME first restart" result lines.
@@ -129,11 +136,11 @@ RESULTS+=("after ${lines[*]}")
 echo
 echo "$N torrents of $FILE_KIB KiB, one daemon, $(nproc) cores, load average $(cut -d' ' -f1 /proc/loadavg)"
 echo
-echo "| build | all seeding, first start | all seeding, restart | peak RSS (VmHWM), first / restart | threads once seeding (most seen), first / restart |"
-echo "| --- | --- | --- | --- | --- |"
+echo "| build | all seeding, first start | all seeding, restart | peak RSS (VmHWM), first / restart | threads once seeding (most seen), first / restart | idle CPU, first / restart |"
+echo "| --- | --- | --- | --- | --- | --- |"
 for r in "${RESULTS[@]}"; do
-    # build first secs hwm threads max restart secs hwm threads max
+    # build, then per start: label secs hwm threads max idle
     set -- $r
-    printf '| %s | %s s | %s s | %d / %d MiB | %s (%s) / %s (%s) |\n' \
-        "$1" "$3" "$8" $(($4 / 1024)) $(($9 / 1024)) "$5" "$6" "${10}" "${11}"
+    printf '| %s | %s s | %s s | %d / %d MiB | %s (%s) / %s (%s) | %s%% / %s%% of a core |\n' \
+        "$1" "$3" "$9" $(($4 / 1024)) $((${10} / 1024)) "$5" "$6" "${11}" "${12}" "$7" "${13}"
 done

@@ -394,10 +394,12 @@ const EVENT_BATCH: usize = 512;
 /// Events are taken in batches (those already waiting, up to [`EVENT_BATCH`]): the states of a batch
 /// are recorded with one read of the file, then its events are published in order, so a subscriber
 /// that hears `seeding` finds it in torrents.toml. One read per event made a start of 1,000 torrents
-/// parse the 1,000-entry file 1,000 times (seconds of CPU, and the malloc arenas of the blocking
-/// threads that did it grew to several MiB each).
+/// parse the 1,000-entry file 1,000 times (seconds of CPU). The reads are done on one thread of their
+/// own: a parse of a large file takes several MiB for a moment, and done on whichever blocking thread
+/// was free, it left each of their malloc arenas that large (over 100 MiB of RSS for 1,000 torrents).
 async fn forward_events(session: Session, bus: EventBus, config_path: PathBuf) {
     use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+    let recorder = StateRecorder::start(config_path.clone());
     let mut rx = session.subscribe();
     // Names of the torrents seen, for events that come after the session has forgotten one (removed).
     let mut names: std::collections::HashMap<InfoHash, String> = Default::default();
@@ -428,11 +430,45 @@ async fn forward_events(session: Session, bus: EventBus, config_path: PathBuf) {
             outs.push(out);
         }
         if !states.is_empty() {
-            let path = config_path.clone();
-            let _ = tokio::task::spawn_blocking(move || record_states(&path, &states)).await;
+            recorder.record(states).await;
         }
         for out in outs {
             bus.publish(out);
+        }
+    }
+}
+
+/// The thread that records states in torrents.toml for [`forward_events`]; it ends when this is dropped.
+struct StateRecorder {
+    tx: std::sync::mpsc::Sender<(StateBatch, oneshot::Sender<()>)>,
+}
+
+type StateBatch = Vec<(InfoHash, &'static str)>;
+
+impl StateRecorder {
+    fn start(config_path: PathBuf) -> StateRecorder {
+        let (tx, rx) = std::sync::mpsc::channel::<(StateBatch, oneshot::Sender<()>)>();
+        let spawned = std::thread::Builder::new()
+            .name("bt-states".into())
+            .spawn(move || {
+                while let Ok((states, done)) = rx.recv() {
+                    if let Err(e) = record_states(&config_path, &states) {
+                        tracing::warn!("cannot record the torrents' states: {e:#}");
+                    }
+                    let _ = done.send(());
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the thread that records states: {e}");
+        }
+        StateRecorder { tx }
+    }
+
+    /// Records `states` and waits until they are in the file (or could not be written).
+    async fn record(&self, states: StateBatch) {
+        let (done, recorded) = oneshot::channel();
+        if self.tx.send((states, done)).is_ok() {
+            let _ = recorded.await;
         }
     }
 }

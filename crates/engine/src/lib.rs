@@ -31,22 +31,29 @@
 //!
 //! ```text
 //!  Session ── listener task (accepts, reads the handshake, hands the socket to its torrent)
+//!     │        shared by its torrents: disk writer threads (4, started on first use), the open-file
+//!     │        cache (bounded), announce turns, turns for data checks and resume saves
 //!     └── Torrent (Arc) ── torrent task: check data, connect, choke, save resume, announce
 //!            ├── core: Mutex<Core>   picker (piece states, blocks, buffers) · peer registry ·
 //!            │                        known addresses · have log · state
-//!            ├── storage             files, positioned I/O, handle cache
+//!            ├── storage             files, positioned I/O (handles in the session's cache)
 //!            └── per peer: reader task (protocol, requests) + sender task (send queue, uploads)
 //!                 disk work: hashing (batched: one job per torrent drains its hash queue) and
 //!                 reading blocks to upload (each piece hashed from disk first, unless recently
-//!                 verified) on the blocking pool, writing verified pieces on the torrent's disk writer
-//!                 thread
+//!                 verified) on the blocking pool, writing verified pieces on the session's disk
+//!                 writer the torrent was given (one per torrent, so its writes stay in order)
 //! ```
 //!
+//! - **Threads** do not grow with the torrents: a torrent has tasks, not threads. The session's
+//!   disk writers are a fixed few; data checks (2 at once) and resume saves (8 at once) wait for a
+//!   turn, so a start or stop of 1,000 torrents keeps the blocking pool small; a start whose resume
+//!   data vouches for every piece hashes nothing and saves nothing.
 //! - **Lock order**: `Torrent::core` first; under it a peer's small mutexes (`PeerShared::cmds`,
 //!   `client`, `listen`, `OutQueue::inner`), `Torrent::rates` and the storage's data-folder lock and
-//!   handle cache may be taken, one at a time: none of these is held while another lock is taken. The
-//!   session's torrent map, the disk writer's channel, the hash queue (`Torrent::hashq`) and the
-//!   verified marks (`Torrent::upload_marks`) are never held with any other lock (a completed piece leaves the core lock before it enters the hash
+//!   the session's file cache may be taken, one at a time: none of these is held while another lock is taken. The
+//!   session's torrent map, the disk writers' channels, the announce turn, the hash queue
+//!   (`Torrent::hashq`) and the verified marks (`Torrent::upload_marks`) are never held with any
+//!   other lock (a completed piece leaves the core lock before it enters the hash
 //!   queue). No lock is ever held across an `.await` or a disk read/write; the core lock is held for
 //!   bookkeeping and the copy of one 16 KiB block.
 //! - **Super-seeding** ([`superseed`]): a connection that registered while it was on is told of
@@ -66,7 +73,10 @@
 //!   by our advertised `reqq`; messages by the codec's limit; connections by `max_peers_per_torrent` and `max_peers_per_ip`;
 //!   super-seeding's state by the piece count, a peer's open offers by [`superseed::offer_limit`];
 //!   addresses to dial by [`known::MAX_KNOWN`] and [`known::MAX_WAITING`], dials in flight by
-//!   `torrent_task::MAX_HALF_OPEN`; the event channel by its capacity.
+//!   `torrent_task::MAX_HALF_OPEN`; the event channel by its capacity; open files of all torrents by
+//!   `max_open_files` ([`storage::FileCache`]).
+//! - **Announces** of the session start `announce_spacing` apart (2 ms): 1,000 torrents starting
+//!   together reach their trackers over about two seconds, not in one burst.
 
 pub mod announce;
 mod announcer;

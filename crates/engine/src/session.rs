@@ -43,7 +43,8 @@ pub(crate) struct SessionCtx {
     /// The disk writer threads every torrent shares.
     pub writers: super::verify::Writers,
     /// Data checks hashing at once (each uses every core already), and resume files being saved at
-    /// once: 1,000 torrents starting together do not take 1,000 blocking threads.
+    /// once (each ends with an fsync): 1,000 torrents starting or stopping together do not take
+    /// hundreds of blocking threads.
     pub checks: tokio::sync::Semaphore,
     pub saves: tokio::sync::Semaphore,
     /// When the next announce of the session may start (see [`SessionCtx::announce_turn`]).
@@ -55,7 +56,7 @@ pub(crate) struct SessionCtx {
 /// Data checks of a session hashing at once.
 const CHECKS_AT_ONCE: usize = 2;
 /// Resume files of a session being saved at once.
-const SAVES_AT_ONCE: usize = 4;
+const SAVES_AT_ONCE: usize = 8;
 
 impl SessionCtx {
     /// Waits for this announce's turn: announces of the session start at least
@@ -218,10 +219,7 @@ impl Session {
         // a torrent whose resume data vouches for every piece is already seeding; pieces that need
         // hashing are checked in the background (state `Checking`).
         let t = handle.0.clone();
-        let survey = {
-            let _turn = self.0.ctx.saves.acquire().await?;
-            tokio::task::spawn_blocking(move || super::resume::survey(&t)).await?
-        };
+        let survey = tokio::task::spawn_blocking(move || super::resume::survey(&t)).await?;
         let rest = if survey.to_check.is_empty() {
             super::torrent::apply_check(&handle.0, &survey.have, !survey.current);
             None
