@@ -74,7 +74,7 @@
 //!   super-seeding's state by the piece count, a peer's open offers by [`superseed::offer_limit`];
 //!   addresses to dial by [`known::MAX_KNOWN`] and [`known::MAX_WAITING`], dials in flight by
 //!   `torrent_task::MAX_HALF_OPEN`; the event channel by its capacity; open files of all torrents by
-//!   `max_open_files` ([`storage::FileCache`]).
+//!   `max_open_files` ([`file_cache`]).
 //! - **Announces** of the session start `announce_spacing` apart (2 ms): 1,000 torrents starting
 //!   together reach their trackers over about two seconds, not in one burst.
 
@@ -85,6 +85,7 @@ pub mod conn;
 pub mod dht;
 pub mod disk_check;
 pub mod ext;
+pub mod file_cache;
 pub mod known;
 pub mod metadata;
 pub mod peer;

@@ -20,16 +20,17 @@
 //! - The data folder changes only in [`Storage::move_to`], which the torrent calls with no disk job
 //!   running (it pauses the torrent first).
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use parking_lot::{Mutex, RwLock};
+
+pub use super::file_cache::FileCache;
 
 use super::piece_buf::PieceBuf;
 use btorrent_proto::fs::confined_join;
@@ -37,96 +38,6 @@ use btorrent_proto::metainfo::Info;
 
 /// Most files kept open by a storage that has a cache of its own (outside a session).
 const MAX_OPEN_FILES: usize = 128;
-
-/// Open files of many storages (a session's torrents), at most `max` of them.
-pub struct FileCache {
-    inner: Mutex<CacheInner>,
-    max: usize,
-    /// Ids handed to the storages that use the cache.
-    next_id: AtomicU64,
-}
-
-#[derive(Default)]
-struct CacheInner {
-    /// By (storage id, file index): the handles and when they were last used.
-    open: HashMap<(u64, usize), (Handle, u64)>,
-    clock: u64,
-}
-
-impl FileCache {
-    /// A cache holding at most `max` files open (at least 1).
-    pub fn new(max: usize) -> Arc<FileCache> {
-        Arc::new(FileCache {
-            inner: Mutex::new(CacheInner::default()),
-            max: max.max(1),
-            next_id: AtomicU64::new(0),
-        })
-    }
-
-    /// Files open now.
-    pub fn len(&self) -> usize {
-        self.inner.lock().open.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The handle of `key`, marked as just used, if open (and writable when `write`).
-    fn get(&self, key: (u64, usize), write: bool) -> Option<Arc<File>> {
-        let mut c = self.inner.lock();
-        c.clock += 1;
-        let now = c.clock;
-        let (h, used) = c.open.get_mut(&key)?;
-        *used = now;
-        (h.writable || !write).then(|| h.file.clone())
-    }
-
-    /// The direct-write handle of `key`, if one is open.
-    fn get_direct(&self, key: (u64, usize)) -> Option<Arc<File>> {
-        self.inner.lock().open.get(&key)?.0.direct.clone()
-    }
-
-    /// Keeps `file` as `key`'s handle, closing the least recently used file when the cache is full.
-    fn insert(&self, key: (u64, usize), file: Arc<File>, writable: bool) {
-        let mut c = self.inner.lock();
-        c.clock += 1;
-        let now = c.clock;
-        if c.open.len() >= self.max && !c.open.contains_key(&key) {
-            if let Some(old) = c
-                .open
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| *k)
-            {
-                c.open.remove(&old);
-            }
-        }
-        let direct = None;
-        c.open.insert(
-            key,
-            (
-                Handle {
-                    file,
-                    writable,
-                    direct,
-                },
-                now,
-            ),
-        );
-    }
-
-    fn set_direct(&self, key: (u64, usize), file: Arc<File>) {
-        if let Some((h, _)) = self.inner.lock().open.get_mut(&key) {
-            h.direct = Some(file);
-        }
-    }
-
-    /// Closes every file of storage `id`.
-    fn close(&self, id: u64) {
-        self.inner.lock().open.retain(|(s, _), _| *s != id);
-    }
-}
 
 /// Size and modification time of one file on disk, as the resume data records them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -148,14 +59,6 @@ pub struct Storage {
     own_stamps: Mutex<Vec<Option<FileStamp>>>,
 }
 
-/// The open handles of one file.
-struct Handle {
-    file: Arc<File>,
-    writable: bool,
-    /// Opened for direct writes, once one was wanted.
-    direct: Option<Arc<File>>,
-}
-
 /// One stretch of a read or write that falls in a single file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Span {
@@ -174,7 +77,7 @@ impl Storage {
     pub fn with_cache(info: Arc<Info>, data_dir: PathBuf, files: Arc<FileCache>) -> Self {
         Storage {
             data_dir: RwLock::new(data_dir),
-            id: files.next_id.fetch_add(1, Ordering::Relaxed),
+            id: files.new_id(),
             files,
             direct: AtomicBool::new(false),
             own_stamps: Mutex::new(vec![None; info.files.len()]),
