@@ -30,7 +30,8 @@ const SHORT_OF_PEERS: usize = 5;
 /// A tracker silent this long gets a warning while the announce goes on waiting (its timeouts and
 /// retries take up to about 90 s over HTTP, 105 s over UDP: 15 + 30 + 60 s).
 pub const SLOW_TRACKER: Duration = Duration::from_secs(15);
-/// How often a task looks at the peer count between regular announces (in the session's phase).
+/// How often a task looks at the peer count between regular announces (counted from its last
+/// announce, not in the session's phase: an early announce goes the moment `min interval` allows).
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
 fn request(t: &Torrent, event: Option<AnnounceEvent>) -> AnnounceRequest {
@@ -161,7 +162,7 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
         loop {
             tokio::select! {
                 _ = run.cancelled() => return,
-                _ = tokio::time::sleep_until(t.ctx.next_tick(LOOK_EVERY)) => {}
+                _ = tokio::time::sleep(LOOK_EVERY) => {}
                 r = done.changed(), if !completed_sent => {
                     if r.is_err() {
                         return;
