@@ -47,9 +47,9 @@
 //! - **Threads** do not grow with the torrents: a torrent has tasks, not threads. The session's
 //!   disk writers are a fixed few; data checks (2 at once) and resume saves (8 at once) wait for a
 //!   turn, so a start or stop of 1,000 torrents keeps the blocking pool small; a start whose resume
-//!   data vouches for every piece hashes nothing and saves nothing. The torrent loop's
-//!   once-a-second tick (rates, dialing) fires in the session's phase, so idle torrents wake the
-//!   runtime together.
+//!   data vouches for every piece hashes nothing and saves nothing. A torrent's once-a-second
+//!   timers (the loop's rates and dialing, the announce tasks' looks) fire in the session's phase,
+//!   so idle torrents wake the runtime together.
 //! - **Lock order**: `Torrent::core` first; under it a peer's small mutexes (`PeerShared::cmds`,
 //!   `client`, `listen`, `OutQueue::inner`), `Torrent::rates` and the storage's data-folder lock and
 //!   the session's file cache may be taken, one at a time: none of these is held while another lock is taken. The
