@@ -143,8 +143,11 @@ impl fmt::Display for Event {
     }
 }
 
-/// Events kept for a slow subscriber before the oldest are dropped.
-pub const BUS_CAPACITY: usize = 1024;
+/// Events kept for a slow subscriber before the oldest are dropped. The shell's and the daemon's
+/// event log and the script handlers subscribe before the managed torrents start and read once they
+/// all have: each torrent publishes two events by then (added, seeding), so this holds those of
+/// 2,000 torrents (1,024 lost most of a 1,000-torrent start's).
+pub const BUS_CAPACITY: usize = 4096;
 
 /// A cheap-to-clone handle producers publish on and front ends subscribe to.
 #[derive(Clone)]

@@ -449,6 +449,7 @@ mod tests {
             seeds: 0,
             data_dir: "d".into(),
             pieces_withdrawn: 0,
+            pieces_checked: 0,
             super_seeding: false,
             bytes_wanted: 100,
             bytes_left: 0,

@@ -29,6 +29,7 @@ mod engine_tracker;
 mod frontends;
 mod lan_two_hosts;
 mod magnet;
+mod many_torrents;
 mod metainfo_fuzz;
 mod metainfo_hostile;
 mod peer_command;

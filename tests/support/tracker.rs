@@ -103,14 +103,46 @@ pub async fn http_double(
 pub async fn http_double_with_headers(
     reply: impl Fn(&str) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + Sync + 'static,
 ) -> (String, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let base = serve_double(reply, move |line| {
+        record.lock().unwrap().push(line.to_string())
+    })
+    .await;
+    (base, seen)
+}
+
+/// [`http_double`] that records when each request arrived with its request line.
+pub async fn http_double_timed(
+    reply: impl Fn(&str) -> (u16, Vec<u8>) + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Vec<(std::time::Instant, String)>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let reply = move |line: &str| {
+        let (status, body) = reply(line);
+        (status, Vec::new(), body)
+    };
+    let base = serve_double(reply, move |line| {
+        let now = std::time::Instant::now();
+        record.lock().unwrap().push((now, line.to_string()))
+    })
+    .await;
+    (base, seen)
+}
+
+/// Serves the double on an ephemeral loopback port: `record(request_line)` as each request's head
+/// arrives, then its `reply`. Returns `http://127.0.0.1:PORT`.
+async fn serve_double(
+    reply: impl Fn(&str) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + Sync + 'static,
+    record: impl Fn(&str) + Send + Sync + 'static,
+) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
     let reply = Arc::new(reply);
-    let seen2 = seen.clone();
+    let record = Arc::new(record);
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
-            let seen = seen2.clone();
+            let record = record.clone();
             let reply = reply.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
@@ -125,7 +157,7 @@ pub async fn http_double_with_headers(
                         let head = String::from_utf8_lossy(&buf[..end]).into_owned();
                         buf.drain(..end + 4);
                         let line = head.lines().next().unwrap_or("").to_string();
-                        seen.lock().unwrap().push(line.clone());
+                        record(&line);
                         let (status, headers, body) = reply(&line);
                         let extra: String = headers
                             .iter()
@@ -145,7 +177,7 @@ pub async fn http_double_with_headers(
             });
         }
     });
-    (format!("http://{addr}"), seen)
+    format!("http://{addr}")
 }
 
 /// GET `url` from source address `from`; returns (status, body).

@@ -7,6 +7,9 @@
 //! loopback peers themselves, so we must call them. `stopped` is sent by [`announce_stopped`] when the
 //! torrent is removed or the session shuts down.
 //!
+//! Announces take turns across the session ([`crate::session::SessionCtx::announce_turn`]): 1,000
+//! torrents starting at once reach their trackers a couple of milliseconds apart.
+//!
 //! Failures back off (15 s, 30 s, ... 30 min; `SessionConfig::tracker_backoff` is the first step), and
 //! every announce path waits for it: no early announce and no event goes to a failing tracker before
 //! the back-off says so, and the quick retries inside one call are for a tracker that was answering.
@@ -27,7 +30,8 @@ const SHORT_OF_PEERS: usize = 5;
 /// A tracker silent this long gets a warning while the announce goes on waiting (its timeouts and
 /// retries take up to about 90 s over HTTP, 105 s over UDP: 15 + 30 + 60 s).
 pub const SLOW_TRACKER: Duration = Duration::from_secs(15);
-/// How often a task looks at the peer count between regular announces.
+/// How often a task looks at the peer count between regular announces: in the session's phase (all
+/// torrents' tasks together), and also the moment the schedule allows an announce (see [`look_at`]).
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
 fn request(t: &Torrent, event: Option<AnnounceEvent>) -> AnnounceRequest {
@@ -84,6 +88,10 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
     let mut done = t.done_rx();
     let mut completed_sent = done.borrow().is_some();
     loop {
+        tokio::select! {
+            _ = run.cancelled() => return,
+            _ = t.ctx.announce_turn() => {}
+        }
         let req = request(&t, event);
         let client = t.ctx.tracker.clone().with_retry(schedule.retry_policy());
         t.note_tracker(&url, |s| s.last_start = Some(SystemTime::now()));
@@ -154,7 +162,7 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
         loop {
             tokio::select! {
                 _ = run.cancelled() => return,
-                _ = tokio::time::sleep(LOOK_EVERY) => {}
+                _ = tokio::time::sleep_until(look_at(&t, &schedule)) => {}
                 r = done.changed(), if !completed_sent => {
                     if r.is_err() {
                         return;
@@ -177,6 +185,19 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
                 break;
             }
         }
+    }
+}
+
+/// When the task looks again: the session's next tick ([`crate::session::SessionCtx::next_tick`],
+/// shared by every torrent, so idle ones wake the runtime together), or sooner the moment the
+/// schedule allows an announce (its `min interval` ends, the regular one is due), so an early
+/// announce goes exactly when the tracker allows it.
+fn look_at(t: &Torrent, schedule: &AnnounceSchedule) -> tokio::time::Instant {
+    let tick = t.ctx.next_tick(LOOK_EVERY);
+    let now = Instant::now();
+    match schedule.next_change_after(now) {
+        Some(at) if tokio::time::Instant::from_std(at) < tick => tokio::time::Instant::from_std(at),
+        _ => tick,
     }
 }
 

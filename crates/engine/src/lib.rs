@@ -34,22 +34,31 @@
 //!
 //! ```text
 //!  Session ── listener task (accepts, reads the handshake, hands the socket to its torrent)
+//!     │        shared by its torrents: disk writer threads (4, started on first use), the open-file
+//!     │        cache (bounded), announce turns, turns for data checks and resume saves
 //!     └── Torrent (Arc) ── torrent task: check data, connect, choke, save resume, announce
 //!            ├── core: Mutex<Core>   picker (piece states, blocks, buffers) · peer registry ·
 //!            │                        known addresses · have log · state
-//!            ├── storage             files, positioned I/O, handle cache
+//!            ├── storage             files, positioned I/O (handles in the session's cache)
 //!            └── per peer: reader task (protocol, requests) + sender task (send queue, uploads)
 //!                 disk work: hashing (batched: one job per torrent drains its hash queue) and
 //!                 reading blocks to upload (each piece hashed from disk first, unless recently
-//!                 verified) on the blocking pool, writing verified pieces on the torrent's disk writer
-//!                 thread
+//!                 verified) on the blocking pool, writing verified pieces on the session's disk
+//!                 writer the torrent was given (one per torrent, so its writes stay in order)
 //! ```
 //!
+//! - **Threads** do not grow with the torrents: a torrent has tasks, not threads. The session's
+//!   disk writers are a fixed few; data checks (2 at once) and resume saves (8 at once) wait for a
+//!   turn, so a start or stop of 1,000 torrents keeps the blocking pool small; a start whose resume
+//!   data vouches for every piece hashes nothing and saves nothing. A torrent's once-a-second
+//!   timers (the loop's rates and dialing, the announce tasks' looks) fire in the session's phase,
+//!   so idle torrents wake the runtime together.
 //! - **Lock order**: `Torrent::core` first; under it a peer's small mutexes (`PeerShared::cmds`,
 //!   `client`, `listen`, `OutQueue::inner`), `Torrent::rates` and the storage's data-folder lock and
-//!   handle cache may be taken, one at a time: none of these is held while another lock is taken. The
-//!   session's torrent map, the disk writer's channel, the hash queue (`Torrent::hashq`) and the
-//!   verified marks (`Torrent::upload_marks`) are never held with any other lock (a completed piece leaves the core lock before it enters the hash
+//!   the session's file cache may be taken, one at a time: none of these is held while another lock is taken. The
+//!   session's torrent map, the disk writers' channels, the announce turn, the hash queue
+//!   (`Torrent::hashq`) and the verified marks (`Torrent::upload_marks`) are never held with any
+//!   other lock (a completed piece leaves the core lock before it enters the hash
 //!   queue). No lock is ever held across an `.await` or a disk read/write; the core lock is held for
 //!   bookkeeping and the copy of one 16 KiB block.
 //! - **Super-seeding** ([`superseed`]): a connection that registered while it was on is told of
@@ -69,7 +78,10 @@
 //!   by our advertised `reqq`; messages by the codec's limit; connections by `max_peers_per_torrent` and `max_peers_per_ip`;
 //!   super-seeding's state by the piece count, a peer's open offers by [`superseed::offer_limit`];
 //!   addresses to dial by [`known::MAX_KNOWN`] and [`known::MAX_WAITING`], dials in flight by
-//!   `torrent_task::MAX_HALF_OPEN`; the event channel by its capacity.
+//!   `torrent_task::MAX_HALF_OPEN`; the event channel by its capacity; open files of all torrents by
+//!   `max_open_files` ([`file_cache`]).
+//! - **Announces** of the session start `announce_spacing` apart (2 ms): 1,000 torrents starting
+//!   together reach their trackers over about two seconds, not in one burst.
 
 pub mod announce;
 mod announcer;
@@ -78,6 +90,7 @@ pub mod conn;
 pub mod dht;
 pub mod disk_check;
 pub mod ext;
+pub mod file_cache;
 pub mod known;
 pub mod limits;
 pub mod metadata;
@@ -153,6 +166,12 @@ pub struct SessionConfig {
     /// no other seed is known; `Some(true)`/`Some(false)` forces it on/off. A torrent's
     /// [`AddOptions::super_seed`] overrides it.
     pub super_seed: Option<bool>,
+    /// Announces of the session start at least this far apart (2 ms): torrents starting together
+    /// announce in turn, not in one burst; a lone announce is not delayed.
+    pub announce_spacing: Duration,
+    /// Most files held open by all the session's torrents together (256); files are opened when a
+    /// piece is read or written and the least recently used is closed past the bound.
+    pub max_open_files: usize,
 }
 
 impl Default for SessionConfig {
@@ -175,6 +194,8 @@ impl Default for SessionConfig {
             upload_verify_ttl: Duration::from_secs(15 * 60),
             dht: None,
             super_seed: None,
+            announce_spacing: Duration::from_millis(2),
+            max_open_files: 256,
         }
     }
 }
@@ -247,6 +268,9 @@ pub struct TorrentStats {
     /// Pieces we had whose data on disk then failed its hash (read for upload, or re-checked), in
     /// this session: each was withdrawn and downloaded again.
     pub pieces_withdrawn: u64,
+    /// Pieces hashed from disk by data checks in this session (when added, for pieces the resume
+    /// data does not vouch for; and by `check`): 0 for a torrent whose resume data vouched for all.
+    pub pieces_checked: u64,
     /// New connections are offered one piece at a time ([`superseed`]): we are the torrent's only
     /// known seed and some pieces are not in the swarm yet.
     pub super_seeding: bool,

@@ -61,6 +61,9 @@ pub(crate) struct Survey {
     pub to_check: Vec<u32>,
     /// Files longer than the torrent says (already reported): path in the torrent, bytes too many.
     pub oversized: Vec<(PathBuf, u64)>,
+    /// The resume file already says all this (its pieces and file stamps are the ones found): it
+    /// need not be saved again.
+    pub current: bool,
 }
 
 /// Looks at file sizes, mtimes and the resume file (blocking, but reads no piece data). Files
@@ -96,10 +99,15 @@ fn survey_with(t: &Torrent, resume: Option<(Bitfield, Vec<Option<FileStamp>>)>) 
             to_check.push(i);
         }
     }
+    let current = to_check.is_empty()
+        && resume
+            .as_ref()
+            .is_some_and(|(bits, files)| *bits == have && *files == stamps);
     Survey {
         have,
         to_check,
         oversized,
+        current,
     }
 }
 
@@ -115,6 +123,8 @@ pub(crate) fn hash_check(t: &Torrent, survey: Survey) -> Bitfield {
     if to_check.is_empty() {
         return have;
     }
+    t.pieces_checked
+        .fetch_add(to_check.len() as u64, Ordering::Relaxed);
     tracing::info!(
         torrent = %t.meta.info.name,
         pieces = to_check.len(),
@@ -186,6 +196,9 @@ pub(crate) async fn save(t: &Arc<Torrent>) {
         c.picker.have().clone()
     };
     let t2 = t.clone();
+    let Ok(_turn) = t.ctx.saves.acquire().await else {
+        return;
+    };
     let r = tokio::task::spawn_blocking(move || {
         let data = ResumeFile {
             info_hash: t2.info_hash().to_hex(),
@@ -287,6 +300,7 @@ mod tests {
                 have: Bitfield::new(9),
                 to_check: vec![7, 0, 5, 2, 8, 1],
                 oversized: Vec::new(),
+                current: false,
             };
             assert_eq!(ones(&hash_check(t, some)), [0, 2, 7], "{plen}");
 

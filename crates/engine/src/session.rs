@@ -40,9 +40,50 @@ pub(crate) struct SessionCtx {
     pub announce_key: u32,
     /// The session's DHT node, when `cfg.dht` asks for one.
     pub dht: Option<Arc<super::dht::DhtNode>>,
+    /// The disk writer threads every torrent shares.
+    pub writers: super::verify::Writers,
+    /// Data checks hashing at once (each uses every core already), and resume files being saved at
+    /// once (each ends with an fsync): 1,000 torrents starting or stopping together do not take
+    /// hundreds of blocking threads.
+    pub checks: tokio::sync::Semaphore,
+    pub saves: tokio::sync::Semaphore,
+    /// When the next announce of the session may start (see [`SessionCtx::announce_turn`]).
+    announce_next: Mutex<tokio::time::Instant>,
+    /// The open files of every torrent, within `cfg.max_open_files`.
+    pub files: Arc<super::storage::FileCache>,
+    /// When the session started: the phase of its torrents' once-a-second timers.
+    epoch: tokio::time::Instant,
 }
 
+/// Data checks of a session hashing at once.
+const CHECKS_AT_ONCE: usize = 2;
+/// Resume files of a session being saved at once.
+const SAVES_AT_ONCE: usize = 8;
+
 impl SessionCtx {
+    /// The next multiple of `period` since the session started, strictly after now. Torrents' periodic
+    /// timers fire on these instants, so 1,000 idle torrents wake the runtime once a second together
+    /// rather than 1,000 times at scattered instants (the wake-ups, not the work, were most of their
+    /// idle CPU).
+    pub fn next_tick(&self, period: Duration) -> tokio::time::Instant {
+        let since = self.epoch.elapsed().as_nanos() / period.as_nanos().max(1);
+        let n = u32::try_from(since + 1).unwrap_or(u32::MAX);
+        self.epoch + period * n
+    }
+
+    /// Waits for this announce's turn: announces of the session start at least
+    /// `cfg.announce_spacing` apart, so 1,000 torrents starting together reach their trackers over a
+    /// couple of seconds rather than in one burst of connections. A lone announce goes at once.
+    pub async fn announce_turn(&self) {
+        let at = {
+            let mut next = self.announce_next.lock();
+            let at = (*next).max(tokio::time::Instant::now());
+            *next = at + self.cfg.announce_spacing;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+
     /// Our handshake for `meta`'s torrent: the DHT bit set only when a public torrent may use it.
     pub fn handshake(&self, meta: &Metainfo) -> Handshake {
         Handshake::ours(meta.info_hash, self.peer_id)
@@ -89,6 +130,12 @@ impl Session {
             },
             announce_key: rand::random(),
             dht,
+            writers: Default::default(),
+            checks: tokio::sync::Semaphore::new(CHECKS_AT_ONCE),
+            saves: tokio::sync::Semaphore::new(SAVES_AT_ONCE),
+            announce_next: Mutex::new(tokio::time::Instant::now()),
+            files: super::storage::FileCache::new(cfg.max_open_files),
+            epoch: tokio::time::Instant::now(),
             cfg,
         });
         let session = Session(Arc::new(Inner {
@@ -109,6 +156,11 @@ impl Session {
 
     pub fn peer_id(&self) -> PeerId {
         self.0.ctx.peer_id
+    }
+
+    /// Files the session's torrents hold open now (at most [`SessionConfig::max_open_files`]).
+    pub fn open_files(&self) -> usize {
+        self.0.ctx.files.len()
     }
 
     /// Looks up peers of `info_hash` on the DHT (a torrent not added yet, such as a magnet link's):
@@ -178,7 +230,7 @@ impl Session {
         let t = handle.0.clone();
         let survey = tokio::task::spawn_blocking(move || super::resume::survey(&t)).await?;
         let rest = if survey.to_check.is_empty() {
-            super::torrent::apply_check(&handle.0, &survey.have);
+            super::torrent::apply_check(&handle.0, &survey.have, !survey.current);
             None
         } else {
             Some(survey)
@@ -300,4 +352,24 @@ async fn incoming(session: Session, mut stream: TcpStream, addr: SocketAddr) -> 
     write_handshake(&mut stream, &ours, HANDSHAKE_TIMEOUT).await?;
     super::peer::serve(h.0.clone(), stream, theirs, addr, None, run).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn periodic_timers_fire_in_the_session_s_phase() {
+        let s = Session::start(SessionConfig::default()).await.unwrap();
+        let ctx = &s.0.ctx;
+        let period = Duration::from_millis(300);
+        for _ in 0..3 {
+            let now = tokio::time::Instant::now();
+            let at = ctx.next_tick(period);
+            assert!(at > now && at <= now + period, "{:?}", at - now);
+            assert_eq!((at - ctx.epoch).as_nanos() % period.as_nanos(), 0);
+            tokio::time::sleep(Duration::from_millis(130)).await;
+        }
+        s.shutdown(Duration::from_secs(1)).await;
+    }
 }

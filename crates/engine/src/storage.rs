@@ -12,12 +12,14 @@
 //!   file boundaries of multi-file torrents) are ordinary writes; they never share a page with a
 //!   direct write. A file system that refuses direct I/O (`EINVAL`) turns it off for the torrent.
 //!   Reads always go through the page cache, which the kernel keeps coherent with direct writes.
-//! - Open handles live in a small bounded cache. Its mutex is held only to look up or insert an
-//!   `Arc<File>`, never across a read or write.
+//! - Files are opened on demand (the first read or write that touches them) and kept in a
+//!   [`FileCache`] that every torrent of a session shares, bounded by `SessionConfig::max_open_files`:
+//!   past the bound the least recently used file is closed (a read or write still holding its
+//!   `Arc<File>` finishes first). The cache's mutex is held only to look up or insert an `Arc<File>`,
+//!   never across a read or write.
 //! - The data folder changes only in [`Storage::move_to`], which the torrent calls with no disk job
 //!   running (it pauses the torrent first).
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -28,11 +30,13 @@ use std::time::UNIX_EPOCH;
 
 use parking_lot::{Mutex, RwLock};
 
+pub use super::file_cache::FileCache;
+
 use super::piece_buf::PieceBuf;
 use btorrent_proto::fs::confined_join;
 use btorrent_proto::metainfo::Info;
 
-/// Most files kept open at once per torrent.
+/// Most files kept open by a storage that has a cache of its own (outside a session).
 const MAX_OPEN_FILES: usize = 128;
 
 /// Size and modification time of one file on disk, as the resume data records them.
@@ -45,20 +49,14 @@ pub struct FileStamp {
 pub struct Storage {
     info: Arc<Info>,
     data_dir: RwLock<PathBuf>,
-    handles: Mutex<HashMap<usize, Handle>>,
+    /// Where its open files are kept, under this storage's id.
+    files: Arc<FileCache>,
+    id: u64,
     /// Aligned stretches of writes use direct I/O (asked for, and not refused so far).
     direct: AtomicBool,
     /// Per file, its size and mtime right after our last write to it: a change of stamp that this
     /// explains is ours, not someone else's (see [`Storage::stamp_explained`]).
     own_stamps: Mutex<Vec<Option<FileStamp>>>,
-}
-
-/// The open handles of one file.
-struct Handle {
-    file: Arc<File>,
-    writable: bool,
-    /// Opened for direct writes, once one was wanted.
-    direct: Option<Arc<File>>,
 }
 
 /// One stretch of a read or write that falls in a single file.
@@ -70,10 +68,17 @@ struct Span {
 }
 
 impl Storage {
+    /// A storage with a file cache of its own.
     pub fn new(info: Arc<Info>, data_dir: PathBuf) -> Self {
+        Self::with_cache(info, data_dir, FileCache::new(MAX_OPEN_FILES))
+    }
+
+    /// A storage whose open files are kept in `files`, shared with others.
+    pub fn with_cache(info: Arc<Info>, data_dir: PathBuf, files: Arc<FileCache>) -> Self {
         Storage {
             data_dir: RwLock::new(data_dir),
-            handles: Mutex::new(HashMap::new()),
+            id: files.new_id(),
+            files,
             direct: AtomicBool::new(false),
             own_stamps: Mutex::new(vec![None; info.files.len()]),
             info,
@@ -123,10 +128,8 @@ impl Storage {
     }
 
     fn handle(&self, i: usize, write: bool) -> io::Result<Arc<File>> {
-        if let Some(h) = self.handles.lock().get(&i) {
-            if h.writable || !write {
-                return Ok(h.file.clone());
-            }
+        if let Some(f) = self.files.get((self.id, i), write) {
+            return Ok(f);
         }
         let path = self.file_path(i)?;
         let file = if write {
@@ -143,31 +146,15 @@ impl Storage {
             File::open(&path)?
         };
         let file = Arc::new(file);
-        let mut h = self.handles.lock();
-        if h.len() >= MAX_OPEN_FILES && !h.contains_key(&i) {
-            if let Some(k) = h.keys().next().copied() {
-                h.remove(&k);
-            }
-        }
-        h.insert(
-            i,
-            Handle {
-                file: file.clone(),
-                writable: write,
-                direct: None,
-            },
-        );
+        self.files.insert((self.id, i), file.clone(), write);
         Ok(file)
     }
 
     /// File `i` opened for direct writes (created through [`Self::handle`] first); `None` when direct
     /// I/O is off or the file system refused it.
     fn direct_handle(&self, i: usize) -> io::Result<Option<Arc<File>>> {
-        if let Some(Handle {
-            direct: Some(f), ..
-        }) = self.handles.lock().get(&i)
-        {
-            return Ok(Some(f.clone()));
+        if let Some(f) = self.files.get_direct((self.id, i)) {
+            return Ok(Some(f));
         }
         self.handle(i, true)?;
         let path = self.file_path(i)?;
@@ -180,9 +167,7 @@ impl Storage {
                 return Ok(None);
             }
         };
-        if let Some(h) = self.handles.lock().get_mut(&i) {
-            h.direct = Some(file.clone());
-        }
+        self.files.set_direct((self.id, i), file.clone());
         Ok(Some(file))
     }
 
@@ -319,7 +304,7 @@ impl Storage {
 
     /// Drops every open handle (before a move, or when the torrent stops).
     pub fn close_all(&self) {
-        self.handles.lock().clear();
+        self.files.close(self.id);
     }
 
     /// Moves the torrent's files to `new_dir` (rename, or copy and delete across file systems) and
@@ -426,6 +411,12 @@ impl Storage {
         for d in dirs {
             let _ = std::fs::remove_dir(d);
         }
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        self.files.close(self.id);
     }
 }
 

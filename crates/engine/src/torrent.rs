@@ -92,14 +92,16 @@ pub(crate) struct Torrent {
     pub announce_asked: AtomicU64,
     /// Successful announces so far (a `stopped` is only sent after one).
     pub announced: AtomicU64,
-    /// Verified pieces go to the torrent's disk writer thread through this.
-    pub writer: Mutex<std::sync::mpsc::Sender<super::verify::WriteJob>>,
+    /// The session's disk writer that writes this torrent's verified pieces (see [`super::verify`]).
+    pub writer_lane: usize,
     /// Received pieces waiting to be hashed.
     pub hashq: super::verify::HashQueue,
     /// Pieces hashed from disk lately, so uploads need not hash them again (see [`super::disk_check`]).
     pub upload_marks: super::disk_check::UploadMarks,
     /// Pieces taken back because their data on disk failed the hash, in this session.
     pub pieces_withdrawn: AtomicU64,
+    /// Pieces hashed from disk by data checks, in this session.
+    pub pieces_checked: AtomicU64,
     /// A seeding torrent withdrew a piece: its next completion is a repair, not a download (no
     /// `Completed` event).
     pub repairing: std::sync::atomic::AtomicBool,
@@ -239,6 +241,7 @@ impl Torrent {
             seeds,
             data_dir: self.storage.data_dir(),
             pieces_withdrawn: self.pieces_withdrawn.load(Ordering::Relaxed),
+            pieces_checked: self.pieces_checked.load(Ordering::Relaxed),
             super_seeding: c.superseed.active(have.is_full()),
             bytes_wanted,
             bytes_left,
@@ -278,8 +281,8 @@ impl TorrentHandle {
         picker.set_ranks(selection::piece_ranks(&meta.info, &files));
         picker.set_sequential(opts.sequential);
         let geo = Geometry::from_info(&meta.info);
-        let storage =
-            Storage::new(meta.info.clone(), data_dir).with_direct_writes(ctx.cfg.direct_writes);
+        let storage = Storage::with_cache(meta.info.clone(), data_dir, ctx.files.clone())
+            .with_direct_writes(ctx.cfg.direct_writes);
         let life = ctx.shutdown.child_token();
         let core = Core {
             picker,
@@ -306,6 +309,7 @@ impl TorrentHandle {
             ),
         };
         let window = Duration::from_secs(3);
+        let writer_lane = ctx.writers.assign();
         let upload_marks = super::disk_check::UploadMarks::new(
             geo.piece_count as usize,
             ctx.cfg.upload_verify_ttl,
@@ -326,10 +330,11 @@ impl TorrentHandle {
             tracker_status: Mutex::new(HashMap::new()),
             announce_asked: Default::default(),
             announced: AtomicU64::new(0),
-            writer: Mutex::new(super::verify::writer_thread(&meta.info.name)),
+            writer_lane,
             hashq: Default::default(),
             upload_marks,
             pieces_withdrawn: AtomicU64::new(0),
+            pieces_checked: AtomicU64::new(0),
             repairing: Default::default(),
             disk_jobs: AtomicUsize::new(0),
             disk_idle: Notify::new(),
@@ -531,8 +536,9 @@ impl TorrentHandle {
     }
 }
 
-/// Records the outcome of the data check: the pieces we have, and the state that follows.
-pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield) {
+/// Records the outcome of the data check: the pieces we have, and the state that follows. `changed`:
+/// the resume file does not say this yet (it is saved before the torrent goes on).
+pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield, changed: bool) {
     let complete = {
         let mut c = t.core.lock();
         for i in have.ones() {
@@ -544,7 +550,7 @@ pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield) {
         } else {
             TorrentState::Downloading
         };
-        c.resume_dirty = true;
+        c.resume_dirty = changed;
         complete
     };
     if complete {
@@ -564,14 +570,25 @@ pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield) {
 pub(crate) async fn run(t: Arc<Torrent>, survey: Option<super::resume::Survey>) {
     if let Some(survey) = survey {
         let t2 = t.clone();
-        match tokio::task::spawn_blocking(move || super::resume::hash_check(&t2, survey)).await {
-            Ok(have) => apply_check(&t, &have),
+        let checked = {
+            let turn = tokio::select! {
+                p = t.ctx.checks.acquire() => p,
+                _ = t.life.cancelled() => return,
+            };
+            let Ok(_turn) = turn else { return };
+            tokio::task::spawn_blocking(move || super::resume::hash_check(&t2, survey)).await
+        };
+        match checked {
+            Ok(have) => apply_check(&t, &have, true),
             Err(e) => return t.fail(format!("checking the data failed: {e}")),
         }
         if matches!(t.core.lock().state, TorrentState::Error(_)) {
             return;
         }
     }
-    super::resume::save(&t).await;
+    // A start whose resume file vouched for everything, unchanged, has nothing to save.
+    if t.core.lock().resume_dirty {
+        super::resume::save(&t).await;
+    }
     super::torrent_task::run_swarm(t).await;
 }

@@ -27,8 +27,11 @@ pub(crate) fn backoff(failures: u32) -> Duration {
 }
 
 pub(crate) async fn run_swarm(t: Arc<Torrent>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Once a second in the session's phase (see `SessionCtx::next_tick`); the first pass is at once.
+    let second = Duration::from_secs(1);
+    let mut tick = tokio::time::interval_at(t.ctx.next_tick(second), second);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut first = true;
     let mut last_choke = Instant::now() - CHOKE_INTERVAL;
     let mut last_optimistic = Instant::now();
     let mut optimistic: Option<PeerKey> = None;
@@ -39,7 +42,9 @@ pub(crate) async fn run_swarm(t: Arc<Torrent>) {
             _ = t.life.cancelled() => return,
             _ = t.wake.notified() => {}
             _ = tick.tick() => update_rates(&t),
+            _ = std::future::ready(()), if first => {}
         }
+        first = false;
         let (pending, paused, error, choke_soon, dirty) = {
             let mut c = t.core.lock();
             let pending = std::mem::take(&mut c.completion_pending);

@@ -1,5 +1,5 @@
 //! Disk jobs for received pieces: hash each whole piece from memory on the blocking pool; if the hash
-//! matches, hand it to the torrent's disk writer thread, which writes it and reports to the picker. A bad
+//! matches, hand it to the torrent's disk writer, which writes it and reports to the picker. A bad
 //! piece never reaches the disk.
 //!
 //! Hashing batches pieces: completed pieces wait in the torrent's [`HashQueue`], and one blocking job
@@ -9,12 +9,15 @@
 //! before that. A batch holds at most half the torrent's buffer budget, so waiting never starves the
 //! picker of buffers. The queue's mutex is a leaf lock: nothing else is taken while it is held.
 //!
-//! One disk writer thread per torrent: the kernel serialises writes to one file anyway (the inode lock),
-//! and several threads writing at once only spin on that lock.
+//! Disk writers ([`Writers`]): a few threads for the whole session, started on their first write. Each
+//! torrent is given one of them when it is added (in turn), and all its pieces are written there, in
+//! order: the kernel serialises writes to one file anyway (the inode lock), and several threads
+//! writing one torrent at once only spin on that lock. So one downloading torrent has a writer of its
+//! own as before, and 1,000 idle torrents cost no thread at all.
 
 use std::collections::VecDeque;
-use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -58,14 +61,36 @@ pub(crate) struct WriteJob {
     contributors: Vec<PeerKey>,
 }
 
-/// Starts a torrent's disk writer thread; it ends when the returned sender is dropped (with the torrent).
-pub(crate) fn writer_thread(name: &str) -> mpsc::Sender<WriteJob> {
+/// Disk writer threads of a session.
+pub(crate) const WRITERS: usize = 4;
+
+/// The session's disk writer threads (see the module docs): [`WRITERS`] lanes, each a thread started
+/// on its first job; the threads end when the session and its torrents are gone.
+#[derive(Default)]
+pub(crate) struct Writers {
+    lanes: [OnceLock<mpsc::Sender<WriteJob>>; WRITERS],
+    next: AtomicUsize,
+}
+
+impl Writers {
+    /// The lane of a new torrent: each in turn.
+    pub fn assign(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed) % WRITERS
+    }
+
+    /// Queues `job` on `lane`, starting its thread on first use.
+    fn send(&self, lane: usize, job: WriteJob) -> Result<(), mpsc::SendError<WriteJob>> {
+        self.lanes[lane % WRITERS]
+            .get_or_init(|| writer_thread(lane))
+            .send(job)
+    }
+}
+
+/// Starts a disk writer thread; it ends when the returned sender is dropped (with the session).
+fn writer_thread(lane: usize) -> mpsc::Sender<WriteJob> {
     let (tx, rx) = mpsc::channel::<WriteJob>();
     let spawned = std::thread::Builder::new()
-        .name(format!(
-            "bt-write {}",
-            name.chars().take(20).collect::<String>()
-        ))
+        .name(format!("bt-write {lane}"))
         .spawn(move || {
             while let Ok(job) = rx.recv() {
                 let len = job.t.geo.piece_len(job.index) as usize;
@@ -160,7 +185,7 @@ fn hash_batch(t: &Torrent, batch: &[HashJob]) -> Vec<[u8; 20]> {
     out
 }
 
-/// Writes a piece whose hash matched (through the disk writer thread); reports a bad one.
+/// Writes a piece whose hash matched (through the torrent's disk writer); reports a bad one.
 fn check_and_queue(t: &Arc<Torrent>, job: HashJob, digest: [u8; 20]) {
     let HashJob {
         index,
@@ -178,8 +203,7 @@ fn check_and_queue(t: &Arc<Torrent>, job: HashJob, digest: [u8; 20]) {
         buf,
         contributors,
     };
-    // The sender's lock is released before `finish` takes the core lock (see the lock order).
-    let sent = t.writer.lock().send(job);
+    let sent = t.ctx.writers.send(t.writer_lane, job);
     if let Err(mpsc::SendError(job)) = sent {
         let e = std::io::Error::other("the disk writer thread is gone");
         finish(t, index, true, Err(e), job.buf, &job.contributors);

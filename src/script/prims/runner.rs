@@ -63,6 +63,8 @@ fn from_live(s: LiveStats) -> TorrentStats {
         seeds: s.seeds,
         data_dir: PathBuf::from(&s.data_dir),
         pieces_withdrawn: s.pieces_withdrawn,
+        // Not carried to front ends (an engine figure, for tests and benchmarks).
+        pieces_checked: 0,
         super_seeding: s.super_seeding,
         bytes_wanted: s.wanted,
         bytes_left: s.left,

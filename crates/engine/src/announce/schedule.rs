@@ -173,6 +173,22 @@ impl AnnounceSchedule {
             .is_none_or(|t| now.saturating_duration_since(t) >= self.min_interval)
     }
 
+    /// The first instant after `now` at which [`should_announce_at`](Self::should_announce_at) may
+    /// change its answer: the next regular announce, or the end of the `min interval` (`None`: both
+    /// passed, or nothing known yet).
+    pub fn next_change_after(&self, now: Instant) -> Option<Instant> {
+        let early = if self.is_failing() {
+            None
+        } else {
+            self.last_success.map(|t| t + self.min_interval)
+        };
+        [self.next, early]
+            .into_iter()
+            .flatten()
+            .filter(|&t| t > now)
+            .min()
+    }
+
     /// Whether the next regular announce (or the retry of a failed one) is due at `now`.
     pub fn is_due_at(&self, now: Instant) -> bool {
         self.next.is_none_or(|t| now >= t)
@@ -264,6 +280,18 @@ mod tests {
             assert!((3..=4).contains(&calls), "{calls} announces");
             assert!(requests <= 8, "{requests} requests in 100 s");
         }
+    }
+
+    #[test]
+    fn the_next_change_is_the_end_of_min_interval_then_the_regular_announce() {
+        let t0 = Instant::now();
+        let mut s = AnnounceSchedule::new();
+        assert_eq!(s.next_change_after(t0), None);
+        s.succeeded_at(&resp(300, Some(30)), t0);
+        let secs = |n| t0 + Duration::from_secs(n);
+        assert_eq!(s.next_change_after(t0), Some(secs(30)));
+        assert_eq!(s.next_change_after(secs(30)), Some(secs(300)));
+        assert_eq!(s.next_change_after(secs(300)), None);
     }
 
     #[test]

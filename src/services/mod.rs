@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, Settings};
-use crate::engine::{self, AddOptions, Session, SessionConfig};
+use crate::engine::{AddOptions, Session, SessionConfig};
 use crate::events::{Event, EventBus, EventKind};
 use crate::metainfo::Metainfo;
 use crate::script::live::{AfterRemove, LiveTorrents};
@@ -27,6 +27,10 @@ use crate::tracker::{Tracker, TrackerConfig};
 use crate::types::InfoHash;
 use crate::watch::{Sharing, WatchConfig, Watcher};
 use futures::future::BoxFuture;
+
+mod states;
+use states::forward_events;
+pub use states::{record_state, record_states};
 
 /// Which parts to start.
 #[derive(Clone)]
@@ -389,115 +393,6 @@ pub async fn resume_managed(session: &Session, cfg: &Config, bus: &EventBus) {
                     .message(format!("cannot resume: {e:#}")),
             );
         }
-    }
-}
-
-/// Forwards the session's events onto the bus and records the states they imply in torrents.toml.
-async fn forward_events(session: Session, bus: EventBus, torrents: Torrents) {
-    let mut rx = session.subscribe();
-    // Names of the torrents seen, for events that come after the session has forgotten one (removed).
-    let mut names: std::collections::HashMap<InfoHash, String> = Default::default();
-    loop {
-        let ev = match rx.recv().await {
-            Ok(ev) => ev,
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!("{n} engine events were dropped before reaching the bus");
-                continue;
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-        };
-        if let engine::Event::Added { info_hash, name } = &ev {
-            names.insert(*info_hash, name.clone());
-        }
-        let name_of = |ih: &InfoHash| {
-            session
-                .get(ih)
-                .map(|h| h.name().to_string())
-                .or_else(|| names.get(ih).cloned())
-        };
-        let data_of = |ih: &InfoHash| {
-            session
-                .get(ih)
-                .map(|h| h.stats().data_dir.display().to_string())
-        };
-        let (out, state) = match ev {
-            engine::Event::Added { info_hash, name } => {
-                let mut e = Event::new(EventKind::Added).torrent(info_hash, name);
-                e.path = data_of(&info_hash);
-                (e, None)
-            }
-            engine::Event::Completed { info_hash, name } => {
-                let mut e = Event::new(EventKind::Completed).torrent(info_hash, name);
-                e.path = data_of(&info_hash);
-                (e, Some((info_hash, "seeding")))
-            }
-            engine::Event::Seeding { info_hash, name } => {
-                let mut e = Event::new(EventKind::Seeding).torrent(info_hash, name);
-                e.path = data_of(&info_hash);
-                (e, Some((info_hash, "seeding")))
-            }
-            engine::Event::Error { info_hash, message } => {
-                let mut e = Event::new(EventKind::Error).message(message);
-                e.info_hash = Some(info_hash);
-                e.name = name_of(&info_hash);
-                (e, Some((info_hash, "error")))
-            }
-            engine::Event::Warning { info_hash, message } => {
-                let mut e = Event::new(EventKind::Warning).message(message);
-                e.info_hash = Some(info_hash);
-                e.name = name_of(&info_hash);
-                (e, None)
-            }
-            engine::Event::Removed { info_hash } => {
-                let mut e = Event::new(EventKind::Removed);
-                e.info_hash = Some(info_hash);
-                e.name = name_of(&info_hash);
-                (e, None)
-            }
-            engine::Event::PeerBanned {
-                info_hash,
-                addr,
-                reason,
-            } => {
-                let mut e = Event::new(EventKind::PeerBanned)
-                    .peer(addr.to_string())
-                    .message(reason);
-                e.info_hash = Some(info_hash);
-                e.name = name_of(&info_hash);
-                (e, None)
-            }
-        };
-        if out.kind == EventKind::Removed {
-            if let Some(ih) = &out.info_hash {
-                names.remove(ih);
-            }
-        }
-        // The list in memory says whether the state is news; only then is the file written.
-        if let Some((ih, state)) = state.filter(|(ih, s)| state_changes(&torrents, ih, s)) {
-            let torrents = torrents.clone();
-            let _ = tokio::task::spawn_blocking(move || record_state(&torrents, &ih, state)).await;
-        }
-        bus.publish(out);
-    }
-}
-
-/// Whether recording `state` for `ih` would change the managed list (memory only).
-fn state_changes(torrents: &Torrents, ih: &InfoHash, state: &str) -> bool {
-    torrents
-        .config()
-        .is_ok_and(|c| c.find(ih).is_some_and(|t| t.state != state))
-}
-
-/// Sets a managed torrent's state in torrents.toml (no write when it already says so).
-pub fn record_state(torrents: &Torrents, ih: &InfoHash, state: &str) -> Result<()> {
-    match torrents.config()?.find(ih) {
-        Some(t) if t.state != state => torrents.update(|cfg| {
-            if let Some(t) = cfg.find_mut(ih) {
-                t.state = state.to_string();
-            }
-            Ok(())
-        }),
-        _ => Ok(()),
     }
 }
 
