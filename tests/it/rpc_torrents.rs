@@ -440,7 +440,8 @@ fn torrent_reannounce_asks_the_tracker_again_before_its_interval() {
         "torrent-reannounce",
         json!({"ids": [meta.info_hash.to_hex()]}),
     );
-    poll("the announce asked for", 10, || {
+    // Well before the hour the tracker asked for, however busy the machine.
+    poll("the announce asked for", 60, || {
         (announces() > before).then_some(())
     });
     rt.block_on(leecher.shutdown(Duration::from_secs(2)));
