@@ -10,7 +10,9 @@ use btorrent::script::limits::{to_json_bounded, too_deep, MAX_NESTING};
 use btorrent::script::Dispatcher;
 use rhai::{Array, Dynamic, Map};
 
-/// Runs `source` (which must fail at line `line`) and checks the error says `want`.
+/// Runs `source` (which must fail at line `line`) and checks the error says `want`. The line proves
+/// the script stopped inside its loop, near the limit; the time bound is only a sanity check, loose
+/// enough for a busy machine (each case takes well under a second alone).
 fn stops_at(rig: &ScriptRig, name: &str, source: &str, line: usize, want: &str) {
     let started = Instant::now();
     let err = rig.script_fails(name, source);
@@ -21,7 +23,7 @@ fn stops_at(rig: &ScriptRig, name: &str, source: &str, line: usize, want: &str) 
         "{name}: {err}"
     );
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(20),
         "{name}: took {:?}",
         started.elapsed()
     );
@@ -128,7 +130,7 @@ fn to_json_and_from_json_stop_at_their_limits_quickly() {
         "{err}"
     );
     assert!(
-        started.elapsed() < Duration::from_secs(10),
+        started.elapsed() < Duration::from_secs(30),
         "{:?}",
         started.elapsed()
     );
@@ -144,7 +146,7 @@ fn to_json_and_from_json_stop_at_their_limits_quickly() {
         err.contains("line 3:") && err.contains("from_json: recursion limit"),
         "{err}"
     );
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(20));
 }
 
 /// A small deterministic generator (xorshift), so a failure can be replayed from its seed.
