@@ -43,45 +43,19 @@ fn file(
         .expect("a valid response")
 }
 
-pub async fn index(
-    State(rpc): State<Arc<Rpc>>,
-    ConnectInfo(conn): ConnectInfo<Conn>,
-    headers: HeaderMap,
-) -> Response<Body> {
-    file(
-        &rpc,
-        conn.remote,
-        &headers,
-        "text/html; charset=utf-8",
-        INDEX,
-    )
-}
+/// The page's files: path, content type, body.
+pub const FILES: [(&str, &str, &str); 3] = [
+    ("/", "text/html; charset=utf-8", INDEX),
+    ("/page.js", "text/javascript; charset=utf-8", SCRIPT),
+    ("/page.css", "text/css; charset=utf-8", STYLE),
+];
 
-pub async fn script(
-    State(rpc): State<Arc<Rpc>>,
-    ConnectInfo(conn): ConnectInfo<Conn>,
-    headers: HeaderMap,
-) -> Response<Body> {
-    file(
-        &rpc,
-        conn.remote,
-        &headers,
-        "text/javascript; charset=utf-8",
-        SCRIPT,
-    )
-}
-
-pub async fn style(
-    State(rpc): State<Arc<Rpc>>,
-    ConnectInfo(conn): ConnectInfo<Conn>,
-    headers: HeaderMap,
-) -> Response<Body> {
-    file(
-        &rpc,
-        conn.remote,
-        &headers,
-        "text/css; charset=utf-8",
-        STYLE,
+/// The handler of one of [`FILES`].
+pub fn serve(ctype: &'static str, body: &'static str) -> axum::routing::MethodRouter<Arc<Rpc>> {
+    axum::routing::get(
+        move |State(rpc): State<Arc<Rpc>>,
+              ConnectInfo(conn): ConnectInfo<Conn>,
+              headers: HeaderMap| async move { file(&rpc, conn.remote, &headers, ctype, body) },
     )
 }
 

@@ -122,17 +122,17 @@ impl
 }
 
 fn router(rpc: Arc<Rpc>) -> Router {
-    Router::new()
-        .route("/transmission/web", get(web_redirect))
+    let mut r = Router::new();
+    for (path, ctype, body) in super::page::FILES {
+        r = r.route(path, super::page::serve(ctype, body));
+    }
+    r.route("/transmission/web", get(web_redirect))
         .route("/transmission/web/", get(web_route))
         .route("/transmission/web/{*rest}", get(web_route))
         .route("/transmission/rpc", post(rpc_route).get(rpc_get_route))
         // transmission-remote posts to the address with a trailing slash.
         .route("/transmission/rpc/", post(rpc_route).get(rpc_get_route))
         .route("/metrics", get(metrics_route))
-        .route("/", get(super::page::index))
-        .route("/page.js", get(super::page::script))
-        .route("/page.css", get(super::page::style))
         .route("/page/status", get(super::page::status))
         .with_state(rpc)
 }
