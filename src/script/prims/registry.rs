@@ -199,6 +199,7 @@ fn register_torrent(
             watch: None,
             files: Default::default(),
             limits: Default::default(),
+            goals: Default::default(),
         });
         let entry = cfg.find(&t.meta.info_hash).expect("just added");
         Ok(entry_map(cfg, entry))
