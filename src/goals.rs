@@ -192,7 +192,12 @@ mod tests {
         assert!(reached(&single, &settings, &seeding(0, 0), quiet * 2).is_some());
         assert_eq!(reached(&single, &settings, &seeding(0, 0), quiet), None);
         assert_eq!(
-            reached(&global, &Settings::default(), &seeding(5000, 0), quiet * 600),
+            reached(
+                &global,
+                &Settings::default(),
+                &seeding(5000, 0),
+                quiet * 600
+            ),
             None
         );
     }

@@ -306,4 +306,39 @@ mod tests {
         let cfg = crate::torrents::Torrents::open(&path).config().unwrap();
         assert_eq!(cfg.torrents[0].limits.engine(), TorrentLimits::default());
     }
+
+    #[test]
+    fn seed_goals_load_and_are_written_only_when_not_the_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        let ih = "cd".repeat(20);
+        let entry = format!(
+            "[[torrent]]\nname = \"x\"\ninfo_hash = \"{ih}\"\nfile = \"x.torrent\"\ndata = \"out\"\n"
+        );
+        std::fs::write(
+            &path,
+            format!("{entry}seed_ratio_mode = \"single\"\nseed_ratio_limit = 0.5\nseed_idle_mode = \"unlimited\"\nfinished = true\n"),
+        )
+        .unwrap();
+        let service = crate::torrents::Torrents::open(&path);
+        let g = service.config().unwrap().torrents[0].goals;
+        assert_eq!(g.ratio(Some(2.0)), Some(0.5));
+        assert_eq!(g.idle_minutes(Some(3)), None);
+        assert!(g.finished);
+        assert_eq!(SeedGoals::default().ratio(Some(2.0)), Some(2.0));
+        service
+            .update(|cfg| {
+                cfg.torrents[0].goals = SeedGoals::default();
+                Ok(())
+            })
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("seed_") && !text.contains("finished"),
+            "{text}"
+        );
+        std::fs::write(&path, format!("{entry}seed_ratio_mode = \"sometimes\"\n")).unwrap();
+        let e = crate::torrents::Torrents::open(&path).config().unwrap_err();
+        assert!(format!("{e:#}").contains("sometimes"), "{e:#}");
+    }
 }
