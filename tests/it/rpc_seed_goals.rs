@@ -201,6 +201,9 @@ fn the_session_ratio_goal_stops_global_torrents_but_not_unlimited_ones() {
 
     // Lifting the session goal lets the resumed torrent seed on.
     c.ok("session-set", json!({"seedRatioLimited": false}));
+    let text = std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap();
+    assert!(!text.contains("seed_ratio_limit"), "{text}");
+    assert!(text.contains("seed_idle_minutes = 45"), "{text}");
     c.ok("torrent-start", json!({"ids": [a]}));
     poll("the global torrent seeding again", 30, || {
         let t = goals(&mut c, &a);
