@@ -213,8 +213,8 @@ pub async fn remove(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
 
 /// `torrent-set`: file selection ([`super::files`]), the speed limits (`uploadLimit`/
 /// `uploadLimited`, `downloadLimit`/`downloadLimited` in kB/s, `honorsSessionLimits`) and the
-/// seeding goals ([`super::goals`]), applied at once and kept in torrents.toml. Every other key is refused by name, and every value is checked
-/// before anything changes (an empty request succeeds).
+/// seeding goals ([`super::goals`]), applied at once and kept in torrents.toml. Every other key is
+/// refused by name, and every value is checked before anything changes (an empty request succeeds).
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let selected = select(rpc, args).await?;
     let keys: Vec<&str> = args
