@@ -1,7 +1,8 @@
 //! The long-running parts of btorrent assembled from torrents.toml, as the shell and the daemon run
 //! them: the event bus, the embedded tracker, the peer session (seeding every managed torrent), the
-//! seeding goals' task ([`crate::goals`]) and the watch folder (sharing through the peer session). One-shot commands start only what their
-//! primitives need: the [`PeerSlot`] starts the session on first use.
+//! seeding goals' task ([`crate::goals`]) and the watch folder (sharing through the peer session).
+//! One-shot commands start only what their primitives need: the [`PeerSlot`] starts the session on
+//! first use.
 //!
 //! The session's own events are forwarded onto the [`EventBus`] with the torrent's name, and the
 //! states they imply (seeding, error) are written back to torrents.toml, so `b-show` and a restart see
