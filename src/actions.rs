@@ -2,7 +2,9 @@
 //! primitives, `script::prims`) and the RPC ([`crate::rpc`]) call these same functions, so
 //! the running session and torrents.toml change together and the same way.
 //!
-//! - [`pause`], [`resume`]: the running torrent, and its `state` in torrents.toml;
+//! - [`pause`], [`resume`]: the running torrent, and its `state` in torrents.toml; [`finish`]: a
+//!   pause by a seeding goal, which marks the entry `finished`;
+//! - [`set_goals`]: its seeding goals, recorded (the [`crate::goals`] task enforces them);
 //! - [`remove`]: stops it, optionally deletes its own files, and drops its entry;
 //! - [`move_to`]: moves its data (running or not) and records the new folder;
 //! - [`choose_files`]: file priorities and sequential mode, running and in torrents.toml;
@@ -14,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 
-use crate::config::{Config, FileChoice, ManagedTorrent, Origin};
+use crate::config::{Config, FileChoice, ManagedTorrent, Origin, SeedGoals};
 use crate::engine::storage::Storage;
 use crate::engine::{AddOptions, FilePriority, Session, TorrentHandle, TorrentLimits};
 use crate::metainfo::Metainfo;
@@ -72,6 +74,32 @@ pub fn pause(
     })
 }
 
+/// A [`pause`] because a seeding goal was reached: the entry also says `finished` (until resumed).
+pub fn finish(
+    torrents: &Torrents,
+    live: &dyn LiveTorrents,
+    ih: &InfoHash,
+    name: &str,
+) -> Result<()> {
+    live.pause(ih);
+    update_entry(torrents, ih, name, |e| {
+        e.state = "paused".into();
+        e.goals.finished = true;
+        Ok(())
+    })
+}
+
+/// Records the torrent's seeding goals (what `finished` says is kept).
+pub fn set_goals(torrents: &Torrents, ih: &InfoHash, name: &str, goals: SeedGoals) -> Result<()> {
+    update_entry(torrents, ih, name, |e| {
+        e.goals = SeedGoals {
+            finished: e.goals.finished,
+            ..goals
+        };
+        Ok(())
+    })
+}
+
 /// Resumes the torrent (if it runs here) and records `seeding` or `downloading`.
 pub fn resume(
     torrents: &Torrents,
@@ -82,6 +110,7 @@ pub fn resume(
     let running = live.resume(ih);
     let now = live.stats(ih);
     update_entry(torrents, ih, name, |e| {
+        e.goals.finished = false;
         e.state = match (running, now) {
             (true, Some(s)) if s.progress >= 1.0 => "seeding".into(),
             (true, Some(_)) => "downloading".into(),
@@ -315,6 +344,7 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
                 watch: None,
                 files,
                 limits: Default::default(),
+                goals: Default::default(),
             });
             limits = cfg
                 .find(&meta.info_hash)

@@ -29,6 +29,8 @@ pub enum EventKind {
     /// Something wrong a torrent works around: a piece withdrawn because its data on disk failed its
     /// hash (it is downloaded again), a file longer than the torrent says.
     Warning,
+    /// A seeding goal stopped a complete torrent (its ratio or idle time, as `ev.message` says).
+    SeedGoalReached,
     /// The watch folder saw a new entry and waits for it to settle.
     WatchPending,
     /// The watch folder made a torrent of an entry and seeds it.
@@ -38,7 +40,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::Added,
         EventKind::Completed,
         EventKind::Seeding,
@@ -46,6 +48,7 @@ impl EventKind {
         EventKind::Removed,
         EventKind::PeerBanned,
         EventKind::Warning,
+        EventKind::SeedGoalReached,
         EventKind::WatchPending,
         EventKind::WatchSeeded,
         EventKind::WatchRejected,
@@ -60,6 +63,7 @@ impl EventKind {
             EventKind::Removed => "removed",
             EventKind::PeerBanned => "peer_banned",
             EventKind::Warning => "warning",
+            EventKind::SeedGoalReached => "seed_goal_reached",
             EventKind::WatchPending => "watch_pending",
             EventKind::WatchSeeded => "watch_seeded",
             EventKind::WatchRejected => "watch_rejected",

@@ -44,6 +44,7 @@
 //! - Front ends: [`shell`] (interactive, the default), [`daemon`] (headless), [`runner`]
 //!   (`btorrent run`), with [`app`] assembling what the shell and the daemon share.
 //! - [`actions`]: pause, resume, remove, move and add, as the shell's commands and the RPC do them.
+//! - [`goals`]: the seeding goals (ratio, idle time) enforced: complete torrents stop on reaching them.
 //! - [`rpc`]: the Transmission-compatible RPC, our own page and `/metrics` on `rpc_bind`.
 //! - [`logs`]: how log lines look on a terminal; [`terminal`]: lines printed above the progress bar;
 //!   [`units`]: sizes parsed and shown; [`signals`]: SIGINT, SIGTERM and SIGHUP in one place;
@@ -61,6 +62,7 @@ pub mod daemon;
 pub mod demo;
 pub mod events;
 pub mod fsutil;
+pub mod goals;
 pub mod lan;
 pub mod logs;
 pub mod rpc;

@@ -70,6 +70,13 @@ impl Config {
         if self.settings.tracker_url.is_none() {
             table.remove("tracker_url");
         }
+        // A seeding goal lifted (by the RPC's session-set) leaves the file too.
+        if self.settings.seed_ratio_limit.is_none() {
+            table.remove("seed_ratio_limit");
+        }
+        if self.settings.seed_idle_minutes.is_none() {
+            table.remove("seed_idle_minutes");
+        }
         Ok(())
     }
 

@@ -52,6 +52,86 @@ pub struct ManagedTorrent {
     /// The files chosen and sequential mode (`[torrent.files]`; absent = every file wanted).
     #[serde(default, skip_serializing_if = "FileChoice::is_default")]
     pub files: FileChoice,
+    /// The torrent's seeding goals (`seed_ratio_mode`, `seed_ratio_limit`, `seed_idle_mode`,
+    /// `seed_idle_minutes`; absent = the session's) and whether a goal stopped it (`finished`).
+    #[serde(flatten)]
+    pub goals: SeedGoals,
+}
+
+/// Which seeding goal applies to a torrent, as Transmission's modes: the session's (`global`), the
+/// torrent's own (`single`), or none (`unlimited`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GoalMode {
+    #[default]
+    Global,
+    Single,
+    Unlimited,
+}
+
+impl GoalMode {
+    fn is_global(&self) -> bool {
+        *self == GoalMode::Global
+    }
+
+    /// Transmission's number for the mode: 0 global, 1 single, 2 unlimited.
+    pub fn code(self) -> i64 {
+        match self {
+            GoalMode::Global => 0,
+            GoalMode::Single => 1,
+            GoalMode::Unlimited => 2,
+        }
+    }
+
+    /// The mode of Transmission's number; `None` for anything but 0, 1, 2.
+    pub fn from_code(n: i64) -> Option<GoalMode> {
+        [GoalMode::Global, GoalMode::Single, GoalMode::Unlimited]
+            .into_iter()
+            .find(|m| m.code() == n)
+    }
+}
+
+/// A torrent's own seeding goals as torrents.toml keeps them: each written only when it is not the
+/// default (the session's goal), and `finished = true` once a goal stopped the torrent (cleared when
+/// it is resumed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeedGoals {
+    #[serde(default, skip_serializing_if = "GoalMode::is_global")]
+    pub seed_ratio_mode: GoalMode,
+    /// Upload/download ratio at which the torrent stops, in `single` mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_ratio_limit: Option<f64>,
+    #[serde(default, skip_serializing_if = "GoalMode::is_global")]
+    pub seed_idle_mode: GoalMode,
+    /// Minutes without upload after which the torrent stops, in `single` mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_idle_minutes: Option<u64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub finished: bool,
+}
+
+impl SeedGoals {
+    pub fn is_default(&self) -> bool {
+        *self == SeedGoals::default()
+    }
+
+    /// The ratio goal in force: the torrent's own, the session's `session` or none, by mode.
+    pub fn ratio(&self, session: Option<f64>) -> Option<f64> {
+        match self.seed_ratio_mode {
+            GoalMode::Global => session,
+            GoalMode::Single => self.seed_ratio_limit,
+            GoalMode::Unlimited => None,
+        }
+    }
+
+    /// The idle goal in force, in minutes: the torrent's own, the session's or none, by mode.
+    pub fn idle_minutes(&self, session: Option<u64>) -> Option<u64> {
+        match self.seed_idle_mode {
+            GoalMode::Global => session,
+            GoalMode::Single => self.seed_idle_minutes,
+            GoalMode::Unlimited => None,
+        }
+    }
 }
 
 /// What torrents.toml keeps of a torrent's file selection: the indices (from 0, in the torrent's
@@ -225,5 +305,40 @@ mod tests {
         assert!(!text.contains("_limit"), "{text}");
         let cfg = crate::torrents::Torrents::open(&path).config().unwrap();
         assert_eq!(cfg.torrents[0].limits.engine(), TorrentLimits::default());
+    }
+
+    #[test]
+    fn seed_goals_load_and_are_written_only_when_not_the_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        let ih = "cd".repeat(20);
+        let entry = format!(
+            "[[torrent]]\nname = \"x\"\ninfo_hash = \"{ih}\"\nfile = \"x.torrent\"\ndata = \"out\"\n"
+        );
+        std::fs::write(
+            &path,
+            format!("{entry}seed_ratio_mode = \"single\"\nseed_ratio_limit = 0.5\nseed_idle_mode = \"unlimited\"\nfinished = true\n"),
+        )
+        .unwrap();
+        let service = crate::torrents::Torrents::open(&path);
+        let g = service.config().unwrap().torrents[0].goals;
+        assert_eq!(g.ratio(Some(2.0)), Some(0.5));
+        assert_eq!(g.idle_minutes(Some(3)), None);
+        assert!(g.finished);
+        assert_eq!(SeedGoals::default().ratio(Some(2.0)), Some(2.0));
+        service
+            .update(|cfg| {
+                cfg.torrents[0].goals = SeedGoals::default();
+                Ok(())
+            })
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("seed_") && !text.contains("finished"),
+            "{text}"
+        );
+        std::fs::write(&path, format!("{entry}seed_ratio_mode = \"sometimes\"\n")).unwrap();
+        let e = crate::torrents::Torrents::open(&path).config().unwrap_err();
+        assert!(format!("{e:#}").contains("sometimes"), "{e:#}");
     }
 }

@@ -24,7 +24,9 @@ use anyhow::{bail, Context as _, Result};
 use serde::Deserialize;
 use toml_edit::DocumentMut;
 
-pub use managed::{EntryLimits, FileChoice, ManagedTorrent, Origin, WatchSource};
+pub use managed::{
+    EntryLimits, FileChoice, GoalMode, ManagedTorrent, Origin, SeedGoals, WatchSource,
+};
 pub use settings::{ByteRate, DefaultTracker, Settings, DEFAULT_TRACKER_BIND};
 
 use crate::fsutil::write_atomic;
@@ -223,6 +225,9 @@ impl Config {
                 if t.limits == EntryLimits::default() {
                     t.limits = old.limits;
                 }
+                if t.goals.is_default() {
+                    t.goals = old.goals;
+                }
                 *old = t;
             }
             None => {
@@ -283,6 +288,7 @@ mod tests {
             watch: None,
             files: Default::default(),
             limits: Default::default(),
+            goals: Default::default(),
         }
     }
 

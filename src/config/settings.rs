@@ -76,6 +76,14 @@ pub struct Settings {
     /// A Transmission web client's folder, served at `/transmission/web/` on `rpc_bind`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpc_web_dir: Option<PathBuf>,
+    /// Seeding goal of the torrents that follow the session's (`global` mode): a complete torrent
+    /// stops once it uploaded this many times its size; absent = no ratio goal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_ratio_limit: Option<f64>,
+    /// Seeding goal in minutes: a complete torrent in `global` mode stops after uploading nothing
+    /// for this long; absent = no idle goal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_idle_minutes: Option<u64>,
 }
 
 /// The embedded tracker listens on every interface, so other machines of the LAN reach it.
@@ -178,6 +186,8 @@ impl Default for Settings {
             rpc_password: None,
             rpc_whitelist: None,
             rpc_web_dir: None,
+            seed_ratio_limit: None,
+            seed_idle_minutes: None,
         }
     }
 }

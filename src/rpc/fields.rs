@@ -360,7 +360,6 @@ impl FieldCtx<'_> {
             "status" => json!(status_code(&s.state)),
             "error" => json!(if matches!(s.state, TorrentState::Error(_)) { 3 } else { 0 }),
             "errorString" => json!(match &s.state { TorrentState::Error(e) => e.clone(), _ => String::new() }),
-            "isFinished" => json!(false),
             "isStalled" => json!(s.state == TorrentState::Downloading && s.peers == 0),
             "isPrivate" => json!(meta.info.private),
             "peersConnected" => json!(s.peers),
@@ -420,9 +419,9 @@ impl FieldCtx<'_> {
             "uploadLimit" => json!(super::session::kbps(h.limits().upload)),
             "downloadLimited" => json!(h.limits().download.is_some()),
             "uploadLimited" => json!(h.limits().upload.is_some()),
-            "seedRatioLimit" => json!(0.0),
-            "seedRatioMode" | "seedIdleMode" => json!(2),
-            "seedIdleLimit" => json!(0),
+            "seedRatioLimit" | "seedRatioMode" | "seedIdleLimit" | "seedIdleMode" | "isFinished" => {
+                super::goals::field(f, self.entry(&ih), status_code(&s.state) == 0)?
+            }
             _ => return None,
         };
         Some(v)

@@ -9,6 +9,7 @@
 //! - [`torrents`]: `torrent-add/start/stop/verify/reannounce/remove/set/set-location`, `queue-move-*`;
 //! - [`fields`]: `torrent-get`'s fields computed from the engine's live state, and the torrent ids;
 //! - [`files`]: choosing files (`torrent-set`/`torrent-add` keys, `torrent-get` file fields);
+//! - [`goals`]: seeding goals (`torrent-set`/`session-set` keys, their `-get` fields);
 //! - [`metrics`]: what `/metrics` reports;
 //! - [`page`]: our own page at `/` (torrents, adding, pausing, removing, files, the tracker);
 //! - [`web`]: a Transmission web client's files (`rpc_web_dir`) at `/transmission/web/`.
@@ -18,6 +19,7 @@
 
 pub mod fields;
 pub mod files;
+pub mod goals;
 pub mod guard;
 pub mod metrics;
 pub mod page;

@@ -1,5 +1,6 @@
 //! The session methods: `session-get` and `session-set` (the fields Transmission's clients read, from
-//! torrents.toml's settings and the running session; the speed limits are the ones that can be set),
+//! torrents.toml's settings and the running session; the speed limits and seeding goals are the ones
+//! that can be set),
 //! `session-stats`, `free-space` and `port-test`.
 
 use std::sync::Arc;
@@ -49,7 +50,6 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "download-dir-free-space": free,
         "download-queue-enabled": false, "download-queue-size": 0,
         "dht-enabled": false, "encryption": "tolerated",
-        "idle-seeding-limit": 0, "idle-seeding-limit-enabled": false,
         "incomplete-dir": download_dir.display().to_string(), "incomplete-dir-enabled": false,
         "lpd-enabled": false,
         "peer-limit-global": 0,
@@ -59,7 +59,6 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "rename-partial-files": false,
         "rpc-version": RPC_VERSION, "rpc-version-minimum": 1,
         "script-torrent-done-enabled": false, "script-torrent-done-filename": "",
-        "seedRatioLimit": 0.0, "seedRatioLimited": false,
         "seed-queue-enabled": false, "seed-queue-size": 0,
         "session-id": rpc.guard.session_id,
         "speed-limit-down": kbps(down), "speed-limit-down-enabled": down.is_some(),
@@ -68,9 +67,12 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "units": units, "utp-enabled": false,
         "version": format!("3.00 (btorrent {})", env!("CARGO_PKG_VERSION")),
     });
-    let Value::Object(all) = all else {
+    let Value::Object(mut all) = all else {
         unreachable!("a JSON object")
     };
+    if let Value::Object(goals) = super::goals::session_fields(&cfg.settings) {
+        all.extend(goals);
+    }
     match args.get("fields") {
         Some(Value::Array(fields)) if !fields.is_empty() => Ok(fields
             .iter()
@@ -116,8 +118,9 @@ pub fn limit_arg(
     }
 }
 
-/// `session-set`: the speed limits (applied at once and written to torrents.toml); any other field
-/// is refused with its name, since nothing else can be changed here.
+/// `session-set`: the speed limits (applied at once) and the seeding goals, written to
+/// torrents.toml; any other field is refused with its name, since nothing else can be changed here.
+/// Every value is checked before anything changes.
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     const LIMITS: [&str; 4] = [
         "speed-limit-down",
@@ -128,31 +131,48 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let unsupported: Vec<&str> = args
         .keys()
         .map(String::as_str)
-        .filter(|k| !LIMITS.contains(k))
+        .filter(|k| !LIMITS.contains(k) && !super::goals::SESSION_KEYS.contains(k))
         .collect();
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits can be changed here; not supported: {}",
+            "session-set: only the speed limits and seeding goals can be changed here; not supported: {}",
             unsupported.join(", ")
         ));
     }
-    let session = rpc
-        .peer
-        .get_or_start()
-        .await
-        .map_err(|e| format!("{e:#}"))?;
-    let (old_up, old_down) = session.limits();
-    let up = limit_arg(args, "speed-limit-up", "speed-limit-up-enabled", old_up)?;
-    let down = limit_arg(
-        args,
-        "speed-limit-down",
-        "speed-limit-down-enabled",
-        old_down,
-    )?;
-    session.set_limits(up, down);
+    let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
+    let goals = super::goals::any(args, &super::goals::SESSION_KEYS)
+        .then(|| super::goals::session_set(args, &cfg.settings))
+        .transpose()?;
+    let mut speed = None;
+    if super::goals::any(args, &LIMITS) {
+        let session = rpc
+            .peer
+            .get_or_start()
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let (old_up, old_down) = session.limits();
+        let up = limit_arg(args, "speed-limit-up", "speed-limit-up-enabled", old_up)?;
+        let down = limit_arg(
+            args,
+            "speed-limit-down",
+            "speed-limit-down-enabled",
+            old_down,
+        )?;
+        session.set_limits(up, down);
+        speed = Some((up, down));
+    }
+    if speed.is_none() && goals.is_none() {
+        return Ok(Map::new());
+    }
     Torrents::update(rpc.peer.torrents(), |cfg| {
-        cfg.settings.upload_limit = up.map(ByteRate);
-        cfg.settings.download_limit = down.map(ByteRate);
+        if let Some((up, down)) = speed {
+            cfg.settings.upload_limit = up.map(ByteRate);
+            cfg.settings.download_limit = down.map(ByteRate);
+        }
+        if let Some((ratio, idle)) = goals {
+            cfg.settings.seed_ratio_limit = ratio;
+            cfg.settings.seed_idle_minutes = idle;
+        }
         Ok(())
     })
     .map_err(|e| format!("{e:#}"))?;

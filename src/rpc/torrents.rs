@@ -211,10 +211,10 @@ pub async fn remove(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     .await
 }
 
-/// `torrent-set`: file selection ([`super::files`]) and the speed limits (`uploadLimit`/
-/// `uploadLimited`, `downloadLimit`/`downloadLimited` in kB/s, `honorsSessionLimits`), applied at
-/// once and kept in torrents.toml. Every other key is refused by name, and every value is checked
-/// before anything changes (an empty request succeeds).
+/// `torrent-set`: file selection ([`super::files`]), the speed limits (`uploadLimit`/
+/// `uploadLimited`, `downloadLimit`/`downloadLimited` in kB/s, `honorsSessionLimits`) and the
+/// seeding goals ([`super::goals`]), applied at once and kept in torrents.toml. Every other key is
+/// refused by name, and every value is checked before anything changes (an empty request succeeds).
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let selected = select(rpc, args).await?;
     let keys: Vec<&str> = args
@@ -232,7 +232,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let unsupported: Vec<&str> = keys
         .iter()
         .copied()
-        .filter(|k| !limits.contains(k))
+        .filter(|k| !limits.contains(k) && !super::goals::TORRENT_KEYS.contains(k))
         .collect();
     if !unsupported.is_empty() {
         return Err(format!(
@@ -245,9 +245,21 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         Some(_) => Some(bool_arg(args, "honorsSessionLimits")?),
     };
     let sets_limits = keys.iter().any(|k| limits.contains(k));
+    let sets_goals = super::goals::any(args, &super::goals::TORRENT_KEYS);
+    let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
     // Every value is checked before any torrent changes.
     let mut changes = Vec::with_capacity(selected.len());
     for (_, h, _) in &selected {
+        let goals = match cfg.find(&h.info_hash()) {
+            Some(e) => super::goals::torrent_set(args, e.goals)?,
+            None if sets_goals => {
+                return Err(format!(
+                    "torrent-set: {} is not a managed torrent: it has no seeding goals to keep",
+                    h.name()
+                ))
+            }
+            None => Default::default(),
+        };
         let now: Vec<FilePriority> = h.files().iter().map(|f| f.priority).collect();
         let files = super::files::changes(&h.meta().info, &now, args)
             .map_err(|e| format!("torrent-set {e}"))?;
@@ -257,11 +269,11 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             download: limit_arg(args, "downloadLimit", "downloadLimited", old.download)?,
             honors_session_limits: honors.unwrap_or(old.honors_session_limits),
         };
-        changes.push((h.info_hash(), h.name().to_string(), files, new));
+        changes.push((h.info_hash(), h.name().to_string(), files, new, goals));
     }
     let torrents = rpc.peer.torrents();
     let mut errors = Vec::new();
-    for (ih, name, files, new) in changes {
+    for (ih, name, files, new, goals) in changes {
         if !files.is_empty() {
             if let Err(e) = actions::choose_files(torrents, &rpc.peer, &ih, &name, &files, None) {
                 errors.push(format!("{e:#}"));
@@ -269,6 +281,11 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
         if sets_limits {
             if let Err(e) = actions::set_limits(torrents, &rpc.peer, &ih, &name, new) {
+                errors.push(format!("{e:#}"));
+            }
+        }
+        if sets_goals {
+            if let Err(e) = actions::set_goals(torrents, &ih, &name, goals) {
                 errors.push(format!("{e:#}"));
             }
         }

@@ -1,7 +1,8 @@
 //! The long-running parts of btorrent assembled from torrents.toml, as the shell and the daemon run
-//! them: the event bus, the embedded tracker, the peer session (seeding every managed torrent) and
-//! the watch folder (sharing through the peer session). One-shot commands start only what their
-//! primitives need: the [`PeerSlot`] starts the session on first use.
+//! them: the event bus, the embedded tracker, the peer session (seeding every managed torrent), the
+//! seeding goals' task ([`crate::goals`]) and the watch folder (sharing through the peer session).
+//! One-shot commands start only what their primitives need: the [`PeerSlot`] starts the session on
+//! first use.
 //!
 //! The session's own events are forwarded onto the [`EventBus`] with the torrent's name, and the
 //! states they imply (seeding, error) are written back to torrents.toml, so `b-show` and a restart see
@@ -63,6 +64,8 @@ pub struct Services {
     pub tracker: Option<RunningTracker>,
     pub peer: PeerSlot,
     pub watch: Option<Watcher>,
+    /// The task that stops torrents at their seeding goals ([`crate::goals`]).
+    goals: JoinHandle<()>,
 }
 
 impl Services {
@@ -99,12 +102,14 @@ impl Services {
         } else {
             None
         };
+        let goals = crate::goals::spawn(peer.clone(), bus.clone());
         Ok(Services {
             config_path: config_path.to_path_buf(),
             bus,
             tracker,
             peer,
             watch,
+            goals,
         })
     }
 
@@ -128,6 +133,7 @@ impl Services {
     /// Stops everything, waiting at most `grace` for transfers and `stopped` announces to finish. The
     /// watch folder stops first, so it asks nothing of a session that is shutting down.
     pub async fn shutdown(mut self, grace: Duration) {
+        self.goals.abort();
         if let Some(w) = self.watch.take() {
             w.stop(grace).await;
         }

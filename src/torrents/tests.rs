@@ -24,6 +24,7 @@ fn entry(writer: u8, i: u8) -> ManagedTorrent {
         watch: None,
         files: Default::default(),
         limits: Default::default(),
+        goals: Default::default(),
     }
 }
 

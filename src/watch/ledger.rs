@@ -194,6 +194,7 @@ pub fn record(cfg: &mut Config, s: &NewShare) -> Result<Recorded, String> {
         watch: Some(source),
         files: Default::default(),
         limits: Default::default(),
+        goals: Default::default(),
     });
     Ok(match replaced {
         Some(old) => Recorded::Replaced { file, old },

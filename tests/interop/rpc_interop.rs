@@ -354,3 +354,70 @@ fn transmission_remote_sets_a_torrents_own_speed_limits() {
     assert!(info.contains("Download Limit: Unlimited"), "{info}");
     assert!(info.contains("Honors Session Limits: No"), "{info}");
 }
+
+/// `-sr`, `-SR`, `-srd` and `-gsr`/`-GSR`: the torrent's own ratio goal and the session's, as
+/// transmission-remote 3.00 sets them, read back with `-i`/`-si` and kept in torrents.toml.
+#[test]
+#[ignore = "needs transmission-cli (transmission-remote)"]
+fn transmission_remote_sets_seeding_ratio_goals() {
+    use btorrent::config::GoalMode;
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let seed = dir.path().join("seed");
+    write_random(&seed.join("show.bin"), 150_000, 13);
+    let meta = support::torrent(&seed.join("show.bin"), 32 * 1024, vec![]);
+    let file = dir.path().join("show.torrent");
+    std::fs::write(&file, meta.as_bytes()).unwrap();
+    let out = remote(
+        &d,
+        &["-a", file.to_str().unwrap(), "-w", seed.to_str().unwrap()],
+    );
+    assert!(out.contains("success"), "{out}");
+    until("the torrent to be seeding", 30, || {
+        row(&d, 1).filter(|(done, _, _)| done == "100%")
+    });
+    let stored = || {
+        btorrent::config::Config::load(&dir.path().join("torrents.toml"))
+            .unwrap()
+            .find(&meta.info_hash)
+            .unwrap()
+            .goals
+    };
+    let info = remote(&d, &["-t", "1", "-i"]);
+    assert!(info.contains("Ratio Limit: Default"), "{info}");
+
+    let out = remote(&d, &["-t", "1", "-sr", "0.5"]);
+    assert!(out.contains("success"), "{out}");
+    let g = stored();
+    assert_eq!(
+        (g.seed_ratio_mode, g.seed_ratio_limit),
+        (GoalMode::Single, Some(0.5))
+    );
+    let info = remote(&d, &["-t", "1", "-i"]);
+    assert!(
+        info.lines().any(|l| l.trim() == "Ratio Limit: 0.5"),
+        "{info}"
+    );
+    // Nothing uploaded yet: the goal is not met, the torrent seeds on.
+    assert!(!info.contains("Finished"), "{info}");
+
+    remote(&d, &["-t", "1", "-SR"]);
+    assert_eq!(stored().seed_ratio_mode, GoalMode::Unlimited);
+    let info = remote(&d, &["-t", "1", "-i"]);
+    assert!(info.contains("Ratio Limit: Unlimited"), "{info}");
+
+    // The session's goal, and a torrent back on it.
+    remote(&d, &["-gsr", "3"]);
+    assert_eq!(setting(dir.path()).seed_ratio_limit, Some(3.0));
+    let si = remote(&d, &["-si"]);
+    assert!(si.contains("Default seed ratio limit: 3.0\n"), "{si}");
+    remote(&d, &["-t", "1", "-srd"]);
+    assert_eq!(stored().seed_ratio_mode, GoalMode::Global);
+    let info = remote(&d, &["-t", "1", "-i"]);
+    assert!(info.contains("Ratio Limit: Default"), "{info}");
+    let out = remote(&d, &["-GSR"]);
+    assert!(out.contains("success"), "{out}");
+    assert_eq!(setting(dir.path()).seed_ratio_limit, None);
+    let si = remote(&d, &["-si"]);
+    assert!(si.contains("Default seed ratio limit: Unlimited"), "{si}");
+}

@@ -552,3 +552,57 @@ fn move_to_never_overwrites_what_is_in_the_destination() {
         "the emptied folders are removed"
     );
 }
+
+/// `t.seed_ratio`: the torrent's own ratio goal read and set from a script (a number, "unlimited",
+/// or `()` for the session's), kept in torrents.toml; anything else is refused.
+#[test]
+fn scripts_read_and_set_a_torrents_seed_ratio_goal() {
+    use btorrent::config::GoalMode;
+    let rig = ScriptRig::new("", Some(Duration::from_secs(5)));
+    let ih = share(&rig, "songs");
+    rig.script(
+        "goal.rhai",
+        r#"
+let t = torrent("songs");
+print(`before ${t.seed_ratio}`);
+t.seed_ratio = 1.5;
+print(`own ${t.seed_ratio}`);
+t.seed_ratio = "unlimited";
+print(`then ${t.seed_ratio}`);
+"#,
+    );
+    let lines = rig.lines.lock().clone();
+    for want in ["before ", "own 1.5", "then unlimited"] {
+        assert!(lines.iter().any(|l| l == want), "{want}: {lines:#?}");
+    }
+    let g = entry(rig.dir.path(), &ih).goals;
+    assert_eq!(
+        (g.seed_ratio_mode, g.seed_ratio_limit),
+        (GoalMode::Unlimited, Some(1.5))
+    );
+    rig.script("g2.rhai", "let t = torrent(\"songs\"); t.seed_ratio = 2;");
+    let g = entry(rig.dir.path(), &ih).goals;
+    assert_eq!(
+        (g.seed_ratio_mode, g.seed_ratio_limit),
+        (GoalMode::Single, Some(2.0))
+    );
+    rig.script("g3.rhai", "let t = torrent(\"songs\"); t.seed_ratio = ();");
+    assert_eq!(
+        entry(rig.dir.path(), &ih).goals.seed_ratio_mode,
+        GoalMode::Global
+    );
+    let err = rig.script_fails(
+        "bad.rhai",
+        "let t = torrent(\"songs\"); t.seed_ratio = \"often\";",
+    );
+    assert!(
+        err.contains("a ratio goal is a number of 0 or more"),
+        "{err}"
+    );
+    let err = rig.script_fails("neg.rhai", "let t = torrent(\"songs\"); t.seed_ratio = -1;");
+    assert!(err.contains("seed_ratio"), "{err}");
+    assert_eq!(
+        entry(rig.dir.path(), &ih).goals.seed_ratio_mode,
+        GoalMode::Global
+    );
+}

@@ -201,6 +201,7 @@ async fn a_removal_racing_a_sync_of_torrents_toml_stays_removed() {
                 watch: None,
                 files: Default::default(),
                 limits: Default::default(),
+                goals: Default::default(),
             });
             Ok(())
         })

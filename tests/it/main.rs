@@ -37,6 +37,7 @@ mod pex;
 mod readme_examples;
 mod rpc;
 mod rpc_page;
+mod rpc_seed_goals;
 mod rpc_torrents;
 mod script_files;
 mod script_safety;

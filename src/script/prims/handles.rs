@@ -10,7 +10,9 @@
 //! `upload_limit`, `download_limit` (its own speed limits in bytes per second, `()` = none) and
 //! `honors_session_limits` (whether the session's limits bound it too), all three also settable:
 //! `t.upload_limit = "500K"` (a number of bytes per second or a size; 0 or `()` lifts it) applies
-//! at once and is kept in torrents.toml,
+//! at once and is kept in torrents.toml, `seed_ratio` (its own ratio goal: a number, `"unlimited"`,
+//! or `()` for the session's `seed_ratio_limit`; settable, kept in torrents.toml; see
+//! [`crate::goals`]),
 //! `save_path` (the folder holding its data), `file` (the .torrent), and `meta`: a
 //! map the script owns, saved with the torrent in torrents.toml (`t.meta.moved = true` persists).
 //!
@@ -28,7 +30,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, Map};
 
 use super::fail;
 use super::registry::lookup;
-use crate::config::{Config, ManagedTorrent};
+use crate::config::{Config, GoalMode, ManagedTorrent};
 use crate::engine::TorrentLimits;
 use crate::metainfo::Metainfo;
 use crate::script::host::{HostContext, Opts};
@@ -230,6 +232,39 @@ pub(super) fn set_limits(
     change(&mut limits);
     crate::actions::set_limits(ctx.torrents(), ctx.live.as_ref(), ih, name, limits)
         .or_else(|e| fail(func, format!("{e:#}")))
+}
+
+/// `t.seed_ratio = r`: a number of 0 or more (the torrent's own goal), `"unlimited"`, or `()` (the
+/// session's goal), recorded in torrents.toml.
+fn set_seed_ratio(ctx: &HostContext, h: &Handle, r: &Dynamic) -> Result<(), Box<EvalAltResult>> {
+    let number = r
+        .as_float()
+        .ok()
+        .or_else(|| r.as_int().ok().map(|i| i as f64));
+    let (mode, limit) = match number {
+        _ if r.is_unit() => (GoalMode::Global, None),
+        Some(x) if x.is_finite() && x >= 0.0 => (GoalMode::Single, Some(x)),
+        None if r.is_string() && r.to_string() == "unlimited" => (GoalMode::Unlimited, None),
+        _ => {
+            return fail(
+                "seed_ratio",
+                format!("a ratio goal is a number of 0 or more, \"unlimited\" or (), not {r}"),
+            )
+        }
+    };
+    let old = ctx
+        .torrents()
+        .config()
+        .ok()
+        .and_then(|c| c.find(&h.info_hash).map(|e| e.goals))
+        .unwrap_or_default();
+    let goals = crate::config::SeedGoals {
+        seed_ratio_mode: mode,
+        seed_ratio_limit: limit.or(old.seed_ratio_limit),
+        ..old
+    };
+    crate::actions::set_goals(ctx.torrents(), &h.info_hash, &h.name, goals)
+        .or_else(|e| fail("seed_ratio", format!("{e:#}")))
 }
 
 /// Changes the torrents.toml entry of `h` under the file lock.
@@ -489,6 +524,18 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
         set_limits(&c, &h.info_hash, &h.name, "honors_session_limits", |l| {
             l.honors_session_limits = b
         })
+    });
+    getter!("seed_ratio", |_h, v| {
+        let g = v.entry.map(|e| e.goals).unwrap_or_default();
+        match g.seed_ratio_mode {
+            GoalMode::Global => Dynamic::UNIT,
+            GoalMode::Single => g.seed_ratio_limit.map_or(Dynamic::UNIT, Dynamic::from),
+            GoalMode::Unlimited => "unlimited".into(),
+        }
+    });
+    let c = ctx.clone();
+    engine.register_set("seed_ratio", move |h: &mut Handle, r: Dynamic| {
+        set_seed_ratio(&c, h, &r)
     });
     getter!("save_path", |_h, v| path_value(v.save_path()));
     getter!("file", |_h, v| path_value(v.file()));

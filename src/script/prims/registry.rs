@@ -103,6 +103,16 @@ fn settings_map(cfg: &Config) -> Map {
             .as_ref()
             .map_or(Dynamic::UNIT, |d| dir(cfg.resolve(d))),
     );
+    // The session's seeding goals; `()` when unset (no goal).
+    m.insert(
+        "seed_ratio_limit".into(),
+        s.seed_ratio_limit.map_or(Dynamic::UNIT, Dynamic::from),
+    );
+    m.insert(
+        "seed_idle_minutes".into(),
+        s.seed_idle_minutes
+            .map_or(Dynamic::UNIT, |n| (n as i64).into()),
+    );
     m.insert(
         "script_max_operations".into(),
         (s.script_max_operations as i64).into(),
@@ -199,6 +209,7 @@ fn register_torrent(
             watch: None,
             files: Default::default(),
             limits: Default::default(),
+            goals: Default::default(),
         });
         let entry = cfg.find(&t.meta.info_hash).expect("just added");
         Ok(entry_map(cfg, entry))
