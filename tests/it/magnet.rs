@@ -143,6 +143,11 @@ async fn metadata_crosses_between_two_sessions_from_x_pe_and_from_a_tracker() {
     assert_eq!(by_peer.info_hash, meta.info_hash);
     assert_eq!(by_peer.info_bytes(), meta.info_bytes());
 
+    // The tracker knows the seed once its first announce is in.
+    crate::support::wait::wait_until("the seed's announce", Duration::from_secs(30), || {
+        tracker.tracker.stats().seeders == 1
+    })
+    .await;
     let by_tracker = fetch(
         &fetcher,
         &magnet_for(&meta, &[], &[tracker.announce_url()]),
@@ -172,6 +177,47 @@ async fn metadata_crosses_between_two_sessions_from_x_pe_and_from_a_tracker() {
     // Nobody to ask: a clear error, at once.
     let e = fetch(&fetcher, &m, 30).await.unwrap_err().to_string();
     assert!(e.contains("no peer to fetch the metadata from"), "{e}");
+}
+
+/// A magnet fetched through a tracker that knows nobody yet: the fetch asks it again soon (as soon as
+/// the tracker allows, not only at the regular 30 s pace), so a seed announcing a moment later is
+/// found well within the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracker_that_knows_no_peer_yet_is_asked_again_soon() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    // A tracker that allows an announce every 2 s (its `min interval` is honoured).
+    let tracker = TestTracker::start(btorrent::tracker::TrackerConfig {
+        min_interval: Duration::from_secs(2),
+        ..Default::default()
+    })
+    .await;
+    write_random(&dir.path().join("late.bin"), 40_000, 7);
+    let meta = torrent(
+        &dir.path().join("late.bin"),
+        16384,
+        vec![tracker.announce_url()],
+    );
+    let fetcher = session().await;
+    let m = magnet_for(&meta, &[], &[tracker.announce_url()]);
+    let fetching = {
+        let fetcher = fetcher.clone();
+        tokio::spawn(async move { fetch(&fetcher, &m, 25).await })
+    };
+    // The fetch has announced (and heard of nobody) before the seed exists.
+    crate::support::wait::wait_until("the fetch's announce", Duration::from_secs(20), || {
+        tracker.tracker.stats().leechers == 1
+    })
+    .await;
+    // A seed that announces to the tracker.
+    let seed = crate::support::engine::session_with(Default::default()).await;
+    let opts = btorrent::engine::AddOptions {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    seed.add(meta.clone(), opts).await.unwrap();
+    let got = fetching.await.unwrap().unwrap();
+    assert_eq!(got.info_bytes(), meta.info_bytes());
 }
 
 /// How a hostile metadata peer behaves.

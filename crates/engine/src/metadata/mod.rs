@@ -2,7 +2,7 @@
 //!
 //! [`fetch`] takes an info-hash and three sources of peer addresses: a list (a magnet's `x.pe`), trackers
 //! (announced to by info-hash with the session's tracker client, again every [`REANNOUNCE`] until
-//! done), and any other source as a channel ([`FetchSources::extra`], e.g. a DHT lookup). It dials up
+//! done; sooner, from [`EMPTY_REANNOUNCE`], while a tracker knows no peer), and any other source as a channel ([`FetchSources::extra`], e.g. a DHT lookup). It dials up
 //! to [`MAX_FETCH_PEERS`] of them at once; each speaks just enough of the protocol to ask for pieces
 //! (`peer`), and the pieces come together in an `assembly::Assembly`, which hashes the whole against
 //! the info-hash before anything uses it (a peer that sends a bad dictionary is dropped and the fetch
@@ -35,6 +35,10 @@ pub const MAX_FETCH_PEERS: usize = 16;
 pub const MAX_FETCH_ADDRS: usize = 2_000;
 /// Trackers are asked again this often while the fetch goes on.
 pub const REANNOUNCE: Duration = Duration::from_secs(30);
+
+/// The first wait before asking again a tracker that knew no peer (then doubled up to
+/// [`REANNOUNCE`]; never sooner than the tracker's `min interval`).
+pub const EMPTY_REANNOUNCE: Duration = Duration::from_secs(2);
 
 /// Who we are to the peers and trackers of a fetch.
 #[derive(Clone)]
@@ -124,6 +128,8 @@ async fn announce_loop(
         key: cfg.announce_key,
         ip: cfg.announce_ip,
     };
+    // The wait after an answer with no peers: doubled each time, up to [`REANNOUNCE`].
+    let mut empty_wait = EMPTY_REANNOUNCE;
     loop {
         let wait = tokio::select! {
             _ = stop.cancelled() => return,
@@ -132,12 +138,21 @@ async fn announce_loop(
                     tracing::debug!(tracker = %url, peers = resp.peers.len(), "announce for metadata");
                     // `started` once; the next announces are regular ones.
                     req.event = None;
+                    let got_none = resp.peers.is_empty();
                     for p in resp.peers {
                         if tx.send(p).await.is_err() {
                             return;
                         }
                     }
-                    resp.min_interval.unwrap_or(REANNOUNCE).max(REANNOUNCE)
+                    if got_none {
+                        // Nobody yet (a swarm just starting): ask again soon, within what the
+                        // tracker allows, backing off to the regular pace.
+                        let soon = empty_wait;
+                        empty_wait = (empty_wait * 2).min(REANNOUNCE);
+                        resp.min_interval.map_or(soon, |m| m.max(soon))
+                    } else {
+                        resp.min_interval.unwrap_or(REANNOUNCE).max(REANNOUNCE)
+                    }
                 }
                 Err(e) => {
                     tracing::info!(tracker = %crate::announce::shown_url(&url), "announce for metadata failed: {e}");
