@@ -364,7 +364,7 @@ async fn pause_resume_and_move_keep_seeding_from_the_new_place() {
 async fn listens_and_dials_from_the_chosen_address() {
     let src = tempfile::tempdir().unwrap();
     let dst = tempfile::tempdir().unwrap();
-    write_random(&src.path().join("d.bin"), 200_000, 11);
+    write_random(&src.path().join("d.bin"), 400_000, 11);
     let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
     let on = |ip: [u8; 4], upload_limit| SessionConfig {
         listen: SocketAddr::from((ip, 0)),
@@ -376,20 +376,32 @@ async fn listens_and_dials_from_the_chosen_address() {
     assert_eq!(seeder.listen_addr().ip().to_string(), "127.0.0.2");
     let peers = vec![seeder.listen_addr()];
     let (_leecher, l) = leecher_with(on([127, 0, 0, 3], None), &meta, dst.path(), peers).await;
-    let mut seen = None;
-    wait_until("the leecher to connect", Duration::from_secs(20), || {
-        seen = s.peers().first().map(|p| p.addr.ip().to_string());
-        seen.is_some()
-    })
+    // Each side lists the other once its handshakes are through, not necessarily at the same moment.
+    let (mut seen, mut theirs) = (None, None);
+    wait_until(
+        "both sides to list the connection",
+        Duration::from_secs(30),
+        || {
+            seen = seen
+                .take()
+                .or_else(|| s.peers().first().map(|p| p.addr.ip().to_string()));
+            theirs = theirs.take().or_else(|| {
+                l.peers()
+                    .into_iter()
+                    .find(|p| p.client.as_deref().is_some_and(|c| !c.is_empty()))
+            });
+            seen.is_some() && theirs.is_some()
+        },
+    )
     .await;
     assert_eq!(
         seen.as_deref(),
         Some("127.0.0.3"),
         "dialed from the chosen address"
     );
-    let theirs = l.peers();
-    assert_eq!(theirs[0].addr, seeder.listen_addr());
-    assert!(theirs[0]
+    let theirs = theirs.unwrap();
+    assert_eq!(theirs.addr, seeder.listen_addr());
+    assert!(theirs
         .client
         .as_deref()
         .unwrap_or("")
