@@ -50,6 +50,40 @@ fn until<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Writes `size` random bytes as `<dir>/seed/<name>`, adds its torrent with `transmission-remote -a`
+/// into that folder, and waits until the daemon seeds it (torrent 1 on a fresh daemon).
+fn add_seeding(
+    d: &RpcDaemon,
+    dir: &Path,
+    name: &str,
+    size: usize,
+    seed_no: u64,
+) -> btorrent::metainfo::Metainfo {
+    let seed = dir.join("seed");
+    write_random(&seed.join(name), size, seed_no);
+    let meta = support::torrent(&seed.join(name), 32 * 1024, vec![]);
+    let file = dir.join(format!("{name}.torrent"));
+    std::fs::write(&file, meta.as_bytes()).unwrap();
+    let out = remote(
+        d,
+        &["-a", file.to_str().unwrap(), "-w", seed.to_str().unwrap()],
+    );
+    assert!(out.contains("success"), "{out}");
+    until("the torrent to be seeding", 30, || {
+        row(d, 1).filter(|(done, _, _)| done == "100%")
+    });
+    meta
+}
+
+/// The torrents.toml entry of `ih`.
+fn entry(dir: &Path, ih: &btorrent::InfoHash) -> btorrent::config::ManagedTorrent {
+    btorrent::config::Config::load(&dir.join("torrents.toml"))
+        .unwrap()
+        .find(ih)
+        .unwrap()
+        .clone()
+}
+
 fn setting(dir: &Path) -> btorrent::config::Settings {
     btorrent::config::Config::load(&dir.join("torrents.toml"))
         .unwrap()
@@ -299,27 +333,8 @@ fn transmissions_web_client_lists_the_daemons_torrents_in_chromium() {
 fn transmission_remote_sets_a_torrents_own_speed_limits() {
     let dir = tempfile::tempdir().unwrap();
     let d = RpcDaemon::start(dir.path(), "");
-    let seed = dir.path().join("seed");
-    write_random(&seed.join("clip.bin"), 200_000, 12);
-    let meta = support::torrent(&seed.join("clip.bin"), 32 * 1024, vec![]);
-    let file = dir.path().join("clip.torrent");
-    std::fs::write(&file, meta.as_bytes()).unwrap();
-    let out = remote(
-        &d,
-        &["-a", file.to_str().unwrap(), "-w", seed.to_str().unwrap()],
-    );
-    assert!(out.contains("success"), "{out}");
-    until("the torrent to be seeding", 30, || {
-        row(&d, 1).filter(|(done, _, _)| done == "100%")
-    });
-    let stored = || {
-        btorrent::config::Config::load(&dir.path().join("torrents.toml"))
-            .unwrap()
-            .find(&meta.info_hash)
-            .unwrap()
-            .limits
-            .engine()
-    };
+    let meta = add_seeding(&d, dir.path(), "clip.bin", 200_000, 12);
+    let stored = || entry(dir.path(), &meta.info_hash).limits.engine();
     let info = remote(&d, &["-t", "1", "-i"]);
     assert!(info.contains("Download Limit: Unlimited"), "{info}");
     assert!(info.contains("Upload Limit: Unlimited"), "{info}");
@@ -363,26 +378,8 @@ fn transmission_remote_sets_seeding_ratio_goals() {
     use btorrent::config::GoalMode;
     let dir = tempfile::tempdir().unwrap();
     let d = RpcDaemon::start(dir.path(), "");
-    let seed = dir.path().join("seed");
-    write_random(&seed.join("show.bin"), 150_000, 13);
-    let meta = support::torrent(&seed.join("show.bin"), 32 * 1024, vec![]);
-    let file = dir.path().join("show.torrent");
-    std::fs::write(&file, meta.as_bytes()).unwrap();
-    let out = remote(
-        &d,
-        &["-a", file.to_str().unwrap(), "-w", seed.to_str().unwrap()],
-    );
-    assert!(out.contains("success"), "{out}");
-    until("the torrent to be seeding", 30, || {
-        row(&d, 1).filter(|(done, _, _)| done == "100%")
-    });
-    let stored = || {
-        btorrent::config::Config::load(&dir.path().join("torrents.toml"))
-            .unwrap()
-            .find(&meta.info_hash)
-            .unwrap()
-            .goals
-    };
+    let meta = add_seeding(&d, dir.path(), "show.bin", 150_000, 13);
+    let stored = || entry(dir.path(), &meta.info_hash).goals;
     let info = remote(&d, &["-t", "1", "-i"]);
     assert!(info.contains("Ratio Limit: Default"), "{info}");
 
