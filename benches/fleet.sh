@@ -210,7 +210,8 @@ leech() {
                 --console-log-level=notice "$TOR" > "$dir/log" 2>&1 || rc=$?
             ;;
     esac
-    if [ "$rc" = 0 ] && ! cmp -s "$DATA" "$dir/out/$(basename "$DATA")"; then rc=99; fi
+    # The copy is compared with the file once every leecher is done (verify_copies): a `cmp` of
+    # 100 MiB here would take CPU from the leechers still running.
     echo "$rc $(echo "$(date +%s.%N) - $t0" | bc) $red" > "$dir/result"
     # With STAY, a leecher that is done seeds what it has until the case ends (the clients' own
     # leech modes exit when complete, so the same client is started again as a seeder).
@@ -218,6 +219,18 @@ leech() {
         start_seeder "$client" "$i" "$dir/out" "$dir" "$dir/reseed.log"
         echo "$STARTED_PID" >> "$dir/../reseed.pids"
     fi
+}
+
+# verify_copies RUN COUNT: each leecher that reported success must hold a byte-identical copy; one
+# that does not gets exit code 99 in its result.
+verify_copies() {
+    local run=$1 count=$2 i r s d
+    for i in $(seq 1 "$count"); do
+        read -r r s d < "$run/l$i/result" 2>/dev/null || continue
+        if [ "$r" = 0 ] && ! cmp -s "$DATA" "$run/l$i/out/$(basename "$DATA")"; then
+            echo "99 $s $d" > "$run/l$i/result"
+        fi
+    done
 }
 
 INFO_HASH_Q=$(info_hash_query "$TOR")
@@ -274,6 +287,8 @@ run_case() {
     [ -f "$run/reseed.pids" ] && kill $(cat "$run/reseed.pids") 2>/dev/null || true
     kill "$SEED_PID" "$tracker_pid" 2>/dev/null || true
     wait "$SEED_PID" 2>/dev/null || true
+
+    verify_copies "$run" $((n + late))
 
     # Per leecher: exit code, seconds, redundant bytes; wire bytes per byte of file.
     local ok=OK red=0 redknown=1 rx=0 fast_max=0 slow_max=0 late_s=- r s d

@@ -28,8 +28,11 @@
 //! - A piece that failed its hash with blocks from several peers is *suspect*: its next download is
 //!   exclusive to one peer, so a second failure names the culprit. A good piece the disk failed to
 //!   write (`on_write_failed`) is missing again without blame: not suspect, nobody struck.
-//! - Rarest first: a new piece is the one fewest connected peers have (ties broken by a per-piece random
-//!   salt); until [`RANDOM_FIRST`] pieces are complete it is simply a random one. Piece priorities
+//! - Rarest first: a new piece is the one fewest connected peers have (ties broken at random); until
+//!   [`RANDOM_FIRST`] pieces are complete it is simply a random one. The pieces that may be started
+//!   (`Missing`, wanted) are kept in that order, one [`rarity::Rarity`] per rank, bucketed by
+//!   availability: a `have` moves a piece one bucket in O(1), and a pick walks from the rarest piece
+//!   to the first the peer has, never over the whole torrent. Piece priorities
 //!   ([`Picker::set_ranks`], from the files' priorities, [`crate::selection`]) come before that: a
 //!   higher-ranked piece is always started first, and a piece of rank 0 (only skipped files) never.
 //!   In sequential mode ([`Picker::set_sequential`]) the lowest index comes first instead of the
@@ -46,6 +49,7 @@ use rand::Rng;
 
 use super::piece_buf::PieceBuf;
 use btorrent_proto::wire::{Bitfield, BlockRef, Geometry, BLOCK_SIZE};
+use rarity::Rarity;
 
 /// Identifies one peer connection for the life of a torrent.
 pub type PeerKey = u64;
@@ -125,6 +129,8 @@ pub struct Picker {
     in_flight: Vec<InFlight>,
     /// Pieces in state `Missing`.
     missing: usize,
+    /// The `Missing` pieces of each rank, rarest first: `by_rank[3 - rank]` for ranks 3, 2 and 1.
+    by_rank: [Rarity; 3],
     hashing: usize,
     pool: Vec<PieceBuf>,
     max_in_flight_bytes: u64,
@@ -150,6 +156,14 @@ impl Picker {
             suspect: vec![false; n],
             in_flight: Vec::new(),
             missing: n,
+            by_rank: std::array::from_fn(|k| {
+                let mut r = Rarity::new(n);
+                if k == 1 {
+                    // Every piece starts `Missing` at the normal rank (2), available from nobody.
+                    (0..n as u32).for_each(|i| r.insert(i, 0));
+                }
+                r
+            }),
             hashing: 0,
             pool: Vec::new(),
             max_in_flight_bytes: max_in_flight_bytes.max(2 * geo.piece_length),
@@ -164,13 +178,62 @@ impl Picker {
     /// finish whatever their new rank.
     pub fn set_ranks(&mut self, ranks: Vec<u8>) {
         assert_eq!(ranks.len(), self.states.len());
+        let n = self.states.len();
+        self.by_rank = std::array::from_fn(|_| Rarity::new(n));
         self.ranks = ranks;
-        for i in 0..self.states.len() {
+        for i in 0..n {
             if self.have.get(i) || self.ranks[i] == 0 {
                 self.settled.set(i);
             } else {
                 self.settled.clear(i);
             }
+            self.enter_order(i);
+        }
+    }
+
+    /// The order that holds piece `i` while it may be started (`Missing` and wanted).
+    fn order_of(&mut self, i: usize) -> Option<&mut Rarity> {
+        match self.ranks[i] {
+            0 => None,
+            r => Some(&mut self.by_rank[3 - r.min(3) as usize]),
+        }
+    }
+
+    /// Puts piece `i` in its order if it may be started.
+    fn enter_order(&mut self, i: usize) {
+        let avail = self.availability[i];
+        if self.states[i] == PieceState::Missing {
+            if let Some(o) = self.order_of(i) {
+                o.insert(i as u32, avail);
+            }
+        }
+    }
+
+    /// Takes piece `i` out of its order (it starts, or we have it).
+    fn leave_order(&mut self, i: usize) {
+        let avail = self.availability[i];
+        if let Some(o) = self.order_of(i) {
+            o.remove(i as u32, avail);
+        }
+    }
+
+    fn availability_up(&mut self, i: usize) {
+        let a = self.availability[i];
+        if a < u16::MAX {
+            if let Some(o) = self.order_of(i) {
+                o.increment(i as u32, a);
+            }
+            self.availability[i] = a + 1;
+        }
+    }
+
+    fn availability_down(&mut self, i: usize) {
+        let a = self.availability[i];
+        if a > 0 {
+            if let Some(o) = self.order_of(i) {
+                o.decrement(i as u32, a);
+            }
+            self.availability[i] = a - 1;
         }
     }
 
@@ -236,6 +299,7 @@ impl Picker {
             self.settled.set(index as usize);
             if self.states[index as usize] == PieceState::Missing {
                 self.missing -= 1;
+                self.leave_order(index as usize);
             }
             self.states[index as usize] = PieceState::Have;
         }
@@ -255,6 +319,7 @@ impl Picker {
             self.settled.clear(i);
         }
         self.missing += 1;
+        self.enter_order(i);
         true
     }
 
@@ -270,7 +335,7 @@ impl Picker {
 
     pub fn add_availability(&mut self, has: &Bitfield) {
         for i in has.ones() {
-            self.availability[i] = self.availability[i].saturating_add(1);
+            self.availability_up(i);
         }
     }
 
@@ -280,18 +345,19 @@ impl Picker {
     }
 
     pub fn add_have(&mut self, index: u32) {
-        let a = &mut self.availability[index as usize];
-        *a = a.saturating_add(1);
+        self.availability_up(index as usize);
     }
 
     pub fn remove_availability(&mut self, has: &Bitfield) {
         for i in has.ones() {
-            self.availability[i] = self.availability[i].saturating_sub(1);
+            self.availability_down(i);
         }
     }
 
     /// Picks up to `n` blocks for `peer`, which has the pieces in `has` and `outstanding` requests
-    /// of ours not yet answered, appending them to `out`. Returns the number picked.
+    /// of ours not yet answered, appending them to `out`. Returns the number picked. The peer's
+    /// pieces must be counted in the availability ([`Picker::add_availability`], [`Picker::add_have`]):
+    /// rarest first starts only pieces some connected peer is counted as having.
     pub fn pick(
         &mut self,
         peer: PeerKey,
@@ -349,13 +415,7 @@ impl Picker {
         if free_block {
             return false;
         }
-        self.missing == 0
-            || !self
-                .states
-                .iter()
-                .zip(&self.availability)
-                .zip(&self.ranks)
-                .any(|((s, &a), &r)| *s == PieceState::Missing && a > 0 && r > 0)
+        self.missing == 0 || self.by_rank.iter().all(|o| o.available() == 0)
     }
 
     /// The endgame duplicate for `peer`, in a piece it has, outside suspect pieces: a block requested
@@ -437,33 +497,37 @@ impl Picker {
     }
 
     fn choose_new(&self, has: &Bitfield) -> Option<u32> {
-        let random = self.have.count() < RANDOM_FIRST;
-        let mut best: Option<(u8, u16, u32, usize)> = None;
+        if !self.sequential && self.have.count() >= RANDOM_FIRST {
+            // Rarest first: the first piece of the highest rank's order that the peer has.
+            return self
+                .by_rank
+                .iter()
+                .find_map(|o| o.rarest_first().find(|&i| has.get(i as usize)));
+        }
+        // Sequential (lowest index) or the random first pieces (a per-piece random salt): a walk
+        // over the peer's pieces, highest rank first.
+        let mut best: Option<(u8, u32, usize)> = None;
         for i in has.ones() {
             if self.states[i] != PieceState::Missing || self.ranks[i] == 0 {
                 continue;
             }
-            let key = if self.sequential {
-                (3 - self.ranks[i], 0, 0, i)
-            } else {
-                (
-                    3 - self.ranks[i],
-                    if random { 0 } else { self.availability[i] },
-                    self.salt[i],
-                    i,
-                )
-            };
+            let key = (
+                3 - self.ranks[i],
+                if self.sequential { 0 } else { self.salt[i] },
+                i,
+            );
             if best.is_none_or(|b| key < b) {
                 best = Some(key);
             }
         }
-        best.map(|(_, _, _, i)| i as u32)
+        best.map(|(_, _, i)| i as u32)
     }
 
     fn start_piece(&mut self, index: u32) {
         let plen = self.geo.piece_length as usize;
         let buf = self.pool.pop().unwrap_or_else(|| PieceBuf::zeroed(plen));
         self.missing -= 1;
+        self.leave_order(index as usize);
         self.states[index as usize] = PieceState::InFlight;
         let blocks = self.geo.blocks_in(index) as usize;
         self.in_flight.push(InFlight {
@@ -589,6 +653,7 @@ impl Picker {
         }
         self.states[i] = PieceState::Missing;
         self.missing += 1;
+        self.enter_order(i);
         match contributors.first() {
             Some(&p) if contributors.iter().all(|&c| c == p) => HashVerdict::BadFrom(p),
             _ => {
@@ -604,6 +669,7 @@ impl Picker {
         self.hashing_done(buf);
         self.states[index as usize] = PieceState::Missing;
         self.missing += 1;
+        self.enter_order(index as usize);
     }
 
     /// A piece left `Hashing`: its buffer goes back to the pool while the pool is under budget.
@@ -616,5 +682,6 @@ impl Picker {
     }
 }
 
+mod rarity;
 #[cfg(test)]
 mod tests;

@@ -255,6 +255,7 @@ fn ranks_order_the_pieces_and_rank_zero_is_never_picked() {
     let g = Geometry::new(8, 16384, 16384 * 8);
     let mut p = Picker::new(g, 1 << 30);
     p.set_ranks(vec![0, 1, 2, 3, 0, 2, 3, 1]);
+    p.add_availability(&Bitfield::full(8));
     let mut order = Vec::new();
     loop {
         let mut out = Vec::new();
@@ -297,4 +298,79 @@ fn memory_budget_bounds_pieces_in_flight() {
     p.pick(1, &Bitfield::full(100), 0, 1000, &mut out);
     assert_eq!(p.buffered_pieces(), 4);
     assert_eq!(out.len(), 8);
+}
+
+#[test]
+fn rarest_first_matches_a_scan_of_every_piece() {
+    // Peers come and go, send haves, pieces start, fail and complete: each new piece the picker
+    // chooses must be one a full scan would choose (highest rank, then fewest peers having it).
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let n = 300u32;
+    let g = Geometry::new(n as usize, 16384, 16384 * n as u64);
+    let mut p = Picker::new(g, 1 << 40);
+    p.set_ranks((0..n).map(|i| [0, 1, 2, 2, 3][i as usize % 5]).collect());
+    let mut peers: Vec<Bitfield> = Vec::new();
+    for round in 0..3000 {
+        match rng.gen_range(0..10) {
+            0 | 1 if peers.len() < 40 => {
+                let mut bf = Bitfield::new(n as usize);
+                for i in 0..n as usize {
+                    if rng.gen_bool(0.3) {
+                        bf.set(i);
+                    }
+                }
+                p.add_availability(&bf);
+                peers.push(bf);
+            }
+            2 if !peers.is_empty() => {
+                let bf = peers.swap_remove(rng.gen_range(0..peers.len()));
+                p.remove_availability(&bf);
+            }
+            3 | 4 if !peers.is_empty() => {
+                let k = rng.gen_range(0..peers.len());
+                let i = rng.gen_range(0..n as usize);
+                if peers[k].set(i) {
+                    p.add_have(i as u32);
+                }
+            }
+            _ if !peers.is_empty() => {
+                let k = rng.gen_range(0..peers.len());
+                let has = &peers[k];
+                let best = (0..n as usize)
+                    .filter(|&i| has.get(i) && p.states[i] == PieceState::Missing && p.ranks[i] > 0)
+                    .map(|i| (3 - p.ranks[i], p.availability[i]))
+                    .min();
+                let mut out = Vec::new();
+                let picked = p.pick(k as u64, has, 0, 1, &mut out);
+                match best {
+                    Some(key) if p.have.count() >= RANDOM_FIRST && p.in_flight.is_empty() => {
+                        assert_eq!(picked, 1, "round {round}");
+                        let i = out[0].index as usize;
+                        assert_eq!((3 - p.ranks[i], p.availability[i]), key, "round {round}");
+                    }
+                    None if p.in_flight.is_empty() => assert_eq!(picked, 0, "round {round}"),
+                    _ => {}
+                }
+                // Finish whatever was started: good, or now and then a bad hash (missing again).
+                for b in out {
+                    let BlockResult::Complete { index, buf, .. } =
+                        p.on_block(k as u64, b, &[0; 16384])
+                    else {
+                        panic!("one block per piece")
+                    };
+                    p.on_hash_done(index, !rng.gen_bool(0.2), buf, &[k as u64]);
+                }
+            }
+            _ => {}
+        }
+        for o in &p.by_rank {
+            o.check(&p.availability);
+        }
+    }
+    assert!(
+        p.have.count() > 50,
+        "the run completed pieces: {}",
+        p.have.count()
+    );
 }
