@@ -8,8 +8,14 @@
 # beyond the file (duplicates and bad pieces, as the client reports them), bytes on the leechers' wires
 # per byte of file, and the CPU seconds all its processes used.
 #
+# The `floor` row is no BitTorrent client: every host runs benches/helpers/tcp_floor.rs, each leecher
+# fetching an equal share of the file's size from every other host over plain TCP (no protocol, no
+# disk, no hashing), so the links carry what an ideal swarm's would. Its time is what this machine and
+# these links allow at best; when it is well above the link limit, the machine (CPU spent in the
+# kernel moving packets through the veths, the bridge and tbf) is what bounds every client.
+#
 #   benches/fleet.sh [CASE...]      CASE: n12 n24 mixed late seeder-leaves (default: all five)
-#   env: SIZE_MB (100), RATE_MBIT (100), SLOW_MBIT (20), CLIENTS ("btorrent libtorrent aria2"),
+#   env: SIZE_MB (100), RATE_MBIT (100), SLOW_MBIT (20), CLIENTS ("btorrent libtorrent aria2 floor"),
 #        BENCH_DIR (/tmp/btorrent-fleet), LEECH_TIMEOUT (300 s per leecher), LEAVE_AT (1.10)
 #
 # Cases:
@@ -36,7 +42,7 @@ WORK="${BENCH_DIR:-/tmp/btorrent-fleet}"
 SIZE_MB="${SIZE_MB:-100}"
 RATE="${RATE_MBIT:-100}"
 SLOW="${SLOW_MBIT:-20}"
-CLIENTS="${CLIENTS:-btorrent libtorrent aria2}"
+CLIENTS="${CLIENTS:-btorrent libtorrent aria2 floor}"
 LEECH_TIMEOUT="${LEECH_TIMEOUT:-300}"
 LEAVE_AT="${LEAVE_AT:-1.10}"
 CASES=("$@")
@@ -106,8 +112,9 @@ rm -f "$TOR"
 mktorrent -l 18 -a "http://$HUB_IP:$TPORT/announce" -o "$TOR" "$DATA" >/dev/null
 
 echo "building btorrent (release)..." >&2
-(cd "$ROOT" && cargo build --release --quiet --bin btorrent)
+(cd "$ROOT" && cargo build --release --quiet --bin btorrent --example tcp_floor)
 BT="$ROOT/target/release/btorrent"
+FLOOR="$ROOT/target/release/examples/tcp_floor"
 
 # Leechers run under /usr/bin/time (outside `timeout`, so the timeout's signal reaches the client); the
 # seeder's CPU is read from /proc before it is stopped. Summed per client.
@@ -151,6 +158,9 @@ start_seeder() {
         libtorrent)
             (exec ip netns exec "$ns" /usr/bin/python3 "$ROOT/benches/fleet_lt.py" seed "$TOR" "$data" --ip "$ip" > "$log" 2>&1) &
             ;;
+        floor)
+            (exec ip netns exec "$ns" "$FLOOR" --listen "$ip:6881" --serve "$FLOOR_HOSTS" > "$log" 2>&1) &
+            ;;
         aria2)
             (exec ip netns exec "$ns" aria2c --dir="$data" --check-integrity=true --bt-hash-check-seed=true --seed-ratio=0.0 \
                 --listen-port=6881 --interface="$ip" --enable-dht=false --enable-dht6=false \
@@ -168,6 +178,14 @@ seed() {
     start_seeder "$client" 0 "$DATA_DIR" "$dir" "$dir/log"
     SEED_PID=$STARTED_PID
     PIDS+=("$SEED_PID")
+    if [ "$client" = floor ]; then
+        for _ in $(seq 100); do
+            ip netns exec "$HUB" bash -c "exec 3<>/dev/tcp/$(host_ip 0)/6881" 2>/dev/null && return 0
+            sleep 0.1
+        done
+        echo "floor: the seeder did not listen; see $dir/log" >&2
+        return 1
+    fi
     # Ready when the tracker lists it as a seeder (it has checked its data).
     for _ in $(seq 600); do
         if ip netns exec "$HUB" curl -s -m 1 "http://$HUB_IP:$TPORT/scrape?info_hash=$INFO_HASH_Q" \
@@ -201,6 +219,13 @@ leech() {
                 > "$dir/log" 2>&1 || rc=$?
             red=$(sed -n 's/^FLEET .*redundant=\([0-9]*\).*/\1/p' "$dir/log")
             [ -n "$red" ] || red=-
+            ;;
+        floor)
+            local from="" k
+            for k in $(seq 0 "$FLOOR_HOSTS"); do [ "$k" = "$i" ] || from="$from$(host_ip "$k"):6881,"; done
+            in_host "$i" /usr/bin/time -f "%U %S" -o "$dir/cpu" timeout "$LEECH_TIMEOUT" \
+                "$FLOOR" --listen "$ip:6881" --serve $((FLOOR_HOSTS - 1)) --get "$BYTES" --from "$from" \
+                > "$dir/log" 2>&1 || rc=$?
             ;;
         aria2)
             in_host "$i" /usr/bin/time -f "%U %S" -o "$dir/cpu" timeout "$LEECH_TIMEOUT" \
@@ -250,6 +275,10 @@ run_case() {
         seeder-leaves) leaves=1 ;;
         *) echo "unknown case $case" >&2; exit 2 ;;
     esac
+    if [ "$client" = floor ] && [ "$late" = 1 ] || [ "$client" = floor ] && [ "$leaves" = 1 ]; then
+        return  # the floor is an even split among hosts present from the start
+    fi
+    FLOOR_HOSTS=$n
     local run="$WORK/run/$case-$client"
     rm -rf "$run"; mkdir -p "$run"
     for i in $(seq 0 $((n + late))); do
@@ -288,7 +317,8 @@ run_case() {
     kill "$SEED_PID" "$tracker_pid" 2>/dev/null || true
     wait "$SEED_PID" 2>/dev/null || true
 
-    verify_copies "$run" $((n + late))
+    # (The floor's leechers count bytes and keep no copy.)
+    [ "$client" = floor ] || verify_copies "$run" $((n + late))
 
     # Per leecher: exit code, seconds, redundant bytes; wire bytes per byte of file.
     local ok=OK red=0 redknown=1 rx=0 fast_max=0 slow_max=0 late_s=- r s d
