@@ -22,7 +22,6 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use super::torrent::Torrent;
-use super::TorrentState;
 use crate::announce::{shown_url, AnnounceEvent, AnnounceRequest, AnnounceSchedule, RetryPolicy};
 
 /// Fewer connected peers than this (while downloading, or none at all while seeding) is "short".
@@ -64,13 +63,13 @@ fn short_of_peers(t: &Torrent) -> bool {
 }
 
 /// Starts the announce tasks of the torrent's current run (trackers, and the DHT for a public
-/// torrent) unless they run already, or the torrent is
-/// paused or still checking its data. Decided and recorded in one hold of the lock: the torrent loop
-/// starting and a `resume()` at the same moment start them once.
+/// torrent) unless they run already, or the torrent does not transfer (paused, still checking its
+/// data, failed). Decided and recorded in one hold of the lock: the torrent loop starting and a
+/// `resume()` at the same moment start them once (see the lifecycle in [`super::torrent`]).
 pub(crate) fn start_if_due(t: &Arc<Torrent>) {
     let run = {
         let mut c = t.core.lock();
-        if c.paused || c.announcing || c.state == TorrentState::Checking {
+        if c.announcing || !c.lifecycle.transfers() {
             return;
         }
         c.announcing = true;

@@ -92,6 +92,7 @@ pub mod disk_check;
 pub mod ext;
 pub mod file_cache;
 pub mod known;
+mod lifecycle;
 pub mod limits;
 pub mod metadata;
 pub mod peer;
@@ -222,7 +223,9 @@ pub struct AddOptions {
     pub limits: TorrentLimits,
 }
 
-/// A torrent's state. With files skipped ([`selection`]), `Seeding` means done with every wanted
+/// A torrent's state as front ends see it: the report of its one stored lifecycle (its moves are
+/// listed at the top of [`torrent`]); a paused torrent shows `Paused` whatever phase it resumes to.
+/// With files skipped ([`selection`]), `Seeding` means done with every wanted
 /// file: it seeds what it has, and goes back to `Downloading` if a file it lacks is wanted again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TorrentState {

@@ -2,7 +2,8 @@
 //!
 //! Incoming connections: the listener task accepts, and a short task per connection reads the
 //! handshake (within a timeout), finds the torrent by info-hash, answers with our handshake and hands the
-//! socket to that torrent. Unknown info-hashes and paused torrents are refused by closing.
+//! socket to that torrent. Unknown info-hashes and torrents that do not transfer (paused, checking,
+//! failed) are refused by closing.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -230,12 +231,12 @@ impl Session {
         let t = handle.0.clone();
         let survey = tokio::task::spawn_blocking(move || super::resume::survey(&t)).await?;
         let rest = if survey.to_check.is_empty() {
-            super::torrent::apply_check(&handle.0, &survey.have, !survey.current);
+            super::torrent_task::apply_check(&handle.0, &survey.have, !survey.current);
             None
         } else {
             Some(survey)
         };
-        tokio::spawn(super::torrent::run(handle.0.clone(), rest));
+        tokio::spawn(super::torrent_task::run(handle.0.clone(), rest));
         Ok(handle)
     }
 
@@ -343,8 +344,8 @@ async fn incoming(session: Session, mut stream: TcpStream, addr: SocketAddr) -> 
     };
     let run = {
         let c = h.0.core.lock();
-        if c.paused {
-            anyhow::bail!("torrent is paused");
+        if !c.lifecycle.transfers() {
+            anyhow::bail!("torrent is {}", c.lifecycle.report());
         }
         c.run.clone()
     };
