@@ -5,7 +5,8 @@
 //! soon as the download completes; an early announce goes out when the torrent is short of peers (and
 //! the tracker's `min interval` allows). Every peer a tracker returns is dialed: some clients never dial
 //! loopback peers themselves, so we must call them. `stopped` is sent by [`announce_stopped`] when the
-//! torrent is removed or the session shuts down.
+//! torrent is removed or the session shuts down, in turns too (at a shutdown, spread over at most half
+//! its grace: [`crate::session::stop_spacing`]).
 //!
 //! Announces take turns across the session ([`crate::session::SessionCtx::announce_turn`]): 1,000
 //! torrents starting at once reach their trackers a couple of milliseconds apart.
@@ -200,9 +201,10 @@ fn look_at(t: &Torrent, schedule: &AnnounceSchedule) -> tokio::time::Instant {
     }
 }
 
-/// Tells every tracker we are leaving (one attempt each, concurrently).
-pub(crate) async fn announce_stopped(t: &Arc<Torrent>) {
-    if t.announced.load(Ordering::Relaxed) == 0 {
+/// Tells every tracker we are leaving (one attempt each, once one announce succeeded), each in its
+/// turn of the session's announces, `spacing` apart ([`crate::session::SessionCtx::announce_turn_every`]).
+pub(crate) async fn announce_stopped(t: &Arc<Torrent>, spacing: Duration) {
+    if t.stopped_announces() == 0 {
         return;
     }
     let req = request(t, Some(AnnounceEvent::Stopped));
@@ -210,6 +212,7 @@ pub(crate) async fn announce_stopped(t: &Arc<Torrent>) {
     let calls = t.trackers.iter().map(|url| {
         let (req, client) = (req.clone(), client.clone());
         async move {
+            t.ctx.announce_turn_every(spacing).await;
             if let Err(e) = client.announce(url, &req).await {
                 tracing::debug!("stopped announce failed: {e}");
             }

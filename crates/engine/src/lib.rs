@@ -81,7 +81,8 @@
 //!   `torrent_task::MAX_HALF_OPEN`; the event channel by its capacity; open files of all torrents by
 //!   `max_open_files` ([`file_cache`]).
 //! - **Announces** of the session start `announce_spacing` apart (2 ms): 1,000 torrents starting
-//!   together reach their trackers over about two seconds, not in one burst.
+//!   together reach their trackers over about two seconds, not in one burst; so do the `stopped`
+//!   announces of a shutdown, closer together if that would take more than half its grace.
 
 pub mod announce;
 mod announcer;

@@ -149,6 +149,15 @@ impl Torrent {
         self.meta.info_hash
     }
 
+    /// The `stopped` announces a stop would send: one per tracker, once one announce succeeded.
+    pub fn stopped_announces(&self) -> usize {
+        if self.announced.load(Ordering::Relaxed) == 0 {
+            0
+        } else {
+            self.trackers.len()
+        }
+    }
+
     pub fn emit(&self, e: Event) {
         let _ = self.ctx.events.send(e);
     }
@@ -543,14 +552,18 @@ impl TorrentHandle {
         }
     }
 
-    /// Stops everything and waits (within `grace`) for the disk and a `stopped` announce.
-    pub(crate) async fn stop(&self, grace: Duration) {
+    /// Stops everything and waits (within `grace`) for the disk and a `stopped` announce, which
+    /// waits for its turn (`spacing` after the previous one of the session).
+    pub(crate) async fn stop(&self, grace: Duration, spacing: Duration) {
         let deadline = tokio::time::Instant::now() + grace;
         self.0.life.cancel();
         let _ = tokio::time::timeout_at(deadline, self.0.wait_disk_idle()).await;
         super::resume::save(&self.0).await;
-        let _ =
-            tokio::time::timeout_at(deadline, super::torrent_task::announce_stopped(&self.0)).await;
+        let _ = tokio::time::timeout_at(
+            deadline,
+            super::announcer::announce_stopped(&self.0, spacing),
+        )
+        .await;
         self.0.storage.close_all();
     }
 }

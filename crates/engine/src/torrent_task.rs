@@ -176,11 +176,6 @@ fn run_choker(t: &Torrent, optimistic: Option<PeerKey>, rotate: bool) -> Option<
     optimistic
 }
 
-/// Announces `stopped` to the trackers (called when the torrent stops).
-pub(crate) async fn announce_stopped(t: &Arc<Torrent>) {
-    super::announcer::announce_stopped(t).await;
-}
-
 /// Records the outcome of the data check: the pieces we have, and the phase that follows (paused or
 /// not). `changed`: the resume file does not say this yet (it is saved before the torrent goes on).
 /// Nothing follows for a torrent that failed meanwhile.
