@@ -124,21 +124,9 @@ fn lifecycle(h: &TorrentHandle) -> (Lifecycle, bool) {
 async fn a_pause_during_the_check_resumes_into_the_check_and_the_check_ends_paused() {
     let dir = tempfile::tempdir().unwrap();
     let (session, meta) = setup(dir.path()).await;
-    // Hold every turn for data checks, so the torrent stays checking until they are let go. A
-    // torrent whose data is absent checks nothing: its handle reaches the session's semaphore.
-    let elsewhere = tempfile::tempdir().unwrap();
-    std::fs::write(elsewhere.path().join("g"), [7u8; 1000]).unwrap();
-    let other = create_torrent(
-        &elsewhere.path().join("g"),
-        &CreateOptions::default(),
-        &|_, _| {},
-    );
-    let empty = tempfile::tempdir().unwrap();
-    let lender = session
-        .add(other.unwrap(), add_opts(empty.path(), true))
-        .await
-        .unwrap();
-    let turns = lender.0.ctx.checks.acquire_many(2).await.unwrap();
+    // Every turn for data checks held: the torrent stays checking until they are let go.
+    let ctx = ctx_of(&session).await;
+    let turns = ctx.checks.acquire_many(2).await.unwrap();
 
     let h = session
         .add(meta, add_opts(dir.path(), false))
@@ -174,6 +162,55 @@ async fn a_pause_during_the_check_resumes_into_the_check_and_the_check_ends_paus
         (Lifecycle::Running(Phase::Seeding), true),
         "announcing once resumed"
     );
+    session.shutdown(Duration::from_secs(2)).await;
+}
+
+/// The session's shared state, reached through a torrent whose data is absent (it checks nothing):
+/// a test holds its turns for data checks, so a torrent added next stays checking until let go.
+async fn ctx_of(session: &Session) -> std::sync::Arc<crate::session::SessionCtx> {
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("g"), [7u8; 1000]).unwrap();
+    let other = create_torrent(
+        &elsewhere.path().join("g"),
+        &CreateOptions::default(),
+        &|_, _| {},
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let h = session
+        .add(other.unwrap(), add_opts(empty.path(), true))
+        .await
+        .unwrap();
+    h.0.ctx.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pauses_and_resumes_racing_the_loop_start_leave_the_announce_tasks_in_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let (session, meta) = setup(dir.path()).await;
+    let ctx = ctx_of(&session).await;
+    let turns = ctx.checks.acquire_many(2).await.unwrap();
+    let h = session
+        .add(meta, add_opts(dir.path(), false))
+        .await
+        .unwrap();
+    // Pauses and resumes from another task while the check ends and the torrent loop starts.
+    let flipper = tokio::spawn({
+        let h = h.clone();
+        async move {
+            for _ in 0..2000 {
+                h.pause();
+                tokio::task::yield_now().await;
+                h.resume();
+            }
+        }
+    });
+    drop(turns);
+    flipper.await.unwrap();
+    // Resumed last: running, with its announce tasks started (once: `announcing` is set in the same
+    // hold of the lock that found them not started).
+    wait_for(|| lifecycle(&h) == (Lifecycle::Running(Phase::Seeding), true)).await;
+    h.pause();
+    assert_eq!(lifecycle(&h), (Lifecycle::Paused(Phase::Seeding), false));
     session.shutdown(Duration::from_secs(2)).await;
 }
 
