@@ -1,6 +1,7 @@
 //! Many small torrents in one session (the daemon with 1,000 of them, scaled down): a start whose resume
 //! data vouches for everything hashes nothing, the threads do not grow with the torrents, announces
-//! take turns, and the open files of all torrents stay within the session's bound.
+//! take turns (the `stopped` ones of a shutdown too, within its grace), and the open files of all
+//! torrents stay within the session's bound.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -122,21 +123,11 @@ async fn torrents_starting_together_announce_in_turn() {
         s.add(m.clone(), o).await.unwrap();
     }
     let bound = spacing * n as u32 + Duration::from_secs(10);
-    let first_of = || {
-        let mut first: HashMap<String, Instant> = HashMap::new();
-        for (at, line) in seen.lock().unwrap().iter() {
-            let hash = line.split("info_hash=").nth(1).unwrap_or("");
-            let hash = hash.split('&').next().unwrap_or("").to_string();
-            first.entry(hash).or_insert(*at);
-        }
-        first
-    };
     wait_until("every torrent's first announce", bound, || {
-        first_of().len() == n
+        arrivals(&seen.lock().unwrap(), None).len() == n
     })
     .await;
-    let mut times: Vec<Instant> = first_of().into_values().collect();
-    times.sort();
+    let times = arrivals(&seen.lock().unwrap(), None);
     let spread = times[n - 1] - times[0];
     // In turn: n announces at least `spacing` apart (less some timer slack), not all at once.
     assert!(
@@ -145,6 +136,100 @@ async fn torrents_starting_together_announce_in_turn() {
     );
     assert!(times[n - 1] - start <= bound);
     s.shutdown(Duration::from_secs(5)).await;
+}
+
+/// When each torrent's announce with `event` reached the tracker double (its first such), sorted.
+fn arrivals(seen: &[(Instant, String)], event: Option<&str>) -> Vec<Instant> {
+    let mut first: HashMap<String, Instant> = HashMap::new();
+    for (at, line) in seen {
+        if event.is_some_and(|e| !line.contains(&format!("event={e}"))) {
+            continue;
+        }
+        let hash = line.split("info_hash=").nth(1).unwrap_or("");
+        let hash = hash.split('&').next().unwrap_or("").to_string();
+        first.entry(hash).or_insert(*at);
+    }
+    let mut times: Vec<Instant> = first.into_values().collect();
+    times.sort();
+    times
+}
+
+/// `n` torrents announcing to a tracker double, started with `spacing` and seeding; their `started`
+/// announces all answered. Returns the session and what the double saw.
+async fn announced_torrents(
+    dir: &Path,
+    n: usize,
+    spacing: Duration,
+) -> (
+    Session,
+    std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>>,
+) {
+    let (base, seen) = http_double_timed(|_| (200, b"d8:intervali1800e5:peers0:e".to_vec())).await;
+    let metas = small_torrents(dir, n, vec![format!("{base}/announce")]);
+    let s = session_with(SessionConfig {
+        announce_spacing: spacing,
+        ..Default::default()
+    })
+    .await;
+    let mut hs = Vec::new();
+    for m in &metas {
+        let o = AddOptions {
+            data_dir: dir.to_path_buf(),
+            ..Default::default()
+        };
+        hs.push(s.add(m.clone(), o).await.unwrap());
+    }
+    let bound = spacing * n as u32 + Duration::from_secs(20);
+    wait_until("every torrent's started announce answered", bound, || {
+        hs.iter()
+            .all(|h| h.tracker_status().iter().all(|(_, st)| st.answered > 0))
+    })
+    .await;
+    (s, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn torrents_stopping_together_announce_stopped_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, spacing) = (30, Duration::from_millis(20));
+    let (s, seen) = announced_torrents(dir.path(), n, spacing).await;
+    let start = Instant::now();
+    s.shutdown(Duration::from_secs(5)).await;
+    let took = start.elapsed();
+    let times = arrivals(&seen.lock().unwrap(), Some("stopped"));
+    assert_eq!(times.len(), n, "every torrent said it stopped");
+    let spread = times[n - 1] - times[0];
+    // In turn: n announces at least `spacing` apart (less some timer slack), not all at once.
+    assert!(
+        spread >= spacing.mul_f64((n - 1) as f64 * 0.8),
+        "{n} stopped announces within {spread:?}"
+    );
+    assert!(took <= Duration::from_secs(5), "the shutdown took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_announces_squeeze_into_half_the_grace() {
+    // Turns of 100 ms would take 2.9 s for 30 torrents: a shutdown with a grace of 1 s spreads them
+    // over half a second instead, and every one still goes.
+    let dir = tempfile::tempdir().unwrap();
+    let (n, spacing) = (30, Duration::from_millis(100));
+    let (s, seen) = announced_torrents(dir.path(), n, spacing).await;
+    let grace = Duration::from_secs(1);
+    let start = Instant::now();
+    s.shutdown(grace).await;
+    let took = start.elapsed();
+    let times = arrivals(&seen.lock().unwrap(), Some("stopped"));
+    assert_eq!(times.len(), n, "every torrent said it stopped");
+    let spread = times[n - 1] - times[0];
+    let squeezed = grace / 2 / n as u32;
+    assert!(
+        spread >= squeezed.mul_f64((n - 1) as f64 * 0.8) && spread <= grace,
+        "{n} stopped announces within {spread:?}"
+    );
+    assert!(
+        took <= grace + Duration::from_millis(500),
+        "the shutdown took {took:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

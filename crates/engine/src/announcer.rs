@@ -5,7 +5,8 @@
 //! soon as the download completes; an early announce goes out when the torrent is short of peers (and
 //! the tracker's `min interval` allows). Every peer a tracker returns is dialed: some clients never dial
 //! loopback peers themselves, so we must call them. `stopped` is sent by [`announce_stopped`] when the
-//! torrent is removed or the session shuts down.
+//! torrent is removed or the session shuts down, in turns too (at a shutdown, spread over at most half
+//! its grace: [`crate::session::stop_spacing`]).
 //!
 //! Announces take turns across the session ([`crate::session::SessionCtx::announce_turn`]): 1,000
 //! torrents starting at once reach their trackers a couple of milliseconds apart.
@@ -22,7 +23,6 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use super::torrent::Torrent;
-use super::TorrentState;
 use crate::announce::{shown_url, AnnounceEvent, AnnounceRequest, AnnounceSchedule, RetryPolicy};
 
 /// Fewer connected peers than this (while downloading, or none at all while seeding) is "short".
@@ -64,13 +64,13 @@ fn short_of_peers(t: &Torrent) -> bool {
 }
 
 /// Starts the announce tasks of the torrent's current run (trackers, and the DHT for a public
-/// torrent) unless they run already, or the torrent is
-/// paused or still checking its data. Decided and recorded in one hold of the lock: the torrent loop
-/// starting and a `resume()` at the same moment start them once.
+/// torrent) unless they run already, or the torrent does not transfer (paused, still checking its
+/// data, failed). Decided and recorded in one hold of the lock: the torrent loop starting and a
+/// `resume()` at the same moment start them once (see the lifecycle in [`super::torrent`]).
 pub(crate) fn start_if_due(t: &Arc<Torrent>) {
     let run = {
         let mut c = t.core.lock();
-        if c.paused || c.announcing || c.state == TorrentState::Checking {
+        if c.announcing || !c.lifecycle.transfers() {
             return;
         }
         c.announcing = true;
@@ -201,9 +201,10 @@ fn look_at(t: &Torrent, schedule: &AnnounceSchedule) -> tokio::time::Instant {
     }
 }
 
-/// Tells every tracker we are leaving (one attempt each, concurrently).
-pub(crate) async fn announce_stopped(t: &Arc<Torrent>) {
-    if t.announced.load(Ordering::Relaxed) == 0 {
+/// Tells every tracker we are leaving (one attempt each, once one announce succeeded), each in its
+/// turn of the session's announces, `spacing` apart ([`crate::session::SessionCtx::announce_turn_every`]).
+pub(crate) async fn announce_stopped(t: &Arc<Torrent>, spacing: Duration) {
+    if t.stopped_announces() == 0 {
         return;
     }
     let req = request(t, Some(AnnounceEvent::Stopped));
@@ -211,6 +212,7 @@ pub(crate) async fn announce_stopped(t: &Arc<Torrent>) {
     let calls = t.trackers.iter().map(|url| {
         let (req, client) = (req.clone(), client.clone());
         async move {
+            t.ctx.announce_turn_every(spacing).await;
             if let Err(e) = client.announce(url, &req).await {
                 tracing::debug!("stopped announce failed: {e}");
             }

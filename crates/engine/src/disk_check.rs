@@ -33,7 +33,7 @@ use parking_lot::Mutex;
 
 use super::storage::FileStamp;
 use super::torrent::Torrent;
-use super::{Event, TorrentState};
+use super::Event;
 use btorrent_proto::multi_sha1::{CHUNK, LANES};
 
 /// A piece hashed good from disk, and what its files looked like just before.
@@ -132,8 +132,7 @@ pub(crate) fn withdraw(t: &Torrent, index: u32, when: &str) -> bool {
         if !c.picker.withdraw(index) {
             return false;
         }
-        if c.state == TorrentState::Seeding {
-            c.state = TorrentState::Downloading;
+        if c.lifecycle.reopened() {
             t.repairing.store(true, Ordering::Relaxed);
         }
         c.resume_dirty = true;

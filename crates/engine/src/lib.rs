@@ -81,7 +81,8 @@
 //!   `torrent_task::MAX_HALF_OPEN`; the event channel by its capacity; open files of all torrents by
 //!   `max_open_files` ([`file_cache`]).
 //! - **Announces** of the session start `announce_spacing` apart (2 ms): 1,000 torrents starting
-//!   together reach their trackers over about two seconds, not in one burst.
+//!   together reach their trackers over about two seconds, not in one burst; so do the `stopped`
+//!   announces of a shutdown, closer together if that would take more than half its grace.
 
 pub mod announce;
 mod announcer;
@@ -92,6 +93,7 @@ pub mod disk_check;
 pub mod ext;
 pub mod file_cache;
 pub mod known;
+mod lifecycle;
 pub mod limits;
 pub mod metadata;
 pub mod peer;
@@ -222,7 +224,9 @@ pub struct AddOptions {
     pub limits: TorrentLimits,
 }
 
-/// A torrent's state. With files skipped ([`selection`]), `Seeding` means done with every wanted
+/// A torrent's state as front ends see it: the report of its one stored lifecycle (its moves are
+/// listed at the top of [`torrent`]); a paused torrent shows `Paused` whatever phase it resumes to.
+/// With files skipped ([`selection`]), `Seeding` means done with every wanted
 /// file: it seeds what it has, and goes back to `Downloading` if a file it lacks is wanted again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TorrentState {

@@ -233,13 +233,10 @@ fn register(
         }
         return Err("connected to ourselves");
     }
-    if c.paused || t.life.is_cancelled() {
+    if c.lifecycle.is_paused() || t.life.is_cancelled() {
         return Err("torrent is paused");
     }
-    if matches!(
-        c.state,
-        super::TorrentState::Checking | super::TorrentState::Error(_)
-    ) {
+    if !c.lifecycle.transfers() {
         return Err("torrent is not ready (checking its data, or failed)");
     }
     if c.banned_ids.contains(&hs.peer_id) || c.banned_ips.contains(&addr.ip()) {

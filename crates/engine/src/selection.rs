@@ -22,7 +22,6 @@ use btorrent_proto::metainfo::Info;
 use btorrent_proto::wire::Bitfield;
 
 use super::torrent::{Torrent, TorrentHandle};
-use super::TorrentState;
 
 /// How much a file is wanted. The order is the picker's: `High` pieces first, `Skip` never.
 #[derive(
@@ -183,16 +182,14 @@ impl TorrentHandle {
         let ranks = piece_ranks(&self.0.meta.info, &c.files);
         c.picker.set_ranks(ranks);
         let done = c.picker.is_done();
-        let reopened = !done && c.state == TorrentState::Seeding;
+        let reopened = !done && c.lifecycle.reopened();
         if reopened {
-            c.state = TorrentState::Downloading;
             c.completion_pending = false;
             for k in c.known.values_mut() {
                 k.next_try = Instant::now();
                 k.failures = 0;
             }
-        } else if done && c.state == TorrentState::Downloading {
-            c.state = TorrentState::Seeding;
+        } else if done && c.lifecycle.completed() {
             c.completion_pending = true;
         }
         drop(c);

@@ -2,7 +2,8 @@
 //!
 //! Incoming connections: the listener task accepts, and a short task per connection reads the
 //! handshake (within a timeout), finds the torrent by info-hash, answers with our handshake and hands the
-//! socket to that torrent. Unknown info-hashes and paused torrents are refused by closing.
+//! socket to that torrent. Unknown info-hashes and torrents that do not transfer (paused, checking,
+//! failed) are refused by closing.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -55,6 +56,16 @@ pub(crate) struct SessionCtx {
     epoch: tokio::time::Instant,
 }
 
+/// The spacing of `calls` `stopped` announces of a shutdown within `grace`: the session's
+/// `announce_spacing`, unless that would take more than half the grace, in which case they spread
+/// over that half (the other half is left for the last one to be answered): 1,000 torrents leaving
+/// reach their trackers over two seconds, not in one burst, and a shutdown still ends within its
+/// grace.
+pub(crate) fn stop_spacing(announce_spacing: Duration, grace: Duration, calls: usize) -> Duration {
+    let calls = u32::try_from(calls.max(1)).unwrap_or(u32::MAX);
+    announce_spacing.min(grace / 2 / calls)
+}
+
 /// Data checks of a session hashing at once.
 const CHECKS_AT_ONCE: usize = 2;
 /// Resume files of a session being saved at once.
@@ -75,10 +86,16 @@ impl SessionCtx {
     /// `cfg.announce_spacing` apart, so 1,000 torrents starting together reach their trackers over a
     /// couple of seconds rather than in one burst of connections. A lone announce goes at once.
     pub async fn announce_turn(&self) {
+        self.announce_turn_every(self.cfg.announce_spacing).await;
+    }
+
+    /// [`SessionCtx::announce_turn`] with turns `spacing` apart (the `stopped` announces of a
+    /// shutdown, see [`stop_spacing`]).
+    pub async fn announce_turn_every(&self, spacing: Duration) {
         let at = {
             let mut next = self.announce_next.lock();
             let at = (*next).max(tokio::time::Instant::now());
-            *next = at + self.cfg.announce_spacing;
+            *next = at + spacing;
             at
         };
         tokio::time::sleep_until(at).await;
@@ -230,12 +247,12 @@ impl Session {
         let t = handle.0.clone();
         let survey = tokio::task::spawn_blocking(move || super::resume::survey(&t)).await?;
         let rest = if survey.to_check.is_empty() {
-            super::torrent::apply_check(&handle.0, &survey.have, !survey.current);
+            super::torrent_task::apply_check(&handle.0, &survey.have, !survey.current);
             None
         } else {
             Some(survey)
         };
-        tokio::spawn(super::torrent::run(handle.0.clone(), rest));
+        tokio::spawn(super::torrent_task::run(handle.0.clone(), rest));
         Ok(handle)
     }
 
@@ -296,15 +313,23 @@ impl Session {
             .lock()
             .remove(ih)
             .ok_or_else(|| anyhow::anyhow!("no torrent {ih} in this session"))?;
-        h.stop(Duration::from_secs(5)).await;
+        h.stop(Duration::from_secs(5), self.0.ctx.cfg.announce_spacing)
+            .await;
         let _ = self.0.ctx.events.send(Event::Removed { info_hash: *ih });
         Ok(())
     }
 
     /// Stops every torrent (saving resume data, announcing `stopped` within `grace`) and the listener.
+    /// The `stopped` announces take turns like the start's (`announce_spacing` apart), spread over at
+    /// most half the grace.
     pub async fn shutdown(&self, grace: Duration) {
         let all: Vec<TorrentHandle> = self.0.torrents.lock().drain().map(|(_, h)| h).collect();
-        futures::future::join_all(all.iter().map(|h| h.stop(grace))).await;
+        let ctx = &self.0.ctx;
+        let calls = all.iter().map(|h| h.0.stopped_announces()).sum();
+        let spacing = stop_spacing(ctx.cfg.announce_spacing, grace, calls);
+        // Turns still booked by announces of the stopping torrents are void: theirs start now.
+        *ctx.announce_next.lock() = tokio::time::Instant::now();
+        futures::future::join_all(all.iter().map(|h| h.stop(grace, spacing))).await;
         self.0.ctx.shutdown.cancel();
         if let Some(d) = &self.0.ctx.dht {
             d.stop().await;
@@ -343,8 +368,8 @@ async fn incoming(session: Session, mut stream: TcpStream, addr: SocketAddr) -> 
     };
     let run = {
         let c = h.0.core.lock();
-        if c.paused {
-            anyhow::bail!("torrent is paused");
+        if !c.lifecycle.transfers() {
+            anyhow::bail!("torrent is {}", c.lifecycle.report());
         }
         c.run.clone()
     };
@@ -357,6 +382,14 @@ async fn incoming(session: Session, mut stream: TcpStream, addr: SocketAddr) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stopped_announces_keep_the_spacing_within_half_the_grace() {
+        let ms = Duration::from_millis;
+        assert_eq!(stop_spacing(ms(2), Duration::from_secs(10), 1000), ms(2));
+        assert_eq!(stop_spacing(ms(2), Duration::from_secs(1), 1000), ms(1) / 2);
+        assert_eq!(stop_spacing(ms(2), Duration::from_secs(1), 0), ms(2));
+    }
 
     #[tokio::test]
     async fn periodic_timers_fire_in_the_session_s_phase() {

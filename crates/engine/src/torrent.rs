@@ -2,10 +2,34 @@
 //! ([`TorrentHandle`]), and its background task (check the data, then keep the swarm going: dial
 //! peers, run the choker, save resume data, announce).
 //!
-//! Who changes what: `Core::state` is set by the torrent task (check, completion, pause) and by a disk
-//! job on a write error; `Core::peers` by peer tasks registering and leaving; `Core::known` by the
+//! # The lifecycle
+//!
+//! `Core::lifecycle` (`Lifecycle`) is the torrent's one state: `Running(phase)`, `Paused(phase)`
+//! (the phase a resume goes back to) or `Error(message)`, the phase being `Checking`, `Downloading`
+//! or `Seeding`. Nothing else says whether a torrent is paused, checking or failed; front ends see
+//! `Lifecycle::report`. It is read and moved only under the core lock, and only through
+//! `Lifecycle`'s methods, which refuse (return `false`, change nothing) any move not listed here:
+//!
+//! | move | by whom |
+//! | --- | --- |
+//! | `Running(p)` ⇄ `Paused(p)` | [`TorrentHandle::pause`] / [`TorrentHandle::resume`] (a front end, `move_to`) |
+//! | `Checking` → `Downloading` or `Seeding`, paused or not | `torrent_task::apply_check`: `Session::add` (nothing to hash) or the torrent task (the hashing ended) |
+//! | `Downloading` → `Seeding`, paused or not | a disk job (the last wanted piece verified), `set_file_priorities` (the rest unwanted) |
+//! | `Seeding` → `Downloading`, paused or not | a disk job (a piece withdrawn), `set_file_priorities` (a lacking file wanted) |
+//! | any → `Error` (once: the first message stays) | `Torrent::fail`: a disk job (a write failed), the torrent task (empty files) |
+//!
+//! So a pause during the check lets the check end (`Paused(Checking)` → `Paused(Downloading)`), and a
+//! resume before it ends goes back to checking; an error while paused stays an error (resume and
+//! pause are no-ops on it); nothing leaves `Error`. Only `Running(Downloading | Seeding)`
+//! (`Lifecycle::transfers`) takes connections, dials and announces. The announce tasks of the
+//! current `run` are started once: `announcer::start_if_due` checks `transfers()` and sets
+//! `Core::announcing` in one hold of the lock, `pause` clears it as it replaces `run`, so the torrent
+//! loop starting and a `resume()` at the same moment start them once, and a pause between the two
+//! leaves the first set with a cancelled `run`.
+//!
+//! Who changes the rest: `Core::peers` by peer tasks registering and leaving; `Core::known` by the
 //! torrent task (dialing), peer tasks (a peer's listen port) and `add_peers`; the picker by peer tasks
-//! (blocks) and disk jobs (hash results). `run` is replaced on every pause/resume: cancelling it closes
+//! (blocks) and disk jobs (hash results). `run` is replaced on every pause: cancelling it closes
 //! every connection of the current run.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -20,13 +44,14 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::known::{KnownPeers, Source};
+pub(crate) use super::lifecycle::{Lifecycle, Phase};
 use super::peer::PeerShared;
 use super::picker::{PeerKey, Picker};
 use super::rate::Rate;
 use super::selection::{self, FilePriority};
 use super::session::SessionCtx;
 use super::storage::Storage;
-use super::{Event, TorrentState, TorrentStats};
+use super::{Event, TorrentStats};
 use btorrent_proto::metainfo::Metainfo;
 use btorrent_proto::types::{InfoHash, PeerId};
 use btorrent_proto::wire::Geometry;
@@ -34,8 +59,8 @@ use btorrent_proto::wire::Geometry;
 /// The state behind the torrent's lock. See the module docs of [`super`] for the lock order.
 pub(crate) struct Core {
     pub picker: Picker,
-    pub state: TorrentState,
-    pub paused: bool,
+    /// The torrent's one state (see the module docs for its moves).
+    pub lifecycle: Lifecycle,
     pub peers: HashMap<PeerKey, Arc<PeerShared>>,
     pub known: KnownPeers,
     /// Addresses found to be ourselves (dialing them reached our own listener).
@@ -124,6 +149,15 @@ impl Torrent {
         self.meta.info_hash
     }
 
+    /// The `stopped` announces a stop would send: one per tracker, once one announce succeeded.
+    pub fn stopped_announces(&self) -> usize {
+        if self.announced.load(Ordering::Relaxed) == 0 {
+            0
+        } else {
+            self.trackers.len()
+        }
+    }
+
     pub fn emit(&self, e: Event) {
         let _ = self.ctx.events.send(e);
     }
@@ -154,10 +188,9 @@ impl Torrent {
             let mut c = self.core.lock();
             // The first failure is the one reported: pieces already on their way to a full disk fail
             // too, and would each log, publish and replace the reason.
-            if matches!(c.state, TorrentState::Error(_)) {
+            if !c.lifecycle.fail(message.clone()) {
                 return;
             }
-            c.state = TorrentState::Error(message.clone());
             c.run.clone()
         };
         run.cancel();
@@ -224,11 +257,7 @@ impl Torrent {
             (r.0.get(), r.1.get())
         };
         TorrentStats {
-            state: if c.paused && !matches!(c.state, TorrentState::Error(_)) {
-                TorrentState::Paused
-            } else {
-                c.state.clone()
-            },
+            state: c.lifecycle.report(),
             pieces_have: have.count(),
             pieces_total: have.len(),
             bytes_verified,
@@ -287,8 +316,7 @@ impl TorrentHandle {
         let core = Core {
             picker,
             files,
-            state: TorrentState::Checking,
-            paused,
+            lifecycle: Lifecycle::new(paused),
             peers: HashMap::new(),
             known: KnownPeers::default(),
             own_addrs: HashSet::new(),
@@ -406,14 +434,14 @@ impl TorrentHandle {
         v
     }
 
-    /// Closes every connection and stops dialing; the data stays checked.
+    /// Closes every connection and stops dialing and announcing; the data stays checked (a check
+    /// under way goes on). A no-op when paused already or failed.
     pub fn pause(&self) {
         let run = {
             let mut c = self.0.core.lock();
-            if c.paused {
+            if !c.lifecycle.pause() {
                 return;
             }
-            c.paused = true;
             c.announcing = false;
             std::mem::replace(&mut c.run, self.0.life.child_token())
         };
@@ -421,13 +449,13 @@ impl TorrentHandle {
         self.0.wake.notify_one();
     }
 
-    /// Undoes [`pause`](Self::pause).
+    /// Undoes [`pause`](Self::pause): back to the phase it was in (checking, if the check has not
+    /// ended). A no-op when not paused, or failed.
     pub fn resume(&self) {
         let mut c = self.0.core.lock();
-        if !c.paused {
+        if !c.lifecycle.resume() {
             return;
         }
-        c.paused = false;
         for k in c.known.values_mut() {
             k.next_try = Instant::now();
             k.failures = 0;
@@ -452,7 +480,7 @@ impl TorrentHandle {
     /// Moves the data to `new_data_dir` and goes on from there. Connections are closed during the move
     /// and re-made after it.
     pub async fn move_to(&self, new_data_dir: PathBuf) -> anyhow::Result<()> {
-        let was_paused = self.0.core.lock().paused;
+        let was_paused = self.0.core.lock().lifecycle.is_paused();
         self.pause();
         self.0.wait_disk_idle().await;
         let t = self.0.clone();
@@ -482,9 +510,9 @@ impl TorrentHandle {
     /// if the torrent has failed or is removed.
     pub async fn check(&self) -> anyhow::Result<super::CheckReport> {
         loop {
-            match self.0.core.lock().state.clone() {
-                TorrentState::Checking => {}
-                TorrentState::Error(e) => anyhow::bail!("{} has failed: {e}", self.name()),
+            match self.0.core.lock().lifecycle.clone() {
+                Lifecycle::Error(e) => anyhow::bail!("{} has failed: {e}", self.name()),
+                l if l.phase() == Some(Phase::Checking) => {}
                 _ => break,
             }
             if self.is_removed() {
@@ -524,71 +552,18 @@ impl TorrentHandle {
         }
     }
 
-    /// Stops everything and waits (within `grace`) for the disk and a `stopped` announce.
-    pub(crate) async fn stop(&self, grace: Duration) {
+    /// Stops everything and waits (within `grace`) for the disk and a `stopped` announce, which
+    /// waits for its turn (`spacing` after the previous one of the session).
+    pub(crate) async fn stop(&self, grace: Duration, spacing: Duration) {
         let deadline = tokio::time::Instant::now() + grace;
         self.0.life.cancel();
         let _ = tokio::time::timeout_at(deadline, self.0.wait_disk_idle()).await;
         super::resume::save(&self.0).await;
-        let _ =
-            tokio::time::timeout_at(deadline, super::torrent_task::announce_stopped(&self.0)).await;
+        let _ = tokio::time::timeout_at(
+            deadline,
+            super::announcer::announce_stopped(&self.0, spacing),
+        )
+        .await;
         self.0.storage.close_all();
     }
-}
-
-/// Records the outcome of the data check: the pieces we have, and the state that follows. `changed`:
-/// the resume file does not say this yet (it is saved before the torrent goes on).
-pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield, changed: bool) {
-    let complete = {
-        let mut c = t.core.lock();
-        for i in have.ones() {
-            c.picker.mark_have(i as u32);
-        }
-        let complete = c.picker.is_done();
-        c.state = if complete {
-            TorrentState::Seeding
-        } else {
-            TorrentState::Downloading
-        };
-        c.resume_dirty = changed;
-        complete
-    };
-    if complete {
-        if let Err(e) = selection::create_wanted_empty_files(t) {
-            return t.fail(format!("cannot create the empty files: {e}"));
-        }
-        t.note_complete();
-        t.emit(Event::Seeding {
-            info_hash: t.info_hash(),
-            name: t.meta.info.name.clone(),
-        });
-    }
-}
-
-/// The torrent task: finish checking the data (`survey` holds the pieces still to hash; `None` when
-/// the check is already applied), then run the swarm until the torrent is removed.
-pub(crate) async fn run(t: Arc<Torrent>, survey: Option<super::resume::Survey>) {
-    if let Some(survey) = survey {
-        let t2 = t.clone();
-        let checked = {
-            let turn = tokio::select! {
-                p = t.ctx.checks.acquire() => p,
-                _ = t.life.cancelled() => return,
-            };
-            let Ok(_turn) = turn else { return };
-            tokio::task::spawn_blocking(move || super::resume::hash_check(&t2, survey)).await
-        };
-        match checked {
-            Ok(have) => apply_check(&t, &have, true),
-            Err(e) => return t.fail(format!("checking the data failed: {e}")),
-        }
-        if matches!(t.core.lock().state, TorrentState::Error(_)) {
-            return;
-        }
-    }
-    // A start whose resume file vouched for everything, unchanged, has nothing to save.
-    if t.core.lock().resume_dirty {
-        super::resume::save(&t).await;
-    }
-    super::torrent_task::run_swarm(t).await;
 }

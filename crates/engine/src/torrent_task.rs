@@ -1,5 +1,5 @@
-//! The torrent task's loop once the data is checked: dial known peers, run the choker, keep rates,
-//! finish a completed download, save resume data, announce to trackers.
+//! The torrent task: finish the data check (and record its outcome), then loop: dial known peers, run
+//! the choker, keep rates, finish a completed download, save resume data, announce to trackers.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -10,7 +10,7 @@ use super::choker::{self, Candidate};
 use super::known::KnownPeer;
 use super::picker::PeerKey;
 use super::torrent::Torrent;
-use super::{Event, TorrentState};
+use super::Event;
 
 const CHOKE_INTERVAL: Duration = Duration::from_secs(10);
 const OPTIMISTIC_INTERVAL: Duration = Duration::from_secs(30);
@@ -45,14 +45,14 @@ pub(crate) async fn run_swarm(t: Arc<Torrent>) {
             _ = std::future::ready(()), if first => {}
         }
         first = false;
-        let (pending, paused, error, choke_soon, dirty) = {
+        let (pending, transfers, error, choke_soon, dirty) = {
             let mut c = t.core.lock();
             let pending = std::mem::take(&mut c.completion_pending);
             let soon = std::mem::take(&mut c.choke_soon);
             (
                 pending,
-                c.paused,
-                matches!(c.state, TorrentState::Error(_)),
+                c.lifecycle.transfers(),
+                c.lifecycle.is_failed(),
                 soon,
                 c.resume_dirty,
             )
@@ -64,7 +64,7 @@ pub(crate) async fn run_swarm(t: Arc<Torrent>) {
         if error {
             continue;
         }
-        if !paused {
+        if transfers {
             connect_peers(&t);
             let now = Instant::now();
             if choke_soon || now.duration_since(last_choke) >= CHOKE_INTERVAL {
@@ -176,7 +176,58 @@ fn run_choker(t: &Torrent, optimistic: Option<PeerKey>, rotate: bool) -> Option<
     optimistic
 }
 
-/// Announces `stopped` to the trackers (called when the torrent stops).
-pub(crate) async fn announce_stopped(t: &Arc<Torrent>) {
-    super::announcer::announce_stopped(t).await;
+/// Records the outcome of the data check: the pieces we have, and the phase that follows (paused or
+/// not). `changed`: the resume file does not say this yet (it is saved before the torrent goes on).
+/// Nothing follows for a torrent that failed meanwhile.
+pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield, changed: bool) {
+    let complete = {
+        let mut c = t.core.lock();
+        for i in have.ones() {
+            c.picker.mark_have(i as u32);
+        }
+        let complete = c.picker.is_done();
+        if !c.lifecycle.checked(complete) {
+            return;
+        }
+        c.resume_dirty = changed;
+        complete
+    };
+    if complete {
+        if let Err(e) = super::selection::create_wanted_empty_files(t) {
+            return t.fail(format!("cannot create the empty files: {e}"));
+        }
+        t.note_complete();
+        t.emit(Event::Seeding {
+            info_hash: t.info_hash(),
+            name: t.meta.info.name.clone(),
+        });
+    }
+}
+
+/// The torrent task: finish checking the data (`survey` holds the pieces still to hash; `None` when
+/// the check is already applied), then run the swarm until the torrent is removed.
+pub(crate) async fn run(t: Arc<Torrent>, survey: Option<super::resume::Survey>) {
+    if let Some(survey) = survey {
+        let t2 = t.clone();
+        let checked = {
+            let turn = tokio::select! {
+                p = t.ctx.checks.acquire() => p,
+                _ = t.life.cancelled() => return,
+            };
+            let Ok(_turn) = turn else { return };
+            tokio::task::spawn_blocking(move || super::resume::hash_check(&t2, survey)).await
+        };
+        match checked {
+            Ok(have) => apply_check(&t, &have, true),
+            Err(e) => return t.fail(format!("checking the data failed: {e}")),
+        }
+        if t.core.lock().lifecycle.is_failed() {
+            return;
+        }
+    }
+    // A start whose resume file vouched for everything, unchanged, has nothing to save.
+    if t.core.lock().resume_dirty {
+        super::resume::save(&t).await;
+    }
+    run_swarm(t).await;
 }

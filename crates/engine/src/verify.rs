@@ -26,7 +26,6 @@ use sha1::{Digest, Sha1};
 use super::picker::{HashVerdict, PeerKey};
 use super::piece_buf::PieceBuf;
 use super::torrent::{Core, Torrent};
-use super::TorrentState;
 use btorrent_proto::multi_sha1::{lanes_fit, Sha1Lanes, LANES};
 
 /// How long a batch waits for more pieces before it is hashed as it is.
@@ -253,8 +252,7 @@ pub(crate) fn announce_have(t: &Torrent, mut c: MutexGuard<'_, Core>, index: u32
     c.resume_dirty = true;
     let n = c.have_log.len();
     let complete = c.picker.is_done();
-    if complete && c.state == TorrentState::Downloading {
-        c.state = TorrentState::Seeding;
+    if complete && c.lifecycle.completed() {
         c.completion_pending = true;
     }
     drop(c);
