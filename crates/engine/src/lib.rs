@@ -224,8 +224,11 @@ pub struct AddOptions {
 
 /// A torrent's state. With files skipped ([`selection`]), `Seeding` means done with every wanted
 /// file: it seeds what it has, and goes back to `Downloading` if a file it lacks is wanted again.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// In JSON it is its text (`"seeding"`, `"error: disk full"`), as [`std::fmt::Display`] writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", from = "String")]
 pub enum TorrentState {
+    #[default]
     Checking,
     Downloading,
     Seeding,
@@ -245,9 +248,59 @@ impl std::fmt::Display for TorrentState {
     }
 }
 
-/// A snapshot of one torrent.
-#[derive(Debug, Clone)]
+impl TorrentState {
+    /// The state's one word: `checking`, `downloading`, `seeding`, `paused` or `error` (its message
+    /// is [`TorrentState::error`]).
+    pub fn word(&self) -> &'static str {
+        match self {
+            TorrentState::Checking => "checking",
+            TorrentState::Downloading => "downloading",
+            TorrentState::Seeding => "seeding",
+            TorrentState::Paused => "paused",
+            TorrentState::Error(_) => "error",
+        }
+    }
+
+    /// What went wrong, for a torrent that failed.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            TorrentState::Error(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<TorrentState> for String {
+    fn from(s: TorrentState) -> String {
+        s.to_string()
+    }
+}
+
+/// Reads what [`std::fmt::Display`] writes; any other text is an error state saying it.
+impl From<String> for TorrentState {
+    fn from(s: String) -> TorrentState {
+        match s.as_str() {
+            "checking" => TorrentState::Checking,
+            "downloading" => TorrentState::Downloading,
+            "seeding" => TorrentState::Seeding,
+            "paused" => TorrentState::Paused,
+            _ => TorrentState::Error(match s.strip_prefix("error: ") {
+                Some(e) => e.to_string(),
+                None => s,
+            }),
+        }
+    }
+}
+
+/// A snapshot of one torrent: what every front end shows of it (the script host's handles, the
+/// shell, the RPC), and what crosses the control socket as JSON between a one-shot command and the
+/// shell or daemon that runs the torrent. Progress and completion are its methods
+/// ([`TorrentStats::progress`], [`TorrentStats::is_complete`]), computed nowhere else.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct TorrentStats {
+    /// The torrent's name (its info dictionary's).
+    pub name: String,
     pub state: TorrentState,
     pub pieces_have: usize,
     pub pieces_total: usize,
@@ -280,6 +333,45 @@ pub struct TorrentStats {
     pub bytes_left: u64,
     /// New pieces are fetched in order.
     pub sequential: bool,
+    /// Every file, in the torrent's order.
+    pub files: Vec<FileStatus>,
+    /// The torrent's own speed limits ([`limits`]).
+    pub limits: TorrentLimits,
+}
+
+impl TorrentStats {
+    /// Done over the wanted bytes, 0.0 to 1.0 (like Transmission's `percentDone`): 1.0 when done
+    /// with what is wanted, even with files skipped.
+    pub fn progress(&self) -> f64 {
+        if self.bytes_wanted == 0 {
+            1.0
+        } else {
+            self.bytes_wanted.saturating_sub(self.bytes_left) as f64 / self.bytes_wanted as f64
+        }
+    }
+
+    /// Every wanted piece is verified on disk (every piece, or with files skipped, a torrent
+    /// seeding what it wanted), and no data check is under way.
+    pub fn is_complete(&self) -> bool {
+        self.state != TorrentState::Checking
+            && (self.pieces_have == self.pieces_total
+                || (self.bytes_left == 0 && self.state == TorrentState::Seeding))
+    }
+
+    /// Fetching data. A torrent still checking its data is not counted: its progress grows as the
+    /// check goes, complete or not.
+    pub fn is_downloading(&self) -> bool {
+        self.state == TorrentState::Downloading
+    }
+
+    /// How far the data check has gone, 0.0 to 1.0 (0.0 when none runs).
+    pub fn check_progress(&self) -> f64 {
+        if self.state == TorrentState::Checking {
+            self.pieces_have as f64 / self.pieces_total.max(1) as f64
+        } else {
+            0.0
+        }
+    }
 }
 
 /// What one tracker of a torrent last answered, as the torrent's announce task saw it.

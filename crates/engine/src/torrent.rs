@@ -210,6 +210,7 @@ impl Torrent {
     }
 
     pub fn stats(&self) -> TorrentStats {
+        let limits = self.limits.get();
         let c = self.core.lock();
         let have = c.picker.have();
         let bytes_verified = if have.is_full() {
@@ -224,6 +225,9 @@ impl Torrent {
             (r.0.get(), r.1.get())
         };
         TorrentStats {
+            name: self.meta.info.name.clone(),
+            files: super::selection::file_list(&self.meta.info, &c.files, have),
+            limits,
             state: if c.paused && !matches!(c.state, TorrentState::Error(_)) {
                 TorrentState::Paused
             } else {
