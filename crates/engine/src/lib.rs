@@ -17,7 +17,9 @@
 //!   data), [`Session::shutdown`] (the same for every torrent, within a grace period).
 //! - [`Session::subscribe`] gives a broadcast receiver of [`Event`]s; the engine never waits on a
 //!   subscriber (a slow one misses events: `RecvError::Lagged`).
-//! - [`TorrentHandle`]: `info_hash`, `name`, `meta`, `stats` ([`TorrentStats`]), `peers`
+//! - [`TorrentHandle`]: `info_hash`, `name`, `meta`, `stats` ([`TorrentStats`], the one snapshot
+//!   of a torrent: serde-serializable, with its files and limits; progress and completion are its
+//!   methods), `peers`
 //!   ([`PeerInfo`]), `pause`, `resume`,
 //!   `move_to` (moves the data and keeps seeding from there), `wait_complete`, `add_peers`, `check`
 //!   (hashes every piece on disk again, ignoring resume data; see [`disk_check`]), `limits` and
@@ -103,6 +105,7 @@ pub mod resume;
 pub mod selection;
 mod sender;
 pub mod session;
+mod stats;
 pub mod storage;
 pub mod superseed;
 pub mod torrent;
@@ -120,6 +123,7 @@ pub use disk_check::CheckReport;
 pub use limits::TorrentLimits;
 pub use selection::{FilePriority, FileStatus};
 pub use session::Session;
+pub use stats::{TorrentState, TorrentStats};
 pub use torrent::TorrentHandle;
 
 /// Session settings. `Default` listens on 127.0.0.1 with an ephemeral port.
@@ -220,158 +224,6 @@ pub struct AddOptions {
     pub sequential: bool,
     /// The torrent's own speed limits (default: none, and the session's apply).
     pub limits: TorrentLimits,
-}
-
-/// A torrent's state. With files skipped ([`selection`]), `Seeding` means done with every wanted
-/// file: it seeds what it has, and goes back to `Downloading` if a file it lacks is wanted again.
-/// In JSON it is its text (`"seeding"`, `"error: disk full"`), as [`std::fmt::Display`] writes it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(into = "String", from = "String")]
-pub enum TorrentState {
-    #[default]
-    Checking,
-    Downloading,
-    Seeding,
-    Paused,
-    Error(String),
-}
-
-impl std::fmt::Display for TorrentState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TorrentState::Checking => f.write_str("checking"),
-            TorrentState::Downloading => f.write_str("downloading"),
-            TorrentState::Seeding => f.write_str("seeding"),
-            TorrentState::Paused => f.write_str("paused"),
-            TorrentState::Error(e) => write!(f, "error: {e}"),
-        }
-    }
-}
-
-impl TorrentState {
-    /// The state's one word: `checking`, `downloading`, `seeding`, `paused` or `error` (its message
-    /// is [`TorrentState::error`]).
-    pub fn word(&self) -> &'static str {
-        match self {
-            TorrentState::Checking => "checking",
-            TorrentState::Downloading => "downloading",
-            TorrentState::Seeding => "seeding",
-            TorrentState::Paused => "paused",
-            TorrentState::Error(_) => "error",
-        }
-    }
-
-    /// What went wrong, for a torrent that failed.
-    pub fn error(&self) -> Option<&str> {
-        match self {
-            TorrentState::Error(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<TorrentState> for String {
-    fn from(s: TorrentState) -> String {
-        s.to_string()
-    }
-}
-
-/// Reads what [`std::fmt::Display`] writes; any other text is an error state saying it.
-impl From<String> for TorrentState {
-    fn from(s: String) -> TorrentState {
-        match s.as_str() {
-            "checking" => TorrentState::Checking,
-            "downloading" => TorrentState::Downloading,
-            "seeding" => TorrentState::Seeding,
-            "paused" => TorrentState::Paused,
-            _ => TorrentState::Error(match s.strip_prefix("error: ") {
-                Some(e) => e.to_string(),
-                None => s,
-            }),
-        }
-    }
-}
-
-/// A snapshot of one torrent: what every front end shows of it (the script host's handles, the
-/// shell, the RPC), and what crosses the control socket as JSON between a one-shot command and the
-/// shell or daemon that runs the torrent. Progress and completion are its methods
-/// ([`TorrentStats::progress`], [`TorrentStats::is_complete`]), computed nowhere else.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct TorrentStats {
-    /// The torrent's name (its info dictionary's).
-    pub name: String,
-    pub state: TorrentState,
-    pub pieces_have: usize,
-    pub pieces_total: usize,
-    /// Bytes of verified pieces we hold.
-    pub bytes_verified: u64,
-    pub bytes_total: u64,
-    /// Payload bytes received from peers in this session (duplicates and bad pieces included).
-    pub downloaded: u64,
-    /// Payload bytes sent to peers in this session.
-    pub uploaded: u64,
-    /// Smoothed rates, bytes per second.
-    pub down_rate: u64,
-    pub up_rate: u64,
-    /// Connected peers, and how many of them have every piece.
-    pub peers: usize,
-    pub seeds: usize,
-    pub data_dir: PathBuf,
-    /// Pieces we had whose data on disk then failed its hash (read for upload, or re-checked), in
-    /// this session: each was withdrawn and downloaded again.
-    pub pieces_withdrawn: u64,
-    /// Pieces hashed from disk by data checks in this session (when added, for pieces the resume
-    /// data does not vouch for; and by `check`): 0 for a torrent whose resume data vouched for all.
-    pub pieces_checked: u64,
-    /// New connections are offered one piece at a time ([`superseed`]): we are the torrent's only
-    /// known seed and some pieces are not in the swarm yet.
-    pub super_seeding: bool,
-    /// Bytes of the pieces wanted or had, and of those wanted and not had yet (Transmission's
-    /// `sizeWhenDone`, `leftUntilDone`): every piece is wanted unless files are skipped.
-    pub bytes_wanted: u64,
-    pub bytes_left: u64,
-    /// New pieces are fetched in order.
-    pub sequential: bool,
-    /// Every file, in the torrent's order.
-    pub files: Vec<FileStatus>,
-    /// The torrent's own speed limits ([`limits`]).
-    pub limits: TorrentLimits,
-}
-
-impl TorrentStats {
-    /// Done over the wanted bytes, 0.0 to 1.0 (like Transmission's `percentDone`): 1.0 when done
-    /// with what is wanted, even with files skipped.
-    pub fn progress(&self) -> f64 {
-        if self.bytes_wanted == 0 {
-            1.0
-        } else {
-            self.bytes_wanted.saturating_sub(self.bytes_left) as f64 / self.bytes_wanted as f64
-        }
-    }
-
-    /// Every wanted piece is verified on disk (every piece, or with files skipped, a torrent
-    /// seeding what it wanted), and no data check is under way.
-    pub fn is_complete(&self) -> bool {
-        self.state != TorrentState::Checking
-            && (self.pieces_have == self.pieces_total
-                || (self.bytes_left == 0 && self.state == TorrentState::Seeding))
-    }
-
-    /// Fetching data. A torrent still checking its data is not counted: its progress grows as the
-    /// check goes, complete or not.
-    pub fn is_downloading(&self) -> bool {
-        self.state == TorrentState::Downloading
-    }
-
-    /// How far the data check has gone, 0.0 to 1.0 (0.0 when none runs).
-    pub fn check_progress(&self) -> f64 {
-        if self.state == TorrentState::Checking {
-            self.pieces_have as f64 / self.pieces_total.max(1) as f64
-        } else {
-            0.0
-        }
-    }
 }
 
 /// What one tracker of a torrent last answered, as the torrent's announce task saw it.

@@ -263,6 +263,8 @@ fn pause(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
 }
 
 fn resume(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
+    // The engine's resume may start an announce, a task: scripts run on threads of their own.
+    let _in_runtime = ctx.runtime.enter();
     crate::actions::resume(ctx.torrents(), ctx.live.as_ref(), &h.info_hash, &h.name)
         .or_else(|e| fail("resume", format!("{e:#}")))
 }
@@ -271,8 +273,10 @@ fn resume(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
 /// torrents.toml, in one step (see the module's doc). A torrent running nowhere is left alone.
 fn cancel(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
     ctx.block_on(ctx.live.remove(h.info_hash, AfterRemove::MarkStopped))?
-        .map(|_| ())
-        .or_else(|e| fail("cancel", format!("{}: {e:#}", h.name)))
+        .or_else(|e| fail("cancel", format!("{}: {e:#}", h.name)))?;
+    // The owner of torrents.toml may be the one that wrote `stopped`: see it at once.
+    ctx.torrents().refresh();
+    Ok(())
 }
 
 fn remove(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
