@@ -27,8 +27,8 @@
 //!
 //! Actions: `pause()` (keeps it in the session, connected to nobody, figures live; recorded
 //! `paused`), `resume()`, `cancel()` (stops the transfer wherever it runs, announcing `stopped`, and
-//! marks it `stopped` in torrents.toml so nothing starts it again until `b-start` or `resume()`;
-//! the entry and the data stay; a torrent running nowhere is left as it is, so cancelling twice is
+//! marks it `stopped` in torrents.toml so nothing starts it again by itself; the entry and the
+//! data stay; a torrent running nowhere is left as it is, so cancelling twice is
 //! the same as once), `remove()` (stops it the same way and forgets the torrent: no longer managed;
 //! data stays), `remove(#{ delete_data: true })` (the same, then deletes the torrent's own files and
 //! the folders they leave empty, nothing else), `move_to(dir)` (moves the data and goes on seeding
