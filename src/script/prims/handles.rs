@@ -69,6 +69,13 @@ struct View {
 
 fn view(ctx: &HostContext, h: &Handle) -> View {
     let live = ctx.live.stats(&h.info_hash);
+    if live.is_none() {
+        // A removal here takes the torrent out of the session, then records it in torrents.toml,
+        // both under the membership lock: once that is free the two agree. What another process
+        // (the owner of torrents.toml) wrote a moment ago is read too.
+        let _ = ctx.block_on(async { drop(ctx.torrents().membership().await) });
+        ctx.torrents().refresh();
+    }
     let cfg = ctx.torrents().config().ok();
     let entry = cfg.as_ref().and_then(|c| c.find(&h.info_hash).cloned());
     View { live, entry, cfg }
