@@ -112,7 +112,7 @@ pub fn resume(
     update_entry(torrents, ih, name, |e| {
         e.goals.finished = false;
         e.state = match (running, now) {
-            (true, Some(s)) if s.progress >= 1.0 => "seeding".into(),
+            (true, Some(s)) if s.progress() >= 1.0 => "seeding".into(),
             (true, Some(_)) => "downloading".into(),
             _ if e.origin == Origin::Added => "downloading".into(),
             _ => "seeding".into(),

@@ -149,6 +149,7 @@ mod tests {
             bytes_wanted: 1000,
             bytes_left: 0,
             sequential: false,
+            ..Default::default()
         }
     }
 

@@ -19,7 +19,8 @@ use futures::future::BoxFuture;
 
 use super::protocol::{read_line, Reply, Request, Running, IO_TIMEOUT, MAX_REPLY};
 use crate::engine::CheckReport;
-use crate::script::live::{AfterRemove, LiveStats, LiveTorrents};
+use crate::engine::TorrentStats;
+use crate::script::live::{AfterRemove, LiveTorrents};
 use crate::types::InfoHash;
 
 /// How long a removal may take in the owner (it announces `stopped`, within a few seconds).
@@ -153,7 +154,7 @@ impl OwnerOrLocal {
 }
 
 impl LiveTorrents for OwnerOrLocal {
-    fn stats(&self, ih: &InfoHash) -> Option<LiveStats> {
+    fn stats(&self, ih: &InfoHash) -> Option<TorrentStats> {
         self.local.stats(ih).or_else(|| {
             let hex = ih.to_hex();
             self.owner_list()
@@ -163,7 +164,7 @@ impl LiveTorrents for OwnerOrLocal {
         })
     }
 
-    fn all(&self) -> Vec<(InfoHash, LiveStats)> {
+    fn all(&self) -> Vec<(InfoHash, TorrentStats)> {
         let mut all = self.local.all();
         for r in self.owner_list() {
             if let Some(ih) = InfoHash::from_hex(&r.info_hash) {

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::script::live::{AfterRemove, LiveStats};
+use crate::engine::TorrentStats;
+use crate::script::live::AfterRemove;
 
 /// Longest request line the owner reads (a path in `move_to` is the longest part).
 pub const MAX_REQUEST: usize = 16 * 1024;
@@ -71,7 +72,7 @@ pub enum Request {
 pub struct Running {
     pub info_hash: String,
     #[serde(flatten)]
-    pub stats: LiveStats,
+    pub stats: TorrentStats,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

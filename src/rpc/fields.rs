@@ -91,7 +91,7 @@ impl Ids {
             if is_activity(before, &s) {
                 t.active.insert(ih, now);
             }
-            if s.pieces_have == s.pieces_total && s.downloaded > 0 {
+            if s.is_complete() && s.downloaded > 0 {
                 t.done.entry(ih).or_insert_with(unix_now);
             }
             present.insert(ih, id);
@@ -343,9 +343,9 @@ impl FieldCtx<'_> {
             "desiredAvailable" => json!(left),
             "haveValid" => json!(s.bytes_verified),
             "haveUnchecked" | "corruptEver" => json!(0),
-            "percentDone" => json!(if s.bytes_wanted == 0 { 1.0 } else { (s.bytes_wanted - s.bytes_left) as f64 / s.bytes_wanted as f64 }),
+            "percentDone" => json!(s.progress()),
             "metadataPercentComplete" => json!(1.0),
-            "recheckProgress" => json!(if s.state == TorrentState::Checking { s.pieces_have as f64 / s.pieces_total.max(1) as f64 } else { 0.0 }),
+            "recheckProgress" => json!(s.check_progress()),
             "rateDownload" => json!(s.down_rate),
             "rateUpload" => json!(s.up_rate),
             "downloadedEver" => json!(s.downloaded),
@@ -453,6 +453,7 @@ mod tests {
             bytes_wanted: 100,
             bytes_left: 0,
             sequential: false,
+            ..Default::default()
         };
         let seen = Some(look_of(&idle));
         assert!(!is_activity(seen, &idle), "idle and unchanged");

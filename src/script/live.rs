@@ -1,5 +1,6 @@
 //! What torrent handles and the shell's prompt ask of the torrents running in this process: live
-//! figures and actions, as one small trait. The peer session ([`PeerSlot`]) is the implementation;
+//! figures (the engine's [`TorrentStats`] snapshot, the one view of a torrent) and actions, as one
+//! small trait. The peer session ([`PeerSlot`]) is the implementation;
 //! tests put a stand-in in its place. A torrent that is not running (no session yet, or not added to
 //! it) is simply absent: handles then report what torrents.toml says.
 
@@ -8,9 +9,7 @@ use std::path::PathBuf;
 use futures::future::BoxFuture;
 
 use crate::actions::Handoff;
-use crate::engine::{
-    CheckReport, DhtStats, FilePriority, TorrentHandle, TorrentLimits, TorrentState, TorrentStats,
-};
+use crate::engine::{CheckReport, DhtStats, FilePriority, TorrentLimits, TorrentStats};
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
 
@@ -25,78 +24,13 @@ pub enum AfterRemove {
     MarkStopped,
 }
 
-/// A snapshot of one running torrent. It crosses the control channel as JSON (see
-/// [`crate::control`]).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LiveStats {
-    pub name: String,
-    /// `checking`, `downloading`, `seeding`, `paused` or `error: ...`.
-    pub state: String,
-    /// Verified bytes / total bytes, 0.0 to 1.0.
-    pub progress: f64,
-    pub pieces_have: usize,
-    pub pieces_total: usize,
-    /// Bytes of verified pieces on disk.
-    pub verified: u64,
-    pub size: u64,
-    /// Bytes per second.
-    pub down_rate: u64,
-    pub up_rate: u64,
-    /// Payload bytes moved since the torrent started in this process.
-    pub downloaded: u64,
-    pub uploaded: u64,
-    pub peers: usize,
-    pub seeds: usize,
-    /// The folder that holds the torrent's file or top folder.
-    pub data_dir: PathBuf,
-    /// Pieces withdrawn in this run because their data on disk failed its hash (downloaded again).
-    #[serde(default)]
-    pub pieces_withdrawn: u64,
-    /// Offering pieces one at a time (BEP 16 super-seeding) as the only seed.
-    #[serde(default)]
-    pub super_seeding: bool,
-    /// Bytes of the wanted (or had) pieces, and of those still missing: `progress` is over these.
-    #[serde(default)]
-    pub wanted: u64,
-    #[serde(default)]
-    pub left: u64,
-    /// Pieces are fetched in order.
-    #[serde(default)]
-    pub sequential: bool,
-    /// Every file, in the torrent's order.
-    #[serde(default)]
-    pub files: Vec<LiveFile>,
-    /// The torrent's own speed limits.
-    #[serde(default)]
-    pub limits: TorrentLimits,
-}
-
-/// One file of a running torrent.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LiveFile {
-    /// Path inside the torrent (its top folder included for a multi-file torrent).
-    pub path: String,
-    pub length: u64,
-    /// Bytes of it verified.
-    pub done: u64,
-    pub priority: FilePriority,
-}
-
-impl LiveStats {
-    /// Fetching data (the shell asks before closing while any torrent is). A torrent still checking
-    /// its data is not counted: its progress grows as the check goes, complete or not.
-    pub fn is_downloading(&self) -> bool {
-        self.state == "downloading"
-    }
-}
-
 /// The torrents running in this process. Every call returns promptly: figures come from memory,
 /// and the actions that wait on disk or network are futures the caller blocks on.
 pub trait LiveTorrents: Send + Sync {
     /// `None` when the torrent is not running here.
-    fn stats(&self, ih: &InfoHash) -> Option<LiveStats>;
+    fn stats(&self, ih: &InfoHash) -> Option<TorrentStats>;
     /// Every running torrent.
-    fn all(&self) -> Vec<(InfoHash, LiveStats)>;
+    fn all(&self) -> Vec<(InfoHash, TorrentStats)>;
     /// Stops transfers but keeps the torrent; false when it is not running here.
     fn pause(&self, ih: &InfoHash) -> bool;
     /// Undoes [`LiveTorrents::pause`]; false when it is not running here.
@@ -142,71 +76,19 @@ pub trait LiveTorrents: Send + Sync {
     }
 }
 
-/// The figures of a running torrent, its files and own limits included.
-pub(crate) fn handle_stats(h: &TorrentHandle) -> LiveStats {
-    let mut s = live_stats(h.name(), &h.stats());
-    s.limits = h.limits();
-    s.files = h
-        .files()
-        .into_iter()
-        .map(|f| LiveFile {
-            path: f.path.display().to_string(),
-            length: f.length,
-            done: f.done,
-            priority: f.priority,
-        })
-        .collect();
-    s
-}
-
-pub(crate) fn live_stats(name: &str, s: &TorrentStats) -> LiveStats {
-    LiveStats {
-        name: name.to_string(),
-        state: match &s.state {
-            TorrentState::Error(e) => format!("error: {e}"),
-            other => other.to_string(),
-        },
-        // Over the wanted bytes, like Transmission's percentDone: 1.0 when done with what is wanted.
-        progress: if s.bytes_wanted == 0 {
-            1.0
-        } else {
-            (s.bytes_wanted - s.bytes_left) as f64 / s.bytes_wanted as f64
-        },
-        pieces_have: s.pieces_have,
-        pieces_total: s.pieces_total,
-        verified: s.bytes_verified,
-        size: s.bytes_total,
-        down_rate: s.down_rate,
-        up_rate: s.up_rate,
-        downloaded: s.downloaded,
-        uploaded: s.uploaded,
-        peers: s.peers,
-        seeds: s.seeds,
-        data_dir: s.data_dir.clone(),
-        pieces_withdrawn: s.pieces_withdrawn,
-        super_seeding: s.super_seeding,
-        wanted: s.bytes_wanted,
-        left: s.bytes_left,
-        sequential: s.sequential,
-        files: Vec::new(),
-        limits: TorrentLimits::default(),
-    }
-}
-
 impl LiveTorrents for PeerSlot {
-    fn stats(&self, ih: &InfoHash) -> Option<LiveStats> {
-        let h = self.current()?.get(ih)?;
-        Some(handle_stats(&h))
+    fn stats(&self, ih: &InfoHash) -> Option<TorrentStats> {
+        Some(self.current()?.get(ih)?.stats())
     }
 
-    fn all(&self) -> Vec<(InfoHash, LiveStats)> {
+    fn all(&self) -> Vec<(InfoHash, TorrentStats)> {
         let Some(session) = self.current() else {
             return Vec::new();
         };
         session
             .torrents()
             .into_iter()
-            .map(|h| (h.info_hash(), handle_stats(&h)))
+            .map(|h| (h.info_hash(), h.stats()))
             .collect()
     }
 

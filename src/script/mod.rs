@@ -34,4 +34,4 @@ pub use catalog::{Catalog, Script, ScriptOrigin};
 pub use command::CommandSpec;
 pub use dispatch::Dispatcher;
 pub use host::{Ask, CloseRequest, Host, HostContext, Output, ScriptError};
-pub use live::{LiveStats, LiveTorrents};
+pub use live::LiveTorrents;

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, Settings};
-use crate::engine::{AddOptions, Session, SessionConfig};
+use crate::engine::{AddOptions, Session, SessionConfig, TorrentState};
 use crate::events::{Event, EventBus, EventKind};
 use crate::metainfo::Metainfo;
 use crate::script::live::{AfterRemove, LiveTorrents};
@@ -150,9 +150,9 @@ pub fn save_states(torrents: &Torrents, live: &dyn LiveTorrents) -> Result<()> {
     torrents.update(|cfg| {
         for (ih, stats) in &all {
             // `error: message` is kept as `error`; a torrent still checking keeps its old state.
-            let state = stats.state.split(':').next().unwrap_or_default();
+            let state = stats.state.word();
             match cfg.find_mut(ih) {
-                Some(t) if state != "checking" && !state.is_empty() => t.state = state.to_string(),
+                Some(t) if stats.state != TorrentState::Checking => t.state = state.to_string(),
                 _ => {}
             }
         }

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::host::ScriptRig;
 use btorrent::config::Config;
+use btorrent::engine::{TorrentState, TorrentStats};
 use btorrent::events::{Event, EventKind};
-use btorrent::script::{Dispatcher, Host, LiveStats, LiveTorrents, ScriptError};
+use btorrent::script::{Dispatcher, Host, LiveTorrents, ScriptError};
 use btorrent::InfoHash;
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
@@ -316,15 +317,15 @@ on("seeding", |ev| {
 /// Stands in for the peer engine: torrents with figures the test sets, and the actions recorded.
 #[derive(Default)]
 struct FakeEngine {
-    torrents: Mutex<std::collections::HashMap<InfoHash, LiveStats>>,
+    torrents: Mutex<std::collections::HashMap<InfoHash, TorrentStats>>,
     actions: Mutex<Vec<String>>,
 }
 
 impl LiveTorrents for FakeEngine {
-    fn stats(&self, ih: &InfoHash) -> Option<LiveStats> {
+    fn stats(&self, ih: &InfoHash) -> Option<TorrentStats> {
         self.torrents.lock().get(ih).cloned()
     }
-    fn all(&self) -> Vec<(InfoHash, LiveStats)> {
+    fn all(&self) -> Vec<(InfoHash, TorrentStats)> {
         self.torrents
             .lock()
             .iter()
@@ -335,7 +336,7 @@ impl LiveTorrents for FakeEngine {
         self.actions.lock().push("pause".into());
         match self.torrents.lock().get_mut(ih) {
             Some(s) => {
-                s.state = "paused".into();
+                s.state = TorrentState::Paused;
                 true
             }
             None => false,
@@ -390,14 +391,13 @@ fn example_scripts_compile_and_the_ratio_one_pauses_at_its_ratio() {
     let ih = Config::load(&rig.path("torrents.toml")).unwrap().torrents[0]
         .hash()
         .unwrap();
-    let stats = |uploaded: u64| LiveStats {
+    let stats = |uploaded: u64| TorrentStats {
         name: "song.ogg".into(),
-        state: "seeding".into(),
-        progress: 1.0,
+        state: TorrentState::Seeding,
         pieces_have: 1,
         pieces_total: 1,
-        verified: 1000,
-        size: 1000,
+        bytes_verified: 1000,
+        bytes_total: 1000,
         down_rate: 0,
         up_rate: 100,
         downloaded: 0,
@@ -406,9 +406,10 @@ fn example_scripts_compile_and_the_ratio_one_pauses_at_its_ratio() {
         seeds: 0,
         data_dir: rig.dir.path().to_path_buf(),
         pieces_withdrawn: 0,
+        pieces_checked: 0,
         super_seeding: false,
-        wanted: 1000,
-        left: 0,
+        bytes_wanted: 1000,
+        bytes_left: 0,
         sequential: false,
         files: Vec::new(),
         limits: Default::default(),

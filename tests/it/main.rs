@@ -40,6 +40,7 @@ mod rpc_page;
 mod rpc_seed_goals;
 mod rpc_torrents;
 mod script_files;
+mod script_handle;
 mod script_safety;
 mod tracker_backoff;
 mod tracker_client_double;

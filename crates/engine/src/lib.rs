@@ -17,7 +17,9 @@
 //!   data), [`Session::shutdown`] (the same for every torrent, within a grace period).
 //! - [`Session::subscribe`] gives a broadcast receiver of [`Event`]s; the engine never waits on a
 //!   subscriber (a slow one misses events: `RecvError::Lagged`).
-//! - [`TorrentHandle`]: `info_hash`, `name`, `meta`, `stats` ([`TorrentStats`]), `peers`
+//! - [`TorrentHandle`]: `info_hash`, `name`, `meta`, `stats` ([`TorrentStats`], the one snapshot
+//!   of a torrent: serde-serializable, with its files and limits; progress and completion are its
+//!   methods), `peers`
 //!   ([`PeerInfo`]), `pause`, `resume`,
 //!   `move_to` (moves the data and keeps seeding from there), `wait_complete`, `add_peers`, `check`
 //!   (hashes every piece on disk again, ignoring resume data; see [`disk_check`]), `limits` and
@@ -105,6 +107,7 @@ pub mod resume;
 pub mod selection;
 mod sender;
 pub mod session;
+mod stats;
 pub mod storage;
 pub mod superseed;
 pub mod torrent;
@@ -122,6 +125,7 @@ pub use disk_check::CheckReport;
 pub use limits::TorrentLimits;
 pub use selection::{FilePriority, FileStatus};
 pub use session::Session;
+pub use stats::{TorrentState, TorrentStats};
 pub use torrent::TorrentHandle;
 
 /// Session settings. `Default` listens on 127.0.0.1 with an ephemeral port.
@@ -222,68 +226,6 @@ pub struct AddOptions {
     pub sequential: bool,
     /// The torrent's own speed limits (default: none, and the session's apply).
     pub limits: TorrentLimits,
-}
-
-/// A torrent's state as front ends see it: the report of its one stored lifecycle (its moves are
-/// listed at the top of [`torrent`]); a paused torrent shows `Paused` whatever phase it resumes to.
-/// With files skipped ([`selection`]), `Seeding` means done with every wanted
-/// file: it seeds what it has, and goes back to `Downloading` if a file it lacks is wanted again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TorrentState {
-    Checking,
-    Downloading,
-    Seeding,
-    Paused,
-    Error(String),
-}
-
-impl std::fmt::Display for TorrentState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TorrentState::Checking => f.write_str("checking"),
-            TorrentState::Downloading => f.write_str("downloading"),
-            TorrentState::Seeding => f.write_str("seeding"),
-            TorrentState::Paused => f.write_str("paused"),
-            TorrentState::Error(e) => write!(f, "error: {e}"),
-        }
-    }
-}
-
-/// A snapshot of one torrent.
-#[derive(Debug, Clone)]
-pub struct TorrentStats {
-    pub state: TorrentState,
-    pub pieces_have: usize,
-    pub pieces_total: usize,
-    /// Bytes of verified pieces we hold.
-    pub bytes_verified: u64,
-    pub bytes_total: u64,
-    /// Payload bytes received from peers in this session (duplicates and bad pieces included).
-    pub downloaded: u64,
-    /// Payload bytes sent to peers in this session.
-    pub uploaded: u64,
-    /// Smoothed rates, bytes per second.
-    pub down_rate: u64,
-    pub up_rate: u64,
-    /// Connected peers, and how many of them have every piece.
-    pub peers: usize,
-    pub seeds: usize,
-    pub data_dir: PathBuf,
-    /// Pieces we had whose data on disk then failed its hash (read for upload, or re-checked), in
-    /// this session: each was withdrawn and downloaded again.
-    pub pieces_withdrawn: u64,
-    /// Pieces hashed from disk by data checks in this session (when added, for pieces the resume
-    /// data does not vouch for; and by `check`): 0 for a torrent whose resume data vouched for all.
-    pub pieces_checked: u64,
-    /// New connections are offered one piece at a time ([`superseed`]): we are the torrent's only
-    /// known seed and some pieces are not in the swarm yet.
-    pub super_seeding: bool,
-    /// Bytes of the pieces wanted or had, and of those wanted and not had yet (Transmission's
-    /// `sizeWhenDone`, `leftUntilDone`): every piece is wanted unless files are skipped.
-    pub bytes_wanted: u64,
-    pub bytes_left: u64,
-    /// New pieces are fetched in order.
-    pub sequential: bool,
 }
 
 /// What one tracker of a torrent last answered, as the torrent's announce task saw it.

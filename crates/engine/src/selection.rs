@@ -85,8 +85,8 @@ impl std::fmt::Display for FilePriority {
     }
 }
 
-/// One file of a torrent as the engine sees it now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One file of a torrent as the engine sees it now (part of [`super::TorrentStats`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileStatus {
     /// Path in the torrent (`name/a/b` for a multi-file torrent).
     pub path: std::path::PathBuf,
@@ -95,7 +95,25 @@ pub struct FileStatus {
     pub done: u64,
     pub priority: FilePriority,
     /// A BEP 47 padding file (never written; always skipped).
+    #[serde(default)]
     pub padding: bool,
+}
+
+/// Every file of `info` with its priority and the bytes of it in the pieces `have` holds.
+pub(crate) fn file_list(
+    info: &Info,
+    priorities: &[FilePriority],
+    have: &Bitfield,
+) -> Vec<FileStatus> {
+    (0..info.files.len())
+        .map(|f| FileStatus {
+            path: info.files[f].path.clone(),
+            length: info.files[f].length,
+            done: file_done(info, f, have),
+            priority: priorities[f],
+            padding: info.files[f].padding,
+        })
+        .collect()
 }
 
 /// The pieces file `f` touches (empty for zero-length files).
@@ -154,16 +172,7 @@ impl TorrentHandle {
     /// Every file with its priority and the bytes of it verified, in the torrent's order.
     pub fn files(&self) -> Vec<FileStatus> {
         let c = self.0.core.lock();
-        let info = &self.0.meta.info;
-        (0..info.files.len())
-            .map(|f| FileStatus {
-                path: info.files[f].path.clone(),
-                length: info.files[f].length,
-                done: file_done(info, f, c.picker.have()),
-                priority: c.files[f],
-                padding: info.files[f].padding,
-            })
-            .collect()
+        file_list(&self.0.meta.info, &c.files, c.picker.have())
     }
 
     /// Changes the priority of files (by index) while the torrent runs: pieces of newly skipped

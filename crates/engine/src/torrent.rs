@@ -243,6 +243,7 @@ impl Torrent {
     }
 
     pub fn stats(&self) -> TorrentStats {
+        let limits = self.limits.get();
         let c = self.core.lock();
         let have = c.picker.have();
         let bytes_verified = if have.is_full() {
@@ -257,6 +258,9 @@ impl Torrent {
             (r.0.get(), r.1.get())
         };
         TorrentStats {
+            name: self.meta.info.name.clone(),
+            files: super::selection::file_list(&self.meta.info, &c.files, have),
+            limits,
             state: c.lifecycle.report(),
             pieces_have: have.count(),
             pieces_total: have.len(),

@@ -1,9 +1,13 @@
-//! Torrent handles: `torrent(name_or_hash)` (and `ev.torrent` in event handlers) gives a
-//! `TorrentHandle`, a live view of one managed torrent.
+//! Torrent handles: the one script type for a torrent, `TorrentHandle`. `start` and `seed` return
+//! one for the torrent they add, `torrent(name_or_hash)` gives one for any managed torrent (or one
+//! running here), and event handlers get one as `ev.torrent`. A handle is only the info-hash: every
+//! getter and action looks at the torrent as it is now, wherever it runs ([`super::runner`]), so
+//! two handles of one torrent always agree.
 //!
 //! Getters read the running engine when the torrent runs in this process (or in the shell or daemon
 //! that owns torrents.toml, for a one-shot command), else torrents.toml:
-//! `name`, `info_hash`, `state`, `running`, `progress` (0.0-1.0, `()` when not running), `size`,
+//! `name`, `info_hash`, `state` (below), `error` (what a failed torrent says, else `()`), `running`,
+//! `progress` (0.0-1.0 over the wanted bytes, `()` when not running), `size`,
 //! `down_rate`, `up_rate`, `downloaded`, `uploaded`, `ratio` (uploaded / size, this process),
 //! `peers`, `seeds`, `pieces_withdrawn` (pieces whose data on disk failed its hash, fetched again),
 //! `super_seeding` (offering its pieces one at a time as the only seed, BEP 16),
@@ -13,16 +17,26 @@
 //! at once and is kept in torrents.toml, `seed_ratio` (its own ratio goal: a number, `"unlimited"`,
 //! or `()` for the session's `seed_ratio_limit`; settable, kept in torrents.toml; see
 //! [`crate::goals`]),
-//! `save_path` (the folder holding its data), `file` (the .torrent), and `meta`: a
-//! map the script owns, saved with the torrent in torrents.toml (`t.meta.moved = true` persists).
+//! `save_path` (the folder holding its data), `file` (the .torrent), `stats` (every figure in one
+//! map, as `torrents()` gives them), and `meta` ([`super::meta`]).
 //!
-//! Actions: `pause()`, `resume()`, `remove()` (stops, announces `stopped`, forgets the torrent; data
-//! stays), `remove(#{ delete_data: true })` (the same, then deletes the torrent's own files and the
-//! folders they leave empty, nothing else), `move_to(dir)` (moves the data and goes on seeding from
-//! there; a torrent not running here just has its files moved). Each records the change in
-//! torrents.toml. `check()` hashes the data again, ignoring resume data, and reports (see [`check`]).
+//! `state` has one meaning for every handle: while the torrent runs, the engine's word for it
+//! (`checking`, `downloading`, `seeding`, `paused` or `error`); when it runs nowhere, the state
+//! torrents.toml records (`stopped` after `cancel()`, ...); `removed` once torrents.toml no longer
+//! has it either.
+//!
+//! Actions: `pause()` (keeps it in the session, connected to nobody, figures live; recorded
+//! `paused`), `resume()`, `cancel()` (stops the transfer wherever it runs, announcing `stopped`, and
+//! marks it `stopped` in torrents.toml so nothing starts it again by itself; the entry and the
+//! data stay; a torrent running nowhere is left as it is, so cancelling twice is
+//! the same as once), `remove()` (stops it the same way and forgets the torrent: no longer managed;
+//! data stays), `remove(#{ delete_data: true })` (the same, then deletes the torrent's own files and
+//! the folders they leave empty, nothing else), `move_to(dir)` (moves the data and goes on seeding
+//! from there; a torrent not running here just has its files moved). Each records the change in
+//! torrents.toml. `check()` hashes the data again, ignoring resume data, and reports (see
+//! [`check`]). `wait` and `follow` wait on its transfer ([`super::follow`]); `files`,
+//! `set_wanted`, `set_priority` and `sequential` choose its files ([`super::files`]).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,10 +46,10 @@ use super::fail;
 use super::registry::lookup;
 use crate::config::{Config, GoalMode, ManagedTorrent};
 use crate::engine::TorrentLimits;
+use crate::engine::TorrentStats;
 use crate::metainfo::Metainfo;
 use crate::script::host::{HostContext, Opts};
-use crate::script::limits;
-use crate::script::live::LiveStats;
+use crate::script::live::AfterRemove;
 use crate::types::InfoHash;
 
 /// One torrent, by info-hash. Cheap to clone; every getter looks at the current state.
@@ -48,13 +62,20 @@ pub struct Handle {
 
 /// What one getter call sees: the engine's figures and the torrents.toml entry, either may be absent.
 struct View {
-    live: Option<LiveStats>,
+    live: Option<TorrentStats>,
     entry: Option<ManagedTorrent>,
     cfg: Option<std::sync::Arc<Config>>,
 }
 
 fn view(ctx: &HostContext, h: &Handle) -> View {
     let live = ctx.live.stats(&h.info_hash);
+    if live.is_none() {
+        // A removal here takes the torrent out of the session, then records it in torrents.toml,
+        // both under the membership lock: once that is free the two agree. What another process
+        // (the owner of torrents.toml) wrote a moment ago is read too.
+        let _ = ctx.block_on(async { drop(ctx.torrents().membership().await) });
+        ctx.torrents().refresh();
+    }
     let cfg = ctx.torrents().config().ok();
     let entry = cfg.as_ref().and_then(|c| c.find(&h.info_hash).cloned());
     View { live, entry, cfg }
@@ -63,7 +84,7 @@ fn view(ctx: &HostContext, h: &Handle) -> View {
 impl View {
     fn state(&self) -> String {
         match (&self.live, &self.entry) {
-            (Some(l), _) => l.state.clone(),
+            (Some(l), _) => l.state.word().into(),
             (None, Some(e)) => e.state.clone(),
             (None, None) => "removed".into(),
         }
@@ -95,7 +116,7 @@ impl View {
 
     fn size(&self) -> Option<u64> {
         if let Some(l) = &self.live {
-            return Some(l.size);
+            return Some(l.bytes_total);
         }
         Metainfo::load(&self.file()?)
             .ok()
@@ -103,89 +124,65 @@ impl View {
     }
 }
 
+/// The torrent's `state` (see the module's doc).
+pub(super) fn state(ctx: &HostContext, h: &Handle) -> String {
+    view(ctx, h).state()
+}
+
+/// One torrent's live figures as a map: what `t.stats` returns and `torrents()` merges in.
+pub(super) fn stats_map(ih: &str, s: &TorrentStats) -> Map {
+    let mut m = Map::new();
+    m.insert("name".into(), s.name.clone().into());
+    m.insert("info_hash".into(), ih.to_string().into());
+    m.insert("state".into(), s.state.word().into());
+    if let Some(e) = s.state.error() {
+        m.insert("error".into(), e.to_string().into());
+    }
+    m.insert("progress".into(), s.progress().into());
+    m.insert("pieces_have".into(), (s.pieces_have as i64).into());
+    m.insert("pieces_total".into(), (s.pieces_total as i64).into());
+    m.insert("size".into(), (s.bytes_total as i64).into());
+    m.insert("wanted".into(), (s.bytes_wanted as i64).into());
+    m.insert("sequential".into(), s.sequential.into());
+    m.insert("verified".into(), (s.bytes_verified as i64).into());
+    m.insert("downloaded".into(), (s.downloaded as i64).into());
+    m.insert("uploaded".into(), (s.uploaded as i64).into());
+    m.insert("down_rate".into(), (s.down_rate as i64).into());
+    m.insert("up_rate".into(), (s.up_rate as i64).into());
+    m.insert("peers".into(), (s.peers as i64).into());
+    m.insert("seeds".into(), (s.seeds as i64).into());
+    m.insert(
+        "pieces_withdrawn".into(),
+        (s.pieces_withdrawn as i64).into(),
+    );
+    m.insert("super_seeding".into(), s.super_seeding.into());
+    m.insert("save_path".into(), s.data_dir.display().to_string().into());
+    m
+}
+
+/// `t.stats`: the live figures (or `seen`, the last ones a caller saw, once the torrent no longer
+/// runs) with the handle's `state`; just `name`, `info_hash` and `state` when there are none.
+pub(super) fn figures(ctx: &HostContext, h: &Handle, seen: Option<&TorrentStats>) -> Map {
+    let v = view(ctx, h);
+    let ih = h.info_hash.to_hex();
+    let mut m = match v.live.as_ref().or(seen) {
+        Some(s) => stats_map(&ih, s),
+        None => {
+            let mut m = Map::new();
+            m.insert("name".into(), h.name.clone().into());
+            m.insert("info_hash".into(), ih.into());
+            m
+        }
+    };
+    m.insert("state".into(), v.state().into());
+    m
+}
+
 /// A path for scripts: absolute, so it means the same wherever the script uses it.
 fn path_value(p: Option<PathBuf>) -> Dynamic {
     p.map_or(Dynamic::UNIT, |p| {
         let p = std::path::absolute(&p).unwrap_or(p);
         p.display().to_string().into()
-    })
-}
-
-/// A script value as it can be kept in torrents.toml.
-fn to_toml(key: &str, v: &Dynamic) -> Result<toml::Value, String> {
-    if let Ok(b) = v.as_bool() {
-        return Ok(toml::Value::Boolean(b));
-    }
-    if let Ok(i) = v.as_int() {
-        return Ok(toml::Value::Integer(i));
-    }
-    if let Ok(f) = v.as_float() {
-        return Ok(toml::Value::Float(f));
-    }
-    if v.is_string() || v.is_char() {
-        return Ok(toml::Value::String(v.to_string()));
-    }
-    if let Some(a) = v.clone().try_cast::<rhai::Array>() {
-        return a
-            .iter()
-            .map(|x| to_toml(key, x))
-            .collect::<Result<_, _>>()
-            .map(toml::Value::Array);
-    }
-    if let Some(m) = v.clone().try_cast::<Map>() {
-        let mut t = toml::Table::new();
-        for (k, x) in &m {
-            t.insert(k.to_string(), to_toml(key, x)?);
-        }
-        return Ok(toml::Value::Table(t));
-    }
-    Err(format!(
-        "meta.{key}: a {} cannot be saved (use true/false, numbers, text, arrays and maps)",
-        v.type_name()
-    ))
-}
-
-fn meta_get(ctx: &HostContext, h: &Handle) -> Map {
-    let cfg = ctx.torrents().config().ok();
-    let meta = cfg
-        .as_ref()
-        .and_then(|c| c.find(&h.info_hash))
-        .map(|e| e.meta.clone())
-        .unwrap_or_default();
-    meta.into_iter()
-        .map(|(k, v)| {
-            let d = rhai::serde::to_dynamic(&v).unwrap_or(Dynamic::UNIT);
-            (k.into(), d)
-        })
-        .collect()
-}
-
-/// How much text a torrent's `meta` may take in torrents.toml.
-const MAX_META: usize = 1 << 20;
-
-fn meta_set(ctx: &HostContext, h: &Handle, m: Map) -> Result<(), Box<EvalAltResult>> {
-    let whole = Dynamic::from_map(m);
-    limits::check_depth("meta", &whole)?;
-    // Measured as compact JSON (about the size of its TOML) by a writer that stops at the limit.
-    if serde_json::to_writer(limits::Bounded::new(MAX_META), &whole).is_err() {
-        return fail(
-            "meta",
-            format!(
-                "more than {} of text to save in torrents.toml",
-                crate::units::human_bytes(MAX_META as u64)
-            ),
-        );
-    }
-    let mut meta = BTreeMap::new();
-    for (k, v) in &whole.cast::<Map>() {
-        if v.is_unit() {
-            continue;
-        }
-        meta.insert(k.to_string(), to_toml(k, v).or_else(|e| fail("meta", e))?);
-    }
-    update_entry(ctx, h, "meta", |e| {
-        e.meta = meta;
-        Ok(())
     })
 }
 
@@ -267,25 +264,26 @@ fn set_seed_ratio(ctx: &HostContext, h: &Handle, r: &Dynamic) -> Result<(), Box<
         .or_else(|e| fail("seed_ratio", format!("{e:#}")))
 }
 
-/// Changes the torrents.toml entry of `h` under the file lock.
-fn update_entry(
-    ctx: &HostContext,
-    h: &Handle,
-    func: &str,
-    f: impl FnOnce(&mut ManagedTorrent) -> anyhow::Result<()>,
-) -> Result<(), Box<EvalAltResult>> {
-    crate::actions::update_entry(ctx.torrents(), &h.info_hash, &h.name, f)
-        .or_else(|e| fail(func, format!("{e:#}")))
-}
-
 fn pause(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
     crate::actions::pause(ctx.torrents(), ctx.live.as_ref(), &h.info_hash, &h.name)
         .or_else(|e| fail("pause", format!("{e:#}")))
 }
 
 fn resume(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
+    // The engine's resume may start an announce, a task: scripts run on threads of their own.
+    let _in_runtime = ctx.runtime.enter();
     crate::actions::resume(ctx.torrents(), ctx.live.as_ref(), &h.info_hash, &h.name)
         .or_else(|e| fail("resume", format!("{e:#}")))
+}
+
+/// `t.cancel()`: stops the transfer wherever it runs and marks the torrent `stopped` in
+/// torrents.toml, in one step (see the module's doc). A torrent running nowhere is left alone.
+fn cancel(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
+    ctx.block_on(ctx.live.remove(h.info_hash, AfterRemove::MarkStopped))?
+        .or_else(|e| fail("cancel", format!("{}: {e:#}", h.name)))?;
+    // The owner of torrents.toml may be the one that wrote `stopped`: see it at once.
+    ctx.torrents().refresh();
+    Ok(())
 }
 
 fn remove(ctx: &HostContext, h: &Handle) -> Result<(), Box<EvalAltResult>> {
@@ -463,10 +461,16 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
         .unwrap_or_else(|| h.name.clone())
         .into());
     getter!("state", |_h, v| v.state().into());
+    getter!("error", |_h, v| v
+        .live
+        .and_then(|l| l.state.error().map(str::to_string))
+        .map_or(Dynamic::UNIT, Dynamic::from));
+    let c = ctx.clone();
+    engine.register_get("stats", move |h: &mut Handle| figures(&c, h, None));
     getter!("running", |_h, v| v.live.is_some().into());
     getter!("progress", |_h, v| v
         .live
-        .map_or(Dynamic::UNIT, |l| l.progress.into()));
+        .map_or(Dynamic::UNIT, |l| l.progress().into()));
     getter!("size", |_h, v| v
         .size()
         .map_or(Dynamic::UNIT, |s| (s as i64).into()));
@@ -487,7 +491,7 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
         .map_or(0, |l| l.uploaded as i64)
         .into());
     getter!("ratio", |_h, v| match &v.live {
-        Some(l) if l.size > 0 => (l.uploaded as f64 / l.size as f64).into(),
+        Some(l) if l.bytes_total > 0 => (l.uploaded as f64 / l.bytes_total as f64).into(),
         _ => 0.0.into(),
     });
     getter!("peers", |_h, v| v.live.map_or(0, |l| l.peers as i64).into());
@@ -541,16 +545,11 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     getter!("file", |_h, v| path_value(v.file()));
 
     let c = ctx.clone();
-    engine.register_get("meta", move |h: &mut Handle| meta_get(&c, h));
-    let c = ctx.clone();
-    engine.register_set(
-        "meta",
-        move |h: &mut Handle, m: Map| -> Result<(), Box<EvalAltResult>> { meta_set(&c, h, m) },
-    );
-    let c = ctx.clone();
     engine.register_fn("pause", move |h: &mut Handle| pause(&c, h));
     let c = ctx.clone();
     engine.register_fn("resume", move |h: &mut Handle| resume(&c, h));
+    let c = ctx.clone();
+    engine.register_fn("cancel", move |h: &mut Handle| cancel(&c, h));
     let c = ctx.clone();
     engine.register_fn("remove", move |h: &mut Handle| remove(&c, h));
     let c = ctx.clone();

@@ -3,11 +3,14 @@
 //! - `registry`: `settings`, `torrents`, `register`, `unregister` (torrents.toml);
 //! - `text`: `table`, `human_bytes`, `parse_size`, `to_json`, `commands`;
 //! - `tracker`: `peers`, `announce`, `scrape` (the tracker client);
-//! - `transfer`: `start`, `seed`, `bitfield`, `download_piece` and the `Job` type they return (the
-//!   peer session); `runner`: where a job's torrent runs (here, or in the owner of torrents.toml);
+//! - `transfer`: `start`, `seed` (both return the torrent's `TorrentHandle`), `bitfield`,
+//!   `download_piece` (the peer session);
 //! - `events`: `on`, `off`, `events` (handlers the dispatcher calls);
 //! - `timers`: `every`, `after`, `sleep`;
-//! - `handles`: `torrent(name_or_hash)` and the `TorrentHandle` type (live getters, actions, `meta`);
+//! - `handles`: `torrent(name_or_hash)` and the `TorrentHandle` type, the one script type for a
+//!   torrent (live getters, `stats`, actions: `pause`, `resume`, `cancel`, `remove`, `move_to`,
+//!   `check`); `meta`: its `meta` map; `follow`: `wait` and `follow` on it; `runner`: where its
+//!   torrent runs (here, or in the owner of torrents.toml);
 //! - `files`: choosing files on a `TorrentHandle` (`files`, `set_wanted`, `set_priority`,
 //!   `sequential`) and `start`'s `only` globs;
 //! - `dht`: `dht` (the session's DHT node);
@@ -19,8 +22,10 @@
 mod dht;
 mod events;
 mod files;
+mod follow;
 mod front;
 mod handles;
+mod meta;
 mod registry;
 mod runner;
 mod text;
@@ -45,6 +50,8 @@ pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     events::register(engine, ctx);
     timers::register(engine, ctx);
     handles::register(engine, ctx);
+    meta::register(engine, ctx);
+    follow::register(engine, ctx);
     files::register(engine, ctx);
     front::register(engine, ctx);
     dht::register(engine, ctx);

@@ -252,7 +252,7 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
                 let mut m = entry_map(&cfg, t);
                 match t.hash().and_then(|ih| live.get(&ih)) {
                     Some(s) => {
-                        m.extend(super::transfer::live_map(&t.info_hash, s));
+                        m.extend(super::handles::stats_map(&t.info_hash, s));
                         m.insert("running".into(), true.into());
                     }
                     None => {
