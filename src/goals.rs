@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use crate::actions;
 use crate::config::{SeedGoals, Settings};
 use crate::engine::{TorrentState, TorrentStats};
-use crate::events::{Event, EventBus, EventKind};
+use crate::events::{Event, EventBus};
 use crate::script::live::LiveTorrents as _;
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
@@ -110,12 +110,12 @@ async fn run(peer: PeerSlot, bus: EventBus) {
             match done {
                 Ok(Ok(())) => {
                     tracing::info!("{name}: stopped: {why}");
-                    bus.publish(
-                        Event::new(EventKind::SeedGoalReached)
-                            .torrent(ih, name)
-                            .path(data.display().to_string())
-                            .message(why),
-                    );
+                    bus.publish(Event::SeedGoalReached {
+                        info_hash: ih,
+                        name,
+                        data_dir: data,
+                        reason: why,
+                    });
                 }
                 Ok(Err(e)) => tracing::warn!("{name}: cannot stop at its seeding goal: {e:#}"),
                 Err(e) => tracing::warn!("{name}: cannot stop at its seeding goal: {e}"),

@@ -160,6 +160,7 @@ pub(crate) fn withdraw(t: &Torrent, index: u32, when: &str) -> bool {
     tracing::warn!(torrent = %t.meta.info.name, "{message}");
     t.emit(Event::Warning {
         info_hash: t.info_hash(),
+        name: t.meta.info.name.clone(),
         message,
     });
     t.wake.notify_one();
@@ -204,6 +205,7 @@ pub(crate) fn report_oversized(t: &Torrent, stamps: &[Option<FileStamp>]) -> Vec
         tracing::warn!(torrent = %t.meta.info.name, "{message}");
         t.emit(Event::Warning {
             info_hash: t.info_hash(),
+            name: t.meta.info.name.clone(),
             message,
         });
     }

@@ -125,7 +125,7 @@ impl Torrent {
     }
 
     pub fn emit(&self, e: Event) {
-        let _ = self.ctx.events.send(e);
+        self.ctx.events.publish(e);
     }
 
     pub fn disk_job_started(&self) {
@@ -166,6 +166,7 @@ impl Torrent {
         tracing::info!(torrent = %self.meta.info.name, "{message}");
         self.emit(Event::Error {
             info_hash: self.info_hash(),
+            name: self.meta.info.name.clone(),
             message: message.clone(),
         });
         self.done.send_replace(Some(Err(message)));
@@ -561,6 +562,7 @@ pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield, ch
         t.emit(Event::Seeding {
             info_hash: t.info_hash(),
             name: t.meta.info.name.clone(),
+            data_dir: t.storage.data_dir(),
         });
     }
 }

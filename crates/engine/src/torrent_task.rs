@@ -110,11 +110,13 @@ async fn finish_download(t: &Arc<Torrent>) {
         t.emit(Event::Completed {
             info_hash: t.info_hash(),
             name: name.clone(),
+            data_dir: t.storage.data_dir(),
         });
     }
     t.emit(Event::Seeding {
         info_hash: t.info_hash(),
         name,
+        data_dir: t.storage.data_dir(),
     });
     t.note_complete();
 }
