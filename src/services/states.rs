@@ -148,3 +148,87 @@ pub fn record_states(torrents: &Torrents, states: &[(InfoHash, &str)]) -> Result
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::config::{ManagedTorrent, Origin};
+    use crate::engine::{AddOptions, SessionConfig};
+    use crate::metainfo::{create_torrent, CreateOptions};
+
+    /// A recorder that lost events to a full bus still records the state of what runs, and ends
+    /// when its session does (though the bus lives on).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lagging_recorder_records_every_running_torrents_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("d.bin");
+        std::fs::write(&data, vec![7u8; 40_000]).unwrap();
+        let meta = create_torrent(&data, &CreateOptions::default(), &|_, _| {}).unwrap();
+        let path = dir.path().join("torrents.toml");
+        std::fs::write(&path, "[settings]\ndht = false\n").unwrap();
+        let torrents = Torrents::open(&path);
+        torrents
+            .update(|cfg| {
+                cfg.upsert(ManagedTorrent {
+                    name: "d.bin".into(),
+                    info_hash: meta.info_hash.to_hex(),
+                    file: "d.torrent".into(),
+                    data: ".".into(),
+                    state: "downloading".into(),
+                    added: String::new(),
+                    origin: Origin::Created,
+                    meta: Default::default(),
+                    watch: None,
+                    files: Default::default(),
+                    limits: Default::default(),
+                    goals: Default::default(),
+                });
+                Ok(())
+            })
+            .unwrap();
+        // The session's events go to its own channel: the recorder hears none of them.
+        let session = Session::start(SessionConfig::default()).await.unwrap();
+        let h = session
+            .add(
+                meta.clone(),
+                AddOptions {
+                    data_dir: dir.path().to_path_buf(),
+                    trackers: Some(vec![]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let end = Instant::now() + Duration::from_secs(20);
+        while h.stats().state != TorrentState::Seeding {
+            assert!(Instant::now() < end, "the data check did not end");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A bus of one event, overrun before the recorder reads it.
+        let (tx, rx) = broadcast::channel(1);
+        for _ in 0..3 {
+            let _ = tx.send(Event::WatchPending {
+                path: "/w".into(),
+                message: "waiting".into(),
+            });
+        }
+        let recorder = tokio::spawn(record_engine_states(session.clone(), rx, torrents.clone()));
+        let state = || {
+            Torrents::open(&path).config().unwrap().torrents[0]
+                .state
+                .clone()
+        };
+        while state() != "seeding" {
+            assert!(Instant::now() < end, "the state was never recorded");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        session.shutdown(Duration::from_secs(2)).await;
+        tokio::time::timeout(Duration::from_secs(5), recorder)
+            .await
+            .expect("the recorder ends with its session")
+            .unwrap();
+        drop(tx);
+    }
+}
