@@ -1,7 +1,7 @@
 //! Seeding goals, Transmission's way: one task ([`spawn`], started with the services) looks every
 //! [`CHECK_EVERY`] at each running torrent that is complete and seeding, and stops it as `b-pause`
 //! does ([`actions::finish`], so torrents.toml says `paused` and `finished`) when it reached its
-//! goal, publishing a [`EventKind::SeedGoalReached`] event:
+//! goal, publishing an [`Event::SeedGoalReached`] event:
 //!
 //! - ratio: uploaded / max(downloaded, size when done) of this run's counters (the engine keeps no
 //!   totals across runs) at or above the goal;

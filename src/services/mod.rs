@@ -6,7 +6,7 @@
 //!
 //! The session publishes its events straight into the [`EventBus`] (its sink is
 //! [`EventBus::engine_sink`]); the states they imply (seeding, error) are written back to
-//! torrents.toml by one more subscriber of the bus ([`states`]), so `b-show` and a restart see them.
+//! torrents.toml by one more subscriber of the bus (`states.rs`), so `b-show` and a restart see them.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
