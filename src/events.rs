@@ -1,13 +1,21 @@
-//! The event bus front ends subscribe to: what happened to which torrent, from the engine (added,
-//! completed, seeding, error, removed, peer banned) and from the watch folder (pending, seeded,
-//! rejected). Producers never wait: the bus is a bounded broadcast channel, and a subscriber that falls
-//! behind loses the oldest events (and is told how many).
+//! The event bus front ends subscribe to, and the one event type they match on: what happened to
+//! which torrent, from the engine (added, completed, seeding, error, removed, peer banned, warning,
+//! carried as the engine said it), from the seeding goals and from the watch folder (pending, seeded,
+//! rejected).
+//!
+//! The peer session publishes into this bus itself (its [`EventSink`] is [`EventBus::engine_sink`]):
+//! there is one channel from the engine to the scripts' handlers, the shell's and the daemon's event
+//! lines and the recorder of states in torrents.toml, and no task in between. Producers never wait:
+//! the bus is a bounded broadcast channel, and a subscriber that falls behind loses the oldest events
+//! (and is told how many).
 
 use std::fmt;
+use std::path::PathBuf;
 
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::engine::{self, EventSink};
 use crate::types::InfoHash;
 
 /// What kind of thing happened. The names are what scripts pass to `on(...)`.
@@ -81,66 +89,160 @@ impl fmt::Display for EventKind {
     }
 }
 
-/// One event. `info_hash` and `name` name the torrent when there is one; `path` is the file or folder
-/// concerned (the data folder, or the watched entry); `message` explains errors, rejections and bans;
-/// `peer` is the banned peer's address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Event {
-    pub kind: EventKind,
-    pub info_hash: Option<InfoHash>,
-    pub name: Option<String>,
-    pub path: Option<String>,
-    pub message: Option<String>,
-    pub peer: Option<String>,
+/// One event. [`Event::kind`] names it for scripts' `on(...)`; the accessors give what the shell's
+/// line, the daemon's log and a handler's map show: the torrent (`info_hash`, `name`) when there is
+/// one, the file or folder concerned (`path`: the data folder, or the watched entry), what explains
+/// errors, rejections and bans (`message`), a banned peer's address (`peer`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// What the peer engine says, as it says it.
+    Engine(engine::Event),
+    /// A torrent torrents.toml lists could not be added back to the session (kind `error`).
+    NotResumed {
+        info_hash: InfoHash,
+        name: String,
+        message: String,
+    },
+    /// A seeding goal stopped a complete torrent; `reason` says which (its ratio or idle time).
+    SeedGoalReached {
+        info_hash: InfoHash,
+        name: String,
+        data_dir: PathBuf,
+        reason: String,
+    },
+    /// The watch folder saw a new entry and waits for it to settle.
+    WatchPending { path: PathBuf, message: String },
+    /// The watch folder made a torrent of an entry and seeds it.
+    WatchSeeded {
+        info_hash: InfoHash,
+        name: String,
+        path: PathBuf,
+        message: String,
+    },
+    /// The watch folder could not share an entry (the torrent, when it got that far).
+    WatchRejected {
+        torrent: Option<(InfoHash, String)>,
+        path: PathBuf,
+        message: String,
+    },
+}
+
+impl From<engine::Event> for Event {
+    fn from(ev: engine::Event) -> Event {
+        Event::Engine(ev)
+    }
 }
 
 impl Event {
-    pub fn new(kind: EventKind) -> Event {
-        Event {
-            kind,
-            info_hash: None,
-            name: None,
-            path: None,
-            message: None,
-            peer: None,
+    pub fn kind(&self) -> EventKind {
+        use engine::Event as E;
+        match self {
+            Event::Engine(e) => match e {
+                E::Added { .. } => EventKind::Added,
+                E::Completed { .. } => EventKind::Completed,
+                E::Seeding { .. } => EventKind::Seeding,
+                E::Error { .. } => EventKind::Error,
+                E::Removed { .. } => EventKind::Removed,
+                E::PeerBanned { .. } => EventKind::PeerBanned,
+                E::Warning { .. } => EventKind::Warning,
+            },
+            Event::NotResumed { .. } => EventKind::Error,
+            Event::SeedGoalReached { .. } => EventKind::SeedGoalReached,
+            Event::WatchPending { .. } => EventKind::WatchPending,
+            Event::WatchSeeded { .. } => EventKind::WatchSeeded,
+            Event::WatchRejected { .. } => EventKind::WatchRejected,
         }
     }
 
-    pub fn torrent(mut self, info_hash: InfoHash, name: impl Into<String>) -> Event {
-        self.info_hash = Some(info_hash);
-        self.name = Some(name.into());
-        self
+    /// The torrent's info-hash and name, when the event is about one.
+    pub fn torrent(&self) -> Option<(InfoHash, &str)> {
+        match self {
+            Event::Engine(e) => Some((e.info_hash(), e.name())),
+            Event::NotResumed {
+                info_hash, name, ..
+            }
+            | Event::SeedGoalReached {
+                info_hash, name, ..
+            }
+            | Event::WatchSeeded {
+                info_hash, name, ..
+            } => Some((*info_hash, name)),
+            Event::WatchRejected { torrent, .. } => {
+                torrent.as_ref().map(|(ih, n)| (*ih, n.as_str()))
+            }
+            Event::WatchPending { .. } => None,
+        }
     }
 
-    pub fn path(mut self, path: impl Into<String>) -> Event {
-        self.path = Some(path.into());
-        self
+    pub fn info_hash(&self) -> Option<InfoHash> {
+        self.torrent().map(|(ih, _)| ih)
     }
 
-    pub fn message(mut self, message: impl Into<String>) -> Event {
-        self.message = Some(message.into());
-        self
+    pub fn name(&self) -> Option<&str> {
+        self.torrent().map(|(_, n)| n)
     }
 
-    pub fn peer(mut self, peer: impl Into<String>) -> Event {
-        self.peer = Some(peer.into());
-        self
+    /// The data folder (added, completed, seeding, goal reached) or the watched entry.
+    pub fn path(&self) -> Option<String> {
+        use engine::Event as E;
+        let p = match self {
+            Event::Engine(
+                E::Added { data_dir, .. }
+                | E::Completed { data_dir, .. }
+                | E::Seeding { data_dir, .. },
+            )
+            | Event::SeedGoalReached { data_dir, .. } => data_dir,
+            Event::WatchPending { path, .. }
+            | Event::WatchSeeded { path, .. }
+            | Event::WatchRejected { path, .. } => path,
+            _ => return None,
+        };
+        Some(p.display().to_string())
+    }
+
+    pub fn message(&self) -> Option<&str> {
+        use engine::Event as E;
+        match self {
+            Event::Engine(
+                E::Error { message, .. }
+                | E::Warning { message, .. }
+                | E::PeerBanned {
+                    reason: message, ..
+                },
+            )
+            | Event::NotResumed { message, .. }
+            | Event::SeedGoalReached {
+                reason: message, ..
+            }
+            | Event::WatchPending { message, .. }
+            | Event::WatchSeeded { message, .. }
+            | Event::WatchRejected { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// The banned peer's address.
+    pub fn peer(&self) -> Option<String> {
+        match self {
+            Event::Engine(engine::Event::PeerBanned { addr, .. }) => Some(addr.to_string()),
+            _ => None,
+        }
     }
 }
 
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.kind)?;
-        if let Some(n) = &self.name {
+        write!(f, "{}", self.kind())?;
+        if let Some(n) = self.name() {
             write!(f, " {n}")?;
         }
-        if let Some(p) = &self.path {
+        if let Some(p) = self.path() {
             write!(f, " ({p})")?;
         }
-        if let Some(p) = &self.peer {
+        if let Some(p) = self.peer() {
             write!(f, " peer {p}")?;
         }
-        if let Some(m) = &self.message {
+        if let Some(m) = self.message() {
             write!(f, ": {m}")?;
         }
         Ok(())
@@ -169,8 +271,14 @@ impl Default for EventBus {
 
 impl EventBus {
     /// Publishes `ev`; never blocks, and is a no-op when nobody listens.
-    pub fn publish(&self, ev: Event) {
-        let _ = self.tx.send(ev);
+    pub fn publish(&self, ev: impl Into<Event>) {
+        let _ = self.tx.send(ev.into());
+    }
+
+    /// The sink a peer session publishes its events into: this bus, each event as
+    /// [`Event::Engine`].
+    pub fn engine_sink(&self) -> EventSink {
+        EventSink::broadcast(self.tx.clone())
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
@@ -189,13 +297,50 @@ mod tests {
         }
         assert_eq!(EventKind::from_name("nope"), None);
         let bus = EventBus::default();
-        bus.publish(Event::new(EventKind::Added));
+        bus.publish(Event::WatchPending {
+            path: "/w/a".into(),
+            message: "waiting".into(),
+        });
         let mut rx = bus.subscribe();
-        let ev = Event::new(EventKind::Completed)
-            .torrent(InfoHash([1; 20]), "a")
-            .path("/d");
-        bus.publish(ev.clone());
-        assert_eq!(rx.try_recv().unwrap(), ev);
-        assert_eq!(ev.to_string(), "completed a (/d)");
+        let ev = engine::Event::Completed {
+            info_hash: InfoHash([1; 20]),
+            name: "a".into(),
+            data_dir: "/d".into(),
+        };
+        // What the engine publishes into the bus's sink arrives as it was sent.
+        bus.engine_sink().publish(ev.clone());
+        let got = rx.try_recv().unwrap();
+        assert_eq!(got, Event::Engine(ev));
+        assert_eq!(got.to_string(), "completed a (/d)");
+    }
+
+    #[test]
+    fn log_lines_keep_their_shape() {
+        let ih = InfoHash([2; 20]);
+        let banned = Event::Engine(engine::Event::PeerBanned {
+            info_hash: ih,
+            name: "b".into(),
+            addr: "10.0.0.1:6881".parse().unwrap(),
+            reason: "bad pieces".into(),
+        });
+        assert_eq!(
+            banned.to_string(),
+            "peer_banned b peer 10.0.0.1:6881: bad pieces"
+        );
+        assert_eq!(banned.kind(), EventKind::PeerBanned);
+        let rejected = Event::WatchRejected {
+            torrent: None,
+            path: "/w/x".into(),
+            message: "empty".into(),
+        };
+        assert_eq!(rejected.to_string(), "watch_rejected (/w/x): empty");
+        assert_eq!(rejected.info_hash(), None);
+        let not_resumed = Event::NotResumed {
+            info_hash: ih,
+            name: "c".into(),
+            message: "cannot resume: gone".into(),
+        };
+        assert_eq!(not_resumed.kind(), EventKind::Error);
+        assert_eq!(not_resumed.to_string(), "error c: cannot resume: gone");
     }
 }

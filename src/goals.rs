@@ -1,7 +1,7 @@
 //! Seeding goals, Transmission's way: one task ([`spawn`], started with the services) looks every
 //! [`CHECK_EVERY`] at each running torrent that is complete and seeding, and stops it as `b-pause`
 //! does ([`actions::finish`], so torrents.toml says `paused` and `finished`) when it reached its
-//! goal, publishing a [`EventKind::SeedGoalReached`] event:
+//! goal, publishing an [`Event::SeedGoalReached`] event:
 //!
 //! - ratio: uploaded / max(downloaded, size when done) of this run's counters (the engine keeps no
 //!   totals across runs) at or above the goal;
@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use crate::actions;
 use crate::config::{SeedGoals, Settings};
 use crate::engine::{TorrentState, TorrentStats};
-use crate::events::{Event, EventBus, EventKind};
+use crate::events::{Event, EventBus};
 use crate::script::live::LiveTorrents as _;
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
@@ -110,12 +110,12 @@ async fn run(peer: PeerSlot, bus: EventBus) {
             match done {
                 Ok(Ok(())) => {
                     tracing::info!("{name}: stopped: {why}");
-                    bus.publish(
-                        Event::new(EventKind::SeedGoalReached)
-                            .torrent(ih, name)
-                            .path(data.display().to_string())
-                            .message(why),
-                    );
+                    bus.publish(Event::SeedGoalReached {
+                        info_hash: ih,
+                        name,
+                        data_dir: data,
+                        reason: why,
+                    });
                 }
                 Ok(Err(e)) => tracing::warn!("{name}: cannot stop at its seeding goal: {e:#}"),
                 Err(e) => tracing::warn!("{name}: cannot stop at its seeding goal: {e}"),

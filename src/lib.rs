@@ -35,7 +35,9 @@
 //!   through it.
 //! - [`lan`]: this machine's LAN address, for the embedded tracker's announce URL.
 //! - [`services`]: the embedded tracker (and, in the shell and daemon, the peer) built from the settings.
-//! - [`events`]: the bus that carries what happened (engine, watch folder) up to the front ends.
+//! - [`events`]: the bus that carries what happened up to the front ends, and its one `Event` type:
+//!   the engine publishes into it directly (its events carried as they are), as do the watch folder
+//!   and the seeding goals.
 //! - [`script`]: the rhai host; every command is a bundled `scripts/b-*.rhai`; event handlers and timers.
 //! - [`source`]: what a user names a torrent by (a .torrent path, a magnet link) opened as a .torrent.
 //! - [`watch`]: the watch folder; dropped data is shared, dropped .torrent files are downloaded.

@@ -1,7 +1,8 @@
 //! The dispatcher: one thread that calls the scripts' event handlers and timers, one call at a time.
 //!
 //! It listens to the [event bus](crate::events::EventBus) like any other subscriber, so whoever
-//! publishes (the engine, the watch folder) never waits on a script: if handlers fall far behind, the
+//! publishes (the engine, straight into the bus; the watch folder; the seeding goals) never waits on
+//! a script: if handlers fall far behind, the
 //! bus drops the oldest events for this subscriber and the dispatcher says how many were missed. Each
 //! call is bounded by the operation limit and the per-call time limit
 //! ([`Automation::call_time_limit`](super::automation::Automation::call_time_limit)); an error is
@@ -117,7 +118,7 @@ fn run(host: Arc<Host>, rx: tokio::sync::broadcast::Receiver<Event>, stop: Cance
         match wake {
             Wake::Stop => return,
             Wake::Event(ev) => {
-                let handlers = auto.handlers(ev.kind);
+                let handlers = auto.handlers(ev.kind());
                 if handlers.is_empty() {
                     continue;
                 }

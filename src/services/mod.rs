@@ -4,9 +4,9 @@
 //! One-shot commands start only what their primitives need: the [`PeerSlot`] starts the session on
 //! first use.
 //!
-//! The session's own events are forwarded onto the [`EventBus`] with the torrent's name, and the
-//! states they imply (seeding, error) are written back to torrents.toml, so `b-show` and a restart see
-//! them.
+//! The session publishes its events straight into the [`EventBus`] (its sink is
+//! [`EventBus::engine_sink`]); the states they imply (seeding, error) are written back to
+//! torrents.toml by one more subscriber of the bus (`states.rs`), so `b-show` and a restart see them.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, Settings};
 use crate::engine::{AddOptions, Session, SessionConfig, TorrentState};
-use crate::events::{Event, EventBus, EventKind};
+use crate::events::{Event, EventBus};
 use crate::metainfo::Metainfo;
 use crate::script::live::{AfterRemove, LiveTorrents};
 use crate::torrents::Torrents;
@@ -30,7 +30,7 @@ use crate::watch::{Sharing, WatchConfig, Watcher};
 use futures::future::BoxFuture;
 
 mod states;
-use states::forward_events;
+use states::record_engine_states;
 pub use states::{record_state, record_states};
 
 /// Which parts to start.
@@ -162,7 +162,7 @@ pub fn save_states(torrents: &Torrents, live: &dyn LiveTorrents) -> Result<()> {
 
 /// The peer session of a process: set up by [`Services`], or started on first use by a one-shot
 /// command's primitive. The session itself, and the membership lock, live in the [`Torrents`]
-/// service; this starts the session and forwards its events. Cheap to clone; clones share the session.
+/// service; this starts the session, publishing into the slot's bus, and the recorder of its states. Cheap to clone; clones share the session.
 #[derive(Clone)]
 pub struct PeerSlot {
     torrents: Torrents,
@@ -248,10 +248,12 @@ impl PeerSlot {
             return Ok(s.clone());
         }
         let cfg = self.torrents.config()?;
-        let session = start_session(&cfg).await?;
-        tokio::spawn(forward_events(
+        // Subscribed before the session starts, so the recorder hears its first event.
+        let rx = self.bus.subscribe();
+        let session = start_session(&cfg, &self.bus).await?;
+        tokio::spawn(record_engine_states(
             session.clone(),
-            self.bus.clone(),
+            rx,
             self.torrents.clone(),
         ));
         slot.set(Some(session.clone()));
@@ -331,9 +333,10 @@ pub fn resume_dir(cfg: &Config) -> PathBuf {
     cfg.resolve(Path::new(".btorrent/resume"))
 }
 
-/// The session settings torrents.toml controls. The listen port falls back to an ephemeral one when
-/// the configured port is taken (another btorrent, say), so one-shot commands still work.
-pub async fn start_session(cfg: &Config) -> Result<Session> {
+/// The session settings torrents.toml controls, publishing its events into `bus`. The listen port
+/// falls back to an ephemeral one when the configured port is taken (another btorrent, say), so
+/// one-shot commands still work.
+pub async fn start_session(cfg: &Config, bus: &EventBus) -> Result<Session> {
     let ip: std::net::IpAddr = cfg.settings.listen_ip.parse().with_context(|| {
         format!(
             "listen_ip {:?} is not an IP address",
@@ -348,6 +351,7 @@ pub async fn start_session(cfg: &Config) -> Result<Session> {
         upload_limit: cfg.settings.upload_limit.and_then(|r| r.limit()),
         download_limit: cfg.settings.download_limit.and_then(|r| r.limit()),
         super_seed: cfg.settings.super_seed,
+        events: bus.engine_sink(),
         ..Default::default()
     };
     if let Some(n) = cfg.settings.max_peers_per_ip {
@@ -393,11 +397,11 @@ pub async fn resume_managed(session: &Session, cfg: &Config, bus: &EventBus) {
             Err(e) => Err(anyhow::anyhow!("{e}")),
         };
         if let Err(e) = added {
-            bus.publish(
-                Event::new(EventKind::Error)
-                    .torrent(ih, t.name.clone())
-                    .message(format!("cannot resume: {e:#}")),
-            );
+            bus.publish(Event::NotResumed {
+                info_hash: ih,
+                name: t.name.clone(),
+                message: format!("cannot resume: {e:#}"),
+            });
         }
     }
 }

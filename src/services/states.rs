@@ -1,70 +1,91 @@
-//! The peer session's events on their way to the bus: each becomes a bus event with the torrent's
-//! name, and the states they imply (seeding, error) are recorded through the [`Torrents`] service, in
-//! batches and on a thread of their own, before the events are published.
+//! The states engine events imply (seeding, error), recorded in torrents.toml through the
+//! [`Torrents`] service, so `b-show` and a restart see them. The recorder is one more subscriber of
+//! the event bus the session publishes into; it writes in batches, on a thread of its own.
 
 use anyhow::Result;
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 
-use crate::engine::{self, Session};
-use crate::events::{Event, EventBus, EventKind};
+use crate::engine::{self, Session, TorrentState};
+use crate::events::Event;
 use crate::torrents::Torrents;
 use crate::types::InfoHash;
 
-/// Events forwarded together at most: their states are recorded with at most one write of
-/// torrents.toml.
+/// Events whose states are recorded together at most: with at most one write of torrents.toml.
 const EVENT_BATCH: usize = 512;
 
-/// Forwards the session's events onto the bus and records the states they imply in torrents.toml.
+/// Records in torrents.toml the states `session`'s events imply, from `rx` (subscribed to the bus
+/// before the session started, so none is missed), until the session shuts down.
 ///
 /// Events are taken in batches (those already waiting, up to [`EVENT_BATCH`]): the states of a batch
-/// are recorded with one write of the file (none when the list in memory already says so), then its
-/// events are published in order, so a subscriber that hears `seeding` finds it in torrents.toml. One
-/// write per event made a start of 1,000 torrents serialise the 1,000-entry file 1,000 times. The
-/// writes are done on one thread of their own: a large file takes several MiB for a moment, and done
-/// on whichever blocking thread was free, it left each of their malloc arenas that large (over
-/// 100 MiB of RSS for 1,000 torrents).
-pub(super) async fn forward_events(session: Session, bus: EventBus, torrents: Torrents) {
-    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+/// are recorded with one write of the file (none when the list in memory already says so). One write
+/// per event made a start of 1,000 torrents serialise the 1,000-entry file 1,000 times. The writes
+/// are done on one thread of their own: a large file takes several MiB for a moment, and done on
+/// whichever blocking thread was free, it left each of their malloc arenas that large (over 100 MiB of
+/// RSS for 1,000 torrents). Other subscribers hear an event without waiting for its state's write: a
+/// handler that must see the state in torrents.toml asks the torrent (`t.state`) instead. If the
+/// recorder falls behind the bus and loses events, it records the states of every running torrent.
+pub(super) async fn record_engine_states(
+    session: Session,
+    mut rx: broadcast::Receiver<Event>,
+    torrents: Torrents,
+) {
+    use broadcast::error::{RecvError, TryRecvError};
     let recorder = StateRecorder::start(torrents);
-    let mut rx = session.subscribe();
-    // Names of the torrents seen, for events that come after the session has forgotten one (removed).
-    let mut names: std::collections::HashMap<InfoHash, String> = Default::default();
+    let stopped = session.stopped();
+    tokio::pin!(stopped);
     loop {
-        let mut batch = Vec::new();
-        match rx.recv().await {
-            Ok(ev) => batch.push(ev),
-            Err(RecvError::Lagged(n)) => {
-                tracing::warn!("{n} engine events were dropped before reaching the bus");
-                continue;
-            }
+        let mut states = Vec::new();
+        let mut lagged = false;
+        let first = tokio::select! {
+            biased;
+            r = rx.recv() => r,
+            _ = &mut stopped => return,
+        };
+        match first {
+            Ok(ev) => states.extend(implied_state(&ev)),
+            Err(RecvError::Lagged(_)) => lagged = true,
             Err(RecvError::Closed) => return,
         }
-        while batch.len() < EVENT_BATCH {
+        for _ in 1..EVENT_BATCH {
             match rx.try_recv() {
-                Ok(ev) => batch.push(ev),
-                Err(TryRecvError::Lagged(n)) => {
-                    tracing::warn!("{n} engine events were dropped before reaching the bus");
-                }
+                Ok(ev) => states.extend(implied_state(&ev)),
+                Err(TryRecvError::Lagged(_)) => lagged = true,
                 Err(_) => break,
             }
         }
-        let mut outs = Vec::with_capacity(batch.len());
-        let mut states = Vec::new();
-        for ev in batch {
-            let (out, state) = bus_event(&session, &mut names, ev);
-            states.extend(state);
-            outs.push(out);
+        if lagged {
+            tracing::warn!(
+                "events were lost before their states were recorded; recording every torrent's"
+            );
+            states.extend(
+                session
+                    .torrents()
+                    .iter()
+                    .filter_map(|h| match h.stats().state {
+                        TorrentState::Seeding => Some((h.info_hash(), "seeding")),
+                        TorrentState::Error(_) => Some((h.info_hash(), "error")),
+                        _ => None,
+                    }),
+            );
         }
         if !states.is_empty() {
             recorder.record(states).await;
         }
-        for out in outs {
-            bus.publish(out);
-        }
     }
 }
 
-/// The thread that records states in torrents.toml for [`forward_events`]; it ends when this is dropped.
+/// The state an engine event implies for torrents.toml.
+fn implied_state(ev: &Event) -> Option<(InfoHash, &'static str)> {
+    match ev {
+        Event::Engine(
+            engine::Event::Completed { info_hash, .. } | engine::Event::Seeding { info_hash, .. },
+        ) => Some((*info_hash, "seeding")),
+        Event::Engine(engine::Event::Error { info_hash, .. }) => Some((*info_hash, "error")),
+        _ => None,
+    }
+}
+
+/// The thread that records states in torrents.toml for [`record_engine_states`]; it ends when this is dropped.
 struct StateRecorder {
     tx: std::sync::mpsc::Sender<(StateBatch, oneshot::Sender<()>)>,
 }
@@ -99,81 +120,6 @@ impl StateRecorder {
     }
 }
 
-/// The bus event for an engine event, and the state it implies for torrents.toml.
-fn bus_event(
-    session: &Session,
-    names: &mut std::collections::HashMap<InfoHash, String>,
-    ev: engine::Event,
-) -> (Event, Option<(InfoHash, &'static str)>) {
-    if let engine::Event::Added { info_hash, name } = &ev {
-        names.insert(*info_hash, name.clone());
-    }
-    let name_of = |ih: &InfoHash| {
-        session
-            .get(ih)
-            .map(|h| h.name().to_string())
-            .or_else(|| names.get(ih).cloned())
-    };
-    let data_of = |ih: &InfoHash| {
-        session
-            .get(ih)
-            .map(|h| h.stats().data_dir.display().to_string())
-    };
-    let (out, state) = match ev {
-        engine::Event::Added { info_hash, name } => {
-            let mut e = Event::new(EventKind::Added).torrent(info_hash, name);
-            e.path = data_of(&info_hash);
-            (e, None)
-        }
-        engine::Event::Completed { info_hash, name } => {
-            let mut e = Event::new(EventKind::Completed).torrent(info_hash, name);
-            e.path = data_of(&info_hash);
-            (e, Some((info_hash, "seeding")))
-        }
-        engine::Event::Seeding { info_hash, name } => {
-            let mut e = Event::new(EventKind::Seeding).torrent(info_hash, name);
-            e.path = data_of(&info_hash);
-            (e, Some((info_hash, "seeding")))
-        }
-        engine::Event::Error { info_hash, message } => {
-            let mut e = Event::new(EventKind::Error).message(message);
-            e.info_hash = Some(info_hash);
-            e.name = name_of(&info_hash);
-            (e, Some((info_hash, "error")))
-        }
-        engine::Event::Warning { info_hash, message } => {
-            let mut e = Event::new(EventKind::Warning).message(message);
-            e.info_hash = Some(info_hash);
-            e.name = name_of(&info_hash);
-            (e, None)
-        }
-        engine::Event::Removed { info_hash } => {
-            let mut e = Event::new(EventKind::Removed);
-            e.info_hash = Some(info_hash);
-            e.name = name_of(&info_hash);
-            (e, None)
-        }
-        engine::Event::PeerBanned {
-            info_hash,
-            addr,
-            reason,
-        } => {
-            let mut e = Event::new(EventKind::PeerBanned)
-                .peer(addr.to_string())
-                .message(reason);
-            e.info_hash = Some(info_hash);
-            e.name = name_of(&info_hash);
-            (e, None)
-        }
-    };
-    if out.kind == EventKind::Removed {
-        if let Some(ih) = &out.info_hash {
-            names.remove(ih);
-        }
-    }
-    (out, state)
-}
-
 /// Sets a managed torrent's state in torrents.toml (no write when it already says so).
 pub fn record_state(torrents: &Torrents, ih: &InfoHash, state: &str) -> Result<()> {
     record_states(torrents, &[(*ih, state)])
@@ -201,4 +147,88 @@ pub fn record_states(torrents: &Torrents, states: &[(InfoHash, &str)]) -> Result
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::config::{ManagedTorrent, Origin};
+    use crate::engine::{AddOptions, SessionConfig};
+    use crate::metainfo::{create_torrent, CreateOptions};
+
+    /// A recorder that lost events to a full bus still records the state of what runs, and ends
+    /// when its session does (though the bus lives on).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lagging_recorder_records_every_running_torrents_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("d.bin");
+        std::fs::write(&data, vec![7u8; 40_000]).unwrap();
+        let meta = create_torrent(&data, &CreateOptions::default(), &|_, _| {}).unwrap();
+        let path = dir.path().join("torrents.toml");
+        std::fs::write(&path, "[settings]\ndht = false\n").unwrap();
+        let torrents = Torrents::open(&path);
+        torrents
+            .update(|cfg| {
+                cfg.upsert(ManagedTorrent {
+                    name: "d.bin".into(),
+                    info_hash: meta.info_hash.to_hex(),
+                    file: "d.torrent".into(),
+                    data: ".".into(),
+                    state: "downloading".into(),
+                    added: String::new(),
+                    origin: Origin::Created,
+                    meta: Default::default(),
+                    watch: None,
+                    files: Default::default(),
+                    limits: Default::default(),
+                    goals: Default::default(),
+                });
+                Ok(())
+            })
+            .unwrap();
+        // The session's events go to its own channel: the recorder hears none of them.
+        let session = Session::start(SessionConfig::default()).await.unwrap();
+        let h = session
+            .add(
+                meta.clone(),
+                AddOptions {
+                    data_dir: dir.path().to_path_buf(),
+                    trackers: Some(vec![]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let end = Instant::now() + Duration::from_secs(20);
+        while h.stats().state != TorrentState::Seeding {
+            assert!(Instant::now() < end, "the data check did not end");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A bus of one event, overrun before the recorder reads it.
+        let (tx, rx) = broadcast::channel(1);
+        for _ in 0..3 {
+            let _ = tx.send(Event::WatchPending {
+                path: "/w".into(),
+                message: "waiting".into(),
+            });
+        }
+        let recorder = tokio::spawn(record_engine_states(session.clone(), rx, torrents.clone()));
+        let state = || {
+            Torrents::open(&path).config().unwrap().torrents[0]
+                .state
+                .clone()
+        };
+        while state() != "seeding" {
+            assert!(Instant::now() < end, "the state was never recorded");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        session.shutdown(Duration::from_secs(2)).await;
+        tokio::time::timeout(Duration::from_secs(5), recorder)
+            .await
+            .expect("the recorder ends with its session")
+            .unwrap();
+        drop(tx);
+    }
 }

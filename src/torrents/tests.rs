@@ -141,7 +141,7 @@ fn readers_and_unchanged_states_do_not_touch_the_file() {
     for _ in 0..1000 {
         assert_eq!(service.config().unwrap().torrents.len(), 1);
         assert!(!service.refresh());
-        // What event forwarding does for every `seeding` event of a seeding torrent.
+        // What the states recorder does for every `seeding` event of a seeding torrent.
         crate::services::record_state(&service, &ih, "seeding").unwrap();
     }
     assert_eq!(service.loads(), loads, "a reader read the file");

@@ -32,7 +32,7 @@ use super::scan::{self, EntryKind, Fingerprint, Listed, Probe, Settling};
 use super::{WatchConfig, WatchStatus};
 
 mod ready;
-use crate::events::{Event, EventBus, EventKind};
+use crate::events::{Event, EventBus};
 use crate::metainfo::Metainfo;
 use crate::torrents::Torrents;
 use crate::types::InfoHash;
@@ -167,11 +167,11 @@ impl Worker {
     fn trouble(&mut self, msg: String) {
         if self.trouble.as_deref() != Some(&msg) {
             tracing::debug!("watch folder: {msg}");
-            self.publish(
-                Event::new(EventKind::WatchRejected)
-                    .path(self.cfg.watch_dir.display().to_string())
-                    .message(msg.clone()),
-            );
+            self.publish(Event::WatchRejected {
+                torrent: None,
+                path: self.cfg.watch_dir.clone(),
+                message: msg.clone(),
+            });
             self.trouble = Some(msg);
         }
     }
@@ -194,11 +194,11 @@ impl Worker {
             if self.unusable_reported.insert(name.clone()) {
                 let path = dir.join(name);
                 tracing::debug!("watch folder: {}: {why}", path.display());
-                self.publish(
-                    Event::new(EventKind::WatchRejected)
-                        .path(path.display().to_string())
-                        .message(why.clone()),
-                );
+                self.publish(Event::WatchRejected {
+                    torrent: None,
+                    path: path.clone(),
+                    message: why.clone(),
+                });
             }
         }
         // The ledger as the disk has it now (a `stat` when nothing changed).
@@ -271,15 +271,15 @@ impl Worker {
 
     fn announce_pending(&self, item: &Listed) {
         tracing::info!("watch folder: {} waits to settle", item.path.display());
-        self.publish(
-            Event::new(EventKind::WatchPending)
-                .path(item.path.display().to_string())
-                .message(match item.kind {
-                    EntryKind::Data => "waiting for the copy to finish",
-                    EntryKind::Torrent => "waiting for the .torrent to be complete",
-                    EntryKind::Magnet => "waiting for the magnet file to be complete",
-                }),
-        );
+        self.publish(Event::WatchPending {
+            path: item.path.clone(),
+            message: match item.kind {
+                EntryKind::Data => "waiting for the copy to finish",
+                EntryKind::Torrent => "waiting for the .torrent to be complete",
+                EntryKind::Magnet => "waiting for the magnet file to be complete",
+            }
+            .into(),
+        });
     }
 
     /// Forgets the records of entries no longer in the folder and stops their torrents. An entry
@@ -373,12 +373,11 @@ impl Worker {
                 );
                 if self.share_failed.get(&ih) != Some(&msg) {
                     tracing::debug!("watch folder: {msg}");
-                    self.publish(
-                        Event::new(EventKind::WatchRejected)
-                            .torrent(ih, meta.info.name.clone())
-                            .path(item.path.display().to_string())
-                            .message(msg.clone()),
-                    );
+                    self.publish(Event::WatchRejected {
+                        torrent: Some((ih, meta.info.name.clone())),
+                        path: item.path.clone(),
+                        message: msg.clone(),
+                    });
                 }
                 self.share_failed.insert(ih, msg);
                 false
@@ -392,10 +391,10 @@ impl Worker {
         self.settling.remove(&item.name);
         self.hashed_cache.remove(&item.name);
         self.rejected.insert(item.name.clone(), probe);
-        self.publish(
-            Event::new(EventKind::WatchRejected)
-                .path(item.path.display().to_string())
-                .message(msg),
-        );
+        self.publish(Event::WatchRejected {
+            torrent: None,
+            path: item.path.clone(),
+            message: msg,
+        });
     }
 }

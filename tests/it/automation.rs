@@ -9,15 +9,19 @@ use std::time::{Duration, Instant};
 
 use crate::support::host::ScriptRig;
 use btorrent::config::Config;
-use btorrent::engine::{TorrentState, TorrentStats};
-use btorrent::events::{Event, EventKind};
+use btorrent::engine::{self, TorrentState, TorrentStats};
+use btorrent::events::Event;
 use btorrent::script::{Dispatcher, Host, LiveTorrents, ScriptError};
 use btorrent::InfoHash;
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
 
 fn added(n: u8) -> Event {
-    Event::new(EventKind::Added).torrent(InfoHash([n; 20]), format!("t{n}"))
+    Event::Engine(engine::Event::Added {
+        info_hash: InfoHash([n; 20]),
+        name: format!("t{n}"),
+        data_dir: PathBuf::from("/data"),
+    })
 }
 
 #[test]
@@ -49,7 +53,11 @@ on("completed", |ev| print(`completed ${ev.name}`));
     for n in 1..=3 {
         bus.publish(added(n));
     }
-    bus.publish(Event::new(EventKind::Completed).torrent(InfoHash([9; 20]), "nine"));
+    bus.publish(engine::Event::Completed {
+        info_hash: InfoHash([9; 20]),
+        name: "nine".into(),
+        data_dir: PathBuf::from("/data"),
+    });
     assert!(
         started.elapsed() < Duration::from_millis(50),
         "publishing never waits on a script"
@@ -130,7 +138,11 @@ off(h);
     // Events are handled in the order they are published: once the witness has seen the second
     // event, every handler of the first has run.
     rig.script("witness.rhai", r#"on("added", |ev| print("witness"));"#);
-    bus.publish(Event::new(EventKind::Error).message("x"));
+    bus.publish(engine::Event::Error {
+        info_hash: InfoHash([8; 20]),
+        name: "eight".into(),
+        message: "x".into(),
+    });
     bus.publish(added(1));
     rig.wait_for("the witness handler", |l| l.iter().any(|x| x == "witness"));
     assert_eq!(rig.count("never"), 0);
@@ -296,11 +308,11 @@ on("seeding", |ev| {
 "#,
     );
     for _ in 0..2 {
-        bus.publish(
-            Event::new(EventKind::Seeding)
-                .torrent(ih, "music")
-                .path(rig.dir.path().display().to_string()),
-        );
+        bus.publish(engine::Event::Seeding {
+            info_hash: ih,
+            name: "music".into(),
+            data_dir: rig.dir.path().to_path_buf(),
+        });
     }
     rig.wait_for("the seeding handler", |l| {
         l.iter().any(|x| x == "now seeding music (50000 bytes)")

@@ -51,7 +51,7 @@ async fn skipped_files_are_not_fetched_and_wanting_one_brings_it_in() {
     let (seeder, s) = seeder_with(plain_seeder(), &meta, src.path()).await;
 
     let leecher = session().await;
-    let mut events = leecher.subscribe();
+    let mut events = leecher.subscribe().unwrap();
     let add = AddOptions {
         files: Some(skip_b_and_d()),
         ..opts(dst.path(), vec![seeder.listen_addr()])

@@ -35,7 +35,7 @@ async fn a_liar_back_from_new_ports_with_new_ids_stays_banned() {
     // One block per piece: each garbage block the liar sends is a whole bad piece.
     let meta = torrent(&src.path().join("d.bin"), 16 * 1024, vec![]);
     let leecher = session_with(on("127.0.0.2")).await;
-    let mut events = leecher.subscribe();
+    let mut events = leecher.subscribe().unwrap();
     let l = leecher
         .add(meta.clone(), opts(dst.path(), vec![]))
         .await
@@ -87,7 +87,7 @@ async fn a_liar_a_snubber_and_a_trickler_do_not_hold_up_the_download() {
     let trickler = fake_peer(&meta, data.clone(), ip("127.0.0.6"), trickle).await;
     let peers = vec![liar.addr, snubber.addr, trickler.addr, honest.listen_addr()];
     let leecher = session_with(on("127.0.0.2")).await;
-    let mut events = leecher.subscribe();
+    let mut events = leecher.subscribe().unwrap();
     let l = leecher
         .add(meta.clone(), opts(dst.path(), peers))
         .await

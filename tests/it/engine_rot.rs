@@ -35,7 +35,7 @@ async fn a_rotten_piece_is_never_uploaded_and_the_seeder_gets_it_back() {
     let good = std::fs::read(a.path().join("data.bin")).unwrap();
     let (sa, ha) = seeder(&meta, a.path()).await;
     let (sb, _hb) = seeder(&meta, b.path()).await;
-    let mut events_a = sa.subscribe();
+    let mut events_a = sa.subscribe().unwrap();
     // After A checked its data and seeds: piece 5 rots.
     rot_byte(&a.path().join("data.bin"), 5 * PIECE + 1234);
     assert_eq!(ha.stats().state, TorrentState::Seeding);
@@ -43,7 +43,7 @@ async fn a_rotten_piece_is_never_uploaded_and_the_seeder_gets_it_back() {
     // A leecher that only knows A asks it for every piece: A hashes piece 5 before sending it.
     let dst = tempfile::tempdir().unwrap();
     let (sl, hl) = leecher(&meta, dst.path(), vec![sa.listen_addr()]).await;
-    let mut events_l = sl.subscribe();
+    let mut events_l = sl.subscribe().unwrap();
     let seen = events_until(
         &mut events_a,
         30,
@@ -126,7 +126,7 @@ async fn appended_bytes_are_reported_and_the_listed_ones_still_seed() {
     std::fs::write(a.path().join("data.bin"), &longer).unwrap();
 
     let sa = session().await;
-    let mut events = sa.subscribe();
+    let mut events = sa.subscribe().unwrap();
     let ha = sa.add(meta.clone(), opts(a.path(), vec![])).await.unwrap();
     let seen = events_until(&mut events, 10, "a warning", |e| {
         matches!(e, Event::Warning { .. })

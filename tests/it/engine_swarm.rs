@@ -145,7 +145,7 @@ async fn corrupt_peer_is_banned_and_an_honest_one_finishes() {
     let (honest, _) = seeder_with(cfg, &meta, src.path()).await;
 
     let leecher = session().await;
-    let mut events = leecher.subscribe();
+    let mut events = leecher.subscribe().unwrap();
     let l = leecher
         .add(
             meta.clone(),
@@ -175,7 +175,7 @@ async fn seeder_vanishes_mid_transfer_and_a_later_one_finishes() {
     let (first, _) = seeder_with(limited(512 << 10), &meta, src.path()).await;
 
     let leecher = session().await;
-    let mut events = leecher.subscribe();
+    let mut events = leecher.subscribe().unwrap();
     let l = leecher
         .add(meta.clone(), opts(dst.path(), vec![first.listen_addr()]))
         .await
@@ -243,7 +243,7 @@ async fn restart_resumes_without_fetching_again() {
     s.resume();
 
     let second = session_with(cfg()).await;
-    let mut events = second.subscribe();
+    let mut events = second.subscribe().unwrap();
     let l2 = second
         .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
         .await
@@ -264,7 +264,7 @@ async fn restart_resumes_without_fetching_again() {
     // Complete data: a third start seeds at once and never claims a download completed.
     second.shutdown(Duration::from_secs(2)).await;
     let third = session_with(cfg()).await;
-    let mut events = third.subscribe();
+    let mut events = third.subscribe().unwrap();
     let l3 = third
         .add(meta.clone(), opts(dst.path(), vec![]))
         .await
@@ -516,7 +516,7 @@ async fn a_disk_that_refuses_writes_fails_the_torrent_once() {
     // Where the file goes there is a folder: every piece write fails.
     std::fs::create_dir_all(dst.path().join("data.bin/in-the-way")).unwrap();
     let leecher = session().await;
-    let mut events = leecher.subscribe();
+    let mut events = leecher.subscribe().unwrap();
     let l = leecher
         .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
         .await
@@ -555,7 +555,9 @@ async fn download_limit_from_the_settings_slows_the_leecher_and_the_data_arrives
     )
     .unwrap();
     let cfg = btorrent::config::Config::load(&dst.path().join("torrents.toml")).unwrap();
-    let leecher = btorrent::services::start_session(&cfg).await.unwrap();
+    let leecher = btorrent::services::start_session(&cfg, &Default::default())
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     let h = leecher
         .add(

@@ -209,7 +209,7 @@ impl Home {
         self.events
             .lock()
             .iter()
-            .filter(|e| e.kind == kind)
+            .filter(|e| e.kind() == kind)
             .cloned()
             .collect()
     }
@@ -380,16 +380,16 @@ async fn slow_copy_attempt(events: bool, quiet: u64) -> bool {
     // Events: pending once, then seeded.
     let pending = home.events(EventKind::WatchPending);
     assert_eq!(pending.len(), 1, "{pending:?}");
-    assert_eq!(pending[0].path.as_deref(), Some(album.to_str().unwrap()));
+    assert_eq!(pending[0].path().as_deref(), Some(album.to_str().unwrap()));
     wait_until("the seeded event", Duration::from_secs(5), || {
         !home.events(EventKind::WatchSeeded).is_empty()
     })
     .await;
     let seeded = home.events(EventKind::WatchSeeded);
     assert_eq!(seeded.len(), 1);
-    assert_eq!(seeded[0].info_hash, Some(ih));
-    assert_eq!(seeded[0].name.as_deref(), Some("album"));
-    assert_eq!(seeded[0].path.as_deref(), Some(album.to_str().unwrap()));
+    assert_eq!(seeded[0].info_hash(), Some(ih));
+    assert_eq!(seeded[0].name(), Some("album"));
+    assert_eq!(seeded[0].path().as_deref(), Some(album.to_str().unwrap()));
 
     // Later passes change nothing, and the dropped data was never touched.
     wait_passes(&w, 2).await;
@@ -599,14 +599,14 @@ async fn unreadable_entries_are_reported_once_and_retried_when_they_change() {
     .await;
     wait_passes(&w, 15).await;
     let rejected = home.events(EventKind::WatchRejected);
-    let mut paths: Vec<&str> = rejected.iter().filter_map(|e| e.path.as_deref()).collect();
+    let mut paths: Vec<String> = rejected.iter().filter_map(|e| e.path()).collect();
     paths.sort();
     let want: Vec<String> = ["bad-names", "broken-link", "has-dangling"]
         .iter()
         .map(|n| home.path("watch").join(n).display().to_string())
         .collect();
     assert_eq!(paths, want, "each reported exactly once: {rejected:?}");
-    assert!(rejected.iter().all(|e| e.message.is_some()));
+    assert!(rejected.iter().all(|e| e.message().is_some()));
     assert_eq!(w.status().hashed, 1, "only bad-names was hashed, once");
     assert_eq!(w.status().rejected, 3);
     assert!(rec.calls().is_empty());
@@ -674,8 +674,8 @@ async fn dropped_torrents_are_downloaded_bad_ones_refused_duplicates_deduplicate
     let about = |name: &str| {
         rejected
             .iter()
-            .find(|e| e.path.as_deref() == Some(home.path("watch").join(name).to_str().unwrap()))
-            .and_then(|e| e.message.clone())
+            .find(|e| e.path().as_deref() == Some(home.path("watch").join(name).to_str().unwrap()))
+            .and_then(|e| e.message().map(str::to_string))
             .unwrap_or_else(|| panic!("no report for {name}: {rejected:?}"))
     };
     assert!(about("bad.torrent").contains("not a valid .torrent"));
@@ -746,7 +746,7 @@ async fn an_engine_refusal_is_reported_once_and_retried_on_rescans() {
     wait_passes(&w, 5).await;
     let rejected = home.events(EventKind::WatchRejected);
     assert_eq!(rejected.len(), 1, "{rejected:?}");
-    let msg = rejected[0].message.clone().unwrap();
+    let msg = rejected[0].message().unwrap().to_string();
     assert!(
         msg.contains("cannot seed doc.pdf") && msg.contains("not running"),
         "{msg}"
@@ -916,15 +916,15 @@ async fn services_run_the_watch_folder_from_the_settings() {
     let seeded = tokio::time::timeout(Duration::from_secs(15), async {
         loop {
             let ev = events.recv().await.unwrap();
-            if ev.kind == EventKind::WatchSeeded {
+            if ev.kind() == EventKind::WatchSeeded {
                 return ev;
             }
         }
     })
     .await
     .expect("watch_seeded within 15 s");
-    assert_eq!(seeded.name.as_deref(), Some("notes.txt"));
-    assert_eq!(rec.seeds(), [seeded.info_hash.unwrap()]);
+    assert_eq!(seeded.name(), Some("notes.txt"));
+    assert_eq!(rec.seeds(), [seeded.info_hash().unwrap()]);
     let w = services.watch.as_ref().unwrap();
     wait_until("the status to count it", Duration::from_secs(5), || {
         w.status().shared == 1
@@ -950,11 +950,7 @@ async fn a_vanished_watch_folder_stops_nothing() {
     );
     let rejected = home.events(EventKind::WatchRejected);
     assert_eq!(rejected.len(), 1, "{rejected:?}");
-    assert!(rejected[0]
-        .message
-        .as_deref()
-        .unwrap()
-        .contains("cannot read"));
+    assert!(rejected[0].message().unwrap().contains("cannot read"));
     std::fs::rename(home.path("away"), home.path("watch")).unwrap();
     wait_passes(&w, 5).await;
     assert_eq!(rec.calls().len(), 1, "{:?}", rec.calls());

@@ -50,7 +50,7 @@ async fn next_event(
     tokio::time::timeout(within, async {
         loop {
             match rx.recv().await {
-                Ok(ev) if ev.kind == kind => return ev,
+                Ok(ev) if ev.kind() == kind => return ev,
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(e) => panic!("bus closed: {e}"),
@@ -101,7 +101,7 @@ async fn slow_copy_is_seeded_then_downloaded_by_another_process() {
         assert_eq!(early, 0, "shared before the copy ended");
     }
     let seeded = next_event(&mut rx, EventKind::WatchSeeded, Duration::from_secs(30)).await;
-    let ih = seeded.info_hash.unwrap();
+    let ih = seeded.info_hash().unwrap();
     let torrent = dir.path().join("torrents/album.torrent");
     assert!(torrent.exists(), "the watcher wrote the .torrent");
     let url = tracker.announce_url();
@@ -179,7 +179,7 @@ async fn dropped_torrent_is_downloaded_into_the_output_folder() {
     let dropped = dir.path().join("watch/movie.torrent");
     std::fs::write(&dropped, meta.as_bytes()).unwrap();
     let done = next_event(&mut rx, EventKind::Completed, Duration::from_secs(60)).await;
-    assert_eq!(done.info_hash, Some(meta.info_hash));
+    assert_eq!(done.info_hash(), Some(meta.info_hash));
     assert_eq!(
         std::fs::read(dir.path().join("output/movie.bin")).unwrap(),
         data
@@ -217,8 +217,8 @@ async fn restart_makes_no_second_torrent_and_deleted_entries_stop_announcing() {
     let url = tracker.announce_url();
     let url = url.as_str();
     for ev in [&first, &second] {
-        let ih = ev.info_hash.unwrap();
-        let what = format!("{:?} to be announced after the restart", ev.name);
+        let ih = ev.info_hash().unwrap();
+        let what = format!("{:?} to be announced after the restart", ev.name());
         wait_until_async(&what, Duration::from_secs(20), move || async move {
             listed(url, ih).await > 0
         })
@@ -248,17 +248,17 @@ async fn restart_makes_no_second_torrent_and_deleted_entries_stop_announcing() {
     assert_eq!(Config::load(&config).unwrap().torrents.len(), 2);
     assert_eq!(std::fs::read_to_string(&config).unwrap(), toml_before);
     while let Ok(ev) = rx.try_recv() {
-        assert_ne!(ev.kind, EventKind::WatchSeeded, "seeded twice: {ev}");
+        assert_ne!(ev.kind(), EventKind::WatchSeeded, "seeded twice: {ev}");
     }
 
     // Delete one entry: it is stopped (announced `stopped`) and leaves torrents.toml.
-    let gone = if first.name.as_deref() == Some("a.bin") {
+    let gone = if first.name() == Some("a.bin") {
         &first
     } else {
         &second
     };
     std::fs::remove_file(dir.path().join("watch/a.bin")).unwrap();
-    let ih = gone.info_hash.unwrap();
+    let ih = gone.info_hash().unwrap();
     wait_until_async(
         "a.bin to be no longer announced",
         Duration::from_secs(20),
@@ -321,7 +321,7 @@ async fn dropped_magnet_files_are_fetched_kept_and_downloaded() {
     let mut done = Vec::new();
     while done.len() < 3 {
         let e = next_event(&mut rx, EventKind::Completed, Duration::from_secs(60)).await;
-        done.push(e.info_hash.unwrap());
+        done.push(e.info_hash().unwrap());
     }
     for (m, name) in metas.iter().zip(["a.bin", "b.bin", "c.bin"]) {
         assert!(done.contains(&m.info_hash));

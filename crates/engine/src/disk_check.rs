@@ -159,6 +159,7 @@ pub(crate) fn withdraw(t: &Torrent, index: u32, when: &str) -> bool {
     tracing::warn!(torrent = %t.meta.info.name, "{message}");
     t.emit(Event::Warning {
         info_hash: t.info_hash(),
+        name: t.meta.info.name.clone(),
         message,
     });
     t.wake.notify_one();
@@ -203,6 +204,7 @@ pub(crate) fn report_oversized(t: &Torrent, stamps: &[Option<FileStamp>]) -> Vec
         tracing::warn!(torrent = %t.meta.info.name, "{message}");
         t.emit(Event::Warning {
             info_hash: t.info_hash(),
+            name: t.meta.info.name.clone(),
             message,
         });
     }

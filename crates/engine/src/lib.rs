@@ -15,8 +15,10 @@
 //!   [`TorrentHandle::set_file_priorities`], [`TorrentHandle::set_sequential`].
 //! - [`Session::get`], [`Session::torrents`], [`Session::remove`] (stops, announces `stopped`, keeps the
 //!   data), [`Session::shutdown`] (the same for every torrent, within a grace period).
-//! - [`Session::subscribe`] gives a broadcast receiver of [`Event`]s; the engine never waits on a
-//!   subscriber (a slow one misses events: `RecvError::Lagged`).
+//! - Every [`Event`] goes into the session's one [`EventSink`] ([`SessionConfig::events`], see
+//!   [`events`]): by default a channel of its own ([`Session::subscribe`]), or the front end's channel
+//!   (the app's event bus) with nothing in between. The engine never waits on a subscriber (a slow
+//!   one misses events: `RecvError::Lagged`).
 //! - [`TorrentHandle`]: `info_hash`, `name`, `meta`, `stats` ([`TorrentStats`], the one snapshot
 //!   of a torrent: serde-serializable, with its files and limits; progress and completion are its
 //!   methods), `peers`
@@ -92,6 +94,7 @@ pub mod choker;
 pub mod conn;
 pub mod dht;
 pub mod disk_check;
+pub mod events;
 pub mod ext;
 pub mod file_cache;
 pub mod known;
@@ -122,6 +125,7 @@ use btorrent_proto::types::{InfoHash, PeerId};
 
 pub use dht::{DhtConfig, DhtStats};
 pub use disk_check::CheckReport;
+pub use events::EventSink;
 pub use limits::TorrentLimits;
 pub use selection::{FilePriority, FileStatus};
 pub use session::Session;
@@ -178,6 +182,9 @@ pub struct SessionConfig {
     /// Most files held open by all the session's torrents together (256); files are opened when a
     /// piece is read or written and the least recently used is closed past the bound.
     pub max_open_files: usize,
+    /// Where the session's [`Event`]s go ([`events`]): a channel of its own by default, heard through
+    /// [`Session::subscribe`]; the app gives its event bus.
+    pub events: EventSink,
 }
 
 impl Default for SessionConfig {
@@ -202,6 +209,7 @@ impl Default for SessionConfig {
             super_seed: None,
             announce_spacing: Duration::from_millis(2),
             max_open_files: 256,
+            events: EventSink::default(),
         }
     }
 }
@@ -265,32 +273,40 @@ pub struct PeerInfo {
     pub seed: bool,
 }
 
-/// What the engine tells its front ends.
+/// What the engine tells its front ends, through the [`EventSink`] its session was given. Each
+/// event names its torrent (the name as the torrent says it); those that mark where the data is
+/// (added, completed, seeding) carry the folder that holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Added {
         info_hash: InfoHash,
         name: String,
+        data_dir: PathBuf,
     },
     /// A download reached 100% (never sent for data that was complete when added).
     Completed {
         info_hash: InfoHash,
         name: String,
+        data_dir: PathBuf,
     },
     /// The torrent is seeding: after `Completed`, or after the check found every piece.
     Seeding {
         info_hash: InfoHash,
         name: String,
+        data_dir: PathBuf,
     },
     Error {
         info_hash: InfoHash,
+        name: String,
         message: String,
     },
     Removed {
         info_hash: InfoHash,
+        name: String,
     },
     PeerBanned {
         info_hash: InfoHash,
+        name: String,
         addr: SocketAddr,
         reason: String,
     },
@@ -298,6 +314,35 @@ pub enum Event {
     /// its hash, a file longer than the torrent says.
     Warning {
         info_hash: InfoHash,
+        name: String,
         message: String,
     },
+}
+
+impl Event {
+    /// The torrent the event is about.
+    pub fn info_hash(&self) -> InfoHash {
+        match self {
+            Event::Added { info_hash, .. }
+            | Event::Completed { info_hash, .. }
+            | Event::Seeding { info_hash, .. }
+            | Event::Error { info_hash, .. }
+            | Event::Removed { info_hash, .. }
+            | Event::PeerBanned { info_hash, .. }
+            | Event::Warning { info_hash, .. } => *info_hash,
+        }
+    }
+
+    /// The torrent's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Event::Added { name, .. }
+            | Event::Completed { name, .. }
+            | Event::Seeding { name, .. }
+            | Event::Error { name, .. }
+            | Event::Removed { name, .. }
+            | Event::PeerBanned { name, .. }
+            | Event::Warning { name, .. } => name,
+        }
+    }
 }

@@ -365,6 +365,7 @@ pub(crate) fn strike(t: &Torrent, key: PeerKey) {
     }
     t.emit(Event::PeerBanned {
         info_hash: t.info_hash(),
+        name: t.meta.info.name.clone(),
         addr,
         reason,
     });

@@ -1,4 +1,4 @@
-//! The session: the listener, the set of torrents, the event channel.
+//! The session: the listener, the set of torrents, the event sink.
 //!
 //! Incoming connections: the listener task accepts, and a short task per connection reads the
 //! handshake (within a timeout), finds the torrent by info-hash, answers with our handshake and hands the
@@ -23,16 +23,13 @@ use btorrent_proto::metainfo::Metainfo;
 use btorrent_proto::types::{InfoHash, PeerId};
 use btorrent_proto::wire::handshake::{read_handshake, write_handshake, Handshake};
 
-/// Events kept for slow subscribers before they start missing some.
-const EVENT_CAPACITY: usize = 1024;
-
 /// What every torrent of a session shares.
 pub(crate) struct SessionCtx {
     pub cfg: SessionConfig,
     pub peer_id: PeerId,
     /// The address really bound (the port announced to trackers).
     pub listen_addr: SocketAddr,
-    pub events: broadcast::Sender<Event>,
+    pub events: super::EventSink,
     pub shutdown: CancellationToken,
     pub upload_limit: Option<super::rate::Limiter>,
     pub download_limit: Option<super::rate::Limiter>,
@@ -134,7 +131,7 @@ impl Session {
         let ctx = Arc::new(SessionCtx {
             peer_id: cfg.peer_id.unwrap_or_else(PeerId::generate),
             listen_addr,
-            events: broadcast::channel(EVENT_CAPACITY).0,
+            events: cfg.events.clone(),
             shutdown: CancellationToken::new(),
             // Always there, so the limits can be set while the session runs (0 = unlimited).
             upload_limit: Some(super::rate::Limiter::new(cfg.upload_limit.unwrap_or(0))),
@@ -237,9 +234,10 @@ impl Session {
             h
         };
         handle.0.add_known(opts.peers, super::known::Source::User);
-        let _ = self.0.ctx.events.send(Event::Added {
+        self.0.ctx.events.publish(Event::Added {
             info_hash: ih,
             name: handle.name().to_string(),
+            data_dir: handle.0.storage.data_dir(),
         });
         // The quick part of the check (sizes, mtimes, resume data) happens before `add` returns, so
         // a torrent whose resume data vouches for every piece is already seeding; pieces that need
@@ -266,7 +264,9 @@ impl Session {
         v
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    /// A receiver of the session's own event channel ([`crate::EventSink::own`], the default);
+    /// `None` when the session publishes into a front end's channel (subscribe to that instead).
+    pub fn subscribe(&self) -> Option<broadcast::Receiver<Event>> {
         self.0.ctx.events.subscribe()
     }
 
@@ -315,8 +315,16 @@ impl Session {
             .ok_or_else(|| anyhow::anyhow!("no torrent {ih} in this session"))?;
         h.stop(Duration::from_secs(5), self.0.ctx.cfg.announce_spacing)
             .await;
-        let _ = self.0.ctx.events.send(Event::Removed { info_hash: *ih });
+        self.0.ctx.events.publish(Event::Removed {
+            info_hash: *ih,
+            name: h.name().to_string(),
+        });
         Ok(())
+    }
+
+    /// Resolves once [`Session::shutdown`] has stopped the session.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.0.ctx.shutdown.clone().cancelled_owned()
     }
 
     /// Stops every torrent (saving resume data, announcing `stopped` within `grace`) and the listener.

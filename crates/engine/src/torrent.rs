@@ -159,7 +159,7 @@ impl Torrent {
     }
 
     pub fn emit(&self, e: Event) {
-        let _ = self.ctx.events.send(e);
+        self.ctx.events.publish(e);
     }
 
     pub fn disk_job_started(&self) {
@@ -199,6 +199,7 @@ impl Torrent {
         tracing::info!(torrent = %self.meta.info.name, "{message}");
         self.emit(Event::Error {
             info_hash: self.info_hash(),
+            name: self.meta.info.name.clone(),
             message: message.clone(),
         });
         self.done.send_replace(Some(Err(message)));

@@ -110,11 +110,13 @@ async fn finish_download(t: &Arc<Torrent>) {
         t.emit(Event::Completed {
             info_hash: t.info_hash(),
             name: name.clone(),
+            data_dir: t.storage.data_dir(),
         });
     }
     t.emit(Event::Seeding {
         info_hash: t.info_hash(),
         name,
+        data_dir: t.storage.data_dir(),
     });
     t.note_complete();
 }
@@ -200,6 +202,7 @@ pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield, ch
         t.emit(Event::Seeding {
             info_hash: t.info_hash(),
             name: t.meta.info.name.clone(),
+            data_dir: t.storage.data_dir(),
         });
     }
 }

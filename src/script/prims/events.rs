@@ -18,21 +18,21 @@ use crate::script::host::HostContext;
 
 /// The map a handler receives for `ev`.
 pub(crate) fn event_map(ev: &Event) -> Map {
-    let opt = |v: &Option<String>| v.clone().map_or(Dynamic::UNIT, Dynamic::from);
+    let opt = |v: Option<String>| v.map_or(Dynamic::UNIT, Dynamic::from);
     let mut m = Map::new();
-    m.insert("event".into(), ev.kind.name().into());
-    m.insert("name".into(), opt(&ev.name));
+    m.insert("event".into(), ev.kind().name().into());
+    m.insert("name".into(), opt(ev.name().map(str::to_string)));
     m.insert(
         "info_hash".into(),
-        ev.info_hash.map_or(Dynamic::UNIT, |h| h.to_hex().into()),
+        ev.info_hash().map_or(Dynamic::UNIT, |h| h.to_hex().into()),
     );
-    m.insert("path".into(), opt(&ev.path));
-    m.insert("message".into(), opt(&ev.message));
-    m.insert("peer".into(), opt(&ev.peer));
-    let handle = ev.info_hash.map_or(Dynamic::UNIT, |info_hash| {
+    m.insert("path".into(), opt(ev.path()));
+    m.insert("message".into(), opt(ev.message().map(str::to_string)));
+    m.insert("peer".into(), opt(ev.peer()));
+    let handle = ev.torrent().map_or(Dynamic::UNIT, |(info_hash, name)| {
         Dynamic::from(Handle {
             info_hash,
-            name: ev.name.clone().unwrap_or_default(),
+            name: name.to_string(),
         })
     });
     m.insert("torrent".into(), handle);

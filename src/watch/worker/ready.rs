@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Worker;
-use crate::events::{Event, EventKind};
+use crate::events::Event;
 use crate::metainfo::{Metainfo, MetainfoError};
 use crate::watch::actions;
 use crate::watch::ledger::{self, NewShare, Recorded};
@@ -215,12 +215,12 @@ impl Worker {
                     o.meta.info_hash,
                     file.display()
                 );
-                self.publish(
-                    Event::new(EventKind::WatchSeeded)
-                        .torrent(o.meta.info_hash, name)
-                        .path(o.item.path.display().to_string())
-                        .message(format!("torrent written to {}", file.display())),
-                );
+                self.publish(Event::WatchSeeded {
+                    info_hash: o.meta.info_hash,
+                    name,
+                    path: o.item.path.clone(),
+                    message: format!("torrent written to {}", file.display()),
+                });
             }
             EntryKind::Torrent | EntryKind::Magnet => tracing::info!(
                 "watch folder: downloading {name} ({}) into {}",
