@@ -6,8 +6,10 @@
 //!   carries a fresh *verified mark*: one taken less than `SessionConfig::upload_verify_ttl` ago while
 //!   every file the piece touches still has the size and mtime it had then (or the ones our own last
 //!   write gave it). So a piece is hashed once per TTL however many blocks and peers read it, and a
-//!   file changed on disk loses its marks at once. The start-up check sets no mark: the first upload
-//!   of each piece hashes it. Two connections reading the same unmarked piece at the same moment may
+//!   file changed on disk loses its marks at once. A piece downloaded in this session is marked when
+//!   the disk writer has written it (`mark_written`: hashed good in memory, then written), so a
+//!   leecher does not read back and hash again what it passes on to the swarm. The start-up check
+//!   sets no mark: the first upload of each piece found on disk hashes it. Two connections reading the same unmarked piece at the same moment may
 //!   both hash it; nothing worse.
 //! - **Withdrawal** (`withdraw`): a piece that fails goes back to `Missing` in the picker, leaves our
 //!   `have` bitfield (and the resume data), is counted in `TorrentStats::pieces_withdrawn` and
@@ -106,6 +108,16 @@ fn hash_and_mark(t: &Torrent, pieces: &[u32]) -> Vec<u32> {
         marks[i as usize] = good.contains(&i).then_some(Mark { at: now, stamps });
     }
     good
+}
+
+/// Marks piece `index` verified now: its data was hashed good in memory and has just been written
+/// (by the disk writer, after the write), so its first upload need not read it back to hash it again.
+pub(crate) fn mark_written(t: &Torrent, index: u32) {
+    let stamps = stamps_of(t, index);
+    t.upload_marks.marks.lock()[index as usize] = Some(Mark {
+        at: Instant::now(),
+        stamps,
+    });
 }
 
 /// Makes sure the `pieces` about to be uploaded still match their hashes (blocking): hashes those
@@ -315,6 +327,67 @@ mod tests {
         flip(&file, 3 * 16384, mtime - Duration::from_secs(3600));
         t.upload_marks.clear(3);
         assert_eq!(verify_for_upload(&t, &[3]), vec![3]);
+        session.shutdown(Duration::from_secs(2)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_downloaded_piece_is_marked_once_written_so_its_upload_does_not_hash_it_again() {
+        use btorrent_proto::wire::Bitfield;
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        let data: Vec<u8> = (0..4 * 16384u32).map(|i| (i * 13 / 5) as u8).collect();
+        std::fs::write(src.join("f"), &data).unwrap();
+        let opts = CreateOptions {
+            piece_length: Some(16384),
+            ..Default::default()
+        };
+        let meta = create_torrent(&src.join("f"), &opts, &|_, _| {}).unwrap();
+        let session = Session::start(SessionConfig::default()).await.unwrap();
+        let dl = dir.path().join("dl");
+        let add = AddOptions {
+            data_dir: dl.clone(),
+            paused: true,
+            trackers: Some(vec![]),
+            ..Default::default()
+        };
+        let h = session.add(meta, add).await.unwrap();
+        let t = h.0.clone();
+        // Piece 1 arrives whole from a peer that has only it, and goes through the hash and the write.
+        let mut only1 = Bitfield::new(4);
+        only1.set(1);
+        let (index, buf, contributors) = {
+            let mut c = t.core.lock();
+            c.picker.add_availability(&only1);
+            let mut out = Vec::new();
+            assert_eq!(c.picker.pick(7, &only1, 0, 1, &mut out), 1);
+            let block = &data[16384..2 * 16384];
+            match c.picker.on_block(7, out[0], block) {
+                crate::picker::BlockResult::Complete {
+                    index,
+                    buf,
+                    contributors,
+                    ..
+                } => (index, buf, contributors),
+                other => panic!("one block completes the piece: {other:?}"),
+            }
+        };
+        assert_eq!(index, 1);
+        crate::verify::spawn(t.clone(), index, buf, contributors);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !t.core.lock().picker.have().get(1) {
+            assert!(Instant::now() < deadline, "piece 1 was not written");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Its data rots with the mtime put back: the mark from the write spares the hash (no
+        // read-back), as a mark from a disk hash would.
+        let file = dl.join("f");
+        let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+        flip(&file, 16384 + 10, mtime);
+        assert!(verify_for_upload(&t, &[1]).is_empty());
+        // Without the mark the same read hashes the piece and finds the rot.
+        t.upload_marks.clear(1);
+        assert_eq!(verify_for_upload(&t, &[1]), vec![1]);
         session.shutdown(Duration::from_secs(2)).await;
     }
 }

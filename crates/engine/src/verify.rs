@@ -228,6 +228,9 @@ fn finish(
         ));
         return;
     }
+    if ok {
+        super::disk_check::mark_written(t, index);
+    }
     let mut c = t.core.lock();
     let verdict = c.picker.on_hash_done(index, ok, buf, contributors);
     match verdict {
