@@ -16,7 +16,8 @@
 #
 #   benches/fleet.sh [CASE...]      CASE: n12 n24 mixed late seeder-leaves (default: all five)
 #   env: SIZE_MB (100), RATE_MBIT (100), SLOW_MBIT (20), CLIENTS ("btorrent libtorrent aria2 floor"),
-#        BENCH_DIR (/tmp/btorrent-fleet), LEECH_TIMEOUT (300 s per leecher), LEAVE_AT (1.10)
+#        BENCH_DIR (/tmp/btorrent-fleet), LEECH_TIMEOUT (300 s per leecher), LEAVE_AT (1.10),
+#        BT_BIN (another btorrent binary to run, e.g. an older build to compare with)
 #
 # Cases:
 #   n12, n24       1 seeder -> N leechers, every link at RATE_MBIT.
@@ -113,7 +114,7 @@ mktorrent -l 18 -a "http://$HUB_IP:$TPORT/announce" -o "$TOR" "$DATA" >/dev/null
 
 echo "building btorrent (release)..." >&2
 (cd "$ROOT" && cargo build --release --quiet --bin btorrent --example tcp_floor)
-BT="$ROOT/target/release/btorrent"
+BT="${BT_BIN:-$ROOT/target/release/btorrent}"
 FLOOR="$ROOT/target/release/examples/tcp_floor"
 
 # Leechers run under /usr/bin/time (outside `timeout`, so the timeout's signal reaches the client); the

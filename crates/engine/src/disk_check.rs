@@ -139,6 +139,7 @@ pub(crate) fn verify_for_upload(t: &Torrent, pieces: &[u32]) -> Vec<u32> {
 /// how it was found. Returns false when we did not have the piece.
 pub(crate) fn withdraw(t: &Torrent, index: u32, when: &str) -> bool {
     t.upload_marks.clear(index);
+    t.hot.forget(index);
     let peers = {
         let mut c = t.core.lock();
         if !c.picker.withdraw(index) {
@@ -331,7 +332,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_downloaded_piece_is_marked_once_written_so_its_upload_does_not_hash_it_again() {
+    async fn a_downloaded_piece_is_marked_once_written_and_uploaded_from_memory() {
         use btorrent_proto::wire::Bitfield;
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("src");
@@ -385,6 +386,20 @@ mod tests {
         let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
         flip(&file, 16384 + 10, mtime);
         assert!(verify_for_upload(&t, &[1]).is_empty());
+        // And its upload is served from the copy kept in memory (the bytes as verified), not from
+        // the disk.
+        let (mut out, mut refused) = (Vec::new(), Vec::new());
+        let mut batch = vec![btorrent_proto::wire::BlockRef {
+            index: 1,
+            begin: 0,
+            length: 16384,
+        }];
+        crate::sender::fill(&t, &mut out, &mut batch, &mut refused).unwrap();
+        assert!(refused.is_empty());
+        assert!(
+            out[..16384] == data[16384..2 * 16384],
+            "served from the hot copy"
+        );
         // Without the mark the same read hashes the piece and finds the rot.
         t.upload_marks.clear(1);
         assert_eq!(verify_for_upload(&t, &[1]), vec![1]);

@@ -61,10 +61,14 @@
 //!   `client`, `listen`, `OutQueue::inner`), `Torrent::rates` and the storage's data-folder lock and
 //!   the session's file cache may be taken, one at a time: none of these is held while another lock is taken. The
 //!   session's torrent map, the disk writers' channels, the announce turn, the hash queue
-//!   (`Torrent::hashq`) and the verified marks (`Torrent::upload_marks`) are never held with any
-//!   other lock (a completed piece leaves the core lock before it enters the hash
+//!   (`Torrent::hashq`), the verified marks (`Torrent::upload_marks`) and the hot piece copies
+//!   (`Torrent::hot`, held for the copy of one upload batch) are never held with any other lock (a completed piece leaves the core lock before it enters the hash
 //!   queue). No lock is ever held across an `.await` or a disk read/write; the core lock is held for
 //!   bookkeeping and the copy of one 16 KiB block.
+//! - **Uploads from memory** (the `hot` module): the disk writer keeps a copy of each piece it wrote (16 MiB
+//!   per torrent, `SessionConfig::hot_piece_bytes` for the session), and a piece written in this
+//!   session carries a verified mark ([`disk_check`]); so the requests that follow our `have`s are
+//!   answered without reading the piece back or hashing it again.
 //! - **Super-seeding** ([`superseed`]): a connection that registered while it was on is told of
 //!   pieces only through its offers and is served only the pieces it was offered, until it falls back
 //!   to announcing the rest; its offers are chosen under the core lock, and sent after it is dropped.
@@ -97,6 +101,7 @@ pub mod disk_check;
 pub mod events;
 pub mod ext;
 pub mod file_cache;
+mod hot;
 pub mod known;
 mod lifecycle;
 pub mod limits;
@@ -153,6 +158,9 @@ pub struct SessionConfig {
     pub upload_slots: usize,
     /// Most bytes of piece buffers per torrent (pieces in flight or being hashed).
     pub max_buffer_bytes: u64,
+    /// Most bytes of the session's copies of just-verified pieces, which serve the uploads that
+    /// follow our `have`s from memory (see the `hot` module; at most 16 MiB per torrent).
+    pub hot_piece_bytes: u64,
     /// How often resume data is saved while it changes.
     pub resume_interval: Duration,
     /// Upload limit for the whole session, bytes per second (`None` = unlimited).
@@ -199,6 +207,7 @@ impl Default for SessionConfig {
             announce_ip: None,
             upload_slots: 4,
             max_buffer_bytes: 24 << 20,
+            hot_piece_bytes: 64 << 20,
             resume_interval: Duration::from_secs(10),
             upload_limit: None,
             download_limit: None,

@@ -30,7 +30,7 @@
 //!   write (`on_write_failed`) is missing again without blame: not suspect, nobody struck.
 //! - Rarest first: a new piece is the one fewest connected peers have (ties broken at random); until
 //!   [`RANDOM_FIRST`] pieces are complete it is simply a random one. The pieces that may be started
-//!   (`Missing`, wanted) are kept in that order, one [`rarity::Rarity`] per rank, bucketed by
+//!   (`Missing`, wanted) are kept in that order, one `rarity::Rarity` per rank, bucketed by
 //!   availability: a `have` moves a piece one bucket in O(1), and a pick walks from the rarest piece
 //!   to the first the peer has, never over the whole torrent. Piece priorities
 //!   ([`Picker::set_ranks`], from the files' priorities, [`crate::selection`]) come before that: a

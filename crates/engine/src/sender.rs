@@ -3,8 +3,9 @@
 //!
 //! Control messages are encoded straight into `OutInner::ctrl`; upload requests wait in
 //! `OutInner::uploads` (at most our advertised `reqq`). The sender task takes the control bytes (swapping
-//! buffers, no copy) and a batch of requests, reads the batch's blocks from disk on the blocking pool
-//! into one data buffer, one read per run of blocks that follow each other in the torrent's byte
+//! buffers, no copy) and a batch of requests, reads the batch's blocks on the blocking pool into one
+//! data buffer: from the torrent's copies of the pieces it verified last ([`super::hot`]) when it has
+//! them, else from disk, one read per run of blocks that follow each other in the torrent's byte
 //! stream (a peer asks for a piece's blocks in order), after checking each piece of the batch against
 //! its hash ([`super::disk_check`]: blocks of a piece that fails are not sent), and sends control
 //! bytes, piece headers and
@@ -77,7 +78,7 @@ fn stream_offset(t: &Torrent, b: &BlockRef) -> u64 {
 /// bad ones (withdrawn) out of it into `refused`; then reads the rest into `data`, one block after
 /// another, with one read per run of blocks that are contiguous in the torrent. `data` only ever
 /// grows (zeroed once, then reused).
-fn fill(
+pub(crate) fn fill(
     t: &Torrent,
     data: &mut Vec<u8>,
     batch: &mut Vec<BlockRef>,
@@ -95,17 +96,26 @@ fn fill(
     if data.len() < total {
         data.resize(total, 0);
     }
+    // Blocks of pieces verified lately come from their copies in memory ([`super::hot`]); the rest
+    // from disk, one read per run of blocks that follow each other in the torrent.
     let (mut at, mut i) = (0, 0);
+    let hot = |b: &BlockRef, dst: &mut [u8]| t.hot.read(b.index, b.begin as usize, dst);
     while i < batch.len() {
+        let len = batch[i].length as usize;
+        if hot(&batch[i], &mut data[at..at + len]) {
+            at += len;
+            i += 1;
+            continue;
+        }
         let start = stream_offset(t, &batch[i]);
-        let mut len = batch[i].length as usize;
+        let mut run = len;
         let mut j = i + 1;
-        while j < batch.len() && stream_offset(t, &batch[j]) == start + len as u64 {
-            len += batch[j].length as usize;
+        while j < batch.len() && stream_offset(t, &batch[j]) == start + run as u64 {
+            run += batch[j].length as usize;
             j += 1;
         }
-        t.storage.read(start, &mut data[at..at + len])?;
-        at += len;
+        t.storage.read(start, &mut data[at..at + run])?;
+        at += run;
         i = j;
     }
     Ok(total as u64)

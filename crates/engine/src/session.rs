@@ -40,6 +40,8 @@ pub(crate) struct SessionCtx {
     pub dht: Option<Arc<super::dht::DhtNode>>,
     /// The disk writer threads every torrent shares.
     pub writers: super::verify::Writers,
+    /// The budget of every torrent's hot piece copies (see [`super::hot`]).
+    pub hot_budget: Arc<super::hot::HotBudget>,
     /// Data checks hashing at once (each uses every core already), and resume files being saved at
     /// once (each ends with an fsync): 1,000 torrents starting or stopping together do not take
     /// hundreds of blocking threads.
@@ -145,6 +147,7 @@ impl Session {
             announce_key: rand::random(),
             dht,
             writers: Default::default(),
+            hot_budget: super::hot::HotBudget::new(cfg.hot_piece_bytes),
             checks: tokio::sync::Semaphore::new(CHECKS_AT_ONCE),
             saves: tokio::sync::Semaphore::new(SAVES_AT_ONCE),
             announce_next: Mutex::new(tokio::time::Instant::now()),

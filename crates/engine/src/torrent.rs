@@ -123,6 +123,8 @@ pub(crate) struct Torrent {
     pub hashq: super::verify::HashQueue,
     /// Pieces hashed from disk lately, so uploads need not hash them again (see [`super::disk_check`]).
     pub upload_marks: super::disk_check::UploadMarks,
+    /// Copies of the pieces verified last, which serve uploads from memory (see [`super::hot`]).
+    pub hot: super::hot::HotPieces,
     /// Pieces taken back because their data on disk failed the hash, in this session.
     pub pieces_withdrawn: AtomicU64,
     /// Pieces hashed from disk by data checks, in this session.
@@ -347,7 +349,9 @@ impl TorrentHandle {
             geo.piece_count as usize,
             ctx.cfg.upload_verify_ttl,
         );
+        let hot = super::hot::HotPieces::new(ctx.hot_budget.clone(), geo.piece_length);
         TorrentHandle(Arc::new(Torrent {
+            hot,
             geo,
             storage,
             core: Mutex::new(core),

@@ -230,6 +230,7 @@ fn finish(
     }
     if ok {
         super::disk_check::mark_written(t, index);
+        t.hot.keep(index, &buf[..t.geo.piece_len(index) as usize]);
     }
     let mut c = t.core.lock();
     let verdict = c.picker.on_hash_done(index, ok, buf, contributors);
