@@ -94,6 +94,7 @@ pub mod choker;
 pub mod conn;
 pub mod dht;
 pub mod disk_check;
+pub mod error;
 pub mod events;
 pub mod ext;
 pub mod file_cache;
@@ -125,6 +126,7 @@ use btorrent_proto::types::{InfoHash, PeerId};
 
 pub use dht::{DhtConfig, DhtStats};
 pub use disk_check::CheckReport;
+pub use error::{EngineError, Result};
 pub use events::EventSink;
 pub use limits::TorrentLimits;
 pub use selection::{FilePriority, FileStatus};
