@@ -362,7 +362,7 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
         sequential: a.sequential,
         limits,
     };
-    session.add(a.meta, opts).await
+    Ok(session.add(a.meta, opts).await?)
 }
 
 /// Changes the priority of some files (by index) and, when `sequential` is given, sequential mode,

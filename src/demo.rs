@@ -237,7 +237,7 @@ async fn demo(
     tokio::pin!(done);
     let result = loop {
         tokio::select! {
-            r = &mut done => break r,
+            r = &mut done => break r.map_err(anyhow::Error::from),
             _ = tokio::time::sleep(Duration::from_millis(100)) => {
                 let s = job.stats();
                 if let Some(b) = &bar {

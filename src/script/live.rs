@@ -131,7 +131,7 @@ impl LiveTorrents for PeerSlot {
         let slot = self.clone();
         Box::pin(async move {
             match slot.get().await.and_then(|s| s.get(&ih)) {
-                Some(h) => h.move_to(dir).await.map(|_| true),
+                Some(h) => h.move_to(dir).await.map(|_| true).map_err(Into::into),
                 None => Ok(false),
             }
         })
@@ -149,7 +149,7 @@ impl LiveTorrents for PeerSlot {
         let slot = self.clone();
         Box::pin(async move {
             match slot.get().await.and_then(|s| s.get(&ih)) {
-                Some(h) => h.check().await.map(Some),
+                Some(h) => Ok(Some(h.check().await?)),
                 None => Ok(None),
             }
         })

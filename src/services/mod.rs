@@ -287,7 +287,7 @@ impl Sharing for PeerSlot {
     fn stop<'a>(&'a self, info_hash: &'a InfoHash) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             match self.get().await {
-                Some(s) if s.get(info_hash).is_some() => s.remove(info_hash).await,
+                Some(s) if s.get(info_hash).is_some() => Ok(s.remove(info_hash).await?),
                 _ => Ok(()),
             }
         })
@@ -324,7 +324,8 @@ impl PeerSlot {
             data_dir: data_dir.to_path_buf(),
             ..Default::default()
         };
-        session.add(meta.clone(), opts).await.map(|_| ())
+        session.add(meta.clone(), opts).await?;
+        Ok(())
     }
 }
 
@@ -362,9 +363,9 @@ pub async fn start_session(cfg: &Config, bus: &EventBus) -> Result<Session> {
         Err(e) if cfg.settings.listen_port != 0 => {
             tracing::info!("{e:#}; listening on an ephemeral port instead");
             scfg.listen.set_port(0);
-            Session::start(scfg).await
+            Ok(Session::start(scfg).await?)
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -387,7 +388,11 @@ pub async fn resume_managed(session: &Session, cfg: &Config, bus: &EventBus) {
                     limits: t.limits.engine(),
                     ..Default::default()
                 };
-                session.add(meta, opts).await.map(|_| ())
+                session
+                    .add(meta, opts)
+                    .await
+                    .map(|_| ())
+                    .map_err(Into::into)
             }
             Ok(meta) => Err(anyhow::anyhow!(
                 "{} now holds another torrent ({})",

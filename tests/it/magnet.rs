@@ -36,7 +36,7 @@ fn magnet_for(meta: &Metainfo, peers: &[SocketAddr], trackers: &[String]) -> Mag
     Magnet::parse(&link).unwrap()
 }
 
-async fn fetch(s: &Session, m: &Magnet, secs: u64) -> anyhow::Result<Metainfo> {
+async fn fetch(s: &Session, m: &Magnet, secs: u64) -> btorrent::engine::Result<Metainfo> {
     s.fetch_metadata(
         m,
         None,
@@ -348,6 +348,10 @@ async fn hostile_metadata_peers_are_dropped_and_the_honest_one_delivers() {
     let e = fetch(&fetcher, &magnet_for(&meta, &peers[..3], &[]), 60)
         .await
         .unwrap_err();
+    assert!(
+        matches!(e, btorrent::engine::EngineError::MetadataNotFound(_)),
+        "{e:?}"
+    );
     let e = format!("{e:#}");
     assert!(e.contains("no peer gave the metadata"), "{e}");
     // The seeder is still fine and serving.

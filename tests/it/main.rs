@@ -18,6 +18,7 @@ mod demo;
 mod dht;
 mod dht_commands;
 mod engine_crash;
+mod engine_errors;
 mod engine_events;
 mod engine_files;
 mod engine_hostile_peers;

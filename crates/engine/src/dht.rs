@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::known::Source;
 use super::torrent::Torrent;
+use super::EngineError;
 use btorrent_proto::types::InfoHash;
 
 /// The well-known public routers.
@@ -108,7 +109,7 @@ impl DhtNode {
         cfg: DhtConfig,
         listen: SocketAddr,
         resume_dir: Option<&Path>,
-    ) -> anyhow::Result<Arc<DhtNode>> {
+    ) -> crate::Result<Arc<DhtNode>> {
         let nodes_file = resume_dir.map(|d| d.join(NODES_FILE));
         let mut bootstrap = cfg.bootstrap.clone();
         if let Some(f) = &nodes_file {
@@ -135,13 +136,20 @@ impl DhtNode {
             }
         };
         let want = cfg.port.unwrap_or(listen.port());
-        let dht = match build(want).await? {
+        let cannot_start = |port: u16, e: &dyn std::fmt::Display| EngineError::DhtStart {
+            addr: format!("{bind}:{port}"),
+            message: e.to_string(),
+        };
+        let dht = match build(want).await.map_err(EngineError::task)? {
             Ok(d) => d,
             Err(e) if cfg.port.is_none() && want != 0 => {
                 tracing::info!("DHT: udp port {want} is taken ({e}); using an ephemeral one");
-                build(0).await??
+                build(0)
+                    .await
+                    .map_err(EngineError::task)?
+                    .map_err(|e| cannot_start(0, &e))?
             }
-            Err(e) => anyhow::bail!("cannot start the DHT on udp {bind}:{want}: {e}"),
+            Err(e) => return Err(cannot_start(want, &e)),
         };
         let node = dht.as_async();
         let port = node.info().await.local_addr().port();
@@ -198,14 +206,14 @@ impl DhtNode {
     }
 
     /// Announces that we serve `ih` on TCP `port`.
-    pub async fn announce(&self, ih: InfoHash, port: u16) -> Result<(), String> {
+    pub async fn announce(&self, ih: InfoHash, port: u16) -> crate::Result<()> {
         let Some(node) = self.node() else {
-            return Err("the DHT is stopped".into());
+            return Err(EngineError::DhtStopped);
         };
         node.announce_peer(Id::from(ih.0), Some(port))
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| EngineError::DhtAnnounce(e.to_string()))
     }
 
     pub async fn stats(&self) -> DhtStats {

@@ -34,6 +34,19 @@
 //!   against the info-hash ([`metadata`]); every torrent serves its own to peers ([`ext`]), and
 //!   exchanges peers with them (PEX) unless it is private.
 //!
+//! # Errors
+//!
+//! Every public call returns [`Result`]`<_, `[`EngineError`]`>` ([`error`]): a variant per thing a
+//! caller can act on, e.g. [`EngineError::AlreadyAdded`] and [`EngineError::NotFound`] (by
+//! info-hash), [`EngineError::ShuttingDown`], [`EngineError::Move`] (the path and the
+//! [`std::io::Error`]), the probes' [`EngineError::Connect`] and [`EngineError::Handshake`]. A torrent
+//! that fails (a disk that refuses a write: [`EngineError::WritePiece`]) keeps that first failure in
+//! its lifecycle; [`TorrentHandle::wait_complete`] and [`TorrentHandle::check`] then return
+//! [`EngineError::TorrentFailed`] with it as the cause, and front ends see its message in
+//! [`TorrentState::Error`] and [`Event::Error`]. Messages are one line; an error is cheap to clone.
+//! Per-connection code (`conn`, `peer`, `ext`, `sender`, the metadata peer task, an incoming
+//! handshake) keeps `anyhow` inside: those errors end the connection and are logged.
+//!
 //! # Structure and invariants
 //!
 //! ```text
@@ -98,6 +111,7 @@ pub mod choker;
 pub mod conn;
 pub mod dht;
 pub mod disk_check;
+pub mod error;
 pub mod events;
 pub mod ext;
 pub mod file_cache;
@@ -130,6 +144,7 @@ use btorrent_proto::types::{InfoHash, PeerId};
 
 pub use dht::{DhtConfig, DhtStats};
 pub use disk_check::CheckReport;
+pub use error::{EngineError, Result};
 pub use events::EventSink;
 pub use limits::TorrentLimits;
 pub use selection::{FilePriority, FileStatus};

@@ -3,7 +3,7 @@
 //! written at the top of [`crate::torrent`]; every move goes through a method here, which refuses an
 //! illegal one (returns `false`, changes nothing). Front ends see it as a [`TorrentState`].
 
-use super::TorrentState;
+use super::{EngineError, TorrentState};
 
 /// What a torrent is doing with its data, paused or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub enum Phase {
 }
 
 /// Where a torrent is in its life.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Lifecycle {
     /// Checking, or transferring (connections, dials, announces) in this phase.
     Running(Phase),
@@ -25,10 +25,24 @@ pub enum Lifecycle {
     /// while paused: the check still runs and ends, a re-check may withdraw a piece, files may be
     /// chosen.
     Paused(Phase),
-    /// Failed (a disk error): stopped for good, whatever a pause or resume asks. The first failure's
-    /// message is kept.
-    Error(String),
+    /// Failed (a disk error): stopped for good, whatever a pause or resume asks. The first failure
+    /// is kept.
+    Error(EngineError),
 }
+
+/// Two failures are the same when they say the same (an error holds no identity of its own).
+impl PartialEq for Lifecycle {
+    fn eq(&self, other: &Lifecycle) -> bool {
+        match (self, other) {
+            (Lifecycle::Running(a), Lifecycle::Running(b))
+            | (Lifecycle::Paused(a), Lifecycle::Paused(b)) => a == b,
+            (Lifecycle::Error(a), Lifecycle::Error(b)) => a.to_string() == b.to_string(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Lifecycle {}
 
 impl Lifecycle {
     /// A torrent just added: its data is checked first, paused or not.
@@ -133,12 +147,12 @@ impl Lifecycle {
         }
     }
 
-    /// Any state → `Error(message)`. Refused once failed: the first failure is the one kept.
-    pub fn fail(&mut self, message: String) -> bool {
+    /// Any state → `Error(cause)`. Refused once failed: the first failure is the one kept.
+    pub fn fail(&mut self, cause: EngineError) -> bool {
         if self.is_failed() {
             return false;
         }
-        *self = Lifecycle::Error(message);
+        *self = Lifecycle::Error(cause);
         true
     }
 
@@ -149,7 +163,7 @@ impl Lifecycle {
             Lifecycle::Running(Phase::Downloading) => TorrentState::Downloading,
             Lifecycle::Running(Phase::Seeding) => TorrentState::Seeding,
             Lifecycle::Paused(_) => TorrentState::Paused,
-            Lifecycle::Error(e) => TorrentState::Error(e.clone()),
+            Lifecycle::Error(e) => TorrentState::Error(e.to_string()),
         }
     }
 }

@@ -12,6 +12,9 @@
 //! `PeerShared` is the part of a connection other tasks touch: the choker sets `am_choking`, other
 //! peer tasks queue endgame cancels, the torrent closes it. They wake the connection's reader task
 //! through `PeerShared::notify`.
+//!
+//! Errors here are `anyhow` and stay inside the engine: they end the connection and are logged;
+//! nothing public returns them (see [`crate::error`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

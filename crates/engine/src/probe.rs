@@ -1,7 +1,11 @@
 //! One-shot questions to a single peer, outside any session: which pieces it has, and one piece.
-//! Each opens its own connection, speaks just enough of the protocol, and closes.
+//! Each opens its own connection, speaks just enough of the protocol, and closes. Failures are
+//! [`EngineError`]s that say which peer and why: no connection ([`EngineError::Connect`],
+//! [`EngineError::ConnectTimeout`]), a failed handshake ([`EngineError::Handshake`]: another torrent,
+//! a timeout...), a refusal or a protocol slip ([`EngineError::Peer`]), a piece late or bad.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -14,6 +18,8 @@ use btorrent_proto::types::PeerId;
 use btorrent_proto::wire::handshake::{initiate, Handshake};
 use btorrent_proto::wire::{Bitfield, BlockRef, Geometry, Message, PeerCodec, BLOCK_SIZE};
 
+use crate::{EngineError, Result};
+
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// After the last `have`, how long to wait for more before answering.
 const HAVE_QUIET: Duration = Duration::from_millis(500);
@@ -22,29 +28,59 @@ async fn open(
     addr: SocketAddr,
     meta: &Metainfo,
     peer_id: PeerId,
-) -> anyhow::Result<Framed<TcpStream, PeerCodec>> {
+) -> Result<Framed<TcpStream, PeerCodec>> {
+    let broken = |e| EngineError::Connect {
+        addr,
+        error: Arc::new(e),
+    };
     let mut stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(addr))
         .await
-        .map_err(|_| anyhow::anyhow!("connecting to {addr} timed out"))?
-        .map_err(|e| anyhow::anyhow!("cannot connect to {addr}: {e}"))?;
-    stream.set_nodelay(true)?;
+        .map_err(|_| EngineError::ConnectTimeout { addr })?
+        .map_err(broken)?;
+    stream.set_nodelay(true).map_err(broken)?;
     let hs = Handshake::ours(meta.info_hash, peer_id);
     let theirs = initiate(&mut stream, &hs, TIMEOUT)
         .await
-        .map_err(|e| anyhow::anyhow!("handshake with {addr} failed: {e}"))?;
+        .map_err(|e| EngineError::Handshake {
+            addr,
+            error: Arc::new(e),
+        })?;
     let codec = PeerCodec::new(Geometry::from_info(&meta.info), theirs.supports_fast());
     Ok(Framed::with_capacity(stream, codec, 64 * 1024))
 }
 
 async fn next(
     f: &mut Framed<TcpStream, PeerCodec>,
+    addr: SocketAddr,
     wait: Duration,
-) -> anyhow::Result<Option<Message>> {
+) -> Result<Option<Message>> {
     match tokio::time::timeout(wait, f.next()).await {
         Err(_) => Ok(None),
-        Ok(None) => anyhow::bail!("the peer closed the connection"),
-        Ok(Some(r)) => Ok(Some(r?)),
+        Ok(None) => Err(EngineError::peer(addr, "closed the connection")),
+        Ok(Some(r)) => r
+            .map(Some)
+            .map_err(|e| EngineError::peer(addr, format!("sent a bad message: {e}"))),
     }
+}
+
+/// Sends `msgs` to the peer, then flushes.
+async fn send(
+    f: &mut Framed<TcpStream, PeerCodec>,
+    addr: SocketAddr,
+    msgs: impl IntoIterator<Item = Message>,
+) -> Result<()> {
+    for m in msgs {
+        SinkExt::<Message>::feed(f, m)
+            .await
+            .map_err(|e| lost(addr, e))?;
+    }
+    SinkExt::<Message>::flush(f)
+        .await
+        .map_err(|e| lost(addr, e))
+}
+
+fn lost(addr: SocketAddr, e: impl std::fmt::Display) -> EngineError {
+    EngineError::peer(addr, format!("cannot be sent to: {e}"))
 }
 
 /// Which pieces the peer at `addr` has (its bitfield, `have all`/`have none`, or its `have`s).
@@ -52,7 +88,7 @@ pub async fn fetch_bitfield(
     addr: SocketAddr,
     meta: &Metainfo,
     our_peer_id: PeerId,
-) -> anyhow::Result<Bitfield> {
+) -> Result<Bitfield> {
     let mut f = open(addr, meta, our_peer_id).await?;
     let n = meta.info.piece_count();
     let mut bf = Bitfield::new(n);
@@ -60,7 +96,7 @@ pub async fn fetch_bitfield(
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match next(&mut f, wait.min(left)).await? {
+        match next(&mut f, addr, wait.min(left)).await? {
             None => return Ok(bf),
             Some(Message::Bitfield(b)) => return Ok(b),
             Some(Message::HaveAll) => return Ok(Bitfield::full(n)),
@@ -80,17 +116,17 @@ pub async fn download_piece(
     meta: &Metainfo,
     index: u32,
     our_peer_id: PeerId,
-) -> anyhow::Result<Vec<u8>> {
+) -> Result<Vec<u8>> {
     let geo = Geometry::from_info(&meta.info);
     if index >= geo.piece_count {
-        anyhow::bail!(
-            "piece {index} does not exist ({} has {} pieces)",
-            meta.info.name,
-            geo.piece_count
-        );
+        return Err(EngineError::NoSuchPiece {
+            name: meta.info.name.clone(),
+            index,
+            pieces: geo.piece_count,
+        });
     }
     let mut f = open(addr, meta, our_peer_id).await?;
-    SinkExt::<Message>::send(&mut f, Message::Interested).await?;
+    send(&mut f, addr, [Message::Interested]).await?;
     let len = geo.piece_len(index) as usize;
     let mut data = vec![0u8; len];
     let blocks: Vec<BlockRef> = (0..geo.blocks_in(index))
@@ -106,8 +142,8 @@ pub async fn download_piece(
     let deadline = tokio::time::Instant::now() + 2 * TIMEOUT;
     while received.iter().any(|r| !r) {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let Some(msg) = next(&mut f, left).await? else {
-            anyhow::bail!("piece {index} did not arrive from {addr} in time");
+        let Some(msg) = next(&mut f, addr, left).await? else {
+            return Err(EngineError::PieceTimeout { addr, index });
         };
         match msg {
             Message::Bitfield(b) => has = b,
@@ -117,19 +153,22 @@ pub async fn download_piece(
             }
             Message::Unchoke | Message::AllowedFast(_) if !requested => {
                 if !has.get(index as usize) {
-                    anyhow::bail!("{addr} does not have piece {index}");
+                    return Err(EngineError::peer(
+                        addr,
+                        format!("does not have piece {index}"),
+                    ));
                 }
-                for b in &blocks {
-                    SinkExt::<Message>::feed(&mut f, Message::Request(*b)).await?;
-                }
-                SinkExt::<Message>::flush(&mut f).await?;
+                send(&mut f, addr, blocks.iter().map(|b| Message::Request(*b))).await?;
                 requested = true;
             }
             Message::Choke if requested => {
-                anyhow::bail!("{addr} choked us before sending piece {index}")
+                return Err(EngineError::peer(
+                    addr,
+                    format!("choked us before sending piece {index}"),
+                ));
             }
             Message::Reject(b) if b.index == index => {
-                anyhow::bail!("{addr} refused piece {index}")
+                return Err(EngineError::peer(addr, format!("refused piece {index}")));
             }
             Message::Piece {
                 index: i,
@@ -142,17 +181,25 @@ pub async fn download_piece(
                         .get(blk)
                         .is_some_and(|b| b.length as usize == d.len());
                 if !ok {
-                    anyhow::bail!("{addr} sent a block that was not asked for");
+                    return Err(EngineError::peer(
+                        addr,
+                        "sent a block that was not asked for",
+                    ));
                 }
                 data[begin as usize..begin as usize + d.len()].copy_from_slice(&d);
                 received[blk] = true;
             }
-            Message::Piece { .. } => anyhow::bail!("{addr} sent a piece that was not asked for"),
+            Message::Piece { .. } => {
+                return Err(EngineError::peer(
+                    addr,
+                    "sent a piece that was not asked for",
+                ));
+            }
             _ => {}
         }
     }
     if Sha1::digest(&data).as_slice() != meta.info.pieces[index as usize] {
-        anyhow::bail!("piece {index} from {addr} failed its hash check");
+        return Err(EngineError::PieceHash { addr, index });
     }
     Ok(data)
 }

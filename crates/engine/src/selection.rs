@@ -156,14 +156,13 @@ pub(crate) fn file_done(info: &Info, f: usize, have: &Bitfield) -> u64 {
 }
 
 /// Checks a selection given for a torrent: one priority per file.
-pub(crate) fn check_len(info: &Info, files: &[FilePriority]) -> anyhow::Result<()> {
+pub(crate) fn check_len(info: &Info, files: &[FilePriority]) -> crate::Result<()> {
     if files.len() != info.files.len() {
-        anyhow::bail!(
-            "{} has {} files, the selection names {}",
-            info.name,
-            info.files.len(),
-            files.len()
-        );
+        return Err(crate::EngineError::SelectionLength {
+            name: info.name.clone(),
+            files: info.files.len(),
+            given: files.len(),
+        });
     }
     Ok(())
 }
@@ -179,10 +178,14 @@ impl TorrentHandle {
     /// files are no longer started, newly wanted ones are fetched. A torrent done with what it wanted
     /// goes back to `Downloading` when a file it lacks is wanted again, and one left with only
     /// skipped pieces to fetch is done (`Completed`, `Seeding`).
-    pub fn set_file_priorities(&self, changes: &[(usize, FilePriority)]) -> anyhow::Result<()> {
+    pub fn set_file_priorities(&self, changes: &[(usize, FilePriority)]) -> crate::Result<()> {
         let n = self.0.meta.info.files.len();
-        if let Some((bad, _)) = changes.iter().find(|(f, _)| *f >= n) {
-            anyhow::bail!("{} has no file {bad} (it has {n}, from 0)", self.name());
+        if let Some(&(bad, _)) = changes.iter().find(|(f, _)| *f >= n) {
+            return Err(crate::EngineError::NoSuchFile {
+                name: self.name().to_string(),
+                index: bad,
+                files: n,
+            });
         }
         let mut c = self.0.core.lock();
         for &(f, p) in changes {

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::peer::HANDSHAKE_TIMEOUT;
 use super::torrent::TorrentHandle;
-use super::{AddOptions, Event, SessionConfig};
+use super::{AddOptions, EngineError, Event, Result, SessionConfig};
 use btorrent_proto::magnet::Magnet;
 use btorrent_proto::metainfo::Metainfo;
 use btorrent_proto::types::{InfoHash, PeerId};
@@ -118,11 +118,13 @@ pub struct Session(Arc<Inner>);
 
 impl Session {
     /// Binds the listener and starts accepting peers.
-    pub async fn start(cfg: SessionConfig) -> anyhow::Result<Session> {
-        let listener = TcpListener::bind(cfg.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
-        let listen_addr = listener.local_addr()?;
+    pub async fn start(cfg: SessionConfig) -> Result<Session> {
+        let cannot_listen = |e| EngineError::Listen {
+            addr: cfg.listen,
+            error: Arc::new(e),
+        };
+        let listener = TcpListener::bind(cfg.listen).await.map_err(cannot_listen)?;
+        let listen_addr = listener.local_addr().map_err(cannot_listen)?;
         let dht = match &cfg.dht {
             Some(d) => Some(
                 super::dht::DhtNode::start(d.clone(), listen_addr, cfg.resume_dir.as_deref())
@@ -218,10 +220,10 @@ impl Session {
     }
 
     /// Adds a torrent: checks the data in `opts.data_dir`, then downloads what is missing and seeds.
-    pub async fn add(&self, meta: Metainfo, opts: AddOptions) -> anyhow::Result<TorrentHandle> {
+    pub async fn add(&self, meta: Metainfo, opts: AddOptions) -> Result<TorrentHandle> {
         let ih = meta.info_hash;
         if self.0.ctx.shutdown.is_cancelled() {
-            anyhow::bail!("the session is shutting down");
+            return Err(EngineError::ShuttingDown);
         }
         let trackers = opts.trackers.clone().unwrap_or_else(|| meta.trackers());
         if let Some(files) = &opts.files {
@@ -230,7 +232,10 @@ impl Session {
         let handle = {
             let mut map = self.0.torrents.lock();
             if map.contains_key(&ih) {
-                anyhow::bail!("{} ({ih}) is already added", meta.info.name);
+                return Err(EngineError::AlreadyAdded {
+                    name: meta.info.name.clone(),
+                    info_hash: ih,
+                });
             }
             let h = TorrentHandle::new(meta, &opts, trackers, self.0.ctx.clone());
             map.insert(ih, h.clone());
@@ -246,7 +251,9 @@ impl Session {
         // a torrent whose resume data vouches for every piece is already seeding; pieces that need
         // hashing are checked in the background (state `Checking`).
         let t = handle.0.clone();
-        let survey = tokio::task::spawn_blocking(move || super::resume::survey(&t)).await?;
+        let survey = tokio::task::spawn_blocking(move || super::resume::survey(&t))
+            .await
+            .map_err(EngineError::task)?;
         let rest = if survey.to_check.is_empty() {
             super::torrent_task::apply_check(&handle.0, &survey.have, !survey.current);
             None
@@ -283,7 +290,7 @@ impl Session {
         timeout: Option<Duration>,
         progress: impl Fn(&crate::metadata::FetchProgress) + Send,
         cancel: CancellationToken,
-    ) -> anyhow::Result<Metainfo> {
+    ) -> Result<Metainfo> {
         let ctx = &self.0.ctx;
         let cfg = crate::metadata::FetchConfig {
             peer_id: ctx.peer_id,
@@ -300,22 +307,20 @@ impl Session {
         };
         let info = tokio::select! {
             r = crate::metadata::fetch(cfg, magnet.info_hash, sources, progress, cancel) => r,
-            _ = ctx.shutdown.cancelled() => Err(anyhow::anyhow!("the session is shutting down")),
+            _ = ctx.shutdown.cancelled() => Err(EngineError::ShuttingDown),
         };
         let bytes = magnet.torrent_bytes(&info?);
-        Metainfo::from_bytes(&bytes).map_err(|e| {
-            anyhow::anyhow!("the metadata matches the info-hash but is not usable: {e}")
-        })
+        Metainfo::from_bytes(&bytes).map_err(|e| EngineError::MetadataUnusable(e.to_string()))
     }
 
     /// Stops a torrent (announcing `stopped`) and forgets it; its data stays on disk.
-    pub async fn remove(&self, ih: &InfoHash) -> anyhow::Result<()> {
+    pub async fn remove(&self, ih: &InfoHash) -> Result<()> {
         let h = self
             .0
             .torrents
             .lock()
             .remove(ih)
-            .ok_or_else(|| anyhow::anyhow!("no torrent {ih} in this session"))?;
+            .ok_or(EngineError::NotFound { info_hash: *ih })?;
         h.stop(Duration::from_secs(5), self.0.ctx.cfg.announce_spacing)
             .await;
         self.0.ctx.events.publish(Event::Removed {

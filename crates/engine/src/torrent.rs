@@ -51,7 +51,7 @@ use super::rate::Rate;
 use super::selection::{self, FilePriority};
 use super::session::SessionCtx;
 use super::storage::Storage;
-use super::{Event, TorrentStats};
+use super::{EngineError, Event, Result, TorrentStats};
 use btorrent_proto::metainfo::Metainfo;
 use btorrent_proto::types::{InfoHash, PeerId};
 use btorrent_proto::wire::Geometry;
@@ -134,7 +134,7 @@ pub(crate) struct Torrent {
     pub repairing: std::sync::atomic::AtomicBool,
     disk_jobs: AtomicUsize,
     disk_idle: Notify,
-    done: watch::Sender<Option<Result<(), String>>>,
+    done: watch::Sender<Option<std::result::Result<(), EngineError>>>,
 }
 
 impl Torrent {
@@ -185,12 +185,13 @@ impl Torrent {
     }
 
     /// Puts the torrent in the error state (a disk error): it stops transferring.
-    pub fn fail(&self, message: String) {
+    pub fn fail(&self, cause: EngineError) {
+        let message = cause.to_string();
         let run = {
             let mut c = self.core.lock();
             // The first failure is the one reported: pieces already on their way to a full disk fail
             // too, and would each log, publish and replace the reason.
-            if !c.lifecycle.fail(message.clone()) {
+            if !c.lifecycle.fail(cause.clone()) {
                 return;
             }
             c.run.clone()
@@ -202,13 +203,14 @@ impl Torrent {
         self.emit(Event::Error {
             info_hash: self.info_hash(),
             name: self.meta.info.name.clone(),
-            message: message.clone(),
+            message,
         });
-        self.done.send_replace(Some(Err(message)));
+        self.done.send_replace(Some(Err(cause)));
     }
 
-    /// Resolves to `Some(Ok)` once every piece is on disk, `Some(Err)` if the torrent failed.
-    pub fn done_rx(&self) -> watch::Receiver<Option<Result<(), String>>> {
+    /// Resolves to `Some(Ok)` once every piece is on disk, `Some(Err)` (the first failure) if the
+    /// torrent failed.
+    pub(crate) fn done_rx(&self) -> watch::Receiver<Option<std::result::Result<(), EngineError>>> {
         self.done.subscribe()
     }
 
@@ -488,22 +490,24 @@ impl TorrentHandle {
 
     /// Moves the data to `new_data_dir` and goes on from there. Connections are closed during the move
     /// and re-made after it.
-    pub async fn move_to(&self, new_data_dir: PathBuf) -> anyhow::Result<()> {
+    pub async fn move_to(&self, new_data_dir: PathBuf) -> Result<()> {
         let was_paused = self.0.core.lock().lifecycle.is_paused();
         self.pause();
         self.0.wait_disk_idle().await;
         let t = self.0.clone();
         let dest = new_data_dir.clone();
-        let r = tokio::task::spawn_blocking(move || t.storage.move_to(&dest)).await?;
+        let r = tokio::task::spawn_blocking(move || t.storage.move_to(&dest))
+            .await
+            .map_err(EngineError::task)?;
         if let Err(e) = r {
             if !was_paused {
                 self.resume();
             }
-            return Err(anyhow::anyhow!(
-                "cannot move {} to {}: {e}",
-                self.name(),
-                new_data_dir.display()
-            ));
+            return Err(EngineError::Move {
+                name: self.name().to_string(),
+                to: new_data_dir,
+                error: Arc::new(e),
+            });
         }
         super::resume::save(&self.0).await;
         if !was_paused {
@@ -517,15 +521,15 @@ impl TorrentHandle {
     /// we lacked are taken, files longer than the torrent says are reported. The torrent goes on
     /// transferring meanwhile. Waits for the check made when the torrent was added to end first; fails
     /// if the torrent has failed or is removed.
-    pub async fn check(&self) -> anyhow::Result<super::CheckReport> {
+    pub async fn check(&self) -> Result<super::CheckReport> {
         loop {
             match self.0.core.lock().lifecycle.clone() {
-                Lifecycle::Error(e) => anyhow::bail!("{} has failed: {e}", self.name()),
+                Lifecycle::Error(e) => return Err(self.failed(e)),
                 l if l.phase() == Some(Phase::Checking) => {}
                 _ => break,
             }
             if self.is_removed() {
-                anyhow::bail!("{} was removed", self.name());
+                return Err(self.removed());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -533,7 +537,7 @@ impl TorrentHandle {
         t.disk_job_started();
         let r = tokio::task::spawn_blocking(move || super::disk_check::recheck(&t)).await;
         self.0.disk_job_finished();
-        let report = r?;
+        let report = r.map_err(EngineError::task)?;
         super::resume::save(&self.0).await;
         Ok(report)
     }
@@ -545,19 +549,33 @@ impl TorrentHandle {
     }
 
     /// Waits until every piece is verified on disk, or the torrent fails or is removed.
-    pub async fn wait_complete(&self) -> anyhow::Result<()> {
+    pub async fn wait_complete(&self) -> Result<()> {
         let mut rx = self.0.done.subscribe();
         loop {
             if let Some(r) = rx.borrow_and_update().clone() {
-                return r.map_err(|e| anyhow::anyhow!(e));
+                return r.map_err(|e| self.failed(e));
             }
             if self.0.life.is_cancelled() {
-                anyhow::bail!("{} was removed before it completed", self.name());
+                return Err(self.removed());
             }
             tokio::select! {
-                r = rx.changed() => if r.is_err() { anyhow::bail!("torrent closed") },
+                r = rx.changed() => if r.is_err() { return Err(self.removed()) },
                 _ = self.0.life.cancelled() => {},
             }
+        }
+    }
+
+    /// The error a call on a failed torrent gets: its name and the first failure.
+    fn failed(&self, cause: EngineError) -> EngineError {
+        EngineError::TorrentFailed {
+            name: self.name().to_string(),
+            cause: Box::new(cause),
+        }
+    }
+
+    fn removed(&self) -> EngineError {
+        EngineError::Removed {
+            name: self.name().to_string(),
         }
     }
 

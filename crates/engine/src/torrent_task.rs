@@ -90,12 +90,19 @@ fn update_rates(t: &Torrent) {
     r.1.update(t.uploaded.load(Ordering::Relaxed), now);
 }
 
+fn create_files_failed(t: &Torrent, e: std::io::Error) -> crate::EngineError {
+    crate::EngineError::CreateFiles {
+        dir: t.storage.data_dir(),
+        error: Arc::new(e),
+    }
+}
+
 async fn finish_download(t: &Arc<Torrent>) {
     let t2 = t.clone();
     let files =
         tokio::task::spawn_blocking(move || super::selection::create_wanted_empty_files(&t2)).await;
     if let Ok(Err(e)) | Err(e) = files.map_err(std::io::Error::other) {
-        return t.fail(format!("cannot create the empty files: {e}"));
+        return t.fail(create_files_failed(t, e));
     }
     super::resume::save(t).await;
     if !t.core.lock().picker.is_done() {
@@ -196,7 +203,7 @@ pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield, ch
     };
     if complete {
         if let Err(e) = super::selection::create_wanted_empty_files(t) {
-            return t.fail(format!("cannot create the empty files: {e}"));
+            return t.fail(create_files_failed(t, e));
         }
         t.note_complete();
         t.emit(Event::Seeding {
@@ -222,7 +229,7 @@ pub(crate) async fn run(t: Arc<Torrent>, survey: Option<super::resume::Survey>) 
         };
         match checked {
             Ok(have) => apply_check(&t, &have, true),
-            Err(e) => return t.fail(format!("checking the data failed: {e}")),
+            Err(e) => return t.fail(crate::EngineError::CheckFailed(e.to_string())),
         }
         if t.core.lock().lifecycle.is_failed() {
             return;

@@ -221,11 +221,11 @@ fn finish(
     if let Err(e) = written {
         // The disk's fault, not the peers': no strike, no suspect piece.
         t.core.lock().picker.on_write_failed(index, buf);
-        let path = t.storage.data_dir();
-        t.fail(format!(
-            "cannot write piece {index} under {}: {e}",
-            path.display()
-        ));
+        t.fail(crate::EngineError::WritePiece {
+            index,
+            dir: t.storage.data_dir(),
+            error: std::sync::Arc::new(e),
+        });
         return;
     }
     if ok {

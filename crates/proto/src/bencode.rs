@@ -70,12 +70,6 @@ pub fn validate(buf: &[u8], strict_keys: bool) -> Result<(), BencodeError> {
     Ok(())
 }
 
-/// Returns the length of the well-formed value at the start of `buf`, ignoring whatever follows it (keys
-/// need not be sorted).
-pub fn value_len(buf: &[u8]) -> Result<usize, BencodeError> {
-    skip_value(buf, 0, 0, false)
-}
-
 /// Validates `buf` as one dictionary and returns its entries with the span of each raw value. Keys may
 /// be out of order, but a key that appears twice is an error: which of the two values counts would be
 /// anybody's guess.
@@ -505,12 +499,6 @@ mod tests {
         assert!(list_items(b"de").is_none());
         let broken: Vec<_> = list_items(b"l5:abe").unwrap().collect();
         assert_eq!(broken, [Err(BencodeError::LengthPastEnd(1))]);
-    }
-
-    #[test]
-    fn value_len_ignores_what_follows() {
-        assert_eq!(value_len(b"d1:ai1ee\ngarbage"), Ok(8));
-        assert_eq!(value_len(b"d1:ai1e"), Err(BencodeError::Eof(7)));
     }
 
     #[test]

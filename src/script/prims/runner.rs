@@ -50,14 +50,15 @@ impl Runner {
     /// first.
     pub async fn wait_complete(&self, ih: InfoHash) -> anyhow::Result<()> {
         let live = match self {
-            Runner::Here(h) => return h.wait_complete().await,
+            Runner::Here(h) => return Ok(h.wait_complete().await?),
             Runner::Owner(live) => live.clone(),
         };
         loop {
             match live.stats(&ih) {
                 None => anyhow::bail!("no longer running in the shell or daemon"),
                 Some(s) => match s.state.error() {
-                    Some(e) => anyhow::bail!("{e}"),
+                    // Worded as the engine words it for a torrent of this process.
+                    Some(e) => anyhow::bail!("{} has failed: {e}", s.name),
                     None if s.is_complete() => return Ok(()),
                     None => tokio::time::sleep(OWNER_POLL).await,
                 },

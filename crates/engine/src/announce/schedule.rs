@@ -148,11 +148,6 @@ impl AnnounceSchedule {
         wait
     }
 
-    /// Failed announces in a row.
-    pub fn consecutive_failures(&self) -> u32 {
-        self.failures.attempts()
-    }
-
     /// The last announce failed (and none has succeeded since): the tracker is in back-off.
     pub fn is_failing(&self) -> bool {
         self.failures.attempts() > 0
@@ -251,9 +246,9 @@ mod tests {
         let second = s.failed(&e);
         assert!(first >= Duration::from_secs(10) && first <= Duration::from_secs(18));
         assert!(second > first || second >= Duration::from_secs(24));
-        assert_eq!(s.consecutive_failures(), 2);
+        assert_eq!(s.failures.attempts(), 2);
         s.succeeded(&resp(60, None));
-        assert_eq!(s.consecutive_failures(), 0);
+        assert_eq!(s.failures.attempts(), 0);
     }
 
     /// A torrent always short of peers, its tracker always failing, looked at every second for 100 s

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::{Lifecycle, Phase};
+use crate::EngineError;
 use crate::{AddOptions, Session, SessionConfig, TorrentHandle, TorrentState};
 use btorrent_proto::metainfo::{create_torrent, CreateOptions};
 
@@ -32,7 +33,7 @@ fn only_a_running_checked_torrent_transfers() {
         .collect();
     assert_eq!(transfers, [false, true, true]);
     assert!(PHASES.iter().all(|&p| !Lifecycle::Paused(p).transfers()));
-    assert!(!Lifecycle::Error("x".into()).transfers());
+    assert!(!Lifecycle::Error(EngineError::CheckFailed("x".into())).transfers());
 }
 
 #[test]
@@ -55,14 +56,16 @@ fn illegal_moves_are_refused_and_change_nothing() {
         refused(l(Phase::Checking), Lifecycle::reopened);
         refused(l(Phase::Downloading), Lifecycle::reopened);
     }
-    let failed = Lifecycle::Error("disk full".into());
+    let failed = Lifecycle::Error(EngineError::CheckFailed("disk full".into()));
     refused(failed.clone(), Lifecycle::pause);
     refused(failed.clone(), Lifecycle::resume);
     refused(failed.clone(), |l| l.checked(true));
     refused(failed.clone(), Lifecycle::completed);
     refused(failed.clone(), Lifecycle::reopened);
     // The first failure is kept.
-    refused(failed, |l| l.fail("another".into()));
+    refused(failed, |l| {
+        l.fail(EngineError::CheckFailed("another".into()))
+    });
 }
 
 #[test]
@@ -84,10 +87,11 @@ fn the_checked_phases_move_paused_or_not() {
 #[test]
 fn a_failure_while_paused_is_an_error_for_good() {
     let mut l = Lifecycle::Paused(Phase::Seeding);
-    assert!(l.fail("disk full".into()));
-    assert_eq!(l.report(), TorrentState::Error("disk full".into()));
+    assert!(l.fail(EngineError::CheckFailed("disk full".into())));
+    let failed = TorrentState::Error("checking the data failed: disk full".into());
+    assert_eq!(l.report(), failed);
     assert!(!l.resume() && !l.pause());
-    assert_eq!(l.report(), TorrentState::Error("disk full".into()));
+    assert_eq!(l.report(), failed);
 }
 
 /// A session and a complete 4-piece torrent whose data must be hashed when added (no resume data).
@@ -228,8 +232,8 @@ async fn an_error_while_paused_stays_an_error() {
         .unwrap();
     wait_for(|| h.stats().state == TorrentState::Seeding).await;
     h.pause();
-    h.0.fail("cannot write piece 1: disk full".into());
-    let failed = TorrentState::Error("cannot write piece 1: disk full".into());
+    h.0.fail(disk_full(1));
+    let failed = TorrentState::Error("cannot write piece 1 under /d: disk full".into());
     assert_eq!(h.stats().state, failed);
     h.resume();
     assert_eq!(h.stats().state, failed, "a resume does not undo a failure");
@@ -238,10 +242,29 @@ async fn an_error_while_paused_stays_an_error() {
         "a failed torrent does not announce"
     );
     h.pause();
-    h.0.fail("a later failure".into());
+    h.0.fail(disk_full(2));
     assert_eq!(h.stats().state, failed, "the first failure is kept");
-    assert!(h.wait_complete().await.is_err());
+    // The wait says which torrent failed, with the first failure as its cause.
+    match h.wait_complete().await {
+        Err(EngineError::TorrentFailed { name, cause }) => {
+            assert_eq!(name, h.name());
+            assert!(
+                matches!(*cause, EngineError::WritePiece { index: 1, .. }),
+                "{cause:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     session.shutdown(Duration::from_secs(2)).await;
+}
+
+/// A write of piece `index` refused by a full disk.
+fn disk_full(index: u32) -> EngineError {
+    EngineError::WritePiece {
+        index,
+        dir: "/d".into(),
+        error: std::sync::Arc::new(std::io::Error::other("disk full")),
+    }
 }
 
 /// Waits (within 10 s) until `f` holds.

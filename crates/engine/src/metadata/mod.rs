@@ -26,6 +26,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::announce::{AnnounceEvent, AnnounceRequest, TrackerClient};
+use crate::EngineError;
 use assembly::Assembly;
 use btorrent_proto::types::{InfoHash, PeerId};
 
@@ -175,7 +176,7 @@ pub async fn fetch(
     sources: FetchSources,
     progress: impl Fn(&FetchProgress) + Send,
     cancel: CancellationToken,
-) -> anyhow::Result<Vec<u8>> {
+) -> crate::Result<Vec<u8>> {
     let sh = Arc::new(Shared {
         info_hash,
         peer_id: cfg.peer_id,
@@ -246,24 +247,22 @@ pub async fn fetch(
             && extra.is_none()
             && !have_trackers
         {
-            break Err(match &last_error {
-                Some(e) => {
-                    anyhow::anyhow!("no peer gave the metadata ({failed} tried; the last: {e})")
+            break Err(EngineError::MetadataNotFound(match &last_error {
+                Some(e) => format!("no peer gave the metadata ({failed} tried; the last: {e})"),
+                None => {
+                    "no peer to fetch the metadata from (no x.pe, tracker or other source)".into()
                 }
-                None => anyhow::anyhow!(
-                    "no peer to fetch the metadata from (no x.pe, tracker or other source)"
-                ),
-            });
+            }));
         }
         tokio::select! {
-            _ = cancel.cancelled() => break Err(anyhow::anyhow!("cancelled")),
+            _ = cancel.cancelled() => break Err(EngineError::Cancelled),
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
-                break Err(anyhow::anyhow!(
+                break Err(EngineError::MetadataNotFound(format!(
                     "no metadata after {} s ({} peers heard of, {failed} failed{})",
                     cfg.timeout.unwrap_or_default().as_secs(),
                     seen.len(),
                     last_error.as_deref().map(|e| format!("; the last: {e}")).unwrap_or_default()
-                ));
+                )));
             }
             _ = sh.done.cancelled() => {}
             Some(r) = tasks.join_next() => {

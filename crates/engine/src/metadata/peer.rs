@@ -5,6 +5,9 @@
 //! `metadata_size` over 16 MiB or 0, too many rejects, [`PIECE_TIMEOUT`] without a piece while
 //! some are asked, or [`IDLE_TIMEOUT`] without being asked anything (it gave a size other than the one
 //! being assembled, or waits as a suspect): its place goes to another address.
+//!
+//! Errors here are `anyhow` and stay inside the engine: they end the connection and are logged;
+//! nothing public returns them (see [`crate::error`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
