@@ -6,7 +6,8 @@
 # prints for each: wall time (start of the leechers to the last one verified), its ratio to the link
 # limit (file size / link rate: the time one leecher needs on its own link), payload bytes received
 # beyond the file (duplicates and bad pieces, as the client reports them), bytes on the leechers' wires
-# per byte of file, and the CPU seconds all its processes used.
+# per byte of file, packets on them per MiB of file (each costs the kernel a trip through the veths,
+# the bridge and tbf), and the CPU seconds all its processes used.
 #
 # The `floor` row is no BitTorrent client: every host runs benches/helpers/tcp_floor.rs, each leecher
 # fetching an equal share of the file's size from every other host over plain TCP (no protocol, no
@@ -101,6 +102,8 @@ shape() {
 
 in_host() { local i=$1; shift; ip netns exec "$(host_ns "$i")" "$@"; }
 rx_bytes() { in_host "$1" cat /sys/class/net/eth0/statistics/rx_bytes; }
+# Packets both ways on host I's link.
+packets() { in_host "$1" cat /sys/class/net/eth0/statistics/rx_packets /sys/class/net/eth0/statistics/tx_packets | paste -sd+ | bc; }
 tx_bytes() { in_host "$1" cat /sys/class/net/eth0/statistics/tx_bytes; }
 
 # The data and the torrent: 256 KiB pieces, announcing to the tracker on the bridge.
@@ -292,8 +295,8 @@ run_case() {
         kill "$SEED_PID" "$tracker_pid" 2>/dev/null || true
         return
     fi
-    local rx0=() seed_tx0 t0 lp=() stopper=""
-    for i in $(seq 1 $((n + late))); do rx0[i]=$(rx_bytes "$i"); done
+    local rx0=() pk0=() seed_tx0 t0 lp=() stopper=""
+    for i in $(seq 1 $((n + late))); do rx0[i]=$(rx_bytes "$i"); pk0[i]=$(packets "$i"); done
     seed_tx0=$(tx_bytes 0)
     t0=$(date +%s.%N)
     for i in $(seq 1 "$n"); do STAY=$leaves leech "$client" "$i" "$run/l$i" & lp+=("$!"); done
@@ -322,12 +325,13 @@ run_case() {
     [ "$client" = floor ] || verify_copies "$run" $((n + late))
 
     # Per leecher: exit code, seconds, redundant bytes; wire bytes per byte of file.
-    local ok=OK red=0 redknown=1 rx=0 fast_max=0 slow_max=0 late_s=- r s d
+    local ok=OK red=0 redknown=1 rx=0 pk=0 fast_max=0 slow_max=0 late_s=- r s d
     for i in $(seq 1 $((n + late))); do
         read -r r s d < "$run/l$i/result" || { r=98; s=0; d=-; }
         [ "$r" = 0 ] || ok="FAIL(l$i rc=$r)"
         if [ "$d" = - ]; then redknown=0; else red=$((red + d)); fi
         rx=$((rx + $(rx_bytes "$i") - rx0[i]))
+        pk=$((pk + $(packets "$i") - pk0[i]))
         if [ "$late" = 1 ] && [ "$i" = $((n + 1)) ]; then late_s=$s
         elif [ "$i" -le "$slow" ]; then slow_max=$(echo "if ($s > $slow_max) $s else $slow_max" | bc)
         else fast_max=$(echo "if ($s > $fast_max) $s else $fast_max" | bc); fi
@@ -343,9 +347,9 @@ run_case() {
     esac
     # Only the logs are kept: N copies of the file per run would fill the disk.
     rm -rf "$run"/l*/out "$run"/l*/.btorrent "$run"/l*/torrents
-    ROWS+=("$(printf '%-14s %-11s %7.1f %6.2fx %10s %6.3f %7s  %-6s %s' "$case" "$client" "$wall" \
+    ROWS+=("$(printf '%-14s %-11s %7.1f %6.2fx %10s %6.3f %7s %7s  %-6s %s' "$case" "$client" "$wall" \
         "$(echo "scale=3; $wall / $LIMIT" | bc)" "$redp" "$(echo "scale=3; $rx / $total" | bc)" \
-        "$(cpu_sum "$run"/seed/cpu "$run"/l*/cpu)" "$ok" "$note")")
+        "$((pk * 1048576 / total))" "$(cpu_sum "$run"/seed/cpu "$run"/l*/cpu)" "$ok" "$note")")
 }
 
 MAX_HOSTS=26
@@ -360,6 +364,7 @@ done
 echo
 echo "1 seeder -> N leechers, $BYTES bytes, links at $RATE Mbit/s each way (tbf), $(nproc) cores;"
 echo "link limit = size / link rate = ${LIMIT} s; redundant = payload received beyond the file (client's count);"
-echo "wire = bytes on the leechers' links per byte of file (headers included); cpu = all the client's processes"
-printf '%-14s %-11s %7s %7s %10s %6s %7s  %-6s %s\n' case client wall_s x_limit redundant wire cpu_s ok note
+echo "wire = bytes on the leechers' links per byte of file (headers included); pkt/MiB = packets on the"
+echo "leechers' links (both ways) per MiB of file received; cpu = all the client's processes"
+printf '%-14s %-11s %7s %7s %10s %6s %7s %7s  %-6s %s\n' case client wall_s x_limit redundant wire pkt/MiB cpu_s ok note
 printf '%s\n' "${ROWS[@]}"
