@@ -1,0 +1,60 @@
+//! Many peers on one torrent: a leecher downloads from synthetic peers (tests/support/swarm.rs), each
+//! on a loopback address of its own, whose pieces grow while it runs (`have`s), some joining late by
+//! dialing it and some leaving; the file arrives whole.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use btorrent::engine::SessionConfig;
+
+use crate::support::swarm::{self, SwarmConfig};
+use crate::support::{self, leecher_with, wait_complete, wait_until};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_completes_from_forty_peers_while_availability_changes() {
+    support::init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    // 512 pieces of 16 KiB: at most 15% at each peer at first, so some pieces are nowhere until a
+    // peer gains them.
+    let data = support::write_random(&src.join("many.bin"), 8 << 20, 40);
+    let meta = support::torrent(&src.join("many.bin"), 16 << 10, vec![]);
+    let cfg = SessionConfig {
+        max_peers_per_torrent: 64,
+        ..Default::default()
+    };
+    let out = dir.path().join("out");
+    let (session, h) = leecher_with(cfg, &meta, &out, vec![]).await;
+    let sw = swarm::start(
+        &meta,
+        data.clone().into(),
+        SwarmConfig {
+            peers: 34,
+            joiners: 6,
+            leavers: 6,
+            share: (0.0, 0.15),
+            gain_every: Duration::from_millis(200),
+            gain: 2,
+            churn_every: Duration::from_millis(300),
+            target: Some(session.listen_addr()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    h.add_peers(sw.addrs.clone());
+    wait_complete(&h, 90).await;
+    assert_eq!(std::fs::read(out.join("many.bin")).unwrap(), data);
+    let st = &sw.stats;
+    assert!(
+        st.max_connected.load(Ordering::Relaxed) >= 30,
+        "connected to too few: {}",
+        st.line()
+    );
+    assert!(st.haves.load(Ordering::Relaxed) > 0, "{}", st.line());
+    wait_until("every joiner joined and every leaver left", Duration::from_secs(30), || {
+        st.joined.load(Ordering::Relaxed) == 6 && st.left.load(Ordering::Relaxed) == 6
+    })
+    .await;
+}
