@@ -53,6 +53,7 @@ free_port() {
 
 DATA="$WORK/data/peers.bin"
 random_file "$DATA" $((SIZE_MIB << 20))
+rm -rf "$WORK/run"
 mkdir -p "$WORK/run"
 TOR="$WORK/run/peers.torrent"
 printf '[settings]\ndht = false\n' > "$WORK/run/create.toml"

@@ -72,8 +72,7 @@ fn main() -> Result<()> {
             std::fs::write(&path, list.join("\n") + "\n")?;
         }
         println!("READY");
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut every = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {

@@ -43,18 +43,25 @@ async fn download_completes_from_forty_peers_while_availability_changes() {
     )
     .await
     .unwrap();
+    let st = &sw.stats;
+    assert!(
+        st.unheld_at_start.load(Ordering::Relaxed) > 0,
+        "every piece is somewhere from the start: {}",
+        st.line()
+    );
     h.add_peers(sw.addrs.clone());
     wait_complete(&h, 90).await;
     assert_eq!(std::fs::read(out.join("many.bin")).unwrap(), data);
-    let st = &sw.stats;
     assert!(
         st.max_connected.load(Ordering::Relaxed) >= 30,
         "connected to too few: {}",
         st.line()
     );
     assert!(st.haves.load(Ordering::Relaxed) > 0, "{}", st.line());
-    wait_until("every joiner joined and every leaver left", Duration::from_secs(30), || {
-        st.joined.load(Ordering::Relaxed) == 6 && st.left.load(Ordering::Relaxed) == 6
-    })
+    wait_until(
+        "every joiner joined and every leaver left",
+        Duration::from_secs(30),
+        || st.joined.load(Ordering::Relaxed) == 6 && st.left.load(Ordering::Relaxed) == 6,
+    )
     .await;
 }

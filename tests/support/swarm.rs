@@ -77,6 +77,8 @@ pub struct SwarmStats {
     /// Peers that joined late and that left.
     pub joined: AtomicUsize,
     pub left: AtomicUsize,
+    /// Pieces none of the peers there from the start held at first: only `have`s bring them.
+    pub unheld_at_start: AtomicUsize,
 }
 
 impl SwarmStats {
@@ -85,14 +87,15 @@ impl SwarmStats {
         let g = |a: &AtomicUsize| a.load(Ordering::Relaxed);
         let h = |a: &AtomicU64| a.load(Ordering::Relaxed);
         format!(
-            "connected={} max_connected={} blocks={} rejected={} haves={} joined={} left={}",
+            "connected={} max_connected={} blocks={} rejected={} haves={} joined={} left={} unheld_at_start={}",
             g(&self.connected),
             g(&self.max_connected),
             h(&self.blocks),
             h(&self.rejected),
             h(&self.haves),
             g(&self.joined),
-            g(&self.left)
+            g(&self.left),
+            g(&self.unheld_at_start)
         )
     }
 }
@@ -122,7 +125,12 @@ struct Peer {
 
 /// The address of peer `i` (0-based): 127.0.1.1 to 127.0.1.254, then 127.0.2.1 and so on.
 pub fn peer_ip(i: usize) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 1 + (i / 254) as u8, 1 + (i % 254) as u8))
+    IpAddr::V4(Ipv4Addr::new(
+        127,
+        0,
+        1 + (i / 254) as u8,
+        1 + (i % 254) as u8,
+    ))
 }
 
 /// Starts the swarm for `meta`, whose content (single file) is `data`.
@@ -179,6 +187,15 @@ pub async fn start(meta: &Metainfo, data: Bytes, cfg: SwarmConfig) -> std::io::R
         }
         peers.push(peer);
     }
+    let mut held = Bitfield::new(n);
+    for p in peers.iter().take(cfg.peers) {
+        p.have.lock().unwrap().ones().for_each(|i| {
+            held.set(i);
+        });
+    }
+    stats
+        .unheld_at_start
+        .store(n - held.count(), Ordering::Relaxed);
     tokio::spawn(gain_and_leave(sh, peers, cfg, rng));
     Ok(Swarm {
         addrs,
@@ -238,7 +255,9 @@ async fn listen(sh: Arc<Shared>, peer: Arc<Peer>, listener: TcpListener) {
 }
 
 async fn dial(sh: Arc<Shared>, peer: Arc<Peer>, to: SocketAddr, from: IpAddr) {
-    let Ok(sock) = TcpSocket::new_v4() else { return };
+    let Ok(sock) = TcpSocket::new_v4() else {
+        return;
+    };
     if sock.bind(SocketAddr::new(from, 0)).is_err() {
         return;
     }
