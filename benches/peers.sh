@@ -92,6 +92,13 @@ run() {
     for _ in $(seq 100); do leech=$(pgrep -P "$timer" || true); [ -z "$leech" ] || break; sleep 0.05; done
     PIDS+=("$leech")
     if [ "$PERF" = 1 ]; then
+        # Attached once the leecher runs the binary with its runtime's threads started (perf follows
+        # the threads there when it attaches).
+        for _ in $(seq 100); do
+            [ "$(readlink "/proc/$leech/exe" 2>/dev/null)" = "$(readlink -f "$bin")" ] &&
+                [ "$(awk '$1 == "Threads:" { print $2 }' "/proc/$leech/status" 2>/dev/null || echo 0)" -gt 2 ] && break
+            sleep 0.02
+        done
         perf record -q -g -F 2999 -p "$leech" -o "$dir/perf.data" > "$dir/perf.log" 2>&1 &
         perfpid=$!
         PIDS+=("$perfpid")
