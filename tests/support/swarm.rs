@@ -74,6 +74,9 @@ pub struct SwarmStats {
     pub blocks: AtomicU64,
     pub rejected: AtomicU64,
     pub haves: AtomicU64,
+    /// Blocks the client under test sent to the peers (they ask it for one block at a time of a
+    /// piece it announced and they lack, while it unchokes them).
+    pub fetched: AtomicU64,
     /// Peers that joined late and that left.
     pub joined: AtomicUsize,
     pub left: AtomicUsize,
@@ -87,12 +90,13 @@ impl SwarmStats {
         let g = |a: &AtomicUsize| a.load(Ordering::Relaxed);
         let h = |a: &AtomicU64| a.load(Ordering::Relaxed);
         format!(
-            "connected={} max_connected={} blocks={} rejected={} haves={} joined={} left={} unheld_at_start={}",
+            "connected={} max_connected={} blocks={} rejected={} haves={} fetched={} joined={} left={} unheld_at_start={}",
             g(&self.connected),
             g(&self.max_connected),
             h(&self.blocks),
             h(&self.rejected),
             h(&self.haves),
+            h(&self.fetched),
             g(&self.joined),
             g(&self.left),
             g(&self.unheld_at_start)
@@ -304,6 +308,7 @@ async fn serve(sh: Arc<Shared>, peer: Arc<Peer>, mut s: TcpStream, dial: bool) {
     }
     hello.push(Message::Bitfield(peer.have.lock().unwrap().clone()));
     hello.push(Message::Unchoke);
+    hello.push(Message::Interested);
     for m in hello {
         if f.send(m).await.is_err() {
             return;
@@ -312,11 +317,34 @@ async fn serve(sh: Arc<Shared>, peer: Arc<Peer>, mut s: TcpStream, dial: bool) {
     let st = &sh.stats;
     let now = st.connected.fetch_add(1, Ordering::Relaxed) + 1;
     st.max_connected.fetch_max(now, Ordering::Relaxed);
+    // What we fetch from the other side: the pieces it announced that this peer lacks, one block at
+    // a time while it unchokes us.
+    let mut theirs: Vec<u32> = Vec::new();
+    let (mut unchoked, mut asked) = (false, false);
     loop {
         let out = tokio::select! {
             m = f.next() => match m {
                 Some(Ok(Message::Request(b))) => answer(&sh, &peer, b, fast),
-                Some(Ok(_)) => None,
+                Some(Ok(m)) => {
+                    match m {
+                        Message::Bitfield(bf) => theirs.extend(bf.ones().map(|i| i as u32)),
+                        Message::HaveAll => theirs.extend(0..sh.geo.piece_count),
+                        Message::Have(i) => theirs.push(i),
+                        Message::Unchoke => unchoked = true,
+                        Message::Choke => (unchoked, asked) = (false, false),
+                        Message::Reject(_) => asked = false,
+                        Message::Piece { .. } => {
+                            st.fetched.fetch_add(1, Ordering::Relaxed);
+                            asked = false;
+                        }
+                        _ => {}
+                    }
+                    if unchoked && !asked {
+                        fetch(&sh.geo, &peer, &mut theirs).inspect(|_| asked = true)
+                    } else {
+                        None
+                    }
+                }
                 _ => break,
             },
             h = haves.recv() => match h {
@@ -337,6 +365,22 @@ async fn serve(sh: Arc<Shared>, peer: Arc<Peer>, mut s: TcpStream, dial: bool) {
         }
     }
     st.connected.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// A request for the first block of the latest piece in `theirs` this peer lacks (dropping those it
+/// has), or nothing.
+fn fetch(geo: &Geometry, peer: &Peer, theirs: &mut Vec<u32>) -> Option<Message> {
+    let have = peer.have.lock().unwrap();
+    while let Some(i) = theirs.pop() {
+        if !have.get(i as usize) {
+            return Some(Message::Request(BlockRef {
+                index: i,
+                begin: 0,
+                length: geo.block_len(i, 0),
+            }));
+        }
+    }
+    None
 }
 
 /// The block asked for, a reject (fast extension) when the peer lacks its piece, or nothing.
