@@ -8,7 +8,7 @@
 # (btorrent_engine::picker::), the choker (choker::) and the lock slow paths (parking_lot).
 #
 #   benches/peers.sh
-#   env: K (200), JOINERS (20), LEAVERS (20), SIZE_MIB (256), PIECE_KIB (64),
+#   env: K (200), JOINERS (20), LEAVERS (20), SIZE_MIB (1024), PIECE_KIB (64),
 #        BENCH_DIR (/tmp/btorrent-peers), TIMEOUT (300 s per run), PERF (1; 0 = no perf),
 #        KEEP (set: keep the run folder, with the logs and perf data),
 #        BT (a btorrent binary to measure; default: this tree's release build),
@@ -25,7 +25,7 @@ need "benches/peers.sh" python3
 K="${K:-200}"
 JOINERS="${JOINERS:-20}"
 LEAVERS="${LEAVERS:-20}"
-SIZE_MIB="${SIZE_MIB:-256}"
+SIZE_MIB="${SIZE_MIB:-1024}"
 PIECE_KIB="${PIECE_KIB:-64}"
 WORK="${BENCH_DIR:-/tmp/btorrent-peers}"
 TIMEOUT="${TIMEOUT:-300}"
