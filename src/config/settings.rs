@@ -44,6 +44,9 @@ pub struct Settings {
     /// Download limit of the peer (all torrents together); absent or 0 = unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download_limit: Option<ByteRate>,
+    /// Most connections per torrent; absent = the engine's default (50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_peers: Option<usize>,
     /// Most connections per torrent from one IP address; absent = the engine's default (10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_peers_per_ip: Option<usize>,
@@ -176,6 +179,7 @@ impl Default for Settings {
             script_max_operations: 20_000_000,
             upload_limit: None,
             download_limit: None,
+            max_peers: None,
             max_peers_per_ip: None,
             super_seed: None,
             dht: true,

@@ -355,6 +355,9 @@ pub async fn start_session(cfg: &Config, bus: &EventBus) -> Result<Session> {
         events: bus.engine_sink(),
         ..Default::default()
     };
+    if let Some(n) = cfg.settings.max_peers {
+        scfg.max_peers_per_torrent = n.max(1);
+    }
     if let Some(n) = cfg.settings.max_peers_per_ip {
         scfg.max_peers_per_ip = n.max(1);
     }

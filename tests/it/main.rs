@@ -31,6 +31,7 @@ mod engine_tracker;
 mod frontends;
 mod lan_two_hosts;
 mod magnet;
+mod many_peers;
 mod many_torrents;
 mod metainfo_fuzz;
 mod metainfo_hostile;

@@ -8,6 +8,8 @@
 //! - [`engine`]: torrents of test data and peer sessions on 127.0.0.1;
 //! - [`dht`]: a local Mainline DHT (the `mainline` crate's testnet) and sessions bootstrapped from it;
 //! - [`fake_peer`]: hostile peers (liars, silent, snubbing, trickling, a liar dialing in again and again);
+//! - [`swarm`]: many synthetic peers of one torrent on loopback addresses of their own, their pieces
+//!   growing, some joining and some leaving (also run by benches/peers.sh);
 //! - [`tracker`]: btorrent's tracker served in-process, raw HTTP GETs and a bencode reader for replies;
 //! - [`clients`]: the real clients of the interop tests (aria2c, python3-libtorrent, transmission-cli,
 //!   opentracker) started on loopback, and waiting until a tracker lists them;
@@ -34,6 +36,7 @@ pub mod host;
 pub mod logs;
 pub mod process;
 pub mod rpc;
+pub mod swarm;
 pub mod tracker;
 pub mod wait;
 

@@ -42,6 +42,9 @@
 //! - Bounded: piece buffers in flight or hashing stay under `max_in_flight_bytes`, at least two pieces
 //!   (a peer that shares no piece in flight may go half as far again); buffers are recycled through a
 //!   small pool.
+//! - Cheap with hundreds of peers: a pick first offers the free blocks of the pieces in flight, and
+//!   each of those has a small head (index, free blocks) kept apart from its state, so the walk skips
+//!   pieces whose blocks are all asked for without touching them.
 
 use std::time::{Duration, Instant};
 
@@ -93,6 +96,16 @@ struct InFlight {
     extra: Vec<(u32, PeerKey)>,
 }
 
+/// A piece in flight as a pick or a lookup sees it: its index and how many of its blocks are `Free`.
+/// Kept in [`Picker::heads`], in the order of `in_flight`, apart from the pieces themselves, so that
+/// with hundreds of pieces in flight and hundreds of peers asking for blocks a pick walks eight bytes
+/// per piece instead of every piece's state.
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    index: u32,
+    free: u32,
+}
+
 /// What became of a received block.
 #[derive(Debug)]
 pub enum BlockResult {
@@ -127,6 +140,8 @@ pub struct Picker {
     salt: Vec<u32>,
     suspect: Vec<bool>,
     in_flight: Vec<InFlight>,
+    /// `in_flight`'s index and free-block count, in its order ([`Head`]).
+    heads: Vec<Head>,
     /// Pieces in state `Missing`.
     missing: usize,
     /// The `Missing` pieces of each rank, rarest first: `by_rank[3 - rank]` for ranks 3, 2 and 1.
@@ -155,6 +170,7 @@ impl Picker {
             salt: (0..n).map(|_| rng.gen()).collect(),
             suspect: vec![false; n],
             in_flight: Vec::new(),
+            heads: Vec::new(),
             missing: n,
             by_rank: std::array::from_fn(|k| {
                 let mut r = Rarity::new(n);
@@ -367,25 +383,25 @@ impl Picker {
         out: &mut Vec<BlockRef>,
     ) -> usize {
         let start = out.len();
+        let now = Instant::now();
         // 1. Blocks of pieces already in flight, oldest piece first.
         for k in 0..self.in_flight.len() {
             if out.len() - start >= n {
                 return n;
             }
-            self.take_free(k, peer, has, n - (out.len() - start), out);
+            let h = self.heads[k];
+            if h.free > 0 && has.get(h.index as usize) {
+                self.take_free(k, peer, has, n - (out.len() - start), now, out);
+            }
         }
         // 2. New pieces, rarest first. A peer that can help with no piece in flight may go past the
         // budget by half, so a swarm of peers with different pieces does not stall.
-        let shares_in_flight = self
-            .in_flight
-            .iter()
-            .any(|f| has.get(f.index as usize) && f.exclusive.is_none());
         while out.len() - start < n {
             let buffered = self.buffered_pieces() as u64 * self.geo.piece_length;
             let room = buffered + self.geo.piece_length <= self.max_in_flight_bytes
-                || (!shares_in_flight
-                    && out.len() == start
-                    && 2 * buffered < 3 * self.max_in_flight_bytes);
+                || (out.len() == start
+                    && 2 * buffered < 3 * self.max_in_flight_bytes
+                    && !self.shares_in_flight(has));
             if !room {
                 return out.len() - start;
             }
@@ -394,7 +410,7 @@ impl Picker {
             };
             self.start_piece(index);
             let k = self.in_flight.len() - 1;
-            self.take_free(k, peer, has, n - (out.len() - start), out);
+            self.take_free(k, peer, has, n - (out.len() - start), now, out);
         }
         // 3. Endgame: every remaining block is requested; an idle peer duplicates one of them.
         if out.len() == start && n > 0 && outstanding < ENDGAME_IDLE && self.in_endgame() {
@@ -405,13 +421,20 @@ impl Picker {
         out.len() - start
     }
 
+    /// Whether a peer with `has` holds a piece in flight that any peer may fill.
+    fn shares_in_flight(&self, has: &Bitfield) -> bool {
+        self.in_flight
+            .iter()
+            .any(|f| has.get(f.index as usize) && f.exclusive.is_none())
+    }
+
     /// Whether every remaining block is requested: no piece left to start that a connected peer has,
     /// and no free block in a piece in flight that anyone may fill.
     fn in_endgame(&self) -> bool {
-        let free_block = self.in_flight.iter().any(|f| {
-            !(self.suspect[f.index as usize] && f.exclusive.is_some())
-                && f.blocks.contains(&Block::Free)
-        });
+        let free_block =
+            self.in_flight.iter().zip(&self.heads).any(|(f, h)| {
+                h.free > 0 && !(self.suspect[f.index as usize] && f.exclusive.is_some())
+            });
         if free_block {
             return false;
         }
@@ -463,10 +486,16 @@ impl Picker {
         peer: PeerKey,
         has: &Bitfield,
         n: usize,
+        now: Instant,
         out: &mut Vec<BlockRef>,
     ) {
         let geo = self.geo;
         let f = &mut self.in_flight[k];
+        let head = &mut self.heads[k];
+        debug_assert_eq!(
+            head.free as usize,
+            f.blocks.iter().filter(|b| **b == Block::Free).count()
+        );
         if !has.get(f.index as usize) {
             return;
         }
@@ -478,7 +507,6 @@ impl Picker {
             }
         }
         let mut taken = 0;
-        let now = Instant::now();
         for (b, st) in f.blocks.iter_mut().enumerate() {
             if taken >= n {
                 break;
@@ -494,6 +522,7 @@ impl Picker {
                 taken += 1;
             }
         }
+        head.free -= taken as u32;
     }
 
     fn choose_new(&self, has: &Bitfield) -> Option<u32> {
@@ -539,10 +568,14 @@ impl Picker {
             exclusive: None,
             extra: Vec::new(),
         });
+        self.heads.push(Head {
+            index,
+            free: blocks as u32,
+        });
     }
 
     fn find(&self, index: u32) -> Option<usize> {
-        self.in_flight.iter().position(|f| f.index == index)
+        self.heads.iter().position(|h| h.index == index)
     }
 
     /// Stores a block `peer` sent. The caller has checked that it asked this peer for it.
@@ -581,10 +614,14 @@ impl Picker {
         });
         let at = b.begin as usize;
         f.buf[at..at + data.len()].copy_from_slice(data);
+        if f.blocks[blk as usize] == Block::Free {
+            self.heads[k].free -= 1;
+        }
         f.blocks[blk as usize] = Block::Received(peer);
         f.received += 1;
         if f.received as usize == f.blocks.len() {
             let f = self.in_flight.remove(k);
+            self.heads.remove(k);
             self.states[f.index as usize] = PieceState::Hashing;
             self.hashing += 1;
             let contributors = f
@@ -621,7 +658,10 @@ impl Picker {
                     *st = Block::Requested(f.extra.swap_remove(pos).1);
                     f.asked[blk as usize] = Instant::now();
                 }
-                None => *st = Block::Free,
+                None => {
+                    *st = Block::Free;
+                    self.heads[k].free += 1;
+                }
             }
         } else {
             f.extra.retain(|&(x, p)| !(x == blk && p == peer));
@@ -631,6 +671,7 @@ impl Picker {
             f.exclusive = None;
             f.received = 0;
             f.blocks.iter_mut().for_each(|s| *s = Block::Free);
+            self.heads[k].free = f.blocks.len() as u32;
         }
     }
 

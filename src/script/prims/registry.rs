@@ -53,6 +53,10 @@ fn settings_map(cfg: &Config) -> Map {
     let rate = |r: Option<crate::config::ByteRate>| Dynamic::from(r.map_or(0, |r| r.0 as i64));
     m.insert("upload_limit".into(), rate(s.upload_limit));
     m.insert("download_limit".into(), rate(s.download_limit));
+    let most = s
+        .max_peers
+        .unwrap_or(crate::engine::SessionConfig::default().max_peers_per_torrent);
+    m.insert("max_peers".into(), (most as i64).into());
     let per_ip = s
         .max_peers_per_ip
         .unwrap_or(crate::engine::SessionConfig::default().max_peers_per_ip);
