@@ -62,6 +62,9 @@ pub(crate) struct Conn {
     fast: bool,
     /// What the peer has.
     pub(crate) has: Bitfield,
+    /// Pieces it sent us blocks of: it is told of them once they verify even though it has them (a
+    /// super-seeding peer learns from that `have` that its piece arrived).
+    sent_us: Bitfield,
     /// Our pieces when we registered; later ones arrive through the have log from `cursor`.
     ours_at_start: Bitfield,
     cursor: usize,
@@ -117,6 +120,7 @@ impl Conn {
             ext_state: PeerExt::new(),
             fast,
             has: Bitfield::new(n),
+            sent_us: Bitfield::new(n),
             ours_at_start: ours,
             cursor,
             peer_choking: true,
@@ -427,6 +431,7 @@ impl Conn {
                 None => anyhow::bail!("sent a block we never requested ({index}:{begin})"),
             },
         }
+        self.sent_us.set(index as usize);
         let n = data.len() as u64;
         self.sh.downloaded.fetch_add(n, Ordering::Relaxed);
         self.t.downloaded.fetch_add(n, Ordering::Relaxed);
@@ -584,8 +589,11 @@ impl Conn {
         }
     }
 
-    /// Announces the pieces we completed since the last call, to every peer, even one that showed
-    /// the piece: a super-seeding peer ([`super::superseed`]) learns from it that its offer arrived.
+    /// Announces the pieces we completed since the last call, the moment they verify: to a peer that
+    /// lacks them, and to one that sent us blocks of them (a super-seeding peer,
+    /// [`super::superseed`], learns from it that its offer arrived). A peer that has a piece and did
+    /// not send it to us is not told: it will never ask us for it, and in a swarm that is most of the
+    /// `have`s, each a packet of its own.
     fn send_haves(&mut self) -> anyhow::Result<()> {
         let (new, interesting, complete) = {
             let c = self.t.core.lock();
@@ -594,7 +602,9 @@ impl Conn {
             (new, c.picker.interesting(&self.has), c.picker.is_done())
         };
         for i in new {
-            self.out.push(&Message::Have(i));
+            if !self.has.get(i as usize) || self.sent_us.get(i as usize) {
+                self.out.push(&Message::Have(i));
+            }
         }
         self.set_interest(interesting);
         if complete && self.has.is_full() {
