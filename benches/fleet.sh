@@ -62,7 +62,11 @@ host_ip() { echo "198.18.0.$((10 + $1))"; }
 
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for f in "$WORK"/run/*/reseed.pids; do [ -f "$f" ] && kill $(cat "$f") 2>/dev/null; done
+    # (An `if`, not `[ ] &&`: under `set -e` a false test as the loop's last command would end the
+    # trap before the namespaces are removed.)
+    for f in "$WORK"/run/*/reseed.pids; do
+        if [ -f "$f" ]; then kill $(cat "$f") 2>/dev/null || true; fi
+    done
     for i in $(seq 0 $((HOSTS - 1))); do ip netns del "$(host_ns "$i")" 2>/dev/null || true; done
     ip netns del "$HUB" 2>/dev/null || true
 }
