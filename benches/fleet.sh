@@ -9,7 +9,7 @@
 # per byte of file, packets on them per MiB of file (each costs the kernel a trip through the veths,
 # the bridge and tbf), and the CPU seconds all its processes used.
 #
-# The `floor` row is no BitTorrent client: every host runs benches/helpers/tcp_floor.rs, each leecher
+# The `floor` row (cases n12 and n24) is no BitTorrent client: every host runs benches/helpers/tcp_floor.rs, each leecher
 # fetching an equal share of the file's size from every other host over plain TCP (no protocol, no
 # disk, no hashing), so the links carry what an ideal swarm's would. Its time is what this machine and
 # these links allow at best; when it is well above the link limit, the machine (CPU spent in the
@@ -283,8 +283,8 @@ run_case() {
         seeder-leaves) leaves=1 ;;
         *) echo "unknown case $case" >&2; exit 2 ;;
     esac
-    if [ "$client" = floor ] && [ "$late" = 1 ] || [ "$client" = floor ] && [ "$leaves" = 1 ]; then
-        return  # the floor is an even split among hosts present from the start
+    if [ "$client" = floor ] && { [ "$late" = 1 ] || [ "$leaves" = 1 ] || [ "$slow" -gt 0 ]; }; then
+        return  # the floor is an even split among equal hosts present from the start: n12 and n24 only
     fi
     FLOOR_HOSTS=$n
     local run="$WORK/run/$case-$client"
