@@ -13,7 +13,7 @@
 //!   until its own are dropped (pause, removal, or its oldest making room).
 //! - The mutex is a leaf lock, held for a lookup and a copy of at most one upload batch.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -55,9 +55,16 @@ impl HotBudget {
     }
 }
 
-/// One torrent's hot copies, oldest first.
+/// One torrent's hot copies: by piece, and their order (oldest first).
+#[derive(Default)]
+struct Copies {
+    by_piece: HashMap<u32, Box<[u8]>>,
+    order: VecDeque<u32>,
+}
+
+/// One torrent's hot copies.
 pub(crate) struct HotPieces {
-    pieces: Mutex<VecDeque<(u32, Box<[u8]>)>>,
+    copies: Mutex<Copies>,
     budget: Arc<HotBudget>,
     /// How many copies this torrent may hold.
     max: usize,
@@ -66,7 +73,7 @@ pub(crate) struct HotPieces {
 impl HotPieces {
     pub fn new(budget: Arc<HotBudget>, piece_length: u64) -> Self {
         HotPieces {
-            pieces: Mutex::new(VecDeque::new()),
+            copies: Mutex::new(Copies::default()),
             budget,
             max: (PER_TORRENT / piece_length.max(1)).max(1) as usize,
         }
@@ -75,13 +82,20 @@ impl HotPieces {
     /// Keeps a copy of verified piece `index` (its bytes are `data`), dropping the oldest past the
     /// torrent's share; none when the session's budget is spent.
     pub fn keep(&self, index: u32, data: &[u8]) {
-        let mut q = self.pieces.lock();
-        let reused = if q.len() >= self.max {
-            q.pop_front().map(|(_, buf)| buf)
-        } else {
-            None
+        let mut c = self.copies.lock();
+        let old = match c.by_piece.remove(&index) {
+            // A piece verified again (withdrawn, fetched anew): its copy is renewed in place.
+            Some(buf) => {
+                c.order.retain(|&i| i != index);
+                Some(buf)
+            }
+            None if c.order.len() >= self.max => {
+                let oldest = c.order.pop_front().expect("max is at least 1");
+                c.by_piece.remove(&oldest)
+            }
+            None => None,
         };
-        let buf = match reused {
+        let buf = match old {
             Some(mut buf) if buf.len() == data.len() => {
                 buf.copy_from_slice(data);
                 buf
@@ -96,24 +110,25 @@ impl HotPieces {
                 data.into()
             }
         };
-        q.push_back((index, buf));
+        c.by_piece.insert(index, buf);
+        c.order.push_back(index);
     }
 
     /// Drops the copy of piece `index` (its data on disk is being taken back).
     pub fn forget(&self, index: u32) {
-        let mut q = self.pieces.lock();
-        if let Some(k) = q.iter().position(|(i, _)| *i == index) {
-            let (_, buf) = q.remove(k).expect("position is in range");
+        let mut c = self.copies.lock();
+        if let Some(buf) = c.by_piece.remove(&index) {
+            c.order.retain(|&i| i != index);
             self.budget.release(buf.len() as u64);
         }
     }
 
     /// Copies `dst.len()` bytes of piece `index` from `begin` into `dst`; false when the piece has no
-    /// copy here.
+    /// copy here. One lookup per block: the sender asks for each block of an upload batch.
     pub fn read(&self, index: u32, begin: usize, dst: &mut [u8]) -> bool {
-        let q = self.pieces.lock();
-        match q.iter().rev().find(|(i, _)| *i == index) {
-            Some((_, buf)) if begin + dst.len() <= buf.len() => {
+        let c = self.copies.lock();
+        match c.by_piece.get(&index) {
+            Some(buf) if begin + dst.len() <= buf.len() => {
                 dst.copy_from_slice(&buf[begin..begin + dst.len()]);
                 true
             }
@@ -125,10 +140,11 @@ impl HotPieces {
 impl Drop for HotPieces {
     fn drop(&mut self) {
         let held: u64 = self
-            .pieces
+            .copies
             .get_mut()
-            .iter()
-            .map(|(_, b)| b.len() as u64)
+            .by_piece
+            .values()
+            .map(|b| b.len() as u64)
             .sum();
         self.budget.release(held);
     }
