@@ -7,7 +7,9 @@
 # limit (file size / link rate: the time one leecher needs on its own link), payload bytes received
 # beyond the file (duplicates and bad pieces, as the client reports them), bytes on the leechers' wires
 # per byte of file, packets on them per MiB of file (each costs the kernel a trip through the veths,
-# the bridge and tbf), and the CPU seconds all its processes used.
+# the bridge and tbf), and the CPU seconds all its processes used (with the share spent in the kernel).
+# The same swarm's time moves by 10-20% from one run to the next: RUNS=k repeats every case k times
+# (the clients taking turns within each round) and ends with each case's and client's median and range.
 #
 # The `floor` row (cases n12 and n24) is no BitTorrent client: every host runs benches/helpers/tcp_floor.rs, each leecher
 # fetching an equal share of the file's size from every other host over plain TCP (no protocol, no
@@ -18,7 +20,9 @@
 #   benches/fleet.sh [CASE...]      CASE: n12 n24 mixed late seeder-leaves (default: all five)
 #   env: SIZE_MB (100), RATE_MBIT (100), SLOW_MBIT (20), CLIENTS ("btorrent libtorrent aria2 floor"),
 #        BENCH_DIR (/tmp/btorrent-fleet), LEECH_TIMEOUT (300 s per leecher), LEAVE_AT (1.10),
-#        BT_BIN (another btorrent binary to run, e.g. an older build to compare with)
+#        BT_BIN (another btorrent binary to run, e.g. an older build to compare with), RUNS (1),
+#        TIMELINE=1 (btorrent leechers log their peers, pieces and rates twice a second, in
+#        BENCH_DIR/run/CASE-btorrent[-ROUND]/lI/log, from benches/fleet-timeline.rhai)
 #
 # Cases:
 #   n12, n24       1 seeder -> N leechers, every link at RATE_MBIT.
@@ -126,8 +130,10 @@ FLOOR="$ROOT/target/release/examples/tcp_floor"
 
 # Leechers run under /usr/bin/time (outside `timeout`, so the timeout's signal reaches the client); the
 # seeder's CPU is read from /proc before it is stopped. Summed per client.
-proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%.2f 0\n", ($12 + $13) / hz}' "/proc/$1/stat" 2>/dev/null || true; }
-cpu_sum() { cat "$@" 2>/dev/null | awk 'NF==2 && $1 ~ /^[0-9.]+$/ {s += $1 + $2} END {printf "%.1f", s}'; }
+# proc_cpu PID: "user system" CPU seconds of a running process (as /usr/bin/time -f "%U %S" writes them).
+proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%.2f %.2f\n", $12 / hz, $13 / hz}' "/proc/$1/stat" 2>/dev/null || true; }
+# cpu_sum FILE...: total CPU seconds of "user system" files, and the system (kernel) share.
+cpu_sum() { cat "$@" 2>/dev/null | awk 'NF==2 && $1 ~ /^[0-9.]+$/ {u += $1; k += $2} END {printf "%.1f %d%%", u + k, (u + k > 0) ? 100 * k / (u + k) : 0}'; }
 
 # start_tracker DIR: btorrent's tracker in the hub namespace (the same tracker for every client).
 start_tracker() {
@@ -216,7 +222,7 @@ leech() {
         btorrent)
             bt_config "$dir" "$ip"
             (cd "$dir" && in_host "$i" /usr/bin/time -f "%U %S" -o "$dir/cpu" timeout "$LEECH_TIMEOUT" \
-                "$BT" -c "$dir/torrents.toml" run "$ROOT/benches/fleet-leech.rhai" "$TOR" "$dir/out") \
+                "$BT" -c "$dir/torrents.toml" run "$LEECH_SCRIPT" "$TOR" "$dir/out") \
                 > "$dir/log" 2>&1 || rc=$?
             red=$(sed -n 's/^FLEET downloaded=\([0-9]*\).*/\1/p' "$dir/log")
             [ -n "$red" ] && red=$((red - BYTES)) || red=-
@@ -287,7 +293,8 @@ run_case() {
         return  # the floor is an even split among equal hosts present from the start: n12 and n24 only
     fi
     FLOOR_HOSTS=$n
-    local run="$WORK/run/$case-$client"
+    [[ " ${ORDER[*]} " == *" $case $client "* ]] || ORDER+=("$case $client")
+    local run="$WORK/run/$case-$client${ROUND_TAG:-}"
     rm -rf "$run"; mkdir -p "$run"
     for i in $(seq 0 $((n + late))); do
         if [ "$i" -ge 1 ] && [ "$i" -le "$slow" ]; then shape "$i" "$SLOW"; else shape "$i" "$RATE"; fi
@@ -351,17 +358,47 @@ run_case() {
     esac
     # Only the logs are kept: N copies of the file per run would fill the disk.
     rm -rf "$run"/l*/out "$run"/l*/.btorrent "$run"/l*/torrents
-    ROWS+=("$(printf '%-14s %-11s %7.1f %6.2fx %10s %6.3f %7s %7s  %-6s %s' "$case" "$client" "$wall" \
+    local cpu sys
+    read -r cpu sys <<< "$(cpu_sum "$run"/seed/cpu "$run"/l*/cpu)"
+    ROWS+=("$(printf '%-14s %-11s %7.1f %6.2fx %10s %6.3f %7s %7s %4s  %-6s %s' "$case" "$client" "$wall" \
         "$(echo "scale=3; $wall / $LIMIT" | bc)" "$redp" "$(echo "scale=3; $rx / $total" | bc)" \
-        "$((pk * 1048576 / total))" "$(cpu_sum "$run"/seed/cpu "$run"/l*/cpu)" "$ok" "$note")")
+        "$((pk * 1048576 / total))" "$cpu" "$sys" "$ok" "$note")")
+    # The figure the summary takes: the fast leechers' time (mixed), the late joiner's own, else the wall.
+    local figure=$wall
+    case "$case" in mixed) figure=$fast_max ;; late) figure=$late_s ;; esac
+    if [ "$ok" = OK ]; then WALLS["$case $client"]+="$figure "; fi
 }
 
+# summary: each case's and client's median wall time over the rounds, with the range.
+summary() {
+    local key walls n
+    echo
+    echo "median of $RUNS rounds (min-max); x = median / link limit; mixed: the fast leechers' time;"
+    echo "late: the late joiner's own time"
+    for key in "${ORDER[@]}"; do
+        walls=$(printf '%s\n' ${WALLS[$key]:-} | sort -n)
+        n=$(printf '%s\n' ${WALLS[$key]:-} | grep -c . || true)
+        if [ "$n" = 0 ]; then printf '%-26s no run passed\n' "$key"; continue; fi
+        local med; med=$(echo "$walls" | sed -n "$(( (n + 1) / 2 ))p")
+        printf '%-26s %6.1f s = %5.2fx  (%.1f-%.1f s, %d of %d rounds passed)\n' "$key" "$med" \
+            "$(echo "scale=3; $med / $LIMIT" | bc)" "$(echo "$walls" | head -1)" "$(echo "$walls" | tail -1)" "$n" "$RUNS"
+    done
+}
+
+LEECH_SCRIPT="$ROOT/benches/fleet-leech.rhai"
+[ "${TIMELINE:-0}" = 1 ] && LEECH_SCRIPT="$ROOT/benches/fleet-timeline.rhai"
+RUNS="${RUNS:-1}"
+declare -A WALLS=()
+ORDER=()
 MAX_HOSTS=26
 make_hosts "$MAX_HOSTS"
 for case in "${CASES[@]}"; do
-    for client in $CLIENTS; do
-        echo "running $case with $client..." >&2
-        run_case "$case" "$client"
+    for round in $(seq 1 "$RUNS"); do
+        [ "$RUNS" = 1 ] && ROUND_TAG="" || ROUND_TAG="-$round"
+        for client in $CLIENTS; do
+            echo "running $case with $client${ROUND_TAG:+ (round $round of $RUNS)}..." >&2
+            run_case "$case" "$client"
+        done
     done
 done
 
@@ -369,6 +406,8 @@ echo
 echo "1 seeder -> N leechers, $BYTES bytes, links at $RATE Mbit/s each way (tbf), $(nproc) cores;"
 echo "link limit = size / link rate = ${LIMIT} s; redundant = payload received beyond the file (client's count);"
 echo "wire = bytes on the leechers' links per byte of file (headers included); pkt/MiB = packets on the"
-echo "leechers' links (both ways) per MiB of file received; cpu = all the client's processes"
-printf '%-14s %-11s %7s %7s %10s %6s %7s %7s  %-6s %s\n' case client wall_s x_limit redundant wire pkt/MiB cpu_s ok note
+echo "leechers' links (both ways) per MiB of file received; cpu = all the client's processes, sys = its"
+echo "share spent in the kernel"
+printf '%-14s %-11s %7s %7s %10s %6s %7s %7s %4s  %-6s %s\n' case client wall_s x_limit redundant wire pkt/MiB cpu_s sys ok note
 printf '%s\n' "${ROWS[@]}"
+[ "$RUNS" = 1 ] || summary
