@@ -103,7 +103,7 @@ fn our_page_lists_adds_pauses_resumes_and_removes_torrents_in_chromium() {
     assert_eq!(t["status"], 0, "{t}");
     b.wait_for(
         "the Resume button",
-        10,
+        30,
         &format!("{}.textContent === 'Resume'", in_row(&h2, ".toggle")),
     );
 
@@ -115,7 +115,7 @@ fn our_page_lists_adds_pauses_resumes_and_removes_torrents_in_chromium() {
     wait_state(dir.path(), &h2, Some("seeding"));
     b.wait_for(
         "the Pause button again",
-        10,
+        30,
         &format!("{}.textContent === 'Pause'", in_row(&h2, ".toggle")),
     );
 
@@ -124,7 +124,7 @@ fn our_page_lists_adds_pauses_resumes_and_removes_torrents_in_chromium() {
     b.key("f");
     let boxes = b.wait_for(
         "the files",
-        10,
+        30,
         &format!(
             "[...document.querySelectorAll('li[data-hash=\"{h2}\"] .file-list input')].map(i => i.checked).join()"
         ),
@@ -197,6 +197,14 @@ fn our_page_lists_adds_pauses_resumes_and_removes_torrents_in_chromium() {
         false
     );
     assert_eq!(managed_state(dir.path(), &h1).as_deref(), Some("seeding"));
+    // The dialog's `close` event, which gives the focus back to the cancelled row, comes as a task
+    // of its own: on a busy machine it may run after the next line's focus and steal it back, so the
+    // `x` below would ask about this row. Wait for it first.
+    b.wait_for(
+        "the focus back on the cancelled row",
+        60,
+        &format!("document.activeElement?.dataset?.hash === '{h1}'"),
+    );
 
     // `x` on the album's row, "also delete its data" ticked, confirmed: gone, data and all.
     b.eval(&format!(
@@ -205,14 +213,14 @@ fn our_page_lists_adds_pauses_resumes_and_removes_torrents_in_chromium() {
     b.key("x");
     b.wait_for(
         "the confirm",
-        10,
+        30,
         "document.querySelector('#remove-dialog').open && document.querySelector('#rm-name').textContent === 'album'",
     );
     b.eval("document.querySelector('#rm-data').click(); document.querySelector('#rm-ok').click()");
     wait_state(dir.path(), &h2, None);
     b.wait_for(
         "the row to go",
-        10,
+        30,
         &format!("document.querySelector('li[data-hash=\"{h2}\"]') === null"),
     );
     assert!(!album.join("one.flac").exists() && !album.join("two.flac").exists());
