@@ -21,6 +21,7 @@ mod engine_crash;
 mod engine_errors;
 mod engine_events;
 mod engine_files;
+mod engine_choke;
 mod engine_haves;
 mod engine_hostile_peers;
 mod engine_lifecycle;

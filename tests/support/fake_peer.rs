@@ -25,6 +25,10 @@ pub enum Act {
     SnubAfter(u64),
     /// Answers with the real data, one block per interval, oldest request first.
     Trickle(Duration),
+    /// Holds the first `collect` requests unanswered, then chokes, waits `hold` and answers them
+    /// (as a sender does with the blocks already on their way when it chokes); later requests are
+    /// rejected. Speaks the fast extension when the other side does.
+    ChokeAndAnswer { collect: usize, hold: Duration },
 }
 
 /// What a fake peer did, live.
@@ -38,6 +42,10 @@ pub struct Counts {
     /// When it stopped answering ([`Act::SnubAfter`]), and when the first cancel came after that.
     pub silent_at: Mutex<Option<Instant>>,
     pub cancel_after_silence: Mutex<Option<Instant>>,
+    /// Every block requested, in order.
+    pub asked: Mutex<Vec<BlockRef>>,
+    /// The blocks sent after the choke ([`Act::ChokeAndAnswer`]).
+    pub answered_after_choke: Mutex<Vec<BlockRef>>,
 }
 
 pub struct FakePeer {
@@ -105,6 +113,7 @@ async fn serve(meta: Metainfo, data: Arc<Vec<u8>>, s: TcpStream, act: Act, c: Ar
         _ => Duration::from_secs(3600),
     };
     let mut tick = tokio::time::interval(every);
+    let mut choked = false;
     loop {
         let msg = tokio::select! {
             m = f.next() => match m {
@@ -137,7 +146,28 @@ async fn serve(meta: Metainfo, data: Arc<Vec<u8>>, s: TcpStream, act: Act, c: Ar
             _ => continue,
         };
         let n = c.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        c.asked.lock().unwrap().push(b);
         let reply = match act {
+            Act::ChokeAndAnswer { .. } if choked => Message::Reject(b),
+            Act::ChokeAndAnswer { collect, hold } => {
+                queue.push_back(b);
+                if queue.len() < collect {
+                    continue;
+                }
+                choked = true;
+                if f.send(Message::Choke).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(hold).await;
+                for b in queue.drain(..) {
+                    c.answered_after_choke.lock().unwrap().push(b);
+                    c.blocks.fetch_add(1, Ordering::SeqCst);
+                    if f.send(block(&data, b, plen)).await.is_err() {
+                        return;
+                    }
+                }
+                continue;
+            }
             Act::Silent => continue,
             Act::Trickle(_) => {
                 queue.push_back(b);

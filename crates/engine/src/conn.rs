@@ -283,9 +283,14 @@ impl Conn {
             }
             Message::Choke => {
                 self.peer_choking = true;
-                // Without the fast extension a choke drops every request; with it the peer rejects
-                // them one by one, but giving them back now costs nothing: a late block is still taken.
-                self.give_back_all();
+                // Without the fast extension a choke drops every request: they go to other peers
+                // now. With it (BEP 6) a choke cancels nothing: the peer still sends the blocks it
+                // has in hand and rejects the rest, so each request stays ours until its block or
+                // its reject comes (or the peer is snubbed); asking someone else now would bring
+                // the blocks in hand twice.
+                if !self.fast {
+                    self.give_back_all();
+                }
             }
             Message::Unchoke => self.peer_choking = false,
             Message::Interested => {
