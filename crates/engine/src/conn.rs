@@ -79,6 +79,9 @@ pub(crate) struct Conn {
     window: usize,
     slow_start: bool,
     last_rate: u64,
+    /// The time one block takes from this peer at its current rate (zero until it has sent some):
+    /// with it the picker knows when a request is late (see `picker`'s endgame).
+    pace: Duration,
     last_block_at: Instant,
     /// How long its requests take to be answered (queueing at the peer included): a smoothed mean
     /// and mean deviation, as TCP estimates its round trip. `None` until the first block.
@@ -133,6 +136,7 @@ impl Conn {
             window: START_WINDOW,
             slow_start: true,
             last_rate: 0,
+            pace: Duration::ZERO,
             last_block_at: Instant::now(),
             answer_time: None,
             last_recv: Instant::now(),
@@ -653,6 +657,11 @@ impl Conn {
         }
         self.window = self.window.clamp(MIN_WINDOW, self.max_window());
         self.last_rate = rate;
+        self.pace = if rate > 0 {
+            Duration::from_secs_f64(BLOCK_SIZE as f64 / rate as f64)
+        } else {
+            Duration::ZERO
+        };
 
         if !self.requests.is_empty() && now.duration_since(self.last_block_at) > self.snub_after() {
             // Snubbed: hand its requests to others and ask it for little from now on.
@@ -726,11 +735,12 @@ impl Conn {
         };
         let mut picked = std::mem::take(&mut self.picked);
         picked.clear();
-        let n = self.t.core.lock().picker.pick(
+        let n = self.t.core.lock().picker.pick_paced(
             self.sh.key,
             has,
             self.requests.len(),
             free,
+            self.pace,
             &mut picked,
         );
         if n > 0 {

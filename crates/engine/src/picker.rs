@@ -21,8 +21,13 @@
 //!   endgame. Endgame is global, not per peer: it holds only when every remaining block is requested
 //!   (no `Missing` piece that a connected peer has, no `Free` block in a piece in flight). Then a peer
 //!   with fewer than [`ENDGAME_IDLE`] requests of its own outstanding may duplicate one outstanding
-//!   block per call, as libtorrent does: one requested at least [`ENDGAME_LATE`] ago (younger ones are
-//!   most likely on their way), the least duplicated, outside suspect pieces. The
+//!   block per call, as libtorrent does: one that is late, the least duplicated, outside suspect
+//!   pieces. A block is late once it was requested at least [`ENDGAME_LATE`] ago *and* its owner
+//!   should have sent it by now: its place in the owner's queue at the owner's pace (the time one
+//!   block takes from that peer, which its connection gives with each pick, [`Picker::pick_paced`]).
+//!   A block deep in a busy peer's queue is on its way, not late; duplicating it would only bring it
+//!   twice, since a cancel cannot recall what the sender has already taken from its queue. A block
+//!   is due at most [`ENDGAME_DUE_MOST`] after its request, so a slow peer is not waited on. The
 //!   first copy to arrive wins; the other requesters get cancels at once, which drop the copy from the
 //!   sender's upload queue while it still waits there.
 //! - A piece that failed its hash with blocks from several peers is *suspect*: its next download is
@@ -67,6 +72,10 @@ pub const ENDGAME_IDLE: usize = 2;
 /// In endgame a block is duplicated only once it has been requested this long: until then its copy is
 /// most likely on its way, and a second one would only arrive twice.
 pub const ENDGAME_LATE: Duration = Duration::from_secs(1);
+/// A block is due at most this long after it was requested, however long its owner's queue: the
+/// last blocks held by a slow peer are duplicated after that (twice the seconds of data a
+/// connection keeps requested, `conn::WINDOW_SECONDS`).
+pub const ENDGAME_DUE_MOST: Duration = Duration::from_secs(4);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PieceState {
@@ -83,12 +92,33 @@ enum Block {
     Received(PeerKey),
 }
 
+/// How a pick asks a peer for blocks: when, at what pace the peer sends (zero: not known), and how
+/// many of its requests come before the first block picked in this step.
+#[derive(Clone, Copy)]
+struct Asking {
+    now: Instant,
+    pace: Duration,
+    queued: usize,
+}
+
+impl Asking {
+    /// When the `i`-th block picked in this step should have come: once the requests ahead of it
+    /// and itself came at the peer's pace (within [`ENDGAME_DUE_MOST`]).
+    fn due(&self, i: usize) -> Instant {
+        let ahead = (self.queued + i + 1).min(u32::MAX as usize) as u32;
+        self.now + self.pace.saturating_mul(ahead).min(ENDGAME_DUE_MOST)
+    }
+}
+
 struct InFlight {
     index: u32,
     buf: PieceBuf,
     blocks: Vec<Block>,
     /// When each block was last requested (meaningful while it is `Requested`).
     asked: Vec<Instant>,
+    /// When each block should have come, by its place in its owner's queue at the owner's pace
+    /// (`asked` when the pace is not known; within [`ENDGAME_DUE_MOST`] of `asked`).
+    due: Vec<Instant>,
     received: u32,
     /// Set for a suspect piece: only this peer may fill it.
     exclusive: Option<PeerKey>,
@@ -382,8 +412,28 @@ impl Picker {
         n: usize,
         out: &mut Vec<BlockRef>,
     ) -> usize {
+        self.pick_paced(peer, has, outstanding, n, Duration::ZERO, out)
+    }
+
+    /// [`Picker::pick`] for a peer that sends us a block every `pace` (zero when not known yet): a
+    /// block picked now is due once the `outstanding` before it and those picked ahead of it in
+    /// this call have come at that pace, and endgame does not duplicate it before that.
+    pub fn pick_paced(
+        &mut self,
+        peer: PeerKey,
+        has: &Bitfield,
+        outstanding: usize,
+        n: usize,
+        pace: Duration,
+        out: &mut Vec<BlockRef>,
+    ) -> usize {
         let start = out.len();
         let now = Instant::now();
+        let asking = |queued: usize| Asking {
+            now,
+            pace,
+            queued: outstanding + queued,
+        };
         // 1. Blocks of pieces already in flight, oldest piece first.
         for k in 0..self.in_flight.len() {
             if out.len() - start >= n {
@@ -391,7 +441,8 @@ impl Picker {
             }
             let h = self.heads[k];
             if h.free > 0 && has.get(h.index as usize) {
-                self.take_free(k, peer, has, n - (out.len() - start), now, out);
+                let a = asking(out.len() - start);
+                self.take_free(k, peer, has, n - (out.len() - start), a, out);
             }
         }
         // 2. New pieces, rarest first. A peer that can help with no piece in flight may go past the
@@ -410,7 +461,8 @@ impl Picker {
             };
             self.start_piece(index);
             let k = self.in_flight.len() - 1;
-            self.take_free(k, peer, has, n - (out.len() - start), now, out);
+            let a = asking(out.len() - start);
+            self.take_free(k, peer, has, n - (out.len() - start), a, out);
         }
         // 3. Endgame: every remaining block is requested; an idle peer duplicates one of them.
         if out.len() == start && n > 0 && outstanding < ENDGAME_IDLE && self.in_endgame() {
@@ -441,10 +493,11 @@ impl Picker {
         self.missing == 0 || self.by_rank.iter().all(|o| o.available() == 0)
     }
 
-    /// The endgame duplicate for `peer`, in a piece it has, outside suspect pieces: a block requested
-    /// at least `endgame_late` ago from another peer, the least duplicated, the longest waited for.
-    /// Requests younger than that are most likely on their way already (in the sender's socket, where
-    /// no cancel reaches them), and a copy would only arrive twice. Recorded as an extra requester.
+    /// The endgame duplicate for `peer`, in a piece it has, outside suspect pieces: a block of another
+    /// peer's past its due time (see the module docs), the least duplicated, the longest overdue.
+    /// Blocks not yet due are most likely on their way already (queued at the sender or in its
+    /// socket, where a cancel may not reach them), and a copy would only arrive twice. Recorded as an
+    /// extra requester.
     fn endgame_block(&mut self, peer: PeerKey, has: &Bitfield) -> Option<BlockRef> {
         let now = Instant::now();
         let mut best: Option<(usize, Instant, usize, u32)> = None;
@@ -457,16 +510,17 @@ impl Picker {
                 let Block::Requested(owner) = *st else {
                     continue;
                 };
-                let asked = f.asked[b as usize];
+                let due = f.due[b as usize];
                 if owner == peer
-                    || now.saturating_duration_since(asked) < self.endgame_late
+                    || now < due
+                    || now.saturating_duration_since(f.asked[b as usize]) < self.endgame_late
                     || f.extra.contains(&(b, peer))
                 {
                     continue;
                 }
                 let dups = f.extra.iter().filter(|(x, _)| *x == b).count();
-                if dups < ENDGAME_DUPLICATES && best.is_none_or(|x| (dups, asked) < (x.0, x.1)) {
-                    best = Some((dups, asked, k, b));
+                if dups < ENDGAME_DUPLICATES && best.is_none_or(|x| (dups, due) < (x.0, x.1)) {
+                    best = Some((dups, due, k, b));
                 }
             }
         }
@@ -486,7 +540,7 @@ impl Picker {
         peer: PeerKey,
         has: &Bitfield,
         n: usize,
-        now: Instant,
+        asking: Asking,
         out: &mut Vec<BlockRef>,
     ) {
         let geo = self.geo;
@@ -513,7 +567,8 @@ impl Picker {
             }
             if *st == Block::Free {
                 *st = Block::Requested(peer);
-                f.asked[b] = now;
+                f.asked[b] = asking.now;
+                f.due[b] = asking.due(taken);
                 out.push(BlockRef {
                     index: f.index,
                     begin: b as u32 * BLOCK_SIZE,
@@ -564,6 +619,7 @@ impl Picker {
             buf,
             blocks: vec![Block::Free; blocks],
             asked: vec![Instant::now(); blocks],
+            due: vec![Instant::now(); blocks],
             received: 0,
             exclusive: None,
             extra: Vec::new(),
@@ -656,7 +712,8 @@ impl Picker {
             match f.extra.iter().position(|&(x, _)| x == blk) {
                 Some(pos) => {
                     *st = Block::Requested(f.extra.swap_remove(pos).1);
-                    f.asked[blk as usize] = Instant::now();
+                    let now = Instant::now();
+                    (f.asked[blk as usize], f.due[blk as usize]) = (now, now);
                 }
                 None => {
                     *st = Block::Free;

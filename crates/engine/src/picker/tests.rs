@@ -374,3 +374,44 @@ fn rarest_first_matches_a_scan_of_every_piece() {
         p.have.count()
     );
 }
+
+#[test]
+fn endgame_leaves_blocks_a_peer_is_sending_on_pace_alone() {
+    let mut p = Picker::new(geo(), 1 << 30);
+    p.set_endgame_late(Duration::ZERO);
+    p.add_availability(&all());
+    let mut only0 = Bitfield::new(4);
+    only0.set(0);
+    let mut rest = all();
+    rest.clear(0);
+    // Peer 1 sends a block an hour: piece 0's blocks are queued behind 10 others of its own.
+    let hour = Duration::from_secs(3600);
+    let mut a = Vec::new();
+    assert_eq!(p.pick_paced(1, &only0, 10, 100, hour, &mut a), 2);
+    // Peer 2, pace unknown, takes every other block: the whole torrent is requested.
+    let mut b = Vec::new();
+    assert_eq!(p.pick(2, &rest, 0, 100, &mut b), 5);
+    // Idle peer 3 may duplicate peer 2's blocks, never those peer 1 is not yet due to send
+    // (each waits at most ENDGAME_DUE_MOST, far off here).
+    let mut d = Vec::new();
+    for _ in 0..20 {
+        p.pick(3, &all(), 0, 100, &mut d);
+    }
+    assert_eq!(d.len(), 5, "duplicated: {d:?}");
+    assert!(d.iter().all(|x| x.index != 0), "duplicated: {d:?}");
+}
+
+#[test]
+fn a_blocks_due_time_is_bounded() {
+    let a = Asking {
+        now: Instant::now(),
+        pace: Duration::from_secs(3600),
+        queued: 7,
+    };
+    assert_eq!(a.due(0) - a.now, ENDGAME_DUE_MOST);
+    let a = Asking {
+        pace: Duration::from_millis(10),
+        ..a
+    };
+    assert_eq!(a.due(2) - a.now, Duration::from_millis(100));
+}
