@@ -169,7 +169,9 @@ pub struct SessionConfig {
     pub idle_peer_grace: Duration,
     /// IP sent to trackers in `ip=`; `None` lets the tracker use the connection's address.
     pub announce_ip: Option<IpAddr>,
-    /// Regular upload slots per torrent (one optimistic slot comes on top).
+    /// Regular upload slots per torrent (8; one optimistic slot comes on top). More slots spread an
+    /// uplink over more downlinks, which keeps a swarm on equal links busier: with 4, 12 leechers of
+    /// `benches/fleet.sh` took 11.1-14.7 s, with 8 10.6-10.7 s.
     pub upload_slots: usize,
     /// Most bytes of piece buffers per torrent (pieces in flight or being hashed).
     pub max_buffer_bytes: u64,
@@ -220,7 +222,7 @@ impl Default for SessionConfig {
             max_peers_per_ip: 10,
             idle_peer_grace: Duration::from_secs(20),
             announce_ip: None,
-            upload_slots: 4,
+            upload_slots: 8,
             max_buffer_bytes: 24 << 20,
             hot_piece_bytes: 64 << 20,
             resume_interval: Duration::from_secs(10),
