@@ -32,7 +32,13 @@ async fn a_fast_peers_choke_leaves_its_requests_with_it_until_answered() {
     };
     let choker = fake_peer(&meta, data.clone(), ip("127.0.0.4"), choker).await;
     // The other peer answers everything at once.
-    let other = fake_peer(&meta, data.clone(), ip("127.0.0.5"), Act::SnubAfter(u64::MAX)).await;
+    let other = fake_peer(
+        &meta,
+        data.clone(),
+        ip("127.0.0.5"),
+        Act::SnubAfter(u64::MAX),
+    )
+    .await;
     // A download of about 4 s, so endgame (which may duplicate a request a second old) is far off
     // while the choker holds its blocks.
     let cfg = SessionConfig {
@@ -42,14 +48,21 @@ async fn a_fast_peers_choke_leaves_its_requests_with_it_until_answered() {
     };
     let leecher = session_with(cfg).await;
     let l = leecher
-        .add(meta.clone(), opts(dst.path(), vec![choker.addr, other.addr]))
+        .add(
+            meta.clone(),
+            opts(dst.path(), vec![choker.addr, other.addr]),
+        )
         .await
         .unwrap();
     wait_complete(&l, 60).await;
     assert_same_tree(src.path(), dst.path());
 
     let held = choker.counts.answered_after_choke.lock().unwrap().clone();
-    assert_eq!(held.len(), 8, "the choker answered {held:?} after its choke");
+    assert_eq!(
+        held.len(),
+        8,
+        "the choker answered {held:?} after its choke"
+    );
     let asked_elsewhere: Vec<_> = other
         .counts
         .asked
