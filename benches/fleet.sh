@@ -15,14 +15,22 @@
 # fetching an equal share of the file's size from every other host over plain TCP (no protocol, no
 # disk, no hashing), so the links carry what an ideal swarm's would. Its time is what this machine and
 # these links allow at best; when it is well above the link limit, the machine (CPU spent in the
-# kernel moving packets through the veths, the bridge and tbf) is what bounds every client.
+# kernel moving packets through the veths, the bridge and tbf) is what bounds every client. The
+# `duplex` row (CLIENTS=duplex) is the same with one connection per pair of hosts carrying both
+# shares, as a swarm's connections do (the floor's each carry data one way).
 #
 #   benches/fleet.sh [CASE...]      CASE: n12 n24 mixed late seeder-leaves (default: all five)
-#   env: SIZE_MB (100), RATE_MBIT (100), SLOW_MBIT (20), CLIENTS ("btorrent libtorrent aria2 floor"),
+#   env: SIZE_MB (100), RATE_MBIT (100), SLOW_MBIT (20), CLIENTS ("btorrent libtorrent aria2 floor"; also duplex),
 #        BENCH_DIR (/tmp/btorrent-fleet), LEECH_TIMEOUT (300 s per leecher), LEAVE_AT (1.10),
 #        BT_BIN (another btorrent binary to run, e.g. an older build to compare with), RUNS (1),
+#        GSO_MAX (60000: the hosts' largest GSO packet, bytes; see below),
 #        TIMELINE=1 (btorrent leechers log their peers, pieces and rates twice a second, in
-#        BENCH_DIR/run/CASE-btorrent[-ROUND]/lI/log, from benches/fleet-timeline.rhai)
+#        BENCH_DIR/run/CASE-btorrent[-ROUND]/lI/log, from benches/fleet-timeline.rhai),
+#        CAPTURE=1 (tcpdump on leecher 1's link for 3 s from half the link limit on; after the table,
+#        a line per run on the packets it saw: how large the data packets are, how many segments
+#        each pure ACK acknowledges. Each packet costs the kernel the same trip however many
+#        segments it carries, so this is where a client's kernel CPU per byte comes from. Needs
+#        tcpdump.)
 #
 # Cases:
 #   n12, n24       1 seeder -> N leechers, every link at RATE_MBIT.
@@ -35,6 +43,14 @@
 #                  Leechers that are done stay and seed until the case ends (the same client started
 #                  again as a seeder on their copy), as a swarm without its seeder needs.
 #
+# The hosts' TSO packets: a host's TCP hands its link packets of up to 64 KB (GSO), as it would a
+# NIC that segments them in hardware. tbf cannot pass a packet larger than its bucket (64 KB, headers
+# of every segment counted) and segments it in software instead, so a full 64 KB GSO packet became
+# 45 packets for the bridge, the other tbf and the receiver to handle one by one: a kernel cost per
+# byte that no real link has, paid most by clients whose TCP sends the largest packets (before this
+# setting, btorrent's data crossed the links 98% in single segments; N = 24 took 18 s, now 12 s).
+# GSO_MAX (60000) caps each host's GSO packets below the bucket; GSO_MAX=65536 is the earlier setup.
+#
 # Needs root (ip netns, tc), iproute2, the tbf qdisc, python3-libtorrent, aria2, mktorrent. Not a test:
 # figures depend on the machine. Every namespace and process it makes is removed on exit (trap), and
 # every wait is bounded.
@@ -42,9 +58,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 . "$ROOT/benches/lib.sh"
 need "benches/fleet.sh" ip tc mktorrent aria2c /usr/bin/python3 bc
+[ "${CAPTURE:-0}" = 1 ] && need "benches/fleet.sh CAPTURE=1" tcpdump
 [ "$(id -u)" = 0 ] || { echo "benches/fleet.sh needs root (network namespaces and tc)" >&2; exit 1; }
 
 WORK="${BENCH_DIR:-/tmp/btorrent-fleet}"
+GSO_MAX="${GSO_MAX:-60000}"
 SIZE_MB="${SIZE_MB:-100}"
 RATE="${RATE_MBIT:-100}"
 SLOW="${SLOW_MBIT:-20}"
@@ -94,6 +112,8 @@ make_hosts() {
         ip -n "$ns" link set "$a" name eth0
         ip -n "$ns" link set lo up
         ip -n "$ns" addr add "$(host_ip "$i")/16" dev eth0
+        # The host's largest TSO packet fits tbf's bucket, so it crosses the link whole (see GSO_MAX).
+        ip -n "$ns" link set eth0 gso_max_size "$GSO_MAX"
         ip -n "$ns" link set eth0 up
         ip -n "$HUB" link set "$b" master br0
         ip -n "$HUB" link set "$b" up
@@ -113,6 +133,27 @@ rx_bytes() { in_host "$1" cat /sys/class/net/eth0/statistics/rx_bytes; }
 # Packets both ways on host I's link.
 packets() { in_host "$1" cat /sys/class/net/eth0/statistics/rx_packets /sys/class/net/eth0/statistics/tx_packets | paste -sd+ | bc; }
 tx_bytes() { in_host "$1" cat /sys/class/net/eth0/statistics/tx_bytes; }
+
+# packet_sizes PCAP IP: what a capture on host IP's link saw. Data packets each way: how many, the
+# share that carry a single segment (1448 bytes of TCP payload, the MSS here), their mean payload;
+# and the segments of data each pure ACK coming back acknowledges on average (the data sent over
+# the pure ACKs received: a sender whose ACKs each free one segment sends one segment at a time).
+packet_sizes() {
+    tcpdump -r "$1" -nn -q 2>/dev/null | awk -v me="$2." '
+        $2 != "IP" { next }
+        { len = $NF; out = index($3, me) == 1 }
+        len == 0 { if (out) ack_out++; else ack_in++; next }
+        len >= 100 {
+            if (out) { n_out++; b_out += len; one_out += (len == 1448) }
+            else { n_in++; b_in += len; one_in += (len == 1448) }
+        }
+        END {
+            if (!n_out || !n_in) { print "too few data packets captured"; exit }
+            printf "data sent: %d packets, %.0f%% of one segment, %.1f KB mean; received: %d, %.0f%%, %.1f KB; segments per pure ACK: %.1f sent, %.1f received\n",
+                n_out, 100 * one_out / n_out, b_out / n_out / 1000, n_in, 100 * one_in / n_in, b_in / n_in / 1000,
+                (ack_in ? b_out / 1448 / ack_in : 0), (ack_out ? b_in / 1448 / ack_out : 0)
+        }'
+}
 
 # The data and the torrent: 256 KiB pieces, announcing to the tracker on the bridge.
 DATA_DIR="$WORK/src"
@@ -172,7 +213,7 @@ start_seeder() {
         libtorrent)
             (exec ip netns exec "$ns" /usr/bin/python3 "$ROOT/benches/fleet_lt.py" seed "$TOR" "$data" --ip "$ip" > "$log" 2>&1) &
             ;;
-        floor)
+        floor|duplex)
             (exec ip netns exec "$ns" "$FLOOR" --listen "$ip:6881" --serve "$FLOOR_HOSTS" > "$log" 2>&1) &
             ;;
         aria2)
@@ -192,12 +233,12 @@ seed() {
     start_seeder "$client" 0 "$DATA_DIR" "$dir" "$dir/log"
     SEED_PID=$STARTED_PID
     PIDS+=("$SEED_PID")
-    if [ "$client" = floor ]; then
+    if [ "$client" = floor ] || [ "$client" = duplex ]; then
         for _ in $(seq 100); do
             ip netns exec "$HUB" bash -c "exec 3<>/dev/tcp/$(host_ip 0)/6881" 2>/dev/null && return 0
             sleep 0.1
         done
-        echo "floor: the seeder did not listen; see $dir/log" >&2
+        echo "$client: the seeder did not listen; see $dir/log" >&2
         return 1
     fi
     # Ready when the tracker lists it as a seeder (it has checked its data).
@@ -234,11 +275,13 @@ leech() {
             red=$(sed -n 's/^FLEET .*redundant=\([0-9]*\).*/\1/p' "$dir/log")
             [ -n "$red" ] || red=-
             ;;
-        floor)
-            local from="" k
+        floor|duplex)
+            # One way, every leecher answers the other leechers; duplex, those above it (tcp_floor.rs).
+            local from="" k serve=$((FLOOR_HOSTS - 1)) mode=()
             for k in $(seq 0 "$FLOOR_HOSTS"); do [ "$k" = "$i" ] || from="$from$(host_ip "$k"):6881,"; done
+            if [ "$client" = duplex ]; then serve=$((FLOOR_HOSTS - i)); mode=(--duplex); fi
             in_host "$i" /usr/bin/time -f "%U %S" -o "$dir/cpu" timeout "$LEECH_TIMEOUT" \
-                "$FLOOR" --listen "$ip:6881" --serve $((FLOOR_HOSTS - 1)) --get "$BYTES" --from "$from" \
+                "$FLOOR" --listen "$ip:6881" --serve "$serve" --get "$BYTES" --from "$from" "${mode[@]}" \
                 > "$dir/log" 2>&1 || rc=$?
             ;;
         aria2)
@@ -289,7 +332,7 @@ run_case() {
         seeder-leaves) leaves=1 ;;
         *) echo "unknown case $case" >&2; exit 2 ;;
     esac
-    if [ "$client" = floor ] && { [ "$late" = 1 ] || [ "$leaves" = 1 ] || [ "$slow" -gt 0 ]; }; then
+    if { [ "$client" = floor ] || [ "$client" = duplex ]; } && { [ "$late" = 1 ] || [ "$leaves" = 1 ] || [ "$slow" -gt 0 ]; }; then
         return  # the floor is an even split among equal hosts present from the start: n12 and n24 only
     fi
     FLOOR_HOSTS=$n
@@ -314,6 +357,12 @@ run_case() {
     if [ "$late" = 1 ]; then
         (sleep "$LIMIT"; leech "$client" $((n + 1)) "$run/l$((n + 1))") & lp+=("$!")
     fi
+    local capper=""
+    if [ "${CAPTURE:-0}" = 1 ]; then
+        (sleep "$(echo "$LIMIT / 2" | bc -l)"
+         in_host 1 timeout 3 tcpdump -i eth0 -nn -s 96 -w "$run/capture.pcap" 2>/dev/null || true) &
+        capper=$!
+    fi
     if [ "$leaves" = 1 ]; then
         (
             local leave; leave=$(echo "$BYTES * $LEAVE_AT / 1" | bc)
@@ -325,6 +374,11 @@ run_case() {
     fi
     wait "${lp[@]}" || true
     local wall; wall=$(echo "$(date +%s.%N) - $t0" | bc)
+    if [ -n "$capper" ]; then
+        wait "$capper" || true
+        CAPTURES+=("$(printf '%-14s %-11s %s' "$case" "$client${ROUND_TAG:-}" \
+            "$(packet_sizes "$run/capture.pcap" "$(host_ip 1)")")")
+    fi
     [ -n "$stopper" ] && kill "$stopper" 2>/dev/null || true
     [ -f "$run/seeder-left" ] || proc_cpu "$SEED_PID" > "$run/seed/cpu"
     # Leechers that stayed to seed (seeder-leaves): stopped now; their CPU after completion is not counted.
@@ -333,7 +387,7 @@ run_case() {
     wait "$SEED_PID" 2>/dev/null || true
 
     # (The floor's leechers count bytes and keep no copy.)
-    [ "$client" = floor ] || verify_copies "$run" $((n + late))
+    [ "$client" = floor ] || [ "$client" = duplex ] || verify_copies "$run" $((n + late))
 
     # Per leecher: exit code, seconds, redundant bytes; wire bytes per byte of file.
     local ok=OK red=0 redknown=1 rx=0 pk=0 fast_max=0 slow_max=0 late_s=- r s d
@@ -389,6 +443,7 @@ LEECH_SCRIPT="$ROOT/benches/fleet-leech.rhai"
 [ "${TIMELINE:-0}" = 1 ] && LEECH_SCRIPT="$ROOT/benches/fleet-timeline.rhai"
 RUNS="${RUNS:-1}"
 declare -A WALLS=()
+CAPTURES=()
 ORDER=()
 MAX_HOSTS=26
 make_hosts "$MAX_HOSTS"
@@ -411,3 +466,8 @@ echo "share spent in the kernel"
 printf '%-14s %-11s %7s %7s %10s %6s %7s %7s %4s  %-6s %s\n' case client wall_s x_limit redundant wire pkt/MiB cpu_s sys ok note
 printf '%s\n' "${ROWS[@]}"
 [ "$RUNS" = 1 ] || summary
+if [ ${#CAPTURES[@]} -gt 0 ]; then
+    echo
+    echo "leecher 1's link, 3 s from half the link limit on (CAPTURE=1):"
+    printf '%s\n' "${CAPTURES[@]}"
+fi

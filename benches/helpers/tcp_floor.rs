@@ -4,14 +4,24 @@
 //! carries what an ideal swarm's would, with no protocol, no disk and no hashing. The time the last
 //! leecher ends is the best any client can do on this machine and these links.
 //!
-//!     tcp_floor --listen IP:PORT --serve N [--get BYTES --from IP:PORT,IP:PORT,...]
+//!     tcp_floor --listen IP:PORT --serve N [--get BYTES --from IP:PORT,IP:PORT,...] [--duplex]
 //!
-//! It serves N requests (each names how many bytes it wants: 8 bytes, big-endian; a connection closed
-//! without one, such as a readiness probe, does not count), fetches BYTES in
-//! equal shares from the `--from` hosts (retrying a host that is not listening yet, for 30 s), and
-//! exits when both are done. One thread, one task per connection, 256 KiB reads and writes.
+//! Every connection starts with the connecting host's want (8 bytes, big-endian) and the accepting
+//! host's answer, its own want from the connecting host (8 bytes; 0 for none); then each side sends
+//! what the other wants and reads what it wants, both at once, and shuts its sending half.
+//!
+//! - One way (the default): a leecher connects to every `--from` host for its share and answers 0 to
+//!   the connections it accepts, so each connection carries data one way.
+//! - `--duplex`: one connection per pair of hosts, carrying both shares, as a BitTorrent swarm's
+//!   connections do: a leecher connects to the `--from` hosts whose address sorts below its own (the
+//!   seeder among them) and answers the others' connections with its share from them.
+//!
+//! It answers N connections (a connection closed before its want, such as a readiness probe, does not
+//! count), fetches BYTES in equal shares from the `--from` hosts (retrying a host that is not
+//! listening yet, for 30 s), and exits when both are done. One thread, one task per connection,
+//! 256 KiB reads and writes.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -25,6 +35,7 @@ struct Args {
     serve: usize,
     get: u64,
     from: Vec<SocketAddr>,
+    duplex: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -33,9 +44,14 @@ fn parse_args() -> Result<Args> {
         serve: 0,
         get: 0,
         from: Vec::new(),
+        duplex: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--duplex" {
+            args.duplex = true;
+            continue;
+        }
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--listen" => args.listen = value.parse()?,
@@ -57,41 +73,90 @@ fn parse_args() -> Result<Args> {
     Ok(args)
 }
 
-/// Serves one request; `false` when the other end closed without asking (a readiness probe).
-async fn serve_one(mut s: TcpStream) -> Result<bool> {
-    let want = match s.read_u64().await {
-        Ok(n) => n,
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
-        Err(e) => return Err(e.into()),
-    };
-    let buf = vec![0x5a; CHUNK];
-    let mut left = want;
-    while left > 0 {
-        let n = left.min(CHUNK as u64) as usize;
-        s.write_all(&buf[..n]).await?;
-        left -= n as u64;
-    }
-    s.shutdown().await?;
-    Ok(true)
+/// This host's share from each `--from` host: equal, the first hosts taking the remainder's bytes.
+fn shares(args: &Args) -> Vec<(SocketAddr, u64)> {
+    let hosts = args.from.len() as u64;
+    (args.from.iter().enumerate())
+        .map(|(k, &from)| {
+            (
+                from,
+                args.get / hosts + u64::from((k as u64) < args.get % hosts),
+            )
+        })
+        .collect()
 }
 
-/// Accepts connections until `count` requests have been served.
-async fn serve(listener: TcpListener, count: usize) -> Result<()> {
+/// Sends `send` bytes and reads until the other side shuts its half, both at once; returns the bytes
+/// read.
+async fn exchange(s: TcpStream, send: u64) -> Result<u64> {
+    let (mut rd, mut wr) = s.into_split();
+    let writing = async {
+        let buf = vec![0x5a; CHUNK];
+        let mut left = send;
+        while left > 0 {
+            let n = left.min(CHUNK as u64) as usize;
+            wr.write_all(&buf[..n]).await?;
+            left -= n as u64;
+        }
+        wr.shutdown().await
+    };
+    let reading = async {
+        let mut buf = vec![0; CHUNK];
+        let mut got = 0u64;
+        loop {
+            let n = rd.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<u64, std::io::Error>(got);
+            }
+            got += n as u64;
+        }
+    };
+    let ((), got) = tokio::try_join!(writing, reading)?;
+    Ok(got)
+}
+
+/// Answers one connection with our want from its host (`wants`, by address; 0 if absent) and runs
+/// the exchange; `None` when the other end closed without a want (a readiness probe), else the
+/// bytes fetched.
+async fn answer(mut s: TcpStream, wants: &[(IpAddr, u64)]) -> Result<Option<u64>> {
+    let theirs = match s.read_u64().await {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let peer = s.peer_addr()?.ip();
+    let ours = wants.iter().find(|(ip, _)| *ip == peer).map_or(0, |w| w.1);
+    s.write_u64(ours).await?;
+    let got = exchange(s, theirs).await?;
+    if got != ours {
+        bail!("{peer} sent {got} bytes of {ours}");
+    }
+    Ok(Some(got))
+}
+
+/// Answers connections until `count` have been served; returns the bytes fetched through them.
+async fn serve(listener: TcpListener, count: usize, wants: Vec<(IpAddr, u64)>) -> Result<u64> {
+    let wants = std::sync::Arc::new(wants);
     let mut tasks = tokio::task::JoinSet::new();
-    let mut served = 0;
+    let (mut served, mut got) = (0, 0);
     while served < count {
         tokio::select! {
             accepted = listener.accept() => {
-                tasks.spawn(serve_one(accepted?.0));
+                let wants = wants.clone();
+                tasks.spawn(async move { answer(accepted?.0, &wants).await });
             }
             Some(done) = tasks.join_next() => {
-                served += usize::from(done??);
+                if let Some(n) = done?? {
+                    served += 1;
+                    got += n;
+                }
             }
         }
     }
-    Ok(())
+    Ok(got)
 }
 
+/// Connects to `from`, asks for `want` bytes and runs the exchange; returns the bytes fetched.
 async fn fetch_one(from: SocketAddr, want: u64) -> Result<u64> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut s = loop {
@@ -104,15 +169,8 @@ async fn fetch_one(from: SocketAddr, want: u64) -> Result<u64> {
         }
     };
     s.write_u64(want).await?;
-    let mut buf = vec![0; CHUNK];
-    let mut got = 0u64;
-    loop {
-        let n = s.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        got += n as u64;
-    }
+    let theirs = s.read_u64().await?;
+    let got = exchange(s, theirs).await?;
     if got != want {
         bail!("{from} sent {got} bytes of {want}");
     }
@@ -124,26 +182,26 @@ async fn main() -> Result<()> {
     let args = parse_args()?;
     let listener = TcpListener::bind(args.listen).await?;
     let started = Instant::now();
-    let serving = tokio::spawn(serve(listener, args.serve));
-    let hosts = args.from.len() as u64;
-    let fetches: Vec<_> = args
-        .from
-        .iter()
-        .enumerate()
-        .map(|(k, &from)| {
-            // Equal shares; the first hosts take the remainder's extra bytes.
-            let share = args.get / hosts + u64::from((k as u64) < args.get % hosts);
-            tokio::spawn(fetch_one(from, share))
-        })
+    // Duplex: the hosts whose address sorts above ours connect to us; we answer with our share.
+    let (answered, fetched): (Vec<_>, Vec<_>) = shares(&args)
+        .into_iter()
+        .partition(|(from, _)| args.duplex && from.ip() > args.listen.ip());
+    let wants = answered.iter().map(|(a, n)| (a.ip(), *n)).collect();
+    let serving = tokio::spawn(serve(listener, args.serve, wants));
+    let fetches: Vec<_> = fetched
+        .into_iter()
+        .map(|(from, share)| tokio::spawn(fetch_one(from, share)))
         .collect();
     let mut got = 0;
     for f in fetches {
         got += f.await??;
     }
-    let fetched_in = started.elapsed().as_secs_f64();
-    serving.await??;
+    got += serving.await??;
+    if got != args.get {
+        bail!("fetched {got} bytes of {}", args.get);
+    }
     println!(
-        "FLOOR got={got} fetched_s={fetched_in:.3} all_s={:.3}",
+        "FLOOR got={got} all_s={:.3}",
         started.elapsed().as_secs_f64()
     );
     Ok(())
