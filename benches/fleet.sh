@@ -25,7 +25,8 @@
 #        BT_BIN (another btorrent binary to run, e.g. an older build to compare with), RUNS (1),
 #        GSO_MAX (60000: the hosts' largest GSO packet, bytes; see below),
 #        TIMELINE=1 (btorrent leechers log their peers, pieces and rates twice a second, in
-#        BENCH_DIR/run/CASE-btorrent[-ROUND]/lI/log, from benches/fleet-timeline.rhai),
+#        BENCH_DIR/run/CASE-btorrent[-ROUND]/lI/log, from benches/fleet-timeline.rhai; the seeder's
+#        bytes sent so far, twice a second, in BENCH_DIR/run/CASE-CLIENT[-ROUND]/seed/tx),
 #        CAPTURE=1 (tcpdump on leecher 1's link for 3 s from half the link limit on; after the table,
 #        a line per run on the packets it saw: how large the data packets are, how many segments
 #        each pure ACK acknowledges. Each packet costs the kernel the same trip however many
@@ -357,6 +358,13 @@ run_case() {
     if [ "$late" = 1 ]; then
         (sleep "$LIMIT"; leech "$client" $((n + 1)) "$run/l$((n + 1))") & lp+=("$!")
     fi
+    local sampler=""
+    if [ "${TIMELINE:-0}" = 1 ]; then
+        # The seeder's link, twice a second: seconds since the leechers started, bytes sent so far.
+        (while :; do echo "$(echo "$(date +%s.%N) - $t0" | bc) $(( $(tx_bytes 0) - seed_tx0 ))"; sleep 0.5; done \
+            > "$run/seed/tx") & sampler=$!
+        PIDS+=("$sampler")
+    fi
     local capper=""
     if [ "${CAPTURE:-0}" = 1 ]; then
         (sleep "$(echo "$LIMIT / 2" | bc -l)"
@@ -380,6 +388,7 @@ run_case() {
             "$(packet_sizes "$run/capture.pcap" "$(host_ip 1)")")")
     fi
     [ -n "$stopper" ] && kill "$stopper" 2>/dev/null || true
+    [ -n "$sampler" ] && kill "$sampler" 2>/dev/null || true
     [ -f "$run/seeder-left" ] || proc_cpu "$SEED_PID" > "$run/seed/cpu"
     # Leechers that stayed to seed (seeder-leaves): stopped now; their CPU after completion is not counted.
     [ -f "$run/reseed.pids" ] && kill $(cat "$run/reseed.pids") 2>/dev/null || true
