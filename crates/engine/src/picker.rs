@@ -732,12 +732,13 @@ impl Picker {
         }
     }
 
-    /// Records the result of hashing piece `index` and takes its buffer back.
+    /// Records the result of hashing piece `index` and takes a buffer back for the pool (its own; for
+    /// a good piece, the one the hot copies gave back for it, if any).
     pub fn on_hash_done(
         &mut self,
         index: u32,
         ok: bool,
-        buf: PieceBuf,
+        buf: Option<PieceBuf>,
         contributors: &[PeerKey],
     ) -> HashVerdict {
         self.hashing_done(buf);
@@ -764,18 +765,21 @@ impl Picker {
     /// A good piece that could not be written: missing again. Not the peers' fault, so neither
     /// suspect nor blamed (the piece's suspect state stays what it was).
     pub fn on_write_failed(&mut self, index: u32, buf: PieceBuf) {
-        self.hashing_done(buf);
+        self.hashing_done(Some(buf));
         self.states[index as usize] = PieceState::Missing;
         self.missing += 1;
         self.enter_order(index as usize);
     }
 
-    /// A piece left `Hashing`: its buffer goes back to the pool while the pool is under budget.
-    fn hashing_done(&mut self, buf: PieceBuf) {
+    /// A piece left `Hashing`: a buffer (its own, or one the hot copies gave back for it) goes back to
+    /// the pool while the pool is under budget.
+    fn hashing_done(&mut self, buf: Option<PieceBuf>) {
         self.hashing = self.hashing.saturating_sub(1);
         let keep = (self.max_in_flight_bytes / self.geo.piece_length) as usize;
-        if self.pool.len() < keep && buf.len() == self.geo.piece_length as usize {
-            self.pool.push(buf);
+        if let Some(buf) = buf {
+            if self.pool.len() < keep && buf.len() == self.geo.piece_length as usize {
+                self.pool.push(buf);
+            }
         }
     }
 }

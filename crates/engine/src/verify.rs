@@ -228,10 +228,14 @@ fn finish(
         });
         return;
     }
-    if ok {
+    // A good piece's buffer is kept for the uploads that follow (the hot copy); the picker recycles
+    // the one that makes way for it.
+    let buf = if ok {
         super::disk_check::mark_written(t, index);
-        t.hot.keep(index, &buf[..t.geo.piece_len(index) as usize]);
-    }
+        t.hot.keep(index, buf, t.geo.piece_len(index) as usize)
+    } else {
+        Some(buf)
+    };
     let mut c = t.core.lock();
     let verdict = c.picker.on_hash_done(index, ok, buf, contributors);
     match verdict {

@@ -31,7 +31,10 @@ fn picks_every_block_once_then_completes() {
         if let BlockResult::Complete { index, buf, .. } = p.on_block(1, *b, &data(b)) {
             let len = p.geometry().piece_len(index) as usize;
             assert!(buf[..len].iter().all(|&x| x == index as u8));
-            assert_eq!(p.on_hash_done(index, true, buf, &[1]), HashVerdict::Good);
+            assert_eq!(
+                p.on_hash_done(index, true, Some(buf), &[1]),
+                HashVerdict::Good
+            );
             done.push(index);
         }
     }
@@ -203,7 +206,7 @@ fn bad_piece_from_one_peer_names_it_and_mixed_makes_suspect() {
         panic!("complete")
     };
     assert_eq!(
-        p.on_hash_done(index, false, buf, &contributors),
+        p.on_hash_done(index, false, Some(buf), &contributors),
         HashVerdict::BadMixed
     );
     // Suspect now: the first peer to take it gets it alone.
@@ -223,7 +226,7 @@ fn bad_piece_from_one_peer_names_it_and_mixed_makes_suspect() {
             ..
         } = p.on_block(3, *blk, &data(blk))
         {
-            last = Some(p.on_hash_done(index, false, buf, &contributors));
+            last = Some(p.on_hash_done(index, false, Some(buf), &contributors));
         }
     }
     assert_eq!(last, Some(HashVerdict::BadFrom(3)));
@@ -266,7 +269,7 @@ fn ranks_order_the_pieces_and_rank_zero_is_never_picked() {
         let BlockResult::Complete { index, buf, .. } = p.on_block(1, out[0], &[0; 16384]) else {
             panic!("one block per piece")
         };
-        p.on_hash_done(index, true, buf, &[1]);
+        p.on_hash_done(index, true, Some(buf), &[1]);
     }
     let ranks: Vec<u8> = order.iter().map(|&i| p.rank(i)).collect();
     assert_eq!(ranks, [3, 3, 2, 2, 1, 1], "{order:?}");
@@ -359,7 +362,7 @@ fn rarest_first_matches_a_scan_of_every_piece() {
                     else {
                         panic!("one block per piece")
                     };
-                    p.on_hash_done(index, !rng.gen_bool(0.2), buf, &[k as u64]);
+                    p.on_hash_done(index, !rng.gen_bool(0.2), Some(buf), &[k as u64]);
                 }
             }
             _ => {}
