@@ -78,8 +78,9 @@
 //!   (`Torrent::hot`, held for the copy of one upload batch) are never held with any other lock (a completed piece leaves the core lock before it enters the hash
 //!   queue). No lock is ever held across an `.await` or a disk read/write; the core lock is held for
 //!   bookkeeping and the copy of one 16 KiB block.
-//! - **Uploads from memory** (the `hot` module): the disk writer keeps a copy of each piece it wrote (16 MiB
-//!   per torrent, `SessionConfig::hot_piece_bytes` for the session), and a piece written in this
+//! - **Uploads from memory** (the `hot` module): the disk writer keeps each piece it wrote, its buffer
+//!   handed over rather than copied (16 MiB per torrent, `SessionConfig::hot_piece_bytes` for the
+//!   session; the buffer of the copy it replaces goes back to the picker), and a piece written in this
 //!   session carries a verified mark ([`disk_check`]); so the requests that follow our `have`s are
 //!   answered without reading the piece back or hashing it again.
 //! - **Super-seeding** ([`superseed`]): a connection that registered while it was on is told of
