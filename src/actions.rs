@@ -75,18 +75,21 @@ pub fn pause(
 }
 
 /// A [`pause`] because a seeding goal was reached: the entry also says `finished` (until resumed).
+/// The entry is recorded before the transfers stop, so whoever sees the torrent stopped (the RPC's
+/// `status`) also sees why (`isFinished`).
 pub fn finish(
     torrents: &Torrents,
     live: &dyn LiveTorrents,
     ih: &InfoHash,
     name: &str,
 ) -> Result<()> {
-    live.pause(ih);
-    update_entry(torrents, ih, name, |e| {
+    let recorded = update_entry(torrents, ih, name, |e| {
         e.state = "paused".into();
         e.goals.finished = true;
         Ok(())
-    })
+    });
+    live.pause(ih);
+    recorded
 }
 
 /// Records the torrent's seeding goals (what `finished` says is kept).

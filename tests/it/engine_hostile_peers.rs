@@ -92,7 +92,9 @@ async fn a_liar_a_snubber_and_a_trickler_do_not_hold_up_the_download() {
         .add(meta.clone(), opts(dst.path(), peers))
         .await
         .unwrap();
-    wait_complete(&l, 60).await;
+    // About 35 s on 2 idle cores (the hostile peers' blocks wait out their timeouts); the bound is a
+    // deadline for a machine busy with the rest of the suite, not a figure.
+    wait_complete(&l, 180).await;
     assert_same_tree(src.path(), dst.path());
     events_until(
         &mut events,

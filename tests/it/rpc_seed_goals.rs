@@ -103,7 +103,13 @@ fn a_torrent_ratio_goal_stops_it_once_a_leecher_has_its_data() {
     assert!(t["uploadedEver"].as_u64().unwrap() >= 100_000, "{t}");
     let hash = meta.info_hash.to_hex();
     assert_eq!(managed_state(dir.path(), &hash).as_deref(), Some("paused"));
-    assert!(d.proc.log_text().contains("seed_goal_reached goal.bin"));
+    // The event is logged once the stop is recorded: moments after the RPC shows it.
+    poll("the seed_goal_reached event in the log", 30, || {
+        d.proc
+            .log_text()
+            .contains("seed_goal_reached goal.bin")
+            .then_some(())
+    });
 
     // Resumed with its goal unchanged, it stops again.
     c.ok("torrent-start", json!({"ids": [id]}));
