@@ -87,6 +87,14 @@ impl Client {
             .and_then(|r| r.dht))
     }
 
+    /// The peers of a torrent the owner runs (`None` when it does not).
+    pub fn peers(&self, ih: &InfoHash) -> Result<Option<Vec<crate::engine::PeerInfo>>> {
+        let req = Request::Peers {
+            info_hash: ih.to_hex(),
+        };
+        Ok(self.request(&req, IO_TIMEOUT)?.and_then(|r| r.peers))
+    }
+
     /// Asks for an action on one torrent; true when the owner runs it (and did it).
     fn act(&self, req: &Request, timeout: Duration) -> Result<bool> {
         Ok(self
@@ -174,6 +182,15 @@ impl LiveTorrents for OwnerOrLocal {
             }
         }
         all
+    }
+
+    fn peers(&self, ih: &InfoHash) -> Option<Vec<crate::engine::PeerInfo>> {
+        self.local.peers(ih).or_else(|| {
+            self.owner.peers(ih).unwrap_or_else(|e| {
+                tracing::warn!("{e:#}");
+                None
+            })
+        })
     }
 
     fn pause(&self, ih: &InfoHash) -> bool {

@@ -2,13 +2,13 @@
 //!
 //! Requests: `{"op":"list"}`, `{"op":"pause","info_hash":"<40 hex>"}`, `resume`, `remove` (same
 //! shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`, `check` (like `pause`) and
-//! `{"op":"dht"}`, `{"op":"choose_files","info_hash":"...","changes":[[0,"skip"]],"sequential":true}`,
+//! `{"op":"dht"}`, `peers` (like `pause`), `{"op":"choose_files","info_hash":"...","changes":[[0,"skip"]],"sequential":true}`,
 //! `{"op":"set_limits","info_hash":"...","limits":{"upload":30000,"download":null,
 //! "honors_session_limits":true}}`,
 //! `{"op":"add","torrent":"/abs/x.torrent","data_dir":"/abs/dir","paused":false,"seeding":false}`.
 //! Replies: `{"ok":true,...}` with `torrents` (for `list`), `found` (whether the torrent runs in the
 //! owner), for `check` the `check` report when found, for `dht` the `dht` figures when the owner runs a
-//! DHT node; or `{"ok":false,"error":"one line"}`.
+//! DHT node, for `peers` the connected `peers` when found; or `{"ok":false,"error":"one line"}`.
 
 use std::io::{self, BufRead};
 use std::path::PathBuf;
@@ -47,6 +47,10 @@ pub enum Request {
         dir: PathBuf,
     },
     Check {
+        info_hash: String,
+    },
+    /// The torrent's connected peers.
+    Peers {
         info_hash: String,
     },
     /// A torrent's own speed limits (`limits` as the engine's `TorrentLimits`).
@@ -88,6 +92,8 @@ pub struct Reply {
     pub check: Option<Box<crate::engine::CheckReport>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dht: Option<crate::engine::DhtStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peers: Option<Vec<crate::engine::PeerInfo>>,
 }
 
 impl Reply {

@@ -194,6 +194,19 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
                 ..Default::default()
             };
         }
+        Request::Peers { info_hash } => {
+            return match hash(&info_hash) {
+                Ok(ih) => {
+                    let peers = live.peers(&ih);
+                    Reply {
+                        found: Some(peers.is_some()),
+                        peers,
+                        ..Reply::found(true)
+                    }
+                }
+                Err(r) => r,
+            };
+        }
         Request::Pause { info_hash } => hash(&info_hash).map(|ih| Ok(live.pause(&ih))),
         Request::Resume { info_hash } => hash(&info_hash).map(|ih| Ok(live.resume(&ih))),
         Request::SetLimits { info_hash, limits } => {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use futures::future::BoxFuture;
 
 use crate::actions::Handoff;
-use crate::engine::{CheckReport, DhtStats, FilePriority, TorrentLimits, TorrentStats};
+use crate::engine::{CheckReport, DhtStats, FilePriority, PeerInfo, TorrentLimits, TorrentStats};
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
 
@@ -31,6 +31,10 @@ pub trait LiveTorrents: Send + Sync {
     fn stats(&self, ih: &InfoHash) -> Option<TorrentStats>;
     /// Every running torrent.
     fn all(&self) -> Vec<(InfoHash, TorrentStats)>;
+    /// The peers the torrent is connected to; `None` when it is not running here.
+    fn peers(&self, _ih: &InfoHash) -> Option<Vec<PeerInfo>> {
+        None
+    }
     /// Stops transfers but keeps the torrent; false when it is not running here.
     fn pause(&self, ih: &InfoHash) -> bool;
     /// Undoes [`LiveTorrents::pause`]; false when it is not running here.
@@ -90,6 +94,10 @@ impl LiveTorrents for PeerSlot {
             .into_iter()
             .map(|h| (h.info_hash(), h.stats()))
             .collect()
+    }
+
+    fn peers(&self, ih: &InfoHash) -> Option<Vec<PeerInfo>> {
+        Some(self.current()?.get(ih)?.peers())
     }
 
     fn pause(&self, ih: &InfoHash) -> bool {

@@ -228,6 +228,42 @@ async fn a_one_shot_pause_stops_the_daemons_download_at_once() {
         0o600
     );
 
+    // The daemon's connections, one-shot: the seeder, sending to us.
+    let start = Instant::now();
+    let peer = loop {
+        let out = ok(&leech, &["show", "share", "--peers", "--json"]);
+        let peers: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        if let Some(p) = peers.iter().find(|p| p["downloaded"].as_u64() > Some(0)) {
+            break p.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no peer sending: {out}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The only seed super-seeds: it shows the pieces it offered, not all it has.
+    assert!(peer["pieces"].as_u64() > Some(0), "{peer}");
+    assert!(peer["progress"].as_f64() > Some(0.0), "{peer}");
+    assert_eq!(peer["interested"], true, "{peer}");
+    assert!(
+        peer["client"].as_str().unwrap().starts_with("btorrent"),
+        "{peer}"
+    );
+    assert!(
+        peer["address"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{peer}"
+    );
+    assert!(
+        peer["flags"].as_str().unwrap().contains(['D', 'd']),
+        "{peer}"
+    );
+    let table = ok(&leech, &["show", "share", "--peers"]);
+    assert!(
+        table.contains("127.0.0.1:") && table.contains("btorrent"),
+        "{table}"
+    );
+
     // Pause: the daemon stops at once (the reply comes after the pause), its peers are let go within
     // a second, and nothing more is verified.
     let asked = Instant::now();

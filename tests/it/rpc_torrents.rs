@@ -135,7 +135,29 @@ fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
         managed_state(dir.path(), &meta.info_hash.to_hex()).as_deref(),
         Some("seeding")
     );
+    // A slow leecher first, so the connection is seen mid-transfer: the peer's state in `peers`.
+    h.set_limits(btorrent::engine::TorrentLimits {
+        download: Some(60_000),
+        ..Default::default()
+    });
     h.add_peers(vec![seed_addr]);
+    // (A super-seeding seed's leecher is interested in turns: while it has an offered piece to fetch.)
+    let p = poll(
+        "the leecher in `peers`, interested and unchoked",
+        30,
+        || {
+            let t = torrent_get(&mut c, json!(id), &["peers"]).pop()?;
+            let p = t["peers"].as_array()?.first()?.clone();
+            (p["peerIsInterested"] == true && p["peerIsChoked"] == false).then_some(p)
+        },
+    );
+    assert_eq!(p["address"], "127.0.0.1", "{p}");
+    assert_eq!(p["clientIsInterested"], false, "a seed wants nothing: {p}");
+    assert!(p["progress"].as_f64().unwrap() < 1.0, "{p}");
+    let flags = p["flagStr"].as_str().unwrap();
+    assert!(flags.contains('U') && flags.contains('I'), "{p}");
+    assert!(!flags.contains('D') && !flags.contains('d'), "{p}");
+    h.set_limits(btorrent::engine::TorrentLimits::default());
     rt.block_on(support::wait_complete(&h, 60));
     let up = poll("uploadedEver to count the upload", 10, || {
         let t = torrent_get(&mut c, json!(id), &["uploadedEver"]).pop()?;

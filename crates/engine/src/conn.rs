@@ -217,6 +217,9 @@ impl Conn {
             }
             self.fill_requests();
             self.out.flush();
+            self.sh
+                .requests
+                .store(self.requests.len() as u32, Ordering::Relaxed);
         }
     }
 
@@ -287,6 +290,7 @@ impl Conn {
             }
             Message::Choke => {
                 self.peer_choking = true;
+                self.sh.peer_choking.store(true, Ordering::Relaxed);
                 // Without the fast extension a choke drops every request: they go to other peers
                 // now. With it (BEP 6) a choke cancels nothing: the peer still sends the blocks it
                 // has in hand and rejects the rest, so each request stays ours until its block or
@@ -296,7 +300,10 @@ impl Conn {
                     self.give_back_all();
                 }
             }
-            Message::Unchoke => self.peer_choking = false,
+            Message::Unchoke => {
+                self.peer_choking = false;
+                self.sh.peer_choking.store(false, Ordering::Relaxed);
+            }
             Message::Interested => {
                 self.sh.peer_interested.store(true, Ordering::Relaxed);
                 self.t.core.lock().choke_soon = true;
@@ -373,6 +380,9 @@ impl Conn {
     /// Updates interest and seed status after the peer's pieces changed.
     fn after_has_changed(&mut self) {
         let full = self.has.is_full();
+        self.sh
+            .pieces
+            .store(self.has.count() as u32, Ordering::Relaxed);
         self.sh.seed.store(full, Ordering::Relaxed);
         let (interesting, we_complete) = {
             let mut c = self.t.core.lock();

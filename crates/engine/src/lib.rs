@@ -283,7 +283,7 @@ pub struct TrackerStatus {
 }
 
 /// One connected peer of a torrent.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PeerInfo {
     /// The address of the connection (for a peer that dialed us, its outgoing port).
     pub addr: SocketAddr,
@@ -298,6 +298,41 @@ pub struct PeerInfo {
     pub up_rate: u64,
     /// It has every piece.
     pub seed: bool,
+    /// The pieces it has (of the torrent's piece count).
+    pub pieces: u32,
+    /// We choke it / it chokes us; we are interested in its pieces / it in ours.
+    pub am_choking: bool,
+    pub peer_choking: bool,
+    pub am_interested: bool,
+    pub peer_interested: bool,
+    /// It holds the choker's optimistic unchoke.
+    pub optimistic: bool,
+    /// Our block requests it has not answered yet.
+    pub requests: u32,
+}
+
+impl PeerInfo {
+    /// The connection's state in the letters BitTorrent clients show (Transmission's `flagStr`):
+    /// `O` optimistic unchoke; `D` we download from it (interested, unchoked), `d` we would (it
+    /// chokes us); `U` we upload to it, `u` we would (we choke it); `K` it unchokes us but we want
+    /// nothing of it; `?` we unchoke it but it wants nothing of us; `I` it dialed us.
+    pub fn flags(&self) -> String {
+        let mut f = String::new();
+        let mut put = |on: bool, c: char| {
+            if on {
+                f.push(c);
+            }
+        };
+        put(self.optimistic, 'O');
+        put(self.am_interested && !self.peer_choking, 'D');
+        put(self.am_interested && self.peer_choking, 'd');
+        put(self.peer_interested && !self.am_choking, 'U');
+        put(self.peer_interested && self.am_choking, 'u');
+        put(!self.am_interested && !self.peer_choking, 'K');
+        put(!self.peer_interested && !self.am_choking, '?');
+        put(!self.outgoing, 'I');
+        f
+    }
 }
 
 /// What the engine tells its front ends, through the [`EventSink`] its session was given. Each
@@ -371,5 +406,43 @@ impl Event {
             | Event::PeerBanned { name, .. }
             | Event::Warning { name, .. } => name,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PeerInfo;
+
+    fn peer(am_choking: bool, peer_choking: bool, am_int: bool, peer_int: bool) -> PeerInfo {
+        PeerInfo {
+            addr: "127.0.0.1:6881".parse().unwrap(),
+            client: None,
+            outgoing: true,
+            downloaded: 0,
+            uploaded: 0,
+            down_rate: 0,
+            up_rate: 0,
+            seed: false,
+            pieces: 0,
+            am_choking,
+            peer_choking,
+            am_interested: am_int,
+            peer_interested: peer_int,
+            optimistic: false,
+            requests: 0,
+        }
+    }
+
+    #[test]
+    fn flags_spell_the_choke_and_interest_states() {
+        assert_eq!(peer(false, false, true, true).flags(), "DU");
+        assert_eq!(peer(true, true, true, true).flags(), "du");
+        assert_eq!(peer(true, false, false, false).flags(), "K");
+        assert_eq!(peer(false, true, false, false).flags(), "?");
+        assert_eq!(peer(true, true, false, false).flags(), "");
+        let mut p = peer(false, true, false, true);
+        p.optimistic = true;
+        p.outgoing = false;
+        assert_eq!(p.flags(), "OUI");
     }
 }

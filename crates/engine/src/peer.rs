@@ -17,7 +17,7 @@
 //! nothing public returns them (see [`crate::error`]).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,7 +68,15 @@ pub(crate) struct PeerShared {
     /// It has pieces we lack (we told it `interested`).
     pub(crate) am_interested: AtomicBool,
     pub(crate) am_choking: AtomicBool,
+    /// It chokes us (its last word was `choke`, or it has not unchoked us yet).
+    pub(crate) peer_choking: AtomicBool,
+    /// The choker gave it the optimistic slot.
+    pub(crate) optimistic: AtomicBool,
     pub(crate) seed: AtomicBool,
+    /// The pieces it has (the reader's count of its bitfield) and our requests waiting on it: figures
+    /// for [`super::PeerInfo`], kept by the reader.
+    pub(crate) pieces: AtomicU32,
+    pub(crate) requests: AtomicU32,
     pub(crate) down_rate: AtomicU64,
     pub(crate) up_rate: AtomicU64,
     pub(crate) cmds: Mutex<Cmds>,
@@ -283,7 +291,11 @@ fn register(
         peer_interested: AtomicBool::new(false),
         am_interested: AtomicBool::new(false),
         am_choking: AtomicBool::new(true),
+        peer_choking: AtomicBool::new(true),
+        optimistic: AtomicBool::new(false),
         seed: AtomicBool::new(false),
+        pieces: AtomicU32::new(0),
+        requests: AtomicU32::new(0),
         down_rate: AtomicU64::new(0),
         up_rate: AtomicU64::new(0),
         cmds: Mutex::new(Cmds::default()),

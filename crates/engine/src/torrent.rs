@@ -439,6 +439,13 @@ impl TorrentHandle {
                 down_rate: p.down_rate(),
                 up_rate: p.up_rate(),
                 seed: p.is_seed(),
+                pieces: p.pieces.load(Ordering::Relaxed),
+                am_choking: p.am_choking(),
+                peer_choking: p.peer_choking.load(Ordering::Relaxed),
+                am_interested: p.am_interested.load(Ordering::Relaxed),
+                peer_interested: p.peer_interested(),
+                optimistic: p.optimistic.load(Ordering::Relaxed),
+                requests: p.requests.load(Ordering::Relaxed),
             })
             .collect();
         v.sort_by_key(|p| p.addr);

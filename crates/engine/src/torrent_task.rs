@@ -181,6 +181,8 @@ fn run_choker(t: &Torrent, optimistic: Option<PeerKey>, rotate: bool) -> Option<
     let (unchoke, optimistic) = choker::choose(&cands, t.ctx.cfg.upload_slots, optimistic, rotate);
     for p in &peers {
         p.set_choking(!unchoke.contains(&p.key));
+        p.optimistic
+            .store(optimistic == Some(p.key), Ordering::Relaxed);
     }
     optimistic
 }

@@ -9,7 +9,8 @@
 //! `name`, `info_hash`, `state` (below), `error` (what a failed torrent says, else `()`), `running`,
 //! `progress` (0.0-1.0 over the wanted bytes, `()` when not running), `size`,
 //! `down_rate`, `up_rate`, `downloaded`, `uploaded`, `ratio` (uploaded / size, this process),
-//! `peers`, `seeds`, `pieces_withdrawn` (pieces whose data on disk failed its hash, fetched again),
+//! `peers`, `seeds`, `connections` (the peers connected now, a map each: [`peer_map`]),
+//! `pieces_withdrawn` (pieces whose data on disk failed its hash, fetched again),
 //! `super_seeding` (offering its pieces one at a time as the only seed, BEP 16),
 //! `upload_limit`, `download_limit` (its own speed limits in bytes per second, `()` = none) and
 //! `honors_session_limits` (whether the session's limits bound it too), all three also settable:
@@ -157,6 +158,45 @@ pub(super) fn stats_map(ih: &str, s: &TorrentStats) -> Map {
     );
     m.insert("super_seeding".into(), s.super_seeding.into());
     m.insert("save_path".into(), s.data_dir.display().to_string().into());
+    m
+}
+
+/// One connected peer as a map (`t.connections`): `address` ("ip:port"), `client` (its name, or
+/// `()`), `incoming`, `seed`, `pieces` and `progress` (of `total` pieces), `downloaded`, `uploaded`
+/// (bytes on this connection), `down_rate`, `up_rate`, `choked` (it chokes us), `choking` (we choke
+/// it), `interested` (we want its pieces), `peer_interested`, `optimistic`, `requests` (ours it has
+/// not answered) and `flags` (the same as letters, see [`crate::engine::PeerInfo::flags`]).
+pub(super) fn peer_map(p: &crate::engine::PeerInfo, total: u32) -> Map {
+    let mut m = Map::new();
+    let int = |n: u64| Dynamic::from(n as i64);
+    m.insert("address".into(), p.addr.to_string().into());
+    m.insert(
+        "client".into(),
+        p.client.clone().map_or(Dynamic::UNIT, Dynamic::from),
+    );
+    m.insert("incoming".into(), (!p.outgoing).into());
+    m.insert("seed".into(), p.seed.into());
+    m.insert("pieces".into(), int(p.pieces.into()));
+    m.insert(
+        "progress".into(),
+        (if total == 0 {
+            0.0
+        } else {
+            p.pieces as f64 / total as f64
+        })
+        .into(),
+    );
+    m.insert("downloaded".into(), int(p.downloaded));
+    m.insert("uploaded".into(), int(p.uploaded));
+    m.insert("down_rate".into(), int(p.down_rate));
+    m.insert("up_rate".into(), int(p.up_rate));
+    m.insert("choked".into(), p.peer_choking.into());
+    m.insert("choking".into(), p.am_choking.into());
+    m.insert("interested".into(), p.am_interested.into());
+    m.insert("peer_interested".into(), p.peer_interested.into());
+    m.insert("optimistic".into(), p.optimistic.into());
+    m.insert("requests".into(), int(p.requests.into()));
+    m.insert("flags".into(), p.flags().into());
     m
 }
 
@@ -496,6 +536,16 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     });
     getter!("peers", |_h, v| v.live.map_or(0, |l| l.peers as i64).into());
     getter!("seeds", |_h, v| v.live.map_or(0, |l| l.seeds as i64).into());
+    let c = ctx.clone();
+    engine.register_get("connections", move |h: &mut Handle| -> Dynamic {
+        let total = c.live.stats(&h.info_hash).map_or(0, |s| s.pieces_total);
+        let peers = c.live.peers(&h.info_hash).unwrap_or_default();
+        let list: rhai::Array = peers
+            .iter()
+            .map(|p| peer_map(p, total as u32).into())
+            .collect();
+        list.into()
+    });
     getter!("pieces_withdrawn", |_h, v| v
         .live
         .map_or(0, |l| l.pieces_withdrawn as i64)
