@@ -24,7 +24,8 @@
 #        BENCH_DIR (/tmp/btorrent-fleet), LEECH_TIMEOUT (300 s per leecher), LEAVE_AT (1.10),
 #        BT_BIN (another btorrent binary to run, e.g. an older build to compare with), RUNS (1),
 #        GSO_MAX (60000: the hosts' largest GSO packet, bytes; see below),
-#        TIMELINE=1 (btorrent leechers log their peers, pieces and rates twice a second, in
+#        TIMELINE=1 (btorrent leechers log their peers, pieces and rates twice a second, and each
+#        connection's state (`b-show --peers`: who chokes whom, rates, requests waiting), in
 #        BENCH_DIR/run/CASE-btorrent[-ROUND]/lI/log, from benches/fleet-timeline.rhai; the seeder's
 #        bytes sent so far, twice a second, in BENCH_DIR/run/CASE-CLIENT[-ROUND]/seed/tx),
 #        CAPTURE=1 (tcpdump on leecher 1's link for 3 s from half the link limit on; after the table,
