@@ -99,6 +99,9 @@ impl PeerShared {
     pub fn up_rate(&self) -> u64 {
         self.up_rate.load(Ordering::Relaxed)
     }
+    pub fn pieces(&self) -> u32 {
+        self.pieces.load(Ordering::Relaxed)
+    }
 
     /// The choker's decision; the reader sends `choke`/`unchoke` if it changed.
     pub fn set_choking(&self, choke: bool) {

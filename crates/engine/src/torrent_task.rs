@@ -168,17 +168,26 @@ fn run_choker(t: &Torrent, optimistic: Option<PeerKey>, rotate: bool) -> Option<
     let seeding = c.picker.is_done();
     let peers: Vec<_> = c.peers.values().cloned().collect();
     drop(c);
+    let piece_length = t.geo.piece_length.max(1);
     let cands: Vec<Candidate> = peers
         .iter()
-        .map(|p| Candidate {
-            key: p.key,
-            interested: p.peer_interested(),
-            rate: if seeding { p.up_rate() } else { p.down_rate() },
-            new: p.connected_at.elapsed() < Duration::from_secs(60),
-            unchoked: !p.am_choking(),
+        .map(|p| {
+            // What it told us, or what we sent it if that is more (a peer that hides its pieces
+            // does not stay furthest behind).
+            let sent = p.uploaded.load(Ordering::Relaxed) / piece_length;
+            Candidate {
+                key: p.key,
+                interested: p.peer_interested(),
+                rate: if seeding { p.up_rate() } else { p.down_rate() },
+                pieces: p.pieces().max(sent.min(u32::MAX as u64) as u32),
+                unchoked: !p.am_choking(),
+            }
         })
         .collect();
-    let (unchoke, optimistic) = choker::choose(&cands, t.ctx.cfg.upload_slots, optimistic, rotate);
+    // Caught up: within a twentieth of the torrent of the peer furthest behind.
+    let catch_up = (t.geo.piece_count / 20).max(1);
+    let (unchoke, optimistic) =
+        choker::choose(&cands, t.ctx.cfg.upload_slots, optimistic, rotate, catch_up);
     for p in &peers {
         p.set_choking(!unchoke.contains(&p.key));
         p.optimistic
