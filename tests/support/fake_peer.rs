@@ -44,6 +44,9 @@ pub struct Counts {
     pub cancel_after_silence: Mutex<Option<Instant>>,
     /// Every block requested, in order.
     pub asked: Mutex<Vec<BlockRef>>,
+    /// [`Act::SnubAfter`]: the most requests it held unanswered and not cancelled at once, once the
+    /// other side had given up on it (sent its first cancel after the silence).
+    pub held_after_snub: AtomicU64,
     /// The blocks sent after the choke ([`Act::ChokeAndAnswer`]).
     pub answered_after_choke: Mutex<Vec<BlockRef>>,
 }
@@ -114,6 +117,8 @@ async fn serve(meta: Metainfo, data: Arc<Vec<u8>>, s: TcpStream, act: Act, c: Ar
     };
     let mut tick = tokio::time::interval(every);
     let mut choked = false;
+    // Requests a silent snubber holds (neither answered nor cancelled).
+    let mut held: Vec<BlockRef> = Vec::new();
     loop {
         let msg = tokio::select! {
             m = f.next() => match m {
@@ -135,6 +140,7 @@ async fn serve(meta: Metainfo, data: Arc<Vec<u8>>, s: TcpStream, act: Act, c: Ar
             Message::Cancel(b) => {
                 c.cancels.fetch_add(1, Ordering::SeqCst);
                 queue.retain(|x| *x != b);
+                held.retain(|x| *x != b);
                 if c.silent_at.lock().unwrap().is_some() {
                     c.cancel_after_silence
                         .lock()
@@ -175,6 +181,11 @@ async fn serve(meta: Metainfo, data: Arc<Vec<u8>>, s: TcpStream, act: Act, c: Ar
             }
             Act::SnubAfter(k) if n > k => {
                 c.silent_at.lock().unwrap().get_or_insert_with(Instant::now);
+                held.push(b);
+                if c.cancel_after_silence.lock().unwrap().is_some() {
+                    c.held_after_snub
+                        .fetch_max(held.len() as u64, Ordering::SeqCst);
+                }
                 continue;
             }
             Act::SnubAfter(_) => block(&data, b, plen),

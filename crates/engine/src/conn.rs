@@ -11,6 +11,11 @@
 //! [`WINDOW_SECONDS`] of data in flight), always within `MIN_WINDOW..=min(reqq, MAX_WINDOW)`, and
 //! under a download limit within what the limit lets in over `WINDOW_SECONDS`. Over the limit, the
 //! socket is left unread for a while (the peer's TCP window closes); nothing else waits.
+//!
+//! A peer that goes silent on our requests is *snubbed* (`snub_after`): its requests are cancelled and
+//! given back, the other connections are woken to take them, and until it sends a block again it is
+//! asked for one block at a time, after a rest of [`SNUB_REST`], and never for a suspect piece (which
+//! only one peer may fill, and endgame does not duplicate).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -45,6 +50,8 @@ pub const WINDOW_SECONDS: f64 = 2.0;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// The shortest: a peer is never snubbed sooner than this.
 pub const SNUB_FLOOR: Duration = Duration::from_secs(3);
+/// A snubbed peer is asked for nothing this long, while the others take back its blocks.
+pub const SNUB_REST: Duration = Duration::from_secs(1);
 /// Before the first block, nothing is known of a peer's pace: this long.
 pub const SNUB_UNKNOWN: Duration = Duration::from_secs(8);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
@@ -83,6 +90,11 @@ pub(crate) struct Conn {
     /// with it the picker knows when a request is late (see `picker`'s endgame).
     pace: Duration,
     last_block_at: Instant,
+    /// It went silent on our requests (see `snub_after`) and has sent nothing since: it gets one
+    /// request at a time, never a suspect piece, and none at all until `rest_until` (the others,
+    /// woken, take back its blocks first).
+    snubbed: bool,
+    rest_until: Instant,
     /// How long its requests take to be answered (queueing at the peer included): a smoothed mean
     /// and mean deviation, as TCP estimates its round trip. `None` until the first block.
     answer_time: Option<(Duration, Duration)>,
@@ -138,6 +150,8 @@ impl Conn {
             last_rate: 0,
             pace: Duration::ZERO,
             last_block_at: Instant::now(),
+            snubbed: false,
+            rest_until: Instant::now(),
             answer_time: None,
             last_recv: Instant::now(),
             down_rate: Rate::new(window),
@@ -455,6 +469,7 @@ impl Conn {
         self.sh.downloaded.fetch_add(n, Ordering::Relaxed);
         self.t.downloaded.fetch_add(n, Ordering::Relaxed);
         self.last_block_at = Instant::now();
+        self.snubbed = false;
         self.got_piece = true;
         if self.slow_start && self.window < self.max_window() {
             self.window += 1;
@@ -685,6 +700,10 @@ impl Conn {
             self.slow_start = false;
             self.window = MIN_WINDOW;
             self.last_block_at = now;
+            self.snubbed = true;
+            self.rest_until = now + SNUB_REST;
+            // The other connections pick again now, not at their next tick.
+            self.t.have_tx.send_modify(|_| {});
         }
         if now.duration_since(self.last_recv) > IDLE_TIMEOUT {
             anyhow::bail!("idle for {} s", IDLE_TIMEOUT.as_secs());
@@ -725,7 +744,14 @@ impl Conn {
         if !self.am_interested || (self.peer_choking && self.allowed_fast.is_empty()) {
             return;
         }
-        let window = self.window.min(self.max_window());
+        if self.snubbed && Instant::now() < self.rest_until {
+            return;
+        }
+        let window = if self.snubbed {
+            1
+        } else {
+            self.window.min(self.max_window())
+        };
         let free = window.saturating_sub(self.requests.len());
         if free == 0 || (free < (window / 8).max(1) && !self.requests.is_empty()) {
             return;
@@ -751,6 +777,7 @@ impl Conn {
             self.requests.len(),
             free,
             self.pace,
+            !self.snubbed,
             &mut picked,
         );
         if n > 0 {

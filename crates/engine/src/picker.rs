@@ -31,7 +31,7 @@
 //!   first copy to arrive wins; the other requesters get cancels at once, which drop the copy from the
 //!   sender's upload queue while it still waits there.
 //! - A piece that failed its hash with blocks from several peers is *suspect*: its next download is
-//!   exclusive to one peer, so a second failure names the culprit. A good piece the disk failed to
+//!   exclusive to one peer, so a second failure names the culprit. A snubbed peer is never that one. A good piece the disk failed to
 //!   write (`on_write_failed`) is missing again without blame: not suspect, nobody struck.
 //! - Rarest first: a new piece is the one fewest connected peers have (ties broken at random); until
 //!   [`RANDOM_FIRST`] pieces are complete it is simply a random one. The pieces that may be started
@@ -99,6 +99,8 @@ struct Asking {
     now: Instant,
     pace: Duration,
     queued: usize,
+    /// The peer may be the one to fill a suspect piece (not while it is snubbed).
+    suspect_ok: bool,
 }
 
 impl Asking {
@@ -412,12 +414,15 @@ impl Picker {
         n: usize,
         out: &mut Vec<BlockRef>,
     ) -> usize {
-        self.pick_paced(peer, has, outstanding, n, Duration::ZERO, out)
+        self.pick_paced(peer, has, outstanding, n, Duration::ZERO, true, out)
     }
 
     /// [`Picker::pick`] for a peer that sends us a block every `pace` (zero when not known yet): a
     /// block picked now is due once the `outstanding` before it and those picked ahead of it in
     /// this call have come at that pace, and endgame does not duplicate it before that.
+    /// `suspect_ok`: the peer may become the one peer to fill a suspect piece; a snubbed peer may
+    /// not (the piece would wait on it, out of endgame's reach, until it is snubbed again).
+    #[allow(clippy::too_many_arguments)]
     pub fn pick_paced(
         &mut self,
         peer: PeerKey,
@@ -425,6 +430,7 @@ impl Picker {
         outstanding: usize,
         n: usize,
         pace: Duration,
+        suspect_ok: bool,
         out: &mut Vec<BlockRef>,
     ) -> usize {
         let start = out.len();
@@ -433,6 +439,7 @@ impl Picker {
             now,
             pace,
             queued: outstanding + queued,
+            suspect_ok,
         };
         // 1. Blocks of pieces already in flight, oldest piece first.
         for k in 0..self.in_flight.len() {
@@ -555,7 +562,7 @@ impl Picker {
         }
         if self.suspect[f.index as usize] {
             match f.exclusive {
-                None if f.received == 0 => f.exclusive = Some(peer),
+                None if f.received == 0 && asking.suspect_ok => f.exclusive = Some(peer),
                 Some(p) if p == peer => {}
                 _ => return,
             }

@@ -209,7 +209,10 @@ fn bad_piece_from_one_peer_names_it_and_mixed_makes_suspect() {
         p.on_hash_done(index, false, Some(buf), &contributors),
         HashVerdict::BadMixed
     );
-    // Suspect now: the first peer to take it gets it alone.
+    // Suspect now: never given to a snubbed peer; the first other peer to take it gets it alone.
+    let mut snubbed = Vec::new();
+    let none = Duration::ZERO;
+    assert_eq!(p.pick_paced(5, &only0, 0, 1, none, false, &mut snubbed), 0);
     let mut c = Vec::new();
     assert_eq!(p.pick(3, &only0, 0, 1, &mut c), 1);
     let mut d = Vec::new();
@@ -390,7 +393,7 @@ fn endgame_leaves_blocks_a_peer_is_sending_on_pace_alone() {
     // Peer 1 sends a block an hour: piece 0's blocks are queued behind 10 others of its own.
     let hour = Duration::from_secs(3600);
     let mut a = Vec::new();
-    assert_eq!(p.pick_paced(1, &only0, 10, 100, hour, &mut a), 2);
+    assert_eq!(p.pick_paced(1, &only0, 10, 100, hour, true, &mut a), 2);
     // Peer 2, pace unknown, takes every other block: the whole torrent is requested.
     let mut b = Vec::new();
     assert_eq!(p.pick(2, &rest, 0, 100, &mut b), 5);
@@ -410,6 +413,7 @@ fn a_blocks_due_time_is_bounded() {
         now: Instant::now(),
         pace: Duration::from_secs(3600),
         queued: 7,
+        suspect_ok: true,
     };
     assert_eq!(a.due(0) - a.now, ENDGAME_DUE_MOST);
     let a = Asking {
