@@ -5,7 +5,8 @@
 # the transfer for each (both share the machine's cores).
 #
 #   benches/transfer.sh [SIZE_MB]        env: BENCH_DIR (default /tmp/btorrent-bench),
-#                                             CLIENTS (default "btorrent libtorrent aria2")
+#                                             CLIENTS (default "btorrent libtorrent aria2"),
+#                                             BT_BIN (another btorrent binary, e.g. an older build)
 # Needs: mktorrent, aria2, python3-libtorrent, bc, GNU time; everything else is in this repository
 # (libtorrent runs through benches/fleet_lt.py; the other clients find each other through btorrent's
 # tracker, which only introduces them). Not a test: figures depend on the machine. Every process it
@@ -27,7 +28,7 @@ trap cleanup EXIT
 
 echo "building btorrent (release)..." >&2
 (cd "$ROOT" && cargo build --release --quiet --bin btorrent)
-BT="$ROOT/target/release/btorrent"
+BT="${BT_BIN:-$ROOT/target/release/btorrent}"
 
 DATA="$WORK/src/bench-$SIZE_MB.bin"
 if [ "$(stat -c %s "$DATA" 2>/dev/null || echo 0)" != $((SIZE_MB * 1048576)) ]; then
