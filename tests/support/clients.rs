@@ -317,23 +317,36 @@ impl OpenTracker {
     }
 }
 
-/// Whether opentracker on `port` refuses `hash` (or does not answer yet). The probe says `stopped`, so
-/// it leaves no peer behind.
+/// Whether opentracker on `port` refuses `hash` (or does not answer yet). The probe announces as a
+/// seed on port 1, which the whitelist decides (a `stopped` alone is answered for any hash, before the
+/// list is loaded too), then says `stopped`, so it leaves no peer behind.
 async fn opentracker_refuses(port: u16, hash: &InfoHash) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let escaped: String = hash.0.iter().map(|b| format!("%{b:02X}")).collect();
-    let request = format!(
-        "GET /announce?info_hash={escaped}&peer_id=-PR0001-probeprobepr&port=1&left=0&event=stopped \
-         HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
-    );
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return true;
+    let ask = |event: &str| {
+        let request = format!(
+            "GET /announce?info_hash={escaped}&peer_id=-PR0001-probeprobepr&port=1&left=0&event={event} \
+             HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+        );
+        async move {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()?;
+            let mut reply = Vec::new();
+            let answered = tokio::time::timeout(Duration::from_secs(2), async {
+                s.write_all(request.as_bytes()).await?;
+                s.read_to_end(&mut reply).await
+            })
+            .await;
+            matches!(answered, Ok(Ok(_))).then_some(reply)
+        }
     };
-    let mut reply = Vec::new();
-    let answered = tokio::time::timeout(Duration::from_secs(2), async {
-        s.write_all(request.as_bytes()).await?;
-        s.read_to_end(&mut reply).await
-    })
-    .await;
-    !matches!(answered, Ok(Ok(_))) || !reply.windows(8).any(|w| w == b"interval")
+    let allowed = |r: &Option<Vec<u8>>| {
+        r.as_ref()
+            .is_some_and(|r| r.windows(8).any(|w| w == b"interval"))
+    };
+    if !allowed(&ask("started").await) {
+        return true;
+    }
+    !allowed(&ask("stopped").await)
 }
