@@ -1,8 +1,9 @@
 //! The control channel's messages: one JSON object per line each way.
 //!
 //! Requests: `{"op":"list"}`, `{"op":"pause","info_hash":"<40 hex>"}`, `resume`, `remove` (same
-//! shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`, `check` (like `pause`) and
-//! `{"op":"dht"}`, `peers` (like `pause`), `{"op":"choose_files","info_hash":"...","changes":[[0,"skip"]],"sequential":true}`,
+//! shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`, `check` and `peers` (like
+//! `pause`), `{"op":"dht"}`,
+//! `{"op":"choose_files","info_hash":"...","changes":[[0,"skip"]],"sequential":true}`,
 //! `{"op":"set_limits","info_hash":"...","limits":{"upload":30000,"download":null,
 //! "honors_session_limits":true}}`,
 //! `{"op":"add","torrent":"/abs/x.torrent","data_dir":"/abs/dir","paused":false,"seeding":false}`.

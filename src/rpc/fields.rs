@@ -382,7 +382,7 @@ impl FieldCtx<'_> {
                 "isUTP": false,
                 "peerIsChoked": p.am_choking,
                 "peerIsInterested": p.peer_interested,
-                "progress": if meta.info.piece_count() == 0 { 0.0 } else { p.pieces as f64 / meta.info.piece_count() as f64 },
+                "progress": p.progress,
                 "rateToClient": p.down_rate,
                 "rateToPeer": p.up_rate,
             })).collect()),

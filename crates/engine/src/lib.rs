@@ -283,7 +283,7 @@ pub struct TrackerStatus {
 }
 
 /// One connected peer of a torrent.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PeerInfo {
     /// The address of the connection (for a peer that dialed us, its outgoing port).
     pub addr: SocketAddr,
@@ -298,8 +298,9 @@ pub struct PeerInfo {
     pub up_rate: u64,
     /// It has every piece.
     pub seed: bool,
-    /// The pieces it has (of the torrent's piece count).
+    /// The pieces it has, and what share of the torrent's pieces that is (0.0-1.0).
     pub pieces: u32,
+    pub progress: f64,
     /// We choke it / it chokes us; we are interested in its pieces / it in ours.
     pub am_choking: bool,
     pub peer_choking: bool,
@@ -424,6 +425,7 @@ mod tests {
             up_rate: 0,
             seed: false,
             pieces: 0,
+            progress: 0.0,
             am_choking,
             peer_choking,
             am_interested: am_int,

@@ -31,8 +31,9 @@
 //!   first copy to arrive wins; the other requesters get cancels at once, which drop the copy from the
 //!   sender's upload queue while it still waits there.
 //! - A piece that failed its hash with blocks from several peers is *suspect*: its next download is
-//!   exclusive to one peer, so a second failure names the culprit. A snubbed peer is never that one. A good piece the disk failed to
-//!   write (`on_write_failed`) is missing again without blame: not suspect, nobody struck.
+//!   exclusive to one peer, so a second failure names the culprit; a snubbed peer is never that one.
+//!   A good piece the disk failed to write (`on_write_failed`) is missing again without blame: not
+//!   suspect, nobody struck.
 //! - Rarest first: a new piece is the one fewest connected peers have (ties broken at random); until
 //!   [`RANDOM_FIRST`] pieces are complete it is simply a random one. The pieces that may be started
 //!   (`Missing`, wanted) are kept in that order, one `rarity::Rarity` per rank, bucketed by

@@ -162,11 +162,11 @@ pub(super) fn stats_map(ih: &str, s: &TorrentStats) -> Map {
 }
 
 /// One connected peer as a map (`t.connections`): `address` ("ip:port"), `client` (its name, or
-/// `()`), `incoming`, `seed`, `pieces` and `progress` (of `total` pieces), `downloaded`, `uploaded`
+/// `()`), `incoming`, `seed`, `pieces` and `progress` (their share of the torrent), `downloaded`, `uploaded`
 /// (bytes on this connection), `down_rate`, `up_rate`, `choked` (it chokes us), `choking` (we choke
 /// it), `interested` (we want its pieces), `peer_interested`, `optimistic`, `requests` (ours it has
 /// not answered) and `flags` (the same as letters, see [`crate::engine::PeerInfo::flags`]).
-pub(super) fn peer_map(p: &crate::engine::PeerInfo, total: u32) -> Map {
+pub(super) fn peer_map(p: &crate::engine::PeerInfo) -> Map {
     let mut m = Map::new();
     let int = |n: u64| Dynamic::from(n as i64);
     m.insert("address".into(), p.addr.to_string().into());
@@ -177,15 +177,7 @@ pub(super) fn peer_map(p: &crate::engine::PeerInfo, total: u32) -> Map {
     m.insert("incoming".into(), (!p.outgoing).into());
     m.insert("seed".into(), p.seed.into());
     m.insert("pieces".into(), int(p.pieces.into()));
-    m.insert(
-        "progress".into(),
-        (if total == 0 {
-            0.0
-        } else {
-            p.pieces as f64 / total as f64
-        })
-        .into(),
-    );
+    m.insert("progress".into(), p.progress.into());
     m.insert("downloaded".into(), int(p.downloaded));
     m.insert("uploaded".into(), int(p.uploaded));
     m.insert("down_rate".into(), int(p.down_rate));
@@ -538,12 +530,8 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     getter!("seeds", |_h, v| v.live.map_or(0, |l| l.seeds as i64).into());
     let c = ctx.clone();
     engine.register_get("connections", move |h: &mut Handle| -> Dynamic {
-        let total = c.live.stats(&h.info_hash).map_or(0, |s| s.pieces_total);
         let peers = c.live.peers(&h.info_hash).unwrap_or_default();
-        let list: rhai::Array = peers
-            .iter()
-            .map(|p| peer_map(p, total as u32).into())
-            .collect();
+        let list: rhai::Array = peers.iter().map(|p| peer_map(p).into()).collect();
         list.into()
     });
     getter!("pieces_withdrawn", |_h, v| v
