@@ -717,7 +717,10 @@ async fn a_changed_entry_gets_a_new_torrent_in_place_of_the_old() {
     })
     .await;
     let old = rec.seeds()[0];
-    std::fs::write(home.path("watch/growing/b.bin"), random_bytes(10_000, 2)).unwrap();
+    // The new file arrives whole (written beside the folder, then moved in): a file seen half
+    // written would make one more torrent, replaced in turn once the write ends.
+    std::fs::write(home.path("b.bin.part"), random_bytes(10_000, 2)).unwrap();
+    std::fs::rename(home.path("b.bin.part"), home.path("watch/growing/b.bin")).unwrap();
     wait_until("the new torrent", Duration::from_secs(10), || {
         rec.seeds().len() == 2
     })
