@@ -425,6 +425,7 @@ fn example_scripts_compile_and_the_ratio_one_pauses_at_its_ratio() {
         sequential: false,
         files: Vec::new(),
         limits: Default::default(),
+        ..Default::default()
     };
     fake.torrents.lock().insert(ih, stats(1500));
     let source = std::fs::read_to_string(examples.join("stop-at-ratio.rhai"))

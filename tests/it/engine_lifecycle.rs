@@ -1,12 +1,14 @@
 //! Lifecycles under races: a `resume()` landing while the torrent loop starts (right after the data
 //! check) starts the announce tasks once, not twice; callers of the app's peer slot while its session
-//! starts all get that one session.
+//! starts all get that one session; a pause or resume asked while the data moves holds once the move
+//! ends.
 
+use std::path::Path;
 use std::time::Duration;
 
 use crate::support::tracker::http_double;
 use crate::support::*;
-use btorrent::engine::{AddOptions, SessionConfig};
+use btorrent::engine::{AddOptions, EngineError, SessionConfig, TorrentHandle, TorrentState};
 use btorrent::events::EventBus;
 use btorrent::services::PeerSlot;
 use btorrent::torrents::Torrents;
@@ -228,4 +230,93 @@ async fn a_removal_racing_a_sync_of_torrents_toml_stays_removed() {
     stop.cancel();
     assert!(syncing.await.unwrap() > 0);
     slot.shutdown(Duration::from_secs(5)).await;
+}
+
+/// Runs `act` on `h` while its data moves to `to`, and says whether it landed during the move. The
+/// move is held back by a data check under way (a move waits for the disk to be idle), so the window
+/// is the check's length; a round that misses it says so and the caller tries again. A second move
+/// asked in the window must be refused.
+async fn during_a_move(h: &TorrentHandle, to: &Path, act: impl Fn(&TorrentHandle)) -> bool {
+    let checked = h.stats().pieces_checked;
+    let check = tokio::spawn({
+        let h = h.clone();
+        async move { h.check().await }
+    });
+    wait_until("the check started", Duration::from_secs(30), || {
+        h.stats().pieces_checked > checked || check.is_finished()
+    })
+    .await;
+    let mv = tokio::spawn({
+        let (h, to) = (h.clone(), to.to_path_buf());
+        async move { h.move_to(to).await }
+    });
+    wait_until("the move started", Duration::from_secs(30), || {
+        h.stats().moving || mv.is_finished()
+    })
+    .await;
+    act(h);
+    let during = h.stats();
+    let landed = during.moving;
+    if landed {
+        assert_eq!(
+            during.state,
+            TorrentState::Paused,
+            "transfers during a move"
+        );
+        let second = h.move_to(to.join("elsewhere")).await;
+        assert!(
+            matches!(second, Err(EngineError::MoveUnderWay { .. })),
+            "{second:?}"
+        );
+    }
+    mv.await.unwrap().unwrap();
+    check.await.unwrap().unwrap();
+    assert_eq!(h.stats().data_dir, to);
+    assert!(!h.stats().moving);
+    landed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_resume_during_a_move_take_effect_when_it_ends() {
+    const ROUNDS: usize = 6;
+    let dirs: Vec<_> = (0..=2 * ROUNDS)
+        .map(|_| tempfile::tempdir().unwrap())
+        .collect();
+    // Big enough that checking it keeps the disk busy for a while.
+    write_random(&dirs[0].path().join("big.bin"), 48 << 20, 21);
+    let meta = torrent(&dirs[0].path().join("big.bin"), 256 * 1024, vec![]);
+    let (s, h) = seeder(&meta, dirs[0].path()).await;
+    let mut next = dirs[1..].iter();
+
+    // Running when the move starts, paused during it: stays paused after.
+    let mut landed = false;
+    for _ in 0..ROUNDS {
+        assert_eq!(h.stats().state, TorrentState::Seeding);
+        landed = during_a_move(&h, next.next().unwrap().path(), |h| h.pause()).await;
+        assert_eq!(
+            h.stats().state,
+            TorrentState::Paused,
+            "the move undid a pause"
+        );
+        if landed {
+            break;
+        }
+        h.resume();
+    }
+    assert!(landed, "no pause landed during a move in {ROUNDS} tries");
+
+    // Paused when the move starts, resumed during it: seeds once the files are in place.
+    landed = false;
+    for _ in 0..ROUNDS {
+        assert_eq!(h.stats().state, TorrentState::Paused);
+        landed = during_a_move(&h, next.next().unwrap().path(), |h| h.resume()).await;
+        assert_eq!(h.stats().state, TorrentState::Seeding, "a resume was lost");
+        if landed {
+            break;
+        }
+        h.pause();
+    }
+    assert!(landed, "no resume landed during a move in {ROUNDS} tries");
+    assert!(h.stats().is_complete());
+    s.shutdown(Duration::from_secs(2)).await;
 }

@@ -85,6 +85,9 @@ pub enum EngineError {
         to: PathBuf,
         error: Arc<io::Error>,
     },
+    /// A move of the torrent's data was asked while another is under way.
+    #[error("{name} is being moved already")]
+    MoveUnderWay { name: String },
     /// The check of the data on disk broke off (its task failed).
     #[error("checking the data failed: {0}")]
     CheckFailed(String),

@@ -120,6 +120,9 @@ pub struct TorrentStats {
     pub bytes_left: u64,
     /// New pieces are fetched in order.
     pub sequential: bool,
+    /// Its data is being moved ([`crate::TorrentHandle::move_to`]): the torrent is paused until the
+    /// files are in their new place.
+    pub moving: bool,
     /// Every file, in the torrent's order.
     pub files: Vec<FileStatus>,
     /// The torrent's own speed limits ([`crate::limits`]).

@@ -27,6 +27,10 @@
 //! loop starting and a `resume()` at the same moment start them once, and a pause between the two
 //! leaves the first set with a cancelled `run`.
 //!
+//! A move of the data (`move_to`) pauses the torrent and sets `Core::moving` to what it does after;
+//! while that is set, `pause` and `resume` change only it (the torrent stays paused until the files
+//! are in place), and the move's end takes it and resumes if it says so.
+//!
 //! Who changes the rest: `Core::peers` by peer tasks registering and leaving; `Core::known` by the
 //! torrent task (dialing), peer tasks (a peer's listen port) and `add_peers`; the picker by peer tasks
 //! (blocks) and disk jobs (hash results). `run` is replaced on every pause: cancelling it closes
@@ -90,6 +94,18 @@ pub(crate) struct Core {
     pub superseed: super::superseed::SuperSeed,
     /// Each file's priority ([`super::selection`]); the picker holds the pieces' ranks made from it.
     pub files: Vec<FilePriority>,
+    /// A move of the data is under way ([`TorrentHandle::move_to`]; one at a time): the torrent is
+    /// paused for it, and this is what it does once the move ends. A pause or resume asked during
+    /// the move changes this, not the lifecycle: the connections stay closed until the files are in
+    /// their new place, and the move does not undo what was asked meanwhile.
+    pub moving: Option<AfterMove>,
+}
+
+/// What a torrent does once the move of its data ends ([`Core::moving`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AfterMove {
+    Resume,
+    StayPaused,
 }
 
 pub(crate) struct Torrent {
@@ -284,6 +300,7 @@ impl Torrent {
             bytes_wanted,
             bytes_left,
             sequential: c.picker.sequential(),
+            moving: c.moving.is_some(),
         }
     }
 }
@@ -340,6 +357,7 @@ impl TorrentHandle {
             completion_pending: false,
             resume_dirty: false,
             choke_soon: false,
+            moving: None,
             superseed: super::superseed::SuperSeed::new(
                 geo.piece_count as usize,
                 super_seed.or(ctx.cfg.super_seed),
@@ -454,8 +472,21 @@ impl TorrentHandle {
     }
 
     /// Closes every connection and stops dialing and announcing; the data stays checked (a check
-    /// under way goes on). A no-op when paused already or failed.
+    /// under way goes on). A no-op when paused already or failed. During a move of the data the
+    /// torrent is paused already; it then stays paused once the move ends.
     pub fn pause(&self) {
+        {
+            let mut c = self.0.core.lock();
+            if let Some(after) = c.moving.as_mut() {
+                *after = AfterMove::StayPaused;
+                return;
+            }
+        }
+        self.stop_transfers();
+    }
+
+    /// The pause itself: the lifecycle to paused, every connection of the current run closed.
+    fn stop_transfers(&self) {
         let run = {
             let mut c = self.0.core.lock();
             if !c.lifecycle.pause() {
@@ -469,9 +500,14 @@ impl TorrentHandle {
     }
 
     /// Undoes [`pause`](Self::pause): back to the phase it was in (checking, if the check has not
-    /// ended). A no-op when not paused, or failed.
+    /// ended). A no-op when not paused, or failed. During a move of the data, the torrent resumes
+    /// once the move ends.
     pub fn resume(&self) {
         let mut c = self.0.core.lock();
+        if let Some(after) = c.moving.as_mut() {
+            *after = AfterMove::Resume;
+            return;
+        }
         if !c.lifecycle.resume() {
             return;
         }
@@ -497,10 +533,26 @@ impl TorrentHandle {
     }
 
     /// Moves the data to `new_data_dir` and goes on from there. Connections are closed during the move
-    /// and re-made after it.
+    /// and re-made after it; a pause or resume asked meanwhile takes effect when it ends (see
+    /// [`Core::moving`]). Fails at once if another move of this torrent is under way.
     pub async fn move_to(&self, new_data_dir: PathBuf) -> Result<()> {
-        let was_paused = self.0.core.lock().lifecycle.is_paused();
-        self.pause();
+        {
+            let mut c = self.0.core.lock();
+            if c.moving.is_some() {
+                return Err(EngineError::MoveUnderWay {
+                    name: self.name().to_string(),
+                });
+            }
+            c.moving = Some(if c.lifecycle.is_paused() {
+                AfterMove::StayPaused
+            } else {
+                AfterMove::Resume
+            });
+        }
+        // Ends the move however this future ends (done, failed or dropped), so the torrent is
+        // never left held.
+        let _hold = MoveHold(self);
+        self.stop_transfers();
         self.0.wait_disk_idle().await;
         let t = self.0.clone();
         let dest = new_data_dir.clone();
@@ -508,9 +560,6 @@ impl TorrentHandle {
             .await
             .map_err(EngineError::task)?;
         if let Err(e) = r {
-            if !was_paused {
-                self.resume();
-            }
             return Err(EngineError::Move {
                 name: self.name().to_string(),
                 to: new_data_dir,
@@ -518,9 +567,6 @@ impl TorrentHandle {
             });
         }
         super::resume::save(&self.0).await;
-        if !was_paused {
-            self.resume();
-        }
         Ok(())
     }
 
@@ -600,5 +646,18 @@ impl TorrentHandle {
         )
         .await;
         self.0.storage.close_all();
+    }
+}
+
+/// Ends a move of the data when dropped: clears [`Core::moving`] and resumes the torrent if that
+/// is what it says.
+struct MoveHold<'a>(&'a TorrentHandle);
+
+impl Drop for MoveHold<'_> {
+    fn drop(&mut self) {
+        let after = self.0 .0.core.lock().moving.take();
+        if after == Some(AfterMove::Resume) {
+            self.0.resume();
+        }
     }
 }
