@@ -6,7 +6,8 @@
 //!   pause by a seeding goal, which marks the entry `finished`;
 //! - [`set_goals`]: its seeding goals, recorded (the [`crate::goals`] task enforces them);
 //! - [`remove`]: stops it, optionally deletes its own files, and drops its entry;
-//! - [`move_to`]: moves its data (running or not) and records the new folder;
+//! - [`move_to`]: moves its data (running or not) and records the new folder; [`relocate`]: records
+//!   a folder its data was moved to by other means (a running torrent checks it);
 //! - [`choose_files`]: file priorities and sequential mode, running and in torrents.toml;
 //! - [`set_limits`]: its own speed limits, applied at once and recorded;
 //! - [`add`]: registers a torrent in torrents.toml (its .torrent kept in `torrents_dir`) and adds it
@@ -18,7 +19,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 
 use crate::config::{Config, FileChoice, ManagedTorrent, Origin, SeedGoals};
 use crate::engine::storage::Storage;
-use crate::engine::{AddOptions, FilePriority, Session, TorrentHandle, TorrentLimits};
+use crate::engine::{AddOptions, CheckReport, FilePriority, Session, TorrentHandle, TorrentLimits};
 use crate::metainfo::Metainfo;
 use crate::script::live::{AfterRemove, LiveTorrents};
 use crate::torrents::Torrents;
@@ -206,6 +207,30 @@ pub async fn move_to(
         e.data = dir;
         Ok(())
     })
+}
+
+/// Points the torrent at `dir` (made if missing), where its files were put by other means, and
+/// records it; nothing is moved. A running torrent checks the data there and goes on from it (what
+/// is not there is downloaded again); `None` when it is not running here (its next start finds the
+/// files there).
+pub async fn relocate(
+    torrents: &Torrents,
+    live: &dyn LiveTorrents,
+    ih: InfoHash,
+    name: &str,
+    dir: &Path,
+) -> Result<Option<CheckReport>> {
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    if torrents.config()?.find(&ih).is_none() {
+        bail!("{name} is not a managed torrent");
+    }
+    let report = live.relocate(ih, dir.clone()).await?;
+    update_entry(torrents, &ih, name, |e| {
+        e.data = dir;
+        Ok(())
+    })?;
+    Ok(report)
 }
 
 /// Keeps the .torrent with the managed ones: a copy in `torrents_dir` unless it is already there

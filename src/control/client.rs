@@ -146,12 +146,10 @@ impl OwnerOrLocal {
 }
 
 impl OwnerOrLocal {
-    /// Asks the owner to check a torrent's data, on the blocking pool.
-    fn owner_check(&self, ih: InfoHash) -> BoxFuture<'static, Result<Option<CheckReport>>> {
+    /// Asks the owner to check a torrent's data (`req`: a check or a relocation), on the blocking
+    /// pool.
+    fn owner_check(&self, req: Request) -> BoxFuture<'static, Result<Option<CheckReport>>> {
         let owner = self.owner.clone();
-        let req = Request::Check {
-            info_hash: ih.to_hex(),
-        };
         Box::pin(async move {
             tokio::task::spawn_blocking(move || owner.request(&req, MOVE_TIMEOUT))
                 .await
@@ -249,7 +247,24 @@ impl LiveTorrents for OwnerOrLocal {
         if self.local.stats(&ih).is_some() {
             return self.local.check(ih);
         }
-        self.owner_check(ih)
+        self.owner_check(Request::Check {
+            info_hash: ih.to_hex(),
+        })
+    }
+
+    fn relocate(
+        &self,
+        ih: InfoHash,
+        dir: PathBuf,
+    ) -> BoxFuture<'static, Result<Option<CheckReport>>> {
+        if self.local.stats(&ih).is_some() {
+            return self.local.relocate(ih, dir);
+        }
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        self.owner_check(Request::Relocate {
+            info_hash: ih.to_hex(),
+            dir,
+        })
     }
 
     fn dht(&self) -> BoxFuture<'static, Option<crate::engine::DhtStats>> {

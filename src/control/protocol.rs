@@ -1,14 +1,14 @@
 //! The control channel's messages: one JSON object per line each way.
 //!
 //! Requests: `{"op":"list"}`, `{"op":"pause","info_hash":"<40 hex>"}`, `resume`, `remove` (same
-//! shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`, `check` and `peers` (like
-//! `pause`), `{"op":"dht"}`,
+//! shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`, `relocate` (same shape), `check`
+//! and `peers` (like `pause`), `{"op":"dht"}`,
 //! `{"op":"choose_files","info_hash":"...","changes":[[0,"skip"]],"sequential":true}`,
 //! `{"op":"set_limits","info_hash":"...","limits":{"upload":30000,"download":null,
 //! "honors_session_limits":true}}`,
 //! `{"op":"add","torrent":"/abs/x.torrent","data_dir":"/abs/dir","paused":false,"seeding":false}`.
 //! Replies: `{"ok":true,...}` with `torrents` (for `list`), `found` (whether the torrent runs in the
-//! owner), for `check` the `check` report when found, for `dht` the `dht` figures when the owner runs a
+//! owner), for `check` and `relocate` the `check` report when found, for `dht` the `dht` figures when the owner runs a
 //! DHT node, for `peers` the connected `peers` when found; or `{"ok":false,"error":"one line"}`.
 
 use std::io::{self, BufRead};
@@ -44,6 +44,12 @@ pub enum Request {
         after: AfterRemove,
     },
     MoveTo {
+        info_hash: String,
+        dir: PathBuf,
+    },
+    /// The torrent's data folder becomes `dir`, where its files already are; the reply carries the
+    /// check of what is there.
+    Relocate {
         info_hash: String,
         dir: PathBuf,
     },

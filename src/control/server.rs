@@ -216,16 +216,18 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
             Ok(ih) => Ok(live.remove(ih, after).await),
             Err(r) => Err(r),
         },
+        Request::Relocate { dir, .. } if !dir.is_absolute() => {
+            return Reply::error("dir must be an absolute path")
+        }
+        Request::Relocate { info_hash, dir } => {
+            return match hash(&info_hash) {
+                Ok(ih) => checked(live.relocate(ih, dir).await),
+                Err(r) => r,
+            };
+        }
         Request::Check { info_hash } => {
             return match hash(&info_hash) {
-                Ok(ih) => match live.check(ih).await {
-                    Ok(report) => Reply {
-                        found: Some(report.is_some()),
-                        check: report.map(Box::new),
-                        ..Reply::found(true)
-                    },
-                    Err(e) => Reply::error(format!("{e:#}")),
-                },
+                Ok(ih) => checked(live.check(ih).await),
                 Err(r) => r,
             };
         }
@@ -248,5 +250,18 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
         Ok(Ok(found)) => Reply::found(found),
         Ok(Err(e)) => Reply::error(format!("{e:#}")),
         Err(reply) => reply,
+    }
+}
+
+/// The reply to a request that checks a torrent's data: its report, or `found: false` when the
+/// torrent does not run here.
+fn checked(r: anyhow::Result<Option<crate::engine::CheckReport>>) -> Reply {
+    match r {
+        Ok(report) => Reply {
+            found: Some(report.is_some()),
+            check: report.map(Box::new),
+            ..Reply::found(true)
+        },
+        Err(e) => Reply::error(format!("{e:#}")),
     }
 }

@@ -297,19 +297,26 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     }
 }
 
-/// `torrent-set-location` with `move`: the data moves and the torrent goes on from there.
+/// `torrent-set-location`: with `move` true the data moves and the torrent goes on from there;
+/// without, the torrent is pointed at `location`, where its files already are, and checks them.
 pub async fn set_location(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let Some(location) = str_arg(args, "location")? else {
         return Err("torrent-set-location needs \"location\", a folder".into());
     };
-    if !bool_arg(args, "move")? {
-        return Err("torrent-set-location without \"move\": true is not supported: btorrent moves the data there itself".into());
-    }
     let dir = Path::new(location);
-    each(rpc, args, |ih, name| async move {
-        actions::move_to(rpc.peer.torrents(), &rpc.peer, ih, &name, dir).await
-    })
-    .await
+    if bool_arg(args, "move")? {
+        each(rpc, args, |ih, name| async move {
+            actions::move_to(rpc.peer.torrents(), &rpc.peer, ih, &name, dir).await
+        })
+        .await
+    } else {
+        each(rpc, args, |ih, name| async move {
+            actions::relocate(rpc.peer.torrents(), &rpc.peer, ih, &name, dir)
+                .await
+                .map(drop)
+        })
+        .await
+    }
 }
 
 /// `queue-move-*`: btorrent has no queue (every torrent runs at once), so nothing moves; the reply

@@ -49,6 +49,15 @@ pub trait LiveTorrents: Send + Sync {
     }
     /// Moves the data into `dir` and carries on from there. Ok(false) when not running here.
     fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>>;
+    /// Points the torrent at `dir`, where its files already are, and checks them (see
+    /// [`crate::engine::TorrentHandle::relocate`]). Ok(None) when not running here.
+    fn relocate(
+        &self,
+        _ih: InfoHash,
+        _dir: PathBuf,
+    ) -> BoxFuture<'static, anyhow::Result<Option<CheckReport>>> {
+        Box::pin(async { Ok(None) })
+    }
     /// Hashes every piece of the data again and repairs what fails (see
     /// [`crate::engine::TorrentHandle::check`]). Ok(None) when not running here.
     fn check(&self, _ih: InfoHash) -> BoxFuture<'static, anyhow::Result<Option<CheckReport>>> {
@@ -150,6 +159,20 @@ impl LiveTorrents for PeerSlot {
         Box::pin(async move {
             let session = slot.get_or_start().await?;
             h.add_in(slot.torrents(), &session).await.map(|_| true)
+        })
+    }
+
+    fn relocate(
+        &self,
+        ih: InfoHash,
+        dir: PathBuf,
+    ) -> BoxFuture<'static, anyhow::Result<Option<CheckReport>>> {
+        let slot = self.clone();
+        Box::pin(async move {
+            match slot.get().await.and_then(|s| s.get(&ih)) {
+                Some(h) => Ok(Some(h.relocate(dir).await?)),
+                None => Ok(None),
+            }
         })
     }
 

@@ -1,6 +1,7 @@
 //! transmission-remote 3.00 (Debian's transmission-cli) driving a `btorrent daemon` through its
 //! Transmission RPC: add, list, details, stop and start, session statistics, speed limits, remove and
-//! remove-and-delete, file selection (`-G`/`-g`); its output parsed and checked against what the
+//! remove-and-delete, file selection (`-G`/`-g`), moving and finding the data (`--move`/`--find`); its
+//! output parsed and checked against what the
 //! engine, the disk and torrents.toml say.
 
 use std::path::Path;
@@ -190,6 +191,42 @@ fn transmission_remote_drives_a_btorrent_daemon() {
     assert!(row(&d, 1).is_none());
     assert!(!seed.join("movie.bin").exists());
     assert_eq!(state_of(dir.path(), &hash), None);
+}
+
+/// `--move <dir>` moves the data and seeds on from there; `--find <dir>` points the torrent at a
+/// folder its file was moved to by hand, moving nothing, and it seeds from there once checked. The
+/// details' location, the disk and torrents.toml follow each.
+#[test]
+#[ignore = "needs transmission-cli (transmission-remote)"]
+fn transmission_remote_moves_and_finds_a_torrents_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let meta = add_seeding(&d, dir.path(), "clip.bin", 300_000, 12);
+    let location = |want: &Path| {
+        until("the details to show the new location", 30, || {
+            let info = remote(&d, &["-t", "1", "-i"]);
+            (info.contains(&format!("Location: {}", want.display()))
+                && info.contains("Percent Done: 100%"))
+            .then_some(())
+        })
+    };
+
+    let moved = dir.path().join("moved");
+    let out = remote(&d, &["-t", "1", "--move", moved.to_str().unwrap()]);
+    assert!(out.contains("success"), "{out}");
+    assert!(moved.join("clip.bin").is_file());
+    assert!(!dir.path().join("seed/clip.bin").exists());
+    location(&moved);
+    assert_eq!(entry(dir.path(), &meta.info_hash).data, moved);
+
+    let found = dir.path().join("found");
+    std::fs::create_dir_all(&found).unwrap();
+    std::fs::rename(moved.join("clip.bin"), found.join("clip.bin")).unwrap();
+    let out = remote(&d, &["-t", "1", "--find", found.to_str().unwrap()]);
+    assert!(out.contains("success"), "{out}");
+    location(&found);
+    assert!(found.join("clip.bin").is_file() && !moved.join("clip.bin").exists());
+    assert_eq!(entry(dir.path(), &meta.info_hash).data, found);
 }
 
 /// `-t 1 -G 1` / `-g 1`: transmission-remote skips a file and brings it back; the check is on disk

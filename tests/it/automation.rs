@@ -567,6 +567,74 @@ fn move_to_never_overwrites_what_is_in_the_destination() {
     );
 }
 
+/// `t.find_data(dir)`: the files were moved by hand; the torrent is pointed there (nothing moves) and
+/// checks them, whether it runs or not. Pointed at a folder without them, a running torrent has
+/// every piece withdrawn; pointed back, it takes them again.
+#[test]
+fn find_data_points_a_torrent_at_files_moved_by_hand() {
+    let rig = ScriptRig::new(
+        "listen_port = 0\nlisten_ip = \"127.0.0.1\"\ntracker_url = \"\"",
+        Some(Duration::from_secs(30)),
+    );
+    let dir = rig.path("");
+    std::fs::create_dir_all(rig.path("photos/sub")).unwrap();
+    crate::support::write_random(&rig.path("photos/a.jpg"), 300_000, 31);
+    crate::support::write_random(&rig.path("photos/sub/b.jpg"), 5_000, 32);
+    rig.script(
+        "make.rhai",
+        &format!(
+            "register(create(\"{0}/photos\", \"\", #{{ output: \"{0}/photos.torrent\" }}));",
+            dir.display()
+        ),
+    );
+    std::fs::create_dir_all(rig.path("elsewhere")).unwrap();
+    std::fs::create_dir_all(rig.path("empty")).unwrap();
+    std::fs::rename(rig.path("photos"), rig.path("elsewhere/photos")).unwrap();
+    let data = || {
+        Config::load(&rig.path("torrents.toml")).unwrap().torrents[0]
+            .data
+            .clone()
+    };
+
+    // Not running: checked in a session of its own.
+    rig.script(
+        "idle.rhai",
+        &format!(
+            "let r = torrent(\"photos\").find_data(\"{0}/elsewhere\");\n\
+             print(`idle ${{r.good == r.pieces}} ${{r.missing}} ${{r.running}}`);",
+            dir.display()
+        ),
+    );
+    assert_eq!(data(), rig.path("elsewhere"));
+    // Running: an empty folder withdraws every piece, the right one brings them back.
+    rig.script(
+        "running.rhai",
+        &format!(
+            "let j = seed(\"{0}/photos.torrent\", \"{0}/elsewhere\");\nj.wait(10);\n\
+             let t = torrent(\"photos\");\n\
+             let r = t.find_data(\"{0}/empty\");\n\
+             print(`empty ${{r.good}} ${{r.bad.len() == r.pieces}} ${{r.running}}`);\n\
+             let r = t.find_data(\"{0}/elsewhere\");\n\
+             print(`back ${{r.good == r.pieces}} ${{r.recovered == r.pieces}} ${{r.running}}`);",
+            dir.display()
+        ),
+    );
+    let lines = rig.lines.lock().clone();
+    for want in [
+        "idle true 0 false",
+        "empty 0 true true",
+        "back true true true",
+    ] {
+        assert!(lines.iter().any(|l| l == want), "{want}: {lines:#?}");
+    }
+    assert_eq!(data(), rig.path("elsewhere"));
+    assert!(rig.path("elsewhere/photos/sub/b.jpg").is_file());
+    assert!(
+        !rig.path("empty/photos").exists(),
+        "nothing was written there"
+    );
+}
+
 /// `t.seed_ratio`: the torrent's own ratio goal read and set from a script (a number, "unlimited",
 /// or `()` for the session's), kept in torrents.toml; anything else is refused.
 #[test]

@@ -352,6 +352,10 @@ async fn a_stale_socket_is_replaced_and_bad_requests_get_an_error_reply() {
             b"{\"op\":\"move_to\",\"info_hash\":\"0000000000000000000000000000000000000000\",\"dir\":\"rel\"}\n",
             "absolute",
         ),
+        (
+            b"{\"op\":\"relocate\",\"info_hash\":\"0000000000000000000000000000000000000000\",\"dir\":\"rel\"}\n",
+            "absolute",
+        ),
         (b"\xff\xfe\n", "bad request"),
     ] {
         let reply = ask(&sock, line);

@@ -531,7 +531,7 @@ fn a_one_shot_start_hands_its_torrent_to_the_running_daemon() {
 }
 
 #[test]
-fn verify_finds_rotten_data_and_set_location_moves_the_data() {
+fn verify_finds_rotten_data_and_set_location_moves_or_finds_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let d = RpcDaemon::start(dir.path(), "");
     let mut c = d.client();
@@ -553,14 +553,6 @@ fn verify_finds_rotten_data_and_set_location_moves_the_data() {
 
     // Moved: the file goes, the torrent goes on from there, torrents.toml follows.
     let moved = dir.path().join("moved");
-    let v = c.call(
-        "torrent-set-location",
-        json!({"ids": [id], "location": moved}),
-    );
-    assert!(
-        v["result"].as_str().unwrap().contains("without \"move\""),
-        "{v}"
-    );
     c.ok(
         "torrent-set-location",
         json!({"ids": [id], "location": moved, "move": true}),
@@ -571,8 +563,35 @@ fn verify_finds_rotten_data_and_set_location_moves_the_data() {
     let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
     assert_eq!(cfg.find(&meta.info_hash).unwrap().data, moved);
 
+    // Without `move` the torrent is pointed at a folder and checks what is there, moving nothing:
+    // an empty one leaves every piece to download, the one the file was moved to by hand has them.
+    let empty = dir.path().join("empty");
+    let by_hand = dir.path().join("by-hand");
+    std::fs::create_dir_all(&by_hand).unwrap();
+    std::fs::rename(moved.join("v.bin"), by_hand.join("v.bin")).unwrap();
+    c.ok(
+        "torrent-set-location",
+        json!({"ids": [id], "location": empty}),
+    );
+    let t = torrent_get(&mut c, json!([id]), &fields).pop().unwrap();
+    assert_eq!(t["downloadDir"], empty.display().to_string());
+    assert_eq!(t["leftUntilDone"], 100_000, "nothing is there: {t}");
+    assert!(by_hand.join("v.bin").is_file() && !empty.join("v.bin").exists());
+    c.ok(
+        "torrent-set-location",
+        json!({"ids": [id], "location": by_hand, "move": false}),
+    );
+    poll("the found data to be seeded", 30, || {
+        let t = torrent_get(&mut c, json!([id]), &fields).pop()?;
+        (t["status"] == 6 && t["leftUntilDone"] == 0).then_some(())
+    });
+    let t = torrent_get(&mut c, json!([id]), &fields).pop().unwrap();
+    assert_eq!(t["downloadDir"], by_hand.display().to_string());
+    let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    assert_eq!(cfg.find(&meta.info_hash).unwrap().data, by_hand);
+
     // A byte rots on disk; verify finds the piece bad and withdraws it.
-    support::rot_byte(&moved.join("v.bin"), 50_000);
+    support::rot_byte(&by_hand.join("v.bin"), 50_000);
     c.ok("torrent-verify", json!({"ids": [id]}));
     let t = poll("verify to withdraw the rotten piece", 30, || {
         let t = torrent_get(&mut c, json!([id]), &fields).pop()?;

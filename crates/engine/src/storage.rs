@@ -17,8 +17,8 @@
 //!   past the bound the least recently used file is closed (a read or write still holding its
 //!   `Arc<File>` finishes first). The cache's mutex is held only to look up or insert an `Arc<File>`,
 //!   never across a read or write.
-//! - The data folder changes only in [`Storage::move_to`], which the torrent calls with no disk job
-//!   running (it pauses the torrent first).
+//! - The data folder changes only in [`Storage::move_to`] and [`Storage::set_data_dir`], which the
+//!   torrent calls with no disk job running (it pauses the torrent first).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -305,6 +305,13 @@ impl Storage {
     /// Drops every open handle (before a move, or when the torrent stops).
     pub fn close_all(&self) {
         self.files.close(self.id);
+    }
+
+    /// Makes `dir` the data folder, moving nothing (the files are there already, or are to be
+    /// written there). Call with no disk job running.
+    pub fn set_data_dir(&self, dir: PathBuf) {
+        self.close_all();
+        *self.data_dir.write() = dir;
     }
 
     /// Moves the torrent's files to `new_dir` (rename, or copy and delete across file systems) and

@@ -534,25 +534,14 @@ impl TorrentHandle {
 
     /// Moves the data to `new_data_dir` and goes on from there. Connections are closed during the move
     /// and re-made after it; a pause or resume asked meanwhile takes effect when it ends (see
-    /// [`Core::moving`]). Fails at once if another move of this torrent is under way.
+    /// [`Core::moving`]). Waits for the check made when the torrent was added to end first (a failed
+    /// torrent's data moves too); fails at once if another move of this torrent is under way.
     pub async fn move_to(&self, new_data_dir: PathBuf) -> Result<()> {
-        {
-            let mut c = self.0.core.lock();
-            if c.moving.is_some() {
-                return Err(EngineError::MoveUnderWay {
-                    name: self.name().to_string(),
-                });
-            }
-            c.moving = Some(if c.lifecycle.is_paused() {
-                AfterMove::StayPaused
-            } else {
-                AfterMove::Resume
-            });
+        match self.wait_checked().await {
+            Ok(()) | Err(EngineError::TorrentFailed { .. }) => {}
+            Err(e) => return Err(e),
         }
-        // Ends the move however this future ends (done, failed or dropped), so the torrent is
-        // never left held.
-        let _hold = MoveHold(self);
-        self.stop_transfers();
+        let _hold = self.hold_for_move()?;
         self.0.wait_disk_idle().await;
         let t = self.0.clone();
         let dest = new_data_dir.clone();
@@ -570,12 +559,46 @@ impl TorrentHandle {
         Ok(())
     }
 
-    /// Hashes every piece on disk again, ignoring resume data (files edited behind our back with their
-    /// mtime put back, bit rot): pieces we had that fail are withdrawn and downloaded again, good ones
-    /// we lacked are taken, files longer than the torrent says are reported. The torrent goes on
-    /// transferring meanwhile. Waits for the check made when the torrent was added to end first; fails
-    /// if the torrent has failed or is removed.
-    pub async fn check(&self) -> Result<super::CheckReport> {
+    /// Points the torrent at `data_dir` without moving anything (its files were put there by other
+    /// means, or are to be downloaded there) and checks what is there: pieces we had that are not
+    /// there are withdrawn and downloaded again, good ones we lacked are taken. Connections are closed
+    /// meanwhile, as for [`move_to`](Self::move_to), under the same rules; fails if the torrent has
+    /// failed or is removed.
+    pub async fn relocate(&self, data_dir: PathBuf) -> Result<super::CheckReport> {
+        self.wait_checked().await?;
+        let _hold = self.hold_for_move()?;
+        self.0.wait_disk_idle().await;
+        self.0.storage.set_data_dir(data_dir);
+        let report = self.recheck().await?;
+        super::resume::save(&self.0).await;
+        Ok(report)
+    }
+
+    /// Starts a change of the data folder: pauses the torrent and sets [`Core::moving`]; the change
+    /// ends when the returned guard drops (done, failed or the future dropped), so the torrent is
+    /// never left held. Fails if another change is under way.
+    fn hold_for_move(&self) -> Result<MoveHold<'_>> {
+        {
+            let mut c = self.0.core.lock();
+            if c.moving.is_some() {
+                return Err(EngineError::MoveUnderWay {
+                    name: self.name().to_string(),
+                });
+            }
+            c.moving = Some(if c.lifecycle.is_paused() {
+                AfterMove::StayPaused
+            } else {
+                AfterMove::Resume
+            });
+        }
+        let hold = MoveHold(self);
+        self.stop_transfers();
+        Ok(hold)
+    }
+
+    /// Waits until the check made when the torrent was added has ended; fails if the torrent has
+    /// failed or is removed.
+    async fn wait_checked(&self) -> Result<()> {
         loop {
             match self.0.core.lock().lifecycle.clone() {
                 Lifecycle::Error(e) => return Err(self.failed(e)),
@@ -587,11 +610,26 @@ impl TorrentHandle {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        Ok(())
+    }
+
+    /// Hashes every piece on disk (a disk job: a move waits for it) and acts on the result.
+    async fn recheck(&self) -> Result<super::CheckReport> {
         let t = self.0.clone();
         t.disk_job_started();
         let r = tokio::task::spawn_blocking(move || super::disk_check::recheck(&t)).await;
         self.0.disk_job_finished();
-        let report = r.map_err(EngineError::task)?;
+        r.map_err(EngineError::task)
+    }
+
+    /// Hashes every piece on disk again, ignoring resume data (files edited behind our back with their
+    /// mtime put back, bit rot): pieces we had that fail are withdrawn and downloaded again, good ones
+    /// we lacked are taken, files longer than the torrent says are reported. The torrent goes on
+    /// transferring meanwhile. Waits for the check made when the torrent was added to end first; fails
+    /// if the torrent has failed or is removed.
+    pub async fn check(&self) -> Result<super::CheckReport> {
+        self.wait_checked().await?;
+        let report = self.recheck().await?;
         super::resume::save(&self.0).await;
         Ok(report)
     }

@@ -33,8 +33,9 @@
 //! the same as once), `remove()` (stops it the same way and forgets the torrent: no longer managed;
 //! data stays), `remove(#{ delete_data: true })` (the same, then deletes the torrent's own files and
 //! the folders they leave empty, nothing else), `move_to(dir)` (moves the data and goes on seeding
-//! from there; a torrent not running here just has its files moved). Each records the change in
-//! torrents.toml. `check()` hashes the data again, ignoring resume data, and reports (see
+//! from there; a torrent not running here just has its files moved), `find_data(dir)` (its files were
+//! moved to `dir` by other means: it is pointed there, moving nothing, and checks them; see
+//! [`find_data`]). Each records the change in torrents.toml. `check()` hashes the data again, ignoring resume data, and reports (see
 //! [`check`]). `wait` and `follow` wait on its transfer ([`super::follow`]); `files`,
 //! `set_wanted`, `set_priority` and `sequential` choose its files ([`super::files`]).
 
@@ -367,6 +368,27 @@ fn move_to(ctx: &HostContext, h: &Handle, dir: &str) -> Result<(), Box<EvalAltRe
     .or_else(|e| fail("move_to", format!("{e:#}")))
 }
 
+/// `t.find_data(dir)`: the torrent's files are in `dir` (moved there by other means); it is pointed
+/// there, nothing moves, and the data there is checked as [`check`] does (a running torrent
+/// downloads again what is missing at once). Returns the check's report.
+fn find_data(ctx: &HostContext, h: &Handle, dir: &str) -> Result<Map, Box<EvalAltResult>> {
+    let found = ctx
+        .block_on(crate::actions::relocate(
+            ctx.torrents(),
+            ctx.live.as_ref(),
+            h.info_hash,
+            &h.name,
+            Path::new(dir),
+        ))?
+        .or_else(|e| fail("find_data", format!("{e:#}")))?;
+    let running = found.is_some();
+    let r = match found {
+        Some(r) => r,
+        None => check_here(ctx, h)?,
+    };
+    Ok(report_map(&r, running))
+}
+
 /// `t.check()`: hashes every piece of the data again, ignoring resume data. A running torrent (here
 /// or in the owner of torrents.toml) withdraws the bad pieces and downloads them again at once; one
 /// that is not running is checked in a session of its own and stopped again, its resume data
@@ -381,6 +403,11 @@ fn check(ctx: &HostContext, h: &Handle) -> Result<Map, Box<EvalAltResult>> {
         Some(r) => r,
         None => check_here(ctx, h)?,
     };
+    Ok(report_map(&r, running))
+}
+
+/// A check's report as the script sees it (see [`check`]).
+fn report_map(r: &crate::engine::CheckReport, running: bool) -> Map {
     let mut out = Map::new();
     out.insert("pieces".into(), (r.pieces_total as i64).into());
     out.insert("good".into(), (r.good as i64).into());
@@ -400,7 +427,7 @@ fn check(ctx: &HostContext, h: &Handle) -> Result<Map, Box<EvalAltResult>> {
         .collect();
     out.insert("oversized".into(), oversized.into());
     out.insert("running".into(), running.into());
-    Ok(out)
+    out
 }
 
 /// Checks a torrent that runs nowhere: adds it paused to a session of its own, waits for its data
@@ -599,5 +626,9 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     let c = ctx.clone();
     engine.register_fn("move_to", move |h: &mut Handle, dir: &str| {
         move_to(&c, h, dir)
+    });
+    let c = ctx.clone();
+    engine.register_fn("find_data", move |h: &mut Handle, dir: &str| {
+        find_data(&c, h, dir)
     });
 }
