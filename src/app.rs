@@ -225,7 +225,9 @@ impl App {
     pub fn shutdown(mut self, runtime: &tokio::runtime::Runtime, grace: Duration) {
         // One-shot commands edit torrents.toml again from here on.
         self.control.take();
-        self.rpc.take();
+        if let Some(rpc) = self.rpc.take() {
+            runtime.block_on(rpc.stop(Duration::from_secs(2)));
+        }
         self.stop_following.cancel();
         self.automation
             .context()

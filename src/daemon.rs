@@ -2,7 +2,8 @@
 //! torrents.toml configures them (every managed torrent resumes), runs the autorun scripts and their
 //! handlers and timers, logs every event (and what scripts print) to stdout with a timestamp, picks up
 //! torrents registered in torrents.toml meanwhile, serves one-shot commands on its control socket
-//! ([`crate::control`]), and closes gracefully on SIGINT or SIGTERM.
+//! ([`crate::control`]), and closes gracefully on SIGINT or SIGTERM, or a `session-close` over the
+//! RPC.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -53,7 +54,18 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
     log("running; SIGINT or SIGTERM stops");
     // Torrents registered meanwhile (by a one-shot command, say) join the session.
     app.follow_config(runtime);
-    runtime.block_on(crate::signals::stop_requested());
+    // Without the RPC, a token nobody cancels.
+    let closed = app
+        .rpc
+        .as_ref()
+        .map(|r| r.close_requested())
+        .unwrap_or_default();
+    runtime.block_on(async {
+        tokio::select! {
+            _ = crate::signals::stop_requested() => {}
+            _ = closed.cancelled() => log("session-close over the RPC"),
+        }
+    });
     log("stopping: transfers, handlers, announces");
     app.shutdown(runtime, CLOSE_GRACE);
     log("stopped");

@@ -1,6 +1,6 @@
 //! The interactive shell driven in a pseudo-terminal, as a person uses it: commands typed at the prompt,
 //! Tab completion, Ctrl-C at the prompt and during a command, output from the background above the
-//! prompt, the history file, and closing with `b-close` or Ctrl-D.
+//! prompt, the history file, and closing with `b-close`, Ctrl-D, SIGTERM or the RPC's `session-close`.
 //!
 //! The test plays the terminal: a vt100 screen model reads everything the shell draws and answers its
 //! cursor-position queries, so assertions are about what the screen shows.
@@ -544,6 +544,37 @@ fn closing_announces_stopped_to_the_tracker() {
     );
     assert_eq!(seeders(), 0, "SIGTERM announced `stopped` too");
     assert!(sh.text().contains("closing: signal received"));
+
+    // And a `session-close` over its RPC (`transmission-remote --exit`): replied to, then closed.
+    let mut sh = Shell::start(dir.path(), &[]);
+    let end = Instant::now() + Duration::from_secs(30);
+    while seeders() != 1 {
+        assert!(Instant::now() < end, "the third shell never announced");
+        sh.pump();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sh.wait_prompt(SEEDING_ONE);
+    let text = sh.text();
+    let port: u16 = text
+        .split("rpc: http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no rpc line in the banner: {text}"));
+    let mut rpc = support::rpc::Client {
+        port,
+        auth: None,
+        session_id: None,
+    };
+    rpc.ok("session-close", serde_json::json!({}));
+    let status = sh.wait_exit();
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "{status:?}\n{}",
+        sh.text()
+    );
+    assert_eq!(seeders(), 0, "session-close announced `stopped` too");
+    assert!(sh.text().contains("closing: session-close over the RPC"));
     rt.block_on(tracker.stop());
 }
 

@@ -51,6 +51,8 @@ pub struct Rpc {
     pub guard: guard::Guard,
     /// `rpc_web_dir`, resolved.
     pub web_dir: Option<PathBuf>,
+    /// Cancelled by `session-close`: the daemon or shell serving the RPC closes, as on SIGTERM.
+    pub close: tokio_util::sync::CancellationToken,
 }
 
 /// A method's outcome: its `arguments`, or the `result` string saying what went wrong.
@@ -72,7 +74,9 @@ impl Rpc {
             "free-space" => session::free_space(args),
             "port-test" => session::port_test(self, local.ip()).await,
             "session-close" => {
-                Err("session-close is not available: stop the daemon with SIGTERM".into())
+                tracing::info!("session-close over the RPC: closing");
+                self.close.cancel();
+                Ok(Map::new())
             }
             "blocklist-update" => Err("blocklists are not supported".into()),
             "torrent-get" => fields::torrent_get(self, args).await,

@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Map, Value};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::guard::{self, Guard, SESSION_HEADER};
 use super::{fields, Rpc};
@@ -23,11 +24,31 @@ use crate::tracker::Tracker;
 /// Largest request body read; a `torrent-add` with a base64 .torrent is the largest request.
 pub const MAX_BODY: usize = 16 << 20;
 
-/// The running RPC server; dropping it stops serving.
+/// The running RPC server; dropping it stops serving at once, [`RpcServer::stop`] lets the replies
+/// under way go out first.
 pub struct RpcServer {
     pub addr: SocketAddr,
     pub rpc: Arc<Rpc>,
     task: JoinHandle<()>,
+    stopper: RpcStopper,
+}
+
+/// Stops an [`RpcServer`] from wherever (the shell's signal task holds one): no new request is
+/// read, the ones under way are answered.
+#[derive(Clone)]
+pub struct RpcStopper {
+    stopping: CancellationToken,
+    /// Cancelled once the server task has ended.
+    served: CancellationToken,
+}
+
+impl RpcStopper {
+    /// Stops serving and waits, within `grace`, until the replies under way (a `session-close`'s,
+    /// say) have gone out.
+    pub async fn stop(&self, grace: std::time::Duration) {
+        self.stopping.cancel();
+        let _ = tokio::time::timeout(grace, self.served.cancelled()).await;
+    }
 }
 
 impl Drop for RpcServer {
@@ -84,15 +105,46 @@ impl RpcServer {
             started: Instant::now(),
             guard: Guard::new(whitelist, credentials),
             web_dir: cfg.settings.rpc_web_dir.as_deref().map(|d| cfg.resolve(d)),
+            close: CancellationToken::new(),
         });
         let app = router(rpc.clone());
+        let stopper = RpcStopper {
+            stopping: CancellationToken::new(),
+            served: CancellationToken::new(),
+        };
+        let stopped = stopper.stopping.clone().cancelled_owned();
+        let served = stopper.served.clone().drop_guard();
         let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app.into_make_service_with_connect_info::<Conn>());
+            let _served = served;
+            let serve = axum::serve(listener, app.into_make_service_with_connect_info::<Conn>())
+                .with_graceful_shutdown(stopped);
             if let Err(e) = serve.await {
                 tracing::error!("the RPC server stopped: {e}");
             }
         });
-        Ok(Some(RpcServer { addr, rpc, task }))
+        Ok(Some(RpcServer {
+            addr,
+            rpc,
+            task,
+            stopper,
+        }))
+    }
+
+    /// Cancelled when a client asks the session to close (`session-close`); whoever runs the server
+    /// then closes as on SIGTERM.
+    pub fn close_requested(&self) -> CancellationToken {
+        self.rpc.close.clone()
+    }
+
+    /// What stops it from elsewhere.
+    pub fn stopper(&self) -> RpcStopper {
+        self.stopper.clone()
+    }
+
+    /// Stops serving: the requests under way (a `session-close`, say) get their replies, within
+    /// `grace`; then the connections are dropped.
+    pub async fn stop(self, grace: std::time::Duration) {
+        self.stopper.stop(grace).await;
     }
 
     /// The URL clients post to.

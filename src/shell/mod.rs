@@ -141,9 +141,9 @@ fn print_events(runtime: &tokio::runtime::Runtime, mut rx: Receiver<Event>, scre
     });
 }
 
-/// SIGTERM or SIGHUP (the terminal went away): the line editor cannot be interrupted, so the
-/// transfers are stopped from here (`stopped` announced, resume data and states saved) and the
-/// process exits.
+/// SIGTERM or SIGHUP (the terminal went away), or a `session-close` over the RPC: the line editor
+/// cannot be interrupted, so the transfers are stopped from here (`stopped` announced, resume data
+/// and states saved; the RPC's reply sent first) and the process exits.
 fn close_on_hangup(
     runtime: &tokio::runtime::Runtime,
     app: &App,
@@ -154,10 +154,19 @@ fn close_on_hangup(
     let socket = app.control.as_ref().map(|c| c.socket().clone());
     let live = app.services.live();
     let torrents = app.services.torrents().clone();
+    let rpc = app.rpc.as_ref().map(|r| (r.close_requested(), r.stopper()));
     runtime.spawn(async move {
-        hangup.recv().await;
+        // Without the RPC, a token nobody cancels.
+        let closed = rpc.as_ref().map(|r| r.0.clone()).unwrap_or_default();
+        let why = tokio::select! {
+            _ = hangup.recv() => "signal received",
+            _ = closed.cancelled() => "session-close over the RPC",
+        };
         screen.leave_prompt();
-        screen.print("closing: signal received");
+        screen.print(&format!("closing: {why}"));
+        if let Some((_, stopper)) = &rpc {
+            stopper.stop(Duration::from_secs(2)).await;
+        }
         let states = tokio::task::spawn_blocking(move || {
             crate::services::save_states(&torrents, live.as_ref())
         });

@@ -1,6 +1,7 @@
 //! transmission-remote 3.00 (Debian's transmission-cli) driving a `btorrent daemon` through its
 //! Transmission RPC: add, list, details, stop and start, session statistics, speed limits, remove and
-//! remove-and-delete, file selection (`-G`/`-g`), moving and finding the data (`--move`/`--find`); its
+//! remove-and-delete, file selection (`-G`/`-g`), moving and finding the data (`--move`/`--find`),
+//! closing the daemon (`--exit`); its
 //! output parsed and checked against what the
 //! engine, the disk and torrents.toml say.
 
@@ -195,7 +196,7 @@ fn transmission_remote_drives_a_btorrent_daemon() {
 
 /// `--move <dir>` moves the data and seeds on from there; `--find <dir>` points the torrent at a
 /// folder its file was moved to by hand, moving nothing, and it seeds from there once checked. The
-/// details' location, the disk and torrents.toml follow each.
+/// details' location, the disk and torrents.toml follow each. Then `--exit` closes the daemon.
 #[test]
 #[ignore = "needs transmission-cli (transmission-remote)"]
 fn transmission_remote_moves_and_finds_a_torrents_data() {
@@ -227,6 +228,13 @@ fn transmission_remote_moves_and_finds_a_torrents_data() {
     location(&found);
     assert!(found.join("clip.bin").is_file() && !moved.join("clip.bin").exists());
     assert_eq!(entry(dir.path(), &meta.info_hash).data, found);
+
+    // --exit: the daemon answers, then closes cleanly.
+    let mut d = d;
+    let out = remote(&d, &["--exit"]);
+    assert!(out.contains("success"), "{out}");
+    let status = until("the daemon to close", 30, || d.proc.exited());
+    assert!(status.success(), "{status}: {}", d.proc.log_text());
 }
 
 /// `-t 1 -G 1` / `-g 1`: transmission-remote skips a file and brings it back; the check is on disk

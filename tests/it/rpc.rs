@@ -1,7 +1,10 @@
 //! The Transmission RPC of `btorrent daemon` (rpc_bind), its guard and its session side: the
 //! session-id handshake, basic auth, the whitelist, bad requests answered with clear `result`
-//! strings, session limits, port-test, free-space, and the web client's folder (`/metrics` is in
+//! strings, session limits, port-test, free-space, `session-close`, and the web client's folder (`/metrics` is in
 //! `rpc_torrents`, with torrents to count).
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -232,4 +235,34 @@ fn the_web_client_folder_is_served_read_only_and_confined() {
     let r = request(d.port, "GET", "/transmission/web/", &[], b"");
     assert_eq!(r.status, 404);
     assert!(r.body.contains("set rpc_web_dir"), "{r:?}");
+}
+
+/// `session-close` (`transmission-remote --exit`) gets its `success`, then the daemon closes as on
+/// SIGTERM: transfers stopped, states saved, exit code 0, the RPC port closed.
+#[test]
+fn session_close_answers_then_closes_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    c.ok("session-get", json!({}));
+    c.ok("session-close", json!({}));
+    let end = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = d.proc.exited() {
+            break s;
+        }
+        assert!(
+            Instant::now() < end,
+            "the daemon did not close: {}",
+            d.proc.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = d.proc.log_text();
+    assert!(status.success(), "{status}: {log}");
+    assert!(
+        log.contains("session-close over the RPC") && log.contains("] stopped"),
+        "{log}"
+    );
+    assert!(TcpStream::connect(("127.0.0.1", d.port)).is_err());
 }
