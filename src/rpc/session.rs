@@ -1,6 +1,6 @@
 //! The session methods: `session-get` and `session-set` (the fields Transmission's clients read, from
-//! torrents.toml's settings and the running session; the speed limits and seeding goals are the ones
-//! that can be set),
+//! torrents.toml's settings and the running session; the speed limits, the seeding goals and the
+//! default download folder are the ones that can be set),
 //! `session-stats`, `free-space` and `port-test`.
 
 use std::sync::Arc;
@@ -35,6 +35,15 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         .map_or(cfg.settings.listen_port, |s| s.listen_addr().port());
     let download_dir = std::path::absolute(cfg.output_dir()).unwrap_or_else(|_| cfg.output_dir());
     let free = crate::fsutil::free_space(&download_dir).unwrap_or(0);
+    // The DHT as the running session has it; before the session starts, as the settings say.
+    let dht = match &session {
+        Some(s) => s.dht_stats().await.is_some(),
+        None => cfg.settings.dht_config().is_ok_and(|d| d.is_some()),
+    };
+    let peer_limit = cfg
+        .settings
+        .max_peers
+        .unwrap_or(crate::engine::SessionConfig::default().max_peers_per_torrent);
     let units = json!({
         "speed-units": ["kB/s", "MB/s", "GB/s", "TB/s"], "speed-bytes": SPEED_UNIT,
         "size-units": ["kB", "MB", "GB", "TB"], "size-bytes": 1000,
@@ -49,12 +58,13 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "download-dir": download_dir.display().to_string(),
         "download-dir-free-space": free,
         "download-queue-enabled": false, "download-queue-size": 0,
-        "dht-enabled": false, "encryption": "tolerated",
+        "dht-enabled": dht, "encryption": "tolerated",
         "incomplete-dir": download_dir.display().to_string(), "incomplete-dir-enabled": false,
         "lpd-enabled": false,
         "peer-limit-global": 0,
-        "peer-limit-per-torrent": crate::engine::SessionConfig::default().max_peers_per_torrent,
-        "pex-enabled": false, "peer-port": port, "peer-port-random-on-start": false,
+        "peer-limit-per-torrent": peer_limit,
+        // Peer exchange (BEP 11) is on for every torrent that is not private.
+        "pex-enabled": true, "peer-port": port, "peer-port-random-on-start": false,
         "port-forwarding-enabled": false, "queue-stalled-enabled": false, "queue-stalled-minutes": 0,
         "rename-partial-files": false,
         "rpc-version": RPC_VERSION, "rpc-version-minimum": 1,
@@ -118,7 +128,8 @@ pub fn limit_arg(
     }
 }
 
-/// `session-set`: the speed limits (applied at once) and the seeding goals, written to
+/// `session-set`: the speed limits (applied at once), the seeding goals and `download-dir` (the
+/// folder of the torrents added without one, torrents.toml's `output_dir`), written to
 /// torrents.toml; any other field is refused with its name, since nothing else can be changed here.
 /// Every value is checked before anything changes.
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
@@ -128,17 +139,25 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "speed-limit-up",
         "speed-limit-up-enabled",
     ];
+    const DOWNLOAD_DIR: &str = "download-dir";
     let unsupported: Vec<&str> = args
         .keys()
         .map(String::as_str)
-        .filter(|k| !LIMITS.contains(k) && !super::goals::SESSION_KEYS.contains(k))
+        .filter(|k| {
+            !LIMITS.contains(k) && !super::goals::SESSION_KEYS.contains(k) && *k != DOWNLOAD_DIR
+        })
         .collect();
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits and seeding goals can be changed here; not supported: {}",
+            "session-set: only the speed limits, the seeding goals and download-dir can be changed here; not supported: {}",
             unsupported.join(", ")
         ));
     }
+    let download_dir = match args.get(DOWNLOAD_DIR) {
+        None => None,
+        Some(Value::String(d)) => Some(download_dir_arg(d)?),
+        Some(v) => return Err(format!("{DOWNLOAD_DIR} must be a folder's path, not {v}")),
+    };
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
     let goals = super::goals::any(args, &super::goals::SESSION_KEYS)
         .then(|| super::goals::session_set(args, &cfg.settings))
@@ -161,10 +180,13 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         session.set_limits(up, down);
         speed = Some((up, down));
     }
-    if speed.is_none() && goals.is_none() {
+    if speed.is_none() && goals.is_none() && download_dir.is_none() {
         return Ok(Map::new());
     }
     Torrents::update(rpc.peer.torrents(), |cfg| {
+        if let Some(d) = &download_dir {
+            cfg.settings.output_dir = d.clone();
+        }
         if let Some((up, down)) = speed {
             cfg.settings.upload_limit = up.map(ByteRate);
             cfg.settings.download_limit = down.map(ByteRate);
@@ -177,6 +199,19 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     })
     .map_err(|e| format!("{e:#}"))?;
     Ok(Map::new())
+}
+
+/// A `download-dir` of a `session-set`: an absolute path, not a file (a folder missing yet is made by
+/// the first download into it).
+fn download_dir_arg(d: &str) -> Result<std::path::PathBuf, String> {
+    let path = std::path::Path::new(d);
+    if !path.is_absolute() {
+        return Err(format!("download-dir {d:?} is not an absolute path"));
+    }
+    if path.exists() && !path.is_dir() {
+        return Err(format!("download-dir {d} is not a folder"));
+    }
+    Ok(path.to_path_buf())
 }
 
 /// `session-stats`: totals over the running torrents (btorrent keeps no totals across runs, so the

@@ -194,6 +194,60 @@ fn session_limits_port_test_and_free_space_answer_from_the_running_daemon() {
     assert!(q["note"].as_str().unwrap().contains("no queue"), "{q}");
 }
 
+/// `session-get` says what the session does (peer exchange on, the DHT off as the test suite sets
+/// it, the settings' peer limit); `session-set download-dir` (`transmission-remote -w DIR`) changes
+/// where torrents added without a folder go, kept in torrents.toml; a relative path or a file is
+/// refused and changes nothing.
+#[test]
+fn session_get_tells_the_truth_and_session_set_moves_the_default_download_dir() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "max_peers = 33");
+    let mut c = d.client();
+    let s = c.ok(
+        "session-get",
+        json!({"fields": ["pex-enabled", "dht-enabled", "peer-limit-per-torrent"]}),
+    );
+    assert_eq!(
+        s,
+        json!({"pex-enabled": true, "dht-enabled": false, "peer-limit-per-torrent": 33})
+    );
+
+    let media = dir.path().join("media");
+    c.ok("session-set", json!({"download-dir": media}));
+    let s = c.ok("session-get", json!({"fields": ["download-dir"]}));
+    assert_eq!(s["download-dir"], media.display().to_string());
+    let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    assert_eq!(cfg.output_dir(), media);
+    for (bad, want) in [
+        (json!("relative/dir"), "not an absolute path"),
+        (json!(dir.path().join("torrents.toml")), "not a folder"),
+        (json!(7), "must be a folder"),
+    ] {
+        let v = c.call("session-set", json!({"download-dir": bad}));
+        assert!(v["result"].as_str().unwrap().contains(want), "{v}");
+    }
+    let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    assert_eq!(cfg.output_dir(), media, "a refused value changed nothing");
+
+    // A torrent added without a folder goes to the new one.
+    let src = dir.path().join("src");
+    crate::support::write_random(&src.join("song.bin"), 40_000, 3);
+    let meta = crate::support::torrent(&src.join("song.bin"), 16 * 1024, vec![]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+    let id = c.ok("torrent-add", json!({"metainfo": b64, "paused": true}))["torrent-added"]["id"]
+        .clone();
+    let t = c.ok(
+        "torrent-get",
+        json!({"ids": [id], "fields": ["downloadDir"]}),
+    );
+    assert_eq!(
+        t["torrents"][0]["downloadDir"],
+        media.display().to_string(),
+        "{t}"
+    );
+}
+
 #[test]
 fn the_web_client_folder_is_served_read_only_and_confined() {
     let dir = tempfile::tempdir().unwrap();
