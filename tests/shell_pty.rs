@@ -521,17 +521,21 @@ fn closing_announces_stopped_to_the_tracker() {
     assert_eq!(seeders(), 0, "the shell announced `stopped` as it closed");
 
     // The next shell seeds the managed torrent from the start; SIGTERM closes it cleanly too.
-    let mut sh = Shell::start(dir.path(), &[]);
-    let end = Instant::now() + Duration::from_secs(30);
-    while seeders() != 1 {
-        assert!(
-            Instant::now() < end,
-            "the new shell never announced its seed"
-        );
-        sh.pump();
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    sh.wait_prompt(SEEDING_ONE);
+    let seeding_shell = || {
+        let mut sh = Shell::start(dir.path(), &[]);
+        let end = Instant::now() + Duration::from_secs(30);
+        while seeders() != 1 {
+            assert!(
+                Instant::now() < end,
+                "the new shell never announced its seed"
+            );
+            sh.pump();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        sh.wait_prompt(SEEDING_ONE);
+        sh
+    };
+    let mut sh = seeding_shell();
     sh.session
         .get_process_mut()
         .signal(expectrl::Signal::SIGTERM)
@@ -546,14 +550,7 @@ fn closing_announces_stopped_to_the_tracker() {
     assert!(sh.text().contains("closing: signal received"));
 
     // And a `session-close` over its RPC (`transmission-remote --exit`): replied to, then closed.
-    let mut sh = Shell::start(dir.path(), &[]);
-    let end = Instant::now() + Duration::from_secs(30);
-    while seeders() != 1 {
-        assert!(Instant::now() < end, "the third shell never announced");
-        sh.pump();
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    sh.wait_prompt(SEEDING_ONE);
+    let mut sh = seeding_shell();
     let text = sh.text();
     let port: u16 = text
         .split("rpc: http://127.0.0.1:")

@@ -381,12 +381,7 @@ fn find_data(ctx: &HostContext, h: &Handle, dir: &str) -> Result<Map, Box<EvalAl
             Path::new(dir),
         ))?
         .or_else(|e| fail("find_data", format!("{e:#}")))?;
-    let running = found.is_some();
-    let r = match found {
-        Some(r) => r,
-        None => check_here(ctx, h)?,
-    };
-    Ok(report_map(&r, running))
+    report(ctx, h, found)
 }
 
 /// `t.check()`: hashes every piece of the data again, ignoring resume data. A running torrent (here
@@ -398,6 +393,16 @@ fn check(ctx: &HostContext, h: &Handle) -> Result<Map, Box<EvalAltResult>> {
     let found = ctx
         .block_on(ctx.live.check(h.info_hash))?
         .or_else(|e| fail("check", format!("{e:#}")))?;
+    report(ctx, h, found)
+}
+
+/// The report of a check the running torrent made (`found`), or, when it runs nowhere, of one made
+/// here ([`check_here`]), as the script sees it (see [`check`]).
+fn report(
+    ctx: &HostContext,
+    h: &Handle,
+    found: Option<crate::engine::CheckReport>,
+) -> Result<Map, Box<EvalAltResult>> {
     let running = found.is_some();
     let r = match found {
         Some(r) => r,
