@@ -67,6 +67,15 @@ impl Config {
         if self.settings.download_limit.is_none() {
             table.remove("download_limit");
         }
+        if self.settings.alt_upload_limit.is_none() {
+            table.remove("alt_upload_limit");
+        }
+        if self.settings.alt_download_limit.is_none() {
+            table.remove("alt_download_limit");
+        }
+        if !self.settings.alt_speed {
+            table.remove("alt_speed");
+        }
         if self.settings.tracker_url.is_none() {
             table.remove("tracker_url");
         }

@@ -44,6 +44,14 @@ pub struct Settings {
     /// Download limit of the peer (all torrents together); absent or 0 = unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download_limit: Option<ByteRate>,
+    /// The alternative speed limits (Transmission's "turtle mode"): while `alt_speed` is true they
+    /// hold instead of `upload_limit` and `download_limit`; absent or 0 = unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_upload_limit: Option<ByteRate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_download_limit: Option<ByteRate>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub alt_speed: bool,
     /// Most connections per torrent; absent = the engine's default (50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_peers: Option<usize>,
@@ -132,6 +140,17 @@ pub const DHT_ENV: &str = "BTORRENT_DHT";
 impl Settings {
     /// The DHT settings for the peer session; `None` when `dht` is off (here or by `BTORRENT_DHT`). An
     /// entry of `dht_bootstrap` that is not `host:port` is an error.
+    /// The session's speed limits in force, bytes per second (`None` = unlimited), upload first: the
+    /// alternative ones while `alt_speed` is on.
+    pub fn session_limits(&self) -> (Option<u64>, Option<u64>) {
+        let (up, down) = if self.alt_speed {
+            (self.alt_upload_limit, self.alt_download_limit)
+        } else {
+            (self.upload_limit, self.download_limit)
+        };
+        (up.and_then(ByteRate::limit), down.and_then(ByteRate::limit))
+    }
+
     pub fn dht_config(&self) -> Result<Option<crate::engine::DhtConfig>, String> {
         let env_off = std::env::var(DHT_ENV).is_ok_and(|v| {
             matches!(
@@ -179,6 +198,9 @@ impl Default for Settings {
             script_max_operations: 20_000_000,
             upload_limit: None,
             download_limit: None,
+            alt_upload_limit: None,
+            alt_download_limit: None,
+            alt_speed: false,
             max_peers: None,
             max_peers_per_ip: None,
             super_seed: None,

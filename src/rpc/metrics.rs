@@ -1,5 +1,5 @@
-//! What the RPC server's `/metrics` reports: the peer session's rates, bytes, peers and torrents by
-//! state (`btorrent_*`), and the embedded tracker's counters (`btorrent_tracker_*`) when it runs.
+//! What the RPC server's `/metrics` reports: the peer session's rates, bytes, peers, torrents by
+//! state and the speed limits in force (`btorrent_*`), and the embedded tracker's counters (`btorrent_tracker_*`) when it runs.
 
 use crate::prometheus::{Kind, Writer};
 
@@ -70,6 +70,22 @@ pub fn render(rpc: &Rpc) -> String {
         "Torrents in the peer session, by state.",
         &samples,
     );
+    // The limits in force (the alternative ones while on); no sample for a direction without one.
+    if let Some(session) = rpc.peer.current() {
+        let (up, down) = session.limits();
+        let limits: Vec<([(&str, &str); 1], f64)> = [("up", up), ("down", down)]
+            .into_iter()
+            .filter_map(|(dir, l)| Some(([("direction", dir)], l? as f64)))
+            .collect();
+        let samples: Vec<(&[(&str, &str)], f64)> =
+            limits.iter().map(|(l, v)| (&l[..], *v)).collect();
+        w.family(
+            "btorrent_speed_limit_bytes",
+            Kind::Gauge,
+            "The session's speed limit in force, bytes per second, by direction (none: unlimited).",
+            &samples,
+        );
+    }
     w.single(
         "btorrent_rpc_uptime_seconds",
         Kind::Gauge,

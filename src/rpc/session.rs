@@ -1,6 +1,6 @@
 //! The session methods: `session-get` and `session-set` (the fields Transmission's clients read, from
-//! torrents.toml's settings and the running session; the speed limits, the seeding goals and the
-//! default download folder are the ones that can be set),
+//! torrents.toml's settings and the running session; the speed limits and the alternative ones, the
+//! seeding goals and the default download folder are the ones that can be set),
 //! `session-stats`, `free-space` and `port-test`.
 
 use std::sync::Arc;
@@ -26,10 +26,17 @@ pub fn kbps(limit: Option<u64>) -> u64 {
 pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
     let session = rpc.peer.get().await;
-    let (up, down) = session.as_ref().map(|s| s.limits()).unwrap_or((
-        cfg.settings.upload_limit.and_then(ByteRate::limit),
-        cfg.settings.download_limit.and_then(ByteRate::limit),
-    ));
+    // The limits as set: the alternative ones hold instead while alt-speed is on (`session-set`
+    // applies whichever hold to the session as it writes them).
+    let limit = |r: Option<ByteRate>| r.and_then(ByteRate::limit);
+    let (up, down) = (
+        limit(cfg.settings.upload_limit),
+        limit(cfg.settings.download_limit),
+    );
+    let (alt_up, alt_down) = (
+        limit(cfg.settings.alt_upload_limit),
+        limit(cfg.settings.alt_download_limit),
+    );
     let port = session
         .as_ref()
         .map_or(cfg.settings.listen_port, |s| s.listen_addr().port());
@@ -50,9 +57,9 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "memory-units": ["KiB", "MiB", "GiB", "TiB"], "memory-bytes": 1024,
     });
     let all = json!({
-        "alt-speed-down": 0, "alt-speed-enabled": false, "alt-speed-time-begin": 0,
-        "alt-speed-time-day": 127, "alt-speed-time-enabled": false, "alt-speed-time-end": 0,
-        "alt-speed-up": 0, "blocklist-enabled": false, "blocklist-size": 0, "blocklist-url": "",
+        "alt-speed-down": kbps(alt_down), "alt-speed-enabled": cfg.settings.alt_speed,
+        "alt-speed-time-begin": 0, "alt-speed-time-day": 127, "alt-speed-time-enabled": false,
+        "alt-speed-time-end": 0, "alt-speed-up": kbps(alt_up), "blocklist-enabled": false, "blocklist-size": 0, "blocklist-url": "",
         "cache-size-mb": 0,
         "config-dir": std::path::absolute(cfg.base_dir()).unwrap_or_default().display().to_string(),
         "download-dir": download_dir.display().to_string(),
@@ -128,10 +135,10 @@ pub fn limit_arg(
     }
 }
 
-/// `session-set`: the speed limits (applied at once), the seeding goals and `download-dir` (the
-/// folder of the torrents added without one, torrents.toml's `output_dir`), written to
-/// torrents.toml; any other field is refused with its name, since nothing else can be changed here.
-/// Every value is checked before anything changes.
+/// `session-set`: the speed limits and the alternative ones (applied at once), the seeding goals and
+/// `download-dir` (the folder of the torrents added without one, torrents.toml's `output_dir`),
+/// written to torrents.toml; any other field is refused with its name, since nothing else can be
+/// changed here. Every value is checked before anything changes.
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     const LIMITS: [&str; 4] = [
         "speed-limit-down",
@@ -139,17 +146,21 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "speed-limit-up",
         "speed-limit-up-enabled",
     ];
+    const ALT: [&str; 3] = ["alt-speed-down", "alt-speed-enabled", "alt-speed-up"];
     const DOWNLOAD_DIR: &str = "download-dir";
     let unsupported: Vec<&str> = args
         .keys()
         .map(String::as_str)
         .filter(|k| {
-            !LIMITS.contains(k) && !super::goals::SESSION_KEYS.contains(k) && *k != DOWNLOAD_DIR
+            !LIMITS.contains(k)
+                && !ALT.contains(k)
+                && !super::goals::SESSION_KEYS.contains(k)
+                && *k != DOWNLOAD_DIR
         })
         .collect();
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the seeding goals and download-dir can be changed here; not supported: {}",
+            "session-set: only the speed limits, the alternative ones, the seeding goals and download-dir can be changed here; not supported: {}",
             unsupported.join(", ")
         ));
     }
@@ -162,43 +173,92 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let goals = super::goals::any(args, &super::goals::SESSION_KEYS)
         .then(|| super::goals::session_set(args, &cfg.settings))
         .transpose()?;
-    let mut speed = None;
-    if super::goals::any(args, &LIMITS) {
+    let old = &cfg.settings;
+    let speed = if super::goals::any(args, &LIMITS) {
+        let up = limit_arg(
+            args,
+            "speed-limit-up",
+            "speed-limit-up-enabled",
+            old.upload_limit.and_then(ByteRate::limit),
+        )?;
+        let down = limit_arg(
+            args,
+            "speed-limit-down",
+            "speed-limit-down-enabled",
+            old.download_limit.and_then(ByteRate::limit),
+        )?;
+        Some((up, down))
+    } else {
+        None
+    };
+    let alt = if super::goals::any(args, &ALT) {
+        let up = alt_limit_arg(args, "alt-speed-up")?;
+        let down = alt_limit_arg(args, "alt-speed-down")?;
+        let on = match args.get("alt-speed-enabled") {
+            None => old.alt_speed,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => return Err(format!("alt-speed-enabled must be true or false, not {v}")),
+        };
+        Some((
+            up.unwrap_or(old.alt_upload_limit.and_then(ByteRate::limit)),
+            down.unwrap_or(old.alt_download_limit.and_then(ByteRate::limit)),
+            on,
+        ))
+    } else {
+        None
+    };
+    if speed.is_none() && alt.is_none() && goals.is_none() && download_dir.is_none() {
+        return Ok(Map::new());
+    }
+    let change = |s: &mut crate::config::Settings| {
+        if let Some((up, down)) = speed {
+            s.upload_limit = up.map(ByteRate);
+            s.download_limit = down.map(ByteRate);
+        }
+        if let Some((up, down, on)) = alt {
+            s.alt_upload_limit = up.map(ByteRate);
+            s.alt_download_limit = down.map(ByteRate);
+            s.alt_speed = on;
+        }
+        if let Some((ratio, idle)) = goals {
+            s.seed_ratio_limit = ratio;
+            s.seed_idle_minutes = idle;
+        }
+        if let Some(d) = &download_dir {
+            s.output_dir = d.clone();
+        }
+    };
+    if speed.is_some() || alt.is_some() {
+        let mut new = old.clone();
+        change(&mut new);
+        let (up, down) = new.session_limits();
         let session = rpc
             .peer
             .get_or_start()
             .await
             .map_err(|e| format!("{e:#}"))?;
-        let (old_up, old_down) = session.limits();
-        let up = limit_arg(args, "speed-limit-up", "speed-limit-up-enabled", old_up)?;
-        let down = limit_arg(
-            args,
-            "speed-limit-down",
-            "speed-limit-down-enabled",
-            old_down,
-        )?;
         session.set_limits(up, down);
-        speed = Some((up, down));
-    }
-    if speed.is_none() && goals.is_none() && download_dir.is_none() {
-        return Ok(Map::new());
     }
     Torrents::update(rpc.peer.torrents(), |cfg| {
-        if let Some(d) = &download_dir {
-            cfg.settings.output_dir = d.clone();
-        }
-        if let Some((up, down)) = speed {
-            cfg.settings.upload_limit = up.map(ByteRate);
-            cfg.settings.download_limit = down.map(ByteRate);
-        }
-        if let Some((ratio, idle)) = goals {
-            cfg.settings.seed_ratio_limit = ratio;
-            cfg.settings.seed_idle_minutes = idle;
-        }
+        change(&mut cfg.settings);
         Ok(())
     })
     .map_err(|e| format!("{e:#}"))?;
     Ok(Map::new())
+}
+
+/// An alternative speed limit of a `session-set` (`alt-speed-up`, `alt-speed-down`, in kB/s): the
+/// new value in bytes per second (`Some(None)`: 0, unlimited), or `None` when not sent.
+fn alt_limit_arg(args: &Map<String, Value>, key: &str) -> Result<Option<Option<u64>>, String> {
+    match args.get(key) {
+        None => Ok(None),
+        Some(v) => {
+            let kb = v
+                .as_u64()
+                .ok_or_else(|| format!("{key} must be a whole number of kB/s, not {v}"))?;
+            Ok(Some((kb > 0).then_some(kb * SPEED_UNIT)))
+        }
+    }
 }
 
 /// A `download-dir` of a `session-set`: an absolute path, not a file (a folder missing yet is made by

@@ -345,12 +345,13 @@ pub async fn start_session(cfg: &Config, bus: &EventBus) -> Result<Session> {
         )
     })?;
     let dht = cfg.settings.dht_config().map_err(|e| anyhow::anyhow!(e))?;
+    let (upload_limit, download_limit) = cfg.settings.session_limits();
     let mut scfg = SessionConfig {
         listen: SocketAddr::new(ip, cfg.settings.listen_port),
         dht,
         resume_dir: Some(resume_dir(cfg)),
-        upload_limit: cfg.settings.upload_limit.and_then(|r| r.limit()),
-        download_limit: cfg.settings.download_limit.and_then(|r| r.limit()),
+        upload_limit,
+        download_limit,
         super_seed: cfg.settings.super_seed,
         events: bus.engine_sink(),
         ..Default::default()

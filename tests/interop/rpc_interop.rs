@@ -1,7 +1,7 @@
 //! transmission-remote 3.00 (Debian's transmission-cli) driving a `btorrent daemon` through its
 //! Transmission RPC: add, list, details, stop and start, session statistics, speed limits, remove and
 //! remove-and-delete, file selection (`-G`/`-g`), moving and finding the data (`--move`/`--find`),
-//! closing the daemon (`--exit`); its
+//! the alternative speed limits (`-as`), closing the daemon (`--exit`); its
 //! output parsed and checked against what the
 //! engine, the disk and torrents.toml say.
 
@@ -167,6 +167,27 @@ fn transmission_remote_drives_a_btorrent_daemon() {
     remote(&d, &["-D", "-U"]);
     let s = setting(dir.path());
     assert_eq!((s.download_limit, s.upload_limit), (None, None));
+
+    // -asd/-asu and -as/-AS: the alternative limits, switched on and off.
+    remote(&d, &["-asd", "120", "-asu", "30", "-as"]);
+    let s = setting(dir.path());
+    assert!(s.alt_speed);
+    assert_eq!(s.session_limits(), (Some(30_000), Some(120_000)));
+    let si = remote(&d, &["-si"]);
+    assert!(
+        si.contains("Download speed limit: 120 kB/s (Disabled limit: 0 kB/s; Enabled turtle limit: 120 kB/s)"),
+        "{si}"
+    );
+    assert!(
+        si.contains(
+            "Upload speed limit: 30 kB/s (Disabled limit: 0 kB/s; Enabled turtle limit: 30 kB/s)"
+        ),
+        "{si}"
+    );
+    remote(&d, &["-AS"]);
+    let s = setting(dir.path());
+    assert!(!s.alt_speed);
+    assert_eq!(s.session_limits(), (None, None));
 
     // A second torrent; -r removes it and leaves its data.
     let keep = dir.path().join("keep");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::rpc::{request, RpcDaemon};
+use crate::support::rpc::{parse_metrics, request, RpcDaemon};
 
 #[test]
 fn the_session_id_handshake_basic_auth_and_the_whitelist_guard_the_rpc() {
@@ -319,4 +319,65 @@ fn session_close_answers_then_closes_the_daemon() {
         "{log}"
     );
     assert!(TcpStream::connect(("127.0.0.1", d.port)).is_err());
+}
+
+/// The alternative speed limits (the web client's turtle, `transmission-remote -as`): set, they
+/// wait; switched on, they are the session's limits in force (`/metrics`) while the normal ones are
+/// kept, and a normal limit changed meanwhile waits its turn; switched off, the normal ones hold
+/// again. torrents.toml keeps all of it; bad values change nothing.
+#[test]
+fn alternative_speed_limits_switch_in_and_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let limits = || {
+        let r = request(d.port, "GET", "/metrics", &[], b"");
+        let m = parse_metrics(&r.body);
+        let get = |dir: &str| {
+            m.get(&format!(
+                "btorrent_speed_limit_bytes{{direction=\"{dir}\"}}"
+            ))
+            .copied()
+        };
+        (get("up"), get("down"))
+    };
+    c.ok(
+        "session-set",
+        json!({"speed-limit-up": 300, "speed-limit-up-enabled": true}),
+    );
+    c.ok(
+        "session-set",
+        json!({"alt-speed-up": 40, "alt-speed-down": 100}),
+    );
+    let fields = json!({"fields": ["alt-speed-up", "alt-speed-down", "alt-speed-enabled", "speed-limit-up"]});
+    assert_eq!(
+        c.ok("session-get", fields.clone()),
+        json!({"alt-speed-up": 40, "alt-speed-down": 100, "alt-speed-enabled": false, "speed-limit-up": 300})
+    );
+    assert_eq!(limits(), (Some(300_000.0), None));
+
+    c.ok("session-set", json!({"alt-speed-enabled": true}));
+    assert_eq!(limits(), (Some(40_000.0), Some(100_000.0)));
+    c.ok("session-set", json!({"speed-limit-up": 500}));
+    assert_eq!(limits(), (Some(40_000.0), Some(100_000.0)));
+    let s = btorrent::config::Config::load(&dir.path().join("torrents.toml"))
+        .unwrap()
+        .settings;
+    assert!(s.alt_speed);
+    assert_eq!(s.session_limits(), (Some(40_000), Some(100_000)));
+    assert_eq!(s.upload_limit.map(|r| r.0), Some(500_000));
+
+    for (bad, want) in [
+        (json!({"alt-speed-up": "fast"}), "whole number"),
+        (json!({"alt-speed-enabled": 3}), "true or false"),
+    ] {
+        let v = c.call("session-set", bad);
+        assert!(v["result"].as_str().unwrap().contains(want), "{v}");
+    }
+    c.ok("session-set", json!({"alt-speed-enabled": false}));
+    assert_eq!(limits(), (Some(500_000.0), None));
+    assert_eq!(
+        c.ok("session-get", fields),
+        json!({"alt-speed-up": 40, "alt-speed-down": 100, "alt-speed-enabled": false, "speed-limit-up": 500})
+    );
 }

@@ -53,6 +53,9 @@ fn settings_map(cfg: &Config) -> Map {
     let rate = |r: Option<crate::config::ByteRate>| Dynamic::from(r.map_or(0, |r| r.0 as i64));
     m.insert("upload_limit".into(), rate(s.upload_limit));
     m.insert("download_limit".into(), rate(s.download_limit));
+    m.insert("alt_upload_limit".into(), rate(s.alt_upload_limit));
+    m.insert("alt_download_limit".into(), rate(s.alt_download_limit));
+    m.insert("alt_speed".into(), s.alt_speed.into());
     let most = s
         .max_peers
         .unwrap_or(crate::engine::SessionConfig::default().max_peers_per_torrent);
