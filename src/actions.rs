@@ -9,6 +9,7 @@
 //! - [`move_to`]: moves its data (running or not) and records the new folder; [`relocate`]: records
 //!   a folder its data was moved to by other means (a running torrent checks it);
 //! - [`choose_files`]: file priorities and sequential mode, running and in torrents.toml;
+//!   [`rename_path`]: a file or folder of it renamed, on disk and in torrents.toml;
 //! - [`set_limits`]: its own speed limits, applied at once and recorded;
 //! - [`add`]: registers a torrent in torrents.toml (its .torrent kept in `torrents_dir`) and adds it
 //!   to the session.
@@ -159,7 +160,7 @@ pub async fn remove(
         };
         let meta = Metainfo::load(&cfg.resolve(&e.file)).map_err(|e| anyhow!("{e}"))?;
         let resume = crate::engine::resume::file_in(&crate::services::resume_dir(&cfg), &ih);
-        Some((Storage::new(meta.info.clone(), dir), resume))
+        Some((storage_of(e, &meta, dir)?, resume))
     } else {
         None
     };
@@ -198,7 +199,7 @@ pub async fn move_to(
             bail!("{name} is not a managed torrent");
         };
         let meta = Metainfo::load(&cfg.resolve(&e.file)).map_err(|e| anyhow!("{e}"))?;
-        let storage = Storage::new(meta.info.clone(), cfg.resolve(&e.data));
+        let storage = storage_of(e, &meta, cfg.resolve(&e.data))?;
         storage
             .move_to(&dir)
             .with_context(|| format!("cannot move {name} to {}", dir.display()))?;
@@ -207,6 +208,55 @@ pub async fn move_to(
         e.data = dir;
         Ok(())
     })
+}
+
+/// The data of a managed torrent that does not run here, in `dir`, its renamed files where they were
+/// renamed to.
+fn storage_of(e: &ManagedTorrent, meta: &Metainfo, dir: PathBuf) -> Result<Storage> {
+    let storage = Storage::new(meta.info.clone(), dir);
+    if let Some(paths) = e.files.paths(&meta.info) {
+        storage
+            .set_paths(paths)
+            .with_context(|| format!("the renamed files of {} in torrents.toml", e.name))?;
+    }
+    Ok(storage)
+}
+
+/// Renames `path` (a file of the torrent or a folder holding some, as its file list gives them)
+/// to `new_name` in the same folder, on disk and for the torrent (see
+/// [`crate::engine::TorrentHandle::rename_path`]), running or not, and records it. Returns every
+/// file's path after the rename.
+pub async fn rename_path(
+    torrents: &Torrents,
+    live: &dyn LiveTorrents,
+    ih: InfoHash,
+    name: &str,
+    path: &Path,
+    new_name: &str,
+) -> Result<Vec<PathBuf>> {
+    let cfg = torrents.config()?;
+    let Some(e) = cfg.find(&ih) else {
+        bail!("{name} is not a managed torrent");
+    };
+    let meta = Metainfo::load(&cfg.resolve(&e.file)).map_err(|e| anyhow!("{e}"))?;
+    let paths = match live
+        .rename_path(ih, path.to_path_buf(), new_name.to_string())
+        .await?
+    {
+        Some(paths) => paths,
+        None => {
+            let storage = storage_of(e, &meta, cfg.resolve(&e.data))?;
+            storage
+                .rename(path, new_name)
+                .with_context(|| format!("cannot rename {} of {name}", path.display()))?;
+            storage.paths()
+        }
+    };
+    update_entry(torrents, &ih, name, |e| {
+        e.files.record_paths(&meta.info, &paths);
+        Ok(())
+    })?;
+    Ok(paths)
 }
 
 /// Points the torrent at `dir` (made if missing), where its files were put by other means, and
@@ -338,6 +388,7 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
     }
     // A torrent managed before keeps its own speed limits.
     let mut limits = crate::engine::TorrentLimits::default();
+    let mut file_paths = None;
     if a.register {
         let cfg = torrents.config()?;
         let file = keep_torrent_file(&cfg, a.src, &a.meta)?;
@@ -374,9 +425,10 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
                 limits: Default::default(),
                 goals: Default::default(),
             });
-            limits = cfg
-                .find(&meta.info_hash)
-                .map_or(limits, |t| t.limits.engine());
+            if let Some(t) = cfg.find(&meta.info_hash) {
+                limits = t.limits.engine();
+                file_paths = t.files.paths(&meta.info);
+            }
             Ok(())
         })?;
     }
@@ -389,6 +441,7 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
         files: a.files,
         sequential: a.sequential,
         limits,
+        file_paths,
     };
     Ok(session.add(a.meta, opts).await?)
 }

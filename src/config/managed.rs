@@ -134,9 +134,9 @@ impl SeedGoals {
     }
 }
 
-/// What torrents.toml keeps of a torrent's file selection: the indices (from 0, in the torrent's
-/// order) of the files skipped and of those of low or high priority (the others are normal), and
-/// whether pieces are fetched in order.
+/// What torrents.toml keeps of a torrent's files: the indices (from 0, in the torrent's order) of the
+/// files skipped and of those of low or high priority (the others are normal), whether pieces are
+/// fetched in order, and the files renamed (`torrent-rename-path`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileChoice {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -147,6 +147,16 @@ pub struct FileChoice {
     pub high: Vec<usize>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sequential: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub renamed: Vec<RenamedFile>,
+}
+
+/// A file whose path below the data folder is not the torrent's: `renamed = [{ file = 0, path =
+/// "photos/beach.jpg" }]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenamedFile {
+    pub file: usize,
+    pub path: PathBuf,
 }
 
 impl FileChoice {
@@ -171,6 +181,36 @@ impl FileChoice {
             }
         }
         Some(p)
+    }
+
+    /// Every file's path below the data folder, the renamed ones as recorded; `None` when none is
+    /// renamed. Records of indices past the torrent's files are ignored.
+    pub fn paths(&self, info: &crate::metainfo::Info) -> Option<Vec<PathBuf>> {
+        if self.renamed.is_empty() {
+            return None;
+        }
+        let mut p: Vec<PathBuf> = info.files.iter().map(|f| f.path.clone()).collect();
+        for r in &self.renamed {
+            if let Some(slot) = p.get_mut(r.file) {
+                *slot = r.path.clone();
+            }
+        }
+        Some(p)
+    }
+
+    /// Records `paths` (one per file): those that are not the torrent's own.
+    pub fn record_paths(&mut self, info: &crate::metainfo::Info, paths: &[PathBuf]) {
+        self.renamed = info
+            .files
+            .iter()
+            .zip(paths)
+            .enumerate()
+            .filter(|(_, (f, p))| f.path != **p)
+            .map(|(file, (_, p))| RenamedFile {
+                file,
+                path: p.clone(),
+            })
+            .collect();
     }
 
     /// Records `p` (one priority per file).

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use toml_edit::DocumentMut;
 
 pub use managed::{
-    EntryLimits, FileChoice, GoalMode, ManagedTorrent, Origin, SeedGoals, WatchSource,
+    EntryLimits, FileChoice, GoalMode, ManagedTorrent, Origin, RenamedFile, SeedGoals, WatchSource,
 };
 pub use settings::{ByteRate, DefaultTracker, Settings, DEFAULT_TRACKER_BIND};
 
@@ -198,8 +198,9 @@ impl Config {
             .find(|t| t.hash().as_ref() == Some(ih))
     }
 
-    /// Adds `t`, or replaces the entry with the same info-hash (keeping its `added` time, meta and
-    /// watch record when `t` has none).
+    /// Adds `t`, or replaces the entry with the same info-hash (keeping its `added` time, meta,
+    /// watch record, limits and goals when `t` has none, and its renamed files when `t` is in the
+    /// same folder and renames none).
     pub fn upsert(&mut self, mut t: ManagedTorrent) {
         t.info_hash = t.info_hash.to_ascii_lowercase();
         t.file = self.relativize(&t.file);
@@ -227,6 +228,11 @@ impl Config {
                 }
                 if t.goals.is_default() {
                     t.goals = old.goals;
+                }
+                // Files renamed in that folder stay renamed; in another folder they are the
+                // torrent's own names again.
+                if t.files.renamed.is_empty() && t.data == old.data {
+                    t.files.renamed = std::mem::take(&mut old.files.renamed);
                 }
                 *old = t;
             }

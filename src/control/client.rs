@@ -84,7 +84,7 @@ impl Client {
     pub fn dht(&self) -> Result<Option<crate::engine::DhtStats>> {
         Ok(self
             .request(&Request::Dht {}, IO_TIMEOUT)?
-            .and_then(|r| r.dht))
+            .and_then(|r| r.dht.map(|d| *d)))
     }
 
     /// The peers of a torrent the owner runs (`None` when it does not).
@@ -249,6 +249,29 @@ impl LiveTorrents for OwnerOrLocal {
         }
         self.owner_check(Request::Check {
             info_hash: ih.to_hex(),
+        })
+    }
+
+    fn rename_path(
+        &self,
+        ih: InfoHash,
+        path: PathBuf,
+        name: String,
+    ) -> BoxFuture<'static, Result<Option<Vec<PathBuf>>>> {
+        if self.local.stats(&ih).is_some() {
+            return self.local.rename_path(ih, path, name);
+        }
+        let owner = self.owner.clone();
+        let req = Request::RenamePath {
+            info_hash: ih.to_hex(),
+            path,
+            name,
+        };
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || owner.request(&req, MOVE_TIMEOUT))
+                .await
+                .context("the request to the owner failed")?
+                .map(|r| r.and_then(|r| r.paths))
         })
     }
 

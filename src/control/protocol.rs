@@ -2,14 +2,16 @@
 //!
 //! Requests: `{"op":"list"}`, `{"op":"pause","info_hash":"<40 hex>"}`, `resume`, `remove` (same
 //! shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`, `relocate` (same shape), `check`
-//! and `peers` (like `pause`), `{"op":"dht"}`,
+//! and `peers` (like `pause`), `{"op":"rename_path","info_hash":"...","path":"top/a.bin","name":"b.bin"}`,
+//! `{"op":"dht"}`,
 //! `{"op":"choose_files","info_hash":"...","changes":[[0,"skip"]],"sequential":true}`,
 //! `{"op":"set_limits","info_hash":"...","limits":{"upload":30000,"download":null,
 //! "honors_session_limits":true}}`,
 //! `{"op":"add","torrent":"/abs/x.torrent","data_dir":"/abs/dir","paused":false,"seeding":false}`.
 //! Replies: `{"ok":true,...}` with `torrents` (for `list`), `found` (whether the torrent runs in the
 //! owner), for `check` and `relocate` the `check` report when found, for `dht` the `dht` figures when the owner runs a
-//! DHT node, for `peers` the connected `peers` when found; or `{"ok":false,"error":"one line"}`.
+//! DHT node, for `peers` the connected `peers` when found, for `rename_path` every file's `paths` when
+//! found; or `{"ok":false,"error":"one line"}`.
 
 use std::io::{self, BufRead};
 use std::path::PathBuf;
@@ -56,6 +58,13 @@ pub enum Request {
     Check {
         info_hash: String,
     },
+    /// A file or folder of the torrent (`path`, as its file list gives it) renamed to `name`; the
+    /// reply carries every file's path after it.
+    RenamePath {
+        info_hash: String,
+        path: PathBuf,
+        name: String,
+    },
     /// The torrent's connected peers.
     Peers {
         info_hash: String,
@@ -98,9 +107,11 @@ pub struct Reply {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<Box<crate::engine::CheckReport>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dht: Option<crate::engine::DhtStats>,
+    pub dht: Option<Box<crate::engine::DhtStats>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peers: Option<Vec<crate::engine::PeerInfo>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<PathBuf>>,
 }
 
 impl Reply {

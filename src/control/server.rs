@@ -190,7 +190,7 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
         Request::Dht {} => {
             return Reply {
                 ok: true,
-                dht: live.dht().await,
+                dht: live.dht().await.map(Box::new),
                 ..Default::default()
             };
         }
@@ -222,6 +222,23 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
         Request::Relocate { info_hash, dir } => {
             return match hash(&info_hash) {
                 Ok(ih) => checked(live.relocate(ih, dir).await),
+                Err(r) => r,
+            };
+        }
+        Request::RenamePath {
+            info_hash,
+            path,
+            name,
+        } => {
+            return match hash(&info_hash) {
+                Ok(ih) => match live.rename_path(ih, path, name).await {
+                    Ok(paths) => Reply {
+                        found: Some(paths.is_some()),
+                        paths,
+                        ..Reply::found(true)
+                    },
+                    Err(e) => Reply::error(format!("{e:#}")),
+                },
                 Err(r) => r,
             };
         }

@@ -6,7 +6,8 @@
 //! - [`guard`]: whitelist, basic authentication and the session-id (CSRF) handshake;
 //! - [`password`]: the RPC password as torrents.toml keeps it;
 //! - [`session`]: `session-get/set`, `session-stats`, `free-space`, `port-test`;
-//! - [`torrents`]: `torrent-add/start/stop/verify/reannounce/remove/set/set-location`, `queue-move-*`;
+//! - [`torrents`]: the torrent methods (`torrent-add/start/stop/verify/reannounce/remove/set`,
+//!   `-set-location`, `-rename-path`) and `queue-move-*`;
 //! - [`fields`]: `torrent-get`'s fields computed from the engine's live state, and the torrent ids;
 //! - [`files`]: choosing files (`torrent-set`/`torrent-add` keys, `torrent-get` file fields);
 //! - [`goals`]: seeding goals (`torrent-set`/`session-set` keys, their `-get` fields);
@@ -88,10 +89,7 @@ impl Rpc {
             "torrent-remove" => torrents::remove(self, args).await,
             "torrent-set" => torrents::set(self, args).await,
             "torrent-set-location" => torrents::set_location(self, args).await,
-            "torrent-rename-path" => Err(
-                "torrent-rename-path is not supported: the files keep the names the .torrent gives"
-                    .into(),
-            ),
+            "torrent-rename-path" => torrents::rename_path(self, args).await,
             m if m.starts_with("queue-move-") => torrents::queue_move(self, m, args).await,
             "" => Err("no method given".into()),
             other => Err(format!("method name not recognized: {other}")),

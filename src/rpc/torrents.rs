@@ -319,6 +319,44 @@ pub async fn set_location(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome 
     }
 }
 
+/// `torrent-rename-path`: one torrent's file or folder (`path`, relative to its data folder, as its
+/// `files` name them) renamed to `name` in the same folder, on disk and for the torrent; the reply
+/// names what was renamed and the torrent's id, as Transmission's does.
+pub async fn rename_path(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    let (Some(path), Some(name)) = (str_arg(args, "path")?, str_arg(args, "name")?) else {
+        return Err(
+            "torrent-rename-path needs \"path\" (a file or folder of the torrent) and \"name\""
+                .into(),
+        );
+    };
+    if args.get("ids").is_none_or(Value::is_null) {
+        return Err("torrent-rename-path renames in one torrent: give its id in \"ids\"".into());
+    }
+    let mut chosen = super::fields::select(rpc, args).await?;
+    if chosen.len() != 1 {
+        return Err(format!(
+            "torrent-rename-path renames in one torrent; the ids name {}",
+            chosen.len()
+        ));
+    }
+    let (id, h, _) = chosen.pop().expect("one");
+    actions::rename_path(
+        rpc.peer.torrents(),
+        &rpc.peer,
+        h.info_hash(),
+        h.name(),
+        Path::new(path),
+        name,
+    )
+    .await
+    .map_err(|e| format!("{e:#}"))?;
+    let mut out = Map::new();
+    out.insert("path".into(), json!(path));
+    out.insert("name".into(), json!(name));
+    out.insert("id".into(), json!(id));
+    Ok(out)
+}
+
 /// `queue-move-*`: btorrent has no queue (every torrent runs at once), so nothing moves; the reply
 /// says so in `note`.
 pub async fn queue_move(rpc: &Arc<Rpc>, method: &str, args: &Map<String, Value>) -> Outcome {

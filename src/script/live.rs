@@ -49,6 +49,17 @@ pub trait LiveTorrents: Send + Sync {
     }
     /// Moves the data into `dir` and carries on from there. Ok(false) when not running here.
     fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>>;
+    /// Renames a file or folder of the torrent (see
+    /// [`crate::engine::TorrentHandle::rename_path`]); every file's path after it. Ok(None) when
+    /// not running here.
+    fn rename_path(
+        &self,
+        _ih: InfoHash,
+        _path: PathBuf,
+        _name: String,
+    ) -> BoxFuture<'static, anyhow::Result<Option<Vec<PathBuf>>>> {
+        Box::pin(async { Ok(None) })
+    }
     /// Points the torrent at `dir`, where its files already are, and checks them (see
     /// [`crate::engine::TorrentHandle::relocate`]). Ok(None) when not running here.
     fn relocate(
@@ -159,6 +170,21 @@ impl LiveTorrents for PeerSlot {
         Box::pin(async move {
             let session = slot.get_or_start().await?;
             h.add_in(slot.torrents(), &session).await.map(|_| true)
+        })
+    }
+
+    fn rename_path(
+        &self,
+        ih: InfoHash,
+        path: PathBuf,
+        name: String,
+    ) -> BoxFuture<'static, anyhow::Result<Option<Vec<PathBuf>>>> {
+        let slot = self.clone();
+        Box::pin(async move {
+            match slot.get().await.and_then(|s| s.get(&ih)) {
+                Some(h) => Ok(Some(h.rename_path(path, name).await?)),
+                None => Ok(None),
+            }
         })
     }
 

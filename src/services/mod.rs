@@ -320,8 +320,17 @@ impl PeerSlot {
         if session.get(&meta.info_hash).is_some() {
             return Ok(());
         }
+        // A managed torrent in its own folder has its files where torrents.toml says they were
+        // renamed to.
+        let cfg = self.torrents.config()?;
+        let file_paths = cfg.find(&meta.info_hash).and_then(|e| {
+            let same = std::path::absolute(cfg.resolve(&e.data)).ok()
+                == std::path::absolute(data_dir).ok();
+            same.then(|| e.files.paths(&meta.info)).flatten()
+        });
         let opts = AddOptions {
             data_dir: data_dir.to_path_buf(),
+            file_paths,
             ..Default::default()
         };
         session.add(meta.clone(), opts).await?;
@@ -388,6 +397,7 @@ pub async fn resume_managed(session: &Session, cfg: &Config, bus: &EventBus) {
                     data_dir: cfg.resolve(&t.data),
                     paused: t.state == "paused",
                     files: t.files.priorities(meta.info.files.len()),
+                    file_paths: t.files.paths(&meta.info),
                     sequential: t.files.sequential,
                     limits: t.limits.engine(),
                     ..Default::default()

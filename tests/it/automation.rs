@@ -635,6 +635,60 @@ fn find_data_points_a_torrent_at_files_moved_by_hand() {
     );
 }
 
+/// `t.rename_path(path, name)` on a torrent that runs nowhere: the folder is renamed on disk and in
+/// torrents.toml, and the torrent then seeds from the new name, complete, with nothing fetched.
+#[test]
+fn rename_path_renames_a_torrent_that_runs_nowhere() {
+    let rig = ScriptRig::new(
+        "listen_port = 0\nlisten_ip = \"127.0.0.1\"\ntracker_url = \"\"",
+        Some(Duration::from_secs(30)),
+    );
+    let dir = rig.path("");
+    crate::support::write_random(&rig.path("photos/a.jpg"), 200_000, 33);
+    crate::support::write_random(&rig.path("photos/sub/b.jpg"), 7_000, 34);
+    rig.script(
+        "make.rhai",
+        &format!(
+            "register(create(\"{0}/photos\", \"\", #{{ output: \"{0}/photos.torrent\" }}));",
+            dir.display()
+        ),
+    );
+    rig.script(
+        "rename.rhai",
+        "let p = torrent(\"photos\").rename_path(\"photos/sub\", \"beach\");\nprint(`paths ${p}`);",
+    );
+    let lines = rig.lines.lock().clone();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "paths [\"photos/a.jpg\", \"photos/beach/b.jpg\"]"),
+        "{lines:#?}"
+    );
+    assert!(rig.path("photos/beach/b.jpg").is_file() && !rig.path("photos/sub").exists());
+    let e = Config::load(&rig.path("torrents.toml")).unwrap().torrents[0].clone();
+    assert_eq!(e.files.renamed.len(), 1, "{e:?}");
+    // Seeding it from its folder: every piece is found under the new name.
+    rig.script(
+        "seed.rhai",
+        &format!(
+            "let j = seed(\"{0}/photos.torrent\", \"{0}\");\nj.wait(10);\n\
+             let s = torrent(\"photos\");\nprint(`seeding ${{s.progress}} ${{s.downloaded}}`);",
+            dir.display()
+        ),
+    );
+    let lines = rig.lines.lock().clone();
+    assert!(lines.iter().any(|l| l == "seeding 1.0 0"), "{lines:#?}");
+    assert!(
+        !rig.path("photos/sub").exists(),
+        "nothing was fetched again under the old name"
+    );
+    let err = rig.script_fails(
+        "bad.rhai",
+        "torrent(\"photos\").rename_path(\"photos/a.jpg\", \"../up.jpg\");",
+    );
+    assert!(err.contains("not a plain file name"), "{err}");
+}
+
 /// `t.seed_ratio`: the torrent's own ratio goal read and set from a script (a number, "unlimited",
 /// or `()` for the session's), kept in torrents.toml; anything else is refused.
 #[test]

@@ -184,3 +184,112 @@ async fn sequential_mode_completes_pieces_in_order() {
     leecher.shutdown(Duration::from_secs(2)).await;
     seeder.shutdown(Duration::from_secs(2)).await;
 }
+
+/// `rename_path`: a file and a folder of a seeding torrent renamed, on disk and in its file list; it
+/// seeds from the new names, and a leecher gets the torrent's own names, byte for byte. Names that
+/// are not plain, paths that are not the torrent's, and taken names are refused, changing nothing;
+/// so are file paths at add that cannot be the torrent's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renamed_files_are_read_from_their_new_names() {
+    use btorrent::engine::EngineError;
+    use std::path::PathBuf;
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let a = write_random(&src.path().join("top/a.bin"), 300_000, 41);
+    let b = write_random(&src.path().join("top/sub/b.bin"), 90_000, 42);
+    let meta = torrent(&src.path().join("top"), 32 * 1024, vec![]);
+    let (seeder, s) = seeder(&meta, src.path()).await;
+
+    let paths = s
+        .rename_path("top/a.bin".into(), "first.bin".into())
+        .await
+        .unwrap();
+    assert_eq!(paths[0], PathBuf::from("top/first.bin"));
+    let paths = s
+        .rename_path("top/sub".into(), "pics".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        paths,
+        [
+            PathBuf::from("top/first.bin"),
+            PathBuf::from("top/pics/b.bin")
+        ]
+    );
+    assert_eq!(std::fs::read(src.path().join("top/first.bin")).unwrap(), a);
+    assert_eq!(std::fs::read(src.path().join("top/pics/b.bin")).unwrap(), b);
+    assert!(!src.path().join("top/a.bin").exists() && !src.path().join("top/sub").exists());
+    let listed: Vec<PathBuf> = s.stats().files.iter().map(|f| f.path.clone()).collect();
+    assert_eq!(listed, paths);
+
+    for (path, name) in [
+        ("top/nothing.bin", "x.bin"),
+        ("top/first.bin", "../out.bin"),
+        ("top/first.bin", "a/b.bin"),
+        ("top/first.bin", ".."),
+        ("top/first.bin", "pics"),
+        ("", "x"),
+    ] {
+        let r = s.rename_path(path.into(), name.into()).await;
+        assert!(
+            matches!(r, Err(EngineError::BadPath { .. })),
+            "{path} -> {name}: {r:?}"
+        );
+    }
+    assert_eq!(
+        s.stats()
+            .files
+            .iter()
+            .map(|f| f.path.clone())
+            .collect::<Vec<_>>(),
+        paths,
+        "a refused rename changed nothing"
+    );
+    assert!(s.stats().is_complete());
+
+    let (_leecher, l) = leecher(&meta, dst.path(), vec![seeder.listen_addr()]).await;
+    wait_complete(&l, 60).await;
+    assert_eq!(std::fs::read(dst.path().join("top/a.bin")).unwrap(), a);
+    assert_eq!(std::fs::read(dst.path().join("top/sub/b.bin")).unwrap(), b);
+
+    // File paths at add: one per file, inside the data folder, none twice.
+    let other = session().await;
+    for bad in [
+        vec![PathBuf::from("top/x.bin")],
+        vec![PathBuf::from("top/x.bin"), PathBuf::from("../y.bin")],
+        vec![PathBuf::from("top/x.bin"), PathBuf::from("top/x.bin")],
+    ] {
+        let r = other
+            .add(
+                meta.clone(),
+                AddOptions {
+                    data_dir: src.path().to_path_buf(),
+                    file_paths: Some(bad.clone()),
+                    ..Default::default()
+                },
+            )
+            .await;
+        assert!(
+            matches!(r, Err(EngineError::BadPath { .. })),
+            "{bad:?}: {:?}",
+            r.err()
+        );
+    }
+    // The renamed paths given at add: the data is found complete where they say.
+    let h = other
+        .add(
+            meta.clone(),
+            AddOptions {
+                data_dir: src.path().to_path_buf(),
+                file_paths: Some(paths.clone()),
+                paused: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    wait_until("the renamed data checked", Duration::from_secs(30), || {
+        h.stats().is_complete()
+    })
+    .await;
+}

@@ -72,10 +72,11 @@ fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
     for f in files {
         assert_eq!(f["bytesCompleted"], f["length"], "{f}");
     }
-    assert_eq!(
-        managed_state(dir.path(), &meta.info_hash.to_hex()).as_deref(),
-        Some("seeding")
-    );
+    // torrents.toml records the state the engine's event reports, moments after.
+    poll("torrents.toml to say seeding", 30, || {
+        (managed_state(dir.path(), &meta.info_hash.to_hex()).as_deref() == Some("seeding"))
+            .then_some(())
+    });
 
     // A second torrent by base64 metainfo, paused, into an empty folder: nothing of it yet.
     let other_src = dir.path().join("other-src");
@@ -522,10 +523,10 @@ fn a_one_shot_start_hands_its_torrent_to_the_running_daemon() {
         t[0]["downloadDir"],
         dir.path().join("dl").display().to_string()
     );
-    assert_eq!(
-        managed_state(dir.path(), &meta.info_hash.to_hex()).as_deref(),
-        Some("seeding")
-    );
+    poll("torrents.toml to say seeding", 30, || {
+        (managed_state(dir.path(), &meta.info_hash.to_hex()).as_deref() == Some("seeding"))
+            .then_some(())
+    });
     drop(h);
     rt.block_on(seeder.shutdown(Duration::from_secs(2)));
 }
@@ -750,4 +751,89 @@ fn torrent_set_limits_are_live_kept_and_restored() {
             ..want
         }
     );
+}
+
+/// `torrent-rename-path` (the web client's Rename): a file, then the folder holding another,
+/// renamed on disk and in `files`; recorded in torrents.toml, so a restarted daemon finds the data
+/// complete under the new names. One torrent at a time; bad names and paths get a clear `result`.
+#[test]
+fn rename_path_renames_on_disk_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let seed = dir.path().join("seed");
+    write_random(&seed.join("album/one.bin"), 70_000, 51);
+    write_random(&seed.join("album/cd2/two.bin"), 30_000, 52);
+    let meta = support::torrent(&seed.join("album"), 16 * 1024, vec![]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+    let id = c.ok(
+        "torrent-add",
+        json!({"metainfo": b64, "download-dir": seed}),
+    )["torrent-added"]["id"]
+        .clone();
+    let files = |c: &mut support::rpc::Client| {
+        let t = torrent_get(c, json!([id]), &["files", "leftUntilDone", "status"])
+            .pop()
+            .unwrap();
+        let names: Vec<String> = t["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_string())
+            .collect();
+        (names, t)
+    };
+    poll("the torrent to seed", 30, || {
+        (files(&mut c).1["status"] == 6).then_some(())
+    });
+
+    let r = c.ok(
+        "torrent-rename-path",
+        json!({"ids": [id], "path": "album/one.bin", "name": "intro.bin"}),
+    );
+    assert_eq!(
+        r,
+        json!({"path": "album/one.bin", "name": "intro.bin", "id": id})
+    );
+    c.ok(
+        "torrent-rename-path",
+        json!({"ids": [id], "path": "album/cd2", "name": "disc 2"}),
+    );
+    assert_eq!(files(&mut c).0, ["album/disc 2/two.bin", "album/intro.bin"]);
+    assert!(seed.join("album/intro.bin").is_file() && seed.join("album/disc 2/two.bin").is_file());
+    assert!(!seed.join("album/one.bin").exists() && !seed.join("album/cd2").exists());
+    for (args, want) in [
+        (
+            json!({"ids": [id], "path": "album/none.bin", "name": "x"}),
+            "not a file or folder",
+        ),
+        (
+            json!({"ids": [id], "path": "album/intro.bin", "name": "../x"}),
+            "not a plain file name",
+        ),
+        (
+            json!({"ids": [id], "path": "album/intro.bin", "name": "disc 2"}),
+            "in the torrent already",
+        ),
+        (json!({"ids": [id], "path": "album/intro.bin"}), "needs"),
+        (
+            json!({"path": "album/intro.bin", "name": "y"}),
+            "one torrent",
+        ),
+    ] {
+        let v = c.call("torrent-rename-path", args.clone());
+        assert!(v["result"].as_str().unwrap().contains(want), "{args}: {v}");
+    }
+
+    let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    let renamed = &cfg.find(&meta.info_hash).unwrap().files.renamed;
+    assert_eq!(renamed.len(), 2, "{renamed:?}");
+    let d = d.restart();
+    let mut c = d.client();
+    let (names, t) = poll("the restarted daemon to seed", 30, || {
+        let (names, t) = files(&mut c);
+        (t["status"] == 6).then_some((names, t))
+    });
+    assert_eq!(names, ["album/disc 2/two.bin", "album/intro.bin"]);
+    assert_eq!(t["leftUntilDone"], 0, "{t}");
 }

@@ -51,6 +51,17 @@ impl RpcDaemon {
             format!("[settings]\nrpc_bind = \"127.0.0.1:{port}\"\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n{extra}\n"),
         )
         .unwrap();
+        Self::spawn(dir, port)
+    }
+
+    /// Ends this daemon (killed: what it recorded in torrents.toml is what a crash leaves) and
+    /// starts another on the same torrents.toml and port.
+    pub fn restart(mut self) -> RpcDaemon {
+        self.proc.kill();
+        Self::spawn(&self.dir, self.port)
+    }
+
+    fn spawn(dir: &Path, port: u16) -> RpcDaemon {
         let proc = Proc::spawn_logged(bin().arg("daemon").current_dir(dir), dir.join("daemon.log"));
         let end = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {

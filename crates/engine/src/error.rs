@@ -85,6 +85,10 @@ pub enum EngineError {
         to: PathBuf,
         error: Arc<io::Error>,
     },
+    /// File paths given for a torrent that cannot be its files' (see `AddOptions::file_paths`), or
+    /// a rename that cannot be made (`TorrentHandle::rename_path`).
+    #[error("{name}: {why}")]
+    BadPath { name: String, why: String },
     /// A move of the torrent's data was asked while another is under way.
     #[error("{name} is being moved already")]
     MoveUnderWay { name: String },

@@ -261,6 +261,9 @@ pub struct AddOptions {
     pub sequential: bool,
     /// The torrent's own speed limits (default: none, and the session's apply).
     pub limits: TorrentLimits,
+    /// Each file's path below `data_dir`, in the torrent's order, where files were renamed
+    /// ([`TorrentHandle::rename_path`]; `None` = the torrent's own paths).
+    pub file_paths: Option<Vec<PathBuf>>,
 }
 
 /// What one tracker of a torrent last answered, as the torrent's announce task saw it.

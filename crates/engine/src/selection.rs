@@ -16,6 +16,7 @@
 //! - The selection is not saved by the engine: the front end passes it in
 //!   [`crate::AddOptions::files`] (the app keeps it in torrents.toml).
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use btorrent_proto::metainfo::Info;
@@ -99,15 +100,17 @@ pub struct FileStatus {
     pub padding: bool,
 }
 
-/// Every file of `info` with its priority and the bytes of it in the pieces `have` holds.
+/// Every file of `info` with its path on disk below the data folder (`paths`: the torrent's, or
+/// what it was renamed to), its priority and the bytes of it in the pieces `have` holds.
 pub(crate) fn file_list(
     info: &Info,
+    paths: &[PathBuf],
     priorities: &[FilePriority],
     have: &Bitfield,
 ) -> Vec<FileStatus> {
     (0..info.files.len())
         .map(|f| FileStatus {
-            path: info.files[f].path.clone(),
+            path: paths[f].clone(),
             length: info.files[f].length,
             done: file_done(info, f, have),
             priority: priorities[f],
@@ -171,7 +174,12 @@ impl TorrentHandle {
     /// Every file with its priority and the bytes of it verified, in the torrent's order.
     pub fn files(&self) -> Vec<FileStatus> {
         let c = self.0.core.lock();
-        file_list(&self.0.meta.info, &c.files, c.picker.have())
+        file_list(
+            &self.0.meta.info,
+            &self.0.storage.paths(),
+            &c.files,
+            c.picker.have(),
+        )
     }
 
     /// Changes the priority of files (by index) while the torrent runs: pieces of newly skipped

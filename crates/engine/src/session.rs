@@ -229,6 +229,12 @@ impl Session {
         if let Some(files) = &opts.files {
             super::selection::check_len(&meta.info, files)?;
         }
+        if let Some(paths) = &opts.file_paths {
+            super::storage::check_paths(&meta.info, paths).map_err(|why| EngineError::BadPath {
+                name: meta.info.name.clone(),
+                why,
+            })?;
+        }
         let handle = {
             let mut map = self.0.torrents.lock();
             if map.contains_key(&ih) {

@@ -1,7 +1,9 @@
 //! A torrent's data on disk: the byte stream of the torrent mapped onto its files, read and written with
 //! positioned I/O (`pread`/`pwrite`), so any number of threads can use one open file without seeking.
 //!
-//! - Every path is `fsutil::confined_join(data_dir, file.path)`: nothing lands outside the data folder.
+//! - Every path is `fsutil::confined_join(data_dir, path)`: nothing lands outside the data folder. A
+//!   file's `path` is the torrent's unless it was renamed ([`Storage::rename`]): the storage keeps
+//!   each file's path on disk apart from the info dictionary's, which never changes.
 //! - Files are created lazily, on the first write that touches them; zero-length files are created when
 //!   the torrent completes ([`Storage::create_empty_files`]). BEP 47 padding files are never written or
 //!   opened: they read as zeros.
@@ -17,8 +19,9 @@
 //!   past the bound the least recently used file is closed (a read or write still holding its
 //!   `Arc<File>` finishes first). The cache's mutex is held only to look up or insert an `Arc<File>`,
 //!   never across a read or write.
-//! - The data folder changes only in [`Storage::move_to`] and [`Storage::set_data_dir`], which the
-//!   torrent calls with no disk job running (it pauses the torrent first).
+//! - The data folder changes only in [`Storage::move_to`] and [`Storage::set_data_dir`], and the
+//!   files' paths only in [`Storage::rename`], which the torrent calls with no disk job running (it
+//!   pauses the torrent first).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -49,6 +52,8 @@ pub struct FileStamp {
 pub struct Storage {
     info: Arc<Info>,
     data_dir: RwLock<PathBuf>,
+    /// Each file's path below the data folder: the info dictionary's, or what it was renamed to.
+    paths: RwLock<Vec<PathBuf>>,
     /// Where its open files are kept, under this storage's id.
     files: Arc<FileCache>,
     id: u64,
@@ -77,6 +82,7 @@ impl Storage {
     pub fn with_cache(info: Arc<Info>, data_dir: PathBuf, files: Arc<FileCache>) -> Self {
         Storage {
             data_dir: RwLock::new(data_dir),
+            paths: RwLock::new(info.files.iter().map(|f| f.path.clone()).collect()),
             id: files.new_id(),
             files,
             direct: AtomicBool::new(false),
@@ -98,12 +104,95 @@ impl Storage {
 
     /// Where file `i` lives on disk.
     pub fn file_path(&self, i: usize) -> io::Result<PathBuf> {
-        confined_join(&self.data_dir.read(), &self.info.files[i].path).ok_or_else(|| {
+        let rel = &self.paths.read()[i];
+        confined_join(&self.data_dir.read(), rel).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("unsafe path {}", self.info.files[i].path.display()),
+                format!("unsafe path {}", rel.display()),
             )
         })
+    }
+
+    /// Each file's path below the data folder (the torrent's, or what it was renamed to).
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.paths.read().clone()
+    }
+
+    /// Takes `paths` (one per file, below the data folder: renames recorded earlier) as where the
+    /// files are. Refused, changing nothing, unless there is one per file, each stays inside the
+    /// data folder, and no two are the same.
+    pub fn set_paths(&self, paths: Vec<PathBuf>) -> io::Result<()> {
+        check_paths(&self.info, &paths)
+            .map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))?;
+        *self.paths.write() = paths;
+        Ok(())
+    }
+
+    /// Renames `from` (a file's path below the data folder, or a folder holding some of them, as
+    /// [`Storage::paths`] gives them) to `name`, in the same folder: on disk if it is there, and in
+    /// the paths of every file it is or holds. `name` is one path component. Refused, changing
+    /// nothing, when `from` is none of the torrent's, `name` is not a plain name, or the new path is
+    /// taken (by a file of the torrent, or by anything on disk). Call with no disk job running.
+    pub fn rename(&self, from: &Path, name: &str) -> io::Result<()> {
+        let bad = |kind, why: String| io::Error::new(kind, why);
+        let plain = !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0']);
+        if !plain {
+            return Err(bad(
+                io::ErrorKind::InvalidInput,
+                format!("{name:?} is not a plain file name"),
+            ));
+        }
+        let to = from.with_file_name(name);
+        let mut paths = self.paths.write();
+        let moved: Vec<usize> = (0..paths.len())
+            .filter(|&i| paths[i].starts_with(from))
+            .collect();
+        if moved.is_empty() || from.as_os_str().is_empty() {
+            return Err(bad(
+                io::ErrorKind::NotFound,
+                format!("{} is not a file or folder of the torrent", from.display()),
+            ));
+        }
+        if to == from {
+            return Ok(());
+        }
+        if paths.iter().any(|p| p.starts_with(&to)) {
+            return Err(bad(
+                io::ErrorKind::AlreadyExists,
+                format!("{} is in the torrent already", to.display()),
+            ));
+        }
+        let dir = self.data_dir.read().clone();
+        let (Some(disk_from), Some(disk_to)) =
+            (confined_join(&dir, from), confined_join(&dir, &to))
+        else {
+            return Err(bad(
+                io::ErrorKind::InvalidInput,
+                format!("unsafe path {}", to.display()),
+            ));
+        };
+        if disk_to.symlink_metadata().is_ok() {
+            return Err(bad(
+                io::ErrorKind::AlreadyExists,
+                format!("{} already exists", disk_to.display()),
+            ));
+        }
+        self.close_all();
+        if disk_from.symlink_metadata().is_ok() {
+            std::fs::rename(&disk_from, &disk_to)?;
+        }
+        for i in moved {
+            let rest = paths[i]
+                .strip_prefix(from)
+                .expect("chosen by prefix")
+                .to_path_buf();
+            paths[i] = if rest.as_os_str().is_empty() {
+                to.clone()
+            } else {
+                to.join(rest)
+            };
+        }
+        Ok(())
     }
 
     /// The pieces of the stream `[offset, offset + len)` per file, skipping zero-length files.
@@ -325,12 +414,13 @@ impl Storage {
         // Every destination is checked before anything moves: a file already there (someone else's,
         // or an older copy) is never replaced.
         let mut moves = Vec::new();
+        let paths = self.paths();
         for (i, f) in self.info.files.iter().enumerate() {
             if f.padding {
                 continue;
             }
             let from = self.file_path(i)?;
-            let to = confined_join(new_dir, &f.path).ok_or_else(|| {
+            let to = confined_join(new_dir, &paths[i]).ok_or_else(|| {
                 io::Error::new(io::ErrorKind::InvalidInput, "unsafe path in torrent")
             })?;
             if !from.exists() {
@@ -401,10 +491,9 @@ impl Storage {
             return;
         }
         let mut dirs: Vec<PathBuf> = self
-            .info
-            .files
+            .paths()
             .iter()
-            .filter_map(|f| confined_join(dir, &f.path))
+            .filter_map(|p| confined_join(dir, p))
             .flat_map(|p| {
                 p.ancestors()
                     .skip(1)
@@ -419,6 +508,28 @@ impl Storage {
             let _ = std::fs::remove_dir(d);
         }
     }
+}
+
+/// Whether `paths` can be the files' paths of a torrent of `info` (see [`Storage::set_paths`]); the
+/// reason when not.
+pub fn check_paths(info: &Info, paths: &[PathBuf]) -> Result<(), String> {
+    if paths.len() != info.files.len() {
+        return Err(format!(
+            "{} file paths for a torrent of {} files",
+            paths.len(),
+            info.files.len()
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for p in paths {
+        if confined_join(Path::new("/"), p).is_none() {
+            return Err(format!("unsafe path {}", p.display()));
+        }
+        if !seen.insert(p) {
+            return Err(format!("{} is given twice", p.display()));
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Storage {

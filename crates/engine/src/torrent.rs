@@ -280,7 +280,12 @@ impl Torrent {
         };
         TorrentStats {
             name: self.meta.info.name.clone(),
-            files: super::selection::file_list(&self.meta.info, &c.files, have),
+            files: super::selection::file_list(
+                &self.meta.info,
+                &self.storage.paths(),
+                &c.files,
+                have,
+            ),
             limits,
             state: c.lifecycle.report(),
             pieces_have: have.count(),
@@ -338,6 +343,10 @@ impl TorrentHandle {
         let geo = Geometry::from_info(&meta.info);
         let storage = Storage::with_cache(meta.info.clone(), data_dir, ctx.files.clone())
             .with_direct_writes(ctx.cfg.direct_writes);
+        if let Some(paths) = &opts.file_paths {
+            // Checked by the session's `add`.
+            let _ = storage.set_paths(paths.clone());
+        }
         let life = ctx.shutdown.child_token();
         let core = Core {
             picker,
@@ -557,6 +566,34 @@ impl TorrentHandle {
         }
         super::resume::save(&self.0).await;
         Ok(())
+    }
+
+    /// Renames `path` (a file of the torrent or a folder holding some, below the data folder, as
+    /// [`TorrentStats::files`](super::TorrentStats::files) lists them) to `name` in the same folder:
+    /// on disk, if it is there yet, and for the torrent, which reads and writes it there from now on.
+    /// The info dictionary, and so the info-hash and what peers see, stay as they were. Connections
+    /// are closed meanwhile, as for [`move_to`](Self::move_to), under the same rules. Refused,
+    /// changing nothing, when `path` is none of the torrent's, `name` is not a plain file name, or
+    /// the new path is taken. Returns every file's path after the rename.
+    pub async fn rename_path(&self, path: PathBuf, name: String) -> Result<Vec<PathBuf>> {
+        match self.wait_checked().await {
+            Ok(()) | Err(EngineError::TorrentFailed { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let _hold = self.hold_for_move()?;
+        self.0.wait_disk_idle().await;
+        let t = self.0.clone();
+        let r = tokio::task::spawn_blocking(move || t.storage.rename(&path, &name))
+            .await
+            .map_err(EngineError::task)?;
+        if let Err(e) = r {
+            return Err(EngineError::BadPath {
+                name: self.name().to_string(),
+                why: e.to_string(),
+            });
+        }
+        super::resume::save(&self.0).await;
+        Ok(self.0.storage.paths())
     }
 
     /// Points the torrent at `data_dir` without moving anything (its files were put there by other

@@ -35,7 +35,8 @@
 //! the folders they leave empty, nothing else), `move_to(dir)` (moves the data and goes on seeding
 //! from there; a torrent not running here just has its files moved), `find_data(dir)` (its files were
 //! moved to `dir` by other means: it is pointed there, moving nothing, and checks them; see
-//! [`find_data`]). Each records the change in torrents.toml. `check()` hashes the data again, ignoring resume data, and reports (see
+//! [`find_data`]), `rename_path(path, name)` (a file or folder of it renamed on disk, running or not;
+//! returns every file's path). Each records the change in torrents.toml. `check()` hashes the data again, ignoring resume data, and reports (see
 //! [`check`]). `wait` and `follow` wait on its transfer ([`super::follow`]); `files`,
 //! `set_wanted`, `set_priority` and `sequential` choose its files ([`super::files`]).
 
@@ -384,6 +385,31 @@ fn find_data(ctx: &HostContext, h: &Handle, dir: &str) -> Result<Map, Box<EvalAl
     report(ctx, h, found)
 }
 
+/// `t.rename_path(path, name)`: renames a file of the torrent, or a folder holding some (`path` as
+/// `t.files()` gives it), to `name` in the same folder, on disk and for the torrent, running here,
+/// in the shell or daemon, or nowhere. Returns every file's path after it.
+fn rename_path(
+    ctx: &HostContext,
+    h: &Handle,
+    path: &str,
+    name: &str,
+) -> Result<rhai::Array, Box<EvalAltResult>> {
+    let paths = ctx
+        .block_on(crate::actions::rename_path(
+            ctx.torrents(),
+            ctx.live.as_ref(),
+            h.info_hash,
+            &h.name,
+            Path::new(path),
+            name,
+        ))?
+        .or_else(|e| fail("rename_path", format!("{e:#}")))?;
+    Ok(paths
+        .iter()
+        .map(|p| p.display().to_string().into())
+        .collect())
+}
+
 /// `t.check()`: hashes every piece of the data again, ignoring resume data. A running torrent (here
 /// or in the owner of torrents.toml) withdraws the bad pieces and downloads them again at once; one
 /// that is not running is checked in a session of its own and stopped again, its resume data
@@ -448,6 +474,7 @@ fn check_here(
     let meta = Metainfo::load(&cfg.resolve(&e.file)).or_else(|err| fail("check", err))?;
     let opts = crate::engine::AddOptions {
         data_dir: cfg.resolve(&e.data),
+        file_paths: e.files.paths(&meta.info),
         paused: true,
         trackers: Some(vec![]),
         ..Default::default()
@@ -636,4 +663,9 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     engine.register_fn("find_data", move |h: &mut Handle, dir: &str| {
         find_data(&c, h, dir)
     });
+    let c = ctx.clone();
+    engine.register_fn(
+        "rename_path",
+        move |h: &mut Handle, path: &str, name: &str| rename_path(&c, h, path, name),
+    );
 }
