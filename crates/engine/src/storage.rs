@@ -53,6 +53,7 @@ pub struct Storage {
     info: Arc<Info>,
     data_dir: RwLock<PathBuf>,
     /// Each file's path below the data folder: the info dictionary's, or what it was renamed to.
+    /// Lock order: `paths`, then `data_dir`, then the file cache's mutex.
     paths: RwLock<Vec<PathBuf>>,
     /// Where its open files are kept, under this storage's id.
     files: Arc<FileCache>,
