@@ -1,6 +1,6 @@
 //! Peers that find each other only through btorrent's tracker, and a tracker that restarts (losing
 //! every swarm) in the middle of a transfer: the transfer goes on, and a peer that arrives after the
-//! restart still finds the others once they re-announce.
+//! restart still finds the others once they re-announce; a running torrent's trackers changed.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -113,4 +113,73 @@ async fn peers_on_other_addresses_of_the_host_meet_through_the_tracker() {
         .unwrap();
     wait_complete(&l, 60).await;
     assert_same_tree(src.path(), dst.path());
+}
+
+/// `set_trackers` on a running torrent: a tracker added announces `started` at once, one kept goes
+/// on as it was (no second `started`), one taken off and put back starts again; a paused torrent
+/// announces to its new list when resumed; a list with something not shaped like a URL is refused,
+/// changing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trackers_changed_while_running_announce_from_then_on() {
+    use crate::support::tracker::http_double;
+    let reply = |_: &str| (200, b"d8:intervali1800e5:peers0:e".to_vec());
+    let (a, seen_a) = http_double(reply).await;
+    let (b, seen_b) = http_double(reply).await;
+    let (c, seen_c) = http_double(reply).await;
+    let (a, b, c) = (
+        format!("{a}/announce"),
+        format!("{b}/announce"),
+        format!("{c}/announce"),
+    );
+    let started = |seen: &std::sync::Arc<std::sync::Mutex<Vec<String>>>| {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("event=started"))
+            .count()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_random(&dir.path().join("t.bin"), 50_000, 61);
+    let meta = torrent(&dir.path().join("t.bin"), 16 * 1024, vec![a.clone()]);
+    let s = session().await;
+    let h = s
+        .add(
+            meta,
+            AddOptions {
+                data_dir: dir.path().to_path_buf(),
+                trackers: Some(vec![a.clone()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let secs = Duration::from_secs(20);
+    wait_until("a's started", secs, || started(&seen_a) == 1).await;
+
+    h.set_trackers(vec![b.clone(), a.clone()]).unwrap();
+    wait_until("b's started", secs, || started(&seen_b) == 1).await;
+    assert_eq!(started(&seen_a), 1, "a kept its task");
+    assert_eq!(h.trackers(), [b.clone(), a.clone()]);
+
+    h.set_trackers(vec![b.clone()]).unwrap();
+    h.set_trackers(vec![b.clone(), a.clone(), b.clone()])
+        .unwrap();
+    wait_until("a's second started", secs, || started(&seen_a) == 2).await;
+    assert_eq!(started(&seen_b), 1, "b kept its task");
+    let listed: Vec<String> = h.tracker_status().into_iter().map(|(u, _)| u).collect();
+    assert_eq!(listed, [b.clone(), a.clone()]);
+
+    let bad = h.set_trackers(vec![c.clone(), "not a url".into()]);
+    assert!(
+        matches!(bad, Err(btorrent::engine::EngineError::BadTracker { .. })),
+        "{bad:?}"
+    );
+    assert_eq!(h.trackers(), [b.clone(), a.clone()]);
+
+    h.pause();
+    h.set_trackers(vec![c.clone()]).unwrap();
+    assert_eq!(started(&seen_c), 0, "a paused torrent announces nothing");
+    h.resume();
+    wait_until("c's started on resume", secs, || started(&seen_c) == 1).await;
+    s.shutdown(Duration::from_secs(2)).await;
 }

@@ -68,18 +68,38 @@ fn short_of_peers(t: &Torrent) -> bool {
 /// data, failed). Decided and recorded in one hold of the lock: the torrent loop starting and a
 /// `resume()` at the same moment start them once (see the lifecycle in [`super::torrent`]).
 pub(crate) fn start_if_due(t: &Arc<Torrent>) {
-    let run = {
+    // The list and the tasks' tokens are read and made in one hold of the core lock, as
+    // `set_trackers` changes them: each tracker gets one task, and a tracker taken off meanwhile
+    // has its task cancelled even before it starts.
+    let (run, tasks) = {
         let mut c = t.core.lock();
         if c.announcing || !c.lifecycle.transfers() {
             return;
         }
         c.announcing = true;
-        c.run.clone()
+        let run = c.run.clone();
+        c.tracker_tasks = tracker_tokens(&t.trackers.read(), &run);
+        (run, c.tracker_tasks.clone())
     };
-    for url in &t.trackers {
-        tokio::spawn(tracker_task(t.clone(), url.clone(), run.clone()));
+    for (url, task) in tasks {
+        tokio::spawn(tracker_task(t.clone(), url, task));
     }
     super::dht::spawn_for(t, run);
+}
+
+/// A task token per tracker in `urls`, children of `run` (see `Core::tracker_tasks`).
+pub(crate) fn tracker_tokens(
+    urls: &[String],
+    run: &CancellationToken,
+) -> std::collections::HashMap<String, CancellationToken> {
+    urls.iter()
+        .map(|u| (u.clone(), run.child_token()))
+        .collect()
+}
+
+/// Starts the announce task of tracker `url`, ended by `task` (its `Core::tracker_tasks` token).
+pub(crate) fn spawn_tracker_task(t: &Arc<Torrent>, url: String, task: CancellationToken) {
+    tokio::spawn(tracker_task(t.clone(), url, task));
 }
 
 async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
@@ -209,7 +229,8 @@ pub(crate) async fn announce_stopped(t: &Arc<Torrent>, spacing: Duration) {
     }
     let req = request(t, Some(AnnounceEvent::Stopped));
     let client = t.ctx.tracker.clone().with_retry(RetryPolicy::none());
-    let calls = t.trackers.iter().map(|url| {
+    let urls = t.trackers.read().clone();
+    let calls = urls.iter().map(|url| {
         let (req, client) = (req.clone(), client.clone());
         async move {
             t.ctx.announce_turn_every(spacing).await;

@@ -89,6 +89,9 @@ pub enum EngineError {
     /// a rename that cannot be made (`TorrentHandle::rename_path`).
     #[error("{name}: {why}")]
     BadPath { name: String, why: String },
+    /// A tracker URL given for a torrent is not shaped like one (`scheme://host...`).
+    #[error("{name}: {why}")]
+    BadTracker { name: String, why: String },
     /// A move of the torrent's data was asked while another is under way.
     #[error("{name} is being moved already")]
     MoveUnderWay { name: String },

@@ -43,7 +43,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -85,6 +85,9 @@ pub(crate) struct Core {
     /// The announce tasks of the current `run` are started (set and read only under the lock, so a
     /// `resume()` racing the torrent loop's start cannot start them twice).
     pub announcing: bool,
+    /// The announce task of each tracker in the current run, by URL (children of `run`): a tracker
+    /// taken off the list has its task cancelled.
+    pub tracker_tasks: HashMap<String, CancellationToken>,
     /// The download reached 100% in this session and the completion has not been handled yet.
     pub completion_pending: bool,
     pub resume_dirty: bool,
@@ -125,7 +128,9 @@ pub(crate) struct Torrent {
     pub rates: Mutex<(Rate, Rate)>,
     /// The torrent's own speed limits (see [`super::limits`]).
     pub limits: super::limits::Limits,
-    pub trackers: Vec<String>,
+    /// The trackers it announces to ([`TorrentHandle::set_trackers`] changes them). Taken after the
+    /// core lock when both are held.
+    pub trackers: RwLock<Vec<String>>,
     /// Each tracker's last answer, by URL (read by front ends; written by the announce tasks).
     pub tracker_status: Mutex<HashMap<String, super::TrackerStatus>>,
     /// Counts the announces front ends asked for (each tracker's task announces when it has not
@@ -172,7 +177,7 @@ impl Torrent {
         if self.announced.load(Ordering::Relaxed) == 0 {
             0
         } else {
-            self.trackers.len()
+            self.trackers.read().len()
         }
     }
 
@@ -363,6 +368,7 @@ impl TorrentHandle {
             next_key: 1,
             run: life.child_token(),
             announcing: false,
+            tracker_tasks: HashMap::new(),
             completion_pending: false,
             resume_dirty: false,
             choke_soon: false,
@@ -392,7 +398,7 @@ impl TorrentHandle {
             uploaded: AtomicU64::new(0),
             rates: Mutex::new((Rate::new(window), Rate::new(window))),
             limits: super::limits::Limits::new(&opts.limits),
-            trackers,
+            trackers: RwLock::new(trackers),
             tracker_status: Mutex::new(HashMap::new()),
             announce_asked: Default::default(),
             announced: AtomicU64::new(0),
@@ -431,8 +437,48 @@ impl TorrentHandle {
     }
 
     /// The trackers this torrent announces to.
-    pub fn trackers(&self) -> &[String] {
-        &self.0.trackers
+    pub fn trackers(&self) -> Vec<String> {
+        self.0.trackers.read().clone()
+    }
+
+    /// Announces to `urls` from now on (each once, in order): a running torrent stops the announce
+    /// tasks of the trackers taken off and starts one for each new tracker, which announces
+    /// `started` at once; the trackers kept go on as they were. Refused, changing nothing, when
+    /// something is not shaped like a tracker URL (`scheme://host...`).
+    pub fn set_trackers(&self, urls: Vec<String>) -> Result<()> {
+        let mut list: Vec<String> = Vec::with_capacity(urls.len());
+        for u in urls {
+            let u = u.trim().to_string();
+            btorrent_proto::metainfo::check_tracker_url(&u).map_err(|e| {
+                EngineError::BadTracker {
+                    name: self.name().to_string(),
+                    why: e.to_string(),
+                }
+            })?;
+            if !list.contains(&u) {
+                list.push(u);
+            }
+        }
+        let added = {
+            let mut c = self.0.core.lock();
+            let old = std::mem::replace(&mut *self.0.trackers.write(), list.clone());
+            for gone in old.iter().filter(|u| !list.contains(u)) {
+                if let Some(task) = c.tracker_tasks.remove(gone) {
+                    task.cancel();
+                }
+            }
+            if !c.announcing {
+                return Ok(());
+            }
+            let added: Vec<String> = list.into_iter().filter(|u| !old.contains(u)).collect();
+            let tasks = super::announcer::tracker_tokens(&added, &c.run);
+            c.tracker_tasks.extend(tasks.clone());
+            tasks
+        };
+        for (url, task) in added {
+            super::announcer::spawn_tracker_task(&self.0, url, task);
+        }
+        Ok(())
     }
 
     /// Asks every tracker for peers now, or as soon as its `min interval` allows (a paused torrent
@@ -446,6 +492,7 @@ impl TorrentHandle {
         let st = self.0.tracker_status.lock();
         self.0
             .trackers
+            .read()
             .iter()
             .map(|u| (u.clone(), st.get(u).cloned().unwrap_or_default()))
             .collect()
