@@ -10,7 +10,8 @@
 //!   a folder its data was moved to by other means (a running torrent checks it);
 //! - [`choose_files`]: file priorities and sequential mode, running and in torrents.toml;
 //!   [`rename_path`]: a file or folder of it renamed, on disk and in torrents.toml;
-//! - [`set_limits`]: its own speed limits, applied at once and recorded;
+//! - [`set_limits`]: its own speed limits, applied at once and recorded; [`set_trackers`]: its
+//!   trackers, written into its .torrent and followed at once;
 //! - [`add`]: registers a torrent in torrents.toml (its .torrent kept in `torrents_dir`) and adds it
 //!   to the session.
 
@@ -257,6 +258,34 @@ pub async fn rename_path(
         Ok(())
     })?;
     Ok(paths)
+}
+
+/// Writes `tiers` (BEP 12) as the trackers of the managed torrent's .torrent (its `info`, so its
+/// info-hash, unchanged) and has the running torrent announce to them from now on.
+pub fn set_trackers(
+    torrents: &Torrents,
+    live: &dyn LiveTorrents,
+    ih: &InfoHash,
+    name: &str,
+    tiers: &[Vec<String>],
+) -> Result<()> {
+    let cfg = torrents.config()?;
+    let Some(e) = cfg.find(ih) else {
+        bail!("{name} is not a managed torrent");
+    };
+    let file = cfg.resolve(&e.file);
+    let meta = Metainfo::load(&file).map_err(|e| anyhow!("{e}"))?;
+    let bytes = crate::metainfo::set_tracker_tiers(&meta, tiers).map_err(|e| anyhow!("{e}"))?;
+    crate::fsutil::write_atomic(&file, &bytes)
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    live_trackers(live, ih, &file)
+}
+
+/// After the .torrent at `file` changed its trackers: the running torrent `ih` announces to them.
+pub fn live_trackers(live: &dyn LiveTorrents, ih: &InfoHash, file: &Path) -> Result<()> {
+    let meta = Metainfo::load(file).map_err(|e| anyhow!("{e}"))?;
+    live.set_trackers(ih, meta.trackers())?;
+    Ok(())
 }
 
 /// Points the torrent at `dir` (made if missing), where its files were put by other means, and

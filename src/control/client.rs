@@ -213,6 +213,17 @@ impl LiveTorrents for OwnerOrLocal {
             })
     }
 
+    fn set_trackers(&self, ih: &InfoHash, urls: Vec<String>) -> Result<bool> {
+        if self.local.stats(ih).is_some() {
+            return self.local.set_trackers(ih, urls);
+        }
+        let req = Request::SetTrackers {
+            info_hash: ih.to_hex(),
+            urls,
+        };
+        self.owner.act(&req, IO_TIMEOUT)
+    }
+
     fn remove(&self, ih: InfoHash, after: AfterRemove) -> BoxFuture<'static, Result<bool>> {
         if self.local.stats(&ih).is_some() {
             return self.local.remove(ih, after);

@@ -212,6 +212,9 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
         Request::SetLimits { info_hash, limits } => {
             hash(&info_hash).map(|ih| Ok(live.set_limits(&ih, limits)))
         }
+        Request::SetTrackers { info_hash, urls } => {
+            hash(&info_hash).map(|ih| live.set_trackers(&ih, urls))
+        }
         Request::Remove { info_hash, after } => match hash(&info_hash) {
             Ok(ih) => Ok(live.remove(ih, after).await),
             Err(r) => Err(r),

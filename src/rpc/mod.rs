@@ -11,6 +11,7 @@
 //! - [`fields`]: `torrent-get`'s fields computed from the engine's live state, and the torrent ids;
 //! - [`files`]: choosing files (`torrent-set`/`torrent-add` keys, `torrent-get` file fields);
 //! - [`goals`]: seeding goals (`torrent-set`/`session-set` keys, their `-get` fields);
+//! - [`trackers`]: editing trackers (`torrent-set`'s `trackerAdd`, `trackerRemove`, `trackerReplace`);
 //! - [`metrics`]: what `/metrics` reports;
 //! - [`page`]: our own page at `/` (torrents, adding, pausing, removing, files, the tracker);
 //! - [`web`]: a Transmission web client's files (`rpc_web_dir`) at `/transmission/web/`.
@@ -28,6 +29,7 @@ pub mod password;
 pub mod server;
 pub mod session;
 pub mod torrents;
+pub mod trackers;
 pub mod web;
 
 use std::path::PathBuf;

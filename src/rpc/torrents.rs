@@ -232,7 +232,11 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let unsupported: Vec<&str> = keys
         .iter()
         .copied()
-        .filter(|k| !limits.contains(k) && !super::goals::TORRENT_KEYS.contains(k))
+        .filter(|k| {
+            !limits.contains(k)
+                && !super::goals::TORRENT_KEYS.contains(k)
+                && !super::trackers::KEYS.contains(k)
+        })
         .collect();
     if !unsupported.is_empty() {
         return Err(format!(
@@ -246,11 +250,13 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     };
     let sets_limits = keys.iter().any(|k| limits.contains(k));
     let sets_goals = super::goals::any(args, &super::goals::TORRENT_KEYS);
+    let sets_trackers = super::trackers::any(args);
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
     // Every value is checked before any torrent changes.
     let mut changes = Vec::with_capacity(selected.len());
     for (_, h, _) in &selected {
-        let goals = match cfg.find(&h.info_hash()) {
+        let entry = cfg.find(&h.info_hash());
+        let goals = match entry {
             Some(e) => super::goals::torrent_set(args, e.goals)?,
             None if sets_goals => {
                 return Err(format!(
@@ -259,6 +265,20 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 ))
             }
             None => Default::default(),
+        };
+        let trackers = match entry {
+            _ if !sets_trackers => None,
+            Some(e) => {
+                let meta = crate::metainfo::Metainfo::load(&cfg.resolve(&e.file))
+                    .map_err(|e| format!("torrent-set: {e}"))?;
+                let tiers = super::trackers::edited(args, &h.trackers(), meta.tracker_tiers())
+                    .map_err(|e| format!("torrent-set: {e}"))?;
+                Some(tiers)
+            }
+            None => return Err(format!(
+                "torrent-set: {} is not a managed torrent: it has no .torrent to keep trackers in",
+                h.name()
+            )),
         };
         let now: Vec<FilePriority> = h.files().iter().map(|f| f.priority).collect();
         let files = super::files::changes(&h.meta().info, &now, args)
@@ -269,11 +289,23 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             download: limit_arg(args, "downloadLimit", "downloadLimited", old.download)?,
             honors_session_limits: honors.unwrap_or(old.honors_session_limits),
         };
-        changes.push((h.info_hash(), h.name().to_string(), files, new, goals));
+        changes.push((
+            h.info_hash(),
+            h.name().to_string(),
+            files,
+            new,
+            goals,
+            trackers,
+        ));
     }
     let torrents = rpc.peer.torrents();
     let mut errors = Vec::new();
-    for (ih, name, files, new, goals) in changes {
+    for (ih, name, files, new, goals, trackers) in changes {
+        if let Some(tiers) = trackers {
+            if let Err(e) = actions::set_trackers(torrents, &rpc.peer, &ih, &name, &tiers) {
+                errors.push(format!("{e:#}"));
+            }
+        }
         if !files.is_empty() {
             if let Err(e) = actions::choose_files(torrents, &rpc.peer, &ih, &name, &files, None) {
                 errors.push(format!("{e:#}"));

@@ -47,6 +47,11 @@ pub trait LiveTorrents: Send + Sync {
     fn set_limits(&self, _ih: &InfoHash, _limits: TorrentLimits) -> bool {
         false
     }
+    /// The trackers the running torrent announces to from now on (see
+    /// [`crate::engine::TorrentHandle::set_trackers`]); Ok(false) when it is not running here.
+    fn set_trackers(&self, _ih: &InfoHash, _urls: Vec<String>) -> anyhow::Result<bool> {
+        Ok(false)
+    }
     /// Moves the data into `dir` and carries on from there. Ok(false) when not running here.
     fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>>;
     /// Renames a file or folder of the torrent (see
@@ -147,6 +152,16 @@ impl LiveTorrents for PeerSlot {
                 true
             }
             None => false,
+        }
+    }
+
+    fn set_trackers(&self, ih: &InfoHash, urls: Vec<String>) -> anyhow::Result<bool> {
+        match self.current().and_then(|s| s.get(ih)) {
+            Some(h) => {
+                h.set_trackers(urls)?;
+                Ok(true)
+            }
+            None => Ok(false),
         }
     }
 

@@ -1,9 +1,8 @@
 //! transmission-remote 3.00 (Debian's transmission-cli) driving a `btorrent daemon` through its
 //! Transmission RPC: add, list, details, stop and start, session statistics, speed limits, remove and
 //! remove-and-delete, file selection (`-G`/`-g`), moving and finding the data (`--move`/`--find`),
-//! the alternative speed limits (`-as`), closing the daemon (`--exit`); its
-//! output parsed and checked against what the
-//! engine, the disk and torrents.toml say.
+//! the alternative speed limits (`-as`), trackers (`-td`/`-tr`), closing the daemon (`--exit`); its
+//! output parsed and checked against what the engine, the disk and torrents.toml say.
 
 use std::path::Path;
 use std::process::Command;
@@ -217,7 +216,8 @@ fn transmission_remote_drives_a_btorrent_daemon() {
 
 /// `--move <dir>` moves the data and seeds on from there; `--find <dir>` points the torrent at a
 /// folder its file was moved to by hand, moving nothing, and it seeds from there once checked. The
-/// details' location, the disk and torrents.toml follow each. Then `--exit` closes the daemon.
+/// details' location, the disk and torrents.toml follow each. A tracker added and removed (`-td`,
+/// `-tr`). Then `--exit` closes the daemon.
 #[test]
 #[ignore = "needs transmission-cli (transmission-remote)"]
 fn transmission_remote_moves_and_finds_a_torrents_data() {
@@ -249,6 +249,19 @@ fn transmission_remote_moves_and_finds_a_torrents_data() {
     location(&found);
     assert!(found.join("clip.bin").is_file() && !moved.join("clip.bin").exists());
     assert_eq!(entry(dir.path(), &meta.info_hash).data, found);
+
+    // -td / -tr: a tracker added to the running torrent and its .torrent, then removed.
+    let tracker = "http://127.0.0.1:9/announce";
+    let out = remote(&d, &["-t", "1", "-td", tracker]);
+    assert!(out.contains("success"), "{out}");
+    let listed = remote(&d, &["-t", "1", "-it"]);
+    assert!(listed.contains("Tracker 0: http://127.0.0.1:9"), "{listed}");
+    let file = entry(dir.path(), &meta.info_hash).file;
+    let on_disk = btorrent::metainfo::Metainfo::load(&dir.path().join(file)).unwrap();
+    assert_eq!(on_disk.trackers(), [tracker]);
+    remote(&d, &["-t", "1", "-tr", "0"]);
+    let listed = remote(&d, &["-t", "1", "-it"]);
+    assert!(!listed.contains("Tracker 0"), "{listed}");
 
     // --exit: the daemon answers, then closes cleanly.
     let mut d = d;

@@ -837,3 +837,93 @@ fn rename_path_renames_on_disk_and_survives_a_restart() {
     assert_eq!(names, ["album/disc 2/two.bin", "album/intro.bin"]);
     assert_eq!(t["leftUntilDone"], 0, "{t}");
 }
+
+/// Trackers changed while the daemon seeds: `torrent-set` `trackerAdd`, `trackerRemove` and
+/// `trackerReplace` (`transmission-remote -td`/`-tr`) rewrite the managed .torrent, info-hash
+/// unchanged, and the running torrent announces `started` to each new tracker at once; a one-shot
+/// `b-edit` of that .torrent does the same through the daemon.
+#[test]
+fn trackers_edited_over_the_rpc_and_by_b_edit_reach_the_running_torrent() {
+    use crate::support::tracker::http_double;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let reply = |_: &str| (200, b"d8:intervali1800e5:peers0:e".to_vec());
+    let doubles: Vec<_> = (0..4)
+        .map(|_| rt.block_on(http_double(reply)))
+        .map(|(base, seen)| (format!("{base}/announce"), seen))
+        .collect();
+    let started = |i: usize| {
+        doubles[i]
+            .1
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("event=started"))
+            .count()
+    };
+    let url = |i: usize| doubles[i].0.clone();
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let seed = dir.path().join("seed");
+    write_random(&seed.join("t.bin"), 60_000, 71);
+    let meta = support::torrent(&seed.join("t.bin"), 16 * 1024, vec![url(0)]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+    let id = c.ok(
+        "torrent-add",
+        json!({"metainfo": b64, "download-dir": seed}),
+    )["torrent-added"]["id"]
+        .clone();
+    poll("the first tracker's started", 30, || {
+        (started(0) == 1).then_some(())
+    });
+    let announces = |c: &mut support::rpc::Client| -> Vec<String> {
+        torrent_get(c, json!([id]), &["trackers"]).pop().unwrap()["trackers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["announce"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let managed_file = || {
+        let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+        cfg.resolve(&cfg.find(&meta.info_hash).unwrap().file)
+    };
+    let on_disk = || btorrent::metainfo::Metainfo::load(&managed_file()).unwrap();
+
+    c.ok("torrent-set", json!({"ids": [id], "trackerAdd": [url(1)]}));
+    poll("the added tracker's started", 30, || {
+        (started(1) == 1).then_some(())
+    });
+    assert_eq!(announces(&mut c), [url(0), url(1)]);
+    assert_eq!(on_disk().trackers(), [url(0), url(1)]);
+    assert_eq!(on_disk().info_hash, meta.info_hash);
+
+    c.ok(
+        "torrent-set",
+        json!({"ids": [id], "trackerRemove": [0], "trackerReplace": [1, url(2)]}),
+    );
+    poll("the replacing tracker's started", 30, || {
+        (started(2) == 1).then_some(())
+    });
+    assert_eq!(announces(&mut c), [url(2)]);
+    assert_eq!(on_disk().trackers(), [url(2)]);
+    let v = c.call("torrent-set", json!({"ids": [id], "trackerRemove": [5]}));
+    assert!(
+        v["result"].as_str().unwrap().contains("no tracker 5"),
+        "{v}"
+    );
+
+    // b-edit, one-shot, on the managed .torrent: the daemon's torrent follows.
+    let file = managed_file();
+    support::cli::ok(dir.path(), &["b-edit", file.to_str().unwrap(), &url(3)]);
+    poll("b-edit's tracker's started", 30, || {
+        (started(3) == 1).then_some(())
+    });
+    assert_eq!(announces(&mut c), [url(3)]);
+    assert_eq!(
+        started(0),
+        1,
+        "the first tracker was not announced to again"
+    );
+}

@@ -1,9 +1,10 @@
-//! Changing a torrent's tracker without touching its `info` dictionary, so the info-hash stays the same.
+//! Changing a torrent's trackers without touching its `info` dictionary, so the info-hash stays the
+//! same.
 //!
-//! The top-level dictionary is rebuilt from the raw spans of its values: `announce` becomes the new URL,
-//! `announce-list` (if present) gets the new URL as its own first tier with the old primary URL removed
-//! from the remaining tiers (backup trackers stay); every other key, `info` included, is copied byte for
-//! byte.
+//! The top-level dictionary is rebuilt from the raw spans of its values: [`edit_trackers`] makes a new
+//! URL the primary (`announce`; in `announce-list`, if present, its own first tier with the old
+//! primary removed from the remaining tiers, backup trackers kept), [`set_tracker_tiers`] writes a
+//! whole list of tiers; every other key, `info` included, is copied byte for byte.
 
 use super::{Metainfo, MetainfoError};
 use crate::bencode::{self, Writer};
@@ -12,8 +13,6 @@ use crate::bencode::{self, Writer};
 pub fn edit_trackers(meta: &Metainfo, url: &str) -> Result<Vec<u8>, MetainfoError> {
     let url = url.trim();
     super::check_tracker_url(url)?;
-    let bytes = meta.as_bytes();
-    let entries = bencode::dict_entries(bytes)?;
     let old_primary = meta.announce.clone();
     let new_list: Option<Vec<Vec<String>>> = (!meta.announce_list.is_empty()).then(|| {
         let mut tiers = vec![vec![url.to_string()]];
@@ -29,20 +28,49 @@ pub fn edit_trackers(meta: &Metainfo, url: &str) -> Result<Vec<u8>, MetainfoErro
         }
         tiers
     });
+    rewrite(meta, Some(url), new_list.as_deref())
+}
 
+/// Returns the bytes of `meta` announcing to `tiers` (BEP 12): `announce` the first tier's first URL,
+/// `announce-list` the tiers when there is more than one URL, neither when `tiers` is empty. Empty
+/// tiers are dropped.
+pub fn set_tracker_tiers(meta: &Metainfo, tiers: &[Vec<String>]) -> Result<Vec<u8>, MetainfoError> {
+    let tiers: Vec<Vec<String>> = tiers
+        .iter()
+        .map(|t| t.iter().map(|u| u.trim().to_string()).collect::<Vec<_>>())
+        .filter(|t| !t.is_empty())
+        .collect();
+    for url in tiers.iter().flatten() {
+        super::check_tracker_url(url)?;
+    }
+    let primary = tiers.first().map(|t| t[0].as_str());
+    let list = (tiers.iter().flatten().count() > 1).then_some(&tiers[..]);
+    rewrite(meta, primary, list)
+}
+
+/// `meta`'s dictionary with `announce` and `announce-list` replaced (each left out when `None`).
+fn rewrite(
+    meta: &Metainfo,
+    announce: Option<&str>,
+    list: Option<&[Vec<String>]>,
+) -> Result<Vec<u8>, MetainfoError> {
+    let bytes = meta.as_bytes();
+    let entries = bencode::dict_entries(bytes)?;
     let mut out: Vec<(Vec<u8>, Vec<u8>)> = entries
         .iter()
         .filter(|e| e.key != b"announce" && e.key != b"announce-list")
         .map(|e| (e.key.to_vec(), bytes[e.value.clone()].to_vec()))
         .collect();
     let mut w = Writer::default();
-    w.bytes(url.as_bytes());
-    out.push((b"announce".to_vec(), std::mem::take(&mut w.buf)));
-    if let Some(tiers) = new_list {
+    if let Some(url) = announce {
+        w.bytes(url.as_bytes());
+        out.push((b"announce".to_vec(), std::mem::take(&mut w.buf)));
+    }
+    if let Some(tiers) = list {
         w.begin_list();
         for tier in tiers {
             w.begin_list();
-            for u in tier {
+            for u in tier.iter() {
                 w.bytes(u.as_bytes());
             }
             w.end();
@@ -99,5 +127,27 @@ mod tests {
         assert!(edited.windows(8).any(|w| w == b"url-list"));
         bencode::validate(&edited, true).unwrap();
         assert!(edit_trackers(&before, "not a url").is_err());
+
+        // A whole list of tiers: announce-list only with more than one URL, nothing with none.
+        let tiers = vec![
+            vec!["udp://one:6969".to_string(), "http://two/a".to_string()],
+            vec![],
+            vec!["http://three/a".to_string()],
+        ];
+        let after = Metainfo::from_bytes(&set_tracker_tiers(&before, &tiers).unwrap()).unwrap();
+        assert_eq!(after.info_bytes(), before.info_bytes());
+        assert_eq!(after.announce.as_deref(), Some("udp://one:6969"));
+        assert_eq!(
+            after.tracker_tiers(),
+            vec![tiers[0].clone(), tiers[2].clone()]
+        );
+        let one = set_tracker_tiers(&before, &[vec!["http://only/a".to_string()]]).unwrap();
+        let after = Metainfo::from_bytes(&one).unwrap();
+        assert!(after.announce_list.is_empty());
+        assert_eq!(after.trackers(), ["http://only/a"]);
+        let none = Metainfo::from_bytes(&set_tracker_tiers(&before, &[]).unwrap()).unwrap();
+        assert!(none.trackers().is_empty());
+        assert_eq!(none.info_hash, before.info_hash);
+        assert!(set_tracker_tiers(&before, &[vec!["bad url".to_string()]]).is_err());
     }
 }

@@ -29,7 +29,7 @@ use crate::bencode::{self, BencodeError};
 use crate::types::InfoHash;
 
 pub use create::{create_torrent, CreateOptions};
-pub use edit::edit_trackers;
+pub use edit::{edit_trackers, set_tracker_tiers};
 pub use info::{FileEntry, Info};
 
 /// Largest .torrent file read (a 1 PiB torrent with 16 MiB pieces has 1.3 MB of hashes).

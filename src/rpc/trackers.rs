@@ -1,0 +1,126 @@
+//! Editing a torrent's trackers through `torrent-set` (Transmission 3.00's keys): `trackerAdd` (URLs,
+//! each added as a tier of its own), `trackerRemove` (tracker ids) and `trackerReplace` (pairs of id
+//! and URL, flattened: `[0, "http://...", 2, "udp://..."]`). A tracker's id is its place in the
+//! torrent's list, as `torrent-get`'s `trackers` and `trackerStats` give it. Every change is checked
+//! before the torrent changes; [`crate::actions::set_trackers`] writes the result.
+
+use serde_json::{Map, Value};
+
+/// The `torrent-set` keys that edit trackers.
+pub const KEYS: [&str; 3] = ["trackerAdd", "trackerRemove", "trackerReplace"];
+
+/// Whether `args` edits trackers.
+pub fn any(args: &Map<String, Value>) -> bool {
+    KEYS.iter().any(|k| args.contains_key(*k))
+}
+
+/// The tiers after the edits `args` asks for. `urls` is the torrent's list (the ids index it),
+/// `tiers` its trackers grouped in tiers (BEP 12): a tracker removed or replaced keeps its tier's
+/// place, one added goes in a new last tier.
+pub fn edited(
+    args: &Map<String, Value>,
+    urls: &[String],
+    mut tiers: Vec<Vec<String>>,
+) -> Result<Vec<Vec<String>>, String> {
+    let url_of = |v: &Value| -> Result<String, String> {
+        let id = v
+            .as_u64()
+            .ok_or_else(|| format!("a tracker id is a number, not {v}"))?;
+        urls.get(id as usize)
+            .cloned()
+            .ok_or_else(|| format!("the torrent has no tracker {id}"))
+    };
+    let list = |key: &str| -> Result<Vec<Value>, String> {
+        match args.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(a)) => Ok(a.clone()),
+            Some(v) => Err(format!("{key} must be a list, not {v}")),
+        }
+    };
+    let text = |v: &Value, key: &str| -> Result<String, String> {
+        v.as_str()
+            .map(|s| s.trim().to_string())
+            .ok_or_else(|| format!("{key} takes tracker URLs, not {v}"))
+    };
+    for v in list("trackerRemove")? {
+        let gone = url_of(&v)?;
+        for tier in &mut tiers {
+            tier.retain(|u| *u != gone);
+        }
+    }
+    let replace = list("trackerReplace")?;
+    if replace.len() % 2 != 0 {
+        return Err("trackerReplace takes pairs of tracker id and URL".into());
+    }
+    for pair in replace.chunks(2) {
+        let (old, new) = (url_of(&pair[0])?, text(&pair[1], "trackerReplace")?);
+        for tier in &mut tiers {
+            for u in tier.iter_mut().filter(|u| **u == old) {
+                u.clone_from(&new);
+            }
+        }
+    }
+    for v in list("trackerAdd")? {
+        let url = text(&v, "trackerAdd")?;
+        if !tiers.iter().flatten().any(|u| *u == url) {
+            tiers.push(vec![url]);
+        }
+    }
+    for url in tiers.iter().flatten() {
+        btorrent_proto::metainfo::check_tracker_url(url).map_err(|e| e.to_string())?;
+    }
+    tiers.retain(|t| !t.is_empty());
+    Ok(tiers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn args(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn adds_removes_and_replaces_by_id() {
+        let urls: Vec<String> = ["http://a/x", "http://b/x", "udp://c:1"]
+            .map(String::from)
+            .to_vec();
+        let tiers = vec![urls[..2].to_vec(), urls[2..].to_vec()];
+        let got = edited(
+            &args(
+                json!({"trackerRemove": [0], "trackerReplace": [2, "udp://d:2"],
+                         "trackerAdd": ["http://e/x", "http://b/x"]}),
+            ),
+            &urls,
+            tiers.clone(),
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                vec!["http://b/x".to_string()],
+                vec!["udp://d:2".to_string()],
+                vec!["http://e/x".to_string()]
+            ]
+        );
+        // Removing every tracker leaves none.
+        let none = edited(
+            &args(json!({"trackerRemove": [0, 1, 2]})),
+            &urls,
+            tiers.clone(),
+        );
+        assert_eq!(none.unwrap(), Vec::<Vec<String>>::new());
+        for (bad, want) in [
+            (json!({"trackerRemove": [7]}), "no tracker 7"),
+            (json!({"trackerRemove": ["0"]}), "is a number"),
+            (json!({"trackerReplace": [0]}), "pairs"),
+            (json!({"trackerAdd": ["not a url"]}), "not a tracker URL"),
+            (json!({"trackerAdd": "http://a/x"}), "must be a list"),
+        ] {
+            let e = edited(&args(bad.clone()), &urls, tiers.clone()).unwrap_err();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+    }
+}
