@@ -25,9 +25,13 @@
 //! current `run` are started once: `announcer::start_if_due` checks `transfers()` and sets
 //! `Core::announcing` in one hold of the lock, `pause` clears it as it replaces `run`, so the torrent
 //! loop starting and a `resume()` at the same moment start them once, and a pause between the two
-//! leaves the first set with a cancelled `run`.
+//! leaves the first set with a cancelled `run`. Each tracker's task has a token of its own in
+//! `Core::tracker_tasks` (a child of `run`), made together with the reading of the tracker list in
+//! that same hold of the lock; `set_trackers` changes the list and the tokens in one hold too, so a
+//! tracker gets one task per run, and one taken off the list has its task cancelled.
 //!
-//! A move of the data (`move_to`) pauses the torrent and sets `Core::moving` to what it does after;
+//! A move of the data (`move_to`), a rename of its files (`rename_path`) or pointing it at another
+//! folder (`relocate`) pauses the torrent and sets `Core::moving` to what it does after;
 //! while that is set, `pause` and `resume` change only it (the torrent stays paused until the files
 //! are in place), and the move's end takes it and resumes if it says so.
 //!
