@@ -594,7 +594,7 @@ impl TorrentHandle {
 
     /// Moves the data to `new_data_dir` and goes on from there. Connections are closed during the move
     /// and re-made after it; a pause or resume asked meanwhile takes effect when it ends (see
-    /// [`Core::moving`]). Waits for the check made when the torrent was added to end first (a failed
+    /// `Core::moving`). Waits for the check made when the torrent was added to end first (a failed
     /// torrent's data moves too); fails at once if another move of this torrent is under way.
     pub async fn move_to(&self, new_data_dir: PathBuf) -> Result<()> {
         match self.wait_checked().await {
