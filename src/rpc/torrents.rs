@@ -275,10 +275,12 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                     .map_err(|e| format!("torrent-set: {e}"))?;
                 Some(tiers)
             }
-            None => return Err(format!(
+            None => {
+                return Err(format!(
                 "torrent-set: {} is not a managed torrent: it has no .torrent to keep trackers in",
                 h.name()
-            )),
+            ))
+            }
         };
         let now: Vec<FilePriority> = h.files().iter().map(|f| f.priority).collect();
         let files = super::files::changes(&h.meta().info, &now, args)

@@ -1,7 +1,8 @@
 //! Stopping what runs: `btorrent pause|resume|remove` one-shot, on torrents.toml alone and through the
 //! control socket of a running `btorrent daemon` (live figures in `show --json`, a pause that stops the
 //! transfer at once, `remove --delete-data` that deletes the torrent's files and nothing else), a
-//! stale socket left by a killed owner, and requests the socket does not understand.
+//! stale socket left by a killed owner, requests the socket does not understand, and a one-shot
+//! script's renames and relocations done by the daemon.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
@@ -419,4 +420,54 @@ fn a_one_shot_remove_on_a_terminal_asks_before_deleting() {
     remove("y", "share: removed; deleted 2 files");
     assert!(!root.join("share").exists());
     assert_eq!(state_of(root, "share"), None);
+}
+
+/// A one-shot script renaming the files of a torrent the daemon runs, then pointing it at a folder
+/// the data was moved to by hand: both go through the control socket to the daemon, which does
+/// them on the running torrent (it seeds on from the new names and place) and records them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_shot_rename_and_find_data_reach_the_daemons_torrent() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    settings(root, "");
+    write_tree(root, &[("share/a.bin", 70_000), ("share/sub/b.bin", 5_000)]);
+    ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
+    let d = daemon(root);
+    let start = Instant::now();
+    while shown(root, "share").map(|s| s["running"] == true) != Some(true) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the daemon never ran the torrent: {}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Commands of the user's own (scripts/b-*.rhai), run one-shot.
+    std::fs::create_dir_all(root.join("scripts")).unwrap();
+    std::fs::write(
+        root.join("scripts/b-rn.rhai"),
+        "//! Rename.\nlet t = torrent(\"share\");\nprint(t.rename_path(\"share/sub\", \"pics\"));\n",
+    )
+    .unwrap();
+    let out = ok(root, &["rn"]);
+    assert!(out.contains("share/pics/b.bin"), "{out}");
+    assert!(root.join("share/pics/b.bin").is_file() && !root.join("share/sub").exists());
+    let e = Config::load(&root.join("torrents.toml")).unwrap().torrents[0].clone();
+    assert_eq!(e.files.renamed.len(), 1, "{e:?}");
+
+    std::fs::create_dir_all(root.join("else")).unwrap();
+    std::fs::rename(root.join("share"), root.join("else/share")).unwrap();
+    std::fs::write(
+        root.join("scripts/b-fd.rhai"),
+        format!(
+            "//! Find.\nlet r = torrent(\"share\").find_data(\"{}\");\nprint(`found ${{r.good == r.pieces}} ${{r.running}}`);\n",
+            root.join("else").display()
+        ),
+    )
+    .unwrap();
+    let out = ok(root, &["fd"]);
+    assert!(out.contains("found true true"), "{out}");
+    let s = shown(root, "share").unwrap();
+    assert_eq!(s["state"], "seeding", "{s}");
+    stop(d).await;
 }
