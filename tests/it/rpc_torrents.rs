@@ -540,12 +540,7 @@ fn verify_finds_rotten_data_and_set_location_moves_or_finds_the_data() {
     std::fs::create_dir_all(&seed).unwrap();
     write_random(&seed.join("v.bin"), 100_000, 7);
     let meta = support::torrent(&seed.join("v.bin"), 16 * 1024, vec![]);
-    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
-    let id = c.ok(
-        "torrent-add",
-        json!({"metainfo": b64, "download-dir": seed}),
-    )["torrent-added"]["id"]
-        .clone();
+    let id = add_metainfo(&mut c, &meta, &seed);
     let fields = ["status", "leftUntilDone", "downloadDir"];
     poll("the seed to be seeding", 30, || {
         let t = torrent_get(&mut c, json!([id]), &fields).pop()?;
@@ -765,12 +760,7 @@ fn rename_path_renames_on_disk_and_survives_a_restart() {
     write_random(&seed.join("album/one.bin"), 70_000, 51);
     write_random(&seed.join("album/cd2/two.bin"), 30_000, 52);
     let meta = support::torrent(&seed.join("album"), 16 * 1024, vec![]);
-    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
-    let id = c.ok(
-        "torrent-add",
-        json!({"metainfo": b64, "download-dir": seed}),
-    )["torrent-added"]["id"]
-        .clone();
+    let id = add_metainfo(&mut c, &meta, &seed);
     let files = |c: &mut support::rpc::Client| {
         let t = torrent_get(c, json!([id]), &["files", "leftUntilDone", "status"])
             .pop()
@@ -868,12 +858,7 @@ fn trackers_edited_over_the_rpc_and_by_b_edit_reach_the_running_torrent() {
     let seed = dir.path().join("seed");
     write_random(&seed.join("t.bin"), 60_000, 71);
     let meta = support::torrent(&seed.join("t.bin"), 16 * 1024, vec![url(0)]);
-    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
-    let id = c.ok(
-        "torrent-add",
-        json!({"metainfo": b64, "download-dir": seed}),
-    )["torrent-added"]["id"]
-        .clone();
+    let id = add_metainfo(&mut c, &meta, &seed);
     poll("the first tracker's started", 30, || {
         (started(0) == 1).then_some(())
     });
@@ -926,4 +911,15 @@ fn trackers_edited_over_the_rpc_and_by_b_edit_reach_the_running_torrent() {
         1,
         "the first tracker was not announced to again"
     );
+}
+
+/// Adds `meta` over the RPC (base64 `metainfo`) into `dir`; its id.
+fn add_metainfo(
+    c: &mut support::rpc::Client,
+    meta: &btorrent::metainfo::Metainfo,
+    dir: &std::path::Path,
+) -> serde_json::Value {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+    c.ok("torrent-add", json!({"metainfo": b64, "download-dir": dir}))["torrent-added"]["id"]
+        .clone()
 }

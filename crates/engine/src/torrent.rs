@@ -597,17 +597,8 @@ impl TorrentHandle {
     /// `Core::moving`). Waits for the check made when the torrent was added to end first (a failed
     /// torrent's data moves too); fails at once if another move of this torrent is under way.
     pub async fn move_to(&self, new_data_dir: PathBuf) -> Result<()> {
-        match self.wait_checked().await {
-            Ok(()) | Err(EngineError::TorrentFailed { .. }) => {}
-            Err(e) => return Err(e),
-        }
-        let _hold = self.hold_for_move()?;
-        self.0.wait_disk_idle().await;
-        let t = self.0.clone();
         let dest = new_data_dir.clone();
-        let r = tokio::task::spawn_blocking(move || t.storage.move_to(&dest))
-            .await
-            .map_err(EngineError::task)?;
+        let r = self.on_files_held(move |s| s.move_to(&dest)).await?;
         if let Err(e) = r {
             return Err(EngineError::Move {
                 name: self.name().to_string(),
@@ -627,16 +618,7 @@ impl TorrentHandle {
     /// changing nothing, when `path` is none of the torrent's, `name` is not a plain file name, or
     /// the new path is taken. Returns every file's path after the rename.
     pub async fn rename_path(&self, path: PathBuf, name: String) -> Result<Vec<PathBuf>> {
-        match self.wait_checked().await {
-            Ok(()) | Err(EngineError::TorrentFailed { .. }) => {}
-            Err(e) => return Err(e),
-        }
-        let _hold = self.hold_for_move()?;
-        self.0.wait_disk_idle().await;
-        let t = self.0.clone();
-        let r = tokio::task::spawn_blocking(move || t.storage.rename(&path, &name))
-            .await
-            .map_err(EngineError::task)?;
+        let r = self.on_files_held(move |s| s.rename(&path, &name)).await?;
         if let Err(e) = r {
             return Err(EngineError::BadPath {
                 name: self.name().to_string(),
@@ -660,6 +642,25 @@ impl TorrentHandle {
         let report = self.recheck().await?;
         super::resume::save(&self.0).await;
         Ok(report)
+    }
+
+    /// Runs `job` on the storage (on the blocking pool) with the files held as for a move: after the
+    /// check made when the torrent was added (a failed torrent's files too), with its transfers
+    /// paused and no disk job running; the torrent goes on as [`Core::moving`] says once it is done.
+    async fn on_files_held<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Storage) -> T + Send + 'static,
+    ) -> Result<T> {
+        match self.wait_checked().await {
+            Ok(()) | Err(EngineError::TorrentFailed { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let _hold = self.hold_for_move()?;
+        self.0.wait_disk_idle().await;
+        let t = self.0.clone();
+        tokio::task::spawn_blocking(move || job(&t.storage))
+            .await
+            .map_err(EngineError::task)
     }
 
     /// Starts a change of the data folder: pauses the torrent and sets [`Core::moving`]; the change
