@@ -292,7 +292,10 @@ fn a_session_at_the_prompt() {
     sh.wait_prompt(SEEDING_ONE);
 
     sh.run("b-info torrents/share.torrent", "magnet:?xt=urn:btih:");
-    assert!(sh.text().contains("share/docs/a.txt"), "{}", sh.text());
+    // The file table comes after the magnet line, maybe in a later write.
+    sh.wait("b-info's file table", |s| {
+        s.text().contains("share/docs/a.txt")
+    });
     sh.run("b-show", "│ share");
     assert!(sh.text().contains("seeding"));
 
@@ -487,6 +490,46 @@ fn ctrl_c_during_b_start_and_closing_while_downloading() {
     assert!(!history.lines().any(|l| l == "y" || l == "n"), "{history}");
 }
 
+/// A client of the shell's RPC (its port read from the banner, once it shows).
+fn rpc_of(sh: &mut Shell) -> support::rpc::Client {
+    sh.wait("the banner's rpc line", |s| {
+        s.text().contains("rpc: http://127.0.0.1:")
+    });
+    let text = sh.text();
+    let port: u16 = text
+        .split("rpc: http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no rpc line in the banner: {text}"));
+    support::rpc::Client {
+        port,
+        auth: None,
+        session_id: None,
+    }
+}
+
+/// Waits until the shell has its tracker's answer to the `started` announce (the tracker may count
+/// the seed before the answer is back): `stopped` goes only to trackers that answered.
+fn wait_announced(sh: &mut Shell, rpc: &mut support::rpc::Client) {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let t = rpc.ok(
+            "torrent-get",
+            serde_json::json!({"fields": ["trackerStats"]}),
+        );
+        if t["torrents"][0]["trackerStats"][0]["lastAnnounceSucceeded"] == true {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "the shell never had the tracker's answer: {t}"
+        );
+        sh.pump();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn closing_announces_stopped_to_the_tracker() {
     let dir = setup();
@@ -505,6 +548,7 @@ fn closing_announces_stopped_to_the_tracker() {
         .unwrap();
     let url = tracker.announce_url();
     let mut sh = Shell::start(dir.path(), &[]);
+    let mut rpc = rpc_of(&mut sh);
     sh.wait_prompt("0 torrents");
     sh.run(&format!("b-create share {url}"), "info-hash");
     let seeders = || tracker.tracker.stats().seeders;
@@ -514,6 +558,7 @@ fn closing_announces_stopped_to_the_tracker() {
         sh.pump();
         std::thread::sleep(Duration::from_millis(50));
     }
+    wait_announced(&mut sh, &mut rpc);
     sh.wait_prompt(SEEDING_ONE);
     sh.enter("b-close");
     let status = sh.wait_exit();
@@ -523,6 +568,7 @@ fn closing_announces_stopped_to_the_tracker() {
     // The next shell seeds the managed torrent from the start; SIGTERM closes it cleanly too.
     let seeding_shell = || {
         let mut sh = Shell::start(dir.path(), &[]);
+        let mut rpc = rpc_of(&mut sh);
         let end = Instant::now() + Duration::from_secs(30);
         while seeders() != 1 {
             assert!(
@@ -532,10 +578,11 @@ fn closing_announces_stopped_to_the_tracker() {
             sh.pump();
             std::thread::sleep(Duration::from_millis(50));
         }
+        wait_announced(&mut sh, &mut rpc);
         sh.wait_prompt(SEEDING_ONE);
-        sh
+        (sh, rpc)
     };
-    let mut sh = seeding_shell();
+    let (mut sh, _) = seeding_shell();
     sh.session
         .get_process_mut()
         .signal(expectrl::Signal::SIGTERM)
@@ -550,19 +597,7 @@ fn closing_announces_stopped_to_the_tracker() {
     assert!(sh.text().contains("closing: signal received"));
 
     // And a `session-close` over its RPC (`transmission-remote --exit`): replied to, then closed.
-    let mut sh = seeding_shell();
-    let text = sh.text();
-    let port: u16 = text
-        .split("rpc: http://127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no rpc line in the banner: {text}"));
-    let mut rpc = support::rpc::Client {
-        port,
-        auth: None,
-        session_id: None,
-    };
+    let (mut sh, mut rpc) = seeding_shell();
     rpc.ok("session-close", serde_json::json!({}));
     let status = sh.wait_exit();
     assert!(
