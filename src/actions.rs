@@ -278,13 +278,14 @@ pub fn set_trackers(
     let bytes = crate::metainfo::set_tracker_tiers(&meta, tiers).map_err(|e| anyhow!("{e}"))?;
     crate::fsutil::write_atomic(&file, &bytes)
         .with_context(|| format!("cannot write {}", file.display()))?;
-    live_trackers(live, ih, &file)
+    let written = Metainfo::from_bytes(&bytes).map_err(|e| anyhow!("{e}"))?;
+    live_trackers(live, &written)
 }
 
-/// After the .torrent at `file` changed its trackers: the running torrent `ih` announces to them.
-pub fn live_trackers(live: &dyn LiveTorrents, ih: &InfoHash, file: &Path) -> Result<()> {
-    let meta = Metainfo::load(file).map_err(|e| anyhow!("{e}"))?;
-    live.set_trackers(ih, meta.trackers())?;
+/// After a managed torrent's .torrent changed its trackers (`meta` is what it holds now): the
+/// running torrent announces to them.
+pub fn live_trackers(live: &dyn LiveTorrents, meta: &Metainfo) -> Result<()> {
+    live.set_trackers(&meta.info_hash, meta.trackers())?;
     Ok(())
 }
 

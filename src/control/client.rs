@@ -146,16 +146,25 @@ impl OwnerOrLocal {
 }
 
 impl OwnerOrLocal {
-    /// Asks the owner to check a torrent's data (`req`: a check or a relocation), on the blocking
-    /// pool.
-    fn owner_check(&self, req: Request) -> BoxFuture<'static, Result<Option<CheckReport>>> {
+    /// Sends a long request (a check, a relocation, a rename) to the owner on the blocking pool, and
+    /// takes what `pick` finds in the reply; `None` when no owner runs the torrent.
+    fn owner_ask<T: Send + 'static>(
+        &self,
+        req: Request,
+        pick: fn(Reply) -> Option<T>,
+    ) -> BoxFuture<'static, Result<Option<T>>> {
         let owner = self.owner.clone();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || owner.request(&req, MOVE_TIMEOUT))
                 .await
                 .context("the request to the owner failed")?
-                .map(|r| r.and_then(|r| r.check).map(|c| *c))
+                .map(|r| r.and_then(pick))
         })
+    }
+
+    /// Asks the owner to check a torrent's data (`req`: a check or a relocation).
+    fn owner_check(&self, req: Request) -> BoxFuture<'static, Result<Option<CheckReport>>> {
+        self.owner_ask(req, |r| r.check.map(|c| *c))
     }
 }
 
@@ -272,18 +281,12 @@ impl LiveTorrents for OwnerOrLocal {
         if self.local.stats(&ih).is_some() {
             return self.local.rename_path(ih, path, name);
         }
-        let owner = self.owner.clone();
         let req = Request::RenamePath {
             info_hash: ih.to_hex(),
             path,
             name,
         };
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || owner.request(&req, MOVE_TIMEOUT))
-                .await
-                .context("the request to the owner failed")?
-                .map(|r| r.and_then(|r| r.paths))
-        })
+        self.owner_ask(req, |r| r.paths)
     }
 
     fn relocate(

@@ -11,6 +11,10 @@
 //! Announces take turns across the session ([`crate::session::SessionCtx::announce_turn`]): 1,000
 //! torrents starting at once reach their trackers a couple of milliseconds apart.
 //!
+//! A running torrent's trackers can change ([`TorrentHandle::set_trackers`]): a tracker taken off has
+//! its task cancelled (each task has a token of its own, a child of the run's), a new one gets a
+//! task that announces `started` at once.
+//!
 //! Failures back off (15 s, 30 s, ... 30 min; `SessionConfig::tracker_backoff` is the first step), and
 //! every announce path waits for it: no early announce and no event goes to a failing tracker before
 //! the back-off says so, and the quick retries inside one call are for a tracker that was answering.
@@ -22,7 +26,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use super::torrent::Torrent;
+use super::torrent::{Torrent, TorrentHandle};
+use super::{EngineError, Result};
 use crate::announce::{shown_url, AnnounceEvent, AnnounceRequest, AnnounceSchedule, RetryPolicy};
 
 /// Fewer connected peers than this (while downloading, or none at all while seeding) is "short".
@@ -87,6 +92,48 @@ pub(crate) fn start_if_due(t: &Arc<Torrent>) {
     super::dht::spawn_for(t, run);
 }
 
+impl TorrentHandle {
+    /// Announces to `urls` from now on (each once, in order): a running torrent stops the announce
+    /// tasks of the trackers taken off and starts one for each new tracker, which announces
+    /// `started` at once; the trackers kept go on as they were. Refused, changing nothing, when
+    /// something is not shaped like a tracker URL (`scheme://host...`).
+    pub fn set_trackers(&self, urls: Vec<String>) -> Result<()> {
+        let mut list: Vec<String> = Vec::with_capacity(urls.len());
+        for u in urls {
+            let u = u.trim().to_string();
+            btorrent_proto::metainfo::check_tracker_url(&u).map_err(|e| {
+                EngineError::BadTracker {
+                    name: self.name().to_string(),
+                    why: e.to_string(),
+                }
+            })?;
+            if !list.contains(&u) {
+                list.push(u);
+            }
+        }
+        let added = {
+            let mut c = self.0.core.lock();
+            let old = std::mem::replace(&mut *self.0.trackers.write(), list.clone());
+            for gone in old.iter().filter(|u| !list.contains(u)) {
+                if let Some(task) = c.tracker_tasks.remove(gone) {
+                    task.cancel();
+                }
+            }
+            if !c.announcing {
+                return Ok(());
+            }
+            let added: Vec<String> = list.into_iter().filter(|u| !old.contains(u)).collect();
+            let tasks = tracker_tokens(&added, &c.run);
+            c.tracker_tasks.extend(tasks.clone());
+            tasks
+        };
+        for (url, task) in added {
+            tokio::spawn(tracker_task(self.0.clone(), url, task));
+        }
+        Ok(())
+    }
+}
+
 /// A task token per tracker in `urls`, children of `run` (see `Core::tracker_tasks`).
 pub(crate) fn tracker_tokens(
     urls: &[String],
@@ -95,11 +142,6 @@ pub(crate) fn tracker_tokens(
     urls.iter()
         .map(|u| (u.clone(), run.child_token()))
         .collect()
-}
-
-/// Starts the announce task of tracker `url`, ended by `task` (its `Core::tracker_tasks` token).
-pub(crate) fn spawn_tracker_task(t: &Arc<Torrent>, url: String, task: CancellationToken) {
-    tokio::spawn(tracker_task(t.clone(), url, task));
 }
 
 async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {

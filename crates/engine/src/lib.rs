@@ -124,6 +124,7 @@ pub mod metadata;
 pub mod peer;
 pub mod picker;
 pub mod piece_buf;
+mod placement;
 pub mod probe;
 pub mod rate;
 pub mod resume;

@@ -104,13 +104,15 @@ pub struct FileStatus {
 /// what it was renamed to), its priority and the bytes of it in the pieces `have` holds.
 pub(crate) fn file_list(
     info: &Info,
-    paths: &[PathBuf],
+    paths: Vec<PathBuf>,
     priorities: &[FilePriority],
     have: &Bitfield,
 ) -> Vec<FileStatus> {
-    (0..info.files.len())
-        .map(|f| FileStatus {
-            path: paths[f].clone(),
+    paths
+        .into_iter()
+        .enumerate()
+        .map(|(f, path)| FileStatus {
+            path,
             length: info.files[f].length,
             done: file_done(info, f, have),
             priority: priorities[f],
@@ -176,7 +178,7 @@ impl TorrentHandle {
         let c = self.0.core.lock();
         file_list(
             &self.0.meta.info,
-            &self.0.storage.paths(),
+            self.0.storage.paths(),
             &c.files,
             c.picker.have(),
         )

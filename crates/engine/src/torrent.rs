@@ -40,9 +40,9 @@
 //! (blocks) and disk jobs (hash results). `run` is replaced on every pause: cancelling it closes
 //! every connection of the current run.
 
+use super::placement::AfterMove;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -106,13 +106,6 @@ pub(crate) struct Core {
     /// the move changes this, not the lifecycle: the connections stay closed until the files are in
     /// their new place, and the move does not undo what was asked meanwhile.
     pub moving: Option<AfterMove>,
-}
-
-/// What a torrent does once the move of its data ends ([`Core::moving`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AfterMove {
-    Resume,
-    StayPaused,
 }
 
 pub(crate) struct Torrent {
@@ -199,7 +192,7 @@ impl Torrent {
         }
     }
 
-    async fn wait_disk_idle(&self) {
+    pub(crate) async fn wait_disk_idle(&self) {
         loop {
             let n = self.disk_idle.notified();
             if self.disk_jobs.load(Ordering::Acquire) == 0 {
@@ -291,7 +284,7 @@ impl Torrent {
             name: self.meta.info.name.clone(),
             files: super::selection::file_list(
                 &self.meta.info,
-                &self.storage.paths(),
+                self.storage.paths(),
                 &c.files,
                 have,
             ),
@@ -445,46 +438,6 @@ impl TorrentHandle {
         self.0.trackers.read().clone()
     }
 
-    /// Announces to `urls` from now on (each once, in order): a running torrent stops the announce
-    /// tasks of the trackers taken off and starts one for each new tracker, which announces
-    /// `started` at once; the trackers kept go on as they were. Refused, changing nothing, when
-    /// something is not shaped like a tracker URL (`scheme://host...`).
-    pub fn set_trackers(&self, urls: Vec<String>) -> Result<()> {
-        let mut list: Vec<String> = Vec::with_capacity(urls.len());
-        for u in urls {
-            let u = u.trim().to_string();
-            btorrent_proto::metainfo::check_tracker_url(&u).map_err(|e| {
-                EngineError::BadTracker {
-                    name: self.name().to_string(),
-                    why: e.to_string(),
-                }
-            })?;
-            if !list.contains(&u) {
-                list.push(u);
-            }
-        }
-        let added = {
-            let mut c = self.0.core.lock();
-            let old = std::mem::replace(&mut *self.0.trackers.write(), list.clone());
-            for gone in old.iter().filter(|u| !list.contains(u)) {
-                if let Some(task) = c.tracker_tasks.remove(gone) {
-                    task.cancel();
-                }
-            }
-            if !c.announcing {
-                return Ok(());
-            }
-            let added: Vec<String> = list.into_iter().filter(|u| !old.contains(u)).collect();
-            let tasks = super::announcer::tracker_tokens(&added, &c.run);
-            c.tracker_tasks.extend(tasks.clone());
-            tasks
-        };
-        for (url, task) in added {
-            super::announcer::spawn_tracker_task(&self.0, url, task);
-        }
-        Ok(())
-    }
-
     /// Asks every tracker for peers now, or as soon as its `min interval` allows (a paused torrent
     /// announces when it resumes, as always).
     pub fn reannounce(&self) {
@@ -546,7 +499,7 @@ impl TorrentHandle {
     }
 
     /// The pause itself: the lifecycle to paused, every connection of the current run closed.
-    fn stop_transfers(&self) {
+    pub(crate) fn stop_transfers(&self) {
         let run = {
             let mut c = self.0.core.lock();
             if !c.lifecycle.pause() {
@@ -592,102 +545,9 @@ impl TorrentHandle {
         self.0.add_known(peers, Source::User);
     }
 
-    /// Moves the data to `new_data_dir` and goes on from there. Connections are closed during the move
-    /// and re-made after it; a pause or resume asked meanwhile takes effect when it ends (see
-    /// `Core::moving`). Waits for the check made when the torrent was added to end first (a failed
-    /// torrent's data moves too); fails at once if another move of this torrent is under way.
-    pub async fn move_to(&self, new_data_dir: PathBuf) -> Result<()> {
-        let dest = new_data_dir.clone();
-        let r = self.on_files_held(move |s| s.move_to(&dest)).await?;
-        if let Err(e) = r {
-            return Err(EngineError::Move {
-                name: self.name().to_string(),
-                to: new_data_dir,
-                error: Arc::new(e),
-            });
-        }
-        super::resume::save(&self.0).await;
-        Ok(())
-    }
-
-    /// Renames `path` (a file of the torrent or a folder holding some, below the data folder, as
-    /// [`TorrentStats::files`](super::TorrentStats::files) lists them) to `name` in the same folder:
-    /// on disk, if it is there yet, and for the torrent, which reads and writes it there from now on.
-    /// The info dictionary, and so the info-hash and what peers see, stay as they were. Connections
-    /// are closed meanwhile, as for [`move_to`](Self::move_to), under the same rules. Refused,
-    /// changing nothing, when `path` is none of the torrent's, `name` is not a plain file name, or
-    /// the new path is taken. Returns every file's path after the rename.
-    pub async fn rename_path(&self, path: PathBuf, name: String) -> Result<Vec<PathBuf>> {
-        let r = self.on_files_held(move |s| s.rename(&path, &name)).await?;
-        if let Err(e) = r {
-            return Err(EngineError::BadPath {
-                name: self.name().to_string(),
-                why: e.to_string(),
-            });
-        }
-        super::resume::save(&self.0).await;
-        Ok(self.0.storage.paths())
-    }
-
-    /// Points the torrent at `data_dir` without moving anything (its files were put there by other
-    /// means, or are to be downloaded there) and checks what is there: pieces we had that are not
-    /// there are withdrawn and downloaded again, good ones we lacked are taken. Connections are closed
-    /// meanwhile, as for [`move_to`](Self::move_to), under the same rules; fails if the torrent has
-    /// failed or is removed.
-    pub async fn relocate(&self, data_dir: PathBuf) -> Result<super::CheckReport> {
-        self.wait_checked().await?;
-        let _hold = self.hold_for_move()?;
-        self.0.wait_disk_idle().await;
-        self.0.storage.set_data_dir(data_dir);
-        let report = self.recheck().await?;
-        super::resume::save(&self.0).await;
-        Ok(report)
-    }
-
-    /// Runs `job` on the storage (on the blocking pool) with the files held as for a move: after the
-    /// check made when the torrent was added (a failed torrent's files too), with its transfers
-    /// paused and no disk job running; the torrent goes on as [`Core::moving`] says once it is done.
-    async fn on_files_held<T: Send + 'static>(
-        &self,
-        job: impl FnOnce(&Storage) -> T + Send + 'static,
-    ) -> Result<T> {
-        match self.wait_checked().await {
-            Ok(()) | Err(EngineError::TorrentFailed { .. }) => {}
-            Err(e) => return Err(e),
-        }
-        let _hold = self.hold_for_move()?;
-        self.0.wait_disk_idle().await;
-        let t = self.0.clone();
-        tokio::task::spawn_blocking(move || job(&t.storage))
-            .await
-            .map_err(EngineError::task)
-    }
-
-    /// Starts a change of the data folder: pauses the torrent and sets [`Core::moving`]; the change
-    /// ends when the returned guard drops (done, failed or the future dropped), so the torrent is
-    /// never left held. Fails if another change is under way.
-    fn hold_for_move(&self) -> Result<MoveHold<'_>> {
-        {
-            let mut c = self.0.core.lock();
-            if c.moving.is_some() {
-                return Err(EngineError::MoveUnderWay {
-                    name: self.name().to_string(),
-                });
-            }
-            c.moving = Some(if c.lifecycle.is_paused() {
-                AfterMove::StayPaused
-            } else {
-                AfterMove::Resume
-            });
-        }
-        let hold = MoveHold(self);
-        self.stop_transfers();
-        Ok(hold)
-    }
-
     /// Waits until the check made when the torrent was added has ended; fails if the torrent has
     /// failed or is removed.
-    async fn wait_checked(&self) -> Result<()> {
+    pub(crate) async fn wait_checked(&self) -> Result<()> {
         loop {
             match self.0.core.lock().lifecycle.clone() {
                 Lifecycle::Error(e) => return Err(self.failed(e)),
@@ -703,7 +563,7 @@ impl TorrentHandle {
     }
 
     /// Hashes every piece on disk (a disk job: a move waits for it) and acts on the result.
-    async fn recheck(&self) -> Result<super::CheckReport> {
+    pub(crate) async fn recheck(&self) -> Result<super::CheckReport> {
         let t = self.0.clone();
         t.disk_job_started();
         let r = tokio::task::spawn_blocking(move || super::disk_check::recheck(&t)).await;
@@ -773,18 +633,5 @@ impl TorrentHandle {
         )
         .await;
         self.0.storage.close_all();
-    }
-}
-
-/// Ends a move of the data when dropped: clears [`Core::moving`] and resumes the torrent if that
-/// is what it says.
-struct MoveHold<'a>(&'a TorrentHandle);
-
-impl Drop for MoveHold<'_> {
-    fn drop(&mut self) {
-        let after = self.0 .0.core.lock().moving.take();
-        if after == Some(AfterMove::Resume) {
-            self.0.resume();
-        }
     }
 }

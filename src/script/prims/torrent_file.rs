@@ -356,19 +356,18 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
             let p = t.path.clone().expect("loaded from a path");
             write_atomic(&p, &bytes)
                 .or_else(|e| fail("edit", format!("cannot write {}: {e}", p.display())))?;
+            let edited = load_file(&c, "edit", path)?;
             // The managed torrent this file is the .torrent of announces to its new tracker now.
-            let ih = t.meta.info_hash;
-            let managed = c.config().ok().and_then(|cfg| {
-                let e = cfg.find(&ih)?;
-                let same =
-                    std::path::absolute(cfg.resolve(&e.file)).ok() == std::path::absolute(&p).ok();
-                same.then_some(())
+            let managed = c.config().ok().is_some_and(|cfg| {
+                cfg.find(&t.meta.info_hash).is_some_and(|e| {
+                    std::path::absolute(cfg.resolve(&e.file)).ok() == std::path::absolute(&p).ok()
+                })
             });
-            if managed.is_some() {
-                crate::actions::live_trackers(c.live.as_ref(), &ih, &p)
+            if managed {
+                crate::actions::live_trackers(c.live.as_ref(), &edited.meta)
                     .or_else(|e| fail("edit", format!("{e:#}")))?;
             }
-            load_file(&c, "edit", path)
+            Ok(edited)
         },
     );
 }
