@@ -106,6 +106,22 @@ pub fn set_goals(torrents: &Torrents, ih: &InfoHash, name: &str, goals: SeedGoal
     })
 }
 
+/// Gives the torrent `labels` (replacing those it had), checked by [`crate::config::checked_labels`],
+/// and records them; the labels they came to are returned.
+pub fn set_labels<S: AsRef<str>>(
+    torrents: &Torrents,
+    ih: &InfoHash,
+    name: &str,
+    labels: impl IntoIterator<Item = S>,
+) -> Result<Vec<String>> {
+    let labels = crate::config::checked_labels(labels).map_err(|e| anyhow!("{name}: {e}"))?;
+    update_entry(torrents, ih, name, |e| {
+        e.labels = labels.clone();
+        Ok(())
+    })?;
+    Ok(labels)
+}
+
 /// Resumes the torrent (if it runs here) and records `seeding` or `downloading`.
 pub fn resume(
     torrents: &Torrents,
@@ -450,6 +466,7 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
                 added: String::new(),
                 origin,
                 meta: Default::default(),
+                labels: Vec::new(),
                 watch: None,
                 files,
                 limits: Default::default(),

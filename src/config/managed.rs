@@ -43,6 +43,10 @@ pub struct ManagedTorrent {
     /// Script-owned values kept with the torrent (`t.meta` in rhai).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub meta: BTreeMap<String, toml::Value>,
+    /// The words the user files the torrent under (Transmission's `labels`), as
+    /// [`checked_labels`] leaves them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
     /// Set on torrents the watch folder made or added: the watch folder's ledger entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<WatchSource>,
@@ -284,6 +288,46 @@ pub struct WatchSource {
     pub changed: String,
 }
 
+/// How many labels one torrent may have, and how long one may be (in characters).
+pub const MAX_LABELS: usize = 64;
+pub const MAX_LABEL_CHARS: usize = 128;
+
+/// `labels` as a torrent keeps them: each trimmed, none empty, none with a comma (Transmission's
+/// clients join labels with commas) or a control character, none longer than [`MAX_LABEL_CHARS`],
+/// at most [`MAX_LABELS`]; a label given twice is kept once, in the order first given.
+pub fn checked_labels<S: AsRef<str>>(
+    labels: impl IntoIterator<Item = S>,
+) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for l in labels {
+        let l = l.as_ref().trim();
+        if l.is_empty() {
+            return Err("a label cannot be empty".into());
+        }
+        if l.contains(',') {
+            return Err(format!("label {l:?}: a label cannot hold a comma"));
+        }
+        if l.chars().any(char::is_control) {
+            return Err(format!(
+                "label {l:?}: a label cannot hold a control character"
+            ));
+        }
+        if l.chars().count() > MAX_LABEL_CHARS {
+            return Err(format!(
+                "label {:?}...: a label is at most {MAX_LABEL_CHARS} characters",
+                l.chars().take(20).collect::<String>()
+            ));
+        }
+        if !out.iter().any(|x| x == l) {
+            out.push(l.to_string());
+        }
+        if out.len() > MAX_LABELS {
+            return Err(format!("a torrent has at most {MAX_LABELS} labels"));
+        }
+    }
+    Ok(out)
+}
+
 fn default_state() -> String {
     "stopped".into()
 }
@@ -297,6 +341,66 @@ impl ManagedTorrent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_are_trimmed_kept_once_and_refused_when_malformed() {
+        assert_eq!(
+            checked_labels([" tv", "hd ", "tv", "été 2026"]).unwrap(),
+            ["tv", "hd", "été 2026"]
+        );
+        assert!(checked_labels(Vec::<String>::new()).unwrap().is_empty());
+        for (bad, why) in [
+            (vec!["a,b".to_string()], "comma"),
+            (vec![" ".into()], "empty"),
+            (vec!["a\tb".into()], "control"),
+            (vec!["é".repeat(MAX_LABEL_CHARS + 1)], "at most"),
+            ((0..=MAX_LABELS).map(|i| i.to_string()).collect(), "at most"),
+        ] {
+            let e = checked_labels(&bad).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+        assert_eq!(
+            checked_labels(["é".repeat(MAX_LABEL_CHARS)]).unwrap()[0]
+                .chars()
+                .count(),
+            MAX_LABEL_CHARS
+        );
+    }
+
+    #[test]
+    fn labels_persist_and_survive_re_registering() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        let ih = "cd".repeat(20);
+        std::fs::write(
+            &path,
+            format!(
+                "[[torrent]]\nname = \"x\"\ninfo_hash = \"{ih}\"\nfile = \"x.torrent\"\ndata = \"out\"\n\
+                 labels = [\"tv\", \"hd\"]\n"
+            ),
+        )
+        .unwrap();
+        let service = crate::torrents::Torrents::open(&path);
+        assert_eq!(service.config().unwrap().torrents[0].labels, ["tv", "hd"]);
+        service
+            .update(|cfg| {
+                let mut t = cfg.torrents[0].clone();
+                t.labels.clear();
+                t.state = "paused".into();
+                cfg.upsert(t);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(service.config().unwrap().torrents[0].labels, ["tv", "hd"]);
+        service
+            .update(|cfg| {
+                cfg.torrents[0].labels.clear();
+                Ok(())
+            })
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("labels"), "{text}");
+    }
 
     #[test]
     fn limits_load_persist_and_leave_the_file_when_lifted() {

@@ -25,7 +25,8 @@ use serde::Deserialize;
 use toml_edit::DocumentMut;
 
 pub use managed::{
-    EntryLimits, FileChoice, GoalMode, ManagedTorrent, Origin, RenamedFile, SeedGoals, WatchSource,
+    checked_labels, EntryLimits, FileChoice, GoalMode, ManagedTorrent, Origin, RenamedFile,
+    SeedGoals, WatchSource, MAX_LABELS, MAX_LABEL_CHARS,
 };
 pub use settings::{ByteRate, DefaultTracker, Settings, DEFAULT_TRACKER_BIND};
 
@@ -199,7 +200,7 @@ impl Config {
     }
 
     /// Adds `t`, or replaces the entry with the same info-hash (keeping its `added` time, meta,
-    /// watch record, limits and goals when `t` has none, and its renamed files when `t` is in the
+    /// labels, watch record, limits and goals when `t` has none, and its renamed files when `t` is in the
     /// same folder and renames none).
     pub fn upsert(&mut self, mut t: ManagedTorrent) {
         t.info_hash = t.info_hash.to_ascii_lowercase();
@@ -219,6 +220,9 @@ impl Config {
                 }
                 if t.meta.is_empty() {
                     t.meta = std::mem::take(&mut old.meta);
+                }
+                if t.labels.is_empty() {
+                    t.labels = std::mem::take(&mut old.labels);
                 }
                 if t.watch.is_none() {
                     t.watch = old.watch.take();
@@ -291,6 +295,7 @@ mod tests {
             added: String::new(),
             origin: Origin::Created,
             meta: BTreeMap::new(),
+            labels: Vec::new(),
             watch: None,
             files: Default::default(),
             limits: Default::default(),

@@ -192,7 +192,8 @@ pub async fn torrent_get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
     };
     let selected = select(rpc, args).await?;
-    let cfg = rpc.peer.torrents().config().ok();
+    // What torrents.toml says now (one `stat`), so a one-shot command's change shows at once.
+    let cfg = rpc.peer.torrents().fresh().ok();
     let ctx = FieldCtx {
         rpc,
         cfg: cfg.as_deref(),
@@ -413,7 +414,7 @@ impl FieldCtx<'_> {
             "secondsDownloading" | "secondsSeeding" => json!(0),
             "queuePosition" => json!(t.id - 1),
             "bandwidthPriority" => json!(0),
-            "labels" => json!([]),
+            "labels" => json!(self.entry(&ih).map(|e| e.labels.clone()).unwrap_or_default()),
             "honorsSessionLimits" => json!(h.limits().honors_session_limits),
             "downloadLimit" => json!(super::session::kbps(h.limits().download)),
             "uploadLimit" => json!(super::session::kbps(h.limits().upload)),

@@ -33,6 +33,23 @@ fn str_arg<'a>(args: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str
     }
 }
 
+/// `labels`: a list of strings, checked as a torrent keeps them (`None` when absent).
+fn labels_arg(args: &Map<String, Value>) -> Result<Option<Vec<String>>, String> {
+    let list = match args.get("labels") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(list)) => list,
+        Some(v) => return Err(format!("labels must be a list of strings, not {v}")),
+    };
+    let words = list
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .ok_or_else(|| format!("labels must be a list of strings; {v} is not one"))
+        })
+        .collect::<Result<Vec<&str>, String>>()?;
+    crate::config::checked_labels(words).map(Some)
+}
+
 fn added(key: &str, id: i64, name: &str, hash: &str) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert(
@@ -58,8 +75,10 @@ async fn id_of(rpc: &Arc<Rpc>, ih: &crate::InfoHash) -> i64 {
 }
 
 /// `torrent-add`: `metainfo` (a base64 .torrent) or `filename` (a path, URL or magnet link, read
-/// by [`actions::load_source`]), into `download-dir` (default `output_dir`), `paused` if asked.
+/// by [`actions::load_source`]), into `download-dir` (default `output_dir`), `paused` if asked,
+/// with `labels` if given.
 pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    let labels = labels_arg(args).map_err(|e| format!("torrent-add: {e}"))?;
     let (meta, src): (Metainfo, Option<PathBuf>) =
         match (str_arg(args, "metainfo")?, str_arg(args, "filename")?) {
             (Some(b64), _) => {
@@ -138,6 +157,10 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     actions::add(rpc.peer.torrents(), &session, adding)
         .await
         .map_err(|e| format!("{e:#}"))?;
+    if let Some(labels) = labels {
+        actions::set_labels(rpc.peer.torrents(), &ih, &name, labels)
+            .map_err(|e| format!("torrent-add: {e:#}"))?;
+    }
     let id = id_of(rpc, &ih).await;
     Ok(added("torrent-added", id, &name, &ih.to_hex()))
 }
@@ -212,8 +235,9 @@ pub async fn remove(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
 }
 
 /// `torrent-set`: file selection ([`super::files`]), the speed limits (`uploadLimit`/
-/// `uploadLimited`, `downloadLimit`/`downloadLimited` in kB/s, `honorsSessionLimits`) and the
-/// seeding goals ([`super::goals`]), applied at once and kept in torrents.toml. Every other key is
+/// `uploadLimited`, `downloadLimit`/`downloadLimited` in kB/s, `honorsSessionLimits`), the
+/// seeding goals ([`super::goals`]), the trackers ([`super::trackers`]) and `labels` (replacing
+/// the torrent's; `[]` clears them), applied at once and kept in torrents.toml. Every other key is
 /// refused by name, and every value is checked before anything changes (an empty request succeeds).
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let selected = select(rpc, args).await?;
@@ -236,6 +260,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             !limits.contains(k)
                 && !super::goals::TORRENT_KEYS.contains(k)
                 && !super::trackers::KEYS.contains(k)
+                && *k != "labels"
         })
         .collect();
     if !unsupported.is_empty() {
@@ -251,6 +276,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let sets_limits = keys.iter().any(|k| limits.contains(k));
     let sets_goals = super::goals::any(args, &super::goals::TORRENT_KEYS);
     let sets_trackers = super::trackers::any(args);
+    let labels = labels_arg(args).map_err(|e| format!("torrent-set: {e}"))?;
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
     // Every value is checked before any torrent changes.
     let mut changes = Vec::with_capacity(selected.len());
@@ -266,6 +292,12 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             }
             None => Default::default(),
         };
+        if entry.is_none() && labels.is_some() {
+            return Err(format!(
+                "torrent-set: {} is not a managed torrent: it has no entry to keep labels in",
+                h.name()
+            ));
+        }
         let trackers = match entry {
             _ if !sets_trackers => None,
             Some(e) => {
@@ -320,6 +352,11 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
         if sets_goals {
             if let Err(e) = actions::set_goals(torrents, &ih, &name, goals) {
+                errors.push(format!("{e:#}"));
+            }
+        }
+        if let Some(labels) = &labels {
+            if let Err(e) = actions::set_labels(torrents, &ih, &name, labels) {
                 errors.push(format!("{e:#}"));
             }
         }

@@ -180,6 +180,7 @@ mod tests {
                     added: String::new(),
                     origin: Origin::Created,
                     meta: Default::default(),
+                    labels: Vec::new(),
                     watch: None,
                     files: Default::default(),
                     limits: Default::default(),

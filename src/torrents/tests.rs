@@ -21,6 +21,7 @@ fn entry(writer: u8, i: u8) -> ManagedTorrent {
         added: String::new(),
         origin: Origin::Created,
         meta: BTreeMap::new(),
+        labels: Vec::new(),
         watch: None,
         files: Default::default(),
         limits: Default::default(),

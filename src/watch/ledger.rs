@@ -191,6 +191,7 @@ pub fn record(cfg: &mut Config, s: &NewShare) -> Result<Recorded, String> {
         added: String::new(),
         origin: Origin::Watch,
         meta: Default::default(),
+        labels: Vec::new(),
         watch: Some(source),
         files: Default::default(),
         limits: Default::default(),

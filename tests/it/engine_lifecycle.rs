@@ -200,6 +200,7 @@ async fn a_removal_racing_a_sync_of_torrents_toml_stays_removed() {
                 added: String::new(),
                 origin: Default::default(),
                 meta: Default::default(),
+                labels: Vec::new(),
                 watch: None,
                 files: Default::default(),
                 limits: Default::default(),

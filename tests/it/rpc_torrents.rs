@@ -913,6 +913,92 @@ fn trackers_edited_over_the_rpc_and_by_b_edit_reach_the_running_torrent() {
     );
 }
 
+/// Labels: given with `torrent-add`, replaced and cleared by `torrent-set`, shown by `torrent-get`,
+/// refused with a reason when malformed (nothing changes), kept in torrents.toml across a restart,
+/// and the same list for a one-shot `b-label` and `b-show --label`.
+#[test]
+fn labels_are_given_changed_and_kept_over_the_rpc_and_b_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let seed = dir.path().join("seed");
+    write_random(&seed.join("show.bin"), 40_000, 81);
+    let meta = support::torrent(&seed.join("show.bin"), 16 * 1024, vec![]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+    let id = c.ok(
+        "torrent-add",
+        json!({"metainfo": b64, "download-dir": seed, "labels": [" tv ", "hd", "tv"]}),
+    )["torrent-added"]["id"]
+        .clone();
+    let labels = |c: &mut support::rpc::Client| {
+        torrent_get(c, json!([id]), &["labels"]).pop().unwrap()["labels"].clone()
+    };
+    assert_eq!(labels(&mut c), json!(["tv", "hd"]));
+
+    c.ok(
+        "torrent-set",
+        json!({"ids": [id], "labels": ["films", "4k"]}),
+    );
+    assert_eq!(labels(&mut c), json!(["films", "4k"]));
+    for (bad, want) in [
+        (json!(["a,b"]), "comma"),
+        (json!(["  "]), "empty"),
+        (json!("films"), "list of strings"),
+        (json!([1]), "list of strings"),
+        (json!(["x".repeat(129)]), "at most 128"),
+    ] {
+        let v = c.call("torrent-set", json!({"ids": [id], "labels": bad}));
+        assert!(v["result"].as_str().unwrap().contains(want), "{bad}: {v}");
+    }
+    let v = c.call(
+        "torrent-add",
+        json!({"filename": "/nowhere.torrent", "labels": ["a\nb"]}),
+    );
+    assert!(v["result"].as_str().unwrap().contains("control"), "{v}");
+    assert_eq!(
+        labels(&mut c),
+        json!(["films", "4k"]),
+        "a refused set changed nothing"
+    );
+
+    // One-shot b-label reaches the same entry; b-show filters by label.
+    let hash = meta.info_hash.to_hex();
+    let out = support::cli::ok(dir.path(), &["b-label", &hash, "kids", "--add"]);
+    assert!(out.contains("show.bin: films, 4k, kids"), "{out}");
+    assert_eq!(labels(&mut c), json!(["films", "4k", "kids"]));
+    let out = support::cli::ok(dir.path(), &["b-show", "--label", "kids"]);
+    assert!(
+        out.contains("show.bin") && out.contains("films, 4k, kids"),
+        "{out}"
+    );
+    let out = support::cli::ok(dir.path(), &["b-show", "--label", "news"]);
+    assert!(
+        out.contains("no managed torrent has the label news"),
+        "{out}"
+    );
+    let out = support::cli::ok(dir.path(), &["b-label", &hash, "4k", "--remove"]);
+    assert!(out.contains("show.bin: films, kids"), "{out}");
+    let out = support::cli::run(dir.path(), &["b-label", &hash, "a,b"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("comma"),
+        "{out:?}"
+    );
+
+    let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    assert_eq!(cfg.find(&meta.info_hash).unwrap().labels, ["films", "kids"]);
+    let d = d.restart();
+    let mut c = d.client();
+    let kept = poll("the restarted daemon to list the torrent", 30, || {
+        torrent_get(&mut c, json!([id]), &["labels"]).pop()
+    });
+    assert_eq!(kept["labels"], json!(["films", "kids"]));
+    c.ok("torrent-set", json!({"ids": [id], "labels": []}));
+    assert_eq!(labels(&mut c), json!([]));
+    let out = support::cli::ok(dir.path(), &["b-label", &hash]);
+    assert!(out.contains("show.bin: no labels"), "{out}");
+}
+
 /// Adds `meta` over the RPC (base64 `metainfo`) into `dir`; its id.
 fn add_metainfo(
     c: &mut support::rpc::Client,

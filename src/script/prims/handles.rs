@@ -19,7 +19,7 @@
 //! or `()` for the session's `seed_ratio_limit`; settable, kept in torrents.toml; see
 //! [`crate::goals`]),
 //! `save_path` (the folder holding its data), `file` (the .torrent), `stats` (every figure in one
-//! map, as `torrents()` gives them), and `meta` ([`super::meta`]).
+//! map, as `torrents()` gives them), `meta` and `labels` (settable; [`super::meta`]).
 //!
 //! `state` has one meaning for every handle: while the torrent runs, the engine's word for it
 //! (`checking`, `downloading`, `seeding`, `paused` or `error`); when it runs nowhere, the state

@@ -1,7 +1,12 @@
-//! A torrent's `meta`: a map the script owns, saved with the torrent in torrents.toml.
-//! `t.meta` reads it; `t.meta = m` (or `t.meta.key = v`, which rhai turns into a get and a set)
-//! saves it whole, at most 1 MiB of text, of values TOML can hold (true/false, numbers, text,
-//! arrays and maps; `()` drops a key).
+//! What a user keeps with a torrent in torrents.toml, beside what the engine needs: its `meta`, a
+//! map the script owns, and its `labels`, the words it is filed under (Transmission's labels, the
+//! same list the RPC shows and sets).
+//!
+//! `t.meta` reads the map; `t.meta = m` (or `t.meta.key = v`, which rhai turns into a get and a
+//! set) saves it whole, at most 1 MiB of text, of values TOML can hold (true/false, numbers, text,
+//! arrays and maps; `()` drops a key). `t.labels` reads the labels as an array of strings;
+//! `t.labels = ["tv", "hd"]` replaces them (`[]` clears them), checked as
+//! [`crate::config::checked_labels`] says.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -92,6 +97,31 @@ fn meta_set(ctx: &HostContext, h: &Handle, m: Map) -> Result<(), Box<EvalAltResu
     .or_else(|e| fail("meta", format!("{e:#}")))
 }
 
+fn labels_get(ctx: &HostContext, h: &Handle) -> rhai::Array {
+    let cfg = ctx.torrents().config().ok();
+    cfg.as_ref()
+        .and_then(|c| c.find(&h.info_hash))
+        .map(|e| e.labels.iter().map(|l| l.clone().into()).collect())
+        .unwrap_or_default()
+}
+
+fn labels_set(ctx: &HostContext, h: &Handle, list: rhai::Array) -> Result<(), Box<EvalAltResult>> {
+    let words = list
+        .iter()
+        .map(|v| {
+            v.clone().into_string().or_else(|_| {
+                fail(
+                    "labels",
+                    format!("labels are strings; a {} is not one", v.type_name()),
+                )
+            })
+        })
+        .collect::<Result<Vec<String>, _>>()?;
+    crate::actions::set_labels(ctx.torrents(), &h.info_hash, &h.name, words)
+        .map(drop)
+        .or_else(|e| fail("labels", format!("{e:#}")))
+}
+
 pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     let c = ctx.clone();
     engine.register_get("meta", move |h: &mut Handle| meta_get(&c, h));
@@ -99,5 +129,14 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     engine.register_set(
         "meta",
         move |h: &mut Handle, m: Map| -> Result<(), Box<EvalAltResult>> { meta_set(&c, h, m) },
+    );
+    let c = ctx.clone();
+    engine.register_get("labels", move |h: &mut Handle| labels_get(&c, h));
+    let c = ctx.clone();
+    engine.register_set(
+        "labels",
+        move |h: &mut Handle, l: rhai::Array| -> Result<(), Box<EvalAltResult>> {
+            labels_set(&c, h, l)
+        },
     );
 }

@@ -149,6 +149,8 @@ pub(crate) fn entry_map(cfg: &Config, t: &ManagedTorrent) -> Map {
     );
     let meta = rhai::serde::to_dynamic(&t.meta).unwrap_or(Dynamic::UNIT);
     m.insert("meta".into(), meta);
+    let labels: rhai::Array = t.labels.iter().map(|l| l.clone().into()).collect();
+    m.insert("labels".into(), labels.into());
     // Where a watch-folder torrent came from: the dropped file, folder or .torrent.
     m.insert(
         "source".into(),
@@ -213,6 +215,7 @@ fn register_torrent(
             added: String::new(),
             origin,
             meta: Default::default(),
+            labels: Vec::new(),
             watch: None,
             files: Default::default(),
             limits: Default::default(),
