@@ -68,6 +68,14 @@ pub(super) async fn record_engine_states(
                     }),
             );
         }
+        // A check that ends with the data complete says `seeding` even for a torrent paused (by
+        // its user or the download queue): it is not seeding, and its entry keeps what it says.
+        states.retain(|(ih, st)| {
+            *st != "seeding"
+                || session
+                    .get(ih)
+                    .is_none_or(|h| h.stats().state != TorrentState::Paused)
+        });
         if !states.is_empty() {
             recorder.record(states).await;
         }
@@ -157,6 +165,85 @@ mod tests {
     use crate::config::{ManagedTorrent, Origin};
     use crate::engine::{AddOptions, SessionConfig};
     use crate::metainfo::{create_torrent, CreateOptions};
+
+    /// The `seeding` a data check implies is not recorded for a torrent paused meanwhile: its entry
+    /// stays `paused` (or `queued`), so a restart leaves it so.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_paused_torrent_found_complete_stays_paused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("torrents.toml");
+        std::fs::write(&path, "[settings]\ndht = false\n").unwrap();
+        let torrents = Torrents::open(&path);
+        let session = Session::start(SessionConfig::default()).await.unwrap();
+        let mut metas = Vec::new();
+        for (name, state, paused) in [("p.bin", "paused", true), ("s.bin", "downloading", false)] {
+            let data = dir.path().join(name);
+            std::fs::write(&data, vec![9u8; 40_000]).unwrap();
+            let meta = create_torrent(&data, &CreateOptions::default(), &|_, _| {}).unwrap();
+            torrents
+                .update(|cfg| {
+                    cfg.upsert(ManagedTorrent {
+                        name: name.into(),
+                        info_hash: meta.info_hash.to_hex(),
+                        file: "x.torrent".into(),
+                        data: ".".into(),
+                        state: state.into(),
+                        added: String::new(),
+                        origin: Origin::Added,
+                        meta: Default::default(),
+                        labels: Vec::new(),
+                        watch: None,
+                        files: Default::default(),
+                        limits: Default::default(),
+                        goals: Default::default(),
+                    });
+                    Ok(())
+                })
+                .unwrap();
+            let opts = AddOptions {
+                data_dir: dir.path().to_path_buf(),
+                trackers: Some(vec![]),
+                paused,
+                ..Default::default()
+            };
+            let h = session.add(meta.clone(), opts).await.unwrap();
+            let end = Instant::now() + Duration::from_secs(20);
+            while h.stats().bytes_left != 0 {
+                assert!(Instant::now() < end, "the data check did not end");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            metas.push(meta);
+        }
+        let (tx, rx) = broadcast::channel(16);
+        let recorder = tokio::spawn(record_engine_states(session.clone(), rx, torrents.clone()));
+        for m in &metas {
+            let _ = tx.send(Event::Engine(engine::Event::Seeding {
+                info_hash: m.info_hash,
+                name: m.info.name.clone(),
+                data_dir: dir.path().to_path_buf(),
+            }));
+        }
+        let state = |i: usize| {
+            Torrents::open(&path)
+                .config()
+                .unwrap()
+                .find(&metas[i].info_hash)
+                .unwrap()
+                .state
+                .clone()
+        };
+        let end = Instant::now() + Duration::from_secs(20);
+        while state(1) != "seeding" {
+            assert!(
+                Instant::now() < end,
+                "the running torrent's state was never recorded"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(state(0), "paused");
+        session.shutdown(Duration::from_secs(2)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), recorder).await;
+    }
 
     /// A recorder that lost events to a full bus still records the state of what runs, and ends
     /// when its session does (though the bus lives on).
