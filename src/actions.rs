@@ -77,6 +77,77 @@ pub fn pause(
     })
 }
 
+/// Puts a torrent in the download queue ([`crate::queue`]): recorded `queued`, its transfers
+/// stopped until the queue starts it. Nothing happens to a torrent that is no longer `downloading`
+/// in torrents.toml (paused or removed since the queue looked); true when it was queued.
+pub fn enqueue(
+    torrents: &Torrents,
+    live: &dyn LiveTorrents,
+    ih: &InfoHash,
+    name: &str,
+) -> Result<bool> {
+    let queued = torrents
+        .update(|cfg| match cfg.find_mut(ih) {
+            Some(e) if e.state == "downloading" => {
+                e.state = QUEUED.into();
+                Ok(true)
+            }
+            _ => Ok(false),
+        })
+        .with_context(|| format!("{name}: cannot queue it"))?;
+    if queued {
+        live.pause(ih);
+    }
+    Ok(queued)
+}
+
+/// Starts a torrent that waited in the download queue, as [`resume`] does, unless it left the
+/// queue since the queue looked (paused, removed); true when it was started.
+pub fn dequeue(
+    torrents: &Torrents,
+    live: &dyn LiveTorrents,
+    ih: &InfoHash,
+    name: &str,
+) -> Result<bool> {
+    let waiting = torrents
+        .fresh()?
+        .find(ih)
+        .is_some_and(|e| e.state == QUEUED);
+    if waiting {
+        resume(torrents, live, ih, name)?;
+    }
+    Ok(waiting)
+}
+
+/// Where `queue-move-*` (or `torrent-set`'s `queuePosition`) moves torrents in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueMove {
+    Top,
+    Up,
+    Down,
+    Bottom,
+    /// To this place (0 is the top; past the end is the bottom).
+    To(usize),
+}
+
+/// Moves the managed torrents `chosen` in the queue, which is the order of torrents.toml's entries:
+/// to the top or bottom (keeping their order among themselves), or one place up or down (a run of
+/// chosen torrents moves as one). Torrents that are not managed have no place and are left out.
+pub fn queue_move(torrents: &Torrents, chosen: &[InfoHash], to: QueueMove) -> Result<()> {
+    torrents.update(|cfg| {
+        let picked: Vec<bool> = cfg
+            .torrents
+            .iter()
+            .map(|t| t.hash().is_some_and(|ih| chosen.contains(&ih)))
+            .collect();
+        crate::queue::reorder(&mut cfg.torrents, &picked, to);
+        Ok(())
+    })
+}
+
+/// The state torrents.toml records for a torrent waiting in the download queue.
+pub const QUEUED: &str = "queued";
+
 /// A [`pause`] because a seeding goal was reached: the entry also says `finished` (until resumed).
 /// The entry is recorded before the transfers stop, so whoever sees the torrent stopped (the RPC's
 /// `status`) also sees why (`isFinished`).

@@ -47,6 +47,8 @@
 //!   (`btorrent run`), with [`app`] assembling what the shell and the daemon share.
 //! - [`actions`]: pause, resume, remove, move and add, as the shell's commands and the RPC do them.
 //! - [`goals`]: the seeding goals (ratio, idle time) enforced: complete torrents stop on reaching them.
+//! - [`queue`]: the download queue: at most so many torrents download at once, the rest wait in
+//!   torrents.toml's order.
 //! - [`rpc`]: the Transmission-compatible RPC, our own page and `/metrics` on `rpc_bind`.
 //! - [`logs`]: how log lines look on a terminal; [`terminal`]: lines printed above the progress bar;
 //!   [`units`]: sizes parsed and shown; [`signals`]: SIGINT, SIGTERM and SIGHUP in one place;
@@ -67,6 +69,7 @@ pub mod fsutil;
 pub mod goals;
 pub mod lan;
 pub mod logs;
+pub mod queue;
 pub mod rpc;
 pub mod runner;
 pub mod script;

@@ -28,7 +28,10 @@ pub use managed::{
     checked_labels, EntryLimits, FileChoice, GoalMode, ManagedTorrent, Origin, RenamedFile,
     SeedGoals, WatchSource, MAX_LABELS, MAX_LABEL_CHARS,
 };
-pub use settings::{ByteRate, DefaultTracker, Settings, DEFAULT_TRACKER_BIND};
+pub use settings::{
+    ByteRate, DefaultTracker, Settings, DEFAULT_DOWNLOAD_QUEUE_SIZE, DEFAULT_QUEUE_STALLED_MINUTES,
+    DEFAULT_TRACKER_BIND,
+};
 
 use crate::fsutil::write_atomic;
 use crate::types::InfoHash;

@@ -95,7 +95,24 @@ pub struct Settings {
     /// for this long; absent = no idle goal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed_idle_minutes: Option<u64>,
+    /// The download queue ([`crate::queue`]): with it on, at most `download_queue_size` torrents
+    /// download at once and the others wait their turn, `queued`, in torrents.toml's order.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub download_queue: bool,
+    /// How many torrents download at once while the queue is on; absent = 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_queue_size: Option<u32>,
+    /// Minutes without a byte downloaded after which a torrent no longer holds its place in the
+    /// queue (it goes on, and the next one starts); absent = 30, 0 = never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_stalled_minutes: Option<u64>,
 }
+
+/// How many torrents download at once while the queue is on, when `download_queue_size` is absent.
+pub const DEFAULT_DOWNLOAD_QUEUE_SIZE: u32 = 5;
+/// Minutes without progress before a queued download stops holding its place, when
+/// `queue_stalled_minutes` is absent.
+pub const DEFAULT_QUEUE_STALLED_MINUTES: u64 = 30;
 
 /// The embedded tracker listens on every interface, so other machines of the LAN reach it.
 pub const DEFAULT_TRACKER_BIND: &str = "0.0.0.0:6969";
@@ -138,8 +155,26 @@ impl Settings {
 pub const DHT_ENV: &str = "BTORRENT_DHT";
 
 impl Settings {
-    /// The DHT settings for the peer session; `None` when `dht` is off (here or by `BTORRENT_DHT`). An
-    /// entry of `dht_bootstrap` that is not `host:port` is an error.
+    /// How many torrents may download at once: `None` while the queue is off.
+    pub fn download_queue_limit(&self) -> Option<usize> {
+        self.download_queue.then(|| {
+            self.download_queue_size
+                .unwrap_or(DEFAULT_DOWNLOAD_QUEUE_SIZE) as usize
+        })
+    }
+
+    /// How long a download may move nothing before it stops holding a place in the queue; `None`:
+    /// it holds it however long.
+    pub fn queue_stalled_after(&self) -> Option<std::time::Duration> {
+        match self
+            .queue_stalled_minutes
+            .unwrap_or(DEFAULT_QUEUE_STALLED_MINUTES)
+        {
+            0 => None,
+            m => Some(std::time::Duration::from_secs(m.saturating_mul(60))),
+        }
+    }
+
     /// The session's speed limits in force, bytes per second (`None` = unlimited), upload first: the
     /// alternative ones while `alt_speed` is on.
     pub fn session_limits(&self) -> (Option<u64>, Option<u64>) {
@@ -151,6 +186,8 @@ impl Settings {
         (up.and_then(ByteRate::limit), down.and_then(ByteRate::limit))
     }
 
+    /// The DHT settings for the peer session; `None` when `dht` is off (here or by `BTORRENT_DHT`). An
+    /// entry of `dht_bootstrap` that is not `host:port` is an error.
     pub fn dht_config(&self) -> Result<Option<crate::engine::DhtConfig>, String> {
         let env_off = std::env::var(DHT_ENV).is_ok_and(|v| {
             matches!(
@@ -214,6 +251,9 @@ impl Default for Settings {
             rpc_web_dir: None,
             seed_ratio_limit: None,
             seed_idle_minutes: None,
+            download_queue: false,
+            download_queue_size: None,
+            queue_stalled_minutes: None,
         }
     }
 }

@@ -250,6 +250,9 @@ struct One<'a> {
 
 /// Transmission's status codes: 0 stopped, 2 checking, 4 downloading, 6 seeding (1, 3, 5 are the
 /// queued states, which btorrent has not: every torrent runs).
+/// Transmission's status of a torrent waiting in the download queue.
+pub const QUEUED_STATUS: i64 = 3;
+
 pub fn status_code(s: &TorrentState) -> i64 {
     match s {
         TorrentState::Paused | TorrentState::Error(_) => 0,
@@ -328,6 +331,27 @@ impl FieldCtx<'_> {
         self.cfg.and_then(|c| c.find(ih))
     }
 
+    /// Transmission's status: the engine's, but 3 (waiting to download) for a torrent paused by
+    /// the download queue ([`crate::queue`]).
+    fn status(&self, ih: &InfoHash, s: &TorrentStats) -> i64 {
+        match self.entry(ih) {
+            Some(e) if e.state == crate::actions::QUEUED && s.state == TorrentState::Paused => {
+                QUEUED_STATUS
+            }
+            _ => status_code(&s.state),
+        }
+    }
+
+    /// The torrent's place in the download queue: its entry's in torrents.toml; after every
+    /// managed torrent, by id, for one that is not managed.
+    fn queue_position(&self, ih: &InfoHash, id: i64) -> i64 {
+        let listed = self.cfg.map_or(&[][..], |c| &c.torrents[..]);
+        listed
+            .iter()
+            .position(|e| e.hash().as_ref() == Some(ih))
+            .map_or(listed.len() as i64 + id - 1, |i| i as i64)
+    }
+
     fn field(&self, t: &One, f: &str) -> Option<Value> {
         let (h, s) = (t.h, t.s);
         let meta = h.meta();
@@ -358,7 +382,7 @@ impl FieldCtx<'_> {
                 Some(secs) => secs as i64,
             }),
             "etaIdle" => json!(-1),
-            "status" => json!(status_code(&s.state)),
+            "status" => json!(self.status(&ih, s)),
             "error" => json!(if matches!(s.state, TorrentState::Error(_)) { 3 } else { 0 }),
             "errorString" => json!(match &s.state { TorrentState::Error(e) => e.clone(), _ => String::new() }),
             "isStalled" => json!(s.state == TorrentState::Downloading && s.peers == 0),
@@ -412,7 +436,7 @@ impl FieldCtx<'_> {
             "doneDate" => json!(self.rpc.ids.done_date(&ih)),
             "activityDate" | "startDate" | "editDate" | "manualAnnounceTime" => json!(0),
             "secondsDownloading" | "secondsSeeding" => json!(0),
-            "queuePosition" => json!(t.id - 1),
+            "queuePosition" => json!(self.queue_position(&ih, t.id)),
             "bandwidthPriority" => json!(0),
             "labels" => json!(self.entry(&ih).map(|e| e.labels.clone()).unwrap_or_default()),
             "honorsSessionLimits" => json!(h.limits().honors_session_limits),

@@ -11,6 +11,7 @@
 //! - [`fields`]: `torrent-get`'s fields computed from the engine's live state, and the torrent ids;
 //! - [`files`]: choosing files (`torrent-set`/`torrent-add` keys, `torrent-get` file fields);
 //! - [`goals`]: seeding goals (`torrent-set`/`session-set` keys, their `-get` fields);
+//! - [`queue`]: the download queue's `session-get`/`session-set` fields;
 //! - [`trackers`]: editing trackers (`torrent-set`'s `trackerAdd`, `trackerRemove`, `trackerReplace`);
 //! - [`metrics`]: what `/metrics` reports;
 //! - [`page`]: our own page at `/` (torrents, adding, pausing, removing, files, the tracker);
@@ -26,6 +27,7 @@ pub mod guard;
 pub mod metrics;
 pub mod page;
 pub mod password;
+pub mod queue;
 pub mod server;
 pub mod session;
 pub mod torrents;
@@ -84,7 +86,8 @@ impl Rpc {
             "blocklist-update" => Err("blocklists are not supported".into()),
             "torrent-get" => fields::torrent_get(self, args).await,
             "torrent-add" => torrents::add(self, args).await,
-            "torrent-start" | "torrent-start-now" => torrents::start(self, args).await,
+            "torrent-start" => torrents::start(self, args).await,
+            "torrent-start-now" => torrents::start_now(self, args).await,
             "torrent-stop" => torrents::stop(self, args).await,
             "torrent-verify" => torrents::verify(self, args).await,
             "torrent-reannounce" => torrents::reannounce(self, args).await,

@@ -64,7 +64,6 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "config-dir": std::path::absolute(cfg.base_dir()).unwrap_or_default().display().to_string(),
         "download-dir": download_dir.display().to_string(),
         "download-dir-free-space": free,
-        "download-queue-enabled": false, "download-queue-size": 0,
         "dht-enabled": dht, "encryption": "tolerated",
         "incomplete-dir": download_dir.display().to_string(), "incomplete-dir-enabled": false,
         "lpd-enabled": false,
@@ -72,11 +71,10 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "peer-limit-per-torrent": peer_limit,
         // Peer exchange (BEP 11) is on for every torrent that is not private.
         "pex-enabled": true, "peer-port": port, "peer-port-random-on-start": false,
-        "port-forwarding-enabled": false, "queue-stalled-enabled": false, "queue-stalled-minutes": 0,
+        "port-forwarding-enabled": false,
         "rename-partial-files": false,
         "rpc-version": RPC_VERSION, "rpc-version-minimum": 1,
         "script-torrent-done-enabled": false, "script-torrent-done-filename": "",
-        "seed-queue-enabled": false, "seed-queue-size": 0,
         "session-id": rpc.guard.session_id,
         "speed-limit-down": kbps(down), "speed-limit-down-enabled": down.is_some(),
         "speed-limit-up": kbps(up), "speed-limit-up-enabled": up.is_some(),
@@ -89,6 +87,9 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     };
     if let Value::Object(goals) = super::goals::session_fields(&cfg.settings) {
         all.extend(goals);
+    }
+    if let Value::Object(queue) = super::queue::session_fields(&cfg.settings) {
+        all.extend(queue);
     }
     match args.get("fields") {
         Some(Value::Array(fields)) if !fields.is_empty() => Ok(fields
@@ -135,8 +136,9 @@ pub fn limit_arg(
     }
 }
 
-/// `session-set`: the speed limits and the alternative ones (applied at once), the seeding goals and
-/// `download-dir` (the folder of the torrents added without one, torrents.toml's `output_dir`),
+/// `session-set`: the speed limits and the alternative ones (applied at once), the seeding goals,
+/// the download queue ([`super::queue`]; the queue task follows torrents.toml) and `download-dir`
+/// (the folder of the torrents added without one, torrents.toml's `output_dir`),
 /// written to torrents.toml; any other field is refused with its name, since nothing else can be
 /// changed here. Every value is checked before anything changes.
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
@@ -155,12 +157,13 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             !LIMITS.contains(k)
                 && !ALT.contains(k)
                 && !super::goals::SESSION_KEYS.contains(k)
+                && !super::queue::SESSION_KEYS.contains(k)
                 && *k != DOWNLOAD_DIR
         })
         .collect();
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones, the seeding goals and download-dir can be changed here; not supported: {}",
+            "session-set: only the speed limits, the alternative ones, the seeding goals, the download queue and download-dir can be changed here; not supported: {}",
             unsupported.join(", ")
         ));
     }
@@ -172,6 +175,9 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
     let goals = super::goals::any(args, &super::goals::SESSION_KEYS)
         .then(|| super::goals::session_set(args, &cfg.settings))
+        .transpose()?;
+    let queue = super::goals::any(args, &super::queue::SESSION_KEYS)
+        .then(|| super::queue::session_set(args, &cfg.settings))
         .transpose()?;
     let old = &cfg.settings;
     let speed = if super::goals::any(args, &LIMITS) {
@@ -207,7 +213,12 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     } else {
         None
     };
-    if speed.is_none() && alt.is_none() && goals.is_none() && download_dir.is_none() {
+    if speed.is_none()
+        && alt.is_none()
+        && goals.is_none()
+        && queue.is_none()
+        && download_dir.is_none()
+    {
         return Ok(Map::new());
     }
     let change = |s: &mut crate::config::Settings| {
@@ -226,6 +237,11 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
         if let Some(d) = &download_dir {
             s.output_dir = d.clone();
+        }
+        if let Some(q) = queue {
+            s.download_queue = q.enabled;
+            s.download_queue_size = q.size;
+            s.queue_stalled_minutes = q.stalled_minutes;
         }
     };
     if speed.is_some() || alt.is_some() {

@@ -184,8 +184,20 @@ where
     }
 }
 
+/// `torrent-start`: each torrent resumes, through the download queue when it is on (a download
+/// with no place waits, `status` 3).
 pub async fn start(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     each(rpc, args, |ih, name| async move {
+        actions::resume(rpc.peer.torrents(), &rpc.peer, &ih, &name)
+    })
+    .await
+}
+
+/// `torrent-start-now`: each torrent resumes at once, outside the download queue (it takes no
+/// place there) until it stops downloading.
+pub async fn start_now(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    each(rpc, args, |ih, name| async move {
+        rpc.peer.queue().force(ih);
         actions::resume(rpc.peer.torrents(), &rpc.peer, &ih, &name)
     })
     .await
@@ -236,8 +248,8 @@ pub async fn remove(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
 
 /// `torrent-set`: file selection ([`super::files`]), the speed limits (`uploadLimit`/
 /// `uploadLimited`, `downloadLimit`/`downloadLimited` in kB/s, `honorsSessionLimits`), the
-/// seeding goals ([`super::goals`]), the trackers ([`super::trackers`]) and `labels` (replacing
-/// the torrent's; `[]` clears them), applied at once and kept in torrents.toml. Every other key is
+/// seeding goals ([`super::goals`]), the trackers ([`super::trackers`]), `labels` (replacing
+/// the torrent's; `[]` clears them) and `queuePosition` (the place in the download queue), applied at once and kept in torrents.toml. Every other key is
 /// refused by name, and every value is checked before anything changes (an empty request succeeds).
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let selected = select(rpc, args).await?;
@@ -261,6 +273,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && !super::goals::TORRENT_KEYS.contains(k)
                 && !super::trackers::KEYS.contains(k)
                 && *k != "labels"
+                && *k != "queuePosition"
         })
         .collect();
     if !unsupported.is_empty() {
@@ -277,6 +290,12 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let sets_goals = super::goals::any(args, &super::goals::TORRENT_KEYS);
     let sets_trackers = super::trackers::any(args);
     let labels = labels_arg(args).map_err(|e| format!("torrent-set: {e}"))?;
+    let place = match args.get("queuePosition") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            format!("torrent-set: queuePosition must be a place in the queue, 0 or more, not {v}")
+        })? as usize),
+    };
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
     // Every value is checked before any torrent changes.
     let mut changes = Vec::with_capacity(selected.len());
@@ -292,9 +311,9 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             }
             None => Default::default(),
         };
-        if entry.is_none() && labels.is_some() {
+        if entry.is_none() && (labels.is_some() || place.is_some()) {
             return Err(format!(
-                "torrent-set: {} is not a managed torrent: it has no entry to keep labels in",
+                "torrent-set: {} is not a managed torrent: it has no entry to keep labels or a queue place in",
                 h.name()
             ));
         }
@@ -334,6 +353,12 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     }
     let torrents = rpc.peer.torrents();
     let mut errors = Vec::new();
+    if let Some(place) = place {
+        let chosen: Vec<crate::InfoHash> = changes.iter().map(|c| c.0).collect();
+        if let Err(e) = actions::queue_move(torrents, &chosen, actions::QueueMove::To(place)) {
+            errors.push(format!("{e:#}"));
+        }
+    }
     for (ih, name, files, new, goals, trackers) in changes {
         if let Some(tiers) = trackers {
             if let Err(e) = actions::set_trackers(torrents, &rpc.peer, &ih, &name, &tiers) {
@@ -428,24 +453,25 @@ pub async fn rename_path(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     Ok(out)
 }
 
-/// `queue-move-*`: btorrent has no queue (every torrent runs at once), so nothing moves; the reply
-/// says so in `note`.
+/// `queue-move-top`, `-up`, `-down`, `-bottom`: the torrents `ids` names move in the download
+/// queue, which is torrents.toml's order ([`actions::queue_move`]); `queuePosition` shows where
+/// each is.
 pub async fn queue_move(rpc: &Arc<Rpc>, method: &str, args: &Map<String, Value>) -> Outcome {
-    if ![
-        "queue-move-top",
-        "queue-move-up",
-        "queue-move-down",
-        "queue-move-bottom",
-    ]
-    .contains(&method)
-    {
-        return Err(format!("method name not recognized: {method}"));
+    let to = match method {
+        "queue-move-top" => actions::QueueMove::Top,
+        "queue-move-up" => actions::QueueMove::Up,
+        "queue-move-down" => actions::QueueMove::Down,
+        "queue-move-bottom" => actions::QueueMove::Bottom,
+        _ => return Err(format!("method name not recognized: {method}")),
+    };
+    if args.get("ids").is_none_or(Value::is_null) {
+        return Err(format!("{method} needs \"ids\": the torrents to move"));
     }
-    select(rpc, args).await?;
-    let mut m = Map::new();
-    m.insert(
-        "note".into(),
-        "btorrent has no queue: every torrent runs at once, so nothing moved".into(),
-    );
-    Ok(m)
+    let chosen: Vec<crate::InfoHash> = select(rpc, args)
+        .await?
+        .iter()
+        .map(|(_, h, _)| h.info_hash())
+        .collect();
+    actions::queue_move(rpc.peer.torrents(), &chosen, to).map_err(|e| format!("{e:#}"))?;
+    Ok(Map::new())
 }

@@ -66,6 +66,8 @@ pub struct Services {
     pub watch: Option<Watcher>,
     /// The task that stops torrents at their seeding goals ([`crate::goals`]).
     goals: JoinHandle<()>,
+    /// The task that keeps the download queue ([`crate::queue`]).
+    queue: JoinHandle<()>,
 }
 
 impl Services {
@@ -103,6 +105,7 @@ impl Services {
             None
         };
         let goals = crate::goals::spawn(peer.clone(), bus.clone());
+        let queue = crate::queue::spawn(peer.clone(), bus.clone());
         Ok(Services {
             config_path: config_path.to_path_buf(),
             bus,
@@ -110,6 +113,7 @@ impl Services {
             peer,
             watch,
             goals,
+            queue,
         })
     }
 
@@ -134,6 +138,7 @@ impl Services {
     /// watch folder stops first, so it asks nothing of a session that is shutting down.
     pub async fn shutdown(mut self, grace: Duration) {
         self.goals.abort();
+        self.queue.abort();
         if let Some(w) = self.watch.take() {
             w.stop(grace).await;
         }
@@ -152,6 +157,10 @@ pub fn save_states(torrents: &Torrents, live: &dyn LiveTorrents) -> Result<()> {
             // `error: message` is kept as `error`; a torrent still checking keeps its old state.
             let state = stats.state.word();
             match cfg.find_mut(ih) {
+                // Paused by the download queue: still waiting in it.
+                Some(t)
+                    if t.state == crate::actions::QUEUED && stats.state == TorrentState::Paused => {
+                }
                 Some(t) if stats.state != TorrentState::Checking => t.state = state.to_string(),
                 _ => {}
             }
@@ -167,6 +176,7 @@ pub fn save_states(torrents: &Torrents, live: &dyn LiveTorrents) -> Result<()> {
 pub struct PeerSlot {
     torrents: Torrents,
     bus: EventBus,
+    queue: crate::queue::DownloadQueue,
 }
 
 impl PeerSlot {
@@ -177,7 +187,16 @@ impl PeerSlot {
 
     /// A slot over `torrents`, the process's service.
     pub fn with(torrents: Torrents, bus: EventBus) -> PeerSlot {
-        PeerSlot { torrents, bus }
+        PeerSlot {
+            torrents,
+            bus,
+            queue: Default::default(),
+        }
+    }
+
+    /// The download queue's memory ([`crate::queue`]).
+    pub fn queue(&self) -> &crate::queue::DownloadQueue {
+        &self.queue
     }
 
     /// The managed torrents this slot's session runs.
@@ -395,7 +414,8 @@ pub async fn resume_managed(session: &Session, cfg: &Config, bus: &EventBus) {
             Ok(meta) if meta.info_hash == ih => {
                 let opts = AddOptions {
                     data_dir: cfg.resolve(&t.data),
-                    paused: t.state == "paused",
+                    // A torrent waiting in the download queue waits again (its data checked).
+                    paused: t.state == "paused" || t.state == crate::actions::QUEUED,
                     files: t.files.priorities(meta.info.files.len()),
                     file_paths: t.files.paths(&meta.info),
                     sequential: t.files.sequential,

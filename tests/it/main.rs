@@ -42,6 +42,7 @@ mod pex;
 mod readme_examples;
 mod rpc;
 mod rpc_page;
+mod rpc_queue;
 mod rpc_seed_goals;
 mod rpc_torrents;
 mod script_files;

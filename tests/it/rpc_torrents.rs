@@ -204,12 +204,12 @@ fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
     assert!(torrent_get(&mut c, json!([]), &["id"]).is_empty());
 
     // What btorrent does not have says so.
-    let v = c.call("torrent-set", json!({"queuePosition": 2}));
+    let v = c.call("torrent-set", json!({"bandwidthPriority": 1}));
     assert!(
         v["result"]
             .as_str()
             .unwrap()
-            .contains("not supported: queuePosition"),
+            .contains("not supported: bandwidthPriority"),
         "{v}"
     );
 }

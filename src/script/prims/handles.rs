@@ -22,7 +22,8 @@
 //! map, as `torrents()` gives them), `meta` and `labels` (settable; [`super::meta`]).
 //!
 //! `state` has one meaning for every handle: while the torrent runs, the engine's word for it
-//! (`checking`, `downloading`, `seeding`, `paused` or `error`); when it runs nowhere, the state
+//! (`checking`, `downloading`, `seeding`, `paused` or `error`), or `queued` while the download
+//! queue holds it ([`crate::queue`]); when it runs nowhere, the state
 //! torrents.toml records (`stopped` after `cancel()`, ...); `removed` once torrents.toml no longer
 //! has it either.
 //!
@@ -87,7 +88,9 @@ fn view(ctx: &HostContext, h: &Handle) -> View {
 impl View {
     fn state(&self) -> String {
         match (&self.live, &self.entry) {
-            (Some(l), _) => l.state.word().into(),
+            (Some(l), e) => {
+                crate::queue::state_word(&l.state, e.as_ref().map(|e| e.state.as_str())).into()
+            }
             (None, Some(e)) => e.state.clone(),
             (None, None) => "removed".into(),
         }

@@ -263,6 +263,8 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
                 match t.hash().and_then(|ih| live.get(&ih)) {
                     Some(s) => {
                         m.extend(super::handles::stats_map(&t.info_hash, s));
+                        let word = crate::queue::state_word(&s.state, Some(&t.state));
+                        m.insert("state".into(), word.into());
                         m.insert("running".into(), true.into());
                     }
                     None => {

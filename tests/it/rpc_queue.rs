@@ -1,0 +1,187 @@
+//! The download queue through the Transmission RPC of `btorrent daemon`: turned on with
+//! `session-set`, it lets one torrent download and keeps the others waiting (`status` 3) in
+//! torrents.toml's order; `queue-move-*` reorders them, a stop frees the place for the first one
+//! waiting, `torrent-start-now` runs one beside the queue, a restarted daemon keeps the queue, and
+//! turning the queue off starts every waiting torrent.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::rpc::{managed_state, poll, torrent_get, Client, RpcDaemon};
+use crate::support::{self, write_random};
+
+/// Each torrent's (status, queuePosition), by info-hash, in the order `hashes` gives.
+fn looks(c: &mut Client, hashes: &[String]) -> Vec<(i64, i64)> {
+    let all = torrent_get(c, json!([]), &["hashString", "status", "queuePosition"]);
+    hashes
+        .iter()
+        .map(|h| {
+            let t = all
+                .iter()
+                .find(|t| t["hashString"] == *h)
+                .unwrap_or_else(|| panic!("{h} not listed: {all:?}"));
+            (
+                t["status"].as_i64().unwrap(),
+                t["queuePosition"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until the statuses are `want` (the queue looks every second).
+fn statuses(c: &mut Client, hashes: &[String], want: &[i64], what: &str) -> Vec<(i64, i64)> {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = looks(c, hashes);
+        if now.iter().map(|l| l.0).collect::<Vec<_>>() == want {
+            return now;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out after 30 s waiting for {what}: (status, queuePosition) {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_download_queue_lets_one_in_at_a_time_in_its_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    c.ok(
+        "session-set",
+        json!({"download-queue-enabled": true, "download-queue-size": 1}),
+    );
+    let s = c.ok("session-get", json!({"fields": ["download-queue-enabled", "download-queue-size", "queue-stalled-minutes"]}));
+    assert_eq!(
+        s,
+        json!({"download-queue-enabled": true, "download-queue-size": 1, "queue-stalled-minutes": 30})
+    );
+
+    // Three torrents nobody seeds: each would download for ever.
+    let src = dir.path().join("src");
+    let empty = dir.path().join("downloads");
+    let mut hashes = Vec::new();
+    for (i, name) in ["a.bin", "b.bin", "c.bin"].iter().enumerate() {
+        write_random(&src.join(name), 50_000, 90 + i as u64);
+        let meta = support::torrent(&src.join(name), 16 * 1024, vec![]);
+        let b64 = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(meta.as_bytes())
+        };
+        c.ok(
+            "torrent-add",
+            json!({"metainfo": b64, "download-dir": empty}),
+        );
+        hashes.push(meta.info_hash.to_hex());
+    }
+    let [a, b, cc] = [0, 1, 2];
+    let l = statuses(
+        &mut c,
+        &hashes,
+        &[4, 3, 3],
+        "a to download, b and c to wait",
+    );
+    assert_eq!(
+        l.iter().map(|l| l.1).collect::<Vec<_>>(),
+        [0, 1, 2],
+        "queue positions in the order added"
+    );
+    // (torrents.toml records `queued` before the engine pauses it.)
+    assert_eq!(
+        managed_state(dir.path(), &hashes[b]).as_deref(),
+        Some("queued")
+    );
+    // The shell's view agrees.
+    let out = support::cli::ok(dir.path(), &["b-show"]);
+    assert_eq!(out.matches("queued").count(), 2, "{out}");
+
+    // c to the top of the queue: it is next.
+    c.ok("queue-move-top", json!({"ids": [hashes[cc]]}));
+    let l = looks(&mut c, &hashes);
+    assert_eq!(
+        l.iter().map(|l| l.1).collect::<Vec<_>>(),
+        [1, 2, 0],
+        "c first, then a and b"
+    );
+    c.ok("torrent-stop", json!({"ids": [hashes[a]]}));
+    statuses(&mut c, &hashes, &[0, 3, 4], "c to take a's place");
+
+    // Started now, b downloads beside the queue; a started again waits, as c holds the place.
+    c.ok("torrent-start-now", json!({"ids": [hashes[b]]}));
+    statuses(&mut c, &hashes, &[0, 4, 4], "b to start now");
+    c.ok("torrent-start", json!({"ids": [hashes[a]]}));
+    statuses(&mut c, &hashes, &[3, 4, 4], "a to wait");
+    c.ok("queue-move-down", json!({"ids": [hashes[cc]]}));
+    assert_eq!(
+        looks(&mut c, &hashes)
+            .iter()
+            .map(|l| l.1)
+            .collect::<Vec<_>>(),
+        [0, 2, 1]
+    );
+    let v = c.call("queue-move-up", json!({}));
+    assert!(
+        v["result"].as_str().unwrap().contains("needs \"ids\""),
+        "{v}"
+    );
+    // torrent-set's queuePosition puts one at a place; the order is torrents.toml's.
+    c.ok(
+        "torrent-set",
+        json!({"ids": [hashes[b]], "queuePosition": 0}),
+    );
+    let pos = |c: &mut Client| looks(c, &hashes).iter().map(|l| l.1).collect::<Vec<_>>();
+    assert_eq!(pos(&mut c), [1, 0, 2]);
+    c.ok(
+        "torrent-set",
+        json!({"ids": [hashes[b]], "queuePosition": 1}),
+    );
+    assert_eq!(pos(&mut c), [0, 1, 2]);
+    c.ok("queue-move-bottom", json!({"ids": [hashes[a]]}));
+    c.ok("queue-move-up", json!({"ids": [hashes[cc]]}));
+    assert_eq!(pos(&mut c), [2, 1, 0]);
+    c.ok("queue-move-top", json!({"ids": [hashes[a]]}));
+    assert_eq!(pos(&mut c), [0, 2, 1], "back to a, c, b");
+
+    // A restarted daemon keeps the queue: c was let in first; a waits; b, started now before,
+    // is an ordinary download again and waits behind a.
+    let d = d.restart();
+    let mut c = d.client();
+    poll("the restarted daemon to list the three", 30, || {
+        (torrent_get(&mut c, json!([]), &["id"]).len() == 3).then_some(())
+    });
+    let l = statuses(
+        &mut c,
+        &hashes,
+        &[3, 3, 4],
+        "c to download, a and b to wait",
+    );
+    assert_eq!(l.iter().map(|l| l.1).collect::<Vec<_>>(), [0, 2, 1]);
+
+    // Two places: a, first waiting, starts.
+    c.ok("session-set", json!({"download-queue-size": 2}));
+    statuses(&mut c, &hashes, &[4, 3, 4], "a to start in the new place");
+    // No queue: everything downloads.
+    c.ok("session-set", json!({"download-queue-enabled": false}));
+    statuses(&mut c, &hashes, &[4, 4, 4], "every torrent to download");
+    // (The engine resumes a torrent before torrents.toml records it.)
+    poll(
+        "torrents.toml to record every torrent downloading",
+        30,
+        || {
+            hashes
+                .iter()
+                .all(|h| managed_state(dir.path(), h).as_deref() == Some("downloading"))
+                .then_some(())
+        },
+    );
+    for (bad, says) in [
+        (json!({"download-queue-size": 0}), "1 or more"),
+        (json!({"seed-queue-enabled": true}), "no seeding queue"),
+    ] {
+        let v: Value = c.call("session-set", bad.clone());
+        assert!(v["result"].as_str().unwrap().contains(says), "{bad}: {v}");
+    }
+}
