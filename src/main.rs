@@ -97,6 +97,9 @@ fn init_logging(verbose: u8, shell: bool, daemon: bool) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Peer sockets and data files are file descriptors: the soft limit (often 1,024) is lifted to
+    // the hard one, and the session's connection budget follows what it allows.
+    btorrent::engine::fd_budget::raise_open_file_limit();
     init_logging(
         cli.verbose,
         matches!(cli.command, None | Some(Command::Shell)),

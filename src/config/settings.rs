@@ -58,6 +58,10 @@ pub struct Settings {
     /// Most connections per torrent from one IP address; absent = the engine's default (10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_peers_per_ip: Option<usize>,
+    /// Most peer connections of the session at once, over every torrent (dials, handshakes,
+    /// peers); absent = what the open-file limit leaves, up to 4,096 (see the engine's `fd_budget`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<usize>,
     /// Super-seeding (BEP 16) of complete torrents: absent = on while this peer is the only seed
     /// known; `true`/`false` forces it on or off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -240,6 +244,7 @@ impl Default for Settings {
             alt_speed: false,
             max_peers: None,
             max_peers_per_ip: None,
+            max_connections: None,
             super_seed: None,
             dht: true,
             dht_port: None,

@@ -51,6 +51,16 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         .settings
         .max_peers
         .unwrap_or(crate::engine::SessionConfig::default().max_peers_per_torrent);
+    // The session's budget of peer sockets; before it starts, what it will be.
+    let peer_limit_global = match &session {
+        Some(s) => s.max_connections(),
+        None => cfg.settings.max_connections.unwrap_or_else(|| {
+            crate::engine::fd_budget::default_max_connections(
+                crate::engine::fd_budget::open_file_limit().map(|l| l.0),
+                crate::engine::SessionConfig::default().max_open_files,
+            )
+        }),
+    };
     let units = json!({
         "speed-units": ["kB/s", "MB/s", "GB/s", "TB/s"], "speed-bytes": SPEED_UNIT,
         "size-units": ["kB", "MB", "GB", "TB"], "size-bytes": 1000,
@@ -67,7 +77,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "dht-enabled": dht, "encryption": "tolerated",
         "incomplete-dir": download_dir.display().to_string(), "incomplete-dir-enabled": false,
         "lpd-enabled": false,
-        "peer-limit-global": 0,
+        "peer-limit-global": peer_limit_global,
         "peer-limit-per-torrent": peer_limit,
         // Peer exchange (BEP 11) is on for every torrent that is not private.
         "pex-enabled": true, "peer-port": port, "peer-port-random-on-start": false,

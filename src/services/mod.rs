@@ -390,6 +390,9 @@ pub async fn start_session(cfg: &Config, bus: &EventBus) -> Result<Session> {
     if let Some(n) = cfg.settings.max_peers_per_ip {
         scfg.max_peers_per_ip = n.max(1);
     }
+    if let Some(n) = cfg.settings.max_connections {
+        scfg.max_connections = Some(n.max(1));
+    }
     match Session::start(scfg.clone()).await {
         Ok(s) => Ok(s),
         Err(e) if cfg.settings.listen_port != 0 => {

@@ -676,3 +676,104 @@ async fn idle_peers_give_their_slots_to_newcomers() {
     .await;
     assert!(s.stats().peers <= full);
 }
+
+/// The session's budget of peer sockets (`max_connections`, see the engine's `fd_budget`) holds over
+/// every torrent: past it, incoming connections are closed at once and nothing is dialed; and its
+/// permits come back as sockets close, so a leecher with a budget of one socket still downloads from
+/// two seeders, one connection at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_keeps_within_its_budget_of_peer_sockets() {
+    use std::sync::atomic::Ordering;
+    let src = tempfile::tempdir().unwrap();
+    let budget = 4;
+    let seeders = session_with(SessionConfig {
+        max_connections: Some(budget),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(seeders.max_connections(), budget);
+    let mut metas = Vec::new();
+    let mut handles = Vec::new();
+    for (i, name) in ["a.bin", "b.bin"].iter().enumerate() {
+        write_random(&src.path().join(name), 256 * 1024, 40 + i as u64);
+        let meta = torrent(&src.path().join(name), 32 * 1024, vec![]);
+        let h = seeders
+            .add(meta.clone(), opts(src.path(), vec![]))
+            .await
+            .unwrap();
+        wait_complete(&h, 30).await;
+        metas.push(meta);
+        handles.push(h);
+    }
+    // Three squatters on each torrent, each from an address of its own: four get in.
+    let mut open = Vec::new();
+    for (k, meta) in metas.iter().enumerate() {
+        let from: Vec<std::net::IpAddr> = (0..3u8)
+            .map(|i| std::net::IpAddr::from([127, 0, 1, 10 * k as u8 + i + 1]))
+            .collect();
+        open.push(squatters(meta, seeders.listen_addr(), &from, 3).await);
+    }
+    let held = || open.iter().map(|o| o.load(Ordering::SeqCst)).sum::<usize>();
+    wait_until(
+        "the squatters to hold the budget",
+        Duration::from_secs(30),
+        || handles.iter().map(|h| h.stats().peers).sum::<usize>() == budget,
+    )
+    .await;
+    assert_eq!(held(), budget, "only the budget's worth were answered");
+    assert_eq!(seeders.connections(), budget);
+
+    // A leecher with a budget of one socket, and two seeders of the first torrent (sessions of
+    // their own, on other addresses).
+    let dst = tempfile::tempdir().unwrap();
+    let (other, _) = seeder_with(
+        SessionConfig {
+            listen: "127.0.0.3:0".parse().unwrap(),
+            ..Default::default()
+        },
+        &metas[0],
+        src.path(),
+    )
+    .await;
+    let (third, _) = seeder_with(
+        SessionConfig {
+            listen: "127.0.0.4:0".parse().unwrap(),
+            ..Default::default()
+        },
+        &metas[0],
+        src.path(),
+    )
+    .await;
+    let (leecher, l) = leecher_with(
+        SessionConfig {
+            listen: "127.0.0.2:0".parse().unwrap(),
+            max_connections: Some(1),
+            ..Default::default()
+        },
+        &metas[0],
+        dst.path(),
+        vec![other.listen_addr(), third.listen_addr()],
+    )
+    .await;
+    let watch = {
+        let leecher = leecher.clone();
+        tokio::spawn(async move {
+            let mut most = 0;
+            loop {
+                most = most.max(leecher.connections());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                if most > 1 {
+                    return most;
+                }
+            }
+        })
+    };
+    wait_complete(&l, 30).await;
+    assert!(!watch.is_finished(), "the leecher went past its one socket");
+    watch.abort();
+    assert!(leecher.connections() <= 1);
+    assert_eq!(
+        std::fs::read(dst.path().join("a.bin")).unwrap(),
+        std::fs::read(src.path().join("a.bin")).unwrap()
+    );
+}

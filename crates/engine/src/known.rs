@@ -189,6 +189,14 @@ impl KnownPeers {
         }
     }
 
+    /// A dial to `a` picked but not made (no socket was left in the session's budget): it may be
+    /// picked again at once, with no failure counted.
+    pub fn not_dialed(&mut self, a: SocketAddr) {
+        if let Some(k) = self.map.get_mut(&a) {
+            k.connecting = false;
+        }
+    }
+
     /// Forgets `a` (ourselves, or banned).
     pub fn remove(&mut self, a: &SocketAddr) {
         self.map.remove(a);

@@ -115,6 +115,7 @@ pub mod disk_check;
 pub mod error;
 pub mod events;
 pub mod ext;
+pub mod fd_budget;
 pub mod file_cache;
 mod hot;
 pub mod known;
@@ -209,6 +210,10 @@ pub struct SessionConfig {
     /// Most files held open by all the session's torrents together (256); files are opened when a
     /// piece is read or written and the least recently used is closed past the bound.
     pub max_open_files: usize,
+    /// Most peer sockets of the session at once, over every torrent: dials under way, incoming
+    /// connections being handshaken and connected peers ([`fd_budget`]). `None` = what the
+    /// process's open-file limit leaves after `max_open_files` and a reserve, up to 4,096.
+    pub max_connections: Option<usize>,
     /// Where the session's [`Event`]s go ([`events`]): a channel of its own by default, heard through
     /// [`Session::subscribe`]; the app gives its event bus.
     pub events: EventSink,
@@ -237,6 +242,7 @@ impl Default for SessionConfig {
             super_seed: None,
             announce_spacing: Duration::from_millis(2),
             max_open_files: 256,
+            max_connections: None,
             events: EventSink::default(),
         }
     }

@@ -122,7 +122,14 @@ impl PeerShared {
 }
 
 /// Connects to `addr` (from our listen IP when one is set) and runs the connection.
-pub(crate) async fn dial(t: Arc<Torrent>, addr: SocketAddr, run: CancellationToken) {
+/// Dials `addr` and serves the connection to its end; `_socket` is its permit of the session's
+/// budget of peer sockets, held as long as the socket is open.
+pub(crate) async fn dial(
+    t: Arc<Torrent>,
+    addr: SocketAddr,
+    run: CancellationToken,
+    _socket: tokio::sync::OwnedSemaphorePermit,
+) {
     let hs = tokio::select! {
         _ = run.cancelled() => Err(anyhow::anyhow!("stopped")),
         r = connect(&t, addr) => r,

@@ -51,6 +51,10 @@ pub(crate) struct SessionCtx {
     announce_next: Mutex<tokio::time::Instant>,
     /// The open files of every torrent, within `cfg.max_open_files`.
     pub files: Arc<super::storage::FileCache>,
+    /// One permit per open peer socket, within the session's budget ([`super::fd_budget`]).
+    pub connections: Arc<tokio::sync::Semaphore>,
+    /// That budget.
+    pub max_connections: usize,
     /// When the session started: the phase of its torrents' once-a-second timers.
     epoch: tokio::time::Instant,
 }
@@ -132,6 +136,12 @@ impl Session {
             ),
             None => None,
         };
+        let max_connections = cfg.max_connections.unwrap_or_else(|| {
+            super::fd_budget::default_max_connections(
+                super::fd_budget::open_file_limit().map(|l| l.0),
+                cfg.max_open_files,
+            )
+        });
         let ctx = Arc::new(SessionCtx {
             peer_id: cfg.peer_id.unwrap_or_else(PeerId::generate),
             listen_addr,
@@ -154,6 +164,8 @@ impl Session {
             saves: tokio::sync::Semaphore::new(SAVES_AT_ONCE),
             announce_next: Mutex::new(tokio::time::Instant::now()),
             files: super::storage::FileCache::new(cfg.max_open_files),
+            connections: Arc::new(tokio::sync::Semaphore::new(max_connections)),
+            max_connections,
             epoch: tokio::time::Instant::now(),
             cfg,
         });
@@ -175,6 +187,17 @@ impl Session {
 
     pub fn peer_id(&self) -> PeerId {
         self.0.ctx.peer_id
+    }
+
+    /// Most peer sockets the session keeps at once ([`SessionConfig::max_connections`], or the
+    /// budget the open-file limit gave).
+    pub fn max_connections(&self) -> usize {
+        self.0.ctx.max_connections
+    }
+
+    /// Peer sockets open now: dials under way, incoming connections being handshaken, peers.
+    pub fn connections(&self) -> usize {
+        self.0.ctx.max_connections - self.0.ctx.connections.available_permits()
     }
 
     /// Files the session's torrents hold open now (at most [`SessionConfig::max_open_files`]).
@@ -373,8 +396,14 @@ async fn accept_loop(session: Session, listener: TcpListener) {
                 }
             },
         };
+        // Over the session's budget of peer sockets, the connection is closed at once.
+        let Ok(permit) = session.0.ctx.connections.clone().try_acquire_owned() else {
+            tracing::debug!(peer = %addr, "incoming connection refused: at the session's connection limit");
+            continue;
+        };
         let s = session.clone();
         tokio::spawn(async move {
+            let _socket = permit;
             if let Err(e) = incoming(s, stream, addr).await {
                 tracing::debug!(peer = %addr, "incoming connection refused: {e}");
             }

@@ -129,9 +129,14 @@ async fn finish_download(t: &Arc<Torrent>) {
 }
 
 /// Dials known addresses while there is room for more connections: up to [`MAX_HALF_OPEN`] dials at
-/// once (fewer when few slots are left), in the known list's dial order.
+/// once (fewer when few slots are left), in the known list's dial order, each with a socket of the
+/// session's budget ([`crate::fd_budget`]; none left, no dial).
 fn connect_peers(t: &Arc<Torrent>) {
     let now = Instant::now();
+    let sockets = t.ctx.connections.available_permits();
+    if sockets == 0 {
+        return;
+    }
     let mut c = t.core.lock();
     let complete = c.picker.is_done();
     let max = t.ctx.cfg.max_peers_per_torrent;
@@ -153,13 +158,21 @@ fn connect_peers(t: &Arc<Torrent>) {
     }
     // Most dials fail when the list is full of junk: several per free slot, within the bound.
     let half_open = (room * HALF_OPEN_PER_SLOT).min(MAX_HALF_OPEN);
-    let picks = core
-        .known
-        .picks(half_open.saturating_sub(connecting), now, usable);
+    let picks = core.known.picks(
+        half_open.saturating_sub(connecting).min(sockets),
+        now,
+        usable,
+    );
     let run = c.run.clone();
     drop(c);
     for addr in picks {
-        tokio::spawn(super::peer::dial(t.clone(), addr, run.clone()));
+        match t.ctx.connections.clone().try_acquire_owned() {
+            Ok(socket) => {
+                tokio::spawn(super::peer::dial(t.clone(), addr, run.clone(), socket));
+            }
+            // Taken meanwhile by other torrents or incoming connections.
+            Err(_) => t.core.lock().known.not_dialed(addr),
+        }
     }
 }
 

@@ -64,6 +64,25 @@ fn settings_map(cfg: &Config) -> Map {
         .max_peers_per_ip
         .unwrap_or(crate::engine::SessionConfig::default().max_peers_per_ip);
     m.insert("max_peers_per_ip".into(), (per_ip as i64).into());
+    // `()` when unset: what the open-file limit leaves (the engine's fd_budget).
+    m.insert(
+        "max_connections".into(),
+        s.max_connections
+            .map_or(Dynamic::UNIT, |n| (n as i64).into()),
+    );
+    m.insert("download_queue".into(), s.download_queue.into());
+    m.insert(
+        "download_queue_size".into(),
+        (s.download_queue_size
+            .unwrap_or(crate::config::DEFAULT_DOWNLOAD_QUEUE_SIZE) as i64)
+            .into(),
+    );
+    m.insert(
+        "queue_stalled_minutes".into(),
+        (s.queue_stalled_minutes
+            .unwrap_or(crate::config::DEFAULT_QUEUE_STALLED_MINUTES) as i64)
+            .into(),
+    );
     // `()` when unset: on while the only seed (BEP 16).
     m.insert(
         "super_seed".into(),
