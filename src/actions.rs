@@ -342,6 +342,11 @@ pub async fn rename_path(
     };
     update_entry(torrents, &ih, name, |e| {
         e.files.record_paths(&meta.info, &paths);
+        // Its top folder (or its one file) renamed: the torrent is listed under the new name, as
+        // Transmission lists it.
+        if path == Path::new(&meta.info.name) {
+            e.name = new_name.to_string();
+        }
         Ok(())
     })?;
     Ok(paths)

@@ -361,7 +361,8 @@ impl FieldCtx<'_> {
         let v = match f {
             "id" => json!(t.id),
             "hashString" => json!(ih.to_hex()),
-            "name" => json!(h.name()),
+            // As torrents.toml lists it: its top folder's name, once that was renamed.
+            "name" => json!(self.entry(&ih).map_or(h.name(), |e| e.name.as_str())),
             "totalSize" => json!(s.bytes_total),
             "sizeWhenDone" => json!(s.bytes_wanted),
             "leftUntilDone" => json!(left),

@@ -826,6 +826,22 @@ fn rename_path_renames_on_disk_and_survives_a_restart() {
     });
     assert_eq!(names, ["album/disc 2/two.bin", "album/intro.bin"]);
     assert_eq!(t["leftUntilDone"], 0, "{t}");
+
+    // The top folder renamed: the torrent is listed under its new name too, in the RPC, the shell
+    // and torrents.toml, and it still seeds from there.
+    c.ok(
+        "torrent-rename-path",
+        json!({"ids": [id], "path": "album", "name": "Album 2026"}),
+    );
+    let t = torrent_get(&mut c, json!([id]), &["name", "files"])
+        .pop()
+        .unwrap();
+    assert_eq!(t["name"], "Album 2026", "{t}");
+    assert_eq!(t["files"][0]["name"], "Album 2026/disc 2/two.bin", "{t}");
+    assert!(seed.join("Album 2026/intro.bin").is_file());
+    let out = support::cli::ok(dir.path(), &["b-show", "Album 2026"]);
+    assert!(out.contains("Album 2026"), "{out}");
+    assert!(!out.contains("album"), "{out}");
 }
 
 /// Trackers changed while the daemon seeds: `torrent-set` `trackerAdd`, `trackerRemove` and

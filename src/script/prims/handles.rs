@@ -548,10 +548,11 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
             });
         }};
     }
+    // The name torrents.toml lists it under (its top folder's, once renamed), else the torrent's.
     getter!("name", |h, v| v
-        .live
-        .map(|l| l.name)
-        .or(v.entry.map(|e| e.name))
+        .entry
+        .map(|e| e.name)
+        .or(v.live.map(|l| l.name))
         .unwrap_or_else(|| h.name.clone())
         .into());
     getter!("state", |_h, v| v.state().into());

@@ -282,6 +282,7 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
                 match t.hash().and_then(|ih| live.get(&ih)) {
                     Some(s) => {
                         m.extend(super::handles::stats_map(&t.info_hash, s));
+                        m.insert("name".into(), t.name.clone().into());
                         let word = crate::queue::state_word(&s.state, Some(&t.state));
                         m.insert("state".into(), word.into());
                         m.insert("running".into(), true.into());
