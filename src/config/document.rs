@@ -57,34 +57,11 @@ impl Config {
                 }
             }
         }
-        if self.settings.tracker_bind.is_none() {
-            table.remove("tracker_bind");
-        }
-        // A limit lifted (by the RPC's session-set) leaves the file.
-        if self.settings.upload_limit.is_none() {
-            table.remove("upload_limit");
-        }
-        if self.settings.download_limit.is_none() {
-            table.remove("download_limit");
-        }
-        if self.settings.alt_upload_limit.is_none() {
-            table.remove("alt_upload_limit");
-        }
-        if self.settings.alt_download_limit.is_none() {
-            table.remove("alt_download_limit");
-        }
-        if !self.settings.alt_speed {
-            table.remove("alt_speed");
-        }
-        if self.settings.tracker_url.is_none() {
-            table.remove("tracker_url");
-        }
-        // A seeding goal lifted (by the RPC's session-set) leaves the file too.
-        if self.settings.seed_ratio_limit.is_none() {
-            table.remove("seed_ratio_limit");
-        }
-        if self.settings.seed_idle_minutes.is_none() {
-            table.remove("seed_idle_minutes");
+        // A setting that was written and is now at its default (a limit or a seeding goal
+        // lifted by the RPC's session-set, the queue or a schedule turned off, `tracker_bind`
+        // unset) leaves the file, so the next read does not bring it back.
+        for key in old.keys().filter(|k| !new.contains_key(*k)) {
+            table.remove(key);
         }
         Ok(())
     }

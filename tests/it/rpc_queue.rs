@@ -166,6 +166,11 @@ fn the_download_queue_lets_one_in_at_a_time_in_its_order() {
     // No queue: everything downloads.
     c.ok("session-set", json!({"download-queue-enabled": false}));
     statuses(&mut c, &hashes, &[4, 4, 4], "every torrent to download");
+    let settings = btorrent::config::Config::load(&dir.path().join("torrents.toml"))
+        .unwrap()
+        .settings;
+    assert!(!settings.download_queue, "the queue is off in the file too");
+    assert_eq!(settings.download_queue_size, Some(2));
     // (The engine resumes a torrent before torrents.toml records it.)
     poll(
         "torrents.toml to record every torrent downloading",
