@@ -47,6 +47,7 @@
 //!   (`btorrent run`), with [`app`] assembling what the shell and the daemon share.
 //! - [`actions`]: pause, resume, remove, move and add, as the shell's commands and the RPC do them.
 //! - [`goals`]: the seeding goals (ratio, idle time) enforced: complete torrents stop on reaching them.
+//! - [`alt_speed`]: the alternative speed limits' schedule (Transmission's turtle clock).
 //! - [`queue`]: the download queue: at most so many torrents download at once, the rest wait in
 //!   torrents.toml's order.
 //! - [`rpc`]: the Transmission-compatible RPC, our own page and `/metrics` on `rpc_bind`.
@@ -59,6 +60,7 @@
 #![recursion_limit = "256"]
 
 pub mod actions;
+pub mod alt_speed;
 pub mod app;
 pub mod config;
 pub mod control;

@@ -52,6 +52,17 @@ pub struct Settings {
     pub alt_download_limit: Option<ByteRate>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub alt_speed: bool,
+    /// The alternative limits' schedule ([`crate::alt_speed`]): with it on, `alt_speed` follows
+    /// `alt_speed_begin` to `alt_speed_end` (local `"HH:MM"`, absent = 09:00 and 17:00) on
+    /// `alt_speed_days` (`"all"`, absent; `"weekdays"`, `"weekend"`, `"mon,wed,fri"`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub alt_speed_time: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_speed_begin: Option<crate::alt_speed::TimeOfDay>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_speed_end: Option<crate::alt_speed::TimeOfDay>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_speed_days: Option<crate::alt_speed::Days>,
     /// Most connections per torrent; absent = the engine's default (50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_peers: Option<usize>,
@@ -179,6 +190,21 @@ impl Settings {
         }
     }
 
+    /// The alternative limits' schedule as set, on or off (09:00 to 17:00 every day unless set).
+    pub fn alt_speed_times(&self) -> crate::alt_speed::Schedule {
+        use crate::alt_speed::{Days, TimeOfDay};
+        crate::alt_speed::Schedule {
+            begin: self.alt_speed_begin.unwrap_or(TimeOfDay(9 * 60)),
+            end: self.alt_speed_end.unwrap_or(TimeOfDay(17 * 60)),
+            days: self.alt_speed_days.unwrap_or(Days::ALL),
+        }
+    }
+
+    /// The schedule that sets `alt_speed`, while `alt_speed_time` is on.
+    pub fn alt_speed_schedule(&self) -> Option<crate::alt_speed::Schedule> {
+        self.alt_speed_time.then(|| self.alt_speed_times())
+    }
+
     /// The session's speed limits in force, bytes per second (`None` = unlimited), upload first: the
     /// alternative ones while `alt_speed` is on.
     pub fn session_limits(&self) -> (Option<u64>, Option<u64>) {
@@ -242,6 +268,10 @@ impl Default for Settings {
             alt_upload_limit: None,
             alt_download_limit: None,
             alt_speed: false,
+            alt_speed_time: false,
+            alt_speed_begin: None,
+            alt_speed_end: None,
+            alt_speed_days: None,
             max_peers: None,
             max_peers_per_ip: None,
             max_connections: None,

@@ -51,6 +51,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         .settings
         .max_peers
         .unwrap_or(crate::engine::SessionConfig::default().max_peers_per_torrent);
+    let times = cfg.settings.alt_speed_times();
     // The session's budget of peer sockets; before it starts, what it will be.
     let peer_limit_global = match &session {
         Some(s) => s.max_connections(),
@@ -68,8 +69,9 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     });
     let all = json!({
         "alt-speed-down": kbps(alt_down), "alt-speed-enabled": cfg.settings.alt_speed,
-        "alt-speed-time-begin": 0, "alt-speed-time-day": 127, "alt-speed-time-enabled": false,
-        "alt-speed-time-end": 0, "alt-speed-up": kbps(alt_up), "blocklist-enabled": false, "blocklist-size": 0, "blocklist-url": "",
+        "alt-speed-time-begin": times.begin.0, "alt-speed-time-day": times.days.0,
+        "alt-speed-time-enabled": cfg.settings.alt_speed_time,
+        "alt-speed-time-end": times.end.0, "alt-speed-up": kbps(alt_up), "blocklist-enabled": false, "blocklist-size": 0, "blocklist-url": "",
         "cache-size-mb": 0,
         "config-dir": std::path::absolute(cfg.base_dir()).unwrap_or_default().display().to_string(),
         "download-dir": download_dir.display().to_string(),
@@ -159,6 +161,12 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "speed-limit-up-enabled",
     ];
     const ALT: [&str; 3] = ["alt-speed-down", "alt-speed-enabled", "alt-speed-up"];
+    const ALT_TIME: [&str; 4] = [
+        "alt-speed-time-enabled",
+        "alt-speed-time-begin",
+        "alt-speed-time-end",
+        "alt-speed-time-day",
+    ];
     const DOWNLOAD_DIR: &str = "download-dir";
     let unsupported: Vec<&str> = args
         .keys()
@@ -166,6 +174,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         .filter(|k| {
             !LIMITS.contains(k)
                 && !ALT.contains(k)
+                && !ALT_TIME.contains(k)
                 && !super::goals::SESSION_KEYS.contains(k)
                 && !super::queue::SESSION_KEYS.contains(k)
                 && *k != DOWNLOAD_DIR
@@ -173,7 +182,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         .collect();
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones, the seeding goals, the download queue and download-dir can be changed here; not supported: {}",
+            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue and download-dir can be changed here; not supported: {}",
             unsupported.join(", ")
         ));
     }
@@ -223,7 +232,11 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     } else {
         None
     };
+    let alt_time = super::goals::any(args, &ALT_TIME)
+        .then(|| alt_time_args(args, &cfg.settings))
+        .transpose()?;
     if speed.is_none()
+        && alt_time.is_none()
         && alt.is_none()
         && goals.is_none()
         && queue.is_none()
@@ -248,6 +261,12 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         if let Some(d) = &download_dir {
             s.output_dir = d.clone();
         }
+        if let Some((on, sched)) = alt_time {
+            s.alt_speed_time = on;
+            s.alt_speed_begin = Some(sched.begin);
+            s.alt_speed_end = Some(sched.end);
+            s.alt_speed_days = Some(sched.days);
+        }
         if let Some(q) = queue {
             s.download_queue = q.enabled;
             s.download_queue_size = q.size;
@@ -271,6 +290,47 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     })
     .map_err(|e| format!("{e:#}"))?;
     Ok(Map::new())
+}
+
+/// The schedule of the alternative limits with `session-set`'s `alt-speed-time-*` (on or off; the
+/// times in minutes after midnight; the days as a mask), every value checked.
+fn alt_time_args(
+    args: &Map<String, Value>,
+    s: &crate::config::Settings,
+) -> Result<(bool, crate::alt_speed::Schedule), String> {
+    use crate::alt_speed::{Days, TimeOfDay};
+    let mut sched = s.alt_speed_times();
+    let on = match args.get("alt-speed-time-enabled") {
+        None => s.alt_speed_time,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => {
+            return Err(format!(
+                "alt-speed-time-enabled must be true or false, not {v}"
+            ))
+        }
+    };
+    let minutes = |key: &str| -> Result<Option<TimeOfDay>, String> {
+        args.get(key)
+            .map(|v| {
+                v.as_u64()
+                    .ok_or_else(|| format!("{key} must be minutes after midnight, not {v}"))
+                    .and_then(|m| TimeOfDay::from_minutes(m).map_err(|e| format!("{key}: {e}")))
+            })
+            .transpose()
+    };
+    if let Some(t) = minutes("alt-speed-time-begin")? {
+        sched.begin = t;
+    }
+    if let Some(t) = minutes("alt-speed-time-end")? {
+        sched.end = t;
+    }
+    if let Some(v) = args.get("alt-speed-time-day") {
+        let n = v
+            .as_u64()
+            .ok_or_else(|| format!("alt-speed-time-day must be a mask of days, not {v}"))?;
+        sched.days = Days::from_mask(n).map_err(|e| format!("alt-speed-time-day: {e}"))?;
+    }
+    Ok((on, sched))
 }
 
 /// An alternative speed limit of a `session-set` (`alt-speed-up`, `alt-speed-down`, in kB/s): the

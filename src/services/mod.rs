@@ -68,6 +68,8 @@ pub struct Services {
     goals: JoinHandle<()>,
     /// The task that keeps the download queue ([`crate::queue`]).
     queue: JoinHandle<()>,
+    /// The task that follows the alternative limits' schedule ([`crate::alt_speed`]).
+    alt_speed: JoinHandle<()>,
 }
 
 impl Services {
@@ -106,6 +108,7 @@ impl Services {
         };
         let goals = crate::goals::spawn(peer.clone(), bus.clone());
         let queue = crate::queue::spawn(peer.clone(), bus.clone());
+        let alt_speed = crate::alt_speed::spawn(peer.clone());
         Ok(Services {
             config_path: config_path.to_path_buf(),
             bus,
@@ -114,6 +117,7 @@ impl Services {
             watch,
             goals,
             queue,
+            alt_speed,
         })
     }
 
@@ -139,6 +143,7 @@ impl Services {
     pub async fn shutdown(mut self, grace: Duration) {
         self.goals.abort();
         self.queue.abort();
+        self.alt_speed.abort();
         if let Some(w) = self.watch.take() {
             w.stop(grace).await;
         }

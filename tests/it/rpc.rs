@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::rpc::{parse_metrics, request, RpcDaemon};
+use crate::support::rpc::{parse_metrics, poll, request, RpcDaemon};
 
 #[test]
 fn the_session_id_handshake_basic_auth_and_the_whitelist_guard_the_rpc() {
@@ -378,4 +378,81 @@ fn alternative_speed_limits_switch_in_and_out() {
         c.ok("session-get", fields),
         json!({"alt-speed-up": 40, "alt-speed-down": 100, "alt-speed-enabled": false, "speed-limit-up": 500})
     );
+}
+
+/// The alternative limits' schedule (`alt-speed-time-*`): a span around now puts them in force at
+/// once (the session's limits change, torrents.toml says so), one that begins later takes them
+/// out; its settings read back as set and bad values are refused.
+#[test]
+fn the_alternative_limits_follow_their_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let up_limit = || {
+        let r = request(d.port, "GET", "/metrics", &[], b"");
+        parse_metrics(&r.body)
+            .get("btorrent_speed_limit_bytes{direction=\"up\"}")
+            .copied()
+    };
+    c.ok(
+        "session-set",
+        json!({"alt-speed-up": 40, "speed-limit-up": 300, "speed-limit-up-enabled": true}),
+    );
+    let (now, _) = btorrent::alt_speed::local_now().unwrap();
+    let at = |delta: i64| (now as i64 + delta).rem_euclid(1440);
+    // From two minutes ago to ten minutes on, every day.
+    c.ok(
+        "session-set",
+        json!({"alt-speed-time-enabled": true, "alt-speed-time-begin": at(-2),
+               "alt-speed-time-end": at(10), "alt-speed-time-day": 127}),
+    );
+    poll(
+        "the schedule to put the alternative limits in force",
+        30,
+        || (up_limit() == Some(40_000.0)).then_some(()),
+    );
+    let fields = json!({"fields": ["alt-speed-enabled", "alt-speed-time-enabled",
+        "alt-speed-time-begin", "alt-speed-time-end", "alt-speed-time-day"]});
+    assert_eq!(
+        c.ok("session-get", fields.clone()),
+        json!({"alt-speed-enabled": true, "alt-speed-time-enabled": true,
+               "alt-speed-time-begin": at(-2), "alt-speed-time-end": at(10), "alt-speed-time-day": 127})
+    );
+    let s = btorrent::config::Config::load(&dir.path().join("torrents.toml"))
+        .unwrap()
+        .settings;
+    assert!(s.alt_speed && s.alt_speed_time);
+    assert_eq!(s.alt_speed_begin.unwrap().0 as i64, at(-2));
+
+    // A span that begins in an hour: they are taken out.
+    c.ok(
+        "session-set",
+        json!({"alt-speed-time-begin": at(60), "alt-speed-time-end": at(120)}),
+    );
+    poll(
+        "the schedule to take the alternative limits out",
+        30,
+        || (up_limit() == Some(300_000.0)).then_some(()),
+    );
+    assert_eq!(c.ok("session-get", fields)["alt-speed-enabled"], false);
+    c.ok("session-set", json!({"alt-speed-time-enabled": false}));
+    let s = btorrent::config::Config::load(&dir.path().join("torrents.toml"))
+        .unwrap()
+        .settings;
+    assert!(
+        !s.alt_speed_time && !s.alt_speed,
+        "the schedule is off in the file too"
+    );
+    for (bad, want) in [
+        (json!({"alt-speed-time-begin": 1440}), "0 to 1439"),
+        (
+            json!({"alt-speed-time-end": "noon"}),
+            "minutes after midnight",
+        ),
+        (json!({"alt-speed-time-day": 200}), "mask of days"),
+        (json!({"alt-speed-time-enabled": "yes"}), "true or false"),
+    ] {
+        let v = c.call("session-set", bad.clone());
+        assert!(v["result"].as_str().unwrap().contains(want), "{bad}: {v}");
+    }
 }

@@ -70,6 +70,11 @@ fn settings_map(cfg: &Config) -> Map {
         s.max_connections
             .map_or(Dynamic::UNIT, |n| (n as i64).into()),
     );
+    let times = s.alt_speed_times();
+    m.insert("alt_speed_time".into(), s.alt_speed_time.into());
+    m.insert("alt_speed_begin".into(), times.begin.to_string().into());
+    m.insert("alt_speed_end".into(), times.end.to_string().into());
+    m.insert("alt_speed_days".into(), times.days.to_string().into());
     m.insert("download_queue".into(), s.download_queue.into());
     m.insert(
         "download_queue_size".into(),
