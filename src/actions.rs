@@ -637,28 +637,8 @@ pub async fn load_source(
         return Ok((opened.meta, opened.path));
     }
     if s.starts_with("http://") || s.starts_with("https://") {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?;
-        let mut resp = client
-            .get(s)
-            .send()
-            .await
-            .with_context(|| format!("cannot fetch {s}"))?;
-        if !resp.status().is_success() {
-            bail!("cannot fetch {s}: HTTP {}", resp.status());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .with_context(|| format!("cannot fetch {s}"))?
-        {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_TORRENT_DOWNLOAD {
-                bail!("{s}: larger than {MAX_TORRENT_DOWNLOAD} bytes, not a .torrent");
-            }
-        }
+        let timeout = std::time::Duration::from_secs(30);
+        let body = crate::http_fetch::get(s, MAX_TORRENT_DOWNLOAD, timeout).await?;
         let meta = Metainfo::from_bytes(&body).map_err(|e| anyhow!("{s}: {e}"))?;
         return Ok((meta, None));
     }

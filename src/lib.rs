@@ -47,6 +47,7 @@
 //!   (`btorrent run`), with [`app`] assembling what the shell and the daemon share.
 //! - [`actions`]: pause, resume, remove, move and add, as the shell's commands and the RPC do them.
 //! - [`goals`]: the seeding goals (ratio, idle time) enforced: complete torrents stop on reaching them.
+//! - [`http_fetch`]: bounded HTTP downloads (a .torrent or a blocklist by URL).
 //! - [`alt_speed`]: the alternative speed limits' schedule (Transmission's turtle clock).
 //! - [`queue`]: the download queue: at most so many torrents download at once, the rest wait in
 //!   torrents.toml's order.
@@ -69,6 +70,7 @@ pub mod demo;
 pub mod events;
 pub mod fsutil;
 pub mod goals;
+pub mod http_fetch;
 pub mod lan;
 pub mod logs;
 pub mod queue;
