@@ -47,6 +47,7 @@
 //!   (`btorrent run`), with [`app`] assembling what the shell and the daemon share.
 //! - [`actions`]: pause, resume, remove, move and add, as the shell's commands and the RPC do them.
 //! - [`goals`]: the seeding goals (ratio, idle time) enforced: complete torrents stop on reaching them.
+//! - [`blocklist`]: the lists of addresses no peer connection is made to or taken from.
 //! - [`http_fetch`]: bounded HTTP downloads (a .torrent or a blocklist by URL).
 //! - [`alt_speed`]: the alternative speed limits' schedule (Transmission's turtle clock).
 //! - [`queue`]: the download queue: at most so many torrents download at once, the rest wait in
@@ -63,6 +64,7 @@
 pub mod actions;
 pub mod alt_speed;
 pub mod app;
+pub mod blocklist;
 pub mod config;
 pub mod control;
 pub mod daemon;

@@ -69,6 +69,12 @@ pub struct Settings {
     /// Most connections per torrent from one IP address; absent = the engine's default (10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_peers_per_ip: Option<usize>,
+    /// Put the lists of the `blocklists/` folder in force ([`crate::blocklist`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blocklist: bool,
+    /// A list to download into that folder (`blocklist-update`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocklist_url: Option<String>,
     /// Most peer connections of the session at once, over every torrent (dials, handshakes,
     /// peers); absent = what the open-file limit leaves, up to 4,096 (see the engine's `fd_budget`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -275,6 +281,8 @@ impl Default for Settings {
             max_peers: None,
             max_peers_per_ip: None,
             max_connections: None,
+            blocklist: false,
+            blocklist_url: None,
             super_seed: None,
             dht: true,
             dht_port: None,

@@ -11,6 +11,7 @@
 //! - [`fields`]: `torrent-get`'s fields computed from the engine's live state, and the torrent ids;
 //! - [`files`]: choosing files (`torrent-set`/`torrent-add` keys, `torrent-get` file fields);
 //! - [`goals`]: seeding goals (`torrent-set`/`session-set` keys, their `-get` fields);
+//! - [`blocklist`]: the blocklist's `session-get`/`session-set` fields and `blocklist-update`;
 //! - [`queue`]: the download queue's `session-get`/`session-set` fields;
 //! - [`trackers`]: editing trackers (`torrent-set`'s `trackerAdd`, `trackerRemove`, `trackerReplace`);
 //! - [`metrics`]: what `/metrics` reports;
@@ -20,6 +21,7 @@
 //! Actions go through the same functions the shell's commands use ([`crate::actions`]), so
 //! torrents.toml stays the one record of what is managed.
 
+pub mod blocklist;
 pub mod fields;
 pub mod files;
 pub mod goals;
@@ -83,7 +85,7 @@ impl Rpc {
                 self.close.cancel();
                 Ok(Map::new())
             }
-            "blocklist-update" => Err("blocklists are not supported".into()),
+            "blocklist-update" => blocklist::update(self).await,
             "torrent-get" => fields::torrent_get(self, args).await,
             "torrent-add" => torrents::add(self, args).await,
             "torrent-start" => torrents::start(self, args).await,

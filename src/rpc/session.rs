@@ -71,7 +71,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "alt-speed-down": kbps(alt_down), "alt-speed-enabled": cfg.settings.alt_speed,
         "alt-speed-time-begin": times.begin.0, "alt-speed-time-day": times.days.0,
         "alt-speed-time-enabled": cfg.settings.alt_speed_time,
-        "alt-speed-time-end": times.end.0, "alt-speed-up": kbps(alt_up), "blocklist-enabled": false, "blocklist-size": 0, "blocklist-url": "",
+        "alt-speed-time-end": times.end.0, "alt-speed-up": kbps(alt_up),
         "cache-size-mb": 0,
         "config-dir": std::path::absolute(cfg.base_dir()).unwrap_or_default().display().to_string(),
         "download-dir": download_dir.display().to_string(),
@@ -102,6 +102,10 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     }
     if let Value::Object(queue) = super::queue::session_fields(&cfg.settings) {
         all.extend(queue);
+    }
+    let blocked = session.as_ref().map_or(0, |s| s.ip_filter().len());
+    if let Value::Object(b) = super::blocklist::session_fields(&cfg.settings, blocked) {
+        all.extend(b);
     }
     match args.get("fields") {
         Some(Value::Array(fields)) if !fields.is_empty() => Ok(fields
@@ -177,12 +181,13 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && !ALT_TIME.contains(k)
                 && !super::goals::SESSION_KEYS.contains(k)
                 && !super::queue::SESSION_KEYS.contains(k)
+                && !super::blocklist::SESSION_KEYS.contains(k)
                 && *k != DOWNLOAD_DIR
         })
         .collect();
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue and download-dir can be changed here; not supported: {}",
+            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue, the blocklist and download-dir can be changed here; not supported: {}",
             unsupported.join(", ")
         ));
     }
@@ -232,10 +237,14 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     } else {
         None
     };
+    let blocklist = super::goals::any(args, &super::blocklist::SESSION_KEYS)
+        .then(|| super::blocklist::session_set(args, &cfg.settings))
+        .transpose()?;
     let alt_time = super::goals::any(args, &ALT_TIME)
         .then(|| alt_time_args(args, &cfg.settings))
         .transpose()?;
     if speed.is_none()
+        && blocklist.is_none()
         && alt_time.is_none()
         && alt.is_none()
         && goals.is_none()
@@ -261,6 +270,10 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         if let Some(d) = &download_dir {
             s.output_dir = d.clone();
         }
+        if let Some((on, url)) = &blocklist {
+            s.blocklist = *on;
+            s.blocklist_url = url.clone();
+        }
         if let Some((on, sched)) = alt_time {
             s.alt_speed_time = on;
             s.alt_speed_begin = Some(sched.begin);
@@ -284,11 +297,17 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             .map_err(|e| format!("{e:#}"))?;
         session.set_limits(up, down);
     }
+    let switched = blocklist
+        .as_ref()
+        .is_some_and(|(on, _)| *on != old.blocklist);
     Torrents::update(rpc.peer.torrents(), |cfg| {
         change(&mut cfg.settings);
         Ok(())
     })
     .map_err(|e| format!("{e:#}"))?;
+    if switched {
+        super::blocklist::apply(rpc).await?;
+    }
     Ok(Map::new())
 }
 

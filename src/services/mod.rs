@@ -398,15 +398,26 @@ pub async fn start_session(cfg: &Config, bus: &EventBus) -> Result<Session> {
     if let Some(n) = cfg.settings.max_connections {
         scfg.max_connections = Some(n.max(1));
     }
-    match Session::start(scfg.clone()).await {
-        Ok(s) => Ok(s),
+    let session = match Session::start(scfg.clone()).await {
+        Ok(s) => s,
         Err(e) if cfg.settings.listen_port != 0 => {
             tracing::info!("{e:#}; listening on an ephemeral port instead");
             scfg.listen.set_port(0);
-            Ok(Session::start(scfg).await?)
+            Session::start(scfg).await?
         }
-        Err(e) => Err(e.into()),
+        Err(e) => return Err(e.into()),
+    };
+    // The blocklists, before any torrent is added (a list that cannot be read is reported, and
+    // the session runs without it).
+    if cfg.settings.blocklist {
+        let (s, c) = (session.clone(), cfg.clone());
+        match tokio::task::spawn_blocking(move || crate::blocklist::apply(&s, &c)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("blocklist not in force: {e:#}"),
+            Err(e) => tracing::warn!("blocklist not in force: {e}"),
+        }
     }
+    Ok(session)
 }
 
 /// Adds every managed torrent to `session`: paused ones paused, the rest resumed (checked, then

@@ -1,7 +1,8 @@
 //! transmission-remote 3.00 (Debian's transmission-cli) driving a `btorrent daemon` through its
 //! Transmission RPC: add, list, details, stop and start, session statistics, speed limits, remove and
 //! remove-and-delete, file selection (`-G`/`-g`), moving and finding the data (`--move`/`--find`),
-//! the alternative speed limits (`-as`), trackers (`-td`/`-tr`), closing the daemon (`--exit`); its
+//! the alternative speed limits (`-as`), trackers (`-td`/`-tr`), closing the daemon (`--exit`),
+//! updating the blocklist (`--blocklist-update`); its
 //! output parsed and checked against what the engine, the disk and torrents.toml say.
 
 use std::path::Path;
@@ -496,4 +497,34 @@ fn transmission_remote_sets_seeding_ratio_goals() {
     assert_eq!(setting(dir.path()).seed_ratio_limit, None);
     let si = remote(&d, &["-si"]);
     assert!(si.contains("Default seed ratio limit: Unlimited"), "{si}");
+}
+
+/// `--blocklist-update` downloads the daemon's `blocklist_url` (a gzipped list) into its
+/// `blocklists/` folder and puts it in force (`blocklist-size` says how many ranges).
+#[test]
+#[ignore = "needs transmission-cli (transmission-remote)"]
+fn transmission_remote_updates_the_blocklist() {
+    use std::io::Write as _;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"a:10.0.0.0-10.0.0.255\nb:10.0.2.0-10.0.2.255\n")
+        .unwrap();
+    let list = gz.finish().unwrap();
+    let (base, _) = rt.block_on(support::tracker::http_double(move |_| (200, list.clone())));
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(
+        dir.path(),
+        &format!("blocklist = true\nblocklist_url = \"{base}/level1.gz\"\n"),
+    );
+    let out = remote(&d, &["--blocklist-update"]);
+    assert!(out.contains("success"), "{out}");
+    let size = d.client().ok(
+        "session-get",
+        serde_json::json!({"fields": ["blocklist-size"]}),
+    );
+    assert_eq!(size["blocklist-size"], 2, "{size}");
+    let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    let text =
+        std::fs::read_to_string(btorrent::blocklist::dir(&cfg).join("downloaded.txt")).unwrap();
+    assert!(text.contains("10.0.2.0-10.0.2.255"), "{text}");
 }

@@ -777,3 +777,75 @@ async fn the_session_keeps_within_its_budget_of_peer_sockets() {
         std::fs::read(src.path().join("a.bin")).unwrap()
     );
 }
+
+/// The session's IP filter (a blocklist): a blocked address is never dialed (the download comes
+/// from the other seeder only), and putting a filter in force lets go of the connected peers it
+/// blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ip_filter_keeps_blocked_addresses_out() {
+    use btorrent::engine::ip_filter::IpFilter;
+    use std::sync::atomic::Ordering;
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("f.bin"), 512 * 1024, 77);
+    let meta = torrent(&src.path().join("f.bin"), 32 * 1024, vec![]);
+    let on = |ip: &str| SessionConfig {
+        listen: format!("{ip}:0").parse().unwrap(),
+        ..Default::default()
+    };
+    let (blocked, blocked_h) = seeder_with(on("127.0.0.3"), &meta, src.path()).await;
+    let (open, open_h) = seeder_with(on("127.0.0.4"), &meta, src.path()).await;
+    let leecher = session_with(on("127.0.0.2")).await;
+    leecher.set_ip_filter(IpFilter::parse("blocked seeder:127.0.0.3-127.0.0.3\n").filter);
+    let l = leecher
+        .add(
+            meta.clone(),
+            opts(dst.path(), vec![blocked.listen_addr(), open.listen_addr()]),
+        )
+        .await
+        .unwrap();
+    wait_complete(&l, 30).await;
+    assert_eq!(
+        blocked_h.stats().uploaded,
+        0,
+        "the blocked seeder sent nothing"
+    );
+    assert!(open_h.stats().uploaded >= meta.info.total_length);
+
+    // A peer connected from 127.0.0.5, then blocked: it is let go at once.
+    leecher.shutdown(Duration::from_secs(2)).await;
+    wait_until("the leecher to be gone", Duration::from_secs(30), || {
+        open_h.stats().peers == 0
+    })
+    .await;
+    let held = squatters(
+        &meta,
+        open.listen_addr(),
+        &["127.0.0.5".parse().unwrap()],
+        1,
+    )
+    .await;
+    assert_eq!(held.load(Ordering::SeqCst), 1);
+    wait_until("the peer to be registered", Duration::from_secs(30), || {
+        open_h.stats().peers == 1
+    })
+    .await;
+    let closed = open.set_ip_filter(IpFilter::parse("127.0.0.5\n").filter);
+    assert_eq!(closed, 1);
+    wait_until(
+        "the blocked peer to be let go",
+        Duration::from_secs(30),
+        || held.load(Ordering::SeqCst) == 0,
+    )
+    .await;
+    // And it cannot come back.
+    let again = squatters(
+        &meta,
+        open.listen_addr(),
+        &["127.0.0.5".parse().unwrap()],
+        1,
+    )
+    .await;
+    assert_eq!(again.load(Ordering::SeqCst), 0);
+    assert_eq!(open.ip_filter().len(), 1);
+}

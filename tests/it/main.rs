@@ -41,6 +41,7 @@ mod peer_command;
 mod pex;
 mod readme_examples;
 mod rpc;
+mod rpc_blocklist;
 mod rpc_page;
 mod rpc_queue;
 mod rpc_seed_goals;

@@ -118,6 +118,7 @@ pub mod ext;
 pub mod fd_budget;
 pub mod file_cache;
 mod hot;
+pub mod ip_filter;
 pub mod known;
 mod lifecycle;
 pub mod limits;

@@ -263,6 +263,9 @@ fn register(
     if c.banned_ids.contains(&hs.peer_id) || c.banned_ips.contains(&addr.ip()) {
         return Err("banned");
     }
+    if t.ctx.ip_filter.read().blocks(addr.ip()) {
+        return Err("blocked by the IP filter");
+    }
     // Both sides may dial each other at once. Keep, on both ends, the connection opened by the side
     // with the lower peer id; otherwise each would drop the one the other kept.
     let outgoing = known.is_some();

@@ -51,6 +51,9 @@ pub(crate) struct SessionCtx {
     announce_next: Mutex<tokio::time::Instant>,
     /// The open files of every torrent, within `cfg.max_open_files`.
     pub files: Arc<super::storage::FileCache>,
+    /// The addresses no peer connection is made to or taken from ([`super::ip_filter`]). Locked
+    /// alone, or inside a torrent's core lock (a peer registering), never around one.
+    pub ip_filter: parking_lot::RwLock<Arc<super::ip_filter::IpFilter>>,
     /// One permit per open peer socket, within the session's budget ([`super::fd_budget`]).
     pub connections: Arc<tokio::sync::Semaphore>,
     /// That budget.
@@ -164,6 +167,7 @@ impl Session {
             saves: tokio::sync::Semaphore::new(SAVES_AT_ONCE),
             announce_next: Mutex::new(tokio::time::Instant::now()),
             files: super::storage::FileCache::new(cfg.max_open_files),
+            ip_filter: Default::default(),
             connections: Arc::new(tokio::sync::Semaphore::new(max_connections)),
             max_connections,
             epoch: tokio::time::Instant::now(),
@@ -187,6 +191,28 @@ impl Session {
 
     pub fn peer_id(&self) -> PeerId {
         self.0.ctx.peer_id
+    }
+
+    /// Puts `filter` in force for every torrent (an empty one blocks nothing): from now on no
+    /// connection is made to or taken from an address it blocks, and the connected peers it blocks
+    /// are let go. Returns how many were.
+    pub fn set_ip_filter(&self, filter: super::ip_filter::IpFilter) -> usize {
+        let filter = Arc::new(filter);
+        *self.0.ctx.ip_filter.write() = filter.clone();
+        let mut closed = 0;
+        for t in self.torrents() {
+            let c = t.0.core.lock();
+            for p in c.peers.values().filter(|p| filter.blocks(p.addr.ip())) {
+                p.close("blocked by the IP filter");
+                closed += 1;
+            }
+        }
+        closed
+    }
+
+    /// The IP filter in force.
+    pub fn ip_filter(&self) -> Arc<super::ip_filter::IpFilter> {
+        self.0.ctx.ip_filter.read().clone()
     }
 
     /// Most peer sockets the session keeps at once ([`SessionConfig::max_connections`], or the
@@ -396,6 +422,10 @@ async fn accept_loop(session: Session, listener: TcpListener) {
                 }
             },
         };
+        if session.0.ctx.ip_filter.read().blocks(addr.ip()) {
+            tracing::debug!(peer = %addr, "incoming connection refused: blocked by the IP filter");
+            continue;
+        }
         // Over the session's budget of peer sockets, the connection is closed at once.
         let Ok(permit) = session.0.ctx.connections.clone().try_acquire_owned() else {
             tracing::debug!(peer = %addr, "incoming connection refused: at the session's connection limit");

@@ -137,6 +137,7 @@ fn connect_peers(t: &Arc<Torrent>) {
     if sockets == 0 {
         return;
     }
+    let filter = t.ctx.ip_filter.read().clone();
     let mut c = t.core.lock();
     let complete = c.picker.is_done();
     let max = t.ctx.cfg.max_peers_per_torrent;
@@ -144,8 +145,9 @@ fn connect_peers(t: &Arc<Torrent>) {
     let mut room = max.saturating_sub(c.peers.len());
     let core = &mut *c;
     let banned = &core.banned_ips;
-    let usable =
-        |addr: &SocketAddr, k: &KnownPeer| (!complete || !k.seed) && !banned.contains(&addr.ip());
+    let usable = |addr: &SocketAddr, k: &KnownPeer| {
+        (!complete || !k.seed) && !banned.contains(&addr.ip()) && !filter.blocks(addr.ip())
+    };
     if room == 0 {
         // Full: a peer that only holds its slot gives it up for an address not tried yet.
         if connecting > 0

@@ -75,6 +75,11 @@ fn settings_map(cfg: &Config) -> Map {
     m.insert("alt_speed_begin".into(), times.begin.to_string().into());
     m.insert("alt_speed_end".into(), times.end.to_string().into());
     m.insert("alt_speed_days".into(), times.days.to_string().into());
+    m.insert("blocklist".into(), s.blocklist.into());
+    m.insert(
+        "blocklist_url".into(),
+        s.blocklist_url.clone().map_or(Dynamic::UNIT, Dynamic::from),
+    );
     m.insert("download_queue".into(), s.download_queue.into());
     m.insert(
         "download_queue_size".into(),
