@@ -534,19 +534,15 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
                 .find(&meta.info_hash)
                 .map_or(Origin::Added, |t| t.origin);
             cfg.upsert(ManagedTorrent {
-                name: meta.info.name.clone(),
-                info_hash: meta.info_hash.to_hex(),
-                file,
-                data: data_dir.clone(),
-                state: state.into(),
-                added: String::new(),
-                origin,
-                meta: Default::default(),
-                labels: Vec::new(),
-                watch: None,
                 files,
-                limits: Default::default(),
-                goals: Default::default(),
+                ..ManagedTorrent::new(
+                    meta.info.name.clone(),
+                    &meta.info_hash,
+                    file,
+                    data_dir.clone(),
+                    state,
+                    origin,
+                )
             });
             if let Some(t) = cfg.find(&meta.info_hash) {
                 limits = t.limits.engine();

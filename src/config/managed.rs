@@ -333,6 +333,34 @@ fn default_state() -> String {
 }
 
 impl ManagedTorrent {
+    /// An entry that says only what the torrent is, where its files are and what it is doing;
+    /// everything else is as for a torrent just registered (no meta, labels, watch record, file
+    /// choice, limits or goals; `added` is set when it is upserted).
+    pub fn new(
+        name: impl Into<String>,
+        info_hash: &InfoHash,
+        file: impl Into<PathBuf>,
+        data: impl Into<PathBuf>,
+        state: impl Into<String>,
+        origin: Origin,
+    ) -> ManagedTorrent {
+        ManagedTorrent {
+            name: name.into(),
+            info_hash: info_hash.to_hex(),
+            file: file.into(),
+            data: data.into(),
+            state: state.into(),
+            added: String::new(),
+            origin,
+            meta: BTreeMap::new(),
+            labels: Vec::new(),
+            watch: None,
+            files: FileChoice::default(),
+            limits: EntryLimits::default(),
+            goals: SeedGoals::default(),
+        }
+    }
+
     pub fn hash(&self) -> Option<InfoHash> {
         InfoHash::from_hex(&self.info_hash)
     }

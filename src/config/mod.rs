@@ -278,7 +278,6 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use super::*;
     use crate::torrents::Torrents;
@@ -289,21 +288,14 @@ mod tests {
     }
 
     fn entry(hash: u8, name: &str) -> ManagedTorrent {
-        ManagedTorrent {
-            name: name.into(),
-            info_hash: InfoHash([hash; 20]).to_hex(),
-            file: format!("torrents/{name}.torrent").into(),
-            data: "output".into(),
-            state: "seeding".into(),
-            added: String::new(),
-            origin: Origin::Created,
-            meta: BTreeMap::new(),
-            labels: Vec::new(),
-            watch: None,
-            files: Default::default(),
-            limits: Default::default(),
-            goals: Default::default(),
-        }
+        ManagedTorrent::new(
+            name,
+            &InfoHash([hash; 20]),
+            format!("torrents/{name}.torrent"),
+            "output",
+            "seeding",
+            Origin::Created,
+        )
     }
 
     #[test]

@@ -182,21 +182,14 @@ mod tests {
             let meta = create_torrent(&data, &CreateOptions::default(), &|_, _| {}).unwrap();
             torrents
                 .update(|cfg| {
-                    cfg.upsert(ManagedTorrent {
-                        name: name.into(),
-                        info_hash: meta.info_hash.to_hex(),
-                        file: "x.torrent".into(),
-                        data: ".".into(),
-                        state: state.into(),
-                        added: String::new(),
-                        origin: Origin::Added,
-                        meta: Default::default(),
-                        labels: Vec::new(),
-                        watch: None,
-                        files: Default::default(),
-                        limits: Default::default(),
-                        goals: Default::default(),
-                    });
+                    cfg.upsert(ManagedTorrent::new(
+                        name,
+                        &meta.info_hash,
+                        "x.torrent",
+                        ".",
+                        state,
+                        Origin::Added,
+                    ));
                     Ok(())
                 })
                 .unwrap();
@@ -258,21 +251,14 @@ mod tests {
         let torrents = Torrents::open(&path);
         torrents
             .update(|cfg| {
-                cfg.upsert(ManagedTorrent {
-                    name: "d.bin".into(),
-                    info_hash: meta.info_hash.to_hex(),
-                    file: "d.torrent".into(),
-                    data: ".".into(),
-                    state: "downloading".into(),
-                    added: String::new(),
-                    origin: Origin::Created,
-                    meta: Default::default(),
-                    labels: Vec::new(),
-                    watch: None,
-                    files: Default::default(),
-                    limits: Default::default(),
-                    goals: Default::default(),
-                });
+                cfg.upsert(ManagedTorrent::new(
+                    "d.bin",
+                    &meta.info_hash,
+                    "d.torrent",
+                    ".",
+                    "downloading",
+                    Origin::Created,
+                ));
                 Ok(())
             })
             .unwrap();

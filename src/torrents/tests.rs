@@ -1,7 +1,6 @@
 //! The service's promises: no change lost between writers, an edit by hand seen, comments kept,
 //! readers served from memory.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::*;
@@ -12,21 +11,14 @@ fn entry(writer: u8, i: u8) -> ManagedTorrent {
     let mut hash = [0u8; 20];
     hash[0] = writer;
     hash[1] = i;
-    ManagedTorrent {
-        name: format!("w{writer}-{i}"),
-        info_hash: InfoHash(hash).to_hex(),
-        file: format!("torrents/w{writer}-{i}.torrent").into(),
-        data: "output".into(),
-        state: "seeding".into(),
-        added: String::new(),
-        origin: Origin::Created,
-        meta: BTreeMap::new(),
-        labels: Vec::new(),
-        watch: None,
-        files: Default::default(),
-        limits: Default::default(),
-        goals: Default::default(),
-    }
+    ManagedTorrent::new(
+        format!("w{writer}-{i}"),
+        &InfoHash(hash),
+        format!("torrents/w{writer}-{i}.torrent"),
+        "output",
+        "seeding",
+        Origin::Created,
+    )
 }
 
 #[test]

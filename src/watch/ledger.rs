@@ -183,19 +183,15 @@ pub fn record(cfg: &mut Config, s: &NewShare) -> Result<Recorded, String> {
         cfg.remove(&old);
     }
     cfg.upsert(ManagedTorrent {
-        name: s.meta.info.name.clone(),
-        info_hash: ih.to_hex(),
-        file: file.clone(),
-        data: s.data_dir.to_path_buf(),
-        state: if s.download { "downloading" } else { "seeding" }.into(),
-        added: String::new(),
-        origin: Origin::Watch,
-        meta: Default::default(),
-        labels: Vec::new(),
         watch: Some(source),
-        files: Default::default(),
-        limits: Default::default(),
-        goals: Default::default(),
+        ..ManagedTorrent::new(
+            s.meta.info.name.clone(),
+            &ih,
+            file.clone(),
+            s.data_dir.to_path_buf(),
+            if s.download { "downloading" } else { "seeding" },
+            Origin::Watch,
+        )
     });
     Ok(match replaced {
         Some(old) => Recorded::Replaced { file, old },

@@ -191,21 +191,14 @@ async fn a_removal_racing_a_sync_of_torrents_toml_stays_removed() {
         };
         Torrents::update(slot.torrents(), |cfg| {
             cfg.remove(&ih);
-            cfg.upsert(ManagedTorrent {
-                name: "f.bin".into(),
-                info_hash: ih.to_hex(),
-                file: file.clone(),
-                data: data.clone(),
-                state: "seeding".into(),
-                added: String::new(),
-                origin: Default::default(),
-                meta: Default::default(),
-                labels: Vec::new(),
-                watch: None,
-                files: Default::default(),
-                limits: Default::default(),
-                goals: Default::default(),
-            });
+            cfg.upsert(ManagedTorrent::new(
+                "f.bin",
+                &ih,
+                file.clone(),
+                data.clone(),
+                "seeding",
+                btorrent::config::Origin::default(),
+            ));
             Ok(())
         })
         .unwrap();

@@ -235,21 +235,14 @@ fn register_torrent(
             Some(d) => d,
             None => t.data_dir.clone().unwrap_or_else(|| cfg.output_dir()),
         };
-        cfg.upsert(ManagedTorrent {
-            name: t.meta.info.name.clone(),
-            info_hash: t.meta.info_hash.to_hex(),
+        cfg.upsert(ManagedTorrent::new(
+            t.meta.info.name.clone(),
+            &t.meta.info_hash,
             file,
             data,
             state,
-            added: String::new(),
             origin,
-            meta: Default::default(),
-            labels: Vec::new(),
-            watch: None,
-            files: Default::default(),
-            limits: Default::default(),
-            goals: Default::default(),
-        });
+        ));
         let entry = cfg.find(&t.meta.info_hash).expect("just added");
         Ok(entry_map(cfg, entry))
     })
