@@ -1,5 +1,6 @@
 //! What the RPC server's `/metrics` reports: the peer session's rates, bytes, peers, torrents by
-//! state and the speed limits in force (`btorrent_*`), and the embedded tracker's counters (`btorrent_tracker_*`) when it runs.
+//! state (`queued` among them), peer sockets against their limit, the blocklist's ranges and the
+//! speed limits in force (`btorrent_*`), and the embedded tracker's counters (`btorrent_tracker_*`) when it runs.
 
 use crate::prometheus::{Kind, Writer};
 
@@ -8,11 +9,19 @@ use super::Rpc;
 /// The page of metrics.
 pub fn render(rpc: &Rpc) -> String {
     let mut w = Writer::new();
-    let stats: Vec<_> = rpc
-        .peer
-        .current()
-        .map(|s| s.torrents().iter().map(|h| h.stats()).collect())
-        .unwrap_or_default();
+    let session = rpc.peer.current();
+    let cfg = rpc.peer.torrents().config().ok();
+    let handles = session.as_ref().map(|s| s.torrents()).unwrap_or_default();
+    let stats: Vec<_> = handles.iter().map(|h| h.stats()).collect();
+    // Each torrent's state as front ends name it (`queued` while the download queue holds it).
+    let words: Vec<&str> = handles
+        .iter()
+        .zip(&stats)
+        .map(|(h, s)| {
+            let entry = cfg.as_ref().and_then(|c| c.find(&h.info_hash()));
+            crate::queue::state_word(&s.state, entry.map(|e| e.state.as_str()))
+        })
+        .collect();
     let sum = |f: fn(&crate::engine::TorrentStats) -> u64| stats.iter().map(f).sum::<u64>() as f64;
     w.single(
         "btorrent_download_rate_bytes",
@@ -44,14 +53,18 @@ pub fn render(rpc: &Rpc) -> String {
         "Peers connected, over every torrent.",
         sum(|s| s.peers as u64),
     );
-    let states = ["checking", "downloading", "seeding", "paused", "error"];
+    let states = [
+        "checking",
+        "downloading",
+        "queued",
+        "seeding",
+        "paused",
+        "error",
+    ];
     let counts: Vec<(String, f64)> = states
         .iter()
         .map(|st| {
-            let n = stats
-                .iter()
-                .filter(|s| s.state.to_string().split(':').next() == Some(*st))
-                .count();
+            let n = words.iter().filter(|w| *w == st).count();
             (st.to_string(), n as f64)
         })
         .collect();
@@ -70,8 +83,28 @@ pub fn render(rpc: &Rpc) -> String {
         "Torrents in the peer session, by state.",
         &samples,
     );
+    if let Some(session) = &session {
+        w.single(
+            "btorrent_peer_sockets",
+            Kind::Gauge,
+            "Peer sockets open: dials under way, incoming handshakes, connected peers.",
+            session.connections() as f64,
+        );
+        w.single(
+            "btorrent_peer_sockets_limit",
+            Kind::Gauge,
+            "Most peer sockets the session keeps at once (max_connections).",
+            session.max_connections() as f64,
+        );
+        w.single(
+            "btorrent_blocklist_ranges",
+            Kind::Gauge,
+            "Address ranges of the blocklist in force.",
+            session.ip_filter().len() as f64,
+        );
+    }
     // The limits in force (the alternative ones while on); no sample for a direction without one.
-    if let Some(session) = rpc.peer.current() {
+    if let Some(session) = &session {
         let (up, down) = session.limits();
         let limits: Vec<([(&str, &str); 1], f64)> = [("up", up), ("down", down)]
             .into_iter()

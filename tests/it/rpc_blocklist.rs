@@ -10,7 +10,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::json;
 
-use crate::support::rpc::{poll, torrent_get, RpcDaemon};
+use crate::support::rpc::{parse_metrics, poll, request, torrent_get, RpcDaemon};
 use crate::support::tracker::http_double;
 use crate::support::{self, write_random};
 use btorrent::wire::handshake::{read_handshake, write_handshake, Handshake};
@@ -92,6 +92,9 @@ fn a_downloaded_blocklist_keeps_the_addresses_it_names_out() {
         json!({"blocklist-size": 1, "blocklist-enabled": true, "blocklist-url": format!("{base}/list.gz")})
     );
     assert!(dir.path().join("blocklists/downloaded.txt").is_file());
+    let metrics = parse_metrics(&request(d.port, "GET", "/metrics", &[], b"").body);
+    assert_eq!(metrics["btorrent_blocklist_ranges"], 1.0);
+    assert!(metrics["btorrent_peer_sockets_limit"] >= 32.0);
     assert!(
         !rt.block_on(answers(bad, peer, ih)),
         "a blocked address is refused"

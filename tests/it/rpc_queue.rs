@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::rpc::{managed_state, poll, torrent_get, Client, RpcDaemon};
+use crate::support::rpc::{
+    managed_state, parse_metrics, poll, request, torrent_get, Client, RpcDaemon,
+};
 use crate::support::{self, write_random};
 
 /// Each torrent's (status, queuePosition), by info-hash, in the order `hashes` gives.
@@ -94,6 +96,10 @@ fn the_download_queue_lets_one_in_at_a_time_in_its_order() {
         managed_state(dir.path(), &hashes[b]).as_deref(),
         Some("queued")
     );
+    let metrics = parse_metrics(&request(d.port, "GET", "/metrics", &[], b"").body);
+    assert_eq!(metrics["btorrent_torrents{state=\"queued\"}"], 2.0);
+    assert_eq!(metrics["btorrent_torrents{state=\"downloading\"}"], 1.0);
+    assert_eq!(metrics["btorrent_torrents{state=\"paused\"}"], 0.0);
     // The shell's view agrees.
     let out = support::cli::ok(dir.path(), &["b-show"]);
     assert_eq!(out.matches("queued").count(), 2, "{out}");
