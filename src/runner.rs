@@ -2,6 +2,10 @@
 //! until none is left (a timer that fired for the last time, handlers removed with `off`), one of them
 //! calls `exit([code])` (the run ends with that code), or Ctrl-C.
 //!
+//! While a shell or daemon runs for the same torrents.toml, the script sees and acts on its torrents
+//! there, and hands the torrents it starts to it, as a one-shot command does ([`crate::control`]);
+//! their events are then heard in that process, not here.
+//!
 //! Ctrl-C (or SIGTERM) while the script's body runs cancels it (exit code 130); Ctrl-C while only
 //! handlers and timers are left ends the run normally (exit code 0). Either way the peer session, if the script
 //! started one, then stops cleanly; a second Ctrl-C exits at once.
@@ -20,7 +24,14 @@ pub fn run(
     args: &[String],
     runtime: &tokio::runtime::Runtime,
 ) -> ExitCode {
-    let ctx = HostContext::stdout(PathBuf::from(config_path), runtime.handle().clone());
+    let mut ctx = HostContext::stdout(PathBuf::from(config_path), runtime.handle().clone());
+    // One process runs a torrent, never two: while a shell or daemon runs for torrents.toml, the
+    // torrents it runs are acted on there, and `start()`/`seed()` hand theirs to it, as in a
+    // one-shot command (its own registrations would otherwise be started by that owner too).
+    ctx.live = Arc::new(crate::control::OwnerOrLocal::new(
+        config_path,
+        ctx.live.clone(),
+    ));
     let host = match Host::new(ctx) {
         Ok(h) => Arc::new(h),
         Err(e) => {

@@ -471,3 +471,70 @@ async fn one_shot_rename_and_find_data_reach_the_daemons_torrent() {
     assert_eq!(s["state"], "seeding", "{s}");
     stop(d).await;
 }
+
+/// `btorrent run` while a daemon runs for the same torrents.toml: the torrent a script starts is
+/// handed to the daemon (one process runs a torrent, never two), so only the daemon announces it,
+/// and the run's handle sees it running there. (Run on its own, the script's session would run it
+/// while the daemon, seeing it registered, started it a second time.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_script_hands_what_it_starts_to_the_daemon() {
+    let (url, seen) =
+        crate::support::tracker::http_double(|_| (200, b"d8:intervali1800e5:peers0:e".to_vec()))
+            .await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    settings(root, "");
+    write_tree(root, &[("dl/x.bin", 60_000)]);
+    let meta = crate::support::torrent(
+        &root.join("dl/x.bin"),
+        16 * 1024,
+        vec![format!("{url}/announce")],
+    );
+    std::fs::write(root.join("x.torrent"), meta.as_bytes()).unwrap();
+    let d = daemon(root);
+    let start = Instant::now();
+    while !socket(root).exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the daemon never listened: {}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::fs::write(
+        root.join("s.rhai"),
+        "let t = start(\"x.torrent\", #{ output: \"dl\" });\nprint(`running ${t.running}`);\n",
+    )
+    .unwrap();
+    let out = ok(root, &["run", "s.rhai"]);
+    assert!(out.contains("running true"), "{out}");
+    let announces = || seen.lock().unwrap().clone();
+    let start = Instant::now();
+    while !announces().iter().any(|l| l.contains("event=started")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no started announce: {:?}",
+            announces()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let peer_ids: std::collections::HashSet<String> = announces()
+        .iter()
+        .filter_map(|l| l.split("peer_id=").nth(1))
+        .map(|p| p.split('&').next().unwrap_or(p).to_string())
+        .collect();
+    assert_eq!(
+        peer_ids.len(),
+        1,
+        "one process announced: {:?}",
+        announces()
+    );
+    assert!(
+        !announces().iter().any(|l| l.contains("event=stopped")),
+        "the run did not run it itself: {:?}",
+        announces()
+    );
+    let s = shown(root, "x.bin").unwrap();
+    assert_eq!(s["running"], true, "{s}");
+    stop(d).await;
+}
