@@ -101,8 +101,8 @@ pub fn enqueue(
     Ok(queued)
 }
 
-/// Starts a torrent that waited in the download queue, as [`resume`] does, unless it left the
-/// queue since the queue looked (paused, removed); true when it was started.
+/// Starts a torrent that waited in the download queue ([`resume_now`]), unless it left the queue
+/// since the queue looked (paused, removed); true when it was started.
 pub fn dequeue(
     torrents: &Torrents,
     live: &dyn LiveTorrents,
@@ -114,7 +114,7 @@ pub fn dequeue(
         .find(ih)
         .is_some_and(|e| e.state == QUEUED);
     if waiting {
-        resume(torrents, live, ih, name)?;
+        resume_now(torrents, live, ih, name)?;
     }
     Ok(waiting)
 }
@@ -193,8 +193,33 @@ pub fn set_labels<S: AsRef<str>>(
     Ok(labels)
 }
 
-/// Resumes the torrent (if it runs here) and records `seeding` or `downloading`.
+/// Resumes the torrent (if it runs here) and records `seeding` or `downloading`; a download, while
+/// this process keeps a download queue, goes through it instead: recorded `queued`, it starts when
+/// the queue gives it a place ([`crate::queue`]), at once if one is free.
 pub fn resume(
+    torrents: &Torrents,
+    live: &dyn LiveTorrents,
+    ih: &InfoHash,
+    name: &str,
+) -> Result<()> {
+    let downloads = live.stats(ih).is_some_and(|s| s.progress() < 1.0);
+    if downloads
+        && torrents
+            .queue()
+            .holds_downloads(&torrents.config()?.settings)
+    {
+        return update_entry(torrents, ih, name, |e| {
+            e.goals.finished = false;
+            e.state = QUEUED.into();
+            Ok(())
+        });
+    }
+    resume_now(torrents, live, ih, name)
+}
+
+/// Resumes the torrent (if it runs here) whatever the download queue says (the queue starting it,
+/// `torrent-start-now`), and records `seeding` or `downloading`.
+pub fn resume_now(
     torrents: &Torrents,
     live: &dyn LiveTorrents,
     ih: &InfoHash,
@@ -511,11 +536,21 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
     // A torrent managed before keeps its own speed limits.
     let mut limits = crate::engine::TorrentLimits::default();
     let mut file_paths = None;
+    // While this process keeps a download queue, a download waits its turn there (checked, no
+    // peer contacted); the queue starts it at once if it has a place.
+    let queued = a.register
+        && !a.paused
+        && !a.seeding
+        && torrents
+            .queue()
+            .holds_downloads(&torrents.config()?.settings);
     if a.register {
         let cfg = torrents.config()?;
         let file = keep_torrent_file(&cfg, a.src, &a.meta)?;
         let state = if a.paused {
             "paused"
+        } else if queued {
+            QUEUED
         } else if a.seeding {
             "seeding"
         } else {
@@ -553,7 +588,7 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
     }
     let opts = AddOptions {
         data_dir: a.data_dir,
-        paused: a.paused,
+        paused: a.paused || queued,
         peers: a.peers,
         trackers: a.trackers,
         super_seed: None,

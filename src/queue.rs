@@ -12,19 +12,22 @@
 //! - a torrent the queue has let in keeps its place while it downloads (lowering the size stops
 //!   nothing); one that moved no byte for `queue_stalled_minutes` goes on downloading but no longer
 //!   holds a place, so the next one starts;
-//! - a torrent that starts downloading without the queue's leave (added, resumed, or every
-//!   download of a daemon that just started, so what downloaded before a restart downloads after
-//!   it) is let in while there is a place, else queued;
+//! - a torrent that downloads without the queue's leave (every download of a daemon that just
+//!   started, so what downloaded before a restart downloads after it; one resumed by a one-shot
+//!   command) is let in while there is a place, else queued;
 //! - then, while there is a place, the first waiting torrent starts;
 //! - a waiting torrent whose data turned out complete starts (it seeds);
 //! - a torrent started with `torrent-start-now` ([`DownloadQueue::force`]) downloads outside the
 //!   queue and takes no place, until it stops downloading;
 //! - with the queue off, every waiting torrent starts.
 //!
-//! Who changes what: only this task records `queued` ([`crate::actions::enqueue`]) and starts
-//! waiting torrents ([`crate::actions::dequeue`]); a user's pause takes a torrent out of the queue
-//! (`paused`), a user's resume puts it back through the rules above. Each change re-reads the
-//! entry under torrents.toml's lock, so a pause made while the task looked is never undone.
+//! Who changes what: a torrent added or resumed while a task keeps the queue is recorded `queued`
+//! and added or left paused ([`crate::actions::add`], [`crate::actions::resume`]), so it contacts
+//! no peer before its turn; this task starts waiting torrents ([`crate::actions::dequeue`]) and
+//! queues downloads that started without it ([`crate::actions::enqueue`]: a daemon's at its start,
+//! or a one-shot command's resume, whose process keeps no queue); a user's pause takes a torrent
+//! out of the queue (`paused`). Each change re-reads the entry under torrents.toml's lock, so a
+//! pause made while the task looked is never undone.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -121,6 +124,8 @@ struct Place {
 
 #[derive(Debug, Default)]
 struct QueueState {
+    /// A task ([`spawn`]) keeps this queue.
+    kept: bool,
     admitted: HashMap<InfoHash, Place>,
     /// Started outside the queue, and when: kept while it runs, and for [`FORCE_GRACE`] after it
     /// was forced (it may not have started yet).
@@ -138,6 +143,12 @@ pub struct DownloadQueue {
 }
 
 impl DownloadQueue {
+    /// Whether downloads go through this queue now: a task keeps it (the shell or daemon's) and
+    /// `settings` turn it on. A one-shot command's process keeps none.
+    pub fn holds_downloads(&self, settings: &Settings) -> bool {
+        settings.download_queue && self.state.lock().kept
+    }
+
     /// `ih` downloads outside the queue (`torrent-start-now`) until it stops downloading.
     pub fn force(&self, ih: InfoHash) {
         self.state.lock().forced.insert(ih, Instant::now());
@@ -147,7 +158,9 @@ impl DownloadQueue {
     /// doc for the rules).
     pub fn plan(&self, torrents: &[Candidate], rules: Rules, now: Instant) -> Vec<Step> {
         let mut st = self.state.lock();
-        let QueueState { admitted, forced } = &mut *st;
+        let QueueState {
+            admitted, forced, ..
+        } = &mut *st;
         forced.retain(|ih, at| {
             now.saturating_duration_since(*at) < FORCE_GRACE
                 || torrents.iter().any(|c| c.info_hash == *ih && c.runs())
@@ -262,7 +275,20 @@ pub fn reorder<T>(entries: &mut Vec<T>, picked: &[bool], to: QueueMove) {
 /// Starts the one task that keeps the queue of every torrent `peer`'s session runs; it runs until
 /// aborted or the runtime stops.
 pub fn spawn(peer: PeerSlot, bus: EventBus) -> JoinHandle<()> {
-    tokio::spawn(run(peer, bus))
+    /// Marks the queue kept for as long as the task lives (dropped with it when aborted).
+    struct Keeping(DownloadQueue);
+    impl Drop for Keeping {
+        fn drop(&mut self) {
+            self.0.state.lock().kept = false;
+        }
+    }
+    let queue = peer.queue().clone();
+    queue.state.lock().kept = true;
+    let keeping = Keeping(queue);
+    tokio::spawn(async move {
+        let _keeping = keeping;
+        run(peer, bus).await
+    })
 }
 
 async fn run(peer: PeerSlot, bus: EventBus) {

@@ -185,7 +185,7 @@ where
 }
 
 /// `torrent-start`: each torrent resumes, through the download queue when it is on (a download
-/// with no place waits, `status` 3).
+/// waits there, `status` 3, until it has a place).
 pub async fn start(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     each(rpc, args, |ih, name| async move {
         actions::resume(rpc.peer.torrents(), &rpc.peer, &ih, &name)
@@ -198,7 +198,7 @@ pub async fn start(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
 pub async fn start_now(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     each(rpc, args, |ih, name| async move {
         rpc.peer.queue().force(ih);
-        actions::resume(rpc.peer.torrents(), &rpc.peer, &ih, &name)
+        actions::resume_now(rpc.peer.torrents(), &rpc.peer, &ih, &name)
     })
     .await
 }

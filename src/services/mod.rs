@@ -181,7 +181,6 @@ pub fn save_states(torrents: &Torrents, live: &dyn LiveTorrents) -> Result<()> {
 pub struct PeerSlot {
     torrents: Torrents,
     bus: EventBus,
-    queue: crate::queue::DownloadQueue,
 }
 
 impl PeerSlot {
@@ -192,16 +191,12 @@ impl PeerSlot {
 
     /// A slot over `torrents`, the process's service.
     pub fn with(torrents: Torrents, bus: EventBus) -> PeerSlot {
-        PeerSlot {
-            torrents,
-            bus,
-            queue: Default::default(),
-        }
+        PeerSlot { torrents, bus }
     }
 
     /// The download queue's memory ([`crate::queue`]).
     pub fn queue(&self) -> &crate::queue::DownloadQueue {
-        &self.queue
+        self.torrents.queue()
     }
 
     /// The managed torrents this slot's session runs.

@@ -71,6 +71,8 @@ struct Inner {
     session: tokio::sync::Mutex<Option<Session>>,
     /// The running session, readable without waiting (set once started, cleared on shutdown).
     running: Mutex<Option<Session>>,
+    /// The download queue's memory ([`crate::queue`]), and whether a task keeps it here.
+    queue: crate::queue::DownloadQueue,
 }
 
 /// The file as last read or written, and the stamp of the file it came from.
@@ -124,8 +126,14 @@ impl Torrents {
             following: AtomicBool::new(false),
             session: Default::default(),
             running: Default::default(),
+            queue: Default::default(),
         });
         Torrents { inner }
+    }
+
+    /// The download queue of this process's torrents ([`crate::queue`]).
+    pub fn queue(&self) -> &crate::queue::DownloadQueue {
+        &self.inner.queue
     }
 
     /// The torrents.toml this service owns.

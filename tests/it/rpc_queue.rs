@@ -1,6 +1,6 @@
 //! The download queue through the Transmission RPC of `btorrent daemon`: turned on with
-//! `session-set`, it lets one torrent download and keeps the others waiting (`status` 3) in
-//! torrents.toml's order; `queue-move-*` reorders them, a stop frees the place for the first one
+//! `session-set`, it lets one torrent download and keeps the others waiting (`status` 3, no tracker
+//! or peer contacted) in torrents.toml's order; `queue-move-*` reorders them, a stop frees the place for the first one
 //! waiting, `torrent-start-now` runs one beside the queue, a restarted daemon keeps the queue, and
 //! turning the queue off starts every waiting torrent.
 
@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::support::rpc::{
     managed_state, parse_metrics, poll, request, torrent_get, Client, RpcDaemon,
 };
+use crate::support::tracker::http_double;
 use crate::support::{self, write_random};
 
 /// Each torrent's (status, queuePosition), by info-hash, in the order `hashes` gives.
@@ -62,13 +63,24 @@ fn the_download_queue_lets_one_in_at_a_time_in_its_order() {
         json!({"download-queue-enabled": true, "download-queue-size": 1, "queue-stalled-minutes": 30})
     );
 
-    // Three torrents nobody seeds: each would download for ever.
+    // Three torrents nobody seeds, each would download for ever; each with a tracker of its own,
+    // to see which contact anyone.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let trackers: Vec<_> = (0..3)
+        .map(|_| {
+            rt.block_on(http_double(|_| {
+                (200, b"d8:intervali1800e5:peers0:e".to_vec())
+            }))
+        })
+        .collect();
+    let announced = |i: usize| trackers[i].1.lock().unwrap().len();
     let src = dir.path().join("src");
     let empty = dir.path().join("downloads");
     let mut hashes = Vec::new();
     for (i, name) in ["a.bin", "b.bin", "c.bin"].iter().enumerate() {
         write_random(&src.join(name), 50_000, 90 + i as u64);
-        let meta = support::torrent(&src.join(name), 16 * 1024, vec![]);
+        let url = format!("{}/announce", trackers[i].0);
+        let meta = support::torrent(&src.join(name), 16 * 1024, vec![url]);
         let b64 = {
             use base64::Engine as _;
             base64::engine::general_purpose::STANDARD.encode(meta.as_bytes())
@@ -91,11 +103,15 @@ fn the_download_queue_lets_one_in_at_a_time_in_its_order() {
         [0, 1, 2],
         "queue positions in the order added"
     );
-    // (torrents.toml records `queued` before the engine pauses it.)
     assert_eq!(
         managed_state(dir.path(), &hashes[b]).as_deref(),
         Some("queued")
     );
+    // Only the one let in contacts its tracker: the others wait without a word to anyone.
+    poll("a's tracker to hear it", 30, || {
+        (announced(a) > 0).then_some(())
+    });
+    assert_eq!((announced(b), announced(cc)), (0, 0));
     let metrics = parse_metrics(&request(d.port, "GET", "/metrics", &[], b"").body);
     assert_eq!(metrics["btorrent_torrents{state=\"queued\"}"], 2.0);
     assert_eq!(metrics["btorrent_torrents{state=\"downloading\"}"], 1.0);
@@ -114,6 +130,10 @@ fn the_download_queue_lets_one_in_at_a_time_in_its_order() {
     );
     c.ok("torrent-stop", json!({"ids": [hashes[a]]}));
     statuses(&mut c, &hashes, &[0, 3, 4], "c to take a's place");
+    poll("c's tracker to hear it", 30, || {
+        (announced(cc) > 0).then_some(())
+    });
+    assert_eq!(announced(b), 0);
 
     // Started now, b downloads beside the queue; a started again waits, as c holds the place.
     c.ok("torrent-start-now", json!({"ids": [hashes[b]]}));
