@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use super::{Outcome, Rpc};
-use crate::config::Config;
+use crate::config::{Config, ManagedTorrent};
 use crate::engine::{TorrentHandle, TorrentState, TorrentStats};
 use crate::types::InfoHash;
 
@@ -198,6 +198,18 @@ pub async fn torrent_get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         rpc,
         cfg: cfg.as_deref(),
     };
+    // Each managed torrent's entry and place in the queue, found once per request rather than by a
+    // scan of the list for every field of every torrent.
+    let listed: HashMap<InfoHash, (usize, &ManagedTorrent)> = ctx
+        .cfg
+        .map(|c| {
+            c.torrents
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| Some((e.hash()?, (i, e))))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut rows = Vec::with_capacity(selected.len());
     for (id, h, s) in &selected {
         let t = One {
@@ -205,6 +217,7 @@ pub async fn torrent_get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             h,
             s,
             have: h.have(),
+            listed: listed.get(&h.info_hash()).copied(),
         };
         let mut m = Map::new();
         for f in &fields {
@@ -246,6 +259,27 @@ struct One<'a> {
     h: &'a TorrentHandle,
     s: &'a TorrentStats,
     have: crate::wire::Bitfield,
+    /// Its place in torrents.toml (the queue's order) and its entry, when managed.
+    listed: Option<(usize, &'a ManagedTorrent)>,
+}
+
+impl<'a> One<'a> {
+    fn entry(&self) -> Option<&'a ManagedTorrent> {
+        self.listed.map(|(_, e)| e)
+    }
+
+    /// Transmission's status: the engine's, but 3 (waiting to download) for a torrent paused by
+    /// the download queue ([`crate::queue`]).
+    fn status(&self) -> i64 {
+        match self.entry() {
+            Some(e)
+                if e.state == crate::actions::QUEUED && self.s.state == TorrentState::Paused =>
+            {
+                QUEUED_STATUS
+            }
+            _ => status_code(&self.s.state),
+        }
+    }
 }
 
 /// Transmission's status codes: 0 stopped, 2 checking, 4 downloading, 6 seeding (1, 3, 5 are the
@@ -327,29 +361,13 @@ fn host_of(url: &str) -> String {
 }
 
 impl FieldCtx<'_> {
-    fn entry(&self, ih: &InfoHash) -> Option<&crate::config::ManagedTorrent> {
-        self.cfg.and_then(|c| c.find(ih))
-    }
-
-    /// Transmission's status: the engine's, but 3 (waiting to download) for a torrent paused by
-    /// the download queue ([`crate::queue`]).
-    fn status(&self, ih: &InfoHash, s: &TorrentStats) -> i64 {
-        match self.entry(ih) {
-            Some(e) if e.state == crate::actions::QUEUED && s.state == TorrentState::Paused => {
-                QUEUED_STATUS
-            }
-            _ => status_code(&s.state),
-        }
-    }
-
     /// The torrent's place in the download queue: its entry's in torrents.toml; after every
     /// managed torrent, by id, for one that is not managed.
-    fn queue_position(&self, ih: &InfoHash, id: i64) -> i64 {
-        let listed = self.cfg.map_or(&[][..], |c| &c.torrents[..]);
-        listed
-            .iter()
-            .position(|e| e.hash().as_ref() == Some(ih))
-            .map_or(listed.len() as i64 + id - 1, |i| i as i64)
+    fn queue_position(&self, t: &One) -> i64 {
+        match t.listed {
+            Some((i, _)) => i as i64,
+            None => self.cfg.map_or(0, |c| c.torrents.len()) as i64 + t.id - 1,
+        }
     }
 
     fn field(&self, t: &One, f: &str) -> Option<Value> {
@@ -362,7 +380,7 @@ impl FieldCtx<'_> {
             "id" => json!(t.id),
             "hashString" => json!(ih.to_hex()),
             // As torrents.toml lists it: its top folder's name, once that was renamed.
-            "name" => json!(self.entry(&ih).map_or(h.name(), |e| e.name.as_str())),
+            "name" => json!(t.entry().map_or(h.name(), |e| e.name.as_str())),
             "totalSize" => json!(s.bytes_total),
             "sizeWhenDone" => json!(s.bytes_wanted),
             "leftUntilDone" => json!(left),
@@ -383,7 +401,7 @@ impl FieldCtx<'_> {
                 Some(secs) => secs as i64,
             }),
             "etaIdle" => json!(-1),
-            "status" => json!(self.status(&ih, s)),
+            "status" => json!(t.status()),
             "error" => json!(if matches!(s.state, TorrentState::Error(_)) { 3 } else { 0 }),
             "errorString" => json!(match &s.state { TorrentState::Error(e) => e.clone(), _ => String::new() }),
             "isStalled" => json!(s.state == TorrentState::Downloading && s.peers == 0),
@@ -432,21 +450,21 @@ impl FieldCtx<'_> {
             "dateCreated" => json!(meta.creation_date.unwrap_or(0)),
             "magnetLink" => json!(meta.magnet()),
             "downloadDir" => json!(std::path::absolute(&s.data_dir).unwrap_or_else(|_| s.data_dir.clone()).display().to_string()),
-            "torrentFile" => json!(self.entry(&ih).and_then(|e| self.cfg.map(|c| c.resolve(&e.file).display().to_string())).unwrap_or_default()),
-            "addedDate" => json!(self.entry(&ih).and_then(|e| humantime::parse_rfc3339_weak(&e.added).ok()).and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64)),
+            "torrentFile" => json!(t.entry().and_then(|e| self.cfg.map(|c| c.resolve(&e.file).display().to_string())).unwrap_or_default()),
+            "addedDate" => json!(t.entry().and_then(|e| humantime::parse_rfc3339_weak(&e.added).ok()).and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64)),
             "doneDate" => json!(self.rpc.ids.done_date(&ih)),
             "activityDate" | "startDate" | "editDate" | "manualAnnounceTime" => json!(0),
             "secondsDownloading" | "secondsSeeding" => json!(0),
-            "queuePosition" => json!(self.queue_position(&ih, t.id)),
+            "queuePosition" => json!(self.queue_position(t)),
             "bandwidthPriority" => json!(0),
-            "labels" => json!(self.entry(&ih).map(|e| e.labels.clone()).unwrap_or_default()),
+            "labels" => json!(t.entry().map(|e| e.labels.clone()).unwrap_or_default()),
             "honorsSessionLimits" => json!(h.limits().honors_session_limits),
             "downloadLimit" => json!(super::session::kbps(h.limits().download)),
             "uploadLimit" => json!(super::session::kbps(h.limits().upload)),
             "downloadLimited" => json!(h.limits().download.is_some()),
             "uploadLimited" => json!(h.limits().upload.is_some()),
             "seedRatioLimit" | "seedRatioMode" | "seedIdleLimit" | "seedIdleMode" | "isFinished" => {
-                super::goals::field(f, self.entry(&ih), status_code(&s.state) == 0)?
+                super::goals::field(f, t.entry(), status_code(&s.state) == 0)?
             }
             _ => return None,
         };
