@@ -95,11 +95,6 @@ pub fn changes(
         .collect())
 }
 
-/// Whether `args` has any selection key.
-pub fn any(args: &Map<String, Value>) -> bool {
-    KEYS.iter().any(|k| args.contains_key(*k))
-}
-
 /// Transmission's priority number: -1 low, 0 normal (and skipped), 1 high.
 fn priority_number(p: FilePriority) -> i64 {
     match p {

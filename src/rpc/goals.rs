@@ -137,11 +137,6 @@ pub fn session_set(
     Ok((ratio, idle))
 }
 
-/// Whether `args` names any of `keys`.
-pub fn any(args: &Map<String, Value>, keys: &[&str]) -> bool {
-    keys.iter().any(|k| args.contains_key(*k))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@
 //! - [`fields`]: `torrent-get`'s fields computed from the engine's live state, and the torrent ids;
 //! - [`files`]: choosing files (`torrent-set`/`torrent-add` keys, `torrent-get` file fields);
 //! - [`goals`]: seeding goals (`torrent-set`/`session-set` keys, their `-get` fields);
+//! - [`alt_speed`]: the alternative speed limits' and their schedule's `session-get`/`session-set` fields;
 //! - [`blocklist`]: the blocklist's `session-get`/`session-set` fields and `blocklist-update`;
 //! - [`queue`]: the download queue's `session-get`/`session-set` fields;
 //! - [`trackers`]: editing trackers (`torrent-set`'s `trackerAdd`, `trackerRemove`, `trackerReplace`);
@@ -21,6 +22,7 @@
 //! Actions go through the same functions the shell's commands use ([`crate::actions`]), so
 //! torrents.toml stays the one record of what is managed.
 
+pub mod alt_speed;
 pub mod blocklist;
 pub mod fields;
 pub mod files;
@@ -64,6 +66,12 @@ pub struct Rpc {
 
 /// A method's outcome: its `arguments`, or the `result` string saying what went wrong.
 pub type Outcome = Result<Map<String, Value>, String>;
+
+/// Whether a request's `args` name any of `keys` (a method's group of settings: its goals, its
+/// queue, its trackers...).
+pub fn any_key(args: &Map<String, Value>, keys: &[&str]) -> bool {
+    keys.iter().any(|k| args.contains_key(*k))
+}
 
 impl Rpc {
     /// Answers one request's `method` with its `arguments`.

@@ -33,10 +33,6 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         limit(cfg.settings.upload_limit),
         limit(cfg.settings.download_limit),
     );
-    let (alt_up, alt_down) = (
-        limit(cfg.settings.alt_upload_limit),
-        limit(cfg.settings.alt_download_limit),
-    );
     let port = session
         .as_ref()
         .map_or(cfg.settings.listen_port, |s| s.listen_addr().port());
@@ -51,13 +47,11 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         .settings
         .max_peers
         .unwrap_or(crate::engine::SessionConfig::default().max_peers_per_torrent);
-    let times = cfg.settings.alt_speed_times();
     // The session's budget of peer sockets; before it starts, what it will be.
     let peer_limit_global = match &session {
         Some(s) => s.max_connections(),
         None => cfg.settings.max_connections.unwrap_or_else(|| {
-            crate::engine::fd_budget::default_max_connections(
-                crate::engine::fd_budget::open_file_limit().map(|l| l.0),
+            crate::engine::fd_budget::for_this_process(
                 crate::engine::SessionConfig::default().max_open_files,
             )
         }),
@@ -68,10 +62,6 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "memory-units": ["KiB", "MiB", "GiB", "TiB"], "memory-bytes": 1024,
     });
     let all = json!({
-        "alt-speed-down": kbps(alt_down), "alt-speed-enabled": cfg.settings.alt_speed,
-        "alt-speed-time-begin": times.begin.0, "alt-speed-time-day": times.days.0,
-        "alt-speed-time-enabled": cfg.settings.alt_speed_time,
-        "alt-speed-time-end": times.end.0, "alt-speed-up": kbps(alt_up),
         "cache-size-mb": 0,
         "config-dir": std::path::absolute(cfg.base_dir()).unwrap_or_default().display().to_string(),
         "download-dir": download_dir.display().to_string(),
@@ -97,6 +87,9 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let Value::Object(mut all) = all else {
         unreachable!("a JSON object")
     };
+    if let Value::Object(alt) = super::alt_speed::session_fields(&cfg.settings) {
+        all.extend(alt);
+    }
     if let Value::Object(goals) = super::goals::session_fields(&cfg.settings) {
         all.extend(goals);
     }
@@ -164,21 +157,13 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "speed-limit-up",
         "speed-limit-up-enabled",
     ];
-    const ALT: [&str; 3] = ["alt-speed-down", "alt-speed-enabled", "alt-speed-up"];
-    const ALT_TIME: [&str; 4] = [
-        "alt-speed-time-enabled",
-        "alt-speed-time-begin",
-        "alt-speed-time-end",
-        "alt-speed-time-day",
-    ];
     const DOWNLOAD_DIR: &str = "download-dir";
     let unsupported: Vec<&str> = args
         .keys()
         .map(String::as_str)
         .filter(|k| {
             !LIMITS.contains(k)
-                && !ALT.contains(k)
-                && !ALT_TIME.contains(k)
+                && !super::alt_speed::SESSION_KEYS.contains(k)
                 && !super::goals::SESSION_KEYS.contains(k)
                 && !super::queue::SESSION_KEYS.contains(k)
                 && !super::blocklist::SESSION_KEYS.contains(k)
@@ -197,14 +182,14 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         Some(v) => return Err(format!("{DOWNLOAD_DIR} must be a folder's path, not {v}")),
     };
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
-    let goals = super::goals::any(args, &super::goals::SESSION_KEYS)
+    let goals = super::any_key(args, &super::goals::SESSION_KEYS)
         .then(|| super::goals::session_set(args, &cfg.settings))
         .transpose()?;
-    let queue = super::goals::any(args, &super::queue::SESSION_KEYS)
+    let queue = super::any_key(args, &super::queue::SESSION_KEYS)
         .then(|| super::queue::session_set(args, &cfg.settings))
         .transpose()?;
     let old = &cfg.settings;
-    let speed = if super::goals::any(args, &LIMITS) {
+    let speed = if super::any_key(args, &LIMITS) {
         let up = limit_arg(
             args,
             "speed-limit-up",
@@ -221,28 +206,11 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     } else {
         None
     };
-    let alt = if super::goals::any(args, &ALT) {
-        let up = alt_limit_arg(args, "alt-speed-up")?;
-        let down = alt_limit_arg(args, "alt-speed-down")?;
-        let on = match args.get("alt-speed-enabled") {
-            None => old.alt_speed,
-            Some(Value::Bool(b)) => *b,
-            Some(v) => return Err(format!("alt-speed-enabled must be true or false, not {v}")),
-        };
-        Some((
-            up.unwrap_or(old.alt_upload_limit.and_then(ByteRate::limit)),
-            down.unwrap_or(old.alt_download_limit.and_then(ByteRate::limit)),
-            on,
-        ))
-    } else {
-        None
-    };
-    let blocklist = super::goals::any(args, &super::blocklist::SESSION_KEYS)
+    let alt = super::alt_speed::limits_set(args, old)?;
+    let blocklist = super::any_key(args, &super::blocklist::SESSION_KEYS)
         .then(|| super::blocklist::session_set(args, &cfg.settings))
         .transpose()?;
-    let alt_time = super::goals::any(args, &ALT_TIME)
-        .then(|| alt_time_args(args, &cfg.settings))
-        .transpose()?;
+    let alt_time = super::alt_speed::schedule_set(args, old)?;
     if speed.is_none()
         && blocklist.is_none()
         && alt_time.is_none()
@@ -258,10 +226,10 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             s.upload_limit = up.map(ByteRate);
             s.download_limit = down.map(ByteRate);
         }
-        if let Some((up, down, on)) = alt {
-            s.alt_upload_limit = up.map(ByteRate);
-            s.alt_download_limit = down.map(ByteRate);
-            s.alt_speed = on;
+        if let Some(a) = alt {
+            s.alt_upload_limit = a.up.map(ByteRate);
+            s.alt_download_limit = a.down.map(ByteRate);
+            s.alt_speed = a.on;
         }
         if let Some((ratio, idle)) = goals {
             s.seed_ratio_limit = ratio;
@@ -309,61 +277,6 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         super::blocklist::apply(rpc).await?;
     }
     Ok(Map::new())
-}
-
-/// The schedule of the alternative limits with `session-set`'s `alt-speed-time-*` (on or off; the
-/// times in minutes after midnight; the days as a mask), every value checked.
-fn alt_time_args(
-    args: &Map<String, Value>,
-    s: &crate::config::Settings,
-) -> Result<(bool, crate::alt_speed::Schedule), String> {
-    use crate::alt_speed::{Days, TimeOfDay};
-    let mut sched = s.alt_speed_times();
-    let on = match args.get("alt-speed-time-enabled") {
-        None => s.alt_speed_time,
-        Some(Value::Bool(b)) => *b,
-        Some(v) => {
-            return Err(format!(
-                "alt-speed-time-enabled must be true or false, not {v}"
-            ))
-        }
-    };
-    let minutes = |key: &str| -> Result<Option<TimeOfDay>, String> {
-        args.get(key)
-            .map(|v| {
-                v.as_u64()
-                    .ok_or_else(|| format!("{key} must be minutes after midnight, not {v}"))
-                    .and_then(|m| TimeOfDay::from_minutes(m).map_err(|e| format!("{key}: {e}")))
-            })
-            .transpose()
-    };
-    if let Some(t) = minutes("alt-speed-time-begin")? {
-        sched.begin = t;
-    }
-    if let Some(t) = minutes("alt-speed-time-end")? {
-        sched.end = t;
-    }
-    if let Some(v) = args.get("alt-speed-time-day") {
-        let n = v
-            .as_u64()
-            .ok_or_else(|| format!("alt-speed-time-day must be a mask of days, not {v}"))?;
-        sched.days = Days::from_mask(n).map_err(|e| format!("alt-speed-time-day: {e}"))?;
-    }
-    Ok((on, sched))
-}
-
-/// An alternative speed limit of a `session-set` (`alt-speed-up`, `alt-speed-down`, in kB/s): the
-/// new value in bytes per second (`Some(None)`: 0, unlimited), or `None` when not sent.
-fn alt_limit_arg(args: &Map<String, Value>, key: &str) -> Result<Option<Option<u64>>, String> {
-    match args.get(key) {
-        None => Ok(None),
-        Some(v) => {
-            let kb = v
-                .as_u64()
-                .ok_or_else(|| format!("{key} must be a whole number of kB/s, not {v}"))?;
-            Ok(Some((kb > 0).then_some(kb * SPEED_UNIT)))
-        }
-    }
 }
 
 /// A `download-dir` of a `session-set`: an absolute path, not a file (a folder missing yet is made by

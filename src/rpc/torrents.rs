@@ -131,7 +131,7 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         ));
     }
     let name = meta.info.name.clone();
-    let files = if super::files::any(args) {
+    let files = if super::any_key(args, &super::files::KEYS) {
         let mut p = vec![FilePriority::Normal; meta.info.files.len()];
         for (f, x) in super::files::changes(&meta.info, &p.clone(), args)
             .map_err(|e| format!("torrent-add {e}"))?
@@ -287,8 +287,8 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         Some(_) => Some(bool_arg(args, "honorsSessionLimits")?),
     };
     let sets_limits = keys.iter().any(|k| limits.contains(k));
-    let sets_goals = super::goals::any(args, &super::goals::TORRENT_KEYS);
-    let sets_trackers = super::trackers::any(args);
+    let sets_goals = super::any_key(args, &super::goals::TORRENT_KEYS);
+    let sets_trackers = super::any_key(args, &super::trackers::KEYS);
     let labels = labels_arg(args).map_err(|e| format!("torrent-set: {e}"))?;
     let place = match args.get("queuePosition") {
         None | Some(Value::Null) => None,

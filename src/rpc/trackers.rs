@@ -9,11 +9,6 @@ use serde_json::{Map, Value};
 /// The `torrent-set` keys that edit trackers.
 pub const KEYS: [&str; 3] = ["trackerAdd", "trackerRemove", "trackerReplace"];
 
-/// Whether `args` edits trackers.
-pub fn any(args: &Map<String, Value>) -> bool {
-    KEYS.iter().any(|k| args.contains_key(*k))
-}
-
 /// The tiers after the edits `args` asks for. `urls` is the torrent's list (the ids index it),
 /// `tiers` its trackers grouped in tiers (BEP 12): a tracker removed or replaced keeps its tier's
 /// place, one added goes in a new last tier.

@@ -55,6 +55,12 @@ pub fn raise_open_file_limit() -> Option<u64> {
     Some(want)
 }
 
+/// The default budget of peer sockets of a session in this process, keeping up to
+/// `max_open_files` data files open, under the process's soft open-file limit now.
+pub fn for_this_process(max_open_files: usize) -> usize {
+    default_max_connections(open_file_limit().map(|l| l.0), max_open_files)
+}
+
 /// The default budget of peer sockets for a session keeping up to `max_open_files` data files
 /// open, under the soft open-file limit `soft` (`None`: unknown).
 pub fn default_max_connections(soft: Option<u64>, max_open_files: usize) -> usize {

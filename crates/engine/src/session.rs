@@ -139,12 +139,9 @@ impl Session {
             ),
             None => None,
         };
-        let max_connections = cfg.max_connections.unwrap_or_else(|| {
-            super::fd_budget::default_max_connections(
-                super::fd_budget::open_file_limit().map(|l| l.0),
-                cfg.max_open_files,
-            )
-        });
+        let max_connections = cfg
+            .max_connections
+            .unwrap_or_else(|| super::fd_budget::for_this_process(cfg.max_open_files));
         let ctx = Arc::new(SessionCtx {
             peer_id: cfg.peer_id.unwrap_or_else(PeerId::generate),
             listen_addr,
