@@ -234,14 +234,8 @@ pub fn decide(
 pub fn spawn(peer: PeerSlot) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut last: Option<(Schedule, bool)> = None;
-        let mut listed = peer.torrents().subscribe();
-        let mut tick = tokio::time::interval(LOOK_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                r = listed.changed() => if r.is_err() { return },
-            }
+        let mut looks = peer.torrents().looks(LOOK_EVERY);
+        while looks.next().await {
             let p = peer.clone();
             match tokio::task::spawn_blocking(move || look(&p, last)).await {
                 Ok(now) => last = now,

@@ -293,13 +293,10 @@ pub fn spawn(peer: PeerSlot, bus: EventBus) -> JoinHandle<()> {
 
 async fn run(peer: PeerSlot, bus: EventBus) {
     let mut events = bus.subscribe();
-    let mut listed = peer.torrents().subscribe();
-    let mut tick = tokio::time::interval(LOOK_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut looks = peer.torrents().looks(LOOK_EVERY);
     loop {
         tokio::select! {
-            _ = tick.tick() => {}
-            _ = listed.changed() => {}
+            alive = looks.next() => if !alive { return },
             ev = events.recv() => match ev {
                 Ok(Event::Engine(
                     crate::engine::Event::Added { .. }

@@ -206,6 +206,17 @@ impl Torrents {
         self.inner.changed.subscribe()
     }
 
+    /// The wake-ups of a task that looks at the torrents every `every` and as soon as the list
+    /// changes ([`Looks::next`]).
+    pub fn looks(&self, every: Duration) -> Looks {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Looks {
+            tick,
+            listed: self.subscribe(),
+        }
+    }
+
     /// Starts the one watcher of the file (once per service; later calls do nothing). It runs until
     /// the service is dropped or the runtime stops. Call within a tokio runtime.
     pub fn follow(&self) {
@@ -334,3 +345,20 @@ impl Inner {
 
 #[cfg(test)]
 mod tests;
+
+/// A background task's wake-ups ([`Torrents::looks`]): a period, and every change of the list.
+pub struct Looks {
+    tick: tokio::time::Interval,
+    listed: tokio::sync::watch::Receiver<u64>,
+}
+
+impl Looks {
+    /// Waits for the next look: the period came round, or the list changed. False once the
+    /// service is gone (nothing will change any more).
+    pub async fn next(&mut self) -> bool {
+        tokio::select! {
+            _ = self.tick.tick() => true,
+            r = self.listed.changed() => r.is_ok(),
+        }
+    }
+}
