@@ -573,38 +573,6 @@ async fn download_limit_from_the_settings_slows_the_leecher_and_the_data_arrives
     assert_same_tree(src.path(), &dst.path().join("out"));
 }
 
-/// Opens `n` connections to `target` from `ip` that handshake and then only hold their slot (they
-/// never send a bitfield, interest or request). Returns how many are still open, live.
-async fn squatters(
-    meta: &Metainfo,
-    target: SocketAddr,
-    ips: &[std::net::IpAddr],
-    n: usize,
-) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::AsyncReadExt;
-    let open = std::sync::Arc::new(AtomicUsize::new(0));
-    for i in 0..n {
-        let sock = tokio::net::TcpSocket::new_v4().unwrap();
-        sock.bind(SocketAddr::new(ips[i % ips.len()], 0)).unwrap();
-        let mut s = sock.connect(target).await.unwrap();
-        let t = Duration::from_secs(10);
-        let ours = Handshake::ours(meta.info_hash, PeerId::generate());
-        write_handshake(&mut s, &ours, t).await.unwrap();
-        if read_handshake(&mut s, t).await.is_err() {
-            continue;
-        }
-        open.fetch_add(1, Ordering::SeqCst);
-        let open = open.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 4096];
-            while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
-            open.fetch_sub(1, Ordering::SeqCst);
-        });
-    }
-    open
-}
-
 /// A leecher on 127.0.0.2 (another address than the squatters') downloads from `seeder` into `dst`.
 async fn honest_leecher_finishes(
     meta: &Metainfo,

@@ -220,6 +220,84 @@ async fn a_tracker_that_knows_no_peer_yet_is_asked_again_soon() {
     assert_eq!(got.info_bytes(), meta.info_bytes());
 }
 
+/// A metadata fetch is held to what the session allows its peer connections: an address the IP
+/// filter blocks is not dialed (the error says so), and a dial takes one of the session's budget of
+/// sockets; with none left the address waits, and is dialed once one is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_fetches_keep_to_the_ip_filter_and_the_socket_budget() {
+    use crate::support::engine::{opts, seeder_with, session_with, squatters, wait_complete};
+    use btorrent::engine::ip_filter::IpFilter;
+    use btorrent::engine::SessionConfig;
+    use std::sync::atomic::Ordering;
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    write_random(&dir.path().join("a.bin"), 40_000, 1);
+    write_random(&dir.path().join("b.bin"), 40_000, 2);
+    let a = torrent(&dir.path().join("a.bin"), 16384, vec![]);
+    let b = torrent(&dir.path().join("b.bin"), 16384, vec![]);
+    let on = |ip: &str, max_connections| SessionConfig {
+        listen: format!("{ip}:0").parse().unwrap(),
+        max_connections,
+        ..Default::default()
+    };
+    let (seed, _) = seeder_with(on("127.0.0.3", None), &a, dir.path()).await;
+    let link = magnet_for(&a, &[seed.listen_addr()], &[]);
+
+    let fetcher = session_with(on("127.0.0.2", Some(1))).await;
+    fetcher.set_ip_filter(IpFilter::parse("127.0.0.3\n").filter);
+    let e = fetch(&fetcher, &link, 30).await.unwrap_err().to_string();
+    assert!(
+        e.contains("127.0.0.3") && e.contains("blocked by the IP filter"),
+        "{e}"
+    );
+    fetcher.set_ip_filter(IpFilter::default());
+
+    // The budget's one socket is held by a peer of a torrent the fetcher seeds.
+    let held_torrent = fetcher
+        .add(b.clone(), opts(dir.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&held_torrent, 30).await;
+    let held = squatters(
+        &b,
+        fetcher.listen_addr(),
+        &["127.0.0.5".parse().unwrap()],
+        1,
+    )
+    .await;
+    assert_eq!(held.load(Ordering::SeqCst), 1);
+    let seen = Arc::new(parking_lot::Mutex::new(FetchProgress::default()));
+    let fetching = {
+        let (fetcher, link, seen) = (fetcher.clone(), link.clone(), seen.clone());
+        tokio::spawn(async move {
+            let note = move |p: &FetchProgress| *seen.lock() = *p;
+            let timeout = Some(Duration::from_secs(60));
+            let cancel = CancellationToken::new();
+            fetcher
+                .fetch_metadata(&link, None, timeout, note, cancel)
+                .await
+        })
+    };
+    crate::support::wait::wait_until(
+        "the fetch to know the seed and wait for a socket",
+        Duration::from_secs(30),
+        || {
+            let p = *seen.lock();
+            p.known == 1 && p.connecting == 0
+        },
+    )
+    .await;
+    assert_eq!(
+        seed.torrents()[0].stats().peers,
+        0,
+        "the seed was not dialed"
+    );
+    // The other torrent goes, and its peer's socket with it: the fetch dials and finishes.
+    fetcher.remove(&b.info_hash).await.unwrap();
+    let got = fetching.await.unwrap().unwrap();
+    assert_eq!(got.info_bytes(), a.info_bytes());
+}
+
 /// How a hostile metadata peer behaves.
 #[derive(Clone, Copy)]
 enum Liar {

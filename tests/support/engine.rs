@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use btorrent::engine::{AddOptions, Session, SessionConfig, TorrentHandle};
 use btorrent::metainfo::{create_torrent, CreateOptions};
+use btorrent::wire::handshake::{read_handshake, write_handshake, Handshake};
 use btorrent::Metainfo;
 
 /// A torrent of the file or folder at `path` with the given piece length and trackers.
@@ -118,4 +119,36 @@ pub async fn events_until(
             Err(_) => panic!("no {what} within {secs} s; saw {seen:#?}"),
         }
     }
+}
+
+/// Opens `n` connections to `target` from `ip` that handshake and then only hold their slot (they
+/// never send a bitfield, interest or request). Returns how many are still open, live.
+pub async fn squatters(
+    meta: &Metainfo,
+    target: SocketAddr,
+    ips: &[std::net::IpAddr],
+    n: usize,
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncReadExt;
+    let open = std::sync::Arc::new(AtomicUsize::new(0));
+    for i in 0..n {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind(SocketAddr::new(ips[i % ips.len()], 0)).unwrap();
+        let mut s = sock.connect(target).await.unwrap();
+        let t = Duration::from_secs(10);
+        let ours = Handshake::ours(meta.info_hash, btorrent::PeerId::generate());
+        write_handshake(&mut s, &ours, t).await.unwrap();
+        if read_handshake(&mut s, t).await.is_err() {
+            continue;
+        }
+        open.fetch_add(1, Ordering::SeqCst);
+        let open = open.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+            open.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+    open
 }

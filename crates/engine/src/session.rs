@@ -351,6 +351,7 @@ impl Session {
             announce_key: Some(ctx.announce_key),
             announce_ip: ctx.cfg.announce_ip,
             timeout,
+            session: ctx.clone(),
         };
         let sources = crate::metadata::FetchSources {
             peers: crate::metadata::resolve_peers(&magnet.peers).await,

@@ -3,7 +3,8 @@
 //! [`fetch`] takes an info-hash and three sources of peer addresses: a list (a magnet's `x.pe`), trackers
 //! (announced to by info-hash with the session's tracker client, again every [`REANNOUNCE`] until
 //! done; sooner, from [`EMPTY_REANNOUNCE`], while a tracker knows no peer), and any other source as a channel ([`FetchSources::extra`], e.g. a DHT lookup). It dials up
-//! to [`MAX_FETCH_PEERS`] of them at once; each speaks just enough of the protocol to ask for pieces
+//! to [`MAX_FETCH_PEERS`] of them at once, none the session's IP filter blocks and each with a socket
+//! of the session's budget ([`crate::fd_budget`]); each speaks just enough of the protocol to ask for pieces
 //! (`peer`), and the pieces come together in an `assembly::Assembly`, which hashes the whole against
 //! the info-hash before anything uses it (a peer that sends a bad dictionary is dropped and the fetch
 //! goes on with the others). A `metadata_size` of 0 or over 16 MiB is refused.
@@ -52,6 +53,9 @@ pub struct FetchConfig {
     pub announce_ip: Option<std::net::IpAddr>,
     /// Give up after this long (`None`: only when cancelled or out of sources).
     pub timeout: Option<Duration>,
+    /// The session whose IP filter and budget of peer sockets the fetch's dials obey: a blocked
+    /// address is not dialed, and each dial holds one of the budget's sockets while it lasts.
+    pub(crate) session: Arc<crate::session::SessionCtx>,
 }
 
 /// Where peer addresses come from.
@@ -220,8 +224,22 @@ pub async fn fetch(
     let result = loop {
         while tasks.len() < MAX_FETCH_PEERS {
             let Some(a) = queue.pop_front() else { break };
+            if cfg.session.ip_filter.read().blocks(a.ip()) {
+                tracing::debug!(peer = %a, "metadata: not dialed, blocked by the IP filter");
+                failed += 1;
+                last_error = Some(format!("{a}: blocked by the IP filter"));
+                continue;
+            }
+            // None left in the session's budget: the address waits for one (the next tick).
+            let Ok(socket) = cfg.session.connections.clone().try_acquire_owned() else {
+                queue.push_front(a);
+                break;
+            };
             let sh = sh.clone();
-            tasks.spawn(async move { (a, peer::run(sh, a).await) });
+            tasks.spawn(async move {
+                let _socket = socket;
+                (a, peer::run(sh, a).await)
+            });
         }
         let now = {
             let st = sh.state.lock();
