@@ -12,9 +12,10 @@
 //! - a torrent the queue has let in keeps its place while it downloads (lowering the size stops
 //!   nothing); one that moved no byte for `queue_stalled_minutes` goes on downloading but no longer
 //!   holds a place, so the next one starts;
-//! - a torrent that downloads without the queue's leave (every download of a daemon that just
-//!   started, so what downloaded before a restart downloads after it; one resumed by a one-shot
-//!   command) is let in while there is a place, else queued;
+//! - a torrent that downloads without the queue's leave (one resumed by a one-shot command, one
+//!   a hand edit of torrents.toml makes `downloading`) is let in while there is a place, else
+//!   queued; a daemon or shell that starts lets its first downloads, up to the size, download
+//!   again and records the rest `queued` before adding them ([`hold_surplus`]);
 //! - then, while there is a place, the first waiting torrent starts;
 //! - a waiting torrent whose data turned out complete starts (it seeds);
 //! - a torrent started with `torrent-start-now` ([`DownloadQueue::force`]) downloads outside the
@@ -24,8 +25,8 @@
 //! Who changes what: a torrent added or resumed while a task keeps the queue is recorded `queued`
 //! and added or left paused ([`crate::actions::add`], [`crate::actions::resume`]), so it contacts
 //! no peer before its turn; this task starts waiting torrents ([`crate::actions::dequeue`]) and
-//! queues downloads that started without it ([`crate::actions::enqueue`]: a daemon's at its start,
-//! or a one-shot command's resume, whose process keeps no queue); a user's pause takes a torrent
+//! queues downloads that started without it ([`crate::actions::enqueue`]: a one-shot command's
+//! resume, whose process keeps no queue); a user's pause takes a torrent
 //! out of the queue (`paused`). Each change re-reads the entry under torrents.toml's lock, so a
 //! pause made while the task looked is never undone.
 
@@ -270,6 +271,25 @@ pub fn reorder<T>(entries: &mut Vec<T>, picked: &[bool], to: QueueMove) {
         }
     }
     entries.extend(tagged.into_iter().map(|(_, t)| t));
+}
+
+/// Before a shell or daemon adds its torrents: with the queue on, the `downloading` entries past
+/// its size, in queue order, are recorded `queued` (the first ones keep downloading, as they did
+/// before the restart). They are then added paused and contact no tracker or peer before their
+/// turn, rather than starting and being held a moment later. Returns the names queued.
+pub fn hold_surplus(cfg: &mut crate::config::Config) -> Vec<String> {
+    let Some(size) = cfg.settings.download_queue_limit() else {
+        return Vec::new();
+    };
+    cfg.torrents
+        .iter_mut()
+        .filter(|e| e.state == "downloading")
+        .skip(size)
+        .map(|e| {
+            e.state = QUEUED.into();
+            e.name.clone()
+        })
+        .collect()
 }
 
 /// Starts the one task that keeps the queue of every torrent `peer`'s session runs; it runs until

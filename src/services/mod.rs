@@ -92,7 +92,14 @@ impl Services {
         let peer = PeerSlot::with(torrents, bus.clone());
         if opts.peer {
             let session = peer.get_or_start().await?;
-            resume_managed(&session, &cfg, &bus).await;
+            // The queue's surplus waits from the start (this process keeps the queue).
+            if !crate::queue::hold_surplus(&mut (*cfg).clone()).is_empty() {
+                let held = peer
+                    .torrents()
+                    .update(|cfg| Ok(crate::queue::hold_surplus(cfg)))?;
+                tracing::info!("queued (the download queue is full): {}", held.join(", "));
+            }
+            resume_managed(&session, &*peer.torrents().config()?, &bus).await;
         }
         let watch = if opts.watch {
             let sharing = opts

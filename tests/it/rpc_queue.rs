@@ -173,6 +173,11 @@ fn the_download_queue_lets_one_in_at_a_time_in_its_order() {
 
     // A restarted daemon keeps the queue: c was let in first; a waits; b, started now before,
     // is an ordinary download again and waits behind a.
+    let started = |i: usize| {
+        let heard = trackers[i].1.lock().unwrap();
+        heard.iter().filter(|l| l.contains("event=started")).count()
+    };
+    let started_before = (started(a), started(b), started(cc));
     let d = d.restart();
     let mut c = d.client();
     poll("the restarted daemon to list the three", 30, || {
@@ -185,6 +190,14 @@ fn the_download_queue_lets_one_in_at_a_time_in_its_order() {
         "c to download, a and b to wait",
     );
     assert_eq!(l.iter().map(|l| l.1).collect::<Vec<_>>(), [0, 2, 1]);
+    // b, downloading before, waits from the daemon's start: it has not started since.
+    poll("c's tracker to hear the restarted daemon start", 30, || {
+        (started(cc) > started_before.2).then_some(())
+    });
+    assert_eq!(
+        (started(a), started(b)),
+        (started_before.0, started_before.1)
+    );
 
     // Two places: a, first waiting, starts.
     c.ok("session-set", json!({"download-queue-size": 2}));
