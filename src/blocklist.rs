@@ -6,7 +6,8 @@
 //! force again. A download that holds no rule is refused and the lists in force stay.
 //!
 //! The filter is applied when the session starts ([`apply`]), when `blocklist` is switched, and
-//! after an update; a list dropped into the folder by hand is read at the next of these.
+//! after an update; a list dropped into the folder or removed from it by hand, and a hand edit of
+//! the switch, are applied while the shell or daemon runs ([`crate::live_settings`], by [`source`]).
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -38,8 +39,8 @@ pub struct List {
     pub parsed: Parsed,
 }
 
-/// The lists of `dir`, each read; a file that cannot be read is an error naming it.
-pub fn read_lists(dir: &Path) -> Result<Vec<List>> {
+/// The list files of `dir` (hidden ones left out), sorted; none when it does not exist.
+fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -52,7 +53,38 @@ pub fn read_lists(dir: &Path) -> Result<Vec<List>> {
         .map(|e| e.path())
         .collect();
     files.sort();
-    files
+    Ok(files)
+}
+
+/// What the filter the settings ask for is made of, cheaply told apart: off, or on with each list
+/// file's name, size and time of change. When it changes, [`load`] would give another filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Off,
+    On(Vec<(PathBuf, u64, Option<std::time::SystemTime>)>),
+}
+
+/// The [`Source`] of the filter `cfg` asks for now.
+pub fn source(cfg: &Config) -> Source {
+    if !cfg.settings.blocklist {
+        return Source::Off;
+    }
+    let files = list_files(&dir(cfg)).unwrap_or_default();
+    Source::On(
+        files
+            .into_iter()
+            .map(|f| {
+                let meta = std::fs::metadata(&f).ok();
+                let len = meta.as_ref().map_or(0, |m| m.len());
+                (f, len, meta.and_then(|m| m.modified().ok()))
+            })
+            .collect(),
+    )
+}
+
+/// The lists of `dir`, each read; a file that cannot be read is an error naming it.
+pub fn read_lists(dir: &Path) -> Result<Vec<List>> {
+    list_files(dir)?
         .into_iter()
         .map(|file| {
             let bytes = read_bounded(&file)?;

@@ -74,6 +74,7 @@ pub mod fsutil;
 pub mod goals;
 pub mod http_fetch;
 pub mod lan;
+pub mod live_settings;
 pub mod logs;
 pub mod queue;
 pub mod rpc;

@@ -70,6 +70,8 @@ pub struct Services {
     queue: JoinHandle<()>,
     /// The task that follows the alternative limits' schedule ([`crate::alt_speed`]).
     alt_speed: JoinHandle<()>,
+    /// The task that applies hand edits of the session's settings ([`crate::live_settings`]).
+    live_settings: JoinHandle<()>,
 }
 
 impl Services {
@@ -116,6 +118,7 @@ impl Services {
         let goals = crate::goals::spawn(peer.clone(), bus.clone());
         let queue = crate::queue::spawn(peer.clone(), bus.clone());
         let alt_speed = crate::alt_speed::spawn(peer.clone());
+        let live_settings = crate::live_settings::spawn(peer.clone());
         Ok(Services {
             config_path: config_path.to_path_buf(),
             bus,
@@ -125,6 +128,7 @@ impl Services {
             goals,
             queue,
             alt_speed,
+            live_settings,
         })
     }
 
@@ -151,6 +155,7 @@ impl Services {
         self.goals.abort();
         self.queue.abort();
         self.alt_speed.abort();
+        self.live_settings.abort();
         if let Some(w) = self.watch.take() {
             w.stop(grace).await;
         }

@@ -32,6 +32,7 @@ mod engine_swarm;
 mod engine_tracker;
 mod frontends;
 mod lan_two_hosts;
+mod live_settings;
 mod magnet;
 mod many_peers;
 mod many_torrents;

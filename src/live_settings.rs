@@ -1,0 +1,80 @@
+//! Hand edits of torrents.toml's session settings, applied while the shell or daemon runs. The RPC
+//! applies its own changes at once; this task makes a text editor's count too, within
+//! [`LOOK_EVERY`] or as soon as the file is seen to change:
+//!
+//! - the speed limits (`upload_limit`, `download_limit`, the alternative ones and the `alt_speed`
+//!   switch): the running session's are compared with what the file says, and set when they
+//!   differ;
+//! - the blocklist: its switch, and lists dropped into `blocklists/` or removed from it. The task
+//!   remembers the [`blocklist::Source`] it last saw (at its start, what the session started with)
+//!   and puts the lists in force again when it changes. A change the RPC already applied is applied
+//!   once more: the same filter, read again.
+//!
+//! The other settings are read where they are used (the queue, the schedule, the seeding goals
+//! follow the file themselves) or need a restart (the listen address, the DHT).
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::blocklist;
+use crate::services::PeerSlot;
+
+/// How often the settings are compared when the file is not seen to change (lists in
+/// `blocklists/` change without it).
+pub const LOOK_EVERY: Duration = Duration::from_secs(5);
+
+/// Starts the one task that applies `peer`'s settings to its running session; it runs until
+/// aborted or the runtime stops.
+pub fn spawn(peer: PeerSlot) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut seen: Option<blocklist::Source> = None;
+        let mut looks = peer.torrents().looks(LOOK_EVERY);
+        while looks.next().await {
+            let p = peer.clone();
+            let last = seen.take();
+            match tokio::task::spawn_blocking(move || look(&p, last)).await {
+                Ok(now) => seen = now,
+                Err(_) => return,
+            }
+        }
+    })
+}
+
+/// One look: the session's limits set to the file's, and the blocklist applied again when its
+/// source changed since `last` (the first look only notes it). Returns the source seen.
+fn look(peer: &PeerSlot, last: Option<blocklist::Source>) -> Option<blocklist::Source> {
+    let Ok(cfg) = peer.torrents().config() else {
+        return last;
+    };
+    let session = peer.current();
+    if let Some(s) = &session {
+        let unlimited_as_none = |r: Option<u64>| r.filter(|&r| r > 0);
+        let (up, down) = cfg.settings.session_limits();
+        let wanted = (unlimited_as_none(up), unlimited_as_none(down));
+        if s.limits() != wanted {
+            s.set_limits(wanted.0, wanted.1);
+            tracing::info!(
+                "speed limits from torrents.toml: up {}, down {}",
+                shown(wanted.0),
+                shown(wanted.1)
+            );
+        }
+    }
+    let now = blocklist::source(&cfg);
+    if last.as_ref().is_some_and(|l| *l != now) {
+        if let Some(s) = &session {
+            match blocklist::apply(s, &cfg) {
+                Ok(0) => tracing::info!("blocklist: no address range in force"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("blocklist not in force: {e:#}"),
+            }
+        }
+    }
+    Some(now)
+}
+
+/// A rate as the log shows it.
+fn shown(rate: Option<u64>) -> String {
+    rate.map_or("unlimited".into(), |r| format!("{r} B/s"))
+}
