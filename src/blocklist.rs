@@ -27,6 +27,21 @@ pub const MAX_LIST_BYTES: usize = 256 << 20;
 /// How long a download may take.
 pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// A `blocklist_url` as given: trimmed, `None` when empty; anything but an http:// or https:// URL
+/// is refused with the reason.
+pub fn checked_url(u: &str) -> Result<Option<String>, String> {
+    let u = u.trim();
+    if u.is_empty() {
+        return Ok(None);
+    }
+    if !(u.starts_with("http://") || u.starts_with("https://")) {
+        return Err(format!(
+            "a blocklist URL must be http:// or https://, not {u:?}"
+        ));
+    }
+    Ok(Some(u.to_string()))
+}
+
 /// The folder of the lists: `blocklists/` beside torrents.toml.
 pub fn dir(cfg: &Config) -> PathBuf {
     cfg.resolve(Path::new("blocklists"))
@@ -167,16 +182,10 @@ pub fn apply(session: &Session, cfg: &Config) -> Result<usize> {
 /// Downloads `blocklist_url` into [`dir`] ([`DOWNLOADED`]) and, while `blocklist` is on, puts the
 /// lists in force in `session`; returns the ranges the download holds.
 pub async fn update(cfg: &Config, session: Option<&Session>) -> Result<usize> {
-    let url = cfg
-        .settings
-        .blocklist_url
-        .as_deref()
-        .filter(|u| !u.trim().is_empty())
+    let url = checked_url(cfg.settings.blocklist_url.as_deref().unwrap_or(""))
+        .map_err(|e| anyhow!(e))?
         .ok_or_else(|| anyhow!("no blocklist_url is set: nothing to download"))?;
-    let url = url.trim();
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        bail!("blocklist_url {url:?} is not an http:// or https:// URL");
-    }
+    let url = url.as_str();
     let bytes = crate::http_fetch::get(url, MAX_LIST_BYTES, DOWNLOAD_TIMEOUT).await?;
     let text = text_of(&bytes).with_context(|| url.to_string())?;
     let parsed = IpFilter::parse(&text);

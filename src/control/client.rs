@@ -87,6 +87,13 @@ impl Client {
             .and_then(|r| r.dht.map(|d| *d)))
     }
 
+    /// The address ranges of the owner's blocklist in force (`None` without an owner).
+    pub fn blocklist_ranges(&self) -> Result<Option<usize>> {
+        Ok(self
+            .request(&Request::Blocklist {}, IO_TIMEOUT)?
+            .and_then(|r| r.ranges))
+    }
+
     /// The peers of a torrent the owner runs (`None` when it does not).
     pub fn peers(&self, ih: &InfoHash) -> Result<Option<Vec<crate::engine::PeerInfo>>> {
         let req = Request::Peers {
@@ -165,6 +172,26 @@ impl OwnerOrLocal {
     /// Asks the owner to check a torrent's data (`req`: a check or a relocation).
     fn owner_check(&self, req: Request) -> BoxFuture<'static, Result<Option<CheckReport>>> {
         self.owner_ask(req, |r| r.check.map(|c| *c))
+    }
+
+    /// A figure of the peer session: this process's (`local`) when it runs one, else the owner's
+    /// (`ask`; `None` without an owner, an error logged).
+    fn session_figure<T: Send + 'static>(
+        &self,
+        local: BoxFuture<'static, Option<T>>,
+        ask: impl FnOnce(&Client) -> Result<Option<T>> + Send + 'static,
+    ) -> BoxFuture<'static, Option<T>> {
+        let owner = self.owner.clone();
+        Box::pin(async move {
+            if let Some(d) = local.await {
+                return Some(d);
+            }
+            let asked = tokio::task::spawn_blocking(move || ask(&owner)).await;
+            asked.ok()?.unwrap_or_else(|e| {
+                tracing::warn!("{e:#}");
+                None
+            })
+        })
     }
 }
 
@@ -305,16 +332,12 @@ impl LiveTorrents for OwnerOrLocal {
     }
 
     fn dht(&self) -> BoxFuture<'static, Option<crate::engine::DhtStats>> {
-        let (local, owner) = (self.local.dht(), self.owner.clone());
-        Box::pin(async move {
-            if let Some(d) = local.await {
-                return Some(d);
-            }
-            let asked = tokio::task::spawn_blocking(move || owner.dht()).await;
-            asked.ok()?.unwrap_or_else(|e| {
-                tracing::warn!("{e:#}");
-                None
-            })
+        self.session_figure(self.local.dht(), |owner| owner.dht())
+    }
+
+    fn blocklist_ranges(&self) -> BoxFuture<'static, Option<usize>> {
+        self.session_figure(self.local.blocklist_ranges(), |owner| {
+            owner.blocklist_ranges()
         })
     }
 

@@ -90,6 +90,8 @@ pub enum Request {
         sequential: Option<bool>,
     },
     Dht {},
+    /// The address ranges of the blocklist in force.
+    Blocklist {},
 }
 
 /// One running torrent in a `list` reply.
@@ -113,6 +115,9 @@ pub struct Reply {
     pub check: Option<Box<crate::engine::CheckReport>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dht: Option<Box<crate::engine::DhtStats>>,
+    /// A `blocklist` reply: the address ranges in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranges: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peers: Option<Vec<crate::engine::PeerInfo>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -163,7 +163,7 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
         }
     };
     let hash = |h: &str| {
-        InfoHash::from_hex(h).ok_or_else(|| Reply::error("info_hash must be 40 hex digits"))
+        InfoHash::from_hex(h).ok_or_else(|| "info_hash must be 40 hex digits".to_string())
     };
     let result = match req {
         Request::List {} => {
@@ -194,6 +194,13 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
                 ..Default::default()
             };
         }
+        Request::Blocklist {} => {
+            return Reply {
+                ok: true,
+                ranges: live.blocklist_ranges().await,
+                ..Default::default()
+            };
+        }
         Request::Peers { info_hash } => {
             return match hash(&info_hash) {
                 Ok(ih) => {
@@ -204,7 +211,7 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
                         ..Reply::found(true)
                     }
                 }
-                Err(r) => r,
+                Err(r) => Reply::error(r),
             };
         }
         Request::Pause { info_hash } => hash(&info_hash).map(|ih| Ok(live.pause(&ih))),
@@ -225,7 +232,7 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
         Request::Relocate { info_hash, dir } => {
             return match hash(&info_hash) {
                 Ok(ih) => checked(live.relocate(ih, dir).await),
-                Err(r) => r,
+                Err(r) => Reply::error(r),
             };
         }
         Request::RenamePath {
@@ -242,18 +249,18 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
                     },
                     Err(e) => Reply::error(format!("{e:#}")),
                 },
-                Err(r) => r,
+                Err(r) => Reply::error(r),
             };
         }
         Request::Check { info_hash } => {
             return match hash(&info_hash) {
                 Ok(ih) => checked(live.check(ih).await),
-                Err(r) => r,
+                Err(r) => Reply::error(r),
             };
         }
-        Request::Add(h) if !h.torrent.is_absolute() || !h.data_dir.is_absolute() => Err(
-            Reply::error("add: torrent and data_dir must be absolute paths"),
-        ),
+        Request::Add(h) if !h.torrent.is_absolute() || !h.data_dir.is_absolute() => {
+            Err("add: torrent and data_dir must be absolute paths".to_string())
+        }
         Request::Add(h) => Ok(live.add_managed(h).await),
         Request::ChooseFiles {
             info_hash,
@@ -261,7 +268,7 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
             sequential,
         } => hash(&info_hash).map(|ih| live.choose_files(&ih, changes, sequential)),
         Request::MoveTo { info_hash, dir } => match hash(&info_hash) {
-            Ok(_) if !dir.is_absolute() => Err(Reply::error("dir must be an absolute path")),
+            Ok(_) if !dir.is_absolute() => Err("dir must be an absolute path".to_string()),
             Ok(ih) => Ok(live.move_to(ih, dir).await),
             Err(r) => Err(r),
         },
@@ -269,7 +276,7 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
     match result {
         Ok(Ok(found)) => Reply::found(found),
         Ok(Err(e)) => Reply::error(format!("{e:#}")),
-        Err(reply) => reply,
+        Err(message) => Reply::error(message),
     }
 }
 

@@ -34,16 +34,7 @@ pub fn session_set(
     };
     let url = match args.get("blocklist-url") {
         None => s.blocklist_url.clone(),
-        Some(Value::String(u)) if u.trim().is_empty() => None,
-        Some(Value::String(u)) => {
-            let u = u.trim();
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                return Err(format!(
-                    "blocklist-url must be an http:// or https:// URL, not {u:?}"
-                ));
-            }
-            Some(u.to_string())
-        }
+        Some(Value::String(u)) => crate::blocklist::checked_url(u)?,
         Some(v) => return Err(format!("blocklist-url must be a URL, not {v}")),
     };
     Ok((on, url))

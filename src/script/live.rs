@@ -83,6 +83,11 @@ pub trait LiveTorrents: Send + Sync {
     fn dht(&self) -> BoxFuture<'static, Option<DhtStats>> {
         Box::pin(async { None })
     }
+    /// The address ranges of the blocklist in force in the peer session running here (`None`: no
+    /// session).
+    fn blocklist_ranges(&self) -> BoxFuture<'static, Option<usize>> {
+        Box::pin(async { None })
+    }
     /// Registers and adds a torrent in this process's session: the owner's side of a hand-off.
     /// Ok(false) when this view has no session to add to.
     fn add_managed(&self, _h: Handoff) -> BoxFuture<'static, anyhow::Result<bool>> {
@@ -251,6 +256,11 @@ impl LiveTorrents for PeerSlot {
                 None => None,
             }
         })
+    }
+
+    fn blocklist_ranges(&self) -> BoxFuture<'static, Option<usize>> {
+        let ranges = self.current().map(|s| s.ip_filter().len());
+        Box::pin(async move { ranges })
     }
 }
 

@@ -1,6 +1,7 @@
 //! torrents.toml's session settings edited by hand while `btorrent daemon` runs: the speed limits
 //! (and the switch to the alternative ones) and the blocklist (its switch, a list dropped into
-//! `blocklists/` and one removed) come into force without a restart, as `/metrics` shows.
+//! `blocklists/` and one removed) come into force without a restart, as `/metrics` shows; and
+//! `b-blocklist`, one-shot beside the daemon, changing and showing them.
 
 use std::path::Path;
 
@@ -71,4 +72,85 @@ fn hand_edits_of_the_session_settings_apply_while_the_daemon_runs() {
     wait_metric(&d, ranges, Some(2.0), "the removed list to be gone");
     edit_setting(dir.path(), "blocklist", Some(false.into()));
     wait_metric(&d, ranges, Some(0.0), "the blocklist to be off");
+}
+
+/// `b-blocklist` one-shot beside a daemon: it shows the lists and what the daemon has in force,
+/// switches them, sets the URL and downloads the list, each change in force in the daemon within
+/// seconds; a bad URL and a download that holds no range are refused and change nothing.
+#[test]
+fn b_blocklist_shows_switches_and_updates_what_the_daemon_has_in_force() {
+    use crate::support::cli::{ok, run};
+    use crate::support::tracker::http_double;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (base, _) = rt.block_on(http_double(|line: &str| {
+        if line.contains("/list.txt") {
+            (200, b"x:192.0.2.0-192.0.2.255\n198.51.100.7\n".to_vec())
+        } else {
+            (200, b"<html>no list here</html>".to_vec())
+        }
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let lists = dir.path().join("blocklists");
+    std::fs::create_dir_all(&lists).unwrap();
+    std::fs::write(
+        lists.join("one.txt"),
+        "a:10.0.0.0-10.0.0.255\nnot a range\n",
+    )
+    .unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let ranges = "btorrent_blocklist_ranges";
+
+    let out = ok(dir.path(), &["blocklist"]);
+    assert!(
+        out.contains("blocklist off: 1 list, 1 address range"),
+        "{out}"
+    );
+    assert!(out.contains("one.txt: 1 range, 1 lines skipped"), "{out}");
+    assert!(
+        out.contains("in force in the running session: 0 address ranges"),
+        "{out}"
+    );
+
+    ok(dir.path(), &["blocklist", "--on"]);
+    wait_metric(
+        &d,
+        ranges,
+        Some(1.0),
+        "the list to be in force in the daemon",
+    );
+    let out = ok(dir.path(), &["blocklist", "--json"]);
+    let shown: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(shown["enabled"], true, "{out}");
+    assert_eq!(shown["in_force"], 1, "{out}");
+
+    let url = format!("{base}/list.txt");
+    let out = ok(dir.path(), &["blocklist", "--url", &url, "--update"]);
+    assert!(out.contains("downloaded 2 address ranges"), "{out}");
+    wait_metric(&d, ranges, Some(3.0), "the downloaded list to be in force");
+
+    // Refused, nothing changed: a URL that is not http(s), a download that holds no range.
+    let bad = run(
+        dir.path(),
+        &["blocklist", "--url", "ftp://example.org/l.txt"],
+    );
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("must be http:// or https://"),
+        "{err}"
+    );
+    let junk = format!("{base}/junk");
+    ok(dir.path(), &["blocklist", "--url", &junk]);
+    let bad = run(dir.path(), &["blocklist", "--update"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("holds no address range"),
+        "{err}"
+    );
+    let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    assert_eq!(cfg.settings.blocklist_url.as_deref(), Some(junk.as_str()));
+    assert!(lists.join(btorrent::blocklist::DOWNLOADED).exists());
+    wait_metric(&d, ranges, Some(3.0), "the lists in force to stay");
+
+    ok(dir.path(), &["blocklist", "--off"]);
+    wait_metric(&d, ranges, Some(0.0), "the blocklist to be lifted");
 }

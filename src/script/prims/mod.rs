@@ -13,12 +13,14 @@
 //!   torrent runs (here, or in the owner of torrents.toml);
 //! - `files`: choosing files on a `TorrentHandle` (`files`, `set_wanted`, `set_priority`,
 //!   `sequential`) and `start`'s `only` globs;
-//! - `dht`: `dht` (the session's DHT node);
+//! - `dht`: `dht` (the session's DHT node); `blocklist`: `blocklist`, `blocklist_set`,
+//!   `blocklist_update` (the blocklists' folder and switch);
 //! - `front`: `close` (the shell), `can_ask` and `confirm` (a question to the person at the terminal).
 //!
 //! Conventions: a primitive that fails throws a one-line message starting with its own name; options
 //! are passed as a map whose unknown keys are an error and whose `()` values mean "not given".
 
+mod blocklist;
 mod dht;
 mod events;
 mod files;
@@ -55,6 +57,7 @@ pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     files::register(engine, ctx);
     front::register(engine, ctx);
     dht::register(engine, ctx);
+    blocklist::register(engine, ctx);
     tracker::register(engine, ctx);
     transfer::register(engine, ctx);
 }
