@@ -106,38 +106,10 @@ fn default_route_source() -> Option<IpAddr> {
 
 /// The IPv4 addresses of the interfaces that are up, loopback left out, in the system's order.
 fn interface_addresses() -> Vec<(String, Ipv4Addr)> {
-    let mut out = Vec::new();
-    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `list` with a linked list that stays valid until freeifaddrs; each
-    // entry's name is a NUL-terminated string and an AF_INET `ifa_addr` points to a sockaddr_in.
-    unsafe {
-        if libc::getifaddrs(&mut list) != 0 {
-            return out;
-        }
-        let mut cur = list;
-        while let Some(ifa) = cur.as_ref() {
-            cur = ifa.ifa_next;
-            let up = ifa.ifa_flags & (libc::IFF_UP as libc::c_uint) != 0;
-            let lo = ifa.ifa_flags & (libc::IFF_LOOPBACK as libc::c_uint) != 0;
-            if !up || lo || ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
-                continue;
-            }
-            if i32::from((*ifa.ifa_addr).sa_family) != libc::AF_INET {
-                continue;
-            }
-            let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-            if ip.is_loopback() || ip.is_unspecified() {
-                continue;
-            }
-            let name = std::ffi::CStr::from_ptr(ifa.ifa_name)
-                .to_string_lossy()
-                .into_owned();
-            out.push((name, ip));
-        }
-        libc::freeifaddrs(list);
-    }
-    out
+    crate::engine::interfaces::ipv4()
+        .into_iter()
+        .map(|i| (i.name, i.ip))
+        .collect()
 }
 
 #[cfg(test)]

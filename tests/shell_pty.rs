@@ -61,6 +61,7 @@ impl Shell {
             .current_dir(dir)
             .env_remove("BTORRENT_CONFIG")
             .env("BTORRENT_DHT", "off")
+            .env("BTORRENT_LSD", "off")
             .env("TERM", "xterm-256color");
         let mut session = Session::spawn(cmd).expect("spawn the shell in a pty");
         session

@@ -85,6 +85,9 @@ pub struct Settings {
     pub super_seed: Option<bool>,
     /// Run a Mainline DHT node (BEP 5) for public torrents.
     pub dht: bool,
+    /// Local service discovery (BEP 14): public torrents announced on the local network, peers
+    /// found there ([`crate::engine::lsd`]).
+    pub lsd: bool,
     /// UDP port of the DHT node; absent = the number of the peer listen port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dht_port: Option<u16>,
@@ -174,6 +177,18 @@ impl Settings {
 /// Set to `off` (or `0`, `false`) in the environment, it turns the DHT off whatever torrents.toml
 /// says (a sandbox or a CI machine that must not reach the public DHT).
 pub const DHT_ENV: &str = "BTORRENT_DHT";
+/// The same for local service discovery (tests that must not find each other's peers).
+pub const LSD_ENV: &str = "BTORRENT_LSD";
+
+/// Whether the environment variable `name` says `off` (or `0`, `false`).
+fn env_off(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "off" | "0" | "false"
+        )
+    })
+}
 
 impl Settings {
     /// How many torrents may download at once: `None` while the queue is off.
@@ -222,16 +237,15 @@ impl Settings {
         (up.and_then(ByteRate::limit), down.and_then(ByteRate::limit))
     }
 
+    /// Local service discovery for the peer session: `lsd`, unless `BTORRENT_LSD` turns it off.
+    pub fn lsd_enabled(&self) -> bool {
+        self.lsd && !env_off(LSD_ENV)
+    }
+
     /// The DHT settings for the peer session; `None` when `dht` is off (here or by `BTORRENT_DHT`). An
     /// entry of `dht_bootstrap` that is not `host:port` is an error.
     pub fn dht_config(&self) -> Result<Option<crate::engine::DhtConfig>, String> {
-        let env_off = std::env::var(DHT_ENV).is_ok_and(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "off" | "0" | "false"
-            )
-        });
-        if !self.dht || env_off {
+        if !self.dht || env_off(DHT_ENV) {
             return Ok(None);
         }
         let mut d = crate::engine::DhtConfig {
@@ -285,6 +299,7 @@ impl Default for Settings {
             blocklist_url: None,
             super_seed: None,
             dht: true,
+            lsd: true,
             dht_port: None,
             dht_bootstrap: None,
             rpc_bind: None,

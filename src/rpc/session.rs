@@ -68,7 +68,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "download-dir-free-space": free,
         "dht-enabled": dht, "encryption": "tolerated",
         "incomplete-dir": download_dir.display().to_string(), "incomplete-dir-enabled": false,
-        "lpd-enabled": false,
+        "lpd-enabled": cfg.settings.lsd_enabled(),
         "peer-limit-global": peer_limit_global,
         "peer-limit-per-torrent": peer_limit,
         // Peer exchange (BEP 11) is on for every torrent that is not private.

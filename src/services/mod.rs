@@ -389,6 +389,7 @@ pub async fn start_session(cfg: &Config, bus: &EventBus) -> Result<Session> {
     let mut scfg = SessionConfig {
         listen: SocketAddr::new(ip, cfg.settings.listen_port),
         dht,
+        lsd: cfg.settings.lsd_enabled(),
         resume_dir: Some(resume_dir(cfg)),
         upload_limit,
         download_limit,

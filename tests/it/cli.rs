@@ -564,6 +564,7 @@ fn script_files_are_read_within_a_bound() {
         .current_dir(sb.dir.path())
         .env_remove("BTORRENT_CONFIG")
         .env("BTORRENT_DHT", "off")
+        .env("BTORRENT_LSD", "off")
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n", "{out:?}");

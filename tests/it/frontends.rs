@@ -29,6 +29,7 @@ impl Proc {
             .current_dir(dir)
             .env_remove("BTORRENT_CONFIG")
             .env("BTORRENT_DHT", "off")
+            .env("BTORRENT_LSD", "off")
             .envs(env.iter().copied())
             .stdin(input)
             .stdout(Stdio::piped())

@@ -3,7 +3,8 @@
 //! test. On host A, `btorrent daemon` runs with no torrents.toml and `btorrent create` shares a file;
 //! on host B, `btorrent start <that .torrent>` with no torrents.toml of its own downloads it through
 //! A's embedded tracker. A has a default route and B none, so both ways of finding the LAN address
-//! are used. Skipped, saying why, where namespaces cannot be made (not root, no `ip`).
+//! are used. And a torrent with no tracker found between them by local service discovery (BEP 14).
+//! Skipped, saying why, where namespaces cannot be made (not root, no `ip`).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -18,7 +19,9 @@ const B_IP: &str = "198.18.0.2";
 struct TwoHosts {
     a: String,
     b: String,
+    /// The veth end in A, and the one in B.
     veth: String,
+    peer: String,
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -41,20 +44,24 @@ fn ip(args: &[&str]) -> Result<(), String> {
 impl TwoHosts {
     /// Host A on 198.18.0.1/24 with a default route over the link, host B on 198.18.0.2/24.
     fn make() -> Result<TwoHosts, String> {
-        let id = std::process::id();
+        // Tests of this file run at once: each pair of hosts has names of its own.
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let id = format!("{}{n}", std::process::id());
+        // Made before the first step, so a step that fails still removes what the others made.
         let hosts = TwoHosts {
             a: format!("bt-lan-a-{id}"),
             b: format!("bt-lan-b-{id}"),
             veth: format!("btva{id}"),
+            peer: format!("btvb{id}"),
         };
-        let peer = format!("btvb{id}");
-        let (a, b, va) = (hosts.a.as_str(), hosts.b.as_str(), hosts.veth.as_str());
+        let (a, b, va, peer) = (&*hosts.a, &*hosts.b, &*hosts.veth, &*hosts.peer);
         ip(&["netns", "add", a])?;
         ip(&["netns", "add", b])?;
-        ip(&["link", "add", va, "type", "veth", "peer", "name", &peer])?;
+        ip(&["link", "add", va, "type", "veth", "peer", "name", peer])?;
         ip(&["link", "set", va, "netns", a])?;
-        ip(&["link", "set", &peer, "netns", b])?;
-        for (ns, dev, addr) in [(a, va, A_IP), (b, peer.as_str(), B_IP)] {
+        ip(&["link", "set", peer, "netns", b])?;
+        for (ns, dev, addr) in [(a, va, A_IP), (b, peer, B_IP)] {
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
             ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
             ip(&["-n", ns, "link", "set", dev, "up"])?;
@@ -151,8 +158,8 @@ async fn a_file_created_on_one_host_downloads_on_another_with_the_defaults() {
     assert!(
         probe.contains(&format!("tracker    http://{B_IP}:6969/announce"))
             && probe.contains(&format!(
-                "{B_IP} is the address of interface btvb{} (there is no default route)",
-                std::process::id()
+                "{B_IP} is the address of interface {} (there is no default route)",
+                hosts.peer
             )),
         "{probe}"
     );
@@ -175,6 +182,71 @@ async fn a_file_created_on_one_host_downloads_on_another_with_the_defaults() {
         daemon.log_text()
     );
     let downloaded = std::fs::read(b_dir.path().join("output/photos.bin")).unwrap();
+    assert!(downloaded == data, "the bytes on B differ from A's");
+    daemon.kill();
+    drop(hosts);
+}
+
+/// Local service discovery (BEP 14) between the two hosts, every setting at its default: a torrent
+/// made with no tracker on A (whose daemon seeds it) downloads on B with no tracker, no DHT (it is
+/// off in these tests) and no peer given: the two find each other by their multicast announces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torrent_with_no_tracker_is_found_on_the_lan_by_local_discovery() {
+    let hosts = match TwoHosts::make() {
+        Ok(h) => h,
+        Err(why) => {
+            println!("skipped: two network namespaces are needed (root and iproute2): {why}");
+            return;
+        }
+    };
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let data = write_random(&a_dir.path().join("notes.bin"), 2 << 20, 92);
+    let mut daemon = Proc::spawn_logged(
+        &mut TwoHosts::btorrent(&hosts.a, a_dir.path(), &["daemon"]),
+        a_dir.path().join("daemon.log"),
+    );
+    daemon
+        .wait_until(20, "the daemon's tracker", |p| {
+            p.log_text().contains("tracker: ")
+        })
+        .await;
+    run_ok(
+        &mut TwoHosts::btorrent(
+            &hosts.a,
+            a_dir.path(),
+            &["create", "notes.bin", "--no-tracker"],
+        ),
+        Duration::from_secs(30),
+    );
+    let torrent = a_dir.path().join("torrents/notes.bin.torrent");
+    let meta = btorrent::Metainfo::load(&torrent).unwrap();
+    assert!(meta.trackers().is_empty());
+    // The daemon seeds it once torrents.toml lists it: its announce on the LAN is then out.
+    daemon
+        .wait_until(30, "the daemon to seed it", |p| {
+            std::fs::read_to_string(a_dir.path().join("torrents.toml"))
+                .is_ok_and(|t| t.contains("state = \"seeding\""))
+                || p.log_text().contains("seeding")
+        })
+        .await;
+
+    let got = crate::support::process::run(
+        &mut TwoHosts::btorrent(
+            &hosts.b,
+            b_dir.path(),
+            &["start", torrent.to_str().unwrap(), "--stall", "60"],
+        ),
+        Duration::from_secs(90),
+    );
+    assert!(
+        got.status.success(),
+        "start on B failed ({}):\n{}\n{}\ndaemon on A:\n{}",
+        got.status,
+        got.stdout,
+        got.stderr,
+        daemon.log_text()
+    );
+    let downloaded = std::fs::read(b_dir.path().join("output/notes.bin")).unwrap();
     assert!(downloaded == data, "the bytes on B differ from A's");
     daemon.kill();
     drop(hosts);

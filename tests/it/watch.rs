@@ -858,6 +858,7 @@ async fn b_show_names_the_watch_entry_each_torrent_came_from() {
             .current_dir(&home.root)
             .env_remove("BTORRENT_CONFIG")
             .env("BTORRENT_DHT", "off")
+            .env("BTORRENT_LSD", "off")
             .output()
             .unwrap();
         assert!(

@@ -11,7 +11,9 @@ use super::process::Proc;
 /// The binary, with `BTORRENT_CONFIG` removed from its environment.
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_btorrent"));
-    c.env_remove("BTORRENT_CONFIG").env("BTORRENT_DHT", "off");
+    c.env_remove("BTORRENT_CONFIG")
+        .env("BTORRENT_DHT", "off")
+        .env("BTORRENT_LSD", "off");
     c
 }
 

@@ -89,6 +89,7 @@ pub(crate) fn start_if_due(t: &Arc<Torrent>) {
     for (url, task) in tasks {
         tokio::spawn(tracker_task(t.clone(), url, task));
     }
+    super::lsd::spawn_for(t, run.clone());
     super::dht::spawn_for(t, run);
 }
 

@@ -36,6 +36,8 @@ pub enum Source {
     Dht,
     /// A connected peer's peer exchange (BEP 11 `ut_pex`).
     Pex,
+    /// Local service discovery (BEP 14): a peer on the local network.
+    Lsd,
 }
 
 /// Where a known address stands.
@@ -257,7 +259,7 @@ impl KnownPeers {
             return Vec::new();
         }
         let mut rng = rand::thread_rng();
-        let mut by_source: [Vec<(bool, u32, u32, SocketAddr)>; 5] = Default::default();
+        let mut by_source: [Vec<(bool, u32, u32, SocketAddr)>; 6] = Default::default();
         for (a, k) in &self.map {
             if k.connected || k.connecting || k.next_try > now || !usable(a, k) {
                 continue;
@@ -265,9 +267,10 @@ impl KnownPeers {
             let s = match k.source {
                 Source::User => 0,
                 Source::Incoming => 1,
-                Source::Tracker => 2,
-                Source::Dht => 3,
-                Source::Pex => 4,
+                Source::Lsd => 2,
+                Source::Tracker => 3,
+                Source::Dht => 4,
+                Source::Pex => 5,
             };
             by_source[s].push((!k.answered, k.failures, rng.gen(), *a));
         }

@@ -28,6 +28,8 @@
 //!   `set_limits` (the torrent's own speed limits, on top of the session's; see [`limits`]).
 //! - [`Session::dht_peers`] looks up peers of an info-hash on the DHT (for a torrent not added yet);
 //!   [`Session::dht_stats`] says how the node does. Torrents use the DHT by themselves ([`dht`]).
+//! - With [`SessionConfig::lsd`], public torrents are announced on the local network and find
+//!   peers there (local service discovery, BEP 14: [`lsd`], on the interfaces of [`interfaces`]).
 //! - [`probe::fetch_bitfield`] and [`probe::download_piece`]: one-shot questions to one peer.
 //! - [`Session::fetch_metadata`]`(magnet, extra, ...)`: a magnet link's info dictionary from its
 //!   `x.pe` peers, its trackers and `extra` (a channel of addresses, e.g. from a DHT lookup), checked
@@ -118,10 +120,12 @@ pub mod ext;
 pub mod fd_budget;
 pub mod file_cache;
 mod hot;
+pub mod interfaces;
 pub mod ip_filter;
 pub mod known;
 mod lifecycle;
 pub mod limits;
+pub mod lsd;
 pub mod metadata;
 pub mod peer;
 pub mod picker;
@@ -201,6 +205,10 @@ pub struct SessionConfig {
     /// The Mainline DHT node of the session (see [`dht`]); `None` = no DHT. Its routing table is
     /// saved in `resume_dir`.
     pub dht: Option<DhtConfig>,
+    /// Local service discovery ([`lsd`], BEP 14): public torrents announced on the local network
+    /// and peers found there. Off by default; never on a session that listens on loopback (nothing
+    /// outside the machine could reach it).
+    pub lsd: bool,
     /// Super-seeding ([`superseed`], BEP 16) for complete torrents: `None` (the default) = on while
     /// no other seed is known; `Some(true)`/`Some(false)` forces it on/off. A torrent's
     /// [`AddOptions::super_seed`] overrides it.
@@ -240,6 +248,7 @@ impl Default for SessionConfig {
             tracker_backoff: crate::announce::FAILURE_BACKOFF_FIRST,
             upload_verify_ttl: Duration::from_secs(15 * 60),
             dht: None,
+            lsd: false,
             super_seed: None,
             announce_spacing: Duration::from_millis(2),
             max_open_files: 256,

@@ -38,6 +38,8 @@ pub(crate) struct SessionCtx {
     pub announce_key: u32,
     /// The session's DHT node, when `cfg.dht` asks for one.
     pub dht: Option<Arc<super::dht::DhtNode>>,
+    /// The session's local service discovery node, when `cfg.lsd` asks for one and it could start.
+    pub lsd: Option<Arc<super::lsd::LsdNode>>,
     /// The disk writer threads every torrent shares.
     pub writers: super::verify::Writers,
     /// The budget of every torrent's hot piece copies (see [`super::hot`]).
@@ -139,6 +141,20 @@ impl Session {
             ),
             None => None,
         };
+        let lsd = if cfg.lsd && !listen_addr.ip().is_loopback() {
+            match super::lsd::LsdNode::start(listen_addr) {
+                Ok(node) => {
+                    tracing::info!(interfaces = ?node.interfaces(), "local service discovery on");
+                    Some(node)
+                }
+                Err(e) => {
+                    tracing::info!("local service discovery off: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let max_connections = cfg
             .max_connections
             .unwrap_or_else(|| super::fd_budget::for_this_process(cfg.max_open_files));
@@ -158,6 +174,7 @@ impl Session {
             },
             announce_key: rand::random(),
             dht,
+            lsd,
             writers: Default::default(),
             hot_budget: super::hot::HotBudget::new(cfg.hot_piece_bytes),
             checks: tokio::sync::Semaphore::new(CHECKS_AT_ONCE),
@@ -177,6 +194,9 @@ impl Session {
         tokio::spawn(accept_loop(session.clone(), listener));
         if let Some(d) = &session.0.ctx.dht {
             tokio::spawn(d.clone().save_loop(session.0.ctx.shutdown.clone()));
+        }
+        if let Some(l) = &session.0.ctx.lsd {
+            tokio::spawn(l.clone().run(session.0.ctx.shutdown.clone()));
         }
         tracing::info!(%listen_addr, "listening for peers");
         Ok(session)

@@ -10,6 +10,7 @@
 //! - [`listing`]: the `/get_peers` listing btorrent's tracker serves and its client reads.
 //! - [`tracker`]: the announce and scrape types tracker clients and servers share.
 //! - [`udp_tracker`]: the UDP tracker protocol's packets (BEP 15), for both sides.
+//! - [`lsd`]: local service discovery's `BT-SEARCH` message (BEP 14).
 //! - [`types`]: info-hashes and peer ids.
 //! - [`fs`]: atomic file replacement and paths confined to a folder, for every layer above.
 //! - [`text`]: text from the network made fit to show (no control characters, bounded length).
@@ -22,6 +23,7 @@
 pub mod bencode;
 pub mod fs;
 pub mod listing;
+pub mod lsd;
 pub mod magnet;
 pub mod metainfo;
 pub mod multi_sha1;

@@ -1,0 +1,224 @@
+//! Local service discovery (BEP 14): the session's node that finds peers on the local network
+//! without a tracker or the DHT. It multicasts a `BT-SEARCH` message ([`btorrent_proto::lsd`]) for
+//! each running public torrent, at its start and every [`ANNOUNCE_EVERY`] after (never twice within
+//! [`MIN_GAP`]), on every interface that takes multicast (only the listen address's own when the
+//! session listens on one); and it hears the others' messages on the group, adding their sender (its
+//! address, the port it names) to the dial list of the torrents we run by those info-hashes.
+//!
+//! One task ([`LsdNode::run`]) does both, with one socket bound to the group's port (shared with the
+//! other clients of the machine: `SO_REUSEADDR`, every socket of the group gets each message). Our own
+//! messages come back and are told apart by a cookie drawn at start. Torrents are registered by
+//! [`spawn_for`] when their announces start and dropped when their run token is cancelled (paused,
+//! stopped, removed); private torrents (BEP 27) are never registered. Nothing here holds a
+//! torrent's core lock beyond `add_known`.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::net::UdpSocket;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::known::Source;
+use super::torrent::Torrent;
+use btorrent_proto::lsd::{self, GROUP_V4, MAX_MESSAGE};
+use btorrent_proto::types::InfoHash;
+
+/// How often a torrent is announced on the local network.
+pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(5 * 60);
+/// The least time between two announces of one torrent (BEP 14 asks for no more than one a
+/// minute).
+pub const MIN_GAP: Duration = Duration::from_secs(60);
+/// How often the node looks for announces due.
+const TICK: Duration = Duration::from_millis(500);
+
+/// A registered torrent.
+struct Entry {
+    torrent: Weak<Torrent>,
+    run: CancellationToken,
+    next: Instant,
+}
+
+/// The session's local service discovery node.
+pub struct LsdNode {
+    socket: UdpSocket,
+    /// Where messages are sent from (and the group was joined on).
+    interfaces: Vec<Ipv4Addr>,
+    /// The port our peer listens on, named in our messages.
+    port: u16,
+    cookie: String,
+    torrents: Mutex<HashMap<InfoHash, Entry>>,
+    /// When each info-hash was last announced (kept across a pause, for [`MIN_GAP`]).
+    sent: Mutex<HashMap<InfoHash, Instant>>,
+}
+
+impl LsdNode {
+    /// Binds the group's port and joins the group on the interfaces to use: `listen`'s address
+    /// when it is a specific IPv4 one, else every interface that takes multicast. An error when
+    /// there is none, or the socket cannot be made.
+    pub fn start(listen: SocketAddr) -> std::io::Result<Arc<LsdNode>> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let interfaces: Vec<Ipv4Addr> = match listen.ip() {
+            IpAddr::V4(ip) if !ip.is_unspecified() => vec![ip],
+            IpAddr::V6(ip) if !ip.is_unspecified() => Vec::new(),
+            _ => super::interfaces::ipv4()
+                .into_iter()
+                .filter(|i| i.multicast)
+                .map(|i| i.ip)
+                .collect(),
+        };
+        if interfaces.is_empty() {
+            return Err(std::io::Error::other(
+                "no IPv4 interface that takes multicast",
+            ));
+        }
+        let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+        s.set_reuse_address(true)?;
+        s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, GROUP_V4.port())).into())?;
+        let mut joined = Vec::new();
+        for ip in interfaces {
+            match s.join_multicast_v4(GROUP_V4.ip(), &ip) {
+                Ok(()) => joined.push(ip),
+                Err(e) => tracing::debug!("local discovery: cannot join the group on {ip}: {e}"),
+            }
+        }
+        if joined.is_empty() {
+            return Err(std::io::Error::other(
+                "could not join the group on any interface",
+            ));
+        }
+        s.set_multicast_ttl_v4(1)?;
+        s.set_nonblocking(true)?;
+        let socket = UdpSocket::from_std(s.into())?;
+        Ok(Arc::new(LsdNode {
+            socket,
+            interfaces: joined,
+            port: listen.port(),
+            cookie: format!("{:08x}", rand::random::<u32>()),
+            torrents: Mutex::new(HashMap::new()),
+            sent: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// The interfaces the node sends on.
+    pub fn interfaces(&self) -> &[Ipv4Addr] {
+        &self.interfaces
+    }
+
+    /// Announces `t` from now on (at once, unless it was announced less than [`MIN_GAP`] ago),
+    /// until `run` is cancelled.
+    fn register(&self, t: &Arc<Torrent>, run: CancellationToken) {
+        let ih = t.info_hash();
+        let soon = Instant::now();
+        let next = match self.sent.lock().get(&ih) {
+            Some(&last) => (last + MIN_GAP).max(soon),
+            None => soon,
+        };
+        let entry = Entry {
+            torrent: Arc::downgrade(t),
+            run,
+            next,
+        };
+        self.torrents.lock().insert(ih, entry);
+    }
+
+    /// Announces what is due and hears the group, until `stop`.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut buf = vec![0u8; MAX_MESSAGE + 1];
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => self.announce_due().await,
+                r = self.socket.recv_from(&mut buf) => match r {
+                    Ok((n, from)) => self.heard(&buf[..n], from),
+                    Err(e) => {
+                        tracing::debug!("local discovery: receive failed: {e}");
+                        tokio::time::sleep(TICK).await;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Sends a message for each registered torrent whose time has come (dropping those whose run
+    /// ended).
+    async fn announce_due(&self) {
+        let now = Instant::now();
+        let due: Vec<InfoHash> = {
+            let mut all = self.torrents.lock();
+            all.retain(|_, e| !e.run.is_cancelled() && e.torrent.strong_count() > 0);
+            all.iter_mut()
+                .filter(|(_, e)| e.next <= now)
+                .map(|(ih, e)| {
+                    let spread = ANNOUNCE_EVERY.mul_f64(1.0 + rand::random::<f64>() / 4.0);
+                    e.next = now + spread;
+                    *ih
+                })
+                .collect()
+        };
+        let to = SocketAddr::V4(GROUP_V4);
+        for ih in due {
+            self.sent.lock().insert(ih, now);
+            let msg = lsd::search(self.port, &ih, &self.cookie);
+            for ip in &self.interfaces {
+                let sock = socket2::SockRef::from(&self.socket);
+                if let Err(e) = sock.set_multicast_if_v4(ip) {
+                    tracing::debug!("local discovery: cannot send on {ip}: {e}");
+                    continue;
+                }
+                match self.socket.send_to(&msg, to).await {
+                    Ok(_) => {
+                        tracing::debug!(info_hash = %ih, from = %ip, "announced on the local network")
+                    }
+                    Err(e) => tracing::debug!("local discovery: send on {ip} failed: {e}"),
+                }
+            }
+        }
+    }
+
+    /// A datagram from the group: its sender becomes a dial candidate of the torrents it names that
+    /// we run.
+    fn heard(&self, bytes: &[u8], from: SocketAddr) {
+        let search = match lsd::parse(bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(%from, "local discovery: {e}");
+                return;
+            }
+        };
+        if search.cookie.as_deref() == Some(self.cookie.as_str()) {
+            return;
+        }
+        let peer = SocketAddr::new(from.ip(), search.port);
+        let found: Vec<Arc<Torrent>> = {
+            let all = self.torrents.lock();
+            search
+                .info_hashes
+                .iter()
+                .filter_map(|ih| all.get(ih))
+                .filter(|e| !e.run.is_cancelled())
+                .filter_map(|e| e.torrent.upgrade())
+                .collect()
+        };
+        for t in found {
+            tracing::debug!(torrent = %t.meta.info.name, %peer, "peer found on the local network");
+            t.add_known([peer], Source::Lsd);
+        }
+    }
+}
+
+/// Registers a running public torrent with the session's node, if it runs one (see the module
+/// docs).
+pub(crate) fn spawn_for(t: &Arc<Torrent>, run: CancellationToken) {
+    if t.meta.info.private {
+        return;
+    }
+    if let Some(node) = &t.ctx.lsd {
+        node.register(t, run);
+    }
+}
