@@ -99,6 +99,7 @@ fn settings_map(cfg: &Config) -> Map {
         s.super_seed.map_or(Dynamic::UNIT, Dynamic::from),
     );
     m.insert("dht".into(), s.dht.into());
+    m.insert("lsd".into(), s.lsd.into());
     m.insert(
         "dht_port".into(),
         s.dht_port.map_or(Dynamic::UNIT, |p| (p as i64).into()),
