@@ -6,6 +6,7 @@ mod support;
 
 mod dht_interop;
 mod engine_interop;
+mod lsd_interop;
 mod magnet_interop;
 mod metainfo_interop;
 mod page_interop;

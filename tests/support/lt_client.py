@@ -4,7 +4,11 @@
 usage: /usr/bin/python3 lt_client.py seed|leech <file.torrent or magnet link> <folder> <port> [dht-nodes]
        /usr/bin/python3 lt_client.py node - <folder> <port> <dht-nodes>
 
-Debian's libtorrent module is visible to /usr/bin/python3 only. No LSD, UPnP, NAT-PMP or uTP; no DHT
+With LT_INTERFACE=<ip> it listens and dials on that address instead; with LT_LSD=1 local service
+discovery (BEP 14) is on, announcing every 2 s, READY is printed once the torrent is added, and
+peer alerts (those of peers it found that way) go to stdout.
+
+Debian's libtorrent module is visible to /usr/bin/python3 only. No LSD (unless LT_LSD), UPnP, NAT-PMP or uTP; no DHT
 unless `dht-nodes` (host:port,host:port...) names the nodes of a loopback DHT: libtorrent then uses
 them as routers and adds each to its routing table (a router alone is never used for lookups), with
 the checks that keep loopback and same-IP nodes out turned off, and announces every 2 s. Mode `node`
@@ -15,21 +19,28 @@ after 150 s); a seeder re-announces every 2 s so it dials leechers that arrive l
 150 s. Tracker and error alerts go to stdout. Given a magnet link, it fetches the metadata (BEP 9) from
 the link's trackers and x.pe peers first; peer exchange (ut_pex) is on, as libtorrent's default.
 """
+import os
 import sys
 import time
 
 import libtorrent as lt
 
 mode, torrent, folder, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+# Another address than 127.0.0.1 (a test's network namespace), and local service discovery on.
+ip = os.environ.get("LT_INTERFACE", "127.0.0.1")
+lsd = os.environ.get("LT_LSD") == "1"
 dht_nodes = [n for n in (sys.argv[5].split(",") if len(sys.argv) > 5 else []) if n]
 s = lt.default_settings()
 s.update({
-    "listen_interfaces": "127.0.0.1:%d" % port, "outgoing_interfaces": "127.0.0.1",
-    "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+    "listen_interfaces": "%s:%d" % (ip, port), "outgoing_interfaces": ip,
+    "enable_dht": False, "enable_lsd": lsd, "enable_upnp": False, "enable_natpmp": False,
     "allow_multiple_connections_per_ip": True, "min_reconnect_time": 1,
     "enable_incoming_utp": False, "enable_outgoing_utp": False,
     "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.tracker_notification,
 })
+if lsd:
+    s["alert_mask"] |= lt.alert.category_t.peer_notification
+    s["local_service_announce_interval"] = 2
 if dht_nodes:
     s["alert_mask"] |= lt.alert.category_t.dht_notification
     s.update({
@@ -55,6 +66,8 @@ else:
     p.ti = lt.torrent_info(torrent)
 p.save_path = folder
 h = ses.add_torrent(p)
+if lsd:
+    print("READY", flush=True)
 last = 0
 while time.time() - start < 150:
     for a in ses.pop_alerts():
@@ -63,7 +76,7 @@ while time.time() - start < 150:
     if mode == "leech" and st.is_seeding:
         print("DONE", flush=True)
         sys.exit(0)
-    if (mode == "seed" and st.is_seeding or dht_nodes) and time.time() - last > 2:
+    if (mode == "seed" and st.is_seeding or dht_nodes) and not lsd and time.time() - last > 2:
         last = time.time()
         if dht_nodes:
             h.force_dht_announce()

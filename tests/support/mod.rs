@@ -18,7 +18,8 @@
 //! - [`cli`]: running the `btorrent` binary in a folder of its own;
 //! - [`rpc`]: a `btorrent daemon` with its Transmission RPC, and a client for it;
 //! - [`browser`]: headless Chromium driven through the DevTools protocol (a page's script, keys, files);
-//! - [`build`]: hand-made (often malformed) bencode for hostile-input tests.
+//! - [`build`]: hand-made (often malformed) bencode for hostile-input tests;
+//! - [`netns`]: two hosts on one LAN (network namespaces), for tests across machines.
 //!
 //! The common parts (data, process, wait, engine) are re-exported at the top.
 
@@ -34,6 +35,7 @@ pub mod engine;
 pub mod fake_peer;
 pub mod host;
 pub mod logs;
+pub mod netns;
 pub mod process;
 pub mod rpc;
 pub mod swarm;

@@ -1,0 +1,95 @@
+//! Two machines on one LAN for the tests: two network namespaces joined by a veth pair (198.18.0.1
+//! and 198.18.0.2, the range set aside for benchmarks), made by the test and removed when dropped
+//! (however the test ends), and commands run in either. Making them needs root and `ip` (iproute2);
+//! tests skip, saying why, where that fails.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+pub const A_IP: &str = "198.18.0.1";
+pub const B_IP: &str = "198.18.0.2";
+
+/// Two namespaces and the veth pair between them, removed when dropped (however the test ends).
+pub struct TwoHosts {
+    pub a: String,
+    pub b: String,
+    /// The veth end in A, and the one in B.
+    pub veth: String,
+    pub peer: String,
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `ip` (iproute2): {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`ip {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl TwoHosts {
+    /// Host A on 198.18.0.1/24 with a default route over the link, host B on 198.18.0.2/24.
+    pub fn make() -> Result<TwoHosts, String> {
+        // Tests of this file run at once: each pair of hosts has names of its own.
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let id = format!("{}{n}", std::process::id());
+        // Made before the first step, so a step that fails still removes what the others made.
+        let hosts = TwoHosts {
+            a: format!("bt-lan-a-{id}"),
+            b: format!("bt-lan-b-{id}"),
+            veth: format!("btva{id}"),
+            peer: format!("btvb{id}"),
+        };
+        let (a, b, va, peer) = (&*hosts.a, &*hosts.b, &*hosts.veth, &*hosts.peer);
+        ip(&["netns", "add", a])?;
+        ip(&["netns", "add", b])?;
+        ip(&["link", "add", va, "type", "veth", "peer", "name", peer])?;
+        ip(&["link", "set", va, "netns", a])?;
+        ip(&["link", "set", peer, "netns", b])?;
+        for (ns, dev, addr) in [(a, va, A_IP), (b, peer, B_IP)] {
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+        }
+        ip(&["-n", a, "route", "add", "default", "via", B_IP])?;
+        Ok(hosts)
+    }
+
+    /// `btorrent args...` run in namespace `ns`, in the folder `dir`.
+    pub fn btorrent(ns: &str, dir: &Path, args: &[&str]) -> Command {
+        let mut c = TwoHosts::exec(ns, env!("CARGO_BIN_EXE_btorrent"));
+        c.args(args)
+            .current_dir(dir)
+            .env_remove("BTORRENT_CONFIG")
+            .env("BTORRENT_DHT", "off")
+            .env("RUST_LOG", "warn");
+        c
+    }
+}
+
+impl TwoHosts {
+    /// `program` run in namespace `ns` (arguments to be added).
+    pub fn exec(ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns]).arg(program);
+        c
+    }
+}
+
+impl Drop for TwoHosts {
+    fn drop(&mut self) {
+        // Removing a namespace removes the veth end inside it, and with it the pair.
+        let _ = ip(&["netns", "del", &self.a]);
+        let _ = ip(&["netns", "del", &self.b]);
+        let _ = ip(&["link", "del", &self.veth]);
+    }
+}
