@@ -194,8 +194,10 @@ pub fn set_labels<S: AsRef<str>>(
 }
 
 /// Resumes the torrent (if it runs here) and records `seeding` or `downloading`; a download, while
-/// this process keeps a download queue, goes through it instead: recorded `queued`, it starts when
-/// the queue gives it a place ([`crate::queue`]), at once if one is free.
+/// a download queue applies to it, goes through it instead: recorded `queued`, it starts when the
+/// queue gives it a place ([`crate::queue`]), at once if one is free. The queue applies while this
+/// process keeps it, and to a torrent that runs in the shell or daemon owning torrents.toml (which
+/// keeps it) when a one-shot command resumes it there.
 pub fn resume(
     torrents: &Torrents,
     live: &dyn LiveTorrents,
@@ -203,11 +205,13 @@ pub fn resume(
     name: &str,
 ) -> Result<()> {
     let downloads = live.stats(ih).is_some_and(|s| s.progress() < 1.0);
-    if downloads
-        && torrents
-            .queue()
-            .holds_downloads(&torrents.config()?.settings)
-    {
+    let settings = &torrents.config()?.settings;
+    let runs_here = torrents
+        .current_session()
+        .is_some_and(|s| s.get(ih).is_some());
+    let queue_applies =
+        torrents.queue().holds_downloads(settings) || (settings.download_queue && !runs_here);
+    if downloads && queue_applies {
         return update_entry(torrents, ih, name, |e| {
             e.goals.finished = false;
             e.state = QUEUED.into();

@@ -12,9 +12,8 @@
 //! - a torrent the queue has let in keeps its place while it downloads (lowering the size stops
 //!   nothing); one that moved no byte for `queue_stalled_minutes` goes on downloading but no longer
 //!   holds a place, so the next one starts;
-//! - a torrent that downloads without the queue's leave (one resumed by a one-shot command, one
-//!   a hand edit of torrents.toml makes `downloading`) is let in while there is a place, else
-//!   queued; a daemon or shell that starts lets its first downloads, up to the size, download
+//! - a torrent that downloads without the queue's leave (one a hand edit of torrents.toml makes
+//!   `downloading`) is let in while there is a place, else queued; a daemon or shell that starts lets its first downloads, up to the size, download
 //!   again and records the rest `queued` before adding them ([`hold_surplus`]);
 //! - then, while there is a place, the first waiting torrent starts;
 //! - a waiting torrent whose data turned out complete starts (it seeds);
@@ -25,8 +24,9 @@
 //! Who changes what: a torrent added or resumed while a task keeps the queue is recorded `queued`
 //! and added or left paused ([`crate::actions::add`], [`crate::actions::resume`]), so it contacts
 //! no peer before its turn; this task starts waiting torrents ([`crate::actions::dequeue`]) and
-//! queues downloads that started without it ([`crate::actions::enqueue`]: a one-shot command's
-//! resume, whose process keeps no queue); a user's pause takes a torrent
+//! queues downloads that started without it ([`crate::actions::enqueue`]); a one-shot command
+//! that resumes a download the shell or daemon runs records it `queued` there and leaves it paused,
+//! for that process's queue to start; a user's pause takes a torrent
 //! out of the queue (`paused`). Each change re-reads the entry under torrents.toml's lock, so a
 //! pause made while the task looked is never undone.
 

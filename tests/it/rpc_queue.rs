@@ -48,6 +48,46 @@ fn statuses(c: &mut Client, hashes: &[String], want: &[i64], what: &str) -> Vec<
     }
 }
 
+/// What a tracker double heard: its base URL and the request lines.
+type Heard = (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+/// Adds `n` torrents nobody seeds (each would download for ever), each with a tracker of its own
+/// (to see which contact anyone), in the order of their info-hashes returned. The runtime serves
+/// the trackers.
+fn add_unseeded(
+    c: &mut Client,
+    dir: &std::path::Path,
+    n: usize,
+) -> (tokio::runtime::Runtime, Vec<Heard>, Vec<String>) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let trackers: Vec<Heard> = (0..n)
+        .map(|_| {
+            rt.block_on(http_double(|_| {
+                (200, b"d8:intervali1800e5:peers0:e".to_vec())
+            }))
+        })
+        .collect();
+    let src = dir.join("src");
+    let empty = dir.join("downloads");
+    let mut hashes = Vec::new();
+    for (i, (base, _)) in trackers.iter().enumerate() {
+        let name = format!("{}.bin", (b'a' + i as u8) as char);
+        write_random(&src.join(&name), 50_000, 90 + i as u64);
+        let url = format!("{base}/announce");
+        let meta = support::torrent(&src.join(&name), 16 * 1024, vec![url]);
+        let b64 = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(meta.as_bytes())
+        };
+        c.ok(
+            "torrent-add",
+            json!({"metainfo": b64, "download-dir": empty}),
+        );
+        hashes.push(meta.info_hash.to_hex());
+    }
+    (rt, trackers, hashes)
+}
+
 #[test]
 fn the_download_queue_lets_one_in_at_a_time_in_its_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -65,32 +105,8 @@ fn the_download_queue_lets_one_in_at_a_time_in_its_order() {
 
     // Three torrents nobody seeds, each would download for ever; each with a tracker of its own,
     // to see which contact anyone.
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let trackers: Vec<_> = (0..3)
-        .map(|_| {
-            rt.block_on(http_double(|_| {
-                (200, b"d8:intervali1800e5:peers0:e".to_vec())
-            }))
-        })
-        .collect();
+    let (_rt, trackers, hashes) = add_unseeded(&mut c, dir.path(), 3);
     let announced = |i: usize| trackers[i].1.lock().unwrap().len();
-    let src = dir.path().join("src");
-    let empty = dir.path().join("downloads");
-    let mut hashes = Vec::new();
-    for (i, name) in ["a.bin", "b.bin", "c.bin"].iter().enumerate() {
-        write_random(&src.join(name), 50_000, 90 + i as u64);
-        let url = format!("{}/announce", trackers[i].0);
-        let meta = support::torrent(&src.join(name), 16 * 1024, vec![url]);
-        let b64 = {
-            use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD.encode(meta.as_bytes())
-        };
-        c.ok(
-            "torrent-add",
-            json!({"metainfo": b64, "download-dir": empty}),
-        );
-        hashes.push(meta.info_hash.to_hex());
-    }
     let [a, b, cc] = [0, 1, 2];
     let l = statuses(
         &mut c,
@@ -228,4 +244,40 @@ fn the_download_queue_lets_one_in_at_a_time_in_its_order() {
         let v: Value = c.call("session-set", bad.clone());
         assert!(v["result"].as_str().unwrap().contains(says), "{bad}: {v}");
     }
+}
+
+/// A one-shot `btorrent resume` of a download while the daemon's queue is full: the torrent waits in
+/// the daemon's queue (recorded `queued`, no tracker contacted) rather than starting there and being
+/// held a moment later, and starts when the place frees.
+#[test]
+fn a_one_shot_resume_waits_in_the_daemons_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "download_queue = true\ndownload_queue_size = 1");
+    let mut c = d.client();
+    let (_rt, trackers, hashes) = add_unseeded(&mut c, dir.path(), 2);
+    let started = |i: usize| {
+        let heard = trackers[i].1.lock().unwrap();
+        heard.iter().filter(|l| l.contains("event=started")).count()
+    };
+    statuses(&mut c, &hashes, &[4, 3], "a to download, b to wait");
+    c.ok("torrent-stop", json!({"ids": [hashes[1]]}));
+    statuses(&mut c, &hashes, &[4, 0], "b to be stopped");
+
+    let out = support::cli::ok(dir.path(), &["resume", &hashes[1]]);
+    assert!(out.contains("queued"), "{out}");
+    statuses(&mut c, &hashes, &[4, 3], "b to wait in the queue");
+    assert_eq!(
+        managed_state(dir.path(), &hashes[1]).as_deref(),
+        Some("queued")
+    );
+    poll("a's tracker to hear it", 30, || {
+        (started(0) > 0).then_some(())
+    });
+    assert_eq!(started(1), 0, "b contacted its tracker while waiting");
+
+    c.ok("torrent-stop", json!({"ids": [hashes[0]]}));
+    statuses(&mut c, &hashes, &[0, 4], "b to take a's place");
+    poll("b's tracker to hear it", 30, || {
+        (started(1) > 0).then_some(())
+    });
 }
