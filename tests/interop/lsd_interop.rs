@@ -71,7 +71,7 @@ async fn btorrent_and_libtorrent_find_each_other_by_local_discovery() {
     let b_dir = work.path().join("b");
     std::fs::create_dir_all(&b_dir).unwrap();
     let got = crate::support::process::run(
-        &mut TwoHosts::btorrent(
+        TwoHosts::btorrent(
             &hosts.b,
             &b_dir,
             &["start", file.to_str().unwrap(), "--stall", "60"],
