@@ -194,10 +194,11 @@ start_tracker() {
     exit 1
 }
 
-# bt_config DIR IP: a btorrent host's settings.
+# bt_config DIR IP: a btorrent host's settings. Peers come from the tracker alone, as for the other
+# clients (local service discovery off, as aria2c's --bt-enable-lpd=false).
 bt_config() {
     mkdir -p "$1"
-    printf '[settings]\nlisten_ip = "%s"\nlisten_port = 6881\noutput_dir = "%s"\n' "$2" "$1/out" > "$1/torrents.toml"
+    printf '[settings]\nlisten_ip = "%s"\nlisten_port = 6881\noutput_dir = "%s"\nlsd = false\n' "$2" "$1/out" > "$1/torrents.toml"
 }
 
 # start_seeder CLIENT I DATA CONF LOG: host I seeds from DATA (the folder holding the file), with its
