@@ -8,7 +8,7 @@
 //! One task ([`LsdNode::run`]) does both, with one socket bound to the group's port (shared with the
 //! other clients of the machine: `SO_REUSEADDR`, every socket of the group gets each message). Our own
 //! messages come back and are told apart by a cookie drawn at start. Torrents are registered by
-//! [`spawn_for`] when their announces start and dropped when their run token is cancelled (paused,
+//! `spawn_for` when their announces start and dropped when their run token is cancelled (paused,
 //! stopped, removed); private torrents (BEP 27) are never registered. Nothing here holds a
 //! torrent's core lock beyond `add_known`.
 
