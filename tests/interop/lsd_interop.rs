@@ -36,12 +36,8 @@ fn libtorrent_lsd(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs python3-libtorrent, root and iproute2"]
 async fn btorrent_and_libtorrent_find_each_other_by_local_discovery() {
-    let hosts = match TwoHosts::make() {
-        Ok(h) => h,
-        Err(why) => {
-            println!("skipped: two network namespaces are needed (root and iproute2): {why}");
-            return;
-        }
+    let Some(hosts) = TwoHosts::make_or_skip() else {
+        return;
     };
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src");

@@ -13,12 +13,8 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_created_on_one_host_downloads_on_another_with_the_defaults() {
-    let hosts = match TwoHosts::make() {
-        Ok(h) => h,
-        Err(why) => {
-            println!("skipped: two network namespaces are needed (root and iproute2): {why}");
-            return;
-        }
+    let Some(hosts) = TwoHosts::make_or_skip() else {
+        return;
     };
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let data = write_random(&a_dir.path().join("photos.bin"), 3 << 20, 91);
@@ -124,12 +120,8 @@ fn download_on_b(
 /// off in these tests) and no peer given: the two find each other by their multicast announces.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_torrent_with_no_tracker_is_found_on_the_lan_by_local_discovery() {
-    let hosts = match TwoHosts::make() {
-        Ok(h) => h,
-        Err(why) => {
-            println!("skipped: two network namespaces are needed (root and iproute2): {why}");
-            return;
-        }
+    let Some(hosts) = TwoHosts::make_or_skip() else {
+        return;
     };
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let data = write_random(&a_dir.path().join("notes.bin"), 2 << 20, 92);

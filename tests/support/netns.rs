@@ -77,6 +77,15 @@ impl TwoHosts {
 }
 
 impl TwoHosts {
+    /// [`TwoHosts::make`], or `None` (the test then ends) after printing why they cannot be made.
+    pub fn make_or_skip() -> Option<TwoHosts> {
+        TwoHosts::make()
+            .inspect_err(|why| {
+                println!("skipped: two network namespaces are needed (root and iproute2): {why}")
+            })
+            .ok()
+    }
+
     /// `program` run in namespace `ns` (arguments to be added).
     pub fn exec(ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new("ip");
