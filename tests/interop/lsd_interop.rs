@@ -113,16 +113,24 @@ async fn btorrent_and_libtorrent_find_each_other_by_local_discovery() {
         ),
         work.path().join("bt-seed.log"),
     );
+    let heard_b = |log: &str| {
+        log.lines()
+            .any(|l| l.contains("local service discovery") && l.contains(B_IP))
+    };
     leech
         .wait_until(90, "libtorrent to download from btorrent", |p| {
             p.log_text().contains("DONE")
         })
         .await;
+    // The announce may reach libtorrent after the download (btorrent may have dialed it first,
+    // having heard its announce): the leecher stays, so wait for the alert too.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !heard_b(&leech.log_text()) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let heard = leech.log_text();
     assert!(
-        heard
-            .lines()
-            .any(|l| l.contains("local service discovery") && l.contains(B_IP)),
+        heard_b(&heard),
         "libtorrent did not hear btorrent's announce:\n{heard}\nbtorrent:\n{}",
         seeder.log_text()
     );

@@ -5,8 +5,9 @@ usage: /usr/bin/python3 lt_client.py seed|leech <file.torrent or magnet link> <f
        /usr/bin/python3 lt_client.py node - <folder> <port> <dht-nodes>
 
 With LT_INTERFACE=<ip> it listens and dials on that address instead; with LT_LSD=1 local service
-discovery (BEP 14) is on, announcing every 2 s, READY is printed once the torrent is added, and
-peer alerts (those of peers it found that way) go to stdout.
+discovery (BEP 14) is on, announcing every 2 s, READY is printed once the torrent is added, peer
+alerts (those of peers it found that way) go to stdout, and a leecher stays after DONE (until the
+test ends it or 150 s pass), so an alert that comes after the download is still printed.
 
 Debian's libtorrent module is visible to /usr/bin/python3 only. No LSD (unless LT_LSD), UPnP, NAT-PMP or uTP; no DHT
 unless `dht-nodes` (host:port,host:port...) names the nodes of a loopback DHT: libtorrent then uses
@@ -69,13 +70,16 @@ h = ses.add_torrent(p)
 if lsd:
     print("READY", flush=True)
 last = 0
+done = False
 while time.time() - start < 150:
     for a in ses.pop_alerts():
         print("[%6.2f] %s" % (time.time() - start, a.message()), flush=True)
     st = h.status()
-    if mode == "leech" and st.is_seeding:
+    if mode == "leech" and st.is_seeding and not done:
         print("DONE", flush=True)
-        sys.exit(0)
+        done = True
+        if not lsd:
+            sys.exit(0)
     if (mode == "seed" and st.is_seeding or dht_nodes) and not lsd and time.time() - last > 2:
         last = time.time()
         if dht_nodes:
@@ -83,4 +87,4 @@ while time.time() - start < 150:
         else:
             h.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
     time.sleep(0.05)
-sys.exit(0 if mode == "seed" else 124)
+sys.exit(0 if mode == "seed" or done else 124)

@@ -1,7 +1,8 @@
 //! Local service discovery (BEP 14): the session's node that finds peers on the local network
 //! without a tracker or the DHT. It multicasts a `BT-SEARCH` message ([`btorrent_proto::lsd`]) for
 //! each running public torrent, at its start and every [`ANNOUNCE_EVERY`] after (never twice within
-//! [`MIN_GAP`]), on every interface that takes multicast (only the listen address's own when the
+//! [`MIN_GAP`]; each announce is sent [`SENDS`] times, [`RESEND_AFTER`] apart, as a datagram on a
+//! busy or wireless LAN is easily lost and the next announce is minutes away), on every interface that takes multicast (only the listen address's own when the
 //! session listens on one); and it hears the others' messages on the group, adding their sender (its
 //! address, the port it names) to the dial list of the torrents we run by those info-hashes.
 //!
@@ -10,7 +11,7 @@
 //! messages come back and are told apart by a cookie drawn at start. Torrents are registered by
 //! `spawn_for` when their announces start and dropped when their run token is cancelled (paused,
 //! stopped, removed); private torrents (BEP 27) are never registered. Nothing here holds a
-//! torrent's core lock beyond `add_known`.
+//! torrent's core lock beyond `add_known`; lock order: `torrents` before `sent`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -32,6 +33,10 @@ pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(5 * 60);
 /// The least time between two announces of one torrent (BEP 14 asks for no more than one a
 /// minute).
 pub const MIN_GAP: Duration = Duration::from_secs(60);
+/// How many times one announce is sent.
+pub const SENDS: u8 = 3;
+/// The time between two sends of one announce.
+pub const RESEND_AFTER: Duration = Duration::from_secs(2);
 /// How often the node looks for announces due.
 const TICK: Duration = Duration::from_millis(500);
 
@@ -39,7 +44,27 @@ const TICK: Duration = Duration::from_millis(500);
 struct Entry {
     torrent: Weak<Torrent>,
     run: CancellationToken,
+    /// When it is next sent.
     next: Instant,
+    /// The sends left of the current announce (1..=[`SENDS`]).
+    sends_left: u8,
+}
+
+impl Entry {
+    /// Records a send at `now` and sets the next one: the announce's next send, or, when this was
+    /// its last, the next announce's first, `every` later. True when this was an announce's first
+    /// send.
+    fn sent(&mut self, now: Instant, every: Duration) -> bool {
+        let first = self.sends_left == SENDS;
+        self.sends_left -= 1;
+        if self.sends_left == 0 {
+            self.sends_left = SENDS;
+            self.next = now + every;
+        } else {
+            self.next = now + RESEND_AFTER;
+        }
+        first
+    }
 }
 
 /// The session's local service discovery node.
@@ -121,6 +146,7 @@ impl LsdNode {
             torrent: Arc::downgrade(t),
             run,
             next,
+            sends_left: SENDS,
         };
         self.torrents.lock().insert(ih, entry);
     }
@@ -152,18 +178,20 @@ impl LsdNode {
         let due: Vec<InfoHash> = {
             let mut all = self.torrents.lock();
             all.retain(|_, e| !e.run.is_cancelled() && e.torrent.strong_count() > 0);
+            let mut sent = self.sent.lock();
             all.iter_mut()
                 .filter(|(_, e)| e.next <= now)
                 .map(|(ih, e)| {
                     let spread = ANNOUNCE_EVERY.mul_f64(1.0 + rand::random::<f64>() / 4.0);
-                    e.next = now + spread;
+                    if e.sent(now, spread) {
+                        sent.insert(*ih, now);
+                    }
                     *ih
                 })
                 .collect()
         };
         let to = SocketAddr::V4(GROUP_V4);
         for ih in due {
-            self.sent.lock().insert(ih, now);
             let msg = lsd::search(self.port, &ih, &self.cookie);
             for ip in &self.interfaces {
                 let sock = socket2::SockRef::from(&self.socket);
@@ -220,5 +248,40 @@ pub(crate) fn spawn_for(t: &Arc<Torrent>, run: CancellationToken) {
     }
     if let Some(node) = &t.ctx.lsd {
         node.register(t, run);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_announce_is_sent_three_times_two_seconds_apart_then_waits_for_the_next() {
+        let start = Instant::now();
+        let mut e = Entry {
+            torrent: Weak::new(),
+            run: CancellationToken::new(),
+            next: start,
+            sends_left: SENDS,
+        };
+        let (mut at, mut sends) = (Vec::new(), Vec::new());
+        for _ in 0..2 * SENDS {
+            at.push(e.next - start);
+            sends.push(e.sent(e.next, ANNOUNCE_EVERY));
+        }
+        let (two, every) = (RESEND_AFTER, ANNOUNCE_EVERY);
+        let four = two * 2;
+        assert_eq!(
+            at,
+            [
+                Duration::ZERO,
+                two,
+                four,
+                four + every,
+                four + every + two,
+                four + every + four
+            ]
+        );
+        assert_eq!(sends, [true, false, false, true, false, false]);
     }
 }
