@@ -3,7 +3,7 @@
 //! only their multicast announces can bring them together.
 //!
 //! libtorrent seeds on A and `btorrent start` on B downloads, having heard libtorrent's announce
-//! (its log names A); then `btorrent seed` on B and a libtorrent leecher on A, which hears
+//! (its log names A), and again from a magnet link alone; then `btorrent seed` on B and a libtorrent leecher on A, which hears
 //! btorrent's announce (its `lsd_peer` alert names B) and downloads. Skipped, saying why, where
 //! namespaces cannot be made.
 
@@ -91,6 +91,24 @@ async fn btorrent_and_libtorrent_find_each_other_by_local_discovery() {
         got.stderr
     );
     assert_same_tree(&src, &b_dir.join("output"));
+
+    // A magnet link alone on B (no tracker, no x.pe, no DHT): its metadata and data from A too.
+    let m_dir = work.path().join("m");
+    std::fs::create_dir_all(&m_dir).unwrap();
+    let magnet = format!("magnet:?xt=urn:btih:{}", meta.info_hash.to_hex());
+    let got = crate::support::process::run(
+        &mut TwoHosts::btorrent(&hosts.b, &m_dir, &["start", &magnet, "--stall", "60"]),
+        Duration::from_secs(90),
+    );
+    assert!(
+        got.status.success(),
+        "btorrent start <magnet> on B failed ({}):\n{}\n{}\nlibtorrent on A:\n{}",
+        got.status,
+        got.stdout,
+        got.stderr,
+        seed.log_text()
+    );
+    assert_same_tree(&src, &m_dir.join("output"));
     seed.kill();
 
     // btorrent seeds on B; a libtorrent leecher on A hears it.

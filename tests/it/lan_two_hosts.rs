@@ -80,27 +80,25 @@ async fn a_file_created_on_one_host_downloads_on_another_with_the_defaults() {
     );
 
     // Host B: its own empty folder, no settings; the .torrent is all it is given.
-    download_on_b(&hosts, b_dir.path(), &torrent, &daemon, "photos.bin", &data);
+    let torrent = torrent.to_str().unwrap();
+    download_on_b(&hosts, b_dir.path(), torrent, &daemon, "photos.bin", &data);
     daemon.kill();
     drop(hosts);
 }
 
-/// `btorrent start <torrent>` on host B, in `b_dir`, gives up after a minute with nothing new; it
-/// must end well with `name` in B's output folder holding `data` (A's daemon's log shown if not).
+/// `btorrent start <source>` (a .torrent or a magnet link) on host B, in `b_dir`, gives up after a
+/// minute with nothing new; it must end well with `name` in B's output folder holding `data` (A's
+/// daemon's log shown if not).
 fn download_on_b(
     hosts: &TwoHosts,
     b_dir: &std::path::Path,
-    torrent: &std::path::Path,
+    source: &str,
     daemon: &Proc,
     name: &str,
     data: &[u8],
 ) {
     let got = crate::support::process::run(
-        &mut TwoHosts::btorrent(
-            &hosts.b,
-            b_dir,
-            &["start", torrent.to_str().unwrap(), "--stall", "60"],
-        ),
+        &mut TwoHosts::btorrent(&hosts.b, b_dir, &["start", source, "--stall", "60"]),
         Duration::from_secs(90),
     );
     assert!(
@@ -124,10 +122,40 @@ async fn a_torrent_with_no_tracker_is_found_on_the_lan_by_local_discovery() {
         return;
     };
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let data = write_random(&a_dir.path().join("notes.bin"), 2 << 20, 92);
+    let (daemon, torrent, data) = seed_without_tracker_on_a(&hosts, a_dir.path()).await;
+    let torrent = torrent.to_str().unwrap();
+    download_on_b(&hosts, b_dir.path(), torrent, &daemon, "notes.bin", &data);
+    drop(daemon);
+    drop(hosts);
+}
+
+/// The same with only a magnet link on B (no tracker, no `x.pe`, no DHT): B's fetch announces the
+/// info-hash on the LAN, A's daemon hears it and connects, B takes the metadata from that
+/// connection and then downloads from A, the peer the metadata came from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_magnet_link_with_no_tracker_is_fetched_from_the_lan_by_local_discovery() {
+    let Some(hosts) = TwoHosts::make_or_skip() else {
+        return;
+    };
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (daemon, torrent, data) = seed_without_tracker_on_a(&hosts, a_dir.path()).await;
+    let meta = btorrent::Metainfo::load(&torrent).unwrap();
+    let magnet = format!("magnet:?xt=urn:btih:{}", meta.info_hash.to_hex());
+    download_on_b(&hosts, b_dir.path(), &magnet, &daemon, "notes.bin", &data);
+    drop(daemon);
+    drop(hosts);
+}
+
+/// A's daemon seeding `notes.bin` (2 MiB), made there with no tracker: the daemon, the .torrent and
+/// the data.
+async fn seed_without_tracker_on_a(
+    hosts: &TwoHosts,
+    a_dir: &std::path::Path,
+) -> (Proc, std::path::PathBuf, Vec<u8>) {
+    let data = write_random(&a_dir.join("notes.bin"), 2 << 20, 92);
     let mut daemon = Proc::spawn_logged(
-        &mut TwoHosts::btorrent(&hosts.a, a_dir.path(), &["daemon"]),
-        a_dir.path().join("daemon.log"),
+        &mut TwoHosts::btorrent(&hosts.a, a_dir, &["daemon"]),
+        a_dir.join("daemon.log"),
     );
     daemon
         .wait_until(20, "the daemon's tracker", |p| {
@@ -135,26 +163,19 @@ async fn a_torrent_with_no_tracker_is_found_on_the_lan_by_local_discovery() {
         })
         .await;
     run_ok(
-        &mut TwoHosts::btorrent(
-            &hosts.a,
-            a_dir.path(),
-            &["create", "notes.bin", "--no-tracker"],
-        ),
+        &mut TwoHosts::btorrent(&hosts.a, a_dir, &["create", "notes.bin", "--no-tracker"]),
         Duration::from_secs(30),
     );
-    let torrent = a_dir.path().join("torrents/notes.bin.torrent");
+    let torrent = a_dir.join("torrents/notes.bin.torrent");
     let meta = btorrent::Metainfo::load(&torrent).unwrap();
     assert!(meta.trackers().is_empty());
     // The daemon seeds it once torrents.toml lists it: its announce on the LAN is then out.
     daemon
         .wait_until(30, "the daemon to seed it", |p| {
-            std::fs::read_to_string(a_dir.path().join("torrents.toml"))
+            std::fs::read_to_string(a_dir.join("torrents.toml"))
                 .is_ok_and(|t| t.contains("state = \"seeding\""))
                 || p.log_text().contains("seeding")
         })
         .await;
-
-    download_on_b(&hosts, b_dir.path(), &torrent, &daemon, "notes.bin", &data);
-    daemon.kill();
-    drop(hosts);
+    (daemon, torrent, data)
 }

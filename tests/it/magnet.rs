@@ -220,6 +220,41 @@ async fn a_tracker_that_knows_no_peer_yet_is_asked_again_soon() {
     assert_eq!(got.info_bytes(), meta.info_bytes());
 }
 
+/// A peer that connects to us for the info-hash of a fetch under way is handed to that fetch (what a
+/// LAN peer does on hearing our local announce): the metadata comes from a seed that only dialed
+/// us. The peers the metadata came from are then the torrent's first peers: added with no tracker
+/// and no peer given, it knows the seed (paused, so it cannot have dialed) and downloads from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_connects_during_a_fetch_gives_the_metadata_and_becomes_a_peer() {
+    use crate::support::engine::{opts, wait_complete};
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    write_random(&dir.path().join("dialed.bin"), 300_000, 8);
+    let meta = torrent(&dir.path().join("dialed.bin"), 16384, vec![]);
+    let (seed, sh) = seeder(&meta, dir.path()).await;
+    let fetcher = session().await;
+    // No source but a channel kept open: only a peer that connects can bring the metadata.
+    let (_keep_open, rx) = tokio::sync::mpsc::channel(1);
+    let m = magnet_for(&meta, &[], &[]);
+    let t = Some(Duration::from_secs(30));
+    let fetching = fetcher.fetch_metadata(&m, Some(rx), t, |_| {}, CancellationToken::new());
+    // `join!` polls the fetch first: it is registered with the session before the seed dials.
+    let (got, ()) = tokio::join!(fetching, async {
+        sh.add_peers(vec![fetcher.listen_addr()])
+    });
+    let got = got.unwrap();
+    assert_eq!(got.info_bytes(), meta.info_bytes());
+    assert!(got.trackers().is_empty());
+
+    sh.pause();
+    let into = tempfile::tempdir().unwrap();
+    let h = fetcher.add(got, opts(into.path(), vec![])).await.unwrap();
+    assert_eq!(h.known_peers().0, 1, "the seed the metadata came from");
+    sh.resume();
+    wait_complete(&h, 30).await;
+    drop(seed);
+}
+
 /// A metadata fetch is held to what the session allows its peer connections: an address the IP
 /// filter blocks is not dialed (the error says so), and a dial takes one of the session's budget of
 /// sockets; with none left the address waits, and is dialed once one is given back.

@@ -32,8 +32,8 @@
 //!   peers there (local service discovery, BEP 14: [`lsd`], on the interfaces of [`interfaces`]).
 //! - [`probe::fetch_bitfield`] and [`probe::download_piece`]: one-shot questions to one peer.
 //! - [`Session::fetch_metadata`]`(magnet, extra, ...)`: a magnet link's info dictionary from its
-//!   `x.pe` peers, its trackers and `extra` (a channel of addresses, e.g. from a DHT lookup), checked
-//!   against the info-hash ([`metadata`]); every torrent serves its own to peers ([`ext`]), and
+//!   `x.pe` peers, its trackers, `extra` (a channel of addresses, e.g. from a DHT lookup), the local
+//!   network and peers that connect to us for it, checked against the info-hash ([`metadata`]); every torrent serves its own to peers ([`ext`]), and
 //!   exchanges peers with them (PEX) unless it is private.
 //!
 //! # Errors

@@ -10,7 +10,10 @@
 //! other clients of the machine: `SO_REUSEADDR`, every socket of the group gets each message). Our own
 //! messages come back and are told apart by a cookie drawn at start. Torrents are registered by
 //! `spawn_for` when their announces start and dropped when their run token is cancelled (paused,
-//! stopped, removed); private torrents (BEP 27) are never registered. Nothing here holds a
+//! stopped, removed); private torrents (BEP 27) are never registered. A magnet link's metadata fetch
+//! registers its info-hash too ([`LsdNode::seek`]): announced the same way (a peer that has the
+//! torrent dials us, and the session hands that connection to the fetch), with the peers heard sent
+//! to the fetch. Nothing here holds a
 //! torrent's core lock beyond `add_known`; lock order: `torrents` before `sent`.
 
 use std::collections::HashMap;
@@ -20,6 +23,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -40,9 +44,26 @@ pub const RESEND_AFTER: Duration = Duration::from_secs(2);
 /// How often the node looks for announces due.
 const TICK: Duration = Duration::from_millis(500);
 
-/// A registered torrent.
+/// Who hears the peers found for a registered info-hash.
+enum Target {
+    /// A torrent we run: they become its dial candidates.
+    Torrent(Weak<Torrent>),
+    /// A metadata fetch: they are sent to it (dropped when it is not keeping up).
+    Seeker(mpsc::Sender<SocketAddr>),
+}
+
+impl Target {
+    fn gone(&self) -> bool {
+        match self {
+            Target::Torrent(t) => t.strong_count() == 0,
+            Target::Seeker(tx) => tx.is_closed(),
+        }
+    }
+}
+
+/// A registered info-hash.
 struct Entry {
-    torrent: Weak<Torrent>,
+    target: Target,
     run: CancellationToken,
     /// When it is next sent.
     next: Instant,
@@ -137,18 +158,39 @@ impl LsdNode {
     /// until `run` is cancelled.
     fn register(&self, t: &Arc<Torrent>, run: CancellationToken) {
         let ih = t.info_hash();
+        let entry = self.entry(ih, Target::Torrent(Arc::downgrade(t)), run);
+        self.torrents.lock().insert(ih, entry);
+    }
+
+    /// Announces `ih` (a torrent whose metadata is being fetched) until `run` is cancelled or the
+    /// receiver dropped, and sends it the peers heard for it. A torrent of `ih` registered later
+    /// takes its place; one running already keeps it (the channel is then closed at once).
+    pub fn seek(&self, ih: InfoHash, run: CancellationToken) -> mpsc::Receiver<SocketAddr> {
+        let (tx, rx) = mpsc::channel(64);
+        let mut all = self.torrents.lock();
+        let running = all
+            .get(&ih)
+            .is_some_and(|e| matches!(e.target, Target::Torrent(_)) && !e.run.is_cancelled());
+        if !running {
+            let entry = self.entry(ih, Target::Seeker(tx), run);
+            all.insert(ih, entry);
+        }
+        rx
+    }
+
+    /// A new entry for `ih`, due at once unless it was announced less than [`MIN_GAP`] ago.
+    fn entry(&self, ih: InfoHash, target: Target, run: CancellationToken) -> Entry {
         let soon = Instant::now();
         let next = match self.sent.lock().get(&ih) {
             Some(&last) => (last + MIN_GAP).max(soon),
             None => soon,
         };
-        let entry = Entry {
-            torrent: Arc::downgrade(t),
+        Entry {
+            target,
             run,
             next,
             sends_left: SENDS,
-        };
-        self.torrents.lock().insert(ih, entry);
+        }
     }
 
     /// Announces what is due and hears the group, until `stop`.
@@ -177,7 +219,7 @@ impl LsdNode {
         let now = Instant::now();
         let due: Vec<InfoHash> = {
             let mut all = self.torrents.lock();
-            all.retain(|_, e| !e.run.is_cancelled() && e.torrent.strong_count() > 0);
+            all.retain(|_, e| !e.run.is_cancelled() && !e.target.gone());
             let mut sent = self.sent.lock();
             all.iter_mut()
                 .filter(|(_, e)| e.next <= now)
@@ -225,13 +267,24 @@ impl LsdNode {
         let peer = SocketAddr::new(from.ip(), search.port);
         let found: Vec<Arc<Torrent>> = {
             let all = self.torrents.lock();
-            search
+            let mut found = Vec::new();
+            for (ih, e) in search
                 .info_hashes
                 .iter()
-                .filter_map(|ih| all.get(ih))
-                .filter(|e| !e.run.is_cancelled())
-                .filter_map(|e| e.torrent.upgrade())
-                .collect()
+                .filter_map(|ih| Some((ih, all.get(ih)?)))
+            {
+                if e.run.is_cancelled() {
+                    continue;
+                }
+                match &e.target {
+                    Target::Torrent(t) => found.extend(t.upgrade()),
+                    Target::Seeker(tx) => {
+                        tracing::debug!(info_hash = %ih, %peer, "peer found on the local network");
+                        let _ = tx.try_send(peer);
+                    }
+                }
+            }
+            found
         };
         for t in found {
             tracing::debug!(torrent = %t.meta.info.name, %peer, "peer found on the local network");
@@ -259,7 +312,7 @@ mod tests {
     fn an_announce_is_sent_three_times_two_seconds_apart_then_waits_for_the_next() {
         let start = Instant::now();
         let mut e = Entry {
-            torrent: Weak::new(),
+            target: Target::Torrent(Weak::new()),
             run: CancellationToken::new(),
             next: start,
             sends_left: SENDS,

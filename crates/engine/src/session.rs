@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::peer::HANDSHAKE_TIMEOUT;
@@ -62,7 +62,15 @@ pub(crate) struct SessionCtx {
     pub max_connections: usize,
     /// When the session started: the phase of its torrents' once-a-second timers.
     epoch: tokio::time::Instant,
+    /// The metadata fetches under way, by info-hash: where a peer that connects for one goes.
+    fetches: Mutex<HashMap<InfoHash, mpsc::Sender<crate::metadata::Incoming>>>,
+    /// The peers recent fetches got metadata from, for the torrent added next by that info-hash
+    /// (the last [`KEPT_FETCHES`]).
+    fetched_peers: Mutex<std::collections::VecDeque<(InfoHash, Vec<SocketAddr>)>>,
 }
+
+/// Fetches whose peers are kept for the torrent added after them.
+const KEPT_FETCHES: usize = 16;
 
 /// The spacing of `calls` `stopped` announces of a shutdown within `grace`: the session's
 /// `announce_spacing`, unless that would take more than half the grace, in which case they spread
@@ -185,6 +193,8 @@ impl Session {
             connections: Arc::new(tokio::sync::Semaphore::new(max_connections)),
             max_connections,
             epoch: tokio::time::Instant::now(),
+            fetches: Mutex::new(HashMap::new()),
+            fetched_peers: Mutex::new(Default::default()),
             cfg,
         });
         let session = Session(Arc::new(Inner {
@@ -314,6 +324,14 @@ impl Session {
             h
         };
         handle.0.add_known(opts.peers, super::known::Source::User);
+        let fetched = {
+            let mut kept = self.0.ctx.fetched_peers.lock();
+            let i = kept.iter().position(|(h, _)| *h == ih);
+            i.and_then(|i| kept.remove(i)).map(|(_, p)| p)
+        };
+        if let Some(peers) = fetched {
+            handle.0.add_known(peers, super::known::Source::Incoming);
+        }
         self.0.ctx.events.publish(Event::Added {
             info_hash: ih,
             name: handle.name().to_string(),
@@ -352,18 +370,21 @@ impl Session {
         self.0.ctx.events.subscribe()
     }
 
-    /// Fetches the metadata of a magnet link from its `x.pe` peers, its trackers and `extra` (see
-    /// [`crate::metadata`]), and makes it a .torrent with the link's trackers. `progress` hears how it
-    /// goes; `timeout` bounds it.
+    /// Fetches the metadata of a magnet link from its `x.pe` peers, its trackers, `extra`, the local
+    /// network (when the session runs local service discovery) and the peers that connect to us for
+    /// it (see [`crate::metadata`]), and makes it a .torrent with the link's trackers. The peers that
+    /// offered it are the first peers of the torrent [`Session::add`]ed next by its info-hash.
+    /// `progress` hears how it goes; `timeout` bounds it.
     pub async fn fetch_metadata(
         &self,
         magnet: &Magnet,
-        extra: Option<tokio::sync::mpsc::Receiver<SocketAddr>>,
+        extra: Option<mpsc::Receiver<SocketAddr>>,
         timeout: Option<Duration>,
         progress: impl Fn(&crate::metadata::FetchProgress) + Send,
         cancel: CancellationToken,
     ) -> Result<Metainfo> {
         let ctx = &self.0.ctx;
+        let ih = magnet.info_hash;
         let cfg = crate::metadata::FetchConfig {
             peer_id: ctx.peer_id,
             local: ctx.listen_addr,
@@ -373,16 +394,41 @@ impl Session {
             timeout,
             session: ctx.clone(),
         };
+        // Ends the local announces and the hand-over of incoming peers with the fetch.
+        let fetching = cancel.child_token();
+        let _done = fetching.clone().drop_guard();
+        let mut extra: Vec<_> = extra.into_iter().collect();
+        if let Some(lsd) = &ctx.lsd {
+            extra.push(lsd.seek(ih, fetching.clone()));
+        }
+        let incoming = {
+            let mut fetches = ctx.fetches.lock();
+            fetches.retain(|_, tx| !tx.is_closed());
+            // A second fetch of the same info-hash at once leaves incoming peers to the first.
+            (!fetches.contains_key(&ih)).then(|| {
+                let (tx, rx) = mpsc::channel(8);
+                fetches.insert(ih, tx);
+                rx
+            })
+        };
         let sources = crate::metadata::FetchSources {
             peers: crate::metadata::resolve_peers(&magnet.peers).await,
             trackers: magnet.trackers.clone(),
             extra,
+            incoming,
         };
-        let info = tokio::select! {
-            r = crate::metadata::fetch(cfg, magnet.info_hash, sources, progress, cancel) => r,
+        let fetched = tokio::select! {
+            r = crate::metadata::fetch(cfg, ih, sources, progress, fetching.clone()) => r,
             _ = ctx.shutdown.cancelled() => Err(EngineError::ShuttingDown),
-        };
-        let bytes = magnet.torrent_bytes(&info?);
+        }?;
+        let mut kept = ctx.fetched_peers.lock();
+        kept.retain(|(h, _)| *h != ih);
+        if kept.len() == KEPT_FETCHES {
+            kept.pop_front();
+        }
+        kept.push_back((ih, fetched.peers));
+        drop(kept);
+        let bytes = magnet.torrent_bytes(&fetched.info);
         Metainfo::from_bytes(&bytes).map_err(|e| EngineError::MetadataUnusable(e.to_string()))
     }
 
@@ -451,20 +497,41 @@ async fn accept_loop(session: Session, listener: TcpListener) {
         };
         let s = session.clone();
         tokio::spawn(async move {
-            let _socket = permit;
-            if let Err(e) = incoming(s, stream, addr).await {
+            if let Err(e) = incoming(s, stream, addr, permit).await {
                 tracing::debug!(peer = %addr, "incoming connection refused: {e}");
             }
         });
     }
 }
 
-async fn incoming(session: Session, mut stream: TcpStream, addr: SocketAddr) -> anyhow::Result<()> {
+/// A peer that connected: its handshake read, it goes to the torrent it names, or to the metadata
+/// fetch of that info-hash; `socket` (of the session's budget) is held as long as it is.
+async fn incoming(
+    session: Session,
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    socket: tokio::sync::OwnedSemaphorePermit,
+) -> anyhow::Result<()> {
     stream.set_nodelay(true)?;
     let theirs = read_handshake(&mut stream, HANDSHAKE_TIMEOUT).await?;
     let Some(h) = session.get(&theirs.info_hash) else {
-        anyhow::bail!("unknown torrent {}", theirs.info_hash);
+        let fetch = session.0.ctx.fetches.lock().get(&theirs.info_hash).cloned();
+        let Some(fetch) = fetch else {
+            anyhow::bail!("unknown torrent {}", theirs.info_hash);
+        };
+        let ih = theirs.info_hash;
+        let peer = crate::metadata::Incoming {
+            addr,
+            stream,
+            theirs,
+            socket,
+        };
+        if fetch.try_send(peer).is_err() {
+            anyhow::bail!("the metadata fetch of {ih} takes no more peers");
+        }
+        return Ok(());
     };
+    let _socket = socket;
     let run = {
         let c = h.0.core.lock();
         if !c.lifecycle.transfers() {

@@ -2,15 +2,17 @@
 //!
 //! [`fetch`] takes an info-hash and three sources of peer addresses: a list (a magnet's `x.pe`), trackers
 //! (announced to by info-hash with the session's tracker client, again every [`REANNOUNCE`] until
-//! done; sooner, from [`EMPTY_REANNOUNCE`], while a tracker knows no peer), and any other source as a channel ([`FetchSources::extra`], e.g. a DHT lookup). It dials up
-//! to [`MAX_FETCH_PEERS`] of them at once, none the session's IP filter blocks and each with a socket
+//! done; sooner, from [`EMPTY_REANNOUNCE`], while a tracker knows no peer), and any others as
+//! channels ([`FetchSources::extra`]: a DHT lookup, local service discovery). It dials up
+//! to [`MAX_FETCH_PEERS`] of them at once, and talks to as many peers that connect to us for the
+//! info-hash (the session hands them over, [`Incoming`]), none the session's IP filter blocks and each with a socket
 //! of the session's budget ([`crate::fd_budget`]); each speaks just enough of the protocol to ask for pieces
 //! (`peer`), and the pieces come together in an `assembly::Assembly`, which hashes the whole against
 //! the info-hash before anything uses it (a peer that sends a bad dictionary is dropped and the fetch
 //! goes on with the others). A `metadata_size` of 0 or over 16 MiB is refused.
 //!
 //! Progress (how many peers answered with a size, pieces in) goes to a callback. The fetch ends with
-//! the dictionary, when cancelled, after [`FetchConfig::timeout`], or as soon as every peer failed and no
+//! the dictionary (and where the peers that offered it take connections: the torrent's first peers), when cancelled, after [`FetchConfig::timeout`], or as soon as every peer failed and no
 //! source can bring more (no trackers, the channel closed), with the reason the last one failed.
 
 pub(crate) mod assembly;
@@ -63,9 +65,29 @@ pub struct FetchConfig {
 pub struct FetchSources {
     pub peers: Vec<SocketAddr>,
     pub trackers: Vec<String>,
-    /// More addresses as they are found (a DHT lookup); the fetch ends when it has the metadata,
-    /// not when this closes.
-    pub extra: Option<mpsc::Receiver<SocketAddr>>,
+    /// More addresses as they are found (a DHT lookup, local service discovery); the fetch ends
+    /// when it has the metadata, not when these close.
+    pub extra: Vec<mpsc::Receiver<SocketAddr>>,
+    /// Peers that connected to us for the info-hash.
+    pub(crate) incoming: Option<mpsc::Receiver<Incoming>>,
+}
+
+/// A peer that connected to us for a fetch's info-hash, its handshake read (ours not yet sent), with
+/// the socket of the session's budget it holds.
+pub(crate) struct Incoming {
+    pub addr: SocketAddr,
+    pub stream: tokio::net::TcpStream,
+    pub theirs: btorrent_proto::wire::handshake::Handshake,
+    pub socket: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// What a fetch brings.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The info dictionary's exact bytes, checked against the info-hash.
+    pub info: Vec<u8>,
+    /// Where the peers that offered it take connections.
+    pub peers: Vec<SocketAddr>,
 }
 
 /// How a fetch is going.
@@ -104,11 +126,20 @@ pub(crate) struct Shared {
     /// Bumped whenever the assembly changes, so peers waiting for work look again.
     version: watch::Sender<u64>,
     done: CancellationToken,
+    /// Where the peers that offered the metadata take connections (at most [`MAX_FETCH_ADDRS`]).
+    offered: Mutex<Vec<SocketAddr>>,
 }
 
 impl Shared {
     fn changed(&self) {
         self.version.send_modify(|v| *v += 1);
+    }
+
+    fn offered(&self, listen: SocketAddr) {
+        let mut all = self.offered.lock();
+        if all.len() < MAX_FETCH_ADDRS && !all.contains(&listen) {
+            all.push(listen);
+        }
     }
 }
 
@@ -172,15 +203,39 @@ async fn announce_loop(
     }
 }
 
-/// Fetches the info dictionary of `info_hash` (see the module docs): its exact bytes, checked against
-/// the info-hash.
+/// One channel of the addresses all of `sources` send; it closes when they all have (or the
+/// receiver is dropped).
+fn merged(sources: Vec<mpsc::Receiver<SocketAddr>>) -> Option<mpsc::Receiver<SocketAddr>> {
+    if sources.is_empty() {
+        return None;
+    }
+    let (tx, rx) = mpsc::channel(64);
+    for mut source in sources {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                let a = tokio::select! {
+                    _ = tx.closed() => return,
+                    a = source.recv() => a,
+                };
+                match a {
+                    Some(a) if tx.send(a).await.is_ok() => {}
+                    _ => return,
+                }
+            }
+        });
+    }
+    Some(rx)
+}
+
+/// Fetches the info dictionary of `info_hash` (see the module docs).
 pub async fn fetch(
     cfg: FetchConfig,
     info_hash: InfoHash,
     sources: FetchSources,
     progress: impl Fn(&FetchProgress) + Send,
     cancel: CancellationToken,
-) -> crate::Result<Vec<u8>> {
+) -> crate::Result<Fetched> {
     let sh = Arc::new(Shared {
         info_hash,
         peer_id: cfg.peer_id,
@@ -188,6 +243,7 @@ pub async fn fetch(
         state: Mutex::new(Assembly::default()),
         version: watch::channel(0).0,
         done: cancel.child_token(),
+        offered: Mutex::new(Vec::new()),
     });
     // Whether the fetch ends or is dropped half-way (Ctrl-C), the announce loops stop with it.
     let _stop_all = sh.done.clone().drop_guard();
@@ -203,7 +259,8 @@ pub async fn fetch(
         ));
     }
     drop(tx);
-    let mut extra = sources.extra;
+    let mut extra = merged(sources.extra);
+    let mut incoming = sources.incoming;
     let mut seen: HashSet<SocketAddr> = HashSet::new();
     let mut queue: VecDeque<SocketAddr> = VecDeque::new();
     let add = |a: SocketAddr, seen: &mut HashSet<SocketAddr>, q: &mut VecDeque<SocketAddr>| {
@@ -238,7 +295,7 @@ pub async fn fetch(
             let sh = sh.clone();
             tasks.spawn(async move {
                 let _socket = socket;
-                (a, peer::run(sh, a).await)
+                (a, peer::dial(sh, a).await)
             });
         }
         let now = {
@@ -257,7 +314,8 @@ pub async fn fetch(
             progress(&now);
         }
         if let Some(info) = sh.state.lock().done.take() {
-            break Ok(info);
+            let peers = std::mem::take(&mut *sh.offered.lock());
+            break Ok(Fetched { info, peers });
         }
         if tasks.is_empty()
             && queue.is_empty()
@@ -300,6 +358,16 @@ pub async fn fetch(
             r = async { extra.as_mut().expect("guarded").recv().await }, if extra.is_some() => match r {
                 Some(a) => add(a, &mut seen, &mut queue),
                 None => extra = None,
+            },
+            r = async { incoming.as_mut().expect("guarded").recv().await }, if incoming.is_some() => match r {
+                // Up to as many again as are dialed at once; more are turned away.
+                Some(i) if tasks.len() < 2 * MAX_FETCH_PEERS => {
+                    let (sh, a) = (sh.clone(), i.addr);
+                    tracing::debug!(peer = %a, "metadata: a peer connected");
+                    tasks.spawn(async move { (a, peer::accept(sh, i).await) });
+                }
+                Some(i) => tracing::debug!(peer = %i.addr, "metadata: a peer connected, turned away (enough peers)"),
+                None => incoming = None,
             },
             _ = changed.changed() => {}
             _ = tick.tick() => {}

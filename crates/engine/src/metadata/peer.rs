@@ -1,4 +1,5 @@
-//! One peer of a metadata fetch: connect, handshake with the extension bit, read its extension
+//! One peer of a metadata fetch: connect (or answer its connection, [`accept`]), handshake with the
+//! extension bit, read its extension
 //! handshake (`ut_metadata` id and `metadata_size`), then ask it for the pieces [`Assembly`] hands out
 //! and give it what it sends. Any message that is not ours is skipped unread; a frame longer than
 //! [`MAX_FRAME`] ends the connection, and so does a `ut_metadata` message that does not decode, a
@@ -18,13 +19,14 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 
 use super::assembly::Outcome;
 use super::Shared;
 use crate::peer::{connect_from, HANDSHAKE_TIMEOUT};
 use btorrent_proto::wire::extension::{ExtHandshake, OurExt, UT_METADATA_ID};
-use btorrent_proto::wire::handshake::{initiate, Handshake};
+use btorrent_proto::wire::handshake::{initiate, write_handshake, Handshake};
 use btorrent_proto::wire::message::id::EXTENDED;
 use btorrent_proto::wire::ut_metadata::MetadataMsg;
 
@@ -53,13 +55,39 @@ async fn send_ext(wr: &mut OwnedWriteHalf, id: u8, payload: &[u8]) -> anyhow::Re
 #[error("{0}")]
 pub(super) struct Hostile(pub String);
 
-/// Talks to `addr` until the fetch is done, or the peer fails (the error says why).
-pub(super) async fn run(sh: Arc<Shared>, addr: SocketAddr) -> anyhow::Result<()> {
+/// Dials `addr` and talks to it until the fetch is done, or the peer fails (the error says why).
+pub(super) async fn dial(sh: Arc<Shared>, addr: SocketAddr) -> anyhow::Result<()> {
     let mut stream = connect_from(sh.local, addr).await?;
     let ours = Handshake::ours(sh.info_hash, sh.peer_id);
     let theirs = initiate(&mut stream, &ours, HANDSHAKE_TIMEOUT)
         .await
         .context("handshake")?;
+    talk(sh, addr, stream, theirs, Some(addr)).await
+}
+
+/// Answers a peer that connected to us for the fetch's info-hash (its handshake read) and talks to
+/// it, like [`dial`].
+pub(super) async fn accept(sh: Arc<Shared>, incoming: super::Incoming) -> anyhow::Result<()> {
+    let super::Incoming {
+        addr,
+        mut stream,
+        theirs,
+        socket: _socket,
+    } = incoming;
+    let ours = Handshake::ours(sh.info_hash, sh.peer_id);
+    write_handshake(&mut stream, &ours, HANDSHAKE_TIMEOUT).await?;
+    talk(sh, addr, stream, theirs, None).await
+}
+
+/// The part after the handshakes. `listen` is where the peer takes connections when known (the
+/// address dialed); else the port its extension handshake names, if any.
+async fn talk(
+    sh: Arc<Shared>,
+    addr: SocketAddr,
+    stream: TcpStream,
+    theirs: Handshake,
+    listen: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     if !theirs.supports_extensions() {
         bail!("it does not speak the extension protocol (BEP 10), so cannot send metadata");
     }
@@ -106,6 +134,14 @@ pub(super) async fn run(sh: Arc<Shared>, addr: SocketAddr) -> anyhow::Result<()>
             let Some(size) = h.metadata_size else {
                 bail!("it gave no metadata_size");
             };
+            let listen = listen.or_else(|| {
+                h.port
+                    .filter(|&p| p != 0)
+                    .map(|p| SocketAddr::new(addr.ip(), p))
+            });
+            if let Some(l) = listen {
+                sh.offered(l);
+            }
             break (id, size);
         }
     };
