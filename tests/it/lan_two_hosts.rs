@@ -146,6 +146,23 @@ async fn a_magnet_link_with_no_tracker_is_fetched_from_the_lan_by_local_discover
     drop(hosts);
 }
 
+/// A daemon started before its machine is on the network (a machine that boots before its Wi-Fi
+/// is up) joins the LAN's discovery once its address comes: B, started after, finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_started_before_its_network_is_found_once_the_network_comes() {
+    let Some(hosts) = TwoHosts::make_or_skip() else {
+        return;
+    };
+    hosts.a_on_the_network(false).unwrap();
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (daemon, torrent, data) = seed_without_tracker_on_a(&hosts, a_dir.path()).await;
+    hosts.a_on_the_network(true).unwrap();
+    let torrent = torrent.to_str().unwrap();
+    download_on_b(&hosts, b_dir.path(), torrent, &daemon, "notes.bin", &data);
+    drop(daemon);
+    drop(hosts);
+}
+
 /// A's daemon seeding `notes.bin` (2 MiB), made there with no tracker: the daemon, the .torrent and
 /// the data.
 async fn seed_without_tracker_on_a(

@@ -64,6 +64,17 @@ impl TwoHosts {
         Ok(hosts)
     }
 
+    /// Takes host A off the network (its address and route removed, `false`) or puts it back.
+    pub fn a_on_the_network(&self, on: bool) -> Result<(), String> {
+        let addr = format!("{A_IP}/24");
+        if on {
+            ip(&["-n", &self.a, "addr", "add", &addr, "dev", &self.veth])?;
+            ip(&["-n", &self.a, "route", "add", "default", "via", B_IP])
+        } else {
+            ip(&["-n", &self.a, "addr", "del", &addr, "dev", &self.veth])
+        }
+    }
+
     /// `btorrent args...` run in namespace `ns`, in the folder `dir`.
     pub fn btorrent(ns: &str, dir: &Path, args: &[&str]) -> Command {
         let mut c = TwoHosts::exec(ns, env!("CARGO_BIN_EXE_btorrent"));

@@ -2,8 +2,10 @@
 //! without a tracker or the DHT. It multicasts a `BT-SEARCH` message ([`btorrent_proto::lsd`]) for
 //! each running public torrent, at its start and every [`ANNOUNCE_EVERY`] after (never twice within
 //! [`MIN_GAP`]; each announce is sent [`SENDS`] times, [`RESEND_AFTER`] apart, as a datagram on a
-//! busy or wireless LAN is easily lost and the next announce is minutes away), on every interface that takes multicast (only the listen address's own when the
-//! session listens on one); and it hears the others' messages on the group, adding their sender (its
+//! busy or wireless LAN is easily lost and the next announce is minutes away), on every interface
+//! that takes multicast (only the listen address's own when the session listens on one; looked at
+//! again every [`RESCAN`], so a network that comes up after the session is joined, and announced
+//! to, then); and it hears the others' messages on the group, adding their sender (its
 //! address, the port it names) to the dial list of the torrents we run by those info-hashes.
 //!
 //! One task ([`LsdNode::run`]) does both, with one socket bound to the group's port (shared with the
@@ -13,8 +15,8 @@
 //! stopped, removed); private torrents (BEP 27) are never registered. A magnet link's metadata fetch
 //! registers its info-hash too ([`LsdNode::seek`]): announced the same way (a peer that has the
 //! torrent dials us, and the session hands that connection to the fetch), with the peers heard sent
-//! to the fetch. Nothing here holds a
-//! torrent's core lock beyond `add_known`; lock order: `torrents` before `sent`.
+//! to the fetch. Nothing here holds a torrent's core lock beyond `add_known`; lock order:
+//! `torrents` before `sent`; `interfaces` alone.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -41,6 +43,8 @@ pub const MIN_GAP: Duration = Duration::from_secs(60);
 pub const SENDS: u8 = 3;
 /// The time between two sends of one announce.
 pub const RESEND_AFTER: Duration = Duration::from_secs(2);
+/// How often the interfaces are looked at again (a network that came up, or went away).
+pub const RESCAN: Duration = Duration::from_secs(15);
 /// How often the node looks for announces due.
 const TICK: Duration = Duration::from_millis(500);
 
@@ -91,8 +95,11 @@ impl Entry {
 /// The session's local service discovery node.
 pub struct LsdNode {
     socket: UdpSocket,
-    /// Where messages are sent from (and the group was joined on).
-    interfaces: Vec<Ipv4Addr>,
+    /// The one interface to use when the session listens on a specific IPv4 address.
+    only: Option<Ipv4Addr>,
+    /// Where messages are sent from (and the group is joined on): looked at again every
+    /// [`RESCAN`].
+    interfaces: Mutex<Vec<Ipv4Addr>>,
     /// The port our peer listens on, named in our messages.
     port: u16,
     cookie: String,
@@ -103,55 +110,100 @@ pub struct LsdNode {
 
 impl LsdNode {
     /// Binds the group's port and joins the group on the interfaces to use: `listen`'s address
-    /// when it is a specific IPv4 one, else every interface that takes multicast. An error when
-    /// there is none, or the socket cannot be made.
+    /// when it is a specific IPv4 one, else every interface that takes multicast (none yet is no
+    /// error: a machine whose network comes up after the session is found once it does). An error
+    /// when the session listens on a specific IPv6 address, or the socket cannot be made.
     pub fn start(listen: SocketAddr) -> std::io::Result<Arc<LsdNode>> {
         use socket2::{Domain, Protocol, Socket, Type};
-        let interfaces: Vec<Ipv4Addr> = match listen.ip() {
-            IpAddr::V4(ip) if !ip.is_unspecified() => vec![ip],
-            IpAddr::V6(ip) if !ip.is_unspecified() => Vec::new(),
-            _ => super::interfaces::ipv4()
+        let only = match listen.ip() {
+            IpAddr::V4(ip) if !ip.is_unspecified() => Some(ip),
+            IpAddr::V6(ip) if !ip.is_unspecified() => {
+                return Err(std::io::Error::other(
+                    "the session listens on an IPv6 address (local discovery is IPv4 only)",
+                ))
+            }
+            _ => None,
+        };
+        let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+        s.set_reuse_address(true)?;
+        s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, GROUP_V4.port())).into())?;
+        s.set_multicast_ttl_v4(1)?;
+        s.set_nonblocking(true)?;
+        let socket = UdpSocket::from_std(s.into())?;
+        let node = Arc::new(LsdNode {
+            socket,
+            only,
+            interfaces: Mutex::new(Vec::new()),
+            port: listen.port(),
+            cookie: format!("{:08x}", rand::random::<u32>()),
+            torrents: Mutex::new(HashMap::new()),
+            sent: Mutex::new(HashMap::new()),
+        });
+        node.rescan();
+        Ok(node)
+    }
+
+    /// The interfaces the node sends on now.
+    pub fn interfaces(&self) -> Vec<Ipv4Addr> {
+        self.interfaces.lock().clone()
+    }
+
+    /// Joins the group on the interfaces to use that it is not joined on yet, and forgets those
+    /// that are gone. True when it joined one.
+    fn rescan(&self) -> bool {
+        let wanted: Vec<Ipv4Addr> = match self.only {
+            Some(ip) => vec![ip],
+            None => super::interfaces::ipv4()
                 .into_iter()
                 .filter(|i| i.multicast)
                 .map(|i| i.ip)
                 .collect(),
         };
-        if interfaces.is_empty() {
-            return Err(std::io::Error::other(
-                "no IPv4 interface that takes multicast",
-            ));
-        }
-        let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-        s.set_reuse_address(true)?;
-        s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, GROUP_V4.port())).into())?;
-        let mut joined = Vec::new();
-        for ip in interfaces {
-            match s.join_multicast_v4(GROUP_V4.ip(), &ip) {
-                Ok(()) => joined.push(ip),
-                Err(e) => tracing::debug!("local discovery: cannot join the group on {ip}: {e}"),
+        let sock = socket2::SockRef::from(&self.socket);
+        let mut joined = self.interfaces.lock();
+        let mut new = false;
+        joined.retain(|ip| {
+            let keep = wanted.contains(ip);
+            if !keep {
+                // The address is gone (with its interface, the kernel has left the group already).
+                let _ = sock.leave_multicast_v4(GROUP_V4.ip(), ip);
+                tracing::info!("local discovery: {ip} is gone");
             }
+            keep
+        });
+        for ip in wanted {
+            if joined.contains(&ip) {
+                continue;
+            }
+            match sock.join_multicast_v4(GROUP_V4.ip(), &ip) {
+                // "In use": still joined there from before the address went away and came back.
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {}
+                Err(e) => {
+                    tracing::debug!("local discovery: cannot join the group on {ip}: {e}");
+                    continue;
+                }
+            }
+            tracing::info!("local discovery: on {ip}");
+            joined.push(ip);
+            new = true;
         }
-        if joined.is_empty() {
-            return Err(std::io::Error::other(
-                "could not join the group on any interface",
-            ));
-        }
-        s.set_multicast_ttl_v4(1)?;
-        s.set_nonblocking(true)?;
-        let socket = UdpSocket::from_std(s.into())?;
-        Ok(Arc::new(LsdNode {
-            socket,
-            interfaces: joined,
-            port: listen.port(),
-            cookie: format!("{:08x}", rand::random::<u32>()),
-            torrents: Mutex::new(HashMap::new()),
-            sent: Mutex::new(HashMap::new()),
-        }))
+        new
     }
 
-    /// The interfaces the node sends on.
-    pub fn interfaces(&self) -> &[Ipv4Addr] {
-        &self.interfaces
+    /// Every registered info-hash due again (a new network hears nothing before), within
+    /// [`MIN_GAP`] of its last announce.
+    fn all_due(&self) {
+        let now = Instant::now();
+        let mut all = self.torrents.lock();
+        let sent = self.sent.lock();
+        for (ih, e) in all.iter_mut() {
+            let earliest = sent.get(ih).map_or(now, |&last| (last + MIN_GAP).max(now));
+            if e.next > earliest {
+                e.next = earliest;
+                e.sends_left = SENDS;
+            }
+        }
     }
 
     /// Announces `t` from now on (at once, unless it was announced less than [`MIN_GAP`] ago),
@@ -197,11 +249,16 @@ impl LsdNode {
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut rescan = tokio::time::interval_at(Instant::now() + RESCAN, RESCAN);
+        rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut buf = vec![0u8; MAX_MESSAGE + 1];
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => self.announce_due().await,
+                _ = rescan.tick() => if self.rescan() {
+                    self.all_due();
+                },
                 r = self.socket.recv_from(&mut buf) => match r {
                     Ok((n, from)) => self.heard(&buf[..n], from),
                     Err(e) => {
@@ -216,6 +273,11 @@ impl LsdNode {
     /// Sends a message for each registered torrent whose time has come (dropping those whose run
     /// ended).
     async fn announce_due(&self) {
+        let interfaces = self.interfaces();
+        if interfaces.is_empty() {
+            // Nowhere to send: what is due stays due until an interface comes.
+            return;
+        }
         let now = Instant::now();
         let due: Vec<InfoHash> = {
             let mut all = self.torrents.lock();
@@ -235,7 +297,7 @@ impl LsdNode {
         let to = SocketAddr::V4(GROUP_V4);
         for ih in due {
             let msg = lsd::search(self.port, &ih, &self.cookie);
-            for ip in &self.interfaces {
+            for ip in &interfaces {
                 let sock = socket2::SockRef::from(&self.socket);
                 if let Err(e) = sock.set_multicast_if_v4(ip) {
                     tracing::debug!("local discovery: cannot send on {ip}: {e}");
