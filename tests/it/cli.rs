@@ -378,6 +378,26 @@ fn create_refuses_a_tracker_that_is_not_a_url_and_writes_nothing() {
     );
 }
 
+/// `b-create --web-seed` names an HTTP server holding the files (BEP 19): written as `url-list`,
+/// shown by create and info; anything but an http(s) URL is refused with nothing written.
+#[test]
+fn create_takes_a_web_seed_and_refuses_one_that_is_not_http() {
+    let sb = Sandbox::new();
+    sb.write("f.bin", &vec![5u8; 20_000]);
+    let listing = sb.tree();
+    for bad in ["ftp://h/f.bin", "http://", "h/f.bin", "http://a b/"] {
+        let err = sb.fails(&["create", "f.bin", "--web-seed", bad]);
+        assert!(err.contains("is not a web seed URL"), "{bad}: {err}");
+        assert_eq!(sb.tree(), listing, "{bad}: nothing written");
+    }
+    let out = sb.ok(&["create", "f.bin", "--web-seed", "http://files.lan/share/"]);
+    assert!(out.contains("web seed   http://files.lan/share/"), "{out}");
+    let meta = btorrent::Metainfo::load(&sb.path("torrents/f.bin.torrent")).unwrap();
+    assert_eq!(meta.web_seeds, vec!["http://files.lan/share/".to_string()]);
+    let out = sb.ok(&["info", "torrents/f.bin.torrent"]);
+    assert!(out.contains("web seed      http://files.lan/share/"), "{out}");
+}
+
 #[test]
 fn create_never_overwrites_a_file_that_is_not_the_same_torrent() {
     let sb = Sandbox::new();

@@ -65,4 +65,5 @@ mod transfer_commands;
 mod ut_fuzz;
 mod watch;
 mod watch_e2e;
+mod web_seed;
 mod wire_fuzz;

@@ -90,6 +90,7 @@ pub(crate) fn start_if_due(t: &Arc<Torrent>) {
         tokio::spawn(tracker_task(t.clone(), url, task));
     }
     super::lsd::spawn_for(t, run.clone());
+    super::web_seed::spawn_for(t, run.clone());
     super::dht::spawn_for(t, run);
 }
 

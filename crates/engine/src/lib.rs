@@ -143,6 +143,7 @@ pub mod superseed;
 pub mod torrent;
 mod torrent_task;
 pub(crate) mod verify;
+pub mod web_seed;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;

@@ -36,6 +36,13 @@ fn trackers_of(m: &Metainfo) -> Array {
         .collect()
 }
 
+fn web_seeds_of(m: &Metainfo) -> Array {
+    m.web_seeds
+        .iter()
+        .map(|u| Dynamic::from(printable(u)))
+        .collect()
+}
+
 impl TorrentFile {
     /// Everything `b-info` shows, as a map (also what `info()` returns and `--json` prints).
     pub fn to_map(&self) -> Map {
@@ -45,6 +52,7 @@ impl TorrentFile {
         map.insert("info_hash".into(), m.info_hash.to_hex().into());
         map.insert("magnet".into(), m.magnet().into());
         map.insert("trackers".into(), trackers_of(m).into());
+        map.insert("web_seeds".into(), web_seeds_of(m).into());
         map.insert("piece_length".into(), (m.info.piece_length as i64).into());
         map.insert("piece_count".into(), (m.info.piece_count() as i64).into());
         map.insert("size".into(), (m.info.total_length as i64).into());
@@ -170,6 +178,7 @@ fn create(
         "output",
         "exclude_hidden",
         "trackers",
+        "web_seeds",
     ])?;
     let src = Path::new(path);
     if !src.exists() {
@@ -188,8 +197,21 @@ fn create(
             trackers.push(t.to_string());
         }
     }
+    // One URL, or an array of them.
+    let web_seeds = match opts.get("web_seeds").filter(|v| !v.is_unit()) {
+        None => Vec::new(),
+        Some(v) if v.is_string() => vec![v.to_string()],
+        Some(v) => v
+            .clone()
+            .into_array()
+            .or_else(|_| fail("create", "`web_seeds` must be a URL or an array of URLs"))?
+            .into_iter()
+            .map(|u| u.to_string())
+            .collect(),
+    };
     let copts = CreateOptions {
         trackers,
+        web_seeds,
         piece_length: o.int("piece_length")?.map(|n| n.max(0) as u64),
         private: o.bool("private")?,
         comment: o.string("comment")?,
@@ -297,6 +319,7 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     engine.register_get("private", |t: &mut TorrentFile| t.meta.info.private);
     engine.register_get("magnet", |t: &mut TorrentFile| t.meta.magnet());
     engine.register_get("trackers", |t: &mut TorrentFile| trackers_of(&t.meta));
+    engine.register_get("web_seeds", |t: &mut TorrentFile| web_seeds_of(&t.meta));
     engine.register_get("files", |t: &mut TorrentFile| t.to_map()["files"].clone());
     engine.register_get("path", |t: &mut TorrentFile| {
         t.path

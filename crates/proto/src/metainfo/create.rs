@@ -29,6 +29,8 @@ pub struct CreateOptions {
     pub threads: usize,
     /// Set from elsewhere to stop hashing early; creation then fails with [`MetainfoError::Cancelled`].
     pub cancel: Option<Arc<AtomicBool>>,
+    /// BEP 19 web seeds (`url-list`): HTTP(S) addresses of servers holding the files.
+    pub web_seeds: Vec<String>,
 }
 
 /// One file found on disk, in torrent order.
@@ -132,6 +134,9 @@ pub fn create_torrent(
     for url in &opts.trackers {
         super::check_tracker_url(url)?;
     }
+    for url in &opts.web_seeds {
+        super::check_web_seed_url(url)?;
+    }
     let path = path.canonicalize().map_err(|source| MetainfoError::Io {
         path: path.to_path_buf(),
         source,
@@ -216,6 +221,13 @@ pub fn create_torrent(
         .map_or(0, |d| d.as_secs());
     w.bytes(b"creation date").int(now);
     w.bytes(b"info").raw(&info.buf);
+    if !opts.web_seeds.is_empty() {
+        w.bytes(b"url-list").begin_list();
+        for u in &opts.web_seeds {
+            w.bytes(u.as_bytes());
+        }
+        w.end();
+    }
     w.end();
     Metainfo::from_bytes(&w.buf)
 }

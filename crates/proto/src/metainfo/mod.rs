@@ -79,6 +79,21 @@ fn one_line(msg: &str) -> String {
     out
 }
 
+/// A web seed's address (BEP 19) must be an `http://` or `https://` URL with a host.
+pub fn check_web_seed_url(url: &str) -> Result<(), MetainfoError> {
+    let shaped = ["http://", "https://"].iter().any(|s| {
+        url.strip_prefix(s)
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with(['/', '?', '#', ':']))
+    });
+    if shaped && !url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Ok(())
+    } else {
+        Err(MetainfoError::BadArgument(one_line(&format!(
+            "{url:?} is not a web seed URL (expected e.g. http://host/files/)"
+        ))))
+    }
+}
+
 /// Checks that `url` is shaped like a tracker URL: `scheme://host...`, with no spaces or control
 /// characters. Any scheme passes: a torrent may also be meant for other clients' UDP trackers.
 pub fn check_tracker_url(url: &str) -> Result<(), MetainfoError> {

@@ -1,0 +1,406 @@
+//! Web seeds (BEP 19, a torrent's `url-list`): an HTTP or HTTPS server that holds the torrent's
+//! files (nginx serving the folder, say) is a source of pieces, like a peer that has them all.
+//!
+//! One task per URL (`spawn_for`, started with the torrent's announces and ended with its run token
+//! (paused, stopped, removed) or once the torrent has every piece) asks the [`crate::picker`] for blocks as a peer would (its own
+//! [`PeerKey`], every piece counted in the availability while it runs), up to [`BATCH_BYTES`] at a
+//! time; fetches each run of adjacent blocks with `Range` requests, one per file the run crosses
+//! (padding files are zeros, never asked for); and hands the blocks to the picker, whose complete
+//! pieces are hashed and written like any peer's ([`crate::verify`]). The download limits apply.
+//!
+//! The file's address: for a single-file torrent the URL itself, unless it ends with `/` (then the
+//! file's name is added); for a folder, the URL, `/`, then the torrent's name and the file's path,
+//! each part percent-encoded.
+//!
+//! A server that fails (an error status, an answer of the wrong length, no answer within
+//! [`REQUEST_TIMEOUT`]) gives its blocks back and is asked again after [`RETRY_AFTER`], doubled each
+//! time; after [`MAX_FAILURES`] failures in a row, or [`MAX_BAD_PIECES`] pieces that fail their hash
+//! check, it is dropped for this run (a warning says why). Blocks it holds go back to the picker
+//! whenever the task ends (`Asked` does it on drop).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio_util::sync::CancellationToken;
+
+use super::picker::{BlockResult, PeerKey, PieceState};
+use super::torrent::Torrent;
+use btorrent_proto::metainfo::FileEntry;
+use btorrent_proto::wire::{Bitfield, BlockRef};
+
+/// Bytes asked for in one round.
+pub const BATCH_BYTES: usize = 4 << 20;
+/// The longest a request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The first wait after a failure (doubled each time).
+pub const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Failures in a row before the server is dropped.
+pub const MAX_FAILURES: u32 = 5;
+/// Pieces from it that failed their hash check before the server is dropped.
+pub const MAX_BAD_PIECES: u32 = 3;
+/// How often a task with nothing to ask looks again.
+const IDLE_LOOK: Duration = Duration::from_secs(1);
+
+/// Starts a task for each HTTP(S) web seed of `t`, until `run` is cancelled.
+pub(crate) fn spawn_for(t: &Arc<Torrent>, run: CancellationToken) {
+    let mut urls: Vec<&String> = Vec::new();
+    for u in &t.meta.web_seeds {
+        if (u.starts_with("http://") || u.starts_with("https://")) && !urls.contains(&u) {
+            urls.push(u);
+        }
+    }
+    for url in urls {
+        tokio::spawn(run_seed(t.clone(), url.clone(), run.clone()));
+    }
+}
+
+/// The web seed's place in the picker: its key, its availability and the blocks it was given;
+/// given back when dropped, however the task ends.
+struct Asked {
+    t: Arc<Torrent>,
+    key: PeerKey,
+    all: Bitfield,
+    blocks: Vec<BlockRef>,
+}
+
+impl Asked {
+    fn new(t: &Arc<Torrent>) -> Asked {
+        let all = Bitfield::full(t.meta.info.piece_count());
+        let mut c = t.core.lock();
+        let key = c.next_key;
+        c.next_key += 1;
+        c.picker.add_availability(&all);
+        drop(c);
+        Asked {
+            t: t.clone(),
+            key,
+            all,
+            blocks: Vec::new(),
+        }
+    }
+
+    fn give_back(&mut self) {
+        if self.blocks.is_empty() {
+            return;
+        }
+        let mut c = self.t.core.lock();
+        for b in self.blocks.drain(..) {
+            c.picker.release(self.key, b);
+        }
+    }
+}
+
+impl Drop for Asked {
+    fn drop(&mut self) {
+        self.give_back();
+        self.t.core.lock().picker.remove_availability(&self.all);
+    }
+}
+
+async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
+    let shown = crate::announce::shown_url(&url);
+    let client = match reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(concat!("btorrent/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(web_seed = %shown, "web seed not used: {e}");
+            return;
+        }
+    };
+    let mut asked = Asked::new(&t);
+    let blocks_per_round = (BATCH_BYTES / btorrent_proto::wire::BLOCK_SIZE as usize).max(1);
+    let (mut failures, mut bad_pieces) = (0u32, 0u32);
+    let mut wait = RETRY_AFTER;
+    // Pieces it completed, waiting for their hash check.
+    let mut delivered: Vec<u32> = Vec::new();
+    loop {
+        {
+            let c = t.core.lock();
+            delivered.retain(|&i| match c.picker.state(i) {
+                PieceState::Hashing => true,
+                PieceState::Have => false,
+                _ => {
+                    bad_pieces += 1;
+                    false
+                }
+            });
+        }
+        if bad_pieces >= MAX_BAD_PIECES {
+            tracing::warn!(web_seed = %shown, "web seed dropped: {bad_pieces} of its pieces failed the hash check");
+            return;
+        }
+        let picked = {
+            let mut c = t.core.lock();
+            if c.picker.is_complete() && delivered.is_empty() {
+                // Nothing will ever be asked of it in this run.
+                return;
+            }
+            if c.lifecycle.transfers() && !c.picker.is_done() {
+                let n = c.picker.pick(
+                    asked.key,
+                    &asked.all,
+                    0,
+                    blocks_per_round,
+                    &mut asked.blocks,
+                );
+                n > 0
+            } else {
+                false
+            }
+        };
+        if !picked {
+            tokio::select! {
+                _ = run.cancelled() => return,
+                _ = tokio::time::sleep(IDLE_LOOK) => continue,
+            }
+        }
+        let got = tokio::select! {
+            _ = run.cancelled() => return,
+            r = fetch_blocks(&client, &t, &url, &asked.blocks) => r,
+        };
+        match got {
+            Ok(data) => {
+                failures = 0;
+                wait = RETRY_AFTER;
+                let blocks = std::mem::take(&mut asked.blocks);
+                delivered.extend(deliver(&t, asked.key, &blocks, &data));
+                let pause = t.limits.download_wait(&t.ctx, data.len() as u64);
+                if !pause.is_zero() {
+                    tokio::select! {
+                        _ = run.cancelled() => return,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                }
+            }
+            Err(e) => {
+                asked.give_back();
+                failures += 1;
+                if failures >= MAX_FAILURES {
+                    tracing::warn!(web_seed = %shown, "web seed dropped after {failures} failures; the last: {e:#}");
+                    return;
+                }
+                tracing::info!(web_seed = %shown, "web seed failed ({e:#}); asked again in {} s", wait.as_secs());
+                tokio::select! {
+                    _ = run.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait *= 2;
+            }
+        }
+    }
+}
+
+/// Gives the picker `blocks`, whose bytes are `data` one after another; returns the pieces that
+/// became complete (sent to be hashed).
+fn deliver(t: &Arc<Torrent>, key: PeerKey, blocks: &[BlockRef], data: &[u8]) -> Vec<u32> {
+    use std::sync::atomic::Ordering;
+    t.downloaded.fetch_add(data.len() as u64, Ordering::Relaxed);
+    let mut complete = Vec::new();
+    let mut at = 0usize;
+    let mut c = t.core.lock();
+    for b in blocks {
+        let bytes = &data[at..at + b.length as usize];
+        at += b.length as usize;
+        match c.picker.on_block(key, *b, bytes) {
+            BlockResult::Stored { cancel } => cancel_at(&c, &cancel, *b),
+            BlockResult::Complete {
+                index,
+                buf,
+                contributors,
+                cancel,
+            } => {
+                cancel_at(&c, &cancel, *b);
+                complete.push((index, buf, contributors));
+            }
+            BlockResult::NotNeeded => {}
+        }
+    }
+    drop(c);
+    complete
+        .into_iter()
+        .map(|(index, buf, contributors)| {
+            super::verify::spawn(t.clone(), index, buf, contributors);
+            index
+        })
+        .collect()
+}
+
+/// Tells the peers that also asked for `b` (endgame) to cancel it.
+fn cancel_at(c: &super::torrent::Core, peers: &[PeerKey], b: BlockRef) {
+    for k in peers {
+        if let Some(p) = c.peers.get(k) {
+            p.cancel(b);
+        }
+    }
+}
+
+/// The bytes of `blocks`, one after another: each run of adjacent blocks asked in one range per
+/// file it crosses.
+async fn fetch_blocks(
+    client: &reqwest::Client,
+    t: &Torrent,
+    url: &str,
+    blocks: &[BlockRef],
+) -> anyhow::Result<Vec<u8>> {
+    let info = &t.meta.info;
+    let total: usize = blocks.iter().map(|b| b.length as usize).sum();
+    let mut out = Vec::with_capacity(total);
+    // The picker hands out blocks in piece order within each piece; runs are cut wherever the
+    // next block does not follow on.
+    let mut i = 0;
+    while i < blocks.len() {
+        let start = blocks[i].index as u64 * info.piece_length + blocks[i].begin as u64;
+        let mut end = start + blocks[i].length as u64;
+        let mut j = i + 1;
+        while j < blocks.len() {
+            let s = blocks[j].index as u64 * info.piece_length + blocks[j].begin as u64;
+            if s != end {
+                break;
+            }
+            end = s + blocks[j].length as u64;
+            j += 1;
+        }
+        for f in info
+            .files
+            .iter()
+            .filter(|f| f.offset < end && f.offset + f.length > start)
+        {
+            let from = start.max(f.offset) - f.offset;
+            let to = end.min(f.offset + f.length) - f.offset;
+            if f.padding {
+                out.resize(out.len() + (to - from) as usize, 0);
+            } else {
+                let u = file_url(url, info.multi_file, f);
+                fetch_range(client, &u, from, to, f.length, &mut out)
+                    .await
+                    .with_context(|| crate::announce::shown_url(&u).to_string())?;
+            }
+        }
+        i = j;
+    }
+    if out.len() != total {
+        bail!("{} bytes where {total} were asked", out.len());
+    }
+    Ok(out)
+}
+
+/// Appends bytes `[from, to)` of the file at `url` (`length` bytes long) to `out`.
+async fn fetch_range(
+    client: &reqwest::Client,
+    url: &str,
+    from: u64,
+    to: u64,
+    length: u64,
+    out: &mut Vec<u8>,
+) -> anyhow::Result<()> {
+    let want = (to - from) as usize;
+    let resp = client
+        .get(url)
+        .header(reqwest::header::RANGE, format!("bytes={from}-{}", to - 1))
+        .send()
+        .await?;
+    let status = resp.status();
+    // A server that ignores `Range` sends the whole file: usable only when that is what was asked.
+    let whole = status == reqwest::StatusCode::OK && from == 0 && to == length;
+    if status != reqwest::StatusCode::PARTIAL_CONTENT && !whole {
+        bail!("HTTP {status} for bytes {from}-{}", to - 1);
+    }
+    let before = out.len();
+    let mut resp = resp;
+    while let Some(chunk) = resp.chunk().await? {
+        if out.len() - before + chunk.len() > want {
+            bail!("more than the {want} bytes asked");
+        }
+        out.extend_from_slice(&chunk);
+    }
+    if out.len() - before != want {
+        bail!("{} bytes where {want} were asked", out.len() - before);
+    }
+    Ok(())
+}
+
+/// Where a file of the torrent is on the web seed `base` (see the module docs).
+fn file_url(base: &str, multi_file: bool, f: &FileEntry) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+    // Everything but unreserved characters (RFC 3986) is encoded in a path part.
+    const PART: &AsciiSet = &CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'%')
+        .add(b'<')
+        .add(b'>')
+        .add(b'?')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}')
+        .add(b'/')
+        .add(b'\\')
+        .add(b'[')
+        .add(b']')
+        .add(b'^')
+        .add(b'|')
+        .add(b'&')
+        .add(b'+')
+        .add(b';')
+        .add(b'=')
+        .add(b'@')
+        .add(b':')
+        .add(b'$')
+        .add(b',')
+        .add(b'\'')
+        .add(b'!')
+        .add(b'(')
+        .add(b')')
+        .add(b'*');
+    if !multi_file && !base.ends_with('/') {
+        return base.to_string();
+    }
+    let mut u = base.trim_end_matches('/').to_string();
+    for part in f.path.iter() {
+        u.push('/');
+        u.extend(utf8_percent_encode(&part.to_string_lossy(), PART));
+    }
+    u
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn entry(path: &str) -> FileEntry {
+        FileEntry {
+            path: PathBuf::from(path),
+            length: 1,
+            offset: 0,
+            padding: false,
+        }
+    }
+
+    #[test]
+    fn file_addresses_follow_bep_19() {
+        let one = entry("song one.ogg");
+        assert_eq!(
+            file_url("http://h/x/song.ogg", false, &one),
+            "http://h/x/song.ogg"
+        );
+        assert_eq!(
+            file_url("http://h/x/", false, &one),
+            "http://h/x/song%20one.ogg"
+        );
+        let nested = entry("album/disc #1/a&b.ogg");
+        assert_eq!(
+            file_url("https://h/pub", true, &nested),
+            "https://h/pub/album/disc%20%231/a%26b.ogg"
+        );
+        assert_eq!(
+            file_url("https://h/pub/", true, &nested),
+            "https://h/pub/album/disc%20%231/a%26b.ogg"
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! Web seeds (BEP 19): a torrent whose `url-list` names an HTTP server holding its files downloads
+//! from that server with no peer at all: a folder torrent from a folder URL (file names with spaces,
+//! a subfolder), a one-file torrent from the file's own URL. A server that sends corrupted bytes
+//! costs nothing but time: its pieces fail the hash check, it is dropped, and the peers finish.
+
+use std::sync::atomic::Ordering;
+
+use btorrent::metainfo::{create_torrent, CreateOptions, Metainfo};
+
+use crate::support::engine::{opts, seeder, session, wait_complete};
+use crate::support::web_server::WebServer;
+use crate::support::{assert_same_tree, write_random};
+
+fn with_web_seed(path: &std::path::Path, url: &str) -> Metainfo {
+    let o = CreateOptions {
+        piece_length: Some(16384),
+        web_seeds: vec![url.to_string()],
+        ..Default::default()
+    };
+    create_torrent(path, &o, &|_, _| {}).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torrent_downloads_from_its_web_seed_alone() {
+    let root = tempfile::tempdir().unwrap();
+    write_random(&root.path().join("album/one.bin"), 100_000, 1);
+    write_random(&root.path().join("album/two words.bin"), 70_000, 2);
+    write_random(&root.path().join("album/sub/three #3.bin"), 50_003, 3);
+    write_random(&root.path().join("files/single.bin"), 90_001, 4);
+    let web = WebServer::start(root.path().to_path_buf()).await;
+    let leecher = session().await;
+
+    // A folder: the URL of the folder that holds it.
+    let album = with_web_seed(&root.path().join("album"), &web.url);
+    assert_eq!(album.web_seeds, vec![web.url.clone()]);
+    let into = tempfile::tempdir().unwrap();
+    let h = leecher.add(album, opts(into.path(), vec![])).await.unwrap();
+    wait_complete(&h, 30).await;
+    assert_same_tree(&root.path().join("album"), &into.path().join("album"));
+
+    // One file: the file's own URL (its name there need not be the torrent's).
+    let file_url = format!("{}files/single.bin", web.url);
+    let single = with_web_seed(&root.path().join("files/single.bin"), &file_url);
+    let into = tempfile::tempdir().unwrap();
+    let h = leecher
+        .add(single, opts(into.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&h, 30).await;
+    assert_eq!(
+        std::fs::read(into.path().join("single.bin")).unwrap(),
+        std::fs::read(root.path().join("files/single.bin")).unwrap()
+    );
+    assert!(web.served.requests.load(Ordering::SeqCst) >= 2);
+}
+
+// On this thread's runtime, so the engine's warnings are captured here.
+#[tokio::test]
+async fn a_web_seed_sending_corrupted_bytes_is_dropped_and_the_peers_finish() {
+    let logs = crate::support::logs::Logs::default();
+    let _capture = logs.capture();
+    let root = tempfile::tempdir().unwrap();
+    write_random(&root.path().join("data.bin"), 400_000, 5);
+    let web = WebServer::start(root.path().to_path_buf()).await;
+    web.served.corrupt.store(true, Ordering::SeqCst);
+    let meta = with_web_seed(&root.path().join("data.bin"), &web.url);
+    let (seed, _sh) = seeder(&meta, root.path()).await;
+    let leecher = session().await;
+    let into = tempfile::tempdir().unwrap();
+    // The web seed runs before the peer is dialed: its first pieces are the bad ones.
+    let h = leecher.add(meta, opts(into.path(), vec![])).await.unwrap();
+    crate::support::wait::wait_until(
+        "the corrupt web seed to be asked",
+        std::time::Duration::from_secs(10),
+        || web.served.requests.load(Ordering::SeqCst) > 0,
+    )
+    .await;
+    crate::support::wait::wait_until(
+        "the corrupt web seed to be dropped",
+        std::time::Duration::from_secs(10),
+        || logs.count("web seed dropped") == 1,
+    )
+    .await;
+    h.add_peers(vec![seed.listen_addr()]);
+    wait_complete(&h, 30).await;
+    assert_eq!(
+        std::fs::read(into.path().join("data.bin")).unwrap(),
+        std::fs::read(root.path().join("data.bin")).unwrap()
+    );
+}

@@ -1,0 +1,92 @@
+//! A web seed for the tests (BEP 19): files of a folder served over HTTP on loopback, with `Range`
+//! requests answered `206` as nginx does, every request counted, and a switch that makes it send
+//! corrupted bytes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+#[derive(Default)]
+pub struct Served {
+    /// Requests answered so far.
+    pub requests: AtomicUsize,
+    /// Every byte sent is flipped.
+    pub corrupt: AtomicBool,
+}
+
+pub struct WebServer {
+    /// `http://127.0.0.1:port/`: the served folder's root.
+    pub url: String,
+    pub served: Arc<Served>,
+}
+
+struct Ctx {
+    root: PathBuf,
+    served: Arc<Served>,
+}
+
+impl WebServer {
+    /// Serves `root` until the test ends.
+    pub async fn start(root: PathBuf) -> WebServer {
+        let served = Arc::new(Served::default());
+        let ctx = Arc::new(Ctx {
+            root,
+            served: served.clone(),
+        });
+        let app = axum::Router::new()
+            .route("/{*path}", axum::routing::get(file))
+            .with_state(ctx);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        WebServer {
+            url: format!("http://{addr}/"),
+            served,
+        }
+    }
+}
+
+/// `bytes=a-b` (both ends given, as web seeds ask).
+fn range(headers: &HeaderMap) -> Option<(usize, usize)> {
+    let v = headers.get(header::RANGE)?.to_str().ok()?;
+    let (a, b) = v.strip_prefix("bytes=")?.split_once('-')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+async fn file(
+    State(ctx): State<Arc<Ctx>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    ctx.served.requests.fetch_add(1, Ordering::SeqCst);
+    if path.split('/').any(|p| p == "..") {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    let Ok(data) = std::fs::read(ctx.root.join(&path)) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let flip = |mut b: Vec<u8>| {
+        if ctx.served.corrupt.load(Ordering::SeqCst) {
+            b.iter_mut().for_each(|x| *x ^= 0xff);
+        }
+        b
+    };
+    match range(&headers) {
+        Some((a, b)) if a <= b && b < data.len() => (
+            StatusCode::PARTIAL_CONTENT,
+            [(
+                header::CONTENT_RANGE,
+                format!("bytes {a}-{b}/{}", data.len()),
+            )],
+            flip(data[a..=b].to_vec()),
+        )
+            .into_response(),
+        Some(_) => StatusCode::RANGE_NOT_SATISFIABLE.into_response(),
+        None => flip(data).into_response(),
+    }
+}
