@@ -395,7 +395,10 @@ fn create_takes_a_web_seed_and_refuses_one_that_is_not_http() {
     let meta = btorrent::Metainfo::load(&sb.path("torrents/f.bin.torrent")).unwrap();
     assert_eq!(meta.web_seeds, vec!["http://files.lan/share/".to_string()]);
     let out = sb.ok(&["info", "torrents/f.bin.torrent"]);
-    assert!(out.contains("web seed      http://files.lan/share/"), "{out}");
+    assert!(
+        out.contains("web seed      http://files.lan/share/"),
+        "{out}"
+    );
 }
 
 #[test]

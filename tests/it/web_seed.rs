@@ -42,11 +42,21 @@ async fn a_torrent_downloads_from_its_web_seed_alone() {
     let file_url = format!("{}files/single.bin", web.url);
     let single = with_web_seed(&root.path().join("files/single.bin"), &file_url);
     let into = tempfile::tempdir().unwrap();
+    // Answers held back a moment: the torrent counts the web seed sending meanwhile.
+    web.served.delay_ms.store(300, Ordering::SeqCst);
     let h = leecher
         .add(single, opts(into.path(), vec![]))
         .await
         .unwrap();
+    crate::support::wait::wait_until(
+        "the web seed to count as sending",
+        std::time::Duration::from_secs(10),
+        || h.stats().web_seeds_sending == 1,
+    )
+    .await;
+    web.served.delay_ms.store(0, Ordering::SeqCst);
     wait_complete(&h, 30).await;
+    assert_eq!(h.stats().web_seeds_sending, 0);
     assert_eq!(
         std::fs::read(into.path().join("single.bin")).unwrap(),
         std::fs::read(root.path().join("files/single.bin")).unwrap()

@@ -1,11 +1,12 @@
 //! A web seed for the tests (BEP 19): files of a folder served over HTTP on loopback, with `Range`
-//! requests answered `206` as nginx does, every request counted, and a switch that makes it send
-//! corrupted bytes.
+//! requests answered `206` as nginx does, every request counted, a switch that makes it send
+//! corrupted bytes and a delay before each answer.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -17,6 +18,8 @@ pub struct Served {
     pub requests: AtomicUsize,
     /// Every byte sent is flipped.
     pub corrupt: AtomicBool,
+    /// Each answer waits this long first (milliseconds).
+    pub delay_ms: std::sync::atomic::AtomicU64,
 }
 
 pub struct WebServer {
@@ -64,6 +67,8 @@ async fn file(
     headers: HeaderMap,
 ) -> Response {
     ctx.served.requests.fetch_add(1, Ordering::SeqCst);
+    let delay = ctx.served.delay_ms.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(delay)).await;
     if path.split('/').any(|p| p == "..") {
         return StatusCode::BAD_REQUEST.into_response();
     }

@@ -127,6 +127,8 @@ pub struct TorrentStats {
     pub files: Vec<FileStatus>,
     /// The torrent's own speed limits ([`crate::limits`]).
     pub limits: TorrentLimits,
+    /// Web seeds ([`crate::web_seed`]) with a request under way now.
+    pub web_seeds_sending: usize,
 }
 
 impl TorrentStats {

@@ -147,6 +147,8 @@ pub(crate) struct Torrent {
     pub pieces_withdrawn: AtomicU64,
     /// Pieces hashed from disk by data checks, in this session.
     pub pieces_checked: AtomicU64,
+    /// Web seeds with a request under way ([`super::web_seed`]).
+    pub web_seeds_sending: std::sync::atomic::AtomicUsize,
     /// A seeding torrent withdrew a piece: its next completion is a repair, not a download (no
     /// `Completed` event).
     pub repairing: std::sync::atomic::AtomicBool,
@@ -308,6 +310,7 @@ impl Torrent {
             bytes_left,
             sequential: c.picker.sequential(),
             moving: c.moving.is_some(),
+            web_seeds_sending: self.web_seeds_sending.load(Ordering::Relaxed),
         }
     }
 }
@@ -404,6 +407,7 @@ impl TorrentHandle {
             upload_marks,
             pieces_withdrawn: AtomicU64::new(0),
             pieces_checked: AtomicU64::new(0),
+            web_seeds_sending: Default::default(),
             repairing: Default::default(),
             disk_jobs: AtomicUsize::new(0),
             disk_idle: Notify::new(),

@@ -98,6 +98,25 @@ impl Drop for Asked {
     }
 }
 
+/// Counts a web seed's request in the torrent's `web_seeds_sending` while it lasts.
+struct Sending<'a>(&'a Torrent);
+
+impl<'a> Sending<'a> {
+    fn new(t: &'a Torrent) -> Self {
+        t.web_seeds_sending
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Sending(t)
+    }
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        self.0
+            .web_seeds_sending
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
     let shown = crate::announce::shown_url(&url);
     let client = match reqwest::Client::builder()
@@ -158,9 +177,12 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
                 _ = tokio::time::sleep(IDLE_LOOK) => continue,
             }
         }
-        let got = tokio::select! {
-            _ = run.cancelled() => return,
-            r = fetch_blocks(&client, &t, &url, &asked.blocks) => r,
+        let got = {
+            let _sending = Sending::new(&t);
+            tokio::select! {
+                _ = run.cancelled() => return,
+                r = fetch_blocks(&client, &t, &url, &asked.blocks) => r,
+            }
         };
         match got {
             Ok(data) => {
