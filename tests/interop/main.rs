@@ -13,3 +13,4 @@ mod page_interop;
 mod rpc_interop;
 mod tracker_interop;
 mod tracker_udp_interop;
+mod web_seed_interop;
