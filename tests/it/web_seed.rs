@@ -98,3 +98,50 @@ async fn a_web_seed_sending_corrupted_bytes_is_dropped_and_the_peers_finish() {
         std::fs::read(root.path().join("data.bin")).unwrap()
     );
 }
+
+/// A web seed's connection is one of the session's peer sockets: with the only one held by another
+/// torrent's peer, the web seed asks nothing; once that peer goes, it downloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_seed_waits_for_a_socket_of_the_sessions_budget() {
+    use crate::support::engine::{session_with, squatters, torrent};
+    use btorrent::engine::SessionConfig;
+    let root = tempfile::tempdir().unwrap();
+    write_random(&root.path().join("held.bin"), 50_000, 6);
+    write_random(&root.path().join("web.bin"), 80_000, 7);
+    let web = WebServer::start(root.path().to_path_buf()).await;
+    let s = session_with(SessionConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        max_connections: Some(1),
+        ..Default::default()
+    })
+    .await;
+    // Another torrent, seeding; a peer of it holds the session's one socket.
+    let held = torrent(&root.path().join("held.bin"), 16384, vec![]);
+    let hh = s
+        .add(held.clone(), opts(root.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&hh, 30).await;
+    let localhost = ["127.0.0.1".parse().unwrap()];
+    let open = squatters(&held, s.listen_addr(), &localhost, 1).await;
+    assert_eq!(open.load(Ordering::SeqCst), 1);
+    assert_eq!(s.connections(), 1);
+
+    let meta = with_web_seed(&root.path().join("web.bin"), &web.url);
+    let into = tempfile::tempdir().unwrap();
+    let h = s.add(meta, opts(into.path(), vec![])).await.unwrap();
+    crate::support::wait::wait_until(
+        "the torrent to download",
+        std::time::Duration::from_secs(10),
+        || h.stats().state == btorrent::engine::TorrentState::Downloading,
+    )
+    .await;
+    // A moment for a web seed that would not wait to ask (it asks at once).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(web.served.requests.load(Ordering::SeqCst), 0);
+
+    // The squatter is let go (the seeding torrent closes its peers when paused): the socket is free.
+    hh.pause();
+    wait_complete(&h, 30).await;
+    assert!(web.served.requests.load(Ordering::SeqCst) > 0);
+}

@@ -6,7 +6,8 @@
 //! [`PeerKey`], every piece counted in the availability while it runs), up to [`BATCH_BYTES`] at a
 //! time; fetches each run of adjacent blocks with `Range` requests, one per file the run crosses
 //! (padding files are zeros, never asked for); and hands the blocks to the picker, whose complete
-//! pieces are hashed and written like any peer's ([`crate::verify`]). The download limits apply.
+//! pieces are hashed and written like any peer's ([`crate::verify`]). The download limits apply,
+//! and its connection counts as one of the session's peer sockets ([`crate::fd_budget`]).
 //!
 //! The file's address: for a single-file torrent the URL itself, unless it ends with `/` (then the
 //! file's name is added); for a folder, the URL, `/`, then the torrent's name and the file's path,
@@ -129,6 +130,15 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
             tracing::warn!(web_seed = %shown, "web seed not used: {e}");
             return;
         }
+    };
+    // Its connection is one of the session's budget of peer sockets, held while the task lives
+    // (it ends once the torrent has every piece).
+    let _socket = tokio::select! {
+        _ = run.cancelled() => return,
+        p = t.ctx.connections.clone().acquire_owned() => match p {
+            Ok(p) => p,
+            Err(_) => return,
+        },
     };
     let mut asked = Asked::new(&t);
     let blocks_per_round = (BATCH_BYTES / btorrent_proto::wire::BLOCK_SIZE as usize).max(1);
