@@ -40,7 +40,10 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(5);
 pub const MAX_FAILURES: u32 = 5;
 /// Pieces from it that failed their hash check before the server is dropped.
 pub const MAX_BAD_PIECES: u32 = 3;
-/// How often a task with nothing to ask looks again.
+/// How often a task with nothing to ask looks again: soon while the torrent downloads (the picker
+/// hands out nothing while its piece buffers wait to be hashed and written, a matter of
+/// milliseconds), seldom when it has nothing to download.
+const BUSY_LOOK: Duration = Duration::from_millis(20);
 const IDLE_LOOK: Duration = Duration::from_secs(1);
 
 /// Starts a task for each HTTP(S) web seed of `t`, until `run` is cancelled.
@@ -162,6 +165,7 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
             tracing::warn!(web_seed = %shown, "web seed dropped: {bad_pieces} of its pieces failed the hash check");
             return;
         }
+        // Some(picked any), or None when the torrent downloads nothing now.
         let picked = {
             let mut c = t.core.lock();
             if c.picker.is_complete() && delivered.is_empty() {
@@ -176,15 +180,20 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
                     blocks_per_round,
                     &mut asked.blocks,
                 );
-                n > 0
+                Some(n > 0)
             } else {
-                false
+                None
             }
         };
-        if !picked {
+        if picked != Some(true) {
+            let look = if picked.is_some() {
+                BUSY_LOOK
+            } else {
+                IDLE_LOOK
+            };
             tokio::select! {
                 _ = run.cancelled() => return,
-                _ = tokio::time::sleep(IDLE_LOOK) => continue,
+                _ = tokio::time::sleep(look) => continue,
             }
         }
         let got = {
