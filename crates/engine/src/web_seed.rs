@@ -2,12 +2,13 @@
 //! files (nginx serving the folder, say) is a source of pieces, like a peer that has them all.
 //!
 //! One task per URL (`spawn_for`, started with the torrent's announces and ended with its run token
-//! (paused, stopped, removed) or once the torrent has every piece) asks the [`crate::picker`] for blocks as a peer would (its own
-//! [`PeerKey`], every piece counted in the availability while it runs), up to [`BATCH_BYTES`] at a
-//! time; fetches each run of adjacent blocks with `Range` requests, one per file the run crosses
-//! (padding files are zeros, never asked for); and hands the blocks to the picker, whose complete
-//! pieces are hashed and written like any peer's ([`crate::verify`]). The download limits apply,
-//! and its connection counts as one of the session's peer sockets ([`crate::fd_budget`]).
+//! (paused, stopped, removed) or once the torrent has every piece) asks the [`crate::picker`] for
+//! blocks as a peer would (its own [`PeerKey`], every piece counted in the availability while it
+//! runs), up to [`BATCH_BYTES`] at a time; fetches each run of adjacent blocks with `Range` requests,
+//! one per file the run crosses (padding files are zeros, never asked for); and hands the blocks to
+//! the picker, whose complete pieces are hashed and written like any peer's (`verify`). The
+//! download limits apply, and its connection counts as one of the session's peer sockets
+//! ([`crate::fd_budget`]).
 //!
 //! The file's address: for a single-file torrent the URL itself, unless it ends with `/` (then the
 //! file's name is added); for a folder, the URL, `/`, then the torrent's name and the file's path,

@@ -5,7 +5,7 @@
 //! done; sooner, from [`EMPTY_REANNOUNCE`], while a tracker knows no peer), and any others as
 //! channels ([`FetchSources::extra`]: a DHT lookup, local service discovery). It dials up
 //! to [`MAX_FETCH_PEERS`] of them at once, and talks to as many peers that connect to us for the
-//! info-hash (the session hands them over, [`Incoming`]), none the session's IP filter blocks and each with a socket
+//! info-hash (the session hands them over, `Incoming`), none the session's IP filter blocks and each with a socket
 //! of the session's budget ([`crate::fd_budget`]); each speaks just enough of the protocol to ask for pieces
 //! (`peer`), and the pieces come together in an `assembly::Assembly`, which hashes the whole against
 //! the info-hash before anything uses it (a peer that sends a bad dictionary is dropped and the fetch
