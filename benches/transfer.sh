@@ -49,19 +49,6 @@ BYTES=$(stat -c %s "$DATA")
 # Make sure the source is in the page cache for everyone alike.
 cat "$DATA" > /dev/null
 
-# time_fields <time -v file>: "cpu_s rss_mb"
-time_fields() {
-  awk -F': ' '/User time/{u=$2} /System time/{s=$2} /Maximum resident/{r=$2}
-              END{printf "%.2f %.1f\n", u+s, r/1024}' "$1"
-}
-# tree_ticks <pid>: CPU clock ticks (user + system) used so far by pid and its descendants.
-tree_ticks() {
-  local t c
-  t=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}')
-  t=${t:-0}
-  for c in $(pgrep -P "$1"); do t=$((t + $(tree_ticks "$c"))); done
-  echo "$t"
-}
 TICKS=$(getconf CLK_TCK)
 RESULTS=()
 record() { # name wall_s time_file ok seeder_ticks

@@ -59,18 +59,6 @@ TOR="$WORK/make/torrents/web-$SIZE_MB.bin.torrent"
 rm -f "$TOR"
 (cd "$WORK/make" && "$BT" create "$DATA" --no-tracker --web-seed "$URL" --piece-length 1M > /dev/null)
 
-time_fields() {
-  awk -F': ' '/User time/{u=$2} /System time/{s=$2} /Maximum resident/{r=$2}
-              END{printf "%.2f %.1f\n", u+s, r/1024}' "$1"
-}
-# tree_ticks <pid>: CPU clock ticks used so far by pid and its children (nginx's worker).
-tree_ticks() {
-  local t c
-  t=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}')
-  t=${t:-0}
-  for c in $(pgrep -P "$1"); do t=$((t + $(tree_ticks "$c"))); done
-  echo "$t"
-}
 TICKS=$(getconf CLK_TCK)
 RESULTS=()
 

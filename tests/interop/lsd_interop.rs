@@ -66,22 +66,11 @@ async fn btorrent_and_libtorrent_find_each_other_by_local_discovery() {
     .await;
     let b_dir = work.path().join("b");
     std::fs::create_dir_all(&b_dir).unwrap();
-    let got = crate::support::process::run(
-        TwoHosts::btorrent(
-            &hosts.b,
-            &b_dir,
-            &["start", file.to_str().unwrap(), "--stall", "60"],
-        )
-        .env("RUST_LOG", "warn,btorrent_engine::lsd=debug"),
-        Duration::from_secs(90),
-    );
-    assert!(
-        got.status.success(),
-        "btorrent start on B failed ({}):\n{}\n{}\nlibtorrent on A:\n{}",
-        got.status,
-        got.stdout,
-        got.stderr,
-        seed.log_text()
+    let got = hosts.start_on_b(
+        &b_dir,
+        file.to_str().unwrap(),
+        "warn,btorrent_engine::lsd=debug",
+        || seed.log_text(),
     );
     assert!(
         got.stderr
@@ -96,18 +85,7 @@ async fn btorrent_and_libtorrent_find_each_other_by_local_discovery() {
     let m_dir = work.path().join("m");
     std::fs::create_dir_all(&m_dir).unwrap();
     let magnet = format!("magnet:?xt=urn:btih:{}", meta.info_hash.to_hex());
-    let got = crate::support::process::run(
-        &mut TwoHosts::btorrent(&hosts.b, &m_dir, &["start", &magnet, "--stall", "60"]),
-        Duration::from_secs(90),
-    );
-    assert!(
-        got.status.success(),
-        "btorrent start <magnet> on B failed ({}):\n{}\n{}\nlibtorrent on A:\n{}",
-        got.status,
-        got.stdout,
-        got.stderr,
-        seed.log_text()
-    );
+    hosts.start_on_b(&m_dir, &magnet, "warn", || seed.log_text());
     assert_same_tree(&src, &m_dir.join("output"));
     seed.kill();
 

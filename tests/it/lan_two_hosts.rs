@@ -97,18 +97,7 @@ fn download_on_b(
     name: &str,
     data: &[u8],
 ) {
-    let got = crate::support::process::run(
-        &mut TwoHosts::btorrent(&hosts.b, b_dir, &["start", source, "--stall", "60"]),
-        Duration::from_secs(90),
-    );
-    assert!(
-        got.status.success(),
-        "start on B failed ({}):\n{}\n{}\ndaemon on A:\n{}",
-        got.status,
-        got.stdout,
-        got.stderr,
-        daemon.log_text()
-    );
+    hosts.start_on_b(b_dir, source, "warn", || daemon.log_text());
     let downloaded = std::fs::read(b_dir.join("output").join(name)).unwrap();
     assert!(downloaded == data, "the bytes on B differ from A's");
 }

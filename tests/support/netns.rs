@@ -75,6 +75,31 @@ impl TwoHosts {
         }
     }
 
+    /// `btorrent start <source> --stall 60` on host B, in `dir`, with `RUST_LOG=log`: it must end
+    /// well within 90 s (else the panic shows its output and `other()`, the log of what runs on A).
+    pub fn start_on_b(
+        &self,
+        dir: &Path,
+        source: &str,
+        log: &str,
+        other: impl Fn() -> String,
+    ) -> super::Output {
+        let got = super::process::run(
+            TwoHosts::btorrent(&self.b, dir, &["start", source, "--stall", "60"])
+                .env("RUST_LOG", log),
+            std::time::Duration::from_secs(90),
+        );
+        assert!(
+            got.status.success(),
+            "btorrent start {source} on B failed ({}):\n{}\n{}\non A:\n{}",
+            got.status,
+            got.stdout,
+            got.stderr,
+            other()
+        );
+        got
+    }
+
     /// `btorrent args...` run in namespace `ns`, in the folder `dir`.
     pub fn btorrent(ns: &str, dir: &Path, args: &[&str]) -> Command {
         let mut c = TwoHosts::exec(ns, env!("CARGO_BIN_EXE_btorrent"));
