@@ -56,3 +56,16 @@ tree_ticks() {
   for c in $(pgrep -P "$1"); do t=$((t + $(tree_ticks "$c"))); done
   echo "$t"
 }
+
+# build_btorrent: builds the release binary and sets BT to it (or to BT_BIN, another build).
+build_btorrent() {
+  echo "building btorrent (release)..." >&2
+  (cd "$ROOT" && cargo build --release --quiet --bin btorrent)
+  BT="${BT_BIN:-$ROOT/target/release/btorrent}"
+}
+
+# kill_on_exit: every PID a script adds to PIDS is killed when it exits, however it ends.
+kill_on_exit() {
+  PIDS=()
+  trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+}

@@ -22,13 +22,8 @@ TPORT=$((20000 + RANDOM % 20000))
 mkdir -p "$WORK/src" "$WORK/logs"
 TRACKER="http://127.0.0.1:$TPORT"
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-echo "building btorrent (release)..." >&2
-(cd "$ROOT" && cargo build --release --quiet --bin btorrent)
-BT="${BT_BIN:-$ROOT/target/release/btorrent}"
+kill_on_exit
+build_btorrent
 
 DATA="$WORK/src/bench-$SIZE_MB.bin"
 if [ "$(stat -c %s "$DATA" 2>/dev/null || echo 0)" != $((SIZE_MB * 1048576)) ]; then

@@ -21,13 +21,8 @@ CLIENTS="${CLIENTS:-btorrent libtorrent aria2}"
 PORT=$((20000 + RANDOM % 20000))
 mkdir -p "$WORK/www" "$WORK/logs" "$WORK/nginx"
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-echo "building btorrent (release)..." >&2
-(cd "$ROOT" && cargo build --release --quiet --bin btorrent)
-BT="${BT_BIN:-$ROOT/target/release/btorrent}"
+kill_on_exit
+build_btorrent
 
 DATA="$WORK/www/web-$SIZE_MB.bin"
 random_file "$DATA" $((SIZE_MB * 1048576))
