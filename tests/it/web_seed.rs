@@ -145,3 +145,29 @@ async fn a_web_seed_waits_for_a_socket_of_the_sessions_budget() {
     wait_complete(&h, 30).await;
     assert!(web.served.requests.load(Ordering::SeqCst) > 0);
 }
+
+/// A server that answers every `Range` request with the whole file cannot serve pieces: it is
+/// dropped at its first answer (no retries), and the peer finishes.
+#[tokio::test]
+async fn a_web_seed_that_ignores_ranges_is_dropped_at_once() {
+    let logs = crate::support::logs::Logs::default();
+    let _capture = logs.capture();
+    let root = tempfile::tempdir().unwrap();
+    write_random(&root.path().join("whole.bin"), 200_000, 9);
+    let web = WebServer::start(root.path().to_path_buf()).await;
+    web.served.ignore_range.store(true, Ordering::SeqCst);
+    let meta = with_web_seed(&root.path().join("whole.bin"), &web.url);
+    let (seed, _sh) = seeder(&meta, root.path()).await;
+    let leecher = session().await;
+    let into = tempfile::tempdir().unwrap();
+    let h = leecher.add(meta, opts(into.path(), vec![])).await.unwrap();
+    crate::support::wait::wait_until(
+        "the web seed to be dropped",
+        std::time::Duration::from_secs(10),
+        || logs.count("does not answer Range requests") == 1,
+    )
+    .await;
+    assert_eq!(web.served.requests.load(Ordering::SeqCst), 1);
+    h.add_peers(vec![seed.listen_addr()]);
+    wait_complete(&h, 30).await;
+}

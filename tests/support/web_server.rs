@@ -18,6 +18,8 @@ pub struct Served {
     pub requests: AtomicUsize,
     /// Every byte sent is flipped.
     pub corrupt: AtomicBool,
+    /// `Range` is ignored: the whole file is sent, `200`, as a server without ranges does.
+    pub ignore_range: AtomicBool,
     /// Each answer waits this long first (milliseconds).
     pub delay_ms: std::sync::atomic::AtomicU64,
 }
@@ -81,7 +83,8 @@ async fn file(
         }
         b
     };
-    match range(&headers) {
+    let asked = range(&headers).filter(|_| !ctx.served.ignore_range.load(Ordering::SeqCst));
+    match asked {
         Some((a, b)) if a <= b && b < data.len() => (
             StatusCode::PARTIAL_CONTENT,
             [(

@@ -14,8 +14,9 @@
 //! file's name is added); for a folder, the URL, `/`, then the torrent's name and the file's path,
 //! each part percent-encoded.
 //!
-//! A server that fails (an error status, an answer of the wrong length, no answer within
-//! [`REQUEST_TIMEOUT`]) gives its blocks back and is asked again after [`RETRY_AFTER`], doubled each
+//! A server that answers a part of a file with the whole file takes no `Range` requests and is
+//! dropped at once. One that fails (an error status, an answer of the wrong length or range, no
+//! answer within [`REQUEST_TIMEOUT`]) gives its blocks back and is asked again after [`RETRY_AFTER`], doubled each
 //! time; after [`MAX_FAILURES`] failures in a row, or [`MAX_BAD_PIECES`] pieces that fail their hash
 //! check, it is dropped for this run (a warning says why). Blocks it holds go back to the picker
 //! whenever the task ends (`Asked` does it on drop).
@@ -102,6 +103,12 @@ impl Drop for Asked {
         self.t.core.lock().picker.remove_availability(&self.all);
     }
 }
+
+/// The server answered a part of a file with the whole file: it does not take `Range` requests,
+/// which no retry will change.
+#[derive(Debug, thiserror::Error)]
+#[error("it does not answer Range requests (it sent a whole file for a part)")]
+struct NoRanges;
 
 /// Counts a web seed's request in the torrent's `web_seeds_sending` while it lasts.
 struct Sending<'a>(&'a Torrent);
@@ -217,6 +224,10 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
                         _ = tokio::time::sleep(pause) => {}
                     }
                 }
+            }
+            Err(e) if e.is::<NoRanges>() => {
+                tracing::warn!(web_seed = %shown, "web seed dropped: {e:#}");
+                return;
             }
             Err(e) => {
                 asked.give_back();
@@ -348,8 +359,18 @@ async fn fetch_range(
     let status = resp.status();
     // A server that ignores `Range` sends the whole file: usable only when that is what was asked.
     let whole = status == reqwest::StatusCode::OK && from == 0 && to == length;
+    if status == reqwest::StatusCode::OK && !whole {
+        return Err(NoRanges.into());
+    }
     if status != reqwest::StatusCode::PARTIAL_CONTENT && !whole {
         bail!("HTTP {status} for bytes {from}-{}", to - 1);
+    }
+    // A 206 says which bytes it holds: they must be the ones asked for.
+    if let Some(range) = resp.headers().get(reqwest::header::CONTENT_RANGE) {
+        let asked = format!("bytes {from}-{}/", to - 1);
+        if !range.to_str().is_ok_and(|r| r.starts_with(&asked)) {
+            bail!("it sent {range:?} for {asked}");
+        }
     }
     let before = out.len();
     let mut resp = resp;
