@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use btorrent::metainfo::{create_torrent, CreateOptions, Metainfo};
 
-use crate::support::engine::{opts, seeder, session, wait_complete};
+use crate::support::engine::{opts, seeder, session, torrent, wait_complete};
 use crate::support::web_server::WebServer;
 use crate::support::{assert_same_tree, write_random};
 
@@ -146,28 +146,40 @@ async fn a_web_seed_waits_for_a_socket_of_the_sessions_budget() {
     assert!(web.served.requests.load(Ordering::SeqCst) > 0);
 }
 
-/// A server that answers every `Range` request with the whole file cannot serve pieces: it is
-/// dropped at its first answer (no retries), and the peer finishes.
+/// A server that answers `Range` requests with other bytes than asked cannot serve pieces: one that
+/// sends the whole file (no range support) and one that sends another range are each dropped at
+/// their first answer (no retries), and the peer finishes.
 #[tokio::test]
-async fn a_web_seed_that_ignores_ranges_is_dropped_at_once() {
+async fn a_web_seed_that_answers_other_ranges_is_dropped_at_once() {
     let logs = crate::support::logs::Logs::default();
     let _capture = logs.capture();
     let root = tempfile::tempdir().unwrap();
     write_random(&root.path().join("whole.bin"), 200_000, 9);
-    let web = WebServer::start(root.path().to_path_buf()).await;
-    web.served.ignore_range.store(true, Ordering::SeqCst);
-    let meta = with_web_seed(&root.path().join("whole.bin"), &web.url);
+    let meta = torrent(&root.path().join("whole.bin"), 16384, vec![]);
     let (seed, _sh) = seeder(&meta, root.path()).await;
     let leecher = session().await;
-    let into = tempfile::tempdir().unwrap();
-    let h = leecher.add(meta, opts(into.path(), vec![])).await.unwrap();
-    crate::support::wait::wait_until(
-        "the web seed to be dropped",
-        std::time::Duration::from_secs(10),
-        || logs.count("does not answer Range requests") == 1,
-    )
-    .await;
-    assert_eq!(web.served.requests.load(Ordering::SeqCst), 1);
-    h.add_peers(vec![seed.listen_addr()]);
-    wait_complete(&h, 30).await;
+    for (flag, why) in [
+        ("ignore", "does not answer Range requests"),
+        ("shift", "for a request of bytes"),
+    ] {
+        let web = WebServer::start(root.path().to_path_buf()).await;
+        let switch = match flag {
+            "ignore" => &web.served.ignore_range,
+            _ => &web.served.shift_range,
+        };
+        switch.store(true, Ordering::SeqCst);
+        let meta = with_web_seed(&root.path().join("whole.bin"), &web.url);
+        let into = tempfile::tempdir().unwrap();
+        let h = leecher.add(meta, opts(into.path(), vec![])).await.unwrap();
+        crate::support::wait::wait_until(
+            &format!("the web seed ({flag}) to be dropped"),
+            std::time::Duration::from_secs(10),
+            || logs.count(why) == 1,
+        )
+        .await;
+        assert_eq!(web.served.requests.load(Ordering::SeqCst), 1, "{flag}");
+        h.add_peers(vec![seed.listen_addr()]);
+        wait_complete(&h, 30).await;
+        leecher.remove(&h.info_hash()).await.unwrap();
+    }
 }

@@ -20,6 +20,8 @@ pub struct Served {
     pub corrupt: AtomicBool,
     /// `Range` is ignored: the whole file is sent, `200`, as a server without ranges does.
     pub ignore_range: AtomicBool,
+    /// A range is answered with the bytes one further on (and says so in `Content-Range`).
+    pub shift_range: AtomicBool,
     /// Each answer waits this long first (milliseconds).
     pub delay_ms: std::sync::atomic::AtomicU64,
 }
@@ -83,7 +85,10 @@ async fn file(
         }
         b
     };
-    let asked = range(&headers).filter(|_| !ctx.served.ignore_range.load(Ordering::SeqCst));
+    let shift = usize::from(ctx.served.shift_range.load(Ordering::SeqCst));
+    let asked = range(&headers)
+        .filter(|_| !ctx.served.ignore_range.load(Ordering::SeqCst))
+        .map(|(a, b)| (a + shift, b + shift));
     match asked {
         Some((a, b)) if a <= b && b < data.len() => (
             StatusCode::PARTIAL_CONTENT,

@@ -14,8 +14,8 @@
 //! file's name is added); for a folder, the URL, `/`, then the torrent's name and the file's path,
 //! each part percent-encoded.
 //!
-//! A server that answers a part of a file with the whole file takes no `Range` requests and is
-//! dropped at once. One that fails (an error status, an answer of the wrong length or range, no
+//! A server that answers a part of a file with other bytes (the whole file: it takes no `Range`
+//! requests; or another range) is dropped at once. One that fails (an error status, an answer of the wrong length or range, no
 //! answer within [`REQUEST_TIMEOUT`]) gives its blocks back and is asked again after [`RETRY_AFTER`], doubled each
 //! time; after [`MAX_FAILURES`] failures in a row, or [`MAX_BAD_PIECES`] pieces that fail their hash
 //! check, it is dropped for this run (a warning says why). Blocks it holds go back to the picker
@@ -104,11 +104,11 @@ impl Drop for Asked {
     }
 }
 
-/// The server answered a part of a file with the whole file: it does not take `Range` requests,
-/// which no retry will change.
+/// The server answers `Range` requests with other bytes than asked (the whole file, or another
+/// range): no retry will change that.
 #[derive(Debug, thiserror::Error)]
-#[error("it does not answer Range requests (it sent a whole file for a part)")]
-struct NoRanges;
+#[error("{0}")]
+struct Unusable(String);
 
 /// Counts a web seed's request in the torrent's `web_seeds_sending` while it lasts.
 struct Sending<'a>(&'a Torrent);
@@ -225,7 +225,7 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
                     }
                 }
             }
-            Err(e) if e.is::<NoRanges>() => {
+            Err(e) if e.is::<Unusable>() => {
                 tracing::warn!(web_seed = %shown, "web seed dropped: {e:#}");
                 return;
             }
@@ -360,7 +360,8 @@ async fn fetch_range(
     // A server that ignores `Range` sends the whole file: usable only when that is what was asked.
     let whole = status == reqwest::StatusCode::OK && from == 0 && to == length;
     if status == reqwest::StatusCode::OK && !whole {
-        return Err(NoRanges.into());
+        let why = "it does not answer Range requests (it sent a whole file for a part)";
+        return Err(Unusable(why.into()).into());
     }
     if status != reqwest::StatusCode::PARTIAL_CONTENT && !whole {
         bail!("HTTP {status} for bytes {from}-{}", to - 1);
@@ -369,7 +370,7 @@ async fn fetch_range(
     if let Some(range) = resp.headers().get(reqwest::header::CONTENT_RANGE) {
         let asked = format!("bytes {from}-{}/", to - 1);
         if !range.to_str().is_ok_and(|r| r.starts_with(&asked)) {
-            bail!("it sent {range:?} for {asked}");
+            return Err(Unusable(format!("it sent {range:?} for a request of {asked}")).into());
         }
     }
     let before = out.len();
