@@ -389,45 +389,17 @@ async fn fetch_range(
 
 /// Where a file of the torrent is on the web seed `base` (see the module docs).
 fn file_url(base: &str, multi_file: bool, f: &FileEntry) -> String {
-    use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
-    // Everything but unreserved characters (RFC 3986) is encoded in a path part.
-    const PART: &AsciiSet = &CONTROLS
-        .add(b' ')
-        .add(b'"')
-        .add(b'#')
-        .add(b'%')
-        .add(b'<')
-        .add(b'>')
-        .add(b'?')
-        .add(b'`')
-        .add(b'{')
-        .add(b'}')
-        .add(b'/')
-        .add(b'\\')
-        .add(b'[')
-        .add(b']')
-        .add(b'^')
-        .add(b'|')
-        .add(b'&')
-        .add(b'+')
-        .add(b';')
-        .add(b'=')
-        .add(b'@')
-        .add(b':')
-        .add(b'$')
-        .add(b',')
-        .add(b'\'')
-        .add(b'!')
-        .add(b'(')
-        .add(b')')
-        .add(b'*');
+    use percent_encoding::utf8_percent_encode;
     if !multi_file && !base.ends_with('/') {
         return base.to_string();
     }
     let mut u = base.trim_end_matches('/').to_string();
     for part in f.path.iter() {
         u.push('/');
-        u.extend(utf8_percent_encode(&part.to_string_lossy(), PART));
+        u.extend(utf8_percent_encode(
+            &part.to_string_lossy(),
+            crate::announce::UNRESERVED,
+        ));
     }
     u
 }

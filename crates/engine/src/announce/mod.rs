@@ -32,8 +32,9 @@ pub use schedule::{AnnounceSchedule, Backoff, FAILURE_BACKOFF_FIRST, FAILURE_BAC
 pub use btorrent_proto::tracker::{AnnounceEvent, AnnounceRequest, AnnounceResponse, ScrapeStats};
 use btorrent_proto::types::InfoHash;
 
-/// Bytes left as they are in a query value (RFC 3986 unreserved); everything else is `%XX`.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+/// Bytes left as they are in a query value or a URL path part (RFC 3986 unreserved); everything
+/// else is `%XX`.
+pub(crate) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -333,7 +334,7 @@ fn too_large(cap: usize) -> TrackerError {
 
 /// Percent-encodes raw bytes for a query value.
 pub fn encode(bytes: &[u8]) -> String {
-    percent_encoding::percent_encode(bytes, QUERY_VALUE).to_string()
+    percent_encoding::percent_encode(bytes, UNRESERVED).to_string()
 }
 
 fn announce_query(req: &AnnounceRequest) -> String {
