@@ -721,8 +721,13 @@ async fn a_changed_entry_gets_a_new_torrent_in_place_of_the_old() {
     // written would make one more torrent, replaced in turn once the write ends.
     std::fs::write(home.path("b.bin.part"), random_bytes(10_000, 2)).unwrap();
     std::fs::rename(home.path("b.bin.part"), home.path("watch/growing/b.bin")).unwrap();
+    // Seed calls are logged before the recorder checks the data: wait until the new one runs and
+    // the old one was stopped, not only asked for.
     wait_until("the new torrent", Duration::from_secs(10), || {
-        rec.seeds().len() == 2
+        let seeds = rec.seeds();
+        seeds.len() == 2
+            && rec.running(&seeds[1]).is_some()
+            && rec.calls().contains(&Call::Stop(old))
     })
     .await;
     let new = rec.seeds()[1];
