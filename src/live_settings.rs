@@ -5,6 +5,7 @@
 //! - the speed limits (`upload_limit`, `download_limit`, the alternative ones and the `alt_speed`
 //!   switch): the running session's are compared with what the file says, and set when they
 //!   differ;
+//! - the encryption policy (`encryption`): new connections follow the file's;
 //! - the blocklist: its switch, and lists dropped into `blocklists/` or removed from it. The task
 //!   remembers the [`blocklist::Source`] it last saw (at its start, what the session started with)
 //!   and puts the lists in force again when it changes. A change the RPC already applied is applied
@@ -52,6 +53,13 @@ fn look(peer: &PeerSlot, last: Option<blocklist::Source>) -> Option<blocklist::S
         let unlimited_as_none = |r: Option<u64>| r.filter(|&r| r > 0);
         let (up, down) = cfg.settings.session_limits();
         let wanted = (unlimited_as_none(up), unlimited_as_none(down));
+        if s.encryption() != cfg.settings.encryption {
+            s.set_encryption(cfg.settings.encryption);
+            tracing::info!(
+                "encryption from torrents.toml: {}",
+                cfg.settings.encryption.name()
+            );
+        }
         if s.limits() != wanted {
             s.set_limits(wanted.0, wanted.1);
             tracing::info!(

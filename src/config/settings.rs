@@ -88,6 +88,10 @@ pub struct Settings {
     /// Local service discovery (BEP 14): public torrents announced on the local network, peers
     /// found there ([`crate::engine::lsd`]).
     pub lsd: bool,
+    /// Message stream encryption of peer connections: `off`, `allow` (the default: plain first,
+    /// encrypted with peers that require it), `prefer` or `require` ([`crate::engine::Encryption`]).
+    #[serde(default, skip_serializing_if = "is_default_encryption")]
+    pub encryption: crate::engine::Encryption,
     /// UDP port of the DHT node; absent = the number of the peer listen port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dht_port: Option<u16>,
@@ -179,6 +183,10 @@ impl Settings {
 pub const DHT_ENV: &str = "BTORRENT_DHT";
 /// The same for local service discovery (tests that must not find each other's peers).
 pub const LSD_ENV: &str = "BTORRENT_LSD";
+
+fn is_default_encryption(e: &crate::engine::Encryption) -> bool {
+    *e == crate::engine::Encryption::default()
+}
 
 /// Whether the environment variable `name` says `off` (or `0`, `false`).
 fn env_off(name: &str) -> bool {
@@ -300,6 +308,7 @@ impl Default for Settings {
             super_seed: None,
             dht: true,
             lsd: true,
+            encryption: crate::engine::Encryption::default(),
             dht_port: None,
             dht_bootstrap: None,
             rpc_bind: None,

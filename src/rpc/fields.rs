@@ -420,7 +420,7 @@ impl FieldCtx<'_> {
                 "clientIsInterested": p.am_interested,
                 "flagStr": p.flags(),
                 "isDownloadingFrom": p.down_rate > 0,
-                "isEncrypted": false,
+                "isEncrypted": p.encrypted,
                 "isIncoming": !p.outgoing,
                 "isUploadingTo": p.up_rate > 0,
                 "isUTP": false,

@@ -66,7 +66,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "config-dir": std::path::absolute(cfg.base_dir()).unwrap_or_default().display().to_string(),
         "download-dir": download_dir.display().to_string(),
         "download-dir-free-space": free,
-        "dht-enabled": dht, "encryption": "tolerated",
+        "dht-enabled": dht, "encryption": encryption_name(cfg.settings.encryption),
         "incomplete-dir": download_dir.display().to_string(), "incomplete-dir-enabled": false,
         "lpd-enabled": cfg.settings.lsd_enabled(),
         "peer-limit-global": peer_limit_global,
@@ -146,8 +146,9 @@ pub fn limit_arg(
 }
 
 /// `session-set`: the speed limits and the alternative ones (applied at once), the seeding goals,
-/// the download queue ([`super::queue`]; the queue task follows torrents.toml) and `download-dir`
-/// (the folder of the torrents added without one, torrents.toml's `output_dir`),
+/// the download queue ([`super::queue`]; the queue task follows torrents.toml), `encryption`
+/// (applied at once to new connections) and `download-dir` (the folder of the torrents added
+/// without one, torrents.toml's `output_dir`),
 /// written to torrents.toml; any other field is refused with its name, since nothing else can be
 /// changed here. Every value is checked before anything changes.
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
@@ -158,6 +159,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "speed-limit-up-enabled",
     ];
     const DOWNLOAD_DIR: &str = "download-dir";
+    const ENCRYPTION: &str = "encryption";
     let unsupported: Vec<&str> = args
         .keys()
         .map(String::as_str)
@@ -168,11 +170,12 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && !super::queue::SESSION_KEYS.contains(k)
                 && !super::blocklist::SESSION_KEYS.contains(k)
                 && *k != DOWNLOAD_DIR
+                && *k != ENCRYPTION
         })
         .collect();
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue, the blocklist and download-dir can be changed here; not supported: {}",
+            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue, the blocklist, encryption and download-dir can be changed here; not supported: {}",
             unsupported.join(", ")
         ));
     }
@@ -180,6 +183,17 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         None => None,
         Some(Value::String(d)) => Some(download_dir_arg(d)?),
         Some(v) => return Err(format!("{DOWNLOAD_DIR} must be a folder's path, not {v}")),
+    };
+    let encryption = match args.get(ENCRYPTION) {
+        None => None,
+        Some(Value::String(e)) => Some(crate::engine::Encryption::parse(e).ok_or_else(|| {
+            format!("{ENCRYPTION} must be required, preferred or tolerated, not {e:?}")
+        })?),
+        Some(v) => {
+            return Err(format!(
+                "{ENCRYPTION} must be required, preferred or tolerated, not {v}"
+            ))
+        }
     };
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
     let goals = super::any_key(args, &super::goals::SESSION_KEYS)
@@ -218,6 +232,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         && goals.is_none()
         && queue.is_none()
         && download_dir.is_none()
+        && encryption.is_none()
     {
         return Ok(Map::new());
     }
@@ -237,6 +252,9 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
         if let Some(d) = &download_dir {
             s.output_dir = d.clone();
+        }
+        if let Some(e) = encryption {
+            s.encryption = e;
         }
         if let Some((on, url)) = &blocklist {
             s.blocklist = *on;
@@ -265,6 +283,9 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             .map_err(|e| format!("{e:#}"))?;
         session.set_limits(up, down);
     }
+    if let (Some(e), Some(session)) = (encryption, rpc.peer.get().await) {
+        session.set_encryption(e);
+    }
     let switched = blocklist
         .as_ref()
         .is_some_and(|(on, _)| *on != old.blocklist);
@@ -277,6 +298,17 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         super::blocklist::apply(rpc).await?;
     }
     Ok(Map::new())
+}
+
+/// `encryption` as Transmission names it: `tolerated` (plain first; our `allow`, and `off`, which
+/// it has no name for), `preferred`, `required`.
+fn encryption_name(e: crate::engine::Encryption) -> &'static str {
+    use crate::engine::Encryption::*;
+    match e {
+        Off | Allow => "tolerated",
+        Prefer => "preferred",
+        Require => "required",
+    }
 }
 
 /// A `download-dir` of a `session-set`: an absolute path, not a file (a folder missing yet is made by

@@ -390,6 +390,7 @@ pub async fn start_session(cfg: &Config, bus: &EventBus) -> Result<Session> {
         listen: SocketAddr::new(ip, cfg.settings.listen_port),
         dht,
         lsd: cfg.settings.lsd_enabled(),
+        encryption: cfg.settings.encryption,
         resume_dir: Some(resume_dir(cfg)),
         upload_limit,
         download_limit,

@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
@@ -168,7 +167,7 @@ impl Conn {
 
     pub(crate) async fn run(
         &mut self,
-        stream: TcpStream,
+        stream: super::peer_stream::PeerStream,
         conn: CancellationToken,
     ) -> anyhow::Result<()> {
         let (mut rd, wr) = stream.into_split();
@@ -187,7 +186,7 @@ impl Conn {
 
     async fn event_loop(
         &mut self,
-        rd: &mut tokio::net::tcp::OwnedReadHalf,
+        rd: &mut super::peer_stream::PeerReader,
         conn: &CancellationToken,
     ) -> anyhow::Result<()> {
         self.send_initial();

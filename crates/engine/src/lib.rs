@@ -128,6 +128,7 @@ pub mod limits;
 pub mod lsd;
 pub mod metadata;
 pub mod peer;
+pub mod peer_stream;
 pub mod picker;
 pub mod piece_buf;
 mod placement;
@@ -156,6 +157,7 @@ pub use disk_check::CheckReport;
 pub use error::{EngineError, Result};
 pub use events::EventSink;
 pub use limits::TorrentLimits;
+pub use peer_stream::Encryption;
 pub use selection::{FilePriority, FileStatus};
 pub use session::Session;
 pub use stats::{TorrentState, TorrentStats};
@@ -227,6 +229,8 @@ pub struct SessionConfig {
     /// Where the session's [`Event`]s go ([`events`]): a channel of its own by default, heard through
     /// [`Session::subscribe`]; the app gives its event bus.
     pub events: EventSink,
+    /// Message stream encryption ([`peer_stream`]): which connections are made and taken.
+    pub encryption: Encryption,
 }
 
 impl Default for SessionConfig {
@@ -255,6 +259,7 @@ impl Default for SessionConfig {
             max_open_files: 256,
             max_connections: None,
             events: EventSink::default(),
+            encryption: Encryption::default(),
         }
     }
 }
@@ -312,6 +317,9 @@ pub struct PeerInfo {
     pub client: Option<String>,
     /// We dialed it.
     pub outgoing: bool,
+    /// The connection is RC4-encrypted (message stream encryption).
+    #[serde(default)]
+    pub encrypted: bool,
     /// Payload bytes received from it and sent to it on this connection.
     pub downloaded: u64,
     pub uploaded: u64,
@@ -337,7 +345,8 @@ impl PeerInfo {
     /// The connection's state in the letters BitTorrent clients show (Transmission's `flagStr`):
     /// `O` optimistic unchoke; `D` we download from it (interested, unchoked), `d` we would (it
     /// chokes us); `U` we upload to it, `u` we would (we choke it); `K` it unchokes us but we want
-    /// nothing of it; `?` we unchoke it but it wants nothing of us; `I` it dialed us.
+    /// nothing of it; `?` we unchoke it but it wants nothing of us; `E` the connection is encrypted;
+    /// `I` it dialed us.
     pub fn flags(&self) -> String {
         let mut f = String::new();
         let mut put = |on: bool, c: char| {
@@ -352,6 +361,7 @@ impl PeerInfo {
         put(self.peer_interested && self.am_choking, 'u');
         put(!self.am_interested && !self.peer_choking, 'K');
         put(!self.peer_interested && !self.am_choking, '?');
+        put(self.encrypted, 'E');
         put(!self.outgoing, 'I');
         f
     }
@@ -440,6 +450,7 @@ mod tests {
             addr: "127.0.0.1:6881".parse().unwrap(),
             client: None,
             outgoing: true,
+            encrypted: false,
             downloaded: 0,
             uploaded: 0,
             down_rate: 0,
@@ -467,5 +478,7 @@ mod tests {
         p.optimistic = true;
         p.outgoing = false;
         assert_eq!(p.flags(), "OUI");
+        p.encrypted = true;
+        assert_eq!(p.flags(), "OUEI");
     }
 }

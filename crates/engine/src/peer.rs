@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::net::{TcpSocket, TcpStream};
+
+use super::peer_stream::PeerStream;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -31,7 +33,7 @@ use super::torrent::Torrent;
 use super::torrent_task::backoff;
 use super::Event;
 use btorrent_proto::types::PeerId;
-use btorrent_proto::wire::handshake::{self, Handshake};
+use btorrent_proto::wire::handshake::Handshake;
 use btorrent_proto::wire::{Bitfield, BlockRef};
 
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,6 +61,8 @@ pub(crate) struct PeerShared {
     pub connected_at: Instant,
     /// We dialed it (rather than it dialing us).
     pub outgoing: bool,
+    /// The stream is RC4-encrypted (MSE, see [`super::peer_stream`]).
+    pub encrypted: bool,
     pub client: Mutex<Option<String>>,
     /// The address it listens on, when it told us (BEP 10 `p`).
     pub listen: Mutex<Option<SocketAddr>>,
@@ -145,12 +149,10 @@ pub(crate) async fn dial(
     }
 }
 
-async fn connect(t: &Torrent, addr: SocketAddr) -> anyhow::Result<(TcpStream, Handshake)> {
-    let stream = connect_from(t.ctx.listen_addr, addr).await?;
-    let mut stream = stream;
+async fn connect(t: &Torrent, addr: SocketAddr) -> anyhow::Result<(PeerStream, Handshake)> {
     let ours = t.ctx.handshake(&t.meta);
-    let theirs = handshake::initiate(&mut stream, &ours, HANDSHAKE_TIMEOUT).await?;
-    Ok((stream, theirs))
+    let policy = t.ctx.encryption();
+    super::peer_stream::open(t.ctx.listen_addr, addr, &ours, policy, HANDSHAKE_TIMEOUT).await
 }
 
 /// Opens a TCP connection to `addr`, bound to `local`'s IP unless it is unspecified.
@@ -174,13 +176,13 @@ pub(crate) async fn connect_from(local: SocketAddr, addr: SocketAddr) -> anyhow:
 /// `known` is the address to account the connection to in the dial list (outgoing connections).
 pub(crate) async fn serve(
     t: Arc<Torrent>,
-    stream: TcpStream,
+    stream: PeerStream,
     hs: Handshake,
     addr: SocketAddr,
     known: Option<SocketAddr>,
     run: CancellationToken,
 ) {
-    let registered = register(&t, &hs, addr, known);
+    let registered = register(&t, &hs, addr, known, stream.encrypted());
     let (sh, have, cursor, super_seed) = match registered {
         Ok(r) => r,
         Err(why) => {
@@ -245,6 +247,7 @@ fn register(
     hs: &Handshake,
     addr: SocketAddr,
     known: Option<SocketAddr>,
+    encrypted: bool,
 ) -> Result<(Arc<PeerShared>, Bitfield, usize, bool), &'static str> {
     let mut c = t.core.lock();
     if hs.peer_id == t.ctx.peer_id {
@@ -297,6 +300,7 @@ fn register(
         peer_id: hs.peer_id,
         connected_at: Instant::now(),
         outgoing,
+        encrypted,
         client: Mutex::new(None),
         listen: Mutex::new(None),
         downloaded: AtomicU64::new(0),

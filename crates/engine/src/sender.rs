@@ -18,10 +18,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::peer_stream::PeerWriter;
 use bytes::BytesMut;
 use parking_lot::Mutex;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -123,7 +123,7 @@ pub(crate) fn fill(
 
 /// Sends `ctrl`, then each block of `batch` (its bytes one after another in `data`) behind its header.
 async fn send(
-    wr: &mut OwnedWriteHalf,
+    wr: &mut PeerWriter,
     ctrl: &[u8],
     batch: &[BlockRef],
     headers: &mut Vec<[u8; 13]>,
@@ -152,7 +152,8 @@ async fn send(
         }
         IoSlice::advance_slices(&mut rest, n);
     }
-    Ok(())
+    // An encrypted stream may hold the last bytes taken (see `peer_stream`); a plain one holds none.
+    wr.flush().await
 }
 
 /// Runs until the connection closes (`conn` cancelled) or a write fails; then cancels `conn`.
@@ -160,7 +161,7 @@ pub(crate) async fn run(
     t: Arc<Torrent>,
     sh: Arc<PeerShared>,
     out: Arc<OutQueue>,
-    mut wr: OwnedWriteHalf,
+    mut wr: PeerWriter,
     conn: CancellationToken,
 ) {
     let r: anyhow::Result<()> = async {

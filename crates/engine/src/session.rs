@@ -1,7 +1,7 @@
 //! The session: the listener, the set of torrents, the event sink.
 //!
 //! Incoming connections: the listener task accepts, and a short task per connection reads the
-//! handshake (within a timeout), finds the torrent by info-hash, answers with our handshake and hands the
+//! handshake, plain or encrypted ([`super::peer_stream`], within a timeout), finds the torrent by info-hash, answers with our handshake and hands the
 //! socket to that torrent. Unknown info-hashes and torrents that do not transfer (paused, checking,
 //! failed) are refused by closing.
 
@@ -21,7 +21,7 @@ use super::{AddOptions, EngineError, Event, Result, SessionConfig};
 use btorrent_proto::magnet::Magnet;
 use btorrent_proto::metainfo::Metainfo;
 use btorrent_proto::types::{InfoHash, PeerId};
-use btorrent_proto::wire::handshake::{read_handshake, write_handshake, Handshake};
+use btorrent_proto::wire::handshake::{write_handshake, Handshake};
 
 /// What every torrent of a session shares.
 pub(crate) struct SessionCtx {
@@ -67,6 +67,8 @@ pub(crate) struct SessionCtx {
     /// The peers recent fetches got metadata from, for the torrent added next by that info-hash
     /// (the last [`KEPT_FETCHES`]).
     fetched_peers: Mutex<std::collections::VecDeque<(InfoHash, Vec<SocketAddr>)>>,
+    /// The encryption policy in force (`cfg.encryption` at the start; [`Session::set_encryption`]).
+    encryption: Mutex<super::Encryption>,
 }
 
 /// Fetches whose peers are kept for the torrent added after them.
@@ -115,6 +117,11 @@ impl SessionCtx {
             at
         };
         tokio::time::sleep_until(at).await;
+    }
+
+    /// The encryption policy of the connections made and taken from now on.
+    pub fn encryption(&self) -> super::Encryption {
+        *self.encryption.lock()
     }
 
     /// Our handshake for `meta`'s torrent: the DHT bit set only when a public torrent may use it.
@@ -195,6 +202,7 @@ impl Session {
             epoch: tokio::time::Instant::now(),
             fetches: Mutex::new(HashMap::new()),
             fetched_peers: Mutex::new(Default::default()),
+            encryption: Mutex::new(cfg.encryption),
             cfg,
         });
         let session = Session(Arc::new(Inner {
@@ -293,6 +301,17 @@ impl Session {
         if let Some(l) = &self.0.ctx.download_limit {
             l.set_rate(download);
         }
+    }
+
+    /// The encryption policy of new connections ([`super::peer_stream`]).
+    pub fn encryption(&self) -> super::Encryption {
+        self.0.ctx.encryption()
+    }
+
+    /// Changes the encryption policy while the session runs: connections made or taken from now
+    /// on follow it; those open stay as they are.
+    pub fn set_encryption(&self, e: super::Encryption) {
+        *self.0.ctx.encryption.lock() = e;
     }
 
     /// Adds a torrent: checks the data in `opts.data_dir`, then downloads what is missing and seeds.
@@ -508,12 +527,19 @@ async fn accept_loop(session: Session, listener: TcpListener) {
 /// fetch of that info-hash; `socket` (of the session's budget) is held as long as it is.
 async fn incoming(
     session: Session,
-    mut stream: TcpStream,
+    tcp: TcpStream,
     addr: SocketAddr,
     socket: tokio::sync::OwnedSemaphorePermit,
 ) -> anyhow::Result<()> {
-    stream.set_nodelay(true)?;
-    let theirs = read_handshake(&mut stream, HANDSHAKE_TIMEOUT).await?;
+    tcp.set_nodelay(true)?;
+    let policy = session.0.ctx.encryption();
+    let torrents = || {
+        let mut all: Vec<InfoHash> = session.0.torrents.lock().keys().copied().collect();
+        all.extend(session.0.ctx.fetches.lock().keys().copied());
+        all
+    };
+    let (mut stream, theirs) =
+        super::peer_stream::accept(tcp, policy, torrents, HANDSHAKE_TIMEOUT).await?;
     let Some(h) = session.get(&theirs.info_hash) else {
         let fetch = session.0.ctx.fetches.lock().get(&theirs.info_hash).cloned();
         let Some(fetch) = fetch else {

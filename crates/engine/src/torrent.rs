@@ -469,6 +469,7 @@ impl TorrentHandle {
                 addr: p.addr,
                 client: p.client.lock().clone(),
                 outgoing: p.outgoing,
+                encrypted: p.encrypted,
                 downloaded: p.downloaded.load(Ordering::Relaxed),
                 uploaded: p.uploaded.load(Ordering::Relaxed),
                 down_rate: p.down_rate(),

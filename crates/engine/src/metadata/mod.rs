@@ -76,7 +76,7 @@ pub struct FetchSources {
 /// the socket of the session's budget it holds.
 pub(crate) struct Incoming {
     pub addr: SocketAddr,
-    pub stream: tokio::net::TcpStream,
+    pub stream: crate::peer_stream::PeerStream,
     pub theirs: btorrent_proto::wire::handshake::Handshake,
     pub socket: tokio::sync::OwnedSemaphorePermit,
 }
@@ -122,6 +122,8 @@ pub(crate) struct Shared {
     info_hash: InfoHash,
     peer_id: PeerId,
     local: SocketAddr,
+    /// How its connections are made (the session's policy).
+    encryption: crate::Encryption,
     state: Mutex<Assembly>,
     /// Bumped whenever the assembly changes, so peers waiting for work look again.
     version: watch::Sender<u64>,
@@ -240,6 +242,7 @@ pub async fn fetch(
         info_hash,
         peer_id: cfg.peer_id,
         local: cfg.local,
+        encryption: cfg.session.encryption(),
         state: Mutex::new(Assembly::default()),
         version: watch::channel(0).0,
         done: cancel.child_token(),

@@ -18,15 +18,14 @@ use anyhow::{bail, Context};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 
 use super::assembly::Outcome;
 use super::Shared;
-use crate::peer::{connect_from, HANDSHAKE_TIMEOUT};
+use crate::peer::HANDSHAKE_TIMEOUT;
+use crate::peer_stream::{PeerStream, PeerWriter};
 use btorrent_proto::wire::extension::{ExtHandshake, OurExt, UT_METADATA_ID};
-use btorrent_proto::wire::handshake::{initiate, write_handshake, Handshake};
+use btorrent_proto::wire::handshake::{write_handshake, Handshake};
 use btorrent_proto::wire::message::id::EXTENDED;
 use btorrent_proto::wire::ut_metadata::MetadataMsg;
 
@@ -40,13 +39,14 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Rejects a peer may send before it is let go.
 pub const MAX_REJECTS: u32 = 16;
 
-async fn send_ext(wr: &mut OwnedWriteHalf, id: u8, payload: &[u8]) -> anyhow::Result<()> {
+async fn send_ext(wr: &mut PeerWriter, id: u8, payload: &[u8]) -> anyhow::Result<()> {
     let mut b = BytesMut::with_capacity(payload.len() + 6);
     b.put_u32(payload.len() as u32 + 2);
     b.put_u8(EXTENDED);
     b.put_u8(id);
     b.put_slice(payload);
     wr.write_all(&b).await?;
+    wr.flush().await?;
     Ok(())
 }
 
@@ -57,11 +57,11 @@ pub(super) struct Hostile(pub String);
 
 /// Dials `addr` and talks to it until the fetch is done, or the peer fails (the error says why).
 pub(super) async fn dial(sh: Arc<Shared>, addr: SocketAddr) -> anyhow::Result<()> {
-    let mut stream = connect_from(sh.local, addr).await?;
     let ours = Handshake::ours(sh.info_hash, sh.peer_id);
-    let theirs = initiate(&mut stream, &ours, HANDSHAKE_TIMEOUT)
-        .await
-        .context("handshake")?;
+    let (stream, theirs) =
+        crate::peer_stream::open(sh.local, addr, &ours, sh.encryption, HANDSHAKE_TIMEOUT)
+            .await
+            .context("handshake")?;
     talk(sh, addr, stream, theirs, Some(addr)).await
 }
 
@@ -84,7 +84,7 @@ pub(super) async fn accept(sh: Arc<Shared>, incoming: super::Incoming) -> anyhow
 async fn talk(
     sh: Arc<Shared>,
     addr: SocketAddr,
-    stream: TcpStream,
+    stream: PeerStream,
     theirs: Handshake,
     listen: Option<SocketAddr>,
 ) -> anyhow::Result<()> {

@@ -109,7 +109,11 @@ pub async fn write_handshake<S: AsyncWrite + Unpin>(
     hs: &Handshake,
     timeout: Duration,
 ) -> Result<(), HandshakeError> {
-    match tokio::time::timeout(timeout, s.write_all(&hs.to_bytes())).await {
+    let write = async {
+        s.write_all(&hs.to_bytes()).await?;
+        s.flush().await
+    };
+    match tokio::time::timeout(timeout, write).await {
         Err(_) => Err(HandshakeError::Timeout),
         Ok(r) => Ok(r?),
     }

@@ -1,0 +1,522 @@
+//! A peer's byte stream: a TCP connection, plain or encrypted by the MSE handshake
+//! (`btorrent_proto::wire::mse`), and the session's [`Encryption`] policy that decides which.
+//!
+//! [`open`] dials and handshakes (MSE first or plain first, per the policy, trying the other way on a
+//! second connection when the first is closed on us: a peer that requires encryption hangs up on a
+//! plain handshake, one that knows no MSE on ours). [`accept`] tells an incoming plain handshake
+//! from an encrypted one by its first 20 bytes.
+//!
+//! Halves: the connection's reader and sender tasks each own one ([`PeerReader`], [`PeerWriter`]);
+//! each holds its direction's RC4 keystream, if any. A plain stream costs one branch per call.
+//! The writer encrypts into a buffer of its own: bytes taken are always sent, in order, before any
+//! later bytes, so a caller must `flush` after its last write (the sender does after each batch).
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+use btorrent_proto::types::InfoHash;
+use btorrent_proto::wire::handshake::{self, read_handshake, Handshake, HandshakeError};
+use btorrent_proto::wire::mse::{self, Crypto, Established, Keystream, Methods};
+
+/// Which connections to make and take: message stream encryption (MSE) or plain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encryption {
+    /// Plain only: encrypted handshakes are refused, none is made.
+    Off,
+    /// Plain dials, an encrypted one after a plain handshake is refused; both taken; an encrypted
+    /// connection goes on unencrypted after its handshake when the peer allows it (nothing spent on
+    /// RC4 where nobody asks for it).
+    #[default]
+    Allow,
+    /// Encrypted (RC4) dials, a plain one after an encrypted handshake is refused; both taken, RC4
+    /// selected whenever the peer provides it.
+    Prefer,
+    /// RC4 only, both ways: plain handshakes are refused, and so are peers that will not encrypt.
+    Require,
+}
+
+/// One way of opening a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    Plain,
+    Encrypted(Methods),
+}
+
+impl Encryption {
+    /// The ways to dial, in turn.
+    fn dial_ways(self) -> &'static [Way] {
+        match self {
+            Encryption::Off => &[Way::Plain],
+            Encryption::Allow => &[Way::Plain, Way::Encrypted(Methods::BOTH)],
+            Encryption::Prefer => &[Way::Encrypted(Methods::RC4_ONLY), Way::Plain],
+            Encryption::Require => &[Way::Encrypted(Methods::RC4_ONLY)],
+        }
+    }
+
+    /// What an encrypted incoming handshake may select, and what it prefers; `None`: refused.
+    fn responds(self) -> Option<(Methods, Crypto)> {
+        match self {
+            Encryption::Off => None,
+            Encryption::Allow => Some((Methods::BOTH, Crypto::Plaintext)),
+            Encryption::Prefer => Some((Methods::BOTH, Crypto::Rc4)),
+            Encryption::Require => Some((Methods::RC4_ONLY, Crypto::Rc4)),
+        }
+    }
+
+    /// The name in settings and the RPC's (`tolerated` / `preferred` / `required` map to the last
+    /// three).
+    pub fn name(self) -> &'static str {
+        match self {
+            Encryption::Off => "off",
+            Encryption::Allow => "allow",
+            Encryption::Prefer => "prefer",
+            Encryption::Require => "require",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Encryption> {
+        Some(match s {
+            "off" | "plaintext" => Encryption::Off,
+            "allow" | "tolerated" => Encryption::Allow,
+            "prefer" | "preferred" => Encryption::Prefer,
+            "require" | "required" => Encryption::Require,
+            _ => return None,
+        })
+    }
+}
+
+/// The reading half: bytes the handshake read past its end first, then the socket's, decrypted.
+pub(crate) struct PeerReader {
+    inner: OwnedReadHalf,
+    decrypt: Option<Keystream>,
+    received: Vec<u8>,
+    at: usize,
+}
+
+/// The writing half: plain writes go straight through; encrypted ones through `pending`.
+pub(crate) struct PeerWriter {
+    inner: OwnedWriteHalf,
+    encrypt: Option<Keystream>,
+    /// Encrypted bytes taken but not yet written (from `at`).
+    pending: Vec<u8>,
+    at: usize,
+}
+
+/// Bytes one encrypted write takes at most (the copy it is encrypted in).
+const ENCRYPT_CHUNK: usize = 256 * 1024;
+
+/// A connection after its MSE handshake, if any: both halves.
+pub(crate) struct PeerStream {
+    rd: PeerReader,
+    wr: PeerWriter,
+}
+
+impl PeerStream {
+    pub fn plain(tcp: TcpStream) -> PeerStream {
+        PeerStream::new(tcp, None, None, Vec::new())
+    }
+
+    fn new(
+        tcp: TcpStream,
+        encrypt: Option<Keystream>,
+        decrypt: Option<Keystream>,
+        received: Vec<u8>,
+    ) -> PeerStream {
+        let (inner_rd, inner_wr) = tcp.into_split();
+        PeerStream {
+            rd: PeerReader {
+                inner: inner_rd,
+                decrypt,
+                received,
+                at: 0,
+            },
+            wr: PeerWriter {
+                inner: inner_wr,
+                encrypt,
+                pending: Vec::new(),
+                at: 0,
+            },
+        }
+    }
+
+    fn established(tcp: TcpStream, e: Established) -> PeerStream {
+        PeerStream::new(tcp, e.encrypt, e.decrypt, e.received)
+    }
+
+    /// The stream is RC4 both ways.
+    pub fn encrypted(&self) -> bool {
+        self.wr.encrypt.is_some()
+    }
+
+    pub fn into_split(self) -> (PeerReader, PeerWriter) {
+        (self.rd, self.wr)
+    }
+}
+
+impl AsyncRead for PeerReader {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        if me.at < me.received.len() {
+            let n = (me.received.len() - me.at).min(buf.remaining());
+            buf.put_slice(&me.received[me.at..me.at + n]);
+            me.at += n;
+            if me.at == me.received.len() {
+                me.received = Vec::new();
+                me.at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut me.inner).poll_read(cx, buf))?;
+        if let Some(k) = &mut me.decrypt {
+            k.apply(&mut buf.filled_mut()[before..]);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl PeerWriter {
+    /// Writes what is pending; ready once nothing is.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.at < self.pending.len() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.at..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.at += n;
+        }
+        self.pending.clear();
+        self.at = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Takes up to [`ENCRYPT_CHUNK`] bytes of `bufs` once nothing is pending: encrypts them and
+    /// starts writing them.
+    fn poll_take(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.poll_drain(cx))?;
+        for b in bufs {
+            let room = ENCRYPT_CHUNK - self.pending.len();
+            self.pending.extend_from_slice(&b[..b.len().min(room)]);
+            if self.pending.len() == ENCRYPT_CHUNK {
+                break;
+            }
+        }
+        let taken = self.pending.len();
+        if let Some(k) = &mut self.encrypt {
+            k.apply(&mut self.pending);
+        }
+        // Taken either way; what the socket does not take now goes out on the next call or flush.
+        if let Poll::Ready(Err(e)) = self.poll_drain(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(taken))
+    }
+}
+
+impl AsyncWrite for PeerWriter {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let me = self.get_mut();
+        if me.encrypt.is_none() {
+            return Pin::new(&mut me.inner).poll_write(cx, buf);
+        }
+        me.poll_take(cx, &[io::IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let me = self.get_mut();
+        if me.encrypt.is_none() {
+            return Pin::new(&mut me.inner).poll_write_vectored(cx, bufs);
+        }
+        me.poll_take(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        ready!(me.poll_drain(cx))?;
+        Pin::new(&mut me.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        ready!(me.poll_drain(cx))?;
+        Pin::new(&mut me.inner).poll_shutdown(cx)
+    }
+}
+
+impl AsyncRead for PeerStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().rd).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for PeerStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().wr).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().wr).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().wr).poll_shutdown(cx)
+    }
+}
+
+/// Dials `addr` (from `local`'s IP) and exchanges handshakes for `ours.info_hash`, each way
+/// `policy` allows in turn until one works. A connect that fails ends it (the address does not
+/// answer); so does a peer on another torrent.
+pub(crate) async fn open(
+    local: SocketAddr,
+    addr: SocketAddr,
+    ours: &Handshake,
+    policy: Encryption,
+    timeout: Duration,
+) -> anyhow::Result<(PeerStream, Handshake)> {
+    let mut last = None;
+    for &way in policy.dial_ways() {
+        let tcp = crate::peer::connect_from(local, addr).await?;
+        match handshake_over(tcp, ours, way, timeout).await {
+            Ok(r) => return Ok(r),
+            Err(e) => {
+                tracing::debug!(peer = %addr, ?way, "handshake failed: {e}");
+                if matches!(
+                    e.downcast_ref::<HandshakeError>(),
+                    Some(HandshakeError::WrongTorrent(_))
+                ) {
+                    return Err(e);
+                }
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.expect("every policy dials at least one way"))
+}
+
+async fn handshake_over(
+    mut tcp: TcpStream,
+    ours: &Handshake,
+    way: Way,
+    timeout: Duration,
+) -> anyhow::Result<(PeerStream, Handshake)> {
+    let mut stream = match way {
+        Way::Plain => PeerStream::plain(tcp),
+        Way::Encrypted(offer) => {
+            // Our BitTorrent handshake rides in the encrypted one (`IA`).
+            let e =
+                mse::initiate(&mut tcp, &ours.info_hash, offer, &ours.to_bytes(), timeout).await?;
+            PeerStream::established(tcp, e)
+        }
+    };
+    let theirs = match way {
+        Way::Plain => handshake::initiate(&mut stream, ours, timeout).await?,
+        Way::Encrypted(_) => {
+            let theirs = read_handshake(&mut stream, timeout).await?;
+            if theirs.info_hash != ours.info_hash {
+                return Err(HandshakeError::WrongTorrent(theirs.info_hash).into());
+            }
+            theirs
+        }
+    };
+    Ok((stream, theirs))
+}
+
+/// An incoming connection's stream and BitTorrent handshake, plain or under MSE: which, its first
+/// 20 bytes tell. `torrents` are the info-hashes an encrypted handshake may name (a responder knows
+/// the torrent only by a hash of it).
+pub(crate) async fn accept(
+    mut tcp: TcpStream,
+    policy: Encryption,
+    torrents: impl FnOnce() -> Vec<InfoHash>,
+    timeout: Duration,
+) -> anyhow::Result<(PeerStream, Handshake)> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut first = [0u8; 20];
+    tokio::time::timeout_at(deadline, tcp.read_exact(&mut first))
+        .await
+        .map_err(|_| HandshakeError::Timeout)??;
+    let plain = first[0] == 19 && first[1..] == handshake::PROTOCOL[..];
+    let mut stream = if plain {
+        if policy == Encryption::Require {
+            anyhow::bail!("a plain handshake, and encryption is required");
+        }
+        PeerStream::new(tcp, None, None, first.to_vec())
+    } else {
+        let Some((accept, prefer)) = policy.responds() else {
+            anyhow::bail!("not a BitTorrent handshake (an encrypted one? encryption is off)");
+        };
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let lookup = |key: &[u8; 20]| {
+            torrents()
+                .into_iter()
+                .find(|ih| mse::torrent_key(ih) == *key)
+        };
+        let (_, e) = mse::respond(&mut tcp, &first, lookup, accept, prefer, left).await?;
+        PeerStream::established(tcp, e)
+    };
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let theirs = read_handshake(&mut stream, left).await?;
+    Ok((stream, theirs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    const T: Duration = Duration::from_secs(5);
+
+    fn ih() -> InfoHash {
+        InfoHash([5; 20])
+    }
+
+    /// A listener taking one connection with `policy`; returns what it read after the handshakes
+    /// (it answers with its handshake and `reply`).
+    async fn listener(
+        policy: Encryption,
+        reply: &'static [u8],
+    ) -> (
+        SocketAddr,
+        tokio::task::JoinHandle<anyhow::Result<(bool, Vec<u8>)>>,
+    ) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            loop {
+                let (tcp, _) = l.accept().await?;
+                let (mut s, theirs) = match accept(tcp, policy, || vec![ih()], T).await {
+                    Ok(x) => x,
+                    // A refused way: the dialer may come back another way.
+                    Err(_) => continue,
+                };
+                let ours =
+                    Handshake::ours(theirs.info_hash, btorrent_proto::types::PeerId([2; 20]));
+                s.write_all(&ours.to_bytes()).await?;
+                s.write_all(reply).await?;
+                s.flush().await?;
+                let mut got = vec![0u8; 11];
+                s.read_exact(&mut got).await?;
+                return Ok((s.encrypted(), got));
+            }
+        });
+        (addr, task)
+    }
+
+    async fn dial(addr: SocketAddr, policy: Encryption) -> anyhow::Result<bool> {
+        let ours = Handshake::ours(ih(), btorrent_proto::types::PeerId([1; 20]));
+        let local = SocketAddr::from(([127, 0, 0, 1], 0));
+        let (mut s, theirs) = open(local, addr, &ours, policy, T).await?;
+        assert_eq!(theirs.info_hash, ih());
+        let mut got = vec![0u8; 5];
+        s.read_exact(&mut got).await?;
+        assert_eq!(got, b"pong!");
+        s.write_all(b"hello there").await?;
+        s.flush().await?;
+        Ok(s.encrypted())
+    }
+
+    #[tokio::test]
+    async fn every_pair_of_policies_that_can_meet_does_and_encrypts_when_either_wants_it() {
+        use Encryption::*;
+        let cases = [
+            (Off, Off, Some(false)),
+            (Off, Allow, Some(false)),
+            (Off, Prefer, Some(false)),
+            (Off, Require, None),
+            (Allow, Off, Some(false)),
+            (Allow, Allow, Some(false)),
+            (Allow, Require, Some(true)),
+            (Prefer, Off, Some(false)),
+            (Prefer, Allow, Some(true)),
+            (Prefer, Require, Some(true)),
+            (Require, Off, None),
+            (Require, Allow, Some(true)),
+            (Require, Prefer, Some(true)),
+        ];
+        for (dialer, taker, want) in cases {
+            let (addr, task) = listener(taker, b"pong!").await;
+            let r = dial(addr, dialer).await;
+            match want {
+                Some(enc) => {
+                    assert_eq!(r.unwrap(), enc, "{dialer:?} -> {taker:?}");
+                    let (taker_enc, got) = task.await.unwrap().unwrap();
+                    assert_eq!((taker_enc, &got[..]), (enc, &b"hello there"[..]));
+                }
+                None => {
+                    assert!(r.is_err(), "{dialer:?} -> {taker:?} should not meet");
+                    task.abort();
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_encrypted_stream_shows_nothing_of_what_it_carries() {
+        // A relay between dialer and taker keeps what crosses it.
+        let (taker, task) = listener(Encryption::Require, b"pong!").await;
+        let relay = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay_addr = relay.local_addr().unwrap();
+        let seen = tokio::spawn(async move {
+            let (mut a, _) = relay.accept().await.unwrap();
+            let mut b = TcpStream::connect(taker).await.unwrap();
+            let (mut ar, mut aw) = a.split();
+            let (mut br, mut bw) = b.split();
+            let mut wire = Vec::new();
+            let mut ab = [0u8; 4096];
+            let mut ba = [0u8; 4096];
+            loop {
+                tokio::select! {
+                    r = ar.read(&mut ab) => match r { Ok(0) | Err(_) => break, Ok(n) => {
+                        wire.extend_from_slice(&ab[..n]); bw.write_all(&ab[..n]).await.unwrap(); } },
+                    r = br.read(&mut ba) => match r { Ok(0) | Err(_) => break, Ok(n) => {
+                        wire.extend_from_slice(&ba[..n]); aw.write_all(&ba[..n]).await.unwrap(); } },
+                }
+            }
+            wire
+        });
+        assert!(dial(relay_addr, Encryption::Require).await.unwrap());
+        let (enc, got) = task.await.unwrap().unwrap();
+        assert!(enc);
+        assert_eq!(got, b"hello there");
+        let wire = seen.await.unwrap();
+        let shows = |needle: &[u8]| wire.windows(needle.len()).any(|w| w == needle);
+        assert!(wire.len() > 2 * 96);
+        assert!(!shows(b"BitTorrent protocol") && !shows(&ih().0));
+        assert!(!shows(b"hello there") && !shows(b"pong!"));
+    }
+}

@@ -1,0 +1,235 @@
+//! Message stream encryption (MSE) between sessions on loopback: downloads over RC4 streams, every
+//! policy meeting the ones it can (a session that allows encryption reaches one that requires it),
+//! the metadata of a magnet link fetched over an encrypted connection, and the refusals: a plain
+//! handshake to a session that requires encryption, an encrypted one to a session that has it off.
+
+use std::time::Duration;
+
+use btorrent::engine::{Encryption, Session, SessionConfig, TorrentHandle};
+use btorrent::magnet::Magnet;
+use btorrent::metainfo::Metainfo;
+use btorrent::wire::handshake::{read_handshake, write_handshake, Handshake};
+use btorrent::wire::mse::{self, Methods};
+use btorrent::PeerId;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::data::write_random;
+use crate::support::engine::{init_logs, leecher_with, seeder_with, torrent, wait_complete};
+use crate::support::wait::wait_until;
+
+fn with(encryption: Encryption) -> SessionConfig {
+    SessionConfig {
+        encryption,
+        ..Default::default()
+    }
+}
+
+/// Seeds `meta` with one policy and downloads it with another, in about two seconds (a download
+/// limit: seeds drop their connection once both are complete, so it is looked at during the
+/// download); returns whether each end's connection is encrypted, once the data is complete and
+/// identical.
+async fn transfer(
+    meta: &Metainfo,
+    src: &std::path::Path,
+    seeder_policy: Encryption,
+    leecher_policy: Encryption,
+) -> (bool, bool) {
+    let (seed_s, seed_h) = seeder_with(with(seeder_policy), meta, src).await;
+    let dst = tempfile::tempdir().unwrap();
+    let slow = SessionConfig {
+        download_limit: Some(meta.info.total_length / 2),
+        ..with(leecher_policy)
+    };
+    let (_leech_s, leech_h) =
+        leecher_with(slow, meta, dst.path(), vec![seed_s.listen_addr()]).await;
+    let one_peer = |h: &TorrentHandle| h.peers().len() == 1;
+    wait_until(
+        "both ends list the connection",
+        Duration::from_secs(20),
+        || one_peer(&seed_h) && one_peer(&leech_h),
+    )
+    .await;
+    let ends = (seed_h.peers()[0].encrypted, leech_h.peers()[0].encrypted);
+    wait_complete(&leech_h, 60).await;
+    assert_eq!(
+        std::fs::read(src.join("d.bin")).unwrap(),
+        std::fs::read(dst.path().join("d.bin")).unwrap()
+    );
+    ends
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_between_sessions_that_require_encryption_is_encrypted_both_ways() {
+    init_logs();
+    let src = tempfile::tempdir().unwrap();
+    // Many pieces and more than one encrypted write's worth at a time.
+    write_random(&src.path().join("d.bin"), 6 << 20, 71);
+    let meta = torrent(&src.path().join("d.bin"), 64 << 10, vec![]);
+    let (seeder_end, leecher_end) =
+        transfer(&meta, src.path(), Encryption::Require, Encryption::Require).await;
+    assert!(seeder_end && leecher_end);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_policy_reaches_a_peer_that_requires_encryption_or_has_it_off_when_it_can() {
+    init_logs();
+    let src = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 512 << 10, 72);
+    let meta = torrent(&src.path().join("d.bin"), 32 << 10, vec![]);
+    use Encryption::*;
+    // (seeder, leecher that dials it, encrypted?)
+    for (seeder, leecher, encrypted) in [
+        // The default dials plain, is hung up on, and comes back encrypted.
+        (Require, Allow, true),
+        (Allow, Require, true),
+        // Preferring encryption, it falls back to a plain connection with a peer that has it off.
+        (Off, Prefer, false),
+        (Prefer, Allow, false),
+        (Allow, Allow, false),
+    ] {
+        let (a, b) = transfer(&meta, src.path(), seeder, leecher).await;
+        assert_eq!(
+            (a, b),
+            (encrypted, encrypted),
+            "{seeder:?} seeding, {leecher:?} leeching"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_magnet_link_is_fetched_and_downloaded_over_encrypted_connections() {
+    init_logs();
+    let src = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 1 << 20, 73);
+    let meta = torrent(&src.path().join("d.bin"), 64 << 10, vec![]);
+    let (seed_s, _seed_h) = seeder_with(with(Encryption::Require), &meta, src.path()).await;
+    let leech_s = Session::start(with(Encryption::Require)).await.unwrap();
+    let link = format!(
+        "magnet:?xt=urn:btih:{}&x.pe={}",
+        meta.info_hash.to_hex(),
+        seed_s.listen_addr()
+    );
+    let fetched = leech_s
+        .fetch_metadata(
+            &Magnet::parse(&link).unwrap(),
+            None,
+            Some(Duration::from_secs(30)),
+            |_: &btorrent::engine::metadata::FetchProgress| {},
+            CancellationToken::new(),
+        )
+        .await
+        .expect("the metadata over an encrypted connection");
+    assert_eq!(fetched.info_hash, meta.info_hash);
+    let dst = tempfile::tempdir().unwrap();
+    let opts = crate::support::engine::opts(dst.path(), vec![seed_s.listen_addr()]);
+    let h = leech_s.add(fetched, opts).await.unwrap();
+    wait_complete(&h, 60).await;
+    assert!(h.peers().iter().all(|p| p.encrypted));
+}
+
+#[tokio::test]
+async fn a_session_requiring_encryption_hangs_up_on_a_plain_handshake_and_one_with_it_off_on_an_encrypted_one(
+) {
+    init_logs();
+    let src = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 64 << 10, 74);
+    let meta = torrent(&src.path().join("d.bin"), 16 << 10, vec![]);
+    let t = Duration::from_secs(10);
+    let ours = Handshake::ours(meta.info_hash, PeerId::generate());
+
+    let (requiring, _h) = seeder_with(with(Encryption::Require), &meta, src.path()).await;
+    let mut s = TcpStream::connect(requiring.listen_addr()).await.unwrap();
+    write_handshake(&mut s, &ours, t).await.unwrap();
+    let r = read_handshake(&mut s, t).await;
+    assert!(r.is_err(), "a plain handshake answered: {r:?}");
+    // The same session answers the encrypted handshake, with the torrent's.
+    let mut s = TcpStream::connect(requiring.listen_addr()).await.unwrap();
+    let e = mse::initiate(&mut s, &meta.info_hash, Methods::BOTH, &ours.to_bytes(), t)
+        .await
+        .unwrap();
+    assert_eq!(
+        e.crypto,
+        mse::Crypto::Rc4,
+        "RC4 selected where it is required"
+    );
+
+    let (off, _h) = seeder_with(with(Encryption::Off), &meta, src.path()).await;
+    let mut s = TcpStream::connect(off.listen_addr()).await.unwrap();
+    let r = mse::initiate(&mut s, &meta.info_hash, Methods::BOTH, &ours.to_bytes(), t).await;
+    assert!(
+        r.is_err(),
+        "an encrypted handshake answered with encryption off"
+    );
+    // And an encrypted handshake for a torrent the session does not have is refused.
+    let mut s = TcpStream::connect(requiring.listen_addr()).await.unwrap();
+    let other = btorrent::InfoHash([9; 20]);
+    let r = mse::initiate(&mut s, &other, Methods::BOTH, &ours.to_bytes(), t).await;
+    assert!(r.is_err(), "an unknown torrent answered");
+}
+
+/// Answers a plain handshake (blocking, for the daemon tests): true if the peer at `port` sends
+/// its own back.
+fn answers_plain(port: u16, ih: btorrent::InfoHash) -> bool {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&Handshake::ours(ih, PeerId::generate()).to_bytes())
+        .unwrap();
+    let mut back = [0u8; 68];
+    s.read_exact(&mut back).is_ok() && back[0] == 19
+}
+
+/// torrents.toml's `encryption` is the daemon's policy; the RPC's `session-get` names it as
+/// Transmission does and `session-set` changes it at once (kept in torrents.toml); a bad value is
+/// refused and changes nothing.
+#[test]
+fn the_daemon_follows_its_encryption_setting_and_the_rpc_changes_it() {
+    use crate::support::rpc::{poll, torrent_get, RpcDaemon};
+    use base64::Engine as _;
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "encryption = \"require\"");
+    let mut c = d.client();
+    let seed = dir.path().join("seed");
+    write_random(&seed.join("s.bin"), 64 << 10, 75);
+    let meta = torrent(&seed.join("s.bin"), 16 << 10, vec![]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+    c.ok(
+        "torrent-add",
+        json!({"metainfo": b64, "download-dir": seed}),
+    );
+    poll("the torrent to seed", 30, || {
+        (torrent_get(&mut c, json!([]), &["status"])[0]["status"] == 6).then_some(())
+    });
+    let s = c.ok(
+        "session-get",
+        json!({"fields": ["encryption", "peer-port"]}),
+    );
+    assert_eq!(s["encryption"], "required");
+    let port = s["peer-port"].as_u64().unwrap() as u16;
+    assert!(
+        !answers_plain(port, meta.info_hash),
+        "plain answered while required"
+    );
+
+    let v = c.call("session-set", json!({"encryption": "sometimes"}));
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("must be required, preferred or tolerated"),
+        "{v}"
+    );
+    let load = || btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    assert_eq!(load().settings.encryption, Encryption::Require);
+
+    c.ok("session-set", json!({"encryption": "tolerated"}));
+    assert_eq!(load().settings.encryption, Encryption::Allow);
+    let s = c.ok("session-get", json!({"fields": ["encryption"]}));
+    assert_eq!(s["encryption"], "tolerated");
+    assert!(
+        answers_plain(port, meta.info_hash),
+        "plain refused once tolerated"
+    );
+}
