@@ -11,7 +11,7 @@ use crate::support::clients::{
 };
 use crate::support::tracker::TestTracker;
 use crate::support::*;
-use btorrent::engine::{AddOptions, Session, TorrentHandle};
+use btorrent::engine::{AddOptions, Session, SessionConfig, TorrentHandle};
 use btorrent::tracker::TrackerConfig;
 use btorrent::Metainfo;
 
@@ -72,7 +72,16 @@ impl Setup {
 
     /// Our side: a session whose torrent announces to the test tracker.
     pub(crate) async fn ours(&self, data_dir: &Path) -> (Session, TorrentHandle) {
-        let s = session().await;
+        self.ours_with(SessionConfig::default(), data_dir).await
+    }
+
+    /// [`Setup::ours`] with session settings of its own.
+    pub(crate) async fn ours_with(
+        &self,
+        cfg: SessionConfig,
+        data_dir: &Path,
+    ) -> (Session, TorrentHandle) {
+        let s = session_with(cfg).await;
         let h = s
             .add(
                 self.meta.clone(),

@@ -76,6 +76,18 @@ pub fn libtorrent_dht(
 /// transmission-cli with a loopback-only configuration in a folder of its own under `work`; the
 /// returned file appears when the download completes.
 pub fn transmission(work: &Path, torrent: &Path, folder: &Path, port: u16) -> (Command, PathBuf) {
+    transmission_encrypting(work, torrent, folder, port, false)
+}
+
+/// [`transmission`], preferring encrypted connections (its default), or with `required` making and
+/// taking encrypted connections only (`-er`: a peer that cannot encrypt is never connected).
+pub fn transmission_encrypting(
+    work: &Path,
+    torrent: &Path,
+    folder: &Path,
+    port: u16,
+    required: bool,
+) -> (Command, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
     let cfg = work.join(format!("tr-{port}"));
     std::fs::create_dir_all(&cfg).unwrap();
@@ -83,7 +95,7 @@ pub fn transmission(work: &Path, torrent: &Path, folder: &Path, port: u16) -> (C
         "dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
         "port-forwarding-enabled": false, "blocklist-enabled": false,
         "peer-port": port, "peer-port-random-on-start": false,
-        "bind-address-ipv4": "127.0.0.1", "encryption": 1,
+        "bind-address-ipv4": "127.0.0.1", "encryption": if required { 2 } else { 1 },
         "speed-limit-down-enabled": false, "speed-limit-up-enabled": false,
         "ratio-limit-enabled": false, "idle-seeding-limit-enabled": false,
         "rpc-enabled": false, "message-level": 2, "preallocation": 0,
@@ -98,7 +110,9 @@ pub fn transmission(work: &Path, torrent: &Path, folder: &Path, port: u16) -> (C
         .arg(&cfg)
         .arg("-w")
         .arg(folder)
-        .args(["-p", &port.to_string(), "-M", "-D", "-U", "-ep", "-f"])
+        .args(["-p", &port.to_string(), "-M", "-D", "-U"])
+        .arg(if required { "-er" } else { "-ep" })
+        .arg("-f")
         .arg(&finish)
         .arg(torrent);
     (cmd, done)

@@ -7,7 +7,9 @@ usage: /usr/bin/python3 lt_client.py seed|leech <file.torrent or magnet link> <f
 With LT_INTERFACE=<ip> it listens and dials on that address instead; with LT_LSD=1 local service
 discovery (BEP 14) is on, announcing every 2 s, READY is printed once the torrent is added, peer
 alerts (those of peers it found that way) go to stdout, and a leecher stays after DONE (until the
-test ends it or 150 s pass), so an alert that comes after the download is still printed.
+test ends it or 150 s pass), so an alert that comes after the download is still printed. With
+LT_ENC=forced it makes and takes encrypted connections only (message stream encryption, RC4: a
+peer that cannot encrypt is never connected).
 
 Debian's libtorrent module is visible to /usr/bin/python3 only. No LSD (unless LT_LSD), UPnP, NAT-PMP or uTP; no DHT
 unless `dht-nodes` (host:port,host:port...) names the nodes of a loopback DHT: libtorrent then uses
@@ -39,6 +41,11 @@ s.update({
     "enable_incoming_utp": False, "enable_outgoing_utp": False,
     "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.tracker_notification,
 })
+if os.environ.get("LT_ENC") == "forced":
+    s.update({
+        "out_enc_policy": int(lt.enc_policy.forced), "in_enc_policy": int(lt.enc_policy.forced),
+        "allowed_enc_level": int(lt.enc_level.rc4), "prefer_rc4": True,
+    })
 if lsd:
     s["alert_mask"] |= lt.alert.category_t.peer_notification
     s["local_service_announce_interval"] = 2

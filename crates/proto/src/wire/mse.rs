@@ -29,9 +29,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::types::InfoHash;
 
-/// The 768-bit safe prime of the key exchange, big-endian.
+/// The 768-bit prime of the key exchange, big-endian (MSE's own: not the Oakley group 1 prime it
+/// shares its first 720 bits with).
 const PRIME: [u8; KEY_LEN] = hex_literal(
-    b"FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6F44C42E9A63A3620FFFFFFFFFFFFFFFF",
+    b"FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6F44C42E9A63A36210000000000090563",
 );
 /// Bytes of a public key (and of the secret): 768 bits.
 pub const KEY_LEN: usize = 96;
@@ -476,10 +477,10 @@ mod tests {
     }
 
     #[test]
-    fn the_prime_is_the_768_bit_one() {
+    fn the_prime_is_mse_s_768_bit_one() {
         assert_eq!(prime().bits(), 768);
         assert_eq!(&PRIME[..8], &[0xFF; 8]);
-        assert_eq!(PRIME[95], 0xFF);
+        assert_eq!(&PRIME[87..], &[0x21, 0, 0, 0, 0, 0, 0x09, 0x05, 0x63]);
     }
 
     #[test]
