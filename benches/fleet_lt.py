@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """A libtorrent seeder or leecher for the benches (fleet.sh, transfer.sh, chaos.sh), bound to one address.
-Usage: fleet_lt.py seed|leech <file.torrent> <dir> --ip IP [--port P] [--timeout S]
+Usage: fleet_lt.py seed|leech <file.torrent> <dir> --ip IP [--port P] [--timeout S] [--encrypt]
   seed : checks <dir>/<name>, then seeds until killed or the timeout.
   leech: downloads into <dir>; exits 0 once every piece is verified, printing
          "FLEET downloaded=<payload bytes received> redundant=<duplicates + failed bytes>".
-libtorrent's default settings, with DHT, LSD, UPnP, NAT-PMP and uTP off (plain TCP, tracker only)."""
+libtorrent's default settings, with DHT, LSD, UPnP, NAT-PMP and uTP off (plain TCP, tracker only);
+--encrypt: encrypted connections only (message stream encryption, RC4), made and taken."""
 import argparse, sys, time
 import libtorrent as lt
 
@@ -12,6 +13,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("mode", choices=["seed", "leech"]); ap.add_argument("torrent"); ap.add_argument("dir")
 ap.add_argument("--ip", required=True); ap.add_argument("--port", type=int, default=6881)
 ap.add_argument("--timeout", type=float, default=600)
+ap.add_argument("--encrypt", action="store_true")
 a = ap.parse_args()
 s = lt.default_settings()
 s.update({
@@ -21,6 +23,11 @@ s.update({
     "enable_incoming_utp": False, "enable_outgoing_utp": False,
     "alert_mask": lt.alert.category_t.error_notification,
 })
+if a.encrypt:
+    s.update({
+        "out_enc_policy": int(lt.enc_policy.forced), "in_enc_policy": int(lt.enc_policy.forced),
+        "allowed_enc_level": int(lt.enc_level.rc4), "prefer_rc4": True,
+    })
 ses = lt.session(s)
 p = lt.add_torrent_params()
 p.ti = lt.torrent_info(a.torrent)

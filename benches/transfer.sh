@@ -6,7 +6,9 @@
 #
 #   benches/transfer.sh [SIZE_MB]        env: BENCH_DIR (default /tmp/btorrent-bench),
 #                                             CLIENTS (default "btorrent libtorrent aria2"),
-#                                             BT_BIN (another btorrent binary, e.g. an older build)
+#                                             BT_BIN (another btorrent binary, e.g. an older build),
+#                                             ENCRYPT=1 (every client makes and takes encrypted
+#                                             connections only: message stream encryption, RC4)
 # Needs: mktorrent, aria2, python3-libtorrent, bc, GNU time; everything else is in this repository
 # (libtorrent runs through benches/fleet_lt.py; the other clients find each other through btorrent's
 # tracker, which only introduces them). Not a test: figures depend on the machine. Every process it
@@ -18,6 +20,13 @@ need "benches/transfer.sh" mktorrent aria2c /usr/bin/python3 /usr/bin/time bc cu
 WORK="${BENCH_DIR:-/tmp/btorrent-bench}"
 SIZE_MB="${1:-1024}"
 CLIENTS="${CLIENTS:-btorrent libtorrent aria2}"
+ENCRYPT="${ENCRYPT:-0}"
+BT_ENC="" LT_ENC="" ARIA_ENC=""
+if [ "$ENCRYPT" = 1 ]; then
+  BT_ENC='encryption = "require"'
+  LT_ENC="--encrypt"
+  ARIA_ENC="--bt-require-crypto=true --bt-min-crypto-level=arc4"
+fi
 TPORT=$((20000 + RANDOM % 20000))
 mkdir -p "$WORK/src" "$WORK/logs"
 TRACKER="http://127.0.0.1:$TPORT"
@@ -57,8 +66,8 @@ run_btorrent() {
   # `btorrent seed` on a fixed port, `btorrent start --peer` dialing it (no tracker in the way).
   local out="$WORK/out-btorrent"; rm -rf "$out" "$WORK/bt-seed" "$WORK/bt-leech"; mkdir -p "$out" "$WORK/bt-seed" "$WORK/bt-leech"
   local port=$((TPORT + 5))
-  printf '[settings]\nlisten_port = %d\nlisten_ip = "127.0.0.1"\n' "$port" > "$WORK/bt-seed/torrents.toml"
-  printf '[settings]\nlisten_port = 0\nlisten_ip = "127.0.0.1"\n' > "$WORK/bt-leech/torrents.toml"
+  printf '[settings]\nlisten_port = %d\nlisten_ip = "127.0.0.1"\n%s\n' "$port" "$BT_ENC" > "$WORK/bt-seed/torrents.toml"
+  printf '[settings]\nlisten_port = 0\nlisten_ip = "127.0.0.1"\n%s\n' "$BT_ENC" > "$WORK/bt-leech/torrents.toml"
   BTORRENT_CONFIG="$WORK/bt-seed/torrents.toml" timeout 900 "$BT" seed "$TOR" --data "$WORK/src" \
     > "$WORK/logs/bt-seed.log" 2>&1 &
   local sp=$!; PIDS+=("$sp")
@@ -95,21 +104,21 @@ wait_seeder() {
 other_seed() {
   case "$1" in
     libtorrent) exec /usr/bin/python3 "$ROOT/benches/fleet_lt.py" seed "$TOR" "$WORK/src" --ip 127.0.0.1 \
-        --port "$2" --timeout 900 ;;
+        --port "$2" --timeout 900 $LT_ENC ;;
     aria2) exec aria2c --dir="$WORK/src" --check-integrity=true --bt-hash-check-seed=true --seed-ratio=0.0 \
         --listen-port="$2" --interface=127.0.0.1 --enable-dht=false --enable-dht6=false \
         --bt-enable-lpd=false --enable-peer-exchange=false --file-allocation=none --bt-max-peers=0 \
-        --disable-ipv6=true --summary-interval=0 --console-log-level=notice --allow-overwrite=false "$TOR" ;;
+        --disable-ipv6=true --summary-interval=0 --console-log-level=notice --allow-overwrite=false $ARIA_ENC "$TOR" ;;
   esac
 }
 other_leech() {
   case "$1" in
     libtorrent) /usr/bin/python3 "$ROOT/benches/fleet_lt.py" leech "$TOR" "$3" --ip 127.0.0.1 --port "$2" \
-        --timeout 600 ;;
+        --timeout 600 $LT_ENC ;;
     aria2) aria2c --dir="$3" --seed-time=0 --listen-port="$2" --interface=127.0.0.1 --enable-dht=false \
         --enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=false --file-allocation=none \
         --bt-max-peers=0 --disable-ipv6=true --summary-interval=0 --console-log-level=notice \
-        --bt-tracker-connect-timeout=5 --bt-tracker-timeout=5 "$TOR" ;;
+        --bt-tracker-connect-timeout=5 --bt-tracker-timeout=5 $ARIA_ENC "$TOR" ;;
   esac
 }
 
@@ -122,7 +131,7 @@ run_other() { # client seed-port leech-port
   c0=$(tree_ticks "$sp")
   t0=$(date +%s.%N)
   /usr/bin/time -v -o "$WORK/logs/$1-leech.time" timeout 600 bash -c "$(declare -f other_leech); \
-    ROOT='$ROOT' TOR='$TOR' other_leech $1 $3 '$out'" > "$WORK/logs/$1-leech.log" 2>&1 || rc=$?
+    ROOT='$ROOT' TOR='$TOR' LT_ENC='$LT_ENC' ARIA_ENC='$ARIA_ENC' other_leech $1 $3 '$out'" > "$WORK/logs/$1-leech.log" 2>&1 || rc=$?
   t1=$(date +%s.%N)
   c1=$(tree_ticks "$sp")
   [ "$rc" = 0 ] && cmp -s "$DATA" "$out/$(basename "$DATA")" && ok=OK
@@ -141,6 +150,7 @@ for c in $CLIENTS; do
 done
 
 echo
-echo "1 seeder -> 1 leecher over 127.0.0.1, $BYTES bytes ($(nproc) cores); leecher CPU and RSS, seeder CPU"
+ENC_NOTE=""; [ "$ENCRYPT" = 1 ] && ENC_NOTE=", encrypted (RC4) connections only"
+echo "1 seeder -> 1 leecher over 127.0.0.1, $BYTES bytes ($(nproc) cores)$ENC_NOTE; leecher CPU and RSS, seeder CPU"
 printf '%-24s %8s %9s %10s %10s %11s  %s\n' pair wall_s MB/s cpu_s rss_MB seed_cpu_s verified
 printf '%s\n' "${RESULTS[@]}"

@@ -392,6 +392,35 @@ mod tests {
     }
 
     #[test]
+    fn encryption_allowed_by_default_named_in_lowercase_and_a_bad_name_refused() {
+        use crate::engine::Encryption;
+        assert_eq!(Settings::default().encryption, Encryption::Allow);
+        assert_eq!(
+            parse("encryption = \"require\"\n").unwrap().encryption,
+            Encryption::Require
+        );
+        assert_eq!(
+            parse("encryption = \"off\"\n").unwrap().encryption,
+            Encryption::Off
+        );
+        let e = parse("encryption = \"sometimes\"\n").unwrap_err();
+        assert!(
+            e.contains("expected one of `off`, `allow`, `prefer`, `require`"),
+            "{e}"
+        );
+        // The default is not written back into torrents.toml; another value is.
+        let text = toml::to_string(&Settings::default()).unwrap();
+        assert!(!text.contains("encryption"), "{text}");
+        let prefer = Settings {
+            encryption: Encryption::Prefer,
+            ..Default::default()
+        };
+        assert!(toml::to_string(&prefer)
+            .unwrap()
+            .contains("encryption = \"prefer\""));
+    }
+
+    #[test]
     fn dht_on_by_default_with_the_public_routers_and_bootstrap_entries_checked() {
         let d = Settings::default();
         assert!(d.dht);

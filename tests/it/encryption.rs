@@ -182,7 +182,7 @@ fn answers_plain(port: u16, ih: btorrent::InfoHash) -> bool {
 
 /// torrents.toml's `encryption` is the daemon's policy; the RPC's `session-get` names it as
 /// Transmission does and `session-set` changes it at once (kept in torrents.toml); a bad value is
-/// refused and changes nothing.
+/// refused and changes nothing; a hand edit of the file is in force within seconds.
 #[test]
 fn the_daemon_follows_its_encryption_setting_and_the_rpc_changes_it() {
     use crate::support::rpc::{poll, torrent_get, RpcDaemon};
@@ -232,4 +232,10 @@ fn the_daemon_follows_its_encryption_setting_and_the_rpc_changes_it() {
         answers_plain(port, meta.info_hash),
         "plain refused once tolerated"
     );
+
+    // A hand edit of torrents.toml counts too, within seconds.
+    crate::live_settings::edit_setting(dir.path(), "encryption", Some("require".into()));
+    poll("the edited policy to be in force", 30, || {
+        (!answers_plain(port, meta.info_hash)).then_some(())
+    });
 }

@@ -9,7 +9,7 @@ use crate::support::rpc::{parse_metrics, poll, request, RpcDaemon};
 
 /// Sets `key` of `[settings]` (removes it for `None`) as an editor would: the whole file written
 /// anew, then renamed into place.
-fn edit_setting(dir: &Path, key: &str, value: Option<toml_edit::Value>) {
+pub(crate) fn edit_setting(dir: &Path, key: &str, value: Option<toml_edit::Value>) {
     let path = dir.join("torrents.toml");
     let mut doc: toml_edit::DocumentMut = std::fs::read_to_string(&path).unwrap().parse().unwrap();
     let settings = doc["settings"].as_table_mut().unwrap();
