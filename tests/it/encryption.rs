@@ -239,3 +239,28 @@ fn the_daemon_follows_its_encryption_setting_and_the_rpc_changes_it() {
         (!answers_plain(port, meta.info_hash)).then_some(())
     });
 }
+
+/// The one-shot questions of scripts (`bitfield`, `download_piece`) reach a peer that requires
+/// encryption: plain first, then encrypted on a second connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_shot_questions_reach_a_peer_that_requires_encryption() {
+    init_logs();
+    let src = tempfile::tempdir().unwrap();
+    let data = write_random(&src.path().join("d.bin"), 100 << 10, 76);
+    let meta = torrent(&src.path().join("d.bin"), 32 << 10, vec![]);
+    // Not super-seeding (it would offer no piece before the peer's own are known).
+    let cfg = SessionConfig {
+        super_seed: Some(false),
+        ..with(Encryption::Require)
+    };
+    let (s, _h) = seeder_with(cfg, &meta, src.path()).await;
+    let probe = btorrent::engine::probe::fetch_bitfield(s.listen_addr(), &meta, PeerId::generate())
+        .await
+        .unwrap();
+    assert!(probe.is_full(), "{probe:?}");
+    let piece =
+        btorrent::engine::probe::download_piece(s.listen_addr(), &meta, 3, PeerId::generate())
+            .await
+            .unwrap();
+    assert_eq!(piece, data[96 << 10..]);
+}

@@ -45,14 +45,14 @@ pub enum Encryption {
 
 /// One way of opening a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Way {
+pub(crate) enum Way {
     Plain,
     Encrypted(Methods),
 }
 
 impl Encryption {
-    /// The ways to dial, in turn.
-    fn dial_ways(self) -> &'static [Way] {
+    /// The ways to dial, in turn, each on a connection of its own.
+    pub(crate) fn dial_ways(self) -> &'static [Way] {
         match self {
             Encryption::Off => &[Way::Plain],
             Encryption::Allow => &[Way::Plain, Way::Encrypted(Methods::BOTH)],
@@ -314,25 +314,28 @@ pub(crate) async fn open(
             Ok(r) => return Ok(r),
             Err(e) => {
                 tracing::debug!(peer = %addr, ?way, "handshake failed: {e}");
-                if matches!(
-                    e.downcast_ref::<HandshakeError>(),
-                    Some(HandshakeError::WrongTorrent(_))
-                ) {
-                    return Err(e);
+                if !worth_another_way(&e) {
+                    return Err(e.into());
                 }
                 last = Some(e);
             }
         }
     }
-    Err(last.expect("every policy dials at least one way"))
+    Err(last.expect("every policy dials at least one way").into())
 }
 
-async fn handshake_over(
+/// Whether a failed handshake may work another way: not with a peer on another torrent.
+pub(crate) fn worth_another_way(e: &HandshakeError) -> bool {
+    !matches!(e, HandshakeError::WrongTorrent(_))
+}
+
+/// Exchanges handshakes on `tcp` one way: the encrypted handshake first (carrying ours) or not.
+pub(crate) async fn handshake_over(
     mut tcp: TcpStream,
     ours: &Handshake,
     way: Way,
     timeout: Duration,
-) -> anyhow::Result<(PeerStream, Handshake)> {
+) -> Result<(PeerStream, Handshake), HandshakeError> {
     let mut stream = match way {
         Way::Plain => PeerStream::plain(tcp),
         Way::Encrypted(offer) => {
@@ -347,7 +350,7 @@ async fn handshake_over(
         Way::Encrypted(_) => {
             let theirs = read_handshake(&mut stream, timeout).await?;
             if theirs.info_hash != ours.info_hash {
-                return Err(HandshakeError::WrongTorrent(theirs.info_hash).into());
+                return Err(HandshakeError::WrongTorrent(theirs.info_hash));
             }
             theirs
         }

@@ -1,5 +1,6 @@
 //! One-shot questions to a single peer, outside any session: which pieces it has, and one piece.
-//! Each opens its own connection, speaks just enough of the protocol, and closes. Failures are
+//! Each opens its own connection (plain, then encrypted if the peer hangs up on that: the default
+//! [`crate::Encryption`]), speaks just enough of the protocol, and closes. Failures are
 //! [`EngineError`]s that say which peer and why: no connection ([`EngineError::Connect`],
 //! [`EngineError::ConnectTimeout`]), a failed handshake ([`EngineError::Handshake`]: another torrent,
 //! a timeout...), a refusal or a protocol slip ([`EngineError::Peer`]), a piece late or bad.
@@ -15,10 +16,11 @@ use tokio_util::codec::Framed;
 
 use btorrent_proto::metainfo::Metainfo;
 use btorrent_proto::types::PeerId;
-use btorrent_proto::wire::handshake::{initiate, Handshake};
+use btorrent_proto::wire::handshake::Handshake;
 use btorrent_proto::wire::{Bitfield, BlockRef, Geometry, Message, PeerCodec, BLOCK_SIZE};
 
-use crate::{EngineError, Result};
+use crate::peer_stream::{handshake_over, worth_another_way, PeerStream};
+use crate::{Encryption, EngineError, Result};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// After the last `have`, how long to wait for more before answering.
@@ -28,29 +30,38 @@ async fn open(
     addr: SocketAddr,
     meta: &Metainfo,
     peer_id: PeerId,
-) -> Result<Framed<TcpStream, PeerCodec>> {
+) -> Result<Framed<PeerStream, PeerCodec>> {
     let broken = |e| EngineError::Connect {
         addr,
         error: Arc::new(e),
     };
-    let mut stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| EngineError::ConnectTimeout { addr })?
-        .map_err(broken)?;
-    stream.set_nodelay(true).map_err(broken)?;
     let hs = Handshake::ours(meta.info_hash, peer_id);
-    let theirs = initiate(&mut stream, &hs, TIMEOUT)
-        .await
-        .map_err(|e| EngineError::Handshake {
-            addr,
-            error: Arc::new(e),
-        })?;
-    let codec = PeerCodec::new(Geometry::from_info(&meta.info), theirs.supports_fast());
-    Ok(Framed::with_capacity(stream, codec, 64 * 1024))
+    let ways = Encryption::default().dial_ways();
+    for (i, &way) in ways.iter().enumerate() {
+        let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| EngineError::ConnectTimeout { addr })?
+            .map_err(broken)?;
+        tcp.set_nodelay(true).map_err(broken)?;
+        match handshake_over(tcp, &hs, way, TIMEOUT).await {
+            Ok((stream, theirs)) => {
+                let codec = PeerCodec::new(Geometry::from_info(&meta.info), theirs.supports_fast());
+                return Ok(Framed::with_capacity(stream, codec, 64 * 1024));
+            }
+            Err(e) if i + 1 < ways.len() && worth_another_way(&e) => continue,
+            Err(e) => {
+                return Err(EngineError::Handshake {
+                    addr,
+                    error: Arc::new(e),
+                })
+            }
+        }
+    }
+    unreachable!("the last way returns")
 }
 
 async fn next(
-    f: &mut Framed<TcpStream, PeerCodec>,
+    f: &mut Framed<PeerStream, PeerCodec>,
     addr: SocketAddr,
     wait: Duration,
 ) -> Result<Option<Message>> {
@@ -65,7 +76,7 @@ async fn next(
 
 /// Sends `msgs` to the peer, then flushes.
 async fn send(
-    f: &mut Framed<TcpStream, PeerCodec>,
+    f: &mut Framed<PeerStream, PeerCodec>,
     addr: SocketAddr,
     msgs: impl IntoIterator<Item = Message>,
 ) -> Result<()> {

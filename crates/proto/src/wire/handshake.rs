@@ -29,6 +29,9 @@ pub enum HandshakeError {
     Timeout,
     #[error("connection closed during handshake: {0}")]
     Io(#[from] std::io::Error),
+    /// The encrypted handshake before it failed (see [`super::mse`]).
+    #[error("encrypted handshake: {0}")]
+    Encrypted(#[from] super::mse::MseError),
 }
 
 impl Handshake {
