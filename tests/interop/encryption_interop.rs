@@ -1,13 +1,15 @@
 //! Message stream encryption with real clients, each set to make and take encrypted connections
 //! only (libtorrent `forced` with RC4, `transmission-cli -er`, aria2c `--bt-require-crypto` with
-//! `arc4`), both ways: since such a client never connects a peer that cannot encrypt, each download
+//! `arc4`, qBittorrent's "Require encryption"), both ways: since such a client never connects a peer that cannot encrypt, each download
 //! that completes went over MSE. btorrent runs its default policy (`allow`: a plain dial is hung up
 //! on, and it dials again encrypted; encrypted connections taken) or `require`.
 
 use std::time::Duration;
 
-use crate::engine_interop::{seed_with_btorrent, we_seed, Setup};
-use crate::support::clients::{aria2, libtorrent, transmission_encrypting, wait_listed};
+use crate::engine_interop::{qbt_complete, seed_with_btorrent, we_seed, Setup};
+use crate::support::clients::{
+    aria2, libtorrent, qbittorrent_encrypting, transmission_encrypting, wait_listed, Qbt,
+};
 use crate::support::*;
 use btorrent::engine::{Encryption, SessionConfig};
 
@@ -136,4 +138,38 @@ async fn aria2c_that_requires_encryption_seeds_to_btorrent_that_prefers_it() {
     );
     setup.wait_seeder(port, &mut p).await;
     leech_with_btorrent(&setup, Encryption::Prefer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs qbittorrent-nox and curl"]
+async fn btorrent_seeds_to_qbittorrent_that_requires_encryption() {
+    let setup = Setup::new(true).await;
+    let (_s, h) = seed_with_btorrent(&setup).await;
+    let out = setup.dir("qbt");
+    let web = free_port();
+    let mut p = setup.spawn(
+        &mut qbittorrent_encrypting(setup.work.path(), free_port(), web, true),
+        "qbt.log",
+    );
+    let api = Qbt::connect(web, &mut p).await;
+    api.add(&setup.torrent_file, &out);
+    qbt_complete(&api, &setup, &mut p).await;
+    assert_same_tree(&setup.src, &out);
+    assert!(h.stats().uploaded > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs qbittorrent-nox and curl"]
+async fn qbittorrent_that_requires_encryption_seeds_to_btorrent() {
+    let setup = Setup::new(false).await;
+    let port = free_port();
+    let web = free_port();
+    let mut p = setup.spawn(
+        &mut qbittorrent_encrypting(setup.work.path(), port, web, true),
+        "qbt.log",
+    );
+    let api = Qbt::connect(web, &mut p).await;
+    api.add(&setup.torrent_file, &setup.src);
+    setup.wait_seeder(port, &mut p).await;
+    leech_with_btorrent(&setup, Encryption::Allow).await;
 }

@@ -122,6 +122,13 @@ pub fn transmission_encrypting(
 /// encryption), its Web API on 127.0.0.1:`web_port` without a login from localhost. Torrents are added
 /// and watched through the API ([`Qbt`]).
 pub fn qbittorrent(work: &Path, port: u16, web_port: u16) -> Command {
+    qbittorrent_encrypting(work, port, web_port, false)
+}
+
+/// [`qbittorrent`], with `required` making and taking encrypted connections only ("Require
+/// encryption": a peer that cannot encrypt is never connected).
+pub fn qbittorrent_encrypting(work: &Path, port: u16, web_port: u16, required: bool) -> Command {
+    let encryption = if required { 1 } else { 0 };
     let profile = work.join(format!("qbt-{port}"));
     let conf_dir = profile.join("qBittorrent/config");
     std::fs::create_dir_all(&conf_dir).unwrap();
@@ -130,7 +137,7 @@ pub fn qbittorrent(work: &Path, port: u16, web_port: u16) -> Command {
          Session\\DHTEnabled=false\nSession\\LSDEnabled=false\nSession\\PeXEnabled=false\n\
          Session\\Port={port}\nSession\\Interface=lo\nSession\\InterfaceName=lo\n\
          Session\\InterfaceAddress=127.0.0.1\nSession\\MultiConnectionsPerIp=true\n\
-         Session\\QueueingSystemEnabled=false\nSession\\BTProtocol=TCP\nSession\\Encryption=0\n\
+         Session\\QueueingSystemEnabled=false\nSession\\BTProtocol=TCP\nSession\\Encryption={encryption}\n\
          Session\\AnonymousModeEnabled=false\nSession\\Preallocation=false\n\
          Session\\IgnoreLimitsOnLAN=true\n\n[Preferences]\nConnection\\UPnP=false\n\
          WebUI\\Enabled=true\nWebUI\\Address=127.0.0.1\nWebUI\\Port={web_port}\n\
