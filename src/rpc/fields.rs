@@ -411,7 +411,7 @@ impl FieldCtx<'_> {
             "peersSendingToUs" => json!(h.peers().iter().filter(|p| p.down_rate > 0).count()),
             "webseedsSendingToUs" => json!(s.web_seeds_sending),
             "peer-limit" | "maxConnectedPeers" => json!(crate::engine::SessionConfig::default().max_peers_per_torrent),
-            "peersFrom" => json!({"fromCache": 0, "fromDht": 0, "fromIncoming": h.peers().iter().filter(|p| !p.outgoing).count(), "fromLpd": 0, "fromLtep": 0, "fromPex": 0, "fromTracker": h.peers().iter().filter(|p| p.outgoing).count()}),
+            "peersFrom" => peers_from(&h.peers()),
             "peers" => Value::Array(h.peers().iter().map(|p| json!({
                 "address": p.addr.ip().to_string(),
                 "port": p.addr.port(),
@@ -470,6 +470,23 @@ impl FieldCtx<'_> {
         };
         Some(v)
     }
+}
+
+/// `peersFrom`: the connected peers by where we learned of them, in Transmission's names (`cache`
+/// for addresses given by hand or by a magnet link's `x.pe`; `lpd` for local service discovery;
+/// `ltep` is never counted: a peer's extension handshake names only the peer itself).
+pub fn peers_from(peers: &[crate::engine::PeerInfo]) -> Value {
+    use crate::engine::known::Source;
+    let count = |s: Source| peers.iter().filter(|p| p.source == s).count();
+    json!({
+        "fromCache": count(Source::User),
+        "fromDht": count(Source::Dht),
+        "fromIncoming": count(Source::Incoming),
+        "fromLpd": count(Source::Lsd),
+        "fromLtep": 0,
+        "fromPex": count(Source::Pex),
+        "fromTracker": count(Source::Tracker),
+    })
 }
 
 #[cfg(test)]

@@ -183,3 +183,52 @@ async fn trackers_changed_while_running_announce_from_then_on() {
     wait_until("c's started on resume", secs, || started(&seen_c) == 1).await;
     s.shutdown(Duration::from_secs(2)).await;
 }
+
+/// A connection says where its address came from: the leecher dialed an address the tracker gave
+/// (`Tracker`), and the seed, dialed, says `Incoming`. (A slow download: the connection is looked
+/// at while it lasts.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_says_where_its_address_came_from() {
+    use btorrent::engine::known::Source;
+    let tracker = start_tracker("127.0.0.1:0".parse().unwrap()).await;
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 512 << 10, 23);
+    let meta = torrent(
+        &src.path().join("d.bin"),
+        32 * 1024,
+        vec![format!("http://{}/announce", tracker.addr)],
+    );
+    let seeder = session().await;
+    let s = seeder
+        .add(meta.clone(), via_tracker(src.path()))
+        .await
+        .unwrap();
+    wait_complete(&s, 30).await;
+    let slow = SessionConfig {
+        download_limit: Some(256 << 10),
+        ..Default::default()
+    };
+    let leecher = session_with(slow).await;
+    let l = leecher
+        .add(meta.clone(), via_tracker(dst.path()))
+        .await
+        .unwrap();
+    let one = |h: &btorrent::engine::TorrentHandle| h.peers().len() == 1;
+    wait_until(
+        "both ends list the connection",
+        Duration::from_secs(30),
+        || one(&s) && one(&l),
+    )
+    .await;
+    let (seed_end, leech_end) = (&s.peers()[0], &l.peers()[0]);
+    // Whoever dialed got the address from the tracker; the other end was dialed.
+    for (dialer, dialed) in [(leech_end, seed_end), (seed_end, leech_end)] {
+        if dialer.outgoing {
+            assert_eq!(dialer.source, Source::Tracker, "{dialer:?}");
+            assert_eq!(dialed.source, Source::Incoming, "{dialed:?}");
+        }
+    }
+    assert!(leech_end.outgoing || seed_end.outgoing);
+    wait_complete(&l, 60).await;
+}

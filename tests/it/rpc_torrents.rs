@@ -158,6 +158,20 @@ fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
     let flags = p["flagStr"].as_str().unwrap();
     assert!(flags.contains('U') && flags.contains('I'), "{p}");
     assert!(!flags.contains('D') && !flags.contains('d'), "{p}");
+    assert_eq!(
+        p["isEncrypted"], false,
+        "both ends allow plain streams: {p}"
+    );
+    // Where each end learned of the other: the leecher was given the address, the seed was dialed.
+    let from = torrent_get(&mut c, json!(id), &["peersFrom"])[0]["peersFrom"].clone();
+    assert_eq!(
+        from,
+        json!({"fromCache": 0, "fromDht": 0, "fromIncoming": 1, "fromLpd": 0, "fromLtep": 0, "fromPex": 0, "fromTracker": 0})
+    );
+    let ours = h.peers();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!(ours[0].source, btorrent::engine::known::Source::User);
+    assert!(ours[0].outgoing);
     h.set_limits(btorrent::engine::TorrentLimits::default());
     rt.block_on(support::wait_complete(&h, 60));
     let up = poll("uploadedEver to count the upload", 10, || {

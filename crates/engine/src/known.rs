@@ -23,12 +23,17 @@ pub const MAX_KNOWN: usize = 2_000;
 /// Addresses waiting for a place among the known ones, per torrent.
 pub const MAX_WAITING: usize = 8_192;
 
-/// Where an address came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Where an address came from; for a connection ([`crate::PeerInfo::source`]), where the address we
+/// dialed came from, or `Incoming` when the peer dialed us.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Source {
-    /// Given by the user (`--peer`, `add_peers`).
+    /// Given by the user (`--peer`, `add_peers`, a magnet link's `x.pe`).
+    #[default]
     User,
-    /// The listen address a connected peer told us.
+    /// A peer that dialed us, or the listen address a connected peer told us.
     Incoming,
     /// A tracker's reply.
     Tracker,
@@ -52,6 +57,20 @@ pub(crate) struct KnownPeer {
     /// It completed a handshake with us at least once.
     pub answered: bool,
     pub source: Source,
+}
+
+impl Source {
+    /// Its name, as `b-show --peers` shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::User => "user",
+            Source::Incoming => "incoming",
+            Source::Tracker => "tracker",
+            Source::Dht => "dht",
+            Source::Pex => "pex",
+            Source::Lsd => "lsd",
+        }
+    }
 }
 
 impl KnownPeer {

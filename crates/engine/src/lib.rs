@@ -320,6 +320,9 @@ pub struct PeerInfo {
     /// The connection is RC4-encrypted (message stream encryption).
     #[serde(default)]
     pub encrypted: bool,
+    /// Where we learned the address we dialed (`Incoming` when it dialed us).
+    #[serde(default)]
+    pub source: known::Source,
     /// Payload bytes received from it and sent to it on this connection.
     pub downloaded: u64,
     pub uploaded: u64,
@@ -451,6 +454,7 @@ mod tests {
             client: None,
             outgoing: true,
             encrypted: false,
+            source: Default::default(),
             downloaded: 0,
             uploaded: 0,
             down_rate: 0,

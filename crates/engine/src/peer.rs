@@ -63,6 +63,8 @@ pub(crate) struct PeerShared {
     pub outgoing: bool,
     /// The stream is RC4-encrypted (MSE, see [`super::peer_stream`]).
     pub encrypted: bool,
+    /// Where the address we dialed came from (`Incoming` when it dialed us).
+    pub source: super::known::Source,
     pub client: Mutex<Option<String>>,
     /// The address it listens on, when it told us (BEP 10 `p`).
     pub listen: Mutex<Option<SocketAddr>>,
@@ -292,6 +294,9 @@ fn register(
     {
         return Err("too many peers");
     }
+    let source = known
+        .and_then(|a| c.known.get_mut(&a))
+        .map_or(super::known::Source::Incoming, |k| k.source);
     let key = c.next_key;
     c.next_key += 1;
     let sh = Arc::new(PeerShared {
@@ -301,6 +306,7 @@ fn register(
         connected_at: Instant::now(),
         outgoing,
         encrypted,
+        source,
         client: Mutex::new(None),
         listen: Mutex::new(None),
         downloaded: AtomicU64::new(0),

@@ -470,6 +470,7 @@ impl TorrentHandle {
                 client: p.client.lock().clone(),
                 outgoing: p.outgoing,
                 encrypted: p.encrypted,
+                source: p.source,
                 downloaded: p.downloaded.load(Ordering::Relaxed),
                 uploaded: p.uploaded.load(Ordering::Relaxed),
                 down_rate: p.down_rate(),
