@@ -264,3 +264,79 @@ async fn one_shot_questions_reach_a_peer_that_requires_encryption() {
             .unwrap();
     assert_eq!(piece, data[96 << 10..]);
 }
+
+/// A relay to `to` that counts the connections made through it; `cut` ends every one open.
+struct Relay {
+    addr: std::net::SocketAddr,
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pipes: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Relay {
+    async fn to(to: std::net::SocketAddr) -> Relay {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let pipes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (c, p) = (count.clone(), pipes.clone());
+        tokio::spawn(async move {
+            while let Ok((mut a, _)) = l.accept().await {
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                p.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut b) = TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+                    }
+                }));
+            }
+        });
+        Relay { addr, count, pipes }
+    }
+
+    fn count(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn cut(&self) {
+        for p in self.pipes.lock().unwrap().drain(..) {
+            p.abort();
+        }
+    }
+}
+
+/// With the default policy, an address that took only the encrypted handshake is dialed with it
+/// first the next time: one connection, not a plain one hung up on and then a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_needed_encryption_is_dialed_encrypted_first_the_next_time() {
+    init_logs();
+    let src = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 1 << 20, 77);
+    let meta = torrent(&src.path().join("d.bin"), 32 << 10, vec![]);
+    let (seed_s, _seed_h) = seeder_with(with(Encryption::Require), &meta, src.path()).await;
+    // The seed never dials the leecher (on 127.0.0.2) back: every connection is the leecher's,
+    // through the relay (whose connections to the seed come from 127.0.0.1).
+    seed_s.set_ip_filter(btorrent::engine::ip_filter::IpFilter::parse("127.0.0.2\n").filter);
+    let relay = Relay::to(seed_s.listen_addr()).await;
+    let dst = tempfile::tempdir().unwrap();
+    // Slow: the download outlasts both connections.
+    let slow = SessionConfig {
+        listen: "127.0.0.2:0".parse().unwrap(),
+        download_limit: Some(64 << 10),
+        ..with(Encryption::Allow)
+    };
+    let (_l, h) = leecher_with(slow, &meta, dst.path(), vec![relay.addr]).await;
+    let connected = || h.peers().len() == 1;
+    wait_until("the first connection", Duration::from_secs(30), connected).await;
+    assert_eq!(
+        relay.count(),
+        2,
+        "a plain dial hung up on, then an encrypted one"
+    );
+    assert!(h.peers()[0].encrypted);
+    relay.cut();
+    wait_until("the connection to end", Duration::from_secs(30), || {
+        h.peers().is_empty()
+    })
+    .await;
+    wait_until("the second connection", Duration::from_secs(60), connected).await;
+    assert_eq!(relay.count(), 3, "encrypted at once the second time");
+}

@@ -80,6 +80,16 @@ async fn send_ext(s: &mut TcpStream, id: u8, payload: &[u8]) {
 /// A bare peer of `meta` at `addr` that offers ut_pex; returns whether the torrent offered ut_pex
 /// and a flag raised when it sends us a ut_pex message. It tells the torrent of `lure`.
 async fn pex_probe(addr: SocketAddr, meta: &Metainfo, lure: SocketAddr) -> (bool, Arc<AtomicBool>) {
+    pex_probe_flagged(addr, meta, lure, 0).await
+}
+
+/// [`pex_probe`], telling of `lure` with `flags` (`added.f`).
+async fn pex_probe_flagged(
+    addr: SocketAddr,
+    meta: &Metainfo,
+    lure: SocketAddr,
+    flags: u8,
+) -> (bool, Arc<AtomicBool>) {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let ours = Handshake::ours(meta.info_hash, PeerId::generate());
     initiate(&mut s, &ours, Duration::from_secs(5))
@@ -99,7 +109,7 @@ async fn pex_probe(addr: SocketAddr, meta: &Metainfo, lure: SocketAddr) -> (bool
         }
     };
     let pex = PexMsg {
-        added: vec![(lure, 0)],
+        added: vec![(lure, flags)],
         dropped: vec![],
     };
     // By the id it gave (a private torrent gives none: we send it under ours, as a hostile peer would).
@@ -172,4 +182,47 @@ async fn a_private_torrent_neither_offers_sends_nor_takes_pex() {
         !private_dialed.load(Ordering::Relaxed),
         "a private torrent dialed an address from PEX"
     );
+}
+
+/// A listener that keeps the first 20 bytes of each connection.
+async fn first_bytes_lure() -> (SocketAddr, tokio::sync::mpsc::Receiver<[u8; 20]>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut first = [0u8; 20];
+                if s.read_exact(&mut first).await.is_ok() {
+                    let _ = tx.send(first).await;
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// An address a peer's PEX flags as preferring encryption (`added.f` 0x01) is dialed with the
+/// encrypted handshake first; one without the flag with the plain one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_pex_flags_as_encrypting_is_dialed_encrypted_first() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let (seed, meta) = slow_seed(dir.path(), "enc.bin", false).await;
+    let plain_start = Handshake::ours(meta.info_hash, PeerId::generate()).to_bytes();
+    for (flags, encrypted) in [(btorrent::wire::ut_pex::FLAG_ENCRYPTION, true), (0, false)] {
+        let (lure, mut first) = first_bytes_lure().await;
+        let (offered, _) = pex_probe_flagged(seed.listen_addr(), &meta, lure, flags).await;
+        assert!(offered);
+        let got = tokio::time::timeout(Duration::from_secs(20), first.recv())
+            .await
+            .expect("the address PEX named is dialed")
+            .unwrap();
+        assert_eq!(
+            got != plain_start[..20],
+            encrypted,
+            "flags {flags:#x}: {got:?}"
+        );
+    }
 }

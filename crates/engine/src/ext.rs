@@ -27,7 +27,9 @@ use super::sender::OutQueue;
 use super::torrent::Torrent;
 use btorrent_proto::wire::extension::{ExtIds, OurExt, UT_METADATA_ID, UT_PEX_ID};
 use btorrent_proto::wire::ut_metadata::{self, MetadataMsg};
-use btorrent_proto::wire::ut_pex::{PexMsg, FLAG_REACHABLE, FLAG_SEED, MAX_PEX_PEERS};
+use btorrent_proto::wire::ut_pex::{
+    PexMsg, FLAG_ENCRYPTION, FLAG_REACHABLE, FLAG_SEED, MAX_PEX_PEERS,
+};
 use btorrent_proto::wire::{ExtHandshake, Message};
 
 /// Least time between two PEX messages we send to one peer (BEP 11: at most one a minute).
@@ -170,6 +172,8 @@ impl PeerExt {
             Ok(m) => {
                 tracing::debug!(peer = %sh.addr, added = m.added.len(), "peer exchange");
                 t.add_known(m.added.iter().map(|(a, _)| *a), Source::Pex);
+                let encrypting = m.added.iter().filter(|(_, f)| f & FLAG_ENCRYPTION != 0);
+                t.encrypt_first(encrypting.map(|(a, _)| *a));
             }
             // A peer that cannot spell PEX is not worth closing for: its message is dropped.
             Err(e) => tracing::debug!(peer = %sh.addr, "bad ut_pex message: {e}"),
@@ -234,6 +238,9 @@ fn pex_peers(t: &Torrent, to: &PeerShared) -> Vec<(SocketAddr, u8)> {
             }
             if p.outgoing {
                 flags |= FLAG_REACHABLE;
+            }
+            if p.encrypted {
+                flags |= FLAG_ENCRYPTION;
             }
             Some((listen, flags))
         })

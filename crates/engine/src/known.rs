@@ -57,6 +57,9 @@ pub(crate) struct KnownPeer {
     /// It completed a handshake with us at least once.
     pub answered: bool,
     pub source: Source,
+    /// Dial it with the encrypted handshake first: it took only that last time, or a peer's PEX
+    /// said it prefers encryption (see [`crate::peer_stream`]).
+    pub encrypt_first: bool,
 }
 
 impl Source {
@@ -84,6 +87,7 @@ impl KnownPeer {
             seed: false,
             answered: false,
             source,
+            encrypt_first: false,
         }
     }
 

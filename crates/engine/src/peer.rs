@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::net::{TcpSocket, TcpStream};
 
-use super::peer_stream::PeerStream;
+use super::peer_stream::{open, PeerStream};
+use super::Encryption;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -151,10 +152,32 @@ pub(crate) async fn dial(
     }
 }
 
+/// Dials `addr` and handshakes, the encrypted handshake first if the address is known to want it;
+/// what worked is remembered for the next dial.
 async fn connect(t: &Torrent, addr: SocketAddr) -> anyhow::Result<(PeerStream, Handshake)> {
     let ours = t.ctx.handshake(&t.meta);
     let policy = t.ctx.encryption();
-    super::peer_stream::open(t.ctx.listen_addr, addr, &ours, policy, HANDSHAKE_TIMEOUT).await
+    let first = t
+        .core
+        .lock()
+        .known
+        .get_mut(&addr)
+        .is_some_and(|k| k.encrypt_first);
+    let o = open(
+        t.ctx.listen_addr,
+        addr,
+        &ours,
+        policy,
+        first,
+        HANDSHAKE_TIMEOUT,
+    )
+    .await?;
+    if o.encrypted_handshake != first && policy == Encryption::Allow {
+        if let Some(k) = t.core.lock().known.get_mut(&addr) {
+            k.encrypt_first = o.encrypted_handshake;
+        }
+    }
+    Ok((o.stream, o.theirs))
 }
 
 /// Opens a TCP connection to `addr`, bound to `local`'s IP unless it is unspecified.

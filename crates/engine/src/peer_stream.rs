@@ -53,8 +53,15 @@ pub(crate) enum Way {
 impl Encryption {
     /// The ways to dial, in turn, each on a connection of its own.
     pub(crate) fn dial_ways(self) -> &'static [Way] {
+        self.dial_ways_for(false)
+    }
+
+    /// The same for an address known to want encryption (`encrypt_first`): `Allow` then tries
+    /// the encrypted handshake first.
+    pub(crate) fn dial_ways_for(self, encrypt_first: bool) -> &'static [Way] {
         match self {
             Encryption::Off => &[Way::Plain],
+            Encryption::Allow if encrypt_first => &[Way::Encrypted(Methods::BOTH), Way::Plain],
             Encryption::Allow => &[Way::Plain, Way::Encrypted(Methods::BOTH)],
             Encryption::Prefer => &[Way::Encrypted(Methods::RC4_ONLY), Way::Plain],
             Encryption::Require => &[Way::Encrypted(Methods::RC4_ONLY)],
@@ -297,21 +304,36 @@ impl AsyncWrite for PeerStream {
     }
 }
 
+/// A dialed connection, handshaken.
+pub(crate) struct Opened {
+    pub stream: PeerStream,
+    pub theirs: Handshake,
+    /// It took the encrypted handshake (whatever the stream then is).
+    pub encrypted_handshake: bool,
+}
+
 /// Dials `addr` (from `local`'s IP) and exchanges handshakes for `ours.info_hash`, each way
-/// `policy` allows in turn until one works. A connect that fails ends it (the address does not
-/// answer); so does a peer on another torrent.
+/// `policy` allows in turn (`encrypt_first`: see [`Encryption::dial_ways_for`]) until one works.
+/// A connect that fails ends it (the address does not answer); so does a peer on another torrent.
 pub(crate) async fn open(
     local: SocketAddr,
     addr: SocketAddr,
     ours: &Handshake,
     policy: Encryption,
+    encrypt_first: bool,
     timeout: Duration,
-) -> anyhow::Result<(PeerStream, Handshake)> {
+) -> anyhow::Result<Opened> {
     let mut last = None;
-    for &way in policy.dial_ways() {
+    for &way in policy.dial_ways_for(encrypt_first) {
         let tcp = crate::peer::connect_from(local, addr).await?;
         match handshake_over(tcp, ours, way, timeout).await {
-            Ok(r) => return Ok(r),
+            Ok((stream, theirs)) => {
+                return Ok(Opened {
+                    stream,
+                    theirs,
+                    encrypted_handshake: matches!(way, Way::Encrypted(_)),
+                })
+            }
             Err(e) => {
                 tracing::debug!(peer = %addr, ?way, "handshake failed: {e}");
                 if !worth_another_way(&e) {
@@ -443,7 +465,11 @@ mod tests {
     async fn dial(addr: SocketAddr, policy: Encryption) -> anyhow::Result<bool> {
         let ours = Handshake::ours(ih(), btorrent_proto::types::PeerId([1; 20]));
         let local = SocketAddr::from(([127, 0, 0, 1], 0));
-        let (mut s, theirs) = open(local, addr, &ours, policy, T).await?;
+        let Opened {
+            stream: mut s,
+            theirs,
+            ..
+        } = open(local, addr, &ours, policy, false, T).await?;
         assert_eq!(theirs.info_hash, ih());
         let mut got = vec![0u8; 5];
         s.read_exact(&mut got).await?;
@@ -451,6 +477,18 @@ mod tests {
         s.write_all(b"hello there").await?;
         s.flush().await?;
         Ok(s.encrypted())
+    }
+
+    #[test]
+    fn an_address_known_to_want_encryption_is_dialed_encrypted_first_where_the_policy_allows() {
+        use Encryption::*;
+        let enc = Way::Encrypted(Methods::BOTH);
+        assert_eq!(Allow.dial_ways_for(false), &[Way::Plain, enc]);
+        assert_eq!(Allow.dial_ways_for(true), &[enc, Way::Plain]);
+        for p in [Off, Prefer, Require] {
+            assert_eq!(p.dial_ways_for(true), p.dial_ways_for(false), "{p:?}");
+        }
+        assert_eq!(Off.dial_ways(), &[Way::Plain]);
     }
 
     #[tokio::test]

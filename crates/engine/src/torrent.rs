@@ -267,6 +267,16 @@ impl Torrent {
         self.wake.notify_one();
     }
 
+    /// Marks known addresses to be dialed with the encrypted handshake first.
+    pub(crate) fn encrypt_first(&self, addrs: impl IntoIterator<Item = SocketAddr>) {
+        let mut c = self.core.lock();
+        for a in addrs {
+            if let Some(k) = c.known.get_mut(&a) {
+                k.encrypt_first = true;
+            }
+        }
+    }
+
     pub fn stats(&self) -> TorrentStats {
         let limits = self.limits.get();
         let c = self.core.lock();

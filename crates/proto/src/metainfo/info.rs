@@ -87,6 +87,13 @@ pub(super) fn parse_info(info_raw: &[u8], at: usize) -> Result<Info, MetainfoErr
                 "piece length {raw_piece_length} is out of range (1 byte to 256 MiB)"
             ))
         })?;
+    if info.get("pieces").is_none() && info.get("meta version").and_then(bencode::as_int) == Some(2)
+    {
+        // BEP 52 without the v1 fields a hybrid torrent carries: SHA-256 piece layers only.
+        return Err(invalid(
+            "a BitTorrent v2-only torrent (BEP 52): only v1 and hybrid (v1 + v2) torrents are supported",
+        ));
+    }
     let pieces_raw = info.required_bytes("pieces")?;
     if pieces_raw.len() % 20 != 0 {
         return Err(invalid(format!(
@@ -378,6 +385,18 @@ mod tests {
 
     fn err(info: &[u8]) -> String {
         parse_info_at0(info).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_v2_only_torrent_is_named_as_such() {
+        // `file tree` and `meta version` 2, no `pieces` (what libtorrent makes with v2_only).
+        let v2 = b"d9:file treed5:f.bind0:d6:lengthi100000e11:pieces root32:\
+            aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaeee12:meta versioni2e4:name5:f.bin\
+            12:piece lengthi16384ee";
+        assert!(err(v2).contains("v2-only torrent (BEP 52)"), "{}", err(v2));
+        // Without `meta version` 2 it is only a dictionary that lacks `pieces`.
+        let e = err(b"d4:name1:x12:piece lengthi16384ee");
+        assert!(e.contains("has no `pieces`"), "{e}");
     }
 
     #[test]

@@ -14,6 +14,8 @@ use crate::bencode::{self, Writer};
 pub const MAX_PEX_PEERS: usize = 50;
 /// `added.f` bit: the peer is a seed.
 pub const FLAG_SEED: u8 = 0x02;
+/// `added.f`: the peer prefers encrypted connections (message stream encryption).
+pub const FLAG_ENCRYPTION: u8 = 0x01;
 /// `added.f` bit: the peer is reachable (it accepted a connection).
 pub const FLAG_REACHABLE: u8 = 0x10;
 
