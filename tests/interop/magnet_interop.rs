@@ -190,6 +190,7 @@ async fn listening_bystander(
         metadata_size: None,
         pex: false,
         upload_only: false,
+        prefers_encryption: false,
     });
     let mut frame = ((hs.len() + 2) as u32).to_be_bytes().to_vec();
     frame.extend_from_slice(&[20, 0]);

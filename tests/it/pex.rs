@@ -100,6 +100,7 @@ async fn pex_probe_flagged(
         metadata_size: None,
         pex: true,
         upload_only: false,
+        prefers_encryption: false,
     });
     send_ext(&mut s, 0, &hs).await;
     let theirs = loop {
@@ -224,5 +225,37 @@ async fn an_address_pex_flags_as_encrypting_is_dialed_encrypted_first() {
             encrypted,
             "flags {flags:#x}: {got:?}"
         );
+    }
+}
+
+/// A peer whose extension handshake says it prefers encryption (`e`) is dialed back at its listen
+/// port with the encrypted handshake first; one that does not say so, with the plain one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_whose_handshake_prefers_encryption_is_dialed_back_encrypted_first() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let (seed, meta) = slow_seed(dir.path(), "e.bin", false).await;
+    let plain_start = Handshake::ours(meta.info_hash, PeerId::generate()).to_bytes();
+    for (prefers, encrypted) in [(true, true), (false, false)] {
+        let (lure, mut first) = first_bytes_lure().await;
+        let mut s = TcpStream::connect(seed.listen_addr()).await.unwrap();
+        let ours = Handshake::ours(meta.info_hash, PeerId::generate());
+        initiate(&mut s, &ours, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let hs = ExtHandshake::ours(OurExt {
+            listen_port: lure.port(),
+            prefers_encryption: prefers,
+            ..Default::default()
+        });
+        send_ext(&mut s, 0, &hs).await;
+        // Leave cleanly (everything sent is read before our end): the seed then dials the port.
+        s.shutdown().await.unwrap();
+        while read_frame(&mut s).await.is_ok() {}
+        let got = tokio::time::timeout(Duration::from_secs(30), first.recv())
+            .await
+            .expect("the peer's listen port is dialed")
+            .unwrap();
+        assert_eq!(got != plain_start[..20], encrypted, "e={prefers}: {got:?}");
     }
 }

@@ -275,6 +275,11 @@ impl Conn {
                     if let Some(p) = h.port {
                         self.note_listen_port(p);
                     }
+                    // One that says it prefers encryption, or that came in insisting on RC4 (we
+                    // select plain when offered it), is dialed encrypted first next time.
+                    if h.prefers_encryption || (self.sh.encrypted && !self.sh.outgoing) {
+                        self.t.encrypt_first(self.listen_addr);
+                    }
                     if h.upload_only {
                         // A seed, even if it shows no piece (it may be super-seeding too).
                         self.t.core.lock().superseed.note_seed();

@@ -60,6 +60,10 @@ pub(crate) fn our_handshake(t: &Torrent, super_seeding: bool) -> Vec<u8> {
         metadata_size: Some(t.meta.info_bytes().len() as u64),
         pex: !t.meta.info.private,
         upload_only: !super_seeding && t.core.lock().picker.is_complete(),
+        prefers_encryption: matches!(
+            t.ctx.encryption(),
+            crate::Encryption::Prefer | crate::Encryption::Require
+        ),
     })
 }
 

@@ -104,6 +104,7 @@ async fn talk(
         metadata_size: None,
         pex: false,
         upload_only: false,
+        prefers_encryption: false,
     });
     send_ext(&mut wr, 0, &hs).await?;
     let mut frames = FramedRead::new(

@@ -3,7 +3,8 @@
 //! We read the peer's client name (`v`, at most 64 characters, control characters replaced), its
 //! request queue size (`reqq`), its listen port (`p`), the ids it gave the extensions we speak (`m`:
 //! `ut_metadata`, `ut_pex`; other names are ignored, and an id of 0 means the peer disabled one) and
-//! the size of its info dictionary (`metadata_size`), and whether it only uploads (`upload_only`, BEP 21). We send ours: `m` offers `ut_metadata` (BEP 9)
+//! the size of its info dictionary (`metadata_size`), whether it only uploads (`upload_only`, BEP 21)
+//! and whether it prefers encrypted connections (`e`, which we send when we do). We send ours: `m` offers `ut_metadata` (BEP 9)
 //! under [`UT_METADATA_ID`] and, unless the torrent is private (BEP 27), `ut_pex` (BEP 11) under
 //! [`UT_PEX_ID`]; `metadata_size` when we have the info dictionary.
 //!
@@ -42,6 +43,8 @@ pub struct OurExt {
     pub pex: bool,
     /// We only upload (BEP 21 `upload_only`): we have every piece.
     pub upload_only: bool,
+    /// We prefer encrypted connections (`e`: message stream encryption).
+    pub prefers_encryption: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,6 +60,8 @@ pub struct ExtHandshake {
     /// The peer only uploads (BEP 21 `upload_only` non-zero): a seed, even one that shows no piece
     /// (super-seeding).
     pub upload_only: bool,
+    /// The peer prefers encrypted connections (`e` non-zero).
+    pub prefers_encryption: bool,
 }
 
 /// An id from `m`: 1 to 255; 0 (disabled) and anything else are `None`.
@@ -105,6 +110,7 @@ impl ExtHandshake {
                     }
                 }
                 b"upload_only" => out.upload_only = bencode::as_int(raw).is_some_and(|n| n != 0),
+                b"e" => out.prefers_encryption = bencode::as_int(raw).is_some_and(|n| n != 0),
                 b"metadata_size" => {
                     if let Some(n) = bencode::as_int(raw) {
                         if (1..=MAX_METADATA_SIZE as i64).contains(&n) {
@@ -129,6 +135,9 @@ impl ExtHandshake {
     pub fn ours(o: OurExt) -> Vec<u8> {
         let mut w = Writer::default();
         w.begin_dict();
+        if o.prefers_encryption {
+            w.key_int(b"e", 1u8);
+        }
         w.bytes(b"m").begin_dict();
         w.key_int(b"ut_metadata", UT_METADATA_ID);
         if o.pex {
@@ -163,9 +172,10 @@ mod tests {
             metadata_size: Some(1234),
             pex: true,
             upload_only: true,
+            prefers_encryption: true,
         }))
         .unwrap();
-        assert!(h.upload_only);
+        assert!(h.upload_only && h.prefers_encryption);
         assert_eq!(h.reqq, Some(OUR_REQQ));
         assert_eq!(h.port, Some(6881));
         assert_eq!(h.metadata_size, Some(1234));
@@ -179,6 +189,7 @@ mod tests {
         assert!(h.client.unwrap().starts_with("btorrent"));
         let private = ExtHandshake::parse(&ExtHandshake::ours(OurExt::default())).unwrap();
         assert_eq!(private.ids.ut_pex, None);
+        assert!(!private.prefers_encryption);
         assert_eq!(private.metadata_size, None);
         let lt = b"d1:md11:ut_metadatai3e6:ut_pexi1ee13:metadata_sizei31337e1:pi6881e4:reqqi500e1:v16:libtorrent 2.0.8e";
         let h = ExtHandshake::parse(lt).unwrap();
