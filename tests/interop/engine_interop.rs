@@ -4,14 +4,16 @@
 //! packages and runs ignored tests too.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use crate::support::clients::{
-    aria2, libtorrent, qbittorrent, transmission, wait_for_seeder, wait_listed, Qbt,
+    aria2, libtorrent, qbittorrent_encrypting, transmission_encrypting, wait_for_seeder,
+    wait_listed, Qbt,
 };
 use crate::support::tracker::TestTracker;
 use crate::support::*;
-use btorrent::engine::{AddOptions, Session, SessionConfig, TorrentHandle};
+use btorrent::engine::{AddOptions, Encryption, Session, SessionConfig, TorrentHandle};
 use btorrent::tracker::TrackerConfig;
 use btorrent::Metainfo;
 
@@ -125,102 +127,214 @@ pub(crate) async fn seed_with_btorrent(setup: &Setup) -> (Session, TorrentHandle
     (s, h)
 }
 
-async fn leech_with_btorrent(setup: &Setup) {
+/// btorrent, with the encryption policy `ours`, downloads the setup's torrent from the swarm and
+/// checks what it got; when it requires encryption, every peer it still lists is encrypted.
+pub(crate) async fn leech_with_btorrent(setup: &Setup, ours: Encryption) {
     let out = setup.dir("ours");
-    let (s, h) = setup.ours(&out).await;
+    let cfg = SessionConfig {
+        encryption: ours,
+        ..Default::default()
+    };
+    let (s, h) = setup.ours_with(cfg, &out).await;
     wait_complete(&h, 120).await;
     assert_same_tree(&setup.src, &out);
     assert!(h.stats().downloaded >= setup.meta.info.total_length);
+    if ours == Encryption::Require {
+        assert!(h.peers().iter().all(|p| p.encrypted), "{:?}", h.peers());
+    }
     s.shutdown(Duration::from_secs(2)).await;
+}
+
+/// The real clients of these tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Client {
+    Aria2,
+    Libtorrent,
+    Transmission,
+    Qbittorrent,
+}
+
+/// `client` set as it comes, or (`encrypted_only`) making and taking encrypted connections only:
+/// libtorrent `forced` with RC4, `transmission-cli -er`, aria2c `--bt-require-crypto` with
+/// `arc4`, qBittorrent's "Require encryption".
+fn aria2_set(dir: &Path, port: u16, torrent: &Path, seed: bool, encrypted_only: bool) -> Command {
+    let mut cmd = aria2(dir, port, torrent, seed);
+    if encrypted_only {
+        cmd.args(["--bt-require-crypto=true", "--bt-min-crypto-level=arc4"]);
+    }
+    cmd
+}
+
+fn libtorrent_set(
+    mode: &str,
+    torrent: &Path,
+    dir: &Path,
+    port: u16,
+    encrypted_only: bool,
+) -> Command {
+    let mut cmd = libtorrent(mode, torrent, dir, port);
+    if encrypted_only {
+        cmd.env("LT_ENC", "forced");
+    }
+    cmd
+}
+
+/// btorrent seeds the setup's torrent (a folder of odd-sized files when `multi`) to `client`.
+pub(crate) async fn btorrent_seeds_to(client: Client, multi: bool, encrypted_only: bool) {
+    let setup = Setup::new(multi).await;
+    let work = setup.work.path().to_path_buf();
+    let out = setup.dir("theirs");
+    match client {
+        Client::Aria2 | Client::Libtorrent => {
+            let (_s, h) = seed_with_btorrent(&setup).await;
+            let mut cmd = if client == Client::Aria2 {
+                aria2_set(
+                    &out,
+                    free_port(),
+                    &setup.torrent_file,
+                    false,
+                    encrypted_only,
+                )
+            } else {
+                // The only seed: libtorrent is offered pieces one or a few at a time (BEP 16) and
+                // still completes.
+                assert!(h.stats().super_seeding);
+                libtorrent_set(
+                    "leech",
+                    &setup.torrent_file,
+                    &out,
+                    free_port(),
+                    encrypted_only,
+                )
+            };
+            let p = setup.spawn(&mut cmd, "theirs.log");
+            we_seed(setup, p, out, None).await;
+            assert!(h.stats().uploaded > 0);
+        }
+        Client::Transmission => {
+            // Transmission never dials 127.x peers: it announces first, and our seeder dials it.
+            let (mut cmd, done) = transmission_encrypting(
+                &work,
+                &setup.torrent_file,
+                &out,
+                free_port(),
+                encrypted_only,
+            );
+            let mut p = setup.spawn(&mut cmd, "theirs.log");
+            let hash = Some(setup.meta.info_hash);
+            wait_listed(
+                &setup.announce,
+                hash,
+                &mut p,
+                "transmission to announce",
+                |_| true,
+            )
+            .await;
+            let (_s, h) = seed_with_btorrent(&setup).await;
+            we_seed(setup, p, out, Some(done)).await;
+            assert!(h.stats().uploaded > 0);
+        }
+        Client::Qbittorrent => {
+            let (_s, h) = seed_with_btorrent(&setup).await;
+            let web = free_port();
+            let mut p = setup.spawn(
+                &mut qbittorrent_encrypting(&work, free_port(), web, encrypted_only),
+                "theirs.log",
+            );
+            let api = Qbt::connect(web, &mut p).await;
+            api.add(&setup.torrent_file, &out);
+            qbt_complete(&api, &setup, &mut p).await;
+            assert_same_tree(&setup.src, &out);
+            assert!(h.stats().uploaded > 0);
+        }
+    }
+}
+
+/// `client` seeds the setup's torrent to btorrent, whose encryption policy is `ours`.
+pub(crate) async fn seeds_to_btorrent(
+    client: Client,
+    multi: bool,
+    encrypted_only: bool,
+    ours: Encryption,
+) {
+    let setup = Setup::new(multi).await;
+    let work = setup.work.path().to_path_buf();
+    let port = free_port();
+    let mut p = match client {
+        Client::Aria2 => setup.spawn(
+            &mut aria2_set(&setup.src, port, &setup.torrent_file, true, encrypted_only),
+            "theirs.log",
+        ),
+        Client::Libtorrent => setup.spawn(
+            &mut libtorrent_set(
+                "seed",
+                &setup.torrent_file,
+                &setup.src,
+                port,
+                encrypted_only,
+            ),
+            "theirs.log",
+        ),
+        Client::Transmission => {
+            let (mut cmd, _) = transmission_encrypting(
+                &work,
+                &setup.torrent_file,
+                &setup.src,
+                port,
+                encrypted_only,
+            );
+            setup.spawn(&mut cmd, "theirs.log")
+        }
+        Client::Qbittorrent => {
+            let web = free_port();
+            let mut p = setup.spawn(
+                &mut qbittorrent_encrypting(&work, port, web, encrypted_only),
+                "theirs.log",
+            );
+            Qbt::connect(web, &mut p)
+                .await
+                .add(&setup.torrent_file, &setup.src);
+            p
+        }
+    };
+    setup.wait_seeder(port, &mut p).await;
+    leech_with_btorrent(&setup, ours).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs aria2"]
 async fn btorrent_seeds_to_aria2c() {
-    let setup = Setup::new(true).await;
-    let (_s, h) = seed_with_btorrent(&setup).await;
-    let out = setup.dir("aria2");
-    let p = setup.spawn(
-        &mut aria2(&out, free_port(), &setup.torrent_file, false),
-        "aria2.log",
-    );
-    we_seed(setup, p, out, None).await;
-    assert!(h.stats().uploaded > 0);
+    btorrent_seeds_to(Client::Aria2, true, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs aria2"]
 async fn aria2c_seeds_to_btorrent() {
-    let setup = Setup::new(true).await;
-    let port = free_port();
-    let mut p = setup.spawn(
-        &mut aria2(&setup.src, port, &setup.torrent_file, true),
-        "aria2.log",
-    );
-    setup.wait_seeder(port, &mut p).await;
-    leech_with_btorrent(&setup).await;
+    seeds_to_btorrent(Client::Aria2, true, false, Encryption::Allow).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs python3-libtorrent"]
 async fn btorrent_seeds_to_libtorrent() {
-    let setup = Setup::new(true).await;
-    let (_s, h) = seed_with_btorrent(&setup).await;
-    // The only seed: libtorrent is offered pieces one or a few at a time (BEP 16) and still completes.
-    assert!(h.stats().super_seeding);
-    let out = setup.dir("lt");
-    let p = setup.spawn(
-        &mut libtorrent("leech", &setup.torrent_file, &out, free_port()),
-        "lt.log",
-    );
-    we_seed(setup, p, out, None).await;
-    assert!(h.stats().uploaded > 0);
+    btorrent_seeds_to(Client::Libtorrent, true, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs python3-libtorrent"]
 async fn libtorrent_seeds_to_btorrent() {
-    let setup = Setup::new(false).await;
-    let port = free_port();
-    let mut p = setup.spawn(
-        &mut libtorrent("seed", &setup.torrent_file, &setup.src, port),
-        "lt.log",
-    );
-    setup.wait_seeder(port, &mut p).await;
-    leech_with_btorrent(&setup).await;
+    seeds_to_btorrent(Client::Libtorrent, false, false, Encryption::Allow).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs transmission-cli"]
 async fn btorrent_seeds_to_transmission_cli() {
-    // Transmission never dials 127.x peers: it announces first, and our seeder dials it.
-    let setup = Setup::new(false).await;
-    let out = setup.dir("tr");
-    let (mut cmd, done) = transmission(setup.work.path(), &setup.torrent_file, &out, free_port());
-    let mut p = setup.spawn(&mut cmd, "tr.log");
-    let hash = Some(setup.meta.info_hash);
-    wait_listed(
-        &setup.announce,
-        hash,
-        &mut p,
-        "transmission to announce",
-        |_| true,
-    )
-    .await;
-    let (_s, h) = seed_with_btorrent(&setup).await;
-    we_seed(setup, p, out, Some(done)).await;
-    assert!(h.stats().uploaded > 0);
+    btorrent_seeds_to(Client::Transmission, false, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs transmission-cli"]
 async fn transmission_cli_seeds_to_btorrent() {
-    let setup = Setup::new(false).await;
-    let port = free_port();
-    let (mut cmd, _) = transmission(setup.work.path(), &setup.torrent_file, &setup.src, port);
-    let mut p = setup.spawn(&mut cmd, "tr.log");
-    setup.wait_seeder(port, &mut p).await;
-    leech_with_btorrent(&setup).await;
+    seeds_to_btorrent(Client::Transmission, false, false, Encryption::Allow).await;
 }
 
 /// Waits until qBittorrent has the whole torrent, hash-checked, and seeds it.
@@ -249,30 +363,11 @@ pub(crate) async fn qbt_complete(api: &Qbt, setup: &Setup, p: &mut Proc) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs qbittorrent-nox and curl"]
 async fn btorrent_seeds_to_qbittorrent() {
-    let setup = Setup::new(true).await;
-    let (_s, h) = seed_with_btorrent(&setup).await;
-    let out = setup.dir("qbt");
-    let web = free_port();
-    let mut p = setup.spawn(
-        &mut qbittorrent(setup.work.path(), free_port(), web),
-        "qbt.log",
-    );
-    let api = Qbt::connect(web, &mut p).await;
-    api.add(&setup.torrent_file, &out);
-    qbt_complete(&api, &setup, &mut p).await;
-    assert_same_tree(&setup.src, &out);
-    assert!(h.stats().uploaded > 0);
+    btorrent_seeds_to(Client::Qbittorrent, true, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs qbittorrent-nox and curl"]
 async fn qbittorrent_seeds_to_btorrent() {
-    let setup = Setup::new(false).await;
-    let port = free_port();
-    let web = free_port();
-    let mut p = setup.spawn(&mut qbittorrent(setup.work.path(), port, web), "qbt.log");
-    let api = Qbt::connect(web, &mut p).await;
-    api.add(&setup.torrent_file, &setup.src);
-    setup.wait_seeder(port, &mut p).await;
-    leech_with_btorrent(&setup).await;
+    seeds_to_btorrent(Client::Qbittorrent, false, false, Encryption::Allow).await;
 }
