@@ -185,29 +185,14 @@ fn answers_plain(port: u16, ih: btorrent::InfoHash) -> bool {
 /// refused and changes nothing; a hand edit of the file is in force within seconds.
 #[test]
 fn the_daemon_follows_its_encryption_setting_and_the_rpc_changes_it() {
-    use crate::support::rpc::{poll, torrent_get, RpcDaemon};
-    use base64::Engine as _;
+    use crate::support::rpc::{poll, RpcDaemon};
     use serde_json::json;
     let dir = tempfile::tempdir().unwrap();
     let d = RpcDaemon::start(dir.path(), "encryption = \"require\"");
     let mut c = d.client();
-    let seed = dir.path().join("seed");
-    write_random(&seed.join("s.bin"), 64 << 10, 75);
-    let meta = torrent(&seed.join("s.bin"), 16 << 10, vec![]);
-    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
-    c.ok(
-        "torrent-add",
-        json!({"metainfo": b64, "download-dir": seed}),
-    );
-    poll("the torrent to seed", 30, || {
-        (torrent_get(&mut c, json!([]), &["status"])[0]["status"] == 6).then_some(())
-    });
-    let s = c.ok(
-        "session-get",
-        json!({"fields": ["encryption", "peer-port"]}),
-    );
+    let (meta, port) = c.add_seeding(dir.path(), 75);
+    let s = c.ok("session-get", json!({"fields": ["encryption"]}));
     assert_eq!(s["encryption"], "required");
-    let port = s["peer-port"].as_u64().unwrap() as u16;
     assert!(
         !answers_plain(port, meta.info_hash),
         "plain answered while required"

@@ -7,12 +7,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use base64::Engine as _;
 use serde_json::json;
 
 use crate::support::rpc::{parse_metrics, poll, request, torrent_get, RpcDaemon};
 use crate::support::tracker::http_double;
-use crate::support::{self, write_random};
+
 use btorrent::wire::handshake::{read_handshake, write_handshake, Handshake};
 use btorrent::{InfoHash, PeerId};
 
@@ -53,20 +52,7 @@ fn a_downloaded_blocklist_keeps_the_addresses_it_names_out() {
     let dir = tempfile::tempdir().unwrap();
     let d = RpcDaemon::start(dir.path(), "");
     let mut c = d.client();
-    let seed = dir.path().join("seed");
-    write_random(&seed.join("s.bin"), 64 * 1024, 7);
-    let meta = support::torrent(&seed.join("s.bin"), 16 * 1024, vec![]);
-    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
-    c.ok(
-        "torrent-add",
-        json!({"metainfo": b64, "download-dir": seed}),
-    );
-    poll("the torrent to seed", 30, || {
-        (torrent_get(&mut c, json!([]), &["status"])[0]["status"] == 6).then_some(())
-    });
-    let port = c.ok("session-get", json!({"fields": ["peer-port"]}))["peer-port"]
-        .as_u64()
-        .unwrap() as u16;
+    let (meta, port) = c.add_seeding(dir.path(), 7);
     let peer = SocketAddr::from(([127, 0, 0, 1], port));
     let ih = meta.info_hash;
     let (bad, good): (IpAddr, IpAddr) = ([127, 0, 0, 3].into(), [127, 0, 0, 4].into());

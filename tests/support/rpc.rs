@@ -186,6 +186,28 @@ impl Client {
         assert_eq!(v["result"], "success", "{method}: {v}");
         v["arguments"].clone()
     }
+
+    /// Adds a torrent of 64 KiB of random bytes (`seed` picks them), written to `dir/seed/s.bin`
+    /// and seeded from there; returns it and the daemon's peer port once the daemon seeds it (at
+    /// most 30 s).
+    pub fn add_seeding(&mut self, dir: &Path, seed: u64) -> (btorrent::Metainfo, u16) {
+        use base64::Engine as _;
+        let folder = dir.join("seed");
+        super::write_random(&folder.join("s.bin"), 64 * 1024, seed);
+        let meta = super::torrent(&folder.join("s.bin"), 16 * 1024, vec![]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+        self.ok(
+            "torrent-add",
+            json!({"metainfo": b64, "download-dir": folder}),
+        );
+        poll("the torrent to seed", 30, || {
+            (torrent_get(self, json!([]), &["status"])[0]["status"] == 6).then_some(())
+        });
+        let port = self.ok("session-get", json!({"fields": ["peer-port"]}))["peer-port"]
+            .as_u64()
+            .unwrap() as u16;
+        (meta, port)
+    }
 }
 
 /// Polls `f` every 100 ms until it gives `Some`; panics naming `what` after `secs`.
