@@ -570,4 +570,118 @@ mod tests {
         let r = initiate(&mut a, &ih(), Methods::BOTH, b"", Duration::from_millis(50)).await;
         assert!(matches!(r, Err(MseError::Timeout)));
     }
+
+    /// What a hostile initiator puts after the synchronisation hashes (encrypted as it should be).
+    enum Lie {
+        Vc,
+        PadC(u16),
+        Provide(u32),
+        /// `len(IA)` says this much, then the connection closes.
+        IaLen(u16),
+    }
+
+    /// A hostile initiator: the key exchange and hashes as they should be, then `lie`.
+    async fn lying_initiator(s: &mut tokio::io::DuplexStream, lie: Lie) {
+        let keys = KeyPair::generate();
+        s.write_all(&keys.public).await.unwrap();
+        let mut inbox = Vec::new();
+        fill(s, &mut inbox, KEY_LEN).await.unwrap();
+        let secret = keys.secret(&inbox[..KEY_LEN]).unwrap();
+        let mut encrypt = Keystream::new(b"keyA", &secret, &ih());
+        let mut out = hash(&[b"req1", &secret]).to_vec();
+        out.extend_from_slice(&xor(torrent_key(&ih()), hash(&[b"req3", &secret])));
+        let mut sealed = match lie {
+            Lie::Vc => vec![1u8; 8],
+            _ => VC.to_vec(),
+        };
+        let provide = if let Lie::Provide(p) = lie {
+            p
+        } else {
+            RC4_BIT
+        };
+        sealed.extend_from_slice(&provide.to_be_bytes());
+        let pad = if let Lie::PadC(n) = lie { n } else { 0 };
+        sealed.extend_from_slice(&pad.to_be_bytes());
+        sealed.extend(std::iter::repeat_n(0u8, usize::from(pad).min(2048)));
+        let ia = if let Lie::IaLen(n) = lie { n } else { 0 };
+        sealed.extend_from_slice(&ia.to_be_bytes());
+        encrypt.apply(&mut sealed);
+        out.extend_from_slice(&sealed);
+        let _ = s.write_all(&out).await;
+    }
+
+    #[tokio::test]
+    async fn a_responder_refuses_a_hostile_initiator_s_fields() {
+        for (lie, what) in [
+            (Lie::Vc, "bad verification constant"),
+            (Lie::PadC(513), "pad longer than 512 bytes"),
+            (Lie::Provide(0), "no method in common"),
+            (Lie::Provide(0x0c), "no method in common"),
+            (Lie::IaLen(u16::MAX), "connection closed"),
+        ] {
+            let (mut a, mut b) = tokio::io::duplex(64 * 1024);
+            let liar = tokio::spawn(async move {
+                lying_initiator(&mut a, lie).await;
+                // Its end closes (the IA it announced never comes).
+            });
+            let r = respond(&mut b, &[], |_| Some(ih()), Methods::BOTH, Crypto::Rc4, T).await;
+            let e = r.expect_err(what).to_string();
+            assert!(e.contains(what), "{e}");
+            liar.await.unwrap();
+        }
+    }
+
+    /// A hostile responder: the key exchange as it should be, then `select` and `pad` as `PadD`'s
+    /// length, or (`vc: false`) 600 bytes of noise and no VC.
+    async fn lying_responder(s: &mut tokio::io::DuplexStream, select: u32, pad: u16, vc: bool) {
+        let keys = KeyPair::generate();
+        let mut inbox = Vec::new();
+        fill(s, &mut inbox, KEY_LEN).await.unwrap();
+        s.write_all(&keys.public).await.unwrap();
+        let secret = keys.secret(&inbox[..KEY_LEN]).unwrap();
+        if !vc {
+            let _ = s.write_all(&[7u8; 600]).await;
+            return;
+        }
+        let mut reply = VC.to_vec();
+        reply.extend_from_slice(&select.to_be_bytes());
+        reply.extend_from_slice(&pad.to_be_bytes());
+        Keystream::new(b"keyB", &secret, &ih()).apply(&mut reply);
+        let _ = s.write_all(&reply).await;
+    }
+
+    #[tokio::test]
+    async fn an_initiator_refuses_a_hostile_responder_s_fields() {
+        for (select, pad, vc, what) in [
+            (PLAINTEXT_BIT, 0, true, "which we did not provide"),
+            (PLAINTEXT_BIT | RC4_BIT, 0, true, "which we did not provide"),
+            (RC4_BIT, 600, true, "pad longer than 512 bytes"),
+            (RC4_BIT, 0, false, "no synchronisation"),
+        ] {
+            let (mut a, mut b) = tokio::io::duplex(64 * 1024);
+            let liar = tokio::spawn(async move {
+                lying_responder(&mut b, select, pad, vc).await;
+                b
+            });
+            let r = initiate(&mut a, &ih(), Methods::RC4_ONLY, b"hi", T).await;
+            let e = r.expect_err(what).to_string();
+            assert!(e.contains(what), "{e}");
+            drop(liar.await.unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn noise_is_refused_without_a_panic_whatever_its_length() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..200 {
+            let len = rng.gen_range(0..1500);
+            let noise: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+            let (mut a, mut b) = tokio::io::duplex(64 * 1024);
+            a.write_all(&noise).await.unwrap();
+            drop(a);
+            let r = respond(&mut b, &[], |_| Some(ih()), Methods::BOTH, Crypto::Rc4, T).await;
+            assert!(r.is_err(), "{len} bytes of noise accepted");
+        }
+    }
 }
