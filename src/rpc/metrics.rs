@@ -1,4 +1,5 @@
-//! What the RPC server's `/metrics` reports: the peer session's rates, bytes, peers, torrents by
+//! What the RPC server's `/metrics` reports: the peer session's rates, bytes, peers (all, encrypted,
+//! by where their address came from), torrents by
 //! state (`queued` among them), peer sockets against their limit, the blocklist's ranges and the
 //! speed limits in force (`btorrent_*`), and the embedded tracker's counters (`btorrent_tracker_*`) when it runs.
 
@@ -53,6 +54,42 @@ pub fn render(rpc: &Rpc) -> String {
         "Peers connected, over every torrent.",
         sum(|s| s.peers as u64),
     );
+    let peers: Vec<crate::engine::PeerInfo> = handles.iter().flat_map(|h| h.peers()).collect();
+    w.single(
+        "btorrent_peers_encrypted",
+        Kind::Gauge,
+        "Peers connected over an encrypted (RC4) stream, over every torrent.",
+        peers.iter().filter(|p| p.encrypted).count() as f64,
+    );
+    {
+        use crate::engine::known::Source;
+        let sources = [
+            Source::Tracker,
+            Source::Dht,
+            Source::Pex,
+            Source::Lsd,
+            Source::User,
+            Source::Incoming,
+        ];
+        let labels: Vec<[(&str, &str); 1]> =
+            sources.iter().map(|s| [("source", s.name())]).collect();
+        let samples: Vec<(&[(&str, &str)], f64)> = labels
+            .iter()
+            .zip(sources)
+            .map(|(l, s)| {
+                (
+                    &l[..],
+                    peers.iter().filter(|p| p.source == s).count() as f64,
+                )
+            })
+            .collect();
+        w.family(
+            "btorrent_peers_from",
+            Kind::Gauge,
+            "Peers connected, by where their address came from (incoming: they dialed us).",
+            &samples,
+        );
+    }
     let states = [
         "checking",
         "downloading",

@@ -168,6 +168,10 @@ fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
         from,
         json!({"fromCache": 0, "fromDht": 0, "fromIncoming": 1, "fromLpd": 0, "fromLtep": 0, "fromPex": 0, "fromTracker": 0})
     );
+    let metrics = parse_metrics(&request(d.port, "GET", "/metrics", &[], b"").body);
+    assert_eq!(metrics["btorrent_peers_from{source=\"incoming\"}"], 1.0);
+    assert_eq!(metrics["btorrent_peers_from{source=\"tracker\"}"], 0.0);
+    assert_eq!(metrics["btorrent_peers_encrypted"], 0.0);
     let ours = h.peers();
     assert_eq!(ours.len(), 1, "{ours:?}");
     assert_eq!(ours[0].source, btorrent::engine::known::Source::User);
