@@ -30,6 +30,9 @@
 //!   [`Session::dht_stats`] says how the node does. Torrents use the DHT by themselves ([`dht`]).
 //! - With [`SessionConfig::lsd`], public torrents are announced on the local network and find
 //!   peers there (local service discovery, BEP 14: [`lsd`], on the interfaces of [`interfaces`]).
+//! - [`SessionConfig::encryption`] ([`Encryption`]; [`Session::set_encryption`] while it runs): which
+//!   connections are made and taken plain, which under message stream encryption
+//!   ([`peer_stream`]: the stream every connection reads and writes through).
 //! - [`probe::fetch_bitfield`] and [`probe::download_piece`]: one-shot questions to one peer.
 //! - [`Session::fetch_metadata`]`(magnet, extra, ...)`: a magnet link's info dictionary from its
 //!   `x.pe` peers, its trackers, `extra` (a channel of addresses, e.g. from a DHT lookup), the local
@@ -52,7 +55,8 @@
 //! # Structure and invariants
 //!
 //! ```text
-//!  Session ── listener task (accepts, reads the handshake, hands the socket to its torrent)
+//!  Session ── listener task (accepts, reads the handshake, plain or encrypted, hands the stream
+//!     │        to its torrent)
 //!     │        shared by its torrents: disk writer threads (4, started on first use), the open-file
 //!     │        cache (bounded), announce turns, turns for data checks and resume saves
 //!     └── Torrent (Arc) ── torrent task: check data, connect, choke, save resume, announce

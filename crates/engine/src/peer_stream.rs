@@ -1,12 +1,12 @@
 //! A peer's byte stream: a TCP connection, plain or encrypted by the MSE handshake
 //! (`btorrent_proto::wire::mse`), and the session's [`Encryption`] policy that decides which.
 //!
-//! [`open`] dials and handshakes (MSE first or plain first, per the policy, trying the other way on a
+//! `open` dials and handshakes (MSE first or plain first, per the policy, trying the other way on a
 //! second connection when the first is closed on us: a peer that requires encryption hangs up on a
-//! plain handshake, one that knows no MSE on ours). [`accept`] tells an incoming plain handshake
+//! plain handshake, one that knows no MSE on ours). `accept` tells an incoming plain handshake
 //! from an encrypted one by its first 20 bytes.
 //!
-//! Halves: the connection's reader and sender tasks each own one ([`PeerReader`], [`PeerWriter`]);
+//! Halves: the connection's reader and sender tasks each own one (`PeerReader`, `PeerWriter`);
 //! each holds its direction's RC4 keystream, if any. A plain stream costs one branch per call.
 //! The writer encrypts into a buffer of its own: bytes taken are always sent, in order, before any
 //! later bytes, so a caller must `flush` after its last write (the sender does after each batch).

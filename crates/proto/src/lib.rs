@@ -5,7 +5,7 @@
 //!   (hashed on every core), edit, magnet links.
 //! - [`magnet`]: magnet links (BEP 9) parsed: info-hash, name, trackers, peers.
 //! - [`wire`]: the peer wire protocol: handshake, messages and their codec, bitfields, the extension
-//!   handshake (BEP 10).
+//!   handshake (BEP 10), and the encrypted handshake that may come first (`wire::mse`).
 //! - [`multi_sha1`]: SHA-1 of several pieces at once (lanes on the CPU's SHA instructions).
 //! - [`listing`]: the `/get_peers` listing btorrent's tracker serves and its client reads.
 //! - [`tracker`]: the announce and scrape types tracker clients and servers share.
