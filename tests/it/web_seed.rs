@@ -12,8 +12,12 @@ use crate::support::web_server::WebServer;
 use crate::support::{assert_same_tree, write_random};
 
 fn with_web_seed(path: &std::path::Path, url: &str) -> Metainfo {
+    with_web_seed_in(path, url, 16384)
+}
+
+fn with_web_seed_in(path: &std::path::Path, url: &str, piece_length: u64) -> Metainfo {
     let o = CreateOptions {
-        piece_length: Some(16384),
+        piece_length: Some(piece_length),
         web_seeds: vec![url.to_string()],
         ..Default::default()
     };
@@ -182,4 +186,27 @@ async fn a_web_seed_that_answers_other_ranges_is_dropped_at_once() {
         wait_complete(&h, 30).await;
         leecher.remove(&h.info_hash()).await.unwrap();
     }
+}
+
+/// A server is asked for the next round while the last one's answer is on its way (two requests
+/// at once, never more), so a server far away is not idle a round trip between rounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_seed_has_two_requests_in_flight() {
+    crate::support::engine::init_logs();
+    let root = tempfile::tempdir().unwrap();
+    // Three rounds' worth (4 MiB each) of 1 MiB pieces: a few ranges a round.
+    write_random(&root.path().join("big.bin"), 12 << 20, 10);
+    let web = WebServer::start(root.path().to_path_buf()).await;
+    // Each answer held back, as a far server's would be.
+    web.served.delay_ms.store(200, Ordering::SeqCst);
+    let meta = with_web_seed_in(&root.path().join("big.bin"), &web.url, 1 << 20);
+    let leecher = session().await;
+    let into = tempfile::tempdir().unwrap();
+    let h = leecher.add(meta, opts(into.path(), vec![])).await.unwrap();
+    wait_complete(&h, 60).await;
+    assert_eq!(
+        std::fs::read(into.path().join("big.bin")).unwrap(),
+        std::fs::read(root.path().join("big.bin")).unwrap()
+    );
+    assert_eq!(web.served.most_in_flight.load(Ordering::SeqCst), 2);
 }

@@ -1,6 +1,6 @@
 //! A web seed for the tests (BEP 19): files of a folder served over HTTP on loopback, with `Range`
-//! requests answered `206` as nginx does, every request counted, a switch that makes it send
-//! corrupted bytes and a delay before each answer.
+//! requests answered `206` as nginx does, every request counted (and those answered at once), a
+//! switch that makes it send corrupted bytes and a delay before each answer.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +24,26 @@ pub struct Served {
     pub shift_range: AtomicBool,
     /// Each answer waits this long first (milliseconds).
     pub delay_ms: std::sync::atomic::AtomicU64,
+    /// Requests being answered now, and the most there were at once.
+    pub in_flight: AtomicUsize,
+    pub most_in_flight: AtomicUsize,
+}
+
+/// Counts a request in `in_flight` while it is answered.
+struct Answering<'a>(&'a Served);
+
+impl<'a> Answering<'a> {
+    fn new(s: &'a Served) -> Self {
+        let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        s.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        Answering(s)
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 pub struct WebServer {
@@ -71,6 +91,7 @@ async fn file(
     headers: HeaderMap,
 ) -> Response {
     ctx.served.requests.fetch_add(1, Ordering::SeqCst);
+    let _answering = Answering::new(&ctx.served);
     let delay = ctx.served.delay_ms.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(delay)).await;
     if path.split('/').any(|p| p == "..") {

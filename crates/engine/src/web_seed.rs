@@ -4,11 +4,12 @@
 //! One task per URL (`spawn_for`, started with the torrent's announces and ended with its run token
 //! (paused, stopped, removed) or once the torrent has every piece) asks the [`crate::picker`] for
 //! blocks as a peer would (its own [`PeerKey`], every piece counted in the availability while it
-//! runs), up to [`BATCH_BYTES`] at a time; fetches each run of adjacent blocks with `Range` requests,
+//! runs), up to [`BATCH_BYTES`] a round, [`IN_FLIGHT`] rounds at once; fetches each run of adjacent blocks with `Range` requests,
 //! one per file the run crosses (padding files are zeros, never asked for); and hands the blocks to
 //! the picker, whose complete pieces are hashed and written like any peer's (`verify`). The
-//! download limits apply, and its connection counts as one of the session's peer sockets
-//! ([`crate::fd_budget`]).
+//! download limits apply, and each of its connections counts as one of the session's peer sockets
+//! ([`crate::fd_budget`]): the first held while the task lives, a second round only when another
+//! is free.
 //!
 //! The file's address: for a single-file torrent the URL itself, unless it ends with `/` (then the
 //! file's name is added); for a folder, the URL, `/`, then the torrent's name and the file's path,
@@ -16,7 +17,7 @@
 //!
 //! A server that answers a part of a file with other bytes (the whole file: it takes no `Range`
 //! requests; or another range) is dropped at once. One that fails (an error status, an answer of the wrong length or range, no
-//! answer within [`REQUEST_TIMEOUT`]) gives its blocks back and is asked again after [`RETRY_AFTER`], doubled each
+//! answer within [`REQUEST_TIMEOUT`]) gives that round's blocks back and is asked again after [`RETRY_AFTER`], doubled each
 //! time; after [`MAX_FAILURES`] failures in a row, or [`MAX_BAD_PIECES`] pieces that fail their hash
 //! check, it is dropped for this run (a warning says why). Blocks it holds go back to the picker
 //! whenever the task ends (`Asked` does it on drop).
@@ -34,6 +35,9 @@ use btorrent_proto::wire::{Bitfield, BlockRef};
 
 /// Bytes asked for in one round.
 pub const BATCH_BYTES: usize = 4 << 20;
+/// Rounds in flight at once per server: the next one's request goes out while the last one's
+/// bytes come in, so a server far away is not idle for a round trip between rounds.
+pub const IN_FLIGHT: usize = 2;
 /// The longest a request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The first wait after a failure (doubled each time).
@@ -129,7 +133,15 @@ impl Drop for Sending<'_> {
     }
 }
 
+/// A round's outcome: its blocks, the bytes fetched or why not, and the extra socket it held.
+type RoundDone = (
+    Vec<BlockRef>,
+    anyhow::Result<Vec<u8>>,
+    Option<tokio::sync::OwnedSemaphorePermit>,
+);
+
 async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
+    use futures::stream::{FuturesUnordered, StreamExt};
     let shown = crate::announce::shown_url(&url);
     let client = match reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
@@ -142,8 +154,9 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
             return;
         }
     };
-    // Its connection is one of the session's budget of peer sockets, held while the task lives
-    // (it ends once the torrent has every piece).
+    // Its first connection is one of the session's budget of peer sockets, held while the task
+    // lives (it ends once the torrent has every piece); a second round in flight holds another
+    // while it lasts, when one is free.
     let _socket = tokio::select! {
         _ = run.cancelled() => return,
         p = t.ctx.connections.clone().acquire_owned() => match p {
@@ -155,8 +168,11 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
     let blocks_per_round = (BATCH_BYTES / btorrent_proto::wire::BLOCK_SIZE as usize).max(1);
     let (mut failures, mut bad_pieces) = (0u32, 0u32);
     let mut wait = RETRY_AFTER;
+    // No new round before this (after a failure).
+    let mut retry_at: Option<tokio::time::Instant> = None;
     // Pieces it completed, waiting for their hash check.
     let mut delivered: Vec<u32> = Vec::new();
+    let mut rounds = FuturesUnordered::new();
     loop {
         {
             let c = t.core.lock();
@@ -173,49 +189,74 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
             tracing::warn!(web_seed = %shown, "web seed dropped: {bad_pieces} of its pieces failed the hash check");
             return;
         }
-        // Some(picked any), or None when the torrent downloads nothing now.
-        let picked = {
-            let mut c = t.core.lock();
-            if c.picker.is_complete() && delivered.is_empty() {
-                // Nothing will ever be asked of it in this run.
-                return;
-            }
-            if c.lifecycle.transfers() && !c.picker.is_done() {
-                let n = c.picker.pick(
+        // Start rounds while there is room: Some(started any, or had one going), or None when the
+        // torrent downloads nothing now.
+        let mut downloading = Some(true);
+        while rounds.len() < IN_FLIGHT
+            && retry_at.is_none_or(|at| tokio::time::Instant::now() >= at)
+        {
+            retry_at = None;
+            let extra = if rounds.is_empty() {
+                None
+            } else {
+                match t.ctx.connections.clone().try_acquire_owned() {
+                    Ok(p) => Some(p),
+                    Err(_) => break,
+                }
+            };
+            let mut blocks = Vec::new();
+            {
+                let mut c = t.core.lock();
+                if c.picker.is_complete() && delivered.is_empty() && rounds.is_empty() {
+                    // Nothing will ever be asked of it in this run.
+                    return;
+                }
+                if !c.lifecycle.transfers() || c.picker.is_done() {
+                    downloading = None;
+                    break;
+                }
+                let outstanding = asked.blocks.len();
+                c.picker.pick(
                     asked.key,
                     &asked.all,
-                    0,
+                    outstanding,
                     blocks_per_round,
-                    &mut asked.blocks,
+                    &mut blocks,
                 );
-                Some(n > 0)
-            } else {
-                None
             }
-        };
-        if picked != Some(true) {
-            let look = if picked.is_some() {
-                BUSY_LOOK
-            } else {
-                IDLE_LOOK
+            if blocks.is_empty() {
+                downloading = Some(!rounds.is_empty());
+                break;
+            }
+            asked.blocks.extend_from_slice(&blocks);
+            let (client, t2, url) = (client.clone(), t.clone(), url.clone());
+            rounds.push(async move {
+                let _sending = Sending::new(&t2);
+                let r = fetch_blocks(&client, &t2, &url, &blocks).await;
+                (blocks, r, extra)
+            });
+        }
+        if rounds.is_empty() {
+            let look = match (downloading, retry_at) {
+                (_, Some(at)) => at.saturating_duration_since(tokio::time::Instant::now()),
+                (Some(_), None) => BUSY_LOOK,
+                (None, None) => IDLE_LOOK,
             };
             tokio::select! {
                 _ = run.cancelled() => return,
                 _ = tokio::time::sleep(look) => continue,
             }
         }
-        let got = {
-            let _sending = Sending::new(&t);
-            tokio::select! {
-                _ = run.cancelled() => return,
-                r = fetch_blocks(&client, &t, &url, &asked.blocks) => r,
-            }
+        let (blocks, got, _extra): RoundDone = tokio::select! {
+            _ = run.cancelled() => return,
+            Some(done) = rounds.next() => done,
         };
+        // The round's blocks are no longer out: delivered below, or given back.
+        asked.blocks.retain(|b| !blocks.contains(b));
         match got {
             Ok(data) => {
                 failures = 0;
                 wait = RETRY_AFTER;
-                let blocks = std::mem::take(&mut asked.blocks);
                 delivered.extend(deliver(&t, asked.key, &blocks, &data));
                 let pause = t.limits.download_wait(&t.ctx, data.len() as u64);
                 if !pause.is_zero() {
@@ -230,17 +271,19 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
                 return;
             }
             Err(e) => {
-                asked.give_back();
+                {
+                    let mut c = t.core.lock();
+                    for b in &blocks {
+                        c.picker.release(asked.key, *b);
+                    }
+                }
                 failures += 1;
                 if failures >= MAX_FAILURES {
                     tracing::warn!(web_seed = %shown, "web seed dropped after {failures} failures; the last: {e:#}");
                     return;
                 }
                 tracing::info!(web_seed = %shown, "web seed failed ({e:#}); asked again in {} s", wait.as_secs());
-                tokio::select! {
-                    _ = run.cancelled() => return,
-                    _ = tokio::time::sleep(wait) => {}
-                }
+                retry_at = Some(tokio::time::Instant::now() + wait);
                 wait *= 2;
             }
         }
