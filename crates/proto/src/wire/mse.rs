@@ -72,6 +72,18 @@ pub enum Crypto {
     Rc4,
 }
 
+impl Crypto {
+    const ALL: [Crypto; 2] = [Crypto::Plaintext, Crypto::Rc4];
+
+    /// Its bit in `crypto_provide` and `crypto_select`.
+    fn bit(self) -> u32 {
+        match self {
+            Crypto::Plaintext => PLAINTEXT_BIT,
+            Crypto::Rc4 => RC4_BIT,
+        }
+    }
+}
+
 /// A set of methods: what an initiator provides, or what a responder accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Methods {
@@ -90,7 +102,18 @@ impl Methods {
     };
 
     fn bits(self) -> u32 {
-        (if self.plaintext { PLAINTEXT_BIT } else { 0 }) | (if self.rc4 { RC4_BIT } else { 0 })
+        Crypto::ALL
+            .into_iter()
+            .filter(|&c| self.has(c))
+            .map(Crypto::bit)
+            .sum()
+    }
+
+    fn from_bits(bits: u32) -> Methods {
+        Methods {
+            plaintext: bits & PLAINTEXT_BIT != 0,
+            rc4: bits & RC4_BIT != 0,
+        }
     }
 
     fn has(self, c: Crypto) -> bool {
@@ -315,11 +338,10 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
         fill(s, &mut inbox, at + pad).await?;
         decrypt.apply(&mut inbox[at..at + pad]);
         at += pad;
-        let crypto = match select {
-            PLAINTEXT_BIT if offer.plaintext => Crypto::Plaintext,
-            RC4_BIT if offer.rc4 => Crypto::Rc4,
-            other => return Err(MseError::BadSelect(other)),
-        };
+        let crypto = Crypto::ALL
+            .into_iter()
+            .find(|&c| c.bit() == select && offer.has(c))
+            .ok_or(MseError::BadSelect(select))?;
         Ok(finish(crypto, encrypt, decrypt, inbox.split_off(at)))
     })
     .await
@@ -403,10 +425,7 @@ where
         fill(s, &mut inbox, at + ia_len).await?;
         decrypt.apply(&mut inbox[at..at + ia_len]);
 
-        let provided = Methods {
-            plaintext: provide & PLAINTEXT_BIT != 0,
-            rc4: provide & RC4_BIT != 0,
-        };
+        let provided = Methods::from_bits(provide);
         let other = match prefer {
             Crypto::Plaintext => Crypto::Rc4,
             Crypto::Rc4 => Crypto::Plaintext,
@@ -417,13 +436,7 @@ where
             .ok_or(MseError::NoCommonMethod(provide))?;
 
         let mut reply = VC.to_vec();
-        reply.extend_from_slice(
-            &Methods::bits(Methods {
-                plaintext: crypto == Crypto::Plaintext,
-                rc4: crypto == Crypto::Rc4,
-            })
-            .to_be_bytes(),
-        );
+        reply.extend_from_slice(&crypto.bit().to_be_bytes());
         reply.extend_from_slice(&0u16.to_be_bytes()); // no PadD
         encrypt.apply(&mut reply);
         s.write_all(&reply).await?;
