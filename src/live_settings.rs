@@ -60,6 +60,10 @@ fn look(peer: &PeerSlot, last: Option<blocklist::Source>) -> Option<blocklist::S
                 cfg.settings.encryption.name()
             );
         }
+        if s.utp() != cfg.settings.utp {
+            s.set_utp(cfg.settings.utp);
+            tracing::info!("uTP from torrents.toml: {}", cfg.settings.utp.name());
+        }
         if s.limits() != wanted {
             s.set_limits(wanted.0, wanted.1);
             tracing::info!(

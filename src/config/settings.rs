@@ -92,7 +92,12 @@ pub struct Settings {
     /// encrypted with peers that require it), `prefer` or `require` ([`crate::engine::Encryption`]).
     #[serde(default, skip_serializing_if = "is_default_encryption")]
     pub encryption: crate::engine::Encryption,
-    /// UDP port of the DHT node; absent = the number of the peer listen port.
+    /// uTP (BEP 29) on the listen port's UDP number: `allow` (the default: taken, and dialed when
+    /// TCP fails), `prefer` (dialed first) or `off` ([`crate::engine::Utp`]).
+    #[serde(default, skip_serializing_if = "is_default_utp")]
+    pub utp: crate::engine::Utp,
+    /// UDP port of the DHT node; absent = the number after the peer listen port's (whose UDP
+    /// port is uTP's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dht_port: Option<u16>,
     /// `host:port` of the nodes to join the DHT through; absent = the well-known public routers.
@@ -186,6 +191,10 @@ pub const LSD_ENV: &str = "BTORRENT_LSD";
 
 fn is_default_encryption(e: &crate::engine::Encryption) -> bool {
     *e == crate::engine::Encryption::default()
+}
+
+fn is_default_utp(u: &crate::engine::Utp) -> bool {
+    *u == crate::engine::Utp::default()
 }
 
 /// Whether the environment variable `name` says `off` (or `0`, `false`).
@@ -309,6 +318,7 @@ impl Default for Settings {
             dht: true,
             lsd: true,
             encryption: crate::engine::Encryption::default(),
+            utp: crate::engine::Utp::default(),
             dht_port: None,
             dht_bootstrap: None,
             rpc_bind: None,
@@ -418,6 +428,23 @@ mod tests {
         assert!(toml::to_string(&prefer)
             .unwrap()
             .contains("encryption = \"prefer\""));
+    }
+
+    #[test]
+    fn utp_allowed_by_default_and_written_back_only_when_changed() {
+        use crate::engine::Utp;
+        assert_eq!(Settings::default().utp, Utp::Allow);
+        assert_eq!(parse("utp = \"prefer\"\n").unwrap().utp, Utp::Prefer);
+        assert_eq!(parse("utp = \"off\"\n").unwrap().utp, Utp::Off);
+        let e = parse("utp = \"maybe\"\n").unwrap_err();
+        assert!(e.contains("expected one of `off`, `allow`, `prefer`"), "{e}");
+        let text = toml::to_string(&Settings::default()).unwrap();
+        assert!(!text.contains("utp"), "{text}");
+        let off = Settings {
+            utp: Utp::Off,
+            ..Default::default()
+        };
+        assert!(toml::to_string(&off).unwrap().contains("utp = \"off\""));
     }
 
     #[test]

@@ -423,7 +423,7 @@ impl FieldCtx<'_> {
                 "isEncrypted": p.encrypted,
                 "isIncoming": !p.outgoing,
                 "isUploadingTo": p.up_rate > 0,
-                "isUTP": false,
+                "isUTP": p.utp,
                 "peerIsChoked": p.am_choking,
                 "peerIsInterested": p.peer_interested,
                 "progress": p.progress,

@@ -61,6 +61,12 @@ pub fn render(rpc: &Rpc) -> String {
         "Peers connected over an encrypted (RC4) stream, over every torrent.",
         peers.iter().filter(|p| p.encrypted).count() as f64,
     );
+    w.single(
+        "btorrent_peers_utp",
+        Kind::Gauge,
+        "Peers connected over uTP (rather than TCP), over every torrent.",
+        peers.iter().filter(|p| p.utp).count() as f64,
+    );
     {
         use crate::engine::known::Source;
         let sources = [

@@ -67,6 +67,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "download-dir": download_dir.display().to_string(),
         "download-dir-free-space": free,
         "dht-enabled": dht, "encryption": encryption_name(cfg.settings.encryption),
+        "utp-enabled": cfg.settings.utp != crate::engine::Utp::Off,
         "incomplete-dir": download_dir.display().to_string(), "incomplete-dir-enabled": false,
         "lpd-enabled": cfg.settings.lsd_enabled(),
         "peer-limit-global": peer_limit_global,
@@ -81,7 +82,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "speed-limit-down": kbps(down), "speed-limit-down-enabled": down.is_some(),
         "speed-limit-up": kbps(up), "speed-limit-up-enabled": up.is_some(),
         "start-added-torrents": true, "trash-original-torrent-files": false,
-        "units": units, "utp-enabled": false,
+        "units": units,
         "version": format!("3.00 (btorrent {})", env!("CARGO_PKG_VERSION")),
     });
     let Value::Object(mut all) = all else {
@@ -146,8 +147,8 @@ pub fn limit_arg(
 }
 
 /// `session-set`: the speed limits and the alternative ones (applied at once), the seeding goals,
-/// the download queue ([`super::queue`]; the queue task follows torrents.toml), `encryption`
-/// (applied at once to new connections) and `download-dir` (the folder of the torrents added
+/// the download queue ([`super::queue`]; the queue task follows torrents.toml), `encryption` and
+/// `utp-enabled` (applied at once to new connections; `true` keeps `prefer`) and `download-dir` (the folder of the torrents added
 /// without one, torrents.toml's `output_dir`),
 /// written to torrents.toml; any other field is refused with its name, since nothing else can be
 /// changed here. Every value is checked before anything changes.
@@ -160,6 +161,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     ];
     const DOWNLOAD_DIR: &str = "download-dir";
     const ENCRYPTION: &str = "encryption";
+    const UTP: &str = "utp-enabled";
     let unsupported: Vec<&str> = args
         .keys()
         .map(String::as_str)
@@ -171,11 +173,12 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && !super::blocklist::SESSION_KEYS.contains(k)
                 && *k != DOWNLOAD_DIR
                 && *k != ENCRYPTION
+                && *k != UTP
         })
         .collect();
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue, the blocklist, encryption and download-dir can be changed here; not supported: {}",
+            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue, the blocklist, encryption, uTP and download-dir can be changed here; not supported: {}",
             unsupported.join(", ")
         ));
     }
@@ -196,6 +199,15 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
     };
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
+    let utp = match args.get(UTP) {
+        None => None,
+        Some(Value::Bool(false)) => Some(crate::engine::Utp::Off),
+        Some(Value::Bool(true)) => Some(match cfg.settings.utp {
+            crate::engine::Utp::Off => crate::engine::Utp::Allow,
+            on => on,
+        }),
+        Some(v) => return Err(format!("{UTP} must be true or false, not {v}")),
+    };
     let goals = super::any_key(args, &super::goals::SESSION_KEYS)
         .then(|| super::goals::session_set(args, &cfg.settings))
         .transpose()?;
@@ -233,6 +245,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         && queue.is_none()
         && download_dir.is_none()
         && encryption.is_none()
+        && utp.is_none()
     {
         return Ok(Map::new());
     }
@@ -255,6 +268,9 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
         if let Some(e) = encryption {
             s.encryption = e;
+        }
+        if let Some(u) = utp {
+            s.utp = u;
         }
         if let Some((on, url)) = &blocklist {
             s.blocklist = *on;
@@ -283,8 +299,13 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             .map_err(|e| format!("{e:#}"))?;
         session.set_limits(up, down);
     }
-    if let (Some(e), Some(session)) = (encryption, rpc.peer.get().await) {
-        session.set_encryption(e);
+    if let Some(session) = rpc.peer.get().await {
+        if let Some(e) = encryption {
+            session.set_encryption(e);
+        }
+        if let Some(u) = utp {
+            session.set_utp(u);
+        }
     }
     let switched = blocklist
         .as_ref()

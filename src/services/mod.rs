@@ -391,6 +391,7 @@ pub async fn start_session(cfg: &Config, bus: &EventBus) -> Result<Session> {
         dht,
         lsd: cfg.settings.lsd_enabled(),
         encryption: cfg.settings.encryption,
+        utp: cfg.settings.utp,
         resume_dir: Some(resume_dir(cfg)),
         upload_limit,
         download_limit,

@@ -64,6 +64,7 @@ mod tracker_udp_fuzz;
 mod tracker_udp_swarm;
 mod transfer_commands;
 mod ut_fuzz;
+mod utp;
 mod watch;
 mod watch_e2e;
 mod web_seed;

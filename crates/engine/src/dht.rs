@@ -60,7 +60,8 @@ const SHORT_OF_PEERS: usize = 5;
 /// DHT settings of a session ([`super::SessionConfig::dht`]; `None` there = no DHT).
 #[derive(Debug, Clone)]
 pub struct DhtConfig {
-    /// UDP port of the node; `None` = the peer listen port's number (an ephemeral one if that is taken).
+    /// UDP port of the node; `None` = the number after the peer listen port's (whose UDP port is
+    /// uTP's, see [`crate::transport`]), an ephemeral one if that is taken.
     pub port: Option<u16>,
     /// `host:port` of the nodes to join the DHT through (the saved routing table comes on top).
     pub bootstrap: Vec<String>,
@@ -104,7 +105,8 @@ pub(crate) struct DhtNode {
 }
 
 impl DhtNode {
-    /// Starts the node on `listen`'s IP (when it is a specific IPv4 one) and its port (or `cfg.port`).
+    /// Starts the node on `listen`'s IP (when it is a specific IPv4 one) and the port after its
+    /// port (or `cfg.port`).
     pub async fn start(
         cfg: DhtConfig,
         listen: SocketAddr,
@@ -135,7 +137,10 @@ impl DhtNode {
                 .await
             }
         };
-        let want = cfg.port.unwrap_or(listen.port());
+        let want = cfg.port.unwrap_or(match listen.port() {
+            0 | u16::MAX => 0,
+            p => p + 1,
+        });
         let cannot_start = |port: u16, e: &dyn std::fmt::Display| EngineError::DhtStart {
             addr: format!("{bind}:{port}"),
             message: e.to_string(),

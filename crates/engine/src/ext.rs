@@ -28,7 +28,7 @@ use super::torrent::Torrent;
 use btorrent_proto::wire::extension::{ExtIds, OurExt, UT_METADATA_ID, UT_PEX_ID};
 use btorrent_proto::wire::ut_metadata::{self, MetadataMsg};
 use btorrent_proto::wire::ut_pex::{
-    PexMsg, FLAG_ENCRYPTION, FLAG_REACHABLE, FLAG_SEED, MAX_PEX_PEERS,
+    PexMsg, FLAG_ENCRYPTION, FLAG_REACHABLE, FLAG_SEED, FLAG_UTP, MAX_PEX_PEERS,
 };
 use btorrent_proto::wire::{ExtHandshake, Message};
 
@@ -245,6 +245,9 @@ fn pex_peers(t: &Torrent, to: &PeerShared) -> Vec<(SocketAddr, u8)> {
             }
             if p.encrypted {
                 flags |= FLAG_ENCRYPTION;
+            }
+            if p.utp {
+                flags |= FLAG_UTP;
             }
             Some((listen, flags))
         })

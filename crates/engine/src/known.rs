@@ -60,6 +60,8 @@ pub(crate) struct KnownPeer {
     /// Dial it with the encrypted handshake first: it took only that last time, or a peer's PEX
     /// said it prefers encryption (see [`crate::peer_stream`]).
     pub encrypt_first: bool,
+    /// Dial it over uTP first: only uTP reached it last time (see [`crate::transport`]).
+    pub utp_first: bool,
 }
 
 impl Source {
@@ -88,6 +90,7 @@ impl KnownPeer {
             answered: false,
             source,
             encrypt_first: false,
+            utp_first: false,
         }
     }
 

@@ -33,6 +33,8 @@
 //! - [`SessionConfig::encryption`] ([`Encryption`]; [`Session::set_encryption`] while it runs): which
 //!   connections are made and taken plain, which under message stream encryption
 //!   ([`peer_stream`]: the stream every connection reads and writes through).
+//! - [`SessionConfig::utp`] ([`Utp`]; [`Session::set_utp`]): when connections ride uTP (BEP 29) on
+//!   the listen port's UDP number rather than TCP ([`transport`]).
 //! - [`probe::fetch_bitfield`] and [`probe::download_piece`]: one-shot questions to one peer.
 //! - [`Session::fetch_metadata`]`(magnet, extra, ...)`: a magnet link's info dictionary from its
 //!   `x.pe` peers, its trackers, `extra` (a channel of addresses, e.g. from a DHT lookup), the local
@@ -147,6 +149,7 @@ pub mod storage;
 pub mod superseed;
 pub mod torrent;
 mod torrent_task;
+pub mod transport;
 pub(crate) mod verify;
 pub mod web_seed;
 
@@ -166,6 +169,7 @@ pub use selection::{FilePriority, FileStatus};
 pub use session::Session;
 pub use stats::{TorrentState, TorrentStats};
 pub use torrent::TorrentHandle;
+pub use transport::Utp;
 
 /// Session settings. `Default` listens on 127.0.0.1 with an ephemeral port.
 #[derive(Debug, Clone)]
@@ -235,6 +239,9 @@ pub struct SessionConfig {
     pub events: EventSink,
     /// Message stream encryption ([`peer_stream`]): which connections are made and taken.
     pub encryption: Encryption,
+    /// uTP ([`transport`]): taken on the UDP port of the listen port's number, dialed when TCP
+    /// fails (`Allow`), first (`Prefer`), or never (`Off`).
+    pub utp: Utp,
 }
 
 impl Default for SessionConfig {
@@ -264,6 +271,7 @@ impl Default for SessionConfig {
             max_connections: None,
             events: EventSink::default(),
             encryption: Encryption::default(),
+            utp: Utp::default(),
         }
     }
 }
@@ -324,6 +332,9 @@ pub struct PeerInfo {
     /// The connection is RC4-encrypted (message stream encryption).
     #[serde(default)]
     pub encrypted: bool,
+    /// The connection is uTP (not TCP).
+    #[serde(default)]
+    pub utp: bool,
     /// Where we learned the address we dialed (`Incoming` when it dialed us).
     #[serde(default)]
     pub source: known::Source,
@@ -353,7 +364,7 @@ impl PeerInfo {
     /// `O` optimistic unchoke; `D` we download from it (interested, unchoked), `d` we would (it
     /// chokes us); `U` we upload to it, `u` we would (we choke it); `K` it unchokes us but we want
     /// nothing of it; `?` we unchoke it but it wants nothing of us; `E` the connection is encrypted;
-    /// `I` it dialed us.
+    /// `T` it is uTP; `I` it dialed us.
     pub fn flags(&self) -> String {
         let mut f = String::new();
         let mut put = |on: bool, c: char| {
@@ -369,6 +380,7 @@ impl PeerInfo {
         put(!self.am_interested && !self.peer_choking, 'K');
         put(!self.peer_interested && !self.am_choking, '?');
         put(self.encrypted, 'E');
+        put(self.utp, 'T');
         put(!self.outgoing, 'I');
         f
     }
@@ -458,6 +470,7 @@ mod tests {
             client: None,
             outgoing: true,
             encrypted: false,
+            utp: false,
             source: Default::default(),
             downloaded: 0,
             uploaded: 0,
@@ -488,5 +501,7 @@ mod tests {
         assert_eq!(p.flags(), "OUI");
         p.encrypted = true;
         assert_eq!(p.flags(), "OUEI");
+        p.utp = true;
+        assert_eq!(p.flags(), "OUETI");
     }
 }

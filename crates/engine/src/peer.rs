@@ -25,6 +25,7 @@ use parking_lot::Mutex;
 use tokio::net::{TcpSocket, TcpStream};
 
 use super::peer_stream::{open, PeerStream};
+use super::transport::Utp;
 use super::Encryption;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -64,6 +65,8 @@ pub(crate) struct PeerShared {
     pub outgoing: bool,
     /// The stream is RC4-encrypted (MSE, see [`super::peer_stream`]).
     pub encrypted: bool,
+    /// The connection is uTP (see [`super::transport`]).
+    pub utp: bool,
     /// Where the address we dialed came from (`Incoming` when it dialed us).
     pub source: super::known::Source,
     pub client: Mutex<Option<String>>,
@@ -156,25 +159,22 @@ pub(crate) async fn dial(
 /// what worked is remembered for the next dial.
 async fn connect(t: &Torrent, addr: SocketAddr) -> anyhow::Result<(PeerStream, Handshake)> {
     let ours = t.ctx.handshake(&t.meta);
-    let policy = t.ctx.encryption();
-    let first = t
+    let (encrypt_first, utp_first) = t
         .core
         .lock()
         .known
         .get_mut(&addr)
-        .is_some_and(|k| k.encrypt_first);
-    let o = open(
-        t.ctx.listen_addr,
-        addr,
-        &ours,
-        policy,
-        first,
-        HANDSHAKE_TIMEOUT,
-    )
-    .await?;
-    if o.encrypted_handshake != first && policy == Encryption::Allow {
-        if let Some(k) = t.core.lock().known.get_mut(&addr) {
+        .map_or((false, false), |k| (k.encrypt_first, k.utp_first));
+    let dial = t.ctx.dial(encrypt_first, utp_first);
+    let o = open(&dial, addr, &ours).await?;
+    let learn_encryption = dial.encryption == Encryption::Allow;
+    let learn_utp = dial.utp == Utp::Allow;
+    if let Some(k) = t.core.lock().known.get_mut(&addr) {
+        if learn_encryption {
             k.encrypt_first = o.encrypted_handshake;
+        }
+        if learn_utp {
+            k.utp_first = o.stream.utp();
         }
     }
     Ok((o.stream, o.theirs))
@@ -207,7 +207,7 @@ pub(crate) async fn serve(
     known: Option<SocketAddr>,
     run: CancellationToken,
 ) {
-    let registered = register(&t, &hs, addr, known, stream.encrypted());
+    let registered = register(&t, &hs, addr, known, stream.encrypted(), stream.utp());
     let (sh, have, cursor, super_seed) = match registered {
         Ok(r) => r,
         Err(why) => {
@@ -273,6 +273,7 @@ fn register(
     addr: SocketAddr,
     known: Option<SocketAddr>,
     encrypted: bool,
+    utp: bool,
 ) -> Result<(Arc<PeerShared>, Bitfield, usize, bool), &'static str> {
     let mut c = t.core.lock();
     if hs.peer_id == t.ctx.peer_id {
@@ -329,6 +330,7 @@ fn register(
         connected_at: Instant::now(),
         outgoing,
         encrypted,
+        utp,
         source,
         client: Mutex::new(None),
         listen: Mutex::new(None),

@@ -1,10 +1,12 @@
-//! A peer's byte stream: a TCP connection, plain or encrypted by the MSE handshake
-//! (`btorrent_proto::wire::mse`), and the session's [`Encryption`] policy that decides which.
+//! A peer's byte stream: a TCP or uTP connection ([`super::transport`]), plain or encrypted by the
+//! MSE handshake (`btorrent_proto::wire::mse`), and the session's [`Encryption`] policy that
+//! decides which.
 //!
 //! `open` dials and handshakes (MSE first or plain first, per the policy, trying the other way on a
 //! second connection when the first is closed on us: a peer that requires encryption hangs up on a
-//! plain handshake, one that knows no MSE on ours). `accept` tells an incoming plain handshake
-//! from an encrypted one by its first 20 bytes.
+//! plain handshake, one that knows no MSE on ours; and over each transport in the order
+//! [`super::transport::transports`] gives). `accept` tells an incoming plain handshake from an
+//! encrypted one by its first 20 bytes.
 //!
 //! Halves: the connection's reader and sender tasks each own one (`PeerReader`, `PeerWriter`);
 //! each holds its direction's RC4 keystream, if any. A plain stream costs one branch per call.
@@ -18,8 +20,8 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+
+use crate::transport::{RawRead, RawStream, RawWrite, Transport, Utp, UtpNode};
 
 use btorrent_proto::types::InfoHash;
 use btorrent_proto::wire::handshake::{self, read_handshake, Handshake, HandshakeError};
@@ -102,7 +104,7 @@ impl Encryption {
 
 /// The reading half: bytes the handshake read past its end first, then the socket's, decrypted.
 pub(crate) struct PeerReader {
-    inner: OwnedReadHalf,
+    inner: RawRead,
     decrypt: Option<Keystream>,
     received: Vec<u8>,
     at: usize,
@@ -110,7 +112,7 @@ pub(crate) struct PeerReader {
 
 /// The writing half: plain writes go straight through; encrypted ones through `pending`.
 pub(crate) struct PeerWriter {
-    inner: OwnedWriteHalf,
+    inner: RawWrite,
     encrypt: Option<Keystream>,
     /// Encrypted bytes taken but not yet written (from `at`).
     pending: Vec<u8>,
@@ -124,21 +126,24 @@ const ENCRYPT_CHUNK: usize = 256 * 1024;
 pub(crate) struct PeerStream {
     rd: PeerReader,
     wr: PeerWriter,
+    transport: Transport,
 }
 
 impl PeerStream {
-    pub fn plain(tcp: TcpStream) -> PeerStream {
-        PeerStream::new(tcp, None, None, Vec::new())
+    pub fn plain(raw: RawStream) -> PeerStream {
+        PeerStream::new(raw, None, None, Vec::new())
     }
 
     fn new(
-        tcp: TcpStream,
+        raw: RawStream,
         encrypt: Option<Keystream>,
         decrypt: Option<Keystream>,
         received: Vec<u8>,
     ) -> PeerStream {
-        let (inner_rd, inner_wr) = tcp.into_split();
+        let transport = raw.transport();
+        let (inner_rd, inner_wr) = raw.into_split();
         PeerStream {
+            transport,
             rd: PeerReader {
                 inner: inner_rd,
                 decrypt,
@@ -154,8 +159,13 @@ impl PeerStream {
         }
     }
 
-    fn established(tcp: TcpStream, e: Established) -> PeerStream {
-        PeerStream::new(tcp, e.encrypt, e.decrypt, e.received)
+    fn established(raw: RawStream, e: Established) -> PeerStream {
+        PeerStream::new(raw, e.encrypt, e.decrypt, e.received)
+    }
+
+    /// The connection is uTP (not TCP).
+    pub fn utp(&self) -> bool {
+        self.transport == Transport::Utp
     }
 
     /// The stream is RC4 both ways.
@@ -312,38 +322,64 @@ pub(crate) struct Opened {
     pub encrypted_handshake: bool,
 }
 
-/// Dials `addr` (from `local`'s IP) and exchanges handshakes for `ours.info_hash`, each way
-/// `policy` allows in turn (`encrypt_first`: see [`Encryption::dial_ways_for`]) until one works.
-/// A connect that fails ends it (the address does not answer); so does a peer on another torrent.
-pub(crate) async fn open(
-    local: SocketAddr,
-    addr: SocketAddr,
-    ours: &Handshake,
-    policy: Encryption,
-    encrypt_first: bool,
-    timeout: Duration,
-) -> anyhow::Result<Opened> {
-    let mut last = None;
-    for &way in policy.dial_ways_for(encrypt_first) {
-        let tcp = crate::peer::connect_from(local, addr).await?;
-        match handshake_over(tcp, ours, way, timeout).await {
-            Ok((stream, theirs)) => {
-                return Ok(Opened {
-                    stream,
-                    theirs,
-                    encrypted_handshake: matches!(way, Way::Encrypted(_)),
-                })
-            }
-            Err(e) => {
-                tracing::debug!(peer = %addr, ?way, "handshake failed: {e}");
-                if !worth_another_way(&e) {
-                    return Err(e.into());
+/// How to reach a peer: the session's settings and what is known of the address.
+pub(crate) struct Dial<'a> {
+    /// Our listen address: outgoing TCP leaves from its IP when it is a specific one.
+    pub local: SocketAddr,
+    pub encryption: Encryption,
+    /// The address took only the encrypted handshake (see [`Encryption::dial_ways_for`]).
+    pub encrypt_first: bool,
+    pub utp: Utp,
+    /// The session's uTP socket, if it has one.
+    pub utp_node: Option<&'a UtpNode>,
+    /// The address was reached only over uTP (see [`super::transport::transports`]).
+    pub utp_first: bool,
+    pub timeout: Duration,
+}
+
+/// Dials `addr` and exchanges handshakes for `ours.info_hash`, over each transport `dial` allows,
+/// each way its encryption policy allows, in turn, until one works. A transport that cannot
+/// connect is left for the next; a peer on another torrent ends it.
+pub(crate) async fn open(dial: &Dial<'_>, addr: SocketAddr, ours: &Handshake) -> anyhow::Result<Opened> {
+    let mut last: Option<anyhow::Error> = None;
+    let transports = super::transport::transports(dial.utp, dial.utp_first, dial.utp_node.is_some());
+    for &transport in transports {
+        for &way in dial.encryption.dial_ways_for(dial.encrypt_first) {
+            let raw = match connect(dial, transport, addr).await {
+                Ok(raw) => raw,
+                Err(e) => {
+                    tracing::debug!(peer = %addr, ?transport, "connect failed: {e}");
+                    last = Some(e);
+                    break;
                 }
-                last = Some(e);
+            };
+            match handshake_over(raw, ours, way, dial.timeout).await {
+                Ok((stream, theirs)) => {
+                    return Ok(Opened {
+                        stream,
+                        theirs,
+                        encrypted_handshake: matches!(way, Way::Encrypted(_)),
+                    })
+                }
+                Err(e) => {
+                    tracing::debug!(peer = %addr, ?transport, ?way, "handshake failed: {e}");
+                    if !worth_another_way(&e) {
+                        return Err(e.into());
+                    }
+                    last = Some(e.into());
+                }
             }
         }
     }
-    Err(last.expect("every policy dials at least one way").into())
+    Err(last.expect("every policy dials at least one way"))
+}
+
+/// A connection to `addr` over `transport`.
+async fn connect(dial: &Dial<'_>, transport: Transport, addr: SocketAddr) -> anyhow::Result<RawStream> {
+    Ok(match (transport, dial.utp_node) {
+        (Transport::Utp, Some(node)) => RawStream::Utp(node.connect(addr, dial.timeout).await?),
+        _ => RawStream::Tcp(crate::peer::connect_from(dial.local, addr).await?),
+    })
 }
 
 /// Whether a failed handshake may work another way: not with a peer on another torrent.
@@ -353,18 +389,18 @@ pub(crate) fn worth_another_way(e: &HandshakeError) -> bool {
 
 /// Exchanges handshakes on `tcp` one way: the encrypted handshake first (carrying ours) or not.
 pub(crate) async fn handshake_over(
-    mut tcp: TcpStream,
+    mut raw: RawStream,
     ours: &Handshake,
     way: Way,
     timeout: Duration,
 ) -> Result<(PeerStream, Handshake), HandshakeError> {
     let mut stream = match way {
-        Way::Plain => PeerStream::plain(tcp),
+        Way::Plain => PeerStream::plain(raw),
         Way::Encrypted(offer) => {
             // Our BitTorrent handshake rides in the encrypted one (`IA`).
             let e =
-                mse::initiate(&mut tcp, &ours.info_hash, offer, &ours.to_bytes(), timeout).await?;
-            PeerStream::established(tcp, e)
+                mse::initiate(&mut raw, &ours.info_hash, offer, &ours.to_bytes(), timeout).await?;
+            PeerStream::established(raw, e)
         }
     };
     let theirs = match way {
@@ -384,14 +420,14 @@ pub(crate) async fn handshake_over(
 /// 20 bytes tell. `torrents` are the info-hashes an encrypted handshake may name (a responder knows
 /// the torrent only by a hash of it).
 pub(crate) async fn accept(
-    mut tcp: TcpStream,
+    mut raw: RawStream,
     policy: Encryption,
     torrents: impl FnOnce() -> Vec<InfoHash>,
     timeout: Duration,
 ) -> anyhow::Result<(PeerStream, Handshake)> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut first = [0u8; 20];
-    tokio::time::timeout_at(deadline, tcp.read_exact(&mut first))
+    tokio::time::timeout_at(deadline, raw.read_exact(&mut first))
         .await
         .map_err(|_| HandshakeError::Timeout)??;
     let plain = first[0] == 19 && first[1..] == handshake::PROTOCOL[..];
@@ -399,7 +435,7 @@ pub(crate) async fn accept(
         if policy == Encryption::Require {
             anyhow::bail!("a plain handshake, and encryption is required");
         }
-        PeerStream::new(tcp, None, None, first.to_vec())
+        PeerStream::new(raw, None, None, first.to_vec())
     } else {
         let Some((accept, prefer)) = policy.responds() else {
             anyhow::bail!("not a BitTorrent handshake (an encrypted one? encryption is off)");
@@ -410,8 +446,8 @@ pub(crate) async fn accept(
                 .into_iter()
                 .find(|ih| mse::torrent_key(ih) == *key)
         };
-        let (_, e) = mse::respond(&mut tcp, &first, lookup, accept, prefer, left).await?;
-        PeerStream::established(tcp, e)
+        let (_, e) = mse::respond(&mut raw, &first, lookup, accept, prefer, left).await?;
+        PeerStream::established(raw, e)
     };
     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
     let theirs = read_handshake(&mut stream, left).await?;
@@ -422,7 +458,7 @@ pub(crate) async fn accept(
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     const T: Duration = Duration::from_secs(5);
 
@@ -430,21 +466,36 @@ mod tests {
         InfoHash([5; 20])
     }
 
-    /// A listener taking one connection with `policy`; returns what it read after the handshakes
-    /// (it answers with its handshake and `reply`).
-    async fn listener(
+    /// A listener taking one connection with `policy`, over TCP and uTP on the same port number
+    /// (`tcp`, `utp`: which it listens on); returns whether it was encrypted, whether it was uTP
+    /// and what it read after the handshakes (it answers with its handshake and `reply`).
+    async fn listener_on(
         policy: Encryption,
         reply: &'static [u8],
+        tcp: bool,
+        utp: bool,
     ) -> (
         SocketAddr,
-        tokio::task::JoinHandle<anyhow::Result<(bool, Vec<u8>)>>,
+        tokio::task::JoinHandle<anyhow::Result<(bool, bool, Vec<u8>)>>,
     ) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
+        let node = match utp {
+            true => Some(UtpNode::bind(addr).await.expect("the UDP port of the TCP one")),
+            false => None,
+        };
+        let l = tcp.then_some(l);
         let task = tokio::spawn(async move {
             loop {
-                let (tcp, _) = l.accept().await?;
-                let (mut s, theirs) = match accept(tcp, policy, || vec![ih()], T).await {
+                let raw = tokio::select! {
+                    r = async { l.as_ref().unwrap().accept().await }, if l.is_some() => {
+                        RawStream::Tcp(r?.0)
+                    }
+                    r = async { node.as_ref().unwrap().accept().await }, if node.is_some() => {
+                        RawStream::Utp(r?.0)
+                    }
+                };
+                let (mut s, theirs) = match accept(raw, policy, || vec![ih()], T).await {
                     Ok(x) => x,
                     // A refused way: the dialer may come back another way.
                     Err(_) => continue,
@@ -456,27 +507,76 @@ mod tests {
                 s.flush().await?;
                 let mut got = vec![0u8; 11];
                 s.read_exact(&mut got).await?;
-                return Ok((s.encrypted(), got));
+                return Ok((s.encrypted(), s.utp(), got));
             }
         });
         (addr, task)
     }
 
-    async fn dial(addr: SocketAddr, policy: Encryption) -> anyhow::Result<bool> {
+    async fn listener(
+        policy: Encryption,
+        reply: &'static [u8],
+    ) -> (
+        SocketAddr,
+        tokio::task::JoinHandle<anyhow::Result<(bool, bool, Vec<u8>)>>,
+    ) {
+        listener_on(policy, reply, true, false).await
+    }
+
+    /// Dials `addr` under `policy` and `utp` (with a uTP socket of its own); whether the stream is
+    /// encrypted, and whether it is uTP.
+    async fn dial_with(addr: SocketAddr, policy: Encryption, utp: Utp) -> anyhow::Result<(bool, bool)> {
         let ours = Handshake::ours(ih(), btorrent_proto::types::PeerId([1; 20]));
         let local = SocketAddr::from(([127, 0, 0, 1], 0));
+        let node = UtpNode::bind(local).await;
+        let d = Dial {
+            local,
+            encryption: policy,
+            encrypt_first: false,
+            utp,
+            utp_node: node.as_ref(),
+            utp_first: false,
+            timeout: T,
+        };
         let Opened {
             stream: mut s,
             theirs,
             ..
-        } = open(local, addr, &ours, policy, false, T).await?;
+        } = open(&d, addr, &ours).await?;
         assert_eq!(theirs.info_hash, ih());
         let mut got = vec![0u8; 5];
         s.read_exact(&mut got).await?;
         assert_eq!(got, b"pong!");
         s.write_all(b"hello there").await?;
         s.flush().await?;
-        Ok(s.encrypted())
+        Ok((s.encrypted(), s.utp()))
+    }
+
+    async fn dial(addr: SocketAddr, policy: Encryption) -> anyhow::Result<bool> {
+        Ok(dial_with(addr, policy, Utp::Off).await?.0)
+    }
+
+    #[tokio::test]
+    async fn a_peer_reachable_only_over_utp_is_reached_over_it_plain_or_encrypted() {
+        for (policy, enc) in [(Encryption::Allow, false), (Encryption::Require, true)] {
+            let (addr, task) = listener_on(policy, b"pong!", false, true).await;
+            assert_eq!(dial_with(addr, policy, Utp::Allow).await.unwrap(), (enc, true));
+            let (taker_enc, taker_utp, got) = task.await.unwrap().unwrap();
+            assert_eq!((taker_enc, taker_utp, &got[..]), (enc, true, &b"hello there"[..]));
+            // With uTP off, only TCP is tried: nobody answers there.
+            let (addr, task) = listener_on(policy, b"pong!", false, true).await;
+            assert!(dial_with(addr, policy, Utp::Off).await.is_err());
+            task.abort();
+        }
+    }
+
+    #[tokio::test]
+    async fn tcp_goes_first_unless_utp_is_preferred() {
+        for (utp, over_utp) in [(Utp::Allow, false), (Utp::Prefer, true)] {
+            let (addr, task) = listener_on(Encryption::Allow, b"pong!", true, true).await;
+            assert_eq!(dial_with(addr, Encryption::Allow, utp).await.unwrap(), (false, over_utp));
+            assert_eq!(task.await.unwrap().unwrap().1, over_utp, "{utp:?}");
+        }
     }
 
     #[test]
@@ -515,7 +615,7 @@ mod tests {
             match want {
                 Some(enc) => {
                     assert_eq!(r.unwrap(), enc, "{dialer:?} -> {taker:?}");
-                    let (taker_enc, got) = task.await.unwrap().unwrap();
+                    let (taker_enc, _, got) = task.await.unwrap().unwrap();
                     assert_eq!((taker_enc, &got[..]), (enc, &b"hello there"[..]));
                 }
                 None => {
@@ -551,7 +651,7 @@ mod tests {
             wire
         });
         assert!(dial(relay_addr, Encryption::Require).await.unwrap());
-        let (enc, got) = task.await.unwrap().unwrap();
+        let (enc, _, got) = task.await.unwrap().unwrap();
         assert!(enc);
         assert_eq!(got, b"hello there");
         let wire = seen.await.unwrap();

@@ -20,6 +20,7 @@ use btorrent_proto::wire::handshake::Handshake;
 use btorrent_proto::wire::{Bitfield, BlockRef, Geometry, Message, PeerCodec, BLOCK_SIZE};
 
 use crate::peer_stream::{handshake_over, worth_another_way, PeerStream};
+use crate::transport::RawStream;
 use crate::{Encryption, EngineError, Result};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,7 +44,7 @@ async fn open(
             .map_err(|_| EngineError::ConnectTimeout { addr })?
             .map_err(broken)?;
         tcp.set_nodelay(true).map_err(broken)?;
-        match handshake_over(tcp, &hs, way, TIMEOUT).await {
+        match handshake_over(RawStream::Tcp(tcp), &hs, way, TIMEOUT).await {
             Ok((stream, theirs)) => {
                 let codec = PeerCodec::new(Geometry::from_info(&meta.info), theirs.supports_fast());
                 return Ok(Framed::with_capacity(stream, codec, 64 * 1024));

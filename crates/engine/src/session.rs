@@ -1,7 +1,7 @@
 //! The session: the listener, the set of torrents, the event sink.
 //!
-//! Incoming connections: the listener task accepts, and a short task per connection reads the
-//! handshake, plain or encrypted ([`super::peer_stream`], within a timeout), finds the torrent by info-hash, answers with our handshake and hands the
+//! Incoming connections: the listener task (TCP) and the uTP task (on the UDP port of the same
+//! number, [`super::transport`]) accept, and a short task per connection reads the handshake, plain or encrypted ([`super::peer_stream`], within a timeout), finds the torrent by info-hash, answers with our handshake and hands the
 //! socket to that torrent. Unknown info-hashes and torrents that do not transfer (paused, checking,
 //! failed) are refused by closing.
 
@@ -11,11 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::peer::HANDSHAKE_TIMEOUT;
+use super::transport::RawStream;
 use super::torrent::TorrentHandle;
 use super::{AddOptions, EngineError, Event, Result, SessionConfig};
 use btorrent_proto::magnet::Magnet;
@@ -69,6 +70,10 @@ pub(crate) struct SessionCtx {
     fetched_peers: Mutex<std::collections::VecDeque<(InfoHash, Vec<SocketAddr>)>>,
     /// The encryption policy in force (`cfg.encryption` at the start; [`Session::set_encryption`]).
     encryption: Mutex<super::Encryption>,
+    /// The uTP policy in force (`cfg.utp` at the start; [`Session::set_utp`]).
+    utp: Mutex<super::Utp>,
+    /// The uTP socket on the listen port's UDP number, unless that port was taken.
+    pub utp_node: Option<Arc<super::transport::UtpNode>>,
 }
 
 /// Fetches whose peers are kept for the torrent added after them.
@@ -124,6 +129,24 @@ impl SessionCtx {
         *self.encryption.lock()
     }
 
+    /// The uTP policy of the connections made and taken from now on.
+    pub fn utp(&self) -> super::Utp {
+        *self.utp.lock()
+    }
+
+    /// How to dial a peer now, for an address known to want encryption or uTP first.
+    pub fn dial(&self, encrypt_first: bool, utp_first: bool) -> crate::peer_stream::Dial<'_> {
+        crate::peer_stream::Dial {
+            local: self.listen_addr,
+            encryption: self.encryption(),
+            encrypt_first,
+            utp: self.utp(),
+            utp_node: self.utp_node.as_deref(),
+            utp_first,
+            timeout: HANDSHAKE_TIMEOUT,
+        }
+    }
+
     /// Our handshake for `meta`'s torrent: the DHT bit set only when a public torrent may use it.
     pub fn handshake(&self, meta: &Metainfo) -> Handshake {
         Handshake::ours(meta.info_hash, self.peer_id)
@@ -149,6 +172,9 @@ impl Session {
         };
         let listener = TcpListener::bind(cfg.listen).await.map_err(cannot_listen)?;
         let listen_addr = listener.local_addr().map_err(cannot_listen)?;
+        // Bound whatever the policy, so it can be turned on while the session runs; the DHT node
+        // then takes the next port number (see `transport`).
+        let utp_node = super::transport::UtpNode::bind(listen_addr).await.map(Arc::new);
         let dht = match &cfg.dht {
             Some(d) => Some(
                 super::dht::DhtNode::start(d.clone(), listen_addr, cfg.resume_dir.as_deref())
@@ -203,6 +229,8 @@ impl Session {
             fetches: Mutex::new(HashMap::new()),
             fetched_peers: Mutex::new(Default::default()),
             encryption: Mutex::new(cfg.encryption),
+            utp: Mutex::new(cfg.utp),
+            utp_node,
             cfg,
         });
         let session = Session(Arc::new(Inner {
@@ -210,6 +238,9 @@ impl Session {
             torrents: Mutex::new(HashMap::new()),
         }));
         tokio::spawn(accept_loop(session.clone(), listener));
+        if let Some(node) = &session.0.ctx.utp_node {
+            tokio::spawn(utp_accept_loop(session.clone(), node.clone()));
+        }
         if let Some(d) = &session.0.ctx.dht {
             tokio::spawn(d.clone().save_loop(session.0.ctx.shutdown.clone()));
         }
@@ -312,6 +343,21 @@ impl Session {
     /// on follow it; those open stay as they are.
     pub fn set_encryption(&self, e: super::Encryption) {
         *self.0.ctx.encryption.lock() = e;
+    }
+
+    /// The uTP policy of new connections ([`super::transport`]).
+    pub fn utp(&self) -> super::Utp {
+        self.0.ctx.utp()
+    }
+
+    /// Changes the uTP policy while the session runs (connections open stay as they are).
+    pub fn set_utp(&self, u: super::Utp) {
+        *self.0.ctx.utp.lock() = u;
+    }
+
+    /// The UDP port uTP connections are taken on, if it could be bound (the listen port's number).
+    pub fn utp_port(&self) -> Option<u16> {
+        self.0.ctx.utp_node.as_ref().map(|_| self.0.ctx.listen_addr.port())
     }
 
     /// Adds a torrent: checks the data in `opts.data_dir`, then downloads what is missing and seeds.
@@ -485,6 +531,9 @@ impl Session {
         *ctx.announce_next.lock() = tokio::time::Instant::now();
         futures::future::join_all(all.iter().map(|h| h.stop(grace, spacing))).await;
         self.0.ctx.shutdown.cancel();
+        if let Some(u) = &self.0.ctx.utp_node {
+            u.close();
+        }
         if let Some(d) = &self.0.ctx.dht {
             d.stop().await;
         }
@@ -505,33 +554,64 @@ async fn accept_loop(session: Session, listener: TcpListener) {
                 }
             },
         };
-        if session.0.ctx.ip_filter.read().blocks(addr.ip()) {
-            tracing::debug!(peer = %addr, "incoming connection refused: blocked by the IP filter");
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(peer = %addr, "incoming connection lost: {e}");
             continue;
         }
-        // Over the session's budget of peer sockets, the connection is closed at once.
-        let Ok(permit) = session.0.ctx.connections.clone().try_acquire_owned() else {
-            tracing::debug!(peer = %addr, "incoming connection refused: at the session's connection limit");
-            continue;
-        };
-        let s = session.clone();
-        tokio::spawn(async move {
-            if let Err(e) = incoming(s, stream, addr, permit).await {
-                tracing::debug!(peer = %addr, "incoming connection refused: {e}");
-            }
-        });
+        admit(&session, RawStream::Tcp(stream), addr);
     }
+}
+
+/// Takes the uTP connections of `node` as [`accept_loop`] takes TCP ones (closed at once when the
+/// policy is `Off`).
+async fn utp_accept_loop(session: Session, node: Arc<super::transport::UtpNode>) {
+    let stop = session.0.ctx.shutdown.clone();
+    loop {
+        let (stream, addr) = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = node.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("uTP accept failed, uTP connections no longer taken: {e}");
+                    return;
+                }
+            },
+        };
+        if session.0.ctx.utp() == super::Utp::Off {
+            tracing::debug!(peer = %addr, "incoming uTP connection refused: uTP is off");
+            continue;
+        }
+        admit(&session, RawStream::Utp(stream), addr);
+    }
+}
+
+/// An incoming connection past the IP filter and within the session's socket budget goes on to
+/// [`incoming`] in a task of its own; any other is closed at once.
+fn admit(session: &Session, stream: RawStream, addr: SocketAddr) {
+    if session.0.ctx.ip_filter.read().blocks(addr.ip()) {
+        tracing::debug!(peer = %addr, "incoming connection refused: blocked by the IP filter");
+        return;
+    }
+    let Ok(permit) = session.0.ctx.connections.clone().try_acquire_owned() else {
+        tracing::debug!(peer = %addr, "incoming connection refused: at the session's connection limit");
+        return;
+    };
+    let s = session.clone();
+    tokio::spawn(async move {
+        if let Err(e) = incoming(s, stream, addr, permit).await {
+            tracing::debug!(peer = %addr, "incoming connection refused: {e}");
+        }
+    });
 }
 
 /// A peer that connected: its handshake read, it goes to the torrent it names, or to the metadata
 /// fetch of that info-hash; `socket` (of the session's budget) is held as long as it is.
 async fn incoming(
     session: Session,
-    tcp: TcpStream,
+    raw: RawStream,
     addr: SocketAddr,
     socket: tokio::sync::OwnedSemaphorePermit,
 ) -> anyhow::Result<()> {
-    tcp.set_nodelay(true)?;
     let policy = session.0.ctx.encryption();
     let torrents = || {
         let mut all: Vec<InfoHash> = session.0.torrents.lock().keys().copied().collect();
@@ -539,7 +619,7 @@ async fn incoming(
         all
     };
     let (mut stream, theirs) =
-        super::peer_stream::accept(tcp, policy, torrents, HANDSHAKE_TIMEOUT).await?;
+        super::peer_stream::accept(raw, policy, torrents, HANDSHAKE_TIMEOUT).await?;
     let Some(h) = session.get(&theirs.info_hash) else {
         let fetch = session.0.ctx.fetches.lock().get(&theirs.info_hash).cloned();
         let Some(fetch) = fetch else {

@@ -480,6 +480,7 @@ impl TorrentHandle {
                 client: p.client.lock().clone(),
                 outgoing: p.outgoing,
                 encrypted: p.encrypted,
+                utp: p.utp,
                 source: p.source,
                 downloaded: p.downloaded.load(Ordering::Relaxed),
                 uploaded: p.uploaded.load(Ordering::Relaxed),

@@ -101,6 +101,7 @@ fn settings_map(cfg: &Config) -> Map {
     m.insert("dht".into(), s.dht.into());
     m.insert("lsd".into(), s.lsd.into());
     m.insert("encryption".into(), s.encryption.name().into());
+    m.insert("utp".into(), s.utp.name().into());
     m.insert(
         "dht_port".into(),
         s.dht_port.map_or(Dynamic::UNIT, |p| (p as i64).into()),

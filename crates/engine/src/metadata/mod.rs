@@ -122,8 +122,8 @@ pub(crate) struct Shared {
     info_hash: InfoHash,
     peer_id: PeerId,
     local: SocketAddr,
-    /// How its connections are made (the session's policy).
-    encryption: crate::Encryption,
+    /// The session: how its connections are made (its encryption and uTP policies, its uTP socket).
+    session: Arc<crate::session::SessionCtx>,
     state: Mutex<Assembly>,
     /// Bumped whenever the assembly changes, so peers waiting for work look again.
     version: watch::Sender<u64>,
@@ -242,7 +242,7 @@ pub async fn fetch(
         info_hash,
         peer_id: cfg.peer_id,
         local: cfg.local,
-        encryption: cfg.session.encryption(),
+        session: cfg.session.clone(),
         state: Mutex::new(Assembly::default()),
         version: watch::channel(0).0,
         done: cancel.child_token(),

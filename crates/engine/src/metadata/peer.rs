@@ -58,16 +58,10 @@ pub(super) struct Hostile(pub String);
 /// Dials `addr` and talks to it until the fetch is done, or the peer fails (the error says why).
 pub(super) async fn dial(sh: Arc<Shared>, addr: SocketAddr) -> anyhow::Result<()> {
     let ours = Handshake::ours(sh.info_hash, sh.peer_id);
-    let opened = crate::peer_stream::open(
-        sh.local,
-        addr,
-        &ours,
-        sh.encryption,
-        false,
-        HANDSHAKE_TIMEOUT,
-    )
-    .await
-    .context("handshake")?;
+    let dial = sh.session.dial(false, false);
+    let opened = crate::peer_stream::open(&dial, addr, &ours)
+        .await
+        .context("handshake")?;
     let (stream, theirs) = (opened.stream, opened.theirs);
     talk(sh, addr, stream, theirs, Some(addr)).await
 }

@@ -16,6 +16,8 @@ pub const MAX_PEX_PEERS: usize = 50;
 pub const FLAG_SEED: u8 = 0x02;
 /// `added.f`: the peer prefers encrypted connections (message stream encryption).
 pub const FLAG_ENCRYPTION: u8 = 0x01;
+/// `added.f` bit: the peer speaks uTP (BEP 29).
+pub const FLAG_UTP: u8 = 0x04;
 /// `added.f` bit: the peer is reachable (it accepted a connection).
 pub const FLAG_REACHABLE: u8 = 0x10;
 

@@ -1,0 +1,301 @@
+//! What a peer connection rides on: TCP, or uTP (BEP 29, the `librqbit-utp` crate) on the UDP port
+//! of the same number, and the session's [`Utp`] policy that decides when each is used.
+//!
+//! [`RawStream`] is either socket before any BitTorrent byte; its halves ([`RawRead`],
+//! [`RawWrite`]) are what [`super::peer_stream`] reads and writes, encrypted or not. The session
+//! binds one [`UtpNode`] beside its TCP listener (same IP, same port number: a peer learns one
+//! port from a tracker, the DHT or PEX, and dials it over either). The DHT node therefore takes
+//! the next port number by default ([`super::dht`]).
+//!
+//! Dial order ([`transports`]): TCP first (the faster here: the kernel's stack, no per-packet
+//! user-space work), uTP when TCP cannot reach the peer or is closed on us; uTP first under
+//! [`Utp::Prefer`] or for an address where only uTP worked before.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use librqbit_utp::{UtpSocketUdp, UtpStream, UtpStreamReadHalf, UtpStreamWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+/// When uTP is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Utp {
+    /// TCP only: no uTP dial, incoming uTP connections closed.
+    Off,
+    /// Incoming uTP taken; dials over TCP first, over uTP when TCP fails (and first, next time, to
+    /// an address where only uTP worked).
+    #[default]
+    Allow,
+    /// Dials over uTP first, TCP when uTP fails; both taken.
+    Prefer,
+}
+
+impl Utp {
+    pub fn name(self) -> &'static str {
+        match self {
+            Utp::Off => "off",
+            Utp::Allow => "allow",
+            Utp::Prefer => "prefer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Utp> {
+        Some(match s {
+            "off" | "false" => Utp::Off,
+            "allow" | "on" | "true" => Utp::Allow,
+            "prefer" => Utp::Prefer,
+            _ => return None,
+        })
+    }
+}
+
+/// One of the two transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    Tcp,
+    Utp,
+}
+
+/// The transports to dial over, in turn, under `policy`, for an address where only uTP worked
+/// last time (`utp_first`), when the session has a uTP socket (`have_utp`).
+pub(crate) fn transports(policy: Utp, utp_first: bool, have_utp: bool) -> &'static [Transport] {
+    match policy {
+        _ if !have_utp => &[Transport::Tcp],
+        Utp::Off => &[Transport::Tcp],
+        Utp::Allow if !utp_first => &[Transport::Tcp, Transport::Utp],
+        Utp::Allow | Utp::Prefer => &[Transport::Utp, Transport::Tcp],
+    }
+}
+
+/// The session's uTP socket, bound to the UDP port of the listener's number.
+pub(crate) struct UtpNode {
+    socket: Arc<UtpSocketUdp>,
+    /// Ends the socket's tasks (the crate's socket lives as long as they do).
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl UtpNode {
+    /// Binds `addr` (the TCP listener's address); `None`, logged, when the UDP port is taken.
+    pub async fn bind(addr: SocketAddr) -> Option<UtpNode> {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let opts = librqbit_utp::SocketOpts {
+            cancellation_token: stop.clone(),
+            ..Default::default()
+        };
+        match UtpSocketUdp::new_udp_with_opts(addr, opts, Default::default()).await {
+            Ok(socket) => {
+                tracing::info!(%addr, "uTP listening");
+                Some(UtpNode { socket, stop })
+            }
+            Err(e) => {
+                tracing::warn!(%addr, "uTP cannot listen ({e}); peers are reached over TCP only");
+                None
+            }
+        }
+    }
+
+    /// The next incoming uTP connection and its address (the socket's error, if it died).
+    pub async fn accept(&self) -> io::Result<(UtpStream, SocketAddr)> {
+        let s = self.socket.accept().await.map_err(io::Error::other)?;
+        let addr = unmapped(s.remote_addr());
+        Ok((s, addr))
+    }
+
+    /// Connects to `addr` within `timeout` (a uTP SYN to a closed port is never answered).
+    pub async fn connect(&self, addr: SocketAddr, timeout: Duration) -> io::Result<UtpStream> {
+        match tokio::time::timeout(timeout, self.socket.connect(addr)).await {
+            Ok(r) => r.map_err(io::Error::other),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "uTP connect timed out",
+            )),
+        }
+    }
+
+    /// Closes the socket (its connections end).
+    pub fn close(&self) {
+        self.stop.cancel();
+    }
+}
+
+/// An IPv4 address as such, not mapped into IPv6 (a dual-stack socket reports the latter).
+fn unmapped(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => a,
+        },
+        v4 => v4,
+    }
+}
+
+/// A connection to a peer, either transport.
+pub(crate) enum RawStream {
+    Tcp(TcpStream),
+    Utp(UtpStream),
+}
+
+/// Its reading half.
+pub(crate) enum RawRead {
+    Tcp(OwnedReadHalf),
+    Utp(UtpStreamReadHalf),
+}
+
+/// Its writing half.
+pub(crate) enum RawWrite {
+    Tcp(OwnedWriteHalf),
+    Utp(UtpStreamWriteHalf),
+}
+
+impl RawStream {
+    pub fn transport(&self) -> Transport {
+        match self {
+            RawStream::Tcp(_) => Transport::Tcp,
+            RawStream::Utp(_) => Transport::Utp,
+        }
+    }
+
+    pub fn into_split(self) -> (RawRead, RawWrite) {
+        match self {
+            RawStream::Tcp(t) => {
+                let (r, w) = t.into_split();
+                (RawRead::Tcp(r), RawWrite::Tcp(w))
+            }
+            RawStream::Utp(u) => {
+                let (r, w) = u.split();
+                (RawRead::Utp(r), RawWrite::Utp(w))
+            }
+        }
+    }
+}
+
+impl AsyncRead for RawStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            RawStream::Tcp(t) => Pin::new(t).poll_read(cx, buf),
+            RawStream::Utp(u) => Pin::new(u).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for RawStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            RawStream::Tcp(t) => Pin::new(t).poll_write(cx, buf),
+            RawStream::Utp(u) => Pin::new(u).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            RawStream::Tcp(t) => Pin::new(t).poll_flush(cx),
+            RawStream::Utp(u) => Pin::new(u).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            RawStream::Tcp(t) => Pin::new(t).poll_shutdown(cx),
+            RawStream::Utp(u) => Pin::new(u).poll_shutdown(cx),
+        }
+    }
+}
+
+impl AsyncRead for RawRead {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            RawRead::Tcp(t) => Pin::new(t).poll_read(cx, buf),
+            RawRead::Utp(u) => Pin::new(u).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for RawWrite {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            RawWrite::Tcp(t) => Pin::new(t).poll_write(cx, buf),
+            RawWrite::Utp(u) => Pin::new(u).poll_write(cx, buf),
+        }
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            RawWrite::Tcp(t) => Pin::new(t).poll_write_vectored(cx, bufs),
+            RawWrite::Utp(u) => Pin::new(u).poll_write_vectored(cx, bufs),
+        }
+    }
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            RawWrite::Tcp(t) => t.is_write_vectored(),
+            RawWrite::Utp(u) => u.is_write_vectored(),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            RawWrite::Tcp(t) => Pin::new(t).poll_flush(cx),
+            RawWrite::Utp(u) => Pin::new(u).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            RawWrite::Tcp(t) => Pin::new(t).poll_shutdown(cx),
+            RawWrite::Utp(u) => Pin::new(u).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dial_order_follows_the_policy_and_what_was_learned() {
+        use Transport::{Tcp, Utp as U};
+        assert_eq!(transports(Utp::Allow, false, true), &[Tcp, U]);
+        assert_eq!(transports(Utp::Allow, true, true), &[U, Tcp]);
+        assert_eq!(transports(Utp::Prefer, false, true), &[U, Tcp]);
+        assert_eq!(transports(Utp::Off, true, true), &[Tcp]);
+        assert_eq!(transports(Utp::Prefer, true, false), &[Tcp]);
+    }
+
+    #[test]
+    fn policy_names_round_trip() {
+        for p in [Utp::Off, Utp::Allow, Utp::Prefer] {
+            assert_eq!(Utp::parse(p.name()), Some(p));
+        }
+        assert_eq!(Utp::parse("true"), Some(Utp::Allow));
+        assert_eq!(Utp::parse("sometimes"), None);
+    }
+
+    #[test]
+    fn mapped_addresses_read_as_ipv4() {
+        let m: SocketAddr = "[::ffff:198.18.0.7]:6881".parse().unwrap();
+        assert_eq!(unmapped(m), "198.18.0.7:6881".parse::<SocketAddr>().unwrap());
+        let v6: SocketAddr = "[2001:db8::1]:6881".parse().unwrap();
+        assert_eq!(unmapped(v6), v6);
+    }
+}
