@@ -76,10 +76,11 @@ enum Command {
 /// `-v` in a one-shot command or `btorrent run`, each is one short line (`warning: ...`); otherwise
 /// (the daemon's log, `-v`) tracing's full format: time, level, module.
 fn init_logging(verbose: u8, shell: bool, daemon: bool) {
+    // The uTP crate warns of what no user acts on (a socket buffer the kernel caps): its errors only.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
+        0 => "warn,librqbit_utp=error",
+        1 => "info,librqbit_utp=error",
+        _ => "debug,librqbit_utp=info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -14,4 +14,5 @@ mod page_interop;
 mod rpc_interop;
 mod tracker_interop;
 mod tracker_udp_interop;
+mod utp_interop;
 mod web_seed_interop;

@@ -77,11 +77,10 @@ async fn trackerless_torrent_found_over_the_dht_and_routing_table_reused() {
         .unwrap();
     wait_complete(&seeding, 30).await;
     let st = seeder.dht_stats().await.expect("a DHT node");
-    assert_eq!(
-        st.port,
-        seeder.listen_addr().port(),
-        "the DHT port defaults to the peer port"
-    );
+    // The peer port's UDP number is uTP's; the DHT takes another (the next one, when free).
+    let peer_port = seeder.listen_addr().port();
+    assert_eq!(seeder.utp_port(), Some(peer_port));
+    assert_ne!(st.port, peer_port, "the DHT on uTP's port");
 
     // The leecher is given no peer and the torrent names no tracker: only the DHT can help.
     let dst = tempfile::tempdir().unwrap();

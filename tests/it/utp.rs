@@ -1,6 +1,6 @@
-//! uTP (BEP 29) between sessions on loopback: a download over it (plain and encrypted), the
-//! fall back to TCP when a peer has uTP off, a peer whose TCP port hangs up reached over uTP and
-//! dialed over it first the next time, and the daemon's `utp` setting through the RPC.
+//! uTP (BEP 29) between sessions on loopback: a download over it (plain and encrypted), TCP on the
+//! retry when a peer has uTP off, a peer whose TCP port hangs up reached over uTP on the retry and
+//! over uTP at once the next time, and the daemon's `utp` setting through the RPC.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -161,7 +161,7 @@ impl UtpOnly {
 }
 
 /// Under the default policy, a peer whose TCP port hangs up (plain and encrypted) is reached over
-/// uTP, and dialed over uTP first the next time: no TCP connection then.
+/// uTP on the retry, and dialed over uTP at once the next time: no TCP connection then.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_reached_only_over_utp_is_dialed_over_it_first_the_next_time() {
     init_logs();
@@ -186,7 +186,7 @@ async fn a_peer_reached_only_over_utp_is_dialed_over_it_first_the_next_time() {
     assert_eq!(
         peer.tcp_accepts(),
         2,
-        "TCP hung up on twice (plain, encrypted), then uTP"
+        "TCP hung up on twice (plain, encrypted), then uTP on the retry"
     );
     // A pause ends the connection; the dial after the resume goes over uTP at once.
     h.pause();
@@ -213,9 +213,11 @@ fn dials_in_over_utp(port: u16, meta: &Metainfo) -> bool {
             vec![addr],
         )
         .await;
-        wait_until("a connection to the daemon", Duration::from_secs(30), || {
-            h.peers().len() == 1
-        })
+        wait_until(
+            "a connection to the daemon",
+            Duration::from_secs(30),
+            || h.peers().len() == 1,
+        )
         .await;
         let utp = h.peers()[0].utp;
         s.shutdown(Duration::from_secs(2)).await;

@@ -9,9 +9,10 @@ discovery (BEP 14) is on, announcing every 2 s, READY is printed once the torren
 alerts (those of peers it found that way) go to stdout, and a leecher stays after DONE (until the
 test ends it or 150 s pass), so an alert that comes after the download is still printed. With
 LT_ENC=forced it makes and takes encrypted connections only (message stream encryption, RC4: a
-peer that cannot encrypt is never connected).
+peer that cannot encrypt is never connected). With LT_UTP=only it makes and takes uTP connections
+only (BEP 29; TCP off both ways).
 
-Debian's libtorrent module is visible to /usr/bin/python3 only. No LSD (unless LT_LSD), UPnP, NAT-PMP or uTP; no DHT
+Debian's libtorrent module is visible to /usr/bin/python3 only. No LSD (unless LT_LSD), UPnP, NAT-PMP or uTP (unless LT_UTP); no DHT
 unless `dht-nodes` (host:port,host:port...) names the nodes of a loopback DHT: libtorrent then uses
 them as routers and adds each to its routing table (a router alone is never used for lookups), with
 the checks that keep loopback and same-IP nodes out turned off, and announces every 2 s. Mode `node`
@@ -45,6 +46,11 @@ if os.environ.get("LT_ENC") == "forced":
     s.update({
         "out_enc_policy": int(lt.enc_policy.forced), "in_enc_policy": int(lt.enc_policy.forced),
         "allowed_enc_level": int(lt.enc_level.rc4), "prefer_rc4": True,
+    })
+if os.environ.get("LT_UTP") == "only":
+    s.update({
+        "enable_incoming_utp": True, "enable_outgoing_utp": True,
+        "enable_incoming_tcp": False, "enable_outgoing_tcp": False,
     })
 if lsd:
     s["alert_mask"] |= lt.alert.category_t.peer_notification

@@ -60,8 +60,9 @@ pub(crate) struct KnownPeer {
     /// Dial it with the encrypted handshake first: it took only that last time, or a peer's PEX
     /// said it prefers encryption (see [`crate::peer_stream`]).
     pub encrypt_first: bool,
-    /// Dial it over uTP first: only uTP reached it last time (see [`crate::transport`]).
-    pub utp_first: bool,
+    /// The transport to dial it over: the one that worked last, or the other one after a dial
+    /// failed; `None`: the policy's (see [`crate::transport`]).
+    pub over: Option<crate::transport::Transport>,
 }
 
 impl Source {
@@ -90,7 +91,7 @@ impl KnownPeer {
             answered: false,
             source,
             encrypt_first: false,
-            utp_first: false,
+            over: None,
         }
     }
 

@@ -159,24 +159,31 @@ pub(crate) async fn dial(
 /// what worked is remembered for the next dial.
 async fn connect(t: &Torrent, addr: SocketAddr) -> anyhow::Result<(PeerStream, Handshake)> {
     let ours = t.ctx.handshake(&t.meta);
-    let (encrypt_first, utp_first) = t
+    let (encrypt_first, learned) = t
         .core
         .lock()
         .known
         .get_mut(&addr)
-        .map_or((false, false), |k| (k.encrypt_first, k.utp_first));
-    let dial = t.ctx.dial(encrypt_first, utp_first);
-    let o = open(&dial, addr, &ours).await?;
-    let learn_encryption = dial.encryption == Encryption::Allow;
-    let learn_utp = dial.utp == Utp::Allow;
+        .map_or((false, None), |k| (k.encrypt_first, k.over));
+    let dial = t.ctx.dial(encrypt_first, learned);
+    let r = open(&dial, addr, &ours).await;
+    // Both transports in play: the next dial takes the one that worked, or the other one.
+    let alternates = dial.utp != Utp::Off && dial.utp_node.is_some();
     if let Some(k) = t.core.lock().known.get_mut(&addr) {
-        if learn_encryption {
-            k.encrypt_first = o.encrypted_handshake;
-        }
-        if learn_utp {
-            k.utp_first = o.stream.utp();
+        match &r {
+            Ok(o) => {
+                if dial.encryption == Encryption::Allow {
+                    k.encrypt_first = o.encrypted_handshake;
+                }
+                if alternates {
+                    k.over = Some(dial.transport);
+                }
+            }
+            Err(_) if alternates => k.over = Some(dial.transport.other()),
+            Err(_) => {}
         }
     }
+    let o = r?;
     Ok((o.stream, o.theirs))
 }
 

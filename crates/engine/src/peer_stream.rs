@@ -329,58 +329,59 @@ pub(crate) struct Dial<'a> {
     pub encryption: Encryption,
     /// The address took only the encrypted handshake (see [`Encryption::dial_ways_for`]).
     pub encrypt_first: bool,
+    /// The uTP policy, and the transport this dial takes under it ([`Utp::dial_over`]).
     pub utp: Utp,
+    pub transport: Transport,
     /// The session's uTP socket, if it has one.
     pub utp_node: Option<&'a UtpNode>,
-    /// The address was reached only over uTP (see [`super::transport::transports`]).
-    pub utp_first: bool,
     pub timeout: Duration,
 }
 
-/// Dials `addr` and exchanges handshakes for `ours.info_hash`, over each transport `dial` allows,
-/// each way its encryption policy allows, in turn, until one works. A transport that cannot
-/// connect is left for the next; a peer on another torrent ends it.
-pub(crate) async fn open(dial: &Dial<'_>, addr: SocketAddr, ours: &Handshake) -> anyhow::Result<Opened> {
-    let mut last: Option<anyhow::Error> = None;
-    let transports = super::transport::transports(dial.utp, dial.utp_first, dial.utp_node.is_some());
-    for &transport in transports {
-        for &way in dial.encryption.dial_ways_for(dial.encrypt_first) {
-            let raw = match connect(dial, transport, addr).await {
-                Ok(raw) => raw,
-                Err(e) => {
-                    tracing::debug!(peer = %addr, ?transport, "connect failed: {e}");
-                    last = Some(e);
-                    break;
+/// Dials `addr` over `dial.transport` and exchanges handshakes for `ours.info_hash`, each way the
+/// encryption policy allows in turn, until one works. A connect that fails ends it (the address
+/// does not answer there); so does a peer on another torrent.
+pub(crate) async fn open(
+    dial: &Dial<'_>,
+    addr: SocketAddr,
+    ours: &Handshake,
+) -> anyhow::Result<Opened> {
+    let mut last = None;
+    for &way in dial.encryption.dial_ways_for(dial.encrypt_first) {
+        let raw = connect(dial, addr).await?;
+        match handshake_over(raw, ours, way, dial.timeout).await {
+            Ok((stream, theirs)) => {
+                return Ok(Opened {
+                    stream,
+                    theirs,
+                    encrypted_handshake: matches!(way, Way::Encrypted(_)),
+                })
+            }
+            Err(e) => {
+                tracing::debug!(peer = %addr, transport = ?dial.transport, ?way, "handshake failed: {e}");
+                if !worth_another_way(&e) {
+                    return Err(e.into());
                 }
-            };
-            match handshake_over(raw, ours, way, dial.timeout).await {
-                Ok((stream, theirs)) => {
-                    return Ok(Opened {
-                        stream,
-                        theirs,
-                        encrypted_handshake: matches!(way, Way::Encrypted(_)),
-                    })
-                }
-                Err(e) => {
-                    tracing::debug!(peer = %addr, ?transport, ?way, "handshake failed: {e}");
-                    if !worth_another_way(&e) {
-                        return Err(e.into());
-                    }
-                    last = Some(e.into());
-                }
+                last = Some(e);
             }
         }
     }
-    Err(last.expect("every policy dials at least one way"))
+    Err(last.expect("every policy dials at least one way").into())
 }
 
-/// A connection to `addr` over `transport`.
-async fn connect(dial: &Dial<'_>, transport: Transport, addr: SocketAddr) -> anyhow::Result<RawStream> {
-    Ok(match (transport, dial.utp_node) {
-        (Transport::Utp, Some(node)) => RawStream::Utp(node.connect(addr, dial.timeout).await?),
+/// A connection to `addr` over the dial's transport.
+async fn connect(dial: &Dial<'_>, addr: SocketAddr) -> anyhow::Result<RawStream> {
+    Ok(match (dial.transport, dial.utp_node) {
+        (Transport::Utp, Some(node)) => RawStream::Utp(
+            node.connect(addr, UTP_CONNECT_TIMEOUT.min(dial.timeout))
+                .await?,
+        ),
         _ => RawStream::Tcp(crate::peer::connect_from(dial.local, addr).await?),
     })
 }
+
+/// How long a uTP connect waits for the peer's answer: its SYN goes unanswered, not refused, where
+/// nobody listens.
+const UTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Whether a failed handshake may work another way: not with a peer on another torrent.
 pub(crate) fn worth_another_way(e: &HandshakeError) -> bool {
@@ -481,7 +482,11 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let node = match utp {
-            true => Some(UtpNode::bind(addr).await.expect("the UDP port of the TCP one")),
+            true => Some(
+                UtpNode::bind(addr)
+                    .await
+                    .expect("the UDP port of the TCP one"),
+            ),
             false => None,
         };
         let l = tcp.then_some(l);
@@ -523,9 +528,13 @@ mod tests {
         listener_on(policy, reply, true, false).await
     }
 
-    /// Dials `addr` under `policy` and `utp` (with a uTP socket of its own); whether the stream is
-    /// encrypted, and whether it is uTP.
-    async fn dial_with(addr: SocketAddr, policy: Encryption, utp: Utp) -> anyhow::Result<(bool, bool)> {
+    /// Dials `addr` under `policy` over `transport` (with a uTP socket of its own); whether the
+    /// stream is encrypted, and whether it is uTP.
+    async fn dial_with(
+        addr: SocketAddr,
+        policy: Encryption,
+        transport: Transport,
+    ) -> anyhow::Result<(bool, bool)> {
         let ours = Handshake::ours(ih(), btorrent_proto::types::PeerId([1; 20]));
         let local = SocketAddr::from(([127, 0, 0, 1], 0));
         let node = UtpNode::bind(local).await;
@@ -533,9 +542,9 @@ mod tests {
             local,
             encryption: policy,
             encrypt_first: false,
-            utp,
+            utp: Utp::Allow,
+            transport,
             utp_node: node.as_ref(),
-            utp_first: false,
             timeout: T,
         };
         let Opened {
@@ -553,29 +562,29 @@ mod tests {
     }
 
     async fn dial(addr: SocketAddr, policy: Encryption) -> anyhow::Result<bool> {
-        Ok(dial_with(addr, policy, Utp::Off).await?.0)
+        Ok(dial_with(addr, policy, Transport::Tcp).await?.0)
     }
 
     #[tokio::test]
-    async fn a_peer_reachable_only_over_utp_is_reached_over_it_plain_or_encrypted() {
+    async fn either_transport_carries_either_handshake_and_a_dead_one_fails_the_dial() {
         for (policy, enc) in [(Encryption::Allow, false), (Encryption::Require, true)] {
-            let (addr, task) = listener_on(policy, b"pong!", false, true).await;
-            assert_eq!(dial_with(addr, policy, Utp::Allow).await.unwrap(), (enc, true));
-            let (taker_enc, taker_utp, got) = task.await.unwrap().unwrap();
-            assert_eq!((taker_enc, taker_utp, &got[..]), (enc, true, &b"hello there"[..]));
-            // With uTP off, only TCP is tried: nobody answers there.
-            let (addr, task) = listener_on(policy, b"pong!", false, true).await;
-            assert!(dial_with(addr, policy, Utp::Off).await.is_err());
-            task.abort();
-        }
-    }
-
-    #[tokio::test]
-    async fn tcp_goes_first_unless_utp_is_preferred() {
-        for (utp, over_utp) in [(Utp::Allow, false), (Utp::Prefer, true)] {
-            let (addr, task) = listener_on(Encryption::Allow, b"pong!", true, true).await;
-            assert_eq!(dial_with(addr, Encryption::Allow, utp).await.unwrap(), (false, over_utp));
-            assert_eq!(task.await.unwrap().unwrap().1, over_utp, "{utp:?}");
+            for (tcp, utp) in [(false, true), (true, false), (true, true)] {
+                for over in [Transport::Tcp, Transport::Utp] {
+                    let (addr, task) = listener_on(policy, b"pong!", tcp, utp).await;
+                    let r = dial_with(addr, policy, over).await;
+                    let listens = if over == Transport::Tcp { tcp } else { utp };
+                    if !listens {
+                        assert!(r.is_err(), "{over:?} dialed where nothing listens");
+                        task.abort();
+                        continue;
+                    }
+                    let over_utp = over == Transport::Utp;
+                    assert_eq!(r.unwrap(), (enc, over_utp), "{policy:?} over {over:?}");
+                    let (taker_enc, taker_utp, got) = task.await.unwrap().unwrap();
+                    assert_eq!((taker_enc, taker_utp), (enc, over_utp));
+                    assert_eq!(got, b"hello there");
+                }
+            }
         }
     }
 

@@ -16,8 +16,8 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::peer::HANDSHAKE_TIMEOUT;
-use super::transport::RawStream;
 use super::torrent::TorrentHandle;
+use super::transport::RawStream;
 use super::{AddOptions, EngineError, Event, Result, SessionConfig};
 use btorrent_proto::magnet::Magnet;
 use btorrent_proto::metainfo::Metainfo;
@@ -134,15 +134,21 @@ impl SessionCtx {
         *self.utp.lock()
     }
 
-    /// How to dial a peer now, for an address known to want encryption or uTP first.
-    pub fn dial(&self, encrypt_first: bool, utp_first: bool) -> crate::peer_stream::Dial<'_> {
+    /// How to dial a peer now, for an address known to want encryption first, and over the
+    /// transport `learned` for it (see [`super::Utp::dial_over`]).
+    pub fn dial(
+        &self,
+        encrypt_first: bool,
+        learned: Option<super::transport::Transport>,
+    ) -> crate::peer_stream::Dial<'_> {
+        let utp = self.utp();
         crate::peer_stream::Dial {
             local: self.listen_addr,
             encryption: self.encryption(),
             encrypt_first,
-            utp: self.utp(),
+            utp,
+            transport: utp.dial_over(learned, self.utp_node.is_some()),
             utp_node: self.utp_node.as_deref(),
-            utp_first,
             timeout: HANDSHAKE_TIMEOUT,
         }
     }
@@ -174,7 +180,9 @@ impl Session {
         let listen_addr = listener.local_addr().map_err(cannot_listen)?;
         // Bound whatever the policy, so it can be turned on while the session runs; the DHT node
         // then takes the next port number (see `transport`).
-        let utp_node = super::transport::UtpNode::bind(listen_addr).await.map(Arc::new);
+        let utp_node = super::transport::UtpNode::bind(listen_addr)
+            .await
+            .map(Arc::new);
         let dht = match &cfg.dht {
             Some(d) => Some(
                 super::dht::DhtNode::start(d.clone(), listen_addr, cfg.resume_dir.as_deref())
@@ -357,7 +365,11 @@ impl Session {
 
     /// The UDP port uTP connections are taken on, if it could be bound (the listen port's number).
     pub fn utp_port(&self) -> Option<u16> {
-        self.0.ctx.utp_node.as_ref().map(|_| self.0.ctx.listen_addr.port())
+        self.0
+            .ctx
+            .utp_node
+            .as_ref()
+            .map(|_| self.0.ctx.listen_addr.port())
     }
 
     /// Adds a torrent: checks the data in `opts.data_dir`, then downloads what is missing and seeds.
@@ -568,9 +580,12 @@ async fn utp_accept_loop(session: Session, node: Arc<super::transport::UtpNode>)
     let stop = session.0.ctx.shutdown.clone();
     loop {
         let (stream, addr) = tokio::select! {
+            biased;
             _ = stop.cancelled() => return,
             r = node.accept() => match r {
                 Ok(x) => x,
+                // The socket closed by the shutdown.
+                Err(_) if stop.is_cancelled() => return,
                 Err(e) => {
                     tracing::warn!("uTP accept failed, uTP connections no longer taken: {e}");
                     return;

@@ -7,9 +7,11 @@
 //! port from a tracker, the DHT or PEX, and dials it over either). The DHT node therefore takes
 //! the next port number by default ([`super::dht`]).
 //!
-//! Dial order ([`transports`]): TCP first (the faster here: the kernel's stack, no per-packet
-//! user-space work), uTP when TCP cannot reach the peer or is closed on us; uTP first under
-//! [`Utp::Prefer`] or for an address where only uTP worked before.
+//! Which transport a dial takes ([`Utp::dial_over`]): one per dial, so an address that answers on
+//! neither costs one connect, not two. TCP by default (the faster here: the kernel's stack, no
+//! per-packet user-space work), uTP under [`Utp::Prefer`]; then, per address, the one that worked
+//! last, or the other one after a dial failed (so a peer that takes only uTP is reached on the
+//! retry, and over uTP at once from then on).
 
 use std::io;
 use std::net::SocketAddr;
@@ -29,11 +31,11 @@ use tokio::net::TcpStream;
 pub enum Utp {
     /// TCP only: no uTP dial, incoming uTP connections closed.
     Off,
-    /// Incoming uTP taken; dials over TCP first, over uTP when TCP fails (and first, next time, to
-    /// an address where only uTP worked).
+    /// Incoming uTP taken; dials over TCP, over uTP after a TCP dial failed (and from then on, to
+    /// an address where uTP worked).
     #[default]
     Allow,
-    /// Dials over uTP first, TCP when uTP fails; both taken.
+    /// Dials over uTP, over TCP after a uTP dial failed; both taken.
     Prefer,
 }
 
@@ -56,6 +58,21 @@ impl Utp {
     }
 }
 
+impl Utp {
+    /// The transport of a dial under this policy, when the session has a uTP socket (`have_utp`):
+    /// `learned` for the address (what worked last, or the other one after a failure), else the
+    /// policy's own.
+    pub(crate) fn dial_over(self, learned: Option<Transport>, have_utp: bool) -> Transport {
+        match (self, learned) {
+            _ if !have_utp => Transport::Tcp,
+            (Utp::Off, _) => Transport::Tcp,
+            (_, Some(t)) => t,
+            (Utp::Allow, None) => Transport::Tcp,
+            (Utp::Prefer, None) => Transport::Utp,
+        }
+    }
+}
+
 /// One of the two transports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Transport {
@@ -63,14 +80,12 @@ pub(crate) enum Transport {
     Utp,
 }
 
-/// The transports to dial over, in turn, under `policy`, for an address where only uTP worked
-/// last time (`utp_first`), when the session has a uTP socket (`have_utp`).
-pub(crate) fn transports(policy: Utp, utp_first: bool, have_utp: bool) -> &'static [Transport] {
-    match policy {
-        _ if !have_utp => &[Transport::Tcp],
-        Utp::Off => &[Transport::Tcp],
-        Utp::Allow if !utp_first => &[Transport::Tcp, Transport::Utp],
-        Utp::Allow | Utp::Prefer => &[Transport::Utp, Transport::Tcp],
+impl Transport {
+    pub fn other(self) -> Transport {
+        match self {
+            Transport::Tcp => Transport::Utp,
+            Transport::Utp => Transport::Tcp,
+        }
     }
 }
 
@@ -273,13 +288,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dial_order_follows_the_policy_and_what_was_learned() {
+    fn a_dial_takes_the_policy_s_transport_unless_the_address_taught_another() {
         use Transport::{Tcp, Utp as U};
-        assert_eq!(transports(Utp::Allow, false, true), &[Tcp, U]);
-        assert_eq!(transports(Utp::Allow, true, true), &[U, Tcp]);
-        assert_eq!(transports(Utp::Prefer, false, true), &[U, Tcp]);
-        assert_eq!(transports(Utp::Off, true, true), &[Tcp]);
-        assert_eq!(transports(Utp::Prefer, true, false), &[Tcp]);
+        assert_eq!(Utp::Allow.dial_over(None, true), Tcp);
+        assert_eq!(Utp::Allow.dial_over(Some(U), true), U);
+        assert_eq!(Utp::Prefer.dial_over(None, true), U);
+        assert_eq!(Utp::Prefer.dial_over(Some(Tcp), true), Tcp);
+        assert_eq!(Utp::Off.dial_over(Some(U), true), Tcp);
+        assert_eq!(Utp::Prefer.dial_over(Some(U), false), Tcp);
+        assert_eq!(Tcp.other(), U);
     }
 
     #[test]
@@ -294,7 +311,10 @@ mod tests {
     #[test]
     fn mapped_addresses_read_as_ipv4() {
         let m: SocketAddr = "[::ffff:198.18.0.7]:6881".parse().unwrap();
-        assert_eq!(unmapped(m), "198.18.0.7:6881".parse::<SocketAddr>().unwrap());
+        assert_eq!(
+            unmapped(m),
+            "198.18.0.7:6881".parse::<SocketAddr>().unwrap()
+        );
         let v6: SocketAddr = "[2001:db8::1]:6881".parse().unwrap();
         assert_eq!(unmapped(v6), v6);
     }

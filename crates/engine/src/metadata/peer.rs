@@ -58,7 +58,7 @@ pub(super) struct Hostile(pub String);
 /// Dials `addr` and talks to it until the fetch is done, or the peer fails (the error says why).
 pub(super) async fn dial(sh: Arc<Shared>, addr: SocketAddr) -> anyhow::Result<()> {
     let ours = Handshake::ours(sh.info_hash, sh.peer_id);
-    let dial = sh.session.dial(false, false);
+    let dial = sh.session.dial(false, None);
     let opened = crate::peer_stream::open(&dial, addr, &ours)
         .await
         .context("handshake")?;
