@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use crate::engine_interop::{leech_with_btorrent, seed_with_btorrent, we_seed, Setup};
+use crate::engine_interop::{seed_with_btorrent, we_seed, Setup};
 use crate::support::clients::libtorrent;
 use crate::support::*;
-use btorrent::engine::Encryption;
+use btorrent::engine::TorrentHandle;
 
 fn libtorrent_utp_only(
     mode: &str,
@@ -20,6 +20,21 @@ fn libtorrent_utp_only(
     cmd
 }
 
+/// Polls `h` until it lists a uTP peer (true) or `secs` pass (false).
+fn lists_utp_peer(h: &TorrentHandle, secs: u64) -> tokio::task::JoinHandle<bool> {
+    let h = h.clone();
+    tokio::spawn(async move {
+        let end = tokio::time::Instant::now() + Duration::from_secs(secs);
+        while tokio::time::Instant::now() < end {
+            if h.peers().iter().any(|p| p.utp) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs python3-libtorrent"]
 async fn btorrent_seeds_to_libtorrent_over_utp() {
@@ -28,20 +43,7 @@ async fn btorrent_seeds_to_libtorrent_over_utp() {
     let (_s, h) = seed_with_btorrent(&setup).await;
     let mut cmd = libtorrent_utp_only("leech", &setup.torrent_file, &out, free_port());
     let p = setup.spawn(&mut cmd, "theirs.log");
-    // Watched while the download runs: the seed lists its peer as uTP.
-    let seen_utp = {
-        let h = h.clone();
-        tokio::spawn(async move {
-            let end = tokio::time::Instant::now() + Duration::from_secs(120);
-            while tokio::time::Instant::now() < end {
-                if h.peers().iter().any(|p| p.utp) {
-                    return true;
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            false
-        })
-    };
+    let seen_utp = lists_utp_peer(&h, 120);
     we_seed(setup, p, out, None).await;
     assert!(h.stats().uploaded > 0);
     assert!(seen_utp.await.unwrap(), "no uTP peer listed");
@@ -57,5 +59,11 @@ async fn libtorrent_seeds_to_btorrent_over_utp() {
         "theirs.log",
     );
     setup.wait_seeder(port, &mut p).await;
-    leech_with_btorrent(&setup, Encryption::Allow).await;
+    let out = setup.dir("ours");
+    let (s, h) = setup.ours(&out).await;
+    let seen_utp = lists_utp_peer(&h, 120);
+    wait_complete(&h, 120).await;
+    assert_same_tree(&setup.src, &out);
+    assert!(seen_utp.await.unwrap(), "no uTP peer listed");
+    s.shutdown(Duration::from_secs(2)).await;
 }
