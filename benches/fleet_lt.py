@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """A libtorrent seeder or leecher for the benches (fleet.sh, transfer.sh, chaos.sh), bound to one address.
-Usage: fleet_lt.py seed|leech <file.torrent> <dir> --ip IP [--port P] [--timeout S] [--encrypt]
+Usage: fleet_lt.py seed|leech <file.torrent> <dir> --ip IP [--port P] [--timeout S] [--encrypt] [--utp]
   seed : checks <dir>/<name>, then seeds until killed or the timeout.
   leech: downloads into <dir>; exits 0 once every piece is verified, printing
          "FLEET downloaded=<payload bytes received> redundant=<duplicates + failed bytes>".
 libtorrent's default settings, with DHT, LSD, UPnP, NAT-PMP and uTP off (plain TCP, tracker only);
---encrypt: encrypted connections only (message stream encryption, RC4), made and taken."""
+--encrypt: encrypted connections only (message stream encryption, RC4), made and taken;
+--utp: uTP connections only (BEP 29; TCP off both ways)."""
 import argparse, sys, time
 import libtorrent as lt
 
@@ -14,6 +15,7 @@ ap.add_argument("mode", choices=["seed", "leech"]); ap.add_argument("torrent"); 
 ap.add_argument("--ip", required=True); ap.add_argument("--port", type=int, default=6881)
 ap.add_argument("--timeout", type=float, default=600)
 ap.add_argument("--encrypt", action="store_true")
+ap.add_argument("--utp", action="store_true")
 a = ap.parse_args()
 s = lt.default_settings()
 s.update({
@@ -27,6 +29,11 @@ if a.encrypt:
     s.update({
         "out_enc_policy": int(lt.enc_policy.forced), "in_enc_policy": int(lt.enc_policy.forced),
         "allowed_enc_level": int(lt.enc_level.rc4), "prefer_rc4": True,
+    })
+if a.utp:
+    s.update({
+        "enable_incoming_utp": True, "enable_outgoing_utp": True,
+        "enable_incoming_tcp": False, "enable_outgoing_tcp": False,
     })
 ses = lt.session(s)
 p = lt.add_torrent_params()

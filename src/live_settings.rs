@@ -5,7 +5,7 @@
 //! - the speed limits (`upload_limit`, `download_limit`, the alternative ones and the `alt_speed`
 //!   switch): the running session's are compared with what the file says, and set when they
 //!   differ;
-//! - the encryption policy (`encryption`): new connections follow the file's;
+//! - the encryption and uTP policies (`encryption`, `utp`): new connections follow the file's;
 //! - the blocklist: its switch, and lists dropped into `blocklists/` or removed from it. The task
 //!   remembers the [`blocklist::Source`] it last saw (at its start, what the session started with)
 //!   and puts the lists in force again when it changes. A change the RPC already applied is applied

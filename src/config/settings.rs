@@ -92,8 +92,8 @@ pub struct Settings {
     /// encrypted with peers that require it), `prefer` or `require` ([`crate::engine::Encryption`]).
     #[serde(default, skip_serializing_if = "is_default_encryption")]
     pub encryption: crate::engine::Encryption,
-    /// uTP (BEP 29) on the listen port's UDP number: `allow` (the default: taken, and dialed when
-    /// TCP fails), `prefer` (dialed first) or `off` ([`crate::engine::Utp`]).
+    /// uTP (BEP 29) on the listen port's UDP number: `allow` (the default: taken, and dialed on
+    /// the retry after a TCP dial failed), `prefer` (dialed first) or `off` ([`crate::engine::Utp`]).
     #[serde(default, skip_serializing_if = "is_default_utp")]
     pub utp: crate::engine::Utp,
     /// UDP port of the DHT node; absent = the number after the peer listen port's (whose UDP

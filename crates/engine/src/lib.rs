@@ -239,8 +239,8 @@ pub struct SessionConfig {
     pub events: EventSink,
     /// Message stream encryption ([`peer_stream`]): which connections are made and taken.
     pub encryption: Encryption,
-    /// uTP ([`transport`]): taken on the UDP port of the listen port's number, dialed when TCP
-    /// fails (`Allow`), first (`Prefer`), or never (`Off`).
+    /// uTP ([`transport`]): taken on the UDP port of the listen port's number, dialed on the retry
+    /// after a TCP dial failed (`Allow`), first (`Prefer`), or never (`Off`).
     pub utp: Utp,
 }
 

@@ -4,9 +4,9 @@
 //!
 //! `open` dials and handshakes (MSE first or plain first, per the policy, trying the other way on a
 //! second connection when the first is closed on us: a peer that requires encryption hangs up on a
-//! plain handshake, one that knows no MSE on ours; and over each transport in the order
-//! [`super::transport::transports`] gives). `accept` tells an incoming plain handshake from an
-//! encrypted one by its first 20 bytes.
+//! plain handshake, one that knows no MSE on ours), over the transport the dial takes
+//! ([`super::Utp`]). `accept` tells an incoming plain handshake from an encrypted one by its first
+//! 20 bytes.
 //!
 //! Halves: the connection's reader and sender tasks each own one (`PeerReader`, `PeerWriter`);
 //! each holds its direction's RC4 keystream, if any. A plain stream costs one branch per call.

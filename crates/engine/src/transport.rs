@@ -1,13 +1,13 @@
 //! What a peer connection rides on: TCP, or uTP (BEP 29, the `librqbit-utp` crate) on the UDP port
 //! of the same number, and the session's [`Utp`] policy that decides when each is used.
 //!
-//! [`RawStream`] is either socket before any BitTorrent byte; its halves ([`RawRead`],
-//! [`RawWrite`]) are what [`super::peer_stream`] reads and writes, encrypted or not. The session
-//! binds one [`UtpNode`] beside its TCP listener (same IP, same port number: a peer learns one
+//! `RawStream` is either socket before any BitTorrent byte; its halves (`RawRead`, `RawWrite`)
+//! are what [`super::peer_stream`] reads and writes, encrypted or not. The session binds one
+//! `UtpNode` beside its TCP listener (same IP, same port number: a peer learns one
 //! port from a tracker, the DHT or PEX, and dials it over either). The DHT node therefore takes
 //! the next port number by default ([`super::dht`]).
 //!
-//! Which transport a dial takes ([`Utp::dial_over`]): one per dial, so an address that answers on
+//! Which transport a dial takes (`Utp::dial_over`): one per dial, so an address that answers on
 //! neither costs one connect, not two. TCP by default (the faster here: the kernel's stack, no
 //! per-packet user-space work), uTP under [`Utp::Prefer`]; then, per address, the one that worked
 //! last, or the other one after a dial failed (so a peer that takes only uTP is reached on the
