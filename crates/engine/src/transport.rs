@@ -102,6 +102,8 @@ impl UtpNode {
         let stop = tokio_util::sync::CancellationToken::new();
         let opts = librqbit_utp::SocketOpts {
             cancellation_token: stop.clone(),
+            // Each batch of the sender is written whole (gathered) and is due at once.
+            disable_nagle: true,
             ..Default::default()
         };
         match UtpSocketUdp::new_udp_with_opts(addr, opts, Default::default()).await {
@@ -163,11 +165,16 @@ pub(crate) enum RawRead {
     Utp(UtpStreamReadHalf),
 }
 
-/// Its writing half.
+/// Its writing half. uTP's has no vectored write of its own: a batch of slices (a message's
+/// header, then its block) is gathered into the buffer beside it and written at once, rather than
+/// slice by slice (a packet per 13-byte header).
 pub(crate) enum RawWrite {
     Tcp(OwnedWriteHalf),
-    Utp(UtpStreamWriteHalf),
+    Utp(UtpStreamWriteHalf, Vec<u8>),
 }
+
+/// Most bytes one gathered uTP write takes.
+const UTP_GATHER: usize = 64 * 1024;
 
 impl RawStream {
     pub fn transport(&self) -> Transport {
@@ -185,7 +192,7 @@ impl RawStream {
             }
             RawStream::Utp(u) => {
                 let (r, w) = u.split();
-                (RawRead::Utp(r), RawWrite::Utp(w))
+                (RawRead::Utp(r), RawWrite::Utp(w, Vec::new()))
             }
         }
     }
@@ -218,7 +225,7 @@ impl AsyncWrite for RawStream {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             RawStream::Tcp(t) => Pin::new(t).poll_flush(cx),
-            RawStream::Utp(u) => Pin::new(u).poll_flush(cx),
+            RawStream::Utp(_) => Poll::Ready(Ok(())),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -250,7 +257,7 @@ impl AsyncWrite for RawWrite {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             RawWrite::Tcp(t) => Pin::new(t).poll_write(cx, buf),
-            RawWrite::Utp(u) => Pin::new(u).poll_write(cx, buf),
+            RawWrite::Utp(u, _) => Pin::new(u).poll_write(cx, buf),
         }
     }
     fn poll_write_vectored(
@@ -260,25 +267,35 @@ impl AsyncWrite for RawWrite {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             RawWrite::Tcp(t) => Pin::new(t).poll_write_vectored(cx, bufs),
-            RawWrite::Utp(u) => Pin::new(u).poll_write_vectored(cx, bufs),
+            RawWrite::Utp(u, gather) => {
+                // Written from the start of `bufs` each time: what the stream takes is a prefix.
+                gather.clear();
+                for b in bufs {
+                    let room = UTP_GATHER - gather.len();
+                    gather.extend_from_slice(&b[..b.len().min(room)]);
+                    if gather.len() == UTP_GATHER {
+                        break;
+                    }
+                }
+                Pin::new(u).poll_write(cx, gather)
+            }
         }
     }
     fn is_write_vectored(&self) -> bool {
-        match self {
-            RawWrite::Tcp(t) => t.is_write_vectored(),
-            RawWrite::Utp(u) => u.is_write_vectored(),
-        }
+        true
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             RawWrite::Tcp(t) => Pin::new(t).poll_flush(cx),
-            RawWrite::Utp(u) => Pin::new(u).poll_flush(cx),
+            // uTP sends what it was given by itself; its flush waits until the peer acknowledged
+            // every byte, which would make each batch of the sender wait a round trip.
+            RawWrite::Utp(..) => Poll::Ready(Ok(())),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             RawWrite::Tcp(t) => Pin::new(t).poll_shutdown(cx),
-            RawWrite::Utp(u) => Pin::new(u).poll_shutdown(cx),
+            RawWrite::Utp(u, _) => Pin::new(u).poll_shutdown(cx),
         }
     }
 }
