@@ -10,7 +10,10 @@ use std::time::Duration;
 use btorrent::engine::{Encryption, SessionConfig, TorrentHandle, Utp};
 use btorrent::metainfo::Metainfo;
 
+use serde_json::json;
+
 use crate::support::data::write_random;
+use crate::support::rpc::{parse_metrics, poll, request, torrent_get, RpcDaemon};
 use crate::support::engine::{init_logs, leecher_with, seeder_with, torrent, wait_complete};
 use crate::support::wait::wait_until;
 
@@ -200,29 +203,46 @@ async fn a_peer_reached_only_over_utp_is_dialed_over_it_first_the_next_time() {
     assert_eq!(peer.tcp_accepts(), 2, "uTP first the second time");
 }
 
-/// Whether a session preferring uTP, dialing the daemon's peer port for `meta`, connects over uTP.
-fn dials_in_over_utp(port: u16, meta: &Metainfo) -> bool {
+/// Whether a session preferring uTP, dialing the daemon's peer port for `meta`, connects over uTP;
+/// the daemon's RPC (`isUTP`, the `T` flag) and `/metrics` (`btorrent_peers_utp`) say the same
+/// while it is connected.
+fn dials_in_over_utp(d: &RpcDaemon, port: u16, meta: &Metainfo) -> bool {
+    let mut c = d.client();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let dst = tempfile::tempdir().unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let (s, h) = leecher_with(
-            with(Utp::Prefer, Encryption::Allow),
-            meta,
-            dst.path(),
-            vec![addr],
-        )
+    let dst = tempfile::tempdir().unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let (s, h) = rt.block_on(async {
+        // Slow, so the connection lasts while the daemon is asked about it.
+        let slow = SessionConfig {
+            download_limit: Some(8 << 10),
+            ..with(Utp::Prefer, Encryption::Allow)
+        };
+        let (s, h) = leecher_with(slow, meta, dst.path(), vec![addr]).await;
+        wait_until("a connection to the daemon", Duration::from_secs(30), || {
+            h.peers().len() == 1
+        })
         .await;
-        wait_until(
-            "a connection to the daemon",
-            Duration::from_secs(30),
-            || h.peers().len() == 1,
-        )
-        .await;
-        let utp = h.peers()[0].utp;
-        s.shutdown(Duration::from_secs(2)).await;
-        utp
-    })
+        (s, h)
+    });
+    let utp = h.peers()[0].utp;
+    // Ours by its port: our uTP socket's (the listen port's number), or a TCP one.
+    let ours = |p: &serde_json::Value| {
+        p["port"] == s.listen_addr().port() || (!utp && p["isUTP"] == false)
+    };
+    let p = poll("the daemon to list our connection", 30, || {
+        let t = torrent_get(&mut c, json!([meta.info_hash.to_hex()]), &["peers"]).pop()?;
+        t["peers"].as_array()?.iter().find(|p| ours(p)).cloned()
+    });
+    assert_eq!(p["isUTP"], utp, "{p}");
+    assert_eq!(p["flagStr"].as_str().unwrap().contains('T'), utp, "{p}");
+    // (Polled: a connection of an earlier session may take a moment to be seen closed.)
+    let want = if utp { 1.0 } else { 0.0 };
+    poll("/metrics to count our connection", 30, || {
+        let m = parse_metrics(&request(d.port, "GET", "/metrics", &[], b"").body);
+        (m["btorrent_peers_utp"] == want).then_some(())
+    });
+    rt.block_on(s.shutdown(Duration::from_secs(2)));
+    utp
 }
 
 /// torrents.toml's `utp` is the daemon's; the RPC's `session-get` says `utp-enabled` and
@@ -230,13 +250,11 @@ fn dials_in_over_utp(port: u16, meta: &Metainfo) -> bool {
 /// value is refused and changes nothing.
 #[test]
 fn the_daemon_follows_its_utp_setting_and_the_rpc_changes_it() {
-    use crate::support::rpc::RpcDaemon;
-    use serde_json::json;
     let dir = tempfile::tempdir().unwrap();
     let d = RpcDaemon::start(dir.path(), "utp = \"prefer\"");
     let mut c = d.client();
     let (meta, port) = c.add_seeding(dir.path(), 84);
-    assert!(dials_in_over_utp(port, &meta));
+    assert!(dials_in_over_utp(&d, port, &meta));
     let load = || btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
     let get = |c: &mut crate::support::rpc::Client| {
         c.ok("session-get", json!({"fields": ["utp-enabled"]}))["utp-enabled"].clone()
@@ -256,7 +274,7 @@ fn the_daemon_follows_its_utp_setting_and_the_rpc_changes_it() {
     c.ok("session-set", json!({"utp-enabled": false}));
     assert_eq!(load().settings.utp, Utp::Off);
     assert_eq!(get(&mut c), false);
-    assert!(!dials_in_over_utp(port, &meta), "uTP taken while off");
+    assert!(!dials_in_over_utp(&d, port, &meta), "uTP taken while off");
     c.ok("session-set", json!({"utp-enabled": true}));
     assert_eq!(load().settings.utp, Utp::Allow);
 }

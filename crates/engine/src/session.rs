@@ -76,6 +76,9 @@ pub(crate) struct SessionCtx {
     pub utp_node: Option<Arc<super::transport::UtpNode>>,
 }
 
+/// How long a shutdown leaves the uTP socket open after its connections were dropped.
+const UTP_LINGER: Duration = Duration::from_millis(200);
+
 /// Fetches whose peers are kept for the torrent added after them.
 const KEPT_FETCHES: usize = 16;
 
@@ -541,9 +544,15 @@ impl Session {
         let spacing = stop_spacing(ctx.cfg.announce_spacing, grace, calls);
         // Turns still booked by announces of the stopping torrents are void: theirs start now.
         *ctx.announce_next.lock() = tokio::time::Instant::now();
+        let utp_peers = all.iter().any(|h| h.peers().iter().any(|p| p.utp));
         futures::future::join_all(all.iter().map(|h| h.stop(grace, spacing))).await;
         self.0.ctx.shutdown.cancel();
         if let Some(u) = &self.0.ctx.utp_node {
+            // Closing the socket ends its tasks at once: the FINs of the uTP connections just
+            // dropped get a moment to leave first (else their peers hold them until a timeout).
+            if utp_peers {
+                tokio::time::sleep(UTP_LINGER.min(grace)).await;
+            }
             u.close();
         }
         if let Some(d) = &self.0.ctx.dht {
