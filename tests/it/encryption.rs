@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use btorrent::engine::{Encryption, Session, SessionConfig, TorrentHandle};
+use btorrent::engine::{Encryption, Session, SessionConfig};
 use btorrent::magnet::Magnet;
 use btorrent::metainfo::Metainfo;
 use btorrent::wire::handshake::{read_handshake, write_handshake, Handshake};
@@ -15,7 +15,9 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::data::write_random;
-use crate::support::engine::{init_logs, leecher_with, seeder_with, torrent, wait_complete};
+use crate::support::engine::{
+    init_logs, leecher_with, seeder_with, torrent, transfer_looking, wait_complete,
+};
 use crate::support::wait::wait_until;
 
 fn with(encryption: Encryption) -> SessionConfig {
@@ -25,38 +27,16 @@ fn with(encryption: Encryption) -> SessionConfig {
     }
 }
 
-/// Seeds `meta` with one policy and downloads it with another, in about two seconds (a download
-/// limit: seeds drop their connection once both are complete, so it is looked at during the
-/// download); returns whether each end's connection is encrypted, once the data is complete and
-/// identical.
+/// Seeds `meta` with one policy and downloads it with another; whether each end's connection is
+/// encrypted.
 async fn transfer(
     meta: &Metainfo,
     src: &std::path::Path,
     seeder_policy: Encryption,
     leecher_policy: Encryption,
 ) -> (bool, bool) {
-    let (seed_s, seed_h) = seeder_with(with(seeder_policy), meta, src).await;
-    let dst = tempfile::tempdir().unwrap();
-    let slow = SessionConfig {
-        download_limit: Some(meta.info.total_length / 2),
-        ..with(leecher_policy)
-    };
-    let (_leech_s, leech_h) =
-        leecher_with(slow, meta, dst.path(), vec![seed_s.listen_addr()]).await;
-    let one_peer = |h: &TorrentHandle| h.peers().len() == 1;
-    wait_until(
-        "both ends list the connection",
-        Duration::from_secs(20),
-        || one_peer(&seed_h) && one_peer(&leech_h),
-    )
-    .await;
-    let ends = (seed_h.peers()[0].encrypted, leech_h.peers()[0].encrypted);
-    wait_complete(&leech_h, 60).await;
-    assert_eq!(
-        std::fs::read(src.join("d.bin")).unwrap(),
-        std::fs::read(dst.path().join("d.bin")).unwrap()
-    );
-    ends
+    let (s, l) = (with(seeder_policy), with(leecher_policy));
+    transfer_looking(meta, src, s, l, |p| p.encrypted).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

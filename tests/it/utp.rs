@@ -7,14 +7,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use btorrent::engine::{Encryption, SessionConfig, TorrentHandle, Utp};
+use btorrent::engine::{Encryption, SessionConfig, Utp};
 use btorrent::metainfo::Metainfo;
 
 use serde_json::json;
 
 use crate::support::data::write_random;
+use crate::support::engine::{
+    init_logs, leecher_with, seeder_with, torrent, transfer_looking, wait_complete,
+};
 use crate::support::rpc::{parse_metrics, poll, request, torrent_get, RpcDaemon};
-use crate::support::engine::{init_logs, leecher_with, seeder_with, torrent, wait_complete};
 use crate::support::wait::wait_until;
 
 fn with(utp: Utp, encryption: Encryption) -> SessionConfig {
@@ -25,41 +27,16 @@ fn with(utp: Utp, encryption: Encryption) -> SessionConfig {
     }
 }
 
-/// Seeds `meta` under `seeder` and downloads it under `leecher` (slowed, so the connection is
-/// looked at during the download); returns, for each end, whether its connection is uTP and
-/// whether it is encrypted, once the data is complete and identical.
+/// Seeds `meta` under `seeder` and downloads it under `leecher`; for each end, whether its
+/// connection is uTP and whether it is encrypted.
 async fn transfer(
     meta: &Metainfo,
     src: &std::path::Path,
     seeder: SessionConfig,
     leecher: SessionConfig,
 ) -> [(bool, bool); 2] {
-    let (seed_s, seed_h) = seeder_with(seeder, meta, src).await;
-    let dst = tempfile::tempdir().unwrap();
-    let slow = SessionConfig {
-        download_limit: Some(meta.info.total_length / 2),
-        ..leecher
-    };
-    let (_leech_s, leech_h) =
-        leecher_with(slow, meta, dst.path(), vec![seed_s.listen_addr()]).await;
-    let one_peer = |h: &TorrentHandle| h.peers().len() == 1;
-    wait_until(
-        "both ends list the connection",
-        Duration::from_secs(30),
-        || one_peer(&seed_h) && one_peer(&leech_h),
-    )
-    .await;
-    let end = |h: &TorrentHandle| {
-        let p = &h.peers()[0];
-        (p.utp, p.encrypted)
-    };
-    let ends = [end(&seed_h), end(&leech_h)];
-    wait_complete(&leech_h, 60).await;
-    assert_eq!(
-        std::fs::read(src.join("d.bin")).unwrap(),
-        std::fs::read(dst.path().join("d.bin")).unwrap()
-    );
-    ends
+    let (s, l) = transfer_looking(meta, src, seeder, leecher, |p| (p.utp, p.encrypted)).await;
+    [s, l]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,9 +195,11 @@ fn dials_in_over_utp(d: &RpcDaemon, port: u16, meta: &Metainfo) -> bool {
             ..with(Utp::Prefer, Encryption::Allow)
         };
         let (s, h) = leecher_with(slow, meta, dst.path(), vec![addr]).await;
-        wait_until("a connection to the daemon", Duration::from_secs(30), || {
-            h.peers().len() == 1
-        })
+        wait_until(
+            "a connection to the daemon",
+            Duration::from_secs(30),
+            || h.peers().len() == 1,
+        )
         .await;
         (s, h)
     });

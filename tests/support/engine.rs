@@ -77,6 +77,41 @@ pub async fn leecher_with(
     (s, h)
 }
 
+/// Seeds `meta` (its file `d.bin` in `src`) under `seeder` and downloads it under `leecher`, slowed
+/// to about two seconds so the connection is looked at during the download (seeds drop their
+/// connection once both are complete); returns what `look` says of each end's one peer (seed's,
+/// leecher's), once the data is complete and identical.
+pub async fn transfer_looking<T>(
+    meta: &Metainfo,
+    src: &Path,
+    seeder: SessionConfig,
+    leecher: SessionConfig,
+    look: impl Fn(&btorrent::engine::PeerInfo) -> T,
+) -> (T, T) {
+    let (seed_s, seed_h) = seeder_with(seeder, meta, src).await;
+    let dst = tempfile::tempdir().unwrap();
+    let slow = SessionConfig {
+        download_limit: Some(meta.info.total_length / 2),
+        ..leecher
+    };
+    let (_leech_s, leech_h) =
+        leecher_with(slow, meta, dst.path(), vec![seed_s.listen_addr()]).await;
+    let one_peer = |h: &TorrentHandle| h.peers().len() == 1;
+    super::wait::wait_until(
+        "both ends list the connection",
+        Duration::from_secs(30),
+        || one_peer(&seed_h) && one_peer(&leech_h),
+    )
+    .await;
+    let ends = (look(&seed_h.peers()[0]), look(&leech_h.peers()[0]));
+    wait_complete(&leech_h, 60).await;
+    assert_eq!(
+        std::fs::read(src.join("d.bin")).unwrap(),
+        std::fs::read(dst.path().join("d.bin")).unwrap()
+    );
+    ends
+}
+
 /// Waits until `h` has every piece; panics with its stats after `secs`.
 pub async fn wait_complete(h: &TorrentHandle, secs: u64) {
     match tokio::time::timeout(Duration::from_secs(secs), h.wait_complete()).await {

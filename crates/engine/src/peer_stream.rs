@@ -371,11 +371,11 @@ pub(crate) async fn open(
 /// A connection to `addr` over the dial's transport.
 async fn connect(dial: &Dial<'_>, addr: SocketAddr) -> anyhow::Result<RawStream> {
     Ok(match (dial.transport, dial.utp_node) {
-        (Transport::Utp, Some(node)) => RawStream::Utp(
+        (Transport::Utp, Some(node)) => RawStream::utp(
             node.connect(addr, UTP_CONNECT_TIMEOUT.min(dial.timeout))
                 .await?,
         ),
-        _ => RawStream::Tcp(crate::peer::connect_from(dial.local, addr).await?),
+        _ => RawStream::tcp(crate::peer::connect_from(dial.local, addr).await?),
     })
 }
 
@@ -494,10 +494,10 @@ mod tests {
             loop {
                 let raw = tokio::select! {
                     r = async { l.as_ref().unwrap().accept().await }, if l.is_some() => {
-                        RawStream::Tcp(r?.0)
+                        RawStream::tcp(r?.0)
                     }
                     r = async { node.as_ref().unwrap().accept().await }, if node.is_some() => {
-                        RawStream::Utp(r?.0)
+                        RawStream::utp(r?.0)
                     }
                 };
                 let (mut s, theirs) = match accept(raw, policy, || vec![ih()], T).await {

@@ -44,7 +44,7 @@ async fn open(
             .map_err(|_| EngineError::ConnectTimeout { addr })?
             .map_err(broken)?;
         tcp.set_nodelay(true).map_err(broken)?;
-        match handshake_over(RawStream::Tcp(tcp), &hs, way, TIMEOUT).await {
+        match handshake_over(RawStream::tcp(tcp), &hs, way, TIMEOUT).await {
             Ok((stream, theirs)) => {
                 let codec = PeerCodec::new(Geometry::from_info(&meta.info), theirs.supports_fast());
                 return Ok(Framed::with_capacity(stream, codec, 64 * 1024));

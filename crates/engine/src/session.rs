@@ -579,7 +579,7 @@ async fn accept_loop(session: Session, listener: TcpListener) {
             tracing::debug!(peer = %addr, "incoming connection lost: {e}");
             continue;
         }
-        admit(&session, RawStream::Tcp(stream), addr);
+        admit(&session, RawStream::tcp(stream), addr);
     }
 }
 
@@ -605,7 +605,7 @@ async fn utp_accept_loop(session: Session, node: Arc<super::transport::UtpNode>)
             tracing::debug!(peer = %addr, "incoming uTP connection refused: uTP is off");
             continue;
         }
-        admit(&session, RawStream::Utp(stream), addr);
+        admit(&session, RawStream::utp(stream), addr);
     }
 }
 

@@ -153,10 +153,10 @@ fn unmapped(a: SocketAddr) -> SocketAddr {
     }
 }
 
-/// A connection to a peer, either transport.
-pub(crate) enum RawStream {
-    Tcp(TcpStream),
-    Utp(UtpStream),
+/// A connection to a peer, either transport: its two halves, joined for the handshakes.
+pub(crate) struct RawStream {
+    rd: RawRead,
+    wr: RawWrite,
 }
 
 /// Its reading half.
@@ -177,24 +177,31 @@ pub(crate) enum RawWrite {
 const UTP_GATHER: usize = 64 * 1024;
 
 impl RawStream {
+    pub fn tcp(t: TcpStream) -> RawStream {
+        let (r, w) = t.into_split();
+        RawStream {
+            rd: RawRead::Tcp(r),
+            wr: RawWrite::Tcp(w),
+        }
+    }
+
+    pub fn utp(u: UtpStream) -> RawStream {
+        let (r, w) = u.split();
+        RawStream {
+            rd: RawRead::Utp(r),
+            wr: RawWrite::Utp(w, Vec::new()),
+        }
+    }
+
     pub fn transport(&self) -> Transport {
-        match self {
-            RawStream::Tcp(_) => Transport::Tcp,
-            RawStream::Utp(_) => Transport::Utp,
+        match self.rd {
+            RawRead::Tcp(_) => Transport::Tcp,
+            RawRead::Utp(_) => Transport::Utp,
         }
     }
 
     pub fn into_split(self) -> (RawRead, RawWrite) {
-        match self {
-            RawStream::Tcp(t) => {
-                let (r, w) = t.into_split();
-                (RawRead::Tcp(r), RawWrite::Tcp(w))
-            }
-            RawStream::Utp(u) => {
-                let (r, w) = u.split();
-                (RawRead::Utp(r), RawWrite::Utp(w, Vec::new()))
-            }
-        }
+        (self.rd, self.wr)
     }
 }
 
@@ -204,10 +211,7 @@ impl AsyncRead for RawStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            RawStream::Tcp(t) => Pin::new(t).poll_read(cx, buf),
-            RawStream::Utp(u) => Pin::new(u).poll_read(cx, buf),
-        }
+        Pin::new(&mut self.get_mut().rd).poll_read(cx, buf)
     }
 }
 
@@ -217,22 +221,13 @@ impl AsyncWrite for RawStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            RawStream::Tcp(t) => Pin::new(t).poll_write(cx, buf),
-            RawStream::Utp(u) => Pin::new(u).poll_write(cx, buf),
-        }
+        Pin::new(&mut self.get_mut().wr).poll_write(cx, buf)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            RawStream::Tcp(t) => Pin::new(t).poll_flush(cx),
-            RawStream::Utp(_) => Poll::Ready(Ok(())),
-        }
+        Pin::new(&mut self.get_mut().wr).poll_flush(cx)
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            RawStream::Tcp(t) => Pin::new(t).poll_shutdown(cx),
-            RawStream::Utp(u) => Pin::new(u).poll_shutdown(cx),
-        }
+        Pin::new(&mut self.get_mut().wr).poll_shutdown(cx)
     }
 }
 
