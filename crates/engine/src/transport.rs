@@ -89,6 +89,13 @@ impl Transport {
     }
 }
 
+/// Bytes a uTP connection may have in flight each way: what the receiver advertises, and what
+/// the sender keeps for retransmission. Neither is allocated up front: the receive queue holds
+/// what arrived and was not read yet, the send buffer grows from the crate's 32 KiB as the
+/// connection's rate asks. On loopback, 256 MiB: the crate's 1 MiB ran at about 60 MB/s, 2 MiB
+/// at 100, 4 MiB at 110, and 8 MiB overran the UDP socket's buffer (losses, 17-40 MB/s).
+const UTP_WINDOW: usize = 2 << 20;
+
 /// The session's uTP socket, bound to the UDP port of the listener's number.
 pub(crate) struct UtpNode {
     socket: Arc<UtpSocketUdp>,
@@ -104,6 +111,8 @@ impl UtpNode {
             cancellation_token: stop.clone(),
             // Each batch of the sender is written whole (gathered) and is due at once.
             disable_nagle: true,
+            vsock_rx_bufsize_bytes: std::num::NonZeroUsize::new(UTP_WINDOW),
+            vsock_tx_bufsize_bytes_max: std::num::NonZeroUsize::new(UTP_WINDOW),
             ..Default::default()
         };
         match UtpSocketUdp::new_udp_with_opts(addr, opts, Default::default()).await {
