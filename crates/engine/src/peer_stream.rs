@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
-use crate::transport::{RawRead, RawStream, RawWrite, Transport, Utp, UtpNode};
+use crate::transport::{Joined, RawRead, RawStream, RawWrite, Transport, Utp, UtpNode};
 
 use btorrent_proto::types::InfoHash;
 use btorrent_proto::wire::handshake::{self, read_handshake, Handshake, HandshakeError};
@@ -123,11 +123,7 @@ pub(crate) struct PeerWriter {
 const ENCRYPT_CHUNK: usize = 256 * 1024;
 
 /// A connection after its MSE handshake, if any: both halves.
-pub(crate) struct PeerStream {
-    rd: PeerReader,
-    wr: PeerWriter,
-    transport: Transport,
-}
+pub(crate) type PeerStream = Joined<PeerReader, PeerWriter>;
 
 impl PeerStream {
     pub fn plain(raw: RawStream) -> PeerStream {
@@ -140,10 +136,8 @@ impl PeerStream {
         decrypt: Option<Keystream>,
         received: Vec<u8>,
     ) -> PeerStream {
-        let transport = raw.transport();
         let (inner_rd, inner_wr) = raw.into_split();
-        PeerStream {
-            transport,
+        Joined {
             rd: PeerReader {
                 inner: inner_rd,
                 decrypt,
@@ -165,16 +159,12 @@ impl PeerStream {
 
     /// The connection is uTP (not TCP).
     pub fn utp(&self) -> bool {
-        self.transport == Transport::Utp
+        self.rd.inner.transport() == Transport::Utp
     }
 
     /// The stream is RC4 both ways.
     pub fn encrypted(&self) -> bool {
         self.wr.encrypt.is_some()
-    }
-
-    pub fn into_split(self) -> (PeerReader, PeerWriter) {
-        (self.rd, self.wr)
     }
 }
 
@@ -285,32 +275,6 @@ impl AsyncWrite for PeerWriter {
         let me = self.get_mut();
         ready!(me.poll_drain(cx))?;
         Pin::new(&mut me.inner).poll_shutdown(cx)
-    }
-}
-
-impl AsyncRead for PeerStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().rd).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for PeerStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().wr).poll_write(cx, buf)
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().wr).poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().wr).poll_shutdown(cx)
     }
 }
 

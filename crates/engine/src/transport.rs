@@ -1,8 +1,9 @@
 //! What a peer connection rides on: TCP, or uTP (BEP 29, the `librqbit-utp` crate) on the UDP port
 //! of the same number, and the session's [`Utp`] policy that decides when each is used.
 //!
-//! `RawStream` is either socket before any BitTorrent byte; its halves (`RawRead`, `RawWrite`)
-//! are what [`super::peer_stream`] reads and writes, encrypted or not. The session binds one
+//! `RawStream` is either socket before any BitTorrent byte (its halves `RawRead`, `RawWrite`, as
+//! one `Joined` stream); the halves are what [`super::peer_stream`] reads and writes, encrypted or
+//! not. The session binds one
 //! `UtpNode` beside its TCP listener (same IP, same port number: a peer learns one
 //! port from a tracker, the DHT or PEX, and dials it over either). The DHT node therefore takes
 //! the next port number by default ([`super::dht`]).
@@ -162,11 +163,46 @@ fn unmapped(a: SocketAddr) -> SocketAddr {
     }
 }
 
-/// A connection to a peer, either transport: its two halves, joined for the handshakes.
-pub(crate) struct RawStream {
-    rd: RawRead,
-    wr: RawWrite,
+/// A reading half and a writing half used as one stream.
+pub(crate) struct Joined<R, W> {
+    pub rd: R,
+    pub wr: W,
 }
+
+impl<R, W> Joined<R, W> {
+    pub fn into_split(self) -> (R, W) {
+        (self.rd, self.wr)
+    }
+}
+
+impl<R: AsyncRead + Unpin, W: Unpin> AsyncRead for Joined<R, W> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().rd).poll_read(cx, buf)
+    }
+}
+
+impl<R: Unpin, W: AsyncWrite + Unpin> AsyncWrite for Joined<R, W> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().wr).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().wr).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().wr).poll_shutdown(cx)
+    }
+}
+
+/// A connection to a peer, either transport: its two halves, joined for the handshakes.
+pub(crate) type RawStream = Joined<RawRead, RawWrite>;
 
 /// Its reading half.
 pub(crate) enum RawRead {
@@ -188,7 +224,7 @@ const UTP_GATHER: usize = 64 * 1024;
 impl RawStream {
     pub fn tcp(t: TcpStream) -> RawStream {
         let (r, w) = t.into_split();
-        RawStream {
+        Joined {
             rd: RawRead::Tcp(r),
             wr: RawWrite::Tcp(w),
         }
@@ -196,47 +232,19 @@ impl RawStream {
 
     pub fn utp(u: UtpStream) -> RawStream {
         let (r, w) = u.split();
-        RawStream {
+        Joined {
             rd: RawRead::Utp(r),
             wr: RawWrite::Utp(w, Vec::new()),
         }
     }
+}
 
+impl RawRead {
     pub fn transport(&self) -> Transport {
-        match self.rd {
+        match self {
             RawRead::Tcp(_) => Transport::Tcp,
             RawRead::Utp(_) => Transport::Utp,
         }
-    }
-
-    pub fn into_split(self) -> (RawRead, RawWrite) {
-        (self.rd, self.wr)
-    }
-}
-
-impl AsyncRead for RawStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().rd).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for RawStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().wr).poll_write(cx, buf)
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().wr).poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().wr).poll_shutdown(cx)
     }
 }
 
