@@ -20,7 +20,8 @@ pub struct Served {
     pub corrupt: AtomicBool,
     /// `Range` is ignored: the whole file is sent, `200`, as a server without ranges does.
     pub ignore_range: AtomicBool,
-    /// A range is answered with the bytes one further on (and says so in `Content-Range`).
+    /// A range is answered with other bytes than asked, within the file: one further on, or one
+    /// back at its end (and says so in `Content-Range`).
     pub shift_range: AtomicBool,
     /// Each answer waits this long first (milliseconds).
     pub delay_ms: std::sync::atomic::AtomicU64,
@@ -106,10 +107,18 @@ async fn file(
         }
         b
     };
-    let shift = usize::from(ctx.served.shift_range.load(Ordering::SeqCst));
+    let shift = ctx.served.shift_range.load(Ordering::SeqCst);
+    let len = data.len();
     let asked = range(&headers)
         .filter(|_| !ctx.served.ignore_range.load(Ordering::SeqCst))
-        .map(|(a, b)| (a + shift, b + shift));
+        .map(|(a, b)| match (shift, a, b) {
+            (false, ..) => (a, b),
+            // Other bytes than asked, always within the file (a range past its end would be
+            // answered 416 instead, which is another failure).
+            (true, a, b) if b + 1 < len => (a + 1, b + 1),
+            (true, a, b) if a > 0 => (a - 1, b - 1),
+            (true, a, b) => (a, b.saturating_sub(1)),
+        });
     match asked {
         Some((a, b)) if a <= b && b < data.len() => (
             StatusCode::PARTIAL_CONTENT,
