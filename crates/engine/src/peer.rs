@@ -25,7 +25,6 @@ use parking_lot::Mutex;
 use tokio::net::{TcpSocket, TcpStream};
 
 use super::peer_stream::{open, PeerStream};
-use super::transport::Utp;
 use super::Encryption;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -167,20 +166,12 @@ async fn connect(t: &Torrent, addr: SocketAddr) -> anyhow::Result<(PeerStream, H
         .map_or((false, None), |k| (k.encrypt_first, k.over));
     let dial = t.ctx.dial(encrypt_first, learned);
     let r = open(&dial, addr, &ours).await;
-    // Both transports in play: the next dial takes the one that worked, or the other one.
-    let alternates = dial.utp != Utp::Off && dial.utp_node.is_some();
     if let Some(k) = t.core.lock().known.get_mut(&addr) {
-        match &r {
-            Ok(o) => {
-                if dial.encryption == Encryption::Allow {
-                    k.encrypt_first = o.encrypted_handshake;
-                }
-                if alternates {
-                    k.over = Some(dial.transport);
-                }
-            }
-            Err(_) if alternates => k.over = Some(dial.transport.other()),
-            Err(_) => {}
+        if let (Ok(o), Encryption::Allow) = (&r, dial.encryption) {
+            k.encrypt_first = o.encrypted_handshake;
+        }
+        if let Some(next) = dial.learn(r.is_ok()) {
+            k.over = Some(next);
         }
     }
     let o = r?;

@@ -125,6 +125,14 @@ const ENCRYPT_CHUNK: usize = 256 * 1024;
 /// A connection after its MSE handshake, if any: both halves.
 pub(crate) type PeerStream = Joined<PeerReader, PeerWriter>;
 
+impl Dial<'_> {
+    /// The transport the address's next dial should take after this one (see [`Utp::learn`]).
+    pub fn learn(&self, worked: bool) -> Option<Transport> {
+        self.utp
+            .learn(self.transport, worked, self.utp_node.is_some())
+    }
+}
+
 impl PeerStream {
     pub fn plain(raw: RawStream) -> PeerStream {
         PeerStream::new(raw, None, None, Vec::new())

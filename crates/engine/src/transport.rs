@@ -57,9 +57,7 @@ impl Utp {
             _ => return None,
         })
     }
-}
 
-impl Utp {
     /// The transport of a dial under this policy, when the session has a uTP socket (`have_utp`):
     /// `learned` for the address (what worked last, or the other one after a failure), else the
     /// policy's own.
@@ -71,6 +69,15 @@ impl Utp {
             (Utp::Allow, None) => Transport::Tcp,
             (Utp::Prefer, None) => Transport::Utp,
         }
+    }
+
+    /// What a dial over `used` teaches for the address's next one (`None`: nothing, with only one
+    /// transport in play): `used` again when it `worked`, else the other one.
+    pub(crate) fn learn(self, used: Transport, worked: bool, have_utp: bool) -> Option<Transport> {
+        if self == Utp::Off || !have_utp {
+            return None;
+        }
+        Some(if worked { used } else { used.other() })
     }
 }
 
@@ -326,6 +333,11 @@ mod tests {
         assert_eq!(Utp::Off.dial_over(Some(U), true), Tcp);
         assert_eq!(Utp::Prefer.dial_over(Some(U), false), Tcp);
         assert_eq!(Tcp.other(), U);
+        assert_eq!(Utp::Allow.learn(Tcp, false, true), Some(U));
+        assert_eq!(Utp::Allow.learn(U, true, true), Some(U));
+        assert_eq!(Utp::Prefer.learn(U, false, true), Some(Tcp));
+        assert_eq!(Utp::Off.learn(Tcp, false, true), None);
+        assert_eq!(Utp::Allow.learn(Tcp, false, false), None);
     }
 
     #[test]
