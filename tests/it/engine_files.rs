@@ -27,9 +27,9 @@ fn skip_b_and_d() -> Vec<FilePriority> {
     vec![Normal, Skip, High, Skip, Low]
 }
 
-/// A seeder that announces every piece at once: a super-seeding one offers pieces one at a time, in
-/// its own order, and waits for each to spread before the next, so a leecher that skips the piece
-/// offered would wait (BEP 16).
+/// A seeder that announces every piece at once: a super-seeding one offers pieces a few at a time,
+/// in its own order (BEP 16), and shows a leecher every piece only once it has declined them
+/// (`superseed::DECLINE_AFTER`), a wait these tests need not take.
 fn plain_seeder() -> SessionConfig {
     SessionConfig {
         super_seed: Some(false),

@@ -1,13 +1,14 @@
 //! Super-seeding (BEP 16) over 127.0.0.1: a lone seed spreads distinct pieces, so the swarm holds the
 //! whole torrent after about one copy uploaded and finishes without the seed; it still serves a lone
-//! leecher; it steps back when another seed shows up.
+//! leecher; it steps back when another seed shows up, and for a leecher that wants none of the
+//! pieces it was offered (it skips their files).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::support::fake_peer::pieces_told;
 use crate::support::*;
-use btorrent::engine::SessionConfig;
+use btorrent::engine::{AddOptions, FilePriority, SessionConfig};
 use btorrent::wire::Bitfield;
 
 fn seed_cfg(super_seed: Option<bool>, upload_limit: u64) -> SessionConfig {
@@ -94,6 +95,43 @@ async fn a_super_seeder_serves_a_lone_leecher_to_completion() {
     let (leecher, l) = leecher(&meta, dst.path(), vec![seeder.listen_addr()]).await;
     wait_complete(&l, 60).await;
     assert_same_tree(src.path(), dst.path());
+    leecher.shutdown(Duration::from_secs(2)).await;
+    seeder.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leecher_that_declines_its_offers_is_shown_every_piece() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    // 40 pieces before the wanted file, which takes 2: the offers (an eighth of the torrent at
+    // most, to a lone leecher) are almost surely pieces it skips, and it says nothing to them.
+    write_tree(
+        src.path(),
+        &[
+            ("set/big.bin", 40 * 16 * 1024),
+            ("set/small.bin", 2 * 16 * 1024),
+        ],
+    );
+    let meta = torrent(&src.path().join("set"), 16 * 1024, vec![]);
+    let cfg = SessionConfig {
+        super_seed: Some(true),
+        ..Default::default()
+    };
+    let (seeder, s) = seeder_with(cfg, &meta, src.path()).await;
+    assert!(s.stats().super_seeding);
+    let leecher = session().await;
+    let add = AddOptions {
+        files: Some(vec![FilePriority::Skip, FilePriority::Normal]),
+        ..opts(dst.path(), vec![seeder.listen_addr()])
+    };
+    let l = leecher.add(meta.clone(), add).await.unwrap();
+    // Without the rule it would wait at zero for as long as the seed super-seeds.
+    wait_complete(&l, 60).await;
+    assert_eq!(
+        std::fs::read(dst.path().join("set/small.bin")).unwrap(),
+        std::fs::read(src.path().join("set/small.bin")).unwrap()
+    );
+    assert!(l.stats().downloaded < 8 * 16 * 1024, "{:?}", l.stats());
     leecher.shutdown(Duration::from_secs(2)).await;
     seeder.shutdown(Duration::from_secs(2)).await;
 }

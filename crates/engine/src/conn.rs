@@ -600,9 +600,13 @@ impl Conn {
         let Some(offers) = self.ss.as_mut() else {
             return;
         };
+        let declined = offers.declined(&self.has, self.sh.peer_interested(), Instant::now());
         let mut g = self.t.core.lock();
         let c = &mut *g;
-        if self.has.is_full() || !c.superseed.active(c.picker.is_complete()) {
+        if declined || self.has.is_full() || !c.superseed.active(c.picker.is_complete()) {
+            if declined {
+                tracing::debug!(peer = %self.sh.addr, "declines its super-seeding offers: shown every piece");
+            }
             let ours = c.picker.have().clone();
             drop(g);
             let offered = std::mem::replace(&mut offers.offered, Bitfield::new(0));

@@ -12,7 +12,10 @@
 //!
 //! It ends, connection by connection, as soon as it is of no more use: once every piece has been seen
 //! at some peer, once the swarm has another seed (a peer showed every piece or said `upload_only`;
-//! unless forced on), or a peer is a seed itself. A super-seeding connection does not say
+//! unless forced on), or a peer is a seed itself. It also ends for a peer that *declines* its
+//! offers: not interested [`DECLINE_AFTER`] after the last one while it still lacks an offered piece.
+//! Such a peer wants only some of the torrent (files it skipped, a magnet link's `so`), so offers
+//! of pieces it does not want would hold it at zero forever; it is shown every piece instead. A super-seeding connection does not say
 //! `upload_only` (libtorrent drops such a peer while it wants nothing of it, as between two offers), so
 //! two seeds that both super-seed do not recognise each other: each offers the other a piece or two
 //! that it never takes. The connection then announces the pieces the peer was not told of, and seeds
@@ -22,6 +25,8 @@
 //! lock); its size is fixed by the piece count (two counters and a bitfield). Each connection's
 //! [`Offers`] belong to its reader task (a bitfield of the pieces offered to it and at most
 //! [`OFFERS_PER_PEER`] open offers). Messages are queued after the core lock is dropped.
+
+use std::time::{Duration, Instant};
 
 use btorrent_proto::wire::Bitfield;
 use rand::Rng;
@@ -43,6 +48,10 @@ pub fn offer_limit(leechers: usize, piece_length: u64, pieces: usize) -> usize {
     let by_bytes = (LONE_OFFER_BYTES / piece_length.max(1)) as usize;
     by_bytes.min(pieces / 8).max(OFFERS_PER_PEER)
 }
+
+/// A peer still not interested this long after its last offer, while it lacks an offered piece,
+/// declines them (see the module doc): a peer that wants a piece says so within a round trip.
+pub const DECLINE_AFTER: Duration = Duration::from_secs(3);
 
 /// The torrent's side of super-seeding.
 pub struct SuperSeed {
@@ -133,6 +142,8 @@ impl SuperSeed {
 pub struct Offers {
     pub offered: Bitfield,
     pub open: Vec<(u32, u32)>,
+    /// When the last offer was made.
+    last_offer: Option<Instant>,
 }
 
 impl Offers {
@@ -140,7 +151,18 @@ impl Offers {
         Offers {
             offered: Bitfield::new(pieces),
             open: Vec::new(),
+            last_offer: None,
         }
+    }
+
+    /// Whether the peer declines its offers at `now`: it is not `interested`, lacks (`has`) a piece
+    /// still offered, and the last offer went out [`DECLINE_AFTER`] ago or more.
+    pub fn declined(&self, has: &Bitfield, interested: bool, now: Instant) -> bool {
+        !interested
+            && self.open.iter().any(|&(p, _)| !has.get(p as usize))
+            && self
+                .last_offer
+                .is_some_and(|at| now.saturating_duration_since(at) >= DECLINE_AFTER)
     }
 
     /// Closes the offers used up (the piece was seen at a peer since, or the peer has it), then
@@ -162,6 +184,9 @@ impl Offers {
             self.offered.set(p as usize);
             self.open.push((p, ss.seen(p)));
             new.push(p);
+        }
+        if !new.is_empty() {
+            self.last_offer = Some(Instant::now());
         }
         new
     }
@@ -204,6 +229,33 @@ mod tests {
             ss.note_have(i);
         }
         assert!(!ss.active(true), "every piece is out: super-seeding ends");
+    }
+
+    #[test]
+    fn a_peer_not_interested_in_its_offers_declines_them() {
+        let picker = seeding_picker(8);
+        let mut ss = SuperSeed::new(8, None);
+        let mut o = Offers::new(8);
+        let none = Bitfield::new(8);
+        let now = Instant::now();
+        assert!(
+            !o.declined(&none, false, now + DECLINE_AFTER),
+            "no offer yet"
+        );
+        let given = o.refill(&none, 2, &mut ss, &picker);
+        let later = Instant::now() + DECLINE_AFTER;
+        assert!(
+            !o.declined(&none, false, now),
+            "not yet: it may say so within a round trip"
+        );
+        assert!(!o.declined(&none, true, later), "interested: it wants them");
+        assert!(o.declined(&none, false, later));
+        // Holding every offered piece (it took them, its `have`s not yet seen) is not declining.
+        let mut took = Bitfield::new(8);
+        for p in given {
+            took.set(p as usize);
+        }
+        assert!(!o.declined(&took, false, later));
     }
 
     #[test]
