@@ -657,7 +657,7 @@ pub async fn load_source(
     source: &str,
     session: &Session,
     torrents_dir: PathBuf,
-) -> Result<(Metainfo, Option<PathBuf>)> {
+) -> Result<crate::source::Opened> {
     let s = source.trim();
     if crate::source::is_magnet_link(s) {
         let how = crate::source::Open {
@@ -668,15 +668,18 @@ pub async fn load_source(
             timeout: REMOTE_METADATA_TIMEOUT,
             cancel: tokio_util::sync::CancellationToken::new(),
         };
-        let opened = crate::source::open(s, Some(how), |_| {}).await?;
-        return Ok((opened.meta, opened.path));
+        return crate::source::open(s, Some(how), |_| {}).await;
     }
     if s.starts_with("http://") || s.starts_with("https://") {
         let timeout = std::time::Duration::from_secs(30);
         let body = crate::http_fetch::get(s, MAX_TORRENT_DOWNLOAD, timeout).await?;
         let meta = Metainfo::from_bytes(&body).map_err(|e| anyhow!("{s}: {e}"))?;
-        return Ok((meta, None));
+        return Ok(crate::source::Opened {
+            meta,
+            path: None,
+            from_magnet: false,
+            files: None,
+        });
     }
-    let path = Path::new(s);
-    Ok((crate::source::load_file(path)?, Some(path.to_path_buf())))
+    crate::source::open(s, None, |_| {}).await
 }

@@ -5,7 +5,9 @@
 //! Every front end takes torrents through [`open`]: `start`/`seed` and `load`/`info` (so `b-start`,
 //! `b-info`), the watch folder and remote control. A magnet's metadata, once checked against its
 //! info-hash, is saved as `<name>.torrent` in `torrents_dir` when asked ([`Open::save_to`]), so the
-//! torrent is then managed like any other; the file is what [`Opened::path`] gives.
+//! torrent is then managed like any other; the file is what [`Opened::path`] gives. A link's `so`
+//! (BEP 53) becomes [`Opened::files`]: the files it names wanted, the others skipped, which each
+//! front end applies as it would its own file choice (an explicit one wins).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::metadata::FetchProgress;
-use crate::engine::Session;
+use crate::engine::{FilePriority, Session};
 use crate::metainfo::{Metainfo, MetainfoError};
 use btorrent_proto::magnet::{is_magnet, Magnet};
 
@@ -30,6 +32,8 @@ pub struct Opened {
     pub path: Option<PathBuf>,
     /// It came from a magnet link.
     pub from_magnet: bool,
+    /// The files a magnet link's `so` selects (wanted) and the others (skipped); `None`: no `so`.
+    pub files: Option<Vec<FilePriority>>,
 }
 
 /// How to open a magnet (a path needs none of it).
@@ -70,6 +74,7 @@ pub async fn open(
             meta: load_file(Path::new(source))?,
             path: Some(PathBuf::from(source)),
             from_magnet: false,
+            files: None,
         });
     }
     let mut magnet = Magnet::parse(source)?;
@@ -89,6 +94,19 @@ pub async fn open(
         .fetch_metadata(&magnet, extra, Some(how.timeout), progress, how.cancel)
         .await
         .with_context(|| format!("magnet {}", magnet.info_hash))?;
+    let files = magnet
+        .selected(meta.info.files.len())
+        .with_context(|| format!("magnet {}", magnet.info_hash))?
+        .map(|picked| {
+            let wanted = |&p: &bool| {
+                if p {
+                    FilePriority::Normal
+                } else {
+                    FilePriority::Skip
+                }
+            };
+            picked.iter().map(wanted).collect()
+        });
     let path = match how.save_to {
         Some(dir) => Some(save(&dir, &meta)?),
         None => None,
@@ -97,6 +115,7 @@ pub async fn open(
         meta,
         path,
         from_magnet: true,
+        files,
     })
 }
 

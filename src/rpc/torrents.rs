@@ -79,7 +79,7 @@ async fn id_of(rpc: &Arc<Rpc>, ih: &crate::InfoHash) -> i64 {
 /// with `labels` if given.
 pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let labels = labels_arg(args).map_err(|e| format!("torrent-add: {e}"))?;
-    let (meta, src): (Metainfo, Option<PathBuf>) =
+    let (meta, src, magnet_files): (Metainfo, Option<PathBuf>, _) =
         match (str_arg(args, "metainfo")?, str_arg(args, "filename")?) {
             (Some(b64), _) => {
                 let clean: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
@@ -88,7 +88,7 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                     .map_err(|e| format!("metainfo is not base64: {e}"))?;
                 let meta = Metainfo::from_bytes(&bytes)
                     .map_err(|e| format!("metainfo is not a valid .torrent: {e}"))?;
-                (meta, None)
+                (meta, None, None)
             }
             (None, Some(source)) => {
                 let session = rpc
@@ -97,9 +97,10 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                     .await
                     .map_err(|e| format!("{e:#}"))?;
                 let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
-                actions::load_source(source, &session, cfg.torrents_dir())
+                let opened = actions::load_source(source, &session, cfg.torrents_dir())
                     .await
-                    .map_err(|e| format!("{e:#}"))?
+                    .map_err(|e| format!("{e:#}"))?;
+                (opened.meta, opened.path, opened.files)
             }
             (None, None) => return Err("torrent-add needs \"filename\" or \"metainfo\"".into()),
         };
@@ -140,7 +141,8 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
         Some(p)
     } else {
-        None
+        // A magnet link's `so` (BEP 53), unless the request chose files itself.
+        magnet_files
     };
     let adding = actions::Adding {
         meta,

@@ -35,6 +35,7 @@ mod frontends;
 mod lan_two_hosts;
 mod live_settings;
 mod magnet;
+mod magnet_select;
 mod many_peers;
 mod many_torrents;
 mod metainfo_fuzz;

@@ -1,9 +1,17 @@
-//! Magnet links (BEP 9): `magnet:?xt=urn:btih:<info-hash>&dn=<name>&tr=<tracker>&x.pe=<host:port>`.
+//! Magnet links (BEP 9): `magnet:?xt=urn:btih:<info-hash>&dn=<name>&tr=<tracker>&x.pe=<host:port>`,
+//! and `so=<files>` (BEP 53: download only these files, `0,2,4-6`).
 //!
 //! The info-hash is 40 hex digits or 32 base32 characters; `tr` and `x.pe` may repeat; values are
 //! percent-decoded (`+` is a space in `dn`). Unknown parameters are ignored, as other clients do. What
 //! cannot be used is a clear one-line [`MagnetError`]: no `xt`, an `xt` that is not a BitTorrent v1
-//! info-hash, a peer that is not `host:port`, more parameters than any real link carries.
+//! info-hash, a peer that is not `host:port`, an `so` that is not a list of indices and ranges, more
+//! parameters than any real link carries.
+//!
+//! `so` indices count every entry of the info dictionary's file list, padding files (BEP 47)
+//! included, as libtorrent and the BEP do; the link is parsed before the file list is known, so
+//! [`Magnet::selected`] applies it once the metadata is there.
+
+use std::ops::RangeInclusive;
 
 use percent_encoding::percent_decode_str;
 
@@ -24,6 +32,8 @@ pub struct Magnet {
     pub trackers: Vec<String>,
     /// `x.pe`: peers as `host:port` (a name or an IP; `[v6]:port` for IPv6).
     pub peers: Vec<String>,
+    /// `so` (BEP 53): the files to download, as index ranges (empty: every file).
+    pub select_only: Vec<RangeInclusive<usize>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +50,10 @@ pub enum MagnetError {
     BadPeer(String),
     #[error("magnet parameter {0:?} is not valid percent-encoded UTF-8")]
     BadEncoding(String),
+    #[error("magnet `so` {0:?} is not a list of file indices and ranges (such as 0,2,4-6)")]
+    BadSelectOnly(String),
+    #[error("magnet `so` selects none of the torrent's {0} files (indices 0 to {last})", last = .0.saturating_sub(1))]
+    SelectsNothing(usize),
 }
 
 /// Whether `s` looks like a magnet link (what front ends test before treating it as a path).
@@ -106,6 +120,33 @@ fn check_peer(p: &str) -> Result<(), MagnetError> {
     }
 }
 
+/// Parses an `so` value (BEP 53): comma-separated indices (`3`) and inclusive ranges (`4-6`).
+fn select_only(v: &str) -> Result<Vec<RangeInclusive<usize>>, MagnetError> {
+    let bad = || MagnetError::BadSelectOnly(crate::text::shown(v.as_bytes(), 80));
+    let index = |s: &str| {
+        // Digits only: `usize::from_str` would take a leading `+`.
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        s.parse::<usize>().map_err(|_| bad())
+    };
+    let mut out = Vec::new();
+    for item in v.split(',') {
+        let range = match item.split_once('-') {
+            Some((a, b)) => index(a)?..=index(b)?,
+            None => {
+                let i = index(item)?;
+                i..=i
+            }
+        };
+        if range.is_empty() || out.len() == MAX_MAGNET_LIST {
+            return Err(bad());
+        }
+        out.push(range);
+    }
+    Ok(out)
+}
+
 impl Magnet {
     /// Parses a magnet link.
     pub fn parse(link: &str) -> Result<Magnet, MagnetError> {
@@ -123,6 +164,7 @@ impl Magnet {
             name: None,
             trackers: Vec::new(),
             peers: Vec::new(),
+            select_only: Vec::new(),
         };
         for pair in link[8..].split('&').filter(|p| !p.is_empty()) {
             let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
@@ -157,6 +199,7 @@ impl Magnet {
                         m.peers.push(p);
                     }
                 }
+                "so" => m.select_only = select_only(&decode(false)?)?,
                 _ => {}
             }
         }
@@ -170,6 +213,22 @@ impl Magnet {
 }
 
 impl Magnet {
+    /// Which of a torrent's `files` (its info dictionary's file count) the link's `so` selects:
+    /// `None` when it has no `so` (every file), else one flag per file. Indices past the last
+    /// file are ignored, as other clients do; a selection of none of the files is an error.
+    pub fn selected(&self, files: usize) -> Result<Option<Vec<bool>>, MagnetError> {
+        if self.select_only.is_empty() {
+            return Ok(None);
+        }
+        let picked: Vec<bool> = (0..files)
+            .map(|f| self.select_only.iter().any(|r| r.contains(&f)))
+            .collect();
+        if !picked.contains(&true) {
+            return Err(MagnetError::SelectsNothing(files));
+        }
+        Ok(Some(picked))
+    }
+
     /// A .torrent made of an info dictionary fetched for this link (`info`, its exact bytes) and the
     /// link's trackers, each in a tier of its own (BEP 12).
     pub fn torrent_bytes(&self, info: &[u8]) -> Vec<u8> {
@@ -206,5 +265,60 @@ mod tests {
         let b = Magnet::parse(&format!("magnet:?xt=urn:btih:{}", b32.to_lowercase())).unwrap();
         assert_eq!(a.info_hash, b.info_hash);
         assert_eq!(a.info_hash.to_hex(), hex);
+    }
+
+    const HASH: &str = "c12fe1c06bba254a9dc9f519b335aa7c1367a88a";
+
+    fn with_so(so: &str) -> Result<Magnet, MagnetError> {
+        Magnet::parse(&format!("magnet:?xt=urn:btih:{HASH}&so={so}&dn=x"))
+    }
+
+    #[test]
+    fn select_only_takes_indices_and_ranges() {
+        let m = with_so("0,2,4-6").unwrap();
+        assert_eq!(m.select_only, vec![0..=0, 2..=2, 4..=6]);
+        let flags = m.selected(8).unwrap().unwrap();
+        assert_eq!(
+            flags,
+            [true, false, true, false, true, true, true, false].to_vec()
+        );
+        // Percent-encoded commas (as some sites write links) read the same.
+        assert_eq!(with_so("0%2C2%2C4-6").unwrap().select_only, m.select_only);
+        // Past the last file is ignored; no `so` is every file.
+        assert_eq!(
+            with_so("1,5-9").unwrap().selected(3).unwrap(),
+            Some(vec![false, true, false])
+        );
+        assert_eq!(
+            Magnet::parse(&format!("magnet:?xt=urn:btih:{HASH}"))
+                .unwrap()
+                .selected(3),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn a_bad_select_only_is_named() {
+        for so in [
+            "",
+            "a",
+            "1,,2",
+            "3-1",
+            "-2",
+            "1-",
+            "+1",
+            "1-2-3",
+            "99999999999999999999999",
+        ] {
+            let e = with_so(so).unwrap_err();
+            assert!(matches!(e, MagnetError::BadSelectOnly(_)), "{so:?}: {e}");
+        }
+        let many = vec!["1"; MAX_MAGNET_LIST + 1].join(",");
+        assert!(matches!(with_so(&many), Err(MagnetError::BadSelectOnly(_))));
+        let e = with_so("7-9").unwrap().selected(3).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "magnet `so` selects none of the torrent's 3 files (indices 0 to 2)"
+        );
     }
 }

@@ -163,7 +163,7 @@ fn add_torrent(
         }
     }
     let opened = super::torrent_file::open_source(ctx, func, torrent, true, peers.clone())?;
-    let meta = opened.meta;
+    let (meta, magnet_files) = (opened.meta, opened.files);
     let source_file = opened.path.unwrap_or_else(|| PathBuf::from(torrent));
     let cfg = ctx.config()?;
     let data_dir = match data_dir.or(output) {
@@ -173,7 +173,8 @@ fn add_torrent(
     let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
     check_data_dir(func, &meta, &data_dir, seeding)?;
     let files = if only.is_empty() {
-        None
+        // A magnet link's `so` (BEP 53), unless `only` chose files itself.
+        magnet_files
     } else {
         Some(super::files::only(func, &meta.info, &only)?)
     };
