@@ -94,19 +94,7 @@ pub async fn open(
         .fetch_metadata(&magnet, extra, Some(how.timeout), progress, how.cancel)
         .await
         .with_context(|| format!("magnet {}", magnet.info_hash))?;
-    let files = magnet
-        .selected(meta.info.files.len())
-        .with_context(|| format!("magnet {}", magnet.info_hash))?
-        .map(|picked| {
-            let wanted = |&p: &bool| {
-                if p {
-                    FilePriority::Normal
-                } else {
-                    FilePriority::Skip
-                }
-            };
-            picked.iter().map(wanted).collect()
-        });
+    let files = magnet_files(&magnet, &meta)?;
     let path = match how.save_to {
         Some(dir) => Some(save(&dir, &meta)?),
         None => None,
@@ -117,6 +105,22 @@ pub async fn open(
         from_magnet: true,
         files,
     })
+}
+
+/// The file choice a magnet link's `so` makes for its torrent `meta`: the files it names wanted,
+/// the others skipped (`None`: no `so`, every file).
+pub fn magnet_files(magnet: &Magnet, meta: &Metainfo) -> anyhow::Result<Option<Vec<FilePriority>>> {
+    let picked = magnet
+        .selected(meta.info.files.len())
+        .with_context(|| format!("magnet {}", magnet.info_hash))?;
+    let wanted = |&p: &bool| {
+        if p {
+            FilePriority::Normal
+        } else {
+            FilePriority::Skip
+        }
+    };
+    Ok(picked.map(|picked| picked.iter().map(wanted).collect()))
 }
 
 /// Saves fetched metadata as `<name>.torrent` in `dir` (`<name>-<hash prefix>.torrent` when a

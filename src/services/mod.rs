@@ -354,14 +354,18 @@ impl PeerSlot {
         // A managed torrent in its own folder has its files where torrents.toml says they were
         // renamed to.
         let cfg = self.torrents.config()?;
-        let file_paths = cfg.find(&meta.info_hash).and_then(|e| {
+        let entry = cfg.find(&meta.info_hash);
+        let file_paths = entry.and_then(|e| {
             let same = std::path::absolute(cfg.resolve(&e.data)).ok()
                 == std::path::absolute(data_dir).ok();
             same.then(|| e.files.paths(&meta.info)).flatten()
         });
+        // The files chosen when it was recorded (a dropped magnet link's `so`).
+        let files = entry.and_then(|e| e.files.priorities(meta.info.files.len()));
         let opts = AddOptions {
             data_dir: data_dir.to_path_buf(),
             file_paths,
+            files,
             ..Default::default()
         };
         session.add(meta.clone(), opts).await?;

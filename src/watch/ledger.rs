@@ -20,7 +20,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::scan::Fingerprint;
-use crate::config::{Config, ManagedTorrent, Origin, WatchSource};
+use crate::config::{Config, FileChoice, ManagedTorrent, Origin, WatchSource};
+use crate::engine::FilePriority;
 use crate::fsutil::write_atomic;
 use crate::metainfo::Metainfo;
 use crate::types::InfoHash;
@@ -121,6 +122,8 @@ pub struct NewShare<'a> {
     pub torrents_dir: &'a Path,
     /// A dropped .torrent (downloading) rather than data (seeding).
     pub download: bool,
+    /// Each file's priority (a magnet link's `so`); `None`: every file wanted.
+    pub files: Option<&'a [FilePriority]>,
 }
 
 /// What [`record`] did.
@@ -182,8 +185,13 @@ pub fn record(cfg: &mut Config, s: &NewShare) -> Result<Recorded, String> {
     if let Some(old) = replaced {
         cfg.remove(&old);
     }
+    let mut files = FileChoice::default();
+    if let Some(p) = s.files {
+        files.record(p);
+    }
     cfg.upsert(ManagedTorrent {
         watch: Some(source),
+        files,
         ..ManagedTorrent::new(
             s.meta.info.name.clone(),
             &ih,
@@ -283,6 +291,7 @@ mod tests {
                         data_dir: &watch,
                         torrents_dir: &torrents,
                         download: false,
+                        files: None,
                     },
                 ))
             })
@@ -336,6 +345,7 @@ mod tests {
                     data_dir: &watch,
                     torrents_dir: &torrents,
                     download: false,
+                    files: None,
                 },
             ))
         })

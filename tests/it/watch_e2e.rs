@@ -352,3 +352,53 @@ async fn dropped_magnet_files_are_fetched_kept_and_downloaded() {
     seeder.shutdown(Duration::from_secs(2)).await;
     tracker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_magnet_links_so_downloads_only_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tracker, config) = setup(dir.path()).await;
+    let src = dir.path().join("elsewhere");
+    std::fs::create_dir_all(src.join("pack")).unwrap();
+    for (name, seed) in [("a.bin", 31), ("b.bin", 32), ("c.bin", 33)] {
+        std::fs::write(src.join("pack").join(name), random_bytes(200_000, seed)).unwrap();
+    }
+    let opts = CreateOptions {
+        piece_length: Some(16 * 1024),
+        ..Default::default()
+    };
+    let meta = create_torrent(&src.join("pack"), &opts, &|_, _| {}).unwrap();
+    let seeder = Session::start(SessionConfig::default()).await.unwrap();
+    let add = AddOptions {
+        data_dir: src.clone(),
+        ..Default::default()
+    };
+    seeder.add(meta.clone(), add).await.unwrap();
+    let bus = EventBus::default();
+    let mut rx = bus.subscribe();
+    let svc = services(&config, bus).await;
+    std::fs::write(
+        dir.path().join("watch/pack.magnet"),
+        format!(
+            "magnet:?xt=urn:btih:{}&x.pe={}&so=1\n",
+            meta.info_hash.to_hex(),
+            seeder.listen_addr()
+        ),
+    )
+    .unwrap();
+    let e = next_event(&mut rx, EventKind::Completed, Duration::from_secs(60)).await;
+    assert_eq!(e.info_hash(), Some(meta.info_hash));
+    assert_eq!(
+        std::fs::read(dir.path().join("output/pack/b.bin")).unwrap(),
+        std::fs::read(src.join("pack/b.bin")).unwrap()
+    );
+    let a = std::fs::read(dir.path().join("output/pack/a.bin")).unwrap_or_default();
+    assert!(
+        a != std::fs::read(src.join("pack/a.bin")).unwrap(),
+        "a.bin, not selected, was downloaded whole"
+    );
+    let cfg = Config::load(&config).unwrap();
+    assert_eq!(cfg.find(&meta.info_hash).unwrap().files.skip, [0, 2]);
+    svc.shutdown(Duration::from_secs(5)).await;
+    seeder.shutdown(Duration::from_secs(2)).await;
+    tracker.stop().await;
+}

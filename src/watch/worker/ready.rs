@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Worker;
+use crate::engine::FilePriority;
 use crate::events::Event;
 use crate::metainfo::{Metainfo, MetainfoError};
 use crate::watch::actions;
@@ -24,6 +25,8 @@ struct Outcome {
     item: Listed,
     fp: Fingerprint,
     meta: Metainfo,
+    /// A magnet link's file choice (its `so`).
+    files: Option<Vec<FilePriority>>,
 }
 
 impl Worker {
@@ -67,12 +70,21 @@ impl Worker {
                 self.restart(&item, after);
                 continue;
             }
+            let result = result.and_then(|meta| {
+                let files = self.magnet_files(&item, &meta)?;
+                Ok((meta, files))
+            });
             match result {
                 Err(e) => self.reject(&item, before, format!("{e:#}")),
-                Ok(meta) => {
+                Ok((meta, files)) => {
                     self.hashed_cache
                         .insert(item.name.clone(), (fp, meta.clone()));
-                    batch.push(Outcome { item, fp, meta });
+                    batch.push(Outcome {
+                        item,
+                        fp,
+                        meta,
+                        files,
+                    });
                     let started = *batch_started.get_or_insert_with(Instant::now);
                     if started.elapsed() >= BATCH_WINDOW {
                         self.commit(std::mem::take(&mut batch));
@@ -122,6 +134,20 @@ impl Worker {
         }
     }
 
+    /// The files a dropped magnet link's `so` (BEP 53) picks of `meta` (`None`: every file, or not a
+    /// magnet link).
+    fn magnet_files(
+        &self,
+        item: &Listed,
+        meta: &Metainfo,
+    ) -> anyhow::Result<Option<Vec<FilePriority>>> {
+        if item.kind != EntryKind::Magnet {
+            return Ok(None);
+        }
+        let link = actions::read_magnet(&item.path, item.line)?;
+        crate::source::magnet_files(&btorrent_proto::magnet::Magnet::parse(&link)?, meta)
+    }
+
     /// Records a batch with one locked update of torrents.toml, then starts sharing what is new.
     fn commit(&mut self, batch: Vec<Outcome>) {
         if batch.is_empty() {
@@ -154,6 +180,7 @@ impl Worker {
                             data_dir,
                             torrents_dir: &torrents_dir,
                             download: o.item.kind.downloads(),
+                            files: o.files.as_deref(),
                         },
                     )
                 })
