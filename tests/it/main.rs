@@ -17,6 +17,7 @@ mod control;
 mod demo;
 mod dht;
 mod dht_commands;
+mod donthave;
 mod encryption;
 mod engine_choke;
 mod engine_crash;

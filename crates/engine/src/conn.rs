@@ -33,8 +33,9 @@ use super::picker::BlockResult;
 use super::rate::Rate;
 use super::sender::OutQueue;
 use super::torrent::Torrent;
-use btorrent_proto::wire::extension::OUR_REQQ;
+use btorrent_proto::wire::extension::{LT_DONTHAVE_ID, OUR_REQQ};
 use btorrent_proto::wire::handshake::Handshake;
+use btorrent_proto::wire::lt_donthave;
 use btorrent_proto::wire::{Bitfield, BlockRef, ExtHandshake, Message, PeerCodec, BLOCK_SIZE};
 
 use super::ext::PeerExt;
@@ -285,6 +286,8 @@ impl Conn {
                         self.t.core.lock().superseed.note_seed();
                     }
                     self.ext_state.on_handshake(&self.t, &h);
+                } else if id == LT_DONTHAVE_ID {
+                    self.on_donthave(&payload)?;
                 } else {
                     self.ext_state
                         .on_message(&self.t, &self.sh, &self.out, id, &payload)?;
@@ -516,6 +519,45 @@ impl Conn {
         }
     }
 
+    /// `lt_donthave` (BEP 54): the peer lost a piece it announced. It leaves the peer's pieces (and
+    /// the availability); our requests for it are cancelled and go back to the picker, like those
+    /// of a choke without the fast extension (a block already on its way is still taken).
+    fn on_donthave(&mut self, payload: &[u8]) -> anyhow::Result<()> {
+        let Some(i) = lt_donthave::decode(payload) else {
+            anyhow::bail!("lt_donthave of {} bytes (4 expected)", payload.len());
+        };
+        if i as usize >= self.has.len() {
+            anyhow::bail!("lt_donthave for piece {i} of {}", self.has.len());
+        }
+        if !self.has.clear(i as usize) {
+            return Ok(());
+        }
+        let mut gone = Vec::new();
+        self.requests.retain(|(b, _)| {
+            let of_it = b.index == i;
+            if of_it {
+                gone.push(*b);
+            }
+            !of_it
+        });
+        {
+            let mut c = self.t.core.lock();
+            c.picker.remove_have(i);
+            for &b in &gone {
+                c.picker.release(self.sh.key, b);
+            }
+        }
+        for b in gone {
+            self.out.push(&Message::Cancel(b));
+            self.cancelled.push_back(b);
+        }
+        while self.cancelled.len() > 2 * MAX_WINDOW {
+            self.cancelled.pop_front();
+        }
+        self.after_has_changed();
+        Ok(())
+    }
+
     fn on_commands(&mut self) -> anyhow::Result<()> {
         let (cancels, close, withdrawn) = {
             let mut cmds = self.sh.cmds.lock();
@@ -555,7 +597,8 @@ impl Conn {
     }
 
     /// Pieces we withdrew (see `disk_check`): queued requests for them are dropped (rejected to a peer
-    /// with the fast extension). A peer that lacks one and may ask for it (it wants our pieces, or it
+    /// with the fast extension). A peer that speaks `lt_donthave` (BEP 54) is told we no longer have
+    /// them, and stays. Any other that lacks one and may ask for it (it wants our pieces, or it
     /// cannot be sent a reject) is let go: a fast peer told `reject` asks again at once, forever, and
     /// any other would wait on its request; it gets our current bitfield when it comes back. We may
     /// want the pieces from the peers that stay.
@@ -573,6 +616,17 @@ impl Conn {
             for b in dropped {
                 self.out.push(&Message::Reject(b));
             }
+        }
+        if let Some(id) = self.ext_state.ids().lt_donthave {
+            for &i in pieces {
+                let payload = lt_donthave::encode(i).to_vec();
+                self.out.push(&Message::Extended {
+                    id,
+                    payload: payload.into(),
+                });
+            }
+            self.after_has_changed();
+            return Ok(());
         }
         let may_ask = !self.fast || self.sh.peer_interested();
         if let Some(i) = pieces

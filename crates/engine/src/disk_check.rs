@@ -14,10 +14,10 @@
 //! - **Withdrawal** (`withdraw`): a piece that fails goes back to `Missing` in the picker, leaves our
 //!   `have` bitfield (and the resume data), is counted in `TorrentStats::pieces_withdrawn` and
 //!   reported by a [`Event::Warning`] naming the piece and its files; a seeding torrent goes back to
-//!   `Downloading` and fetches it again. The wire protocol has no "un-have": peers keep believing we
-//!   have it. Each connection is told (`peer::Cmds::withdrawn`): it drops the queued requests
-//!   for the piece, rejecting them to a peer with the fast extension. A peer that lacks the piece and
-//!   may ask for it (it is interested in us, or has no fast extension, so its requests could only go
+//!   `Downloading` and fetches it again. Each connection is told (`peer::Cmds::withdrawn`): it drops
+//!   the queued requests for the piece, rejecting them to a peer with the fast extension. A peer
+//!   that speaks `lt_donthave` (BEP 54, the wire's one "un-have") is sent it and stays. Without it
+//!   a peer keeps believing we have the piece, so one that lacks it and may ask for it (it is interested in us, or has no fast extension, so its requests could only go
 //!   unanswered) is disconnected: a reject does not stop a peer that believes we have the piece from
 //!   asking again at once, in a loop. When it reconnects it gets our current bitfield. Peers that have
 //!   the piece keep their connection (we may fetch it from them).

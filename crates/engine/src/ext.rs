@@ -1,7 +1,8 @@
 //! The extended messages of one connection (BEP 10), after the extension handshake: what the peer
-//! told us in its handshake (its ids for `ut_metadata` and `ut_pex`), serving our info dictionary
-//! (BEP 9) and peer exchange (BEP 11). The reader task ([`super::conn`]) owns a `PeerExt` and hands
-//! it every extended message but the handshake, which it reads itself.
+//! told us in its handshake (its ids for `ut_metadata`, `ut_pex` and `lt_donthave`), serving our info
+//! dictionary (BEP 9) and peer exchange (BEP 11). The reader task ([`super::conn`]) owns a `PeerExt`
+//! and hands it every extended message but two it reads itself: the handshake, and `lt_donthave`
+//! (BEP 54), which changes the connection's view of the peer's pieces.
 //!
 //! - **`ut_metadata`**: a request for a piece of the info dictionary is answered with the piece, or
 //!   rejected when out of range, over [`metadata_request_budget`] requests in [`METADATA_WINDOW`], or
@@ -92,6 +93,11 @@ impl PeerExt {
             pex_sent: HashSet::new(),
             last_pex_in: None,
         }
+    }
+
+    /// The peer's ids for the extensions we speak.
+    pub(crate) fn ids(&self) -> ExtIds {
+        self.ids
     }
 
     /// The peer's extension handshake (it may send another one later: the ids are replaced).

@@ -397,6 +397,11 @@ impl Picker {
         self.availability_up(index as usize);
     }
 
+    /// A peer counted as having piece `index` no longer has it (`lt_donthave`).
+    pub fn remove_have(&mut self, index: u32) {
+        self.availability_down(index as usize);
+    }
+
     pub fn remove_availability(&mut self, has: &Bitfield) {
         for i in has.ones() {
             self.availability_down(i);

@@ -2,11 +2,13 @@
 //!
 //! We read the peer's client name (`v`, at most 64 characters, control characters replaced), its
 //! request queue size (`reqq`), its listen port (`p`), the ids it gave the extensions we speak (`m`:
-//! `ut_metadata`, `ut_pex`; other names are ignored, and an id of 0 means the peer disabled one) and
+//! `ut_metadata`, `ut_pex`, `lt_donthave`; other names are ignored, and an id of 0 means the peer
+//! disabled one) and
 //! the size of its info dictionary (`metadata_size`), whether it only uploads (`upload_only`, BEP 21)
 //! and whether it prefers encrypted connections (`e`, which we send when we do). We send ours: `m` offers `ut_metadata` (BEP 9)
 //! under [`UT_METADATA_ID`] and, unless the torrent is private (BEP 27), `ut_pex` (BEP 11) under
-//! [`UT_PEX_ID`]; `metadata_size` when we have the info dictionary.
+//! [`UT_PEX_ID`], and `lt_donthave` (BEP 54) under [`LT_DONTHAVE_ID`]; `metadata_size` when we have the
+//! info dictionary.
 //!
 //! An extended message reaches us with the id *we* gave its extension; we send one with the id the
 //! *peer* gave it ([`ExtIds`]).
@@ -23,6 +25,8 @@ pub const MAX_PEER_REQQ: u32 = 2000;
 pub const UT_PEX_ID: u8 = 1;
 /// The id peers send us `ut_metadata` messages with.
 pub const UT_METADATA_ID: u8 = 2;
+/// The id peers send us `lt_donthave` messages with.
+pub const LT_DONTHAVE_ID: u8 = 3;
 /// Largest info dictionary we fetch or announce (BEP 9 leaves it open; real ones are far smaller).
 pub const MAX_METADATA_SIZE: u64 = 16 << 20;
 
@@ -31,6 +35,7 @@ pub const MAX_METADATA_SIZE: u64 = 16 << 20;
 pub struct ExtIds {
     pub ut_metadata: Option<u8>,
     pub ut_pex: Option<u8>,
+    pub lt_donthave: Option<u8>,
 }
 
 /// What we put in our handshake besides the fixed fields.
@@ -104,6 +109,7 @@ impl ExtHandshake {
                             match x.key {
                                 b"ut_metadata" => out.ids.ut_metadata = ext_id(v),
                                 b"ut_pex" => out.ids.ut_pex = ext_id(v),
+                                b"lt_donthave" => out.ids.lt_donthave = ext_id(v),
                                 _ => {}
                             }
                         }
@@ -139,6 +145,8 @@ impl ExtHandshake {
             w.key_int(b"e", 1u8);
         }
         w.bytes(b"m").begin_dict();
+        // Keys in sorted order, as bencode wants.
+        w.key_int(b"lt_donthave", LT_DONTHAVE_ID);
         w.key_int(b"ut_metadata", UT_METADATA_ID);
         if o.pex {
             w.key_int(b"ut_pex", UT_PEX_ID);
@@ -183,7 +191,8 @@ mod tests {
             h.ids,
             ExtIds {
                 ut_metadata: Some(UT_METADATA_ID),
-                ut_pex: Some(UT_PEX_ID)
+                ut_pex: Some(UT_PEX_ID),
+                lt_donthave: Some(LT_DONTHAVE_ID),
             }
         );
         assert!(h.client.unwrap().starts_with("btorrent"));
@@ -191,11 +200,12 @@ mod tests {
         assert_eq!(private.ids.ut_pex, None);
         assert!(!private.prefers_encryption);
         assert_eq!(private.metadata_size, None);
-        let lt = b"d1:md11:ut_metadatai3e6:ut_pexi1ee13:metadata_sizei31337e1:pi6881e4:reqqi500e1:v16:libtorrent 2.0.8e";
+        let lt = b"d1:md11:lt_donthavei7e11:ut_metadatai3e6:ut_pexi1ee13:metadata_sizei31337e1:pi6881e4:reqqi500e1:v16:libtorrent 2.0.8e";
         let h = ExtHandshake::parse(lt).unwrap();
         assert_eq!(h.client.as_deref(), Some("libtorrent 2.0.8"));
         assert_eq!(h.effective_reqq(), 500);
         assert_eq!(h.ids.ut_metadata, Some(3));
+        assert_eq!(h.ids.lt_donthave, Some(7));
         assert_eq!(h.metadata_size, Some(31337));
         let odd = b"d4:reqqi-5e1:v3:abce";
         assert_eq!(

@@ -1,6 +1,7 @@
 //! The BitTorrent peer wire protocol (BEP 3) with the fast extension (BEP 6) and the extension protocol
 //! (BEP 10): the handshake, the message codec (a tokio-util `Decoder`/`Encoder`), bitfields, and the
-//! extended messages we speak: `ut_metadata` (BEP 9) and `ut_pex` (BEP 11); and the encrypted
+//! extended messages we speak: `ut_metadata` (BEP 9), `ut_pex` (BEP 11) and `lt_donthave` (BEP 54);
+//! and the encrypted
 //! handshake (MSE) that may come before the BitTorrent one.
 //!
 //! This layer knows bytes and limits, not policy: it refuses anything malformed or out of bounds for the
@@ -9,6 +10,7 @@
 pub mod bitfield;
 pub mod extension;
 pub mod handshake;
+pub mod lt_donthave;
 pub mod message;
 pub mod mse;
 pub mod ut_metadata;
