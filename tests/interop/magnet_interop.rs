@@ -191,6 +191,7 @@ async fn listening_bystander(
         pex: false,
         upload_only: false,
         prefers_encryption: false,
+        your_ip: None,
     });
     let mut frame = ((hs.len() + 2) as u32).to_be_bytes().to_vec();
     frame.extend_from_slice(&[20, 0]);

@@ -101,6 +101,7 @@ async fn pex_probe_flagged(
         pex: true,
         upload_only: false,
         prefers_encryption: false,
+        your_ip: None,
     });
     send_ext(&mut s, 0, &hs).await;
     let theirs = loop {
@@ -109,6 +110,8 @@ async fn pex_probe_flagged(
             break ExtHandshake::parse(&f[2..]).unwrap();
         }
     };
+    // The handshake tells us our address as the session sees it (BEP 10 `yourip`).
+    assert_eq!(theirs.your_ip, Some(s.local_addr().unwrap().ip()));
     let pex = PexMsg {
         added: vec![(lure, flags)],
         dropped: vec![],

@@ -151,6 +151,7 @@ fn hostile_extension_handshakes_keep_the_parsers_properties() {
             pex: true,
             upload_only: false,
             prefers_encryption: false,
+            your_ip: None,
         }),
         b"d1:md11:ut_metadatai2e6:ut_pexi1ee1:pi6881e4:reqqi500e1:v16:libtorrent 2.0.8e".to_vec(),
         b"d1:v15:x\x1b]0;owned\x07\x1b[2J4:reqqi-1e1:pi0ee".to_vec(),

@@ -255,7 +255,7 @@ impl Conn {
             self.out.push(&Message::Port(d.port));
         }
         if self.ext {
-            let payload = super::ext::our_handshake(&self.t, self.ss.is_some());
+            let payload = super::ext::our_handshake(&self.t, self.ss.is_some(), self.sh.addr.ip());
             self.out.push(&Message::Extended {
                 id: 0,
                 payload: payload.into(),

@@ -55,7 +55,8 @@ pub fn metadata_request_budget(info_len: usize) -> u32 {
 /// Our extension handshake. `upload_only` (BEP 21) says we are a seed, unless we super-seed the
 /// peer: libtorrent closes an upload-only peer that has nothing it wants, which a super-seed often
 /// is between two offers.
-pub(crate) fn our_handshake(t: &Torrent, super_seeding: bool) -> Vec<u8> {
+/// `peer` is the peer's address as we see it, told back to it (`yourip`).
+pub(crate) fn our_handshake(t: &Torrent, super_seeding: bool, peer: std::net::IpAddr) -> Vec<u8> {
     ExtHandshake::ours(OurExt {
         listen_port: t.ctx.listen_addr.port(),
         metadata_size: Some(t.meta.info_bytes().len() as u64),
@@ -65,6 +66,7 @@ pub(crate) fn our_handshake(t: &Torrent, super_seeding: bool) -> Vec<u8> {
             t.ctx.encryption(),
             crate::Encryption::Prefer | crate::Encryption::Require
         ),
+        your_ip: Some(peer.to_canonical()),
     })
 }
 

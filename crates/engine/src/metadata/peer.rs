@@ -99,6 +99,7 @@ async fn talk(
         pex: false,
         upload_only: false,
         prefers_encryption: false,
+        your_ip: None,
     });
     send_ext(&mut wr, 0, &hs).await?;
     let mut frames = FramedRead::new(

@@ -3,15 +3,18 @@
 //! We read the peer's client name (`v`, at most 64 characters, control characters replaced), its
 //! request queue size (`reqq`), its listen port (`p`), the ids it gave the extensions we speak (`m`:
 //! `ut_metadata`, `ut_pex`, `lt_donthave`; other names are ignored, and an id of 0 means the peer
-//! disabled one) and
-//! the size of its info dictionary (`metadata_size`), whether it only uploads (`upload_only`, BEP 21)
-//! and whether it prefers encrypted connections (`e`, which we send when we do). We send ours: `m` offers `ut_metadata` (BEP 9)
-//! under [`UT_METADATA_ID`] and, unless the torrent is private (BEP 27), `ut_pex` (BEP 11) under
-//! [`UT_PEX_ID`], and `lt_donthave` (BEP 54) under [`LT_DONTHAVE_ID`]; `metadata_size` when we have the
-//! info dictionary.
+//! disabled one), the size of its info dictionary (`metadata_size`), whether it only uploads
+//! (`upload_only`, BEP 21), whether it prefers encrypted connections (`e`, which we send when we do)
+//! and our address as it sees it (`yourip`, 4 or 16 bytes). We send ours: `m` offers `ut_metadata`
+//! (BEP 9) under [`UT_METADATA_ID`], unless the torrent is private (BEP 27) `ut_pex` (BEP 11) under
+//! [`UT_PEX_ID`], and `lt_donthave` (BEP 54) under [`LT_DONTHAVE_ID`]; `metadata_size` when we have
+//! the info dictionary; and `yourip`, the peer's address as we see it (how a peer behind a NAT
+//! learns its public address).
 //!
 //! An extended message reaches us with the id *we* gave its extension; we send one with the id the
 //! *peer* gave it ([`ExtIds`]).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::bencode::{self, Writer};
 
@@ -50,6 +53,8 @@ pub struct OurExt {
     pub upload_only: bool,
     /// We prefer encrypted connections (`e`: message stream encryption).
     pub prefers_encryption: bool,
+    /// The peer's address as we see it (`yourip`).
+    pub your_ip: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,6 +72,8 @@ pub struct ExtHandshake {
     pub upload_only: bool,
     /// The peer prefers encrypted connections (`e` non-zero).
     pub prefers_encryption: bool,
+    /// Our address as the peer sees it (`yourip`, when 4 or 16 bytes).
+    pub your_ip: Option<IpAddr>,
 }
 
 /// An id from `m`: 1 to 255; 0 (disabled) and anything else are `None`.
@@ -113,6 +120,15 @@ impl ExtHandshake {
                                 _ => {}
                             }
                         }
+                    }
+                }
+                b"yourip" => {
+                    if let Ok((b, _)) = bencode::read_bytes(raw, 0) {
+                        out.your_ip = match b.len() {
+                            4 => Some(Ipv4Addr::from(<[u8; 4]>::try_from(b).unwrap()).into()),
+                            16 => Some(Ipv6Addr::from(<[u8; 16]>::try_from(b).unwrap()).into()),
+                            _ => None,
+                        };
                     }
                 }
                 b"upload_only" => out.upload_only = bencode::as_int(raw).is_some_and(|n| n != 0),
@@ -164,6 +180,15 @@ impl ExtHandshake {
         }
         w.bytes(b"v")
             .bytes(concat!("btorrent ", env!("CARGO_PKG_VERSION")).as_bytes());
+        match o.your_ip {
+            Some(IpAddr::V4(ip)) => {
+                w.bytes(b"yourip").bytes(&ip.octets());
+            }
+            Some(IpAddr::V6(ip)) => {
+                w.bytes(b"yourip").bytes(&ip.octets());
+            }
+            None => {}
+        }
         w.end();
         w.buf
     }
@@ -181,9 +206,11 @@ mod tests {
             pex: true,
             upload_only: true,
             prefers_encryption: true,
+            your_ip: Some("198.18.0.7".parse().unwrap()),
         }))
         .unwrap();
         assert!(h.upload_only && h.prefers_encryption);
+        assert_eq!(h.your_ip, Some("198.18.0.7".parse().unwrap()));
         assert_eq!(h.reqq, Some(OUR_REQQ));
         assert_eq!(h.port, Some(6881));
         assert_eq!(h.metadata_size, Some(1234));
@@ -200,6 +227,19 @@ mod tests {
         assert_eq!(private.ids.ut_pex, None);
         assert!(!private.prefers_encryption);
         assert_eq!(private.metadata_size, None);
+        assert_eq!(private.your_ip, None);
+        let v6 = OurExt {
+            your_ip: Some("2001:db8::5".parse().unwrap()),
+            ..OurExt::default()
+        };
+        let h = ExtHandshake::parse(&ExtHandshake::ours(v6)).unwrap();
+        assert_eq!(h.your_ip, v6.your_ip);
+        // Any other length is no address.
+        assert_eq!(ExtHandshake::parse(b"d6:youripi5ee").unwrap().your_ip, None);
+        assert_eq!(
+            ExtHandshake::parse(b"d6:yourip3:abce").unwrap().your_ip,
+            None
+        );
         let lt = b"d1:md11:lt_donthavei7e11:ut_metadatai3e6:ut_pexi1ee13:metadata_sizei31337e1:pi6881e4:reqqi500e1:v16:libtorrent 2.0.8e";
         let h = ExtHandshake::parse(lt).unwrap();
         assert_eq!(h.client.as_deref(), Some("libtorrent 2.0.8"));
