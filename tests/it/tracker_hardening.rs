@@ -220,7 +220,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
         ..Default::default()
     };
     let t = TestTracker::start(cfg).await;
-    let send = |from: &'static str, port: u16, xff: &'static str| {
+    let send = |from: &'static str, port: u16, xff: &'static str, seen: [u8; 4]| {
         let url = format!(
             "{}?{}",
             t.announce_url(),
@@ -240,11 +240,20 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
                 .bytes()
                 .await
                 .unwrap();
-            assert_eq!(B::decode(&body).failure(), None);
+            let b = B::decode(&body);
+            assert_eq!(b.failure(), None);
+            // BEP 24's `external ip` is the address the peer is listed under.
+            assert_eq!(b.bytes("external ip"), seen);
         }
     };
-    send("127.0.0.1", 1001, "203.0.113.9, 198.51.100.7").await;
-    send("127.0.0.2", 1002, "203.0.113.9").await;
+    send(
+        "127.0.0.1",
+        1001,
+        "203.0.113.9, 198.51.100.7",
+        [198, 51, 100, 7],
+    )
+    .await;
+    send("127.0.0.2", 1002, "203.0.113.9", [127, 0, 0, 2]).await;
     let peers = btorrent::announce::TrackerClient::new()
         .get_peers(&t.base(), None)
         .await
@@ -270,13 +279,21 @@ async fn ip_parameter_and_v4_mapped_addresses() {
     get(&ann(1001, "&ip=%3A%3Affff%3A10.9.8.7")).await;
     get(&ann(1002, "&ip=192.168.5.5")).await;
     get(&ann(1003, "&ip=not-an-ip")).await;
+    // The `ip` parameter lists a peer elsewhere; `external ip` is still where the request came from.
+    let (_, body) = get(&ann(1005, "&ip=192.168.5.6")).await;
+    assert_eq!(B::decode(&body).bytes("external ip"), [127, 0, 0, 1]);
     let (_, body) = get(&ann(1004, "")).await;
     let mut peers = compact4(B::decode(&body).bytes("peers"));
     peers.sort();
-    let want: Vec<std::net::SocketAddr> = ["10.9.8.7:1001", "127.0.0.1:1003", "192.168.5.5:1002"]
-        .iter()
-        .map(|s| s.parse().unwrap())
-        .collect();
+    let want: Vec<std::net::SocketAddr> = [
+        "10.9.8.7:1001",
+        "127.0.0.1:1003",
+        "192.168.5.5:1002",
+        "192.168.5.6:1005",
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
     assert_eq!(peers, want);
 }
 

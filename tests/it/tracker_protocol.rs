@@ -27,6 +27,8 @@ async fn compact_reply_lists_others_not_the_asker() {
     assert_eq!(r.int("incomplete"), 1);
     assert_eq!(r.int("interval"), 600);
     assert_eq!(r.int("min interval"), 60);
+    // BEP 24: the address the request came from.
+    assert_eq!(r.bytes("external ip"), [127, 0, 0, 1]);
     assert_eq!(
         compact4(r.bytes("peers")),
         vec![SocketAddr::from(([127, 0, 0, 1], 6001))]

@@ -1,7 +1,9 @@
 //! `GET /announce`: record the peer, answer with other peers of the swarm.
 //!
-//! The reply is `d8:complete..10:downloaded..10:incomplete..8:interval..12:min interval..5:peers..
-//! [6:peers6..]e`: compact by default (6 bytes per IPv4 peer in `peers`, 18 per IPv6 peer in `peers6`),
+//! The reply is `d8:complete..10:downloaded..11:external ip..10:incomplete..8:interval..12:min
+//! interval..5:peers..[6:peers6..]e`: `external ip` (BEP 24) is the address the request came from (4
+//! or 16 bytes; a trusted proxy's `X-Forwarded-For` speaks for it, an `ip` parameter does not), so
+//! a client behind a NAT learns its public address; the peers are compact by default (6 bytes per IPv4 peer in `peers`, 18 per IPv6 peer in `peers6`),
 //! or with `compact=0` a list of `{ip, peer id, port}` dictionaries (`peer id` left out with
 //! `no_peer_id=1`). The asking peer is never in its own reply; a `stopped` peer is removed at once and
 //! gets no peers.
@@ -62,6 +64,13 @@ fn answer(
         &cfg.trusted_proxies,
         cfg.ip_param,
     );
+    let seen = client_addr::peer_ip(
+        remote.ip(),
+        headers,
+        None,
+        &cfg.trusted_proxies,
+        cfg.ip_param,
+    );
     let mut peers = Vec::new();
     let (seeders, leechers, completed) =
         record(t, &p.request, ip, Family::Any, &mut peers).map_err(refusal_text)?;
@@ -70,7 +79,12 @@ fn answer(
     b.begin_dict()
         .key_int(b"complete", seeders)
         .key_int(b"downloaded", completed)
-        .key_int(b"incomplete", leechers)
+        .bytes(b"external ip");
+    match seen {
+        IpAddr::V4(v4) => b.bytes(&v4.octets()),
+        IpAddr::V6(v6) => b.bytes(&v6.octets()),
+    };
+    b.key_int(b"incomplete", leechers)
         .key_int(b"interval", cfg.interval.as_secs())
         .key_int(b"min interval", cfg.min_interval.as_secs())
         .bytes(b"peers");
