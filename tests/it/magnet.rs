@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::cli::{ok, run};
+use crate::support::cli::{loopback_home, ok, run};
 use crate::support::data::write_random;
 use crate::support::engine::{init_logs, seeder, session, torrent};
 use crate::support::tracker::TestTracker;
@@ -609,13 +609,7 @@ fn btorrent_start_takes_a_magnet_link_and_keeps_the_torrent() {
     let content = write_random(&data_dir.join("movie.bin"), 2_000_000, 11);
     let meta = torrent(&data_dir.join("movie.bin"), 65536, vec![]);
     let (seed, _h) = rt.block_on(seeder(&meta, &data_dir));
-    let leech = root.path().join("leech");
-    std::fs::create_dir_all(&leech).unwrap();
-    std::fs::write(
-        leech.join("torrents.toml"),
-        "[settings]\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\n",
-    )
-    .unwrap();
+    let leech = loopback_home(&root.path().join("leech"));
     let link = format!(
         "magnet:?xt=urn:btih:{}&dn=movie.bin&x.pe={}",
         meta.info_hash.to_hex(),

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::support::cli::run;
+use crate::support::cli::{loopback_home, run};
 use crate::support::data::write_random;
 use crate::support::engine::{seeder, torrent};
 use crate::support::rpc::{poll, torrent_get, RpcDaemon};
@@ -49,13 +49,7 @@ fn start_downloads_only_the_files_a_magnets_so_names() {
     let seed_dir = root.path().join("seed");
     let (meta, content) = pack(&seed_dir);
     let (seed, _h) = rt.block_on(seeder(&meta, &seed_dir));
-    let leech = root.path().join("leech");
-    std::fs::create_dir_all(&leech).unwrap();
-    std::fs::write(
-        leech.join("torrents.toml"),
-        "[settings]\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\n",
-    )
-    .unwrap();
+    let leech = loopback_home(&root.path().join("leech"));
 
     // Files 0 and 2, written as a range and an index (percent-encoded comma, as sites write it).
     let out = run(
@@ -88,13 +82,7 @@ fn start_downloads_only_the_files_a_magnets_so_names() {
     assert_eq!(skipped(&leech), [1]);
 
     // A selection of no file of the torrent says so (after the metadata, which names the count).
-    let other = root.path().join("other");
-    std::fs::create_dir_all(&other).unwrap();
-    std::fs::write(
-        other.join("torrents.toml"),
-        "[settings]\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\n",
-    )
-    .unwrap();
+    let other = loopback_home(&root.path().join("other"));
     let bad = run(
         &other,
         &["start", &link(&meta, seed.listen_addr(), "3-9"), "-o", "dl"],

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::cli::{bin, ok, run, tracker_process};
+use crate::support::cli::{bin, loopback_home, ok, run, tracker_process};
 use crate::support::{random_bytes, Proc};
 use btorrent::Metainfo;
 
@@ -309,11 +309,7 @@ fn seed_needs_the_data_and_start_needs_a_folder() {
     std::fs::write(dir.join("share/a.bin"), random_bytes(40_000, 5)).unwrap();
     std::fs::write(dir.join("share/b.bin"), random_bytes(10_000, 6)).unwrap();
     ok(&dir, &["create", "share", "-o", "share.torrent"]);
-    std::fs::write(
-        dir.join("torrents.toml"),
-        "[settings]\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\n",
-    )
-    .unwrap();
+    loopback_home(&dir);
     std::fs::write(dir.join("afile"), b"not a folder").unwrap();
     std::fs::create_dir_all(dir.join("empty")).unwrap();
     for (args, want) in [
@@ -364,11 +360,7 @@ fn start_options_are_checked_before_anything_starts() {
     let dir = node(root.path(), "n", "http://127.0.0.1:1/announce");
     std::fs::write(dir.join("f.bin"), random_bytes(30_000, 8)).unwrap();
     ok(&dir, &["create", "f.bin", "-o", "f.torrent"]);
-    std::fs::write(
-        dir.join("torrents.toml"),
-        "[settings]\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\n",
-    )
-    .unwrap();
+    loopback_home(&dir);
     for (opts, want) in [
         (
             "#{ trackers: [\"bogus\"], output: \"o\" }",

@@ -17,6 +17,18 @@ pub fn bin() -> Command {
     c
 }
 
+/// Makes `dir` (and its parents) a home for one-shot commands: a torrents.toml whose peer listens
+/// on an ephemeral port of 127.0.0.1, with nothing else set. Returns `dir`.
+pub fn loopback_home(dir: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("torrents.toml"),
+        "[settings]\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\n",
+    )
+    .unwrap();
+    dir.to_path_buf()
+}
+
 /// Runs `btorrent args...` in `dir` to completion.
 pub fn run(dir: &Path, args: &[&str]) -> Output {
     bin().args(args).current_dir(dir).output().unwrap()
