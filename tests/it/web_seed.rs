@@ -152,7 +152,7 @@ async fn a_web_seed_waits_for_a_socket_of_the_sessions_budget() {
 
 /// A server that answers `Range` requests with other bytes than asked cannot serve pieces: one that
 /// sends the whole file (no range support) and one that sends another range are each dropped at
-/// their first answer (no retries), and the peer finishes.
+/// their first answer (no retries, no new round), and the peer finishes.
 #[tokio::test]
 async fn a_web_seed_that_answers_other_ranges_is_dropped_at_once() {
     let logs = crate::support::logs::Logs::default();
@@ -181,9 +181,14 @@ async fn a_web_seed_that_answers_other_ranges_is_dropped_at_once() {
             || logs.count(why) == 1,
         )
         .await;
-        assert_eq!(web.served.requests.load(Ordering::SeqCst), 1, "{flag}");
         h.add_peers(vec![seed.listen_addr()]);
         wait_complete(&h, 30).await;
+        // The two rounds asked at once (each one range), and nothing after the first answer.
+        let asked = web.served.requests.load(Ordering::SeqCst);
+        assert!(
+            asked <= btorrent::engine::web_seed::IN_FLIGHT,
+            "{flag}: {asked} requests"
+        );
         leecher.remove(&h.info_hash()).await.unwrap();
     }
 }
@@ -209,4 +214,29 @@ async fn a_web_seed_has_two_requests_in_flight() {
         std::fs::read(root.path().join("big.bin")).unwrap()
     );
     assert_eq!(web.served.most_in_flight.load(Ordering::SeqCst), 2);
+}
+
+/// A round asks for a run of adjacent pieces in one range request, not a request per piece: a
+/// server far away costs a round trip per round, not per piece.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_is_one_range_over_adjacent_pieces() {
+    let root = tempfile::tempdir().unwrap();
+    // 32 pieces of 64 KiB, half a round (4 MiB).
+    write_random(&root.path().join("run.bin"), 2 << 20, 11);
+    let web = WebServer::start(root.path().to_path_buf()).await;
+    let meta = with_web_seed_in(&root.path().join("run.bin"), &web.url, 64 << 10);
+    let leecher = session().await;
+    let into = tempfile::tempdir().unwrap();
+    let h = leecher.add(meta, opts(into.path(), vec![])).await.unwrap();
+    wait_complete(&h, 30).await;
+    assert_eq!(
+        std::fs::read(into.path().join("run.bin")).unwrap(),
+        std::fs::read(root.path().join("run.bin")).unwrap()
+    );
+    // The first round runs from where it starts to the end of the file; the second (asked while
+    // the first is on its way) from its own start to the first's; a third at most for what a
+    // round left behind. A request per piece would be 32.
+    let requests = web.served.requests.load(Ordering::SeqCst);
+    eprintln!("{requests} range requests for 32 pieces");
+    assert!(requests <= 4, "{requests} range requests for 32 pieces");
 }

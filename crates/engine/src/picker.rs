@@ -461,12 +461,7 @@ impl Picker {
         // 2. New pieces, rarest first. A peer that can help with no piece in flight may go past the
         // budget by half, so a swarm of peers with different pieces does not stall.
         while out.len() - start < n {
-            let buffered = self.buffered_pieces() as u64 * self.geo.piece_length;
-            let room = buffered + self.geo.piece_length <= self.max_in_flight_bytes
-                || (out.len() == start
-                    && 2 * buffered < 3 * self.max_in_flight_bytes
-                    && !self.shares_in_flight(has));
-            if !room {
+            if !self.has_room(out.len() == start, has) {
                 return out.len() - start;
             }
             let Some(index) = self.choose_new(has) else {
@@ -484,6 +479,67 @@ impl Picker {
             }
         }
         out.len() - start
+    }
+
+    /// [`Picker::pick`] for a source best asked for long runs of adjacent bytes (a web seed: one
+    /// HTTP range request per run, however many pieces it spans). The run starts at the piece a
+    /// pick would start (highest rank, then rarest first, or the lowest index in sequential mode)
+    /// and goes on through the pieces after it while each may be started (missing, of the same rank
+    /// or higher, held by the peer, within the buffer budget), up to `n` blocks. When no new piece
+    /// may be started, it picks as [`Picker::pick`] does (free blocks of pieces in flight, endgame).
+    pub fn pick_run(
+        &mut self,
+        peer: PeerKey,
+        has: &Bitfield,
+        outstanding: usize,
+        n: usize,
+        out: &mut Vec<BlockRef>,
+    ) -> usize {
+        let start = out.len();
+        let first = if n > 0 && self.has_room(true, has) {
+            self.choose_new(has)
+        } else {
+            None
+        };
+        let Some(first) = first else {
+            return self.pick(peer, has, outstanding, n, out);
+        };
+        let rank = self.ranks[first as usize];
+        let now = Instant::now();
+        let mut i = first as usize;
+        loop {
+            self.start_piece(i as u32);
+            let k = self.in_flight.len() - 1;
+            let a = Asking {
+                now,
+                pace: Duration::ZERO,
+                queued: outstanding + (out.len() - start),
+                suspect_ok: true,
+            };
+            self.take_free(k, peer, has, n - (out.len() - start), a, out);
+            i += 1;
+            let goes_on = out.len() - start < n
+                && i < self.states.len()
+                && self.states[i] == PieceState::Missing
+                && self.ranks[i] >= rank
+                && has.get(i)
+                && self.has_room(false, has);
+            if !goes_on {
+                return out.len() - start;
+            }
+        }
+    }
+
+    /// Whether the buffer budget lets another piece start: it does while the pieces in flight or
+    /// hashing stay within `max_in_flight_bytes`; for a peer given nothing yet in this pick
+    /// (`nothing_yet`) that shares no piece in flight, up to half as far again, so a swarm of peers
+    /// with different pieces does not stall.
+    fn has_room(&self, nothing_yet: bool, has: &Bitfield) -> bool {
+        let buffered = self.buffered_pieces() as u64 * self.geo.piece_length;
+        buffered + self.geo.piece_length <= self.max_in_flight_bytes
+            || (nothing_yet
+                && 2 * buffered < 3 * self.max_in_flight_bytes
+                && !self.shares_in_flight(has))
     }
 
     /// Whether a peer with `has` holds a piece in flight that any peer may fill.

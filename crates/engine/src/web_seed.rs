@@ -4,8 +4,11 @@
 //! One task per URL (`spawn_for`, started with the torrent's announces and ended with its run token
 //! (paused, stopped, removed) or once the torrent has every piece) asks the [`crate::picker`] for
 //! blocks as a peer would (its own [`PeerKey`], every piece counted in the availability while it
-//! runs), up to [`BATCH_BYTES`] a round, [`IN_FLIGHT`] rounds at once; fetches each run of adjacent blocks with `Range` requests,
-//! one per file the run crosses (padding files are zeros, never asked for); and hands the blocks to
+//! runs), up to [`BATCH_BYTES`] a round, [`IN_FLIGHT`] rounds at once, in runs of adjacent pieces
+//! (`Picker::pick_run`: a round starts at the rarest piece and goes on through the pieces after
+//! it, so it is one request, not one per piece); fetches each run of adjacent blocks with `Range`
+//! requests, one per file the run crosses (padding files are zeros, never asked for); and hands the
+//! blocks to
 //! the picker, whose complete pieces are hashed and written like any peer's (`verify`). The
 //! download limits apply, and each of its connections counts as one of the session's peer sockets
 //! ([`crate::fd_budget`]): the first held while the task lives, a second round only when another
@@ -114,7 +117,8 @@ impl Drop for Asked {
 #[error("{0}")]
 struct Unusable(String);
 
-/// Counts a web seed's request in the torrent's `web_seeds_sending` while it lasts.
+/// Counts a web seed in the torrent's `web_seeds_sending` while it lasts: held by the seed's task
+/// while any round of it is in flight (one server, however many requests).
 struct Sending<'a>(&'a Torrent);
 
 impl<'a> Sending<'a> {
@@ -173,6 +177,7 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
     // Pieces it completed, waiting for their hash check.
     let mut delivered: Vec<u32> = Vec::new();
     let mut rounds = FuturesUnordered::new();
+    let mut sending: Option<Sending> = None;
     loop {
         {
             let c = t.core.lock();
@@ -216,7 +221,8 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
                     break;
                 }
                 let outstanding = asked.blocks.len();
-                c.picker.pick(
+                // Runs of adjacent pieces: one range request each, not one per piece.
+                c.picker.pick_run(
                     asked.key,
                     &asked.all,
                     outstanding,
@@ -231,10 +237,14 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
             asked.blocks.extend_from_slice(&blocks);
             let (client, t2, url) = (client.clone(), t.clone(), url.clone());
             rounds.push(async move {
-                let _sending = Sending::new(&t2);
                 let r = fetch_blocks(&client, &t2, &url, &blocks).await;
                 (blocks, r, extra)
             });
+        }
+        if rounds.is_empty() {
+            sending = None;
+        } else if sending.is_none() {
+            sending = Some(Sending::new(&t));
         }
         if rounds.is_empty() {
             let look = match (downloading, retry_at) {

@@ -422,3 +422,57 @@ fn a_blocks_due_time_is_bounded() {
     };
     assert_eq!(a.due(2) - a.now, Duration::from_millis(100));
 }
+
+/// The pieces of `blocks`, in order, each once.
+fn pieces_of(blocks: &[BlockRef]) -> Vec<u32> {
+    let mut v: Vec<u32> = blocks.iter().map(|b| b.index).collect();
+    v.dedup();
+    v
+}
+
+#[test]
+fn a_run_goes_on_through_the_pieces_after_its_first() {
+    // 32 pieces of 2 blocks, every one counted at one peer (a web seed).
+    let g = Geometry::new(32, 32768, 32 * 32768);
+    let seed = Bitfield::full(32);
+    let mut p = Picker::new(g, 1 << 30);
+    p.add_availability(&seed);
+    // Past the random first pieces: rarest first, all equally rare.
+    for i in [0, 9, 10, 20] {
+        p.mark_have(i);
+    }
+    let mut out = Vec::new();
+    assert_eq!(p.pick_run(7, &seed, 0, 12, &mut out), 12);
+    let run = pieces_of(&out);
+    assert_eq!(run.len(), 6, "{run:?}");
+    assert!(run.windows(2).all(|w| w[1] == w[0] + 1), "{run:?}");
+    // Blocks in byte order: one range.
+    assert!(out
+        .windows(2)
+        .all(|w| (w[0].index, w[0].begin) < (w[1].index, w[1].begin)));
+
+    // A run stops before a piece it may not start: one we have, one in flight, a skipped one.
+    let mut p = Picker::new(g, 1 << 30);
+    p.add_availability(&seed);
+    for i in [0, 1, 2, 3, 5] {
+        p.mark_have(i);
+    }
+    let mut ranks = vec![1u8; 32];
+    ranks[8] = 0;
+    p.set_ranks(ranks);
+    let mut first = Vec::new();
+    // Whatever it starts at, no run crosses piece 5 (have), 8 (skipped) or the end.
+    for _ in 0..32 {
+        first.clear();
+        if p.pick_run(7, &seed, 0, 64, &mut first) == 0 {
+            break;
+        }
+        let run = pieces_of(&first);
+        assert!(run.windows(2).all(|w| w[1] == w[0] + 1), "{run:?}");
+        assert!(!run.contains(&5) && !run.contains(&8), "{run:?}");
+        let crosses = |x: u32| run.first() < Some(&x) && run.last() > Some(&x);
+        assert!(!crosses(5) && !crosses(8), "{run:?}");
+    }
+    // Nothing left to start: the free blocks of pieces in flight, as any pick.
+    assert!((0..32).all(|i| i == 8 || p.state(i) != PieceState::Missing));
+}
