@@ -240,3 +240,51 @@ async fn a_round_is_one_range_over_adjacent_pieces() {
     eprintln!("{requests} range requests for 32 pieces");
     assert!(requests <= 4, "{requests} range requests for 32 pieces");
 }
+
+/// A magnet link's `ws=` names a web seed: the torrent made of the link and its fetched metadata
+/// keeps it, and downloads from it with the peer that gave the metadata gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_magnet_links_web_seed_serves_the_download() {
+    let root = tempfile::tempdir().unwrap();
+    write_random(&root.path().join("clip.bin"), 300_000, 12);
+    let meta = torrent(&root.path().join("clip.bin"), 16384, vec![]);
+    assert!(meta.web_seeds.is_empty());
+    let (seed, _h) = seeder(&meta, root.path()).await;
+    let web = WebServer::start(root.path().to_path_buf()).await;
+    let link = format!(
+        "magnet:?xt=urn:btih:{}&x.pe={}&ws={}",
+        meta.info_hash.to_hex(),
+        seed.listen_addr(),
+        web.url
+    );
+    let magnet = btorrent::magnet::Magnet::parse(&link).unwrap();
+    let leecher = session().await;
+    let fetched = leecher
+        .fetch_metadata(
+            &magnet,
+            None,
+            Some(std::time::Duration::from_secs(30)),
+            |_| {},
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(fetched.web_seeds, vec![web.url.clone()]);
+    assert!(
+        fetched.magnet().contains("&ws=http"),
+        "{}",
+        fetched.magnet()
+    );
+    seed.shutdown(std::time::Duration::from_secs(2)).await;
+    let into = tempfile::tempdir().unwrap();
+    let h = leecher
+        .add(fetched, opts(into.path(), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&h, 30).await;
+    assert_eq!(
+        std::fs::read(into.path().join("clip.bin")).unwrap(),
+        std::fs::read(root.path().join("clip.bin")).unwrap()
+    );
+    assert!(web.served.requests.load(Ordering::SeqCst) > 0);
+}

@@ -1,11 +1,14 @@
 //! Magnet links (BEP 9): `magnet:?xt=urn:btih:<info-hash>&dn=<name>&tr=<tracker>&x.pe=<host:port>`,
-//! and `so=<files>` (BEP 53: download only these files, `0,2,4-6`).
+//! `ws=<url>` (a web seed, BEP 19, as libtorrent and aria2 read it) and `so=<files>` (BEP 53:
+//! download only these files, `0,2,4-6`).
 //!
-//! The info-hash is 40 hex digits or 32 base32 characters; `tr` and `x.pe` may repeat; values are
+//! The info-hash is 40 hex digits or 32 base32 characters; `tr`, `x.pe` and `ws` may repeat; values are
 //! percent-decoded (`+` is a space in `dn`). Unknown parameters are ignored, as other clients do. What
 //! cannot be used is a clear one-line [`MagnetError`]: no `xt`, an `xt` that is not a BitTorrent v1
-//! info-hash, a peer that is not `host:port`, an `so` that is not a list of indices and ranges, more
-//! parameters than any real link carries.
+//! info-hash, a peer that is not `host:port`, a web seed that is not an `http(s)://` URL, an `so`
+//! that is not a list of indices and ranges, more parameters than any real link carries. The
+//! .torrent made of a link and its fetched info dictionary ([`Magnet::torrent_bytes`]) keeps its
+//! trackers and web seeds.
 //!
 //! `so` indices count every entry of the info dictionary's file list, padding files (BEP 47)
 //! included, as libtorrent and the BEP do; the link is parsed before the file list is known, so
@@ -32,6 +35,8 @@ pub struct Magnet {
     pub trackers: Vec<String>,
     /// `x.pe`: peers as `host:port` (a name or an IP; `[v6]:port` for IPv6).
     pub peers: Vec<String>,
+    /// `ws`: web seeds (BEP 19), `http://` or `https://` URLs, in order, without repeats.
+    pub web_seeds: Vec<String>,
     /// `so` (BEP 53): the files to download, as index ranges (empty: every file).
     pub select_only: Vec<RangeInclusive<usize>>,
 }
@@ -50,6 +55,8 @@ pub enum MagnetError {
     BadPeer(String),
     #[error("magnet parameter {0:?} is not valid percent-encoded UTF-8")]
     BadEncoding(String),
+    #[error("magnet `ws` {0:?} is not an http:// or https:// URL")]
+    BadWebSeed(String),
     #[error("magnet `so` {0:?} is not a list of file indices and ranges (such as 0,2,4-6)")]
     BadSelectOnly(String),
     #[error("magnet `so` selects none of the torrent's {0} files (indices 0 to {last})", last = .0.saturating_sub(1))]
@@ -164,6 +171,7 @@ impl Magnet {
             name: None,
             trackers: Vec::new(),
             peers: Vec::new(),
+            web_seeds: Vec::new(),
             select_only: Vec::new(),
         };
         for pair in link[8..].split('&').filter(|p| !p.is_empty()) {
@@ -199,6 +207,24 @@ impl Magnet {
                         m.peers.push(p);
                     }
                 }
+                "ws" => {
+                    let url = decode(false)?;
+                    let web = url
+                        .get(..7)
+                        .is_some_and(|p| p.eq_ignore_ascii_case("http://"))
+                        || url
+                            .get(..8)
+                            .is_some_and(|p| p.eq_ignore_ascii_case("https://"));
+                    if !web || url.contains(char::is_whitespace) {
+                        return Err(MagnetError::BadWebSeed(crate::text::shown(
+                            url.as_bytes(),
+                            80,
+                        )));
+                    }
+                    if !m.web_seeds.contains(&url) && m.web_seeds.len() < MAX_MAGNET_LIST {
+                        m.web_seeds.push(url);
+                    }
+                }
                 "so" => m.select_only = select_only(&decode(false)?)?,
                 _ => {}
             }
@@ -229,8 +255,8 @@ impl Magnet {
         Ok(Some(picked))
     }
 
-    /// A .torrent made of an info dictionary fetched for this link (`info`, its exact bytes) and the
-    /// link's trackers, each in a tier of its own (BEP 12).
+    /// A .torrent made of an info dictionary fetched for this link (`info`, its exact bytes), the
+    /// link's trackers, each in a tier of its own (BEP 12), and its web seeds (`url-list`).
     pub fn torrent_bytes(&self, info: &[u8]) -> Vec<u8> {
         let mut w = Writer::with_capacity(info.len() + 256);
         w.begin_dict();
@@ -247,6 +273,13 @@ impl Magnet {
         w.bytes(b"created by")
             .bytes(concat!("btorrent ", env!("CARGO_PKG_VERSION")).as_bytes());
         w.bytes(b"info").raw(info);
+        if !self.web_seeds.is_empty() {
+            w.bytes(b"url-list").begin_list();
+            for u in &self.web_seeds {
+                w.bytes(u.as_bytes());
+            }
+            w.end();
+        }
         w.end();
         w.buf
     }
@@ -295,6 +328,29 @@ mod tests {
                 .selected(3),
             Ok(None)
         );
+    }
+
+    #[test]
+    fn web_seeds_are_read_and_kept_in_the_torrent() {
+        let m = Magnet::parse(&format!(
+            "magnet:?xt=urn:btih:{HASH}&ws=http%3A%2F%2Ffiles.lan%2Fshare%2F&ws=https://cdn.example/x.bin\
+             &ws=http://files.lan/share/"
+        ))
+        .unwrap();
+        assert_eq!(
+            m.web_seeds,
+            ["http://files.lan/share/", "https://cdn.example/x.bin"]
+        );
+        for bad in ["ftp://x/y", "files.lan/share", "http://a b/"] {
+            let link = format!("magnet:?xt=urn:btih:{HASH}&ws={bad}");
+            assert!(
+                matches!(Magnet::parse(&link), Err(MagnetError::BadWebSeed(_))),
+                "{bad}"
+            );
+        }
+        let info = b"d6:lengthi5e4:name1:x12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae";
+        let t = crate::metainfo::Metainfo::from_bytes(&m.torrent_bytes(info)).unwrap();
+        assert_eq!(t.web_seeds, m.web_seeds);
     }
 
     #[test]

@@ -284,7 +284,7 @@ impl Metainfo {
         }
     }
 
-    /// `magnet:?xt=urn:btih:<hex>&dn=<name>&tr=<tracker>...` (BEP 9).
+    /// `magnet:?xt=urn:btih:<hex>&dn=<name>&tr=<tracker>...&ws=<web seed>...` (BEP 9).
     pub fn magnet(&self) -> String {
         use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
         let mut m = format!(
@@ -295,6 +295,10 @@ impl Metainfo {
         for t in self.trackers() {
             m.push_str("&tr=");
             m.push_str(&utf8_percent_encode(&t, NON_ALPHANUMERIC).to_string());
+        }
+        for u in &self.web_seeds {
+            m.push_str("&ws=");
+            m.push_str(&utf8_percent_encode(u, NON_ALPHANUMERIC).to_string());
         }
         m
     }
