@@ -102,6 +102,14 @@ impl Setup {
         Proc::spawn_logged(cmd, self.work.path().join(log))
     }
 
+    /// Waits until the test tracker lists a peer (any) for this torrent: `who` (running as `p`)
+    /// announced. Transmission never dials a 127.x peer, so a seed dials it after that.
+    pub(crate) async fn wait_announced(&self, p: &mut Proc, who: &str) {
+        let hash = Some(self.meta.info_hash);
+        let what = format!("{who} to announce");
+        wait_listed(&self.announce, hash, p, &what, |_| true).await;
+    }
+
     /// Waits until the test tracker lists a complete peer on `port` for this torrent.
     pub(crate) async fn wait_seeder(&self, port: u16, p: &mut Proc) {
         wait_for_seeder(&self.announce, Some(self.meta.info_hash), port, p).await;
@@ -221,15 +229,7 @@ pub(crate) async fn btorrent_seeds_to(client: Client, multi: bool, encrypted_onl
                 encrypted_only,
             );
             let mut p = setup.spawn(&mut cmd, "theirs.log");
-            let hash = Some(setup.meta.info_hash);
-            wait_listed(
-                &setup.announce,
-                hash,
-                &mut p,
-                "transmission to announce",
-                |_| true,
-            )
-            .await;
+            setup.wait_announced(&mut p, "transmission").await;
             let (_s, h) = seed_with_btorrent(&setup).await;
             we_seed(setup, p, out, Some(done)).await;
             assert!(h.stats().uploaded > 0);

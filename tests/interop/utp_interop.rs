@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::engine_interop::{we_seed, Setup};
-use crate::support::clients::{libtorrent, transmission, wait_listed};
+use crate::support::clients::{libtorrent, transmission};
 use crate::support::*;
 use btorrent::engine::{SessionConfig, TorrentHandle, Utp};
 
@@ -104,15 +104,7 @@ async fn btorrent_seeds_to_transmission_over_utp() {
     let work = setup.work.path().to_path_buf();
     let (mut cmd, done) = transmission_utp(&work, &setup.torrent_file, &out, free_port());
     let mut p = setup.spawn(&mut cmd, "theirs.log");
-    let hash = Some(setup.meta.info_hash);
-    wait_listed(
-        &setup.announce,
-        hash,
-        &mut p,
-        "transmission to announce",
-        |_| true,
-    )
-    .await;
+    setup.wait_announced(&mut p, "transmission").await;
     let (_s, h) = setup.ours_with(prefer_utp(), &setup.src).await;
     let seen_utp = lists_utp_peer(&h, 120);
     we_seed(setup, p, out, Some(done)).await;

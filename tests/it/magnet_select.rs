@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::support::cli::{loopback_home, run};
+use crate::support::cli::{downloaded, loopback_home, run};
 use crate::support::data::write_random;
 use crate::support::engine::{seeder, torrent};
 use crate::support::rpc::{poll, torrent_get, RpcDaemon};
@@ -61,13 +61,7 @@ fn start_downloads_only_the_files_a_magnets_so_names() {
             "dl",
         ],
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("downloaded and verified"), "{stdout}");
+    downloaded(&out);
     assert_eq!(
         std::fs::read(leech.join("dl/pack/a.bin")).unwrap(),
         content[0]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::cli::{bin, loopback_home, ok, run, tracker_process};
+use crate::support::cli::{bin, downloaded, loopback_home, ok, run, tracker_process};
 use crate::support::{random_bytes, Proc};
 use btorrent::Metainfo;
 
@@ -76,13 +76,7 @@ fn start_downloads_through_the_tracker_and_exits_zero() {
         &leech_dir,
         &["start", torrent.to_str().unwrap(), "--output", "dl"],
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("downloaded and verified"), "{stdout}");
+    downloaded(&out);
     for (p, bytes) in &files {
         assert_eq!(
             &std::fs::read(leech_dir.join("dl").join(p)).unwrap(),

@@ -46,6 +46,19 @@ pub fn ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Asserts that a one-shot `start` succeeded and said its download was verified; returns its
+/// stdout.
+pub fn downloaded(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("downloaded and verified"), "{stdout}");
+    stdout
+}
+
 /// Starts `btorrent tracker` in `dir` on an ephemeral port of 127.0.0.1; returns the process and the
 /// announce URL it printed first.
 pub fn tracker_process(dir: &Path) -> (Proc, String) {
