@@ -9,6 +9,7 @@ mod support;
 #[path = "../../fuzz/src/lib.rs"]
 mod fuzz_checks;
 
+mod allowed_fast;
 mod automation;
 mod automation_engine;
 mod check_command;

@@ -4,7 +4,9 @@
 //! Limits enforced here, on top of the codec's (which checks every bitfield's length and spare bits):
 //! a bitfield that comes late or twice (aria2 does both) is merged with what we knew, never trusted to
 //! take pieces away; a `piece` we did not request (and did not just cancel) ends the connection; at most our
-//! `reqq` requests queued from the peer; requests for pieces we lack or while we choke are refused.
+//! `reqq` requests queued from the peer; requests for pieces we lack or while we choke are refused,
+//! but for the pieces of the peer's allowed-fast set we sent it (BEP 6, [`ALLOWED_FAST`] at most),
+//! served choked or not.
 //!
 //! The request window: it starts at [`START_WINDOW`] and grows by one per block received (slow start,
 //! doubling per round trip) until the rate stops growing; then it follows the rate (about
@@ -33,6 +35,7 @@ use super::picker::BlockResult;
 use super::rate::Rate;
 use super::sender::OutQueue;
 use super::torrent::Torrent;
+use btorrent_proto::wire::allowed_fast::allowed_fast_set;
 use btorrent_proto::wire::extension::{LT_DONTHAVE_ID, OUR_REQQ};
 use btorrent_proto::wire::handshake::Handshake;
 use btorrent_proto::wire::lt_donthave;
@@ -54,6 +57,9 @@ pub const SNUB_FLOOR: Duration = Duration::from_secs(3);
 pub const SNUB_REST: Duration = Duration::from_secs(1);
 /// Before the first block, nothing is known of a peer's pace: this long.
 pub const SNUB_UNKNOWN: Duration = Duration::from_secs(8);
+/// Pieces of its allowed-fast set a peer is told it may request while choked (libtorrent's
+/// default): enough for a newcomer's first trade, too few to live on.
+pub const ALLOWED_FAST: usize = 5;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 pub const KEEPALIVE: Duration = Duration::from_secs(60);
 const READ_BUFFER: usize = 256 * 1024;
@@ -83,6 +89,8 @@ pub(crate) struct Conn {
     /// Requests we cancelled or gave up on; a late copy is accepted, not an error.
     cancelled: VecDeque<BlockRef>,
     allowed_fast: Vec<u32>,
+    /// The pieces we told the peer it may request while we choke it (BEP 6 allowed fast).
+    our_allowed_fast: Vec<u32>,
     window: usize,
     slow_start: bool,
     last_rate: u64,
@@ -145,6 +153,7 @@ impl Conn {
             requests: VecDeque::new(),
             cancelled: VecDeque::new(),
             allowed_fast: Vec::new(),
+            our_allowed_fast: Vec::new(),
             window: START_WINDOW,
             slow_start: true,
             last_rate: 0,
@@ -251,6 +260,7 @@ impl Conn {
         } else if !ours.none() {
             self.out.push(&Message::Bitfield(ours.clone()));
         }
+        self.send_allowed_fast();
         if let Some(d) = &self.dht {
             self.out.push(&Message::Port(d.port));
         }
@@ -262,6 +272,26 @@ impl Conn {
             });
         }
         self.out.flush();
+    }
+
+    /// Tells a peer with the fast extension which of our pieces it may request while we choke it
+    /// (BEP 6): those we have among the first [`ALLOWED_FAST`] of its canonical allowed-fast set
+    /// (IPv4 peers: the set is defined for them only). Not while super-seeding, which shows a peer
+    /// only the pieces it offers.
+    fn send_allowed_fast(&mut self) {
+        let std::net::IpAddr::V4(ip) = self.sh.addr.ip().to_canonical() else {
+            return;
+        };
+        if !self.fast || self.ss.is_some() || self.ours_at_start.none() {
+            return;
+        }
+        let set = allowed_fast_set(ip, &self.t.info_hash(), self.has.len() as u32, ALLOWED_FAST);
+        for i in set {
+            if self.ours_at_start.get(i as usize) {
+                self.our_allowed_fast.push(i);
+                self.out.push(&Message::AllowedFast(i));
+            }
+        }
     }
 
     fn on_message(&mut self, msg: Message) -> anyhow::Result<()> {
@@ -431,7 +461,7 @@ impl Conn {
     }
 
     fn on_request(&mut self, b: BlockRef) {
-        let refuse = self.sent_choking
+        let refuse = (self.sent_choking && !self.our_allowed_fast.contains(&b.index))
             || self
                 .ss
                 .as_ref()
@@ -583,7 +613,16 @@ impl Conn {
             self.sent_choking = choke;
             if choke {
                 self.out.push(&Message::Choke);
-                let dropped: Vec<BlockRef> = self.out.inner.lock().uploads.drain(..).collect();
+                // Requests for allowed-fast pieces stay: they are served while choked.
+                let dropped: VecDeque<BlockRef> = {
+                    let mut q = self.out.inner.lock();
+                    let (gone, kept) = q
+                        .uploads
+                        .drain(..)
+                        .partition(|b| !self.our_allowed_fast.contains(&b.index));
+                    q.uploads = kept;
+                    gone
+                };
                 if self.fast {
                     for b in dropped {
                         self.out.push(&Message::Reject(b));

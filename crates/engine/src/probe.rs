@@ -163,7 +163,12 @@ pub async fn download_piece(
             Message::Have(i) => {
                 has.set(i as usize);
             }
-            Message::Unchoke | Message::AllowedFast(_) if !requested => {
+            // An unchoke, or leave to ask for this very piece while choked (BEP 6 allowed fast;
+            // one for another piece is no leave to ask for this one).
+            Message::Unchoke | Message::AllowedFast(_)
+                if !requested
+                    && (msg == Message::Unchoke || msg == Message::AllowedFast(index)) =>
+            {
                 if !has.get(index as usize) {
                     return Err(EngineError::peer(
                         addr,

@@ -1,4 +1,5 @@
-//! The BitTorrent peer wire protocol (BEP 3) with the fast extension (BEP 6) and the extension protocol
+//! The BitTorrent peer wire protocol (BEP 3) with the fast extension (BEP 6, and its allowed-fast
+//! set) and the extension protocol
 //! (BEP 10): the handshake, the message codec (a tokio-util `Decoder`/`Encoder`), bitfields, and the
 //! extended messages we speak: `ut_metadata` (BEP 9), `ut_pex` (BEP 11) and `lt_donthave` (BEP 54);
 //! and the encrypted
@@ -7,6 +8,7 @@
 //! This layer knows bytes and limits, not policy: it refuses anything malformed or out of bounds for the
 //! torrent's [`Geometry`], and leaves to the engine what to do with well-formed messages.
 
+pub mod allowed_fast;
 pub mod bitfield;
 pub mod extension;
 pub mod handshake;
