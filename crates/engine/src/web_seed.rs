@@ -276,16 +276,18 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
                     }
                 }
             }
-            Err(e) if e.is::<Unusable>() => {
-                tracing::warn!(web_seed = %shown, "web seed dropped: {e:#}");
-                return;
-            }
             Err(e) => {
+                // The round's blocks go back to the picker (no longer in `asked`, which gives
+                // back only those of rounds still out when the task ends).
                 {
                     let mut c = t.core.lock();
                     for b in &blocks {
                         c.picker.release(asked.key, *b);
                     }
+                }
+                if e.is::<Unusable>() {
+                    tracing::warn!(web_seed = %shown, "web seed dropped: {e:#}");
+                    return;
                 }
                 failures += 1;
                 if failures >= MAX_FAILURES {
