@@ -482,11 +482,13 @@ impl Picker {
     }
 
     /// [`Picker::pick`] for a source best asked for long runs of adjacent bytes (a web seed: one
-    /// HTTP range request per run, however many pieces it spans). The run starts at the piece a
-    /// pick would start (highest rank, then rarest first, or the lowest index in sequential mode)
-    /// and goes on through the pieces after it while each may be started (missing, of the same rank
-    /// or higher, held by the peer, within the buffer budget), up to `n` blocks. When no new piece
-    /// may be started, it picks as [`Picker::pick`] does (free blocks of pieces in flight, endgame).
+    /// HTTP range request per run, however many pieces it spans). The run is built around the piece
+    /// a pick would start (highest rank, then rarest first, or the lowest index in sequential mode):
+    /// back over the pieces before it and on through those after it that may be started (missing,
+    /// of the same rank or higher, held by the peer, within the buffer budget), up to `n` blocks,
+    /// so it covers the stretch of such pieces it lies in rather than splitting it. When no new
+    /// piece may be started, it picks as [`Picker::pick`] does (free blocks of pieces in flight,
+    /// endgame).
     pub fn pick_run(
         &mut self,
         peer: PeerKey,
@@ -505,8 +507,20 @@ impl Picker {
             return self.pick(peer, has, outstanding, n, out);
         };
         let rank = self.ranks[first as usize];
-        let now = Instant::now();
+        let startable = |p: &Self, i: usize| {
+            p.states[i] == PieceState::Missing && p.ranks[i] >= rank && has.get(i)
+        };
+        // Back from the chosen piece, as far as `n` blocks reach.
         let mut i = first as usize;
+        let mut blocks = self.geo.blocks_in(first) as usize;
+        while i > 0 && startable(self, i - 1) {
+            blocks += self.geo.blocks_in(i as u32 - 1) as usize;
+            if blocks > n {
+                break;
+            }
+            i -= 1;
+        }
+        let now = Instant::now();
         loop {
             self.start_piece(i as u32);
             let k = self.in_flight.len() - 1;
@@ -520,9 +534,7 @@ impl Picker {
             i += 1;
             let goes_on = out.len() - start < n
                 && i < self.states.len()
-                && self.states[i] == PieceState::Missing
-                && self.ranks[i] >= rank
-                && has.get(i)
+                && startable(self, i)
                 && self.has_room(false, has);
             if !goes_on {
                 return out.len() - start;

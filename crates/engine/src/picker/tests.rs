@@ -461,7 +461,7 @@ fn a_run_goes_on_through_the_pieces_after_its_first() {
     ranks[8] = 0;
     p.set_ranks(ranks);
     let mut first = Vec::new();
-    // Whatever it starts at, no run crosses piece 5 (have), 8 (skipped) or the end.
+    // Whatever it starts at, no run crosses piece 5 (have) or 8 (skipped).
     for _ in 0..32 {
         first.clear();
         if p.pick_run(7, &seed, 0, 64, &mut first) == 0 {
@@ -472,6 +472,9 @@ fn a_run_goes_on_through_the_pieces_after_its_first() {
         assert!(!run.contains(&5) && !run.contains(&8), "{run:?}");
         let crosses = |x: u32| run.first() < Some(&x) && run.last() > Some(&x);
         assert!(!crosses(5) && !crosses(8), "{run:?}");
+        // Wherever it starts, a run covers the whole stretch it lies in (64 blocks reach).
+        let stretches: [Vec<u32>; 3] = [vec![4], vec![6, 7], (9..32).collect()];
+        assert!(stretches.contains(&run), "{run:?}");
     }
     // Nothing left to start: the free blocks of pieces in flight, as any pick.
     assert!((0..32).all(|i| i == 8 || p.state(i) != PieceState::Missing));
