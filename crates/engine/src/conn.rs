@@ -842,7 +842,14 @@ impl Conn {
     }
 
     fn fill_requests(&mut self) {
-        if !self.am_interested || (self.peer_choking && self.allowed_fast.is_empty()) {
+        if !self.am_interested {
+            return;
+        }
+        // Choked, only the peer's allowed-fast pieces may be asked for; not in sequential mode,
+        // where they would come far ahead of the pieces being played.
+        if self.peer_choking
+            && (self.allowed_fast.is_empty() || self.t.core.lock().picker.sequential())
+        {
             return;
         }
         if self.snubbed && Instant::now() < self.rest_until {
