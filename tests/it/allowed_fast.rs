@@ -9,21 +9,14 @@ use btorrent::wire::allowed_fast::allowed_fast_set;
 use btorrent::wire::handshake::{read_handshake, write_handshake, Handshake};
 use btorrent::wire::{BlockRef, Geometry, Message, PeerCodec};
 use btorrent::PeerId;
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
+use crate::support::fake_peer::next_message;
 use crate::support::*;
 
 const PIECE: u64 = 16 * 1024;
-
-/// The next message (at most 30 s away); panics if the connection ends.
-async fn next(f: &mut Framed<TcpStream, PeerCodec>) -> Message {
-    match tokio::time::timeout(Duration::from_secs(30), f.next()).await {
-        Ok(Some(Ok(m))) => m,
-        other => panic!("no message: {other:?}"),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_choked_peer_gets_its_allowed_fast_pieces_and_no_other() {
@@ -47,7 +40,7 @@ async fn a_choked_peer_gets_its_allowed_fast_pieces_and_no_other() {
     let want = allowed_fast_set(Ipv4Addr::LOCALHOST, &meta.info_hash, 64, 5);
     let mut told = Vec::new();
     while told.len() < want.len() {
-        match next(&mut f).await {
+        match next_message(&mut f).await {
             Message::AllowedFast(i) => told.push(i),
             Message::Unchoke => panic!("unchoked a peer that is not interested"),
             _ => {}
@@ -64,7 +57,7 @@ async fn a_choked_peer_gets_its_allowed_fast_pieces_and_no_other() {
     f.send(Message::Request(block(want[0]))).await.unwrap();
     let (mut rejected, mut served) = (false, false);
     while !(rejected && served) {
-        match next(&mut f).await {
+        match next_message(&mut f).await {
             Message::Reject(b) => {
                 assert_eq!(b, block(other));
                 rejected = true;

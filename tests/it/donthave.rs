@@ -16,6 +16,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Framed;
 
+use crate::support::fake_peer::next_message;
 use crate::support::*;
 
 const PIECE: u64 = 16 * 1024;
@@ -53,21 +54,12 @@ async fn greet(meta: &Metainfo, mut s: TcpStream, dial: bool) -> (Conn, ExtHands
     .await
     .unwrap();
     loop {
-        match next(&mut f).await {
+        match next_message(&mut f).await {
             Message::Extended { id: 0, payload } => {
                 return (f, ExtHandshake::parse(&payload).unwrap());
             }
             _ => continue,
         }
-    }
-}
-
-/// The next message (at most 30 s away); panics if the connection ends.
-async fn next(f: &mut Conn) -> Message {
-    match tokio::time::timeout(Duration::from_secs(30), f.next()).await {
-        Ok(Some(Ok(m))) => m,
-        Ok(other) => panic!("the connection ended: {other:?}"),
-        Err(_) => panic!("no message in 30 s"),
     }
 }
 
@@ -97,7 +89,7 @@ async fn a_seed_tells_a_peer_of_a_rotten_piece_and_keeps_it() {
     let (mut f, theirs) = greet(&meta, s, true).await;
     assert_eq!(theirs.ids.lt_donthave, Some(LT_DONTHAVE_ID));
     f.send(Message::Interested).await.unwrap();
-    while !matches!(next(&mut f).await, Message::Unchoke) {}
+    while !matches!(next_message(&mut f).await, Message::Unchoke) {}
     let rotten = BlockRef {
         index: 5,
         begin: 0,
@@ -108,7 +100,7 @@ async fn a_seed_tells_a_peer_of_a_rotten_piece_and_keeps_it() {
     // and says it no longer has it, in our id for the message.
     let (mut rejected, mut told) = (false, false);
     while !(rejected && told) {
-        match next(&mut f).await {
+        match next_message(&mut f).await {
             Message::Reject(b) => rejected |= b == rotten,
             Message::Extended { id, payload } if id == PEER_DONTHAVE_ID => {
                 assert_eq!(lt_donthave::decode(&payload), Some(5));
@@ -123,7 +115,7 @@ async fn a_seed_tells_a_peer_of_a_rotten_piece_and_keeps_it() {
     let fine = BlockRef { index: 6, ..rotten };
     f.send(Message::Request(fine)).await.unwrap();
     loop {
-        if let Message::Piece { index: 6, data, .. } = next(&mut f).await {
+        if let Message::Piece { index: 6, data, .. } = next_message(&mut f).await {
             assert_eq!(&data[..], &good[6 * PIECE as usize..7 * PIECE as usize]);
             break;
         }
@@ -158,7 +150,7 @@ async fn a_downloader_drops_a_piece_its_peer_no_longer_has() {
         .unwrap();
     f.send(Message::Unchoke).await.unwrap();
     let lost = loop {
-        if let Message::Request(b) = next(&mut f).await {
+        if let Message::Request(b) = next_message(&mut f).await {
             break b.index;
         }
     };

@@ -56,6 +56,16 @@ pub struct FakePeer {
     pub counts: Arc<Counts>,
 }
 
+/// The next message on a test peer's connection, at most 30 s away; panics if the connection ends
+/// or nothing comes.
+pub async fn next_message(f: &mut Framed<TcpStream, PeerCodec>) -> Message {
+    match tokio::time::timeout(Duration::from_secs(30), f.next()).await {
+        Ok(Some(Ok(m))) => m,
+        Ok(other) => panic!("the connection ended: {other:?}"),
+        Err(_) => panic!("no message in 30 s"),
+    }
+}
+
 /// A fake peer listening on `ip` (ephemeral port). `data` is the torrent's content (single file) for
 /// the acts that send real blocks.
 pub async fn fake_peer(meta: &Metainfo, data: Arc<Vec<u8>>, ip: IpAddr, act: Act) -> FakePeer {
