@@ -125,7 +125,7 @@ pub fn magnet_files(magnet: &Magnet, meta: &Metainfo) -> anyhow::Result<Option<V
 
 /// Saves fetched metadata as `<name>.torrent` in `dir` (`<name>-<hash prefix>.torrent` when a
 /// different torrent already has that name) and returns the file.
-fn save(dir: &Path, meta: &Metainfo) -> anyhow::Result<PathBuf> {
+pub fn save(dir: &Path, meta: &Metainfo) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // A safe file name: the info dictionary's parser refuses separators, `..` and control characters.
     let name = &meta.info.name;

@@ -38,6 +38,17 @@ struct IdTable {
     done: HashMap<InfoHash, i64>,
 }
 
+impl IdTable {
+    fn id_for(&mut self, ih: &InfoHash) -> i64 {
+        if let Some(&id) = self.by_hash.get(ih) {
+            return id;
+        }
+        self.next += 1;
+        self.by_hash.insert(*ih, self.next);
+        self.next
+    }
+}
+
 /// What a torrent looks like to a client: status, pieces, peers.
 type Look = (i64, usize, usize);
 
@@ -77,15 +88,7 @@ impl Ids {
         let now = Instant::now();
         for (h, s) in sorted {
             let ih = h.info_hash();
-            let id = match t.by_hash.get(&ih) {
-                Some(&id) => id,
-                None => {
-                    t.next += 1;
-                    let id = t.next;
-                    t.by_hash.insert(ih, id);
-                    id
-                }
-            };
+            let id = t.id_for(&ih);
             let look = look_of(&s);
             let before = t.looks.insert(ih, look);
             if is_activity(before, &s) {
@@ -111,6 +114,16 @@ impl Ids {
         out
     }
 
+    /// The id of `ih`, given now if it has none (a torrent the RPC lists before it runs).
+    pub fn id_for(&self, ih: &InfoHash) -> i64 {
+        self.inner.lock().id_for(ih)
+    }
+
+    /// Records that the torrent `id`, which never ran, was removed (`recently-active` reports it).
+    pub fn removed(&self, id: i64) {
+        self.inner.lock().removed.push((id, Instant::now()));
+    }
+
     fn recently_active(&self, ih: &InfoHash) -> bool {
         self.inner
             .lock()
@@ -133,47 +146,68 @@ impl Ids {
     }
 }
 
-/// The torrents an `ids` argument names: absent = all; a number; a list of numbers and info-hash
-/// strings; or `"recently-active"`.
+/// What an `ids` argument names: absent = all; a number; a list of numbers and info-hash strings;
+/// or `"recently-active"`.
+pub enum Which {
+    All,
+    RecentlyActive,
+    These(Vec<Value>),
+}
+
+impl Which {
+    pub fn of(args: &Map<String, Value>) -> Result<Which, String> {
+        match args.get("ids") {
+            None | Some(Value::Null) => Ok(Which::All),
+            Some(Value::String(s)) if s == "recently-active" => Ok(Which::RecentlyActive),
+            Some(Value::Array(list)) if list.is_empty() => Ok(Which::All),
+            Some(Value::Array(list)) => {
+                if let Some(bad) = list.iter().find(|v| !v.is_number() && !v.is_string()) {
+                    return Err(format!("ids: {bad} is neither a torrent id nor an info-hash"));
+                }
+                Ok(Which::These(list.clone()))
+            }
+            Some(v @ (Value::Number(_) | Value::String(_))) => Ok(Which::These(vec![v.clone()])),
+            Some(other) => Err(format!(
+                "ids must be a number, a list of ids and info-hashes, or \"recently-active\", not {other}"
+            )),
+        }
+    }
+
+    /// Whether it names the torrent `id` with info-hash `ih` (`active`: recently active).
+    pub fn names(&self, id: i64, ih: &InfoHash, active: impl FnOnce() -> bool) -> bool {
+        match self {
+            Which::All => true,
+            Which::RecentlyActive => active(),
+            Which::These(list) => list.iter().any(|v| match v {
+                Value::Number(n) => n.as_i64() == Some(id),
+                Value::String(s) => {
+                    s.eq_ignore_ascii_case(&ih.to_hex()) || s.parse::<i64>().ok() == Some(id)
+                }
+                _ => false,
+            }),
+        }
+    }
+}
+
+/// The running torrents an `ids` argument names ([`Which`]); magnets still being fetched are
+/// [`super::fetching`]'s.
 pub async fn select(
     rpc: &Arc<Rpc>,
     args: &Map<String, Value>,
 ) -> Result<Vec<(i64, TorrentHandle, TorrentStats)>, String> {
+    let which = Which::of(args)?;
     let torrents = match rpc.peer.get().await {
         Some(s) => s.torrents(),
         None => Vec::new(),
     };
     let all = rpc.ids.refresh(torrents);
-    let wanted = |id: i64, ih: &InfoHash, list: &[Value]| {
-        list.iter().any(|v| match v {
-            Value::Number(n) => n.as_i64() == Some(id),
-            Value::String(s) => {
-                s.eq_ignore_ascii_case(&ih.to_hex()) || s.parse::<i64>().ok() == Some(id)
-            }
-            _ => false,
+    Ok(all
+        .into_iter()
+        .filter(|(id, h, _)| {
+            let ih = h.info_hash();
+            which.names(*id, &ih, || rpc.ids.recently_active(&ih))
         })
-    };
-    match args.get("ids") {
-        None | Some(Value::Null) => Ok(all),
-        Some(Value::String(s)) if s == "recently-active" => Ok(all
-            .into_iter()
-            .filter(|(_, h, _)| rpc.ids.recently_active(&h.info_hash()))
-            .collect()),
-        Some(Value::Array(list)) if list.is_empty() => Ok(all),
-        Some(Value::Array(list)) => {
-            if let Some(bad) = list.iter().find(|v| !v.is_number() && !v.is_string()) {
-                return Err(format!("ids: {bad} is neither a torrent id nor an info-hash"));
-            }
-            Ok(all.into_iter().filter(|(id, h, _)| wanted(*id, &h.info_hash(), list)).collect())
-        }
-        Some(v @ (Value::Number(_) | Value::String(_))) => {
-            let list = [v.clone()];
-            Ok(all.into_iter().filter(|(id, h, _)| wanted(*id, &h.info_hash(), &list)).collect())
-        }
-        Some(other) => Err(format!(
-            "ids must be a number, a list of ids and info-hashes, or \"recently-active\", not {other}"
-        )),
-    }
+        .collect())
 }
 
 /// `torrent-get`.
@@ -210,7 +244,8 @@ pub async fn torrent_get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 .collect()
         })
         .unwrap_or_default();
-    let mut rows = Vec::with_capacity(selected.len());
+    let fetching = super::fetching::select(rpc, args).await?;
+    let mut rows = Vec::with_capacity(selected.len() + fetching.len());
     for (id, h, s) in &selected {
         let t = One {
             id: *id,
@@ -225,12 +260,25 @@ pub async fn torrent_get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 m.insert((*f).to_string(), v);
             }
         }
-        rows.push(m);
+        rows.push((*id, m));
     }
+    // Magnets still fetching their metadata, in their place by id.
+    let managed = cfg.as_ref().map_or(0, |c| c.torrents.len()) as i64;
+    for (id, ih) in fetching {
+        let mut m = Map::new();
+        for f in &fields {
+            if let Some(v) = rpc.fetching.field(&ih, f, managed + id - 1) {
+                m.insert((*f).to_string(), v);
+            }
+        }
+        rows.push((id, m));
+    }
+    rows.sort_by_key(|(id, _)| *id);
+    let rows = rows.into_iter().map(|(_, m)| m);
     let mut out = Map::new();
     let torrents = if table {
         let mut t = vec![json!(fields)];
-        t.extend(rows.into_iter().map(|m| {
+        t.extend(rows.map(|m| {
             Value::Array(
                 fields
                     .iter()
@@ -240,7 +288,7 @@ pub async fn torrent_get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }));
         t
     } else {
-        rows.into_iter().map(Value::Object).collect()
+        rows.map(Value::Object).collect()
     };
     out.insert("torrents".into(), Value::Array(torrents));
     if args.get("ids").and_then(Value::as_str) == Some("recently-active") {

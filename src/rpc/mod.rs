@@ -8,6 +8,8 @@
 //! - [`session`]: `session-get/set`, `session-stats`, `free-space`, `port-test`;
 //! - [`torrents`]: the torrent methods (`torrent-add/start/stop/verify/reannounce/remove/set`,
 //!   `-set-location`, `-rename-path`) and `queue-move-*`;
+//! - [`fetching`]: magnet links added and waiting for their metadata (listed, paused, removed,
+//!   recorded across restarts);
 //! - [`fields`]: `torrent-get`'s fields computed from the engine's live state, and the torrent ids;
 //! - [`files`]: choosing files (`torrent-set`/`torrent-add` keys, `torrent-get` file fields);
 //! - [`goals`]: seeding goals (`torrent-set`/`session-set` keys, their `-get` fields);
@@ -24,6 +26,7 @@
 
 pub mod alt_speed;
 pub mod blocklist;
+pub mod fetching;
 pub mod fields;
 pub mod files;
 pub mod goals;
@@ -56,6 +59,8 @@ pub struct Rpc {
     /// The embedded tracker, for `/metrics`.
     pub tracker: Option<Tracker>,
     pub ids: fields::Ids,
+    /// Magnet links added whose metadata is being fetched.
+    pub fetching: fetching::Fetching,
     pub started: Instant,
     pub guard: guard::Guard,
     /// `rpc_web_dir`, resolved.

@@ -53,6 +53,8 @@ impl RpcStopper {
 
 impl Drop for RpcServer {
     fn drop(&mut self) {
+        // The magnets' fetches end too.
+        self.stopper.stopping.cancel();
         self.task.abort();
     }
 }
@@ -97,21 +99,23 @@ impl RpcServer {
             )
         })?;
         let addr = listener.local_addr()?;
+        let stopper = RpcStopper {
+            stopping: CancellationToken::new(),
+            served: CancellationToken::new(),
+        };
         let rpc = Arc::new(Rpc {
             config_path: config_path.to_path_buf(),
             peer,
             tracker,
             ids: fields::Ids::default(),
+            fetching: super::fetching::Fetching::new(stopper.stopping.child_token()),
             started: Instant::now(),
             guard: Guard::new(whitelist, credentials),
             web_dir: cfg.settings.rpc_web_dir.as_deref().map(|d| cfg.resolve(d)),
             close: CancellationToken::new(),
         });
+        super::fetching::resume(&rpc, &cfg.torrents_dir());
         let app = router(rpc.clone());
-        let stopper = RpcStopper {
-            stopping: CancellationToken::new(),
-            served: CancellationToken::new(),
-        };
         let stopped = stopper.stopping.clone().cancelled_owned();
         let served = stopper.served.clone().drop_guard();
         let task = tokio::spawn(async move {

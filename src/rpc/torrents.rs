@@ -15,7 +15,7 @@ use crate::actions;
 use crate::engine::FilePriority;
 use crate::metainfo::Metainfo;
 
-fn bool_arg(args: &Map<String, Value>, key: &str) -> Result<bool, String> {
+pub(super) fn bool_arg(args: &Map<String, Value>, key: &str) -> Result<bool, String> {
     match args.get(key) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
@@ -25,7 +25,10 @@ fn bool_arg(args: &Map<String, Value>, key: &str) -> Result<bool, String> {
     }
 }
 
-fn str_arg<'a>(args: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, String> {
+pub(super) fn str_arg<'a>(
+    args: &'a Map<String, Value>,
+    key: &str,
+) -> Result<Option<&'a str>, String> {
     match args.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -34,7 +37,7 @@ fn str_arg<'a>(args: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str
 }
 
 /// `labels`: a list of strings, checked as a torrent keeps them (`None` when absent).
-fn labels_arg(args: &Map<String, Value>) -> Result<Option<Vec<String>>, String> {
+pub(super) fn labels_arg(args: &Map<String, Value>) -> Result<Option<Vec<String>>, String> {
     let list = match args.get("labels") {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(list)) => list,
@@ -50,7 +53,7 @@ fn labels_arg(args: &Map<String, Value>) -> Result<Option<Vec<String>>, String> 
     crate::config::checked_labels(words).map(Some)
 }
 
-fn added(key: &str, id: i64, name: &str, hash: &str) -> Map<String, Value> {
+pub(super) fn added(key: &str, id: i64, name: &str, hash: &str) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert(
         key.into(),
@@ -76,7 +79,8 @@ async fn id_of(rpc: &Arc<Rpc>, ih: &crate::InfoHash) -> i64 {
 
 /// `torrent-add`: `metainfo` (a base64 .torrent) or `filename` (a path, URL or magnet link, read
 /// by [`actions::load_source`]), into `download-dir` (default `output_dir`), `paused` if asked,
-/// with `labels` if given.
+/// with `labels` if given. A magnet link is answered at once: its metadata is fetched in the
+/// background ([`super::fetching`]).
 pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let labels = labels_arg(args).map_err(|e| format!("torrent-add: {e}"))?;
     let (meta, src, magnet_files): (Metainfo, Option<PathBuf>, _) =
@@ -89,6 +93,9 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 let meta = Metainfo::from_bytes(&bytes)
                     .map_err(|e| format!("metainfo is not a valid .torrent: {e}"))?;
                 (meta, None, None)
+            }
+            (None, Some(link)) if crate::source::is_magnet_link(link.trim()) => {
+                return super::fetching::add(rpc, link.trim(), args).await;
             }
             (None, Some(source)) => {
                 let session = rpc
@@ -104,6 +111,39 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             }
             (None, None) => return Err("torrent-add needs \"filename\" or \"metainfo\"".into()),
         };
+    add_torrent(rpc, meta, src.as_deref(), magnet_files, args, labels).await
+}
+
+/// `download-dir` of a `torrent-add` request (default `output_dir`), made absolute; refused when
+/// it names something other than a folder.
+pub(super) fn download_dir(
+    args: &Map<String, Value>,
+    cfg: &crate::config::Config,
+) -> Result<PathBuf, String> {
+    let data_dir = match str_arg(args, "download-dir")? {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => cfg.output_dir(),
+    };
+    let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
+    if data_dir.exists() && !data_dir.is_dir() {
+        return Err(format!(
+            "download-dir {} is not a folder",
+            data_dir.display()
+        ));
+    }
+    Ok(data_dir)
+}
+
+/// The rest of `torrent-add` once the metadata is at hand (`src`: its .torrent file, if any;
+/// `magnet_files`: a magnet link's `so`, which the request's own file keys override).
+pub(super) async fn add_torrent(
+    rpc: &Arc<Rpc>,
+    meta: Metainfo,
+    src: Option<&Path>,
+    magnet_files: Option<Vec<FilePriority>>,
+    args: &Map<String, Value>,
+    labels: Option<Vec<String>>,
+) -> Outcome {
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
     let session = rpc
         .peer
@@ -120,17 +160,7 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             &ih.to_hex(),
         ));
     }
-    let data_dir = match str_arg(args, "download-dir")? {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => cfg.output_dir(),
-    };
-    let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
-    if data_dir.exists() && !data_dir.is_dir() {
-        return Err(format!(
-            "download-dir {} is not a folder",
-            data_dir.display()
-        ));
-    }
+    let data_dir = download_dir(args, &cfg)?;
     let name = meta.info.name.clone();
     let files = if super::any_key(args, &super::files::KEYS) {
         let mut p = vec![FilePriority::Normal; meta.info.files.len()];
@@ -146,7 +176,7 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     };
     let adding = actions::Adding {
         meta,
-        src: src.as_deref(),
+        src,
         data_dir,
         paused: bool_arg(args, "paused")?,
         seeding: false,
@@ -165,6 +195,30 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     }
     let id = id_of(rpc, &ih).await;
     Ok(added("torrent-added", id, &name, &ih.to_hex()))
+}
+
+/// What `torrent-start`, `-stop` and `-remove` do to a magnet still fetching its metadata.
+#[derive(Clone, Copy)]
+enum ToFetch {
+    Start,
+    Stop,
+    Remove,
+}
+
+/// Does `what` to each magnet still fetching its metadata that `ids` names.
+async fn each_fetching(
+    rpc: &Arc<Rpc>,
+    args: &Map<String, Value>,
+    what: ToFetch,
+) -> Result<(), String> {
+    for (_, ih) in super::fetching::select(rpc, args).await? {
+        match what {
+            ToFetch::Start => rpc.fetching.start(rpc, &ih),
+            ToFetch::Stop => rpc.fetching.stop(&ih),
+            ToFetch::Remove => rpc.fetching.remove(rpc, &ih),
+        }
+    }
+    Ok(())
 }
 
 /// Runs `f` on every torrent `ids` names; the failures, if any, become the result.
@@ -189,6 +243,7 @@ where
 /// `torrent-start`: each torrent resumes, through the download queue when it is on (a download
 /// waits there, `status` 3, until it has a place).
 pub async fn start(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    each_fetching(rpc, args, ToFetch::Start).await?;
     each(rpc, args, |ih, name| async move {
         actions::resume(rpc.peer.torrents(), &rpc.peer, &ih, &name)
     })
@@ -198,6 +253,7 @@ pub async fn start(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
 /// `torrent-start-now`: each torrent resumes at once, outside the download queue (it takes no
 /// place there) until it stops downloading.
 pub async fn start_now(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    each_fetching(rpc, args, ToFetch::Start).await?;
     each(rpc, args, |ih, name| async move {
         rpc.peer.queue().force(ih);
         actions::resume_now(rpc.peer.torrents(), &rpc.peer, &ih, &name)
@@ -206,6 +262,7 @@ pub async fn start_now(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
 }
 
 pub async fn stop(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    each_fetching(rpc, args, ToFetch::Stop).await?;
     each(rpc, args, |ih, name| async move {
         actions::pause(rpc.peer.torrents(), &rpc.peer, &ih, &name)
     })
@@ -240,6 +297,8 @@ pub async fn reannounce(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
 /// `torrent-remove`, with `delete-local-data` deleting the torrent's own files (nothing else).
 pub async fn remove(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let delete = bool_arg(args, "delete-local-data")?;
+    // Nothing of a magnet still fetching is on disk but its record.
+    each_fetching(rpc, args, ToFetch::Remove).await?;
     each(rpc, args, |ih, name| async move {
         actions::remove(rpc.peer.torrents(), &rpc.peer, ih, &name, delete)
             .await

@@ -151,3 +151,37 @@ fn the_rpc_adds_a_magnet_with_its_selection_unless_the_request_chooses() {
     assert_eq!(std::fs::read(dl2.join("pack/a.bin")).unwrap(), content[0]);
     assert_eq!(std::fs::read(dl2.join("pack/b.bin")).unwrap(), content[1]);
 }
+
+/// The RPC answers a magnet at once, so a `so` naming none of the files shows once the metadata
+/// is in: the torrent stops with the reason and nothing is downloaded.
+#[test]
+fn the_rpc_shows_a_magnets_selection_of_no_file_as_the_torrents_error() {
+    let root = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let seed_dir = root.path().join("seed");
+    let (meta, _) = pack(&seed_dir);
+    let (seed, _h) = rt.block_on(seeder(&meta, &seed_dir));
+    let home = root.path().join("daemon");
+    std::fs::create_dir_all(&home).unwrap();
+    let d = RpcDaemon::start(&home, "");
+    let mut c = d.client();
+    let dl = home.join("dl");
+    let a = c.ok(
+        "torrent-add",
+        json!({"filename": link(&meta, seed.listen_addr(), "7"), "download-dir": dl}),
+    );
+    let id = a["torrent-added"]["id"].as_i64().unwrap();
+    let t = poll("the metadata and the error", 60, || {
+        let t = torrent_get(&mut c, json!([id]), &["status", "error", "errorString"]).pop()?;
+        (t["error"] != 0).then_some(t)
+    });
+    assert_eq!(t["status"], 0, "{t}");
+    let why = t["errorString"].as_str().unwrap();
+    assert!(
+        why.contains("selects none of the torrent's 3 files"),
+        "{why}"
+    );
+    assert!(!dl.exists());
+    let cfg = btorrent::config::Config::load(&home.join("torrents.toml")).unwrap();
+    assert!(cfg.torrents.is_empty());
+}

@@ -47,6 +47,7 @@ mod pex;
 mod readme_examples;
 mod rpc;
 mod rpc_blocklist;
+mod rpc_magnet;
 mod rpc_page;
 mod rpc_queue;
 mod rpc_seed_goals;

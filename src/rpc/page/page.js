@@ -6,7 +6,7 @@
 
 const RPC = '/transmission/rpc';
 const FIELDS = ['id', 'hashString', 'name', 'status', 'percentDone', 'rateDownload',
-  'rateUpload', 'peersConnected', 'eta', 'sizeWhenDone', 'errorString'];
+  'rateUpload', 'peersConnected', 'eta', 'sizeWhenDone', 'errorString', 'metadataPercentComplete'];
 const STATUS = ['Paused', 'Waiting to check', 'Checking', 'Queued', 'Downloading',
   'Queued to seed', 'Seeding'];
 const POLL_MS = 2000;
@@ -71,12 +71,17 @@ function fill(row, t) {
   row.t = t;
   const paused = t.status === 0;
   $('.name', li).textContent = t.name;
-  $('.state', li).textContent = t.errorString ? 'Error' : STATUS[t.status] || '?';
+  // A magnet link's torrent has no size until its metadata is in.
+  const fetching = t.metadataPercentComplete < 1;
+  const state = fetching && t.status !== 0 ? 'Fetching metadata' : STATUS[t.status] || '?';
+  $('.state', li).textContent = t.errorString ? 'Error' : state;
   li.dataset.status = paused ? 'paused' : 'active';
   const bar = $('progress', li);
   bar.value = t.percentDone;
   bar.setAttribute('aria-label', `${t.name}: ${pct(t.percentDone)} of ${bytes(t.sizeWhenDone)}`);
-  $('.pct', li).textContent = `${pct(t.percentDone)} of ${bytes(t.sizeWhenDone)}`;
+  $('.pct', li).textContent = fetching
+    ? `metadata ${pct(t.metadataPercentComplete)}`
+    : `${pct(t.percentDone)} of ${bytes(t.sizeWhenDone)}`;
   $('.down', li).textContent = `↓ ${rate(t.rateDownload)}`;
   $('.up', li).textContent = `↑ ${rate(t.rateUpload)}`;
   $('.peers', li).textContent = `${t.peersConnected} peer${t.peersConnected === 1 ? '' : 's'}`;

@@ -1,0 +1,493 @@
+//! Magnet links added over the RPC whose metadata is still being fetched. `torrent-add` answers at
+//! once, as Transmission does, with the torrent's id; until the metadata is in, the torrent is
+//! listed here: `torrent-get` shows it (no size yet, `metadataPercentComplete` rising, the link's
+//! name, trackers and web seeds), and `torrent-stop`, `-start` and `-remove` pause, resume and
+//! drop the fetch. Once the metadata has arrived and matched the info-hash, its .torrent is kept in
+//! `torrents_dir` and the torrent is added as any other (the rest of `torrent-add`, with the
+//! request's own options) under the same id.
+//!
+//! Each entry is recorded as `<torrents_dir>/adding/<info-hash>.json` (the link, the request,
+//! the time): a daemon that restarts goes on fetching, and the file goes once the torrent is added
+//! or removed.
+//!
+//! A fetch that finds no metadata within [`ROUND`] tries again after [`RETRY`], for as long as the
+//! entry lives. Metadata that cannot be used (a link's `so` naming no file of it, a `files-wanted`
+//! index past its last file) stops the entry with the reason as its `errorString`; a `torrent-start`
+//! tries again.
+//!
+//! Invariant: an entry's `fetch` is `Some` exactly while a task fetches for it; only [`Fetching`]'s
+//! methods change it, under the `entries` lock, which is never held across an `.await`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::fields::{unix_now, Which};
+use super::torrents::{added, download_dir, labels_arg};
+use super::{Outcome, Rpc};
+use crate::engine::metadata::FetchProgress;
+use crate::types::InfoHash;
+use btorrent_proto::magnet::Magnet;
+
+/// The folder of `torrents_dir` that records the entries.
+pub const ADDING_DIR: &str = "adding";
+
+/// How long one fetch looks for the metadata before it starts again (with the peers found since).
+pub const ROUND: Duration = Duration::from_secs(300);
+
+/// The pause between two fetches.
+pub const RETRY: Duration = Duration::from_secs(30);
+
+/// The magnets being fetched, by info-hash.
+pub struct Fetching {
+    entries: Mutex<HashMap<InfoHash, Entry>>,
+    /// Cancelled when the RPC server stops: every fetch ends (the records stay for the next start).
+    closed: CancellationToken,
+}
+
+/// One magnet link added and waiting for its metadata.
+struct Entry {
+    id: i64,
+    magnet: Magnet,
+    record: Record,
+    /// Where `record` is kept.
+    file: PathBuf,
+    /// The current fetch's progress, as the fetch reports it.
+    progress: Arc<Mutex<FetchProgress>>,
+    /// The running fetch (`None`: stopped).
+    fetch: Option<CancellationToken>,
+    /// Why it stopped by itself.
+    error: Option<String>,
+}
+
+/// What an entry's file keeps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    link: String,
+    /// The `torrent-add` request's arguments but `filename`, its `download-dir` made absolute,
+    /// and `paused` as the user last set it (`torrent-stop`, `torrent-start`).
+    request: Map<String, Value>,
+    /// When it was added, in Unix seconds.
+    added: i64,
+}
+
+impl Record {
+    fn paused(&self) -> bool {
+        self.request
+            .get("paused")
+            .is_some_and(|v| v.as_bool() == Some(true) || v.as_i64().is_some_and(|n| n != 0))
+    }
+
+    fn save(&self, file: &Path) -> anyhow::Result<()> {
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let text = serde_json::to_vec_pretty(self).expect("a record is JSON");
+        crate::fsutil::write_atomic(file, &text)
+            .with_context(|| format!("cannot write {}", file.display()))
+    }
+}
+
+/// `torrent-add` of a magnet link: recorded, listed and (unless `paused`) fetched; the reply names
+/// the id the torrent keeps once it runs.
+pub async fn add(rpc: &Arc<Rpc>, link: &str, args: &Map<String, Value>) -> Outcome {
+    let magnet = Magnet::parse(link).map_err(|e| format!("torrent-add: {e}"))?;
+    let ih = magnet.info_hash;
+    let name = shown_name(&magnet);
+    let session = rpc
+        .peer
+        .get_or_start()
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    if let Some(h) = session.get(&ih) {
+        let id = rpc.ids.id_for(&ih);
+        return Ok(added("torrent-duplicate", id, h.name(), &ih.to_hex()));
+    }
+    if let Some(id) = rpc.fetching.id_of(&ih) {
+        return Ok(added("torrent-duplicate", id, &name, &ih.to_hex()));
+    }
+    let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
+    let data_dir = download_dir(args, &cfg)?;
+    let mut request = args.clone();
+    request.remove("filename");
+    request.insert("download-dir".into(), json!(data_dir.display().to_string()));
+    let record = Record {
+        link: link.to_string(),
+        request,
+        added: unix_now(),
+    };
+    let file = record_file(&cfg.torrents_dir(), &ih);
+    record
+        .save(&file)
+        .map_err(|e| format!("torrent-add: {e:#}"))?;
+    let id = rpc.fetching.insert(rpc, magnet, record, file);
+    Ok(added("torrent-added", id, &name, &ih.to_hex()))
+}
+
+/// The entries an `ids` argument names ([`Which`]; each counts as recently active), in id order.
+/// An entry whose torrent runs by now is left out: it goes just after its torrent is added.
+pub async fn select(
+    rpc: &Arc<Rpc>,
+    args: &Map<String, Value>,
+) -> Result<Vec<(i64, InfoHash)>, String> {
+    let which = Which::of(args)?;
+    let session = rpc.peer.get().await;
+    let running = |ih: &InfoHash| session.as_ref().is_some_and(|s| s.get(ih).is_some());
+    Ok(rpc.fetching.named(&which, running))
+}
+
+/// Takes up the entries a previous run recorded in `torrents_dir`: each is listed again, and
+/// fetched unless it was paused; one whose torrent is managed by now is dropped. Call within the
+/// tokio runtime.
+pub fn resume(rpc: &Arc<Rpc>, torrents_dir: &Path) {
+    let dir = torrents_dir.join(ADDING_DIR);
+    let Ok(list) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let managed = rpc.peer.torrents().config().ok();
+    for file in list.flatten().map(|e| e.path()) {
+        if file.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let read = std::fs::read(&file)
+            .map_err(anyhow::Error::from)
+            .and_then(|b| Ok(serde_json::from_slice::<Record>(&b)?))
+            .and_then(|r| Ok((Magnet::parse(&r.link)?, r)));
+        let (magnet, record) = match read {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("{}: not a magnet being added: {e:#}", file.display());
+                continue;
+            }
+        };
+        let ih = magnet.info_hash;
+        if managed.as_ref().is_some_and(|c| c.find(&ih).is_some()) {
+            // Added before the last run ended, its record not yet gone.
+            let _ = std::fs::remove_file(&file);
+            continue;
+        }
+        if rpc.fetching.id_of(&ih).is_none() {
+            tracing::info!("magnet {ih}: fetching its metadata again");
+            rpc.fetching.insert(rpc, magnet, record, file);
+        }
+    }
+}
+
+/// Where the entry of `ih` is recorded.
+fn record_file(torrents_dir: &Path, ih: &InfoHash) -> PathBuf {
+    torrents_dir
+        .join(ADDING_DIR)
+        .join(format!("{}.json", ih.to_hex()))
+}
+
+/// The name a magnet is shown by until its metadata names it: its `dn`, else its info-hash.
+fn shown_name(magnet: &Magnet) -> String {
+    magnet
+        .name
+        .clone()
+        .unwrap_or_else(|| magnet.info_hash.to_hex())
+}
+
+impl Fetching {
+    /// No entries; `closed` ends every fetch.
+    pub fn new(closed: CancellationToken) -> Fetching {
+        Fetching {
+            entries: Mutex::new(HashMap::new()),
+            closed,
+        }
+    }
+
+    /// The id of the entry of `ih`, if there is one.
+    pub fn id_of(&self, ih: &InfoHash) -> Option<i64> {
+        self.entries.lock().get(ih).map(|e| e.id)
+    }
+
+    /// Lists a new entry and starts its fetch unless its request says `paused`.
+    fn insert(&self, rpc: &Arc<Rpc>, magnet: Magnet, record: Record, file: PathBuf) -> i64 {
+        let ih = magnet.info_hash;
+        let id = rpc.ids.id_for(&ih);
+        let paused = record.paused();
+        self.entries.lock().insert(
+            ih,
+            Entry {
+                id,
+                magnet,
+                record,
+                file,
+                progress: Arc::default(),
+                fetch: None,
+                error: None,
+            },
+        );
+        if !paused {
+            self.start(rpc, &ih);
+        }
+        id
+    }
+
+    /// The entries `which` names but those `running` as torrents, in id order.
+    fn named(&self, which: &Which, running: impl Fn(&InfoHash) -> bool) -> Vec<(i64, InfoHash)> {
+        let mut out: Vec<(i64, InfoHash)> = self
+            .entries
+            .lock()
+            .iter()
+            .filter(|(ih, e)| !running(ih) && which.names(e.id, ih, || true))
+            .map(|(ih, e)| (e.id, *ih))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Fetches the metadata of `ih` (again), unless a fetch runs; recorded as not paused.
+    pub fn start(&self, rpc: &Arc<Rpc>, ih: &InfoHash) {
+        let mut entries = self.entries.lock();
+        let Some(e) = entries.get_mut(ih) else {
+            return;
+        };
+        if e.fetch.is_some() {
+            return;
+        }
+        let cancel = self.closed.child_token();
+        e.fetch = Some(cancel.clone());
+        e.error = None;
+        e.set_paused(false);
+        let task = fetch(
+            rpc.clone(),
+            e.magnet.clone(),
+            e.progress.clone(),
+            cancel.clone(),
+        );
+        tokio::spawn(task);
+    }
+
+    /// Stops the fetch of `ih`; recorded as paused.
+    pub fn stop(&self, ih: &InfoHash) {
+        if let Some(e) = self.entries.lock().get_mut(ih) {
+            if let Some(fetch) = e.fetch.take() {
+                fetch.cancel();
+            }
+            e.set_paused(true);
+        }
+    }
+
+    /// Drops the entry of `ih`: its fetch ends and its record goes.
+    pub fn remove(&self, rpc: &Rpc, ih: &InfoHash) {
+        let Some(e) = self.entries.lock().remove(ih) else {
+            return;
+        };
+        if let Some(fetch) = e.fetch {
+            fetch.cancel();
+        }
+        let _ = std::fs::remove_file(&e.file);
+        rpc.ids.removed(e.id);
+    }
+
+    /// The torrent is added: its entry goes without a trace.
+    fn added(&self, ih: &InfoHash) {
+        if let Some(e) = self.entries.lock().remove(ih) {
+            let _ = std::fs::remove_file(&e.file);
+        }
+    }
+
+    /// The fetch of `ih` ended for `why`: the entry stays, stopped, with `why` as its error.
+    fn failed(&self, ih: &InfoHash, why: String) {
+        tracing::warn!("magnet {ih}: {why}");
+        if let Some(e) = self.entries.lock().get_mut(ih) {
+            e.fetch = None;
+            e.error = Some(why);
+        }
+    }
+
+    /// The link and request of `ih`'s entry, while it is still wanted.
+    fn wanted(&self, ih: &InfoHash) -> Option<(Magnet, Map<String, Value>)> {
+        let entries = self.entries.lock();
+        let e = entries.get(ih)?;
+        e.fetch.as_ref().filter(|c| !c.is_cancelled())?;
+        Some((e.magnet.clone(), e.record.request.clone()))
+    }
+
+    /// `torrent-get`'s fields of the entry `ih` (`None`: gone, or a field that has no value).
+    pub fn field(&self, ih: &InfoHash, f: &str, queue_position: i64) -> Option<Value> {
+        let entries = self.entries.lock();
+        let e = entries.get(ih)?;
+        e.field(f, queue_position)
+    }
+}
+
+impl Entry {
+    /// Records whether the user paused it (kept for the next run; a failure to write is logged:
+    /// the running daemon already acts on it).
+    fn set_paused(&mut self, paused: bool) {
+        if self.record.paused() == paused {
+            return;
+        }
+        self.record.request.insert("paused".into(), json!(paused));
+        if let Err(e) = self.record.save(&self.file) {
+            tracing::warn!("magnet {}: {e:#}", self.magnet.info_hash);
+        }
+    }
+
+    /// Transmission's status: 4 (downloading) while fetching, 0 (stopped) otherwise.
+    fn status(&self) -> i64 {
+        if self.fetch.is_some() {
+            4
+        } else {
+            0
+        }
+    }
+
+    fn field(&self, f: &str, queue_position: i64) -> Option<Value> {
+        let p = *self.progress.lock();
+        let fetching = self.fetch.is_some();
+        let request = &self.record.request;
+        let v = match f {
+            "id" => json!(self.id),
+            "hashString" => json!(self.magnet.info_hash.to_hex()),
+            "name" => json!(shown_name(&self.magnet)),
+            "status" => json!(self.status()),
+            "metadataPercentComplete" => json!(if p.pieces_total == 0 {
+                0.0
+            } else {
+                p.pieces_have as f64 / p.pieces_total as f64
+            }),
+            // Nothing of the data is known: no size, nothing left that can be counted.
+            "totalSize"
+            | "sizeWhenDone"
+            | "leftUntilDone"
+            | "desiredAvailable"
+            | "haveValid"
+            | "haveUnchecked"
+            | "corruptEver"
+            | "rateDownload"
+            | "rateUpload"
+            | "downloadedEver"
+            | "uploadedEver"
+            | "webseedsSendingToUs"
+            | "pieceCount"
+            | "pieceSize"
+            | "peersGettingFromUs"
+            | "doneDate"
+            | "activityDate"
+            | "startDate"
+            | "editDate"
+            | "manualAnnounceTime"
+            | "secondsDownloading"
+            | "secondsSeeding"
+            | "dateCreated"
+            | "bandwidthPriority"
+            | "downloadLimit"
+            | "uploadLimit" => json!(0),
+            "percentDone" | "recheckProgress" => json!(0.0),
+            "uploadRatio" => json!(-1.0),
+            // Transmission's "not available".
+            "eta" | "etaIdle" => json!(-1),
+            "error" => json!(if self.error.is_some() { 3 } else { 0 }),
+            "errorString" => json!(self.error.clone().unwrap_or_default()),
+            "isStalled" => json!(fetching && p.peers == 0),
+            "isPrivate" | "isFinished" | "downloadLimited" | "uploadLimited" => json!(false),
+            "honorsSessionLimits" => json!(true),
+            "peersConnected" | "peersSendingToUs" => json!(if fetching { p.peers } else { 0 }),
+            "peer-limit" | "maxConnectedPeers" => {
+                json!(crate::engine::SessionConfig::default().max_peers_per_torrent)
+            }
+            "peersFrom" => super::fields::peers_from(&[]),
+            "peers" | "files" | "fileStats" | "wanted" | "priorities" | "trackerStats" => {
+                json!([])
+            }
+            "pieces" | "comment" | "creator" | "torrentFile" => json!(""),
+            "trackers" => Value::Array(
+                self.magnet
+                    .trackers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, u)| json!({"announce": u, "id": i, "tier": i, "scrape": ""}))
+                    .collect(),
+            ),
+            "webseeds" => json!(self.magnet.web_seeds),
+            "magnetLink" => json!(self.record.link),
+            "downloadDir" => request.get("download-dir").cloned().unwrap_or(json!("")),
+            "addedDate" => json!(self.record.added),
+            "queuePosition" => json!(queue_position),
+            "labels" => {
+                json!(labels_arg(request).ok().flatten().unwrap_or_default())
+            }
+            "seedRatioLimit" | "seedRatioMode" | "seedIdleLimit" | "seedIdleMode" => {
+                super::goals::field(f, None, !fetching)?
+            }
+            _ => return None,
+        };
+        Some(v)
+    }
+}
+
+/// Fetches the metadata of `magnet` round after round until it comes or `cancel` ends it; then
+/// adds the torrent with the entry's request.
+async fn fetch(
+    rpc: Arc<Rpc>,
+    magnet: Magnet,
+    progress: Arc<Mutex<FetchProgress>>,
+    cancel: CancellationToken,
+) {
+    let ih = magnet.info_hash;
+    let meta = loop {
+        let session = match rpc.peer.get_or_start().await {
+            Ok(s) => s,
+            Err(e) => return rpc.fetching.failed(&ih, format!("{e:#}")),
+        };
+        let extra = session.dht_peers(ih);
+        let seen = progress.clone();
+        let fetched = session
+            .fetch_metadata(
+                &magnet,
+                extra,
+                Some(ROUND),
+                move |p| *seen.lock() = *p,
+                cancel.clone(),
+            )
+            .await;
+        match fetched {
+            Ok(meta) => break meta,
+            Err(_) if cancel.is_cancelled() => return,
+            Err(e) => {
+                tracing::info!("magnet {ih}: {e:#}; trying again in {RETRY:?}");
+                *progress.lock() = FetchProgress::default();
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(RETRY) => {}
+                }
+            }
+        }
+    };
+    // Stopped or removed while the last piece came in: nothing is added.
+    let Some((magnet, request)) = rpc.fetching.wanted(&ih) else {
+        return;
+    };
+    match add_fetched(&rpc, &magnet, meta, &request).await {
+        Ok(()) => rpc.fetching.added(&ih),
+        Err(why) => rpc.fetching.failed(&ih, why),
+    }
+}
+
+/// Keeps the fetched metadata's .torrent and adds the torrent as `request` asks.
+async fn add_fetched(
+    rpc: &Arc<Rpc>,
+    magnet: &Magnet,
+    meta: crate::metainfo::Metainfo,
+    request: &Map<String, Value>,
+) -> Result<(), String> {
+    let files = crate::source::magnet_files(magnet, &meta).map_err(|e| format!("{e:#}"))?;
+    let labels = labels_arg(request)?;
+    let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
+    let file = crate::source::save(&cfg.torrents_dir(), &meta).map_err(|e| format!("{e:#}"))?;
+    super::torrents::add_torrent(rpc, meta, Some(&file), files, request, labels)
+        .await
+        .map(drop)
+}

@@ -1,0 +1,175 @@
+//! `torrent-add` of a magnet link answers at once, as Transmission does: the torrent is listed while
+//! its metadata is fetched (no size yet, the link's name, `metadataPercentComplete`), can be paused,
+//! resumed and removed meanwhile, is taken up again by a restarted daemon, and once the metadata is
+//! in downloads as the request asked, under the same id.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::support::data::write_random;
+use crate::support::engine::{seeder, torrent};
+use crate::support::process::free_port;
+use crate::support::rpc::{poll, torrent_get, Client, RpcDaemon};
+
+const FIELDS: [&str; 12] = [
+    "id",
+    "name",
+    "hashString",
+    "status",
+    "metadataPercentComplete",
+    "totalSize",
+    "percentDone",
+    "magnetLink",
+    "downloadDir",
+    "labels",
+    "error",
+    "errorString",
+];
+
+/// The record the daemon keeps of a magnet it is fetching (`None`: none).
+fn record(home: &Path, hash: &str) -> Option<Value> {
+    let file = home.join(format!("torrents/adding/{hash}.json"));
+    let text = std::fs::read(file).ok()?;
+    Some(serde_json::from_slice(&text).unwrap())
+}
+
+fn the_one(c: &mut Client, id: i64) -> Value {
+    let mut list = torrent_get(c, json!([id]), &FIELDS);
+    assert_eq!(list.len(), 1, "torrent {id}: {list:?}");
+    list.pop().unwrap()
+}
+
+#[test]
+fn a_magnet_is_listed_at_once_and_can_be_paused_resumed_and_removed_before_its_metadata_comes() {
+    let home = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(home.path(), "");
+    let mut c = d.client();
+    let hash = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
+    // Its one peer listens nowhere: the metadata never comes.
+    let link = format!(
+        "magnet:?xt=urn:btih:{hash}&dn=far+away&x.pe=127.0.0.1:{}&tr=http%3A%2F%2F127.0.0.1%3A9%2Fannounce",
+        free_port()
+    );
+    let dl = home.path().join("dl");
+    let a = c.ok(
+        "torrent-add",
+        json!({"filename": link, "download-dir": dl, "labels": ["tv"]}),
+    );
+    let id = a["torrent-added"]["id"].as_i64().unwrap();
+    assert_eq!(a["torrent-added"]["name"], "far away");
+    assert_eq!(a["torrent-added"]["hashString"], hash);
+
+    let t = the_one(&mut c, id);
+    assert_eq!(
+        t,
+        json!({"id": id, "name": "far away", "hashString": hash, "status": 4,
+               "metadataPercentComplete": 0.0, "totalSize": 0, "percentDone": 0.0,
+               "magnetLink": link, "downloadDir": dl.display().to_string(), "labels": ["tv"],
+               "error": 0, "errorString": ""})
+    );
+    let trackers = torrent_get(&mut c, json!(hash), &["trackers"])
+        .pop()
+        .unwrap();
+    assert_eq!(
+        trackers["trackers"][0]["announce"],
+        "http://127.0.0.1:9/announce"
+    );
+    let active = c.ok(
+        "torrent-get",
+        json!({"ids": "recently-active", "fields": ["id"]}),
+    );
+    assert_eq!(active["torrents"], json!([{"id": id}]));
+    assert_eq!(record(home.path(), hash).unwrap()["link"], link);
+
+    // The same link again is the same torrent.
+    let again = c.ok("torrent-add", json!({"filename": link}));
+    assert_eq!(again["torrent-duplicate"]["id"], id);
+
+    // Paused, it stays paused across a restart; started, it fetches again.
+    c.ok("torrent-stop", json!({"ids": [id]}));
+    assert_eq!(the_one(&mut c, id)["status"], 0);
+    assert_eq!(
+        record(home.path(), hash).unwrap()["request"]["paused"],
+        true
+    );
+    let d = d.restart();
+    let mut c = d.client();
+    let listed = torrent_get(&mut c, json!([]), &FIELDS);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let id = listed[0]["id"].as_i64().unwrap();
+    assert_eq!(listed[0]["name"], "far away");
+    assert_eq!(listed[0]["status"], 0);
+    assert_eq!(listed[0]["labels"], json!(["tv"]));
+    c.ok("torrent-start", json!({"ids": [hash]}));
+    assert_eq!(the_one(&mut c, id)["status"], 4);
+    assert_eq!(
+        record(home.path(), hash).unwrap()["request"]["paused"],
+        false
+    );
+
+    // Removed, it is gone, and said to be.
+    c.ok(
+        "torrent-remove",
+        json!({"ids": [id], "delete-local-data": true}),
+    );
+    assert!(torrent_get(&mut c, json!([]), &["id"]).is_empty());
+    assert!(record(home.path(), hash).is_none());
+    let active = c.ok(
+        "torrent-get",
+        json!({"ids": "recently-active", "fields": ["id"]}),
+    );
+    assert_eq!(active["removed"], json!([id]));
+    assert!(!dl.exists(), "nothing was written for it");
+}
+
+#[test]
+fn a_magnet_added_paused_downloads_as_asked_once_started() {
+    let root = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let seed_dir = root.path().join("seed");
+    let data = write_random(&seed_dir.join("show.bin"), 300_000, 4);
+    let meta = torrent(&seed_dir.join("show.bin"), 16 * 1024, vec![]);
+    let (seed, _h) = rt.block_on(seeder(&meta, &seed_dir));
+    let home = root.path().join("daemon");
+    std::fs::create_dir_all(&home).unwrap();
+    let d = RpcDaemon::start(&home, "");
+    let mut c = d.client();
+    let hash = meta.info_hash.to_hex();
+    let link = format!(
+        "magnet:?xt=urn:btih:{hash}&dn=show&x.pe={}",
+        seed.listen_addr()
+    );
+    let dl = root.path().join("dl");
+    let a = c.ok(
+        "torrent-add",
+        json!({"filename": link, "download-dir": dl, "paused": true, "labels": ["kept"]}),
+    );
+    let id = a["torrent-added"]["id"].as_i64().unwrap();
+    let t = the_one(&mut c, id);
+    assert_eq!(
+        (t["status"].clone(), t["totalSize"].clone()),
+        (json!(0), json!(0))
+    );
+
+    c.ok("torrent-start", json!({"ids": [id]}));
+    let t = poll("the magnet's download", 60, || {
+        let t = torrent_get(&mut c, json!([id]), &FIELDS).pop()?;
+        (t["percentDone"] == 1.0).then_some(t)
+    });
+    assert_eq!(t["id"], id, "the id it was added under");
+    assert_eq!(t["name"], "show.bin");
+    assert_eq!(t["totalSize"], 300_000);
+    assert_eq!(t["metadataPercentComplete"], 1.0);
+    assert_eq!(t["labels"], json!(["kept"]));
+    assert_eq!(t["downloadDir"], dl.display().to_string());
+    assert_eq!(std::fs::read(dl.join("show.bin")).unwrap(), data);
+    assert!(
+        record(&home, &hash).is_none(),
+        "its record goes once it runs"
+    );
+    let cfg = btorrent::config::Config::load(&home.join("torrents.toml")).unwrap();
+    let entry = cfg.find(&meta.info_hash).expect("managed");
+    assert_eq!(entry.labels, ["kept"]);
+    assert!(home.join("torrents/show.bin.torrent").is_file());
+}
