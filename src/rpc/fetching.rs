@@ -12,7 +12,7 @@
 //!
 //! A fetch that finds no metadata within [`ROUND`] tries again after [`RETRY`], for as long as the
 //! entry lives. Metadata that cannot be used (a link's `so` naming no file of it, a `files-wanted`
-//! index past its last file) stops the entry with the reason as its `errorString`; a `torrent-start`
+//! index past its last file) keeps nothing and stops the entry with the reason as its `errorString`; a `torrent-start`
 //! tries again.
 //!
 //! Invariant: an entry's `fetch` is `Some` exactly while a task fetches for it; only [`Fetching`]'s
@@ -314,6 +314,13 @@ impl Fetching {
         Some((e.magnet.clone(), e.record.request.clone()))
     }
 
+    /// How many entries fetch, and how many are stopped.
+    pub fn counts(&self) -> (usize, usize) {
+        let entries = self.entries.lock();
+        let fetching = entries.values().filter(|e| e.fetch.is_some()).count();
+        (fetching, entries.len() - fetching)
+    }
+
     /// `torrent-get`'s fields of the entry `ih` (`None`: gone, or a field that has no value).
     pub fn field(&self, ih: &InfoHash, f: &str, queue_position: i64) -> Option<Value> {
         let entries = self.entries.lock();
@@ -483,7 +490,9 @@ async fn add_fetched(
     meta: crate::metainfo::Metainfo,
     request: &Map<String, Value>,
 ) -> Result<(), String> {
-    let files = crate::source::magnet_files(magnet, &meta).map_err(|e| format!("{e:#}"))?;
+    let so = crate::source::magnet_files(magnet, &meta).map_err(|e| format!("{e:#}"))?;
+    // Checked before anything is kept.
+    let files = super::torrents::file_choice(&meta, so, request)?;
     let labels = labels_arg(request)?;
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
     let file = crate::source::save(&cfg.torrents_dir(), &meta).map_err(|e| format!("{e:#}"))?;

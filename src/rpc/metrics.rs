@@ -15,7 +15,7 @@ pub fn render(rpc: &Rpc) -> String {
     let handles = session.as_ref().map(|s| s.torrents()).unwrap_or_default();
     let stats: Vec<_> = handles.iter().map(|h| h.stats()).collect();
     // Each torrent's state as front ends name it (`queued` while the download queue holds it).
-    let words: Vec<&str> = handles
+    let mut words: Vec<&str> = handles
         .iter()
         .zip(&stats)
         .map(|(h, s)| {
@@ -23,6 +23,10 @@ pub fn render(rpc: &Rpc) -> String {
             crate::queue::state_word(&s.state, entry.map(|e| e.state.as_str()))
         })
         .collect();
+    // Magnet links added over the RPC: `metadata` while fetching it, `paused` when stopped.
+    let (fetching, waiting) = rpc.fetching.counts();
+    words.extend(std::iter::repeat_n("metadata", fetching));
+    words.extend(std::iter::repeat_n("paused", waiting));
     let sum = |f: fn(&crate::engine::TorrentStats) -> u64| stats.iter().map(f).sum::<u64>() as f64;
     w.single(
         "btorrent_download_rate_bytes",
@@ -97,6 +101,7 @@ pub fn render(rpc: &Rpc) -> String {
         );
     }
     let states = [
+        "metadata",
         "checking",
         "downloading",
         "queued",
@@ -123,7 +128,7 @@ pub fn render(rpc: &Rpc) -> String {
     w.family(
         "btorrent_torrents",
         Kind::Gauge,
-        "Torrents in the peer session, by state.",
+        "Torrents by state (metadata: a magnet link fetching its metadata).",
         &samples,
     );
     if let Some(session) = &session {

@@ -345,17 +345,21 @@ fn download_dir_arg(d: &str) -> Result<std::path::PathBuf, String> {
     Ok(path.to_path_buf())
 }
 
-/// `session-stats`: totals over the running torrents (btorrent keeps no totals across runs, so the
+/// `session-stats`: totals over the torrents (btorrent keeps no totals across runs, so the
 /// cumulative figures are this run's).
 pub async fn stats(rpc: &Arc<Rpc>) -> Outcome {
     let all = match rpc.peer.get().await {
         Some(s) => s.torrents().iter().map(|h| h.stats()).collect(),
         None => Vec::new(),
     };
+    // Magnets still fetching their metadata count as torrents, active while they fetch.
+    let (fetching, waiting) = rpc.fetching.counts();
     let active = all
         .iter()
         .filter(|s| s.state != crate::engine::TorrentState::Paused)
-        .count();
+        .count()
+        + fetching;
+    let count = all.len() + fetching + waiting;
     let run = json!({
         "uploadedBytes": all.iter().map(|s| s.uploaded).sum::<u64>(),
         "downloadedBytes": all.iter().map(|s| s.downloaded).sum::<u64>(),
@@ -365,8 +369,8 @@ pub async fn stats(rpc: &Arc<Rpc>) -> Outcome {
     });
     let v = json!({
         "activeTorrentCount": active,
-        "pausedTorrentCount": all.len() - active,
-        "torrentCount": all.len(),
+        "pausedTorrentCount": count - active,
+        "torrentCount": count,
         "downloadSpeed": all.iter().map(|s| s.down_rate).sum::<u64>(),
         "uploadSpeed": all.iter().map(|s| s.up_rate).sum::<u64>(),
         "cumulative-stats": run.clone(),

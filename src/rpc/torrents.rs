@@ -111,7 +111,27 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             }
             (None, None) => return Err("torrent-add needs \"filename\" or \"metainfo\"".into()),
         };
-    add_torrent(rpc, meta, src.as_deref(), magnet_files, args, labels).await
+    let files = file_choice(&meta, magnet_files, args)?;
+    add_torrent(rpc, meta, src.as_deref(), files, args, labels).await
+}
+
+/// The files a new torrent downloads: as the request's `files-wanted`, `files-unwanted` and
+/// `priority-*` choose, else as a magnet link's `so` chose (`magnet_files`), else every file.
+pub(super) fn file_choice(
+    meta: &Metainfo,
+    magnet_files: Option<Vec<FilePriority>>,
+    args: &Map<String, Value>,
+) -> Result<Option<Vec<FilePriority>>, String> {
+    if !super::any_key(args, &super::files::KEYS) {
+        return Ok(magnet_files);
+    }
+    let mut p = vec![FilePriority::Normal; meta.info.files.len()];
+    for (f, x) in super::files::changes(&meta.info, &p.clone(), args)
+        .map_err(|e| format!("torrent-add {e}"))?
+    {
+        p[f] = x;
+    }
+    Ok(Some(p))
 }
 
 /// `download-dir` of a `torrent-add` request (default `output_dir`), made absolute; refused when
@@ -135,12 +155,12 @@ pub(super) fn download_dir(
 }
 
 /// The rest of `torrent-add` once the metadata is at hand (`src`: its .torrent file, if any;
-/// `magnet_files`: a magnet link's `so`, which the request's own file keys override).
+/// `files`: the [`file_choice`]).
 pub(super) async fn add_torrent(
     rpc: &Arc<Rpc>,
     meta: Metainfo,
     src: Option<&Path>,
-    magnet_files: Option<Vec<FilePriority>>,
+    files: Option<Vec<FilePriority>>,
     args: &Map<String, Value>,
     labels: Option<Vec<String>>,
 ) -> Outcome {
@@ -162,18 +182,6 @@ pub(super) async fn add_torrent(
     }
     let data_dir = download_dir(args, &cfg)?;
     let name = meta.info.name.clone();
-    let files = if super::any_key(args, &super::files::KEYS) {
-        let mut p = vec![FilePriority::Normal; meta.info.files.len()];
-        for (f, x) in super::files::changes(&meta.info, &p.clone(), args)
-            .map_err(|e| format!("torrent-add {e}"))?
-        {
-            p[f] = x;
-        }
-        Some(p)
-    } else {
-        // A magnet link's `so` (BEP 53), unless the request chose files itself.
-        magnet_files
-    };
     let adding = actions::Adding {
         meta,
         src,

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::support::data::write_random;
 use crate::support::engine::{seeder, torrent};
 use crate::support::process::free_port;
-use crate::support::rpc::{poll, torrent_get, Client, RpcDaemon};
+use crate::support::rpc::{parse_metrics, poll, request, torrent_get, Client, RpcDaemon};
 
 const FIELDS: [&str; 12] = [
     "id",
@@ -86,9 +86,18 @@ fn a_magnet_is_listed_at_once_and_can_be_paused_resumed_and_removed_before_its_m
     let again = c.ok("torrent-add", json!({"filename": link}));
     assert_eq!(again["torrent-duplicate"]["id"], id);
 
+    let counts = |c: &mut Client| {
+        let s = c.ok("session-stats", json!({}));
+        (s["torrentCount"].clone(), s["activeTorrentCount"].clone())
+    };
+    assert_eq!(counts(&mut c), (json!(1), json!(1)));
+    let metrics = parse_metrics(&request(d.port, "GET", "/metrics", &[], b"").body);
+    assert_eq!(metrics["btorrent_torrents{state=\"metadata\"}"], 1.0);
+
     // Paused, it stays paused across a restart; started, it fetches again.
     c.ok("torrent-stop", json!({"ids": [id]}));
     assert_eq!(the_one(&mut c, id)["status"], 0);
+    assert_eq!(counts(&mut c), (json!(1), json!(0)));
     assert_eq!(
         record(home.path(), hash).unwrap()["request"]["paused"],
         true

@@ -262,17 +262,27 @@ fn files_are_chosen_through_the_rpc() {
     let d = RpcDaemon::start(dir.path(), "");
     let mut c = d.client();
     let out = dir.path().join("out");
-    let v = c.call(
+    // A magnet is answered before its metadata says which files there are: a choice naming a
+    // file it has not shows as the torrent's error once the metadata is in, and nothing is kept.
+    let a = c.ok(
         "torrent-add",
         json!({"filename": link, "download-dir": out, "files-unwanted": [3]}),
     );
+    let id = a["torrent-added"]["id"].as_i64().unwrap();
+    let t = poll("the metadata and the error", 60, || {
+        let t = torrent_get(&mut c, json!([id]), &["status", "error", "errorString"]).pop()?;
+        (t["error"] != 0).then_some(t)
+    });
+    assert_eq!(t["status"], 0, "{t}");
     assert!(
-        v["result"]
+        t["errorString"]
             .as_str()
             .unwrap()
             .contains("3 is not a file of pack"),
-        "{v}"
+        "{t}"
     );
+    assert!(!dir.path().join("torrents/pack.torrent").exists());
+    c.ok("torrent-remove", json!({"ids": [id]}));
     let a = c.ok(
         "torrent-add",
         json!({"filename": link, "download-dir": out, "files-unwanted": [1], "priority-high": [2]}),
