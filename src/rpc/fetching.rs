@@ -1,8 +1,9 @@
 //! Magnet links added over the RPC whose metadata is still being fetched. `torrent-add` answers at
 //! once, as Transmission does, with the torrent's id; until the metadata is in, the torrent is
 //! listed here: `torrent-get` shows it (no size yet, `metadataPercentComplete` rising, the link's
-//! name, trackers and web seeds), and `torrent-stop`, `-start` and `-remove` pause, resume and
-//! drop the fetch. Once the metadata has arrived and matched the info-hash, its .torrent is kept in
+//! name, trackers and web seeds), `torrent-stop`, `-start` and `-remove` pause, resume and
+//! drop the fetch, and what `torrent-set` asks (labels, seeding goals, limits...) is kept and
+//! applied once the torrent runs. Once the metadata has arrived and matched the info-hash, its .torrent is kept in
 //! `torrents_dir` and the torrent is added as any other (the rest of `torrent-add`, with the
 //! request's own options) under the same id.
 //!
@@ -76,6 +77,10 @@ struct Record {
     request: Map<String, Value>,
     /// When it was added, in Unix seconds.
     added: i64,
+    /// What `torrent-set` asked of it meanwhile (later keys over earlier ones), applied once it
+    /// runs.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    set: Map<String, Value>,
 }
 
 impl Record {
@@ -123,6 +128,7 @@ pub async fn add(rpc: &Arc<Rpc>, link: &str, args: &Map<String, Value>) -> Outco
         link: link.to_string(),
         request,
         added: unix_now(),
+        set: Map::new(),
     };
     let file = record_file(&cfg.torrents_dir(), &ih);
     record
@@ -306,12 +312,37 @@ impl Fetching {
         }
     }
 
-    /// The link and request of `ih`'s entry, while it is still wanted.
-    fn wanted(&self, ih: &InfoHash) -> Option<(Magnet, Map<String, Value>)> {
+    /// The link and record of `ih`'s entry, while it is still wanted.
+    fn wanted(&self, ih: &InfoHash) -> Option<(Magnet, Record)> {
         let entries = self.entries.lock();
         let e = entries.get(ih)?;
         e.fetch.as_ref().filter(|c| !c.is_cancelled())?;
-        Some((e.magnet.clone(), e.record.request.clone()))
+        Some((e.magnet.clone(), e.record.clone()))
+    }
+
+    /// Keeps `torrent-set`'s `args` (checked, but `ids`) for the entry of `ih`, to apply once its
+    /// torrent runs; `labels` show at once.
+    pub fn set_later(&self, ih: &InfoHash, args: &Map<String, Value>) -> Result<(), String> {
+        let mut entries = self.entries.lock();
+        let Some(e) = entries.get_mut(ih) else {
+            return Ok(());
+        };
+        let keys = args.iter().filter(|(k, _)| *k != "ids");
+        e.record
+            .set
+            .extend(keys.map(|(k, v)| (k.clone(), v.clone())));
+        e.record
+            .save(&e.file)
+            .map_err(|e| format!("torrent-set: {e:#}"))
+    }
+
+    /// The trackers of the link of `ih`'s entry.
+    pub fn trackers(&self, ih: &InfoHash) -> Vec<String> {
+        let entries = self.entries.lock();
+        entries
+            .get(ih)
+            .map(|e| e.magnet.trackers.clone())
+            .unwrap_or_default()
     }
 
     /// How many entries fetch, and how many are stopped.
@@ -424,10 +455,14 @@ impl Entry {
             "addedDate" => json!(self.record.added),
             "queuePosition" => json!(queue_position),
             "labels" => {
-                json!(labels_arg(request).ok().flatten().unwrap_or_default())
+                let set = labels_arg(&self.record.set).ok().flatten();
+                json!(set
+                    .or_else(|| labels_arg(request).ok().flatten())
+                    .unwrap_or_default())
             }
             "seedRatioLimit" | "seedRatioMode" | "seedIdleLimit" | "seedIdleMode" => {
-                super::goals::field(f, None, !fetching)?
+                let goals = super::goals::torrent_set(&self.record.set, Default::default());
+                super::goals::goals_field(f, goals.unwrap_or_default(), !fetching)?
             }
             _ => return None,
         };
@@ -474,12 +509,20 @@ async fn fetch(
         }
     };
     // Stopped or removed while the last piece came in: nothing is added.
-    let Some((magnet, request)) = rpc.fetching.wanted(&ih) else {
+    let Some((magnet, record)) = rpc.fetching.wanted(&ih) else {
         return;
     };
-    match add_fetched(&rpc, &magnet, meta, &request).await {
-        Ok(()) => rpc.fetching.added(&ih),
-        Err(why) => rpc.fetching.failed(&ih, why),
+    if let Err(why) = add_fetched(&rpc, &magnet, meta, &record.request).await {
+        return rpc.fetching.failed(&ih, why);
+    }
+    rpc.fetching.added(&ih);
+    if !record.set.is_empty() {
+        // What was set meanwhile, now on the torrent (its values were checked when they came).
+        let mut args = record.set;
+        args.insert("ids".into(), json!(ih.to_hex()));
+        if let Err(e) = super::torrents::set(&rpc, &args).await {
+            tracing::warn!("magnet {ih}: what torrent-set asked before its metadata came: {e}");
+        }
     }
 }
 

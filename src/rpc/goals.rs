@@ -66,7 +66,11 @@ pub fn torrent_set(args: &Map<String, Value>, old: SeedGoals) -> Result<SeedGoal
 /// A `torrent-get` field of the goals (`None` for other fields): `entry`'s goals (the defaults for
 /// a torrent without one), `isFinished` while a goal keeps it `stopped`.
 pub fn field(f: &str, entry: Option<&ManagedTorrent>, stopped: bool) -> Option<Value> {
-    let g = entry.map(|e| e.goals).unwrap_or_default();
+    goals_field(f, entry.map(|e| e.goals).unwrap_or_default(), stopped)
+}
+
+/// A `torrent-get` field of the goals `g` (`None` for other fields).
+pub fn goals_field(f: &str, g: SeedGoals, stopped: bool) -> Option<Value> {
     Some(match f {
         "seedRatioLimit" => json!(g.seed_ratio_limit.unwrap_or(0.0)),
         "seedRatioMode" => json!(g.seed_ratio_mode.code()),

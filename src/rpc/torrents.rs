@@ -365,6 +365,22 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             format!("torrent-set: queuePosition must be a place in the queue, 0 or more, not {v}")
         })? as usize),
     };
+    let fetching = super::fetching::select(rpc, args).await?;
+    if !fetching.is_empty() {
+        // Checked now, applied once each runs (file keys: against its files, then).
+        super::goals::torrent_set(args, Default::default())?;
+        limit_arg(args, "uploadLimit", "uploadLimited", None)?;
+        limit_arg(args, "downloadLimit", "downloadLimited", None)?;
+        for (_, ih) in &fetching {
+            if super::any_key(args, &super::trackers::KEYS) {
+                // Tracker ids count the link's trackers, as the torrent made of it will.
+                let urls = rpc.fetching.trackers(ih);
+                let tiers = urls.iter().map(|u| vec![u.clone()]).collect();
+                super::trackers::edited(args, &urls, tiers)
+                    .map_err(|e| format!("torrent-set: {e}"))?;
+            }
+        }
+    }
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
     // Every value is checked before any torrent changes.
     let mut changes = Vec::with_capacity(selected.len());
@@ -422,6 +438,11 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     }
     let torrents = rpc.peer.torrents();
     let mut errors = Vec::new();
+    for (_, ih) in fetching {
+        if let Err(e) = rpc.fetching.set_later(&ih, args) {
+            errors.push(e);
+        }
+    }
     if let Some(place) = place {
         let chosen: Vec<crate::InfoHash> = changes.iter().map(|c| c.0).collect();
         if let Err(e) = actions::queue_move(torrents, &chosen, actions::QueueMove::To(place)) {

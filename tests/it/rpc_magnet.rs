@@ -1,7 +1,7 @@
 //! `torrent-add` of a magnet link answers at once, as Transmission does: the torrent is listed while
 //! its metadata is fetched (no size yet, the link's name, `metadataPercentComplete`), can be paused,
 //! resumed and removed meanwhile, is taken up again by a restarted daemon, and once the metadata is
-//! in downloads as the request asked, under the same id.
+//! in downloads as the request asked, under the same id, with what `torrent-set` asked meanwhile.
 
 use std::path::Path;
 
@@ -161,6 +161,27 @@ fn a_magnet_added_paused_downloads_as_asked_once_started() {
         (json!(0), json!(0))
     );
 
+    // What is set before the metadata comes is checked at once and applied once it runs (as
+    // Sonarr and Radarr set an indexer's seeding goals just after adding).
+    let bad = c.call("torrent-set", json!({"ids": [id], "seedRatioMode": 7}));
+    assert!(
+        bad["result"].as_str().unwrap().contains("seedRatioMode"),
+        "{bad}"
+    );
+    let bad = c.call("torrent-set", json!({"ids": [id], "trackerRemove": [0]}));
+    assert!(bad["result"].as_str().unwrap().contains('0'), "{bad}");
+    c.ok(
+        "torrent-set",
+        json!({"ids": [id], "labels": ["later"], "seedRatioLimit": 2.5, "seedRatioMode": 1,
+               "uploadLimit": 100, "uploadLimited": true}),
+    );
+    let goals = ["labels", "seedRatioLimit", "seedRatioMode"];
+    let t = torrent_get(&mut c, json!([id]), &goals).pop().unwrap();
+    assert_eq!(
+        t,
+        json!({"labels": ["later"], "seedRatioLimit": 2.5, "seedRatioMode": 1})
+    );
+
     c.ok("torrent-start", json!({"ids": [id]}));
     let t = poll("the magnet's download", 60, || {
         let t = torrent_get(&mut c, json!([id]), &FIELDS).pop()?;
@@ -170,8 +191,23 @@ fn a_magnet_added_paused_downloads_as_asked_once_started() {
     assert_eq!(t["name"], "show.bin");
     assert_eq!(t["totalSize"], 300_000);
     assert_eq!(t["metadataPercentComplete"], 1.0);
-    assert_eq!(t["labels"], json!(["kept"]));
     assert_eq!(t["downloadDir"], dl.display().to_string());
+    let set = [
+        "labels",
+        "seedRatioLimit",
+        "seedRatioMode",
+        "uploadLimit",
+        "uploadLimited",
+    ];
+    let t = poll("what was set, on the torrent", 30, || {
+        let t = torrent_get(&mut c, json!([id]), &set).pop()?;
+        (t["uploadLimited"] == true).then_some(t)
+    });
+    assert_eq!(
+        t,
+        json!({"labels": ["later"], "seedRatioLimit": 2.5, "seedRatioMode": 1,
+               "uploadLimit": 100, "uploadLimited": true})
+    );
     assert_eq!(std::fs::read(dl.join("show.bin")).unwrap(), data);
     assert!(
         record(&home, &hash).is_none(),
@@ -179,6 +215,6 @@ fn a_magnet_added_paused_downloads_as_asked_once_started() {
     );
     let cfg = btorrent::config::Config::load(&home.join("torrents.toml")).unwrap();
     let entry = cfg.find(&meta.info_hash).expect("managed");
-    assert_eq!(entry.labels, ["kept"]);
+    assert_eq!(entry.labels, ["later"]);
     assert!(home.join("torrents/show.bin.torrent").is_file());
 }
