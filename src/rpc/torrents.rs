@@ -490,6 +490,11 @@ pub async fn set_location(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome 
         return Err("torrent-set-location needs \"location\", a folder".into());
     };
     let dir = Path::new(location);
+    // A magnet still fetching its metadata has nothing on disk: it will download there.
+    let folder = std::path::absolute(dir).map_err(|e| format!("location {location}: {e}"))?;
+    for (_, ih) in super::fetching::select(rpc, args).await? {
+        rpc.fetching.set_folder(&ih, &folder)?;
+    }
     if bool_arg(args, "move")? {
         each(rpc, args, |ih, name| async move {
             actions::move_to(rpc.peer.torrents(), &rpc.peer, ih, &name, dir).await

@@ -98,6 +98,12 @@ fn a_magnet_is_listed_at_once_and_can_be_paused_resumed_and_removed_before_its_m
     c.ok("torrent-stop", json!({"ids": [id]}));
     assert_eq!(the_one(&mut c, id)["status"], 0);
     assert_eq!(counts(&mut c), (json!(1), json!(0)));
+    let dl = home.path().join("dl2");
+    c.ok(
+        "torrent-set-location",
+        json!({"ids": [id], "location": dl, "move": true}),
+    );
+    assert_eq!(the_one(&mut c, id)["downloadDir"], dl.display().to_string());
     assert_eq!(
         record(home.path(), hash).unwrap()["request"]["paused"],
         true
@@ -110,6 +116,7 @@ fn a_magnet_is_listed_at_once_and_can_be_paused_resumed_and_removed_before_its_m
     assert_eq!(listed[0]["name"], "far away");
     assert_eq!(listed[0]["status"], 0);
     assert_eq!(listed[0]["labels"], json!(["tv"]));
+    assert_eq!(listed[0]["downloadDir"], dl.display().to_string());
     c.ok("torrent-start", json!({"ids": [hash]}));
     assert_eq!(the_one(&mut c, id)["status"], 4);
     assert_eq!(
