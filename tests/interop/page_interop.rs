@@ -1,5 +1,6 @@
 //! Our own page (`/` on `rpc_bind`) in headless Chromium, driven through the DevTools protocol: it
-//! lists the daemon's torrents, adds one by .torrent upload and one by magnet link, pauses with a
+//! lists the daemon's torrents, adds one by .torrent upload and one by magnet link (listed while it
+//! fetches its metadata), pauses with a
 //! click and resumes with its `p` key, opens a torrent's files and ticks a box, and removes a
 //! torrent with its data after the confirm; each effect is checked in torrents.toml, the RPC and on
 //! disk.
@@ -233,5 +234,32 @@ fn our_page_lists_adds_pauses_resumes_and_removes_torrents_in_chromium() {
         .collect();
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(left.contains(&h1) && left.contains(&h3), "{left:?}");
+
+    // A magnet whose metadata does not come (its one peer listens nowhere) is listed at once,
+    // fetching its metadata, and pauses like any other.
+    let h4 = "5eed00005eed00005eed00005eed00005eed0000";
+    let nowhere = format!(
+        "magnet:?xt=urn:btih:{h4}&dn=far&x.pe=127.0.0.1:{}",
+        support::process::free_port()
+    );
+    b.eval(&format!(
+        "document.querySelector('#add-link').value = {}; document.querySelector('#add-btn').click()",
+        json!(nowhere)
+    ));
+    b.wait_for(
+        "the magnet's row, fetching",
+        30,
+        &format!(
+            "{}?.textContent === 'Fetching metadata' && {}.textContent === 'metadata 0%'",
+            in_row(h4, ".state"),
+            in_row(h4, ".pct")
+        ),
+    );
+    b.eval(&format!("{}.click()", in_row(h4, ".toggle")));
+    b.wait_for(
+        "the magnet's row, paused",
+        30,
+        &format!("{}.textContent === 'Paused'", in_row(h4, ".state")),
+    );
     rt.block_on(seeder.shutdown(Duration::from_secs(5)));
 }
