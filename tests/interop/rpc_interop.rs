@@ -1,5 +1,5 @@
 //! transmission-remote 3.00 (Debian's transmission-cli) driving a `btorrent daemon` through its
-//! Transmission RPC: add, list, details, stop and start, session statistics, speed limits, remove and
+//! Transmission RPC: add (a magnet listed before its metadata comes), list, details, stop and start, session statistics, speed limits, remove and
 //! remove-and-delete, file selection (`-G`/`-g`), moving and finding the data (`--move`/`--find`),
 //! the alternative speed limits (`-as`), trackers (`-td`/`-tr`), closing the daemon (`--exit`),
 //! updating the blocklist (`--blocklist-update`); its
@@ -206,6 +206,24 @@ fn transmission_remote_drives_a_btorrent_daemon() {
     assert!(row(&d, 2).is_none());
     assert!(keep.join("doc.bin").exists());
     assert_eq!(state_of(dir.path(), &meta2.info_hash.to_hex()), None);
+
+    // A magnet whose metadata does not come (its one peer listens nowhere) is listed at once by
+    // its name, without a size, and removed like any other.
+    let far = "5eed00005eed00005eed00005eed00005eed0000";
+    let link = format!(
+        "magnet:?xt=urn:btih:{far}&dn=far&x.pe=127.0.0.1:{}",
+        support::process::free_port()
+    );
+    let out = remote(&d, &["-a", &link]);
+    assert!(out.contains("success"), "{out}");
+    let (done, _, name) = row(&d, 3).expect("the magnet listed at once");
+    assert_eq!((done.as_str(), name.as_str()), ("n/a", "far"));
+    let info = remote(&d, &["-t", "3", "-i"]);
+    assert!(info.contains(&format!("Hash: {far}")), "{info}");
+    assert!(info.contains("Magnet: magnet:?xt=urn:btih:"), "{info}");
+    let out = remote(&d, &["-t", "3", "-r"]);
+    assert!(out.contains("success"), "{out}");
+    assert!(row(&d, 3).is_none());
 
     // --remove-and-delete: the torrent and its data go.
     let out = remote(&d, &["-t", "1", "--remove-and-delete"]);
