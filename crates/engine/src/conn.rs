@@ -64,6 +64,24 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 pub const KEEPALIVE: Duration = Duration::from_secs(60);
 const READ_BUFFER: usize = 256 * 1024;
 
+/// How [`Conn::drop_requests`] lets dropped requests go.
+#[derive(Clone, Copy)]
+struct LetGo {
+    /// Tell the peer (`cancel`). Not after a choke without the fast extension, which dropped
+    /// them at its end already.
+    cancel: bool,
+    /// Give the blocks back to the picker for others to take. Not when the picker took them back
+    /// itself (its `cancels`).
+    release: bool,
+}
+
+impl LetGo {
+    const CANCEL_AND_RELEASE: LetGo = LetGo {
+        cancel: true,
+        release: true,
+    };
+}
+
 pub(crate) struct Conn {
     t: Arc<Torrent>,
     sh: Arc<PeerShared>,
@@ -348,7 +366,11 @@ impl Conn {
                 // its reject comes (or the peer is snubbed); asking someone else now would bring
                 // the blocks in hand twice.
                 if !self.fast {
-                    self.give_back_all();
+                    let how = LetGo {
+                        cancel: false,
+                        release: true,
+                    };
+                    self.drop_requests(|_| true, how);
                 }
             }
             Message::Unchoke => {
@@ -534,16 +556,32 @@ impl Conn {
         Ok(())
     }
 
-    fn give_back_all(&mut self) {
-        if self.requests.is_empty() {
+    /// Drops the requests `which` picks, as `how` says. Each is remembered as cancelled (a block
+    /// already on its way is taken, not counted as unasked), within the last `2 * MAX_WINDOW`.
+    fn drop_requests(&mut self, mut which: impl FnMut(&BlockRef) -> bool, how: LetGo) {
+        let mut gone = Vec::new();
+        self.requests.retain(|(b, _)| {
+            let drop = which(b);
+            if drop {
+                gone.push(*b);
+            }
+            !drop
+        });
+        if gone.is_empty() {
             return;
         }
-        let mut c = self.t.core.lock();
-        for (b, _) in self.requests.drain(..) {
-            c.picker.release(self.sh.key, b);
+        if how.release {
+            let mut c = self.t.core.lock();
+            for &b in &gone {
+                c.picker.release(self.sh.key, b);
+            }
+        }
+        for b in gone {
+            if how.cancel {
+                self.out.push(&Message::Cancel(b));
+            }
             self.cancelled.push_back(b);
         }
-        drop(c);
         while self.cancelled.len() > 2 * MAX_WINDOW {
             self.cancelled.pop_front();
         }
@@ -562,28 +600,8 @@ impl Conn {
         if !self.has.clear(i as usize) {
             return Ok(());
         }
-        let mut gone = Vec::new();
-        self.requests.retain(|(b, _)| {
-            let of_it = b.index == i;
-            if of_it {
-                gone.push(*b);
-            }
-            !of_it
-        });
-        {
-            let mut c = self.t.core.lock();
-            c.picker.remove_have(i);
-            for &b in &gone {
-                c.picker.release(self.sh.key, b);
-            }
-        }
-        for b in gone {
-            self.out.push(&Message::Cancel(b));
-            self.cancelled.push_back(b);
-        }
-        while self.cancelled.len() > 2 * MAX_WINDOW {
-            self.cancelled.pop_front();
-        }
+        self.t.core.lock().picker.remove_have(i);
+        self.drop_requests(|b| b.index == i, LetGo::CANCEL_AND_RELEASE);
         self.after_has_changed();
         Ok(())
     }
@@ -598,15 +616,14 @@ impl Conn {
             anyhow::bail!("{why}");
         }
         self.on_withdrawn(&withdrawn)?;
-        for b in cancels {
-            if let Some(pos) = self.requests.iter().position(|(x, _)| *x == b) {
-                self.requests.remove(pos);
-                self.out.push(&Message::Cancel(b));
-                self.cancelled.push_back(b);
-            }
-        }
-        while self.cancelled.len() > 2 * MAX_WINDOW {
-            self.cancelled.pop_front();
+        if !cancels.is_empty() {
+            // The picker gave these blocks to others already (endgame's duplicates, which
+            // arrived elsewhere).
+            let how = LetGo {
+                cancel: true,
+                release: false,
+            };
+            self.drop_requests(|b| cancels.contains(b), how);
         }
         let choke = self.sh.am_choking();
         if choke != self.sent_choking {
@@ -793,11 +810,7 @@ impl Conn {
             // Snubbed: hand its requests to others and ask it for little from now on.
             tracing::debug!(peer = %self.sh.addr, requests = self.requests.len(),
                 "snubbed: nothing delivered for {:?}", now.duration_since(self.last_block_at));
-            let pending: Vec<BlockRef> = self.requests.iter().map(|(b, _)| *b).collect();
-            for b in &pending {
-                self.out.push(&Message::Cancel(*b));
-            }
-            self.give_back_all();
+            self.drop_requests(|_| true, LetGo::CANCEL_AND_RELEASE);
             self.slow_start = false;
             self.window = MIN_WINDOW;
             self.last_block_at = now;
