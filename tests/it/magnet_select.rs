@@ -100,22 +100,56 @@ fn start_downloads_only_the_files_a_magnets_so_names() {
     );
 }
 
+/// A daemon serving the RPC, and a seeder of `pack/` its magnet links name.
+struct RpcAndSeed {
+    meta: Metainfo,
+    content: Vec<Vec<u8>>,
+    seed: btorrent::engine::Session,
+    _seeding: btorrent::engine::TorrentHandle,
+    home: std::path::PathBuf,
+    daemon: RpcDaemon,
+    _rt: tokio::runtime::Runtime,
+    _root: tempfile::TempDir,
+}
+
+impl RpcAndSeed {
+    fn start() -> RpcAndSeed {
+        let root = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let seed_dir = root.path().join("seed");
+        let (meta, content) = pack(&seed_dir);
+        let (seed, seeding) = rt.block_on(seeder(&meta, &seed_dir));
+        let home = root.path().join("daemon");
+        std::fs::create_dir_all(&home).unwrap();
+        let daemon = RpcDaemon::start(&home, "");
+        RpcAndSeed {
+            meta,
+            content,
+            seed,
+            _seeding: seeding,
+            home,
+            daemon,
+            _rt: rt,
+            _root: root,
+        }
+    }
+
+    /// The magnet link of `pack/` with `so` and the seeder as its peer.
+    fn link(&self, so: &str) -> String {
+        link(&self.meta, self.seed.listen_addr(), so)
+    }
+}
+
 #[test]
 fn the_rpc_adds_a_magnet_with_its_selection_unless_the_request_chooses() {
-    let root = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let seed_dir = root.path().join("seed");
-    let (meta, content) = pack(&seed_dir);
-    let (seed, _h) = rt.block_on(seeder(&meta, &seed_dir));
-    let home = root.path().join("daemon");
-    std::fs::create_dir_all(&home).unwrap();
-    let d = RpcDaemon::start(&home, "");
-    let mut c = d.client();
+    let s = RpcAndSeed::start();
+    let (content, home) = (&s.content, &s.home);
+    let mut c = s.daemon.client();
     let dl = home.join("dl");
 
     let a = c.ok(
         "torrent-add",
-        json!({"filename": link(&meta, seed.listen_addr(), "1"), "download-dir": dl}),
+        json!({"filename": s.link("1"), "download-dir": dl}),
     );
     let id = a["torrent-added"]["id"].as_i64().unwrap();
     let t = poll("the selected file downloaded", 60, || {
@@ -132,14 +166,14 @@ fn the_rpc_adds_a_magnet_with_its_selection_unless_the_request_chooses() {
     let size = t["sizeWhenDone"].as_u64().unwrap();
     assert!((300_000..300_000 + 2 * 16 * 1024).contains(&size), "{size}");
     assert_eq!(std::fs::read(dl.join("pack/b.bin")).unwrap(), content[1]);
-    assert_eq!(skipped(&home), [0, 2]);
+    assert_eq!(skipped(home), [0, 2]);
     c.ok("torrent-remove", json!({"ids": [id]}));
 
     // `files-unwanted` in the request is the user's choice: the link's `so` gives way.
     let dl2 = home.join("dl2");
     let a = c.ok(
         "torrent-add",
-        json!({"filename": link(&meta, seed.listen_addr(), "1"), "download-dir": dl2,
+        json!({"filename": s.link("1"), "download-dir": dl2,
                "files-unwanted": [2]}),
     );
     let id = a["torrent-added"]["id"].as_i64().unwrap();
@@ -156,19 +190,13 @@ fn the_rpc_adds_a_magnet_with_its_selection_unless_the_request_chooses() {
 /// is in: the torrent stops with the reason and nothing is downloaded.
 #[test]
 fn the_rpc_shows_a_magnets_selection_of_no_file_as_the_torrents_error() {
-    let root = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let seed_dir = root.path().join("seed");
-    let (meta, _) = pack(&seed_dir);
-    let (seed, _h) = rt.block_on(seeder(&meta, &seed_dir));
-    let home = root.path().join("daemon");
-    std::fs::create_dir_all(&home).unwrap();
-    let d = RpcDaemon::start(&home, "");
-    let mut c = d.client();
+    let s = RpcAndSeed::start();
+    let home = &s.home;
+    let mut c = s.daemon.client();
     let dl = home.join("dl");
     let a = c.ok(
         "torrent-add",
-        json!({"filename": link(&meta, seed.listen_addr(), "7"), "download-dir": dl}),
+        json!({"filename": s.link("7"), "download-dir": dl}),
     );
     let id = a["torrent-added"]["id"].as_i64().unwrap();
     let t = poll("the metadata and the error", 60, || {
