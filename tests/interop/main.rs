@@ -5,6 +5,7 @@
 mod support;
 
 mod dht_interop;
+mod donthave_interop;
 mod encryption_interop;
 mod engine_interop;
 mod lsd_interop;

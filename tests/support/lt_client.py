@@ -10,7 +10,9 @@ alerts (those of peers it found that way) go to stdout, and a leecher stays afte
 test ends it or 150 s pass), so an alert that comes after the download is still printed. With
 LT_ENC=forced it makes and takes encrypted connections only (message stream encryption, RC4: a
 peer that cannot encrypt is never connected). With LT_UTP=only it makes and takes uTP connections
-only (BEP 29; TCP off both ways).
+only (BEP 29; TCP off both ways). With LT_PEERS=1 it prints, whenever it changes, how many pieces
+it knows each peer has, `PEER <ip>:<port> HAS <k>/<n>`, and `PEER <ip>:<port> GONE` when one
+disconnects.
 
 Debian's libtorrent module is visible to /usr/bin/python3 only. No LSD (unless LT_LSD), UPnP, NAT-PMP or uTP (unless LT_UTP); no DHT
 unless `dht-nodes` (host:port,host:port...) names the nodes of a loopback DHT: libtorrent then uses
@@ -84,9 +86,23 @@ if lsd:
     print("READY", flush=True)
 last = 0
 done = False
+peers = os.environ.get("LT_PEERS") == "1"
+peer_has = {}
 while time.time() - start < 150:
     for a in ses.pop_alerts():
         print("[%6.2f] %s" % (time.time() - start, a.message()), flush=True)
+    if peers:
+        now = set()
+        for pi in h.get_peer_info():
+            addr = "%s:%d" % (pi.ip[0], pi.ip[1])
+            now.add(addr)
+            has = "%d/%d" % (sum(1 for x in pi.pieces if x), len(pi.pieces))
+            if peer_has.get(addr) != has:
+                peer_has[addr] = has
+                print("PEER %s HAS %s" % (addr, has), flush=True)
+        for addr in [a for a in peer_has if a not in now]:
+            del peer_has[addr]
+            print("PEER %s GONE" % addr, flush=True)
     st = h.status()
     if mode == "leech" and st.is_seeding and not done:
         print("DONE", flush=True)
