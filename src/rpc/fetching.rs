@@ -134,8 +134,11 @@ pub async fn add(rpc: &Arc<Rpc>, link: &str, args: &Map<String, Value>) -> Outco
     record
         .save(&file)
         .map_err(|e| format!("torrent-add: {e:#}"))?;
-    let id = rpc.fetching.insert(rpc, magnet, record, file);
-    Ok(added("torrent-added", id, &name, &ih.to_hex()))
+    match rpc.fetching.insert(rpc, magnet, record, file) {
+        Ok(id) => Ok(added("torrent-added", id, &name, &ih.to_hex())),
+        // The same link added at the same moment.
+        Err(id) => Ok(added("torrent-duplicate", id, &name, &ih.to_hex())),
+    }
 }
 
 /// The entries an `ids` argument names ([`Which`]; each counts as recently active), in id order.
@@ -180,10 +183,8 @@ pub fn resume(rpc: &Arc<Rpc>, torrents_dir: &Path) {
             let _ = std::fs::remove_file(&file);
             continue;
         }
-        if rpc.fetching.id_of(&ih).is_none() {
-            tracing::info!("magnet {ih}: fetching its metadata again");
-            rpc.fetching.insert(rpc, magnet, record, file);
-        }
+        tracing::info!("magnet {ih}: listed again, waiting for its metadata");
+        let _ = rpc.fetching.insert(rpc, magnet, record, file);
     }
 }
 
@@ -216,14 +217,21 @@ impl Fetching {
         self.entries.lock().get(ih).map(|e| e.id)
     }
 
-    /// Lists a new entry and starts its fetch unless its request says `paused`.
-    fn insert(&self, rpc: &Arc<Rpc>, magnet: Magnet, record: Record, file: PathBuf) -> i64 {
+    /// Lists a new entry and starts its fetch unless its request says `paused`; its id (`Err`:
+    /// the id of the entry already listed for the same info-hash, left as it is).
+    fn insert(
+        &self,
+        rpc: &Arc<Rpc>,
+        magnet: Magnet,
+        record: Record,
+        file: PathBuf,
+    ) -> Result<i64, i64> {
         let ih = magnet.info_hash;
         let id = rpc.ids.id_for(&ih);
         let paused = record.paused();
-        self.entries.lock().insert(
-            ih,
-            Entry {
+        match self.entries.lock().entry(ih) {
+            std::collections::hash_map::Entry::Occupied(_) => return Err(id),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(Entry {
                 id,
                 magnet,
                 record,
@@ -231,12 +239,12 @@ impl Fetching {
                 progress: Arc::default(),
                 fetch: None,
                 error: None,
-            },
-        );
+            }),
+        };
         if !paused {
             self.start(rpc, &ih);
         }
-        id
+        Ok(id)
     }
 
     /// The entries `which` names but those `running` as torrents, in id order.
