@@ -108,6 +108,9 @@ fn a_magnet_is_listed_at_once_and_can_be_paused_resumed_and_removed_before_its_m
         record(home.path(), hash).unwrap()["request"]["paused"],
         true
     );
+    // A record that is not one is left alone (and logged): it lists nothing.
+    let bad = home.path().join("torrents/adding/0000.json");
+    std::fs::write(&bad, "{ not json").unwrap();
     let d = d.restart();
     let mut c = d.client();
     let listed = torrent_get(&mut c, json!([]), &FIELDS);
@@ -116,6 +119,7 @@ fn a_magnet_is_listed_at_once_and_can_be_paused_resumed_and_removed_before_its_m
     assert_eq!(listed[0]["name"], "far away");
     assert_eq!(listed[0]["status"], 0);
     assert_eq!(listed[0]["labels"], json!(["tv"]));
+    assert!(bad.exists());
     assert_eq!(listed[0]["downloadDir"], dl.display().to_string());
     c.ok("torrent-start", json!({"ids": [hash]}));
     assert_eq!(the_one(&mut c, id)["status"], 4);
