@@ -304,9 +304,13 @@ impl Fetching {
         rpc.ids.removed(e.id);
     }
 
-    /// The torrent is added: its entry goes without a trace.
-    fn added(&self, ih: &InfoHash) {
+    /// The torrent of `ih` is added (from this entry's metadata, or from a .torrent given since):
+    /// its entry goes without a trace, its fetch ends.
+    pub fn added(&self, ih: &InfoHash) {
         if let Some(e) = self.entries.lock().remove(ih) {
+            if let Some(fetch) = e.fetch {
+                fetch.cancel();
+            }
             let _ = std::fs::remove_file(&e.file);
         }
     }

@@ -197,6 +197,8 @@ pub(super) async fn add_torrent(
     actions::add(rpc.peer.torrents(), &session, adding)
         .await
         .map_err(|e| format!("{e:#}"))?;
+    // Its magnet link, if one is still fetching its metadata, has nothing left to do.
+    rpc.fetching.added(&ih);
     if let Some(labels) = labels {
         actions::set_labels(rpc.peer.torrents(), &ih, &name, labels)
             .map_err(|e| format!("torrent-add: {e:#}"))?;

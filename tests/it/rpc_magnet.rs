@@ -229,3 +229,37 @@ fn a_magnet_added_paused_downloads_as_asked_once_started() {
     assert_eq!(entry.labels, ["later"]);
     assert!(home.join("torrents/show.bin.torrent").is_file());
 }
+
+/// The .torrent of a magnet still fetching its metadata, added meanwhile, takes its place: one
+/// torrent, the id the magnet was given, and the fetch ends.
+#[test]
+fn a_torrent_file_added_while_its_magnet_fetches_takes_its_place() {
+    use base64::Engine as _;
+    let home = tempfile::tempdir().unwrap();
+    let seed = home.path().join("seed");
+    write_random(&seed.join("ep.bin"), 100_000, 6);
+    let meta = torrent(&seed.join("ep.bin"), 16 * 1024, vec![]);
+    let hash = meta.info_hash.to_hex();
+    let d = RpcDaemon::start(home.path(), "");
+    let mut c = d.client();
+    let link = format!(
+        "magnet:?xt=urn:btih:{hash}&dn=ep&x.pe=127.0.0.1:{}",
+        free_port()
+    );
+    let a = c.ok("torrent-add", json!({"filename": link}));
+    let id = a["torrent-added"]["id"].as_i64().unwrap();
+    assert!(record(home.path(), &hash).is_some());
+
+    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+    let a = c.ok(
+        "torrent-add",
+        json!({"metainfo": b64, "download-dir": seed}),
+    );
+    assert_eq!(a["torrent-added"]["id"], id);
+    assert!(record(home.path(), &hash).is_none());
+    let t = poll("the torrent to seed", 30, || {
+        let list = torrent_get(&mut c, json!([]), &["id", "status", "totalSize"]);
+        (list.len() == 1 && list[0]["status"] == 6).then(|| list[0].clone())
+    });
+    assert_eq!(t, json!({"id": id, "status": 6, "totalSize": 100_000}));
+}
