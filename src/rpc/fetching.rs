@@ -31,7 +31,7 @@ use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::fields::{unix_now, Which};
-use super::torrents::{added, download_dir, labels_arg};
+use super::torrents::{added, bool_arg, download_dir, labels_arg};
 use super::{Outcome, Rpc};
 use crate::engine::metadata::FetchProgress;
 use crate::types::InfoHash;
@@ -85,9 +85,7 @@ struct Record {
 
 impl Record {
     fn paused(&self) -> bool {
-        self.request
-            .get("paused")
-            .is_some_and(|v| v.as_bool() == Some(true) || v.as_i64().is_some_and(|n| n != 0))
+        bool_arg(&self.request, "paused").unwrap_or(false)
     }
 
     fn save(&self, file: &Path) -> anyhow::Result<()> {
