@@ -16,8 +16,12 @@
 //! index past its last file) keeps nothing and stops the entry with the reason as its `errorString`; a `torrent-start`
 //! tries again.
 //!
-//! Invariant: an entry's `fetch` is `Some` exactly while a task fetches for it; only [`Fetching`]'s
-//! methods change it, under the `entries` lock, which is never held across an `.await`.
+//! Invariants: an entry's `fetch` is `Some` exactly while a task fetches for it, and its `adding`
+//! holds an uncancelled token exactly while that task adds the torrent from the fetched metadata;
+//! only [`Fetching`]'s methods change them, under the `entries` lock, which is never held across an
+//! `.await`. A request that names an entry being added ([`select`]) waits until the torrent runs
+//! (or the add fails), so a `torrent-stop`, `-remove` or `-set` sent as the metadata arrives acts
+//! on the torrent instead of on an entry about to go.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,7 +32,7 @@ use anyhow::Context as _;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::fields::{unix_now, Which};
 use super::torrents::{added, bool_arg, download_dir, labels_arg};
@@ -45,6 +49,9 @@ pub const ROUND: Duration = Duration::from_secs(300);
 
 /// The pause between two fetches.
 pub const RETRY: Duration = Duration::from_secs(30);
+
+/// How long a request waits for an entry's torrent to be added before it gives up.
+pub const SETTLE: Duration = Duration::from_secs(60);
 
 /// The magnets being fetched, by info-hash.
 pub struct Fetching {
@@ -66,6 +73,15 @@ struct Entry {
     fetch: Option<CancellationToken>,
     /// Why it stopped by itself.
     error: Option<String>,
+    /// Cancelled once the torrent fetched for it is added or fails to be (`None`: not begun).
+    adding: Option<CancellationToken>,
+}
+
+impl Entry {
+    /// The token of the add under way, if one is.
+    fn adding(&self) -> Option<&CancellationToken> {
+        self.adding.as_ref().filter(|t| !t.is_cancelled())
+    }
 }
 
 /// What an entry's file keeps.
@@ -139,13 +155,15 @@ pub async fn add(rpc: &Arc<Rpc>, link: &str, args: &Map<String, Value>) -> Outco
     }
 }
 
-/// The entries an `ids` argument names ([`Which`]; each counts as recently active), in id order.
-/// An entry whose torrent runs by now is left out: it goes just after its torrent is added.
+/// The entries an `ids` argument names ([`Which`]; each counts as recently active), in id order,
+/// once none of them is being added (up to [`SETTLE`]): call it before selecting the running
+/// torrents, which then include those just added. An entry whose torrent runs by now is left out.
 pub async fn select(
     rpc: &Arc<Rpc>,
     args: &Map<String, Value>,
 ) -> Result<Vec<(i64, InfoHash)>, String> {
     let which = Which::of(args)?;
+    rpc.fetching.settled(&which, SETTLE).await?;
     let session = rpc.peer.get().await;
     let running = |ih: &InfoHash| session.as_ref().is_some_and(|s| s.get(ih).is_some());
     Ok(rpc.fetching.named(&which, running))
@@ -237,6 +255,7 @@ impl Fetching {
                 progress: Arc::default(),
                 fetch: None,
                 error: None,
+                adding: None,
             }),
         };
         if !paused {
@@ -302,14 +321,56 @@ impl Fetching {
         rpc.ids.removed(e.id);
     }
 
-    /// The torrent of `ih` is added (from this entry's metadata, or from a .torrent given since):
-    /// its entry goes without a trace, its fetch ends.
+    /// The torrent of `ih` is added from a .torrent given since: its entry goes without a trace, its
+    /// fetch ends; unless the entry's own torrent is being added, whose task ends it ([`Self::finish`]).
     pub fn added(&self, ih: &InfoHash) {
-        if let Some(e) = self.entries.lock().remove(ih) {
+        let mut entries = self.entries.lock();
+        if entries.get(ih).is_some_and(|e| e.adding().is_none()) {
+            Self::drop_entry(entries.remove(ih));
+        }
+    }
+
+    /// The torrent of `ih` claimed with [`Self::claim`] is added: its entry goes without a trace,
+    /// and what `torrent-set` asked of it (until now) is handed on.
+    fn finish(&self, ih: &InfoHash) -> Map<String, Value> {
+        let e = self.entries.lock().remove(ih);
+        let set = e.as_ref().map(|e| e.record.set.clone()).unwrap_or_default();
+        Self::drop_entry(e);
+        set
+    }
+
+    /// Ends the fetch of a removed entry and deletes its record.
+    fn drop_entry(e: Option<Entry>) {
+        if let Some(e) = e {
             if let Some(fetch) = e.fetch {
                 fetch.cancel();
             }
             let _ = std::fs::remove_file(&e.file);
+        }
+    }
+
+    /// Waits (up to `limit`) until no entry `which` names is being added.
+    async fn settled(&self, which: &Which, limit: Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let busy: Vec<(String, CancellationToken)> = self
+                .entries
+                .lock()
+                .iter()
+                .filter(|(ih, e)| which.names(e.id, ih, || true))
+                .filter_map(|(_, e)| Some((shown_name(&e.magnet), e.adding()?.clone())))
+                .collect();
+            let Some((name, token)) = busy.into_iter().next() else {
+                return Ok(());
+            };
+            if tokio::time::timeout_at(deadline, token.cancelled())
+                .await
+                .is_err()
+            {
+                return Err(format!(
+                    "{name}: its metadata came and the torrent is still being added; try again"
+                ));
+            }
         }
     }
 
@@ -319,15 +380,19 @@ impl Fetching {
         if let Some(e) = self.entries.lock().get_mut(ih) {
             e.fetch = None;
             e.error = Some(why);
+            e.adding = None;
         }
     }
 
-    /// The link and record of `ih`'s entry, while it is still wanted.
-    fn wanted(&self, ih: &InfoHash) -> Option<(Magnet, Record)> {
-        let entries = self.entries.lock();
-        let e = entries.get(ih)?;
+    /// Claims `ih`'s entry for adding its torrent, while it is still wanted: its link and record,
+    /// and a guard that ends the claim when dropped (requests naming the entry wait till then).
+    fn claim(&self, ih: &InfoHash) -> Option<(Magnet, Record, DropGuard)> {
+        let mut entries = self.entries.lock();
+        let e = entries.get_mut(ih)?;
         e.fetch.as_ref().filter(|c| !c.is_cancelled())?;
-        Some((e.magnet.clone(), e.record.clone()))
+        let token = CancellationToken::new();
+        e.adding = Some(token.clone());
+        Some((e.magnet.clone(), e.record.clone(), token.drop_guard()))
     }
 
     /// Keeps `torrent-set`'s `args` (checked, but `ids`) for the entry of `ih`, to apply once its
@@ -531,19 +596,20 @@ async fn fetch(
             }
         }
     };
-    // Stopped or removed while the last piece came in: nothing is added.
-    let Some((magnet, record)) = rpc.fetching.wanted(&ih) else {
+    // Stopped or removed while the last piece came in: nothing is added. From here on, requests
+    // naming it wait until `_claim` drops.
+    let Some((magnet, record, _claim)) = rpc.fetching.claim(&ih) else {
         return;
     };
     if let Err(why) = add_fetched(&rpc, &magnet, meta, &record.request).await {
         return rpc.fetching.failed(&ih, why);
     }
-    rpc.fetching.added(&ih);
-    if !record.set.is_empty() {
-        // What was set meanwhile, now on the torrent (its values were checked when they came).
-        let mut args = record.set;
-        args.insert("ids".into(), json!(ih.to_hex()));
-        if let Err(e) = super::torrents::set(&rpc, &args).await {
+    let mut set = rpc.fetching.finish(&ih);
+    if !set.is_empty() {
+        // What was set meanwhile, now on the torrent (its values were checked when they came); the
+        // entry is gone, so this does not wait for the claim.
+        set.insert("ids".into(), json!(ih.to_hex()));
+        if let Err(e) = super::torrents::set(&rpc, &set).await {
             tracing::warn!("magnet {ih}: what torrent-set asked before its metadata came: {e}");
         }
     }
@@ -565,4 +631,85 @@ async fn add_fetched(
     super::torrents::add_torrent(rpc, meta, Some(&file), files, request, labels)
         .await
         .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(fetching: &Fetching, id: i64, hex_digit: char) -> InfoHash {
+        let hex: String = std::iter::repeat_n(hex_digit, 40).collect();
+        let magnet = Magnet::parse(&format!("magnet:?xt=urn:btih:{hex}&dn=m{id}")).unwrap();
+        let ih = magnet.info_hash;
+        let mut set = Map::new();
+        set.insert("labels".into(), json!(["tv"]));
+        let record = Record {
+            link: String::new(),
+            request: Map::new(),
+            added: 0,
+            set,
+        };
+        fetching.entries.lock().insert(
+            ih,
+            Entry {
+                id,
+                magnet,
+                record,
+                file: std::env::temp_dir().join("btorrent-no-such-record.json"),
+                progress: Arc::default(),
+                fetch: Some(CancellationToken::new()),
+                error: None,
+                adding: None,
+            },
+        );
+        ih
+    }
+
+    #[tokio::test]
+    async fn a_request_naming_a_magnet_being_added_waits_for_its_torrent() {
+        let fetching = Arc::new(Fetching::new(CancellationToken::new()));
+        let ih = listed(&fetching, 1, 'a');
+        let other = listed(&fetching, 2, 'b');
+        let these = |id: i64| Which::These(vec![json!(id)]);
+        let (_, _, claim) = fetching.claim(&ih).expect("a wanted entry is claimed");
+
+        // Nothing ends the claim, so the wait runs out, with the reason.
+        let err = fetching
+            .settled(&these(1), Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert!(err.contains("m1") && err.contains("being added"), "{err}");
+        // Another entry does not wait; a .torrent of the same hash leaves the claimed entry to
+        // its task.
+        fetching.settled(&these(2), SETTLE).await.unwrap();
+        fetching.added(&ih);
+        assert_eq!(fetching.id_of(&ih), Some(1));
+
+        let waiting = {
+            let fetching = fetching.clone();
+            tokio::spawn(async move { fetching.settled(&Which::All, SETTLE).await })
+        };
+        let set = fetching.finish(&ih);
+        assert_eq!(set.get("labels"), Some(&json!(["tv"])));
+        assert_eq!(fetching.id_of(&ih), None);
+        drop(claim);
+        tokio::time::timeout(SETTLE, waiting)
+            .await
+            .expect("the wait ends with the claim")
+            .unwrap()
+            .unwrap();
+
+        // A failed add ends the claim too, and the entry stays with its error.
+        let (_, _, claim) = fetching.claim(&other).unwrap();
+        fetching.failed(&other, "no file chosen".into());
+        fetching.settled(&these(2), SETTLE).await.unwrap();
+        drop(claim);
+        let entries = fetching.entries.lock();
+        let e = &entries[&other];
+        assert!(e.fetch.is_none() && e.adding().is_none());
+        assert_eq!(e.error.as_deref(), Some("no file chosen"));
+        // A stopped entry is not claimed.
+        drop(entries);
+        assert!(fetching.claim(&other).is_none());
+    }
 }

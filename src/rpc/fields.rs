@@ -225,6 +225,8 @@ pub async fn torrent_get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             ))
         }
     };
+    // First: it waits for a magnet's torrent being added, which `selected` then includes.
+    let fetching = super::fetching::select(rpc, args).await?;
     let selected = select(rpc, args).await?;
     // What torrents.toml says now (one `stat`), so a one-shot command's change shows at once.
     let cfg = rpc.peer.torrents().fresh().ok();
@@ -244,7 +246,6 @@ pub async fn torrent_get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 .collect()
         })
         .unwrap_or_default();
-    let fetching = super::fetching::select(rpc, args).await?;
     let mut rows = Vec::with_capacity(selected.len() + fetching.len());
     for (id, h, s) in &selected {
         let t = One {

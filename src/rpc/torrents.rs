@@ -323,6 +323,8 @@ pub async fn remove(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
 /// the torrent's; `[]` clears them) and `queuePosition` (the place in the download queue), applied at once and kept in torrents.toml. Every other key is
 /// refused by name, and every value is checked before anything changes (an empty request succeeds).
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    // First: it waits for a magnet's torrent being added, which `selected` then includes.
+    let fetching = super::fetching::select(rpc, args).await?;
     let selected = select(rpc, args).await?;
     let keys: Vec<&str> = args
         .keys()
@@ -367,7 +369,6 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             format!("torrent-set: queuePosition must be a place in the queue, 0 or more, not {v}")
         })? as usize),
     };
-    let fetching = super::fetching::select(rpc, args).await?;
     if !fetching.is_empty() {
         // Checked now, applied once each runs (file keys: against its files, then).
         super::goals::torrent_set(args, Default::default())?;
