@@ -10,7 +10,9 @@
 #                                             ENCRYPT=1 (every client makes and takes encrypted
 #                                             connections only: message stream encryption, RC4),
 #                                             UTP=1 (over uTP: btorrent's leecher prefers it,
-#                                             libtorrent takes nothing else; aria2c has no uTP)
+#                                             libtorrent takes nothing else; aria2c has no uTP),
+#                                             BUFFERED=1 (btorrent's leecher writes through the
+#                                             page cache: direct_writes = false)
 # Needs: mktorrent, aria2, python3-libtorrent, bc, GNU time; everything else is in this repository
 # (libtorrent runs through benches/fleet_lt.py; the other clients find each other through btorrent's
 # tracker, which only introduces them). Not a test: figures depend on the machine. Every process it
@@ -24,7 +26,9 @@ SIZE_MB="${1:-1024}"
 CLIENTS="${CLIENTS:-btorrent libtorrent aria2}"
 ENCRYPT="${ENCRYPT:-0}"
 UTP="${UTP:-0}"
-BT_ENC="" LT_ENC="" ARIA_ENC="" BT_UTP=""
+BUFFERED="${BUFFERED:-0}"
+BT_ENC="" LT_ENC="" ARIA_ENC="" BT_UTP="" BT_WRITES=""
+[ "$BUFFERED" = 1 ] && BT_WRITES='direct_writes = false'
 if [ "$ENCRYPT" = 1 ]; then
   BT_ENC='encryption = "require"'
   LT_ENC="--encrypt"
@@ -75,7 +79,7 @@ run_btorrent() {
   local out="$WORK/out-btorrent"; rm -rf "$out" "$WORK/bt-seed" "$WORK/bt-leech"; mkdir -p "$out" "$WORK/bt-seed" "$WORK/bt-leech"
   local port=$((TPORT + 5))
   printf '[settings]\nlisten_port = %d\nlisten_ip = "127.0.0.1"\n%s\n' "$port" "$BT_ENC" > "$WORK/bt-seed/torrents.toml"
-  printf '[settings]\nlisten_port = 0\nlisten_ip = "127.0.0.1"\n%s\n%s\n' "$BT_ENC" "$BT_UTP" > "$WORK/bt-leech/torrents.toml"
+  printf '[settings]\nlisten_port = 0\nlisten_ip = "127.0.0.1"\n%s\n%s\n%s\n' "$BT_ENC" "$BT_UTP" "$BT_WRITES" > "$WORK/bt-leech/torrents.toml"
   BTORRENT_CONFIG="$WORK/bt-seed/torrents.toml" timeout 900 "$BT" seed "$TOR" --data "$WORK/src" \
     > "$WORK/logs/bt-seed.log" 2>&1 &
   local sp=$!; PIDS+=("$sp")
@@ -160,6 +164,7 @@ done
 echo
 ENC_NOTE=""; [ "$ENCRYPT" = 1 ] && ENC_NOTE=", encrypted (RC4) connections only"
 [ "$UTP" = 1 ] && ENC_NOTE="$ENC_NOTE, over uTP"
+[ "$BUFFERED" = 1 ] && ENC_NOTE="$ENC_NOTE, btorrent writing through the page cache"
 echo "1 seeder -> 1 leecher over 127.0.0.1, $BYTES bytes ($(nproc) cores)$ENC_NOTE; leecher CPU and RSS, seeder CPU"
 printf '%-24s %8s %9s %10s %10s %11s  %s\n' pair wall_s MB/s cpu_s rss_MB seed_cpu_s verified
 printf '%s\n' "${RESULTS[@]}"

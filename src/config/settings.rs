@@ -83,6 +83,12 @@ pub struct Settings {
     /// known; `true`/`false` forces it on or off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub super_seed: Option<bool>,
+    /// Write verified pieces past the page cache (direct I/O, where the file system allows it):
+    /// absent = on, which spends the least CPU and leaves the page cache to other programs; `false`
+    /// lets the page cache take the writes, which finishes a download sooner where the disk is
+    /// slower than the network (the kernel writes the data out afterwards). Taken at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct_writes: Option<bool>,
     /// Run a Mainline DHT node (BEP 5) for public torrents.
     pub dht: bool,
     /// Local service discovery (BEP 14): public torrents announced on the local network, peers
@@ -315,6 +321,7 @@ impl Default for Settings {
             blocklist: false,
             blocklist_url: None,
             super_seed: None,
+            direct_writes: None,
             dht: true,
             lsd: true,
             encryption: crate::engine::Encryption::default(),

@@ -382,6 +382,32 @@ pub fn resume_dir(cfg: &Config) -> PathBuf {
 /// falls back to an ephemeral one when the configured port is taken (another btorrent, say), so
 /// one-shot commands still work.
 pub async fn start_session(cfg: &Config, bus: &EventBus) -> Result<Session> {
+    let mut scfg = session_config(cfg, bus)?;
+    let session = match Session::start(scfg.clone()).await {
+        Ok(s) => s,
+        Err(e) if cfg.settings.listen_port != 0 => {
+            tracing::info!("{e:#}; listening on an ephemeral port instead");
+            scfg.listen.set_port(0);
+            Session::start(scfg).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // The blocklists, before any torrent is added (a list that cannot be read is reported, and
+    // the session runs without it).
+    if cfg.settings.blocklist {
+        let (s, c) = (session.clone(), cfg.clone());
+        match tokio::task::spawn_blocking(move || crate::blocklist::apply(&s, &c)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("blocklist not in force: {e:#}"),
+            Err(e) => tracing::warn!("blocklist not in force: {e}"),
+        }
+    }
+    Ok(session)
+}
+
+/// The engine's configuration as torrents.toml's `[settings]` give it (the engine's defaults
+/// where they say nothing), its events going into `bus`.
+pub fn session_config(cfg: &Config, bus: &EventBus) -> Result<SessionConfig> {
     let ip: std::net::IpAddr = cfg.settings.listen_ip.parse().with_context(|| {
         format!(
             "listen_ip {:?} is not an IP address",
@@ -412,26 +438,10 @@ pub async fn start_session(cfg: &Config, bus: &EventBus) -> Result<Session> {
     if let Some(n) = cfg.settings.max_connections {
         scfg.max_connections = Some(n.max(1));
     }
-    let session = match Session::start(scfg.clone()).await {
-        Ok(s) => s,
-        Err(e) if cfg.settings.listen_port != 0 => {
-            tracing::info!("{e:#}; listening on an ephemeral port instead");
-            scfg.listen.set_port(0);
-            Session::start(scfg).await?
-        }
-        Err(e) => return Err(e.into()),
-    };
-    // The blocklists, before any torrent is added (a list that cannot be read is reported, and
-    // the session runs without it).
-    if cfg.settings.blocklist {
-        let (s, c) = (session.clone(), cfg.clone());
-        match tokio::task::spawn_blocking(move || crate::blocklist::apply(&s, &c)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!("blocklist not in force: {e:#}"),
-            Err(e) => tracing::warn!("blocklist not in force: {e}"),
-        }
+    if let Some(on) = cfg.settings.direct_writes {
+        scfg.direct_writes = on;
     }
-    Ok(session)
+    Ok(scfg)
 }
 
 /// Adds every managed torrent to `session`: paused ones paused, the rest resumed (checked, then
@@ -612,5 +622,36 @@ async fn sync_allowed(torrents: Torrents, tracker: Tracker) {
         if changed.changed().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_of(settings: &str) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("torrents.toml");
+        std::fs::write(&path, format!("[settings]\n{settings}")).unwrap();
+        let cfg = Config::load(&path).unwrap();
+        (dir, cfg)
+    }
+
+    #[test]
+    fn the_session_takes_its_settings_from_torrents_toml() {
+        let bus = EventBus::default();
+        let (_dir, cfg) = config_of("listen_port = 0\n");
+        let default = session_config(&cfg, &bus).unwrap();
+        assert!(default.direct_writes, "direct writes are on unless set off");
+        let (_dir, cfg) = config_of(
+            "listen_port = 0\ndirect_writes = false\nmax_peers = 7\nmax_connections = 0\n",
+        );
+        let set = session_config(&cfg, &bus).unwrap();
+        assert!(!set.direct_writes);
+        assert_eq!(set.max_peers_per_torrent, 7);
+        assert_eq!(set.max_connections, Some(1), "at least one connection");
+        let (_dir, cfg) = config_of("listen_ip = \"nowhere\"\n");
+        let e = session_config(&cfg, &bus).unwrap_err();
+        assert!(format!("{e:#}").contains("listen_ip \"nowhere\""), "{e:#}");
     }
 }

@@ -98,6 +98,10 @@ fn settings_map(cfg: &Config) -> Map {
         "super_seed".into(),
         s.super_seed.map_or(Dynamic::UNIT, Dynamic::from),
     );
+    m.insert(
+        "direct_writes".into(),
+        s.direct_writes.unwrap_or(true).into(),
+    );
     m.insert("dht".into(), s.dht.into());
     m.insert("lsd".into(), s.lsd.into());
     m.insert("encryption".into(), s.encryption.name().into());
