@@ -6,6 +6,8 @@
 //!   switch): the running session's are compared with what the file says, and set when they
 //!   differ;
 //! - the encryption and uTP policies (`encryption`, `utp`): new connections follow the file's;
+//! - peer exchange (`pex`) and the peer limits (`max_peers`, `max_connections`; a lower limit
+//!   cuts no connection, it lets none more in until the count is under it);
 //! - the blocklist: its switch, and lists dropped into `blocklists/` or removed from it. The task
 //!   remembers the [`blocklist::Source`] it last saw (at its start, what the session started with)
 //!   and puts the lists in force again when it changes. A change the RPC already applied is applied
@@ -64,6 +66,25 @@ fn look(peer: &PeerSlot, last: Option<blocklist::Source>) -> Option<blocklist::S
             s.set_utp(cfg.settings.utp);
             tracing::info!("uTP from torrents.toml: {}", cfg.settings.utp.name());
         }
+        if s.pex() != cfg.settings.pex {
+            s.set_pex(cfg.settings.pex);
+            tracing::info!(
+                "peer exchange from torrents.toml: {}",
+                on_off(cfg.settings.pex)
+            );
+        }
+        let per_torrent = cfg.settings.max_peers_per_torrent();
+        if s.max_peers_per_torrent() != per_torrent {
+            s.set_max_peers_per_torrent(per_torrent);
+            tracing::info!("peers per torrent from torrents.toml: {per_torrent}");
+        }
+        // Unset: the budget the session started with stays.
+        if let Some(n) = cfg.settings.max_connections.map(|n| n.max(1)) {
+            if s.max_connections() != n {
+                s.set_max_connections(n);
+                tracing::info!("peer connections from torrents.toml: {n}");
+            }
+        }
         if s.limits() != wanted {
             s.set_limits(wanted.0, wanted.1);
             tracing::info!(
@@ -84,6 +105,14 @@ fn look(peer: &PeerSlot, last: Option<blocklist::Source>) -> Option<blocklist::S
         }
     }
     Some(now)
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
+    }
 }
 
 /// A rate as the log shows it.

@@ -94,6 +94,14 @@ pub struct Settings {
     /// Local service discovery (BEP 14): public torrents announced on the local network, peers
     /// found there ([`crate::engine::lsd`]).
     pub lsd: bool,
+    /// Peer exchange (BEP 11) on public torrents: peers learn of each other's peers (on by
+    /// default; applied at once).
+    #[serde(skip_serializing_if = "is_true")]
+    pub pex: bool,
+    /// Torrents added over the RPC without `paused` start at once (on by default; Transmission's
+    /// `start-added-torrents`).
+    #[serde(skip_serializing_if = "is_true")]
+    pub start_added_torrents: bool,
     /// Message stream encryption of peer connections: `off`, `allow` (the default: plain first,
     /// encrypted with peers that require it), `prefer` or `require` ([`crate::engine::Encryption`]).
     #[serde(default, skip_serializing_if = "is_default_encryption")]
@@ -195,6 +203,10 @@ pub const DHT_ENV: &str = "BTORRENT_DHT";
 /// The same for local service discovery (tests that must not find each other's peers).
 pub const LSD_ENV: &str = "BTORRENT_LSD";
 
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
 fn is_default_encryption(e: &crate::engine::Encryption) -> bool {
     *e == crate::engine::Encryption::default()
 }
@@ -258,6 +270,13 @@ impl Settings {
             (self.upload_limit, self.download_limit)
         };
         (up.and_then(ByteRate::limit), down.and_then(ByteRate::limit))
+    }
+
+    /// Most connections per torrent: `max_peers`, else the engine's default.
+    pub fn max_peers_per_torrent(&self) -> usize {
+        self.max_peers
+            .unwrap_or(crate::engine::SessionConfig::default().max_peers_per_torrent)
+            .max(1)
     }
 
     /// Local service discovery for the peer session: `lsd`, unless `BTORRENT_LSD` turns it off.
@@ -324,6 +343,8 @@ impl Default for Settings {
             direct_writes: None,
             dht: true,
             lsd: true,
+            pex: true,
+            start_added_torrents: true,
             encryption: crate::engine::Encryption::default(),
             utp: crate::engine::Utp::default(),
             dht_port: None,

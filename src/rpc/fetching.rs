@@ -137,6 +137,9 @@ pub async fn add(rpc: &Arc<Rpc>, link: &str, args: &Map<String, Value>) -> Outco
     let data_dir = download_dir(args, &cfg)?;
     let mut request = args.clone();
     request.remove("filename");
+    // Started or not as the session says now, whatever it says once the metadata is in.
+    let paused = super::torrents::paused_arg(args, &cfg.settings)?;
+    request.insert("paused".into(), json!(paused));
     request.insert("download-dir".into(), json!(data_dir.display().to_string()));
     let record = Record {
         link: link.to_string(),

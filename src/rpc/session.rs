@@ -43,10 +43,10 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         Some(s) => s.dht_stats().await.is_some(),
         None => cfg.settings.dht_config().is_ok_and(|d| d.is_some()),
     };
-    let peer_limit = cfg
-        .settings
-        .max_peers
-        .unwrap_or(crate::engine::SessionConfig::default().max_peers_per_torrent);
+    let peer_limit = match &session {
+        Some(s) => s.max_peers_per_torrent(),
+        None => cfg.settings.max_peers_per_torrent(),
+    };
     // The session's budget of peer sockets; before it starts, what it will be.
     let peer_limit_global = match &session {
         Some(s) => s.max_connections(),
@@ -73,7 +73,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "peer-limit-global": peer_limit_global,
         "peer-limit-per-torrent": peer_limit,
         // Peer exchange (BEP 11) is on for every torrent that is not private.
-        "pex-enabled": true, "peer-port": port, "peer-port-random-on-start": false,
+        "pex-enabled": session.as_ref().map_or(cfg.settings.pex, |s| s.pex()), "peer-port": port, "peer-port-random-on-start": false,
         "port-forwarding-enabled": false,
         "rename-partial-files": false,
         "rpc-version": RPC_VERSION, "rpc-version-minimum": 1,
@@ -81,7 +81,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "session-id": rpc.guard.session_id,
         "speed-limit-down": kbps(down), "speed-limit-down-enabled": down.is_some(),
         "speed-limit-up": kbps(up), "speed-limit-up-enabled": up.is_some(),
-        "start-added-torrents": true, "trash-original-torrent-files": false,
+        "start-added-torrents": cfg.settings.start_added_torrents, "trash-original-torrent-files": false,
         "units": units,
         "version": format!("3.00 (btorrent {})", env!("CARGO_PKG_VERSION")),
     });
@@ -148,9 +148,12 @@ pub fn limit_arg(
 
 /// `session-set`: the speed limits and the alternative ones (applied at once), the seeding goals,
 /// the download queue ([`super::queue`]; the queue task follows torrents.toml), `encryption` and
-/// `utp-enabled` (applied at once to new connections; `true` keeps `prefer`) and `download-dir` (the folder of the torrents added
-/// without one, torrents.toml's `output_dir`),
-/// written to torrents.toml; any other field is refused with its name, since nothing else can be
+/// `utp-enabled` (applied at once to new connections; `true` keeps `prefer`), `pex-enabled` (at
+/// once: off, no peer list is sent or taken), `peer-limit-global` and `peer-limit-per-torrent`
+/// (at once; a lower limit cuts no connection but lets none more in until the count is under it),
+/// `start-added-torrents` (whether a `torrent-add` without `paused` starts) and `download-dir`
+/// (the folder of the torrents added without one, torrents.toml's `output_dir`), written to
+/// torrents.toml; any other field is refused with its name, since nothing else can be
 /// changed here. Every value is checked before anything changes.
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     const LIMITS: [&str; 4] = [
@@ -162,6 +165,10 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     const DOWNLOAD_DIR: &str = "download-dir";
     const ENCRYPTION: &str = "encryption";
     const UTP: &str = "utp-enabled";
+    const PEERS_GLOBAL: &str = "peer-limit-global";
+    const PEERS_PER_TORRENT: &str = "peer-limit-per-torrent";
+    const PEX: &str = "pex-enabled";
+    const START_ADDED: &str = "start-added-torrents";
     let unsupported: Vec<&str> = args
         .keys()
         .map(String::as_str)
@@ -174,11 +181,15 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && *k != DOWNLOAD_DIR
                 && *k != ENCRYPTION
                 && *k != UTP
+                && *k != PEERS_GLOBAL
+                && *k != PEERS_PER_TORRENT
+                && *k != PEX
+                && *k != START_ADDED
         })
         .collect();
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue, the blocklist, encryption, uTP and download-dir can be changed here; not supported: {}",
+            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue, the blocklist, encryption, uTP, peer exchange, the peer limits, start-added-torrents and download-dir can be changed here; not supported: {}",
             unsupported.join(", ")
         ));
     }
@@ -208,6 +219,24 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }),
         Some(v) => return Err(format!("{UTP} must be true or false, not {v}")),
     };
+    let switch = |key: &str| match args.get(key) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(v) => Err(format!("{key} must be true or false, not {v}")),
+    };
+    let count = |key: &str| match args.get(key) {
+        None => Ok(None),
+        Some(v) => match v.as_u64() {
+            Some(n) if n >= 1 => Ok(Some(n as usize)),
+            _ => Err(format!(
+                "{key} must be a whole number of peers, 1 or more, not {v}"
+            )),
+        },
+    };
+    let pex = switch(PEX)?;
+    let start_added = switch(START_ADDED)?;
+    let peers_global = count(PEERS_GLOBAL)?;
+    let peers_per_torrent = count(PEERS_PER_TORRENT)?;
     let goals = super::any_key(args, &super::goals::SESSION_KEYS)
         .then(|| super::goals::session_set(args, &cfg.settings))
         .transpose()?;
@@ -246,6 +275,10 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         && download_dir.is_none()
         && encryption.is_none()
         && utp.is_none()
+        && pex.is_none()
+        && start_added.is_none()
+        && peers_global.is_none()
+        && peers_per_torrent.is_none()
     {
         return Ok(Map::new());
     }
@@ -271,6 +304,18 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
         if let Some(u) = utp {
             s.utp = u;
+        }
+        if let Some(on) = pex {
+            s.pex = on;
+        }
+        if let Some(on) = start_added {
+            s.start_added_torrents = on;
+        }
+        if let Some(n) = peers_global {
+            s.max_connections = Some(n);
+        }
+        if let Some(n) = peers_per_torrent {
+            s.max_peers = Some(n);
         }
         if let Some((on, url)) = &blocklist {
             s.blocklist = *on;
@@ -305,6 +350,15 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
         if let Some(u) = utp {
             session.set_utp(u);
+        }
+        if let Some(on) = pex {
+            session.set_pex(on);
+        }
+        if let Some(n) = peers_global {
+            session.set_max_connections(n);
+        }
+        if let Some(n) = peers_per_torrent {
+            session.set_max_peers_per_torrent(n);
         }
     }
     let switched = blocklist

@@ -25,6 +25,17 @@ pub(super) fn bool_arg(args: &Map<String, Value>, key: &str) -> Result<bool, Str
     }
 }
 
+/// A `torrent-add`'s `paused`: as the request says, else as `start-added-torrents` does.
+pub(super) fn paused_arg(
+    args: &Map<String, Value>,
+    settings: &crate::config::Settings,
+) -> Result<bool, String> {
+    match args.get("paused") {
+        None | Some(Value::Null) => Ok(!settings.start_added_torrents),
+        Some(_) => bool_arg(args, "paused"),
+    }
+}
+
 pub(super) fn str_arg<'a>(
     args: &'a Map<String, Value>,
     key: &str,
@@ -186,7 +197,7 @@ pub(super) async fn add_torrent(
         meta,
         src,
         data_dir,
-        paused: bool_arg(args, "paused")?,
+        paused: paused_arg(args, &cfg.settings)?,
         seeding: false,
         register: true,
         peers: Vec::new(),

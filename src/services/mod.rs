@@ -422,6 +422,7 @@ pub fn session_config(cfg: &Config, bus: &EventBus) -> Result<SessionConfig> {
         lsd: cfg.settings.lsd_enabled(),
         encryption: cfg.settings.encryption,
         utp: cfg.settings.utp,
+        pex: cfg.settings.pex,
         resume_dir: Some(resume_dir(cfg)),
         upload_limit,
         download_limit,
@@ -643,11 +644,12 @@ mod tests {
         let (_dir, cfg) = config_of("listen_port = 0\n");
         let default = session_config(&cfg, &bus).unwrap();
         assert!(default.direct_writes, "direct writes are on unless set off");
+        assert!(default.pex, "peer exchange is on unless set off");
         let (_dir, cfg) = config_of(
-            "listen_port = 0\ndirect_writes = false\nmax_peers = 7\nmax_connections = 0\n",
+            "listen_port = 0\ndirect_writes = false\nmax_peers = 7\nmax_connections = 0\npex = false\n",
         );
         let set = session_config(&cfg, &bus).unwrap();
-        assert!(!set.direct_writes);
+        assert!(!set.direct_writes && !set.pex);
         assert_eq!(set.max_peers_per_torrent, 7);
         assert_eq!(set.max_connections, Some(1), "at least one connection");
         let (_dir, cfg) = config_of("listen_ip = \"nowhere\"\n");

@@ -189,6 +189,23 @@ fn transmission_remote_drives_a_btorrent_daemon() {
     assert!(!s.alt_speed);
     assert_eq!(s.session_limits(), (None, None));
 
+    // -X, -pr without a torrent (the session's peer limit) and --start-paused: applied at once and
+    // written to torrents.toml; -x and --no-start-paused turn them back.
+    remote(&d, &["-X", "-pr", "25", "--start-paused"]);
+    let s = setting(dir.path());
+    assert_eq!(
+        (s.pex, s.max_connections, s.start_added_torrents),
+        (false, Some(25), false)
+    );
+    let si = remote(&d, &["-si"]);
+    assert!(si.contains("Peer limit: 25"), "{si}");
+    remote(&d, &["-x", "-pr", "400", "--no-start-paused"]);
+    let s = setting(dir.path());
+    assert_eq!(
+        (s.pex, s.max_connections, s.start_added_torrents),
+        (true, Some(400), true)
+    );
+
     // A second torrent; -r removes it and leaves its data.
     let keep = dir.path().join("keep");
     std::fs::create_dir_all(&keep).unwrap();

@@ -645,6 +645,51 @@ async fn idle_peers_give_their_slots_to_newcomers() {
     assert!(s.stats().peers <= full);
 }
 
+/// The peer limits change while the session runs (the RPC's `peer-limit-per-torrent` and
+/// `peer-limit-global`): a torrent takes peers up to its new limit, a raised one lets more in, and a
+/// socket budget lowered below the sockets open cuts none of them but lets no new one in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_peer_limits_change_while_the_session_runs() {
+    use std::sync::atomic::Ordering;
+    let src = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 256 * 1024, 33);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let (seeder, s) = seeder(&meta, src.path()).await;
+    let ips = |from: u8, n: u8| -> Vec<std::net::IpAddr> {
+        (from..from + n)
+            .map(|i| std::net::IpAddr::from([127, 0, 2, i]))
+            .collect()
+    };
+    seeder.set_max_peers_per_torrent(2);
+    assert_eq!(seeder.max_peers_per_torrent(), 2);
+    let first = squatters(&meta, seeder.listen_addr(), &ips(1, 4), 4).await;
+    wait_until(
+        "two peers, the others let go",
+        Duration::from_secs(30),
+        || s.stats().peers == 2 && first.load(Ordering::SeqCst) == 2,
+    )
+    .await;
+
+    seeder.set_max_peers_per_torrent(5);
+    let more = squatters(&meta, seeder.listen_addr(), &ips(11, 3), 3).await;
+    wait_until("five peers", Duration::from_secs(30), || {
+        s.stats().peers == 5 && more.load(Ordering::SeqCst) == 3
+    })
+    .await;
+    assert_eq!(seeder.connections(), 5);
+
+    seeder.set_max_connections(3);
+    assert_eq!(seeder.max_connections(), 3);
+    let late = squatters(&meta, seeder.listen_addr(), &ips(21, 2), 2).await;
+    assert_eq!(
+        late.load(Ordering::SeqCst),
+        0,
+        "let in past the socket budget"
+    );
+    assert_eq!(s.stats().peers, 5, "a lower budget cut a connection");
+    assert_eq!(seeder.connections(), 5);
+}
+
 /// The session's budget of peer sockets (`max_connections`, see the engine's `fd_budget`) holds over
 /// every torrent: past it, incoming connections are closed at once and nothing is dialed; and its
 /// permits come back as sockets close, so a leecher with a budget of one socket still downloads from

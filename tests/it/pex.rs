@@ -262,3 +262,52 @@ async fn a_peer_whose_handshake_prefers_encryption_is_dialed_back_encrypted_firs
         assert_eq!(got != plain_start[..20], encrypted, "e={prefers}: {got:?}");
     }
 }
+
+/// Peer exchange switched off while the session runs (`Session::set_pex`, the RPC's `pex-enabled`):
+/// a new connection is not offered `ut_pex`, gets no peer list, and the list it sends is not
+/// dialed; a session with it on, probed alongside, shows the time it took. Switched on again, the
+/// next connection is offered it, told of our peers, and its list is dialed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_exchange_switched_off_offers_sends_and_takes_nothing_until_switched_on() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let (quiet_seed, quiet) = slow_seed(dir.path(), "quiet.bin", false).await;
+    let (chatty_seed, chatty) = slow_seed(dir.path(), "chatty.bin", false).await;
+    quiet_seed.set_pex(false);
+    assert!(!quiet_seed.pex() && chatty_seed.pex());
+    let d = tempfile::tempdir().unwrap();
+    let (_lq, hq) = leecher(&quiet, d.path(), vec![quiet_seed.listen_addr()]).await;
+    let (_lc, hc) = leecher(&chatty, d.path(), vec![chatty_seed.listen_addr()]).await;
+    wait_until("both leechers connected", Duration::from_secs(10), || {
+        !hq.peers().is_empty() && !hc.peers().is_empty()
+    })
+    .await;
+    let (quiet_lure, quiet_dialed) = lure().await;
+    let (chatty_lure, chatty_dialed) = lure().await;
+    let (offered, quiet_sent) = pex_probe(quiet_seed.listen_addr(), &quiet, quiet_lure).await;
+    assert!(!offered, "ut_pex offered while peer exchange is off");
+    let (offered, chatty_sent) = pex_probe(chatty_seed.listen_addr(), &chatty, chatty_lure).await;
+    assert!(offered);
+    wait_until(
+        "the session with peer exchange on to send PEX and dial the address it was told",
+        Duration::from_secs(20),
+        || chatty_sent.load(Ordering::Relaxed) && chatty_dialed.load(Ordering::Relaxed),
+    )
+    .await;
+    assert!(!quiet_sent.load(Ordering::Relaxed), "PEX sent while off");
+    assert!(
+        !quiet_dialed.load(Ordering::Relaxed),
+        "an address from PEX dialed while off"
+    );
+
+    quiet_seed.set_pex(true);
+    let (again_lure, again_dialed) = lure().await;
+    let (offered, again_sent) = pex_probe(quiet_seed.listen_addr(), &quiet, again_lure).await;
+    assert!(offered, "ut_pex not offered once switched on");
+    wait_until(
+        "PEX sent and taken once switched on",
+        Duration::from_secs(20),
+        || again_sent.load(Ordering::Relaxed) && again_dialed.load(Ordering::Relaxed),
+    )
+    .await;
+}

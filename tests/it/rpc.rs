@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::rpc::{parse_metrics, poll, request, RpcDaemon};
+use crate::support::rpc::{parse_metrics, poll, request, torrent_get, RpcDaemon};
 
 #[test]
 fn the_session_id_handshake_basic_auth_and_the_whitelist_guard_the_rpc() {
@@ -455,4 +455,112 @@ fn the_alternative_limits_follow_their_schedule() {
         let v = c.call("session-set", bad.clone());
         assert!(v["result"].as_str().unwrap().contains(want), "{bad}: {v}");
     }
+}
+
+/// `session-set` switches peer exchange, sets both peer limits and whether added torrents start
+/// (`transmission-remote -X`, the web client's preferences, `--start-paused`): each shows in
+/// `session-get` and torrents.toml at once, the session's own socket budget changes (`/metrics`),
+/// a torrent's `peer-limit` follows, and a `torrent-add` without `paused` stays stopped. A bad
+/// value is refused by name and changes nothing.
+#[test]
+fn session_set_switches_peer_exchange_the_peer_limits_and_whether_added_torrents_start() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let (_, _) = c.add_seeding(dir.path(), 85);
+    let fields = json!({"fields": ["pex-enabled", "peer-limit-global", "peer-limit-per-torrent", "start-added-torrents"]});
+    let before = c.ok("session-get", fields.clone());
+    assert_eq!(before["pex-enabled"], true, "{before}");
+    assert_eq!(before["start-added-torrents"], true, "{before}");
+    let load = || btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    let settings_before = load().settings;
+    for (bad, want) in [
+        (
+            json!({"peer-limit-global": 0}),
+            "peer-limit-global must be a whole number of peers, 1 or more",
+        ),
+        (
+            json!({"peer-limit-per-torrent": "many"}),
+            "peer-limit-per-torrent must be",
+        ),
+        (
+            json!({"pex-enabled": "no", "peer-limit-global": 9}),
+            "pex-enabled must be true or false",
+        ),
+        (
+            json!({"start-added-torrents": 2}),
+            "start-added-torrents must be true or false",
+        ),
+        (json!({"peer-port": 7000}), "not supported: peer-port"),
+    ] {
+        let v = c.call("session-set", bad);
+        assert!(v["result"].as_str().unwrap().contains(want), "{v}");
+    }
+    assert_eq!(
+        c.ok("session-get", fields.clone()),
+        before,
+        "a refused request changed nothing"
+    );
+    assert_eq!(load().settings, settings_before);
+    assert!(settings_before.pex && settings_before.max_connections.is_none());
+
+    c.ok(
+        "session-set",
+        json!({"pex-enabled": false, "peer-limit-global": 120, "peer-limit-per-torrent": 7, "start-added-torrents": false}),
+    );
+    assert_eq!(
+        c.ok("session-get", fields),
+        json!({"pex-enabled": false, "peer-limit-global": 120, "peer-limit-per-torrent": 7, "start-added-torrents": false})
+    );
+    let s = load().settings;
+    assert_eq!(
+        (
+            s.pex,
+            s.max_connections,
+            s.max_peers,
+            s.start_added_torrents
+        ),
+        (false, Some(120), Some(7), false)
+    );
+    let m = parse_metrics(&request(d.port, "GET", "/metrics", &[], b"").body);
+    assert_eq!(m["btorrent_peer_sockets_limit"], 120.0);
+    let t = torrent_get(&mut c, json!([]), &["peer-limit"]);
+    assert_eq!(t[0]["peer-limit"], 7, "{t:?}");
+    // A hand edit of torrents.toml counts too, within seconds.
+    crate::live_settings::edit_setting(dir.path(), "pex", None);
+    crate::live_settings::edit_setting(dir.path(), "max_connections", Some(300i64.into()));
+    crate::live_settings::edit_setting(dir.path(), "max_peers", Some(9i64.into()));
+    poll("the edited settings to be in force", 30, || {
+        let s = c.ok(
+            "session-get",
+            json!({"fields": ["pex-enabled", "peer-limit-global", "peer-limit-per-torrent"]}),
+        );
+        (s == json!({"pex-enabled": true, "peer-limit-global": 300, "peer-limit-per-torrent": 9}))
+            .then_some(())
+    });
+
+    // Added without `paused`: stopped, as start-added-torrents now says; `paused: false` still starts.
+    let src = dir.path().join("src");
+    for (name, seed) in [("held.bin", 5), ("started.bin", 6)] {
+        crate::support::write_random(&src.join(name), 40_000, seed);
+    }
+    let add = |c: &mut crate::support::rpc::Client, name: &str, paused: Option<bool>| {
+        let meta = crate::support::torrent(&src.join(name), 16 * 1024, vec![]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+        let mut args = json!({"metainfo": b64, "download-dir": src});
+        if let Some(p) = paused {
+            args["paused"] = json!(p);
+        }
+        c.ok("torrent-add", args)["torrent-added"]["id"].clone()
+    };
+    let held = add(&mut c, "held.bin", None);
+    let started = add(&mut c, "started.bin", Some(false));
+    poll("the unpaused one to seed", 30, || {
+        (torrent_get(&mut c, json!([started]), &["status"])[0]["status"] == 6).then_some(())
+    });
+    assert_eq!(
+        torrent_get(&mut c, json!([held]), &["status"])[0]["status"],
+        0
+    );
 }

@@ -8,7 +8,9 @@
 //!   rejected when out of range, over [`metadata_request_budget`] requests in [`METADATA_WINDOW`], or
 //!   while [`MAX_QUEUED_METADATA`] bytes wait to be sent to the peer; data and rejects (we already have the dictionary) are ignored; a message
 //!   that does not decode ends the connection.
-//! - **`ut_pex`**: never for a private torrent (BEP 27): it is not offered and messages are ignored.
+//! - **`ut_pex`**: never for a private torrent (BEP 27), nor while the session's peer exchange is off
+//!   ([`crate::Session::set_pex`]): it is not offered and messages are ignored (and, switched off
+//!   after the handshake, none is sent).
 //!   Otherwise we send the listen addresses of our other peers (`added`, with seed and reachable
 //!   flags) and those gone since (`dropped`) the first time shortly after the handshake, then at most
 //!   once every [`PEX_INTERVAL`], at most 50 of each per message. What a peer sends is taken at most
@@ -60,7 +62,7 @@ pub(crate) fn our_handshake(t: &Torrent, super_seeding: bool, peer: std::net::Ip
     ExtHandshake::ours(OurExt {
         listen_port: t.ctx.listen_addr.port(),
         metadata_size: Some(t.meta.info_bytes().len() as u64),
-        pex: !t.meta.info.private,
+        pex: !t.meta.info.private && t.ctx.pex(),
         upload_only: !super_seeding && t.core.lock().picker.is_complete(),
         prefers_encryption: matches!(
             t.ctx.encryption(),
@@ -124,6 +126,10 @@ impl PeerExt {
             UT_METADATA_ID => self.on_metadata(t, out, payload),
             UT_PEX_ID if t.meta.info.private => {
                 tracing::debug!(peer = %sh.addr, "ut_pex on a private torrent: ignored");
+                Ok(())
+            }
+            UT_PEX_ID if !t.ctx.pex() => {
+                tracing::debug!(peer = %sh.addr, "ut_pex while peer exchange is off: ignored");
                 Ok(())
             }
             UT_PEX_ID => {
@@ -198,7 +204,7 @@ impl PeerExt {
             return;
         };
         let now = Instant::now();
-        if now < due {
+        if now < due || !t.ctx.pex() {
             return;
         }
         self.pex_due = Some(now + PEX_INTERVAL);

@@ -9,11 +9,117 @@
 //! metadata fetch, before its torrent exists, dials on its own (at most
 //! [`MAX_FETCH_PEERS`](crate::metadata::MAX_FETCH_PEERS) sockets) within the reserve.
 //!
+//! The budget can change while the session runs ([`SocketBudget::resize`]): a larger one hands out
+//! the extra permits at once; a smaller one takes permits back as sockets close, so no connection is
+//! cut and none is made or taken until the session is under the new budget.
+//!
 //! Unset, the budget is what the open-file limit leaves after `max_open_files` and
 //! [`RESERVED_FDS`] for everything else, within [`MIN_CONNECTIONS`]..=[`MAX_DEFAULT_CONNECTIONS`].
 //! A program embedding the engine may first lift its soft limit to the hard one with
 //! [`raise_open_file_limit`] (the btorrent binary does), which is what makes thousands of
 //! connections possible on a system whose soft limit is the common 1,024.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore, TryAcquireError};
+
+/// The session's permits for peer sockets: one per open socket, at most [`SocketBudget::max`].
+///
+/// Invariants: `issued` is the number of permits the semaphore holds in all (handed out or
+/// available): `max` plus the permits a shrink has yet to take back. Only [`SocketBudget::resize`]
+/// and the shrink task it spawns change `max` and `issued`. No permit is handed out while
+/// [`SocketBudget::in_use`] would pass `max` (the free permits past it wait for the shrink).
+pub struct SocketBudget {
+    permits: Arc<Semaphore>,
+    max: AtomicUsize,
+    issued: Arc<AtomicUsize>,
+}
+
+impl SocketBudget {
+    /// A budget of `max` sockets (at least one).
+    pub fn new(max: usize) -> SocketBudget {
+        let max = max.max(1);
+        SocketBudget {
+            permits: Arc::new(Semaphore::new(max)),
+            max: AtomicUsize::new(max),
+            issued: Arc::new(AtomicUsize::new(max)),
+        }
+    }
+
+    /// A permit if one is free now within the budget.
+    pub fn try_take(&self) -> Result<OwnedSemaphorePermit, TryAcquireError> {
+        let p = self.permits.clone().try_acquire_owned()?;
+        if self.in_use() > self.max() {
+            // A permit a shrink has yet to take back.
+            return Err(TryAcquireError::NoPermits);
+        }
+        Ok(p)
+    }
+
+    /// A permit, once one is free within the budget.
+    pub async fn take(&self) -> Result<OwnedSemaphorePermit, AcquireError> {
+        loop {
+            let p = self.permits.clone().acquire_owned().await?;
+            if self.in_use() <= self.max() {
+                return Ok(p);
+            }
+            // Handed on to the shrink that waits for it.
+            drop(p);
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Permits free now.
+    pub fn available(&self) -> usize {
+        self.permits.available_permits()
+    }
+
+    /// The budget in force.
+    pub fn max(&self) -> usize {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// Sockets open now (which may exceed [`Self::max`] for a while after it was lowered).
+    pub fn in_use(&self) -> usize {
+        self.issued
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.available())
+    }
+
+    /// Makes the budget `max` sockets (at least one): more permits at once, or fewer as open
+    /// sockets close (a task takes them back; call within the tokio runtime).
+    pub fn resize(&self, max: usize) {
+        let max = max.max(1);
+        let old = self.max.swap(max, Ordering::Relaxed);
+        if max > old {
+            // Added after `issued` grows, so `in_use` never counts them as handed out.
+            self.issued.fetch_add(max - old, Ordering::Relaxed);
+            self.permits.add_permits(max - old);
+        } else if old > max {
+            // The free ones at once; the rest as sockets close.
+            let now = self.permits.forget_permits(old - max);
+            self.issued.fetch_sub(now, Ordering::Relaxed);
+            let later = old - max - now;
+            if later == 0 {
+                return;
+            }
+            let (permits, issued) = (self.permits.clone(), self.issued.clone());
+            tokio::spawn(async move {
+                // Permits go to waiters first, in order: every socket that closes feeds this
+                // task until it has its count, and a later grow pays it back first. Till then
+                // `try_take` and `take` hand out none past the budget.
+                for _ in 0..later {
+                    let Ok(p) = permits.clone().acquire_owned().await else {
+                        return;
+                    };
+                    p.forget();
+                    issued.fetch_sub(1, Ordering::Relaxed);
+                }
+            });
+        }
+    }
+}
 
 /// Descriptors kept for what is not a peer socket nor a data file: listeners, the DHT's socket,
 /// tracker connections, resume files being saved, the RPC and control sockets, standard streams.
@@ -81,6 +187,41 @@ mod tests {
         assert_eq!(default_max_connections(Some(524_288), 256), 4096);
         assert_eq!(default_max_connections(Some(300), 256), MIN_CONNECTIONS);
         assert_eq!(default_max_connections(None, 256), MIN_CONNECTIONS);
+    }
+
+    #[tokio::test]
+    async fn a_budget_grows_at_once_and_shrinks_as_sockets_close() {
+        let b = SocketBudget::new(3);
+        let mut held: Vec<_> = (0..3).map(|_| b.try_take().unwrap()).collect();
+        assert!(b.try_take().is_err());
+        assert_eq!((b.max(), b.in_use()), (3, 3));
+        b.resize(4);
+        let fourth = b
+            .try_take()
+            .expect("a grown budget hands out its permit at once");
+        assert_eq!((b.max(), b.in_use()), (4, 4));
+        // Lowered to 2 with 4 open: nothing is cut, nothing new is let in until 2 have closed.
+        b.resize(2);
+        assert_eq!((b.max(), b.in_use()), (2, 4));
+        drop(fourth);
+        held.truncate(1);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while b.in_use() != 1 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "in use {}",
+                b.in_use()
+            );
+            tokio::task::yield_now().await;
+        }
+        let second = b.try_take().expect("under the new budget again");
+        assert!(b.try_take().is_err(), "two at most");
+        assert_eq!(b.in_use(), 2);
+        drop(second);
+        // A grow while a shrink waits pays the shrink first.
+        b.resize(1);
+        b.resize(2);
+        assert_eq!(b.max(), 2);
     }
 
     #[test]

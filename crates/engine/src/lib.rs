@@ -242,6 +242,8 @@ pub struct SessionConfig {
     /// uTP ([`transport`]): taken on the UDP port of the listen port's number, dialed on the retry
     /// after a TCP dial failed (`Allow`), first (`Prefer`), or never (`Off`).
     pub utp: Utp,
+    /// Peer exchange ([`ext`], BEP 11) on public torrents (on by default).
+    pub pex: bool,
 }
 
 impl Default for SessionConfig {
@@ -272,6 +274,7 @@ impl Default for SessionConfig {
             events: EventSink::default(),
             encryption: Encryption::default(),
             utp: Utp::default(),
+            pex: true,
         }
     }
 }

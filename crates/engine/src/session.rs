@@ -58,9 +58,12 @@ pub(crate) struct SessionCtx {
     /// alone, or inside a torrent's core lock (a peer registering), never around one.
     pub ip_filter: parking_lot::RwLock<Arc<super::ip_filter::IpFilter>>,
     /// One permit per open peer socket, within the session's budget ([`super::fd_budget`]).
-    pub connections: Arc<tokio::sync::Semaphore>,
-    /// That budget.
-    pub max_connections: usize,
+    pub connections: super::fd_budget::SocketBudget,
+    /// Most peers per torrent in force (`cfg.max_peers_per_torrent` at the start;
+    /// [`Session::set_max_peers_per_torrent`]).
+    max_peers_per_torrent: std::sync::atomic::AtomicUsize,
+    /// Peer exchange (BEP 11) in force (`cfg.pex` at the start; [`Session::set_pex`]).
+    pex: std::sync::atomic::AtomicBool,
     /// When the session started: the phase of its torrents' once-a-second timers.
     epoch: tokio::time::Instant,
     /// The metadata fetches under way, by info-hash: where a peer that connects for one goes.
@@ -98,6 +101,17 @@ const CHECKS_AT_ONCE: usize = 2;
 const SAVES_AT_ONCE: usize = 8;
 
 impl SessionCtx {
+    /// Most peers per torrent in force.
+    pub fn max_peers_per_torrent(&self) -> usize {
+        self.max_peers_per_torrent
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether peer exchange is in force.
+    pub fn pex(&self) -> bool {
+        self.pex.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The next multiple of `period` since the session started, strictly after now. Torrents' periodic
     /// timers fire on these instants, so 1,000 idle torrents wake the runtime once a second together
     /// rather than 1,000 times at scattered instants (the wake-ups, not the work, were most of their
@@ -234,8 +248,9 @@ impl Session {
             announce_next: Mutex::new(tokio::time::Instant::now()),
             files: super::storage::FileCache::new(cfg.max_open_files),
             ip_filter: Default::default(),
-            connections: Arc::new(tokio::sync::Semaphore::new(max_connections)),
-            max_connections,
+            connections: super::fd_budget::SocketBudget::new(max_connections),
+            max_peers_per_torrent: cfg.max_peers_per_torrent.max(1).into(),
+            pex: cfg.pex.into(),
             epoch: tokio::time::Instant::now(),
             fetches: Mutex::new(HashMap::new()),
             fetched_peers: Mutex::new(Default::default()),
@@ -295,12 +310,46 @@ impl Session {
     /// Most peer sockets the session keeps at once ([`SessionConfig::max_connections`], or the
     /// budget the open-file limit gave).
     pub fn max_connections(&self) -> usize {
-        self.0.ctx.max_connections
+        self.0.ctx.connections.max()
+    }
+
+    /// Changes the socket budget while the session runs (at least one): a lower one cuts no
+    /// connection, but none is made or taken until the session is under it.
+    pub fn set_max_connections(&self, n: usize) {
+        self.0.ctx.connections.resize(n);
     }
 
     /// Peer sockets open now: dials under way, incoming connections being handshaken, peers.
     pub fn connections(&self) -> usize {
-        self.0.ctx.max_connections - self.0.ctx.connections.available_permits()
+        self.0.ctx.connections.in_use()
+    }
+
+    /// Most peers per torrent in force.
+    pub fn max_peers_per_torrent(&self) -> usize {
+        self.0.ctx.max_peers_per_torrent()
+    }
+
+    /// Changes the most peers per torrent (at least one) while the session runs: a torrent over it
+    /// keeps its peers, and dials or takes none until it is under it.
+    pub fn set_max_peers_per_torrent(&self, n: usize) {
+        self.0
+            .ctx
+            .max_peers_per_torrent
+            .store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether peer exchange (BEP 11) is in force.
+    pub fn pex(&self) -> bool {
+        self.0.ctx.pex()
+    }
+
+    /// Switches peer exchange while the session runs: off, no peer list is sent or taken on any
+    /// connection (and new ones do not offer it); on, connections made from now on offer it.
+    pub fn set_pex(&self, on: bool) {
+        self.0
+            .ctx
+            .pex
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Files the session's torrents hold open now (at most [`SessionConfig::max_open_files`]).
@@ -616,7 +665,7 @@ fn admit(session: &Session, stream: RawStream, addr: SocketAddr) {
         tracing::debug!(peer = %addr, "incoming connection refused: blocked by the IP filter");
         return;
     }
-    let Ok(permit) = session.0.ctx.connections.clone().try_acquire_owned() else {
+    let Ok(permit) = session.0.ctx.connections.try_take() else {
         tracing::debug!(peer = %addr, "incoming connection refused: at the session's connection limit");
         return;
     };

@@ -133,14 +133,14 @@ async fn finish_download(t: &Arc<Torrent>) {
 /// session's budget ([`crate::fd_budget`]; none left, no dial).
 fn connect_peers(t: &Arc<Torrent>) {
     let now = Instant::now();
-    let sockets = t.ctx.connections.available_permits();
+    let sockets = t.ctx.connections.available();
     if sockets == 0 {
         return;
     }
     let filter = t.ctx.ip_filter.read().clone();
     let mut c = t.core.lock();
     let complete = c.picker.is_done();
-    let max = t.ctx.cfg.max_peers_per_torrent;
+    let max = t.ctx.max_peers_per_torrent();
     let connecting = c.known.connecting();
     let mut room = max.saturating_sub(c.peers.len());
     let core = &mut *c;
@@ -168,7 +168,7 @@ fn connect_peers(t: &Arc<Torrent>) {
     let run = c.run.clone();
     drop(c);
     for addr in picks {
-        match t.ctx.connections.clone().try_acquire_owned() {
+        match t.ctx.connections.try_take() {
             Ok(socket) => {
                 tokio::spawn(super::peer::dial(t.clone(), addr, run.clone(), socket));
             }

@@ -163,7 +163,7 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
     // while it lasts, when one is free.
     let _socket = tokio::select! {
         _ = run.cancelled() => return,
-        p = t.ctx.connections.clone().acquire_owned() => match p {
+        p = t.ctx.connections.take() => match p {
             Ok(p) => p,
             Err(_) => return,
         },
@@ -204,7 +204,7 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
             let extra = if rounds.is_empty() {
                 None
             } else {
-                match t.ctx.connections.clone().try_acquire_owned() {
+                match t.ctx.connections.try_take() {
                     Ok(p) => Some(p),
                     Err(_) => break,
                 }

@@ -291,7 +291,7 @@ pub async fn fetch(
                 continue;
             }
             // None left in the session's budget: the address waits for one (the next tick).
-            let Ok(socket) = cfg.session.connections.clone().try_acquire_owned() else {
+            let Ok(socket) = cfg.session.connections.try_take() else {
                 queue.push_front(a);
                 break;
             };
