@@ -34,8 +34,6 @@ struct IdTable {
     /// What each torrent looked like at the last look (status, pieces, peers): a change counts as
     /// activity, so a client polling `recently-active` sees a pause made elsewhere.
     looks: HashMap<InfoHash, Look>,
-    /// When a download was first seen complete, as a Unix time.
-    done: HashMap<InfoHash, i64>,
 }
 
 impl IdTable {
@@ -64,11 +62,7 @@ fn is_activity(before: Option<Look>, s: &TorrentStats) -> bool {
         || s.state == TorrentState::Checking
 }
 
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
+pub use crate::engine::clock::unix_now;
 
 impl Ids {
     /// The session's torrents with their ids, in id order; also records what changed since the
@@ -93,9 +87,6 @@ impl Ids {
             let before = t.looks.insert(ih, look);
             if is_activity(before, &s) {
                 t.active.insert(ih, now);
-            }
-            if s.is_complete() && s.downloaded > 0 {
-                t.done.entry(ih).or_insert_with(unix_now);
             }
             present.insert(ih, id);
             out.push((id, h, s));
@@ -139,10 +130,6 @@ impl Ids {
             .iter()
             .map(|(id, _)| *id)
             .collect()
-    }
-
-    fn done_date(&self, ih: &InfoHash) -> i64 {
-        self.inner.lock().done.get(ih).copied().unwrap_or(0)
     }
 }
 
@@ -231,7 +218,6 @@ pub async fn torrent_get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     // What torrents.toml says now (one `stat`), so a one-shot command's change shows at once.
     let cfg = rpc.peer.torrents().fresh().ok();
     let ctx = FieldCtx {
-        rpc,
         cfg: cfg.as_deref(),
     };
     // Each managed torrent's entry and place in the queue, found once per request rather than by a
@@ -299,7 +285,6 @@ pub async fn torrent_get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
 }
 
 struct FieldCtx<'a> {
-    rpc: &'a Arc<Rpc>,
     cfg: Option<&'a Config>,
 }
 
@@ -501,9 +486,12 @@ impl FieldCtx<'_> {
             "downloadDir" => json!(std::path::absolute(&s.data_dir).unwrap_or_else(|_| s.data_dir.clone()).display().to_string()),
             "torrentFile" => json!(t.entry().and_then(|e| self.cfg.map(|c| c.resolve(&e.file).display().to_string())).unwrap_or_default()),
             "addedDate" => json!(t.entry().and_then(|e| humantime::parse_rfc3339_weak(&e.added).ok()).and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64)),
-            "doneDate" => json!(self.rpc.ids.done_date(&ih)),
-            "activityDate" | "startDate" | "editDate" | "manualAnnounceTime" => json!(0),
-            "secondsDownloading" | "secondsSeeding" => json!(0),
+            "doneDate" => json!(s.times.done),
+            "startDate" => json!(s.times.started),
+            "activityDate" => json!(s.times.active),
+            "secondsDownloading" => json!(s.times.seconds_downloading),
+            "secondsSeeding" => json!(s.times.seconds_seeding),
+            "editDate" | "manualAnnounceTime" => json!(0),
             "queuePosition" => json!(self.queue_position(t)),
             "bandwidthPriority" => json!(0),
             "labels" => json!(t.entry().map(|e| e.labels.clone()).unwrap_or_default()),

@@ -220,3 +220,100 @@ fn the_session_ratio_goal_stops_global_torrents_but_not_unlimited_ones() {
         false
     );
 }
+
+/// Each torrent's clock through `torrent-get` (what Sonarr's and Radarr's seeding-time goals and
+/// `transmission-remote -i` read): a seed made from local data starts, counts its seeding time
+/// and shows activity once a leecher downloads (which completes with a `doneDate`); a stopped
+/// torrent's time stands still and is kept across a restart; started again, it counts on.
+#[test]
+fn a_torrents_start_activity_and_seeding_time_are_counted_and_kept() {
+    const CLOCK: [&str; 6] = [
+        "status",
+        "startDate",
+        "activityDate",
+        "doneDate",
+        "secondsDownloading",
+        "secondsSeeding",
+    ];
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let before = btorrent::engine::clock::unix_now();
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let (id, meta) = add_seed(&mut c, dir.path(), "clock.bin", 200_000);
+    let clock = |c: &mut Client| torrent_get(c, json!([id]), &CLOCK).pop().unwrap();
+    let t = poll("two seconds of seeding", 30, || {
+        let t = clock(&mut c);
+        (t["secondsSeeding"].as_u64()? >= 2).then_some(t)
+    });
+    let started = t["startDate"].as_i64().unwrap();
+    assert!(
+        started >= before && started <= btorrent::engine::clock::unix_now(),
+        "{t}"
+    );
+    assert_eq!(
+        (&t["activityDate"], &t["doneDate"], &t["secondsDownloading"]),
+        (&json!(0), &json!(0), &json!(0)),
+        "made from local data, nothing moved yet: {t}"
+    );
+
+    // A leecher downloads it: the seed was active; the leecher's download completed.
+    let port = c.ok("session-get", json!({"fields": ["peer-port"]}))["peer-port"]
+        .as_u64()
+        .unwrap() as u16;
+    let out = tempfile::tempdir().unwrap();
+    let (_leecher, lh) = rt.block_on(support::leecher(
+        &meta,
+        out.path(),
+        vec![([127, 0, 0, 1], port).into()],
+    ));
+    rt.block_on(support::wait_complete(&lh, 60));
+    // (Activity shows at the clock's next tick, a second at most after the last byte.)
+    let done = poll(
+        "the leecher's completion and activity to be stamped",
+        30,
+        || {
+            let times = lh.stats().times;
+            (times.done > 0 && times.active > 0).then_some(times)
+        },
+    );
+    assert!(done.done >= before && done.active >= before, "{done:?}");
+    poll("the seed's activity", 30, || {
+        (clock(&mut c)["activityDate"].as_i64()? >= before).then_some(())
+    });
+
+    // Stopped, its time stands still, and a restart keeps it.
+    c.ok("torrent-stop", json!({"ids": [id]}));
+    let stopped = poll("the seed to stop", 30, || {
+        let t = clock(&mut c);
+        (t["status"] == 0).then_some(t)
+    });
+    let seeded = stopped["secondsSeeding"].as_u64().unwrap();
+    // The pause saves the resume file with the clock; then the daemon is killed.
+    let resume = dir
+        .path()
+        .join(".btorrent/resume")
+        .join(format!("{}.resume", meta.info_hash.to_hex()));
+    poll("the pause to keep the clock", 30, || {
+        let kept: Value = serde_json::from_slice(&std::fs::read(&resume).ok()?).ok()?;
+        (kept["clock"]["seconds_seeding"] == seeded).then_some(())
+    });
+    let d = d.restart();
+    let mut c = d.client();
+    let clock = |c: &mut Client| torrent_get(c, json!([]), &CLOCK).pop();
+    let t = poll("the stopped torrent listed again", 30, || clock(&mut c));
+    assert_eq!(t["status"], 0, "{t}");
+    assert_eq!(t["secondsSeeding"].as_u64(), Some(seeded), "{t}");
+    assert_eq!(t["startDate"], 0, "not started in this run: {t}");
+    let id = c.ok("torrent-get", json!({"fields": ["id"]}))["torrents"][0]["id"].clone();
+    c.ok("torrent-start", json!({"ids": [id]}));
+    poll("the seeding time to count on", 30, || {
+        let t = clock(&mut c)?;
+        (t["secondsSeeding"].as_u64()? > seeded && t["startDate"].as_i64()? >= started)
+            .then_some(())
+    });
+}

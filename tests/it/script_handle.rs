@@ -61,12 +61,15 @@ fn what_seed_returns_is_the_torrent_handle_with_its_getters_and_actions() {
          t.pause();\n\
          print(`${t.state} ${torrent(\"f.bin\").state}`);\n\
          t.resume();\n\
-         print(`${t.state} ${t.error}`);\n",
+         print(`${t.state} ${t.error}`);\n\
+         let waited = 0;\n\
+         while t.seconds_seeding < 2 && waited < 300 { sleep(100); waited += 1; }\n\
+         print(`${t.seconds_seeding >= 2} ${t.seconds_downloading} ${t.stats.seconds_seeding >= 2}`);\n",
     );
     assert_eq!(code, Some(0), "{out}{err}");
     assert_eq!(
         out,
-        "TorrentHandle\n50000 50000\ntrue\nseeding 1.0 true seeding\npaused paused\nseeding \n"
+        "TorrentHandle\n50000 50000\ntrue\nseeding 1.0 true seeding\npaused paused\nseeding \ntrue 0 true\n"
     );
     let cfg = Config::load(&dir.join("torrents.toml")).unwrap();
     assert_eq!(cfg.torrents[0].limits.engine().upload, Some(50000));

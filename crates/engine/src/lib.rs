@@ -117,6 +117,7 @@
 pub mod announce;
 mod announcer;
 pub mod choker;
+pub mod clock;
 pub mod conn;
 pub mod dht;
 pub mod disk_check;
@@ -159,6 +160,7 @@ use std::time::Duration;
 
 use btorrent_proto::types::{InfoHash, PeerId};
 
+pub use clock::TorrentTimes;
 pub use dht::{DhtConfig, DhtStats};
 pub use disk_check::CheckReport;
 pub use error::{EngineError, Result};

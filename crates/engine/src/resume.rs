@@ -2,7 +2,9 @@
 //!
 //! The resume file (`<resume_dir>/<info-hash>.resume`, JSON) lists the verified pieces and, for every
 //! file, the size and modification time it had when the list was taken. It is saved (atomically)
-//! every `resume_interval` while pieces arrive, on completion, on move, pause and stop.
+//! every `resume_interval` while pieces arrive, on completion, on move, pause and stop, and at least
+//! every [`super::clock::KEEP_EVERY`] while the torrent runs. It also keeps the torrent's clock
+//! ([`super::clock::Kept`]: when its download completed, how long it downloaded and seeded).
 //!
 //! On add, a piece is trusted without reading it only if the resume file lists it and every file it
 //! touches still has the recorded size and mtime. Any other piece whose files are all present and long
@@ -31,6 +33,9 @@ struct ResumeFile {
     /// The bitfield of verified pieces, hex.
     pieces: String,
     files: Vec<Option<FileStamp>>,
+    /// The torrent's clock ([`super::clock`]); absent in files written before it was kept.
+    #[serde(default)]
+    clock: super::clock::Kept,
 }
 
 fn path(t: &Torrent) -> Option<PathBuf> {
@@ -43,12 +48,14 @@ pub fn file_in(dir: &std::path::Path, ih: &btorrent_proto::types::InfoHash) -> P
     dir.join(format!("{}.resume", ih.to_hex()))
 }
 
-fn load(t: &Torrent) -> Option<(Bitfield, Vec<Option<FileStamp>>)> {
+fn load(t: &Torrent) -> Option<ResumeFile> {
     let bytes = std::fs::read(path(t)?).ok()?;
     let r: ResumeFile = serde_json::from_slice(&bytes).ok()?;
-    if r.info_hash != t.info_hash().to_hex() || r.files.len() != t.meta.info.files.len() {
-        return None;
-    }
+    (r.info_hash == t.info_hash().to_hex() && r.files.len() == t.meta.info.files.len()).then_some(r)
+}
+
+/// The verified pieces and file stamps a resume file lists.
+fn pieces_of(t: &Torrent, r: ResumeFile) -> Option<(Bitfield, Vec<Option<FileStamp>>)> {
     let raw = hex::decode(&r.pieces).ok()?;
     let bits = Bitfield::from_bytes(&raw, t.geo.piece_count as usize).ok()?;
     Some((bits, r.files))
@@ -67,9 +74,14 @@ pub(crate) struct Survey {
 }
 
 /// Looks at file sizes, mtimes and the resume file (blocking, but reads no piece data). Files
-/// longer than the torrent says are reported.
+/// longer than the torrent says are reported. The torrent's clock takes up what the file kept:
+/// call it once, when the torrent is added.
 pub(crate) fn survey(t: &Torrent) -> Survey {
-    survey_with(t, load(t))
+    let resume = load(t);
+    if let Some(r) = &resume {
+        t.core.lock().clock.restore(r.clock);
+    }
+    survey_with(t, resume.and_then(|r| pieces_of(t, r)))
 }
 
 /// Every piece whose files are on disk, to hash, with no resume data trusted (a forced re-check).
@@ -190,10 +202,10 @@ pub(crate) fn verified(t: &Torrent, group: &[u32], bufs: &mut [Vec<u8>; LANES]) 
 /// Saves the resume file now (no-op without a resume folder).
 pub(crate) async fn save(t: &Arc<Torrent>) {
     let Some(file) = path(t) else { return };
-    let bits = {
+    let (bits, clock) = {
         let mut c = t.core.lock();
         c.resume_dirty = false;
-        c.picker.have().clone()
+        (c.picker.have().clone(), c.clock.kept())
     };
     let t2 = t.clone();
     let Ok(_turn) = t.ctx.saves.acquire().await else {
@@ -204,6 +216,7 @@ pub(crate) async fn save(t: &Arc<Torrent>) {
             info_hash: t2.info_hash().to_hex(),
             pieces: hex::encode(bits.as_bytes()),
             files: t2.storage.stamps(),
+            clock,
         };
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir)?;

@@ -129,6 +129,9 @@ pub struct TorrentStats {
     pub limits: TorrentLimits,
     /// Web seeds ([`crate::web_seed`]) with a request under way now.
     pub web_seeds_sending: usize,
+    /// When it started, last moved data and completed; how long it downloaded and seeded
+    /// ([`crate::clock`]).
+    pub times: crate::TorrentTimes,
 }
 
 impl TorrentStats {

@@ -106,6 +106,8 @@ pub(crate) struct Core {
     /// the move changes this, not the lifecycle: the connections stay closed until the files are in
     /// their new place, and the move does not undo what was asked meanwhile.
     pub moving: Option<AfterMove>,
+    /// When it started, moved data, completed; how long it downloaded and seeded ([`super::clock`]).
+    pub clock: super::clock::Clock,
 }
 
 pub(crate) struct Torrent {
@@ -321,6 +323,7 @@ impl Torrent {
             sequential: c.picker.sequential(),
             moving: c.moving.is_some(),
             web_seeds_sending: self.web_seeds_sending.load(Ordering::Relaxed),
+            times: c.clock.times(),
         }
     }
 }
@@ -383,6 +386,7 @@ impl TorrentHandle {
             resume_dirty: false,
             choke_soon: false,
             moving: None,
+            clock: Default::default(),
             superseed: super::superseed::SuperSeed::new(
                 geo.piece_count as usize,
                 super_seed.or(ctx.cfg.super_seed),
@@ -527,6 +531,11 @@ impl TorrentHandle {
         };
         run.cancel();
         self.0.wake.notify_one();
+        // The clock stops here: its sums are kept now rather than at the next save.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let t = self.0.clone();
+            rt.spawn(async move { super::resume::save(&t).await });
+        }
     }
 
     /// Undoes [`pause`](Self::pause): back to the phase it was in (checking, if the check has not

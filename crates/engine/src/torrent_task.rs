@@ -41,7 +41,10 @@ pub(crate) async fn run_swarm(t: Arc<Torrent>) {
         tokio::select! {
             _ = t.life.cancelled() => return,
             _ = t.wake.notified() => {}
-            _ = tick.tick() => update_rates(&t),
+            _ = tick.tick() => {
+                update_rates(&t);
+                count_time(&t);
+            }
             _ = std::future::ready(()), if first => {}
         }
         first = false;
@@ -76,7 +79,8 @@ pub(crate) async fn run_swarm(t: Arc<Torrent>) {
                 last_choke = now;
             }
         }
-        if dirty && last_save.elapsed() >= t.ctx.cfg.resume_interval {
+        let keep_clock = transfers && last_save.elapsed() >= super::clock::KEEP_EVERY;
+        if (dirty && last_save.elapsed() >= t.ctx.cfg.resume_interval) || keep_clock {
             super::resume::save(&t).await;
             last_save = Instant::now();
         }
@@ -90,6 +94,21 @@ fn update_rates(t: &Torrent) {
     r.1.update(t.uploaded.load(Ordering::Relaxed), now);
 }
 
+/// Ticks the torrent's clock ([`super::clock`]) with what it does now.
+fn count_time(t: &Torrent) {
+    use super::clock::Doing;
+    use super::lifecycle::{Lifecycle, Phase};
+    let moved = t.downloaded.load(Ordering::Relaxed) + t.uploaded.load(Ordering::Relaxed);
+    let mut c = t.core.lock();
+    let doing = match c.lifecycle {
+        Lifecycle::Running(Phase::Downloading) => Doing::Downloading,
+        Lifecycle::Running(Phase::Seeding) => Doing::Seeding,
+        _ => Doing::Nothing,
+    };
+    c.clock
+        .tick(Instant::now(), super::clock::unix_now(), doing, moved);
+}
+
 fn create_files_failed(t: &Torrent, e: std::io::Error) -> crate::EngineError {
     crate::EngineError::CreateFiles {
         dir: t.storage.data_dir(),
@@ -98,6 +117,12 @@ fn create_files_failed(t: &Torrent, e: std::io::Error) -> crate::EngineError {
 }
 
 async fn finish_download(t: &Arc<Torrent>) {
+    {
+        let mut c = t.core.lock();
+        if c.picker.is_done() && !t.repairing.load(Ordering::Relaxed) {
+            c.clock.completed(super::clock::unix_now());
+        }
+    }
     let t2 = t.clone();
     let files =
         tokio::task::spawn_blocking(move || super::selection::create_wanted_empty_files(&t2)).await;

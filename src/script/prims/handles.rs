@@ -12,7 +12,8 @@
 //! `peers`, `seeds`, `connections` (the peers connected now, a map each: [`peer_map`]),
 //! `pieces_withdrawn` (pieces whose data on disk failed its hash, fetched again),
 //! `super_seeding` (offering its pieces one at a time as the only seed, BEP 16),
-//! `upload_limit`, `download_limit` (its own speed limits in bytes per second, `()` = none) and
+//! `seconds_downloading`, `seconds_seeding` (over every run, kept in its resume file; `()` when
+//! not running), `upload_limit`, `download_limit` (its own speed limits in bytes per second, `()` = none) and
 //! `honors_session_limits` (whether the session's limits bound it too), all three also settable:
 //! `t.upload_limit = "500K"` (a number of bytes per second or a size; 0 or `()` lifts it) applies
 //! at once and is kept in torrents.toml, `seed_ratio` (its own ratio goal: a number, `"unlimited"`,
@@ -162,6 +163,14 @@ pub(super) fn stats_map(ih: &str, s: &TorrentStats) -> Map {
         (s.pieces_withdrawn as i64).into(),
     );
     m.insert("super_seeding".into(), s.super_seeding.into());
+    m.insert(
+        "seconds_downloading".into(),
+        (s.times.seconds_downloading as i64).into(),
+    );
+    m.insert(
+        "seconds_seeding".into(),
+        (s.times.seconds_seeding as i64).into(),
+    );
     m.insert("save_path".into(), s.data_dir.display().to_string().into());
     m
 }
@@ -609,6 +618,13 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
         .live
         .is_some_and(|l| l.super_seeding)
         .into());
+    let seconds = |s: Option<u64>| s.map_or(Dynamic::UNIT, |s| (s as i64).into());
+    getter!("seconds_downloading", |_h, v| seconds(
+        v.live.as_ref().map(|l| l.times.seconds_downloading)
+    ));
+    getter!("seconds_seeding", |_h, v| seconds(
+        v.live.as_ref().map(|l| l.times.seconds_seeding)
+    ));
     let rate = |r: Option<u64>| r.map_or(Dynamic::UNIT, |r| (r as i64).into());
     getter!("upload_limit", |_h, v| rate(v.limits().upload));
     getter!("download_limit", |_h, v| rate(v.limits().download));
