@@ -325,7 +325,7 @@ impl Fetching {
     }
 
     /// The torrent of `ih` is added from a .torrent given since: its entry goes without a trace, its
-    /// fetch ends; unless the entry's own torrent is being added, whose task ends it ([`Self::finish`]).
+    /// fetch ends; unless the entry's own torrent is being added, whose task ends it (`finish`).
     pub fn added(&self, ih: &InfoHash) {
         let mut entries = self.entries.lock();
         if entries.get(ih).is_some_and(|e| e.adding().is_none()) {
