@@ -514,7 +514,15 @@ impl Entry {
             | "bandwidthPriority"
             | "downloadLimit"
             | "uploadLimit" => json!(0),
-            "percentDone" | "recheckProgress" => json!(0.0),
+            "percentDone" | "recheckProgress" | "percentComplete" => json!(0.0),
+            "file-count" | "fileCount" => json!(0),
+            "primary-mime-type" => json!(""),
+            "sequentialDownload" => json!(self
+                .record
+                .set
+                .get("sequentialDownload")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)),
             "uploadRatio" => json!(-1.0),
             // Transmission's "not available".
             "eta" | "etaIdle" => json!(-1),

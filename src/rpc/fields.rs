@@ -1,5 +1,7 @@
 //! `torrent-get`: the torrent ids (stable while the RPC server runs), the `ids` argument, and every
-//! field Transmission 3.00 defines, computed from the engine's live state and torrents.toml.
+//! field Transmission 3.00 defines (and Transmission 4's `file-count`, `percentComplete`,
+//! `primary-mime-type` and `sequentialDownload`), computed from the engine's live state and
+//! torrents.toml.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -464,6 +466,10 @@ impl FieldCtx<'_> {
                 "rateToClient": p.down_rate,
                 "rateToPeer": p.up_rate,
             })).collect()),
+            "file-count" | "fileCount" => json!(super::files::count(&meta.info)),
+            "primary-mime-type" => json!(super::files::primary_mime_type(&meta.info)),
+            "percentComplete" => json!(if s.bytes_total == 0 { 1.0 } else { s.bytes_verified as f64 / s.bytes_total as f64 }),
+            "sequentialDownload" => json!(s.sequential),
             "pieceCount" => json!(meta.info.piece_count()),
             "pieceSize" => json!(meta.info.piece_length),
             "pieces" => json!(base64::engine::general_purpose::STANDARD.encode(t.have.as_bytes())),

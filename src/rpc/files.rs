@@ -22,6 +22,25 @@ pub const KEYS: [&str; 5] = [
     "priority-normal",
 ];
 
+/// How many files the RPC lists (`file-count`): the torrent's, without padding files.
+pub fn count(info: &Info) -> usize {
+    info.files.iter().filter(|f| !f.padding).count()
+}
+
+/// The MIME type of the torrent's largest share of bytes (`primary-mime-type`), by file name
+/// extension, files of one type counted together; `application/octet-stream` when none is known.
+pub fn primary_mime_type(info: &Info) -> String {
+    let mut bytes: std::collections::HashMap<String, u64> = Default::default();
+    for f in info.files.iter().filter(|f| !f.padding) {
+        let mime = mime_guess::from_path(&f.path).first_or_octet_stream();
+        *bytes.entry(mime.essence_str().to_string()).or_default() += f.length;
+    }
+    bytes
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+        .map_or_else(|| "application/octet-stream".into(), |(m, _)| m)
+}
+
 /// The engine's index of each file the RPC numbers (the files that are not padding).
 fn engine_indices(info: &Info) -> Vec<usize> {
     (0..info.files.len())
@@ -168,6 +187,28 @@ mod tests {
 
     fn args(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn the_primary_mime_type_is_the_type_with_the_most_bytes_and_padding_is_not_counted() {
+        let mut i = info(&[false, false, false, true]);
+        let named = [
+            ("t/ep1.mkv", 40),
+            ("t/ep1.srt", 5),
+            ("t/ep2.mkv", 40),
+            ("t/pad", 500),
+        ];
+        for (f, (path, len)) in i.files.iter_mut().zip(named) {
+            f.path = path.into();
+            f.length = len;
+        }
+        assert_eq!(count(&i), 3);
+        assert_eq!(primary_mime_type(&i), "video/x-matroska");
+        i.files[1].length = 100;
+        i.files[1].path = "t/notes.txt".into();
+        assert_eq!(primary_mime_type(&i), "text/plain");
+        i.files.clear();
+        assert_eq!(primary_mime_type(&i), "application/octet-stream");
     }
 
     #[test]

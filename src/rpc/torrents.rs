@@ -328,7 +328,11 @@ pub async fn remove(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     .await
 }
 
-/// `torrent-set`: file selection ([`super::files`]), the speed limits (`uploadLimit`/
+/// Transmission 4's `torrent-set` key for fetching pieces in order.
+const SEQUENTIAL: &str = "sequentialDownload";
+
+/// `torrent-set`: file selection ([`super::files`]) and `sequentialDownload` (pieces in order, for
+/// playing a file while it downloads), the speed limits (`uploadLimit`/
 /// `uploadLimited`, `downloadLimit`/`downloadLimited` in kB/s, `honorsSessionLimits`), the
 /// seeding goals ([`super::goals`]), the trackers ([`super::trackers`]), `labels` (replacing
 /// the torrent's; `[]` clears them) and `queuePosition` (the place in the download queue), applied at once and kept in torrents.toml. Every other key is
@@ -358,6 +362,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && !super::trackers::KEYS.contains(k)
                 && *k != "labels"
                 && *k != "queuePosition"
+                && *k != SEQUENTIAL
         })
         .collect();
     if !unsupported.is_empty() {
@@ -369,6 +374,15 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let honors = match args.get("honorsSessionLimits") {
         None | Some(Value::Null) => None,
         Some(_) => Some(bool_arg(args, "honorsSessionLimits")?),
+    };
+    let sequential = match args.get(SEQUENTIAL) {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(v) => {
+            return Err(format!(
+                "torrent-set: {SEQUENTIAL} must be true or false, not {v}"
+            ))
+        }
     };
     let sets_limits = keys.iter().any(|k| limits.contains(k));
     let sets_goals = super::any_key(args, &super::goals::TORRENT_KEYS);
@@ -469,8 +483,9 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 errors.push(format!("{e:#}"));
             }
         }
-        if !files.is_empty() {
-            if let Err(e) = actions::choose_files(torrents, &rpc.peer, &ih, &name, &files, None) {
+        if !files.is_empty() || sequential.is_some() {
+            let chosen = actions::choose_files(torrents, &rpc.peer, &ih, &name, &files, sequential);
+            if let Err(e) = chosen {
                 errors.push(format!("{e:#}"));
             }
         }

@@ -312,6 +312,44 @@ fn files_are_chosen_through_the_rpc() {
         json!({"bytesCompleted": 0, "wanted": false, "priority": 0})
     );
     assert!(!out.join("pack/b.bin").exists(), "b.bin was created");
+    // Transmission 4's fields: the files, the share of the whole torrent verified, the kind of
+    // data, fetching in order (set here, kept in torrents.toml).
+    let more = [
+        "file-count",
+        "fileCount",
+        "percentComplete",
+        "primary-mime-type",
+        "sequentialDownload",
+    ];
+    let t4 = torrent_get(&mut c, json!([id]), &more).pop().unwrap();
+    assert_eq!(
+        (&t4["file-count"], &t4["fileCount"]),
+        (&json!(3), &json!(3)),
+        "{t4}"
+    );
+    let share = t4["percentComplete"].as_f64().unwrap();
+    assert!((share - 427_680.0 / 624_288.0).abs() < 1e-9, "{t4}");
+    assert_eq!(t4["primary-mime-type"], "application/octet-stream", "{t4}");
+    assert_eq!(t4["sequentialDownload"], false, "{t4}");
+    let v = c.call(
+        "torrent-set",
+        json!({"ids": [id], "sequentialDownload": "yes"}),
+    );
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("sequentialDownload must be true or false"),
+        "{v}"
+    );
+    c.ok(
+        "torrent-set",
+        json!({"ids": [id], "sequentialDownload": true}),
+    );
+    let t4 = torrent_get(&mut c, json!([id]), &more).pop().unwrap();
+    assert_eq!(t4["sequentialDownload"], true, "{t4}");
+    let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    assert!(cfg.find(&meta.info_hash).unwrap().files.sequential);
     let kept = std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap();
     let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
     let e = cfg.find(&meta.info_hash).unwrap();
