@@ -237,6 +237,9 @@ pub struct EntryLimits {
     pub download_limit: Option<ByteRate>,
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
     pub honors_session_limits: bool,
+    /// Most peers of this torrent; absent = the session's `max_peers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_peers: Option<usize>,
 }
 
 fn yes() -> bool {
@@ -259,6 +262,7 @@ impl From<TorrentLimits> for EntryLimits {
             upload_limit: l.upload.filter(|&r| r > 0).map(ByteRate),
             download_limit: l.download.filter(|&r| r > 0).map(ByteRate),
             honors_session_limits: l.honors_session_limits,
+            max_peers: l.max_peers.filter(|&n| n > 0),
         }
     }
 }
@@ -270,6 +274,7 @@ impl EntryLimits {
             upload: self.upload_limit.and_then(ByteRate::limit),
             download: self.download_limit.and_then(ByteRate::limit),
             honors_session_limits: self.honors_session_limits,
+            max_peers: self.max_peers.filter(|&n| n > 0),
         }
     }
 }
@@ -439,7 +444,7 @@ mod tests {
             &path,
             format!(
                 "[[torrent]]\nname = \"x\"\ninfo_hash = \"{ih}\"\nfile = \"x.torrent\"\ndata = \"out\"\n\
-                 download_limit = \"500K\"\nupload_limit = 30000\nhonors_session_limits = false\n"
+                 download_limit = \"500K\"\nupload_limit = 30000\nhonors_session_limits = false\nmax_peers = 12\n"
             ),
         )
         .unwrap();
@@ -449,6 +454,7 @@ mod tests {
             upload: Some(30_000),
             download: Some(500 * 1024),
             honors_session_limits: false,
+            max_peers: Some(12),
         };
         assert_eq!(cfg.torrents[0].limits.engine(), want);
         // Re-registering the torrent (an entry without limits) keeps them.

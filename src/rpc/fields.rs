@@ -446,7 +446,7 @@ impl FieldCtx<'_> {
             "peersGettingFromUs" => json!(h.peers().iter().filter(|p| p.up_rate > 0).count()),
             "peersSendingToUs" => json!(h.peers().iter().filter(|p| p.down_rate > 0).count()),
             "webseedsSendingToUs" => json!(s.web_seeds_sending),
-            "peer-limit" | "maxConnectedPeers" => json!(self.cfg.map_or_else(|| crate::config::Settings::default().max_peers_per_torrent(), |c| c.settings.max_peers_per_torrent())),
+            "peer-limit" | "maxConnectedPeers" => json!(h.limits().max_peers.unwrap_or_else(|| self.cfg.map_or_else(|| crate::config::Settings::default().max_peers_per_torrent(), |c| c.settings.max_peers_per_torrent()))),
             "peersFrom" => peers_from(&h.peers()),
             "peers" => Value::Array(h.peers().iter().map(|p| json!({
                 "address": p.addr.ip().to_string(),

@@ -328,11 +328,15 @@ pub async fn remove(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     .await
 }
 
+/// `torrent-set`'s key for a torrent's own most peers (`transmission-remote -t ID -pr N`).
+const PEER_LIMIT: &str = "peer-limit";
+
 /// Transmission 4's `torrent-set` key for fetching pieces in order.
 const SEQUENTIAL: &str = "sequentialDownload";
 
-/// `torrent-set`: file selection ([`super::files`]) and `sequentialDownload` (pieces in order, for
-/// playing a file while it downloads), the speed limits (`uploadLimit`/
+/// `torrent-set`: file selection ([`super::files`]), `sequentialDownload` (pieces in order, for
+/// playing a file while it downloads), `peer-limit` (its own most peers; a lower one cuts no
+/// connection), the speed limits (`uploadLimit`/
 /// `uploadLimited`, `downloadLimit`/`downloadLimited` in kB/s, `honorsSessionLimits`), the
 /// seeding goals ([`super::goals`]), the trackers ([`super::trackers`]), `labels` (replacing
 /// the torrent's; `[]` clears them) and `queuePosition` (the place in the download queue), applied at once and kept in torrents.toml. Every other key is
@@ -352,6 +356,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "uploadLimit",
         "uploadLimited",
         "honorsSessionLimits",
+        PEER_LIMIT,
     ];
     let unsupported: Vec<&str> = keys
         .iter()
@@ -374,6 +379,12 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let honors = match args.get("honorsSessionLimits") {
         None | Some(Value::Null) => None,
         Some(_) => Some(bool_arg(args, "honorsSessionLimits")?),
+    };
+    let peer_limit = match args.get(PEER_LIMIT) {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().filter(|&n| n >= 1).ok_or_else(|| {
+            format!("torrent-set: {PEER_LIMIT} must be a whole number of peers, 1 or more, not {v}")
+        })? as usize),
     };
     let sequential = match args.get(SEQUENTIAL) {
         None | Some(Value::Null) => None,
@@ -454,6 +465,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             upload: limit_arg(args, "uploadLimit", "uploadLimited", old.upload)?,
             download: limit_arg(args, "downloadLimit", "downloadLimited", old.download)?,
             honors_session_limits: honors.unwrap_or(old.honors_session_limits),
+            max_peers: peer_limit.or(old.max_peers),
         };
         changes.push((
             h.info_hash(),

@@ -442,7 +442,8 @@ fn transmissions_web_client_lists_the_daemons_torrents_in_chromium() {
 }
 
 /// `transmission-remote -t 1 -d 50 -u 30` sets one torrent's own limits (kB/s of 1000 bytes): the
-/// engine applies them, torrents.toml keeps them, and `-t 1 -i` shows them; `-D`/`-U` lift them.
+/// engine applies them, torrents.toml keeps them, and `-t 1 -i` shows them; `-D`/`-U` lift them,
+/// and `-pr` sets its own most peers.
 #[test]
 #[ignore = "needs transmission-cli (transmission-remote)"]
 fn transmission_remote_sets_a_torrents_own_speed_limits() {
@@ -460,6 +461,7 @@ fn transmission_remote_sets_a_torrents_own_speed_limits() {
         upload: Some(30_000),
         download: Some(50_000),
         honors_session_limits: true,
+        max_peers: None,
     };
     assert_eq!(stored(), want);
     let info = remote(&d, &["-t", "1", "-i"]);
@@ -471,15 +473,22 @@ fn transmission_remote_sets_a_torrents_own_speed_limits() {
     assert_eq!((s.download_limit, s.upload_limit), (None, None));
 
     // --no-honor-session: the torrent leaves the session's limits; -D/-U lift its own.
-    remote(&d, &["-t", "1", "--no-honor-session", "-D", "-U"]);
+    // -pr with a torrent: its own most peers.
+    remote(
+        &d,
+        &["-t", "1", "--no-honor-session", "-D", "-U", "-pr", "12"],
+    );
     assert_eq!(
         stored(),
         btorrent::engine::TorrentLimits {
             upload: None,
             download: None,
             honors_session_limits: false,
+            max_peers: Some(12),
         }
     );
+    let info = remote(&d, &["-t", "1", "-i"]);
+    assert!(info.contains("Peer limit: 12"), "{info}");
     let info = remote(&d, &["-t", "1", "-i"]);
     assert!(info.contains("Download Limit: Unlimited"), "{info}");
     assert!(info.contains("Honors Session Limits: No"), "{info}");

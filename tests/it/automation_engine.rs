@@ -184,6 +184,7 @@ fn scripts_set_a_running_torrents_own_speed_limits() {
         upload: None,
         download: Some(50_000),
         honors_session_limits: false,
+        max_peers: None,
     };
     assert_eq!((live(), stored()), (want, want));
     let err = rig.script_fails(

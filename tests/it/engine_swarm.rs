@@ -645,9 +645,10 @@ async fn idle_peers_give_their_slots_to_newcomers() {
     assert!(s.stats().peers <= full);
 }
 
-/// The peer limits change while the session runs (the RPC's `peer-limit-per-torrent` and
-/// `peer-limit-global`): a torrent takes peers up to its new limit, a raised one lets more in, and a
-/// socket budget lowered below the sockets open cuts none of them but lets no new one in.
+/// The peer limits change while the session runs (the RPC's `peer-limit-per-torrent`,
+/// `peer-limit-global` and a torrent's own `peer-limit`): a torrent takes peers up to its new limit,
+/// a raised one lets more in, its own limit stands in for the session's, and a socket budget
+/// lowered below the sockets open cuts none of them but lets no new one in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_peer_limits_change_while_the_session_runs() {
     use std::sync::atomic::Ordering;
@@ -678,6 +679,17 @@ async fn the_peer_limits_change_while_the_session_runs() {
     .await;
     assert_eq!(seeder.connections(), 5);
 
+    // The torrent's own limit stands in for the session's.
+    s.set_limits(btorrent::engine::TorrentLimits {
+        max_peers: Some(6),
+        ..s.limits()
+    });
+    let sixth = squatters(&meta, seeder.listen_addr(), &ips(31, 1), 1).await;
+    wait_until("six peers", Duration::from_secs(30), || {
+        s.stats().peers == 6 && sixth.load(Ordering::SeqCst) == 1
+    })
+    .await;
+
     seeder.set_max_connections(3);
     assert_eq!(seeder.max_connections(), 3);
     let late = squatters(&meta, seeder.listen_addr(), &ips(21, 2), 2).await;
@@ -686,8 +698,8 @@ async fn the_peer_limits_change_while_the_session_runs() {
         0,
         "let in past the socket budget"
     );
-    assert_eq!(s.stats().peers, 5, "a lower budget cut a connection");
-    assert_eq!(seeder.connections(), 5);
+    assert_eq!(s.stats().peers, 6, "a lower budget cut a connection");
+    assert_eq!(seeder.connections(), 6);
 }
 
 /// The session's budget of peer sockets (`max_connections`, see the engine's `fd_budget`) holds over

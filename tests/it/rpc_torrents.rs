@@ -731,6 +731,7 @@ fn torrent_set_limits_are_live_kept_and_restored() {
         "downloadLimit",
         "downloadLimited",
         "honorsSessionLimits",
+        "peer-limit",
     ];
     let limits = |c: &mut crate::support::rpc::Client| {
         let mut t = poll("the seed's data check", 30, || {
@@ -743,15 +744,15 @@ fn torrent_set_limits_are_live_kept_and_restored() {
     assert_eq!(
         limits(&mut c),
         json!({"uploadLimit": 0, "uploadLimited": false, "downloadLimit": 0,
-               "downloadLimited": false, "honorsSessionLimits": true})
+               "downloadLimited": false, "honorsSessionLimits": true, "peer-limit": 50})
     );
     c.ok(
         "torrent-set",
         json!({"ids": [id], "uploadLimit": 30, "uploadLimited": true, "downloadLimit": 50,
-               "downloadLimited": true, "honorsSessionLimits": false}),
+               "downloadLimited": true, "honorsSessionLimits": false, "peer-limit": 7}),
     );
     let set = json!({"uploadLimit": 30, "uploadLimited": true, "downloadLimit": 50,
-                     "downloadLimited": true, "honorsSessionLimits": false});
+                     "downloadLimited": true, "honorsSessionLimits": false, "peer-limit": 7});
     assert_eq!(limits(&mut c), set);
     let stored = || {
         btorrent::config::Config::load(&dir.path().join("torrents.toml"))
@@ -765,8 +766,17 @@ fn torrent_set_limits_are_live_kept_and_restored() {
         upload: Some(30_000),
         download: Some(50_000),
         honors_session_limits: false,
+        max_peers: Some(7),
     };
     assert_eq!(stored(), want);
+    let v = c.call("torrent-set", json!({"ids": [id], "peer-limit": 0}));
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("peer-limit must be a whole number of peers, 1 or more"),
+        "{v}"
+    );
 
     // Bad input changes nothing and says why.
     let v = c.call("torrent-set", json!({"uploadLimit": "fast"}));
@@ -803,7 +813,7 @@ fn torrent_set_limits_are_live_kept_and_restored() {
     assert_eq!(
         limits(&mut c),
         json!({"uploadLimit": 0, "uploadLimited": false, "downloadLimit": 50,
-               "downloadLimited": true, "honorsSessionLimits": false})
+               "downloadLimited": true, "honorsSessionLimits": false, "peer-limit": 7})
     );
     assert_eq!(
         stored(),

@@ -1,20 +1,20 @@
-//! Per-torrent speed limits: each torrent's own upload and download token buckets, and the rule
-//! that combines them with the session's (a torrent honours both, unless told not to honour the
-//! session's). Peer tasks ask here how long to wait before sending or reading; front ends read and
+//! Per-torrent limits: each torrent's own upload and download token buckets, and the rule that
+//! combines them with the session's (a torrent honours both, unless told not to honour the
+//! session's); and its own most peers, in place of the session's `max_peers_per_torrent`. Peer tasks ask here how long to wait before sending or reading; front ends read and
 //! change the limits through [`TorrentHandle::limits`] and [`TorrentHandle::set_limits`].
 //!
 //! Cost on the transfer path: an unlimited bucket answers after one relaxed atomic load (see
 //! [`Limiter::reserve`]), so a torrent without limits of its own adds one load per upload batch
 //! and per socket read, and takes no lock.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::rate::Limiter;
 use super::session::SessionCtx;
 use super::torrent::TorrentHandle;
 
-/// A torrent's speed limits, in bytes per second (`None` = unlimited).
+/// A torrent's own limits: speeds in bytes per second (`None` = unlimited), and peers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TorrentLimits {
     pub upload: Option<u64>,
@@ -22,6 +22,11 @@ pub struct TorrentLimits {
     /// Whether the session's limits apply to this torrent too (Transmission's
     /// `honorsSessionLimits`); when false only the torrent's own limits bound it.
     pub honors_session_limits: bool,
+    /// Most peers connected at once (Transmission's per-torrent `peer-limit`); `None` = the
+    /// session's `max_peers_per_torrent`. A lower limit cuts no connection; none is made or taken
+    /// until the torrent is under it.
+    #[serde(default)]
+    pub max_peers: Option<usize>,
 }
 
 impl Default for TorrentLimits {
@@ -30,6 +35,7 @@ impl Default for TorrentLimits {
             upload: None,
             download: None,
             honors_session_limits: true,
+            max_peers: None,
         }
     }
 }
@@ -40,6 +46,8 @@ pub(crate) struct Limits {
     upload: Limiter,
     download: Limiter,
     honors_session: AtomicBool,
+    /// 0 = the session's.
+    max_peers: AtomicUsize,
 }
 
 impl Limits {
@@ -48,6 +56,7 @@ impl Limits {
             upload: Limiter::new(l.upload.unwrap_or(0)),
             download: Limiter::new(l.download.unwrap_or(0)),
             honors_session: AtomicBool::new(l.honors_session_limits),
+            max_peers: AtomicUsize::new(l.max_peers.unwrap_or(0)),
         }
     }
 
@@ -56,6 +65,15 @@ impl Limits {
             upload: self.upload.rate(),
             download: self.download.rate(),
             honors_session_limits: self.honors_session.load(Ordering::Relaxed),
+            max_peers: Some(self.max_peers.load(Ordering::Relaxed)).filter(|&n| n > 0),
+        }
+    }
+
+    /// Most peers of this torrent now: its own limit, else the session's.
+    pub fn max_peers(&self, ctx: &SessionCtx) -> usize {
+        match self.max_peers.load(Ordering::Relaxed) {
+            0 => ctx.max_peers_per_torrent(),
+            n => n,
         }
     }
 
@@ -64,6 +82,8 @@ impl Limits {
         self.download.set_rate(l.download.filter(|&r| r > 0));
         self.honors_session
             .store(l.honors_session_limits, Ordering::Relaxed);
+        self.max_peers
+            .store(l.max_peers.unwrap_or(0), Ordering::Relaxed);
     }
 
     fn session<'a>(&self, limiter: &'a Option<Limiter>) -> Option<&'a Limiter> {
@@ -126,6 +146,7 @@ mod tests {
             upload: Some(30_000),
             download: Some(50_000),
             honors_session_limits: false,
+            max_peers: Some(3),
         };
         l.set(&want);
         assert_eq!(l.get(), want);
@@ -134,5 +155,10 @@ mod tests {
             ..want
         });
         assert_eq!(l.get().upload, None);
+        l.set(&TorrentLimits {
+            max_peers: Some(0),
+            ..want
+        });
+        assert_eq!(l.get().max_peers, None, "0 peers reads as the session's");
     }
 }

@@ -311,7 +311,7 @@ fn register(
     if same_ip >= t.ctx.cfg.max_peers_per_ip {
         return Err("too many connections from this address");
     }
-    if c.peers.len() >= t.ctx.max_peers_per_torrent()
+    if c.peers.len() >= t.limits.max_peers(&t.ctx)
         && !evict_idle(&mut c.peers, t.ctx.cfg.idle_peer_grace)
     {
         return Err("too many peers");

@@ -165,7 +165,7 @@ fn connect_peers(t: &Arc<Torrent>) {
     let filter = t.ctx.ip_filter.read().clone();
     let mut c = t.core.lock();
     let complete = c.picker.is_done();
-    let max = t.ctx.max_peers_per_torrent();
+    let max = t.limits.max_peers(&t.ctx);
     let connecting = c.known.connecting();
     let mut room = max.saturating_sub(c.peers.len());
     let core = &mut *c;
