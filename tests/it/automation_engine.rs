@@ -169,7 +169,7 @@ fn scripts_set_a_running_torrents_own_speed_limits() {
 
     rig.script(
         "limits.rhai",
-        "let t = torrent(\"album\");\nprint(`up ${t.upload_limit} down ${t.download_limit} ${t.honors_session_limits}`);\nt.download_limit = 50000;\nt.upload_limit = ();\nt.honors_session_limits = false;\nprint(`now up ${t.upload_limit} down ${t.download_limit}`);\n",
+        "let t = torrent(\"album\");\nprint(`up ${t.upload_limit} down ${t.download_limit} ${t.honors_session_limits}`);\nt.download_limit = 50000;\nt.upload_limit = ();\nt.honors_session_limits = false;\nt.max_peers = 9;\nprint(`now up ${t.upload_limit} down ${t.download_limit} peers ${t.max_peers}`);\n",
     );
     let lines = rig.lines.lock().clone();
     assert!(
@@ -177,14 +177,14 @@ fn scripts_set_a_running_torrents_own_speed_limits() {
         "{lines:#?}"
     );
     assert!(
-        lines.contains(&"now up  down 50000".to_string()),
+        lines.contains(&"now up  down 50000 peers 9".to_string()),
         "{lines:#?}"
     );
     let want = TorrentLimits {
         upload: None,
         download: Some(50_000),
         honors_session_limits: false,
-        max_peers: None,
+        max_peers: Some(9),
     };
     assert_eq!((live(), stored()), (want, want));
     let err = rig.script_fails(
@@ -197,6 +197,11 @@ fn scripts_set_a_running_torrents_own_speed_limits() {
         "let t = torrent(\"album\"); t.upload_limit = -5;",
     );
     assert!(err.contains("negative"), "{err}");
+    let err = rig.script_fails("none.rhai", "let t = torrent(\"album\"); t.max_peers = 0;");
+    assert!(
+        err.contains("max_peers") && err.contains("1 or more"),
+        "{err}"
+    );
     assert_eq!(live(), want);
     rig.rt
         .block_on(rig.host.context().peer.shutdown(Duration::from_secs(5)));

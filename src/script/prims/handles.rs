@@ -14,7 +14,8 @@
 //! `super_seeding` (offering its pieces one at a time as the only seed, BEP 16),
 //! `seconds_downloading`, `seconds_seeding` (over every run, kept in its resume file; `()` when
 //! not running), `upload_limit`, `download_limit` (its own speed limits in bytes per second, `()` = none) and
-//! `honors_session_limits` (whether the session's limits bound it too), all three also settable:
+//! `honors_session_limits` (whether the session's limits bound it too), `max_peers` (its own most
+//! peers, `()` = the session's `max_peers`), all four also settable:
 //! `t.upload_limit = "500K"` (a number of bytes per second or a size; 0 or `()` lifts it) applies
 //! at once and is kept in torrents.toml, `seed_ratio` (its own ratio goal: a number, `"unlimited"`,
 //! or `()` for the session's `seed_ratio_limit`; settable, kept in torrents.toml; see
@@ -649,6 +650,27 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
         set_limits(&c, &h.info_hash, &h.name, "honors_session_limits", |l| {
             l.honors_session_limits = b
         })
+    });
+    getter!("max_peers", |_h, v| v
+        .limits()
+        .max_peers
+        .map_or(Dynamic::UNIT, |n| (n as i64).into()));
+    let c = ctx.clone();
+    engine.register_set("max_peers", move |h: &mut Handle, n: Dynamic| {
+        let n = if n.is_unit() {
+            None
+        } else {
+            match n.as_int() {
+                Ok(n) if n >= 1 => Some(n as usize),
+                _ => {
+                    return fail(
+                        "max_peers",
+                        format!("{n} is not a number of peers, 1 or more, nor ()"),
+                    )
+                }
+            }
+        };
+        set_limits(&c, &h.info_hash, &h.name, "max_peers", |l| l.max_peers = n)
     });
     getter!("seed_ratio", |_h, v| {
         let g = v.entry.map(|e| e.goals).unwrap_or_default();
