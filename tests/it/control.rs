@@ -264,6 +264,12 @@ async fn a_one_shot_pause_stops_the_daemons_download_at_once() {
         table.contains("127.0.0.1:") && table.contains("btorrent"),
         "{table}"
     );
+    // One torrent: its clock, from the daemon's engine through the control socket.
+    let one = ok(&leech, &["show", "share"]);
+    assert!(
+        one.contains("time: downloading ") && one.contains(", seeding "),
+        "{one}"
+    );
 
     // Pause: the daemon stops at once (the reply comes after the pause), its peers are let go within
     // a second, and nothing more is verified.

@@ -1,4 +1,4 @@
-//! Text and formatting primitives: `table(headers, rows)`, `human_bytes(n)`, `parse_size(text)`,
+//! Text and formatting primitives: `table(headers, rows)`, `human_bytes(n)`, `human_duration(secs)`, `parse_size(text)`,
 //! `to_json(value)`, `from_json(text)`, and `commands()` (what `b-help` lists).
 
 use std::sync::Arc;
@@ -55,6 +55,9 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     engine.register_fn("table", table);
     engine.register_fn("human_bytes", |n: i64| human_bytes(n.max(0) as u64));
     engine.register_fn("human_bytes", |n: f64| human_bytes(n.max(0.0) as u64));
+    engine.register_fn("human_duration", |secs: i64| {
+        crate::units::human_duration(secs.max(0) as u64)
+    });
     engine.register_fn("parse_size", |s: &str| -> Result<i64, Box<EvalAltResult>> {
         crate::units::parse_size(s).or_else(|e| fail("parse_size", e))
     });
