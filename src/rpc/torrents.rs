@@ -90,10 +90,11 @@ async fn id_of(rpc: &Arc<Rpc>, ih: &crate::InfoHash) -> i64 {
 
 /// `torrent-add`: `metainfo` (a base64 .torrent) or `filename` (a path, URL or magnet link, read
 /// by [`actions::load_source`]), into `download-dir` (default `output_dir`), `paused` if asked,
-/// with `labels` if given. A magnet link is answered at once: its metadata is fetched in the
-/// background ([`super::fetching`]).
+/// with `labels` and its own `peer-limit` if given. A magnet link is answered at once: its metadata
+/// is fetched in the background ([`super::fetching`]).
 pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let labels = labels_arg(args).map_err(|e| format!("torrent-add: {e}"))?;
+    peer_limit_arg(args, "torrent-add")?;
     let (meta, src, magnet_files): (Metainfo, Option<PathBuf>, _) =
         match (str_arg(args, "metainfo")?, str_arg(args, "filename")?) {
             (Some(b64), _) => {
@@ -214,6 +215,14 @@ pub(super) async fn add_torrent(
         actions::set_labels(rpc.peer.torrents(), &ih, &name, labels)
             .map_err(|e| format!("torrent-add: {e:#}"))?;
     }
+    if let Some(n) = peer_limit_arg(args, "torrent-add")? {
+        let limits = crate::engine::TorrentLimits {
+            max_peers: Some(n),
+            ..Default::default()
+        };
+        actions::set_limits(rpc.peer.torrents(), &rpc.peer, &ih, &name, limits)
+            .map_err(|e| format!("torrent-add: {e:#}"))?;
+    }
     let id = id_of(rpc, &ih).await;
     Ok(added("torrent-added", id, &name, &ih.to_hex()))
 }
@@ -328,8 +337,22 @@ pub async fn remove(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     .await
 }
 
-/// `torrent-set`'s key for a torrent's own most peers (`transmission-remote -t ID -pr N`).
+/// `torrent-set`'s and `torrent-add`'s key for a torrent's own most peers
+/// (`transmission-remote -t ID -pr N`).
 const PEER_LIMIT: &str = "peer-limit";
+
+/// A request's `peer-limit`, if it has one (`method` names the request in the error).
+fn peer_limit_arg(args: &Map<String, Value>, method: &str) -> Result<Option<usize>, String> {
+    match args.get(PEER_LIMIT) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_u64() {
+            Some(n) if n >= 1 => Ok(Some(n as usize)),
+            _ => Err(format!(
+                "{method}: {PEER_LIMIT} must be a whole number of peers, 1 or more, not {v}"
+            )),
+        },
+    }
+}
 
 /// Transmission 4's `torrent-set` key for fetching pieces in order.
 const SEQUENTIAL: &str = "sequentialDownload";
@@ -380,12 +403,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         None | Some(Value::Null) => None,
         Some(_) => Some(bool_arg(args, "honorsSessionLimits")?),
     };
-    let peer_limit = match args.get(PEER_LIMIT) {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_u64().filter(|&n| n >= 1).ok_or_else(|| {
-            format!("torrent-set: {PEER_LIMIT} must be a whole number of peers, 1 or more, not {v}")
-        })? as usize),
-    };
+    let peer_limit = peer_limit_arg(args, "torrent-set")?;
     let sequential = match args.get(SEQUENTIAL) {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),

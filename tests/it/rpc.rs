@@ -563,4 +563,31 @@ fn session_set_switches_peer_exchange_the_peer_limits_and_whether_added_torrents
         torrent_get(&mut c, json!([held]), &["status"])[0]["status"],
         0
     );
+
+    // torrent-add takes the torrent's own peer-limit (checked first).
+    crate::support::write_random(&src.join("few.bin"), 40_000, 7);
+    let meta = crate::support::torrent(&src.join("few.bin"), 16 * 1024, vec![]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+    let v = c.call(
+        "torrent-add",
+        json!({"metainfo": b64, "download-dir": src, "peer-limit": -1}),
+    );
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("torrent-add: peer-limit must be"),
+        "{v}"
+    );
+    let few = c.ok(
+        "torrent-add",
+        json!({"metainfo": b64, "download-dir": src, "peer-limit": 4}),
+    )["torrent-added"]["id"]
+        .clone();
+    assert_eq!(
+        torrent_get(&mut c, json!([few]), &["peer-limit"])[0]["peer-limit"],
+        4
+    );
+    let kept = load().find(&meta.info_hash).unwrap().limits.engine();
+    assert_eq!(kept.max_peers, Some(4));
 }
