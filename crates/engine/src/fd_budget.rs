@@ -88,7 +88,7 @@ impl SocketBudget {
     }
 
     /// Makes the budget `max` sockets (at least one): more permits at once, or fewer as open
-    /// sockets close (a task takes them back; call within the tokio runtime).
+    /// sockets close (a task of the current tokio runtime takes them back).
     pub fn resize(&self, max: usize) {
         let max = max.max(1);
         let old = self.max.swap(max, Ordering::Relaxed);
@@ -104,8 +104,14 @@ impl SocketBudget {
             if later == 0 {
                 return;
             }
+            let Ok(rt) = tokio::runtime::Handle::try_current() else {
+                // No runtime to wait in: the budget holds (`try_take`, `take`), the surplus
+                // permits stay in the semaphore unused.
+                tracing::warn!("socket budget lowered outside the runtime: {later} permits kept");
+                return;
+            };
             let (permits, issued) = (self.permits.clone(), self.issued.clone());
-            tokio::spawn(async move {
+            rt.spawn(async move {
                 // Permits go to waiters first, in order: every socket that closes feeds this
                 // task until it has its count, and a later grow pays it back first. Till then
                 // `try_take` and `take` hand out none past the budget.

@@ -517,6 +517,12 @@ impl TorrentHandle {
             }
         }
         self.stop_transfers();
+        // The clock stops here: its sums are kept now rather than at the next save. (Not in
+        // `stop_transfers`, which a move calls too: the move saves once the files are in place.)
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let t = self.0.clone();
+            rt.spawn(async move { super::resume::save(&t).await });
+        }
     }
 
     /// The pause itself: the lifecycle to paused, every connection of the current run closed.
@@ -531,11 +537,6 @@ impl TorrentHandle {
         };
         run.cancel();
         self.0.wake.notify_one();
-        // The clock stops here: its sums are kept now rather than at the next save.
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let t = self.0.clone();
-            rt.spawn(async move { super::resume::save(&t).await });
-        }
     }
 
     /// Undoes [`pause`](Self::pause): back to the phase it was in (checking, if the check has not
