@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-/// A running torrent's resume file is saved at least this often, for its clock.
+/// A running torrent's resume file is saved at least this often (each torrent waits up to half as
+/// long again, so torrents started together spread their saves), for its clock.
 pub const KEEP_EVERY: Duration = Duration::from_secs(600);
 
 /// The longest gap between two ticks that counts in full: a tick skipped under load counts, a task

@@ -36,6 +36,8 @@ pub(crate) async fn run_swarm(t: Arc<Torrent>) {
     let mut last_optimistic = Instant::now();
     let mut optimistic: Option<PeerKey> = None;
     let mut last_save = Instant::now();
+    // Spread, so 1,000 torrents started together do not all save their clocks at one moment.
+    let keep_every = super::clock::KEEP_EVERY.mul_f64(1.0 + rand::random::<f64>() / 2.0);
     super::announcer::start_if_due(&t);
     loop {
         tokio::select! {
@@ -79,7 +81,7 @@ pub(crate) async fn run_swarm(t: Arc<Torrent>) {
                 last_choke = now;
             }
         }
-        let keep_clock = transfers && last_save.elapsed() >= super::clock::KEEP_EVERY;
+        let keep_clock = transfers && last_save.elapsed() >= keep_every;
         if (dirty && last_save.elapsed() >= t.ctx.cfg.resume_interval) || keep_clock {
             super::resume::save(&t).await;
             last_save = Instant::now();
