@@ -38,6 +38,7 @@ pub mod queue;
 pub mod server;
 pub mod session;
 pub mod torrents;
+pub mod totals;
 pub mod trackers;
 pub mod web;
 
@@ -62,6 +63,8 @@ pub struct Rpc {
     /// Magnet links added whose metadata is being fetched.
     pub fetching: fetching::Fetching,
     pub started: Instant,
+    /// `session-stats`' figures, kept across runs.
+    pub totals: totals::Totals,
     pub guard: guard::Guard,
     /// `rpc_web_dir`, resolved.
     pub web_dir: Option<PathBuf>,

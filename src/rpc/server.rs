@@ -40,6 +40,8 @@ pub struct RpcStopper {
     stopping: CancellationToken,
     /// Cancelled once the server task has ended.
     served: CancellationToken,
+    /// Cancelled once the session statistics are written a last time ([`super::totals`]).
+    saved: CancellationToken,
 }
 
 impl RpcStopper {
@@ -47,7 +49,11 @@ impl RpcStopper {
     /// say) have gone out.
     pub async fn stop(&self, grace: std::time::Duration) {
         self.stopping.cancel();
-        let _ = tokio::time::timeout(grace, self.served.cancelled()).await;
+        let both = async {
+            self.served.cancelled().await;
+            self.saved.cancelled().await;
+        };
+        let _ = tokio::time::timeout(grace, both).await;
     }
 }
 
@@ -102,6 +108,7 @@ impl RpcServer {
         let stopper = RpcStopper {
             stopping: CancellationToken::new(),
             served: CancellationToken::new(),
+            saved: CancellationToken::new(),
         };
         let rpc = Arc::new(Rpc {
             config_path: config_path.to_path_buf(),
@@ -110,11 +117,13 @@ impl RpcServer {
             ids: fields::Ids::default(),
             fetching: super::fetching::Fetching::new(stopper.stopping.child_token()),
             started: Instant::now(),
+            totals: super::totals::Totals::open(super::totals::file_for(config_path)),
             guard: Guard::new(whitelist, credentials),
             web_dir: cfg.settings.rpc_web_dir.as_deref().map(|d| cfg.resolve(d)),
             close: CancellationToken::new(),
         });
         super::fetching::resume(&rpc, &cfg.torrents_dir());
+        super::totals::spawn_saver(rpc.clone(), stopper.stopping.clone(), stopper.saved.clone());
         let app = router(rpc.clone());
         let stopped = stopper.stopping.clone().cancelled_owned();
         let served = stopper.served.clone().drop_guard();

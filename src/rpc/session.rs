@@ -402,10 +402,20 @@ fn download_dir_arg(d: &str) -> Result<std::path::PathBuf, String> {
 /// `session-stats`: totals over the torrents (btorrent keeps no totals across runs, so the
 /// cumulative figures are this run's).
 pub async fn stats(rpc: &Arc<Rpc>) -> Outcome {
-    let all = match rpc.peer.get().await {
-        Some(s) => s.torrents().iter().map(|h| h.stats()).collect(),
+    let torrents: Vec<(crate::InfoHash, crate::engine::TorrentStats)> = match rpc.peer.get().await {
+        Some(s) => s
+            .torrents()
+            .iter()
+            .map(|h| (h.info_hash(), h.stats()))
+            .collect(),
         None => Vec::new(),
     };
+    let run = rpc.totals.look(
+        torrents
+            .iter()
+            .map(|(ih, s)| (*ih, s.uploaded, s.downloaded)),
+    );
+    let all: Vec<_> = torrents.into_iter().map(|(_, s)| s).collect();
     // Magnets still fetching their metadata count as torrents, active while they fetch.
     let (fetching, waiting) = rpc.fetching.counts();
     let active = all
@@ -414,21 +424,14 @@ pub async fn stats(rpc: &Arc<Rpc>) -> Outcome {
         .count()
         + fetching;
     let count = all.len() + fetching + waiting;
-    let run = json!({
-        "uploadedBytes": all.iter().map(|s| s.uploaded).sum::<u64>(),
-        "downloadedBytes": all.iter().map(|s| s.downloaded).sum::<u64>(),
-        "filesAdded": all.len(),
-        "sessionCount": 1,
-        "secondsActive": rpc.started.elapsed().as_secs(),
-    });
     let v = json!({
         "activeTorrentCount": active,
         "pausedTorrentCount": count - active,
         "torrentCount": count,
         "downloadSpeed": all.iter().map(|s| s.down_rate).sum::<u64>(),
         "uploadSpeed": all.iter().map(|s| s.up_rate).sum::<u64>(),
-        "cumulative-stats": run.clone(),
-        "current-stats": run,
+        "cumulative-stats": rpc.totals.cumulative(&run).json(),
+        "current-stats": run.json(),
     });
     let Value::Object(m) = v else {
         unreachable!("a JSON object")

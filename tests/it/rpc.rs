@@ -591,3 +591,66 @@ fn session_set_switches_peer_exchange_the_peer_limits_and_whether_added_torrents
     let kept = load().find(&meta.info_hash).unwrap().limits.engine();
     assert_eq!(kept.max_peers, Some(4));
 }
+
+/// `session-stats` (`transmission-remote -st`): this run's bytes, torrents and seconds, and every
+/// run's, which are written when the daemon closes and taken up by the next one.
+#[test]
+fn session_stats_count_this_run_and_keep_every_runs_across_restarts() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let (meta, port) = c.add_seeding(dir.path(), 86);
+    let out = tempfile::tempdir().unwrap();
+    let (leecher, lh) = rt.block_on(crate::support::leecher(
+        &meta,
+        out.path(),
+        vec![([127, 0, 0, 1], port).into()],
+    ));
+    rt.block_on(crate::support::wait_complete(&lh, 60));
+    let size = meta.info.total_length;
+    let first = poll("the upload counted", 30, || {
+        let st = c.ok("session-stats", json!({}));
+        (st["current-stats"]["uploadedBytes"].as_u64()? >= size).then_some(st)
+    });
+    let (run, all) = (&first["current-stats"], &first["cumulative-stats"]);
+    assert_eq!(
+        (&run["filesAdded"], &run["sessionCount"]),
+        (&json!(1), &json!(1)),
+        "{first}"
+    );
+    assert_eq!(all["sessionCount"], 1, "the first run: {first}");
+    assert_eq!(all["uploadedBytes"], run["uploadedBytes"], "{first}");
+    rt.block_on(leecher.shutdown(Duration::from_secs(2)));
+
+    // Closed and started again: this run starts from zero, every run's figures go on.
+    c.ok("session-close", json!({}));
+    let end = Instant::now() + Duration::from_secs(30);
+    while d.proc.exited().is_none() {
+        assert!(Instant::now() < end, "the daemon did not close");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let uploaded = poll("the figures of the closed run", 5, || {
+        let kept: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join(".btorrent/stats.json")).ok()?)
+                .ok()?;
+        kept["uploaded_bytes"].as_u64()
+    });
+    assert!(uploaded >= size, "{uploaded}");
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let st = c.ok("session-stats", json!({}));
+    let (run, all) = (&st["current-stats"], &st["cumulative-stats"]);
+    assert_eq!(
+        (&run["uploadedBytes"], &run["sessionCount"]),
+        (&json!(0), &json!(1)),
+        "{st}"
+    );
+    assert_eq!(all["sessionCount"], 2, "{st}");
+    assert_eq!(all["uploadedBytes"], uploaded, "{st}");
+    assert!(all["filesAdded"].as_u64() >= Some(1), "{st}");
+}
