@@ -20,12 +20,17 @@
 //!   (the app's event bus) with nothing in between. The engine never waits on a subscriber (a slow
 //!   one misses events: `RecvError::Lagged`).
 //! - [`TorrentHandle`]: `info_hash`, `name`, `meta`, `stats` ([`TorrentStats`], the one snapshot
-//!   of a torrent: serde-serializable, with its files and limits; progress and completion are its
-//!   methods), `peers`
+//!   of a torrent: serde-serializable, with its files, limits and clock ([`clock`]: when it
+//!   started, moved data and completed, how long it downloaded and seeded over every run);
+//!   progress and completion are its methods), `peers`
 //!   ([`PeerInfo`]), `pause`, `resume`,
 //!   `move_to` (moves the data and keeps seeding from there), `wait_complete`, `add_peers`, `check`
 //!   (hashes every piece on disk again, ignoring resume data; see [`disk_check`]), `limits` and
-//!   `set_limits` (the torrent's own speed limits, on top of the session's; see [`limits`]).
+//!   `set_limits` (the torrent's own speed limits, on top of the session's, and its own most
+//!   peers; see [`limits`]).
+//! - While the session runs: [`Session::set_max_connections`] (its socket budget, [`fd_budget`]),
+//!   [`Session::set_max_peers_per_torrent`] and [`Session::set_pex`] (peer exchange, [`ext`]); a
+//!   lower limit closes no connection, it lets no new one in until the count is under it.
 //! - [`Session::dht_peers`] looks up peers of an info-hash on the DHT (for a torrent not added yet);
 //!   [`Session::dht_stats`] says how the node does. Torrents use the DHT by themselves ([`dht`]).
 //! - With [`SessionConfig::lsd`], public torrents are announced on the local network and find
