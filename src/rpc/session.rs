@@ -154,7 +154,8 @@ pub fn limit_arg(
 /// `start-added-torrents` (whether a `torrent-add` without `paused` starts) and `download-dir`
 /// (the folder of the torrents added without one, torrents.toml's `output_dir`), written to
 /// torrents.toml; any other field is refused with its name, since nothing else can be
-/// changed here. Every value is checked before anything changes.
+/// changed here, unless it comes with the value it has (a client sending back every preference).
+/// Every value is checked before anything changes.
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     const LIMITS: [&str; 4] = [
         "speed-limit-down",
@@ -187,9 +188,20 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && *k != START_ADDED
         })
         .collect();
+    // A client that sends its whole preferences back (changed or not) names keys that cannot be
+    // changed here: those sent with the value `session-get` reports ask for nothing.
+    let unsupported = if unsupported.is_empty() {
+        unsupported
+    } else {
+        let now = get(rpc, &Map::new()).await?;
+        unsupported
+            .into_iter()
+            .filter(|k| now.get(*k) != args.get(*k))
+            .collect()
+    };
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue, the blocklist, encryption, uTP, peer exchange, the peer limits, start-added-torrents and download-dir can be changed here; not supported: {}",
+            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue, the blocklist, encryption, uTP, peer exchange, the peer limits, start-added-torrents and download-dir can be changed here (any other key only with the value it has); not supported: {}",
             unsupported.join(", ")
         ));
     }

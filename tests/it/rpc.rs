@@ -457,6 +457,10 @@ fn the_alternative_limits_follow_their_schedule() {
     }
 }
 
+fn before_port(c: &mut crate::support::rpc::Client) -> serde_json::Value {
+    c.ok("session-get", json!({"fields": ["peer-port"]}))["peer-port"].clone()
+}
+
 /// `session-set` switches peer exchange, sets both peer limits and whether added torrents start
 /// (`transmission-remote -X`, the web client's preferences, `--start-paused`): each shows in
 /// `session-get` and torrents.toml at once, the session's own socket budget changes (`/metrics`),
@@ -504,6 +508,22 @@ fn session_set_switches_peer_exchange_the_peer_limits_and_whether_added_torrents
     );
     assert_eq!(load().settings, settings_before);
     assert!(settings_before.pex && settings_before.max_connections.is_none());
+    // Keys that cannot be changed here pass with the value they have (a client sending back all
+    // its preferences), and only then.
+    let port = before_port(&mut c);
+    c.ok(
+        "session-set",
+        json!({"dht-enabled": false, "peer-port": port, "rename-partial-files": false}),
+    );
+    let v = c.call(
+        "session-set",
+        json!({"dht-enabled": true, "peer-port": port}),
+    );
+    let says = v["result"].as_str().unwrap();
+    assert!(
+        says.contains("not supported: dht-enabled") && !says.contains("peer-port"),
+        "{v}"
+    );
 
     c.ok(
         "session-set",
