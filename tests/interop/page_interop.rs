@@ -31,11 +31,7 @@ fn wait_state(dir: &Path, hash: &str, state: Option<&str>) {
 #[test]
 #[ignore = "needs chromium"]
 fn our_page_lists_adds_pauses_resumes_and_removes_torrents_in_chromium() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::support::runtime();
     let dir = tempfile::tempdir().unwrap();
     let d = RpcDaemon::start(dir.path(), "");
     let mut c = d.client();

@@ -312,11 +312,7 @@ fn transmission_remote_moves_and_finds_a_torrents_data() {
 #[test]
 #[ignore = "needs transmission-cli (transmission-remote)"]
 fn transmission_remote_chooses_the_files_a_btorrent_daemon_fetches() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::support::runtime();
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     // a and b fill whole pieces: with b skipped no piece of it is wanted.

@@ -616,11 +616,7 @@ fn session_set_switches_peer_exchange_the_peer_limits_and_whether_added_torrents
 /// run's, which are written when the daemon closes and taken up by the next one.
 #[test]
 fn session_stats_count_this_run_and_keep_every_runs_across_restarts() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::support::runtime();
     let dir = tempfile::tempdir().unwrap();
     let mut d = RpcDaemon::start(dir.path(), "");
     let mut c = d.client();

@@ -53,11 +53,7 @@ fn refused(c: &mut Client, method: &str, args: Value, says: &str) {
 
 #[test]
 fn a_torrent_ratio_goal_stops_it_once_a_leecher_has_its_data() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::support::runtime();
     let dir = tempfile::tempdir().unwrap();
     let d = RpcDaemon::start(dir.path(), "");
     let mut c = d.client();
@@ -235,11 +231,7 @@ fn a_torrents_start_activity_and_seeding_time_are_counted_and_kept() {
         "secondsDownloading",
         "secondsSeeding",
     ];
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::support::runtime();
     let before = btorrent::engine::clock::unix_now();
     let dir = tempfile::tempdir().unwrap();
     let d = RpcDaemon::start(dir.path(), "");

@@ -236,11 +236,7 @@ fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
 /// from the real selection, `torrent-set files-wanted` bringing the file in, torrents.toml keeping it.
 #[test]
 fn files_are_chosen_through_the_rpc() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::support::runtime();
     let src = tempfile::tempdir().unwrap();
     // a and b fill whole pieces: skipping b leaves no piece of it wanted.
     let files = [("a.bin", 327_680), ("b.bin", 196_608), ("c.bin", 100_000)];
@@ -666,11 +662,7 @@ fn verify_finds_rotten_data_and_set_location_moves_or_finds_the_data() {
 /// the .torrent in `torrents_dir`, and downloads the data as for any other torrent.
 #[test]
 fn a_magnet_link_is_added_fetched_and_downloaded_through_the_rpc() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::support::runtime();
     let src = tempfile::tempdir().unwrap();
     let data = write_random(&src.path().join("clip.bin"), 700_000, 5);
     let meta = support::torrent(&src.path().join("clip.bin"), 32 * 1024, vec![]);

@@ -187,3 +187,13 @@ pub async fn squatters(
     }
     open
 }
+
+/// A runtime of two worker threads, for a blocking test (one that drives a daemon through its RPC)
+/// that runs engine sessions of its own beside it.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
