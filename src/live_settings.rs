@@ -6,7 +6,8 @@
 //!   switch): the running session's are compared with what the file says, and set when they
 //!   differ;
 //! - the encryption and uTP policies (`encryption`, `utp`): new connections follow the file's;
-//! - peer exchange (`pex`) and the peer limits (`max_peers`, `max_connections`; a lower limit
+//! - the DHT node (`dht`: switched off, or on again in a session that started with one), peer
+//!   exchange (`pex`) and the peer limits (`max_peers`, `max_connections`; a lower limit
 //!   cuts no connection, it lets none more in until the count is under it);
 //! - the blocklist: its switch, and lists dropped into `blocklists/` or removed from it. The task
 //!   remembers the [`blocklist::Source`] it last saw (at its start, what the session started with)
@@ -65,6 +66,18 @@ fn look(peer: &PeerSlot, last: Option<blocklist::Source>) -> Option<blocklist::S
         if s.utp() != cfg.settings.utp {
             s.set_utp(cfg.settings.utp);
             tracing::info!("uTP from torrents.toml: {}", cfg.settings.utp.name());
+        }
+        // Only a session that started with a node can switch it (the environment may hold it off).
+        let dht = cfg.settings.dht_config().is_ok_and(|d| d.is_some());
+        if s.dht_on() != dht {
+            let s = s.clone();
+            tokio::runtime::Handle::current().block_on(async move {
+                match s.set_dht(dht).await {
+                    Ok(true) => tracing::info!("DHT from torrents.toml: {}", on_off(dht)),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!("DHT from torrents.toml: {e}"),
+                }
+            });
         }
         if s.pex() != cfg.settings.pex {
             s.set_pex(cfg.settings.pex);

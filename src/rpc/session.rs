@@ -40,7 +40,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let free = crate::fsutil::free_space(&download_dir).unwrap_or(0);
     // The DHT as the running session has it; before the session starts, as the settings say.
     let dht = match &session {
-        Some(s) => s.dht_stats().await.is_some(),
+        Some(s) => s.dht_on(),
         None => cfg.settings.dht_config().is_ok_and(|d| d.is_some()),
     };
     let peer_limit = match &session {
@@ -149,7 +149,8 @@ pub fn limit_arg(
 /// `session-set`: the speed limits and the alternative ones (applied at once), the seeding goals,
 /// the download queue ([`super::queue`]; the queue task follows torrents.toml), `encryption` and
 /// `utp-enabled` (applied at once to new connections; `true` keeps `prefer`), `pex-enabled` (at
-/// once: off, no peer list is sent or taken), `peer-limit-global` and `peer-limit-per-torrent`
+/// once: off, no peer list is sent or taken), `dht-enabled` (the node switched off or on again; a
+/// session that started without one cannot switch it on), `peer-limit-global` and `peer-limit-per-torrent`
 /// (at once; a lower limit cuts no connection but lets none more in until the count is under it),
 /// `start-added-torrents` (whether a `torrent-add` without `paused` starts) and `download-dir`
 /// (the folder of the torrents added without one, torrents.toml's `output_dir`), written to
@@ -170,6 +171,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     const PEERS_PER_TORRENT: &str = "peer-limit-per-torrent";
     const PEX: &str = "pex-enabled";
     const START_ADDED: &str = "start-added-torrents";
+    const DHT: &str = "dht-enabled";
     let unsupported: Vec<&str> = args
         .keys()
         .map(String::as_str)
@@ -186,6 +188,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && *k != PEERS_PER_TORRENT
                 && *k != PEX
                 && *k != START_ADDED
+                && *k != DHT
         })
         .collect();
     // A client that sends its whole preferences back (changed or not) names keys that cannot be
@@ -201,7 +204,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     };
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue, the blocklist, encryption, uTP, peer exchange, the peer limits, start-added-torrents and download-dir can be changed here (any other key only with the value it has); not supported: {}",
+            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue, the blocklist, encryption, uTP, peer exchange, the DHT, the peer limits, start-added-torrents and download-dir can be changed here (any other key only with the value it has); not supported: {}",
             unsupported.join(", ")
         ));
     }
@@ -246,6 +249,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         },
     };
     let pex = switch(PEX)?;
+    let dht = switch(DHT)?;
     let start_added = switch(START_ADDED)?;
     let peers_global = count(PEERS_GLOBAL)?;
     let peers_per_torrent = count(PEERS_PER_TORRENT)?;
@@ -288,6 +292,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         && encryption.is_none()
         && utp.is_none()
         && pex.is_none()
+        && dht.is_none()
         && start_added.is_none()
         && peers_global.is_none()
         && peers_per_torrent.is_none()
@@ -319,6 +324,9 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
         if let Some(on) = pex {
             s.pex = on;
+        }
+        if let Some(on) = dht {
+            s.dht = on;
         }
         if let Some(on) = start_added {
             s.start_added_torrents = on;
@@ -355,6 +363,18 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             .await
             .map_err(|e| format!("{e:#}"))?;
         session.set_limits(up, down);
+    }
+    if let (Some(on), Some(session)) = (dht, rpc.peer.get().await) {
+        // First, so a node that cannot start changes nothing.
+        match session.set_dht(on).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(format!(
+                    "{DHT}: this session started without a DHT node (dht = false in torrents.toml, or BTORRENT_DHT=off); set dht = true and start it again"
+                ))
+            }
+            Err(e) => return Err(format!("{DHT}: {e}")),
+        }
     }
     if let Some(session) = rpc.peer.get().await {
         if let Some(e) = encryption {

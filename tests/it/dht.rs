@@ -376,3 +376,85 @@ async fn junk_udp_to_our_dht_port_does_not_stop_the_node() {
     .await;
     s.shutdown(Duration::from_secs(5)).await;
 }
+
+/// The DHT switched off while the session runs (the RPC's `dht-enabled`): no lookups and no
+/// statistics, and the torrents' announces fail; switched on again, they announce at once, not when
+/// their backed-off timers (a minute here) would have. A session that started without a node has
+/// none to switch on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dht_switched_off_and_on_again_announces_at_once() {
+    crate::support::init_logs();
+    let net = tokio::task::spawn_blocking(|| testnet(5)).await.unwrap();
+    let src = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("show.bin"), 256 * 1024, 72);
+    // A tracker that only notes it was asked: its task starts with the DHT task, so once it is
+    // asked, the DHT task has tried its first announce (and failed: the node is off).
+    let tracker = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/announce", tracker.local_addr().unwrap());
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = asked.clone();
+    tokio::spawn(async move {
+        while let Ok((_s, _)) = tracker.accept().await {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let opts = CreateOptions {
+        piece_length: Some(64 * 1024),
+        trackers: vec![url],
+        ..Default::default()
+    };
+    let meta = create_torrent(&src.path().join("show.bin"), &opts, &|_, _| {}).unwrap();
+    let slow_retry = btorrent::engine::DhtConfig {
+        retry: Duration::from_secs(60),
+        ..crate::support::dht::dht_config(&net.bootstrap)
+    };
+    let seeder = session_with(SessionConfig {
+        dht: Some(slow_retry),
+        ..Default::default()
+    })
+    .await;
+    assert!(seeder.dht_on());
+    assert!(seeder.set_dht(false).await.unwrap());
+    assert!(!seeder.dht_on());
+    assert!(seeder.dht_stats().await.is_none());
+    assert!(seeder.dht_peers(meta.info_hash).is_none());
+    // Added while the node is off: its first announce fails, the next try is a minute away.
+    let seeding = seeder
+        .add(meta.clone(), add_opts(src.path()))
+        .await
+        .unwrap();
+    wait_complete(&seeding, 30).await;
+    crate::support::wait_until(
+        "the torrent's announces to start",
+        Duration::from_secs(30),
+        || asked.load(std::sync::atomic::Ordering::Relaxed),
+    )
+    .await;
+
+    let switched = Instant::now();
+    assert!(seeder.set_dht(true).await.unwrap());
+    assert!(seeder.dht_on() && seeder.dht_stats().await.is_some());
+    let finder = session_with(session_config(&net.bootstrap)).await;
+    session_finds(
+        &finder,
+        meta.info_hash,
+        seeder.listen_addr(),
+        Duration::from_secs(40),
+    )
+    .await;
+    assert!(
+        switched.elapsed() < Duration::from_secs(55),
+        "found only after {:?}: the announce waited for its timer",
+        switched.elapsed()
+    );
+
+    let without = session_with(SessionConfig::default()).await;
+    assert!(
+        !without.set_dht(true).await.unwrap(),
+        "no node to switch on"
+    );
+    assert!(without.set_dht(false).await.unwrap());
+    for s in [finder, without, seeder] {
+        s.shutdown(Duration::from_secs(5)).await;
+    }
+}

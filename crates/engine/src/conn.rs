@@ -151,7 +151,7 @@ impl Conn {
             .ctx
             .dht
             .clone()
-            .filter(|_| hs.supports_dht() && !t.meta.info.private);
+            .filter(|d| hs.supports_dht() && !t.meta.info.private && d.is_on());
         let n = t.geo.piece_count as usize;
         let window = Duration::from_secs(3);
         Conn {
@@ -280,7 +280,7 @@ impl Conn {
         }
         self.send_allowed_fast();
         if let Some(d) = &self.dht {
-            self.out.push(&Message::Port(d.port));
+            self.out.push(&Message::Port(d.port()));
         }
         if self.ext {
             let payload = super::ext::our_handshake(&self.t, self.ss.is_some(), self.sh.addr.ip());

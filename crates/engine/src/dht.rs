@@ -19,7 +19,7 @@
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,14 +94,48 @@ pub struct DhtStats {
     pub port: u16,
 }
 
-/// The session's node.
+/// The session's node. `node` is `None` once stopped or switched off; `port` and `generation`
+/// change only when it is switched on again.
 pub(crate) struct DhtNode {
     node: Mutex<Option<AsyncDht>>,
-    pub port: u16,
+    port: AtomicU16,
+    /// The address it binds to.
+    bind: Ipv4Addr,
     pub cfg: DhtConfig,
     lookups: Arc<AtomicUsize>,
     heard: Mutex<Vec<SocketAddrV4>>,
     nodes_file: Option<PathBuf>,
+    generation: tokio::sync::watch::Sender<u64>,
+}
+
+/// The nodes to join through: the configured routers, then the routing table saved in `file`.
+fn bootstrap_of(cfg: &DhtConfig, file: Option<&Path>) -> Vec<String> {
+    let mut bootstrap = cfg.bootstrap.clone();
+    if let Some(f) = file {
+        bootstrap.extend(read_nodes(f).iter().map(|a| a.to_string()));
+    }
+    bootstrap
+}
+
+/// Builds a node on `bind:port` (0: ephemeral), joining through `bootstrap` (resolving its host
+/// names, on the blocking pool).
+async fn build(bind: Ipv4Addr, port: u16, bootstrap: Vec<String>) -> crate::Result<Dht> {
+    let built = tokio::task::spawn_blocking(move || {
+        let mut b = Dht::builder();
+        b.bind_address(bind).port(port);
+        if bootstrap.is_empty() {
+            b.no_bootstrap();
+        } else {
+            b.bootstrap(&bootstrap);
+        }
+        b.build()
+    })
+    .await
+    .map_err(EngineError::task)?;
+    built.map_err(|e| EngineError::DhtStart {
+        addr: format!("{bind}:{port}"),
+        message: e.to_string(),
+    })
 }
 
 impl DhtNode {
@@ -113,60 +147,87 @@ impl DhtNode {
         resume_dir: Option<&Path>,
     ) -> crate::Result<Arc<DhtNode>> {
         let nodes_file = resume_dir.map(|d| d.join(NODES_FILE));
-        let mut bootstrap = cfg.bootstrap.clone();
-        if let Some(f) = &nodes_file {
-            bootstrap.extend(read_nodes(f).iter().map(|a| a.to_string()));
-        }
         let bind = match listen.ip() {
             std::net::IpAddr::V4(ip) if !ip.is_unspecified() => ip,
             _ => Ipv4Addr::UNSPECIFIED,
-        };
-        let build = move |port: u16| {
-            let bootstrap = bootstrap.clone();
-            async move {
-                tokio::task::spawn_blocking(move || {
-                    let mut b = Dht::builder();
-                    b.bind_address(bind).port(port);
-                    if bootstrap.is_empty() {
-                        b.no_bootstrap();
-                    } else {
-                        b.bootstrap(&bootstrap);
-                    }
-                    b.build()
-                })
-                .await
-            }
         };
         let want = cfg.port.unwrap_or(match listen.port() {
             0 | u16::MAX => 0,
             p => p + 1,
         });
-        let cannot_start = |port: u16, e: &dyn std::fmt::Display| EngineError::DhtStart {
-            addr: format!("{bind}:{port}"),
-            message: e.to_string(),
-        };
-        let dht = match build(want).await.map_err(EngineError::task)? {
+        let bootstrap = bootstrap_of(&cfg, nodes_file.as_deref());
+        let dht = match build(bind, want, bootstrap.clone()).await {
             Ok(d) => d,
             Err(e) if cfg.port.is_none() && want != 0 => {
                 tracing::info!("DHT: udp port {want} is taken ({e}); using an ephemeral one");
-                build(0)
-                    .await
-                    .map_err(EngineError::task)?
-                    .map_err(|e| cannot_start(0, &e))?
+                build(bind, 0, bootstrap).await?
             }
-            Err(e) => return Err(cannot_start(want, &e)),
+            Err(e) => return Err(e),
         };
         let node = dht.as_async();
         let port = node.info().await.local_addr().port();
         tracing::info!(port, "DHT node started");
         Ok(Arc::new(DhtNode {
             node: Mutex::new(Some(node)),
-            port,
+            port: AtomicU16::new(port),
+            bind,
             cfg,
             lookups: Arc::new(AtomicUsize::new(0)),
             heard: Mutex::new(Vec::new()),
             nodes_file,
+            generation: tokio::sync::watch::Sender::new(0),
         }))
+    }
+
+    /// The UDP port the node listens on (its last one while switched off).
+    pub fn port(&self) -> u16 {
+        self.port.load(Ordering::Relaxed)
+    }
+
+    /// Whether the node runs (it is switched off by [`DhtNode::switch_off`] and at shutdown).
+    pub fn is_on(&self) -> bool {
+        self.node.lock().is_some()
+    }
+
+    /// Changes each time the node is switched on again: the torrents' DHT tasks announce and look
+    /// up at once then, rather than when their backed-off timers say.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// Saves the routing table and stops the node (see [`DhtNode::stop`]): lookups and announces
+    /// fail until [`DhtNode::switch_on`].
+    pub async fn switch_off(&self) {
+        self.stop().await;
+    }
+
+    /// Starts the node again, on its port if that is free by now (a lookup of the old node may
+    /// hold it for a while), else an ephemeral one, bootstrapped from the saved routing table.
+    pub async fn switch_on(&self) -> crate::Result<()> {
+        if self.is_on() {
+            return Ok(());
+        }
+        let bootstrap = bootstrap_of(&self.cfg, self.nodes_file.as_deref());
+        let dht = match build(self.bind, self.port(), bootstrap.clone()).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::info!("DHT: {e}; using an ephemeral port");
+                build(self.bind, 0, bootstrap).await?
+            }
+        };
+        let node = dht.as_async();
+        let port = node.info().await.local_addr().port();
+        let mut slot = self.node.lock();
+        if slot.is_some() {
+            // Switched on twice at once: the first one stays.
+            return Ok(());
+        }
+        *slot = Some(node);
+        drop(slot);
+        self.port.store(port, Ordering::Relaxed);
+        self.generation.send_modify(|g| *g += 1);
+        tracing::info!(port, "DHT node switched on");
+        Ok(())
     }
 
     fn node(&self) -> Option<AsyncDht> {
@@ -229,7 +290,7 @@ impl DhtNode {
         DhtStats {
             nodes,
             lookups: self.lookups.load(Ordering::Relaxed),
-            port: self.port,
+            port: self.port(),
         }
     }
 
@@ -340,9 +401,16 @@ async fn torrent_task(t: Arc<Torrent>, dht: Arc<DhtNode>, run: CancellationToken
         (tokio::time::Instant::now(), tokio::time::Instant::now());
     let (mut announce_wait, mut lookup_wait) = (dht.cfg.retry, dht.cfg.retry);
     let mut found: Option<mpsc::Receiver<SocketAddr>> = None;
+    let mut switched_on = dht.changes();
     loop {
         tokio::select! {
             _ = run.cancelled() => return,
+            Ok(()) = switched_on.changed() => {
+                // The node is back: announce and look up now, with fresh waits.
+                let now = tokio::time::Instant::now();
+                (announce_at, lookup_at) = (now, now);
+                (announce_wait, lookup_wait) = (dht.cfg.retry, dht.cfg.retry);
+            }
             _ = tokio::time::sleep_until(announce_at) => {
                 match dht.announce(ih, port).await {
                     Ok(()) => {

@@ -173,7 +173,7 @@ impl SessionCtx {
     /// Our handshake for `meta`'s torrent: the DHT bit set only when a public torrent may use it.
     pub fn handshake(&self, meta: &Metainfo) -> Handshake {
         Handshake::ours(meta.info_hash, self.peer_id)
-            .with_dht(self.dht.is_some() && !meta.info.private)
+            .with_dht(self.dht.as_ref().is_some_and(|d| d.is_on()) && !meta.info.private)
     }
 }
 
@@ -364,14 +364,40 @@ impl Session {
         &self,
         info_hash: InfoHash,
     ) -> Option<tokio::sync::mpsc::Receiver<SocketAddr>> {
-        self.0.ctx.dht.as_ref().map(|d| d.lookup(info_hash))
+        self.0
+            .ctx
+            .dht
+            .as_ref()
+            .filter(|d| d.is_on())
+            .map(|d| d.lookup(info_hash))
     }
 
-    /// Nodes known and lookups in flight; `None` without a DHT.
+    /// Whether the session's DHT node runs.
+    pub fn dht_on(&self) -> bool {
+        self.0.ctx.dht.as_ref().is_some_and(|d| d.is_on())
+    }
+
+    /// Switches the DHT node off (its routing table saved; the torrents' announces and lookups
+    /// wait) or on again (they announce and look up at once). `Ok(false)`: the session started
+    /// without a node, so there is none to switch (switching off is then already done).
+    pub async fn set_dht(&self, on: bool) -> Result<bool> {
+        let Some(d) = &self.0.ctx.dht else {
+            return Ok(!on);
+        };
+        if on {
+            d.switch_on().await?;
+        } else if d.is_on() {
+            d.switch_off().await;
+            tracing::info!("DHT node switched off");
+        }
+        Ok(true)
+    }
+
+    /// Nodes known and lookups in flight; `None` without a DHT, or with it switched off.
     pub async fn dht_stats(&self) -> Option<super::DhtStats> {
         match &self.0.ctx.dht {
-            Some(d) => Some(d.stats().await),
-            None => None,
+            Some(d) if d.is_on() => Some(d.stats().await),
+            _ => None,
         }
     }
 
