@@ -139,12 +139,12 @@ fn bad_requests_get_clear_result_strings() {
         v["result"].as_str().unwrap().contains("missing.torrent"),
         "{v}"
     );
-    let v = c.call("session-set", json!({"dht-enabled": true}));
+    let v = c.call("session-set", json!({"peer-port": 1}));
     assert!(
         v["result"]
             .as_str()
             .unwrap()
-            .contains("not supported: dht-enabled"),
+            .contains("not supported: peer-port"),
         "{v}"
     );
     // Over the body cap: refused before it is read whole.
