@@ -62,11 +62,7 @@ pub fn limits_set(args: &Map<String, Value>, old: &Settings) -> Result<Option<Al
     }
     let up = alt_limit_arg(args, "alt-speed-up")?;
     let down = alt_limit_arg(args, "alt-speed-down")?;
-    let on = match args.get("alt-speed-enabled") {
-        None => old.alt_speed,
-        Some(Value::Bool(b)) => *b,
-        Some(v) => return Err(format!("alt-speed-enabled must be true or false, not {v}")),
-    };
+    let on = super::switch_arg(args, "alt-speed-enabled")?.unwrap_or(old.alt_speed);
     Ok(Some(AltLimits {
         up: up.unwrap_or(old.alt_upload_limit.and_then(ByteRate::limit)),
         down: down.unwrap_or(old.alt_download_limit.and_then(ByteRate::limit)),
@@ -94,15 +90,7 @@ fn alt_time_args(
 ) -> Result<(bool, crate::alt_speed::Schedule), String> {
     use crate::alt_speed::{Days, TimeOfDay};
     let mut sched = s.alt_speed_times();
-    let on = match args.get("alt-speed-time-enabled") {
-        None => s.alt_speed_time,
-        Some(Value::Bool(b)) => *b,
-        Some(v) => {
-            return Err(format!(
-                "alt-speed-time-enabled must be true or false, not {v}"
-            ))
-        }
-    };
+    let on = super::switch_arg(args, "alt-speed-time-enabled")?.unwrap_or(s.alt_speed_time);
     let minutes = |key: &str| -> Result<Option<TimeOfDay>, String> {
         args.get(key)
             .map(|v| {

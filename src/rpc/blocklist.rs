@@ -27,11 +27,7 @@ pub fn session_set(
     args: &Map<String, Value>,
     s: &Settings,
 ) -> Result<(bool, Option<String>), String> {
-    let on = match args.get("blocklist-enabled") {
-        None => s.blocklist,
-        Some(Value::Bool(b)) => *b,
-        Some(v) => return Err(format!("blocklist-enabled must be true or false, not {v}")),
-    };
+    let on = super::switch_arg(args, "blocklist-enabled")?.unwrap_or(s.blocklist);
     let url = match args.get("blocklist-url") {
         None => s.blocklist_url.clone(),
         Some(Value::String(u)) => crate::blocklist::checked_url(u)?,

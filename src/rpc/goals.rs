@@ -100,11 +100,7 @@ fn session_goal<T: Copy>(
     old: Option<T>,
     parse: impl Fn(&str, &Value) -> Result<T, String>,
 ) -> Result<Option<T>, String> {
-    let enabled = match present(args, enabled_key) {
-        None => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(v) => return Err(format!("{enabled_key} must be true or false, not {v}")),
-    };
+    let enabled = super::switch_arg(args, enabled_key)?;
     let value = present(args, key).map(|v| parse(key, v)).transpose()?;
     match (enabled, value) {
         (Some(false), _) => Ok(None),

@@ -81,6 +81,30 @@ pub fn any_key(args: &Map<String, Value>, keys: &[&str]) -> bool {
     keys.iter().any(|k| args.contains_key(*k))
 }
 
+/// A request's switch `key`: `None` when it is absent (or null); anything but `true` or `false` is
+/// refused by name.
+pub fn switch_arg(args: &Map<String, Value>, key: &str) -> Result<Option<bool>, String> {
+    match args.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(v) => Err(format!("{key} must be true or false, not {v}")),
+    }
+}
+
+/// A request's count of peers `key` (a peer limit): `None` when it is absent (or null); anything
+/// but a whole number of 1 or more is refused by name.
+pub fn peers_arg(args: &Map<String, Value>, key: &str) -> Result<Option<usize>, String> {
+    match args.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_u64() {
+            Some(n) if n >= 1 => Ok(Some(n as usize)),
+            _ => Err(format!(
+                "{key} must be a whole number of peers, 1 or more, not {v}"
+            )),
+        },
+    }
+}
+
 impl Rpc {
     /// Answers one request's `method` with its `arguments`.
     /// `local` is the address the request came in on (where `port-test` dials our peer port).

@@ -44,11 +44,6 @@ pub struct QueueSettings {
     pub stalled_minutes: Option<u64>,
 }
 
-fn bool_value(key: &str, v: &Value) -> Result<bool, String> {
-    v.as_bool()
-        .ok_or_else(|| format!("{key} must be true or false, not {v}"))
-}
-
 /// `s`'s queue settings with `args` applied. A stall time sent with `queue-stalled-enabled` false
 /// is not kept (0 is what torrents.toml says for "off").
 pub fn session_set(args: &Map<String, Value>, s: &Settings) -> Result<QueueSettings, String> {
@@ -57,16 +52,14 @@ pub fn session_set(args: &Map<String, Value>, s: &Settings) -> Result<QueueSetti
         size: s.download_queue_size,
         stalled_minutes: s.queue_stalled_minutes,
     };
-    if let Some(v) = args.get("seed-queue-enabled") {
-        if bool_value("seed-queue-enabled", v)? {
-            return Err(
-                "seed-queue-enabled: btorrent has no seeding queue (every complete torrent seeds)"
-                    .into(),
-            );
-        }
+    if super::switch_arg(args, "seed-queue-enabled")? == Some(true) {
+        return Err(
+            "seed-queue-enabled: btorrent has no seeding queue (every complete torrent seeds)"
+                .into(),
+        );
     }
-    if let Some(v) = args.get("download-queue-enabled") {
-        q.enabled = bool_value("download-queue-enabled", v)?;
+    if let Some(on) = super::switch_arg(args, "download-queue-enabled")? {
+        q.enabled = on;
     }
     if let Some(v) = args.get("download-queue-size") {
         let n = v
@@ -89,10 +82,7 @@ pub fn session_set(args: &Map<String, Value>, s: &Settings) -> Result<QueueSetti
             })
         })
         .transpose()?;
-    let enabled = args
-        .get("queue-stalled-enabled")
-        .map(|v| bool_value("queue-stalled-enabled", v))
-        .transpose()?;
+    let enabled = super::switch_arg(args, "queue-stalled-enabled")?;
     q.stalled_minutes = match (enabled, minutes) {
         (Some(false), _) => Some(0),
         (_, Some(m)) => Some(m),

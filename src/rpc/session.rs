@@ -120,11 +120,7 @@ pub fn limit_arg(
     enabled_key: &str,
     old: Option<u64>,
 ) -> Result<Option<u64>, String> {
-    let enabled = match args.get(enabled_key) {
-        None => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(v) => return Err(format!("{enabled_key} must be true or false, not {v}")),
-    };
+    let enabled = super::switch_arg(args, enabled_key)?;
     let value = match args.get(key) {
         None => None,
         Some(v) => Some(
@@ -225,29 +221,13 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
     };
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
-    let utp = match args.get(UTP) {
-        None => None,
-        Some(Value::Bool(false)) => Some(crate::engine::Utp::Off),
-        Some(Value::Bool(true)) => Some(match cfg.settings.utp {
-            crate::engine::Utp::Off => crate::engine::Utp::Allow,
-            on => on,
-        }),
-        Some(v) => return Err(format!("{UTP} must be true or false, not {v}")),
-    };
-    let switch = |key: &str| match args.get(key) {
-        None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(v) => Err(format!("{key} must be true or false, not {v}")),
-    };
-    let count = |key: &str| match args.get(key) {
-        None => Ok(None),
-        Some(v) => match v.as_u64() {
-            Some(n) if n >= 1 => Ok(Some(n as usize)),
-            _ => Err(format!(
-                "{key} must be a whole number of peers, 1 or more, not {v}"
-            )),
-        },
-    };
+    let utp = super::switch_arg(args, UTP)?.map(|on| match (on, cfg.settings.utp) {
+        (false, _) => crate::engine::Utp::Off,
+        (true, crate::engine::Utp::Off) => crate::engine::Utp::Allow,
+        (true, kept) => kept,
+    });
+    let switch = |key: &str| super::switch_arg(args, key);
+    let count = |key: &str| super::peers_arg(args, key);
     let pex = switch(PEX)?;
     let dht = switch(DHT)?;
     let start_added = switch(START_ADDED)?;

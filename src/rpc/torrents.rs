@@ -343,15 +343,7 @@ const PEER_LIMIT: &str = "peer-limit";
 
 /// A request's `peer-limit`, if it has one (`method` names the request in the error).
 fn peer_limit_arg(args: &Map<String, Value>, method: &str) -> Result<Option<usize>, String> {
-    match args.get(PEER_LIMIT) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => match v.as_u64() {
-            Some(n) if n >= 1 => Ok(Some(n as usize)),
-            _ => Err(format!(
-                "{method}: {PEER_LIMIT} must be a whole number of peers, 1 or more, not {v}"
-            )),
-        },
-    }
+    super::peers_arg(args, PEER_LIMIT).map_err(|e| format!("{method}: {e}"))
 }
 
 /// Transmission 4's `torrent-set` key for fetching pieces in order.
@@ -404,15 +396,8 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         Some(_) => Some(bool_arg(args, "honorsSessionLimits")?),
     };
     let peer_limit = peer_limit_arg(args, "torrent-set")?;
-    let sequential = match args.get(SEQUENTIAL) {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(v) => {
-            return Err(format!(
-                "torrent-set: {SEQUENTIAL} must be true or false, not {v}"
-            ))
-        }
-    };
+    let sequential =
+        super::switch_arg(args, SEQUENTIAL).map_err(|e| format!("torrent-set: {e}"))?;
     let sets_limits = keys.iter().any(|k| limits.contains(k));
     let sets_goals = super::any_key(args, &super::goals::TORRENT_KEYS);
     let sets_trackers = super::any_key(args, &super::trackers::KEYS);
