@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::ByteRate;
-use crate::engine::{FilePriority, TorrentLimits};
+use crate::engine::{FilePriority, Priority, TorrentLimits};
 use crate::types::InfoHash;
 
 /// Where a managed torrent came from.
@@ -227,8 +227,10 @@ impl FileChoice {
 }
 
 /// A managed torrent's own speed limits as torrents.toml keeps them: each limit a number of bytes
-/// per second or a size such as `"500K"` (absent or 0 = unlimited), and `honors_session_limits =
-/// false` when the session's `upload_limit`/`download_limit` do not apply to it.
+/// per second or a size such as `"500K"` (absent or 0 = unlimited), `honors_session_limits =
+/// false` when the session's `upload_limit`/`download_limit` do not apply to it, its own most peers,
+/// and `bandwidth_priority = "high"` or `"low"` (absent = normal) for its turn under the session's
+/// limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -240,6 +242,12 @@ pub struct EntryLimits {
     /// Most peers of this torrent; absent = the session's `max_peers`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_peers: Option<usize>,
+    #[serde(default, skip_serializing_if = "is_normal")]
+    pub bandwidth_priority: Priority,
+}
+
+fn is_normal(p: &Priority) -> bool {
+    *p == Priority::Normal
 }
 
 fn yes() -> bool {
@@ -263,6 +271,7 @@ impl From<TorrentLimits> for EntryLimits {
             download_limit: l.download.filter(|&r| r > 0).map(ByteRate),
             honors_session_limits: l.honors_session_limits,
             max_peers: l.max_peers.filter(|&n| n > 0),
+            bandwidth_priority: l.priority,
         }
     }
 }
@@ -275,6 +284,7 @@ impl EntryLimits {
             download: self.download_limit.and_then(ByteRate::limit),
             honors_session_limits: self.honors_session_limits,
             max_peers: self.max_peers.filter(|&n| n > 0),
+            priority: self.bandwidth_priority,
         }
     }
 }
@@ -444,7 +454,8 @@ mod tests {
             &path,
             format!(
                 "[[torrent]]\nname = \"x\"\ninfo_hash = \"{ih}\"\nfile = \"x.torrent\"\ndata = \"out\"\n\
-                 download_limit = \"500K\"\nupload_limit = 30000\nhonors_session_limits = false\nmax_peers = 12\n"
+                 download_limit = \"500K\"\nupload_limit = 30000\nhonors_session_limits = false\nmax_peers = 12\n\
+                 bandwidth_priority = \"high\"\n"
             ),
         )
         .unwrap();
@@ -455,6 +466,7 @@ mod tests {
             download: Some(500 * 1024),
             honors_session_limits: false,
             max_peers: Some(12),
+            priority: Priority::High,
         };
         assert_eq!(cfg.torrents[0].limits.engine(), want);
         // Re-registering the torrent (an entry without limits) keeps them.
@@ -481,6 +493,7 @@ mod tests {
             .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("_limit"), "{text}");
+        assert!(!text.contains("priority"), "{text}");
         let cfg = crate::torrents::Torrents::open(&path).config().unwrap();
         assert_eq!(cfg.torrents[0].limits.engine(), TorrentLimits::default());
     }

@@ -511,7 +511,6 @@ impl Entry {
             | "secondsDownloading"
             | "secondsSeeding"
             | "dateCreated"
-            | "bandwidthPriority"
             | "downloadLimit"
             | "uploadLimit" => json!(0),
             "percentDone" | "recheckProgress" | "percentComplete" => json!(0.0),
@@ -553,6 +552,11 @@ impl Entry {
             "downloadDir" => request.get("download-dir").cloned().unwrap_or(json!("")),
             "addedDate" => json!(self.record.added),
             "queuePosition" => json!(queue_position),
+            super::BANDWIDTH_PRIORITY => {
+                let set = super::priority_arg(&self.record.set).ok().flatten();
+                let asked = set.or_else(|| super::priority_arg(request).ok().flatten());
+                json!(super::priority_number(asked.unwrap_or_default()))
+            }
             "labels" => {
                 let set = labels_arg(&self.record.set).ok().flatten();
                 json!(set

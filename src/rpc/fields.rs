@@ -499,7 +499,7 @@ impl FieldCtx<'_> {
             "secondsSeeding" => json!(s.times.seconds_seeding),
             "editDate" | "manualAnnounceTime" => json!(0),
             "queuePosition" => json!(self.queue_position(t)),
-            "bandwidthPriority" => json!(0),
+            super::BANDWIDTH_PRIORITY => json!(super::priority_number(h.limits().priority)),
             "labels" => json!(t.entry().map(|e| e.labels.clone()).unwrap_or_default()),
             "honorsSessionLimits" => json!(h.limits().honors_session_limits),
             "downloadLimit" => json!(super::session::kbps(h.limits().download)),

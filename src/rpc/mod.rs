@@ -48,6 +48,7 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
+use crate::engine::Priority;
 use crate::services::PeerSlot;
 use crate::tracker::Tracker;
 
@@ -102,6 +103,34 @@ pub fn peers_arg(args: &Map<String, Value>, key: &str) -> Result<Option<usize>, 
                 "{key} must be a whole number of peers, 1 or more, not {v}"
             )),
         },
+    }
+}
+
+/// Transmission's `bandwidthPriority` key (`transmission-remote -Bh`, `-Bn`, `-Bl`).
+pub const BANDWIDTH_PRIORITY: &str = "bandwidthPriority";
+
+/// A request's `bandwidthPriority`: `None` when it is absent (or null); anything but -1 (low),
+/// 0 (normal) or 1 (high) is refused by name.
+pub fn priority_arg(args: &Map<String, Value>) -> Result<Option<Priority>, String> {
+    match args.get(BANDWIDTH_PRIORITY) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_i64() {
+            Some(-1) => Ok(Some(Priority::Low)),
+            Some(0) => Ok(Some(Priority::Normal)),
+            Some(1) => Ok(Some(Priority::High)),
+            _ => Err(format!(
+                "{BANDWIDTH_PRIORITY} must be -1 (low), 0 (normal) or 1 (high), not {v}"
+            )),
+        },
+    }
+}
+
+/// A bandwidth priority as Transmission numbers it.
+pub fn priority_number(p: Priority) -> i64 {
+    match p {
+        Priority::Low => -1,
+        Priority::Normal => 0,
+        Priority::High => 1,
     }
 }
 

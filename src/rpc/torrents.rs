@@ -90,11 +90,12 @@ async fn id_of(rpc: &Arc<Rpc>, ih: &crate::InfoHash) -> i64 {
 
 /// `torrent-add`: `metainfo` (a base64 .torrent) or `filename` (a path, URL or magnet link, read
 /// by [`actions::load_source`]), into `download-dir` (default `output_dir`), `paused` if asked,
-/// with `labels` and its own `peer-limit` if given. A magnet link is answered at once: its metadata
+/// with `labels`, its own `peer-limit` and its `bandwidthPriority` if given. A magnet link is answered at once: its metadata
 /// is fetched in the background ([`super::fetching`]).
 pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let labels = labels_arg(args).map_err(|e| format!("torrent-add: {e}"))?;
     peer_limit_arg(args, "torrent-add")?;
+    super::priority_arg(args).map_err(|e| format!("torrent-add: {e}"))?;
     let (meta, src, magnet_files): (Metainfo, Option<PathBuf>, _) =
         match (str_arg(args, "metainfo")?, str_arg(args, "filename")?) {
             (Some(b64), _) => {
@@ -215,9 +216,12 @@ pub(super) async fn add_torrent(
         actions::set_labels(rpc.peer.torrents(), &ih, &name, labels)
             .map_err(|e| format!("torrent-add: {e:#}"))?;
     }
-    if let Some(n) = peer_limit_arg(args, "torrent-add")? {
+    let max_peers = peer_limit_arg(args, "torrent-add")?;
+    let priority = super::priority_arg(args).map_err(|e| format!("torrent-add: {e}"))?;
+    if max_peers.is_some() || priority.is_some() {
         let limits = crate::engine::TorrentLimits {
-            max_peers: Some(n),
+            max_peers,
+            priority: priority.unwrap_or_default(),
             ..Default::default()
         };
         actions::set_limits(rpc.peer.torrents(), &rpc.peer, &ih, &name, limits)
@@ -351,7 +355,7 @@ const SEQUENTIAL: &str = "sequentialDownload";
 
 /// `torrent-set`: file selection ([`super::files`]), `sequentialDownload` (pieces in order, for
 /// playing a file while it downloads), `peer-limit` (its own most peers; a lower one cuts no
-/// connection), the speed limits (`uploadLimit`/
+/// connection), `bandwidthPriority` (-1, 0, 1: its turn under the session's limits), the speed limits (`uploadLimit`/
 /// `uploadLimited`, `downloadLimit`/`downloadLimited` in kB/s, `honorsSessionLimits`), the
 /// seeding goals ([`super::goals`]), the trackers ([`super::trackers`]), `labels` (replacing
 /// the torrent's; `[]` clears them) and `queuePosition` (the place in the download queue), applied at once and kept in torrents.toml. Every other key is
@@ -372,6 +376,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "uploadLimited",
         "honorsSessionLimits",
         PEER_LIMIT,
+        super::BANDWIDTH_PRIORITY,
     ];
     let unsupported: Vec<&str> = keys
         .iter()
@@ -396,6 +401,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         Some(_) => Some(bool_arg(args, "honorsSessionLimits")?),
     };
     let peer_limit = peer_limit_arg(args, "torrent-set")?;
+    let priority = super::priority_arg(args).map_err(|e| format!("torrent-set: {e}"))?;
     let sequential =
         super::switch_arg(args, SEQUENTIAL).map_err(|e| format!("torrent-set: {e}"))?;
     let sets_limits = keys.iter().any(|k| limits.contains(k));
@@ -469,6 +475,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             download: limit_arg(args, "downloadLimit", "downloadLimited", old.download)?,
             honors_session_limits: honors.unwrap_or(old.honors_session_limits),
             max_peers: peer_limit.or(old.max_peers),
+            priority: priority.unwrap_or(old.priority),
         };
         changes.push((
             h.info_hash(),

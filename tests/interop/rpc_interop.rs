@@ -439,7 +439,7 @@ fn transmissions_web_client_lists_the_daemons_torrents_in_chromium() {
 
 /// `transmission-remote -t 1 -d 50 -u 30` sets one torrent's own limits (kB/s of 1000 bytes): the
 /// engine applies them, torrents.toml keeps them, and `-t 1 -i` shows them; `-D`/`-U` lift them,
-/// and `-pr` sets its own most peers.
+/// `-pr` sets its own most peers and `-Bh`/`-Bl` its bandwidth priority.
 #[test]
 #[ignore = "needs transmission-cli (transmission-remote)"]
 fn transmission_remote_sets_a_torrents_own_speed_limits() {
@@ -458,6 +458,7 @@ fn transmission_remote_sets_a_torrents_own_speed_limits() {
         download: Some(50_000),
         honors_session_limits: true,
         max_peers: None,
+        priority: btorrent::engine::Priority::Normal,
     };
     assert_eq!(stored(), want);
     let info = remote(&d, &["-t", "1", "-i"]);
@@ -469,10 +470,19 @@ fn transmission_remote_sets_a_torrents_own_speed_limits() {
     assert_eq!((s.download_limit, s.upload_limit), (None, None));
 
     // --no-honor-session: the torrent leaves the session's limits; -D/-U lift its own.
-    // -pr with a torrent: its own most peers.
+    // -pr with a torrent: its own most peers; -Bh its bandwidth priority.
     remote(
         &d,
-        &["-t", "1", "--no-honor-session", "-D", "-U", "-pr", "12"],
+        &[
+            "-t",
+            "1",
+            "--no-honor-session",
+            "-D",
+            "-U",
+            "-pr",
+            "12",
+            "-Bh",
+        ],
     );
     assert_eq!(
         stored(),
@@ -481,10 +491,14 @@ fn transmission_remote_sets_a_torrents_own_speed_limits() {
             download: None,
             honors_session_limits: false,
             max_peers: Some(12),
+            priority: btorrent::engine::Priority::High,
         }
     );
     let info = remote(&d, &["-t", "1", "-i"]);
     assert!(info.contains("Peer limit: 12"), "{info}");
+    assert!(info.contains("Bandwidth Priority: High"), "{info}");
+    remote(&d, &["-t", "1", "-Bl"]);
+    assert_eq!(stored().priority, btorrent::engine::Priority::Low);
     let info = remote(&d, &["-t", "1", "-i"]);
     assert!(info.contains("Download Limit: Unlimited"), "{info}");
     assert!(info.contains("Honors Session Limits: No"), "{info}");

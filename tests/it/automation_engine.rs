@@ -124,8 +124,9 @@ fn completed_download_is_moved_and_seeded_from_the_new_place() {
         .block_on(rig.host.context().peer.shutdown(Duration::from_secs(5)));
 }
 
-/// `b-start --up-limit` and the handles' `upload_limit`/`download_limit`: the running torrent's own
-/// limits change at once, and torrents.toml keeps them.
+/// `b-start --up-limit --priority` and the handles' `upload_limit`/`download_limit`/
+/// `bandwidth_priority`: the running torrent's own limits change at once, and torrents.toml keeps
+/// them.
 #[test]
 fn scripts_set_a_running_torrents_own_speed_limits() {
     use btorrent::engine::TorrentLimits;
@@ -141,6 +142,8 @@ fn scripts_set_a_running_torrents_own_speed_limits() {
         rig.path("data").display().to_string(),
         "--up-limit".into(),
         "300K".into(),
+        "--priority".into(),
+        "low".into(),
     ]
     .into();
     let _ = rig.host.run_command("b-start", &args).unwrap();
@@ -163,21 +166,23 @@ fn scripts_set_a_running_torrents_own_speed_limits() {
     };
     let want = TorrentLimits {
         upload: Some(300 * 1024),
+        priority: btorrent::engine::Priority::Low,
         ..Default::default()
     };
     assert_eq!((live(), stored()), (want, want));
 
     rig.script(
         "limits.rhai",
-        "let t = torrent(\"album\");\nprint(`up ${t.upload_limit} down ${t.download_limit} ${t.honors_session_limits}`);\nt.download_limit = 50000;\nt.upload_limit = ();\nt.honors_session_limits = false;\nt.max_peers = 9;\nprint(`now up ${t.upload_limit} down ${t.download_limit} peers ${t.max_peers}`);\n",
+        "let t = torrent(\"album\");\nprint(`up ${t.upload_limit} down ${t.download_limit} ${t.honors_session_limits}`);\nt.download_limit = 50000;\nt.upload_limit = ();\nt.honors_session_limits = false;\nt.max_peers = 9;\nprint(`priority ${t.bandwidth_priority}`);\nt.bandwidth_priority = \"high\";\nprint(`now up ${t.upload_limit} down ${t.download_limit} peers ${t.max_peers} ${t.bandwidth_priority}`);\n",
     );
     let lines = rig.lines.lock().clone();
     assert!(
         lines.contains(&"up 307200 down  true".to_string()),
         "{lines:#?}"
     );
+    assert!(lines.contains(&"priority low".to_string()), "{lines:#?}");
     assert!(
-        lines.contains(&"now up  down 50000 peers 9".to_string()),
+        lines.contains(&"now up  down 50000 peers 9 high".to_string()),
         "{lines:#?}"
     );
     let want = TorrentLimits {
@@ -185,6 +190,7 @@ fn scripts_set_a_running_torrents_own_speed_limits() {
         download: Some(50_000),
         honors_session_limits: false,
         max_peers: Some(9),
+        priority: btorrent::engine::Priority::High,
     };
     assert_eq!((live(), stored()), (want, want));
     let err = rig.script_fails(
@@ -200,6 +206,14 @@ fn scripts_set_a_running_torrents_own_speed_limits() {
     let err = rig.script_fails("none.rhai", "let t = torrent(\"album\"); t.max_peers = 0;");
     assert!(
         err.contains("max_peers") && err.contains("1 or more"),
+        "{err}"
+    );
+    let err = rig.script_fails(
+        "prio.rhai",
+        "let t = torrent(\"album\"); t.bandwidth_priority = \"urgent\";",
+    );
+    assert!(
+        err.contains("bandwidth_priority") && err.contains("\"high\", \"normal\" or \"low\""),
         "{err}"
     );
     assert_eq!(live(), want);

@@ -1,11 +1,12 @@
 //! Per-torrent speed limits in one session: a limited torrent is served no faster than its limit
-//! while another torrent of the same seeder runs free, and a torrent told not to honour the
-//! session's limit escapes it.
+//! while another torrent of the same seeder runs free, a torrent told not to honour the
+//! session's limit escapes it, and under the session's limit a high-priority torrent is served
+//! before a low-priority one.
 
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-use btorrent::engine::{Session, SessionConfig, TorrentHandle, TorrentLimits};
+use btorrent::engine::{Priority, Session, SessionConfig, TorrentHandle, TorrentLimits};
 use btorrent::Metainfo;
 
 const SIZE: usize = 4 * 1024 * 1024;
@@ -138,4 +139,55 @@ async fn a_torrent_not_honouring_session_limits_escapes_them() {
         rate <= LIMIT as f64 * 1.5,
         "session limited to {LIMIT} B/s, served at {rate:.0} B/s"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_session_limit_a_high_priority_torrent_goes_first() {
+    init_logs();
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let (a, b) = two_torrents(src.path());
+    const LIMIT: u64 = 1_000_000;
+    let cfg = SessionConfig {
+        upload_limit: Some(LIMIT),
+        ..Default::default()
+    };
+    let (seeder, sa, sb) = seed_both(cfg, &a, &b, src.path()).await;
+    // Set while both run.
+    sa.set_limits(TorrentLimits {
+        priority: Priority::Low,
+        ..Default::default()
+    });
+    sb.set_limits(TorrentLimits {
+        priority: Priority::High,
+        ..Default::default()
+    });
+    assert_eq!(sa.limits().priority, Priority::Low);
+    let leecher = session().await;
+    let peers = vec![seeder.listen_addr()];
+    let la = leecher
+        .add(a.clone(), opts(dst.path(), peers.clone()))
+        .await
+        .unwrap();
+    let lb = leecher
+        .add(b.clone(), opts(dst.path(), peers))
+        .await
+        .unwrap();
+    // The high-priority torrent has the session's rate (4 s for its 4 MiB); the low one a
+    // starved class's trickle meanwhile (a grant every 20 grants' time), not half.
+    wait_complete(&lb, 60).await;
+    let (low_sent, high_sent) = (sa.stats().uploaded, sb.stats().uploaded);
+    eprintln!("when the high-priority torrent was done: low {low_sent} B, high {high_sent} B");
+    assert!(
+        low_sent < SIZE as u64 / 4,
+        "the low-priority torrent sent {low_sent} bytes while the high one sent all {SIZE}"
+    );
+    // Alone, the low one has the whole rate, and no more.
+    let rate = upload_rate(&sa, 1_500_000, 30).await;
+    assert!(
+        rate <= LIMIT as f64 * 1.5,
+        "session limited to {LIMIT} B/s, served at {rate:.0} B/s"
+    );
+    wait_complete(&la, 60).await;
+    assert_same_tree(src.path(), dst.path());
 }

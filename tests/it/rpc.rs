@@ -600,32 +600,39 @@ fn session_set_switches_peer_exchange_the_peer_limits_and_whether_added_torrents
         0
     );
 
-    // torrent-add takes the torrent's own peer-limit (checked first).
+    // torrent-add takes the torrent's own peer-limit and bandwidthPriority (checked first).
     crate::support::write_random(&src.join("few.bin"), 40_000, 7);
     let meta = crate::support::torrent(&src.join("few.bin"), 16 * 1024, vec![]);
     let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
-    let v = c.call(
-        "torrent-add",
-        json!({"metainfo": b64, "download-dir": src, "peer-limit": -1}),
-    );
-    assert!(
-        v["result"]
-            .as_str()
+    for (bad, why) in [
+        (json!({"peer-limit": -1}), "torrent-add: peer-limit must be"),
+        (
+            json!({"bandwidthPriority": "high"}),
+            "torrent-add: bandwidthPriority must be -1 (low), 0 (normal) or 1 (high), not \"high\"",
+        ),
+    ] {
+        let mut args = json!({"metainfo": b64, "download-dir": src});
+        args.as_object_mut()
             .unwrap()
-            .contains("torrent-add: peer-limit must be"),
-        "{v}"
-    );
+            .extend(bad.as_object().unwrap().clone());
+        let v = c.call("torrent-add", args);
+        assert!(v["result"].as_str().unwrap().contains(why), "{v}");
+        assert!(load().find(&meta.info_hash).is_none(), "{v}");
+    }
     let few = c.ok(
         "torrent-add",
-        json!({"metainfo": b64, "download-dir": src, "peer-limit": 4}),
+        json!({"metainfo": b64, "download-dir": src, "peer-limit": 4, "bandwidthPriority": 1}),
     )["torrent-added"]["id"]
         .clone();
     assert_eq!(
-        torrent_get(&mut c, json!([few]), &["peer-limit"])[0]["peer-limit"],
-        4
+        torrent_get(&mut c, json!([few]), &["peer-limit", "bandwidthPriority"])[0],
+        json!({"peer-limit": 4, "bandwidthPriority": 1})
     );
     let kept = load().find(&meta.info_hash).unwrap().limits.engine();
-    assert_eq!(kept.max_peers, Some(4));
+    assert_eq!(
+        (kept.max_peers, kept.priority),
+        (Some(4), btorrent::engine::Priority::High)
+    );
 }
 
 /// `session-stats` (`transmission-remote -st`): this run's bytes, torrents and seconds, and every

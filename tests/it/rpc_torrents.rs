@@ -222,12 +222,12 @@ fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
     assert!(torrent_get(&mut c, json!([]), &["id"]).is_empty());
 
     // What btorrent does not have says so.
-    let v = c.call("torrent-set", json!({"bandwidthPriority": 1}));
+    let v = c.call("torrent-set", json!({"group": "slow"}));
     assert!(
         v["result"]
             .as_str()
             .unwrap()
-            .contains("not supported: bandwidthPriority"),
+            .contains("not supported: group"),
         "{v}"
     );
 }
@@ -724,6 +724,7 @@ fn torrent_set_limits_are_live_kept_and_restored() {
         "downloadLimited",
         "honorsSessionLimits",
         "peer-limit",
+        "bandwidthPriority",
     ];
     let limits = |c: &mut crate::support::rpc::Client| {
         let mut t = poll("the seed's data check", 30, || {
@@ -736,15 +737,18 @@ fn torrent_set_limits_are_live_kept_and_restored() {
     assert_eq!(
         limits(&mut c),
         json!({"uploadLimit": 0, "uploadLimited": false, "downloadLimit": 0,
-               "downloadLimited": false, "honorsSessionLimits": true, "peer-limit": 50})
+               "downloadLimited": false, "honorsSessionLimits": true, "peer-limit": 50,
+               "bandwidthPriority": 0})
     );
     c.ok(
         "torrent-set",
         json!({"ids": [id], "uploadLimit": 30, "uploadLimited": true, "downloadLimit": 50,
-               "downloadLimited": true, "honorsSessionLimits": false, "peer-limit": 7}),
+               "downloadLimited": true, "honorsSessionLimits": false, "peer-limit": 7,
+               "bandwidthPriority": 1}),
     );
     let set = json!({"uploadLimit": 30, "uploadLimited": true, "downloadLimit": 50,
-                     "downloadLimited": true, "honorsSessionLimits": false, "peer-limit": 7});
+                     "downloadLimited": true, "honorsSessionLimits": false, "peer-limit": 7,
+                     "bandwidthPriority": 1});
     assert_eq!(limits(&mut c), set);
     let stored = || {
         btorrent::config::Config::load(&dir.path().join("torrents.toml"))
@@ -759,6 +763,7 @@ fn torrent_set_limits_are_live_kept_and_restored() {
         download: Some(50_000),
         honors_session_limits: false,
         max_peers: Some(7),
+        priority: btorrent::engine::Priority::High,
     };
     assert_eq!(stored(), want);
     let v = c.call("torrent-set", json!({"ids": [id], "peer-limit": 0}));
@@ -781,13 +786,13 @@ fn torrent_set_limits_are_live_kept_and_restored() {
     );
     let v = c.call(
         "torrent-set",
-        json!({"uploadLimit": 5, "bandwidthPriority": 1}),
+        json!({"uploadLimit": 5, "bandwidthPriority": 2}),
     );
     assert!(
         v["result"]
             .as_str()
             .unwrap()
-            .contains("not supported: bandwidthPriority"),
+            .contains("bandwidthPriority must be -1 (low), 0 (normal) or 1 (high), not 2"),
         "{v}"
     );
     assert_eq!(limits(&mut c), set);
@@ -800,17 +805,22 @@ fn torrent_set_limits_are_live_kept_and_restored() {
     let mut c = d.client();
     assert_eq!(limits(&mut c), set);
 
-    // Lifting one limit keeps the other.
-    c.ok("torrent-set", json!({"ids": [id], "uploadLimited": false}));
+    // Lifting one limit keeps the others.
+    c.ok(
+        "torrent-set",
+        json!({"ids": [id], "uploadLimited": false, "bandwidthPriority": -1}),
+    );
     assert_eq!(
         limits(&mut c),
         json!({"uploadLimit": 0, "uploadLimited": false, "downloadLimit": 50,
-               "downloadLimited": true, "honorsSessionLimits": false, "peer-limit": 7})
+               "downloadLimited": true, "honorsSessionLimits": false, "peer-limit": 7,
+               "bandwidthPriority": -1})
     );
     assert_eq!(
         stored(),
         btorrent::engine::TorrentLimits {
             upload: None,
+            priority: btorrent::engine::Priority::Low,
             ..want
         }
     );

@@ -223,29 +223,32 @@ impl Conn {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let sh = self.sh.clone();
-        // Over the session's or the torrent's download limit, the socket is not read until this time (TCP then slows
-        // the peer); everything else goes on meanwhile.
-        let mut read_again_at: Option<tokio::time::Instant> = None;
+        // Under the session's or the torrent's download limit, the socket is not read until this
+        // turn comes (TCP then slows the peer); everything else goes on meanwhile.
+        let mut read_turn: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> =
+            None;
         loop {
             tokio::select! {
                 _ = conn.cancelled() => return Ok(()),
-                r = rd.read_buf(&mut rbuf), if read_again_at.is_none() => {
+                r = rd.read_buf(&mut rbuf), if read_turn.is_none() => {
                     let n = r?;
                     if n == 0 {
                         anyhow::bail!("peer closed the connection");
                     }
                     self.last_recv = Instant::now();
-                    let wait = self.t.limits.download_wait(&self.t.ctx, n as u64);
-                    if !wait.is_zero() {
-                        read_again_at = Some(tokio::time::Instant::now() + wait);
+                    if self.t.limits.download_limited(&self.t.ctx) {
+                        let t = self.t.clone();
+                        read_turn = Some(Box::pin(async move {
+                            t.limits.download_turn(&t.ctx, n as u64).await
+                        }));
                     }
                     while let Some(msg) = self.codec.decode(&mut rbuf)? {
                         self.on_message(msg)?;
                     }
                     self.super_seed_step();
                 }
-                _ = tokio::time::sleep_until(read_again_at.unwrap_or_else(tokio::time::Instant::now)),
-                    if read_again_at.is_some() => read_again_at = None,
+                _ = async { read_turn.as_mut().expect("guarded").await }, if read_turn.is_some() =>
+                    read_turn = None,
                 _ = sh.notify.notified() => self.on_commands()?,
                 r = have_rx.changed() => if r.is_ok() {
                     self.send_haves()?;

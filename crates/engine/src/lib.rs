@@ -26,8 +26,9 @@
 //!   ([`PeerInfo`]), `pause`, `resume`,
 //!   `move_to` (moves the data and keeps seeding from there), `wait_complete`, `add_peers`, `check`
 //!   (hashes every piece on disk again, ignoring resume data; see [`disk_check`]), `limits` and
-//!   `set_limits` (the torrent's own speed limits, on top of the session's, and its own most
-//!   peers; see [`limits`]).
+//!   `set_limits` (the torrent's own speed limits, on top of the session's, its bandwidth
+//!   priority, by which the session's limits serve it ([`bandwidth`]), and its own most peers; see
+//!   [`limits`]).
 //! - While the session runs: [`Session::set_max_connections`] (its socket budget, [`fd_budget`]),
 //!   [`Session::set_max_peers_per_torrent`] and [`Session::set_pex`] (peer exchange, [`ext`]); a
 //!   lower limit closes no connection, it lets no new one in until the count is under it.
@@ -121,6 +122,7 @@
 
 pub mod announce;
 mod announcer;
+pub mod bandwidth;
 pub mod choker;
 pub mod clock;
 pub mod conn;
@@ -165,6 +167,7 @@ use std::time::Duration;
 
 use btorrent_proto::types::{InfoHash, PeerId};
 
+pub use bandwidth::Priority;
 pub use clock::TorrentTimes;
 pub use dht::{DhtConfig, DhtStats};
 pub use disk_check::CheckReport;

@@ -1,15 +1,18 @@
 //! Per-torrent limits: each torrent's own upload and download token buckets, and the rule that
 //! combines them with the session's (a torrent honours both, unless told not to honour the
-//! session's); and its own most peers, in place of the session's `max_peers_per_torrent`. Peer tasks ask here how long to wait before sending or reading; front ends read and
-//! change the limits through [`TorrentHandle::limits`] and [`TorrentHandle::set_limits`].
+//! session's); its bandwidth priority, by which the session's limits serve it
+//! ([`super::bandwidth`]); and its own most peers, in place of the session's
+//! `max_peers_per_torrent`. Peer tasks wait here for their turn before sending or reading; front
+//! ends read and change the limits through [`TorrentHandle::limits`] and
+//! [`TorrentHandle::set_limits`].
 //!
 //! Cost on the transfer path: an unlimited bucket answers after one relaxed atomic load (see
-//! [`Limiter::reserve`]), so a torrent without limits of its own adds one load per upload batch
-//! and per socket read, and takes no lock.
+//! [`Limiter::reserve`] and [`SharedLimiter::acquire`]), so a torrent without limits of its own
+//! adds one load per upload batch and per socket read, and takes no lock.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
+use super::bandwidth::{Priority, SharedLimiter};
 use super::rate::Limiter;
 use super::session::SessionCtx;
 use super::torrent::TorrentHandle;
@@ -27,6 +30,10 @@ pub struct TorrentLimits {
     /// until the torrent is under it.
     #[serde(default)]
     pub max_peers: Option<usize>,
+    /// Whose bytes go first while the session's limits hold traffic back (Transmission's
+    /// `bandwidthPriority`).
+    #[serde(default)]
+    pub priority: Priority,
 }
 
 impl Default for TorrentLimits {
@@ -36,6 +43,7 @@ impl Default for TorrentLimits {
             download: None,
             honors_session_limits: true,
             max_peers: None,
+            priority: Priority::Normal,
         }
     }
 }
@@ -48,6 +56,8 @@ pub(crate) struct Limits {
     honors_session: AtomicBool,
     /// 0 = the session's.
     max_peers: AtomicUsize,
+    /// A [`Priority`] as its `u8`.
+    priority: AtomicU8,
 }
 
 impl Limits {
@@ -57,6 +67,7 @@ impl Limits {
             download: Limiter::new(l.download.unwrap_or(0)),
             honors_session: AtomicBool::new(l.honors_session_limits),
             max_peers: AtomicUsize::new(l.max_peers.unwrap_or(0)),
+            priority: AtomicU8::new(l.priority as u8),
         }
     }
 
@@ -66,7 +77,16 @@ impl Limits {
             download: self.download.rate(),
             honors_session_limits: self.honors_session.load(Ordering::Relaxed),
             max_peers: Some(self.max_peers.load(Ordering::Relaxed)).filter(|&n| n > 0),
+            priority: self.priority(),
         }
+    }
+
+    fn priority(&self) -> Priority {
+        let p = self.priority.load(Ordering::Relaxed);
+        Priority::ALL
+            .into_iter()
+            .find(|&q| q as u8 == p)
+            .unwrap_or_default()
     }
 
     /// Most peers of this torrent now: its own limit, else the session's.
@@ -84,37 +104,64 @@ impl Limits {
             .store(l.honors_session_limits, Ordering::Relaxed);
         self.max_peers
             .store(l.max_peers.unwrap_or(0), Ordering::Relaxed);
+        self.priority.store(l.priority as u8, Ordering::Relaxed);
     }
 
-    fn session<'a>(&self, limiter: &'a Option<Limiter>) -> Option<&'a Limiter> {
+    fn session<'a>(&self, limiter: &'a Option<SharedLimiter>) -> Option<&'a SharedLimiter> {
         limiter
             .as_ref()
             .filter(|_| self.honors_session.load(Ordering::Relaxed))
     }
 
-    /// How long to wait before sending `n` bytes of this torrent: both buckets are charged, and
-    /// the longer wait wins.
-    pub fn upload_wait(&self, ctx: &SessionCtx, n: u64) -> Duration {
-        let own = self.upload.reserve(n);
-        match self.session(&ctx.upload_limit) {
-            Some(s) => own.max(s.reserve(n)),
-            None => own,
+    /// Waits until `n` bytes of this torrent may be sent: its own bucket's delay, then its turn
+    /// at the session's.
+    pub async fn upload_turn(&self, ctx: &SessionCtx, n: u64) {
+        Self::turn(
+            &self.upload,
+            self.session(&ctx.upload_limit),
+            n,
+            self.priority(),
+        )
+        .await
+    }
+
+    /// Waits until the socket may be read again after receiving `n` bytes for this torrent.
+    pub async fn download_turn(&self, ctx: &SessionCtx, n: u64) {
+        Self::turn(
+            &self.download,
+            self.session(&ctx.download_limit),
+            n,
+            self.priority(),
+        )
+        .await
+    }
+
+    async fn turn(own: &Limiter, session: Option<&SharedLimiter>, n: u64, p: Priority) {
+        let wait = own.reserve(n);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        if let Some(s) = session {
+            s.acquire(n, p).await;
         }
     }
 
-    /// How long to leave the socket unread after receiving `n` bytes for this torrent.
-    pub fn download_wait(&self, ctx: &SessionCtx, n: u64) -> Duration {
-        let own = self.download.reserve(n);
-        match self.session(&ctx.download_limit) {
-            Some(s) => own.max(s.reserve(n)),
-            None => own,
-        }
+    /// Whether any bucket bounds this torrent's downloads now (else [`Self::download_turn`]
+    /// returns at once).
+    pub fn download_limited(&self, ctx: &SessionCtx) -> bool {
+        self.download.rate().is_some()
+            || self
+                .session(&ctx.download_limit)
+                .and_then(SharedLimiter::rate)
+                .is_some()
     }
 
     /// The download rate this torrent may reach (the lower of its own and, when it honours it, the
     /// session's); `None` = unlimited.
     pub fn download_rate(&self, ctx: &SessionCtx) -> Option<u64> {
-        let session = self.session(&ctx.download_limit).and_then(Limiter::rate);
+        let session = self
+            .session(&ctx.download_limit)
+            .and_then(SharedLimiter::rate);
         match (self.download.rate(), session) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -147,6 +194,7 @@ mod tests {
             download: Some(50_000),
             honors_session_limits: false,
             max_peers: Some(3),
+            priority: Priority::High,
         };
         l.set(&want);
         assert_eq!(l.get(), want);

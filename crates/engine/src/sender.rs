@@ -185,12 +185,9 @@ pub(crate) async fn run(
             }
             if !batch.is_empty() {
                 let n: u64 = batch.iter().map(|b| b.length as u64).sum();
-                let wait = t.limits.upload_wait(&t.ctx, n);
-                if !wait.is_zero() {
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = conn.cancelled() => return Ok(()),
-                    }
+                tokio::select! {
+                    _ = t.limits.upload_turn(&t.ctx, n) => {}
+                    _ = conn.cancelled() => return Ok(()),
                 }
                 let t2 = t.clone();
                 t.disk_job_started();

@@ -32,8 +32,8 @@ pub(crate) struct SessionCtx {
     pub listen_addr: SocketAddr,
     pub events: super::EventSink,
     pub shutdown: CancellationToken,
-    pub upload_limit: Option<super::rate::Limiter>,
-    pub download_limit: Option<super::rate::Limiter>,
+    pub upload_limit: Option<super::bandwidth::SharedLimiter>,
+    pub download_limit: Option<super::bandwidth::SharedLimiter>,
     pub tracker: crate::announce::TrackerClient,
     /// Sent as `key` in every announce of this session.
     pub announce_key: u32,
@@ -230,8 +230,12 @@ impl Session {
             events: cfg.events.clone(),
             shutdown: CancellationToken::new(),
             // Always there, so the limits can be set while the session runs (0 = unlimited).
-            upload_limit: Some(super::rate::Limiter::new(cfg.upload_limit.unwrap_or(0))),
-            download_limit: Some(super::rate::Limiter::new(cfg.download_limit.unwrap_or(0))),
+            upload_limit: Some(super::bandwidth::SharedLimiter::new(
+                cfg.upload_limit.unwrap_or(0),
+            )),
+            download_limit: Some(super::bandwidth::SharedLimiter::new(
+                cfg.download_limit.unwrap_or(0),
+            )),
             // Announces leave from the address we listen on, when it is a specific one.
             tracker: if listen_addr.ip().is_unspecified() {
                 crate::announce::TrackerClient::new()
@@ -403,7 +407,7 @@ impl Session {
 
     /// The session's (upload, download) limits in bytes per second; `None` = unlimited.
     pub fn limits(&self) -> (Option<u64>, Option<u64>) {
-        let get = |l: &Option<super::rate::Limiter>| l.as_ref().and_then(|l| l.rate());
+        let get = |l: &Option<super::bandwidth::SharedLimiter>| l.as_ref().and_then(|l| l.rate());
         (
             get(&self.0.ctx.upload_limit),
             get(&self.0.ctx.download_limit),

@@ -268,12 +268,9 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
                 failures = 0;
                 wait = RETRY_AFTER;
                 delivered.extend(deliver(&t, asked.key, &blocks, &data));
-                let pause = t.limits.download_wait(&t.ctx, data.len() as u64);
-                if !pause.is_zero() {
-                    tokio::select! {
-                        _ = run.cancelled() => return,
-                        _ = tokio::time::sleep(pause) => {}
-                    }
+                tokio::select! {
+                    _ = run.cancelled() => return,
+                    _ = t.limits.download_turn(&t.ctx, data.len() as u64) => {}
                 }
             }
             Err(e) => {

@@ -15,7 +15,8 @@
 //! `seconds_downloading`, `seconds_seeding` (over every run, kept in its resume file; `()` when
 //! not running), `upload_limit`, `download_limit` (its own speed limits in bytes per second, `()` = none) and
 //! `honors_session_limits` (whether the session's limits bound it too), `max_peers` (its own most
-//! peers, `()` = the session's `max_peers`), all four also settable:
+//! peers, `()` = the session's `max_peers`), `bandwidth_priority` (`"high"`, `"normal"` or `"low"`:
+//! its turn under the session's limits), all five also settable:
 //! `t.upload_limit = "500K"` (a number of bytes per second or a size; 0 or `()` lifts it) applies
 //! at once and is kept in torrents.toml, `seed_ratio` (its own ratio goal: a number, `"unlimited"`,
 //! or `()` for the session's `seed_ratio_limit`; settable, kept in torrents.toml; see
@@ -51,8 +52,8 @@ use rhai::{Dynamic, Engine, EvalAltResult, Map};
 use super::fail;
 use super::registry::lookup;
 use crate::config::{Config, GoalMode, ManagedTorrent};
-use crate::engine::TorrentLimits;
 use crate::engine::TorrentStats;
+use crate::engine::{Priority, TorrentLimits};
 use crate::metainfo::Metainfo;
 use crate::script::host::{HostContext, Opts};
 use crate::script::live::AfterRemove;
@@ -235,6 +236,19 @@ fn path_value(p: Option<PathBuf>) -> Dynamic {
         let p = std::path::absolute(&p).unwrap_or(p);
         p.display().to_string().into()
     })
+}
+
+/// A bandwidth priority as scripts write it: `"high"`, `"normal"` or `"low"`.
+pub(super) fn priority_arg(func: &str, v: &Dynamic) -> Result<Priority, Box<EvalAltResult>> {
+    match v
+        .clone()
+        .into_string()
+        .ok()
+        .and_then(|s| Priority::parse(&s))
+    {
+        Some(p) => Ok(p),
+        None => fail(func, format!("{v} is not \"high\", \"normal\" or \"low\"")),
+    }
 }
 
 /// A speed limit from a script: bytes per second as a number or a size such as `"500K"`; 0 or `()`
@@ -671,6 +685,18 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
             }
         };
         set_limits(&c, &h.info_hash, &h.name, "max_peers", |l| l.max_peers = n)
+    });
+    getter!("bandwidth_priority", |_h, v| v
+        .limits()
+        .priority
+        .name()
+        .into());
+    let c = ctx.clone();
+    engine.register_set("bandwidth_priority", move |h: &mut Handle, p: Dynamic| {
+        let p = priority_arg("bandwidth_priority", &p)?;
+        set_limits(&c, &h.info_hash, &h.name, "bandwidth_priority", |l| {
+            l.priority = p
+        })
     });
     getter!("seed_ratio", |_h, v| {
         let g = v.entry.map(|e| e.goals).unwrap_or_default();

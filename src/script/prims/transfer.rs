@@ -6,7 +6,8 @@
 //! that owner: see [`super::runner`]).
 //!
 //! `start` and `seed` take `up_limit`/`down_limit` in `opts` (bytes per second or a size such as
-//! `"500K"`): the torrent's own speed limits, as `t.upload_limit`/`t.download_limit` set them.
+//! `"500K"`): the torrent's own speed limits, as `t.upload_limit`/`t.download_limit` set them; and
+//! `priority` (`"high"`, `"normal"`, `"low"`), as `t.bandwidth_priority` sets it.
 //!
 //! Each probe (`bitfield`, `download_piece`) is its own short connection with a fresh peer id, so a
 //! peer still closing the previous probe's connection does not take the next one for a duplicate.
@@ -74,7 +75,8 @@ fn check_data_dir(
 }
 
 /// Adds the torrent (see [`add_torrent`]), then applies the `up_limit`/`down_limit` options (bytes
-/// per second or a size such as `"500K"`) as its own speed limits, wherever it runs.
+/// per second or a size such as `"500K"`) as its own speed limits and `priority` as its bandwidth
+/// priority, wherever it runs.
 fn add(
     ctx: &Arc<HostContext>,
     func: &'static str,
@@ -88,11 +90,16 @@ fn add(
         None => Ok(None),
     };
     let (up, down) = (limit("up_limit")?, limit("down_limit")?);
+    let priority = match opts.get("priority").filter(|v| !v.is_unit()) {
+        Some(v) => Some(super::handles::priority_arg(func, v)?),
+        None => None,
+    };
     let t = add_torrent(ctx, func, torrent, data_dir, opts, seeding)?;
-    if up.is_some() || down.is_some() {
+    if up.is_some() || down.is_some() || priority.is_some() {
         super::handles::set_limits(ctx, &t.info_hash, &t.name, func, |l| {
             l.upload = up.unwrap_or(l.upload);
             l.download = down.unwrap_or(l.download);
+            l.priority = priority.unwrap_or(l.priority);
         })?;
     }
     Ok(t)
@@ -117,6 +124,7 @@ fn add_torrent(
         "sequential",
         "up_limit",
         "down_limit",
+        "priority",
     ])?;
     let only = match opts.get("only").filter(|v| !v.is_unit()) {
         Some(v) => super::files::only_globs(func, v)?,
