@@ -6,8 +6,8 @@
 //!   switch): the running session's are compared with what the file says, and set when they
 //!   differ;
 //! - the encryption and uTP policies (`encryption`, `utp`): new connections follow the file's;
-//! - the DHT node (`dht`: switched off, or on again in a session that started with one), peer
-//!   exchange (`pex`) and the peer limits (`max_peers`, `max_connections`; a lower limit
+//! - the DHT node (`dht`: switched off, or on again in a session that started with one), local
+//!   service discovery (`lsd`, likewise), peer exchange (`pex`) and the peer limits (`max_peers`, `max_connections`; a lower limit
 //!   cuts no connection, it lets none more in until the count is under it);
 //! - the blocklist: its switch, and lists dropped into `blocklists/` or removed from it. The task
 //!   remembers the [`blocklist::Source`] it last saw (at its start, what the session started with)
@@ -15,7 +15,7 @@
 //!   once more: the same filter, read again.
 //!
 //! The other settings are read where they are used (the queue, the schedule, the seeding goals
-//! follow the file themselves) or need a restart (the listen address, the DHT).
+//! follow the file themselves) or need a restart (the listen address, the DHT's port).
 
 use std::time::Duration;
 
@@ -78,6 +78,11 @@ fn look(peer: &PeerSlot, last: Option<blocklist::Source>) -> Option<blocklist::S
                     Err(e) => tracing::warn!("DHT from torrents.toml: {e}"),
                 }
             });
+        }
+        // Likewise local discovery (none on a loopback listen address).
+        let lsd = cfg.settings.lsd_enabled();
+        if s.lsd_on() != lsd && s.set_lsd(lsd) {
+            tracing::info!("local discovery from torrents.toml: {}", on_off(lsd));
         }
         if s.pex() != cfg.settings.pex {
             s.set_pex(cfg.settings.pex);

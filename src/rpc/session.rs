@@ -43,6 +43,10 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         Some(s) => s.dht_on(),
         None => cfg.settings.dht_config().is_ok_and(|d| d.is_some()),
     };
+    let lpd = match &session {
+        Some(s) => s.lsd_on(),
+        None => cfg.settings.lsd_enabled(),
+    };
     let peer_limit = match &session {
         Some(s) => s.max_peers_per_torrent(),
         None => cfg.settings.max_peers_per_torrent(),
@@ -69,7 +73,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "dht-enabled": dht, "encryption": encryption_name(cfg.settings.encryption),
         "utp-enabled": cfg.settings.utp != crate::engine::Utp::Off,
         "incomplete-dir": download_dir.display().to_string(), "incomplete-dir-enabled": false,
-        "lpd-enabled": cfg.settings.lsd_enabled(),
+        "lpd-enabled": lpd,
         "peer-limit-global": peer_limit_global,
         "peer-limit-per-torrent": peer_limit,
         // Peer exchange (BEP 11) is on for every torrent that is not private.
@@ -146,7 +150,8 @@ pub fn limit_arg(
 /// the download queue ([`super::queue`]; the queue task follows torrents.toml), `encryption` and
 /// `utp-enabled` (applied at once to new connections; `true` keeps `prefer`), `pex-enabled` (at
 /// once: off, no peer list is sent or taken), `dht-enabled` (the node switched off or on again; a
-/// session that started without one cannot switch it on), `peer-limit-global` and `peer-limit-per-torrent`
+/// session that started without one cannot switch it on), `lpd-enabled` (local service discovery,
+/// likewise), `peer-limit-global` and `peer-limit-per-torrent`
 /// (at once; a lower limit cuts no connection but lets none more in until the count is under it),
 /// `start-added-torrents` (whether a `torrent-add` without `paused` starts) and `download-dir`
 /// (the folder of the torrents added without one, torrents.toml's `output_dir`), written to
@@ -168,6 +173,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     const PEX: &str = "pex-enabled";
     const START_ADDED: &str = "start-added-torrents";
     const DHT: &str = "dht-enabled";
+    const LPD: &str = "lpd-enabled";
     let unsupported: Vec<&str> = args
         .keys()
         .map(String::as_str)
@@ -185,6 +191,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && *k != PEX
                 && *k != START_ADDED
                 && *k != DHT
+                && *k != LPD
         })
         .collect();
     // A client that sends its whole preferences back (changed or not) names keys that cannot be
@@ -200,7 +207,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     };
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue, the blocklist, encryption, uTP, peer exchange, the DHT, the peer limits, start-added-torrents and download-dir can be changed here (any other key only with the value it has); not supported: {}",
+            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue, the blocklist, encryption, uTP, peer exchange, the DHT, local discovery, the peer limits, start-added-torrents and download-dir can be changed here (any other key only with the value it has); not supported: {}",
             unsupported.join(", ")
         ));
     }
@@ -230,6 +237,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let count = |key: &str| super::peers_arg(args, key);
     let pex = switch(PEX)?;
     let dht = switch(DHT)?;
+    let lpd = switch(LPD)?;
     let start_added = switch(START_ADDED)?;
     let peers_global = count(PEERS_GLOBAL)?;
     let peers_per_torrent = count(PEERS_PER_TORRENT)?;
@@ -273,6 +281,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         && utp.is_none()
         && pex.is_none()
         && dht.is_none()
+        && lpd.is_none()
         && start_added.is_none()
         && peers_global.is_none()
         && peers_per_torrent.is_none()
@@ -307,6 +316,9 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
         if let Some(on) = dht {
             s.dht = on;
+        }
+        if let Some(on) = lpd {
+            s.lsd = on;
         }
         if let Some(on) = start_added {
             s.start_added_torrents = on;
@@ -344,6 +356,13 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             .map_err(|e| format!("{e:#}"))?;
         session.set_limits(up, down);
     }
+    if let (Some(true), Some(session)) = (lpd, rpc.peer.get().await) {
+        if !session.has_lsd() {
+            return Err(format!(
+                "{LPD}: this session started without local discovery (lsd = false in torrents.toml, BTORRENT_LSD=off, or a loopback listen_ip); set lsd = true and start it again"
+            ));
+        }
+    }
     if let (Some(on), Some(session)) = (dht, rpc.peer.get().await) {
         // First, so a node that cannot start changes nothing.
         match session.set_dht(on).await {
@@ -365,6 +384,9 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
         if let Some(on) = pex {
             session.set_pex(on);
+        }
+        if let Some(on) = lpd {
+            session.set_lsd(on);
         }
         if let Some(n) = peers_global {
             session.set_max_connections(n);
@@ -411,8 +433,8 @@ fn download_dir_arg(d: &str) -> Result<std::path::PathBuf, String> {
     Ok(path.to_path_buf())
 }
 
-/// `session-stats`: totals over the torrents (btorrent keeps no totals across runs, so the
-/// cumulative figures are this run's).
+/// `session-stats`: this run's totals over the torrents, and the cumulative ones: this run's added
+/// to every earlier run's ([`super::totals`]).
 pub async fn stats(rpc: &Arc<Rpc>) -> Outcome {
     let torrents: Vec<(crate::InfoHash, crate::engine::TorrentStats)> = match rpc.peer.get().await {
         Some(s) => s

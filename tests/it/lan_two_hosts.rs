@@ -152,6 +152,48 @@ async fn a_daemon_started_before_its_network_is_found_once_the_network_comes() {
     drop(hosts);
 }
 
+/// Local discovery switched off while A's daemon runs (a hand edit of `lsd` in its torrents.toml;
+/// the RPC's `lpd-enabled` switches the same): B, with nothing else to go on, does not find A and
+/// gives up; switched on again, B finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_discovery_switched_off_and_on_while_the_daemon_runs() {
+    let Some(hosts) = TwoHosts::make_or_skip() else {
+        return;
+    };
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut daemon, torrent, data) = seed_without_tracker_on_a(&hosts, a_dir.path()).await;
+    let torrent = torrent.to_str().unwrap();
+    let switched = |daemon: &Proc, word: &str| {
+        daemon
+            .log_text()
+            .contains(&format!("local discovery from torrents.toml: {word}"))
+    };
+    crate::live_settings::edit_setting(a_dir.path(), "lsd", Some(false.into()));
+    daemon
+        .wait_until(30, "A to switch local discovery off", |p| {
+            switched(p, "off")
+        })
+        .await;
+    let got = crate::support::process::run(
+        &mut TwoHosts::btorrent(&hosts.b, b_dir.path(), &["start", torrent, "--stall", "8"]),
+        Duration::from_secs(60),
+    );
+    assert!(
+        !got.status.success() && got.stderr.contains("nothing new verified for 8 s (0 peers"),
+        "B found A with its local discovery off ({}):\n{}\n{}",
+        got.status,
+        got.stdout,
+        got.stderr
+    );
+    crate::live_settings::edit_setting(a_dir.path(), "lsd", None);
+    daemon
+        .wait_until(30, "A to switch local discovery on", |p| switched(p, "on"))
+        .await;
+    download_on_b(&hosts, b_dir.path(), torrent, &daemon, "notes.bin", &data);
+    drop(daemon);
+    drop(hosts);
+}
+
 /// A's daemon seeding `notes.bin` (2 MiB), made there with no tracker: the daemon, the .torrent and
 /// the data.
 async fn seed_without_tracker_on_a(
@@ -160,7 +202,7 @@ async fn seed_without_tracker_on_a(
 ) -> (Proc, std::path::PathBuf, Vec<u8>) {
     let data = write_random(&a_dir.join("notes.bin"), 2 << 20, 92);
     let mut daemon = Proc::spawn_logged(
-        &mut TwoHosts::btorrent(&hosts.a, a_dir, &["daemon"]),
+        TwoHosts::btorrent(&hosts.a, a_dir, &["daemon"]).env("RUST_LOG", "info"),
         a_dir.join("daemon.log"),
     );
     daemon

@@ -12,7 +12,11 @@ use crate::support::rpc::{parse_metrics, poll, request, RpcDaemon};
 pub(crate) fn edit_setting(dir: &Path, key: &str, value: Option<toml_edit::Value>) {
     let path = dir.join("torrents.toml");
     let mut doc: toml_edit::DocumentMut = std::fs::read_to_string(&path).unwrap().parse().unwrap();
-    let settings = doc["settings"].as_table_mut().unwrap();
+    let settings = doc
+        .entry("settings")
+        .or_insert(toml_edit::table())
+        .as_table_mut()
+        .unwrap();
     match value {
         Some(v) => settings[key] = toml_edit::value(v),
         None => {

@@ -511,22 +511,20 @@ fn session_set_switches_peer_exchange_the_peer_limits_and_whether_added_torrents
     // Keys that cannot be changed here pass with the value they have (a client sending back all
     // its preferences), and only then.
     let port = before_port(&mut c);
-    let lpd = c.ok("session-get", json!({"fields": ["lpd-enabled"]}))["lpd-enabled"]
-        .as_bool()
-        .unwrap();
     c.ok(
         "session-set",
-        json!({"lpd-enabled": lpd, "peer-port": port, "rename-partial-files": false}),
+        json!({"peer-port": port, "rename-partial-files": false}),
     );
     let v = c.call(
         "session-set",
-        json!({"lpd-enabled": !lpd, "peer-port": port}),
+        json!({"rename-partial-files": true, "peer-port": port}),
     );
     let says = v["result"].as_str().unwrap();
     assert!(
-        says.contains("not supported: lpd-enabled") && !says.contains("peer-port"),
+        says.contains("not supported: rename-partial-files") && !says.contains("peer-port"),
         "{v}"
     );
+
     // The suite's daemons start without a DHT node (BTORRENT_DHT=off): switching it off is done
     // (and kept), there is none to switch on.
     c.ok("session-set", json!({"dht-enabled": false}));
@@ -540,6 +538,21 @@ fn session_set_switches_peer_exchange_the_peer_limits_and_whether_added_torrents
         "{v}"
     );
     assert!(!load().settings.dht, "a refused switch changed nothing");
+    let lpd = |c: &mut crate::support::rpc::Client| {
+        c.ok("session-get", json!({"fields": ["lpd-enabled"]}))["lpd-enabled"].clone()
+    };
+    assert_eq!(lpd(&mut c), false, "no node on a loopback listen address");
+    c.ok("session-set", json!({"lpd-enabled": false}));
+    assert!(!load().settings.lsd);
+    let v = c.call("session-set", json!({"lpd-enabled": true}));
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("lpd-enabled: this session started without local discovery"),
+        "{v}"
+    );
+    assert!(!load().settings.lsd, "a refused switch changed nothing");
 
     c.ok(
         "session-set",

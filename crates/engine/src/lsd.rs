@@ -17,9 +17,16 @@
 //! torrent dials us, and the session hands that connection to the fetch), with the peers heard sent
 //! to the fetch. Nothing here holds a torrent's core lock beyond `add_known`; lock order:
 //! `torrents` before `sent`; `interfaces` alone.
+//!
+//! The node can be switched off and on again while the session runs ([`LsdNode::switch`]): off,
+//! it leaves the group everywhere, sends nothing and ignores what still arrives; torrents stay
+//! registered. On, it joins the group again and every registered info-hash is due (within
+//! [`MIN_GAP`] of its last announce). `on` is read and written under `interfaces` where the
+//! group is joined or left, so a rescan racing a switch-off cannot leave the group joined.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -106,6 +113,8 @@ pub struct LsdNode {
     torrents: Mutex<HashMap<InfoHash, Entry>>,
     /// When each info-hash was last announced (kept across a pause, for [`MIN_GAP`]).
     sent: Mutex<HashMap<InfoHash, Instant>>,
+    /// Switched on (see the module doc).
+    on: AtomicBool,
 }
 
 impl LsdNode {
@@ -138,6 +147,7 @@ impl LsdNode {
             cookie: format!("{:08x}", rand::random::<u32>()),
             torrents: Mutex::new(HashMap::new()),
             sent: Mutex::new(HashMap::new()),
+            on: AtomicBool::new(true),
         });
         node.rescan();
         Ok(node)
@@ -146,6 +156,32 @@ impl LsdNode {
     /// The interfaces the node sends on now.
     pub fn interfaces(&self) -> Vec<Ipv4Addr> {
         self.interfaces.lock().clone()
+    }
+
+    /// Whether the node is switched on.
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
+    /// Switches the node off (it leaves the group; nothing is sent or heard) or on again (it joins
+    /// the group and announces every registered info-hash as soon as [`MIN_GAP`] lets it).
+    pub fn switch(&self, on: bool) {
+        if on {
+            if !self.on.swap(true, Ordering::Relaxed) {
+                self.rescan();
+                self.all_due();
+                tracing::info!("local discovery switched on");
+            }
+            return;
+        }
+        let sock = socket2::SockRef::from(&self.socket);
+        let mut joined = self.interfaces.lock();
+        if self.on.swap(false, Ordering::Relaxed) {
+            for ip in joined.drain(..) {
+                let _ = sock.leave_multicast_v4(GROUP_V4.ip(), &ip);
+            }
+            tracing::info!("local discovery switched off");
+        }
     }
 
     /// Joins the group on the interfaces to use that it is not joined on yet, and forgets those
@@ -161,6 +197,9 @@ impl LsdNode {
         };
         let sock = socket2::SockRef::from(&self.socket);
         let mut joined = self.interfaces.lock();
+        if !self.is_on() {
+            return false;
+        }
         let mut new = false;
         joined.retain(|ip| {
             let keep = wanted.contains(ip);
@@ -275,7 +314,7 @@ impl LsdNode {
     async fn announce_due(&self) {
         let interfaces = self.interfaces();
         if interfaces.is_empty() {
-            // Nowhere to send: what is due stays due until an interface comes.
+            // Nowhere to send (or switched off): what is due stays due until an interface comes.
             return;
         }
         let now = Instant::now();
@@ -316,6 +355,10 @@ impl LsdNode {
     /// A datagram from the group: its sender becomes a dial candidate of the torrents it names that
     /// we run.
     fn heard(&self, bytes: &[u8], from: SocketAddr) {
+        if !self.is_on() {
+            // Still delivered while another socket of the machine is in the group.
+            return;
+        }
         let search = match lsd::parse(bytes) {
             Ok(s) => s,
             Err(e) => {

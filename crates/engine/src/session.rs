@@ -397,6 +397,30 @@ impl Session {
         Ok(true)
     }
 
+    /// Whether local service discovery runs (a node, switched on).
+    pub fn lsd_on(&self) -> bool {
+        self.0.ctx.lsd.as_ref().is_some_and(|l| l.is_on())
+    }
+
+    /// Whether the session has a local service discovery node to switch (it started with `lsd`
+    /// on a listen address that is not loopback).
+    pub fn has_lsd(&self) -> bool {
+        self.0.ctx.lsd.is_some()
+    }
+
+    /// Switches local service discovery off or on again ([`super::lsd::LsdNode::switch`]). False
+    /// when asked to switch it on in a session that started without a node (`lsd` off, or a
+    /// loopback listen address), which has none to switch.
+    pub fn set_lsd(&self, on: bool) -> bool {
+        match &self.0.ctx.lsd {
+            Some(l) => {
+                l.switch(on);
+                true
+            }
+            None => !on,
+        }
+    }
+
     /// Nodes known and lookups in flight; `None` without a DHT, or with it switched off.
     pub async fn dht_stats(&self) -> Option<super::DhtStats> {
         match &self.0.ctx.dht {
