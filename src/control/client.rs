@@ -80,6 +80,14 @@ impl Client {
             .unwrap_or_default())
     }
 
+    /// The magnet links whose metadata the owner fetches (empty without an owner).
+    pub fn fetching(&self) -> Result<Vec<crate::engine::MetadataFetch>> {
+        Ok(self
+            .request(&Request::Fetching {}, IO_TIMEOUT)?
+            .and_then(|r| r.fetching)
+            .unwrap_or_default())
+    }
+
     /// The owner's DHT figures (`None` without an owner, or when it runs no DHT).
     pub fn dht(&self) -> Result<Option<crate::engine::DhtStats>> {
         Ok(self
@@ -215,6 +223,15 @@ impl LiveTorrents for OwnerOrLocal {
                 }
             }
         }
+        all
+    }
+
+    fn fetching(&self) -> Vec<crate::engine::MetadataFetch> {
+        let mut all = self.local.fetching();
+        all.extend(self.owner.fetching().unwrap_or_else(|e| {
+            tracing::warn!("{e:#}");
+            Vec::new()
+        }));
         all
     }
 

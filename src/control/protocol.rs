@@ -3,13 +3,13 @@
 //! Requests: `{"op":"list"}`, `{"op":"pause","info_hash":"<40 hex>"}`, `resume`, `remove` (same
 //! shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`, `relocate` (same shape), `check`
 //! and `peers` (like `pause`), `{"op":"rename_path","info_hash":"...","path":"top/a.bin","name":"b.bin"}`,
-//! `{"op":"dht"}`,
+//! `{"op":"dht"}`, `{"op":"fetching"}`,
 //! `{"op":"choose_files","info_hash":"...","changes":[[0,"skip"]],"sequential":true}`,
 //! `{"op":"set_limits","info_hash":"...","limits":{"upload":30000,"download":null,
 //! "honors_session_limits":true}}`, `{"op":"set_trackers","info_hash":"...","urls":["http://..."]}`,
 //! `{"op":"add","torrent":"/abs/x.torrent","data_dir":"/abs/dir","paused":false,"seeding":false}`.
 //! Replies: `{"ok":true,...}` with `torrents` (for `list`), `found` (whether the torrent runs in the
-//! owner), for `check` and `relocate` the `check` report when found, for `dht` the `dht` figures when the owner runs a
+//! owner), `fetching` (for `fetching`: the magnet links whose metadata it fetches), for `check` and `relocate` the `check` report when found, for `dht` the `dht` figures when the owner runs a
 //! DHT node, for `peers` the connected `peers` when found, for `rename_path` every file's `paths` when
 //! found; or `{"ok":false,"error":"one line"}`.
 
@@ -90,6 +90,8 @@ pub enum Request {
         sequential: Option<bool>,
     },
     Dht {},
+    /// The magnet links whose metadata is being fetched.
+    Fetching {},
     /// The address ranges of the blocklist in force.
     Blocklist {},
 }
@@ -109,6 +111,8 @@ pub struct Reply {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub torrents: Option<Vec<Running>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetching: Option<Vec<crate::engine::MetadataFetch>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub found: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

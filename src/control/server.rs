@@ -187,6 +187,13 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
                 ..Default::default()
             };
         }
+        Request::Fetching {} => {
+            return Reply {
+                ok: true,
+                fetching: Some(live.fetching()),
+                ..Default::default()
+            };
+        }
         Request::Dht {} => {
             return Reply {
                 ok: true,

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use futures::future::BoxFuture;
 
 use crate::actions::Handoff;
-use crate::engine::{CheckReport, DhtStats, FilePriority, PeerInfo, TorrentLimits, TorrentStats};
+use crate::engine::{
+    CheckReport, DhtStats, FilePriority, MetadataFetch, PeerInfo, TorrentLimits, TorrentStats,
+};
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
 
@@ -31,6 +33,10 @@ pub trait LiveTorrents: Send + Sync {
     fn stats(&self, ih: &InfoHash) -> Option<TorrentStats>;
     /// Every running torrent.
     fn all(&self) -> Vec<(InfoHash, TorrentStats)>;
+    /// The magnet links whose metadata is being fetched (not torrents yet).
+    fn fetching(&self) -> Vec<MetadataFetch> {
+        Vec::new()
+    }
     /// The peers the torrent is connected to; `None` when it is not running here.
     fn peers(&self, _ih: &InfoHash) -> Option<Vec<PeerInfo>> {
         None
@@ -128,6 +134,10 @@ impl LiveTorrents for PeerSlot {
 
     fn peers(&self, ih: &InfoHash) -> Option<Vec<PeerInfo>> {
         Some(self.current()?.get(ih)?.peers())
+    }
+
+    fn fetching(&self) -> Vec<MetadataFetch> {
+        self.current().map(|s| s.fetching()).unwrap_or_default()
     }
 
     fn pause(&self, ih: &InfoHash) -> bool {

@@ -2,6 +2,7 @@
 //! its metadata is fetched (no size yet, the link's name, `metadataPercentComplete`), can be paused,
 //! resumed and removed meanwhile, is taken up again by a restarted daemon, and once the metadata is
 //! in downloads as the request asked, under the same id, with what `torrent-set` asked meanwhile.
+//! `btorrent show` lists it too while it fetches.
 
 use std::path::Path;
 
@@ -82,6 +83,29 @@ fn a_magnet_is_listed_at_once_and_can_be_paused_resumed_and_removed_before_its_m
     assert_eq!(active["torrents"], json!([{"id": id}]));
     assert_eq!(record(home.path(), hash).unwrap()["link"], link);
 
+    // `btorrent show` (one-shot, answered by the daemon) lists it below the torrents, by its
+    // name; so does a script's `fetching()`.
+    let shown = crate::support::cli::ok(home.path(), &["show"]);
+    let row = shown
+        .lines()
+        .find(|l| l.contains("far away"))
+        .unwrap_or_else(|| panic!("no row for the magnet:\n{shown}"));
+    assert!(
+        row.contains(&hash[..12]) && row.contains("fetching metadata"),
+        "{shown}"
+    );
+    assert!(shown.contains("no managed torrents yet"), "{shown}");
+    std::fs::create_dir_all(home.path().join("scripts")).unwrap();
+    std::fs::write(
+        home.path().join("scripts/b-fetching.rhai"),
+        "for f in fetching() { print(`${f.info_hash} ${f.name} ${f.peers} ${f.seconds >= 0}`); }",
+    )
+    .unwrap();
+    assert_eq!(
+        crate::support::cli::ok(home.path(), &["fetching"]),
+        format!("{hash} far away 0 true\n")
+    );
+
     // The same link again is the same torrent.
     let again = c.ok("torrent-add", json!({"filename": link}));
     assert_eq!(again["torrent-duplicate"]["id"], id);
@@ -97,6 +121,11 @@ fn a_magnet_is_listed_at_once_and_can_be_paused_resumed_and_removed_before_its_m
     // Paused, it stays paused across a restart; started, it fetches again.
     c.ok("torrent-stop", json!({"ids": [id]}));
     assert_eq!(the_one(&mut c, id)["status"], 0);
+    poll("the stopped fetch to leave fetching()", 30, || {
+        crate::support::cli::ok(home.path(), &["fetching"])
+            .is_empty()
+            .then_some(())
+    });
     assert_eq!(counts(&mut c), (json!(1), json!(0)));
     let dl = home.path().join("dl2");
     c.ok(

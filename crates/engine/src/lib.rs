@@ -174,6 +174,7 @@ pub use disk_check::CheckReport;
 pub use error::{EngineError, Result};
 pub use events::EventSink;
 pub use limits::TorrentLimits;
+pub use metadata::MetadataFetch;
 pub use peer_stream::Encryption;
 pub use selection::{FilePriority, FileStatus};
 pub use session::Session;

@@ -68,6 +68,10 @@ pub(crate) struct SessionCtx {
     epoch: tokio::time::Instant,
     /// The metadata fetches under way, by info-hash: where a peer that connects for one goes.
     fetches: Mutex<HashMap<InfoHash, mpsc::Sender<crate::metadata::Incoming>>>,
+    /// The same fetches as front ends list them ([`Session::fetching`]), by a number each (two
+    /// fetches of one info-hash at once are two entries); each removed by its [`Listed`] guard.
+    listed_fetches: Mutex<std::collections::BTreeMap<u64, crate::metadata::MetadataFetch>>,
+    next_fetch: std::sync::atomic::AtomicU64,
     /// The peers recent fetches got metadata from, for the torrent added next by that info-hash
     /// (the last [`KEPT_FETCHES`]).
     fetched_peers: Mutex<std::collections::VecDeque<(InfoHash, Vec<SocketAddr>)>>,
@@ -257,6 +261,8 @@ impl Session {
             pex: cfg.pex.into(),
             epoch: tokio::time::Instant::now(),
             fetches: Mutex::new(HashMap::new()),
+            listed_fetches: Mutex::new(Default::default()),
+            next_fetch: Default::default(),
             fetched_peers: Mutex::new(Default::default()),
             encryption: Mutex::new(cfg.encryption),
             utp: Mutex::new(cfg.utp),
@@ -568,6 +574,11 @@ impl Session {
     ) -> Result<Metainfo> {
         let ctx = &self.0.ctx;
         let ih = magnet.info_hash;
+        let listed = Listed::new(ctx, magnet);
+        let progress = move |p: &crate::metadata::FetchProgress| {
+            listed.update(p);
+            progress(p)
+        };
         let cfg = crate::metadata::FetchConfig {
             peer_id: ctx.peer_id,
             local: ctx.listen_addr,
@@ -613,6 +624,11 @@ impl Session {
         drop(kept);
         let bytes = magnet.torrent_bytes(&fetched.info);
         Metainfo::from_bytes(&bytes).map_err(|e| EngineError::MetadataUnusable(e.to_string()))
+    }
+
+    /// The metadata fetches under way ([`Session::fetch_metadata`]), the oldest first.
+    pub fn fetching(&self) -> Vec<crate::metadata::MetadataFetch> {
+        self.0.ctx.listed_fetches.lock().values().cloned().collect()
     }
 
     /// Stops a torrent (announcing `stopped`) and forgets it; its data stays on disk.
@@ -776,6 +792,46 @@ async fn incoming(
     write_handshake(&mut stream, &ours, HANDSHAKE_TIMEOUT).await?;
     super::peer::serve(h.0.clone(), stream, theirs, addr, None, run).await;
     Ok(())
+}
+
+/// A fetch's entry in [`SessionCtx::listed_fetches`], from its start until it ends however it
+/// ends.
+struct Listed<'a> {
+    ctx: &'a SessionCtx,
+    id: u64,
+}
+
+impl<'a> Listed<'a> {
+    fn new(ctx: &'a SessionCtx, magnet: &Magnet) -> Self {
+        let id = ctx
+            .next_fetch
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        ctx.listed_fetches.lock().insert(
+            id,
+            crate::metadata::MetadataFetch {
+                info_hash: magnet.info_hash.to_hex(),
+                name: magnet.name.clone(),
+                started,
+                progress: Default::default(),
+            },
+        );
+        Listed { ctx, id }
+    }
+
+    fn update(&self, p: &crate::metadata::FetchProgress) {
+        if let Some(f) = self.ctx.listed_fetches.lock().get_mut(&self.id) {
+            f.progress = *p;
+        }
+    }
+}
+
+impl Drop for Listed<'_> {
+    fn drop(&mut self) {
+        self.ctx.listed_fetches.lock().remove(&self.id);
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,12 @@
 //! torrents.toml primitives: `settings()`, `torrents()`, `register(torrent[, opts])`,
 //! `unregister(name_or_hash)`. A torrent is a map: `name`, `info_hash`, `file`, `data`, `state`,
 //! `added`, `origin`, `meta`, and `source` (the watch-folder entry it came from, or `()`).
+//!
+//! And `fetching()`: the magnet links whose metadata is being fetched, not torrents yet (here, or
+//! in the shell or daemon that owns torrents.toml: the watch folder's, the RPC's, a `b-start`'s),
+//! a map each: `info_hash`, `name` (the link's `dn`, or `()`), `peers` (those offering it),
+//! `connecting`, `known` (addresses heard of), `pieces_have`, `pieces_total` and `seconds` (since
+//! the fetch began).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -258,6 +264,31 @@ fn register_torrent(
     .or_else(|e| fail("register", format!("{e:#}")))
 }
 
+/// A metadata fetch as `fetching()` gives it.
+fn fetch_map(f: &crate::engine::MetadataFetch) -> Dynamic {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let p = &f.progress;
+    let count = |n: usize| Dynamic::from(n as i64);
+    let mut m = Map::new();
+    m.insert("info_hash".into(), f.info_hash.clone().into());
+    m.insert(
+        "name".into(),
+        f.name.clone().map_or(Dynamic::UNIT, Dynamic::from),
+    );
+    m.insert("peers".into(), count(p.peers));
+    m.insert("connecting".into(), count(p.connecting));
+    m.insert("known".into(), count(p.known));
+    m.insert("pieces_have".into(), count(p.pieces_have));
+    m.insert("pieces_total".into(), count(p.pieces_total));
+    m.insert(
+        "seconds".into(),
+        (now.saturating_sub(f.started) as i64).into(),
+    );
+    Dynamic::from_map(m)
+}
+
 /// Finds a managed torrent by full or abbreviated info-hash or by exact name.
 pub(crate) fn lookup<'a>(cfg: &'a Config, key: &str) -> Result<&'a ManagedTorrent, String> {
     let k = key.to_ascii_lowercase();
@@ -306,6 +337,10 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
                 Dynamic::from_map(m)
             })
             .collect())
+    });
+    let c = ctx.clone();
+    engine.register_fn("fetching", move || -> Array {
+        c.live.fetching().iter().map(fetch_map).collect()
     });
     let c = ctx.clone();
     engine.register_fn(

@@ -91,7 +91,7 @@ pub struct Fetched {
 }
 
 /// How a fetch is going.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct FetchProgress {
     /// Peers that offered the metadata (gave a size) and are connected.
     pub peers: usize,
@@ -101,6 +101,18 @@ pub struct FetchProgress {
     pub known: usize,
     pub pieces_have: usize,
     pub pieces_total: usize,
+}
+
+/// A metadata fetch under way in a session, as [`crate::Session::fetching`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MetadataFetch {
+    /// In hex.
+    pub info_hash: String,
+    /// The link's `dn`, if it has one.
+    pub name: Option<String>,
+    /// When the fetch began, in seconds since the Unix epoch.
+    pub started: u64,
+    pub progress: FetchProgress,
 }
 
 impl std::fmt::Display for FetchProgress {
