@@ -98,8 +98,9 @@ pub struct Settings {
     /// default; applied at once).
     #[serde(skip_serializing_if = "is_true")]
     pub pex: bool,
-    /// Torrents added over the RPC without `paused` start at once (on by default; Transmission's
-    /// `start-added-torrents`).
+    /// Torrents added over the RPC without `paused`, and .torrent files and magnet links dropped in
+    /// the watch folder, start at once (on by default; Transmission's `start-added-torrents`).
+    /// Off, they are added paused.
     #[serde(skip_serializing_if = "is_true")]
     pub start_added_torrents: bool,
     /// Message stream encryption of peer connections: `off`, `allow` (the default: plain first,

@@ -344,6 +344,8 @@ impl Sharing for PeerSlot {
 impl PeerSlot {
     /// Adds `meta` with its data in `data_dir` unless the session already has it. The engine checks
     /// what is there and fetches what is missing, so seeding and downloading are the same call.
+    /// Its torrents.toml entry, when it has one, says the rest as at any start
+    /// ([`entry_options`]): paused or queued, it is added paused; marked `stopped`, it is not added.
     async fn ensure(&self, meta: &Metainfo, data_dir: &Path) -> Result<()> {
         let session = self.get_or_start().await?;
         // Not between a sync's look and its add of the same torrent.
@@ -351,25 +353,47 @@ impl PeerSlot {
         if session.get(&meta.info_hash).is_some() {
             return Ok(());
         }
-        // A managed torrent in its own folder has its files where torrents.toml says they were
-        // renamed to.
         let cfg = self.torrents.config()?;
-        let entry = cfg.find(&meta.info_hash);
-        let file_paths = entry.and_then(|e| {
-            let same = std::path::absolute(cfg.resolve(&e.data)).ok()
-                == std::path::absolute(data_dir).ok();
-            same.then(|| e.files.paths(&meta.info)).flatten()
-        });
-        // The files chosen when it was recorded (a dropped magnet link's `so`).
-        let files = entry.and_then(|e| e.files.priorities(meta.info.files.len()));
-        let opts = AddOptions {
-            data_dir: data_dir.to_path_buf(),
-            file_paths,
-            files,
-            ..Default::default()
+        let opts = match cfg.find(&meta.info_hash) {
+            Some(e) if e.state == "stopped" => return Ok(()),
+            Some(e) => {
+                let mut opts = entry_options(&cfg, e, meta);
+                // Its files are where torrents.toml says they were renamed to only in its own
+                // folder.
+                if std::path::absolute(&opts.data_dir).ok() != std::path::absolute(data_dir).ok() {
+                    opts.file_paths = None;
+                }
+                AddOptions {
+                    data_dir: data_dir.to_path_buf(),
+                    ..opts
+                }
+            }
+            None => AddOptions {
+                data_dir: data_dir.to_path_buf(),
+                ..Default::default()
+            },
         };
         session.add(meta.clone(), opts).await?;
         Ok(())
+    }
+}
+
+/// How a managed torrent's entry says `meta` runs: in its folder, paused when the entry is paused
+/// or waits in the download queue (its data checked), with its files, their names, sequential mode
+/// and its own limits.
+pub fn entry_options(
+    cfg: &Config,
+    t: &crate::config::ManagedTorrent,
+    meta: &Metainfo,
+) -> AddOptions {
+    AddOptions {
+        data_dir: cfg.resolve(&t.data),
+        paused: t.state == "paused" || t.state == crate::actions::QUEUED,
+        files: t.files.priorities(meta.info.files.len()),
+        file_paths: t.files.paths(&meta.info),
+        sequential: t.files.sequential,
+        limits: t.limits.engine(),
+        ..Default::default()
     }
 }
 
@@ -456,16 +480,7 @@ pub async fn resume_managed(session: &Session, cfg: &Config, bus: &EventBus) {
         let file = cfg.resolve(&t.file);
         let added = match Metainfo::load(&file) {
             Ok(meta) if meta.info_hash == ih => {
-                let opts = AddOptions {
-                    data_dir: cfg.resolve(&t.data),
-                    // A torrent waiting in the download queue waits again (its data checked).
-                    paused: t.state == "paused" || t.state == crate::actions::QUEUED,
-                    files: t.files.priorities(meta.info.files.len()),
-                    file_paths: t.files.paths(&meta.info),
-                    sequential: t.files.sequential,
-                    limits: t.limits.engine(),
-                    ..Default::default()
-                };
+                let opts = entry_options(cfg, t, &meta);
                 session
                     .add(meta, opts)
                     .await

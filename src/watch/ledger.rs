@@ -189,6 +189,13 @@ pub fn record(cfg: &mut Config, s: &NewShare) -> Result<Recorded, String> {
     if let Some(p) = s.files {
         files.record(p);
     }
+    // A download waits, paused, when added torrents do not start (`start_added_torrents`);
+    // dropped data is always shared.
+    let state = match s.download {
+        false => "seeding",
+        true if cfg.settings.start_added_torrents => "downloading",
+        true => "paused",
+    };
     cfg.upsert(ManagedTorrent {
         watch: Some(source),
         files,
@@ -197,7 +204,7 @@ pub fn record(cfg: &mut Config, s: &NewShare) -> Result<Recorded, String> {
             &ih,
             file.clone(),
             s.data_dir.to_path_buf(),
-            if s.download { "downloading" } else { "seeding" },
+            state,
             Origin::Watch,
         )
     });

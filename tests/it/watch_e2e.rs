@@ -402,3 +402,89 @@ async fn a_dropped_magnet_links_so_downloads_only_its_files() {
     seeder.shutdown(Duration::from_secs(2)).await;
     tracker.stop().await;
 }
+
+/// With `start_added_torrents = false`, a dropped .torrent is added paused (dropped data is still
+/// seeded), and a restart shares every entry as torrents.toml says: the paused one stays paused,
+/// one stopped by a script's `cancel()` stays stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_folder_torrents_start_as_their_entries_say() {
+    use btorrent::engine::TorrentState;
+    use btorrent::script::live::AfterRemove;
+    let dir = tempfile::tempdir().unwrap();
+    let (tracker, config) = setup(dir.path()).await;
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("start_added_torrents = false\n");
+    std::fs::write(&config, text).unwrap();
+    // A .torrent of data no one seeds, and data of our own.
+    let src = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("show.bin"), random_bytes(300_000, 5)).unwrap();
+    let opts = CreateOptions {
+        trackers: vec![tracker.announce_url()],
+        ..Default::default()
+    };
+    let meta = create_torrent(&src.join("show.bin"), &opts, &|_, _| {}).unwrap();
+    let watch = dir.path().join("watch");
+    std::fs::create_dir_all(&watch).unwrap();
+    std::fs::write(watch.join("show.torrent"), meta.as_bytes()).unwrap();
+    std::fs::write(watch.join("mine.bin"), random_bytes(100_000, 6)).unwrap();
+
+    let bus = EventBus::default();
+    let mut rx = bus.subscribe();
+    let svc = services(&config, bus).await;
+    let mine = next_event(&mut rx, EventKind::WatchSeeded, Duration::from_secs(30))
+        .await
+        .info_hash()
+        .unwrap();
+    let state = |svc: &Services, ih: InfoHash| {
+        let session = svc.peer.current()?;
+        Some(session.get(&ih)?.stats().state)
+    };
+    let entry_state = |ih: InfoHash| {
+        Config::load(&config)
+            .unwrap()
+            .find(&ih)
+            .map(|e| e.state.clone())
+    };
+    crate::support::wait_until(
+        "the dropped .torrent to be added, paused",
+        Duration::from_secs(30),
+        || state(&svc, meta.info_hash) == Some(TorrentState::Paused),
+    )
+    .await;
+    assert_eq!(entry_state(meta.info_hash).as_deref(), Some("paused"));
+    assert!(!dir.path().join("output/show.bin").exists());
+    // The data of our own is seeded; a script's cancel() stops it and marks it stopped.
+    crate::support::wait_until("mine.bin to seed", Duration::from_secs(30), || {
+        state(&svc, mine) == Some(TorrentState::Seeding)
+    })
+    .await;
+    assert!(svc
+        .peer
+        .remove_managed(mine, AfterRemove::MarkStopped)
+        .await
+        .unwrap());
+    assert_eq!(entry_state(mine).as_deref(), Some("stopped"));
+    svc.shutdown(Duration::from_secs(5)).await;
+
+    // Restarted: once the watch folder has been over both entries, neither runs.
+    let bus = EventBus::default();
+    let svc = services(&config, bus).await;
+    let mut status = svc.watch.as_ref().unwrap().status_updates();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        status.wait_for(|s| s.full_passes >= 1 && s.pending == 0 && s.hashing.is_none()),
+    )
+    .await
+    .expect("the watch folder settles after the restart")
+    .unwrap();
+    assert_eq!(state(&svc, meta.info_hash), Some(TorrentState::Paused));
+    assert_eq!(
+        state(&svc, mine),
+        None,
+        "a stopped torrent was started again"
+    );
+    assert_eq!(entry_state(mine).as_deref(), Some("stopped"));
+    svc.shutdown(Duration::from_secs(5)).await;
+    tracker.stop().await;
+}

@@ -249,11 +249,26 @@ impl Worker {
                     message: format!("torrent written to {}", file.display()),
                 });
             }
-            EntryKind::Torrent | EntryKind::Magnet => tracing::info!(
-                "watch folder: downloading {name} ({}) into {}",
-                o.meta.info_hash,
-                data_dir.display()
-            ),
+            EntryKind::Torrent | EntryKind::Magnet => {
+                let ih = o.meta.info_hash;
+                let paused = self
+                    .cfg
+                    .torrents
+                    .config()
+                    .ok()
+                    .is_some_and(|cfg| cfg.find(&ih).is_some_and(|e| e.state == "paused"));
+                if paused {
+                    tracing::info!(
+                        "watch folder: added {name} ({ih}) paused, as start_added_torrents = false; \
+                         b-resume {ih} starts it"
+                    );
+                } else {
+                    tracing::info!(
+                        "watch folder: downloading {name} ({ih}) into {}",
+                        data_dir.display()
+                    );
+                }
+            }
         }
     }
 }
