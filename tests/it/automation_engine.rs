@@ -193,6 +193,23 @@ fn scripts_set_a_running_torrents_own_speed_limits() {
         priority: btorrent::engine::Priority::High,
     };
     assert_eq!((live(), stored()), (want, want));
+    // b-show <name> says what it has of its own.
+    let _ = rig
+        .host
+        .run_command("b-show", &["album".to_string()])
+        .unwrap();
+    let lines = rig.lines.lock().clone();
+    let own = lines
+        .iter()
+        .find(|l| l.starts_with("limits: "))
+        .unwrap_or_else(|| panic!("no limits line: {lines:#?}"));
+    assert!(
+        own.starts_with("limits: down ")
+            && own.ends_with(
+                "/s, the session's limits do not apply, at most 9 peers, high bandwidth priority"
+            ),
+        "{own}"
+    );
     let err = rig.script_fails(
         "bad.rhai",
         "let t = torrent(\"album\"); t.upload_limit = \"fast\";",

@@ -36,6 +36,31 @@ async fn seed_both(
     (s, ha, hb)
 }
 
+/// A leecher session that downloads both torrents from `seeder` into `dst`; their handles.
+async fn leech_both(
+    seeder: &Session,
+    a: &Metainfo,
+    b: &Metainfo,
+    dst: &std::path::Path,
+) -> (Session, TorrentHandle, TorrentHandle) {
+    let leecher = session().await;
+    let peers = vec![seeder.listen_addr()];
+    let la = leecher
+        .add(a.clone(), opts(dst, peers.clone()))
+        .await
+        .unwrap();
+    let lb = leecher.add(b.clone(), opts(dst, peers)).await.unwrap();
+    (leecher, la, lb)
+}
+
+/// A session whose upload is limited to `limit` bytes per second.
+fn upload_limited(limit: u64) -> SessionConfig {
+    SessionConfig {
+        upload_limit: Some(limit),
+        ..Default::default()
+    }
+}
+
 /// The rate at which `h` uploads, measured from the moment it has sent its first burst until it has
 /// sent `bytes` more (within `secs`).
 async fn upload_rate(h: &TorrentHandle, bytes: u64, secs: u64) -> f64 {
@@ -72,16 +97,7 @@ async fn a_per_torrent_upload_limit_bounds_that_torrent_only() {
     assert_eq!(sa.limits().upload, Some(LIMIT));
     assert_eq!(sb.limits(), TorrentLimits::default());
 
-    let leecher = session().await;
-    let peers = vec![_seeder.listen_addr()];
-    let la = leecher
-        .add(a.clone(), opts(dst.path(), peers.clone()))
-        .await
-        .unwrap();
-    let lb = leecher
-        .add(b.clone(), opts(dst.path(), peers))
-        .await
-        .unwrap();
+    let (_leecher, la, lb) = leech_both(&_seeder, &a, &b, dst.path()).await;
     // The unlimited torrent completes long before the limited one could (20 s at its limit).
     wait_complete(&lb, 30).await;
     let a_sent = sa.stats().uploaded;
@@ -109,25 +125,12 @@ async fn a_torrent_not_honouring_session_limits_escapes_them() {
     let dst = tempfile::tempdir().unwrap();
     let (a, b) = two_torrents(src.path());
     const LIMIT: u64 = 150_000;
-    let cfg = SessionConfig {
-        upload_limit: Some(LIMIT),
-        ..Default::default()
-    };
-    let (seeder, sa, sb) = seed_both(cfg, &a, &b, src.path()).await;
+    let (seeder, sa, sb) = seed_both(upload_limited(LIMIT), &a, &b, src.path()).await;
     sb.set_limits(TorrentLimits {
         honors_session_limits: false,
         ..Default::default()
     });
-    let leecher = session().await;
-    let peers = vec![seeder.listen_addr()];
-    leecher
-        .add(a.clone(), opts(dst.path(), peers.clone()))
-        .await
-        .unwrap();
-    let lb = leecher
-        .add(b.clone(), opts(dst.path(), peers))
-        .await
-        .unwrap();
+    let (_leecher, _la, lb) = leech_both(&seeder, &a, &b, dst.path()).await;
     wait_complete(&lb, 30).await;
     let a_sent = sa.stats().uploaded;
     assert!(
@@ -148,11 +151,7 @@ async fn under_the_session_limit_a_high_priority_torrent_goes_first() {
     let dst = tempfile::tempdir().unwrap();
     let (a, b) = two_torrents(src.path());
     const LIMIT: u64 = 1_000_000;
-    let cfg = SessionConfig {
-        upload_limit: Some(LIMIT),
-        ..Default::default()
-    };
-    let (seeder, sa, sb) = seed_both(cfg, &a, &b, src.path()).await;
+    let (seeder, sa, sb) = seed_both(upload_limited(LIMIT), &a, &b, src.path()).await;
     // Set while both run.
     sa.set_limits(TorrentLimits {
         priority: Priority::Low,
@@ -163,16 +162,7 @@ async fn under_the_session_limit_a_high_priority_torrent_goes_first() {
         ..Default::default()
     });
     assert_eq!(sa.limits().priority, Priority::Low);
-    let leecher = session().await;
-    let peers = vec![seeder.listen_addr()];
-    let la = leecher
-        .add(a.clone(), opts(dst.path(), peers.clone()))
-        .await
-        .unwrap();
-    let lb = leecher
-        .add(b.clone(), opts(dst.path(), peers))
-        .await
-        .unwrap();
+    let (_leecher, la, lb) = leech_both(&seeder, &a, &b, dst.path()).await;
     // The high-priority torrent has the session's rate (4 s for its 4 MiB); the low one a
     // starved class's trickle meanwhile (a grant every 20 grants' time), not half.
     wait_complete(&lb, 60).await;
