@@ -35,6 +35,7 @@ mod engine_swarm;
 mod engine_tracker;
 mod frontends;
 mod lan_two_hosts;
+mod listen_port;
 mod live_settings;
 mod magnet;
 mod magnet_select;

@@ -44,7 +44,7 @@ fn request(t: &Torrent, event: Option<AnnounceEvent>) -> AnnounceRequest {
     AnnounceRequest {
         info_hash: t.info_hash(),
         peer_id: t.ctx.peer_id,
-        port: t.ctx.listen_addr.port(),
+        port: t.ctx.listen_addr().port(),
         uploaded: st.uploaded,
         downloaded: st.downloaded,
         left: st.bytes_total - st.bytes_verified,

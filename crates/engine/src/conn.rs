@@ -419,7 +419,7 @@ impl Conn {
 
     fn note_listen_port(&mut self, port: u16) {
         let a = SocketAddr::new(self.sh.addr.ip(), port);
-        if self.listen_addr.is_some() || a == self.t.ctx.listen_addr {
+        if self.listen_addr.is_some() || a == self.t.ctx.listen_addr() {
             return;
         }
         self.listen_addr = Some(a);

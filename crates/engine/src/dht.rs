@@ -189,10 +189,16 @@ impl DhtNode {
         self.node.lock().is_some()
     }
 
-    /// Changes each time the node is switched on again: the torrents' DHT tasks announce and look
-    /// up at once then, rather than when their backed-off timers say.
+    /// Changes each time the node is switched on again (or [`DhtNode::announce_again`] asks): the
+    /// torrents' DHT tasks announce and look up at once then, rather than when their backed-off
+    /// timers say.
     pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.generation.subscribe()
+    }
+
+    /// Makes the torrents' DHT tasks announce and look up at once (the peer port changed).
+    pub fn announce_again(&self) {
+        self.generation.send_modify(|g| *g += 1);
     }
 
     /// Saves the routing table and stops the node (see [`DhtNode::stop`]): lookups and announces
@@ -395,7 +401,7 @@ fn spread(d: Duration) -> Duration {
 /// once, then after `retry`, doubling, while short of peers) or when a seed has no peer.
 async fn torrent_task(t: Arc<Torrent>, dht: Arc<DhtNode>, run: CancellationToken) {
     let ih = t.info_hash();
-    let port = t.ctx.listen_addr.port();
+    let port = t.ctx.listen_addr().port();
     let max = dht.cfg.announce_interval;
     let (mut announce_at, mut lookup_at) =
         (tokio::time::Instant::now(), tokio::time::Instant::now());

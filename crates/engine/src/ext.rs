@@ -60,7 +60,7 @@ pub fn metadata_request_budget(info_len: usize) -> u32 {
 /// `peer` is the peer's address as we see it, told back to it (`yourip`).
 pub(crate) fn our_handshake(t: &Torrent, super_seeding: bool, peer: std::net::IpAddr) -> Vec<u8> {
     ExtHandshake::ours(OurExt {
-        listen_port: t.ctx.listen_addr.port(),
+        listen_port: t.ctx.listen_addr().port(),
         metadata_size: Some(t.meta.info_bytes().len() as u64),
         pex: !t.meta.info.private && t.ctx.pex(),
         upload_only: !super_seeding && t.core.lock().picker.is_complete(),

@@ -139,6 +139,7 @@ pub mod ip_filter;
 pub mod known;
 mod lifecycle;
 pub mod limits;
+mod listen;
 pub mod lsd;
 pub mod metadata;
 pub mod peer;

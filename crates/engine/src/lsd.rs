@@ -108,7 +108,7 @@ pub struct LsdNode {
     /// [`RESCAN`].
     interfaces: Mutex<Vec<Ipv4Addr>>,
     /// The port our peer listens on, named in our messages.
-    port: u16,
+    port: std::sync::atomic::AtomicU16,
     cookie: String,
     torrents: Mutex<HashMap<InfoHash, Entry>>,
     /// When each info-hash was last announced (kept across a pause, for [`MIN_GAP`]).
@@ -143,7 +143,7 @@ impl LsdNode {
             socket,
             only,
             interfaces: Mutex::new(Vec::new()),
-            port: listen.port(),
+            port: listen.port().into(),
             cookie: format!("{:08x}", rand::random::<u32>()),
             torrents: Mutex::new(HashMap::new()),
             sent: Mutex::new(HashMap::new()),
@@ -156,6 +156,13 @@ impl LsdNode {
     /// The interfaces the node sends on now.
     pub fn interfaces(&self) -> Vec<Ipv4Addr> {
         self.interfaces.lock().clone()
+    }
+
+    /// Names `port` in our messages from now on, and announces every registered info-hash again
+    /// as soon as [`MIN_GAP`] lets it (the peer moved to that port).
+    pub fn set_port(&self, port: u16) {
+        self.port.store(port, Ordering::Relaxed);
+        self.all_due();
     }
 
     /// Whether the node is switched on.
@@ -335,7 +342,7 @@ impl LsdNode {
         };
         let to = SocketAddr::V4(GROUP_V4);
         for ih in due {
-            let msg = lsd::search(self.port, &ih, &self.cookie);
+            let msg = lsd::search(self.port.load(Ordering::Relaxed), &ih, &self.cookie);
             for ip in &interfaces {
                 let sock = socket2::SockRef::from(&self.socket);
                 if let Err(e) = sock.set_multicast_if_v4(ip) {

@@ -125,7 +125,7 @@ const ENCRYPT_CHUNK: usize = 256 * 1024;
 /// A connection after its MSE handshake, if any: both halves.
 pub(crate) type PeerStream = Joined<PeerReader, PeerWriter>;
 
-impl Dial<'_> {
+impl Dial {
     /// The transport the address's next dial should take after this one (see [`Utp::learn`]).
     pub fn learn(&self, worked: bool) -> Option<Transport> {
         self.utp
@@ -295,7 +295,7 @@ pub(crate) struct Opened {
 }
 
 /// How to reach a peer: the session's settings and what is known of the address.
-pub(crate) struct Dial<'a> {
+pub(crate) struct Dial {
     /// Our listen address: outgoing TCP leaves from its IP when it is a specific one.
     pub local: SocketAddr,
     pub encryption: Encryption,
@@ -305,7 +305,7 @@ pub(crate) struct Dial<'a> {
     pub utp: Utp,
     pub transport: Transport,
     /// The session's uTP socket, if it has one.
-    pub utp_node: Option<&'a UtpNode>,
+    pub utp_node: Option<std::sync::Arc<UtpNode>>,
     pub timeout: Duration,
 }
 
@@ -313,7 +313,7 @@ pub(crate) struct Dial<'a> {
 /// encryption policy allows in turn, until one works. A connect that fails ends it (the address
 /// does not answer there); so does a peer on another torrent.
 pub(crate) async fn open(
-    dial: &Dial<'_>,
+    dial: &Dial,
     addr: SocketAddr,
     ours: &Handshake,
 ) -> anyhow::Result<Opened> {
@@ -341,8 +341,8 @@ pub(crate) async fn open(
 }
 
 /// A connection to `addr` over the dial's transport.
-async fn connect(dial: &Dial<'_>, addr: SocketAddr) -> anyhow::Result<RawStream> {
-    Ok(match (dial.transport, dial.utp_node) {
+async fn connect(dial: &Dial, addr: SocketAddr) -> anyhow::Result<RawStream> {
+    Ok(match (dial.transport, dial.utp_node.as_deref()) {
         (Transport::Utp, Some(node)) => RawStream::utp(
             node.connect(addr, UTP_CONNECT_TIMEOUT.min(dial.timeout))
                 .await?,
@@ -516,7 +516,7 @@ mod tests {
             encrypt_first: false,
             utp: Utp::Allow,
             transport,
-            utp_node: node.as_ref(),
+            utp_node: node.map(std::sync::Arc::new),
             timeout: T,
         };
         let Opened {

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -28,8 +27,8 @@ use btorrent_proto::wire::handshake::{write_handshake, Handshake};
 pub(crate) struct SessionCtx {
     pub cfg: SessionConfig,
     pub peer_id: PeerId,
-    /// The address really bound (the port announced to trackers).
-    pub listen_addr: SocketAddr,
+    /// Where peers reach us: the TCP listener and the uTP socket ([`super::listen`]).
+    pub listening: super::listen::Listening,
     pub events: super::EventSink,
     pub shutdown: CancellationToken,
     pub upload_limit: Option<super::bandwidth::SharedLimiter>,
@@ -79,8 +78,6 @@ pub(crate) struct SessionCtx {
     encryption: Mutex<super::Encryption>,
     /// The uTP policy in force (`cfg.utp` at the start; [`Session::set_utp`]).
     utp: Mutex<super::Utp>,
-    /// The uTP socket on the listen port's UDP number, unless that port was taken.
-    pub utp_node: Option<Arc<super::transport::UtpNode>>,
 }
 
 /// How long a shutdown leaves the uTP socket open after its connections were dropped.
@@ -105,6 +102,11 @@ const CHECKS_AT_ONCE: usize = 2;
 const SAVES_AT_ONCE: usize = 8;
 
 impl SessionCtx {
+    /// The address really bound (its port is the one announced), as it is now.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listening.addr()
+    }
+
     /// Most peers per torrent in force.
     pub fn max_peers_per_torrent(&self) -> usize {
         self.max_peers_per_torrent
@@ -161,15 +163,16 @@ impl SessionCtx {
         &self,
         encrypt_first: bool,
         learned: Option<super::transport::Transport>,
-    ) -> crate::peer_stream::Dial<'_> {
+    ) -> crate::peer_stream::Dial {
         let utp = self.utp();
+        let utp_node = self.listening.utp();
         crate::peer_stream::Dial {
-            local: self.listen_addr,
+            local: self.listen_addr(),
             encryption: self.encryption(),
             encrypt_first,
             utp,
-            transport: utp.dial_over(learned, self.utp_node.is_some()),
-            utp_node: self.utp_node.as_deref(),
+            transport: utp.dial_over(learned, utp_node.is_some()),
+            utp_node,
             timeout: HANDSHAKE_TIMEOUT,
         }
     }
@@ -191,19 +194,16 @@ struct Inner {
 pub struct Session(Arc<Inner>);
 
 impl Session {
+    /// What its torrents share.
+    pub(crate) fn ctx(&self) -> &SessionCtx {
+        &self.0.ctx
+    }
+
     /// Binds the listener and starts accepting peers.
     pub async fn start(cfg: SessionConfig) -> Result<Session> {
-        let cannot_listen = |e| EngineError::Listen {
-            addr: cfg.listen,
-            error: Arc::new(e),
-        };
-        let listener = TcpListener::bind(cfg.listen).await.map_err(cannot_listen)?;
-        let listen_addr = listener.local_addr().map_err(cannot_listen)?;
-        // Bound whatever the policy, so it can be turned on while the session runs; the DHT node
-        // then takes the next port number (see `transport`).
-        let utp_node = super::transport::UtpNode::bind(listen_addr)
-            .await
-            .map(Arc::new);
+        let shutdown = CancellationToken::new();
+        let (listening, listener) = super::listen::Listening::bind(cfg.listen, &shutdown).await?;
+        let listen_addr = listening.addr();
         let dht = match &cfg.dht {
             Some(d) => Some(
                 super::dht::DhtNode::start(d.clone(), listen_addr, cfg.resume_dir.as_deref())
@@ -230,9 +230,9 @@ impl Session {
             .unwrap_or_else(|| super::fd_budget::for_this_process(cfg.max_open_files));
         let ctx = Arc::new(SessionCtx {
             peer_id: cfg.peer_id.unwrap_or_else(PeerId::generate),
-            listen_addr,
+            listening,
             events: cfg.events.clone(),
-            shutdown: CancellationToken::new(),
+            shutdown,
             // Always there, so the limits can be set while the session runs (0 = unlimited).
             upload_limit: Some(super::bandwidth::SharedLimiter::new(
                 cfg.upload_limit.unwrap_or(0),
@@ -266,17 +266,13 @@ impl Session {
             fetched_peers: Mutex::new(Default::default()),
             encryption: Mutex::new(cfg.encryption),
             utp: Mutex::new(cfg.utp),
-            utp_node,
             cfg,
         });
         let session = Session(Arc::new(Inner {
             ctx,
             torrents: Mutex::new(HashMap::new()),
         }));
-        tokio::spawn(accept_loop(session.clone(), listener));
-        if let Some(node) = &session.0.ctx.utp_node {
-            tokio::spawn(utp_accept_loop(session.clone(), node.clone()));
-        }
+        session.0.ctx.listening.accept(&session, listener);
         if let Some(d) = &session.0.ctx.dht {
             tokio::spawn(d.clone().save_loop(session.0.ctx.shutdown.clone()));
         }
@@ -287,8 +283,9 @@ impl Session {
         Ok(session)
     }
 
+    /// The address really bound (its port changes with [`Session::set_listen_port`]).
     pub fn listen_addr(&self) -> SocketAddr {
-        self.0.ctx.listen_addr
+        self.0.ctx.listen_addr()
     }
 
     pub fn peer_id(&self) -> PeerId {
@@ -479,9 +476,9 @@ impl Session {
     pub fn utp_port(&self) -> Option<u16> {
         self.0
             .ctx
-            .utp_node
-            .as_ref()
-            .map(|_| self.0.ctx.listen_addr.port())
+            .listening
+            .utp()
+            .map(|_| self.0.ctx.listen_addr().port())
     }
 
     /// Adds a torrent: checks the data in `opts.data_dir`, then downloads what is missing and seeds.
@@ -581,7 +578,7 @@ impl Session {
         };
         let cfg = crate::metadata::FetchConfig {
             peer_id: ctx.peer_id,
-            local: ctx.listen_addr,
+            local: ctx.listen_addr(),
             tracker: ctx.tracker.clone(),
             announce_key: Some(ctx.announce_key),
             announce_ip: ctx.cfg.announce_ip,
@@ -666,71 +663,21 @@ impl Session {
         let utp_peers = all.iter().any(|h| h.peers().iter().any(|p| p.utp));
         futures::future::join_all(all.iter().map(|h| h.stop(grace, spacing))).await;
         self.0.ctx.shutdown.cancel();
-        if let Some(u) = &self.0.ctx.utp_node {
-            // Closing the socket ends its tasks at once: the FINs of the uTP connections just
-            // dropped get a moment to leave first (else their peers hold them until a timeout).
-            if utp_peers {
-                tokio::time::sleep(UTP_LINGER.min(grace)).await;
-            }
-            u.close();
+        // Closing the uTP sockets ends their tasks at once: the FINs of the uTP connections just
+        // dropped get a moment to leave first (else their peers hold them until a timeout).
+        if utp_peers {
+            tokio::time::sleep(UTP_LINGER.min(grace)).await;
         }
+        ctx.listening.close_utp();
         if let Some(d) = &self.0.ctx.dht {
             d.stop().await;
         }
     }
 }
 
-async fn accept_loop(session: Session, listener: TcpListener) {
-    let stop = session.0.ctx.shutdown.clone();
-    loop {
-        let (stream, addr) = tokio::select! {
-            _ = stop.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(peer = %addr, "incoming connection lost: {e}");
-            continue;
-        }
-        admit(&session, RawStream::tcp(stream), addr);
-    }
-}
-
-/// Takes the uTP connections of `node` as [`accept_loop`] takes TCP ones (closed at once when the
-/// policy is `Off`).
-async fn utp_accept_loop(session: Session, node: Arc<super::transport::UtpNode>) {
-    let stop = session.0.ctx.shutdown.clone();
-    loop {
-        let (stream, addr) = tokio::select! {
-            biased;
-            _ = stop.cancelled() => return,
-            r = node.accept() => match r {
-                Ok(x) => x,
-                // The socket closed by the shutdown.
-                Err(_) if stop.is_cancelled() => return,
-                Err(e) => {
-                    tracing::warn!("uTP accept failed, uTP connections no longer taken: {e}");
-                    return;
-                }
-            },
-        };
-        if session.0.ctx.utp() == super::Utp::Off {
-            tracing::debug!(peer = %addr, "incoming uTP connection refused: uTP is off");
-            continue;
-        }
-        admit(&session, RawStream::utp(stream), addr);
-    }
-}
-
 /// An incoming connection past the IP filter and within the session's socket budget goes on to
 /// [`incoming`] in a task of its own; any other is closed at once.
-fn admit(session: &Session, stream: RawStream, addr: SocketAddr) {
+pub(crate) fn admit(session: &Session, stream: RawStream, addr: SocketAddr) {
     if session.0.ctx.ip_filter.read().blocks(addr.ip()) {
         tracing::debug!(peer = %addr, "incoming connection refused: blocked by the IP filter");
         return;

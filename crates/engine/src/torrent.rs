@@ -256,7 +256,7 @@ impl Torrent {
     pub fn add_known(&self, addrs: impl IntoIterator<Item = SocketAddr>, source: Source) {
         let mut c = self.core.lock();
         for a in addrs {
-            if a == self.ctx.listen_addr
+            if a == self.ctx.listen_addr()
                 || a.port() == 0
                 || c.own_addrs.contains(&a)
                 || c.banned_ips.contains(&a.ip())

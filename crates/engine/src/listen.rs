@@ -1,0 +1,186 @@
+//! The session's listening sockets: the TCP listener and the uTP socket on the same port number,
+//! the tasks that take their connections ([`accept_loop`], [`utp_accept_loop`]), and moving both
+//! to another port while the session runs ([`Session::set_listen_port`]: a VPN that forwards a
+//! new port, `transmission-remote -p`).
+//!
+//! Invariants:
+//! - `port` is the port of the TCP listener whose accept loop runs, and the port announced
+//!   (trackers, the DHT, local discovery, the extension handshake's `p`). It changes only once the
+//!   new listener is bound, so a port that cannot be taken changes nothing.
+//! - The accept loops of the old port end when its token (`accepting`) is cancelled. Connections
+//!   already made go on: over TCP by themselves, over uTP through the old socket, which stays open
+//!   in `retired` (the [`RETIRED`] latest; an older one is closed) until the session stops.
+//! - Switches run one at a time (`switching`); the locks inside are taken alone.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::error::{EngineError, Result};
+use super::session::{admit, Session};
+use super::transport::{RawStream, UtpNode};
+
+/// Old uTP sockets kept open for the connections made over them.
+const RETIRED: usize = 4;
+
+/// Where the session listens; see the module doc.
+pub(crate) struct Listening {
+    ip: IpAddr,
+    port: AtomicU16,
+    /// The uTP socket of the current port; `None` when its UDP port was taken.
+    utp: RwLock<Option<Arc<UtpNode>>>,
+    retired: Mutex<Vec<Arc<UtpNode>>>,
+    /// Ends the accept loops of the current port.
+    accepting: Mutex<CancellationToken>,
+    switching: tokio::sync::Mutex<()>,
+}
+
+impl Listening {
+    /// Binds the TCP listener on `addr` and the uTP socket on the port it got; the listener is
+    /// handed to [`Listening::accept`].
+    pub async fn bind(addr: SocketAddr, shutdown: &CancellationToken) -> Result<(Self, TcpListener)> {
+        let (listener, bound, utp) = bind_both(addr).await?;
+        let listening = Listening {
+            ip: bound.ip(),
+            port: AtomicU16::new(bound.port()),
+            utp: RwLock::new(utp),
+            retired: Mutex::new(Vec::new()),
+            accepting: Mutex::new(shutdown.child_token()),
+            switching: tokio::sync::Mutex::new(()),
+        };
+        Ok((listening, listener))
+    }
+
+    /// The address listened on.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port.load(Ordering::Relaxed))
+    }
+
+    /// The uTP socket of the current port, if it has one.
+    pub fn utp(&self) -> Option<Arc<UtpNode>> {
+        self.utp.read().clone()
+    }
+
+    /// Starts taking the connections of `listener` and of the current uTP socket, until the
+    /// current port's token is cancelled.
+    pub fn accept(&self, session: &Session, listener: TcpListener) {
+        let stop = self.accepting.lock().clone();
+        tokio::spawn(accept_loop(session.clone(), listener, stop.clone()));
+        if let Some(node) = self.utp() {
+            tokio::spawn(utp_accept_loop(session.clone(), node, stop));
+        }
+    }
+
+    /// Closes every uTP socket (the session stops).
+    pub fn close_utp(&self) {
+        for node in self.utp.read().iter().chain(self.retired.lock().iter()) {
+            node.close();
+        }
+    }
+}
+
+/// The TCP listener on `addr`, the address it got, and a uTP socket on the same port number.
+async fn bind_both(addr: SocketAddr) -> Result<(TcpListener, SocketAddr, Option<Arc<UtpNode>>)> {
+    let cannot_listen = |e| EngineError::Listen {
+        addr,
+        error: Arc::new(e),
+    };
+    let listener = TcpListener::bind(addr).await.map_err(cannot_listen)?;
+    let bound = listener.local_addr().map_err(cannot_listen)?;
+    // Bound whatever the policy, so it can be turned on while the session runs; the DHT node then
+    // takes the next port number (see `transport`).
+    let utp = UtpNode::bind(bound).await.map(Arc::new);
+    Ok((listener, bound, utp))
+}
+
+impl Session {
+    /// Moves the peer listener and the uTP socket to `port` (0: an ephemeral one) while the
+    /// session runs, and returns the port taken. Connections already made stay; every torrent
+    /// announces the new port to its trackers at once, the DHT and local discovery with their next
+    /// announces (which come at once too). A port that cannot be bound changes nothing
+    /// ([`EngineError::Listen`]).
+    pub async fn set_listen_port(&self, port: u16) -> Result<u16> {
+        let ctx = self.ctx();
+        let l = &ctx.listening;
+        let _one = l.switching.lock().await;
+        if port != 0 && port == l.addr().port() {
+            return Ok(port);
+        }
+        let (listener, bound, utp) = bind_both(SocketAddr::new(l.ip, port)).await?;
+        let old = std::mem::replace(&mut *l.accepting.lock(), ctx.shutdown.child_token());
+        old.cancel();
+        let old_utp = std::mem::replace(&mut *l.utp.write(), utp);
+        if let Some(node) = old_utp {
+            let mut retired = l.retired.lock();
+            retired.push(node);
+            if retired.len() > RETIRED {
+                retired.remove(0).close();
+            }
+        }
+        l.port.store(bound.port(), Ordering::Relaxed);
+        l.accept(self, listener);
+        tracing::info!(listen_addr = %bound, "listening for peers on a new port");
+        if let Some(lsd) = &ctx.lsd {
+            lsd.set_port(bound.port());
+        }
+        if let Some(dht) = &ctx.dht {
+            dht.announce_again();
+        }
+        for t in self.torrents() {
+            t.reannounce();
+        }
+        Ok(bound.port())
+    }
+}
+
+/// Takes incoming TCP connections until `stop`.
+async fn accept_loop(session: Session, listener: TcpListener, stop: CancellationToken) {
+    loop {
+        let (stream, addr) = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(peer = %addr, "incoming connection lost: {e}");
+            continue;
+        }
+        admit(&session, RawStream::tcp(stream), addr);
+    }
+}
+
+/// Takes the uTP connections of `node` as [`accept_loop`] takes TCP ones (closed at once when the
+/// policy is `Off`), until `stop`.
+async fn utp_accept_loop(session: Session, node: Arc<UtpNode>, stop: CancellationToken) {
+    loop {
+        let (stream, addr) = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return,
+            r = node.accept() => match r {
+                Ok(x) => x,
+                // The socket closed by the shutdown.
+                Err(_) if stop.is_cancelled() => return,
+                Err(e) => {
+                    tracing::warn!("uTP accept failed, uTP connections no longer taken: {e}");
+                    return;
+                }
+            },
+        };
+        if session.utp() == super::Utp::Off {
+            tracing::debug!(peer = %addr, "incoming uTP connection refused: uTP is off");
+            continue;
+        }
+        admit(&session, RawStream::utp(stream), addr);
+    }
+}
