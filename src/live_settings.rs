@@ -9,13 +9,14 @@
 //! - the DHT node (`dht`: switched off, or on again in a session that started with one), local
 //!   service discovery (`lsd`, likewise), peer exchange (`pex`) and the peer limits (`max_peers`, `max_connections`; a lower limit
 //!   cuts no connection, it lets none more in until the count is under it);
+//! - the peer port (`listen_port`), when it changes: the listener and the uTP socket move to it;
 //! - the blocklist: its switch, and lists dropped into `blocklists/` or removed from it. The task
 //!   remembers the [`blocklist::Source`] it last saw (at its start, what the session started with)
 //!   and puts the lists in force again when it changes. A change the RPC already applied is applied
 //!   once more: the same filter, read again.
 //!
 //! The other settings are read where they are used (the queue, the schedule, the seeding goals
-//! follow the file themselves) or need a restart (the listen address, the DHT's port).
+//! follow the file themselves) or need a restart (the listen IP, the DHT's port).
 
 use std::time::Duration;
 
@@ -32,11 +33,11 @@ pub const LOOK_EVERY: Duration = Duration::from_secs(5);
 /// aborted or the runtime stops.
 pub fn spawn(peer: PeerSlot) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut seen: Option<blocklist::Source> = None;
+        let mut seen = Seen::default();
         let mut looks = peer.torrents().looks(LOOK_EVERY);
         while looks.next().await {
             let p = peer.clone();
-            let last = seen.take();
+            let last = std::mem::take(&mut seen);
             match tokio::task::spawn_blocking(move || look(&p, last)).await {
                 Ok(now) => seen = now,
                 Err(_) => return,
@@ -45,9 +46,20 @@ pub fn spawn(peer: PeerSlot) -> JoinHandle<()> {
     })
 }
 
-/// One look: the session's limits set to the file's, and the blocklist applied again when its
-/// source changed since `last` (the first look only notes it). Returns the source seen.
-fn look(peer: &PeerSlot, last: Option<blocklist::Source>) -> Option<blocklist::Source> {
+/// What the last look saw of the settings that act only when they change (the first look only
+/// notes them).
+#[derive(Default)]
+struct Seen {
+    blocklist: Option<blocklist::Source>,
+    /// `listen_port`: a session that fell back to an ephemeral port (the file's was taken) is
+    /// moved only when the file names another port.
+    listen_port: Option<u16>,
+}
+
+/// One look: the session's limits set to the file's, the peer port moved when `listen_port`
+/// changed since `last`, and the blocklist applied again when its source changed since then.
+/// Returns what it saw.
+fn look(peer: &PeerSlot, last: Seen) -> Seen {
     let Ok(cfg) = peer.torrents().config() else {
         return last;
     };
@@ -112,8 +124,18 @@ fn look(peer: &PeerSlot, last: Option<blocklist::Source>) -> Option<blocklist::S
             );
         }
     }
+    let port = cfg.settings.listen_port;
+    if let (Some(s), Some(before)) = (&session, last.listen_port) {
+        if port != before && port != s.listen_addr().port() {
+            let s = s.clone();
+            match tokio::runtime::Handle::current().block_on(s.set_listen_port(port)) {
+                Ok(now) => tracing::info!("peer port from torrents.toml: {now}"),
+                Err(e) => tracing::warn!("peer port from torrents.toml: {e}"),
+            }
+        }
+    }
     let now = blocklist::source(&cfg);
-    if last.as_ref().is_some_and(|l| *l != now) {
+    if last.blocklist.as_ref().is_some_and(|l| *l != now) {
         if let Some(s) = &session {
             match blocklist::apply(s, &cfg) {
                 Ok(0) => tracing::info!("blocklist: no address range in force"),
@@ -122,7 +144,10 @@ fn look(peer: &PeerSlot, last: Option<blocklist::Source>) -> Option<blocklist::S
             }
         }
     }
-    Some(now)
+    Seen {
+        blocklist: Some(now),
+        listen_port: Some(port),
+    }
 }
 
 fn on_off(on: bool) -> &'static str {

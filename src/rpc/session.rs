@@ -151,7 +151,8 @@ pub fn limit_arg(
 /// `utp-enabled` (applied at once to new connections; `true` keeps `prefer`), `pex-enabled` (at
 /// once: off, no peer list is sent or taken), `dht-enabled` (the node switched off or on again; a
 /// session that started without one cannot switch it on), `lpd-enabled` (local service discovery,
-/// likewise), `peer-limit-global` and `peer-limit-per-torrent`
+/// likewise), `peer-port` (the listener and the uTP socket moved to it at once; one that cannot
+/// be taken is refused and changes nothing), `peer-limit-global` and `peer-limit-per-torrent`
 /// (at once; a lower limit cuts no connection but lets none more in until the count is under it),
 /// `start-added-torrents` (whether a `torrent-add` without `paused` starts) and `download-dir`
 /// (the folder of the torrents added without one, torrents.toml's `output_dir`), written to
@@ -174,6 +175,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     const START_ADDED: &str = "start-added-torrents";
     const DHT: &str = "dht-enabled";
     const LPD: &str = "lpd-enabled";
+    const PEER_PORT: &str = "peer-port";
     let unsupported: Vec<&str> = args
         .keys()
         .map(String::as_str)
@@ -192,6 +194,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && *k != START_ADDED
                 && *k != DHT
                 && *k != LPD
+                && *k != PEER_PORT
         })
         .collect();
     // A client that sends its whole preferences back (changed or not) names keys that cannot be
@@ -207,7 +210,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     };
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue, the blocklist, encryption, uTP, peer exchange, the DHT, local discovery, the peer limits, start-added-torrents and download-dir can be changed here (any other key only with the value it has); not supported: {}",
+            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue, the blocklist, encryption, uTP, peer exchange, the DHT, local discovery, the peer port, the peer limits, start-added-torrents and download-dir can be changed here (any other key only with the value it has); not supported: {}",
             unsupported.join(", ")
         ));
     }
@@ -238,6 +241,17 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let pex = switch(PEX)?;
     let dht = switch(DHT)?;
     let lpd = switch(LPD)?;
+    let peer_port = match args.get(PEER_PORT) {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64() {
+            Some(p @ 1..=65535) => Some(p as u16),
+            _ => {
+                return Err(format!(
+                    "{PEER_PORT} must be a port number, 1 to 65535, not {v}"
+                ))
+            }
+        },
+    };
     let start_added = switch(START_ADDED)?;
     let peers_global = count(PEERS_GLOBAL)?;
     let peers_per_torrent = count(PEERS_PER_TORRENT)?;
@@ -282,6 +296,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         && pex.is_none()
         && dht.is_none()
         && lpd.is_none()
+        && peer_port.is_none()
         && start_added.is_none()
         && peers_global.is_none()
         && peers_per_torrent.is_none()
@@ -319,6 +334,9 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
         if let Some(on) = lpd {
             s.lsd = on;
+        }
+        if let Some(p) = peer_port {
+            s.listen_port = p;
         }
         if let Some(on) = start_added {
             s.start_added_torrents = on;
@@ -362,6 +380,13 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 "{LPD}: this session started without local discovery (lsd = false in torrents.toml, BTORRENT_LSD=off, or a loopback listen_ip); set lsd = true and start it again"
             ));
         }
+    }
+    if let (Some(port), Some(session)) = (peer_port, rpc.peer.get().await) {
+        // Before anything else changes: a port that cannot be taken refuses the request.
+        session
+            .set_listen_port(port)
+            .await
+            .map_err(|e| format!("{PEER_PORT}: {e}"))?;
     }
     if let (Some(on), Some(session)) = (dht, rpc.peer.get().await) {
         // First, so a node that cannot start changes nothing.

@@ -205,6 +205,13 @@ fn transmission_remote_drives_a_btorrent_daemon() {
         (s.pex, s.max_connections, s.start_added_torrents),
         (true, Some(400), true)
     );
+    // -p: the peer moves to that port at once (a VPN's forwarded port).
+    let port = support::process::free_port();
+    remote(&d, &["-p", &port.to_string()]);
+    assert_eq!(setting(dir.path()).listen_port, port);
+    let si = remote(&d, &["-si"]);
+    assert!(si.contains(&format!("Listenport: {port}")), "{si}");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
 
     // A second torrent; -r removes it and leaves its data.
     let keep = dir.path().join("keep");

@@ -29,9 +29,11 @@ async fn the_peer_port_moves_while_the_session_runs() {
         ..Default::default()
     };
     let (_early, early) = leecher_with(slow, &meta, early_dst.path(), vec![old]).await;
-    wait_until("the early leecher to connect", Duration::from_secs(20), || {
-        early.stats().peers == 1
-    })
+    wait_until(
+        "the early leecher to connect",
+        Duration::from_secs(20),
+        || early.stats().peers == 1,
+    )
     .await;
 
     let new = s.set_listen_port(0).await.unwrap();

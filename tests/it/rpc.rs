@@ -706,3 +706,99 @@ fn session_stats_count_this_run_and_keep_every_runs_across_restarts() {
     assert_eq!(all["uploadedBytes"], uploaded, "{st}");
     assert!(all["filesAdded"].as_u64() >= Some(1), "{st}");
 }
+
+/// `session-set peer-port` (`transmission-remote -p`, a VPN's forwarded port): the daemon's peer
+/// listens there at once and no longer on the old port, its tracker hears the new port, and
+/// torrents.toml keeps it; a port another program holds is refused and changes nothing, and a
+/// hand edit of `listen_port` moves it too.
+#[test]
+fn session_set_peer_port_moves_the_peer_and_its_trackers_hear_it() {
+    use base64::Engine as _;
+    use btorrent::services::RunningTracker;
+    let rt = crate::support::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = rt
+        .block_on(RunningTracker::start(
+            &{
+                let t = dir.path().join("tracker.toml");
+                std::fs::write(&t, "[settings]\n").unwrap();
+                t
+            },
+            Some("127.0.0.1:0".parse().unwrap()),
+        ))
+        .unwrap();
+    let url = tracker.announce_url();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let src = dir.path().join("src");
+    crate::support::write_random(&src.join("p.bin"), 50_000, 17);
+    let meta = crate::support::torrent(&src.join("p.bin"), 16 * 1024, vec![url.clone()]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+    c.ok("torrent-add", json!({"metainfo": b64, "download-dir": src}));
+    let port = |c: &mut crate::support::rpc::Client| {
+        c.ok("session-get", json!({"fields": ["peer-port"]}))["peer-port"]
+            .as_u64()
+            .unwrap() as u16
+    };
+    let listed = |want: u16| {
+        let url = url.clone();
+        poll(
+            &format!("the tracker to list the peer on port {want}"),
+            30,
+            || {
+                let peers = rt
+                    .block_on(
+                        btorrent::announce::TrackerClient::new()
+                            .get_peers(&url, Some(meta.info_hash)),
+                    )
+                    .ok()?;
+                peers.iter().any(|p| p.port == want).then_some(())
+            },
+        )
+    };
+    let old = port(&mut c);
+    listed(old);
+
+    let new = crate::support::process::free_port();
+    c.ok("session-set", json!({"peer-port": new}));
+    assert_eq!(port(&mut c), new);
+    assert!(TcpStream::connect(("127.0.0.1", new)).is_ok());
+    poll("the old port to close", 10, || {
+        TcpStream::connect(("127.0.0.1", old))
+            .is_err()
+            .then_some(())
+    });
+    listed(new);
+    let kept = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    assert_eq!(kept.settings.listen_port, new);
+
+    // Refused: a port held elsewhere, and no port at all; nothing changes.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = held.local_addr().unwrap().port();
+    for (bad, says) in [
+        (
+            json!(taken),
+            format!("peer-port: cannot listen on 127.0.0.1:{taken}"),
+        ),
+        (
+            json!(0),
+            "peer-port must be a port number, 1 to 65535, not 0".to_string(),
+        ),
+    ] {
+        let v = c.call("session-set", json!({"peer-port": bad}));
+        assert!(v["result"].as_str().unwrap().contains(&says), "{v}");
+    }
+    assert_eq!(port(&mut c), new);
+    let kept = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    assert_eq!(kept.settings.listen_port, new);
+
+    // A hand edit of listen_port moves it as well.
+    let edited = crate::support::process::free_port();
+    crate::live_settings::edit_setting(dir.path(), "listen_port", Some((edited as i64).into()));
+    poll("the edited port to be in force", 30, || {
+        (port(&mut c) == edited).then_some(())
+    });
+    listed(edited);
+    drop(d);
+    rt.block_on(tracker.stop());
+}

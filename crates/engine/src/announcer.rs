@@ -160,6 +160,7 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
         let client = t.ctx.tracker.clone().with_retry(schedule.retry_policy());
         t.note_tracker(&url, |s| s.last_start = Some(SystemTime::now()));
         let served_asks = t.announce_asked.load(Ordering::Relaxed);
+        let served_port = t.ctx.listening.moves();
         let call = client.announce(&url, &req);
         tokio::pin!(call);
         let slow = tokio::time::sleep(SLOW_TRACKER);
@@ -245,7 +246,9 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
             let report = event == Some(AnnounceEvent::Completed) && !schedule.is_failing();
             let asked = t.announce_asked.load(Ordering::Relaxed) != served_asks;
             let early = event.is_none() && (asked || short_of_peers(&t));
-            if report || schedule.should_announce_at(now, early) {
+            // The peer port moved: the tracker is told at once.
+            let moved = t.ctx.listening.moves() != served_port;
+            if report || moved || schedule.should_announce_at(now, early) {
                 break;
             }
         }

@@ -13,7 +13,7 @@
 //!   time plus one burst and one grant go through.
 //! - `waiting[class]` holds exactly the callers of that class that were refused a turn and still
 //!   wait: a caller enters it at its first refusal and leaves it when granted or dropped (its
-//!   [`Place`]'s `Drop`), so a cancelled transfer blocks nobody.
+//!   its `Place`'s `Drop`), so a cancelled transfer blocks nobody.
 //! - Within a class, the earliest ticket goes first. A class is served only while no higher
 //!   class has a waiter, except that a starved class gets one turn whenever it has gone
 //!   unserved for `STARVED_TURN_EVERY` times what its grant takes at the rate: a low torrent

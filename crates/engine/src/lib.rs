@@ -29,7 +29,8 @@
 //!   `set_limits` (the torrent's own speed limits, on top of the session's, its bandwidth
 //!   priority, by which the session's limits serve it ([`bandwidth`]), and its own most peers; see
 //!   [`limits`]).
-//! - While the session runs: [`Session::set_max_connections`] (its socket budget, [`fd_budget`]),
+//! - While the session runs: [`Session::set_listen_port`] (the peer port, its listener and uTP
+//!   socket moved), [`Session::set_max_connections`] (its socket budget, [`fd_budget`]),
 //!   [`Session::set_max_peers_per_torrent`] and [`Session::set_pex`] (peer exchange, [`ext`]); a
 //!   lower limit closes no connection, it lets no new one in until the count is under it.
 //! - [`Session::dht_peers`] looks up peers of an info-hash on the DHT (for a torrent not added yet);

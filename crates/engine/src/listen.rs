@@ -13,7 +13,7 @@
 //! - Switches run one at a time (`switching`); the locks inside are taken alone.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,13 +37,19 @@ pub(crate) struct Listening {
     retired: Mutex<Vec<Arc<UtpNode>>>,
     /// Ends the accept loops of the current port.
     accepting: Mutex<CancellationToken>,
+    /// How many times the port moved: each torrent's announcer announces at once when it changes,
+    /// `min interval` or not (peers the trackers sent to the old port find nobody).
+    moves: AtomicU64,
     switching: tokio::sync::Mutex<()>,
 }
 
 impl Listening {
     /// Binds the TCP listener on `addr` and the uTP socket on the port it got; the listener is
     /// handed to [`Listening::accept`].
-    pub async fn bind(addr: SocketAddr, shutdown: &CancellationToken) -> Result<(Self, TcpListener)> {
+    pub async fn bind(
+        addr: SocketAddr,
+        shutdown: &CancellationToken,
+    ) -> Result<(Self, TcpListener)> {
         let (listener, bound, utp) = bind_both(addr).await?;
         let listening = Listening {
             ip: bound.ip(),
@@ -51,6 +57,7 @@ impl Listening {
             utp: RwLock::new(utp),
             retired: Mutex::new(Vec::new()),
             accepting: Mutex::new(shutdown.child_token()),
+            moves: AtomicU64::new(0),
             switching: tokio::sync::Mutex::new(()),
         };
         Ok((listening, listener))
@@ -59,6 +66,11 @@ impl Listening {
     /// The address listened on.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.ip, self.port.load(Ordering::Relaxed))
+    }
+
+    /// How many times the port moved.
+    pub fn moves(&self) -> u64 {
+        self.moves.load(Ordering::Relaxed)
     }
 
     /// The uTP socket of the current port, if it has one.
@@ -123,6 +135,7 @@ impl Session {
             }
         }
         l.port.store(bound.port(), Ordering::Relaxed);
+        l.moves.fetch_add(1, Ordering::Relaxed);
         l.accept(self, listener);
         tracing::info!(listen_addr = %bound, "listening for peers on a new port");
         if let Some(lsd) = &ctx.lsd {
@@ -130,9 +143,6 @@ impl Session {
         }
         if let Some(dht) = &ctx.dht {
             dht.announce_again();
-        }
-        for t in self.torrents() {
-            t.reannounce();
         }
         Ok(bound.port())
     }
