@@ -234,6 +234,40 @@ fn scripts_set_a_running_torrents_own_speed_limits() {
         "{err}"
     );
     assert_eq!(live(), want);
+
+    // b-limit: the same from the shell; 0 peers is the session's again.
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let _ = rig
+        .host
+        .run_command(
+            "b-limit",
+            &args(&["album", "--up", "100K", "--peers", "0", "--priority", "low"]),
+        )
+        .unwrap();
+    let now = TorrentLimits {
+        upload: Some(100 * 1024),
+        max_peers: None,
+        priority: btorrent::engine::Priority::Low,
+        ..want
+    };
+    assert_eq!((live(), stored()), (now, now));
+    let lines = rig.lines.lock().clone();
+    assert!(
+        lines.contains(
+            &"album: up 100.00 KiB/s, down 48.83 KiB/s, the session's limits do not apply, low bandwidth priority"
+                .to_string()
+        ),
+        "{lines:#?}"
+    );
+    let err = rig
+        .host
+        .run_command("b-limit", &args(&["album", "--priority", "urgent"]))
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("\"high\", \"normal\" or \"low\""),
+        "{err:#}"
+    );
+    assert_eq!(live(), now);
     rig.rt
         .block_on(rig.host.context().peer.shutdown(Duration::from_secs(5)));
 }

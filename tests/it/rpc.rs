@@ -139,12 +139,20 @@ fn bad_requests_get_clear_result_strings() {
         v["result"].as_str().unwrap().contains("missing.torrent"),
         "{v}"
     );
-    let v = c.call("session-set", json!({"peer-port": 1}));
+    let v = c.call("session-set", json!({"rename-partial-files": true}));
     assert!(
         v["result"]
             .as_str()
             .unwrap()
-            .contains("not supported: peer-port"),
+            .contains("not supported: rename-partial-files"),
+        "{v}"
+    );
+    let v = c.call("session-set", json!({"peer-port": "6881"}));
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("peer-port must be a port number, 1 to 65535, not \"6881\""),
         "{v}"
     );
     // Over the body cap: refused before it is read whole.
@@ -496,7 +504,10 @@ fn session_set_switches_peer_exchange_the_peer_limits_and_whether_added_torrents
             json!({"start-added-torrents": 2}),
             "start-added-torrents must be true or false",
         ),
-        (json!({"peer-port": 7000}), "not supported: peer-port"),
+        (
+            json!({"peer-port": 70000}),
+            "peer-port must be a port number, 1 to 65535, not 70000",
+        ),
     ] {
         let v = c.call("session-set", bad);
         assert!(v["result"].as_str().unwrap().contains(want), "{v}");

@@ -90,7 +90,10 @@ impl Listening {
 
     /// Closes every uTP socket (the session stops).
     pub fn close_utp(&self) {
-        for node in self.utp.read().iter().chain(self.retired.lock().iter()) {
+        if let Some(node) = self.utp() {
+            node.close();
+        }
+        for node in self.retired.lock().iter() {
             node.close();
         }
     }

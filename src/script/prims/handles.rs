@@ -16,7 +16,8 @@
 //! not running), `upload_limit`, `download_limit` (its own speed limits in bytes per second, `()` = none) and
 //! `honors_session_limits` (whether the session's limits bound it too), `max_peers` (its own most
 //! peers, `()` = the session's `max_peers`), `bandwidth_priority` (`"high"`, `"normal"` or `"low"`:
-//! its turn under the session's limits), all five also settable:
+//! its turn under the session's limits), all five also settable, and `own_limits` (those five in
+//! words, `""` when it has none of its own):
 //! `t.upload_limit = "500K"` (a number of bytes per second or a size; 0 or `()` lifts it) applies
 //! at once and is kept in torrents.toml, `seed_ratio` (its own ratio goal: a number, `"unlimited"`,
 //! or `()` for the session's `seed_ratio_limit`; settable, kept in torrents.toml; see
@@ -236,6 +237,23 @@ fn path_value(p: Option<PathBuf>) -> Dynamic {
         let p = std::path::absolute(&p).unwrap_or(p);
         p.display().to_string().into()
     })
+}
+
+/// What a torrent has of its own, in words (`""` when nothing): "up 500.00 KiB/s, at most 9
+/// peers, high bandwidth priority".
+fn own_limits(l: &TorrentLimits) -> String {
+    let rate = |r: u64| format!("{}/s", crate::units::human_bytes(r));
+    let mut own = Vec::new();
+    own.extend(l.upload.map(|r| format!("up {}", rate(r))));
+    own.extend(l.download.map(|r| format!("down {}", rate(r))));
+    if !l.honors_session_limits {
+        own.push("the session's limits do not apply".to_string());
+    }
+    own.extend(l.max_peers.map(|n| format!("at most {n} peers")));
+    if l.priority != Priority::Normal {
+        own.push(format!("{} bandwidth priority", l.priority.name()));
+    }
+    own.join(", ")
 }
 
 /// A bandwidth priority as scripts write it: `"high"`, `"normal"` or `"low"`.
@@ -691,6 +709,7 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
         .priority
         .name()
         .into());
+    getter!("own_limits", |_h, v| own_limits(&v.limits()).into());
     let c = ctx.clone();
     engine.register_set("bandwidth_priority", move |h: &mut Handle, p: Dynamic| {
         let p = priority_arg("bandwidth_priority", &p)?;
