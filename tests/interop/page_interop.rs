@@ -1,7 +1,8 @@
 //! Our own page (`/` on `rpc_bind`) in headless Chromium, driven through the DevTools protocol: it
 //! lists the daemon's torrents, adds one by .torrent upload and one by magnet link (listed while it
 //! fetches its metadata), pauses with a
-//! click and resumes with its `p` key, opens a torrent's files and ticks a box, and removes a
+//! click and resumes with its `p` key, opens a torrent's files and ticks a box, sets a torrent's
+//! upload limit and bandwidth priority with its `l` key, and removes a
 //! torrent with its data after the confirm; each effect is checked in torrents.toml, the RPC and on
 //! disk.
 
@@ -177,6 +178,61 @@ fn our_page_lists_adds_pauses_resumes_and_removes_torrents_in_chromium() {
         30,
         &format!("{}?.textContent.startsWith('100%')", in_row(&h3, ".pct")),
     );
+
+    // `l` on the first row opens its speed limits (none of its own, normal priority); 30 kB/s
+    // up and high priority are applied through torrent-set and kept; emptied, the limit is lifted.
+    b.eval(&format!(
+        "document.querySelector('li[data-hash=\"{h1}\"]').focus()"
+    ));
+    b.key("l");
+    let form = |sel: &str| in_row(&h1, &format!(".limits {sel}"));
+    b.wait_for(
+        "the limits form, filled",
+        30,
+        &format!(
+            "{}.hidden === false && {}.value === '0' && document.activeElement === {}",
+            in_row(&h1, ".limits"),
+            form(".prio"),
+            form(".up")
+        ),
+    );
+    assert_eq!(b.eval(&format!("{}.value", form(".up"))), "");
+    b.eval(&format!(
+        "{}.value = '30'; {}.value = '1'; {}.click()",
+        form(".up"),
+        form(".prio"),
+        form(".apply")
+    ));
+    b.wait_for(
+        "the limits applied",
+        30,
+        &format!("{}.textContent === 'Applied'", form(".limits-msg")),
+    );
+    let limits = ["uploadLimit", "uploadLimited", "bandwidthPriority"];
+    let t = torrent_get(&mut c, json!([h1]), &limits).pop().unwrap();
+    assert_eq!(
+        t,
+        json!({"uploadLimit": 30, "uploadLimited": true, "bandwidthPriority": 1})
+    );
+    let kept = btorrent::config::Config::load(&dir.path().join("torrents.toml"))
+        .unwrap()
+        .find(&first.info_hash)
+        .unwrap()
+        .limits
+        .engine();
+    assert_eq!(
+        (kept.upload, kept.priority),
+        (Some(30_000), btorrent::engine::Priority::High)
+    );
+    b.eval(&format!(
+        "{}.value = ''; {}.click()",
+        form(".up"),
+        form(".apply")
+    ));
+    poll("the upload limit to be lifted", 30, || {
+        let t = torrent_get(&mut c, json!([h1]), &limits).pop().unwrap();
+        (t["uploadLimited"] == false && t["bandwidthPriority"] == 1).then_some(())
+    });
 
     // Remove asks first: cancelled, nothing happens.
     b.eval(&format!("{}.click()", in_row(&h1, ".remove")));

@@ -1,7 +1,8 @@
 // btorrent's own page. Every two seconds it asks the Transmission RPC (torrent-get) for the
 // torrents and /page/status for the embedded tracker, and updates the list in place (focus stays
-// where it is). Adding, pausing, resuming, removing and choosing files are RPC calls too, with the
-// RPC's X-Transmission-Session-Id handshake; errors show as the RPC's own one-line `result`.
+// where it is). Adding, pausing, resuming, removing, choosing files and setting a torrent's speed
+// limits and bandwidth priority are RPC calls too, with the RPC's X-Transmission-Session-Id
+// handshake; errors show as the RPC's own one-line `result`.
 'use strict';
 
 const RPC = '/transmission/rpc';
@@ -10,6 +11,8 @@ const FIELDS = ['id', 'hashString', 'name', 'status', 'percentDone', 'rateDownlo
 const STATUS = ['Paused', 'Waiting to check', 'Checking', 'Queued', 'Downloading',
   'Queued to seed', 'Seeding'];
 const POLL_MS = 2000;
+const LIMIT_FIELDS = ['uploadLimit', 'uploadLimited', 'downloadLimit', 'downloadLimited',
+  'bandwidthPriority'];
 
 const $ = (sel, el = document) => el.querySelector(sel);
 const rows = new Map(); // torrent id -> {id, li, t}
@@ -61,6 +64,8 @@ function makeRow(t) {
   $('.files-btn', li).setAttribute('aria-controls', `files-${t.id}`);
   $('.toggle', li).addEventListener('click', () => toggle(row));
   $('.files-btn', li).addEventListener('click', () => toggleFiles(row));
+  $('.limits-btn', li).addEventListener('click', () => toggleLimits(row));
+  $('.limits', li).addEventListener('submit', (e) => applyLimits(row, e));
   $('.remove', li).addEventListener('click', () => askRemove(row));
   li.addEventListener('focusin', () => select(row));
   return row;
@@ -91,6 +96,7 @@ function fill(row, t) {
   btn.textContent = paused ? 'Resume' : 'Pause';
   btn.setAttribute('aria-label', `${paused ? 'Resume' : 'Pause'} ${t.name}`);
   $('.files-btn', li).setAttribute('aria-label', `Files of ${t.name}`);
+  $('.limits-btn', li).setAttribute('aria-label', `Speed limits of ${t.name}`);
   $('.remove', li).setAttribute('aria-label', `Remove ${t.name}`);
 }
 
@@ -206,6 +212,55 @@ async function loadFiles(row) {
   });
 }
 
+async function toggleLimits(row) {
+  const form = $('.limits', row.li);
+  form.hidden = !form.hidden;
+  $('.limits-btn', row.li).setAttribute('aria-expanded', String(!form.hidden));
+  if (!form.hidden) {
+    $('.limits-msg', form).textContent = '';
+    await loadLimits(row);
+    $('.up', form).focus();
+  }
+}
+
+// The form shows the torrent's own limits (empty: none) and its priority.
+async function loadLimits(row) {
+  const form = $('.limits', row.li);
+  let t;
+  try {
+    [t] = (await rpc('torrent-get', {ids: [row.id], fields: LIMIT_FIELDS})).torrents;
+  } catch (e) {
+    $('.limits-msg', form).textContent = e.message;
+    return;
+  }
+  if (!t) return;
+  $('.up', form).value = t.uploadLimited ? t.uploadLimit : '';
+  $('.down', form).value = t.downloadLimited ? t.downloadLimit : '';
+  $('.prio', form).value = String(t.bandwidthPriority);
+}
+
+// Empty or 0 lifts a limit.
+async function applyLimits(row, e) {
+  e.preventDefault();
+  const form = $('.limits', row.li);
+  const msg = $('.limits-msg', form);
+  const kbps = (el) => (el.value.trim() === '' ? 0 : Number(el.value));
+  const up = kbps($('.up', form));
+  const down = kbps($('.down', form));
+  const args = {uploadLimited: up > 0, downloadLimited: down > 0,
+    bandwidthPriority: Number($('.prio', form).value)};
+  if (up > 0) args.uploadLimit = up;
+  if (down > 0) args.downloadLimit = down;
+  msg.textContent = 'Applying…';
+  try {
+    await rpc('torrent-set', {ids: [row.id], ...args});
+    msg.textContent = 'Applied';
+  } catch (err) {
+    msg.textContent = `Not applied: ${err.message}`;
+  }
+  await loadLimits(row);
+}
+
 function fileItem(row, i) {
   const li = document.createElement('li');
   const box = document.createElement('input');
@@ -279,7 +334,7 @@ async function add(e) {
 function onKey(e) {
   if (e.ctrlKey || e.metaKey || e.altKey || $('#remove-dialog').open) return;
   const el = e.target;
-  const typing = el.tagName === 'TEXTAREA' ||
+  const typing = el.tagName === 'TEXTAREA' || el.tagName === 'SELECT' ||
     (el.tagName === 'INPUT' && !['checkbox', 'file', 'submit', 'button'].includes(el.type));
   if (typing) {
     if (e.key === 'Escape') el.blur();
@@ -294,6 +349,7 @@ function onKey(e) {
     case 'a': $('#add-link').focus(); break;
     case 'p': if (selected) toggle(selected); break;
     case 'f': if (selected) toggleFiles(selected); break;
+    case 'l': if (selected) toggleLimits(selected); break;
     case 'x': case 'Delete': if (selected) askRemove(selected); break;
     default: return;
   }
