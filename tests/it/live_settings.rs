@@ -1,6 +1,7 @@
 //! torrents.toml's session settings edited by hand while `btorrent daemon` runs: the speed limits
 //! (and the switch to the alternative ones) and the blocklist (its switch, a list dropped into
-//! `blocklists/` and one removed) come into force without a restart, as `/metrics` shows; and
+//! `blocklists/` and one removed) come into force without a restart, as `/metrics` shows; the DHT
+//! node is switched off and on; and
 //! `b-blocklist`, one-shot beside the daemon, changing and showing them.
 
 use std::path::Path;
@@ -76,6 +77,31 @@ fn hand_edits_of_the_session_settings_apply_while_the_daemon_runs() {
     wait_metric(&d, ranges, Some(2.0), "the removed list to be gone");
     edit_setting(dir.path(), "blocklist", Some(false.into()));
     wait_metric(&d, ranges, Some(0.0), "the blocklist to be off");
+}
+
+/// A hand edit of `dht` switches the DHT node of a daemon that started with one (bootstrapped from
+/// nowhere, so it stays alone): off, then on again, as `session-get` reports.
+#[test]
+fn a_hand_edit_of_dht_switches_the_node_off_and_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start_with(dir.path(), "dht = true\ndht_bootstrap = []", Some(""));
+    let mut c = d.client();
+    let dht = |c: &mut crate::support::rpc::Client| {
+        c.ok(
+            "session-get",
+            serde_json::json!({"fields": ["dht-enabled"]}),
+        )["dht-enabled"]
+            .clone()
+    };
+    assert_eq!(dht(&mut c), true);
+    edit_setting(dir.path(), "dht", Some(false.into()));
+    poll("the DHT to be switched off", 30, || {
+        (dht(&mut c) == false).then_some(())
+    });
+    edit_setting(dir.path(), "dht", None);
+    poll("the DHT to be switched on again", 30, || {
+        (dht(&mut c) == true).then_some(())
+    });
 }
 
 /// `b-blocklist` one-shot beside a daemon: it shows the lists and what the daemon has in force,

@@ -45,13 +45,29 @@ impl RpcDaemon {
     /// Starts `btorrent daemon` in `dir` with `extra` settings lines (no tracker, an ephemeral peer
     /// port) and waits (at most 30 s) until its RPC port answers.
     pub fn start(dir: &Path, extra: &str) -> RpcDaemon {
+        Self::start_with(dir, extra, None)
+    }
+
+    /// [`RpcDaemon::start`] with `BTORRENT_DHT` set to `dht` instead of `off` (`Some("")`: not
+    /// set at all, so torrents.toml's `dht` decides).
+    pub fn start_with(dir: &Path, extra: &str, dht: Option<&str>) -> RpcDaemon {
         let port = free_port();
         std::fs::write(
             dir.join("torrents.toml"),
             format!("[settings]\nrpc_bind = \"127.0.0.1:{port}\"\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n{extra}\n"),
         )
         .unwrap();
-        Self::spawn(dir, port)
+        let mut cmd = bin();
+        match dht {
+            None => {}
+            Some("") => {
+                cmd.env_remove("BTORRENT_DHT");
+            }
+            Some(v) => {
+                cmd.env("BTORRENT_DHT", v);
+            }
+        }
+        Self::spawn_cmd(dir, port, cmd)
     }
 
     /// Ends this daemon (killed: what it recorded in torrents.toml is what a crash leaves) and
@@ -62,7 +78,11 @@ impl RpcDaemon {
     }
 
     fn spawn(dir: &Path, port: u16) -> RpcDaemon {
-        let proc = Proc::spawn_logged(bin().arg("daemon").current_dir(dir), dir.join("daemon.log"));
+        Self::spawn_cmd(dir, port, bin())
+    }
+
+    fn spawn_cmd(dir: &Path, port: u16, mut cmd: std::process::Command) -> RpcDaemon {
+        let proc = Proc::spawn_logged(cmd.arg("daemon").current_dir(dir), dir.join("daemon.log"));
         let end = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
