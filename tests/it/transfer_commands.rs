@@ -28,11 +28,20 @@ fn tracker(root: &Path) -> (Proc, String) {
     tracker_process(&node(root, "tracker", "http://unused/announce"))
 }
 
-/// Starts `btorrent seed` and waits until the tracker lists a seeder for the torrent.
-fn seeder(dir: &Path, torrent: &str, data: &str, tracker_url: &str, ih: &str) -> Proc {
+/// Starts `btorrent seed` (with `extra` arguments) and waits until the tracker lists a seeder for
+/// the torrent.
+fn seeder(
+    dir: &Path,
+    torrent: &str,
+    data: &str,
+    extra: &[&str],
+    tracker_url: &str,
+    ih: &str,
+) -> Proc {
     let p = Proc::spawn(
         bin()
             .args(["seed", torrent, "--data", data])
+            .args(extra)
             .current_dir(dir)
             .stdout(Stdio::null()),
     );
@@ -70,7 +79,30 @@ fn start_downloads_through_the_tracker_and_exits_zero() {
     let torrent = seed_dir.join("torrents/share.torrent");
     let meta = Metainfo::load(&torrent).unwrap();
     let ih = meta.info_hash.to_hex();
-    let _seed = seeder(&seed_dir, "torrents/share.torrent", ".", &url, &ih);
+    // Seeded with an upload limit and bandwidth priority of its own, which torrents.toml keeps.
+    let _seed = seeder(
+        &seed_dir,
+        "torrents/share.torrent",
+        ".",
+        &["--up-limit", "4M", "--priority", "high"],
+        &url,
+        &ih,
+    );
+    let kept = || {
+        let l = btorrent::config::Config::load(&seed_dir.join("torrents.toml"))
+            .unwrap()
+            .find(&meta.info_hash)
+            .unwrap()
+            .limits
+            .engine();
+        (l.upload, l.priority)
+    };
+    let want = (Some(4 << 20), btorrent::engine::Priority::High);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while kept() != want {
+        assert!(Instant::now() < deadline, "torrents.toml kept {:?}", kept());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let out = run(
         &leech_dir,
@@ -132,6 +164,7 @@ fn probe_primitives_fetch_bitfield_and_one_piece() {
         &seed_dir,
         "torrents/f.bin.torrent",
         ".",
+        &[],
         &url,
         &meta.info_hash.to_hex(),
     );
@@ -235,7 +268,7 @@ fn a_disk_that_refuses_writes_is_reported_once() {
     ok(&seed_dir, &["create", "d.bin", "--piece-length", "32K"]);
     let torrent = seed_dir.join("torrents/d.bin.torrent");
     let ih = Metainfo::load(&torrent).unwrap().info_hash.to_hex();
-    let _seed = seeder(&seed_dir, "torrents/d.bin.torrent", ".", &url, &ih);
+    let _seed = seeder(&seed_dir, "torrents/d.bin.torrent", ".", &[], &url, &ih);
     // Where the file goes there is a folder: every piece write fails.
     std::fs::create_dir_all(leech_dir.join("dl/d.bin/in-the-way")).unwrap();
     let out = run(
