@@ -282,10 +282,15 @@ pub struct Totals {
     pub down_rate: u64,
     pub up_rate: u64,
     pub peers: usize,
+    /// Magnet links whose metadata is being fetched.
+    pub fetching: usize,
 }
 
 pub fn totals(live: &dyn LiveTorrents) -> Totals {
-    let mut t = Totals::default();
+    let mut t = Totals {
+        fetching: live.fetching().len(),
+        ..Totals::default()
+    };
     for (_, s) in live.all() {
         t.running += 1;
         t.downloading += usize::from(s.is_downloading());

@@ -1,6 +1,6 @@
-//! The prompt: `btorrent [3 torrents · 1 downloading · ↓ 1.2 MiB/s ↑ 300.0 KiB/s · 7 peers]> `, or
-//! shorter on a narrow terminal (`btorrent [3 · 1↓ · ↓1.2M ↑300K · 7p]> `), so that a line can be typed
-//! after it.
+//! The prompt: `btorrent [3 torrents · 1 downloading · ↓ 1.2 MiB/s ↑ 300.0 KiB/s · 7 peers]> `
+//! (with `· 1 magnet fetching` while a magnet link's metadata is fetched), or shorter on a narrow
+//! terminal (`btorrent [3 · 1↓ · ↓1.2M ↑300K · 7p]> `), so that a line can be typed after it.
 //!
 //! The figures come from a [`Status`] snapshot that a background task refreshes every second (and the
 //! shell before each prompt) from the managed list in memory ([`crate::torrents`]) and the running
@@ -57,6 +57,9 @@ impl Snapshot {
         if t.downloading > 0 {
             parts.push(format!("{}↓", t.downloading));
         }
+        if t.fetching > 0 {
+            parts.push(format!("{}m", t.fetching));
+        }
         if t.running > 0 {
             parts.push(format!(
                 "↓{} ↑{}",
@@ -74,6 +77,10 @@ impl Snapshot {
         let t = &self.live;
         if t.downloading > 0 {
             parts.push(format!("{} downloading", t.downloading));
+        }
+        if t.fetching > 0 {
+            let plural = if t.fetching == 1 { "" } else { "s" };
+            parts.push(format!("{} magnet{plural} fetching", t.fetching));
         }
         if t.running > 0 {
             parts.push(format!(
@@ -258,10 +265,26 @@ mod tests {
             down_rate: 3 << 20,
             up_rate: 0,
             peers: 1,
+            fetching: 0,
         };
         assert_eq!(
             s.render(),
             "btorrent [3 torrents · 1 downloading · ↓ 3.00 MiB/s ↑ 0 B/s · 1 peer]"
+        );
+        let fetching = Snapshot {
+            live: Totals {
+                fetching: 2,
+                ..s.live
+            },
+            ..s.clone()
+        };
+        assert_eq!(
+            fetching.render(),
+            "btorrent [3 torrents · 1 downloading · 2 magnets fetching · ↓ 3.00 MiB/s ↑ 0 B/s · 1 peer]"
+        );
+        assert_eq!(
+            fetching.render_for(80),
+            "btorrent [3 · 1↓ · 2m · ↓3.0M ↑0 · 1p]"
         );
         assert_eq!(s.render_for(150), s.render());
         assert_eq!(s.render_for(80), "btorrent [3 · 1↓ · ↓3.0M ↑0 · 1p]");
