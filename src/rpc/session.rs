@@ -320,33 +320,15 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         if let Some(d) = &download_dir {
             s.output_dir = d.clone();
         }
-        if let Some(e) = encryption {
-            s.encryption = e;
-        }
-        if let Some(u) = utp {
-            s.utp = u;
-        }
-        if let Some(on) = pex {
-            s.pex = on;
-        }
-        if let Some(on) = dht {
-            s.dht = on;
-        }
-        if let Some(on) = lpd {
-            s.lsd = on;
-        }
-        if let Some(p) = peer_port {
-            s.listen_port = p;
-        }
-        if let Some(on) = start_added {
-            s.start_added_torrents = on;
-        }
-        if let Some(n) = peers_global {
-            s.max_connections = Some(n);
-        }
-        if let Some(n) = peers_per_torrent {
-            s.max_peers = Some(n);
-        }
+        put(&mut s.encryption, encryption);
+        put(&mut s.utp, utp);
+        put(&mut s.pex, pex);
+        put(&mut s.dht, dht);
+        put(&mut s.lsd, lpd);
+        put(&mut s.listen_port, peer_port);
+        put(&mut s.start_added_torrents, start_added);
+        put(&mut s.max_connections, peers_global.map(Some));
+        put(&mut s.max_peers, peers_per_torrent.map(Some));
         if let Some((on, url)) = &blocklist {
             s.blocklist = *on;
             s.blocklist_url = url.clone();
@@ -432,6 +414,13 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         super::blocklist::apply(rpc).await?;
     }
     Ok(Map::new())
+}
+
+/// Sets `slot` to `value` when the request gave one.
+fn put<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
 }
 
 /// `encryption` as Transmission names it: `tolerated` (plain first; our `allow`, and `off`, which

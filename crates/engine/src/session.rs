@@ -65,15 +65,8 @@ pub(crate) struct SessionCtx {
     pex: std::sync::atomic::AtomicBool,
     /// When the session started: the phase of its torrents' once-a-second timers.
     epoch: tokio::time::Instant,
-    /// The metadata fetches under way, by info-hash: where a peer that connects for one goes.
-    fetches: Mutex<HashMap<InfoHash, mpsc::Sender<crate::metadata::Incoming>>>,
-    /// The same fetches as front ends list them ([`Session::fetching`]), by a number each (two
-    /// fetches of one info-hash at once are two entries); each removed by its [`Listed`] guard.
-    listed_fetches: Mutex<std::collections::BTreeMap<u64, crate::metadata::MetadataFetch>>,
-    next_fetch: std::sync::atomic::AtomicU64,
-    /// The peers recent fetches got metadata from, for the torrent added next by that info-hash
-    /// (the last [`KEPT_FETCHES`]).
-    fetched_peers: Mutex<std::collections::VecDeque<(InfoHash, Vec<SocketAddr>)>>,
+    /// The metadata fetches under way, and the peers of recent ones ([`crate::metadata::registry`]).
+    fetches: crate::metadata::registry::Registry,
     /// The encryption policy in force (`cfg.encryption` at the start; [`Session::set_encryption`]).
     encryption: Mutex<super::Encryption>,
     /// The uTP policy in force (`cfg.utp` at the start; [`Session::set_utp`]).
@@ -82,9 +75,6 @@ pub(crate) struct SessionCtx {
 
 /// How long a shutdown leaves the uTP socket open after its connections were dropped.
 const UTP_LINGER: Duration = Duration::from_millis(200);
-
-/// Fetches whose peers are kept for the torrent added after them.
-const KEPT_FETCHES: usize = 16;
 
 /// The spacing of `calls` `stopped` announces of a shutdown within `grace`: the session's
 /// `announce_spacing`, unless that would take more than half the grace, in which case they spread
@@ -260,10 +250,7 @@ impl Session {
             max_peers_per_torrent: cfg.max_peers_per_torrent.max(1).into(),
             pex: cfg.pex.into(),
             epoch: tokio::time::Instant::now(),
-            fetches: Mutex::new(HashMap::new()),
-            listed_fetches: Mutex::new(Default::default()),
-            next_fetch: Default::default(),
-            fetched_peers: Mutex::new(Default::default()),
+            fetches: Default::default(),
             encryption: Mutex::new(cfg.encryption),
             utp: Mutex::new(cfg.utp),
             cfg,
@@ -510,12 +497,7 @@ impl Session {
             h
         };
         handle.0.add_known(opts.peers, super::known::Source::User);
-        let fetched = {
-            let mut kept = self.0.ctx.fetched_peers.lock();
-            let i = kept.iter().position(|(h, _)| *h == ih);
-            i.and_then(|i| kept.remove(i)).map(|(_, p)| p)
-        };
-        if let Some(peers) = fetched {
+        if let Some(peers) = self.0.ctx.fetches.take_peers(&ih) {
             handle.0.add_known(peers, super::known::Source::Incoming);
         }
         self.0.ctx.events.publish(Event::Added {
@@ -571,7 +553,7 @@ impl Session {
     ) -> Result<Metainfo> {
         let ctx = &self.0.ctx;
         let ih = magnet.info_hash;
-        let listed = Listed::new(ctx, magnet);
+        let listed = ctx.fetches.listed(magnet);
         let progress = move |p: &crate::metadata::FetchProgress| {
             listed.update(p);
             progress(p)
@@ -592,40 +574,25 @@ impl Session {
         if let Some(lsd) = &ctx.lsd {
             extra.push(lsd.seek(ih, fetching.clone()));
         }
-        let incoming = {
-            let mut fetches = ctx.fetches.lock();
-            fetches.retain(|_, tx| !tx.is_closed());
-            // A second fetch of the same info-hash at once leaves incoming peers to the first.
-            (!fetches.contains_key(&ih)).then(|| {
-                let (tx, rx) = mpsc::channel(8);
-                fetches.insert(ih, tx);
-                rx
-            })
-        };
         let sources = crate::metadata::FetchSources {
             peers: crate::metadata::resolve_peers(&magnet.peers).await,
             trackers: magnet.trackers.clone(),
             extra,
-            incoming,
+            // A second fetch of the same info-hash at once leaves incoming peers to the first.
+            incoming: ctx.fetches.take_incoming(ih),
         };
         let fetched = tokio::select! {
             r = crate::metadata::fetch(cfg, ih, sources, progress, fetching.clone()) => r,
             _ = ctx.shutdown.cancelled() => Err(EngineError::ShuttingDown),
         }?;
-        let mut kept = ctx.fetched_peers.lock();
-        kept.retain(|(h, _)| *h != ih);
-        if kept.len() == KEPT_FETCHES {
-            kept.pop_front();
-        }
-        kept.push_back((ih, fetched.peers));
-        drop(kept);
+        ctx.fetches.keep_peers(ih, fetched.peers);
         let bytes = magnet.torrent_bytes(&fetched.info);
         Metainfo::from_bytes(&bytes).map_err(|e| EngineError::MetadataUnusable(e.to_string()))
     }
 
     /// The metadata fetches under way ([`Session::fetch_metadata`]), the oldest first.
     pub fn fetching(&self) -> Vec<crate::metadata::MetadataFetch> {
-        self.0.ctx.listed_fetches.lock().values().cloned().collect()
+        self.0.ctx.fetches.list()
     }
 
     /// Stops a torrent (announcing `stopped`) and forgets it; its data stays on disk.
@@ -705,13 +672,13 @@ async fn incoming(
     let policy = session.0.ctx.encryption();
     let torrents = || {
         let mut all: Vec<InfoHash> = session.0.torrents.lock().keys().copied().collect();
-        all.extend(session.0.ctx.fetches.lock().keys().copied());
+        all.extend(session.0.ctx.fetches.info_hashes());
         all
     };
     let (mut stream, theirs) =
         super::peer_stream::accept(raw, policy, torrents, HANDSHAKE_TIMEOUT).await?;
     let Some(h) = session.get(&theirs.info_hash) else {
-        let fetch = session.0.ctx.fetches.lock().get(&theirs.info_hash).cloned();
+        let fetch = session.0.ctx.fetches.incoming_for(&theirs.info_hash);
         let Some(fetch) = fetch else {
             anyhow::bail!("unknown torrent {}", theirs.info_hash);
         };
@@ -739,46 +706,6 @@ async fn incoming(
     write_handshake(&mut stream, &ours, HANDSHAKE_TIMEOUT).await?;
     super::peer::serve(h.0.clone(), stream, theirs, addr, None, run).await;
     Ok(())
-}
-
-/// A fetch's entry in [`SessionCtx::listed_fetches`], from its start until it ends however it
-/// ends.
-struct Listed<'a> {
-    ctx: &'a SessionCtx,
-    id: u64,
-}
-
-impl<'a> Listed<'a> {
-    fn new(ctx: &'a SessionCtx, magnet: &Magnet) -> Self {
-        let id = ctx
-            .next_fetch
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let started = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        ctx.listed_fetches.lock().insert(
-            id,
-            crate::metadata::MetadataFetch {
-                info_hash: magnet.info_hash.to_hex(),
-                name: magnet.name.clone(),
-                started,
-                progress: Default::default(),
-            },
-        );
-        Listed { ctx, id }
-    }
-
-    fn update(&self, p: &crate::metadata::FetchProgress) {
-        if let Some(f) = self.ctx.listed_fetches.lock().get_mut(&self.id) {
-            f.progress = *p;
-        }
-    }
-}
-
-impl Drop for Listed<'_> {
-    fn drop(&mut self) {
-        self.ctx.listed_fetches.lock().remove(&self.id);
-    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 
 pub(crate) mod assembly;
 mod peer;
+pub(crate) mod registry;
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
