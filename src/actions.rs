@@ -77,8 +77,8 @@ pub fn pause(
     })
 }
 
-/// Puts a torrent in the download queue ([`crate::queue`]): recorded `queued`, its transfers
-/// stopped until the queue starts it. Nothing happens to a torrent that is no longer `downloading`
+/// Puts a torrent in its queue ([`crate::queue`]): recorded `queued`, its transfers stopped until
+/// the queue starts it. Nothing happens to a torrent that is no longer `downloading` or `seeding`
 /// in torrents.toml (paused or removed since the queue looked); true when it was queued.
 pub fn enqueue(
     torrents: &Torrents,
@@ -88,7 +88,7 @@ pub fn enqueue(
 ) -> Result<bool> {
     let queued = torrents
         .update(|cfg| match cfg.find_mut(ih) {
-            Some(e) if e.state == "downloading" => {
+            Some(e) if e.state == "downloading" || e.state == "seeding" => {
                 e.state = QUEUED.into();
                 Ok(true)
             }
@@ -101,7 +101,7 @@ pub fn enqueue(
     Ok(queued)
 }
 
-/// Starts a torrent that waited in the download queue ([`resume_now`]), unless it left the queue
+/// Starts a torrent that waited in its queue ([`resume_now`]), unless it left the queue
 /// since the queue looked (paused, removed); true when it was started.
 pub fn dequeue(
     torrents: &Torrents,
@@ -145,7 +145,7 @@ pub fn queue_move(torrents: &Torrents, chosen: &[InfoHash], to: QueueMove) -> Re
     })
 }
 
-/// The state torrents.toml records for a torrent waiting in the download queue.
+/// The state torrents.toml records for a torrent waiting in the download or the seeding queue.
 pub const QUEUED: &str = "queued";
 
 /// A [`pause`] because a seeding goal was reached: the entry also says `finished` (until resumed).
@@ -193,25 +193,33 @@ pub fn set_labels<S: AsRef<str>>(
     Ok(labels)
 }
 
-/// Resumes the torrent (if it runs here) and records `seeding` or `downloading`; a download, while
-/// a download queue applies to it, goes through it instead: recorded `queued`, it starts when the
-/// queue gives it a place ([`crate::queue`]), at once if one is free. The queue applies while this
-/// process keeps it, and to a torrent that runs in the shell or daemon owning torrents.toml (which
-/// keeps it) when a one-shot command resumes it there.
+/// Resumes the torrent (if it runs here) and records `seeding` or `downloading`; while the queue of
+/// its direction (the download queue for a download, the seeding queue for a complete torrent)
+/// applies to it, it goes through that queue instead: recorded `queued`, it starts when the queue
+/// gives it a place ([`crate::queue`]), at once if one is free. A queue applies while this process
+/// keeps it, and to a torrent that runs in the shell or daemon owning torrents.toml (which keeps
+/// it) when a one-shot command resumes it there.
 pub fn resume(
     torrents: &Torrents,
     live: &dyn LiveTorrents,
     ih: &InfoHash,
     name: &str,
 ) -> Result<()> {
-    let downloads = live.stats(ih).is_some_and(|s| s.progress() < 1.0);
+    use crate::queue::Direction;
     let settings = &torrents.config()?.settings;
     let runs_here = torrents
         .current_session()
         .is_some_and(|s| s.get(ih).is_some());
-    let queue_applies =
-        torrents.queue().holds_downloads(settings) || (settings.download_queue && !runs_here);
-    if downloads && queue_applies {
+    let applies = |d| {
+        torrents.queue().holds(settings, d)
+            || (crate::queue::Rules::of(settings).size(d).is_some() && !runs_here)
+    };
+    // One whose data check has not ended may be either.
+    let queue_applies = live.stats(ih).is_some_and(|s| match Direction::of(&s) {
+        Some(d) => applies(d),
+        None => applies(Direction::Download) || applies(Direction::Seed),
+    });
+    if queue_applies {
         return update_entry(torrents, ih, name, |e| {
             e.goals.finished = false;
             e.state = QUEUED.into();
@@ -221,7 +229,7 @@ pub fn resume(
     resume_now(torrents, live, ih, name)
 }
 
-/// Resumes the torrent (if it runs here) whatever the download queue says (the queue starting it,
+/// Resumes the torrent (if it runs here) whatever the queues say (a queue starting it,
 /// `torrent-start-now`), and records `seeding` or `downloading`.
 pub fn resume_now(
     torrents: &Torrents,
@@ -540,14 +548,16 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
     // A torrent managed before keeps its own speed limits.
     let mut limits = crate::engine::TorrentLimits::default();
     let mut file_paths = None;
-    // While this process keeps a download queue, a download waits its turn there (checked, no
-    // peer contacted); the queue starts it at once if it has a place.
-    let queued = a.register
-        && !a.paused
-        && !a.seeding
-        && torrents
-            .queue()
-            .holds_downloads(&torrents.config()?.settings);
+    // While this process keeps a queue that may apply, a torrent waits its turn there (checked,
+    // no peer contacted); the queue starts it at once if it has a place. A download may turn out
+    // complete once checked, so while either queue is kept it waits for the check: the queue then
+    // starts it, or holds it in the seeding queue, before it has told anyone of itself.
+    let queued = a.register && !a.paused && {
+        let settings = &torrents.config()?.settings;
+        let holds = |d| torrents.queue().holds(settings, d);
+        holds(crate::queue::Direction::Seed)
+            || (!a.seeding && holds(crate::queue::Direction::Download))
+    };
     if a.register {
         let cfg = torrents.config()?;
         let file = keep_torrent_file(&cfg, a.src, &a.meta)?;

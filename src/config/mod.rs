@@ -30,7 +30,7 @@ pub use managed::{
 };
 pub use settings::{
     ByteRate, DefaultTracker, Settings, DEFAULT_DOWNLOAD_QUEUE_SIZE, DEFAULT_QUEUE_STALLED_MINUTES,
-    DEFAULT_TRACKER_BIND,
+    DEFAULT_SEED_QUEUE_SIZE, DEFAULT_TRACKER_BIND,
 };
 
 use crate::fsutil::write_atomic;

@@ -150,14 +150,24 @@ pub struct Settings {
     /// How many torrents download at once while the queue is on; absent = 5.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download_queue_size: Option<u32>,
-    /// Minutes without a byte downloaded after which a torrent no longer holds its place in the
-    /// queue (it goes on, and the next one starts); absent = 30, 0 = never.
+    /// The seeding queue ([`crate::queue`]): with it on, at most `seed_queue_size` complete
+    /// torrents seed at once and the others wait their turn, `queued`, in torrents.toml's order.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub seed_queue: bool,
+    /// How many torrents seed at once while the seeding queue is on; absent = 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_queue_size: Option<u32>,
+    /// Minutes without a byte moved (downloaded by a download, uploaded by a seed) after which a
+    /// torrent no longer holds its place in its queue (it goes on, and the next one starts);
+    /// absent = 30, 0 = never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_stalled_minutes: Option<u64>,
 }
 
 /// How many torrents download at once while the queue is on, when `download_queue_size` is absent.
 pub const DEFAULT_DOWNLOAD_QUEUE_SIZE: u32 = 5;
+/// How many torrents seed at once while the seeding queue is on, when `seed_queue_size` is absent.
+pub const DEFAULT_SEED_QUEUE_SIZE: u32 = 10;
 /// Minutes without progress before a queued download stops holding its place, when
 /// `queue_stalled_minutes` is absent.
 pub const DEFAULT_QUEUE_STALLED_MINUTES: u64 = 30;
@@ -235,7 +245,13 @@ impl Settings {
         })
     }
 
-    /// How long a download may move nothing before it stops holding a place in the queue; `None`:
+    /// How many torrents may seed at once: `None` while the seeding queue is off.
+    pub fn seed_queue_limit(&self) -> Option<usize> {
+        self.seed_queue
+            .then(|| self.seed_queue_size.unwrap_or(DEFAULT_SEED_QUEUE_SIZE) as usize)
+    }
+
+    /// How long a torrent may move nothing before it stops holding a place in its queue; `None`:
     /// it holds it however long.
     pub fn queue_stalled_after(&self) -> Option<std::time::Duration> {
         match self
@@ -359,6 +375,8 @@ impl Default for Settings {
             seed_idle_minutes: None,
             download_queue: false,
             download_queue_size: None,
+            seed_queue: false,
+            seed_queue_size: None,
             queue_stalled_minutes: None,
         }
     }

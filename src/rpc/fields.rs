@@ -304,25 +304,32 @@ impl<'a> One<'a> {
         self.listed.map(|(_, e)| e)
     }
 
-    /// Transmission's status: the engine's, but 3 (waiting to download) for a torrent paused by
-    /// the download queue ([`crate::queue`]).
+    /// Transmission's status: the engine's, but 3 (waiting to download) or 5 (waiting to seed)
+    /// for a torrent paused by a queue ([`crate::queue`]).
     fn status(&self) -> i64 {
         match self.entry() {
             Some(e)
                 if e.state == crate::actions::QUEUED && self.s.state == TorrentState::Paused =>
             {
-                QUEUED_STATUS
+                match crate::queue::Direction::of(self.s) {
+                    Some(crate::queue::Direction::Seed) => SEED_WAIT_STATUS,
+                    // Not yet checked: waiting to download until it is known to be complete.
+                    _ => DOWNLOAD_WAIT_STATUS,
+                }
             }
             _ => status_code(&self.s.state),
         }
     }
 }
 
-/// Transmission's status codes: 0 stopped, 2 checking, 4 downloading, 6 seeding (1, 3, 5 are the
-/// queued states, which btorrent has not: every torrent runs).
 /// Transmission's status of a torrent waiting in the download queue.
-pub const QUEUED_STATUS: i64 = 3;
+pub const DOWNLOAD_WAIT_STATUS: i64 = 3;
+/// Transmission's status of a torrent waiting in the seeding queue.
+pub const SEED_WAIT_STATUS: i64 = 5;
 
+/// Transmission's status codes of the engine's states: 0 stopped, 2 checking, 4 downloading,
+/// 6 seeding (3 and 5, waiting in a queue, come from torrents.toml; btorrent has no 1, waiting to
+/// check: checks run at once, bounded by the disk's own queue).
 pub fn status_code(s: &TorrentState) -> i64 {
     match s {
         TorrentState::Paused | TorrentState::Error(_) => 0,
@@ -397,7 +404,7 @@ fn host_of(url: &str) -> String {
 }
 
 impl FieldCtx<'_> {
-    /// The torrent's place in the download queue: its entry's in torrents.toml; after every
+    /// The torrent's place in the queues: its entry's in torrents.toml; after every
     /// managed torrent, by id, for one that is not managed.
     fn queue_position(&self, t: &One) -> i64 {
         match t.listed {

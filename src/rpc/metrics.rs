@@ -14,7 +14,7 @@ pub fn render(rpc: &Rpc) -> String {
     let cfg = rpc.peer.torrents().config().ok();
     let handles = session.as_ref().map(|s| s.torrents()).unwrap_or_default();
     let stats: Vec<_> = handles.iter().map(|h| h.stats()).collect();
-    // Each torrent's state as front ends name it (`queued` while the download queue holds it).
+    // Each torrent's state as front ends name it (`queued` while a queue holds it).
     let mut words: Vec<&str> = handles
         .iter()
         .zip(&stats)

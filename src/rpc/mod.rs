@@ -15,7 +15,7 @@
 //! - [`goals`]: seeding goals (`torrent-set`/`session-set` keys, their `-get` fields);
 //! - [`alt_speed`]: the alternative speed limits' and their schedule's `session-get`/`session-set` fields;
 //! - [`blocklist`]: the blocklist's `session-get`/`session-set` fields and `blocklist-update`;
-//! - [`queue`]: the download queue's `session-get`/`session-set` fields;
+//! - [`queue`]: the download and seeding queues' `session-get`/`session-set` fields;
 //! - [`trackers`]: editing trackers (`torrent-set`'s `trackerAdd`, `trackerRemove`, `trackerReplace`);
 //! - [`metrics`]: what `/metrics` reports;
 //! - [`page`]: our own page at `/` (torrents, adding, pausing, removing, files, the tracker);

@@ -147,7 +147,7 @@ pub fn limit_arg(
 }
 
 /// `session-set`: the speed limits and the alternative ones (applied at once), the seeding goals,
-/// the download queue ([`super::queue`]; the queue task follows torrents.toml), `encryption` and
+/// the download and seeding queues ([`super::queue`]; the queue task follows torrents.toml), `encryption` and
 /// `utp-enabled` (applied at once to new connections; `true` keeps `prefer`), `pex-enabled` (at
 /// once: off, no peer list is sent or taken), `dht-enabled` (the node switched off or on again; a
 /// session that started without one cannot switch it on), `lpd-enabled` (local service discovery,
@@ -210,7 +210,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     };
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download queue, the blocklist, encryption, uTP, peer exchange, the DHT, local discovery, the peer port, the peer limits, start-added-torrents and download-dir can be changed here (any other key only with the value it has); not supported: {}",
+            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download and seeding queues, the blocklist, encryption, uTP, peer exchange, the DHT, local discovery, the peer port, the peer limits, start-added-torrents and download-dir can be changed here (any other key only with the value it has); not supported: {}",
             unsupported.join(", ")
         ));
     }
@@ -340,9 +340,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             s.alt_speed_days = Some(sched.days);
         }
         if let Some(q) = queue {
-            s.download_queue = q.enabled;
-            s.download_queue_size = q.size;
-            s.queue_stalled_minutes = q.stalled_minutes;
+            q.apply(s);
         }
     };
     if speed.is_some() || alt.is_some() {

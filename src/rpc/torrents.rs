@@ -274,8 +274,9 @@ where
     }
 }
 
-/// `torrent-start`: each torrent resumes, through the download queue when it is on (a download
-/// waits there, `status` 3, until it has a place).
+/// `torrent-start`: each torrent resumes, through its queue when that is on (a download waits in
+/// the download queue, `status` 3, a complete torrent in the seeding queue, `status` 5, until it
+/// has a place).
 pub async fn start(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     each_fetching(rpc, args, ToFetch::Start).await?;
     each(rpc, args, |ih, name| async move {
@@ -284,8 +285,8 @@ pub async fn start(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     .await
 }
 
-/// `torrent-start-now`: each torrent resumes at once, outside the download queue (it takes no
-/// place there) until it stops downloading.
+/// `torrent-start-now`: each torrent resumes at once, outside the queues (it takes no place
+/// there) until it stops running.
 pub async fn start_now(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     each_fetching(rpc, args, ToFetch::Start).await?;
     each(rpc, args, |ih, name| async move {
@@ -358,7 +359,7 @@ const SEQUENTIAL: &str = "sequentialDownload";
 /// connection), `bandwidthPriority` (-1, 0, 1: its turn under the session's limits), the speed limits (`uploadLimit`/
 /// `uploadLimited`, `downloadLimit`/`downloadLimited` in kB/s, `honorsSessionLimits`), the
 /// seeding goals ([`super::goals`]), the trackers ([`super::trackers`]), `labels` (replacing
-/// the torrent's; `[]` clears them) and `queuePosition` (the place in the download queue), applied at once and kept in torrents.toml. Every other key is
+/// the torrent's; `[]` clears them) and `queuePosition` (the place in the queues), applied at once and kept in torrents.toml. Every other key is
 /// refused by name, and every value is checked before anything changes (an empty request succeeds).
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     // First: it waits for a magnet's torrent being added, which `selected` then includes.

@@ -94,12 +94,12 @@ impl Services {
         let peer = PeerSlot::with(torrents, bus.clone());
         if opts.peer {
             let session = peer.get_or_start().await?;
-            // The queue's surplus waits from the start (this process keeps the queue).
+            // The queues' surplus waits from the start (this process keeps the queues).
             if !crate::queue::hold_surplus(&mut (*cfg).clone()).is_empty() {
                 let held = peer
                     .torrents()
                     .update(|cfg| Ok(crate::queue::hold_surplus(cfg)))?;
-                tracing::info!("queued (the download queue is full): {}", held.join(", "));
+                tracing::info!("queued (their queue is full): {}", held.join(", "));
             }
             resume_managed(&session, &*peer.torrents().config()?, &bus).await;
         }
@@ -174,10 +174,11 @@ pub fn save_states(torrents: &Torrents, live: &dyn LiveTorrents) -> Result<()> {
             // `error: message` is kept as `error`; a torrent still checking keeps its old state.
             let state = stats.state.word();
             match cfg.find_mut(ih) {
-                // Paused by the download queue: still waiting in it.
+                // Waiting in a queue: only the queue takes it out (recording what it starts), and
+                // the engine may not have paused one it just queued.
                 Some(t)
-                    if t.state == crate::actions::QUEUED && stats.state == TorrentState::Paused => {
-                }
+                    if t.state == crate::actions::QUEUED
+                        && !matches!(stats.state, TorrentState::Error(_)) => {}
                 Some(t) if stats.state != TorrentState::Checking => t.state = state.to_string(),
                 _ => {}
             }
@@ -207,7 +208,7 @@ impl PeerSlot {
     }
 
     /// The download queue's memory ([`crate::queue`]).
-    pub fn queue(&self) -> &crate::queue::DownloadQueue {
+    pub fn queue(&self) -> &crate::queue::TorrentQueue {
         self.torrents.queue()
     }
 

@@ -134,22 +134,28 @@ pub fn record_state(torrents: &Torrents, ih: &InfoHash, state: &str) -> Result<(
 }
 
 /// Sets managed torrents' states in torrents.toml, later entries winning: the list in memory says
-/// whether any state changes, and only then is the file written (once).
+/// whether any state changes, and only then is the file written (once). An implied `seeding` does
+/// not replace `paused` or `queued`: the user's pause and the queues set those, and whoever takes a
+/// torrent out of them records what it becomes ([`crate::actions::resume_now`]); an event read
+/// just before such a pause must not undo it.
 pub fn record_states(torrents: &Torrents, states: &[(InfoHash, &str)]) -> Result<()> {
     let want: std::collections::HashMap<InfoHash, &str> = states.iter().copied().collect();
-    let stale = |cfg: &crate::config::Config| {
-        cfg.torrents.iter().any(|t| {
-            t.hash()
-                .and_then(|ih| want.get(&ih))
-                .is_some_and(|st| t.state != *st)
-        })
+    let new_state = |t: &crate::config::ManagedTorrent| {
+        let st = *t.hash().and_then(|ih| want.get(&ih))?;
+        let held = st == "seeding" && (t.state == "paused" || t.state == crate::actions::QUEUED);
+        (t.state != st && !held).then_some(st)
     };
-    if !stale(torrents.config()?.as_ref()) {
+    if !torrents
+        .config()?
+        .torrents
+        .iter()
+        .any(|t| new_state(t).is_some())
+    {
         return Ok(());
     }
     torrents.update(|cfg| {
         for t in &mut cfg.torrents {
-            if let Some(st) = t.hash().and_then(|ih| want.get(&ih)) {
+            if let Some(st) = new_state(t) {
                 t.state = st.to_string();
             }
         }
@@ -165,6 +171,45 @@ mod tests {
     use crate::config::{ManagedTorrent, Origin};
     use crate::engine::{AddOptions, SessionConfig};
     use crate::metainfo::{create_torrent, CreateOptions};
+
+    /// An implied `seeding` read before a pause or a queue's hold does not undo it; an error does
+    /// replace it, and a running torrent's state moves.
+    #[test]
+    fn an_implied_seeding_leaves_a_paused_or_queued_entry_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let torrents = Torrents::open(&dir.path().join("torrents.toml"));
+        let ih = |n: u8| InfoHash([n; 20]);
+        torrents
+            .update(|cfg| {
+                for (n, state) in [
+                    (1, "paused"),
+                    (2, crate::actions::QUEUED),
+                    (3, "downloading"),
+                ] {
+                    cfg.upsert(ManagedTorrent::new(
+                        format!("t{n}"),
+                        &ih(n),
+                        "x.torrent",
+                        ".",
+                        state,
+                        Origin::Added,
+                    ));
+                }
+                Ok(())
+            })
+            .unwrap();
+        let seeding: Vec<_> = (1..=3).map(|n| (ih(n), "seeding")).collect();
+        record_states(&torrents, &seeding).unwrap();
+        let states = || -> Vec<String> {
+            let cfg = Torrents::open(&dir.path().join("torrents.toml"))
+                .config()
+                .unwrap();
+            cfg.torrents.iter().map(|t| t.state.clone()).collect()
+        };
+        assert_eq!(states(), ["paused", "queued", "seeding"]);
+        record_states(&torrents, &[(ih(2), "error")]).unwrap();
+        assert_eq!(states(), ["paused", "error", "seeding"]);
+    }
 
     /// The `seeding` a data check implies is not recorded for a torrent paused meanwhile: its entry
     /// stays `paused` (or `queued`), so a restart leaves it so.

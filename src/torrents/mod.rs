@@ -72,7 +72,7 @@ struct Inner {
     /// The running session, readable without waiting (set once started, cleared on shutdown).
     running: Mutex<Option<Session>>,
     /// The download queue's memory ([`crate::queue`]), and whether a task keeps it here.
-    queue: crate::queue::DownloadQueue,
+    queue: crate::queue::TorrentQueue,
 }
 
 /// The file as last read or written, and the stamp of the file it came from.
@@ -132,7 +132,7 @@ impl Torrents {
     }
 
     /// The download queue of this process's torrents ([`crate::queue`]).
-    pub fn queue(&self) -> &crate::queue::DownloadQueue {
+    pub fn queue(&self) -> &crate::queue::TorrentQueue {
         &self.inner.queue
     }
 

@@ -1,8 +1,10 @@
-//! The download queue through the Transmission RPC of `btorrent daemon`: turned on with
-//! `session-set`, it lets one torrent download and keeps the others waiting (`status` 3, no tracker
-//! or peer contacted) in torrents.toml's order; `queue-move-*` reorders them, a stop frees the place for the first one
-//! waiting, `torrent-start-now` runs one beside the queue, a restarted daemon keeps the queue, and
-//! turning the queue off starts every waiting torrent.
+//! The download and seeding queues through the Transmission RPC of `btorrent daemon`. Turned on
+//! with `session-set`, the download queue lets one torrent download and keeps the others waiting
+//! (`status` 3, no tracker or peer contacted) in torrents.toml's order; `queue-move-*` reorders
+//! them, a stop frees the place for the first one waiting, `torrent-start-now` runs one beside the
+//! queue, a restarted daemon keeps the queue, and turning the queue off starts every waiting
+//! torrent. The seeding queue does the same for complete torrents (`status` 5), a download that
+//! completes while it is full included.
 
 use std::time::{Duration, Instant};
 
@@ -239,11 +241,181 @@ fn the_download_queue_lets_one_in_at_a_time_in_its_order() {
     );
     for (bad, says) in [
         (json!({"download-queue-size": 0}), "1 or more"),
-        (json!({"seed-queue-enabled": true}), "no seeding queue"),
+        (json!({"seed-queue-size": -1}), "1 or more"),
     ] {
         let v: Value = c.call("session-set", bad.clone());
         assert!(v["result"].as_str().unwrap().contains(says), "{bad}: {v}");
     }
+}
+
+/// A tracker double that answers every announce with `peers` (compact IPv4).
+fn tracker_naming(rt: &tokio::runtime::Runtime, peers: &[std::net::SocketAddrV4]) -> Heard {
+    let mut body = format!("d8:intervali1800e5:peers{}:", peers.len() * 6).into_bytes();
+    for p in peers {
+        body.extend_from_slice(&p.ip().octets());
+        body.extend_from_slice(&p.port().to_be_bytes());
+    }
+    body.push(b'e');
+    rt.block_on(http_double(move |_| (200, body.clone())))
+}
+
+/// Adds the torrent of `file` (with `tracker` in it) to be kept in `download_dir`; its info-hash.
+fn add_with_tracker(
+    c: &mut Client,
+    file: &std::path::Path,
+    download_dir: &std::path::Path,
+    tracker: &Heard,
+) -> String {
+    let meta = support::torrent(file, 16 * 1024, vec![format!("{}/announce", tracker.0)]);
+    let b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(meta.as_bytes())
+    };
+    c.ok(
+        "torrent-add",
+        json!({"metainfo": b64, "download-dir": download_dir}),
+    );
+    meta.info_hash.to_hex()
+}
+
+/// How many `event=started` announces a tracker double heard.
+fn started(t: &Heard) -> usize {
+    let heard = t.1.lock().unwrap();
+    heard.iter().filter(|l| l.contains("event=started")).count()
+}
+
+#[test]
+fn the_seeding_queue_lets_one_seed_at_a_time_and_holds_a_download_that_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    c.ok(
+        "session-set",
+        json!({"seed-queue-enabled": true, "seed-queue-size": 1}),
+    );
+    let s = c.ok(
+        "session-get",
+        json!({"fields": ["seed-queue-enabled", "seed-queue-size", "download-queue-enabled"]}),
+    );
+    assert_eq!(
+        s,
+        json!({"seed-queue-enabled": true, "seed-queue-size": 1, "download-queue-enabled": false})
+    );
+
+    // a, b and c: complete seeds, each with a tracker of its own (to see which contact anyone).
+    let rt = support::runtime();
+    let seeds = dir.path().join("seeds");
+    let trackers: Vec<Heard> = (0..3).map(|_| tracker_naming(&rt, &[])).collect();
+    let mut hashes = Vec::new();
+    for (i, t) in trackers.iter().enumerate() {
+        let file = seeds.join(format!("{}.bin", (b'a' + i as u8) as char));
+        write_random(&file, 40_000, 300 + i as u64);
+        hashes.push(add_with_tracker(&mut c, &file, &seeds, t));
+    }
+    statuses(&mut c, &hashes, &[6, 5, 5], "a to seed, b and c to wait");
+    assert_eq!(
+        managed_state(dir.path(), &hashes[1]).as_deref(),
+        Some("queued")
+    );
+    poll("a's tracker to hear it", 30, || {
+        (started(&trackers[0]) > 0).then_some(())
+    });
+    assert_eq!((started(&trackers[1]), started(&trackers[2])), (0, 0));
+
+    // d downloads (the download queue is off) from a session of the test's own, which d's
+    // tracker names; complete, it waits in the full seeding queue.
+    let d_src = dir.path().join("d-src");
+    write_random(&d_src.join("d.bin"), 300_000, 303);
+    let d_meta = support::torrent(&d_src.join("d.bin"), 16 * 1024, vec![]);
+    let (seeder, _sh) = rt.block_on(support::seeder(&d_meta, &d_src));
+    let std::net::SocketAddr::V4(at) = seeder.listen_addr() else {
+        panic!("the seeder listens on IPv4")
+    };
+    let at = std::net::SocketAddrV4::new([127, 0, 0, 1].into(), at.port());
+    let d_tracker = tracker_naming(&rt, &[at]);
+    hashes.push(add_with_tracker(
+        &mut c,
+        &d_src.join("d.bin"),
+        &dir.path().join("downloads"),
+        &d_tracker,
+    ));
+    statuses(
+        &mut c,
+        &hashes,
+        &[6, 5, 5, 5],
+        "d to download and then wait to seed",
+    );
+    let t = torrent_get(
+        &mut c,
+        json!([hashes[3]]),
+        &["leftUntilDone", "percentDone"],
+    );
+    assert_eq!(
+        (&t[0]["leftUntilDone"], &t[0]["percentDone"]),
+        (&json!(0), &json!(1.0)),
+        "d has its data: {t:?}"
+    );
+    assert_eq!(
+        managed_state(dir.path(), &hashes[3]).as_deref(),
+        Some("queued")
+    );
+    let out = support::cli::ok(dir.path(), &["b-show"]);
+    assert_eq!(out.matches("queued").count(), 3, "{out}");
+
+    // A stop frees the place: b, first waiting, seeds; a second place lets c in.
+    c.ok("torrent-stop", json!({"ids": [hashes[0]]}));
+    statuses(&mut c, &hashes, &[0, 6, 5, 5], "b to take a's place");
+    poll("b's tracker to hear it", 30, || {
+        (started(&trackers[1]) > 0).then_some(())
+    });
+    c.ok("session-set", json!({"seed-queue-size": 2}));
+    statuses(&mut c, &hashes, &[0, 6, 6, 5], "c to seed in the new place");
+
+    // The queue off: everything seeds; on again at one place, nothing stops.
+    c.ok("session-set", json!({"seed-queue-enabled": false}));
+    c.ok("torrent-start", json!({"ids": [hashes[0]]}));
+    statuses(&mut c, &hashes, &[6, 6, 6, 6], "every torrent to seed");
+    poll("torrents.toml to record every torrent seeding", 30, || {
+        hashes
+            .iter()
+            .all(|h| managed_state(dir.path(), h).as_deref() == Some("seeding"))
+            .then_some(())
+    });
+    c.ok(
+        "session-set",
+        json!({"seed-queue-enabled": true, "seed-queue-size": 1}),
+    );
+    assert_eq!(
+        looks(&mut c, &hashes)
+            .iter()
+            .map(|l| l.0)
+            .collect::<Vec<_>>(),
+        [6, 6, 6, 6]
+    );
+
+    // Restarted, the daemon lets the first seed run and the others wait from its start, telling
+    // their trackers nothing.
+    let before: Vec<usize> = trackers.iter().chain([&d_tracker]).map(started).collect();
+    let d = d.restart();
+    let mut c = d.client();
+    poll("the restarted daemon to list the four", 30, || {
+        (torrent_get(&mut c, json!([]), &["id"]).len() == 4).then_some(())
+    });
+    statuses(
+        &mut c,
+        &hashes,
+        &[6, 5, 5, 5],
+        "a to seed, the others to wait",
+    );
+    poll("a's tracker to hear the restarted daemon start", 30, || {
+        (started(&trackers[0]) > before[0]).then_some(())
+    });
+    let after: Vec<usize> = trackers.iter().chain([&d_tracker]).map(started).collect();
+    assert_eq!(after[1..], before[1..], "the waiting seeds announced");
+
+    c.ok("session-set", json!({"seed-queue-enabled": false}));
+    statuses(&mut c, &hashes, &[6, 6, 6, 6], "every torrent to seed");
+    drop(seeder);
 }
 
 /// A one-shot `btorrent resume` of a download while the daemon's queue is full: the torrent waits in

@@ -89,6 +89,9 @@ pub struct TorrentStats {
     /// The torrent's name (its info dictionary's).
     pub name: String,
     pub state: TorrentState,
+    /// Its data check is over, paused or not (a torrent paused while checking reports `Paused`):
+    /// `bytes_left` says what it lacks, rather than counting every unverified piece.
+    pub checked: bool,
     pub pieces_have: usize,
     pub pieces_total: usize,
     /// Bytes of verified pieces we hold.

@@ -304,6 +304,7 @@ impl Torrent {
             ),
             limits,
             state: c.lifecycle.report(),
+            checked: c.lifecycle.phase() != Some(crate::lifecycle::Phase::Checking),
             pieces_have: have.count(),
             pieces_total: have.len(),
             bytes_verified,

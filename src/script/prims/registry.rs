@@ -93,6 +93,13 @@ fn settings_map(cfg: &Config) -> Map {
             .unwrap_or(crate::config::DEFAULT_DOWNLOAD_QUEUE_SIZE) as i64)
             .into(),
     );
+    m.insert("seed_queue".into(), s.seed_queue.into());
+    m.insert(
+        "seed_queue_size".into(),
+        (s.seed_queue_size
+            .unwrap_or(crate::config::DEFAULT_SEED_QUEUE_SIZE) as i64)
+            .into(),
+    );
     m.insert(
         "queue_stalled_minutes".into(),
         (s.queue_stalled_minutes
