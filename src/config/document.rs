@@ -83,6 +83,10 @@ impl Config {
                 .map(str::to_ascii_lowercase)
         };
         let mut old: Vec<Table> = std::mem::take(arr).into_iter().collect();
+        // Where the entries were in the file: a table read from it renders at its old position,
+        // whatever its place in the array, so each entry (and any table inside it) is given this
+        // one; the stable order of rendering is then the list's (a `queue-move` sticks).
+        let at = old.iter().filter_map(Table::position).min();
         let mut new_arr = toml_edit::ArrayOfTables::new();
         for t in &self.torrents {
             let wanted = toml_edit::ser::to_document(t)?;
@@ -120,9 +124,24 @@ impl Config {
             for k in stale {
                 table.remove(&k);
             }
+            if let Some(at) = at {
+                place_at(&mut table, at);
+            }
             new_arr.push(table);
         }
         *arr = new_arr;
         Ok(())
+    }
+}
+
+/// Gives `table` and every table inside it the document position `at`.
+fn place_at(table: &mut Table, at: usize) {
+    table.set_position(at);
+    for (_, item) in table.iter_mut() {
+        match item {
+            Item::Table(t) => place_at(t, at),
+            Item::ArrayOfTables(a) => a.iter_mut().for_each(|t| place_at(t, at)),
+            _ => {}
+        }
     }
 }

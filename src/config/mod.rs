@@ -354,6 +354,49 @@ mod tests {
         assert_eq!(cfg.settings.output_dir, PathBuf::from("dl"));
     }
 
+    /// A reorder of entries read from the file (`queue-move`) is what the next save writes, each
+    /// entry with its own `[torrent.files]` table and its comments.
+    #[test]
+    fn a_reorder_of_entries_read_from_the_file_is_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("torrents.toml");
+        let entry_text = |n: u8, name: &str| {
+            format!(
+                "# {name} here\n[[torrent]]\nname = \"{name}\"\ninfo_hash = \"{}\"\nfile = \"t/{name}.torrent\"\ndata = \"dl\"\nstate = \"seeding\"\nadded = \"2026-01-01T00:00:00Z\"\norigin = \"created\"\n[torrent.files]\nskip = [{n}]\n\n",
+                InfoHash([n; 20]).to_hex()
+            )
+        };
+        let original = format!(
+            "[settings]\nlisten_port = 7001\n\n{}{}{}",
+            entry_text(1, "a"),
+            entry_text(2, "b"),
+            entry_text(3, "c")
+        );
+        std::fs::write(&path, original).unwrap();
+        Torrents::update(&Torrents::open(&path), |cfg| {
+            cfg.torrents.rotate_right(1);
+            Ok(())
+        })
+        .unwrap();
+        let cfg = load(&path).unwrap();
+        let names: Vec<_> = cfg.torrents.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["c", "a", "b"]);
+        for t in &cfg.torrents {
+            let skip = t.files.priorities(4).unwrap();
+            let n = t.hash().unwrap().0[0] as usize;
+            assert_eq!(skip[n], crate::engine::FilePriority::Skip, "{}", t.name);
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("[settings]\nlisten_port = 7001\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# c here\n[[torrent]]\nname = \"c\""),
+            "{text}"
+        );
+    }
+
     #[test]
     fn bad_files_give_clear_errors() {
         let dir = tempfile::tempdir().unwrap();

@@ -418,6 +418,112 @@ fn the_seeding_queue_lets_one_seed_at_a_time_and_holds_a_download_that_completes
     drop(seeder);
 }
 
+/// `b-queue`, one-shot beside the daemon: it turns the seeding queue on, moves a torrent to the top
+/// (the file keeps the order, the daemon's queue follows it), lists who waits in which queue, and
+/// refuses what makes no sense with one line.
+#[test]
+fn b_queue_sets_the_queues_and_moves_a_torrent_the_daemon_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let rt = support::runtime();
+    let seeds = dir.path().join("seeds");
+    let mut hashes = Vec::new();
+    let mut trackers = Vec::new();
+    for i in 0..3 {
+        let file = seeds.join(format!("{}.bin", (b'a' + i as u8) as char));
+        write_random(&file, 30_000, 400 + i as u64);
+        trackers.push(tracker_naming(&rt, &[]));
+        hashes.push(add_with_tracker(&mut c, &file, &seeds, &trackers[i]));
+    }
+    statuses(&mut c, &hashes, &[6, 6, 6], "the three to seed");
+
+    let out = support::cli::ok(dir.path(), &["queue", "--seeds", "1", "--stalled", "0"]);
+    assert!(out.contains("seeding queue: on, 1 seed at once"), "{out}");
+    assert!(out.contains("a stalled torrent keeps its place"), "{out}");
+    // Turned on while all three seed, the queue stops none; a restart would. Stop and start b
+    // and c: they go through the queue, and wait.
+    c.ok("torrent-stop", json!({"ids": [hashes[1], hashes[2]]}));
+    statuses(&mut c, &hashes, &[6, 0, 0], "b and c to stop");
+    c.ok("torrent-start", json!({"ids": [hashes[1], hashes[2]]}));
+    statuses(&mut c, &hashes, &[6, 5, 5], "b and c to wait to seed");
+
+    // c to the top: torrents.toml's order, which the daemon's queue follows.
+    let out = support::cli::ok(dir.path(), &["queue", &hashes[2][..12], "--to", "top"]);
+    assert!(out.contains("queued to seed"), "{out}");
+    assert!(!out.contains("a.bin"), "only the torrent named: {out}");
+    poll("the daemon to see c first", 30, || {
+        let pos: Vec<i64> = looks(&mut c, &hashes).iter().map(|l| l.1).collect();
+        (pos == [1, 2, 0]).then_some(())
+    });
+    let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
+    let names: Vec<_> = cfg.torrents.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["c.bin", "a.bin", "b.bin"]);
+    c.ok("torrent-stop", json!({"ids": [hashes[0]]}));
+    statuses(
+        &mut c,
+        &hashes,
+        &[0, 5, 6],
+        "c, first waiting, to take a's place",
+    );
+    let out = support::cli::ok(dir.path(), &["queue"]);
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(row("b.bin").contains("queued to seed"), "{out}");
+    assert!(
+        row("c.bin").contains("seeding") && row("c.bin").contains(" 0 "),
+        "{out}"
+    );
+    assert!(row("a.bin").contains("paused"), "{out}");
+
+    for (bad, says) in [
+        (
+            vec!["queue", "b.bin", "--to", "sideways"],
+            "top, up, down, bottom or a place",
+        ),
+        (vec!["queue", "--to", "top"], "name it"),
+        (
+            vec!["queue", "--seeds", "-2"],
+            "must be a number of torrents",
+        ),
+        (vec!["queue", "--stalled", "-1"], "whole number of minutes"),
+        (
+            vec!["queue", "nothing-by-this-name", "--to", "up"],
+            "nothing-by-this-name",
+        ),
+    ] {
+        let o = support::cli::run(dir.path(), &bad);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(says), "{bad:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+    let settings = btorrent::config::Config::load(&dir.path().join("torrents.toml"))
+        .unwrap()
+        .settings;
+    assert_eq!(
+        (
+            settings.seed_queue,
+            settings.seed_queue_size,
+            settings.queue_stalled_minutes
+        ),
+        (true, Some(1), Some(0)),
+        "refusals changed nothing"
+    );
+
+    // 0 turns the queue off: the waiting one seeds.
+    support::cli::ok(dir.path(), &["queue", "--seeds", "0"]);
+    statuses(
+        &mut c,
+        &hashes,
+        &[0, 6, 6],
+        "b to seed once the queue is off",
+    );
+}
+
 /// A one-shot `btorrent resume` of a download while the daemon's queue is full: the torrent waits in
 /// the daemon's queue (recorded `queued`, no tracker contacted) rather than starting there and being
 /// held a moment later, and starts when the place frees.

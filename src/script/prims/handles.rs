@@ -27,7 +27,8 @@
 //!
 //! `state` has one meaning for every handle: while the torrent runs, the engine's word for it
 //! (`checking`, `downloading`, `seeding`, `paused` or `error`), or `queued` while the download
-//! queue holds it ([`crate::queue`]); when it runs nowhere, the state
+//! or seeding queue holds it ([`crate::queue`]; `queue_position` and `queue_move` are in
+//! [`super::queue`]); when it runs nowhere, the state
 //! torrents.toml records (`stopped` after `cancel()`, ...); `removed` once torrents.toml no longer
 //! has it either.
 //!

@@ -15,7 +15,9 @@
 //!   `sequential`) and `start`'s `only` globs;
 //! - `dht`: `dht` (the session's DHT node); `blocklist`: `blocklist`, `blocklist_set`,
 //!   `blocklist_update` (the blocklists' folder and switch);
-//! - `front`: `close` (the shell), `can_ask` and `confirm` (a question to the person at the terminal).
+//! - `front`: `close` (the shell), `can_ask` and `confirm` (a question to the person at the terminal);
+//! - `queue`: `queue`, `queue_set`, and a `TorrentHandle`'s `queue_position` and `queue_move` (the
+//!   download and seeding queues).
 //!
 //! Conventions: a primitive that fails throws a one-line message starting with its own name; options
 //! are passed as a map whose unknown keys are an error and whose `()` values mean "not given".
@@ -28,6 +30,7 @@ mod follow;
 mod front;
 mod handles;
 mod meta;
+mod queue;
 mod registry;
 mod runner;
 mod text;
@@ -58,6 +61,7 @@ pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     front::register(engine, ctx);
     dht::register(engine, ctx);
     blocklist::register(engine, ctx);
+    queue::register(engine, ctx);
     tracker::register(engine, ctx);
     transfer::register(engine, ctx);
 }
