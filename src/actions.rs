@@ -513,6 +513,7 @@ impl Handoff {
             trackers: self.trackers.clone(),
             files: self.files.clone(),
             sequential: self.sequential,
+            labels: None,
         };
         add(torrents, session, adding).await
     }
@@ -535,6 +536,9 @@ pub struct Adding<'a> {
     pub files: Option<Vec<FilePriority>>,
     /// Fetch pieces in order; recorded in torrents.toml.
     pub sequential: bool,
+    /// Its labels (checked), recorded with the entry before the torrent is added, so whoever sees
+    /// it added (a program run for it, a handler) sees them; `None` keeps those it had.
+    pub labels: Option<Vec<String>>,
 }
 
 /// Registers the torrent (unless `register` is off) and adds it to `session`; a torrent the
@@ -593,7 +597,10 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
                     origin,
                 )
             });
-            if let Some(t) = cfg.find(&meta.info_hash) {
+            if let Some(t) = cfg.find_mut(&meta.info_hash) {
+                if let Some(l) = &a.labels {
+                    t.labels = l.clone();
+                }
                 limits = t.limits.engine();
                 file_paths = t.files.paths(&meta.info);
             }

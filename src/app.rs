@@ -65,6 +65,8 @@ pub struct App {
     dispatcher: Option<Dispatcher>,
     /// Stops [`App::follow_config`] at shutdown.
     stop_following: CancellationToken,
+    /// The task that runs the programs set for torrent events ([`crate::hooks`]).
+    hooks: tokio::task::JoinHandle<()>,
 }
 
 impl App {
@@ -126,6 +128,15 @@ impl App {
             services.peer.clone(),
             services.tracker.as_ref().map(|t| t.tracker.clone()),
         ))?;
+        let hooks = {
+            let _in_runtime = runtime.enter();
+            let id_of = rpc.as_ref().map(|r| {
+                let rpc = r.rpc.clone();
+                Arc::new(move |ih: &crate::types::InfoHash| Some(rpc.ids.id_for(ih)))
+                    as crate::hooks::IdOf
+            });
+            crate::hooks::spawn(services.peer.clone(), &bus, id_of)
+        };
         let (_, warnings) = crate::script::Catalog::load(Some(&cfg.scripts_dir()));
         for w in warnings {
             out(&format!("warning: {w}"));
@@ -142,6 +153,7 @@ impl App {
             log_rx,
             dispatcher: None,
             stop_following: CancellationToken::new(),
+            hooks,
         })
     }
 
@@ -225,6 +237,7 @@ impl App {
     pub fn shutdown(mut self, runtime: &tokio::runtime::Runtime, grace: Duration) {
         // One-shot commands edit torrents.toml again from here on.
         self.control.take();
+        self.hooks.abort();
         if let Some(rpc) = self.rpc.take() {
             runtime.block_on(rpc.stop(Duration::from_secs(2)));
         }

@@ -50,8 +50,10 @@
 //! - [`blocklist`]: the lists of addresses no peer connection is made to or taken from.
 //! - [`http_fetch`]: bounded HTTP downloads (a .torrent or a blocklist by URL).
 //! - [`alt_speed`]: the alternative speed limits' schedule (Transmission's turtle clock).
-//! - [`queue`]: the download queue: at most so many torrents download at once, the rest wait in
-//!   torrents.toml's order.
+//! - [`hooks`]: the programs run when a torrent is added, completes, or reaches a seeding goal
+//!   (Transmission's `script-torrent-*`).
+//! - [`queue`]: the download and seeding queues: at most so many torrents download, and so many
+//!   seed, at once; the rest wait in torrents.toml's order.
 //! - [`rpc`]: the Transmission-compatible RPC, our own page and `/metrics` on `rpc_bind`.
 //! - [`logs`]: how log lines look on a terminal; [`terminal`]: lines printed above the progress bar;
 //!   [`units`]: sizes parsed and shown; [`signals`]: SIGINT, SIGTERM and SIGHUP in one place;
@@ -72,6 +74,7 @@ pub mod demo;
 pub mod events;
 pub mod fsutil;
 pub mod goals;
+pub mod hooks;
 pub mod http_fetch;
 pub mod lan;
 pub mod live_settings;

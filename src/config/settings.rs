@@ -157,6 +157,26 @@ pub struct Settings {
     /// How many torrents seed at once while the seeding queue is on; absent = 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed_queue_size: Option<u32>,
+    /// A program run when a torrent is added ([`crate::hooks`]; Transmission's
+    /// `script-torrent-added`); absent = none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torrent_added_program: Option<PathBuf>,
+    /// `false`: `torrent_added_program` is kept but not run; absent = run when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torrent_added_program_enabled: Option<bool>,
+    /// A program run when a torrent completes its download (Transmission's `script-torrent-done`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torrent_done_program: Option<PathBuf>,
+    /// `false`: `torrent_done_program` is kept but not run; absent = run when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torrent_done_program_enabled: Option<bool>,
+    /// A program run when a seeding goal stops a torrent (Transmission's
+    /// `script-torrent-done-seeding`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torrent_done_seeding_program: Option<PathBuf>,
+    /// `false`: `torrent_done_seeding_program` is kept but not run; absent = run when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torrent_done_seeding_program_enabled: Option<bool>,
     /// Minutes without a byte moved (downloaded by a download, uploaded by a seed) after which a
     /// torrent no longer holds its place in its queue (it goes on, and the next one starts);
     /// absent = 30, 0 = never.
@@ -377,6 +397,12 @@ impl Default for Settings {
             download_queue_size: None,
             seed_queue: false,
             seed_queue_size: None,
+            torrent_added_program: None,
+            torrent_added_program_enabled: None,
+            torrent_done_program: None,
+            torrent_done_program_enabled: None,
+            torrent_done_seeding_program: None,
+            torrent_done_seeding_program_enabled: None,
             queue_stalled_minutes: None,
         }
     }

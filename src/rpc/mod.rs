@@ -15,6 +15,7 @@
 //! - [`goals`]: seeding goals (`torrent-set`/`session-set` keys, their `-get` fields);
 //! - [`alt_speed`]: the alternative speed limits' and their schedule's `session-get`/`session-set` fields;
 //! - [`blocklist`]: the blocklist's `session-get`/`session-set` fields and `blocklist-update`;
+//! - [`hooks`]: the programs run on torrent events, `session-get`/`session-set`'s `script-torrent-*`;
 //! - [`queue`]: the download and seeding queues' `session-get`/`session-set` fields;
 //! - [`trackers`]: editing trackers (`torrent-set`'s `trackerAdd`, `trackerRemove`, `trackerReplace`);
 //! - [`metrics`]: what `/metrics` reports;
@@ -31,6 +32,7 @@ pub mod fields;
 pub mod files;
 pub mod goals;
 pub mod guard;
+pub mod hooks;
 pub mod metrics;
 pub mod page;
 pub mod password;

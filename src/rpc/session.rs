@@ -81,7 +81,6 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "port-forwarding-enabled": false,
         "rename-partial-files": false,
         "rpc-version": RPC_VERSION, "rpc-version-minimum": 1,
-        "script-torrent-done-enabled": false, "script-torrent-done-filename": "",
         "session-id": rpc.guard.session_id,
         "speed-limit-down": kbps(down), "speed-limit-down-enabled": down.is_some(),
         "speed-limit-up": kbps(up), "speed-limit-up-enabled": up.is_some(),
@@ -101,6 +100,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     if let Value::Object(queue) = super::queue::session_fields(&cfg.settings) {
         all.extend(queue);
     }
+    all.extend(super::hooks::session_fields(&cfg.settings));
     let blocked = session.as_ref().map_or(0, |s| s.ip_filter().len());
     if let Value::Object(b) = super::blocklist::session_fields(&cfg.settings, blocked) {
         all.extend(b);
@@ -147,7 +147,8 @@ pub fn limit_arg(
 }
 
 /// `session-set`: the speed limits and the alternative ones (applied at once), the seeding goals,
-/// the download and seeding queues ([`super::queue`]; the queue task follows torrents.toml), `encryption` and
+/// the download and seeding queues ([`super::queue`]; the queue task follows torrents.toml), the
+/// programs run on torrent events ([`super::hooks`]; read at each event), `encryption` and
 /// `utp-enabled` (applied at once to new connections; `true` keeps `prefer`), `pex-enabled` (at
 /// once: off, no peer list is sent or taken), `dht-enabled` (the node switched off or on again; a
 /// session that started without one cannot switch it on), `lpd-enabled` (local service discovery,
@@ -184,6 +185,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && !super::alt_speed::SESSION_KEYS.contains(k)
                 && !super::goals::SESSION_KEYS.contains(k)
                 && !super::queue::SESSION_KEYS.contains(k)
+                && !super::hooks::SESSION_KEYS.contains(k)
                 && !super::blocklist::SESSION_KEYS.contains(k)
                 && *k != DOWNLOAD_DIR
                 && *k != ENCRYPTION
@@ -210,7 +212,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     };
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download and seeding queues, the blocklist, encryption, uTP, peer exchange, the DHT, local discovery, the peer port, the peer limits, start-added-torrents and download-dir can be changed here (any other key only with the value it has); not supported: {}",
+            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download and seeding queues, the programs run on torrent events, the blocklist, encryption, uTP, peer exchange, the DHT, local discovery, the peer port, the peer limits, start-added-torrents and download-dir can be changed here (any other key only with the value it has); not supported: {}",
             unsupported.join(", ")
         ));
     }
@@ -261,6 +263,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let queue = super::any_key(args, &super::queue::SESSION_KEYS)
         .then(|| super::queue::session_set(args, &cfg.settings))
         .transpose()?;
+    let hooks = super::hooks::session_set(args, &cfg.settings)?;
     let old = &cfg.settings;
     let speed = if super::any_key(args, &LIMITS) {
         let up = limit_arg(
@@ -290,6 +293,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         && alt.is_none()
         && goals.is_none()
         && queue.is_none()
+        && hooks.is_empty()
         && download_dir.is_none()
         && encryption.is_none()
         && utp.is_none()
@@ -342,6 +346,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         if let Some(q) = queue {
             q.apply(s);
         }
+        super::hooks::apply(&hooks, s);
     };
     if speed.is_some() || alt.is_some() {
         let mut new = old.clone();

@@ -206,16 +206,13 @@ pub(super) async fn add_torrent(
         trackers: None,
         files,
         sequential: false,
+        labels,
     };
     actions::add(rpc.peer.torrents(), &session, adding)
         .await
         .map_err(|e| format!("{e:#}"))?;
     // Its magnet link, if one is still fetching its metadata, has nothing left to do.
     rpc.fetching.added(&ih);
-    if let Some(labels) = labels {
-        actions::set_labels(rpc.peer.torrents(), &ih, &name, labels)
-            .map_err(|e| format!("torrent-add: {e:#}"))?;
-    }
     let max_peers = peer_limit_arg(args, "torrent-add")?;
     let priority = super::priority_arg(args).map_err(|e| format!("torrent-add: {e}"))?;
     if max_peers.is_some() || priority.is_some() {

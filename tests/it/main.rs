@@ -48,6 +48,7 @@ mod pex;
 mod readme_examples;
 mod rpc;
 mod rpc_blocklist;
+mod rpc_hooks;
 mod rpc_magnet;
 mod rpc_page;
 mod rpc_queue;

@@ -248,15 +248,9 @@ fn the_download_queue_lets_one_in_at_a_time_in_its_order() {
     }
 }
 
-/// A tracker double that answers every announce with `peers` (compact IPv4).
+/// A tracker double that answers every announce with `peers`.
 fn tracker_naming(rt: &tokio::runtime::Runtime, peers: &[std::net::SocketAddrV4]) -> Heard {
-    let mut body = format!("d8:intervali1800e5:peers{}:", peers.len() * 6).into_bytes();
-    for p in peers {
-        body.extend_from_slice(&p.ip().octets());
-        body.extend_from_slice(&p.port().to_be_bytes());
-    }
-    body.push(b'e');
-    rt.block_on(http_double(move |_| (200, body.clone())))
+    rt.block_on(crate::support::tracker::http_double_naming(peers))
 }
 
 /// Adds the torrent of `file` (with `tracker` in it) to be kept in `download_dir`; its info-hash.

@@ -99,6 +99,20 @@ pub async fn http_double(
     .await
 }
 
+/// An [`http_double`] tracker that answers every announce with `peers` (compact IPv4) and an
+/// interval of 30 minutes.
+pub async fn http_double_naming(
+    peers: &[std::net::SocketAddrV4],
+) -> (String, Arc<Mutex<Vec<String>>>) {
+    let mut body = format!("d8:intervali1800e5:peers{}:", peers.len() * 6).into_bytes();
+    for p in peers {
+        body.extend_from_slice(&p.ip().octets());
+        body.extend_from_slice(&p.port().to_be_bytes());
+    }
+    body.push(b'e');
+    http_double(move |_| (200, body.clone())).await
+}
+
 /// [`http_double`] whose replies carry extra headers: `reply(request_line)` -> (status, headers, body).
 pub async fn http_double_with_headers(
     reply: impl Fn(&str) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + Sync + 'static,

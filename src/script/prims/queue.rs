@@ -117,19 +117,20 @@ fn queue_set(ctx: &HostContext, opts: &Map) -> Result<Map, Box<EvalAltResult>> {
     .check(&["downloads", "seeds", "stalled_minutes"])?;
     let downloads = queue_arg(opts, "downloads")?;
     let seeds = queue_arg(opts, "seeds")?;
-    let stalled =
-        match opts.get("stalled_minutes").filter(|v| !v.is_unit()) {
-            None => None,
-            Some(v) => match v.as_int() {
-                Ok(m) if m >= 0 => Some(m as u64),
-                _ => return fail(
+    let stalled = match opts.get("stalled_minutes").filter(|v| !v.is_unit()) {
+        None => None,
+        Some(v) => match v.as_int() {
+            Ok(m) if m >= 0 => Some(m as u64),
+            _ => {
+                return fail(
                     "queue_set",
                     format!(
                         "`stalled_minutes` must be a whole number of minutes (0: never), not {v}"
                     ),
-                ),
-            },
-        };
+                )
+            }
+        },
+    };
     let cfg = ctx
         .torrents()
         .update(|cfg| {

@@ -106,6 +106,15 @@ fn settings_map(cfg: &Config) -> Map {
             .unwrap_or(crate::config::DEFAULT_QUEUE_STALLED_MINUTES) as i64)
             .into(),
     );
+    // The programs run on torrent events (`crate::hooks`): each one's path while it is switched on,
+    // else `()`.
+    for hook in crate::hooks::Hook::ALL {
+        m.insert(
+            hook.name().into(),
+            hook.program(s)
+                .map_or(Dynamic::UNIT, |p| Dynamic::from(p.display().to_string())),
+        );
+    }
     // `()` when unset: on while the only seed (BEP 16).
     m.insert(
         "super_seed".into(),

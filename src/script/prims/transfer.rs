@@ -227,6 +227,7 @@ fn add_torrent(
         trackers,
         files,
         sequential,
+        labels: None,
     };
     let handle = ctx
         .block_on(crate::actions::add(ctx.torrents(), &session, adding))?
