@@ -329,8 +329,10 @@ pub async fn move_to(
             .move_to(&dir)
             .with_context(|| format!("cannot move {name} to {}", dir.display()))?;
     }
+    // The data is where it was asked to be: no move to its own folder is pending any more.
     update_entry(torrents, &ih, name, |e| {
         e.data = dir;
+        e.complete_dir = None;
         Ok(())
     })
 }
@@ -437,6 +439,7 @@ pub async fn relocate(
     let report = live.relocate(ih, dir.clone()).await?;
     update_entry(torrents, &ih, name, |e| {
         e.data = dir;
+        e.complete_dir = None;
         Ok(())
     })?;
     Ok(report)
@@ -514,6 +517,7 @@ impl Handoff {
             files: self.files.clone(),
             sequential: self.sequential,
             labels: None,
+            complete_dir: None,
         };
         add(torrents, session, adding).await
     }
@@ -539,6 +543,9 @@ pub struct Adding<'a> {
     /// Its labels (checked), recorded with the entry before the torrent is added, so whoever sees
     /// it added (a program run for it, a handler) sees them; `None` keeps those it had.
     pub labels: Option<Vec<String>>,
+    /// Where the data moves once complete, when `data_dir` is the incomplete folder
+    /// ([`crate::incomplete::placement`]).
+    pub complete_dir: Option<PathBuf>,
 }
 
 /// Registers the torrent (unless `register` is off) and adds it to `session`; a torrent the
@@ -588,6 +595,7 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
                 .map_or(Origin::Added, |t| t.origin);
             cfg.upsert(ManagedTorrent {
                 files,
+                complete_dir: a.complete_dir.clone(),
                 ..ManagedTorrent::new(
                     meta.info.name.clone(),
                     &meta.info_hash,

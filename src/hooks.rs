@@ -3,7 +3,8 @@
 //! `torrent_done_program` and `torrent_done_seeding_program` (each kept but not run while its
 //! `_enabled` is false). The shell or daemon runs one when a torrent is added (new to this run: not
 //! one it resumed at its start), completes its download (not a check that finds data already
-//! complete), or is stopped by a seeding goal. The settings are read at each event, so a change
+//! complete; for one kept in the incomplete folder, once its data is in its own folder:
+//! [`crate::incomplete`]), or is stopped by a seeding goal. The settings are read at each event, so a change
 //! (a hand edit, the RPC's `session-set`) applies to the next one.
 //!
 //! The program runs in `/`, with no arguments, and the torrent in its environment under
@@ -14,6 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::broadcast::error::RecvError;
@@ -220,15 +222,71 @@ pub fn spawn(peer: PeerSlot, bus: &EventBus, id_of: Option<IdOf>) -> JoinHandle<
             let Ok(cfg) = peer.torrents().config() else {
                 continue;
             };
-            let Some(program) = hook.program(&cfg.settings).map(Path::to_path_buf) else {
+            if hook.program(&cfg.settings).is_none() {
                 continue;
-            };
-            let Some(facts) = facts(&peer, &cfg, &ih, id_of.as_ref()) else {
+            }
+            let moving = cfg.find(&ih).is_some_and(|e| e.complete_dir.is_some());
+            if hook == Hook::Done && moving {
+                // Its data is still to move out of the incomplete folder: the program runs once
+                // it is in its own folder.
+                let (peer, id_of) = (peer.clone(), id_of.clone());
+                tokio::spawn(async move {
+                    if moved(&peer, &ih).await {
+                        run_now(&peer, hook, &ih, id_of.as_ref());
+                    }
+                });
                 continue;
-            };
-            run(hook, program, &facts);
+            }
+            run_now(&peer, hook, &ih, id_of.as_ref());
         }
     })
+}
+
+/// How long a completed download's program waits for its data to leave the incomplete folder.
+const MOVE_WAIT: Duration = Duration::from_secs(3600);
+
+/// Waits until torrent `ih`'s entry no longer has a move pending ([`crate::incomplete`]); false if
+/// the entry went, or [`MOVE_WAIT`] passed, first.
+async fn moved(peer: &PeerSlot, ih: &InfoHash) -> bool {
+    let end = tokio::time::Instant::now() + MOVE_WAIT;
+    let mut changes = peer.torrents().subscribe();
+    loop {
+        match peer
+            .torrents()
+            .config()
+            .ok()
+            .as_ref()
+            .and_then(|c| c.find(ih).cloned())
+        {
+            Some(e) if e.complete_dir.is_none() => return true,
+            None => return false,
+            Some(_) => {}
+        }
+        match tokio::time::timeout_at(end, changes.changed()).await {
+            Ok(Ok(())) => {}
+            // The list is gone with the service.
+            Ok(Err(_)) => return false,
+            Err(_) => {
+                tracing::warn!(
+                    "{ih}: its data did not leave the incomplete folder; its program did not run"
+                );
+                return false;
+            }
+        }
+    }
+}
+
+/// Runs `hook`'s program (as the settings say now) for torrent `ih` (as it is now).
+fn run_now(peer: &PeerSlot, hook: Hook, ih: &InfoHash, id_of: Option<&IdOf>) {
+    let Ok(cfg) = peer.torrents().config() else {
+        return;
+    };
+    let Some(program) = hook.program(&cfg.settings).map(Path::to_path_buf) else {
+        return;
+    };
+    if let Some(facts) = facts(peer, &cfg, ih, id_of) {
+        run(hook, program, &facts);
+    }
 }
 
 /// What the program is told of torrent `ih` now (`None` once it has gone from the session).

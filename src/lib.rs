@@ -50,6 +50,8 @@
 //! - [`blocklist`]: the lists of addresses no peer connection is made to or taken from.
 //! - [`http_fetch`]: bounded HTTP downloads (a .torrent or a blocklist by URL).
 //! - [`alt_speed`]: the alternative speed limits' schedule (Transmission's turtle clock).
+//! - [`incomplete`]: the incomplete folder: downloads kept there until complete, then moved to
+//!   their own folder.
 //! - [`hooks`]: the programs run when a torrent is added, completes, or reaches a seeding goal
 //!   (Transmission's `script-torrent-*`).
 //! - [`queue`]: the download and seeding queues: at most so many torrents download, and so many
@@ -76,6 +78,7 @@ pub mod fsutil;
 pub mod goals;
 pub mod hooks;
 pub mod http_fetch;
+pub mod incomplete;
 pub mod lan;
 pub mod live_settings;
 pub mod logs;

@@ -32,6 +32,10 @@ pub struct ManagedTorrent {
     pub file: PathBuf,
     /// The folder that holds the torrent's file or top folder.
     pub data: PathBuf,
+    /// Where the data moves once complete: set while a download is kept in the incomplete folder
+    /// (`data`; see [`crate::incomplete`]), cleared by the move.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete_dir: Option<PathBuf>,
     /// `downloading`, `seeding`, `paused`, `complete`, `stopped` or `error`.
     #[serde(default = "default_state")]
     pub state: String,
@@ -364,6 +368,7 @@ impl ManagedTorrent {
             info_hash: info_hash.to_hex(),
             file: file.into(),
             data: data.into(),
+            complete_dir: None,
             state: state.into(),
             added: String::new(),
             origin,

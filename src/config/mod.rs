@@ -182,6 +182,23 @@ impl Config {
     pub fn output_dir(&self) -> PathBuf {
         self.resolve(&self.settings.output_dir)
     }
+    /// The incomplete folder as set (`incomplete` beside this file when unset), on or not.
+    pub fn incomplete_dir(&self) -> PathBuf {
+        self.resolve(
+            self.settings
+                .incomplete_dir
+                .as_deref()
+                .unwrap_or(Path::new("incomplete")),
+        )
+    }
+    /// The incomplete folder while downloads go through it ([`crate::incomplete`]).
+    pub fn incomplete_folder(&self) -> Option<PathBuf> {
+        let on = self
+            .settings
+            .incomplete_dir_enabled
+            .unwrap_or(self.settings.incomplete_dir.is_some());
+        on.then(|| self.incomplete_dir())
+    }
     pub fn torrents_dir(&self) -> PathBuf {
         self.resolve(&self.settings.torrents_dir)
     }
@@ -209,6 +226,7 @@ impl Config {
         t.info_hash = t.info_hash.to_ascii_lowercase();
         t.file = self.relativize(&t.file);
         t.data = self.relativize(&t.data);
+        t.complete_dir = t.complete_dir.map(|d| self.relativize(&d));
         if let Some(w) = &mut t.watch {
             w.entry = self.relativize(&w.entry);
         }

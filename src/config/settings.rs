@@ -157,6 +157,14 @@ pub struct Settings {
     /// How many torrents seed at once while the seeding queue is on; absent = 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed_queue_size: Option<u32>,
+    /// The incomplete folder ([`crate::incomplete`]; Transmission's `incomplete-dir`): torrents
+    /// added through the RPC or the watch folder download here and move to their own folder once
+    /// complete; absent = `incomplete` beside torrents.toml, when switched on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete_dir: Option<PathBuf>,
+    /// Whether downloads go through the incomplete folder; absent = while `incomplete_dir` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete_dir_enabled: Option<bool>,
     /// A program run when a torrent is added ([`crate::hooks`]; Transmission's
     /// `script-torrent-added`); absent = none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -397,6 +405,8 @@ impl Default for Settings {
             download_queue_size: None,
             seed_queue: false,
             seed_queue_size: None,
+            incomplete_dir: None,
+            incomplete_dir_enabled: None,
             torrent_added_program: None,
             torrent_added_program_enabled: None,
             torrent_done_program: None,

@@ -305,9 +305,19 @@ impl<'a> One<'a> {
     }
 
     /// Transmission's status: the engine's, but 3 (waiting to download) or 5 (waiting to seed)
-    /// for a torrent paused by a queue ([`crate::queue`]).
+    /// for a torrent paused by a queue ([`crate::queue`]), and 4 (downloading) for one complete
+    /// whose data has still to move out of the incomplete folder ([`crate::incomplete`]), unless
+    /// its user paused it.
     fn status(&self) -> i64 {
         match self.entry() {
+            Some(e)
+                if e.complete_dir.is_some()
+                    && e.state != "paused"
+                    && self.s.bytes_left == 0
+                    && !matches!(self.s.state, TorrentState::Error(_)) =>
+            {
+                status_code(&TorrentState::Downloading)
+            }
             Some(e)
                 if e.state == crate::actions::QUEUED && self.s.state == TorrentState::Paused =>
             {
@@ -496,7 +506,12 @@ impl FieldCtx<'_> {
             "creator" => json!(meta.created_by.clone().unwrap_or_default()),
             "dateCreated" => json!(meta.creation_date.unwrap_or(0)),
             "magnetLink" => json!(meta.magnet()),
-            "downloadDir" => json!(std::path::absolute(&s.data_dir).unwrap_or_else(|_| s.data_dir.clone()).display().to_string()),
+            // Its own folder, also while it waits in the incomplete folder (`crate::incomplete`).
+            "downloadDir" => {
+                let pending = t.entry().and_then(|e| Some(self.cfg?.resolve(e.complete_dir.as_ref()?)));
+                let dir = pending.unwrap_or_else(|| s.data_dir.clone());
+                json!(std::path::absolute(&dir).unwrap_or(dir).display().to_string())
+            }
             "torrentFile" => json!(t.entry().and_then(|e| self.cfg.map(|c| c.resolve(&e.file).display().to_string())).unwrap_or_default()),
             "addedDate" => json!(t.entry().and_then(|e| humantime::parse_rfc3339_weak(&e.added).ok()).and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64)),
             "doneDate" => json!(s.times.done),

@@ -72,7 +72,8 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "download-dir-free-space": free,
         "dht-enabled": dht, "encryption": encryption_name(cfg.settings.encryption),
         "utp-enabled": cfg.settings.utp != crate::engine::Utp::Off,
-        "incomplete-dir": download_dir.display().to_string(), "incomplete-dir-enabled": false,
+        "incomplete-dir": std::path::absolute(cfg.incomplete_dir()).unwrap_or_default().display().to_string(),
+        "incomplete-dir-enabled": cfg.incomplete_folder().is_some(),
         "lpd-enabled": lpd,
         "peer-limit-global": peer_limit_global,
         "peer-limit-per-torrent": peer_limit,
@@ -156,7 +157,8 @@ pub fn limit_arg(
 /// be taken is refused and changes nothing), `peer-limit-global` and `peer-limit-per-torrent`
 /// (at once; a lower limit cuts no connection but lets none more in until the count is under it),
 /// `start-added-torrents` (whether a `torrent-add` without `paused` starts) and `download-dir`
-/// (the folder of the torrents added without one, torrents.toml's `output_dir`), written to
+/// (the folder of the torrents added without one, torrents.toml's `output_dir`), `incomplete-dir`
+/// and `incomplete-dir-enabled` (where downloads wait until complete: [`crate::incomplete`]), written to
 /// torrents.toml; any other field is refused with its name, since nothing else can be
 /// changed here, unless it comes with the value it has (a client sending back every preference).
 /// Every value is checked before anything changes.
@@ -177,6 +179,8 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     const DHT: &str = "dht-enabled";
     const LPD: &str = "lpd-enabled";
     const PEER_PORT: &str = "peer-port";
+    const INCOMPLETE_DIR: &str = "incomplete-dir";
+    const INCOMPLETE_ON: &str = "incomplete-dir-enabled";
     let unsupported: Vec<&str> = args
         .keys()
         .map(String::as_str)
@@ -197,6 +201,8 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && *k != DHT
                 && *k != LPD
                 && *k != PEER_PORT
+                && *k != INCOMPLETE_DIR
+                && *k != INCOMPLETE_ON
         })
         .collect();
     // A client that sends its whole preferences back (changed or not) names keys that cannot be
@@ -212,7 +218,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     };
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download and seeding queues, the programs run on torrent events, the blocklist, encryption, uTP, peer exchange, the DHT, local discovery, the peer port, the peer limits, start-added-torrents and download-dir can be changed here (any other key only with the value it has); not supported: {}",
+            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download and seeding queues, the programs run on torrent events, the blocklist, encryption, uTP, peer exchange, the DHT, local discovery, the peer port, the peer limits, start-added-torrents, download-dir and the incomplete folder can be changed here (any other key only with the value it has); not supported: {}",
             unsupported.join(", ")
         ));
     }
@@ -255,6 +261,12 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         },
     };
     let start_added = switch(START_ADDED)?;
+    let incomplete_dir = match args.get(INCOMPLETE_DIR) {
+        None => None,
+        Some(Value::String(d)) => Some(folder_arg(INCOMPLETE_DIR, d)?),
+        Some(v) => return Err(format!("{INCOMPLETE_DIR} must be a folder's path, not {v}")),
+    };
+    let incomplete_on = switch(INCOMPLETE_ON)?;
     let peers_global = count(PEERS_GLOBAL)?;
     let peers_per_torrent = count(PEERS_PER_TORRENT)?;
     let goals = super::any_key(args, &super::goals::SESSION_KEYS)
@@ -302,6 +314,8 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         && lpd.is_none()
         && peer_port.is_none()
         && start_added.is_none()
+        && incomplete_dir.is_none()
+        && incomplete_on.is_none()
         && peers_global.is_none()
         && peers_per_torrent.is_none()
     {
@@ -331,6 +345,10 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         put(&mut s.lsd, lpd);
         put(&mut s.listen_port, peer_port);
         put(&mut s.start_added_torrents, start_added);
+        if let Some(d) = &incomplete_dir {
+            s.incomplete_dir = Some(d.clone());
+        }
+        put(&mut s.incomplete_dir_enabled, incomplete_on.map(Some));
         put(&mut s.max_connections, peers_global.map(Some));
         put(&mut s.max_peers, peers_per_torrent.map(Some));
         if let Some((on, url)) = &blocklist {
@@ -440,12 +458,17 @@ fn encryption_name(e: crate::engine::Encryption) -> &'static str {
 /// A `download-dir` of a `session-set`: an absolute path, not a file (a folder missing yet is made by
 /// the first download into it).
 fn download_dir_arg(d: &str) -> Result<std::path::PathBuf, String> {
+    folder_arg("download-dir", d)
+}
+
+/// A folder `key` names: an absolute path, not to something other than a folder.
+fn folder_arg(key: &str, d: &str) -> Result<std::path::PathBuf, String> {
     let path = std::path::Path::new(d);
     if !path.is_absolute() {
-        return Err(format!("download-dir {d:?} is not an absolute path"));
+        return Err(format!("{key} {d:?} is not an absolute path"));
     }
     if path.exists() && !path.is_dir() {
-        return Err(format!("download-dir {d} is not a folder"));
+        return Err(format!("{key} {d} is not a folder"));
     }
     Ok(path.to_path_buf())
 }

@@ -193,12 +193,15 @@ pub(super) async fn add_torrent(
             &ih.to_hex(),
         ));
     }
-    let data_dir = download_dir(args, &cfg)?;
+    // Kept in the incomplete folder until complete, when that is on.
+    let (data_dir, complete_dir) =
+        crate::incomplete::placement(&cfg, &meta.info, &download_dir(args, &cfg)?);
     let name = meta.info.name.clone();
     let adding = actions::Adding {
         meta,
         src,
         data_dir,
+        complete_dir,
         paused: paused_arg(args, &cfg.settings)?,
         seeding: false,
         register: true,

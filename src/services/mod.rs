@@ -66,8 +66,11 @@ pub struct Services {
     pub watch: Option<Watcher>,
     /// The task that stops torrents at their seeding goals ([`crate::goals`]).
     goals: JoinHandle<()>,
-    /// The task that keeps the download queue ([`crate::queue`]).
+    /// The task that keeps the download and seeding queues ([`crate::queue`]).
     queue: JoinHandle<()>,
+    /// The task that moves completed downloads out of the incomplete folder
+    /// ([`crate::incomplete`]).
+    incomplete: JoinHandle<()>,
     /// The task that follows the alternative limits' schedule ([`crate::alt_speed`]).
     alt_speed: JoinHandle<()>,
     /// The task that applies hand edits of the session's settings ([`crate::live_settings`]).
@@ -117,6 +120,7 @@ impl Services {
         };
         let goals = crate::goals::spawn(peer.clone(), bus.clone());
         let queue = crate::queue::spawn(peer.clone(), bus.clone());
+        let incomplete = crate::incomplete::spawn(peer.clone(), &bus);
         let alt_speed = crate::alt_speed::spawn(peer.clone());
         let live_settings = crate::live_settings::spawn(peer.clone());
         Ok(Services {
@@ -127,6 +131,7 @@ impl Services {
             watch,
             goals,
             queue,
+            incomplete,
             alt_speed,
             live_settings,
         })
@@ -154,6 +159,7 @@ impl Services {
     pub async fn shutdown(mut self, grace: Duration) {
         self.goals.abort();
         self.queue.abort();
+        self.incomplete.abort();
         self.alt_speed.abort();
         self.live_settings.abort();
         if let Some(w) = self.watch.take() {

@@ -196,14 +196,20 @@ pub fn record(cfg: &mut Config, s: &NewShare) -> Result<Recorded, String> {
         true if cfg.settings.start_added_torrents => "downloading",
         true => "paused",
     };
+    // A download is kept in the incomplete folder until complete, when that is on.
+    let (data_dir, complete_dir) = match s.download {
+        true => crate::incomplete::placement(cfg, &s.meta.info, s.data_dir),
+        false => (s.data_dir.to_path_buf(), None),
+    };
     cfg.upsert(ManagedTorrent {
         watch: Some(source),
         files,
+        complete_dir,
         ..ManagedTorrent::new(
             s.meta.info.name.clone(),
             &ih,
             file.clone(),
-            s.data_dir.to_path_buf(),
+            data_dir,
             state,
             Origin::Watch,
         )
@@ -273,6 +279,44 @@ mod tests {
 
     fn torrent_of(path: &Path) -> Metainfo {
         create_torrent(path, &CreateOptions::default(), &|_, _| {}).unwrap()
+    }
+
+    /// A dropped .torrent is recorded to download into the incomplete folder, with its own folder
+    /// to move to, while that folder is on; dropped data is seeded where it is.
+    #[test]
+    fn a_dropped_download_waits_in_the_incomplete_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        let service = Torrents::open(&base.join("torrents.toml"));
+        let (watch, output) = (base.join("watch"), base.join("output"));
+        std::fs::create_dir_all(&watch).unwrap();
+        let entry = watch.join("b.bin");
+        std::fs::write(&entry, b"bytes").unwrap();
+        let meta = torrent_of(&entry);
+        let recorded = Torrents::update(&service, |cfg| {
+            cfg.settings.incomplete_dir = Some("partial".into());
+            Ok(record(
+                cfg,
+                &NewShare {
+                    entry: &watch.join("b.bin.torrent"),
+                    meta: &meta,
+                    fp: fp(5),
+                    data_dir: &output,
+                    torrents_dir: &base.join("torrents"),
+                    download: true,
+                    files: None,
+                },
+            ))
+        })
+        .unwrap();
+        assert!(matches!(recorded, Ok(Recorded::New { .. })), "{recorded:?}");
+        let cfg = service.config().unwrap();
+        let t = &cfg.torrents[0];
+        assert_eq!(cfg.resolve(&t.data), base.join("partial"));
+        assert_eq!(
+            t.complete_dir.as_deref().map(|d| cfg.resolve(d)),
+            Some(output)
+        );
     }
 
     #[test]

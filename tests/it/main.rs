@@ -49,6 +49,7 @@ mod readme_examples;
 mod rpc;
 mod rpc_blocklist;
 mod rpc_hooks;
+mod rpc_incomplete;
 mod rpc_magnet;
 mod rpc_page;
 mod rpc_queue;

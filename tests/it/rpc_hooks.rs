@@ -15,7 +15,7 @@ use crate::support::{self, write_random};
 
 /// Writes an executable program that appends its environment to `<tag>.log` beside it, one line
 /// per run, says something on its output (the log at `-v`) and ends with `status`.
-fn recorder(dir: &Path, tag: &str, status: i32) -> PathBuf {
+pub(crate) fn recorder(dir: &Path, tag: &str, status: i32) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join(format!("{tag}.sh"));
     let log = dir.join(format!("{tag}.log"));
@@ -42,7 +42,7 @@ fn recorder(dir: &Path, tag: &str, status: i32) -> PathBuf {
 }
 
 /// Each run `<tag>.log` recorded, as its variables.
-fn runs(dir: &Path, tag: &str) -> Vec<HashMap<String, String>> {
+pub(crate) fn runs(dir: &Path, tag: &str) -> Vec<HashMap<String, String>> {
     let text = std::fs::read_to_string(dir.join(format!("{tag}.log"))).unwrap_or_default();
     text.lines()
         .map(|l| {

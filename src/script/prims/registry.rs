@@ -106,6 +106,11 @@ fn settings_map(cfg: &Config) -> Map {
             .unwrap_or(crate::config::DEFAULT_QUEUE_STALLED_MINUTES) as i64)
             .into(),
     );
+    // The incomplete folder while downloads go through it (`crate::incomplete`), else `()`.
+    m.insert(
+        "incomplete_dir".into(),
+        cfg.incomplete_folder().map_or(Dynamic::UNIT, dir),
+    );
     // The programs run on torrent events (`crate::hooks`): each one's path while it is switched on,
     // else `()`.
     for hook in crate::hooks::Hook::ALL {

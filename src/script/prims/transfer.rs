@@ -228,6 +228,7 @@ fn add_torrent(
         files,
         sequential,
         labels: None,
+        complete_dir: None,
     };
     let handle = ctx
         .block_on(crate::actions::add(ctx.torrents(), &session, adding))?

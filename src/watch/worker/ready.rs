@@ -224,6 +224,14 @@ impl Worker {
             self.settling.remove(&o.item.name);
             self.rejected.remove(&o.item.name);
             let data_dir = data_dir.expect("recorded entries have a data folder");
+            // Where the entry keeps it: a download may wait in the incomplete folder.
+            let data_dir = self
+                .cfg
+                .torrents
+                .config()
+                .ok()
+                .and_then(|c| c.find(&o.meta.info_hash).map(|e| c.resolve(&e.data)))
+                .unwrap_or(data_dir);
             if !self.active.contains(&o.meta.info_hash)
                 && self.start_sharing(&o.item, &o.meta, &data_dir)
                 && fresh
