@@ -8,7 +8,9 @@
 //! - It is the only writer: [`Torrents::update`] takes this process's writer lock and the file lock
 //!   that other btorrent processes take too, re-reads the file if another process changed it, applies
 //!   the change and saves atomically, comments kept (see [`crate::config`]). Changes from two
-//!   processes, or two services on one file, never overwrite each other.
+//!   processes, or two services on one file, never overwrite each other; nor does a save made
+//!   while an editor rewrites the file in place overwrite the editor's text (an emptied file is
+//!   given a moment to be written again before it is read as empty: `Inner::reread`).
 //! - It says when the list changed ([`Torrents::subscribe`]): the shell and the daemon start what a
 //!   one-shot command registered, the private tracker allows what the file lists.
 //! - It holds the running peer session ([`Torrents::session`]), started by [`crate::services::PeerSlot`],
@@ -38,6 +40,10 @@ pub const LOOK_EVERY: Duration = Duration::from_millis(250);
 
 /// How long a save waits for another process's save before giving up with an error.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// How long an emptied file is given to be written again before it is taken as empty
+/// ([`Inner::reread`]).
+const SETTLE_WAIT: Duration = Duration::from_millis(300);
 
 /// The managed torrents of one torrents.toml, and the peer session running them. Cheap to clone;
 /// clones share everything.
@@ -164,7 +170,7 @@ impl Torrents {
         if inner.current.read().stamp == stamp(&inner.path) {
             return false;
         }
-        *inner.current.write() = inner.read_file();
+        *inner.current.write() = inner.reread();
         inner.changed.send_modify(|n| *n += 1);
         true
     }
@@ -186,7 +192,7 @@ impl Torrents {
         let _file = inner.lock_file()?;
         let on_disk = stamp(&inner.path);
         if inner.current.read().stamp != on_disk {
-            *inner.current.write() = inner.read_file();
+            *inner.current.write() = inner.reread();
             inner.changed.send_modify(|n| *n += 1);
         }
         let mut cfg = (*self.config()?).clone();
@@ -297,6 +303,29 @@ impl Inner {
         if !self.loaded.load(Ordering::Acquire) {
             *self.current.write() = self.read_file();
             self.loaded.store(true, Ordering::Release);
+        }
+    }
+
+    /// Reads the file again after another writer changed it. An editor that saves in place
+    /// truncates the file, then writes it: read in between, it is empty, every entry would seem
+    /// gone, and a save made from that read would forget them all (the editor's text then going to
+    /// the file our save replaced). So a file found empty where the last read was not is read again
+    /// until it is not, for at most [`SETTLE_WAIT`]; still empty then, it is taken as it is.
+    fn reread(&self) -> Loaded {
+        let had_text = self
+            .current
+            .read()
+            .stamp
+            .as_ref()
+            .is_some_and(|s| s.len > 0);
+        let end = Instant::now() + SETTLE_WAIT;
+        loop {
+            let l = self.read_file();
+            let emptied = had_text && l.stamp.as_ref().is_some_and(|s| s.len == 0);
+            if !emptied || Instant::now() >= end {
+                return l;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

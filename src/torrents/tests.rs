@@ -146,3 +146,53 @@ fn readers_and_unchanged_states_do_not_touch_the_file() {
         "error"
     );
 }
+
+/// An editor saving in place empties the file, then writes it. A save made in between waits for
+/// the text instead of taking the file for empty: the hand edit and the save both survive.
+#[test]
+fn a_save_while_an_editor_rewrites_the_file_in_place_loses_neither() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torrents.toml");
+    let service = Torrents::open(&path);
+    service
+        .update(|cfg| {
+            cfg.upsert(entry(1, 1));
+            Ok(())
+        })
+        .unwrap();
+    // The editor's text: the file as it was, with one more entry.
+    let edited_text = {
+        let copy = dir.path().join("copy.toml");
+        std::fs::copy(&path, &copy).unwrap();
+        let mut c = crate::config::Config::load(&copy).unwrap();
+        c.upsert(entry(1, 2));
+        c.save().unwrap();
+        std::fs::read_to_string(&copy).unwrap()
+    };
+    // Opened and emptied; written 50 ms later, through the same handle.
+    let mut editor = std::fs::File::options()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        editor.write_all(edited_text.as_bytes()).unwrap();
+    });
+    service
+        .update(|cfg| {
+            cfg.upsert(entry(1, 3));
+            Ok(())
+        })
+        .unwrap();
+    writer.join().unwrap();
+    let names: Vec<String> = Torrents::open(&path)
+        .config()
+        .unwrap()
+        .torrents
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    assert_eq!(names, ["w1-1", "w1-2", "w1-3"]);
+}
