@@ -191,4 +191,23 @@ fn a_complete_torrent_left_in_the_incomplete_folder_is_moved_home() {
         let t = torrent_get(&mut c, json!([id]), &["status", "downloadDir"]);
         (t[0]["status"] == 6 && t[0]["downloadDir"] == home.display().to_string()).then_some(())
     });
+
+    // With no daemon to move it, `b-show` says where a waiting download's data goes.
+    drop(d);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let later = dir.path().join("later");
+    let edited = text.replace(
+        &marker,
+        &format!("{marker}complete_dir = \"{}\"\n", later.display()),
+    );
+    std::fs::write(&path, edited).unwrap();
+    let out = support::cli::ok(dir.path(), &["show"]);
+    let row = out
+        .lines()
+        .find(|l| l.contains("show.bin"))
+        .unwrap_or_default();
+    assert!(
+        row.contains(&format!("{} → {}", home.display(), later.display())),
+        "{out}"
+    );
 }

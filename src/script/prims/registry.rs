@@ -1,5 +1,7 @@
 //! torrents.toml primitives: `settings()`, `torrents()`, `register(torrent[, opts])`,
-//! `unregister(name_or_hash)`. A torrent is a map: `name`, `info_hash`, `file`, `data`, `state`,
+//! `unregister(name_or_hash)`. A torrent is a map: `name`, `info_hash`, `file`, `data`,
+//! `complete_dir` (where the data moves once complete, while it waits in the incomplete folder;
+//! else `()`), `state`,
 //! `added`, `origin`, `meta`, and `source` (the watch-folder entry it came from, or `()`).
 //!
 //! And `fetching()`: the magnet links whose metadata is being fetched, not torrents yet (here, or
@@ -205,6 +207,13 @@ pub(crate) fn entry_map(cfg: &Config, t: &ManagedTorrent) -> Map {
     m.insert(
         "data".into(),
         cfg.resolve(&t.data).display().to_string().into(),
+    );
+    // Where the data moves once complete, while it waits in the incomplete folder.
+    m.insert(
+        "complete_dir".into(),
+        t.complete_dir.as_ref().map_or(Dynamic::UNIT, |d| {
+            cfg.resolve(d).display().to_string().into()
+        }),
     );
     m.insert("state".into(), t.state.clone().into());
     m.insert("added".into(), t.added.clone().into());
