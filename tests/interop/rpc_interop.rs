@@ -212,6 +212,20 @@ fn transmission_remote_drives_a_btorrent_daemon() {
     let si = remote(&d, &["-si"]);
     assert!(si.contains(&format!("Listenport: {port}")), "{si}");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    // -c/-C: the incomplete folder switched on at a folder, then off (the folder kept).
+    let partial = dir.path().join("partial");
+    remote(&d, &["-c", partial.to_str().unwrap()]);
+    let s = setting(dir.path());
+    assert_eq!(
+        (s.incomplete_dir.as_deref(), s.incomplete_dir_enabled),
+        (Some(partial.as_path()), Some(true))
+    );
+    remote(&d, &["-C"]);
+    let s = setting(dir.path());
+    assert_eq!(
+        (s.incomplete_dir.as_deref(), s.incomplete_dir_enabled),
+        (Some(partial.as_path()), Some(false))
+    );
 
     // A second torrent; -r removes it and leaves its data.
     let keep = dir.path().join("keep");
