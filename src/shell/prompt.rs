@@ -1,6 +1,7 @@
 //! The prompt: `btorrent [3 torrents · 1 downloading · ↓ 1.2 MiB/s ↑ 300.0 KiB/s · 7 peers]> `
-//! (with `· 1 magnet fetching` while a magnet link's metadata is fetched), or shorter on a narrow
-//! terminal (`btorrent [3 · 1↓ · ↓1.2M ↑300K · 7p]> `), so that a line can be typed after it.
+//! (with `· 1 magnet fetching` while a magnet link's metadata is fetched, `· 2 queued` while a
+//! download or seeding queue holds torrents), or shorter on a narrow terminal
+//! (`btorrent [3 · 1↓ · 2q · ↓1.2M ↑300K · 7p]> `), so that a line can be typed after it.
 //!
 //! The figures come from a [`Status`] snapshot that a background task refreshes every second (and the
 //! shell before each prompt) from the managed list in memory ([`crate::torrents`]) and the running
@@ -28,6 +29,8 @@ use crate::units::human_bytes;
 pub struct Snapshot {
     /// Managed torrents in torrents.toml.
     pub managed: usize,
+    /// Of those, the ones waiting in the download or seeding queue ([`crate::queue`]).
+    pub queued: usize,
     pub live: Totals,
 }
 
@@ -60,6 +63,9 @@ impl Snapshot {
         if t.fetching > 0 {
             parts.push(format!("{}m", t.fetching));
         }
+        if self.queued > 0 {
+            parts.push(format!("{}q", self.queued));
+        }
         if t.running > 0 {
             parts.push(format!(
                 "↓{} ↑{}",
@@ -81,6 +87,9 @@ impl Snapshot {
         if t.fetching > 0 {
             let plural = if t.fetching == 1 { "" } else { "s" };
             parts.push(format!("{} magnet{plural} fetching", t.fetching));
+        }
+        if self.queued > 0 {
+            parts.push(format!("{} queued", self.queued));
         }
         if t.running > 0 {
             parts.push(format!(
@@ -149,12 +158,25 @@ impl Status {
     /// Copies the managed list's size and the running torrents' counters (memory only) into the
     /// snapshot.
     pub fn refresh(&self) {
-        let managed = match self.torrents.config() {
-            Ok(cfg) => cfg.torrents.len(),
-            Err(_) => self.now.read().managed,
+        let (managed, queued) = match self.torrents.config() {
+            Ok(cfg) => (
+                cfg.torrents.len(),
+                cfg.torrents
+                    .iter()
+                    .filter(|t| t.state == crate::actions::QUEUED)
+                    .count(),
+            ),
+            Err(_) => {
+                let now = self.now.read();
+                (now.managed, now.queued)
+            }
         };
         let live = totals(self.live.as_ref());
-        *self.now.write() = Snapshot { managed, live };
+        *self.now.write() = Snapshot {
+            managed,
+            queued,
+            live,
+        };
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -285,6 +307,18 @@ mod tests {
         assert_eq!(
             fetching.render_for(80),
             "btorrent [3 · 1↓ · 2m · ↓3.0M ↑0 · 1p]"
+        );
+        let queued = Snapshot {
+            queued: 2,
+            ..s.clone()
+        };
+        assert_eq!(
+            queued.render(),
+            "btorrent [3 torrents · 1 downloading · 2 queued · ↓ 3.00 MiB/s ↑ 0 B/s · 1 peer]"
+        );
+        assert_eq!(
+            queued.render_for(80),
+            "btorrent [3 · 1↓ · 2q · ↓3.0M ↑0 · 1p]"
         );
         assert_eq!(s.render_for(150), s.render());
         assert_eq!(s.render_for(80), "btorrent [3 · 1↓ · ↓3.0M ↑0 · 1p]");
