@@ -117,17 +117,23 @@ fn comments_survive_saves() {
     assert_eq!(Torrents::open(&path).config().unwrap().torrents.len(), 3);
 }
 
-#[test]
-fn readers_and_unchanged_states_do_not_touch_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("torrents.toml");
-    let service = Torrents::open(&path);
+/// A service over `path` whose file lists one entry, `w1-1`.
+fn with_one_entry(path: &std::path::Path) -> Torrents {
+    let service = Torrents::open(path);
     service
         .update(|cfg| {
             cfg.upsert(entry(1, 1));
             Ok(())
         })
         .unwrap();
+    service
+}
+
+#[test]
+fn readers_and_unchanged_states_do_not_touch_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torrents.toml");
+    let service = with_one_entry(&path);
     let ih = entry(1, 1).hash().unwrap();
     let before = std::fs::metadata(&path).unwrap().modified().unwrap();
     let loads = service.loads();
@@ -154,13 +160,7 @@ fn a_save_while_an_editor_rewrites_the_file_in_place_loses_neither() {
     use std::io::Write as _;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("torrents.toml");
-    let service = Torrents::open(&path);
-    service
-        .update(|cfg| {
-            cfg.upsert(entry(1, 1));
-            Ok(())
-        })
-        .unwrap();
+    let service = with_one_entry(&path);
     // The editor's text: the file as it was, with one more entry.
     let edited_text = {
         let copy = dir.path().join("copy.toml");
