@@ -16,9 +16,12 @@
 //!   nothing); one that moved no byte (downloaded by a download, uploaded by a seed) for
 //!   `queue_stalled_minutes` goes on but no longer holds a place, so the next one starts;
 //! - a torrent that runs without its queue's leave (one a hand edit of torrents.toml makes
-//!   `downloading`, a download that just completed and now seeds) is let in while there is a
-//!   place, else queued; a daemon or shell that starts lets its first downloads and seeds, up to
-//!   each size, run again and records the rest `queued` before adding them ([`hold_surplus`]);
+//!   `downloading`) is let in while there is a place, else queued; a daemon or shell that starts
+//!   lets its first downloads and seeds, up to each size, run again and records the rest `queued`
+//!   before adding them ([`hold_surplus`]);
+//! - a download the queue let in that completes goes on seeding, as in Transmission: it takes a
+//!   seeding place, past the size if none is free (then no waiting seed starts until the seeds
+//!   are below the size again);
 //! - then, while there is a place, the first waiting torrent starts;
 //! - a torrent started with `torrent-start-now` ([`TorrentQueue::force`]) runs outside the queues
 //!   and takes no place, until it stops running;
@@ -33,7 +36,7 @@
 //! Each change re-reads the entry under torrents.toml's lock, so a pause made while the task
 //! looked is never undone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -248,6 +251,9 @@ impl TorrentQueue {
                 || torrents.iter().any(|c| c.info_hash == *ih && c.runs())
         });
         let mut steps = Vec::new();
+        // Downloads the queue let in, as last seen: one of them that now seeds has just completed.
+        let were_downloading: HashSet<InfoHash> = downloads.keys().copied().collect();
+        let none = HashSet::new();
         for direction in Direction::BOTH {
             let places = match direction {
                 Direction::Download => &mut *downloads,
@@ -258,6 +264,10 @@ impl TorrentQueue {
                 size: rules.size(direction),
                 stalled_after: rules.stalled_after,
                 forced,
+                carried: match direction {
+                    Direction::Download => &none,
+                    Direction::Seed => &were_downloading,
+                },
                 now,
             };
             let mine: Vec<&Candidate> = torrents
@@ -276,6 +286,9 @@ struct Line<'a> {
     size: Option<usize>,
     stalled_after: Option<Duration>,
     forced: &'a HashMap<InfoHash, Instant>,
+    /// Torrents that come into this queue running and go on running, a place or not (a download
+    /// that just completed, in the seeding queue): they take a place, past the size if need be.
+    carried: &'a HashSet<InfoHash>,
     now: Instant,
 }
 
@@ -319,7 +332,7 @@ impl Line<'_> {
             if !undecided(c, &kept) {
                 continue;
             }
-            if has_place(taken) {
+            if has_place(taken) || self.carried.contains(&c.info_hash) {
                 kept.insert(c.info_hash, fresh(c));
                 taken += 1;
             } else {
@@ -634,7 +647,7 @@ mod tests {
     }
 
     #[test]
-    fn the_seeding_queue_lets_seeds_in_on_its_own_and_queues_a_completed_download() {
+    fn the_seeding_queue_lets_seeds_in_on_its_own_and_a_completed_download_seeds_on() {
         let q = TorrentQueue::default();
         let t0 = Instant::now();
         // Two places: the first two seeds run, the third is queued; a waiting one waits.
@@ -661,15 +674,17 @@ mod tests {
             ..seed_rules(Some(2))
         };
         assert!(q.plan(&all, both, t0).is_empty());
-        // The download completes: it now seeds without the seeding queue's leave, and is queued;
-        // its download place frees.
+        // The download completes: it goes on seeding, past the seeding queue's size, and its
+        // download place frees; with the seeds over the size, no waiting seed starts.
         let mut all = all.to_vec();
         all[2] = c(5, false, Seeding);
         all.push(c(6, true, Paused));
-        assert_eq!(
-            q.plan(&all, both, t0),
-            [Step::Start(Download, ih(6)), Step::Queue(Seed, ih(5))]
-        );
+        assert_eq!(q.plan(&all, both, t0), [Step::Start(Download, ih(6))]);
+        *all.last_mut().unwrap() = c(6, false, Downloading);
+        assert!(q.plan(&all, both, t0).is_empty());
+        // A seed that starts without the queue's leave (not a completed download) is queued.
+        all.push(c(7, false, Seeding));
+        assert_eq!(q.plan(&all, both, t0), [Step::Queue(Seed, ih(7))]);
         // A seed that uploads keeps its place; one that uploaded nothing for the stall time gives
         // it up (and goes on), and the first waiting seed starts.
         let mut one = c(1, false, Seeding);
