@@ -562,10 +562,13 @@ impl Host {
                 self.engine.max_call_levels()
             ),
             EvalAltResult::ErrorRuntime(v, _) if !locate_thrown && !limits::is_shape_error(v) => {
-                return ScriptError::Failed {
-                    script: script.trim_end_matches(".rhai (bundled)").to_string(),
-                    message: v.to_string(),
-                }
+                let script = script.trim_end_matches(".rhai (bundled)").to_string();
+                // A command that names itself in what it throws is named once.
+                let message = v.to_string();
+                let message = message
+                    .strip_prefix(&format!("{script}: "))
+                    .map_or(message.clone(), str::to_string);
+                return ScriptError::Failed { script, message };
             }
             EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
             other => {

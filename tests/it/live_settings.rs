@@ -1,11 +1,14 @@
 //! torrents.toml's session settings edited by hand while `btorrent daemon` runs: the speed limits
 //! (and the switch to the alternative ones) and the blocklist (its switch, a list dropped into
 //! `blocklists/` and one removed) come into force without a restart, as `/metrics` shows; the DHT
-//! node is switched off and on; and
-//! `b-blocklist`, one-shot beside the daemon, changing and showing them.
+//! node is switched off and on; and `b-blocklist` and `b-speed`, one-shot beside the daemon,
+//! changing and showing them.
 
 use std::path::Path;
 
+use serde_json::json;
+
+use crate::support::cli;
 use crate::support::rpc::{parse_metrics, poll, request, RpcDaemon};
 
 /// Sets `key` of `[settings]` (removes it for `None`) as an editor would: the whole file written
@@ -77,6 +80,56 @@ fn hand_edits_of_the_session_settings_apply_while_the_daemon_runs() {
     wait_metric(&d, ranges, Some(2.0), "the removed list to be gone");
     edit_setting(dir.path(), "blocklist", Some(false.into()));
     wait_metric(&d, ranges, Some(0.0), "the blocklist to be off");
+}
+
+/// `b-speed`, one-shot beside the daemon: the limits it sets are kept in torrents.toml and in force
+/// in the daemon within seconds, the alternative ones too; it says which are in force, and refuses
+/// what is not a rate, changing nothing.
+#[test]
+fn b_speed_sets_the_limits_the_daemon_has_in_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let up = "btorrent_speed_limit_bytes{direction=\"up\"}";
+    let down = "btorrent_speed_limit_bytes{direction=\"down\"}";
+    let out = cli::ok(dir.path(), &["speed", "--up", "500K", "--alt-down", "2M"]);
+    assert!(out.contains("in force: the normal limits"), "{out}");
+    assert!(
+        out.contains("normal:      ↑ 500.00 KiB/s  ↓ unlimited"),
+        "{out}"
+    );
+    wait_metric(&d, up, Some(512_000.0), "the upload limit in the daemon");
+    let out = cli::ok(dir.path(), &["speed", "--alt"]);
+    assert!(out.contains("in force: the alternative limits"), "{out}");
+    wait_metric(
+        &d,
+        down,
+        Some(2_097_152.0),
+        "the alternative limits in the daemon",
+    );
+    wait_metric(&d, up, None, "no alternative upload limit");
+    let shown: serde_json::Value =
+        serde_json::from_str(&cli::ok(dir.path(), &["speed", "--normal", "--json"])).unwrap();
+    assert_eq!(
+        (&shown["in_force"], &shown["up"], &shown["alt_down"]),
+        (&json!("normal"), &json!(512_000), &json!(2_097_152))
+    );
+    wait_metric(&d, up, Some(512_000.0), "the normal limits back");
+    for (bad, says) in [
+        (vec!["speed", "--up", "fast"], "is not a size"),
+        (vec!["speed", "--alt", "--normal"], "contradict"),
+    ] {
+        let o = cli::run(dir.path(), &bad);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(says), "{bad:?}: {err}");
+        assert_eq!(err.matches("b-speed:").count(), 1, "named once: {err}");
+    }
+    let s = btorrent::config::Config::load(&dir.path().join("torrents.toml"))
+        .unwrap()
+        .settings;
+    assert_eq!(
+        (s.upload_limit.map(|r| r.0), s.alt_speed),
+        (Some(512_000), false)
+    );
 }
 
 /// A hand edit of `dht` switches the DHT node of a daemon that started with one (bootstrapped from

@@ -17,7 +17,7 @@
 //!   `blocklist_update` (the blocklists' folder and switch);
 //! - `front`: `close` (the shell), `can_ask` and `confirm` (a question to the person at the terminal);
 //! - `queue`: `queue`, `queue_set`, and a `TorrentHandle`'s `queue_position` and `queue_move` (the
-//!   download and seeding queues).
+//!   download and seeding queues); `speed`: `speed_set` (the session's speed limits).
 //!
 //! Conventions: a primitive that fails throws a one-line message starting with its own name; options
 //! are passed as a map whose unknown keys are an error and whose `()` values mean "not given".
@@ -33,6 +33,7 @@ mod meta;
 mod queue;
 mod registry;
 mod runner;
+mod speed;
 mod text;
 mod timers;
 mod torrent_file;
@@ -62,6 +63,7 @@ pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     dht::register(engine, ctx);
     blocklist::register(engine, ctx);
     queue::register(engine, ctx);
+    speed::register(engine, ctx);
     tracker::register(engine, ctx);
     transfer::register(engine, ctx);
 }
