@@ -158,7 +158,8 @@ impl Catalog {
     }
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+/// How many one-character edits turn `a` into `b` (Levenshtein).
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -1,8 +1,8 @@
 //! torrents.toml's session settings edited by hand while `btorrent daemon` runs: the speed limits
 //! (and the switch to the alternative ones) and the blocklist (its switch, a list dropped into
 //! `blocklists/` and one removed) come into force without a restart, as `/metrics` shows; the DHT
-//! node is switched off and on; and `b-blocklist` and `b-speed`, one-shot beside the daemon,
-//! changing and showing them.
+//! node is switched off and on; and `b-blocklist`, `b-speed` and `b-settings`, one-shot beside
+//! the daemon, changing and showing them.
 
 use std::path::Path;
 
@@ -130,6 +130,77 @@ fn b_speed_sets_the_limits_the_daemon_has_in_force() {
         (s.upload_limit.map(|r| r.0), s.alt_speed),
         (Some(512_000), false)
     );
+}
+
+/// `b-settings`, one-shot beside the daemon: it lists the settings, changes one (kept in the file
+/// with its comments, in force in the daemon: a speed limit, the seeding queue), takes one out, and
+/// refuses an unknown key or a value of the wrong kind, naming it and changing nothing.
+#[test]
+fn b_settings_shows_and_changes_the_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(
+        dir.path(),
+        "# kept comment\nseed_idle_minutes = 30\nseed_ratio_limit = 2.0",
+    );
+    let mut c = d.client();
+    let all = cli::ok(dir.path(), &["settings"]);
+    assert!(all.contains("seed_ratio_limit = 2.0"), "{all}");
+    assert!(all.contains("seed_queue = false"), "{all}");
+    let out = cli::ok(dir.path(), &["settings", "upload_limit", "100K"]);
+    assert_eq!(out.trim(), "upload_limit = 102400");
+    let up = "btorrent_speed_limit_bytes{direction=\"up\"}";
+    wait_metric(&d, up, Some(102_400.0), "the upload limit in the daemon");
+    cli::ok(dir.path(), &["settings", "seed_queue", "true"]);
+    cli::ok(dir.path(), &["settings", "seed_queue_size", "3"]);
+    // The daemon reads the file again as soon as it sees it change.
+    poll("the daemon to see the seeding queue", 30, || {
+        let s = c.ok(
+            "session-get",
+            json!({"fields": ["seed-queue-enabled", "seed-queue-size", "seedRatioLimit"]}),
+        );
+        (s == json!({"seed-queue-enabled": true, "seed-queue-size": 3, "seedRatioLimit": 2.0}))
+            .then_some(())
+    });
+    let out = cli::ok(
+        dir.path(),
+        &[
+            "settings",
+            "dht_bootstrap",
+            r#"["a.example:1", "b.example:2"]"#,
+        ],
+    );
+    assert_eq!(
+        out.trim(),
+        r#"dht_bootstrap = ["a.example:1", "b.example:2"]"#
+    );
+    cli::ok(dir.path(), &["settings", "seed_ratio_limit", "--unset"]);
+    let text = std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap();
+    assert!(
+        text.contains("# kept comment\nseed_idle_minutes = 30"),
+        "{text}"
+    );
+    assert!(!text.contains("seed_ratio_limit"), "{text}");
+    let out = cli::ok(dir.path(), &["settings", "seed_ratio_limit"]);
+    assert_eq!(out.trim(), "seed_ratio_limit = (unset)");
+
+    for (bad, says) in [
+        (
+            vec!["settings", "seed_queue_sise", "4"],
+            "no setting is named \"seed_queue_sise\", did you mean seed_queue_size?",
+        ),
+        (
+            vec!["settings", "listen_port", "lots"],
+            "listen_port: invalid type",
+        ),
+        (vec!["settings", "--unset"], "name the setting"),
+    ] {
+        let o = cli::run(dir.path(), &bad);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(says), "{bad:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+    let after = std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap();
+    assert_eq!(text, after, "refusals changed nothing");
 }
 
 /// A hand edit of `dht` switches the DHT node of a daemon that started with one (bootstrapped from

@@ -1,6 +1,7 @@
 //! The primitives scripts call, registered on the rhai engine. One file per area:
 //! - `torrent_file`: `create`, `load`, `edit`, `info` and the `Torrent` type (a .torrent file);
-//! - `registry`: `settings`, `torrents`, `register`, `unregister` (torrents.toml);
+//! - `registry`: `torrents`, `register`, `unregister` (torrents.toml's torrents); `settings`:
+//!   `settings`, `settings_set` (its settings);
 //! - `text`: `table`, `human_bytes`, `parse_size`, `to_json`, `commands`;
 //! - `tracker`: `peers`, `announce`, `scrape` (the tracker client);
 //! - `transfer`: `start`, `seed` (both return the torrent's `TorrentHandle`), `bitfield`,
@@ -33,6 +34,7 @@ mod meta;
 mod queue;
 mod registry;
 mod runner;
+mod settings;
 mod speed;
 mod text;
 mod timers;
@@ -52,6 +54,7 @@ pub(crate) use torrent_file::TorrentFile;
 pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     torrent_file::register(engine, ctx);
     registry::register(engine, ctx);
+    settings::register(engine, ctx);
     text::register(engine, ctx);
     events::register(engine, ctx);
     timers::register(engine, ctx);
