@@ -1,7 +1,8 @@
 //! The watch folder with the real peer session and tracker, on 127.0.0.1: a folder copied in slowly is
 //! seeded once the copy ends and a second btorrent process downloads it with only the .torrent the
 //! watcher wrote; a dropped .torrent is downloaded into the output folder; a restart makes no second
-//! torrent; an entry deleted from the folder is no longer announced.
+//! torrent; an entry deleted from the folder is no longer announced; with an incomplete folder, a
+//! dropped .torrent downloads there and moves to the output folder once complete.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -185,6 +186,67 @@ async fn dropped_torrent_is_downloaded_into_the_output_folder() {
         data
     );
     assert_eq!(std::fs::read(&dropped).unwrap(), meta.as_bytes());
+    svc.shutdown(Duration::from_secs(5)).await;
+    seeder.shutdown(Duration::from_secs(2)).await;
+    tracker.stop().await;
+}
+
+/// With an incomplete folder, a dropped .torrent downloads there and its data moves to the output
+/// folder once complete; the entry records where it went.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_torrent_waits_in_the_incomplete_folder_until_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tracker, config) = setup(dir.path()).await;
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("incomplete_dir = \"partial\"\n");
+    std::fs::write(&config, text).unwrap();
+
+    let src = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&src).unwrap();
+    let data = random_bytes(300_000, 19);
+    std::fs::write(src.join("film.bin"), &data).unwrap();
+    let opts = CreateOptions {
+        trackers: vec![tracker.announce_url()],
+        ..Default::default()
+    };
+    let meta = create_torrent(&src.join("film.bin"), &opts, &|_, _| {}).unwrap();
+    let seeder = Session::start(SessionConfig::default()).await.unwrap();
+    seeder
+        .add(
+            meta.clone(),
+            AddOptions {
+                data_dir: src.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let bus = EventBus::default();
+    let mut rx = bus.subscribe();
+    let svc = services(&config, bus).await;
+    std::fs::write(dir.path().join("watch/film.torrent"), meta.as_bytes()).unwrap();
+    let added = next_event(&mut rx, EventKind::Added, Duration::from_secs(60)).await;
+    assert_eq!(
+        added.path(),
+        Some(dir.path().join("partial").display().to_string()),
+        "downloading into the incomplete folder"
+    );
+    next_event(&mut rx, EventKind::Completed, Duration::from_secs(60)).await;
+    let home = dir.path().join("output/film.bin");
+    wait_until_async(
+        "the data to move to the output folder",
+        Duration::from_secs(30),
+        || async { home.exists() && !dir.path().join("partial/film.bin").exists() },
+    )
+    .await;
+    assert_eq!(std::fs::read(&home).unwrap(), data);
+    let cfg = Config::load(&config).unwrap();
+    let e = cfg.find(&meta.info_hash).unwrap();
+    assert_eq!(
+        (cfg.resolve(&e.data), e.complete_dir.clone()),
+        (dir.path().join("output"), None)
+    );
     svc.shutdown(Duration::from_secs(5)).await;
     seeder.shutdown(Duration::from_secs(2)).await;
     tracker.stop().await;
