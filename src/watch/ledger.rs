@@ -124,6 +124,9 @@ pub struct NewShare<'a> {
     pub download: bool,
     /// Each file's priority (a magnet link's `so`); `None`: every file wanted.
     pub files: Option<&'a [FilePriority]>,
+    /// A queue this process keeps may apply to it ([`crate::queue`]): it is recorded `queued`,
+    /// added paused, and started by the queue when it has a place.
+    pub queued: bool,
 }
 
 /// What [`record`] did.
@@ -190,11 +193,12 @@ pub fn record(cfg: &mut Config, s: &NewShare) -> Result<Recorded, String> {
         files.record(p);
     }
     // A download waits, paused, when added torrents do not start (`start_added_torrents`);
-    // dropped data is always shared.
+    // dropped data is always shared, through the seeding queue when one is kept.
     let state = match s.download {
+        true if !cfg.settings.start_added_torrents => "paused",
+        _ if s.queued => crate::actions::QUEUED,
         false => "seeding",
-        true if cfg.settings.start_added_torrents => "downloading",
-        true => "paused",
+        true => "downloading",
     };
     // A download is kept in the incomplete folder until complete, when that is on.
     let (data_dir, complete_dir) = match s.download {
@@ -305,6 +309,7 @@ mod tests {
                     torrents_dir: &base.join("torrents"),
                     download: true,
                     files: None,
+                    queued: false,
                 },
             ))
         })
@@ -343,6 +348,7 @@ mod tests {
                         torrents_dir: &torrents,
                         download: false,
                         files: None,
+                        queued: false,
                     },
                 ))
             })
@@ -397,6 +403,7 @@ mod tests {
                     torrents_dir: &torrents,
                     download: false,
                     files: None,
+                    queued: false,
                 },
             ))
         })

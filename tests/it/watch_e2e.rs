@@ -550,3 +550,91 @@ async fn watch_folder_torrents_start_as_their_entries_say() {
     svc.shutdown(Duration::from_secs(5)).await;
     tracker.stop().await;
 }
+
+/// With a seeding queue of one place, data dropped while another torrent seeds is recorded
+/// `queued` and added paused, telling the tracker nothing; it seeds once the place frees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_data_waits_in_a_full_seeding_queue() {
+    use crate::support::tracker::http_double;
+    use btorrent::engine::TorrentState;
+    let dir = tempfile::tempdir().unwrap();
+    // A tracker double that records every announce.
+    let (base, heard) = http_double(|_| (200, b"d8:intervali1800e5:peers0:e".to_vec())).await;
+    let config = dir.path().join("torrents.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[settings]\ndht = false\ntracker_url = \"{base}/announce\"\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\nwatch_quiet_secs = 1\nwatch_rescan_secs = 1\nseed_queue = true\nseed_queue_size = 1\n"
+        ),
+    )
+    .unwrap();
+    // Announces heard for `ih`, whatever the client percent-encodes.
+    let announced = |ih: InfoHash| {
+        let hashes: Vec<Vec<u8>> = heard
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| {
+                let v = l.split("info_hash=").nth(1)?.split(['&', ' ']).next()?;
+                Some(percent_encoding::percent_decode_str(v).collect())
+            })
+            .collect();
+        hashes.iter().filter(|h| h[..] == ih.0[..]).count()
+    };
+    let watch = dir.path().join("watch");
+    std::fs::create_dir_all(&watch).unwrap();
+
+    let bus = EventBus::default();
+    let mut rx = bus.subscribe();
+    let svc = services(&config, bus).await;
+    std::fs::write(watch.join("first.bin"), random_bytes(60_000, 41)).unwrap();
+    let first = next_event(&mut rx, EventKind::WatchSeeded, Duration::from_secs(30))
+        .await
+        .info_hash()
+        .unwrap();
+    crate::support::wait_until("the first to be announced", Duration::from_secs(30), || {
+        announced(first) > 0
+    })
+    .await;
+
+    std::fs::write(watch.join("second.bin"), random_bytes(60_000, 42)).unwrap();
+    let second = next_event(&mut rx, EventKind::Added, Duration::from_secs(30))
+        .await
+        .info_hash()
+        .unwrap();
+    let state = |ih: InfoHash| Some(svc.peer.current()?.get(&ih)?.stats().state);
+    crate::support::wait_until(
+        "the second to be checked and wait, paused",
+        Duration::from_secs(30),
+        || {
+            svc.peer
+                .current()
+                .and_then(|s| s.get(&second))
+                .is_some_and(|h| {
+                    let s = h.stats();
+                    s.state == TorrentState::Paused && s.checked
+                })
+        },
+    )
+    .await;
+    let entry = Config::load(&config).unwrap();
+    assert_eq!(
+        entry.find(&second).map(|e| e.state.as_str()),
+        Some("queued")
+    );
+    assert_eq!(announced(second), 0, "a waiting torrent announced");
+
+    // The first stops: the second takes its place.
+    btorrent::actions::pause(svc.torrents(), &svc.peer, &first, "first.bin").unwrap();
+    crate::support::wait_until("the second to seed", Duration::from_secs(30), || {
+        state(second) == Some(TorrentState::Seeding)
+    })
+    .await;
+    crate::support::wait_until(
+        "the second to be announced",
+        Duration::from_secs(30),
+        || announced(second) > 0,
+    )
+    .await;
+    svc.shutdown(Duration::from_secs(5)).await;
+}

@@ -171,6 +171,12 @@ impl Worker {
                 .zip(&entries)
                 .map(|((o, data_dir), entry)| {
                     let data_dir = data_dir.as_ref().map_err(Clone::clone)?;
+                    // As an add through the RPC: while this process keeps a queue that may
+                    // apply, it waits there (a download for its check first).
+                    let holds = |d| self.cfg.torrents.queue().holds(&cfg.settings, d);
+                    let download = o.item.kind.downloads();
+                    let queued = holds(crate::queue::Direction::Seed)
+                        || (download && holds(crate::queue::Direction::Download));
                     ledger::record(
                         cfg,
                         &NewShare {
@@ -179,8 +185,9 @@ impl Worker {
                             fp: o.fp,
                             data_dir,
                             torrents_dir: &torrents_dir,
-                            download: o.item.kind.downloads(),
+                            download,
                             files: o.files.as_deref(),
+                            queued,
                         },
                     )
                 })
