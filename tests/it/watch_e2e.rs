@@ -62,6 +62,33 @@ async fn next_event(
     .unwrap_or_else(|_| panic!("no {kind} event within {within:?}"))
 }
 
+/// A file of `size` random bytes (`seed` picks them) in `dir/elsewhere`, seeded through `tracker`
+/// by a session of its own: its torrent, its bytes and the session.
+async fn seeded_elsewhere(
+    dir: &Path,
+    tracker: &RunningTracker,
+    name: &str,
+    size: usize,
+    seed: u64,
+) -> (btorrent::Metainfo, Vec<u8>, Session) {
+    let src = dir.join("elsewhere");
+    std::fs::create_dir_all(&src).unwrap();
+    let data = random_bytes(size, seed);
+    std::fs::write(src.join(name), &data).unwrap();
+    let opts = CreateOptions {
+        trackers: vec![tracker.announce_url()],
+        ..Default::default()
+    };
+    let meta = create_torrent(&src.join(name), &opts, &|_, _| {}).unwrap();
+    let seeder = Session::start(SessionConfig::default()).await.unwrap();
+    let add = AddOptions {
+        data_dir: src,
+        ..Default::default()
+    };
+    seeder.add(meta.clone(), add).await.unwrap();
+    (meta, data, seeder)
+}
+
 /// Peers the tracker lists for `ih`.
 async fn listed(url: &str, ih: InfoHash) -> usize {
     TrackerClient::new()
@@ -153,26 +180,8 @@ async fn dropped_torrent_is_downloaded_into_the_output_folder() {
     let (tracker, config) = setup(dir.path()).await;
 
     // Someone else seeds a file through the tracker.
-    let src = dir.path().join("elsewhere");
-    std::fs::create_dir_all(&src).unwrap();
-    let data = random_bytes(700_000, 9);
-    std::fs::write(src.join("movie.bin"), &data).unwrap();
-    let opts = CreateOptions {
-        trackers: vec![tracker.announce_url()],
-        ..Default::default()
-    };
-    let meta = create_torrent(&src.join("movie.bin"), &opts, &|_, _| {}).unwrap();
-    let seeder = Session::start(SessionConfig::default()).await.unwrap();
-    seeder
-        .add(
-            meta.clone(),
-            AddOptions {
-                data_dir: src.clone(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let (meta, data, seeder) =
+        seeded_elsewhere(dir.path(), &tracker, "movie.bin", 700_000, 9).await;
 
     let bus = EventBus::default();
     let mut rx = bus.subscribe();
@@ -201,26 +210,8 @@ async fn a_dropped_torrent_waits_in_the_incomplete_folder_until_complete() {
     text.push_str("incomplete_dir = \"partial\"\n");
     std::fs::write(&config, text).unwrap();
 
-    let src = dir.path().join("elsewhere");
-    std::fs::create_dir_all(&src).unwrap();
-    let data = random_bytes(300_000, 19);
-    std::fs::write(src.join("film.bin"), &data).unwrap();
-    let opts = CreateOptions {
-        trackers: vec![tracker.announce_url()],
-        ..Default::default()
-    };
-    let meta = create_torrent(&src.join("film.bin"), &opts, &|_, _| {}).unwrap();
-    let seeder = Session::start(SessionConfig::default()).await.unwrap();
-    seeder
-        .add(
-            meta.clone(),
-            AddOptions {
-                data_dir: src.clone(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let (meta, data, seeder) =
+        seeded_elsewhere(dir.path(), &tracker, "film.bin", 300_000, 19).await;
 
     let bus = EventBus::default();
     let mut rx = bus.subscribe();
