@@ -565,9 +565,7 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
     // starts it, or holds it in the seeding queue, before it has told anyone of itself.
     let queued = a.register && !a.paused && {
         let settings = &torrents.config()?.settings;
-        let holds = |d| torrents.queue().holds(settings, d);
-        holds(crate::queue::Direction::Seed)
-            || (!a.seeding && holds(crate::queue::Direction::Download))
+        torrents.queue().holds_new(settings, !a.seeding)
     };
     if a.register {
         let cfg = torrents.config()?;

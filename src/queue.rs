@@ -231,6 +231,14 @@ impl TorrentQueue {
         Rules::of(settings).size(direction).is_some() && self.state.lock().kept
     }
 
+    /// Whether a torrent added now waits in a queue (recorded `queued`, added paused): while the
+    /// seeding queue is held, or the download queue for one to download. A download may turn out
+    /// complete once checked, so it waits for the check whichever queue is held.
+    pub fn holds_new(&self, settings: &Settings, downloads: bool) -> bool {
+        self.holds(settings, Direction::Seed)
+            || (downloads && self.holds(settings, Direction::Download))
+    }
+
     /// `ih` runs outside the queues (`torrent-start-now`) until it stops running.
     pub fn force(&self, ih: InfoHash) {
         self.state.lock().forced.insert(ih, Instant::now());

@@ -173,10 +173,8 @@ impl Worker {
                     let data_dir = data_dir.as_ref().map_err(Clone::clone)?;
                     // As an add through the RPC: while this process keeps a queue that may
                     // apply, it waits there (a download for its check first).
-                    let holds = |d| self.cfg.torrents.queue().holds(&cfg.settings, d);
                     let download = o.item.kind.downloads();
-                    let queued = holds(crate::queue::Direction::Seed)
-                        || (download && holds(crate::queue::Direction::Download));
+                    let queued = self.cfg.torrents.queue().holds_new(&cfg.settings, download);
                     ledger::record(
                         cfg,
                         &NewShare {
