@@ -37,6 +37,8 @@
 //!   [`Session::dht_stats`] says how the node does. Torrents use the DHT by themselves ([`dht`]).
 //! - With [`SessionConfig::lsd`], public torrents are announced on the local network and find
 //!   peers there (local service discovery, BEP 14: [`lsd`], on the interfaces of [`interfaces`]).
+//! - With [`SessionConfig::port_forwarding`], the gateway is asked to forward the peer port
+//!   ([`portmap`]: NAT-PMP, then UPnP IGD); [`Session::port_forwarding`] says how it stands.
 //! - [`SessionConfig::encryption`] ([`Encryption`]; [`Session::set_encryption`] while it runs): which
 //!   connections are made and taken plain, which under message stream encryption
 //!   ([`peer_stream`]: the stream every connection reads and writes through).
@@ -148,6 +150,7 @@ pub mod peer_stream;
 pub mod picker;
 pub mod piece_buf;
 mod placement;
+pub mod portmap;
 pub mod probe;
 pub mod rate;
 pub mod resume;
@@ -178,6 +181,7 @@ pub use events::EventSink;
 pub use limits::TorrentLimits;
 pub use metadata::MetadataFetch;
 pub use peer_stream::Encryption;
+pub use portmap::{ForwardState, PortForwarding};
 pub use selection::{FilePriority, FileStatus};
 pub use session::Session;
 pub use stats::{TorrentState, TorrentStats};
@@ -257,6 +261,12 @@ pub struct SessionConfig {
     pub utp: Utp,
     /// Peer exchange ([`ext`], BEP 11) on public torrents (on by default).
     pub pex: bool,
+    /// Port forwarding on the gateway ([`portmap`]: NAT-PMP, then UPnP IGD); off by default,
+    /// never tried by a session that listens on loopback. [`Session::set_port_forwarding`]
+    /// switches it while the session runs.
+    pub port_forwarding: bool,
+    /// The gateway to ask; `None`: the default route's (NAT-PMP) and SSDP's multicast (UPnP).
+    pub port_forwarding_gateway: Option<std::net::Ipv4Addr>,
 }
 
 impl Default for SessionConfig {
@@ -288,6 +298,8 @@ impl Default for SessionConfig {
             encryption: Encryption::default(),
             utp: Utp::default(),
             pex: true,
+            port_forwarding: false,
+            port_forwarding_gateway: None,
         }
     }
 }

@@ -40,6 +40,10 @@ pub(crate) struct SessionCtx {
     pub dht: Option<Arc<super::dht::DhtNode>>,
     /// The session's local service discovery node, when `cfg.lsd` asks for one and it could start.
     pub lsd: Option<Arc<super::lsd::LsdNode>>,
+    /// The session's port forwarding, unless it listens on loopback ([`super::portmap`]).
+    pub portmap: Option<Arc<super::portmap::PortMapper>>,
+    /// The task of `portmap`, awaited at shutdown (it deletes the mappings).
+    portmap_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The disk writer threads every torrent shares.
     pub writers: super::verify::Writers,
     /// The budget of every torrent's hot piece copies (see [`super::hot`]).
@@ -147,6 +151,13 @@ impl SessionCtx {
         *self.utp.lock()
     }
 
+    /// The ports port forwarding asks the gateway for ([`super::portmap::session_ports`]).
+    fn forwarded_ports(&self) -> Vec<(super::portmap::Protocol, u16)> {
+        let utp = self.utp() != super::Utp::Off && self.listening.utp().is_some();
+        let dht = self.dht.as_ref().filter(|d| d.is_on()).map(|d| d.port());
+        super::portmap::session_ports(self.listen_addr(), utp, dht)
+    }
+
     /// How to dial a peer now, for an address known to want encryption first, and over the
     /// transport `learned` for it (see [`super::Utp::dial_over`]).
     pub fn dial(
@@ -215,6 +226,13 @@ impl Session {
         } else {
             None
         };
+        let portmap = (!listen_addr.ip().is_loopback()).then(|| {
+            super::portmap::PortMapper::new(
+                cfg.port_forwarding,
+                cfg.port_forwarding_gateway,
+                listen_addr.ip(),
+            )
+        });
         let max_connections = cfg
             .max_connections
             .unwrap_or_else(|| super::fd_budget::for_this_process(cfg.max_open_files));
@@ -239,6 +257,8 @@ impl Session {
             announce_key: rand::random(),
             dht,
             lsd,
+            portmap,
+            portmap_task: Mutex::new(None),
             writers: Default::default(),
             hot_budget: super::hot::HotBudget::new(cfg.hot_piece_bytes),
             checks: tokio::sync::Semaphore::new(CHECKS_AT_ONCE),
@@ -265,6 +285,12 @@ impl Session {
         }
         if let Some(l) = &session.0.ctx.lsd {
             tokio::spawn(l.clone().run(session.0.ctx.shutdown.clone()));
+        }
+        if let Some(m) = &session.0.ctx.portmap {
+            let ctx = Arc::downgrade(&session.0.ctx);
+            let ports = move || ctx.upgrade().map_or_else(Vec::new, |c| c.forwarded_ports());
+            let task = tokio::spawn(m.clone().run(ports, session.0.ctx.shutdown.clone()));
+            *session.0.ctx.portmap_task.lock() = Some(task);
         }
         tracing::info!(%listen_addr, "listening for peers");
         Ok(session)
@@ -405,6 +431,35 @@ impl Session {
         match &self.0.ctx.lsd {
             Some(l) => {
                 l.switch(on);
+                true
+            }
+            None => !on,
+        }
+    }
+
+    /// Port forwarding as it stands (off for a session that listens on loopback).
+    pub fn port_forwarding(&self) -> super::PortForwarding {
+        let mut status = self
+            .0
+            .ctx
+            .portmap
+            .as_ref()
+            .map_or_else(super::PortForwarding::off, |m| m.status());
+        status.listen = Some(self.listen_addr());
+        status
+    }
+
+    /// Whether port forwarding is switched on.
+    pub fn port_forwarding_on(&self) -> bool {
+        self.0.ctx.portmap.as_ref().is_some_and(|m| m.is_on())
+    }
+
+    /// Switches port forwarding on (the ports are mapped at once) or off (the mappings are
+    /// deleted). False when asked to switch it on in a session that listens on loopback.
+    pub fn set_port_forwarding(&self, on: bool) -> bool {
+        match &self.0.ctx.portmap {
+            Some(m) => {
+                m.switch(on);
                 true
             }
             None => !on,
@@ -638,6 +693,12 @@ impl Session {
         ctx.listening.close_utp();
         if let Some(d) = &self.0.ctx.dht {
             d.stop().await;
+        }
+        // The mappings are deleted by the task as it ends (within its own bound).
+        let task = ctx.portmap_task.lock().take();
+        if let Some(task) = task {
+            let bound = super::portmap::RELEASE_TIMEOUT + Duration::from_secs(1);
+            let _ = tokio::time::timeout(bound, task).await;
         }
     }
 }

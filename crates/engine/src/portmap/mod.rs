@@ -1,0 +1,500 @@
+//! Port forwarding: the session asks the home router (the gateway) to forward its peer port from
+//! outside, as Transmission, qBittorrent and libtorrent do, so peers beyond the NAT can dial in.
+//! NAT-PMP ([`natpmp`], RFC 6886) is tried first, at the gateway of the default route; a gateway
+//! that does not answer it is looked for over UPnP IGD ([`upnp`]).
+//!
+//! Ports forwarded: the TCP listen port, the UDP port of the same number (uTP), and the DHT
+//! node's UDP port when it is another. Each is asked for with the same external number.
+//!
+//! One task per session ([`PortMapper::run`]) owns the mappings. It maps when switched on, renews
+//! at half the lifetime the gateway granted, maps again when a port moves
+//! ([`crate::Session::set_listen_port`], the DHT switched on or off), deletes the mappings when
+//! switched off and when the session stops (bounded by [`RELEASE_TIMEOUT`]), and after a failure
+//! tries again after [`RETRY`]. Nothing is tried for a session that listens on loopback.
+//!
+//! Invariants: only the task changes the status and the mappings; the status is written under
+//! its lock, never held across an `.await`. [`PortMapper::status`] is a copy.
+
+pub mod natpmp;
+pub mod upnp;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The lifetime asked of a NAT-PMP mapping (RFC 6886's recommendation).
+const NATPMP_LIFETIME: u32 = 7200;
+
+/// The wait after a failure before trying again.
+pub const RETRY: Duration = Duration::from_secs(600);
+
+/// How often the ports are looked at for a move.
+const PORTS_POLL: Duration = Duration::from_secs(5);
+
+/// The most the deletion of the mappings may hold up a session that stops.
+pub const RELEASE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A transport protocol of a mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        })
+    }
+}
+
+/// One port forwarded: `external` on the gateway to `internal` of ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forwarded {
+    pub protocol: Protocol,
+    pub internal: u16,
+    pub external: u16,
+}
+
+/// Where port forwarding stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardState {
+    /// Switched off (or the session listens on loopback).
+    Off,
+    /// Looking for the gateway, or asking it.
+    Mapping,
+    /// The gateway forwards the ports in [`PortForwarding::ports`].
+    Forwarded,
+    /// No gateway answered, or it refused ([`PortForwarding::error`]); tried again later.
+    Failed,
+}
+
+/// Port forwarding as it stands ([`crate::Session::port_forwarding`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortForwarding {
+    /// Switched on (it may still be mapping, or have failed).
+    pub on: bool,
+    /// Where the session listens for peers (filled in by [`crate::Session::port_forwarding`]).
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    pub state: ForwardState,
+    /// "NAT-PMP" or "UPnP", while forwarded.
+    pub via: Option<String>,
+    /// The gateway asked.
+    pub gateway: Option<IpAddr>,
+    /// The address the gateway has outside, when it told.
+    pub external_ip: Option<IpAddr>,
+    pub ports: Vec<Forwarded>,
+    /// Why it failed, or why a port could not be forwarded while the others were.
+    pub error: Option<String>,
+}
+
+impl PortForwarding {
+    /// Switched off, nothing forwarded.
+    pub fn off() -> Self {
+        PortForwarding {
+            on: false,
+            listen: None,
+            state: ForwardState::Off,
+            via: None,
+            gateway: None,
+            external_ip: None,
+            ports: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+/// The mappings held, by the way they were made.
+enum Held {
+    NatPmp {
+        gateway: SocketAddrV4,
+        ports: Vec<Forwarded>,
+    },
+    Upnp {
+        igd: upnp::Igd,
+        ports: Vec<Forwarded>,
+    },
+}
+
+impl Held {
+    fn ports(&self) -> &[Forwarded] {
+        match self {
+            Held::NatPmp { ports, .. } | Held::Upnp { ports, .. } => ports,
+        }
+    }
+
+    /// Deletes every mapping (failures only logged: the gateway drops them when their lease ends).
+    async fn release(self) {
+        match self {
+            Held::NatPmp { gateway, ports } => {
+                for p in ports {
+                    if let Err(e) = natpmp::unmap(gateway, p.protocol, p.internal).await {
+                        tracing::debug!("port forwarding: {} {}: {e}", p.protocol, p.internal);
+                    }
+                }
+            }
+            Held::Upnp { igd, ports } => {
+                for p in ports {
+                    if let Err(e) = igd.unmap(p.protocol, p.external).await {
+                        tracing::debug!("port forwarding: {} {}: {e}", p.protocol, p.external);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The session's port forwarding; see the module doc.
+pub struct PortMapper {
+    /// The gateway named in the settings; `None`: the default route's (NAT-PMP) and whoever
+    /// answers SSDP's multicast (UPnP).
+    gateway: Option<Ipv4Addr>,
+    /// The address the session listens on, when it is a specific one (mappings point there).
+    listen_ip: Option<IpAddr>,
+    on: watch::Sender<bool>,
+    status: Mutex<PortForwarding>,
+}
+
+impl PortMapper {
+    /// A mapper, switched `on` or not; [`PortMapper::run`] does the work.
+    pub fn new(on: bool, gateway: Option<Ipv4Addr>, listen_ip: IpAddr) -> Arc<PortMapper> {
+        Arc::new(PortMapper {
+            gateway,
+            listen_ip: (!listen_ip.is_unspecified()).then_some(listen_ip),
+            on: watch::Sender::new(on),
+            status: Mutex::new(PortForwarding::off()),
+        })
+    }
+
+    /// Where port forwarding stands.
+    pub fn status(&self) -> PortForwarding {
+        let mut s = self.status.lock().clone();
+        s.on = self.is_on();
+        s
+    }
+
+    /// Whether it is switched on.
+    pub fn is_on(&self) -> bool {
+        *self.on.borrow()
+    }
+
+    /// Switches it on (the ports are mapped at once) or off (the mappings are deleted).
+    pub fn switch(&self, on: bool) {
+        self.on
+            .send_if_modified(|now| std::mem::replace(now, on) != on);
+    }
+
+    fn set_status(&self, s: PortForwarding) {
+        *self.status.lock() = s;
+    }
+
+    /// Maps the ports `ports()` names while switched on, until `stop`; see the module doc.
+    pub async fn run(
+        self: Arc<Self>,
+        ports: impl Fn() -> Vec<(Protocol, u16)> + Send,
+        stop: CancellationToken,
+    ) {
+        let mut on = self.on.subscribe();
+        let mut held: Option<(Held, Instant)> = None;
+        let mut retry_at = Instant::now();
+        let mut tried_for: Vec<(Protocol, u16)> = Vec::new();
+        loop {
+            let wanted = if *on.borrow_and_update() {
+                ports()
+            } else {
+                Vec::new()
+            };
+            let now = Instant::now();
+            // Let go of what is no longer wanted (switched off, a port moved).
+            if let Some((h, _)) = &held {
+                let had: Vec<(Protocol, u16)> =
+                    h.ports().iter().map(|p| (p.protocol, p.internal)).collect();
+                if had != wanted {
+                    let (h, _) = held.take().expect("held");
+                    h.release().await;
+                    retry_at = now;
+                }
+            }
+            if wanted != tried_for {
+                // New ports: try them at once, whatever the last failure.
+                retry_at = now;
+                tried_for = wanted.clone();
+            }
+            let renew = held.as_ref().is_some_and(|(_, at)| *at <= now);
+            if wanted.is_empty() {
+                self.set_status(PortForwarding::off());
+            } else if renew || (held.is_none() && retry_at <= now) {
+                if held.is_none() {
+                    let mut s = self.status();
+                    s.state = ForwardState::Mapping;
+                    self.set_status(s);
+                }
+                let previous = held.take().map(|(h, _)| h);
+                match self.map(&wanted, previous).await {
+                    Ok((h, status, renew_in)) => {
+                        if status != self.status() {
+                            tracing::info!(
+                                "port forwarding: {} by {} at {}",
+                                shown_ports(&status.ports),
+                                status.via.as_deref().unwrap_or("?"),
+                                status.gateway.map_or("?".into(), |g| g.to_string())
+                            );
+                        }
+                        self.set_status(status);
+                        held = Some((h, Instant::now() + renew_in));
+                    }
+                    Err(status) => {
+                        tracing::info!(
+                            "port forwarding failed (trying again in {} min): {}",
+                            RETRY.as_secs() / 60,
+                            status.error.as_deref().unwrap_or("?")
+                        );
+                        self.set_status(status);
+                        retry_at = Instant::now() + RETRY;
+                    }
+                }
+            }
+            let next = held
+                .as_ref()
+                .map_or(retry_at, |(_, at)| *at)
+                .max(Instant::now())
+                .min(Instant::now() + PORTS_POLL);
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                r = on.changed() => if r.is_err() { break },
+                _ = tokio::time::sleep_until(next) => {}
+            }
+        }
+        if let Some((h, _)) = held {
+            let _ = tokio::time::timeout(RELEASE_TIMEOUT, h.release()).await;
+        }
+    }
+
+    /// Maps `wanted` (renewing `previous`, made for the same ports): by NAT-PMP where a gateway
+    /// answers it, else by UPnP. The mappings, the status and when to renew; or the status that
+    /// says why nothing is forwarded.
+    async fn map(
+        &self,
+        wanted: &[(Protocol, u16)],
+        previous: Option<Held>,
+    ) -> Result<(Held, PortForwarding, Duration), PortForwarding> {
+        let mut why = Vec::new();
+        let natpmp_gateway = self.gateway.or_else(default_gateway);
+        let try_natpmp = !matches!(previous, Some(Held::Upnp { .. }));
+        if let (Some(gw), true) = (natpmp_gateway, try_natpmp) {
+            let gateway = SocketAddrV4::new(gw, natpmp::PORT);
+            match self.map_natpmp(gateway, wanted).await {
+                Ok(r) => return Ok(r),
+                Err(e) => why.push(e),
+            }
+        }
+        let igd = match previous {
+            Some(Held::Upnp { igd, .. }) => Ok(igd),
+            _ => upnp::Igd::search(self.gateway.map(IpAddr::V4)).await,
+        };
+        match igd {
+            Ok(igd) => match self.map_upnp(igd, wanted).await {
+                Ok(r) => return Ok(r),
+                Err(e) => why.push(e),
+            },
+            Err(e) => why.push(e),
+        }
+        Err(PortForwarding {
+            on: true,
+            listen: None,
+            state: ForwardState::Failed,
+            via: None,
+            gateway: natpmp_gateway.map(IpAddr::V4),
+            external_ip: None,
+            ports: Vec::new(),
+            error: Some(why.join("; ")),
+        })
+    }
+
+    async fn map_natpmp(
+        &self,
+        gateway: SocketAddrV4,
+        wanted: &[(Protocol, u16)],
+    ) -> Result<(Held, PortForwarding, Duration), String> {
+        let mut ports = Vec::new();
+        let mut lifetime = NATPMP_LIFETIME;
+        let mut refused = Vec::new();
+        for &(protocol, port) in wanted {
+            match natpmp::map(gateway, protocol, port, NATPMP_LIFETIME).await {
+                Ok(g) => {
+                    lifetime = lifetime.min(g.lifetime.max(2));
+                    ports.push(Forwarded {
+                        protocol,
+                        internal: port,
+                        external: g.external,
+                    });
+                }
+                // No answer at all: the gateway does not speak NAT-PMP.
+                Err(e @ natpmp::NatPmpError::NoAnswer(_)) if ports.is_empty() => {
+                    return Err(e.to_string())
+                }
+                Err(e) => refused.push(format!("{protocol} {port}: {e}")),
+            }
+        }
+        if ports.is_empty() {
+            return Err(refused.join("; "));
+        }
+        let external_ip = natpmp::external_address(gateway).await.ok().map(IpAddr::V4);
+        let status = PortForwarding {
+            on: true,
+            listen: None,
+            state: ForwardState::Forwarded,
+            via: Some("NAT-PMP".into()),
+            gateway: Some(IpAddr::V4(*gateway.ip())),
+            external_ip,
+            ports: ports.clone(),
+            error: (!refused.is_empty()).then(|| refused.join("; ")),
+        };
+        let renew_in = Duration::from_secs(u64::from(lifetime) / 2);
+        Ok((Held::NatPmp { gateway, ports }, status, renew_in))
+    }
+
+    async fn map_upnp(
+        &self,
+        mut igd: upnp::Igd,
+        wanted: &[(Protocol, u16)],
+    ) -> Result<(Held, PortForwarding, Duration), String> {
+        if let Some(ip) = self.listen_ip {
+            igd.local = ip;
+        }
+        let mut ports = Vec::new();
+        let mut refused = Vec::new();
+        for &(protocol, port) in wanted {
+            match igd.map(protocol, port).await {
+                Ok(()) => ports.push(Forwarded {
+                    protocol,
+                    internal: port,
+                    external: port,
+                }),
+                Err(e) => refused.push(format!("{protocol} {port}: {e}")),
+            }
+        }
+        let gateway = igd.addr();
+        if ports.is_empty() {
+            return Err(format!("UPnP gateway at {gateway}: {}", refused.join("; ")));
+        }
+        let status = PortForwarding {
+            on: true,
+            listen: None,
+            state: ForwardState::Forwarded,
+            via: Some("UPnP".into()),
+            gateway: Some(gateway.ip()),
+            external_ip: igd.external_ip().await,
+            ports: ports.clone(),
+            error: (!refused.is_empty()).then(|| refused.join("; ")),
+        };
+        // A permanent mapping is still asked for again now and then: a gateway that restarted
+        // has forgotten it.
+        let renew_in = Duration::from_secs(
+            u64::from(if igd.lease == 0 {
+                upnp::LEASE
+            } else {
+                igd.lease
+            }) / 2,
+        );
+        Ok((Held::Upnp { igd, ports }, status, renew_in))
+    }
+}
+
+/// How the ports show in a log line: `TCP 6881, UDP 6881`.
+fn shown_ports(ports: &[Forwarded]) -> String {
+    let one = |p: &Forwarded| {
+        if p.internal == p.external {
+            format!("{} {}", p.protocol, p.internal)
+        } else {
+            format!("{} {} (outside {})", p.protocol, p.internal, p.external)
+        }
+    };
+    ports.iter().map(one).collect::<Vec<_>>().join(", ")
+}
+
+/// The gateway of the IPv4 default route (Linux: `/proc/net/route`).
+pub fn default_gateway() -> Option<Ipv4Addr> {
+    let table = std::fs::read_to_string("/proc/net/route").ok()?;
+    gateway_in_route_table(&table)
+}
+
+/// The gateway of the first default route (destination 0, flag RTF_GATEWAY) in a
+/// `/proc/net/route` table, whose addresses are hex in the host's byte order.
+fn gateway_in_route_table(table: &str) -> Option<Ipv4Addr> {
+    const RTF_GATEWAY: u32 = 0x2;
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (dest, gw, flags) = (f.get(1)?, f.get(2)?, f.get(3)?);
+        let flags = u32::from_str_radix(flags, 16).ok()?;
+        if *dest != "00000000" || flags & RTF_GATEWAY == 0 {
+            return None;
+        }
+        let raw = u32::from_str_radix(gw, 16).ok()?;
+        Some(Ipv4Addr::from(raw.to_ne_bytes()))
+    })
+}
+
+/// The ports of a session to forward: TCP and UDP (uTP) `listen`, and the DHT's `dht` when it is
+/// another.
+pub fn session_ports(listen: SocketAddr, utp: bool, dht: Option<u16>) -> Vec<(Protocol, u16)> {
+    let mut v = vec![(Protocol::Tcp, listen.port())];
+    if utp {
+        v.push((Protocol::Udp, listen.port()));
+    }
+    if let Some(d) = dht.filter(|d| !(utp && *d == listen.port())) {
+        v.push((Protocol::Udp, d));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_gateway_is_read_from_the_route_table() {
+        let table =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+            eth0\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+            eth0\t00000000\t0101A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n";
+        assert_eq!(
+            gateway_in_route_table(table),
+            Some(Ipv4Addr::new(192, 168, 1, 1))
+        );
+        // No default route through a gateway (a point-to-point link, or none at all).
+        let none = "Iface\tDestination\tGateway \tFlags\n\
+            tun0\t00000000\t00000000\t0001\n";
+        assert_eq!(gateway_in_route_table(none), None);
+    }
+
+    #[test]
+    fn the_ports_of_a_session_are_each_forwarded_once() {
+        let l: SocketAddr = "0.0.0.0:6881".parse().unwrap();
+        use Protocol::*;
+        assert_eq!(
+            session_ports(l, true, Some(6882)),
+            [(Tcp, 6881), (Udp, 6881), (Udp, 6882)]
+        );
+        assert_eq!(
+            session_ports(l, true, Some(6881)),
+            [(Tcp, 6881), (Udp, 6881)]
+        );
+        assert_eq!(
+            session_ports(l, false, Some(6881)),
+            [(Tcp, 6881), (Udp, 6881)]
+        );
+        assert_eq!(session_ports(l, false, None), [(Tcp, 6881)]);
+    }
+}

@@ -1,0 +1,111 @@
+//! UPnP IGD: the gateway found by SSDP (multicast to 239.255.255.250:1900, or unicast to a gateway
+//! named in the settings), its WANIPConnection (or WANPPPConnection) service asked for port
+//! mappings over SOAP. The protocol is the `igd-next` crate's; this module picks the address
+//! the mappings point to and the lease.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use igd_next::aio::tokio::{search_gateway, Tokio};
+use igd_next::aio::Gateway;
+use igd_next::{AddPortError, PortMappingProtocol, SearchOptions};
+
+use super::Protocol;
+
+/// The SSDP port of a gateway.
+pub const SSDP_PORT: u16 = 1900;
+
+/// How long a search waits for a gateway to answer.
+const SEARCH_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Seconds a mapping is leased for; it is renewed at half that.
+pub const LEASE: u32 = 3600;
+
+/// What shows in the gateway's list of mappings.
+const DESCRIPTION: &str = "btorrent";
+
+/// A gateway found, with the address of ours that faces it (where mappings point).
+pub struct Igd {
+    gateway: Gateway<Tokio>,
+    pub local: IpAddr,
+    /// The lease asked for: [`LEASE`], or 0 (for ever) on a gateway that takes no other.
+    pub lease: u32,
+}
+
+fn protocol_of(p: Protocol) -> PortMappingProtocol {
+    match p {
+        Protocol::Tcp => PortMappingProtocol::TCP,
+        Protocol::Udp => PortMappingProtocol::UDP,
+    }
+}
+
+impl Igd {
+    /// Searches for a gateway: at `gateway`'s SSDP port when one is named, else by multicast.
+    pub async fn search(gateway: Option<IpAddr>) -> Result<Igd, String> {
+        let mut options = SearchOptions::default();
+        options.timeout = Some(SEARCH_TIMEOUT);
+        options.single_search_timeout = Some(SEARCH_TIMEOUT);
+        if let Some(ip) = gateway {
+            options.broadcast_address = SocketAddr::new(ip, SSDP_PORT);
+            // Named by the user, so trusted whatever it is (the crate refuses a loopback one
+            // otherwise, which a real router never is).
+            options.allowed_gateway_ips = vec![ip];
+        }
+        let found = search_gateway(options)
+            .await
+            .map_err(|e| format!("no UPnP gateway answered: {e}"))?;
+        let local = local_address_towards(found.addr.ip())
+            .map_err(|e| format!("UPnP gateway at {}: {e}", found.addr))?;
+        Ok(Igd {
+            gateway: found,
+            local,
+            lease: LEASE,
+        })
+    }
+
+    /// Where the gateway answers.
+    pub fn addr(&self) -> SocketAddr {
+        self.gateway.addr
+    }
+
+    /// Maps the same external port to `port` of ours, for [`Igd::lease`] seconds; a gateway that
+    /// only takes permanent mappings gets one (and `lease` becomes 0).
+    pub async fn map(&mut self, protocol: Protocol, port: u16) -> Result<(), String> {
+        let local = SocketAddr::new(self.local, port);
+        let p = protocol_of(protocol);
+        let r = self
+            .gateway
+            .add_port(p, port, local, self.lease, DESCRIPTION)
+            .await;
+        match r {
+            Err(AddPortError::OnlyPermanentLeasesSupported) if self.lease != 0 => {
+                self.lease = 0;
+                self.gateway
+                    .add_port(p, port, local, 0, DESCRIPTION)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            r => r.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Deletes the mapping of `port`.
+    pub async fn unmap(&self, protocol: Protocol, port: u16) -> Result<(), String> {
+        self.gateway
+            .remove_port(protocol_of(protocol), port)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The gateway's external address, if it tells.
+    pub async fn external_ip(&self) -> Option<IpAddr> {
+        self.gateway.get_external_ip().await.ok()
+    }
+}
+
+/// The address of ours a packet to `ip` leaves from (no packet is sent).
+fn local_address_towards(ip: IpAddr) -> std::io::Result<IpAddr> {
+    let sock = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+    sock.connect((ip, SSDP_PORT))?;
+    Ok(sock.local_addr()?.ip())
+}
