@@ -7,7 +7,8 @@
 //!   differ;
 //! - the encryption and uTP policies (`encryption`, `utp`): new connections follow the file's;
 //! - the DHT node (`dht`: switched off, or on again in a session that started with one), local
-//!   service discovery (`lsd`, likewise), peer exchange (`pex`) and the peer limits (`max_peers`, `max_connections`; a lower limit
+//!   service discovery (`lsd`, likewise), port forwarding (`port_forwarding`: the router asked, or
+//!   its mappings deleted), peer exchange (`pex`) and the peer limits (`max_peers`, `max_connections`; a lower limit
 //!   cuts no connection, it lets none more in until the count is under it);
 //! - the peer port (`listen_port`), when it changes: the listener and the uTP socket move to it;
 //! - the blocklist: its switch, and lists dropped into `blocklists/` or removed from it. The task
@@ -95,6 +96,10 @@ fn look(peer: &PeerSlot, last: Seen) -> Seen {
         let lsd = cfg.settings.lsd_enabled();
         if s.lsd_on() != lsd && s.set_lsd(lsd) {
             tracing::info!("local discovery from torrents.toml: {}", on_off(lsd));
+        }
+        let forwarding = cfg.settings.port_forwarding_enabled();
+        if s.port_forwarding_on() != forwarding && s.set_port_forwarding(forwarding) {
+            tracing::info!("port forwarding from torrents.toml: {}", on_off(forwarding));
         }
         if s.pex() != cfg.settings.pex {
             s.set_pex(cfg.settings.pex);

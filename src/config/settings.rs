@@ -98,6 +98,15 @@ pub struct Settings {
     /// default; applied at once).
     #[serde(skip_serializing_if = "is_true")]
     pub pex: bool,
+    /// Port forwarding: the router is asked to forward the peer port from outside (NAT-PMP, then
+    /// UPnP IGD; [`crate::engine::portmap`]), so peers beyond the NAT can dial in. On by default,
+    /// as in Transmission; applied at once; never while `listen_ip` is loopback.
+    #[serde(skip_serializing_if = "is_true")]
+    pub port_forwarding: bool,
+    /// The router to ask, an IPv4 address; absent: the default route's gateway (NAT-PMP) and
+    /// whoever answers UPnP's multicast search. Taken at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_forwarding_gateway: Option<String>,
     /// Torrents added over the RPC without `paused`, and .torrent files and magnet links dropped in
     /// the watch folder, start at once (on by default; Transmission's `start-added-torrents`).
     /// Off, they are added paused.
@@ -241,6 +250,8 @@ impl Settings {
 pub const DHT_ENV: &str = "BTORRENT_DHT";
 /// The same for local service discovery (tests that must not find each other's peers).
 pub const LSD_ENV: &str = "BTORRENT_LSD";
+/// The same for port forwarding (a machine whose router must not be asked).
+pub const PORT_FORWARDING_ENV: &str = "BTORRENT_PORT_FORWARDING";
 
 fn is_true(b: &bool) -> bool {
     *b
@@ -329,6 +340,24 @@ impl Settings {
         self.lsd && !env_off(LSD_ENV)
     }
 
+    /// Port forwarding for the peer session: `port_forwarding`, unless `BTORRENT_PORT_FORWARDING`
+    /// turns it off.
+    pub fn port_forwarding_enabled(&self) -> bool {
+        self.port_forwarding && !env_off(PORT_FORWARDING_ENV)
+    }
+
+    /// `port_forwarding_gateway` read; an entry that is not an IPv4 address is an error.
+    pub fn port_forwarding_gateway_ip(&self) -> Result<Option<std::net::Ipv4Addr>, String> {
+        self.port_forwarding_gateway
+            .as_deref()
+            .map(|g| {
+                g.trim()
+                    .parse()
+                    .map_err(|_| format!("port_forwarding_gateway {g:?} is not an IPv4 address"))
+            })
+            .transpose()
+    }
+
     /// The DHT settings for the peer session; `None` when `dht` is off (here or by `BTORRENT_DHT`). An
     /// entry of `dht_bootstrap` that is not `host:port` is an error.
     pub fn dht_config(&self) -> Result<Option<crate::engine::DhtConfig>, String> {
@@ -389,6 +418,8 @@ impl Default for Settings {
             dht: true,
             lsd: true,
             pex: true,
+            port_forwarding: true,
+            port_forwarding_gateway: None,
             start_added_torrents: true,
             encryption: crate::engine::Encryption::default(),
             utp: crate::engine::Utp::default(),

@@ -47,6 +47,10 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         Some(s) => s.lsd_on(),
         None => cfg.settings.lsd_enabled(),
     };
+    let forwarding = match &session {
+        Some(s) => s.port_forwarding_on(),
+        None => cfg.settings.port_forwarding_enabled(),
+    };
     let peer_limit = match &session {
         Some(s) => s.max_peers_per_torrent(),
         None => cfg.settings.max_peers_per_torrent(),
@@ -79,7 +83,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "peer-limit-per-torrent": peer_limit,
         // Peer exchange (BEP 11) is on for every torrent that is not private.
         "pex-enabled": session.as_ref().map_or(cfg.settings.pex, |s| s.pex()), "peer-port": port, "peer-port-random-on-start": false,
-        "port-forwarding-enabled": false,
+        "port-forwarding-enabled": forwarding,
         "rename-partial-files": false,
         "rpc-version": RPC_VERSION, "rpc-version-minimum": 1,
         "session-id": rpc.guard.session_id,
@@ -153,7 +157,8 @@ pub fn limit_arg(
 /// `utp-enabled` (applied at once to new connections; `true` keeps `prefer`), `pex-enabled` (at
 /// once: off, no peer list is sent or taken), `dht-enabled` (the node switched off or on again; a
 /// session that started without one cannot switch it on), `lpd-enabled` (local service discovery,
-/// likewise), `peer-port` (the listener and the uTP socket moved to it at once; one that cannot
+/// likewise), `port-forwarding-enabled` (the router asked at once, or its mappings deleted;
+/// [`crate::engine::portmap`]), `peer-port` (the listener and the uTP socket moved to it at once; one that cannot
 /// be taken is refused and changes nothing), `peer-limit-global` and `peer-limit-per-torrent`
 /// (at once; a lower limit cuts no connection but lets none more in until the count is under it),
 /// `start-added-torrents` (whether a `torrent-add` without `paused` starts) and `download-dir`
@@ -178,6 +183,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     const START_ADDED: &str = "start-added-torrents";
     const DHT: &str = "dht-enabled";
     const LPD: &str = "lpd-enabled";
+    const FORWARDING: &str = "port-forwarding-enabled";
     const PEER_PORT: &str = "peer-port";
     const INCOMPLETE_DIR: &str = "incomplete-dir";
     const INCOMPLETE_ON: &str = "incomplete-dir-enabled";
@@ -200,6 +206,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && *k != START_ADDED
                 && *k != DHT
                 && *k != LPD
+                && *k != FORWARDING
                 && *k != PEER_PORT
                 && *k != INCOMPLETE_DIR
                 && *k != INCOMPLETE_ON
@@ -218,7 +225,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     };
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download and seeding queues, the programs run on torrent events, the blocklist, encryption, uTP, peer exchange, the DHT, local discovery, the peer port, the peer limits, start-added-torrents, download-dir and the incomplete folder can be changed here (any other key only with the value it has); not supported: {}",
+            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download and seeding queues, the programs run on torrent events, the blocklist, encryption, uTP, peer exchange, the DHT, local discovery, port forwarding, the peer port, the peer limits, start-added-torrents, download-dir and the incomplete folder can be changed here (any other key only with the value it has); not supported: {}",
             unsupported.join(", ")
         ));
     }
@@ -249,6 +256,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let pex = switch(PEX)?;
     let dht = switch(DHT)?;
     let lpd = switch(LPD)?;
+    let forwarding = switch(FORWARDING)?;
     let peer_port = match args.get(PEER_PORT) {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_u64() {
@@ -312,6 +320,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         && pex.is_none()
         && dht.is_none()
         && lpd.is_none()
+        && forwarding.is_none()
         && peer_port.is_none()
         && start_added.is_none()
         && incomplete_dir.is_none()
@@ -343,6 +352,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         put(&mut s.pex, pex);
         put(&mut s.dht, dht);
         put(&mut s.lsd, lpd);
+        put(&mut s.port_forwarding, forwarding);
         put(&mut s.listen_port, peer_port);
         put(&mut s.start_added_torrents, start_added);
         if let Some(d) = &incomplete_dir {
@@ -384,6 +394,14 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             ));
         }
     }
+    if let (Some(true), Some(session)) = (forwarding, rpc.peer.get().await) {
+        if !session.set_port_forwarding(true) {
+            return Err(format!(
+                "{FORWARDING}: this session listens on loopback (listen_ip {}): nothing outside this machine could use a forwarded port",
+                session.listen_addr().ip()
+            ));
+        }
+    }
     if let (Some(port), Some(session)) = (peer_port, rpc.peer.get().await) {
         // Before anything else changes: a port that cannot be taken refuses the request.
         session
@@ -415,6 +433,9 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
         if let Some(on) = lpd {
             session.set_lsd(on);
+        }
+        if forwarding == Some(false) {
+            session.set_port_forwarding(false);
         }
         if let Some(n) = peers_global {
             session.set_max_connections(n);
@@ -526,10 +547,30 @@ pub fn free_space(args: &Map<String, Value>) -> Outcome {
     Ok(m)
 }
 
+/// How port forwarding stands, in a few words.
+fn forwarding_shown(f: &crate::engine::PortForwarding) -> String {
+    use crate::engine::ForwardState::*;
+    match f.state {
+        Off => "port forwarding: off".into(),
+        Mapping => "port forwarding: asking the router".into(),
+        Failed => format!(
+            "port forwarding failed: {}",
+            f.error.as_deref().unwrap_or("?")
+        ),
+        Forwarded => format!(
+            "port forwarding: by {} at {}{}",
+            f.via.as_deref().unwrap_or("?"),
+            f.gateway.map_or("?".into(), |g| g.to_string()),
+            f.external_ip
+                .map_or(String::new(), |ip| format!(", outside {ip}"))
+        ),
+    }
+}
+
 /// `port-test`: dials our own peer port, at the address the peer listens on or, when it listens on
 /// every interface, at the address the request came in on, and says whether it accepts connections. This cannot tell
 /// whether the port is reachable from the internet (that needs a host outside), and the reply says
-/// so in `port-test-detail`.
+/// so in `port-test-detail`, with how port forwarding on the router stands.
 pub async fn port_test(rpc: &Arc<Rpc>, came_in_on: std::net::IpAddr) -> Outcome {
     let mut m = Map::new();
     let Some(session) = rpc.peer.get().await else {
@@ -552,8 +593,9 @@ pub async fn port_test(rpc: &Arc<Rpc>, came_in_on: std::net::IpAddr) -> Outcome 
     m.insert(
         "port-test-detail".into(),
         format!(
-            "dialled {addr} from this machine: {}; whether it is reachable from the internet is not tested",
-            if open { "it accepts connections" } else { "nothing accepted" }
+            "dialled {addr} from this machine: {}; whether it is reachable from the internet is not tested; {}",
+            if open { "it accepts connections" } else { "nothing accepted" },
+            forwarding_shown(&session.port_forwarding())
         )
         .into(),
     );

@@ -446,11 +446,17 @@ pub fn session_config(cfg: &Config, bus: &EventBus) -> Result<SessionConfig> {
         )
     })?;
     let dht = cfg.settings.dht_config().map_err(|e| anyhow::anyhow!(e))?;
+    let gateway = cfg
+        .settings
+        .port_forwarding_gateway_ip()
+        .map_err(|e| anyhow::anyhow!(e))?;
     let (upload_limit, download_limit) = cfg.settings.session_limits();
     let mut scfg = SessionConfig {
         listen: SocketAddr::new(ip, cfg.settings.listen_port),
         dht,
         lsd: cfg.settings.lsd_enabled(),
+        port_forwarding: cfg.settings.port_forwarding_enabled(),
+        port_forwarding_gateway: gateway,
         encryption: cfg.settings.encryption,
         utp: cfg.settings.utp,
         pex: cfg.settings.pex,
