@@ -95,6 +95,13 @@ impl Client {
             .and_then(|r| r.dht.map(|d| *d)))
     }
 
+    /// How the owner's port forwarding stands (`None` without an owner).
+    pub fn port_forwarding(&self) -> Result<Option<crate::engine::PortForwarding>> {
+        Ok(self
+            .request(&Request::PortForwarding {}, IO_TIMEOUT)?
+            .and_then(|r| r.port_forwarding.map(|p| *p)))
+    }
+
     /// The address ranges of the owner's blocklist in force (`None` without an owner).
     pub fn blocklist_ranges(&self) -> Result<Option<usize>> {
         Ok(self
@@ -350,6 +357,12 @@ impl LiveTorrents for OwnerOrLocal {
 
     fn dht(&self) -> BoxFuture<'static, Option<crate::engine::DhtStats>> {
         self.session_figure(self.local.dht(), |owner| owner.dht())
+    }
+
+    fn port_forwarding(&self) -> BoxFuture<'static, Option<crate::engine::PortForwarding>> {
+        self.session_figure(self.local.port_forwarding(), |owner| {
+            owner.port_forwarding()
+        })
     }
 
     fn blocklist_ranges(&self) -> BoxFuture<'static, Option<usize>> {

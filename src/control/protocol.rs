@@ -3,7 +3,7 @@
 //! Requests: `{"op":"list"}`, `{"op":"pause","info_hash":"<40 hex>"}`, `resume`, `remove` (same
 //! shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`, `relocate` (same shape), `check`
 //! and `peers` (like `pause`), `{"op":"rename_path","info_hash":"...","path":"top/a.bin","name":"b.bin"}`,
-//! `{"op":"dht"}`, `{"op":"fetching"}`,
+//! `{"op":"dht"}`, `{"op":"port_forwarding"}`, `{"op":"fetching"}`,
 //! `{"op":"choose_files","info_hash":"...","changes":[[0,"skip"]],"sequential":true}`,
 //! `{"op":"set_limits","info_hash":"...","limits":{"upload":30000,"download":null,
 //! "honors_session_limits":true}}`, `{"op":"set_trackers","info_hash":"...","urls":["http://..."]}`,
@@ -94,6 +94,8 @@ pub enum Request {
     Fetching {},
     /// The address ranges of the blocklist in force.
     Blocklist {},
+    /// How port forwarding on the router stands.
+    PortForwarding {},
 }
 
 /// One running torrent in a `list` reply.
@@ -119,6 +121,9 @@ pub struct Reply {
     pub check: Option<Box<crate::engine::CheckReport>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dht: Option<Box<crate::engine::DhtStats>>,
+    /// A `port_forwarding` reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_forwarding: Option<Box<crate::engine::PortForwarding>>,
     /// A `blocklist` reply: the address ranges in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ranges: Option<usize>,

@@ -201,6 +201,13 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
                 ..Default::default()
             };
         }
+        Request::PortForwarding {} => {
+            return Reply {
+                ok: true,
+                port_forwarding: live.port_forwarding().await.map(Box::new),
+                ..Default::default()
+            };
+        }
         Request::Blocklist {} => {
             return Reply {
                 ok: true,

@@ -89,6 +89,10 @@ pub trait LiveTorrents: Send + Sync {
     fn dht(&self) -> BoxFuture<'static, Option<DhtStats>> {
         Box::pin(async { None })
     }
+    /// How port forwarding stands in the peer session running here (`None`: no session).
+    fn port_forwarding(&self) -> BoxFuture<'static, Option<crate::engine::PortForwarding>> {
+        Box::pin(async { None })
+    }
     /// The address ranges of the blocklist in force in the peer session running here (`None`: no
     /// session).
     fn blocklist_ranges(&self) -> BoxFuture<'static, Option<usize>> {
@@ -266,6 +270,11 @@ impl LiveTorrents for PeerSlot {
                 None => None,
             }
         })
+    }
+
+    fn port_forwarding(&self) -> BoxFuture<'static, Option<crate::engine::PortForwarding>> {
+        let status = self.current().map(|s| s.port_forwarding());
+        Box::pin(async move { status })
     }
 
     fn blocklist_ranges(&self) -> BoxFuture<'static, Option<usize>> {

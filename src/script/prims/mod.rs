@@ -18,7 +18,8 @@
 //!   `blocklist_update` (the blocklists' folder and switch);
 //! - `front`: `close` (the shell), `can_ask` and `confirm` (a question to the person at the terminal);
 //! - `queue`: `queue`, `queue_set`, and a `TorrentHandle`'s `queue_position` and `queue_move` (the
-//!   download and seeding queues); `speed`: `speed_set` (the session's speed limits).
+//!   download and seeding queues); `speed`: `speed_set` (the session's speed limits); `port`:
+//!   `port`, `port_set` (the peer port and port forwarding on the router).
 //!
 //! Conventions: a primitive that fails throws a one-line message starting with its own name; options
 //! are passed as a map whose unknown keys are an error and whose `()` values mean "not given".
@@ -31,6 +32,7 @@ mod follow;
 mod front;
 mod handles;
 mod meta;
+mod port;
 mod queue;
 mod registry;
 mod runner;
@@ -67,6 +69,7 @@ pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     blocklist::register(engine, ctx);
     queue::register(engine, ctx);
     speed::register(engine, ctx);
+    port::register(engine, ctx);
     tracker::register(engine, ctx);
     transfer::register(engine, ctx);
 }

@@ -132,6 +132,13 @@ fn settings_map(cfg: &Config) -> Map {
     m.insert("dht".into(), s.dht.into());
     m.insert("lsd".into(), s.lsd.into());
     m.insert("pex".into(), s.pex.into());
+    m.insert("port_forwarding".into(), s.port_forwarding.into());
+    m.insert(
+        "port_forwarding_gateway".into(),
+        s.port_forwarding_gateway
+            .clone()
+            .map_or(Dynamic::UNIT, Dynamic::from),
+    );
     m.insert("start_added_torrents".into(), s.start_added_torrents.into());
     m.insert("encryption".into(), s.encryption.name().into());
     m.insert("utp".into(), s.utp.name().into());
