@@ -62,6 +62,7 @@ impl Shell {
             .env_remove("BTORRENT_CONFIG")
             .env("BTORRENT_DHT", "off")
             .env("BTORRENT_LSD", "off")
+            .env("BTORRENT_PORT_FORWARDING", "off")
             .env("TERM", "xterm-256color");
         let mut session = Session::spawn(cmd).expect("spawn the shell in a pty");
         session

@@ -588,6 +588,7 @@ fn script_files_are_read_within_a_bound() {
         .env_remove("BTORRENT_CONFIG")
         .env("BTORRENT_DHT", "off")
         .env("BTORRENT_LSD", "off")
+        .env("BTORRENT_PORT_FORWARDING", "off")
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n", "{out:?}");

@@ -412,7 +412,8 @@ fn a_one_shot_remove_on_a_terminal_asks_before_deleting() {
             .current_dir(root)
             .env_remove("BTORRENT_CONFIG")
             .env("BTORRENT_DHT", "off")
-            .env("BTORRENT_LSD", "off");
+            .env("BTORRENT_LSD", "off")
+            .env("BTORRENT_PORT_FORWARDING", "off");
         let mut p = expectrl::Session::spawn(cmd).expect("a pty");
         p.set_expect_timeout(Some(Duration::from_secs(30)));
         p.expect("Delete the files of share in").unwrap();

@@ -30,6 +30,7 @@ impl Proc {
             .env_remove("BTORRENT_CONFIG")
             .env("BTORRENT_DHT", "off")
             .env("BTORRENT_LSD", "off")
+            .env("BTORRENT_PORT_FORWARDING", "off")
             .envs(env.iter().copied())
             .stdin(input)
             .stdout(Stdio::piped())

@@ -45,6 +45,7 @@ mod metainfo_fuzz;
 mod metainfo_hostile;
 mod peer_command;
 mod pex;
+mod port_forwarding;
 mod readme_examples;
 mod rpc;
 mod rpc_blocklist;

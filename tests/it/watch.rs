@@ -864,6 +864,7 @@ async fn b_show_names_the_watch_entry_each_torrent_came_from() {
             .env_remove("BTORRENT_CONFIG")
             .env("BTORRENT_DHT", "off")
             .env("BTORRENT_LSD", "off")
+            .env("BTORRENT_PORT_FORWARDING", "off")
             .output()
             .unwrap();
         assert!(

@@ -13,7 +13,8 @@ pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_btorrent"));
     c.env_remove("BTORRENT_CONFIG")
         .env("BTORRENT_DHT", "off")
-        .env("BTORRENT_LSD", "off");
+        .env("BTORRENT_LSD", "off")
+        .env("BTORRENT_PORT_FORWARDING", "off");
     c
 }
 

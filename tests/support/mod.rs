@@ -34,6 +34,7 @@ pub mod data;
 pub mod dht;
 pub mod engine;
 pub mod fake_peer;
+pub mod gateway;
 pub mod host;
 pub mod logs;
 pub mod netns;

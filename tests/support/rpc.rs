@@ -51,12 +51,6 @@ impl RpcDaemon {
     /// [`RpcDaemon::start`] with `BTORRENT_DHT` set to `dht` instead of `off` (`Some("")`: not
     /// set at all, so torrents.toml's `dht` decides).
     pub fn start_with(dir: &Path, extra: &str, dht: Option<&str>) -> RpcDaemon {
-        let port = free_port();
-        std::fs::write(
-            dir.join("torrents.toml"),
-            format!("[settings]\nrpc_bind = \"127.0.0.1:{port}\"\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n{extra}\n"),
-        )
-        .unwrap();
         let mut cmd = bin();
         match dht {
             None => {}
@@ -67,6 +61,23 @@ impl RpcDaemon {
                 cmd.env("BTORRENT_DHT", v);
             }
         }
+        Self::start_cmd(dir, "127.0.0.1", extra, cmd)
+    }
+
+    /// Starts `cmd daemon` in `dir` with its peer on `listen_ip` (an ephemeral port) and `extra`
+    /// settings lines, as [`RpcDaemon::start`].
+    pub fn start_cmd(
+        dir: &Path,
+        listen_ip: &str,
+        extra: &str,
+        cmd: std::process::Command,
+    ) -> RpcDaemon {
+        let port = free_port();
+        std::fs::write(
+            dir.join("torrents.toml"),
+            format!("[settings]\nrpc_bind = \"127.0.0.1:{port}\"\nlisten_ip = \"{listen_ip}\"\nlisten_port = 0\n{extra}\n"),
+        )
+        .unwrap();
         Self::spawn_cmd(dir, port, cmd)
     }
 

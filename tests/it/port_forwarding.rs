@@ -1,0 +1,238 @@
+//! Port forwarding on the router, against doubles of one on a loopback address of their own
+//! (`port_forwarding_gateway` names it): a daemon whose peer listens on every interface asks
+//! NAT-PMP for its TCP and uTP ports, or UPnP IGD when NAT-PMP does not answer; follows the RPC's
+//! `port-forwarding-enabled`, `b-port` and a moved peer port; and deletes its mappings when
+//! switched off and when it stops. A peer on loopback asks nothing, and says why.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::cli::bin;
+use crate::support::gateway::{self, Heard, NatPmpDouble, UpnpDouble};
+use crate::support::process::run_ok;
+use crate::support::rpc::{poll, RpcDaemon};
+use crate::support::runtime;
+
+/// A daemon in `dir` whose peer listens on 0.0.0.0 and asks the router at `ip`.
+fn daemon_asking(dir: &Path, ip: std::net::Ipv4Addr) -> RpcDaemon {
+    let mut cmd = bin();
+    cmd.env_remove("BTORRENT_PORT_FORWARDING");
+    RpcDaemon::start_cmd(dir, "0.0.0.0", &gateway::setting(ip), cmd)
+}
+
+fn peer_port(d: &RpcDaemon) -> u16 {
+    d.client()
+        .ok("session-get", json!({"fields": ["peer-port"]}))["peer-port"]
+        .as_u64()
+        .unwrap() as u16
+}
+
+/// Waits until `heard()` holds a request for each of TCP and UDP `port` that `is` takes.
+fn wait_both(
+    what: &str,
+    heard: impl Fn() -> Vec<Heard>,
+    port: u16,
+    is: impl Fn(&Heard) -> bool,
+) -> Vec<Heard> {
+    poll(what, 30, || {
+        let all = heard();
+        let has = |p: &str| {
+            all.iter()
+                .any(|h| h.protocol == p && (h.internal == port || h.external == port) && is(h))
+        };
+        (has("TCP") && has("UDP")).then_some(all)
+    })
+}
+
+/// `btorrent port` run in `dir` (it asks the daemon running there).
+fn b_port(dir: &Path, args: &[&str]) -> String {
+    run_ok(
+        bin().arg("port").args(args).current_dir(dir),
+        Duration::from_secs(60),
+    )
+}
+
+fn sigterm_and_wait(d: &mut RpcDaemon) {
+    let pid = d.proc.child.id() as i32;
+    // SAFETY: a plain kill(2) of the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = poll("the daemon to stop", 60, || d.proc.exited());
+    assert!(status.success(), "{status:?}: {}", d.proc.log_text());
+}
+
+#[test]
+fn nat_pmp_forwards_the_peer_port_follows_switches_and_a_moved_port_and_lets_go_at_exit() {
+    let rt = runtime();
+    let ip = gateway::own_loopback_ip();
+    let router = rt.block_on(NatPmpDouble::start(ip));
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = daemon_asking(dir.path(), ip);
+    let mut c = d.client();
+    let port = peer_port(&d);
+
+    // TCP and uTP's UDP, the same external port asked, RFC 6886's two hours.
+    let heard = wait_both("the mappings", || router.heard(), port, |h| !h.delete);
+    assert!(
+        heard
+            .iter()
+            .all(|h| h.external == port && h.lifetime == 7200),
+        "{heard:?}"
+    );
+    let s = c.ok(
+        "session-get",
+        json!({"fields": ["port-forwarding-enabled"]}),
+    );
+    assert_eq!(s["port-forwarding-enabled"], true, "{s}");
+    let shown = poll("b-port to show the mapping", 30, || {
+        let out = b_port(dir.path(), &[]);
+        out.contains("forwarding: by NAT-PMP").then_some(out)
+    });
+    assert!(
+        shown.contains(&format!(
+            "by NAT-PMP at {ip} (outside: {})",
+            gateway::EXTERNAL_IP
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains(&format!("TCP {port}")), "{shown}");
+    assert!(shown.contains(&format!("UDP {port}")), "{shown}");
+    // The RPC's port-test says so too (transmission-remote --port-test, the web client).
+    let t = c.ok("port-test", json!({}));
+    let detail = t["port-test-detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!(
+            "port forwarding: by NAT-PMP at {ip}, outside {}",
+            gateway::EXTERNAL_IP
+        )),
+        "{t}"
+    );
+
+    // Switched off over the RPC: both deleted, and torrents.toml says so.
+    c.ok("session-set", json!({"port-forwarding-enabled": false}));
+    wait_both("the deletions", || router.heard(), port, |h| h.delete);
+    let s = c.ok(
+        "session-get",
+        json!({"fields": ["port-forwarding-enabled"]}),
+    );
+    assert_eq!(s["port-forwarding-enabled"], false, "{s}");
+    let toml = std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap();
+    assert!(toml.contains("port_forwarding = false"), "{toml}");
+    assert!(b_port(dir.path(), &[]).contains("forwarding: off"));
+
+    // On again from a one-shot b-port: the daemon reads torrents.toml and maps again.
+    let before = router.heard().len();
+    b_port(dir.path(), &["--forward"]);
+    poll("the mappings again", 30, || {
+        let again = router.heard()[before..].to_vec();
+        (again
+            .iter()
+            .filter(|h| !h.delete && h.internal == port)
+            .count()
+            >= 2)
+            .then_some(())
+    });
+
+    // The peer port moved over the RPC: the new one mapped, the old one deleted.
+    let moved = crate::support::process::free_port();
+    c.ok("session-set", json!({"peer-port": moved}));
+    wait_both(
+        "the moved port's mappings",
+        || router.heard(),
+        moved,
+        |h| !h.delete,
+    );
+    let after = router.heard();
+    assert!(
+        after
+            .iter()
+            .filter(|h| h.delete && h.internal == port)
+            .count()
+            >= 4,
+        "the old port deleted (once when switched off, once when it moved): {after:?}"
+    );
+
+    // A daemon that stops deletes what it holds.
+    let before = router.heard().len();
+    sigterm_and_wait(&mut d);
+    let last = router.heard()[before..].to_vec();
+    assert!(
+        last.iter()
+            .any(|h| h.delete && h.protocol == "TCP" && h.internal == moved)
+            && last
+                .iter()
+                .any(|h| h.delete && h.protocol == "UDP" && h.internal == moved),
+        "{last:?}"
+    );
+}
+
+#[test]
+fn upnp_forwards_the_peer_port_when_the_router_does_not_answer_nat_pmp() {
+    let rt = runtime();
+    let ip = gateway::own_loopback_ip();
+    // Nothing on NAT-PMP's port: the first try ends at once (ICMP), and UPnP is searched.
+    let router = rt.block_on(UpnpDouble::start(ip));
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = daemon_asking(dir.path(), ip);
+    let port = peer_port(&d);
+    let heard = wait_both("the UPnP mappings", || router.heard(), port, |h| !h.delete);
+    for h in heard.iter().filter(|h| !h.delete) {
+        assert_eq!(
+            (h.internal, h.external, h.lifetime),
+            (port, port, 3600),
+            "{h:?}"
+        );
+        // The mapping points at the address of ours that faces the router.
+        let client: std::net::IpAddr = h.client.as_deref().unwrap().parse().unwrap();
+        assert!(client.is_loopback(), "{h:?}");
+    }
+    let shown = poll("b-port to show the mapping", 30, || {
+        let out = b_port(dir.path(), &["--json"]);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).ok()?;
+        (v["state"] == "forwarded").then_some(v)
+    });
+    assert_eq!(shown["via"], "UPnP", "{shown}");
+    assert_eq!(
+        shown["external_ip"],
+        gateway::EXTERNAL_IP.to_string(),
+        "{shown}"
+    );
+    assert_eq!(shown["ports"].as_array().unwrap().len(), 2, "{shown}");
+
+    sigterm_and_wait(&mut d);
+    let all = router.heard();
+    assert!(
+        all.iter()
+            .any(|h| h.delete && h.protocol == "TCP" && h.external == port)
+            && all
+                .iter()
+                .any(|h| h.delete && h.protocol == "UDP" && h.external == port),
+        "{all:?}"
+    );
+}
+
+#[test]
+fn a_peer_on_loopback_forwards_nothing_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = bin();
+    cmd.env_remove("BTORRENT_PORT_FORWARDING");
+    let d = RpcDaemon::start_cmd(dir.path(), "127.0.0.1", "", cmd);
+    let mut c = d.client();
+    let s = c.ok(
+        "session-get",
+        json!({"fields": ["port-forwarding-enabled"]}),
+    );
+    assert_eq!(s["port-forwarding-enabled"], false, "{s}");
+    let r = c.call("session-set", json!({"port-forwarding-enabled": true}));
+    let why = r["result"].as_str().unwrap();
+    assert!(
+        why.contains("port-forwarding-enabled: this session listens on loopback"),
+        "{why}"
+    );
+    let out = b_port(dir.path(), &[]);
+    assert!(
+        out.contains("forwarding: off (the peer listens on loopback"),
+        "{out}"
+    );
+}
