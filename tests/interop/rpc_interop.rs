@@ -2,7 +2,7 @@
 //! Transmission RPC: add (a magnet listed before its metadata comes), list, details, stop and start, session statistics, speed limits, remove and
 //! remove-and-delete, file selection (`-G`/`-g`), moving and finding the data (`--move`/`--find`),
 //! the alternative speed limits (`-as`), trackers (`-td`/`-tr`), closing the daemon (`--exit`),
-//! updating the blocklist (`--blocklist-update`); its
+//! updating the blocklist (`--blocklist-update`), port forwarding (`-m`/`-M`); its
 //! output parsed and checked against what the engine, the disk and torrents.toml say.
 
 use std::path::Path;
@@ -602,4 +602,43 @@ fn transmission_remote_updates_the_blocklist() {
     let text =
         std::fs::read_to_string(btorrent::blocklist::dir(&cfg).join("downloaded.txt")).unwrap();
     assert!(text.contains("10.0.2.0-10.0.2.255"), "{text}");
+}
+
+/// `-m`/`-M`: port forwarding asked of the router (a NAT-PMP double on a loopback address of its
+/// own) for the peer port, and let go, as torrents.toml records.
+#[test]
+#[ignore = "needs transmission-cli (transmission-remote)"]
+fn transmission_remote_switches_port_forwarding() {
+    use crate::support::gateway::{self, NatPmpDouble};
+    let rt = support::runtime();
+    let ip = gateway::own_loopback_ip();
+    let router = rt.block_on(NatPmpDouble::start(ip));
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = support::cli::bin();
+    cmd.env_remove("BTORRENT_PORT_FORWARDING");
+    // Off at the start: -m switches it on.
+    let extra = format!("port_forwarding = false\n{}", gateway::setting(ip));
+    let d = RpcDaemon::start_cmd(dir.path(), "0.0.0.0", &extra, cmd);
+    let fields = serde_json::json!({"fields": ["peer-port"]});
+    let port = d.client().ok("session-get", fields)["peer-port"]
+        .as_u64()
+        .unwrap() as u16;
+    remote(&d, &["-m"]);
+    assert!(setting(dir.path()).port_forwarding);
+    until("the peer port mapped", 30, || {
+        router
+            .heard()
+            .iter()
+            .any(|h| h.protocol == "TCP" && h.internal == port && !h.delete)
+            .then_some(())
+    });
+    remote(&d, &["-M"]);
+    assert!(!setting(dir.path()).port_forwarding);
+    until("the mapping deleted", 30, || {
+        router
+            .heard()
+            .iter()
+            .any(|h| h.protocol == "TCP" && h.internal == port && h.delete)
+            .then_some(())
+    });
 }
