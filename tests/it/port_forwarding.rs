@@ -236,3 +236,43 @@ fn a_peer_on_loopback_forwards_nothing_and_says_why() {
         "{out}"
     );
 }
+
+/// The engine's mapper alone: a short lifetime granted is renewed at half of it, and a switch-off
+/// deletes the mapping and says so in the status.
+#[test]
+fn a_mapping_is_renewed_at_half_its_lifetime_and_deleted_when_switched_off() {
+    use btorrent::engine::portmap::{ForwardState, PortMapper, Protocol};
+    let rt = runtime();
+    let ip = gateway::own_loopback_ip();
+    let router = rt.block_on(NatPmpDouble::start(ip));
+    router.grant.store(4, std::sync::atomic::Ordering::SeqCst);
+    let mapper = PortMapper::new(true, Some(ip), "0.0.0.0".parse().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = rt.spawn(
+        mapper
+            .clone()
+            .run(|| vec![(Protocol::Tcp, 50_123)], stop.clone()),
+    );
+    // Renewed: asked again after about 2 s, not after the 7,200 s it asked for.
+    poll("the mapping renewed", 30, || {
+        let maps = router.heard().iter().filter(|h| !h.delete).count();
+        (maps >= 2).then_some(())
+    });
+    let s = mapper.status();
+    assert_eq!((s.state, s.on), (ForwardState::Forwarded, true), "{s:?}");
+    assert_eq!(s.via.as_deref(), Some("NAT-PMP"), "{s:?}");
+    assert_eq!(s.external_ip, Some(gateway::EXTERNAL_IP.into()), "{s:?}");
+    mapper.switch(false);
+    poll("the mapping deleted", 30, || {
+        router
+            .heard()
+            .iter()
+            .any(|h| h.delete && h.internal == 50_123)
+            .then_some(())
+    });
+    poll("the status off", 30, || {
+        (mapper.status().state == ForwardState::Off).then_some(())
+    });
+    stop.cancel();
+    rt.block_on(task).unwrap();
+}

@@ -43,13 +43,16 @@ pub struct Heard {
 pub struct NatPmpDouble {
     pub ip: Ipv4Addr,
     pub heard: Arc<Mutex<Vec<Heard>>>,
+    /// The lifetime granted (0: the one asked for).
+    pub grant: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl NatPmpDouble {
     pub async fn start(ip: Ipv4Addr) -> NatPmpDouble {
         let sock = UdpSocket::bind((ip, 5351)).await.unwrap();
         let heard = Arc::new(Mutex::new(Vec::new()));
-        let h = heard.clone();
+        let grant = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (h, g) = (heard.clone(), grant.clone());
         tokio::spawn(async move {
             let mut buf = [0u8; 64];
             while let Ok((n, from)) = sock.recv_from(&mut buf).await {
@@ -72,10 +75,15 @@ impl NatPmpDouble {
                             client: None,
                             delete: lifetime == 0,
                         });
+                        let granted = match g.load(std::sync::atomic::Ordering::SeqCst) {
+                            0 => lifetime,
+                            _ if lifetime == 0 => 0,
+                            short => short,
+                        };
                         let mut r = vec![0, 128 + op, 0, 0, 0, 0, 0, 1];
                         r.extend_from_slice(&internal.to_be_bytes());
                         r.extend_from_slice(&asked.to_be_bytes());
-                        r.extend_from_slice(&lifetime.to_be_bytes());
+                        r.extend_from_slice(&granted.to_be_bytes());
                         r
                     }
                     _ => continue,
@@ -83,7 +91,7 @@ impl NatPmpDouble {
                 let _ = sock.send_to(&reply, from).await;
             }
         });
-        NatPmpDouble { ip, heard }
+        NatPmpDouble { ip, heard, grant }
     }
 
     pub fn heard(&self) -> Vec<Heard> {

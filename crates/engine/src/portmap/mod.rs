@@ -9,8 +9,10 @@
 //! One task per session ([`PortMapper::run`]) owns the mappings. It maps when switched on, renews
 //! at half the lifetime the gateway granted, maps again when a port moves
 //! ([`crate::Session::set_listen_port`], the DHT switched on or off), deletes the mappings when
-//! switched off and when the session stops (bounded by [`RELEASE_TIMEOUT`]), and after a failure
-//! tries again after [`RETRY`]. Nothing is tried for a session that listens on loopback.
+//! switched off and when the session stops (bounded by [`RELEASE_TIMEOUT`]; a stop that comes
+//! while the router is being asked ends the asking, and what it mapped lapses with its lease), and
+//! after a failure tries again after [`RETRY`]. Nothing is tried for a session that listens on
+//! loopback.
 //!
 //! Invariants: only the task changes the status and the mappings; the status is written under
 //! its lock, never held across an `.await`. [`PortMapper::status`] is a copy.
@@ -241,7 +243,13 @@ impl PortMapper {
                     self.set_status(s);
                 }
                 let previous = held.take().map(|(h, _)| h);
-                match self.map(&wanted, previous).await {
+                // A stop does not wait for a slow router: what this round mapped lapses with
+                // its lease.
+                let mapped = tokio::select! {
+                    r = self.map(&wanted, previous) => r,
+                    _ = stop.cancelled() => return,
+                };
+                match mapped {
                     Ok((h, status, renew_in)) => {
                         if status != self.status() {
                             tracing::info!(
