@@ -19,6 +19,7 @@ mod demo;
 mod dht;
 mod dht_commands;
 mod donthave;
+mod dual_stack;
 mod encryption;
 mod engine_choke;
 mod engine_crash;

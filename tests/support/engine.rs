@@ -88,6 +88,18 @@ pub async fn transfer_looking<T>(
     leecher: SessionConfig,
     look: impl Fn(&btorrent::engine::PeerInfo) -> T,
 ) -> (T, T) {
+    transfer_looking_via(meta, src, seeder, leecher, |a| a, look).await
+}
+
+/// [`transfer_looking`], the leecher dialing `dial(the seeder's listen address)`.
+pub async fn transfer_looking_via<T>(
+    meta: &Metainfo,
+    src: &Path,
+    seeder: SessionConfig,
+    leecher: SessionConfig,
+    dial: impl Fn(SocketAddr) -> SocketAddr,
+    look: impl Fn(&btorrent::engine::PeerInfo) -> T,
+) -> (T, T) {
     let (seed_s, seed_h) = seeder_with(seeder, meta, src).await;
     let dst = tempfile::tempdir().unwrap();
     let slow = SessionConfig {
@@ -95,7 +107,7 @@ pub async fn transfer_looking<T>(
         ..leecher
     };
     let (_leech_s, leech_h) =
-        leecher_with(slow, meta, dst.path(), vec![seed_s.listen_addr()]).await;
+        leecher_with(slow, meta, dst.path(), vec![dial(seed_s.listen_addr())]).await;
     let one_peer = |h: &TorrentHandle| h.peers().len() == 1;
     super::wait::wait_until(
         "both ends list the connection",
