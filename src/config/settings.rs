@@ -26,7 +26,8 @@ pub struct Settings {
     pub tracker_interval: u64,
     /// Peer wire port.
     pub listen_port: u16,
-    /// Address the peer listens on and dials from.
+    /// Address the peer listens on and dials from: `::` (the default) takes IPv6 and IPv4
+    /// peers on one socket (IPv4 alone on a machine without IPv6), `0.0.0.0` IPv4 alone.
     pub listen_ip: String,
     pub output_dir: PathBuf,
     pub torrents_dir: PathBuf,
@@ -391,7 +392,7 @@ impl Default for Settings {
             tracker_private: false,
             tracker_interval: 300,
             listen_port: 6881,
-            listen_ip: "0.0.0.0".into(),
+            listen_ip: "::".into(),
             output_dir: "output".into(),
             torrents_dir: "torrents".into(),
             watch_dir: "watch".into(),

@@ -411,10 +411,20 @@ pub fn resume_dir(cfg: &Config) -> PathBuf {
 
 /// The session settings torrents.toml controls, publishing its events into `bus`. The listen port
 /// falls back to an ephemeral one when the configured port is taken (another btorrent, say), so
-/// one-shot commands still work.
+/// one-shot commands still work; `::` (IPv6 and IPv4, the default) falls back to `0.0.0.0` on a
+/// machine without IPv6.
 pub async fn start_session(cfg: &Config, bus: &EventBus) -> Result<Session> {
     let mut scfg = session_config(cfg, bus)?;
-    let session = match Session::start(scfg.clone()).await {
+    let first = Session::start(scfg.clone()).await;
+    let first = match first {
+        Err(e) if scfg.listen.ip() == std::net::Ipv6Addr::UNSPECIFIED && without_ipv6(&e) => {
+            tracing::info!("{e:#}; listening on IPv4 only");
+            scfg.listen.set_ip(std::net::Ipv4Addr::UNSPECIFIED.into());
+            Session::start(scfg.clone()).await
+        }
+        r => r,
+    };
+    let session = match first {
         Ok(s) => s,
         Err(e) if cfg.settings.listen_port != 0 => {
             tracing::info!("{e:#}; listening on an ephemeral port instead");
@@ -434,6 +444,14 @@ pub async fn start_session(cfg: &Config, bus: &EventBus) -> Result<Session> {
         }
     }
     Ok(session)
+}
+
+/// Whether `e` says this machine has no IPv6 (the kernel's, or every interface's, switched off).
+fn without_ipv6(e: &crate::engine::EngineError) -> bool {
+    e.io_error().is_some_and(|io| {
+        io.raw_os_error() == Some(libc::EAFNOSUPPORT)
+            || io.kind() == std::io::ErrorKind::AddrNotAvailable
+    })
 }
 
 /// The engine's configuration as torrents.toml's `[settings]` give it (the engine's defaults
@@ -664,6 +682,18 @@ mod tests {
         std::fs::write(&path, format!("[settings]\n{settings}")).unwrap();
         let cfg = Config::load(&path).unwrap();
         (dir, cfg)
+    }
+
+    #[test]
+    fn only_a_missing_ipv6_sends_the_peer_to_ipv4() {
+        let listen = |e: std::io::Error| crate::engine::EngineError::Listen {
+            addr: "[::]:6881".parse().unwrap(),
+            error: std::sync::Arc::new(e),
+        };
+        let no_v6 = std::io::Error::from_raw_os_error(libc::EAFNOSUPPORT);
+        assert!(without_ipv6(&listen(no_v6)));
+        let taken = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        assert!(!without_ipv6(&listen(taken)));
     }
 
     #[test]

@@ -15,11 +15,12 @@ use crate::support::process::run_ok;
 use crate::support::rpc::{poll, RpcDaemon};
 use crate::support::runtime;
 
-/// A daemon in `dir` whose peer listens on 0.0.0.0 and asks the router at `ip`.
+/// A daemon in `dir` whose peer listens on every address (`::`, the default) and asks the router
+/// at `ip`.
 fn daemon_asking(dir: &Path, ip: std::net::Ipv4Addr) -> RpcDaemon {
     let mut cmd = bin();
     cmd.env_remove("BTORRENT_PORT_FORWARDING");
-    RpcDaemon::start_cmd(dir, "0.0.0.0", &gateway::setting(ip), cmd)
+    RpcDaemon::start_cmd(dir, "::", &gateway::setting(ip), cmd)
 }
 
 fn peer_port(d: &RpcDaemon) -> u16 {
