@@ -277,3 +277,56 @@ fn a_mapping_is_renewed_at_half_its_lifetime_and_deleted_when_switched_off() {
     stop.cancel();
     rt.block_on(task).unwrap();
 }
+
+/// A router that forwards TCP but refuses UDP: the TCP mapping is kept (asked once, not let go
+/// and asked again at each turn of the task for the port it will not give), and the status names
+/// the refusal.
+#[test]
+fn a_port_the_router_refuses_is_named_and_the_others_kept() {
+    use btorrent::engine::portmap::{ForwardState, PortMapper, Protocol};
+    let rt = runtime();
+    let ip = gateway::own_loopback_ip();
+    let router = rt.block_on(NatPmpDouble::start(ip));
+    router
+        .refuse_udp
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let mapper = PortMapper::new(true, Some(ip), "::".parse().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    // Counts the task's turns (each looks at the ports).
+    let turns = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let t = turns.clone();
+    let ports = move || {
+        t.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        vec![(Protocol::Tcp, 50_124), (Protocol::Udp, 50_124)]
+    };
+    let task = rt.spawn(mapper.clone().run(ports, stop.clone()));
+    let s = poll("the TCP mapping", 30, || {
+        let s = mapper.status();
+        (s.state == ForwardState::Forwarded).then_some(s)
+    });
+    assert_eq!(s.ports.len(), 1, "{s:?}");
+    assert_eq!(s.ports[0].protocol, Protocol::Tcp, "{s:?}");
+    let why = s.error.clone().unwrap_or_default();
+    assert!(
+        why.contains("UDP 50124") && why.contains("not authorized"),
+        "{why}"
+    );
+    // Two more turns of the task: a mapper that took the refused port for a moved one would have
+    // let go of the TCP mapping and asked for it again by now.
+    let seen = turns.load(std::sync::atomic::Ordering::SeqCst);
+    poll("two more turns", 60, || {
+        (turns.load(std::sync::atomic::Ordering::SeqCst) >= seen + 2).then_some(())
+    });
+    mapper.switch(false);
+    poll("the TCP mapping deleted", 30, || {
+        router.heard().iter().any(|h| h.delete).then_some(())
+    });
+    let tcp_asked = router
+        .heard()
+        .iter()
+        .filter(|h| h.protocol == "TCP" && !h.delete)
+        .count();
+    assert_eq!(tcp_asked, 1, "{:?}", router.heard());
+    stop.cancel();
+    rt.block_on(task).unwrap();
+}

@@ -45,6 +45,8 @@ pub struct NatPmpDouble {
     pub heard: Arc<Mutex<Vec<Heard>>>,
     /// The lifetime granted (0: the one asked for).
     pub grant: Arc<std::sync::atomic::AtomicU32>,
+    /// UDP mappings refused (result 2, not authorized), as a router that forwards TCP alone.
+    pub refuse_udp: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl NatPmpDouble {
@@ -52,7 +54,8 @@ impl NatPmpDouble {
         let sock = UdpSocket::bind((ip, 5351)).await.unwrap();
         let heard = Arc::new(Mutex::new(Vec::new()));
         let grant = Arc::new(std::sync::atomic::AtomicU32::new(0));
-        let (h, g) = (heard.clone(), grant.clone());
+        let refuse_udp = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (h, g, no_udp) = (heard.clone(), grant.clone(), refuse_udp.clone());
         tokio::spawn(async move {
             let mut buf = [0u8; 64];
             while let Ok((n, from)) = sock.recv_from(&mut buf).await {
@@ -80,7 +83,8 @@ impl NatPmpDouble {
                             _ if lifetime == 0 => 0,
                             short => short,
                         };
-                        let mut r = vec![0, 128 + op, 0, 0, 0, 0, 0, 1];
+                        let refused = *op == 1 && no_udp.load(std::sync::atomic::Ordering::SeqCst);
+                        let mut r = vec![0, 128 + op, 0, if refused { 2 } else { 0 }, 0, 0, 0, 1];
                         r.extend_from_slice(&internal.to_be_bytes());
                         r.extend_from_slice(&asked.to_be_bytes());
                         r.extend_from_slice(&granted.to_be_bytes());
@@ -91,7 +95,12 @@ impl NatPmpDouble {
                 let _ = sock.send_to(&reply, from).await;
             }
         });
-        NatPmpDouble { ip, heard, grant }
+        NatPmpDouble {
+            ip,
+            heard,
+            grant,
+            refuse_udp,
+        }
     }
 
     pub fn heard(&self) -> Vec<Heard> {

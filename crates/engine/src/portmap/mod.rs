@@ -130,12 +130,6 @@ enum Held {
 }
 
 impl Held {
-    fn ports(&self) -> &[Forwarded] {
-        match self {
-            Held::NatPmp { ports, .. } | Held::Upnp { ports, .. } => ports,
-        }
-    }
-
     /// Deletes every mapping (failures only logged: the gateway drops them when their lease ends).
     async fn release(self) {
         match self {
@@ -208,9 +202,11 @@ impl PortMapper {
         stop: CancellationToken,
     ) {
         let mut on = self.on.subscribe();
+        // The mappings held and when to renew them, made for the ports `asked` (a gateway may
+        // have granted only some of them).
         let mut held: Option<(Held, Instant)> = None;
         let mut retry_at = Instant::now();
-        let mut tried_for: Vec<(Protocol, u16)> = Vec::new();
+        let mut asked: Vec<(Protocol, u16)> = Vec::new();
         loop {
             let wanted = if *on.borrow_and_update() {
                 ports()
@@ -218,20 +214,14 @@ impl PortMapper {
                 Vec::new()
             };
             let now = Instant::now();
-            // Let go of what is no longer wanted (switched off, a port moved).
-            if let Some((h, _)) = &held {
-                let had: Vec<(Protocol, u16)> =
-                    h.ports().iter().map(|p| (p.protocol, p.internal)).collect();
-                if had != wanted {
-                    let (h, _) = held.take().expect("held");
+            if wanted != asked {
+                // Switched off, or a port moved: let go of what is held, and try the new ports at
+                // once, whatever the last failure.
+                if let Some((h, _)) = held.take() {
                     h.release().await;
-                    retry_at = now;
                 }
-            }
-            if wanted != tried_for {
-                // New ports: try them at once, whatever the last failure.
                 retry_at = now;
-                tried_for = wanted.clone();
+                asked = wanted.clone();
             }
             let renew = held.as_ref().is_some_and(|(_, at)| *at <= now);
             if wanted.is_empty() {
