@@ -30,6 +30,16 @@ fn peer_port(d: &RpcDaemon) -> u16 {
         .unwrap() as u16
 }
 
+/// Whether `all` holds a request for each of TCP and UDP `port` (its inside or outside number)
+/// that `is` takes.
+fn both(all: &[Heard], port: u16, is: impl Fn(&Heard) -> bool) -> bool {
+    let has = |p: &str| {
+        all.iter()
+            .any(|h| h.protocol == p && (h.internal == port || h.external == port) && is(h))
+    };
+    has("TCP") && has("UDP")
+}
+
 /// Waits until `heard()` holds a request for each of TCP and UDP `port` that `is` takes.
 fn wait_both(
     what: &str,
@@ -39,11 +49,7 @@ fn wait_both(
 ) -> Vec<Heard> {
     poll(what, 30, || {
         let all = heard();
-        let has = |p: &str| {
-            all.iter()
-                .any(|h| h.protocol == p && (h.internal == port || h.external == port) && is(h))
-        };
-        (has("TCP") && has("UDP")).then_some(all)
+        both(&all, port, &is).then_some(all)
     })
 }
 
@@ -158,14 +164,7 @@ fn nat_pmp_forwards_the_peer_port_follows_switches_and_a_moved_port_and_lets_go_
     let before = router.heard().len();
     sigterm_and_wait(&mut d);
     let last = router.heard()[before..].to_vec();
-    assert!(
-        last.iter()
-            .any(|h| h.delete && h.protocol == "TCP" && h.internal == moved)
-            && last
-                .iter()
-                .any(|h| h.delete && h.protocol == "UDP" && h.internal == moved),
-        "{last:?}"
-    );
+    assert!(both(&last, moved, |h| h.delete), "{last:?}");
 }
 
 #[test]
@@ -203,14 +202,7 @@ fn upnp_forwards_the_peer_port_when_the_router_does_not_answer_nat_pmp() {
 
     sigterm_and_wait(&mut d);
     let all = router.heard();
-    assert!(
-        all.iter()
-            .any(|h| h.delete && h.protocol == "TCP" && h.external == port)
-            && all
-                .iter()
-                .any(|h| h.delete && h.protocol == "UDP" && h.external == port),
-        "{all:?}"
-    );
+    assert!(both(&all, port, |h| h.delete), "{all:?}");
 }
 
 #[test]
