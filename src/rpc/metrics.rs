@@ -1,7 +1,7 @@
 //! What the RPC server's `/metrics` reports: the peer session's rates, bytes, peers (all, encrypted,
 //! by where their address came from), torrents by
-//! state (`queued` among them), peer sockets against their limit, the blocklist's ranges and the
-//! speed limits in force (`btorrent_*`), and the embedded tracker's counters (`btorrent_tracker_*`) when it runs.
+//! state (`queued` among them), peer sockets against their limit, the blocklist's ranges, the
+//! ports the router forwards and the speed limits in force (`btorrent_*`), and the embedded tracker's counters (`btorrent_tracker_*`) when it runs.
 
 use crate::prometheus::{Kind, Writer};
 
@@ -149,6 +149,12 @@ pub fn render(rpc: &Rpc) -> String {
             Kind::Gauge,
             "Address ranges of the blocklist in force.",
             session.ip_filter().len() as f64,
+        );
+        w.single(
+            "btorrent_ports_forwarded",
+            Kind::Gauge,
+            "Ports the router forwards to the peer (NAT-PMP or UPnP; 0: off, failed or none).",
+            session.port_forwarding().ports.len() as f64,
         );
     }
     // The limits in force (the alternative ones while on); no sample for a direction without one.

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::support::cli::bin;
 use crate::support::gateway::{self, Heard, NatPmpDouble, UpnpDouble};
 use crate::support::process::run_ok;
-use crate::support::rpc::{poll, RpcDaemon};
+use crate::support::rpc::{parse_metrics, poll, request, RpcDaemon};
 use crate::support::runtime;
 
 /// A daemon in `dir` whose peer listens on every address (`::`, the default) and asks the router
@@ -105,7 +105,13 @@ fn nat_pmp_forwards_the_peer_port_follows_switches_and_a_moved_port_and_lets_go_
     );
     assert!(shown.contains(&format!("TCP {port}")), "{shown}");
     assert!(shown.contains(&format!("UDP {port}")), "{shown}");
-    // The RPC's port-test says so too (transmission-remote --port-test, the web client).
+    // So do /metrics and the RPC's port-test (transmission-remote --port-test, the web client).
+    let metrics = request(d.port, "GET", "/metrics", &[], b"").body;
+    assert_eq!(
+        parse_metrics(&metrics)["btorrent_ports_forwarded"],
+        2.0,
+        "{metrics}"
+    );
     let t = c.ok("port-test", json!({}));
     let detail = t["port-test-detail"].as_str().unwrap();
     assert!(
