@@ -2,7 +2,8 @@
 //! (`port_forwarding_gateway` names it): a daemon whose peer listens on every interface asks
 //! NAT-PMP for its TCP and uTP ports, or UPnP IGD when NAT-PMP does not answer; follows the RPC's
 //! `port-forwarding-enabled`, `b-port` and a moved peer port; and deletes its mappings when
-//! switched off and when it stops. A peer on loopback asks nothing, and says why.
+//! switched off and when it stops. A peer on loopback asks nothing, and says why. `b-port` also
+//! shows the addresses peers report seeing this machine at.
 
 use std::path::Path;
 use std::time::Duration;
@@ -327,4 +328,41 @@ fn a_port_the_router_refuses_is_named_and_the_others_kept() {
     assert_eq!(tcp_asked, 1, "{:?}", router.heard());
     stop.cancel();
     rt.block_on(task).unwrap();
+}
+
+/// What peers report seeing us at (`yourip`): a daemon that downloaded from a peer on loopback
+/// shows the address that peer saw, through `b-port` and `port()`.
+#[test]
+fn b_port_shows_the_address_peers_see_this_machine_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let _daemon = RpcDaemon::start(dir.path(), "");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    crate::support::write_random(&src.join("a.bin"), 100_000, 17);
+    let meta = crate::support::torrent(&src.join("a.bin"), 16 * 1024, vec![]);
+    let file = dir.path().join("a.torrent");
+    std::fs::write(&file, meta.as_bytes()).unwrap();
+    let rt = runtime();
+    let (seeder, _h) = rt.block_on(crate::support::seeder(&meta, &src));
+    // Handed to the daemon, which downloads it from the seeder.
+    let peer = seeder.listen_addr().to_string();
+    let file = file.to_str().unwrap();
+    run_ok(
+        bin()
+            .args(["start", file, "-o", "dl", "--peer", &peer])
+            .current_dir(dir.path()),
+        Duration::from_secs(60),
+    );
+    let out = b_port(dir.path(), &[]);
+    assert!(
+        out.contains("peers see this machine as 127.0.0.1 (1 peer)"),
+        "{out}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(b_port(dir.path(), &["--json"]).trim()).unwrap();
+    assert_eq!(
+        v["seen_as"],
+        json!([{"ip": "127.0.0.1", "peers": 1}]),
+        "{v}"
+    );
 }

@@ -327,6 +327,9 @@ impl Conn {
                     if let Some(p) = h.port {
                         self.note_listen_port(p);
                     }
+                    if let Some(ip) = h.your_ip {
+                        self.t.ctx.seen_as.report(self.sh.addr.ip(), ip);
+                    }
                     // One that says it prefers encryption, or that came in insisting on RC4 (we
                     // select plain when offered it), is dialed encrypted first next time.
                     if h.prefers_encryption || (self.sh.encrypted && !self.sh.outgoing) {

@@ -38,7 +38,8 @@
 //! - With [`SessionConfig::lsd`], public torrents are announced on the local network and find
 //!   peers there (local service discovery, BEP 14: [`lsd`], on the interfaces of [`interfaces`]).
 //! - With [`SessionConfig::port_forwarding`], the gateway is asked to forward the peer port
-//!   ([`portmap`]: NAT-PMP, then UPnP IGD); [`Session::port_forwarding`] says how it stands.
+//!   ([`portmap`]: NAT-PMP, then UPnP IGD); [`Session::port_forwarding`] says how it stands,
+//!   with the addresses peers report seeing us at ([`seen_as`]).
 //! - [`SessionConfig::encryption`] ([`Encryption`]; [`Session::set_encryption`] while it runs): which
 //!   connections are made and taken plain, which under message stream encryption
 //!   ([`peer_stream`]: the stream every connection reads and writes through).
@@ -154,6 +155,7 @@ pub mod portmap;
 pub mod probe;
 pub mod rate;
 pub mod resume;
+pub mod seen_as;
 pub mod selection;
 mod sender;
 pub mod session;

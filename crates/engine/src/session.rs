@@ -40,6 +40,8 @@ pub(crate) struct SessionCtx {
     pub dht: Option<Arc<super::dht::DhtNode>>,
     /// The session's local service discovery node, when `cfg.lsd` asks for one and it could start.
     pub lsd: Option<Arc<super::lsd::LsdNode>>,
+    /// The addresses peers report seeing us at ([`super::seen_as`]).
+    pub seen_as: super::seen_as::SeenAs,
     /// The session's port forwarding, unless it listens on loopback ([`super::portmap`]).
     pub portmap: Option<Arc<super::portmap::PortMapper>>,
     /// The task of `portmap`, awaited at shutdown (it deletes the mappings).
@@ -257,6 +259,7 @@ impl Session {
             announce_key: rand::random(),
             dht,
             lsd,
+            seen_as: Default::default(),
             portmap,
             portmap_task: Mutex::new(None),
             writers: Default::default(),
@@ -437,7 +440,8 @@ impl Session {
         }
     }
 
-    /// Port forwarding as it stands (off for a session that listens on loopback).
+    /// Port forwarding as it stands (off for a session that listens on loopback), with where the
+    /// session listens and the addresses peers report seeing it at.
     pub fn port_forwarding(&self) -> super::PortForwarding {
         let mut status = self
             .0
@@ -446,6 +450,7 @@ impl Session {
             .as_ref()
             .map_or_else(super::PortForwarding::off, |m| m.status());
         status.listen = Some(self.listen_addr());
+        status.seen_as = self.0.ctx.seen_as.tally();
         status
     }
 

@@ -1,5 +1,5 @@
 //! The peer port and port forwarding from scripts, for `b-port`: `port()` says where the peer
-//! listens and how forwarding on the router stands (the session of this process, or else that of
+//! listens, how forwarding on the router stands and the addresses peers report seeing it at (the session of this process, or else that of
 //! the shell or daemon running for torrents.toml); `port_set(#{port, forwarding})` changes
 //! torrents.toml's `listen_port` and `port_forwarding`, in force at once in this process's session
 //! (a running shell or daemon follows within seconds, [`crate::live_settings`]).
@@ -66,6 +66,17 @@ fn port_map(ctx: &HostContext) -> Result<Map, Box<EvalAltResult>> {
         })
         .collect();
     m.insert("ports".into(), ports.into());
+    let seen: Array = f
+        .seen_as
+        .iter()
+        .map(|a| {
+            let mut e = Map::new();
+            e.insert("ip".into(), a.ip.to_string().into());
+            e.insert("peers".into(), (a.peers as i64).into());
+            Dynamic::from_map(e)
+        })
+        .collect();
+    m.insert("seen_as".into(), seen.into());
     Ok(m)
 }
 

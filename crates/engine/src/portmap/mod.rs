@@ -89,6 +89,10 @@ pub struct PortForwarding {
     /// Where the session listens for peers (filled in by [`crate::Session::port_forwarding`]).
     #[serde(default)]
     pub listen: Option<SocketAddr>,
+    /// The addresses peers report seeing us at, the most reported first ([`crate::seen_as`];
+    /// filled in likewise).
+    #[serde(default)]
+    pub seen_as: Vec<crate::seen_as::SeenAddress>,
     pub state: ForwardState,
     /// "NAT-PMP" or "UPnP", while forwarded.
     pub via: Option<String>,
@@ -107,6 +111,7 @@ impl PortForwarding {
         PortForwarding {
             on: false,
             listen: None,
+            seen_as: Vec::new(),
             state: ForwardState::Off,
             via: None,
             gateway: None,
@@ -311,6 +316,7 @@ impl PortMapper {
         Err(PortForwarding {
             on: true,
             listen: None,
+            seen_as: Vec::new(),
             state: ForwardState::Failed,
             via: None,
             gateway: natpmp_gateway.map(IpAddr::V4),
@@ -352,6 +358,7 @@ impl PortMapper {
         let status = PortForwarding {
             on: true,
             listen: None,
+            seen_as: Vec::new(),
             state: ForwardState::Forwarded,
             via: Some("NAT-PMP".into()),
             gateway: Some(IpAddr::V4(*gateway.ip())),
@@ -390,6 +397,7 @@ impl PortMapper {
         let status = PortForwarding {
             on: true,
             listen: None,
+            seen_as: Vec::new(),
             state: ForwardState::Forwarded,
             via: Some("UPnP".into()),
             gateway: Some(gateway.ip()),
