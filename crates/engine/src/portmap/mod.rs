@@ -106,6 +106,26 @@ pub struct PortForwarding {
 }
 
 impl PortForwarding {
+    /// Forwarded by `via` at `gateway`: `ports`, with why the rest of those asked were `refused`.
+    fn forwarded(
+        via: &str,
+        gateway: IpAddr,
+        external_ip: Option<IpAddr>,
+        ports: Vec<Forwarded>,
+        refused: &[String],
+    ) -> Self {
+        PortForwarding {
+            on: true,
+            state: ForwardState::Forwarded,
+            via: Some(via.into()),
+            gateway: Some(gateway),
+            external_ip,
+            ports,
+            error: (!refused.is_empty()).then(|| refused.join("; ")),
+            ..Self::off()
+        }
+    }
+
     /// Switched off, nothing forwarded.
     pub fn off() -> Self {
         PortForwarding {
@@ -315,14 +335,10 @@ impl PortMapper {
         }
         Err(PortForwarding {
             on: true,
-            listen: None,
-            seen_as: Vec::new(),
             state: ForwardState::Failed,
-            via: None,
             gateway: natpmp_gateway.map(IpAddr::V4),
-            external_ip: None,
-            ports: Vec::new(),
             error: Some(why.join("; ")),
+            ..PortForwarding::off()
         })
     }
 
@@ -355,17 +371,8 @@ impl PortMapper {
             return Err(refused.join("; "));
         }
         let external_ip = natpmp::external_address(gateway).await.ok().map(IpAddr::V4);
-        let status = PortForwarding {
-            on: true,
-            listen: None,
-            seen_as: Vec::new(),
-            state: ForwardState::Forwarded,
-            via: Some("NAT-PMP".into()),
-            gateway: Some(IpAddr::V4(*gateway.ip())),
-            external_ip,
-            ports: ports.clone(),
-            error: (!refused.is_empty()).then(|| refused.join("; ")),
-        };
+        let at = IpAddr::V4(*gateway.ip());
+        let status = PortForwarding::forwarded("NAT-PMP", at, external_ip, ports.clone(), &refused);
         let renew_in = Duration::from_secs(u64::from(lifetime) / 2);
         Ok((Held::NatPmp { gateway, ports }, status, renew_in))
     }
@@ -394,17 +401,9 @@ impl PortMapper {
         if ports.is_empty() {
             return Err(format!("UPnP gateway at {gateway}: {}", refused.join("; ")));
         }
-        let status = PortForwarding {
-            on: true,
-            listen: None,
-            seen_as: Vec::new(),
-            state: ForwardState::Forwarded,
-            via: Some("UPnP".into()),
-            gateway: Some(gateway.ip()),
-            external_ip: igd.external_ip().await,
-            ports: ports.clone(),
-            error: (!refused.is_empty()).then(|| refused.join("; ")),
-        };
+        let external_ip = igd.external_ip().await;
+        let status =
+            PortForwarding::forwarded("UPnP", gateway.ip(), external_ip, ports.clone(), &refused);
         // A permanent mapping is still asked for again now and then: a gateway that restarted
         // has forgotten it.
         let renew_in = Duration::from_secs(
