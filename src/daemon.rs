@@ -1,9 +1,9 @@
 //! `btorrent daemon`: the shell's services without the shell. It starts the tracker and the peer as
 //! torrents.toml configures them (every managed torrent resumes), runs the autorun scripts and their
-//! handlers and timers, logs every event (and what scripts print) to stdout with a timestamp, picks up
-//! torrents registered in torrents.toml meanwhile, serves one-shot commands on its control socket
-//! ([`crate::control`]), and closes gracefully on SIGINT or SIGTERM, or a `session-close` over the
-//! RPC.
+//! handlers and timers, logs every event (and what scripts print) and how port forwarding stands to
+//! stdout with a timestamp, picks up torrents registered in torrents.toml meanwhile, serves one-shot
+//! commands on its control socket ([`crate::control`]), and closes gracefully on SIGINT or SIGTERM,
+//! or a `session-close` over the RPC.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,6 +17,28 @@ fn log(line: &str) {
     for l in line.lines() {
         crate::terminal::print_line(&format!("[{}] {l}", now_rfc3339()));
     }
+}
+
+/// Logs how port forwarding on the router stands each time that changes (the router answers after
+/// the start, a switch or a moved port changes it), until the runtime stops. Nothing while it is
+/// off from the start.
+fn log_forwarding(peer: crate::services::PeerSlot, runtime: &tokio::runtime::Runtime) {
+    use crate::engine::ForwardState;
+    runtime.spawn(async move {
+        let mut last: Option<String> = None;
+        loop {
+            if let Some(f) = peer.current().map(|s| s.port_forwarding()) {
+                let settled = f.state != ForwardState::Mapping;
+                let quiet = f.state == ForwardState::Off && last.is_none();
+                let line = f.summary();
+                if settled && !quiet && last.as_ref() != Some(&line) {
+                    log(&line);
+                    last = Some(line);
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
 }
 
 pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
@@ -51,6 +73,7 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
     for e in app.start_automation() {
         log(&format!("autorun: {e}"));
     }
+    log_forwarding(app.services.peer.clone(), runtime);
     log("running; SIGINT or SIGTERM stops");
     // Torrents registered meanwhile (by a one-shot command, say) join the session.
     app.follow_config(runtime);

@@ -547,26 +547,6 @@ pub fn free_space(args: &Map<String, Value>) -> Outcome {
     Ok(m)
 }
 
-/// How port forwarding stands, in a few words.
-fn forwarding_shown(f: &crate::engine::PortForwarding) -> String {
-    use crate::engine::ForwardState::*;
-    match f.state {
-        Off => "port forwarding: off".into(),
-        Mapping => "port forwarding: asking the router".into(),
-        Failed => format!(
-            "port forwarding failed: {}",
-            f.error.as_deref().unwrap_or("?")
-        ),
-        Forwarded => format!(
-            "port forwarding: by {} at {}{}",
-            f.via.as_deref().unwrap_or("?"),
-            f.gateway.map_or("?".into(), |g| g.to_string()),
-            f.external_ip
-                .map_or(String::new(), |ip| format!(", outside {ip}"))
-        ),
-    }
-}
-
 /// `port-test`: dials our own peer port, at the address the peer listens on or, when it listens on
 /// every interface, at the address the request came in on, and says whether it accepts connections. This cannot tell
 /// whether the port is reachable from the internet (that needs a host outside), and the reply says
@@ -595,7 +575,7 @@ pub async fn port_test(rpc: &Arc<Rpc>, came_in_on: std::net::IpAddr) -> Outcome 
         format!(
             "dialled {addr} from this machine: {}; whether it is reachable from the internet is not tested; {}",
             if open { "it accepts connections" } else { "nothing accepted" },
-            forwarding_shown(&session.port_forwarding())
+            session.port_forwarding().summary()
         )
         .into(),
     );

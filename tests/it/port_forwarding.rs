@@ -117,11 +117,16 @@ fn nat_pmp_forwards_the_peer_port_follows_switches_and_a_moved_port_and_lets_go_
     let detail = t["port-test-detail"].as_str().unwrap();
     assert!(
         detail.contains(&format!(
-            "port forwarding: by NAT-PMP at {ip}, outside {}",
+            "port forwarding: TCP {port}, UDP {port} by NAT-PMP at {ip}, outside {}",
             gateway::EXTERNAL_IP
         )),
         "{t}"
     );
+    // The daemon's log says so once the router answered.
+    let said = format!("port forwarding: TCP {port}, UDP {port} by NAT-PMP at {ip}");
+    poll("the daemon's log line", 30, || {
+        d.proc.log_text().contains(&said).then_some(())
+    });
 
     // Switched off over the RPC: both deleted, and torrents.toml says so.
     c.ok("session-set", json!({"port-forwarding-enabled": false}));
@@ -133,6 +138,12 @@ fn nat_pmp_forwards_the_peer_port_follows_switches_and_a_moved_port_and_lets_go_
     assert_eq!(s["port-forwarding-enabled"], false, "{s}");
     let toml = std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap();
     assert!(toml.contains("port_forwarding = false"), "{toml}");
+    poll("the daemon's log to say off", 30, || {
+        d.proc
+            .log_text()
+            .contains("port forwarding: off")
+            .then_some(())
+    });
     assert!(b_port(dir.path(), &[]).contains("forwarding: off"));
 
     // On again from a one-shot b-port: the daemon reads torrents.toml and maps again.
@@ -206,6 +217,10 @@ fn upnp_forwards_the_peer_port_when_the_router_does_not_answer_nat_pmp() {
         "{shown}"
     );
     assert_eq!(shown["ports"].as_array().unwrap().len(), 2, "{shown}");
+    let said = format!("port forwarding: TCP {port}, UDP {port} by UPnP at {ip}");
+    poll("the daemon's log line", 30, || {
+        d.proc.log_text().contains(&said).then_some(())
+    });
 
     sigterm_and_wait(&mut d);
     let all = router.heard();

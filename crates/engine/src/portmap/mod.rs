@@ -126,6 +126,30 @@ impl PortForwarding {
         }
     }
 
+    /// How it stands in one line: `port forwarding: TCP 6881, UDP 6881 by UPnP at 192.168.1.1,
+    /// outside 203.0.113.7`, `port forwarding failed: ...`, `port forwarding: off`.
+    pub fn summary(&self) -> String {
+        match self.state {
+            ForwardState::Off => "port forwarding: off".into(),
+            ForwardState::Mapping => "port forwarding: asking the router".into(),
+            ForwardState::Failed => format!(
+                "port forwarding failed: {}",
+                self.error.as_deref().unwrap_or("?")
+            ),
+            ForwardState::Forwarded => format!(
+                "port forwarding: {} by {} at {}{}{}",
+                shown_ports(&self.ports),
+                self.via.as_deref().unwrap_or("?"),
+                self.gateway.map_or("?".into(), |g| g.to_string()),
+                self.external_ip
+                    .map_or(String::new(), |ip| format!(", outside {ip}")),
+                self.error
+                    .as_deref()
+                    .map_or(String::new(), |e| format!("; not forwarded: {e}"))
+            ),
+        }
+    }
+
     /// Switched off, nothing forwarded.
     pub fn off() -> Self {
         PortForwarding {
@@ -267,12 +291,7 @@ impl PortMapper {
                 match mapped {
                     Ok((h, status, renew_in)) => {
                         if status != self.status() {
-                            tracing::info!(
-                                "port forwarding: {} by {} at {}",
-                                shown_ports(&status.ports),
-                                status.via.as_deref().unwrap_or("?"),
-                                status.gateway.map_or("?".into(), |g| g.to_string())
-                            );
+                            tracing::info!("{}", status.summary());
                         }
                         self.set_status(status);
                         held = Some((h, Instant::now() + renew_in));
