@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
+use rhai::{Dynamic, Engine, EvalAltResult, Map};
 
 use super::fail;
 use crate::engine::{ForwardState, PortForwarding};
@@ -54,30 +54,15 @@ fn port_map(ctx: &HostContext) -> Result<Map, Box<EvalAltResult>> {
         text(f.external_ip.map(|g| g.to_string())),
     );
     m.insert("error".into(), text(f.error));
-    let ports: Array = f
-        .ports
-        .iter()
-        .map(|p| {
-            let mut e = Map::new();
-            e.insert("protocol".into(), p.protocol.to_string().into());
-            e.insert("internal".into(), (p.internal as i64).into());
-            e.insert("external".into(), (p.external as i64).into());
-            Dynamic::from_map(e)
-        })
-        .collect();
-    m.insert("ports".into(), ports.into());
-    let seen: Array = f
-        .seen_as
-        .iter()
-        .map(|a| {
-            let mut e = Map::new();
-            e.insert("ip".into(), a.ip.to_string().into());
-            e.insert("peers".into(), (a.peers as i64).into());
-            Dynamic::from_map(e)
-        })
-        .collect();
-    m.insert("seen_as".into(), seen.into());
+    // Each port as `protocol`, `internal`, `external`; each address as `ip`, `peers`.
+    m.insert("ports".into(), as_script(&f.ports));
+    m.insert("seen_as".into(), as_script(&f.seen_as));
     Ok(m)
+}
+
+/// `v` as scripts see it (a list of maps, for the lists above).
+fn as_script(v: &impl serde::Serialize) -> Dynamic {
+    rhai::serde::to_dynamic(v).unwrap_or(Dynamic::UNIT)
 }
 
 fn port_set(ctx: &HostContext, opts: &Map) -> Result<Map, Box<EvalAltResult>> {

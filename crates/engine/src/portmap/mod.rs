@@ -1,7 +1,8 @@
 //! Port forwarding: the session asks the home router (the gateway) to forward its peer port from
 //! outside, as Transmission, qBittorrent and libtorrent do, so peers beyond the NAT can dial in.
-//! NAT-PMP ([`natpmp`], RFC 6886) is tried first, at the gateway of the default route; a gateway
-//! that does not answer it is looked for over UPnP IGD ([`upnp`]).
+//! NAT-PMP ([`natpmp`], RFC 6886) is tried first, at the gateway of the default route
+//! ([`default_gateway`]); a gateway that does not answer it is looked for over UPnP IGD
+//! ([`upnp`]). How it stands is a [`PortForwarding`] (`status.rs`).
 //!
 //! Ports forwarded: the TCP listen port, the UDP port of the same number (uTP), and the DHT
 //! node's UDP port when it is another. Each is asked for with the same external number.
@@ -18,14 +19,18 @@
 //! its lock, never held across an `.await`. [`PortMapper::status`] is a copy.
 
 pub mod natpmp;
+mod route;
+mod status;
 pub mod upnp;
+
+pub use route::default_gateway;
+pub use status::{ForwardState, Forwarded, PortForwarding, Protocol};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -41,130 +46,6 @@ const PORTS_POLL: Duration = Duration::from_secs(5);
 
 /// The most the deletion of the mappings may hold up a session that stops.
 pub const RELEASE_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// A transport protocol of a mapping.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Protocol {
-    Tcp,
-    Udp,
-}
-
-impl std::fmt::Display for Protocol {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Protocol::Tcp => "TCP",
-            Protocol::Udp => "UDP",
-        })
-    }
-}
-
-/// One port forwarded: `external` on the gateway to `internal` of ours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Forwarded {
-    pub protocol: Protocol,
-    pub internal: u16,
-    pub external: u16,
-}
-
-/// Where port forwarding stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ForwardState {
-    /// Switched off (or the session listens on loopback).
-    Off,
-    /// Looking for the gateway, or asking it.
-    Mapping,
-    /// The gateway forwards the ports in [`PortForwarding::ports`].
-    Forwarded,
-    /// No gateway answered, or it refused ([`PortForwarding::error`]); tried again later.
-    Failed,
-}
-
-/// Port forwarding as it stands ([`crate::Session::port_forwarding`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PortForwarding {
-    /// Switched on (it may still be mapping, or have failed).
-    pub on: bool,
-    /// Where the session listens for peers (filled in by [`crate::Session::port_forwarding`]).
-    #[serde(default)]
-    pub listen: Option<SocketAddr>,
-    /// The addresses peers report seeing us at, the most reported first ([`crate::seen_as`];
-    /// filled in likewise).
-    #[serde(default)]
-    pub seen_as: Vec<crate::seen_as::SeenAddress>,
-    pub state: ForwardState,
-    /// "NAT-PMP" or "UPnP", while forwarded.
-    pub via: Option<String>,
-    /// The gateway asked.
-    pub gateway: Option<IpAddr>,
-    /// The address the gateway has outside, when it told.
-    pub external_ip: Option<IpAddr>,
-    pub ports: Vec<Forwarded>,
-    /// Why it failed, or why a port could not be forwarded while the others were.
-    pub error: Option<String>,
-}
-
-impl PortForwarding {
-    /// Forwarded by `via` at `gateway`: `ports`, with why the rest of those asked were `refused`.
-    fn forwarded(
-        via: &str,
-        gateway: IpAddr,
-        external_ip: Option<IpAddr>,
-        ports: Vec<Forwarded>,
-        refused: &[String],
-    ) -> Self {
-        PortForwarding {
-            on: true,
-            state: ForwardState::Forwarded,
-            via: Some(via.into()),
-            gateway: Some(gateway),
-            external_ip,
-            ports,
-            error: (!refused.is_empty()).then(|| refused.join("; ")),
-            ..Self::off()
-        }
-    }
-
-    /// How it stands in one line: `port forwarding: TCP 6881, UDP 6881 by UPnP at 192.168.1.1,
-    /// outside 203.0.113.7`, `port forwarding failed: ...`, `port forwarding: off`.
-    pub fn summary(&self) -> String {
-        match self.state {
-            ForwardState::Off => "port forwarding: off".into(),
-            ForwardState::Mapping => "port forwarding: asking the router".into(),
-            ForwardState::Failed => format!(
-                "port forwarding failed: {}",
-                self.error.as_deref().unwrap_or("?")
-            ),
-            ForwardState::Forwarded => format!(
-                "port forwarding: {} by {} at {}{}{}",
-                shown_ports(&self.ports),
-                self.via.as_deref().unwrap_or("?"),
-                self.gateway.map_or("?".into(), |g| g.to_string()),
-                self.external_ip
-                    .map_or(String::new(), |ip| format!(", outside {ip}")),
-                self.error
-                    .as_deref()
-                    .map_or(String::new(), |e| format!("; not forwarded: {e}"))
-            ),
-        }
-    }
-
-    /// Switched off, nothing forwarded.
-    pub fn off() -> Self {
-        PortForwarding {
-            on: false,
-            listen: None,
-            seen_as: Vec::new(),
-            state: ForwardState::Off,
-            via: None,
-            gateway: None,
-            external_ip: None,
-            ports: Vec::new(),
-            error: None,
-        }
-    }
-}
 
 /// The mappings held, by the way they were made.
 enum Held {
@@ -436,40 +317,6 @@ impl PortMapper {
     }
 }
 
-/// How the ports show in a log line: `TCP 6881, UDP 6881`.
-fn shown_ports(ports: &[Forwarded]) -> String {
-    let one = |p: &Forwarded| {
-        if p.internal == p.external {
-            format!("{} {}", p.protocol, p.internal)
-        } else {
-            format!("{} {} (outside {})", p.protocol, p.internal, p.external)
-        }
-    };
-    ports.iter().map(one).collect::<Vec<_>>().join(", ")
-}
-
-/// The gateway of the IPv4 default route (Linux: `/proc/net/route`).
-pub fn default_gateway() -> Option<Ipv4Addr> {
-    let table = std::fs::read_to_string("/proc/net/route").ok()?;
-    gateway_in_route_table(&table)
-}
-
-/// The gateway of the first default route (destination 0, flag RTF_GATEWAY) in a
-/// `/proc/net/route` table, whose addresses are hex in the host's byte order.
-fn gateway_in_route_table(table: &str) -> Option<Ipv4Addr> {
-    const RTF_GATEWAY: u32 = 0x2;
-    table.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let (dest, gw, flags) = (f.get(1)?, f.get(2)?, f.get(3)?);
-        let flags = u32::from_str_radix(flags, 16).ok()?;
-        if *dest != "00000000" || flags & RTF_GATEWAY == 0 {
-            return None;
-        }
-        let raw = u32::from_str_radix(gw, 16).ok()?;
-        Some(Ipv4Addr::from(raw.to_ne_bytes()))
-    })
-}
-
 /// The ports of a session to forward: TCP and UDP (uTP) `listen`, and the DHT's `dht` when it is
 /// another.
 pub fn session_ports(listen: SocketAddr, utp: bool, dht: Option<u16>) -> Vec<(Protocol, u16)> {
@@ -486,22 +333,6 @@ pub fn session_ports(listen: SocketAddr, utp: bool, dht: Option<u16>) -> Vec<(Pr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_default_gateway_is_read_from_the_route_table() {
-        let table =
-            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
-            eth0\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
-            eth0\t00000000\t0101A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n";
-        assert_eq!(
-            gateway_in_route_table(table),
-            Some(Ipv4Addr::new(192, 168, 1, 1))
-        );
-        // No default route through a gateway (a point-to-point link, or none at all).
-        let none = "Iface\tDestination\tGateway \tFlags\n\
-            tun0\t00000000\t00000000\t0001\n";
-        assert_eq!(gateway_in_route_table(none), None);
-    }
 
     #[test]
     fn the_ports_of_a_session_are_each_forwarded_once() {

@@ -194,11 +194,7 @@ pub async fn map(
     internal: u16,
     lifetime: u32,
 ) -> Result<Granted, NatPmpError> {
-    let request = map_request(protocol, internal, internal, lifetime);
-    ask(gateway, &request, |r| {
-        parse_map_reply(r, protocol, internal, gateway)
-    })
-    .await
+    exchange(gateway, protocol, internal, internal, lifetime).await
 }
 
 /// Deletes the mapping of `internal`.
@@ -207,12 +203,24 @@ pub async fn unmap(
     protocol: Protocol,
     internal: u16,
 ) -> Result<(), NatPmpError> {
-    let request = map_request(protocol, internal, 0, 0);
+    exchange(gateway, protocol, internal, 0, 0)
+        .await
+        .map(|_| ())
+}
+
+/// One [`map_request`] and the gateway's answer to it.
+async fn exchange(
+    gateway: SocketAddrV4,
+    protocol: Protocol,
+    internal: u16,
+    external: u16,
+    lifetime: u32,
+) -> Result<Granted, NatPmpError> {
+    let request = map_request(protocol, internal, external, lifetime);
     ask(gateway, &request, |r| {
         parse_map_reply(r, protocol, internal, gateway)
     })
     .await
-    .map(|_| ())
 }
 
 #[cfg(test)]
