@@ -88,6 +88,11 @@ pub(crate) fn progress_style(
     indicatif::ProgressStyle::with_template(&template).expect("valid template")
 }
 
+/// An optional value as scripts see it: `()` when absent.
+pub(crate) fn opt<T: Into<rhai::Dynamic>>(v: Option<T>) -> rhai::Dynamic {
+    v.map_or(rhai::Dynamic::UNIT, Into::into)
+}
+
 /// A primitive's error: `name: message`.
 pub(crate) fn fail<T>(
     func: &str,

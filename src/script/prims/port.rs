@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, Map};
 
-use super::fail;
+use super::{fail, opt};
 use crate::engine::{ForwardState, PortForwarding};
 use crate::script::host::{HostContext, Opts};
 
@@ -34,9 +34,7 @@ fn port_map(ctx: &HostContext) -> Result<Map, Box<EvalAltResult>> {
     m.insert("enabled".into(), enabled.into());
     m.insert(
         "gateway_setting".into(),
-        s.port_forwarding_gateway
-            .clone()
-            .map_or(Dynamic::UNIT, Dynamic::from),
+        opt(s.port_forwarding_gateway.clone()),
     );
     let f = live.unwrap_or_else(PortForwarding::off);
     let state = match f.state {
@@ -45,15 +43,14 @@ fn port_map(ctx: &HostContext) -> Result<Map, Box<EvalAltResult>> {
         ForwardState::Forwarded => "forwarded",
         ForwardState::Failed => "failed",
     };
-    let text = |v: Option<String>| v.map_or(Dynamic::UNIT, Dynamic::from);
     m.insert("state".into(), state.into());
-    m.insert("via".into(), text(f.via));
-    m.insert("gateway".into(), text(f.gateway.map(|g| g.to_string())));
+    m.insert("via".into(), opt(f.via));
+    m.insert("gateway".into(), opt(f.gateway.map(|g| g.to_string())));
     m.insert(
         "external_ip".into(),
-        text(f.external_ip.map(|g| g.to_string())),
+        opt(f.external_ip.map(|g| g.to_string())),
     );
-    m.insert("error".into(), text(f.error));
+    m.insert("error".into(), opt(f.error));
     // Each port as `protocol`, `internal`, `external`; each address as `ip`, `peers`.
     m.insert("ports".into(), as_script(&f.ports));
     m.insert("seen_as".into(), as_script(&f.seen_as));

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, Map};
 
-use super::fail;
+use super::{fail, opt};
 use crate::config::{Config, Settings};
 use crate::script::host::HostContext;
 
@@ -33,10 +33,7 @@ fn settings_map(cfg: &Config) -> Map {
             .chosen
             .map_or(Dynamic::UNIT, |a| Dynamic::from(a.to_string())),
     );
-    m.insert(
-        "tracker_bind".into(),
-        s.tracker_bind.clone().map_or(Dynamic::UNIT, Dynamic::from),
-    );
+    m.insert("tracker_bind".into(), opt(s.tracker_bind.clone()));
     m.insert("tracker_private".into(), s.tracker_private.into());
     m.insert(
         "tracker_interval".into(),
@@ -82,10 +79,7 @@ fn settings_map(cfg: &Config) -> Map {
     m.insert("alt_speed_end".into(), times.end.to_string().into());
     m.insert("alt_speed_days".into(), times.days.to_string().into());
     m.insert("blocklist".into(), s.blocklist.into());
-    m.insert(
-        "blocklist_url".into(),
-        s.blocklist_url.clone().map_or(Dynamic::UNIT, Dynamic::from),
-    );
+    m.insert("blocklist_url".into(), opt(s.blocklist_url.clone()));
     m.insert("download_queue".into(), s.download_queue.into());
     m.insert(
         "download_queue_size".into(),
@@ -121,10 +115,7 @@ fn settings_map(cfg: &Config) -> Map {
         );
     }
     // `()` when unset: on while the only seed (BEP 16).
-    m.insert(
-        "super_seed".into(),
-        s.super_seed.map_or(Dynamic::UNIT, Dynamic::from),
-    );
+    m.insert("super_seed".into(), opt(s.super_seed));
     m.insert(
         "direct_writes".into(),
         s.direct_writes.unwrap_or(true).into(),
@@ -135,9 +126,7 @@ fn settings_map(cfg: &Config) -> Map {
     m.insert("port_forwarding".into(), s.port_forwarding.into());
     m.insert(
         "port_forwarding_gateway".into(),
-        s.port_forwarding_gateway
-            .clone()
-            .map_or(Dynamic::UNIT, Dynamic::from),
+        opt(s.port_forwarding_gateway.clone()),
     );
     m.insert("start_added_torrents".into(), s.start_added_torrents.into());
     m.insert("encryption".into(), s.encryption.name().into());
@@ -161,14 +150,8 @@ fn settings_map(cfg: &Config) -> Map {
             .into(),
     );
     // The RPC's address and whitelist (its password is not shown to scripts).
-    m.insert(
-        "rpc_bind".into(),
-        s.rpc_bind.clone().map_or(Dynamic::UNIT, Dynamic::from),
-    );
-    m.insert(
-        "rpc_username".into(),
-        s.rpc_username.clone().map_or(Dynamic::UNIT, Dynamic::from),
-    );
+    m.insert("rpc_bind".into(), opt(s.rpc_bind.clone()));
+    m.insert("rpc_username".into(), opt(s.rpc_username.clone()));
     let whitelist: rhai::Array = crate::rpc::guard::whitelist(s.rpc_whitelist.as_deref())
         .map(|_| match &s.rpc_whitelist {
             Some(l) => l.iter().map(|x| Dynamic::from(x.clone())).collect(),
@@ -183,10 +166,7 @@ fn settings_map(cfg: &Config) -> Map {
             .map_or(Dynamic::UNIT, |d| dir(cfg.resolve(d))),
     );
     // The session's seeding goals; `()` when unset (no goal).
-    m.insert(
-        "seed_ratio_limit".into(),
-        s.seed_ratio_limit.map_or(Dynamic::UNIT, Dynamic::from),
-    );
+    m.insert("seed_ratio_limit".into(), opt(s.seed_ratio_limit));
     m.insert(
         "seed_idle_minutes".into(),
         s.seed_idle_minutes
