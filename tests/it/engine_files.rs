@@ -293,3 +293,61 @@ async fn renamed_files_are_read_from_their_new_names() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_not_complete_are_named_part_until_they_are() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_tree(src.path(), &FILES);
+    let meta = torrent(&src.path().join("set"), PLEN, vec![]);
+    let (seeder, _s) = seeder_with(plain_seeder(), &meta, src.path()).await;
+    let leecher = session_with(SessionConfig {
+        rename_partial_files: true,
+        ..Default::default()
+    })
+    .await;
+    let add = AddOptions {
+        files: Some(skip_b_and_d()),
+        ..opts(dst.path(), vec![seeder.listen_addr()])
+    };
+    let l = leecher.add(meta.clone(), add).await.unwrap();
+    wait_complete(&l, 60).await;
+    let set = dst.path().join("set");
+    let names = || {
+        let mut v: Vec<String> = std::fs::read_dir(&set)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    // The wanted files are whole under their own names; d, holding only the pieces it shares with
+    // c and e, is partial; b was never created.
+    assert_eq!(names(), ["a.bin", "c.bin", "d.bin.part", "e.bin"]);
+    let listed: Vec<_> = l.files().iter().map(|f| f.path.clone()).collect();
+    assert_eq!(
+        listed[3],
+        Path::new("set/d.bin"),
+        "the file list shows no suffix"
+    );
+
+    // Switched off while seeding: d takes its own name; on again, it goes back to partial.
+    leecher.set_rename_partial_files(false).await;
+    assert!(!leecher.rename_partial_files());
+    assert_eq!(names(), ["a.bin", "c.bin", "d.bin", "e.bin"]);
+    leecher.set_rename_partial_files(true).await;
+    assert_eq!(names(), ["a.bin", "c.bin", "d.bin.part", "e.bin"]);
+
+    // Wanted and fetched: every file whole, under its own name.
+    l.set_file_priorities(&[(1, FilePriority::Normal), (3, FilePriority::Normal)])
+        .unwrap();
+    wait_complete(&l, 60).await;
+    assert_eq!(names(), ["a.bin", "b.bin", "c.bin", "d.bin", "e.bin"]);
+    assert_same_tree(src.path(), dst.path());
+
+    // A re-check reads them where they are.
+    let report = l.check().await.unwrap();
+    assert_eq!(report.good, report.pieces_total);
+    leecher.shutdown(Duration::from_secs(2)).await;
+    seeder.shutdown(Duration::from_secs(2)).await;
+}

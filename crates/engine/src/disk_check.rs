@@ -255,6 +255,7 @@ pub(crate) fn recheck(t: &Torrent) -> CheckReport {
         }
     }
     report.missing = report.pieces_total - report.good - report.bad.len();
+    super::partial_files::name_all(t);
     report
 }
 

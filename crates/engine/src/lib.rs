@@ -90,7 +90,9 @@
 //!   so idle torrents wake the runtime together.
 //! - **Lock order**: `Torrent::core` first; under it a peer's small mutexes (`PeerShared::cmds`,
 //!   `client`, `listen`, `OutQueue::inner`), `Torrent::rates` and the storage's data-folder lock and
-//!   the session's file cache may be taken, one at a time: none of these is held while another lock is taken. The
+//!   the session's file cache may be taken, one at a time (among them the storage's `names`, which
+//!   opening and renaming a file holds, never together with the core lock: a rename under way
+//!   delays a reader of the paths by one rename at most): none of these is held while another lock is taken. The
 //!   session's torrent map, the disk writers' channels, the announce turn, the hash queue
 //!   (`Torrent::hashq`), the verified marks (`Torrent::upload_marks`) and the hot piece copies
 //!   (`Torrent::hot`, held for the copy of one upload batch) are never held with any other lock (a completed piece leaves the core lock before it enters the hash
@@ -146,6 +148,7 @@ pub mod limits;
 mod listen;
 pub mod lsd;
 pub mod metadata;
+pub mod partial_files;
 pub mod peer;
 pub mod peer_stream;
 pub mod picker;
@@ -269,6 +272,9 @@ pub struct SessionConfig {
     pub port_forwarding: bool,
     /// The gateway to ask; `None`: the default route's (NAT-PMP) and SSDP's multicast (UPnP).
     pub port_forwarding_gateway: Option<std::net::Ipv4Addr>,
+    /// Files not complete yet are named `<name>.part` ([`partial_files`]); off by default.
+    /// [`Session::set_rename_partial_files`] switches it while the session runs.
+    pub rename_partial_files: bool,
 }
 
 impl Default for SessionConfig {
@@ -302,6 +308,7 @@ impl Default for SessionConfig {
             pex: true,
             port_forwarding: false,
             port_forwarding_gateway: None,
+            rename_partial_files: false,
         }
     }
 }

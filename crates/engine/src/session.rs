@@ -77,6 +77,9 @@ pub(crate) struct SessionCtx {
     encryption: Mutex<super::Encryption>,
     /// The uTP policy in force (`cfg.utp` at the start; [`Session::set_utp`]).
     utp: Mutex<super::Utp>,
+    /// Partial naming in force (`cfg.rename_partial_files` at the start;
+    /// [`Session::set_rename_partial_files`]).
+    rename_partial_files: std::sync::atomic::AtomicBool,
 }
 
 /// How long a shutdown leaves the uTP socket open after its connections were dropped.
@@ -151,6 +154,12 @@ impl SessionCtx {
     /// The uTP policy of the connections made and taken from now on.
     pub fn utp(&self) -> super::Utp {
         *self.utp.lock()
+    }
+
+    /// Whether files not complete yet are named `<name>.part` now.
+    pub fn rename_partial_files(&self) -> bool {
+        self.rename_partial_files
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The ports port forwarding asks the gateway for ([`super::portmap::session_ports`]).
@@ -276,6 +285,7 @@ impl Session {
             fetches: Default::default(),
             encryption: Mutex::new(cfg.encryption),
             utp: Mutex::new(cfg.utp),
+            rename_partial_files: std::sync::atomic::AtomicBool::new(cfg.rename_partial_files),
             cfg,
         });
         let session = Session(Arc::new(Inner {
@@ -373,6 +383,35 @@ impl Session {
             .ctx
             .pex
             .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether files not complete yet are named `<name>.part` ([`super::partial_files`]).
+    pub fn rename_partial_files(&self) -> bool {
+        self.0.ctx.rename_partial_files()
+    }
+
+    /// Switches partial naming while the session runs: each torrent's files are renamed for their
+    /// state at once (on the blocking pool; this returns when it is done), and files created from
+    /// now on follow it. A torrent still checking its data is named when its check ends.
+    pub async fn set_rename_partial_files(&self, on: bool) {
+        self.0
+            .ctx
+            .rename_partial_files
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+        let torrents = self.torrents();
+        let job = tokio::task::spawn_blocking(move || {
+            for t in torrents {
+                t.0.storage.set_partial_naming(on);
+                let checking =
+                    t.0.core.lock().lifecycle.phase() == Some(super::lifecycle::Phase::Checking);
+                if !checking {
+                    super::partial_files::name_all(&t.0);
+                }
+            }
+        });
+        if let Err(e) = job.await {
+            tracing::warn!("renaming files for their state failed: {e}");
+        }
     }
 
     /// Files the session's torrents hold open now (at most [`SessionConfig::max_open_files`]).

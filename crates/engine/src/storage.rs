@@ -4,6 +4,14 @@
 //! - Every path is `fsutil::confined_join(data_dir, path)`: nothing lands outside the data folder. A
 //!   file's `path` is the torrent's unless it was renamed ([`Storage::rename`]): the storage keeps
 //!   each file's path on disk apart from the info dictionary's, which never changes.
+//! - A file not complete yet can be kept under a partial name, its own with [`PART_SUFFIX`] added
+//!   (`movie.mkv.part`), while partial naming is on ([`Storage::with_partial_names`]): other
+//!   programs looking at the folder see which files are whole. The torrent calls
+//!   [`Storage::name_files`] when files complete (and after a check), which gives each file the
+//!   name its state calls for. Whatever the naming, a file is looked for under both names
+//!   ([`Storage::locate`], when the storage is made and when its folder or paths change), so a
+//!   change of setting, or a stop between a rename and the resume file, loses no data. A rename
+//!   keeps the file's size and mtime, so resume data stays valid across it.
 //! - Files are created lazily, on the first write that touches them; zero-length files are created when
 //!   the torrent completes ([`Storage::create_empty_files`]). BEP 47 padding files are never written or
 //!   opened: they read as zeros.
@@ -21,7 +29,9 @@
 //!   never across a read or write.
 //! - The data folder changes only in [`Storage::move_to`] and [`Storage::set_data_dir`], and the
 //!   files' paths only in [`Storage::rename`], which the torrent calls with no disk job running (it
-//!   pauses the torrent first).
+//!   pauses the torrent first). A file's name on disk changes only under the write lock of
+//!   `names`, and a file is opened under its read lock: nothing opens a file by a name that is
+//!   being renamed away. Handles already open stay valid across a rename.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -42,6 +52,18 @@ use btorrent_proto::metainfo::Info;
 /// Most files kept open by a storage that has a cache of its own (outside a session).
 const MAX_OPEN_FILES: usize = 128;
 
+/// Added to the name of a file not complete yet while partial naming is on (Transmission's).
+pub const PART_SUFFIX: &str = ".part";
+
+/// Where each file is, below the data folder.
+struct Names {
+    /// Each file's path: the info dictionary's, or what it was renamed to.
+    paths: Vec<PathBuf>,
+    /// The file is on disk (or is to be created) under its partial name, `path` + [`PART_SUFFIX`].
+    /// Never set for padding and zero-length files.
+    partial: Vec<bool>,
+}
+
 /// Size and modification time of one file on disk, as the resume data records them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileStamp {
@@ -52,9 +74,11 @@ pub struct FileStamp {
 pub struct Storage {
     info: Arc<Info>,
     data_dir: RwLock<PathBuf>,
-    /// Each file's path below the data folder: the info dictionary's, or what it was renamed to.
-    /// Lock order: `paths`, then `data_dir`, then the file cache's mutex.
-    paths: RwLock<Vec<PathBuf>>,
+    /// Each file's path below the data folder and whether it is under its partial name.
+    /// Lock order: `names`, then `data_dir`, then the file cache's mutex.
+    names: RwLock<Names>,
+    /// Files not complete yet are to be named with [`PART_SUFFIX`].
+    partial_naming: AtomicBool,
     /// Where its open files are kept, under this storage's id.
     files: Arc<FileCache>,
     id: u64,
@@ -81,15 +105,98 @@ impl Storage {
 
     /// A storage whose open files are kept in `files`, shared with others.
     pub fn with_cache(info: Arc<Info>, data_dir: PathBuf, files: Arc<FileCache>) -> Self {
-        Storage {
+        let storage = Storage {
             data_dir: RwLock::new(data_dir),
-            paths: RwLock::new(info.files.iter().map(|f| f.path.clone()).collect()),
+            names: RwLock::new(Names {
+                paths: info.files.iter().map(|f| f.path.clone()).collect(),
+                partial: vec![false; info.files.len()],
+            }),
+            partial_naming: AtomicBool::new(false),
             id: files.new_id(),
             files,
             direct: AtomicBool::new(false),
             own_stamps: Mutex::new(vec![None; info.files.len()]),
             info,
+        };
+        storage.locate();
+        storage
+    }
+
+    /// Names files that are not complete yet with [`PART_SUFFIX`] (see the module docs).
+    pub fn with_partial_names(self, on: bool) -> Self {
+        self.partial_naming.store(on, Ordering::Relaxed);
+        self.locate();
+        self
+    }
+
+    /// Switches partial naming for files created from now on; [`Storage::name_files`] renames
+    /// those on disk.
+    pub fn set_partial_naming(&self, on: bool) {
+        self.partial_naming.store(on, Ordering::Relaxed);
+    }
+
+    /// Finds each file under its own name or its partial name and uses it there from now on. A
+    /// file under neither is to be created under the name partial naming gives a file not complete
+    /// yet; one under both is taken under its own.
+    pub fn locate(&self) {
+        let naming = self.partial_naming.load(Ordering::Relaxed);
+        let mut names = self.names.write();
+        let dir = self.data_dir.read().clone();
+        for (i, f) in self.info.files.iter().enumerate() {
+            if f.padding || f.length == 0 {
+                continue;
+            }
+            let Some(full) = confined_join(&dir, &names.paths[i]) else {
+                continue;
+            };
+            names.partial[i] = if full.symlink_metadata().is_ok() {
+                false
+            } else {
+                with_part_suffix(&full).symlink_metadata().is_ok() || naming
+            };
         }
+    }
+
+    /// Gives each of `files` the name its state calls for: its partial name while partial naming
+    /// is on and `complete(i)` is false, its own otherwise. A file on disk is renamed (unless the
+    /// name it is to take is taken, which is logged and leaves it where it is); one not created yet
+    /// will be created under that name. Returns how many were renamed on disk.
+    pub fn name_files(
+        &self,
+        files: impl IntoIterator<Item = usize>,
+        complete: impl Fn(usize) -> bool,
+    ) -> usize {
+        let naming = self.partial_naming.load(Ordering::Relaxed);
+        let mut names = self.names.write();
+        let dir = self.data_dir.read().clone();
+        let mut renamed = 0;
+        for i in files {
+            let f = &self.info.files[i];
+            let want = naming && !complete(i);
+            if f.padding || f.length == 0 || names.partial[i] == want {
+                continue;
+            }
+            let Some(full) = confined_join(&dir, &names.paths[i]) else {
+                continue;
+            };
+            let part = with_part_suffix(&full);
+            let (from, to) = if want { (full, part) } else { (part, full) };
+            if from.symlink_metadata().is_err() {
+                names.partial[i] = want;
+            } else if to.symlink_metadata().is_ok() {
+                tracing::warn!(
+                    "{} is not renamed to {}: that name is taken",
+                    from.display(),
+                    to.display()
+                );
+            } else if let Err(e) = std::fs::rename(&from, &to) {
+                tracing::warn!("cannot rename {} to {}: {e}", from.display(), to.display());
+            } else {
+                names.partial[i] = want;
+                renamed += 1;
+            }
+        }
+        renamed
     }
 
     /// Writes aligned stretches with direct I/O where the platform and file system allow it.
@@ -103,20 +210,36 @@ impl Storage {
         self.data_dir.read().clone()
     }
 
-    /// Where file `i` lives on disk.
+    /// Where file `i` lives on disk (under its partial name while it has one).
     pub fn file_path(&self, i: usize) -> io::Result<PathBuf> {
-        let rel = &self.paths.read()[i];
-        confined_join(&self.data_dir.read(), rel).ok_or_else(|| {
+        self.disk_path(&self.names.read(), i)
+    }
+
+    /// Where file `i` lives on disk, by `names`.
+    fn disk_path(&self, names: &Names, i: usize) -> io::Result<PathBuf> {
+        let rel = &names.paths[i];
+        let full = confined_join(&self.data_dir.read(), rel).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("unsafe path {}", rel.display()),
             )
+        })?;
+        Ok(if names.partial[i] {
+            with_part_suffix(&full)
+        } else {
+            full
         })
     }
 
-    /// Each file's path below the data folder (the torrent's, or what it was renamed to).
+    /// Whether file `i` is under its partial name.
+    pub fn is_partial(&self, i: usize) -> bool {
+        self.names.read().partial[i]
+    }
+
+    /// Each file's path below the data folder (the torrent's, or what it was renamed to; never
+    /// with [`PART_SUFFIX`]).
     pub fn paths(&self) -> Vec<PathBuf> {
-        self.paths.read().clone()
+        self.names.read().paths.clone()
     }
 
     /// Takes `paths` (one per file, below the data folder: renames recorded earlier) as where the
@@ -125,7 +248,8 @@ impl Storage {
     pub fn set_paths(&self, paths: Vec<PathBuf>) -> io::Result<()> {
         check_paths(&self.info, &paths)
             .map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))?;
-        *self.paths.write() = paths;
+        self.names.write().paths = paths;
+        self.locate();
         Ok(())
     }
 
@@ -144,7 +268,8 @@ impl Storage {
             ));
         }
         let to = from.with_file_name(name);
-        let mut paths = self.paths.write();
+        let mut names = self.names.write();
+        let Names { paths, partial } = &mut *names;
         let moved: Vec<usize> = (0..paths.len())
             .filter(|&i| paths[i].starts_with(from))
             .collect();
@@ -164,7 +289,7 @@ impl Storage {
             ));
         }
         let dir = self.data_dir.read().clone();
-        let (Some(disk_from), Some(disk_to)) =
+        let (Some(mut disk_from), Some(disk_to)) =
             (confined_join(&dir, from), confined_join(&dir, &to))
         else {
             return Err(bad(
@@ -172,11 +297,20 @@ impl Storage {
                 format!("unsafe path {}", to.display()),
             ));
         };
-        if disk_to.symlink_metadata().is_ok() {
+        // A file under its partial name keeps it: `a.part` becomes `b.part`, and neither `b` nor
+        // `b.part` may be there already (the first would be taken over when the file completes).
+        let partial_file = moved.len() == 1 && paths[moved[0]] == from && partial[moved[0]];
+        let mut disk_to = disk_to;
+        let taken = [disk_to.clone(), with_part_suffix(&disk_to)];
+        if let Some(t) = taken.iter().find(|t| t.symlink_metadata().is_ok()) {
             return Err(bad(
                 io::ErrorKind::AlreadyExists,
-                format!("{} already exists", disk_to.display()),
+                format!("{} already exists", t.display()),
             ));
+        }
+        if partial_file {
+            disk_from = with_part_suffix(&disk_from);
+            disk_to = with_part_suffix(&disk_to);
         }
         self.close_all();
         if disk_from.symlink_metadata().is_ok() {
@@ -221,7 +355,9 @@ impl Storage {
         if let Some(f) = self.files.get((self.id, i), write) {
             return Ok(f);
         }
-        let path = self.file_path(i)?;
+        // Held until the file is open: its name does not change meanwhile.
+        let names = self.names.read();
+        let path = self.disk_path(&names, i)?;
         let file = if write {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
@@ -247,7 +383,8 @@ impl Storage {
             return Ok(Some(f));
         }
         self.handle(i, true)?;
-        let path = self.file_path(i)?;
+        let names = self.names.read();
+        let path = self.disk_path(&names, i)?;
         let opened = open_direct(&path);
         let file = match opened {
             Ok(f) => Arc::new(f),
@@ -402,6 +539,7 @@ impl Storage {
     pub fn set_data_dir(&self, dir: PathBuf) {
         self.close_all();
         *self.data_dir.write() = dir;
+        self.locate();
     }
 
     /// Moves the torrent's files to `new_dir` (rename, or copy and delete across file systems) and
@@ -415,15 +553,18 @@ impl Storage {
         // Every destination is checked before anything moves: a file already there (someone else's,
         // or an older copy) is never replaced.
         let mut moves = Vec::new();
-        let paths = self.paths();
+        let names = self.names.read();
         for (i, f) in self.info.files.iter().enumerate() {
             if f.padding {
                 continue;
             }
-            let from = self.file_path(i)?;
-            let to = confined_join(new_dir, &paths[i]).ok_or_else(|| {
+            let from = self.disk_path(&names, i)?;
+            let mut to = confined_join(new_dir, &names.paths[i]).ok_or_else(|| {
                 io::Error::new(io::ErrorKind::InvalidInput, "unsafe path in torrent")
             })?;
+            if names.partial[i] {
+                to = with_part_suffix(&to);
+            }
             if !from.exists() {
                 continue;
             }
@@ -435,6 +576,7 @@ impl Storage {
             }
             moves.push((from, to));
         }
+        drop(names);
         for (n, (from, to)) in moves.iter().enumerate() {
             if let Err(e) = move_file(from, to) {
                 // Put back what already moved, so the data stays in one place.
@@ -549,6 +691,13 @@ fn stamp_of(meta: &std::fs::Metadata) -> FileStamp {
         len: meta.len(),
         mtime_ns,
     }
+}
+
+/// `path` with [`PART_SUFFIX`] added to its name.
+fn with_part_suffix(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(PART_SUFFIX);
+    PathBuf::from(s)
 }
 
 /// Moves one file: a rename, or across file systems a copy then removal (a partial copy is removed).
@@ -704,5 +853,71 @@ mod tests {
             let b = std::fs::read(dir.path().join("top/b")).unwrap();
             assert_eq!(b, &stream[5000..5000 + 3 * 16384 + 100]);
         }
+    }
+
+    #[test]
+    fn files_not_complete_carry_the_partial_name_until_named_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let inf = info(&[("top/a", 10, false), ("top/b", 10, false)], 8);
+        let st = Storage::new(inf.clone(), d.to_path_buf()).with_partial_names(true);
+        st.write_piece(0, &[1; 8]).unwrap();
+        st.write_piece(1, &[2; 8]).unwrap();
+        assert!(d.join("top/a.part").is_file() && d.join("top/b.part").is_file());
+        assert!(!d.join("top/a").exists() && st.is_partial(0));
+        assert_eq!(st.paths()[0], PathBuf::from("top/a"), "paths never show it");
+        // a is complete (pieces 0 and 1): renamed while its handle is open; reads go on.
+        assert_eq!(st.name_files(0..2, |f| f == 0), 1);
+        assert!(d.join("top/a").is_file() && !d.join("top/a.part").exists());
+        assert!(d.join("top/b.part").is_file() && st.is_partial(1));
+        let mut buf = [0u8; 10];
+        st.read(0, &mut buf).unwrap();
+        assert_eq!(buf, [1, 1, 1, 1, 1, 1, 1, 1, 2, 2]);
+        st.write_piece(2, &[3; 4]).unwrap();
+        assert_eq!(
+            std::fs::read(d.join("top/b.part")).unwrap(),
+            [2, 2, 2, 2, 2, 2, 3, 3, 3, 3]
+        );
+
+        // A new storage finds each file under the name it has, whatever its own naming says.
+        let fresh = Storage::new(inf.clone(), d.to_path_buf());
+        assert!(!fresh.is_partial(0) && fresh.is_partial(1));
+        fresh.read(0, &mut [0u8; 20]).unwrap();
+        // Naming off: the next naming gives b its own name back.
+        assert_eq!(fresh.name_files(0..2, |_| false), 1);
+        assert!(d.join("top/b").is_file() && !d.join("top/b.part").exists());
+
+        // On again, b incomplete; a file of that name in the way is not replaced.
+        let on = Storage::new(inf, d.to_path_buf()).with_partial_names(true);
+        std::fs::write(d.join("top/b.part"), b"someone else's").unwrap();
+        assert_eq!(on.name_files(0..2, |f| f == 0), 0);
+        assert!(!on.is_partial(1), "left where it is");
+        assert_eq!(
+            std::fs::read(d.join("top/b.part")).unwrap(),
+            b"someone else's"
+        );
+    }
+
+    #[test]
+    fn a_partial_file_keeps_its_partial_name_through_a_rename_and_a_move() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let inf = info(&[("top/a", 10, false), ("top/sub/b", 10, false)], 8);
+        let st = Storage::new(inf, d.join("one")).with_partial_names(true);
+        for (i, piece) in [[1u8; 8], [2; 8]].iter().enumerate() {
+            st.write_piece(i as u32, piece).unwrap();
+        }
+        st.rename(Path::new("top/a"), "first").unwrap();
+        assert!(d.join("one/top/first.part").is_file() && !d.join("one/top/first").exists());
+        st.rename(Path::new("top/sub"), "pics").unwrap();
+        assert!(d.join("one/top/pics/b.part").is_file());
+        // Neither the name nor its partial name may be taken.
+        std::fs::write(d.join("one/top/taken.part"), b"x").unwrap();
+        assert!(st.rename(Path::new("top/first"), "taken").is_err());
+        st.move_to(&d.join("two")).unwrap();
+        assert!(d.join("two/top/first.part").is_file() && d.join("two/top/pics/b.part").is_file());
+        let mut buf = [0u8; 16];
+        st.read(0, &mut buf).unwrap();
+        assert_eq!(buf, [1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2]);
     }
 }

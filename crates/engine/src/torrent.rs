@@ -361,7 +361,8 @@ impl TorrentHandle {
         picker.set_sequential(opts.sequential);
         let geo = Geometry::from_info(&meta.info);
         let storage = Storage::with_cache(meta.info.clone(), data_dir, ctx.files.clone())
-            .with_direct_writes(ctx.cfg.direct_writes);
+            .with_direct_writes(ctx.cfg.direct_writes)
+            .with_partial_names(ctx.rename_partial_files());
         if let Some(paths) = &opts.file_paths {
             // Checked by the session's `add`.
             let _ = storage.set_paths(paths.clone());

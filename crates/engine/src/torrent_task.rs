@@ -254,6 +254,7 @@ pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield, ch
         c.resume_dirty = changed;
         complete
     };
+    super::partial_files::name_all(t);
     if complete {
         if let Err(e) = super::selection::create_wanted_empty_files(t) {
             return t.fail(create_files_failed(t, e));

@@ -239,7 +239,10 @@ fn finish(
     let mut c = t.core.lock();
     let verdict = c.picker.on_hash_done(index, ok, buf, contributors);
     match verdict {
-        HashVerdict::Good => announce_have(t, c, index),
+        HashVerdict::Good => {
+            let c = super::partial_files::piece_had(t, c, index);
+            announce_have(t, c, index)
+        }
         HashVerdict::BadFrom(key) => {
             drop(c);
             super::peer::strike(t, key);

@@ -1,0 +1,65 @@
+//! Files named `<name>.part` until they are complete (Transmission's `rename-partial-files`,
+//! [`SessionConfig::rename_partial_files`](super::SessionConfig::rename_partial_files)): which files
+//! are complete, and when their names are brought in line with that. The storage keeps the names
+//! and does the renames ([`Storage::name_files`](super::storage::Storage::name_files)); this module
+//! says when:
+//!
+//! - after a data check (the torrent's first, a re-check, a relocation): every file takes the name
+//!   its state calls for;
+//! - when a verified piece is written: the files it completes take their own names before its
+//!   `have` is logged, so the torrent's completion, and whatever follows it (a move to the complete
+//!   folder, the program run for completed downloads), finds them under those names;
+//! - when the session's setting changes ([`Session::set_rename_partial_files`](super::Session::set_rename_partial_files)).
+//!
+//! A file is complete when every piece it overlaps is had; a zero-length file always is. A file
+//! that becomes incomplete again (a piece withdrawn after failing its hash on disk) keeps its own
+//! name until the next check. Renames happen outside the core lock.
+
+use super::picker::PieceState;
+use super::torrent::{Core, Torrent};
+use btorrent_proto::wire::Bitfield;
+use parking_lot::MutexGuard;
+
+/// Whether every piece file `f` overlaps is set in `have`.
+fn complete(t: &Torrent, have: &Bitfield, f: usize) -> bool {
+    let file = &t.meta.info.files[f];
+    if file.length == 0 {
+        return true;
+    }
+    let plen = t.geo.piece_length;
+    let first = (file.offset / plen) as usize;
+    let last = ((file.offset + file.length - 1) / plen) as usize;
+    have.all_in(first..last + 1)
+}
+
+/// Names every file of `t` for its state now (after a check, or a change of the setting).
+/// Blocking: call it off the async tasks or where a few renames are acceptable.
+pub(crate) fn name_all(t: &Torrent) {
+    let have = t.core.lock().picker.have().clone();
+    let files = 0..t.meta.info.files.len();
+    let renamed = t.storage.name_files(files, |f| complete(t, &have, f));
+    if renamed > 0 {
+        tracing::debug!(torrent = %t.meta.info.name, renamed, "files named for their state");
+    }
+}
+
+/// After piece `index` became `Have` (under `c`): gives the files it completed their own names,
+/// leaving the lock for the renames and taking it again. Returns the guard, held.
+pub(crate) fn piece_had<'a>(
+    t: &'a Torrent,
+    c: MutexGuard<'a, Core>,
+    index: u32,
+) -> MutexGuard<'a, Core> {
+    debug_assert_eq!(c.picker.state(index), PieceState::Have);
+    let done: Vec<usize> = t
+        .storage
+        .files_of_piece(index)
+        .filter(|&f| complete(t, c.picker.have(), f))
+        .collect();
+    if done.is_empty() {
+        return c;
+    }
+    drop(c);
+    t.storage.name_files(done, |_| true);
+    t.core.lock()
+}
