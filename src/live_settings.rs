@@ -10,6 +10,7 @@
 //!   service discovery (`lsd`, likewise), port forwarding (`port_forwarding`: the router asked, or
 //!   its mappings deleted), peer exchange (`pex`) and the peer limits (`max_peers`, `max_connections`; a lower limit
 //!   cuts no connection, it lets none more in until the count is under it);
+//! - partial names (`rename_partial_files`): the files on disk renamed for their state;
 //! - the peer port (`listen_port`), when it changes: the listener and the uTP socket move to it;
 //! - the blocklist: its switch, and lists dropped into `blocklists/` or removed from it. The task
 //!   remembers the [`blocklist::Source`] it last saw (at its start, what the session started with)
@@ -107,6 +108,13 @@ fn look(peer: &PeerSlot, last: Seen) -> Seen {
                 "peer exchange from torrents.toml: {}",
                 on_off(cfg.settings.pex)
             );
+        }
+        let partial = cfg.settings.rename_partial_files;
+        if s.rename_partial_files() != partial {
+            let s = s.clone();
+            tokio::runtime::Handle::current()
+                .block_on(async move { s.set_rename_partial_files(partial).await });
+            tracing::info!("partial names from torrents.toml: {}", on_off(partial));
         }
         let per_torrent = cfg.settings.max_peers_per_torrent();
         if s.max_peers_per_torrent() != per_torrent {

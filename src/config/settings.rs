@@ -99,6 +99,11 @@ pub struct Settings {
     /// default; applied at once).
     #[serde(skip_serializing_if = "is_true")]
     pub pex: bool,
+    /// Files not complete yet are named `<name>.part` until they are ([`crate::engine::partial_files`]),
+    /// so other programs looking at the folder see which files are whole. On by default, as in
+    /// Transmission; applied at once (files on disk renamed).
+    #[serde(skip_serializing_if = "is_true")]
+    pub rename_partial_files: bool,
     /// Port forwarding: the router is asked to forward the peer port from outside (NAT-PMP, then
     /// UPnP IGD; [`crate::engine::portmap`]), so peers beyond the NAT can dial in. On by default,
     /// as in Transmission; applied at once; never while `listen_ip` is loopback.
@@ -419,6 +424,7 @@ impl Default for Settings {
             dht: true,
             lsd: true,
             pex: true,
+            rename_partial_files: true,
             port_forwarding: true,
             port_forwarding_gateway: None,
             start_added_torrents: true,

@@ -84,7 +84,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         // Peer exchange (BEP 11) is on for every torrent that is not private.
         "pex-enabled": session.as_ref().map_or(cfg.settings.pex, |s| s.pex()), "peer-port": port, "peer-port-random-on-start": false,
         "port-forwarding-enabled": forwarding,
-        "rename-partial-files": false,
+        "rename-partial-files": session.as_ref().map_or(cfg.settings.rename_partial_files, |s| s.rename_partial_files()),
         "rpc-version": RPC_VERSION, "rpc-version-minimum": 1,
         "session-id": rpc.guard.session_id,
         "speed-limit-down": kbps(down), "speed-limit-down-enabled": down.is_some(),
@@ -155,7 +155,8 @@ pub fn limit_arg(
 /// the download and seeding queues ([`super::queue`]; the queue task follows torrents.toml), the
 /// programs run on torrent events ([`super::hooks`]; read at each event), `encryption` and
 /// `utp-enabled` (applied at once to new connections; `true` keeps `prefer`), `pex-enabled` (at
-/// once: off, no peer list is sent or taken), `dht-enabled` (the node switched off or on again; a
+/// once: off, no peer list is sent or taken), `rename-partial-files` (at once: files not complete
+/// yet renamed `<name>.part`, or back), `dht-enabled` (the node switched off or on again; a
 /// session that started without one cannot switch it on), `lpd-enabled` (local service discovery,
 /// likewise), `port-forwarding-enabled` (the router asked at once, or its mappings deleted;
 /// [`crate::engine::portmap`]), `peer-port` (the listener and the uTP socket moved to it at once; one that cannot
@@ -180,6 +181,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     const PEERS_GLOBAL: &str = "peer-limit-global";
     const PEERS_PER_TORRENT: &str = "peer-limit-per-torrent";
     const PEX: &str = "pex-enabled";
+    const PARTIAL: &str = "rename-partial-files";
     const START_ADDED: &str = "start-added-torrents";
     const DHT: &str = "dht-enabled";
     const LPD: &str = "lpd-enabled";
@@ -203,6 +205,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && *k != PEERS_GLOBAL
                 && *k != PEERS_PER_TORRENT
                 && *k != PEX
+                && *k != PARTIAL
                 && *k != START_ADDED
                 && *k != DHT
                 && *k != LPD
@@ -225,7 +228,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     };
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download and seeding queues, the programs run on torrent events, the blocklist, encryption, uTP, peer exchange, the DHT, local discovery, port forwarding, the peer port, the peer limits, start-added-torrents, download-dir and the incomplete folder can be changed here (any other key only with the value it has); not supported: {}",
+            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download and seeding queues, the programs run on torrent events, the blocklist, encryption, uTP, peer exchange, partial file names, the DHT, local discovery, port forwarding, the peer port, the peer limits, start-added-torrents, download-dir and the incomplete folder can be changed here (any other key only with the value it has); not supported: {}",
             unsupported.join(", ")
         ));
     }
@@ -254,6 +257,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let switch = |key: &str| super::switch_arg(args, key);
     let count = |key: &str| super::peers_arg(args, key);
     let pex = switch(PEX)?;
+    let partial = switch(PARTIAL)?;
     let dht = switch(DHT)?;
     let lpd = switch(LPD)?;
     let forwarding = switch(FORWARDING)?;
@@ -318,6 +322,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         && encryption.is_none()
         && utp.is_none()
         && pex.is_none()
+        && partial.is_none()
         && dht.is_none()
         && lpd.is_none()
         && forwarding.is_none()
@@ -350,6 +355,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         put(&mut s.encryption, encryption);
         put(&mut s.utp, utp);
         put(&mut s.pex, pex);
+        put(&mut s.rename_partial_files, partial);
         put(&mut s.dht, dht);
         put(&mut s.lsd, lpd);
         put(&mut s.port_forwarding, forwarding);
@@ -430,6 +436,9 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
         if let Some(on) = pex {
             session.set_pex(on);
+        }
+        if let Some(on) = partial {
+            session.set_rename_partial_files(on).await;
         }
         if let Some(on) = lpd {
             session.set_lsd(on);

@@ -478,6 +478,7 @@ pub fn session_config(cfg: &Config, bus: &EventBus) -> Result<SessionConfig> {
         encryption: cfg.settings.encryption,
         utp: cfg.settings.utp,
         pex: cfg.settings.pex,
+        rename_partial_files: cfg.settings.rename_partial_files,
         resume_dir: Some(resume_dir(cfg)),
         upload_limit,
         download_limit,

@@ -139,12 +139,12 @@ fn bad_requests_get_clear_result_strings() {
         v["result"].as_str().unwrap().contains("missing.torrent"),
         "{v}"
     );
-    let v = c.call("session-set", json!({"rename-partial-files": true}));
+    let v = c.call("session-set", json!({"cache-size-mb": 64}));
     assert!(
         v["result"]
             .as_str()
             .unwrap()
-            .contains("not supported: rename-partial-files"),
+            .contains("not supported: cache-size-mb"),
         "{v}"
     );
     let v = c.call("session-set", json!({"peer-port": "6881"}));
@@ -524,15 +524,15 @@ fn session_set_switches_peer_exchange_the_peer_limits_and_whether_added_torrents
     let port = before_port(&mut c);
     c.ok(
         "session-set",
-        json!({"peer-port": port, "rename-partial-files": false}),
+        json!({"peer-port": port, "cache-size-mb": 0}),
     );
     let v = c.call(
         "session-set",
-        json!({"rename-partial-files": true, "peer-port": port}),
+        json!({"cache-size-mb": 64, "peer-port": port}),
     );
     let says = v["result"].as_str().unwrap();
     assert!(
-        says.contains("not supported: rename-partial-files") && !says.contains("peer-port"),
+        says.contains("not supported: cache-size-mb") && !says.contains("peer-port"),
         "{v}"
     );
 

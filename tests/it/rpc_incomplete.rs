@@ -107,9 +107,9 @@ fn a_download_waits_in_the_incomplete_folder_and_moves_home_when_complete() {
     poll(
         "the download to write into the incomplete folder",
         30,
-        || partial.join("film.bin").exists().then_some(()),
+        || partial.join("film.bin.part").exists().then_some(()),
     );
-    assert!(!home.join("film.bin").exists());
+    assert!(!home.join("film.bin").exists() && !home.join("film.bin.part").exists());
 
     // Complete: moved home, seeding from there; the entry says so, and the program saw it there.
     poll("the torrent to seed", 60, || {

@@ -380,6 +380,77 @@ fn files_are_chosen_through_the_rpc() {
     rt.block_on(seeder.shutdown(Duration::from_secs(5)));
 }
 
+/// `rename-partial-files`: a file not complete yet is `<name>.part` on disk (the RPC's file list
+/// gives its own name), switched over the RPC while the daemon runs.
+#[test]
+fn partial_file_names_follow_the_rpc_switch() {
+    let rt = crate::support::runtime();
+    let src = tempfile::tempdir().unwrap();
+    // a fills whole pieces; b ends inside the piece where c starts: skipping b leaves that piece
+    // wanted, so b is created holding its bytes of it, and is never complete.
+    let files = [("a.bin", 327_680), ("b.bin", 100_000), ("c.bin", 50_000)];
+    for (i, (name, len)) in files.iter().enumerate() {
+        write_random(&src.path().join("pack").join(name), *len, 20 + i as u64);
+    }
+    let meta = support::torrent(&src.path().join("pack"), 32 * 1024, vec![]);
+    let cfg = btorrent::engine::SessionConfig {
+        super_seed: Some(false),
+        ..Default::default()
+    };
+    let (seeder, _seeding) = rt.block_on(support::seeder_with(cfg, &meta, src.path()));
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let get = |c: &mut crate::support::rpc::Client| {
+        c.ok("session-get", json!({"fields": ["rename-partial-files"]}))["rename-partial-files"]
+            .clone()
+    };
+    assert_eq!(get(&mut c), true, "on by default");
+    let out = dir.path().join("out");
+    let link = format!(
+        "magnet:?xt=urn:btih:{}&dn=pack&x.pe={}",
+        meta.info_hash.to_hex(),
+        seeder.listen_addr()
+    );
+    let a = c.ok(
+        "torrent-add",
+        json!({"filename": link, "download-dir": out, "files-unwanted": [1]}),
+    );
+    let id = a["torrent-added"]["id"].as_i64().unwrap();
+    let fields = ["percentDone", "status", "files"];
+    let t = poll("the wanted files", 60, || {
+        let t = torrent_get(&mut c, json!([id]), &fields).pop()?;
+        (t["percentDone"] == 1.0 && t["status"] == 6).then_some(t)
+    });
+    assert_eq!(t["files"][1]["name"], "pack/b.bin", "{t}");
+    let names = || {
+        let mut v: Vec<String> = std::fs::read_dir(out.join("pack"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(), ["a.bin", "b.bin.part", "c.bin"]);
+
+    c.ok("session-set", json!({"rename-partial-files": false}));
+    assert_eq!(names(), ["a.bin", "b.bin", "c.bin"], "renamed at once");
+    assert_eq!(get(&mut c), false);
+    let kept = std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap();
+    assert!(kept.contains("rename_partial_files = false"), "{kept}");
+    c.ok("session-set", json!({"rename-partial-files": true}));
+    assert_eq!(names(), ["a.bin", "b.bin.part", "c.bin"]);
+    let v = c.call("session-set", json!({"rename-partial-files": "yes"}));
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("rename-partial-files"),
+        "{v}"
+    );
+    rt.block_on(seeder.shutdown(Duration::from_secs(5)));
+}
+
 #[test]
 fn tracker_stats_and_metrics_follow_the_embedded_tracker() {
     let dir = tempfile::tempdir().unwrap();

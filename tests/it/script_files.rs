@@ -90,9 +90,10 @@ fn start_only_fetches_the_files_named_and_show_lists_them() {
             "{f}"
         );
     }
-    // c.bin is skipped: it holds only the bytes of the piece it shares with d.txt (a hole elsewhere).
+    // c.bin is skipped: it holds only the bytes of the piece it shares with d.txt (a hole elsewhere),
+    // and, never complete, keeps its partial name.
     use std::os::unix::fs::MetadataExt;
-    let c = std::fs::metadata(dl.join("set/sub/c.bin")).unwrap();
+    let c = std::fs::metadata(dl.join("set/sub/c.bin.part")).unwrap();
     assert!(
         c.blocks() * 512 <= 36 * 1024,
         "c.bin holds {} bytes",

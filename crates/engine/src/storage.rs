@@ -919,5 +919,8 @@ mod tests {
         let mut buf = [0u8; 16];
         st.read(0, &mut buf).unwrap();
         assert_eq!(buf, [1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2]);
+        // Deleting the data deletes the partial files.
+        assert_eq!(st.delete_files().unwrap(), (2, 20));
+        assert!(!d.join("two/top").exists());
     }
 }

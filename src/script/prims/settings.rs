@@ -123,6 +123,7 @@ fn settings_map(cfg: &Config) -> Map {
     m.insert("dht".into(), s.dht.into());
     m.insert("lsd".into(), s.lsd.into());
     m.insert("pex".into(), s.pex.into());
+    m.insert("rename_partial_files".into(), s.rename_partial_files.into());
     m.insert("port_forwarding".into(), s.port_forwarding.into());
     m.insert(
         "port_forwarding_gateway".into(),
