@@ -920,7 +920,7 @@ mod tests {
         st.read(0, &mut buf).unwrap();
         assert_eq!(buf, [1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2]);
         // Deleting the data deletes the partial files.
-        assert_eq!(st.delete_files().unwrap(), (2, 20));
+        assert_eq!(st.delete_files().unwrap(), (2, 16));
         assert!(!d.join("two/top").exists());
     }
 }
