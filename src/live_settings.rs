@@ -10,7 +10,7 @@
 //!   service discovery (`lsd`, likewise), port forwarding (`port_forwarding`: the router asked, or
 //!   its mappings deleted), peer exchange (`pex`) and the peer limits (`max_peers`, `max_connections`; a lower limit
 //!   cuts no connection, it lets none more in until the count is under it);
-//! - partial names (`rename_partial_files`): the files on disk renamed for their state;
+//! - partial names (`rename_partial_files`): switched off, the partial files take their own names;
 //! - the peer port (`listen_port`), when it changes: the listener and the uTP socket move to it;
 //! - the blocklist: its switch, and lists dropped into `blocklists/` or removed from it. The task
 //!   remembers the [`blocklist::Source`] it last saw (at its start, what the session started with)

@@ -99,9 +99,10 @@ pub struct Settings {
     /// default; applied at once).
     #[serde(skip_serializing_if = "is_true")]
     pub pex: bool,
-    /// Files not complete yet are named `<name>.part` until they are ([`crate::engine::partial_files`]),
-    /// so other programs looking at the folder see which files are whole. On by default, as in
-    /// Transmission; applied at once (files on disk renamed).
+    /// Files a download creates are named `<name>.part` until they are complete
+    /// ([`crate::engine::partial_files`]), so other programs looking at the folder see which files
+    /// are whole. On by default, as in Transmission; applied at once (switched off, the partial
+    /// files take their own names).
     #[serde(skip_serializing_if = "is_true")]
     pub rename_partial_files: bool,
     /// Port forwarding: the router is asked to forward the peer port from outside (NAT-PMP, then

@@ -155,8 +155,8 @@ pub fn limit_arg(
 /// the download and seeding queues ([`super::queue`]; the queue task follows torrents.toml), the
 /// programs run on torrent events ([`super::hooks`]; read at each event), `encryption` and
 /// `utp-enabled` (applied at once to new connections; `true` keeps `prefer`), `pex-enabled` (at
-/// once: off, no peer list is sent or taken), `rename-partial-files` (at once: files not complete
-/// yet renamed `<name>.part`, or back), `dht-enabled` (the node switched off or on again; a
+/// once: off, no peer list is sent or taken), `rename-partial-files` (at once: files a download
+/// creates are named `<name>.part` until complete; off, those there take their own names), `dht-enabled` (the node switched off or on again; a
 /// session that started without one cannot switch it on), `lpd-enabled` (local service discovery,
 /// likewise), `port-forwarding-enabled` (the router asked at once, or its mappings deleted;
 /// [`crate::engine::portmap`]), `peer-port` (the listener and the uTP socket moved to it at once; one that cannot

@@ -331,12 +331,26 @@ async fn files_not_complete_are_named_part_until_they_are() {
         "the file list shows no suffix"
     );
 
-    // Switched off while seeding: d takes its own name; on again, it goes back to partial.
+    // Switched off while seeding: d takes its own name, and keeps it when switched on again.
     leecher.set_rename_partial_files(false).await;
     assert!(!leecher.rename_partial_files());
     assert_eq!(names(), ["a.bin", "c.bin", "d.bin", "e.bin"]);
     leecher.set_rename_partial_files(true).await;
-    assert_eq!(names(), ["a.bin", "c.bin", "d.bin.part", "e.bin"]);
+    assert_eq!(names(), ["a.bin", "c.bin", "d.bin", "e.bin"]);
+    // A file created from now on is partial until complete: b, wanted while the download is held
+    // to 32 KiB/s (its 512 KiB take 16 s), appears under its partial name.
+    let slow = |download| btorrent::engine::TorrentLimits {
+        download,
+        ..Default::default()
+    };
+    l.set_limits(slow(Some(32 * K as u64)));
+    l.set_file_priorities(&[(1, FilePriority::Low)]).unwrap();
+    wait_until("b under its partial name", Duration::from_secs(30), || {
+        set.join("b.bin.part").exists()
+    })
+    .await;
+    assert!(!set.join("b.bin").exists());
+    l.set_limits(slow(None));
 
     // Wanted and fetched: every file whole, under its own name.
     l.set_file_priorities(&[(1, FilePriority::Normal), (3, FilePriority::Normal)])

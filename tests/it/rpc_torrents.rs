@@ -439,7 +439,7 @@ fn partial_file_names_follow_the_rpc_switch() {
     let kept = std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap();
     assert!(kept.contains("rename_partial_files = false"), "{kept}");
     c.ok("session-set", json!({"rename-partial-files": true}));
-    assert_eq!(names(), ["a.bin", "b.bin.part", "c.bin"]);
+    assert_eq!(names(), ["a.bin", "b.bin", "c.bin"], "own names are kept");
     let v = c.call("session-set", json!({"rename-partial-files": "yes"}));
     assert!(
         v["result"]

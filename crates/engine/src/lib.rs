@@ -272,7 +272,8 @@ pub struct SessionConfig {
     pub port_forwarding: bool,
     /// The gateway to ask; `None`: the default route's (NAT-PMP) and SSDP's multicast (UPnP).
     pub port_forwarding_gateway: Option<std::net::Ipv4Addr>,
-    /// Files not complete yet are named `<name>.part` ([`partial_files`]); off by default.
+    /// Files a download creates are named `<name>.part` until complete ([`partial_files`]); off by
+    /// default.
     /// [`Session::set_rename_partial_files`] switches it while the session runs.
     pub rename_partial_files: bool,
 }

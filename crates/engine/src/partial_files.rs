@@ -11,9 +11,10 @@
 //!   folder, the program run for completed downloads), finds them under those names;
 //! - when the session's setting changes ([`Session::set_rename_partial_files`](super::Session::set_rename_partial_files)).
 //!
-//! A file is complete when every piece it overlaps is had; a zero-length file always is. A file
-//! that becomes incomplete again (a piece withdrawn after failing its hash on disk) keeps its own
-//! name until the next check. Renames happen outside the core lock.
+//! A file is complete when every piece it overlaps is had; a zero-length file always is. Only
+//! files created by a download take the partial name: a file under its own name keeps it whatever
+//! its state (the user's files seeded where they are, one that a withdrawn piece made incomplete
+//! again, those written while the setting was off). Renames happen outside the core lock.
 
 use super::picker::PieceState;
 use super::torrent::{Core, Torrent};

@@ -390,9 +390,10 @@ impl Session {
         self.0.ctx.rename_partial_files()
     }
 
-    /// Switches partial naming while the session runs: each torrent's files are renamed for their
-    /// state at once (on the blocking pool; this returns when it is done), and files created from
-    /// now on follow it. A torrent still checking its data is named when its check ends.
+    /// Switches partial naming while the session runs: files created from now on follow it, and
+    /// switched off, the files under their partial names take their own at once (on the blocking
+    /// pool; this returns when it is done; a torrent still checking its data, when its check ends).
+    /// Switched on, no file on disk is renamed.
     pub async fn set_rename_partial_files(&self, on: bool) {
         self.0
             .ctx

@@ -4,14 +4,16 @@
 //! - Every path is `fsutil::confined_join(data_dir, path)`: nothing lands outside the data folder. A
 //!   file's `path` is the torrent's unless it was renamed ([`Storage::rename`]): the storage keeps
 //!   each file's path on disk apart from the info dictionary's, which never changes.
-//! - A file not complete yet can be kept under a partial name, its own with [`PART_SUFFIX`] added
-//!   (`movie.mkv.part`), while partial naming is on ([`Storage::with_partial_names`]): other
-//!   programs looking at the folder see which files are whole. The torrent calls
-//!   [`Storage::name_files`] when files complete (and after a check), which gives each file the
-//!   name its state calls for. Whatever the naming, a file is looked for under both names
-//!   ([`Storage::locate`], when the storage is made and when its folder or paths change), so a
-//!   change of setting, or a stop between a rename and the resume file, loses no data. A rename
-//!   keeps the file's size and mtime, so resume data stays valid across it.
+//! - A file created while it is not complete is created under a partial name, its own with
+//!   [`PART_SUFFIX`] added (`movie.mkv.part`), while partial naming is on
+//!   ([`Storage::with_partial_names`]): other programs looking at the folder see which files are
+//!   whole. The torrent calls [`Storage::name_files`] when files complete (and after a check),
+//!   which gives a file under its partial name its own. A file under its own name is never renamed
+//!   (the user's files, seeded where they are, keep their names whatever their state). Whatever
+//!   the naming, a file is looked for under both names ([`Storage::locate`], when the storage is
+//!   made and when its folder or paths change), so a change of setting, or a stop between a rename
+//!   and the resume file, loses no data. A rename keeps the file's size and mtime, so resume data
+//!   stays valid across it.
 //! - Files are created lazily, on the first write that touches them; zero-length files are created when
 //!   the torrent completes ([`Storage::create_empty_files`]). BEP 47 padding files are never written or
 //!   opened: they read as zeros.
@@ -157,10 +159,12 @@ impl Storage {
         }
     }
 
-    /// Gives each of `files` the name its state calls for: its partial name while partial naming
-    /// is on and `complete(i)` is false, its own otherwise. A file on disk is renamed (unless the
-    /// name it is to take is taken, which is logged and leaves it where it is); one not created yet
-    /// will be created under that name. Returns how many were renamed on disk.
+    /// Gives each of `files` the name its state calls for: its own once `complete(i)` says so or
+    /// partial naming is off, its partial name while it is not complete and partial naming is on.
+    /// Only a file under its partial name is ever renamed on disk (to its own, unless that name
+    /// is taken, which is logged and leaves it where it is): a file under its own name, the user's
+    /// or one written while naming was off, keeps it, and a file not created yet will be created
+    /// under the name chosen. Returns how many were renamed on disk.
     pub fn name_files(
         &self,
         files: impl IntoIterator<Item = usize>,
@@ -179,20 +183,29 @@ impl Storage {
             let Some(full) = confined_join(&dir, &names.paths[i]) else {
                 continue;
             };
+            if want {
+                if full.symlink_metadata().is_err() {
+                    names.partial[i] = true;
+                }
+                continue;
+            }
             let part = with_part_suffix(&full);
-            let (from, to) = if want { (full, part) } else { (part, full) };
-            if from.symlink_metadata().is_err() {
-                names.partial[i] = want;
-            } else if to.symlink_metadata().is_ok() {
+            if part.symlink_metadata().is_err() {
+                names.partial[i] = false;
+            } else if full.symlink_metadata().is_ok() {
                 tracing::warn!(
                     "{} is not renamed to {}: that name is taken",
-                    from.display(),
-                    to.display()
+                    part.display(),
+                    full.display()
                 );
-            } else if let Err(e) = std::fs::rename(&from, &to) {
-                tracing::warn!("cannot rename {} to {}: {e}", from.display(), to.display());
+            } else if let Err(e) = std::fs::rename(&part, &full) {
+                tracing::warn!(
+                    "cannot rename {} to {}: {e}",
+                    part.display(),
+                    full.display()
+                );
             } else {
-                names.partial[i] = want;
+                names.partial[i] = false;
                 renamed += 1;
             }
         }
@@ -887,15 +900,20 @@ mod tests {
         assert_eq!(fresh.name_files(0..2, |_| false), 1);
         assert!(d.join("top/b").is_file() && !d.join("top/b.part").exists());
 
-        // On again, b incomplete; a file of that name in the way is not replaced.
-        let on = Storage::new(inf, d.to_path_buf()).with_partial_names(true);
-        std::fs::write(d.join("top/b.part"), b"someone else's").unwrap();
+        // On again, b incomplete: a file under its own name keeps it.
+        let on = Storage::new(inf.clone(), d.to_path_buf()).with_partial_names(true);
         assert_eq!(on.name_files(0..2, |f| f == 0), 0);
-        assert!(!on.is_partial(1), "left where it is");
-        assert_eq!(
-            std::fs::read(d.join("top/b.part")).unwrap(),
-            b"someone else's"
-        );
+        assert!(!on.is_partial(1) && d.join("top/b").is_file());
+
+        // A partial file whose own name is taken when it completes stays where it is.
+        let other = tempfile::tempdir().unwrap();
+        let o = other.path();
+        let st = Storage::new(inf, o.to_path_buf()).with_partial_names(true);
+        st.write_piece(2, &[3; 4]).unwrap();
+        std::fs::write(o.join("top/b"), b"someone else's").unwrap();
+        assert_eq!(st.name_files(0..2, |_| true), 0);
+        assert!(st.is_partial(1) && o.join("top/b.part").is_file());
+        assert_eq!(std::fs::read(o.join("top/b")).unwrap(), b"someone else's");
     }
 
     #[test]
