@@ -381,3 +381,120 @@ fn b_port_shows_the_address_peers_see_this_machine_at() {
         "{v}"
     );
 }
+
+/// Another machine behind the router holds our ports outside: the router is asked over UPnP for
+/// others, and the peer port outside is what the DHT is told (peers beyond the router reach us
+/// there), while a tracker on the local network is told our own.
+#[test]
+fn a_port_taken_at_the_router_is_forwarded_from_another_which_the_dht_is_told() {
+    use btorrent::engine::portmap::{ForwardState, Protocol};
+    use btorrent::engine::SessionConfig;
+    use futures::StreamExt;
+    use std::net::SocketAddr;
+    let rt = runtime();
+    let ip = gateway::own_loopback_ip();
+    let router = rt.block_on(UpnpDouble::start(ip));
+    router
+        .taken_same
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let net = crate::support::dht::testnet(4);
+    let (tracker, asked) = rt.block_on(crate::support::tracker::http_double(|_| {
+        (200, b"d8:intervali1800e5:peers0:e".to_vec())
+    }));
+    let src = tempfile::tempdir().unwrap();
+    crate::support::write_random(&src.path().join("film.bin"), 200_000, 31);
+    let meta = crate::support::torrent(
+        &src.path().join("film.bin"),
+        64 * 1024,
+        vec![format!("{tracker}/announce")],
+    );
+    rt.block_on(async {
+        let s = crate::support::session_with(SessionConfig {
+            listen: "0.0.0.0:0".parse().unwrap(),
+            port_forwarding: true,
+            port_forwarding_gateway: Some(ip),
+            ..crate::support::dht::session_config(&net.bootstrap)
+        })
+        .await;
+        let own = s.listen_addr().port();
+        crate::support::wait_until("the peer port forwarded", Duration::from_secs(30), || {
+            s.port_forwarding().state == ForwardState::Forwarded
+        })
+        .await;
+        let st = s.port_forwarding();
+        let tcp = st
+            .ports
+            .iter()
+            .find(|p| p.protocol == Protocol::Tcp)
+            .copied()
+            .unwrap_or_else(|| panic!("{st:?}"));
+        assert_eq!(tcp.internal, own);
+        assert_ne!(tcp.external, own, "{st:?}");
+        let outside = tcp.external;
+        // Asked for the same number first, refused, then given another.
+        let heard = router.heard();
+        assert!(
+            heard.iter().any(|h| h.internal == own && h.external == own)
+                && heard
+                    .iter()
+                    .any(|h| h.internal == own && h.external == outside),
+            "{heard:?}"
+        );
+
+        let add = btorrent::engine::AddOptions {
+            data_dir: src.path().to_path_buf(),
+            ..Default::default()
+        };
+        let h = s.add(meta.clone(), add).await.unwrap();
+        crate::support::wait_complete(&h, 30).await;
+        let node = net.nodes[0].clone().as_async();
+        let want = SocketAddr::from(([127, 0, 0, 1], outside));
+        crate::support::wait_until_async(
+            "the DHT to list the peer port outside",
+            Duration::from_secs(60),
+            || {
+                let node = node.clone();
+                async move {
+                    let mut found = node.get_peers(mainline::Id::from(meta.info_hash.0));
+                    while let Some(batch) = found.next().await {
+                        if batch.into_iter().any(|a| SocketAddr::V4(a) == want) {
+                            return true;
+                        }
+                    }
+                    false
+                }
+            },
+        )
+        .await;
+        // The tracker, on loopback, reaches us at our own port.
+        crate::support::wait_until("an announce", Duration::from_secs(30), || {
+            !asked.lock().unwrap().is_empty()
+        })
+        .await;
+        let lines = asked.lock().unwrap().clone();
+        assert!(
+            lines.iter().all(|l| l.contains(&format!("port={own}&"))),
+            "{lines:?}"
+        );
+        s.shutdown(Duration::from_secs(5)).await;
+    });
+    // Let go of the ports outside it was given.
+    assert!(
+        router
+            .heard()
+            .iter()
+            .any(|h| h.delete && h.external == outside_of(&router, "TCP")),
+        "{:?}",
+        router.heard()
+    );
+}
+
+/// The port outside the double last gave for `protocol` (a mapping not refused as taken).
+fn outside_of(router: &UpnpDouble, protocol: &str) -> u16 {
+    router
+        .heard()
+        .iter()
+        .rev()
+        .find(|h| !h.delete && h.protocol == protocol && h.internal != h.external)
+        .map_or(0, |h| h.external)
+}

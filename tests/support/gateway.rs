@@ -112,6 +112,16 @@ impl NatPmpDouble {
 pub struct UpnpDouble {
     pub ip: Ipv4Addr,
     pub heard: Arc<Mutex<Vec<Heard>>>,
+    /// Every mapping of a port outside to the same number inside is refused as taken (718,
+    /// ConflictInMappingEntry), as when another machine behind the router holds those ports.
+    pub taken_same: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// What the IGD's control endpoint shares with the double.
+#[derive(Clone)]
+struct Router {
+    heard: Arc<Mutex<Vec<Heard>>>,
+    taken_same: Arc<std::sync::atomic::AtomicBool>,
 }
 
 const SERVICE: &str = "urn:schemas-upnp-org:service:WANIPConnection:1";
@@ -193,8 +203,18 @@ fn soap(body: String) -> impl IntoResponse {
     )
 }
 
+/// A SOAP fault carrying UPnP error `code`.
+fn upnp_error(code: u16, description: &str) -> axum::response::Response {
+    let body = format!(
+        r#"<s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail><UPnPError xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>{code}</errorCode><errorDescription>{description}</errorDescription></UPnPError></detail></s:Fault>"#
+    );
+    let mut r = soap(body).into_response();
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    r
+}
+
 async fn control(
-    State(heard): State<Arc<Mutex<Vec<Heard>>>>,
+    State(router): State<Router>,
     headers: HeaderMap,
     body: String,
 ) -> axum::response::Response {
@@ -222,18 +242,23 @@ async fn control(
         ))
         .into_response(),
         "AddPortMapping" => {
-            heard.lock().unwrap().push(Heard {
+            let (internal, external) = (num("NewInternalPort") as u16, num("NewExternalPort") as u16);
+            router.heard.lock().unwrap().push(Heard {
                 protocol: protocol(&body),
-                internal: num("NewInternalPort") as u16,
-                external: num("NewExternalPort") as u16,
+                internal,
+                external,
                 lifetime: num("NewLeaseDuration"),
                 client: field(&body, "NewInternalClient").map(str::to_string),
                 delete: false,
             });
+            let taken = router.taken_same.load(std::sync::atomic::Ordering::SeqCst);
+            if taken && internal == external {
+                return upnp_error(718, "ConflictInMappingEntry");
+            }
             soap(format!("<u:AddPortMappingResponse xmlns:u=\"{SERVICE}\"/>")).into_response()
         }
         "DeletePortMapping" => {
-            heard.lock().unwrap().push(Heard {
+            router.heard.lock().unwrap().push(Heard {
                 protocol: protocol(&body),
                 internal: 0,
                 external: num("NewExternalPort") as u16,
@@ -250,6 +275,11 @@ async fn control(
 impl UpnpDouble {
     pub async fn start(ip: Ipv4Addr) -> UpnpDouble {
         let heard = Arc::new(Mutex::new(Vec::new()));
+        let taken_same = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let router = Router {
+            heard: heard.clone(),
+            taken_same: taken_same.clone(),
+        };
         let app = axum::Router::new()
             .route(
                 "/rootDesc.xml",
@@ -260,7 +290,7 @@ impl UpnpDouble {
                 axum::routing::get(|| async { service_description() }),
             )
             .route("/ctl/IPConn", axum::routing::post(control))
-            .with_state(heard.clone());
+            .with_state(router);
         let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
         let http: SocketAddr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -284,7 +314,11 @@ impl UpnpDouble {
                 let _ = ssdp.send_to(reply.as_bytes(), from).await;
             }
         });
-        UpnpDouble { ip, heard }
+        UpnpDouble {
+            ip,
+            heard,
+            taken_same,
+        }
     }
 
     pub fn heard(&self) -> Vec<Heard> {

@@ -39,12 +39,14 @@ pub const SLOW_TRACKER: Duration = Duration::from_secs(15);
 /// torrents' tasks together), and also the moment the schedule allows an announce (see [`look_at`]).
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
-fn request(t: &Torrent, event: Option<AnnounceEvent>) -> AnnounceRequest {
+/// The announce of `t` telling a tracker `event` and that we take peers at `port` (as that
+/// tracker is to be told: [`crate::session::SessionCtx::port_for_tracker`]).
+fn request(t: &Torrent, event: Option<AnnounceEvent>, port: u16) -> AnnounceRequest {
     let st = t.stats();
     AnnounceRequest {
         info_hash: t.info_hash(),
         peer_id: t.ctx.peer_id,
-        port: t.ctx.listen_addr().port(),
+        port,
         uploaded: st.uploaded,
         downloaded: st.downloaded,
         left: st.bytes_total - st.bytes_verified,
@@ -156,11 +158,11 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
             _ = run.cancelled() => return,
             _ = t.ctx.announce_turn() => {}
         }
-        let req = request(&t, event);
+        let served_port = (t.ctx.listening.moves(), t.ctx.outside_port());
+        let req = request(&t, event, t.ctx.port_for_tracker(&url).await);
         let client = t.ctx.tracker.clone().with_retry(schedule.retry_policy());
         t.note_tracker(&url, |s| s.last_start = Some(SystemTime::now()));
         let served_asks = t.announce_asked.load(Ordering::Relaxed);
-        let served_port = t.ctx.listening.moves();
         let call = client.announce(&url, &req);
         tokio::pin!(call);
         let slow = tokio::time::sleep(SLOW_TRACKER);
@@ -246,8 +248,9 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
             let report = event == Some(AnnounceEvent::Completed) && !schedule.is_failing();
             let asked = t.announce_asked.load(Ordering::Relaxed) != served_asks;
             let early = event.is_none() && (asked || short_of_peers(&t));
-            // The peer port moved: the tracker is told at once.
-            let moved = t.ctx.listening.moves() != served_port;
+            // The peer port moved, or the one the gateway forwards to it: the tracker is told at
+            // once.
+            let moved = (t.ctx.listening.moves(), t.ctx.outside_port()) != served_port;
             if report || moved || schedule.should_announce_at(now, early) {
                 break;
             }
@@ -274,12 +277,13 @@ pub(crate) async fn announce_stopped(t: &Arc<Torrent>, spacing: Duration) {
     if t.stopped_announces() == 0 {
         return;
     }
-    let req = request(t, Some(AnnounceEvent::Stopped));
     let client = t.ctx.tracker.clone().with_retry(RetryPolicy::none());
     let urls = t.trackers.read().clone();
     let calls = urls.iter().map(|url| {
-        let (req, client) = (req.clone(), client.clone());
+        let client = client.clone();
         async move {
+            let port = t.ctx.port_for_tracker(url).await;
+            let req = request(t, Some(AnnounceEvent::Stopped), port);
             t.ctx.announce_turn_every(spacing).await;
             if let Err(e) = client.announce(url, &req).await {
                 tracing::debug!("stopped announce failed: {e}");

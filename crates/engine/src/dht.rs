@@ -401,7 +401,6 @@ fn spread(d: Duration) -> Duration {
 /// once, then after `retry`, doubling, while short of peers) or when a seed has no peer.
 async fn torrent_task(t: Arc<Torrent>, dht: Arc<DhtNode>, run: CancellationToken) {
     let ih = t.info_hash();
-    let port = t.ctx.listen_addr().port();
     let max = dht.cfg.announce_interval;
     let (mut announce_at, mut lookup_at) =
         (tokio::time::Instant::now(), tokio::time::Instant::now());
@@ -418,7 +417,7 @@ async fn torrent_task(t: Arc<Torrent>, dht: Arc<DhtNode>, run: CancellationToken
                 (announce_wait, lookup_wait) = (dht.cfg.retry, dht.cfg.retry);
             }
             _ = tokio::time::sleep_until(announce_at) => {
-                match dht.announce(ih, port).await {
+                match dht.announce(ih, t.ctx.public_port()).await {
                     Ok(()) => {
                         tracing::debug!(torrent = %t.meta.info.name, "announced on the DHT");
                         announce_wait = dht.cfg.retry;

@@ -95,6 +95,25 @@ pub(crate) fn stop_spacing(announce_spacing: Duration, grace: Duration, calls: u
     announce_spacing.min(grace / 2 / calls)
 }
 
+/// Has the torrents announce on the DHT again when the port seen from outside changes (the
+/// router forwards the peer port from another number, or stops): their next announces are far
+/// off. Ends with the session.
+async fn tell_dht_the_public_port(
+    ctx: std::sync::Weak<SessionCtx>,
+    mut forwarded: tokio::sync::watch::Receiver<Vec<super::portmap::Forwarded>>,
+    dht: Arc<super::dht::DhtNode>,
+) {
+    let mut told = ctx.upgrade().map(|c| c.public_port());
+    while forwarded.changed().await.is_ok() {
+        let Some(c) = ctx.upgrade() else { return };
+        let now = Some(c.public_port());
+        if now != told {
+            told = now;
+            dht.announce_again();
+        }
+    }
+}
+
 /// Data checks of a session hashing at once.
 const CHECKS_AT_ONCE: usize = 2;
 /// Resume files of a session being saved at once.
@@ -104,6 +123,34 @@ impl SessionCtx {
     /// The address really bound (its port is the one announced), as it is now.
     pub fn listen_addr(&self) -> SocketAddr {
         self.listening.addr()
+    }
+
+    /// The peer port as seen from outside the home router: the one the gateway forwards to ours
+    /// when it is another number ([`super::portmap::PortMapper::outside_port`]), else ours. Told
+    /// to the DHT, and to trackers beyond the local network ([`SessionCtx::port_for_tracker`]).
+    pub fn public_port(&self) -> u16 {
+        let port = self.listen_addr().port();
+        self.outside_port().unwrap_or(port)
+    }
+
+    /// The port outside that the gateway forwards to our peer port, when it is another number.
+    pub fn outside_port(&self) -> Option<u16> {
+        let port = self.listen_addr().port();
+        self.portmap
+            .as_ref()
+            .and_then(|m| m.outside_port(super::portmap::Protocol::Tcp, port))
+    }
+
+    /// The peer port to tell the tracker at `url`: the one seen from outside
+    /// ([`SessionCtx::public_port`]) unless the tracker is on a local network
+    /// ([`crate::announce::on_local_network`]), which reaches us at our own. The tracker's host
+    /// is looked up only when the two differ.
+    pub async fn port_for_tracker(&self, url: &str) -> u16 {
+        let port = self.listen_addr().port();
+        match self.outside_port() {
+            Some(outside) if !crate::announce::on_local_network(url).await => outside,
+            _ => port,
+        }
     }
 
     /// Most peers per torrent in force.
@@ -304,6 +351,13 @@ impl Session {
             let ports = move || ctx.upgrade().map_or_else(Vec::new, |c| c.forwarded_ports());
             let task = tokio::spawn(m.clone().run(ports, session.0.ctx.shutdown.clone()));
             *session.0.ctx.portmap_task.lock() = Some(task);
+            if let Some(d) = &session.0.ctx.dht {
+                tokio::spawn(tell_dht_the_public_port(
+                    Arc::downgrade(&session.0.ctx),
+                    m.forwarded(),
+                    d.clone(),
+                ));
+            }
         }
         tracing::info!(%listen_addr, "listening for peers");
         Ok(session)

@@ -1,5 +1,6 @@
 //! btorrent-proto: the BitTorrent formats, with no I/O beyond reading and writing .torrent files.
 //!
+//! - [`addr`]: which IP addresses are on a local network.
 //! - [`bencode`]: a strict bencode reader and writer.
 //! - [`metainfo`]: .torrent files: parse (the info-hash taken over the exact `info` bytes), create
 //!   (hashed on every core), edit, magnet links.
@@ -20,6 +21,7 @@
 //! The layers above: `btorrent-engine` (peers, torrents, the tracker client) and `btorrent-tracker`
 //! (the tracker server) depend on this crate; it depends on neither.
 
+pub mod addr;
 pub mod bencode;
 pub mod fs;
 pub mod listing;

@@ -5,7 +5,7 @@
 //!    itself a trusted proxy (each proxy appends the address it saw, so entries further left were
 //!    written by the client and prove nothing). From anyone else the header is ignored.
 //! 3. The `ip=` parameter replaces the result according to [`IpParamPolicy`]: by default only when the
-//!    request comes from a loopback or private address, so a public tracker cannot be used to point a
+//!    request comes from an address on a local network, so a public tracker cannot be used to point a
 //!    swarm at a victim, while a client on the tracker's own machine or LAN can say which of its
 //!    addresses the others should dial.
 
@@ -18,7 +18,8 @@ use axum::http::HeaderMap;
 pub enum IpParamPolicy {
     /// Never: peers are listed under the address they connect from.
     Ignore,
-    /// Only from loopback, private (RFC 1918, fc00::/7) and link-local addresses.
+    /// Only from addresses on a local network ([`is_local_network`]: loopback, private, link-local,
+    /// and the shared space of overlay networks).
     #[default]
     FromLocalNetworks,
     /// Always (a tracker only reachable by trusted machines).
@@ -30,16 +31,7 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     ip.to_canonical()
 }
 
-/// Loopback, private or link-local.
-pub fn is_local_network(ip: IpAddr) -> bool {
-    match canonical(ip) {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            v6.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
-        }
-    }
-}
+pub use btorrent_proto::addr::is_local_network;
 
 /// The address to list a peer under; see the module documentation for the rules.
 pub(crate) fn peer_ip(

@@ -433,6 +433,35 @@ fn get_peers_url(tracker: &Url) -> Url {
     url
 }
 
+/// Whether the tracker at `announce_url` is on a local network: every address of its host is
+/// ([`btorrent_proto::addr::is_local_network`]; `localhost` is; a host that cannot be looked up,
+/// or a URL that cannot be read, is taken as outside).
+pub async fn on_local_network(announce_url: &str) -> bool {
+    let Ok(url) = tracker_url(announce_url) else {
+        return false;
+    };
+    let host = url.host_str().unwrap_or("");
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return btorrent_proto::addr::is_local_network(ip);
+    }
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let port = url.port_or_known_default().unwrap_or(80);
+    let Ok(addrs) = tokio::net::lookup_host((host.as_str(), port)).await else {
+        return false;
+    };
+    let addrs: Vec<std::net::SocketAddr> = addrs.collect();
+    !addrs.is_empty()
+        && addrs
+            .iter()
+            .all(|a| btorrent_proto::addr::is_local_network(a.ip()))
+}
+
 /// A tracker URL as logs show it: scheme, host, port and path, never a passkey in the query.
 pub fn shown_url(url: &str) -> String {
     match tracker_url(url) {
@@ -481,6 +510,27 @@ fn transport_error(url: &Url, e: &reqwest::Error) -> TrackerError {
 mod tests {
     use super::*;
     use btorrent_proto::types::PeerId;
+
+    #[tokio::test]
+    async fn trackers_on_the_local_network_are_told_apart_from_the_others() {
+        for local in [
+            "http://127.0.0.1:6969/announce",
+            "http://192.168.1.10:6969/announce",
+            "udp://[::1]:6969/announce",
+            "http://100.101.102.103:6969/announce",
+            "http://localhost:6969/announce",
+            "http://LOCALHOST/announce",
+        ] {
+            assert!(on_local_network(local).await, "{local}");
+        }
+        for outside in [
+            "http://203.0.113.9:6969/announce",
+            "udp://[2001:db8::7]:1337/announce",
+            "not a url",
+        ] {
+            assert!(!on_local_network(outside).await, "{outside}");
+        }
+    }
 
     #[test]
     fn raw_bytes_are_percent_encoded() {

@@ -5,7 +5,11 @@
 //! ([`upnp`]). How it stands is a [`PortForwarding`] (`status.rs`).
 //!
 //! Ports forwarded: the TCP listen port, the UDP port of the same number (uTP), and the DHT
-//! node's UDP port when it is another. Each is asked for with the same external number.
+//! node's UDP port when it is another. Each is asked for with the same external number; where
+//! the gateway has given that number to another machine behind it, it gives another (NAT-PMP
+//! does so itself; over UPnP the gateway is asked for any port), renewals keep the one given, and
+//! the peer port outside is what the DHT and trackers beyond the local network are told
+//! ([`crate::session::SessionCtx::public_port`]).
 //!
 //! One task per session ([`PortMapper::run`]) owns the mappings. It maps when switched on, renews
 //! at half the lifetime the gateway granted, maps again when a port moves
@@ -90,6 +94,8 @@ pub struct PortMapper {
     listen_ip: Option<IpAddr>,
     on: watch::Sender<bool>,
     status: Mutex<PortForwarding>,
+    /// The ports forwarded now (empty while nothing is), for those who act on a change.
+    forwarded: watch::Sender<Vec<Forwarded>>,
 }
 
 impl PortMapper {
@@ -100,6 +106,7 @@ impl PortMapper {
             listen_ip: (!listen_ip.is_unspecified()).then_some(listen_ip),
             on: watch::Sender::new(on),
             status: Mutex::new(PortForwarding::off()),
+            forwarded: watch::Sender::new(Vec::new()),
         })
     }
 
@@ -121,8 +128,39 @@ impl PortMapper {
             .send_if_modified(|now| std::mem::replace(now, on) != on);
     }
 
+    /// The port outside that the gateway forwards to our `internal` port of `protocol`, while it
+    /// does and the number is another (a gateway may grant another when ours is taken there, by
+    /// another machine behind it).
+    pub fn outside_port(&self, protocol: Protocol, internal: u16) -> Option<u16> {
+        let s = self.status.lock();
+        if s.state != ForwardState::Forwarded || !self.is_on() {
+            return None;
+        }
+        s.ports
+            .iter()
+            .find(|p| p.protocol == protocol && p.internal == internal)
+            .map(|p| p.external)
+            .filter(|&e| e != internal)
+    }
+
+    /// Changes each time the ports forwarded do (mapped, let go, or given another number
+    /// outside).
+    pub fn forwarded(&self) -> watch::Receiver<Vec<Forwarded>> {
+        self.forwarded.subscribe()
+    }
+
     fn set_status(&self, s: PortForwarding) {
+        let ports = if s.state == ForwardState::Forwarded {
+            s.ports.clone()
+        } else {
+            Vec::new()
+        };
         *self.status.lock() = s;
+        self.forwarded.send_if_modified(|now| {
+            let changed = *now != ports;
+            *now = ports;
+            changed
+        });
     }
 
     /// Maps the ports `ports()` names while switched on, until `stop`; see the module doc.
@@ -222,12 +260,15 @@ impl PortMapper {
                 Err(e) => why.push(e),
             }
         }
-        let igd = match previous {
-            Some(Held::Upnp { igd, .. }) => Ok(igd),
-            _ => upnp::Igd::search(self.gateway.map(IpAddr::V4)).await,
+        let (igd, before) = match previous {
+            Some(Held::Upnp { igd, ports }) => (Ok(igd), ports),
+            _ => (
+                upnp::Igd::search(self.gateway.map(IpAddr::V4)).await,
+                Vec::new(),
+            ),
         };
         match igd {
-            Ok(igd) => match self.map_upnp(igd, wanted).await {
+            Ok(igd) => match self.map_upnp(igd, wanted, &before).await {
                 Ok(r) => return Ok(r),
                 Err(e) => why.push(e),
             },
@@ -277,10 +318,12 @@ impl PortMapper {
         Ok((Held::NatPmp { gateway, ports }, status, renew_in))
     }
 
+    /// Maps `wanted` at `igd`; a renewal asks for the ports outside given `before`.
     async fn map_upnp(
         &self,
         mut igd: upnp::Igd,
         wanted: &[(Protocol, u16)],
+        before: &[Forwarded],
     ) -> Result<(Held, PortForwarding, Duration), String> {
         if let Some(ip) = self.listen_ip {
             igd.local = ip;
@@ -288,11 +331,15 @@ impl PortMapper {
         let mut ports = Vec::new();
         let mut refused = Vec::new();
         for &(protocol, port) in wanted {
-            match igd.map(protocol, port).await {
-                Ok(()) => ports.push(Forwarded {
+            let external = before
+                .iter()
+                .find(|f| f.protocol == protocol && f.internal == port)
+                .map_or(port, |f| f.external);
+            match igd.map(protocol, port, external).await {
+                Ok(external) => ports.push(Forwarded {
                     protocol,
                     internal: port,
-                    external: port,
+                    external,
                 }),
                 Err(e) => refused.push(format!("{protocol} {port}: {e}")),
             }
@@ -351,5 +398,54 @@ mod tests {
             [(Tcp, 6881), (Udp, 6881)]
         );
         assert_eq!(session_ports(l, false, None), [(Tcp, 6881)]);
+    }
+
+    #[test]
+    fn the_port_outside_is_told_only_when_forwarded_from_another_number() {
+        use Protocol::*;
+        let m = PortMapper::new(true, None, "0.0.0.0".parse().unwrap());
+        let mut changes = m.forwarded();
+        assert_eq!(m.outside_port(Tcp, 6881), None, "nothing forwarded yet");
+        let gw = "192.168.1.1".parse().unwrap();
+        let fw = |internal, external| Forwarded {
+            protocol: Tcp,
+            internal,
+            external,
+        };
+        m.set_status(PortForwarding::forwarded(
+            "UPnP",
+            gw,
+            None,
+            vec![fw(6881, 6881)],
+            &[],
+        ));
+        assert!(changes.has_changed().unwrap());
+        changes.mark_unchanged();
+        assert_eq!(m.outside_port(Tcp, 6881), None, "the same number");
+        m.set_status(PortForwarding::forwarded(
+            "UPnP",
+            gw,
+            None,
+            vec![fw(6881, 40111)],
+            &[],
+        ));
+        assert!(changes.has_changed().unwrap());
+        changes.mark_unchanged();
+        assert_eq!(m.outside_port(Tcp, 6881), Some(40111));
+        assert_eq!(m.outside_port(Udp, 6881), None);
+        assert_eq!(m.outside_port(Tcp, 6882), None, "another port of ours");
+        // The same status again changes nothing; switched off, nothing is told.
+        m.set_status(PortForwarding::forwarded(
+            "UPnP",
+            gw,
+            None,
+            vec![fw(6881, 40111)],
+            &[],
+        ));
+        assert!(!changes.has_changed().unwrap());
+        m.switch(false);
+        assert_eq!(m.outside_port(Tcp, 6881), None);
+        m.set_status(PortForwarding::off());
+        assert!(changes.has_changed().unwrap() && changes.borrow().is_empty());
     }
 }

@@ -68,24 +68,39 @@ impl Igd {
         self.gateway.addr
     }
 
-    /// Maps the same external port to `port` of ours, for [`Igd::lease`] seconds; a gateway that
-    /// only takes permanent mappings gets one (and `lease` becomes 0).
-    pub async fn map(&mut self, protocol: Protocol, port: u16) -> Result<(), String> {
+    /// Maps `external` outside to `port` of ours, for [`Igd::lease`] seconds (a gateway that only
+    /// takes permanent mappings gets one, and `lease` becomes 0). When `external` is taken there
+    /// (another machine behind the gateway holds it), the port the gateway gives instead
+    /// (`AddAnyPortMapping`, or random ones where it lacks that). Returns the port outside.
+    pub async fn map(
+        &mut self,
+        protocol: Protocol,
+        port: u16,
+        external: u16,
+    ) -> Result<u16, String> {
         let local = SocketAddr::new(self.local, port);
         let p = protocol_of(protocol);
-        let r = self
+        let mut r = self
             .gateway
-            .add_port(p, port, local, self.lease, DESCRIPTION)
+            .add_port(p, external, local, self.lease, DESCRIPTION)
             .await;
+        if matches!(r, Err(AddPortError::OnlyPermanentLeasesSupported)) && self.lease != 0 {
+            self.lease = 0;
+            r = self
+                .gateway
+                .add_port(p, external, local, 0, DESCRIPTION)
+                .await;
+        }
         match r {
-            Err(AddPortError::OnlyPermanentLeasesSupported) if self.lease != 0 => {
-                self.lease = 0;
-                self.gateway
-                    .add_port(p, port, local, 0, DESCRIPTION)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            r => r.map_err(|e| e.to_string()),
+            Ok(()) => Ok(external),
+            Err(AddPortError::PortInUse) => self
+                .gateway
+                .add_any_port(p, local, self.lease, DESCRIPTION)
+                .await
+                .map_err(|e| {
+                    format!("{external} is taken at the gateway, and no other was given: {e}")
+                }),
+            Err(e) => Err(e.to_string()),
         }
     }
 

@@ -1,0 +1,55 @@
+//! Kinds of IP addresses, as the layers above tell apart the machines of a local network from
+//! the rest of the internet.
+
+use std::net::IpAddr;
+
+/// On a local network, reached without passing a home router's NAT: loopback, private (RFC 1918,
+/// fc00::/7), link-local, or the shared address space of carrier-grade NAT that overlay networks
+/// such as Tailscale use (100.64.0.0/10, RFC 6598). `::ffff:a.b.c.d` is taken as `a.b.c.d`.
+pub fn is_local_network(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let shared = v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64;
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || shared
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_networks_are_told_from_the_internet() {
+        for local in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.9",
+            "192.168.1.10",
+            "169.254.3.4",
+            "100.64.0.1",
+            "100.127.255.254",
+            "::1",
+            "fd00::5",
+            "fe80::1",
+            "::ffff:192.168.1.10",
+        ] {
+            assert!(is_local_network(local.parse().unwrap()), "{local}");
+        }
+        for outside in [
+            "8.8.8.8",
+            "100.63.255.255",
+            "100.128.0.1",
+            "198.18.0.1",
+            "203.0.113.7",
+            "2001:db8::1",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(!is_local_network(outside.parse().unwrap()), "{outside}");
+        }
+    }
+}
