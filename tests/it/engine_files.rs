@@ -313,14 +313,7 @@ async fn files_not_complete_are_named_part_until_they_are() {
     let l = leecher.add(meta.clone(), add).await.unwrap();
     wait_complete(&l, 60).await;
     let set = dst.path().join("set");
-    let names = || {
-        let mut v: Vec<String> = std::fs::read_dir(&set)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    };
+    let names = || names_in(&set);
     // The wanted files are whole under their own names; d, holding only the pieces it shares with
     // c and e, is partial; b was never created.
     assert_eq!(names(), ["a.bin", "c.bin", "d.bin.part", "e.bin"]);

@@ -232,16 +232,22 @@ fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
     );
 }
 
-/// `torrent-add` with `files-unwanted` and `priority-high`, `torrent-get`'s file fields and sizes
-/// from the real selection, `torrent-set files-wanted` bringing the file in, torrents.toml keeping it.
-#[test]
-fn files_are_chosen_through_the_rpc() {
-    let rt = crate::support::runtime();
+/// A folder `pack` of `files` (name, size; contents seeded from `seed`) seeded by a session of
+/// its own, which announces every piece at once (no super-seeding), and a magnet link naming it as
+/// the peer.
+fn seeding_pack(
+    rt: &tokio::runtime::Runtime,
+    files: &[(&str, usize)],
+    seed: u64,
+) -> (
+    tempfile::TempDir,
+    btorrent::Metainfo,
+    btorrent::engine::Session,
+    String,
+) {
     let src = tempfile::tempdir().unwrap();
-    // a and b fill whole pieces: skipping b leaves no piece of it wanted.
-    let files = [("a.bin", 327_680), ("b.bin", 196_608), ("c.bin", 100_000)];
     for (i, (name, len)) in files.iter().enumerate() {
-        write_random(&src.path().join("pack").join(name), *len, i as u64);
+        write_random(&src.path().join("pack").join(name), *len, seed + i as u64);
     }
     let meta = support::torrent(&src.path().join("pack"), 32 * 1024, vec![]);
     let cfg = btorrent::engine::SessionConfig {
@@ -254,6 +260,17 @@ fn files_are_chosen_through_the_rpc() {
         meta.info_hash.to_hex(),
         seeder.listen_addr()
     );
+    (src, meta, seeder, link)
+}
+
+/// `torrent-add` with `files-unwanted` and `priority-high`, `torrent-get`'s file fields and sizes
+/// from the real selection, `torrent-set files-wanted` bringing the file in, torrents.toml keeping it.
+#[test]
+fn files_are_chosen_through_the_rpc() {
+    let rt = crate::support::runtime();
+    // a and b fill whole pieces: skipping b leaves no piece of it wanted.
+    let files = [("a.bin", 327_680), ("b.bin", 196_608), ("c.bin", 100_000)];
+    let (src, meta, seeder, link) = seeding_pack(&rt, &files, 0);
     let dir = tempfile::tempdir().unwrap();
     let d = RpcDaemon::start(dir.path(), "");
     let mut c = d.client();
@@ -385,19 +402,10 @@ fn files_are_chosen_through_the_rpc() {
 #[test]
 fn partial_file_names_follow_the_rpc_switch() {
     let rt = crate::support::runtime();
-    let src = tempfile::tempdir().unwrap();
     // a fills whole pieces; b ends inside the piece where c starts: skipping b leaves that piece
     // wanted, so b is created holding its bytes of it, and is never complete.
     let files = [("a.bin", 327_680), ("b.bin", 100_000), ("c.bin", 50_000)];
-    for (i, (name, len)) in files.iter().enumerate() {
-        write_random(&src.path().join("pack").join(name), *len, 20 + i as u64);
-    }
-    let meta = support::torrent(&src.path().join("pack"), 32 * 1024, vec![]);
-    let cfg = btorrent::engine::SessionConfig {
-        super_seed: Some(false),
-        ..Default::default()
-    };
-    let (seeder, _seeding) = rt.block_on(support::seeder_with(cfg, &meta, src.path()));
+    let (_src, _meta, seeder, link) = seeding_pack(&rt, &files, 20);
     let dir = tempfile::tempdir().unwrap();
     let d = RpcDaemon::start(dir.path(), "");
     let mut c = d.client();
@@ -407,11 +415,6 @@ fn partial_file_names_follow_the_rpc_switch() {
     };
     assert_eq!(get(&mut c), true, "on by default");
     let out = dir.path().join("out");
-    let link = format!(
-        "magnet:?xt=urn:btih:{}&dn=pack&x.pe={}",
-        meta.info_hash.to_hex(),
-        seeder.listen_addr()
-    );
     let a = c.ok(
         "torrent-add",
         json!({"filename": link, "download-dir": out, "files-unwanted": [1]}),
@@ -423,14 +426,7 @@ fn partial_file_names_follow_the_rpc_switch() {
         (t["percentDone"] == 1.0 && t["status"] == 6).then_some(t)
     });
     assert_eq!(t["files"][1]["name"], "pack/b.bin", "{t}");
-    let names = || {
-        let mut v: Vec<String> = std::fs::read_dir(out.join("pack"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    };
+    let names = || support::names_in(&out.join("pack"));
     assert_eq!(names(), ["a.bin", "b.bin.part", "c.bin"]);
 
     c.ok("session-set", json!({"rename-partial-files": false}));

@@ -19,6 +19,16 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+/// The names of what `dir` holds, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
 /// Writes [`random_bytes`]`(len, seed)` to `path`, creating folders, and returns them.
 pub fn write_random(path: &Path, len: usize, seed: u64) -> Vec<u8> {
     let data = random_bytes(len, seed);

@@ -407,41 +407,26 @@ mod tests {
         let mut changes = m.forwarded();
         assert_eq!(m.outside_port(Tcp, 6881), None, "nothing forwarded yet");
         let gw = "192.168.1.1".parse().unwrap();
-        let fw = |internal, external| Forwarded {
-            protocol: Tcp,
-            internal,
-            external,
+        let forward = |internal, external| {
+            let tcp = Forwarded {
+                protocol: Tcp,
+                internal,
+                external,
+            };
+            m.set_status(PortForwarding::forwarded("UPnP", gw, None, vec![tcp], &[]));
         };
-        m.set_status(PortForwarding::forwarded(
-            "UPnP",
-            gw,
-            None,
-            vec![fw(6881, 6881)],
-            &[],
-        ));
+        forward(6881, 6881);
         assert!(changes.has_changed().unwrap());
         changes.mark_unchanged();
         assert_eq!(m.outside_port(Tcp, 6881), None, "the same number");
-        m.set_status(PortForwarding::forwarded(
-            "UPnP",
-            gw,
-            None,
-            vec![fw(6881, 40111)],
-            &[],
-        ));
+        forward(6881, 40111);
         assert!(changes.has_changed().unwrap());
         changes.mark_unchanged();
         assert_eq!(m.outside_port(Tcp, 6881), Some(40111));
         assert_eq!(m.outside_port(Udp, 6881), None);
         assert_eq!(m.outside_port(Tcp, 6882), None, "another port of ours");
         // The same status again changes nothing; switched off, nothing is told.
-        m.set_status(PortForwarding::forwarded(
-            "UPnP",
-            gw,
-            None,
-            vec![fw(6881, 40111)],
-            &[],
-        ));
+        forward(6881, 40111);
         assert!(!changes.has_changed().unwrap());
         m.switch(false);
         assert_eq!(m.outside_port(Tcp, 6881), None);
