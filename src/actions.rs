@@ -416,7 +416,7 @@ pub fn set_trackers(
 /// After a managed torrent's .torrent changed its trackers (`meta` is what it holds now): the
 /// running torrent announces to them.
 pub fn live_trackers(live: &dyn LiveTorrents, meta: &Metainfo) -> Result<()> {
-    live.set_trackers(&meta.info_hash, meta.trackers())?;
+    live.set_trackers(&meta.info_hash, meta.tracker_tiers())?;
     Ok(())
 }
 

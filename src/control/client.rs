@@ -273,13 +273,13 @@ impl LiveTorrents for OwnerOrLocal {
             })
     }
 
-    fn set_trackers(&self, ih: &InfoHash, urls: Vec<String>) -> Result<bool> {
+    fn set_trackers(&self, ih: &InfoHash, tiers: Vec<Vec<String>>) -> Result<bool> {
         if self.local.stats(ih).is_some() {
-            return self.local.set_trackers(ih, urls);
+            return self.local.set_trackers(ih, tiers);
         }
         let req = Request::SetTrackers {
             info_hash: ih.to_hex(),
-            urls,
+            tiers,
         };
         self.owner.act(&req, IO_TIMEOUT)
     }

@@ -6,7 +6,7 @@
 //! `{"op":"dht"}`, `{"op":"port_forwarding"}`, `{"op":"fetching"}`,
 //! `{"op":"choose_files","info_hash":"...","changes":[[0,"skip"]],"sequential":true}`,
 //! `{"op":"set_limits","info_hash":"...","limits":{"upload":30000,"download":null,
-//! "honors_session_limits":true}}`, `{"op":"set_trackers","info_hash":"...","urls":["http://..."]}`,
+//! "honors_session_limits":true}}`, `{"op":"set_trackers","info_hash":"...","tiers":[["http://..."]]}`,
 //! `{"op":"add","torrent":"/abs/x.torrent","data_dir":"/abs/dir","paused":false,"seeding":false}`.
 //! Replies: `{"ok":true,...}` with `torrents` (for `list`), `found` (whether the torrent runs in the
 //! owner), `fetching` (for `fetching`: the magnet links whose metadata it fetches), for `check` and `relocate` the `check` report when found, for `dht` the `dht` figures when the owner runs a
@@ -69,10 +69,10 @@ pub enum Request {
     Peers {
         info_hash: String,
     },
-    /// The trackers a running torrent announces to from now on.
+    /// The trackers a running torrent announces to from now on, in their tiers (BEP 12).
     SetTrackers {
         info_hash: String,
-        urls: Vec<String>,
+        tiers: Vec<Vec<String>>,
     },
     /// A torrent's own speed limits (`limits` as the engine's `TorrentLimits`).
     SetLimits {

@@ -233,8 +233,8 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
         Request::SetLimits { info_hash, limits } => {
             hash(&info_hash).map(|ih| Ok(live.set_limits(&ih, limits)))
         }
-        Request::SetTrackers { info_hash, urls } => {
-            hash(&info_hash).map(|ih| live.set_trackers(&ih, urls))
+        Request::SetTrackers { info_hash, tiers } => {
+            hash(&info_hash).map(|ih| live.set_trackers(&ih, tiers))
         }
         Request::Remove { info_hash, after } => match hash(&info_hash) {
             Ok(ih) => Ok(live.remove(ih, after).await),

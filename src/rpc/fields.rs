@@ -363,9 +363,9 @@ fn scrape_of(url: &str) -> String {
     }
 }
 
-/// The tier of `url` in the torrent's announce list (its position when the list does not name it).
-fn tier_of(meta: &crate::Metainfo, url: &str, fallback: usize) -> usize {
-    meta.tracker_tiers()
+/// The tier of `url` among `tiers` (its position `fallback` when no tier names it).
+fn tier_of(tiers: &[Vec<String>], url: &str, fallback: usize) -> usize {
+    tiers
         .iter()
         .position(|tier| tier.iter().any(|u| u == url))
         .unwrap_or(fallback)
@@ -447,7 +447,13 @@ impl FieldCtx<'_> {
             "rateUpload" => json!(s.up_rate),
             "downloadedEver" => json!(s.downloaded),
             "uploadedEver" => json!(s.uploaded),
-            "uploadRatio" => json!(if s.downloaded > 0 { s.uploaded as f64 / s.downloaded as f64 } else if s.bytes_total > 0 { s.uploaded as f64 / s.bytes_total as f64 } else { -1.0 }),
+            "uploadRatio" => json!(if s.downloaded > 0 {
+                s.uploaded as f64 / s.downloaded as f64
+            } else if s.bytes_total > 0 {
+                s.uploaded as f64 / s.bytes_total as f64
+            } else {
+                -1.0
+            }),
             "eta" => json!(match left.checked_div(s.down_rate) {
                 _ if left == 0 => -1,
                 None => -2,
@@ -455,52 +461,84 @@ impl FieldCtx<'_> {
             }),
             "etaIdle" => json!(-1),
             "status" => json!(t.status()),
-            "error" => json!(if matches!(s.state, TorrentState::Error(_)) { 3 } else { 0 }),
-            "errorString" => json!(match &s.state { TorrentState::Error(e) => e.clone(), _ => String::new() }),
-            "isStalled" => json!(s.state == TorrentState::Downloading && s.peers == 0 && s.web_seeds_sending == 0),
+            "error" => json!(if matches!(s.state, TorrentState::Error(_)) {
+                3
+            } else {
+                0
+            }),
+            "errorString" => json!(match &s.state {
+                TorrentState::Error(e) => e.clone(),
+                _ => String::new(),
+            }),
+            "isStalled" => json!(
+                s.state == TorrentState::Downloading && s.peers == 0 && s.web_seeds_sending == 0
+            ),
             "isPrivate" => json!(meta.info.private),
             "peersConnected" => json!(s.peers),
             "peersGettingFromUs" => json!(h.peers().iter().filter(|p| p.up_rate > 0).count()),
             "peersSendingToUs" => json!(h.peers().iter().filter(|p| p.down_rate > 0).count()),
             "webseedsSendingToUs" => json!(s.web_seeds_sending),
-            "peer-limit" | "maxConnectedPeers" => json!(h.limits().max_peers.unwrap_or_else(|| self.cfg.map_or_else(|| crate::config::Settings::default().max_peers_per_torrent(), |c| c.settings.max_peers_per_torrent()))),
+            "peer-limit" | "maxConnectedPeers" => {
+                json!(h.limits().max_peers.unwrap_or_else(|| self.cfg.map_or_else(
+                    || crate::config::Settings::default().max_peers_per_torrent(),
+                    |c| c.settings.max_peers_per_torrent()
+                )))
+            }
             "peersFrom" => peers_from(&h.peers()),
-            "peers" => Value::Array(h.peers().iter().map(|p| json!({
-                "address": p.addr.ip().to_string(),
-                "port": p.addr.port(),
-                "clientName": p.client.clone().unwrap_or_default(),
-                "clientIsChoked": p.peer_choking,
-                "clientIsInterested": p.am_interested,
-                "flagStr": p.flags(),
-                "isDownloadingFrom": p.down_rate > 0,
-                "isEncrypted": p.encrypted,
-                "isIncoming": !p.outgoing,
-                "isUploadingTo": p.up_rate > 0,
-                "isUTP": p.utp,
-                "peerIsChoked": p.am_choking,
-                "peerIsInterested": p.peer_interested,
-                "progress": p.progress,
-                "rateToClient": p.down_rate,
-                "rateToPeer": p.up_rate,
-            })).collect()),
+            "peers" => Value::Array(
+                h.peers()
+                    .iter()
+                    .map(|p| {
+                        json!({
+                            "address": p.addr.ip().to_string(),
+                            "port": p.addr.port(),
+                            "clientName": p.client.clone().unwrap_or_default(),
+                            "clientIsChoked": p.peer_choking,
+                            "clientIsInterested": p.am_interested,
+                            "flagStr": p.flags(),
+                            "isDownloadingFrom": p.down_rate > 0,
+                            "isEncrypted": p.encrypted,
+                            "isIncoming": !p.outgoing,
+                            "isUploadingTo": p.up_rate > 0,
+                            "isUTP": p.utp,
+                            "peerIsChoked": p.am_choking,
+                            "peerIsInterested": p.peer_interested,
+                            "progress": p.progress,
+                            "rateToClient": p.down_rate,
+                            "rateToPeer": p.up_rate,
+                        })
+                    })
+                    .collect(),
+            ),
             "file-count" | "fileCount" => json!(super::files::count(&meta.info)),
             "primary-mime-type" => json!(super::files::primary_mime_type(&meta.info)),
-            "percentComplete" => json!(if s.bytes_total == 0 { 1.0 } else { s.bytes_verified as f64 / s.bytes_total as f64 }),
+            "percentComplete" => json!(if s.bytes_total == 0 {
+                1.0
+            } else {
+                s.bytes_verified as f64 / s.bytes_total as f64
+            }),
             "sequentialDownload" => json!(s.sequential),
             "pieceCount" => json!(meta.info.piece_count()),
             "pieceSize" => json!(meta.info.piece_length),
             "pieces" => json!(base64::engine::general_purpose::STANDARD.encode(t.have.as_bytes())),
             "files" | "fileStats" | "wanted" | "priorities" => super::files::field(f, &h.files())?,
-            "trackers" => Value::Array(h.trackers().iter().enumerate().map(|(i, u)| json!({
-                "announce": u, "id": i, "scrape": scrape_of(u), "tier": tier_of(meta, u, i),
-            })).collect()),
-            "trackerStats" => Value::Array(
-                h.tracker_status()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (u, st))| tracker_stat(i, tier_of(meta, u, i), u, st, s))
-                    .collect(),
-            ),
+            "trackerList" => json!(super::trackers::list_text(&h.tracker_tiers())),
+            "trackers" => {
+                let tiers = h.tracker_tiers();
+                Value::Array(h.trackers().iter().enumerate().map(|(i, u)| json!({
+                    "announce": u, "id": i, "scrape": scrape_of(u), "tier": tier_of(&tiers, u, i),
+                })).collect())
+            }
+            "trackerStats" => {
+                let tiers = h.tracker_tiers();
+                Value::Array(
+                    h.tracker_status()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (u, st))| tracker_stat(i, tier_of(&tiers, u, i), u, st, s))
+                        .collect(),
+                )
+            }
             "webseeds" => json!(meta.web_seeds),
             "comment" => json!(meta.comment.clone().unwrap_or_default()),
             "creator" => json!(meta.created_by.clone().unwrap_or_default()),
@@ -508,12 +546,24 @@ impl FieldCtx<'_> {
             "magnetLink" => json!(meta.magnet()),
             // Its own folder, also while it waits in the incomplete folder (`crate::incomplete`).
             "downloadDir" => {
-                let pending = t.entry().and_then(|e| Some(self.cfg?.resolve(e.complete_dir.as_ref()?)));
+                let pending = t
+                    .entry()
+                    .and_then(|e| Some(self.cfg?.resolve(e.complete_dir.as_ref()?)));
                 let dir = pending.unwrap_or_else(|| s.data_dir.clone());
-                json!(std::path::absolute(&dir).unwrap_or(dir).display().to_string())
+                json!(std::path::absolute(&dir)
+                    .unwrap_or(dir)
+                    .display()
+                    .to_string())
             }
-            "torrentFile" => json!(t.entry().and_then(|e| self.cfg.map(|c| c.resolve(&e.file).display().to_string())).unwrap_or_default()),
-            "addedDate" => json!(t.entry().and_then(|e| humantime::parse_rfc3339_weak(&e.added).ok()).and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as i64)),
+            "torrentFile" => json!(t
+                .entry()
+                .and_then(|e| self.cfg.map(|c| c.resolve(&e.file).display().to_string()))
+                .unwrap_or_default()),
+            "addedDate" => json!(t
+                .entry()
+                .and_then(|e| humantime::parse_rfc3339_weak(&e.added).ok())
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs() as i64)),
             "doneDate" => json!(s.times.done),
             "startDate" => json!(s.times.started),
             "activityDate" => json!(s.times.active),
@@ -528,9 +578,8 @@ impl FieldCtx<'_> {
             "uploadLimit" => json!(super::session::kbps(h.limits().upload)),
             "downloadLimited" => json!(h.limits().download.is_some()),
             "uploadLimited" => json!(h.limits().upload.is_some()),
-            "seedRatioLimit" | "seedRatioMode" | "seedIdleLimit" | "seedIdleMode" | "isFinished" => {
-                super::goals::field(f, t.entry(), status_code(&s.state) == 0)?
-            }
+            "seedRatioLimit" | "seedRatioMode" | "seedIdleLimit" | "seedIdleMode"
+            | "isFinished" => super::goals::field(f, t.entry(), status_code(&s.state) == 0)?,
             _ => return None,
         };
         Some(v)

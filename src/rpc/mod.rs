@@ -3,6 +3,8 @@
 //! drive btorrent), our own page at `/`, and `GET /metrics` in the Prometheus text format, served on `rpc_bind`.
 //!
 //! - [`server`]: the HTTP side (routes, body and rate caps, start and stop);
+//! - [`jsonrpc`]: Transmission 4.1's JSON-RPC 2.0 and snake_case names, translated to and from
+//!   the older ones the methods speak;
 //! - [`guard`]: whitelist, basic authentication and the session-id (CSRF) handshake;
 //! - [`password`]: the RPC password as torrents.toml keeps it;
 //! - [`session`]: `session-get/set`, `session-stats`, `free-space`, `port-test`;
@@ -33,6 +35,7 @@ pub mod files;
 pub mod goals;
 pub mod guard;
 pub mod hooks;
+pub mod jsonrpc;
 pub mod metrics;
 pub mod page;
 pub mod password;
@@ -108,6 +111,9 @@ pub fn peers_arg(args: &Map<String, Value>, key: &str) -> Result<Option<usize>, 
     }
 }
 
+/// How [`Rpc::call`] refuses a method it does not have (the start of its message).
+pub const UNKNOWN_METHOD: &str = "method name not recognized";
+
 /// Transmission's `bandwidthPriority` key (`transmission-remote -Bh`, `-Bn`, `-Bl`).
 pub const BANDWIDTH_PRIORITY: &str = "bandwidthPriority";
 
@@ -170,7 +176,7 @@ impl Rpc {
             "torrent-rename-path" => torrents::rename_path(self, args).await,
             m if m.starts_with("queue-move-") => torrents::queue_move(self, m, args).await,
             "" => Err("no method given".into()),
-            other => Err(format!("method name not recognized: {other}")),
+            other => Err(format!("{UNKNOWN_METHOD}: {other}")),
         }
     }
 }

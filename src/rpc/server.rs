@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::guard::{self, Guard, SESSION_HEADER};
-use super::{fields, Rpc};
+use super::{fields, jsonrpc, Rpc};
 use crate::services::PeerSlot;
 use crate::tracker::Tracker;
 
@@ -265,26 +265,42 @@ async fn rpc_route(
             )
         }
     };
-    let (status, reply) = answer(&rpc, &bytes, conn.local).await;
-    json_reply(status, &reply, &sid)
+    match answer(&rpc, &bytes, conn.local).await {
+        Some((status, reply)) => json_reply(status, &reply, &sid),
+        // JSON-RPC notifications only: nothing to answer.
+        None => Response::builder()
+            .status(StatusCode::NO_CONTENT)
+            .header(SESSION_HEADER, HeaderValue::from_str(&sid).expect("hex"))
+            .body(Body::empty())
+            .expect("a valid response"),
+    }
 }
 
-/// The reply to one request body: `result`, `arguments` and the request's `tag`.
-async fn answer(rpc: &Arc<Rpc>, body: &[u8], local: SocketAddr) -> (StatusCode, Value) {
+/// The reply to one request body: for Transmission's own format, `result`, `arguments` and the
+/// request's `tag`; for JSON-RPC 2.0, what [`jsonrpc::answer`] says (`None`: notifications only).
+async fn answer(rpc: &Arc<Rpc>, body: &[u8], local: SocketAddr) -> Option<(StatusCode, Value)> {
     let req: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
+        Err(e) if body.windows(9).any(|w| w == b"\"jsonrpc\"") => {
+            return Some((StatusCode::OK, jsonrpc::parse_error(&e.to_string())))
+        }
         Err(e) => {
-            return (
+            return Some((
                 StatusCode::BAD_REQUEST,
                 json!({"result": format!("request is not JSON: {e}")}),
-            )
+            ))
         }
     };
+    if jsonrpc::is_jsonrpc(&req) {
+        return jsonrpc::answer(rpc, &req, local)
+            .await
+            .map(|v| (StatusCode::OK, v));
+    }
     let Some(req) = req.as_object() else {
-        return (
+        return Some((
             StatusCode::BAD_REQUEST,
             json!({"result": "request must be a JSON object with a \"method\""}),
-        );
+        ));
     };
     let tag = req.get("tag").cloned();
     let empty = Map::new();
@@ -308,7 +324,7 @@ async fn answer(rpc: &Arc<Rpc>, body: &[u8], local: SocketAddr) -> (StatusCode, 
     if let Some(t) = tag {
         reply.insert("tag".into(), t);
     }
-    (StatusCode::OK, Value::Object(reply))
+    Some((StatusCode::OK, Value::Object(reply)))
 }
 
 async fn metrics_route(

@@ -17,6 +17,20 @@ pub const SPEED_UNIT: u64 = 1000;
 /// The RPC version of Transmission 3.00, whose methods and fields this server speaks.
 pub const RPC_VERSION: i64 = 16;
 
+/// `version` as `session-get` reports it: `3.00 (000100) btorrent 0.1.0`. Clients that check
+/// Transmission's version read the number first; Transmission's web clients (4.0 and later) read
+/// the part in parentheses as the build's commit and stop unless it is hexadecimal, so ours is
+/// the version again, two hexadecimal digits each for major, minor and patch.
+pub fn version() -> String {
+    let ours = env!("CARGO_PKG_VERSION");
+    let hex: String = ours
+        .split(['.', '-'])
+        .take(3)
+        .map(|n| format!("{:02x}", n.parse::<u8>().unwrap_or(0)))
+        .collect();
+    format!("3.00 ({hex}) btorrent {ours}")
+}
+
 /// A limit in the RPC's unit (kB/s of [`SPEED_UNIT`]); 0 when unlimited.
 pub fn kbps(limit: Option<u64>) -> u64 {
     limit.map_or(0, |b| b / SPEED_UNIT)
@@ -91,7 +105,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "speed-limit-up": kbps(up), "speed-limit-up-enabled": up.is_some(),
         "start-added-torrents": cfg.settings.start_added_torrents, "trash-original-torrent-files": false,
         "units": units,
-        "version": format!("3.00 (btorrent {})", env!("CARGO_PKG_VERSION")),
+        "version": version(),
     });
     let Value::Object(mut all) = all else {
         unreachable!("a JSON object")

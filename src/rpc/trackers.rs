@@ -1,13 +1,48 @@
-//! Editing a torrent's trackers through `torrent-set` (Transmission 3.00's keys): `trackerAdd` (URLs,
-//! each added as a tier of its own), `trackerRemove` (tracker ids) and `trackerReplace` (pairs of id
-//! and URL, flattened: `[0, "http://...", 2, "udp://..."]`). A tracker's id is its place in the
-//! torrent's list, as `torrent-get`'s `trackers` and `trackerStats` give it. Every change is checked
-//! before the torrent changes; [`crate::actions::set_trackers`] writes the result.
+//! Editing a torrent's trackers through `torrent-set`: Transmission 4's `trackerList` (the whole
+//! list as text: announce URLs one per line, a blank line between tiers, as `torrent-get`'s
+//! `trackerList` gives it), and Transmission 3.00's `trackerAdd` (URLs, each added as a tier of its
+//! own), `trackerRemove` (tracker ids) and `trackerReplace` (pairs of id and URL, flattened:
+//! `[0, "http://...", 2, "udp://..."]`). A tracker's id is its place in the torrent's list, as
+//! `torrent-get`'s `trackers` and `trackerStats` give it. Every change is checked before the
+//! torrent changes; [`crate::actions::set_trackers`] writes the result.
 
 use serde_json::{Map, Value};
 
 /// The `torrent-set` keys that edit trackers.
-pub const KEYS: [&str; 3] = ["trackerAdd", "trackerRemove", "trackerReplace"];
+pub const KEYS: [&str; 4] = ["trackerAdd", "trackerRemove", "trackerReplace", LIST];
+
+/// The key that replaces the whole list.
+const LIST: &str = "trackerList";
+
+/// Tiers as `trackerList` writes them: announce URLs one per line, a blank line between tiers.
+pub fn list_text(tiers: &[Vec<String>]) -> String {
+    tiers
+        .iter()
+        .filter(|t| !t.is_empty())
+        .map(|t| t.join("\n"))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// The tiers `trackerList`'s text names (a URL named twice counts once, where it first appears).
+fn parse_list(text: &str) -> Vec<Vec<String>> {
+    let mut tiers = vec![Vec::new()];
+    let mut seen = std::collections::HashSet::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() {
+            if tiers.last().is_some_and(|t| !t.is_empty()) {
+                tiers.push(Vec::new());
+            }
+        } else if seen.insert(line.to_string()) {
+            tiers
+                .last_mut()
+                .expect("one tier at least")
+                .push(line.to_string());
+        }
+    }
+    tiers.retain(|t| !t.is_empty());
+    tiers
+}
 
 /// The tiers after the edits `args` asks for. `urls` is the torrent's list (the ids index it),
 /// `tiers` its trackers grouped in tiers (BEP 12): a tracker removed or replaced keeps its tier's
@@ -37,6 +72,25 @@ pub fn edited(
             .map(|s| s.trim().to_string())
             .ok_or_else(|| format!("{key} takes tracker URLs, not {v}"))
     };
+    match args.get(LIST) {
+        None | Some(Value::Null) => {}
+        Some(Value::String(text)) => {
+            if ["trackerAdd", "trackerRemove", "trackerReplace"]
+                .iter()
+                .any(|k| args.get(*k).is_some_and(|v| !v.is_null()))
+            {
+                return Err(format!(
+                    "{LIST} replaces the whole list: send it without trackerAdd, trackerRemove or trackerReplace"
+                ));
+            }
+            tiers = parse_list(text);
+        }
+        Some(v) => {
+            return Err(format!(
+                "{LIST} takes announce URLs, one per line, a blank line between tiers, not {v}"
+            ))
+        }
+    }
     for v in list("trackerRemove")? {
         let gone = url_of(&v)?;
         for tier in &mut tiers {
@@ -107,7 +161,24 @@ mod tests {
             tiers.clone(),
         );
         assert_eq!(none.unwrap(), Vec::<Vec<String>>::new());
+        // The whole list as text: tiers between blank lines, a URL named twice once.
+        let text = "http://e/x\n\n\n udp://f:1 \nhttp://e/x\nhttp://g/x\n";
+        let got = edited(&args(json!({"trackerList": text})), &urls, tiers.clone()).unwrap();
+        let want = vec![
+            vec!["http://e/x".to_string()],
+            vec!["udp://f:1".to_string(), "http://g/x".to_string()],
+        ];
+        assert_eq!(got, want);
+        assert_eq!(list_text(&want), "http://e/x\n\nudp://f:1\nhttp://g/x");
+        let none = edited(&args(json!({"trackerList": ""})), &urls, tiers.clone());
+        assert_eq!(none.unwrap(), Vec::<Vec<String>>::new());
         for (bad, want) in [
+            (json!({"trackerList": 7}), "one per line"),
+            (
+                json!({"trackerList": "http://a/x", "trackerAdd": ["http://b/x"]}),
+                "whole list",
+            ),
+            (json!({"trackerList": "not a url"}), "not a tracker URL"),
             (json!({"trackerRemove": [7]}), "no tracker 7"),
             (json!({"trackerRemove": ["0"]}), "is a number"),
             (json!({"trackerReplace": [0]}), "pairs"),

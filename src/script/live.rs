@@ -53,9 +53,9 @@ pub trait LiveTorrents: Send + Sync {
     fn set_limits(&self, _ih: &InfoHash, _limits: TorrentLimits) -> bool {
         false
     }
-    /// The trackers the running torrent announces to from now on (see
-    /// [`crate::engine::TorrentHandle::set_trackers`]); Ok(false) when it is not running here.
-    fn set_trackers(&self, _ih: &InfoHash, _urls: Vec<String>) -> anyhow::Result<bool> {
+    /// The trackers the running torrent announces to from now on, in their tiers (see
+    /// [`crate::engine::TorrentHandle::set_tracker_tiers`]); Ok(false) when it is not running here.
+    fn set_trackers(&self, _ih: &InfoHash, _tiers: Vec<Vec<String>>) -> anyhow::Result<bool> {
         Ok(false)
     }
     /// Moves the data into `dir` and carries on from there. Ok(false) when not running here.
@@ -174,10 +174,10 @@ impl LiveTorrents for PeerSlot {
         }
     }
 
-    fn set_trackers(&self, ih: &InfoHash, urls: Vec<String>) -> anyhow::Result<bool> {
+    fn set_trackers(&self, ih: &InfoHash, tiers: Vec<Vec<String>>) -> anyhow::Result<bool> {
         match self.current().and_then(|s| s.get(ih)) {
             Some(h) => {
-                h.set_trackers(urls)?;
+                h.set_tracker_tiers(tiers)?;
                 Ok(true)
             }
             None => Ok(false),

@@ -52,6 +52,7 @@ mod rpc;
 mod rpc_blocklist;
 mod rpc_hooks;
 mod rpc_incomplete;
+mod rpc_jsonrpc;
 mod rpc_magnet;
 mod rpc_page;
 mod rpc_queue;

@@ -30,6 +30,28 @@ use super::torrent::{Torrent, TorrentHandle};
 use super::{EngineError, Result};
 use crate::announce::{shown_url, AnnounceEvent, AnnounceRequest, AnnounceSchedule, RetryPolicy};
 
+/// `urls` grouped as `tiers` group them (each tracker once, in the first tier naming it; a tier
+/// keeps its place), those no tier names each in a tier of its own at the end; no empty tier.
+pub(crate) fn regroup(tiers: &[Vec<String>], urls: &[String]) -> Vec<Vec<String>> {
+    let mut placed = std::collections::HashSet::new();
+    let mut out: Vec<Vec<String>> = tiers
+        .iter()
+        .map(|tier| {
+            tier.iter()
+                .map(|u| u.trim().to_string())
+                .filter(|u| urls.contains(u) && placed.insert(u.clone()))
+                .collect()
+        })
+        .collect();
+    out.extend(
+        urls.iter()
+            .filter(|u| placed.insert((*u).clone()))
+            .map(|u| vec![u.clone()]),
+    );
+    out.retain(|t| !t.is_empty());
+    out
+}
+
 /// Fewer connected peers than this (while downloading, or none at all while seeding) is "short".
 const SHORT_OF_PEERS: usize = 5;
 /// A tracker silent this long gets a warning while the announce goes on waiting (its timeouts and
@@ -101,7 +123,19 @@ impl TorrentHandle {
     /// tasks of the trackers taken off and starts one for each new tracker, which announces
     /// `started` at once; the trackers kept go on as they were. Refused, changing nothing, when
     /// something is not shaped like a tracker URL (`scheme://host...`).
+    /// Each tracker kept stays in its tier, a new one is a tier of its own.
     pub fn set_trackers(&self, urls: Vec<String>) -> Result<()> {
+        let tiers = regroup(&self.tracker_tiers(), &urls);
+        self.announce_to(urls, tiers)
+    }
+
+    /// [`TorrentHandle::set_trackers`] with the trackers in `tiers` (BEP 12), in their order.
+    pub fn set_tracker_tiers(&self, tiers: Vec<Vec<String>>) -> Result<()> {
+        let urls = tiers.iter().flatten().cloned().collect();
+        self.announce_to(urls, tiers)
+    }
+
+    fn announce_to(&self, urls: Vec<String>, tiers: Vec<Vec<String>>) -> Result<()> {
         let mut list: Vec<String> = Vec::with_capacity(urls.len());
         for u in urls {
             let u = u.trim().to_string();
@@ -115,9 +149,11 @@ impl TorrentHandle {
                 list.push(u);
             }
         }
+        let tiers = regroup(&tiers, &list);
         let added = {
             let mut c = self.0.core.lock();
             let old = std::mem::replace(&mut *self.0.trackers.write(), list.clone());
+            *self.0.tracker_tiers.write() = tiers;
             for gone in old.iter().filter(|u| !list.contains(u)) {
                 if let Some(task) = c.tracker_tasks.remove(gone) {
                     task.cancel();
@@ -291,4 +327,30 @@ pub(crate) async fn announce_stopped(t: &Arc<Torrent>, spacing: Duration) {
         }
     });
     futures::future::join_all(calls).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::regroup;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn trackers_keep_their_tiers_and_new_ones_get_their_own() {
+        let tiers = vec![v(&["a", "b"]), v(&["c"]), v(&["d"])];
+        assert_eq!(
+            regroup(&tiers, &v(&["b", "a", "d"])),
+            vec![v(&["a", "b"]), v(&["d"])]
+        );
+        assert_eq!(
+            regroup(&tiers, &v(&["c", "e", "a"])),
+            vec![v(&["a"]), v(&["c"]), v(&["e"])]
+        );
+        // A tracker named in two tiers counts in the first.
+        let twice = vec![v(&["a"]), v(&["a", "b"])];
+        assert_eq!(regroup(&twice, &v(&["a", "b"])), vec![v(&["a"]), v(&["b"])]);
+        assert!(regroup(&tiers, &[]).is_empty());
+    }
 }

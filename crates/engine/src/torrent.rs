@@ -130,6 +130,9 @@ pub(crate) struct Torrent {
     /// The trackers it announces to ([`TorrentHandle::set_trackers`] changes them). Taken after the
     /// core lock when both are held.
     pub trackers: RwLock<Vec<String>>,
+    /// The same trackers in their tiers (BEP 12), as front ends show them; changed with `trackers`,
+    /// after it.
+    pub tracker_tiers: RwLock<Vec<Vec<String>>>,
     /// Each tracker's last answer, by URL (read by front ends; written by the announce tasks).
     pub tracker_status: Mutex<HashMap<String, super::TrackerStatus>>,
     /// Counts the announces front ends asked for (each tracker's task announces when it has not
@@ -414,6 +417,7 @@ impl TorrentHandle {
             uploaded: AtomicU64::new(0),
             rates: Mutex::new((Rate::new(window), Rate::new(window))),
             limits: super::limits::Limits::new(&opts.limits),
+            tracker_tiers: RwLock::new(super::announcer::regroup(&meta.tracker_tiers(), &trackers)),
             trackers: RwLock::new(trackers),
             tracker_status: Mutex::new(HashMap::new()),
             announce_asked: Default::default(),
@@ -456,6 +460,13 @@ impl TorrentHandle {
     /// The trackers this torrent announces to.
     pub fn trackers(&self) -> Vec<String> {
         self.0.trackers.read().clone()
+    }
+
+    /// The same trackers in their tiers (BEP 12): as the .torrent groups them, or as
+    /// [`TorrentHandle::set_tracker_tiers`] last set them; a tracker added on its own is a tier
+    /// of its own.
+    pub fn tracker_tiers(&self) -> Vec<Vec<String>> {
+        self.0.tracker_tiers.read().clone()
     }
 
     /// Asks every tracker for peers now, or as soon as its `min interval` allows (a paused torrent
