@@ -521,7 +521,9 @@ impl FieldCtx<'_> {
             "pieceCount" => json!(meta.info.piece_count()),
             "pieceSize" => json!(meta.info.piece_length),
             "pieces" => json!(base64::engine::general_purpose::STANDARD.encode(t.have.as_bytes())),
-            "files" | "fileStats" | "wanted" | "priorities" => super::files::field(f, &h.files())?,
+            "files" | "fileStats" | "wanted" | "priorities" => {
+                super::files::field(f, &h.files(), &meta.info)?
+            }
             "trackerList" => json!(super::trackers::list_text(&h.tracker_tiers())),
             "trackers" => {
                 let tiers = h.tracker_tiers();

@@ -106,10 +106,20 @@ fn json_rpc_requests_in_snake_case_are_answered_in_kind() {
     let objects = call(
         &mut c,
         "torrent_get",
-        json!({"fields": ["id", "upload_limit", "upload_limited", "tracker_stats"]}),
+        json!({"fields": ["id", "upload_limit", "upload_limited", "tracker_stats", "files"]}),
     );
     let one = &objects["torrents"][0];
     assert_eq!(one["upload_limited"], false, "{objects}");
+    let file = &one["files"][0];
+    assert_eq!(
+        (
+            &file["bytes_completed"],
+            &file["begin_piece"],
+            &file["end_piece"]
+        ),
+        (&json!(64 * 1024), &json!(0), &json!(4)),
+        "{objects}"
+    );
 
     // torrent_set in snake_case: kept, and seen through the old names too.
     call(

@@ -426,6 +426,16 @@ fn partial_file_names_follow_the_rpc_switch() {
         (t["percentDone"] == 1.0 && t["status"] == 6).then_some(t)
     });
     assert_eq!(t["files"][1]["name"], "pack/b.bin", "{t}");
+    // The pieces each file spans (the last one exclusive): b shares its last with c.
+    let span = |f: usize| {
+        (
+            t["files"][f]["beginPiece"].clone(),
+            t["files"][f]["endPiece"].clone(),
+        )
+    };
+    assert_eq!(span(0), (json!(0), json!(10)), "{t}");
+    assert_eq!(span(1), (json!(10), json!(14)), "{t}");
+    assert_eq!(span(2), (json!(13), json!(15)), "{t}");
     let names = || support::names_in(&out.join("pack"));
     assert_eq!(names(), ["a.bin", "b.bin.part", "c.bin"]);
 
