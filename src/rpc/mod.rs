@@ -1,6 +1,7 @@
-//! The Transmission-compatible remote control: `POST /transmission/rpc` speaking Transmission 3.00's
-//! RPC (so `transmission-remote`, Transmission's web client and the *arr download-client settings
-//! drive btorrent), our own page at `/`, and `GET /metrics` in the Prometheus text format, served on `rpc_bind`.
+//! The Transmission-compatible remote control: `POST /transmission/rpc` speaking Transmission's RPC
+//! (3.00's, with 4.x's additions, and 4.1's JSON-RPC 2.0 form: so `transmission-remote`,
+//! Transmission's web clients and the *arr download-client settings drive btorrent), our own page
+//! at `/`, and `GET /metrics` in the Prometheus text format, served on `rpc_bind`.
 //!
 //! - [`server`]: the HTTP side (routes, body and rate caps, start and stop);
 //! - [`jsonrpc`]: Transmission 4.1's JSON-RPC 2.0 and snake_case names, translated to and from
@@ -19,7 +20,8 @@
 //! - [`blocklist`]: the blocklist's `session-get`/`session-set` fields and `blocklist-update`;
 //! - [`hooks`]: the programs run on torrent events, `session-get`/`session-set`'s `script-torrent-*`;
 //! - [`queue`]: the download and seeding queues' `session-get`/`session-set` fields;
-//! - [`trackers`]: editing trackers (`torrent-set`'s `trackerAdd`, `trackerRemove`, `trackerReplace`);
+//! - [`trackers`]: editing trackers (`torrent-set`'s `trackerList`, `trackerAdd`, `trackerRemove`,
+//!   `trackerReplace`);
 //! - [`metrics`]: what `/metrics` reports;
 //! - [`page`]: our own page at `/` (torrents, adding, pausing, removing, files, the tracker);
 //! - [`web`]: a Transmission web client's files (`rpc_web_dir`) at `/transmission/web/`.
