@@ -28,8 +28,9 @@ pub struct TorrentTimes {
     pub started: i64,
     /// When it last sent or received payload, in this run.
     pub active: i64,
-    /// When its download last completed (kept across runs; 0 for data that was never downloaded
-    /// here, such as a torrent made from local files).
+    /// When its download last completed (kept across runs). Data found complete by a check that
+    /// had no such date (a torrent made from local files, one completed before the date was
+    /// kept) is dated by that check, as Transmission dates it; 0 while it has never been complete.
     pub done: i64,
     /// Time spent downloading and seeding, over every run.
     pub seconds_downloading: u64,
@@ -121,6 +122,16 @@ impl Clock {
     /// The download completed at `unix`.
     pub fn completed(&mut self, unix: i64) {
         self.done = unix;
+    }
+
+    /// A check found the data complete at `unix`: dated then unless it has a date. Whether it
+    /// had none.
+    pub fn found_complete(&mut self, unix: i64) -> bool {
+        let undated = self.done == 0;
+        if undated {
+            self.done = unix;
+        }
+        undated
     }
 
     pub fn times(&self) -> TorrentTimes {

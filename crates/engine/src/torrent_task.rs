@@ -251,7 +251,8 @@ pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield, ch
         if !c.lifecycle.checked(complete) {
             return;
         }
-        c.resume_dirty = changed;
+        let dated = complete && c.clock.found_complete(super::clock::unix_now());
+        c.resume_dirty = changed || dated;
         complete
     };
     super::partial_files::name_all(t);
