@@ -97,14 +97,19 @@ pub(crate) fn stop_spacing(announce_spacing: Duration, grace: Duration, calls: u
 
 /// Has the torrents announce on the DHT again when the port seen from outside changes (the
 /// router forwards the peer port from another number, or stops): their next announces are far
-/// off. Ends with the session.
+/// off. Ends when the session shuts down.
 async fn tell_dht_the_public_port(
     ctx: std::sync::Weak<SessionCtx>,
     mut forwarded: tokio::sync::watch::Receiver<Vec<super::portmap::Forwarded>>,
     dht: Arc<super::dht::DhtNode>,
+    shutdown: CancellationToken,
 ) {
     let mut told = ctx.upgrade().map(|c| c.public_port());
-    while forwarded.changed().await.is_ok() {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = forwarded.changed() => if r.is_err() { return },
+        }
         let Some(c) = ctx.upgrade() else { return };
         let now = Some(c.public_port());
         if now != told {
@@ -356,6 +361,7 @@ impl Session {
                     Arc::downgrade(&session.0.ctx),
                     m.forwarded(),
                     d.clone(),
+                    session.0.ctx.shutdown.clone(),
                 ));
             }
         }
