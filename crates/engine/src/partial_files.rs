@@ -44,8 +44,9 @@ pub(crate) fn name_all(t: &Torrent) {
     }
 }
 
-/// After piece `index` became `Have` (under `c`): gives the files it completed their own names,
-/// leaving the lock for the renames and taking it again. Returns the guard, held.
+/// After piece `index` became `Have` (under `c`): gives the files under partial names it completed
+/// their own, leaving the lock for the renames and taking it again (only then). Returns the
+/// guard, held.
 pub(crate) fn piece_had<'a>(
     t: &'a Torrent,
     c: MutexGuard<'a, Core>,
@@ -55,7 +56,7 @@ pub(crate) fn piece_had<'a>(
     let done: Vec<usize> = t
         .storage
         .files_of_piece(index)
-        .filter(|&f| complete(t, c.picker.have(), f))
+        .filter(|&f| t.storage.is_partial(f) && complete(t, c.picker.have(), f))
         .collect();
     if done.is_empty() {
         return c;
