@@ -13,6 +13,8 @@
 //!   aria2's `--dir`.
 //! - Choosing files ([`selection`]): [`AddOptions::files`], [`TorrentHandle::files`],
 //!   [`TorrentHandle::set_file_priorities`], [`TorrentHandle::set_sequential`].
+//!   With [`SessionConfig::rename_partial_files`] a file a download creates is `<name>.part`
+//!   until complete ([`partial_files`]; [`Session::set_rename_partial_files`] while it runs).
 //! - [`Session::get`], [`Session::torrents`], [`Session::remove`] (stops, announces `stopped`, keeps the
 //!   data), [`Session::shutdown`] (the same for every torrent, within a grace period).
 //! - Every [`Event`] goes into the session's one [`EventSink`] ([`SessionConfig::events`], see
@@ -39,7 +41,8 @@
 //!   peers there (local service discovery, BEP 14: [`lsd`], on the interfaces of [`interfaces`]).
 //! - With [`SessionConfig::port_forwarding`], the gateway is asked to forward the peer port
 //!   ([`portmap`]: NAT-PMP, then UPnP IGD); [`Session::port_forwarding`] says how it stands,
-//!   with the addresses peers report seeing us at ([`seen_as`]).
+//!   with the addresses peers report seeing us at ([`seen_as`]). A port forwarded from another
+//!   number outside is the one the DHT and trackers beyond the local network are told.
 //! - [`SessionConfig::encryption`] ([`Encryption`]; [`Session::set_encryption`] while it runs): which
 //!   connections are made and taken plain, which under message stream encryption
 //!   ([`peer_stream`]: the stream every connection reads and writes through).

@@ -9,7 +9,7 @@
 //! the gateway has given that number to another machine behind it, it gives another (NAT-PMP
 //! does so itself; over UPnP the gateway is asked for any port), renewals keep the one given, and
 //! the peer port outside is what the DHT and trackers beyond the local network are told
-//! ([`crate::session::SessionCtx::public_port`]).
+//! (`SessionCtx::public_port` in the session).
 //!
 //! One task per session ([`PortMapper::run`]) owns the mappings. It maps when switched on, renews
 //! at half the lifetime the gateway granted, maps again when a port moves
