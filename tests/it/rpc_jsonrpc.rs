@@ -221,6 +221,36 @@ fn json_rpc_requests_in_snake_case_are_answered_in_kind() {
     let (_, v) = post(&mut c, json!([]));
     assert_eq!(v["error"]["code"], -32600, "{v}");
 
+    // torrent_add and torrent_remove as the web client sends them: `download_dir`, and
+    // `delete_local_data`, which delete the data added.
+    use base64::Engine as _;
+    let other = dir.path().join("other");
+    crate::support::write_random(&other.join("o.bin"), 40_000, 9);
+    let second = crate::support::torrent(&other.join("o.bin"), 16 * 1024, vec![]);
+    let added = call(
+        &mut c,
+        "torrent_add",
+        json!({"metainfo": base64::engine::general_purpose::STANDARD.encode(second.as_bytes()),
+               "download_dir": other, "paused": false}),
+    );
+    assert_eq!(
+        added["torrent_added"]["hash_string"],
+        second.info_hash.to_hex(),
+        "{added}"
+    );
+    crate::support::rpc::poll("the second torrent to seed", 30, || {
+        let t = torrent_get(&mut c, json!([second.info_hash.to_hex()]), &["status"]);
+        (t[0]["status"] == 6).then_some(())
+    });
+    call(
+        &mut c,
+        "torrent_remove",
+        json!({"ids": [second.info_hash.to_hex()], "delete_local_data": true}),
+    );
+    crate::support::rpc::poll("the data deleted", 30, || {
+        (!other.join("o.bin").exists()).then_some(())
+    });
+
     // The older requests are answered as before.
     let v = c.call("session-get", json!({"fields": ["peer-port"]}));
     assert!(v["arguments"].get("peer-port").is_some(), "{v}");
