@@ -16,6 +16,8 @@
 //! index past its last file) keeps nothing and stops the entry with the reason as its `errorString`; a `torrent-start`
 //! tries again.
 //!
+//! `entry.rs` holds an entry and what `torrent-get` shows of it; `record.rs` what is kept of it.
+//!
 //! Invariants: an entry's `fetch` is `Some` exactly while a task fetches for it, and its `adding`
 //! holds an uncancelled token exactly while that task adds the torrent from the fetched metadata;
 //! only [`Fetching`]'s methods change them, under the `entries` lock, which is never held across an
@@ -28,21 +30,24 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+mod entry;
+mod record;
+
+pub use record::ADDING_DIR;
+
+use entry::{shown_name, Entry};
+use record::{record_file, Record};
+
 use super::fields::{unix_now, Which};
-use super::torrents::{added, bool_arg, download_dir, labels_arg};
+use super::torrents::{added, download_dir, labels_arg};
 use super::{Outcome, Rpc};
 use crate::engine::metadata::FetchProgress;
 use crate::types::InfoHash;
 use btorrent_proto::magnet::Magnet;
-
-/// The folder of `torrents_dir` that records the entries.
-pub const ADDING_DIR: &str = "adding";
 
 /// How long one fetch looks for the metadata before it starts again (with the peers found since).
 pub const ROUND: Duration = Duration::from_secs(300);
@@ -58,61 +63,6 @@ pub struct Fetching {
     entries: Mutex<HashMap<InfoHash, Entry>>,
     /// Cancelled when the RPC server stops: every fetch ends (the records stay for the next start).
     closed: CancellationToken,
-}
-
-/// One magnet link added and waiting for its metadata.
-struct Entry {
-    id: i64,
-    magnet: Magnet,
-    record: Record,
-    /// Where `record` is kept.
-    file: PathBuf,
-    /// The current fetch's progress, as the fetch reports it.
-    progress: Arc<Mutex<FetchProgress>>,
-    /// The running fetch (`None`: stopped).
-    fetch: Option<CancellationToken>,
-    /// Why it stopped by itself.
-    error: Option<String>,
-    /// Cancelled once the torrent fetched for it is added or fails to be (`None`: not begun).
-    adding: Option<CancellationToken>,
-}
-
-impl Entry {
-    /// The token of the add under way, if one is.
-    fn adding(&self) -> Option<&CancellationToken> {
-        self.adding.as_ref().filter(|t| !t.is_cancelled())
-    }
-}
-
-/// What an entry's file keeps.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Record {
-    link: String,
-    /// The `torrent-add` request's arguments but `filename`, its `download-dir` made absolute,
-    /// and `paused` as the user last set it (`torrent-stop`, `torrent-start`).
-    request: Map<String, Value>,
-    /// When it was added, in Unix seconds.
-    added: i64,
-    /// What `torrent-set` asked of it meanwhile (later keys over earlier ones), applied once it
-    /// runs.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    set: Map<String, Value>,
-}
-
-impl Record {
-    fn paused(&self) -> bool {
-        bool_arg(&self.request, "paused").unwrap_or(false)
-    }
-
-    fn save(&self, file: &Path) -> anyhow::Result<()> {
-        if let Some(dir) = file.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        let text = serde_json::to_vec_pretty(self).expect("a record is JSON");
-        crate::fsutil::write_atomic(file, &text)
-            .with_context(|| format!("cannot write {}", file.display()))
-    }
 }
 
 /// `torrent-add` of a magnet link: recorded, listed and (unless `paused`) fetched; the reply names
@@ -205,21 +155,6 @@ pub fn resume(rpc: &Arc<Rpc>, torrents_dir: &Path) {
         tracing::info!("magnet {ih}: listed again, waiting for its metadata");
         let _ = rpc.fetching.insert(rpc, magnet, record, file);
     }
-}
-
-/// Where the entry of `ih` is recorded.
-fn record_file(torrents_dir: &Path, ih: &InfoHash) -> PathBuf {
-    torrents_dir
-        .join(ADDING_DIR)
-        .join(format!("{}.json", ih.to_hex()))
-}
-
-/// The name a magnet is shown by until its metadata names it: its `dn`, else its info-hash.
-fn shown_name(magnet: &Magnet) -> String {
-    magnet
-        .name
-        .clone()
-        .unwrap_or_else(|| magnet.info_hash.to_hex())
 }
 
 impl Fetching {
@@ -448,128 +383,6 @@ impl Fetching {
         let entries = self.entries.lock();
         let e = entries.get(ih)?;
         e.field(f, queue_position)
-    }
-}
-
-impl Entry {
-    /// Records whether the user paused it (kept for the next run; a failure to write is logged:
-    /// the running daemon already acts on it).
-    fn set_paused(&mut self, paused: bool) {
-        if self.record.paused() == paused {
-            return;
-        }
-        self.record.request.insert("paused".into(), json!(paused));
-        if let Err(e) = self.record.save(&self.file) {
-            tracing::warn!("magnet {}: {e:#}", self.magnet.info_hash);
-        }
-    }
-
-    /// Transmission's status: 4 (downloading) while fetching, 0 (stopped) otherwise.
-    fn status(&self) -> i64 {
-        if self.fetch.is_some() {
-            4
-        } else {
-            0
-        }
-    }
-
-    fn field(&self, f: &str, queue_position: i64) -> Option<Value> {
-        let p = *self.progress.lock();
-        let fetching = self.fetch.is_some();
-        let request = &self.record.request;
-        let v = match f {
-            "id" => json!(self.id),
-            "hashString" => json!(self.magnet.info_hash.to_hex()),
-            "name" => json!(shown_name(&self.magnet)),
-            "status" => json!(self.status()),
-            "metadataPercentComplete" => json!(if p.pieces_total == 0 {
-                0.0
-            } else {
-                p.pieces_have as f64 / p.pieces_total as f64
-            }),
-            // Nothing of the data is known: no size, nothing left that can be counted.
-            "totalSize"
-            | "sizeWhenDone"
-            | "leftUntilDone"
-            | "desiredAvailable"
-            | "haveValid"
-            | "haveUnchecked"
-            | "corruptEver"
-            | "rateDownload"
-            | "rateUpload"
-            | "downloadedEver"
-            | "uploadedEver"
-            | "webseedsSendingToUs"
-            | "pieceCount"
-            | "pieceSize"
-            | "peersGettingFromUs"
-            | "doneDate"
-            | "activityDate"
-            | "startDate"
-            | "editDate"
-            | "manualAnnounceTime"
-            | "secondsDownloading"
-            | "secondsSeeding"
-            | "dateCreated"
-            | "downloadLimit"
-            | "uploadLimit" => json!(0),
-            "percentDone" | "recheckProgress" | "percentComplete" => json!(0.0),
-            "file-count" | "fileCount" => json!(0),
-            "primary-mime-type" => json!(""),
-            "sequentialDownload" => json!(self
-                .record
-                .set
-                .get("sequentialDownload")
-                .and_then(Value::as_bool)
-                .unwrap_or(false)),
-            "uploadRatio" => json!(-1.0),
-            // Transmission's "not available".
-            "eta" | "etaIdle" => json!(-1),
-            "error" => json!(if self.error.is_some() { 3 } else { 0 }),
-            "errorString" => json!(self.error.clone().unwrap_or_default()),
-            "isStalled" => json!(fetching && p.peers == 0),
-            "isPrivate" | "isFinished" | "downloadLimited" | "uploadLimited" => json!(false),
-            "honorsSessionLimits" => json!(true),
-            "peersConnected" | "peersSendingToUs" => json!(if fetching { p.peers } else { 0 }),
-            "peer-limit" | "maxConnectedPeers" => {
-                json!(crate::engine::SessionConfig::default().max_peers_per_torrent)
-            }
-            "peersFrom" => super::fields::peers_from(&[]),
-            "peers" | "files" | "fileStats" | "wanted" | "priorities" | "trackerStats" => {
-                json!([])
-            }
-            "pieces" | "comment" | "creator" | "torrentFile" => json!(""),
-            "trackers" => Value::Array(
-                self.magnet
-                    .trackers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, u)| json!({"announce": u, "id": i, "tier": i, "scrape": ""}))
-                    .collect(),
-            ),
-            "webseeds" => json!(self.magnet.web_seeds),
-            "magnetLink" => json!(self.record.link),
-            "downloadDir" => request.get("download-dir").cloned().unwrap_or(json!("")),
-            "addedDate" => json!(self.record.added),
-            "queuePosition" => json!(queue_position),
-            super::BANDWIDTH_PRIORITY => {
-                let set = super::priority_arg(&self.record.set).ok().flatten();
-                let asked = set.or_else(|| super::priority_arg(request).ok().flatten());
-                json!(super::priority_number(asked.unwrap_or_default()))
-            }
-            "labels" => {
-                let set = labels_arg(&self.record.set).ok().flatten();
-                json!(set
-                    .or_else(|| labels_arg(request).ok().flatten())
-                    .unwrap_or_default())
-            }
-            "seedRatioLimit" | "seedRatioMode" | "seedIdleLimit" | "seedIdleMode" => {
-                let goals = super::goals::torrent_set(&self.record.set, Default::default());
-                super::goals::goals_field(f, goals.unwrap_or_default(), !fetching)?
-            }
-            _ => return None,
-        };
-        Some(v)
     }
 }
 
