@@ -436,6 +436,23 @@ fn partial_file_names_follow_the_rpc_switch() {
     assert_eq!(span(0), (json!(0), json!(10)), "{t}");
     assert_eq!(span(1), (json!(10), json!(14)), "{t}");
     assert_eq!(span(2), (json!(13), json!(15)), "{t}");
+    // Per piece, -1 for those it has, how many peers have the others (b's own three); nothing it
+    // wants is left to be had.
+    let avail = torrent_get(&mut c, json!([id]), &["availability", "desiredAvailable"]);
+    let pieces = avail[0]["availability"].as_array().unwrap();
+    assert_eq!(pieces.len(), 15, "{avail:?}");
+    for (i, p) in pieces.iter().enumerate() {
+        let had = !(10..13).contains(&i);
+        assert!(
+            if had {
+                *p == -1
+            } else {
+                p.as_i64().unwrap() >= 0
+            },
+            "piece {i}: {avail:?}"
+        );
+    }
+    assert_eq!(avail[0]["desiredAvailable"], 0, "{avail:?}");
     let names = || support::names_in(&out.join("pack"));
     assert_eq!(names(), ["a.bin", "b.bin.part", "c.bin"]);
 

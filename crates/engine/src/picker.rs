@@ -321,6 +321,29 @@ impl Picker {
         (size, left)
     }
 
+    /// Bytes of the pieces wanted, not had and held by a connected peer (Transmission's
+    /// `desiredAvailable`).
+    pub fn desired_available(&self) -> u64 {
+        (0..self.states.len())
+            .filter(|&i| !self.have.get(i) && self.ranks[i] > 0 && self.availability[i] > 0)
+            .map(|i| self.geo.piece_len(i as u32))
+            .sum()
+    }
+
+    /// Per piece, -1 when had, else how many connected peers have it (Transmission's
+    /// `availability`).
+    pub fn availability_list(&self) -> Vec<i32> {
+        (0..self.states.len())
+            .map(|i| {
+                if self.have.get(i) {
+                    -1
+                } else {
+                    i32::from(self.availability[i])
+                }
+            })
+            .collect()
+    }
+
     /// Sets how long a request waits before endgame may duplicate it (tests use zero).
     pub fn set_endgame_late(&mut self, late: Duration) {
         self.endgame_late = late;

@@ -462,6 +462,16 @@ impl TorrentHandle {
         self.0.trackers.read().clone()
     }
 
+    /// Bytes of the pieces it wants and lacks that a connected peer has.
+    pub fn desired_available(&self) -> u64 {
+        self.0.core.lock().picker.desired_available()
+    }
+
+    /// Per piece, -1 when it has it, else how many connected peers do.
+    pub fn availability(&self) -> Vec<i32> {
+        self.0.core.lock().picker.availability_list()
+    }
+
     /// The same trackers in their tiers (BEP 12): as the .torrent groups them, or as
     /// [`TorrentHandle::set_tracker_tiers`] last set them; a tracker added on its own is a tier
     /// of its own.

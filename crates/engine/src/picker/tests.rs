@@ -479,3 +479,22 @@ fn a_run_goes_on_through_the_pieces_after_its_first() {
     // Nothing left to start: the free blocks of pieces in flight, as any pick.
     assert!((0..32).all(|i| i == 8 || p.state(i) != PieceState::Missing));
 }
+
+#[test]
+fn availability_counts_the_peers_of_each_missing_piece_and_what_is_wanted_of_them() {
+    let mut p = Picker::new(geo(), 1 << 30);
+    let mut one = Bitfield::new(4);
+    one.set(0);
+    one.set(3);
+    p.add_availability(&one);
+    p.add_availability(&all());
+    p.mark_have(0);
+    assert_eq!(p.availability_list(), [-1, 1, 1, 2]);
+    // Pieces 1 and 2 (32 KiB each) and the short last one (1,000 bytes), all wanted.
+    assert_eq!(p.desired_available(), 32768 * 2 + 1000);
+    p.set_ranks(vec![1, 0, 1, 1]);
+    assert_eq!(p.desired_available(), 32768 + 1000, "piece 1 is not wanted");
+    p.remove_availability(&all());
+    assert_eq!(p.availability_list(), [-1, 0, 0, 1]);
+    assert_eq!(p.desired_available(), 1000);
+}
