@@ -1,6 +1,7 @@
 //! torrents.toml's session settings edited by hand while `btorrent daemon` runs: the speed limits
 //! (and the switch to the alternative ones) and the blocklist (its switch, a list dropped into
-//! `blocklists/` and one removed) come into force without a restart, as `/metrics` shows; the DHT
+//! `blocklists/` and one removed) come into force without a restart, as `/metrics` shows, and so
+//! does `rename_partial_files`; the DHT
 //! node is switched off and on; and `b-blocklist`, `b-speed` and `b-settings`, one-shot beside
 //! the daemon, changing and showing them.
 
@@ -80,6 +81,18 @@ fn hand_edits_of_the_session_settings_apply_while_the_daemon_runs() {
     wait_metric(&d, ranges, Some(2.0), "the removed list to be gone");
     edit_setting(dir.path(), "blocklist", Some(false.into()));
     wait_metric(&d, ranges, Some(0.0), "the blocklist to be off");
+
+    // Partial names switched off by hand: the RPC sees what is in force.
+    let partial = |d: &RpcDaemon| {
+        d.client()
+            .ok("session-get", json!({"fields": ["rename-partial-files"]}))["rename-partial-files"]
+            .clone()
+    };
+    assert_eq!(partial(&d), json!(true));
+    edit_setting(dir.path(), "rename_partial_files", Some(false.into()));
+    poll("files to be created under their own names", 30, || {
+        (partial(&d) == json!(false)).then_some(())
+    });
 }
 
 /// `b-speed`, one-shot beside the daemon: the limits it sets are kept in torrents.toml and in force
