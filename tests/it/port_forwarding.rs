@@ -292,6 +292,40 @@ fn a_mapping_is_renewed_at_half_its_lifetime_and_deleted_when_switched_off() {
     rt.block_on(task).unwrap();
 }
 
+/// A NAT-PMP router that gives another port outside (ours is another machine's there): the
+/// mapper shows it, and each renewal suggests the port given, as RFC 6886 asks.
+#[test]
+fn a_nat_pmp_renewal_asks_for_the_port_outside_it_was_given() {
+    use btorrent::engine::portmap::{PortMapper, Protocol};
+    let rt = runtime();
+    let ip = gateway::own_loopback_ip();
+    let router = rt.block_on(NatPmpDouble::start(ip));
+    router.grant.store(4, std::sync::atomic::Ordering::SeqCst);
+    router
+        .give_port
+        .store(41_000, std::sync::atomic::Ordering::SeqCst);
+    let mapper = PortMapper::new(true, Some(ip), "0.0.0.0".parse().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = rt.spawn(
+        mapper
+            .clone()
+            .run(|| vec![(Protocol::Tcp, 50_125)], stop.clone()),
+    );
+    let asked = poll("the mapping renewed", 30, || {
+        let maps: Vec<u16> = router
+            .heard()
+            .iter()
+            .filter(|h| !h.delete)
+            .map(|h| h.external)
+            .collect();
+        (maps.len() >= 2).then_some(maps)
+    });
+    assert_eq!(asked[..2], [50_125, 41_000], "{asked:?}");
+    assert_eq!(mapper.outside_port(Protocol::Tcp, 50_125), Some(41_000));
+    stop.cancel();
+    rt.block_on(task).unwrap();
+}
+
 /// A router that forwards TCP but refuses UDP: the TCP mapping is kept (asked once, not let go
 /// and asked again at each turn of the task for the port it will not give), and the status names
 /// the refusal.

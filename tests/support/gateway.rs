@@ -47,6 +47,9 @@ pub struct NatPmpDouble {
     pub grant: Arc<std::sync::atomic::AtomicU32>,
     /// UDP mappings refused (result 2, not authorized), as a router that forwards TCP alone.
     pub refuse_udp: Arc<std::sync::atomic::AtomicBool>,
+    /// The port outside given for every mapping (0: the one suggested), as a router whose port
+    /// another machine holds.
+    pub give_port: Arc<std::sync::atomic::AtomicU16>,
 }
 
 impl NatPmpDouble {
@@ -55,7 +58,9 @@ impl NatPmpDouble {
         let heard = Arc::new(Mutex::new(Vec::new()));
         let grant = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let refuse_udp = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let give_port = Arc::new(std::sync::atomic::AtomicU16::new(0));
         let (h, g, no_udp) = (heard.clone(), grant.clone(), refuse_udp.clone());
+        let give = give_port.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 64];
             while let Ok((n, from)) = sock.recv_from(&mut buf).await {
@@ -85,8 +90,13 @@ impl NatPmpDouble {
                         };
                         let refused = *op == 1 && no_udp.load(std::sync::atomic::Ordering::SeqCst);
                         let mut r = vec![0, 128 + op, 0, if refused { 2 } else { 0 }, 0, 0, 0, 1];
+                        let given = match give.load(std::sync::atomic::Ordering::SeqCst) {
+                            0 => asked,
+                            _ if lifetime == 0 => 0,
+                            port => port,
+                        };
                         r.extend_from_slice(&internal.to_be_bytes());
-                        r.extend_from_slice(&asked.to_be_bytes());
+                        r.extend_from_slice(&given.to_be_bytes());
                         r.extend_from_slice(&granted.to_be_bytes());
                         r
                     }
@@ -100,6 +110,7 @@ impl NatPmpDouble {
             heard,
             grant,
             refuse_udp,
+            give_port,
         }
     }
 

@@ -255,7 +255,11 @@ impl PortMapper {
         let try_natpmp = !matches!(previous, Some(Held::Upnp { .. }));
         if let (Some(gw), true) = (natpmp_gateway, try_natpmp) {
             let gateway = SocketAddrV4::new(gw, natpmp::PORT);
-            match self.map_natpmp(gateway, wanted).await {
+            let before = match &previous {
+                Some(Held::NatPmp { ports, .. }) => ports.as_slice(),
+                _ => &[],
+            };
+            match self.map_natpmp(gateway, wanted, before).await {
                 Ok(r) => return Ok(r),
                 Err(e) => why.push(e),
             }
@@ -283,16 +287,19 @@ impl PortMapper {
         })
     }
 
+    /// Maps `wanted` at `gateway`; a renewal suggests the ports outside given `before`.
     async fn map_natpmp(
         &self,
         gateway: SocketAddrV4,
         wanted: &[(Protocol, u16)],
+        before: &[Forwarded],
     ) -> Result<(Held, PortForwarding, Duration), String> {
         let mut ports = Vec::new();
         let mut lifetime = NATPMP_LIFETIME;
         let mut refused = Vec::new();
         for &(protocol, port) in wanted {
-            match natpmp::map(gateway, protocol, port, NATPMP_LIFETIME).await {
+            let external = outside_before(before, protocol, port);
+            match natpmp::map(gateway, protocol, port, external, NATPMP_LIFETIME).await {
                 Ok(g) => {
                     lifetime = lifetime.min(g.lifetime.max(2));
                     ports.push(Forwarded {
@@ -331,10 +338,7 @@ impl PortMapper {
         let mut ports = Vec::new();
         let mut refused = Vec::new();
         for &(protocol, port) in wanted {
-            let external = before
-                .iter()
-                .find(|f| f.protocol == protocol && f.internal == port)
-                .map_or(port, |f| f.external);
+            let external = outside_before(before, protocol, port);
             match igd.map(protocol, port, external).await {
                 Ok(external) => ports.push(Forwarded {
                     protocol,
@@ -362,6 +366,15 @@ impl PortMapper {
         );
         Ok((Held::Upnp { igd, ports }, status, renew_in))
     }
+}
+
+/// The port outside that `before` (the mappings being renewed) gave `port` of `protocol`, else the
+/// same number.
+fn outside_before(before: &[Forwarded], protocol: Protocol, port: u16) -> u16 {
+    before
+        .iter()
+        .find(|f| f.protocol == protocol && f.internal == port)
+        .map_or(port, |f| f.external)
 }
 
 /// The ports of a session to forward: TCP and UDP (uTP) `listen`, and the DHT's `dht` when it is

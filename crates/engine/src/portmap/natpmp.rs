@@ -187,14 +187,17 @@ pub async fn external_address(gateway: SocketAddrV4) -> Result<Ipv4Addr, NatPmpE
     .await
 }
 
-/// Maps (or renews) `internal` for `lifetime` seconds, asking for the same external port.
+/// Maps (or renews) `internal` for `lifetime` seconds, suggesting `external` outside (the same
+/// number at first; on a renewal, the port the gateway gave, as RFC 6886 asks). The gateway may
+/// give another.
 pub async fn map(
     gateway: SocketAddrV4,
     protocol: Protocol,
     internal: u16,
+    external: u16,
     lifetime: u32,
 ) -> Result<Granted, NatPmpError> {
-    exchange(gateway, protocol, internal, internal, lifetime).await
+    exchange(gateway, protocol, internal, external, lifetime).await
 }
 
 /// Deletes the mapping of `internal`.
