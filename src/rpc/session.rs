@@ -17,6 +17,9 @@ pub const SPEED_UNIT: u64 = 1000;
 /// The RPC version of Transmission 3.00, whose methods and fields this server speaks.
 pub const RPC_VERSION: i64 = 16;
 
+/// The same version as Transmission 4 names it (`rpc-version-semver`): 3.00's.
+pub const RPC_VERSION_SEMVER: &str = "5.2.0";
+
 /// `version` as `session-get` reports it: `3.00 (000100) btorrent 0.1.0`. Clients that check
 /// Transmission's version read the number first; Transmission's web clients (4.0 and later) read
 /// the part in parentheses as the build's commit and stop unless it is hexadecimal, so ours is
@@ -99,7 +102,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "pex-enabled": session.as_ref().map_or(cfg.settings.pex, |s| s.pex()), "peer-port": port, "peer-port-random-on-start": false,
         "port-forwarding-enabled": forwarding,
         "rename-partial-files": session.as_ref().map_or(cfg.settings.rename_partial_files, |s| s.rename_partial_files()),
-        "rpc-version": RPC_VERSION, "rpc-version-minimum": 1,
+        "rpc-version": RPC_VERSION, "rpc-version-minimum": 1, "rpc-version-semver": RPC_VERSION_SEMVER,
         "session-id": rpc.guard.session_id,
         "speed-limit-down": kbps(down), "speed-limit-down-enabled": down.is_some(),
         "speed-limit-up": kbps(up), "speed-limit-up-enabled": up.is_some(),

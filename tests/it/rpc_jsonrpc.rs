@@ -61,6 +61,11 @@ fn json_rpc_requests_in_snake_case_are_answered_in_kind() {
         s["encryption"], "allowed",
         "tolerated is called allowed now"
     );
+    assert_eq!(
+        (&s["rpc_version"], &s["rpc_version_semver"]),
+        (&json!(16), &json!("5.2.0")),
+        "{s}"
+    );
     let version = s["version"].as_str().unwrap();
     let (number, rest) = version.split_once(" (").unwrap();
     let build = rest.split_once(')').unwrap().0;
