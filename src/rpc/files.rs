@@ -123,20 +123,6 @@ fn priority_number(p: FilePriority) -> i64 {
     }
 }
 
-/// The pieces file `f` of `info` spans: the first, and the one after its last (Transmission 4.1's
-/// `begin_piece` and `end_piece`); an empty file spans none, where it would start.
-fn piece_span(info: &crate::metainfo::Info, f: usize) -> (u64, u64) {
-    let file = &info.files[f];
-    let plen = info.piece_length.max(1);
-    let begin = file.offset / plen;
-    let end = if file.length == 0 {
-        begin
-    } else {
-        (file.offset + file.length).div_ceil(plen)
-    };
-    (begin, end)
-}
-
 /// `torrent-get`'s file fields from the engine's view of the files (in `info`'s order); `None`
 /// for another field.
 pub fn field(name: &str, files: &[FileStatus], info: &crate::metainfo::Info) -> Option<Value> {
@@ -148,7 +134,9 @@ pub fn field(name: &str, files: &[FileStatus], info: &crate::metainfo::Info) -> 
                 .enumerate()
                 .filter(|(_, f)| !f.padding)
                 .map(|(i, f)| {
-                    let (begin, end) = piece_span(info, i);
+                    // Transmission 4.1's `begin_piece` and `end_piece` (exclusive).
+                    let pieces = info.file_pieces(i);
+                    let (begin, end) = (pieces.start, pieces.end);
                     json!({
                         "name": f.path.display().to_string(), "length": f.length,
                         "bytesCompleted": f.done, "beginPiece": begin, "endPiece": end,

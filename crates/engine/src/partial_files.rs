@@ -21,16 +21,9 @@ use super::torrent::{Core, Torrent};
 use btorrent_proto::wire::Bitfield;
 use parking_lot::MutexGuard;
 
-/// Whether every piece file `f` overlaps is set in `have`.
+/// Whether every piece file `f` overlaps is set in `have` (a zero-length file overlaps none).
 fn complete(t: &Torrent, have: &Bitfield, f: usize) -> bool {
-    let file = &t.meta.info.files[f];
-    if file.length == 0 {
-        return true;
-    }
-    let plen = t.geo.piece_length;
-    let first = (file.offset / plen) as usize;
-    let last = ((file.offset + file.length - 1) / plen) as usize;
-    have.all_in(first..last + 1)
+    have.all_in(t.meta.info.file_pieces(f))
 }
 
 /// Names every file of `t` for its state now (after a check, or a change of the setting).

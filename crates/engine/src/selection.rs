@@ -121,17 +121,6 @@ pub(crate) fn file_list(
         .collect()
 }
 
-/// The pieces file `f` touches (empty for zero-length files).
-fn pieces_of(info: &Info, f: usize) -> std::ops::Range<usize> {
-    let e = &info.files[f];
-    if e.length == 0 {
-        return 0..0;
-    }
-    let first = e.offset / info.piece_length;
-    let last = (e.offset + e.length - 1) / info.piece_length;
-    first as usize..last as usize + 1
-}
-
 /// Each piece's rank ([`FilePriority::rank`]): the highest of the files it touches.
 pub(crate) fn piece_ranks(info: &Info, files: &[FilePriority]) -> Vec<u8> {
     let mut ranks = vec![0u8; info.piece_count()];
@@ -139,7 +128,7 @@ pub(crate) fn piece_ranks(info: &Info, files: &[FilePriority]) -> Vec<u8> {
         if info.files[f].padding {
             continue;
         }
-        for r in &mut ranks[pieces_of(info, f)] {
+        for r in &mut ranks[info.file_pieces(f)] {
             *r = (*r).max(p.rank());
         }
     }
@@ -150,7 +139,7 @@ pub(crate) fn piece_ranks(info: &Info, files: &[FilePriority]) -> Vec<u8> {
 pub(crate) fn file_done(info: &Info, f: usize, have: &Bitfield) -> u64 {
     let e = &info.files[f];
     let (start, end) = (e.offset, e.offset + e.length);
-    pieces_of(info, f)
+    info.file_pieces(f)
         .filter(|&i| have.get(i))
         .map(|i| {
             let ps = i as u64 * info.piece_length;

@@ -63,6 +63,18 @@ impl Info {
             .saturating_sub(start)
             .min(self.piece_length)
     }
+
+    /// The pieces file `f` overlaps; a zero-length file overlaps none (an empty range where it
+    /// would start).
+    pub fn file_pieces(&self, f: usize) -> std::ops::Range<usize> {
+        let e = &self.files[f];
+        let plen = self.piece_length.max(1);
+        let first = (e.offset / plen) as usize;
+        if e.length == 0 {
+            return first..first;
+        }
+        first..((e.offset + e.length).div_ceil(plen)) as usize
+    }
 }
 
 /// Decodes and validates the raw `info` dictionary, found at byte `at` of a file that has already been
@@ -385,6 +397,20 @@ mod tests {
 
     fn err(info: &[u8]) -> String {
         parse_info_at0(info).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn each_file_spans_the_pieces_it_overlaps() {
+        // Pieces of 16: a fills 0 and 1, b starts in 2 and ends in 3, e is empty, c shares 3.
+        let files: &[(&[&[u8]], i64, bool)] = &[
+            (&[b"a"], 32, false),
+            (&[b"b"], 20, false),
+            (&[b"e"], 0, false),
+            (&[b"c"], 5, false),
+        ];
+        let info = parse_info_at0(&multi(files, 16)).unwrap();
+        let spans: Vec<_> = (0..4).map(|f| info.file_pieces(f)).collect();
+        assert_eq!(spans, [0..2, 2..4, 3..3, 3..4]);
     }
 
     #[test]
