@@ -125,8 +125,7 @@ impl TorrentHandle {
     /// something is not shaped like a tracker URL (`scheme://host...`).
     /// Each tracker kept stays in its tier, a new one is a tier of its own.
     pub fn set_trackers(&self, urls: Vec<String>) -> Result<()> {
-        let tiers = regroup(&self.tracker_tiers(), &urls);
-        self.announce_to(urls, tiers)
+        self.announce_to(urls, self.tracker_tiers())
     }
 
     /// [`TorrentHandle::set_trackers`] with the trackers in `tiers` (BEP 12), in their order.
@@ -135,6 +134,7 @@ impl TorrentHandle {
         self.announce_to(urls, tiers)
     }
 
+    /// Announces to `urls`, grouped as `tiers` group them ([`regroup`]).
     fn announce_to(&self, urls: Vec<String>, tiers: Vec<Vec<String>>) -> Result<()> {
         let mut list: Vec<String> = Vec::with_capacity(urls.len());
         for u in urls {

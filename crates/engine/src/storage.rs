@@ -6,7 +6,7 @@
 //!   each file's path on disk apart from the info dictionary's, which never changes.
 //! - A file created while it is not complete is created under a partial name, its own with
 //!   [`PART_SUFFIX`] added (`movie.mkv.part`), while partial naming is on
-//!   ([`Storage::with_partial_names`]): other programs looking at the folder see which files are
+//!   ([`Storage::with_cache`]'s `partial_names`): other programs looking at the folder see which files are
 //!   whole. The torrent calls [`Storage::name_files`] when files complete (and after a check),
 //!   which gives a file under its partial name its own. A file under its own name is never renamed
 //!   (the user's files, seeded where they are, keep their names whatever their state). Whatever
@@ -100,20 +100,27 @@ struct Span {
 }
 
 impl Storage {
-    /// A storage with a file cache of its own.
+    /// A storage with a file cache of its own, naming no file partial.
     pub fn new(info: Arc<Info>, data_dir: PathBuf) -> Self {
-        Self::with_cache(info, data_dir, FileCache::new(MAX_OPEN_FILES))
+        Self::with_cache(info, data_dir, FileCache::new(MAX_OPEN_FILES), false)
     }
 
-    /// A storage whose open files are kept in `files`, shared with others.
-    pub fn with_cache(info: Arc<Info>, data_dir: PathBuf, files: Arc<FileCache>) -> Self {
+    /// A storage whose open files are kept in `files`, shared with others; with `partial_names`,
+    /// files not complete yet are named with [`PART_SUFFIX`] (see the module docs). Each file is
+    /// looked for on disk once, under both names ([`Storage::locate`]).
+    pub fn with_cache(
+        info: Arc<Info>,
+        data_dir: PathBuf,
+        files: Arc<FileCache>,
+        partial_names: bool,
+    ) -> Self {
         let storage = Storage {
             data_dir: RwLock::new(data_dir),
             names: RwLock::new(Names {
                 paths: info.files.iter().map(|f| f.path.clone()).collect(),
                 partial: vec![false; info.files.len()],
             }),
-            partial_naming: AtomicBool::new(false),
+            partial_naming: AtomicBool::new(partial_names),
             id: files.new_id(),
             files,
             direct: AtomicBool::new(false),
@@ -122,13 +129,6 @@ impl Storage {
         };
         storage.locate();
         storage
-    }
-
-    /// Names files that are not complete yet with [`PART_SUFFIX`] (see the module docs).
-    pub fn with_partial_names(self, on: bool) -> Self {
-        self.partial_naming.store(on, Ordering::Relaxed);
-        self.locate();
-        self
     }
 
     /// Switches partial naming for files created from now on; [`Storage::name_files`] renames
@@ -868,12 +868,18 @@ mod tests {
         }
     }
 
+    /// A storage that names files not complete yet with the suffix.
+    fn partial(info: Arc<Info>, dir: &Path) -> Storage {
+        let cache = FileCache::new(MAX_OPEN_FILES);
+        Storage::with_cache(info, dir.to_path_buf(), cache, true)
+    }
+
     #[test]
     fn files_not_complete_carry_the_partial_name_until_named_complete() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let inf = info(&[("top/a", 10, false), ("top/b", 10, false)], 8);
-        let st = Storage::new(inf.clone(), d.to_path_buf()).with_partial_names(true);
+        let st = partial(inf.clone(), d);
         st.write_piece(0, &[1; 8]).unwrap();
         st.write_piece(1, &[2; 8]).unwrap();
         assert!(d.join("top/a.part").is_file() && d.join("top/b.part").is_file());
@@ -901,14 +907,14 @@ mod tests {
         assert!(d.join("top/b").is_file() && !d.join("top/b.part").exists());
 
         // On again, b incomplete: a file under its own name keeps it.
-        let on = Storage::new(inf.clone(), d.to_path_buf()).with_partial_names(true);
+        let on = partial(inf.clone(), d);
         assert_eq!(on.name_files(0..2, |f| f == 0), 0);
         assert!(!on.is_partial(1) && d.join("top/b").is_file());
 
         // A partial file whose own name is taken when it completes stays where it is.
         let other = tempfile::tempdir().unwrap();
         let o = other.path();
-        let st = Storage::new(inf, o.to_path_buf()).with_partial_names(true);
+        let st = partial(inf, o);
         st.write_piece(2, &[3; 4]).unwrap();
         std::fs::write(o.join("top/b"), b"someone else's").unwrap();
         assert_eq!(st.name_files(0..2, |_| true), 0);
@@ -921,7 +927,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let inf = info(&[("top/a", 10, false), ("top/sub/b", 10, false)], 8);
-        let st = Storage::new(inf, d.join("one")).with_partial_names(true);
+        let st = partial(inf, &d.join("one"));
         for (i, piece) in [[1u8; 8], [2; 8]].iter().enumerate() {
             st.write_piece(i as u32, piece).unwrap();
         }

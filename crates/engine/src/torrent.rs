@@ -363,9 +363,13 @@ impl TorrentHandle {
         picker.set_ranks(selection::piece_ranks(&meta.info, &files));
         picker.set_sequential(opts.sequential);
         let geo = Geometry::from_info(&meta.info);
-        let storage = Storage::with_cache(meta.info.clone(), data_dir, ctx.files.clone())
-            .with_direct_writes(ctx.cfg.direct_writes)
-            .with_partial_names(ctx.rename_partial_files());
+        let storage = Storage::with_cache(
+            meta.info.clone(),
+            data_dir,
+            ctx.files.clone(),
+            ctx.rename_partial_files(),
+        )
+        .with_direct_writes(ctx.cfg.direct_writes);
         if let Some(paths) = &opts.file_paths {
             // Checked by the session's `add`.
             let _ = storage.set_paths(paths.clone());

@@ -189,30 +189,8 @@ pub async fn external_address(gateway: SocketAddrV4) -> Result<Ipv4Addr, NatPmpE
 
 /// Maps (or renews) `internal` for `lifetime` seconds, suggesting `external` outside (the same
 /// number at first; on a renewal, the port the gateway gave, as RFC 6886 asks). The gateway may
-/// give another.
+/// give another. A lifetime of 0 deletes the mapping ([`unmap`]).
 pub async fn map(
-    gateway: SocketAddrV4,
-    protocol: Protocol,
-    internal: u16,
-    external: u16,
-    lifetime: u32,
-) -> Result<Granted, NatPmpError> {
-    exchange(gateway, protocol, internal, external, lifetime).await
-}
-
-/// Deletes the mapping of `internal`.
-pub async fn unmap(
-    gateway: SocketAddrV4,
-    protocol: Protocol,
-    internal: u16,
-) -> Result<(), NatPmpError> {
-    exchange(gateway, protocol, internal, 0, 0)
-        .await
-        .map(|_| ())
-}
-
-/// One [`map_request`] and the gateway's answer to it.
-async fn exchange(
     gateway: SocketAddrV4,
     protocol: Protocol,
     internal: u16,
@@ -224,6 +202,15 @@ async fn exchange(
         parse_map_reply(r, protocol, internal, gateway)
     })
     .await
+}
+
+/// Deletes the mapping of `internal`.
+pub async fn unmap(
+    gateway: SocketAddrV4,
+    protocol: Protocol,
+    internal: u16,
+) -> Result<(), NatPmpError> {
+    map(gateway, protocol, internal, 0, 0).await.map(|_| ())
 }
 
 #[cfg(test)]
