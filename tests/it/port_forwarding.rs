@@ -252,22 +252,46 @@ fn a_peer_on_loopback_forwards_nothing_and_says_why() {
     );
 }
 
+/// The engine's port mapper alone, its task running on `rt` until [`Mapping::end`].
+struct Mapping {
+    mapper: std::sync::Arc<btorrent::engine::portmap::PortMapper>,
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Mapping {
+    /// A mapper switched on, asking the router at `ip` for `ports()`, for a peer on `listen`.
+    fn start(
+        rt: &tokio::runtime::Runtime,
+        ip: std::net::Ipv4Addr,
+        listen: &str,
+        ports: impl Fn() -> Vec<(btorrent::engine::portmap::Protocol, u16)> + Send + 'static,
+    ) -> Mapping {
+        let mapper =
+            btorrent::engine::portmap::PortMapper::new(true, Some(ip), listen.parse().unwrap());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = rt.spawn(mapper.clone().run(ports, stop.clone()));
+        Mapping { mapper, stop, task }
+    }
+
+    /// Stops the task and waits for it.
+    fn end(self, rt: &tokio::runtime::Runtime) {
+        self.stop.cancel();
+        rt.block_on(self.task).unwrap();
+    }
+}
+
 /// The engine's mapper alone: a short lifetime granted is renewed at half of it, and a switch-off
 /// deletes the mapping and says so in the status.
 #[test]
 fn a_mapping_is_renewed_at_half_its_lifetime_and_deleted_when_switched_off() {
-    use btorrent::engine::portmap::{ForwardState, PortMapper, Protocol};
+    use btorrent::engine::portmap::{ForwardState, Protocol};
     let rt = runtime();
     let ip = gateway::own_loopback_ip();
     let router = rt.block_on(NatPmpDouble::start(ip));
     router.grant.store(4, std::sync::atomic::Ordering::SeqCst);
-    let mapper = PortMapper::new(true, Some(ip), "0.0.0.0".parse().unwrap());
-    let stop = tokio_util::sync::CancellationToken::new();
-    let task = rt.spawn(
-        mapper
-            .clone()
-            .run(|| vec![(Protocol::Tcp, 50_123)], stop.clone()),
-    );
+    let m = Mapping::start(&rt, ip, "0.0.0.0", || vec![(Protocol::Tcp, 50_123)]);
+    let mapper = &m.mapper;
     // Renewed: asked again after about 2 s, not after the 7,200 s it asked for.
     poll("the mapping renewed", 30, || {
         let maps = router.heard().iter().filter(|h| !h.delete).count();
@@ -288,15 +312,14 @@ fn a_mapping_is_renewed_at_half_its_lifetime_and_deleted_when_switched_off() {
     poll("the status off", 30, || {
         (mapper.status().state == ForwardState::Off).then_some(())
     });
-    stop.cancel();
-    rt.block_on(task).unwrap();
+    m.end(&rt);
 }
 
 /// A NAT-PMP router that gives another port outside (ours is another machine's there): the
 /// mapper shows it, and each renewal suggests the port given, as RFC 6886 asks.
 #[test]
 fn a_nat_pmp_renewal_asks_for_the_port_outside_it_was_given() {
-    use btorrent::engine::portmap::{PortMapper, Protocol};
+    use btorrent::engine::portmap::Protocol;
     let rt = runtime();
     let ip = gateway::own_loopback_ip();
     let router = rt.block_on(NatPmpDouble::start(ip));
@@ -304,13 +327,7 @@ fn a_nat_pmp_renewal_asks_for_the_port_outside_it_was_given() {
     router
         .give_port
         .store(41_000, std::sync::atomic::Ordering::SeqCst);
-    let mapper = PortMapper::new(true, Some(ip), "0.0.0.0".parse().unwrap());
-    let stop = tokio_util::sync::CancellationToken::new();
-    let task = rt.spawn(
-        mapper
-            .clone()
-            .run(|| vec![(Protocol::Tcp, 50_125)], stop.clone()),
-    );
+    let m = Mapping::start(&rt, ip, "0.0.0.0", || vec![(Protocol::Tcp, 50_125)]);
     let asked = poll("the mapping renewed", 30, || {
         let maps: Vec<u16> = router
             .heard()
@@ -321,9 +338,8 @@ fn a_nat_pmp_renewal_asks_for_the_port_outside_it_was_given() {
         (maps.len() >= 2).then_some(maps)
     });
     assert_eq!(asked[..2], [50_125, 41_000], "{asked:?}");
-    assert_eq!(mapper.outside_port(Protocol::Tcp, 50_125), Some(41_000));
-    stop.cancel();
-    rt.block_on(task).unwrap();
+    assert_eq!(m.mapper.outside_port(Protocol::Tcp, 50_125), Some(41_000));
+    m.end(&rt);
 }
 
 /// A router that forwards TCP but refuses UDP: the TCP mapping is kept (asked once, not let go
@@ -331,15 +347,13 @@ fn a_nat_pmp_renewal_asks_for_the_port_outside_it_was_given() {
 /// the refusal.
 #[test]
 fn a_port_the_router_refuses_is_named_and_the_others_kept() {
-    use btorrent::engine::portmap::{ForwardState, PortMapper, Protocol};
+    use btorrent::engine::portmap::{ForwardState, Protocol};
     let rt = runtime();
     let ip = gateway::own_loopback_ip();
     let router = rt.block_on(NatPmpDouble::start(ip));
     router
         .refuse_udp
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let mapper = PortMapper::new(true, Some(ip), "::".parse().unwrap());
-    let stop = tokio_util::sync::CancellationToken::new();
     // Counts the task's turns (each looks at the ports).
     let turns = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let t = turns.clone();
@@ -347,7 +361,8 @@ fn a_port_the_router_refuses_is_named_and_the_others_kept() {
         t.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         vec![(Protocol::Tcp, 50_124), (Protocol::Udp, 50_124)]
     };
-    let task = rt.spawn(mapper.clone().run(ports, stop.clone()));
+    let m = Mapping::start(&rt, ip, "::", ports);
+    let mapper = &m.mapper;
     let s = poll("the TCP mapping", 30, || {
         let s = mapper.status();
         (s.state == ForwardState::Forwarded).then_some(s)
@@ -375,8 +390,7 @@ fn a_port_the_router_refuses_is_named_and_the_others_kept() {
         .filter(|h| h.protocol == "TCP" && !h.delete)
         .count();
     assert_eq!(tcp_asked, 1, "{:?}", router.heard());
-    stop.cancel();
-    rt.block_on(task).unwrap();
+    m.end(&rt);
 }
 
 /// What peers report seeing us at (`yourip`): a daemon that downloaded from a peer on loopback
