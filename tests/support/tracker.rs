@@ -36,17 +36,46 @@ impl TestTracker {
         Self::start_serving(bind, cfg, true).await
     }
 
-    async fn start_serving(bind: impl ToSocketAddrs, cfg: TrackerConfig, udp: bool) -> Self {
+    /// One tracker served on 127.0.0.1 and on `[::1]` at the same port, as a host name that
+    /// resolves to both (`localhost`) reaches it: the IPv4 server, then the IPv6 one.
+    pub async fn start_on_both_loopbacks(cfg: TrackerConfig) -> (Self, Self) {
         let tracker = Tracker::new(cfg);
+        for _ in 0..50 {
+            let v4 = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = v4.local_addr().unwrap().port();
+            // The same number may be taken on the other loopback: another try.
+            if let Ok(v6) = TcpListener::bind(("::1", port)).await {
+                let one = Self::serving(tracker.clone(), v4, None);
+                return (one, Self::serving(tracker, v6, None));
+            }
+        }
+        panic!("no port free on both 127.0.0.1 and [::1] in 50 tries");
+    }
+
+    async fn start_serving(bind: impl ToSocketAddrs, cfg: TrackerConfig, udp: bool) -> Self {
         let listener = TcpListener::bind(bind).await.unwrap();
+        let socket = if udp {
+            let addr = listener.local_addr().unwrap();
+            Some(tokio::net::UdpSocket::bind(addr).await.unwrap())
+        } else {
+            None
+        };
+        Self::serving(Tracker::new(cfg), listener, socket)
+    }
+
+    /// `tracker` served on `listener` (and over UDP on `udp`).
+    fn serving(
+        tracker: Tracker,
+        listener: TcpListener,
+        udp: Option<tokio::net::UdpSocket>,
+    ) -> Self {
         let addr = listener.local_addr().unwrap();
         let (stop, rx) = oneshot::channel::<()>();
         let shutdown = async move {
             let _ = rx.await;
         };
         let t = tracker.clone();
-        let task = if udp {
-            let socket = tokio::net::UdpSocket::bind(addr).await.unwrap();
+        let task = if let Some(socket) = udp {
             tokio::spawn(async move {
                 let _ = t.serve_with_udp(listener, socket, shutdown).await;
             })

@@ -199,7 +199,7 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
         let client = t.ctx.tracker.clone().with_retry(schedule.retry_policy());
         t.note_tracker(&url, |s| s.last_start = Some(SystemTime::now()));
         let served_asks = t.announce_asked.load(Ordering::Relaxed);
-        let call = client.announce(&url, &req);
+        let call = client.announce_listening(&url, &req, t.ctx.listen_addr().port());
         tokio::pin!(call);
         let slow = tokio::time::sleep(SLOW_TRACKER);
         tokio::pin!(slow);
@@ -321,7 +321,8 @@ pub(crate) async fn announce_stopped(t: &Arc<Torrent>, spacing: Duration) {
             let port = t.ctx.port_for_tracker(url).await;
             let req = request(t, Some(AnnounceEvent::Stopped), port);
             t.ctx.announce_turn_every(spacing).await;
-            if let Err(e) = client.announce(url, &req).await {
+            let listen_port = t.ctx.listen_addr().port();
+            if let Err(e) = client.announce_listening(url, &req, listen_port).await {
                 tracing::debug!("stopped announce failed: {e}");
             }
         }

@@ -311,12 +311,9 @@ impl Session {
             download_limit: Some(super::bandwidth::SharedLimiter::new(
                 cfg.download_limit.unwrap_or(0),
             )),
-            // Announces leave from the address we listen on, when it is a specific one.
-            tracker: if listen_addr.ip().is_unspecified() {
-                crate::announce::TrackerClient::new()
-            } else {
-                crate::announce::TrackerClient::from_address(listen_addr.ip())
-            },
+            // Announces leave from the address we listen on, when it is a specific one, and over
+            // both families when we listen on both.
+            tracker: crate::announce::TrackerClient::for_listen(listen_addr.ip()),
             announce_key: rand::random(),
             dht,
             lsd,

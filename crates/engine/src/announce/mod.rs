@@ -14,6 +14,7 @@
 //! - Error text names the tracker by scheme, host, port and path only: a passkey in the query never
 //!   reaches a log.
 
+mod family;
 mod response;
 mod schedule;
 mod udp;
@@ -31,6 +32,7 @@ pub use schedule::{AnnounceSchedule, Backoff, FAILURE_BACKOFF_FIRST, FAILURE_BAC
 
 pub use btorrent_proto::tracker::{AnnounceEvent, AnnounceRequest, AnnounceResponse, ScrapeStats};
 use btorrent_proto::types::InfoHash;
+pub use family::Family;
 
 /// Bytes left as they are in a query value or a URL path part (RFC 3986 unreserved); everything
 /// else is `%XX`.
@@ -63,6 +65,9 @@ pub enum TrackerError {
         detail: String,
         timed_out: bool,
     },
+    /// The tracker's name has no address of the family the client keeps to ([`family`]).
+    #[error("could not reach tracker {url}: {detail}")]
+    NoAddress { url: String, detail: String },
     #[error("tracker {url} answered HTTP {status}")]
     Http { url: String, status: u16 },
     #[error("tracker refused: {0}")]
@@ -82,6 +87,11 @@ impl TrackerError {
             TrackerError::Http { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }
+    }
+
+    /// The tracker's name has no address of the family asked for: the other family answers.
+    pub fn is_no_address(&self) -> bool {
+        matches!(self, TrackerError::NoAddress { .. })
     }
 }
 
@@ -122,6 +132,9 @@ impl Default for RetryPolicy {
 #[derive(Clone)]
 pub struct TrackerClient {
     http: reqwest::Client,
+    /// A dual-stack session's client over IPv6 (`http` then keeps to IPv4): announces to a tracker
+    /// named by a host name go over both ([`family`]).
+    http6: Option<reqwest::Client>,
     retry: RetryPolicy,
     /// Local address UDP packets leave from (`None`: any).
     local: Option<std::net::IpAddr>,
@@ -143,37 +156,53 @@ impl TrackerClient {
     /// Connect timeout 10 s, whole request 30 s, idle connections kept 90 s, [`RetryPolicy::default`];
     /// UDP trackers get 15 s for their first answer (BEP 15).
     pub fn new() -> Self {
-        Self::build(Duration::from_secs(10), Duration::from_secs(30), None)
+        Self::build(Duration::from_secs(10), Duration::from_secs(30), None, None)
+    }
+
+    /// The client of a session listening on `ip`: on `::` (IPv4 and IPv6 alike) its announces to a
+    /// tracker named by a host name go over both families, so the tracker lists it under both of
+    /// its addresses; on `0.0.0.0` over IPv4 only; on one address from that address, over its
+    /// family ([`TrackerClient::from_address`]). See [`family`].
+    pub fn for_listen(ip: std::net::IpAddr) -> Self {
+        let (connect, request) = (Duration::from_secs(10), Duration::from_secs(30));
+        match ip {
+            std::net::IpAddr::V6(v6) if v6.is_unspecified() => {
+                let mut client = Self::build(connect, request, None, Some(Family::V4));
+                client.http6 = Some(http_client(connect, request, None, Some(Family::V6)));
+                client
+            }
+            ip if ip.is_unspecified() => Self::build(connect, request, None, Some(Family::V4)),
+            ip => Self::from_address(ip),
+        }
     }
 
     /// A client with the given connect and whole-request timeouts. `connect` is also the first wait
     /// for a UDP tracker's answer (doubling with each retransmission, [`RetryPolicy::attempts`]
     /// packets in all).
     pub fn with_timeouts(connect: Duration, request: Duration) -> Self {
-        let mut client = Self::build(connect, request, None);
+        let mut client = Self::build(connect, request, None, None);
         client.udp_timeout = connect;
         client
     }
 
     /// [`TrackerClient::new`] whose requests go out from `ip`: a peer that listens on one address of
     /// a host with several announces from it, so the tracker hands out the address it listens on.
+    /// Its names are looked up in the address's family only, so the tracker is reached over it.
     pub fn from_address(ip: std::net::IpAddr) -> Self {
-        Self::build(Duration::from_secs(10), Duration::from_secs(30), Some(ip))
+        let (connect, request) = (Duration::from_secs(10), Duration::from_secs(30));
+        Self::build(connect, request, Some(ip), Some(Family::of(ip)))
     }
 
-    fn build(connect: Duration, request: Duration, local: Option<std::net::IpAddr>) -> Self {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("btorrent/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(connect)
-            .timeout(request)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .local_address(local)
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
-            .build()
-            .unwrap_or_default();
+    /// Requests from `local` when given, names looked up in `family` when given.
+    fn build(
+        connect: Duration,
+        request: Duration,
+        local: Option<std::net::IpAddr>,
+        family: Option<Family>,
+    ) -> Self {
         TrackerClient {
-            http,
+            http: http_client(connect, request, local, family),
+            http6: None,
             retry: RetryPolicy::default(),
             local,
             udp_timeout: UDP_TIMEOUT,
@@ -193,13 +222,70 @@ impl TrackerClient {
         announce_url: &str,
         req: &AnnounceRequest,
     ) -> Result<AnnounceResponse, TrackerError> {
+        self.announce_listening(announce_url, req, req.port).await
+    }
+
+    /// [`TrackerClient::announce`] where `req.port` may be the port a router forwards to ours:
+    /// the announce a dual-stack client makes over IPv6 tells `listen_port`, as no NAT stands
+    /// between IPv6 peers and us.
+    pub async fn announce_listening(
+        &self,
+        announce_url: &str,
+        req: &AnnounceRequest,
+        listen_port: u16,
+    ) -> Result<AnnounceResponse, TrackerError> {
         let url = tracker_url(announce_url)?;
         if url.scheme() == "udp" {
             return self.udp_announce(&url, req).await;
         }
-        let url = with_query(&http_url(announce_url)?, &announce_query(req))?;
-        let body = self.get(&url, MAX_REPLY).await?;
-        response::parse_announce(&body)
+        let base = http_url(announce_url)?;
+        let url = with_query(&base, &announce_query(req))?;
+        match &self.http6 {
+            Some(v6) if url.domain().is_some() => {
+                let own = AnnounceRequest {
+                    port: listen_port,
+                    ..req.clone()
+                };
+                let url6 = with_query(&base, &announce_query(&own))?;
+                self.announce_over_both(url, url6, v6.clone()).await
+            }
+            _ => {
+                let body = self.get(&url, MAX_REPLY).await?;
+                response::parse_announce(&body)
+            }
+        }
+    }
+
+    /// The announce of a dual-stack session: over IPv4 and IPv6 at once, the answers merged
+    /// ([`family::merge`]). An answer over IPv4 waits [`family::SECOND_FAMILY_WAIT`] at most for
+    /// the one over IPv6; a failure waits for it in full.
+    async fn announce_over_both(
+        &self,
+        url: Url,
+        url6: Url,
+        v6: reqwest::Client,
+    ) -> Result<AnnounceResponse, TrackerError> {
+        let over6 = {
+            let this = self.clone();
+            async move {
+                let body = this.get_with(&v6, &url6, MAX_REPLY).await?;
+                response::parse_announce(&body)
+            }
+        };
+        // Spawned, so the tracker hears it even when its answer comes too late to be used.
+        let mut over6 = tokio::spawn(over6);
+        let over4 = match self.get_with(&self.http, &url, MAX_REPLY).await {
+            Ok(body) => response::parse_announce(&body),
+            Err(e) => Err(e),
+        };
+        let over6 = if over4.is_ok() {
+            tokio::time::timeout(family::SECOND_FAMILY_WAIT, &mut over6)
+                .await
+                .ok()
+        } else {
+            Some((&mut over6).await)
+        };
+        family::merge(over4, over6.and_then(Result::ok))
     }
 
     /// Scrapes the counts of `hashes` at the scrape address that goes with `announce_url` (BEP 48:
@@ -281,12 +367,26 @@ impl TrackerClient {
         }
     }
 
-    /// GET with the retry policy.
+    /// GET with the retry policy; a dual-stack client whose name has no IPv4 address asks over
+    /// IPv6.
     async fn get(&self, url: &Url, cap: usize) -> Result<Vec<u8>, TrackerError> {
+        match (self.get_with(&self.http, url, cap).await, &self.http6) {
+            (Err(e), Some(v6)) if e.is_no_address() => self.get_with(v6, url, cap).await,
+            (result, _) => result,
+        }
+    }
+
+    /// GET through `http` with the retry policy.
+    async fn get_with(
+        &self,
+        http: &reqwest::Client,
+        url: &Url,
+        cap: usize,
+    ) -> Result<Vec<u8>, TrackerError> {
         let mut backoff = Backoff::new(self.retry.first_delay, self.retry.max_delay);
         let mut tries = 1;
         loop {
-            match self.get_once(url, cap).await {
+            match self.get_once(http, url, cap).await {
                 Err(e) if e.is_transient() && tries < self.retry.attempts => {
                     tries += 1;
                     tokio::time::sleep(backoff.next_delay()).await;
@@ -296,9 +396,13 @@ impl TrackerClient {
         }
     }
 
-    async fn get_once(&self, url: &Url, cap: usize) -> Result<Vec<u8>, TrackerError> {
-        let mut resp = self
-            .http
+    async fn get_once(
+        &self,
+        http: &reqwest::Client,
+        url: &Url,
+        cap: usize,
+    ) -> Result<Vec<u8>, TrackerError> {
+        let mut resp = http
             .get(url.clone())
             .send()
             .await
@@ -326,6 +430,28 @@ impl TrackerClient {
         }
         Ok(body)
     }
+}
+
+/// The HTTP client of a [`TrackerClient`]: requests from `local` when given, names looked up in
+/// `family` only when given (else as the system does).
+fn http_client(
+    connect: Duration,
+    request: Duration,
+    local: Option<std::net::IpAddr>,
+    family: Option<Family>,
+) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("btorrent/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(connect)
+        .timeout(request)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .local_address(local)
+        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS));
+    if let Some(family) = family {
+        builder = builder.dns_resolver(Arc::new(family::FamilyResolver { family }));
+    }
+    builder.build().unwrap_or_default()
 }
 
 fn too_large(cap: usize) -> TrackerError {
@@ -491,6 +617,12 @@ fn transport_error(url: &Url, e: &reqwest::Error) -> TrackerError {
     let mut root: &dyn std::error::Error = e;
     while let Some(next) = root.source() {
         root = next;
+    }
+    if family::is_no_address(e) {
+        return TrackerError::NoAddress {
+            url: display_url(url),
+            detail: root.to_string(),
+        };
     }
     let detail = if e.is_timeout() {
         "timed out".to_string()
