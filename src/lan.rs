@@ -77,7 +77,7 @@ pub fn lan_address() -> LanAddress {
 }
 
 /// The address other machines reach a server bound to `bind` at: `bind`'s own address, or this
-/// machine's LAN address when it is bound to every interface (`0.0.0.0`).
+/// machine's LAN address when it is bound to every interface (`0.0.0.0`, `[::]`).
 pub fn reachable_address(bind: SocketAddr) -> LanAddress {
     if bind.ip().is_unspecified() {
         lan_address()

@@ -216,8 +216,9 @@ pub const DEFAULT_SEED_QUEUE_SIZE: u32 = 10;
 /// `queue_stalled_minutes` is absent.
 pub const DEFAULT_QUEUE_STALLED_MINUTES: u64 = 30;
 
-/// The embedded tracker listens on every interface, so other machines of the LAN reach it.
-pub const DEFAULT_TRACKER_BIND: &str = "0.0.0.0:6969";
+/// The embedded tracker listens on every interface, IPv6 and IPv4, so other machines of the LAN
+/// reach it (IPv4 alone on a machine without IPv6).
+pub const DEFAULT_TRACKER_BIND: &str = "[::]:6969";
 
 /// The tracker written into new torrents when none is named, and how it was chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]

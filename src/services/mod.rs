@@ -579,23 +579,23 @@ impl RunningTracker {
                 .context("tracker_bind is not an address like 127.0.0.1:6969")?,
         };
         let tracker = Tracker::new(tracker_config(&cfg.settings));
-        let listener = tokio::net::TcpListener::bind(bind)
-            .await
-            .with_context(|| {
-                if from_settings {
-                    format!(
-                        "the tracker cannot listen on {bind} (tracker_bind in {}; remove the line to run none)",
-                        config_path.display()
-                    )
-                } else {
-                    format!("cannot listen on {bind}")
-                }
-            })?;
-        let addr = listener.local_addr()?;
-        // BEP 15 on the same address and port, as opentracker does.
-        let udp = tokio::net::UdpSocket::bind(addr).await.with_context(|| {
-            format!("the tracker cannot listen for UDP announces on {addr} (another program has that UDP port)")
+        // HTTP and BEP 15 on the same address and port, as opentracker does; `[::]` takes both
+        // families.
+        let bound = crate::tracker::sockets::bind(bind).with_context(|| {
+            if from_settings {
+                format!(
+                    "the tracker cannot listen on {bind}, TCP and UDP (tracker_bind in {}; remove the line to run none)",
+                    config_path.display()
+                )
+            } else {
+                format!("cannot listen on {bind}, TCP and UDP")
+            }
         })?;
+        let (listener, udp) = (bound.tcp, bound.udp);
+        let addr = listener.local_addr()?;
+        if bound.fell_back {
+            tracing::info!("no IPv6 here: the tracker listens on {addr}, IPv4 alone");
+        }
         let sync = cfg.settings.tracker_private.then(|| {
             torrents.follow();
             tokio::spawn(sync_allowed(torrents.clone(), tracker.clone()))

@@ -10,7 +10,8 @@
 //! - `reply`: bencoded, JSON and HTML responses;
 //! - `conns`: the open connections, their caps (in all and per address) and who makes room;
 //! - `server`: the accept loop (keep-alive, header timeout, graceful shutdown);
-//! - `udp`: the UDP side, sharing the store with HTTP (stateless connection ids, no amplification).
+//! - `udp`: the UDP side, sharing the store with HTTP (stateless connection ids, no amplification);
+//! - `sockets`: binding HTTP and UDP on one port, `[::]` taking both families.
 //!
 //! Every malformed request to `/announce` or `/scrape` is answered with a bencoded `failure reason`
 //! and HTTP 200, never a panic or a 500. Request handlers never log and never hold more than one
@@ -43,6 +44,7 @@ mod query;
 mod reply;
 mod scrape;
 mod server;
+pub mod sockets;
 mod status;
 mod store;
 mod udp;
