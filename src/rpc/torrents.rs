@@ -321,8 +321,14 @@ pub async fn verify(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
 }
 
 /// `torrent-reannounce`: each tracker is asked for peers at once, or as soon as its `min interval`
-/// allows.
+/// allows; those of a magnet still fetching its metadata too.
 pub async fn reannounce(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    let fetching = super::fetching::select(rpc, args).await?;
+    if let Some(session) = rpc.peer.get().await {
+        for (_, ih) in &fetching {
+            session.reannounce_fetch(ih);
+        }
+    }
     for (_, h, _) in select(rpc, args).await? {
         h.reannounce();
     }
@@ -574,6 +580,14 @@ pub async fn rename_path(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     };
     if args.get("ids").is_none_or(Value::is_null) {
         return Err("torrent-rename-path renames in one torrent: give its id in \"ids\"".into());
+    }
+    let fetching = super::fetching::select(rpc, args).await?;
+    if let Some((_, ih)) = fetching.first() {
+        let name = rpc.fetching.field(ih, "name", 0).unwrap_or_default();
+        return Err(format!(
+            "torrent-rename-path: {} has no files yet (its metadata is still being fetched)",
+            name.as_str().unwrap_or("the magnet link")
+        ));
     }
     let mut chosen = super::fields::select(rpc, args).await?;
     if chosen.len() != 1 {

@@ -220,6 +220,48 @@ async fn a_tracker_that_knows_no_peer_yet_is_asked_again_soon() {
     assert_eq!(got.info_bytes(), meta.info_bytes());
 }
 
+/// `torrent-reannounce` of a magnet still fetching: its trackers are asked again at once, not at
+/// the fetch's regular pace (every 30 s while a tracker names peers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_asks_its_trackers_again_when_told_to() {
+    init_logs();
+    // The one peer the tracker names listens nowhere: the metadata never comes.
+    let nowhere: std::net::SocketAddrV4 =
+        format!("127.0.0.1:{}", crate::support::process::free_port())
+            .parse()
+            .unwrap();
+    let (base, seen) = crate::support::tracker::http_double_naming(&[nowhere]).await;
+    let url = format!("{base}/announce");
+    let fetcher = session().await;
+    let hash = "5eed00005eed00005eed00005eed00005eed0000";
+    let m = Magnet::parse(&format!("magnet:?xt=urn:btih:{hash}&tr={url}")).unwrap();
+    let ih = m.info_hash;
+    let cancel = CancellationToken::new();
+    let fetching = {
+        let (fetcher, cancel) = (fetcher.clone(), cancel.clone());
+        tokio::spawn(async move {
+            let quiet = |_: &FetchProgress| {};
+            fetcher.fetch_metadata(&m, None, None, quiet, cancel).await
+        })
+    };
+    let announces = || seen.lock().unwrap().len();
+    crate::support::wait::wait_until("the fetch's announce", Duration::from_secs(20), || {
+        announces() == 1
+    })
+    .await;
+    assert!(!fetcher.reannounce_fetch(&btorrent::InfoHash([1; 20])));
+    assert!(fetcher.reannounce_fetch(&ih));
+    crate::support::wait::wait_until(
+        "the announce asked for (the next regular one is 30 s away)",
+        Duration::from_secs(20),
+        || announces() == 2,
+    )
+    .await;
+    cancel.cancel();
+    assert!(fetching.await.unwrap().is_err());
+    assert!(!fetcher.reannounce_fetch(&ih), "the fetch is over");
+}
+
 /// A peer that connects to us for the info-hash of a fetch under way is handed to that fetch (what a
 /// LAN peer does on hearing our local announce): the metadata comes from a seed that only dialed
 /// us. The peers the metadata came from are then the torrent's first peers: added with no tracker

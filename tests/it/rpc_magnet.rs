@@ -109,6 +109,16 @@ fn a_magnet_is_listed_at_once_and_can_be_paused_resumed_and_removed_before_its_m
     // The same link again is the same torrent.
     let again = c.ok("torrent-add", json!({"filename": link}));
     assert_eq!(again["torrent-duplicate"]["id"], id);
+    // Its trackers can be asked again; it has no files to rename yet.
+    c.ok("torrent-reannounce", json!({"ids": [id]}));
+    let renamed = c.call(
+        "torrent-rename-path",
+        json!({"ids": [id], "path": "far away", "name": "near"}),
+    );
+    assert_eq!(
+        renamed["result"],
+        "torrent-rename-path: far away has no files yet (its metadata is still being fetched)"
+    );
 
     let counts = |c: &mut Client| {
         let s = c.ok("session-stats", json!({}));

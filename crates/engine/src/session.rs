@@ -711,6 +711,7 @@ impl Session {
         let ctx = &self.0.ctx;
         let ih = magnet.info_hash;
         let listed = ctx.fetches.listed(magnet);
+        let asked = listed.asked();
         let progress = move |p: &crate::metadata::FetchProgress| {
             listed.update(p);
             progress(p)
@@ -722,6 +723,7 @@ impl Session {
             announce_key: Some(ctx.announce_key),
             announce_ip: ctx.cfg.announce_ip,
             timeout,
+            asked,
             session: ctx.clone(),
         };
         // Ends the local announces and the hand-over of incoming peers with the fetch.
@@ -745,6 +747,12 @@ impl Session {
         ctx.fetches.keep_peers(ih, fetched.peers);
         let bytes = magnet.torrent_bytes(&fetched.info);
         Metainfo::from_bytes(&bytes).map_err(|e| EngineError::MetadataUnusable(e.to_string()))
+    }
+
+    /// Asks the trackers of the metadata fetches of `ih` for peers now, or as soon as their
+    /// `min interval` allows; whether a fetch of `ih` is under way.
+    pub fn reannounce_fetch(&self, ih: &InfoHash) -> bool {
+        self.0.ctx.fetches.reannounce(ih)
     }
 
     /// The metadata fetches under way ([`Session::fetch_metadata`]), the oldest first.

@@ -2,7 +2,7 @@
 //! once, as Transmission does, with the torrent's id; until the metadata is in, the torrent is
 //! listed here: `torrent-get` shows it (no size yet, `metadataPercentComplete` rising, the link's
 //! name, trackers and web seeds), `torrent-stop`, `-start` and `-remove` pause, resume and
-//! drop the fetch, `torrent-set-location` picks its folder, and what `torrent-set` asks (labels, seeding goals, limits...) is kept and
+//! drop the fetch, `torrent-reannounce` asks its trackers again, `torrent-set-location` picks its folder, and what `torrent-set` asks (labels, seeding goals, limits...) is kept and
 //! applied once the torrent runs. Once the metadata has arrived and matched the info-hash, its .torrent is kept in
 //! `torrents_dir` and the torrent is added as any other (the rest of `torrent-add`, with the
 //! request's own options) under the same id.

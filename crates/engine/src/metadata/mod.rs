@@ -56,6 +56,9 @@ pub struct FetchConfig {
     pub announce_ip: Option<std::net::IpAddr>,
     /// Give up after this long (`None`: only when cancelled or out of sources).
     pub timeout: Option<Duration>,
+    /// Changes when the trackers are to be asked again at once (or as soon as their
+    /// `min interval` allows): `torrent-reannounce` of a magnet still fetching.
+    pub asked: watch::Receiver<()>,
     /// The session whose IP filter and budget of peer sockets the fetch's dials obey: a blocked
     /// address is not dialed, and each dial holds one of the budget's sockets while it lasts.
     pub(crate) session: Arc<crate::session::SessionCtx>,
@@ -166,6 +169,7 @@ async fn announce_loop(
     tx: mpsc::Sender<SocketAddr>,
     stop: CancellationToken,
 ) {
+    let mut asked = cfg.asked.clone();
     let mut req = AnnounceRequest {
         info_hash,
         peer_id: cfg.peer_id,
@@ -182,9 +186,14 @@ async fn announce_loop(
     // The wait after an answer with no peers: doubled each time, up to [`REANNOUNCE`].
     let mut empty_wait = EMPTY_REANNOUNCE;
     loop {
+        // Told the port outside as a torrent's announces are (`port_for_tracker`).
+        req.port = cfg.session.port_for_tracker(&url).await;
+        let listen_port = cfg.local.port();
+        let asked_at = tokio::time::Instant::now();
+        let mut floor = Duration::ZERO;
         let wait = tokio::select! {
             _ = stop.cancelled() => return,
-            r = cfg.tracker.announce(&url, &req) => match r {
+            r = cfg.tracker.announce_listening(&url, &req, listen_port) => match r {
                 Ok(resp) => {
                     tracing::debug!(tracker = %url, peers = resp.peers.len(), "announce for metadata");
                     // `started` once; the next announces are regular ones.
@@ -195,6 +204,7 @@ async fn announce_loop(
                             return;
                         }
                     }
+                    floor = resp.min_interval.unwrap_or_default();
                     if got_none {
                         // Nobody yet (a swarm just starting): ask again soon, within what the
                         // tracker allows, backing off to the regular pace.
@@ -211,9 +221,15 @@ async fn announce_loop(
                 }
             },
         };
+        asked.mark_unchanged();
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
+            // Asked again: at once, or once the tracker's `min interval` has passed.
+            Ok(()) = asked.changed() => tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep_until(asked_at + floor) => {}
+            },
         }
     }
 }

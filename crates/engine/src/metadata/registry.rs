@@ -1,15 +1,15 @@
 //! The session's metadata fetches ([`crate::Session::fetch_metadata`]): which are under way, for
 //! the peers that connect to us for one (handed over as [`Incoming`]) and for front ends
 //! ([`Registry::list`], each entry held by its [`Listed`] guard); and the peers the recent ones
-//! got their metadata from, for the torrent added next by that info-hash. Each lock is taken
-//! alone.
+//! got their metadata from, for the torrent added next by that info-hash; and asking a fetch's
+//! trackers again ([`Registry::reannounce`]). Each lock is taken alone.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::{FetchProgress, Incoming, MetadataFetch};
 use btorrent_proto::magnet::Magnet;
@@ -28,6 +28,9 @@ pub(crate) struct Registry {
     next: AtomicU64,
     /// The peers recent fetches got their metadata from (the last [`KEPT_FETCHES`]).
     kept: Mutex<VecDeque<(InfoHash, Vec<SocketAddr>)>>,
+    /// By the number of a listed fetch: its info-hash, and what asks its trackers again
+    /// ([`Registry::reannounce`]; its announce loops watch it).
+    asks: Mutex<BTreeMap<u64, (InfoHash, watch::Sender<()>)>>,
 }
 
 impl Registry {
@@ -68,7 +71,25 @@ impl Registry {
                 progress: Default::default(),
             },
         );
-        Listed { registry: self, id }
+        let (ask, asked) = watch::channel(());
+        self.asks.lock().insert(id, (magnet.info_hash, ask));
+        Listed {
+            registry: self,
+            id,
+            asked,
+        }
+    }
+
+    /// Asks the trackers of every fetch of `ih` for peers now, or as soon as their
+    /// `min interval` allows; whether one is under way.
+    pub fn reannounce(&self, ih: &InfoHash) -> bool {
+        let asks = self.asks.lock();
+        let mut any = false;
+        for (_, ask) in asks.values().filter(|(h, _)| h == ih) {
+            ask.send_replace(());
+            any = true;
+        }
+        any
     }
 
     /// The fetches under way, the oldest first.
@@ -98,9 +119,15 @@ impl Registry {
 pub(crate) struct Listed<'a> {
     registry: &'a Registry,
     id: u64,
+    asked: watch::Receiver<()>,
 }
 
 impl Listed<'_> {
+    /// Changes each time the fetch's trackers are to be asked again.
+    pub fn asked(&self) -> watch::Receiver<()> {
+        self.asked.clone()
+    }
+
     pub fn update(&self, p: &FetchProgress) {
         if let Some(f) = self.registry.listed.lock().get_mut(&self.id) {
             f.progress = *p;
@@ -111,5 +138,6 @@ impl Listed<'_> {
 impl Drop for Listed<'_> {
     fn drop(&mut self) {
         self.registry.listed.lock().remove(&self.id);
+        self.registry.asks.lock().remove(&self.id);
     }
 }
