@@ -7,6 +7,11 @@ pub use btorrent_proto::fs::{
 
 /// Bytes free for an unprivileged user in the file system holding `path`.
 pub fn free_space(path: &std::path::Path) -> std::io::Result<u64> {
+    space(path).map(|(free, _)| free)
+}
+
+/// Bytes free for an unprivileged user, and bytes in all, of the file system holding `path`.
+pub fn space(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
     use std::os::unix::ffi::OsStrExt as _;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes())
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "a NUL in the path"))?;
@@ -15,7 +20,8 @@ pub fn free_space(path: &std::path::Path) -> std::io::Result<u64> {
     if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(st.f_bavail as u64 * st.f_frsize as u64)
+    let block = st.f_frsize as u64;
+    Ok((st.f_bavail as u64 * block, st.f_blocks as u64 * block))
 }
 
 /// `rel` (a `/`-separated path from a URL) under `base`, when each part is a plain name that is not

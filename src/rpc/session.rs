@@ -565,11 +565,13 @@ pub fn free_space(args: &Map<String, Value>) -> Outcome {
     let Some(path) = args.get("path").and_then(Value::as_str) else {
         return Err("free-space needs \"path\", a folder".into());
     };
-    let size = crate::fsutil::free_space(std::path::Path::new(path))
+    let (free, total) = crate::fsutil::space(std::path::Path::new(path))
         .map_err(|e| format!("free-space: {path}: {e}"))?;
     let mut m = Map::new();
     m.insert("path".into(), path.into());
-    m.insert("size-bytes".into(), size.into());
+    m.insert("size-bytes".into(), free.into());
+    // Transmission 4 (rpc-version 17): the file system's size.
+    m.insert("total_size".into(), total.into());
     Ok(m)
 }
 

@@ -507,6 +507,7 @@ fn tracker_stats_and_metrics_follow_the_embedded_tracker() {
     let (g, x) = (&stats[0], &stats[1]);
     assert_eq!(g["announce"], good.as_str());
     assert_eq!(g["host"], format!("http://127.0.0.1:{tport}"));
+    assert_eq!(g["sitename"], "127.0.0.1");
     assert_eq!(g["scrape"], format!("http://127.0.0.1:{tport}/scrape"));
     assert_eq!(g["lastAnnounceSucceeded"], true, "{g}");
     assert_eq!(g["lastAnnounceResult"], "Success");

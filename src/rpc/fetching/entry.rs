@@ -148,7 +148,10 @@ impl Entry {
                     .trackers
                     .iter()
                     .enumerate()
-                    .map(|(i, u)| json!({"announce": u, "id": i, "tier": i, "scrape": ""}))
+                    .map(|(i, u)| {
+                        let site = super::super::fields::sitename(u);
+                        json!({"announce": u, "id": i, "tier": i, "scrape": "", "sitename": site})
+                    })
                     .collect(),
             ),
             "webseeds" => json!(self.magnet.web_seeds),
