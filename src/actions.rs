@@ -63,6 +63,33 @@ pub fn set_limits(
     })
 }
 
+/// Puts the torrent in the bandwidth group `group` (or in none) where it runs and records it; a
+/// group not in the settings yet is added to them, unlimited.
+pub fn set_group(
+    torrents: &Torrents,
+    live: &dyn LiveTorrents,
+    ih: &InfoHash,
+    name: &str,
+    group: Option<&str>,
+) -> Result<()> {
+    let running = live.set_group(ih, group);
+    torrents.update(|cfg| {
+        // A group first named here is kept (unlimited) with the others, as the session keeps it.
+        if let Some(g) = group {
+            let groups = &mut cfg.settings.bandwidth_groups;
+            groups.entry(g.to_string()).or_default();
+        }
+        match cfg.find_mut(ih) {
+            Some(e) => {
+                e.group = group.map(str::to_string);
+                Ok(())
+            }
+            None if running => Ok(()),
+            None => bail!("{name} is neither running nor a managed torrent"),
+        }
+    })
+}
+
 /// Stops the torrent's transfers (if it runs here) and records `paused`.
 pub fn pause(
     torrents: &Torrents,
@@ -558,6 +585,7 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
     }
     // A torrent managed before keeps its own speed limits.
     let mut limits = crate::engine::TorrentLimits::default();
+    let mut group = None;
     let mut file_paths = None;
     // While this process keeps a queue that may apply, a torrent waits its turn there (checked,
     // no peer contacted); the queue starts it at once if it has a place. A download may turn out
@@ -608,6 +636,7 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
                     t.labels = l.clone();
                 }
                 limits = t.limits.engine();
+                group = t.group.clone();
                 file_paths = t.files.paths(&meta.info);
             }
             Ok(())
@@ -622,6 +651,7 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
         files: a.files,
         sequential: a.sequential,
         limits,
+        group,
         file_paths,
     };
     Ok(session.add(a.meta, opts).await?)

@@ -11,6 +11,7 @@
 //!   its mappings deleted), peer exchange (`pex`) and the peer limits (`max_peers`, `max_connections`; a lower limit
 //!   cuts no connection, it lets none more in until the count is under it);
 //! - partial names (`rename_partial_files`): switched off, the partial files take their own names;
+//! - the bandwidth groups' limits (`bandwidth_groups`);
 //! - the peer port (`listen_port`), when it changes: the listener and the uTP socket move to it;
 //! - the blocklist: its switch, and lists dropped into `blocklists/` or removed from it. The task
 //!   remembers the [`blocklist::Source`] it last saw (at its start, what the session started with)
@@ -127,6 +128,24 @@ fn look(peer: &PeerSlot, last: Seen) -> Seen {
                 s.set_max_connections(n);
                 tracing::info!("peer connections from torrents.toml: {n}");
             }
+        }
+        // Bandwidth groups: each the file names given its limits; one it no longer names is
+        // unlimited (its torrents stay in it).
+        let groups = cfg.settings.group_limits();
+        for (name, now) in s.groups() {
+            let want = groups
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or_else(Default::default, |(_, l)| *l);
+            if now != want {
+                s.set_group_limits(&name, want);
+                tracing::info!("bandwidth group {name:?} from torrents.toml: {want:?}");
+            }
+        }
+        let known: Vec<String> = s.groups().into_iter().map(|(n, _)| n).collect();
+        for (name, want) in groups.iter().filter(|(n, _)| !known.contains(n)) {
+            s.set_group_limits(name, *want);
+            tracing::info!("bandwidth group {name:?} from torrents.toml: {want:?}");
         }
         if s.limits() != wanted {
             s.set_limits(wanted.0, wanted.1);

@@ -45,7 +45,12 @@ impl Config {
             if implied.is_some() && old.get(key) == new.get(key) {
                 continue;
             }
-            let fresh = item.as_value().cloned().context("setting is not a value")?;
+            // A table of settings (`bandwidth_groups`) is written inline, on its key's line.
+            let fresh = item
+                .clone()
+                .into_value()
+                .ok()
+                .context("setting is not a value")?;
             match table.get_mut(key).and_then(Item::as_value_mut) {
                 Some(v) => {
                     let decor = v.decor().clone();

@@ -51,6 +51,10 @@ pub struct ManagedTorrent {
     /// [`checked_labels`] leaves them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    /// The bandwidth group it is in (Transmission's `group`; its limits are the settings'
+    /// `bandwidth_groups`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// Set on torrents the watch folder made or added: the watch folder's ledger entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<WatchSource>,
@@ -374,6 +378,7 @@ impl ManagedTorrent {
             origin,
             meta: BTreeMap::new(),
             labels: Vec::new(),
+            group: None,
             watch: None,
             files: FileChoice::default(),
             limits: EntryLimits::default(),

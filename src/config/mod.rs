@@ -29,8 +29,8 @@ pub use managed::{
     SeedGoals, WatchSource, MAX_LABELS, MAX_LABEL_CHARS,
 };
 pub use settings::{
-    ByteRate, DefaultTracker, Settings, DEFAULT_DOWNLOAD_QUEUE_SIZE, DEFAULT_QUEUE_STALLED_MINUTES,
-    DEFAULT_SEED_QUEUE_SIZE, DEFAULT_TRACKER_BIND,
+    ByteRate, DefaultTracker, GroupSettings, Settings, DEFAULT_DOWNLOAD_QUEUE_SIZE,
+    DEFAULT_QUEUE_STALLED_MINUTES, DEFAULT_SEED_QUEUE_SIZE, DEFAULT_TRACKER_BIND,
 };
 
 use crate::fsutil::write_atomic;
@@ -337,6 +337,44 @@ mod tests {
         assert_eq!(cfg.settings.tracker_bind, None);
         assert_eq!(cfg.settings.listen_port, 7000);
         assert_eq!(cfg.settings.output_dir, PathBuf::from("output"));
+    }
+
+    #[test]
+    fn bandwidth_groups_are_written_inline_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("torrents.toml");
+        std::fs::write(&path, "[settings]\n# speeds\nlisten_port = 7002\n").unwrap();
+        let backup = GroupSettings {
+            upload_limit: Some(ByteRate(100_000)),
+            download_limit: None,
+            honors_session_limits: false,
+        };
+        Torrents::update(&Torrents::open(&path), |cfg| {
+            let groups = &mut cfg.settings.bandwidth_groups;
+            groups.insert("backup".into(), backup);
+            groups.insert("media files".into(), GroupSettings::default());
+            cfg.upsert(ManagedTorrent {
+                group: Some("backup".into()),
+                ..entry(3, "c")
+            });
+            Ok(())
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("# speeds\nlisten_port = 7002\n"), "{text}");
+        assert!(text.contains("bandwidth_groups = {"), "{text}");
+        assert!(text.contains("group = \"backup\""), "{text}");
+        let cfg = load(&path).unwrap();
+        assert_eq!(cfg.settings.bandwidth_groups["backup"], backup);
+        let limits = cfg.settings.group_limits();
+        assert_eq!(limits[0].0, "backup");
+        assert_eq!(limits[0].1.upload, Some(100_000));
+        assert!(limits[1].1.honors_session_limits);
+        assert_eq!(cfg.torrents[0].group.as_deref(), Some("backup"));
+        // A group with a key it does not know is refused, the key named.
+        std::fs::write(&path, "[settings]\nbandwidth_groups = { a = { up = 1 } }\n").unwrap();
+        let err = format!("{:#}", load(&path).unwrap_err());
+        assert!(err.contains("up"), "{err}");
     }
 
     #[test]

@@ -53,6 +53,10 @@ pub struct Settings {
     pub alt_download_limit: Option<ByteRate>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub alt_speed: bool,
+    /// Bandwidth groups (Transmission's `group-get`/`group-set`), by name: speed limits shared
+    /// by the torrents whose entry names the group (`group = "backup"`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub bandwidth_groups: std::collections::BTreeMap<String, GroupSettings>,
     /// The alternative limits' schedule ([`crate::alt_speed`]): with it on, `alt_speed` follows
     /// `alt_speed_begin` to `alt_speed_end` (local `"HH:MM"`, absent = 09:00 and 17:00) on
     /// `alt_speed_days` (`"all"`, absent; `"weekdays"`, `"weekend"`, `"mon,wed,fri"`).
@@ -391,6 +395,64 @@ impl Settings {
     }
 }
 
+/// One bandwidth group of `[settings]`' `bandwidth_groups`: its limits (absent or 0 = unlimited)
+/// and whether the session's limits bind its torrents too (absent = true).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_limit: Option<ByteRate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_limit: Option<ByteRate>,
+    #[serde(default = "honoured", skip_serializing_if = "is_honoured")]
+    pub honors_session_limits: bool,
+}
+
+fn honoured() -> bool {
+    true
+}
+
+fn is_honoured(b: &bool) -> bool {
+    *b
+}
+
+impl Default for GroupSettings {
+    fn default() -> Self {
+        GroupSettings::from(crate::engine::GroupLimits::default())
+    }
+}
+
+impl GroupSettings {
+    /// The engine's limits of the group.
+    pub fn engine(&self) -> crate::engine::GroupLimits {
+        crate::engine::GroupLimits {
+            upload: self.upload_limit.and_then(ByteRate::limit),
+            download: self.download_limit.and_then(ByteRate::limit),
+            honors_session_limits: self.honors_session_limits,
+        }
+    }
+}
+
+impl From<crate::engine::GroupLimits> for GroupSettings {
+    fn from(l: crate::engine::GroupLimits) -> Self {
+        GroupSettings {
+            upload_limit: l.upload.map(ByteRate),
+            download_limit: l.download.map(ByteRate),
+            honors_session_limits: l.honors_session_limits,
+        }
+    }
+}
+
+impl Settings {
+    /// The bandwidth groups' limits, by name, as the engine takes them.
+    pub fn group_limits(&self) -> Vec<(String, crate::engine::GroupLimits)> {
+        self.bandwidth_groups
+            .iter()
+            .map(|(name, g)| (name.clone(), g.engine()))
+            .collect()
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -411,6 +473,7 @@ impl Default for Settings {
             download_limit: None,
             alt_upload_limit: None,
             alt_download_limit: None,
+            bandwidth_groups: Default::default(),
             alt_speed: false,
             alt_speed_time: false,
             alt_speed_begin: None,

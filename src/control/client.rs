@@ -273,6 +273,11 @@ impl LiveTorrents for OwnerOrLocal {
             })
     }
 
+    fn set_group(&self, ih: &InfoHash, group: Option<&str>) -> bool {
+        // Set over the RPC, which runs in the owner: only the local session is asked.
+        self.local.set_group(ih, group)
+    }
+
     fn set_trackers(&self, ih: &InfoHash, tiers: Vec<Vec<String>>) -> Result<bool> {
         if self.local.stats(ih).is_some() {
             return self.local.set_trackers(ih, tiers);

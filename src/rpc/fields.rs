@@ -607,6 +607,7 @@ impl FieldCtx<'_> {
             "queuePosition" => json!(self.queue_position(t)),
             super::BANDWIDTH_PRIORITY => json!(super::priority_number(h.limits().priority)),
             "labels" => json!(t.entry().map(|e| e.labels.clone()).unwrap_or_default()),
+            super::groups::GROUP => json!(h.group().unwrap_or_default()),
             "honorsSessionLimits" => json!(h.limits().honors_session_limits),
             "downloadLimit" => json!(super::session::kbps(h.limits().download)),
             "uploadLimit" => json!(super::session::kbps(h.limits().upload)),

@@ -48,7 +48,8 @@ pub const KEBAB_IN_TORRENT_METHODS: [&str; 8] = [
 ];
 
 /// Keys of the other methods that were camelCase among their kebab-case ones.
-pub const CAMEL_ELSEWHERE: [&str; 5] = [
+pub const CAMEL_ELSEWHERE: [&str; 6] = [
+    "honorsSessionLimits",
     "seedRatioLimit",
     "seedRatioLimited",
     "bandwidthPriority",

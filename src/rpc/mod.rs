@@ -16,6 +16,7 @@
 //! - [`fields`]: `torrent-get`'s fields computed from the engine's live state, and the torrent ids;
 //! - [`files`]: choosing files (`torrent-set`/`torrent-add` keys, `torrent-get` file fields);
 //! - [`goals`]: seeding goals (`torrent-set`/`session-set` keys, their `-get` fields);
+//! - [`groups`]: bandwidth groups (`group-get`, `group-set`, a torrent's `group`);
 //! - [`alt_speed`]: the alternative speed limits' and their schedule's `session-get`/`session-set` fields;
 //! - [`blocklist`]: the blocklist's `session-get`/`session-set` fields and `blocklist-update`;
 //! - [`hooks`]: the programs run on torrent events, `session-get`/`session-set`'s `script-torrent-*`;
@@ -35,6 +36,7 @@ pub mod fetching;
 pub mod fields;
 pub mod files;
 pub mod goals;
+pub mod groups;
 pub mod guard;
 pub mod hooks;
 pub mod jsonrpc;
@@ -176,6 +178,8 @@ impl Rpc {
             "torrent-set" => torrents::set(self, args).await,
             "torrent-set-location" => torrents::set_location(self, args).await,
             "torrent-rename-path" => torrents::rename_path(self, args).await,
+            "group-get" => groups::get(self, args),
+            "group-set" => groups::set(self, args).await,
             m if m.starts_with("queue-move-") => torrents::queue_move(self, m, args).await,
             "" => Err("no method given".into()),
             other => Err(format!("{UNKNOWN_METHOD}: {other}")),

@@ -365,7 +365,7 @@ const SEQUENTIAL: &str = "sequentialDownload";
 /// connection), `bandwidthPriority` (-1, 0, 1: its turn under the session's limits), the speed limits (`uploadLimit`/
 /// `uploadLimited`, `downloadLimit`/`downloadLimited` in kB/s, `honorsSessionLimits`), the
 /// seeding goals ([`super::goals`]), the trackers ([`super::trackers`]), `labels` (replacing
-/// the torrent's; `[]` clears them) and `queuePosition` (the place in the queues), applied at once and kept in torrents.toml. Every other key is
+/// the torrent's; `[]` clears them), `group` (its bandwidth group, [`super::groups`]; `""`: none) and `queuePosition` (the place in the queues), applied at once and kept in torrents.toml. Every other key is
 /// refused by name, and every value is checked before anything changes (an empty request succeeds).
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     // First: it waits for a magnet's torrent being added, which `selected` then includes.
@@ -393,6 +393,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && !super::goals::TORRENT_KEYS.contains(k)
                 && !super::trackers::KEYS.contains(k)
                 && *k != "labels"
+                && *k != super::groups::GROUP
                 && *k != "queuePosition"
                 && *k != SEQUENTIAL
         })
@@ -415,6 +416,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let sets_goals = super::any_key(args, &super::goals::TORRENT_KEYS);
     let sets_trackers = super::any_key(args, &super::trackers::KEYS);
     let labels = labels_arg(args).map_err(|e| format!("torrent-set: {e}"))?;
+    let group = super::groups::torrent_arg(args)?;
     let place = match args.get("queuePosition") {
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_u64().ok_or_else(|| {
@@ -530,6 +532,12 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
         if let Some(labels) = &labels {
             if let Err(e) = actions::set_labels(torrents, &ih, &name, labels) {
+                errors.push(format!("{e:#}"));
+            }
+        }
+        if let Some(group) = &group {
+            let set = actions::set_group(torrents, &rpc.peer, &ih, &name, group.as_deref());
+            if let Err(e) = set {
                 errors.push(format!("{e:#}"));
             }
         }

@@ -53,6 +53,10 @@ pub trait LiveTorrents: Send + Sync {
     fn set_limits(&self, _ih: &InfoHash, _limits: TorrentLimits) -> bool {
         false
     }
+    /// Puts the torrent in a bandwidth group (or none); false when it is not running here.
+    fn set_group(&self, _ih: &InfoHash, _group: Option<&str>) -> bool {
+        false
+    }
     /// The trackers the running torrent announces to from now on, in their tiers (see
     /// [`crate::engine::TorrentHandle::set_tracker_tiers`]); Ok(false) when it is not running here.
     fn set_trackers(&self, _ih: &InfoHash, _tiers: Vec<Vec<String>>) -> anyhow::Result<bool> {
@@ -168,6 +172,16 @@ impl LiveTorrents for PeerSlot {
         match self.current().and_then(|s| s.get(ih)) {
             Some(h) => {
                 h.set_limits(limits);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn set_group(&self, ih: &InfoHash, group: Option<&str>) -> bool {
+        match self.current().and_then(|s| s.get(ih)) {
+            Some(h) => {
+                h.set_group(group);
                 true
             }
             None => false,

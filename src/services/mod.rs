@@ -400,6 +400,7 @@ pub fn entry_options(
         file_paths: t.files.paths(&meta.info),
         sequential: t.files.sequential,
         limits: t.limits.engine(),
+        group: t.group.clone(),
         ..Default::default()
     }
 }
@@ -483,6 +484,7 @@ pub fn session_config(cfg: &Config, bus: &EventBus) -> Result<SessionConfig> {
         upload_limit,
         download_limit,
         super_seed: cfg.settings.super_seed,
+        bandwidth_groups: cfg.settings.group_limits(),
         events: bus.engine_sink(),
         ..Default::default()
     };

@@ -1,12 +1,14 @@
 //! Per-torrent speed limits in one session: a limited torrent is served no faster than its limit
 //! while another torrent of the same seeder runs free, a torrent told not to honour the
-//! session's limit escapes it, and under the session's limit a high-priority torrent is served
-//! before a low-priority one.
+//! session's limit escapes it, under the session's limit a high-priority torrent is served
+//! before a low-priority one, and a bandwidth group's limits bind the torrents in it.
 
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-use btorrent::engine::{Priority, Session, SessionConfig, TorrentHandle, TorrentLimits};
+use btorrent::engine::{
+    GroupLimits, Priority, Session, SessionConfig, TorrentHandle, TorrentLimits,
+};
 use btorrent::Metainfo;
 
 const SIZE: usize = 4 * 1024 * 1024;
@@ -180,4 +182,83 @@ async fn under_the_session_limit_a_high_priority_torrent_goes_first() {
     );
     wait_complete(&la, 60).await;
     assert_same_tree(src.path(), dst.path());
+}
+
+/// A bandwidth group's limit binds the torrents put in it, and only them; a torrent taken out of
+/// the group is free of it at once, and a group's limits change while it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bandwidth_group_bounds_the_torrents_in_it() {
+    init_logs();
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let (a, b) = two_torrents(src.path());
+    const LIMIT: u64 = 150_000;
+    let slow = GroupLimits {
+        upload: Some(LIMIT),
+        ..Default::default()
+    };
+    let cfg = SessionConfig {
+        bandwidth_groups: vec![("slow".into(), slow)],
+        ..Default::default()
+    };
+    let (seeder, sa, sb) = seed_both(cfg, &a, &b, src.path()).await;
+    sa.set_group(Some("slow"));
+    assert_eq!(sa.group().as_deref(), Some("slow"));
+    assert_eq!(sb.group(), None);
+    // A torrent's own limits are untouched by its group's.
+    assert_eq!(sa.limits(), TorrentLimits::default());
+
+    let (_leecher, la, lb) = leech_both(&seeder, &a, &b, dst.path()).await;
+    wait_complete(&lb, 30).await;
+    let a_sent = sa.stats().uploaded;
+    assert!(
+        a_sent < SIZE as u64 / 2,
+        "the torrent in the group sent {a_sent} bytes while the other sent all {SIZE}"
+    );
+    let rate = upload_rate(&sa, 450_000, 30).await;
+    assert!(
+        rate <= LIMIT as f64 * 1.5,
+        "group limited to {LIMIT} B/s, served at {rate:.0} B/s"
+    );
+    // The group made unlimited while it runs: the rest comes at once.
+    seeder.set_group_limits("slow", GroupLimits::default());
+    assert_eq!(
+        seeder.groups(),
+        [("slow".to_string(), GroupLimits::default())]
+    );
+    wait_complete(&la, 30).await;
+    assert_same_tree(src.path(), dst.path());
+}
+
+/// A group that does not honour the session's limits frees its torrents of them; the others stay
+/// bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_not_honouring_the_session_limits_frees_its_torrents() {
+    init_logs();
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let (a, b) = two_torrents(src.path());
+    const LIMIT: u64 = 150_000;
+    let (seeder, sa, sb) = seed_both(upload_limited(LIMIT), &a, &b, src.path()).await;
+    seeder.set_group_limits(
+        "free",
+        GroupLimits {
+            honors_session_limits: false,
+            ..Default::default()
+        },
+    );
+    sb.set_group(Some("free"));
+    let (_leecher, _la, lb) = leech_both(&seeder, &a, &b, dst.path()).await;
+    wait_complete(&lb, 30).await;
+    let a_sent = sa.stats().uploaded;
+    assert!(
+        a_sent < SIZE as u64 / 2,
+        "the torrent under the session limit sent {a_sent} bytes while the other sent all {SIZE}"
+    );
+    // The torrent in no group is still held by the session's limit.
+    let rate = upload_rate(&sa, 450_000, 30).await;
+    assert!(
+        rate <= LIMIT as f64 * 1.5,
+        "session limited to {LIMIT} B/s, served at {rate:.0} B/s"
+    );
 }

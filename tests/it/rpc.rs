@@ -195,7 +195,10 @@ fn session_limits_port_test_and_free_space_answer_from_the_running_daemon() {
         "{p}"
     );
     let f = c.ok("free-space", json!({"path": dir.path()}));
-    let (free, total) = (f["size-bytes"].as_u64().unwrap(), f["total_size"].as_u64().unwrap());
+    let (free, total) = (
+        f["size-bytes"].as_u64().unwrap(),
+        f["total_size"].as_u64().unwrap(),
+    );
     assert!(free > 0 && total >= free, "{f}");
     let v = c.call("free-space", json!({"path": dir.path().join("nowhere")}));
     assert!(v["result"].as_str().unwrap().contains("nowhere"), "{v}");

@@ -142,6 +142,7 @@ pub mod events;
 pub mod ext;
 pub mod fd_budget;
 pub mod file_cache;
+pub mod groups;
 mod hot;
 pub mod interfaces;
 pub mod ip_filter;
@@ -186,6 +187,7 @@ pub use dht::{DhtConfig, DhtStats};
 pub use disk_check::CheckReport;
 pub use error::{EngineError, Result};
 pub use events::EventSink;
+pub use groups::GroupLimits;
 pub use limits::TorrentLimits;
 pub use metadata::MetadataFetch;
 pub use peer_stream::Encryption;
@@ -279,6 +281,9 @@ pub struct SessionConfig {
     /// default.
     /// [`Session::set_rename_partial_files`] switches it while the session runs.
     pub rename_partial_files: bool,
+    /// Bandwidth groups and their limits at the start ([`Session::set_group_limits`] changes
+    /// them while the session runs; see [`groups`]).
+    pub bandwidth_groups: Vec<(String, GroupLimits)>,
 }
 
 impl Default for SessionConfig {
@@ -313,6 +318,7 @@ impl Default for SessionConfig {
             port_forwarding: false,
             port_forwarding_gateway: None,
             rename_partial_files: false,
+            bandwidth_groups: Vec::new(),
         }
     }
 }
@@ -337,6 +343,9 @@ pub struct AddOptions {
     pub sequential: bool,
     /// The torrent's own speed limits (default: none, and the session's apply).
     pub limits: TorrentLimits,
+    /// The bandwidth group it is in (see [`groups`]; made unlimited if the session has none of
+    /// that name).
+    pub group: Option<String>,
     /// Each file's path below `data_dir`, in the torrent's order, where files were renamed
     /// ([`TorrentHandle::rename_path`]; `None` = the torrent's own paths).
     pub file_paths: Option<Vec<PathBuf>>,

@@ -1,18 +1,23 @@
 //! Per-torrent limits: each torrent's own upload and download token buckets, and the rule that
-//! combines them with the session's (a torrent honours both, unless told not to honour the
-//! session's); its bandwidth priority, by which the session's limits serve it
-//! ([`super::bandwidth`]); and its own most peers, in place of the session's
-//! `max_peers_per_torrent`. Peer tasks wait here for their turn before sending or reading; front
-//! ends read and change the limits through [`TorrentHandle::limits`] and
-//! [`TorrentHandle::set_limits`].
+//! combines them with its bandwidth group's and the session's (a torrent honours its own, then its
+//! group's and the session's, unless told not to honour its parent's: see [`super::groups`]); its
+//! bandwidth priority, by which the shared limits serve it ([`super::bandwidth`]); and its own most
+//! peers, in place of the session's `max_peers_per_torrent`. Peer tasks wait here for their turn
+//! before sending or reading; front ends read and change the limits through
+//! [`TorrentHandle::limits`] and [`TorrentHandle::set_limits`].
 //!
 //! Cost on the transfer path: an unlimited bucket answers after one relaxed atomic load (see
 //! [`Limiter::reserve`] and [`SharedLimiter::acquire`]), so a torrent without limits of its own
-//! adds one load per upload batch and per socket read, and takes no lock.
+//! and in no group adds one load per upload batch and per socket read, and takes no lock; one in
+//! a group takes the group's read lock once per turn.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use super::bandwidth::{Priority, SharedLimiter};
+use super::groups::Group;
 use super::rate::Limiter;
 use super::session::SessionCtx;
 use super::torrent::TorrentHandle;
@@ -58,11 +63,24 @@ pub(crate) struct Limits {
     max_peers: AtomicUsize,
     /// A [`Priority`] as its `u8`.
     priority: AtomicU8,
+    /// Whether `group` holds one: read first, so a torrent in none takes no lock.
+    in_group: AtomicBool,
+    /// Its bandwidth group, by name.
+    group: RwLock<Option<(String, Arc<Group>)>>,
+}
+
+/// Which way bytes go.
+#[derive(Clone, Copy)]
+enum Way {
+    Up,
+    Down,
 }
 
 impl Limits {
-    pub fn new(l: &TorrentLimits) -> Self {
+    pub fn new(l: &TorrentLimits, group: Option<(String, Arc<Group>)>) -> Self {
         Limits {
+            in_group: AtomicBool::new(group.is_some()),
+            group: RwLock::new(group),
             upload: Limiter::new(l.upload.unwrap_or(0)),
             download: Limiter::new(l.download.unwrap_or(0)),
             honors_session: AtomicBool::new(l.honors_session_limits),
@@ -107,39 +125,69 @@ impl Limits {
         self.priority.store(l.priority as u8, Ordering::Relaxed);
     }
 
-    fn session<'a>(&self, limiter: &'a Option<SharedLimiter>) -> Option<&'a SharedLimiter> {
-        limiter
-            .as_ref()
-            .filter(|_| self.honors_session.load(Ordering::Relaxed))
+    /// The name of its bandwidth group.
+    pub fn group_name(&self) -> Option<String> {
+        self.group.read().as_ref().map(|(n, _)| n.clone())
+    }
+
+    /// Puts it in `group` (or none).
+    pub fn set_group(&self, group: Option<(String, Arc<Group>)>) {
+        let mut held = self.group.write();
+        self.in_group.store(group.is_some(), Ordering::Relaxed);
+        *held = group;
+    }
+
+    /// The shared limiters that bind this torrent's bytes going `way`, besides its own bucket: its
+    /// group's (when it honours its parent's limits) and the session's (when it and its group, if
+    /// any, honour them).
+    fn shared<'a>(
+        &self,
+        ctx: &'a SessionCtx,
+        way: Way,
+    ) -> (Option<Arc<Group>>, Option<&'a SharedLimiter>) {
+        if !self.honors_session.load(Ordering::Relaxed) {
+            return (None, None);
+        }
+        let group = if self.in_group.load(Ordering::Relaxed) {
+            self.group.read().as_ref().map(|(_, g)| g.clone())
+        } else {
+            None
+        };
+        let session = match way {
+            Way::Up => ctx.upload_limit.as_ref(),
+            Way::Down => ctx.download_limit.as_ref(),
+        }
+        .filter(|_| group.as_ref().is_none_or(|g| g.honors_session()));
+        (group, session)
     }
 
     /// Waits until `n` bytes of this torrent may be sent: its own bucket's delay, then its turn
-    /// at the session's.
+    /// at its group's and the session's.
     pub async fn upload_turn(&self, ctx: &SessionCtx, n: u64) {
-        Self::turn(
-            &self.upload,
-            self.session(&ctx.upload_limit),
-            n,
-            self.priority(),
-        )
-        .await
+        self.turn(ctx, Way::Up, n).await
     }
 
     /// Waits until the socket may be read again after receiving `n` bytes for this torrent.
     pub async fn download_turn(&self, ctx: &SessionCtx, n: u64) {
-        Self::turn(
-            &self.download,
-            self.session(&ctx.download_limit),
-            n,
-            self.priority(),
-        )
-        .await
+        self.turn(ctx, Way::Down, n).await
     }
 
-    async fn turn(own: &Limiter, session: Option<&SharedLimiter>, n: u64, p: Priority) {
+    async fn turn(&self, ctx: &SessionCtx, way: Way, n: u64) {
+        let own = match way {
+            Way::Up => &self.upload,
+            Way::Down => &self.download,
+        };
         let wait = own.reserve(n);
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
+        }
+        let p = self.priority();
+        let (group, session) = self.shared(ctx, way);
+        if let Some(g) = group {
+            match way {
+                Way::Up => g.upload.acquire(n, p).await,
+                Way::Down => g.download.acquire(n, p).await,
+            }
         }
         if let Some(s) = session {
             s.acquire(n, p).await;
@@ -149,23 +197,21 @@ impl Limits {
     /// Whether any bucket bounds this torrent's downloads now (else [`Self::download_turn`]
     /// returns at once).
     pub fn download_limited(&self, ctx: &SessionCtx) -> bool {
-        self.download.rate().is_some()
-            || self
-                .session(&ctx.download_limit)
-                .and_then(SharedLimiter::rate)
-                .is_some()
+        self.download_rate(ctx).is_some()
     }
 
-    /// The download rate this torrent may reach (the lower of its own and, when it honours it, the
-    /// session's); `None` = unlimited.
+    /// The download rate this torrent may reach (the lowest of its own and those of its group and
+    /// the session that bind it); `None` = unlimited.
     pub fn download_rate(&self, ctx: &SessionCtx) -> Option<u64> {
-        let session = self
-            .session(&ctx.download_limit)
-            .and_then(SharedLimiter::rate);
-        match (self.download.rate(), session) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let (group, session) = self.shared(ctx, Way::Down);
+        [
+            self.download.rate(),
+            group.and_then(|g| g.download.rate()),
+            session.and_then(SharedLimiter::rate),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -187,7 +233,7 @@ mod tests {
 
     #[test]
     fn set_and_get_round_trip_with_zero_as_unlimited() {
-        let l = Limits::new(&TorrentLimits::default());
+        let l = Limits::new(&TorrentLimits::default(), None);
         assert_eq!(l.get(), TorrentLimits::default());
         let want = TorrentLimits {
             upload: Some(30_000),

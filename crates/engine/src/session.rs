@@ -33,6 +33,8 @@ pub(crate) struct SessionCtx {
     pub shutdown: CancellationToken,
     pub upload_limit: Option<super::bandwidth::SharedLimiter>,
     pub download_limit: Option<super::bandwidth::SharedLimiter>,
+    /// The bandwidth groups ([`super::groups`]).
+    pub groups: super::groups::Groups,
     pub tracker: crate::announce::TrackerClient,
     /// Sent as `key` in every announce of this session.
     pub announce_key: u32,
@@ -335,8 +337,12 @@ impl Session {
             encryption: Mutex::new(cfg.encryption),
             utp: Mutex::new(cfg.utp),
             rename_partial_files: std::sync::atomic::AtomicBool::new(cfg.rename_partial_files),
+            groups: Default::default(),
             cfg,
         });
+        for (name, limits) in &ctx.cfg.bandwidth_groups {
+            ctx.groups.set(name, limits);
+        }
         let session = Session(Arc::new(Inner {
             ctx,
             torrents: Mutex::new(HashMap::new()),

@@ -408,6 +408,11 @@ impl TorrentHandle {
             ctx.cfg.upload_verify_ttl,
         );
         let hot = super::hot::HotPieces::new(ctx.hot_budget.clone(), geo.piece_length);
+        let group = opts
+            .group
+            .as_deref()
+            .map(|n| (n.to_string(), ctx.groups.get_or_make(n)));
+        let limits = super::limits::Limits::new(&opts.limits, group);
         TorrentHandle(Arc::new(Torrent {
             hot,
             geo,
@@ -420,7 +425,7 @@ impl TorrentHandle {
             downloaded: AtomicU64::new(0),
             uploaded: AtomicU64::new(0),
             rates: Mutex::new((Rate::new(window), Rate::new(window))),
-            limits: super::limits::Limits::new(&opts.limits),
+            limits,
             tracker_tiers: RwLock::new(super::announcer::regroup(&meta.tracker_tiers(), &trackers)),
             trackers: RwLock::new(trackers),
             tracker_status: Mutex::new(HashMap::new()),

@@ -164,6 +164,12 @@ impl Entry {
                 let asked = set.or_else(|| crate::rpc::priority_arg(request).ok().flatten());
                 json!(crate::rpc::priority_number(asked.unwrap_or_default()))
             }
+            crate::rpc::groups::GROUP => {
+                let set = crate::rpc::groups::torrent_arg(&self.record.set)
+                    .ok()
+                    .flatten();
+                json!(set.flatten().unwrap_or_default())
+            }
             "labels" => {
                 let set = labels_arg(&self.record.set).ok().flatten();
                 json!(set
