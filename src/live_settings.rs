@@ -11,7 +11,7 @@
 //!   its mappings deleted), peer exchange (`pex`) and the peer limits (`max_peers`, `max_connections`; a lower limit
 //!   cuts no connection, it lets none more in until the count is under it);
 //! - partial names (`rename_partial_files`): switched off, the partial files take their own names;
-//! - the bandwidth groups' limits (`bandwidth_groups`);
+//! - the bandwidth groups' limits (`bandwidth_groups`) and the default trackers (`default_trackers`);
 //! - the peer port (`listen_port`), when it changes: the listener and the uTP socket move to it;
 //! - the blocklist: its switch, and lists dropped into `blocklists/` or removed from it. The task
 //!   remembers the [`blocklist::Source`] it last saw (at its start, what the session started with)
@@ -146,6 +146,13 @@ fn look(peer: &PeerSlot, last: Seen) -> Seen {
         for (name, want) in groups.iter().filter(|(n, _)| !known.contains(n)) {
             s.set_group_limits(name, *want);
             tracing::info!("bandwidth group {name:?} from torrents.toml: {want:?}");
+        }
+        let defaults = cfg.settings.default_trackers.clone();
+        if s.default_trackers() != defaults {
+            match s.set_default_trackers(defaults) {
+                Ok(()) => tracing::info!("default trackers from torrents.toml"),
+                Err(e) => tracing::warn!("default trackers from torrents.toml: {e}"),
+            }
         }
         if s.limits() != wanted {
             s.set_limits(wanted.0, wanted.1);

@@ -57,6 +57,14 @@ pub struct Settings {
     /// by the torrents whose entry names the group (`group = "backup"`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub bandwidth_groups: std::collections::BTreeMap<String, GroupSettings>,
+    /// Trackers every public torrent announces to besides its own, in tiers (Transmission's
+    /// `default-trackers`): `[["udp://a:1337/announce"], ["http://b/announce"]]`.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "tracker_tiers"
+    )]
+    pub default_trackers: Vec<Vec<String>>,
     /// The alternative limits' schedule ([`crate::alt_speed`]): with it on, `alt_speed` follows
     /// `alt_speed_begin` to `alt_speed_end` (local `"HH:MM"`, absent = 09:00 and 17:00) on
     /// `alt_speed_days` (`"all"`, absent; `"weekdays"`, `"weekend"`, `"mon,wed,fri"`).
@@ -408,6 +416,25 @@ pub struct GroupSettings {
     pub honors_session_limits: bool,
 }
 
+/// `default_trackers`: tiers of tracker URLs, each checked (an empty tier dropped).
+fn tracker_tiers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Vec<String>>, D::Error> {
+    let tiers = Vec::<Vec<String>>::deserialize(d)?;
+    let mut kept = Vec::with_capacity(tiers.len());
+    for tier in tiers {
+        let mut urls = Vec::with_capacity(tier.len());
+        for url in tier.iter().map(|u| u.trim()) {
+            btorrent_proto::metainfo::check_tracker_url(url).map_err(|e| {
+                serde::de::Error::custom(format!("{url:?} is not a tracker URL: {e}"))
+            })?;
+            urls.push(url.to_string());
+        }
+        if !urls.is_empty() {
+            kept.push(urls);
+        }
+    }
+    Ok(kept)
+}
+
 fn honoured() -> bool {
     true
 }
@@ -474,6 +501,7 @@ impl Default for Settings {
             alt_upload_limit: None,
             alt_download_limit: None,
             bandwidth_groups: Default::default(),
+            default_trackers: Vec::new(),
             alt_speed: false,
             alt_speed_time: false,
             alt_speed_begin: None,
@@ -571,6 +599,24 @@ mod tests {
 
     fn parse(toml_text: &str) -> Result<Settings, String> {
         toml::from_str::<Settings>(toml_text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn default_trackers_are_tiers_of_tracker_urls() {
+        let s = parse(
+            "default_trackers = [[\" udp://a.example:1337/announce \"], [], [\"http://b/announce\"]]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.default_trackers,
+            [
+                vec!["udp://a.example:1337/announce".to_string()],
+                vec!["http://b/announce".to_string()]
+            ]
+        );
+        let e = parse("default_trackers = [[\"not a url\"]]\n").unwrap_err();
+        assert!(e.contains("\"not a url\" is not a tracker URL"), "{e}");
+        assert!(parse("default_trackers = \"http://b/announce\"\n").is_err());
     }
 
     #[test]

@@ -14,11 +14,13 @@ use crate::torrents::Torrents;
 
 /// Transmission's speed unit in the RPC: kB/s of 1000 bytes.
 pub const SPEED_UNIT: u64 = 1000;
-/// The RPC version of Transmission 3.00, whose methods and fields this server speaks.
-pub const RPC_VERSION: i64 = 16;
+/// The RPC version of Transmission 4.0, whose methods and fields this server speaks (3.00's, 16,
+/// and what 17 added: bandwidth groups, `default-trackers`, the trackers' `sitename`,
+/// `free-space`'s `total_size`, `trackerList`, `availability`...).
+pub const RPC_VERSION: i64 = 17;
 
-/// The same version as Transmission 4 names it (`rpc-version-semver`): 3.00's.
-pub const RPC_VERSION_SEMVER: &str = "5.2.0";
+/// The same version as Transmission 4 names it (`rpc-version-semver`): 4.0's.
+pub const RPC_VERSION_SEMVER: &str = "5.3.0";
 
 /// `version` as `session-get` reports it: `3.00 (000100) btorrent 0.1.0`. Clients that check
 /// Transmission's version read the number first; Transmission's web clients (4.0 and later) read
@@ -102,6 +104,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "pex-enabled": session.as_ref().map_or(cfg.settings.pex, |s| s.pex()), "peer-port": port, "peer-port-random-on-start": false,
         "port-forwarding-enabled": forwarding,
         "rename-partial-files": session.as_ref().map_or(cfg.settings.rename_partial_files, |s| s.rename_partial_files()),
+        super::trackers::DEFAULT_TRACKERS: super::trackers::list_text(&cfg.settings.default_trackers),
         "rpc-version": RPC_VERSION, "rpc-version-minimum": 1, "rpc-version-semver": RPC_VERSION_SEMVER,
         "session-id": rpc.guard.session_id,
         "speed-limit-down": kbps(down), "speed-limit-down-enabled": down.is_some(),
@@ -181,7 +184,8 @@ pub fn limit_arg(
 /// (at once; a lower limit cuts no connection but lets none more in until the count is under it),
 /// `start-added-torrents` (whether a `torrent-add` without `paused` starts) and `download-dir`
 /// (the folder of the torrents added without one, torrents.toml's `output_dir`), `incomplete-dir`
-/// and `incomplete-dir-enabled` (where downloads wait until complete: [`crate::incomplete`]), written to
+/// and `incomplete-dir-enabled` (where downloads wait until complete: [`crate::incomplete`]),
+/// `default-trackers` (announced to by every public torrent besides its own, at once), written to
 /// torrents.toml; any other field is refused with its name, since nothing else can be
 /// changed here, unless it comes with the value it has (a client sending back every preference).
 /// Every value is checked before anything changes.
@@ -230,6 +234,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && *k != PEER_PORT
                 && *k != INCOMPLETE_DIR
                 && *k != INCOMPLETE_ON
+                && *k != super::trackers::DEFAULT_TRACKERS
         })
         .collect();
     // A client that sends its whole preferences back (changed or not) names keys that cannot be
@@ -245,7 +250,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     };
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download and seeding queues, the programs run on torrent events, the blocklist, encryption, uTP, peer exchange, partial file names, the DHT, local discovery, port forwarding, the peer port, the peer limits, start-added-torrents, download-dir and the incomplete folder can be changed here (any other key only with the value it has); not supported: {}",
+            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download and seeding queues, the programs run on torrent events, the blocklist, encryption, uTP, peer exchange, partial file names, the DHT, local discovery, port forwarding, the peer port, the peer limits, start-added-torrents, download-dir, the incomplete folder and the default trackers can be changed here (any other key only with the value it has); not supported: {}",
             unsupported.join(", ")
         ));
     }
@@ -296,6 +301,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         Some(v) => return Err(format!("{INCOMPLETE_DIR} must be a folder's path, not {v}")),
     };
     let incomplete_on = switch(INCOMPLETE_ON)?;
+    let default_trackers = super::trackers::default_trackers_arg(args)?;
     let peers_global = count(PEERS_GLOBAL)?;
     let peers_per_torrent = count(PEERS_PER_TORRENT)?;
     let goals = super::any_key(args, &super::goals::SESSION_KEYS)
@@ -349,6 +355,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         && incomplete_on.is_none()
         && peers_global.is_none()
         && peers_per_torrent.is_none()
+        && default_trackers.is_none()
     {
         return Ok(Map::new());
     }
@@ -396,6 +403,9 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
         if let Some(q) = queue {
             q.apply(s);
+        }
+        if let Some(tiers) = &default_trackers {
+            s.default_trackers = tiers.clone();
         }
         super::hooks::apply(&hooks, s);
     };
@@ -468,6 +478,11 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
         if let Some(n) = peers_per_torrent {
             session.set_max_peers_per_torrent(n);
+        }
+        if let Some(tiers) = &default_trackers {
+            session
+                .set_default_trackers(tiers.clone())
+                .map_err(|e| format!("{}: {e}", super::trackers::DEFAULT_TRACKERS))?;
         }
     }
     let switched = blocklist

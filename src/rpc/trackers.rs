@@ -11,6 +11,30 @@ use serde_json::{Map, Value};
 /// The `torrent-set` keys that edit trackers.
 pub const KEYS: [&str; 4] = ["trackerAdd", "trackerRemove", "trackerReplace", LIST];
 
+/// `session-get`'s and `session-set`'s key for the trackers every public torrent announces to
+/// besides its own (rpc-version 17): text as `trackerList`'s, a blank line between tiers.
+pub const DEFAULT_TRACKERS: &str = "default-trackers";
+
+/// `session-set`'s `default-trackers`, read into tiers and checked (`None` when absent); `""`
+/// clears them.
+pub fn default_trackers_arg(args: &Map<String, Value>) -> Result<Option<Vec<Vec<String>>>, String> {
+    let text = match args.get(DEFAULT_TRACKERS) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(t)) => t,
+        Some(v) => {
+            return Err(format!(
+                "{DEFAULT_TRACKERS} must be text, one announce URL per line, not {v}"
+            ))
+        }
+    };
+    let tiers = parse_list(text);
+    for url in tiers.iter().flatten() {
+        btorrent_proto::metainfo::check_tracker_url(url)
+            .map_err(|e| format!("{DEFAULT_TRACKERS}: {url:?} is not a tracker URL: {e}"))?;
+    }
+    Ok(Some(tiers))
+}
+
 /// The key that replaces the whole list.
 const LIST: &str = "trackerList";
 
@@ -25,7 +49,7 @@ pub fn list_text(tiers: &[Vec<String>]) -> String {
 }
 
 /// The tiers `trackerList`'s text names (a URL named twice counts once, where it first appears).
-fn parse_list(text: &str) -> Vec<Vec<String>> {
+pub fn parse_list(text: &str) -> Vec<Vec<String>> {
     let mut tiers = vec![Vec::new()];
     let mut seen = std::collections::HashSet::new();
     for line in text.lines().map(str::trim) {

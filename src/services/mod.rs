@@ -485,6 +485,7 @@ pub fn session_config(cfg: &Config, bus: &EventBus) -> Result<SessionConfig> {
         download_limit,
         super_seed: cfg.settings.super_seed,
         bandwidth_groups: cfg.settings.group_limits(),
+        default_trackers: cfg.settings.default_trackers.clone(),
         events: bus.engine_sink(),
         ..Default::default()
     };

@@ -1,6 +1,7 @@
 //! Peers that find each other only through btorrent's tracker, and a tracker that restarts (losing
 //! every swarm) in the middle of a transfer: the transfer goes on, and a peer that arrives after the
-//! restart still finds the others once they re-announce; a running torrent's trackers changed.
+//! restart still finds the others once they re-announce; a running torrent's trackers changed;
+//! the session's default trackers.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -181,6 +182,87 @@ async fn trackers_changed_while_running_announce_from_then_on() {
     assert_eq!(started(&seen_c), 0, "a paused torrent announces nothing");
     h.resume();
     wait_until("c's started on resume", secs, || started(&seen_c) == 1).await;
+    s.shutdown(Duration::from_secs(2)).await;
+}
+
+/// The session's default trackers: a public torrent announces to them besides its own (they show
+/// in its tracker status, not among its trackers), a private one never; changed while running,
+/// a new one is announced to at once and one taken off is dropped; a list with something not
+/// shaped like a URL is refused, changing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_torrents_announce_to_the_default_trackers_too() {
+    use crate::support::tracker::http_double;
+    let reply = |_: &str| (200, b"d8:intervali1800e5:peers0:e".to_vec());
+    let (own, seen_own) = http_double(reply).await;
+    let (d1, seen_d1) = http_double(reply).await;
+    let (d2, seen_d2) = http_double(reply).await;
+    let (own, d1, d2) = (
+        format!("{own}/announce"),
+        format!("{d1}/announce"),
+        format!("{d2}/announce"),
+    );
+    let started = |seen: &std::sync::Arc<std::sync::Mutex<Vec<String>>>, ih: &str| {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("event=started") && l.contains(ih))
+            .count()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_random(&dir.path().join("pub.bin"), 50_000, 62);
+    write_random(&dir.path().join("priv.bin"), 50_000, 63);
+    let public = torrent(&dir.path().join("pub.bin"), 16 * 1024, vec![own.clone()]);
+    let private = btorrent::metainfo::create_torrent(
+        &dir.path().join("priv.bin"),
+        &btorrent::metainfo::CreateOptions {
+            piece_length: Some(16 * 1024),
+            trackers: vec![own.clone()],
+            private: true,
+            ..Default::default()
+        },
+        &|_, _| {},
+    )
+    .unwrap();
+    let pct = |ih: btorrent::InfoHash| btorrent::announce::encode(&ih.0);
+    let (pub_ih, priv_ih) = (pct(public.info_hash), pct(private.info_hash));
+    let s = session_with(SessionConfig {
+        default_trackers: vec![vec![d1.clone()], vec![own.clone()]],
+        ..Default::default()
+    })
+    .await;
+    let from_torrent = AddOptions {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    let hp = s.add(public, from_torrent.clone()).await.unwrap();
+    let hx = s.add(private, from_torrent).await.unwrap();
+    let secs = Duration::from_secs(20);
+    wait_until("the announces", secs, || {
+        started(&seen_own, &pub_ih) == 1
+            && started(&seen_own, &priv_ih) == 1
+            && started(&seen_d1, &pub_ih) == 1
+    })
+    .await;
+    assert_eq!(hp.trackers(), [own.clone()], "the default is not its own");
+    let listed = |h: &btorrent::engine::TorrentHandle| -> Vec<String> {
+        h.tracker_status().into_iter().map(|(u, _)| u).collect()
+    };
+    assert_eq!(listed(&hp), [own.clone(), d1.clone()]);
+    assert_eq!(listed(&hx), [own.clone()]);
+
+    s.set_default_trackers(vec![vec![d2.clone()]]).unwrap();
+    wait_until("d2's started", secs, || started(&seen_d2, &pub_ih) == 1).await;
+    assert_eq!(listed(&hp), [own.clone(), d2.clone()]);
+    assert_eq!(s.default_trackers(), [vec![d2.clone()]]);
+    let bad = s.set_default_trackers(vec![vec!["not a url".into()]]);
+    assert!(
+        matches!(bad, Err(btorrent::engine::EngineError::BadTracker { .. })),
+        "{bad:?}"
+    );
+    assert_eq!(s.default_trackers(), [vec![d2.clone()]]);
+    // Nothing for the private torrent, and one task per tracker.
+    assert_eq!(started(&seen_d1, &priv_ih) + started(&seen_d2, &priv_ih), 0);
+    assert_eq!(started(&seen_own, &pub_ih), 1);
     s.shutdown(Duration::from_secs(2)).await;
 }
 

@@ -50,6 +50,7 @@ mod port_forwarding;
 mod readme_examples;
 mod rpc;
 mod rpc_blocklist;
+mod rpc_default_trackers;
 mod rpc_groups;
 mod rpc_hooks;
 mod rpc_incomplete;

@@ -77,7 +77,7 @@ fn the_session_id_handshake_basic_auth_and_the_whitelist_guard_the_rpc() {
     assert_eq!(r.status, 200, "{r:?}");
     let v = r.json();
     assert_eq!(v["result"], "success");
-    assert_eq!(v["arguments"]["rpc-version"], 16);
+    assert_eq!(v["arguments"]["rpc-version"], 17);
     assert_eq!(v["arguments"]["session-id"], sid.as_str());
     // The password was written back as a salted hash.
     let toml = std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap();

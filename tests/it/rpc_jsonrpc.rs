@@ -63,7 +63,7 @@ fn json_rpc_requests_in_snake_case_are_answered_in_kind() {
     );
     assert_eq!(
         (&s["rpc_version"], &s["rpc_version_semver"]),
-        (&json!(16), &json!("5.2.0")),
+        (&json!(17), &json!("5.3.0")),
         "{s}"
     );
     let version = s["version"].as_str().unwrap();

@@ -11,6 +11,8 @@
 //! Announces take turns across the session ([`crate::session::SessionCtx::announce_turn`]): 1,000
 //! torrents starting at once reach their trackers a couple of milliseconds apart.
 //!
+//! A public torrent announces to the session's default trackers too ([`Torrent::announce_list`],
+//! [`crate::Session::set_default_trackers`]), which are not its own (its `trackers` leave them out).
 //! A running torrent's trackers can change ([`TorrentHandle::set_trackers`]): a tracker taken off has
 //! its task cancelled (each task has a token of its own, a child of the run's), a new one gets a
 //! task that announces `started` at once.
@@ -107,7 +109,7 @@ pub(crate) fn start_if_due(t: &Arc<Torrent>) {
         }
         c.announcing = true;
         let run = c.run.clone();
-        c.tracker_tasks = tracker_tokens(&t.trackers.read(), &run);
+        c.tracker_tasks = tracker_tokens(&t.announce_list(), &run);
         (run, c.tracker_tasks.clone())
     };
     for (url, task) in tasks {
@@ -152,26 +154,65 @@ impl TorrentHandle {
         let tiers = regroup(&tiers, &list);
         let added = {
             let mut c = self.0.core.lock();
-            let old = std::mem::replace(&mut *self.0.trackers.write(), list.clone());
+            *self.0.trackers.write() = list;
             *self.0.tracker_tiers.write() = tiers;
-            for gone in old.iter().filter(|u| !list.contains(u)) {
-                if let Some(task) = c.tracker_tasks.remove(gone) {
-                    task.cancel();
-                }
-            }
-            if !c.announcing {
-                return Ok(());
-            }
-            let added: Vec<String> = list.into_iter().filter(|u| !old.contains(u)).collect();
-            let tasks = tracker_tokens(&added, &c.run);
-            c.tracker_tasks.extend(tasks.clone());
-            tasks
+            retask(&self.0, &mut c)
         };
         for (url, task) in added {
             tokio::spawn(tracker_task(self.0.clone(), url, task));
         }
         Ok(())
     }
+
+    /// The session's default trackers changed: the tasks follow them (a public torrent's).
+    pub(crate) fn follow_default_trackers(&self) {
+        let added = retask(&self.0, &mut self.0.core.lock());
+        for (url, task) in added {
+            tokio::spawn(tracker_task(self.0.clone(), url, task));
+        }
+    }
+}
+
+impl Torrent {
+    /// The URLs it announces to: its own trackers, then those of the session's default trackers
+    /// (Transmission's `default-trackers`) it lacks, when it is public (never a private one's,
+    /// BEP 27).
+    pub(crate) fn announce_list(&self) -> Vec<String> {
+        let mut list = self.trackers.read().clone();
+        if !self.meta.info.private {
+            for url in self.ctx.default_trackers.read().iter().flatten() {
+                if !list.contains(url) {
+                    list.push(url.clone());
+                }
+            }
+        }
+        list
+    }
+}
+
+/// Makes the tracker tasks of `c` those of `t`'s announce list (in one hold of the core lock,
+/// `c`): the task of a tracker no longer in it is cancelled, and while the torrent announces a
+/// tracker without a live task gets one, returned to be spawned (it announces `started` at
+/// once). A tracker kept goes on as it was; calling it again changes nothing.
+fn retask(t: &Torrent, c: &mut super::torrent::Core) -> Vec<(String, CancellationToken)> {
+    let want = t.announce_list();
+    c.tracker_tasks.retain(|url, task| {
+        let keep = want.contains(url);
+        if !keep {
+            task.cancel();
+        }
+        keep
+    });
+    if !c.announcing {
+        return Vec::new();
+    }
+    let missing: Vec<String> = want
+        .into_iter()
+        .filter(|u| c.tracker_tasks.get(u).is_none_or(|t| t.is_cancelled()))
+        .collect();
+    let tasks = tracker_tokens(&missing, &c.run);
+    c.tracker_tasks.extend(tasks.clone());
+    tasks.into_iter().collect()
 }
 
 /// A task token per tracker in `urls`, children of `run` (see `Core::tracker_tasks`).
@@ -314,7 +355,7 @@ pub(crate) async fn announce_stopped(t: &Arc<Torrent>, spacing: Duration) {
         return;
     }
     let client = t.ctx.tracker.clone().with_retry(RetryPolicy::none());
-    let urls = t.trackers.read().clone();
+    let urls = t.announce_list();
     let calls = urls.iter().map(|url| {
         let client = client.clone();
         async move {

@@ -284,6 +284,9 @@ pub struct SessionConfig {
     /// Bandwidth groups and their limits at the start ([`Session::set_group_limits`] changes
     /// them while the session runs; see [`groups`]).
     pub bandwidth_groups: Vec<(String, GroupLimits)>,
+    /// Trackers every public torrent announces to besides its own, in tiers (Transmission's
+    /// `default-trackers`; [`Session::set_default_trackers`] changes them while it runs).
+    pub default_trackers: Vec<Vec<String>>,
 }
 
 impl Default for SessionConfig {
@@ -319,6 +322,7 @@ impl Default for SessionConfig {
             port_forwarding_gateway: None,
             rename_partial_files: false,
             bandwidth_groups: Vec::new(),
+            default_trackers: Vec::new(),
         }
     }
 }

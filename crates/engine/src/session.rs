@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +35,10 @@ pub(crate) struct SessionCtx {
     pub download_limit: Option<super::bandwidth::SharedLimiter>,
     /// The bandwidth groups ([`super::groups`]).
     pub groups: super::groups::Groups,
+    /// The trackers public torrents announce to besides their own, in tiers
+    /// ([`Session::set_default_trackers`]); read under a torrent's core lock, never held across
+    /// one.
+    pub default_trackers: RwLock<Vec<Vec<String>>>,
     pub tracker: crate::announce::TrackerClient,
     /// Sent as `key` in every announce of this session.
     pub announce_key: u32,
@@ -338,6 +342,7 @@ impl Session {
             utp: Mutex::new(cfg.utp),
             rename_partial_files: std::sync::atomic::AtomicBool::new(cfg.rename_partial_files),
             groups: Default::default(),
+            default_trackers: RwLock::new(cfg.default_trackers.clone()),
             cfg,
         });
         for (name, limits) in &ctx.cfg.bandwidth_groups {
@@ -759,6 +764,44 @@ impl Session {
     /// `min interval` allows; whether a fetch of `ih` is under way.
     pub fn reannounce_fetch(&self, ih: &InfoHash) -> bool {
         self.0.ctx.fetches.reannounce(ih)
+    }
+
+    /// The trackers every public torrent announces to besides its own, in tiers: running
+    /// torrents follow at once (a new one is announced to, `started`; one taken off is no longer).
+    /// Refused, changing nothing, when one is not shaped like a tracker URL.
+    pub fn set_default_trackers(&self, tiers: Vec<Vec<String>>) -> Result<()> {
+        let mut kept: Vec<Vec<String>> = Vec::with_capacity(tiers.len());
+        let mut seen: Vec<String> = Vec::new();
+        for tier in tiers {
+            let mut urls = Vec::with_capacity(tier.len());
+            for u in tier {
+                let u = u.trim().to_string();
+                btorrent_proto::metainfo::check_tracker_url(&u).map_err(|e| {
+                    EngineError::BadTracker {
+                        name: "the default trackers".into(),
+                        why: e.to_string(),
+                    }
+                })?;
+                if !seen.contains(&u) {
+                    seen.push(u.clone());
+                    urls.push(u);
+                }
+            }
+            if !urls.is_empty() {
+                kept.push(urls);
+            }
+        }
+        *self.0.ctx.default_trackers.write() = kept;
+        let torrents: Vec<TorrentHandle> = self.0.torrents.lock().values().cloned().collect();
+        for h in torrents {
+            h.follow_default_trackers();
+        }
+        Ok(())
+    }
+
+    /// The trackers every public torrent announces to besides its own, in tiers.
+    pub fn default_trackers(&self) -> Vec<Vec<String>> {
+        self.0.ctx.default_trackers.read().clone()
     }
 
     /// The metadata fetches under way ([`Session::fetch_metadata`]), the oldest first.

@@ -494,14 +494,16 @@ impl TorrentHandle {
         self.0.announce_asked.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Each of its trackers (in [`TorrentHandle::trackers`]' order) with what it last answered.
+    /// Each tracker it announces to (its own, in [`TorrentHandle::trackers`]' order, then the
+    /// session's default trackers a public torrent has besides) with what it last answered.
     pub fn tracker_status(&self) -> Vec<(String, super::TrackerStatus)> {
+        let list = self.0.announce_list();
         let st = self.0.tracker_status.lock();
-        self.0
-            .trackers
-            .read()
-            .iter()
-            .map(|u| (u.clone(), st.get(u).cloned().unwrap_or_default()))
+        list.into_iter()
+            .map(|u| {
+                let status = st.get(&u).cloned().unwrap_or_default();
+                (u, status)
+            })
             .collect()
     }
 
