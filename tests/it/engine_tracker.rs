@@ -243,12 +243,12 @@ async fn public_torrents_announce_to_the_default_trackers_too() {
             && started(&seen_d1, &pub_ih) == 1
     })
     .await;
-    assert_eq!(hp.trackers(), [own.clone()], "the default is not its own");
+    assert_eq!(hp.trackers(), [own.as_str()], "the default is not its own");
     let listed = |h: &btorrent::engine::TorrentHandle| -> Vec<String> {
         h.tracker_status().into_iter().map(|(u, _)| u).collect()
     };
     assert_eq!(listed(&hp), [own.clone(), d1.clone()]);
-    assert_eq!(listed(&hx), [own.clone()]);
+    assert_eq!(listed(&hx), [own.as_str()]);
 
     s.set_default_trackers(vec![vec![d2.clone()]]).unwrap();
     wait_until("d2's started", secs, || started(&seen_d2, &pub_ih) == 1).await;
