@@ -222,12 +222,12 @@ fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
     assert!(torrent_get(&mut c, json!([]), &["id"]).is_empty());
 
     // What btorrent does not have says so.
-    let v = c.call("torrent-set", json!({"group": "slow"}));
+    let v = c.call("torrent-set", json!({"sequentialDownloadFromPiece": 3}));
     assert!(
         v["result"]
             .as_str()
             .unwrap()
-            .contains("not supported: group"),
+            .contains("not supported: sequentialDownloadFromPiece"),
         "{v}"
     );
 }

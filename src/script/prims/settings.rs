@@ -124,6 +124,29 @@ fn settings_map(cfg: &Config) -> Map {
     m.insert("lsd".into(), s.lsd.into());
     m.insert("pex".into(), s.pex.into());
     m.insert("rename_partial_files".into(), s.rename_partial_files.into());
+    // Tiers of URLs: an array of arrays of strings.
+    let tiers: rhai::Array = s
+        .default_trackers
+        .iter()
+        .map(|tier| {
+            let urls: rhai::Array = tier.iter().map(|u| Dynamic::from(u.clone())).collect();
+            Dynamic::from_array(urls)
+        })
+        .collect();
+    m.insert("default_trackers".into(), Dynamic::from_array(tiers));
+    // By name: each group's limits (bytes/s, 0 when unlimited) and whether it honours the session's.
+    let mut groups = rhai::Map::new();
+    for (name, g) in &s.bandwidth_groups {
+        let mut one = rhai::Map::new();
+        one.insert("upload_limit".into(), rate(g.upload_limit));
+        one.insert("download_limit".into(), rate(g.download_limit));
+        one.insert(
+            "honors_session_limits".into(),
+            g.honors_session_limits.into(),
+        );
+        groups.insert(name.as_str().into(), Dynamic::from_map(one));
+    }
+    m.insert("bandwidth_groups".into(), Dynamic::from_map(groups));
     m.insert("port_forwarding".into(), s.port_forwarding.into());
     m.insert(
         "port_forwarding_gateway".into(),
