@@ -179,19 +179,42 @@ async fn a_dual_stack_announce_succeeds_over_either_family_alone() {
         tracker.stop().await;
     }
 
-    // A port a router forwards to ours is told over IPv4; over IPv6, no NAT between, our own.
+    // A port a router forwards to ours is told over IPv4; over IPv6, no NAT between, our own;
+    // over HTTP and over UDP (BEP 15) alike.
     let (v4, _v6) = TestTracker::start_on_both_loopbacks(TrackerConfig::default()).await;
-    let url = format!("http://localhost:{}/announce", v4.addr.port());
-    dual.announce_listening(&url, &request(40123), 6881)
-        .await
-        .unwrap();
     let at = |a: &str| a.parse::<SocketAddr>().unwrap();
     let both = [at("127.0.0.1:40123"), at("[::1]:6881")];
-    // The answer over IPv6 is waited for a moment only; the tracker hears it all the same.
+    for (scheme, ih) in [("http", [7; 20]), ("udp", [8; 20])] {
+        let url = format!("{scheme}://localhost:{}/announce", v4.addr.port());
+        let req = AnnounceRequest {
+            info_hash: btorrent::InfoHash(ih),
+            ..request(40123)
+        };
+        dual.announce_listening(&url, &req, 6881).await.unwrap();
+        // The answer over IPv6 is waited for a moment only; the tracker hears it all the same.
+        wait_until_async(
+            &format!("the tracker to list 127.0.0.1:40123 and [::1]:6881 ({scheme})"),
+            Duration::from_secs(30),
+            || async { listed(&v4, btorrent::InfoHash(ih)).await == both },
+        )
+        .await;
+    }
+    // Another peer's announce over UDP hears the first at both addresses (the answer over IPv6
+    // may come after the moment waited for it on a busy machine: asked again, then).
+    let url = format!("udp://localhost:{}/announce", v4.addr.port());
+    let req = AnnounceRequest {
+        info_hash: btorrent::InfoHash([8; 20]),
+        ..request(5000)
+    };
     wait_until_async(
-        "the tracker lists 127.0.0.1:40123 and [::1]:6881",
+        "a UDP announce to hear the peer at both addresses",
         Duration::from_secs(30),
-        || async { listed(&v4, btorrent::InfoHash([7; 20])).await == both },
+        || async {
+            let answer = dual.announce_listening(&url, &req, 5000).await.unwrap();
+            let mut peers = answer.peers;
+            peers.sort();
+            peers == both
+        },
     )
     .await;
 }

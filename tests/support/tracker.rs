@@ -36,18 +36,23 @@ impl TestTracker {
         Self::start_serving(bind, cfg, true).await
     }
 
-    /// One tracker served on 127.0.0.1 and on `[::1]` at the same port, as a host name that
-    /// resolves to both (`localhost`) reaches it: the IPv4 server, then the IPv6 one.
+    /// One tracker served on 127.0.0.1 and on `[::1]` at the same port, HTTP and UDP, as a host
+    /// name that resolves to both (`localhost`) reaches it: the IPv4 server, then the IPv6 one.
     pub async fn start_on_both_loopbacks(cfg: TrackerConfig) -> (Self, Self) {
         let tracker = Tracker::new(cfg);
         for _ in 0..50 {
             let v4 = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let port = v4.local_addr().unwrap().port();
-            // The same number may be taken on the other loopback: another try.
-            if let Ok(v6) = TcpListener::bind(("::1", port)).await {
-                let one = Self::serving(tracker.clone(), v4, None);
-                return (one, Self::serving(tracker, v6, None));
-            }
+            // The same number may be taken on the other loopback, or over UDP: another try.
+            let (Ok(v6), Ok(udp4), Ok(udp6)) = (
+                TcpListener::bind(("::1", port)).await,
+                tokio::net::UdpSocket::bind(("127.0.0.1", port)).await,
+                tokio::net::UdpSocket::bind(("::1", port)).await,
+            ) else {
+                continue;
+            };
+            let one = Self::serving(tracker.clone(), v4, Some(udp4));
+            return (one, Self::serving(tracker, v6, Some(udp6)));
         }
         panic!("no port free on both 127.0.0.1 and [::1] in 50 tries");
     }

@@ -9,6 +9,8 @@
 //! on `0.0.0.0`) reaches trackers over that family only, so it is never listed at an address it
 //! does not take connections on.
 //!
+//! The same holds of `udp://` trackers (BEP 15 over each family).
+//!
 //! [`FamilyResolver`] is the name lookup of a client that keeps to one family: the system's
 //! addresses of that family, and for `localhost` (and names under `.localhost`) the family's
 //! loopback address whatever the hosts file says (RFC 6761 §6.3), so a tracker on this machine is
@@ -127,6 +129,26 @@ pub(super) fn is_no_address(e: &(dyn std::error::Error + 'static)) -> bool {
         at = err.source();
     }
     false
+}
+
+/// The announce of a dual-stack client: `over4` and `over6` at once, the answers merged
+/// ([`merge`]). An answer over IPv4 waits [`SECOND_FAMILY_WAIT`] at most for the one over IPv6; a
+/// failure waits for it in full. `over6` is spawned, so the tracker hears it even when its answer
+/// comes too late to be used.
+pub(super) async fn over_both(
+    over4: impl std::future::Future<Output = Result<AnnounceResponse, TrackerError>>,
+    over6: impl std::future::Future<Output = Result<AnnounceResponse, TrackerError>> + Send + 'static,
+) -> Result<AnnounceResponse, TrackerError> {
+    let mut over6 = tokio::spawn(over6);
+    let over4 = over4.await;
+    let over6 = if over4.is_ok() {
+        tokio::time::timeout(SECOND_FAMILY_WAIT, &mut over6)
+            .await
+            .ok()
+    } else {
+        Some((&mut over6).await)
+    };
+    merge(over4, over6.and_then(Result::ok))
 }
 
 /// One announce from the answers over IPv4 (`v4`) and IPv6 (`v6`, `None` when it did not come in

@@ -138,6 +138,9 @@ pub struct TrackerClient {
     retry: RetryPolicy,
     /// Local address UDP packets leave from (`None`: any).
     local: Option<std::net::IpAddr>,
+    /// The one family a single-family client reaches trackers over (`None`: either; a
+    /// dual-stack client, with `http6`, uses both).
+    family: Option<Family>,
     /// First wait for a UDP tracker's answer; it doubles after each timeout.
     udp_timeout: Duration,
     udp_ids: Arc<udp::ConnectionIds>,
@@ -169,6 +172,7 @@ impl TrackerClient {
             std::net::IpAddr::V6(v6) if v6.is_unspecified() => {
                 let mut client = Self::build(connect, request, None, Some(Family::V4));
                 client.http6 = Some(http_client(connect, request, None, Some(Family::V6)));
+                client.family = None;
                 client
             }
             ip if ip.is_unspecified() => Self::build(connect, request, None, Some(Family::V4)),
@@ -205,6 +209,7 @@ impl TrackerClient {
             http6: None,
             retry: RetryPolicy::default(),
             local,
+            family,
             udp_timeout: UDP_TIMEOUT,
             udp_ids: Arc::default(),
         }
@@ -235,57 +240,42 @@ impl TrackerClient {
         listen_port: u16,
     ) -> Result<AnnounceResponse, TrackerError> {
         let url = tracker_url(announce_url)?;
+        // A dual-stack client announces to a named tracker over both families (see `family`).
+        let dual = self.http6.is_some() && url.domain().is_some();
+        let own = AnnounceRequest {
+            port: listen_port,
+            ..req.clone()
+        };
         if url.scheme() == "udp" {
-            return self.udp_announce(&url, req).await;
+            if !dual {
+                return self.udp_announce(&url, req, self.family).await;
+            }
+            let this = self.clone();
+            let url6 = url.clone();
+            let over6 = async move { this.udp_announce(&url6, &own, Some(Family::V6)).await };
+            return family::over_both(self.udp_announce(&url, req, Some(Family::V4)), over6).await;
         }
         let base = http_url(announce_url)?;
         let url = with_query(&base, &announce_query(req))?;
         match &self.http6 {
-            Some(v6) if url.domain().is_some() => {
-                let own = AnnounceRequest {
-                    port: listen_port,
-                    ..req.clone()
-                };
+            Some(v6) if dual => {
                 let url6 = with_query(&base, &announce_query(&own))?;
-                self.announce_over_both(url, url6, v6.clone()).await
+                let (this, v6) = (self.clone(), v6.clone());
+                let over6 = async move {
+                    let body = this.get_with(&v6, &url6, MAX_REPLY).await?;
+                    response::parse_announce(&body)
+                };
+                let over4 = async {
+                    let body = self.get_with(&self.http, &url, MAX_REPLY).await?;
+                    response::parse_announce(&body)
+                };
+                family::over_both(over4, over6).await
             }
             _ => {
                 let body = self.get(&url, MAX_REPLY).await?;
                 response::parse_announce(&body)
             }
         }
-    }
-
-    /// The announce of a dual-stack session: over IPv4 and IPv6 at once, the answers merged
-    /// ([`family::merge`]). An answer over IPv4 waits [`family::SECOND_FAMILY_WAIT`] at most for
-    /// the one over IPv6; a failure waits for it in full.
-    async fn announce_over_both(
-        &self,
-        url: Url,
-        url6: Url,
-        v6: reqwest::Client,
-    ) -> Result<AnnounceResponse, TrackerError> {
-        let over6 = {
-            let this = self.clone();
-            async move {
-                let body = this.get_with(&v6, &url6, MAX_REPLY).await?;
-                response::parse_announce(&body)
-            }
-        };
-        // Spawned, so the tracker hears it even when its answer comes too late to be used.
-        let mut over6 = tokio::spawn(over6);
-        let over4 = match self.get_with(&self.http, &url, MAX_REPLY).await {
-            Ok(body) => response::parse_announce(&body),
-            Err(e) => Err(e),
-        };
-        let over6 = if over4.is_ok() {
-            tokio::time::timeout(family::SECOND_FAMILY_WAIT, &mut over6)
-                .await
-                .ok()
-        } else {
-            Some((&mut over6).await)
-        };
-        family::merge(over4, over6.and_then(Result::ok))
     }
 
     /// Scrapes the counts of `hashes` at the scrape address that goes with `announce_url` (BEP 48:

@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 use reqwest::Url;
 use tokio::net::UdpSocket;
 
+use super::family::{Family, FamilyResolver, NoAddressOfFamily};
 use super::{AnnounceRequest, AnnounceResponse, ScrapeStats, TrackerError};
 use btorrent_proto::types::InfoHash;
 use btorrent_proto::udp_tracker::{
@@ -80,11 +81,13 @@ pub(super) struct Exchange<'a> {
 }
 
 impl<'a> Exchange<'a> {
-    /// Resolves the tracker of `url` and opens a socket of its family (from `local` when given).
+    /// Resolves the tracker of `url` (to an address of `family` when given) and opens a socket of
+    /// its family (from `local` when given).
     pub(super) async fn open(
         ids: &'a ConnectionIds,
         timing: Timing,
         local: Option<IpAddr>,
+        family: Option<Family>,
         url: &Url,
     ) -> Result<Exchange<'a>, TrackerError> {
         let shown = super::display_url(url);
@@ -99,10 +102,29 @@ impl<'a> Exchange<'a> {
             url: shown.clone(),
             reason: "a udp:// tracker needs a port".into(),
         })?;
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|e| transport(format!("cannot resolve {host}: {e}")))?
-            .collect();
+        let addrs: Vec<SocketAddr> = match family {
+            // Only that family's addresses (and `localhost` its loopback one).
+            Some(family) if host.parse::<IpAddr>().is_err() => FamilyResolver { family }
+                .lookup(host)
+                .await
+                .map_err(|e| {
+                    if e.get_ref().is_some_and(|i| i.is::<NoAddressOfFamily>()) {
+                        TrackerError::NoAddress {
+                            url: shown.clone(),
+                            detail: e.to_string(),
+                        }
+                    } else {
+                        transport(format!("cannot resolve {host}: {e}"))
+                    }
+                })?
+                .into_iter()
+                .map(|a| SocketAddr::new(a.ip(), port))
+                .collect(),
+            _ => tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| transport(format!("cannot resolve {host}: {e}")))?
+                .collect(),
+        };
         let tracker = addrs
             .iter()
             .find(|a| local.is_none_or(|l| l.is_ipv6() == a.is_ipv6()))
@@ -251,8 +273,10 @@ impl super::TrackerClient {
         &self,
         url: &Url,
         req: &AnnounceRequest,
+        family: Option<Family>,
     ) -> Result<AnnounceResponse, TrackerError> {
-        let mut ex = Exchange::open(&self.udp_ids, self.udp_timing(), self.local, url).await?;
+        let timing = self.udp_timing();
+        let mut ex = Exchange::open(&self.udp_ids, timing, self.local, family, url).await?;
         let resp = ex
             .call(|connection_id, transaction_id| Request::Announce {
                 connection_id,
@@ -277,7 +301,8 @@ impl super::TrackerClient {
         if hashes.is_empty() {
             return Ok(out);
         }
-        let mut ex = Exchange::open(&self.udp_ids, self.udp_timing(), self.local, url).await?;
+        let timing = self.udp_timing();
+        let mut ex = Exchange::open(&self.udp_ids, timing, self.local, self.family, url).await?;
         for batch in hashes.chunks(MAX_SCRAPE_HASHES) {
             let resp = ex
                 .call(|connection_id, transaction_id| Request::Scrape {
