@@ -160,7 +160,7 @@ impl Rpc {
             "session-set" => session::set(self, args).await,
             "session-stats" => session::stats(self).await,
             "free-space" => session::free_space(args),
-            "port-test" => session::port_test(self, local.ip()).await,
+            "port-test" => session::port_test(self, args, local.ip()).await,
             "session-close" => {
                 tracing::info!("session-close over the RPC: closing");
                 self.close.cancel();

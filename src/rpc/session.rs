@@ -594,8 +594,30 @@ pub fn free_space(args: &Map<String, Value>) -> Outcome {
 /// every interface, at the address the request came in on, and says whether it accepts connections. This cannot tell
 /// whether the port is reachable from the internet (that needs a host outside), and the reply says
 /// so in `port-test-detail`, with how port forwarding on the router stands.
-pub async fn port_test(rpc: &Arc<Rpc>, came_in_on: std::net::IpAddr) -> Outcome {
+pub async fn port_test(
+    rpc: &Arc<Rpc>,
+    args: &Map<String, Value>,
+    came_in_on: std::net::IpAddr,
+) -> Outcome {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    const IP_PROTOCOL: &str = "ipProtocol";
+    let v6 = match args.get(IP_PROTOCOL) {
+        None | Some(Value::Null) => None,
+        Some(v) if v == "ipv4" => Some(false),
+        Some(v) if v == "ipv6" => Some(true),
+        Some(v) => {
+            return Err(format!(
+                "{IP_PROTOCOL} must be \"ipv4\" or \"ipv6\", not {v}"
+            ))
+        }
+    };
     let mut m = Map::new();
+    if let Some(v6) = v6 {
+        m.insert(
+            IP_PROTOCOL.into(),
+            (if v6 { "ipv6" } else { "ipv4" }).into(),
+        );
+    }
     let Some(session) = rpc.peer.get().await else {
         m.insert("port-is-open".into(), false.into());
         m.insert(
@@ -605,8 +627,36 @@ pub async fn port_test(rpc: &Arc<Rpc>, came_in_on: std::net::IpAddr) -> Outcome 
         return Ok(m);
     };
     let mut addr = session.listen_addr();
-    if addr.ip().is_unspecified() {
-        addr.set_ip(came_in_on);
+    let listen = addr.ip();
+    let came_in_on = came_in_on.to_canonical();
+    // Whether the peer listens over IPv6 (`true`) or IPv4: `::` over both.
+    let takes = |v6: bool| match listen {
+        IpAddr::V4(_) => !v6,
+        IpAddr::V6(a) => v6 || a.is_unspecified(),
+    };
+    match v6 {
+        // Asked of one family: the session must listen on it.
+        Some(v6) if !takes(v6) => {
+            m.insert("port-is-open".into(), false.into());
+            m.insert(
+                "port-test-detail".into(),
+                format!(
+                    "the peer listens on {listen}: not over {}",
+                    if v6 { "IPv6" } else { "IPv4" }
+                )
+                .into(),
+            );
+            return Ok(m);
+        }
+        Some(v6) if listen.is_unspecified() && came_in_on.is_ipv6() != v6 => {
+            addr.set_ip(if v6 {
+                IpAddr::V6(Ipv6Addr::LOCALHOST)
+            } else {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            });
+        }
+        _ if listen.is_unspecified() => addr.set_ip(came_in_on),
+        _ => {}
     }
     let open = matches!(
         tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr)).await,

@@ -184,7 +184,8 @@ fn session_limits_port_test_and_free_space_answer_from_the_running_daemon() {
     c.ok("session-set", json!({"speed-limit-down-enabled": false}));
     let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
     assert_eq!(cfg.settings.download_limit, None);
-    // The peer listens on 127.0.0.1: port-test reaches it.
+    // The peer listens on 127.0.0.1: port-test reaches it, over IPv4 (Transmission 4.1's
+    // `ipProtocol`), not over IPv6.
     let p = c.ok("port-test", json!({}));
     assert_eq!(p["port-is-open"], true, "{p}");
     assert!(
@@ -193,6 +194,26 @@ fn session_limits_port_test_and_free_space_answer_from_the_running_daemon() {
             .unwrap()
             .contains("not tested"),
         "{p}"
+    );
+    let p = c.ok("port-test", json!({"ipProtocol": "ipv4"}));
+    assert_eq!(
+        (&p["port-is-open"], &p["ipProtocol"]),
+        (&json!(true), &json!("ipv4"))
+    );
+    let p = c.ok("port-test", json!({"ipProtocol": "ipv6"}));
+    assert_eq!(
+        (&p["port-is-open"], &p["ipProtocol"]),
+        (&json!(false), &json!("ipv6"))
+    );
+    let detail = p["port-test-detail"].as_str().unwrap();
+    assert!(detail.contains("not over IPv6"), "{p}");
+    let v = c.call("port-test", json!({"ipProtocol": "ipx"}));
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("\"ipv4\" or \"ipv6\""),
+        "{v}"
     );
     let f = c.ok("free-space", json!({"path": dir.path()}));
     let (free, total) = (
@@ -208,6 +229,26 @@ fn session_limits_port_test_and_free_space_answer_from_the_running_daemon() {
 /// it, the settings' peer limit); `session-set download-dir` (`transmission-remote -w DIR`) changes
 /// where torrents added without a folder go, kept in torrents.toml; a relative path or a file is
 /// refused and changes nothing.
+/// A peer listening on `::` takes connections over both families: `port-test` reaches it over
+/// each when asked (`ipProtocol`), whatever family the request came in on.
+#[test]
+fn port_test_reaches_a_dual_stack_peer_over_either_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start_cmd(dir.path(), "::", "", crate::support::cli::bin());
+    let mut c = d.client();
+    for family in ["ipv4", "ipv6"] {
+        let p = c.ok("port-test", json!({"ipProtocol": family}));
+        assert_eq!(p["port-is-open"], true, "{family}: {p}");
+        assert_eq!(p["ipProtocol"], family);
+        let at = if family == "ipv6" {
+            "[::1]:"
+        } else {
+            "127.0.0.1:"
+        };
+        assert!(p["port-test-detail"].as_str().unwrap().contains(at), "{p}");
+    }
+}
+
 #[test]
 fn session_get_tells_the_truth_and_session_set_moves_the_default_download_dir() {
     use base64::Engine as _;
