@@ -111,7 +111,10 @@ impl Resolve for FamilyResolver {
     }
 }
 
-/// Whether `e` (a reqwest error, or anything it wraps) is a name without an address of the family.
+/// Whether `e` (a reqwest error, or anything it wraps) says the tracker cannot be reached over the
+/// family at all: its name has no address of it, or this machine has no route to the address (no
+/// IPv6 connectivity, say: the failure is there again at once, so it is not retried within the
+/// call, and the other family answers).
 pub(super) fn is_no_address(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut at: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = at {
@@ -119,9 +122,16 @@ pub(super) fn is_no_address(e: &(dyn std::error::Error + 'static)) -> bool {
             return true;
         }
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.is::<NoAddressOfFamily>())
+            let no_route = matches!(
+                io.kind(),
+                std::io::ErrorKind::NetworkUnreachable
+                    | std::io::ErrorKind::HostUnreachable
+                    | std::io::ErrorKind::AddrNotAvailable
+            );
+            if no_route
+                || io
+                    .get_ref()
+                    .is_some_and(|inner| inner.is::<NoAddressOfFamily>())
             {
                 return true;
             }
@@ -216,6 +226,16 @@ mod tests {
         assert!(is_no_address(&err), "{err}");
         assert_eq!(err.to_string(), "127.0.0.1 has no IPv6 address");
         assert_eq!(Family::of("::ffff:10.0.0.1".parse().unwrap()), Family::V4);
+        // No route to the address: the same as no address of the family.
+        for kind in [
+            std::io::ErrorKind::NetworkUnreachable,
+            std::io::ErrorKind::HostUnreachable,
+        ] {
+            let e = std::io::Error::new(kind, "no route");
+            assert!(is_no_address(&e), "{kind:?}");
+        }
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert!(!is_no_address(&refused));
     }
 
     #[test]

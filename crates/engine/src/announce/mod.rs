@@ -65,7 +65,8 @@ pub enum TrackerError {
         detail: String,
         timed_out: bool,
     },
-    /// The tracker's name has no address of the family the client keeps to ([`family`]).
+    /// The tracker cannot be reached over the family the client keeps to: its name has no address
+    /// of it, or this machine no route there ([`family`]). Not retried within the call.
     #[error("could not reach tracker {url}: {detail}")]
     NoAddress { url: String, detail: String },
     #[error("tracker {url} answered HTTP {status}")]
@@ -89,7 +90,7 @@ impl TrackerError {
         }
     }
 
-    /// The tracker's name has no address of the family asked for: the other family answers.
+    /// The tracker cannot be reached over the family asked for: the other family answers.
     pub fn is_no_address(&self) -> bool {
         matches!(self, TrackerError::NoAddress { .. })
     }
