@@ -4,7 +4,7 @@
 //! IPv4 and IPv6 (`::`) therefore announces to a tracker named by a host name twice, once over
 //! each family ([`super::TrackerClient::for_listen`]), as BEP 7 asks of a client with an address
 //! of each: the tracker lists it under both, so peers that have only one of the two reach it. The
-//! two answers are one announce to the torrent ([`merge`]): their peers together, the counts and
+//! two answers are one announce to the torrent (`merge`): their peers together, the counts and
 //! the interval of the IPv4 one when both came. A session listening on one family's address (or
 //! on `0.0.0.0`) reaches trackers over that family only, so it is never listed at an address it
 //! does not take connections on.

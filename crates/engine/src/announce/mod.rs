@@ -14,7 +14,7 @@
 //! - Error text names the tracker by scheme, host, port and path only: a passkey in the query never
 //!   reaches a log.
 
-mod family;
+pub mod family;
 mod response;
 mod schedule;
 mod udp;
