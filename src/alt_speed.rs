@@ -247,6 +247,7 @@ pub fn spawn(peer: PeerSlot) -> JoinHandle<()> {
 
 /// One look: the schedule's verdict now, applied as [`decide`] says.
 fn look(peer: &PeerSlot, last: Option<(Schedule, bool)>) -> Option<(Schedule, bool)> {
+    let _applying = peer.torrents().settings_lock().blocking_lock();
     let cfg = peer.torrents().config().ok()?;
     let schedule = cfg.settings.alt_speed_schedule()?;
     let (minute, weekday) = local_now()?;

@@ -63,6 +63,8 @@ struct Seen {
 /// changed since `last`, and the blocklist applied again when its source changed since then.
 /// Returns what it saw.
 fn look(peer: &PeerSlot, last: Seen) -> Seen {
+    // Read and applied in one hold: a session-set cannot change the file in between.
+    let _applying = peer.torrents().settings_lock().blocking_lock();
     let Ok(cfg) = peer.torrents().config() else {
         return last;
     };

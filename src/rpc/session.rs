@@ -190,6 +190,8 @@ pub fn limit_arg(
 /// changed here, unless it comes with the value it has (a client sending back every preference).
 /// Every value is checked before anything changes.
 pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
+    // Read, applied and written in one hold ([`crate::torrents::Torrents::settings_lock`]).
+    let _applying = rpc.peer.torrents().settings_lock().lock().await;
     const LIMITS: [&str; 4] = [
         "speed-limit-down",
         "speed-limit-down-enabled",

@@ -18,7 +18,12 @@
 //!   update torrents.toml" (and "register and add") one step against a sync that starts what the
 //!   file lists.
 //!
-//! Lock order (outermost first): `membership` (async, held across a removal or a sync), then `writer`
+//! - It holds the settings lock ([`Torrents::settings_lock`]): whoever applies `[settings]` to the
+//!   running session and writes them holds it, so a look at the file never puts back in force
+//!   what another is replacing.
+//!
+//! Lock order (outermost first): `settings` (async, held while settings are applied and written),
+//! then `membership` (async, held across a removal or a sync), then `writer`
 //! (this process's writers, one at a time), then the file lock `.torrents.toml.lock` (other
 //! processes), then `current` (held only to copy or swap an `Arc`), then the session's own locks.
 //! The session slot (`session`) is taken by itself, never while `writer` is held.
@@ -66,6 +71,8 @@ struct Inner {
     current: RwLock<Loaded>,
     writer: Mutex<()>,
     membership: tokio::sync::Mutex<()>,
+    /// See [`Torrents::settings_lock`].
+    settings: tokio::sync::Mutex<()>,
     /// Counts the changes seen (reloads and saves); receivers wake on each.
     changed: tokio::sync::watch::Sender<u64>,
     /// How many times the file was read (for tests: readers must not read it).
@@ -126,6 +133,7 @@ impl Torrents {
             }),
             writer: Mutex::new(()),
             membership: Default::default(),
+            settings: Default::default(),
             changed: tokio::sync::watch::Sender::new(0),
             loads: AtomicU64::new(0),
             loaded: AtomicBool::new(false),
@@ -256,6 +264,15 @@ impl Torrents {
     /// its own options. Outermost lock (see the module's lock order).
     pub async fn membership(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.inner.membership.lock().await
+    }
+
+    /// Held by whoever applies `[settings]` to the running session and writes them (the RPC's
+    /// `session-set`, the task that applies hand edits, the alternative limits' schedule): each
+    /// reads the file, applies and writes in one hold, so the task applying hand edits never
+    /// puts back in force the limits a `session-set` is replacing. Outermost lock; `lock().await`
+    /// in async code, `blocking_lock()` on a blocking thread.
+    pub fn settings_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.settings
     }
 
     /// The running session, if any. A session being started is waited for (and is absent only if
