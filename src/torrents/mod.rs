@@ -267,10 +267,10 @@ impl Torrents {
     }
 
     /// Held by whoever applies `[settings]` to the running session and writes them (the RPC's
-    /// `session-set`, the task that applies hand edits, the alternative limits' schedule): each
-    /// reads the file, applies and writes in one hold, so the task applying hand edits never
-    /// puts back in force the limits a `session-set` is replacing. Outermost lock; `lock().await`
-    /// in async code, `blocking_lock()` on a blocking thread.
+    /// `session-set`, the task that applies hand edits, the alternative limits' schedule, a
+    /// script's `speed_set`): each reads the file, applies and writes in one hold, so the task
+    /// applying hand edits never puts back in force the limits a `session-set` is replacing.
+    /// Outermost lock; `lock().await` in async code, `blocking_lock()` on a blocking thread.
     pub fn settings_lock(&self) -> &tokio::sync::Mutex<()> {
         &self.inner.settings
     }

@@ -53,8 +53,10 @@ fn speed_set(ctx: &HostContext, opts: &Map) -> Result<Map, Box<EvalAltResult>> {
                 .or_else(|t| fail(FUNC, format!("`alt` must be true or false, not {t}")))?,
         ),
     };
-    let cfg = ctx
-        .torrents()
+    // Written and applied in one hold of the settings lock (see `Torrents::settings_lock`).
+    let torrents = ctx.torrents();
+    let _applying = ctx.block_on(torrents.settings_lock().lock())?;
+    let cfg = torrents
         .update(|cfg| {
             let s = &mut cfg.settings;
             for (slot, value) in [
