@@ -133,21 +133,18 @@ fn look(peer: &PeerSlot, last: Seen) -> Seen {
         }
         // Bandwidth groups: each the file names given its limits; one it no longer names is
         // unlimited (its torrents stay in it).
-        let groups = cfg.settings.group_limits();
-        for (name, now) in s.groups() {
-            let want = groups
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map_or_else(Default::default, |(_, l)| *l);
-            if now != want {
+        let mut wanted_groups: std::collections::BTreeMap<String, crate::engine::GroupLimits> = s
+            .groups()
+            .into_iter()
+            .map(|(n, _)| (n, Default::default()))
+            .collect();
+        wanted_groups.extend(cfg.settings.group_limits());
+        let now: std::collections::BTreeMap<_, _> = s.groups().into_iter().collect();
+        for (name, want) in wanted_groups {
+            if now.get(&name) != Some(&want) {
                 s.set_group_limits(&name, want);
                 tracing::info!("bandwidth group {name:?} from torrents.toml: {want:?}");
             }
-        }
-        let known: Vec<String> = s.groups().into_iter().map(|(n, _)| n).collect();
-        for (name, want) in groups.iter().filter(|(n, _)| !known.contains(n)) {
-            s.set_group_limits(name, *want);
-            tracing::info!("bandwidth group {name:?} from torrents.toml: {want:?}");
         }
         let defaults = cfg.settings.default_trackers.clone();
         if s.default_trackers() != defaults {

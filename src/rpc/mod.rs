@@ -8,7 +8,8 @@
 //!   the older ones the methods speak;
 //! - [`guard`]: whitelist, basic authentication and the session-id (CSRF) handshake;
 //! - [`password`]: the RPC password as torrents.toml keeps it;
-//! - [`session`]: `session-get/set`, `session-stats`, `free-space`, `port-test`;
+//! - [`session`]: `session-get/set`, `session-stats`, `free-space`;
+//! - [`port_test`]: `port-test`, dialling our own peer port;
 //! - [`torrents`]: the torrent methods (`torrent-add/start/stop/verify/reannounce/remove/set`,
 //!   `-set-location`, `-rename-path`) and `queue-move-*`;
 //! - [`fetching`]: magnet links added and waiting for their metadata (listed, paused, removed,
@@ -43,6 +44,7 @@ pub mod jsonrpc;
 pub mod metrics;
 pub mod page;
 pub mod password;
+pub mod port_test;
 pub mod queue;
 pub mod server;
 pub mod session;
@@ -160,7 +162,7 @@ impl Rpc {
             "session-set" => session::set(self, args).await,
             "session-stats" => session::stats(self).await,
             "free-space" => session::free_space(args),
-            "port-test" => session::port_test(self, args, local.ip()).await,
+            "port-test" => port_test::answer(self, args, local.ip()).await,
             "session-close" => {
                 tracing::info!("session-close over the RPC: closing");
                 self.close.cancel();
