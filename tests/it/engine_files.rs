@@ -1,6 +1,7 @@
 //! Choosing files in the engine: skipped files are not fetched (nor created, unless a wanted piece
 //! straddles them: then they stay sparse), a torrent done with what it wants is seeding, wanting a
-//! file again fetches it, and sequential mode fetches pieces in order.
+//! file again fetches it, and sequential mode fetches pieces in order (from the first, or from a
+//! later piece and round).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -137,6 +138,18 @@ async fn a_selection_of_the_wrong_length_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequential_mode_completes_pieces_in_order() {
+    completes_in_sequence(None).await;
+}
+
+/// Started at a later piece (a player seeking): from there to the last, then from the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_mode_from_a_later_piece_wraps_round() {
+    completes_in_sequence(Some(130)).await;
+}
+
+/// A leecher in sequential mode (from piece `from`, else the first) completes each piece at most a
+/// few places past the first one it lacks in that sequence.
+async fn completes_in_sequence(from: Option<u32>) {
     let src = tempfile::tempdir().unwrap();
     let dst = tempfile::tempdir().unwrap();
     write_random(&src.path().join("movie.bin"), 3200 * K, 7);
@@ -160,19 +173,29 @@ async fn sequential_mode_completes_pieces_in_order() {
     let l = leecher.add(meta.clone(), add).await.unwrap();
     l.set_sequential(true);
     assert!(l.stats().sequential);
+    let n = meta.info.piece_count();
+    let start = from.unwrap_or(0) as usize;
+    if let Some(from) = from {
+        let past = l.set_sequential_from(n as u32).unwrap_err().to_string();
+        assert!(past.contains("does not exist"), "{past}");
+        l.set_sequential_from(from).unwrap();
+        assert_eq!(l.stats().sequential_from, from);
+    }
+    // Each piece's place in the sequence.
+    let place = |i: usize| (i + n - start) % n;
     l.resume();
     let end = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut samples = 0;
     loop {
         let have = l.have();
-        let first_missing = (0..have.len()).find(|&i| !have.get(i));
+        let first_missing = (0..n).map(|p| (p + start) % n).find(|&i| !have.get(i));
         let Some(first_missing) = first_missing else {
             break;
         };
-        let last_have = have.ones().last().unwrap_or(0);
+        let last_have = have.ones().map(place).max().unwrap_or(0);
         assert!(
-            last_have < first_missing + 8,
-            "piece {last_have} done while {first_missing} is missing"
+            last_have < place(first_missing) + 8,
+            "piece at place {last_have} done while piece {first_missing} is missing"
         );
         samples += 1;
         assert!(tokio::time::Instant::now() < end, "not complete in 60 s");

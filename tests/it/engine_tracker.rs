@@ -1,7 +1,7 @@
 //! Peers that find each other only through btorrent's tracker, and a tracker that restarts (losing
 //! every swarm) in the middle of a transfer: the transfer goes on, and a peer that arrives after the
 //! restart still finds the others once they re-announce; a running torrent's trackers changed;
-//! the session's default trackers.
+//! the session's default trackers; a partial seed (BEP 21) told apart from the downloaders.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -313,4 +313,73 @@ async fn a_connection_says_where_its_address_came_from() {
     }
     assert!(leech_end.outgoing || seed_end.outgoing);
     wait_complete(&l, 60).await;
+}
+
+/// BEP 21: a torrent done with the files it wants, another skipped, is a partial seed. Its regular
+/// announces say `paused`, and btorrent's tracker counts it among the leechers but not the
+/// downloaders, in its announce replies (which the torrent's tracker status shows) and in scrapes.
+/// Wanting the skipped file again, it downloads, then seeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_seed_is_a_leecher_but_not_a_downloader() {
+    use btorrent::engine::FilePriority;
+    let tracker = start_tracker("127.0.0.1:0".parse().unwrap()).await;
+    let url = format!("http://{}/announce", tracker.addr);
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    // Whole pieces each: skipping b leaves no piece of it wanted.
+    write_random(&src.path().join("pack/a.bin"), 256 * 1024, 31);
+    write_random(&src.path().join("pack/b.bin"), 256 * 1024, 32);
+    let meta = torrent(&src.path().join("pack"), 32 * 1024, vec![url.clone()]);
+    let seeder = session().await;
+    let s = seeder
+        .add(meta.clone(), via_tracker(src.path()))
+        .await
+        .unwrap();
+    wait_complete(&s, 30).await;
+    let leecher = session().await;
+    let opts = AddOptions {
+        files: Some(vec![FilePriority::Normal, FilePriority::Skip]),
+        ..via_tracker(dst.path())
+    };
+    let l = leecher.add(meta.clone(), opts).await.unwrap();
+    wait_until("a.bin", Duration::from_secs(30), || {
+        let st = l.stats();
+        st.bytes_left == 0 && st.pieces_have > 0
+    })
+    .await;
+    assert!(!dst.path().join("pack/b.bin").exists());
+    // The next regular announce (due at once, or when the tracker's `min interval` allows).
+    l.reannounce();
+    let counts = |h: &btorrent::engine::TorrentHandle| {
+        let st = h.tracker_status().pop().unwrap().1;
+        (st.seeders, st.leechers, st.downloaders)
+    };
+    wait_until(
+        "the tracker to count a partial seed",
+        Duration::from_secs(30),
+        || counts(&l) == (Some(1), Some(1), Some(0)),
+    )
+    .await;
+    let client = btorrent::announce::TrackerClient::new();
+    let scraped = client.scrape(&url, &[meta.info_hash]).await.unwrap();
+    let st = scraped[&meta.info_hash];
+    assert_eq!(
+        (st.complete, st.incomplete, st.downloaders),
+        (1, 1, Some(0)),
+        "{st:?}"
+    );
+
+    // Wanting b again, it downloads it and seeds.
+    l.set_file_priorities(&[(1, FilePriority::Normal)]).unwrap();
+    wait_complete(&l, 30).await;
+    assert_same_tree(src.path(), dst.path());
+    l.reannounce();
+    wait_until(
+        "the tracker to count two seeds",
+        Duration::from_secs(30),
+        || counts(&l) == (Some(2), Some(0), Some(0)),
+    )
+    .await;
+    leecher.shutdown(Duration::from_secs(2)).await;
+    seeder.shutdown(Duration::from_secs(2)).await;
 }

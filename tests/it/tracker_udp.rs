@@ -260,6 +260,7 @@ async fn client_announces_and_scrapes_our_tracker_over_udp() {
         complete: 2,
         incomplete: 0,
         downloaded: 1,
+        downloaders: None,
     };
     assert_eq!(s[&InfoHash([5; 20])], want);
     assert_eq!(s[&unknown], ScrapeStats::default());

@@ -49,6 +49,11 @@ pub(crate) fn sample_requests() -> Vec<Request> {
                 ..req(2, 1, 0, None)
             },
         },
+        Request::Announce {
+            connection_id: 1,
+            transaction_id: 13,
+            announce: req(3, 2, 50, Some(AnnounceEvent::Paused)),
+        },
         Request::Scrape {
             connection_id: 2,
             transaction_id: 12,
@@ -63,6 +68,8 @@ fn reply(peers: &[&str]) -> AnnounceResponse {
         min_interval: None,
         complete: Some(3),
         incomplete: Some(4),
+        downloaded: None,
+        downloaders: None,
         peers: peers.iter().map(|p| p.parse().unwrap()).collect(),
         warning: None,
     }
@@ -99,6 +106,7 @@ pub(crate) fn sample_responses() -> Vec<(Response, bool)> {
                     complete: 1,
                     incomplete: 2,
                     downloaded: 3,
+                    downloaders: None,
                 }],
             },
             false,
@@ -157,7 +165,8 @@ fn every_malformed_packet_is_a_typed_error() {
         p
     };
     let mut bad_event = announce.clone();
-    bad_event[80..84].copy_from_slice(&4u32.to_be_bytes());
+    // 4 is a partial seed's `paused` (BEP 21, as libtorrent sends it); 5 is nothing.
+    bad_event[80..84].copy_from_slice(&5u32.to_be_bytes());
     let mut bad_magic = connect.clone();
     bad_magic[0] ^= 1;
     let scrape_of = |n: usize| {
@@ -202,7 +211,7 @@ fn every_malformed_packet_is_a_typed_error() {
                 need: 98,
             },
         ),
-        (bad_event, PacketError::BadEvent(4)),
+        (bad_event, PacketError::BadEvent(5)),
         (scrape_of(0), PacketError::NoHashes),
         (
             scrape_of(19),

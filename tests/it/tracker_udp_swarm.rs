@@ -40,6 +40,8 @@ async fn udp_double(up: Arc<AtomicBool>) -> (String, Arc<AtomicUsize>) {
                                 min_interval: None,
                                 complete: Some(1),
                                 incomplete: Some(0),
+                                downloaded: None,
+                                downloaders: None,
                                 peers: vec![],
                                 warning: None,
                             },

@@ -64,8 +64,15 @@ pub const SLOW_TRACKER: Duration = Duration::from_secs(15);
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
 /// The announce of `t` telling a tracker `event` and that we take peers at `port` (as that
-/// tracker is to be told: [`crate::session::SessionCtx::port_for_tracker`]).
+/// tracker is to be told: [`crate::session::SessionCtx::port_for_tracker`]). A regular announce of
+/// a partial seed (every wanted piece had, some skipped) says `paused`, as BEP 21 asks of every one
+/// of its announces but `started` and `stopped`: the tracker then counts it among the leechers
+/// but not the downloaders.
 fn request(t: &Torrent, event: Option<AnnounceEvent>, port: u16) -> AnnounceRequest {
+    let event = match event {
+        None if t.core.lock().picker.is_partial_seed() => Some(AnnounceEvent::Paused),
+        e => e,
+    };
     let st = t.stats();
     AnnounceRequest {
         info_hash: t.info_hash(),
@@ -279,6 +286,7 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
                     s.last_result = "Success".into();
                     (s.last_peers, s.seeders, s.leechers) =
                         (resp.peers.len(), resp.complete, resp.incomplete);
+                    (s.downloaded, s.downloaders) = (resp.downloaded, resp.downloaders);
                     s.answered += 1;
                 });
             }

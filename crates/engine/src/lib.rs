@@ -345,6 +345,9 @@ pub struct AddOptions {
     pub files: Option<Vec<FilePriority>>,
     /// Fetch pieces in order (streaming) rather than rarest first.
     pub sequential: bool,
+    /// The piece that order starts at ([`TorrentHandle::set_sequential_from`]; 0: the first, and
+    /// so is one past the last).
+    pub sequential_from: u32,
     /// The torrent's own speed limits (default: none, and the session's apply).
     pub limits: TorrentLimits,
     /// The bandwidth group it is in (see [`groups`]; made unlimited if the session has none of
@@ -368,6 +371,10 @@ pub struct TrackerStatus {
     pub last_peers: usize,
     pub seeders: Option<u64>,
     pub leechers: Option<u64>,
+    /// The downloads it has seen completed, and the leechers still downloading (partial seeds
+    /// left out, BEP 21), when it says.
+    pub downloaded: Option<u64>,
+    pub downloaders: Option<u64>,
     /// When the next announce is due.
     pub next: Option<std::time::SystemTime>,
     /// Successful announces to it in this run.

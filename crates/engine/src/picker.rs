@@ -189,6 +189,9 @@ pub struct Picker {
     /// Pieces we need not fetch: those we have and those not wanted.
     settled: Bitfield,
     sequential: bool,
+    /// Where the sequence of sequential mode starts: pieces from this one to the last come first,
+    /// then those before it (a player that seeks into the middle of a file).
+    sequential_from: u32,
 }
 
 impl Picker {
@@ -220,6 +223,7 @@ impl Picker {
             ranks: vec![2; n],
             settled: Bitfield::new(n),
             sequential: false,
+            sequential_from: 0,
         }
     }
 
@@ -300,9 +304,31 @@ impl Picker {
         self.sequential
     }
 
+    /// Starts the sequence of sequential mode at piece `from` (then wraps round to the first);
+    /// kept while sequential mode is off. `from` is below the piece count.
+    pub fn set_sequential_from(&mut self, from: u32) {
+        debug_assert!((from as usize) < self.states.len().max(1));
+        self.sequential_from = from;
+    }
+
+    pub fn sequential_from(&self) -> u32 {
+        self.sequential_from
+    }
+
+    /// Piece `i`'s place in the sequence of sequential mode.
+    fn place_in_sequence(&self, i: usize) -> u32 {
+        let n = self.states.len() as u32;
+        (i as u32 + n - self.sequential_from) % n
+    }
+
     /// Every wanted piece is `Have`.
     pub fn is_done(&self) -> bool {
         self.settled.is_full()
+    }
+
+    /// Done with some pieces not had: files were skipped (BEP 21's partial seed).
+    pub fn is_partial_seed(&self) -> bool {
+        self.is_done() && !self.have.is_full()
     }
 
     /// (bytes when done, bytes left until done): the bytes of the pieces wanted or had, and of those
@@ -692,8 +718,8 @@ impl Picker {
                 .iter()
                 .find_map(|o| o.rarest_first().find(|&i| has.get(i as usize)));
         }
-        // Sequential (lowest index) or the random first pieces (a per-piece random salt): a walk
-        // over the peer's pieces, highest rank first.
+        // Sequential (its place in the sequence) or the random first pieces (a per-piece random
+        // salt): a walk over the peer's pieces, highest rank first.
         let mut best: Option<(u8, u32, usize)> = None;
         for i in has.ones() {
             if self.states[i] != PieceState::Missing || self.ranks[i] == 0 {
@@ -701,7 +727,11 @@ impl Picker {
             }
             let key = (
                 3 - self.ranks[i],
-                if self.sequential { 0 } else { self.salt[i] },
+                if self.sequential {
+                    self.place_in_sequence(i)
+                } else {
+                    self.salt[i]
+                },
                 i,
             );
             if best.is_none_or(|b| key < b) {

@@ -218,6 +218,23 @@ impl TorrentHandle {
         self.0.core.lock().picker.set_sequential(on);
         self.0.have_tx.send_modify(|_| {});
     }
+
+    /// Starts the sequence of sequential mode at piece `from`: the pieces from it to the last
+    /// first, then those before it (kept while sequential mode is off). A piece past the
+    /// torrent's is refused.
+    pub fn set_sequential_from(&self, from: u32) -> crate::Result<()> {
+        let pieces = self.0.meta.info.piece_count() as u32;
+        if from >= pieces {
+            return Err(crate::EngineError::NoSuchPiece {
+                name: self.0.meta.info.name.clone(),
+                index: from,
+                pieces,
+            });
+        }
+        self.0.core.lock().picker.set_sequential_from(from);
+        self.0.have_tx.send_modify(|_| {});
+        Ok(())
+    }
 }
 
 /// Creates the zero-length files that are wanted (they hold no piece, so no write creates them).

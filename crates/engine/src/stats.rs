@@ -123,6 +123,8 @@ pub struct TorrentStats {
     pub bytes_left: u64,
     /// New pieces are fetched in order.
     pub sequential: bool,
+    /// The piece that order starts at (it wraps round to the first).
+    pub sequential_from: u32,
     /// Its data is being moved ([`crate::TorrentHandle::move_to`]): the torrent is paused until the
     /// files are in their new place.
     pub moving: bool,

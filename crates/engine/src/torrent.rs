@@ -325,6 +325,7 @@ impl Torrent {
             bytes_wanted,
             bytes_left,
             sequential: c.picker.sequential(),
+            sequential_from: c.picker.sequential_from(),
             moving: c.moving.is_some(),
             web_seeds_sending: self.web_seeds_sending.load(Ordering::Relaxed),
             times: c.clock.times(),
@@ -362,6 +363,10 @@ impl TorrentHandle {
         let mut picker = Picker::new(Geometry::from_info(&meta.info), ctx.cfg.max_buffer_bytes);
         picker.set_ranks(selection::piece_ranks(&meta.info, &files));
         picker.set_sequential(opts.sequential);
+        // Past the last piece (a stale entry): from the first.
+        if opts.sequential_from < meta.info.piece_count() as u32 {
+            picker.set_sequential_from(opts.sequential_from);
+        }
         let geo = Geometry::from_info(&meta.info);
         let storage = Storage::with_cache(
             meta.info.clone(),

@@ -14,6 +14,8 @@ pub enum AnnounceEvent {
     Started,
     Completed,
     Stopped,
+    /// A regular announce of a partial seed: not complete, and wanting nothing more (BEP 21).
+    Paused,
 }
 
 impl AnnounceEvent {
@@ -22,6 +24,7 @@ impl AnnounceEvent {
             AnnounceEvent::Started => "started",
             AnnounceEvent::Completed => "completed",
             AnnounceEvent::Stopped => "stopped",
+            AnnounceEvent::Paused => "paused",
         }
     }
 }
@@ -39,8 +42,9 @@ impl std::str::FromStr for AnnounceEvent {
             "started" => Ok(AnnounceEvent::Started),
             "completed" => Ok(AnnounceEvent::Completed),
             "stopped" => Ok(AnnounceEvent::Stopped),
+            "paused" => Ok(AnnounceEvent::Paused),
             other => Err(format!(
-                "unknown announce event {other:?} (started, completed or stopped)"
+                "unknown announce event {other:?} (started, completed, stopped or paused)"
             )),
         }
     }
@@ -78,6 +82,10 @@ pub struct AnnounceResponse {
     pub complete: Option<u64>,
     /// Leechers.
     pub incomplete: Option<u64>,
+    /// Completed downloads the tracker has counted, when it says.
+    pub downloaded: Option<u64>,
+    /// Leechers still downloading, partial seeds left out (BEP 21), when the tracker says.
+    pub downloaders: Option<u64>,
     /// IPv4 (`peers`) and IPv6 (`peers6`) peers, in the tracker's order.
     pub peers: Vec<SocketAddr>,
     pub warning: Option<String>,
@@ -92,6 +100,8 @@ pub struct ScrapeStats {
     pub incomplete: u64,
     /// Completed downloads the tracker has counted.
     pub downloaded: u64,
+    /// Leechers still downloading, partial seeds left out (BEP 21), when the tracker says.
+    pub downloaders: Option<u64>,
 }
 
 /// A peer address as a tracker hands it out: `::ffff:a.b.c.d` becomes `a.b.c.d`; port 0 (nobody

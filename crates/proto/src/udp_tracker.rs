@@ -146,6 +146,8 @@ fn event_code(e: Option<AnnounceEvent>) -> u32 {
         Some(AnnounceEvent::Completed) => 1,
         Some(AnnounceEvent::Started) => 2,
         Some(AnnounceEvent::Stopped) => 3,
+        // Not in BEP 15; sent as libtorrent does, and read as none by trackers that do not know it.
+        Some(AnnounceEvent::Paused) => 4,
     }
 }
 
@@ -191,6 +193,7 @@ impl Request {
                     1 => Some(AnnounceEvent::Completed),
                     2 => Some(AnnounceEvent::Started),
                     3 => Some(AnnounceEvent::Stopped),
+                    4 => Some(AnnounceEvent::Paused),
                     other => return Err(PacketError::BadEvent(other)),
                 };
                 let ip = match u32_at(b, 84) {
@@ -336,6 +339,8 @@ impl Response {
                         min_interval: None,
                         incomplete: Some(u32_at(b, 12) as u64),
                         complete: Some(u32_at(b, 16) as u64),
+                        downloaded: None,
+                        downloaders: None,
                         peers,
                         warning: None,
                     },
@@ -355,6 +360,7 @@ impl Response {
                         complete: u32_at(c, 0) as u64,
                         downloaded: u32_at(c, 4) as u64,
                         incomplete: u32_at(c, 8) as u64,
+                        downloaders: None,
                     })
                     .collect();
                 Ok(Response::Scrape {

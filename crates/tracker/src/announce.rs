@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, Response};
 
 use super::query;
 use super::reply::{bencoded, failure};
-use super::store::{Family, Refusal, Update};
+use super::store::{Counts, Family, Refusal, Update};
 use super::{client_addr, Tracker};
 use btorrent_proto::bencode::Writer;
 use btorrent_proto::tracker::{write_compact_peer, AnnounceEvent, AnnounceRequest};
@@ -72,19 +72,19 @@ fn answer(
         cfg.ip_param,
     );
     let mut peers = Vec::new();
-    let (seeders, leechers, completed) =
-        record(t, &p.request, ip, Family::Any, &mut peers).map_err(refusal_text)?;
+    let counts = record(t, &p.request, ip, Family::Any, &mut peers).map_err(refusal_text)?;
 
-    let mut b = Writer::with_capacity(160 + peers.len() * 20);
+    let mut b = Writer::with_capacity(176 + peers.len() * 20);
     b.begin_dict()
-        .key_int(b"complete", seeders)
-        .key_int(b"downloaded", completed)
+        .key_int(b"complete", counts.seeders)
+        .key_int(b"downloaded", counts.completed)
+        .key_int(b"downloaders", counts.downloaders)
         .bytes(b"external ip");
     match seen {
         IpAddr::V4(v4) => b.bytes(&v4.octets()),
         IpAddr::V6(v6) => b.bytes(&v6.octets()),
     };
-    b.key_int(b"incomplete", leechers)
+    b.key_int(b"incomplete", counts.leechers)
         .key_int(b"interval", cfg.interval.as_secs())
         .key_int(b"min interval", cfg.min_interval.as_secs())
         .bytes(b"peers");
@@ -100,14 +100,15 @@ fn answer(
 /// Records one announce in the store, HTTP or UDP alike, for the peer at `ip` (the address the
 /// transport decided on) and the request's port, and fills `peers` with up to `numwant` (the
 /// tracker's default when `None`, at most its maximum) other peers of the family `only`. Returns the
-/// swarm's (seeders, leechers, completed) afterwards. A `stopped` peer is removed and gets no peers.
+/// swarm's counts afterwards. A `stopped` peer is removed and gets no peers; one that says `paused`
+/// is a partial seed (BEP 21).
 pub(crate) fn record(
     t: &Tracker,
     req: &AnnounceRequest,
     ip: IpAddr,
     only: Family,
     peers: &mut Vec<(SocketAddr, PeerId)>,
-) -> Result<(usize, usize, u64), Refusal> {
+) -> Result<Counts, Refusal> {
     let cfg = &t.inner.cfg;
     let update = Update {
         addr: SocketAddr::new(ip, req.port),
@@ -117,6 +118,7 @@ pub(crate) fn record(
         downloaded: req.downloaded,
         now: t.now_secs(),
         completed: req.event == Some(AnnounceEvent::Completed),
+        paused: req.event == Some(AnnounceEvent::Paused),
     };
     let want = req
         .numwant

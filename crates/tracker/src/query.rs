@@ -23,7 +23,7 @@ use btorrent_proto::types::{InfoHash, PeerId};
 pub(crate) struct AnnounceParams {
     /// `numwant` is `None` when absent or 0 (clients send `numwant=0` with `stopped`): the tracker's
     /// default. `ip` is the client's own idea of its address, when it is a literal IP. An `event` of
-    /// `paused` (BEP 21) or empty is a regular re-announce (`None`).
+    /// `paused` is a partial seed's regular re-announce (BEP 21); empty a plain one (`None`).
     pub request: AnnounceRequest,
     pub compact: bool,
     pub no_peer_id: bool,
@@ -160,11 +160,14 @@ pub(crate) fn parse_announce(query: &[u8]) -> Result<AnnounceParams, String> {
     let left = decode_number("left", left.ok_or("missing left")?)?;
     let mut buf = [0u8; 16];
     let event = match event.map(|raw| decode(raw, &mut buf)) {
-        None | Some(Ok(b"" | b"paused")) => None,
+        None | Some(Ok(b"")) => None,
         Some(Ok(b"started")) => Some(AnnounceEvent::Started),
         Some(Ok(b"completed")) => Some(AnnounceEvent::Completed),
         Some(Ok(b"stopped")) => Some(AnnounceEvent::Stopped),
-        Some(_) => return Err("invalid event (started, completed, stopped or empty)".into()),
+        Some(Ok(b"paused")) => Some(AnnounceEvent::Paused),
+        Some(_) => {
+            return Err("invalid event (started, completed, stopped, paused or empty)".into())
+        }
     };
     let flag = |raw: Option<&[u8]>, default: bool| match raw {
         Some(b"0") => false,
@@ -284,7 +287,7 @@ mod tests {
         let q = |extra: &str| parse_announce(format!("{BASE}&{extra}").as_bytes());
         let r = |extra: &str| q(extra).unwrap().request;
         assert_eq!(r("event=").event, None);
-        assert_eq!(r("event=paused").event, None);
+        assert_eq!(r("event=paused").event, Some(AnnounceEvent::Paused));
         assert_eq!(r("event=started").event, Some(AnnounceEvent::Started));
         assert_eq!(r("event=stopped&numwant=0").numwant, None);
         assert_eq!(r("numwant=-1").numwant, None);

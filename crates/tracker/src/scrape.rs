@@ -1,5 +1,6 @@
 //! `GET /scrape` (BEP 48): seeders, leechers and completed downloads of the torrents named by one or
-//! more `info_hash` parameters. A torrent the tracker does not hold is reported with zero counts; in
+//! more `info_hash` parameters, and the leechers still downloading (BEP 21's `downloaders`: not the
+//! partial seeds). A torrent the tracker does not hold is reported with zero counts; in
 //! private mode an unregistered one is left out. A scrape without `info_hash` (a full scrape of every
 //! torrent) is refused: its size would grow with the tracker.
 
@@ -8,6 +9,7 @@ use axum::http::Response;
 
 use super::query;
 use super::reply::{bencoded, failure};
+use super::store::Counts;
 use super::Tracker;
 use btorrent_proto::bencode::Writer;
 use btorrent_proto::types::InfoHash;
@@ -42,18 +44,19 @@ pub(crate) fn handle(t: &Tracker, raw_query: &[u8]) -> Response<Body> {
         };
         b.bytes(&h.0)
             .begin_dict()
-            .key_int(b"complete", counts.0)
-            .key_int(b"downloaded", counts.2)
-            .key_int(b"incomplete", counts.1)
+            .key_int(b"complete", counts.seeders)
+            .key_int(b"downloaded", counts.completed)
+            .key_int(b"downloaders", counts.downloaders)
+            .key_int(b"incomplete", counts.leechers)
             .end();
     }
     b.end().end();
     bencoded(b.buf)
 }
 
-/// One torrent's (seeders, leechers, completed) for a scrape, HTTP or UDP; zeros for a torrent the
-/// tracker does not hold, `None` for one unregistered in private mode. Counted as scraped.
-pub(crate) fn counts(t: &Tracker, h: &InfoHash) -> Option<(usize, usize, u64)> {
+/// One torrent's counts for a scrape, HTTP or UDP; zeros for a torrent the tracker does not hold,
+/// `None` for one unregistered in private mode. Counted as scraped.
+pub(crate) fn counts(t: &Tracker, h: &InfoHash) -> Option<Counts> {
     let store = &t.inner.store;
     let mut shard = store.shard_of(h);
     shard.scrapes += 1;
@@ -64,6 +67,6 @@ pub(crate) fn counts(t: &Tracker, h: &InfoHash) -> Option<(usize, usize, u64)> {
         shard
             .swarms
             .get(h)
-            .map_or((0, 0, 0), |s| (s.seeders, s.leechers(), s.completed)),
+            .map_or(Counts::default(), |s| s.counts()),
     )
 }

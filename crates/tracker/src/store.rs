@@ -11,6 +11,9 @@
 //! - A peer is keyed by its endpoint (IP, port) with `::ffff:a.b.c.d` already mapped to IPv4, so a
 //!   client cannot replace another's entry by reusing its peer id.
 //! - `seeders` is the number of peers whose `left` is 0.
+//! - `partial_seeds` is the number of peers whose `partial` is set; `partial` is set only while
+//!   `left` is not 0 and the peer's last announce said `event=paused` (BEP 21: a peer that wants
+//!   nothing more, having skipped files, says so in every announce).
 //! - `index`, when present, maps each endpoint to its position in `peers`. A swarm gets one when it
 //!   grows past `INDEX_THRESHOLD` peers and drops it when an expiry sweep leaves it at or below that
 //!   size (one that shrank through `stopped` announces keeps it until then, still exact); a swarm
@@ -51,6 +54,8 @@ pub(crate) struct Peer {
     pub downloaded: u64,
     /// Seconds since the store's epoch at the last announce.
     pub last_seen: u32,
+    /// A partial seed (see the invariants).
+    pub partial: bool,
 }
 
 /// One torrent's peers.
@@ -59,8 +64,21 @@ pub(crate) struct Swarm {
     pub peers: Vec<Peer>,
     index: Option<HashMap<SocketAddr, u32>>,
     pub seeders: usize,
+    /// Peers that are not seeders and want nothing more (BEP 21).
+    pub partial_seeds: usize,
     /// `completed` events counted while the swarm existed.
     pub completed: u64,
+}
+
+/// A swarm's counts, as announces and scrapes report them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub seeders: usize,
+    /// Every peer that is not a seeder, partial seeds included (BEP 3's `incomplete`).
+    pub leechers: usize,
+    pub completed: u64,
+    /// The leechers that still download: not partial seeds (BEP 21's `downloaders`).
+    pub downloaders: usize,
 }
 
 impl Swarm {
@@ -75,6 +93,7 @@ impl Swarm {
         if peer.left == 0 {
             self.seeders += 1;
         }
+        self.partial_seeds += usize::from(peer.partial);
         if let Some(ix) = &mut self.index {
             ix.insert(peer.addr, self.peers.len() as u32);
         }
@@ -89,6 +108,7 @@ impl Swarm {
         if peer.left == 0 {
             self.seeders -= 1;
         }
+        self.partial_seeds -= usize::from(peer.partial);
         if let Some(ix) = &mut self.index {
             ix.remove(&peer.addr);
             if let Some(moved) = self.peers.get(i) {
@@ -110,6 +130,15 @@ impl Swarm {
 
     pub fn leechers(&self) -> usize {
         self.peers.len() - self.seeders
+    }
+
+    pub fn counts(&self) -> Counts {
+        Counts {
+            seeders: self.seeders,
+            leechers: self.leechers(),
+            completed: self.completed,
+            downloaders: self.leechers() - self.partial_seeds,
+        }
     }
 
     /// Up to `want` peers other than `asker` (of one family when `only` says so), starting at a random
@@ -207,6 +236,8 @@ pub(crate) struct Update {
     pub downloaded: u64,
     pub now: u32,
     pub completed: bool,
+    /// The announce said `event=paused` (BEP 21).
+    pub paused: bool,
 }
 
 impl Store {
@@ -261,7 +292,7 @@ impl Store {
     }
 
     /// Records an announce (not `stopped`) and fills `out` with up to `want` other peers. Returns the
-    /// swarm's (seeders, leechers, completed) after the update.
+    /// swarm's counts after the update.
     pub fn announce(
         &self,
         shard: &mut Shard,
@@ -270,12 +301,13 @@ impl Store {
         want: usize,
         only: Family,
         out: &mut Vec<(SocketAddr, PeerId)>,
-    ) -> Result<(usize, usize, u64), Refusal> {
+    ) -> Result<Counts, Refusal> {
         if self.private && !shard.allowed.contains(&info_hash) {
             return Err(Refusal::NotAllowed);
         }
         shard.announces += 1;
         self.changed();
+        let partial = up.paused && up.left != 0;
         let swarm = match shard.swarms.get_mut(&info_hash) {
             Some(s) => s,
             None => {
@@ -302,6 +334,12 @@ impl Store {
                     (true, false) => swarm.seeders -= 1,
                     _ => {}
                 }
+                match (p.partial, partial) {
+                    (false, true) => swarm.partial_seeds += 1,
+                    (true, false) => swarm.partial_seeds -= 1,
+                    _ => {}
+                }
+                p.partial = partial;
             }
             None => {
                 let refusal = if swarm.peers.len() >= self.caps.max_peers_per_swarm {
@@ -328,34 +366,35 @@ impl Store {
                     uploaded: up.uploaded,
                     downloaded: up.downloaded,
                     last_seen: up.now,
+                    partial,
                 });
             }
         }
         swarm.sample(&up.addr, want, only, out);
-        Ok((swarm.seeders, swarm.leechers(), swarm.completed))
+        Ok(swarm.counts())
     }
 
     /// Removes the peer at `addr` (a `stopped` announce) and the swarm if it is left empty. Returns the
-    /// swarm's (seeders, leechers, completed) afterwards.
+    /// swarm's counts afterwards.
     pub fn stop(
         &self,
         shard: &mut Shard,
         info_hash: InfoHash,
         addr: &SocketAddr,
-    ) -> Result<(usize, usize, u64), Refusal> {
+    ) -> Result<Counts, Refusal> {
         if self.private && !shard.allowed.contains(&info_hash) {
             return Err(Refusal::NotAllowed);
         }
         shard.announces += 1;
         self.changed();
         let Some(swarm) = shard.swarms.get_mut(&info_hash) else {
-            return Ok((0, 0, 0));
+            return Ok(Counts::default());
         };
         if let Some(i) = swarm.position(addr) {
             swarm.remove_at(i);
             self.peer_count.fetch_sub(1, Ordering::Relaxed);
         }
-        let counts = (swarm.seeders, swarm.leechers(), swarm.completed);
+        let counts = swarm.counts();
         if swarm.peers.is_empty() {
             shard.swarms.remove(&info_hash);
             self.swarm_count.fetch_sub(1, Ordering::Relaxed);
@@ -375,6 +414,7 @@ impl Store {
                 if swarm.peers.len() != before {
                     dropped += before - swarm.peers.len();
                     swarm.seeders = swarm.peers.iter().filter(|p| p.left == 0).count();
+                    swarm.partial_seeds = swarm.peers.iter().filter(|p| p.partial).count();
                     swarm.rebuild_index();
                     if swarm.peers.capacity() > 2 * swarm.peers.len() + 16 {
                         swarm.peers.shrink_to_fit();
@@ -438,13 +478,16 @@ mod tests {
             downloaded: 0,
             now,
             completed: false,
+            paused: false,
         }
     }
 
+    /// (seeders, leechers, completed) after the announce.
     fn announce(s: &Store, h: u8, u: Update) -> Result<(usize, usize, u64), Refusal> {
         let ih = InfoHash([h; 20]);
         let mut out = Vec::new();
         s.announce(&mut s.shard_of(&ih), ih, u, 50, Family::Any, &mut out)
+            .map(|c| (c.seeders, c.leechers, c.completed))
     }
 
     #[test]
@@ -501,6 +544,45 @@ mod tests {
             Ok((1, 0, 1)),
             "a seeder repeating completed"
         );
+    }
+
+    #[test]
+    fn partial_seeds_are_leechers_but_not_downloaders() {
+        let s = Store::new(caps(), false);
+        let ih = InfoHash([1; 20]);
+        let counts = |u: Update| {
+            let mut out = Vec::new();
+            s.announce(&mut s.shard_of(&ih), ih, u, 50, Family::Any, &mut out)
+                .unwrap()
+        };
+        let paused = |port, left| Update {
+            paused: true,
+            ..up(port, left, 0)
+        };
+        counts(up(1, 0, 0));
+        counts(up(2, 5, 0));
+        let c = counts(paused(3, 5));
+        assert_eq!((c.seeders, c.leechers, c.downloaders), (1, 2, 1));
+        // A paused seeder is a seeder; a partial seed that wants more again downloads.
+        let c = counts(paused(4, 0));
+        assert_eq!((c.seeders, c.leechers, c.downloaders), (2, 2, 1));
+        let c = counts(up(3, 5, 0));
+        assert_eq!((c.seeders, c.leechers, c.downloaders), (2, 2, 2));
+        counts(paused(3, 5));
+        // Leaving or expiring keeps the count exact.
+        let c = s
+            .stop(
+                &mut s.shard_of(&ih),
+                ih,
+                &SocketAddr::from(([127, 0, 0, 1], 2)),
+            )
+            .unwrap();
+        assert_eq!((c.leechers, c.downloaders), (1, 0));
+        counts(up(5, 5, 10));
+        assert_eq!(s.expire(5), 3);
+        let shard = s.shard_of(&ih);
+        let c = shard.swarms[&ih].counts();
+        assert_eq!((c.seeders, c.leechers, c.downloaders), (0, 1, 1));
     }
 
     #[test]

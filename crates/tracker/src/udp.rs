@@ -138,14 +138,16 @@ impl Tracker {
                 let only = if ipv6 { Family::V6 } else { Family::V4 };
                 let mut peers = Vec::new();
                 match record(self, &a, ip, only, &mut peers) {
-                    Ok((seeders, leechers, _)) => {
+                    Ok(counts) => {
                         Response::Announce {
                             transaction_id,
                             reply: AnnounceResponse {
                                 interval: cfg.interval,
                                 min_interval: None,
-                                complete: Some(seeders as u64),
-                                incomplete: Some(leechers as u64),
+                                complete: Some(counts.seeders as u64),
+                                incomplete: Some(counts.leechers as u64),
+                                downloaded: None,
+                                downloaders: None,
                                 peers: peers.into_iter().map(|(addr, _)| addr).collect(),
                                 warning: None,
                             },
@@ -173,12 +175,12 @@ impl Tracker {
                 let stats = hashes
                     .iter()
                     .map(|h| {
-                        let (seeders, leechers, completed) =
-                            scrape::counts(self, h).unwrap_or_default();
+                        let c = scrape::counts(self, h).unwrap_or_default();
                         ScrapeStats {
-                            complete: seeders as u64,
-                            incomplete: leechers as u64,
-                            downloaded: completed,
+                            complete: c.seeders as u64,
+                            incomplete: c.leechers as u64,
+                            downloaded: c.completed,
+                            downloaders: None,
                         }
                     })
                     .collect();

@@ -196,6 +196,8 @@ mod tests {
             min_interval: None,
             complete: Some(complete),
             incomplete: Some(0),
+            downloaded: None,
+            downloaders: None,
             peers: peers.iter().map(|p| p.parse().unwrap()).collect(),
             warning: None,
         }

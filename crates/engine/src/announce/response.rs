@@ -152,6 +152,8 @@ pub fn parse_announce(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
         min_interval: v.count(b"min interval").map(Duration::from_secs),
         complete: v.count(b"complete"),
         incomplete: v.count(b"incomplete"),
+        downloaded: v.count(b"downloaded"),
+        downloaders: v.count(b"downloaders"),
         peers,
         warning: v.text(b"warning message"),
     })
@@ -216,6 +218,7 @@ pub fn parse_scrape(body: &[u8]) -> Result<HashMap<InfoHash, ScrapeStats>, Track
                 complete: stats.count(b"complete").unwrap_or(0),
                 incomplete: stats.count(b"incomplete").unwrap_or(0),
                 downloaded: stats.count(b"downloaded").unwrap_or(0),
+                downloaders: stats.count(b"downloaders"),
             },
         );
     }
@@ -297,15 +300,23 @@ mod tests {
     fn scrape_files() {
         let mut body = b"d5:filesd20:".to_vec();
         body.extend_from_slice(&[7u8; 20]);
-        body.extend_from_slice(b"d8:completei2e10:downloadedi5e10:incompletei1eeee");
+        body.extend_from_slice(b"d8:completei2e10:downloadedi5e10:incompletei1ee");
+        // BEP 21's count of the leechers still downloading, from a tracker that keeps it.
+        body.extend_from_slice(b"20:");
+        body.extend_from_slice(&[8u8; 20]);
+        body.extend_from_slice(
+            b"d8:completei0e10:downloadedi0e11:downloadersi3e10:incompletei4eeee",
+        );
         let m = parse_scrape(&body).unwrap();
         assert_eq!(
             m[&InfoHash([7; 20])],
             ScrapeStats {
                 complete: 2,
                 incomplete: 1,
-                downloaded: 5
+                downloaded: 5,
+                downloaders: None,
             }
         );
+        assert_eq!(m[&InfoHash([8; 20])].downloaders, Some(3));
     }
 }

@@ -217,6 +217,8 @@ mod tests {
             min_interval: min.map(Duration::from_secs),
             complete: None,
             incomplete: None,
+            downloaded: None,
+            downloaders: None,
             peers: vec![],
             warning: None,
         }

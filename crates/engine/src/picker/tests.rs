@@ -297,6 +297,26 @@ fn sequential_mode_starts_pieces_in_order() {
 }
 
 #[test]
+fn sequential_mode_can_start_at_a_later_piece_and_wrap_round() {
+    let g = Geometry::new(16, 16384, 16384 * 16);
+    let mut p = Picker::new(g, 1 << 30);
+    p.set_sequential(true);
+    p.set_sequential_from(11);
+    // A skipped piece keeps no place: the sequence goes on past it.
+    let mut ranks = vec![2; 16];
+    ranks[13] = 0;
+    p.set_ranks(ranks);
+    let mut out = Vec::new();
+    p.pick(1, &Bitfield::full(16), 0, 16, &mut out);
+    let order: Vec<u32> = out.iter().map(|b| b.index).collect();
+    let want: Vec<u32> = (11..16).chain(0..11).filter(|&i| i != 13).collect();
+    assert_eq!(order, want);
+    // Off, the start is kept for when it is on again; rarest first meanwhile.
+    p.set_sequential(false);
+    assert_eq!(p.sequential_from(), 11);
+}
+
+#[test]
 fn memory_budget_bounds_pieces_in_flight() {
     let g = Geometry::new(100, 32768, 32768 * 100);
     let mut p = Picker::new(g, 4 * 32768);
