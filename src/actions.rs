@@ -543,6 +543,7 @@ impl Handoff {
             trackers: self.trackers.clone(),
             files: self.files.clone(),
             sequential: self.sequential,
+            sequential_from: 0,
             labels: None,
             complete_dir: None,
         };
@@ -565,8 +566,10 @@ pub struct Adding<'a> {
     pub trackers: Option<Vec<String>>,
     /// Each file's priority (`None`: every file wanted); recorded in torrents.toml.
     pub files: Option<Vec<FilePriority>>,
-    /// Fetch pieces in order; recorded in torrents.toml.
+    /// Fetch pieces in order, from piece `sequential_from` (see
+    /// [`crate::engine::TorrentHandle::set_sequential_from`]); recorded in torrents.toml.
     pub sequential: bool,
+    pub sequential_from: u32,
     /// Its labels (checked), recorded with the entry before the torrent is added, so whoever sees
     /// it added (a program run for it, a handler) sees them; `None` keeps those it had.
     pub labels: Option<Vec<String>>,
@@ -610,6 +613,7 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
         let (meta, data_dir) = (&a.meta, &a.data_dir);
         let mut files = FileChoice {
             sequential: a.sequential,
+            sequential_from: a.sequential_from,
             ..Default::default()
         };
         if let Some(p) = &a.files {
@@ -650,6 +654,7 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
         super_seed: None,
         files: a.files,
         sequential: a.sequential,
+        sequential_from: a.sequential_from,
         limits,
         group,
         file_paths,
@@ -657,15 +662,37 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
     Ok(session.add(a.meta, opts).await?)
 }
 
-/// Changes the priority of some files (by index) and, when `sequential` is given, sequential mode,
-/// in the running torrent and in torrents.toml. An index past the torrent's files is refused.
+/// A change of the order in which a torrent fetches new pieces; `None` leaves that part as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OrderChange {
+    /// Sequential mode on or off.
+    #[serde(default)]
+    pub sequential: Option<bool>,
+    /// The piece sequential mode starts at.
+    #[serde(default)]
+    pub sequential_from: Option<u32>,
+}
+
+impl OrderChange {
+    /// Sequential mode on or off, the start left as it is.
+    pub fn sequential(on: Option<bool>) -> OrderChange {
+        OrderChange {
+            sequential: on,
+            sequential_from: None,
+        }
+    }
+}
+
+/// Changes the priority of some files (by index) and, as `order` says, the order of new pieces,
+/// in the running torrent and in torrents.toml. An index past the torrent's files, or a piece
+/// past its pieces, is refused.
 pub fn choose_files(
     torrents: &Torrents,
     live: &dyn LiveTorrents,
     ih: &InfoHash,
     name: &str,
     changes: &[(usize, FilePriority)],
-    sequential: Option<bool>,
+    order: OrderChange,
 ) -> Result<()> {
     torrents.update(|cfg| {
         let file = cfg
@@ -673,14 +700,16 @@ pub fn choose_files(
             .ok_or_else(|| anyhow!("{name} is not a managed torrent any more"))?
             .file
             .clone();
-        let n = crate::source::load_file(&cfg.resolve(&file))?
-            .info
-            .files
-            .len();
+        let info = crate::source::load_file(&cfg.resolve(&file))?.info;
+        let n = info.files.len();
         if let Some((bad, _)) = changes.iter().find(|(f, _)| *f >= n) {
             bail!("{name} has no file {bad} (it has {n}, from 0)");
         }
-        live.choose_files(ih, changes.to_vec(), sequential)?;
+        let pieces = info.piece_count();
+        if let Some(bad) = order.sequential_from.filter(|&p| p as usize >= pieces) {
+            bail!("{name} has no piece {bad} to start from (it has {pieces}, from 0)");
+        }
+        live.choose_files(ih, changes.to_vec(), order)?;
         let e = cfg.find_mut(ih).expect("found above");
         let mut p = e
             .files
@@ -690,8 +719,11 @@ pub fn choose_files(
             p[f] = x;
         }
         e.files.record(&p);
-        if let Some(s) = sequential {
+        if let Some(s) = order.sequential {
             e.files.sequential = s;
+        }
+        if let Some(p) = order.sequential_from {
+            e.files.sequential_from = p;
         }
         Ok(())
     })

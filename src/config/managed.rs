@@ -148,7 +148,8 @@ impl SeedGoals {
 
 /// What torrents.toml keeps of a torrent's files: the indices (from 0, in the torrent's order) of the
 /// files skipped and of those of low or high priority (the others are normal), whether pieces are
-/// fetched in order, and the files renamed (`torrent-rename-path`).
+/// fetched in order and the piece that order starts at, and the files renamed
+/// (`torrent-rename-path`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileChoice {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -159,6 +160,9 @@ pub struct FileChoice {
     pub high: Vec<usize>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sequential: bool,
+    /// The piece sequential mode starts at (then it wraps round to the first).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sequential_from: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub renamed: Vec<RenamedFile>,
 }
@@ -169,6 +173,10 @@ pub struct FileChoice {
 pub struct RenamedFile {
     pub file: usize,
     pub path: PathBuf,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl FileChoice {

@@ -131,6 +131,10 @@ pub struct Settings {
     /// Off, they are added paused.
     #[serde(skip_serializing_if = "is_true")]
     pub start_added_torrents: bool,
+    /// Torrents added over the RPC fetch their pieces in order unless the request says otherwise
+    /// (off by default; Transmission's `sequential_download`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sequential_download: bool,
     /// Message stream encryption of peer connections: `off`, `allow` (the default: plain first,
     /// encrypted with peers that require it), `prefer` or `require` ([`crate::engine::Encryption`]).
     #[serde(default, skip_serializing_if = "is_default_encryption")]
@@ -521,6 +525,7 @@ impl Default for Settings {
             port_forwarding: true,
             port_forwarding_gateway: None,
             start_added_torrents: true,
+            sequential_download: false,
             encryption: crate::engine::Encryption::default(),
             utp: crate::engine::Utp::default(),
             dht_port: None,

@@ -306,15 +306,15 @@ impl LiveTorrents for OwnerOrLocal {
         &self,
         ih: &InfoHash,
         changes: Vec<(usize, crate::engine::FilePriority)>,
-        sequential: Option<bool>,
+        order: crate::actions::OrderChange,
     ) -> Result<bool> {
         if self.local.stats(ih).is_some() {
-            return self.local.choose_files(ih, changes, sequential);
+            return self.local.choose_files(ih, changes, order);
         }
         let req = Request::ChooseFiles {
             info_hash: ih.to_hex(),
             changes,
-            sequential,
+            order,
         };
         self.owner.act(&req, IO_TIMEOUT)
     }

@@ -4,7 +4,7 @@
 //! shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`, `relocate` (same shape), `check`
 //! and `peers` (like `pause`), `{"op":"rename_path","info_hash":"...","path":"top/a.bin","name":"b.bin"}`,
 //! `{"op":"dht"}`, `{"op":"port_forwarding"}`, `{"op":"fetching"}`,
-//! `{"op":"choose_files","info_hash":"...","changes":[[0,"skip"]],"sequential":true}`,
+//! `{"op":"choose_files","info_hash":"...","changes":[[0,"skip"]],"sequential":true,"sequential_from":3}`,
 //! `{"op":"set_limits","info_hash":"...","limits":{"upload":30000,"download":null,
 //! "honors_session_limits":true}}`, `{"op":"set_trackers","info_hash":"...","tiers":[["http://..."]]}`,
 //! `{"op":"add","torrent":"/abs/x.torrent","data_dir":"/abs/dir","paused":false,"seeding":false}`.
@@ -81,13 +81,13 @@ pub enum Request {
     },
     /// A one-shot `start` or `seed` hands its torrent over (see [`crate::actions::Handoff`]).
     Add(crate::actions::Handoff),
-    /// File priorities by index, and sequential mode when given (see
+    /// File priorities by index, and the order of new pieces as given (see
     /// [`crate::actions::choose_files`]).
     ChooseFiles {
         info_hash: String,
         changes: Vec<(usize, crate::engine::FilePriority)>,
-        #[serde(default)]
-        sequential: Option<bool>,
+        #[serde(flatten)]
+        order: crate::actions::OrderChange,
     },
     Dht {},
     /// The magnet links whose metadata is being fetched.

@@ -279,8 +279,8 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
         Request::ChooseFiles {
             info_hash,
             changes,
-            sequential,
-        } => hash(&info_hash).map(|ih| live.choose_files(&ih, changes, sequential)),
+            order,
+        } => hash(&info_hash).map(|ih| live.choose_files(&ih, changes, order)),
         Request::MoveTo { info_hash, dir } => match hash(&info_hash) {
             Ok(_) if !dir.is_absolute() => Err("dir must be an absolute path".to_string()),
             Ok(ih) => Ok(live.move_to(ih, dir).await),

@@ -1,6 +1,6 @@
 //! `torrent-get`: the torrent ids (stable while the RPC server runs), the `ids` argument, and every
 //! field Transmission 3.00 defines (and Transmission 4's `file-count`, `percentComplete`,
-//! `primary-mime-type` and `sequentialDownload`), computed from the engine's live state and
+//! `primary-mime-type`, and 4.1's `sequentialDownload` and `sequentialDownloadFromPiece`), computed from the engine's live state and
 //! torrents.toml.
 
 use std::collections::HashMap;
@@ -399,7 +399,10 @@ fn tracker_stat(
         "lastAnnounceResult": st.last_result,
         "lastAnnouncePeerCount": st.last_peers,
         "nextAnnounceTime": if state == 0 { 0 } else { unix(st.next) },
-        "seederCount": count(st.seeders), "leecherCount": count(st.leechers), "downloadCount": -1,
+        "seederCount": count(st.seeders), "leecherCount": count(st.leechers),
+        "downloadCount": count(st.downloaded),
+        // Those leechers still downloading (BEP 21; rpc-version 18), from trackers that count them.
+        "downloaderCount": count(st.downloaders),
         // btorrent does not scrape: the counts come with the announces.
         "hasScraped": false, "lastScrapeResult": "", "lastScrapeStartTime": 0,
         "lastScrapeSucceeded": false, "lastScrapeTime": 0, "lastScrapeTimedOut": false,
@@ -549,6 +552,7 @@ impl FieldCtx<'_> {
                 s.bytes_verified as f64 / s.bytes_total as f64
             }),
             "sequentialDownload" => json!(s.sequential),
+            "sequentialDownloadFromPiece" => json!(s.sequential_from),
             "pieceCount" => json!(meta.info.piece_count()),
             "pieceSize" => json!(meta.info.piece_length),
             "pieces" => json!(base64::engine::general_purpose::STANDARD.encode(t.have.as_bytes())),

@@ -13,6 +13,9 @@ use base64::Engine as _;
 
 /// The header of the CSRF handshake.
 pub const SESSION_HEADER: &str = "X-Transmission-Session-Id";
+/// The header that tells a client the RPC's version with the session id (Transmission 4.1): its
+/// clients then speak JSON-RPC 2.0 ([`super::jsonrpc`]).
+pub const VERSION_HEADER: &str = "X-Transmission-Rpc-Version";
 /// Requests one client address may make per second, sustained.
 pub const RATE_PER_SEC: f64 = 50.0;
 /// Requests one client address may make in a burst.

@@ -16,7 +16,7 @@
 //!   went the other way; `cache_size_mib` is `cache-size-mb`;
 //! - the names listed in `fields` (`torrent-get`, `session-get`), as the keys;
 //! - values: `ids` `"recently_active"` is `"recently-active"`, `encryption` `"allowed"` is
-//!   `"tolerated"`;
+//!   `"tolerated"`; a torrent's `wanted` is an array of booleans here, of 0 and 1 there;
 //! - every key of the answer, at every depth, made snake_case (`isUTP` is `is_utp`,
 //!   `peer-limit-global` is `peer_limit_global`), and the header row of a `table` answer too.
 
@@ -48,12 +48,13 @@ pub const KEBAB_IN_TORRENT_METHODS: [&str; 8] = [
 ];
 
 /// Keys of the other methods that were camelCase among their kebab-case ones.
-pub const CAMEL_ELSEWHERE: [&str; 6] = [
+pub const CAMEL_ELSEWHERE: [&str; 7] = [
     "honorsSessionLimits",
     "seedRatioLimit",
     "seedRatioLimited",
     "bandwidthPriority",
     "sequentialDownload",
+    "sequentialDownloadFromPiece",
     "ipProtocol",
 ];
 
@@ -259,12 +260,28 @@ fn snake_result(result: Map<String, Value>) -> Value {
         if m.get("encryption").and_then(Value::as_str) == Some("tolerated") {
             m.insert("encryption".into(), "allowed".into());
         }
-        // A `table` answer: its first row names the fields.
         if let Some(Value::Array(rows)) = m.get_mut("torrents") {
+            // A `table` answer: its first row names the fields.
+            let mut wanted_column = None;
             if let Some(Value::Array(header)) = rows.first_mut() {
-                for name in header.iter_mut() {
+                for (i, name) in header.iter_mut().enumerate() {
                     if let Some(s) = name.as_str() {
+                        if s == "wanted" {
+                            wanted_column = Some(i);
+                        }
                         *name = Value::from(snake_of(s));
+                    }
+                }
+            }
+            for row in rows.iter_mut() {
+                let wanted = match (row, wanted_column) {
+                    (Value::Object(t), _) => t.get_mut("wanted"),
+                    (Value::Array(cells), Some(i)) => cells.get_mut(i),
+                    _ => None,
+                };
+                if let Some(Value::Array(flags)) = wanted {
+                    for f in flags.iter_mut().filter(|f| f.is_number()) {
+                        *f = Value::from(f.as_i64() != Some(0));
                     }
                 }
             }
@@ -326,6 +343,17 @@ mod tests {
                 "speed-limit-down-enabled",
             ),
             ("session-set", "cache_size_mib", "cache-size-mb"),
+            ("session-set", "sequential_download", "sequentialDownload"),
+            (
+                "torrent-add",
+                "sequential_download_from_piece",
+                "sequentialDownloadFromPiece",
+            ),
+            (
+                "session-set",
+                "preferred_transports",
+                "preferred-transports",
+            ),
             ("torrent-remove", "delete_local_data", "delete-local-data"),
             ("torrent-set-location", "move", "move"),
         ] {
@@ -348,18 +376,18 @@ mod tests {
 
     #[test]
     fn answers_are_snake_case_at_every_depth() {
-        let table = json!({"torrents": [["id", "percentDone"], [1, 0.5]], "removed": []});
+        let table =
+            json!({"torrents": [["id", "percentDone", "wanted"], [1, 0.5, [1, 0]]], "removed": []});
         let v = snake_result(table.as_object().unwrap().clone());
         assert_eq!(
             v,
-            json!({"torrents": [["id", "percent_done"], [1, 0.5]], "removed": []})
+            json!({"torrents": [["id", "percent_done", "wanted"], [1, 0.5, [true, false]]], "removed": []})
         );
-        let objects =
-            json!({"torrents": [{"peersFrom": {"fromDht": 1}, "peers": [{"isUTP": true}]}]});
+        let objects = json!({"torrents": [{"peersFrom": {"fromDht": 1}, "peers": [{"isUTP": true}], "wanted": [0, 1]}]});
         let v = snake_result(objects.as_object().unwrap().clone());
         assert_eq!(
             v,
-            json!({"torrents": [{"peers_from": {"from_dht": 1}, "peers": [{"is_utp": true}]}]})
+            json!({"torrents": [{"peers_from": {"from_dht": 1}, "peers": [{"is_utp": true}], "wanted": [false, true]}]})
         );
         let s = snake_result(
             json!({"encryption": "tolerated", "units": {"speed-units": ["kB/s"]}})

@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::guard::{self, Guard, SESSION_HEADER};
+use super::guard::{self, Guard, SESSION_HEADER, VERSION_HEADER};
 use super::{fields, jsonrpc, Rpc};
 use crate::services::PeerSlot;
 use crate::tracker::Tracker;
@@ -207,7 +207,16 @@ pub(super) fn refused(r: guard::Refusal, session_id: &str) -> Response<Body> {
         .status(r.status)
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8");
     match r.status {
-        StatusCode::CONFLICT => resp = resp.header(SESSION_HEADER, session_id),
+        StatusCode::CONFLICT => {
+            resp = resp
+                .header(SESSION_HEADER, session_id)
+                .header(VERSION_HEADER, super::session::RPC_VERSION_SEMVER)
+                // A web page elsewhere may read both (when a proxy lets it ask at all).
+                .header(
+                    header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                    format!("{SESSION_HEADER}, {VERSION_HEADER}"),
+                )
+        }
         StatusCode::UNAUTHORIZED => {
             resp = resp.header(header::WWW_AUTHENTICATE, "Basic realm=\"btorrent\"")
         }

@@ -13,13 +13,60 @@ use crate::torrents::Torrents;
 
 /// Transmission's speed unit in the RPC: kB/s of 1000 bytes.
 pub const SPEED_UNIT: u64 = 1000;
-/// The RPC version of Transmission 4.0, whose methods and fields this server speaks (3.00's, 16,
-/// and what 17 added: bandwidth groups, `default-trackers`, the trackers' `sitename`,
-/// `free-space`'s `total_size`, `trackerList`, `availability`...).
-pub const RPC_VERSION: i64 = 17;
+/// The RPC version of Transmission 4.1, whose methods and fields this server speaks: 3.00's (16),
+/// what 17 added (bandwidth groups, `default-trackers`, the trackers' `sitename`, `free-space`'s
+/// `total_size`, `trackerList`, `availability`...), and 18: JSON-RPC 2.0 in snake_case
+/// ([`super::jsonrpc`]), `sequential_download` and `sequential_download_from_piece`, the files'
+/// `begin_piece` and `end_piece`, `port_test`'s `ip_protocol`, the trackers'
+/// `downloader_count`, `preferred_transports`.
+pub const RPC_VERSION: i64 = 18;
 
-/// The same version as Transmission 4 names it (`rpc-version-semver`): 4.0's.
-pub const RPC_VERSION_SEMVER: &str = "5.3.0";
+/// The same version as Transmission 4 names it (`rpc-version-semver`): 4.1.0's.
+pub const RPC_VERSION_SEMVER: &str = "6.0.0";
+
+/// The transports peers are dialled over, preferred first, and taken (Transmission 4.1's
+/// `preferred_transports`): `["utp", "tcp"]`, `["tcp", "utp"]` or `["tcp"]`.
+pub const PREFERRED_TRANSPORTS: &str = "preferred-transports";
+
+/// The uTP policy as `preferred-transports` lists it.
+fn transports(utp: crate::engine::Utp) -> Value {
+    use crate::engine::Utp;
+    match utp {
+        Utp::Off => json!(["tcp"]),
+        Utp::Allow => json!(["tcp", "utp"]),
+        Utp::Prefer => json!(["utp", "tcp"]),
+    }
+}
+
+/// A request's `preferred-transports` as the uTP policy; a list that leaves TCP out (which a peer
+/// with web seeds, trackers and most peers on TCP cannot do without), names something else or
+/// names one twice is refused.
+fn transports_arg(args: &Map<String, Value>) -> Result<Option<crate::engine::Utp>, String> {
+    use crate::engine::Utp;
+    let Some(v) = args.get(PREFERRED_TRANSPORTS).filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let bad = || {
+        format!(
+            "{PREFERRED_TRANSPORTS} must list \"tcp\" and \"utp\" in the order preferred, or \"tcp\" alone, not {v}"
+        )
+    };
+    let names: Vec<&str> = v
+        .as_array()
+        .ok_or_else(bad)?
+        .iter()
+        .map(|n| n.as_str().ok_or_else(bad))
+        .collect::<Result<_, _>>()?;
+    match names.as_slice() {
+        ["tcp"] => Ok(Some(Utp::Off)),
+        ["tcp", "utp"] => Ok(Some(Utp::Allow)),
+        ["utp", "tcp"] => Ok(Some(Utp::Prefer)),
+        ["utp"] => Err(format!(
+            "{PREFERRED_TRANSPORTS}: TCP cannot be left out (web seeds, most trackers and peers without uTP need it); [\"utp\", \"tcp\"] prefers uTP"
+        )),
+        _ => Err(bad()),
+    }
+}
 
 /// `version` as `session-get` reports it: `3.00 (000100) btorrent 0.1.0`. Clients that check
 /// Transmission's version read the number first; Transmission's web clients (4.0 and later) read
@@ -94,6 +141,9 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "download-dir-free-space": free,
         "dht-enabled": dht, "encryption": encryption_name(cfg.settings.encryption),
         "utp-enabled": cfg.settings.utp != crate::engine::Utp::Off,
+        // Deprecated by 4.1 for `preferred-transports`, which can never leave TCP out here.
+        "tcp-enabled": true,
+        PREFERRED_TRANSPORTS: transports(cfg.settings.utp),
         "incomplete-dir": std::path::absolute(cfg.incomplete_dir()).unwrap_or_default().display().to_string(),
         "incomplete-dir-enabled": cfg.incomplete_folder().is_some(),
         "lpd-enabled": lpd,
@@ -109,6 +159,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "speed-limit-down": kbps(down), "speed-limit-down-enabled": down.is_some(),
         "speed-limit-up": kbps(up), "speed-limit-up-enabled": up.is_some(),
         "start-added-torrents": cfg.settings.start_added_torrents, "trash-original-torrent-files": false,
+        super::torrents::SEQUENTIAL: cfg.settings.sequential_download,
         "units": units,
         "version": version(),
     });
@@ -224,11 +275,13 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && *k != DOWNLOAD_DIR
                 && *k != ENCRYPTION
                 && *k != UTP
+                && *k != PREFERRED_TRANSPORTS
                 && *k != PEERS_GLOBAL
                 && *k != PEERS_PER_TORRENT
                 && *k != PEX
                 && *k != PARTIAL
                 && *k != START_ADDED
+                && *k != super::torrents::SEQUENTIAL
                 && *k != DHT
                 && *k != LPD
                 && *k != FORWARDING
@@ -251,7 +304,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     };
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download and seeding queues, the programs run on torrent events, the blocklist, encryption, uTP, peer exchange, partial file names, the DHT, local discovery, port forwarding, the peer port, the peer limits, start-added-torrents, download-dir, the incomplete folder and the default trackers can be changed here (any other key only with the value it has); not supported: {}",
+            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download and seeding queues, the programs run on torrent events, the blocklist, encryption, uTP, peer exchange, partial file names, the DHT, local discovery, port forwarding, the peer port, the peer limits, start-added-torrents, sequentialDownload, download-dir, the incomplete folder and the default trackers can be changed here (any other key only with the value it has); not supported: {}",
             unsupported.join(", ")
         ));
     }
@@ -272,11 +325,13 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         }
     };
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
-    let utp = super::switch_arg(args, UTP)?.map(|on| match (on, cfg.settings.utp) {
+    let utp_enabled = super::switch_arg(args, UTP)?.map(|on| match (on, cfg.settings.utp) {
         (false, _) => crate::engine::Utp::Off,
         (true, crate::engine::Utp::Off) => crate::engine::Utp::Allow,
         (true, kept) => kept,
     });
+    // The newer key says more, and wins.
+    let utp = transports_arg(args)?.or(utp_enabled);
     let switch = |key: &str| super::switch_arg(args, key);
     let count = |key: &str| super::peers_arg(args, key);
     let pex = switch(PEX)?;
@@ -296,6 +351,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         },
     };
     let start_added = switch(START_ADDED)?;
+    let sequential = switch(super::torrents::SEQUENTIAL)?;
     let incomplete_dir = match args.get(INCOMPLETE_DIR) {
         None => None,
         Some(Value::String(d)) => Some(folder_arg(INCOMPLETE_DIR, d)?),
@@ -352,6 +408,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         && forwarding.is_none()
         && peer_port.is_none()
         && start_added.is_none()
+        && sequential.is_none()
         && incomplete_dir.is_none()
         && incomplete_on.is_none()
         && peers_global.is_none()
@@ -386,6 +443,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         put(&mut s.port_forwarding, forwarding);
         put(&mut s.listen_port, peer_port);
         put(&mut s.start_added_torrents, start_added);
+        put(&mut s.sequential_download, sequential);
         if let Some(d) = &incomplete_dir {
             s.incomplete_dir = Some(d.clone());
         }

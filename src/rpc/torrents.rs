@@ -94,6 +94,7 @@ async fn id_of(rpc: &Arc<Rpc>, ih: &crate::InfoHash) -> i64 {
 /// is fetched in the background ([`super::fetching`]).
 pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let labels = labels_arg(args).map_err(|e| format!("torrent-add: {e}"))?;
+    order_arg(args).map_err(|e| format!("torrent-add: {e}"))?;
     peer_limit_arg(args, "torrent-add")?;
     super::priority_arg(args).map_err(|e| format!("torrent-add: {e}"))?;
     let (meta, src, magnet_files): (Metainfo, Option<PathBuf>, _) =
@@ -193,6 +194,9 @@ pub(super) async fn add_torrent(
             &ih.to_hex(),
         ));
     }
+    // A magnet link's start piece is checked here, once its pieces are known.
+    let order = order_arg(args).map_err(|e| format!("torrent-add: {e}"))?;
+    check_sequential_from(&order, &meta.info).map_err(|e| format!("torrent-add: {e}"))?;
     // Kept in the incomplete folder until complete, when that is on.
     let (data_dir, complete_dir) =
         crate::incomplete::placement(&cfg, &meta.info, &download_dir(args, &cfg)?);
@@ -208,7 +212,8 @@ pub(super) async fn add_torrent(
         peers: Vec::new(),
         trackers: None,
         files,
-        sequential: false,
+        sequential: order.sequential.unwrap_or(cfg.settings.sequential_download),
+        sequential_from: order.sequential_from.unwrap_or(0),
         labels,
     };
     actions::add(rpc.peer.torrents(), &session, adding)
@@ -357,11 +362,51 @@ fn peer_limit_arg(args: &Map<String, Value>, method: &str) -> Result<Option<usiz
     super::peers_arg(args, PEER_LIMIT).map_err(|e| format!("{method}: {e}"))
 }
 
-/// Transmission 4's `torrent-set` key for fetching pieces in order.
-const SEQUENTIAL: &str = "sequentialDownload";
+/// The key for fetching pieces in order (Transmission 4.1, rpc-version 18), in `torrent-add`,
+/// `-set` and `-get`, and in `session-get`/`-set` (the default of added torrents).
+pub const SEQUENTIAL: &str = "sequentialDownload";
+/// The piece that order starts at (`torrent-add`, `-set`, `-get`).
+pub const SEQUENTIAL_FROM: &str = "sequentialDownloadFromPiece";
+
+/// A request's change of the order of new pieces: `sequentialDownload` (true or false) and
+/// `sequentialDownloadFromPiece` (a piece index; checked against a torrent's pieces by
+/// [`check_sequential_from`]).
+pub(super) fn order_arg(args: &Map<String, Value>) -> Result<actions::OrderChange, String> {
+    let sequential = super::switch_arg(args, SEQUENTIAL)?;
+    let sequential_from = match args.get(SEQUENTIAL_FROM) {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .and_then(|p| u32::try_from(p).ok())
+                .ok_or_else(|| {
+                    format!("{SEQUENTIAL_FROM} must be a piece index, 0 or more, not {v}")
+                })?,
+        ),
+    };
+    Ok(actions::OrderChange {
+        sequential,
+        sequential_from,
+    })
+}
+
+/// Refuses an `order` starting past the pieces of `info`.
+pub(super) fn check_sequential_from(
+    order: &actions::OrderChange,
+    info: &crate::metainfo::Info,
+) -> Result<(), String> {
+    match order.sequential_from {
+        Some(p) if p as usize >= info.piece_count() => Err(format!(
+            "{SEQUENTIAL_FROM} {p} is past the pieces of {} (it has {}, from 0)",
+            info.name,
+            info.piece_count()
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// `torrent-set`: file selection ([`super::files`]), `sequentialDownload` (pieces in order, for
-/// playing a file while it downloads), `peer-limit` (its own most peers; a lower one cuts no
+/// playing a file while it downloads) and `sequentialDownloadFromPiece` (where that order
+/// starts: a player seeking), `peer-limit` (its own most peers; a lower one cuts no
 /// connection), `bandwidthPriority` (-1, 0, 1: its turn under the session's limits), the speed limits (`uploadLimit`/
 /// `uploadLimited`, `downloadLimit`/`downloadLimited` in kB/s, `honorsSessionLimits`), the
 /// seeding goals ([`super::goals`]), the trackers ([`super::trackers`]), `labels` (replacing
@@ -396,6 +441,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 && *k != super::groups::GROUP
                 && *k != "queuePosition"
                 && *k != SEQUENTIAL
+                && *k != SEQUENTIAL_FROM
         })
         .collect();
     if !unsupported.is_empty() {
@@ -410,8 +456,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     };
     let peer_limit = peer_limit_arg(args, "torrent-set")?;
     let priority = super::priority_arg(args).map_err(|e| format!("torrent-set: {e}"))?;
-    let sequential =
-        super::switch_arg(args, SEQUENTIAL).map_err(|e| format!("torrent-set: {e}"))?;
+    let order = order_arg(args).map_err(|e| format!("torrent-set: {e}"))?;
     let sets_limits = keys.iter().any(|k| limits.contains(k));
     let sets_goals = super::any_key(args, &super::goals::TORRENT_KEYS);
     let sets_trackers = super::any_key(args, &super::trackers::KEYS);
@@ -478,6 +523,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         let now: Vec<FilePriority> = h.files().iter().map(|f| f.priority).collect();
         let files = super::files::changes(&h.meta().info, &now, args)
             .map_err(|e| format!("torrent-set {e}"))?;
+        check_sequential_from(&order, &h.meta().info).map_err(|e| format!("torrent-set: {e}"))?;
         let old = h.limits();
         let new = crate::engine::TorrentLimits {
             upload: limit_arg(args, "uploadLimit", "uploadLimited", old.upload)?,
@@ -514,8 +560,8 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 errors.push(format!("{e:#}"));
             }
         }
-        if !files.is_empty() || sequential.is_some() {
-            let chosen = actions::choose_files(torrents, &rpc.peer, &ih, &name, &files, sequential);
+        if !files.is_empty() || order != actions::OrderChange::default() {
+            let chosen = actions::choose_files(torrents, &rpc.peer, &ih, &name, &files, order);
             if let Err(e) = chosen {
                 errors.push(format!("{e:#}"));
             }

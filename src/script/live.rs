@@ -112,13 +112,14 @@ pub trait LiveTorrents: Send + Sync {
     fn hand_to_owner(&self, _h: Handoff) -> BoxFuture<'static, anyhow::Result<bool>> {
         Box::pin(async { Ok(false) })
     }
-    /// Changes file priorities (by index) and, when given, sequential mode of the running torrent
-    /// (see [`crate::actions::choose_files`], which records them). Ok(false) when not running here.
+    /// Changes file priorities (by index) and, as `order` says, the order of new pieces in the
+    /// running torrent (see [`crate::actions::choose_files`], which records them). Ok(false) when
+    /// not running here.
     fn choose_files(
         &self,
         _ih: &InfoHash,
         _changes: Vec<(usize, FilePriority)>,
-        _sequential: Option<bool>,
+        _order: crate::actions::OrderChange,
     ) -> anyhow::Result<bool> {
         Ok(false)
     }
@@ -264,13 +265,16 @@ impl LiveTorrents for PeerSlot {
         &self,
         ih: &InfoHash,
         changes: Vec<(usize, FilePriority)>,
-        sequential: Option<bool>,
+        order: crate::actions::OrderChange,
     ) -> anyhow::Result<bool> {
         let Some(h) = self.current().and_then(|s| s.get(ih)) else {
             return Ok(false);
         };
         h.set_file_priorities(&changes)?;
-        if let Some(on) = sequential {
+        if let Some(from) = order.sequential_from {
+            h.set_sequential_from(from)?;
+        }
+        if let Some(on) = order.sequential {
             h.set_sequential(on);
         }
         Ok(true)

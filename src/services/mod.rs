@@ -399,6 +399,7 @@ pub fn entry_options(
         files: t.files.priorities(meta.info.files.len()),
         file_paths: t.files.paths(&meta.info),
         sequential: t.files.sequential,
+        sequential_from: t.files.sequential_from,
         limits: t.limits.engine(),
         group: t.group.clone(),
         ..Default::default()

@@ -59,6 +59,7 @@ mod rpc_magnet;
 mod rpc_page;
 mod rpc_queue;
 mod rpc_seed_goals;
+mod rpc_sequential;
 mod rpc_torrents;
 mod script_files;
 mod script_handle;

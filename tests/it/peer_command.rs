@@ -62,11 +62,11 @@ fn b_peer_lists_what_was_announced() {
     ok(dir.path(), &["create", "data.bin", &url]);
     std::fs::write(
         dir.path().join("hello.rhai"),
-        "let r = announce(\"torrents/data.bin.torrent\", \"started\");\nprint(r.complete);\nlet s = scrape(\"torrents/data.bin.torrent\");\nprint(s.complete);\n",
+        "let r = announce(\"torrents/data.bin.torrent\", \"started\");\nprint(`${r.complete} ${r.downloaders}`);\nlet s = scrape(\"torrents/data.bin.torrent\");\nprint(`${s.complete} ${s.downloaders}`);\n",
     )
     .unwrap();
-    // Registered by b-create as seeding, so it announces left=0: one seeder.
-    assert_eq!(ok(dir.path(), &["run", "hello.rhai"]), "1\n1\n");
+    // Registered by b-create as seeding, so it announces left=0: one seeder, nobody downloading.
+    assert_eq!(ok(dir.path(), &["run", "hello.rhai"]), "1 0\n1 0\n");
 
     let table = ok(dir.path(), &["peer", &url]);
     assert!(table.contains("127.0.0.1:7123"), "{table}");

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::support::rpc::{torrent_get, Client, RpcDaemon};
 
 /// Posts a JSON-RPC body; the HTTP status and the parsed answer (`Null` for an empty body).
-fn post(c: &mut Client, body: Value) -> (u16, Value) {
+pub(crate) fn post(c: &mut Client, body: Value) -> (u16, Value) {
     let r = c.post_raw(body.to_string().as_bytes());
     let v = if r.body.is_empty() {
         Value::Null
@@ -20,7 +20,7 @@ fn post(c: &mut Client, body: Value) -> (u16, Value) {
 
 /// Calls `method` with `params` (id `webui`, as the web client numbers its requests); the
 /// `result`, which must be there.
-fn call(c: &mut Client, method: &str, params: Value) -> Value {
+pub(crate) fn call(c: &mut Client, method: &str, params: Value) -> Value {
     let (status, v) = post(
         c,
         json!({"jsonrpc": "2.0", "method": method, "params": params, "id": "webui"}),
@@ -63,7 +63,7 @@ fn json_rpc_requests_in_snake_case_are_answered_in_kind() {
     );
     assert_eq!(
         (&s["rpc_version"], &s["rpc_version_semver"]),
-        (&json!(17), &json!("5.3.0")),
+        (&json!(18), &json!("6.0.0")),
         "{s}"
     );
     let version = s["version"].as_str().unwrap();

@@ -222,12 +222,12 @@ fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
     assert!(torrent_get(&mut c, json!([]), &["id"]).is_empty());
 
     // What btorrent does not have says so.
-    let v = c.call("torrent-set", json!({"sequentialDownloadFromPiece": 3}));
+    let v = c.call("torrent-set", json!({"location": "/elsewhere"}));
     assert!(
         v["result"]
             .as_str()
             .unwrap()
-            .contains("not supported: sequentialDownloadFromPiece"),
+            .contains("not supported: location"),
         "{v}"
     );
 }
@@ -512,6 +512,17 @@ fn tracker_stats_and_metrics_follow_the_embedded_tracker() {
     assert_eq!(g["lastAnnounceSucceeded"], true, "{g}");
     assert_eq!(g["lastAnnounceResult"], "Success");
     assert_eq!(g["seederCount"], 1, "we are its seeder: {g}");
+    // It counts the downloads it saw complete and the leechers still downloading (BEP 21).
+    assert_eq!(
+        (
+            &g["leecherCount"],
+            &g["downloadCount"],
+            &g["downloaderCount"]
+        ),
+        (&json!(0), &json!(0), &json!(0)),
+        "{g}"
+    );
+    assert_eq!(x["downloaderCount"], -1, "no answer, no count: {x}");
     let (at, next) = (
         g["lastAnnounceTime"].as_i64().unwrap(),
         g["nextAnnounceTime"].as_i64().unwrap(),

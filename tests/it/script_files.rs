@@ -1,6 +1,6 @@
 //! Choosing files from scripts and commands, against a real seeder in the same process:
 //! `b-start --only`, `t.files`, `b-show <name>`, `t.set_wanted` while the download runs, and
-//! `t.sequential`; the selection is kept in torrents.toml.
+//! `t.sequential` and `t.sequential_from`; the selection is kept in torrents.toml.
 
 use std::path::Path;
 use std::time::Duration;
@@ -147,6 +147,9 @@ t.set_wanted("b.bin", true);
 t.set_priority(2, "high");
 t.sequential = true;
 print(`sequential ${{t.sequential}}`);
+t.sequential_from = 1;
+try {{ t.sequential_from = 100000; }} catch (e) {{ print(`refused: ${{e}}`); }}
+print(`from ${{t.sequential_from}}`);
 if !job.wait(60) {{ throw "not done in 60 s"; }}
 for f in t.files {{ print(`file ${{f.index}} ${{f.wanted}} ${{f.priority}} ${{f.progress}}`); }}
 "#,
@@ -157,6 +160,13 @@ for f in t.files {{ print(`file ${{f.index}} ${{f.wanted}} ${{f.priority}} ${{f.
     );
     let lines = rig.lines.lock().clone();
     assert!(lines.contains(&"sequential true".to_string()), "{lines:#?}");
+    assert!(lines.contains(&"from 1".to_string()), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("refused: ") && l.contains("no piece 100000 to start from")),
+        "{lines:#?}"
+    );
     for want in [
         "file 0 true normal 1.0",
         "file 1 true normal 1.0",
@@ -183,6 +193,7 @@ for f in t.files {{ print(`file ${{f.index}} ${{f.wanted}} ${{f.priority}} ${{f.
         (&[3][..], &[2][..])
     );
     assert!(e.files.sequential);
+    assert_eq!(e.files.sequential_from, 1);
     // A restart (the managed torrents added to a new session from torrents.toml) keeps them.
     let fresh = rig.rt.block_on(session_with(SessionConfig::default()));
     let bus = btorrent::events::EventBus::default();
@@ -192,6 +203,7 @@ for f in t.files {{ print(`file ${{f.index}} ${{f.wanted}} ${{f.priority}} ${{f.
     let prios: Vec<&str> = again.files().iter().map(|f| f.priority.as_str()).collect();
     assert_eq!(prios, ["normal", "normal", "high", "skip"]);
     assert!(again.stats().sequential);
+    assert_eq!(again.stats().sequential_from, 1);
     rig.rt.block_on(fresh.shutdown(Duration::from_secs(2)));
     // Wanting every file: the tree is whole.
     rig.script(

@@ -111,12 +111,20 @@ impl Entry {
             "percentDone" | "recheckProgress" | "percentComplete" => json!(0.0),
             "file-count" | "fileCount" => json!(0),
             "primary-mime-type" => json!(""),
-            "sequentialDownload" => json!(self
-                .record
-                .set
-                .get("sequentialDownload")
-                .and_then(Value::as_bool)
-                .unwrap_or(false)),
+            // As set since, else as added (the session's default is applied when it is added).
+            "sequentialDownload" | "sequentialDownloadFromPiece" => {
+                let asked =
+                    |m: &serde_json::Map<String, Value>| m.get(f).filter(|v| !v.is_null()).cloned();
+                asked(&self.record.set)
+                    .or_else(|| asked(&self.record.request))
+                    .unwrap_or_else(|| {
+                        if f == "sequentialDownload" {
+                            json!(false)
+                        } else {
+                            json!(0)
+                        }
+                    })
+            }
             "uploadRatio" => json!(-1.0),
             // Transmission's "not available".
             "eta" | "etaIdle" => json!(-1),

@@ -1,7 +1,7 @@
 //! Choosing files from scripts: on a `TorrentHandle`, `files` (one map per file: `index`, `path`,
 //! `length`, `done`, `progress`, `wanted`, `priority`), `set_wanted(index_or_glob, bool)`,
-//! `set_priority(index_or_glob, "high"|"normal"|"low")` and `sequential` (get/set); and the globs of
-//! `start(torrent, #{ only: [...] })`.
+//! `set_priority(index_or_glob, "high"|"normal"|"low")`, `sequential` and `sequential_from` (the
+//! piece that order starts at; get/set); and the globs of `start(torrent, #{ only: [...] })`.
 //!
 //! A glob (`*` any run of characters, `?` one) names the files whose path inside the torrent (below
 //! its top folder) or whose file name it matches; an index is the file's place in the torrent, from 0.
@@ -152,7 +152,7 @@ fn choose(
     func: &str,
     which: Option<&Dynamic>,
     prio: Option<FilePriority>,
-    sequential: Option<bool>,
+    order: crate::actions::OrderChange,
 ) -> Result<(), Box<EvalAltResult>> {
     let meta = meta_of(ctx, h, func)?;
     let changes: Vec<(usize, FilePriority)> = match (which, prio) {
@@ -168,7 +168,7 @@ fn choose(
         &h.info_hash,
         &h.name,
         &changes,
-        sequential,
+        order,
     )
     .or_else(|e| fail(func, format!("{e:#}")))
 }
@@ -223,7 +223,14 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
             } else {
                 FilePriority::Skip
             };
-            choose(&c, h, "set_wanted", Some(&which), Some(p), None)
+            choose(
+                &c,
+                h,
+                "set_wanted",
+                Some(&which),
+                Some(p),
+                Default::default(),
+            )
         },
     );
     let c = ctx.clone();
@@ -239,26 +246,55 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
                     )
                 }
             };
-            choose(&c, h, "set_priority", Some(&which), Some(p), None)
+            choose(
+                &c,
+                h,
+                "set_priority",
+                Some(&which),
+                Some(p),
+                Default::default(),
+            )
         },
     );
     let c = ctx.clone();
     engine.register_get("sequential", move |h: &mut Handle| -> Dynamic {
         match c.live.stats(&h.info_hash) {
             Some(s) => s.sequential.into(),
-            None => c
-                .torrents()
-                .config()
-                .ok()
-                .and_then(|cfg| cfg.find(&h.info_hash).map(|e| e.files.sequential))
-                .unwrap_or(false)
-                .into(),
+            None => recorded(&c, h).is_some_and(|f| f.sequential).into(),
         }
     });
     let c = ctx.clone();
     engine.register_set("sequential", move |h: &mut Handle, on: bool| {
-        choose(&c, h, "sequential", None, None, Some(on))
+        let order = crate::actions::OrderChange::sequential(Some(on));
+        choose(&c, h, "sequential", None, None, order)
     });
+    let c = ctx.clone();
+    engine.register_get("sequential_from", move |h: &mut Handle| -> i64 {
+        match c.live.stats(&h.info_hash) {
+            Some(s) => s.sequential_from as i64,
+            None => recorded(&c, h).map_or(0, |f| f.sequential_from as i64),
+        }
+    });
+    let c = ctx.clone();
+    engine.register_set("sequential_from", move |h: &mut Handle, piece: i64| {
+        let Ok(piece) = u32::try_from(piece) else {
+            return fail(
+                "sequential_from",
+                format!("{piece} is not a piece index (0 or more)"),
+            );
+        };
+        let order = crate::actions::OrderChange {
+            sequential: None,
+            sequential_from: Some(piece),
+        };
+        choose(&c, h, "sequential_from", None, None, order)
+    });
+}
+
+/// What torrents.toml records of the files of `h`'s torrent, for one that runs nowhere.
+fn recorded(ctx: &HostContext, h: &Handle) -> Option<crate::config::FileChoice> {
+    let cfg = ctx.torrents().config().ok()?;
+    cfg.find(&h.info_hash).map(|e| e.files.clone())
 }
 
 #[cfg(test)]

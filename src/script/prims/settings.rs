@@ -153,6 +153,7 @@ fn settings_map(cfg: &Config) -> Map {
         opt(s.port_forwarding_gateway.clone()),
     );
     m.insert("start_added_torrents".into(), s.start_added_torrents.into());
+    m.insert("sequential_download".into(), s.sequential_download.into());
     m.insert("encryption".into(), s.encryption.name().into());
     m.insert("utp".into(), s.utp.name().into());
     m.insert(

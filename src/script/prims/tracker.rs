@@ -121,6 +121,9 @@ fn announce(ctx: &HostContext, torrent: &str, event: &str) -> Result<Map, Box<Ev
     let count = |v: Option<u64>| v.map_or(Dynamic::UNIT, |n| Dynamic::from(n as i64));
     m.insert("complete".into(), count(resp.complete));
     m.insert("incomplete".into(), count(resp.incomplete));
+    // Unit when the tracker does not say; `downloaders` leaves partial seeds out (BEP 21).
+    m.insert("downloaded".into(), count(resp.downloaded));
+    m.insert("downloaders".into(), count(resp.downloaders));
     let peers: Array = resp
         .peers
         .iter()
@@ -155,6 +158,12 @@ fn scrape(ctx: &HostContext, torrent: &str) -> Result<Map, Box<EvalAltResult>> {
     m.insert(
         "downloaded".into(),
         (s.map_or(0, |s| s.downloaded) as i64).into(),
+    );
+    // Unit when the tracker does not count them (BEP 21).
+    let downloaders = s.and_then(|s| s.downloaders);
+    m.insert(
+        "downloaders".into(),
+        downloaders.map_or(Dynamic::UNIT, |n| Dynamic::from(n as i64)),
     );
     Ok(m)
 }

@@ -227,6 +227,7 @@ fn add_torrent(
         trackers,
         files,
         sequential,
+        sequential_from: 0,
         labels: None,
         complete_dir: None,
     };
