@@ -3,7 +3,8 @@
 //! test. On host A, `btorrent daemon` runs with no torrents.toml and `btorrent create` shares a file;
 //! on host B, `btorrent start <that .torrent>` with no torrents.toml of its own downloads it through
 //! A's embedded tracker. A has a default route and B none, so both ways of finding the LAN address
-//! are used. And a torrent with no tracker found between them by local service discovery (BEP 14).
+//! are used. And a torrent with no tracker found between them by local service discovery (BEP 14),
+//! over IPv4 and on a LAN with IPv6 alone.
 //! Skipped, saying why, where namespaces cannot be made (not root, no `ip`).
 
 use std::time::Duration;
@@ -97,7 +98,12 @@ fn download_on_b(
     name: &str,
     data: &[u8],
 ) {
-    hosts.start_on_b(b_dir, source, "warn", || daemon.log_text());
+    hosts.start_on_b(
+        b_dir,
+        source,
+        "btorrent_engine::lsd=debug,btorrent_engine::peer=debug,btorrent_engine=info",
+        || daemon.log_text(),
+    );
     let downloaded = std::fs::read(b_dir.join("output").join(name)).unwrap();
     assert!(downloaded == data, "the bytes on B differ from A's");
 }
@@ -136,16 +142,56 @@ async fn a_magnet_link_with_no_tracker_is_fetched_from_the_lan_by_local_discover
 }
 
 /// A daemon started before its machine is on the network (a machine that boots before its Wi-Fi
-/// is up) joins the LAN's discovery once its address comes: B, started after, finds it.
+/// is up) joins the LAN's discovery once its address comes: B, started after, finds it. A's link
+/// has IPv6 already (where it announces at once, but nobody hears: B has none), so what is shown
+/// is that a network newly joined hears every torrent at once, not a minute later when the next
+/// announce may go out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_started_before_its_network_is_found_once_the_network_comes() {
     let Some(hosts) = TwoHosts::make_or_skip() else {
         return;
     };
+    hosts.b_ipv6(false).unwrap();
     hosts.a_on_the_network(false).unwrap();
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (daemon, torrent, data) = seed_without_tracker_on_a(&hosts, a_dir.path()).await;
     hosts.a_on_the_network(true).unwrap();
+    let torrent = torrent.to_str().unwrap();
+    download_on_b(&hosts, b_dir.path(), torrent, &daemon, "notes.bin", &data);
+    drop(daemon);
+    drop(hosts);
+}
+
+/// A LAN with no IPv4 at all: the hosts find each other by local discovery's IPv6 group, every
+/// setting at its default (the peers listen on `::`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lan_without_ipv4_finds_its_peers_by_local_discovery_over_ipv6() {
+    found_over_ipv6(true).await;
+}
+
+/// The same with link-local addresses alone (a LAN with no router): a peer is dialled at its
+/// link-local address on the interface it was heard on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lan_of_link_local_addresses_alone_finds_its_peers_over_ipv6() {
+    found_over_ipv6(false).await;
+}
+
+/// B downloads A's torrent with no tracker on a LAN without IPv4 (global IPv6 addresses, or
+/// link-local ones alone).
+async fn found_over_ipv6(global: bool) {
+    let Some(hosts) = TwoHosts::make_or_skip() else {
+        return;
+    };
+    hosts.ipv6_only(global).unwrap();
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (daemon, torrent, data) = seed_without_tracker_on_a(&hosts, a_dir.path()).await;
+    assert!(
+        daemon
+            .log_text()
+            .contains(&format!("local discovery: on {} (IPv6)", hosts.veth)),
+        "{}",
+        daemon.log_text()
+    );
     let torrent = torrent.to_str().unwrap();
     download_on_b(&hosts, b_dir.path(), torrent, &daemon, "notes.bin", &data);
     drop(daemon);

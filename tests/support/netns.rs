@@ -8,6 +8,10 @@ use std::process::{Command, Stdio};
 
 pub const A_IP: &str = "198.18.0.1";
 pub const B_IP: &str = "198.18.0.2";
+/// The hosts' IPv6 addresses when [`TwoHosts::ipv6_only`] (2001:2::/48, the IPv6 range set aside
+/// for benchmarks).
+pub const A_IP6: &str = "2001:2::1";
+pub const B_IP6: &str = "2001:2::2";
 
 /// Two namespaces and the veth pair between them, removed when dropped (however the test ends).
 pub struct TwoHosts {
@@ -73,6 +77,59 @@ impl TwoHosts {
         } else {
             ip(&["-n", &self.a, "addr", "del", &addr, "dev", &self.veth])
         }
+    }
+
+    /// Switches IPv6 off (or on again) on host B's end of the link.
+    pub fn b_ipv6(&self, on: bool) -> Result<(), String> {
+        let knob = format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", self.peer);
+        let out = TwoHosts::exec(&self.b, "sh")
+            .args(["-c", &format!("echo {} > {knob}", u8::from(!on))])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run sh in {}: {e}", self.b))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "cannot write {knob}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    /// Leaves the LAN IPv6 alone: each host's IPv4 address (and A's default route) removed, and,
+    /// when `global`, [`A_IP6`] and [`B_IP6`] given (at once usable: no duplicate address
+    /// detection); else the hosts have their link-local addresses alone (waited for, 10 s at
+    /// most, till they are no longer tentative).
+    pub fn ipv6_only(&self, global: bool) -> Result<(), String> {
+        for (ns, dev, v4, v6) in [
+            (&self.a, &self.veth, A_IP, A_IP6),
+            (&self.b, &self.peer, B_IP, B_IP6),
+        ] {
+            ip(&["-n", ns, "addr", "del", &format!("{v4}/24"), "dev", dev])?;
+            if global {
+                let v6 = format!("{v6}/64");
+                ip(&["-n", ns, "addr", "add", &v6, "dev", dev, "nodad"])?;
+                continue;
+            }
+            let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let out = Command::new("ip")
+                    .args(["-n", ns, "-6", "addr", "show", "dev", dev, "scope", "link"])
+                    .stdin(Stdio::null())
+                    .output()
+                    .map_err(|e| format!("cannot run `ip`: {e}"))?;
+                let text = String::from_utf8_lossy(&out.stdout);
+                if text.contains("inet6 fe80:") && !text.contains("tentative") {
+                    break;
+                }
+                if std::time::Instant::now() > end {
+                    return Err(format!("no usable link-local address on {dev}: {text}"));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        Ok(())
     }
 
     /// `btorrent start <source> --stall 60` on host B, in `dir`, with `RUST_LOG=log`: it must end

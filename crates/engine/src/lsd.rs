@@ -8,24 +8,29 @@
 //! to, then); and it hears the others' messages on the group, adding their sender (its
 //! address, the port it names) to the dial list of the torrents we run by those info-hashes.
 //!
-//! One task ([`LsdNode::run`]) does both, with one socket bound to the group's port (shared with the
-//! other clients of the machine: `SO_REUSEADDR`, every socket of the group gets each message). Our own
-//! messages come back and are told apart by a cookie drawn at start. Torrents are registered by
+//! Both of BEP 14's groups: IPv4's `239.192.152.143:6771`, and IPv6's `[ff15::efc0:988f]:6771`
+//! when the session listens on `::` (which takes both families) or on an IPv6 address (then alone,
+//! on that address's interface). A sender heard over IPv6 is dialled at the address it sent from,
+//! a link-local one with its interface.
+//!
+//! One task ([`LsdNode::run`]) does both, with one socket per family bound to the group's port
+//! (shared with the other clients of the machine: `SO_REUSEADDR`, every socket of the group gets
+//! each message). Our own messages come back and are told apart by a cookie drawn at start. Torrents are registered by
 //! `spawn_for` when their announces start and dropped when their run token is cancelled (paused,
 //! stopped, removed); private torrents (BEP 27) are never registered. A magnet link's metadata fetch
 //! registers its info-hash too ([`LsdNode::seek`]): announced the same way (a peer that has the
 //! torrent dials us, and the session hands that connection to the fetch), with the peers heard sent
 //! to the fetch. Nothing here holds a torrent's core lock beyond `add_known`; lock order:
-//! `torrents` before `sent`; `interfaces` alone.
+//! `torrents` before `sent`; `interfaces` alone; `fresh` alone.
 //!
 //! The node can be switched off and on again while the session runs ([`LsdNode::switch`]): off,
-//! it leaves the group everywhere, sends nothing and ignores what still arrives; torrents stay
-//! registered. On, it joins the group again and every registered info-hash is due (within
+//! it leaves the groups everywhere, sends nothing and ignores what still arrives; torrents stay
+//! registered. On, it joins the groups again and every registered info-hash is due (within
 //! [`MIN_GAP`] of its last announce). `on` is read and written under `interfaces` where the
 //! group is joined or left, so a rescan racing a switch-off cannot leave the group joined.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -38,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::known::Source;
 use super::torrent::Torrent;
-use btorrent_proto::lsd::{self, GROUP_V4, MAX_MESSAGE};
+use btorrent_proto::lsd::{self, GROUP_V4, GROUP_V6, MAX_MESSAGE};
 use btorrent_proto::types::InfoHash;
 
 /// How often a torrent is announced on the local network.
@@ -99,14 +104,44 @@ impl Entry {
     }
 }
 
+/// Where the node sends and hears: an IPv4 address of an interface, or an interface by index over
+/// IPv6 (its name kept for the logs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Via {
+    V4(Ipv4Addr),
+    V6 { index: u32, name: String },
+}
+
+impl std::fmt::Display for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Via::V4(ip) => write!(f, "{ip}"),
+            Via::V6 { name, .. } => write!(f, "{name} (IPv6)"),
+        }
+    }
+}
+
+/// Which interfaces the node uses, from the address the session listens on.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    /// `0.0.0.0`: every interface, over IPv4; `::` (IPv4 as well): every interface, both families.
+    Every { ipv6: bool },
+    /// A specific IPv4 address: that one.
+    V4(Ipv4Addr),
+    /// A specific IPv6 address: its interface, over IPv6.
+    V6(Ipv6Addr),
+}
+
 /// The session's local service discovery node.
 pub struct LsdNode {
-    socket: UdpSocket,
-    /// The one interface to use when the session listens on a specific IPv4 address.
-    only: Option<Ipv4Addr>,
-    /// Where messages are sent from (and the group is joined on): looked at again every
+    /// Bound to the group's port, one socket per family the scope takes (IPv6's absent on a
+    /// machine without it).
+    v4: Option<UdpSocket>,
+    v6: Option<UdpSocket>,
+    scope: Scope,
+    /// Where messages are sent from (and the groups are joined on): looked at again every
     /// [`RESCAN`].
-    interfaces: Mutex<Vec<Ipv4Addr>>,
+    interfaces: Mutex<Vec<Via>>,
     /// The port our peer listens on, named in our messages.
     port: std::sync::atomic::AtomicU16,
     cookie: String,
@@ -115,47 +150,91 @@ pub struct LsdNode {
     sent: Mutex<HashMap<InfoHash, Instant>>,
     /// Switched on (see the module doc).
     on: AtomicBool,
+    /// Interfaces joined since the node started, each told of every registered info-hash at once
+    /// ([`SENDS`] times), whatever [`MIN_GAP`] says: that network has heard nothing yet.
+    fresh: Mutex<Vec<Fresh>>,
 }
 
-impl LsdNode {
-    /// Binds the group's port and joins the group on the interfaces to use: `listen`'s address
-    /// when it is a specific IPv4 one, else every interface that takes multicast (none yet is no
-    /// error: a machine whose network comes up after the session is found once it does). An error
-    /// when the session listens on a specific IPv6 address, or the socket cannot be made.
-    pub fn start(listen: SocketAddr) -> std::io::Result<Arc<LsdNode>> {
-        use socket2::{Domain, Protocol, Socket, Type};
-        let only = match listen.ip() {
-            IpAddr::V4(ip) if !ip.is_unspecified() => Some(ip),
-            IpAddr::V6(ip) if !ip.is_unspecified() => {
-                return Err(std::io::Error::other(
-                    "the session listens on an IPv6 address (local discovery is IPv4 only)",
-                ))
-            }
-            _ => None,
-        };
+/// An interface newly joined: its sends left, and when the next is due.
+struct Fresh {
+    via: Via,
+    sends_left: u8,
+    next: Instant,
+}
+
+/// A socket on the group's port of `family` (shared with the machine's other clients), sending
+/// to the local network only.
+fn group_socket(ipv6: bool) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = if ipv6 {
+        let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+        s.set_only_v6(true)?;
+        s.set_reuse_address(true)?;
+        s.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, GROUP_V6.port())).into())?;
+        s.set_multicast_hops_v6(1)?;
+        s
+    } else {
         let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
         s.set_reuse_address(true)?;
         s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, GROUP_V4.port())).into())?;
         s.set_multicast_ttl_v4(1)?;
-        s.set_nonblocking(true)?;
-        let socket = UdpSocket::from_std(s.into())?;
+        s
+    };
+    s.set_nonblocking(true)?;
+    UdpSocket::from_std(s.into())
+}
+
+impl LsdNode {
+    /// Binds the groups' port and joins the groups on the interfaces to use: `listen`'s address
+    /// when it is a specific one (over its family), else every interface that takes multicast,
+    /// over IPv4 and, when the session listens on `::`, over IPv6 too (none yet is no error: a
+    /// machine whose network comes up after the session is found once it does). An error when no
+    /// socket of the families wanted can be made.
+    pub fn start(listen: SocketAddr) -> std::io::Result<Arc<LsdNode>> {
+        let scope = match listen.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => Scope::Every { ipv6: false },
+            IpAddr::V6(ip) if ip.is_unspecified() => Scope::Every { ipv6: true },
+            IpAddr::V4(ip) => Scope::V4(ip),
+            IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+                Some(v4) => Scope::V4(v4),
+                None => Scope::V6(ip),
+            },
+        };
+        let (want_v4, want_v6) = match scope {
+            Scope::Every { ipv6 } => (true, ipv6),
+            Scope::V4(_) => (true, false),
+            Scope::V6(_) => (false, true),
+        };
+        let v4 = want_v4.then(|| group_socket(false)).transpose()?;
+        let v6 = match want_v6.then(|| group_socket(true)).transpose() {
+            Ok(s) => s,
+            // Without IPv6 here, IPv4 alone when it is wanted too.
+            Err(e) if v4.is_some() => {
+                tracing::info!("local discovery over IPv6 off: {e}");
+                None
+            }
+            Err(e) => return Err(e),
+        };
         let node = Arc::new(LsdNode {
-            socket,
-            only,
+            v4,
+            v6,
+            scope,
             interfaces: Mutex::new(Vec::new()),
             port: listen.port().into(),
             cookie: format!("{:08x}", rand::random::<u32>()),
             torrents: Mutex::new(HashMap::new()),
             sent: Mutex::new(HashMap::new()),
             on: AtomicBool::new(true),
+            fresh: Mutex::new(Vec::new()),
         });
+        // Nothing is registered yet: the torrents' first announces go out on these.
         node.rescan();
         Ok(node)
     }
 
-    /// The interfaces the node sends on now.
-    pub fn interfaces(&self) -> Vec<Ipv4Addr> {
-        self.interfaces.lock().clone()
+    /// The interfaces the node sends on now: IPv4 addresses, and interface names over IPv6.
+    pub fn interfaces(&self) -> Vec<String> {
+        self.interfaces.lock().iter().map(Via::to_string).collect()
     }
 
     /// Names `port` in our messages from now on, and announces every registered info-hash again
@@ -170,69 +249,119 @@ impl LsdNode {
         self.on.load(Ordering::Relaxed)
     }
 
-    /// Switches the node off (it leaves the group; nothing is sent or heard) or on again (it joins
-    /// the group and announces every registered info-hash as soon as [`MIN_GAP`] lets it).
+    /// Switches the node off (it leaves the groups; nothing is sent or heard) or on again (it
+    /// joins the groups and announces every registered info-hash as soon as [`MIN_GAP`] lets it).
     pub fn switch(&self, on: bool) {
         if on {
             if !self.on.swap(true, Ordering::Relaxed) {
                 self.rescan();
+                self.fresh.lock().clear();
                 self.all_due();
                 tracing::info!("local discovery switched on");
             }
             return;
         }
-        let sock = socket2::SockRef::from(&self.socket);
         let mut joined = self.interfaces.lock();
         if self.on.swap(false, Ordering::Relaxed) {
-            for ip in joined.drain(..) {
-                let _ = sock.leave_multicast_v4(GROUP_V4.ip(), &ip);
+            for via in joined.drain(..) {
+                self.leave(&via);
             }
             tracing::info!("local discovery switched off");
         }
     }
 
-    /// Joins the group on the interfaces to use that it is not joined on yet, and forgets those
-    /// that are gone. True when it joined one.
-    fn rescan(&self) -> bool {
-        let wanted: Vec<Ipv4Addr> = match self.only {
-            Some(ip) => vec![ip],
-            None => super::interfaces::ipv4()
-                .into_iter()
-                .filter(|i| i.multicast)
-                .map(|i| i.ip)
-                .collect(),
+    /// The interfaces to use now (see [`LsdNode::start`]).
+    fn wanted(&self) -> Vec<Via> {
+        let mut out = Vec::new();
+        if self.v4.is_some() {
+            match self.scope {
+                Scope::V4(ip) => out.push(Via::V4(ip)),
+                _ => out.extend(
+                    super::interfaces::ipv4()
+                        .into_iter()
+                        .filter(|i| i.multicast)
+                        .map(|i| Via::V4(i.ip)),
+                ),
+            }
+        }
+        if self.v6.is_some() {
+            for i in super::interfaces::ipv6() {
+                let ours = match self.scope {
+                    Scope::V6(ip) => i.ip == ip,
+                    _ => i.multicast,
+                };
+                let via = Via::V6 {
+                    index: i.index,
+                    name: i.name,
+                };
+                if ours && !out.contains(&via) {
+                    out.push(via);
+                }
+            }
+        }
+        out
+    }
+
+    /// Joins the group of `via`'s family there.
+    fn join(&self, via: &Via) -> std::io::Result<()> {
+        match (via, &self.v4, &self.v6) {
+            (Via::V4(ip), Some(s), _) => {
+                socket2::SockRef::from(s).join_multicast_v4(GROUP_V4.ip(), ip)
+            }
+            (Via::V6 { index, .. }, _, Some(s)) => {
+                socket2::SockRef::from(s).join_multicast_v6(GROUP_V6.ip(), *index)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Leaves the group of `via`'s family there (nothing to do when the interface is gone: the
+    /// kernel has left it already).
+    fn leave(&self, via: &Via) {
+        let _ = match (via, &self.v4, &self.v6) {
+            (Via::V4(ip), Some(s), _) => {
+                socket2::SockRef::from(s).leave_multicast_v4(GROUP_V4.ip(), ip)
+            }
+            (Via::V6 { index, .. }, _, Some(s)) => {
+                socket2::SockRef::from(s).leave_multicast_v6(GROUP_V6.ip(), *index)
+            }
+            _ => Ok(()),
         };
-        let sock = socket2::SockRef::from(&self.socket);
+    }
+
+    /// Joins the groups on the interfaces to use that it is not joined on yet, and forgets those
+    /// that are gone. The interfaces it joined are returned.
+    fn rescan(&self) -> Vec<Via> {
+        let wanted = self.wanted();
         let mut joined = self.interfaces.lock();
         if !self.is_on() {
-            return false;
+            return Vec::new();
         }
-        let mut new = false;
-        joined.retain(|ip| {
-            let keep = wanted.contains(ip);
+        let mut new = Vec::new();
+        joined.retain(|via| {
+            let keep = wanted.contains(via);
             if !keep {
-                // The address is gone (with its interface, the kernel has left the group already).
-                let _ = sock.leave_multicast_v4(GROUP_V4.ip(), ip);
-                tracing::info!("local discovery: {ip} is gone");
+                self.leave(via);
+                tracing::info!("local discovery: {via} is gone");
             }
             keep
         });
-        for ip in wanted {
-            if joined.contains(&ip) {
+        for via in wanted {
+            if joined.contains(&via) {
                 continue;
             }
-            match sock.join_multicast_v4(GROUP_V4.ip(), &ip) {
+            match self.join(&via) {
                 // "In use": still joined there from before the address went away and came back.
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {}
                 Err(e) => {
-                    tracing::debug!("local discovery: cannot join the group on {ip}: {e}");
+                    tracing::debug!("local discovery: cannot join the group on {via}: {e}");
                     continue;
                 }
             }
-            tracing::info!("local discovery: on {ip}");
-            joined.push(ip);
-            new = true;
+            tracing::info!("local discovery: on {via}");
+            joined.push(via.clone());
+            new.push(via);
         }
         new
     }
@@ -297,39 +426,52 @@ impl LsdNode {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut rescan = tokio::time::interval_at(Instant::now() + RESCAN, RESCAN);
         rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut buf = vec![0u8; MAX_MESSAGE + 1];
+        let (mut buf4, mut buf6) = (vec![0u8; MAX_MESSAGE + 1], vec![0u8; MAX_MESSAGE + 1]);
         loop {
-            tokio::select! {
+            let r = tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tick.tick() => self.announce_due().await,
-                _ = rescan.tick() => if self.rescan() {
-                    self.all_due();
-                },
-                r = self.socket.recv_from(&mut buf) => match r {
-                    Ok((n, from)) => self.heard(&buf[..n], from),
-                    Err(e) => {
-                        tracing::debug!("local discovery: receive failed: {e}");
-                        tokio::time::sleep(TICK).await;
-                    }
-                },
+                _ = tick.tick() => {
+                    self.announce_due().await;
+                    continue;
+                }
+                _ = rescan.tick() => {
+                    let now = Instant::now();
+                    self.fresh.lock().extend(self.rescan().into_iter().map(|via| Fresh {
+                        via,
+                        sends_left: SENDS,
+                        next: now,
+                    }));
+                    continue;
+                }
+                r = hear(&self.v4, &mut buf4) => r.map(|(n, from)| (&buf4[..n], from)),
+                r = hear(&self.v6, &mut buf6) => r.map(|(n, from)| (&buf6[..n], from)),
+            };
+            match r {
+                Ok((bytes, from)) => self.heard(bytes, from),
+                Err(e) => {
+                    tracing::debug!("local discovery: receive failed: {e}");
+                    tokio::time::sleep(TICK).await;
+                }
             }
         }
     }
 
     /// Sends a message for each registered torrent whose time has come (dropping those whose run
-    /// ended).
+    /// ended) on every interface, and for every registered torrent on the interfaces newly joined
+    /// whose send is due.
     async fn announce_due(&self) {
-        let interfaces = self.interfaces();
+        let interfaces = self.interfaces.lock().clone();
         if interfaces.is_empty() {
             // Nowhere to send (or switched off): what is due stays due until an interface comes.
             return;
         }
         let now = Instant::now();
-        let due: Vec<InfoHash> = {
+        let (due, every): (Vec<InfoHash>, Vec<InfoHash>) = {
             let mut all = self.torrents.lock();
             all.retain(|_, e| !e.run.is_cancelled() && !e.target.gone());
             let mut sent = self.sent.lock();
-            all.iter_mut()
+            let due = all
+                .iter_mut()
                 .filter(|(_, e)| e.next <= now)
                 .map(|(ih, e)| {
                     let spread = ANNOUNCE_EVERY.mul_f64(1.0 + rand::random::<f64>() / 4.0);
@@ -338,24 +480,61 @@ impl LsdNode {
                     }
                     *ih
                 })
-                .collect()
+                .collect();
+            (due, all.keys().copied().collect())
         };
-        let to = SocketAddr::V4(GROUP_V4);
-        for ih in due {
-            let msg = lsd::search(self.port.load(Ordering::Relaxed), &ih, &self.cookie);
-            for ip in &interfaces {
-                let sock = socket2::SockRef::from(&self.socket);
-                if let Err(e) = sock.set_multicast_if_v4(ip) {
-                    tracing::debug!("local discovery: cannot send on {ip}: {e}");
-                    continue;
-                }
-                match self.socket.send_to(&msg, to).await {
-                    Ok(_) => {
-                        tracing::debug!(info_hash = %ih, from = %ip, "announced on the local network")
-                    }
-                    Err(e) => tracing::debug!("local discovery: send on {ip} failed: {e}"),
-                }
+        let fresh: Vec<Via> = {
+            let mut fresh = self.fresh.lock();
+            fresh.retain(|f| interfaces.contains(&f.via));
+            let out = fresh
+                .iter_mut()
+                .filter(|f| f.next <= now)
+                .map(|f| {
+                    f.sends_left -= 1;
+                    f.next = now + RESEND_AFTER;
+                    f.via.clone()
+                })
+                .collect();
+            fresh.retain(|f| f.sends_left > 0);
+            out
+        };
+        for ih in &due {
+            for via in &interfaces {
+                self.send(ih, via).await;
             }
+        }
+        for via in &fresh {
+            for ih in every.iter().filter(|ih| !due.contains(ih)) {
+                self.send(ih, via).await;
+            }
+        }
+    }
+
+    /// Sends the message announcing `ih` to the group of `via`'s family, out of that interface.
+    async fn send(&self, ih: &InfoHash, via: &Via) {
+        let (socket, chosen, to) = match (via, &self.v4, &self.v6) {
+            (Via::V4(ip), Some(s), _) => (
+                s,
+                socket2::SockRef::from(s).set_multicast_if_v4(ip),
+                SocketAddr::V4(GROUP_V4),
+            ),
+            (Via::V6 { index, .. }, _, Some(s)) => (
+                s,
+                socket2::SockRef::from(s).set_multicast_if_v6(*index),
+                SocketAddr::V6(GROUP_V6),
+            ),
+            _ => return,
+        };
+        if let Err(e) = chosen {
+            tracing::debug!("local discovery: cannot send on {via}: {e}");
+            return;
+        }
+        let msg = lsd::search(to, self.port.load(Ordering::Relaxed), ih, &self.cookie);
+        match socket.send_to(&msg, to).await {
+            Ok(_) => {
+                tracing::debug!(info_hash = %ih, from = %via, "announced on the local network")
+            }
+            Err(e) => tracing::debug!("local discovery: send on {via} failed: {e}"),
         }
     }
 
@@ -376,7 +555,16 @@ impl LsdNode {
         if search.cookie.as_deref() == Some(self.cookie.as_str()) {
             return;
         }
-        let peer = SocketAddr::new(from.ip(), search.port);
+        // A link-local sender keeps its interface (its scope), without which it cannot be dialled.
+        let peer = match from {
+            SocketAddr::V6(v6) => SocketAddr::V6(std::net::SocketAddrV6::new(
+                *v6.ip(),
+                search.port,
+                0,
+                v6.scope_id(),
+            )),
+            SocketAddr::V4(_) => SocketAddr::new(from.ip(), search.port),
+        };
         let found: Vec<Arc<Torrent>> = {
             let all = self.torrents.lock();
             let mut found = Vec::new();
@@ -402,6 +590,14 @@ impl LsdNode {
             tracing::debug!(torrent = %t.meta.info.name, %peer, "peer found on the local network");
             t.add_known([peer], Source::Lsd);
         }
+    }
+}
+
+/// A datagram from `socket` (never, when there is none).
+async fn hear(socket: &Option<UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
     }
 }
 

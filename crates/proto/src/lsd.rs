@@ -1,7 +1,8 @@
 //! Local service discovery (BEP 14): the `BT-SEARCH` message a client multicasts on its local
 //! network to say which torrents it has and on which port, and its reading.
 //!
-//! A message is an HTTP-like request sent to [`GROUP_V4`]:
+//! A message is an HTTP-like request sent to [`GROUP_V4`] (or over IPv6 to [`GROUP_V6`], which its
+//! `Host` then names):
 //!
 //! ```text
 //! BT-SEARCH * HTTP/1.1\r\n
@@ -19,12 +20,19 @@
 //! message (another request line, no or a bad port, no info-hash, a bad one, more than
 //! [`MAX_MESSAGE`] bytes) is refused with the reason.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use crate::types::InfoHash;
 
 /// The IPv4 multicast group and port of BEP 14.
 pub const GROUP_V4: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(239, 192, 152, 143), 6771);
+/// The IPv6 multicast group (site-local scope) and port of BEP 14.
+pub const GROUP_V6: SocketAddrV6 = SocketAddrV6::new(
+    Ipv6Addr::new(0xff15, 0, 0, 0, 0, 0, 0xefc0, 0x988f),
+    6771,
+    0,
+    0,
+);
 /// Largest message read (one UDP datagram that fits an Ethernet frame).
 pub const MAX_MESSAGE: usize = 1400;
 /// Most info-hashes read from one message.
@@ -44,10 +52,11 @@ pub struct Search {
 #[error("not a BEP 14 message: {0}")]
 pub struct NotSearch(String);
 
-/// The message announcing `info_hash` on `port`, with our `cookie`.
-pub fn search(port: u16, info_hash: &InfoHash, cookie: &str) -> Vec<u8> {
+/// The message to `group` ([`GROUP_V4`] or [`GROUP_V6`]) announcing `info_hash` on `port`, with our
+/// `cookie`.
+pub fn search(group: SocketAddr, port: u16, info_hash: &InfoHash, cookie: &str) -> Vec<u8> {
     format!(
-        "BT-SEARCH * HTTP/1.1\r\nHost: {GROUP_V4}\r\nPort: {port}\r\nInfohash: {}\r\ncookie: {cookie}\r\n\r\n\r\n",
+        "BT-SEARCH * HTTP/1.1\r\nHost: {group}\r\nPort: {port}\r\nInfohash: {}\r\ncookie: {cookie}\r\n\r\n\r\n",
         info_hash.to_hex()
     )
     .into_bytes()
@@ -115,9 +124,13 @@ mod tests {
 
     #[test]
     fn our_message_reads_back() {
-        let m = search(6881, &ih(0xab), "c00k1e");
+        let m = search(GROUP_V4.into(), 6881, &ih(0xab), "c00k1e");
         let text = String::from_utf8(m.clone()).unwrap();
         assert!(text.starts_with("BT-SEARCH * HTTP/1.1\r\nHost: 239.192.152.143:6771\r\n"));
+        let over_ipv6 = search(GROUP_V6.into(), 6881, &ih(0xab), "c00k1e");
+        let text = String::from_utf8(over_ipv6.clone()).unwrap();
+        assert!(text.starts_with("BT-SEARCH * HTTP/1.1\r\nHost: [ff15::efc0:988f]:6771\r\n"));
+        assert_eq!(parse(&over_ipv6).unwrap(), parse(&m).unwrap());
         assert!(text.ends_with("\r\n\r\n\r\n"));
         let s = parse(&m).unwrap();
         assert_eq!(s.port, 6881);
