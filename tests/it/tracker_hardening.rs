@@ -76,7 +76,7 @@ async fn every_bad_announce_gets_a_failure_reason() {
         (replace("numwant", Some("all")), "invalid numwant"),
         (
             replace("event", Some("bogus")),
-            "invalid event (started, completed, stopped or empty)",
+            "invalid event (started, completed, stopped, paused or empty)",
         ),
         (
             format!("{}?{ok}&pad={}", t.announce_url(), "x".repeat(9000)),
