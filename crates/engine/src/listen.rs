@@ -105,12 +105,30 @@ async fn bind_both(addr: SocketAddr) -> Result<(TcpListener, SocketAddr, Option<
         addr,
         error: Arc::new(e),
     };
-    let listener = TcpListener::bind(addr).await.map_err(cannot_listen)?;
+    let listener = tcp_listener(addr).map_err(cannot_listen)?;
     let bound = listener.local_addr().map_err(cannot_listen)?;
     // Bound whatever the policy, so it can be turned on while the session runs; the DHT node then
     // takes the next port number (see `transport`).
     let utp = UtpNode::bind(bound).await.map(Arc::new);
     Ok((listener, bound, utp))
+}
+
+/// Connections waiting to be accepted.
+const BACKLOG: i32 = 1024;
+
+/// A TCP listener on `addr`. On `::` it takes IPv4 as well (`IPV6_V6ONLY` off), whatever the
+/// system's default (`net.ipv6.bindv6only`), so a peer on `::` is reached over both families.
+fn tcp_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if matches!(addr, SocketAddr::V6(a) if a.ip().is_unspecified()) {
+        s.set_only_v6(false)?;
+    }
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(BACKLOG)?;
+    TcpListener::from_std(s.into())
 }
 
 impl Session {
@@ -195,5 +213,29 @@ async fn utp_accept_loop(session: Session, node: Arc<UtpNode>, stop: Cancellatio
             continue;
         }
         admit(&session, RawStream::utp(stream), addr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_listener_on_the_unspecified_ipv6_address_takes_ipv4_too() {
+        let Ok(l) = tcp_listener("[::]:0".parse().unwrap()) else {
+            return; // no IPv6 on this machine
+        };
+        assert!(!socket2::SockRef::from(&l).only_v6().unwrap());
+        let port = l.local_addr().unwrap().port();
+        let dial = tokio::net::TcpStream::connect(("127.0.0.1", port));
+        let (dialled, accepted) = tokio::join!(dial, l.accept());
+        let (_, from) = accepted.unwrap();
+        assert_eq!(
+            from.ip().to_canonical(),
+            dialled.unwrap().local_addr().unwrap().ip()
+        );
+        // A specific address stays what it is.
+        let v4 = tcp_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        assert!(v4.local_addr().unwrap().is_ipv4());
     }
 }
