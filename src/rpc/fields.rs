@@ -1,6 +1,8 @@
 //! `torrent-get`: the torrent ids (stable while the RPC server runs), the `ids` argument, and every
 //! field Transmission 3.00 defines (and Transmission 4's `file-count`, `percentComplete`,
-//! `primary-mime-type`, and 4.1's `sequentialDownload` and `sequentialDownloadFromPiece`), computed from the engine's live state and
+//! `primary-mime-type`, and 4.1's `sequential_download` and `sequential_download_from_piece`,
+//! also answered by their earlier names `sequentialDownload` and `sequentialDownloadFromPiece`),
+//! computed from the engine's live state and
 //! torrents.toml.
 
 use std::collections::HashMap;
@@ -402,7 +404,7 @@ fn tracker_stat(
         "seederCount": count(st.seeders), "leecherCount": count(st.leechers),
         "downloadCount": count(st.downloaded),
         // Those leechers still downloading (BEP 21; rpc-version 18), from trackers that count them.
-        "downloaderCount": count(st.downloaders),
+        "downloader_count": count(st.downloaders),
         // btorrent does not scrape: the counts come with the announces.
         "hasScraped": false, "lastScrapeResult": "", "lastScrapeStartTime": 0,
         "lastScrapeSucceeded": false, "lastScrapeTime": 0, "lastScrapeTimedOut": false,
@@ -540,6 +542,10 @@ impl FieldCtx<'_> {
                             "progress": p.progress,
                             "rateToClient": p.down_rate,
                             "rateToPeer": p.up_rate,
+                            // Transmission 4.1's, named alike in both forms of the RPC.
+                            "peer_id": base64::engine::general_purpose::STANDARD.encode(p.peer_id),
+                            "bytes_to_client": p.downloaded,
+                            "bytes_to_peer": p.uploaded,
                         })
                     })
                     .collect(),
@@ -551,8 +557,10 @@ impl FieldCtx<'_> {
             } else {
                 s.bytes_verified as f64 / s.bytes_total as f64
             }),
-            "sequentialDownload" => json!(s.sequential),
-            "sequentialDownloadFromPiece" => json!(s.sequential_from),
+            "sequential_download" | "sequentialDownload" => json!(s.sequential),
+            "sequential_download_from_piece" | "sequentialDownloadFromPiece" => {
+                json!(s.sequential_from)
+            }
             "pieceCount" => json!(meta.info.piece_count()),
             "pieceSize" => json!(meta.info.piece_length),
             "pieces" => json!(base64::engine::general_purpose::STANDARD.encode(t.have.as_bytes())),

@@ -139,7 +139,7 @@ pub fn field(name: &str, files: &[FileStatus], info: &crate::metainfo::Info) -> 
                     let (begin, end) = (pieces.start, pieces.end);
                     json!({
                         "name": f.path.display().to_string(), "length": f.length,
-                        "bytesCompleted": f.done, "beginPiece": begin, "endPiece": end,
+                        "bytesCompleted": f.done, "begin_piece": begin, "end_piece": end,
                     })
                 })
                 .collect(),

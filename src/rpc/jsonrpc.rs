@@ -13,7 +13,8 @@
 //! - the method: `torrent_get` is `torrent-get` (every method is kebab-case there);
 //! - the top-level `params` keys: camelCase in `torrent-get` and `torrent-set`, kebab-case in the
 //!   other methods, but for the keys [`KEBAB_IN_TORRENT_METHODS`] and [`CAMEL_ELSEWHERE`] that
-//!   went the other way; `cache_size_mib` is `cache-size-mb`;
+//!   went the other way, and those new in 4.1 ([`SNAKE_IN_BOTH`]), snake_case there too;
+//!   `cache_size_mib` is `cache-size-mb`;
 //! - the names listed in `fields` (`torrent-get`, `session-get`), as the keys;
 //! - values: `ids` `"recently_active"` is `"recently-active"`, `encryption` `"allowed"` is
 //!   `"tolerated"`; a torrent's `wanted` is an array of booleans here, of 0 and 1 there;
@@ -48,14 +49,26 @@ pub const KEBAB_IN_TORRENT_METHODS: [&str; 8] = [
 ];
 
 /// Keys of the other methods that were camelCase among their kebab-case ones.
-pub const CAMEL_ELSEWHERE: [&str; 7] = [
+pub const CAMEL_ELSEWHERE: [&str; 4] = [
     "honorsSessionLimits",
     "seedRatioLimit",
     "seedRatioLimited",
     "bandwidthPriority",
-    "sequentialDownload",
-    "sequentialDownloadFromPiece",
-    "ipProtocol",
+];
+
+/// Keys that came with Transmission 4.1 (rpc-version 18): snake_case in both forms of the RPC,
+/// as Transmission itself names them in the older form too.
+pub const SNAKE_IN_BOTH: [&str; 10] = [
+    "sequential_download",
+    "sequential_download_from_piece",
+    "preferred_transports",
+    "ip_protocol",
+    "begin_piece",
+    "end_piece",
+    "downloader_count",
+    "peer_id",
+    "bytes_to_client",
+    "bytes_to_peer",
 ];
 
 /// Whether a request body (already parsed) is JSON-RPC 2.0: an object with a `jsonrpc` member,
@@ -163,7 +176,7 @@ pub fn legacy_key(method: &str, key: &str) -> String {
     if key == "cache_size_mib" {
         return "cache-size-mb".into();
     }
-    if !key.contains('_') {
+    if !key.contains('_') || SNAKE_IN_BOTH.contains(&key) {
         return key.into();
     }
     let (kebab, camel) = (kebab_of(key), camel_of(key));
@@ -343,17 +356,18 @@ mod tests {
                 "speed-limit-down-enabled",
             ),
             ("session-set", "cache_size_mib", "cache-size-mb"),
-            ("session-set", "sequential_download", "sequentialDownload"),
+            ("session-set", "sequential_download", "sequential_download"),
             (
-                "torrent-add",
+                "torrent-set",
                 "sequential_download_from_piece",
-                "sequentialDownloadFromPiece",
+                "sequential_download_from_piece",
             ),
             (
                 "session-set",
                 "preferred_transports",
-                "preferred-transports",
+                "preferred_transports",
             ),
+            ("port-test", "ip_protocol", "ip_protocol"),
             ("torrent-remove", "delete_local_data", "delete-local-data"),
             ("torrent-set-location", "move", "move"),
         ] {

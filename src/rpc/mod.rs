@@ -157,6 +157,7 @@ impl Rpc {
         args: &Map<String, Value>,
         local: std::net::SocketAddr,
     ) -> Outcome {
+        let args = &earlier_spellings(args);
         match method {
             "session-get" => session::get(self, args).await,
             "session-set" => session::set(self, args).await,
@@ -187,4 +188,36 @@ impl Rpc {
             other => Err(format!("{UNKNOWN_METHOD}: {other}")),
         }
     }
+}
+
+/// Spellings of keys new in Transmission 4.1 that btorrent took before 4.1 settled on snake_case,
+/// and the names now used.
+const EARLIER_SPELLINGS: [(&str, &str); 4] = [
+    ("sequentialDownload", "sequential_download"),
+    (
+        "sequentialDownloadFromPiece",
+        "sequential_download_from_piece",
+    ),
+    ("ipProtocol", "ip_protocol"),
+    ("preferred-transports", "preferred_transports"),
+];
+
+/// `args` with [`EARLIER_SPELLINGS`] under their names now (a request, or one kept by a magnet
+/// link's entry from before). `torrent-get` answers a field under the name it was asked by.
+pub(crate) fn earlier_spellings(
+    args: &Map<String, Value>,
+) -> std::borrow::Cow<'_, Map<String, Value>> {
+    if !EARLIER_SPELLINGS
+        .iter()
+        .any(|(old, _)| args.contains_key(*old))
+    {
+        return std::borrow::Cow::Borrowed(args);
+    }
+    let mut out = args.clone();
+    for (old, new) in EARLIER_SPELLINGS {
+        if let Some(v) = out.remove(old) {
+            out.entry(new).or_insert(v);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }

@@ -1,5 +1,5 @@
 //! `port-test`: whether our peer port takes connections, dialled from this machine (over the
-//! family Transmission 4.1's `ipProtocol` names, when given), with how port forwarding stands.
+//! family Transmission 4.1's `ip_protocol` names, when given), with how port forwarding stands.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,7 @@ pub async fn answer(
     came_in_on: std::net::IpAddr,
 ) -> Outcome {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-    const IP_PROTOCOL: &str = "ipProtocol";
+    const IP_PROTOCOL: &str = "ip_protocol";
     let v6 = match args.get(IP_PROTOCOL) {
         None | Some(Value::Null) => None,
         Some(v) if v == "ipv4" => Some(false),

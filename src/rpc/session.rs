@@ -26,9 +26,9 @@ pub const RPC_VERSION_SEMVER: &str = "6.0.0";
 
 /// The transports peers are dialled over, preferred first, and taken (Transmission 4.1's
 /// `preferred_transports`): `["utp", "tcp"]`, `["tcp", "utp"]` or `["tcp"]`.
-pub const PREFERRED_TRANSPORTS: &str = "preferred-transports";
+pub const PREFERRED_TRANSPORTS: &str = "preferred_transports";
 
-/// The uTP policy as `preferred-transports` lists it.
+/// The uTP policy as `preferred_transports` lists it.
 fn transports(utp: crate::engine::Utp) -> Value {
     use crate::engine::Utp;
     match utp {
@@ -38,7 +38,7 @@ fn transports(utp: crate::engine::Utp) -> Value {
     }
 }
 
-/// A request's `preferred-transports` as the uTP policy; a list that leaves TCP out (which a peer
+/// A request's `preferred_transports` as the uTP policy; a list that leaves TCP out (which a peer
 /// with web seeds, trackers and most peers on TCP cannot do without), names something else or
 /// names one twice is refused.
 fn transports_arg(args: &Map<String, Value>) -> Result<Option<crate::engine::Utp>, String> {
@@ -141,7 +141,7 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         "download-dir-free-space": free,
         "dht-enabled": dht, "encryption": encryption_name(cfg.settings.encryption),
         "utp-enabled": cfg.settings.utp != crate::engine::Utp::Off,
-        // Deprecated by 4.1 for `preferred-transports`, which can never leave TCP out here.
+        // Deprecated by 4.1 for `preferred_transports`, which can never leave TCP out here.
         "tcp-enabled": true,
         PREFERRED_TRANSPORTS: transports(cfg.settings.utp),
         "incomplete-dir": std::path::absolute(cfg.incomplete_dir()).unwrap_or_default().display().to_string(),
@@ -304,7 +304,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     };
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download and seeding queues, the programs run on torrent events, the blocklist, encryption, uTP, peer exchange, partial file names, the DHT, local discovery, port forwarding, the peer port, the peer limits, start-added-torrents, sequentialDownload, download-dir, the incomplete folder and the default trackers can be changed here (any other key only with the value it has); not supported: {}",
+            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download and seeding queues, the programs run on torrent events, the blocklist, encryption, uTP, peer exchange, partial file names, the DHT, local discovery, port forwarding, the peer port, the peer limits, start-added-torrents, sequential_download, download-dir, the incomplete folder and the default trackers can be changed here (any other key only with the value it has); not supported: {}",
             unsupported.join(", ")
         ));
     }

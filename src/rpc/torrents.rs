@@ -364,12 +364,12 @@ fn peer_limit_arg(args: &Map<String, Value>, method: &str) -> Result<Option<usiz
 
 /// The key for fetching pieces in order (Transmission 4.1, rpc-version 18), in `torrent-add`,
 /// `-set` and `-get`, and in `session-get`/`-set` (the default of added torrents).
-pub const SEQUENTIAL: &str = "sequentialDownload";
+pub const SEQUENTIAL: &str = "sequential_download";
 /// The piece that order starts at (`torrent-add`, `-set`, `-get`).
-pub const SEQUENTIAL_FROM: &str = "sequentialDownloadFromPiece";
+pub const SEQUENTIAL_FROM: &str = "sequential_download_from_piece";
 
-/// A request's change of the order of new pieces: `sequentialDownload` (true or false) and
-/// `sequentialDownloadFromPiece` (a piece index; checked against a torrent's pieces by
+/// A request's change of the order of new pieces: `sequential_download` (true or false) and
+/// `sequential_download_from_piece` (a piece index; checked against a torrent's pieces by
 /// [`check_sequential_from`]).
 pub(super) fn order_arg(args: &Map<String, Value>) -> Result<actions::OrderChange, String> {
     let sequential = super::switch_arg(args, SEQUENTIAL)?;
@@ -404,8 +404,8 @@ pub(super) fn check_sequential_from(
     }
 }
 
-/// `torrent-set`: file selection ([`super::files`]), `sequentialDownload` (pieces in order, for
-/// playing a file while it downloads) and `sequentialDownloadFromPiece` (where that order
+/// `torrent-set`: file selection ([`super::files`]), `sequential_download` (pieces in order, for
+/// playing a file while it downloads) and `sequential_download_from_piece` (where that order
 /// starts: a player seeking), `peer-limit` (its own most peers; a lower one cuts no
 /// connection), `bandwidthPriority` (-1, 0, 1: its turn under the session's limits), the speed limits (`uploadLimit`/
 /// `uploadLimited`, `downloadLimit`/`downloadLimited` in kB/s, `honorsSessionLimits`), the

@@ -191,7 +191,7 @@ fn session_limits_port_test_and_free_space_answer_from_the_running_daemon() {
     let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
     assert_eq!(cfg.settings.download_limit, None);
     // The peer listens on 127.0.0.1: port-test reaches it, over IPv4 (Transmission 4.1's
-    // `ipProtocol`), not over IPv6.
+    // `ip_protocol`; `ipProtocol`, its earlier spelling, is taken too), not over IPv6.
     let p = c.ok("port-test", json!({}));
     assert_eq!(p["port-is-open"], true, "{p}");
     assert!(
@@ -201,14 +201,14 @@ fn session_limits_port_test_and_free_space_answer_from_the_running_daemon() {
             .contains("not tested"),
         "{p}"
     );
-    let p = c.ok("port-test", json!({"ipProtocol": "ipv4"}));
+    let p = c.ok("port-test", json!({"ip_protocol": "ipv4"}));
     assert_eq!(
-        (&p["port-is-open"], &p["ipProtocol"]),
+        (&p["port-is-open"], &p["ip_protocol"]),
         (&json!(true), &json!("ipv4"))
     );
     let p = c.ok("port-test", json!({"ipProtocol": "ipv6"}));
     assert_eq!(
-        (&p["port-is-open"], &p["ipProtocol"]),
+        (&p["port-is-open"], &p["ip_protocol"]),
         (&json!(false), &json!("ipv6"))
     );
     let detail = p["port-test-detail"].as_str().unwrap();
@@ -236,16 +236,16 @@ fn session_limits_port_test_and_free_space_answer_from_the_running_daemon() {
 /// where torrents added without a folder go, kept in torrents.toml; a relative path or a file is
 /// refused and changes nothing.
 /// A peer listening on `::` takes connections over both families: `port-test` reaches it over
-/// each when asked (`ipProtocol`), whatever family the request came in on.
+/// each when asked (`ip_protocol`), whatever family the request came in on.
 #[test]
 fn port_test_reaches_a_dual_stack_peer_over_either_family() {
     let dir = tempfile::tempdir().unwrap();
     let d = RpcDaemon::start_cmd(dir.path(), "::", "", crate::support::cli::bin());
     let mut c = d.client();
     for family in ["ipv4", "ipv6"] {
-        let p = c.ok("port-test", json!({"ipProtocol": family}));
+        let p = c.ok("port-test", json!({"ip_protocol": family}));
         assert_eq!(p["port-is-open"], true, "{family}: {p}");
-        assert_eq!(p["ipProtocol"], family);
+        assert_eq!(p["ip_protocol"], family);
         let at = if family == "ipv6" {
             "[::1]:"
         } else {

@@ -162,6 +162,11 @@ fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
         p["isEncrypted"], false,
         "both ends allow plain streams: {p}"
     );
+    // Transmission 4.1's: its peer id (base64), and the bytes each way on this connection.
+    let id_b64 = base64::engine::general_purpose::STANDARD.encode(leecher.peer_id().0);
+    assert_eq!(p["peer_id"], id_b64.as_str(), "{p}");
+    assert_eq!(p["bytes_to_client"], 0, "a seed takes nothing: {p}");
+    assert!(p["bytes_to_peer"].as_u64().is_some(), "{p}");
     // Where each end learned of the other: the leecher was given the address, the seed was dialed.
     let from = torrent_get(&mut c, json!(id), &["peersFrom"])[0]["peersFrom"].clone();
     assert_eq!(
@@ -332,7 +337,7 @@ fn files_are_chosen_through_the_rpc() {
         "fileCount",
         "percentComplete",
         "primary-mime-type",
-        "sequentialDownload",
+        "sequential_download",
     ];
     let t4 = torrent_get(&mut c, json!([id]), &more).pop().unwrap();
     assert_eq!(
@@ -343,16 +348,16 @@ fn files_are_chosen_through_the_rpc() {
     let share = t4["percentComplete"].as_f64().unwrap();
     assert!((share - 427_680.0 / 624_288.0).abs() < 1e-9, "{t4}");
     assert_eq!(t4["primary-mime-type"], "application/octet-stream", "{t4}");
-    assert_eq!(t4["sequentialDownload"], false, "{t4}");
+    assert_eq!(t4["sequential_download"], false, "{t4}");
     let v = c.call(
         "torrent-set",
-        json!({"ids": [id], "sequentialDownload": "yes"}),
+        json!({"ids": [id], "sequential_download": "yes"}),
     );
     assert!(
         v["result"]
             .as_str()
             .unwrap()
-            .contains("sequentialDownload must be true or false"),
+            .contains("sequential_download must be true or false"),
         "{v}"
     );
     c.ok(
@@ -360,7 +365,10 @@ fn files_are_chosen_through_the_rpc() {
         json!({"ids": [id], "sequentialDownload": true}),
     );
     let t4 = torrent_get(&mut c, json!([id]), &more).pop().unwrap();
-    assert_eq!(t4["sequentialDownload"], true, "{t4}");
+    assert_eq!(t4["sequential_download"], true, "{t4}");
+    // Asked by the name it had before Transmission 4.1 settled on snake_case, it answers so.
+    let earlier = torrent_get(&mut c, json!([id]), &["sequentialDownload"]);
+    assert_eq!(earlier[0]["sequentialDownload"], true);
     let cfg = btorrent::config::Config::load(&dir.path().join("torrents.toml")).unwrap();
     assert!(cfg.find(&meta.info_hash).unwrap().files.sequential);
     let kept = std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap();
@@ -429,8 +437,8 @@ fn partial_file_names_follow_the_rpc_switch() {
     // The pieces each file spans (the last one exclusive): b shares its last with c.
     let span = |f: usize| {
         (
-            t["files"][f]["beginPiece"].clone(),
-            t["files"][f]["endPiece"].clone(),
+            t["files"][f]["begin_piece"].clone(),
+            t["files"][f]["end_piece"].clone(),
         )
     };
     assert_eq!(span(0), (json!(0), json!(10)), "{t}");
@@ -517,12 +525,12 @@ fn tracker_stats_and_metrics_follow_the_embedded_tracker() {
         (
             &g["leecherCount"],
             &g["downloadCount"],
-            &g["downloaderCount"]
+            &g["downloader_count"]
         ),
         (&json!(0), &json!(0), &json!(0)),
         "{g}"
     );
-    assert_eq!(x["downloaderCount"], -1, "no answer, no count: {x}");
+    assert_eq!(x["downloader_count"], -1, "no answer, no count: {x}");
     let (at, next) = (
         g["lastAnnounceTime"].as_i64().unwrap(),
         g["nextAnnounceTime"].as_i64().unwrap(),

@@ -418,6 +418,9 @@ pub struct PeerInfo {
     pub optimistic: bool,
     /// Our block requests it has not answered yet.
     pub requests: u32,
+    /// The peer id it gave in its handshake.
+    #[serde(default)]
+    pub peer_id: [u8; 20],
 }
 
 impl PeerInfo {
@@ -540,6 +543,7 @@ mod tests {
             seed: false,
             pieces: 0,
             progress: 0.0,
+            peer_id: [0; 20],
             am_choking,
             peer_choking,
             am_interested: am_int,

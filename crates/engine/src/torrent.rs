@@ -538,6 +538,7 @@ impl TorrentHandle {
                 peer_interested: p.peer_interested(),
                 optimistic: p.optimistic.load(Ordering::Relaxed),
                 requests: p.requests.load(Ordering::Relaxed),
+                peer_id: p.peer_id.0,
             })
             .collect();
         v.sort_by_key(|p| p.addr);

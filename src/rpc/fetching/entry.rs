@@ -112,18 +112,25 @@ impl Entry {
             "file-count" | "fileCount" => json!(0),
             "primary-mime-type" => json!(""),
             // As set since, else as added (the session's default is applied when it is added).
-            "sequentialDownload" | "sequentialDownloadFromPiece" => {
-                let asked =
-                    |m: &serde_json::Map<String, Value>| m.get(f).filter(|v| !v.is_null()).cloned();
+            "sequential_download"
+            | "sequentialDownload"
+            | "sequential_download_from_piece"
+            | "sequentialDownloadFromPiece" => {
+                let on = matches!(f, "sequential_download" | "sequentialDownload");
+                let key = if on {
+                    crate::rpc::torrents::SEQUENTIAL
+                } else {
+                    crate::rpc::torrents::SEQUENTIAL_FROM
+                };
+                let asked = |m: &serde_json::Map<String, Value>| {
+                    crate::rpc::earlier_spellings(m)
+                        .get(key)
+                        .filter(|v| !v.is_null())
+                        .cloned()
+                };
                 asked(&self.record.set)
                     .or_else(|| asked(&self.record.request))
-                    .unwrap_or_else(|| {
-                        if f == "sequentialDownload" {
-                            json!(false)
-                        } else {
-                            json!(0)
-                        }
-                    })
+                    .unwrap_or_else(|| if on { json!(false) } else { json!(0) })
             }
             "uploadRatio" => json!(-1.0),
             // Transmission's "not available".

@@ -437,7 +437,7 @@ async fn fetch(
         // What was set meanwhile, now on the torrent (its values were checked when they came); the
         // entry is gone, so this does not wait for the claim.
         set.insert("ids".into(), json!(ih.to_hex()));
-        if let Err(e) = super::torrents::set(&rpc, &set).await {
+        if let Err(e) = super::torrents::set(&rpc, &super::earlier_spellings(&set)).await {
             tracing::warn!("magnet {ih}: what torrent-set asked before its metadata came: {e}");
         }
     }
@@ -456,7 +456,8 @@ async fn add_fetched(
     let labels = labels_arg(request)?;
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
     let file = crate::source::save(&cfg.torrents_dir(), &meta).map_err(|e| format!("{e:#}"))?;
-    super::torrents::add_torrent(rpc, meta, Some(&file), files, request, labels)
+    let request = super::earlier_spellings(request);
+    super::torrents::add_torrent(rpc, meta, Some(&file), files, &request, labels)
         .await
         .map(drop)
 }
