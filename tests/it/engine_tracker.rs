@@ -28,6 +28,17 @@ fn via_tracker(dir: &std::path::Path) -> AddOptions {
     }
 }
 
+/// A session of its own running `meta` from (or into) `dir`, finding peers through the torrent's
+/// trackers alone.
+async fn through_the_tracker(
+    meta: &btorrent::Metainfo,
+    dir: &std::path::Path,
+) -> (btorrent::engine::Session, btorrent::engine::TorrentHandle) {
+    let s = session().await;
+    let h = s.add(meta.clone(), via_tracker(dir)).await.unwrap();
+    (s, h)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracker_restart_mid_transfer_and_the_swarm_carries_on() {
     init_logs();
@@ -51,11 +62,7 @@ async fn tracker_restart_mid_transfer_and_the_swarm_carries_on() {
         .await
         .unwrap();
     wait_complete(&s, 30).await;
-    let first = session().await;
-    let l1 = first
-        .add(meta.clone(), via_tracker(d1.path()))
-        .await
-        .unwrap();
+    let (_first, l1) = through_the_tracker(&meta, d1.path()).await;
     let total = meta.info.piece_count();
     wait_until("a fifth of the pieces", Duration::from_secs(30), || {
         l1.stats().pieces_have >= total / 5
@@ -75,11 +82,7 @@ async fn tracker_restart_mid_transfer_and_the_swarm_carries_on() {
     assert_same_tree(src.path(), d1.path());
 
     // A newcomer knows only the tracker; the others re-announce to the new one and meet it.
-    let second = session().await;
-    let l2 = second
-        .add(meta.clone(), via_tracker(d2.path()))
-        .await
-        .unwrap();
+    let (_second, l2) = through_the_tracker(&meta, d2.path()).await;
     wait_complete(&l2, 90).await;
     assert_same_tree(src.path(), d2.path());
 }
@@ -330,11 +333,7 @@ async fn a_partial_seed_is_a_leecher_but_not_a_downloader() {
     write_random(&src.path().join("pack/a.bin"), 256 * 1024, 31);
     write_random(&src.path().join("pack/b.bin"), 256 * 1024, 32);
     let meta = torrent(&src.path().join("pack"), 32 * 1024, vec![url.clone()]);
-    let seeder = session().await;
-    let s = seeder
-        .add(meta.clone(), via_tracker(src.path()))
-        .await
-        .unwrap();
+    let (seeder, s) = through_the_tracker(&meta, src.path()).await;
     wait_complete(&s, 30).await;
     let leecher = session().await;
     let opts = AddOptions {
