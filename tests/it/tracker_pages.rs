@@ -253,6 +253,13 @@ async fn status_page_and_stats_show_the_counts() {
         &[(a, 7001, 0), (a, 7002, 10), (a, 7003, 10), (b, 7001, 0)],
     )
     .await;
+    // One of a's leechers wants nothing more (BEP 21): still a leecher, no longer downloading.
+    let partial = request(a, 7003, 10, Some(AnnounceEvent::Paused));
+    let r = client.announce(&t.announce_url(), &partial).await.unwrap();
+    assert_eq!(
+        (r.complete, r.incomplete, r.downloaders, r.downloaded),
+        (Some(1), Some(2), Some(1), Some(0))
+    );
     client.scrape(&t.announce_url(), &[a]).await.unwrap();
 
     let (status, body) = get(&format!("{}/stats", t.base())).await;
@@ -262,7 +269,8 @@ async fn status_page_and_stats_show_the_counts() {
         (stats.swarms, stats.peers, stats.seeders, stats.leechers),
         (2, 4, 2, 2)
     );
-    assert_eq!((stats.announces, stats.scrapes, stats.failures), (4, 1, 0));
+    assert_eq!(stats.partial_seeds, 1);
+    assert_eq!((stats.announces, stats.scrapes, stats.failures), (5, 1, 0));
     assert!(!stats.private);
 
     let resp = reqwest::get(format!("{}/", t.base())).await.unwrap();
@@ -278,16 +286,17 @@ async fn status_page_and_stats_show_the_counts() {
         "<tr><th>peers</th><td>4</td></tr>",
         "<tr><th>seeders</th><td>2</td></tr>",
         "<tr><th>leechers</th><td>2</td></tr>",
+        "<tr><th>partial seeds</th><td>1</td></tr>",
     ] {
         assert!(html.contains(row), "{row} missing from:\n{html}");
     }
-    // Largest swarm first.
+    // Largest swarm first: seeders, leechers, those downloading, completed.
     let row_a = format!(
-        "<tr><td class=\"h\">{}</td><td>1</td><td>2</td><td>0</td></tr>",
+        "<tr><td class=\"h\">{}</td><td>1</td><td>2</td><td>1</td><td>0</td></tr>",
         a.to_hex()
     );
     let row_b = format!(
-        "<tr><td class=\"h\">{}</td><td>1</td><td>0</td><td>0</td></tr>",
+        "<tr><td class=\"h\">{}</td><td>1</td><td>0</td><td>0</td><td>0</td></tr>",
         b.to_hex()
     );
     let (pa, pb) = (

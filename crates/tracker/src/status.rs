@@ -23,6 +23,9 @@ pub struct TrackerStats {
     pub peers: usize,
     pub seeders: usize,
     pub leechers: usize,
+    /// Those leechers that want nothing more, having skipped files (BEP 21's partial seeds).
+    #[serde(default)]
+    pub partial_seeds: usize,
     /// `completed` events counted in the current swarms.
     pub completed: u64,
     pub announces: u64,
@@ -82,10 +85,14 @@ impl TrackerStats {
         w.family(
             "btorrent_tracker_peers",
             Gauge,
-            "Peers in the swarms, by role.",
+            "Peers in the swarms, by role (a partial seed is a leecher that wants nothing more).",
             &[
                 (&[("role", "seeder")], self.seeders as f64),
-                (&[("role", "leecher")], self.leechers as f64),
+                (
+                    &[("role", "leecher")],
+                    (self.leechers - self.partial_seeds) as f64,
+                ),
+                (&[("role", "partial_seed")], self.partial_seeds as f64),
             ],
         );
         w.single(
@@ -116,6 +123,7 @@ pub(crate) fn collect(t: &Tracker) -> TrackerStats {
         peers: 0,
         seeders: 0,
         leechers: 0,
+        partial_seeds: 0,
         completed: 0,
         announces: 0,
         scrapes: 0,
@@ -136,6 +144,7 @@ pub(crate) fn collect(t: &Tracker) -> TrackerStats {
         for swarm in shard.swarms.values() {
             s.peers += swarm.peers.len();
             s.seeders += swarm.seeders;
+            s.partial_seeds += swarm.partial_seeds;
             s.completed += swarm.completed;
         }
     });
@@ -147,16 +156,18 @@ pub(crate) fn stats_json(t: &Tracker) -> Response<Body> {
     json(serde_json::to_vec(&collect(t)).unwrap_or_default())
 }
 
-/// (peers, seeders, leechers, completed, hash) of the largest swarms, largest first.
-fn top_swarms(t: &Tracker, n: usize) -> Vec<(usize, usize, usize, u64, InfoHash)> {
+/// (peers, seeders, leechers, downloaders, completed, hash) of the largest swarms, largest first.
+fn top_swarms(t: &Tracker, n: usize) -> Vec<(usize, usize, usize, usize, u64, InfoHash)> {
     let mut heap = BinaryHeap::with_capacity(n + 1);
     t.inner.store.for_each_shard(|shard| {
         for (h, s) in &shard.swarms {
+            let c = s.counts();
             heap.push(Reverse((
                 s.peers.len(),
-                s.seeders,
-                s.leechers(),
-                s.completed,
+                c.seeders,
+                c.leechers,
+                c.downloaders,
+                c.completed,
                 *h,
             )));
             if heap.len() > n {
@@ -192,6 +203,7 @@ pub(crate) fn page(t: &Tracker) -> Response<Body> {
          <h1>btorrent tracker</h1>\n<table id=\"totals\">\n\
          <tr><th>swarms</th><td>{}</td></tr>\n<tr><th>peers</th><td>{}</td></tr>\n\
          <tr><th>seeders</th><td>{}</td></tr>\n<tr><th>leechers</th><td>{}</td></tr>\n\
+         <tr><th>partial seeds</th><td>{}</td></tr>\n\
          <tr><th>completed</th><td>{}</td></tr>\n<tr><th>announces</th><td>{}</td></tr>\n<tr><th>UDP announces</th><td>{}</td></tr>\n\
          <tr><th>scrapes</th><td>{}</td></tr>\n<tr><th>refused requests</th><td>{}</td></tr>\n<tr><th>UDP packets dropped</th><td>{}</td></tr>\n\
          <tr><th>connections</th><td>{}</td></tr>\n\
@@ -200,6 +212,7 @@ pub(crate) fn page(t: &Tracker) -> Response<Body> {
         s.peers,
         s.seeders,
         s.leechers,
+        s.partial_seeds,
         s.completed,
         s.announces,
         s.udp_announces,
@@ -216,12 +229,12 @@ pub(crate) fn page(t: &Tracker) -> Response<Body> {
         let _ = write!(
             out,
             "<h2>Largest swarms</h2>\n<table id=\"swarms\">\n<tr><th>info-hash</th><th>seeders</th>\
-             <th>leechers</th><th>completed</th></tr>\n"
+             <th>leechers</th><th>downloading</th><th>completed</th></tr>\n"
         );
-        for (_, seeders, leechers, completed, h) in &top {
+        for (_, seeders, leechers, downloading, completed, h) in &top {
             let _ = writeln!(
                 out,
-                "<tr><td class=\"h\">{h}</td><td>{seeders}</td><td>{leechers}</td><td>{completed}</td></tr>"
+                "<tr><td class=\"h\">{h}</td><td>{seeders}</td><td>{leechers}</td><td>{downloading}</td><td>{completed}</td></tr>"
             );
         }
         out.push_str("</table>\n");
