@@ -42,9 +42,11 @@
 //!   ([`Picker::set_ranks`], from the files' priorities, [`crate::selection`]) come before that: a
 //!   higher-ranked piece is always started first, and a piece of rank 0 (only skipped files) never.
 //!   In sequential mode ([`Picker::set_sequential`]) the lowest index comes first instead of the
-//!   rarest (still after rank), for streaming.
+//!   rarest (still after rank), for streaming; or, from a later start
+//!   ([`Picker::set_sequential_from`], a player that seeks), the pieces from there to the last, then
+//!   the first ones.
 //! - "Done" ([`Picker::is_done`]) is every wanted piece `Have`; "complete" ([`Picker::is_complete`])
-//!   every piece.
+//!   every piece; done and not complete, a partial seed ([`Picker::is_partial_seed`], BEP 21).
 //! - Bounded: piece buffers in flight or hashing stay under `max_in_flight_bytes`, at least two pieces
 //!   (a peer that shares no piece in flight may go half as far again); buffers are recycled through a
 //!   small pool.
@@ -317,8 +319,8 @@ impl Picker {
 
     /// Piece `i`'s place in the sequence of sequential mode.
     fn place_in_sequence(&self, i: usize) -> u32 {
-        let n = self.states.len() as u32;
-        (i as u32 + n - self.sequential_from) % n
+        let n = self.states.len();
+        ((i + n - self.sequential_from as usize) % n) as u32
     }
 
     /// Every wanted piece is `Have`.
