@@ -117,6 +117,18 @@ impl Client {
         Ok(self.request(&req, IO_TIMEOUT)?.and_then(|r| r.peers))
     }
 
+    /// The trackers of a torrent the owner runs, with what each last answered (`None` when it
+    /// does not run it).
+    pub fn trackers(
+        &self,
+        ih: &InfoHash,
+    ) -> Result<Option<Vec<(String, crate::engine::TrackerStatus)>>> {
+        let req = Request::Trackers {
+            info_hash: ih.to_hex(),
+        };
+        Ok(self.request(&req, IO_TIMEOUT)?.and_then(|r| r.trackers))
+    }
+
     /// Asks for an action on one torrent; true when the owner runs it (and did it).
     fn act(&self, req: &Request, timeout: Duration) -> Result<bool> {
         Ok(self
@@ -245,6 +257,15 @@ impl LiveTorrents for OwnerOrLocal {
     fn peers(&self, ih: &InfoHash) -> Option<Vec<crate::engine::PeerInfo>> {
         self.local.peers(ih).or_else(|| {
             self.owner.peers(ih).unwrap_or_else(|e| {
+                tracing::warn!("{e:#}");
+                None
+            })
+        })
+    }
+
+    fn trackers(&self, ih: &InfoHash) -> Option<Vec<(String, crate::engine::TrackerStatus)>> {
+        self.local.trackers(ih).or_else(|| {
+            self.owner.trackers(ih).unwrap_or_else(|e| {
                 tracing::warn!("{e:#}");
                 None
             })

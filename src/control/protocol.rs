@@ -2,7 +2,7 @@
 //!
 //! Requests: `{"op":"list"}`, `{"op":"pause","info_hash":"<40 hex>"}`, `resume`, `remove` (same
 //! shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`, `relocate` (same shape), `check`
-//! and `peers` (like `pause`), `{"op":"rename_path","info_hash":"...","path":"top/a.bin","name":"b.bin"}`,
+//! `peers` and `trackers` (like `pause`), `{"op":"rename_path","info_hash":"...","path":"top/a.bin","name":"b.bin"}`,
 //! `{"op":"dht"}`, `{"op":"port_forwarding"}`, `{"op":"fetching"}`,
 //! `{"op":"choose_files","info_hash":"...","changes":[[0,"skip"]],"sequential":true,"sequential_from":3}`,
 //! `{"op":"set_limits","info_hash":"...","limits":{"upload":30000,"download":null,
@@ -10,7 +10,8 @@
 //! `{"op":"add","torrent":"/abs/x.torrent","data_dir":"/abs/dir","paused":false,"seeding":false}`.
 //! Replies: `{"ok":true,...}` with `torrents` (for `list`), `found` (whether the torrent runs in the
 //! owner), `fetching` (for `fetching`: the magnet links whose metadata it fetches), for `check` and `relocate` the `check` report when found, for `dht` the `dht` figures when the owner runs a
-//! DHT node, for `peers` the connected `peers` when found, for `rename_path` every file's `paths` when
+//! DHT node, for `peers` the connected `peers` when found, for `trackers` each tracker's URL and
+//! status (`trackers`) when found, for `rename_path` every file's `paths` when
 //! found; or `{"ok":false,"error":"one line"}`.
 
 use std::io::{self, BufRead};
@@ -67,6 +68,10 @@ pub enum Request {
     },
     /// The torrent's connected peers.
     Peers {
+        info_hash: String,
+    },
+    /// The torrent's trackers, with what each last answered.
+    Trackers {
         info_hash: String,
     },
     /// The trackers a running torrent announces to from now on, in their tiers (BEP 12).
@@ -129,6 +134,8 @@ pub struct Reply {
     pub ranges: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peers: Option<Vec<crate::engine::PeerInfo>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trackers: Option<Vec<(String, crate::engine::TrackerStatus)>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paths: Option<Vec<PathBuf>>,
 }
@@ -223,6 +230,21 @@ mod tests {
         assert_eq!((h.paused, h.seeding, h.peers.len()), (false, false, 0));
         let again: Request = serde_json::from_str(&serde_json::to_string(&add).unwrap()).unwrap();
         assert_eq!(again, add);
+        // The order of new pieces, as a one-shot command hands it over.
+        let choose: Request = serde_json::from_str(
+            r#"{"op":"choose_files","info_hash":"ab","changes":[[0,"skip"]],"sequential":true,"sequential_from":3}"#,
+        )
+        .unwrap();
+        let Request::ChooseFiles { order, .. } = &choose else {
+            panic!("{choose:?}")
+        };
+        assert_eq!(
+            (order.sequential, order.sequential_from),
+            (Some(true), Some(3))
+        );
+        let again: Request =
+            serde_json::from_str(&serde_json::to_string(&choose).unwrap()).unwrap();
+        assert_eq!(again, choose);
         for bad in [
             r#"{"op":"format_disk"}"#,
             r#"{"op":"pause"}"#,

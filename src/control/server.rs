@@ -228,6 +228,19 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
                 Err(r) => Reply::error(r),
             };
         }
+        Request::Trackers { info_hash } => {
+            return match hash(&info_hash) {
+                Ok(ih) => {
+                    let trackers = live.trackers(&ih);
+                    Reply {
+                        found: Some(trackers.is_some()),
+                        trackers,
+                        ..Reply::found(true)
+                    }
+                }
+                Err(r) => Reply::error(r),
+            };
+        }
         Request::Pause { info_hash } => hash(&info_hash).map(|ih| Ok(live.pause(&ih))),
         Request::Resume { info_hash } => hash(&info_hash).map(|ih| Ok(live.resume(&ih))),
         Request::SetLimits { info_hash, limits } => {

@@ -41,6 +41,11 @@ pub trait LiveTorrents: Send + Sync {
     fn peers(&self, _ih: &InfoHash) -> Option<Vec<PeerInfo>> {
         None
     }
+    /// Each tracker the torrent announces to with what it last answered; `None` when it is not
+    /// running here.
+    fn trackers(&self, _ih: &InfoHash) -> Option<Vec<(String, crate::engine::TrackerStatus)>> {
+        None
+    }
     /// Stops transfers but keeps the torrent; false when it is not running here.
     fn pause(&self, ih: &InfoHash) -> bool;
     /// Undoes [`LiveTorrents::pause`]; false when it is not running here.
@@ -143,6 +148,10 @@ impl LiveTorrents for PeerSlot {
 
     fn peers(&self, ih: &InfoHash) -> Option<Vec<PeerInfo>> {
         Some(self.current()?.get(ih)?.peers())
+    }
+
+    fn trackers(&self, ih: &InfoHash) -> Option<Vec<(String, crate::engine::TrackerStatus)>> {
+        Some(self.current()?.get(ih)?.tracker_status())
     }
 
     fn fetching(&self) -> Vec<MetadataFetch> {

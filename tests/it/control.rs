@@ -264,6 +264,36 @@ async fn a_one_shot_pause_stops_the_daemons_download_at_once() {
         table.contains("127.0.0.1:") && table.contains("btorrent"),
         "{table}"
     );
+    // Its tracker, one-shot: answered, with the swarm as the tracker counted it then (this daemon
+    // among the leechers, all of them downloading: none is a partial seed).
+    let start = Instant::now();
+    let tracker = loop {
+        let out = ok(&leech, &["show", "share", "--trackers", "--json"]);
+        let list: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        if let Some(t) = list.first().filter(|t| t["announced"] == true) {
+            break t.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no tracker answer: {out}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(tracker["url"], url.as_str(), "{tracker}");
+    assert_eq!(
+        (&tracker["ok"], &tracker["result"]),
+        (&serde_json::json!(true), &serde_json::json!("Success")),
+        "{tracker}"
+    );
+    assert!(tracker["seeders"].is_u64(), "{tracker}");
+    assert!(tracker["leechers"].as_u64() >= Some(1), "{tracker}");
+    assert_eq!(tracker["downloaders"], tracker["leechers"], "{tracker}");
+    assert!(tracker["next_secs"].as_i64() > Some(0), "{tracker}");
+    let table = ok(&leech, &["show", "share", "--trackers"]);
+    assert!(
+        table.contains(url.as_str()) && table.contains("downloading") && table.contains(" ok "),
+        "{table}"
+    );
     // One torrent: its clock, from the daemon's engine through the control socket.
     let one = ok(&leech, &["show", "share"]);
     assert!(

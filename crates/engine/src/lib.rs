@@ -359,7 +359,7 @@ pub struct AddOptions {
 }
 
 /// What one tracker of a torrent last answered, as the torrent's announce task saw it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TrackerStatus {
     /// When the last announce was sent, and when its answer (or failure) came.
     pub last_start: Option<std::time::SystemTime>,

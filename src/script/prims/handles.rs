@@ -10,6 +10,7 @@
 //! `progress` (0.0-1.0 over the wanted bytes, `()` when not running), `size`,
 //! `down_rate`, `up_rate`, `downloaded`, `uploaded`, `ratio` (uploaded / size, this process),
 //! `peers`, `seeds`, `connections` (the peers connected now, a map each: [`peer_map`]),
+//! `tracker_status` (its trackers and what each last answered, a map each: [`tracker_map`]),
 //! `pieces_withdrawn` (pieces whose data on disk failed its hash, fetched again),
 //! `super_seeding` (offering its pieces one at a time as the only seed, BEP 16),
 //! `seconds_downloading`, `seconds_seeding` (over every run, kept in its resume file; `()` when
@@ -176,6 +177,40 @@ pub(super) fn stats_map(ih: &str, s: &TorrentStats) -> Map {
         (s.times.seconds_seeding as i64).into(),
     );
     m.insert("save_path".into(), s.data_dir.display().to_string().into());
+    m
+}
+
+/// One tracker of a running torrent as a map (`t.tracker_status`): `url`, `announced` (it has
+/// answered or failed at least once in this run), `ok` and `result` (the last answer: `Success`, or
+/// why it failed), `peers` (how many the last answer gave), `seeders`, `leechers`, `downloaded`
+/// and `downloaders` (the swarm's counts as it gave them, BEP 21's `downloaders` leaving partial
+/// seeds out; `()` when it did not say), `last_secs` (since the last answer) and `next_secs`
+/// (until the next announce), `()` when there is none.
+pub(super) fn tracker_map(url: &str, st: &crate::engine::TrackerStatus) -> Map {
+    use std::time::SystemTime;
+    let mut m = Map::new();
+    let count = |n: Option<u64>| n.map_or(Dynamic::UNIT, |n| Dynamic::from(n as i64));
+    let now = SystemTime::now();
+    let since = |t: Option<SystemTime>| {
+        t.and_then(|t| now.duration_since(t).ok())
+            .map_or(Dynamic::UNIT, |d| Dynamic::from(d.as_secs() as i64))
+    };
+    let until = |t: Option<SystemTime>| {
+        t.map_or(Dynamic::UNIT, |t| {
+            Dynamic::from(t.duration_since(now).unwrap_or_default().as_secs() as i64)
+        })
+    };
+    m.insert("url".into(), url.into());
+    m.insert("announced".into(), st.last_done.is_some().into());
+    m.insert("ok".into(), st.last_ok.into());
+    m.insert("result".into(), st.last_result.clone().into());
+    m.insert("peers".into(), (st.last_peers as i64).into());
+    m.insert("seeders".into(), count(st.seeders));
+    m.insert("leechers".into(), count(st.leechers));
+    m.insert("downloaded".into(), count(st.downloaded));
+    m.insert("downloaders".into(), count(st.downloaders));
+    m.insert("last_secs".into(), since(st.last_done));
+    m.insert("next_secs".into(), until(st.next));
     m
 }
 
@@ -642,6 +677,15 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     engine.register_get("connections", move |h: &mut Handle| -> Dynamic {
         let peers = c.live.peers(&h.info_hash).unwrap_or_default();
         let list: rhai::Array = peers.iter().map(|p| peer_map(p).into()).collect();
+        list.into()
+    });
+    let c = ctx.clone();
+    engine.register_get("tracker_status", move |h: &mut Handle| -> Dynamic {
+        let trackers = c.live.trackers(&h.info_hash).unwrap_or_default();
+        let list: rhai::Array = trackers
+            .iter()
+            .map(|(url, st)| tracker_map(url, st).into())
+            .collect();
         list.into()
     });
     getter!("pieces_withdrawn", |_h, v| v
