@@ -15,7 +15,8 @@
 //!
 //! One task ([`LsdNode::run`]) does both, with one socket per family bound to the group's port
 //! (shared with the other clients of the machine: `SO_REUSEADDR`, every socket of the group gets
-//! each message). Our own messages come back and are told apart by a cookie drawn at start. Torrents are registered by
+//! each message; the sockets and the interfaces per family are `multicast`'s). Our own messages
+//! come back and are told apart by a cookie drawn at start. Torrents are registered by
 //! `spawn_for` when their announces start and dropped when their run token is cancelled (paused,
 //! stopped, removed); private torrents (BEP 27) are never registered. A magnet link's metadata fetch
 //! registers its info-hash too ([`LsdNode::seek`]): announced the same way (a peer that has the
@@ -29,8 +30,10 @@
 //! [`MIN_GAP`] of its last announce). `on` is read and written under `interfaces` where the
 //! group is joined or left, so a rescan racing a switch-off cannot leave the group joined.
 
+mod multicast;
+
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -43,8 +46,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::known::Source;
 use super::torrent::Torrent;
-use btorrent_proto::lsd::{self, GROUP_V4, GROUP_V6, MAX_MESSAGE};
+use btorrent_proto::lsd::{self, MAX_MESSAGE};
 use btorrent_proto::types::InfoHash;
+use multicast::{group_socket, Scope, Via};
 
 /// How often a torrent is announced on the local network.
 pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(5 * 60);
@@ -104,34 +108,6 @@ impl Entry {
     }
 }
 
-/// Where the node sends and hears: an IPv4 address of an interface, or an interface by index over
-/// IPv6 (its name kept for the logs).
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Via {
-    V4(Ipv4Addr),
-    V6 { index: u32, name: String },
-}
-
-impl std::fmt::Display for Via {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Via::V4(ip) => write!(f, "{ip}"),
-            Via::V6 { name, .. } => write!(f, "{name} (IPv6)"),
-        }
-    }
-}
-
-/// Which interfaces the node uses, from the address the session listens on.
-#[derive(Debug, Clone, Copy)]
-enum Scope {
-    /// `0.0.0.0`: every interface, over IPv4; `::` (IPv4 as well): every interface, both families.
-    Every { ipv6: bool },
-    /// A specific IPv4 address: that one.
-    V4(Ipv4Addr),
-    /// A specific IPv6 address: its interface, over IPv6.
-    V6(Ipv6Addr),
-}
-
 /// The session's local service discovery node.
 pub struct LsdNode {
     /// Bound to the group's port, one socket per family the scope takes (IPv6's absent on a
@@ -160,28 +136,6 @@ struct Fresh {
     via: Via,
     sends_left: u8,
     next: Instant,
-}
-
-/// A socket on the group's port of `family` (shared with the machine's other clients), sending
-/// to the local network only.
-fn group_socket(ipv6: bool) -> std::io::Result<UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let s = if ipv6 {
-        let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
-        s.set_only_v6(true)?;
-        s.set_reuse_address(true)?;
-        s.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, GROUP_V6.port())).into())?;
-        s.set_multicast_hops_v6(1)?;
-        s
-    } else {
-        let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-        s.set_reuse_address(true)?;
-        s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, GROUP_V4.port())).into())?;
-        s.set_multicast_ttl_v4(1)?;
-        s
-    };
-    s.set_nonblocking(true)?;
-    UdpSocket::from_std(s.into())
 }
 
 impl LsdNode {
@@ -264,7 +218,9 @@ impl LsdNode {
         let mut joined = self.interfaces.lock();
         if self.on.swap(false, Ordering::Relaxed) {
             for via in joined.drain(..) {
-                self.leave(&via);
+                if let Some(s) = self.socket_of(&via) {
+                    via.leave(s);
+                }
             }
             tracing::info!("local discovery switched off");
         }
@@ -302,31 +258,12 @@ impl LsdNode {
         out
     }
 
-    /// Joins the group of `via`'s family there.
-    fn join(&self, via: &Via) -> std::io::Result<()> {
-        match (via, &self.v4, &self.v6) {
-            (Via::V4(ip), Some(s), _) => {
-                socket2::SockRef::from(s).join_multicast_v4(GROUP_V4.ip(), ip)
-            }
-            (Via::V6 { index, .. }, _, Some(s)) => {
-                socket2::SockRef::from(s).join_multicast_v6(GROUP_V6.ip(), *index)
-            }
-            _ => Ok(()),
+    /// The socket of `via`'s family (none when the node does not take that family).
+    fn socket_of(&self, via: &Via) -> Option<&UdpSocket> {
+        match via {
+            Via::V4(_) => self.v4.as_ref(),
+            Via::V6 { .. } => self.v6.as_ref(),
         }
-    }
-
-    /// Leaves the group of `via`'s family there (nothing to do when the interface is gone: the
-    /// kernel has left it already).
-    fn leave(&self, via: &Via) {
-        let _ = match (via, &self.v4, &self.v6) {
-            (Via::V4(ip), Some(s), _) => {
-                socket2::SockRef::from(s).leave_multicast_v4(GROUP_V4.ip(), ip)
-            }
-            (Via::V6 { index, .. }, _, Some(s)) => {
-                socket2::SockRef::from(s).leave_multicast_v6(GROUP_V6.ip(), *index)
-            }
-            _ => Ok(()),
-        };
     }
 
     /// Joins the groups on the interfaces to use that it is not joined on yet, and forgets those
@@ -341,7 +278,9 @@ impl LsdNode {
         joined.retain(|via| {
             let keep = wanted.contains(via);
             if !keep {
-                self.leave(via);
+                if let Some(s) = self.socket_of(via) {
+                    via.leave(s);
+                }
                 tracing::info!("local discovery: {via} is gone");
             }
             keep
@@ -350,7 +289,7 @@ impl LsdNode {
             if joined.contains(&via) {
                 continue;
             }
-            match self.join(&via) {
+            match self.socket_of(&via).map_or(Ok(()), |s| via.join(s)) {
                 // "In use": still joined there from before the address went away and came back.
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {}
@@ -512,23 +451,14 @@ impl LsdNode {
 
     /// Sends the message announcing `ih` to the group of `via`'s family, out of that interface.
     async fn send(&self, ih: &InfoHash, via: &Via) {
-        let (socket, chosen, to) = match (via, &self.v4, &self.v6) {
-            (Via::V4(ip), Some(s), _) => (
-                s,
-                socket2::SockRef::from(s).set_multicast_if_v4(ip),
-                SocketAddr::V4(GROUP_V4),
-            ),
-            (Via::V6 { index, .. }, _, Some(s)) => (
-                s,
-                socket2::SockRef::from(s).set_multicast_if_v6(*index),
-                SocketAddr::V6(GROUP_V6),
-            ),
-            _ => return,
+        let Some(socket) = self.socket_of(via) else {
+            return;
         };
-        if let Err(e) = chosen {
+        if let Err(e) = via.send_from(socket) {
             tracing::debug!("local discovery: cannot send on {via}: {e}");
             return;
         }
+        let to = via.group();
         let msg = lsd::search(to, self.port.load(Ordering::Relaxed), ih, &self.cookie);
         match socket.send_to(&msg, to).await {
             Ok(_) => {
