@@ -215,31 +215,26 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
                 ..Default::default()
             };
         }
+        // What one torrent has to show: `found` says whether it runs here.
         Request::Peers { info_hash } => {
-            return match hash(&info_hash) {
-                Ok(ih) => {
-                    let peers = live.peers(&ih);
-                    Reply {
-                        found: Some(peers.is_some()),
-                        peers,
-                        ..Reply::found(true)
-                    }
+            return hash(&info_hash).map_or_else(Reply::error, |ih| {
+                let peers = live.peers(&ih);
+                Reply {
+                    found: Some(peers.is_some()),
+                    peers,
+                    ..Reply::found(true)
                 }
-                Err(r) => Reply::error(r),
-            };
+            });
         }
         Request::Trackers { info_hash } => {
-            return match hash(&info_hash) {
-                Ok(ih) => {
-                    let trackers = live.trackers(&ih);
-                    Reply {
-                        found: Some(trackers.is_some()),
-                        trackers,
-                        ..Reply::found(true)
-                    }
+            return hash(&info_hash).map_or_else(Reply::error, |ih| {
+                let trackers = live.trackers(&ih);
+                Reply {
+                    found: Some(trackers.is_some()),
+                    trackers,
+                    ..Reply::found(true)
                 }
-                Err(r) => Reply::error(r),
-            };
+            });
         }
         Request::Pause { info_hash } => hash(&info_hash).map(|ih| Ok(live.pause(&ih))),
         Request::Resume { info_hash } => hash(&info_hash).map(|ih| Ok(live.resume(&ih))),
