@@ -381,3 +381,104 @@ async fn files_not_complete_are_named_part_until_they_are() {
     leecher.shutdown(Duration::from_secs(2)).await;
     seeder.shutdown(Duration::from_secs(2)).await;
 }
+
+/// BEP 21: a torrent done with the files it wants says `upload_only`, and tells a connected peer when
+/// that changes (libtorrent's `upload_only` message); two peers that want nothing more of each other
+/// (here two partial seeds) part, and neither dials the other again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_seeds_say_upload_only_and_part_when_neither_wants_anything() {
+    use FilePriority::*;
+    let src = tempfile::tempdir().unwrap();
+    write_tree(src.path(), &FILES);
+    let meta = torrent(&src.path().join("set"), PLEN, vec![]);
+    let (seeder, s) = seeder_with(plain_seeder(), &meta, src.path()).await;
+    let only_a = || Some(vec![Normal, Skip, Skip, Skip, Skip]);
+    let partial = |dir: &Path, peers| AddOptions {
+        files: only_a(),
+        ..opts(dir, peers)
+    };
+
+    // P1 takes a from the seed, then the seed goes: P1 is the only source of a.
+    let p1_dir = tempfile::tempdir().unwrap();
+    let p1_session = session().await;
+    let p1 = p1_session
+        .add(
+            meta.clone(),
+            partial(p1_dir.path(), vec![seeder.listen_addr()]),
+        )
+        .await
+        .unwrap();
+    wait_complete(&p1, 60).await;
+    s.pause();
+
+    // P3 wants a alone too: done, both partial seeds, they part.
+    let p3_dir = tempfile::tempdir().unwrap();
+    let p3_session = session().await;
+    let p3 = p3_session
+        .add(
+            meta.clone(),
+            partial(p3_dir.path(), vec![p1_session.listen_addr()]),
+        )
+        .await
+        .unwrap();
+    wait_complete(&p3, 60).await;
+    assert_eq!(
+        std::fs::read(p3_dir.path().join("set/a.bin")).unwrap(),
+        std::fs::read(src.path().join("set/a.bin")).unwrap()
+    );
+    wait_until("two partial seeds to part", Duration::from_secs(30), || {
+        p3.peers().is_empty() && p1.peers().is_empty()
+    })
+    .await;
+    // P3 keeps P1 as one that wants nothing: told of it again (without that it would dial it at
+    // once), it does not dial it while it wants nothing either; checked all through P2's part below.
+    p3.add_peers(vec![p1_session.listen_addr()]);
+    let apart = || {
+        let p = p3.peers();
+        assert!(p.is_empty(), "P3 dialed again: {p:?}");
+        true
+    };
+
+    // P2 wants everything: it sees P1 upload only, then wanting pieces again, then not.
+    let p2_dir = tempfile::tempdir().unwrap();
+    let p2_session = session().await;
+    let p2 = p2_session
+        .add(
+            meta.clone(),
+            opts(p2_dir.path(), vec![p1_session.listen_addr()]),
+        )
+        .await
+        .unwrap();
+    let p1_as_seen = |up: bool| {
+        let p = p2.peers();
+        apart() && p.len() == 1 && p[0].upload_only == up && !p[0].seed
+    };
+    wait_until("P2 to see P1 upload only", Duration::from_secs(30), || {
+        p1_as_seen(true) && p2.stats().pieces_have == 4
+    })
+    .await;
+    p1.set_file_priorities(&[(1, Normal)]).unwrap();
+    wait_until(
+        "P1 to tell P2 it wants again",
+        Duration::from_secs(30),
+        || p1_as_seen(false),
+    )
+    .await;
+    p1.set_file_priorities(&[(1, Skip)]).unwrap();
+    wait_until(
+        "P1 to tell P2 it wants nothing more",
+        Duration::from_secs(30),
+        || p1_as_seen(true),
+    )
+    .await;
+
+    // The seed back, P2 completes.
+    s.resume();
+    p2.add_peers(vec![seeder.listen_addr()]);
+    wait_complete(&p2, 60).await;
+    assert_same_tree(src.path(), p2_dir.path());
+    assert!(apart());
+    for session in [p3_session, p2_session, p1_session, seeder] {
+        session.shutdown(Duration::from_secs(2)).await;
+    }
+}

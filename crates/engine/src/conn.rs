@@ -36,7 +36,9 @@ use super::rate::Rate;
 use super::sender::OutQueue;
 use super::torrent::Torrent;
 use btorrent_proto::wire::allowed_fast::allowed_fast_set;
-use btorrent_proto::wire::extension::{LT_DONTHAVE_ID, OUR_REQQ};
+use btorrent_proto::wire::extension::{
+    parse_upload_only, upload_only_payload, LT_DONTHAVE_ID, OUR_REQQ, UPLOAD_ONLY_ID,
+};
 use btorrent_proto::wire::handshake::Handshake;
 use btorrent_proto::wire::lt_donthave;
 use btorrent_proto::wire::{Bitfield, BlockRef, ExtHandshake, Message, PeerCodec, BLOCK_SIZE};
@@ -93,6 +95,12 @@ pub(crate) struct Conn {
     fast: bool,
     /// What the peer has.
     pub(crate) has: Bitfield,
+    /// It wants nothing more (BEP 21 `upload_only`, in its extension handshake or libtorrent's
+    /// message since): a seed, or a partial seed.
+    pub(crate) peer_upload_only: bool,
+    /// What we last told it of ourselves as `upload_only` (in our handshake or a message since):
+    /// we want nothing more and do not super-seed it.
+    told_upload_only: bool,
     /// Pieces it sent us blocks of: it is told of them once they verify even though it has them (a
     /// super-seeding peer learns from that `have` that its piece arrived).
     sent_us: Bitfield,
@@ -161,6 +169,8 @@ impl Conn {
             ext_state: PeerExt::new(),
             fast,
             has: Bitfield::new(n),
+            peer_upload_only: false,
+            told_upload_only: false,
             sent_us: Bitfield::new(n),
             ours_at_start: ours,
             cursor,
@@ -286,7 +296,9 @@ impl Conn {
             self.out.push(&Message::Port(d.port()));
         }
         if self.ext {
-            let payload = super::ext::our_handshake(&self.t, self.ss.is_some(), self.sh.addr.ip());
+            self.told_upload_only = self.ss.is_none() && self.t.core.lock().picker.is_done();
+            let payload =
+                super::ext::our_handshake(&self.t, self.told_upload_only, self.sh.addr.ip());
             self.out.push(&Message::Extended {
                 id: 0,
                 payload: payload.into(),
@@ -335,13 +347,15 @@ impl Conn {
                     if h.prefers_encryption || (self.sh.encrypted && !self.sh.outgoing) {
                         self.t.encrypt_first(self.listen_addr);
                     }
-                    if h.upload_only {
-                        // A seed, even if it shows no piece (it may be super-seeding too).
-                        self.t.core.lock().superseed.note_seed();
-                    }
                     self.ext_state.on_handshake(&self.t, &h);
+                    // Not a second seed for super-seeding: a partial seed says it too.
+                    self.set_peer_upload_only(h.upload_only);
                 } else if id == LT_DONTHAVE_ID {
                     self.on_donthave(&payload)?;
+                } else if id == UPLOAD_ONLY_ID {
+                    let upload_only = parse_upload_only(&payload)
+                        .map_err(|e| anyhow::anyhow!("bad upload_only message: {e}"))?;
+                    self.set_peer_upload_only(upload_only);
                 } else {
                     self.ext_state
                         .on_message(&self.t, &self.sh, &self.out, id, &payload)?;
@@ -463,17 +477,58 @@ impl Conn {
             .pieces
             .store(self.has.count() as u32, Ordering::Relaxed);
         self.sh.seed.store(full, Ordering::Relaxed);
-        let (interesting, we_complete) = {
+        let (interesting, we_done) = {
             let mut c = self.t.core.lock();
             if full {
                 c.superseed.note_seed();
             }
             (c.picker.interesting(&self.has), c.picker.is_done())
         };
-        if full && we_complete {
-            self.sh.close("both sides have every piece");
-        }
+        self.close_if_redundant(we_done);
         self.set_interest(interesting);
+    }
+
+    /// The peer said (again) whether it wants anything more. Also tells it what changed of ours
+    /// since our handshake, now that its ids are known.
+    fn set_peer_upload_only(&mut self, upload_only: bool) {
+        self.peer_upload_only = upload_only;
+        self.sh.upload_only.store(upload_only, Ordering::Relaxed);
+        let we_done = self.t.core.lock().picker.is_done();
+        self.tell_upload_only(we_done);
+        self.close_if_redundant(we_done);
+    }
+
+    /// Closes the connection once neither side wants anything of the other: we have every piece we
+    /// want (`we_done`) and the peer has every piece or says it wants nothing more (BEP 21). Its
+    /// address is then not dialed again while we want nothing (see `peer::serve`).
+    fn close_if_redundant(&self, we_done: bool) {
+        if !we_done {
+            return;
+        }
+        if self.has.is_full() {
+            self.sh.close("both sides have every piece");
+        } else if self.peer_upload_only {
+            self.sh
+                .close("neither side wants anything more (upload only)");
+        }
+    }
+
+    /// Tells the peer when we come to want nothing more, or want pieces again (a file chosen
+    /// again): libtorrent's `upload_only` message, when it speaks it. Never while super-seeding it,
+    /// as in our handshake (see [`super::ext::our_handshake`]).
+    fn tell_upload_only(&mut self, we_done: bool) {
+        let now = we_done && self.ss.is_none();
+        // Before its extension handshake its id is not known: told once it is.
+        let Some(id) = self.ext_state.ids().upload_only else {
+            return;
+        };
+        if now != self.told_upload_only {
+            self.told_upload_only = now;
+            self.out.push(&Message::Extended {
+                id,
+                payload: upload_only_payload(now).to_vec().into(),
+            });
+        }
     }
 
     fn set_interest(&mut self, want: bool) {
@@ -724,6 +779,7 @@ impl Conn {
                 tracing::debug!(peer = %self.sh.addr, "declines its super-seeding offers: shown every piece");
             }
             let ours = c.picker.have().clone();
+            let done = c.picker.is_done();
             drop(g);
             let offered = std::mem::replace(&mut offers.offered, Bitfield::new(0));
             self.ss = None;
@@ -732,6 +788,7 @@ impl Conn {
                     self.out.push(&Message::Have(i as u32));
                 }
             }
+            self.tell_upload_only(done);
             return;
         }
         let leechers = c.peers.values().filter(|p| !p.is_seed()).count();
@@ -765,9 +822,8 @@ impl Conn {
             }
         }
         self.set_interest(interesting);
-        if complete && self.has.is_full() {
-            self.sh.close("both sides have every piece");
-        }
+        self.tell_upload_only(complete);
+        self.close_if_redundant(complete);
         Ok(())
     }
 

@@ -53,17 +53,16 @@ pub fn metadata_request_budget(info_len: usize) -> u32 {
     2 * ut_metadata::piece_count(info_len as u64) + 8
 }
 
-/// What we say in our extension handshake for torrent `t`.
-/// Our extension handshake. `upload_only` (BEP 21) says we are a seed, unless we super-seed the
-/// peer: libtorrent closes an upload-only peer that has nothing it wants, which a super-seed often
-/// is between two offers.
-/// `peer` is the peer's address as we see it, told back to it (`yourip`).
-pub(crate) fn our_handshake(t: &Torrent, super_seeding: bool, peer: std::net::IpAddr) -> Vec<u8> {
+/// Our extension handshake for torrent `t`. `upload_only` (BEP 21) says we want nothing more (a
+/// seed, or a partial seed); the caller leaves it out while it super-seeds the peer: libtorrent
+/// closes an upload-only peer that has nothing it wants, which a super-seed often is between two
+/// offers. `peer` is the peer's address as we see it, told back to it (`yourip`).
+pub(crate) fn our_handshake(t: &Torrent, upload_only: bool, peer: std::net::IpAddr) -> Vec<u8> {
     ExtHandshake::ours(OurExt {
         listen_port: t.ctx.listen_addr().port(),
         metadata_size: Some(t.meta.info_bytes().len() as u64),
         pex: !t.meta.info.private && t.ctx.pex(),
-        upload_only: !super_seeding && t.core.lock().picker.is_complete(),
+        upload_only,
         prefers_encryption: matches!(
             t.ctx.encryption(),
             crate::Encryption::Prefer | crate::Encryption::Require
@@ -251,7 +250,8 @@ fn pex_peers(t: &Torrent, to: &PeerShared) -> Vec<(SocketAddr, u8)> {
                 *p.listen.lock()
             }?;
             let mut flags = 0;
-            if p.is_seed() {
+            // BEP 11's flag is "seed or upload only".
+            if p.is_seed() || p.upload_only.load(std::sync::atomic::Ordering::Relaxed) {
                 flags |= FLAG_SEED;
             }
             if p.outgoing {

@@ -406,6 +406,10 @@ pub struct PeerInfo {
     pub up_rate: u64,
     /// It has every piece.
     pub seed: bool,
+    /// It wants nothing more (BEP 21 `upload_only`): a seed, or a partial seed with every piece of
+    /// the files it wants.
+    #[serde(default)]
+    pub upload_only: bool,
     /// The pieces it has, and what share of the torrent's pieces that is (0.0-1.0).
     pub pieces: u32,
     pub progress: f64,
@@ -541,6 +545,7 @@ mod tests {
             down_rate: 0,
             up_rate: 0,
             seed: false,
+            upload_only: false,
             pieces: 0,
             progress: 0.0,
             peer_id: [0; 20],

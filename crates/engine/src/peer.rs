@@ -82,6 +82,8 @@ pub(crate) struct PeerShared {
     /// The choker gave it the optimistic slot.
     pub(crate) optimistic: AtomicBool,
     pub(crate) seed: AtomicBool,
+    /// It wants nothing more (BEP 21 `upload_only`): a seed or a partial seed.
+    pub(crate) upload_only: AtomicBool,
     /// The pieces it has (the reader's count of its bitfield) and our requests waiting on it: figures
     /// for [`super::PeerInfo`], kept by the reader.
     pub(crate) pieces: AtomicU32,
@@ -251,7 +253,8 @@ pub(crate) async fn serve(
             k.connected = false;
             k.connecting = false;
             k.answered = true;
-            k.seed = conn.has.is_full();
+            // Not dialed while we want nothing more either (see `torrent_task::connect_peers`).
+            k.seed = conn.has.is_full() || conn.peer_upload_only;
             k.failures = if lasted || conn.got_piece {
                 0
             } else {
@@ -340,6 +343,7 @@ fn register(
         peer_choking: AtomicBool::new(true),
         optimistic: AtomicBool::new(false),
         seed: AtomicBool::new(false),
+        upload_only: AtomicBool::new(false),
         pieces: AtomicU32::new(0),
         requests: AtomicU32::new(0),
         down_rate: AtomicU64::new(0),

@@ -11,8 +11,8 @@
 //! `reject` with the fast extension, ignored without): never a disconnect.
 //!
 //! It ends, connection by connection, as soon as it is of no more use: once every piece has been seen
-//! at some peer, once the swarm has another seed (a peer showed every piece or said `upload_only`;
-//! unless forced on), or a peer is a seed itself. It also ends for a peer that *declines* its
+//! at some peer, once the swarm has another seed (a peer showed every piece; unless forced on), or a
+//! peer is a seed itself. A peer's `upload_only` does not count: a partial seed (BEP 21) says it too. It also ends for a peer that *declines* its
 //! offers: not interested [`DECLINE_AFTER`] after the last one while it still lacks an offered piece.
 //! Such a peer wants only some of the torrent (files it skipped, a magnet link's `so`), so offers
 //! of pieces it does not want would hold it at zero forever; it is shown every piece instead. A super-seeding connection does not say

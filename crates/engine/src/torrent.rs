@@ -530,6 +530,7 @@ impl TorrentHandle {
                 down_rate: p.down_rate(),
                 up_rate: p.up_rate(),
                 seed: p.is_seed(),
+                upload_only: p.upload_only.load(Ordering::Relaxed),
                 pieces: p.pieces(),
                 progress: p.pieces() as f64 / self.0.geo.piece_count.max(1) as f64,
                 am_choking: p.am_choking(),

@@ -216,8 +216,9 @@ pub(super) fn tracker_map(url: &str, st: &crate::engine::TrackerStatus) -> Map {
 
 /// One connected peer as a map (`t.connections`): `address` ("ip:port"), `client` (its name, or
 /// `()`), `incoming`, `source` (where we learned its address: `tracker`, `dht`, `pex`, `lsd`,
-/// `user`, or `incoming` when it dialed us), `encrypted`, `utp`, `seed`, `pieces` and `progress` (their share of the torrent), `downloaded`, `uploaded`
-/// (bytes on this connection), `down_rate`, `up_rate`, `choked` (it chokes us), `choking` (we choke
+/// `user`, or `incoming` when it dialed us), `encrypted`, `utp`, `seed`, `upload_only` (it wants
+/// nothing more: a seed or a partial seed), `pieces` and `progress` (their share of the torrent),
+/// `downloaded`, `uploaded` (bytes on this connection), `down_rate`, `up_rate`, `choked` (it chokes us), `choking` (we choke
 /// it), `interested` (we want its pieces), `peer_interested`, `optimistic`, `requests` (ours it has
 /// not answered) and `flags` (the same as letters, see [`crate::engine::PeerInfo::flags`]).
 pub(super) fn peer_map(p: &crate::engine::PeerInfo) -> Map {
@@ -233,6 +234,7 @@ pub(super) fn peer_map(p: &crate::engine::PeerInfo) -> Map {
     m.insert("encrypted".into(), p.encrypted.into());
     m.insert("utp".into(), p.utp.into());
     m.insert("seed".into(), p.seed.into());
+    m.insert("upload_only".into(), p.upload_only.into());
     m.insert("pieces".into(), int(p.pieces.into()));
     m.insert("progress".into(), p.progress.into());
     m.insert("downloaded".into(), int(p.downloaded));

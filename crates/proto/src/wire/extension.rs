@@ -2,12 +2,14 @@
 //!
 //! We read the peer's client name (`v`, at most 64 characters, control characters replaced), its
 //! request queue size (`reqq`), its listen port (`p`), the ids it gave the extensions we speak (`m`:
-//! `ut_metadata`, `ut_pex`, `lt_donthave`; other names are ignored, and an id of 0 means the peer
-//! disabled one), the size of its info dictionary (`metadata_size`), whether it only uploads
-//! (`upload_only`, BEP 21), whether it prefers encrypted connections (`e`, which we send when we do)
+//! `ut_metadata`, `ut_pex`, `lt_donthave`, `upload_only`; other names are ignored, and an id of 0
+//! means the peer disabled one), the size of its info dictionary (`metadata_size`), whether it wants
+//! nothing more (`upload_only`, BEP 21: a seed, or a partial seed with every piece it wants), whether it prefers encrypted connections (`e`, which we send when we do)
 //! and our address as it sees it (`yourip`, 4 or 16 bytes). We send ours: `m` offers `ut_metadata`
 //! (BEP 9) under [`UT_METADATA_ID`], unless the torrent is private (BEP 27) `ut_pex` (BEP 11) under
-//! [`UT_PEX_ID`], and `lt_donthave` (BEP 54) under [`LT_DONTHAVE_ID`]; `metadata_size` when we have
+//! [`UT_PEX_ID`], `lt_donthave` (BEP 54) under [`LT_DONTHAVE_ID`], and `upload_only` under
+//! [`UPLOAD_ONLY_ID`] (libtorrent's message saying, after the handshake, that a peer now wants
+//! nothing more or wants again: [`upload_only_payload`]); `metadata_size` when we have
 //! the info dictionary; and `yourip`, the peer's address as we see it (how a peer behind a NAT
 //! learns its public address).
 //!
@@ -30,6 +32,8 @@ pub const UT_PEX_ID: u8 = 1;
 pub const UT_METADATA_ID: u8 = 2;
 /// The id peers send us `lt_donthave` messages with.
 pub const LT_DONTHAVE_ID: u8 = 3;
+/// The id peers send us `upload_only` messages with.
+pub const UPLOAD_ONLY_ID: u8 = 4;
 /// Largest info dictionary we fetch or announce (BEP 9 leaves it open; real ones are far smaller).
 pub const MAX_METADATA_SIZE: u64 = 16 << 20;
 
@@ -39,6 +43,7 @@ pub struct ExtIds {
     pub ut_metadata: Option<u8>,
     pub ut_pex: Option<u8>,
     pub lt_donthave: Option<u8>,
+    pub upload_only: Option<u8>,
 }
 
 /// What we put in our handshake besides the fixed fields.
@@ -49,7 +54,8 @@ pub struct OurExt {
     pub metadata_size: Option<u64>,
     /// Offer `ut_pex` (never for a private torrent).
     pub pex: bool,
-    /// We only upload (BEP 21 `upload_only`): we have every piece.
+    /// We want nothing more (BEP 21 `upload_only`): every piece, or every piece of the files we
+    /// want.
     pub upload_only: bool,
     /// We prefer encrypted connections (`e`: message stream encryption).
     pub prefers_encryption: bool,
@@ -67,8 +73,8 @@ pub struct ExtHandshake {
     pub metadata_size: Option<u64>,
     /// The peer announced a `metadata_size` outside `1..=MAX_METADATA_SIZE`.
     pub metadata_size_refused: bool,
-    /// The peer only uploads (BEP 21 `upload_only` non-zero): a seed, even one that shows no piece
-    /// (super-seeding).
+    /// The peer wants nothing more (BEP 21 `upload_only` non-zero): a seed, or a partial seed that
+    /// has every piece of the files it wants.
     pub upload_only: bool,
     /// The peer prefers encrypted connections (`e` non-zero).
     pub prefers_encryption: bool,
@@ -117,6 +123,7 @@ impl ExtHandshake {
                                 b"ut_metadata" => out.ids.ut_metadata = ext_id(v),
                                 b"ut_pex" => out.ids.ut_pex = ext_id(v),
                                 b"lt_donthave" => out.ids.lt_donthave = ext_id(v),
+                                b"upload_only" => out.ids.upload_only = ext_id(v),
                                 _ => {}
                             }
                         }
@@ -163,6 +170,7 @@ impl ExtHandshake {
         w.bytes(b"m").begin_dict();
         // Keys in sorted order, as bencode wants.
         w.key_int(b"lt_donthave", LT_DONTHAVE_ID);
+        w.key_int(b"upload_only", UPLOAD_ONLY_ID);
         w.key_int(b"ut_metadata", UT_METADATA_ID);
         if o.pex {
             w.key_int(b"ut_pex", UT_PEX_ID);
@@ -194,9 +202,33 @@ impl ExtHandshake {
     }
 }
 
+/// The payload of an `upload_only` message: one byte, 1 when the sender wants nothing more, 0 when
+/// it wants pieces again.
+pub fn upload_only_payload(upload_only: bool) -> [u8; 1] {
+    [u8::from(upload_only)]
+}
+
+/// Reads an `upload_only` message's payload: its first byte, non-zero for upload-only (libtorrent
+/// reads it so); an empty payload is an error.
+pub fn parse_upload_only(payload: &[u8]) -> Result<bool, &'static str> {
+    payload
+        .first()
+        .map(|&b| b != 0)
+        .ok_or("empty upload_only message")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_only_message_is_one_byte() {
+        for v in [true, false] {
+            assert_eq!(parse_upload_only(&upload_only_payload(v)), Ok(v));
+        }
+        assert_eq!(parse_upload_only(&[7, 0]), Ok(true));
+        assert!(parse_upload_only(&[]).is_err());
+    }
 
     #[test]
     fn parses_ours_and_others() {
@@ -220,6 +252,7 @@ mod tests {
                 ut_metadata: Some(UT_METADATA_ID),
                 ut_pex: Some(UT_PEX_ID),
                 lt_donthave: Some(LT_DONTHAVE_ID),
+                upload_only: Some(UPLOAD_ONLY_ID),
             }
         );
         assert!(h.client.unwrap().starts_with("btorrent"));
@@ -240,11 +273,12 @@ mod tests {
             ExtHandshake::parse(b"d6:yourip3:abce").unwrap().your_ip,
             None
         );
-        let lt = b"d1:md11:lt_donthavei7e11:ut_metadatai3e6:ut_pexi1ee13:metadata_sizei31337e1:pi6881e4:reqqi500e1:v16:libtorrent 2.0.8e";
+        let lt = b"d1:md11:lt_donthavei7e11:upload_onlyi3e11:ut_metadatai2e6:ut_pexi1ee13:metadata_sizei31337e1:pi6881e4:reqqi500e1:v16:libtorrent 2.0.8e";
         let h = ExtHandshake::parse(lt).unwrap();
         assert_eq!(h.client.as_deref(), Some("libtorrent 2.0.8"));
         assert_eq!(h.effective_reqq(), 500);
-        assert_eq!(h.ids.ut_metadata, Some(3));
+        assert_eq!(h.ids.ut_metadata, Some(2));
+        assert_eq!(h.ids.upload_only, Some(3));
         assert_eq!(h.ids.lt_donthave, Some(7));
         assert_eq!(h.metadata_size, Some(31337));
         let odd = b"d4:reqqi-5e1:v3:abce";
