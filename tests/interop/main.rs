@@ -15,5 +15,6 @@ mod page_interop;
 mod rpc_interop;
 mod tracker_interop;
 mod tracker_udp_interop;
+mod upload_only_interop;
 mod utp_interop;
 mod web_seed_interop;

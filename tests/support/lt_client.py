@@ -12,7 +12,9 @@ LT_ENC=forced it makes and takes encrypted connections only (message stream encr
 peer that cannot encrypt is never connected). With LT_UTP=only it makes and takes uTP connections
 only (BEP 29; TCP off both ways). With LT_PEERS=1 it prints, whenever it changes, how many pieces
 it knows each peer has, `PEER <ip>:<port> HAS <k>/<n>`, and `PEER <ip>:<port> GONE` when one
-disconnects.
+disconnects. With LT_FILES=<priorities> (comma-separated, one per file, 0 to skip) a leecher fetches
+those files alone, prints FINISHED once it has them (a partial seed) and stays; when the file named
+by LT_WANT_ALL appears it wants every file (WANTS ALL), and exits once it seeds.
 
 Debian's libtorrent module is visible to /usr/bin/python3 only. No LSD (unless LT_LSD), UPnP, NAT-PMP or uTP (unless LT_UTP); no DHT
 unless `dht-nodes` (host:port,host:port...) names the nodes of a loopback DHT: libtorrent then uses
@@ -81,7 +83,12 @@ else:
     p = lt.add_torrent_params()
     p.ti = lt.torrent_info(torrent)
 p.save_path = folder
+files = [int(x) for x in os.environ.get("LT_FILES", "").split(",") if x]
+want_all = os.environ.get("LT_WANT_ALL")
+if files:
+    p.file_priorities = files
 h = ses.add_torrent(p)
+finished = False
 if lsd:
     print("READY", flush=True)
 last = 0
@@ -104,6 +111,13 @@ while time.time() - start < 150:
             del peer_has[addr]
             print("PEER %s GONE" % addr, flush=True)
     st = h.status()
+    if files and st.is_finished and not st.is_seeding and not finished:
+        print("FINISHED", flush=True)
+        finished = True
+    if files and finished and want_all and os.path.exists(want_all):
+        h.prioritize_files([1] * h.torrent_file().num_files())
+        print("WANTS ALL", flush=True)
+        want_all = None
     if mode == "leech" and st.is_seeding and not done:
         print("DONE", flush=True)
         done = True

@@ -1,0 +1,114 @@
+//! BEP 21's `upload_only` with libtorrent, which sends it in its extension handshake and, when it
+//! changes, as a message of its own: a libtorrent partial seed (one file of two) parts from our seed
+//! (neither wants anything of the other), shows as upload only to a btorrent leecher it serves, and
+//! tells it so the moment it wants the other file; the three then complete.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::support::clients::libtorrent;
+use crate::support::*;
+use btorrent::engine::{AddOptions, SessionConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3-libtorrent"]
+async fn libtorrent_partial_seed_says_upload_only_and_when_it_wants_again() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    const PIECE: u64 = 16 * 1024;
+    // Whole pieces each: wanting a.bin alone wants no piece of b.bin.
+    write_random(&src.join("pack/a.bin"), (8 * PIECE) as usize, 81);
+    write_random(&src.join("pack/b.bin"), (8 * PIECE) as usize, 82);
+    let meta = torrent(&src.join("pack"), PIECE, vec![]);
+    // No super-seeding: it would show libtorrent a few pieces at a time.
+    let plain = || SessionConfig {
+        super_seed: Some(false),
+        ..Default::default()
+    };
+    let seeder = session_with(plain()).await;
+    let s = seeder
+        .add(
+            meta.clone(),
+            AddOptions {
+                data_dir: src.clone(),
+                trackers: Some(vec![]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    wait_complete(&s, 30).await;
+
+    // libtorrent fetches a.bin alone from our seed (a magnet link naming it).
+    let link = format!(
+        "magnet:?xt=urn:btih:{}&dn=pack&x.pe={}",
+        meta.info_hash.to_hex(),
+        seeder.listen_addr()
+    );
+    let out = work.path().join("lt");
+    let trigger = work.path().join("want-all");
+    let lt_port = free_port();
+    let mut lt = Proc::spawn_logged(
+        libtorrent("leech", Path::new(&link), &out, lt_port)
+            .env("LT_FILES", "1,0")
+            .env("LT_WANT_ALL", &trigger),
+        work.path().join("lt.log"),
+    );
+    lt.wait_until(60, "libtorrent to have a.bin", |p| {
+        p.log_text().contains("FINISHED")
+    })
+    .await;
+    assert_eq!(
+        std::fs::read(out.join("pack/a.bin")).unwrap(),
+        std::fs::read(src.join("pack/a.bin")).unwrap()
+    );
+    // A partial seed and a seed: nothing to trade, they part.
+    wait_until(
+        "our seed and libtorrent to part",
+        Duration::from_secs(30),
+        || s.peers().is_empty(),
+    )
+    .await;
+    s.pause();
+
+    // A btorrent leecher wanting both files takes a.bin from libtorrent, which says it is upload
+    // only; then libtorrent wants b.bin too and says so.
+    let dst = work.path().join("dst");
+    let leecher = session().await;
+    let lt_addr = std::net::SocketAddr::from(([127, 0, 0, 1], lt_port));
+    let l = leecher
+        .add(meta.clone(), opts(&dst, vec![lt_addr]))
+        .await
+        .unwrap();
+    let lt_as_seen = |up: bool| {
+        let p = l.peers();
+        p.len() == 1 && p[0].upload_only == up && !p[0].seed
+    };
+    wait_until(
+        "libtorrent to serve a.bin, upload only",
+        Duration::from_secs(60),
+        || lt_as_seen(true) && l.stats().pieces_have == 8,
+    )
+    .await;
+    std::fs::write(&trigger, b"").unwrap();
+    wait_until(
+        "libtorrent to say it wants pieces again",
+        Duration::from_secs(30),
+        || lt_as_seen(false),
+    )
+    .await;
+    assert!(lt.log_text().contains("WANTS ALL"));
+
+    // Our seed back: both complete.
+    s.resume();
+    l.add_peers(vec![seeder.listen_addr()]);
+    wait_complete(&l, 60).await;
+    assert_same_tree(&src, &dst);
+    lt.wait_until(60, "libtorrent to complete", |p| {
+        p.log_text().contains("DONE")
+    })
+    .await;
+    lt.kill();
+    leecher.shutdown(Duration::from_secs(2)).await;
+    seeder.shutdown(Duration::from_secs(2)).await;
+}
