@@ -20,7 +20,7 @@ use futures::future::BoxFuture;
 use super::protocol::{read_line, Reply, Request, Running, IO_TIMEOUT, MAX_REPLY};
 use crate::engine::CheckReport;
 use crate::engine::TorrentStats;
-use crate::script::live::{AfterRemove, LiveTorrents};
+use crate::script::live::{AfterRemove, Connections, LiveTorrents};
 use crate::types::InfoHash;
 
 /// How long a removal may take in the owner (it announces `stopped`, within a few seconds).
@@ -109,12 +109,17 @@ impl Client {
             .and_then(|r| r.ranges))
     }
 
-    /// The peers of a torrent the owner runs (`None` when it does not).
-    pub fn peers(&self, ih: &InfoHash) -> Result<Option<Vec<crate::engine::PeerInfo>>> {
+    /// The peers and web seeds of a torrent the owner runs (`None` when it does not).
+    pub fn connections(&self, ih: &InfoHash) -> Result<Option<Connections>> {
         let req = Request::Peers {
             info_hash: ih.to_hex(),
         };
-        Ok(self.request(&req, IO_TIMEOUT)?.and_then(|r| r.peers))
+        Ok(self.request(&req, IO_TIMEOUT)?.and_then(|r| {
+            Some(Connections {
+                peers: r.peers?,
+                web_seeds: r.web_seeds.unwrap_or_default(),
+            })
+        }))
     }
 
     /// The trackers of a torrent the owner runs, with what each last answered (`None` when it
@@ -254,9 +259,9 @@ impl LiveTorrents for OwnerOrLocal {
         all
     }
 
-    fn peers(&self, ih: &InfoHash) -> Option<Vec<crate::engine::PeerInfo>> {
-        self.local.peers(ih).or_else(|| {
-            self.owner.peers(ih).unwrap_or_else(|e| {
+    fn connections(&self, ih: &InfoHash) -> Option<Connections> {
+        self.local.connections(ih).or_else(|| {
+            self.owner.connections(ih).unwrap_or_else(|e| {
                 tracing::warn!("{e:#}");
                 None
             })

@@ -134,6 +134,9 @@ pub struct Reply {
     pub ranges: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peers: Option<Vec<crate::engine::PeerInfo>>,
+    /// A `peers` reply's web seeds, beside its peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_seeds: Option<Vec<crate::engine::WebSeedStatus>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trackers: Option<Vec<(String, crate::engine::TrackerStatus)>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

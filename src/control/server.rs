@@ -218,10 +218,11 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
         // What one torrent has to show: `found` says whether it runs here.
         Request::Peers { info_hash } => {
             return hash(&info_hash).map_or_else(Reply::error, |ih| {
-                let peers = live.peers(&ih);
+                let c = live.connections(&ih);
                 Reply {
-                    found: Some(peers.is_some()),
-                    peers,
+                    found: Some(c.is_some()),
+                    web_seeds: c.as_ref().map(|c| c.web_seeds.clone()),
+                    peers: c.map(|c| c.peers),
                     ..Reply::found(true)
                 }
             });

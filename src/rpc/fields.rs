@@ -441,6 +441,11 @@ pub fn sitename(url: &str) -> String {
     labels[n - 1 - public].to_string()
 }
 
+/// One web seed as `webseeds_ex` lists it.
+pub(crate) fn webseed_ex(url: &str, downloading: bool, rate: u64) -> Value {
+    json!({"url": url, "is_downloading": downloading, "download_bytes_per_second": rate})
+}
+
 fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let hostport = rest.split(['/', '?']).next().unwrap_or(rest);
@@ -586,6 +591,13 @@ impl FieldCtx<'_> {
                 )
             }
             "webseeds" => json!(meta.web_seeds),
+            // Transmission 4.2's: what each web seed is doing.
+            "webseeds_ex" => Value::Array(
+                h.web_seeds()
+                    .iter()
+                    .map(|w| webseed_ex(&w.url, w.downloading, w.down_rate))
+                    .collect(),
+            ),
             "comment" => json!(meta.comment.clone().unwrap_or_default()),
             "creator" => json!(meta.created_by.clone().unwrap_or_default()),
             "dateCreated" => json!(meta.creation_date.unwrap_or(0)),

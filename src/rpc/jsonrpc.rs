@@ -56,9 +56,9 @@ pub const CAMEL_ELSEWHERE: [&str; 4] = [
     "bandwidthPriority",
 ];
 
-/// Keys that came with Transmission 4.1 (rpc-version 18): snake_case in both forms of the RPC,
-/// as Transmission itself names them in the older form too.
-pub const SNAKE_IN_BOTH: [&str; 10] = [
+/// Keys that came with Transmission 4.1 (rpc-version 18) and later (4.2's `webseeds_ex`):
+/// snake_case in both forms of the RPC, as Transmission itself names them in the older form too.
+pub const SNAKE_IN_BOTH: [&str; 11] = [
     "sequential_download",
     "sequential_download_from_piece",
     "preferred_transports",
@@ -69,6 +69,7 @@ pub const SNAKE_IN_BOTH: [&str; 10] = [
     "peer_id",
     "bytes_to_client",
     "bytes_to_peer",
+    "webseeds_ex",
 ];
 
 /// Whether a request body (already parsed) is JSON-RPC 2.0: an object with a `jsonrpc` member,

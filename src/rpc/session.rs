@@ -13,16 +13,18 @@ use crate::torrents::Torrents;
 
 /// Transmission's speed unit in the RPC: kB/s of 1000 bytes.
 pub const SPEED_UNIT: u64 = 1000;
-/// The RPC version of Transmission 4.1, whose methods and fields this server speaks: 3.00's (16),
+/// The RPC version of Transmission 4.1.1, whose methods and fields this server speaks: 3.00's (16),
 /// what 17 added (bandwidth groups, `default-trackers`, the trackers' `sitename`, `free-space`'s
 /// `total_size`, `trackerList`, `availability`...), and 18: JSON-RPC 2.0 in snake_case
 /// ([`super::jsonrpc`]), `sequential_download` and `sequential_download_from_piece`, the files'
 /// `begin_piece` and `end_piece`, `port_test`'s `ip_protocol`, the trackers'
-/// `downloader_count`, `preferred_transports`.
-pub const RPC_VERSION: i64 = 18;
+/// `downloader_count`, `preferred_transports`; 19 (4.1.1) only made speed limits integers again,
+/// which they always were here. (4.2's `webseeds_ex` is answered too, but 4.2's version is not
+/// claimed before it is released.)
+pub const RPC_VERSION: i64 = 19;
 
-/// The same version as Transmission 4 names it (`rpc-version-semver`): 4.1.0's.
-pub const RPC_VERSION_SEMVER: &str = "6.0.0";
+/// The same version as Transmission 4 names it (`rpc-version-semver`): 4.1.1's.
+pub const RPC_VERSION_SEMVER: &str = "6.0.1";
 
 /// The transports peers are dialled over, preferred first, and taken (Transmission 4.1's
 /// `preferred_transports`): `["utp", "tcp"]`, `["tcp", "utp"]` or `["tcp"]`.

@@ -11,6 +11,7 @@ use futures::future::BoxFuture;
 use crate::actions::Handoff;
 use crate::engine::{
     CheckReport, DhtStats, FilePriority, MetadataFetch, PeerInfo, TorrentLimits, TorrentStats,
+    WebSeedStatus,
 };
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
@@ -26,6 +27,13 @@ pub enum AfterRemove {
     MarkStopped,
 }
 
+/// What a running torrent draws from now: the peers it is connected to and its web seeds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Connections {
+    pub peers: Vec<PeerInfo>,
+    pub web_seeds: Vec<WebSeedStatus>,
+}
+
 /// The torrents running in this process. Every call returns promptly: figures come from memory,
 /// and the actions that wait on disk or network are futures the caller blocks on.
 pub trait LiveTorrents: Send + Sync {
@@ -37,8 +45,9 @@ pub trait LiveTorrents: Send + Sync {
     fn fetching(&self) -> Vec<MetadataFetch> {
         Vec::new()
     }
-    /// The peers the torrent is connected to; `None` when it is not running here.
-    fn peers(&self, _ih: &InfoHash) -> Option<Vec<PeerInfo>> {
+    /// The peers the torrent is connected to and its web seeds; `None` when it is not running
+    /// here.
+    fn connections(&self, _ih: &InfoHash) -> Option<Connections> {
         None
     }
     /// Each tracker the torrent announces to with what it last answered; `None` when it is not
@@ -146,8 +155,12 @@ impl LiveTorrents for PeerSlot {
             .collect()
     }
 
-    fn peers(&self, ih: &InfoHash) -> Option<Vec<PeerInfo>> {
-        Some(self.current()?.get(ih)?.peers())
+    fn connections(&self, ih: &InfoHash) -> Option<Connections> {
+        let h = self.current()?.get(ih)?;
+        Some(Connections {
+            peers: h.peers(),
+            web_seeds: h.web_seeds(),
+        })
     }
 
     fn trackers(&self, ih: &InfoHash) -> Option<Vec<(String, crate::engine::TrackerStatus)>> {

@@ -182,7 +182,19 @@ async fn a_one_shot_pause_stops_the_daemons_download_at_once() {
         &seed,
         &[("share/a.bin", 6_000_000), ("share/sub/b.bin", 50_000)],
     );
-    ok(&seed, &["create", "share", "--piece-length", "64K"]);
+    // With a web seed where nothing listens: the leecher's asks fail, and say so.
+    let web_seed = "http://127.0.0.1:1/";
+    ok(
+        &seed,
+        &[
+            "create",
+            "share",
+            "--piece-length",
+            "64K",
+            "--web-seed",
+            web_seed,
+        ],
+    );
     let torrent = seed.join("torrents/share.torrent");
     let ih = btorrent::Metainfo::load(&torrent)
         .unwrap()
@@ -264,6 +276,21 @@ async fn a_one_shot_pause_stops_the_daemons_download_at_once() {
         table.contains("127.0.0.1:") && table.contains("btorrent"),
         "{table}"
     );
+    // Below the peers, its web seed: failed (refused), asked again later.
+    let start = Instant::now();
+    loop {
+        let table = ok(&leech, &["show", "share", "--peers"]);
+        let row = table.lines().find(|l| l.contains(web_seed));
+        if row.is_some_and(|r| r.contains("failed: ")) {
+            assert!(table.contains("web seed"), "{table}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no failed web seed: {table}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Its tracker, one-shot: answered, with the swarm as the tracker counted it then (this daemon
     // among the leechers, all of them downloading: none is a partial seed).
     let start = Instant::now();

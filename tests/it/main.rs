@@ -61,6 +61,7 @@ mod rpc_queue;
 mod rpc_seed_goals;
 mod rpc_sequential;
 mod rpc_torrents;
+mod rpc_webseeds;
 mod script_files;
 mod script_handle;
 mod script_safety;

@@ -43,7 +43,7 @@ fn the_session_id_handshake_basic_auth_and_the_whitelist_guard_the_rpc() {
     // With the RPC's version: Transmission 4.1's clients then speak JSON-RPC 2.0.
     assert_eq!(
         r.header("X-Transmission-Rpc-Version"),
-        Some("6.0.0"),
+        Some("6.0.1"),
         "{r:?}"
     );
     // A GET learns the id the same way (Sonarr and Radarr ask like this first).
@@ -83,7 +83,7 @@ fn the_session_id_handshake_basic_auth_and_the_whitelist_guard_the_rpc() {
     assert_eq!(r.status, 200, "{r:?}");
     let v = r.json();
     assert_eq!(v["result"], "success");
-    assert_eq!(v["arguments"]["rpc-version"], 18);
+    assert_eq!(v["arguments"]["rpc-version"], 19);
     assert_eq!(v["arguments"]["session-id"], sid.as_str());
     // The password was written back as a salted hash.
     let toml = std::fs::read_to_string(dir.path().join("torrents.toml")).unwrap();

@@ -63,7 +63,7 @@ fn json_rpc_requests_in_snake_case_are_answered_in_kind() {
     );
     assert_eq!(
         (&s["rpc_version"], &s["rpc_version_semver"]),
-        (&json!(18), &json!("6.0.0")),
+        (&json!(19), &json!("6.0.1")),
         "{s}"
     );
     let version = s["version"].as_str().unwrap();

@@ -58,9 +58,17 @@ async fn a_torrent_downloads_from_its_web_seed_alone() {
         || h.stats().web_seeds_sending == 1,
     )
     .await;
+    let seen = h.web_seeds();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].url, file_url);
+    assert!(seen[0].downloading && seen[0].error.is_none(), "{seen:?}");
     web.served.delay_ms.store(0, Ordering::SeqCst);
     wait_complete(&h, 30).await;
     assert_eq!(h.stats().web_seeds_sending, 0);
+    // Every byte came from it (the only source), and it is idle now.
+    let seen = h.web_seeds();
+    assert_eq!(seen[0].downloaded, 90_001, "{seen:?}");
+    assert!(!seen[0].downloading && !seen[0].dropped, "{seen:?}");
     assert_eq!(
         std::fs::read(into.path().join("single.bin")).unwrap(),
         std::fs::read(root.path().join("files/single.bin")).unwrap()
@@ -95,6 +103,16 @@ async fn a_web_seed_sending_corrupted_bytes_is_dropped_and_the_peers_finish() {
         || logs.count("web seed dropped") == 1,
     )
     .await;
+    let seen = h.web_seeds();
+    assert!(seen[0].dropped && !seen[0].downloading, "{seen:?}");
+    assert!(
+        seen[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("failed the hash check"),
+        "{seen:?}"
+    );
     h.add_peers(vec![seed.listen_addr()]);
     wait_complete(&h, 30).await;
     assert_eq!(
@@ -184,6 +202,9 @@ async fn a_web_seed_that_answers_other_ranges_is_dropped_at_once() {
             || logs.count(why) == 1,
         )
         .await;
+        let seen = h.web_seeds();
+        assert!(seen[0].dropped, "{flag}: {seen:?}");
+        assert!(seen[0].error.as_deref().unwrap().contains(why), "{seen:?}");
         h.add_peers(vec![seed.listen_addr()]);
         wait_complete(&h, 30).await;
         // The two rounds asked at once (each one range), and nothing after the first answer.

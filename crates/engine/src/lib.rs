@@ -197,6 +197,7 @@ pub use session::Session;
 pub use stats::{TorrentState, TorrentStats};
 pub use torrent::TorrentHandle;
 pub use transport::Utp;
+pub use web_seed::WebSeedStatus;
 
 /// Session settings. `Default` listens on 127.0.0.1 with an ephemeral port.
 #[derive(Debug, Clone)]

@@ -152,8 +152,8 @@ pub(crate) struct Torrent {
     pub pieces_withdrawn: AtomicU64,
     /// Pieces hashed from disk by data checks, in this session.
     pub pieces_checked: AtomicU64,
-    /// Web seeds with a request under way ([`super::web_seed`]).
-    pub web_seeds_sending: std::sync::atomic::AtomicUsize,
+    /// The torrent's HTTP(S) web seeds and what each is doing ([`super::web_seed`]).
+    pub web_seeds: Vec<Arc<super::web_seed::View>>,
     /// A seeding torrent withdrew a piece: its next completion is a repair, not a download (no
     /// `Completed` event).
     pub repairing: std::sync::atomic::AtomicBool,
@@ -327,7 +327,7 @@ impl Torrent {
             sequential: c.picker.sequential(),
             sequential_from: c.picker.sequential_from(),
             moving: c.moving.is_some(),
-            web_seeds_sending: self.web_seeds_sending.load(Ordering::Relaxed),
+            web_seeds_sending: self.web_seeds.iter().filter(|v| v.is_sending()).count(),
             times: c.clock.times(),
         }
     }
@@ -441,7 +441,7 @@ impl TorrentHandle {
             upload_marks,
             pieces_withdrawn: AtomicU64::new(0),
             pieces_checked: AtomicU64::new(0),
-            web_seeds_sending: Default::default(),
+            web_seeds: super::web_seed::View::for_urls(&meta.web_seeds),
             repairing: Default::default(),
             disk_jobs: AtomicUsize::new(0),
             disk_idle: Notify::new(),
@@ -510,6 +510,12 @@ impl TorrentHandle {
                 (u, status)
             })
             .collect()
+    }
+
+    /// The torrent's HTTP(S) web seeds (BEP 19), in its `url-list` order: each one's rate, bytes,
+    /// and whether it sends now, failed or was dropped.
+    pub fn web_seeds(&self) -> Vec<super::WebSeedStatus> {
+        self.0.web_seeds.iter().map(|v| v.status()).collect()
     }
 
     /// The peers connected now.

@@ -24,6 +24,8 @@
 //! time; after [`MAX_FAILURES`] failures in a row, or [`MAX_BAD_PIECES`] pieces that fail their hash
 //! check, it is dropped for this run (a warning says why). Blocks it holds go back to the picker
 //! whenever the task ends (`Asked` does it on drop).
+//!
+//! What each seed is doing (sending, its rate, its last failure, dropped) is in [`status`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,8 +35,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::picker::{BlockResult, PeerKey, PieceState};
 use super::torrent::Torrent;
+use status::{brief, Sending, WebSeedView};
+
+mod status;
 use btorrent_proto::metainfo::FileEntry;
 use btorrent_proto::wire::{Bitfield, BlockRef};
+pub use status::WebSeedStatus;
+pub(crate) use status::WebSeedView as View;
 
 /// Bytes asked for in one round.
 pub const BATCH_BYTES: usize = 4 << 20;
@@ -55,16 +62,11 @@ pub const MAX_BAD_PIECES: u32 = 3;
 const BUSY_LOOK: Duration = Duration::from_millis(20);
 const IDLE_LOOK: Duration = Duration::from_secs(1);
 
-/// Starts a task for each HTTP(S) web seed of `t`, until `run` is cancelled.
+/// Starts a task for each HTTP(S) web seed of `t` (its [`WebSeedView`]s), until `run` is
+/// cancelled.
 pub(crate) fn spawn_for(t: &Arc<Torrent>, run: CancellationToken) {
-    let mut urls: Vec<&String> = Vec::new();
-    for u in &t.meta.web_seeds {
-        if (u.starts_with("http://") || u.starts_with("https://")) && !urls.contains(&u) {
-            urls.push(u);
-        }
-    }
-    for url in urls {
-        tokio::spawn(run_seed(t.clone(), url.clone(), run.clone()));
+    for view in &t.web_seeds {
+        tokio::spawn(run_seed(t.clone(), view.clone(), run.clone()));
     }
 }
 
@@ -117,26 +119,6 @@ impl Drop for Asked {
 #[error("{0}")]
 struct Unusable(String);
 
-/// Counts a web seed in the torrent's `web_seeds_sending` while it lasts: held by the seed's task
-/// while any round of it is in flight (one server, however many requests).
-struct Sending<'a>(&'a Torrent);
-
-impl<'a> Sending<'a> {
-    fn new(t: &'a Torrent) -> Self {
-        t.web_seeds_sending
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Sending(t)
-    }
-}
-
-impl Drop for Sending<'_> {
-    fn drop(&mut self) {
-        self.0
-            .web_seeds_sending
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
 /// A round's outcome: its blocks, the bytes fetched or why not, and the extra socket it held.
 type RoundDone = (
     Vec<BlockRef>,
@@ -144,9 +126,11 @@ type RoundDone = (
     Option<tokio::sync::OwnedSemaphorePermit>,
 );
 
-async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
+async fn run_seed(t: Arc<Torrent>, view: Arc<WebSeedView>, run: CancellationToken) {
     use futures::stream::{FuturesUnordered, StreamExt};
+    let url = view.url.clone();
     let shown = crate::announce::shown_url(&url);
+    view.clear_problem();
     let client = match reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .user_agent(concat!("btorrent/", env!("CARGO_PKG_VERSION")))
@@ -155,6 +139,7 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(web_seed = %shown, "web seed not used: {e}");
+            view.dropped(format!("not used: {e}"));
             return;
         }
     };
@@ -191,7 +176,9 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
             });
         }
         if bad_pieces >= MAX_BAD_PIECES {
-            tracing::warn!(web_seed = %shown, "web seed dropped: {bad_pieces} of its pieces failed the hash check");
+            let why = format!("{bad_pieces} of its pieces failed the hash check");
+            tracing::warn!(web_seed = %shown, "web seed dropped: {why}");
+            view.dropped(why);
             return;
         }
         // Start rounds while there is room: Some(started any, or had one going), or None when the
@@ -244,7 +231,7 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
         if rounds.is_empty() {
             sending = None;
         } else if sending.is_none() {
-            sending = Some(Sending::new(&t));
+            sending = Some(Sending::new(&view));
         }
         if rounds.is_empty() {
             let look = match (downloading, retry_at) {
@@ -267,6 +254,8 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
             Ok(data) => {
                 failures = 0;
                 wait = RETRY_AFTER;
+                view.clear_problem();
+                view.add_downloaded(data.len() as u64);
                 delivered.extend(deliver(&t, asked.key, &blocks, &data));
                 tokio::select! {
                     _ = run.cancelled() => return,
@@ -284,14 +273,17 @@ async fn run_seed(t: Arc<Torrent>, url: String, run: CancellationToken) {
                 }
                 if e.is::<Unusable>() {
                     tracing::warn!(web_seed = %shown, "web seed dropped: {e:#}");
+                    view.dropped(brief(&e));
                     return;
                 }
                 failures += 1;
                 if failures >= MAX_FAILURES {
                     tracing::warn!(web_seed = %shown, "web seed dropped after {failures} failures; the last: {e:#}");
+                    view.dropped(format!("{failures} failures; the last: {}", brief(&e)));
                     return;
                 }
                 tracing::info!(web_seed = %shown, "web seed failed ({e:#}); asked again in {} s", wait.as_secs());
+                view.failed(brief(&e));
                 retry_at = Some(tokio::time::Instant::now() + wait);
                 wait *= 2;
             }

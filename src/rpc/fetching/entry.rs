@@ -170,6 +170,14 @@ impl Entry {
                     .collect(),
             ),
             "webseeds" => json!(self.magnet.web_seeds),
+            // None asked yet: no metadata, nothing to ask for.
+            "webseeds_ex" => Value::Array(
+                self.magnet
+                    .web_seeds
+                    .iter()
+                    .map(|u| super::super::fields::webseed_ex(u, false, 0))
+                    .collect(),
+            ),
             "magnetLink" => json!(self.record.link),
             "downloadDir" => request.get("download-dir").cloned().unwrap_or(json!("")),
             "addedDate" => json!(self.record.added),

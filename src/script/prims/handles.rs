@@ -214,6 +214,24 @@ pub(super) fn tracker_map(url: &str, st: &crate::engine::TrackerStatus) -> Map {
     m
 }
 
+/// One web seed of a running torrent as a map (`t.web_seed_status`): `url`, `downloading` (a
+/// request to it is under way), `down_rate`, `downloaded` (bytes, this session), `error` (why its
+/// last request failed, or why it was dropped; `()` when none) and `dropped` (not asked again until
+/// the torrent is started again).
+pub(super) fn web_seed_map(w: &crate::engine::WebSeedStatus) -> Map {
+    let mut m = Map::new();
+    m.insert("url".into(), w.url.clone().into());
+    m.insert("downloading".into(), w.downloading.into());
+    m.insert("down_rate".into(), (w.down_rate as i64).into());
+    m.insert("downloaded".into(), (w.downloaded as i64).into());
+    m.insert(
+        "error".into(),
+        w.error.clone().map_or(Dynamic::UNIT, Dynamic::from),
+    );
+    m.insert("dropped".into(), w.dropped.into());
+    m
+}
+
 /// One connected peer as a map (`t.connections`): `address` ("ip:port"), `client` (its name, or
 /// `()`), `incoming`, `source` (where we learned its address: `tracker`, `dht`, `pex`, `lsd`,
 /// `user`, or `incoming` when it dialed us), `encrypted`, `utp`, `seed`, `upload_only` (it wants
@@ -677,8 +695,14 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     getter!("seeds", |_h, v| v.live.map_or(0, |l| l.seeds as i64).into());
     let c = ctx.clone();
     engine.register_get("connections", move |h: &mut Handle| -> Dynamic {
-        let peers = c.live.peers(&h.info_hash).unwrap_or_default();
-        let list: rhai::Array = peers.iter().map(|p| peer_map(p).into()).collect();
+        let c = c.live.connections(&h.info_hash).unwrap_or_default();
+        let list: rhai::Array = c.peers.iter().map(|p| peer_map(p).into()).collect();
+        list.into()
+    });
+    let c = ctx.clone();
+    engine.register_get("web_seed_status", move |h: &mut Handle| -> Dynamic {
+        let c = c.live.connections(&h.info_hash).unwrap_or_default();
+        let list: rhai::Array = c.web_seeds.iter().map(|w| web_seed_map(w).into()).collect();
         list.into()
     });
     let c = ctx.clone();
