@@ -202,6 +202,14 @@ const EARLIER_SPELLINGS: [(&str, &str); 4] = [
     ("preferred-transports", "preferred_transports"),
 ];
 
+/// The name `key` has now, when it is one of [`EARLIER_SPELLINGS`]; else `key`.
+pub(crate) fn spelled_now(key: &str) -> &str {
+    EARLIER_SPELLINGS
+        .iter()
+        .find(|(old, _)| *old == key)
+        .map_or(key, |(_, new)| new)
+}
+
 /// `args` with [`EARLIER_SPELLINGS`] under their names now (a request, or one kept by a magnet
 /// link's entry from before). `torrent-get` answers a field under the name it was asked by.
 pub(crate) fn earlier_spellings(

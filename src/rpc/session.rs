@@ -186,7 +186,11 @@ pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
         Some(Value::Array(fields)) if !fields.is_empty() => Ok(fields
             .iter()
             .filter_map(Value::as_str)
-            .filter_map(|f| all.get(f).map(|v| (f.to_string(), v.clone())))
+            .filter_map(|f| {
+                // A field asked by an earlier spelling is answered under that spelling.
+                let now = super::spelled_now(f);
+                all.get(now).map(|v| (f.to_string(), v.clone()))
+            })
             .collect()),
         _ => Ok(all),
     }

@@ -134,6 +134,9 @@ fn pieces_in_order_from_a_chosen_piece_are_set_at_add_later_and_kept() {
         s,
         json!({"utp-enabled": true, "preferred_transports": ["utp", "tcp"], "sequential_download": true})
     );
+    // Asked by the spelling btorrent took before 4.1, answered under it.
+    let s = c.ok("session-get", json!({"fields": ["preferred-transports"]}));
+    assert_eq!(s, json!({"preferred-transports": ["utp", "tcp"]}));
     let why = refused(
         &mut c,
         "session_set",
