@@ -25,7 +25,7 @@
 //! check, it is dropped for this run (a warning says why). Blocks it holds go back to the picker
 //! whenever the task ends (`Asked` does it on drop).
 //!
-//! What each seed is doing (sending, its rate, its last failure, dropped) is in [`status`].
+//! What each seed is doing (sending, its rate, its last failure, dropped) is in `web_seed/status.rs` ([`WebSeedStatus`]).
 
 use std::sync::Arc;
 use std::time::Duration;
