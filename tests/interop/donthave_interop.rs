@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::support::clients::libtorrent;
 use crate::support::*;
-use btorrent::engine::{AddOptions, SessionConfig};
+use btorrent::engine::SessionConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs python3-libtorrent"]
@@ -19,24 +19,12 @@ async fn libtorrent_hears_that_a_rotten_piece_is_gone() {
     let meta = torrent(&src.join("rot.bin"), PIECE, vec![]);
     // Slow enough that libtorrent is still downloading when the piece rots, and no super-seeding
     // (which shows a leecher our pieces a few at a time).
-    let s = session_with(SessionConfig {
+    let cfg = SessionConfig {
         upload_limit: Some(32 * 1024),
         super_seed: Some(false),
         ..Default::default()
-    })
-    .await;
-    let h = s
-        .add(
-            meta.clone(),
-            AddOptions {
-                data_dir: src.clone(),
-                trackers: Some(vec![]),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    wait_complete(&h, 30).await;
+    };
+    let (s, h) = seeder_with(cfg, &meta, &src).await;
 
     // libtorrent, told of us by a magnet link, fetches the metadata from us and downloads.
     let link = format!(

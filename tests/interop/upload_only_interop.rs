@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::support::clients::libtorrent;
 use crate::support::*;
-use btorrent::engine::{AddOptions, SessionConfig};
+use btorrent::engine::SessionConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs python3-libtorrent"]
@@ -25,19 +25,7 @@ async fn libtorrent_partial_seed_says_upload_only_and_when_it_wants_again() {
         super_seed: Some(false),
         ..Default::default()
     };
-    let seeder = session_with(plain()).await;
-    let s = seeder
-        .add(
-            meta.clone(),
-            AddOptions {
-                data_dir: src.clone(),
-                trackers: Some(vec![]),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    wait_complete(&s, 30).await;
+    let (seeder, s) = seeder_with(plain(), &meta, &src).await;
 
     // libtorrent fetches a.bin alone from our seed (a magnet link naming it).
     let link = format!(

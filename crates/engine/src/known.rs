@@ -52,8 +52,9 @@ pub(crate) struct KnownPeer {
     pub connecting: bool,
     pub failures: u32,
     pub next_try: Instant,
-    /// It had every piece when we last saw it.
-    pub seed: bool,
+    /// It wanted nothing more when we last saw it: it had every piece, or said `upload_only`
+    /// (BEP 21, a partial seed). See [`KnownPeer::of_use`].
+    pub wants_nothing: bool,
     /// It completed a handshake with us at least once.
     pub answered: bool,
     pub source: Source,
@@ -87,12 +88,18 @@ impl KnownPeer {
             connecting: false,
             failures: 0,
             next_try: Instant::now(),
-            seed: false,
+            wants_nothing: false,
             answered: false,
             source,
             encrypt_first: false,
             over: None,
         }
+    }
+
+    /// Worth dialing for a torrent that wants nothing more (`we_done`) or does: one that wanted
+    /// nothing either is of no use to a torrent that wants nothing.
+    pub(crate) fn of_use(&self, we_done: bool) -> bool {
+        !we_done || !self.wants_nothing
     }
 
     /// Never answered and not in use: the first to make room.
@@ -275,7 +282,7 @@ impl KnownPeers {
     }
 
     /// Up to `n` addresses to dial now, in dial order (module docs), each marked `connecting`.
-    /// `usable` says whether an address may be dialed at all (not banned, not a seed when we seed).
+    /// `usable` says whether an address may be dialed at all (not banned, not one that wants nothing when we want nothing: `KnownPeer::of_use`).
     pub fn picks(
         &mut self,
         n: usize,

@@ -253,8 +253,8 @@ pub(crate) async fn serve(
             k.connected = false;
             k.connecting = false;
             k.answered = true;
-            // Not dialed while we want nothing more either (see `torrent_task::connect_peers`).
-            k.seed = conn.has.is_full() || conn.peer_upload_only;
+            // Not dialed while we want nothing more either (`KnownPeer::of_use`).
+            k.wants_nothing = conn.has.is_full() || conn.peer_upload_only;
             k.failures = if lasted || conn.got_piece {
                 0
             } else {

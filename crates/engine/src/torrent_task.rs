@@ -173,7 +173,7 @@ fn connect_peers(t: &Arc<Torrent>) {
     let core = &mut *c;
     let banned = &core.banned_ips;
     let usable = |addr: &SocketAddr, k: &KnownPeer| {
-        (!complete || !k.seed) && !banned.contains(&addr.ip()) && !filter.blocks(addr.ip())
+        k.of_use(complete) && !banned.contains(&addr.ip()) && !filter.blocks(addr.ip())
     };
     if room == 0 {
         // Full: a peer that only holds its slot gives it up for an address not tried yet.
