@@ -153,7 +153,7 @@ pub(crate) struct Torrent {
     /// Pieces hashed from disk by data checks, in this session.
     pub pieces_checked: AtomicU64,
     /// The torrent's HTTP(S) web seeds and what each is doing ([`super::web_seed`]).
-    pub web_seeds: Vec<Arc<super::web_seed::View>>,
+    pub web_seeds: Vec<Arc<super::web_seed::WebSeedView>>,
     /// A seeding torrent withdrew a piece: its next completion is a repair, not a download (no
     /// `Completed` event).
     pub repairing: std::sync::atomic::AtomicBool,
@@ -441,7 +441,7 @@ impl TorrentHandle {
             upload_marks,
             pieces_withdrawn: AtomicU64::new(0),
             pieces_checked: AtomicU64::new(0),
-            web_seeds: super::web_seed::View::for_urls(&meta.web_seeds),
+            web_seeds: super::web_seed::WebSeedView::for_urls(&meta.web_seeds),
             repairing: Default::default(),
             disk_jobs: AtomicUsize::new(0),
             disk_idle: Notify::new(),

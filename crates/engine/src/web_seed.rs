@@ -25,7 +25,8 @@
 //! check, it is dropped for this run (a warning says why). Blocks it holds go back to the picker
 //! whenever the task ends (`Asked` does it on drop).
 //!
-//! What each seed is doing (sending, its rate, its last failure, dropped) is in `web_seed/status.rs` ([`WebSeedStatus`]).
+//! What each seed is doing (sending, its rate, its last failure, dropped) is kept in
+//! `web_seed/status.rs` and shown as a [`WebSeedStatus`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,13 +36,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::picker::{BlockResult, PeerKey, PieceState};
 use super::torrent::Torrent;
-use status::{brief, Sending, WebSeedView};
-
-mod status;
 use btorrent_proto::metainfo::FileEntry;
 use btorrent_proto::wire::{Bitfield, BlockRef};
+use status::{brief, Sending};
+
+mod status;
 pub use status::WebSeedStatus;
-pub(crate) use status::WebSeedView as View;
+pub(crate) use status::WebSeedView;
 
 /// Bytes asked for in one round.
 pub const BATCH_BYTES: usize = 4 << 20;
