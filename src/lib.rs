@@ -79,9 +79,11 @@ pub mod goals;
 pub mod hooks;
 pub mod http_fetch;
 pub mod incomplete;
+pub mod keys;
 pub mod lan;
 pub mod live_settings;
 pub mod logs;
+pub mod publishing;
 pub mod queue;
 pub mod rpc;
 pub mod runner;
@@ -99,7 +101,7 @@ pub mod watch;
 pub use btorrent_engine as engine;
 pub use btorrent_engine::announce;
 pub use btorrent_proto::{
-    bencode, magnet, metainfo, multi_sha1, prometheus, types, udp_tracker, wire,
+    bencode, magnet, metainfo, multi_sha1, mutable_link, prometheus, types, udp_tracker, wire,
 };
 pub use btorrent_tracker as tracker;
 

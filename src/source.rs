@@ -8,6 +8,9 @@
 //! torrent is then managed like any other; the file is what [`Opened::path`] gives. A link's `so`
 //! (BEP 53) becomes [`Opened::files`]: the files it names wanted, the others skipped, which each
 //! front end applies as it would its own file choice (an explicit one wins).
+//!
+//! A mutable link (BEP 46, `magnet:?xs=urn:btpk:<key>`) is first resolved in the DHT to the torrent
+//! its key points at now ([`resolve_mutable`]), then opened as that torrent's magnet link.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +23,7 @@ use crate::engine::metadata::FetchProgress;
 use crate::engine::{FilePriority, Session};
 use crate::metainfo::{Metainfo, MetainfoError};
 use btorrent_proto::magnet::{is_magnet, Magnet};
+use btorrent_proto::mutable_link::MutableLink;
 
 /// How long a magnet's metadata is looked for before giving up.
 pub const METADATA_TIMEOUT: Duration = Duration::from_secs(300);
@@ -77,8 +81,9 @@ pub async fn open(
             files: None,
         });
     }
-    let mut magnet = Magnet::parse(source)?;
     let how = how.context("a magnet link needs the peer running to fetch its metadata")?;
+    let resolved = resolve_mutable(how.session, source).await?;
+    let mut magnet = Magnet::parse(resolved.as_deref().unwrap_or(source))?;
     for p in &how.peers {
         let p = p.to_string();
         if !magnet.peers.contains(&p) {
@@ -105,6 +110,24 @@ pub async fn open(
         from_magnet: true,
         files,
     })
+}
+
+/// The magnet link of the torrent a mutable link (BEP 46) points at now, with the link's own
+/// parameters (`dn`, trackers, peers); `None` when `source` is not a mutable link.
+pub async fn resolve_mutable(session: &Session, source: &str) -> anyhow::Result<Option<String>> {
+    let Some(link) = MutableLink::parse(source)? else {
+        return Ok(None);
+    };
+    let key = hex::encode(link.public_key);
+    let found = session
+        .resolve_mutable(&link)
+        .await
+        .with_context(|| format!("mutable link {key}"))?;
+    let Some(r) = found else {
+        anyhow::bail!("mutable link {key}: no torrent published under this key found in the DHT");
+    };
+    tracing::info!(key, info_hash = %r.info_hash, seq = r.seq, "mutable link resolved");
+    Ok(Some(MutableLink::magnet_for(source, &r.info_hash)))
 }
 
 /// The file choice a magnet link's `so` makes for its torrent `meta`: the files it names wanted,

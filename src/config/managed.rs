@@ -58,6 +58,10 @@ pub struct ManagedTorrent {
     /// Set on torrents the watch folder made or added: the watch folder's ledger entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<WatchSource>,
+    /// A mutable link (BEP 46) points at this torrent (`[torrent.publish]`): published again
+    /// while a shell or daemon runs, before DHT nodes forget it ([`crate::publishing`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<Publication>,
     /// The torrent's own speed limits (`upload_limit`, `download_limit`, `honors_session_limits`).
     #[serde(flatten)]
     pub limits: EntryLimits,
@@ -305,6 +309,16 @@ impl EntryLimits {
     }
 }
 
+/// A torrent's publication under a mutable link (BEP 46): the signing key's name (`keys/<key>.key`),
+/// the salt, and the sequence number it was published at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Publication {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    pub seq: i64,
+}
+
 /// The watch folder's record of where a torrent came from and how that entry looked when it was
 /// turned into a torrent, so a restart recognises it unchanged without hashing it again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -388,6 +402,7 @@ impl ManagedTorrent {
             labels: Vec::new(),
             group: None,
             watch: None,
+            publish: None,
             files: FileChoice::default(),
             limits: EntryLimits::default(),
             goals: SeedGoals::default(),

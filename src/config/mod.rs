@@ -25,8 +25,8 @@ use serde::Deserialize;
 use toml_edit::DocumentMut;
 
 pub use managed::{
-    checked_labels, EntryLimits, FileChoice, GoalMode, ManagedTorrent, Origin, RenamedFile,
-    SeedGoals, WatchSource, MAX_LABELS, MAX_LABEL_CHARS,
+    checked_labels, EntryLimits, FileChoice, GoalMode, ManagedTorrent, Origin, Publication,
+    RenamedFile, SeedGoals, WatchSource, MAX_LABELS, MAX_LABEL_CHARS,
 };
 pub use settings::{
     ByteRate, DefaultTracker, GroupSettings, Settings, DEFAULT_DOWNLOAD_QUEUE_SIZE,

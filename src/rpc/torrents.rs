@@ -109,7 +109,17 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 (meta, None, None)
             }
             (None, Some(link)) if crate::source::is_magnet_link(link.trim()) => {
-                return super::fetching::add(rpc, link.trim(), args).await;
+                // A mutable link (BEP 46) is added as the magnet of the torrent it points at now.
+                let session = rpc
+                    .peer
+                    .get_or_start()
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                let resolved = crate::source::resolve_mutable(&session, link.trim())
+                    .await
+                    .map_err(|e| format!("torrent-add: {e:#}"))?;
+                let link = resolved.as_deref().unwrap_or(link.trim());
+                return super::fetching::add(rpc, link, args).await;
             }
             (None, Some(source)) => {
                 let session = rpc

@@ -75,6 +75,8 @@ pub struct Services {
     alt_speed: JoinHandle<()>,
     /// The task that applies hand edits of the session's settings ([`crate::live_settings`]).
     live_settings: JoinHandle<()>,
+    /// The task that publishes the published torrents again ([`crate::publishing`]).
+    publishing: JoinHandle<()>,
 }
 
 impl Services {
@@ -123,6 +125,7 @@ impl Services {
         let incomplete = crate::incomplete::spawn(peer.clone(), &bus);
         let alt_speed = crate::alt_speed::spawn(peer.clone());
         let live_settings = crate::live_settings::spawn(peer.clone());
+        let publishing = crate::publishing::spawn(peer.clone());
         Ok(Services {
             config_path: config_path.to_path_buf(),
             bus,
@@ -134,6 +137,7 @@ impl Services {
             incomplete,
             alt_speed,
             live_settings,
+            publishing,
         })
     }
 
@@ -162,6 +166,7 @@ impl Services {
         self.incomplete.abort();
         self.alt_speed.abort();
         self.live_settings.abort();
+        self.publishing.abort();
         if let Some(w) = self.watch.take() {
             w.stop(grace).await;
         }

@@ -88,7 +88,10 @@ pub fn read_magnet(path: &Path, line: usize) -> Result<String> {
         0 => anyhow::anyhow!("{} holds no magnet link", path.display()),
         n => anyhow::anyhow!("{} holds no magnet link number {}", path.display(), n + 1),
     })?;
-    btorrent_proto::magnet::Magnet::parse(link)?;
+    // A mutable link (BEP 46) is resolved when its metadata is fetched.
+    if btorrent_proto::mutable_link::MutableLink::parse(link)?.is_none() {
+        btorrent_proto::magnet::Magnet::parse(link)?;
+    }
     Ok(link.clone())
 }
 

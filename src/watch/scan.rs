@@ -382,6 +382,16 @@ mod tests {
         );
         let e = crate::watch::actions::read_magnet(&d.join("empty.magnet"), 0).unwrap_err();
         assert!(e.to_string().contains("holds no magnet link"), "{e}");
+        // A mutable link (BEP 46) is taken as it is (resolved when its metadata is fetched).
+        let mutable = format!("magnet:?xs=urn:btpk:{}", "ab".repeat(32));
+        std::fs::write(d.join("feed.magnet"), format!("{mutable}\n")).unwrap();
+        assert_eq!(
+            crate::watch::actions::read_magnet(&d.join("feed.magnet"), 0).unwrap(),
+            mutable
+        );
+        std::fs::write(d.join("bad.magnet"), "magnet:?xs=urn:btpk:abcd\n").unwrap();
+        let e = crate::watch::actions::read_magnet(&d.join("bad.magnet"), 0).unwrap_err();
+        assert!(e.to_string().contains("64 hex digits"), "{e}");
     }
 
     #[test]

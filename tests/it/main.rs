@@ -44,6 +44,7 @@ mod many_peers;
 mod many_torrents;
 mod metainfo_fuzz;
 mod metainfo_hostile;
+mod mutable_torrent;
 mod peer_command;
 mod pex;
 mod port_forwarding;

@@ -70,6 +70,8 @@ struct World {
     template: PathBuf,
     tracker_url: String,
     seeder_addr: String,
+    /// A DHT on 127.0.0.1 for the examples that publish and resolve mutable links.
+    dht: mainline::Testnet,
     _procs: Vec<Proc>,
 }
 
@@ -145,6 +147,7 @@ impl World {
             template,
             tracker_url,
             seeder_addr,
+            dht: crate::support::dht::testnet(5),
             _procs: vec![tracker, seeder],
         }
     }
@@ -184,6 +187,9 @@ fn prelude(code: &str) -> String {
         // A running torrent, so its live figures are numbers.
         p.push_str("seed(\"torrents/photos.torrent\", \".\");\nlet t = torrent(\"photos\");\n");
     }
+    if uses("link") {
+        p.push_str("let link = publish(torrent(\"photos\")).link;\n");
+    }
     if uses("id") {
         p.push_str("let id = every(3600, || ());\n");
     }
@@ -198,9 +204,14 @@ enum Outcome {
 
 /// Runs `file` in `dir`; one that keeps serving handlers or timers gets Ctrl-C once its body is done.
 fn run_script(dir: &Path, file: &str) -> Result<Outcome, String> {
+    let mut cmd = bin();
+    // A folder whose settings name a DHT (the world's) runs with the DHT on.
+    let toml = std::fs::read_to_string(dir.join("torrents.toml")).unwrap_or_default();
+    if toml.contains("dht_bootstrap") {
+        cmd.env_remove("BTORRENT_DHT");
+    }
     let mut p = Proc::spawn(
-        bin()
-            .args(["run", file])
+        cmd.args(["run", file])
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -272,6 +283,24 @@ fn every_scripting_example_in_the_readme_runs_as_written() {
             std::fs::write(dir.join("torrents.toml"), settings(&world.tracker_url)).unwrap();
         }
         let local = world.localize(code, &dir);
+        if local.contains("publish(") || local.contains("resolve(") {
+            let toml = std::fs::read_to_string(dir.join("torrents.toml")).unwrap();
+            let nodes: Vec<String> = world
+                .dht
+                .bootstrap
+                .iter()
+                .map(|b| format!("{b:?}"))
+                .collect();
+            let dht = format!(
+                "[settings]\ndht = true\ndht_bootstrap = [{}]\n",
+                nodes.join(", ")
+            );
+            std::fs::write(
+                dir.join("torrents.toml"),
+                toml.replacen("[settings]\n", &dht, 1),
+            )
+            .unwrap();
+        }
         let body = if local.contains("continue") {
             format!("for t in torrents() {{ let t = torrent(t.name); {local} }}\n")
         } else {

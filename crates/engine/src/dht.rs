@@ -236,7 +236,7 @@ impl DhtNode {
         Ok(())
     }
 
-    fn node(&self) -> Option<AsyncDht> {
+    pub(crate) fn node(&self) -> Option<AsyncDht> {
         self.node.lock().clone()
     }
 

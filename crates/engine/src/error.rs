@@ -42,6 +42,12 @@ pub enum EngineError {
     /// An announce on the DHT failed.
     #[error("{0}")]
     DhtAnnounce(String),
+    /// Storing a mutable item (BEP 44/46) in the DHT failed.
+    #[error("publishing in the DHT failed: {0}")]
+    DhtPut(String),
+    /// The session runs no DHT node (the settings leave it out).
+    #[error("no DHT node runs (dht is off in the settings): mutable links (BEP 46) need one")]
+    NoDht,
     /// The session is shutting down: it takes nothing new.
     #[error("the session is shutting down")]
     ShuttingDown,

@@ -37,6 +37,8 @@
 //!   lower limit closes no connection, it lets no new one in until the count is under it.
 //! - [`Session::dht_peers`] looks up peers of an info-hash on the DHT (for a torrent not added yet);
 //!   [`Session::dht_stats`] says how the node does. Torrents use the DHT by themselves ([`dht`]).
+//!   [`Session::publish_mutable`] and [`Session::resolve_mutable`] keep and read mutable torrents'
+//!   pointers there (BEP 46, [`mutable_torrent`]).
 //! - With [`SessionConfig::lsd`], public torrents are announced on the local network and find
 //!   peers there (local service discovery, BEP 14: [`lsd`], on the interfaces of [`interfaces`]).
 //! - With [`SessionConfig::port_forwarding`], the gateway is asked to forward the peer port
@@ -152,6 +154,7 @@ pub mod limits;
 mod listen;
 pub mod lsd;
 pub mod metadata;
+pub mod mutable_torrent;
 pub mod partial_files;
 pub mod peer;
 pub mod peer_stream;

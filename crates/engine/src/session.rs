@@ -503,6 +503,34 @@ impl Session {
             .map(|d| d.lookup(info_hash))
     }
 
+    /// Publishes `info_hash` in the DHT under the ed25519 key whose seed is `secret` (and `salt`),
+    /// at sequence number `seq`: a mutable torrent (BEP 46), which the key's mutable link then
+    /// resolves to ([`crate::mutable_torrent`]).
+    pub async fn publish_mutable(
+        &self,
+        secret: &[u8; 32],
+        salt: Option<&[u8]>,
+        info_hash: InfoHash,
+        seq: i64,
+    ) -> Result<()> {
+        let dht = self.0.ctx.dht.as_ref().ok_or(EngineError::NoDht)?;
+        dht.put_pointer(secret, salt, info_hash, seq).await
+    }
+
+    /// What the mutable link `link` points at now (`None`: nothing found in the DHT).
+    pub async fn resolve_mutable(
+        &self,
+        link: &btorrent_proto::mutable_link::MutableLink,
+    ) -> Result<Option<super::mutable_torrent::Resolved>> {
+        let dht = self.0.ctx.dht.as_ref().ok_or(EngineError::NoDht)?;
+        dht.get_pointer(
+            &link.public_key,
+            link.salt.as_deref(),
+            super::mutable_torrent::RESOLVE_TIMEOUT,
+        )
+        .await
+    }
+
     /// Whether the session's DHT node runs.
     pub fn dht_on(&self) -> bool {
         self.0.ctx.dht.as_ref().is_some_and(|d| d.is_on())

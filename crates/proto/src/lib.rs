@@ -5,6 +5,8 @@
 //! - [`metainfo`]: .torrent files: parse (the info-hash taken over the exact `info` bytes), create
 //!   (hashed on every core), edit, magnet links.
 //! - [`magnet`]: magnet links (BEP 9) parsed: info-hash, name, trackers, peers.
+//! - [`mutable_link`]: mutable links (BEP 46, `xs=urn:btpk:`): a signing key's pointer to a torrent,
+//!   and the pointer's value.
 //! - [`wire`]: the peer wire protocol: handshake, messages and their codec, bitfields, the extension
 //!   handshake (BEP 10), and the encrypted handshake that may come first (`wire::mse`).
 //! - [`multi_sha1`]: SHA-1 of several pieces at once (lanes on the CPU's SHA instructions).
@@ -29,6 +31,7 @@ pub mod lsd;
 pub mod magnet;
 pub mod metainfo;
 pub mod multi_sha1;
+pub mod mutable_link;
 pub mod prometheus;
 pub mod text;
 pub mod tracker;

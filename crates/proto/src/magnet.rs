@@ -61,6 +61,10 @@ pub enum MagnetError {
     BadSelectOnly(String),
     #[error("magnet `so` selects none of the torrent's {0} files (indices 0 to {last})", last = .0.saturating_sub(1))]
     SelectsNothing(usize),
+    #[error("mutable magnet link's key {0:?} is not 64 hex digits (xs=urn:btpk:<ed25519 public key>, BEP 46)")]
+    BadPublicKey(String),
+    #[error("mutable magnet link's salt {0:?} is not hex of at most 64 bytes (BEP 46 `s`)")]
+    BadSalt(String),
 }
 
 /// Whether `s` looks like a magnet link (what front ends test before treating it as a path).

@@ -14,7 +14,8 @@
 //!   torrent runs (here, or in the owner of torrents.toml);
 //! - `files`: choosing files on a `TorrentHandle` (`files`, `set_wanted`, `set_priority`,
 //!   `sequential`) and `start`'s `only` globs;
-//! - `dht`: `dht` (the session's DHT node); `blocklist`: `blocklist`, `blocklist_set`,
+//! - `dht`: `dht` (the session's DHT node); `mutable`: `publish`, `resolve` (mutable torrents,
+//!   BEP 46); `blocklist`: `blocklist`, `blocklist_set`,
 //!   `blocklist_update` (the blocklists' folder and switch);
 //! - `front`: `close` (the shell), `can_ask` and `confirm` (a question to the person at the terminal);
 //! - `queue`: `queue`, `queue_set`, and a `TorrentHandle`'s `queue_position` and `queue_move` (the
@@ -32,6 +33,7 @@ mod follow;
 mod front;
 mod handles;
 mod meta;
+mod mutable;
 mod port;
 mod queue;
 mod registry;
@@ -66,6 +68,7 @@ pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     files::register(engine, ctx);
     front::register(engine, ctx);
     dht::register(engine, ctx);
+    mutable::register(engine, ctx);
     blocklist::register(engine, ctx);
     queue::register(engine, ctx);
     speed::register(engine, ctx);

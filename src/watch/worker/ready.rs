@@ -145,6 +145,10 @@ impl Worker {
             return Ok(None);
         }
         let link = actions::read_magnet(&item.path, item.line)?;
+        // A mutable link (BEP 46) chooses no files.
+        if btorrent_proto::mutable_link::MutableLink::parse(&link)?.is_some() {
+            return Ok(None);
+        }
         crate::source::magnet_files(&btorrent_proto::magnet::Magnet::parse(&link)?, meta)
     }
 

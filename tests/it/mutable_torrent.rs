@@ -1,0 +1,256 @@
+//! Mutable torrents (BEP 46) on a DHT of a few nodes on 127.0.0.1: a session publishes a torrent's
+//! info-hash under its key, another resolves the key's mutable link to it, the publisher moves the
+//! pointer to another torrent and the link then resolves to that one; a salt keeps a second
+//! pointer under the same key apart.
+
+use std::time::Duration;
+
+use btorrent::engine::mutable_torrent::public_key;
+use btorrent::engine::Session;
+use btorrent::mutable_link::MutableLink;
+use btorrent::types::InfoHash;
+
+use crate::support::dht::{session_config, testnet};
+use crate::support::engine::session_with;
+use crate::support::wait::wait_until_async;
+
+/// Waits until `link` resolves to `want` (a put reaches the nodes while it returns).
+async fn resolves_to(s: &Session, link: &MutableLink, want: InfoHash, seq: i64) {
+    wait_until_async(
+        &format!("the link to point at {want}"),
+        Duration::from_secs(60),
+        || async {
+            let r = s.resolve_mutable(link).await.unwrap();
+            r.is_some_and(|r| r.info_hash == want && r.seq == seq)
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_pointer_resolves_and_moves_with_the_publisher() {
+    crate::support::init_logs();
+    let net = tokio::task::spawn_blocking(|| testnet(6)).await.unwrap();
+    let publisher = session_with(session_config(&net.bootstrap)).await;
+    let reader = session_with(session_config(&net.bootstrap)).await;
+    let secret = [42u8; 32];
+    let link = MutableLink {
+        public_key: public_key(&secret),
+        salt: None,
+        name: Some("photos".into()),
+    };
+    // Nothing published yet: nothing found.
+    assert_eq!(reader.resolve_mutable(&link).await.unwrap(), None);
+
+    let (v1, v2) = (InfoHash([1; 20]), InfoHash([2; 20]));
+    publisher
+        .publish_mutable(&secret, None, v1, 1)
+        .await
+        .unwrap();
+    resolves_to(&reader, &link, v1, 1).await;
+    // The next version: the same link, the new torrent.
+    publisher
+        .publish_mutable(&secret, None, v2, 2)
+        .await
+        .unwrap();
+    resolves_to(&reader, &link, v2, 2).await;
+
+    // A salt is another pointer under the same key.
+    let salted = MutableLink {
+        salt: Some(b"music".to_vec()),
+        ..link.clone()
+    };
+    let m = InfoHash([3; 20]);
+    publisher
+        .publish_mutable(&secret, Some(b"music"), m, 1)
+        .await
+        .unwrap();
+    resolves_to(&reader, &salted, m, 1).await;
+    resolves_to(&reader, &link, v2, 2).await;
+    for s in [publisher, reader] {
+        s.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
+/// `[settings]` lines for 127.0.0.1 and a DHT joining only `bootstrap`.
+fn dht_settings(bootstrap: &[String]) -> String {
+    let list: Vec<String> = bootstrap.iter().map(|b| format!("{b:?}")).collect();
+    format!(
+        "dht = true\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\ntracker_bind = \"127.0.0.1:0\"\ndht_bootstrap = [{}]",
+        list.join(", ")
+    )
+}
+
+/// A folder with a torrents.toml of `settings`.
+fn folder(root: &std::path::Path, name: &str, settings: &str) -> std::path::PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("torrents.toml"),
+        format!("[settings]\n{settings}\n"),
+    )
+    .unwrap();
+    dir
+}
+
+/// From the command line: `b-publish` of a created torrent prints its mutable link (the key made in
+/// keys/, mode 0600, the publication kept in torrents.toml); `b-start` of that link elsewhere
+/// resolves it and downloads the torrent from the daemon that seeds it, over the DHT alone.
+#[test]
+fn publish_prints_a_link_that_start_resolves_and_downloads() {
+    use crate::support::cli::{bin, downloaded, ok};
+    use std::os::unix::fs::PermissionsExt as _;
+    let net = testnet(5);
+    let root = tempfile::tempdir().unwrap();
+    let settings = dht_settings(&net.bootstrap);
+    let seed_dir = folder(root.path(), "seed", &settings);
+    let leech_dir = folder(root.path(), "leech", &settings);
+    crate::support::write_tree(
+        &seed_dir,
+        &[("photos/a.jpg", 300_000), ("photos/b.jpg", 120_001)],
+    );
+    ok(&seed_dir, &["create", "photos", "--no-tracker"]);
+    let published = bin()
+        .env_remove("BTORRENT_DHT")
+        .args(["publish", "photos", "--json"])
+        .current_dir(&seed_dir)
+        .output()
+        .unwrap();
+    assert!(
+        published.status.success(),
+        "{}",
+        String::from_utf8_lossy(&published.stderr)
+    );
+    let p: serde_json::Value = serde_json::from_slice(&published.stdout).unwrap();
+    let link = p["link"].as_str().unwrap().to_string();
+    assert!(link.starts_with("magnet:?xs=urn:btpk:"), "{p}");
+    assert_eq!(p["key"], "default");
+    let key = seed_dir.join("keys/default.key");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let cfg = btorrent::config::Config::load(&seed_dir.join("torrents.toml")).unwrap();
+    let entry = &cfg.torrents[0];
+    let record = entry.publish.as_ref().expect("the publication recorded");
+    assert_eq!(
+        (record.key.as_str(), record.seq),
+        ("default", p["seq"].as_i64().unwrap())
+    );
+    assert_eq!(p["info_hash"], entry.info_hash.as_str());
+
+    // The daemon seeds it (and publishes it again); another machine starts the link.
+    let _daemon = crate::support::Proc::spawn_logged(
+        bin()
+            .env_remove("BTORRENT_DHT")
+            .arg("daemon")
+            .current_dir(&seed_dir),
+        seed_dir.join("daemon.log"),
+    );
+    // Once it has announced the torrent on the DHT (a lookup before that finds no peer).
+    let ih = mainline::Id::from(btorrent::InfoHash::from_hex(&entry.info_hash).unwrap().0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    #[allow(deprecated)]
+    while !net.nodes[0].get_peers(ih).any(|batch| !batch.is_empty()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon never announced"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = bin()
+        .env_remove("BTORRENT_DHT")
+        .args(["start", &link, "-o", "dl", "--stall", "60"])
+        .current_dir(&leech_dir)
+        .output()
+        .unwrap();
+    downloaded(&out);
+    crate::support::assert_same_tree(&seed_dir.join("photos"), &leech_dir.join("dl/photos"));
+
+    // The RPC's torrent-add takes the link too.
+    let rpc_dir = root.path().join("rpc");
+    std::fs::create_dir_all(&rpc_dir).unwrap();
+    let list: Vec<String> = net.bootstrap.iter().map(|b| format!("{b:?}")).collect();
+    let d = crate::support::rpc::RpcDaemon::start_with(
+        &rpc_dir,
+        &format!(
+            "dht = true
+dht_bootstrap = [{}]",
+            list.join(", ")
+        ),
+        Some(""),
+    );
+    let mut c = d.client();
+    let into = rpc_dir.join("into");
+    let added = c.ok(
+        "torrent-add",
+        serde_json::json!({"filename": link, "download-dir": into.to_string_lossy()}),
+    );
+    assert!(added.to_string().contains(&entry.info_hash), "{added}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let t = c.ok(
+            "torrent-get",
+            serde_json::json!({"ids": [entry.info_hash], "fields": ["percentDone"]}),
+        );
+        if t["torrents"][0]["percentDone"] == 1.0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not done: {t}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    crate::support::assert_same_tree(&seed_dir.join("photos"), &into.join("photos"));
+}
+
+/// A shell or daemon publishes again what torrents.toml records as published: here a record and
+/// key written by hand, never put in the DHT, are found there once the daemon runs.
+#[test]
+fn a_daemon_publishes_the_recorded_publications_again() {
+    use crate::support::cli::{bin, ok};
+    let net = testnet(5);
+    let root = tempfile::tempdir().unwrap();
+    let dir = folder(root.path(), "seed", &dht_settings(&net.bootstrap));
+    crate::support::write_tree(&dir, &[("notes/n.txt", 40_000)]);
+    ok(&dir, &["create", "notes", "--no-tracker"]);
+    let secret = [9u8; 32];
+    std::fs::create_dir_all(dir.join("keys")).unwrap();
+    std::fs::write(dir.join("keys/work.key"), hex::encode(secret)).unwrap();
+    let toml = std::fs::read_to_string(dir.join("torrents.toml")).unwrap();
+    std::fs::write(
+        dir.join("torrents.toml"),
+        format!("{toml}\n[torrent.publish]\nkey = \"work\"\nsalt = \"notes\"\nseq = 7\n"),
+    )
+    .unwrap();
+    let cfg = btorrent::config::Config::load(&dir.join("torrents.toml")).unwrap();
+    let ih = cfg.torrents[0].hash().unwrap();
+    assert_eq!(cfg.torrents[0].publish.as_ref().unwrap().seq, 7);
+
+    let daemon = crate::support::Proc::spawn_logged(
+        bin()
+            .env_remove("BTORRENT_DHT")
+            .arg("daemon")
+            .current_dir(&dir),
+        dir.join("daemon.log"),
+    );
+    let pk = public_key(&secret);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        // The testnet's own blocking call (the test runs on no runtime).
+        #[allow(deprecated)]
+        let found = net.nodes[0].get_mutable_most_recent(&pk, Some(b"notes"));
+        if let Some(item) = found {
+            assert_eq!(item.seq(), 7);
+            assert_eq!(
+                btorrent::mutable_link::parse_pointer_value(item.value()),
+                Ok(ih)
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never published: {}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
