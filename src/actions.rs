@@ -526,6 +526,9 @@ pub struct Handoff {
     pub files: Option<Vec<FilePriority>>,
     #[serde(default)]
     pub sequential: bool,
+    /// The mutable link it was started from, to follow.
+    #[serde(default)]
+    pub follow: Option<crate::config::Following>,
 }
 
 impl Handoff {
@@ -546,6 +549,7 @@ impl Handoff {
             sequential_from: 0,
             labels: None,
             complete_dir: None,
+            follow: self.follow.clone(),
         };
         add(torrents, session, adding).await
     }
@@ -576,6 +580,9 @@ pub struct Adding<'a> {
     /// Where the data moves once complete, when `data_dir` is the incomplete folder
     /// ([`crate::incomplete::placement`]).
     pub complete_dir: Option<PathBuf>,
+    /// The mutable link (BEP 46) it was started from, recorded to be followed
+    /// ([`crate::following`]); `None` keeps what the entry had.
+    pub follow: Option<crate::config::Following>,
 }
 
 /// Registers the torrent (unless `register` is off) and adds it to `session`; a torrent the
@@ -638,6 +645,9 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
             if let Some(t) = cfg.find_mut(&meta.info_hash) {
                 if let Some(l) = &a.labels {
                     t.labels = l.clone();
+                }
+                if let Some(f) = &a.follow {
+                    t.follow = Some(f.clone());
                 }
                 limits = t.limits.engine();
                 group = t.group.clone();
@@ -764,6 +774,7 @@ pub async fn load_source(
             path: None,
             from_magnet: false,
             files: None,
+            mutable: None,
         });
     }
     crate::source::open(s, None, |_| {}).await

@@ -74,6 +74,7 @@ pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod events;
+pub mod following;
 pub mod fsutil;
 pub mod goals;
 pub mod hooks;

@@ -38,6 +38,8 @@ pub struct Opened {
     pub from_magnet: bool,
     /// The files a magnet link's `so` selects (wanted) and the others (skipped); `None`: no `so`.
     pub files: Option<Vec<FilePriority>>,
+    /// It came from a mutable link (BEP 46): the link, and the publication it pointed at.
+    pub mutable: Option<crate::config::Following>,
 }
 
 /// How to open a magnet (a path needs none of it).
@@ -79,11 +81,12 @@ pub async fn open(
             path: Some(PathBuf::from(source)),
             from_magnet: false,
             files: None,
+            mutable: None,
         });
     }
     let how = how.context("a magnet link needs the peer running to fetch its metadata")?;
     let resolved = resolve_mutable(how.session, source).await?;
-    let mut magnet = Magnet::parse(resolved.as_deref().unwrap_or(source))?;
+    let mut magnet = Magnet::parse(resolved.as_ref().map_or(source, |r| r.magnet.as_str()))?;
     for p in &how.peers {
         let p = p.to_string();
         if !magnet.peers.contains(&p) {
@@ -109,12 +112,27 @@ pub async fn open(
         path,
         from_magnet: true,
         files,
+        mutable: resolved.map(|r| crate::config::Following {
+            link: source.trim().to_string(),
+            seq: r.seq,
+        }),
     })
 }
 
-/// The magnet link of the torrent a mutable link (BEP 46) points at now, with the link's own
-/// parameters (`dn`, trackers, peers); `None` when `source` is not a mutable link.
-pub async fn resolve_mutable(session: &Session, source: &str) -> anyhow::Result<Option<String>> {
+/// A mutable link resolved: the magnet link of the torrent it points at now, with the link's own
+/// parameters (`dn`, trackers, peers), and the publication's sequence number.
+pub struct Resolution {
+    pub magnet: String,
+    pub info_hash: crate::types::InfoHash,
+    pub seq: i64,
+}
+
+/// What the mutable link (BEP 46) `source` points at now; `None` when `source` is not a mutable
+/// link.
+pub async fn resolve_mutable(
+    session: &Session,
+    source: &str,
+) -> anyhow::Result<Option<Resolution>> {
     let Some(link) = MutableLink::parse(source)? else {
         return Ok(None);
     };
@@ -127,7 +145,11 @@ pub async fn resolve_mutable(session: &Session, source: &str) -> anyhow::Result<
         anyhow::bail!("mutable link {key}: no torrent published under this key found in the DHT");
     };
     tracing::info!(key, info_hash = %r.info_hash, seq = r.seq, "mutable link resolved");
-    Ok(Some(MutableLink::magnet_for(source, &r.info_hash)))
+    Ok(Some(Resolution {
+        magnet: MutableLink::magnet_for(source, &r.info_hash),
+        info_hash: r.info_hash,
+        seq: r.seq,
+    }))
 }
 
 /// The file choice a magnet link's `so` makes for its torrent `meta`: the files it names wanted,

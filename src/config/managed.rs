@@ -62,6 +62,11 @@ pub struct ManagedTorrent {
     /// while a shell or daemon runs, before DHT nodes forget it ([`crate::publishing`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publish: Option<Publication>,
+    /// It was started from a mutable link (`[torrent.follow]`), which a shell or daemon keeps
+    /// following: a newer torrent under the link is started into the same folder
+    /// ([`crate::following`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow: Option<Following>,
     /// The torrent's own speed limits (`upload_limit`, `download_limit`, `honors_session_limits`).
     #[serde(flatten)]
     pub limits: EntryLimits,
@@ -319,6 +324,14 @@ pub struct Publication {
     pub seq: i64,
 }
 
+/// The mutable link (BEP 46) a torrent was started from, and the sequence number of the
+/// publication that pointed at it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Following {
+    pub link: String,
+    pub seq: i64,
+}
+
 /// The watch folder's record of where a torrent came from and how that entry looked when it was
 /// turned into a torrent, so a restart recognises it unchanged without hashing it again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -403,6 +416,7 @@ impl ManagedTorrent {
             group: None,
             watch: None,
             publish: None,
+            follow: None,
             files: FileChoice::default(),
             limits: EntryLimits::default(),
             goals: SeedGoals::default(),

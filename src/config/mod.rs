@@ -25,12 +25,13 @@ use serde::Deserialize;
 use toml_edit::DocumentMut;
 
 pub use managed::{
-    checked_labels, EntryLimits, FileChoice, GoalMode, ManagedTorrent, Origin, Publication,
-    RenamedFile, SeedGoals, WatchSource, MAX_LABELS, MAX_LABEL_CHARS,
+    checked_labels, EntryLimits, FileChoice, Following, GoalMode, ManagedTorrent, Origin,
+    Publication, RenamedFile, SeedGoals, WatchSource, MAX_LABELS, MAX_LABEL_CHARS,
 };
 pub use settings::{
     ByteRate, DefaultTracker, GroupSettings, Settings, DEFAULT_DOWNLOAD_QUEUE_SIZE,
-    DEFAULT_QUEUE_STALLED_MINUTES, DEFAULT_SEED_QUEUE_SIZE, DEFAULT_TRACKER_BIND,
+    DEFAULT_FOLLOW_INTERVAL, DEFAULT_QUEUE_STALLED_MINUTES, DEFAULT_SEED_QUEUE_SIZE,
+    DEFAULT_TRACKER_BIND,
 };
 
 use crate::fsutil::write_atomic;

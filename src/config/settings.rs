@@ -150,6 +150,10 @@ pub struct Settings {
     /// `host:port` of the nodes to join the DHT through; absent = the well-known public routers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dht_bootstrap: Option<Vec<String>>,
+    /// Seconds between two looks at the mutable links torrents were started from (BEP 46), for a
+    /// newer torrent to start ([`crate::following`]); absent = [`DEFAULT_FOLLOW_INTERVAL`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_interval: Option<u64>,
     /// Address of the Transmission-compatible RPC server (`POST /transmission/rpc`, `/metrics`);
     /// absent = none runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -272,6 +276,8 @@ impl Settings {
 /// Set to `off` (or `0`, `false`) in the environment, it turns the DHT off whatever torrents.toml
 /// says (a sandbox or a CI machine that must not reach the public DHT).
 pub const DHT_ENV: &str = "BTORRENT_DHT";
+/// Seconds between two looks at followed mutable links when `follow_interval` is not set.
+pub const DEFAULT_FOLLOW_INTERVAL: u64 = 600;
 /// The same for local service discovery (tests that must not find each other's peers).
 pub const LSD_ENV: &str = "BTORRENT_LSD";
 /// The same for port forwarding (a machine whose router must not be asked).
@@ -530,6 +536,7 @@ impl Default for Settings {
             utp: crate::engine::Utp::default(),
             dht_port: None,
             dht_bootstrap: None,
+            follow_interval: None,
             rpc_bind: None,
             rpc_username: None,
             rpc_password: None,

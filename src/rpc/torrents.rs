@@ -118,7 +118,7 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                 let resolved = crate::source::resolve_mutable(&session, link.trim())
                     .await
                     .map_err(|e| format!("torrent-add: {e:#}"))?;
-                let link = resolved.as_deref().unwrap_or(link.trim());
+                let link = resolved.as_ref().map_or(link.trim(), |r| r.magnet.as_str());
                 return super::fetching::add(rpc, link, args).await;
             }
             (None, Some(source)) => {
@@ -225,6 +225,7 @@ pub(super) async fn add_torrent(
         sequential: order.sequential.unwrap_or(cfg.settings.sequential_download),
         sequential_from: order.sequential_from.unwrap_or(0),
         labels,
+        follow: None,
     };
     actions::add(rpc.peer.torrents(), &session, adding)
         .await

@@ -77,6 +77,8 @@ pub struct Services {
     live_settings: JoinHandle<()>,
     /// The task that publishes the published torrents again ([`crate::publishing`]).
     publishing: JoinHandle<()>,
+    /// The task that follows the mutable links torrents came from ([`crate::following`]).
+    following: JoinHandle<()>,
 }
 
 impl Services {
@@ -126,6 +128,7 @@ impl Services {
         let alt_speed = crate::alt_speed::spawn(peer.clone());
         let live_settings = crate::live_settings::spawn(peer.clone());
         let publishing = crate::publishing::spawn(peer.clone());
+        let following = crate::following::spawn(peer.clone());
         Ok(Services {
             config_path: config_path.to_path_buf(),
             bus,
@@ -138,6 +141,7 @@ impl Services {
             alt_speed,
             live_settings,
             publishing,
+            following,
         })
     }
 
@@ -167,6 +171,7 @@ impl Services {
         self.alt_speed.abort();
         self.live_settings.abort();
         self.publishing.abort();
+        self.following.abort();
         if let Some(w) = self.watch.take() {
             w.stop(grace).await;
         }

@@ -254,3 +254,117 @@ fn a_daemon_publishes_the_recorded_publications_again() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A torrent started from a mutable link follows it: once the publisher moves the link to the next
+/// version of the folder, the daemon that runs the torrent fetches that version into the same
+/// folder (the unchanged file kept, the changed and new ones fetched) in place of the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_started_link_is_followed_to_the_next_version() {
+    use crate::support::cli::{bin, downloaded};
+    crate::support::init_logs();
+    let net = tokio::task::spawn_blocking(|| testnet(5)).await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let piece = 16 * 1024;
+    // Version 1 and version 2 of the folder `share`: a.bin the same, b.bin changed, c.bin new.
+    let v1 = root.path().join("v1");
+    let v2 = root.path().join("v2");
+    crate::support::write_random(&v1.join("share/a.bin"), 5 * piece, 1);
+    crate::support::write_random(&v1.join("share/b.bin"), 3 * piece, 2);
+    crate::support::write_random(&v2.join("share/a.bin"), 5 * piece, 1);
+    crate::support::write_random(&v2.join("share/b.bin"), 3 * piece, 3);
+    crate::support::write_random(&v2.join("share/c.bin"), 2 * piece, 4);
+    let meta1 = crate::support::torrent(&v1.join("share"), piece as u64, vec![]);
+    let meta2 = crate::support::torrent(&v2.join("share"), piece as u64, vec![]);
+
+    // The publisher seeds version 1 and points its link at it.
+    let publisher = session_with(session_config(&net.bootstrap)).await;
+    let add = |dir: &std::path::Path| btorrent::engine::AddOptions {
+        data_dir: dir.to_path_buf(),
+        trackers: Some(vec![]),
+        ..Default::default()
+    };
+    let s1 = publisher.add(meta1.clone(), add(&v1)).await.unwrap();
+    crate::support::engine::wait_complete(&s1, 30).await;
+    let secret = [5u8; 32];
+    publisher
+        .publish_mutable(&secret, None, meta1.info_hash, 1)
+        .await
+        .unwrap();
+    let link = MutableLink {
+        public_key: public_key(&secret),
+        salt: None,
+        name: Some("share".into()),
+    }
+    .to_link();
+
+    // The follower: a daemon, told the link by a one-shot start.
+    let dir = folder(
+        root.path(),
+        "follower",
+        &format!("{}\nfollow_interval = 1", dht_settings(&net.bootstrap)),
+    );
+    let daemon = crate::support::Proc::spawn_logged(
+        bin()
+            .env_remove("BTORRENT_DHT")
+            .arg("daemon")
+            .current_dir(&dir),
+        dir.join("daemon.log"),
+    );
+    let (d, l) = (dir.clone(), link.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        let end = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            // Until the publisher's announce is in the DHT (a lookup before it finds no peer).
+            let out = bin()
+                .env_remove("BTORRENT_DHT")
+                .args(["start", &l, "-o", "dl", "--stall", "60"])
+                .current_dir(&d)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() || !err.contains("no peer") || std::time::Instant::now() > end {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    })
+    .await
+    .unwrap();
+    downloaded(&out);
+    crate::support::assert_same_tree(&v1.join("share"), &dir.join("dl/share"));
+    let entry = |ih: &InfoHash| {
+        btorrent::config::Config::load(&dir.join("torrents.toml"))
+            .unwrap()
+            .find(ih)
+            .cloned()
+    };
+    let follow = entry(&meta1.info_hash).unwrap().follow.unwrap();
+    assert_eq!((follow.link.as_str(), follow.seq), (link.as_str(), 1));
+
+    // Version 2 published: the daemon follows.
+    let s2 = publisher.add(meta2.clone(), add(&v2)).await.unwrap();
+    crate::support::engine::wait_complete(&s2, 30).await;
+    publisher
+        .publish_mutable(&secret, None, meta2.info_hash, 2)
+        .await
+        .unwrap();
+    crate::support::wait::wait_until(
+        "the daemon to follow the link to version 2",
+        Duration::from_secs(90),
+        || {
+            let done = entry(&meta2.info_hash)
+                .is_some_and(|e| e.follow.is_some_and(|f| f.seq == 2) && e.state == "seeding");
+            done && entry(&meta1.info_hash).is_none()
+        },
+    )
+    .await;
+    crate::support::assert_same_tree(&v2.join("share"), &dir.join("dl/share"));
+    // Only b.bin and c.bin crossed the wire: a.bin was found in the folder.
+    let sent = s2.stats().uploaded;
+    assert!(
+        sent <= 5 * piece as u64,
+        "the publisher sent {sent} bytes of version 2"
+    );
+    drop(daemon);
+    publisher.shutdown(Duration::from_secs(5)).await;
+}

@@ -171,7 +171,7 @@ fn add_torrent(
         }
     }
     let opened = super::torrent_file::open_source(ctx, func, torrent, true, peers.clone())?;
-    let (meta, magnet_files) = (opened.meta, opened.files);
+    let (meta, magnet_files, follow) = (opened.meta, opened.files, opened.mutable);
     let source_file = opened.path.unwrap_or_else(|| PathBuf::from(torrent));
     let cfg = ctx.config()?;
     let data_dir = match data_dir.or(output) {
@@ -201,6 +201,7 @@ fn add_torrent(
             trackers: trackers.clone(),
             files: files.clone(),
             sequential,
+            follow: follow.clone(),
         };
         let handed = ctx
             .block_on(ctx.live.hand_to_owner(handoff))?
@@ -230,6 +231,7 @@ fn add_torrent(
         sequential_from: 0,
         labels: None,
         complete_dir: None,
+        follow,
     };
     let handle = ctx
         .block_on(crate::actions::add(ctx.torrents(), &session, adding))?
