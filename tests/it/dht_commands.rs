@@ -1,7 +1,7 @@
 //! The DHT from the command line, on a local testnet: `b-create --no-tracker` and `b-start` of the
 //! trackerless torrent in separate processes, and `b-dht` in a script host and one-shot.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -11,35 +11,7 @@ use crate::support::host::ScriptRig;
 use crate::support::{random_bytes, Proc};
 use btorrent::Metainfo;
 
-/// `[settings]` lines for 127.0.0.1 and a DHT joining only `bootstrap`.
-fn dht_settings(bootstrap: &[String]) -> String {
-    let list: Vec<String> = bootstrap.iter().map(|b| format!("{b:?}")).collect();
-    format!(
-        "dht = true\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\ndht_bootstrap = [{}]",
-        list.join(", ")
-    )
-}
-
-/// A folder with a torrents.toml of `settings`.
-fn node(root: &Path, name: &str, settings: &str) -> PathBuf {
-    let dir = root.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("torrents.toml"),
-        format!("[settings]\n{settings}\n"),
-    )
-    .unwrap();
-    dir
-}
-
-/// Whether a testnet lookup of `ih` finds anyone.
-fn anyone_announced(net: &mainline::Testnet, ih: [u8; 20]) -> bool {
-    #[allow(deprecated)]
-    let found = net.nodes[0]
-        .get_peers(mainline::Id::from(ih))
-        .any(|batch| !batch.is_empty());
-    found
-}
+use crate::support::dht::{anyone_announced, cli_settings as dht_settings, folder as node};
 
 #[test]
 fn trackerless_create_seed_and_start_over_the_dht() {

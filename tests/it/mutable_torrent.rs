@@ -10,7 +10,9 @@ use btorrent::engine::Session;
 use btorrent::mutable_link::MutableLink;
 use btorrent::types::InfoHash;
 
-use crate::support::dht::{session_config, testnet};
+use crate::support::dht::{
+    anyone_announced, cli_settings as dht_settings, folder, session_config, testnet,
+};
 use crate::support::engine::session_with;
 use crate::support::wait::wait_until_async;
 
@@ -72,25 +74,25 @@ async fn a_published_pointer_resolves_and_moves_with_the_publisher() {
     }
 }
 
-/// `[settings]` lines for 127.0.0.1 and a DHT joining only `bootstrap`.
-fn dht_settings(bootstrap: &[String]) -> String {
-    let list: Vec<String> = bootstrap.iter().map(|b| format!("{b:?}")).collect();
-    format!(
-        "dht = true\nlisten_port = 0\nlisten_ip = \"127.0.0.1\"\ntracker_bind = \"127.0.0.1:0\"\ndht_bootstrap = [{}]",
-        list.join(", ")
+/// `btorrent daemon` in `dir`, the DHT on (its settings say which), its output in `daemon.log`.
+fn daemon_in(dir: &std::path::Path) -> crate::support::Proc {
+    crate::support::Proc::spawn_logged(
+        crate::support::cli::bin()
+            .env_remove("BTORRENT_DHT")
+            .arg("daemon")
+            .current_dir(dir),
+        dir.join("daemon.log"),
     )
 }
 
-/// A folder with a torrents.toml of `settings`.
-fn folder(root: &std::path::Path, name: &str, settings: &str) -> std::path::PathBuf {
-    let dir = root.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("torrents.toml"),
-        format!("[settings]\n{settings}\n"),
-    )
-    .unwrap();
-    dir
+/// `btorrent start <link> -o dl` in `dir`, the DHT on (its settings say which).
+fn start_link(dir: &std::path::Path, link: &str) -> std::process::Output {
+    crate::support::cli::bin()
+        .env_remove("BTORRENT_DHT")
+        .args(["start", link, "-o", "dl", "--stall", "60"])
+        .current_dir(dir)
+        .output()
+        .unwrap()
 }
 
 /// From the command line: `b-publish` of a created torrent prints its mutable link (the key made in
@@ -140,31 +142,18 @@ fn publish_prints_a_link_that_start_resolves_and_downloads() {
     assert_eq!(p["info_hash"], entry.info_hash.as_str());
 
     // The daemon seeds it (and publishes it again); another machine starts the link.
-    let _daemon = crate::support::Proc::spawn_logged(
-        bin()
-            .env_remove("BTORRENT_DHT")
-            .arg("daemon")
-            .current_dir(&seed_dir),
-        seed_dir.join("daemon.log"),
-    );
+    let _daemon = daemon_in(&seed_dir);
     // Once it has announced the torrent on the DHT (a lookup before that finds no peer).
-    let ih = mainline::Id::from(btorrent::InfoHash::from_hex(&entry.info_hash).unwrap().0);
+    let ih = btorrent::InfoHash::from_hex(&entry.info_hash).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    #[allow(deprecated)]
-    while !net.nodes[0].get_peers(ih).any(|batch| !batch.is_empty()) {
+    while !anyone_announced(&net, ih.0) {
         assert!(
             std::time::Instant::now() < deadline,
             "the daemon never announced"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let out = bin()
-        .env_remove("BTORRENT_DHT")
-        .args(["start", &link, "-o", "dl", "--stall", "60"])
-        .current_dir(&leech_dir)
-        .output()
-        .unwrap();
-    downloaded(&out);
+    downloaded(&start_link(&leech_dir, &link));
     crate::support::assert_same_tree(&seed_dir.join("photos"), &leech_dir.join("dl/photos"));
 
     // The RPC's torrent-add takes the link too.
@@ -206,7 +195,7 @@ dht_bootstrap = [{}]",
 /// key written by hand, never put in the DHT, are found there once the daemon runs.
 #[test]
 fn a_daemon_publishes_the_recorded_publications_again() {
-    use crate::support::cli::{bin, ok};
+    use crate::support::cli::ok;
     let net = testnet(5);
     let root = tempfile::tempdir().unwrap();
     let dir = folder(root.path(), "seed", &dht_settings(&net.bootstrap));
@@ -225,13 +214,7 @@ fn a_daemon_publishes_the_recorded_publications_again() {
     let ih = cfg.torrents[0].hash().unwrap();
     assert_eq!(cfg.torrents[0].publish.as_ref().unwrap().seq, 7);
 
-    let daemon = crate::support::Proc::spawn_logged(
-        bin()
-            .env_remove("BTORRENT_DHT")
-            .arg("daemon")
-            .current_dir(&dir),
-        dir.join("daemon.log"),
-    );
+    let daemon = daemon_in(&dir);
     let pk = public_key(&secret);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -260,7 +243,7 @@ fn a_daemon_publishes_the_recorded_publications_again() {
 /// folder (the unchanged file kept, the changed and new ones fetched) in place of the old one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_started_link_is_followed_to_the_next_version() {
-    use crate::support::cli::{bin, downloaded};
+    use crate::support::cli::downloaded;
     crate::support::init_logs();
     let net = tokio::task::spawn_blocking(|| testnet(5)).await.unwrap();
     let root = tempfile::tempdir().unwrap();
@@ -303,24 +286,13 @@ async fn a_started_link_is_followed_to_the_next_version() {
         "follower",
         &format!("{}\nfollow_interval = 1", dht_settings(&net.bootstrap)),
     );
-    let daemon = crate::support::Proc::spawn_logged(
-        bin()
-            .env_remove("BTORRENT_DHT")
-            .arg("daemon")
-            .current_dir(&dir),
-        dir.join("daemon.log"),
-    );
+    let daemon = daemon_in(&dir);
     let (d, l) = (dir.clone(), link.clone());
     let out = tokio::task::spawn_blocking(move || {
         let end = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             // Until the publisher's announce is in the DHT (a lookup before it finds no peer).
-            let out = bin()
-                .env_remove("BTORRENT_DHT")
-                .args(["start", &l, "-o", "dl", "--stall", "60"])
-                .current_dir(&d)
-                .output()
-                .unwrap();
+            let out = start_link(&d, &l);
             let err = String::from_utf8_lossy(&out.stderr);
             if out.status.success() || !err.contains("no peer") || std::time::Instant::now() > end {
                 return out;
