@@ -8,12 +8,15 @@
 //! recorded as following the link in its turn. The old torrent must not run beside the new one:
 //! it would take the changed files for damage and fetch its old pieces back over them.
 //!
+//! A newer torrent that torrents.toml manages already (added by hand) only takes the record over;
+//! both stay as the user had them. The new torrent starts paused when the one before was.
+//!
 //! Invariant: one entry follows a given link, the newest version; the record moves with each.
 
 use std::time::Duration;
 
 use crate::actions::{self, Adding};
-use crate::config::Following;
+use crate::config::{Following, ManagedTorrent};
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
 
@@ -42,13 +45,14 @@ async fn look(peer: &PeerSlot) {
     let (Some(session), Ok(cfg)) = (peer.current(), peer.torrents().config()) else {
         return;
     };
-    let followed: Vec<(InfoHash, String, Following, std::path::PathBuf)> = cfg
+    let followed: Vec<(InfoHash, &ManagedTorrent, Following)> = cfg
         .torrents
         .iter()
-        .filter_map(|t| Some((t.hash()?, t.name.clone(), t.follow.clone()?, t.data.clone())))
+        .filter_map(|t| Some((t.hash()?, t, t.follow.clone()?)))
         .filter(|(ih, ..)| session.get(ih).is_some())
         .collect();
-    for (ih, name, f, data) in followed {
+    for (ih, old, f) in followed {
+        let name = &old.name;
         let r = match crate::source::resolve_mutable(&session, &f.link).await {
             Ok(Some(r)) if r.seq > f.seq && r.info_hash != ih => r,
             Ok(_) => continue,
@@ -58,6 +62,26 @@ async fn look(peer: &PeerSlot) {
             }
         };
         tracing::info!(%ih, next = %r.info_hash, seq = r.seq, "{name}: its link points at a newer torrent");
+        let record = Following {
+            link: f.link.clone(),
+            seq: r.seq,
+        };
+        if cfg.find(&r.info_hash).is_some() {
+            // Managed already (added by hand): the record moves to it.
+            let moved = peer.torrents().update(|cfg| {
+                if let Some(t) = cfg.find_mut(&ih) {
+                    t.follow = None;
+                }
+                if let Some(t) = cfg.find_mut(&r.info_hash) {
+                    t.follow = Some(record.clone());
+                }
+                Ok(())
+            });
+            if let Err(e) = moved {
+                tracing::warn!(%ih, "{name}: {e:#}");
+            }
+            continue;
+        }
         let how = crate::source::Open {
             session: &session,
             save_to: Some(cfg.torrents_dir()),
@@ -73,15 +97,16 @@ async fn look(peer: &PeerSlot) {
                 continue;
             }
         };
-        if let Err(e) = actions::remove(peer.torrents(), peer, ih, &name, false).await {
+        if let Err(e) = actions::remove(peer.torrents(), peer, ih, name, false).await {
             tracing::warn!(%ih, "{name}: not replaced by its newer version: {e:#}");
             continue;
         }
         let adding = Adding {
             meta: opened.meta,
             src: opened.path.as_deref(),
-            data_dir: data,
-            paused: false,
+            data_dir: old.data.clone(),
+            // As the torrent before was: paused stays paused.
+            paused: old.state == "paused",
             seeding: false,
             register: true,
             peers: Vec::new(),
@@ -91,10 +116,7 @@ async fn look(peer: &PeerSlot) {
             sequential_from: 0,
             labels: None,
             complete_dir: None,
-            follow: Some(Following {
-                link: f.link.clone(),
-                seq: r.seq,
-            }),
+            follow: Some(record),
         };
         match actions::add(peer.torrents(), &session, adding).await {
             Ok(h) => tracing::info!(info_hash = %h.info_hash(), "{name}: replaced by {}", h.name()),
