@@ -469,7 +469,8 @@ impl FieldCtx<'_> {
         let ih = h.info_hash();
         // Over the wanted files, as Transmission counts them.
         let left = s.bytes_left;
-        let v = match f {
+        // A field asked by an earlier spelling is read as its name now (and answered as asked).
+        let v = match super::spelled_now(f) {
             "id" => json!(t.id),
             "hashString" => json!(ih.to_hex()),
             // As torrents.toml lists it: its top folder's name, once that was renamed.
@@ -562,10 +563,8 @@ impl FieldCtx<'_> {
             } else {
                 s.bytes_verified as f64 / s.bytes_total as f64
             }),
-            "sequential_download" | "sequentialDownload" => json!(s.sequential),
-            "sequential_download_from_piece" | "sequentialDownloadFromPiece" => {
-                json!(s.sequential_from)
-            }
+            "sequential_download" => json!(s.sequential),
+            "sequential_download_from_piece" => json!(s.sequential_from),
             "pieceCount" => json!(meta.info.piece_count()),
             "pieceSize" => json!(meta.info.piece_length),
             "pieces" => json!(base64::engine::general_purpose::STANDARD.encode(t.have.as_bytes())),

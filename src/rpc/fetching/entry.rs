@@ -72,6 +72,8 @@ impl Entry {
         let p = *self.progress.lock();
         let fetching = self.fetch.is_some();
         let request = &self.record.request;
+        // A field asked by an earlier spelling is read as its name now (and answered as asked).
+        let f = crate::rpc::spelled_now(f);
         let v = match f {
             "id" => json!(self.id),
             "hashString" => json!(self.magnet.info_hash.to_hex()),
@@ -112,11 +114,8 @@ impl Entry {
             "file-count" | "fileCount" => json!(0),
             "primary-mime-type" => json!(""),
             // As set since, else as added (the session's default is applied when it is added).
-            "sequential_download"
-            | "sequentialDownload"
-            | "sequential_download_from_piece"
-            | "sequentialDownloadFromPiece" => {
-                let on = matches!(f, "sequential_download" | "sequentialDownload");
+            "sequential_download" | "sequential_download_from_piece" => {
+                let on = f == "sequential_download";
                 let key = if on {
                     crate::rpc::torrents::SEQUENTIAL
                 } else {
