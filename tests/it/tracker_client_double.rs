@@ -126,11 +126,9 @@ async fn a_redirect_loop_is_cut_after_a_few_requests_and_not_retried() {
 
 #[tokio::test]
 async fn refused_connection_is_a_clear_transport_error() {
-    // Bind then drop to get a port nobody listens on.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // A port nobody listens on (outside the kernel's ephemeral range, so no other test's
+    // listener takes it meanwhile).
+    let port = crate::support::process::free_port();
     let client = TrackerClient::new().with_retry(RetryPolicy {
         attempts: 2,
         first_delay: Duration::from_millis(10),

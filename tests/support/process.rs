@@ -169,11 +169,41 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// A TCP port free on 127.0.0.1 a moment ago, for a program that must be told its port.
+/// A loopback port, free for TCP and UDP when asked, for a program that must be told its port.
+///
+/// Taken below the kernel's ephemeral range (`ip_local_port_range`): a port that `bind(0)` hands
+/// out and the test then frees is the same pool every outgoing connection draws from, so another
+/// test's connect could take it before the program listens (seen as "Address already in use").
+/// Below that range the kernel never hands a port out by itself; each test process walks its own
+/// stretch (started from its pid), skipping ports something already holds.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let (low, high) = fixed_port_range();
+    let span = u32::from(high - low);
+    if NEXT.load(Ordering::Relaxed) == u32::MAX {
+        // Processes started together get stretches far apart: pids differ by small steps.
+        let start = std::process::id().wrapping_mul(2_654_435_761) % span;
+        let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    for _ in 0..span {
+        let port = low + (NEXT.fetch_add(1, Ordering::Relaxed) % span) as u16;
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {low}..{high}");
+}
+
+/// Ports the kernel never picks by itself: the stretch just below its ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`, 32768 unless set otherwise).
+fn fixed_port_range() -> (u16, u16) {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let high = ephemeral_low.max(12_000);
+    (high - 10_000, high)
 }
