@@ -115,11 +115,18 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
                     .get_or_start()
                     .await
                     .map_err(|e| format!("{e:#}"))?;
+                // It follows the link's next versions once added.
                 let resolved = crate::source::resolve_mutable(&session, link.trim())
                     .await
                     .map_err(|e| format!("torrent-add: {e:#}"))?;
-                let link = resolved.as_ref().map_or(link.trim(), |r| r.magnet.as_str());
-                return super::fetching::add(rpc, link, args).await;
+                let Some(r) = resolved else {
+                    return super::fetching::add(rpc, link.trim(), args, None).await;
+                };
+                let follow = crate::config::Following {
+                    link: link.trim().to_string(),
+                    seq: r.seq,
+                };
+                return super::fetching::add(rpc, &r.magnet, args, Some(follow)).await;
             }
             (None, Some(source)) => {
                 let session = rpc
@@ -135,8 +142,24 @@ pub async fn add(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
             }
             (None, None) => return Err("torrent-add needs \"filename\" or \"metainfo\"".into()),
         };
-    let files = file_choice(&meta, magnet_files, args)?;
-    add_torrent(rpc, meta, src.as_deref(), files, args, labels).await
+    let added = Added {
+        src: src.as_deref(),
+        files: file_choice(&meta, magnet_files, args)?,
+        labels,
+        follow: None,
+    };
+    add_torrent(rpc, meta, added, args).await
+}
+
+/// What `torrent-add` found besides the metadata and the request's own arguments.
+pub(super) struct Added<'a> {
+    /// Its .torrent file, if any.
+    pub(super) src: Option<&'a Path>,
+    /// The [`file_choice`].
+    pub(super) files: Option<Vec<FilePriority>>,
+    pub(super) labels: Option<Vec<String>>,
+    /// The mutable link (BEP 46) it came from, to follow.
+    pub(super) follow: Option<crate::config::Following>,
 }
 
 /// The files a new torrent downloads: as the request's `files-wanted`, `files-unwanted` and
@@ -178,16 +201,19 @@ pub(super) fn download_dir(
     Ok(data_dir)
 }
 
-/// The rest of `torrent-add` once the metadata is at hand (`src`: its .torrent file, if any;
-/// `files`: the [`file_choice`]).
+/// The rest of `torrent-add` once the metadata is at hand.
 pub(super) async fn add_torrent(
     rpc: &Arc<Rpc>,
     meta: Metainfo,
-    src: Option<&Path>,
-    files: Option<Vec<FilePriority>>,
+    added_with: Added<'_>,
     args: &Map<String, Value>,
-    labels: Option<Vec<String>>,
 ) -> Outcome {
+    let Added {
+        src,
+        files,
+        labels,
+        follow,
+    } = added_with;
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
     let session = rpc
         .peer
@@ -225,7 +251,7 @@ pub(super) async fn add_torrent(
         sequential: order.sequential.unwrap_or(cfg.settings.sequential_download),
         sequential_from: order.sequential_from.unwrap_or(0),
         labels,
-        follow: None,
+        follow,
     };
     actions::add(rpc.peer.torrents(), &session, adding)
         .await

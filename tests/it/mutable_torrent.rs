@@ -189,6 +189,14 @@ dht_bootstrap = [{}]",
         std::thread::sleep(Duration::from_millis(200));
     }
     crate::support::assert_same_tree(&seed_dir.join("photos"), &into.join("photos"));
+    // And records the link with the torrent, which the daemon follows as a started one.
+    let cfg = btorrent::config::Config::load(&rpc_dir.join("torrents.toml")).unwrap();
+    let added = cfg.find(&ih).expect("the RPC's torrent managed");
+    let follow = added.follow.as_ref().expect("the link recorded to follow");
+    assert_eq!(
+        (follow.link.as_str(), follow.seq),
+        (link.as_str(), p["seq"].as_i64().unwrap())
+    );
 }
 
 /// A shell or daemon publishes again what torrents.toml records as published: here a record and

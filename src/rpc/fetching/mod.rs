@@ -66,8 +66,14 @@ pub struct Fetching {
 }
 
 /// `torrent-add` of a magnet link: recorded, listed and (unless `paused`) fetched; the reply names
-/// the id the torrent keeps once it runs.
-pub async fn add(rpc: &Arc<Rpc>, link: &str, args: &Map<String, Value>) -> Outcome {
+/// the id the torrent keeps once it runs. `follow`: the mutable link `link` came from, recorded
+/// with the torrent once it is added so that it follows the link's next versions.
+pub async fn add(
+    rpc: &Arc<Rpc>,
+    link: &str,
+    args: &Map<String, Value>,
+    follow: Option<crate::config::Following>,
+) -> Outcome {
     let magnet = Magnet::parse(link).map_err(|e| format!("torrent-add: {e}"))?;
     let ih = magnet.info_hash;
     let name = shown_name(&magnet);
@@ -96,6 +102,7 @@ pub async fn add(rpc: &Arc<Rpc>, link: &str, args: &Map<String, Value>) -> Outco
         request,
         added: unix_now(),
         set: Map::new(),
+        follow,
     };
     let file = record_file(&cfg.torrents_dir(), &ih);
     record
@@ -429,7 +436,7 @@ async fn fetch(
     let Some((magnet, record, _claim)) = rpc.fetching.claim(&ih) else {
         return;
     };
-    if let Err(why) = add_fetched(&rpc, &magnet, meta, &record.request).await {
+    if let Err(why) = add_fetched(&rpc, &magnet, meta, &record).await {
         return rpc.fetching.failed(&ih, why);
     }
     let mut set = rpc.fetching.finish(&ih);
@@ -443,13 +450,14 @@ async fn fetch(
     }
 }
 
-/// Keeps the fetched metadata's .torrent and adds the torrent as `request` asks.
+/// Keeps the fetched metadata's .torrent and adds the torrent as the entry's request asks.
 async fn add_fetched(
     rpc: &Arc<Rpc>,
     magnet: &Magnet,
     meta: crate::metainfo::Metainfo,
-    request: &Map<String, Value>,
+    record: &Record,
 ) -> Result<(), String> {
+    let request = &record.request;
     let so = crate::source::magnet_files(magnet, &meta).map_err(|e| format!("{e:#}"))?;
     // Checked before anything is kept.
     let files = super::torrents::file_choice(&meta, so, request)?;
@@ -457,7 +465,13 @@ async fn add_fetched(
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
     let file = crate::source::save(&cfg.torrents_dir(), &meta).map_err(|e| format!("{e:#}"))?;
     let request = super::earlier_spellings(request);
-    super::torrents::add_torrent(rpc, meta, Some(&file), files, &request, labels)
+    let added = super::torrents::Added {
+        src: Some(&file),
+        files,
+        labels,
+        follow: record.follow.clone(),
+    };
+    super::torrents::add_torrent(rpc, meta, added, &request)
         .await
         .map(drop)
 }
@@ -477,6 +491,7 @@ mod tests {
             request: Map::new(),
             added: 0,
             set,
+            follow: None,
         };
         fetching.entries.lock().insert(
             ih,

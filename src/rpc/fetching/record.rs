@@ -27,6 +27,9 @@ pub(super) struct Record {
     /// runs.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub(super) set: Map<String, Value>,
+    /// The mutable link (BEP 46) `link` was resolved from, which the torrent follows once added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) follow: Option<crate::config::Following>,
 }
 
 impl Record {
@@ -50,4 +53,33 @@ pub(super) fn record_file(torrents_dir: &Path, ih: &InfoHash) -> PathBuf {
     torrents_dir
         .join(ADDING_DIR)
         .join(format!("{}.json", ih.to_hex()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_followed_link_is_kept_and_older_records_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = record_file(dir.path(), &InfoHash([7; 20]));
+        let record = Record {
+            link: "magnet:?xt=urn:btih:0707070707070707070707070707070707070707".into(),
+            request: Map::new(),
+            added: 1,
+            set: Map::new(),
+            follow: Some(crate::config::Following {
+                link: format!("magnet:?xs=urn:btpk:{}", "ab".repeat(32)),
+                seq: 9,
+            }),
+        };
+        record.save(&file).unwrap();
+        let back: Record = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert_eq!(back.follow, record.follow);
+        // Written before links were followed: no `follow` at all.
+        let old = r#"{"link": "magnet:?xt=urn:btih:0707070707070707070707070707070707070707",
+            "request": {}, "added": 1}"#;
+        let old: Record = serde_json::from_str(old).unwrap();
+        assert_eq!(old.follow, None);
+    }
 }
