@@ -1,5 +1,5 @@
 //! The tracker's BitTorrent protocol, over real HTTP on loopback: compact and dictionary replies,
-//! `peers6`, `stopped`, expiry, `numwant`, multi-hash scrape, and the query-decoding pitfalls.
+//! `peers6`, a dual-stack client counted once, `stopped`, expiry, `numwant`, multi-hash scrape, and the query-decoding pitfalls.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -103,6 +103,49 @@ async fn ipv6_peers_come_in_peers6() {
         panic!()
     };
     assert!(peers.iter().any(|p| p.bytes("ip") == b"::1"));
+}
+
+/// A dual-stack client announces over IPv4 and over IPv6 with one peer id (BEP 7): both
+/// endpoints are handed out, but the counts (announce, scrape, stats) count it once.
+#[tokio::test]
+async fn a_dual_stack_client_is_one_peer_with_two_endpoints() {
+    let t = TestTracker::start(TrackerConfig::default()).await;
+    let v6 = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+    let v6_addr = v6.local_addr().unwrap();
+    let (_keep, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(t.tracker.clone().serve(v6, async move {
+        let _ = rx.await;
+    }));
+    // The seeder, over both families.
+    announce(&t, 7001, 0, "").await;
+    let q6 = announce_query(&HASH, &peer_id(7001), 7001, 0, "");
+    let (_, body) = get_from(
+        "::1".parse().unwrap(),
+        &format!("http://{v6_addr}/announce?{q6}"),
+    )
+    .await;
+    let r = B::decode(&body);
+    assert_eq!((r.int("complete"), r.int("incomplete")), (1, 0), "{r:?}");
+    // A leecher sees one seeder, reachable at either endpoint.
+    let r = announce(&t, 7002, 10, "").await;
+    assert_eq!((r.int("complete"), r.int("incomplete")), (1, 1));
+    assert_eq!(
+        compact4(r.bytes("peers")),
+        vec![SocketAddr::from(([127, 0, 0, 1], 7001))]
+    );
+    assert_eq!(
+        compact6(r.bytes("peers6")),
+        vec!["[::1]:7001".parse().unwrap()]
+    );
+    let (_, body) = get(&format!("{}/scrape?info_hash={}", t.base(), pct(&HASH))).await;
+    let r = B::decode(&body);
+    let Some(B::D(files)) = r.get("files") else {
+        panic!("{r:?}")
+    };
+    let f = &files[&HASH.to_vec()];
+    assert_eq!((f.int("complete"), f.int("incomplete")), (1, 1));
+    let stats = t.tracker.stats();
+    assert_eq!((stats.peers, stats.seeders, stats.leechers), (2, 1, 1));
 }
 
 #[tokio::test]

@@ -142,13 +142,15 @@ pub(crate) fn collect(t: &Tracker) -> TrackerStats {
         s.scrapes += shard.scrapes;
         s.swarms += shard.swarms.len();
         for swarm in shard.swarms.values() {
-            s.peers += swarm.peers.len();
-            s.seeders += swarm.seeders;
-            s.partial_seeds += swarm.partial_seeds;
+            // Peers as the swarms count them: a dual-stack client's two endpoints are one.
+            let c = swarm.counts();
+            s.peers += c.seeders + c.leechers;
+            s.seeders += c.seeders;
+            s.leechers += c.leechers;
+            s.partial_seeds += c.leechers - c.downloaders;
             s.completed += swarm.completed;
         }
     });
-    s.leechers = s.peers - s.seeders;
     s
 }
 
@@ -163,7 +165,7 @@ fn top_swarms(t: &Tracker, n: usize) -> Vec<(usize, usize, usize, usize, u64, In
         for (h, s) in &shard.swarms {
             let c = s.counts();
             heap.push(Reverse((
-                s.peers.len(),
+                c.seeders + c.leechers,
                 c.seeders,
                 c.leechers,
                 c.downloaders,

@@ -8,16 +8,25 @@
 //! `/get_peers`, expiry) lock one shard at a time, never two: there is no lock order to get wrong.
 //!
 //! # Invariants (per swarm, kept by every method that changes a swarm)
-//! - A peer is keyed by its endpoint (IP, port) with `::ffff:a.b.c.d` already mapped to IPv4, so a
-//!   client cannot replace another's entry by reusing its peer id.
-//! - `seeders` is the number of peers whose `left` is 0.
-//! - `partial_seeds` is the number of peers whose `partial` is set; `partial` is set only while
-//!   `left` is not 0 and the peer's last announce said `event=paused` (BEP 21: a peer that wants
+//! - An entry is keyed by its endpoint (IP, port) with `::ffff:a.b.c.d` already mapped to IPv4, so
+//!   a client cannot replace another's entry by reusing its peer id.
+//! - `seeders` is the number of entries whose `left` is 0.
+//! - `partial_seeds` is the number of entries whose `partial` is set; `partial` is set only while
+//!   `left` is not 0 and the entry's last announce said `event=paused` (BEP 21: a peer that wants
 //!   nothing more, having skipped files, says so in every announce).
-//! - `index`, when present, maps each endpoint to its position in `peers`. A swarm gets one when it
-//!   grows past `INDEX_THRESHOLD` peers and drops it when an expiry sweep leaves it at or below that
-//!   size (one that shrank through `stopped` announces keeps it until then, still exact); a swarm
-//!   without one is searched linearly.
+//! - `index`, when present, maps each endpoint to its position in `peers`, and `ids` each
+//!   [`Who`] to the number of entries carrying it. A swarm gets both when it grows past `INDEX_THRESHOLD`
+//!   entries and drops them when an expiry sweep leaves it at or below that size (one that shrank
+//!   through `stopped` announces keeps them until then, still exact); a swarm without them is
+//!   searched linearly.
+//! - Entries with one peer id and one port ([`Who`]) are one peer: a dual-stack client announces
+//!   over IPv4 and IPv6 (BEP 7), and each endpoint is an entry (both are handed out), but the
+//!   counts that announces and scrapes report count the peer once. (The port is part of it so
+//!   that clients that all send one fixed peer id stay apart unless they also listen on one
+//!   port.) `twins` holds, for each `Who` carried by two entries or more, how many there are and
+//!   how many seed or are partial seeds; `overcount` is the sum over `twins` of how much the entry
+//!   counters count each of those peers too often (see [`Twin::overcount`]). [`Swarm::counts`]
+//!   subtracts it.
 //! - A swarm with no peers is removed at once (after a `stopped`, or when the announce that would have
 //!   created it is refused) or at the next expiry sweep; the `completed` count of a removed swarm is
 //!   forgotten with it.
@@ -25,8 +34,9 @@
 //! # Bounds
 //! `swarm_count` and `peer_count` are exact totals kept with atomic add-then-check, so the caps
 //! (`max_swarms`, `max_peers`, `max_peers_per_swarm`) hold even under concurrent announces. A peer is an
-//! 80-byte entry plus vector slack, and in swarms large enough to be indexed an index entry: about 110
-//! bytes in small swarms and 180 in large ones, measured; a swarm adds about 100 bytes.
+//! 80-byte entry plus vector slack, and in swarms large enough to be indexed two index entries.
+//! Measured (400,000 peers, release build, resident memory): 185 bytes a peer in swarms of 1,000,
+//! and 290 a peer in swarms of 10, the swarm's own share included.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
@@ -58,16 +68,92 @@ pub(crate) struct Peer {
     pub partial: bool,
 }
 
+/// Who an entry is: its peer id and the port it listens on, the same over both families.
+type Who = (PeerId, u16);
+
+fn who(p: &Peer) -> Who {
+    (p.id, p.addr.port())
+}
+
 /// One torrent's peers.
 #[derive(Debug, Default)]
 pub(crate) struct Swarm {
+    /// One entry per endpoint.
     pub peers: Vec<Peer>,
-    index: Option<HashMap<SocketAddr, u32>>,
-    pub seeders: usize,
-    /// Peers that are not seeders and want nothing more (BEP 21).
-    pub partial_seeds: usize,
+    /// In swarms past `INDEX_THRESHOLD` entries.
+    index: Option<Box<Index>>,
+    /// Entries that seed.
+    seeders: usize,
+    /// Entries that are not seeders and want nothing more (BEP 21).
+    partial_seeds: usize,
+    /// While some peer has two entries or more (see the invariants).
+    twins: Option<Box<Twins>>,
     /// `completed` events counted while the swarm existed.
     pub completed: u64,
+}
+
+/// A large swarm's indexes.
+#[derive(Debug, Default)]
+struct Index {
+    /// Each entry's position in `peers`, by endpoint.
+    by_addr: HashMap<SocketAddr, u32>,
+    /// The number of entries per [`who_key`] of their [`Who`]: a key shared by two entries
+    /// says they may be one peer's (a scan decides), one alone says the entry is a peer's only.
+    by_who: HashMap<u32, u32>,
+}
+
+/// A 32-bit key of a [`Who`] under a hash keyed at random per process, so that peers cannot pick
+/// ids that meet. Two peers may share a key; the count in [`Index::by_who`] only spares the scan
+/// for an entry whose key nobody else has.
+fn who_key(w: &Who) -> u32 {
+    static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    KEYS.get_or_init(Default::default).hash_one(w) as u32
+}
+
+/// The peers with two entries or more, and how much they make the entry counters overcount.
+#[derive(Debug, Default)]
+struct Twins {
+    by_who: HashMap<Who, Twin>,
+    /// The sum of [`Twin::overcount`] over `by_who`.
+    overcount: Overcount,
+}
+
+/// The entries of one [`Who`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Twin {
+    entries: u32,
+    seeding: u32,
+    partial: u32,
+}
+
+/// How much the entry counters count the peers behind `twins` too often.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Overcount {
+    entries: usize,
+    seeders: usize,
+    partial: usize,
+}
+
+impl Twin {
+    fn of(p: &Peer) -> Twin {
+        Twin {
+            entries: 1,
+            seeding: u32::from(p.left == 0),
+            partial: u32::from(p.partial),
+        }
+    }
+
+    /// The peer is one entry, a seeder when any of its entries seeds, else a partial seed when
+    /// any is one: what its entries add to the entry counters beyond that.
+    fn overcount(&self) -> Overcount {
+        let seeds = self.seeding > 0;
+        Overcount {
+            entries: self.entries as usize - 1,
+            seeders: self.seeding as usize - usize::from(seeds),
+            partial: self.partial as usize - usize::from(!seeds && self.partial > 0),
+        }
+    }
 }
 
 /// A swarm's counts, as announces and scrapes report them.
@@ -81,21 +167,47 @@ pub(crate) struct Counts {
     pub downloaders: usize,
 }
 
+impl Overcount {
+    fn add(&mut self, o: Overcount) {
+        self.entries += o.entries;
+        self.seeders += o.seeders;
+        self.partial += o.partial;
+    }
+
+    fn sub(&mut self, o: Overcount) {
+        self.entries -= o.entries;
+        self.seeders -= o.seeders;
+        self.partial -= o.partial;
+    }
+}
+
+impl Twins {
+    /// Puts `twin` (the entries of `me`, now) in place of what was known of them.
+    fn set(&mut self, me: Who, twin: Twin) {
+        if let Some(old) = self.by_who.get(&me) {
+            self.overcount.sub(old.overcount());
+        }
+        if twin.entries > 1 {
+            self.overcount.add(twin.overcount());
+            self.by_who.insert(me, twin);
+        } else {
+            self.by_who.remove(&me);
+        }
+    }
+}
+
 impl Swarm {
     fn position(&self, addr: &SocketAddr) -> Option<usize> {
         match &self.index {
-            Some(ix) => ix.get(addr).map(|&i| i as usize),
+            Some(ix) => ix.by_addr.get(addr).map(|&i| i as usize),
             None => self.peers.iter().position(|p| p.addr == *addr),
         }
     }
 
     fn push(&mut self, peer: Peer) {
-        if peer.left == 0 {
-            self.seeders += 1;
-        }
-        self.partial_seeds += usize::from(peer.partial);
+        self.count_in(&peer, None);
         if let Some(ix) = &mut self.index {
-            ix.insert(peer.addr, self.peers.len() as u32);
+            ix.by_addr.insert(peer.addr, self.peers.len() as u32);
         }
         self.peers.push(peer);
         if self.index.is_none() && self.peers.len() > INDEX_THRESHOLD {
@@ -105,47 +217,163 @@ impl Swarm {
 
     fn remove_at(&mut self, i: usize) -> Peer {
         let peer = self.peers.swap_remove(i);
-        if peer.left == 0 {
-            self.seeders -= 1;
-        }
-        self.partial_seeds -= usize::from(peer.partial);
+        self.count_out(&peer);
         if let Some(ix) = &mut self.index {
-            ix.remove(&peer.addr);
+            ix.by_addr.remove(&peer.addr);
             if let Some(moved) = self.peers.get(i) {
-                ix.insert(moved.addr, i as u32);
+                ix.by_addr.insert(moved.addr, i as u32);
             }
         }
         peer
     }
 
-    fn rebuild_index(&mut self) {
-        self.index = (self.peers.len() > INDEX_THRESHOLD).then(|| {
-            self.peers
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (p.addr, i as u32))
-                .collect()
-        });
+    /// The entries of `me`, but the one at `at`.
+    fn others(&self, me: Who, at: Option<usize>) -> impl Iterator<Item = &Peer> {
+        self.peers
+            .iter()
+            .enumerate()
+            .filter(move |(i, p)| Some(*i) != at && who(p) == me)
+            .map(|(_, p)| p)
     }
 
-    pub fn leechers(&self) -> usize {
-        self.peers.len() - self.seeders
+    /// Counts `peer`, an entry about to be in `peers`: not there yet, or at `at`, which still
+    /// holds what it was and is passed over.
+    fn count_in(&mut self, peer: &Peer, at: Option<usize>) {
+        self.seeders += usize::from(peer.left == 0);
+        self.partial_seeds += usize::from(peer.partial);
+        let me = who(peer);
+        if let Some(ix) = &mut self.index {
+            let n = ix.by_who.entry(who_key(&me)).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                // Nobody else has its key: the peer's only entry.
+                return;
+            }
+        }
+        let known = self.twins.as_ref().and_then(|t| t.by_who.get(&me)).copied();
+        let before = match known {
+            Some(t) => t,
+            None => match self.others(me, at).next() {
+                // The one entry that was the peer's alone so far.
+                Some(p) => Twin::of(p),
+                None => return,
+            },
+        };
+        let grown = Twin {
+            entries: before.entries + 1,
+            seeding: before.seeding + u32::from(peer.left == 0),
+            partial: before.partial + u32::from(peer.partial),
+        };
+        self.twins.get_or_insert_default().set(me, grown);
     }
 
-    pub fn counts(&self) -> Counts {
-        Counts {
-            seeders: self.seeders,
-            leechers: self.leechers(),
-            completed: self.completed,
-            downloaders: self.leechers() - self.partial_seeds,
+    /// Stops counting `peer`, an entry no longer in `peers` (or about to change).
+    fn count_out(&mut self, peer: &Peer) {
+        self.seeders -= usize::from(peer.left == 0);
+        self.partial_seeds -= usize::from(peer.partial);
+        let me = who(peer);
+        if let Some(ix) = &mut self.index {
+            let key = who_key(&me);
+            if let Some(n) = ix.by_who.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    ix.by_who.remove(&key);
+                }
+            }
+        }
+        let Some(twins) = &mut self.twins else {
+            return;
+        };
+        let Some(before) = twins.by_who.get(&me).copied() else {
+            return;
+        };
+        let shrunk = Twin {
+            entries: before.entries - 1,
+            seeding: before.seeding - u32::from(peer.left == 0),
+            partial: before.partial - u32::from(peer.partial),
+        };
+        twins.set(me, shrunk);
+        if twins.by_who.is_empty() {
+            self.twins = None;
         }
     }
 
-    /// Up to `want` peers other than `asker` (of one family when `only` says so), starting at a random
-    /// place so that every peer gets handed out in turn.
+    /// Changes the entry at `i` as `change` does, keeping the counters and `twins` true.
+    fn update_at(&mut self, i: usize, change: impl FnOnce(&mut Peer)) {
+        let before = self.peers[i].clone();
+        let mut after = before.clone();
+        change(&mut after);
+        let counted = |p: &Peer| (p.id, p.left == 0, p.partial);
+        if counted(&before) != counted(&after) {
+            // Out as it was, in as it is.
+            self.count_out(&before);
+            self.count_in(&after, Some(i));
+        }
+        self.peers[i] = after;
+    }
+
+    /// Recounts everything from `peers` (after an expiry sweep dropped entries).
+    fn recount(&mut self) {
+        self.seeders = self.peers.iter().filter(|p| p.left == 0).count();
+        self.partial_seeds = self.peers.iter().filter(|p| p.partial).count();
+        let mut all: HashMap<Who, Twin> = HashMap::new();
+        for p in &self.peers {
+            let t = all.entry(who(p)).or_default();
+            t.entries += 1;
+            t.seeding += u32::from(p.left == 0);
+            t.partial += u32::from(p.partial);
+        }
+        let mut twins = Twins::default();
+        for (me, t) in all.into_iter().filter(|(_, t)| t.entries > 1) {
+            twins.set(me, t);
+        }
+        self.twins = (!twins.by_who.is_empty()).then(|| Box::new(twins));
+        self.index = None;
+        self.rebuild_index();
+    }
+
+    /// Builds the indexes when the swarm is past `INDEX_THRESHOLD` entries and has none.
+    fn rebuild_index(&mut self) {
+        if self.peers.len() <= INDEX_THRESHOLD {
+            self.index = None;
+            return;
+        }
+        if self.index.is_some() {
+            return;
+        }
+        let mut ix = Index {
+            by_addr: HashMap::with_capacity(self.peers.len()),
+            by_who: HashMap::with_capacity(self.peers.len()),
+        };
+        for (i, p) in self.peers.iter().enumerate() {
+            ix.by_addr.insert(p.addr, i as u32);
+            *ix.by_who.entry(who_key(&who(p))).or_insert(0) += 1;
+        }
+        self.index = Some(Box::new(ix));
+    }
+
+    /// The swarm's peers (the entries of one [`Who`] counted once), as announces and scrapes
+    /// report them.
+    pub fn counts(&self) -> Counts {
+        let over = self.twins.as_ref().map(|t| t.overcount).unwrap_or_default();
+        let peers = self.peers.len() - over.entries;
+        let seeders = self.seeders - over.seeders;
+        let partial = self.partial_seeds - over.partial;
+        Counts {
+            seeders,
+            leechers: peers - seeders,
+            completed: self.completed,
+            downloaders: peers - seeders - partial,
+        }
+    }
+
+    /// Up to `want` peers other than `asker` (its endpoint and, for a dual-stack client, its
+    /// endpoint in the other family: the same peer id `asker_id` and port), of one family when
+    /// `only` says so, starting at a random place so that every peer gets handed out in turn.
     pub fn sample(
         &self,
         asker: &SocketAddr,
+        asker_id: &PeerId,
         want: usize,
         only: Family,
         out: &mut Vec<(SocketAddr, PeerId)>,
@@ -157,7 +385,11 @@ impl Swarm {
         let start = rand::thread_rng().gen_range(0..n);
         for k in 0..n {
             let p = &self.peers[(start + k) % n];
-            if p.addr != *asker && only.admits(&p.addr) {
+            let itself = p.addr == *asker
+                || (p.id == *asker_id
+                    && p.addr.port() == asker.port()
+                    && p.addr.is_ipv4() != asker.is_ipv4());
+            if !itself && only.admits(&p.addr) {
                 out.push((p.addr, p.id));
                 if out.len() == want {
                     break;
@@ -319,27 +551,17 @@ impl Store {
         };
         match swarm.position(&up.addr) {
             Some(i) => {
-                let p = &mut swarm.peers[i];
-                let was_seeder = p.left == 0;
-                if up.completed && !was_seeder {
+                if up.completed && swarm.peers[i].left != 0 {
                     swarm.completed += 1;
                 }
-                p.id = up.id;
-                p.left = up.left;
-                p.uploaded = up.uploaded;
-                p.downloaded = up.downloaded;
-                p.last_seen = up.now;
-                match (was_seeder, up.left == 0) {
-                    (false, true) => swarm.seeders += 1,
-                    (true, false) => swarm.seeders -= 1,
-                    _ => {}
-                }
-                match (p.partial, partial) {
-                    (false, true) => swarm.partial_seeds += 1,
-                    (true, false) => swarm.partial_seeds -= 1,
-                    _ => {}
-                }
-                p.partial = partial;
+                swarm.update_at(i, |p| {
+                    p.id = up.id;
+                    p.left = up.left;
+                    p.uploaded = up.uploaded;
+                    p.downloaded = up.downloaded;
+                    p.last_seen = up.now;
+                    p.partial = partial;
+                });
             }
             None => {
                 let refusal = if swarm.peers.len() >= self.caps.max_peers_per_swarm {
@@ -370,7 +592,7 @@ impl Store {
                 });
             }
         }
-        swarm.sample(&up.addr, want, only, out);
+        swarm.sample(&up.addr, &up.id, want, only, out);
         Ok(swarm.counts())
     }
 
@@ -413,9 +635,7 @@ impl Store {
                 swarm.peers.retain(|p| p.last_seen >= cutoff);
                 if swarm.peers.len() != before {
                     dropped += before - swarm.peers.len();
-                    swarm.seeders = swarm.peers.iter().filter(|p| p.left == 0).count();
-                    swarm.partial_seeds = swarm.peers.iter().filter(|p| p.partial).count();
-                    swarm.rebuild_index();
+                    swarm.recount();
                     if swarm.peers.capacity() > 2 * swarm.peers.len() + 16 {
                         swarm.peers.shrink_to_fit();
                     }
@@ -594,12 +814,168 @@ mod tests {
         let ih = InfoHash([1; 20]);
         let shard = s.shard_of(&ih);
         let asker = SocketAddr::from(([127, 0, 0, 1], 3));
+        let asker_id = PeerId([3; 20]);
         let mut out = Vec::new();
-        shard.swarms[&ih].sample(&asker, 100, Family::Any, &mut out);
+        shard.swarms[&ih].sample(&asker, &asker_id, 100, Family::Any, &mut out);
         assert_eq!(out.len(), 9);
         assert!(out.iter().all(|(a, _)| *a != asker));
         out.clear();
-        shard.swarms[&ih].sample(&asker, 4, Family::Any, &mut out);
+        shard.swarms[&ih].sample(&asker, &asker_id, 4, Family::Any, &mut out);
         assert_eq!(out.len(), 4);
+        // A dual-stack client is not handed its own other endpoint.
+        let v6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 3));
+        out.clear();
+        shard.swarms[&ih].sample(&v6, &asker_id, 100, Family::Any, &mut out);
+        assert!(out.iter().all(|(_, id)| *id != asker_id), "{out:?}");
+        assert_eq!(out.len(), 9);
+    }
+
+    /// (peers, seeders, partial seeds) counting each peer id and port once: a seeder when any of
+    /// its entries seeds, else a partial seed when any is one.
+    fn by_id(swarm: &Swarm) -> (usize, usize, usize) {
+        let mut ids: HashMap<Who, (bool, bool)> = HashMap::new();
+        for p in &swarm.peers {
+            let e = ids.entry(who(p)).or_default();
+            e.0 |= p.left == 0;
+            e.1 |= p.partial;
+        }
+        let seeders = ids.values().filter(|(seeds, _)| *seeds).count();
+        let partial = ids.values().filter(|(seeds, part)| !seeds && *part).count();
+        (ids.len(), seeders, partial)
+    }
+
+    #[test]
+    fn a_dual_stack_peer_is_counted_once() {
+        let s = Store::new(caps(), false);
+        let ih = InfoHash([1; 20]);
+        let v6 = |port, left| Update {
+            addr: SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+            ..up(port, left, 0)
+        };
+        announce(&s, 1, up(1, 0, 0)).unwrap();
+        // Peer 2 over IPv4, then over IPv6 with the same id: one leecher, two endpoints.
+        assert_eq!(announce(&s, 1, up(2, 5, 0)), Ok((1, 1, 0)));
+        assert_eq!(announce(&s, 1, v6(2, 5)), Ok((1, 1, 0)));
+        assert_eq!(s.peer_count(), 3);
+        // The same peer id on another port is another client (one sending a fixed id).
+        let fixed_id = Update {
+            id: PeerId([2; 20]),
+            ..up(9, 5, 0)
+        };
+        assert_eq!(announce(&s, 1, fixed_id), Ok((1, 2, 0)));
+        s.stop(
+            &mut s.shard_of(&ih),
+            ih,
+            &SocketAddr::from(([127, 0, 0, 1], 9)),
+        )
+        .unwrap();
+        // It completes over one family first: a seeder at once, never also a leecher.
+        assert_eq!(announce(&s, 1, v6(2, 0)), Ok((2, 0, 0)));
+        assert_eq!(announce(&s, 1, up(2, 0, 0)), Ok((2, 0, 0)));
+        // Stopping over one family leaves it a seeder by its other endpoint.
+        let c = s
+            .stop(
+                &mut s.shard_of(&ih),
+                ih,
+                &SocketAddr::from(([127, 0, 0, 1], 2)),
+            )
+            .unwrap();
+        assert_eq!((c.seeders, c.leechers), (2, 0));
+        let shard = s.shard_of(&ih);
+        assert!(shard.swarms[&ih].twins.is_none());
+        // The scrape's and the status page's counts are the same.
+        assert_eq!(shard.swarms[&ih].counts().seeders, 2);
+    }
+
+    /// Random announces, stops and expiry sweeps over a few ids and endpoints, through the
+    /// indexed size and back: after each, the counts are those of a recount by peer id, and the
+    /// indexes and entry counters match the entries.
+    #[test]
+    fn counts_by_peer_id_stay_exact_under_any_sequence() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+        let s = Store::new(
+            Caps {
+                max_swarms: 4,
+                max_peers: 1000,
+                max_peers_per_swarm: 200,
+            },
+            false,
+        );
+        let ih = InfoHash([1; 20]);
+        let mut indexed = 0;
+        for step in 0..20_000u32 {
+            // Endpoints: a pool that passes the index threshold when most are in.
+            let port = rng.gen_range(1..=40u16);
+            let addr = match rng.gen_range(0..5) {
+                0..=1 => SocketAddr::from(([127, 0, 0, 1], port)),
+                // Another host with a client sending the same fixed peer id.
+                2 => SocketAddr::from(([127, 0, 0, 2], port)),
+                _ => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+            };
+            let now = step / 100;
+            // Phases of growth past the index threshold and of shrinking below it.
+            let stops = if (step / 1_000) % 2 == 0 { 18 } else { 55 };
+            match rng.gen_range(0..100) {
+                r if r < 98 - stops => {
+                    let u = Update {
+                        addr,
+                        // Mostly the endpoint's own client; now and then another id.
+                        id: PeerId([(port % 30) as u8 + u8::from(rng.gen_bool(0.05)); 20]),
+                        left: if rng.gen_bool(0.4) { 0 } else { 5 },
+                        uploaded: 0,
+                        downloaded: 0,
+                        now,
+                        completed: false,
+                        paused: rng.gen_bool(0.3),
+                    };
+                    let mut out = Vec::new();
+                    let _ = s.announce(&mut s.shard_of(&ih), ih, u, 0, Family::Any, &mut out);
+                }
+                r if r < 98 => {
+                    let _ = s.stop(&mut s.shard_of(&ih), ih, &addr);
+                }
+                _ => {
+                    s.expire(now.saturating_sub(rng.gen_range(0..3)));
+                }
+            }
+            let shard = s.shard_of(&ih);
+            let Some(swarm) = shard.swarms.get(&ih) else {
+                continue;
+            };
+            let c = swarm.counts();
+            let (peers, seeders, partial) = by_id(swarm);
+            assert_eq!(
+                (
+                    c.seeders + c.leechers,
+                    c.seeders,
+                    c.leechers - c.downloaders
+                ),
+                (peers, seeders, partial),
+                "step {step}"
+            );
+            assert_eq!(
+                swarm.seeders,
+                swarm.peers.iter().filter(|p| p.left == 0).count()
+            );
+            if let Some(ix) = &swarm.index {
+                assert_eq!(ix.by_addr.len(), swarm.peers.len(), "step {step}");
+                for (i, p) in swarm.peers.iter().enumerate() {
+                    assert_eq!(ix.by_addr.get(&p.addr), Some(&(i as u32)));
+                }
+                let mut want: HashMap<u32, u32> = HashMap::new();
+                for p in &swarm.peers {
+                    *want.entry(who_key(&who(p))).or_insert(0) += 1;
+                }
+                assert_eq!(ix.by_who, want, "step {step}");
+                indexed += 1;
+            }
+            assert_eq!(swarm.twins.is_some(), peers < swarm.peers.len());
+        }
+        // Both ways of finding a peer's other entries were taken, many times.
+        assert!(
+            (1_000..19_000).contains(&indexed),
+            "{indexed} steps indexed"
+        );
     }
 }
