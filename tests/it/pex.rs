@@ -1,5 +1,6 @@
 //! Peer exchange (BEP 11) between sessions on loopback: a leecher that knows only one peer learns
-//! the others from it; a private torrent (BEP 27) neither offers, sends nor accepts `ut_pex`.
+//! the others from it; a private torrent (BEP 27) neither offers, sends nor accepts `ut_pex`; the
+//! flags of the addresses it names (encryption, seed) say how and whether to dial them.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,15 +81,14 @@ async fn send_ext(s: &mut TcpStream, id: u8, payload: &[u8]) {
 /// A bare peer of `meta` at `addr` that offers ut_pex; returns whether the torrent offered ut_pex
 /// and a flag raised when it sends us a ut_pex message. It tells the torrent of `lure`.
 async fn pex_probe(addr: SocketAddr, meta: &Metainfo, lure: SocketAddr) -> (bool, Arc<AtomicBool>) {
-    pex_probe_flagged(addr, meta, lure, 0).await
+    pex_probe_flagged(addr, meta, vec![(lure, 0)]).await
 }
 
-/// [`pex_probe`], telling of `lure` with `flags` (`added.f`).
+/// [`pex_probe`], telling of the addresses in `added` with their flags (`added.f`).
 async fn pex_probe_flagged(
     addr: SocketAddr,
     meta: &Metainfo,
-    lure: SocketAddr,
-    flags: u8,
+    added: Vec<(SocketAddr, u8)>,
 ) -> (bool, Arc<AtomicBool>) {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let ours = Handshake::ours(meta.info_hash, PeerId::generate());
@@ -113,7 +113,7 @@ async fn pex_probe_flagged(
     // The handshake tells us our address as the session sees it (BEP 10 `yourip`).
     assert_eq!(theirs.your_ip, Some(s.local_addr().unwrap().ip()));
     let pex = PexMsg {
-        added: vec![(lure, flags)],
+        added,
         dropped: vec![],
     };
     // By the id it gave (a private torrent gives none: we send it under ours, as a hostile peer would).
@@ -217,7 +217,7 @@ async fn an_address_pex_flags_as_encrypting_is_dialed_encrypted_first() {
     let plain_start = Handshake::ours(meta.info_hash, PeerId::generate()).to_bytes();
     for (flags, encrypted) in [(btorrent::wire::ut_pex::FLAG_ENCRYPTION, true), (0, false)] {
         let (lure, mut first) = first_bytes_lure().await;
-        let (offered, _) = pex_probe_flagged(seed.listen_addr(), &meta, lure, flags).await;
+        let (offered, _) = pex_probe_flagged(seed.listen_addr(), &meta, vec![(lure, flags)]).await;
         assert!(offered);
         let got = tokio::time::timeout(Duration::from_secs(20), first.recv())
             .await
@@ -229,6 +229,53 @@ async fn an_address_pex_flags_as_encrypting_is_dialed_encrypted_first() {
             "flags {flags:#x}: {got:?}"
         );
     }
+}
+
+/// A seed does not dial an address a peer's exchange flags as a seed or upload only (`added.f`
+/// 0x02): two that want nothing have nothing to trade. One not flagged, named in the same message,
+/// is dialed; a torrent still downloading dials the flagged one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_does_not_dial_addresses_pex_flags_as_seeds() {
+    use btorrent::wire::ut_pex::FLAG_SEED;
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let (seed, meta) = slow_seed(dir.path(), "flags.bin", false).await;
+    let (seed_lure, seed_dialed) = lure().await;
+    let (leech_lure, leech_dialed) = lure().await;
+    let told = vec![(seed_lure, FLAG_SEED), (leech_lure, 0)];
+    let (offered, _) = pex_probe_flagged(seed.listen_addr(), &meta, told).await;
+    assert!(offered);
+    wait_until(
+        "the seed to dial the address PEX did not flag",
+        Duration::from_secs(20),
+        || leech_dialed.load(Ordering::Relaxed),
+    )
+    .await;
+    // Both were added under one lock: taken for of use, the flagged one would have been dialed
+    // in the same round as the other.
+    let end = std::time::Instant::now() + Duration::from_secs(1);
+    while std::time::Instant::now() < end {
+        assert!(
+            !seed_dialed.load(Ordering::Relaxed),
+            "a seed dialed an address PEX flagged as a seed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let (downloading, _h) = leecher(&meta, d.path(), vec![]).await;
+    let (offered, _) = pex_probe_flagged(
+        downloading.listen_addr(),
+        &meta,
+        vec![(seed_lure, FLAG_SEED)],
+    )
+    .await;
+    assert!(offered);
+    wait_until(
+        "a downloading torrent to dial the seed PEX named",
+        Duration::from_secs(20),
+        || seed_dialed.load(Ordering::Relaxed),
+    )
+    .await;
 }
 
 /// A peer whose extension handshake says it prefers encryption (`e`) is dialed back at its listen

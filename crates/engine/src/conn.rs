@@ -345,7 +345,9 @@ impl Conn {
                     // One that says it prefers encryption, or that came in insisting on RC4 (we
                     // select plain when offered it), is dialed encrypted first next time.
                     if h.prefers_encryption || (self.sh.encrypted && !self.sh.outgoing) {
-                        self.t.encrypt_first(self.listen_addr);
+                        if let Some(a) = self.listen_addr {
+                            self.t.encrypt_first(a);
+                        }
                     }
                     self.ext_state.on_handshake(&self.t, &h);
                     // Not a second seed for super-seeding: a partial seed says it too.

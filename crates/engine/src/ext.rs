@@ -24,7 +24,6 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::known::Source;
 use super::peer::PeerShared;
 use super::sender::OutQueue;
 use super::torrent::Torrent;
@@ -188,9 +187,7 @@ impl PeerExt {
         match PexMsg::parse(payload) {
             Ok(m) => {
                 tracing::debug!(peer = %sh.addr, added = m.added.len(), "peer exchange");
-                t.add_known(m.added.iter().map(|(a, _)| *a), Source::Pex);
-                let encrypting = m.added.iter().filter(|(_, f)| f & FLAG_ENCRYPTION != 0);
-                t.encrypt_first(encrypting.map(|(a, _)| *a));
+                t.add_exchanged(&m.added);
             }
             // A peer that cannot spell PEX is not worth closing for: its message is dropped.
             Err(e) => tracing::debug!(peer = %sh.addr, "bad ut_pex message: {e}"),

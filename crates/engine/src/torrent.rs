@@ -259,27 +259,51 @@ impl Torrent {
     pub fn add_known(&self, addrs: impl IntoIterator<Item = SocketAddr>, source: Source) {
         let mut c = self.core.lock();
         for a in addrs {
-            if a == self.ctx.listen_addr()
-                || a.port() == 0
-                || c.own_addrs.contains(&a)
-                || c.banned_ips.contains(&a.ip())
-            {
-                continue;
+            if self.worth_knowing(&c, &a) {
+                c.known.add(a, source);
             }
-            c.known.add(a, source);
         }
         drop(c);
         self.wake.notify_one();
     }
 
-    /// Marks known addresses to be dialed with the encrypted handshake first.
-    pub(crate) fn encrypt_first(&self, addrs: impl IntoIterator<Item = SocketAddr>) {
+    /// Not ourselves, not port 0, not banned.
+    fn worth_knowing(&self, c: &Core, a: &SocketAddr) -> bool {
+        *a != self.ctx.listen_addr()
+            && a.port() != 0
+            && !c.own_addrs.contains(a)
+            && !c.banned_ips.contains(&a.ip())
+    }
+
+    /// Marks a known address to be dialed with the encrypted handshake first.
+    pub(crate) fn encrypt_first(&self, addr: SocketAddr) {
+        if let Some(k) = self.core.lock().known.get_mut(&addr) {
+            k.encrypt_first = true;
+        }
+    }
+
+    /// Adds the addresses a peer's exchange (BEP 11) named, with what their flags say, under one
+    /// lock so that no dial comes between: one flagged as preferring encryption is dialed with the
+    /// encrypted handshake first; one flagged as a seed or upload only, and never heard from
+    /// ourselves, is taken to want nothing ([`KnownPeer::of_use`]: not dialed while we want
+    /// nothing either).
+    pub(crate) fn add_exchanged(&self, added: &[(SocketAddr, u8)]) {
+        use btorrent_proto::wire::ut_pex::{FLAG_ENCRYPTION, FLAG_SEED};
         let mut c = self.core.lock();
-        for a in addrs {
+        for &(a, flags) in added {
+            if !self.worth_knowing(&c, &a) {
+                continue;
+            }
+            c.known.add(a, Source::Pex);
             if let Some(k) = c.known.get_mut(&a) {
-                k.encrypt_first = true;
+                k.encrypt_first |= flags & FLAG_ENCRYPTION != 0;
+                if !k.answered {
+                    k.wants_nothing = flags & FLAG_SEED != 0;
+                }
             }
         }
+        drop(c);
+        self.wake.notify_one();
     }
 
     pub fn stats(&self) -> TorrentStats {
