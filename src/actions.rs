@@ -550,6 +550,7 @@ impl Handoff {
             labels: None,
             complete_dir: None,
             follow: self.follow.clone(),
+            watch: None,
         };
         add(torrents, session, adding).await
     }
@@ -583,6 +584,9 @@ pub struct Adding<'a> {
     /// The mutable link (BEP 46) it was started from, recorded to be followed
     /// ([`crate::following`]); `None` keeps what the entry had.
     pub follow: Option<crate::config::Following>,
+    /// The watch-folder entry it stands for (taken over from the version before it, when a
+    /// followed link moves); `None` keeps what the entry had.
+    pub watch: Option<crate::config::WatchSource>,
 }
 
 /// Registers the torrent (unless `register` is off) and adds it to `session`; a torrent the
@@ -648,6 +652,10 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
                 }
                 if let Some(f) = &a.follow {
                     t.follow = Some(f.clone());
+                }
+                if let Some(w) = &a.watch {
+                    t.origin = Origin::Watch;
+                    t.watch = Some(w.clone());
                 }
                 limits = t.limits.engine();
                 group = t.group.clone();

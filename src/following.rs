@@ -11,6 +11,11 @@
 //! A newer torrent that torrents.toml manages already (added by hand) only takes the record over;
 //! both stay as the user had them. The new torrent starts paused when the one before was.
 //!
+//! A link dropped in the watch folder (a `.magnet` file) is followed the same way; the new
+//! version takes the watch entry's record over, so the unchanged file stands for it. Between the
+//! old entry's removal and the new one's add, a scan may find the file without a record: it
+//! waits the quiet period before acting, and the record is back by then.
+//!
 //! Invariant: one entry follows a given link, the newest version; the record moves with each.
 
 use std::time::Duration;
@@ -117,6 +122,8 @@ async fn look(peer: &PeerSlot) {
             labels: None,
             complete_dir: None,
             follow: Some(record),
+            // A dropped link's watch entry now stands for the new version.
+            watch: old.watch.clone(),
         };
         match actions::add(peer.torrents(), &session, adding).await {
             Ok(h) => tracing::info!(info_hash = %h.info_hash(), "{name}: replaced by {}", h.name()),

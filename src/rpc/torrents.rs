@@ -252,6 +252,7 @@ pub(super) async fn add_torrent(
         sequential_from: order.sequential_from.unwrap_or(0),
         labels,
         follow,
+        watch: None,
     };
     actions::add(rpc.peer.torrents(), &session, adding)
         .await

@@ -341,7 +341,10 @@ impl Sharing for PeerSlot {
         })
     }
 
-    fn fetch_magnet<'a>(&'a self, link: &'a str) -> BoxFuture<'a, Result<Metainfo>> {
+    fn fetch_magnet<'a>(
+        &'a self,
+        link: &'a str,
+    ) -> BoxFuture<'a, Result<crate::watch::actions::Fetched>> {
         Box::pin(async move {
             let session = self.get_or_start().await?;
             let how = crate::source::Open {
@@ -353,7 +356,8 @@ impl Sharing for PeerSlot {
                 timeout: crate::source::METADATA_TIMEOUT,
                 cancel: tokio_util::sync::CancellationToken::new(),
             };
-            Ok(crate::source::open(link, Some(how), |_| {}).await?.meta)
+            let opened = crate::source::open(link, Some(how), |_| {}).await?;
+            Ok((opened.meta, opened.mutable))
         })
     }
 }

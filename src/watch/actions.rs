@@ -31,14 +31,18 @@ pub trait Sharing: Send + Sync {
     /// Stops sharing `info_hash`, announcing `stopped`; the data stays where it is.
     fn stop<'a>(&'a self, info_hash: &'a InfoHash) -> BoxFuture<'a, Result<()>>;
 
-    /// Fetches the metadata of a magnet link (checked against its info-hash).
-    fn fetch_magnet<'a>(&'a self, link: &'a str) -> BoxFuture<'a, Result<Metainfo>> {
+    /// Fetches the metadata of a magnet link (checked against its info-hash); for a mutable link
+    /// (BEP 46), also the link and the publication it pointed at, for the torrent to follow.
+    fn fetch_magnet<'a>(&'a self, link: &'a str) -> BoxFuture<'a, Result<Fetched>> {
         Box::pin(async move {
             let _ = link;
             anyhow::bail!("magnet links cannot be fetched here")
         })
     }
 }
+
+/// A magnet link's metadata, fetched, and the mutable link it was resolved from (if it was one).
+pub type Fetched = (Metainfo, Option<crate::config::Following>);
 
 /// Asks `sharing` to seed or download `meta` according to what the entry is.
 pub async fn start(

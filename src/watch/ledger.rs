@@ -127,6 +127,9 @@ pub struct NewShare<'a> {
     /// A queue this process keeps may apply to it ([`crate::queue`]): it is recorded `queued`,
     /// added paused, and started by the queue when it has a place.
     pub queued: bool,
+    /// The mutable link (BEP 46) a dropped link was resolved from: recorded with the torrent,
+    /// which then follows it ([`crate::following`]).
+    pub follow: Option<&'a crate::config::Following>,
 }
 
 /// What [`record`] did.
@@ -209,6 +212,7 @@ pub fn record(cfg: &mut Config, s: &NewShare) -> Result<Recorded, String> {
         watch: Some(source),
         files,
         complete_dir,
+        follow: s.follow.cloned(),
         ..ManagedTorrent::new(
             s.meta.info.name.clone(),
             &ih,
@@ -310,6 +314,7 @@ mod tests {
                     download: true,
                     files: None,
                     queued: false,
+                    follow: None,
                 },
             ))
         })
@@ -349,6 +354,7 @@ mod tests {
                         download: false,
                         files: None,
                         queued: false,
+                        follow: None,
                     },
                 ))
             })
@@ -404,6 +410,7 @@ mod tests {
                     download: false,
                     files: None,
                     queued: false,
+                    follow: None,
                 },
             ))
         })

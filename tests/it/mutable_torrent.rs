@@ -251,6 +251,27 @@ fn a_daemon_publishes_the_recorded_publications_again() {
 /// folder (the unchanged file kept, the changed and new ones fetched) in place of the old one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_started_link_is_followed_to_the_next_version() {
+    follows_to_the_next_version(Told::Start).await;
+}
+
+/// The same for a link dropped in the watch folder (a `.magnet` file): the new version takes the
+/// watch entry over, and later scans of the unchanged file neither add the old version back nor
+/// take the file for a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_link_is_followed_to_the_next_version() {
+    follows_to_the_next_version(Told::WatchFolder).await;
+}
+
+/// How the follower daemon is given the link.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Told {
+    /// A one-shot `start <link> -o dl`, handed to the daemon.
+    Start,
+    /// `watch/share.magnet` holding the link; downloaded into `dl` (the output folder).
+    WatchFolder,
+}
+
+async fn follows_to_the_next_version(told: Told) {
     use crate::support::cli::downloaded;
     crate::support::init_logs();
     let net = tokio::task::spawn_blocking(|| testnet(5)).await.unwrap();
@@ -292,34 +313,52 @@ async fn a_started_link_is_followed_to_the_next_version() {
     let dir = folder(
         root.path(),
         "follower",
-        &format!("{}\nfollow_interval = 1", dht_settings(&net.bootstrap)),
+        &format!(
+            "{}\nfollow_interval = 1\noutput_dir = \"dl\"\nwatch_quiet_secs = 1\nwatch_rescan_secs = 1",
+            dht_settings(&net.bootstrap)
+        ),
     );
-    let daemon = daemon_in(&dir);
-    let (d, l) = (dir.clone(), link.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        let end = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            // Until the publisher's announce is in the DHT (a lookup before it finds no peer).
-            let out = start_link(&d, &l);
-            let err = String::from_utf8_lossy(&out.stderr);
-            if out.status.success() || !err.contains("no peer") || std::time::Instant::now() > end {
-                return out;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    })
-    .await
-    .unwrap();
-    downloaded(&out);
-    crate::support::assert_same_tree(&v1.join("share"), &dir.join("dl/share"));
     let entry = |ih: &InfoHash| {
         btorrent::config::Config::load(&dir.join("torrents.toml"))
             .unwrap()
             .find(ih)
             .cloned()
     };
-    let follow = entry(&meta1.info_hash).unwrap().follow.unwrap();
+    let daemon = daemon_in(&dir);
+    // Once the publisher's announce is in the DHT (a lookup before it finds no peer).
+    let ih1 = meta1.info_hash;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !tokio::task::block_in_place(|| anyone_announced(&net, ih1.0)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the publisher never announced"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    match told {
+        Told::Start => {
+            let (d, l) = (dir.clone(), link.clone());
+            let out = tokio::task::spawn_blocking(move || start_link(&d, &l))
+                .await
+                .unwrap();
+            downloaded(&out);
+        }
+        Told::WatchFolder => {
+            std::fs::create_dir_all(dir.join("watch")).unwrap();
+            std::fs::write(dir.join("watch/share.magnet"), format!("{link}\n")).unwrap();
+            crate::support::wait::wait_until(
+                "the dropped link's version 1 to be downloaded",
+                Duration::from_secs(60),
+                || entry(&ih1).is_some_and(|e| e.state == "seeding"),
+            )
+            .await;
+        }
+    }
+    crate::support::assert_same_tree(&v1.join("share"), &dir.join("dl/share"));
+    let e1 = entry(&meta1.info_hash).unwrap();
+    let follow = e1.follow.clone().unwrap();
     assert_eq!((follow.link.as_str(), follow.seq), (link.as_str(), 1));
+    assert_eq!(e1.watch.is_some(), told == Told::WatchFolder, "{e1:?}");
 
     // Version 2 published: the daemon follows.
     let s2 = publisher.add(meta2.clone(), add(&v2)).await.unwrap();
@@ -339,6 +378,34 @@ async fn a_started_link_is_followed_to_the_next_version() {
     )
     .await;
     crate::support::assert_same_tree(&v2.join("share"), &dir.join("dl/share"));
+    let e2 = entry(&meta2.info_hash).unwrap();
+    assert_eq!(
+        e2.watch, e1.watch,
+        "the watch entry's record moves to version 2"
+    );
+    if told == Told::WatchFolder {
+        // A scan after the switch, seen through another entry dropped meanwhile: the unchanged
+        // link file keeps version 2 alone, nothing refused or added again.
+        crate::support::write_random(&dir.join("watch/other.bin"), 1000, 9);
+        crate::support::wait::wait_until(
+            "the watch folder to take the entry dropped after the switch",
+            Duration::from_secs(60),
+            || {
+                btorrent::config::Config::load(&dir.join("torrents.toml"))
+                    .unwrap()
+                    .torrents
+                    .iter()
+                    .any(|t| t.name == "other.bin")
+            },
+        )
+        .await;
+        let cfg = btorrent::config::Config::load(&dir.join("torrents.toml")).unwrap();
+        let names: Vec<&str> = cfg.torrents.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(cfg.find(&meta2.info_hash).is_some() && cfg.find(&ih1).is_none());
+        let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap();
+        assert!(!log.contains("already shared"), "{log}");
+    }
     // Only b.bin and c.bin crossed the wire: a.bin was found in the folder.
     let sent = s2.stats().uploaded;
     assert!(

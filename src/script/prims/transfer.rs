@@ -232,6 +232,7 @@ fn add_torrent(
         labels: None,
         complete_dir: None,
         follow,
+        watch: None,
     };
     let handle = ctx
         .block_on(crate::actions::add(ctx.torrents(), &session, adding))?

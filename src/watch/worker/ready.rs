@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Worker;
+use crate::config::Following;
 use crate::engine::FilePriority;
 use crate::events::Event;
 use crate::metainfo::{Metainfo, MetainfoError};
@@ -27,7 +28,12 @@ struct Outcome {
     meta: Metainfo,
     /// A magnet link's file choice (its `so`).
     files: Option<Vec<FilePriority>>,
+    /// The mutable link (BEP 46) a magnet entry was resolved from, for the torrent to follow.
+    follow: Option<Following>,
 }
+
+/// An entry's torrent and, for a mutable link, the link to follow.
+pub(in crate::watch) type Made = (Metainfo, Option<Following>);
 
 impl Worker {
     /// Starts `item` over: it changed while it was being hashed.
@@ -70,20 +76,21 @@ impl Worker {
                 self.restart(&item, after);
                 continue;
             }
-            let result = result.and_then(|meta| {
+            let result = result.and_then(|(meta, follow)| {
                 let files = self.magnet_files(&item, &meta)?;
-                Ok((meta, files))
+                Ok((meta, files, follow))
             });
             match result {
                 Err(e) => self.reject(&item, before, format!("{e:#}")),
-                Ok((meta, files)) => {
+                Ok((meta, files, follow)) => {
                     self.hashed_cache
-                        .insert(item.name.clone(), (fp, meta.clone()));
+                        .insert(item.name.clone(), (fp, (meta.clone(), follow.clone())));
                     batch.push(Outcome {
                         item,
                         fp,
                         meta,
                         files,
+                        follow,
                     });
                     let started = *batch_started.get_or_insert_with(Instant::now);
                     if started.elapsed() >= BATCH_WINDOW {
@@ -98,14 +105,16 @@ impl Worker {
 
     /// Hashes a data entry (or reuses the torrent hashed for it while it has not changed) or reads a
     /// dropped .torrent.
-    fn torrent_of(&mut self, item: &Listed, fp: &Fingerprint) -> anyhow::Result<Metainfo> {
-        if let Some((cached_fp, meta)) = self.hashed_cache.get(&item.name) {
+    fn torrent_of(&mut self, item: &Listed, fp: &Fingerprint) -> anyhow::Result<Made> {
+        if let Some((cached_fp, made)) = self.hashed_cache.get(&item.name) {
             if cached_fp == fp {
-                return Ok(meta.clone());
+                return Ok(made.clone());
             }
         }
         match item.kind {
-            EntryKind::Torrent => actions::read_dropped(&item.path).map_err(anyhow::Error::msg),
+            EntryKind::Torrent => actions::read_dropped(&item.path)
+                .map(|m| (m, None))
+                .map_err(anyhow::Error::msg),
             EntryKind::Magnet => {
                 let link = actions::read_magnet(&item.path, item.line)?;
                 tracing::info!(
@@ -126,7 +135,7 @@ impl Worker {
                 self.inbox.set_hashing(None);
                 self.counts.hashing = None;
                 self.publish_status();
-                res.map_err(|e| match e {
+                res.map(|m| (m, None)).map_err(|e| match e {
                     MetainfoError::Cancelled => anyhow::Error::new(Cancelled),
                     other => anyhow::Error::new(other),
                 })
@@ -190,6 +199,7 @@ impl Worker {
                             download,
                             files: o.files.as_deref(),
                             queued,
+                            follow: o.follow.as_ref(),
                         },
                     )
                 })
