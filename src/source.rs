@@ -93,10 +93,9 @@ pub async fn open(
             magnet.peers.push(p);
         }
     }
-    // Without another source given, the session's DHT node looks the info-hash up (when it runs one).
-    let extra = how
-        .extra
-        .or_else(|| how.session.dht_peers(magnet.info_hash));
+    // Without another source given, the session's DHT node looks the info-hash up (when it runs
+    // one), again and again while the fetch lasts.
+    let extra = how.extra.or_else(|| how.session.dht_seek(magnet.info_hash));
     let meta = how
         .session
         .fetch_metadata(&magnet, extra, Some(how.timeout), progress, how.cancel)

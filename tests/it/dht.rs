@@ -215,6 +215,57 @@ async fn a_bare_magnet_link_is_opened_and_downloaded_over_the_dht() {
     seeder.shutdown(Duration::from_secs(5)).await;
 }
 
+/// A bare magnet link opened before anyone has announced its torrent: the first DHT lookup finds
+/// nobody, and the fetch goes on looking (rather than ending with "no peer"); once a seeder starts
+/// and announces, a later lookup finds it and the metadata comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_magnet_fetch_keeps_looking_on_the_dht_until_a_seeder_announces() {
+    crate::support::init_logs();
+    let net = tokio::task::spawn_blocking(|| testnet(5)).await.unwrap();
+    let src = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("late.bin"), 200_000, 74);
+    let meta = trackerless(&src.path().join("late.bin"), false);
+    let leecher = session_with(session_config(&net.bootstrap)).await;
+    let link = format!("magnet:?xt=urn:btih:{}", meta.info_hash.to_hex());
+    let fetch = {
+        let leecher = leecher.clone();
+        tokio::spawn(async move {
+            let how = btorrent::source::Open {
+                session: &leecher,
+                save_to: None,
+                peers: Vec::new(),
+                extra: None,
+                timeout: Duration::from_secs(120),
+                cancel: tokio_util::sync::CancellationToken::new(),
+            };
+            btorrent::source::open(&link, Some(how), |_| {}).await
+        })
+    };
+    // A second lookup started: the first ended (with nobody) and the fetch is still on.
+    wait_until_async("a second DHT lookup", Duration::from_secs(60), || async {
+        leecher
+            .dht_stats()
+            .await
+            .is_some_and(|s| s.lookups_started >= 2)
+    })
+    .await;
+    assert!(!fetch.is_finished(), "the fetch gave up after one lookup");
+    let seeder = session_with(session_config(&net.bootstrap)).await;
+    let seeding = seeder
+        .add(meta.clone(), add_opts(src.path()))
+        .await
+        .unwrap();
+    wait_complete(&seeding, 30).await;
+    let opened = tokio::time::timeout(Duration::from_secs(150), fetch)
+        .await
+        .expect("the fetch ends within its timeout")
+        .unwrap()
+        .expect("metadata once the seeder announced");
+    assert_eq!(opened.meta.info_hash, meta.info_hash);
+    leecher.shutdown(Duration::from_secs(5)).await;
+    seeder.shutdown(Duration::from_secs(5)).await;
+}
+
 /// Connects to `addr` for `ih` (offering the DHT or not); returns the reserved bytes of the reply and
 /// the stream, handshake done.
 async fn raw_peer(addr: SocketAddr, ih: InfoHash, dht: bool) -> ([u8; 8], tokio::net::TcpStream) {

@@ -19,7 +19,7 @@
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,6 +52,12 @@ const MAX_HEARD: usize = 64;
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(90);
 /// Most addresses one lookup hands over.
 const MAX_LOOKUP_PEERS: usize = 500;
+
+/// The pause after a [`DhtNode::seek`]'s first lookup before the next; doubled after each.
+pub const SEEK_FIRST_PAUSE: Duration = Duration::from_secs(5);
+
+/// The longest pause between two lookups of a [`DhtNode::seek`].
+pub const SEEK_MAX_PAUSE: Duration = Duration::from_secs(120);
 /// How often the routing table is saved while the session runs.
 const SAVE_EVERY: Duration = Duration::from_secs(10 * 60);
 /// Most connected peers for which a download still counts as short of peers.
@@ -90,6 +96,8 @@ pub struct DhtStats {
     pub nodes: usize,
     /// Peer lookups running now.
     pub lookups: usize,
+    /// Peer lookups started since the session started.
+    pub lookups_started: u64,
     /// The UDP port the node listens on.
     pub port: u16,
 }
@@ -103,6 +111,7 @@ pub(crate) struct DhtNode {
     bind: Ipv4Addr,
     pub cfg: DhtConfig,
     lookups: Arc<AtomicUsize>,
+    lookups_started: AtomicU64,
     heard: Mutex<Vec<SocketAddrV4>>,
     nodes_file: Option<PathBuf>,
     generation: tokio::sync::watch::Sender<u64>,
@@ -173,6 +182,7 @@ impl DhtNode {
             bind,
             cfg,
             lookups: Arc::new(AtomicUsize::new(0)),
+            lookups_started: AtomicU64::new(0),
             heard: Mutex::new(Vec::new()),
             nodes_file,
             generation: tokio::sync::watch::Sender::new(0),
@@ -249,6 +259,7 @@ impl DhtNode {
         };
         let count = self.lookups.clone();
         count.fetch_add(1, Ordering::Relaxed);
+        self.lookups_started.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             let mut found = node.get_peers(Id::from(ih.0));
             let mut seen = HashSet::new();
@@ -277,6 +288,39 @@ impl DhtNode {
         rx
     }
 
+    /// Peers for `ih`, looked up again and again until the receiver is dropped: at once, then
+    /// [`SEEK_FIRST_PAUSE`] after each lookup ends, the pause doubling up to [`SEEK_MAX_PAUSE`].
+    /// For a magnet link's metadata: a peer that has it may announce only after the first look
+    /// (it was just started, or its announce had not spread yet). An address comes again with each
+    /// lookup that finds it.
+    pub fn seek(self: &Arc<Self>, ih: InfoHash) -> mpsc::Receiver<SocketAddr> {
+        let (tx, rx) = mpsc::channel(64);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut pause = SEEK_FIRST_PAUSE;
+            loop {
+                let mut round = this.lookup(ih);
+                loop {
+                    let a = tokio::select! {
+                        _ = tx.closed() => return,
+                        a = round.recv() => a,
+                    };
+                    match a {
+                        Some(a) if tx.send(a).await.is_err() => return,
+                        Some(_) => {}
+                        None => break,
+                    }
+                }
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+                pause = (pause * 2).min(SEEK_MAX_PAUSE);
+            }
+        });
+        rx
+    }
+
     /// Announces that we serve `ih` on TCP `port`.
     pub async fn announce(&self, ih: InfoHash, port: u16) -> crate::Result<()> {
         let Some(node) = self.node() else {
@@ -296,6 +340,7 @@ impl DhtNode {
         DhtStats {
             nodes,
             lookups: self.lookups.load(Ordering::Relaxed),
+            lookups_started: self.lookups_started.load(Ordering::Relaxed),
             port: self.port(),
         }
     }

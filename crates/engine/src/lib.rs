@@ -35,7 +35,8 @@
 //!   socket moved), [`Session::set_max_connections`] (its socket budget, [`fd_budget`]),
 //!   [`Session::set_max_peers_per_torrent`] and [`Session::set_pex`] (peer exchange, [`ext`]); a
 //!   lower limit closes no connection, it lets no new one in until the count is under it.
-//! - [`Session::dht_peers`] looks up peers of an info-hash on the DHT (for a torrent not added yet);
+//! - [`Session::dht_peers`] looks up peers of an info-hash on the DHT (for a torrent not added yet),
+//!   [`Session::dht_seek`] again and again while its receiver lives (a magnet's metadata);
 //!   [`Session::dht_stats`] says how the node does. Torrents use the DHT by themselves ([`dht`]).
 //!   [`Session::publish_mutable`] and [`Session::resolve_mutable`] keep and read mutable torrents'
 //!   pointers there (BEP 46, [`mutable_torrent`]).

@@ -503,6 +503,18 @@ impl Session {
             .map(|d| d.lookup(info_hash))
     }
 
+    /// Peers of `info_hash` on the DHT, looked up again and again until the receiver is dropped
+    /// ([`crate::dht::DhtNode::seek`]): for a magnet link's metadata, whose peers may announce
+    /// after the first look. `None` when the session runs no DHT.
+    pub fn dht_seek(&self, info_hash: InfoHash) -> Option<tokio::sync::mpsc::Receiver<SocketAddr>> {
+        self.0
+            .ctx
+            .dht
+            .as_ref()
+            .filter(|d| d.is_on())
+            .map(|d| d.seek(info_hash))
+    }
+
     /// Publishes `info_hash` in the DHT under the ed25519 key whose seed is `secret` (and `salt`),
     /// at sequence number `seq`: a mutable torrent (BEP 46), which the key's mutable link then
     /// resolves to ([`crate::mutable_torrent`]).

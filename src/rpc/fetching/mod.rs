@@ -407,7 +407,7 @@ async fn fetch(
             Ok(s) => s,
             Err(e) => return rpc.fetching.failed(&ih, format!("{e:#}")),
         };
-        let extra = session.dht_peers(ih);
+        let extra = session.dht_seek(ih);
         let seen = progress.clone();
         let fetched = session
             .fetch_metadata(
