@@ -16,6 +16,17 @@ async fn announce(t: &TestTracker, port: u16, left: u64, extra: &str) -> B {
     B::decode(&body)
 }
 
+/// The tracker served on a second listener, on `[::1]`: its address, and what keeps it open.
+async fn serve_on_ipv6(t: &TestTracker) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let v6 = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+    let addr = v6.local_addr().unwrap();
+    let (keep, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(t.tracker.clone().serve(v6, async move {
+        let _ = rx.await;
+    }));
+    (addr, keep)
+}
+
 #[tokio::test]
 async fn compact_reply_lists_others_not_the_asker() {
     let t = TestTracker::start(TrackerConfig::default()).await;
@@ -64,12 +75,7 @@ async fn dictionary_reply_with_and_without_peer_ids() {
 async fn ipv6_peers_come_in_peers6() {
     // One tracker, two listeners: 127.0.0.1 and ::1.
     let t = TestTracker::start(TrackerConfig::default()).await;
-    let v6 = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
-    let v6_addr = v6.local_addr().unwrap();
-    let (_keep, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(t.tracker.clone().serve(v6, async move {
-        let _ = rx.await;
-    }));
+    let (v6_addr, _keep) = serve_on_ipv6(&t).await;
     let q6 = announce_query(&HASH, &peer_id(7001), 7001, 0, "");
     let (_, body) = get_from(
         "::1".parse().unwrap(),
@@ -110,12 +116,7 @@ async fn ipv6_peers_come_in_peers6() {
 #[tokio::test]
 async fn a_dual_stack_client_is_one_peer_with_two_endpoints() {
     let t = TestTracker::start(TrackerConfig::default()).await;
-    let v6 = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
-    let v6_addr = v6.local_addr().unwrap();
-    let (_keep, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(t.tracker.clone().serve(v6, async move {
-        let _ = rx.await;
-    }));
+    let (v6_addr, _keep) = serve_on_ipv6(&t).await;
     // The seeder, over both families.
     announce(&t, 7001, 0, "").await;
     let q6 = announce_query(&HASH, &peer_id(7001), 7001, 0, "");

@@ -702,6 +702,12 @@ mod tests {
         }
     }
 
+    /// A `stopped` announce from 127.0.0.1:`port`; the counts after it.
+    fn stop(s: &Store, ih: &InfoHash, port: u16) -> Counts {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        s.stop(&mut s.shard_of(ih), *ih, &addr).unwrap()
+    }
+
     /// (seeders, leechers, completed) after the announce.
     fn announce(s: &Store, h: u8, u: Update) -> Result<(usize, usize, u64), Refusal> {
         let ih = InfoHash([h; 20]);
@@ -790,13 +796,7 @@ mod tests {
         assert_eq!((c.seeders, c.leechers, c.downloaders), (2, 2, 2));
         counts(paused(3, 5));
         // Leaving or expiring keeps the count exact.
-        let c = s
-            .stop(
-                &mut s.shard_of(&ih),
-                ih,
-                &SocketAddr::from(([127, 0, 0, 1], 2)),
-            )
-            .unwrap();
+        let c = stop(&s, &ih, 2);
         assert_eq!((c.leechers, c.downloaders), (1, 0));
         counts(up(5, 5, 10));
         assert_eq!(s.expire(5), 3);
@@ -863,23 +863,12 @@ mod tests {
             ..up(9, 5, 0)
         };
         assert_eq!(announce(&s, 1, fixed_id), Ok((1, 2, 0)));
-        s.stop(
-            &mut s.shard_of(&ih),
-            ih,
-            &SocketAddr::from(([127, 0, 0, 1], 9)),
-        )
-        .unwrap();
+        stop(&s, &ih, 9);
         // It completes over one family first: a seeder at once, never also a leecher.
         assert_eq!(announce(&s, 1, v6(2, 0)), Ok((2, 0, 0)));
         assert_eq!(announce(&s, 1, up(2, 0, 0)), Ok((2, 0, 0)));
         // Stopping over one family leaves it a seeder by its other endpoint.
-        let c = s
-            .stop(
-                &mut s.shard_of(&ih),
-                ih,
-                &SocketAddr::from(([127, 0, 0, 1], 2)),
-            )
-            .unwrap();
+        let c = stop(&s, &ih, 2);
         assert_eq!((c.seeders, c.leechers), (2, 0));
         let shard = s.shard_of(&ih);
         assert!(shard.swarms[&ih].twins.is_none());
