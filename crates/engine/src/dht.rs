@@ -53,10 +53,11 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(90);
 /// Most addresses one lookup hands over.
 const MAX_LOOKUP_PEERS: usize = 500;
 
-/// The pause after a [`DhtNode::seek`]'s first lookup before the next; doubled after each.
+/// The pause after a seek's first lookup before the next ([`crate::Session::dht_seek`]); doubled
+/// after each.
 pub const SEEK_FIRST_PAUSE: Duration = Duration::from_secs(5);
 
-/// The longest pause between two lookups of a [`DhtNode::seek`].
+/// The longest pause between two lookups of a seek ([`crate::Session::dht_seek`]).
 pub const SEEK_MAX_PAUSE: Duration = Duration::from_secs(120);
 /// How often the routing table is saved while the session runs.
 const SAVE_EVERY: Duration = Duration::from_secs(10 * 60);

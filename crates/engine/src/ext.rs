@@ -15,7 +15,7 @@
 //!   flags) and those gone since (`dropped`) the first time shortly after the handshake, then at most
 //!   once every [`PEX_INTERVAL`], at most 50 of each per message. What a peer sends is taken at most
 //!   once every [`PEX_MIN_GAP`] (more often is ignored): its `added` peers (50 at most) join the
-//!   torrent's known addresses as [`Source::Pex`]; `dropped` is not trusted to remove anything.
+//!   torrent's known addresses as [`Source::Pex`](crate::known::Source::Pex); `dropped` is not trusted to remove anything.
 //!
 //! Errors here are `anyhow` and stay inside the engine: they end the connection and are logged;
 //! nothing public returns them (see [`crate::error`]).

@@ -503,9 +503,11 @@ impl Session {
             .map(|d| d.lookup(info_hash))
     }
 
-    /// Peers of `info_hash` on the DHT, looked up again and again until the receiver is dropped
-    /// ([`crate::dht::DhtNode::seek`]): for a magnet link's metadata, whose peers may announce
-    /// after the first look. `None` when the session runs no DHT.
+    /// Peers of `info_hash` on the DHT, looked up again and again until the receiver is dropped:
+    /// at once, then [`crate::dht::SEEK_FIRST_PAUSE`] after each lookup ends, the pause doubling
+    /// up to [`crate::dht::SEEK_MAX_PAUSE`]. For a magnet link's metadata, whose peers may
+    /// announce after the first look; an address comes again with each lookup that finds it.
+    /// `None` when the session runs no DHT.
     pub fn dht_seek(&self, info_hash: InfoHash) -> Option<tokio::sync::mpsc::Receiver<SocketAddr>> {
         self.0
             .ctx
