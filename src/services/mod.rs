@@ -344,7 +344,7 @@ impl Sharing for PeerSlot {
     fn fetch_magnet<'a>(
         &'a self,
         link: &'a str,
-    ) -> BoxFuture<'a, Result<crate::watch::actions::Fetched>> {
+    ) -> BoxFuture<'a, Result<crate::watch::actions::Made>> {
         Box::pin(async move {
             let session = self.get_or_start().await?;
             let how = crate::source::Open {

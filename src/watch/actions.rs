@@ -33,7 +33,7 @@ pub trait Sharing: Send + Sync {
 
     /// Fetches the metadata of a magnet link (checked against its info-hash); for a mutable link
     /// (BEP 46), also the link and the publication it pointed at, for the torrent to follow.
-    fn fetch_magnet<'a>(&'a self, link: &'a str) -> BoxFuture<'a, Result<Fetched>> {
+    fn fetch_magnet<'a>(&'a self, link: &'a str) -> BoxFuture<'a, Result<Made>> {
         Box::pin(async move {
             let _ = link;
             anyhow::bail!("magnet links cannot be fetched here")
@@ -41,8 +41,9 @@ pub trait Sharing: Send + Sync {
     }
 }
 
-/// A magnet link's metadata, fetched, and the mutable link it was resolved from (if it was one).
-pub type Fetched = (Metainfo, Option<crate::config::Following>);
+/// What a watch entry becomes: its torrent and, for a mutable link (BEP 46), the link and the
+/// publication it pointed at, for the torrent to follow.
+pub type Made = (Metainfo, Option<crate::config::Following>);
 
 /// Asks `sharing` to seed or download `meta` according to what the entry is.
 pub async fn start(

@@ -52,7 +52,7 @@ pub(super) struct Worker {
     unusable_reported: HashSet<OsString>,
     active: HashSet<InfoHash>,
     share_failed: HashMap<InfoHash, String>,
-    hashed_cache: HashMap<String, (Fingerprint, ready::Made)>,
+    hashed_cache: HashMap<String, (Fingerprint, actions::Made)>,
     /// The last problem with the folder or torrents.toml, reported once.
     trouble: Option<String>,
     counts: WatchStatus,

@@ -131,6 +131,11 @@ const CHECKS_AT_ONCE: usize = 2;
 const SAVES_AT_ONCE: usize = 8;
 
 impl SessionCtx {
+    /// The session's DHT node while it runs (`None` without one, or switched off).
+    pub(crate) fn running_dht(&self) -> Option<&Arc<super::dht::DhtNode>> {
+        self.dht.as_ref().filter(|d| d.is_on())
+    }
+
     /// The address really bound (its port is the one announced), as it is now.
     pub fn listen_addr(&self) -> SocketAddr {
         self.listening.addr()
@@ -223,7 +228,7 @@ impl SessionCtx {
     /// The ports port forwarding asks the gateway for ([`super::portmap::session_ports`]).
     fn forwarded_ports(&self) -> Vec<(super::portmap::Protocol, u16)> {
         let utp = self.utp() != super::Utp::Off && self.listening.utp().is_some();
-        let dht = self.dht.as_ref().filter(|d| d.is_on()).map(|d| d.port());
+        let dht = self.running_dht().map(|d| d.port());
         super::portmap::session_ports(self.listen_addr(), utp, dht)
     }
 
@@ -250,7 +255,7 @@ impl SessionCtx {
     /// Our handshake for `meta`'s torrent: the DHT bit set only when a public torrent may use it.
     pub fn handshake(&self, meta: &Metainfo) -> Handshake {
         Handshake::ours(meta.info_hash, self.peer_id)
-            .with_dht(self.dht.as_ref().is_some_and(|d| d.is_on()) && !meta.info.private)
+            .with_dht(self.running_dht().is_some() && !meta.info.private)
     }
 }
 
@@ -495,12 +500,7 @@ impl Session {
         &self,
         info_hash: InfoHash,
     ) -> Option<tokio::sync::mpsc::Receiver<SocketAddr>> {
-        self.0
-            .ctx
-            .dht
-            .as_ref()
-            .filter(|d| d.is_on())
-            .map(|d| d.lookup(info_hash))
+        self.0.ctx.running_dht().map(|d| d.lookup(info_hash))
     }
 
     /// Peers of `info_hash` on the DHT, looked up again and again until the receiver is dropped:
@@ -509,12 +509,7 @@ impl Session {
     /// announce after the first look; an address comes again with each lookup that finds it.
     /// `None` when the session runs no DHT.
     pub fn dht_seek(&self, info_hash: InfoHash) -> Option<tokio::sync::mpsc::Receiver<SocketAddr>> {
-        self.0
-            .ctx
-            .dht
-            .as_ref()
-            .filter(|d| d.is_on())
-            .map(|d| d.seek(info_hash))
+        self.0.ctx.running_dht().map(|d| d.seek(info_hash))
     }
 
     /// Publishes `info_hash` in the DHT under the ed25519 key whose seed is `secret` (and `salt`),
@@ -547,7 +542,7 @@ impl Session {
 
     /// Whether the session's DHT node runs.
     pub fn dht_on(&self) -> bool {
-        self.0.ctx.dht.as_ref().is_some_and(|d| d.is_on())
+        self.0.ctx.running_dht().is_some()
     }
 
     /// Switches the DHT node off (its routing table saved; the torrents' announces and lookups
@@ -623,9 +618,9 @@ impl Session {
 
     /// Nodes known and lookups in flight; `None` without a DHT, or with it switched off.
     pub async fn dht_stats(&self) -> Option<super::DhtStats> {
-        match &self.0.ctx.dht {
-            Some(d) if d.is_on() => Some(d.stats().await),
-            _ => None,
+        match self.0.ctx.running_dht() {
+            Some(d) => Some(d.stats().await),
+            None => None,
         }
     }
 

@@ -14,7 +14,7 @@ use crate::config::Following;
 use crate::engine::FilePriority;
 use crate::events::Event;
 use crate::metainfo::{Metainfo, MetainfoError};
-use crate::watch::actions;
+use crate::watch::actions::{self, Made};
 use crate::watch::ledger::{self, NewShare, Recorded};
 use crate::watch::scan::{self, EntryKind, Fingerprint, Listed, Probe, Settling};
 
@@ -31,9 +31,6 @@ struct Outcome {
     /// The mutable link (BEP 46) a magnet entry was resolved from, for the torrent to follow.
     follow: Option<Following>,
 }
-
-/// An entry's torrent and, for a mutable link, the link to follow.
-pub(in crate::watch) type Made = (Metainfo, Option<Following>);
 
 impl Worker {
     /// Starts `item` over: it changed while it was being hashed.
