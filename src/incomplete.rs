@@ -115,6 +115,7 @@ mod tests {
             name: name.into(),
             piece_length: 16384,
             pieces: vec![],
+            v2: None,
             files: vec![],
             multi_file: false,
             private: false,

@@ -24,6 +24,7 @@ use std::path::Path;
 
 use btorrent::bencode;
 use btorrent::fsutil::confined_join;
+use btorrent::metainfo::v2::sha256;
 use btorrent::metainfo::{edit_trackers, Metainfo, MetainfoError};
 use btorrent::wire::message::encode;
 use btorrent::wire::{ExtHandshake, Geometry, Message, PeerCodec, BLOCK_SIZE};
@@ -85,13 +86,26 @@ fn check_metainfo(data: &[u8], m: &Metainfo) {
         "kept bytes are not the start of the input"
     );
     assert!(bencode::validate(bytes, false).is_ok());
-    let expected: [u8; 20] = Sha1::digest(m.info_bytes()).into();
-    assert_eq!(
-        m.info_hash.0, expected,
-        "info-hash is not SHA-1 of the raw info bytes"
-    );
-
     let info = &m.info;
+    match &info.v2 {
+        None => {
+            let expected: [u8; 20] = Sha1::digest(m.info_bytes()).into();
+            assert_eq!(
+                m.info_hash.0, expected,
+                "info-hash is not SHA-1 of the raw info bytes"
+            );
+            assert_eq!(info.pieces.len(), info.piece_count());
+            assert!(m.info_hash_v2.is_none());
+        }
+        Some(v2) => {
+            let full = sha256(m.info_bytes());
+            assert_eq!(m.info_hash_v2, Some(full));
+            assert_eq!(m.info_hash.0, full[..20], "info-hash is not SHA-256 cut");
+            assert_eq!(v2.len(), info.piece_count());
+            assert!(info.pieces.is_empty());
+        }
+    }
+
     assert!(info.piece_length > 0);
     assert!(info.total_length > 0);
     assert_eq!(
@@ -111,16 +125,20 @@ fn check_metainfo(data: &[u8], m: &Metainfo) {
     assert_eq!(info.piece_len(usize::MAX), 0);
 
     assert!(!info.files.is_empty());
-    assert_eq!(
-        info.multi_file,
-        info.files.len() > 1 || info.files[0].path != Path::new(&info.name)
-    );
+    if info.v2.is_none() {
+        assert_eq!(
+            info.multi_file,
+            info.files.len() > 1 || info.files[0].path != Path::new(&info.name)
+        );
+    }
     let mut offset = 0u64;
     let mut seen = HashSet::new();
     for f in &info.files {
         assert_eq!(f.offset, offset, "files are not contiguous");
         offset += f.length;
-        assert!(f.path.starts_with(&info.name));
+        // A v2 torrent's lone file is named by its `file tree` key, which may differ from `name`.
+        let lone = info.v2.is_some() && !info.multi_file && !f.padding;
+        assert!(f.path.starts_with(&info.name) || lone);
         let joined = confined_join(Path::new("/base"), &f.path)
             .unwrap_or_else(|| panic!("path {:?} escapes the folder", f.path));
         assert!(joined.starts_with("/base"));

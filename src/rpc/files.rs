@@ -184,6 +184,7 @@ mod tests {
             name: "t".into(),
             piece_length: 16384,
             pieces: vec![[0; 20]],
+            v2: None,
             files,
             multi_file: true,
             private: false,

@@ -20,10 +20,14 @@ use rand::{Rng, SeedableRng};
 /// Real torrents to start from: the mktorrent and libtorrent fixtures and a few of our own.
 fn seeds() -> Vec<Vec<u8>> {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut out: Vec<Vec<u8>> = ["mktorrent-multi.torrent", "libtorrent-hybrid.torrent"]
-        .iter()
-        .map(|f| std::fs::read(fixtures.join(f)).unwrap())
-        .collect();
+    let mut out: Vec<Vec<u8>> = [
+        "mktorrent-multi.torrent",
+        "libtorrent-hybrid.torrent",
+        "libtorrent-v2.torrent",
+    ]
+    .iter()
+    .map(|f| std::fs::read(fixtures.join(f)).unwrap())
+    .collect();
     let dir = tempfile::tempdir().unwrap();
     crate::support::write_tree(
         dir.path(),
@@ -44,6 +48,14 @@ fn seeds() -> Vec<Vec<u8>> {
                 private: true,
                 comment: Some("c".into()),
                 source: Some("S".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "multi",
+            CreateOptions {
+                piece_length: Some(16384),
+                v2: true,
                 ..Default::default()
             },
         ),

@@ -10,6 +10,14 @@ use crate::support::build::{d, file, path, s, B};
 use btorrent::metainfo::{create_torrent, CreateOptions, Metainfo, MetainfoError};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+/// The content the fixtures were made of (`tests/fixtures/README.md`), under `fixture data`.
+const FIXTURE_TREE: &[(&str, usize)] = &[
+    ("a.bin", 100_000),
+    ("empty.dat", 0),
+    ("tiny.txt", 1),
+    ("sub/small.bin", 15_000),
+    ("sub/deeper/nest.bin", 70_001),
+];
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(FIXTURES).join(name)).unwrap()
@@ -84,11 +92,50 @@ fn the_good_baseline_loads() {
             "4e29732df4ddbdee67eb3666256f4891130659a5",
             9,
         ),
+        (
+            "libtorrent-v2.torrent",
+            "7d1a0c4f47c62593537b2d56b817231cbe29609b",
+            9,
+        ),
     ] {
         let m = Metainfo::load(&Path::new(FIXTURES).join(name)).unwrap();
         assert_eq!(m.info_hash.to_hex(), hash, "{name}");
         assert_eq!(m.info.files.len(), count, "{name}");
         assert!(m.info.private);
+    }
+}
+
+/// libtorrent's v2 torrent (BEP 52) of the fixture data: its whole SHA-256 info-hash, each file on a
+/// piece boundary, and every piece of the data (written again here) matching its merkle root, while
+/// a changed byte fails exactly its piece.
+#[test]
+fn libtorrents_v2_torrent_checks_the_fixture_data_piece_by_piece() {
+    let m = Metainfo::load(&Path::new(FIXTURES).join("libtorrent-v2.torrent")).unwrap();
+    assert_eq!(
+        m.info_hash_v2.map(hex::encode).as_deref(),
+        Some("7d1a0c4f47c62593537b2d56b817231cbe29609b918c7255f8afe1d7043d690a")
+    );
+    assert!(m.info.pieces.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::write_tree(&dir.path().join("fixture data"), FIXTURE_TREE);
+    let plen = m.info.piece_length as usize;
+    let mut space = Vec::new();
+    for f in &m.info.files {
+        assert!(
+            f.padding || f.offset.is_multiple_of(m.info.piece_length),
+            "{f:?}"
+        );
+        match f.padding {
+            true => space.resize(space.len() + f.length as usize, 0),
+            false => space.extend(std::fs::read(dir.path().join(&f.path)).unwrap()),
+        }
+    }
+    assert_eq!(space.len() as u64, m.info.total_length);
+    for (i, piece) in space.chunks(plen).enumerate() {
+        assert!(m.info.piece_matches(i, piece), "piece {i}");
+        let mut bad = piece.to_vec();
+        bad[0] ^= 1;
+        assert!(!m.info.piece_matches(i, &bad), "piece {i} changed");
     }
 }
 
@@ -114,6 +161,7 @@ fn every_truncation_of_real_torrents_is_refused() {
         ("ours", ours),
         ("mktorrent", fixture("mktorrent-multi.torrent")),
         ("libtorrent", fixture("libtorrent-hybrid.torrent")),
+        ("libtorrent v2", fixture("libtorrent-v2.torrent")),
     ] {
         Metainfo::from_bytes(&full).unwrap();
         for len in 0..full.len() {

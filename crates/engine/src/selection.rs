@@ -268,6 +268,7 @@ mod tests {
             name: "t".into(),
             piece_length: plen,
             pieces: vec![[0; 20]; offset.div_ceil(plen) as usize],
+            v2: None,
             files,
             multi_file: true,
             private: false,

@@ -771,6 +771,7 @@ mod tests {
             name: "top".into(),
             piece_length,
             pieces: vec![[0; 20]; total_length.div_ceil(piece_length) as usize],
+            v2: None,
             files,
             multi_file: true,
             private: false,

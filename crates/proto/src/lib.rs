@@ -3,7 +3,8 @@
 //! - [`addr`]: which IP addresses are on a local network.
 //! - [`bencode`]: a strict bencode reader and writer.
 //! - [`metainfo`]: .torrent files: parse (the info-hash taken over the exact `info` bytes), create
-//!   (hashed on every core), edit, magnet links.
+//!   (hashed on every core), edit, magnet links; BitTorrent v2's file tree, SHA-256 merkle trees and
+//!   piece layers (BEP 52, [`metainfo::v2`]).
 //! - [`magnet`]: magnet links (BEP 9) parsed: info-hash, name, trackers, peers.
 //! - [`mutable_link`]: mutable links (BEP 46, `xs=urn:btpk:`): a signing key's pointer to a torrent,
 //!   and the pointer's value.

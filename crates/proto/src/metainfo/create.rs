@@ -31,6 +31,9 @@ pub struct CreateOptions {
     pub cancel: Option<Arc<AtomicBool>>,
     /// BEP 19 web seeds (`url-list`): HTTP(S) addresses of servers holding the files.
     pub web_seeds: Vec<String>,
+    /// A BitTorrent v2-only torrent (BEP 52: SHA-256 merkle trees, each file on a piece boundary)
+    /// instead of a v1 one.
+    pub v2: bool,
 }
 
 /// One file found on disk, in torrent order.
@@ -164,40 +167,16 @@ pub fn create_torrent(
             )))
         }
     };
-    let hashes = hash_pieces(
-        &files,
-        piece_length,
-        opts.threads,
-        opts.cancel.as_deref(),
-        &|done| progress(done, total),
-    )?;
-
-    let mut info = Writer::default();
-    info.begin_dict();
-    if is_dir {
-        info.bytes(b"files").begin_list();
-        for f in &files {
-            info.begin_dict().bytes(b"length").int(f.length);
-            info.bytes(b"path").begin_list();
-            for c in &f.components {
-                info.bytes(c.as_bytes());
-            }
-            info.end().end();
-        }
-        info.end();
+    let (info, piece_layers) = if opts.v2 {
+        v2_info(&name, &files, piece_length, opts, &|done| {
+            progress(done, total)
+        })?
     } else {
-        info.bytes(b"length").int(total);
-    }
-    info.bytes(b"name").bytes(name.as_bytes());
-    info.bytes(b"piece length").int(piece_length);
-    info.bytes(b"pieces").bytes(&hashes.concat());
-    if opts.private {
-        info.bytes(b"private").int(1);
-    }
-    if let Some(src) = &opts.source {
-        info.bytes(b"source").bytes(src.as_bytes());
-    }
-    info.end();
+        let info = v1_info(&name, is_dir, &files, total, piece_length, opts, &|done| {
+            progress(done, total)
+        })?;
+        (info, None)
+    };
 
     let mut w = Writer::default();
     w.begin_dict();
@@ -220,7 +199,10 @@ pub fn create_torrent(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     w.bytes(b"creation date").int(now);
-    w.bytes(b"info").raw(&info.buf);
+    w.bytes(b"info").raw(&info);
+    if let Some(layers) = piece_layers {
+        w.bytes(b"piece layers").raw(&layers);
+    }
     if !opts.web_seeds.is_empty() {
         w.bytes(b"url-list").begin_list();
         for u in &opts.web_seeds {
@@ -230,6 +212,132 @@ pub fn create_torrent(
     }
     w.end();
     Metainfo::from_bytes(&w.buf)
+}
+
+/// The `private` and `source` keys, which close both kinds of `info`.
+fn flags(info: &mut Writer, opts: &CreateOptions) {
+    if opts.private {
+        info.bytes(b"private").int(1);
+    }
+    if let Some(src) = &opts.source {
+        info.bytes(b"source").bytes(src.as_bytes());
+    }
+}
+
+/// A v1 `info`: the files as one byte stream, SHA-1 of each piece.
+fn v1_info(
+    name: &str,
+    is_dir: bool,
+    files: &[SourceFile],
+    total: u64,
+    piece_length: u64,
+    opts: &CreateOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Vec<u8>, MetainfoError> {
+    let hashes = hash_pieces(
+        files,
+        piece_length,
+        opts.threads,
+        opts.cancel.as_deref(),
+        progress,
+    )?;
+    let mut info = Writer::default();
+    info.begin_dict();
+    if is_dir {
+        info.bytes(b"files").begin_list();
+        for f in files {
+            info.begin_dict().bytes(b"length").int(f.length);
+            info.bytes(b"path").begin_list();
+            for c in &f.components {
+                info.bytes(c.as_bytes());
+            }
+            info.end().end();
+        }
+        info.end();
+    } else {
+        info.bytes(b"length").int(total);
+    }
+    info.bytes(b"name").bytes(name.as_bytes());
+    info.bytes(b"piece length").int(piece_length);
+    info.bytes(b"pieces").bytes(&hashes.concat());
+    flags(&mut info, opts);
+    info.end();
+    Ok(info.buf)
+}
+
+/// A v2-only `info` (BEP 52) and its `piece layers`: each file's merkle tree, files hashed in turn.
+/// The `file tree` nests one dictionary per folder; `files` come sorted by components, which is the
+/// order of keys in every dictionary, so the tree is written in one pass.
+fn v2_info(
+    name: &str,
+    files: &[SourceFile],
+    piece_length: u64,
+    opts: &CreateOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(Vec<u8>, Option<Vec<u8>>), MetainfoError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let done = AtomicU64::new(0);
+    let mut layers = Vec::new();
+    let mut info = Writer::default();
+    info.begin_dict().bytes(b"file tree").begin_dict();
+    let mut open: Vec<&str> = Vec::new();
+    for f in files {
+        let (dirs, leaf) = match f.components.split_last() {
+            Some((leaf, dirs)) => (dirs, leaf.as_str()),
+            None => (&[][..], name),
+        };
+        let common = open
+            .iter()
+            .zip(dirs)
+            .take_while(|(a, b)| **a == b.as_str())
+            .count();
+        for _ in common..open.len() {
+            info.end();
+        }
+        open.truncate(common);
+        for d in &dirs[common..] {
+            info.bytes(d.as_bytes()).begin_dict();
+            open.push(d);
+        }
+        info.bytes(leaf.as_bytes()).begin_dict();
+        info.bytes(b"").begin_dict().bytes(b"length").int(f.length);
+        if f.length > 0 {
+            let hashed = super::v2::hash_file(
+                &f.disk_path,
+                f.length,
+                piece_length,
+                opts.cancel.as_deref(),
+                &|n| progress(done.fetch_add(n, Ordering::Relaxed) + n),
+            )?;
+            info.bytes(b"pieces root").bytes(&hashed.root);
+            if let Some(layer) = hashed.layer {
+                layers.push((hashed.root, layer.concat()));
+            }
+        }
+        info.end().end();
+    }
+    for _ in 0..open.len() {
+        info.end();
+    }
+    info.end();
+    info.bytes(b"meta version").int(2);
+    info.bytes(b"name").bytes(name.as_bytes());
+    info.bytes(b"piece length").int(piece_length);
+    flags(&mut info, opts);
+    info.end();
+    if layers.is_empty() {
+        return Ok((info.buf, None));
+    }
+    // Keys sorted; two files with the same content share one root and one layer.
+    layers.sort();
+    layers.dedup();
+    let mut w = Writer::default();
+    w.begin_dict();
+    for (root, layer) in &layers {
+        w.bytes(root).bytes(layer);
+    }
+    w.end();
+    Ok((info.buf, Some(w.buf)))
 }
 
 #[cfg(test)]

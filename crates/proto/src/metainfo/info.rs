@@ -3,7 +3,9 @@
 //!
 //! What `parse_info` guarantees for an [`Info`] it returns:
 //! - `piece_length` is in `1..=MAX_PIECE_LENGTH`, `total_length` in `1..=MAX_TOTAL_LENGTH`, and
-//!   `pieces.len() == ceil(total_length / piece_length)`;
+//!   there is one hash per piece, `ceil(total_length / piece_length)` of them: SHA-1 in `pieces` (v1
+//!   and hybrid torrents) or, for a v2-only torrent (BEP 52), a merkle root in `v2` checked against
+//!   the files' roots ([`super::v2`]) with `pieces` empty;
 //! - files are in torrent order, each `offset` is the sum of the lengths before it;
 //! - every path is `name` followed by plain components (no `..`, `.`, empty component, separator or control character;
 //!   on Windows no reserved device name), at most [`MAX_PATH_BYTES`] long, so it cannot escape the
@@ -16,6 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::v2::{self, PieceHash};
 use super::{invalid, MetainfoError, MAX_FILES, MAX_PIECE_LENGTH, MAX_TOTAL_LENGTH};
 use crate::bencode;
 use crate::fs::is_safe_component;
@@ -41,7 +44,11 @@ pub struct FileEntry {
 pub struct Info {
     pub name: String,
     pub piece_length: u64,
+    /// SHA-1 of each piece; empty for a v2-only torrent.
     pub pieces: Vec<[u8; 20]>,
+    /// A v2-only torrent's piece hashes (BEP 52); `None` for v1 and hybrid torrents, which are
+    /// checked with `pieces`.
+    pub v2: Option<Vec<PieceHash>>,
     pub files: Vec<FileEntry>,
     /// True for a torrent with a `files` list (its content is a folder named `name`).
     pub multi_file: bool,
@@ -52,7 +59,20 @@ pub struct Info {
 
 impl Info {
     pub fn piece_count(&self) -> usize {
-        self.pieces.len()
+        self.total_length.div_ceil(self.piece_length) as usize
+    }
+
+    /// Whether `data`, the whole of piece `index` (padding included), has the piece's hash; false for
+    /// an index past the end.
+    pub fn piece_matches(&self, index: usize, data: &[u8]) -> bool {
+        use sha1::{Digest, Sha1};
+        match &self.v2 {
+            Some(v2) => v2.get(index).is_some_and(|p| p.matches(data)),
+            None => self
+                .pieces
+                .get(index)
+                .is_some_and(|h| Sha1::digest(data).as_slice() == h),
+        }
     }
 
     /// Length of piece `index` (the last one may be short); 0 for an index past the end, so a bad index
@@ -79,7 +99,12 @@ impl Info {
 
 /// Decodes and validates the raw `info` dictionary, found at byte `at` of a file that has already been
 /// checked to be well-formed bencode. Reads the values in place: nothing is copied but what [`Info`] keeps.
-pub(super) fn parse_info(info_raw: &[u8], at: usize) -> Result<Info, MetainfoError> {
+/// `piece_layers` is the file's top-level `piece layers` value, which a v2-only torrent needs.
+pub(super) fn parse_info(
+    info_raw: &[u8],
+    at: usize,
+    piece_layers: Option<&[u8]>,
+) -> Result<Info, MetainfoError> {
     if info_raw.first() != Some(&b'd') {
         return Err(invalid("`info` is not a dictionary"));
     }
@@ -99,12 +124,33 @@ pub(super) fn parse_info(info_raw: &[u8], at: usize) -> Result<Info, MetainfoErr
                 "piece length {raw_piece_length} is out of range (1 byte to 256 MiB)"
             ))
         })?;
+    // Fields that do not shape the content are read leniently: a wrong type means absent.
+    let private = info.get("private").and_then(bencode::as_int) == Some(1);
+    let source = info
+        .get("source")
+        .and_then(bencode::as_bytes)
+        .map(|s| String::from_utf8_lossy(s).into_owned());
     if info.get("pieces").is_none() && info.get("meta version").and_then(bencode::as_int) == Some(2)
     {
-        // BEP 52 without the v1 fields a hybrid torrent carries: SHA-256 piece layers only.
-        return Err(invalid(
-            "a BitTorrent v2-only torrent (BEP 52): only v1 and hybrid (v1 + v2) torrents are supported",
-        ));
+        // BEP 52 without the v1 fields a hybrid torrent carries: SHA-256 merkle trees only.
+        if !piece_length.is_power_of_two() || piece_length < v2::BLOCK {
+            return Err(invalid(format!(
+                "piece length {piece_length} of a v2 torrent is not a power of two from 16 KiB"
+            )));
+        }
+        let tree = info.required("file tree")?;
+        let content = v2::parse(tree, &name, piece_length, piece_layers)?;
+        return Ok(Info {
+            total_length: content.files.last().map_or(0, |f| f.offset + f.length),
+            name,
+            piece_length,
+            pieces: Vec::new(),
+            v2: Some(content.pieces),
+            files: content.files,
+            multi_file: content.multi_file,
+            private,
+            source,
+        });
     }
     let pieces_raw = info.required_bytes("pieces")?;
     if pieces_raw.len() % 20 != 0 {
@@ -148,14 +194,11 @@ pub(super) fn parse_info(info_raw: &[u8], at: usize) -> Result<Info, MetainfoErr
         name,
         piece_length,
         pieces,
+        v2: None,
         files,
         multi_file,
-        // Fields that do not shape the content are read leniently: a wrong type means absent.
-        private: info.get("private").and_then(bencode::as_int) == Some(1),
-        source: info
-            .get("source")
-            .and_then(bencode::as_bytes)
-            .map(|s| String::from_utf8_lossy(s).into_owned()),
+        private,
+        source,
         total_length,
     })
 }
@@ -231,7 +274,7 @@ fn component_text(raw: &[u8]) -> String {
     }
 }
 
-fn component(raw: &[u8], what: &str) -> Result<String, MetainfoError> {
+pub(super) fn component(raw: &[u8], what: &str) -> Result<String, MetainfoError> {
     let s = component_text(raw);
     if !is_safe_component(&s) {
         let shown: String = s.chars().take(64).collect();
@@ -318,7 +361,7 @@ fn file_list(
 /// bytes with the separator ranked below every other byte (components hold no separator or NUL), which
 /// orders them component by component: every path that extends `p` then comes right after `p`, so
 /// comparing neighbours finds every clash.
-fn check_paths_distinct(files: &[FileEntry]) -> Result<(), MetainfoError> {
+pub(super) fn check_paths_distinct(files: &[FileEntry]) -> Result<(), MetainfoError> {
     let mut keys: Vec<(Vec<u8>, &Path)> = files
         .iter()
         .filter(|f| !f.padding)
@@ -392,7 +435,7 @@ mod tests {
     }
 
     fn parse_info_at0(info: &[u8]) -> Result<Info, MetainfoError> {
-        parse_info(info, 0)
+        parse_info(info, 0, None)
     }
 
     fn err(info: &[u8]) -> String {
@@ -414,12 +457,17 @@ mod tests {
     }
 
     #[test]
-    fn a_v2_only_torrent_is_named_as_such() {
-        // `file tree` and `meta version` 2, no `pieces` (what libtorrent makes with v2_only).
+    fn a_v2_only_torrent_needs_its_piece_layers() {
+        // `file tree` and `meta version` 2, no `pieces` (what libtorrent makes with v2_only); a file
+        // of several pieces whose layer (outside `info`) is not given.
         let v2 = b"d9:file treed5:f.bind0:d6:lengthi100000e11:pieces root32:\
             aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaeee12:meta versioni2e4:name5:f.bin\
             12:piece lengthi16384ee";
-        assert!(err(v2).contains("v2-only torrent (BEP 52)"), "{}", err(v2));
+        assert!(
+            err(v2).contains("no piece layer for \"f.bin\""),
+            "{}",
+            err(v2)
+        );
         // Without `meta version` 2 it is only a dictionary that lacks `pieces`.
         let e = err(b"d4:name1:x12:piece lengthi16384ee");
         assert!(e.contains("has no `pieces`"), "{e}");

@@ -3,7 +3,8 @@
 //! magnet links.
 //!
 //! Invariants a [`Metainfo`] guarantees once built:
-//! - `info_hash` is the SHA-1 of `info_bytes()`, the `info` dictionary exactly as it is in the file;
+//! - `info_hash` is the SHA-1 of `info_bytes()`, the `info` dictionary exactly as it is in the file
+//!   (for a v2-only torrent, BEP 52, its SHA-256 cut to 20 bytes, the whole in `info_hash_v2`);
 //! - `info` holds what the [`info`] module guarantees: lengths in range, one hash per piece, file paths
 //!   that cannot escape the download folder and do not clash.
 //!
@@ -16,6 +17,7 @@ pub mod create;
 pub mod edit;
 pub mod hashing;
 pub mod info;
+pub mod v2;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -125,7 +127,11 @@ fn cannot_create(msg: impl AsRef<str>) -> MetainfoError {
 /// A parsed .torrent. Cheap to clone: the file's bytes are shared.
 #[derive(Debug, Clone)]
 pub struct Metainfo {
+    /// The swarm's id: the SHA-1 of `info`, or for a v2-only torrent its SHA-256 cut to 20 bytes
+    /// (BEP 52), which is what handshakes, trackers and the DHT use.
     pub info_hash: InfoHash,
+    /// A v2-only torrent's whole SHA-256 info-hash (its magnet link's `btmh`).
+    pub info_hash_v2: Option<v2::Hash256>,
     pub info: Arc<Info>,
     pub announce: Option<String>,
     pub announce_list: Vec<Vec<String>>,
@@ -202,8 +208,15 @@ impl Metainfo {
                 .map(|e| (&bytes[e.value.clone()], e.value.clone()))
         };
         let (info_raw, info_span) = get(b"info").ok_or_else(|| invalid("no `info` dictionary"))?;
-        let info = info::parse_info(info_raw, info_span.start)?;
-        let info_hash = InfoHash(Sha1::digest(info_raw).into());
+        let piece_layers = get(b"piece layers").map(|(r, _)| r);
+        let info = info::parse_info(info_raw, info_span.start, piece_layers)?;
+        let (info_hash, info_hash_v2) = if info.v2.is_some() {
+            let full = v2::sha256(info_raw);
+            let truncated: [u8; 20] = full[..20].try_into().expect("32 bytes");
+            (InfoHash(truncated), Some(full))
+        } else {
+            (InfoHash(Sha1::digest(info_raw).into()), None)
+        };
 
         let announce = get(b"announce")
             .and_then(|(r, _)| lenient::<ByteBuf>(r))
@@ -237,6 +250,7 @@ impl Metainfo {
             .collect();
         Ok(Metainfo {
             info_hash,
+            info_hash_v2,
             info: Arc::new(info),
             announce,
             announce_list,
@@ -284,12 +298,16 @@ impl Metainfo {
         }
     }
 
-    /// `magnet:?xt=urn:btih:<hex>&dn=<name>&tr=<tracker>...&ws=<web seed>...` (BEP 9).
+    /// `magnet:?xt=urn:btih:<hex>&dn=<name>&tr=<tracker>...&ws=<web seed>...` (BEP 9); a v2-only
+    /// torrent's `xt` is `urn:btmh:1220<hex of its SHA-256>` (BEP 52's multihash).
     pub fn magnet(&self) -> String {
         use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+        let xt = match &self.info_hash_v2 {
+            Some(full) => format!("btmh:1220{}", hex::encode(full)),
+            None => format!("btih:{}", self.info_hash.to_hex()),
+        };
         let mut m = format!(
-            "magnet:?xt=urn:btih:{}&dn={}",
-            self.info_hash.to_hex(),
+            "magnet:?xt=urn:{xt}&dn={}",
             utf8_percent_encode(&self.info.name, NON_ALPHANUMERIC)
         );
         for t in self.trackers() {

@@ -1,0 +1,682 @@
+//! BitTorrent v2 content (BEP 52): a v2-only torrent's `file tree` laid out in the piece space, the
+//! SHA-256 merkle trees over 16 KiB blocks, the `piece layers` checked against each file's root, what
+//! each piece's data must hash to, and the hashing of files for creation.
+//!
+//! A file's tree: the leaves are the SHA-256 of each 16 KiB block of the file (the last one may be
+//! short), the leaf layer is padded with zero hashes to a power of two, and each parent is the SHA-256
+//! of its two children. A piece of `piece length` bytes covers `piece length / 16 KiB` leaves, so its
+//! hash is the root of that subtree. A file larger than one piece lists those roots in the torrent's
+//! `piece layers` (outside `info`), and its `pieces root` is the root over them, padded to a power of
+//! two with the root of a piece of zero leaves. A file no larger than one piece has no layer: its one
+//! piece's hash is the file's root itself, over its blocks padded to a power of two.
+//!
+//! Layout: every file starts on a piece boundary, so the engine sees a v2 torrent as a v1 one with
+//! BEP 47 padding files. A padding entry follows every non-empty file that does not end on a boundary,
+//! the last one too (as libtorrent lays them out: the same pieces, each of full length, so requests for
+//! a last piece agree); empty files take no space. A piece's hash covers its file's data only, never the
+//! padding after it ([`PieceHash::data_len`]).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use super::info::{check_paths_distinct, component, FileEntry, MAX_PATH_BYTES};
+use super::{invalid, MetainfoError, MAX_FILES, MAX_TOTAL_LENGTH};
+use crate::bencode;
+
+/// The leaf size of every v2 merkle tree.
+pub const BLOCK: u64 = 16 << 10;
+
+/// A SHA-256 digest.
+pub type Hash256 = [u8; 32];
+
+/// The SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> Hash256 {
+    Sha256::digest(data).into()
+}
+
+fn parent(left: &Hash256, right: &Hash256) -> Hash256 {
+    let mut h = Sha256::new();
+    h.update(left);
+    h.update(right);
+    h.finalize().into()
+}
+
+/// The root of a tree whose bottom layer is `layer` padded to `width` nodes (a power of two, at least
+/// `layer.len()`) with `pad`; the padding of each layer above is the parent of two of the one below.
+pub fn merkle_root(layer: &[Hash256], width: u64, pad: Hash256) -> Hash256 {
+    debug_assert!(width.is_power_of_two() && width >= layer.len() as u64);
+    let mut nodes = layer.to_vec();
+    let (mut pad, mut width) = (pad, width.max(1));
+    while width > 1 {
+        if nodes.len() % 2 == 1 {
+            nodes.push(pad);
+        }
+        nodes = nodes
+            .chunks_exact(2)
+            .map(|p| parent(&p[0], &p[1]))
+            .collect();
+        pad = parent(&pad, &pad);
+        width /= 2;
+    }
+    nodes.first().copied().unwrap_or(pad)
+}
+
+/// The root of a whole piece of zero leaves: what pads a piece layer to a power of two.
+fn empty_piece_root(piece_length: u64) -> Hash256 {
+    merkle_root(&[], piece_length / BLOCK, [0; 32])
+}
+
+/// The leaf hashes of a stream of bytes fed in any slices: one per 16 KiB block, the last one short.
+#[derive(Default)]
+pub struct BlockHasher {
+    leaves: Vec<Hash256>,
+    block: Sha256,
+    in_block: u64,
+}
+
+impl BlockHasher {
+    pub fn update(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let take = ((BLOCK - self.in_block) as usize).min(data.len());
+            self.block.update(&data[..take]);
+            self.in_block += take as u64;
+            data = &data[take..];
+            if self.in_block == BLOCK {
+                self.leaves.push(self.block.finalize_reset().into());
+                self.in_block = 0;
+            }
+        }
+    }
+
+    /// The leaves of everything fed.
+    pub fn finish(mut self) -> Vec<Hash256> {
+        if self.in_block > 0 {
+            self.leaves.push(self.block.finalize().into());
+        }
+        self.leaves
+    }
+}
+
+/// What one piece of a v2 torrent hashes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PieceHash {
+    /// The root of the piece's subtree: from the file's piece layer, or the file's root when the file
+    /// is no larger than one piece.
+    pub root: Hash256,
+    /// Bytes of file data at the start of the piece; the rest of the piece (if any) is padding.
+    pub data_len: u32,
+    /// Leaves of the piece's subtree (a power of two).
+    pub width: u32,
+}
+
+impl PieceHash {
+    /// Whether `piece` (the whole piece as the engine holds it, padding included) has this hash. The
+    /// hash covers the data alone; the padding must be zeros, so that a piece that passes is exactly
+    /// what the piece space holds (a peer's junk in it is never passed on from memory).
+    pub fn matches(&self, piece: &[u8]) -> bool {
+        let Some((data, padding)) = piece.split_at_checked(self.data_len as usize) else {
+            return false;
+        };
+        if padding.iter().any(|&b| b != 0) {
+            return false;
+        }
+        let mut h = BlockHasher::default();
+        h.update(data);
+        self.matches_leaves(&h.finish())
+    }
+
+    /// Whether the leaf hashes of the piece's data give this hash.
+    pub fn matches_leaves(&self, leaves: &[Hash256]) -> bool {
+        leaves.len() as u64 <= u64::from(self.width)
+            && merkle_root(leaves, self.width.into(), [0; 32]) == self.root
+    }
+}
+
+/// A v2-only torrent's content as [`super::Info`] holds it.
+pub(super) struct Content {
+    pub files: Vec<FileEntry>,
+    pub multi_file: bool,
+    pub pieces: Vec<PieceHash>,
+}
+
+/// One file of the `file tree`: path components, length, `pieces root`.
+type TreeFile = (Vec<String>, u64, Option<Hash256>);
+
+/// Reads the `file tree` (raw, a dictionary) and lays it out with pieces of `piece_length` (already
+/// checked to be a power of two from 16 KiB), each piece's hash taken from `piece_layers` (the raw
+/// top-level value, absent in bare metadata).
+pub(super) fn parse(
+    tree: &[u8],
+    name: &str,
+    piece_length: u64,
+    piece_layers: Option<&[u8]>,
+) -> Result<Content, MetainfoError> {
+    let mut found = Vec::new();
+    walk(tree, &mut Vec::new(), &mut found)?;
+    if found.is_empty() {
+        return Err(invalid("`file tree` is empty"));
+    }
+    let multi_file = !(found.len() == 1 && found[0].0.len() == 1);
+    let layers = layers(piece_layers)?;
+    let per_piece = piece_length / BLOCK;
+    let mut files = Vec::with_capacity(found.len() * 2);
+    let mut pieces = Vec::new();
+    let mut offset = 0u64;
+    for (comps, length, root) in found {
+        // A lone file at the top is a single-file torrent, named by its key (as libtorrent reads it).
+        let path = if multi_file {
+            let mut p = PathBuf::from(name);
+            p.extend(&comps);
+            p
+        } else {
+            PathBuf::from(&comps[0])
+        };
+        if path.as_os_str().len() > MAX_PATH_BYTES {
+            return Err(invalid(format!(
+                "a file has a path longer than {MAX_PATH_BYTES} bytes"
+            )));
+        }
+        let shown = || path.to_string_lossy().chars().take(200).collect::<String>();
+        if length == 0 {
+            files.push(FileEntry {
+                path,
+                length,
+                offset,
+                padding: false,
+            });
+            continue;
+        }
+        let root = root.ok_or_else(|| invalid(format!("{:?} has no `pieces root`", shown())))?;
+        let count = length.div_ceil(piece_length);
+        if count == 1 {
+            pieces.push(PieceHash {
+                root,
+                data_len: length as u32,
+                width: length.div_ceil(BLOCK).next_power_of_two() as u32,
+            });
+        } else {
+            let layer = layers.get(&root).ok_or_else(|| {
+                invalid(format!(
+                    "no piece layer for {:?} (a v2 torrent needs its `piece layers`)",
+                    shown()
+                ))
+            })?;
+            if layer.len() as u64 != count {
+                return Err(invalid(format!(
+                    "the piece layer of {:?} has {} hashes for {count} pieces",
+                    shown(),
+                    layer.len()
+                )));
+            }
+            let width = count.next_power_of_two();
+            if merkle_root(layer, width, empty_piece_root(piece_length)) != root {
+                return Err(invalid(format!(
+                    "the piece layer of {:?} does not match its `pieces root`",
+                    shown()
+                )));
+            }
+            for (k, h) in layer.iter().enumerate() {
+                let data_len = piece_length.min(length - k as u64 * piece_length);
+                pieces.push(PieceHash {
+                    root: *h,
+                    data_len: data_len as u32,
+                    width: per_piece as u32,
+                });
+            }
+        }
+        files.push(FileEntry {
+            path,
+            length,
+            offset,
+            padding: false,
+        });
+        let end = offset + count * piece_length;
+        if end > MAX_TOTAL_LENGTH {
+            return Err(invalid(
+                "total length is out of range (more than 2^50 bytes)",
+            ));
+        }
+        if end > offset + length {
+            files.push(FileEntry {
+                path: PathBuf::from(name)
+                    .join(".pad")
+                    .join((end - offset - length).to_string()),
+                length: end - offset - length,
+                offset: offset + length,
+                padding: true,
+            });
+        }
+        offset = end;
+    }
+    if offset == 0 {
+        return Err(invalid("the torrent holds no data (total length 0)"));
+    }
+    check_paths_distinct(&files)?;
+    debug_assert_eq!(pieces.len() as u64, offset.div_ceil(piece_length));
+    Ok(Content {
+        files,
+        multi_file,
+        pieces,
+    })
+}
+
+/// The files under one node of the `file tree`, in tree (byte) order. Nesting is bounded by the
+/// bencode reader's depth limit.
+fn walk(
+    node: &[u8],
+    comps: &mut Vec<String>,
+    out: &mut Vec<TreeFile>,
+) -> Result<(), MetainfoError> {
+    if node.first() != Some(&b'd') {
+        return Err(invalid("a `file tree` node is not a dictionary"));
+    }
+    let mut entries = bencode::dict_entries(node)?;
+    entries.sort_by(|a, b| a.key.cmp(b.key));
+    for e in &entries {
+        let value = &node[e.value.clone()];
+        if !e.key.is_empty() {
+            comps.push(component(e.key, "file path component")?);
+            walk(value, comps, out)?;
+            comps.pop();
+            continue;
+        }
+        if entries.len() != 1 || comps.is_empty() {
+            return Err(invalid(
+                "a `file tree` node is both a file and a folder, or a file has no name",
+            ));
+        }
+        if value.first() != Some(&b'd') {
+            return Err(invalid("a `file tree` file is not a dictionary"));
+        }
+        let mut length = None;
+        let mut root = None;
+        for f in bencode::dict_entries(value)? {
+            let v = &value[f.value.clone()];
+            match f.key {
+                b"length" => length = bencode::as_int(v),
+                b"pieces root" => root = bencode::as_bytes(v),
+                _ => {}
+            }
+        }
+        let length = length
+            .and_then(|n| u64::try_from(n).ok())
+            .filter(|&n| n <= MAX_TOTAL_LENGTH)
+            .ok_or_else(|| invalid("a `file tree` file has no valid `length`"))?;
+        let root =
+            match root {
+                None => None,
+                Some(r) => Some(<Hash256>::try_from(r).map_err(|_| {
+                    invalid(format!("a `pieces root` is {} bytes, not 32", r.len()))
+                })?),
+            };
+        if out.len() >= MAX_FILES {
+            return Err(invalid(format!("more than {MAX_FILES} files")));
+        }
+        out.push((comps.clone(), length, root));
+    }
+    Ok(())
+}
+
+/// The top-level `piece layers`: each file's root to its layer of piece hashes.
+fn layers(raw: Option<&[u8]>) -> Result<HashMap<Hash256, Vec<Hash256>>, MetainfoError> {
+    let Some(raw) = raw else {
+        return Ok(HashMap::new());
+    };
+    if raw.first() != Some(&b'd') {
+        return Err(invalid("`piece layers` is not a dictionary"));
+    }
+    let mut out = HashMap::new();
+    for e in bencode::dict_entries(raw)? {
+        let key = <Hash256>::try_from(e.key)
+            .map_err(|_| invalid("a `piece layers` key is not a 32-byte root"))?;
+        let hashes = bencode::as_bytes(&raw[e.value.clone()])
+            .filter(|h| h.len() % 32 == 0)
+            .ok_or_else(|| invalid("a `piece layers` value is not a list of 32-byte hashes"))?;
+        let layer = hashes
+            .chunks_exact(32)
+            .map(|c| c.try_into().expect("chunks of 32"))
+            .collect();
+        out.insert(key, layer);
+    }
+    Ok(out)
+}
+
+/// A file hashed for a v2 torrent: its root and, when it is larger than one piece, its piece layer.
+pub struct HashedFile {
+    pub root: Hash256,
+    pub layer: Option<Vec<Hash256>>,
+}
+
+/// Hashes the file at `path`, expected to be `length` (> 0) bytes long, into its tree with pieces of
+/// `piece_length`. Reads in 1 MiB positioned reads; a file that changes length while it is read is an
+/// error. `read(bytes)` reports progress; `cancel` stops it early.
+pub fn hash_file(
+    path: &Path,
+    length: u64,
+    piece_length: u64,
+    cancel: Option<&AtomicBool>,
+    read: &dyn Fn(u64),
+) -> Result<HashedFile, MetainfoError> {
+    let io = |source| MetainfoError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let mut buf = vec![0u8; (1 << 20).min(piece_length) as usize];
+    let mut pieces = Vec::new();
+    let mut at = 0u64;
+    while at < length {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(MetainfoError::Cancelled);
+        }
+        let len = piece_length.min(length - at);
+        let mut h = BlockHasher::default();
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(buf.len() as u64) as usize;
+            file.read_exact_at(&mut buf[..n], at + done).map_err(|e| {
+                io(if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    std::io::Error::other("the file shrank while it was being hashed")
+                } else {
+                    e
+                })
+            })?;
+            h.update(&buf[..n]);
+            done += n as u64;
+            read(n as u64);
+        }
+        pieces.push(h.finish());
+        at += len;
+    }
+    if file.metadata().map_err(io)?.len() != length {
+        return Err(io(std::io::Error::other(
+            "the file changed length while it was being hashed",
+        )));
+    }
+    if let [leaves] = pieces.as_slice() {
+        let width = (leaves.len() as u64).next_power_of_two();
+        return Ok(HashedFile {
+            root: merkle_root(leaves, width, [0; 32]),
+            layer: None,
+        });
+    }
+    let per_piece = piece_length / BLOCK;
+    let layer: Vec<Hash256> = pieces
+        .iter()
+        .map(|leaves| merkle_root(leaves, per_piece, [0; 32]))
+        .collect();
+    let width = (layer.len() as u64).next_power_of_two();
+    Ok(HashedFile {
+        root: merkle_root(&layer, width, empty_piece_root(piece_length)),
+        layer: Some(layer),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bencode::Writer;
+    use crate::metainfo::{create_torrent, CreateOptions, Metainfo};
+
+    /// A v2 .torrent around `tree` (raw bencode of the `file tree`) and `layers` (raw `piece layers`).
+    fn by_hand(tree: &[u8], plen: i64, layers: Option<&[u8]>) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.begin_dict().bytes(b"info").begin_dict();
+        w.bytes(b"file tree").raw(tree);
+        w.bytes(b"meta version").int(2).bytes(b"name").bytes(b"top");
+        w.bytes(b"piece length").int(plen).end();
+        if let Some(l) = layers {
+            w.bytes(b"piece layers").raw(l);
+        }
+        w.end();
+        w.buf
+    }
+
+    fn refusal(bytes: &[u8]) -> String {
+        Metainfo::from_bytes(bytes).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_created_v2_torrent_lays_each_file_on_a_piece_boundary() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("top");
+        let a: Vec<u8> = (0..40_000u32).map(|i| (i % 249) as u8).collect();
+        let z: Vec<u8> = (0..16_384u32).map(|i| (i % 241) as u8).collect();
+        std::fs::create_dir_all(top.join("b")).unwrap();
+        std::fs::write(top.join("a"), &a).unwrap();
+        std::fs::write(top.join("b/c"), b"x").unwrap();
+        std::fs::write(top.join("b/e"), b"").unwrap();
+        std::fs::write(top.join("z"), &z).unwrap();
+        let opts = CreateOptions {
+            piece_length: Some(16384),
+            v2: true,
+            ..Default::default()
+        };
+        let m = create_torrent(&top, &opts, &|_, _| {}).unwrap();
+        let layout: Vec<(String, u64, u64, bool)> = m
+            .info
+            .files
+            .iter()
+            .map(|f| (f.path.display().to_string(), f.offset, f.length, f.padding))
+            .collect();
+        let row = |p: &str, o, l, pad| (p.to_string(), o, l, pad);
+        assert_eq!(
+            layout,
+            [
+                row("top/a", 0, 40_000, false),
+                row("top/.pad/9152", 40_000, 9152, true),
+                row("top/b/c", 49_152, 1, false),
+                row("top/.pad/16383", 49_153, 16_383, true),
+                row("top/b/e", 65_536, 0, false),
+                row("top/z", 65_536, 16_384, false),
+            ]
+        );
+        assert_eq!((m.info.piece_count(), m.info.total_length), (5, 81_920));
+        assert!(m.info.pieces.is_empty());
+        let full = sha256(m.info_bytes());
+        assert_eq!(m.info_hash_v2, Some(full));
+        assert_eq!(m.info_hash.0, full[..20]);
+        assert!(m
+            .magnet()
+            .starts_with(&format!("magnet:?xt=urn:btmh:1220{}&", hex::encode(full))));
+        // Each piece checks against its own data, padding included, and nothing else.
+        let piece = |data: &[u8], k: usize| {
+            let mut p =
+                data[(k * 16384).min(data.len())..((k + 1) * 16384).min(data.len())].to_vec();
+            p.resize(16384, 0);
+            p
+        };
+        let pieces = [
+            piece(&a, 0),
+            piece(&a, 1),
+            piece(&a, 2),
+            piece(b"x", 0),
+            z.clone(),
+        ];
+        for (k, p) in pieces.iter().enumerate() {
+            assert!(m.info.piece_matches(k, p), "piece {k}");
+            let mut bad = p.clone();
+            bad[100] ^= 1;
+            assert!(!m.info.piece_matches(k, &bad), "piece {k} flipped");
+        }
+        assert!(!m.info.piece_matches(5, &z));
+        // The layer of `a` (3 pieces) is in `piece layers`; single-piece files have none.
+        let layers = crate::bencode::dict_entries(m.as_bytes()).unwrap();
+        assert!(layers.iter().any(|e| e.key == b"piece layers"));
+        // Editing the trackers keeps the layers (outside `info`) and the info-hash.
+        let edited = crate::metainfo::edit_trackers(&m, "http://new:6969/announce").unwrap();
+        let edited = Metainfo::from_bytes(&edited).unwrap();
+        assert_eq!(edited.info_hash_v2, m.info_hash_v2);
+        assert_eq!(edited.info.v2, m.info.v2);
+    }
+
+    #[test]
+    fn hostile_v2_torrents_are_refused_with_what_is_wrong() {
+        let data = vec![7u8; 40_000];
+        let mut h = BlockHasher::default();
+        h.update(&data);
+        let leaves = h.finish();
+        let layer: Vec<Hash256> = leaves
+            .iter()
+            .map(|l| merkle_root(&[*l], 1, [0; 32]))
+            .collect();
+        let root = merkle_root(&layer, 4, empty_piece_root(16384));
+        let file = |name: &[u8], root: &[u8]| {
+            let mut w = Writer::default();
+            w.begin_dict()
+                .bytes(name)
+                .begin_dict()
+                .bytes(b"")
+                .begin_dict();
+            w.bytes(b"length")
+                .int(40_000)
+                .bytes(b"pieces root")
+                .bytes(root);
+            w.end().end().end();
+            w.buf
+        };
+        let layers = |hashes: &[u8]| {
+            let mut w = Writer::default();
+            w.begin_dict().bytes(&root).bytes(hashes).end();
+            w.buf
+        };
+        let good_layers = layers(&layer.concat());
+        let ok = by_hand(&file(b"f", &root), 16384, Some(&good_layers));
+        let m = Metainfo::from_bytes(&ok).unwrap();
+        assert_eq!(m.info.files[0].path, Path::new("f"));
+        assert!(!m.info.multi_file);
+        assert!(m.info.piece_matches(2, &{
+            let mut p = data[32768..].to_vec();
+            p.resize(16384, 0);
+            p
+        }));
+
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                by_hand(&file(b"f", &root), 16384, None),
+                "no piece layer for \"f\"",
+            ),
+            (
+                by_hand(&file(b"f", &root), 16384, Some(&layers(&[1; 96]))),
+                "does not match its `pieces root`",
+            ),
+            (
+                by_hand(&file(b"f", &root), 16384, Some(&layers(&[1; 64]))),
+                "has 2 hashes for 3 pieces",
+            ),
+            (
+                by_hand(&file(b"f", &root[..31]), 16384, Some(&good_layers)),
+                "`pieces root` is 31 bytes",
+            ),
+            (
+                by_hand(&file(b"..", &root), 16384, Some(&good_layers)),
+                "unsafe file path component",
+            ),
+            (
+                by_hand(&file(b"f", &root), 16000, Some(&good_layers)),
+                "not a power of two from 16 KiB",
+            ),
+            (by_hand(b"de", 16384, None), "`file tree` is empty"),
+            (
+                by_hand(b"d1:fd0:d6:lengthi1ee1:gd0:d6:lengthi1eeeee", 16384, None),
+                "both a file and a folder",
+            ),
+            (by_hand(b"d1:fi3ee", 16384, None), "not a dictionary"),
+            (
+                by_hand(b"d1:fd0:d6:lengthi-1eeee", 16384, None),
+                "no valid `length`",
+            ),
+            (
+                by_hand(b"d1:fd0:d6:lengthi0eeee", 16384, None),
+                "holds no data",
+            ),
+        ];
+        for (bytes, want) in cases {
+            let e = refusal(&bytes);
+            assert!(e.contains(want), "{want:?} not in {e:?}");
+        }
+    }
+
+    #[test]
+    fn a_root_pads_with_zero_leaves_and_their_parents() {
+        let a = sha256(b"a");
+        let b = sha256(b"b");
+        assert_eq!(merkle_root(&[a], 1, [0; 32]), a);
+        assert_eq!(merkle_root(&[a, b], 2, [0; 32]), parent(&a, &b));
+        let z = [0u8; 32];
+        let expect = parent(&parent(&a, &b), &parent(&a, &z));
+        assert_eq!(merkle_root(&[a, b, a], 4, z), expect);
+        // Width beyond the layer: whole subtrees of padding.
+        let zz = parent(&z, &z);
+        assert_eq!(merkle_root(&[a], 4, z), parent(&parent(&a, &z), &zz));
+        assert_eq!(merkle_root(&[], 2, z), zz);
+    }
+
+    #[test]
+    fn blocks_hash_the_same_whatever_the_slices() {
+        let data: Vec<u8> = (0..40_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut whole = BlockHasher::default();
+        whole.update(&data);
+        let mut bits = BlockHasher::default();
+        for c in data.chunks(1000) {
+            bits.update(c);
+        }
+        let leaves = whole.finish();
+        assert_eq!(leaves, bits.finish());
+        assert_eq!(leaves.len(), 3);
+        assert_eq!(leaves[2], sha256(&data[32768..]));
+    }
+
+    #[test]
+    fn a_hashed_file_has_a_layer_whose_root_is_its_root_and_pieces_that_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let plen = 32 << 10;
+        // Three pieces, the last a short one of two blocks (the second short).
+        let data: Vec<u8> = (0..(2 * plen + 20_000) as u32)
+            .map(|i| (i % 253) as u8)
+            .collect();
+        std::fs::write(&path, &data).unwrap();
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let hashed = hash_file(&path, data.len() as u64, plen, None, &|n| {
+            done.fetch_add(n, Ordering::Relaxed);
+        })
+        .unwrap();
+        assert_eq!(done.into_inner(), data.len() as u64);
+        let layer = hashed.layer.unwrap();
+        assert_eq!(layer.len(), 3);
+        assert_eq!(merkle_root(&layer, 4, empty_piece_root(plen)), hashed.root);
+        for (k, h) in layer.iter().enumerate() {
+            let start = k * plen as usize;
+            let piece = &data[start..(start + plen as usize).min(data.len())];
+            let p = PieceHash {
+                root: *h,
+                data_len: piece.len() as u32,
+                width: 2,
+            };
+            let mut padded = piece.to_vec();
+            padded.resize(plen as usize, 0);
+            assert!(p.matches(&padded), "piece {k}");
+            padded[0] ^= 1;
+            assert!(!p.matches(&padded), "piece {k} flipped");
+        }
+        // A file of one piece or less: its root is the tree of its own blocks.
+        std::fs::write(&path, &data[..20_000]).unwrap();
+        let one = hash_file(&path, 20_000, plen, None, &|_| {}).unwrap();
+        assert!(one.layer.is_none());
+        let p = PieceHash {
+            root: one.root,
+            data_len: 20_000,
+            width: 2,
+        };
+        assert!(p.matches(&data[..20_000]));
+        assert!(!p.matches(&data[..19_999]));
+        // A file that is not the length it was listed with.
+        assert!(hash_file(&path, 20_001, plen, None, &|_| {}).is_err());
+    }
+}
