@@ -165,6 +165,56 @@ async fn corrupt_peer_is_banned_and_an_honest_one_finishes() {
     assert_eq!(*addr, bad, "the corrupt peer was not banned");
 }
 
+/// A BitTorrent v2 torrent (BEP 52): odd-sized files, each on a piece boundary, arrive byte-identical,
+/// every piece checked against its merkle root; a peer sending garbage is banned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v2_torrent_arrives_whole_and_a_corrupt_peer_is_banned() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let top = src.path().join("v2set");
+    std::fs::create_dir_all(&top).unwrap();
+    std::fs::write(top.join("empty.txt"), b"").unwrap();
+    for (i, n) in [1usize, 16383, 16384, 70_000, 250_001, 600_000]
+        .iter()
+        .enumerate()
+    {
+        write_random(&top.join(format!("d{}/f{i}", i % 2)), *n, 30 + i as u64);
+    }
+    let create = btorrent::metainfo::CreateOptions {
+        piece_length: Some(32 * 1024),
+        v2: true,
+        ..Default::default()
+    };
+    let meta = btorrent::metainfo::create_torrent(&top, &create, &|_, _| {}).unwrap();
+    assert!(meta.info.v2.is_some());
+    assert!(meta.info.files.iter().any(|f| f.padding));
+    let bad = fake_seeder(&meta, fake_peer::Act::Corrupt).await;
+    let cfg = SessionConfig {
+        listen: "127.0.0.2:0".parse().unwrap(),
+        ..limited(4 << 20)
+    };
+    let (honest, _) = seeder_with(cfg, &meta, src.path()).await;
+    let leecher = session().await;
+    let mut events = leecher.subscribe().unwrap();
+    let l = leecher
+        .add(
+            meta.clone(),
+            opts(dst.path(), vec![bad, honest.listen_addr()]),
+        )
+        .await
+        .unwrap();
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
+    let seen = events_until(&mut events, 30, "the corrupt peer's ban", |e| {
+        matches!(e, Event::PeerBanned { .. })
+    })
+    .await;
+    assert!(
+        matches!(seen.last(), Some(Event::PeerBanned { addr, .. }) if *addr == bad),
+        "the corrupt peer was not banned"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeder_vanishes_mid_transfer_and_a_later_one_finishes() {
     let src = tempfile::tempdir().unwrap();

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use sha1::{Digest, Sha1};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
@@ -215,7 +214,7 @@ pub async fn download_piece(
             _ => {}
         }
     }
-    if Sha1::digest(&data).as_slice() != meta.info.pieces[index as usize] {
+    if !meta.info.piece_matches(index as usize, &data) {
         return Err(EngineError::PieceHash { addr, index });
     }
     Ok(data)

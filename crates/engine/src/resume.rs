@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use super::storage::FileStamp;
 use super::torrent::Torrent;
+use btorrent_proto::metainfo::v2::BlockHasher;
 use btorrent_proto::multi_sha1::{digest_chunked, digest_lanes_chunked, lanes_fit, CHUNK, LANES};
 use btorrent_proto::wire::Bitfield;
 use parking_lot::Mutex;
@@ -174,6 +175,28 @@ pub(crate) fn verified(t: &Torrent, group: &[u32], bufs: &mut [Vec<u8>; LANES]) 
     let plen = t.geo.piece_length;
     let expected = |i: u32| &t.meta.info.pieces[i as usize];
     let read = |i: u32, at: u64, chunk: &mut [u8]| t.storage.read(i as u64 * plen + at, chunk);
+    if let Some(v2) = &t.meta.info.v2 {
+        return group
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let piece = &v2[i as usize];
+                let (len, buf) = (u64::from(piece.data_len), &mut bufs[0]);
+                let mut h = BlockHasher::default();
+                let mut at = 0;
+                while at < len {
+                    let n = (len - at).min(buf.len() as u64) as usize;
+                    let chunk = &mut buf[..n];
+                    if read(i, at, chunk).is_err() {
+                        return false;
+                    }
+                    h.update(chunk);
+                    at += chunk.len() as u64;
+                }
+                piece.matches_leaves(&h.finish())
+            })
+            .collect();
+    }
     let whole = |i: &u32| t.geo.piece_len(*i) == plen;
     if let Ok(lanes) = <[u32; LANES]>::try_from(group) {
         if lanes_fit(plen, bufs[0].len()) && lanes.iter().all(whole) {
@@ -328,5 +351,45 @@ mod tests {
             assert_eq!(ones(&hash_check(t, survey)), [0, 2, 3, 4], "{plen}");
             session.shutdown(Duration::from_secs(2)).await;
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_v2_recheck_finds_exactly_the_damaged_pieces() {
+        let plen = 16u64 << 10;
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("set");
+        // v2 puts each file on a piece boundary: f0 in pieces 0-2, f1 in 3, f2 in 4.
+        let lens = [2 * plen + 1000, plen / 2, plen];
+        write_files(&top, &lens);
+        let opts = CreateOptions {
+            piece_length: Some(plen),
+            v2: true,
+            ..Default::default()
+        };
+        let meta = create_torrent(&top, &opts, &|_, _| {}).unwrap();
+        assert_eq!(meta.info.piece_count(), 5);
+        // In f0's middle piece and in f2.
+        for offset in [plen + 10, 2 * plen + 1000 + plen / 2 + 3] {
+            damage(&top, &lens, offset);
+        }
+        let session = Session::start(SessionConfig::default()).await.unwrap();
+        let add = AddOptions {
+            data_dir: dir.path().to_path_buf(),
+            paused: true,
+            trackers: Some(vec![]),
+            ..Default::default()
+        };
+        let h = session.add(meta, add).await.unwrap();
+        let t = &h.0;
+        assert_eq!(ones(&hash_check(t, survey(t))), [0, 2, 3]);
+        let survey = survey(t);
+        std::fs::File::options()
+            .write(true)
+            .open(top.join("f1"))
+            .unwrap()
+            .set_len(10)
+            .unwrap();
+        assert_eq!(ones(&hash_check(t, survey)), [0, 2]);
+        session.shutdown(Duration::from_secs(2)).await;
     }
 }

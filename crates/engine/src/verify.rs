@@ -147,18 +147,36 @@ fn drain(t: &Arc<Torrent>) {
             let n = q.jobs.len().min(max);
             q.jobs.drain(..n).collect()
         };
-        let digests = hash_batch(t, &batch);
-        for (job, digest) in batch.into_iter().zip(digests) {
-            check_and_queue(t, job, digest);
+        let good = verdicts(t, &batch);
+        for (job, good) in batch.into_iter().zip(good) {
+            check_and_queue(t, job, good);
         }
     }
 }
 
+fn data<'a>(t: &Torrent, j: &'a HashJob) -> &'a [u8] {
+    &j.buf[..t.geo.piece_len(j.index) as usize]
+}
+
+/// Whether each piece of `batch` has its hash: SHA-1 in lanes ([`hash_batch`]), or a v2 torrent's
+/// merkle roots one piece at a time.
+fn verdicts(t: &Torrent, batch: &[HashJob]) -> Vec<bool> {
+    let info = &t.meta.info;
+    if info.v2.is_some() {
+        return batch
+            .iter()
+            .map(|j| info.piece_matches(j.index as usize, data(t, j)))
+            .collect();
+    }
+    hash_batch(t, batch)
+        .iter()
+        .zip(batch)
+        .map(|(digest, j)| info.pieces.get(j.index as usize) == Some(digest))
+        .collect()
+}
+
 /// The SHA-1 of each piece of `batch`: whole pieces in lockstep, others (the short last one) alone.
 fn hash_batch(t: &Torrent, batch: &[HashJob]) -> Vec<[u8; 20]> {
-    fn data<'a>(t: &Torrent, j: &'a HashJob) -> &'a [u8] {
-        &j.buf[..t.geo.piece_len(j.index) as usize]
-    }
     let plen = t.geo.piece_length;
     let mut whole: Vec<usize> = (0..batch.len())
         .filter(|&k| t.geo.piece_len(batch[k].index) == plen && lanes_fit(plen, plen as usize))
@@ -185,13 +203,13 @@ fn hash_batch(t: &Torrent, batch: &[HashJob]) -> Vec<[u8; 20]> {
 }
 
 /// Writes a piece whose hash matched (through the torrent's disk writer); reports a bad one.
-fn check_and_queue(t: &Arc<Torrent>, job: HashJob, digest: [u8; 20]) {
+fn check_and_queue(t: &Arc<Torrent>, job: HashJob, good: bool) {
     let HashJob {
         index,
         buf,
         contributors,
     } = job;
-    if digest != t.meta.info.pieces[index as usize] {
+    if !good {
         finish(t, index, false, Ok(()), buf, &contributors);
         t.disk_job_finished();
         return;
