@@ -84,10 +84,8 @@ fn magnet_links_parse_and_bad_ones_say_why() {
         err("magnet:?xt=urn:btih:YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKE1"),
         MagnetError::BadInfoHash(_)
     ));
-    assert!(matches!(
-        err("magnet:?xt=urn:btmh:1220abcd"),
-        MagnetError::BadInfoHash(_)
-    ));
+    // A v2-only link is named as such (its piece layers would have to come from peers).
+    assert_eq!(err("magnet:?xt=urn:btmh:1220abcd"), MagnetError::V2Only);
     assert!(matches!(
         err(&format!("magnet:?xt=urn:btih:{hex}&x.pe=nohost")),
         MagnetError::BadPeer(_)

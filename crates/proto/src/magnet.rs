@@ -51,6 +51,8 @@ pub enum MagnetError {
     NoInfoHash,
     #[error("magnet `xt` {0:?} is not a BitTorrent v1 info-hash (urn:btih: with 40 hex or 32 base32 characters)")]
     BadInfoHash(String),
+    #[error("a BitTorrent v2-only magnet link (urn:btmh:, no urn:btih:): its piece hashes would have to come from peers (BEP 52 hash requests), which btorrent does not fetch; open the v2 .torrent file instead")]
+    V2Only,
     #[error("magnet `x.pe` {0:?} is not host:port")]
     BadPeer(String),
     #[error("magnet parameter {0:?} is not valid percent-encoded UTF-8")]
@@ -98,6 +100,12 @@ fn base32(s: &str) -> Option<[u8; 20]> {
 
 fn info_hash(xt: &str) -> Result<InfoHash, MagnetError> {
     let bad = || MagnetError::BadInfoHash(crate::text::shown(xt.as_bytes(), 80));
+    if xt
+        .get(..9)
+        .is_some_and(|p| p.eq_ignore_ascii_case("urn:btmh:"))
+    {
+        return Err(MagnetError::V2Only);
+    }
     let prefix = "urn:btih:";
     let h = xt
         .get(..prefix.len())
