@@ -20,8 +20,9 @@
 //!
 //! The workspace's crates are the layers, and dependencies point down only:
 //! - `btorrent-proto` (`crates/proto`), re-exported here as [`bencode`], [`metainfo`], [`wire`],
-//!   [`multi_sha1`] and [`types`]: .torrent files parsed strictly from untrusted bytes, created with
-//!   parallel hashing, edited without changing the info-hash; the peer wire codec; SHA-1 lanes.
+//!   [`multi_sha1`] and [`types`]: .torrent files (v1, hybrid and v2) parsed strictly from untrusted
+//!   bytes, created with parallel hashing, edited without changing the info-hash; the peer wire codec;
+//!   SHA-1 lanes.
 //! - `btorrent-engine` (`crates/engine`), here [`engine`] and [`announce`]: the peer (session,
 //!   torrents, peers, picker, storage, resume) and the tracker client. It never sees rhai, reedline,
 //!   notify or torrents.toml.

@@ -401,6 +401,30 @@ fn create_takes_a_web_seed_and_refuses_one_that_is_not_http() {
     );
 }
 
+/// `b-create --v2` makes a BitTorrent v2 torrent (BEP 52); `b-info` names the format, both
+/// info-hashes and the `urn:btmh:` magnet link, and its `--json` carries the version.
+#[test]
+fn create_v2_makes_a_v2_torrent_that_info_names() {
+    let sb = Sandbox::new();
+    sb.write("set/a.bin", &vec![3u8; 40_000]);
+    sb.write("set/b.txt", b"hello");
+    sb.ok(&["create", "set", "--v2", "--no-tracker"]);
+    let meta = Metainfo::load(&sb.path("torrents/set.torrent")).unwrap();
+    let full = hex::encode(meta.info_hash_v2.expect("a v2 torrent"));
+    assert!(full.starts_with(&meta.info_hash.to_hex()));
+    let out = sb.ok(&["info", "torrents/set.torrent"]);
+    assert!(
+        out.contains("format        BitTorrent v2 (BEP 52)"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("(SHA-256 {full})")), "{out}");
+    assert!(out.contains(&format!("xt=urn:btmh:1220{full}")), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&sb.ok(&["info", "torrents/set.torrent", "--json"])).unwrap();
+    assert_eq!(json["version"], 2);
+    assert_eq!(json["info_hash_v2"], full.as_str());
+}
+
 #[test]
 fn create_never_overwrites_a_file_that_is_not_the_same_torrent() {
     let sb = Sandbox::new();

@@ -36,6 +36,21 @@ fn trackers_of(m: &Metainfo) -> Array {
         .collect()
 }
 
+/// 2 for a v2-only torrent (BEP 52), whose info-hash is its SHA-256 cut to 20 bytes; 1 otherwise.
+fn version_of(m: &Metainfo) -> i64 {
+    if m.info.v2.is_some() {
+        2
+    } else {
+        1
+    }
+}
+
+/// A v2-only torrent's whole SHA-256 info-hash in hex; unit otherwise.
+fn info_hash_v2_of(m: &Metainfo) -> Dynamic {
+    m.info_hash_v2
+        .map_or(Dynamic::UNIT, |h| hex::encode(h).into())
+}
+
 fn web_seeds_of(m: &Metainfo) -> Array {
     m.web_seeds
         .iter()
@@ -50,6 +65,8 @@ impl TorrentFile {
         let mut map = Map::new();
         map.insert("name".into(), m.info.name.clone().into());
         map.insert("info_hash".into(), m.info_hash.to_hex().into());
+        map.insert("version".into(), version_of(m).into());
+        map.insert("info_hash_v2".into(), info_hash_v2_of(m));
         map.insert("magnet".into(), m.magnet().into());
         map.insert("trackers".into(), trackers_of(m).into());
         map.insert("web_seeds".into(), web_seeds_of(m).into());
@@ -179,6 +196,7 @@ fn create(
         "exclude_hidden",
         "trackers",
         "web_seeds",
+        "v2",
     ])?;
     let src = Path::new(path);
     if !src.exists() {
@@ -217,6 +235,7 @@ fn create(
         comment: o.string("comment")?,
         source: o.string("source")?,
         exclude_hidden: o.bool("exclude_hidden")?,
+        v2: o.bool("v2")?,
         threads: 0,
         // Ctrl-C stops the hashing, however large the data.
         cancel: Some(ctx.cancel.clone()),
@@ -317,6 +336,10 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
         t.meta.info.piece_count() as i64
     });
     engine.register_get("private", |t: &mut TorrentFile| t.meta.info.private);
+    engine.register_get("version", |t: &mut TorrentFile| version_of(&t.meta));
+    engine.register_get("info_hash_v2", |t: &mut TorrentFile| {
+        info_hash_v2_of(&t.meta)
+    });
     engine.register_get("magnet", |t: &mut TorrentFile| t.meta.magnet());
     engine.register_get("trackers", |t: &mut TorrentFile| trackers_of(&t.meta));
     engine.register_get("web_seeds", |t: &mut TorrentFile| web_seeds_of(&t.meta));
