@@ -1,5 +1,5 @@
 //! btorrent swapping pieces with real clients over 127.0.0.1, both ways: aria2c, transmission-cli,
-//! python3-libtorrent and qbittorrent-nox. Everyone finds everyone through btorrent's tracker, started in-process on an
+//! python3-libtorrent and qbittorrent-nox (and a BitTorrent v2 torrent with libtorrent). Everyone finds everyone through btorrent's tracker, started in-process on an
 //! ephemeral port. Each test needs a Debian package, so it is ignored by default; CI installs the
 //! packages and runs ignored tests too.
 
@@ -14,6 +14,7 @@ use crate::support::clients::{
 use crate::support::tracker::TestTracker;
 use crate::support::*;
 use btorrent::engine::{AddOptions, Encryption, Session, SessionConfig, TorrentHandle};
+use btorrent::metainfo::{create_torrent, CreateOptions};
 use btorrent::tracker::TrackerConfig;
 use btorrent::Metainfo;
 
@@ -30,6 +31,11 @@ pub(crate) struct Setup {
 impl Setup {
     /// `multi`: a folder of odd-sized files instead of one file.
     pub(crate) async fn new(multi: bool) -> Setup {
+        Setup::made(multi, false).await
+    }
+
+    /// [`Setup::new`], the torrent a BitTorrent v2 one (BEP 52) when `v2`.
+    pub(crate) async fn made(multi: bool, v2: bool) -> Setup {
         init_logs();
         let work = tempfile::tempdir().unwrap();
         let tracker = TestTracker::start(TrackerConfig {
@@ -53,7 +59,13 @@ impl Setup {
             write_random(&src.join("payload.bin"), 8 * 1024 * 1024 + 4321, 41);
             src.join("payload.bin")
         };
-        let meta = torrent(&content, 256 * 1024, vec![announce.clone()]);
+        let opts = CreateOptions {
+            piece_length: Some(256 * 1024),
+            trackers: vec![announce.clone()],
+            v2,
+            ..Default::default()
+        };
+        let meta = create_torrent(&content, &opts, &|_, _| {}).unwrap();
         let torrent_file = work.path().join("t.torrent");
         std::fs::write(&torrent_file, meta.as_bytes()).unwrap();
         Setup {
@@ -323,6 +335,37 @@ async fn btorrent_seeds_to_libtorrent() {
 #[ignore = "needs python3-libtorrent"]
 async fn libtorrent_seeds_to_btorrent() {
     seeds_to_btorrent(Client::Libtorrent, false, false, Encryption::Allow).await;
+}
+
+/// A v2-only torrent (BEP 52): libtorrent downloads it from btorrent, each file starting on a piece
+/// boundary, every piece checked against its merkle root on both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3-libtorrent"]
+async fn btorrent_seeds_a_v2_torrent_to_libtorrent() {
+    let setup = Setup::made(true, true).await;
+    assert!(setup.meta.info.v2.is_some());
+    let out = setup.dir("theirs");
+    let (_s, h) = seed_with_btorrent(&setup).await;
+    let p = setup.spawn(
+        &mut libtorrent_set("leech", &setup.torrent_file, &out, free_port(), false),
+        "theirs.log",
+    );
+    we_seed(setup, p, out, None).await;
+    assert!(h.stats().uploaded > 0);
+}
+
+/// btorrent downloads a v2-only torrent from libtorrent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3-libtorrent"]
+async fn libtorrent_seeds_a_v2_torrent_to_btorrent() {
+    let setup = Setup::made(true, true).await;
+    let port = free_port();
+    let mut p = setup.spawn(
+        &mut libtorrent_set("seed", &setup.torrent_file, &setup.src, port, false),
+        "theirs.log",
+    );
+    setup.wait_seeder(port, &mut p).await;
+    leech_with_btorrent(&setup, Encryption::Allow).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

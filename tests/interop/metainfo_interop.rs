@@ -46,6 +46,8 @@ struct LtFile {
 #[derive(Debug, Deserialize)]
 struct LtTorrent {
     info_hash: String,
+    /// A v2-only torrent's whole SHA-256 info-hash.
+    info_hash_v2: Option<String>,
     name: String,
     piece_length: u64,
     num_pieces: usize,
@@ -476,6 +478,69 @@ fn created_torrents_are_read_and_verified_by_transmission_and_libtorrent() {
             assert_eq!(m.info.files.len(), ODD_TREE.len(), "{label}");
         }
     }
+}
+
+/// BitTorrent v2 (BEP 52) both ways: libtorrent's v2-only torrents load with its info-hashes, file
+/// layout (each file on a piece boundary, padding after) and piece count; btorrent makes the very same
+/// `info` for the same content and piece length; libtorrent finds every piece of the data valid
+/// against btorrent's piece layers, and one changed byte makes exactly the piece btorrent's layout puts
+/// it in invalid.
+#[test]
+#[ignore = "needs mktorrent, transmission-cli, python3-libtorrent"]
+fn v2_torrents_are_made_read_and_verified_alike_by_libtorrent() {
+    let fx = fixture();
+    let data = fx.root.join("data");
+    for (src, kind) in [(&fx.single, "single"), (&fx.tree, "multi")] {
+        for plen in [16384u64, 32768, 262144] {
+            let label = format!("{kind}-{plen}");
+            let theirs_path = fx.root.join(format!("lt-{label}.torrent"));
+            let lt = lt_create(
+                src,
+                &theirs_path,
+                plen,
+                serde_json::json!({"v2_only": true}),
+            );
+            let theirs = Metainfo::load(&theirs_path).unwrap_or_else(|e| panic!("{label}: {e}"));
+            assert!(theirs.info.v2.is_some(), "{label}");
+            assert_same_as_libtorrent(&theirs, &lt);
+            assert_eq!(theirs.info_hash_v2.map(hex::encode), lt.info_hash_v2);
+
+            let opts = CreateOptions {
+                piece_length: Some(plen),
+                v2: true,
+                ..Default::default()
+            };
+            let out = fx.root.join(format!("ours-{label}.torrent"));
+            let ours = create(src, &opts, &out);
+            assert_eq!(ours.info_bytes(), theirs.info_bytes(), "{label}");
+            assert_same_as_libtorrent(&ours, &lt_show(&out));
+            let check = lt_check(&out, &data);
+            assert_eq!(check.error, None, "{label}");
+            assert_eq!(check.info_hash, Some(ours.info_hash.to_hex()), "{label}");
+            assert_eq!(check.valid, Some(ours.info.piece_count()), "{label}");
+        }
+    }
+    let opts = CreateOptions {
+        piece_length: Some(16384),
+        v2: true,
+        ..Default::default()
+    };
+    let out = fx.root.join("t.torrent");
+    let m = create(&fx.tree, &opts, &out);
+    let target = m
+        .info
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("sub/deeper/nest.bin"))
+        .unwrap();
+    let at = 40_000u64;
+    let disk = data.join(&target.path);
+    let mut bytes = std::fs::read(&disk).unwrap();
+    bytes[at as usize] ^= 0xff;
+    std::fs::write(&disk, bytes).unwrap();
+    let check = lt_check(&out, &data);
+    let bad = ((target.offset + at) / m.info.piece_length) as usize;
+    assert_eq!(check.invalid, Some(vec![bad]));
 }
 
 /// libtorrent's check really checks: one changed byte makes exactly its piece invalid.

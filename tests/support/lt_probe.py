@@ -8,7 +8,10 @@
 `check` hash-checks the data under save_path with a libtorrent session that talks to nobody (no trackers,
 web seeds, DHT, LSD, UPnP or NAT-PMP; listening on 127.0.0.1 only) and reports which pieces are valid.
 `create` makes a torrent with libtorrent's own creator; options: trackers (list of tiers), comment,
-private, web_seeds, source (added to the info dict), v1_only."""
+private, web_seeds, source (added to the info dict), v1_only, v2_only.
+
+`info_hash` is the v1 info-hash, or for a v2-only torrent (BEP 52) the SHA-256 one cut to 20 bytes (the
+swarm's id); `info_hash_v2` is the whole SHA-256 one (null for v1 torrents)."""
 import json
 import os
 import sys
@@ -17,12 +20,19 @@ import time
 import libtorrent as lt
 
 
+def swarm_hash(ti):
+    hashes = ti.info_hashes()
+    return str(hashes.v1) if hashes.has_v1() else str(hashes.v2)[:40]
+
+
 def describe(ti):
     fs = ti.files()
     info = lt.bdecode(ti.info_section())
     source = info.get(b"source")
+    hashes = ti.info_hashes()
     return {
-        "info_hash": str(ti.info_hashes().v1),
+        "info_hash": swarm_hash(ti),
+        "info_hash_v2": str(hashes.v2) if hashes.has_v2() and not hashes.has_v1() else None,
         "name": ti.name(),
         "piece_length": ti.piece_length(),
         "num_pieces": ti.num_pieces(),
@@ -47,9 +57,15 @@ def describe(ti):
 
 
 def check(path, save_path, timeout):
+    with open(path, "rb") as f:
+        whole = lt.bdecode(f.read())
     full = lt.torrent_info(path)
-    # Only the info dict: same info-hash, no trackers or web seeds to contact.
-    ti = lt.torrent_info(b"d4:info" + full.info_section() + b"e")
+    # Only the info dict (and a v2 torrent's piece layers): same info-hash, no trackers or web seeds
+    # to contact.
+    kept = {b"info": lt.bdecode(full.info_section())}
+    if b"piece layers" in whole:
+        kept[b"piece layers"] = whole[b"piece layers"]
+    ti = lt.torrent_info(lt.bencode(kept))
     ses = lt.session({
         "listen_interfaces": "127.0.0.1:0",
         "enable_dht": False,
@@ -72,7 +88,7 @@ def check(path, save_path, timeout):
         time.sleep(0.05)
     pieces = list(st.pieces)
     return {
-        "info_hash": str(ti.info_hashes().v1),
+        "info_hash": swarm_hash(ti),
         "num_pieces": ti.num_pieces(),
         "valid": sum(1 for p in pieces if p),
         "invalid": [i for i, p in enumerate(pieces) if not p],
@@ -84,6 +100,8 @@ def create(src, out, piece_length, opts):
     fs = lt.file_storage()
     lt.add_files(fs, os.path.abspath(src))
     flags = lt.create_torrent.v1_only if opts.get("v1_only") else 0
+    if opts.get("v2_only"):
+        flags = lt.create_torrent.v2_only
     ct = lt.create_torrent(fs, piece_length, flags=flags)
     for tier, urls in enumerate(opts.get("trackers", [])):
         for url in urls:
