@@ -101,7 +101,7 @@ fn check_metainfo(data: &[u8], m: &Metainfo) {
             let full = sha256(m.info_bytes());
             assert_eq!(m.info_hash_v2, Some(full));
             assert_eq!(m.info_hash.0, full[..20], "info-hash is not SHA-256 cut");
-            assert_eq!(v2.len(), info.piece_count());
+            assert_eq!(v2.pieces.len(), info.piece_count());
             assert!(info.pieces.is_empty());
         }
     }

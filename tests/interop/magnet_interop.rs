@@ -1,6 +1,7 @@
 //! Magnet links and peer exchange with real clients on 127.0.0.1: btorrent fetches the metadata (BEP 9)
 //! and then the data from libtorrent, aria2c and qBittorrent seeders given only a magnet link (`x.pe`
-//! or the tracker); aria2c and libtorrent download a btorrent seed from a magnet link alone; libtorrent
+//! or the tracker); aria2c and libtorrent download a btorrent seed from a magnet link alone (libtorrent
+//! a v2 one too, its piece layers asked of us); libtorrent
 //! sends us `ut_pex` and reads ours (a leecher that knows only one peer learns the others).
 
 use std::net::SocketAddr;
@@ -126,6 +127,33 @@ async fn libtorrent_downloads_a_btorrent_seed_from_a_magnet_link() {
     let (s, h) = seed_with_btorrent(&setup).await;
     let out = setup.dir("lt");
     let l = link(&setup, Some(s.listen_addr()), false);
+    let p = setup.spawn(
+        &mut libtorrent("leech", std::path::Path::new(&l), &out, free_port()),
+        "lt.log",
+    );
+    we_seed(setup, p, out, None).await;
+    assert!(h.stats().uploaded > 0);
+}
+
+/// A v2 torrent's magnet link (`urn:btmh:`): libtorrent fetches the info dictionary from btorrent,
+/// then its piece layers (BEP 52 hash requests, answered from ours), and downloads the data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3-libtorrent"]
+async fn libtorrent_downloads_a_btorrent_v2_seed_from_its_btmh_magnet_link() {
+    let setup = Setup::made(true, true).await;
+    assert!(setup
+        .meta
+        .info
+        .v2
+        .as_ref()
+        .unwrap()
+        .files
+        .iter()
+        .any(|f| f.piece_count > 1));
+    let (s, h) = seed_with_btorrent(&setup).await;
+    let out = setup.dir("lt");
+    let l = format!("{}&x.pe={}", setup.meta.magnet(), s.listen_addr());
+    assert!(l.starts_with("magnet:?xt=urn:btmh:1220"), "{l}");
     let p = setup.spawn(
         &mut libtorrent("leech", std::path::Path::new(&l), &out, free_port()),
         "lt.log",

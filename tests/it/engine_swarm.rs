@@ -924,3 +924,82 @@ async fn the_ip_filter_keeps_blocked_addresses_out() {
     assert_eq!(again.load(Ordering::SeqCst), 0);
     assert_eq!(open.ip_filter().len(), 1);
 }
+
+/// BEP 52: a v2 seed answers a hash request for a file's piece layer (as libtorrent asks when it came
+/// by a magnet link) with hashes that tie to the file's root, refuses what its layers cannot answer,
+/// and a v1 seed refuses every hash request; the connection goes on either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v2_seed_answers_hash_requests_from_its_piece_layers() {
+    use btorrent::metainfo::v2::{check_hashes, HashRange};
+    use btorrent::wire::{Geometry, Message, PeerCodec};
+    use futures::SinkExt;
+
+    let src = tempfile::tempdir().unwrap();
+    let top = src.path().join("v2");
+    write_random(&top.join("forty-pieces"), 40 * 16384 - 7, 61);
+    write_random(&top.join("small"), 100, 62);
+    let opts = |v2| btorrent::metainfo::CreateOptions {
+        piece_length: Some(16384),
+        v2,
+        ..Default::default()
+    };
+    let v2 = btorrent::metainfo::create_torrent(&top, &opts(true), &|_, _| {}).unwrap();
+    let v1 = btorrent::metainfo::create_torrent(&top, &opts(false), &|_, _| {}).unwrap();
+    let root = v2.info.v2.as_ref().unwrap().files[0].root;
+    // 40 pieces of one block: 64 leaves, 6 layers; the whole layer with no uncle, as libtorrent asks.
+    let whole = HashRange {
+        root,
+        base: 0,
+        index: 0,
+        length: 64,
+        proof_layers: 5,
+    };
+    let unaligned = HashRange { index: 2, ..whole };
+    for (meta, asks) in [
+        (&v2, vec![(whole, true), (unaligned, false)]),
+        (&v1, vec![(whole, false)]),
+    ] {
+        let (seed, _h) = seeder(meta, src.path()).await;
+        let mut s = tokio::net::TcpStream::connect(seed.listen_addr())
+            .await
+            .unwrap();
+        let t = Duration::from_secs(5);
+        write_handshake(
+            &mut s,
+            &Handshake::ours(meta.info_hash, PeerId::generate()),
+            t,
+        )
+        .await
+        .unwrap();
+        let fast = read_handshake(&mut s, t).await.unwrap().supports_fast();
+        let codec = PeerCodec::new(Geometry::from_info(&meta.info), fast);
+        let mut f = tokio_util::codec::Framed::new(s, codec);
+        for (r, answered) in asks {
+            f.send(Message::HashRequest(r)).await.unwrap();
+            loop {
+                match fake_peer::next_message(&mut f).await {
+                    Message::Hashes { range, hashes } => {
+                        assert!(answered, "answered {range:?}");
+                        assert_eq!(range, r);
+                        let hashes: Vec<[u8; 32]> = hashes
+                            .chunks_exact(32)
+                            .map(|c| c.try_into().unwrap())
+                            .collect();
+                        let layer = check_hashes(&r, 6, &hashes).expect("ties to the root");
+                        for (i, h) in layer.iter().enumerate().take(40) {
+                            assert_eq!(*h, meta.info.v2.as_ref().unwrap().pieces[i].root);
+                        }
+                        break;
+                    }
+                    Message::HashReject(range) => {
+                        assert!(!answered, "refused {range:?}");
+                        assert_eq!(range, r);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        seed.shutdown(Duration::from_secs(2)).await;
+    }
+}

@@ -8,6 +8,10 @@
 //! but for the pieces of the peer's allowed-fast set we sent it (BEP 6, [`ALLOWED_FAST`] at most),
 //! served choked or not.
 //!
+//! BEP 52's hash requests are answered for a v2 torrent from its piece layers (a peer that came by
+//! a magnet link has only the info dictionary), refused otherwise and while the peer leaves
+//! [`MAX_QUEUED_CONTROL`] bytes unread.
+//!
 //! The request window: it starts at [`START_WINDOW`] and grows by one per block received (slow start,
 //! doubling per round trip) until the rate stops growing; then it follows the rate (about
 //! [`WINDOW_SECONDS`] of data in flight), always within `MIN_WINDOW..=min(reqq, MAX_WINDOW)`, and
@@ -35,6 +39,7 @@ use super::picker::BlockResult;
 use super::rate::Rate;
 use super::sender::OutQueue;
 use super::torrent::Torrent;
+use btorrent_proto::metainfo::v2::HashRange;
 use btorrent_proto::wire::allowed_fast::allowed_fast_set;
 use btorrent_proto::wire::extension::{
     parse_upload_only, upload_only_payload, LT_DONTHAVE_ID, OUR_REQQ, UPLOAD_ONLY_ID,
@@ -62,6 +67,9 @@ pub const SNUB_UNKNOWN: Duration = Duration::from_secs(8);
 /// Pieces of its allowed-fast set a peer is told it may request while choked (libtorrent's
 /// default): enough for a newcomer's first trade, too few to live on.
 pub const ALLOWED_FAST: usize = 5;
+/// Control bytes waiting to go out to a peer beyond which its hash requests (BEP 52) are refused
+/// instead of answered (each answer is up to about 16 KiB).
+pub const MAX_QUEUED_CONTROL: usize = 256 * 1024;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 pub const KEEPALIVE: Duration = Duration::from_secs(60);
 const READ_BUFFER: usize = 256 * 1024;
@@ -432,8 +440,33 @@ impl Conn {
                 }
             }
             Message::Suggest(_) => {}
+            Message::HashRequest(r) => self.on_hash_request(r),
+            // We ask for no hashes while a torrent runs: a v2 torrent came with its piece layers.
+            Message::Hashes { .. } | Message::HashReject(_) => {}
         }
         Ok(())
+    }
+
+    /// BEP 52: a v2 torrent's piece layers (or the layers above them) for a peer that has only the
+    /// info dictionary (it came from a magnet link). Refused for a v1 torrent, for what the layers
+    /// cannot answer ([`V2::hashes`](btorrent_proto::metainfo::v2::V2::hashes)), and while
+    /// [`MAX_QUEUED_CONTROL`] bytes wait to go out to this peer (one that asks without reading).
+    fn on_hash_request(&mut self, r: HashRange) {
+        let info = &self.t.meta.info;
+        let backlog = self.out.inner.lock().ctrl.len() > MAX_QUEUED_CONTROL;
+        let answer = info
+            .v2
+            .as_ref()
+            .filter(|_| !backlog)
+            .and_then(|v2| v2.hashes(&r, info.piece_length));
+        self.out.push(&match answer {
+            Some(h) => Message::Hashes {
+                range: r,
+                hashes: h.concat().into(),
+            },
+            None => Message::HashReject(r),
+        });
+        self.out.flush();
     }
 
     fn note_listen_port(&mut self, port: u16) {

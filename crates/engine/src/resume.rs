@@ -180,7 +180,7 @@ pub(crate) fn verified(t: &Torrent, group: &[u32], bufs: &mut [Vec<u8>; LANES]) 
             .iter()
             .copied()
             .filter(|&i| {
-                let piece = &v2[i as usize];
+                let piece = &v2.pieces[i as usize];
                 let (len, buf) = (u64::from(piece.data_len), &mut bufs[0]);
                 let mut h = BlockHasher::default();
                 let mut at = 0;

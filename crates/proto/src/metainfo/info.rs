@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::v2::{self, PieceHash};
+use super::v2::{self, V2};
 use super::{invalid, MetainfoError, MAX_FILES, MAX_PIECE_LENGTH, MAX_TOTAL_LENGTH};
 use crate::bencode;
 use crate::fs::is_safe_component;
@@ -46,9 +46,9 @@ pub struct Info {
     pub piece_length: u64,
     /// SHA-1 of each piece; empty for a v2-only torrent.
     pub pieces: Vec<[u8; 20]>,
-    /// A v2-only torrent's piece hashes (BEP 52); `None` for v1 and hybrid torrents, which are
-    /// checked with `pieces`.
-    pub v2: Option<Vec<PieceHash>>,
+    /// A v2-only torrent's piece hashes and file trees (BEP 52); `None` for v1 and hybrid torrents,
+    /// which are checked with `pieces`.
+    pub v2: Option<V2>,
     pub files: Vec<FileEntry>,
     /// True for a torrent with a `files` list (its content is a folder named `name`).
     pub multi_file: bool,
@@ -67,7 +67,7 @@ impl Info {
     pub fn piece_matches(&self, index: usize, data: &[u8]) -> bool {
         use sha1::{Digest, Sha1};
         match &self.v2 {
-            Some(v2) => v2.get(index).is_some_and(|p| p.matches(data)),
+            Some(v2) => v2.pieces.get(index).is_some_and(|p| p.matches(data)),
             None => self
                 .pieces
                 .get(index)
@@ -145,7 +145,7 @@ pub(super) fn parse_info(
             name,
             piece_length,
             pieces: Vec::new(),
-            v2: Some(content.pieces),
+            v2: Some(content.hashes),
             files: content.files,
             multi_file: content.multi_file,
             private,

@@ -21,6 +21,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
@@ -141,7 +142,176 @@ impl PieceHash {
 pub(super) struct Content {
     pub files: Vec<FileEntry>,
     pub multi_file: bool,
+    pub hashes: V2,
+}
+
+/// A v2-only torrent's hashes: one per piece, and each non-empty file's tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V2 {
+    /// What each piece hashes to, in piece order.
     pub pieces: Vec<PieceHash>,
+    /// The non-empty files, in torrent order.
+    pub files: Vec<FileTree>,
+    /// Each file's tree above its pieces' layer, built the first time a peer asks for its hashes.
+    built: Built,
+}
+
+/// A cache of built trees, one slot per file: not part of what a [`V2`] is (equal whatever is
+/// built, a clone starts empty).
+#[derive(Default)]
+struct Built(Vec<OnceLock<Vec<Vec<Hash256>>>>);
+
+impl Built {
+    fn new(files: usize) -> Self {
+        Built((0..files).map(|_| OnceLock::new()).collect())
+    }
+}
+
+impl Clone for Built {
+    fn clone(&self) -> Self {
+        Built::new(self.0.len())
+    }
+}
+
+impl PartialEq for Built {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Built {}
+
+impl std::fmt::Debug for Built {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("..")
+    }
+}
+
+/// A non-empty file of a v2 torrent, as far as its tree goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileTree {
+    /// Its `pieces root`.
+    pub root: Hash256,
+    /// Its first piece and how many it has.
+    pub first_piece: u32,
+    pub piece_count: u32,
+    /// Its 16 KiB blocks (the last may be short).
+    pub blocks: u64,
+}
+
+/// One `hash request`, `hashes` or `hash reject` (BEP 52): hashes of the tree of the file whose root
+/// is `root`, `length` of them from `index` at layer `base` (0 the blocks' layer), and the uncle
+/// hashes up to `proof_layers` layers above `base` that tie them to the root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HashRange {
+    pub root: Hash256,
+    pub base: u32,
+    pub index: u32,
+    pub length: u32,
+    pub proof_layers: u32,
+}
+
+/// Most hashes one request may ask for (libtorrent's bound: a piece of 128 MiB in blocks).
+pub const MAX_HASHES_ASKED: u32 = 8192;
+
+/// Most hashes one answer gives: what libtorrent asks for at a time (512 of a piece layer); a larger
+/// request is refused, so an answer stays about 16 KiB.
+pub const MAX_HASHES_SERVED: u32 = 512;
+
+impl V2 {
+    /// The file whose tree has `root`.
+    pub fn file(&self, root: &Hash256) -> Option<&FileTree> {
+        self.files.iter().find(|f| &f.root == root)
+    }
+
+    /// The file's tree from its pieces' layer up, built once.
+    fn tree(&self, file: usize, piece_length: u64) -> &[Vec<Hash256>] {
+        let f = &self.files[file];
+        let first = f.first_piece as usize;
+        self.built.0[file].get_or_init(|| {
+            tree_above(
+                &self.pieces[first..first + f.piece_count as usize],
+                piece_length,
+            )
+        })
+    }
+
+    /// The answer to a hash request, from the piece layers: the `length` hashes asked for, then the
+    /// uncles, lowest first, for the layers from the one whose node covers the whole range up to
+    /// `base + proof_layers`. `None` (a reject) for an unknown root, a range or layers outside the
+    /// file's tree, a length that is not a power of two or an index not a multiple of it, and a
+    /// layer below the pieces' (block hashes would take reading the data), and more than
+    /// [`MAX_HASHES_SERVED`] hashes.
+    pub fn hashes(&self, req: &HashRange, piece_length: u64) -> Option<Vec<Hash256>> {
+        let at_file = self.files.iter().position(|f| f.root == req.root)?;
+        let file = &self.files[at_file];
+        let piece_level = (piece_length / BLOCK).trailing_zeros();
+        let height = file.blocks.next_power_of_two().trailing_zeros();
+        let (base, index, length, proof) = (req.base, req.index, req.length, req.proof_layers);
+        let shape_ok = length.is_power_of_two()
+            && length <= MAX_HASHES_SERVED
+            && index.is_multiple_of(length)
+            && base >= piece_level
+            && base < height
+            && u64::from(base) + u64::from(proof) < u64::from(height)
+            && u64::from(index) + u64::from(length) <= file.blocks.next_power_of_two() >> base;
+        if !shape_ok {
+            return None;
+        }
+        let layers = self.tree(at_file, piece_length);
+        let at = |level: u32, i: u64| layers[(level - piece_level) as usize][i as usize];
+        let mut out: Vec<Hash256> = (0..u64::from(length))
+            .map(|k| at(base, u64::from(index) + k))
+            .collect();
+        let span = length.trailing_zeros();
+        let mut node = u64::from(index) >> span;
+        for up in span..=proof {
+            out.push(at(base + up, node ^ 1));
+            node >>= 1;
+        }
+        Some(out)
+    }
+}
+
+/// The layers of a file's tree from its pieces' layer (padded with the roots of empty pieces) up to
+/// its root.
+fn tree_above(pieces: &[PieceHash], piece_length: u64) -> Vec<Vec<Hash256>> {
+    let width = pieces.len().next_power_of_two();
+    let mut layer: Vec<Hash256> = pieces.iter().map(|p| p.root).collect();
+    layer.resize(width, empty_piece_root(piece_length));
+    let mut layers = vec![layer];
+    while layers.last().is_some_and(|l| l.len() > 1) {
+        let below = layers.last().expect("one layer at least");
+        let up = below
+            .chunks_exact(2)
+            .map(|p| parent(&p[0], &p[1]))
+            .collect();
+        layers.push(up);
+    }
+    layers
+}
+
+/// Checks a `hashes` answer to `req` against the file's root, `height` layers above its blocks:
+/// the `length` hashes folded into the root of their range, then each uncle in turn, must give the
+/// root. On success, the hashes asked for (without the uncles).
+pub fn check_hashes(req: &HashRange, height: u32, hashes: &[Hash256]) -> Option<Vec<Hash256>> {
+    let length = req.length as usize;
+    if !req.length.is_power_of_two() || hashes.len() < length {
+        return None;
+    }
+    let (asked, uncles) = hashes.split_at(length);
+    let mut node = merkle_root(asked, u64::from(req.length), [0; 32]);
+    let mut at = u64::from(req.index) >> req.length.trailing_zeros();
+    for u in uncles {
+        node = if at.is_multiple_of(2) {
+            parent(&node, u)
+        } else {
+            parent(u, &node)
+        };
+        at >>= 1;
+    }
+    let level = req.base + req.length.trailing_zeros() + uncles.len() as u32;
+    (level == height && at == 0 && node == req.root).then(|| asked.to_vec())
 }
 
 /// One file of the `file tree`: path components, length, `pieces root`.
@@ -166,6 +336,7 @@ pub(super) fn parse(
     let per_piece = piece_length / BLOCK;
     let mut files = Vec::with_capacity(found.len() * 2);
     let mut pieces = Vec::new();
+    let mut trees = Vec::new();
     let mut offset = 0u64;
     for (comps, length, root) in found {
         // A lone file at the top is a single-file torrent, named by its key (as libtorrent reads it).
@@ -193,6 +364,12 @@ pub(super) fn parse(
         }
         let root = root.ok_or_else(|| invalid(format!("{:?} has no `pieces root`", shown())))?;
         let count = length.div_ceil(piece_length);
+        trees.push(FileTree {
+            root,
+            first_piece: pieces.len() as u32,
+            piece_count: count as u32,
+            blocks: length.div_ceil(BLOCK),
+        });
         if count == 1 {
             pieces.push(PieceHash {
                 root,
@@ -261,7 +438,11 @@ pub(super) fn parse(
     Ok(Content {
         files,
         multi_file,
-        pieces,
+        hashes: V2 {
+            pieces,
+            built: Built::new(trees.len()),
+            files: trees,
+        },
     })
 }
 
@@ -513,6 +694,106 @@ mod tests {
         let edited = Metainfo::from_bytes(&edited).unwrap();
         assert_eq!(edited.info_hash_v2, m.info_hash_v2);
         assert_eq!(edited.info.v2, m.info.v2);
+        let v2 = m.info.v2.as_ref().unwrap();
+        let roots: Vec<(u32, u32, u64)> = v2
+            .files
+            .iter()
+            .map(|f| (f.first_piece, f.piece_count, f.blocks))
+            .collect();
+        assert_eq!(roots, [(0, 3, 3), (3, 1, 1), (4, 1, 1)]);
+    }
+
+    #[test]
+    fn hash_requests_are_answered_from_the_piece_layers_and_the_answers_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        // 600 pieces of 16 KiB (pieces are blocks here): a tree of 1,024 leaves, 10 layers up.
+        let data: Vec<u8> = (0..600 * 16384 - 100)
+            .map(|i: u32| (i % 251) as u8)
+            .collect();
+        std::fs::write(&path, &data).unwrap();
+        let opts = CreateOptions {
+            piece_length: Some(16384),
+            v2: true,
+            ..Default::default()
+        };
+        let m = create_torrent(&path, &opts, &|_, _| {}).unwrap();
+        let v2 = m.info.v2.as_ref().unwrap();
+        let root = v2.files[0].root;
+        let leaves = {
+            let mut h = BlockHasher::default();
+            h.update(&data);
+            h.finish()
+        };
+        let req = |base, index, length, proof_layers| HashRange {
+            root,
+            base,
+            index,
+            length,
+            proof_layers,
+        };
+        // libtorrent's ask for a layer of more than 512: 512 at a time, one uncle to the root.
+        for index in [0, 512] {
+            let r = req(0, index, 512, 9);
+            let got = v2.hashes(&r, 16384).unwrap();
+            assert_eq!(got.len(), 513);
+            let asked = check_hashes(&r, 10, &got).expect("ties to the root");
+            let want: Vec<Hash256> = (index as usize..index as usize + 512)
+                .map(|i| leaves.get(i).copied().unwrap_or(empty_piece_root(16384)))
+                .collect();
+            assert_eq!(asked, want);
+            let mut bad = got.clone();
+            bad[512][0] ^= 1;
+            assert!(check_hashes(&r, 10, &bad).is_none(), "a bad uncle");
+            bad = got.clone();
+            bad[3][0] ^= 1;
+            assert!(check_hashes(&r, 10, &bad).is_none(), "a bad hash");
+        }
+        // Small ranges with every uncle up to the root; a higher layer alone.
+        let r = req(0, 6, 2, 9);
+        let got = v2.hashes(&r, 16384).unwrap();
+        assert_eq!(got.len(), 2 + 9);
+        assert_eq!(check_hashes(&r, 10, &got).unwrap(), leaves[6..8]);
+        let r = req(3, 0, 128, 6);
+        assert_eq!(
+            check_hashes(&r, 10, &v2.hashes(&r, 16384).unwrap())
+                .unwrap()
+                .len(),
+            128
+        );
+        // Too few uncles to reach the root: an answer that cannot be checked.
+        let r = req(0, 0, 512, 8);
+        assert_eq!(v2.hashes(&r, 16384).unwrap().len(), 512);
+        assert!(check_hashes(&r, 10, &v2.hashes(&r, 16384).unwrap()).is_none());
+        // Refused: unknown root, unaligned, past the layer, proof to or past the root, not a power
+        // of two, more than the bound.
+        let mut unknown = req(0, 0, 2, 0);
+        unknown.root[0] ^= 1;
+        for bad in [
+            unknown,
+            req(0, 3, 2, 0),
+            req(0, 1024, 2, 0),
+            req(0, 0, 2, 10),
+            req(10, 0, 1, 0),
+            req(0, 0, 3, 0),
+            req(0, 0, 1024, 0),
+        ] {
+            assert!(v2.hashes(&bad, 16384).is_none(), "{bad:?}");
+        }
+        // Pieces of 32 KiB: block hashes are below the pieces' layer, not kept.
+        let opts = CreateOptions {
+            piece_length: Some(32768),
+            ..opts
+        };
+        let m = create_torrent(&path, &opts, &|_, _| {}).unwrap();
+        let v2 = m.info.v2.as_ref().unwrap();
+        let r = HashRange {
+            root: v2.files[0].root,
+            ..req(0, 0, 2, 0)
+        };
+        assert!(v2.hashes(&r, 32768).is_none());
+        let r = HashRange { base: 1, ..r };
+        assert!(v2.hashes(&r, 32768).is_some());
     }
 
     #[test]

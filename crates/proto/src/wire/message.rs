@@ -1,4 +1,4 @@
-//! Peer wire messages (BEP 3, BEP 6, BEP 10) and their codec.
+//! Peer wire messages (BEP 3, BEP 6, BEP 10, and BEP 52's hash messages) and their codec.
 //!
 //! The decoder is strict, because every byte comes from a stranger: it checks the length prefix against
 //! [`Geometry::max_message_len`] before reserving anything, checks each message's fixed size, checks every
@@ -14,6 +14,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::bitfield::{Bitfield, BitfieldError};
 use super::BLOCK_SIZE;
+use crate::metainfo::v2::{HashRange, MAX_HASHES_ASKED};
 
 /// Longest extension (BEP 10) message accepted; we offer no extension that needs more.
 pub const MAX_EXTENDED_LEN: usize = 64 * 1024;
@@ -36,7 +37,11 @@ pub enum Message {
     Have(u32),
     Bitfield(Bitfield),
     Request(BlockRef),
-    Piece { index: u32, begin: u32, data: Bytes },
+    Piece {
+        index: u32,
+        begin: u32,
+        data: Bytes,
+    },
     Cancel(BlockRef),
     Port(u16),
     Suggest(u32),
@@ -44,7 +49,18 @@ pub enum Message {
     HaveNone,
     Reject(BlockRef),
     AllowedFast(u32),
-    Extended { id: u8, payload: Bytes },
+    Extended {
+        id: u8,
+        payload: Bytes,
+    },
+    /// BEP 52: hashes of a v2 torrent's file tree asked for, given (with their uncles, 32 bytes each)
+    /// or refused.
+    HashRequest(HashRange),
+    Hashes {
+        range: HashRange,
+        hashes: Bytes,
+    },
+    HashReject(HashRange),
 }
 
 pub mod id {
@@ -64,7 +80,13 @@ pub mod id {
     pub const REJECT: u8 = 0x10;
     pub const ALLOWED_FAST: u8 = 0x11;
     pub const EXTENDED: u8 = 20;
+    pub const HASH_REQUEST: u8 = 21;
+    pub const HASHES: u8 = 22;
+    pub const HASH_REJECT: u8 = 23;
 }
+
+/// Body of a hash request or reject: the root, then base, index, length and proof layers.
+const HASH_RANGE_LEN: usize = 32 + 16;
 
 /// The shape of a torrent, which is all the decoder needs to judge a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +196,25 @@ impl PeerCodec {
     }
 }
 
+fn hash_range(b: &mut BytesMut) -> HashRange {
+    let mut root = [0u8; 32];
+    b.copy_to_slice(&mut root);
+    HashRange {
+        root,
+        base: b.get_u32(),
+        index: b.get_u32(),
+        length: b.get_u32(),
+        proof_layers: b.get_u32(),
+    }
+}
+
+fn put_hash_range(dst: &mut BytesMut, r: &HashRange) {
+    dst.put_slice(&r.root);
+    for v in [r.base, r.index, r.length, r.proof_layers] {
+        dst.put_u32(v);
+    }
+}
+
 fn block_ref(b: &mut BytesMut) -> BlockRef {
     BlockRef {
         index: b.get_u32(),
@@ -253,6 +294,15 @@ impl Decoder for PeerCodec {
                 id::EXTENDED if !(1..=MAX_EXTENDED_LEN).contains(&body) => {
                     return Err(WireError::BadSize { id: msg_id, len })
                 }
+                id::HASH_REQUEST | id::HASH_REJECT => fixed(HASH_RANGE_LEN)?,
+                // The hashes asked for and their uncles (at most a tree's height of them).
+                id::HASHES
+                    if body < HASH_RANGE_LEN
+                        || !(body - HASH_RANGE_LEN).is_multiple_of(32)
+                        || (body - HASH_RANGE_LEN) / 32 > MAX_HASHES_ASKED as usize + 64 =>
+                {
+                    return Err(WireError::BadSize { id: msg_id, len })
+                }
                 _ => {}
             }
             src.advance(1);
@@ -299,6 +349,12 @@ impl Decoder for PeerCodec {
                         payload: src.split_to(body - 1).freeze(),
                     }
                 }
+                id::HASH_REQUEST => Message::HashRequest(hash_range(src)),
+                id::HASH_REJECT => Message::HashReject(hash_range(src)),
+                id::HASHES => Message::Hashes {
+                    range: hash_range(src),
+                    hashes: src.split_to(body - HASH_RANGE_LEN).freeze(),
+                },
                 _ => {
                     // Unknown id: skip the body and read on.
                     src.advance(body);
@@ -394,6 +450,20 @@ pub fn encode(msg: &Message, dst: &mut BytesMut) {
             dst.put_u8(id::EXTENDED);
             dst.put_u8(*ext);
             dst.put_slice(payload);
+        }
+        Message::HashRequest(r) | Message::HashReject(r) => {
+            dst.put_u32(1 + HASH_RANGE_LEN as u32);
+            dst.put_u8(match msg {
+                Message::HashRequest(_) => id::HASH_REQUEST,
+                _ => id::HASH_REJECT,
+            });
+            put_hash_range(dst, r);
+        }
+        Message::Hashes { range, hashes } => {
+            dst.put_u32((1 + HASH_RANGE_LEN + hashes.len()) as u32);
+            dst.put_u8(id::HASHES);
+            put_hash_range(dst, range);
+            dst.put_slice(hashes);
         }
     }
 }
