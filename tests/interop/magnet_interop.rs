@@ -1,6 +1,6 @@
 //! Magnet links and peer exchange with real clients on 127.0.0.1: btorrent fetches the metadata (BEP 9)
 //! and then the data from libtorrent, aria2c and qBittorrent seeders given only a magnet link (`x.pe`
-//! or the tracker); aria2c and libtorrent download a btorrent seed from a magnet link alone (libtorrent
+//! or the tracker; from libtorrent a v2 link too, its piece layers asked by BEP 52 hash requests); aria2c and libtorrent download a btorrent seed from a magnet link alone (libtorrent
 //! a v2 one too, its piece layers asked of us); libtorrent
 //! sends us `ut_pex` and reads ours (a leecher that knows only one peer learns the others).
 
@@ -73,6 +73,32 @@ async fn btorrent_fetches_a_magnet_from_a_libtorrent_seeder() {
     );
     setup.wait_seeder(port, &mut p).await;
     let l = link(&setup, Some(loopback(port)), false);
+    fetch_and_download(&setup, &l, Some(loopback(port)), &mut p).await;
+}
+
+/// A v2 torrent's `urn:btmh:` link: btorrent fetches the info dictionary from libtorrent, then the
+/// piece layers (BEP 52 hash requests, libtorrent answering), and downloads the data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3-libtorrent"]
+async fn btorrent_fetches_a_v2_magnet_and_its_piece_layers_from_a_libtorrent_seeder() {
+    let setup = Setup::made(true, true).await;
+    assert!(setup
+        .meta
+        .info
+        .v2
+        .as_ref()
+        .unwrap()
+        .files
+        .iter()
+        .any(|f| f.piece_count > 1));
+    let port = free_port();
+    let mut p = setup.spawn(
+        &mut libtorrent("seed", &setup.torrent_file, &setup.src, port),
+        "lt.log",
+    );
+    setup.wait_seeder(port, &mut p).await;
+    let l = format!("{}&x.pe={}", setup.meta.magnet(), loopback(port));
+    assert!(l.starts_with("magnet:?xt=urn:btmh:1220"), "{l}");
     fetch_and_download(&setup, &l, Some(loopback(port)), &mut p).await;
 }
 

@@ -84,8 +84,26 @@ fn magnet_links_parse_and_bad_ones_say_why() {
         err("magnet:?xt=urn:btih:YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKE1"),
         MagnetError::BadInfoHash(_)
     ));
-    // A v2-only link is named as such (its piece layers would have to come from peers).
-    assert_eq!(err("magnet:?xt=urn:btmh:1220abcd"), MagnetError::V2Only);
+    // A v2 link: `btmh` alone names the swarm by the SHA-256 cut to 20 bytes; beside a `btih`
+    // (a hybrid's link) the `btih` wins; a `btmh` that is not a whole SHA-256 is refused.
+    let full = "ab".repeat(32);
+    let v2 = Magnet::parse(&format!("magnet:?xt=urn:btmh:1220{full}")).unwrap();
+    assert_eq!(v2.info_hash.to_hex(), "ab".repeat(20));
+    assert_eq!(v2.info_hash_v2, Some([0xab; 32]));
+    let hybrid = format!("magnet:?xt=urn:btmh:1220{full}&xt=urn:btih:{hex}");
+    let hybrid = Magnet::parse(&hybrid).unwrap();
+    assert_eq!(
+        (hybrid.info_hash.to_hex(), hybrid.info_hash_v2),
+        (hex.to_string(), None)
+    );
+    for bad in [
+        "urn:btmh:1220abcd",
+        "urn:btmh:1120{full}",
+        "urn:btmh:{full}",
+    ] {
+        let link = format!("magnet:?xt={}", bad.replace("{full}", &full));
+        assert!(matches!(err(&link), MagnetError::BadInfoHash(_)), "{link}");
+    }
     assert!(matches!(
         err(&format!("magnet:?xt=urn:btih:{hex}&x.pe=nohost")),
         MagnetError::BadPeer(_)
@@ -175,6 +193,55 @@ async fn metadata_crosses_between_two_sessions_from_x_pe_and_from_a_tracker() {
     // Nobody to ask: a clear error, at once.
     let e = fetch(&fetcher, &m, 30).await.unwrap_err().to_string();
     assert!(e.contains("no peer to fetch the metadata from"), "{e}");
+}
+
+/// A v2 torrent's magnet link (`urn:btmh:`): the info dictionary comes from the seed (checked against
+/// the SHA-256), then the piece layers it lacks (BEP 52 hash requests, each answer checked against its
+/// file's root), and the torrent so made downloads whole. A link whose SHA-256 differs past the 20
+/// bytes the swarm is named by gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v2_magnet_brings_the_dictionary_then_the_piece_layers_then_the_data() {
+    init_logs();
+    let src = tempfile::tempdir().unwrap();
+    let top = src.path().join("v2share");
+    write_random(&top.join("big.bin"), 700 * 16384 - 5, 71);
+    write_random(&top.join("mid.bin"), 50_000, 72);
+    write_random(&top.join("tiny.txt"), 10, 73);
+    let opts = btorrent::metainfo::CreateOptions {
+        piece_length: Some(16384),
+        v2: true,
+        ..Default::default()
+    };
+    let meta = btorrent::metainfo::create_torrent(&top, &opts, &|_, _| {}).unwrap();
+    let (seed, _h) = seeder(&meta, src.path()).await;
+    let link = format!("{}&x.pe={}", meta.magnet(), seed.listen_addr());
+    let m = Magnet::parse(&link).unwrap();
+    assert_eq!(m.info_hash, meta.info_hash);
+
+    let fetcher = session().await;
+    let got = fetch(&fetcher, &m, 60).await.unwrap();
+    assert_eq!(got.info_bytes(), meta.info_bytes());
+    assert_eq!(got.info.v2, meta.info.v2);
+    assert!(got.as_bytes().windows(12).any(|w| w == b"piece layers"));
+
+    let dst = tempfile::tempdir().unwrap();
+    let h = fetcher
+        .add(
+            got,
+            crate::support::engine::opts(dst.path(), vec![seed.listen_addr()]),
+        )
+        .await
+        .unwrap();
+    crate::support::engine::wait_complete(&h, 60).await;
+    crate::support::assert_same_tree(src.path(), dst.path());
+
+    let mut wrong = m.clone();
+    wrong.info_hash_v2.as_mut().unwrap()[31] ^= 1;
+    let e = fetch(&session().await, &wrong, 30)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not the one the link's btmh names"), "{e}");
 }
 
 /// A magnet fetched through a tracker that knows nobody yet: the fetch asks it again soon (as soon as

@@ -792,9 +792,38 @@ impl Session {
             r = crate::metadata::fetch(cfg, ih, sources, progress, fetching.clone()) => r,
             _ = ctx.shutdown.cancelled() => Err(EngineError::ShuttingDown),
         }?;
+        let unusable = |e: btorrent_proto::metainfo::MetainfoError| {
+            EngineError::MetadataUnusable(e.to_string())
+        };
+        if let Some(full) = magnet.info_hash_v2 {
+            if btorrent_proto::metainfo::v2::sha256(&fetched.info) != full {
+                return Err(EngineError::MetadataUnusable(
+                    "the info dictionary is not the one the link's btmh names".into(),
+                ));
+            }
+        }
+        // A v2 torrent's piece layers come from the peers that gave its dictionary (BEP 52).
+        let layers =
+            match btorrent_proto::metainfo::layers_needed(&fetched.info).map_err(unusable)? {
+                None => None,
+                Some(needed) => {
+                    let asked = crate::metadata::layers::fetch(
+                        ctx,
+                        ih,
+                        ctx.peer_id,
+                        &needed,
+                        &fetched.peers,
+                        &fetching,
+                    );
+                    Some(tokio::select! {
+                        r = asked => r,
+                        _ = ctx.shutdown.cancelled() => Err(EngineError::ShuttingDown),
+                    }?)
+                }
+            };
         ctx.fetches.keep_peers(ih, fetched.peers);
-        let bytes = magnet.torrent_bytes(&fetched.info);
-        Metainfo::from_bytes(&bytes).map_err(|e| EngineError::MetadataUnusable(e.to_string()))
+        let bytes = magnet.torrent_bytes(&fetched.info, layers.as_deref());
+        Metainfo::from_bytes(&bytes).map_err(unusable)
     }
 
     /// Asks the trackers of the metadata fetches of `ih` for peers now, or as soon as their

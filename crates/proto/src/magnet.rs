@@ -28,7 +28,10 @@ pub const MAX_MAGNET_LIST: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Magnet {
+    /// The swarm's id: the `btih`, or for a v2-only link (`btmh` alone) its SHA-256 cut to 20 bytes.
     pub info_hash: InfoHash,
+    /// A v2-only link's whole SHA-256 info-hash (BEP 52); the info dictionary fetched must have it.
+    pub info_hash_v2: Option<[u8; 32]>,
     /// `dn`: the name to show until the metadata arrives.
     pub name: Option<String>,
     /// `tr`: tracker URLs, in order, without repeats.
@@ -47,12 +50,10 @@ pub enum MagnetError {
     NotMagnet,
     #[error("magnet link is longer than {} KiB", MAX_MAGNET_LEN / 1024)]
     TooLong,
-    #[error("magnet link has no `xt=urn:btih:<info-hash>`")]
+    #[error("magnet link has no `xt=urn:btih:<info-hash>` (or `xt=urn:btmh:1220<SHA-256>`)")]
     NoInfoHash,
-    #[error("magnet `xt` {0:?} is not a BitTorrent v1 info-hash (urn:btih: with 40 hex or 32 base32 characters)")]
+    #[error("magnet `xt` {0:?} is not an info-hash (urn:btih: with 40 hex or 32 base32 characters, or urn:btmh:1220 with 64 hex)")]
     BadInfoHash(String),
-    #[error("a BitTorrent v2-only magnet link (urn:btmh:, no urn:btih:): its piece hashes would have to come from peers (BEP 52 hash requests), which btorrent does not fetch; open the v2 .torrent file instead")]
-    V2Only,
     #[error("magnet `x.pe` {0:?} is not host:port")]
     BadPeer(String),
     #[error("magnet parameter {0:?} is not valid percent-encoded UTF-8")]
@@ -98,13 +99,23 @@ fn base32(s: &str) -> Option<[u8; 20]> {
     (n == 20).then_some(out)
 }
 
-fn info_hash(xt: &str) -> Result<InfoHash, MagnetError> {
+/// An `xt`: a v1 info-hash, or a v2 one (`urn:btmh:1220` and 64 hex digits: the SHA-256 multihash).
+enum Xt {
+    V1(InfoHash),
+    V2([u8; 32]),
+}
+
+fn info_hash(xt: &str) -> Result<Xt, MagnetError> {
     let bad = || MagnetError::BadInfoHash(crate::text::shown(xt.as_bytes(), 80));
-    if xt
-        .get(..9)
-        .is_some_and(|p| p.eq_ignore_ascii_case("urn:btmh:"))
+    if let Some(mh) = xt
+        .get(..13)
+        .filter(|p| p.eq_ignore_ascii_case("urn:btmh:1220"))
+        .map(|_| &xt[13..])
     {
-        return Err(MagnetError::V2Only);
+        let mut full = [0u8; 32];
+        return hex::decode_to_slice(mh, &mut full)
+            .map(|()| Xt::V2(full))
+            .map_err(|_| bad());
     }
     let prefix = "urn:btih:";
     let h = xt
@@ -117,6 +128,7 @@ fn info_hash(xt: &str) -> Result<InfoHash, MagnetError> {
         32 => base32(h).map(InfoHash).ok_or_else(bad),
         _ => Err(bad()),
     }
+    .map(Xt::V1)
 }
 
 /// Checks `host:port` (port 1 to 65535, a non-empty host without spaces).
@@ -176,10 +188,11 @@ impl Magnet {
         if !is_magnet(link) {
             return Err(MagnetError::NotMagnet);
         }
-        let mut ih = None;
+        let (mut ih, mut v2) = (None, None);
         let mut bad_xt = None;
         let mut m = Magnet {
             info_hash: InfoHash([0; 20]),
+            info_hash_v2: None,
             name: None,
             trackers: Vec::new(),
             peers: Vec::new(),
@@ -200,9 +213,10 @@ impl Magnet {
                     .map_err(|_| MagnetError::BadEncoding(crate::text::shown(key.as_bytes(), 40)))
             };
             match key {
-                "xt" if ih.is_none() => match info_hash(&decode(false)?) {
-                    Ok(h) => ih = Some(h),
-                    // A link may carry several `xt` (a v2 `btmh` beside the v1 one).
+                // A hybrid's link carries both; its torrent joins the v1 swarm, so the `btih` wins.
+                "xt" => match info_hash(&decode(false)?) {
+                    Ok(Xt::V1(h)) => ih = ih.or(Some(h)),
+                    Ok(Xt::V2(h)) => v2 = v2.or(Some(h)),
                     Err(e) => bad_xt = Some(e),
                 },
                 "dn" => m.name = Some(crate::text::shown(decode(true)?.as_bytes(), 255)),
@@ -241,10 +255,14 @@ impl Magnet {
                 _ => {}
             }
         }
-        m.info_hash = match (ih, bad_xt) {
-            (Some(h), _) => h,
-            (None, Some(e)) => return Err(e),
-            (None, None) => return Err(MagnetError::NoInfoHash),
+        (m.info_hash, m.info_hash_v2) = match (ih, v2, bad_xt) {
+            (Some(h), _, _) => (h, None),
+            (None, Some(full), _) => {
+                let cut: [u8; 20] = full[..20].try_into().expect("32 bytes");
+                (InfoHash(cut), Some(full))
+            }
+            (None, None, Some(e)) => return Err(e),
+            (None, None, None) => return Err(MagnetError::NoInfoHash),
         };
         Ok(m)
     }
@@ -267,9 +285,10 @@ impl Magnet {
         Ok(Some(picked))
     }
 
-    /// A .torrent made of an info dictionary fetched for this link (`info`, its exact bytes), the
-    /// link's trackers, each in a tier of its own (BEP 12), and its web seeds (`url-list`).
-    pub fn torrent_bytes(&self, info: &[u8]) -> Vec<u8> {
+    /// A .torrent made of an info dictionary fetched for this link (`info`, its exact bytes), a v2
+    /// torrent's `piece layers` fetched too (raw), the link's trackers, each in a tier of its own
+    /// (BEP 12), and its web seeds (`url-list`).
+    pub fn torrent_bytes(&self, info: &[u8], piece_layers: Option<&[u8]>) -> Vec<u8> {
         let mut w = Writer::with_capacity(info.len() + 256);
         w.begin_dict();
         if let Some(first) = self.trackers.first() {
@@ -285,6 +304,9 @@ impl Magnet {
         w.bytes(b"created by")
             .bytes(concat!("btorrent ", env!("CARGO_PKG_VERSION")).as_bytes());
         w.bytes(b"info").raw(info);
+        if let Some(layers) = piece_layers {
+            w.bytes(b"piece layers").raw(layers);
+        }
         if !self.web_seeds.is_empty() {
             w.bytes(b"url-list").begin_list();
             for u in &self.web_seeds {
@@ -361,7 +383,7 @@ mod tests {
             );
         }
         let info = b"d6:lengthi5e4:name1:x12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae";
-        let t = crate::metainfo::Metainfo::from_bytes(&m.torrent_bytes(info)).unwrap();
+        let t = crate::metainfo::Metainfo::from_bytes(&m.torrent_bytes(info, None)).unwrap();
         assert_eq!(t.web_seeds, m.web_seeds);
     }
 

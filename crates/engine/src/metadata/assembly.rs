@@ -170,7 +170,10 @@ impl Assembly {
             whole.extend_from_slice(d);
             senders.insert(*from);
         }
-        if Sha1::digest(&whole).as_slice() == info_hash.0 {
+        // A v1 info-hash is the dictionary's SHA-1; a v2 one its SHA-256 cut to 20 bytes (BEP 52).
+        if Sha1::digest(&whole).as_slice() == info_hash.0
+            || btorrent_proto::metainfo::v2::sha256(&whole)[..20] == info_hash.0
+        {
             self.done = Some(whole);
             return Outcome::Done;
         }

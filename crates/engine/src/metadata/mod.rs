@@ -9,13 +9,16 @@
 //! of the session's budget ([`crate::fd_budget`]); each speaks just enough of the protocol to ask for pieces
 //! (`peer`), and the pieces come together in an `assembly::Assembly`, which hashes the whole against
 //! the info-hash before anything uses it (a peer that sends a bad dictionary is dropped and the fetch
-//! goes on with the others). A `metadata_size` of 0 or over 16 MiB is refused.
+//! goes on with the others). A `metadata_size` of 0 or over 16 MiB is refused. A v1 info-hash is the
+//! dictionary's SHA-1, a v2 one (BEP 52) its SHA-256 cut to 20 bytes; a v2 torrent's piece layers,
+//! which the dictionary does not hold, are asked of the peers that gave it afterwards (`layers`).
 //!
 //! Progress (how many peers answered with a size, pieces in) goes to a callback. The fetch ends with
 //! the dictionary (and where the peers that offered it take connections: the torrent's first peers), when cancelled, after [`FetchConfig::timeout`], or as soon as every peer failed and no
 //! source can bring more (no trackers, the channel closed), with the reason the last one failed.
 
 pub(crate) mod assembly;
+pub(crate) mod layers;
 mod peer;
 pub(crate) mod registry;
 

@@ -105,6 +105,29 @@ pub(super) fn parse_info(
     at: usize,
     piece_layers: Option<&[u8]>,
 ) -> Result<Info, MetainfoError> {
+    parse_info_lacking(info_raw, at, piece_layers, None)
+}
+
+/// What a v2-only `info` fetched alone lacks: the layers of its files larger than a piece (see
+/// [`v2::LayersNeeded`]); `None` for a v1 or hybrid one, or when no file needs a layer.
+pub fn layers_needed(info_raw: &[u8]) -> Result<Option<v2::LayersNeeded>, MetainfoError> {
+    let mut files = Vec::new();
+    let info = parse_info_lacking(info_raw, 0, None, Some(&mut files))?;
+    Ok((!files.is_empty()).then(|| v2::LayersNeeded {
+        piece_length: info.piece_length,
+        piece_count: info.piece_count(),
+        total_length: info.total_length,
+        files,
+    }))
+}
+
+/// [`parse_info`], a v2 file's absent layer collected in `missing` instead of refused when given.
+fn parse_info_lacking(
+    info_raw: &[u8],
+    at: usize,
+    piece_layers: Option<&[u8]>,
+    missing: Option<&mut Vec<v2::FileTree>>,
+) -> Result<Info, MetainfoError> {
     if info_raw.first() != Some(&b'd') {
         return Err(invalid("`info` is not a dictionary"));
     }
@@ -139,7 +162,7 @@ pub(super) fn parse_info(
             )));
         }
         let tree = info.required("file tree")?;
-        let content = v2::parse(tree, &name, piece_length, piece_layers)?;
+        let content = v2::parse(tree, &name, piece_length, piece_layers, missing)?;
         return Ok(Info {
             total_length: content.files.last().map_or(0, |f| f.offset + f.length),
             name,

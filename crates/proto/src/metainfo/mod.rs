@@ -32,7 +32,7 @@ use crate::types::InfoHash;
 
 pub use create::{create_torrent, CreateOptions};
 pub use edit::{edit_trackers, set_tracker_tiers};
-pub use info::{FileEntry, Info};
+pub use info::{layers_needed, FileEntry, Info};
 
 /// Largest .torrent file read (a 1 PiB torrent with 16 MiB pieces has 1.3 MB of hashes).
 pub const MAX_TORRENT_FILE: u64 = 64 << 20;

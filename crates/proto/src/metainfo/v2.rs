@@ -218,6 +218,73 @@ pub const MAX_HASHES_ASKED: u32 = 8192;
 /// request is refused, so an answer stays about 16 KiB.
 pub const MAX_HASHES_SERVED: u32 = 512;
 
+/// What a v2-only info dictionary fetched alone (a magnet link's) lacks before it can be used: the
+/// piece layers of its files larger than one piece, which peers give on request (BEP 52).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayersNeeded {
+    pub piece_length: u64,
+    pub piece_count: usize,
+    pub total_length: u64,
+    pub files: Vec<FileTree>,
+}
+
+impl LayersNeeded {
+    /// The requests that fetch every layer, each answer checkable against its file's root alone:
+    /// a layer of up to 512 pieces in one request without uncles (as libtorrent asks), a longer one
+    /// 512 at a time with the uncles up to the root.
+    pub fn requests(&self) -> Vec<HashRange> {
+        let base = (self.piece_length / BLOCK).trailing_zeros();
+        let mut out = Vec::new();
+        for f in &self.files {
+            let width = f.piece_count.next_power_of_two();
+            let length = width.min(MAX_HASHES_SERVED);
+            let proof_layers =
+                (f.height() - base - 1).max(length.trailing_zeros().saturating_sub(1));
+            for index in (0..width).step_by(length as usize) {
+                out.push(HashRange {
+                    root: f.root,
+                    base,
+                    index,
+                    length,
+                    proof_layers,
+                });
+            }
+        }
+        out
+    }
+
+    /// The `piece layers` value made of the answers (each checked with [`check_hashes`]: the
+    /// hashes asked for, without uncles, by request): each file's layer, padding dropped.
+    pub fn piece_layers(&self, answers: &HashMap<HashRange, Vec<Hash256>>) -> Option<Vec<u8>> {
+        let mut layers: Vec<(Hash256, Vec<u8>)> = Vec::new();
+        let requests = self.requests();
+        for f in &self.files {
+            let mut layer: Vec<Hash256> = Vec::new();
+            for r in requests.iter().filter(|r| r.root == f.root) {
+                layer.extend(answers.get(r)?);
+            }
+            layer.truncate(f.piece_count as usize);
+            layers.push((f.root, layer.concat()));
+        }
+        layers.sort();
+        layers.dedup();
+        let mut w = crate::bencode::Writer::default();
+        w.begin_dict();
+        for (root, layer) in &layers {
+            w.bytes(root).bytes(layer);
+        }
+        w.end();
+        Some(w.buf)
+    }
+}
+
+impl FileTree {
+    /// Layers of its tree above the blocks (the root's level).
+    pub fn height(&self) -> u32 {
+        self.blocks.next_power_of_two().trailing_zeros()
+    }
+}
+
 impl V2 {
     /// The file whose tree has `root`.
     pub fn file(&self, root: &Hash256) -> Option<&FileTree> {
@@ -319,12 +386,14 @@ type TreeFile = (Vec<String>, u64, Option<Hash256>);
 
 /// Reads the `file tree` (raw, a dictionary) and lays it out with pieces of `piece_length` (already
 /// checked to be a power of two from 16 KiB), each piece's hash taken from `piece_layers` (the raw
-/// top-level value, absent in bare metadata).
+/// top-level value, absent in bare metadata). A file whose layer is absent is an error, unless
+/// `missing` collects such files (their pieces' hashes are then zeros, to be filled in).
 pub(super) fn parse(
     tree: &[u8],
     name: &str,
     piece_length: u64,
     piece_layers: Option<&[u8]>,
+    mut missing: Option<&mut Vec<FileTree>>,
 ) -> Result<Content, MetainfoError> {
     let mut found = Vec::new();
     walk(tree, &mut Vec::new(), &mut found)?;
@@ -364,18 +433,28 @@ pub(super) fn parse(
         }
         let root = root.ok_or_else(|| invalid(format!("{:?} has no `pieces root`", shown())))?;
         let count = length.div_ceil(piece_length);
-        trees.push(FileTree {
+        let tree = FileTree {
             root,
             first_piece: pieces.len() as u32,
             piece_count: count as u32,
             blocks: length.div_ceil(BLOCK),
-        });
+        };
+        trees.push(tree.clone());
         if count == 1 {
             pieces.push(PieceHash {
                 root,
                 data_len: length as u32,
                 width: length.div_ceil(BLOCK).next_power_of_two() as u32,
             });
+        } else if let (None, Some(missing)) = (layers.get(&root), missing.as_deref_mut()) {
+            missing.push(tree);
+            for k in 0..count {
+                pieces.push(PieceHash {
+                    root: [0; 32],
+                    data_len: piece_length.min(length - k * piece_length) as u32,
+                    width: per_piece as u32,
+                });
+            }
         } else {
             let layer = layers.get(&root).ok_or_else(|| {
                 invalid(format!(
@@ -794,6 +873,63 @@ mod tests {
         assert!(v2.hashes(&r, 32768).is_none());
         let r = HashRange { base: 1, ..r };
         assert!(v2.hashes(&r, 32768).is_some());
+    }
+
+    /// A magnet link's bare dictionary: the layers it lacks are asked for, the answers (here from
+    /// the whole torrent's own layers) checked and made into `piece layers`, and the torrent so
+    /// rebuilt is the original.
+    #[test]
+    fn the_layers_a_bare_dictionary_lacks_are_asked_for_and_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("top");
+        std::fs::create_dir_all(&top).unwrap();
+        // 600 pieces (a layer in two requests, with uncles), 3 pieces, one piece, empty.
+        let big: Vec<u8> = (0..600 * 16384 - 9).map(|i: u32| (i % 241) as u8).collect();
+        std::fs::write(top.join("big"), &big).unwrap();
+        std::fs::write(top.join("mid"), vec![9u8; 40_000]).unwrap();
+        std::fs::write(top.join("one"), b"one").unwrap();
+        std::fs::write(top.join("zero"), b"").unwrap();
+        let opts = CreateOptions {
+            piece_length: Some(16384),
+            v2: true,
+            ..Default::default()
+        };
+        let whole = create_torrent(&top, &opts, &|_, _| {}).unwrap();
+        let needed = crate::metainfo::layers_needed(whole.info_bytes())
+            .unwrap()
+            .expect("two files need layers");
+        assert_eq!(needed.files.len(), 2);
+        assert_eq!(needed.piece_count, whole.info.piece_count());
+        let requests = needed.requests();
+        assert_eq!(requests.len(), 3);
+        let v2 = whole.info.v2.as_ref().unwrap();
+        let mut answers = HashMap::new();
+        for r in &requests {
+            let height = v2.file(&r.root).unwrap().height();
+            let got = v2.hashes(r, 16384).expect("answerable");
+            answers.insert(*r, check_hashes(r, height, &got).expect("checks"));
+        }
+        let layers = needed.piece_layers(&answers).unwrap();
+        let mut w = Writer::default();
+        w.begin_dict().bytes(b"info").raw(whole.info_bytes());
+        w.bytes(b"piece layers").raw(&layers).end();
+        let rebuilt = Metainfo::from_bytes(&w.buf).unwrap();
+        assert_eq!(rebuilt.info.v2, whole.info.v2);
+        assert_eq!(rebuilt.info_hash, whole.info_hash);
+        // One answer short: nothing to build.
+        answers.remove(&requests[1]);
+        assert!(needed.piece_layers(&answers).is_none());
+        // v1 torrents and v2 ones of small files lack nothing.
+        let v1 = create_torrent(&top, &CreateOptions::default(), &|_, _| {}).unwrap();
+        assert_eq!(
+            crate::metainfo::layers_needed(v1.info_bytes()).unwrap(),
+            None
+        );
+        let small = create_torrent(&top.join("one"), &opts, &|_, _| {}).unwrap();
+        assert_eq!(
+            crate::metainfo::layers_needed(small.info_bytes()).unwrap(),
+            None
+        );
     }
 
     #[test]
