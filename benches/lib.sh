@@ -39,7 +39,11 @@ def end(b, i):
         return i + 1
     n = b.index(b":", i); return n + 1 + int(b[i:n])
 s = raw.index(b"4:info") + 6
-print(urllib.parse.quote_from_bytes(hashlib.sha1(raw[s:end(raw, s)]).digest(), safe=""))
+info = raw[s:end(raw, s)]
+# A v2-only torrent (BEP 52: `meta version` 2, no `pieces`) is named by its SHA-256 cut to 20 bytes.
+v2 = b"12:meta versioni2e" in info and b"6:pieces" not in info
+digest = hashlib.sha256(info).digest()[:20] if v2 else hashlib.sha1(info).digest()
+print(urllib.parse.quote_from_bytes(digest, safe=""))
 PY
 }
 

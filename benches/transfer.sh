@@ -9,6 +9,9 @@
 #                                             BT_BIN (another btorrent binary, e.g. an older build),
 #                                             ENCRYPT=1 (every client makes and takes encrypted
 #                                             connections only: message stream encryption, RC4),
+#                                             V2=1 (a BitTorrent v2 torrent, BEP 52, made by
+#                                             `btorrent create --v2`: SHA-256 merkle trees;
+#                                             aria2c has no v2),
 #                                             UTP=1 (over uTP: btorrent's leecher prefers it,
 #                                             libtorrent takes nothing else; aria2c has no uTP),
 #                                             BUFFERED=1 (btorrent's leecher writes through the
@@ -25,6 +28,7 @@ WORK="${BENCH_DIR:-/tmp/btorrent-bench}"
 SIZE_MB="${1:-1024}"
 CLIENTS="${CLIENTS:-btorrent libtorrent aria2}"
 ENCRYPT="${ENCRYPT:-0}"
+V2="${V2:-0}"
 UTP="${UTP:-0}"
 BUFFERED="${BUFFERED:-0}"
 BT_ENC="" LT_ENC="" ARIA_ENC="" BT_UTP="" BT_WRITES=""
@@ -37,6 +41,9 @@ fi
 if [ "$UTP" = 1 ]; then
   BT_UTP='utp = "prefer"'
   LT_ENC="$LT_ENC --utp"
+  CLIENTS="${CLIENTS/aria2/}"
+fi
+if [ "$V2" = 1 ]; then
   CLIENTS="${CLIENTS/aria2/}"
 fi
 TPORT=$((20000 + RANDOM % 20000))
@@ -53,7 +60,13 @@ if [ "$(stat -c %s "$DATA" 2>/dev/null || echo 0)" != $((SIZE_MB * 1048576)) ]; 
 fi
 TOR="$WORK/bench-$SIZE_MB.torrent"
 rm -f "$TOR"
-mktorrent -l 20 -a "$TRACKER/announce" -o "$TOR" "$DATA" >/dev/null
+if [ "$V2" = 1 ]; then
+  mkdir -p "$WORK/create"; printf '[settings]\n' > "$WORK/create/torrents.toml"
+  BTORRENT_CONFIG="$WORK/create/torrents.toml" "$BT" create "$DATA" "$TRACKER/announce" --v2 \
+    --piece-length 1048576 -o "$TOR" >/dev/null
+else
+  mktorrent -l 20 -a "$TRACKER/announce" -o "$TOR" "$DATA" >/dev/null
+fi
 mkdir -p "$WORK/tracker"
 printf '[settings]\n' > "$WORK/tracker/torrents.toml"
 (cd "$WORK/tracker" && exec "$BT" -c "$WORK/tracker/torrents.toml" tracker --bind "127.0.0.1:$TPORT" \
@@ -164,6 +177,7 @@ done
 echo
 ENC_NOTE=""; [ "$ENCRYPT" = 1 ] && ENC_NOTE=", encrypted (RC4) connections only"
 [ "$UTP" = 1 ] && ENC_NOTE="$ENC_NOTE, over uTP"
+[ "$V2" = 1 ] && ENC_NOTE="$ENC_NOTE, a BitTorrent v2 torrent (SHA-256 merkle trees)"
 [ "$BUFFERED" = 1 ] && ENC_NOTE="$ENC_NOTE, btorrent writing through the page cache"
 echo "1 seeder -> 1 leecher over 127.0.0.1, $BYTES bytes ($(nproc) cores)$ENC_NOTE; leecher CPU and RSS, seeder CPU"
 printf '%-24s %8s %9s %10s %10s %11s  %s\n' pair wall_s MB/s cpu_s rss_MB seed_cpu_s verified
