@@ -76,21 +76,21 @@ async fn btorrent_fetches_a_magnet_from_a_libtorrent_seeder() {
     fetch_and_download(&setup, &l, Some(loopback(port)), &mut p).await;
 }
 
+/// The multi-file setup as a v2 torrent, one file at least of several pieces (its layer must be
+/// asked for when the dictionary comes by a magnet link).
+async fn v2_setup() -> Setup {
+    let setup = Setup::made(true, true).await;
+    let v2 = setup.meta.info.v2.as_ref().unwrap();
+    assert!(v2.files.iter().any(|f| f.piece_count > 1));
+    setup
+}
+
 /// A v2 torrent's `urn:btmh:` link: btorrent fetches the info dictionary from libtorrent, then the
 /// piece layers (BEP 52 hash requests, libtorrent answering), and downloads the data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs python3-libtorrent"]
 async fn btorrent_fetches_a_v2_magnet_and_its_piece_layers_from_a_libtorrent_seeder() {
-    let setup = Setup::made(true, true).await;
-    assert!(setup
-        .meta
-        .info
-        .v2
-        .as_ref()
-        .unwrap()
-        .files
-        .iter()
-        .any(|f| f.piece_count > 1));
+    let setup = v2_setup().await;
     let port = free_port();
     let mut p = setup.spawn(
         &mut libtorrent("seed", &setup.torrent_file, &setup.src, port),
@@ -166,16 +166,7 @@ async fn libtorrent_downloads_a_btorrent_seed_from_a_magnet_link() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs python3-libtorrent"]
 async fn libtorrent_downloads_a_btorrent_v2_seed_from_its_btmh_magnet_link() {
-    let setup = Setup::made(true, true).await;
-    assert!(setup
-        .meta
-        .info
-        .v2
-        .as_ref()
-        .unwrap()
-        .files
-        .iter()
-        .any(|f| f.piece_count > 1));
+    let setup = v2_setup().await;
     let (s, h) = seed_with_btorrent(&setup).await;
     let out = setup.dir("lt");
     let l = format!("{}&x.pe={}", setup.meta.magnet(), s.listen_addr());

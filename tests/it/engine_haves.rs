@@ -5,12 +5,8 @@ use std::time::Duration;
 
 use crate::support::*;
 use btorrent::engine::SessionConfig;
-use btorrent::wire::handshake::{read_handshake, write_handshake, Handshake};
-use btorrent::wire::{Bitfield, Geometry, Message, PeerCodec};
-use btorrent::PeerId;
+use btorrent::wire::{Bitfield, Message};
 use futures::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
-use tokio_util::codec::Framed;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn haves_go_to_peers_that_lack_the_piece_and_not_to_those_that_have_it() {
@@ -28,20 +24,7 @@ async fn haves_go_to_peers_that_lack_the_piece_and_not_to_those_that_have_it() {
     let (leecher, l) = leecher_with(slow, &meta, dst.path(), vec![seeder.listen_addr()]).await;
 
     // The observer: has the even pieces, wants nothing, sends nothing after its bitfield.
-    let mut s = TcpStream::connect(leecher.listen_addr()).await.unwrap();
-    let t = Duration::from_secs(5);
-    write_handshake(
-        &mut s,
-        &Handshake::ours(meta.info_hash, PeerId::generate()),
-        t,
-    )
-    .await
-    .unwrap();
-    let theirs = read_handshake(&mut s, t).await.unwrap();
-    let mut f = Framed::new(
-        s,
-        PeerCodec::new(Geometry::from_info(&meta.info), theirs.supports_fast()),
-    );
+    let mut f = crate::support::fake_peer::handshaken(&meta, leecher.listen_addr()).await;
     let mut evens = Bitfield::new(n);
     (0..n).step_by(2).for_each(|i| {
         evens.set(i);

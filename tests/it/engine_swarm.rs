@@ -133,16 +133,22 @@ async fn fake_seeder(meta: &Metainfo, act: fake_peer::Act) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_peer_is_banned_and_an_honest_one_finishes() {
     let src = tempfile::tempdir().unwrap();
-    let dst = tempfile::tempdir().unwrap();
     write_random(&src.path().join("d.bin"), 2 * 1024 * 1024, 4);
     let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
-    let bad = fake_seeder(&meta, fake_peer::Act::Corrupt).await;
+    corrupt_and_honest_seeders(&meta, src.path()).await;
+}
+
+/// A leecher offered `meta` by a peer that sends garbage and by an honest seed of the data in `src`
+/// (on another address: bans are by address) finishes byte-identical and bans the corrupt one.
+async fn corrupt_and_honest_seeders(meta: &Metainfo, src: &std::path::Path) {
+    let dst = tempfile::tempdir().unwrap();
+    let bad = fake_seeder(meta, fake_peer::Act::Corrupt).await;
     // Bans are by address: the honest peer has another one.
     let cfg = SessionConfig {
         listen: "127.0.0.2:0".parse().unwrap(),
         ..limited(4 << 20)
     };
-    let (honest, _) = seeder_with(cfg, &meta, src.path()).await;
+    let (honest, _) = seeder_with(cfg, meta, src).await;
 
     let leecher = session().await;
     let mut events = leecher.subscribe().unwrap();
@@ -154,7 +160,7 @@ async fn corrupt_peer_is_banned_and_an_honest_one_finishes() {
         .await
         .unwrap();
     wait_complete(&l, 60).await;
-    assert_same_tree(src.path(), dst.path());
+    assert_same_tree(src, dst.path());
     let seen = events_until(&mut events, 30, "the corrupt peer's ban", |e| {
         matches!(e, Event::PeerBanned { .. })
     })
@@ -170,7 +176,6 @@ async fn corrupt_peer_is_banned_and_an_honest_one_finishes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_v2_torrent_arrives_whole_and_a_corrupt_peer_is_banned() {
     let src = tempfile::tempdir().unwrap();
-    let dst = tempfile::tempdir().unwrap();
     let top = src.path().join("v2set");
     std::fs::create_dir_all(&top).unwrap();
     std::fs::write(top.join("empty.txt"), b"").unwrap();
@@ -188,31 +193,7 @@ async fn a_v2_torrent_arrives_whole_and_a_corrupt_peer_is_banned() {
     let meta = btorrent::metainfo::create_torrent(&top, &create, &|_, _| {}).unwrap();
     assert!(meta.info.v2.is_some());
     assert!(meta.info.files.iter().any(|f| f.padding));
-    let bad = fake_seeder(&meta, fake_peer::Act::Corrupt).await;
-    let cfg = SessionConfig {
-        listen: "127.0.0.2:0".parse().unwrap(),
-        ..limited(4 << 20)
-    };
-    let (honest, _) = seeder_with(cfg, &meta, src.path()).await;
-    let leecher = session().await;
-    let mut events = leecher.subscribe().unwrap();
-    let l = leecher
-        .add(
-            meta.clone(),
-            opts(dst.path(), vec![bad, honest.listen_addr()]),
-        )
-        .await
-        .unwrap();
-    wait_complete(&l, 60).await;
-    assert_same_tree(src.path(), dst.path());
-    let seen = events_until(&mut events, 30, "the corrupt peer's ban", |e| {
-        matches!(e, Event::PeerBanned { .. })
-    })
-    .await;
-    assert!(
-        matches!(seen.last(), Some(Event::PeerBanned { addr, .. }) if *addr == bad),
-        "the corrupt peer was not banned"
-    );
+    corrupt_and_honest_seeders(&meta, src.path()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -931,7 +912,7 @@ async fn the_ip_filter_keeps_blocked_addresses_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_v2_seed_answers_hash_requests_from_its_piece_layers() {
     use btorrent::metainfo::v2::{check_hashes, HashRange};
-    use btorrent::wire::{Geometry, Message, PeerCodec};
+    use btorrent::wire::Message;
     use futures::SinkExt;
 
     let src = tempfile::tempdir().unwrap();
@@ -960,20 +941,7 @@ async fn a_v2_seed_answers_hash_requests_from_its_piece_layers() {
         (&v1, vec![(whole, false)]),
     ] {
         let (seed, _h) = seeder(meta, src.path()).await;
-        let mut s = tokio::net::TcpStream::connect(seed.listen_addr())
-            .await
-            .unwrap();
-        let t = Duration::from_secs(5);
-        write_handshake(
-            &mut s,
-            &Handshake::ours(meta.info_hash, PeerId::generate()),
-            t,
-        )
-        .await
-        .unwrap();
-        let fast = read_handshake(&mut s, t).await.unwrap().supports_fast();
-        let codec = PeerCodec::new(Geometry::from_info(&meta.info), fast);
-        let mut f = tokio_util::codec::Framed::new(s, codec);
+        let mut f = fake_peer::handshaken(meta, seed.listen_addr()).await;
         for (r, answered) in asks {
             f.send(Message::HashRequest(r)).await.unwrap();
             loop {

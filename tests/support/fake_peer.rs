@@ -264,18 +264,24 @@ pub async fn dialing_liar(
     let_in
 }
 
-/// Dials `addr` for `meta` and counts the pieces it tells us of (bitfield, `have all`, `have`s) in its
-/// first announcements: read until it announced something, then until it is quiet for 300 ms (at
-/// most 10 s in all). Panics if it announces nothing.
-pub async fn pieces_told(meta: &Metainfo, addr: SocketAddr) -> usize {
-    // A peer with no piece: not a seed, so it changes nothing of what the other side decides.
+/// Dials `addr` as a peer of `meta`: both handshakes, then its message stream (with the fast
+/// extension when the other side offers it, as we always do).
+pub async fn handshaken(meta: &Metainfo, addr: SocketAddr) -> Framed<TcpStream, PeerCodec> {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let t = Duration::from_secs(5);
     let ours = Handshake::ours(meta.info_hash, PeerId::generate());
     write_handshake(&mut s, &ours, t).await.unwrap();
     let theirs = read_handshake(&mut s, t).await.unwrap();
     let geo = Geometry::from_info(&meta.info);
-    let mut f = Framed::new(s, PeerCodec::new(geo, theirs.supports_fast()));
+    Framed::new(s, PeerCodec::new(geo, theirs.supports_fast()))
+}
+
+/// Dials `addr` for `meta` and counts the pieces it tells us of (bitfield, `have all`, `have`s) in its
+/// first announcements: read until it announced something, then until it is quiet for 300 ms (at
+/// most 10 s in all). Panics if it announces nothing.
+pub async fn pieces_told(meta: &Metainfo, addr: SocketAddr) -> usize {
+    // A peer with no piece: not a seed, so it changes nothing of what the other side decides.
+    let mut f = handshaken(meta, addr).await;
     let n = meta.info.piece_count();
     let mut told = Bitfield::new(n);
     let end = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -290,6 +290,22 @@ mod tests {
         panic!("offset {offset} is past the end");
     }
 
+    /// A session holding `meta` paused, its data in `dir`, talking to nobody.
+    async fn paused(
+        meta: btorrent_proto::metainfo::Metainfo,
+        dir: &Path,
+    ) -> (Session, crate::TorrentHandle) {
+        let session = Session::start(SessionConfig::default()).await.unwrap();
+        let add = AddOptions {
+            data_dir: dir.to_path_buf(),
+            paused: true,
+            trackers: Some(vec![]),
+            ..Default::default()
+        };
+        let h = session.add(meta, add).await.unwrap();
+        (session, h)
+    }
+
     fn ones(b: &Bitfield) -> Vec<usize> {
         b.ones().collect()
     }
@@ -313,14 +329,7 @@ mod tests {
             for offset in [plen + 10, 5 * plen + 1500, 8 * plen + 3] {
                 damage(&top, &lens, offset);
             }
-            let session = Session::start(SessionConfig::default()).await.unwrap();
-            let add = AddOptions {
-                data_dir: dir.path().to_path_buf(),
-                paused: true,
-                trackers: Some(vec![]),
-                ..Default::default()
-            };
-            let h = session.add(meta, add).await.unwrap();
+            let (session, h) = paused(meta, dir.path()).await;
             let t = &h.0;
 
             let all = survey(t);
@@ -372,14 +381,7 @@ mod tests {
         for offset in [plen + 10, 2 * plen + 1000 + plen / 2 + 3] {
             damage(&top, &lens, offset);
         }
-        let session = Session::start(SessionConfig::default()).await.unwrap();
-        let add = AddOptions {
-            data_dir: dir.path().to_path_buf(),
-            paused: true,
-            trackers: Some(vec![]),
-            ..Default::default()
-        };
-        let h = session.add(meta, add).await.unwrap();
+        let (session, h) = paused(meta, dir.path()).await;
         let t = &h.0;
         assert_eq!(ones(&hash_check(t, survey(t))), [0, 2, 3]);
         let survey = survey(t);
