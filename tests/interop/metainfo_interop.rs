@@ -482,13 +482,12 @@ fn created_torrents_are_read_and_verified_by_transmission_and_libtorrent() {
 
 /// BitTorrent v2 (BEP 52) both ways: libtorrent's v2-only torrents load with its info-hashes, file
 /// layout (each file on a piece boundary, padding after) and piece count; btorrent makes the very same
-/// `info` for the same content and piece length; libtorrent finds every piece of the data valid
+/// `info` for the same content and piece length, v2-only and hybrid (v1 + v2); libtorrent finds every piece of the data valid
 /// against btorrent's piece layers (and see `libtorrent_flags_the_piece_holding_a_changed_byte`).
 #[test]
 #[ignore = "needs mktorrent, transmission-cli, python3-libtorrent"]
 fn v2_torrents_are_made_read_and_verified_alike_by_libtorrent() {
     let fx = fixture();
-    let data = fx.root.join("data");
     for (src, kind) in [(&fx.single, "single"), (&fx.tree, "multi")] {
         for plen in [16384u64, 32768, 262144] {
             let label = format!("{kind}-{plen}");
@@ -509,16 +508,32 @@ fn v2_torrents_are_made_read_and_verified_alike_by_libtorrent() {
                 v2: true,
                 ..Default::default()
             };
-            let out = fx.root.join(format!("ours-{label}.torrent"));
-            let ours = create(src, &opts, &out);
-            assert_eq!(ours.info_bytes(), theirs.info_bytes(), "{label}");
-            assert_same_as_libtorrent(&ours, &lt_show(&out));
-            let check = lt_check(&out, &data);
-            assert_eq!(check.error, None, "{label}");
-            assert_eq!(check.info_hash, Some(ours.info_hash.to_hex()), "{label}");
-            assert_eq!(check.valid, Some(ours.info.piece_count()), "{label}");
+            made_alike(&fx, src, &opts, &theirs, &format!("ours-{label}"));
+
+            // libtorrent's default, a hybrid: ours the same, read as v1 (padding files and all).
+            let theirs_path = fx.root.join(format!("lt-hybrid-{label}.torrent"));
+            lt_create(src, &theirs_path, plen, serde_json::json!({}));
+            let theirs = Metainfo::load(&theirs_path).unwrap();
+            let opts = CreateOptions {
+                hybrid: true,
+                ..opts
+            };
+            made_alike(&fx, src, &opts, &theirs, &format!("ours-hybrid-{label}"));
         }
     }
+}
+
+/// btorrent's torrent of `src` made with `opts` has the very `info` of libtorrent's `theirs`,
+/// libtorrent reads it as btorrent does, and finds every piece of the data valid.
+fn made_alike(fx: &Fixture, src: &Path, opts: &CreateOptions, theirs: &Metainfo, label: &str) {
+    let out = fx.root.join(format!("{label}.torrent"));
+    let ours = create(src, opts, &out);
+    assert_eq!(ours.info_bytes(), theirs.info_bytes(), "{label}");
+    assert_same_as_libtorrent(&ours, &lt_show(&out));
+    let check = lt_check(&out, &fx.root.join("data"));
+    assert_eq!(check.error, None, "{label}");
+    assert_eq!(check.info_hash, Some(ours.info_hash.to_hex()), "{label}");
+    assert_eq!(check.valid, Some(ours.info.piece_count()), "{label}");
 }
 
 /// libtorrent's check really checks: one changed byte makes exactly its piece invalid, the piece

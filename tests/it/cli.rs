@@ -402,7 +402,8 @@ fn create_takes_a_web_seed_and_refuses_one_that_is_not_http() {
 }
 
 /// `b-create --v2` makes a BitTorrent v2 torrent (BEP 52); `b-info` names the format, both
-/// info-hashes and the `urn:btmh:` magnet link, and its `--json` carries the version.
+/// info-hashes and the `urn:btmh:` magnet link, and its `--json` carries the version; `--hybrid`
+/// makes one of both kinds.
 #[test]
 fn create_v2_makes_a_v2_torrent_that_info_names() {
     let sb = Sandbox::new();
@@ -423,6 +424,27 @@ fn create_v2_makes_a_v2_torrent_that_info_names() {
         serde_json::from_str(&sb.ok(&["info", "torrents/set.torrent", "--json"])).unwrap();
     assert_eq!(json["version"], 2);
     assert_eq!(json["info_hash_v2"], full.as_str());
+
+    // A hybrid: read as v1 (padding files and all), named as a hybrid.
+    sb.ok(&[
+        "create",
+        "set",
+        "--hybrid",
+        "--no-tracker",
+        "-o",
+        "hy.torrent",
+    ]);
+    let hy = Metainfo::load(&sb.path("hy.torrent")).unwrap();
+    assert!(hy.info.v2.is_none() && hy.info.files.iter().any(|f| f.padding));
+    let out = sb.ok(&["info", "hy.torrent"]);
+    assert!(
+        out.contains("format        hybrid v1 + v2 (BEP 52), read as v1"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("info-hash     {}", hy.info_hash.to_hex())),
+        "{out}"
+    );
 }
 
 #[test]

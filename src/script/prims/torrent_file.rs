@@ -45,6 +45,19 @@ fn version_of(m: &Metainfo) -> i64 {
     }
 }
 
+/// `v1`, `v2` (v2-only, BEP 52) or `hybrid` (both in one `info`, read as v1 here).
+fn format_of(m: &Metainfo) -> &'static str {
+    let has_tree = || {
+        btorrent_proto::bencode::dict_entries(m.info_bytes())
+            .is_ok_and(|e| e.iter().any(|e| e.key == b"file tree"))
+    };
+    match (m.info.v2.is_some(), has_tree()) {
+        (true, _) => "v2",
+        (false, true) => "hybrid",
+        (false, false) => "v1",
+    }
+}
+
 /// A v2-only torrent's whole SHA-256 info-hash in hex; unit otherwise.
 fn info_hash_v2_of(m: &Metainfo) -> Dynamic {
     m.info_hash_v2
@@ -66,6 +79,7 @@ impl TorrentFile {
         map.insert("name".into(), m.info.name.clone().into());
         map.insert("info_hash".into(), m.info_hash.to_hex().into());
         map.insert("version".into(), version_of(m).into());
+        map.insert("format".into(), format_of(m).into());
         map.insert("info_hash_v2".into(), info_hash_v2_of(m));
         map.insert("magnet".into(), m.magnet().into());
         map.insert("trackers".into(), trackers_of(m).into());
@@ -197,6 +211,7 @@ fn create(
         "trackers",
         "web_seeds",
         "v2",
+        "hybrid",
     ])?;
     let src = Path::new(path);
     if !src.exists() {
@@ -236,6 +251,7 @@ fn create(
         source: o.string("source")?,
         exclude_hidden: o.bool("exclude_hidden")?,
         v2: o.bool("v2")?,
+        hybrid: o.bool("hybrid")?,
         threads: 0,
         // Ctrl-C stops the hashing, however large the data.
         cancel: Some(ctx.cancel.clone()),
@@ -337,6 +353,9 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     });
     engine.register_get("private", |t: &mut TorrentFile| t.meta.info.private);
     engine.register_get("version", |t: &mut TorrentFile| version_of(&t.meta));
+    engine.register_get("format", |t: &mut TorrentFile| {
+        format_of(&t.meta).to_string()
+    });
     engine.register_get("info_hash_v2", |t: &mut TorrentFile| {
         info_hash_v2_of(&t.meta)
     });

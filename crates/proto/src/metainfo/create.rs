@@ -34,6 +34,10 @@ pub struct CreateOptions {
     /// A BitTorrent v2-only torrent (BEP 52: SHA-256 merkle trees, each file on a piece boundary)
     /// instead of a v1 one.
     pub v2: bool,
+    /// A hybrid torrent: v1 and v2 in one `info` (BEP 52's upgrade path, as libtorrent 2 and
+    /// qBittorrent make them): v1 clients read its `files` (padding files put each file on a piece
+    /// boundary) and `pieces`, v2 clients its `file tree` and `piece layers`. Wins over `v2`.
+    pub hybrid: bool,
 }
 
 /// One file found on disk, in torrent order.
@@ -43,6 +47,8 @@ pub struct SourceFile {
     /// Components below the top folder (empty for a single-file torrent).
     pub components: Vec<String>,
     pub length: u64,
+    /// A padding file (BEP 47): zeros, read from nowhere (`disk_path` is empty).
+    pub padding: bool,
 }
 
 /// Piece length like mature creators choose it: the smallest power of two from 16 KiB that gives at most
@@ -77,6 +83,7 @@ pub fn collect_files(root: &Path, exclude_hidden: bool) -> Result<Vec<SourceFile
             disk_path: root.to_path_buf(),
             components: Vec::new(),
             length: meta.len(),
+            padding: false,
         }]);
     }
     if !meta.is_dir() {
@@ -117,6 +124,7 @@ pub fn collect_files(root: &Path, exclude_hidden: bool) -> Result<Vec<SourceFile
                         disk_path: e.path(),
                         components: comps,
                         length: m.len(),
+                        padding: false,
                     });
                 }
             }
@@ -167,7 +175,9 @@ pub fn create_torrent(
             )))
         }
     };
-    let (info, piece_layers) = if opts.v2 {
+    let (info, piece_layers) = if opts.hybrid {
+        hybrid_info(&name, is_dir, &files, total, piece_length, opts, progress)?
+    } else if opts.v2 {
         v2_info(&name, &files, piece_length, opts, &|done| {
             progress(done, total)
         })?
@@ -224,6 +234,90 @@ fn flags(info: &mut Writer, opts: &CreateOptions) {
     }
 }
 
+/// The parts of an `info` that a v1 torrent has and a v2-only one has not: the file list (or the one
+/// file's `length`) and the SHA-1 of each piece.
+struct V1Parts {
+    /// The raw `files` list, or `None` for a single file (`length`).
+    files: Option<Vec<u8>>,
+    pieces: Vec<u8>,
+}
+
+/// The files as one byte stream (padding files included, as zeros), SHA-1 of each piece.
+fn v1_parts(
+    is_dir: bool,
+    files: &[SourceFile],
+    piece_length: u64,
+    opts: &CreateOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<V1Parts, MetainfoError> {
+    let hashes = hash_pieces(
+        files,
+        piece_length,
+        opts.threads,
+        opts.cancel.as_deref(),
+        progress,
+    )?;
+    let list = is_dir.then(|| {
+        let mut w = Writer::default();
+        w.begin_list();
+        for f in files {
+            w.begin_dict();
+            if f.padding {
+                w.bytes(b"attr").bytes(b"p");
+            }
+            w.bytes(b"length").int(f.length);
+            w.bytes(b"path").begin_list();
+            for c in &f.components {
+                w.bytes(c.as_bytes());
+            }
+            w.end().end();
+        }
+        w.end();
+        w.buf
+    });
+    Ok(V1Parts {
+        files: list,
+        pieces: hashes.concat(),
+    })
+}
+
+/// Writes an `info` dictionary in key order from its parts: the v2 `file tree` (raw) and the v1
+/// parts, either or both.
+fn write_info(
+    name: &str,
+    total: u64,
+    piece_length: u64,
+    tree: Option<&[u8]>,
+    v1: Option<&V1Parts>,
+    opts: &CreateOptions,
+) -> Vec<u8> {
+    let mut info = Writer::default();
+    info.begin_dict();
+    if let Some(tree) = tree {
+        info.bytes(b"file tree").raw(tree);
+    }
+    match v1.map(|p| p.files.as_deref()) {
+        Some(Some(list)) => {
+            info.bytes(b"files").raw(list);
+        }
+        Some(None) => {
+            info.bytes(b"length").int(total);
+        }
+        None => {}
+    }
+    if tree.is_some() {
+        info.bytes(b"meta version").int(2);
+    }
+    info.bytes(b"name").bytes(name.as_bytes());
+    info.bytes(b"piece length").int(piece_length);
+    if let Some(p) = v1 {
+        info.bytes(b"pieces").bytes(&p.pieces);
+    }
+    flags(&mut info, opts);
+    info.end();
+    info.buf
+}
+
 /// A v1 `info`: the files as one byte stream, SHA-1 of each piece.
 fn v1_info(
     name: &str,
@@ -234,41 +328,71 @@ fn v1_info(
     opts: &CreateOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<u8>, MetainfoError> {
-    let hashes = hash_pieces(
-        files,
+    let parts = v1_parts(is_dir, files, piece_length, opts, progress)?;
+    Ok(write_info(
+        name,
+        total,
         piece_length,
-        opts.threads,
-        opts.cancel.as_deref(),
-        progress,
-    )?;
-    let mut info = Writer::default();
-    info.begin_dict();
-    if is_dir {
-        info.bytes(b"files").begin_list();
-        for f in files {
-            info.begin_dict().bytes(b"length").int(f.length);
-            info.bytes(b"path").begin_list();
-            for c in &f.components {
-                info.bytes(c.as_bytes());
-            }
-            info.end().end();
-        }
-        info.end();
-    } else {
-        info.bytes(b"length").int(total);
-    }
-    info.bytes(b"name").bytes(name.as_bytes());
-    info.bytes(b"piece length").int(piece_length);
-    info.bytes(b"pieces").bytes(&hashes.concat());
-    flags(&mut info, opts);
-    info.end();
-    Ok(info.buf)
+        None,
+        Some(&parts),
+        opts,
+    ))
 }
 
-/// A v2-only `info` (BEP 52) and its `piece layers`: each file's merkle tree, files hashed in turn.
-/// The `file tree` nests one dictionary per folder; `files` come sorted by components, which is the
-/// order of keys in every dictionary, so the tree is written in one pass.
+/// A hybrid `info` and its `piece layers`: the v2 trees of the files, and the v1 file list with a
+/// padding file after each file that does not end on a piece boundary (the last one too; a single
+/// file has none, as libtorrent makes them), so both views put every file on the same pieces.
+fn hybrid_info(
+    name: &str,
+    is_dir: bool,
+    files: &[SourceFile],
+    total: u64,
+    piece_length: u64,
+    opts: &CreateOptions,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<(Vec<u8>, Option<Vec<u8>>), MetainfoError> {
+    let (tree, layers) = v2_tree(name, files, piece_length, opts, &|done| {
+        progress(done, 2 * total)
+    })?;
+    let mut padded = Vec::with_capacity(files.len() * 2);
+    for f in files {
+        padded.push(f.clone());
+        let tail = f.length % piece_length;
+        if is_dir && tail != 0 {
+            let pad = piece_length - tail;
+            padded.push(SourceFile {
+                disk_path: PathBuf::new(),
+                components: vec![".pad".into(), pad.to_string()],
+                length: pad,
+                padding: true,
+            });
+        }
+    }
+    let v1 = v1_parts(is_dir, &padded, piece_length, opts, &|done| {
+        progress(total + done.min(total), 2 * total)
+    })?;
+    let info = write_info(name, total, piece_length, Some(&tree), Some(&v1), opts);
+    Ok((info, layers))
+}
+
+/// A v2-only `info` (BEP 52) and its `piece layers`.
 fn v2_info(
+    name: &str,
+    files: &[SourceFile],
+    piece_length: u64,
+    opts: &CreateOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(Vec<u8>, Option<Vec<u8>>), MetainfoError> {
+    let (tree, layers) = v2_tree(name, files, piece_length, opts, progress)?;
+    let total = files.iter().map(|f| f.length).sum();
+    let info = write_info(name, total, piece_length, Some(&tree), None, opts);
+    Ok((info, layers))
+}
+
+/// The raw `file tree` and `piece layers` of `files`: each file's merkle tree, files hashed in turn.
+/// The tree nests one dictionary per folder; `files` come sorted by components, which is the order
+/// of keys in every dictionary, so it is written in one pass.
+fn v2_tree(
     name: &str,
     files: &[SourceFile],
     piece_length: u64,
@@ -279,7 +403,7 @@ fn v2_info(
     let done = AtomicU64::new(0);
     let mut layers = Vec::new();
     let mut info = Writer::default();
-    info.begin_dict().bytes(b"file tree").begin_dict();
+    info.begin_dict();
     let mut open: Vec<&str> = Vec::new();
     for f in files {
         let (dirs, leaf) = match f.components.split_last() {
@@ -319,11 +443,6 @@ fn v2_info(
     for _ in 0..open.len() {
         info.end();
     }
-    info.end();
-    info.bytes(b"meta version").int(2);
-    info.bytes(b"name").bytes(name.as_bytes());
-    info.bytes(b"piece length").int(piece_length);
-    flags(&mut info, opts);
     info.end();
     if layers.is_empty() {
         return Ok((info.buf, None));

@@ -109,7 +109,10 @@ impl Stream<'_> {
             let f = &self.files[idx];
             let within = (start + filled as u64) - self.offsets[idx];
             let take = (f.length - within).min((buf.len() - filled) as u64) as usize;
-            if take > 0 {
+            if f.padding {
+                buf[filled..filled + take].fill(0);
+                filled += take;
+            } else if take > 0 {
                 let file = self.open.get(idx)?;
                 file.read_exact_at(&mut buf[filled..filled + take], within)
                     .map_err(|e| match e.kind() {
@@ -158,7 +161,10 @@ pub fn hash_pieces(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<[u8; 20]>, MetainfoError> {
     assert!(piece_length > 0, "piece length must be positive");
-    let before: Vec<Option<SystemTime>> = files.iter().map(modified).collect();
+    let before: Vec<Option<SystemTime>> = files
+        .iter()
+        .map(|f| if f.padding { None } else { modified(f) })
+        .collect();
     let mut offsets = Vec::with_capacity(files.len());
     let mut total = 0u64;
     for f in files {
@@ -232,7 +238,7 @@ pub fn hash_pieces(
             hashes[i] = h;
         }
     }
-    for (f, was) in files.iter().zip(before) {
+    for (f, was) in files.iter().zip(before).filter(|(f, _)| !f.padding) {
         let meta = std::fs::metadata(&f.disk_path).map_err(|e| io_error(&f.disk_path, e))?;
         if meta.len() != f.length {
             return Err(changed(&f.disk_path, "changed size"));
@@ -263,6 +269,7 @@ mod tests {
             disk_path,
             components: vec![name.to_string()],
             length: data.len() as u64,
+            padding: false,
         }
     }
 
@@ -342,6 +349,7 @@ mod tests {
             disk_path: dir.path().join("gone"),
             components: vec!["gone".into()],
             length: 10,
+            padding: false,
         };
         let err = hash_pieces(&[missing], 16 << 10, 1, None, &|_| {}).unwrap_err();
         assert!(err.to_string().contains("gone"), "{err}");

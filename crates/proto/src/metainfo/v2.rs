@@ -932,6 +932,58 @@ mod tests {
         );
     }
 
+    /// A hybrid: the v1 view (what btorrent reads) puts each file on a piece boundary with padding
+    /// files, its SHA-1 pieces check the data; the v2 view is the very `file tree` and `piece layers`
+    /// of the v2-only torrent of the same files.
+    #[test]
+    fn a_hybrid_torrent_has_both_views_of_the_same_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("top");
+        let a: Vec<u8> = (0..40_000u32).map(|i| (i % 249) as u8).collect();
+        std::fs::create_dir_all(top.join("b")).unwrap();
+        std::fs::write(top.join("a"), &a).unwrap();
+        std::fs::write(top.join("b/c"), b"x").unwrap();
+        std::fs::write(top.join("b/e"), b"").unwrap();
+        let opts = CreateOptions {
+            piece_length: Some(16384),
+            hybrid: true,
+            ..Default::default()
+        };
+        let hybrid = create_torrent(&top, &opts, &|_, _| {}).unwrap();
+        let v2 = CreateOptions {
+            hybrid: false,
+            v2: true,
+            ..opts
+        };
+        let v2 = create_torrent(&top, &v2, &|_, _| {}).unwrap();
+        assert!(hybrid.info.v2.is_none(), "read as v1");
+        let layout = |m: &Metainfo| -> Vec<(String, u64, u64, bool)> {
+            m.info
+                .files
+                .iter()
+                .map(|f| (f.path.display().to_string(), f.offset, f.length, f.padding))
+                .collect()
+        };
+        assert_eq!(layout(&hybrid), layout(&v2));
+        assert_eq!(hybrid.info.piece_count(), 4);
+        let mut space = a.clone();
+        space.resize(49_152, 0);
+        space.push(b'x');
+        space.resize(65_536, 0);
+        for (i, piece) in space.chunks(16384).enumerate() {
+            assert!(hybrid.info.piece_matches(i, piece), "piece {i}");
+        }
+        let value = |bytes: &[u8], key: &[u8]| -> Vec<u8> {
+            let entries = crate::bencode::dict_entries(bytes).unwrap();
+            let e = entries.iter().find(|e| e.key == key).unwrap();
+            bytes[e.value.clone()].to_vec()
+        };
+        let tree = |m: &Metainfo| value(m.info_bytes(), b"file tree");
+        assert_eq!(tree(&hybrid), tree(&v2));
+        let layers = |m: &Metainfo| value(m.as_bytes(), b"piece layers");
+        assert_eq!(layers(&hybrid), layers(&v2));
+    }
+
     #[test]
     fn hostile_v2_torrents_are_refused_with_what_is_wrong() {
         let data = vec![7u8; 40_000];
