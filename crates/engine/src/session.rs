@@ -807,10 +807,12 @@ impl Session {
             match btorrent_proto::metainfo::layers_needed(&fetched.info).map_err(unusable)? {
                 None => None,
                 Some(needed) => {
+                    // A peer id of its own: the peer may still hold the metadata connection (ours,
+                    // by our id), and keeps one connection per peer id.
                     let asked = crate::metadata::layers::fetch(
                         ctx,
                         ih,
-                        ctx.peer_id,
+                        PeerId::generate(),
                         &needed,
                         &fetched.peers,
                         &fetching,

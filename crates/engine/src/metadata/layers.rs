@@ -6,11 +6,13 @@
 //! have nothing, send every request ([`LayersNeeded::requests`]) and read until each is answered.
 //! Every answer is checked against its file's root (which the dictionary, checked against the
 //! info-hash, holds) before it is kept, so a peer can only fail to help: a refusal, a wrong hash,
-//! silence for [`LAYERS_PEER_TIMEOUT`] or a closed connection move on to the next peer.
+//! silence for [`LAYERS_PEER_TIMEOUT`] or a closed connection move on to the next peer. A peer
+//! that turns the connection away before answering (it may still hold the metadata connection from
+//! our address, and many clients keep one connection per address) is dialed again,
+//! [`LAYERS_ATTEMPTS`] times in all, [`LAYERS_RETRY_PAUSE`] apart.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -30,10 +32,19 @@ use btorrent_proto::wire::{Bitfield, Geometry, Message, PeerCodec};
 
 /// How long one peer has to answer every request before the next is asked.
 pub const LAYERS_PEER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Times a peer that turned the connection away is dialed.
+pub const LAYERS_ATTEMPTS: u32 = 3;
+/// The pause before dialing such a peer again.
+pub const LAYERS_RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// What a peer said no to, or answered wrongly: asking it again would not help.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refused(&'static str);
 
 /// The raw `piece layers` value for `needed`, from the first of `peers` that gives them all.
 pub(crate) async fn fetch(
-    session: &Arc<SessionCtx>,
+    session: &SessionCtx,
     info_hash: InfoHash,
     peer_id: PeerId,
     needed: &LayersNeeded,
@@ -42,17 +53,33 @@ pub(crate) async fn fetch(
 ) -> Result<Vec<u8>, EngineError> {
     let mut why = String::from("no peer to ask");
     for &addr in peers {
-        let asked = ask(session, info_hash, peer_id, needed, addr);
-        let r = tokio::select! {
-            r = tokio::time::timeout(LAYERS_PEER_TIMEOUT, asked) => r,
-            _ = cancel.cancelled() => return Err(EngineError::Cancelled),
-        };
-        match r {
-            Ok(Ok(layers)) => return Ok(layers),
-            Ok(Err(e)) => why = format!("{addr}: {e:#}"),
-            Err(_) => why = format!("{addr}: no answer in {} s", LAYERS_PEER_TIMEOUT.as_secs()),
+        for attempt in 1..=LAYERS_ATTEMPTS {
+            let mut answered = false;
+            let asked = ask(session, info_hash, peer_id, needed, addr, &mut answered);
+            let r = tokio::select! {
+                r = tokio::time::timeout(LAYERS_PEER_TIMEOUT, asked) => r,
+                _ = cancel.cancelled() => return Err(EngineError::Cancelled),
+            };
+            let again = match r {
+                Ok(Ok(layers)) => return Ok(layers),
+                Ok(Err(e)) => {
+                    why = format!("{addr}: {e:#}");
+                    !answered && e.downcast_ref::<Refused>().is_none()
+                }
+                Err(_) => {
+                    why = format!("{addr}: no answer in {} s", LAYERS_PEER_TIMEOUT.as_secs());
+                    false
+                }
+            };
+            tracing::info!(%info_hash, attempt, "piece layers not had from {why}");
+            if !again || attempt == LAYERS_ATTEMPTS {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(LAYERS_RETRY_PAUSE) => {}
+                _ = cancel.cancelled() => return Err(EngineError::Cancelled),
+            }
         }
-        tracing::info!(%info_hash, "piece layers not had from {why}");
     }
     Err(EngineError::MetadataUnusable(format!(
         "a v2 torrent whose piece layers no peer gave (last: {why})"
@@ -60,12 +87,15 @@ pub(crate) async fn fetch(
 }
 
 /// Asks `addr` for every layer; the `piece layers` value once all are answered and checked.
+/// `answered` is set once one answer is in (a connection turned away before that may be tried
+/// again).
 async fn ask(
-    session: &Arc<SessionCtx>,
+    session: &SessionCtx,
     info_hash: InfoHash,
     peer_id: PeerId,
     needed: &LayersNeeded,
     addr: SocketAddr,
+    answered: &mut bool,
 ) -> anyhow::Result<Vec<u8>> {
     let ours = Handshake::ours(info_hash, peer_id);
     let dial = session.dial(false, None);
@@ -111,12 +141,15 @@ async fn ask(
                 let Some(layer) =
                     height(&range.root).and_then(|h| check_hashes(&range, h, &hashes))
                 else {
-                    bail!("it sent hashes that do not lead to the file's root");
+                    return Err(
+                        Refused("it sent hashes that do not lead to the file's root").into(),
+                    );
                 };
+                *answered = true;
                 answers.insert(range, layer);
             }
             Some(Ok(Message::HashReject(range))) if requests.contains(&range) => {
-                bail!("it refused a hash request")
+                return Err(Refused("it refused a hash request").into());
             }
             Some(Ok(_)) => {}
         }
@@ -124,4 +157,117 @@ async fn ask(
     needed
         .piece_layers(&answers)
         .context("an answer went missing")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Session, SessionConfig};
+    use btorrent_proto::metainfo::{create_torrent, layers_needed, CreateOptions, Metainfo};
+    use btorrent_proto::wire::handshake::{read_handshake, write_handshake};
+    use futures::SinkExt;
+    use tokio::net::TcpListener;
+    use tokio_util::codec::Framed;
+
+    /// How a fake peer treats each connection in turn.
+    #[derive(Clone, Copy)]
+    enum Turn {
+        /// Hangs up right after the handshakes.
+        Hangup,
+        /// Answers every hash request from the torrent's own layers.
+        Answer,
+        /// Refuses every hash request.
+        Refuse,
+    }
+
+    /// A peer of `meta` on 127.0.0.1 that takes one connection per turn; how many it took.
+    async fn fake_peer(
+        meta: &Metainfo,
+        turns: Vec<Turn>,
+    ) -> (SocketAddr, tokio::task::JoinHandle<usize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let meta = meta.clone();
+        let task = tokio::spawn(async move {
+            let t = Duration::from_secs(5);
+            let mut taken = 0;
+            for turn in turns {
+                // A turn nobody comes for ends the peer: 3 s shows a dial that did not come.
+                let accepted = tokio::time::timeout(Duration::from_secs(3), listener.accept());
+                let Ok(Ok((mut s, _))) = accepted.await else {
+                    break;
+                };
+                taken += 1;
+                let theirs = read_handshake(&mut s, t).await.unwrap();
+                let ours = Handshake::ours(theirs.info_hash, PeerId::generate());
+                write_handshake(&mut s, &ours, t).await.unwrap();
+                if let Turn::Hangup = turn {
+                    continue;
+                }
+                let geo = Geometry::from_info(&meta.info);
+                let mut f = Framed::new(s, PeerCodec::new(geo, true));
+                while let Some(Ok(msg)) = f.next().await {
+                    let Message::HashRequest(r) = msg else {
+                        continue;
+                    };
+                    let v2 = meta.info.v2.as_ref().unwrap();
+                    let answer = match (turn, v2.hashes(&r, meta.info.piece_length)) {
+                        (Turn::Answer, Some(h)) => Message::Hashes {
+                            range: r,
+                            hashes: h.concat().into(),
+                        },
+                        _ => Message::HashReject(r),
+                    };
+                    if f.send(answer).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            taken
+        });
+        (addr, task)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_peer_that_turns_the_first_connection_away_is_dialed_again_one_that_refuses_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("forty");
+        std::fs::write(&path, vec![7u8; 40 * 16384 - 3]).unwrap();
+        let opts = CreateOptions {
+            piece_length: Some(16384),
+            v2: true,
+            ..Default::default()
+        };
+        let meta = create_torrent(&path, &opts, &|_, _| {}).unwrap();
+        let needed = layers_needed(meta.info_bytes()).unwrap().unwrap();
+        let session = Session::start(SessionConfig::default()).await.unwrap();
+        let ask = |peers: Vec<SocketAddr>| {
+            let (ctx, needed) = (session.ctx(), &needed);
+            async move {
+                let id = PeerId::generate();
+                let cancel = CancellationToken::new();
+                fetch(ctx, meta.info_hash, id, needed, &peers, &cancel).await
+            }
+        };
+
+        let (addr, peer) = fake_peer(&meta, vec![Turn::Hangup, Turn::Answer]).await;
+        let layers = ask(vec![addr]).await.unwrap();
+        assert_eq!(peer.await.unwrap(), 2, "dialed again");
+        let mut w = btorrent_proto::bencode::Writer::default();
+        w.begin_dict().bytes(b"info").raw(meta.info_bytes());
+        w.bytes(b"piece layers").raw(&layers).end();
+        assert_eq!(Metainfo::from_bytes(&w.buf).unwrap().info.v2, meta.info.v2);
+
+        // A refusal is final for that peer: the next one is asked instead.
+        let (no, refuser) = fake_peer(&meta, vec![Turn::Refuse, Turn::Refuse]).await;
+        let (yes, answerer) = fake_peer(&meta, vec![Turn::Answer]).await;
+        assert_eq!(ask(vec![no, yes]).await.unwrap(), layers);
+        assert_eq!((refuser.await.unwrap(), answerer.await.unwrap()), (1, 1));
+
+        // Nobody gives them: the error says why.
+        let (away, _) = fake_peer(&meta, vec![Turn::Hangup; 3]).await;
+        let e = ask(vec![away]).await.unwrap_err().to_string();
+        assert!(e.contains("no peer gave") && e.contains("closed"), "{e}");
+        session.shutdown(Duration::from_secs(2)).await;
+    }
 }

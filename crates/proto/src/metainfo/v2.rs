@@ -15,6 +15,12 @@
 //! the last one too (as libtorrent lays them out: the same pieces, each of full length, so requests for
 //! a last piece agree); empty files take no space. A piece's hash covers its file's data only, never the
 //! padding after it ([`PieceHash::data_len`]).
+//!
+//! Hash requests (BEP 52's `hash request` / `hashes` / `hash reject`, [`HashRange`]): a peer that has
+//! only the info dictionary (it came by a magnet link) asks for the piece layers. [`V2::hashes`]
+//! answers from ours (each file's tree above its pieces built once); [`LayersNeeded`] says what a
+//! bare dictionary lacks and which requests fetch it; [`check_hashes`] ties an answer to its file's
+//! root before anything keeps it.
 
 use std::collections::HashMap;
 use std::fs::File;
