@@ -175,17 +175,20 @@ pub fn create_torrent(
             )))
         }
     };
+    let making = Making {
+        name: &name,
+        is_dir,
+        files: &files,
+        total,
+        piece_length,
+        opts,
+    };
     let (info, piece_layers) = if opts.hybrid {
-        hybrid_info(&name, is_dir, &files, total, piece_length, opts, progress)?
+        making.hybrid(progress)?
     } else if opts.v2 {
-        v2_info(&name, &files, piece_length, opts, &|done| {
-            progress(done, total)
-        })?
+        making.v2(&|done| progress(done, total))?
     } else {
-        let info = v1_info(&name, is_dir, &files, total, piece_length, opts, &|done| {
-            progress(done, total)
-        })?;
-        (info, None)
+        making.v1(&|done| progress(done, total))?
     };
 
     let mut w = Writer::default();
@@ -224,14 +227,15 @@ pub fn create_torrent(
     Metainfo::from_bytes(&w.buf)
 }
 
-/// The `private` and `source` keys, which close both kinds of `info`.
-fn flags(info: &mut Writer, opts: &CreateOptions) {
-    if opts.private {
-        info.bytes(b"private").int(1);
-    }
-    if let Some(src) = &opts.source {
-        info.bytes(b"source").bytes(src.as_bytes());
-    }
+/// What a torrent is being made of, shared by the three kinds of `info`.
+struct Making<'a> {
+    name: &'a str,
+    /// A folder (a `files` list) rather than a single file (`length`).
+    is_dir: bool,
+    files: &'a [SourceFile],
+    total: u64,
+    piece_length: u64,
+    opts: &'a CreateOptions,
 }
 
 /// The parts of an `info` that a v1 torrent has and a v2-only one has not: the file list (or the one
@@ -242,221 +246,180 @@ struct V1Parts {
     pieces: Vec<u8>,
 }
 
-/// The files as one byte stream (padding files included, as zeros), SHA-1 of each piece.
-fn v1_parts(
-    is_dir: bool,
-    files: &[SourceFile],
-    piece_length: u64,
-    opts: &CreateOptions,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<V1Parts, MetainfoError> {
-    let hashes = hash_pieces(
-        files,
-        piece_length,
-        opts.threads,
-        opts.cancel.as_deref(),
-        progress,
-    )?;
-    let list = is_dir.then(|| {
+/// An `info` and, for v2 and hybrid torrents, the raw `piece layers` that go beside it.
+type Made = (Vec<u8>, Option<Vec<u8>>);
+
+impl Making<'_> {
+    /// A v1 `info`: the files as one byte stream, SHA-1 of each piece.
+    fn v1(&self, progress: &(dyn Fn(u64) + Sync)) -> Result<Made, MetainfoError> {
+        let parts = self.v1_parts(self.files, progress)?;
+        Ok((self.write_info(None, Some(&parts)), None))
+    }
+
+    /// A v2-only `info` (BEP 52) and its `piece layers`.
+    fn v2(&self, progress: &(dyn Fn(u64) + Sync)) -> Result<Made, MetainfoError> {
+        let (tree, layers) = self.v2_tree(progress)?;
+        Ok((self.write_info(Some(&tree), None), layers))
+    }
+
+    /// A hybrid `info` and its `piece layers`: the v2 trees of the files, and the v1 file list with
+    /// a padding file after each file that does not end on a piece boundary (the last one too; a
+    /// single file has none, as libtorrent makes them), so both views put every file on the same
+    /// pieces. `progress(done, total)` counts both hashing passes.
+    fn hybrid(&self, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Made, MetainfoError> {
+        let total = self.total;
+        let (tree, layers) = self.v2_tree(&|done| progress(done, 2 * total))?;
+        let mut padded = Vec::with_capacity(self.files.len() * 2);
+        for f in self.files {
+            padded.push(f.clone());
+            let tail = f.length % self.piece_length;
+            if self.is_dir && tail != 0 {
+                let pad = self.piece_length - tail;
+                padded.push(SourceFile {
+                    disk_path: PathBuf::new(),
+                    components: vec![".pad".into(), pad.to_string()],
+                    length: pad,
+                    padding: true,
+                });
+            }
+        }
+        let v1 = self.v1_parts(&padded, &|done| {
+            progress(total + done.min(total), 2 * total)
+        })?;
+        Ok((self.write_info(Some(&tree), Some(&v1)), layers))
+    }
+
+    /// `files` as one byte stream (padding files included, as zeros), SHA-1 of each piece.
+    fn v1_parts(
+        &self,
+        files: &[SourceFile],
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<V1Parts, MetainfoError> {
+        let opts = self.opts;
+        let cancel = opts.cancel.as_deref();
+        let hashes = hash_pieces(files, self.piece_length, opts.threads, cancel, progress)?;
+        let list = self.is_dir.then(|| {
+            let mut w = Writer::default();
+            w.begin_list();
+            for f in files {
+                w.begin_dict();
+                if f.padding {
+                    w.bytes(b"attr").bytes(b"p");
+                }
+                w.bytes(b"length").int(f.length);
+                w.bytes(b"path").begin_list();
+                for c in &f.components {
+                    w.bytes(c.as_bytes());
+                }
+                w.end().end();
+            }
+            w.end();
+            w.buf
+        });
+        Ok(V1Parts {
+            files: list,
+            pieces: hashes.concat(),
+        })
+    }
+
+    /// Writes an `info` dictionary in key order from its parts: the v2 `file tree` (raw) and the v1
+    /// parts, either or both.
+    fn write_info(&self, tree: Option<&[u8]>, v1: Option<&V1Parts>) -> Vec<u8> {
+        let mut info = Writer::default();
+        info.begin_dict();
+        if let Some(tree) = tree {
+            info.bytes(b"file tree").raw(tree);
+        }
+        match v1.map(|p| p.files.as_deref()) {
+            Some(Some(list)) => {
+                info.bytes(b"files").raw(list);
+            }
+            Some(None) => {
+                info.bytes(b"length").int(self.total);
+            }
+            None => {}
+        }
+        if tree.is_some() {
+            info.bytes(b"meta version").int(2);
+        }
+        info.bytes(b"name").bytes(self.name.as_bytes());
+        info.bytes(b"piece length").int(self.piece_length);
+        if let Some(p) = v1 {
+            info.bytes(b"pieces").bytes(&p.pieces);
+        }
+        if self.opts.private {
+            info.bytes(b"private").int(1);
+        }
+        if let Some(src) = &self.opts.source {
+            info.bytes(b"source").bytes(src.as_bytes());
+        }
+        info.end();
+        info.buf
+    }
+
+    /// The raw `file tree` and `piece layers` of the files: each file's merkle tree, files hashed in
+    /// turn. The tree nests one dictionary per folder; the files come sorted by components, which is
+    /// the order of keys in every dictionary, so it is written in one pass.
+    fn v2_tree(&self, progress: &(dyn Fn(u64) + Sync)) -> Result<Made, MetainfoError> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let done = AtomicU64::new(0);
+        let mut layers = Vec::new();
+        let mut tree = Writer::default();
+        tree.begin_dict();
+        let mut open: Vec<&str> = Vec::new();
+        for f in self.files {
+            let (dirs, leaf) = match f.components.split_last() {
+                Some((leaf, dirs)) => (dirs, leaf.as_str()),
+                None => (&[][..], self.name),
+            };
+            let common = open
+                .iter()
+                .zip(dirs)
+                .take_while(|(a, b)| **a == b.as_str())
+                .count();
+            for _ in common..open.len() {
+                tree.end();
+            }
+            open.truncate(common);
+            for d in &dirs[common..] {
+                tree.bytes(d.as_bytes()).begin_dict();
+                open.push(d);
+            }
+            tree.bytes(leaf.as_bytes()).begin_dict();
+            tree.bytes(b"").begin_dict().bytes(b"length").int(f.length);
+            if f.length > 0 {
+                let hashed = super::v2::hash_file(
+                    &f.disk_path,
+                    f.length,
+                    self.piece_length,
+                    self.opts.cancel.as_deref(),
+                    &|n| progress(done.fetch_add(n, Ordering::Relaxed) + n),
+                )?;
+                tree.bytes(b"pieces root").bytes(&hashed.root);
+                if let Some(layer) = hashed.layer {
+                    layers.push((hashed.root, layer.concat()));
+                }
+            }
+            tree.end().end();
+        }
+        for _ in 0..open.len() {
+            tree.end();
+        }
+        tree.end();
+        if layers.is_empty() {
+            return Ok((tree.buf, None));
+        }
+        // Keys sorted; two files with the same content share one root and one layer.
+        layers.sort();
+        layers.dedup();
         let mut w = Writer::default();
-        w.begin_list();
-        for f in files {
-            w.begin_dict();
-            if f.padding {
-                w.bytes(b"attr").bytes(b"p");
-            }
-            w.bytes(b"length").int(f.length);
-            w.bytes(b"path").begin_list();
-            for c in &f.components {
-                w.bytes(c.as_bytes());
-            }
-            w.end().end();
+        w.begin_dict();
+        for (root, layer) in &layers {
+            w.bytes(root).bytes(layer);
         }
         w.end();
-        w.buf
-    });
-    Ok(V1Parts {
-        files: list,
-        pieces: hashes.concat(),
-    })
-}
-
-/// Writes an `info` dictionary in key order from its parts: the v2 `file tree` (raw) and the v1
-/// parts, either or both.
-fn write_info(
-    name: &str,
-    total: u64,
-    piece_length: u64,
-    tree: Option<&[u8]>,
-    v1: Option<&V1Parts>,
-    opts: &CreateOptions,
-) -> Vec<u8> {
-    let mut info = Writer::default();
-    info.begin_dict();
-    if let Some(tree) = tree {
-        info.bytes(b"file tree").raw(tree);
+        Ok((tree.buf, Some(w.buf)))
     }
-    match v1.map(|p| p.files.as_deref()) {
-        Some(Some(list)) => {
-            info.bytes(b"files").raw(list);
-        }
-        Some(None) => {
-            info.bytes(b"length").int(total);
-        }
-        None => {}
-    }
-    if tree.is_some() {
-        info.bytes(b"meta version").int(2);
-    }
-    info.bytes(b"name").bytes(name.as_bytes());
-    info.bytes(b"piece length").int(piece_length);
-    if let Some(p) = v1 {
-        info.bytes(b"pieces").bytes(&p.pieces);
-    }
-    flags(&mut info, opts);
-    info.end();
-    info.buf
-}
-
-/// A v1 `info`: the files as one byte stream, SHA-1 of each piece.
-fn v1_info(
-    name: &str,
-    is_dir: bool,
-    files: &[SourceFile],
-    total: u64,
-    piece_length: u64,
-    opts: &CreateOptions,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<Vec<u8>, MetainfoError> {
-    let parts = v1_parts(is_dir, files, piece_length, opts, progress)?;
-    Ok(write_info(
-        name,
-        total,
-        piece_length,
-        None,
-        Some(&parts),
-        opts,
-    ))
-}
-
-/// A hybrid `info` and its `piece layers`: the v2 trees of the files, and the v1 file list with a
-/// padding file after each file that does not end on a piece boundary (the last one too; a single
-/// file has none, as libtorrent makes them), so both views put every file on the same pieces.
-fn hybrid_info(
-    name: &str,
-    is_dir: bool,
-    files: &[SourceFile],
-    total: u64,
-    piece_length: u64,
-    opts: &CreateOptions,
-    progress: &(dyn Fn(u64, u64) + Sync),
-) -> Result<(Vec<u8>, Option<Vec<u8>>), MetainfoError> {
-    let (tree, layers) = v2_tree(name, files, piece_length, opts, &|done| {
-        progress(done, 2 * total)
-    })?;
-    let mut padded = Vec::with_capacity(files.len() * 2);
-    for f in files {
-        padded.push(f.clone());
-        let tail = f.length % piece_length;
-        if is_dir && tail != 0 {
-            let pad = piece_length - tail;
-            padded.push(SourceFile {
-                disk_path: PathBuf::new(),
-                components: vec![".pad".into(), pad.to_string()],
-                length: pad,
-                padding: true,
-            });
-        }
-    }
-    let v1 = v1_parts(is_dir, &padded, piece_length, opts, &|done| {
-        progress(total + done.min(total), 2 * total)
-    })?;
-    let info = write_info(name, total, piece_length, Some(&tree), Some(&v1), opts);
-    Ok((info, layers))
-}
-
-/// A v2-only `info` (BEP 52) and its `piece layers`.
-fn v2_info(
-    name: &str,
-    files: &[SourceFile],
-    piece_length: u64,
-    opts: &CreateOptions,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<(Vec<u8>, Option<Vec<u8>>), MetainfoError> {
-    let (tree, layers) = v2_tree(name, files, piece_length, opts, progress)?;
-    let total = files.iter().map(|f| f.length).sum();
-    let info = write_info(name, total, piece_length, Some(&tree), None, opts);
-    Ok((info, layers))
-}
-
-/// The raw `file tree` and `piece layers` of `files`: each file's merkle tree, files hashed in turn.
-/// The tree nests one dictionary per folder; `files` come sorted by components, which is the order
-/// of keys in every dictionary, so it is written in one pass.
-fn v2_tree(
-    name: &str,
-    files: &[SourceFile],
-    piece_length: u64,
-    opts: &CreateOptions,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<(Vec<u8>, Option<Vec<u8>>), MetainfoError> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    let done = AtomicU64::new(0);
-    let mut layers = Vec::new();
-    let mut info = Writer::default();
-    info.begin_dict();
-    let mut open: Vec<&str> = Vec::new();
-    for f in files {
-        let (dirs, leaf) = match f.components.split_last() {
-            Some((leaf, dirs)) => (dirs, leaf.as_str()),
-            None => (&[][..], name),
-        };
-        let common = open
-            .iter()
-            .zip(dirs)
-            .take_while(|(a, b)| **a == b.as_str())
-            .count();
-        for _ in common..open.len() {
-            info.end();
-        }
-        open.truncate(common);
-        for d in &dirs[common..] {
-            info.bytes(d.as_bytes()).begin_dict();
-            open.push(d);
-        }
-        info.bytes(leaf.as_bytes()).begin_dict();
-        info.bytes(b"").begin_dict().bytes(b"length").int(f.length);
-        if f.length > 0 {
-            let hashed = super::v2::hash_file(
-                &f.disk_path,
-                f.length,
-                piece_length,
-                opts.cancel.as_deref(),
-                &|n| progress(done.fetch_add(n, Ordering::Relaxed) + n),
-            )?;
-            info.bytes(b"pieces root").bytes(&hashed.root);
-            if let Some(layer) = hashed.layer {
-                layers.push((hashed.root, layer.concat()));
-            }
-        }
-        info.end().end();
-    }
-    for _ in 0..open.len() {
-        info.end();
-    }
-    info.end();
-    if layers.is_empty() {
-        return Ok((info.buf, None));
-    }
-    // Keys sorted; two files with the same content share one root and one layer.
-    layers.sort();
-    layers.dedup();
-    let mut w = Writer::default();
-    w.begin_dict();
-    for (root, layer) in &layers {
-        w.bytes(root).bytes(layer);
-    }
-    w.end();
-    Ok((info.buf, Some(w.buf)))
 }
 
 #[cfg(test)]
