@@ -54,7 +54,9 @@
 //! - [`probe::fetch_bitfield`] and [`probe::download_piece`]: one-shot questions to one peer.
 //! - [`Session::fetch_metadata`]`(magnet, extra, ...)`: a magnet link's info dictionary from its
 //!   `x.pe` peers, its trackers, `extra` (a channel of addresses, e.g. from a DHT lookup), the local
-//!   network and peers that connect to us for it, checked against the info-hash ([`metadata`]); every torrent serves its own to peers ([`ext`]), and
+//!   network and peers that connect to us for it, checked against the info-hash ([`metadata`]); for a
+//!   v2 torrent (BEP 52) also its piece layers, asked of those peers. Every torrent serves its own
+//!   dictionary to peers ([`ext`]) (a v2 one its piece layers too, answering hash requests), and
 //!   exchanges peers with them (PEX) unless it is private.
 //!
 //! # Errors
@@ -116,8 +118,9 @@
 //!   (a peer task picks it), `InFlight → Hashing` (the last block arrived; the buffer moves to the
 //!   torrent's hash queue), `Hashing → Have` or back to `Missing` (the job reports); and `Missing → Have` for
 //!   the pieces the data check finds on disk; `Have → Missing` when a piece read from disk fails its
-//!   hash ([`disk_check`]: withdrawn). A piece is written to disk only after its SHA-1 matched, so a
-//!   bad piece never reaches the disk; a piece is sent only from data that matched its SHA-1 within
+//!   hash ([`disk_check`]: withdrawn). A piece is written to disk only after its hash matched (SHA-1,
+//!   or a v2 torrent's merkle root), so a bad piece never reaches the disk; a piece is sent only from
+//!   data that matched its hash within
 //!   `upload_verify_ttl` with its files unchanged since, so a piece rotten on disk is never uploaded
 //!   once it is due for a hash (the start-up check does not count: every piece is hashed on its first
 //!   upload).
