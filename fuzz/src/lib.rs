@@ -95,7 +95,18 @@ fn check_metainfo(data: &[u8], m: &Metainfo) {
                 "info-hash is not SHA-1 of the raw info bytes"
             );
             assert_eq!(info.pieces.len(), info.piece_count());
-            assert!(m.info_hash_v2.is_none());
+            // A hybrid's v2 side is in its second swarm, and describes the same piece space.
+            match &info.hybrid {
+                None => assert!(m.info_hash_v2.is_none() && m.second_info_hash().is_none()),
+                Some(h) => {
+                    let full = sha256(m.info_bytes());
+                    assert_eq!(m.info_hash_v2, Some(full));
+                    assert_eq!(m.second_info_hash().unwrap().0, full[..20]);
+                    if let Some(v2) = &h.layers {
+                        assert_eq!(v2.pieces.len(), info.piece_count());
+                    }
+                }
+            }
         }
         Some(v2) => {
             let full = sha256(m.info_bytes());

@@ -30,7 +30,8 @@ pub const MAX_MAGNET_LIST: usize = 200;
 pub struct Magnet {
     /// The swarm's id: the `btih`, or for a v2-only link (`btmh` alone) its SHA-256 cut to 20 bytes.
     pub info_hash: InfoHash,
-    /// A v2-only link's whole SHA-256 info-hash (BEP 52); the info dictionary fetched must have it.
+    /// The link's `btmh`, a v2 or hybrid torrent's whole SHA-256 info-hash (BEP 52): the info
+    /// dictionary fetched must have it.
     pub info_hash_v2: Option<[u8; 32]>,
     /// `dn`: the name to show until the metadata arrives.
     pub name: Option<String>,
@@ -213,7 +214,8 @@ impl Magnet {
                     .map_err(|_| MagnetError::BadEncoding(crate::text::shown(key.as_bytes(), 40)))
             };
             match key {
-                // A hybrid's link carries both; its torrent joins the v1 swarm, so the `btih` wins.
+                // A hybrid's link carries both: the fetch goes by the `btih` (the v1 swarm, which
+                // every client of the torrent is in), the dictionary is checked against both.
                 "xt" => match info_hash(&decode(false)?) {
                     Ok(Xt::V1(h)) => ih = ih.or(Some(h)),
                     Ok(Xt::V2(h)) => v2 = v2.or(Some(h)),
@@ -256,11 +258,8 @@ impl Magnet {
             }
         }
         (m.info_hash, m.info_hash_v2) = match (ih, v2, bad_xt) {
-            (Some(h), _, _) => (h, None),
-            (None, Some(full), _) => {
-                let cut: [u8; 20] = full[..20].try_into().expect("32 bytes");
-                (InfoHash(cut), Some(full))
-            }
+            (Some(h), v2, _) => (h, v2),
+            (None, Some(full), _) => (crate::metainfo::v2::truncated(&full), Some(full)),
             (None, None, Some(e)) => return Err(e),
             (None, None, None) => return Err(MagnetError::NoInfoHash),
         };

@@ -49,6 +49,8 @@ pub struct Info {
     /// A v2-only torrent's piece hashes and file trees (BEP 52); `None` for v1 and hybrid torrents,
     /// which are checked with `pieces`.
     pub v2: Option<V2>,
+    /// A hybrid torrent's v2 side (v1 and v2 in one `info`); `None` for the others.
+    pub hybrid: Option<Hybrid>,
     pub files: Vec<FileEntry>,
     /// True for a torrent with a `files` list (its content is a folder named `name`).
     pub multi_file: bool,
@@ -57,7 +59,53 @@ pub struct Info {
     pub total_length: u64,
 }
 
+/// The v2 side of a hybrid torrent, checked to describe the very files its v1 side does (each on a
+/// piece boundary, the same padding), so each piece is the same bytes in both swarms.
+#[derive(Debug, Clone)]
+pub struct Hybrid {
+    /// Its piece hashes and file trees, when its `piece layers` came with it (the dictionary alone,
+    /// from a `btih` link, has none): what peers' hash requests are answered from. Its pieces are
+    /// checked with the v1 `pieces`.
+    pub layers: Option<V2>,
+}
+
+/// What kind of torrent an `info` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    V1,
+    /// v2 only (BEP 52).
+    V2,
+    /// v1 and v2 in one `info` (read as v1, also found by its v2 info-hash).
+    Hybrid,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::V1 => "v1",
+            Format::V2 => "v2",
+            Format::Hybrid => "hybrid",
+        }
+    }
+}
+
 impl Info {
+    pub fn format(&self) -> Format {
+        match (&self.v2, &self.hybrid) {
+            (Some(_), _) => Format::V2,
+            (None, Some(_)) => Format::Hybrid,
+            (None, None) => Format::V1,
+        }
+    }
+
+    /// The SHA-256 trees a peer's hash requests are answered from: a v2 torrent's, or a hybrid's
+    /// that came with its piece layers.
+    pub fn merkle(&self) -> Option<&V2> {
+        self.v2
+            .as_ref()
+            .or_else(|| self.hybrid.as_ref()?.layers.as_ref())
+    }
+
     pub fn piece_count(&self) -> usize {
         self.total_length.div_ceil(self.piece_length) as usize
     }
@@ -169,6 +217,7 @@ fn parse_info_lacking(
             piece_length,
             pieces: Vec::new(),
             v2: Some(content.hashes),
+            hybrid: None,
             files: content.files,
             multi_file: content.multi_file,
             private,
@@ -213,16 +262,70 @@ fn parse_info_lacking(
         .chunks_exact(20)
         .map(|c| c.try_into().expect("chunks of 20"))
         .collect();
+    let hybrid = match (
+        info.get("meta version").and_then(bencode::as_int),
+        info.get("file tree"),
+    ) {
+        (Some(2), Some(tree)) => Some(hybrid_side(
+            tree,
+            &name,
+            piece_length,
+            piece_layers,
+            &files,
+        )?),
+        _ => None,
+    };
     Ok(Info {
         name,
         piece_length,
         pieces,
         v2: None,
+        hybrid,
         files,
         multi_file,
         private,
         source,
         total_length,
+    })
+}
+
+/// Reads the v2 side of a hybrid torrent (its `file tree`, and its `piece layers` when given) and
+/// checks that it lays out the very files of the v1 side, `files`: a peer of either swarm then asks
+/// for and sends the same bytes as piece `i`.
+fn hybrid_side(
+    tree: &[u8],
+    name: &str,
+    piece_length: u64,
+    piece_layers: Option<&[u8]>,
+    files: &[FileEntry],
+) -> Result<Hybrid, MetainfoError> {
+    if !piece_length.is_power_of_two() || piece_length < v2::BLOCK {
+        return Err(invalid(format!(
+            "piece length {piece_length} of a hybrid torrent is not a power of two from 16 KiB"
+        )));
+    }
+    let mut missing = Vec::new();
+    let content = v2::parse(tree, name, piece_length, piece_layers, Some(&mut missing)).map_err(
+        |e| match e {
+            MetainfoError::Invalid(why) => {
+                invalid(format!("the v2 side of this hybrid torrent: {why}"))
+            }
+            e => e,
+        },
+    )?;
+    let real = |fs: &[FileEntry]| -> Vec<(PathBuf, u64, u64)> {
+        fs.iter()
+            .filter(|f| !f.padding)
+            .map(|f| (f.path.clone(), f.length, f.offset))
+            .collect()
+    };
+    if real(&content.files) != real(files) {
+        return Err(invalid(
+            "the v1 and v2 sides of this hybrid torrent describe different files",
+        ));
+    }
+    Ok(Hybrid {
+        layers: missing.is_empty().then_some(content.hashes),
     })
 }
 

@@ -32,7 +32,7 @@ use crate::types::InfoHash;
 
 pub use create::{create_torrent, CreateOptions};
 pub use edit::{edit_trackers, set_tracker_tiers};
-pub use info::{layers_needed, FileEntry, Info};
+pub use info::{layers_needed, FileEntry, Format, Hybrid, Info};
 
 /// Largest .torrent file read (a 1 PiB torrent with 16 MiB pieces has 1.3 MB of hashes).
 pub const MAX_TORRENT_FILE: u64 = 64 << 20;
@@ -130,7 +130,7 @@ pub struct Metainfo {
     /// The swarm's id: the SHA-1 of `info`, or for a v2-only torrent its SHA-256 cut to 20 bytes
     /// (BEP 52), which is what handshakes, trackers and the DHT use.
     pub info_hash: InfoHash,
-    /// A v2-only torrent's whole SHA-256 info-hash (its magnet link's `btmh`).
+    /// A v2 or hybrid torrent's whole SHA-256 info-hash (its magnet link's `btmh`).
     pub info_hash_v2: Option<v2::Hash256>,
     pub info: Arc<Info>,
     pub announce: Option<String>,
@@ -210,12 +210,16 @@ impl Metainfo {
         let (info_raw, info_span) = get(b"info").ok_or_else(|| invalid("no `info` dictionary"))?;
         let piece_layers = get(b"piece layers").map(|(r, _)| r);
         let info = info::parse_info(info_raw, info_span.start, piece_layers)?;
-        let (info_hash, info_hash_v2) = if info.v2.is_some() {
-            let full = v2::sha256(info_raw);
-            let truncated: [u8; 20] = full[..20].try_into().expect("32 bytes");
-            (InfoHash(truncated), Some(full))
-        } else {
-            (InfoHash(Sha1::digest(info_raw).into()), None)
+        let (info_hash, info_hash_v2) = match info.format() {
+            Format::V2 => {
+                let full = v2::sha256(info_raw);
+                (v2::truncated(&full), Some(full))
+            }
+            Format::Hybrid => (
+                InfoHash(Sha1::digest(info_raw).into()),
+                Some(v2::sha256(info_raw)),
+            ),
+            Format::V1 => (InfoHash(Sha1::digest(info_raw).into()), None),
         };
 
         let announce = get(b"announce")
@@ -273,6 +277,21 @@ impl Metainfo {
         &self.bytes[self.info_span.clone()]
     }
 
+    /// A hybrid torrent's other swarm id: its SHA-256 info-hash cut to 20 bytes (its v2 swarm;
+    /// `info_hash` is its v1 one). Peers that know it only by a `urn:btmh:` link look for it, and
+    /// connect, by that. `None` for v1 and v2-only torrents, which have one swarm.
+    pub fn second_info_hash(&self) -> Option<InfoHash> {
+        match self.info.format() {
+            Format::Hybrid => self.info_hash_v2.as_ref().map(v2::truncated),
+            Format::V1 | Format::V2 => None,
+        }
+    }
+
+    /// The ids of the swarms it is in: `info_hash`, then a hybrid's [`Metainfo::second_info_hash`].
+    pub fn swarm_ids(&self) -> impl Iterator<Item = InfoHash> {
+        std::iter::once(self.info_hash).chain(self.second_info_hash())
+    }
+
     /// Every tracker URL, `announce-list` tiers first (BEP 12), then `announce` if not already listed.
     pub fn trackers(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
@@ -302,9 +321,11 @@ impl Metainfo {
     /// torrent's `xt` is `urn:btmh:1220<hex of its SHA-256>` (BEP 52's multihash).
     pub fn magnet(&self) -> String {
         use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-        let xt = match &self.info_hash_v2 {
-            Some(full) => format!("btmh:1220{}", hex::encode(full)),
-            None => format!("btih:{}", self.info_hash.to_hex()),
+        let btih = format!("btih:{}", self.info_hash.to_hex());
+        let xt = match (&self.info_hash_v2, self.info.format()) {
+            (Some(full), Format::V2) => format!("btmh:1220{}", hex::encode(full)),
+            (Some(full), _) => format!("{btih}&xt=urn:btmh:1220{}", hex::encode(full)),
+            (None, _) => btih,
         };
         let mut m = format!(
             "magnet:?xt=urn:{xt}&dn={}",

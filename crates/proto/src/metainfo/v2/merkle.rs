@@ -21,6 +21,12 @@ pub fn sha256(data: &[u8]) -> Hash256 {
     Sha256::digest(data).into()
 }
 
+/// A whole SHA-256 info-hash cut to the 20 bytes that handshakes, trackers and the DHT carry
+/// (BEP 52).
+pub fn truncated(full: &Hash256) -> crate::types::InfoHash {
+    crate::types::InfoHash(full[..20].try_into().expect("32 bytes"))
+}
+
 pub(super) fn parent(left: &Hash256, right: &Hash256) -> Hash256 {
     let mut h = Sha256::new();
     h.update(left);

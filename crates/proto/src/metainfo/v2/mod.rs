@@ -32,14 +32,16 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::info::{check_paths_distinct, component, FileEntry, MAX_PATH_BYTES};
-use super::{invalid, MetainfoError, MAX_FILES, MAX_TOTAL_LENGTH};
+use super::{invalid, MetainfoError, MAX_FILES, MAX_TORRENT_FILE, MAX_TOTAL_LENGTH};
 use crate::bencode;
 use hash_request::Built;
 pub use hash_request::{
     check_hashes, HashRange, LayersNeeded, MAX_HASHES_ASKED, MAX_HASHES_SERVED,
 };
 use merkle::empty_piece_root;
-pub use merkle::{hash_file, merkle_root, sha256, BlockHasher, Hash256, HashedFile, BLOCK};
+pub use merkle::{
+    hash_file, merkle_root, sha256, truncated, BlockHasher, Hash256, HashedFile, BLOCK,
+};
 
 /// What one piece of a v2 torrent hashes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +115,10 @@ impl FileTree {
     }
 }
 
+/// Most pieces whose layers a dictionary may lack (fetched alone, or a hybrid's): as many hashes
+/// as the largest .torrent loaded ([`MAX_TORRENT_FILE`]) can hold.
+pub const MAX_UNLAYERED_PIECES: u64 = MAX_TORRENT_FILE / 32;
+
 /// One file of the `file tree`: path components, length, `pieces root`.
 type TreeFile = (Vec<String>, u64, Option<Hash256>);
 
@@ -139,6 +145,7 @@ pub(super) fn parse(
     let mut pieces = Vec::new();
     let mut trees = Vec::new();
     let mut offset = 0u64;
+    let mut unlayered = 0u64;
     for (comps, length, root) in found {
         // A lone file at the top is a single-file torrent, named by its key (as libtorrent reads it).
         let path = if multi_file {
@@ -165,6 +172,12 @@ pub(super) fn parse(
         }
         let root = root.ok_or_else(|| invalid(format!("{:?} has no `pieces root`", shown())))?;
         let count = length.div_ceil(piece_length);
+        let end = offset + count * piece_length;
+        if end > MAX_TOTAL_LENGTH {
+            return Err(invalid(
+                "total length is out of range (more than 2^50 bytes)",
+            ));
+        }
         let tree = FileTree {
             root,
             first_piece: pieces.len() as u32,
@@ -179,6 +192,14 @@ pub(super) fn parse(
                 width: length.div_ceil(BLOCK).next_power_of_two() as u32,
             });
         } else if let (None, Some(missing)) = (layers.get(&root), missing.as_deref_mut()) {
+            // Bounded as a layer given is by the file it is in: what is lacking must fit in a
+            // .torrent once fetched.
+            unlayered += count;
+            if unlayered > MAX_UNLAYERED_PIECES {
+                return Err(invalid(format!(
+                    "the piece layers it lacks are for more than {MAX_UNLAYERED_PIECES} pieces"
+                )));
+            }
             missing.push(tree);
             for k in 0..count {
                 pieces.push(PieceHash {
@@ -223,12 +244,6 @@ pub(super) fn parse(
             offset,
             padding: false,
         });
-        let end = offset + count * piece_length;
-        if end > MAX_TOTAL_LENGTH {
-            return Err(invalid(
-                "total length is out of range (more than 2^50 bytes)",
-            ));
-        }
         if end > offset + length {
             files.push(FileEntry {
                 path: PathBuf::from(name)
@@ -493,6 +508,101 @@ mod tests {
         assert_eq!(tree(&hybrid), tree(&v2));
         let layers = |m: &Metainfo| value(m.as_bytes(), b"piece layers");
         assert_eq!(layers(&hybrid), layers(&v2));
+
+        // In two swarms: the v1 one by its SHA-1, the v2 one by its SHA-256 cut to 20 bytes.
+        assert_eq!(hybrid.info.format(), crate::metainfo::Format::Hybrid);
+        let full = sha256(hybrid.info_bytes());
+        assert_eq!(hybrid.info_hash_v2, Some(full));
+        assert_eq!(hybrid.second_info_hash(), Some(truncated(&full)));
+        assert_ne!(hybrid.info_hash, truncated(&full));
+        let swarms: Vec<_> = hybrid.swarm_ids().collect();
+        assert_eq!(swarms, [hybrid.info_hash, truncated(&full)]);
+        assert_eq!((v2.second_info_hash(), v2.swarm_ids().count()), (None, 1));
+        // Its link names both, and reads back as both.
+        let link = crate::magnet::Magnet::parse(&hybrid.magnet()).unwrap();
+        assert_eq!(
+            (link.info_hash, link.info_hash_v2),
+            (hybrid.info_hash, Some(full))
+        );
+        // Hash requests are answered from its layers; the dictionary alone (from a link) has none.
+        assert_eq!(hybrid.info.merkle(), v2.info.v2.as_ref());
+        let bare = Metainfo::from_bytes(&link.torrent_bytes(hybrid.info_bytes(), None)).unwrap();
+        assert_eq!(bare.info.format(), crate::metainfo::Format::Hybrid);
+        assert_eq!(bare.info.merkle(), None);
+        assert_eq!(bare.swarm_ids().collect::<Vec<_>>(), swarms);
+    }
+
+    /// A dictionary fetched alone claims what it likes: the layers it lacks are bounded (as a .torrent
+    /// bounds those it holds), so a hostile one is refused before anything is made for its pieces.
+    #[test]
+    fn a_dictionary_lacking_layers_for_too_many_pieces_is_refused() {
+        let bare = |length: u64| {
+            let mut info = format!("d9:file treed5:a.bind0:d6:lengthi{length}e11:pieces root32:")
+                .into_bytes();
+            info.extend_from_slice(&[5u8; 32]);
+            info.extend_from_slice(b"eee12:meta versioni2e4:name5:a.bin12:piece lengthi16384ee");
+            crate::metainfo::layers_needed(&info).map_err(|e| e.to_string())
+        };
+        let needed = bare(3 * 16384).unwrap().unwrap();
+        assert_eq!((needed.piece_count, needed.files.len()), (3, 1));
+        for length in [1 << 49, (MAX_UNLAYERED_PIECES + 1) * 16384] {
+            let e = bare(length).unwrap_err();
+            assert!(e.contains("lacks are for more than"), "{length}: {e}");
+        }
+    }
+
+    /// A hybrid's v2 side must describe the files of its v1 side (libtorrent refuses such a torrent
+    /// too): otherwise the two swarms would call different bytes piece `i`.
+    #[test]
+    fn a_hybrid_whose_two_sides_differ_is_refused() {
+        let root = [9u8; 32];
+        let made = |tree_name: &str, tree_len: u64, name: &str, piece_length: u64| {
+            let mut info = Vec::new();
+            info.extend_from_slice(b"d9:file treed");
+            info.extend_from_slice(
+                format!(
+                    "{}:{tree_name}d0:d6:lengthi{tree_len}e11:pieces root32:",
+                    tree_name.len()
+                )
+                .as_bytes(),
+            );
+            info.extend_from_slice(&root);
+            info.extend_from_slice(b"eee6:lengthi5e12:meta versioni2e");
+            info.extend_from_slice(
+                format!(
+                    "4:name{}:{name}12:piece lengthi{piece_length}e6:pieces20:",
+                    name.len()
+                )
+                .as_bytes(),
+            );
+            info.extend_from_slice(&[3u8; 20]);
+            info.push(b'e');
+            let mut t = b"d4:info".to_vec();
+            t.extend_from_slice(&info);
+            t.push(b'e');
+            Metainfo::from_bytes(&t).map_err(|e| e.to_string())
+        };
+        let good = made("a.bin", 5, "a.bin", 16384).unwrap();
+        assert_eq!(good.info.format(), crate::metainfo::Format::Hybrid);
+        assert_eq!(good.info.merkle().unwrap().files[0].root, root);
+        for (tree_name, tree_len, name, piece_length, why) in [
+            ("b.bin", 5, "a.bin", 16384, "describe different files"),
+            ("a.bin", 6, "a.bin", 16384, "describe different files"),
+            ("a.bin", 5, "a.bin", 10000, "not a power of two"),
+            (
+                "../x",
+                5,
+                "a.bin",
+                16384,
+                "the v2 side of this hybrid torrent",
+            ),
+        ] {
+            let e = made(tree_name, tree_len, name, piece_length).unwrap_err();
+            assert!(
+                e.contains(why),
+                "{tree_name} {tree_len} {piece_length}: {e}"
+            );
+        }
     }
 
     #[test]
