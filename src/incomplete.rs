@@ -116,6 +116,7 @@ mod tests {
             piece_length: 16384,
             pieces: vec![],
             v2: None,
+            hybrid: None,
             files: vec![],
             multi_file: false,
             private: false,

@@ -185,6 +185,7 @@ mod tests {
             piece_length: 16384,
             pieces: vec![[0; 20]],
             v2: None,
+            hybrid: None,
             files,
             multi_file: true,
             private: false,

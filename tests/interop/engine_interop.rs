@@ -14,7 +14,7 @@ use crate::support::clients::{
 use crate::support::tracker::TestTracker;
 use crate::support::*;
 use btorrent::engine::{AddOptions, Encryption, Session, SessionConfig, TorrentHandle};
-use btorrent::metainfo::{create_torrent, CreateOptions};
+use btorrent::metainfo::{create_torrent, CreateOptions, Format};
 use btorrent::tracker::TrackerConfig;
 use btorrent::Metainfo;
 
@@ -31,11 +31,11 @@ pub(crate) struct Setup {
 impl Setup {
     /// `multi`: a folder of odd-sized files instead of one file.
     pub(crate) async fn new(multi: bool) -> Setup {
-        Setup::made(multi, false).await
+        Setup::made(multi, Format::V1).await
     }
 
-    /// [`Setup::new`], the torrent a BitTorrent v2 one (BEP 52) when `v2`.
-    pub(crate) async fn made(multi: bool, v2: bool) -> Setup {
+    /// [`Setup::new`], the torrent made in `format` (v1, v2 or hybrid, BEP 52).
+    pub(crate) async fn made(multi: bool, format: Format) -> Setup {
         init_logs();
         let work = tempfile::tempdir().unwrap();
         let tracker = TestTracker::start(TrackerConfig {
@@ -62,7 +62,8 @@ impl Setup {
         let opts = CreateOptions {
             piece_length: Some(256 * 1024),
             trackers: vec![announce.clone()],
-            v2,
+            v2: format == Format::V2,
+            hybrid: format == Format::Hybrid,
             ..Default::default()
         };
         let meta = create_torrent(&content, &opts, &|_, _| {}).unwrap();
@@ -342,7 +343,7 @@ async fn libtorrent_seeds_to_btorrent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs python3-libtorrent"]
 async fn btorrent_seeds_a_v2_torrent_to_libtorrent() {
-    let setup = Setup::made(true, true).await;
+    let setup = Setup::made(true, Format::V2).await;
     assert!(setup.meta.info.v2.is_some());
     let out = setup.dir("theirs");
     let (_s, h) = seed_with_btorrent(&setup).await;
@@ -358,7 +359,7 @@ async fn btorrent_seeds_a_v2_torrent_to_libtorrent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs python3-libtorrent"]
 async fn libtorrent_seeds_a_v2_torrent_to_btorrent() {
-    let setup = Setup::made(true, true).await;
+    let setup = Setup::made(true, Format::V2).await;
     let port = free_port();
     let mut p = setup.spawn(
         &mut libtorrent_set("seed", &setup.torrent_file, &setup.src, port, false),

@@ -79,7 +79,7 @@ async fn btorrent_fetches_a_magnet_from_a_libtorrent_seeder() {
 /// The multi-file setup as a v2 torrent, one file at least of several pieces (its layer must be
 /// asked for when the dictionary comes by a magnet link).
 async fn v2_setup() -> Setup {
-    let setup = Setup::made(true, true).await;
+    let setup = Setup::made(true, btorrent::metainfo::Format::V2).await;
     let v2 = setup.meta.info.v2.as_ref().unwrap();
     assert!(v2.files.iter().any(|f| f.piece_count > 1));
     setup
@@ -171,6 +171,47 @@ async fn libtorrent_downloads_a_btorrent_v2_seed_from_its_btmh_magnet_link() {
     let out = setup.dir("lt");
     let l = format!("{}&x.pe={}", setup.meta.magnet(), s.listen_addr());
     assert!(l.starts_with("magnet:?xt=urn:btmh:1220"), "{l}");
+    let p = setup.spawn(
+        &mut libtorrent("leech", std::path::Path::new(&l), &out, free_port()),
+        "lt.log",
+    );
+    we_seed(setup, p, out, None).await;
+    assert!(h.stats().uploaded > 0);
+}
+
+/// A hybrid torrent's link naming only its `btmh` and the tracker: the peer is found in the v2 swarm
+/// (the seed announces there too), the dictionary fetched from it (by the v2 info-hash), and the
+/// torrent joins the v1 swarm by its SHA-1.
+fn v2_swarm_link(setup: &Setup) -> String {
+    let full = hex::encode(setup.meta.info_hash_v2.unwrap());
+    format!("magnet:?xt=urn:btmh:1220{full}&tr={}", setup.announce)
+}
+
+/// libtorrent seeds a hybrid torrent: btorrent, given only its v2 swarm (`btmh`) and the tracker,
+/// finds libtorrent there, gets the dictionary and downloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3-libtorrent"]
+async fn btorrent_finds_a_libtorrent_hybrid_seed_by_its_v2_swarm_alone() {
+    let setup = Setup::made(true, btorrent::metainfo::Format::Hybrid).await;
+    let port = free_port();
+    let mut p = setup.spawn(
+        &mut libtorrent("seed", &setup.torrent_file, &setup.src, port),
+        "lt.log",
+    );
+    setup.wait_seeder(port, &mut p).await;
+    fetch_and_download(&setup, &v2_swarm_link(&setup), None, &mut p).await;
+}
+
+/// btorrent seeds a hybrid torrent: libtorrent, given only its v2 swarm (`btmh`) and the tracker,
+/// finds btorrent there (btorrent announces both info-hashes and answers a handshake naming the v2
+/// one), gets the dictionary and downloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3-libtorrent"]
+async fn libtorrent_finds_a_btorrent_hybrid_seed_by_its_v2_swarm_alone() {
+    let setup = Setup::made(true, btorrent::metainfo::Format::Hybrid).await;
+    let (_s, h) = seed_with_btorrent(&setup).await;
+    let out = setup.dir("lt");
+    let l = v2_swarm_link(&setup);
     let p = setup.spawn(
         &mut libtorrent("leech", std::path::Path::new(&l), &out, free_port()),
         "lt.log",

@@ -908,7 +908,8 @@ async fn the_ip_filter_keeps_blocked_addresses_out() {
 
 /// BEP 52: a v2 seed answers a hash request for a file's piece layer (as libtorrent asks when it came
 /// by a magnet link) with hashes that tie to the file's root, refuses what its layers cannot answer,
-/// and a v1 seed refuses every hash request; the connection goes on either way.
+/// and a v1 seed refuses every hash request; the connection goes on either way. A hybrid seed, dialed
+/// by its v2 info-hash, answers in that swarm and from its layers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_v2_seed_answers_hash_requests_from_its_piece_layers() {
     use btorrent::metainfo::v2::{check_hashes, HashRange};
@@ -919,13 +920,16 @@ async fn a_v2_seed_answers_hash_requests_from_its_piece_layers() {
     let top = src.path().join("v2");
     write_random(&top.join("forty-pieces"), 40 * 16384 - 7, 61);
     write_random(&top.join("small"), 100, 62);
-    let opts = |v2| btorrent::metainfo::CreateOptions {
+    let opts = |v2, hybrid| btorrent::metainfo::CreateOptions {
         piece_length: Some(16384),
         v2,
+        hybrid,
         ..Default::default()
     };
-    let v2 = btorrent::metainfo::create_torrent(&top, &opts(true), &|_, _| {}).unwrap();
-    let v1 = btorrent::metainfo::create_torrent(&top, &opts(false), &|_, _| {}).unwrap();
+    let made = |o| btorrent::metainfo::create_torrent(&top, &o, &|_, _| {}).unwrap();
+    let v2 = made(opts(true, false));
+    let v1 = made(opts(false, false));
+    let hybrid = made(opts(false, true));
     let root = v2.info.v2.as_ref().unwrap().files[0].root;
     // 40 pieces of one block: 64 leaves, 6 layers; the whole layer with no uncle, as libtorrent asks.
     let whole = HashRange {
@@ -936,12 +940,14 @@ async fn a_v2_seed_answers_hash_requests_from_its_piece_layers() {
         proof_layers: 5,
     };
     let unaligned = HashRange { index: 2, ..whole };
-    for (meta, asks) in [
-        (&v2, vec![(whole, true), (unaligned, false)]),
-        (&v1, vec![(whole, false)]),
+    let by_v2 = hybrid.second_info_hash().unwrap();
+    for (meta, swarm, asks) in [
+        (&v2, v2.info_hash, vec![(whole, true), (unaligned, false)]),
+        (&v1, v1.info_hash, vec![(whole, false)]),
+        (&hybrid, by_v2, vec![(whole, true), (unaligned, false)]),
     ] {
         let (seed, _h) = seeder(meta, src.path()).await;
-        let mut f = fake_peer::handshaken(meta, seed.listen_addr()).await;
+        let mut f = fake_peer::handshaken_as(meta, swarm, seed.listen_addr()).await;
         for (r, answered) in asks {
             f.send(Message::HashRequest(r)).await.unwrap();
             loop {
@@ -955,7 +961,7 @@ async fn a_v2_seed_answers_hash_requests_from_its_piece_layers() {
                             .collect();
                         let layer = check_hashes(&r, 6, &hashes).expect("ties to the root");
                         for (i, h) in layer.iter().enumerate().take(40) {
-                            assert_eq!(*h, meta.info.v2.as_ref().unwrap().pieces[i].root);
+                            assert_eq!(*h, v2.info.v2.as_ref().unwrap().pieces[i].root);
                         }
                         break;
                     }

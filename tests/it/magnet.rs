@@ -85,7 +85,8 @@ fn magnet_links_parse_and_bad_ones_say_why() {
         MagnetError::BadInfoHash(_)
     ));
     // A v2 link: `btmh` alone names the swarm by the SHA-256 cut to 20 bytes; beside a `btih`
-    // (a hybrid's link) the `btih` wins; a `btmh` that is not a whole SHA-256 is refused.
+    // (a hybrid's link) the `btih` names the swarm and the `btmh` is kept to check the dictionary;
+    // a `btmh` that is not a whole SHA-256 is refused.
     let full = "ab".repeat(32);
     let v2 = Magnet::parse(&format!("magnet:?xt=urn:btmh:1220{full}")).unwrap();
     assert_eq!(v2.info_hash.to_hex(), "ab".repeat(20));
@@ -94,7 +95,7 @@ fn magnet_links_parse_and_bad_ones_say_why() {
     let hybrid = Magnet::parse(&hybrid).unwrap();
     assert_eq!(
         (hybrid.info_hash.to_hex(), hybrid.info_hash_v2),
-        (hex.to_string(), None)
+        (hex.to_string(), Some([0xab; 32]))
     );
     for bad in [
         "urn:btmh:1220abcd",
@@ -242,6 +243,67 @@ async fn a_v2_magnet_brings_the_dictionary_then_the_piece_layers_then_the_data()
         .unwrap_err()
         .to_string();
     assert!(e.contains("not the one the link's btmh names"), "{e}");
+}
+
+/// A hybrid torrent is in two swarms: its seed announces to its tracker under both info-hashes, so a
+/// link naming only its `btmh` (as a v2 client's would) finds the seed through the tracker, gets the
+/// dictionary from it (the seed takes a handshake naming its v2 swarm and answers in kind), and the
+/// torrent so made, known by its v1 info-hash, downloads whole from the peer of that fetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hybrid_is_found_and_fetched_by_its_v2_swarm_alone() {
+    init_logs();
+    let tracker = TestTracker::start(Default::default()).await;
+    let url = tracker.announce_url();
+    let src = tempfile::tempdir().unwrap();
+    let top = src.path().join("hyshare");
+    write_random(&top.join("big.bin"), 100 * 16384 + 3, 81);
+    write_random(&top.join("small.bin"), 5000, 82);
+    let opts = btorrent::metainfo::CreateOptions {
+        piece_length: Some(16384),
+        hybrid: true,
+        trackers: vec![url.clone()],
+        ..Default::default()
+    };
+    let meta = btorrent::metainfo::create_torrent(&top, &opts, &|_, _| {}).unwrap();
+    let seed = crate::support::engine::session_with(Default::default()).await;
+    let add = btorrent::engine::AddOptions {
+        data_dir: src.path().to_path_buf(),
+        ..Default::default()
+    };
+    let s = seed.add(meta.clone(), add).await.unwrap();
+    crate::support::engine::wait_complete(&s, 30).await;
+    let v2 = meta.second_info_hash().unwrap();
+    let client = btorrent::announce::TrackerClient::new();
+    crate::support::wait::wait_until_async(
+        "the tracker to count the seed in both swarms",
+        Duration::from_secs(30),
+        || async {
+            let Ok(st) = client.scrape(&url, &[meta.info_hash, v2]).await else {
+                return false;
+            };
+            [meta.info_hash, v2]
+                .iter()
+                .all(|ih| st.get(ih).is_some_and(|s| s.complete == 1))
+        },
+    )
+    .await;
+
+    let full = hex::encode(meta.info_hash_v2.unwrap());
+    let m = Magnet::parse(&format!("magnet:?xt=urn:btmh:1220{full}&tr={url}")).unwrap();
+    assert_eq!((m.info_hash, m.info_hash_v2), (v2, meta.info_hash_v2));
+    let fetcher = session().await;
+    let got = fetch(&fetcher, &m, 60).await.unwrap();
+    assert_eq!(got.info_bytes(), meta.info_bytes());
+    assert_eq!(got.info_hash, meta.info_hash);
+    let dst = tempfile::tempdir().unwrap();
+    // No tracker and no peer given: the peer the fetch found is the first one of the torrent.
+    let h = fetcher
+        .add(got, crate::support::engine::opts(dst.path(), vec![]))
+        .await
+        .unwrap();
+    crate::support::engine::wait_complete(&h, 60).await;
+    crate::support::assert_same_tree(src.path(), dst.path());
+    seed.shutdown(Duration::from_secs(2)).await;
 }
 
 /// A magnet fetched through a tracker that knows nobody yet: the fetch asks it again soon (as soon as

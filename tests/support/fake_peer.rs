@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use btorrent::wire::handshake::{read_handshake, write_handshake, Handshake};
 use btorrent::wire::{Bitfield, BlockRef, Geometry, Message, PeerCodec};
-use btorrent::{Metainfo, PeerId};
+use btorrent::{InfoHash, Metainfo, PeerId};
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
@@ -267,11 +267,22 @@ pub async fn dialing_liar(
 /// Dials `addr` as a peer of `meta`: both handshakes, then its message stream (with the fast
 /// extension when the other side offers it, as we always do).
 pub async fn handshaken(meta: &Metainfo, addr: SocketAddr) -> Framed<TcpStream, PeerCodec> {
+    handshaken_as(meta, meta.info_hash, addr).await
+}
+
+/// [`handshaken`] naming the torrent by `swarm` (a hybrid's v2 info-hash, say); the answer must
+/// name the same.
+pub async fn handshaken_as(
+    meta: &Metainfo,
+    swarm: InfoHash,
+    addr: SocketAddr,
+) -> Framed<TcpStream, PeerCodec> {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let t = Duration::from_secs(5);
-    let ours = Handshake::ours(meta.info_hash, PeerId::generate());
+    let ours = Handshake::ours(swarm, PeerId::generate());
     write_handshake(&mut s, &ours, t).await.unwrap();
     let theirs = read_handshake(&mut s, t).await.unwrap();
+    assert_eq!(theirs.info_hash, swarm, "answered in another swarm");
     let geo = Geometry::from_info(&meta.info);
     Framed::new(s, PeerCodec::new(geo, theirs.supports_fast()))
 }

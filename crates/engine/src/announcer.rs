@@ -8,6 +8,9 @@
 //! torrent is removed or the session shuts down, in turns too (at a shutdown, spread over at most half
 //! its grace: [`crate::session::stop_spacing`]).
 //!
+//! A hybrid torrent announces each time in both its swarms (the v1 and the v2 info-hash), as one
+//! call: the v1 answer drives the schedule.
+//!
 //! Announces take turns across the session ([`crate::session::SessionCtx::announce_turn`]): 1,000
 //! torrents starting at once reach their trackers a couple of milliseconds apart.
 //!
@@ -30,7 +33,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::torrent::{Torrent, TorrentHandle};
 use super::{EngineError, Result};
-use crate::announce::{shown_url, AnnounceEvent, AnnounceRequest, AnnounceSchedule, RetryPolicy};
+use crate::announce::{
+    shown_url, AnnounceEvent, AnnounceRequest, AnnounceResponse, AnnounceSchedule, RetryPolicy,
+    TrackerClient, TrackerError,
+};
 
 /// `urls` grouped as `tiers` group them (each tracker once, in the first tier naming it; a tier
 /// keeps its place), those no tier names each in a tier of its own at the end; no empty tier.
@@ -247,7 +253,7 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
         let client = t.ctx.tracker.clone().with_retry(schedule.retry_policy());
         t.note_tracker(&url, |s| s.last_start = Some(SystemTime::now()));
         let served_asks = t.announce_asked.load(Ordering::Relaxed);
-        let call = client.announce_listening(&url, &req, t.ctx.listen_addr().port());
+        let call = in_each_swarm(&t, &client, &url, &req, t.ctx.listen_addr().port());
         tokio::pin!(call);
         let slow = tokio::time::sleep(SLOW_TRACKER);
         tokio::pin!(slow);
@@ -343,6 +349,39 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
     }
 }
 
+/// Announces `req` to `url` in each swarm the torrent is in ([`Metainfo::swarm_ids`]: a hybrid is
+/// in its v1 and its v2 swarm, at once): the answer for the first, the torrent's `info_hash`, is
+/// the tracker's (its interval, its counts, its failure); the peers of the other join the known ones,
+/// its failure is only logged.
+///
+/// [`Metainfo::swarm_ids`]: btorrent_proto::metainfo::Metainfo::swarm_ids
+async fn in_each_swarm(
+    t: &Torrent,
+    client: &TrackerClient,
+    url: &str,
+    req: &AnnounceRequest,
+    listen_port: u16,
+) -> std::result::Result<AnnounceResponse, TrackerError> {
+    let first = client.announce_listening(url, req, listen_port);
+    let Some(second) = t.meta.second_info_hash() else {
+        return first.await;
+    };
+    let other = AnnounceRequest {
+        info_hash: second,
+        ..req.clone()
+    };
+    let (r, r2) = tokio::join!(first, client.announce_listening(url, &other, listen_port));
+    match r2 {
+        Ok(resp) => t.add_known(resp.peers.iter().copied(), super::known::Source::Tracker),
+        Err(e) => tracing::debug!(
+            torrent = %t.meta.info.name,
+            "announce of the v2 swarm to {} failed: {e}",
+            shown_url(url)
+        ),
+    }
+    r
+}
+
 /// When the task looks again: the session's next tick ([`crate::session::SessionCtx::next_tick`],
 /// shared by every torrent, so idle ones wake the runtime together), or sooner the moment the
 /// schedule allows an announce (its `min interval` ends, the regular one is due), so an early
@@ -371,7 +410,7 @@ pub(crate) async fn announce_stopped(t: &Arc<Torrent>, spacing: Duration) {
             let req = request(t, Some(AnnounceEvent::Stopped), port);
             t.ctx.announce_turn_every(spacing).await;
             let listen_port = t.ctx.listen_addr().port();
-            if let Err(e) = client.announce_listening(url, &req, listen_port).await {
+            if let Err(e) = in_each_swarm(t, &client, url, &req, listen_port).await {
                 tracing::debug!("stopped announce failed: {e}");
             }
         }

@@ -424,7 +424,10 @@ pub(crate) fn spawn_for(t: &Arc<Torrent>, run: CancellationToken) {
         return;
     }
     if let Some(dht) = t.ctx.dht.clone() {
-        tokio::spawn(torrent_task(t.clone(), dht, run));
+        // A hybrid is announced and looked up in both its swarms.
+        for ih in t.meta.swarm_ids() {
+            tokio::spawn(torrent_task(t.clone(), ih, dht.clone(), run.clone()));
+        }
     }
 }
 
@@ -443,10 +446,9 @@ fn spread(d: Duration) -> Duration {
     d.mul_f64(1.0 + rand::random::<f64>() / 4.0)
 }
 
-/// Announces the torrent now and every `announce_interval`; looks up peers while it downloads (at
-/// once, then after `retry`, doubling, while short of peers) or when a seed has no peer.
-async fn torrent_task(t: Arc<Torrent>, dht: Arc<DhtNode>, run: CancellationToken) {
-    let ih = t.info_hash();
+/// Announces the torrent in swarm `ih` now and every `announce_interval`; looks up peers while it
+/// downloads (at once, then after `retry`, doubling, while short of peers) or when a seed has no peer.
+async fn torrent_task(t: Arc<Torrent>, ih: InfoHash, dht: Arc<DhtNode>, run: CancellationToken) {
     let max = dht.cfg.announce_interval;
     let (mut announce_at, mut lookup_at) =
         (tokio::time::Instant::now(), tokio::time::Instant::now());

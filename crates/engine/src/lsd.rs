@@ -321,11 +321,12 @@ impl LsdNode {
     }
 
     /// Announces `t` from now on (at once, unless it was announced less than [`MIN_GAP`] ago),
-    /// until `run` is cancelled.
+    /// until `run` is cancelled: under each of its info-hashes (a hybrid's two swarms).
     fn register(&self, t: &Arc<Torrent>, run: CancellationToken) {
-        let ih = t.info_hash();
-        let entry = self.entry(ih, Target::Torrent(Arc::downgrade(t)), run);
-        self.torrents.lock().insert(ih, entry);
+        for ih in t.meta.swarm_ids() {
+            let entry = self.entry(ih, Target::Torrent(Arc::downgrade(t)), run.clone());
+            self.torrents.lock().insert(ih, entry);
+        }
     }
 
     /// Announces `ih` (a torrent whose metadata is being fetched) until `run` is cancelled or the

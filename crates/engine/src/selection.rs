@@ -269,6 +269,7 @@ mod tests {
             piece_length: plen,
             pieces: vec![[0; 20]; offset.div_ceil(plen) as usize],
             v2: None,
+            hybrid: None,
             files,
             multi_file: true,
             private: false,

@@ -254,7 +254,13 @@ impl SessionCtx {
 
     /// Our handshake for `meta`'s torrent: the DHT bit set only when a public torrent may use it.
     pub fn handshake(&self, meta: &Metainfo) -> Handshake {
-        Handshake::ours(meta.info_hash, self.peer_id)
+        self.handshake_as(meta, meta.info_hash)
+    }
+
+    /// [`SessionCtx::handshake`] naming the torrent by `swarm`, one of its
+    /// [`Metainfo::swarm_ids`] (the one a peer named: a hybrid's v2 swarm is answered in kind).
+    pub fn handshake_as(&self, meta: &Metainfo, swarm: InfoHash) -> Handshake {
+        Handshake::ours(swarm, self.peer_id)
             .with_dht(self.running_dht().is_some() && !meta.info.private)
     }
 }
@@ -731,6 +737,18 @@ impl Session {
         self.0.torrents.lock().get(ih).cloned()
     }
 
+    /// The torrent in the swarm `ih`: the one of that info-hash, or the hybrid whose v2 swarm it is
+    /// ([`Metainfo::second_info_hash`]).
+    pub fn in_swarm(&self, ih: &InfoHash) -> Option<TorrentHandle> {
+        let torrents = self.0.torrents.lock();
+        torrents.get(ih).cloned().or_else(|| {
+            torrents
+                .values()
+                .find(|h| h.0.meta.second_info_hash().as_ref() == Some(ih))
+                .cloned()
+        })
+    }
+
     pub fn torrents(&self) -> Vec<TorrentHandle> {
         let mut v: Vec<_> = self.0.torrents.lock().values().cloned().collect();
         v.sort_by(|a, b| a.name().cmp(b.name()));
@@ -823,9 +841,11 @@ impl Session {
                     }?)
                 }
             };
-        ctx.fetches.keep_peers(ih, fetched.peers);
         let bytes = magnet.torrent_bytes(&fetched.info, layers.as_deref());
-        Metainfo::from_bytes(&bytes).map_err(unusable)
+        let meta = Metainfo::from_bytes(&bytes).map_err(unusable)?;
+        // A hybrid fetched by its v2 swarm is added by its v1 info-hash.
+        ctx.fetches.keep_peers(meta.info_hash, fetched.peers);
+        Ok(meta)
     }
 
     /// Asks the trackers of the metadata fetches of `ih` for peers now, or as soon as their
@@ -952,8 +972,8 @@ pub(crate) fn admit(session: &Session, stream: RawStream, addr: SocketAddr) {
     });
 }
 
-/// A peer that connected: its handshake read, it goes to the torrent it names, or to the metadata
-/// fetch of that info-hash; `socket` (of the session's budget) is held as long as it is.
+/// A peer that connected: its handshake read, it goes to the torrent it names (by either info-hash
+/// of a hybrid, answered with the one it named), or to the metadata fetch of that info-hash; `socket` (of the session's budget) is held as long as it is.
 async fn incoming(
     session: Session,
     raw: RawStream,
@@ -962,13 +982,15 @@ async fn incoming(
 ) -> anyhow::Result<()> {
     let policy = session.0.ctx.encryption();
     let torrents = || {
-        let mut all: Vec<InfoHash> = session.0.torrents.lock().keys().copied().collect();
+        let mut all: Vec<InfoHash> = (session.0.torrents.lock().values())
+            .flat_map(|h| h.0.meta.swarm_ids())
+            .collect();
         all.extend(session.0.ctx.fetches.info_hashes());
         all
     };
     let (mut stream, theirs) =
         super::peer_stream::accept(raw, policy, torrents, HANDSHAKE_TIMEOUT).await?;
-    let Some(h) = session.get(&theirs.info_hash) else {
+    let Some(h) = session.in_swarm(&theirs.info_hash) else {
         let fetch = session.0.ctx.fetches.incoming_for(&theirs.info_hash);
         let Some(fetch) = fetch else {
             anyhow::bail!("unknown torrent {}", theirs.info_hash);
@@ -993,7 +1015,7 @@ async fn incoming(
         }
         c.run.clone()
     };
-    let ours = session.0.ctx.handshake(&h.0.meta);
+    let ours = session.0.ctx.handshake_as(&h.0.meta, theirs.info_hash);
     write_handshake(&mut stream, &ours, HANDSHAKE_TIMEOUT).await?;
     super::peer::serve(h.0.clone(), stream, theirs, addr, None, run).await;
     Ok(())

@@ -772,6 +772,7 @@ mod tests {
             piece_length,
             pieces: vec![[0; 20]; total_length.div_ceil(piece_length) as usize],
             v2: None,
+            hybrid: None,
             files,
             multi_file: true,
             private: false,

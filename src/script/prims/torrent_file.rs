@@ -45,20 +45,7 @@ fn version_of(m: &Metainfo) -> i64 {
     }
 }
 
-/// `v1`, `v2` (v2-only, BEP 52) or `hybrid` (both in one `info`, read as v1 here).
-fn format_of(m: &Metainfo) -> &'static str {
-    let has_tree = || {
-        btorrent_proto::bencode::dict_entries(m.info_bytes())
-            .is_ok_and(|e| e.iter().any(|e| e.key == b"file tree"))
-    };
-    match (m.info.v2.is_some(), has_tree()) {
-        (true, _) => "v2",
-        (false, true) => "hybrid",
-        (false, false) => "v1",
-    }
-}
-
-/// A v2-only torrent's whole SHA-256 info-hash in hex; unit otherwise.
+/// A v2 or hybrid torrent's whole SHA-256 info-hash in hex; unit otherwise.
 fn info_hash_v2_of(m: &Metainfo) -> Dynamic {
     m.info_hash_v2
         .map_or(Dynamic::UNIT, |h| hex::encode(h).into())
@@ -79,7 +66,7 @@ impl TorrentFile {
         map.insert("name".into(), m.info.name.clone().into());
         map.insert("info_hash".into(), m.info_hash.to_hex().into());
         map.insert("version".into(), version_of(m).into());
-        map.insert("format".into(), format_of(m).into());
+        map.insert("format".into(), m.info.format().as_str().into());
         map.insert("info_hash_v2".into(), info_hash_v2_of(m));
         map.insert("magnet".into(), m.magnet().into());
         map.insert("trackers".into(), trackers_of(m).into());
@@ -354,7 +341,7 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     engine.register_get("private", |t: &mut TorrentFile| t.meta.info.private);
     engine.register_get("version", |t: &mut TorrentFile| version_of(&t.meta));
     engine.register_get("format", |t: &mut TorrentFile| {
-        format_of(&t.meta).to_string()
+        t.meta.info.format().as_str().to_string()
     });
     engine.register_get("info_hash_v2", |t: &mut TorrentFile| {
         info_hash_v2_of(&t.meta)
