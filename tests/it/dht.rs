@@ -134,6 +134,42 @@ async fn trackerless_torrent_found_over_the_dht_and_routing_table_reused() {
     }
 }
 
+/// A hybrid torrent is announced on the DHT in both its swarms: a lookup of its v2 info-hash (a v2
+/// client's, from a `btmh` link) finds the seed as one of its v1 info-hash does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hybrid_is_announced_on_the_dht_in_both_its_swarms() {
+    let net = tokio::task::spawn_blocking(|| testnet(5)).await.unwrap();
+    let src = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("h/a.bin"), 100_000, 72);
+    let opts = CreateOptions {
+        piece_length: Some(16384),
+        hybrid: true,
+        ..Default::default()
+    };
+    let meta = create_torrent(&src.path().join("h"), &opts, &|_, _| {}).unwrap();
+    let seeder = session_with(session_config(&net.bootstrap)).await;
+    let seeding = seeder
+        .add(meta.clone(), add_opts(src.path()))
+        .await
+        .unwrap();
+    wait_complete(&seeding, 30).await;
+    let want = seeder.listen_addr().port();
+    for ih in meta.swarm_ids() {
+        wait_until_async(
+            "the seed in the swarm's lookup",
+            Duration::from_secs(60),
+            || async {
+                testnet_lookup(&net, ih)
+                    .await
+                    .iter()
+                    .any(|a| a.port() == want)
+            },
+        )
+        .await;
+    }
+    seeder.shutdown(Duration::from_secs(5)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_torrents_never_reach_the_dht() {
     crate::support::init_logs();

@@ -382,3 +382,66 @@ async fn a_partial_seed_is_a_leecher_but_not_a_downloader() {
     leecher.shutdown(Duration::from_secs(2)).await;
     seeder.shutdown(Duration::from_secs(2)).await;
 }
+
+/// A hybrid torrent dials each peer in the swarm it was heard of in: a peer the tracker lists only
+/// under the torrent's v2 info-hash (as a v2 client fetching the metadata from a `btmh` link is) is
+/// dialed with that hash, the one it answers to; a peer of the v1 swarm with the v1 hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hybrid_dials_each_peer_in_the_swarm_it_was_heard_of_in() {
+    use btorrent::announce::{AnnounceEvent, AnnounceRequest, TrackerClient};
+    use btorrent::wire::handshake::read_handshake;
+
+    let tracker = TestTracker::start(TrackerConfig::default()).await;
+    let url = tracker.announce_url();
+    let src = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("h/a.bin"), 40_000, 91);
+    let opts = btorrent::metainfo::CreateOptions {
+        piece_length: Some(16384),
+        hybrid: true,
+        trackers: vec![url.clone()],
+        ..Default::default()
+    };
+    let meta =
+        btorrent::metainfo::create_torrent(&src.path().join("h"), &opts, &|_, _| {}).unwrap();
+    let v2 = meta.second_info_hash().unwrap();
+    // Two bare peers, each announced in one swarm only.
+    let mut listeners = Vec::new();
+    for ih in [meta.info_hash, v2] {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let req = AnnounceRequest {
+            info_hash: ih,
+            peer_id: btorrent::PeerId::generate(),
+            port: l.local_addr().unwrap().port(),
+            uploaded: 0,
+            downloaded: 0,
+            left: 0,
+            event: Some(AnnounceEvent::Started),
+            numwant: None,
+            key: None,
+            ip: None,
+        };
+        TrackerClient::new().announce(&url, &req).await.unwrap();
+        listeners.push((ih, l));
+    }
+    let dst = tempfile::tempdir().unwrap();
+    let s = session_with(SessionConfig::default()).await;
+    let add = AddOptions {
+        data_dir: dst.path().to_path_buf(),
+        ..Default::default()
+    };
+    s.add(meta.clone(), add).await.unwrap();
+    for (ih, l) in listeners {
+        let (mut sock, _) = tokio::time::timeout(Duration::from_secs(30), l.accept())
+            .await
+            .expect("dialed within 30 s")
+            .unwrap();
+        let theirs = read_handshake(&mut sock, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            theirs.info_hash, ih,
+            "dialed in the swarm it was heard of in"
+        );
+    }
+    s.shutdown(Duration::from_secs(2)).await;
+}

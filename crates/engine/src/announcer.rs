@@ -282,7 +282,8 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
                 if let Some(w) = &resp.warning {
                     tracing::info!(tracker = %url, "warning: {w}");
                 }
-                t.add_known(resp.peers.iter().copied(), super::known::Source::Tracker);
+                let peers = resp.peers.iter().copied();
+                t.add_known_in(t.info_hash(), peers, super::known::Source::Tracker);
                 event = None;
                 t.announced.fetch_add(1, Ordering::Relaxed);
                 let next = schedule.succeeded(&resp);
@@ -372,7 +373,11 @@ async fn in_each_swarm(
     };
     let (r, r2) = tokio::join!(first, client.announce_listening(url, &other, listen_port));
     match r2 {
-        Ok(resp) => t.add_known(resp.peers.iter().copied(), super::known::Source::Tracker),
+        Ok(resp) => t.add_known_in(
+            second,
+            resp.peers.iter().copied(),
+            super::known::Source::Tracker,
+        ),
         Err(e) => tracing::debug!(
             torrent = %t.meta.info.name,
             "announce of the v2 swarm to {} failed: {e}",

@@ -488,7 +488,7 @@ async fn torrent_task(t: Arc<Torrent>, ih: InfoHash, dht: Arc<DhtNode>, run: Can
                 lookup_at = tokio::time::Instant::now() + spread(wait);
             }
             a = recv(&mut found), if found.is_some() => match a {
-                Some(a) => t.add_known([a], Source::Dht),
+                Some(a) => t.add_known_in(ih, [a], Source::Dht),
                 None => found = None,
             },
         }

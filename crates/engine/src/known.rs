@@ -64,6 +64,12 @@ pub(crate) struct KnownPeer {
     /// The transport to dial it over: the one that worked last, or the other one after a dial
     /// failed; `None`: the policy's (see [`crate::transport`]).
     pub over: Option<crate::transport::Transport>,
+    /// Heard of only in the torrent's second swarm (a hybrid's v2 one,
+    /// [`Metainfo::second_info_hash`]): dialed by that info-hash, the one a peer that knows the
+    /// torrent only by its `btmh` (a v2 client fetching its metadata) answers to.
+    ///
+    /// [`Metainfo::second_info_hash`]: btorrent_proto::metainfo::Metainfo::second_info_hash
+    pub second_swarm: bool,
 }
 
 impl Source {
@@ -93,6 +99,7 @@ impl KnownPeer {
             source,
             encrypt_first: false,
             over: None,
+            second_swarm: false,
         }
     }
 

@@ -496,7 +496,7 @@ impl LsdNode {
             )),
             SocketAddr::V4(_) => SocketAddr::new(from.ip(), search.port),
         };
-        let found: Vec<Arc<Torrent>> = {
+        let found: Vec<(InfoHash, Arc<Torrent>)> = {
             let all = self.torrents.lock();
             let mut found = Vec::new();
             for (ih, e) in search
@@ -508,7 +508,7 @@ impl LsdNode {
                     continue;
                 }
                 match &e.target {
-                    Target::Torrent(t) => found.extend(t.upgrade()),
+                    Target::Torrent(t) => found.extend(t.upgrade().map(|t| (*ih, t))),
                     Target::Seeker(tx) => {
                         tracing::debug!(info_hash = %ih, %peer, "peer found on the local network");
                         let _ = tx.try_send(peer);
@@ -517,9 +517,9 @@ impl LsdNode {
             }
             found
         };
-        for t in found {
+        for (ih, t) in found {
             tracing::debug!(torrent = %t.meta.info.name, %peer, "peer found on the local network");
-            t.add_known([peer], Source::Lsd);
+            t.add_known_in(ih, [peer], Source::Lsd);
         }
     }
 }

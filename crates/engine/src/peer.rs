@@ -156,16 +156,22 @@ pub(crate) async fn dial(
     }
 }
 
-/// Dials `addr` and handshakes, the encrypted handshake first if the address is known to want it;
-/// what worked is remembered for the next dial.
+/// Dials `addr` and handshakes, the encrypted handshake first if the address is known to want it,
+/// naming the swarm it was heard of in; what worked is remembered for the next dial.
 async fn connect(t: &Torrent, addr: SocketAddr) -> anyhow::Result<(PeerStream, Handshake)> {
-    let ours = t.ctx.handshake(&t.meta);
-    let (encrypt_first, learned) = t
+    let (encrypt_first, learned, second_swarm) = t
         .core
         .lock()
         .known
         .get_mut(&addr)
-        .map_or((false, None), |k| (k.encrypt_first, k.over));
+        .map_or((false, None, false), |k| {
+            (k.encrypt_first, k.over, k.second_swarm)
+        });
+    let swarm = match t.meta.second_info_hash() {
+        Some(ih) if second_swarm => ih,
+        _ => t.meta.info_hash,
+    };
+    let ours = t.ctx.handshake(&t.meta, swarm);
     let dial = t.ctx.dial(encrypt_first, learned);
     let r = open(&dial, addr, &ours).await;
     if let Some(k) = t.core.lock().known.get_mut(&addr) {

@@ -252,14 +252,10 @@ impl SessionCtx {
         }
     }
 
-    /// Our handshake for `meta`'s torrent: the DHT bit set only when a public torrent may use it.
-    pub fn handshake(&self, meta: &Metainfo) -> Handshake {
-        self.handshake_as(meta, meta.info_hash)
-    }
-
-    /// [`SessionCtx::handshake`] naming the torrent by `swarm`, one of its
-    /// [`Metainfo::swarm_ids`] (the one a peer named: a hybrid's v2 swarm is answered in kind).
-    pub fn handshake_as(&self, meta: &Metainfo, swarm: InfoHash) -> Handshake {
+    /// Our handshake for `meta`'s torrent, naming it by `swarm`, one of its [`Metainfo::swarm_ids`]
+    /// (a hybrid is dialed and answered in its v2 swarm too): the DHT bit set only when a public
+    /// torrent may use it.
+    pub fn handshake(&self, meta: &Metainfo, swarm: InfoHash) -> Handshake {
         Handshake::ours(swarm, self.peer_id)
             .with_dht(self.running_dht().is_some() && !meta.info.private)
     }
@@ -1015,7 +1011,7 @@ async fn incoming(
         }
         c.run.clone()
     };
-    let ours = session.0.ctx.handshake_as(&h.0.meta, theirs.info_hash);
+    let ours = session.0.ctx.handshake(&h.0.meta, theirs.info_hash);
     write_handshake(&mut stream, &ours, HANDSHAKE_TIMEOUT).await?;
     super::peer::serve(h.0.clone(), stream, theirs, addr, None, run).await;
     Ok(())

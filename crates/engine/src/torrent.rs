@@ -267,6 +267,35 @@ impl Torrent {
         self.wake.notify_one();
     }
 
+    /// [`Torrent::add_known`] for addresses heard of in swarm `ih`, one of the torrent's
+    /// [`Metainfo::swarm_ids`]: an address new to the torrent from its second swarm (a hybrid's v2
+    /// one) is dialed by that swarm's info-hash ([`KnownPeer::second_swarm`]); one heard of in the
+    /// first swarm is dialed there.
+    ///
+    /// [`KnownPeer::second_swarm`]: super::known::KnownPeer::second_swarm
+    pub(crate) fn add_known_in(
+        &self,
+        ih: InfoHash,
+        addrs: impl IntoIterator<Item = SocketAddr>,
+        source: Source,
+    ) {
+        let second = ih != self.meta.info_hash;
+        let mut c = self.core.lock();
+        for a in addrs {
+            if !self.worth_knowing(&c, &a) {
+                continue;
+            }
+            let fresh = c.known.get_mut(&a).is_none();
+            c.known.add(a, source);
+            // Heard of in the first swarm too: dialed there.
+            if let Some(k) = c.known.get_mut(&a).filter(|_| fresh || !second) {
+                k.second_swarm = second;
+            }
+        }
+        drop(c);
+        self.wake.notify_one();
+    }
+
     /// Not ourselves, not port 0, not banned.
     fn worth_knowing(&self, c: &Core, a: &SocketAddr) -> bool {
         *a != self.ctx.listen_addr()

@@ -313,10 +313,19 @@ fn hybrid_side(
             e => e,
         },
     )?;
+    // Paths are compared below the torrent's folder: a folder of one file is a v1 `files` list of
+    // one but reads as a single file from the `file tree` (as libtorrent reads it).
     let real = |fs: &[FileEntry]| -> Vec<(PathBuf, u64, u64)> {
         fs.iter()
             .filter(|f| !f.padding)
-            .map(|f| (f.path.clone(), f.length, f.offset))
+            .map(|f| {
+                let below = f
+                    .path
+                    .strip_prefix(name)
+                    .ok()
+                    .filter(|p| !p.as_os_str().is_empty());
+                (below.unwrap_or(&f.path).to_path_buf(), f.length, f.offset)
+            })
             .collect()
     };
     if real(&content.files) != real(files) {

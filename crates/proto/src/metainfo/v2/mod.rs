@@ -537,8 +537,8 @@ mod tests {
     #[test]
     fn a_dictionary_lacking_layers_for_too_many_pieces_is_refused() {
         let bare = |length: u64| {
-            let mut info = format!("d9:file treed5:a.bind0:d6:lengthi{length}e11:pieces root32:")
-                .into_bytes();
+            let mut info =
+                format!("d9:file treed5:a.bind0:d6:lengthi{length}e11:pieces root32:").into_bytes();
             info.extend_from_slice(&[5u8; 32]);
             info.extend_from_slice(b"eee12:meta versioni2e4:name5:a.bin12:piece lengthi16384ee");
             crate::metainfo::layers_needed(&info).map_err(|e| e.to_string())
@@ -582,6 +582,19 @@ mod tests {
             t.push(b'e');
             Metainfo::from_bytes(&t).map_err(|e| e.to_string())
         };
+        // A folder of one file: a v1 `files` list of one, a `file tree` of one file (read as a
+        // single file, as libtorrent reads it): the same file.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("h")).unwrap();
+        std::fs::write(dir.path().join("h/a.bin"), [1u8; 40_000]).unwrap();
+        let opts = CreateOptions {
+            hybrid: true,
+            ..Default::default()
+        };
+        let folder = create_torrent(&dir.path().join("h"), &opts, &|_, _| {}).unwrap();
+        assert_eq!(folder.info.format(), crate::metainfo::Format::Hybrid);
+        assert_eq!(folder.info.files[0].path, std::path::Path::new("h/a.bin"));
+
         let good = made("a.bin", 5, "a.bin", 16384).unwrap();
         assert_eq!(good.info.format(), crate::metainfo::Format::Hybrid);
         assert_eq!(good.info.merkle().unwrap().files[0].root, root);
