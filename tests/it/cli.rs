@@ -425,7 +425,8 @@ fn create_v2_makes_a_v2_torrent_that_info_names() {
     assert_eq!(json["version"], 2);
     assert_eq!(json["info_hash_v2"], full.as_str());
 
-    // A hybrid: read as v1 (padding files and all), named as a hybrid.
+    // A hybrid: read as v1 (padding files and all), named as a hybrid with both its hashes, its
+    // link naming both.
     sb.ok(&[
         "create",
         "set",
@@ -436,15 +437,35 @@ fn create_v2_makes_a_v2_torrent_that_info_names() {
     ]);
     let hy = Metainfo::load(&sb.path("hy.torrent")).unwrap();
     assert!(hy.info.v2.is_none() && hy.info.files.iter().any(|f| f.padding));
+    let full = hex::encode(hy.info_hash_v2.expect("a hybrid's SHA-256"));
     let out = sb.ok(&["info", "hy.torrent"]);
     assert!(
-        out.contains("format        hybrid v1 + v2 (BEP 52), read as v1"),
+        out.contains("format        hybrid v1 + v2 (BEP 52): checked as v1, in both swarms"),
         "{out}"
     );
     assert!(
-        out.contains(&format!("info-hash     {}", hy.info_hash.to_hex())),
+        out.contains(&format!(
+            "info-hash     {} (v1; v2: SHA-256 {full})",
+            hy.info_hash.to_hex()
+        )),
         "{out}"
     );
+    assert!(
+        out.contains(&format!(
+            "xt=urn:btih:{}&xt=urn:btmh:1220{full}",
+            hy.info_hash.to_hex()
+        )),
+        "{out}"
+    );
+
+    // A folder of one file is that folder, in v2 as in v1: seeded from where it was made.
+    sb.write("one/a.bin", &vec![4u8; 20_000]);
+    sb.ok(&["create", "one", "--v2", "--no-tracker", "-o", "one.torrent"]);
+    let one = Metainfo::load(&sb.path("one.torrent")).unwrap();
+    assert_eq!(one.info.files[0].path, std::path::Path::new("one/a.bin"));
+    // Its data is found where it was made: nothing to download, every piece verified.
+    let out = sb.ok(&["start", "one.torrent", "-o", ".", "--stall", "20"]);
+    assert!(out.contains("one: already complete"), "{out}");
 }
 
 #[test]

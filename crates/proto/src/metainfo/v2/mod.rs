@@ -138,7 +138,11 @@ pub(super) fn parse(
     if found.is_empty() {
         return Err(invalid("`file tree` is empty"));
     }
-    let multi_file = !(found.len() == 1 && found[0].0.len() == 1);
+    // A lone file at the top named as the torrent is a single-file torrent. Any other tree is a
+    // folder named `name` holding it: a folder of one file too (libtorrent reads that one as a
+    // single file named by its key; the folder is what its maker had on disk, and what the v1
+    // side of a hybrid says).
+    let multi_file = !(found.len() == 1 && found[0].0.len() == 1 && found[0].0[0] == name);
     let layers = layers(piece_layers)?;
     let per_piece = piece_length / BLOCK;
     let mut files = Vec::with_capacity(found.len() * 2);
@@ -147,7 +151,6 @@ pub(super) fn parse(
     let mut offset = 0u64;
     let mut unlayered = 0u64;
     for (comps, length, root) in found {
-        // A lone file at the top is a single-file torrent, named by its key (as libtorrent reads it).
         let path = if multi_file {
             let mut p = PathBuf::from(name);
             p.extend(&comps);
@@ -582,8 +585,7 @@ mod tests {
             t.push(b'e');
             Metainfo::from_bytes(&t).map_err(|e| e.to_string())
         };
-        // A folder of one file: a v1 `files` list of one, a `file tree` of one file (read as a
-        // single file, as libtorrent reads it): the same file.
+        // A folder of one file: a v1 `files` list of one, a `file tree` of one file: the same file.
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("h")).unwrap();
         std::fs::write(dir.path().join("h/a.bin"), [1u8; 40_000]).unwrap();
@@ -651,8 +653,14 @@ mod tests {
         let good_layers = layers(&layer.concat());
         let ok = by_hand(&file(b"f", &root), 16384, Some(&good_layers));
         let m = Metainfo::from_bytes(&ok).unwrap();
-        assert_eq!(m.info.files[0].path, Path::new("f"));
-        assert!(!m.info.multi_file);
+        // A lone file not named as the torrent is in the torrent's folder; named so, it is the
+        // torrent.
+        assert_eq!(m.info.files[0].path, Path::new("top/f"));
+        assert!(m.info.multi_file);
+        let single = by_hand(&file(b"top", &root), 16384, Some(&good_layers));
+        let single = Metainfo::from_bytes(&single).unwrap();
+        assert_eq!(single.info.files[0].path, Path::new("top"));
+        assert!(!single.info.multi_file);
         assert!(m.info.piece_matches(2, &{
             let mut p = data[32768..].to_vec();
             p.resize(16384, 0);
@@ -662,7 +670,7 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (
                 by_hand(&file(b"f", &root), 16384, None),
-                "no piece layer for \"f\"",
+                "no piece layer for \"top/f\"",
             ),
             (
                 by_hand(&file(b"f", &root), 16384, Some(&layers(&[1; 96]))),
