@@ -5,6 +5,8 @@
 //! Invariants a [`Metainfo`] guarantees once built:
 //! - `info_hash` is the SHA-1 of `info_bytes()`, the `info` dictionary exactly as it is in the file
 //!   (for a v2-only torrent, BEP 52, its SHA-256 cut to 20 bytes, the whole in `info_hash_v2`);
+//!   a hybrid (v1 and v2 in one `info`) has both: the SHA-1 as `info_hash`, the SHA-256 in
+//!   `info_hash_v2`, its v2 side checked to describe the very files of its v1 side;
 //! - `info` holds what the [`info`] module guarantees: lengths in range, one hash per piece, file paths
 //!   that cannot escape the download folder and do not clash.
 //!
