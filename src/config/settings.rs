@@ -35,6 +35,10 @@ pub struct Settings {
     pub scripts_dir: PathBuf,
     /// Seconds a watched entry must stay unchanged before it is hashed.
     pub watch_quiet_secs: u64,
+    /// What kind of torrent the watch folder and `b-create` make: `v1` (the default, every client
+    /// reads it), `v2` (BEP 52 alone) or `hybrid` (both in one).
+    #[serde(default, skip_serializing_if = "is_default_format")]
+    pub torrent_format: crate::metainfo::Format,
     /// Seconds between full rescans of the watch folder.
     pub watch_rescan_secs: u64,
     /// Operations one script run (or one event handler call) may take before it is stopped.
@@ -287,6 +291,10 @@ fn is_true(b: &bool) -> bool {
     *b
 }
 
+fn is_default_format(f: &crate::metainfo::Format) -> bool {
+    *f == crate::metainfo::Format::default()
+}
+
 fn is_default_encryption(e: &crate::engine::Encryption) -> bool {
     *e == crate::engine::Encryption::default()
 }
@@ -504,6 +512,7 @@ impl Default for Settings {
             watch_dir: "watch".into(),
             scripts_dir: "scripts".into(),
             watch_quiet_secs: 3,
+            torrent_format: Default::default(),
             watch_rescan_secs: 30,
             script_max_operations: 20_000_000,
             upload_limit: None,
@@ -672,6 +681,25 @@ mod tests {
         assert!(toml::to_string(&prefer)
             .unwrap()
             .contains("encryption = \"prefer\""));
+    }
+
+    #[test]
+    fn torrent_format_v1_by_default_named_in_lowercase_and_a_bad_name_refused() {
+        use crate::metainfo::Format;
+        assert_eq!(Settings::default().torrent_format, Format::V1);
+        for (name, f) in [("v2", Format::V2), ("hybrid", Format::Hybrid)] {
+            let text = format!("torrent_format = \"{name}\"\n");
+            assert_eq!(parse(&text).unwrap().torrent_format, f);
+            let s = Settings {
+                torrent_format: f,
+                ..Default::default()
+            };
+            assert!(toml::to_string(&s).unwrap().contains(&text));
+        }
+        let e = parse("torrent_format = \"v3\"\n").unwrap_err();
+        assert!(e.contains("expected one of `v1`, `v2`, `hybrid`"), "{e}");
+        let text = toml::to_string(&Settings::default()).unwrap();
+        assert!(!text.contains("torrent_format"), "{text}");
     }
 
     #[test]

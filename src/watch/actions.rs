@@ -68,12 +68,13 @@ pub fn data_dir_of(path: &Path) -> std::io::Result<PathBuf> {
         .unwrap_or_else(|| PathBuf::from("/")))
 }
 
-/// Hashes the file or folder at `path` into a torrent announcing to `trackers`. Hidden and partial
-/// files inside a folder are left out. Setting `cancel` stops the hashing early
+/// Hashes the file or folder at `path` into a torrent of `format` announcing to `trackers`. Hidden
+/// and partial files inside a folder are left out. Setting `cancel` stops the hashing early
 /// ([`MetainfoError::Cancelled`]).
 pub fn hash_entry(
     path: &Path,
     trackers: &[String],
+    format: crate::metainfo::Format,
     cancel: Arc<AtomicBool>,
 ) -> Result<Metainfo, MetainfoError> {
     let opts = CreateOptions {
@@ -81,7 +82,8 @@ pub fn hash_entry(
         exclude_hidden: true,
         cancel: Some(cancel),
         ..Default::default()
-    };
+    }
+    .with_format(format);
     create_torrent(path, &opts, &|_, _| {})
 }
 

@@ -52,13 +52,15 @@ pub struct WatchConfig {
     pub rescan: Duration,
     /// Trackers written into the torrents made from dropped data.
     pub trackers: Vec<String>,
+    /// What kind of torrent it makes (`torrent_format`).
+    pub format: crate::metainfo::Format,
     /// Listen for file events; without them only readiness checks and rescans find changes.
     pub file_events: bool,
 }
 
 impl WatchConfig {
     /// The settings of `torrents`' file: folders resolved, `watch_quiet_secs`, `watch_rescan_secs`,
-    /// the default tracker (`tracker_url`, or this machine's embedded tracker at its LAN address).
+    /// `torrent_format`, the default tracker (`tracker_url`, or this machine's embedded tracker at its LAN address).
     pub fn new(torrents: &Torrents) -> Result<WatchConfig> {
         let cfg = torrents.config()?;
         let s = &cfg.settings;
@@ -75,6 +77,7 @@ impl WatchConfig {
             } else {
                 vec![url]
             },
+            format: s.torrent_format,
             file_events: true,
         })
     }

@@ -458,6 +458,25 @@ fn create_v2_makes_a_v2_torrent_that_info_names() {
         "{out}"
     );
 
+    // `torrent_format` is what `create` makes without --v1, --v2 or --hybrid.
+    sb.ok(&["settings", "torrent_format", "v2"]);
+    sb.ok(&["create", "set", "--no-tracker", "-o", "by-setting.torrent"]);
+    let made = Metainfo::load(&sb.path("by-setting.torrent")).unwrap();
+    assert_eq!(made.info.format(), btorrent::metainfo::Format::V2);
+    sb.ok(&["create", "set", "--no-tracker", "--v1", "-o", "v1.torrent"]);
+    let made = Metainfo::load(&sb.path("v1.torrent")).unwrap();
+    assert_eq!(made.info.format(), btorrent::metainfo::Format::V1);
+    let err = sb.fails(&["create", "set", "--v1", "--hybrid"]);
+    assert!(
+        err.contains("choose one of --v1, --v2 and --hybrid"),
+        "{err}"
+    );
+    let err = sb.fails(&["settings", "torrent_format", "v3"]);
+    assert!(
+        err.contains("expected one of `v1`, `v2`, `hybrid`"),
+        "{err}"
+    );
+
     // A folder of one file is that folder, in v2 as in v1: seeded from where it was made.
     sb.write("one/a.bin", &vec![4u8; 20_000]);
     sb.ok(&["create", "one", "--v2", "--no-tracker", "-o", "one.torrent"]);

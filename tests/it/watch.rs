@@ -20,7 +20,6 @@ use btorrent::watch::{Sharing, WatchConfig, Watcher};
 use btorrent::{InfoHash, Metainfo};
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
-use sha1::{Digest, Sha1};
 
 const TRACKER: &str = "http://127.0.0.1:9/announce";
 
@@ -69,8 +68,7 @@ fn verify(meta: &Metainfo, dir: &Path) -> Result<()> {
     let mut index = 0;
     let mut total = 0u64;
     let mut check = |piece: &mut Vec<u8>| -> Result<()> {
-        let h: [u8; 20] = Sha1::digest(&piece[..]).into();
-        if meta.info.pieces.get(index) != Some(&h) {
+        if !meta.info.piece_matches(index, piece) {
             bail!("piece {index} does not match");
         }
         index += 1;
@@ -99,7 +97,7 @@ fn verify(meta: &Metainfo, dir: &Path) -> Result<()> {
     if !piece.is_empty() {
         check(&mut piece)?;
     }
-    if total != meta.info.total_length || index != meta.info.pieces.len() {
+    if total != meta.info.total_length || index != meta.info.piece_count() {
         bail!("the torrent and the files disagree on the size");
     }
     Ok(())
@@ -841,6 +839,30 @@ async fn hidden_and_partial_files_wait_until_renamed() {
     )
     .await;
     assert_eq!(home.config().torrents[0].name, "movie.mkv");
+    w.stop(Duration::from_secs(5)).await;
+}
+
+/// `torrent_format` chooses what the watch folder makes: here a v2 torrent (BEP 52), seeded from
+/// the dropped folder (every piece checked against its merkle root).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_folder_makes_the_torrent_format_the_settings_name() {
+    let home = Home::new();
+    let mut toml = std::fs::read_to_string(home.config_path()).unwrap();
+    toml.push_str("torrent_format = \"v2\"\n");
+    std::fs::write(home.config_path(), toml).unwrap();
+    std::fs::create_dir(home.path("watch/album")).unwrap();
+    std::fs::write(home.path("watch/album/a.flac"), random_bytes(70_000, 3)).unwrap();
+    std::fs::write(home.path("watch/album/b.flac"), random_bytes(20_000, 4)).unwrap();
+    let rec = Arc::new(Recorder::default());
+    let w = home.start(rec.clone(), 200, 100, true);
+    wait_until("the folder seeded", Duration::from_secs(10), || {
+        rec.seeds().len() == 1
+    })
+    .await;
+    let files = home.torrent_files();
+    let meta = Metainfo::load(&files[0]).unwrap();
+    assert_eq!(meta.info.format(), btorrent::metainfo::Format::V2);
+    assert_eq!(meta.info.name, "album");
     w.stop(Duration::from_secs(5)).await;
 }
 

@@ -128,7 +128,8 @@ impl Worker {
                 self.counts.hashed += 1;
                 self.counts.hashing = Some(item.name.clone());
                 self.publish_status();
-                let res = actions::hash_entry(&item.path, &self.cfg.trackers, cancel);
+                let res =
+                    actions::hash_entry(&item.path, &self.cfg.trackers, self.cfg.format, cancel);
                 self.inbox.set_hashing(None);
                 self.counts.hashing = None;
                 self.publish_status();

@@ -40,6 +40,17 @@ pub struct CreateOptions {
     pub hybrid: bool,
 }
 
+impl CreateOptions {
+    /// These options making a torrent of `format` (sets `v2` and `hybrid`).
+    pub fn with_format(self, format: super::Format) -> Self {
+        CreateOptions {
+            v2: format == super::Format::V2,
+            hybrid: format == super::Format::Hybrid,
+            ..self
+        }
+    }
+}
+
 /// One file found on disk, in torrent order.
 #[derive(Debug, Clone)]
 pub struct SourceFile {

@@ -69,9 +69,14 @@ pub struct Hybrid {
     pub layers: Option<V2>,
 }
 
-/// What kind of torrent an `info` makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What kind of torrent an `info` makes (and what kind to make: [`CreateOptions::with_format`],
+/// named in lowercase in settings).
+///
+/// [`CreateOptions::with_format`]: super::CreateOptions::with_format
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
+    #[default]
     V1,
     /// v2 only (BEP 52).
     V2,
