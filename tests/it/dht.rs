@@ -32,6 +32,18 @@ fn add_opts(dir: &std::path::Path) -> AddOptions {
     }
 }
 
+/// A session on the testnet seeding `meta` from `dir`, its data check done.
+async fn dht_seeder(
+    net: &mainline::Testnet,
+    meta: &Metainfo,
+    dir: &std::path::Path,
+) -> (Session, btorrent::engine::TorrentHandle) {
+    let seeder = session_with(session_config(&net.bootstrap)).await;
+    let seeding = seeder.add(meta.clone(), add_opts(dir)).await.unwrap();
+    wait_complete(&seeding, 30).await;
+    (seeder, seeding)
+}
+
 /// Peers a lookup on one of the testnet's own nodes finds for `ih` (the whole lookup, at most 30 s).
 async fn testnet_lookup(net: &mainline::Testnet, ih: InfoHash) -> HashSet<SocketAddr> {
     use futures::StreamExt;
@@ -70,12 +82,7 @@ async fn trackerless_torrent_found_over_the_dht_and_routing_table_reused() {
     let meta = trackerless(&src.path().join("movie.bin"), false);
     assert!(meta.trackers().is_empty());
 
-    let seeder = session_with(session_config(&net.bootstrap)).await;
-    let seeding = seeder
-        .add(meta.clone(), add_opts(src.path()))
-        .await
-        .unwrap();
-    wait_complete(&seeding, 30).await;
+    let (seeder, _seeding) = dht_seeder(&net, &meta, src.path()).await;
     let st = seeder.dht_stats().await.expect("a DHT node");
     // The peer port's UDP number is uTP's; the DHT takes another (the next one, when free).
     let peer_port = seeder.listen_addr().port();
@@ -147,12 +154,7 @@ async fn a_hybrid_is_announced_on_the_dht_in_both_its_swarms() {
         ..Default::default()
     };
     let meta = create_torrent(&src.path().join("h"), &opts, &|_, _| {}).unwrap();
-    let seeder = session_with(session_config(&net.bootstrap)).await;
-    let seeding = seeder
-        .add(meta.clone(), add_opts(src.path()))
-        .await
-        .unwrap();
-    wait_complete(&seeding, 30).await;
+    let (seeder, _seeding) = dht_seeder(&net, &meta, src.path()).await;
     let want = seeder.listen_addr().port();
     for ih in meta.swarm_ids() {
         wait_until_async(
@@ -212,12 +214,7 @@ async fn a_bare_magnet_link_is_opened_and_downloaded_over_the_dht() {
     let src = tempfile::tempdir().unwrap();
     let data = write_random(&src.path().join("album.bin"), 600_000, 73);
     let meta = trackerless(&src.path().join("album.bin"), false);
-    let seeder = session_with(session_config(&net.bootstrap)).await;
-    let seeding = seeder
-        .add(meta.clone(), add_opts(src.path()))
-        .await
-        .unwrap();
-    wait_complete(&seeding, 30).await;
+    let (seeder, _seeding) = dht_seeder(&net, &meta, src.path()).await;
     let me = seeder.listen_addr();
     wait_until_async("the seed on the DHT", Duration::from_secs(30), || async {
         testnet_lookup(&net, meta.info_hash).await.contains(&me)
@@ -286,12 +283,7 @@ async fn a_magnet_fetch_keeps_looking_on_the_dht_until_a_seeder_announces() {
     })
     .await;
     assert!(!fetch.is_finished(), "the fetch gave up after one lookup");
-    let seeder = session_with(session_config(&net.bootstrap)).await;
-    let seeding = seeder
-        .add(meta.clone(), add_opts(src.path()))
-        .await
-        .unwrap();
-    wait_complete(&seeding, 30).await;
+    let (seeder, _seeding) = dht_seeder(&net, &meta, src.path()).await;
     let opened = tokio::time::timeout(Duration::from_secs(150), fetch)
         .await
         .expect("the fetch ends within its timeout")

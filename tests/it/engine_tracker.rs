@@ -388,7 +388,8 @@ async fn a_partial_seed_is_a_leecher_but_not_a_downloader() {
 /// dialed with that hash, the one it answers to; a peer of the v1 swarm with the v1 hash.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hybrid_dials_each_peer_in_the_swarm_it_was_heard_of_in() {
-    use btorrent::announce::{AnnounceEvent, AnnounceRequest, TrackerClient};
+    use crate::support::tracker::announce_request;
+    use btorrent::announce::{AnnounceEvent, TrackerClient};
     use btorrent::wire::handshake::read_handshake;
 
     let tracker = TestTracker::start(TrackerConfig::default()).await;
@@ -408,18 +409,8 @@ async fn a_hybrid_dials_each_peer_in_the_swarm_it_was_heard_of_in() {
     let mut listeners = Vec::new();
     for ih in [meta.info_hash, v2] {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let req = AnnounceRequest {
-            info_hash: ih,
-            peer_id: btorrent::PeerId::generate(),
-            port: l.local_addr().unwrap().port(),
-            uploaded: 0,
-            downloaded: 0,
-            left: 0,
-            event: Some(AnnounceEvent::Started),
-            numwant: None,
-            key: None,
-            ip: None,
-        };
+        let port = l.local_addr().unwrap().port();
+        let req = announce_request(ih, port, 0, Some(AnnounceEvent::Started));
         TrackerClient::new().announce(&url, &req).await.unwrap();
         listeners.push((ih, l));
     }

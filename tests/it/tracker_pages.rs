@@ -4,30 +4,15 @@
 use std::time::Duration;
 
 use crate::support::tracker::*;
-use btorrent::announce::{AnnounceEvent, AnnounceRequest, TrackerClient, TrackerError};
+use btorrent::announce::{AnnounceEvent, TrackerClient, TrackerError};
 use btorrent::tracker::{TrackerConfig, TrackerStats};
 use btorrent::{InfoHash, PeerId};
-
-fn request(hash: InfoHash, port: u16, left: u64, event: Option<AnnounceEvent>) -> AnnounceRequest {
-    AnnounceRequest {
-        info_hash: hash,
-        peer_id: PeerId(peer_id(port)),
-        port,
-        uploaded: 100,
-        downloaded: 200,
-        left,
-        event,
-        numwant: None,
-        key: Some(7),
-        ip: None,
-    }
-}
 
 /// Regular announces of (torrent, port, left), in order, from btorrent's client.
 async fn announce_each(t: &TestTracker, peers: &[(InfoHash, u16, u64)]) {
     let client = TrackerClient::new();
     for &(hash, port, left) in peers {
-        let req = request(hash, port, left, None);
+        let req = announce_request(hash, port, left, None);
         client.announce(&t.announce_url(), &req).await.unwrap();
     }
 }
@@ -39,20 +24,29 @@ async fn client_lifecycle_against_our_tracker() {
     let url = t.announce_url();
     let h = InfoHash([0x5a; 20]);
     let seed = client
-        .announce(&url, &request(h, 7001, 0, Some(AnnounceEvent::Started)))
+        .announce(
+            &url,
+            &announce_request(h, 7001, 0, Some(AnnounceEvent::Started)),
+        )
         .await
         .unwrap();
     assert!(seed.peers.is_empty());
     assert_eq!(seed.interval, Duration::from_secs(600));
     assert_eq!(seed.min_interval, Some(Duration::from_secs(60)));
     let leech = client
-        .announce(&url, &request(h, 7002, 50, Some(AnnounceEvent::Started)))
+        .announce(
+            &url,
+            &announce_request(h, 7002, 50, Some(AnnounceEvent::Started)),
+        )
         .await
         .unwrap();
     assert_eq!(leech.peers, vec!["127.0.0.1:7001".parse().unwrap()]);
     assert_eq!((leech.complete, leech.incomplete), (Some(1), Some(1)));
     let done = client
-        .announce(&url, &request(h, 7002, 0, Some(AnnounceEvent::Completed)))
+        .announce(
+            &url,
+            &announce_request(h, 7002, 0, Some(AnnounceEvent::Completed)),
+        )
         .await
         .unwrap();
     assert_eq!((done.complete, done.incomplete), (Some(2), Some(0)));
@@ -61,11 +55,14 @@ async fn client_lifecycle_against_our_tracker() {
     assert_eq!(scrape[&h].downloaded, 1);
     assert_eq!(scrape[&InfoHash([1; 20])].complete, 0);
     client
-        .announce(&url, &request(h, 7001, 0, Some(AnnounceEvent::Stopped)))
+        .announce(
+            &url,
+            &announce_request(h, 7001, 0, Some(AnnounceEvent::Stopped)),
+        )
         .await
         .unwrap();
     let periodic = client
-        .announce(&url, &request(h, 7002, 0, None))
+        .announce(&url, &announce_request(h, 7002, 0, None))
         .await
         .unwrap();
     assert!(periodic.peers.is_empty());
@@ -82,7 +79,7 @@ async fn client_reports_our_failure_reason() {
     let err = TrackerClient::new()
         .announce(
             &t.announce_url(),
-            &request(InfoHash([3; 20]), 7001, 0, None),
+            &announce_request(InfoHash([3; 20]), 7001, 0, None),
         )
         .await
         .unwrap_err();
@@ -254,7 +251,7 @@ async fn status_page_and_stats_show_the_counts() {
     )
     .await;
     // One of a's leechers wants nothing more (BEP 21): still a leecher, no longer downloading.
-    let partial = request(a, 7003, 10, Some(AnnounceEvent::Paused));
+    let partial = announce_request(a, 7003, 10, Some(AnnounceEvent::Paused));
     let r = client.announce(&t.announce_url(), &partial).await.unwrap();
     assert_eq!(
         (r.complete, r.incomplete, r.downloaders, r.downloaded),

@@ -266,6 +266,28 @@ pub fn announce_query(
     )
 }
 
+/// An announce of torrent `hash` by the test peer at `port` (peer id [`peer_id`]`(port)`) with `left`
+/// bytes to go.
+pub fn announce_request(
+    hash: btorrent::InfoHash,
+    port: u16,
+    left: u64,
+    event: Option<btorrent::announce::AnnounceEvent>,
+) -> btorrent::announce::AnnounceRequest {
+    btorrent::announce::AnnounceRequest {
+        info_hash: hash,
+        peer_id: btorrent::PeerId(peer_id(port)),
+        port,
+        uploaded: 100,
+        downloaded: 200,
+        left,
+        event,
+        numwant: None,
+        key: Some(7),
+        ip: None,
+    }
+}
+
 pub fn peer_id(n: u16) -> [u8; 20] {
     let mut id = *b"-TS0001-000000000000";
     id[14..20].copy_from_slice(format!("{n:06}").as_bytes());
