@@ -12,6 +12,9 @@
 #                                             V2=1 (a BitTorrent v2 torrent, BEP 52, made by
 #                                             `btorrent create --v2`: SHA-256 merkle trees;
 #                                             aria2c has no v2),
+#                                             HYBRID=1 (a hybrid v1 + v2 torrent, made by
+#                                             `btorrent create --hybrid`: aria2c reads its v1
+#                                             side, libtorrent both),
 #                                             UTP=1 (over uTP: btorrent's leecher prefers it,
 #                                             libtorrent takes nothing else; aria2c has no uTP),
 #                                             BUFFERED=1 (btorrent's leecher writes through the
@@ -29,6 +32,7 @@ SIZE_MB="${1:-1024}"
 CLIENTS="${CLIENTS:-btorrent libtorrent aria2}"
 ENCRYPT="${ENCRYPT:-0}"
 V2="${V2:-0}"
+HYBRID="${HYBRID:-0}"
 UTP="${UTP:-0}"
 BUFFERED="${BUFFERED:-0}"
 BT_ENC="" LT_ENC="" ARIA_ENC="" BT_UTP="" BT_WRITES=""
@@ -60,9 +64,10 @@ if [ "$(stat -c %s "$DATA" 2>/dev/null || echo 0)" != $((SIZE_MB * 1048576)) ]; 
 fi
 TOR="$WORK/bench-$SIZE_MB.torrent"
 rm -f "$TOR"
-if [ "$V2" = 1 ]; then
+if [ "$V2" = 1 ] || [ "$HYBRID" = 1 ]; then
+  KIND=--v2; [ "$HYBRID" = 1 ] && KIND=--hybrid
   mkdir -p "$WORK/create"; printf '[settings]\n' > "$WORK/create/torrents.toml"
-  BTORRENT_CONFIG="$WORK/create/torrents.toml" "$BT" create "$DATA" "$TRACKER/announce" --v2 \
+  BTORRENT_CONFIG="$WORK/create/torrents.toml" "$BT" create "$DATA" "$TRACKER/announce" "$KIND" \
     --piece-length 1048576 -o "$TOR" >/dev/null
 else
   mktorrent -l 20 -a "$TRACKER/announce" -o "$TOR" "$DATA" >/dev/null
@@ -178,6 +183,7 @@ echo
 ENC_NOTE=""; [ "$ENCRYPT" = 1 ] && ENC_NOTE=", encrypted (RC4) connections only"
 [ "$UTP" = 1 ] && ENC_NOTE="$ENC_NOTE, over uTP"
 [ "$V2" = 1 ] && ENC_NOTE="$ENC_NOTE, a BitTorrent v2 torrent (SHA-256 merkle trees)"
+[ "$HYBRID" = 1 ] && ENC_NOTE="$ENC_NOTE, a hybrid v1 + v2 torrent"
 [ "$BUFFERED" = 1 ] && ENC_NOTE="$ENC_NOTE, btorrent writing through the page cache"
 echo "1 seeder -> 1 leecher over 127.0.0.1, $BYTES bytes ($(nproc) cores)$ENC_NOTE; leecher CPU and RSS, seeder CPU"
 printf '%-24s %8s %9s %10s %10s %11s  %s\n' pair wall_s MB/s cpu_s rss_MB seed_cpu_s verified
