@@ -906,6 +906,67 @@ async fn the_ip_filter_keeps_blocked_addresses_out() {
     assert_eq!(open.ip_filter().len(), 1);
 }
 
+/// A hybrid torrent whose v1 and v2 sides describe different data (its `pieces` of one content, its
+/// trees of another: the two swarms would trade different bytes as the same piece): the first
+/// piece that arrives fails the torrent with the reason, nothing is written and the seed is not
+/// banned; the consistent hybrid of the same content downloads whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hybrid_whose_two_hashes_disagree_fails_with_the_reason() {
+    let src = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let len = 5 * 16384 + 100;
+    write_random(&src.path().join("h.bin"), len, 93);
+    write_random(&other.path().join("h.bin"), len, 94);
+    let opts = btorrent::metainfo::CreateOptions {
+        piece_length: Some(16384),
+        hybrid: true,
+        ..Default::default()
+    };
+    let made = |dir: &std::path::Path| {
+        btorrent::metainfo::create_torrent(&dir.join("h.bin"), &opts, &|_, _| {}).unwrap()
+    };
+    let (good, theirs) = (made(src.path()), made(other.path()));
+    // The other content's torrent, its v1 `pieces` replaced by those of ours.
+    let mut bytes = theirs.as_bytes().to_vec();
+    let (ours_v1, theirs_v1) = (good.info.pieces.concat(), theirs.info.pieces.concat());
+    let at = bytes
+        .windows(theirs_v1.len())
+        .position(|w| w == theirs_v1)
+        .unwrap();
+    bytes[at..at + ours_v1.len()].copy_from_slice(&ours_v1);
+    let mixed = Metainfo::from_bytes(&bytes).unwrap();
+    assert!(mixed.info.merkle().is_some(), "its layers came with it");
+
+    for (meta, consistent) in [(&mixed, false), (&good, true)] {
+        // SHA-1 vouches for the seed's data either way.
+        let (seed, s) = seeder(meta, src.path()).await;
+        let dst = tempfile::tempdir().unwrap();
+        let (leecher, l) = leecher(meta, dst.path(), vec![seed.listen_addr()]).await;
+        let done = tokio::time::timeout(Duration::from_secs(60), l.wait_complete())
+            .await
+            .expect("the download ends");
+        if consistent {
+            done.unwrap();
+            assert_same_tree(src.path(), dst.path());
+        } else {
+            assert!(done.is_err());
+            match l.stats().state {
+                TorrentState::Error(m) => {
+                    assert!(m.contains("v1 and v2 hashes disagree on piece"), "{m}")
+                }
+                other => panic!("state {other:?}"),
+            }
+            assert_eq!(l.stats().pieces_have, 0);
+            // Nothing written: the file, if made at all, holds no byte of the data.
+            let on_disk = std::fs::read(dst.path().join("h.bin")).unwrap_or_default();
+            assert!(on_disk.iter().all(|&b| b == 0), "data written");
+            assert!(s.stats().uploaded > 0);
+        }
+        leecher.shutdown(Duration::from_secs(2)).await;
+        seed.shutdown(Duration::from_secs(2)).await;
+    }
+}
+
 /// BEP 52: a v2 seed answers a hash request for a file's piece layer (as libtorrent asks when it came
 /// by a magnet link) with hashes that tie to the file's root, refuses what its layers cannot answer,
 /// and a v1 seed refuses every hash request; the connection goes on either way. A hybrid seed, dialed

@@ -101,6 +101,11 @@ pub enum EngineError {
     /// A move of the torrent's data was asked while another is under way.
     #[error("{name} is being moved already")]
     MoveUnderWay { name: String },
+    /// A hybrid torrent's SHA-1 and its v2 merkle root disagree on a piece that arrived: one side
+    /// describes other data than the other (a broken or hostile torrent), so the v1 and v2 swarms
+    /// cannot share it.
+    #[error("{name}: its v1 and v2 hashes disagree on piece {index} (a broken hybrid torrent)")]
+    InconsistentHybrid { name: String, index: u32 },
     /// The check of the data on disk broke off (its task failed).
     #[error("checking the data failed: {0}")]
     CheckFailed(String),

@@ -1,6 +1,7 @@
 //! Disk jobs for received pieces: hash each whole piece from memory on the blocking pool; if the hash
 //! matches, hand it to the torrent's disk writer, which writes it and reports to the picker. A bad
-//! piece never reaches the disk.
+//! piece never reaches the disk. A hybrid torrent's piece is checked against its v2 merkle root too
+//! (when its layers came with it): a piece the two hashes disagree on fails the torrent.
 //!
 //! Hashing batches pieces: completed pieces wait in the torrent's [`HashQueue`], and one blocking job
 //! at a time per torrent drains it, hashing up to [`LANES`] whole pieces at once with
@@ -149,6 +150,14 @@ fn drain(t: &Arc<Torrent>) {
         };
         let good = verdicts(t, &batch);
         for (job, good) in batch.into_iter().zip(good) {
+            let v2 = t
+                .meta
+                .info
+                .v2_side_matches(job.index as usize, data(t, &job));
+            if v2.is_some_and(|v2| v2 != good) {
+                inconsistent(t, job);
+                continue;
+            }
             check_and_queue(t, job, good);
         }
     }
@@ -226,6 +235,17 @@ fn check_and_queue(t: &Arc<Torrent>, job: HashJob, good: bool) {
         finish(t, index, true, Err(e), job.buf, &job.contributors);
         t.disk_job_finished();
     }
+}
+
+/// A piece of a hybrid torrent whose two hashes disagree: the torrent fails, nothing is written and
+/// no peer is blamed (the piece may be exactly what one of the two swarms calls it).
+fn inconsistent(t: &Arc<Torrent>, job: HashJob) {
+    t.core.lock().picker.on_write_failed(job.index, job.buf);
+    t.fail(crate::EngineError::InconsistentHybrid {
+        name: t.meta.info.name.clone(),
+        index: job.index,
+    });
+    t.disk_job_finished();
 }
 
 fn finish(
