@@ -59,6 +59,14 @@ fn seeds() -> Vec<Vec<u8>> {
                 ..Default::default()
             },
         ),
+        (
+            "multi",
+            CreateOptions {
+                piece_length: Some(16384),
+                hybrid: true,
+                ..Default::default()
+            },
+        ),
     ] {
         let m = create_torrent(&dir.path().join(src), &opts, &|_, _| {}).unwrap();
         out.push(m.as_bytes().to_vec());

@@ -107,35 +107,53 @@ fn the_good_baseline_loads() {
 
 /// libtorrent's v2 torrent (BEP 52) of the fixture data: its whole SHA-256 info-hash, each file on a
 /// piece boundary, and every piece of the data (written again here) matching its merkle root, while
-/// a changed byte fails exactly its piece.
+/// a changed byte fails exactly its piece. Its hybrid torrent of the same data too: read as a hybrid
+/// (in both swarms), each piece matching its SHA-1 and its merkle root alike.
 #[test]
 fn libtorrents_v2_torrent_checks_the_fixture_data_piece_by_piece() {
-    let m = Metainfo::load(&Path::new(FIXTURES).join("libtorrent-v2.torrent")).unwrap();
+    let v2 = Metainfo::load(&Path::new(FIXTURES).join("libtorrent-v2.torrent")).unwrap();
     assert_eq!(
-        m.info_hash_v2.map(hex::encode).as_deref(),
+        v2.info_hash_v2.map(hex::encode).as_deref(),
         Some("7d1a0c4f47c62593537b2d56b817231cbe29609b918c7255f8afe1d7043d690a")
     );
-    assert!(m.info.pieces.is_empty());
+    assert!(v2.info.pieces.is_empty());
+    let hybrid = Metainfo::load(&Path::new(FIXTURES).join("libtorrent-hybrid.torrent")).unwrap();
+    assert_eq!(hybrid.info.format(), btorrent::metainfo::Format::Hybrid);
+    let full = hybrid.info_hash_v2.expect("a hybrid's SHA-256");
+    assert_eq!(
+        hybrid.second_info_hash().unwrap().0,
+        full[..20],
+        "its v2 swarm"
+    );
+    assert!(
+        hybrid.info.merkle().is_some(),
+        "its piece layers came with it"
+    );
     let dir = tempfile::tempdir().unwrap();
     crate::support::write_tree(&dir.path().join("fixture data"), FIXTURE_TREE);
-    let plen = m.info.piece_length as usize;
-    let mut space = Vec::new();
-    for f in &m.info.files {
-        assert!(
-            f.padding || f.offset.is_multiple_of(m.info.piece_length),
-            "{f:?}"
-        );
-        match f.padding {
-            true => space.resize(space.len() + f.length as usize, 0),
-            false => space.extend(std::fs::read(dir.path().join(&f.path)).unwrap()),
+    for m in [&v2, &hybrid] {
+        let plen = m.info.piece_length as usize;
+        let mut space = Vec::new();
+        for f in &m.info.files {
+            assert!(
+                f.padding || f.offset.is_multiple_of(m.info.piece_length),
+                "{f:?}"
+            );
+            match f.padding {
+                true => space.resize(space.len() + f.length as usize, 0),
+                false => space.extend(std::fs::read(dir.path().join(&f.path)).unwrap()),
+            }
         }
-    }
-    assert_eq!(space.len() as u64, m.info.total_length);
-    for (i, piece) in space.chunks(plen).enumerate() {
-        assert!(m.info.piece_matches(i, piece), "piece {i}");
-        let mut bad = piece.to_vec();
-        bad[0] ^= 1;
-        assert!(!m.info.piece_matches(i, &bad), "piece {i} changed");
+        assert_eq!(space.len() as u64, m.info.total_length);
+        let v2_side = m.info.format() == btorrent::metainfo::Format::Hybrid;
+        for (i, piece) in space.chunks(plen).enumerate() {
+            assert!(m.info.piece_matches(i, piece), "piece {i}");
+            assert_eq!(m.info.v2_side_matches(i, piece), v2_side.then_some(true));
+            let mut bad = piece.to_vec();
+            bad[0] ^= 1;
+            assert!(!m.info.piece_matches(i, &bad), "piece {i} changed");
+            assert_eq!(m.info.v2_side_matches(i, &bad), v2_side.then_some(false));
+        }
     }
 }
 
