@@ -80,7 +80,8 @@ pub enum Format {
     V1,
     /// v2 only (BEP 52).
     V2,
-    /// v1 and v2 in one `info` (read as v1, also found by its v2 info-hash).
+    /// v1 and v2 in one `info`: laid out and checked as v1 (and against its v2 roots when its
+    /// layers came with it), in both swarms.
     Hybrid,
 }
 
