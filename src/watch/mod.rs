@@ -60,7 +60,8 @@ pub struct WatchConfig {
 
 impl WatchConfig {
     /// The settings of `torrents`' file: folders resolved, `watch_quiet_secs`, `watch_rescan_secs`,
-    /// `torrent_format`, the default tracker (`tracker_url`, or this machine's embedded tracker at its LAN address).
+    /// `torrent_format`, the default tracker (`tracker_url`, or this machine's embedded tracker at
+    /// its LAN address).
     pub fn new(torrents: &Torrents) -> Result<WatchConfig> {
         let cfg = torrents.config()?;
         let s = &cfg.settings;

@@ -179,9 +179,9 @@ async fn libtorrent_downloads_a_btorrent_v2_seed_from_its_btmh_magnet_link() {
     assert!(h.stats().uploaded > 0);
 }
 
-/// A hybrid torrent's link naming only its `btmh` and the tracker: the peer is found in the v2 swarm
-/// (the seed announces there too), the dictionary fetched from it (by the v2 info-hash), and the
-/// torrent joins the v1 swarm by its SHA-1.
+/// A hybrid torrent's link naming only its `btmh` and the tracker: the peer is found in the v2
+/// swarm (the seed announces there too), the dictionary fetched from it (by the v2 info-hash), and
+/// the torrent joins the v1 swarm by its SHA-1.
 fn v2_swarm_link(setup: &Setup) -> String {
     let full = hex::encode(setup.meta.info_hash_v2.unwrap());
     format!("magnet:?xt=urn:btmh:1220{full}&tr={}", setup.announce)

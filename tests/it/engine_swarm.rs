@@ -967,10 +967,10 @@ async fn a_hybrid_whose_two_hashes_disagree_fails_with_the_reason() {
     }
 }
 
-/// BEP 52: a v2 seed answers a hash request for a file's piece layer (as libtorrent asks when it came
-/// by a magnet link) with hashes that tie to the file's root, refuses what its layers cannot answer,
-/// and a v1 seed refuses every hash request; the connection goes on either way. A hybrid seed, dialed
-/// by its v2 info-hash, answers in that swarm and from its layers.
+/// BEP 52: a v2 seed answers a hash request for a file's piece layer (as libtorrent asks when it
+/// came by a magnet link) with hashes that tie to the file's root, refuses what its layers cannot
+/// answer, and a v1 seed refuses every hash request; the connection goes on either way. A hybrid
+/// seed, dialed by its v2 info-hash, answers in that swarm and from its layers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_v2_seed_answers_hash_requests_from_its_piece_layers() {
     use btorrent::metainfo::v2::{check_hashes, HashRange};

@@ -245,10 +245,10 @@ async fn a_v2_magnet_brings_the_dictionary_then_the_piece_layers_then_the_data()
     assert!(e.contains("not the one the link's btmh names"), "{e}");
 }
 
-/// A hybrid torrent is in two swarms: its seed announces to its tracker under both info-hashes, so a
-/// link naming only its `btmh` (as a v2 client's would) finds the seed through the tracker, gets the
-/// dictionary from it (the seed takes a handshake naming its v2 swarm and answers in kind), and the
-/// torrent so made, known by its v1 info-hash, downloads whole from the peer of that fetch.
+/// A hybrid torrent is in two swarms: its seed announces to its tracker under both info-hashes, so
+/// a link naming only its `btmh` (as a v2 client's would) finds the seed through the tracker, gets
+/// the dictionary from it (the seed takes a handshake naming its v2 swarm and answers in kind), and
+/// the torrent so made, known by its v1 info-hash, downloads whole from the peer of that fetch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hybrid_is_found_and_fetched_by_its_v2_swarm_alone() {
     init_logs();

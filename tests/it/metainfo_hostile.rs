@@ -105,10 +105,10 @@ fn the_good_baseline_loads() {
     }
 }
 
-/// libtorrent's v2 torrent (BEP 52) of the fixture data: its whole SHA-256 info-hash, each file on a
-/// piece boundary, and every piece of the data (written again here) matching its merkle root, while
-/// a changed byte fails exactly its piece. Its hybrid torrent of the same data too: read as a hybrid
-/// (in both swarms), each piece matching its SHA-1 and its merkle root alike.
+/// libtorrent's v2 torrent (BEP 52) of the fixture data: its whole SHA-256 info-hash, each file on
+/// a piece boundary, and every piece of the data (written again here) matching its merkle root,
+/// while a changed byte fails exactly its piece. Its hybrid torrent of the same data too: read as a
+/// hybrid (in both swarms), each piece matching its SHA-1 and its merkle root alike.
 #[test]
 fn libtorrents_v2_torrent_checks_the_fixture_data_piece_by_piece() {
     let v2 = Metainfo::load(&Path::new(FIXTURES).join("libtorrent-v2.torrent")).unwrap();

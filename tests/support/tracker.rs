@@ -266,8 +266,8 @@ pub fn announce_query(
     )
 }
 
-/// An announce of torrent `hash` by the test peer at `port` (peer id [`peer_id`]`(port)`) with `left`
-/// bytes to go.
+/// An announce of torrent `hash` by the test peer at `port` (peer id [`peer_id`]`(port)`) with
+/// `left` bytes to go.
 pub fn announce_request(
     hash: btorrent::InfoHash,
     port: u16,

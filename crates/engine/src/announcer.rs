@@ -352,8 +352,8 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
 
 /// Announces `req` to `url` in each swarm the torrent is in ([`Metainfo::swarm_ids`]: a hybrid is
 /// in its v1 and its v2 swarm, at once): the answer for the first, the torrent's `info_hash`, is
-/// the tracker's (its interval, its counts, its failure); the peers of the other join the known ones,
-/// its failure is only logged.
+/// the tracker's (its interval, its counts, its failure); the peers of the other join the known
+/// ones, its failure is only logged.
 ///
 /// [`Metainfo::swarm_ids`]: btorrent_proto::metainfo::Metainfo::swarm_ids
 async fn in_each_swarm(

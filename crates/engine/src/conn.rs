@@ -449,9 +449,9 @@ impl Conn {
 
     /// BEP 52: a v2 torrent's piece layers (or the layers above them) for a peer that has only the
     /// info dictionary (it came from a magnet link); a hybrid's too, when its layers came with it.
-    /// Refused for a v1 torrent, for what the layers
-    /// cannot answer ([`V2::hashes`](btorrent_proto::metainfo::v2::V2::hashes)), and while
-    /// [`MAX_QUEUED_CONTROL`] bytes wait to go out to this peer (one that asks without reading).
+    /// Refused for a v1 torrent, for what the layers cannot answer
+    /// ([`V2::hashes`](btorrent_proto::metainfo::v2::V2::hashes)), and while [`MAX_QUEUED_CONTROL`]
+    /// bytes wait to go out to this peer (one that asks without reading).
     fn on_hash_request(&mut self, r: HashRange) {
         let info = &self.t.meta.info;
         let backlog = self.out.inner.lock().ctrl.len() > MAX_QUEUED_CONTROL;

@@ -1,8 +1,9 @@
 //! The session's Mainline DHT node (BEP 5), through the `mainline` crate: starting it (bootstrap
 //! routers plus the nodes saved by the last run), saving its routing table beside the resume data,
-//! peer lookups for an info-hash (a torrent's or a bare one, for a magnet fetch), and the per-torrent
-//! task that announces the torrents we download or seed and feeds lookup results to their dial lists
-//! (one per swarm: a hybrid torrent is announced and looked up under both its info-hashes).
+//! peer lookups for an info-hash (a torrent's or a bare one, for a magnet fetch), and the
+//! per-torrent task that announces the torrents we download or seed and feeds lookup results to
+//! their dial lists (one per swarm: a hybrid torrent is announced and looked up under both its
+//! info-hashes).
 //!
 //! The crate runs the node on a thread of its own; we only use its async API, so nothing here blocks
 //! a tokio worker (building the node resolves the bootstrap host names: that runs on the blocking
@@ -448,7 +449,8 @@ fn spread(d: Duration) -> Duration {
 }
 
 /// Announces the torrent in swarm `ih` now and every `announce_interval`; looks up peers while it
-/// downloads (at once, then after `retry`, doubling, while short of peers) or when a seed has no peer.
+/// downloads (at once, then after `retry`, doubling, while short of peers) or when a seed has no
+/// peer.
 async fn torrent_task(t: Arc<Torrent>, ih: InfoHash, dht: Arc<DhtNode>, run: CancellationToken) {
     let max = dht.cfg.announce_interval;
     let (mut announce_at, mut lookup_at) =

@@ -53,14 +53,15 @@
 //!   the listen port's UDP number rather than TCP ([`transport`]).
 //! - [`probe::fetch_bitfield`] and [`probe::download_piece`]: one-shot questions to one peer.
 //! - [`Session::fetch_metadata`]`(magnet, extra, ...)`: a magnet link's info dictionary from its
-//!   `x.pe` peers, its trackers, `extra` (a channel of addresses, e.g. from a DHT lookup), the local
-//!   network and peers that connect to us for it, checked against the info-hash ([`metadata`]); for a
-//!   v2 torrent (BEP 52) also its piece layers, asked of those peers. Every torrent serves its own
-//!   dictionary to peers ([`ext`]) (a v2 one its piece layers too, answering hash requests), and
-//!   exchanges peers with them (PEX) unless it is private. A hybrid torrent is in two swarms, its v1
-//!   and its v2 info-hash ([`Metainfo::swarm_ids`](btorrent_proto::metainfo::Metainfo::swarm_ids)):
-//!   announced under both, a peer naming either taken ([`Session::in_swarm`]), a peer dialed in the
-//!   swarm it was heard of in.
+//!   `x.pe` peers, its trackers, `extra` (a channel of addresses, e.g. from a DHT lookup), the
+//!   local network and peers that connect to us for it, checked against the info-hash
+//!   ([`metadata`]); for a v2 torrent (BEP 52) also its piece layers, asked of those peers. Every
+//!   torrent serves its own dictionary to peers ([`ext`]) (a v2 one its piece layers too, answering
+//!   hash requests), and exchanges peers with them (PEX) unless it is private. A hybrid torrent is
+//!   in two swarms, its v1 and its v2 info-hash
+//!   ([`Metainfo::swarm_ids`](btorrent_proto::metainfo::Metainfo::swarm_ids)): announced under
+//!   both, a peer naming either taken ([`Session::in_swarm`]), a peer dialed in the swarm it was
+//!   heard of in.
 //!
 //! # Errors
 //!

@@ -17,8 +17,9 @@
 //! (shared with the other clients of the machine: `SO_REUSEADDR`, every socket of the group gets
 //! each message; the sockets and the interfaces per family are `multicast`'s). Our own messages
 //! come back and are told apart by a cookie drawn at start. Torrents are registered by
-//! `spawn_for` when their announces start (a hybrid under both its info-hashes) and dropped when their run token is cancelled (paused,
-//! stopped, removed); private torrents (BEP 27) are never registered. A magnet link's metadata fetch
+//! `spawn_for` when their announces start (a hybrid under both its info-hashes) and dropped when
+//! their run token is cancelled (paused, stopped, removed); private torrents (BEP 27) are never
+//! registered. A magnet link's metadata fetch
 //! registers its info-hash too ([`LsdNode::seek`]): announced the same way (a peer that has the
 //! torrent dials us, and the session hands that connection to the fetch), with the peers heard sent
 //! to the fetch. Nothing here holds a torrent's core lock beyond `add_known`; lock order:

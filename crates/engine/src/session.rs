@@ -969,7 +969,8 @@ pub(crate) fn admit(session: &Session, stream: RawStream, addr: SocketAddr) {
 }
 
 /// A peer that connected: its handshake read, it goes to the torrent it names (by either info-hash
-/// of a hybrid, answered with the one it named), or to the metadata fetch of that info-hash; `socket` (of the session's budget) is held as long as it is.
+/// of a hybrid, answered with the one it named), or to the metadata fetch of that info-hash;
+/// `socket` (of the session's budget) is held as long as it is.
 async fn incoming(
     session: Session,
     raw: RawStream,

@@ -130,8 +130,9 @@ impl Info {
     }
 
     /// For a hybrid torrent whose piece layers came with it: whether `data`, the whole of piece
-    /// `index`, has the piece's v2 hash (its merkle root) as well. `None` when there is no v2 side to
-    /// ask; a hybrid whose two sides disagree on a piece is broken (or made to split its swarms).
+    /// `index`, has the piece's v2 hash (its merkle root) as well. `None` when there is no v2 side
+    /// to ask; a hybrid whose two sides disagree on a piece is broken (or made to split its
+    /// swarms).
     pub fn v2_side_matches(&self, index: usize, data: &[u8]) -> Option<bool> {
         let layers = self.hybrid.as_ref()?.layers.as_ref()?;
         Some(layers.pieces.get(index).is_some_and(|p| p.matches(data)))

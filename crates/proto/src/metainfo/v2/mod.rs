@@ -535,8 +535,9 @@ mod tests {
         assert_eq!(bare.swarm_ids().collect::<Vec<_>>(), swarms);
     }
 
-    /// A dictionary fetched alone claims what it likes: the layers it lacks are bounded (as a .torrent
-    /// bounds those it holds), so a hostile one is refused before anything is made for its pieces.
+    /// A dictionary fetched alone claims what it likes: the layers it lacks are bounded (as a
+    /// .torrent bounds those it holds), so a hostile one is refused before anything is made for its
+    /// pieces.
     #[test]
     fn a_dictionary_lacking_layers_for_too_many_pieces_is_refused() {
         let bare = |length: u64| {
