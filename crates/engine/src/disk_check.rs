@@ -345,15 +345,8 @@ mod tests {
             ..Default::default()
         };
         let meta = create_torrent(&src.join("f"), &opts, &|_, _| {}).unwrap();
-        let session = Session::start(SessionConfig::default()).await.unwrap();
         let dl = dir.path().join("dl");
-        let add = AddOptions {
-            data_dir: dl.clone(),
-            paused: true,
-            trackers: Some(vec![]),
-            ..Default::default()
-        };
-        let h = session.add(meta, add).await.unwrap();
+        let (session, h) = crate::resume::paused(meta, &dl).await;
         let t = h.0.clone();
         // Piece 1 arrives whole from a peer that has only it, and goes through the hash and the write.
         let mut only1 = Bitfield::new(4);

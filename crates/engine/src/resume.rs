@@ -253,6 +253,25 @@ pub(crate) async fn save(t: &Arc<Torrent>) {
     }
 }
 
+/// A session holding `meta` paused, its data in `dir`, talking to nobody (for tests).
+#[cfg(test)]
+pub(crate) async fn paused(
+    meta: btorrent_proto::metainfo::Metainfo,
+    dir: &std::path::Path,
+) -> (crate::Session, crate::TorrentHandle) {
+    let session = crate::Session::start(crate::SessionConfig::default())
+        .await
+        .unwrap();
+    let add = crate::AddOptions {
+        data_dir: dir.to_path_buf(),
+        paused: true,
+        trackers: Some(vec![]),
+        ..Default::default()
+    };
+    let h = session.add(meta, add).await.unwrap();
+    (session, h)
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -261,7 +280,6 @@ mod tests {
     use rand::{RngCore, SeedableRng};
 
     use super::*;
-    use crate::{AddOptions, Session, SessionConfig};
     use btorrent_proto::metainfo::{create_torrent, CreateOptions};
 
     /// Writes `lens` pseudo-random files `f0`, `f1`, ... under `top`.
@@ -288,22 +306,6 @@ mod tests {
             at -= len;
         }
         panic!("offset {offset} is past the end");
-    }
-
-    /// A session holding `meta` paused, its data in `dir`, talking to nobody.
-    async fn paused(
-        meta: btorrent_proto::metainfo::Metainfo,
-        dir: &Path,
-    ) -> (Session, crate::TorrentHandle) {
-        let session = Session::start(SessionConfig::default()).await.unwrap();
-        let add = AddOptions {
-            data_dir: dir.to_path_buf(),
-            paused: true,
-            trackers: Some(vec![]),
-            ..Default::default()
-        };
-        let h = session.add(meta, add).await.unwrap();
-        (session, h)
     }
 
     fn ones(b: &Bitfield) -> Vec<usize> {

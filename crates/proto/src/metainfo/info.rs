@@ -50,23 +50,13 @@ pub struct Info {
     /// which are checked with `pieces`.
     pub v2: Option<V2>,
     /// A hybrid torrent's v2 side (v1 and v2 in one `info`); `None` for the others.
-    pub hybrid: Option<Hybrid>,
+    pub hybrid: Option<v2::Hybrid>,
     pub files: Vec<FileEntry>,
     /// True for a torrent with a `files` list (its content is a folder named `name`).
     pub multi_file: bool,
     pub private: bool,
     pub source: Option<String>,
     pub total_length: u64,
-}
-
-/// The v2 side of a hybrid torrent, checked to describe the very files its v1 side does (each on a
-/// piece boundary, the same padding), so each piece is the same bytes in both swarms.
-#[derive(Debug, Clone)]
-pub struct Hybrid {
-    /// Its piece hashes and file trees, when its `piece layers` came with it (the dictionary alone,
-    /// from a `btih` link, has none): what peers' hash requests are answered from. Its pieces are
-    /// checked with the v1 `pieces`.
-    pub layers: Option<V2>,
 }
 
 /// What kind of torrent an `info` makes (and what kind to make: [`CreateOptions::with_format`],
@@ -219,11 +209,6 @@ fn parse_info_lacking(
     if info.get("pieces").is_none() && info.get("meta version").and_then(bencode::as_int) == Some(2)
     {
         // BEP 52 without the v1 fields a hybrid torrent carries: SHA-256 merkle trees only.
-        if !piece_length.is_power_of_two() || piece_length < v2::BLOCK {
-            return Err(invalid(format!(
-                "piece length {piece_length} of a v2 torrent is not a power of two from 16 KiB"
-            )));
-        }
         let tree = info.required("file tree")?;
         let content = v2::parse(tree, &name, piece_length, piece_layers, missing)?;
         return Ok(Info {
@@ -281,7 +266,7 @@ fn parse_info_lacking(
         info.get("meta version").and_then(bencode::as_int),
         info.get("file tree"),
     ) {
-        (Some(2), Some(tree)) => Some(hybrid_side(
+        (Some(2), Some(tree)) => Some(v2::parse_hybrid(
             tree,
             &name,
             piece_length,
@@ -301,55 +286,6 @@ fn parse_info_lacking(
         private,
         source,
         total_length,
-    })
-}
-
-/// Reads the v2 side of a hybrid torrent (its `file tree`, and its `piece layers` when given) and
-/// checks that it lays out the very files of the v1 side, `files`: a peer of either swarm then asks
-/// for and sends the same bytes as piece `i`.
-fn hybrid_side(
-    tree: &[u8],
-    name: &str,
-    piece_length: u64,
-    piece_layers: Option<&[u8]>,
-    files: &[FileEntry],
-) -> Result<Hybrid, MetainfoError> {
-    if !piece_length.is_power_of_two() || piece_length < v2::BLOCK {
-        return Err(invalid(format!(
-            "piece length {piece_length} of a hybrid torrent is not a power of two from 16 KiB"
-        )));
-    }
-    let mut missing = Vec::new();
-    let content = v2::parse(tree, name, piece_length, piece_layers, Some(&mut missing)).map_err(
-        |e| match e {
-            MetainfoError::Invalid(why) => {
-                invalid(format!("the v2 side of this hybrid torrent: {why}"))
-            }
-            e => e,
-        },
-    )?;
-    // Paths are compared below the torrent's folder: a folder of one file is a v1 `files` list of
-    // one but reads as a single file from the `file tree` (as libtorrent reads it).
-    let real = |fs: &[FileEntry]| -> Vec<(PathBuf, u64, u64)> {
-        fs.iter()
-            .filter(|f| !f.padding)
-            .map(|f| {
-                let below = f
-                    .path
-                    .strip_prefix(name)
-                    .ok()
-                    .filter(|p| !p.as_os_str().is_empty());
-                (below.unwrap_or(&f.path).to_path_buf(), f.length, f.offset)
-            })
-            .collect()
-    };
-    if real(&content.files) != real(files) {
-        return Err(invalid(
-            "the v1 and v2 sides of this hybrid torrent describe different files",
-        ));
-    }
-    Ok(Hybrid {
-        layers: missing.is_empty().then_some(content.hashes),
     })
 }
 

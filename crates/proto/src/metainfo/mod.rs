@@ -34,7 +34,8 @@ use crate::types::InfoHash;
 
 pub use create::{create_torrent, CreateOptions};
 pub use edit::{edit_trackers, set_tracker_tiers};
-pub use info::{layers_needed, FileEntry, Format, Hybrid, Info};
+pub use info::{layers_needed, FileEntry, Format, Info};
+pub use v2::Hybrid;
 
 /// Largest .torrent file read (a 1 PiB torrent with 16 MiB pieces has 1.3 MB of hashes).
 pub const MAX_TORRENT_FILE: u64 = 64 << 20;

@@ -122,8 +122,18 @@ pub const MAX_UNLAYERED_PIECES: u64 = MAX_TORRENT_FILE / 32;
 /// One file of the `file tree`: path components, length, `pieces root`.
 type TreeFile = (Vec<String>, u64, Option<Hash256>);
 
-/// Reads the `file tree` (raw, a dictionary) and lays it out with pieces of `piece_length` (already
-/// checked to be a power of two from 16 KiB), each piece's hash taken from `piece_layers` (the raw
+/// The v2 side of a hybrid torrent, checked to describe the very files its v1 side does (each on a
+/// piece boundary, the same padding), so each piece is the same bytes in both swarms.
+#[derive(Debug, Clone)]
+pub struct Hybrid {
+    /// Its piece hashes and file trees, when its `piece layers` came with it (the dictionary alone,
+    /// from a `btih` link, has none): what peers' hash requests are answered from. Its pieces are
+    /// checked with the v1 `pieces`.
+    pub layers: Option<V2>,
+}
+
+/// Reads the `file tree` (raw, a dictionary) and lays it out with pieces of `piece_length` (a
+/// power of two from 16 KiB, else refused), each piece's hash taken from `piece_layers` (the raw
 /// top-level value, absent in bare metadata). A file whose layer is absent is an error, unless
 /// `missing` collects such files (their pieces' hashes are then zeros, to be filled in).
 pub(super) fn parse(
@@ -133,6 +143,11 @@ pub(super) fn parse(
     piece_layers: Option<&[u8]>,
     mut missing: Option<&mut Vec<FileTree>>,
 ) -> Result<Content, MetainfoError> {
+    if !piece_length.is_power_of_two() || piece_length < BLOCK {
+        return Err(invalid(format!(
+            "piece length {piece_length} of a v2 torrent is not a power of two from 16 KiB"
+        )));
+    }
     let mut found = Vec::new();
     walk(tree, &mut Vec::new(), &mut found)?;
     if found.is_empty() {
@@ -272,6 +287,40 @@ pub(super) fn parse(
             built: Built::new(trees.len()),
             files: trees,
         },
+    })
+}
+
+/// Reads the v2 side of a hybrid torrent (its `file tree`, and its `piece layers` when given) and
+/// checks that it lays out the very files of the v1 side, `files`: a peer of either swarm then asks
+/// for and sends the same bytes as piece `i`.
+pub(super) fn parse_hybrid(
+    tree: &[u8],
+    name: &str,
+    piece_length: u64,
+    piece_layers: Option<&[u8]>,
+    files: &[FileEntry],
+) -> Result<Hybrid, MetainfoError> {
+    let mut missing = Vec::new();
+    let content =
+        parse(tree, name, piece_length, piece_layers, Some(&mut missing)).map_err(|e| match e {
+            MetainfoError::Invalid(why) => {
+                invalid(format!("the v2 side of this hybrid torrent: {why}"))
+            }
+            e => e,
+        })?;
+    let real = |fs: &[FileEntry]| -> Vec<(PathBuf, u64, u64)> {
+        fs.iter()
+            .filter(|f| !f.padding)
+            .map(|f| (f.path.clone(), f.length, f.offset))
+            .collect()
+    };
+    if real(&content.files) != real(files) {
+        return Err(invalid(
+            "the v1 and v2 sides of this hybrid torrent describe different files",
+        ));
+    }
+    Ok(Hybrid {
+        layers: missing.is_empty().then_some(content.hashes),
     })
 }
 
