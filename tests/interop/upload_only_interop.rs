@@ -85,7 +85,11 @@ async fn libtorrent_partial_seed_says_upload_only_and_when_it_wants_again() {
         || lt_as_seen(false),
     )
     .await;
-    assert!(lt.log_text().contains("WANTS ALL"));
+    // It says so on the wire before its log line is written: wait for the line, don't race it.
+    lt.wait_until(30, "libtorrent to log that it wants every file", |p| {
+        p.log_text().contains("WANTS ALL")
+    })
+    .await;
 
     // Our seed back: both complete.
     s.resume();
