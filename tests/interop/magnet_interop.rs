@@ -33,7 +33,8 @@ fn link(setup: &Setup, peer: Option<SocketAddr>, tracker: bool) -> String {
     l
 }
 
-/// btorrent given only `link`: fetches the metadata, checks it is the torrent's, downloads the data.
+/// btorrent given only `link`: fetches the metadata, checks it is the torrent's (with its piece
+/// layers when it has a v2 side: asked of the seeder), downloads the data.
 async fn fetch_and_download(setup: &Setup, link: &str, peer: Option<SocketAddr>, p: &mut Proc) {
     let s = session().await;
     let m = Magnet::parse(link).unwrap();
@@ -45,6 +46,7 @@ async fn fetch_and_download(setup: &Setup, link: &str, peer: Option<SocketAddr>,
     }
     .unwrap_or_else(|e| panic!("metadata: {e:#}; seeder log:\n{}", p.log_text()));
     assert_eq!(fetched.info_bytes(), setup.meta.info_bytes());
+    assert_eq!(fetched.info.merkle(), setup.meta.info.merkle());
     let out = setup.dir("ours");
     let h = s
         .add(
@@ -200,6 +202,24 @@ async fn btorrent_finds_a_libtorrent_hybrid_seed_by_its_v2_swarm_alone() {
     );
     setup.wait_seeder(port, &mut p).await;
     fetch_and_download(&setup, &v2_swarm_link(&setup), None, &mut p).await;
+}
+
+/// libtorrent seeds a hybrid torrent: btorrent, given its v1 hash (`btih`) and the seeder, gets
+/// the dictionary, then the piece layers in the v2 swarm (libtorrent answers hash requests only
+/// there), and downloads, checking both hashes of each piece.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3-libtorrent"]
+async fn btorrent_fetches_a_libtorrent_hybrid_by_its_v1_hash_and_its_piece_layers() {
+    let setup = Setup::made(true, btorrent::metainfo::Format::Hybrid).await;
+    assert!(setup.meta.info.merkle().is_some());
+    let port = free_port();
+    let mut p = setup.spawn(
+        &mut libtorrent("seed", &setup.torrent_file, &setup.src, port),
+        "lt.log",
+    );
+    setup.wait_seeder(port, &mut p).await;
+    let l = link(&setup, Some(loopback(port)), false);
+    fetch_and_download(&setup, &l, Some(loopback(port)), &mut p).await;
 }
 
 /// btorrent seeds a hybrid torrent: libtorrent, given only its v2 swarm (`btmh`) and the tracker,

@@ -295,6 +295,11 @@ async fn a_hybrid_is_found_and_fetched_by_its_v2_swarm_alone() {
     let got = fetch(&fetcher, &m, 60).await.unwrap();
     assert_eq!(got.info_bytes(), meta.info_bytes());
     assert_eq!(got.info_hash, meta.info_hash);
+    assert_eq!(
+        got.info.merkle(),
+        meta.info.merkle(),
+        "the seed's piece layers"
+    );
     let dst = tempfile::tempdir().unwrap();
     // No tracker and no peer given: the peer the fetch found is the first one of the torrent.
     let h = fetcher
@@ -304,6 +309,65 @@ async fn a_hybrid_is_found_and_fetched_by_its_v2_swarm_alone() {
     crate::support::engine::wait_complete(&h, 60).await;
     crate::support::assert_same_tree(src.path(), dst.path());
     seed.shutdown(Duration::from_secs(2)).await;
+}
+
+/// A hybrid fetched by its v1 hash (a `btih` link, as most are) asks the peer that gave the
+/// dictionary for its piece layers in its v2 swarm, and has them: its v2 side is checked and its v2
+/// peers' hash requests answered. From a peer that has none it goes on without them, by SHA-1, and
+/// downloads all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hybrid_fetched_by_its_v1_hash_asks_for_its_piece_layers() {
+    init_logs();
+    let src = tempfile::tempdir().unwrap();
+    let top = src.path().join("hylayers");
+    write_random(&top.join("big.bin"), 100 * 16384 + 3, 83);
+    write_random(&top.join("small.bin"), 5000, 84);
+    let opts = btorrent::metainfo::CreateOptions {
+        piece_length: Some(16384),
+        hybrid: true,
+        ..Default::default()
+    };
+    let meta = btorrent::metainfo::create_torrent(&top, &opts, &|_, _| {}).unwrap();
+    assert!(meta.info.merkle().is_some());
+    // The same torrent without its layers (as a btih fetch made it before).
+    let mut w = Writer::default();
+    w.begin_dict().bytes(b"info").raw(meta.info_bytes()).end();
+    let bare = Metainfo::from_bytes(&w.buf).unwrap();
+    assert_eq!((bare.info_hash, bare.info.merkle()), (meta.info_hash, None));
+    let add = || btorrent::engine::AddOptions {
+        data_dir: src.path().to_path_buf(),
+        ..Default::default()
+    };
+    let layered = crate::support::engine::session_with(Default::default()).await;
+    let h = layered.add(meta.clone(), add()).await.unwrap();
+    crate::support::engine::wait_complete(&h, 30).await;
+    let unlayered = crate::support::engine::session_with(Default::default()).await;
+    let h = unlayered.add(bare, add()).await.unwrap();
+    crate::support::engine::wait_complete(&h, 30).await;
+
+    for (seed, has_layers) in [(&layered, true), (&unlayered, false)] {
+        let m = magnet_for(&meta, &[seed.listen_addr()], &[]);
+        assert_eq!(m.info_hash_v2, None);
+        let fetcher = session().await;
+        let got = fetch(&fetcher, &m, 60).await.unwrap();
+        assert_eq!(got.info_bytes(), meta.info_bytes());
+        let want = if has_layers { meta.info.merkle() } else { None };
+        assert_eq!(
+            got.info.merkle(),
+            want,
+            "layers from a seed with: {has_layers}"
+        );
+        let dst = tempfile::tempdir().unwrap();
+        let h = fetcher
+            .add(got, crate::support::engine::opts(dst.path(), vec![]))
+            .await
+            .unwrap();
+        crate::support::engine::wait_complete(&h, 60).await;
+        crate::support::assert_same_tree(src.path(), dst.path());
+        fetcher.shutdown(Duration::from_secs(2)).await;
+    }
+    layered.shutdown(Duration::from_secs(2)).await;
+    unlayered.shutdown(Duration::from_secs(2)).await;
 }
 
 /// A magnet fetched through a tracker that knows nobody yet: the fetch asks it again soon (as soon as

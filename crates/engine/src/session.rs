@@ -817,26 +817,18 @@ impl Session {
             }
         }
         // A v2 torrent's piece layers come from the peers that gave its dictionary (BEP 52).
-        let layers =
-            match btorrent_proto::metainfo::layers_needed(&fetched.info).map_err(unusable)? {
-                None => None,
-                Some(needed) => {
-                    // A peer id of its own: the peer may still hold the metadata connection (ours,
-                    // by our id), and keeps one connection per peer id.
-                    let asked = crate::metadata::layers::fetch(
-                        ctx,
-                        ih,
-                        PeerId::generate(),
-                        &needed,
-                        &fetched.peers,
-                        &fetching,
-                    );
-                    Some(tokio::select! {
-                        r = asked => r,
-                        _ = ctx.shutdown.cancelled() => Err(EngineError::ShuttingDown),
-                    }?)
-                }
-            };
+        let layers = match btorrent_proto::metainfo::layers_needed(&fetched.info)
+            .map_err(unusable)?
+        {
+            None => None,
+            Some(needed) => {
+                let asked = crate::metadata::layers::fetch_for(ctx, &fetched, &needed, &fetching);
+                tokio::select! {
+                    r = asked => r,
+                    _ = ctx.shutdown.cancelled() => Err(EngineError::ShuttingDown),
+                }?
+            }
+        };
         let bytes = magnet.torrent_bytes(&fetched.info, layers.as_deref());
         let meta = Metainfo::from_bytes(&bytes).map_err(unusable)?;
         // A hybrid fetched by its v2 swarm is added by its v1 info-hash.

@@ -1,6 +1,8 @@
 //! A v2 torrent's piece layers (BEP 52) asked of the peers that gave its info dictionary. A magnet
 //! link brings the dictionary alone; each file larger than one piece needs its layer (one hash per
-//! piece) before any of its pieces can be checked, and the layers live outside the dictionary.
+//! piece) before any of its pieces can be checked, and the layers live outside the dictionary. A
+//! hybrid's pieces are checked by SHA-1 without them; it asks for them all the same, for a bounded
+//! time ([`fetch_for`]), to check its v2 side too and to answer its v2 peers' hash requests.
 //!
 //! One peer at a time, in the order the fetch found them: dial, handshake for the torrent, say we
 //! have nothing, send every request ([`LayersNeeded::requests`]) and read until each is answered.
@@ -24,7 +26,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::session::SessionCtx;
 use crate::EngineError;
-use btorrent_proto::metainfo::v2::{check_hashes, Hash256, HashRange, LayersNeeded};
+use btorrent_proto::metainfo::v2::{
+    check_hashes, sha256, truncated, Hash256, HashRange, LayersNeeded,
+};
 use btorrent_proto::types::{InfoHash, PeerId};
 use btorrent_proto::wire::handshake::Handshake;
 use btorrent_proto::wire::message::encode;
@@ -36,6 +40,47 @@ pub const LAYERS_PEER_TIMEOUT: Duration = Duration::from_secs(30);
 pub const LAYERS_ATTEMPTS: u32 = 3;
 /// The pause before dialing such a peer again.
 pub const LAYERS_RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// How long a hybrid's fetch waits for its layers before it goes on without them.
+pub const HYBRID_LAYERS_WAIT: Duration = Duration::from_secs(10);
+
+/// The piece layers the dictionary `fetched` lacks (`needed`), asked of the peers that gave it, in
+/// its v2 swarm (its SHA-256 cut to 20 bytes): a hybrid's dictionary may have come by its v1 hash,
+/// and peers answer hash requests only to a v2 peer (libtorrent's rule). A v2 torrent cannot check
+/// a piece without them: no peer giving them is an error. A hybrid can (by SHA-1): it goes on
+/// without them (`None`) when no peer gave them in [`HYBRID_LAYERS_WAIT`].
+pub(crate) async fn fetch_for(
+    session: &SessionCtx,
+    fetched: &crate::metadata::Fetched,
+    needed: &LayersNeeded,
+    cancel: &CancellationToken,
+) -> Result<Option<Vec<u8>>, EngineError> {
+    let swarm = truncated(&sha256(&fetched.info));
+    // A peer id of its own: the peer may still hold the metadata connection (ours, by our id), and
+    // keeps one connection per peer id.
+    let asked = fetch(
+        session,
+        swarm,
+        PeerId::generate(),
+        needed,
+        &fetched.peers,
+        cancel,
+    );
+    if !needed.hybrid {
+        return asked.await.map(Some);
+    }
+    let why = match tokio::time::timeout(HYBRID_LAYERS_WAIT, asked).await {
+        Ok(Ok(layers)) => return Ok(Some(layers)),
+        Ok(Err(EngineError::Cancelled)) => return Err(EngineError::Cancelled),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("none in {} s", HYBRID_LAYERS_WAIT.as_secs()),
+    };
+    tracing::info!(
+        %swarm,
+        "a hybrid goes on without its piece layers, its pieces checked by SHA-1 alone: {why}"
+    );
+    Ok(None)
+}
 
 /// What a peer said no to, or answered wrongly: asking it again would not help.
 #[derive(Debug, thiserror::Error)]

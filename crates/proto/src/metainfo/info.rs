@@ -161,8 +161,8 @@ pub(super) fn parse_info(
     parse_info_lacking(info_raw, at, piece_layers, None)
 }
 
-/// What a v2-only `info` fetched alone lacks: the layers of its files larger than a piece (see
-/// [`v2::LayersNeeded`]); `None` for a v1 or hybrid one, or when no file needs a layer.
+/// What a v2 or hybrid `info` fetched alone lacks: the layers of its files larger than a piece
+/// (see [`v2::LayersNeeded`]); `None` for a v1 one, or when no file needs a layer.
 pub fn layers_needed(info_raw: &[u8]) -> Result<Option<v2::LayersNeeded>, MetainfoError> {
     let mut files = Vec::new();
     let info = parse_info_lacking(info_raw, 0, None, Some(&mut files))?;
@@ -171,6 +171,7 @@ pub fn layers_needed(info_raw: &[u8]) -> Result<Option<v2::LayersNeeded>, Metain
         piece_count: info.piece_count(),
         total_length: info.total_length,
         files,
+        hybrid: info.hybrid.is_some(),
     }))
 }
 
@@ -272,6 +273,7 @@ fn parse_info_lacking(
             piece_length,
             piece_layers,
             &files,
+            missing,
         )?),
         _ => None,
     };

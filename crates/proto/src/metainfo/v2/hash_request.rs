@@ -28,14 +28,18 @@ pub const MAX_HASHES_ASKED: u32 = 8192;
 /// request is refused, so an answer stays about 16 KiB.
 pub const MAX_HASHES_SERVED: u32 = 512;
 
-/// What a v2-only info dictionary fetched alone (a magnet link's) lacks before it can be used: the
-/// piece layers of its files larger than one piece, which peers give on request (BEP 52).
+/// What a v2 info dictionary fetched alone (a magnet link's) lacks: the piece layers of its files
+/// larger than one piece, which peers give on request (BEP 52). A v2-only torrent cannot check a
+/// piece without them; a hybrid can (by SHA-1), and needs them only to check its v2 side too and to
+/// answer its v2 peers' hash requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayersNeeded {
     pub piece_length: u64,
     pub piece_count: usize,
     pub total_length: u64,
     pub files: Vec<FileTree>,
+    /// A hybrid's dictionary (v1 and v2 in one).
+    pub hybrid: bool,
 }
 
 impl LayersNeeded {
@@ -356,6 +360,30 @@ mod tests {
         let rebuilt = Metainfo::from_bytes(&w.buf).unwrap();
         assert_eq!(rebuilt.info.v2, whole.info.v2);
         assert_eq!(rebuilt.info_hash, whole.info_hash);
+        assert!(!needed.hybrid);
+        // A hybrid's bare dictionary lacks the same layers, and with them has its v2 side whole.
+        let opts_hybrid = opts.clone().with_format(crate::metainfo::Format::Hybrid);
+        let hybrid = create_torrent(&top, &opts_hybrid, &|_, _| {}).unwrap();
+        let needed_hybrid = crate::metainfo::layers_needed(hybrid.info_bytes())
+            .unwrap()
+            .expect("a hybrid needs the same layers");
+        assert!(needed_hybrid.hybrid);
+        assert_eq!(needed_hybrid.files, needed.files);
+        assert_eq!(needed_hybrid.requests(), requests);
+        let bare = Metainfo::from_bytes(&{
+            let mut w = Writer::default();
+            w.begin_dict().bytes(b"info").raw(hybrid.info_bytes()).end();
+            w.buf
+        })
+        .unwrap();
+        assert!(bare.info.merkle().is_none());
+        let mut w = Writer::default();
+        w.begin_dict().bytes(b"info").raw(hybrid.info_bytes());
+        let layers_hybrid = needed_hybrid.piece_layers(&answers).unwrap();
+        w.bytes(b"piece layers").raw(&layers_hybrid).end();
+        let rebuilt = Metainfo::from_bytes(&w.buf).unwrap();
+        assert_eq!(rebuilt.info.merkle(), whole.info.v2.as_ref());
+        assert_eq!(rebuilt.info_hash, hybrid.info_hash);
         // One answer short: nothing to build.
         answers.remove(&requests[1]);
         assert!(needed.piece_layers(&answers).is_none());

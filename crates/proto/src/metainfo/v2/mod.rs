@@ -292,13 +292,15 @@ pub(super) fn parse(
 
 /// Reads the v2 side of a hybrid torrent (its `file tree`, and its `piece layers` when given) and
 /// checks that it lays out the very files of the v1 side, `files`: a peer of either swarm then asks
-/// for and sends the same bytes as piece `i`.
+/// for and sends the same bytes as piece `i`. The files whose layer is absent are added to
+/// `lacking` when given (a hybrid without every layer has none: its pieces are checked by SHA-1).
 pub(super) fn parse_hybrid(
     tree: &[u8],
     name: &str,
     piece_length: u64,
     piece_layers: Option<&[u8]>,
     files: &[FileEntry],
+    lacking: Option<&mut Vec<FileTree>>,
 ) -> Result<Hybrid, MetainfoError> {
     let mut missing = Vec::new();
     let content =
@@ -319,9 +321,11 @@ pub(super) fn parse_hybrid(
             "the v1 and v2 sides of this hybrid torrent describe different files",
         ));
     }
-    Ok(Hybrid {
-        layers: missing.is_empty().then_some(content.hashes),
-    })
+    let layers = missing.is_empty().then_some(content.hashes);
+    if let Some(lacking) = lacking {
+        lacking.extend(missing);
+    }
+    Ok(Hybrid { layers })
 }
 
 /// The files under one node of the `file tree`, in tree (byte) order. Nesting is bounded by the
