@@ -907,9 +907,10 @@ async fn the_ip_filter_keeps_blocked_addresses_out() {
 }
 
 /// A hybrid torrent whose v1 and v2 sides describe different data (its `pieces` of one content, its
-/// trees of another: the two swarms would trade different bytes as the same piece): the first
-/// piece that arrives fails the torrent with the reason, nothing is written and the seed is not
-/// banned; the consistent hybrid of the same content downloads whole.
+/// trees of another: the two swarms would trade different bytes as the same piece): the check of the
+/// data at start fails it with the reason, and so does the first piece that arrives, nothing
+/// written, the seed (which has it without its layers, by SHA-1 alone) not banned; the consistent
+/// hybrid of the same content downloads whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hybrid_whose_two_hashes_disagree_fails_with_the_reason() {
     let src = tempfile::tempdir().unwrap();
@@ -936,10 +937,34 @@ async fn a_hybrid_whose_two_hashes_disagree_fails_with_the_reason() {
     bytes[at..at + ours_v1.len()].copy_from_slice(&ours_v1);
     let mixed = Metainfo::from_bytes(&bytes).unwrap();
     assert!(mixed.info.merkle().is_some(), "its layers came with it");
+    // The same without its layers (as a `btih` link's dictionary from a peer that has none): SHA-1
+    // alone vouches for the seed's data.
+    let mut w = btorrent::bencode::Writer::default();
+    w.begin_dict().bytes(b"info").raw(mixed.info_bytes()).end();
+    let mixed_bare = Metainfo::from_bytes(&w.buf).unwrap();
+    assert_eq!(mixed_bare.info.merkle(), None);
+
+    // Holding the whole data, the check at start finds the two hashes disagree on the first piece.
+    let seed = crate::support::engine::session().await;
+    let s = seed
+        .add(
+            mixed.clone(),
+            crate::support::engine::opts(src.path(), vec![]),
+        )
+        .await
+        .unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(30), s.wait_complete()).await;
+    assert!(done.expect("the check ends").is_err());
+    match s.stats().state {
+        TorrentState::Error(m) => assert!(m.contains("disagree on piece 0"), "{m}"),
+        other => panic!("state {other:?}"),
+    }
+    assert_eq!(s.stats().pieces_have, 0);
+    seed.shutdown(Duration::from_secs(2)).await;
 
     for (meta, consistent) in [(&mixed, false), (&good, true)] {
-        // SHA-1 vouches for the seed's data either way.
-        let (seed, s) = seeder(meta, src.path()).await;
+        let seeds = if consistent { meta } else { &mixed_bare };
+        let (seed, s) = seeder(seeds, src.path()).await;
         let dst = tempfile::tempdir().unwrap();
         let (leecher, l) = leecher(meta, dst.path(), vec![seed.listen_addr()]).await;
         let done = tokio::time::timeout(Duration::from_secs(60), l.wait_complete())

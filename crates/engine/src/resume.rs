@@ -9,9 +9,10 @@
 //! On add, a piece is trusted without reading it only if the resume file lists it and every file it
 //! touches still has the recorded size and mtime. Any other piece whose files are all present and long
 //! enough is hash-checked, in parallel on every core and several pieces at once per core
-//! ([`btorrent_proto::multi_sha1`]). So after a crash (SIGKILL) the files written
-//! since the last save have a newer mtime and their pieces are re-checked: every piece that reached the
-//! disk is kept, and only pieces that were in flight are lost. A piece is only ever listed after it was
+//! ([`btorrent_proto::multi_sha1`]); a hybrid's against its v2 hash as well when it has its piece
+//! layers, and a piece whose two hashes disagree fails the torrent. So after a crash (SIGKILL) the
+//! files written since the last save have a newer mtime and their pieces are re-checked: every
+//! piece that reached the disk is kept, and only pieces that were in flight are lost. A piece is only ever listed after it was
 //! written, so the file never claims data that is not on disk.
 
 use std::convert::Infallible;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 
 use super::storage::FileStamp;
 use super::torrent::Torrent;
-use btorrent_proto::metainfo::v2::BlockHasher;
+use btorrent_proto::metainfo::v2::{BlockHasher, PieceHash};
 use btorrent_proto::multi_sha1::{digest_chunked, digest_lanes_chunked, lanes_fit, CHUNK, LANES};
 use btorrent_proto::wire::Bitfield;
 use parking_lot::Mutex;
@@ -170,8 +171,47 @@ pub(crate) fn hash_check(t: &Torrent, survey: Survey) -> Bitfield {
     found.into_inner()
 }
 
-/// The pieces of `group` whose data on disk has the torrent's hash.
+/// The pieces of `group` whose data on disk has the torrent's hash: its SHA-1, and for a hybrid
+/// with its piece layers its v2 hash as well. A hybrid piece that has the one and not the other
+/// fails the torrent (its two swarms would call different bytes that piece) and is not had.
 pub(crate) fn verified(t: &Torrent, group: &[u32], bufs: &mut [Vec<u8>; LANES]) -> Vec<u32> {
+    let good = verified_by_own_hash(t, group, bufs);
+    let Some(layers) = t.meta.info.hybrid.as_ref().and_then(|h| h.layers.as_ref()) else {
+        return good;
+    };
+    good.into_iter()
+        .filter(|&i| {
+            let agree = has_merkle_root(t, i, &layers.pieces[i as usize], &mut bufs[0]);
+            if !agree {
+                t.fail(crate::EngineError::InconsistentHybrid {
+                    name: t.meta.info.name.clone(),
+                    index: i,
+                });
+            }
+            agree
+        })
+        .collect()
+}
+
+/// Whether piece `i` on disk has the merkle root `piece`, read in chunks of `buf`'s length.
+fn has_merkle_root(t: &Torrent, i: u32, piece: &PieceHash, buf: &mut [u8]) -> bool {
+    let (len, start) = (u64::from(piece.data_len), i as u64 * t.geo.piece_length);
+    let mut h = BlockHasher::default();
+    let mut at = 0;
+    while at < len {
+        let n = (len - at).min(buf.len() as u64) as usize;
+        let chunk = &mut buf[..n];
+        if t.storage.read(start + at, chunk).is_err() {
+            return false;
+        }
+        h.update(chunk);
+        at += chunk.len() as u64;
+    }
+    piece.matches_leaves(&h.finish())
+}
+
+/// [`verified`] by the torrent's own piece hashes: SHA-1, or a v2 torrent's merkle roots.
+fn verified_by_own_hash(t: &Torrent, group: &[u32], bufs: &mut [Vec<u8>; LANES]) -> Vec<u32> {
     let plen = t.geo.piece_length;
     let expected = |i: u32| &t.meta.info.pieces[i as usize];
     let read = |i: u32, at: u64, chunk: &mut [u8]| t.storage.read(i as u64 * plen + at, chunk);
@@ -179,22 +219,7 @@ pub(crate) fn verified(t: &Torrent, group: &[u32], bufs: &mut [Vec<u8>; LANES]) 
         return group
             .iter()
             .copied()
-            .filter(|&i| {
-                let piece = &v2.pieces[i as usize];
-                let (len, buf) = (u64::from(piece.data_len), &mut bufs[0]);
-                let mut h = BlockHasher::default();
-                let mut at = 0;
-                while at < len {
-                    let n = (len - at).min(buf.len() as u64) as usize;
-                    let chunk = &mut buf[..n];
-                    if read(i, at, chunk).is_err() {
-                        return false;
-                    }
-                    h.update(chunk);
-                    at += chunk.len() as u64;
-                }
-                piece.matches_leaves(&h.finish())
-            })
+            .filter(|&i| has_merkle_root(t, i, &v2.pieces[i as usize], &mut bufs[0]))
             .collect();
     }
     let whole = |i: &u32| t.geo.piece_len(*i) == plen;
