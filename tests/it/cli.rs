@@ -409,7 +409,12 @@ fn create_v2_makes_a_v2_torrent_that_info_names() {
     let sb = Sandbox::new();
     sb.write("set/a.bin", &vec![3u8; 40_000]);
     sb.write("set/b.txt", b"hello");
-    sb.ok(&["create", "set", "--v2", "--no-tracker"]);
+    let made = sb.ok(&["create", "set", "--v2", "--no-tracker"]);
+    // Who can read it is said when it is made.
+    assert!(
+        made.contains("format     BitTorrent v2 (BEP 52): libtorrent 2 and qBittorrent 4.4+"),
+        "{made}"
+    );
     let meta = Metainfo::load(&sb.path("torrents/set.torrent")).unwrap();
     let full = hex::encode(meta.info_hash_v2.expect("a v2 torrent"));
     assert!(full.starts_with(&meta.info_hash.to_hex()));
@@ -427,7 +432,7 @@ fn create_v2_makes_a_v2_torrent_that_info_names() {
 
     // A hybrid: read as v1 (padding files and all), named as a hybrid with both its hashes, its
     // link naming both.
-    sb.ok(&[
+    let made = sb.ok(&[
         "create",
         "set",
         "--hybrid",
@@ -435,6 +440,10 @@ fn create_v2_makes_a_v2_torrent_that_info_names() {
         "-o",
         "hy.torrent",
     ]);
+    assert!(
+        made.contains("format     hybrid v1 + v2 (BEP 52): every client reads it"),
+        "{made}"
+    );
     let hy = Metainfo::load(&sb.path("hy.torrent")).unwrap();
     assert!(hy.info.v2.is_none() && hy.info.files.iter().any(|f| f.padding));
     let full = hex::encode(hy.info_hash_v2.expect("a hybrid's SHA-256"));
