@@ -178,6 +178,7 @@ mod tests {
                 length: 10,
                 offset: 10 * i as u64,
                 padding,
+                executable: false,
             })
             .collect();
         Info {

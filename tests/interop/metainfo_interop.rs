@@ -40,6 +40,7 @@ struct LtFile {
     size: u64,
     offset: u64,
     pad: bool,
+    executable: bool,
 }
 
 /// What libtorrent reports for a .torrent (`lt_probe.py show`).
@@ -218,16 +219,24 @@ fn assert_same_as_libtorrent(m: &Metainfo, lt: &LtTorrent) {
             .collect()
     };
     assert_eq!(seeds(&m.web_seeds), seeds(&lt.web_seeds), "web seeds");
-    let ours: Vec<(String, u64, u64, bool)> = m
+    let ours: Vec<(String, u64, u64, bool, bool)> = m
         .info
         .files
         .iter()
-        .map(|f| (path_str(&f.path), f.length, f.offset, f.padding))
+        .map(|f| {
+            (
+                path_str(&f.path),
+                f.length,
+                f.offset,
+                f.padding,
+                f.executable,
+            )
+        })
         .collect();
-    let theirs: Vec<(String, u64, u64, bool)> = lt
+    let theirs: Vec<(String, u64, u64, bool, bool)> = lt
         .files
         .iter()
-        .map(|f| (f.path.clone(), f.size, f.offset, f.pad))
+        .map(|f| (f.path.clone(), f.size, f.offset, f.pad, f.executable))
         .collect();
     assert_eq!(ours, theirs, "file list");
 }
@@ -520,6 +529,64 @@ fn v2_torrents_are_made_read_and_verified_alike_by_libtorrent() {
             };
             made_alike(&fx, src, &opts, &theirs, &format!("ours-hybrid-{label}"));
         }
+    }
+}
+
+/// Executable files (BEP 47's `x` attribute, which libtorrent's creator records from the owner's
+/// execute bit): btorrent marks them where libtorrent does, in a v2 and a hybrid torrent of a
+/// folder and of a single file, so both make the very same `info`; in a v1 torrent libtorrent reads
+/// the marks as btorrent wrote them.
+#[test]
+#[ignore = "needs mktorrent, transmission-cli, python3-libtorrent"]
+fn executable_files_are_marked_as_libtorrent_marks_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = fixture();
+    let tree = fx.root.join("data/tools");
+    write_tree(
+        &tree,
+        &[("plain.txt", 100), ("run.sh", 40_000), ("sub/tool", 20_000)],
+    );
+    let single = fx.root.join("data/single.sh");
+    write_tree(&fx.root.join("data"), &[("single.sh", 30_000)]);
+    for f in [tree.join("run.sh"), tree.join("sub/tool"), single.clone()] {
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for (src, kind) in [(&tree, "tree"), (&single, "single")] {
+        for (format, lt_opts) in [
+            (
+                btorrent::metainfo::Format::V2,
+                serde_json::json!({"v2_only": true}),
+            ),
+            (btorrent::metainfo::Format::Hybrid, serde_json::json!({})),
+        ] {
+            let label = format!("x-{kind}-{}", format.as_str());
+            let theirs_path = fx.root.join(format!("lt-{label}.torrent"));
+            lt_create(src, &theirs_path, 16384, lt_opts);
+            let theirs = Metainfo::load(&theirs_path).unwrap();
+            let opts = CreateOptions {
+                piece_length: Some(16384),
+                ..Default::default()
+            }
+            .with_format(format);
+            made_alike(&fx, src, &opts, &theirs, &format!("ours-{label}"));
+            let marked: Vec<bool> = theirs
+                .info
+                .files
+                .iter()
+                .filter(|f| !f.padding)
+                .map(|f| f.executable)
+                .collect();
+            let want = if kind == "tree" {
+                vec![false, true, true]
+            } else {
+                vec![true]
+            };
+            assert_eq!(marked, want, "{label}");
+        }
+        let out = fx.root.join(format!("ours-x-{kind}-v1.torrent"));
+        let ours = create(src, &CreateOptions::default(), &out);
+        assert_same_as_libtorrent(&ours, &lt_show(&out));
+        assert!(ours.info.files.iter().any(|f| f.executable));
     }
 }
 

@@ -401,6 +401,35 @@ fn create_takes_a_web_seed_and_refuses_one_that_is_not_http() {
     );
 }
 
+/// `create` marks a file its owner may execute (BEP 47's `x`), and `info` shows it, in its table
+/// and its `--json`.
+#[test]
+fn create_marks_executable_files_and_info_shows_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    sb.write("kit/notes.txt", b"read me");
+    let tool = sb.write("kit/tool.sh", b"#!/bin/sh\necho hi\n");
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sb.ok(&["create", "kit", "--no-tracker"]);
+    let out = sb.ok(&["info", "torrents/kit.torrent"]);
+    assert!(out.contains("kit/tool.sh (executable)"), "{out}");
+    assert!(!out.contains("notes.txt (executable)"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&sb.ok(&["info", "torrents/kit.torrent", "--json"])).unwrap();
+    let marks: Vec<(&str, bool)> = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap(),
+                f["executable"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(marks, [("kit/notes.txt", false), ("kit/tool.sh", true)]);
+}
+
 /// `b-create --v2` makes a BitTorrent v2 torrent (BEP 52); `b-info` names the format, both
 /// info-hashes and the `urn:btmh:` magnet link, and its `--json` carries the version; `--hybrid`
 /// makes one of both kinds.

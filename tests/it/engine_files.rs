@@ -479,3 +479,57 @@ async fn partial_seeds_say_upload_only_and_part_when_neither_wants_anything() {
         session.shutdown(Duration::from_secs(2)).await;
     }
 }
+
+/// A file marked executable (BEP 47's `x`, which `b-create` records from the owner's execute bit)
+/// is created executable where it is downloaded, under its partial name too (the rename keeps the
+/// mode), an empty one as well; the other files are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executable_files_are_downloaded_executable() {
+    use std::os::unix::fs::PermissionsExt;
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_tree(
+        src.path(),
+        &[
+            ("kit/run.sh", 100 * K),
+            ("kit/data.bin", 150 * K),
+            ("kit/bin/empty-tool", 0),
+        ],
+    );
+    let kit = src.path().join("kit");
+    for f in ["run.sh", "bin/empty-tool"] {
+        std::fs::set_permissions(kit.join(f), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let meta = torrent(&kit, PLEN, vec![]);
+    let executable: Vec<bool> = meta.info.files.iter().map(|f| f.executable).collect();
+    assert_eq!(
+        executable,
+        [true, false, true],
+        "bin/empty-tool, data.bin, run.sh"
+    );
+    let (seeder, _s) = seeder_with(plain_seeder(), &meta, src.path()).await;
+    let leecher = session_with(SessionConfig {
+        rename_partial_files: true,
+        ..Default::default()
+    })
+    .await;
+    let l = leecher
+        .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
+        .await
+        .unwrap();
+    wait_complete(&l, 60).await;
+    assert_same_tree(src.path(), dst.path());
+    let mode = |f: &str| {
+        let m = std::fs::metadata(dst.path().join("kit").join(f)).unwrap();
+        m.permissions().mode() & 0o777
+    };
+    for f in ["run.sh", "bin/empty-tool"] {
+        assert_ne!(mode(f) & 0o100, 0, "{f}: {:o}", mode(f));
+    }
+    assert_eq!(
+        mode("data.bin") & 0o111,
+        0,
+        "data.bin: {:o}",
+        mode("data.bin")
+    );
+}

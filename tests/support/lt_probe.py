@@ -50,6 +50,7 @@ def describe(ti):
                 "size": fs.file_size(i),
                 "offset": fs.file_offset(i),
                 "pad": bool(fs.file_flags(i) & lt.file_storage.flag_pad_file),
+                "executable": bool(fs.file_flags(i) & lt.file_storage.flag_executable),
             }
             for i in range(fs.num_files())
         ],

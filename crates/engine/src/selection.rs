@@ -259,6 +259,7 @@ mod tests {
                     length,
                     offset,
                     padding: false,
+                    executable: false,
                 };
                 offset += length;
                 e

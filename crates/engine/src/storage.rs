@@ -16,7 +16,7 @@
 //!   stays valid across it.
 //! - Files are created lazily, on the first write that touches them; zero-length files are created when
 //!   the torrent completes ([`Storage::create_empty_files`]). BEP 47 padding files are never written or
-//!   opened: they read as zeros.
+//!   opened: they read as zeros. A file with BEP 47's `x` attribute is created executable.
 //! - Verified pieces can be written with direct I/O (`O_DIRECT`, [`Storage::with_direct_writes`]): the
 //!   stretch of a write that is aligned to [`PieceBuf::ALIGN`] in memory and in the file goes from the
 //!   piece buffer to the device with no copy into the page cache (filling fresh page-cache pages was
@@ -375,11 +375,8 @@ impl Storage {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            OpenOptions::new()
+            creating(self.info.files[i].executable)
                 .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
                 .open(&path)?
         } else {
             File::open(&path)?
@@ -532,11 +529,7 @@ impl Storage {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(&path)?;
+                creating(f.executable).open(&path)?;
             }
         }
         Ok(())
@@ -728,6 +721,23 @@ fn move_file(from: &Path, to: &Path) -> io::Result<()> {
     std::fs::remove_file(from)
 }
 
+/// Options that open a file for writing, creating it if absent (its data kept if present): an
+/// executable one (BEP 47's `x`) is made with the execute bits, as a download of a program or
+/// script is run where it lands; the umask filters both as for any new file. A file that exists
+/// keeps its mode.
+fn creating(executable: bool) -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(if executable { 0o777 } else { 0o666 });
+    }
+    #[cfg(not(unix))]
+    let _ = executable;
+    o
+}
+
 /// Opens an existing file for direct writes.
 #[cfg(target_os = "linux")]
 fn open_direct(path: &Path) -> io::Result<File> {
@@ -761,6 +771,7 @@ mod tests {
                     length: *len,
                     offset,
                     padding: *padding,
+                    executable: false,
                 };
                 offset += len;
                 f

@@ -460,6 +460,7 @@ mod tests {
             length: 1,
             offset: 0,
             padding: false,
+            executable: false,
         }
     }
 

@@ -97,6 +97,7 @@ impl TorrentFile {
                 let mut e = Map::new();
                 e.insert("path".into(), f.path.display().to_string().into());
                 e.insert("length".into(), (f.length as i64).into());
+                e.insert("executable".into(), f.executable.into());
                 Dynamic::from_map(e)
             })
             .collect();

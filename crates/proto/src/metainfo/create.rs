@@ -60,6 +60,33 @@ pub struct SourceFile {
     pub length: u64,
     /// A padding file (BEP 47): zeros, read from nowhere (`disk_path` is empty).
     pub padding: bool,
+    /// Executable by its owner: recorded as BEP 47's `x` attribute, so a download is executable too.
+    pub executable: bool,
+}
+
+/// Whether a file with `meta` may be executed by its owner (never on systems without the bit).
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o100 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        false
+    }
+}
+
+/// A file's BEP 47 `attr` value, if it has one: `p` for padding, `x` for an executable file.
+fn attr(f: &SourceFile) -> Option<&'static [u8]> {
+    if f.padding {
+        Some(b"p")
+    } else if f.executable {
+        Some(b"x")
+    } else {
+        None
+    }
 }
 
 /// Piece length like mature creators choose it: the smallest power of two from 16 KiB that gives at most
@@ -95,6 +122,7 @@ pub fn collect_files(root: &Path, exclude_hidden: bool) -> Result<Vec<SourceFile
             components: Vec::new(),
             length: meta.len(),
             padding: false,
+            executable: is_executable(&meta),
         }]);
     }
     if !meta.is_dir() {
@@ -136,6 +164,7 @@ pub fn collect_files(root: &Path, exclude_hidden: bool) -> Result<Vec<SourceFile
                         components: comps,
                         length: m.len(),
                         padding: false,
+                        executable: is_executable(&m),
                     });
                 }
             }
@@ -291,6 +320,7 @@ impl Making<'_> {
                     components: vec![".pad".into(), pad.to_string()],
                     length: pad,
                     padding: true,
+                    executable: false,
                 });
             }
         }
@@ -314,8 +344,8 @@ impl Making<'_> {
             w.begin_list();
             for f in files {
                 w.begin_dict();
-                if f.padding {
-                    w.bytes(b"attr").bytes(b"p");
+                if let Some(a) = attr(f) {
+                    w.bytes(b"attr").bytes(a);
                 }
                 w.bytes(b"length").int(f.length);
                 w.bytes(b"path").begin_list();
@@ -338,6 +368,10 @@ impl Making<'_> {
     fn write_info(&self, tree: Option<&[u8]>, v1: Option<&V1Parts>) -> Vec<u8> {
         let mut info = Writer::default();
         info.begin_dict();
+        // A single file's attributes go in `info` itself, beside its `length`.
+        if let (Some(V1Parts { files: None, .. }), Some(a)) = (v1, attr(&self.files[0])) {
+            info.bytes(b"attr").bytes(a);
+        }
         if let Some(tree) = tree {
             info.bytes(b"file tree").raw(tree);
         }
@@ -397,7 +431,11 @@ impl Making<'_> {
                 open.push(d);
             }
             tree.bytes(leaf.as_bytes()).begin_dict();
-            tree.bytes(b"").begin_dict().bytes(b"length").int(f.length);
+            tree.bytes(b"").begin_dict();
+            if let Some(a) = attr(f) {
+                tree.bytes(b"attr").bytes(a);
+            }
+            tree.bytes(b"length").int(f.length);
             if f.length > 0 {
                 let hashed = super::v2::hash_file(
                     &f.disk_path,
@@ -438,6 +476,74 @@ mod tests {
     use super::*;
     use sha1::{Digest, Sha1};
     use std::sync::atomic::Ordering;
+
+    /// A file its owner may execute is marked `x` (BEP 47) in each kind of torrent, a folder's and a
+    /// single file's, and read back as executable; the others are not marked.
+    #[cfg(unix)]
+    #[test]
+    fn executable_files_are_marked_and_read_back() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("tools");
+        std::fs::create_dir_all(top.join("sub")).unwrap();
+        std::fs::write(top.join("plain.txt"), vec![1u8; 20_000]).unwrap();
+        std::fs::write(top.join("run.sh"), vec![2u8; 40_000]).unwrap();
+        std::fs::write(top.join("sub/empty-tool"), b"").unwrap();
+        for f in ["run.sh", "sub/empty-tool"] {
+            let mode = std::fs::Permissions::from_mode(0o700);
+            std::fs::set_permissions(top.join(f), mode).unwrap();
+        }
+        let marked = |m: &Metainfo| -> Vec<(String, bool)> {
+            m.info
+                .files
+                .iter()
+                .filter(|f| !f.padding)
+                .map(|f| (f.path.to_string_lossy().into_owned(), f.executable))
+                .collect()
+        };
+        for format in [
+            super::super::Format::V1,
+            super::super::Format::V2,
+            super::super::Format::Hybrid,
+        ] {
+            let opts = CreateOptions {
+                piece_length: Some(16 << 10),
+                ..Default::default()
+            }
+            .with_format(format);
+            let m = create_torrent(&top, &opts, &|_, _| {}).unwrap();
+            assert_eq!(
+                marked(&m),
+                [
+                    ("tools/plain.txt".to_string(), false),
+                    ("tools/run.sh".to_string(), true),
+                    ("tools/sub/empty-tool".to_string(), true),
+                ],
+                "{format:?}"
+            );
+            let raw = m.info_bytes();
+            let count = raw.windows(9).filter(|w| w == b"4:attr1:x").count();
+            let sides = if format == super::super::Format::Hybrid {
+                4
+            } else {
+                2
+            };
+            assert_eq!(count, sides, "{format:?}: one mark per file and side");
+            let single = create_torrent(&top.join("run.sh"), &opts, &|_, _| {}).unwrap();
+            assert_eq!(
+                marked(&single),
+                [("run.sh".to_string(), true)],
+                "{format:?}"
+            );
+            let single = create_torrent(&top.join("plain.txt"), &opts, &|_, _| {}).unwrap();
+            assert_eq!(
+                marked(&single),
+                [("plain.txt".to_string(), false)],
+                "{format:?}"
+            );
+            assert!(!single.info_bytes().windows(4).any(|w| w == b"attr"));
+        }
+    }
 
     #[test]
     fn piece_length_targets_about_two_thousand_pieces() {

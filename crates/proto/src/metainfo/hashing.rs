@@ -270,6 +270,7 @@ mod tests {
             components: vec![name.to_string()],
             length: data.len() as u64,
             padding: false,
+            executable: false,
         }
     }
 
@@ -350,6 +351,7 @@ mod tests {
             components: vec!["gone".into()],
             length: 10,
             padding: false,
+            executable: false,
         };
         let err = hash_pieces(&[missing], 16 << 10, 1, None, &|_| {}).unwrap_err();
         assert!(err.to_string().contains("gone"), "{err}");

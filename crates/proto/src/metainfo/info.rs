@@ -37,6 +37,8 @@ pub struct FileEntry {
     pub offset: u64,
     /// A BEP 47 padding file: part of the piece space, all zeros, never written to disk.
     pub padding: bool,
+    /// BEP 47's `x` attribute: the file is made executable when it is created.
+    pub executable: bool,
 }
 
 /// The `info` dictionary, validated.
@@ -243,6 +245,7 @@ fn parse_info_lacking(
                 length,
                 offset: 0,
                 padding: false,
+                executable: attrs(info.get("attr")).1,
             };
             (vec![file], false)
         }
@@ -289,6 +292,13 @@ fn parse_info_lacking(
         source,
         total_length,
     })
+}
+
+/// What a BEP 47 `attr` value (raw, if present) says: (a padding file, an executable one). A value
+/// of another type says nothing, as an unknown letter does.
+pub(super) fn attrs(raw: Option<&[u8]>) -> (bool, bool) {
+    let a = raw.and_then(bencode::as_bytes).unwrap_or_default();
+    (a.contains(&b'p'), a.contains(&b'x'))
 }
 
 /// The entries of one dictionary inside the `info` value: `info` itself or the entry of file `file`, with
@@ -423,15 +433,13 @@ fn file_list(
                 )));
             }
         }
-        let padding = f
-            .get("attr")
-            .and_then(bencode::as_bytes)
-            .is_some_and(|a| a.contains(&b'p'));
+        let (padding, executable) = attrs(f.get("attr"));
         files.push(FileEntry {
             path,
             length,
             offset,
             padding,
+            executable,
         });
         offset = offset
             .checked_add(length)

@@ -120,7 +120,7 @@ impl FileTree {
 pub const MAX_UNLAYERED_PIECES: u64 = MAX_TORRENT_FILE / 32;
 
 /// One file of the `file tree`: path components, length, `pieces root`.
-type TreeFile = (Vec<String>, u64, Option<Hash256>);
+type TreeFile = (Vec<String>, u64, Option<Hash256>, bool);
 
 /// The v2 side of a hybrid torrent, checked to describe the very files its v1 side does (each on a
 /// piece boundary, the same padding), so each piece is the same bytes in both swarms.
@@ -165,7 +165,7 @@ pub(super) fn parse(
     let mut trees = Vec::new();
     let mut offset = 0u64;
     let mut unlayered = 0u64;
-    for (comps, length, root) in found {
+    for (comps, length, root, executable) in found {
         let path = if multi_file {
             let mut p = PathBuf::from(name);
             p.extend(&comps);
@@ -185,6 +185,7 @@ pub(super) fn parse(
                 length,
                 offset,
                 padding: false,
+                executable,
             });
             continue;
         }
@@ -261,6 +262,7 @@ pub(super) fn parse(
             length,
             offset,
             padding: false,
+            executable,
         });
         if end > offset + length {
             files.push(FileEntry {
@@ -270,6 +272,7 @@ pub(super) fn parse(
                 length: end - offset - length,
                 offset: offset + length,
                 padding: true,
+                executable: false,
             });
         }
         offset = end;
@@ -358,11 +361,13 @@ fn walk(
         }
         let mut length = None;
         let mut root = None;
+        let mut attr = None;
         for f in bencode::dict_entries(value)? {
             let v = &value[f.value.clone()];
             match f.key {
                 b"length" => length = bencode::as_int(v),
                 b"pieces root" => root = bencode::as_bytes(v),
+                b"attr" => attr = Some(v),
                 _ => {}
             }
         }
@@ -380,7 +385,7 @@ fn walk(
         if out.len() >= MAX_FILES {
             return Err(invalid(format!("more than {MAX_FILES} files")));
         }
-        out.push((comps.clone(), length, root));
+        out.push((comps.clone(), length, root, super::info::attrs(attr).1));
     }
     Ok(())
 }
