@@ -16,12 +16,22 @@
 //! old entry's removal and the new one's add, a scan may find the file without a record: it
 //! waits the quiet period before acting, and the record is back by then.
 //!
+//! The links are looked at side by side (a fetch that waits minutes for a newer torrent nobody
+//! seeds yet holds no other link back); the switches are made one at a time, each against
+//! torrents.toml as it is at that moment.
+//!
 //! Invariant: one entry follows a given link, the newest version; the record moves with each.
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::Semaphore;
 
 use crate::actions::{self, Adding};
 use crate::config::{Following, ManagedTorrent};
+use crate::engine::Session;
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
 
@@ -31,8 +41,9 @@ const FIRST_AFTER: Duration = Duration::from_secs(5);
 pub fn spawn(peer: PeerSlot) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         tokio::time::sleep(FIRST_AFTER).await;
+        let mut looks = Looks::default();
         loop {
-            look(&peer).await;
+            looks.start(&peer);
             let every = peer
                 .torrents()
                 .config()
@@ -45,91 +56,200 @@ pub fn spawn(peer: PeerSlot) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// One look at every followed link of a torrent the session runs.
-async fn look(peer: &PeerSlot) {
-    let (Some(session), Ok(cfg)) = (peer.current(), peer.torrents().config()) else {
+/// Links resolved at once at most (DHT lookups); the fetches that follow are not counted.
+const RESOLVING_AT_ONCE: usize = 8;
+
+/// The looks under way, one task per followed link at most: a link whose look (a metadata fetch
+/// that may wait minutes for a peer of the newer torrent) has not ended is skipped until it has,
+/// and holds the other links back in nothing. The tasks belong to the following task and end
+/// with it. The switches from one version to the next are made one at a time (`switching`), each
+/// against torrents.toml as it is then: a look that fetched for minutes does not act on what it
+/// read before.
+struct Looks {
+    tasks: tokio::task::JoinSet<()>,
+    /// The links whose look is under way.
+    busy: Arc<Mutex<HashSet<String>>>,
+    switching: Arc<tokio::sync::Mutex<()>>,
+    resolving: Arc<Semaphore>,
+}
+
+impl Default for Looks {
+    fn default() -> Self {
+        Looks {
+            tasks: tokio::task::JoinSet::new(),
+            busy: Default::default(),
+            switching: Default::default(),
+            resolving: Arc::new(Semaphore::new(RESOLVING_AT_ONCE)),
+        }
+    }
+}
+
+/// Takes a link off the busy list when its look ends, however it ends.
+struct Done {
+    busy: Arc<Mutex<HashSet<String>>>,
+    link: String,
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.busy.lock().remove(&self.link);
+    }
+}
+
+impl Looks {
+    /// Starts a look at every followed link of a torrent the session runs, but those still being
+    /// looked at.
+    fn start(&mut self, peer: &PeerSlot) {
+        while self.tasks.try_join_next().is_some() {}
+        let (Some(session), Ok(cfg)) = (peer.current(), peer.torrents().config()) else {
+            return;
+        };
+        for t in &cfg.torrents {
+            let (Some(ih), Some(f)) = (t.hash(), t.follow.clone()) else {
+                continue;
+            };
+            if session.get(&ih).is_none() || !self.busy.lock().insert(f.link.clone()) {
+                continue;
+            }
+            let done = Done {
+                busy: self.busy.clone(),
+                link: f.link.clone(),
+            };
+            let (peer, session, old) = (peer.clone(), session.clone(), t.clone());
+            let (switching, resolving) = (self.switching.clone(), self.resolving.clone());
+            self.tasks.spawn(async move {
+                let _done = done;
+                follow(&peer, &session, ih, old, f, &switching, &resolving).await;
+            });
+        }
+    }
+}
+
+/// One followed link, of the torrent `ih` (its entry `old`): resolved, and when it points at a
+/// newer torrent, that torrent's metadata fetched and the switch made.
+async fn follow(
+    peer: &PeerSlot,
+    session: &Session,
+    ih: InfoHash,
+    old: ManagedTorrent,
+    f: Following,
+    switching: &tokio::sync::Mutex<()>,
+    resolving: &Semaphore,
+) {
+    let name = &old.name;
+    let resolved = {
+        let Ok(_permit) = resolving.acquire().await else {
+            return;
+        };
+        crate::source::resolve_mutable(session, &f.link).await
+    };
+    let r = match resolved {
+        Ok(Some(r)) if r.seq > f.seq && r.info_hash != ih => r,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::info!(%ih, "following {name}'s link: {e:#}");
+            return;
+        }
+    };
+    tracing::info!(%ih, next = %r.info_hash, seq = r.seq, "{name}: its link points at a newer torrent");
+    let record = Following {
+        link: f.link.clone(),
+        seq: r.seq,
+    };
+    if managed_already(peer, ih, r.info_hash, &record, switching).await {
+        return;
+    }
+    let how = crate::source::Open {
+        session,
+        save_to: peer.torrents().config().ok().map(|c| c.torrents_dir()),
+        peers: Vec::new(),
+        extra: None,
+        timeout: crate::source::METADATA_TIMEOUT,
+        cancel: tokio_util::sync::CancellationToken::new(),
+    };
+    let opened = match crate::source::open(&r.magnet, Some(how), |_| {}).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(%ih, "{name}: the newer torrent's metadata: {e:#}");
+            return;
+        }
+    };
+    let _turn = switching.lock().await;
+    // Looked at again after the fetch: the torrent may be gone, or the newer one added meanwhile.
+    let Ok(cfg) = peer.torrents().config() else {
         return;
     };
-    let followed: Vec<(InfoHash, &ManagedTorrent, Following)> = cfg
-        .torrents
-        .iter()
-        .filter_map(|t| Some((t.hash()?, t, t.follow.clone()?)))
-        .filter(|(ih, ..)| session.get(ih).is_some())
-        .collect();
-    for (ih, old, f) in followed {
-        let name = &old.name;
-        let r = match crate::source::resolve_mutable(&session, &f.link).await {
-            Ok(Some(r)) if r.seq > f.seq && r.info_hash != ih => r,
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::info!(%ih, "following {name}'s link: {e:#}");
-                continue;
-            }
-        };
-        tracing::info!(%ih, next = %r.info_hash, seq = r.seq, "{name}: its link points at a newer torrent");
-        let record = Following {
-            link: f.link.clone(),
-            seq: r.seq,
-        };
-        if cfg.find(&r.info_hash).is_some() {
-            // Managed already (added by hand): the record moves to it.
-            let moved = peer.torrents().update(|cfg| {
-                if let Some(t) = cfg.find_mut(&ih) {
-                    t.follow = None;
-                }
-                if let Some(t) = cfg.find_mut(&r.info_hash) {
-                    t.follow = Some(record.clone());
-                }
-                Ok(())
-            });
-            if let Err(e) = moved {
-                tracing::warn!(%ih, "{name}: {e:#}");
-            }
-            continue;
+    if cfg.find(&ih).is_none() {
+        return;
+    }
+    if cfg.find(&r.info_hash).is_some() {
+        move_record(peer, ih, r.info_hash, &record);
+        return;
+    }
+    if let Err(e) = actions::remove(peer.torrents(), peer, ih, name, false).await {
+        tracing::warn!(%ih, "{name}: not replaced by its newer version: {e:#}");
+        return;
+    }
+    let adding = Adding {
+        meta: opened.meta,
+        src: opened.path.as_deref(),
+        data_dir: old.data.clone(),
+        // As the torrent before was: paused stays paused.
+        paused: old.state == "paused",
+        seeding: false,
+        register: true,
+        peers: Vec::new(),
+        trackers: None,
+        files: opened.files,
+        sequential: false,
+        sequential_from: 0,
+        labels: None,
+        complete_dir: None,
+        follow: Some(record),
+        // A dropped link's watch entry now stands for the new version.
+        watch: old.watch.clone(),
+    };
+    match actions::add(peer.torrents(), session, adding).await {
+        Ok(h) => tracing::info!(info_hash = %h.info_hash(), "{name}: replaced by {}", h.name()),
+        Err(e) => {
+            tracing::warn!(next = %r.info_hash, "{name}: its newer version not added: {e:#}")
         }
-        let how = crate::source::Open {
-            session: &session,
-            save_to: Some(cfg.torrents_dir()),
-            peers: Vec::new(),
-            extra: None,
-            timeout: crate::source::METADATA_TIMEOUT,
-            cancel: tokio_util::sync::CancellationToken::new(),
-        };
-        let opened = match crate::source::open(&r.magnet, Some(how), |_| {}).await {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::warn!(%ih, "{name}: the newer torrent's metadata: {e:#}");
-                continue;
-            }
-        };
-        if let Err(e) = actions::remove(peer.torrents(), peer, ih, name, false).await {
-            tracing::warn!(%ih, "{name}: not replaced by its newer version: {e:#}");
-            continue;
+    }
+}
+
+/// When torrents.toml manages the newer torrent `next` already (added by hand, or by another
+/// link), the record moves to it from `ih` and true is said; false when it does not.
+async fn managed_already(
+    peer: &PeerSlot,
+    ih: InfoHash,
+    next: InfoHash,
+    record: &Following,
+    switching: &tokio::sync::Mutex<()>,
+) -> bool {
+    let _turn = switching.lock().await;
+    let managed = peer
+        .torrents()
+        .config()
+        .is_ok_and(|c| c.find(&next).is_some());
+    if managed {
+        move_record(peer, ih, next, record);
+    }
+    managed
+}
+
+/// Moves the following `record` from the entry of `ih` to the entry of `next`: both stay as they
+/// are otherwise.
+fn move_record(peer: &PeerSlot, ih: InfoHash, next: InfoHash, record: &Following) {
+    let moved = peer.torrents().update(|cfg| {
+        if let Some(t) = cfg.find_mut(&ih) {
+            t.follow = None;
         }
-        let adding = Adding {
-            meta: opened.meta,
-            src: opened.path.as_deref(),
-            data_dir: old.data.clone(),
-            // As the torrent before was: paused stays paused.
-            paused: old.state == "paused",
-            seeding: false,
-            register: true,
-            peers: Vec::new(),
-            trackers: None,
-            files: opened.files,
-            sequential: false,
-            sequential_from: 0,
-            labels: None,
-            complete_dir: None,
-            follow: Some(record),
-            // A dropped link's watch entry now stands for the new version.
-            watch: old.watch.clone(),
-        };
-        match actions::add(peer.torrents(), &session, adding).await {
-            Ok(h) => tracing::info!(info_hash = %h.info_hash(), "{name}: replaced by {}", h.name()),
-            Err(e) => {
-                tracing::warn!(next = %r.info_hash, "{name}: its newer version not added: {e:#}")
-            }
+        if let Some(t) = cfg.find_mut(&next) {
+            t.follow = Some(record.clone());
         }
+        Ok(())
+    });
+    if let Err(e) = moved {
+        tracing::warn!(%ih, "following its link: {e:#}");
     }
 }

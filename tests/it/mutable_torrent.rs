@@ -415,3 +415,131 @@ async fn follows_to_the_next_version(told: Told) {
     drop(daemon);
     publisher.shutdown(Duration::from_secs(5)).await;
 }
+
+/// Followed links are looked at side by side: one that moves to a torrent nobody seeds (its
+/// metadata fetch waits minutes for a peer) holds back no other. Here the daemon follows two; the
+/// first moves to such a torrent, the second to a seeded one, which the daemon switches to while
+/// the first still waits, that one's entry left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_whose_newer_torrent_nobody_seeds_holds_no_other_back() {
+    use crate::support::cli::downloaded;
+    crate::support::init_logs();
+    let net = tokio::task::spawn_blocking(|| testnet(5)).await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let piece = 16 * 1024;
+    let made = |dir: &str, seed: u64| {
+        let top = root.path().join(dir);
+        let name = dir.split('/').next_back().unwrap();
+        crate::support::write_random(&top.join("a.bin"), 3 * piece, seed);
+        let meta = crate::support::torrent(&top, piece as u64, vec![]);
+        (top.parent().unwrap().to_path_buf(), meta, name.to_string())
+    };
+    let (stuck_dir, stuck, _) = made("s1/stuck", 1);
+    let (moving_dir1, moving1, _) = made("m1/moving", 2);
+    let (moving_dir2, moving2, _) = made("m2/moving", 3);
+
+    let publisher = session_with(session_config(&net.bootstrap)).await;
+    let add = |dir: &std::path::Path| btorrent::engine::AddOptions {
+        data_dir: dir.to_path_buf(),
+        trackers: Some(vec![]),
+        ..Default::default()
+    };
+    for (meta, dir) in [(&stuck, &stuck_dir), (&moving1, &moving_dir1)] {
+        let h = publisher.add(meta.clone(), add(dir)).await.unwrap();
+        crate::support::engine::wait_complete(&h, 30).await;
+    }
+    let (stuck_key, moving_key) = ([11u8; 32], [12u8; 32]);
+    let link = |secret: &[u8; 32], name: &str| {
+        MutableLink {
+            public_key: public_key(secret),
+            salt: None,
+            name: Some(name.into()),
+        }
+        .to_link()
+    };
+    publisher
+        .publish_mutable(&stuck_key, None, stuck.info_hash, 1)
+        .await
+        .unwrap();
+    publisher
+        .publish_mutable(&moving_key, None, moving1.info_hash, 1)
+        .await
+        .unwrap();
+
+    let dir = folder(
+        root.path(),
+        "follower",
+        &format!(
+            "{}\nfollow_interval = 1\noutput_dir = \"dl\"",
+            dht_settings(&net.bootstrap)
+        ),
+    );
+    let entry = |ih: &InfoHash| {
+        btorrent::config::Config::load(&dir.join("torrents.toml"))
+            .unwrap()
+            .find(ih)
+            .cloned()
+    };
+    let daemon = daemon_in(&dir);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for ih in [stuck.info_hash, moving1.info_hash] {
+        while !tokio::task::block_in_place(|| anyone_announced(&net, ih.0)) {
+            assert!(std::time::Instant::now() < deadline, "{ih} never announced");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // The stuck link first: the one looked at first when looks go one by one.
+    for l in [link(&stuck_key, "stuck"), link(&moving_key, "moving")] {
+        let d = dir.clone();
+        downloaded(
+            &tokio::task::spawn_blocking(move || start_link(&d, &l))
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(entry(&stuck.info_hash).is_some_and(|e| e.follow.is_some()));
+
+    // The stuck link moves to a torrent nobody has; the other to its seeded next version.
+    publisher
+        .publish_mutable(&stuck_key, None, InfoHash([7; 20]), 2)
+        .await
+        .unwrap();
+    // Once the daemon is fetching the stuck link's newer torrent (`show` lists the fetch).
+    crate::support::wait::wait_until_async(
+        "the daemon to fetch the stuck link's newer torrent",
+        Duration::from_secs(60),
+        || async {
+            let d = dir.clone();
+            let shown =
+                tokio::task::spawn_blocking(move || crate::support::cli::run(&d, &["show"]))
+                    .await
+                    .unwrap();
+            String::from_utf8_lossy(&shown.stdout).contains("070707070707")
+        },
+    )
+    .await;
+    let h = publisher
+        .add(moving2.clone(), add(&moving_dir2))
+        .await
+        .unwrap();
+    crate::support::engine::wait_complete(&h, 30).await;
+    publisher
+        .publish_mutable(&moving_key, None, moving2.info_hash, 2)
+        .await
+        .unwrap();
+    crate::support::wait::wait_until(
+        "the daemon to follow the second link while the first one's fetch waits",
+        Duration::from_secs(120),
+        || {
+            entry(&moving2.info_hash)
+                .is_some_and(|e| e.follow.is_some_and(|f| f.seq == 2) && e.state == "seeding")
+                && entry(&moving1.info_hash).is_none()
+        },
+    )
+    .await;
+    crate::support::assert_same_tree(&moving_dir2.join("moving"), &dir.join("dl/moving"));
+    let e = entry(&stuck.info_hash).expect("the stuck link's torrent stays");
+    assert_eq!(e.follow.map(|f| f.seq), Some(1));
+    drop(daemon);
+    publisher.shutdown(Duration::from_secs(5)).await;
+}
