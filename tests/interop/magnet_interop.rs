@@ -67,7 +67,12 @@ async fn fetch_and_download(setup: &Setup, link: &str, peer: Option<SocketAddr>,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs python3-libtorrent"]
 async fn btorrent_fetches_a_magnet_from_a_libtorrent_seeder() {
-    let setup = Setup::new(true).await;
+    fetches_by_btih_from_a_libtorrent_seed(Setup::new(true).await).await;
+}
+
+/// libtorrent seeds `setup`'s torrent; btorrent, given its `btih` link naming the seeder, fetches
+/// and downloads it.
+async fn fetches_by_btih_from_a_libtorrent_seed(setup: Setup) {
     let port = free_port();
     let mut p = setup.spawn(
         &mut libtorrent("seed", &setup.torrent_file, &setup.src, port),
@@ -212,14 +217,7 @@ async fn btorrent_finds_a_libtorrent_hybrid_seed_by_its_v2_swarm_alone() {
 async fn btorrent_fetches_a_libtorrent_hybrid_by_its_v1_hash_and_its_piece_layers() {
     let setup = Setup::made(true, btorrent::metainfo::Format::Hybrid).await;
     assert!(setup.meta.info.merkle().is_some());
-    let port = free_port();
-    let mut p = setup.spawn(
-        &mut libtorrent("seed", &setup.torrent_file, &setup.src, port),
-        "lt.log",
-    );
-    setup.wait_seeder(port, &mut p).await;
-    let l = link(&setup, Some(loopback(port)), false);
-    fetch_and_download(&setup, &l, Some(loopback(port)), &mut p).await;
+    fetches_by_btih_from_a_libtorrent_seed(setup).await;
 }
 
 /// btorrent seeds a hybrid torrent: libtorrent, given only its v2 swarm (`btmh`) and the tracker,

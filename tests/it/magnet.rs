@@ -36,6 +36,18 @@ fn magnet_for(meta: &Metainfo, peers: &[SocketAddr], trackers: &[String]) -> Mag
     Magnet::parse(&link).unwrap()
 }
 
+/// `meta`, fetched by `s`, added with no tracker and no peer given (the peers the fetch found are
+/// its first ones) downloads whole: the same tree as `src`.
+async fn downloads_from_the_fetchs_peers(s: &Session, meta: Metainfo, src: &std::path::Path) {
+    let dst = tempfile::tempdir().unwrap();
+    let h = s
+        .add(meta, crate::support::engine::opts(dst.path(), vec![]))
+        .await
+        .unwrap();
+    crate::support::engine::wait_complete(&h, 60).await;
+    crate::support::assert_same_tree(src, dst.path());
+}
+
 async fn fetch(s: &Session, m: &Magnet, secs: u64) -> btorrent::engine::Result<Metainfo> {
     s.fetch_metadata(
         m,
@@ -300,14 +312,7 @@ async fn a_hybrid_is_found_and_fetched_by_its_v2_swarm_alone() {
         meta.info.merkle(),
         "the seed's piece layers"
     );
-    let dst = tempfile::tempdir().unwrap();
-    // No tracker and no peer given: the peer the fetch found is the first one of the torrent.
-    let h = fetcher
-        .add(got, crate::support::engine::opts(dst.path(), vec![]))
-        .await
-        .unwrap();
-    crate::support::engine::wait_complete(&h, 60).await;
-    crate::support::assert_same_tree(src.path(), dst.path());
+    downloads_from_the_fetchs_peers(&fetcher, got, src.path()).await;
     seed.shutdown(Duration::from_secs(2)).await;
 }
 
@@ -357,13 +362,7 @@ async fn a_hybrid_fetched_by_its_v1_hash_asks_for_its_piece_layers() {
             want,
             "layers from a seed with: {has_layers}"
         );
-        let dst = tempfile::tempdir().unwrap();
-        let h = fetcher
-            .add(got, crate::support::engine::opts(dst.path(), vec![]))
-            .await
-            .unwrap();
-        crate::support::engine::wait_complete(&h, 60).await;
-        crate::support::assert_same_tree(src.path(), dst.path());
+        downloads_from_the_fetchs_peers(&fetcher, got, src.path()).await;
         fetcher.shutdown(Duration::from_secs(2)).await;
     }
     layered.shutdown(Duration::from_secs(2)).await;

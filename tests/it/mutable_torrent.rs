@@ -85,6 +85,25 @@ fn daemon_in(dir: &std::path::Path) -> crate::support::Proc {
     )
 }
 
+/// The entry of `ih` in the torrents.toml of `dir`.
+fn entry_in(dir: &std::path::Path, ih: &InfoHash) -> Option<btorrent::config::ManagedTorrent> {
+    btorrent::config::Config::load(&dir.join("torrents.toml"))
+        .unwrap()
+        .find(ih)
+        .cloned()
+}
+
+/// Waits (at most 30 s) until a lookup of each of `ihs` in the DHT finds a peer.
+async fn announced(net: &mainline::Testnet, ihs: &[InfoHash]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for ih in ihs {
+        while !tokio::task::block_in_place(|| anyone_announced(net, ih.0)) {
+            assert!(std::time::Instant::now() < deadline, "{ih} never announced");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
 /// `btorrent start <link> -o dl` in `dir`, the DHT on (its settings say which).
 fn start_link(dir: &std::path::Path, link: &str) -> std::process::Output {
     crate::support::cli::bin()
@@ -318,23 +337,11 @@ async fn follows_to_the_next_version(told: Told) {
             dht_settings(&net.bootstrap)
         ),
     );
-    let entry = |ih: &InfoHash| {
-        btorrent::config::Config::load(&dir.join("torrents.toml"))
-            .unwrap()
-            .find(ih)
-            .cloned()
-    };
+    let entry = |ih: &InfoHash| entry_in(&dir, ih);
     let daemon = daemon_in(&dir);
     // Once the publisher's announce is in the DHT (a lookup before it finds no peer).
     let ih1 = meta1.info_hash;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !tokio::task::block_in_place(|| anyone_announced(&net, ih1.0)) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the publisher never announced"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    announced(&net, &[ih1]).await;
     match told {
         Told::Start => {
             let (d, l) = (dir.clone(), link.clone());
@@ -474,20 +481,9 @@ async fn a_link_whose_newer_torrent_nobody_seeds_holds_no_other_back() {
             dht_settings(&net.bootstrap)
         ),
     );
-    let entry = |ih: &InfoHash| {
-        btorrent::config::Config::load(&dir.join("torrents.toml"))
-            .unwrap()
-            .find(ih)
-            .cloned()
-    };
+    let entry = |ih: &InfoHash| entry_in(&dir, ih);
     let daemon = daemon_in(&dir);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    for ih in [stuck.info_hash, moving1.info_hash] {
-        while !tokio::task::block_in_place(|| anyone_announced(&net, ih.0)) {
-            assert!(std::time::Instant::now() < deadline, "{ih} never announced");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    announced(&net, &[stuck.info_hash, moving1.info_hash]).await;
     // The stuck link first: the one looked at first when looks go one by one.
     for l in [link(&stuck_key, "stuck"), link(&moving_key, "moving")] {
         let d = dir.clone();
