@@ -58,12 +58,15 @@ pub(crate) async fn fetch_for(
     let swarm = truncated(&sha256(&fetched.info));
     // A peer id of its own: the peer may still hold the metadata connection (ours, by our id), and
     // keeps one connection per peer id.
+    // A hybrid's peer that turns the v2 swarm away most likely knows the torrent as v1 alone: it
+    // is not dialed again.
+    let attempts = if needed.hybrid { 1 } else { LAYERS_ATTEMPTS };
     let asked = fetch(
         session,
         swarm,
         PeerId::generate(),
         needed,
-        &fetched.peers,
+        (&fetched.peers, attempts),
         cancel,
     );
     if !needed.hybrid {
@@ -87,18 +90,19 @@ pub(crate) async fn fetch_for(
 #[error("{0}")]
 struct Refused(&'static str);
 
-/// The raw `piece layers` value for `needed`, from the first of `peers` that gives them all.
+/// The raw `piece layers` value for `needed`, from the first of `peers` that gives them all, each
+/// dialed up to `attempts` times while it turns the connection away.
 pub(crate) async fn fetch(
     session: &SessionCtx,
     info_hash: InfoHash,
     peer_id: PeerId,
     needed: &LayersNeeded,
-    peers: &[SocketAddr],
+    (peers, attempts): (&[SocketAddr], u32),
     cancel: &CancellationToken,
 ) -> Result<Vec<u8>, EngineError> {
     let mut why = String::from("no peer to ask");
     for &addr in peers {
-        for attempt in 1..=LAYERS_ATTEMPTS {
+        for attempt in 1..=attempts {
             let mut answered = false;
             let asked = ask(session, info_hash, peer_id, needed, addr, &mut answered);
             let r = tokio::select! {
@@ -117,7 +121,7 @@ pub(crate) async fn fetch(
                 }
             };
             tracing::info!(%info_hash, attempt, "piece layers not had from {why}");
-            if !again || attempt == LAYERS_ATTEMPTS {
+            if !again || attempt == attempts {
                 break;
             }
             tokio::select! {
@@ -291,7 +295,8 @@ mod tests {
             async move {
                 let id = PeerId::generate();
                 let cancel = CancellationToken::new();
-                fetch(ctx, meta.info_hash, id, needed, &peers, &cancel).await
+                let each = (&peers[..], LAYERS_ATTEMPTS);
+                fetch(ctx, meta.info_hash, id, needed, each, &cancel).await
             }
         };
 
