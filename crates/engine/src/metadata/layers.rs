@@ -290,15 +290,16 @@ mod tests {
         let meta = create_torrent(&path, &opts, &|_, _| {}).unwrap();
         let needed = layers_needed(meta.info_bytes()).unwrap().unwrap();
         let session = Session::start(SessionConfig::default()).await.unwrap();
-        let ask = |peers: Vec<SocketAddr>| {
+        let ask_each = |peers: Vec<SocketAddr>, attempts: u32| {
             let (ctx, needed) = (session.ctx(), &needed);
             async move {
                 let id = PeerId::generate();
                 let cancel = CancellationToken::new();
-                let each = (&peers[..], LAYERS_ATTEMPTS);
+                let each = (&peers[..], attempts);
                 fetch(ctx, meta.info_hash, id, needed, each, &cancel).await
             }
         };
+        let ask = |peers: Vec<SocketAddr>| ask_each(peers, LAYERS_ATTEMPTS);
 
         let (addr, peer) = fake_peer(&meta, vec![Turn::Hangup, Turn::Answer]).await;
         let layers = ask(vec![addr]).await.unwrap();
@@ -315,9 +316,14 @@ mod tests {
         assert_eq!((refuser.await.unwrap(), answerer.await.unwrap()), (1, 1));
 
         // Nobody gives them: the error says why.
-        let (away, _) = fake_peer(&meta, vec![Turn::Hangup; 3]).await;
+        let (away, dialed) = fake_peer(&meta, vec![Turn::Hangup; 3]).await;
         let e = ask(vec![away]).await.unwrap_err().to_string();
         assert!(e.contains("no peer gave") && e.contains("closed"), "{e}");
+        assert_eq!(dialed.await.unwrap(), 3);
+        // Asked once each (a hybrid's peers), a peer that turns us away is not dialed again.
+        let (away, dialed) = fake_peer(&meta, vec![Turn::Hangup; 2]).await;
+        assert!(ask_each(vec![away], 1).await.is_err());
+        assert_eq!(dialed.await.unwrap(), 1);
         session.shutdown(Duration::from_secs(2)).await;
     }
 }
