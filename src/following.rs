@@ -175,13 +175,14 @@ async fn follow(
         }
     };
     let _turn = switching.lock().await;
-    // Looked at again after the fetch: the torrent may be gone, or the newer one added meanwhile.
+    // Looked at again after the fetch: the torrent may be gone, paused or moved, or the newer one
+    // added meanwhile; the new version takes the entry as it is now.
     let Ok(cfg) = peer.torrents().config() else {
         return;
     };
-    if cfg.find(&ih).is_none() {
+    let Some(old) = cfg.find(&ih).cloned() else {
         return;
-    }
+    };
     if cfg.find(&r.info_hash).is_some() {
         move_record(peer, ih, r.info_hash, &record);
         return;
