@@ -30,7 +30,7 @@ use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 
 use crate::actions::{self, Adding};
-use crate::config::{Following, ManagedTorrent};
+use crate::config::Following;
 use crate::engine::Session;
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
@@ -115,28 +115,27 @@ impl Looks {
                 busy: self.busy.clone(),
                 link: f.link.clone(),
             };
-            let (peer, session, old) = (peer.clone(), session.clone(), t.clone());
+            let (peer, session, name) = (peer.clone(), session.clone(), t.name.clone());
             let (switching, resolving) = (self.switching.clone(), self.resolving.clone());
             self.tasks.spawn(async move {
                 let _done = done;
-                follow(&peer, &session, ih, old, f, &switching, &resolving).await;
+                follow(&peer, &session, ih, &name, f, &switching, &resolving).await;
             });
         }
     }
 }
 
-/// One followed link, of the torrent `ih` (its entry `old`): resolved, and when it points at a
+/// One followed link `f`, of the torrent `ih` (named `name`): resolved, and when it points at a
 /// newer torrent, that torrent's metadata fetched and the switch made.
 async fn follow(
     peer: &PeerSlot,
     session: &Session,
     ih: InfoHash,
-    old: ManagedTorrent,
+    name: &str,
     f: Following,
     switching: &tokio::sync::Mutex<()>,
     resolving: &Semaphore,
 ) {
-    let name = &old.name;
     let resolved = {
         let Ok(_permit) = resolving.acquire().await else {
             return;

@@ -172,25 +172,48 @@ pub(crate) fn hash_check(t: &Torrent, survey: Survey) -> Bitfield {
 }
 
 /// The pieces of `group` whose data on disk has the torrent's hash: its SHA-1, and for a hybrid
-/// with its piece layers its v2 hash as well. A hybrid piece that has the one and not the other
-/// fails the torrent (its two swarms would call different bytes that piece) and is not had.
+/// with its piece layers its v2 hash as well (both from one read of the piece). A hybrid piece that
+/// has the one and not the other fails the torrent (its two swarms would call different bytes that
+/// piece) and is not had.
 pub(crate) fn verified(t: &Torrent, group: &[u32], bufs: &mut [Vec<u8>; LANES]) -> Vec<u32> {
-    let good = verified_by_own_hash(t, group, bufs);
     let Some(layers) = t.meta.info.hybrid.as_ref().and_then(|h| h.layers.as_ref()) else {
-        return good;
+        return verified_by_own_hash(t, group, bufs);
     };
-    good.into_iter()
+    group
+        .iter()
+        .copied()
         .filter(|&i| {
-            let agree = has_merkle_root(t, i, &layers.pieces[i as usize], &mut bufs[0]);
-            if !agree {
+            let (v1, v2) = hybrid_piece_matches(t, i, &layers.pieces[i as usize], &mut bufs[0]);
+            if v1 && !v2 {
                 t.fail(crate::EngineError::InconsistentHybrid {
                     name: t.meta.info.name.clone(),
                     index: i,
                 });
             }
-            agree
+            v1 && v2
         })
         .collect()
+}
+
+/// Whether hybrid piece `i` on disk has its SHA-1 and its merkle root `v2` (the piece's file data,
+/// without the padding after it), read once in chunks of `buf`'s length; neither when unreadable.
+fn hybrid_piece_matches(t: &Torrent, i: u32, v2: &PieceHash, buf: &mut [u8]) -> (bool, bool) {
+    let start = i as u64 * t.geo.piece_length;
+    let data_len = u64::from(v2.data_len);
+    let mut leaves = BlockHasher::default();
+    let sha1 = digest_chunked(t.geo.piece_len(i), buf, |at, chunk| {
+        t.storage.read(start + at, chunk)?;
+        let data = data_len.saturating_sub(at).min(chunk.len() as u64) as usize;
+        leaves.update(&chunk[..data]);
+        Ok::<_, io::Error>(())
+    });
+    match sha1 {
+        Ok(d) => (
+            d == t.meta.info.pieces[i as usize],
+            v2.matches_leaves(&leaves.finish()),
+        ),
+        Err(_) => (false, false),
+    }
 }
 
 /// Whether piece `i` on disk has the merkle root `piece`, read in chunks of `buf`'s length.

@@ -56,15 +56,16 @@ pub(crate) async fn fetch_for(
     cancel: &CancellationToken,
 ) -> Result<Option<Vec<u8>>, EngineError> {
     let swarm = truncated(&sha256(&fetched.info));
-    // A peer id of its own: the peer may still hold the metadata connection (ours, by our id), and
-    // keeps one connection per peer id.
     // A hybrid's peer that turns the v2 swarm away most likely knows the torrent as v1 alone: it
     // is not dialed again.
     let attempts = if needed.hybrid { 1 } else { LAYERS_ATTEMPTS };
+    // A peer id of its own: the peer may still hold the metadata connection (ours, by our id), and
+    // keeps one connection per peer id.
+    let peer_id = PeerId::generate();
     let asked = fetch(
         session,
         swarm,
-        PeerId::generate(),
+        peer_id,
         needed,
         (&fetched.peers, attempts),
         cancel,

@@ -119,8 +119,14 @@ impl FileTree {
 /// as the largest .torrent loaded ([`MAX_TORRENT_FILE`]) can hold.
 pub const MAX_UNLAYERED_PIECES: u64 = MAX_TORRENT_FILE / 32;
 
-/// One file of the `file tree`: path components, length, `pieces root`.
-type TreeFile = (Vec<String>, u64, Option<Hash256>, bool);
+/// One file of the `file tree`.
+struct TreeFile {
+    comps: Vec<String>,
+    length: u64,
+    root: Option<Hash256>,
+    /// BEP 47's `x` attribute.
+    executable: bool,
+}
 
 /// The v2 side of a hybrid torrent, checked to describe the very files its v1 side does (each on a
 /// piece boundary, the same padding), so each piece is the same bytes in both swarms.
@@ -157,7 +163,7 @@ pub(super) fn parse(
     // folder named `name` holding it: a folder of one file too (libtorrent reads that one as a
     // single file named by its key; the folder is what its maker had on disk, and what the v1
     // side of a hybrid says).
-    let multi_file = !(found.len() == 1 && found[0].0.len() == 1 && found[0].0[0] == name);
+    let multi_file = !(found.len() == 1 && found[0].comps.len() == 1 && found[0].comps[0] == name);
     let layers = layers(piece_layers)?;
     let per_piece = piece_length / BLOCK;
     let mut files = Vec::with_capacity(found.len() * 2);
@@ -165,7 +171,13 @@ pub(super) fn parse(
     let mut trees = Vec::new();
     let mut offset = 0u64;
     let mut unlayered = 0u64;
-    for (comps, length, root, executable) in found {
+    for TreeFile {
+        comps,
+        length,
+        root,
+        executable,
+    } in found
+    {
         let path = if multi_file {
             let mut p = PathBuf::from(name);
             p.extend(&comps);
@@ -385,7 +397,12 @@ fn walk(
         if out.len() >= MAX_FILES {
             return Err(invalid(format!("more than {MAX_FILES} files")));
         }
-        out.push((comps.clone(), length, root, super::info::attrs(attr).1));
+        out.push(TreeFile {
+            comps: comps.clone(),
+            length,
+            root,
+            executable: super::info::attrs(attr).1,
+        });
     }
     Ok(())
 }
