@@ -293,6 +293,7 @@ async fn listening_bystander(
         listen_port: port,
         metadata_size: None,
         pex: false,
+        holepunch: false,
         upload_only: false,
         prefers_encryption: false,
         your_ip: None,

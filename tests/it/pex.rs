@@ -99,6 +99,7 @@ async fn pex_probe_flagged(
         listen_port: 1,
         metadata_size: None,
         pex: true,
+        holepunch: false,
         upload_only: false,
         prefers_encryption: false,
         your_ip: None,

@@ -149,6 +149,7 @@ fn hostile_extension_handshakes_keep_the_parsers_properties() {
             listen_port: 6881,
             metadata_size: Some(100),
             pex: true,
+            holepunch: false,
             upload_only: false,
             prefers_encryption: false,
             your_ip: None,

@@ -97,6 +97,7 @@ async fn talk(
         listen_port: sh.local.port(),
         metadata_size: None,
         pex: false,
+        holepunch: false,
         upload_only: false,
         prefers_encryption: false,
         your_ip: None,

@@ -2,12 +2,14 @@
 //!
 //! We read the peer's client name (`v`, at most 64 characters, control characters replaced), its
 //! request queue size (`reqq`), its listen port (`p`), the ids it gave the extensions we speak (`m`:
-//! `ut_metadata`, `ut_pex`, `lt_donthave`, `upload_only`; other names are ignored, and an id of 0
+//! `ut_metadata`, `ut_pex`, `lt_donthave`, `upload_only`, `ut_holepunch`; other names are
+//! ignored, and an id of 0
 //! means the peer disabled one), the size of its info dictionary (`metadata_size`), whether it wants
 //! nothing more (`upload_only`, BEP 21: a seed, or a partial seed with every piece it wants), whether it prefers encrypted connections (`e`, which we send when we do)
 //! and our address as it sees it (`yourip`, 4 or 16 bytes). We send ours: `m` offers `ut_metadata`
 //! (BEP 9) under [`UT_METADATA_ID`], unless the torrent is private (BEP 27) `ut_pex` (BEP 11) under
-//! [`UT_PEX_ID`], `lt_donthave` (BEP 54) under [`LT_DONTHAVE_ID`], and `upload_only` under
+//! [`UT_PEX_ID`] and `ut_holepunch` (BEP 55) under [`UT_HOLEPUNCH_ID`], `lt_donthave` (BEP 54)
+//! under [`LT_DONTHAVE_ID`], and `upload_only` under
 //! [`UPLOAD_ONLY_ID`] (libtorrent's message saying, after the handshake, that a peer now wants
 //! nothing more or wants again: [`upload_only_payload`]); `metadata_size` when we have
 //! the info dictionary; and `yourip`, the peer's address as we see it (how a peer behind a NAT
@@ -34,6 +36,8 @@ pub const UT_METADATA_ID: u8 = 2;
 pub const LT_DONTHAVE_ID: u8 = 3;
 /// The id peers send us `upload_only` messages with.
 pub const UPLOAD_ONLY_ID: u8 = 4;
+/// The id peers send us `ut_holepunch` messages with.
+pub const UT_HOLEPUNCH_ID: u8 = 5;
 /// Largest info dictionary we fetch or announce (BEP 9 leaves it open; real ones are far smaller).
 pub const MAX_METADATA_SIZE: u64 = 16 << 20;
 
@@ -44,6 +48,7 @@ pub struct ExtIds {
     pub ut_pex: Option<u8>,
     pub lt_donthave: Option<u8>,
     pub upload_only: Option<u8>,
+    pub ut_holepunch: Option<u8>,
 }
 
 /// What we put in our handshake besides the fixed fields.
@@ -54,6 +59,8 @@ pub struct OurExt {
     pub metadata_size: Option<u64>,
     /// Offer `ut_pex` (never for a private torrent).
     pub pex: bool,
+    /// Offer `ut_holepunch` (never for a private torrent: a relay would name its peers).
+    pub holepunch: bool,
     /// We want nothing more (BEP 21 `upload_only`): every piece, or every piece of the files we
     /// want.
     pub upload_only: bool,
@@ -124,6 +131,7 @@ impl ExtHandshake {
                                 b"ut_pex" => out.ids.ut_pex = ext_id(v),
                                 b"lt_donthave" => out.ids.lt_donthave = ext_id(v),
                                 b"upload_only" => out.ids.upload_only = ext_id(v),
+                                b"ut_holepunch" => out.ids.ut_holepunch = ext_id(v),
                                 _ => {}
                             }
                         }
@@ -171,6 +179,9 @@ impl ExtHandshake {
         // Keys in sorted order, as bencode wants.
         w.key_int(b"lt_donthave", LT_DONTHAVE_ID);
         w.key_int(b"upload_only", UPLOAD_ONLY_ID);
+        if o.holepunch {
+            w.key_int(b"ut_holepunch", UT_HOLEPUNCH_ID);
+        }
         w.key_int(b"ut_metadata", UT_METADATA_ID);
         if o.pex {
             w.key_int(b"ut_pex", UT_PEX_ID);
@@ -236,6 +247,7 @@ mod tests {
             listen_port: 6881,
             metadata_size: Some(1234),
             pex: true,
+            holepunch: true,
             upload_only: true,
             prefers_encryption: true,
             your_ip: Some("198.18.0.7".parse().unwrap()),
@@ -253,11 +265,13 @@ mod tests {
                 ut_pex: Some(UT_PEX_ID),
                 lt_donthave: Some(LT_DONTHAVE_ID),
                 upload_only: Some(UPLOAD_ONLY_ID),
+                ut_holepunch: Some(UT_HOLEPUNCH_ID),
             }
         );
         assert!(h.client.unwrap().starts_with("btorrent"));
         let private = ExtHandshake::parse(&ExtHandshake::ours(OurExt::default())).unwrap();
         assert_eq!(private.ids.ut_pex, None);
+        assert_eq!(private.ids.ut_holepunch, None);
         assert!(!private.prefers_encryption);
         assert_eq!(private.metadata_size, None);
         assert_eq!(private.your_ip, None);
@@ -273,13 +287,14 @@ mod tests {
             ExtHandshake::parse(b"d6:yourip3:abce").unwrap().your_ip,
             None
         );
-        let lt = b"d1:md11:lt_donthavei7e11:upload_onlyi3e11:ut_metadatai2e6:ut_pexi1ee13:metadata_sizei31337e1:pi6881e4:reqqi500e1:v16:libtorrent 2.0.8e";
+        let lt = b"d1:md11:lt_donthavei7e11:upload_onlyi3e12:ut_holepunchi4e11:ut_metadatai2e6:ut_pexi1ee13:metadata_sizei31337e1:pi6881e4:reqqi500e1:v16:libtorrent 2.0.8e";
         let h = ExtHandshake::parse(lt).unwrap();
         assert_eq!(h.client.as_deref(), Some("libtorrent 2.0.8"));
         assert_eq!(h.effective_reqq(), 500);
         assert_eq!(h.ids.ut_metadata, Some(2));
         assert_eq!(h.ids.upload_only, Some(3));
         assert_eq!(h.ids.lt_donthave, Some(7));
+        assert_eq!(h.ids.ut_holepunch, Some(4));
         assert_eq!(h.metadata_size, Some(31337));
         let odd = b"d4:reqqi-5e1:v3:abce";
         assert_eq!(

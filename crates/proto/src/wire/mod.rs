@@ -1,7 +1,8 @@
 //! The BitTorrent peer wire protocol (BEP 3) with the fast extension (BEP 6, and its allowed-fast
 //! set) and the extension protocol
 //! (BEP 10): the handshake, the message codec (a tokio-util `Decoder`/`Encoder`), bitfields, and the
-//! extended messages we speak: `ut_metadata` (BEP 9), `ut_pex` (BEP 11) and `lt_donthave` (BEP 54);
+//! extended messages we speak: `ut_metadata` (BEP 9), `ut_pex` (BEP 11), `lt_donthave` (BEP 54) and
+//! `ut_holepunch` (BEP 55);
 //! and the encrypted
 //! handshake (MSE) that may come before the BitTorrent one.
 //!
@@ -15,6 +16,7 @@ pub mod handshake;
 pub mod lt_donthave;
 pub mod message;
 pub mod mse;
+pub mod ut_holepunch;
 pub mod ut_metadata;
 pub mod ut_pex;
 

@@ -18,6 +18,9 @@ pub const FLAG_SEED: u8 = 0x02;
 pub const FLAG_ENCRYPTION: u8 = 0x01;
 /// `added.f` bit: the peer speaks uTP (BEP 29).
 pub const FLAG_UTP: u8 = 0x04;
+/// `added.f` bit: the peer speaks `ut_holepunch` (BEP 55): a peer it cannot dial may be
+/// introduced to it by the one that sent the address.
+pub const FLAG_HOLEPUNCH: u8 = 0x08;
 /// `added.f` bit: the peer is reachable (it accepted a connection).
 pub const FLAG_REACHABLE: u8 = 0x10;
 
