@@ -35,6 +35,7 @@ mod engine_superseed;
 mod engine_swarm;
 mod engine_tracker;
 mod frontends;
+mod holepunch;
 mod lan_two_hosts;
 mod listen_port;
 mod live_settings;

@@ -19,7 +19,8 @@
 //! - [`rpc`]: a `btorrent daemon` with its Transmission RPC, and a client for it;
 //! - [`browser`]: headless Chromium driven through the DevTools protocol (a page's script, keys, files);
 //! - [`build`]: hand-made (often malformed) bencode for hostile-input tests;
-//! - [`netns`]: two hosts on one LAN (network namespaces), for tests across machines;
+//! - [`netns`]: two hosts on one LAN (network namespaces), for tests across machines; two hosts
+//!   each behind a home router's NAT and a relay between them;
 //! - [`web_server`]: a folder served over HTTP with `Range` requests, as a web seed (BEP 19).
 //!
 //! The common parts (data, process, wait, engine) are re-exported at the top.

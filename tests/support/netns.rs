@@ -195,3 +195,188 @@ impl Drop for TwoHosts {
         let _ = ip(&["link", "del", &self.veth]);
     }
 }
+
+/// Two machines each behind a home router's NAT, and one on the open network between them (the
+/// relay, also the routers' way out): five namespaces, made by the test and removed when dropped.
+/// Each router masquerades its LAN behind its WAN address and drops what comes in unasked on the
+/// WAN (a stateful firewall, as a home router's: nothing can dial the machine behind it, and no
+/// state is kept for what was dropped). Needs root, `ip` and `nft` (nftables); tests skip, saying
+/// why, where that fails.
+///
+/// ```text
+///  host A 198.18.6.2 -- 198.18.6.1 router A 198.18.4.2 -- 198.18.4.1 relay
+///  host B 198.18.7.2 -- 198.18.7.1 router B 198.18.5.2 -- 198.18.5.1 relay
+/// ```
+pub struct NattedPair {
+    pub relay: String,
+    pub router_a: String,
+    pub a: String,
+    pub router_b: String,
+    pub b: String,
+}
+
+impl NattedPair {
+    /// The relay's address on router A's side, and on B's.
+    pub const RELAY_FOR_A: &'static str = "198.18.4.1";
+    pub const RELAY_FOR_B: &'static str = "198.18.5.1";
+    /// The routers' WAN addresses: what the relay and the other side see of A and B.
+    pub const PUBLIC_A: &'static str = "198.18.4.2";
+    pub const PUBLIC_B: &'static str = "198.18.5.2";
+
+    pub fn make() -> Result<NattedPair, String> {
+        let nft_runs = Command::new("nft")
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output();
+        if !nft_runs.is_ok_and(|o| o.status.success()) {
+            return Err("`nft` (nftables) cannot run".into());
+        }
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let id = format!("{}{n}", std::process::id());
+        let hosts = NattedPair {
+            relay: format!("bt-nat-relay-{id}"),
+            router_a: format!("bt-nat-ra-{id}"),
+            a: format!("bt-nat-a-{id}"),
+            router_b: format!("bt-nat-rb-{id}"),
+            b: format!("bt-nat-b-{id}"),
+        };
+        for ns in [
+            &hosts.relay,
+            &hosts.router_a,
+            &hosts.a,
+            &hosts.router_b,
+            &hosts.b,
+        ] {
+            ip(&["netns", "add", ns])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        for (side, router, host, relay_ip, public, lan) in [
+            (
+                "a",
+                &hosts.router_a,
+                &hosts.a,
+                Self::RELAY_FOR_A,
+                Self::PUBLIC_A,
+                "198.18.6",
+            ),
+            (
+                "b",
+                &hosts.router_b,
+                &hosts.b,
+                Self::RELAY_FOR_B,
+                Self::PUBLIC_B,
+                "198.18.7",
+            ),
+        ] {
+            let wan = format!("btw{side}{id}");
+            let router_lan = format!("{lan}.1");
+            link(
+                (&hosts.relay, &format!("btx{side}{id}"), relay_ip),
+                (router, &wan, public),
+            )?;
+            link(
+                (router, &format!("btl{side}{id}"), &router_lan),
+                (host, &format!("bth{side}{id}"), &format!("{lan}.2")),
+            )?;
+            ip(&["-n", router, "route", "add", "default", "via", relay_ip])?;
+            ip(&["-n", host, "route", "add", "default", "via", &router_lan])?;
+            forwarding(router)?;
+            nft(router, &home_router_rules(&wan))?;
+        }
+        forwarding(&hosts.relay)?;
+        Ok(hosts)
+    }
+
+    /// [`NattedPair::make`], or `None` (the test then ends) after printing why it cannot be made.
+    pub fn make_or_skip() -> Option<NattedPair> {
+        NattedPair::make()
+            .inspect_err(|why| {
+                println!("skipped: five network namespaces and nftables are needed (root, iproute2, nft): {why}")
+            })
+            .ok()
+    }
+}
+
+impl Drop for NattedPair {
+    fn drop(&mut self) {
+        // The veth pairs go with their namespaces.
+        for ns in [
+            &self.relay,
+            &self.router_a,
+            &self.a,
+            &self.router_b,
+            &self.b,
+        ] {
+            let _ = ip(&["netns", "del", ns]);
+        }
+    }
+}
+
+/// A veth pair between two namespaces, each end with its /24 address, both up.
+fn link(one: (&str, &str, &str), other: (&str, &str, &str)) -> Result<(), String> {
+    ip(&[
+        "link", "add", one.1, "type", "veth", "peer", "name", other.1,
+    ])?;
+    for (ns, dev, addr) in [one, other] {
+        ip(&["link", "set", dev, "netns", ns])?;
+        ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
+        ip(&["-n", ns, "link", "set", dev, "up"])?;
+    }
+    Ok(())
+}
+
+/// Turns IPv4 forwarding on in `ns`.
+fn forwarding(ns: &str) -> Result<(), String> {
+    let out = TwoHosts::exec(ns, "sysctl")
+        .args(["-qw", "net.ipv4.ip_forward=1"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run sysctl in {ns}: {e}"))?;
+    out.status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("sysctl in {ns}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// A home router's rules with WAN interface `wan`: the LAN masqueraded behind the WAN address
+/// (source ports kept where free, as most routers do), and nothing new let in from the WAN, neither
+/// to the router nor through it. A packet dropped in `input` leaves no connection state behind.
+fn home_router_rules(wan: &str) -> String {
+    format!(
+        "table ip nat {{
+           chain post {{ type nat hook postrouting priority srcnat; policy accept;
+             oifname \"{wan}\" masquerade; }}
+         }}
+         table inet fw {{
+           chain input {{ type filter hook input priority filter; policy accept;
+             iifname \"{wan}\" ct state new drop; }}
+           chain forward {{ type filter hook forward priority filter; policy accept;
+             iifname \"{wan}\" ct state new drop; }}
+         }}"
+    )
+}
+
+/// Loads `rules` into the nftables of `ns`.
+fn nft(ns: &str, rules: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = TwoHosts::exec(ns, "nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run nft in {ns}: {e}"))?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(rules.as_bytes())
+        .map_err(|e| format!("nft in {ns}: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("nft in {ns}: {e}"))?;
+    out.status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("nft in {ns}: {}", String::from_utf8_lossy(&out.stderr)))
+}

@@ -358,6 +358,9 @@ impl Conn {
                         }
                     }
                     self.ext_state.on_handshake(&self.t, &h);
+                    self.sh
+                        .holepunch
+                        .store(h.ids.ut_holepunch.is_some(), Ordering::Relaxed);
                     // Not a second seed for super-seeding: a partial seed says it too.
                     self.set_peer_upload_only(h.upload_only);
                 } else if id == LT_DONTHAVE_ID {
@@ -703,14 +706,16 @@ impl Conn {
     }
 
     fn on_commands(&mut self) -> anyhow::Result<()> {
-        let (cancels, close, withdrawn) = {
+        let (cancels, close, withdrawn, holepunch) = {
             let mut cmds = self.sh.cmds.lock();
             let w = std::mem::take(&mut cmds.withdrawn);
-            (std::mem::take(&mut cmds.cancels), cmds.close.take(), w)
+            let h = std::mem::take(&mut cmds.holepunch);
+            (std::mem::take(&mut cmds.cancels), cmds.close.take(), w, h)
         };
         if let Some(why) = close {
             anyhow::bail!("{why}");
         }
+        super::holepunch::send_queued(&self.out, self.ext_state.ids().ut_holepunch, holepunch);
         self.on_withdrawn(&withdrawn)?;
         if !cancels.is_empty() {
             // The picker gave these blocks to others already (endgame's duplicates, which

@@ -16,21 +16,25 @@
 //!   once every [`PEX_INTERVAL`], at most 50 of each per message. What a peer sends is taken at most
 //!   once every [`PEX_MIN_GAP`] (more often is ignored): its `added` peers (50 at most) join the
 //!   torrent's known addresses as [`Source::Pex`](crate::known::Source::Pex); `dropped` is not trusted to remove anything.
+//!   Peers that speak `ut_holepunch` are flagged so (0x08), and the sender of such an address is
+//!   the one asked to introduce us to it ([`super::holepunch`], which `ut_holepunch` messages go
+//!   to).
 //!
 //! Errors here are `anyhow` and stay inside the engine: they end the connection and are logged;
 //! nothing public returns them (see [`crate::error`]).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::peer::PeerShared;
 use super::sender::OutQueue;
 use super::torrent::Torrent;
-use btorrent_proto::wire::extension::{ExtIds, OurExt, UT_METADATA_ID, UT_PEX_ID};
+use btorrent_proto::wire::extension::{ExtIds, OurExt, UT_HOLEPUNCH_ID, UT_METADATA_ID, UT_PEX_ID};
 use btorrent_proto::wire::ut_metadata::{self, MetadataMsg};
 use btorrent_proto::wire::ut_pex::{
-    PexMsg, FLAG_ENCRYPTION, FLAG_REACHABLE, FLAG_SEED, FLAG_UTP, MAX_PEX_PEERS,
+    PexMsg, FLAG_ENCRYPTION, FLAG_HOLEPUNCH, FLAG_REACHABLE, FLAG_SEED, FLAG_UTP, MAX_PEX_PEERS,
 };
 use btorrent_proto::wire::{ExtHandshake, Message};
 
@@ -61,6 +65,7 @@ pub(crate) fn our_handshake(t: &Torrent, upload_only: bool, peer: std::net::IpAd
         listen_port: t.ctx.listen_addr().port(),
         metadata_size: Some(t.meta.info_bytes().len() as u64),
         pex: !t.meta.info.private && t.ctx.pex(),
+        holepunch: super::holepunch::offered(t),
         upload_only,
         prefers_encryption: matches!(
             t.ctx.encryption(),
@@ -83,6 +88,8 @@ pub(crate) struct PeerExt {
     /// The addresses our last PEX message left the peer knowing.
     pex_sent: HashSet<SocketAddr>,
     last_pex_in: Option<Instant>,
+    /// `ut_holepunch` messages taken in the current window.
+    holepunch: super::holepunch::Budget,
 }
 
 impl PeerExt {
@@ -94,6 +101,7 @@ impl PeerExt {
             pex_due: None,
             pex_sent: HashSet::new(),
             last_pex_in: None,
+            holepunch: super::holepunch::Budget::new(),
         }
     }
 
@@ -114,7 +122,7 @@ impl PeerExt {
     /// An extended message other than the handshake, by the id we gave its extension.
     pub(crate) fn on_message(
         &mut self,
-        t: &Torrent,
+        t: &Arc<Torrent>,
         sh: &PeerShared,
         out: &OutQueue,
         id: u8,
@@ -132,6 +140,11 @@ impl PeerExt {
             }
             UT_PEX_ID => {
                 self.on_pex(t, sh, payload);
+                Ok(())
+            }
+            UT_HOLEPUNCH_ID => {
+                let their_id = self.ids.ut_holepunch;
+                super::holepunch::on_message(t, sh, out, their_id, &mut self.holepunch, payload);
                 Ok(())
             }
             other => {
@@ -187,7 +200,9 @@ impl PeerExt {
         match PexMsg::parse(payload) {
             Ok(m) => {
                 tracing::debug!(peer = %sh.addr, added = m.added.len(), "peer exchange");
-                t.add_exchanged(&m.added);
+                // It may introduce us to the peers it names (BEP 55) if it speaks the extension.
+                let introducer = self.ids.ut_holepunch.map(|_| sh.key);
+                t.add_exchanged(&m.added, introducer);
             }
             // A peer that cannot spell PEX is not worth closing for: its message is dropped.
             Err(e) => tracing::debug!(peer = %sh.addr, "bad ut_pex message: {e}"),
@@ -259,6 +274,9 @@ fn pex_peers(t: &Torrent, to: &PeerShared) -> Vec<(SocketAddr, u8)> {
             }
             if p.utp {
                 flags |= FLAG_UTP;
+            }
+            if p.holepunch.load(std::sync::atomic::Ordering::Relaxed) {
+                flags |= FLAG_HOLEPUNCH;
             }
             Some((listen, flags))
         })

@@ -70,6 +70,14 @@ pub(crate) struct KnownPeer {
     ///
     /// [`Metainfo::second_info_hash`]: btorrent_proto::metainfo::Metainfo::second_info_hash
     pub second_swarm: bool,
+    /// The connected peer whose exchange named this address as speaking `ut_holepunch`: the one
+    /// asked to introduce us when a dial fails (see [`crate::holepunch`]).
+    pub introducer: Option<crate::picker::PeerKey>,
+    /// When we last asked for an introduction to it.
+    pub rendezvous_at: Option<Instant>,
+    /// Dials left that a relay's `connect` asked for: over uTP, at once, and never followed by
+    /// another rendezvous.
+    pub punches: u8,
 }
 
 impl Source {
@@ -100,6 +108,9 @@ impl KnownPeer {
             encrypt_first: false,
             over: None,
             second_swarm: false,
+            introducer: None,
+            rendezvous_at: None,
+            punches: 0,
         }
     }
 

@@ -57,7 +57,9 @@
 //!   local network and peers that connect to us for it, checked against the info-hash
 //!   ([`metadata`]); for a v2 torrent (BEP 52) also its piece layers, asked of those peers. Every
 //!   torrent serves its own dictionary to peers ([`ext`]) (a v2 one its piece layers too, answering
-//!   hash requests), and exchanges peers with them (PEX) unless it is private. A hybrid torrent is
+//!   hash requests), and exchanges peers with them (PEX) unless it is private; two of its peers
+//!   behind NATs that cannot dial each other are introduced through a third ([`holepunch`], BEP
+//!   55). A hybrid torrent is
 //!   in two swarms, its v1 and its v2 info-hash
 //!   ([`Metainfo::swarm_ids`](btorrent_proto::metainfo::Metainfo::swarm_ids)): announced under
 //!   both, a peer naming either taken ([`Session::in_swarm`]), a peer dialed in the swarm it was
@@ -153,6 +155,7 @@ pub mod ext;
 pub mod fd_budget;
 pub mod file_cache;
 pub mod groups;
+pub mod holepunch;
 mod hot;
 pub mod interfaces;
 pub mod ip_filter;

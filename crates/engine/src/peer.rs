@@ -52,6 +52,8 @@ pub(crate) struct Cmds {
     pub close: Option<String>,
     /// Pieces we withdrew (bad on disk): requests for them are dropped (see `disk_check`).
     pub withdrawn: Vec<u32>,
+    /// `ut_holepunch` messages to send it (see [`super::holepunch`]).
+    pub holepunch: Vec<btorrent_proto::wire::ut_holepunch::HolepunchMsg>,
 }
 
 /// The part of a connection other tasks may touch.
@@ -84,6 +86,8 @@ pub(crate) struct PeerShared {
     pub(crate) seed: AtomicBool,
     /// It wants nothing more (BEP 21 `upload_only`): a seed or a partial seed.
     pub(crate) upload_only: AtomicBool,
+    /// It offered `ut_holepunch` (BEP 55) in its extension handshake.
+    pub(crate) holepunch: AtomicBool,
     /// The pieces it has (the reader's count of its bitfield) and our requests waiting on it: figures
     /// for [`super::PeerInfo`], kept by the reader.
     pub(crate) pieces: AtomicU32,
@@ -150,6 +154,7 @@ pub(crate) async fn dial(
         Err(e) => {
             tracing::debug!(peer = %addr, "dial failed: {e}");
             t.core.lock().known.dial_failed(addr, backoff);
+            super::holepunch::after_failed_dial(&t, addr, &run);
             // Its place in the dial list is free: the next address is dialed at once.
             t.wake.notify_one();
         }
@@ -215,7 +220,16 @@ pub(crate) async fn serve(
 ) {
     let registered = register(&t, &hs, addr, known, stream.encrypted(), stream.utp());
     let (sh, have, cursor, super_seed) = match registered {
-        Ok(r) => r,
+        Ok(r) => {
+            let transport = if stream.utp() { "uTP" } else { "TCP" };
+            let way = if known.is_some() {
+                "dialed"
+            } else {
+                "incoming"
+            };
+            tracing::debug!(peer = %addr, "connected ({way}, {transport})");
+            r
+        }
         Err(why) => {
             tracing::debug!(peer = %addr, "refused: {why}");
             let mut c = t.core.lock();
@@ -350,6 +364,7 @@ fn register(
         optimistic: AtomicBool::new(false),
         seed: AtomicBool::new(false),
         upload_only: AtomicBool::new(false),
+        holepunch: AtomicBool::new(false),
         pieces: AtomicU32::new(0),
         requests: AtomicU32::new(0),
         down_rate: AtomicU64::new(0),

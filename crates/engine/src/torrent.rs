@@ -297,7 +297,7 @@ impl Torrent {
     }
 
     /// Not ourselves, not port 0, not banned.
-    fn worth_knowing(&self, c: &Core, a: &SocketAddr) -> bool {
+    pub(crate) fn worth_knowing(&self, c: &Core, a: &SocketAddr) -> bool {
         *a != self.ctx.listen_addr()
             && a.port() != 0
             && !c.own_addrs.contains(a)
@@ -315,9 +315,15 @@ impl Torrent {
     /// lock so that no dial comes between: one flagged as preferring encryption is dialed with the
     /// encrypted handshake first; one flagged as a seed or upload only, and never heard from
     /// ourselves, is taken to want nothing ([`KnownPeer::of_use`]: not dialed while we want
-    /// nothing either).
-    pub(crate) fn add_exchanged(&self, added: &[(SocketAddr, u8)]) {
-        use btorrent_proto::wire::ut_pex::{FLAG_ENCRYPTION, FLAG_SEED};
+    /// nothing either); one flagged as speaking `ut_holepunch` has `introducer` (the peer that
+    /// sent the exchange, when it speaks it too) to ask for an introduction if it cannot be
+    /// dialed ([`super::holepunch`]).
+    pub(crate) fn add_exchanged(
+        &self,
+        added: &[(SocketAddr, u8)],
+        introducer: Option<super::picker::PeerKey>,
+    ) {
+        use btorrent_proto::wire::ut_pex::{FLAG_ENCRYPTION, FLAG_HOLEPUNCH, FLAG_SEED};
         let mut c = self.core.lock();
         for &(a, flags) in added {
             if !self.worth_knowing(&c, &a) {
@@ -326,6 +332,9 @@ impl Torrent {
             c.known.add(a, Source::Pex);
             if let Some(k) = c.known.get_mut(&a) {
                 k.encrypt_first |= flags & FLAG_ENCRYPTION != 0;
+                if flags & FLAG_HOLEPUNCH != 0 && introducer.is_some() {
+                    k.introducer = introducer;
+                }
                 if !k.answered {
                     k.wants_nothing = flags & FLAG_SEED != 0;
                 }
