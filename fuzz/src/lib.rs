@@ -12,10 +12,11 @@
 //!   it accepts is within the torrent (indexes, blocks, bitfield length), re-encodes to a frame that
 //!   decodes to the same message, and an error is one short line; the extension handshake parser
 //!   never panics and keeps a client name short and free of control characters;
-//! - the `ut_metadata` (BEP 9) and `ut_pex` (BEP 11) decoders never panic; what they accept is within
+//! - the `ut_metadata` (BEP 9), `ut_pex` (BEP 11) and `ut_holepunch` (BEP 55) decoders never panic;
+//!   what they accept is within
 //!   bounds (a data piece of the right length for its index of a dictionary of 1 B to 16 MiB; at most 50
-//!   added and 50 dropped peers, none on port 0) and re-encodes to the same message; an error is one
-//!   short line.
+//!   added and 50 dropped peers, none on port 0; an address not on port 0) and re-encodes to the
+//!   same message; an error is one short line.
 //!
 //! A violated property panics, which is what both harnesses report.
 
@@ -437,6 +438,23 @@ pub fn ut_pex(data: &[u8]) {
             assert!(m.added.iter().all(|(a, _)| a.port() != 0));
             assert!(m.dropped.iter().all(|a| a.port() != 0));
             assert_eq!(PexMsg::parse(&m.encode()), Ok(m));
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(!msg.is_empty() && msg.len() <= MAX_ERROR_LEN && !msg.contains('\n'));
+        }
+    }
+}
+
+/// The `ut_holepunch` decoder: see the module docs.
+pub fn ut_holepunch(data: &[u8]) {
+    use btorrent::wire::ut_holepunch::HolepunchMsg;
+    match HolepunchMsg::parse(data) {
+        Ok(m) => {
+            assert!(m.addr.port() != 0);
+            let again = m.encode();
+            assert!(again.len() <= data.len(), "{m:?} grew when encoded again");
+            assert_eq!(HolepunchMsg::parse(&again), Ok(m));
         }
         Err(e) => {
             let msg = e.to_string();

@@ -1,12 +1,15 @@
-//! The `ut_metadata` and `ut_pex` fuzz targets' properties (`fuzz/src/lib.rs`), checked on stable Rust
+//! The `ut_metadata`, `ut_pex` and `ut_holepunch` fuzz targets' properties (`fuzz/src/lib.rs`),
+//! checked on stable Rust
 //! in every test run: real messages (requests, rejects, data pieces, PEX with IPv4 and IPv6 peers and
-//! flags) mutated with the bencode mutator of the .torrent fuzz test, from a fixed seed so a failure
-//! reproduces. `cargo +nightly fuzz run ut_metadata` / `ut_pex` are the coverage-guided runs.
+//! flags, holepunch messages of each type and address family) mutated with the bencode mutator of
+//! the .torrent fuzz test, from a fixed seed so a failure reproduces. `cargo +nightly fuzz run
+//! ut_metadata` / `ut_pex` / `ut_holepunch` are the coverage-guided runs.
 
 use std::net::SocketAddr;
 
 use crate::fuzz_checks as checks;
 use crate::metainfo_fuzz::mutation_run;
+use btorrent::wire::ut_holepunch::{HolepunchError, HolepunchMsg};
 use btorrent::wire::ut_metadata::{data_for, MetadataMsg};
 use btorrent::wire::ut_pex::PexMsg;
 
@@ -51,5 +54,23 @@ fn mutated_ut_pex_messages_keep_the_decoders_guarantees() {
         PexMsg::parse(input).is_ok()
     });
     eprintln!("{done} mutated ut_pex messages, {accepted} accepted");
+    assert!(accepted > 0 && accepted < done, "{accepted} of {done}");
+}
+
+#[test]
+fn mutated_ut_holepunch_messages_keep_the_decoders_guarantees() {
+    let v4: SocketAddr = "198.18.0.12:6881".parse().unwrap();
+    let v6: SocketAddr = "[2001:db8::7]:51413".parse().unwrap();
+    let seeds = vec![
+        HolepunchMsg::rendezvous(v4).encode(),
+        HolepunchMsg::connect(v6).encode(),
+        HolepunchMsg::error(v4, HolepunchError::NoSupport).encode(),
+        HolepunchMsg::error(v6, HolepunchError::Other(7)).encode(),
+    ];
+    let (done, accepted) = mutation_run(&seeds, 100_000, 0x0B_E955, |input| {
+        checks::ut_holepunch(input);
+        HolepunchMsg::parse(input).is_ok()
+    });
+    eprintln!("{done} mutated ut_holepunch messages, {accepted} accepted");
     assert!(accepted > 0 && accepted < done, "{accepted} of {done}");
 }
