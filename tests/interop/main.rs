@@ -8,6 +8,7 @@ mod dht_interop;
 mod donthave_interop;
 mod encryption_interop;
 mod engine_interop;
+mod holepunch_interop;
 mod lsd_interop;
 mod magnet_interop;
 mod metainfo_interop;

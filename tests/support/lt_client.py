@@ -12,7 +12,8 @@ LT_ENC=forced it makes and takes encrypted connections only (message stream encr
 peer that cannot encrypt is never connected). With LT_UTP=only it makes and takes uTP connections
 only (BEP 29; TCP off both ways). With LT_PEERS=1 it prints, whenever it changes, how many pieces
 it knows each peer has, `PEER <ip>:<port> HAS <k>/<n>`, and `PEER <ip>:<port> GONE` when one
-disconnects. With LT_FILES=<priorities> (comma-separated, one per file, 0 to skip) a leecher fetches
+disconnects. With LT_CONNECT=<ip>:<port> it dials that peer once the torrent is added (and again
+every 10 s while it is not connected). With LT_FILES=<priorities> (comma-separated, one per file, 0 to skip) a leecher fetches
 those files alone, prints FINISHED once it has them (a partial seed) and stays; when the file named
 by LT_WANT_ALL appears it wants every file (WANTS ALL), and exits once it seeds.
 
@@ -88,6 +89,9 @@ want_all = os.environ.get("LT_WANT_ALL")
 if files:
     p.file_priorities = files
 h = ses.add_torrent(p)
+connect = os.environ.get("LT_CONNECT")
+connect = (connect.rpartition(":")[0], int(connect.rpartition(":")[2])) if connect else None
+dialed = 0
 finished = False
 if lsd:
     print("READY", flush=True)
@@ -110,6 +114,10 @@ while time.time() - start < 150:
         for addr in [a for a in peer_has if a not in now]:
             del peer_has[addr]
             print("PEER %s GONE" % addr, flush=True)
+    if connect and time.time() - dialed > 10:
+        dialed = time.time()
+        if not any(pi.ip == connect for pi in h.get_peer_info()):
+            h.connect_peer(connect)
     st = h.status()
     if files and st.is_finished and not st.is_seeding and not finished:
         print("FINISHED", flush=True)

@@ -1,7 +1,8 @@
 //! Two machines on one LAN for the tests: two network namespaces joined by a veth pair (198.18.0.1
 //! and 198.18.0.2, the range set aside for benchmarks), made by the test and removed when dropped
 //! (however the test ends), and commands run in either. Making them needs root and `ip` (iproute2);
-//! tests skip, saying why, where that fails.
+//! tests skip, saying why, where that fails. And two machines each behind a home router's NAT,
+//! with a relay on the open network between them ([`NattedPair`]).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -222,6 +223,8 @@ impl NattedPair {
     /// The routers' WAN addresses: what the relay and the other side see of A and B.
     pub const PUBLIC_A: &'static str = "198.18.4.2";
     pub const PUBLIC_B: &'static str = "198.18.5.2";
+    /// Host A's own address, on its LAN.
+    pub const HOST_A: &'static str = "198.18.6.2";
 
     pub fn make() -> Result<NattedPair, String> {
         let nft_runs = Command::new("nft")
@@ -288,6 +291,75 @@ impl NattedPair {
         Ok(hosts)
     }
 
+    /// B seeds a file of `size` random bytes (a torrent with no tracker, made in `b_dir`) and the
+    /// relay takes part too, downloading a trickle (2 KB/s: what it can pass on is next to
+    /// nothing). B takes no peer exchange: it learns no address but by an introduction, so it
+    /// never dials A on its own (two peers that keep dialing each other over uTP may open their
+    /// routers by chance). B is given the relay alone and is connected to it on return; a copy of
+    /// the torrent is in `relay_dir/photos.torrent` and `a_dir/photos.torrent`.
+    pub async fn relay_and_seed_on_b(
+        &self,
+        relay_dir: &Path,
+        b_dir: &Path,
+        a_dir: &Path,
+        size: usize,
+    ) -> RelayAndSeed {
+        use super::Proc;
+        let data = super::write_random(&b_dir.join("output/photos.bin"), size, 55);
+        std::fs::write(b_dir.join("torrents.toml"), "[settings]\npex = false\n").unwrap();
+        super::run_ok(
+            &mut TwoHosts::btorrent(
+                &self.b,
+                b_dir,
+                &["create", "output/photos.bin", "--no-tracker"],
+            ),
+            std::time::Duration::from_secs(30),
+        );
+        let torrent = b_dir.join("torrents/photos.bin.torrent");
+        for dir in [relay_dir, a_dir] {
+            std::fs::copy(&torrent, dir.join("photos.torrent")).unwrap();
+        }
+        let relay = Proc::spawn_logged(
+            TwoHosts::btorrent(
+                &self.relay,
+                relay_dir,
+                &["start", "photos.torrent", "--seed", "--down-limit", "2K"],
+            )
+            .env("RUST_LOG", HOLEPUNCH_LOG),
+            relay_dir.join("relay.log"),
+        );
+        let relay_for_b = format!("{}:6881", Self::RELAY_FOR_B);
+        let b = Proc::spawn_logged(
+            TwoHosts::btorrent(
+                &self.b,
+                b_dir,
+                &[
+                    "start",
+                    "torrents/photos.bin.torrent",
+                    "--seed",
+                    "--peer",
+                    &relay_for_b,
+                ],
+            )
+            .env("RUST_LOG", HOLEPUNCH_LOG),
+            b_dir.join("b.log"),
+        );
+        // The relay's first peer exchange to A must name B: A starts once B is the relay's peer.
+        let b_seen = format!("peer={}:", Self::PUBLIC_B);
+        super::wait_until_async(
+            "B to connect to the relay",
+            std::time::Duration::from_secs(30),
+            || async {
+                relay
+                    .log_text()
+                    .lines()
+                    .any(|l| l.contains(&b_seen) && l.contains("connected (incoming"))
+            },
+        )
+        .await;
+        RelayAndSeed { relay, b, data }
+    }
+
     /// [`NattedPair::make`], or `None` (the test then ends) after printing why it cannot be made.
     pub fn make_or_skip() -> Option<NattedPair> {
         NattedPair::make()
@@ -296,6 +368,24 @@ impl NattedPair {
             })
             .ok()
     }
+}
+
+/// What `RUST_LOG` the btorrents of a [`NattedPair`] log with: connections and introductions.
+pub const HOLEPUNCH_LOG: &str =
+    "btorrent_engine::holepunch=debug,btorrent_engine::peer=debug,btorrent_engine=info";
+
+/// The relay and B's seed of [`NattedPair::relay_and_seed_on_b`], and the bytes B seeds.
+pub struct RelayAndSeed {
+    pub relay: super::Proc,
+    pub b: super::Proc,
+    pub data: Vec<u8>,
+}
+
+/// Whether `log` shows a uTP connection with a peer at `ip`.
+pub fn met_over_utp(log: &str, ip: &str) -> bool {
+    let peer = format!("peer={ip}:");
+    log.lines()
+        .any(|l| l.contains(&peer) && l.contains("connected (") && l.contains("uTP)"))
 }
 
 impl Drop for NattedPair {

@@ -1,0 +1,65 @@
+//! Holepunch (BEP 55) with libtorrent: python3-libtorrent behind one home router's NAT, a btorrent
+//! seed behind another, a btorrent relay between them ([`NattedPair`]). libtorrent learns the seed
+//! from the relay's peer exchange (flagged as taking introductions), cannot dial it, asks the relay
+//! for a rendezvous, takes the relay's `connect` and downloads from the seed over uTP.
+//! Skipped, saying why, where the namespaces or nftables are not to be had.
+
+use std::time::Duration;
+
+use crate::support::clients::LT_CLIENT;
+use crate::support::netns::{met_over_utp, NattedPair, TwoHosts};
+use crate::support::Proc;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3-libtorrent, root, iproute2 and nftables"]
+async fn libtorrent_behind_a_nat_is_introduced_to_a_btorrent_seed_behind_another() {
+    let Some(hosts) = NattedPair::make_or_skip() else {
+        return;
+    };
+    let dirs = [(); 3].map(|_| tempfile::tempdir().unwrap());
+    let [relay_dir, a_dir, b_dir] = dirs.each_ref().map(|d| d.path());
+    let seeded = hosts
+        .relay_and_seed_on_b(relay_dir, b_dir, a_dir, 4 << 20)
+        .await;
+
+    // libtorrent on A, over uTP alone (the holepunch's transport; libtorrent asks for an
+    // introduction after a failed uTP dial only when it may not dial over TCP).
+    let mut lt = TwoHosts::exec(&hosts.a, "/usr/bin/python3");
+    lt.arg(LT_CLIENT)
+        .arg("leech")
+        .arg(a_dir.join("photos.torrent"))
+        .arg(a_dir)
+        .arg("6881")
+        .env("LT_INTERFACE", NattedPair::HOST_A)
+        .env("LT_PEERS", "1")
+        .env("LT_UTP", "only")
+        .env("LT_CONNECT", format!("{}:6881", NattedPair::RELAY_FOR_A));
+    let mut leech = Proc::spawn_logged(&mut lt, a_dir.join("lt.log"));
+    let status = leech.wait_exit(Duration::from_secs(170)).await;
+    let logs = || {
+        format!(
+            "libtorrent:\n{}\nrelay:\n{}\nB:\n{}",
+            leech.log_text(),
+            seeded.relay.log_text(),
+            seeded.b.log_text()
+        )
+    };
+    assert!(status.success(), "libtorrent's download failed: {}", logs());
+    let downloaded = std::fs::read(a_dir.join("photos.bin")).unwrap();
+    assert!(
+        downloaded == seeded.data,
+        "libtorrent's bytes differ from B's"
+    );
+    assert!(
+        seeded.relay.log_text().contains("holepunch: introduced"),
+        "{}",
+        logs()
+    );
+    assert!(
+        met_over_utp(&seeded.b.log_text(), NattedPair::PUBLIC_A),
+        "{}",
+        logs()
+    );
+    drop(seeded);
+    drop(hosts);
+}
