@@ -16,11 +16,8 @@ async fn libtorrent_behind_a_nat_is_introduced_to_a_btorrent_seed_behind_another
     let Some(hosts) = NattedPair::make_or_skip() else {
         return;
     };
-    let dirs = [(); 3].map(|_| tempfile::tempdir().unwrap());
-    let [relay_dir, a_dir, b_dir] = dirs.each_ref().map(|d| d.path());
-    let seeded = hosts
-        .relay_and_seed_on_b(relay_dir, b_dir, a_dir, 4 << 20)
-        .await;
+    let seeded = hosts.relay_and_seed_on_b(4 << 20).await;
+    let a_dir = seeded.a_dir();
 
     // libtorrent on A, over uTP alone (the holepunch's transport; libtorrent asks for an
     // introduction after a failed uTP dial only when it may not dial over TCP).

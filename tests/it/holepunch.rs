@@ -30,11 +30,8 @@ async fn two_hosts_behind_nats_are_introduced_by_a_peer_both_reach() {
     let Some(hosts) = NattedPair::make_or_skip() else {
         return;
     };
-    let dirs = [(); 3].map(|_| tempfile::tempdir().unwrap());
-    let [relay_dir, a_dir, b_dir] = dirs.each_ref().map(|d| d.path());
-    let seeded = hosts
-        .relay_and_seed_on_b(relay_dir, b_dir, a_dir, 4 << 20)
-        .await;
+    let seeded = hosts.relay_and_seed_on_b(4 << 20).await;
+    let a_dir = seeded.a_dir();
 
     let relay_for_a = format!("{}:6881", NattedPair::RELAY_FOR_A);
     let got = process::run(

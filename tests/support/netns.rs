@@ -291,20 +291,16 @@ impl NattedPair {
         Ok(hosts)
     }
 
-    /// B seeds a file of `size` random bytes (a torrent with no tracker, made in `b_dir`) and the
-    /// relay takes part too, downloading a trickle (2 KB/s: what it can pass on is next to
+    /// B seeds a file of `size` random bytes (a torrent with no tracker, made in B's folder) and
+    /// the relay takes part too, downloading a trickle (2 KB/s: what it can pass on is next to
     /// nothing). B takes no peer exchange: it learns no address but by an introduction, so it
     /// never dials A on its own (two peers that keep dialing each other over uTP may open their
     /// routers by chance). B is given the relay alone and is connected to it on return; a copy of
-    /// the torrent is in `relay_dir/photos.torrent` and `a_dir/photos.torrent`.
-    pub async fn relay_and_seed_on_b(
-        &self,
-        relay_dir: &Path,
-        b_dir: &Path,
-        a_dir: &Path,
-        size: usize,
-    ) -> RelayAndSeed {
+    /// the torrent is in the relay's folder and A's, as `photos.torrent`.
+    pub async fn relay_and_seed_on_b(&self, size: usize) -> RelayAndSeed {
         use super::Proc;
+        let dirs = [(); 3].map(|_| tempfile::tempdir().unwrap());
+        let [relay_dir, a_dir, b_dir] = dirs.each_ref().map(|d| d.path());
         let data = super::write_random(&b_dir.join("output/photos.bin"), size, 55);
         std::fs::write(b_dir.join("torrents.toml"), "[settings]\npex = false\n").unwrap();
         super::run_ok(
@@ -357,7 +353,12 @@ impl NattedPair {
             },
         )
         .await;
-        RelayAndSeed { relay, b, data }
+        RelayAndSeed {
+            relay,
+            b,
+            data,
+            dirs,
+        }
     }
 
     /// [`NattedPair::make`], or `None` (the test then ends) after printing why it cannot be made.
@@ -374,11 +375,20 @@ impl NattedPair {
 pub const HOLEPUNCH_LOG: &str =
     "btorrent_engine::holepunch=debug,btorrent_engine::peer=debug,btorrent_engine=info";
 
-/// The relay and B's seed of [`NattedPair::relay_and_seed_on_b`], and the bytes B seeds.
+/// The relay and B's seed of [`NattedPair::relay_and_seed_on_b`], the bytes B seeds, and the
+/// three hosts' folders (removed when dropped).
 pub struct RelayAndSeed {
     pub relay: super::Proc,
     pub b: super::Proc,
     pub data: Vec<u8>,
+    dirs: [tempfile::TempDir; 3],
+}
+
+impl RelayAndSeed {
+    /// Host A's folder, which holds `photos.torrent`.
+    pub fn a_dir(&self) -> &Path {
+        self.dirs[1].path()
+    }
 }
 
 /// Whether `log` shows a uTP connection with a peer at `ip`.
