@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::support::clients::LT_CLIENT;
-use crate::support::netns::{met_over_utp, NattedPair, TwoHosts};
+use crate::support::netns::{met_over_utp, Family, NattedPair, Side, TwoHosts};
 use crate::support::Proc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,7 +16,7 @@ async fn libtorrent_behind_a_nat_is_introduced_to_a_btorrent_seed_behind_another
     let Some(hosts) = NattedPair::make_or_skip() else {
         return;
     };
-    let seeded = hosts.relay_and_seed_on_b(4 << 20).await;
+    let seeded = hosts.relay_and_seed_on_b(Family::V4, 4 << 20).await;
     let a_dir = seeded.a_dir();
 
     // libtorrent on A, over uTP alone (the holepunch's transport; libtorrent asks for an
@@ -30,7 +30,7 @@ async fn libtorrent_behind_a_nat_is_introduced_to_a_btorrent_seed_behind_another
         .env("LT_INTERFACE", NattedPair::HOST_A)
         .env("LT_PEERS", "1")
         .env("LT_UTP", "only")
-        .env("LT_CONNECT", format!("{}:6881", NattedPair::RELAY_FOR_A));
+        .env("LT_CONNECT", NattedPair::relay_for(Family::V4, Side::A));
     let mut leech = Proc::spawn_logged(&mut lt, a_dir.join("lt.log"));
     let status = leech.wait_exit(Duration::from_secs(170)).await;
     let logs = || {
@@ -53,7 +53,10 @@ async fn libtorrent_behind_a_nat_is_introduced_to_a_btorrent_seed_behind_another
         logs()
     );
     assert!(
-        met_over_utp(&seeded.b.log_text(), NattedPair::PUBLIC_A),
+        met_over_utp(
+            &seeded.b.log_text(),
+            &NattedPair::seen_as(Family::V4, Side::A)
+        ),
         "{}",
         logs()
     );

@@ -17,7 +17,7 @@ use btorrent::{Metainfo, PeerId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::netns::{met_over_utp, NattedPair, TwoHosts, HOLEPUNCH_LOG};
+use crate::support::netns::{met_over_utp, Family, NattedPair, Side, TwoHosts, HOLEPUNCH_LOG};
 use crate::support::*;
 
 /// B seeds, A downloads, and the relay (which downloads a trickle) is the only peer each was
@@ -27,13 +27,23 @@ use crate::support::*;
 /// have passed it on (without the introduction, A's download does not end).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hosts_behind_nats_are_introduced_by_a_peer_both_reach() {
+    introduced_through_routers(Family::V4).await;
+}
+
+/// The same over IPv6: no translation, global addresses on both LANs, and the routers' firewalls
+/// letting nothing in unasked, as most home routers do for IPv6.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_behind_ipv6_firewalls_are_introduced_by_a_peer_both_reach() {
+    introduced_through_routers(Family::V6).await;
+}
+
+async fn introduced_through_routers(family: Family) {
     let Some(hosts) = NattedPair::make_or_skip() else {
         return;
     };
-    let seeded = hosts.relay_and_seed_on_b(4 << 20).await;
+    let seeded = hosts.relay_and_seed_on_b(family, 4 << 20).await;
     let a_dir = seeded.a_dir();
-
-    let relay_for_a = format!("{}:6881", NattedPair::RELAY_FOR_A);
+    let relay_for_a = NattedPair::relay_for(family, Side::A);
     let got = process::run(
         TwoHosts::btorrent(
             &hosts.a,
@@ -74,8 +84,8 @@ async fn two_hosts_behind_nats_are_introduced_by_a_peer_both_reach() {
         logs()
     );
     assert!(
-        met_over_utp(&got.stderr, NattedPair::PUBLIC_B)
-            && met_over_utp(&seeded.b.log_text(), NattedPair::PUBLIC_A),
+        met_over_utp(&got.stderr, &NattedPair::seen_as(family, Side::B))
+            && met_over_utp(&seeded.b.log_text(), &NattedPair::seen_as(family, Side::A)),
         "{}",
         logs()
     );

@@ -201,8 +201,9 @@ impl Drop for TwoHosts {
 /// relay, also the routers' way out): five namespaces, made by the test and removed when dropped.
 /// Each router masquerades its LAN behind its WAN address and drops what comes in unasked on the
 /// WAN (a stateful firewall, as a home router's: nothing can dial the machine behind it, and no
-/// state is kept for what was dropped). Needs root, `ip` and `nft` (nftables); tests skip, saying
-/// why, where that fails.
+/// state is kept for what was dropped). The same over IPv6, routed rather than translated
+/// (2001:2:N::/64 beside each 198.18.N.0/24), behind the same firewall. Needs root, `ip` and
+/// `nft` (nftables); tests skip, saying why, where that fails.
 ///
 /// ```text
 ///  host A 198.18.6.2 -- 198.18.6.1 router A 198.18.4.2 -- 198.18.4.1 relay
@@ -217,14 +218,26 @@ pub struct NattedPair {
 }
 
 impl NattedPair {
-    /// The relay's address on router A's side, and on B's.
-    pub const RELAY_FOR_A: &'static str = "198.18.4.1";
-    pub const RELAY_FOR_B: &'static str = "198.18.5.1";
-    /// The routers' WAN addresses: what the relay and the other side see of A and B.
-    pub const PUBLIC_A: &'static str = "198.18.4.2";
-    pub const PUBLIC_B: &'static str = "198.18.5.2";
     /// Host A's own address, on its LAN.
     pub const HOST_A: &'static str = "198.18.6.2";
+
+    /// Where the host of `side` dials the relay over `family` (address and the peer port).
+    pub fn relay_for(family: Family, side: Side) -> String {
+        let net = 4 + side as u8;
+        match family {
+            Family::V4 => format!("198.18.{net}.1:6881"),
+            Family::V6 => format!("[2001:2:{net}::1]:6881"),
+        }
+    }
+
+    /// The address the relay and the other host see the host of `side` at over `family`: its
+    /// router's WAN address over IPv4 (translated), its own over IPv6 (routed); as logs write it.
+    pub fn seen_as(family: Family, side: Side) -> String {
+        match family {
+            Family::V4 => format!("198.18.{}.2", 4 + side as u8),
+            Family::V6 => format!("[2001:2:{}::2]", 6 + side as u8),
+        }
+    }
 
     pub fn make() -> Result<NattedPair, String> {
         let nft_runs = Command::new("nft")
@@ -254,36 +267,87 @@ impl NattedPair {
             ip(&["netns", "add", ns])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
         }
-        for (side, router, host, relay_ip, public, lan) in [
-            (
-                "a",
-                &hosts.router_a,
-                &hosts.a,
-                Self::RELAY_FOR_A,
-                Self::PUBLIC_A,
-                "198.18.6",
-            ),
-            (
-                "b",
-                &hosts.router_b,
-                &hosts.b,
-                Self::RELAY_FOR_B,
-                Self::PUBLIC_B,
-                "198.18.7",
-            ),
+        for (side, router, host, wan_net, lan_net) in [
+            ("a", &hosts.router_a, &hosts.a, 4, 6),
+            ("b", &hosts.router_b, &hosts.b, 5, 7),
         ] {
             let wan = format!("btw{side}{id}");
-            let router_lan = format!("{lan}.1");
+            let (relay_end, lan, host_end) = (
+                format!("btx{side}{id}"),
+                format!("btl{side}{id}"),
+                format!("bth{side}{id}"),
+            );
+            let v4 = |net: u8, host: u8| format!("198.18.{net}.{host}");
+            let v6 = |net: u8, host: u8| format!("2001:2:{net}::{host}");
             link(
-                (&hosts.relay, &format!("btx{side}{id}"), relay_ip),
-                (router, &wan, public),
+                (&hosts.relay, &relay_end, &v4(wan_net, 1)),
+                (router, &wan, &v4(wan_net, 2)),
             )?;
             link(
-                (router, &format!("btl{side}{id}"), &router_lan),
-                (host, &format!("bth{side}{id}"), &format!("{lan}.2")),
+                (router, &lan, &v4(lan_net, 1)),
+                (host, &host_end, &v4(lan_net, 2)),
             )?;
-            ip(&["-n", router, "route", "add", "default", "via", relay_ip])?;
-            ip(&["-n", host, "route", "add", "default", "via", &router_lan])?;
+            for (ns, dev, addr) in [
+                (&*hosts.relay, &relay_end, v6(wan_net, 1)),
+                (router, &wan, v6(wan_net, 2)),
+                (router, &lan, v6(lan_net, 1)),
+                (host, &host_end, v6(lan_net, 2)),
+            ] {
+                let addr = format!("{addr}/64");
+                ip(&["-n", ns, "-6", "addr", "add", &addr, "dev", dev, "nodad"])?;
+            }
+            ip(&[
+                "-n",
+                router,
+                "route",
+                "add",
+                "default",
+                "via",
+                &v4(wan_net, 1),
+            ])?;
+            ip(&[
+                "-n",
+                host,
+                "route",
+                "add",
+                "default",
+                "via",
+                &v4(lan_net, 1),
+            ])?;
+            ip(&[
+                "-n",
+                router,
+                "-6",
+                "route",
+                "add",
+                "default",
+                "via",
+                &v6(wan_net, 1),
+            ])?;
+            ip(&[
+                "-n",
+                host,
+                "-6",
+                "route",
+                "add",
+                "default",
+                "via",
+                &v6(lan_net, 1),
+            ])?;
+            // IPv6 is routed, not translated: the relay reaches the LAN's prefix through the
+            // router, whose firewall alone keeps what comes in unasked out.
+            let lan_prefix = format!("2001:2:{lan_net}::/64");
+            let via = v6(wan_net, 2);
+            ip(&[
+                "-n",
+                &hosts.relay,
+                "-6",
+                "route",
+                "add",
+                &lan_prefix,
+                "via",
+                &via,
+            ])?;
             forwarding(router)?;
             nft(router, &home_router_rules(&wan))?;
         }
@@ -297,7 +361,7 @@ impl NattedPair {
     /// never dials A on its own (two peers that keep dialing each other over uTP may open their
     /// routers by chance). B is given the relay alone and is connected to it on return; a copy of
     /// the torrent is in the relay's folder and A's, as `photos.torrent`.
-    pub async fn relay_and_seed_on_b(&self, size: usize) -> RelayAndSeed {
+    pub async fn relay_and_seed_on_b(&self, family: Family, size: usize) -> RelayAndSeed {
         use super::Proc;
         let dirs = [(); 3].map(|_| tempfile::tempdir().unwrap());
         let [relay_dir, a_dir, b_dir] = dirs.each_ref().map(|d| d.path());
@@ -324,7 +388,7 @@ impl NattedPair {
             .env("RUST_LOG", HOLEPUNCH_LOG),
             relay_dir.join("relay.log"),
         );
-        let relay_for_b = format!("{}:6881", Self::RELAY_FOR_B);
+        let relay_for_b = Self::relay_for(family, Side::B);
         let b = Proc::spawn_logged(
             TwoHosts::btorrent(
                 &self.b,
@@ -341,7 +405,7 @@ impl NattedPair {
             b_dir.join("b.log"),
         );
         // The relay's first peer exchange to A must name B: A starts once B is the relay's peer.
-        let b_seen = format!("peer={}:", Self::PUBLIC_B);
+        let b_seen = format!("peer={}:", Self::seen_as(family, Side::B));
         super::wait_until_async(
             "B to connect to the relay",
             std::time::Duration::from_secs(30),
@@ -391,7 +455,23 @@ impl RelayAndSeed {
     }
 }
 
-/// Whether `log` shows a uTP connection with a peer at `ip`.
+/// The address family a [`NattedPair`] test runs over. IPv4: each router masquerades its LAN;
+/// IPv6: the LANs' addresses are global and routed, each router's firewall alone keeps out what
+/// comes in unasked (a home network's IPv6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+/// One of the two hosts of a [`NattedPair`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    A = 0,
+    B = 1,
+}
+
+/// Whether `log` shows a uTP connection with a peer at `ip` (as [`NattedPair::seen_as`] writes it).
 pub fn met_over_utp(log: &str, ip: &str) -> bool {
     let peer = format!("peer={ip}:");
     log.lines()
@@ -426,10 +506,14 @@ fn link(one: (&str, &str, &str), other: (&str, &str, &str)) -> Result<(), String
     Ok(())
 }
 
-/// Turns IPv4 forwarding on in `ns`.
+/// Turns IPv4 and IPv6 forwarding on in `ns`.
 fn forwarding(ns: &str) -> Result<(), String> {
     let out = TwoHosts::exec(ns, "sysctl")
-        .args(["-qw", "net.ipv4.ip_forward=1"])
+        .args([
+            "-qw",
+            "net.ipv4.ip_forward=1",
+            "net.ipv6.conf.all.forwarding=1",
+        ])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run sysctl in {ns}: {e}"))?;
