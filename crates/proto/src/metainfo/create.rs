@@ -109,7 +109,9 @@ pub fn is_hidden_or_partial(name: &str) -> bool {
 }
 
 /// Lists the files under `root` in the order they go in the torrent: components compared as byte strings.
-/// Symbolic links to folders are not followed.
+/// A symbolic link to a file is listed as that file (its content is shared); links to folders are
+/// not followed, and a link that leads nowhere (its target gone, or a loop) is left out, as
+/// anything that is neither a file nor a folder is.
 pub fn collect_files(root: &Path, exclude_hidden: bool) -> Result<Vec<SourceFile>, MetainfoError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -157,7 +159,11 @@ pub fn collect_files(root: &Path, exclude_hidden: bool) -> Result<Vec<SourceFile
             if ft.is_dir() {
                 subdirs.push((e.path(), comps));
             } else {
-                let m = std::fs::metadata(e.path()).map_err(io(&e.path()))?;
+                let m = match std::fs::metadata(e.path()) {
+                    Ok(m) => m,
+                    Err(_) if ft.is_symlink() => continue,
+                    Err(err) => return Err(io(&e.path())(err)),
+                };
                 if m.is_file() {
                     out.push(SourceFile {
                         disk_path: e.path(),
@@ -476,6 +482,36 @@ mod tests {
     use super::*;
     use sha1::{Digest, Sha1};
     use std::sync::atomic::Ordering;
+
+    /// Symbolic links in a folder: one to a file is shared as the file; one to a folder, one whose
+    /// target is gone and one that loops are left out, and the folder is still shared.
+    #[cfg(unix)]
+    #[test]
+    fn links_to_files_are_followed_and_broken_links_left_out() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("project");
+        std::fs::create_dir_all(top.join("docs")).unwrap();
+        std::fs::write(top.join("docs/readme.txt"), b"read me").unwrap();
+        symlink("docs/readme.txt", top.join("README")).unwrap();
+        symlink("docs", top.join("documentation")).unwrap();
+        symlink("no-such-file", top.join("broken")).unwrap();
+        symlink("loop", top.join("loop")).unwrap();
+        let files = collect_files(&top, false).unwrap();
+        let listed: Vec<(String, u64)> = files
+            .iter()
+            .map(|f| (f.components.join("/"), f.length))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("README".to_string(), 7),
+                ("docs/readme.txt".to_string(), 7)
+            ]
+        );
+        let m = create_torrent(&top, &CreateOptions::default(), &|_, _| {}).unwrap();
+        assert_eq!(m.info.files.len(), 2);
+    }
 
     /// A file its owner may execute is marked `x` (BEP 47) in each kind of torrent, a folder's and a
     /// single file's, and read back as executable; the others are not marked.
