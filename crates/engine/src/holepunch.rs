@@ -2,7 +2,7 @@
 //! behind NATs, each reachable by a third peer they are both connected to, meet over uTP.
 //!
 //! - **As the initiator**: a dial that fails to an address a peer's exchange named as speaking
-//!   `ut_holepunch` (PEX flag 0x08; [`KnownPeer::introducer`] is that peer, while it stays
+//!   `ut_holepunch` (PEX flag 0x08; `KnownPeer::introducer` is that peer, while it stays
 //!   connected) asks the introducer for a `rendezvous` with it, at most once per [`RENDEZVOUS_GAP`]
 //!   per address.
 //! - **As the relay**: a `rendezvous(target)` is answered with `error` when the target is not one of
