@@ -179,6 +179,7 @@ mod tests {
                 offset: 10 * i as u64,
                 padding,
                 executable: false,
+                symlink: None,
             })
             .collect();
         Info {

@@ -41,6 +41,8 @@ struct LtFile {
     offset: u64,
     pad: bool,
     executable: bool,
+    /// A link's target (BEP 47's `l`), as libtorrent reads it.
+    symlink: Option<String>,
 }
 
 /// What libtorrent reports for a .torrent (`lt_probe.py show`).
@@ -588,6 +590,66 @@ fn executable_files_are_marked_as_libtorrent_marks_them() {
         assert_same_as_libtorrent(&ours, &lt_show(&out));
         assert!(ours.info.files.iter().any(|f| f.executable));
     }
+}
+
+/// Links recorded as links (BEP 47's `l` and `symlink path`), to a file and to a folder inside
+/// the folder: libtorrent reads btorrent's as btorrent means them (`b-create --symlinks`), and
+/// btorrent reads libtorrent's (made with its `symlinks` flag) as libtorrent does.
+#[test]
+#[ignore = "needs python3-libtorrent"]
+fn links_are_recorded_and_read_as_libtorrent_records_them() {
+    use std::os::unix::fs::symlink;
+    let fx = fixture();
+    let tree = fx.root.join("data/site");
+    write_tree(&tree, &[("docs/guide.txt", 40_000), ("img/a.bin", 30_000)]);
+    symlink("../docs/guide.txt", tree.join("img/guide")).unwrap();
+    symlink("docs", tree.join("manual")).unwrap();
+    let links = |m: &Metainfo| -> Vec<(String, Option<String>)> {
+        m.info
+            .files
+            .iter()
+            .filter(|f| !f.padding)
+            .map(|f| {
+                let target = f.symlink.as_ref().map(|t| t.display().to_string());
+                (f.path.display().to_string(), target)
+            })
+            .collect()
+    };
+    let as_lt_reads = |t: &LtTorrent| -> Vec<(String, Option<String>)> {
+        let mut v: Vec<_> = t
+            .files
+            .iter()
+            .filter(|f| !f.pad)
+            .map(|f| (f.path.clone(), f.symlink.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    let opts = CreateOptions {
+        piece_length: Some(16384),
+        symlinks: true,
+        ..Default::default()
+    };
+    let out = fx.root.join("ours-links.torrent");
+    let ours = create(&tree, &opts, &out);
+    let want = vec![
+        ("site/docs/guide.txt".to_string(), None),
+        ("site/img/a.bin".to_string(), None),
+        (
+            "site/img/guide".to_string(),
+            Some("site/docs/guide.txt".to_string()),
+        ),
+        ("site/manual".to_string(), Some("site/docs".to_string())),
+    ];
+    assert_eq!(links(&ours), want);
+    assert_eq!(as_lt_reads(&lt_show(&out)), want);
+    let theirs_path = fx.root.join("lt-links.torrent");
+    let lt_opts = serde_json::json!({"v1_only": true, "symlinks": true});
+    let theirs = lt_create(&tree, &theirs_path, 16384, lt_opts);
+    let mut read = links(&Metainfo::load(&theirs_path).unwrap());
+    read.sort();
+    assert_eq!(read, as_lt_reads(&theirs));
+    assert_eq!(read, want);
 }
 
 /// btorrent's torrent of `src` made with `opts` has the very `info` of libtorrent's `theirs`,

@@ -8,7 +8,8 @@
 `check` hash-checks the data under save_path with a libtorrent session that talks to nobody (no trackers,
 web seeds, DHT, LSD, UPnP or NAT-PMP; listening on 127.0.0.1 only) and reports which pieces are valid.
 `create` makes a torrent with libtorrent's own creator; options: trackers (list of tiers), comment,
-private, web_seeds, source (added to the info dict), v1_only, v2_only.
+private, web_seeds, source (added to the info dict), v1_only, v2_only, symlinks (links inside the folder
+recorded as links, BEP 47). Each file's `symlink` is its link target (null for other files).
 
 `info_hash` is the v1 info-hash, or for a v2-only torrent (BEP 52) the SHA-256 one cut to 20 bytes (the
 swarm's id); `info_hash_v2` is the whole SHA-256 one (null for v1 torrents)."""
@@ -51,6 +52,7 @@ def describe(ti):
                 "offset": fs.file_offset(i),
                 "pad": bool(fs.file_flags(i) & lt.file_storage.flag_pad_file),
                 "executable": bool(fs.file_flags(i) & lt.file_storage.flag_executable),
+                "symlink": fs.symlink(i) if fs.file_flags(i) & lt.file_storage.flag_symlink else None,
             }
             for i in range(fs.num_files())
         ],
@@ -99,10 +101,12 @@ def check(path, save_path, timeout):
 
 def create(src, out, piece_length, opts):
     fs = lt.file_storage()
-    lt.add_files(fs, os.path.abspath(src))
+    links = lt.create_torrent.symlinks if opts.get("symlinks") else 0
+    lt.add_files(fs, os.path.abspath(src), flags=links)
     flags = lt.create_torrent.v1_only if opts.get("v1_only") else 0
     if opts.get("v2_only"):
         flags = lt.create_torrent.v2_only
+    flags |= links
     ct = lt.create_torrent(fs, piece_length, flags=flags)
     for tier, urls in enumerate(opts.get("trackers", [])):
         for url in urls:

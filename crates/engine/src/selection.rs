@@ -260,6 +260,7 @@ mod tests {
                     offset,
                     padding: false,
                     executable: false,
+                    symlink: None,
                 };
                 offset += length;
                 e

@@ -16,7 +16,9 @@
 //!   stays valid across it.
 //! - Files are created lazily, on the first write that touches them; zero-length files are created when
 //!   the torrent completes ([`Storage::create_empty_files`]). BEP 47 padding files are never written or
-//!   opened: they read as zeros. A file with BEP 47's `x` attribute is created executable.
+//!   opened: they read as zeros. A file with BEP 47's `x` attribute is created executable; an entry
+//!   with its `l` attribute is made a symbolic link, relative, to its target inside the torrent's
+//!   folder (at the target's name on disk), where nothing is yet: never over a file.
 //! - Verified pieces can be written with direct I/O (`O_DIRECT`, [`Storage::with_direct_writes`]): the
 //!   stretch of a write that is aligned to [`PieceBuf::ALIGN`] in memory and in the file goes from the
 //!   piece buffer to the device with no copy into the page cache (filling fresh page-cache pages was
@@ -529,10 +531,34 @@ impl Storage {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                creating(f.executable).open(&path)?;
+                match &f.symlink {
+                    Some(target) => self.make_link(i, &path, target)?,
+                    None => {
+                        creating(f.executable).open(&path)?;
+                    }
+                }
             }
         }
         Ok(())
+    }
+
+    /// Makes entry `i`, at `path` on disk, a symbolic link to `target` (relative to the data
+    /// folder, inside the torrent's folder: a file of the torrent is found at its name on disk).
+    /// The link is relative, from its own folder, so it holds wherever the data folder moves.
+    /// Anything already at `path` (the link made before, or a file) is left as it is.
+    fn make_link(&self, i: usize, path: &Path, target: &Path) -> io::Result<()> {
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Ok(());
+        }
+        let names = self.names.read();
+        let target = self
+            .info
+            .files
+            .iter()
+            .position(|f| f.path == target)
+            .map_or(target, |j| names.paths[j].as_path());
+        let from = names.paths[i].parent().unwrap_or(Path::new(""));
+        std::os::unix::fs::symlink(relative_to(from, target), path)
     }
 
     /// Drops every open handle (before a move, or when the torrent stops).
@@ -756,6 +782,19 @@ fn open_direct(_path: &Path) -> io::Result<File> {
     ))
 }
 
+/// The path that leads from folder `from` to `to`, both relative to one folder: a `..` for each
+/// component of `from` after what the two share, then the rest of `to`.
+fn relative_to(from: &Path, to: &Path) -> PathBuf {
+    let (from, to): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let shared = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in shared..from.len() {
+        out.push("..");
+    }
+    out.extend(&to[shared..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -772,6 +811,7 @@ mod tests {
                     offset,
                     padding: *padding,
                     executable: false,
+                    symlink: None,
                 };
                 offset += len;
                 f

@@ -461,6 +461,7 @@ mod tests {
             offset: 0,
             padding: false,
             executable: false,
+            symlink: None,
         }
     }
 

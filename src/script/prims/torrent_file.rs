@@ -98,6 +98,9 @@ impl TorrentFile {
                 e.insert("path".into(), f.path.display().to_string().into());
                 e.insert("length".into(), (f.length as i64).into());
                 e.insert("executable".into(), f.executable.into());
+                let link = f.symlink.as_ref();
+                let link = link.map_or(Dynamic::UNIT, |t| t.display().to_string().into());
+                e.insert("symlink".into(), link);
                 Dynamic::from_map(e)
             })
             .collect();
@@ -200,6 +203,7 @@ fn create(
         "web_seeds",
         "v2",
         "hybrid",
+        "symlinks",
     ])?;
     let src = Path::new(path);
     if !src.exists() {
@@ -240,6 +244,7 @@ fn create(
         exclude_hidden: o.bool("exclude_hidden")?,
         v2: o.bool("v2")?,
         hybrid: o.bool("hybrid")?,
+        symlinks: o.bool("symlinks")?,
         threads: 0,
         // Ctrl-C stops the hashing, however large the data.
         cancel: Some(ctx.cancel.clone()),

@@ -38,6 +38,10 @@ pub struct CreateOptions {
     /// qBittorrent make them): v1 clients read its `files` (padding files put each file on a piece
     /// boundary) and `pieces`, v2 clients its `file tree` and `piece layers`. Wins over `v2`.
     pub hybrid: bool,
+    /// Record symbolic links that lead to a file or folder inside the folder as links (BEP 47's
+    /// `l`, as libtorrent's creator does when asked), which a download makes links again, rather
+    /// than sharing what they lead to. v1 torrents only.
+    pub symlinks: bool,
 }
 
 impl CreateOptions {
@@ -62,6 +66,9 @@ pub struct SourceFile {
     pub padding: bool,
     /// Executable by its owner: recorded as BEP 47's `x` attribute, so a download is executable too.
     pub executable: bool,
+    /// A symbolic link to these components below the top folder (BEP 47's `l` and `symlink
+    /// path`): no data (length 0); [`CreateOptions::symlinks`].
+    pub symlink: Option<Vec<String>>,
 }
 
 /// Whether a file with `meta` may be executed by its owner (never on systems without the bit).
@@ -78,10 +85,13 @@ fn is_executable(meta: &std::fs::Metadata) -> bool {
     }
 }
 
-/// A file's BEP 47 `attr` value, if it has one: `p` for padding, `x` for an executable file.
+/// A file's BEP 47 `attr` value, if it has one: `p` for padding, `l` for a link, `x` for an
+/// executable file.
 fn attr(f: &SourceFile) -> Option<&'static [u8]> {
     if f.padding {
         Some(b"p")
+    } else if f.symlink.is_some() {
+        Some(b"l")
     } else if f.executable {
         Some(b"x")
     } else {
@@ -111,8 +121,13 @@ pub fn is_hidden_or_partial(name: &str) -> bool {
 /// Lists the files under `root` in the order they go in the torrent: components compared as byte strings.
 /// A symbolic link to a file is listed as that file (its content is shared); links to folders are
 /// not followed, and a link that leads nowhere (its target gone, or a loop) is left out, as
-/// anything that is neither a file nor a folder is.
-pub fn collect_files(root: &Path, exclude_hidden: bool) -> Result<Vec<SourceFile>, MetainfoError> {
+/// anything that is neither a file nor a folder is. With `links`, a link that leads to a file or
+/// folder inside `root` is listed as a link ([`SourceFile::symlink`]).
+pub fn collect_files(
+    root: &Path,
+    exclude_hidden: bool,
+    links: bool,
+) -> Result<Vec<SourceFile>, MetainfoError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| MetainfoError::Io { path, source }
@@ -125,6 +140,7 @@ pub fn collect_files(root: &Path, exclude_hidden: bool) -> Result<Vec<SourceFile
             length: meta.len(),
             padding: false,
             executable: is_executable(&meta),
+            symlink: None,
         }]);
     }
     if !meta.is_dir() {
@@ -158,6 +174,15 @@ pub fn collect_files(root: &Path, exclude_hidden: bool) -> Result<Vec<SourceFile
             comps.push(name);
             if ft.is_dir() {
                 subdirs.push((e.path(), comps));
+            } else if let Some(target) = links.then(|| link_inside(root, &e.path())).flatten() {
+                out.push(SourceFile {
+                    disk_path: e.path(),
+                    components: comps,
+                    length: 0,
+                    padding: false,
+                    executable: false,
+                    symlink: Some(target),
+                });
             } else {
                 let m = match std::fs::metadata(e.path()) {
                     Ok(m) => m,
@@ -171,6 +196,7 @@ pub fn collect_files(root: &Path, exclude_hidden: bool) -> Result<Vec<SourceFile
                         length: m.len(),
                         padding: false,
                         executable: is_executable(&m),
+                        symlink: None,
                     });
                 }
             }
@@ -179,6 +205,28 @@ pub fn collect_files(root: &Path, exclude_hidden: bool) -> Result<Vec<SourceFile
     }
     out.sort_by(|a, b| a.components.cmp(&b.components));
     Ok(out)
+}
+
+/// Where the symbolic link at `link` (below `root`) leads, as components below `root`, when it is
+/// a link that leads to a file or folder inside `root` (not `root` itself); `None` otherwise.
+fn link_inside(root: &Path, link: &Path) -> Option<Vec<String>> {
+    let to = std::fs::read_link(link).ok()?;
+    let to = link.parent()?.join(to);
+    // Lexically, as the link is read on the other side: `a/../b` is `b`.
+    let mut parts: Vec<String> = Vec::new();
+    for c in to.strip_prefix(root).ok()?.components() {
+        match c {
+            std::path::Component::Normal(n) => parts.push(n.to_str()?.to_string()),
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                parts.pop()?;
+            }
+            _ => return None,
+        }
+    }
+    let real = std::fs::metadata(root.join(parts.iter().collect::<PathBuf>())).ok()?;
+    let inside = !parts.is_empty() && parts.iter().all(|p| is_safe_component(p));
+    (inside && (real.is_file() || real.is_dir())).then_some(parts)
 }
 
 /// Creates a .torrent for the file or folder at `path` and returns it parsed (its bytes are the file to
@@ -204,7 +252,12 @@ pub fn create_torrent(
         .filter(|n| is_safe_component(n))
         .ok_or_else(|| super::cannot_create(format!("{} has no usable name", path.display())))?;
     let is_dir = path.is_dir();
-    let files = collect_files(&path, opts.exclude_hidden)?;
+    if opts.symlinks && (opts.v2 || opts.hybrid) {
+        return Err(super::cannot_create(
+            "links are recorded in v1 torrents only (a v2 or hybrid torrent shares what they lead to)",
+        ));
+    }
+    let files = collect_files(&path, opts.exclude_hidden, opts.symlinks)?;
     let total: u64 = files.iter().map(|f| f.length).sum();
     if files.is_empty() || total == 0 {
         return Err(super::cannot_create(format!(
@@ -327,6 +380,7 @@ impl Making<'_> {
                     length: pad,
                     padding: true,
                     executable: false,
+                    symlink: None,
                 });
             }
         }
@@ -358,7 +412,15 @@ impl Making<'_> {
                 for c in &f.components {
                     w.bytes(c.as_bytes());
                 }
-                w.end().end();
+                w.end();
+                if let Some(target) = &f.symlink {
+                    w.bytes(b"symlink path").begin_list();
+                    for c in target {
+                        w.bytes(c.as_bytes());
+                    }
+                    w.end();
+                }
+                w.end();
             }
             w.end();
             w.buf
@@ -497,7 +559,7 @@ mod tests {
         symlink("docs", top.join("documentation")).unwrap();
         symlink("no-such-file", top.join("broken")).unwrap();
         symlink("loop", top.join("loop")).unwrap();
-        let files = collect_files(&top, false).unwrap();
+        let files = collect_files(&top, false, false).unwrap();
         let listed: Vec<(String, u64)> = files
             .iter()
             .map(|f| (f.components.join("/"), f.length))
@@ -511,6 +573,31 @@ mod tests {
         );
         let m = create_torrent(&top, &CreateOptions::default(), &|_, _| {}).unwrap();
         assert_eq!(m.info.files.len(), 2);
+        // Recorded as links (BEP 47) when asked: the two that lead inside, to a file and a folder.
+        let links: Vec<(String, Option<Vec<String>>)> = collect_files(&top, false, true)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.components.join("/"), f.symlink))
+            .collect();
+        let to = |t: &[&str]| Some(t.iter().map(|c| c.to_string()).collect());
+        assert_eq!(
+            links,
+            [
+                ("README".into(), to(&["docs", "readme.txt"])),
+                ("docs/readme.txt".into(), None),
+                ("documentation".into(), to(&["docs"])),
+            ]
+        );
+        let v2 = CreateOptions {
+            symlinks: true,
+            v2: true,
+            ..Default::default()
+        };
+        let refused = create_torrent(&top, &v2, &|_, _| {}).unwrap_err();
+        assert!(
+            refused.to_string().contains("v1 torrents only"),
+            "{refused}"
+        );
     }
 
     /// A file its owner may execute is marked `x` (BEP 47) in each kind of torrent, a folder's and a

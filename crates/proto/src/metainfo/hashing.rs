@@ -238,7 +238,11 @@ pub fn hash_pieces(
             hashes[i] = h;
         }
     }
-    for (f, was) in files.iter().zip(before).filter(|(f, _)| !f.padding) {
+    for (f, was) in files
+        .iter()
+        .zip(before)
+        .filter(|(f, _)| !f.padding && f.symlink.is_none())
+    {
         let meta = std::fs::metadata(&f.disk_path).map_err(|e| io_error(&f.disk_path, e))?;
         if meta.len() != f.length {
             return Err(changed(&f.disk_path, "changed size"));
@@ -271,6 +275,7 @@ mod tests {
             length: data.len() as u64,
             padding: false,
             executable: false,
+            symlink: None,
         }
     }
 
@@ -352,6 +357,7 @@ mod tests {
             length: 10,
             padding: false,
             executable: false,
+            symlink: None,
         };
         let err = hash_pieces(&[missing], 16 << 10, 1, None, &|_| {}).unwrap_err();
         assert!(err.to_string().contains("gone"), "{err}");

@@ -39,6 +39,11 @@ pub struct FileEntry {
     pub padding: bool,
     /// BEP 47's `x` attribute: the file is made executable when it is created.
     pub executable: bool,
+    /// BEP 47's `l` attribute: a symbolic link to this path (relative to the download folder, like
+    /// `path`, and inside the torrent's folder), made instead of a file. Only for an entry of a
+    /// folder's torrent of length 0 whose `symlink path` is a list of plain components; any other
+    /// link entry is an ordinary (empty) file.
+    pub symlink: Option<PathBuf>,
 }
 
 /// The `info` dictionary, validated.
@@ -246,6 +251,7 @@ fn parse_info_lacking(
                 offset: 0,
                 padding: false,
                 executable: attrs(info.get("attr")).1,
+                symlink: None,
             };
             (vec![file], false)
         }
@@ -294,11 +300,26 @@ fn parse_info_lacking(
     })
 }
 
-/// What a BEP 47 `attr` value (raw, if present) says: (a padding file, an executable one). A value
-/// of another type says nothing, as an unknown letter does.
-pub(super) fn attrs(raw: Option<&[u8]>) -> (bool, bool) {
+/// What a BEP 47 `attr` value (raw, if present) says: (a padding file, an executable one, a
+/// symbolic link). A value of another type says nothing, as an unknown letter does.
+pub(super) fn attrs(raw: Option<&[u8]>) -> (bool, bool, bool) {
     let a = raw.and_then(bencode::as_bytes).unwrap_or_default();
-    (a.contains(&b'p'), a.contains(&b'x'))
+    (a.contains(&b'p'), a.contains(&b'x'), a.contains(&b'l'))
+}
+
+/// The target of link entry `f` of the torrent `name`: its `symlink path` under the torrent's
+/// folder. BEP 47 forbids `.` and `..` there; they are dropped, as libtorrent drops them (its
+/// creator up to 2.0.8 wrote a link's target relative to the link's own folder, `../docs/a`,
+/// which libtorrent then reads as `docs/a`), so no link leads out of the torrent's folder. `None`
+/// when absent, empty, or holding a component no path may hold (a separator, a control
+/// character).
+fn symlink_target(name: &str, f: &Fields) -> Option<PathBuf> {
+    let comps = f.get("symlink path").and_then(path_components)?;
+    let mut target = PathBuf::from(name);
+    for c in comps.into_iter().filter(|c| *c != b"." && *c != b"..") {
+        target.push(component(c, "symlink path component").ok()?);
+    }
+    (target.as_os_str().len() > name.len()).then_some(target)
 }
 
 /// The entries of one dictionary inside the `info` value: `info` itself or the entry of file `file`, with
@@ -433,13 +454,17 @@ fn file_list(
                 )));
             }
         }
-        let (padding, executable) = attrs(f.get("attr"));
+        let (padding, executable, link) = attrs(f.get("attr"));
+        let symlink = (link && length == 0 && !padding)
+            .then(|| symlink_target(name, &f))
+            .flatten();
         files.push(FileEntry {
             path,
             length,
             offset,
             padding,
             executable,
+            symlink,
         });
         offset = offset
             .checked_add(length)
@@ -532,6 +557,52 @@ mod tests {
 
     fn parse_info_at0(info: &[u8]) -> Result<Info, MetainfoError> {
         parse_info(info, 0, None)
+    }
+
+    /// BEP 47 links: a target below the torrent's folder is taken, its `..` dropped (so it cannot
+    /// leave the folder); one that is missing, empty, with a component no path may hold, or of an
+    /// entry with data, makes an ordinary file.
+    #[test]
+    fn link_entries_lead_only_inside_the_torrent() {
+        /// A file's path, its length, and the target its entry names.
+        type Entry<'a> = (&'a [u8], i64, Option<&'a [&'a [u8]]>);
+        let entries: &[Entry] = &[
+            (b"a", 5, None),
+            (b"big", 3, Some(&[b"a"])),
+            (b"dots", 0, Some(&[b"..", b"."])),
+            (b"escape", 0, Some(&[b"..", b"..", b"etc"])),
+            (b"missing", 0, None),
+            (b"ok", 0, Some(&[b"sub", b"x"])),
+            (b"rooted", 0, Some(&[b"/etc"])),
+        ];
+        let mut w = Writer::default();
+        w.begin_dict().bytes(b"files").begin_list();
+        for (path, len, target) in entries {
+            w.begin_dict();
+            if *path != b"a" {
+                w.bytes(b"attr").bytes(b"l");
+            }
+            w.bytes(b"length").int(*len).bytes(b"path").begin_list();
+            w.bytes(path).end();
+            if let Some(t) = target {
+                w.bytes(b"symlink path").begin_list();
+                for c in *t {
+                    w.bytes(c);
+                }
+                w.end();
+            }
+            w.end();
+        }
+        w.end().bytes(b"name").bytes(b"top");
+        w.bytes(b"piece length").int(16384);
+        w.bytes(b"pieces").bytes(&[0u8; 20]).end();
+        let info = parse_info_at0(&w.buf).unwrap();
+        let links: Vec<Option<PathBuf>> = info.files.iter().map(|f| f.symlink.clone()).collect();
+        let at = |p: &str| Some(PathBuf::from(p));
+        assert_eq!(
+            links,
+            [None, None, None, at("top/etc"), None, at("top/sub/x"), None]
+        );
     }
 
     fn err(info: &[u8]) -> String {

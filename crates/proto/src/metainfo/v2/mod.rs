@@ -198,6 +198,7 @@ pub(super) fn parse(
                 offset,
                 padding: false,
                 executable,
+                symlink: None,
             });
             continue;
         }
@@ -275,6 +276,7 @@ pub(super) fn parse(
             offset,
             padding: false,
             executable,
+            symlink: None,
         });
         if end > offset + length {
             files.push(FileEntry {
@@ -285,6 +287,7 @@ pub(super) fn parse(
                 offset: offset + length,
                 padding: true,
                 executable: false,
+                symlink: None,
             });
         }
         offset = end;
