@@ -430,6 +430,42 @@ fn create_marks_executable_files_and_info_shows_them() {
     assert_eq!(marks, [("kit/notes.txt", false), ("kit/tool.sh", true)]);
 }
 
+/// `b-create --symlinks` records a link inside the folder as a link (BEP 47), which `b-info`
+/// shows with its target (and `--json` as `symlink`); without it the link is shared as its file,
+/// and a broken link leaves the folder shareable; a v2 torrent with links is refused with why.
+#[test]
+fn create_records_links_when_asked_and_info_shows_them() {
+    use std::os::unix::fs::symlink;
+    let sb = Sandbox::new();
+    sb.write("kit/docs/notes.txt", b"read me");
+    symlink("docs/notes.txt", sb.path("kit/NOTES")).unwrap();
+    symlink("gone", sb.path("kit/broken")).unwrap();
+    sb.ok(&["create", "kit", "--no-tracker", "--symlinks"]);
+    let out = sb.ok(&["info", "torrents/kit.torrent"]);
+    assert!(out.contains("kit/NOTES -> kit/docs/notes.txt"), "{out}");
+    assert!(!out.contains("broken"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&sb.ok(&["info", "torrents/kit.torrent", "--json"])).unwrap();
+    let links: Vec<(&str, Option<&str>)> = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap(), f["symlink"].as_str()))
+        .collect();
+    assert_eq!(
+        links,
+        [
+            ("kit/NOTES", Some("kit/docs/notes.txt")),
+            ("kit/docs/notes.txt", None)
+        ]
+    );
+    sb.ok(&["create", "kit", "--no-tracker", "-o", "plain.torrent"]);
+    let out = sb.ok(&["info", "plain.torrent"]);
+    assert!(out.contains("kit/NOTES ") && !out.contains("->"), "{out}");
+    let refused = sb.fails(&["create", "kit", "--v2", "--symlinks", "-o", "v2.torrent"]);
+    assert!(refused.contains("v1 torrents only"), "{refused}");
+}
+
 /// `b-create --v2` makes a BitTorrent v2 torrent (BEP 52); `b-info` names the format, both
 /// info-hashes and the `urn:btmh:` magnet link, and its `--json` carries the version; `--hybrid`
 /// makes one of both kinds.
