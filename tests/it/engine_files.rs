@@ -578,13 +578,18 @@ async fn links_inside_a_folder_are_downloaded_as_links() {
             link("site/outside.bin", None),
         ]
     );
-    let (seeder, _s) = seeder_with(plain_seeder(), &meta, src.path()).await;
+    let (seeder, s) = seeder_with(plain_seeder(), &meta, src.path()).await;
     let leecher = session_with(SessionConfig::default()).await;
     let l = leecher
         .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
         .await
         .unwrap();
     wait_complete(&l, 60).await;
+    // A link holds no data: a check of the seeder's folder takes the link to a file for no file
+    // longer than the torrent says, and finds every piece.
+    let report = s.check().await.unwrap();
+    assert!(report.oversized.is_empty(), "{:?}", report.oversized);
+    assert_eq!(report.good, report.pieces_total);
     let got = dst.path().join("site");
     let target = |p: &str| std::fs::read_link(got.join(p)).unwrap();
     assert_eq!(

@@ -509,11 +509,12 @@ impl Storage {
             .map(|s| s.file)
     }
 
-    /// Size and mtime of every file (padding files: `None`).
+    /// Size and mtime of every file (padding files and links, which hold no data: `None`).
     pub fn stamps(&self) -> Vec<Option<FileStamp>> {
         (0..self.info.files.len())
             .map(|i| {
-                if self.info.files[i].padding {
+                let f = &self.info.files[i];
+                if f.padding || f.symlink.is_some() {
                     return None;
                 }
                 let meta = std::fs::metadata(self.file_path(i).ok()?).ok()?;
