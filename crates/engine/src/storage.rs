@@ -741,6 +741,12 @@ fn move_file(from: &Path, to: &Path) -> io::Result<()> {
     if std::fs::rename(from, to).is_ok() {
         return Ok(());
     }
+    // Across file systems a link is made again (relative, it holds there too), not copied as what
+    // it leads to (which a link to a folder cannot be).
+    if std::fs::symlink_metadata(from).is_ok_and(|m| m.is_symlink()) {
+        std::os::unix::fs::symlink(std::fs::read_link(from)?, to)?;
+        return std::fs::remove_file(from);
+    }
     if let Err(e) = std::fs::copy(from, to) {
         let _ = std::fs::remove_file(to);
         return Err(e);
@@ -1000,5 +1006,30 @@ mod tests {
         // Deleting the data deletes the partial files.
         assert_eq!(st.delete_files().unwrap(), (2, 16));
         assert!(!d.join("two/top").exists());
+    }
+
+    /// Moved to another file system, a link is made again there, as a link (a link to a folder
+    /// could not be copied at all); a plain file is copied. Skipped without /dev/shm.
+    #[test]
+    fn a_link_moved_across_file_systems_stays_a_link() {
+        let Ok(far) = tempfile::tempdir_in("/dev/shm") else {
+            return;
+        };
+        let near = tempfile::tempdir().unwrap();
+        let on = |d: &Path| std::fs::metadata(d).map(|m| std::os::unix::fs::MetadataExt::dev(&m));
+        if on(near.path()).unwrap() == on(far.path()).unwrap() {
+            return;
+        }
+        std::fs::create_dir(near.path().join("docs")).unwrap();
+        std::os::unix::fs::symlink("docs", near.path().join("manual")).unwrap();
+        std::fs::write(near.path().join("a.txt"), b"abc").unwrap();
+        for name in ["manual", "a.txt"] {
+            move_file(&near.path().join(name), &far.path().join(name)).unwrap();
+            assert!(near.path().join(name).symlink_metadata().is_err(), "{name}");
+        }
+        let link = far.path().join("manual");
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("docs"));
+        assert_eq!(std::fs::read(far.path().join("a.txt")).unwrap(), b"abc");
     }
 }
