@@ -225,19 +225,24 @@ async fn a_dropped_torrent_waits_in_the_incomplete_folder_until_complete() {
     );
     next_event(&mut rx, EventKind::Completed, Duration::from_secs(60)).await;
     let home = dir.path().join("output/film.bin");
+    // The entry is written after the move: both are waited for (a busy machine shows the data in
+    // its new place before torrents.toml says so).
+    let recorded = || {
+        let cfg = Config::load(&config).unwrap();
+        let e = cfg.find(&meta.info_hash).unwrap();
+        (cfg.resolve(&e.data), e.complete_dir.clone())
+    };
     wait_until_async(
-        "the data to move to the output folder",
+        "the data to move to the output folder, and the entry to say so",
         Duration::from_secs(30),
-        || async { home.exists() && !dir.path().join("partial/film.bin").exists() },
+        || async {
+            home.exists()
+                && !dir.path().join("partial/film.bin").exists()
+                && recorded() == (dir.path().join("output"), None)
+        },
     )
     .await;
     assert_eq!(std::fs::read(&home).unwrap(), data);
-    let cfg = Config::load(&config).unwrap();
-    let e = cfg.find(&meta.info_hash).unwrap();
-    assert_eq!(
-        (cfg.resolve(&e.data), e.complete_dir.clone()),
-        (dir.path().join("output"), None)
-    );
     svc.shutdown(Duration::from_secs(5)).await;
     seeder.shutdown(Duration::from_secs(2)).await;
     tracker.stop().await;
