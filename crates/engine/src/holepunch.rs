@@ -239,21 +239,19 @@ fn punch(t: &Arc<Torrent>, c: &mut Core, addr: SocketAddr, run: &CancellationTok
 /// one that takes introductions, it is asked for one.
 pub(crate) fn after_failed_dial(t: &Arc<Torrent>, addr: SocketAddr, run: &CancellationToken) {
     let mut c = t.core.lock();
-    let Some(k) = c.known.get_mut(&addr) else {
+    let Some(k) = c.known.get(&addr) else {
         return;
     };
     if k.punches > 0 {
         punch(t, &mut c, addr, run);
         return;
     }
-    let Some(introducer) = k.introducer else {
+    let asked_lately = k
+        .rendezvous_at
+        .is_some_and(|at| at.elapsed() < RENDEZVOUS_GAP);
+    let Some(introducer) = k.introducer.filter(|_| !asked_lately) else {
         return;
     };
-    if k.rendezvous_at
-        .is_some_and(|at| at.elapsed() < RENDEZVOUS_GAP)
-    {
-        return;
-    }
     let relay = c
         .peers
         .get(&introducer)
@@ -262,13 +260,15 @@ pub(crate) fn after_failed_dial(t: &Arc<Torrent>, addr: SocketAddr, run: &Cancel
     let Some(k) = c.known.get_mut(&addr) else {
         return;
     };
-    let Some(relay) = relay else {
-        k.introducer = None;
-        return;
-    };
-    k.rendezvous_at = Some(Instant::now());
-    tracing::debug!(peer = %addr, relay = %relay.addr, "holepunch: asking for a rendezvous");
-    queue(&relay, HolepunchMsg::rendezvous(addr));
+    match relay {
+        Some(relay) => {
+            k.rendezvous_at = Some(Instant::now());
+            tracing::debug!(peer = %addr, relay = %relay.addr, "holepunch: asking for a rendezvous");
+            queue(&relay, HolepunchMsg::rendezvous(addr));
+        }
+        // Gone, or no longer speaking the extension: nobody to ask.
+        None => k.introducer = None,
+    }
 }
 
 #[cfg(test)]

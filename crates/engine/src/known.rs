@@ -75,8 +75,8 @@ pub(crate) struct KnownPeer {
     pub introducer: Option<crate::picker::PeerKey>,
     /// When we last asked for an introduction to it.
     pub rendezvous_at: Option<Instant>,
-    /// Dials left that a relay's `connect` asked for: over uTP, at once, and never followed by
-    /// another rendezvous.
+    /// Dials left that a relay's `connect` asked for: over uTP, at once (a failed one is followed
+    /// by the next punch, not by a rendezvous).
     pub punches: u8,
 }
 
@@ -165,6 +165,10 @@ impl KnownPeers {
     /// Addresses waiting for a place.
     pub fn waiting(&self) -> usize {
         self.waiting.len()
+    }
+
+    pub fn get(&self, a: &SocketAddr) -> Option<&KnownPeer> {
+        self.map.get(a)
     }
 
     pub fn get_mut(&mut self, a: &SocketAddr) -> Option<&mut KnownPeer> {

@@ -315,11 +315,18 @@ pub(super) fn attrs(raw: Option<&[u8]>) -> (bool, bool, bool) {
 /// character).
 fn symlink_target(name: &str, f: &Fields) -> Option<PathBuf> {
     let comps = f.get("symlink path").and_then(path_components)?;
+    let kept: Vec<&[u8]> = comps
+        .into_iter()
+        .filter(|c| *c != b"." && *c != b"..")
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
     let mut target = PathBuf::from(name);
-    for c in comps.into_iter().filter(|c| *c != b"." && *c != b"..") {
+    for c in kept {
         target.push(component(c, "symlink path component").ok()?);
     }
-    (target.as_os_str().len() > name.len()).then_some(target)
+    Some(target)
 }
 
 /// The entries of one dictionary inside the `info` value: `info` itself or the entry of file `file`, with
