@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::{run, run_ok, write_tree};
-use btorrent::metainfo::{create_torrent, CreateOptions, Metainfo};
+use btorrent::metainfo::{create_torrent, CreateOptions, Format, Metainfo};
 use serde::Deserialize;
 
 const PROBE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/lt_probe.py");
@@ -594,7 +594,8 @@ fn executable_files_are_marked_as_libtorrent_marks_them() {
 
 /// Links recorded as links (BEP 47's `l` and `symlink path`), to a file and to a folder inside
 /// the folder: libtorrent reads btorrent's as btorrent means them (`b-create --symlinks`), and
-/// btorrent reads libtorrent's (made with its `symlinks` flag) as libtorrent does.
+/// btorrent reads libtorrent's (made with its `symlinks` flag) as libtorrent does; in v1, v2 and
+/// hybrid torrents (libtorrent's v2 link entries have no `length`).
 #[test]
 #[ignore = "needs python3-libtorrent"]
 fn links_are_recorded_and_read_as_libtorrent_records_them() {
@@ -625,13 +626,6 @@ fn links_are_recorded_and_read_as_libtorrent_records_them() {
         v.sort();
         v
     };
-    let opts = CreateOptions {
-        piece_length: Some(16384),
-        symlinks: true,
-        ..Default::default()
-    };
-    let out = fx.root.join("ours-links.torrent");
-    let ours = create(&tree, &opts, &out);
     let want = vec![
         ("site/docs/guide.txt".to_string(), None),
         ("site/img/a.bin".to_string(), None),
@@ -641,15 +635,36 @@ fn links_are_recorded_and_read_as_libtorrent_records_them() {
         ),
         ("site/manual".to_string(), Some("site/docs".to_string())),
     ];
-    assert_eq!(links(&ours), want);
-    assert_eq!(as_lt_reads(&lt_show(&out)), want);
-    let theirs_path = fx.root.join("lt-links.torrent");
-    let lt_opts = serde_json::json!({"v1_only": true, "symlinks": true});
-    let theirs = lt_create(&tree, &theirs_path, 16384, lt_opts);
-    let mut read = links(&Metainfo::load(&theirs_path).unwrap());
-    read.sort();
-    assert_eq!(read, as_lt_reads(&theirs));
-    assert_eq!(read, want);
+    for (format, lt_flags) in [
+        (Format::V1, serde_json::json!({"v1_only": true})),
+        (Format::V2, serde_json::json!({"v2_only": true})),
+        (Format::Hybrid, serde_json::json!({})),
+    ] {
+        let opts = CreateOptions {
+            piece_length: Some(16384),
+            symlinks: true,
+            ..Default::default()
+        }
+        .with_format(format);
+        let out = fx
+            .root
+            .join(format!("ours-links-{}.torrent", format.as_str()));
+        let ours = create(&tree, &opts, &out);
+        assert_eq!(links(&ours), want, "{format:?}");
+        assert_eq!(as_lt_reads(&lt_show(&out)), want, "{format:?}");
+        let theirs_path = fx
+            .root
+            .join(format!("lt-links-{}.torrent", format.as_str()));
+        let mut lt_opts = lt_flags;
+        lt_opts["symlinks"] = true.into();
+        let theirs = lt_create(&tree, &theirs_path, 16384, lt_opts);
+        let loaded = Metainfo::load(&theirs_path).unwrap();
+        assert_eq!(loaded.info.format(), format);
+        let mut read = links(&loaded);
+        read.sort();
+        assert_eq!(read, as_lt_reads(&theirs), "{format:?}");
+        assert_eq!(read, want, "{format:?}");
+    }
 }
 
 /// btorrent's torrent of `src` made with `opts` has the very `info` of libtorrent's `theirs`,

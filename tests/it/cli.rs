@@ -432,7 +432,7 @@ fn create_marks_executable_files_and_info_shows_them() {
 
 /// `b-create --symlinks` records a link inside the folder as a link (BEP 47), which `b-info`
 /// shows with its target (and `--json` as `symlink`); without it the link is shared as its file,
-/// and a broken link leaves the folder shareable; a v2 torrent with links is refused with why.
+/// and a broken link leaves the folder shareable; a v2 torrent records them too.
 #[test]
 fn create_records_links_when_asked_and_info_shows_them() {
     use std::os::unix::fs::symlink;
@@ -462,8 +462,9 @@ fn create_records_links_when_asked_and_info_shows_them() {
     sb.ok(&["create", "kit", "--no-tracker", "-o", "plain.torrent"]);
     let out = sb.ok(&["info", "plain.torrent"]);
     assert!(out.contains("kit/NOTES ") && !out.contains("->"), "{out}");
-    let refused = sb.fails(&["create", "kit", "--v2", "--symlinks", "-o", "v2.torrent"]);
-    assert!(refused.contains("v1 torrents only"), "{refused}");
+    sb.ok(&["create", "kit", "--v2", "--symlinks", "-o", "v2.torrent"]);
+    let out = sb.ok(&["info", "v2.torrent"]);
+    assert!(out.contains("kit/NOTES -> kit/docs/notes.txt"), "{out}");
 }
 
 /// `b-create --v2` makes a BitTorrent v2 torrent (BEP 52); `b-info` names the format, both

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::support::*;
 use btorrent::engine::{AddOptions, Event, FilePriority, SessionConfig, TorrentState};
-use btorrent::metainfo::{create_torrent, CreateOptions};
+use btorrent::metainfo::{create_torrent, CreateOptions, Format};
 
 const K: usize = 1024;
 const PLEN: u64 = 64 * 1024;
@@ -537,12 +537,12 @@ async fn executable_files_are_downloaded_executable() {
 
 /// Links recorded as links (`b-create --symlinks`, BEP 47's `l`): a link to a file and one to a
 /// folder inside the torrent are made links again where it is downloaded, relative to their own
-/// folder, once it completes; a link to a file outside the folder was shared as its content.
+/// folder, once it completes; a link to a file outside the folder was shared as its content. The
+/// same in each format: a v1 `files` list, a v2 `file tree`, a hybrid's both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn links_inside_a_folder_are_downloaded_as_links() {
     use std::os::unix::fs::symlink;
     let src = tempfile::tempdir().unwrap();
-    let dst = tempfile::tempdir().unwrap();
     write_tree(
         src.path(),
         &[("site/docs/guide.txt", 70 * K), ("site/img/a.bin", 90 * K)],
@@ -552,57 +552,70 @@ async fn links_inside_a_folder_are_downloaded_as_links() {
     symlink("../docs/guide.txt", site.join("img/guide")).unwrap();
     symlink("docs", site.join("manual")).unwrap();
     symlink(src.path().join("elsewhere.bin"), site.join("outside.bin")).unwrap();
-    let o = CreateOptions {
-        piece_length: Some(PLEN),
-        symlinks: true,
-        ..Default::default()
-    };
-    let meta = create_torrent(&site, &o, &|_, _| {}).unwrap();
-    let links: Vec<(String, Option<String>)> = meta
-        .info
-        .files
-        .iter()
-        .map(|f| {
-            let shown = |p: &std::path::Path| p.display().to_string();
-            (shown(&f.path), f.symlink.as_deref().map(shown))
-        })
-        .collect();
-    let link = |p: &str, t: Option<&str>| (p.to_string(), t.map(str::to_string));
-    assert_eq!(
-        links,
-        [
-            link("site/docs/guide.txt", None),
-            link("site/img/a.bin", None),
-            link("site/img/guide", Some("site/docs/guide.txt")),
-            link("site/manual", Some("site/docs")),
-            link("site/outside.bin", None),
-        ]
-    );
-    let (seeder, s) = seeder_with(plain_seeder(), &meta, src.path()).await;
-    let leecher = session_with(SessionConfig::default()).await;
-    let l = leecher
-        .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
-        .await
-        .unwrap();
-    wait_complete(&l, 60).await;
-    // A link holds no data: a check of the seeder's folder takes the link to a file for no file
-    // longer than the torrent says, and finds every piece.
-    let report = s.check().await.unwrap();
-    assert!(report.oversized.is_empty(), "{:?}", report.oversized);
-    assert_eq!(report.good, report.pieces_total);
-    let got = dst.path().join("site");
-    let target = |p: &str| std::fs::read_link(got.join(p)).unwrap();
-    assert_eq!(
-        target("img/guide"),
-        std::path::Path::new("../docs/guide.txt")
-    );
-    assert_eq!(target("manual"), std::path::Path::new("docs"));
-    let guide = std::fs::read(got.join("docs/guide.txt")).unwrap();
-    assert_eq!(std::fs::read(got.join("img/guide")).unwrap(), guide);
-    assert_eq!(std::fs::read(got.join("manual/guide.txt")).unwrap(), guide);
-    assert!(!std::fs::symlink_metadata(got.join("outside.bin"))
-        .unwrap()
-        .file_type()
-        .is_symlink());
-    assert_eq!(std::fs::read(got.join("outside.bin")).unwrap(), outside);
+    for format in [Format::V1, Format::V2, Format::Hybrid] {
+        let dst = tempfile::tempdir().unwrap();
+        let o = CreateOptions {
+            piece_length: Some(PLEN),
+            symlinks: true,
+            ..Default::default()
+        }
+        .with_format(format);
+        let meta = create_torrent(&site, &o, &|_, _| {}).unwrap();
+        let links: Vec<(String, Option<String>)> = meta
+            .info
+            .files
+            .iter()
+            .filter(|f| !f.padding)
+            .map(|f| {
+                let shown = |p: &std::path::Path| p.display().to_string();
+                (shown(&f.path), f.symlink.as_deref().map(shown))
+            })
+            .collect();
+        let link = |p: &str, t: Option<&str>| (p.to_string(), t.map(str::to_string));
+        assert_eq!(
+            links,
+            [
+                link("site/docs/guide.txt", None),
+                link("site/img/a.bin", None),
+                link("site/img/guide", Some("site/docs/guide.txt")),
+                link("site/manual", Some("site/docs")),
+                link("site/outside.bin", None),
+            ],
+            "{format:?}"
+        );
+        let (seeder, s) = seeder_with(plain_seeder(), &meta, src.path()).await;
+        let leecher = session_with(SessionConfig::default()).await;
+        let l = leecher
+            .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
+            .await
+            .unwrap();
+        wait_complete(&l, 60).await;
+        // A link holds no data: a check of the seeder's folder takes the link to a file for no
+        // file longer than the torrent says, and finds every piece.
+        let report = s.check().await.unwrap();
+        assert!(
+            report.oversized.is_empty(),
+            "{format:?}: {:?}",
+            report.oversized
+        );
+        assert_eq!(report.good, report.pieces_total, "{format:?}");
+        let got = dst.path().join("site");
+        let target = |p: &str| std::fs::read_link(got.join(p)).unwrap();
+        assert_eq!(
+            target("img/guide"),
+            std::path::Path::new("../docs/guide.txt"),
+            "{format:?}"
+        );
+        assert_eq!(target("manual"), std::path::Path::new("docs"), "{format:?}");
+        let guide = std::fs::read(got.join("docs/guide.txt")).unwrap();
+        assert_eq!(std::fs::read(got.join("img/guide")).unwrap(), guide);
+        assert_eq!(std::fs::read(got.join("manual/guide.txt")).unwrap(), guide);
+        assert!(!std::fs::symlink_metadata(got.join("outside.bin"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(got.join("outside.bin")).unwrap(), outside);
+        leecher.shutdown(Duration::from_secs(2)).await;
+        seeder.shutdown(Duration::from_secs(2)).await;
+    }
 }

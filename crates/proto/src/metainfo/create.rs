@@ -40,7 +40,7 @@ pub struct CreateOptions {
     pub hybrid: bool,
     /// Record symbolic links that lead to a file or folder inside the folder as links (BEP 47's
     /// `l`, as libtorrent's creator does when asked), which a download makes links again, rather
-    /// than sharing what they lead to. v1 torrents only.
+    /// than sharing what they lead to. In every format: a v2 `file tree` holds them as its files do.
     pub symlinks: bool,
 }
 
@@ -252,11 +252,6 @@ pub fn create_torrent(
         .filter(|n| is_safe_component(n))
         .ok_or_else(|| super::cannot_create(format!("{} has no usable name", path.display())))?;
     let is_dir = path.is_dir();
-    if opts.symlinks && (opts.v2 || opts.hybrid) {
-        return Err(super::cannot_create(
-            "links are recorded in v1 torrents only (a v2 or hybrid torrent shares what they lead to)",
-        ));
-    }
     let files = collect_files(&path, opts.exclude_hidden, opts.symlinks)?;
     let total: u64 = files.iter().map(|f| f.length).sum();
     if files.is_empty() || total == 0 {
@@ -324,6 +319,15 @@ pub fn create_torrent(
     }
     w.end();
     Metainfo::from_bytes(&w.buf)
+}
+
+/// A path's components as a bencoded list.
+fn write_path(w: &mut Writer, components: &[String]) {
+    w.begin_list();
+    for c in components {
+        w.bytes(c.as_bytes());
+    }
+    w.end();
 }
 
 /// What a torrent is being made of, shared by the three kinds of `info`.
@@ -408,17 +412,9 @@ impl Making<'_> {
                     w.bytes(b"attr").bytes(a);
                 }
                 w.bytes(b"length").int(f.length);
-                w.bytes(b"path").begin_list();
-                for c in &f.components {
-                    w.bytes(c.as_bytes());
-                }
-                w.end();
+                write_path(w.bytes(b"path"), &f.components);
                 if let Some(target) = &f.symlink {
-                    w.bytes(b"symlink path").begin_list();
-                    for c in target {
-                        w.bytes(c.as_bytes());
-                    }
-                    w.end();
+                    write_path(w.bytes(b"symlink path"), target);
                 }
                 w.end();
             }
@@ -504,6 +500,9 @@ impl Making<'_> {
                 tree.bytes(b"attr").bytes(a);
             }
             tree.bytes(b"length").int(f.length);
+            if let Some(target) = &f.symlink {
+                write_path(tree.bytes(b"symlink path"), target);
+            }
             if f.length > 0 {
                 let hashed = super::v2::hash_file(
                     &f.disk_path,
@@ -588,16 +587,39 @@ mod tests {
                 ("documentation".into(), to(&["docs"])),
             ]
         );
-        let v2 = CreateOptions {
-            symlinks: true,
-            v2: true,
-            ..Default::default()
-        };
-        let refused = create_torrent(&top, &v2, &|_, _| {}).unwrap_err();
-        assert!(
-            refused.to_string().contains("v1 torrents only"),
-            "{refused}"
-        );
+        // Every kind of torrent records them, and reads them back as links below its folder.
+        for format in [
+            super::super::Format::V1,
+            super::super::Format::V2,
+            super::super::Format::Hybrid,
+        ] {
+            let opts = CreateOptions {
+                symlinks: true,
+                ..Default::default()
+            }
+            .with_format(format);
+            let m = create_torrent(&top, &opts, &|_, _| {}).unwrap();
+            let read: Vec<(String, u64, Option<String>)> = m
+                .info
+                .files
+                .iter()
+                .filter(|f| !f.padding)
+                .map(|f| {
+                    let target = f.symlink.as_ref().map(|t| t.display().to_string());
+                    (f.path.display().to_string(), f.length, target)
+                })
+                .collect();
+            let link = |path: &str, to: &str| (path.to_string(), 0, Some(to.to_string()));
+            assert_eq!(
+                read,
+                [
+                    link("project/README", "project/docs/readme.txt"),
+                    ("project/docs/readme.txt".to_string(), 7, None),
+                    link("project/documentation", "project/docs"),
+                ],
+                "{format:?}"
+            );
+        }
     }
 
     /// A file its owner may execute is marked `x` (BEP 47) in each kind of torrent, a folder's and a

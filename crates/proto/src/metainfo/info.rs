@@ -307,14 +307,14 @@ pub(super) fn attrs(raw: Option<&[u8]>) -> (bool, bool, bool) {
     (a.contains(&b'p'), a.contains(&b'x'), a.contains(&b'l'))
 }
 
-/// The target of link entry `f` of the torrent `name`: its `symlink path` under the torrent's
-/// folder. BEP 47 forbids `.` and `..` there; they are dropped, as libtorrent drops them (its
+/// The target of a link entry of the torrent `name`, from its `symlink path` (`raw`, in a `files`
+/// entry or a `file tree` file): that path under the torrent's folder. BEP 47 forbids `.` and `..` there; they are dropped, as libtorrent drops them (its
 /// creator up to 2.0.8 wrote a link's target relative to the link's own folder, `../docs/a`,
 /// which libtorrent then reads as `docs/a`), so no link leads out of the torrent's folder. `None`
 /// when absent, empty, or holding a component no path may hold (a separator, a control
 /// character).
-fn symlink_target(name: &str, f: &Fields) -> Option<PathBuf> {
-    let comps = f.get("symlink path").and_then(path_components)?;
+pub(super) fn symlink_target(name: &str, raw: Option<&[u8]>) -> Option<PathBuf> {
+    let comps = raw.and_then(path_components)?;
     let kept: Vec<&[u8]> = comps
         .into_iter()
         .filter(|c| *c != b"." && *c != b"..")
@@ -463,7 +463,7 @@ fn file_list(
         }
         let (padding, executable, link) = attrs(f.get("attr"));
         let symlink = (link && length == 0 && !padding)
-            .then(|| symlink_target(name, &f))
+            .then(|| symlink_target(name, f.get("symlink path")))
             .flatten();
         files.push(FileEntry {
             path,

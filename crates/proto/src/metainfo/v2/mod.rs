@@ -126,6 +126,8 @@ struct TreeFile {
     root: Option<Hash256>,
     /// BEP 47's `x` attribute.
     executable: bool,
+    /// A BEP 47 link entry's `symlink path` (raw): an entry with the `l` attribute and no data.
+    link: Option<Vec<u8>>,
 }
 
 /// The v2 side of a hybrid torrent, checked to describe the very files its v1 side does (each on a
@@ -176,6 +178,7 @@ pub(super) fn parse(
         length,
         root,
         executable,
+        link,
     } in found
     {
         let path = if multi_file {
@@ -192,13 +195,17 @@ pub(super) fn parse(
         }
         let shown = || path.to_string_lossy().chars().take(200).collect::<String>();
         if length == 0 {
+            // A link only inside a folder, as in a `files` list (a lone file has nothing to lead to).
+            let symlink = link
+                .filter(|_| multi_file)
+                .and_then(|raw| super::info::symlink_target(name, Some(&raw)));
             files.push(FileEntry {
                 path,
                 length,
                 offset,
                 padding: false,
                 executable,
-                symlink: None,
+                symlink,
             });
             continue;
         }
@@ -328,10 +335,11 @@ pub(super) fn parse_hybrid(
             }
             e => e,
         })?;
-    let real = |fs: &[FileEntry]| -> Vec<(PathBuf, u64, u64)> {
+    type Seen = (PathBuf, u64, u64, Option<PathBuf>);
+    let real = |fs: &[FileEntry]| -> Vec<Seen> {
         fs.iter()
             .filter(|f| !f.padding)
-            .map(|f| (f.path.clone(), f.length, f.offset))
+            .map(|f| (f.path.clone(), f.length, f.offset, f.symlink.clone()))
             .collect()
     };
     if real(&content.files) != real(files) {
@@ -377,19 +385,27 @@ fn walk(
         let mut length = None;
         let mut root = None;
         let mut attr = None;
+        let mut symlink_path = None;
         for f in bencode::dict_entries(value)? {
             let v = &value[f.value.clone()];
             match f.key {
-                b"length" => length = bencode::as_int(v),
+                b"length" => length = Some(v),
                 b"pieces root" => root = bencode::as_bytes(v),
                 b"attr" => attr = Some(v),
+                b"symlink path" => symlink_path = Some(v),
                 _ => {}
             }
         }
-        let length = length
-            .and_then(|n| u64::try_from(n).ok())
-            .filter(|&n| n <= MAX_TOTAL_LENGTH)
-            .ok_or_else(|| invalid("a `file tree` file has no valid `length`"))?;
+        let (_, executable, is_link) = super::info::attrs(attr);
+        // A link entry has no data: libtorrent writes it without a `length`.
+        let length = match length {
+            None if is_link => 0,
+            _ => length
+                .and_then(bencode::as_int)
+                .and_then(|n| u64::try_from(n).ok())
+                .filter(|&n| n <= MAX_TOTAL_LENGTH)
+                .ok_or_else(|| invalid("a `file tree` file has no valid `length`"))?,
+        };
         let root =
             match root {
                 None => None,
@@ -404,7 +420,8 @@ fn walk(
             comps: comps.clone(),
             length,
             root,
-            executable: super::info::attrs(attr).1,
+            executable,
+            link: symlink_path.filter(|_| is_link).map(<[u8]>::to_vec),
         });
     }
     Ok(())
@@ -456,6 +473,81 @@ mod tests {
 
     fn refusal(bytes: &[u8]) -> String {
         Metainfo::from_bytes(bytes).unwrap_err().to_string()
+    }
+
+    /// Link entries in a `file tree` as libtorrent writes them (`attr` `l`, a `symlink path`, no
+    /// `length`) are read as links below the torrent's folder, `..` dropped; an `l` without a
+    /// usable target is an empty file; a lone file is never a link.
+    #[test]
+    fn link_entries_of_a_file_tree_are_read_as_links() {
+        type Entry<'a> = (&'a [u8], &'a [u8], Option<&'a [&'a [u8]]>);
+        let entries: &[Entry] = &[
+            (b"bad", b"l", None),
+            (b"ln", b"xl", Some(&[b"a"])),
+            (b"out", b"l", Some(&[b"..", b"..", b"etc"])),
+            (b"rooted", b"l", Some(&[b"/etc"])),
+        ];
+        let mut w = Writer::default();
+        w.begin_dict()
+            .bytes(b"a")
+            .begin_dict()
+            .bytes(b"")
+            .begin_dict();
+        w.bytes(b"length")
+            .int(5)
+            .bytes(b"pieces root")
+            .bytes(&[7; 32]);
+        w.end().end();
+        for (name, attr, target) in entries {
+            w.bytes(name).begin_dict().bytes(b"").begin_dict();
+            w.bytes(b"attr").bytes(attr);
+            if let Some(t) = target {
+                w.bytes(b"symlink path").begin_list();
+                for c in *t {
+                    w.bytes(c);
+                }
+                w.end();
+            }
+            w.end().end();
+        }
+        w.end();
+        let m = Metainfo::from_bytes(&by_hand(&w.buf, 16384, None)).unwrap();
+        let read: Vec<(String, u64, u64, Option<PathBuf>)> = m
+            .info
+            .files
+            .iter()
+            .map(|f| {
+                let path = f.path.display().to_string();
+                (path, f.length, f.offset, f.symlink.clone())
+            })
+            .collect();
+        let file = |p: &str, len, at| (p.to_string(), len, at, None);
+        let link = |p: &str, to: &str| (p.to_string(), 0, 16384, Some(PathBuf::from(to)));
+        assert_eq!(
+            read,
+            [
+                file("top/a", 5, 0),
+                file("top/.pad/16379", 16379, 5),
+                file("top/bad", 0, 16384),
+                link("top/ln", "top/a"),
+                link("top/out", "top/etc"),
+                file("top/rooted", 0, 16384),
+            ]
+        );
+        // A torrent of one file: its `l` says nothing.
+        let mut w = Writer::default();
+        w.begin_dict()
+            .bytes(b"top")
+            .begin_dict()
+            .bytes(b"")
+            .begin_dict();
+        w.bytes(b"attr").bytes(b"l").bytes(b"length").int(5);
+        w.bytes(b"pieces root").bytes(&[7; 32]);
+        w.bytes(b"symlink path").begin_list().bytes(b"x").end();
+        w.end().end().end();
+        let single = Metainfo::from_bytes(&by_hand(&w.buf, 16384, None)).unwrap();
+        assert_eq!(single.info.files[0].symlink, None);
+        assert_eq!(single.info.files[0].length, 5);
     }
 
     #[test]
