@@ -13,6 +13,7 @@ mod lsd_interop;
 mod magnet_interop;
 mod metainfo_interop;
 mod page_interop;
+mod portmap_interop;
 mod rpc_interop;
 mod tracker_interop;
 mod tracker_udp_interop;

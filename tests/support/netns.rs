@@ -210,6 +210,8 @@ impl Drop for TwoHosts {
 ///  host B 198.18.7.2 -- 198.18.7.1 router B 198.18.5.2 -- 198.18.5.1 relay
 /// ```
 pub struct NattedPair {
+    /// What the namespaces' and interfaces' names end with.
+    id: String,
     pub relay: String,
     pub router_a: String,
     pub a: String,
@@ -251,6 +253,7 @@ impl NattedPair {
         let n = MADE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let id = format!("{}{n}", std::process::id());
         let hosts = NattedPair {
+            id: id.clone(),
             relay: format!("bt-nat-relay-{id}"),
             router_a: format!("bt-nat-ra-{id}"),
             a: format!("bt-nat-a-{id}"),
@@ -423,6 +426,88 @@ impl NattedPair {
             data,
             dirs,
         }
+    }
+
+    /// Router B runs miniupnpd (Debian's `miniupnpd-nftables`), as many home routers do: NAT-PMP,
+    /// PCP and UPnP IGD for its LAN, its forwards and pinholes in nftables chains of its own, the
+    /// rest of the firewall as before (masquerade, nothing new let in from the WAN but what it
+    /// opens). Its IPv4 forwarding stays off (its WAN address, 198.18.5.2, is of a reserved range,
+    /// which it refuses to forward from); IPv6 pinholes work. Its config, pid file and log are
+    /// in `dir`; the daemon is killed when the returned process is dropped. `Err` when it cannot
+    /// run (not installed).
+    pub async fn miniupnpd_on_b(&self, dir: &Path) -> Result<super::Proc, String> {
+        let id = &self.id;
+        let (wan, lan) = (format!("btwb{id}"), format!("btlb{id}"));
+        let exists = Command::new("miniupnpd")
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output();
+        if !exists.is_ok_and(|o| o.status.success()) {
+            return Err("miniupnpd (miniupnpd-nftables) cannot run".into());
+        }
+        nft(
+            &self.router_b,
+            &format!(
+                "flush ruleset
+                 table inet router {{
+                   chain input {{ type filter hook input priority filter; policy accept;
+                     iifname \"{wan}\" ct state new drop; }}
+                   chain forward {{ type filter hook forward priority filter; policy accept;
+                     ct state established,related accept
+                     iifname \"{wan}\" jump upnp
+                     iifname \"{wan}\" ct state new drop; }}
+                   chain upnp {{ }}
+                   chain prerouting {{ type nat hook prerouting priority dstnat; policy accept;
+                     jump upnp_prerouting; }}
+                   chain postrouting {{ type nat hook postrouting priority srcnat; policy accept;
+                     jump upnp_postrouting
+                     meta nfproto ipv4 oifname \"{wan}\" masquerade; }}
+                   chain upnp_prerouting {{ }}
+                   chain upnp_postrouting {{ }}
+                 }}"
+            ),
+        )?;
+        let conf = dir.join("miniupnpd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "ext_ifname={wan}\next_ifname6={wan}\nlistening_ip={lan}\n\
+                 ipv6_listening_ip=2001:2:7::1\nhttp_port=0\nenable_natpmp=yes\n\
+                 enable_upnp=yes\nsecure_mode=yes\nsystem_uptime=yes\n\
+                 uuid=3c7e1f2a-0b6d-4e59-9a41-5d2f8c6b7e10\n\
+                 upnp_table_name=router\nupnp_nat_table_name=router\n\
+                 upnp_forward_chain=upnp\nupnp_nat_chain=upnp_prerouting\n\
+                 upnp_nat_postrouting_chain=upnp_postrouting\n\
+                 allow 1024-65535 198.18.7.0/24 1024-65535\n\
+                 deny 0-65535 0.0.0.0/0 0-65535\n"
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut cmd = TwoHosts::exec(&self.router_b, "miniupnpd");
+        cmd.arg("-d")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-P")
+            .arg(dir.join("miniupnpd.pid"));
+        let router = super::Proc::spawn_logged(&mut cmd, dir.join("miniupnpd.log"));
+        super::wait_until_async(
+            "miniupnpd to listen for PCP",
+            std::time::Duration::from_secs(20),
+            || async { router.log_text().contains("Listening for NAT-PMP/PCP") },
+        )
+        .await;
+        Ok(router)
+    }
+
+    /// The rules router B's miniupnpd added to let peers in ([`NattedPair::miniupnpd_on_b`]),
+    /// as `nft` lists them.
+    pub fn opened_on_b(&self) -> String {
+        let out = TwoHosts::exec(&self.router_b, "nft")
+            .args(["list", "chain", "inet", "router", "upnp"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// [`NattedPair::make`], or `None` (the test then ends) after printing why it cannot be made.

@@ -58,7 +58,7 @@ pub fn ipv6() -> Vec<Interface6> {
 }
 
 /// The index of the interface called `name` (`None`: gone meanwhile).
-fn index_of(name: &str) -> Option<u32> {
+pub(crate) fn index_of(name: &str) -> Option<u32> {
     let c = std::ffi::CString::new(name).ok()?;
     // SAFETY: `c` is a NUL-terminated string that outlives the call.
     let index = unsafe { libc::if_nametoindex(c.as_ptr()) };

@@ -37,6 +37,23 @@ fn port_map(ctx: &HostContext) -> Result<Map, Box<EvalAltResult>> {
         opt(s.port_forwarding_gateway.clone()),
     );
     let f = live.unwrap_or_else(PortForwarding::off);
+    forwarding_fields(&mut m, &f);
+    // The IPv6 pinholes, once tried: the same fields (`external_ip` the address they open to);
+    // `state` "off" with an `error` when there is nothing to open.
+    let ipv6 = f.ipv6.as_deref().map(|v6| {
+        let mut m = Map::new();
+        forwarding_fields(&mut m, v6);
+        Dynamic::from_map(m)
+    });
+    m.insert("ipv6".into(), ipv6.unwrap_or(Dynamic::UNIT));
+    // Each address as `ip`, `peers`.
+    m.insert("seen_as".into(), as_script(&f.seen_as));
+    Ok(m)
+}
+
+/// How `f` stands, into `m`: `state`, `via`, `gateway`, `external_ip`, `error`, and each port as
+/// `protocol`, `internal`, `external`.
+fn forwarding_fields(m: &mut Map, f: &PortForwarding) {
     let state = match f.state {
         ForwardState::Off => "off",
         ForwardState::Mapping => "mapping",
@@ -44,17 +61,14 @@ fn port_map(ctx: &HostContext) -> Result<Map, Box<EvalAltResult>> {
         ForwardState::Failed => "failed",
     };
     m.insert("state".into(), state.into());
-    m.insert("via".into(), opt(f.via));
+    m.insert("via".into(), opt(f.via.clone()));
     m.insert("gateway".into(), opt(f.gateway.map(|g| g.to_string())));
     m.insert(
         "external_ip".into(),
         opt(f.external_ip.map(|g| g.to_string())),
     );
-    m.insert("error".into(), opt(f.error));
-    // Each port as `protocol`, `internal`, `external`; each address as `ip`, `peers`.
+    m.insert("error".into(), opt(f.error.clone()));
     m.insert("ports".into(), as_script(&f.ports));
-    m.insert("seen_as".into(), as_script(&f.seen_as));
-    Ok(m)
 }
 
 /// `v` as scripts see it (a list of maps, for the lists above).

@@ -4,6 +4,11 @@
 //! ([`default_gateway`]); a gateway that does not answer it is looked for over UPnP IGD
 //! ([`upnp`]). How it stands is a [`PortForwarding`] (`status.rs`).
 //!
+//! Over IPv6 nothing is translated, but the router's firewall keeps out what comes in unasked: the
+//! peer port (TCP and uTP) is opened there for this machine's global address by PCP ([`pcp`],
+//! RFC 6887), at the gateway of the IPv6 default route, when the session listens on IPv6 (a
+//! "pinhole", reported beside the IPv4 forwarding as [`PortForwarding::ipv6`]).
+//!
 //! Ports forwarded: the TCP listen port, the UDP port of the same number (uTP), and the DHT
 //! node's UDP port when it is another. Each is asked for with the same external number; where
 //! the gateway has given that number to another machine behind it, it gives another (NAT-PMP
@@ -11,7 +16,8 @@
 //! the peer port outside is what the DHT and trackers beyond the local network are told
 //! (`SessionCtx::public_port` in the session).
 //!
-//! One task per session ([`PortMapper::run`]) owns the mappings. It maps when switched on, renews
+//! One task per session ([`PortMapper::run`]) owns the mappings, IPv4's and IPv6's each on its own
+//! track ([`Track`]). It maps when switched on, renews
 //! at half the lifetime the gateway granted, maps again when a port moves
 //! ([`crate::Session::set_listen_port`], the DHT switched on or off), deletes the mappings when
 //! switched off and when the session stops (bounded by [`RELEASE_TIMEOUT`]; a stop that comes
@@ -22,7 +28,9 @@
 //! Invariants: only the task changes the status and the mappings; the status is written under
 //! its lock, never held across an `.await`. [`PortMapper::status`] is a copy.
 
+mod exchange;
 pub mod natpmp;
+pub mod pcp;
 mod route;
 mod status;
 pub mod upnp;
@@ -30,7 +38,7 @@ pub mod upnp;
 pub use route::default_gateway;
 pub use status::{ForwardState, Forwarded, PortForwarding, Protocol};
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +49,9 @@ use tokio_util::sync::CancellationToken;
 
 /// The lifetime asked of a NAT-PMP mapping (RFC 6886's recommendation).
 const NATPMP_LIFETIME: u32 = 7200;
+
+/// The lifetime asked of a PCP pinhole (as of a NAT-PMP mapping).
+const PCP_LIFETIME: u32 = 7200;
 
 /// The wait after a failure before trying again.
 pub const RETRY: Duration = Duration::from_secs(600);
@@ -60,6 +71,12 @@ enum Held {
     Upnp {
         igd: upnp::Igd,
         ports: Vec<Forwarded>,
+    },
+    /// IPv6 pinholes for `client`, each with the nonce that names it to the gateway.
+    Pcp {
+        gateway: SocketAddr,
+        client: Ipv6Addr,
+        holes: Vec<(Forwarded, pcp::Nonce)>,
     },
 }
 
@@ -81,7 +98,65 @@ impl Held {
                     }
                 }
             }
+            Held::Pcp {
+                gateway,
+                client,
+                holes,
+            } => {
+                for (p, nonce) in holes {
+                    let client = IpAddr::V6(client);
+                    if let Err(e) =
+                        pcp::unmap(gateway, client, &nonce, p.protocol, p.internal).await
+                    {
+                        tracing::debug!("IPv6 pinholes: {} {}: {e}", p.protocol, p.internal);
+                    }
+                }
+            }
         }
+    }
+}
+
+/// What a [`Track`] keeps open: ports forwarded over IPv4 (NAT-PMP, else UPnP) or IPv6 pinholes
+/// (PCP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Forward,
+    Pinhole,
+}
+
+impl Kind {
+    /// How its status is named in the log.
+    fn what(self) -> &'static str {
+        match self {
+            Kind::Forward => "port forwarding",
+            Kind::Pinhole => "IPv6 pinholes",
+        }
+    }
+}
+
+/// One kind of mapping between rounds of [`PortMapper::run`]: what is held and when to renew it,
+/// the ports it was made for (a gateway may have granted only some of them), and when to try again
+/// after a failure.
+struct Track {
+    kind: Kind,
+    held: Option<(Held, Instant)>,
+    retry_at: Instant,
+    asked: Vec<(Protocol, u16)>,
+}
+
+impl Track {
+    fn new(kind: Kind) -> Track {
+        Track {
+            kind,
+            held: None,
+            retry_at: Instant::now(),
+            asked: Vec::new(),
+        }
+    }
+
+    /// When it next has work: a renewal, or a retry.
+    fn next(&self) -> Instant {
+        self.held.as_ref().map_or(self.retry_at, |(_, at)| *at)
     }
 }
 
@@ -92,8 +167,13 @@ pub struct PortMapper {
     gateway: Option<Ipv4Addr>,
     /// The address the session listens on, when it is a specific one (mappings point there).
     listen_ip: Option<IpAddr>,
+    /// The session listens on IPv6 (`::` or an IPv6 address): pinholes are asked for.
+    listens_v6: bool,
     on: watch::Sender<bool>,
     status: Mutex<PortForwarding>,
+    /// The IPv6 pinholes' status (state `Off` with an `error` when there is nothing to open: no
+    /// IPv6 default route or global address).
+    pinholes: Mutex<PortForwarding>,
     /// The ports forwarded now (empty while nothing is), for those who act on a change.
     forwarded: watch::Sender<Vec<Forwarded>>,
 }
@@ -104,15 +184,28 @@ impl PortMapper {
         Arc::new(PortMapper {
             gateway,
             listen_ip: (!listen_ip.is_unspecified()).then_some(listen_ip),
+            listens_v6: listen_ip.is_ipv6(),
             on: watch::Sender::new(on),
             status: Mutex::new(PortForwarding::off()),
+            pinholes: Mutex::new(PortForwarding::off()),
             forwarded: watch::Sender::new(Vec::new()),
         })
     }
 
-    /// Where port forwarding stands.
+    /// Where port forwarding stands, with the IPv6 pinholes once they were tried.
     pub fn status(&self) -> PortForwarding {
-        let mut s = self.status.lock().clone();
+        let mut s = self.status_of(Kind::Forward);
+        let holes = self.status_of(Kind::Pinhole);
+        let tried = holes.state != ForwardState::Off || holes.error.is_some();
+        s.ipv6 = (s.on && tried).then(|| Box::new(holes));
+        s
+    }
+
+    fn status_of(&self, kind: Kind) -> PortForwarding {
+        let mut s = match kind {
+            Kind::Forward => self.status.lock().clone(),
+            Kind::Pinhole => self.pinholes.lock().clone(),
+        };
         s.on = self.is_on();
         s
     }
@@ -149,6 +242,13 @@ impl PortMapper {
         self.forwarded.subscribe()
     }
 
+    fn set_status_of(&self, kind: Kind, s: PortForwarding) {
+        match kind {
+            Kind::Forward => self.set_status(s),
+            Kind::Pinhole => *self.pinholes.lock() = s,
+        }
+    }
+
     fn set_status(&self, s: PortForwarding) {
         let ports = if s.state == ForwardState::Forwarded {
             s.ports.clone()
@@ -170,65 +270,40 @@ impl PortMapper {
         stop: CancellationToken,
     ) {
         let mut on = self.on.subscribe();
-        // The mappings held and when to renew them, made for the ports `asked` (a gateway may
-        // have granted only some of them).
-        let mut held: Option<(Held, Instant)> = None;
-        let mut retry_at = Instant::now();
-        let mut asked: Vec<(Protocol, u16)> = Vec::new();
+        let mut tracks = [Track::new(Kind::Forward), Track::new(Kind::Pinhole)];
         loop {
             let wanted = if *on.borrow_and_update() {
                 ports()
             } else {
                 Vec::new()
             };
-            let now = Instant::now();
-            if wanted != asked {
-                // Switched off, or a port moved: let go of what is held, and try the new ports at
-                // once, whatever the last failure.
-                if let Some((h, _)) = held.take() {
-                    h.release().await;
-                }
-                retry_at = now;
-                asked = wanted.clone();
-            }
-            let renew = held.as_ref().is_some_and(|(_, at)| *at <= now);
-            if wanted.is_empty() {
-                self.set_status(PortForwarding::off());
-            } else if renew || (held.is_none() && retry_at <= now) {
-                if held.is_none() {
-                    let mut s = self.status();
-                    s.state = ForwardState::Mapping;
-                    self.set_status(s);
-                }
-                let previous = held.take().map(|(h, _)| h);
+            for track in &mut tracks {
+                let wanted = match track.kind {
+                    Kind::Forward => wanted.clone(),
+                    // The peer port alone (TCP first, then uTP's UDP of the same number): the
+                    // DHT speaks IPv4 only.
+                    Kind::Pinhole if self.listens_v6 => {
+                        let peer = wanted.first().map(|&(_, p)| p);
+                        wanted
+                            .iter()
+                            .copied()
+                            .filter(|&(_, p)| Some(p) == peer)
+                            .collect()
+                    }
+                    Kind::Pinhole => Vec::new(),
+                };
                 // A stop does not wait for a slow router: what this round mapped lapses with
                 // its lease.
-                let mapped = tokio::select! {
-                    r = self.map(&wanted, previous) => r,
+                tokio::select! {
+                    () = self.step(track, wanted) => {}
                     _ = stop.cancelled() => return,
-                };
-                match mapped {
-                    Ok((h, status, renew_in)) => {
-                        if status != self.status() {
-                            tracing::info!("{}", status.summary());
-                        }
-                        self.set_status(status);
-                        held = Some((h, Instant::now() + renew_in));
-                    }
-                    Err(status) => {
-                        tracing::info!(
-                            "port forwarding failed (trying again in {} min): {}",
-                            RETRY.as_secs() / 60,
-                            status.error.as_deref().unwrap_or("?")
-                        );
-                        self.set_status(status);
-                        retry_at = Instant::now() + RETRY;
-                    }
                 }
             }
-            let next = held
-                .as_ref()
-                .map_or(retry_at, |(_, at)| *at)
+            let next = tracks
+                .iter()
+                .map(Track::next)
+                .min()
+                .unwrap_or_else(Instant::now)
                 .max(Instant::now())
                 .min(Instant::now() + PORTS_POLL);
             tokio::select! {
@@ -237,8 +312,65 @@ impl PortMapper {
                 _ = tokio::time::sleep_until(next) => {}
             }
         }
-        if let Some((h, _)) = held {
-            let _ = tokio::time::timeout(RELEASE_TIMEOUT, h.release()).await;
+        let held = tracks
+            .into_iter()
+            .filter_map(|t| t.held.map(|(h, _)| h.release()));
+        let _ = tokio::time::timeout(RELEASE_TIMEOUT, futures::future::join_all(held)).await;
+    }
+
+    /// One round of `track` for the ports `wanted` now: lets go of what it holds when they
+    /// changed (switched off, or a port moved) and tries the new ones at once, whatever the last
+    /// failure; maps when nothing is held and the retry is due; renews when due.
+    async fn step(&self, track: &mut Track, wanted: Vec<(Protocol, u16)>) {
+        let kind = track.kind;
+        let now = Instant::now();
+        if wanted != track.asked {
+            if let Some((h, _)) = track.held.take() {
+                h.release().await;
+            }
+            track.retry_at = now;
+            track.asked = wanted.clone();
+        }
+        let renew = track.held.as_ref().is_some_and(|(_, at)| *at <= now);
+        if wanted.is_empty() {
+            self.set_status_of(kind, PortForwarding::off());
+            return;
+        }
+        if !renew && (track.held.is_some() || track.retry_at > now) {
+            return;
+        }
+        if track.held.is_none() {
+            let mut s = self.status_of(kind);
+            s.state = ForwardState::Mapping;
+            self.set_status_of(kind, s);
+        }
+        let previous = track.held.take().map(|(h, _)| h);
+        let mapped = match kind {
+            Kind::Forward => self.map(&wanted, previous).await,
+            Kind::Pinhole => self.map_pinholes(&wanted, previous).await,
+        };
+        match mapped {
+            Ok((h, status, renew_in)) => {
+                if status != self.status_of(kind) {
+                    tracing::info!("{}", status.summary_as(kind.what()));
+                }
+                self.set_status_of(kind, status);
+                track.held = Some((h, Instant::now() + renew_in));
+            }
+            Err(status) => {
+                let why = status.error.as_deref().unwrap_or("?");
+                let minutes = RETRY.as_secs() / 60;
+                if status.state == ForwardState::Failed {
+                    tracing::info!(
+                        "{} failed (trying again in {minutes} min): {why}",
+                        kind.what()
+                    );
+                } else {
+                    tracing::debug!("{}: none ({why})", kind.what());
+                }
+                self.set_status_of(kind, status);
+                track.retry_at = Instant::now() + RETRY;
+            }
         }
     }
 
@@ -365,6 +497,91 @@ impl PortMapper {
             }) / 2,
         );
         Ok((Held::Upnp { igd, ports }, status, renew_in))
+    }
+}
+
+impl PortMapper {
+    /// Opens `wanted` in the IPv6 firewall of the gateway of the IPv6 default route for this
+    /// machine's global address (the session's own when it listens on one), by PCP; a renewal
+    /// asks the same gateway for the same address, each pinhole with its nonce. The pinholes, the
+    /// status and when to renew; or the status that says why none is open (state `Off` when there
+    /// is nothing to open).
+    async fn map_pinholes(
+        &self,
+        wanted: &[(Protocol, u16)],
+        previous: Option<Held>,
+    ) -> Result<(Held, PortForwarding, Duration), PortForwarding> {
+        let none = |why: &str| PortForwarding {
+            on: true,
+            error: Some(why.into()),
+            ..PortForwarding::off()
+        };
+        let (gateway, client, before) = match previous {
+            Some(Held::Pcp {
+                gateway,
+                client,
+                holes,
+            }) => (gateway, client, holes),
+            _ => {
+                let Some(gateway) = route::default_gateway6(pcp::PORT) else {
+                    return Err(none("no IPv6 default route"));
+                };
+                let client = match self.listen_ip {
+                    Some(IpAddr::V6(ip)) => Some(ip),
+                    _ => route::global_source6(),
+                };
+                let Some(client) = client.filter(route::is_global6) else {
+                    return Err(none("no global IPv6 address"));
+                };
+                (SocketAddr::V6(gateway), client, Vec::new())
+            }
+        };
+        let failed = |why: String| PortForwarding {
+            on: true,
+            state: ForwardState::Failed,
+            gateway: Some(gateway.ip()),
+            error: Some(why),
+            ..PortForwarding::off()
+        };
+        let mut holes = Vec::new();
+        let mut lifetime = PCP_LIFETIME;
+        let mut refused = Vec::new();
+        for &(protocol, port) in wanted {
+            let nonce = before
+                .iter()
+                .find(|(f, _)| f.protocol == protocol && f.internal == port)
+                .map_or_else(rand::random, |(_, n)| *n);
+            let ip = IpAddr::V6(client);
+            match pcp::map(gateway, ip, &nonce, protocol, port, PCP_LIFETIME).await {
+                Ok(g) => {
+                    lifetime = lifetime.min(g.lifetime.max(2));
+                    let hole = Forwarded {
+                        protocol,
+                        internal: port,
+                        external: g.external,
+                    };
+                    holes.push((hole, nonce));
+                }
+                // No answer at all: the gateway does not speak PCP.
+                Err(e @ pcp::PcpError::NoAnswer(_)) if holes.is_empty() => {
+                    return Err(failed(e.to_string()))
+                }
+                Err(e) => refused.push(format!("{protocol} {port}: {e}")),
+            }
+        }
+        if holes.is_empty() {
+            return Err(failed(refused.join("; ")));
+        }
+        let ports = holes.iter().map(|(f, _)| *f).collect();
+        let client_ip = Some(IpAddr::V6(client));
+        let status = PortForwarding::forwarded("PCP", gateway.ip(), client_ip, ports, &refused);
+        let renew_in = Duration::from_secs(u64::from(lifetime) / 2);
+        let held = Held::Pcp {
+            gateway,
+            client,
+            holes,
+        };
+        Ok((held, status, renew_in))
     }
 }
 

@@ -1,26 +1,19 @@
 //! NAT-PMP (RFC 6886): the gateway's external address and port mappings asked over UDP port 5351
 //! of the gateway. The messages ([`map_request`], [`parse_map_reply`], [`parse_address_reply`])
 //! and the exchange ([`ask`]: one request, sent again after 250 ms, 500 ms, 1 s, 2 s, answered
-//! only by the gateway's own address and port).
+//! only by the gateway's own address and port; [`super::exchange`]).
 //!
 //! A mapping is asked for with the same external port as the internal one; the gateway may grant
 //! another, which the reply says. Asking again before the lifetime ends renews it; a lifetime of 0
 //! deletes it.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::time::Duration;
 
-use tokio::net::UdpSocket;
-
+use super::exchange::{self, Failure};
 use super::Protocol;
 
 /// The gateway's NAT-PMP port.
 pub const PORT: u16 = 5351;
-
-/// The first wait for an answer; each retry doubles it (RFC 6886 3.1, four tries here: 3.75 s in
-/// all before the gateway is taken as not speaking NAT-PMP).
-const FIRST_WAIT: Duration = Duration::from_millis(250);
-const TRIES: u32 = 4;
 
 /// Why a NAT-PMP exchange failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -142,41 +135,20 @@ pub fn parse_map_reply(
 }
 
 /// Sends `request` to `gateway` and returns the first reply `parse` takes (`Ok(Some)`), sending
-/// again on each wait that ends with none.
+/// again on each wait that ends with none ([`super::exchange`]).
 pub async fn ask<T>(
     gateway: SocketAddrV4,
     request: &[u8],
     parse: impl Fn(&[u8]) -> Result<Option<T>, NatPmpError>,
 ) -> Result<T, NatPmpError> {
-    let io = |e: std::io::Error| NatPmpError::Io(e.to_string());
-    let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+    let local = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+    exchange::ask(local, SocketAddr::V4(gateway), request, parse)
         .await
-        .map_err(io)?;
-    // Connected: only the gateway's address and port are heard (RFC 6886 3.1), and a gateway with
-    // nothing on the port answers with ICMP, which ends the wait at once.
-    sock.connect(SocketAddr::V4(gateway)).await.map_err(io)?;
-    let mut buf = [0u8; 64];
-    let mut wait = FIRST_WAIT;
-    for _ in 0..TRIES {
-        sock.send(request).await.map_err(io)?;
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
-                Err(_) => break,
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    return Err(NatPmpError::NoAnswer(gateway));
-                }
-                Ok(Err(e)) => return Err(io(e)),
-                Ok(Ok(n)) => {
-                    if let Some(v) = parse(&buf[..n])? {
-                        return Ok(v);
-                    }
-                }
-            }
-        }
-        wait *= 2;
-    }
-    Err(NatPmpError::NoAnswer(gateway))
+        .map_err(|f| match f {
+            Failure::NoAnswer => NatPmpError::NoAnswer(gateway),
+            Failure::Io(e) => NatPmpError::Io(e.to_string()),
+            Failure::Refused(e) => e,
+        })
 }
 
 /// The gateway's external address.

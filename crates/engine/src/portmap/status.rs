@@ -58,7 +58,7 @@ pub struct PortForwarding {
     #[serde(default)]
     pub seen_as: Vec<crate::seen_as::SeenAddress>,
     pub state: ForwardState,
-    /// "NAT-PMP" or "UPnP", while forwarded.
+    /// "NAT-PMP" or "UPnP" ("PCP" for the IPv6 pinholes), while forwarded.
     pub via: Option<String>,
     /// The gateway asked.
     pub gateway: Option<IpAddr>,
@@ -67,6 +67,11 @@ pub struct PortForwarding {
     pub ports: Vec<Forwarded>,
     /// Why it failed, or why a port could not be forwarded while the others were.
     pub error: Option<String>,
+    /// The IPv6 pinholes (by PCP; `via`, `gateway`, `ports` as above, `external_ip` the address
+    /// they are open to), once they were tried: state `off` with an `error` when there is nothing
+    /// to open (no IPv6 default route or global address).
+    #[serde(default)]
+    pub ipv6: Option<Box<PortForwarding>>,
 }
 
 impl PortForwarding {
@@ -91,17 +96,30 @@ impl PortForwarding {
     }
 
     /// How it stands in one line: `port forwarding: TCP 6881, UDP 6881 by UPnP at 192.168.1.1,
-    /// outside 203.0.113.7`, `port forwarding failed: ...`, `port forwarding: off`.
+    /// outside 203.0.113.7`, `port forwarding failed: ...`, `port forwarding: off`; then the IPv6
+    /// pinholes' the same way (`; IPv6 pinholes: TCP 6881, UDP 6881 by PCP at fe80::1, outside
+    /// 2001:db8::2`).
     pub fn summary(&self) -> String {
+        let mut line = self.summary_as("port forwarding");
+        if let Some(v6) = &self.ipv6 {
+            line = format!("{line}; {}", v6.summary_as("IPv6 pinholes"));
+        }
+        line
+    }
+
+    /// This status alone in one line, named `what`.
+    pub(super) fn summary_as(&self, what: &str) -> String {
         match self.state {
-            ForwardState::Off => "port forwarding: off".into(),
-            ForwardState::Mapping => "port forwarding: asking the router".into(),
-            ForwardState::Failed => format!(
-                "port forwarding failed: {}",
-                self.error.as_deref().unwrap_or("?")
-            ),
+            ForwardState::Off => match &self.error {
+                None => format!("{what}: off"),
+                Some(why) => format!("{what}: none ({why})"),
+            },
+            ForwardState::Mapping => format!("{what}: asking the router"),
+            ForwardState::Failed => {
+                format!("{what} failed: {}", self.error.as_deref().unwrap_or("?"))
+            }
             ForwardState::Forwarded => format!(
-                "port forwarding: {} by {} at {}{}{}",
+                "{what}: {} by {} at {}{}{}",
                 shown_ports(&self.ports),
                 self.via.as_deref().unwrap_or("?"),
                 self.gateway.map_or("?".into(), |g| g.to_string()),
@@ -126,6 +144,7 @@ impl PortForwarding {
             external_ip: None,
             ports: Vec::new(),
             error: None,
+            ipv6: None,
         }
     }
 }
