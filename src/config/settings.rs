@@ -130,6 +130,13 @@ pub struct Settings {
     /// whoever answers UPnP's multicast search. Taken at start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port_forwarding_gateway: Option<String>,
+    /// The embedded tracker's port is forwarded with the peer port (TCP for HTTP, UDP for BEP 15;
+    /// and opened in the IPv6 firewall), so machines outside can announce to it: a tracker at
+    /// home for machines elsewhere. Off by default (qBittorrent's "port forwarding for embedded
+    /// tracker"); only with `port_forwarding` on, a `tracker_bind` off loopback with a port of its
+    /// own. Taken at start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tracker_port_forwarding: bool,
     /// Torrents added over the RPC without `paused`, and .torrent files and magnet links dropped in
     /// the watch folder, start at once (on by default; Transmission's `start-added-torrents`).
     /// Off, they are added paused.
@@ -384,6 +391,14 @@ impl Settings {
         self.port_forwarding && !env_off(PORT_FORWARDING_ENV)
     }
 
+    /// The embedded tracker's port to forward with the peer port, when `tracker_port_forwarding`
+    /// asks for it and `tracker_bind` is an address off loopback with a port of its own.
+    pub fn tracker_forwarded_port(&self) -> Option<u16> {
+        let bind: SocketAddr = self.tracker_bind.as_deref()?.parse().ok()?;
+        (self.tracker_port_forwarding && !bind.ip().is_loopback() && bind.port() != 0)
+            .then_some(bind.port())
+    }
+
     /// `port_forwarding_gateway` read; an entry that is not an IPv4 address is an error.
     pub fn port_forwarding_gateway_ip(&self) -> Result<Option<std::net::Ipv4Addr>, String> {
         self.port_forwarding_gateway
@@ -539,6 +554,7 @@ impl Default for Settings {
             rename_partial_files: true,
             port_forwarding: true,
             port_forwarding_gateway: None,
+            tracker_port_forwarding: false,
             start_added_torrents: true,
             sequential_download: false,
             encryption: crate::engine::Encryption::default(),

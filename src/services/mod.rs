@@ -491,6 +491,7 @@ pub fn session_config(cfg: &Config, bus: &EventBus) -> Result<SessionConfig> {
         lsd: cfg.settings.lsd_enabled(),
         port_forwarding: cfg.settings.port_forwarding_enabled(),
         port_forwarding_gateway: gateway,
+        forward_also: cfg.settings.tracker_forwarded_port().into_iter().collect(),
         encryption: cfg.settings.encryption,
         utp: cfg.settings.utp,
         pex: cfg.settings.pex,

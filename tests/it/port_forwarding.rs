@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::support::cli::bin;
 use crate::support::gateway::{self, Heard, NatPmpDouble, UpnpDouble};
-use crate::support::process::run_ok;
+use crate::support::process::{free_port, run_ok};
 use crate::support::rpc::{parse_metrics, poll, request, RpcDaemon};
 use crate::support::runtime;
 
@@ -227,6 +227,50 @@ fn upnp_forwards_the_peer_port_when_the_router_does_not_answer_nat_pmp() {
     assert!(both(&all, port, |h| h.delete), "{all:?}");
 }
 
+/// With `tracker_port_forwarding`, the embedded tracker's port is forwarded with the peer port,
+/// TCP (HTTP announces) and UDP (BEP 15), so machines outside can announce to it; `b-port` lists
+/// it. (Without it only the peer port is: `btorrent_ports_forwarded` is 2 above.)
+#[test]
+fn the_trackers_port_is_forwarded_too_when_asked() {
+    let rt = runtime();
+    let ip = gateway::own_loopback_ip();
+    let router = rt.block_on(NatPmpDouble::start(ip));
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = free_port();
+    let mut cmd = bin();
+    cmd.env_remove("BTORRENT_PORT_FORWARDING");
+    let extra = format!(
+        "{}\ntracker_bind = \"0.0.0.0:{tracker}\"\ntracker_port_forwarding = true",
+        gateway::setting(ip)
+    );
+    let d = RpcDaemon::start_cmd(dir.path(), "::", &extra, cmd);
+    let port = peer_port(&d);
+    wait_both(
+        "the peer port's mappings",
+        || router.heard(),
+        port,
+        |h| !h.delete,
+    );
+    let heard = wait_both(
+        "the tracker port's mappings",
+        || router.heard(),
+        tracker,
+        |h| !h.delete,
+    );
+    assert!(
+        heard
+            .iter()
+            .filter(|h| h.internal == tracker)
+            .all(|h| h.external == tracker),
+        "{heard:?}"
+    );
+    let shown = poll("b-port to show the tracker's port", 30, || {
+        let out = b_port(dir.path(), &[]);
+        out.contains(&format!("UDP {tracker}")).then_some(out)
+    });
+    assert!(shown.contains(&format!("TCP {tracker}")), "{shown}");
+}
+
 #[test]
 fn a_peer_on_loopback_forwards_nothing_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
@@ -270,7 +314,15 @@ impl Mapping {
         let mapper =
             btorrent::engine::portmap::PortMapper::new(true, Some(ip), listen.parse().unwrap());
         let stop = tokio_util::sync::CancellationToken::new();
-        let task = rt.spawn(mapper.clone().run(ports, stop.clone()));
+        let wanted = move || {
+            let each = |(protocol, port)| btorrent::engine::portmap::Wanted {
+                protocol,
+                port,
+                ipv6: true,
+            };
+            ports().into_iter().map(each).collect()
+        };
+        let task = rt.spawn(mapper.clone().run(wanted, stop.clone()));
         Mapping { mapper, stop, task }
     }
 

@@ -292,6 +292,9 @@ pub struct SessionConfig {
     pub port_forwarding: bool,
     /// The gateway to ask; `None`: the default route's (NAT-PMP) and SSDP's multicast (UPnP).
     pub port_forwarding_gateway: Option<std::net::Ipv4Addr>,
+    /// Other ports of this machine to forward (and open over IPv6) with the peer port, TCP and
+    /// UDP each: the embedded tracker's, say. Empty by default.
+    pub forward_also: Vec<u16>,
     /// Files a download creates are named `<name>.part` until complete ([`partial_files`]); off by
     /// default.
     /// [`Session::set_rename_partial_files`] switches it while the session runs.
@@ -335,6 +338,7 @@ impl Default for SessionConfig {
             pex: true,
             port_forwarding: false,
             port_forwarding_gateway: None,
+            forward_also: Vec::new(),
             rename_partial_files: false,
             bandwidth_groups: Vec::new(),
             default_trackers: Vec::new(),

@@ -52,6 +52,8 @@ pub(crate) struct SessionCtx {
     pub portmap: Option<Arc<super::portmap::PortMapper>>,
     /// The task of `portmap`, awaited at shutdown (it deletes the mappings).
     portmap_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Other ports of this machine forwarded with the peer port ([`super::SessionConfig::forward_also`]).
+    forward_also: Vec<u16>,
     /// The disk writer threads every torrent shares.
     pub writers: super::verify::Writers,
     /// The budget of every torrent's hot piece copies (see [`super::hot`]).
@@ -226,10 +228,10 @@ impl SessionCtx {
     }
 
     /// The ports port forwarding asks the gateway for ([`super::portmap::session_ports`]).
-    fn forwarded_ports(&self) -> Vec<(super::portmap::Protocol, u16)> {
+    fn forwarded_ports(&self) -> Vec<super::portmap::Wanted> {
         let utp = self.utp() != super::Utp::Off && self.listening.utp().is_some();
         let dht = self.running_dht().map(|d| d.port());
-        super::portmap::session_ports(self.listen_addr(), utp, dht)
+        super::portmap::session_ports(self.listen_addr(), utp, dht, &self.forward_also)
     }
 
     /// How to dial a peer now, for an address known to want encryption first, and over the
@@ -332,6 +334,7 @@ impl Session {
             lsd,
             seen_as: Default::default(),
             portmap,
+            forward_also: cfg.forward_also.clone(),
             portmap_task: Mutex::new(None),
             writers: Default::default(),
             hot_budget: super::hot::HotBudget::new(cfg.hot_piece_bytes),

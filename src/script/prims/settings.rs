@@ -153,6 +153,10 @@ fn settings_map(cfg: &Config) -> Map {
         "port_forwarding_gateway".into(),
         opt(s.port_forwarding_gateway.clone()),
     );
+    m.insert(
+        "tracker_port_forwarding".into(),
+        s.tracker_port_forwarding.into(),
+    );
     m.insert("start_added_torrents".into(), s.start_added_torrents.into());
     m.insert("sequential_download".into(), s.sequential_download.into());
     m.insert("encryption".into(), s.encryption.name().into());

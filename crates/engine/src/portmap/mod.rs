@@ -266,7 +266,7 @@ impl PortMapper {
     /// Maps the ports `ports()` names while switched on, until `stop`; see the module doc.
     pub async fn run(
         self: Arc<Self>,
-        ports: impl Fn() -> Vec<(Protocol, u16)> + Send,
+        ports: impl Fn() -> Vec<Wanted> + Send,
         stop: CancellationToken,
     ) {
         let mut on = self.on.subscribe();
@@ -278,19 +278,15 @@ impl PortMapper {
                 Vec::new()
             };
             for track in &mut tracks {
-                let wanted = match track.kind {
-                    Kind::Forward => wanted.clone(),
-                    // The peer port alone (TCP first, then uTP's UDP of the same number): the
-                    // DHT speaks IPv4 only.
-                    Kind::Pinhole if self.listens_v6 => {
-                        let peer = wanted.first().map(|&(_, p)| p);
-                        wanted
-                            .iter()
-                            .copied()
-                            .filter(|&(_, p)| Some(p) == peer)
-                            .collect()
-                    }
-                    Kind::Pinhole => Vec::new(),
+                let ipv6 = track.kind == Kind::Pinhole;
+                let wanted = if ipv6 && !self.listens_v6 {
+                    Vec::new()
+                } else {
+                    wanted
+                        .iter()
+                        .filter(|w| w.ipv6 || !ipv6)
+                        .map(|w| (w.protocol, w.port))
+                        .collect()
                 };
                 // A stop does not wait for a slow router: what this round mapped lapses with
                 // its lease.
@@ -594,16 +590,38 @@ fn outside_before(before: &[Forwarded], protocol: Protocol, port: u16) -> u16 {
         .map_or(port, |f| f.external)
 }
 
-/// The ports of a session to forward: TCP and UDP (uTP) `listen`, and the DHT's `dht` when it is
-/// another.
-pub fn session_ports(listen: SocketAddr, utp: bool, dht: Option<u16>) -> Vec<(Protocol, u16)> {
-    let mut v = vec![(Protocol::Tcp, listen.port())];
+/// A port to forward, and whether it is opened over IPv6 too (the DHT speaks IPv4 only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    pub protocol: Protocol,
+    pub port: u16,
+    pub ipv6: bool,
+}
+
+/// The ports of a session to forward: TCP and UDP (uTP) `listen`, the DHT's `dht` when it is
+/// another, and TCP and UDP of each port of `also` (the embedded tracker's), each once.
+pub fn session_ports(listen: SocketAddr, utp: bool, dht: Option<u16>, also: &[u16]) -> Vec<Wanted> {
+    let both = |protocol, port| Wanted {
+        protocol,
+        port,
+        ipv6: true,
+    };
+    let mut v = vec![both(Protocol::Tcp, listen.port())];
     if utp {
-        v.push((Protocol::Udp, listen.port()));
+        v.push(both(Protocol::Udp, listen.port()));
     }
-    if let Some(d) = dht.filter(|d| !(utp && *d == listen.port())) {
-        v.push((Protocol::Udp, d));
+    for &port in also {
+        v.extend([both(Protocol::Tcp, port), both(Protocol::Udp, port)]);
     }
+    if let Some(d) = dht {
+        v.push(Wanted {
+            protocol: Protocol::Udp,
+            port: d,
+            ipv6: false,
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    v.retain(|w| seen.insert((w.protocol, w.port)));
     v
 }
 
@@ -615,19 +633,37 @@ mod tests {
     fn the_ports_of_a_session_are_each_forwarded_once() {
         let l: SocketAddr = "0.0.0.0:6881".parse().unwrap();
         use Protocol::*;
+        let shown = |v: Vec<Wanted>| -> Vec<(Protocol, u16, bool)> {
+            v.into_iter()
+                .map(|w| (w.protocol, w.port, w.ipv6))
+                .collect()
+        };
         assert_eq!(
-            session_ports(l, true, Some(6882)),
-            [(Tcp, 6881), (Udp, 6881), (Udp, 6882)]
+            shown(session_ports(l, true, Some(6882), &[])),
+            [(Tcp, 6881, true), (Udp, 6881, true), (Udp, 6882, false)]
         );
         assert_eq!(
-            session_ports(l, true, Some(6881)),
-            [(Tcp, 6881), (Udp, 6881)]
+            shown(session_ports(l, true, Some(6881), &[])),
+            [(Tcp, 6881, true), (Udp, 6881, true)]
         );
         assert_eq!(
-            session_ports(l, false, Some(6881)),
-            [(Tcp, 6881), (Udp, 6881)]
+            shown(session_ports(l, false, Some(6881), &[])),
+            [(Tcp, 6881, true), (Udp, 6881, false)]
         );
-        assert_eq!(session_ports(l, false, None), [(Tcp, 6881)]);
+        assert_eq!(
+            shown(session_ports(l, false, None, &[])),
+            [(Tcp, 6881, true)]
+        );
+        // The tracker's port, both protocols, over IPv6 too.
+        assert_eq!(
+            shown(session_ports(l, true, Some(6881), &[6969])),
+            [
+                (Tcp, 6881, true),
+                (Udp, 6881, true),
+                (Tcp, 6969, true),
+                (Udp, 6969, true)
+            ]
+        );
     }
 
     #[test]
