@@ -89,10 +89,22 @@ async fn a_seed_behind_a_miniupnpd_router_opens_its_ipv6_port_and_is_dialed_from
         || async { opened_for_6881(&hosts.opened_on_b()) == ["TCP", "UDP"] },
     )
     .await;
+    // The daemon's log says so, in its line on port forwarding: IPv4 is asked too, by NAT-PMP
+    // and then UPnP (found by SSDP, asked over SOAP), and the router's refusal named (it forwards
+    // nothing from a WAN address of a reserved range).
+    let pinholes = "IPv6 pinholes: TCP 6881, UDP 6881 by PCP at 2001:2:7::1, outside 2001:2:7::2";
+    wait_until_async(
+        "B's daemon to log the pinholes",
+        Duration::from_secs(30),
+        || async { b.log_text().contains(pinholes) },
+    )
+    .await;
+    let log = b.log_text();
+    let line = log.lines().find(|l| l.contains(pinholes)).unwrap();
     assert!(
-        b.log_text().contains(
-            "IPv6 pinholes: TCP 6881, UDP 6881 by PCP at 2001:2:7::1, outside 2001:2:7::2"
-        ),
+        line.contains("port forwarding failed")
+            && line.contains("UPnP gateway at 198.18.7.1:")
+            && line.contains("501: ActionFailed"),
         "{}",
         logs(&b)
     );

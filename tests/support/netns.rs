@@ -432,7 +432,8 @@ impl NattedPair {
     /// PCP and UPnP IGD for its LAN, its forwards and pinholes in nftables chains of its own, the
     /// rest of the firewall as before (masquerade, nothing new let in from the WAN but what it
     /// opens). Its IPv4 forwarding stays off (its WAN address, 198.18.5.2, is of a reserved range,
-    /// which it refuses to forward from); IPv6 pinholes work. Its config, pid file and log are
+    /// which it refuses to forward from: NAT-PMP answers "network failure", UPnP's
+    /// `AddPortMapping` error 501); IPv6 pinholes work. Its config, pid file and log are
     /// in `dir`; the daemon is killed when the returned process is dropped. `Err` when it cannot
     /// run (not installed).
     pub async fn miniupnpd_on_b(&self, dir: &Path) -> Result<super::Proc, String> {
@@ -472,7 +473,7 @@ impl NattedPair {
             &conf,
             format!(
                 "ext_ifname={wan}\next_ifname6={wan}\nlistening_ip={lan}\n\
-                 ipv6_listening_ip=2001:2:7::1\nhttp_port=0\nenable_natpmp=yes\n\
+                 http_port=0\nenable_natpmp=yes\n\
                  enable_upnp=yes\nsecure_mode=yes\nsystem_uptime=yes\n\
                  uuid=3c7e1f2a-0b6d-4e59-9a41-5d2f8c6b7e10\n\
                  upnp_table_name=router\nupnp_nat_table_name=router\n\

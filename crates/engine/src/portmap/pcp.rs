@@ -308,6 +308,29 @@ mod tests {
         );
     }
 
+    /// Whatever a gateway (or anyone who can reach our socket) sends, the reader neither panics
+    /// nor takes a reply that is not to our request: 20,000 mutations of a good reply, cut at
+    /// every length.
+    #[test]
+    fn mutated_replies_are_read_safely() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6887);
+        let good = reply(0);
+        for _ in 0..20_000 {
+            let mut r = good.clone();
+            for _ in 0..rng.gen_range(1..4) {
+                let at = rng.gen_range(0..r.len());
+                r[at] = rng.gen();
+            }
+            r.truncate(rng.gen_range(0..=r.len()));
+            if let Ok(Some(g)) = parse_map_reply(&r, &NONCE, Protocol::Tcp, 6881, gateway()) {
+                assert_eq!(&r[24..36], NONCE);
+                assert_eq!((r[0], r[1], r[3], r[36]), (2, 0x81, 0, 6));
+                assert_eq!(g.external, u16::from_be_bytes([r[42], r[43]]));
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_gateway_with_nothing_on_the_port_is_no_answer() {
         // A port of loopback nobody listens on: ICMP port unreachable ends the wait.
