@@ -9,20 +9,24 @@ use std::time::Duration;
 use crate::support::netns::{Family, NattedPair, Side, TwoHosts};
 use crate::support::{process, wait_until_async, write_random, Proc};
 
-/// What B's router lets in for B's peer port 6881, by protocol (6 TCP, 17 UDP), as nft lists
-/// miniupnpd's rules (`th dport 6881 ... @nh,48,8 0x6 accept`).
-fn opened_for_6881(rules: &str) -> Vec<&'static str> {
+/// What B's router lets in for B's peer port 6881 at `ip`, by protocol (6 TCP, 17 UDP), as nft
+/// lists miniupnpd's rules (`th dport 6881 @nh,192,128 0x2001... @nh,48,8 0x6 accept`).
+fn opened_for_6881(rules: &str, ip: &str) -> Vec<&'static str> {
+    let ip: std::net::Ipv6Addr = ip.parse().unwrap();
+    let to = format!("0x{:032x} ", u128::from(ip));
     let mut open = Vec::new();
     for (proto, hex) in [("TCP", "0x6 "), ("UDP", "0x11 ")] {
-        if rules
-            .lines()
-            .any(|l| l.contains("dport 6881") && l.contains(hex) && l.contains("accept"))
-        {
+        if rules.lines().any(|l| {
+            l.contains("dport 6881") && l.contains(&to) && l.contains(hex) && l.contains("accept")
+        }) {
             open.push(proto);
         }
     }
     open
 }
+
+/// B's address on its LAN.
+const B_IP: &str = "2001:2:7::2";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs miniupnpd-nftables, root, iproute2 and nftables"]
@@ -86,7 +90,7 @@ async fn a_seed_behind_a_miniupnpd_router_opens_its_ipv6_port_and_is_dialed_from
     wait_until_async(
         "B to open its port in the router's IPv6 firewall",
         Duration::from_secs(60),
-        || async { opened_for_6881(&hosts.opened_on_b()) == ["TCP", "UDP"] },
+        || async { opened_for_6881(&hosts.opened_on_b(), B_IP) == ["TCP", "UDP"] },
     )
     .await;
     // The daemon's log says so, in its line on port forwarding: IPv4 is asked too, by NAT-PMP
@@ -160,6 +164,37 @@ async fn a_seed_behind_a_miniupnpd_router_opens_its_ipv6_port_and_is_dialed_from
         got.stderr
     );
 
+    // B's address changes, as privacy extensions change it by the day (a new one preferred, the
+    // old one deprecated): within seconds, long before the pinholes' two hours end, B closes
+    // those of the old address and opens them for the new one.
+    let dev = hosts.b_device();
+    let ip = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("ip");
+        cmd.args(["-n", &hosts.b]).args(args);
+        process::run_ok(&mut cmd, Duration::from_secs(10));
+    };
+    ip(&["-6", "addr", "add", "2001:2:7::3/64", "dev", &dev, "nodad"]);
+    ip(&[
+        "-6",
+        "addr",
+        "change",
+        "2001:2:7::2/64",
+        "dev",
+        &dev,
+        "preferred_lft",
+        "0",
+    ]);
+    wait_until_async(
+        "B's pinholes to follow its new address",
+        Duration::from_secs(30),
+        || async {
+            let rules = hosts.opened_on_b();
+            opened_for_6881(&rules, "2001:2:7::3") == ["TCP", "UDP"]
+                && opened_for_6881(&rules, B_IP).is_empty()
+        },
+    )
+    .await;
+
     // B stops: it closes what it opened.
     let pid = b.child.id().to_string();
     process::run_ok(
@@ -170,7 +205,7 @@ async fn a_seed_behind_a_miniupnpd_router_opens_its_ipv6_port_and_is_dialed_from
     wait_until_async(
         "the router to close B's port",
         Duration::from_secs(20),
-        || async { opened_for_6881(&hosts.opened_on_b()).is_empty() },
+        || async { opened_for_6881(&hosts.opened_on_b(), "2001:2:7::3").is_empty() },
     )
     .await;
 }

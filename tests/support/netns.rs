@@ -500,6 +500,11 @@ impl NattedPair {
         Ok(router)
     }
 
+    /// Host B's interface on its LAN.
+    pub fn b_device(&self) -> String {
+        format!("bthb{}", self.id)
+    }
+
     /// The rules router B's miniupnpd added to let peers in ([`NattedPair::miniupnpd_on_b`]),
     /// as `nft` lists them.
     pub fn opened_on_b(&self) -> String {

@@ -135,13 +135,15 @@ impl Kind {
 }
 
 /// One kind of mapping between rounds of [`PortMapper::run`]: what is held and when to renew it,
-/// the ports it was made for (a gateway may have granted only some of them), and when to try again
-/// after a failure.
+/// the ports it was made for (a gateway may have granted only some of them) and, for pinholes, our
+/// address they open to; and when to try again after a failure.
 struct Track {
     kind: Kind,
     held: Option<(Held, Instant)>,
     retry_at: Instant,
     asked: Vec<(Protocol, u16)>,
+    /// The pinholes' address ([`PortMapper::pinhole_address`]) when they were asked for.
+    address: Option<Ipv6Addr>,
 }
 
 impl Track {
@@ -151,6 +153,7 @@ impl Track {
             held: None,
             retry_at: Instant::now(),
             asked: Vec::new(),
+            address: None,
         }
     }
 
@@ -288,10 +291,16 @@ impl PortMapper {
                         .map(|w| (w.protocol, w.port))
                         .collect()
                 };
+                // The address pinholes open to, looked at each round: the one we send from
+                // changes (privacy extensions make a new one by the day), and the pinholes
+                // follow it at once.
+                let address = (ipv6 && !wanted.is_empty())
+                    .then(|| self.pinhole_address())
+                    .flatten();
                 // A stop does not wait for a slow router: what this round mapped lapses with
                 // its lease.
                 tokio::select! {
-                    () = self.step(track, wanted) => {}
+                    () = self.step(track, wanted, address) => {}
                     _ = stop.cancelled() => return,
                 }
             }
@@ -314,18 +323,25 @@ impl PortMapper {
         let _ = tokio::time::timeout(RELEASE_TIMEOUT, futures::future::join_all(held)).await;
     }
 
-    /// One round of `track` for the ports `wanted` now: lets go of what it holds when they
-    /// changed (switched off, or a port moved) and tries the new ones at once, whatever the last
-    /// failure; maps when nothing is held and the retry is due; renews when due.
-    async fn step(&self, track: &mut Track, wanted: Vec<(Protocol, u16)>) {
+    /// One round of `track` for the ports `wanted` now (pinholes: for `address`): lets go of what
+    /// it holds when they changed (switched off, a port moved, our address changed) and tries the
+    /// new ones at once, whatever the last failure; maps when nothing is held and the retry is
+    /// due; renews when due.
+    async fn step(
+        &self,
+        track: &mut Track,
+        wanted: Vec<(Protocol, u16)>,
+        address: Option<Ipv6Addr>,
+    ) {
         let kind = track.kind;
         let now = Instant::now();
-        if wanted != track.asked {
+        if wanted != track.asked || address != track.address {
             if let Some((h, _)) = track.held.take() {
                 h.release().await;
             }
             track.retry_at = now;
             track.asked = wanted.clone();
+            track.address = address;
         }
         let renew = track.held.as_ref().is_some_and(|(_, at)| *at <= now);
         if wanted.is_empty() {
@@ -343,7 +359,7 @@ impl PortMapper {
         let previous = track.held.take().map(|(h, _)| h);
         let mapped = match kind {
             Kind::Forward => self.map(&wanted, previous).await,
-            Kind::Pinhole => self.map_pinholes(&wanted, previous).await,
+            Kind::Pinhole => self.map_pinholes(&wanted, address, previous).await,
         };
         match mapped {
             Ok((h, status, renew_in)) => {
@@ -497,14 +513,25 @@ impl PortMapper {
 }
 
 impl PortMapper {
-    /// Opens `wanted` in the IPv6 firewall of the gateway of the IPv6 default route for this
-    /// machine's global address (the session's own when it listens on one), by PCP; a renewal
-    /// asks the same gateway for the same address, each pinhole with its nonce. The pinholes, the
+    /// The global IPv6 address pinholes open to: the session's own when it listens on one, else
+    /// the one the kernel sends from now (a temporary address where privacy extensions are on).
+    fn pinhole_address(&self) -> Option<Ipv6Addr> {
+        match self.listen_ip {
+            Some(IpAddr::V6(ip)) => Some(ip),
+            _ => route::global_source6(),
+        }
+        .filter(route::is_global6)
+    }
+
+    /// Opens `wanted` in the IPv6 firewall of the gateway of the IPv6 default route for
+    /// `address` (ours, [`PortMapper::pinhole_address`]), by PCP; a renewal (`previous`, held for
+    /// the same address) asks the same gateway, each pinhole with its nonce. The pinholes, the
     /// status and when to renew; or the status that says why none is open (state `Off` when there
     /// is nothing to open).
     async fn map_pinholes(
         &self,
         wanted: &[(Protocol, u16)],
+        address: Option<Ipv6Addr>,
         previous: Option<Held>,
     ) -> Result<(Held, PortForwarding, Duration), PortForwarding> {
         let none = |why: &str| PortForwarding {
@@ -512,24 +539,16 @@ impl PortMapper {
             error: Some(why.into()),
             ..PortForwarding::off()
         };
-        let (gateway, client, before) = match previous {
-            Some(Held::Pcp {
-                gateway,
-                client,
-                holes,
-            }) => (gateway, client, holes),
+        let Some(client) = address else {
+            return Err(none("no global IPv6 address"));
+        };
+        let (gateway, before) = match previous {
+            Some(Held::Pcp { gateway, holes, .. }) => (gateway, holes),
             _ => {
                 let Some(gateway) = route::default_gateway6(pcp::PORT) else {
                     return Err(none("no IPv6 default route"));
                 };
-                let client = match self.listen_ip {
-                    Some(IpAddr::V6(ip)) => Some(ip),
-                    _ => route::global_source6(),
-                };
-                let Some(client) = client.filter(route::is_global6) else {
-                    return Err(none("no global IPv6 address"));
-                };
-                (SocketAddr::V6(gateway), client, Vec::new())
+                (SocketAddr::V6(gateway), Vec::new())
             }
         };
         let failed = |why: String| PortForwarding {
