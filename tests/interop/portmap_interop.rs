@@ -129,25 +129,8 @@ async fn a_seed_behind_a_miniupnpd_router_opens_its_ipv6_port_and_is_dialed_from
 
     // A, behind its own router, dials B over IPv6 and downloads.
     let b_peer = format!("{b_at}:6881");
-    let got = process::run(
-        TwoHosts::btorrent(
-            &hosts.a,
-            a_dir,
-            &[
-                "start",
-                "photos.torrent",
-                "--peer",
-                &b_peer,
-                "--stall",
-                "60",
-            ],
-        )
-        .env(
-            "RUST_LOG",
-            "btorrent_engine::peer=debug,btorrent_engine=info",
-        ),
-        Duration::from_secs(120),
-    );
+    let log = "btorrent_engine::peer=debug,btorrent_engine=info";
+    let got = hosts.a_downloads_from(a_dir, &b_peer, log);
     assert!(
         got.status.success(),
         "A's download failed:\n{}\n{}",

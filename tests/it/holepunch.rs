@@ -17,7 +17,7 @@ use btorrent::{Metainfo, PeerId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::netns::{met_over_utp, Family, NattedPair, Side, TwoHosts, HOLEPUNCH_LOG};
+use crate::support::netns::{met_over_utp, Family, NattedPair, Side, HOLEPUNCH_LOG};
 use crate::support::*;
 
 /// B seeds, A downloads, and the relay (which downloads a trickle) is the only peer each was
@@ -44,22 +44,7 @@ async fn introduced_through_routers(family: Family) {
     let seeded = hosts.relay_and_seed_on_b(family, 4 << 20).await;
     let a_dir = seeded.a_dir();
     let relay_for_a = NattedPair::relay_for(family, Side::A);
-    let got = process::run(
-        TwoHosts::btorrent(
-            &hosts.a,
-            a_dir,
-            &[
-                "start",
-                "photos.torrent",
-                "--peer",
-                &relay_for_a,
-                "--stall",
-                "60",
-            ],
-        )
-        .env("RUST_LOG", HOLEPUNCH_LOG),
-        Duration::from_secs(120),
-    );
+    let got = hosts.a_downloads_from(a_dir, &relay_for_a, HOLEPUNCH_LOG);
     let logs = || {
         format!(
             "A:\n{}\n{}\nrelay:\n{}\nB:\n{}",

@@ -516,6 +516,16 @@ impl NattedPair {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Host A downloads `photos.torrent` in `dir` (`btorrent start --stall 60`, within 120 s)
+    /// given one peer, `peer`, logging with `rust_log`; its output, however it ended.
+    pub fn a_downloads_from(&self, dir: &Path, peer: &str, rust_log: &str) -> super::Output {
+        let args = ["start", "photos.torrent", "--peer", peer, "--stall", "60"];
+        super::process::run(
+            TwoHosts::btorrent(&self.a, dir, &args).env("RUST_LOG", rust_log),
+            std::time::Duration::from_secs(120),
+        )
+    }
+
     /// [`NattedPair::make`], or `None` (the test then ends) after printing why it cannot be made.
     pub fn make_or_skip() -> Option<NattedPair> {
         NattedPair::make()
