@@ -44,6 +44,9 @@ s.update({
     "listen_interfaces": "%s:%d" % (ip, port), "outgoing_interfaces": ip,
     "enable_dht": False, "enable_lsd": lsd, "enable_upnp": False, "enable_natpmp": False,
     "allow_multiple_connections_per_ip": True, "min_reconnect_time": 1,
+    # Keep dialing a peer that failed (3 by default, then never again): a busy machine's first
+    # tries may fail, and a peer behind a NAT is reached only once an introducer is connected.
+    "max_failcount": 20,
     "enable_incoming_utp": False, "enable_outgoing_utp": False,
     "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.tracker_notification,
 })
