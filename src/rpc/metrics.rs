@@ -156,6 +156,19 @@ pub fn render(rpc: &Rpc) -> String {
             "Ports the router forwards to the peer (NAT-PMP or UPnP; 0: off, failed or none).",
             session.port_forwarding().ports.len() as f64,
         );
+        let pinholes = session
+            .port_forwarding()
+            .ipv6
+            .map_or(0, |v6| match v6.state {
+                crate::engine::ForwardState::Forwarded => v6.ports.len(),
+                _ => 0,
+            });
+        w.single(
+            "btorrent_ipv6_pinholes_open",
+            Kind::Gauge,
+            "Ports the router's IPv6 firewall opens to the peer (PCP; 0: off, failed or none).",
+            pinholes as f64,
+        );
     }
     // The limits in force (the alternative ones while on); no sample for a direction without one.
     if let Some(session) = &session {

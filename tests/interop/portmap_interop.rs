@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::support::netns::{Family, NattedPair, Side, TwoHosts};
+use crate::support::rpc::parse_metrics;
 use crate::support::{process, wait_until_async, write_random, Proc};
 
 /// What B's router lets in for B's peer port 6881 at `ip`, by protocol (6 TCP, 17 UDP), as nft
@@ -27,6 +28,9 @@ fn opened_for_6881(rules: &str, ip: &str) -> Vec<&'static str> {
 
 /// B's address on its LAN.
 const B_IP: &str = "2001:2:7::2";
+
+/// Where B's daemon serves the RPC, on B's loopback.
+const B_RPC_PORT: u16 = 9091;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs miniupnpd-nftables, root, iproute2 and nftables"]
@@ -64,6 +68,12 @@ async fn a_seed_behind_a_miniupnpd_router_opens_its_ipv6_port_and_is_dialed_from
     assert_eq!(dial_from_relay(6881), "timed out");
 
     let data = write_random(&b_dir.join("output/photos.bin"), 4 << 20, 61);
+    // B's daemon serves the RPC (and its metrics) on its own loopback.
+    std::fs::write(
+        b_dir.join("torrents.toml"),
+        format!("[settings]\nrpc_bind = \"127.0.0.1:{B_RPC_PORT}\"\n"),
+    )
+    .unwrap();
     process::run_ok(
         &mut TwoHosts::btorrent(
             &hosts.b,
@@ -123,6 +133,17 @@ async fn a_seed_behind_a_miniupnpd_router_opens_its_ipv6_port_and_is_dialed_from
         ),
         "{port}\n{}",
         logs(&b)
+    );
+    // So do its metrics.
+    let metrics = process::run_ok(
+        TwoHosts::exec(&hosts.b, "curl")
+            .args(["-sf", &format!("http://127.0.0.1:{B_RPC_PORT}/metrics")]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        parse_metrics(&metrics)["btorrent_ipv6_pinholes_open"],
+        2.0,
+        "{metrics}"
     );
     // Another port of B's is still closed.
     assert_eq!(dial_from_relay(6882), "timed out");
