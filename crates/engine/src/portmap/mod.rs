@@ -25,8 +25,10 @@
 //! after a failure tries again after [`RETRY`]. Nothing is tried for a session that listens on
 //! loopback.
 //!
-//! Invariants: only the task changes the status and the mappings; the status is written under
-//! its lock, never held across an `.await`. [`PortMapper::status`] is a copy.
+//! Invariants: only the task changes the statuses and the mappings; each track's mappings are
+//! its own (a stop deletes both tracks' together, a change of ports or address deletes that
+//! track's first). The two statuses (IPv4's, the pinholes') each have a lock, never held across an
+//! `.await` nor together. [`PortMapper::status`] is a copy of both.
 
 mod exchange;
 pub mod natpmp;
@@ -274,7 +276,7 @@ impl PortMapper {
     ) {
         let mut on = self.on.subscribe();
         let mut tracks = [Track::new(Kind::Forward), Track::new(Kind::Pinhole)];
-        loop {
+        'rounds: loop {
             let wanted = if *on.borrow_and_update() {
                 ports()
             } else {
@@ -297,11 +299,11 @@ impl PortMapper {
                 let address = (ipv6 && !wanted.is_empty())
                     .then(|| self.pinhole_address())
                     .flatten();
-                // A stop does not wait for a slow router: what this round mapped lapses with
-                // its lease.
+                // A stop does not wait for a slow router: what this track was mapping lapses
+                // with its lease; what the other holds is deleted below.
                 tokio::select! {
                     () = self.step(track, wanted, address) => {}
-                    _ = stop.cancelled() => return,
+                    _ = stop.cancelled() => break 'rounds,
                 }
             }
             let next = tracks
@@ -317,6 +319,7 @@ impl PortMapper {
                 _ = tokio::time::sleep_until(next) => {}
             }
         }
+        // Both tracks' mappings deleted together, within one bound.
         let held = tracks
             .into_iter()
             .filter_map(|t| t.held.map(|(h, _)| h.release()));
