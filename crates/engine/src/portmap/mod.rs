@@ -17,7 +17,7 @@
 //! (`SessionCtx::public_port` in the session).
 //!
 //! One task per session ([`PortMapper::run`]) owns the mappings, IPv4's and IPv6's each on its own
-//! track ([`Track`]). It maps when switched on, renews
+//! track (`Track`). It maps when switched on, renews
 //! at half the lifetime the gateway granted, maps again when a port moves
 //! ([`crate::Session::set_listen_port`], the DHT switched on or off), deletes the mappings when
 //! switched off and when the session stops (bounded by [`RELEASE_TIMEOUT`]; a stop that comes

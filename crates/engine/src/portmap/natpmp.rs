@@ -1,7 +1,7 @@
 //! NAT-PMP (RFC 6886): the gateway's external address and port mappings asked over UDP port 5351
 //! of the gateway. The messages ([`map_request`], [`parse_map_reply`], [`parse_address_reply`])
 //! and the exchange ([`ask`]: one request, sent again after 250 ms, 500 ms, 1 s, 2 s, answered
-//! only by the gateway's own address and port; [`super::exchange`]).
+//! only by the gateway's own address and port; the `exchange` module).
 //!
 //! A mapping is asked for with the same external port as the internal one; the gateway may grant
 //! another, which the reply says. Asking again before the lifetime ends renews it; a lifetime of 0
@@ -135,7 +135,7 @@ pub fn parse_map_reply(
 }
 
 /// Sends `request` to `gateway` and returns the first reply `parse` takes (`Ok(Some)`), sending
-/// again on each wait that ends with none ([`super::exchange`]).
+/// again on each wait that ends with none (the `exchange` module).
 pub async fn ask<T>(
     gateway: SocketAddrV4,
     request: &[u8],

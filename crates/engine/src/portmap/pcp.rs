@@ -3,7 +3,7 @@
 //! are global and routed, not translated, but the router drops what comes in unasked, as it does
 //! over IPv4; a PCP `MAP` request asks it to let in connections to one of our ports, for a
 //! lifetime, as libtorrent asks. The messages ([`map_request`], [`parse_map_reply`]) and the
-//! exchange ([`map`], [`unmap`]: the one NAT-PMP uses, [`super::exchange`], from our own address
+//! exchange ([`map`], [`unmap`]: the one NAT-PMP uses, the `exchange` module, from our own address
 //! to the gateway's port 5351).
 //!
 //! A mapping is named by its nonce, 12 random bytes the request carries and the reply repeats: a
