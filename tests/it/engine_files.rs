@@ -552,7 +552,7 @@ async fn links_inside_a_folder_are_downloaded_as_links() {
     symlink("../docs/guide.txt", site.join("img/guide")).unwrap();
     symlink("docs", site.join("manual")).unwrap();
     symlink(src.path().join("elsewhere.bin"), site.join("outside.bin")).unwrap();
-    for format in [Format::V1, Format::V2, Format::Hybrid] {
+    for format in Format::ALL {
         let dst = tempfile::tempdir().unwrap();
         let o = CreateOptions {
             piece_length: Some(PLEN),

@@ -588,11 +588,7 @@ mod tests {
             ]
         );
         // Every kind of torrent records them, and reads them back as links below its folder.
-        for format in [
-            super::super::Format::V1,
-            super::super::Format::V2,
-            super::super::Format::Hybrid,
-        ] {
+        for format in super::super::Format::ALL {
             let opts = CreateOptions {
                 symlinks: true,
                 ..Default::default()
@@ -646,11 +642,7 @@ mod tests {
                 .map(|f| (f.path.to_string_lossy().into_owned(), f.executable))
                 .collect()
         };
-        for format in [
-            super::super::Format::V1,
-            super::super::Format::V2,
-            super::super::Format::Hybrid,
-        ] {
+        for format in super::super::Format::ALL {
             let opts = CreateOptions {
                 piece_length: Some(16 << 10),
                 ..Default::default()

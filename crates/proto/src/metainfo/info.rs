@@ -83,6 +83,9 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every kind, v1 first.
+    pub const ALL: [Format; 3] = [Format::V1, Format::V2, Format::Hybrid];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Format::V1 => "v1",
