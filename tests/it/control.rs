@@ -108,7 +108,8 @@ fn without_an_owner_the_commands_edit_torrents_toml() {
 
     // Without --delete-data the data stays.
     let out = ok(root, &["remove", "share"]);
-    assert!(out.contains("share: removed; its data stays"), "{out}");
+    let stays = format!("share: removed; its data stays in {}\n", root.display());
+    assert!(out.contains(&stays), "{out}");
     assert_eq!(state_of(root, "share"), None);
     assert!(root.join("share/a.bin").exists() && root.join("share/sub/b.bin").exists());
 }
