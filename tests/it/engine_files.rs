@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::support::*;
-use btorrent::engine::{AddOptions, Event, FilePriority, SessionConfig, TorrentState};
+use btorrent::engine::{
+    AddOptions, Event, FilePriority, SessionConfig, TorrentLimits, TorrentState,
+};
 use btorrent::metainfo::{create_torrent, CreateOptions, Format};
 
 const K: usize = 1024;
@@ -443,16 +445,28 @@ async fn partial_seeds_say_upload_only_and_part_when_neither_wants_anything() {
         true
     };
 
-    // P2 wants everything: it sees P1 upload only, then wanting pieces again, then not.
-    let (p2_dir, p2_session, p2) = joined(&meta, |d| opts(d, vec![p1_session.listen_addr()])).await;
-    // P2's connection to P1 (the address P2 dialed; P2 may meet P3 too, by PEX).
-    let p1_as_seen = |up: bool| {
-        let p = p2.peers();
-        let p1 = p.iter().find(|p| p.addr == p1_session.listen_addr());
-        apart() && p1.is_some_and(|p| p.upload_only == up && !p.seed)
+    // P2 wants everything: it sees P1 upload only, then wanting pieces again, then not. P2 takes
+    // a from P1 slowly meanwhile (its own download limit), so it still wants something of P1.
+    let slow = TorrentLimits {
+        download: Some(8 * K as u64),
+        ..TorrentLimits::default()
     };
+    let (p2_dir, p2_session, p2) = joined(&meta, |d| AddOptions {
+        limits: slow,
+        ..opts(d, vec![p1_session.listen_addr()])
+    })
+    .await;
+    // P2's connection to P1 (the address P2 dialed; P2 may meet P3 too, by PEX, and P1 may dial
+    // P2 as it seeds).
+    let p1_of_p2 = || {
+        p2.peers()
+            .into_iter()
+            .find(|p| p.addr == p1_session.listen_addr())
+    };
+    let p1_as_seen =
+        |up: bool| apart() && p1_of_p2().is_some_and(|p| p.upload_only == up && !p.seed);
     wait_until("P2 to see P1 upload only", Duration::from_secs(30), || {
-        p1_as_seen(true) && p2.stats().pieces_have == 4
+        p1_as_seen(true)
     })
     .await;
     p1.set_file_priorities(&[(1, Normal)]).unwrap();
@@ -470,12 +484,35 @@ async fn partial_seeds_say_upload_only_and_part_when_neither_wants_anything() {
     )
     .await;
 
+    // Unlimited, P2 takes the rest of a; P1 then has nothing P2 wants and wants nothing: P2 parts
+    // from it (its slot is for a peer with something to give) and does not dial it again while it
+    // wants no more than it does.
+    p2.set_limits(TorrentLimits::default());
+    let p2_apart = || {
+        let dialed = p2
+            .peers()
+            .into_iter()
+            .any(|p| p.outgoing && p.addr == p1_session.listen_addr());
+        apart() && !dialed
+    };
+    wait_until(
+        "P2 to take a and part from P1",
+        Duration::from_secs(30),
+        || p2.stats().pieces_have == 4 && p1_of_p2().is_none(),
+    )
+    .await;
+    assert!(p2_apart());
+
     // The seed back, P2 completes.
     s.resume();
     p2.add_peers(vec![seeder.listen_addr()]);
-    wait_complete(&p2, 60).await;
+    wait_until("P2 to complete", Duration::from_secs(60), || {
+        assert!(p2_apart(), "P2 dialed P1 again");
+        p2.stats().state == TorrentState::Seeding
+    })
+    .await;
     assert_same_tree(src.path(), p2_dir.path());
-    assert!(apart());
+    assert!(p2_apart());
     for session in [p3_session, p2_session, p1_session, seeder] {
         session.shutdown(Duration::from_secs(2)).await;
     }

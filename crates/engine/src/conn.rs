@@ -22,6 +22,9 @@
 //! given back, the other connections are woken to take them, and until it sends a block again it is
 //! asked for one block at a time, after a rest of [`SNUB_REST`], and never for a suspect piece (which
 //! only one peer may fill, and endgame does not duplicate).
+//!
+//! A connection neither side needs is closed (`close_if_redundant`): both done with what they
+//! want, or the peer wanting nothing (BEP 21 `upload_only`) and holding nothing we want.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -103,6 +106,9 @@ pub(crate) struct Conn {
     fast: bool,
     /// What the peer has.
     pub(crate) has: Bitfield,
+    /// It told us what it has (a bitfield, `have all`, `have none` or a `have`): until then an
+    /// empty `has` says nothing.
+    has_known: bool,
     /// It wants nothing more (BEP 21 `upload_only`, in its extension handshake or libtorrent's
     /// message since): a seed, or a partial seed.
     pub(crate) peer_upload_only: bool,
@@ -177,6 +183,7 @@ impl Conn {
             ext_state: PeerExt::new(),
             fast,
             has: Bitfield::new(n),
+            has_known: false,
             peer_upload_only: false,
             told_upload_only: false,
             sent_us: Bitfield::new(n),
@@ -376,8 +383,12 @@ impl Conn {
             }
             Message::Bitfield(bf) => self.set_has(bf),
             Message::HaveAll => self.set_has(Bitfield::full(self.has.len())),
-            Message::HaveNone => {}
+            Message::HaveNone => {
+                self.has_known = true;
+                self.after_has_changed();
+            }
             Message::Have(i) => {
+                self.has_known = true;
                 if self.has.set(i as usize) {
                     let wake = {
                         let mut c = self.t.core.lock();
@@ -505,6 +516,7 @@ impl Conn {
             self.t.have_tx.send_modify(|_| {});
         }
         self.has = bf;
+        self.has_known = true;
         self.after_has_changed();
     }
 
@@ -522,7 +534,7 @@ impl Conn {
             }
             (c.picker.interesting(&self.has), c.picker.is_done())
         };
-        self.close_if_redundant(we_done);
+        self.close_if_redundant(we_done, interesting);
         self.set_interest(interesting);
     }
 
@@ -531,23 +543,35 @@ impl Conn {
     fn set_peer_upload_only(&mut self, upload_only: bool) {
         self.peer_upload_only = upload_only;
         self.sh.upload_only.store(upload_only, Ordering::Relaxed);
-        let we_done = self.t.core.lock().picker.is_done();
+        let (we_done, interesting) = {
+            let c = self.t.core.lock();
+            (c.picker.is_done(), c.picker.interesting(&self.has))
+        };
         self.tell_upload_only(we_done);
-        self.close_if_redundant(we_done);
+        self.close_if_redundant(we_done, interesting);
     }
 
-    /// Closes the connection once neither side wants anything of the other: we have every piece we
-    /// want (`we_done`) and the peer has every piece or says it wants nothing more (BEP 21). Its
-    /// address is then not dialed again while we want nothing (see `peer::serve`).
-    fn close_if_redundant(&self, we_done: bool) {
-        if !we_done {
-            return;
-        }
-        if self.has.is_full() {
-            self.sh.close("both sides have every piece");
-        } else if self.peer_upload_only {
+    /// Closes the connection once neither side wants anything of the other (as libtorrent's
+    /// `close_redundant_connections`, on by default, does):
+    ///
+    /// - we have every piece we want (`we_done`) and the peer has every piece or says it wants
+    ///   nothing more (BEP 21); its address is then not dialed again while we want nothing;
+    /// - or we still want pieces, but none it has (not `interesting`), and it says it wants
+    ///   nothing more: a partial seed we have taken all we want of. Not dialed again until we want
+    ///   more than we did (see `peer::serve` and [`KnownPeer::of_use`]).
+    ///
+    /// [`KnownPeer::of_use`]: crate::known::KnownPeer::of_use
+    fn close_if_redundant(&self, we_done: bool, interesting: bool) {
+        if we_done {
+            if self.has.is_full() {
+                self.sh.close("both sides have every piece");
+            } else if self.peer_upload_only {
+                self.sh
+                    .close("neither side wants anything more (upload only)");
+            }
+        } else if self.peer_upload_only && self.has_known && !interesting {
             self.sh
-                .close("neither side wants anything more (upload only)");
+                .close("it wants nothing more and has nothing we want (upload only)");
         }
     }
 
@@ -863,7 +887,7 @@ impl Conn {
         }
         self.set_interest(interesting);
         self.tell_upload_only(complete);
-        self.close_if_redundant(complete);
+        self.close_if_redundant(complete, interesting);
         Ok(())
     }
 

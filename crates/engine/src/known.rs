@@ -55,6 +55,11 @@ pub(crate) struct KnownPeer {
     /// It wanted nothing more when we last saw it: it had every piece, or said `upload_only`
     /// (BEP 21, a partial seed). See [`KnownPeer::of_use`].
     pub wants_nothing: bool,
+    /// It wanted nothing and had nothing we wanted when we parted (a partial seed we had taken
+    /// all we want of): the picker's [`wants_generation`] then. Not dialed again until that moves.
+    ///
+    /// [`wants_generation`]: crate::picker::Picker::wants_generation
+    pub offered_nothing: Option<u32>,
     /// It completed a handshake with us at least once.
     pub answered: bool,
     pub source: Source,
@@ -103,6 +108,7 @@ impl KnownPeer {
             failures: 0,
             next_try: Instant::now(),
             wants_nothing: false,
+            offered_nothing: None,
             answered: false,
             source,
             encrypt_first: false,
@@ -114,10 +120,15 @@ impl KnownPeer {
         }
     }
 
-    /// Worth dialing for a torrent that wants nothing more (`we_done`) or does: one that wanted
-    /// nothing either is of no use to a torrent that wants nothing.
-    pub(crate) fn of_use(&self, we_done: bool) -> bool {
-        !we_done || !self.wants_nothing
+    /// Worth dialing for a torrent that wants nothing more (`we_done`) or does, its wants at
+    /// generation `wants`: one that wanted nothing either is of no use to a torrent that wants
+    /// nothing, nor one that had nothing we want to us while we want no more than we did then.
+    pub(crate) fn of_use(&self, we_done: bool, wants: u32) -> bool {
+        if we_done {
+            !self.wants_nothing
+        } else {
+            self.offered_nothing != Some(wants)
+        }
     }
 
     /// Never answered and not in use: the first to make room.
@@ -378,6 +389,24 @@ mod tests {
 
     fn addr(i: u32) -> SocketAddr {
         SocketAddr::from((std::net::Ipv4Addr::from(0x0a00_0000 + i), 6881))
+    }
+
+    #[test]
+    fn a_peer_that_had_nothing_we_want_waits_until_we_want_more() {
+        let mut k = KnownPeer::new(Source::Tracker);
+        assert!(k.of_use(false, 7) && k.of_use(true, 7));
+        // A partial seed we took all we want of, our wants at generation 7.
+        k.wants_nothing = true;
+        k.offered_nothing = Some(7);
+        assert!(
+            !k.of_use(false, 7),
+            "dialed though we want no more than then"
+        );
+        assert!(k.of_use(false, 8), "not dialed though we want more");
+        assert!(!k.of_use(true, 8), "dialed though neither wants anything");
+        // A seed that left while we were downloading: of use until we are done.
+        k.offered_nothing = None;
+        assert!(k.of_use(false, 7) && !k.of_use(true, 7));
     }
 
     #[test]

@@ -258,6 +258,8 @@ pub(crate) async fn serve(
     }
     c.departed.push_back((sh.key, sh.addr));
     let lasted = sh.connected_at.elapsed() > Duration::from_secs(30);
+    let offered_nothing = (conn.peer_upload_only && !c.picker.interesting(&conn.has))
+        .then(|| c.picker.wants_generation());
     let mut addrs: Vec<SocketAddr> = known
         .iter()
         .chain(conn.listen_addr.iter())
@@ -273,8 +275,10 @@ pub(crate) async fn serve(
             k.connected = false;
             k.connecting = false;
             k.answered = true;
-            // Not dialed while we want nothing more either (`KnownPeer::of_use`).
+            // Not dialed while we want nothing more either, nor while we want no more than we did
+            // if it had nothing of that (`KnownPeer::of_use`).
             k.wants_nothing = conn.has.is_full() || conn.peer_upload_only;
+            k.offered_nothing = offered_nothing;
             k.failures = if lasted || conn.got_piece {
                 0
             } else {

@@ -190,6 +190,9 @@ pub struct Picker {
     ranks: Vec<u8>,
     /// Pieces we need not fetch: those we have and those not wanted.
     settled: Bitfield,
+    /// Counts the times `settled` lost pieces: we came to want more (new ranks, a withdrawn
+    /// piece). A peer found to have nothing we want is of no use until it moves.
+    wants_grown: u32,
     sequential: bool,
     /// Where the sequence of sequential mode starts: pieces from this one to the last come first,
     /// then those before it (a player that seeks into the middle of a file).
@@ -224,6 +227,7 @@ impl Picker {
             endgame_late: ENDGAME_LATE,
             ranks: vec![2; n],
             settled: Bitfield::new(n),
+            wants_grown: 0,
             sequential: false,
             sequential_from: 0,
         }
@@ -236,6 +240,7 @@ impl Picker {
         let n = self.states.len();
         self.by_rank = std::array::from_fn(|_| Rarity::new(n));
         self.ranks = ranks;
+        self.wants_grown = self.wants_grown.wrapping_add(1);
         for i in 0..n {
             if self.have.get(i) || self.ranks[i] == 0 {
                 self.settled.set(i);
@@ -417,6 +422,7 @@ impl Picker {
         self.have.clear(i);
         if self.ranks[i] > 0 {
             self.settled.clear(i);
+            self.wants_grown = self.wants_grown.wrapping_add(1);
         }
         self.missing += 1;
         self.enter_order(i);
@@ -426,6 +432,12 @@ impl Picker {
     /// Pieces buffered in memory (in flight or hashing).
     pub fn buffered_pieces(&self) -> usize {
         self.in_flight.len() + self.hashing
+    }
+
+    /// Moves on each time we come to want pieces we did not (see `wants_grown`): a peer that held
+    /// nothing we wanted at one value may at the next.
+    pub fn wants_generation(&self) -> u32 {
+        self.wants_grown
     }
 
     /// Whether a peer with `has` holds a wanted piece we lack.

@@ -167,13 +167,14 @@ fn connect_peers(t: &Arc<Torrent>) {
     let filter = t.ctx.ip_filter.read().clone();
     let mut c = t.core.lock();
     let complete = c.picker.is_done();
+    let wants = c.picker.wants_generation();
     let max = t.limits.max_peers(&t.ctx);
     let connecting = c.known.connecting();
     let mut room = max.saturating_sub(c.peers.len());
     let core = &mut *c;
     let banned = &core.banned_ips;
     let usable = |addr: &SocketAddr, k: &KnownPeer| {
-        k.of_use(complete) && !banned.contains(&addr.ip()) && !filter.blocks(addr.ip())
+        k.of_use(complete, wants) && !banned.contains(&addr.ip()) && !filter.blocks(addr.ip())
     };
     if room == 0 {
         // Full: a peer that only holds its slot gives it up for an address not tried yet.

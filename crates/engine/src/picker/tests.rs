@@ -518,3 +518,34 @@ fn availability_counts_the_peers_of_each_missing_piece_and_what_is_wanted_of_the
     assert_eq!(p.availability_list(), [-1, 0, 0, 1]);
     assert_eq!(p.desired_available(), 1000);
 }
+
+#[test]
+fn wants_generation_moves_only_when_we_come_to_want_more() {
+    let mut p = Picker::new(geo(), 1 << 30);
+    let g0 = p.wants_generation();
+    p.mark_have(0);
+    assert_eq!(
+        p.wants_generation(),
+        g0,
+        "a piece had is wanting less, not more"
+    );
+    let only_0 = {
+        let mut b = Bitfield::new(4);
+        b.set(0);
+        b
+    };
+    assert!(!p.interesting(&only_0));
+    // A piece found damaged is wanted again.
+    assert!(p.withdraw(0));
+    let g1 = p.wants_generation();
+    assert_ne!(g1, g0);
+    assert!(p.interesting(&only_0));
+    // New ranks (a file chosen) may want more.
+    p.set_ranks(vec![2, 2, 0, 2]);
+    let g2 = p.wants_generation();
+    assert_ne!(g2, g1);
+    // A withdrawn piece nobody wants changes nothing we want.
+    p.mark_have(2);
+    assert!(p.withdraw(2));
+    assert_eq!(p.wants_generation(), g2);
+}
