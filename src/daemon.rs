@@ -77,6 +77,14 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
     log("running; SIGINT or SIGTERM stops");
     // Torrents registered meanwhile (by a one-shot command, say) join the session.
     app.follow_config(runtime);
+    let manager = crate::service_manager::notifier();
+    if let Some(n) = &manager {
+        let status =
+            crate::shell::prompt::Status::new(app.services.torrents().clone(), app.services.live());
+        n.ready(&status.line());
+        n.keep_alive(runtime.handle());
+        n.follow_status(runtime.handle(), move || status.line());
+    }
     // Without the RPC, a token nobody cancels.
     let closed = app
         .rpc
@@ -90,6 +98,9 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
         }
     });
     log("stopping: transfers, handlers, announces");
+    if let Some(n) = &manager {
+        n.stopping("stopping: transfers, handlers, announces");
+    }
     app.shutdown(runtime, CLOSE_GRACE);
     log("stopped");
     ExitCode::SUCCESS

@@ -36,6 +36,8 @@
 //!   through it.
 //! - [`lan`]: this machine's LAN address, for the embedded tracker's announce URL.
 //! - [`services`]: the embedded tracker (and, in the shell and daemon, the peer) built from the settings.
+//! - [`service_manager`]: how the daemon stands, told to systemd (`Type=notify`: ready, status,
+//!   keep-alives, stopping).
 //! - [`events`]: the bus that carries what happened up to the front ends, and its one `Event` type:
 //!   the engine publishes into it directly (its events carried as they are), as do the watch folder
 //!   and the seeding goals.
@@ -90,6 +92,7 @@ pub mod queue;
 pub mod rpc;
 pub mod runner;
 pub mod script;
+pub mod service_manager;
 pub mod services;
 pub mod shell;
 pub mod signals;

@@ -97,6 +97,8 @@ fn init_logging(verbose: u8, shell: bool, daemon: bool) {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: it takes systemd's variables out of the environment.
+    btorrent::service_manager::take_from_env();
     let cli = Cli::parse();
     // Peer sockets and data files are file descriptors: the soft limit (often 1,024) is lifted to
     // the hard one, and the session's connection budget follows what it allows.
@@ -197,7 +199,23 @@ async fn run_tracker(config: PathBuf, bind: Option<SocketAddr>) -> ExitCode {
         }
     };
     btorrent::terminal::print_line(&format!("tracker listening on {}", running.announce_url()));
+    if let Some(n) = btorrent::service_manager::notifier() {
+        let url = running.announce_url();
+        n.ready(&format!("tracker on {url}"));
+        n.keep_alive(&tokio::runtime::Handle::current());
+        let tracker = running.tracker.clone();
+        n.follow_status(&tokio::runtime::Handle::current(), move || {
+            let s = tracker.stats();
+            format!(
+                "tracker on {url}: {} torrents, {} seeders, {} leechers",
+                s.swarms, s.seeders, s.leechers
+            )
+        });
+    }
     btorrent::signals::stop_requested().await;
+    if let Some(n) = btorrent::service_manager::notifier() {
+        n.stopping("stopping");
+    }
     running.stop().await;
     ExitCode::SUCCESS
 }

@@ -77,7 +77,14 @@ impl Snapshot {
         format!("btorrent [{}]", parts.join(" · "))
     }
 
+    /// `btorrent [3 torrents · 1 downloading · ↓ 1.20 MiB/s ↑ 300.00 KiB/s · 7 peers]`.
     pub fn render(&self) -> String {
+        format!("btorrent [{}]", self.summary())
+    }
+
+    /// The full prompt's figures alone: `3 torrents · 1 downloading · ...` (the daemon's status for
+    /// its service manager too).
+    pub fn summary(&self) -> String {
         let plural = if self.managed == 1 { "" } else { "s" };
         let mut parts = vec![format!("{} torrent{plural}", self.managed)];
         let t = &self.live;
@@ -100,7 +107,7 @@ impl Snapshot {
             let plural = if t.peers == 1 { "" } else { "s" };
             parts.push(format!("{} peer{plural}", t.peers));
         }
-        format!("btorrent [{}]", parts.join(" · "))
+        parts.join(" · ")
     }
 }
 
@@ -181,6 +188,13 @@ impl Status {
 
     pub fn snapshot(&self) -> Snapshot {
         self.now.read().clone()
+    }
+
+    /// Refreshed now, the figures as one line ([`Snapshot::summary`]). Blocking: it may read
+    /// torrents.toml.
+    pub fn line(&self) -> String {
+        self.refresh();
+        self.snapshot().summary()
     }
 
     /// Refreshes every second until the runtime stops, calling `after` after each refresh.

@@ -1,5 +1,5 @@
 //! Interoperability with real clients and tools (aria2, transmission with its remote and web client,
-//! libtorrent, qBittorrent, opentracker, mktorrent): every test is `#[ignore]`d, naming the Debian package it needs; `.ci/run`
+//! libtorrent, qBittorrent, opentracker, mktorrent, miniupnpd, systemd's unit checker): every test is `#[ignore]`d, naming the Debian package it needs; `.ci/run`
 //! installs them and runs `cargo test -- --ignored`.
 #[path = "../support/mod.rs"]
 mod support;
@@ -15,6 +15,7 @@ mod metainfo_interop;
 mod page_interop;
 mod portmap_interop;
 mod rpc_interop;
+mod service_unit_interop;
 mod tracker_interop;
 mod tracker_udp_interop;
 mod upload_only_interop;

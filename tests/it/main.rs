@@ -67,6 +67,7 @@ mod rpc_webseeds;
 mod script_files;
 mod script_handle;
 mod script_safety;
+mod service_manager;
 mod tracker_backoff;
 mod tracker_client_double;
 mod tracker_flood;
