@@ -2,8 +2,9 @@
 //! torrents.toml configures them (every managed torrent resumes), runs the autorun scripts and their
 //! handlers and timers, logs every event (and what scripts print) and how port forwarding stands to
 //! stdout with a timestamp, picks up torrents registered in torrents.toml meanwhile, serves one-shot
-//! commands on its control socket ([`crate::control`]), and closes gracefully on SIGINT or SIGTERM,
-//! or a `session-close` over the RPC.
+//! commands on its control socket ([`crate::control`]), reads torrents.toml again at once on
+//! SIGHUP, tells systemd how it stands ([`crate::service_manager`]), and closes gracefully on
+//! SIGINT or SIGTERM, or a `session-close` over the RPC.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -74,7 +75,25 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
         log(&format!("autorun: {e}"));
     }
     log_forwarding(app.services.peer.clone(), runtime);
-    log("running; SIGINT or SIGTERM stops");
+    let signals = {
+        let _enter = runtime.enter();
+        crate::signals::StopSignals::register()
+    };
+    let mut stop = match signals {
+        Ok(s) => Some(s),
+        Err(e) => {
+            log(&format!("cannot handle SIGINT/SIGTERM: {e}"));
+            None
+        }
+    };
+    let mut reload = match crate::signals::Reload::register(runtime) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            log(&format!("cannot handle SIGHUP: {e}"));
+            None
+        }
+    };
+    log("running; SIGINT or SIGTERM stops, SIGHUP reads torrents.toml again");
     // Torrents registered meanwhile (by a one-shot command, say) join the session.
     app.follow_config(runtime);
     let manager = crate::service_manager::notifier();
@@ -92,9 +111,25 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
         .map(|r| r.close_requested())
         .unwrap_or_default();
     runtime.block_on(async {
-        tokio::select! {
-            _ = crate::signals::stop_requested() => {}
-            _ = closed.cancelled() => log("session-close over the RPC"),
+        loop {
+            tokio::select! {
+                _ = async { stop.as_mut().expect("guarded").recv().await }, if stop.is_some() => return,
+                _ = closed.cancelled() => {
+                    log("session-close over the RPC");
+                    return;
+                }
+                _ = async { reload.as_mut().expect("guarded").recv().await }, if reload.is_some() => {
+                    if let Some(n) = &manager {
+                        n.send("RELOADING=1");
+                    }
+                    let torrents = app.services.torrents().clone();
+                    let _ = tokio::task::spawn_blocking(move || torrents.reload()).await;
+                    log("SIGHUP: torrents.toml read again; its changes apply now");
+                    if let Some(n) = &manager {
+                        n.send("READY=1");
+                    }
+                }
+            }
         }
     });
     log("stopping: transfers, handlers, announces");

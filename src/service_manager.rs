@@ -14,6 +14,7 @@
 //!   shows (`systemctl status` prints it);
 //! - `WATCHDOG=1` at half the interval asked for, from a task of the async runtime, so a runtime
 //!   that no longer makes progress misses them and systemd restarts it (`WatchdogSec=`);
+//! - `RELOADING=1`, then `READY=1`, around a SIGHUP's reading of torrents.toml (the daemon);
 //! - `STOPPING=1` when it begins to close (the transfers, handlers and `stopped` announces).
 //!
 //! Without `NOTIFY_SOCKET` there is no [`Notifier`] and nothing is sent. A message that cannot be

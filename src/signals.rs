@@ -1,7 +1,8 @@
 //! Process signals, handled here alone. Every front end registers what it needs before it starts
 //! work, so no signal ever meets the default action (an abrupt exit that saves nothing):
 //! - the daemon, the tracker and the demo wait for SIGINT or SIGTERM and then stop cleanly
-//!   ([`stop_requested`]);
+//!   ([`stop_requested`], [`StopSignals`]); the daemon reads torrents.toml again at each SIGHUP
+//!   ([`Reload`]);
 //! - a one-shot command or `btorrent run` asks its script to stop at the first SIGINT or SIGTERM and
 //!   exits at once (code 130) at the second ([`cancel_then_exit`]);
 //! - the shell cancels the running command at each SIGINT ([`cancel_on_interrupt`]) and closes on
@@ -109,6 +110,25 @@ impl Hangup {
         tokio::select! {
             _ = self.term.recv() => {}
             _ = self.hup.recv() => {}
+        }
+    }
+}
+
+/// SIGHUP to the daemon: a request to read its configuration again (what `systemctl reload` sends
+/// with `ExecReload=/bin/kill -HUP $MAINPID`), not to end.
+pub struct Reload(Signal);
+
+impl Reload {
+    /// Registers the handler now, inside `runtime`.
+    pub fn register(runtime: &Runtime) -> io::Result<Reload> {
+        let _enter = runtime.enter();
+        Ok(Reload(signal(SignalKind::hangup())?))
+    }
+
+    /// Resolves at the next SIGHUP.
+    pub async fn recv(&mut self) {
+        if self.0.recv().await.is_none() {
+            std::future::pending::<()>().await
         }
     }
 }

@@ -183,6 +183,16 @@ impl Torrents {
         true
     }
 
+    /// Reads the file again now, whatever its stamp says, and wakes whoever follows the list
+    /// ([`Torrents::subscribe`]): what the daemon does on SIGHUP, so a hand edit applies at once.
+    pub fn reload(&self) {
+        let inner = &self.inner;
+        inner.ensure_loaded();
+        let _w = inner.writer.lock();
+        *inner.current.write() = inner.reread();
+        inner.changed.send_modify(|n| *n += 1);
+    }
+
     /// [`Torrents::refresh`], then [`Torrents::config`]: for a command that must see what another
     /// process wrote a moment ago.
     pub fn fresh(&self) -> Result<Arc<Config>> {

@@ -1,7 +1,8 @@
 //! `btorrent daemon` and `btorrent tracker` run by systemd as `Type=notify` services: the test is
 //! the service manager, a datagram socket named in `NOTIFY_SOCKET`. `READY=1` once the daemon
-//! answers, `STATUS=` as its figures change, `WATCHDOG=1` while it lives, `STOPPING=1` when it
-//! closes; the programs it starts do not inherit the socket.
+//! answers, `STATUS=` as its figures change, `WATCHDOG=1` while it lives, `RELOADING=1` and
+//! `READY=1` around a SIGHUP (which it survives), `STOPPING=1` when it closes; the programs it
+//! starts do not inherit the socket.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::{UnixDatagram, UnixStream};
@@ -128,9 +129,35 @@ async fn the_daemon_says_when_it_is_ready_how_it_stands_that_it_lives_and_when_i
         assert!(!env.contains(v), "the hook inherited {v}: {env}");
     }
 
-    // Stopping: said before it closes, and it exits 0.
+    // SIGHUP (`systemctl reload`): torrents.toml read again, said to the manager, and the daemon
+    // goes on (the signal's default action would end it).
     let pid = daemon.child.id() as i32;
     // SAFETY: a signal to our own child, identified by the pid we hold.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    manager.until("RELOADING=1", Duration::from_secs(30), |m| {
+        m == "RELOADING=1"
+    });
+    manager.until("READY=1 again", Duration::from_secs(30), |m| m == "READY=1");
+    assert!(daemon
+        .log_text()
+        .contains("SIGHUP: torrents.toml read again; its changes apply now"));
+    let alive = std::cell::Cell::new(0);
+    manager.until(
+        "keep-alives after the reload",
+        Duration::from_secs(30),
+        |m| {
+            alive.set(alive.get() + usize::from(m == "WATCHDOG=1"));
+            alive.get() >= 2
+        },
+    );
+    assert!(
+        daemon.child.try_wait().unwrap().is_none(),
+        "SIGHUP ended it"
+    );
+    assert!(UnixStream::connect(root.join(".btorrent/control.sock")).is_ok());
+
+    // Stopping: said before it closes, and it exits 0.
+    // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let stopping = manager.until("STOPPING=1", Duration::from_secs(30), |m| {
         m.lines().any(|l| l == "STOPPING=1")
