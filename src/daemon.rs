@@ -14,9 +14,20 @@ use crate::app::App;
 use crate::config::now_rfc3339;
 use crate::shell::CLOSE_GRACE;
 
+/// Prints `line` to stdout, each line with a timestamp unless stdout is the journal's stream
+/// (which keeps its own, see [`crate::service_manager`]).
 fn log(line: &str) {
+    static TO_JOURNAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let to_journal = *TO_JOURNAL.get_or_init(|| {
+        use std::os::fd::AsFd as _;
+        crate::service_manager::goes_to_journal(std::io::stdout().as_fd())
+    });
     for l in line.lines() {
-        crate::terminal::print_line(&format!("[{}] {l}", now_rfc3339()));
+        if to_journal {
+            crate::terminal::print_line(l);
+        } else {
+            crate::terminal::print_line(&format!("[{}] {l}", now_rfc3339()));
+        }
     }
 }
 

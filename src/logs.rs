@@ -42,6 +42,40 @@ impl Fields {
     }
 }
 
+/// For the journal (the daemon's stderr under systemd, see [`crate::service_manager`]):
+/// `<4>btorrent_engine::peer: message key=value`, the level as the `sd-daemon(3)` prefix the
+/// journal takes for the entry's priority, and no timestamp (the journal keeps its own).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Journal;
+
+/// A level's syslog priority: 3 error, 4 warning, 6 info, 7 debug.
+fn priority(level: &Level) -> u8 {
+    match *level {
+        Level::ERROR => 3,
+        Level::WARN => 4,
+        Level::INFO => 6,
+        _ => 7,
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for Journal
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let m = event.metadata();
+        write!(w, "<{}>{}: ", priority(m.level()), m.target())?;
+        ctx.format_fields(w.by_ref(), event)?;
+        writeln!(w)
+    }
+}
+
 /// The word a level is shown as.
 fn label(level: &Level) -> &'static str {
     match *level {
@@ -99,6 +133,34 @@ mod tests {
             "warning: photos: announce failed: refused\n\
              warning: sent a bad piece (peer=10.0.0.1:6881, strikes=2)\n\
              error: tracker stopped\n"
+        );
+    }
+
+    #[test]
+    fn for_the_journal_the_level_is_a_priority_prefix() {
+        let buf = std::sync::Arc::new(parking_lot::Mutex::new(Vec::<u8>::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .event_format(Journal)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || SinkWriter(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(torrent = %"photos", "announce failed");
+            tracing::error!("tracker stopped");
+            tracing::info!("listening");
+            tracing::debug!(n = 3, "dialed");
+        });
+        let target = module_path!();
+        assert_eq!(
+            String::from_utf8(buf.lock().clone()).unwrap(),
+            format!(
+                "<4>{target}: announce failed torrent=photos\n\
+                 <3>{target}: tracker stopped\n\
+                 <6>{target}: listening\n\
+                 <7>{target}: dialed n=3\n"
+            )
         );
     }
 

@@ -4,6 +4,7 @@
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
+use std::os::fd::AsFd as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -89,6 +90,10 @@ fn init_logging(verbose: u8, shell: bool, daemon: bool) {
     let logs = logs.with_writer(btorrent::shell::screen::LogWriter::default());
     if shell || (verbose == 0 && !daemon) {
         logs.event_format(btorrent::logs::Brief).init();
+    } else if daemon && btorrent::service_manager::goes_to_journal(std::io::stderr().as_fd()) {
+        logs.with_ansi(false)
+            .event_format(btorrent::logs::Journal)
+            .init();
     } else {
         // Colours only for a terminal: a log file or pipe gets plain text.
         logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

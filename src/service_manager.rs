@@ -19,6 +19,12 @@
 //!
 //! Without `NOTIFY_SOCKET` there is no [`Notifier`] and nothing is sent. A message that cannot be
 //! sent (the manager gone, its socket full) is dropped: the daemon never waits on its manager.
+//!
+//! When its standard output or error is the journal's stream (`JOURNAL_STREAM` names that
+//! stream's device and inode, which [`goes_to_journal`] compares with the descriptor's own: a
+//! redirection made after systemd started it is not taken for the journal), the daemon's lines
+//! leave out their timestamp (the journal keeps its own) and its log lines say their level as an
+//! `sd-daemon(3)` prefix (`<4>` a warning), which the journal records as the entry's priority.
 
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -27,11 +33,15 @@ use std::time::Duration;
 
 /// What the environment asked for, read once by [`take_from_env`].
 static FROM_ENV: OnceLock<Option<Arc<Notifier>>> = OnceLock::new();
+/// The journal's stream (device, inode), from `JOURNAL_STREAM`.
+static JOURNAL: OnceLock<Option<(u64, u64)>> = OnceLock::new();
 
 /// Reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` and removes them from the
 /// environment. Call it first in `main`, before any thread starts (the environment is changed).
 /// A socket name that cannot be used is reported on stderr and ignored.
 pub fn take_from_env() {
+    // Left in the environment: a program started with its output on the same stream may use it.
+    JOURNAL.get_or_init(|| journal_stream(std::env::var("JOURNAL_STREAM").ok().as_deref()));
     FROM_ENV.get_or_init(|| {
         let socket = std::env::var_os("NOTIFY_SOCKET");
         let usec = std::env::var("WATCHDOG_USEC").ok();
@@ -54,6 +64,27 @@ pub fn take_from_env() {
 /// The notifier the environment asked for, if any (after [`take_from_env`]).
 pub fn notifier() -> Option<Arc<Notifier>> {
     FROM_ENV.get().cloned().flatten()
+}
+
+/// `JOURNAL_STREAM`'s `<device>:<inode>`.
+fn journal_stream(value: Option<&str>) -> Option<(u64, u64)> {
+    let (dev, ino) = value?.trim().split_once(':')?;
+    Some((dev.parse().ok()?, ino.parse().ok()?))
+}
+
+/// Whether `fd` (standard output or error) is the journal's stream: its device and inode are the
+/// ones `JOURNAL_STREAM` named (after [`take_from_env`]).
+pub fn goes_to_journal(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(Some((dev, ino))) = JOURNAL.get() else {
+        return false;
+    };
+    let Ok(own) = fd.try_clone_to_owned() else {
+        return false;
+    };
+    std::fs::File::from(own)
+        .metadata()
+        .is_ok_and(|m| m.dev() == *dev && m.ino() == *ino)
 }
 
 /// The keep-alive interval asked for: `WATCHDOG_USEC` microseconds, when it is a positive number
@@ -218,6 +249,22 @@ mod tests {
         for bad in ["", "relative/path", "vsock:2:1234"] {
             let e = Notifier::new(bad, None).err().expect(bad);
             assert!(e.to_string().contains("absolute path"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_journal_stream_is_a_device_and_an_inode() {
+        assert_eq!(journal_stream(Some("8:1234567")), Some((8, 1234567)));
+        assert_eq!(journal_stream(Some(" 0:42\n")), Some((0, 42)));
+        for bad in [
+            None,
+            Some(""),
+            Some("8"),
+            Some("8:"),
+            Some("x:1"),
+            Some("8:1:2"),
+        ] {
+            assert_eq!(journal_stream(bad), None, "{bad:?}");
         }
     }
 

@@ -2,7 +2,8 @@
 //! the service manager, a datagram socket named in `NOTIFY_SOCKET`. `READY=1` once the daemon
 //! answers, `STATUS=` as its figures change, `WATCHDOG=1` while it lives, `RELOADING=1` and
 //! `READY=1` around a SIGHUP (which it survives), `STOPPING=1` when it closes; the programs it
-//! starts do not inherit the socket.
+//! starts do not inherit the socket. On the journal's stream its lines drop their timestamps and
+//! its warnings carry their priority.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::{UnixDatagram, UnixStream};
@@ -215,4 +216,70 @@ async fn the_tracker_alone_says_when_it_is_ready_and_when_it_stops() {
     let status = tracker.wait_exit(Duration::from_secs(20)).await;
     assert!(status.success(), "{status}: {}", tracker.log_text());
     assert_eq!(manager.count("WATCHDOG=1"), 0);
+}
+
+/// Under systemd with its output on the journal (`JOURNAL_STREAM` names that stream's device and
+/// inode): the daemon's lines come without its timestamp (the journal keeps its own) and its
+/// warnings with the `<4>` priority prefix the journal reads; output that is not that stream (a
+/// redirection made since) keeps both as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_journal_lines_carry_no_timestamp_and_warnings_their_priority() {
+    use std::os::unix::fs::MetadataExt as _;
+    for journal in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(
+            root.join("torrents.toml"),
+            "[settings]\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\nblocklist = true\n",
+        )
+        .unwrap();
+        // A list with a line that is no rule: a warning at start.
+        write_tree(root, &[("blocklists/list.txt", 0)]);
+        std::fs::write(
+            root.join("blocklists/list.txt"),
+            "10.0.0.0/24\nnot an address range\n",
+        )
+        .unwrap();
+        let log = root.join("daemon.log");
+        let meta = std::fs::File::create(&log).unwrap().metadata().unwrap();
+        // The log file is created again in place below: the same inode.
+        let ino = if journal { meta.ino() } else { meta.ino() + 1 };
+        let mut daemon = Proc::spawn_logged(
+            bin()
+                .arg("daemon")
+                .env("JOURNAL_STREAM", format!("{}:{ino}", meta.dev()))
+                .current_dir(root),
+            log,
+        );
+        let running = "running; SIGINT or SIGTERM stops, SIGHUP reads torrents.toml again";
+        crate::support::wait_until("the daemon to run", Duration::from_secs(30), || {
+            daemon.log_text().contains(running)
+        })
+        .await;
+        let text = daemon.log_text();
+        let warning = text
+            .lines()
+            .find(|l| l.contains("lines are not address ranges"))
+            .unwrap_or_else(|| panic!("no warning: {text}"));
+        if journal {
+            assert!(text.lines().any(|l| l == running), "{text}");
+            assert!(!text.contains("[20"), "{text}");
+            assert!(warning.starts_with("<4>btorrent::blocklist: "), "{text}");
+        } else {
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with("[20") && l.ends_with(&format!("] {running}"))),
+                "{text}"
+            );
+            assert!(
+                !warning.starts_with('<') && warning.contains("WARN"),
+                "{text}"
+            );
+        }
+        let pid = daemon.child.id() as i32;
+        // SAFETY: a signal to our own child, identified by the pid we hold.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let status = daemon.wait_exit(Duration::from_secs(20)).await;
+        assert!(status.success(), "{status}: {}", daemon.log_text());
+    }
 }
