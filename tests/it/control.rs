@@ -83,6 +83,16 @@ fn without_an_owner_the_commands_edit_torrents_toml() {
     // A killed owner's socket does not get in the way.
     stale_socket(root);
 
+    // Nothing runs it: how much of each file is on disk is not known, not 0%.
+    let out = ok(root, &["show", "share"]);
+    let row = out.lines().find(|l| l.contains("a.bin")).unwrap();
+    let cells: Vec<&str> = row.split(['│', '┆']).map(str::trim).collect();
+    assert_eq!(
+        cells[1..6],
+        ["0", "a.bin", "68.36 KiB", "-", "yes"],
+        "{out}"
+    );
+
     let out = ok(root, &["pause", "share"]);
     assert!(out.contains("share: paused"), "{out}");
     assert_eq!(state_of(root, "share").as_deref(), Some("paused"));

@@ -173,7 +173,8 @@ fn choose(
     .or_else(|e| fail(func, format!("{e:#}")))
 }
 
-/// `t.files`: the running torrent's figures, or torrents.toml's selection with nothing done.
+/// `t.files`: the running torrent's figures, or torrents.toml's selection with `done` and
+/// `progress` unknown (`()`), as `t.progress` is: what is on disk is known only once checked.
 fn files(ctx: &HostContext, h: &Handle) -> Result<Array, Box<EvalAltResult>> {
     let meta = meta_of(ctx, h, "files")?;
     let live = ctx.live.stats(&h.info_hash).map(|s| s.files);
@@ -190,20 +191,31 @@ fn files(ctx: &HostContext, h: &Handle) -> Result<Array, Box<EvalAltResult>> {
             continue;
         }
         let (done, prio) = match live.as_ref().and_then(|l| l.get(i)) {
-            Some(l) => (l.done, l.priority),
-            None => (0, recorded.as_ref().map_or(FilePriority::Normal, |p| p[i])),
+            Some(l) => (Some(l.done), l.priority),
+            None => (
+                None,
+                recorded.as_ref().map_or(FilePriority::Normal, |p| p[i]),
+            ),
         };
         let mut m = Map::new();
         m.insert("index".into(), (i as i64).into());
         m.insert("path".into(), names(&meta.info, i).0.into());
         m.insert("length".into(), (f.length as i64).into());
-        m.insert("done".into(), (done as i64).into());
-        let progress = if f.length == 0 {
-            1.0
-        } else {
-            done as f64 / f.length as f64
+        let progress = |done: u64| {
+            if f.length == 0 {
+                1.0
+            } else {
+                done as f64 / f.length as f64
+            }
         };
-        m.insert("progress".into(), progress.into());
+        m.insert(
+            "done".into(),
+            done.map_or(Dynamic::UNIT, |d| (d as i64).into()),
+        );
+        m.insert(
+            "progress".into(),
+            done.map_or(Dynamic::UNIT, |d| progress(d).into()),
+        );
         m.insert("wanted".into(), prio.wanted().into());
         m.insert("priority".into(), prio.as_str().into());
         out.push(m.into());
