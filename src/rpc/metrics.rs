@@ -1,7 +1,9 @@
 //! What the RPC server's `/metrics` reports: the peer session's rates, bytes, peers (all, encrypted,
 //! by where their address came from), torrents by
 //! state (`queued` among them), peer sockets against their limit, the blocklist's ranges, the
-//! ports the router forwards and the speed limits in force (`btorrent_*`), and the embedded tracker's counters (`btorrent_tracker_*`) when it runs.
+//! ports the router forwards and the speed limits in force (`btorrent_*`), each running torrent's
+//! figures ([`super::torrent_metrics`], `btorrent_torrent_*`), and the embedded tracker's counters
+//! (`btorrent_tracker_*`) when it runs.
 
 use crate::prometheus::{Kind, Writer};
 
@@ -131,6 +133,17 @@ pub fn render(rpc: &Rpc) -> String {
         "Torrents by state (metadata: a magnet link fetching its metadata).",
         &samples,
     );
+    let rows: Vec<super::torrent_metrics::Row<'_>> = handles
+        .iter()
+        .zip(&stats)
+        .zip(&words)
+        .map(|((h, s), state)| super::torrent_metrics::Row {
+            info_hash: h.info_hash(),
+            stats: s,
+            state,
+        })
+        .collect();
+    super::torrent_metrics::write(&mut w, &rows);
     if let Some(session) = &session {
         w.single(
             "btorrent_peer_sockets",

@@ -48,6 +48,7 @@ pub mod port_test;
 pub mod queue;
 pub mod server;
 pub mod session;
+pub mod torrent_metrics;
 pub mod torrents;
 pub mod totals;
 pub mod trackers;

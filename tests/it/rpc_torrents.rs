@@ -206,6 +206,28 @@ fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
         "{}",
         r.body
     );
+    // Each torrent's own samples, by info-hash and name.
+    let pack = format!(
+        "{{info_hash=\"{}\",name=\"pack\"}}",
+        meta.info_hash.to_hex()
+    );
+    let info = format!(
+        "btorrent_torrent_info{{info_hash=\"{}\",name=\"pack\",state=\"seeding\"}}",
+        meta.info_hash.to_hex()
+    );
+    assert_eq!(m[&info], 1.0, "{}", r.body);
+    assert_eq!(m[&format!("btorrent_torrent_progress_ratio{pack}")], 1.0);
+    assert_eq!(m[&format!("btorrent_torrent_left_bytes{pack}")], 0.0);
+    assert_eq!(
+        m[&format!("btorrent_torrent_wanted_bytes{pack}")],
+        500_000.0
+    );
+    assert!(m[&format!("btorrent_torrent_uploaded_bytes_total{pack}")] >= 500_000.0);
+    let paused = format!(
+        "btorrent_torrent_info{{info_hash=\"{}\",name=\"c.bin\",state=\"paused\"}}",
+        other.info_hash.to_hex()
+    );
+    assert_eq!(m[&paused], 1.0, "{}", r.body);
 
     // Removed with its data: the files are gone, so is the entry; the other torrent stays.
     c.ok(
