@@ -9,6 +9,9 @@ use crate::engine::TorrentStats;
 use crate::prometheus::{Kind, Writer};
 use btorrent_proto::types::InfoHash;
 
+/// A family of one number per torrent: its name, kind, help and where the number comes from.
+type Family = (&'static str, Kind, &'static str, fn(&TorrentStats) -> f64);
+
 /// One torrent of the session: its hash, its figures and its state as front ends name it.
 pub struct Row<'a> {
     pub info_hash: InfoHash,
@@ -36,7 +39,7 @@ pub fn write(w: &mut Writer, rows: &[Row<'_>]) {
         "A torrent of the session, 1, with its state (downloading, seeding, checking, queued, paused, error).",
         &samples,
     );
-    let families: [(&str, Kind, &str, fn(&TorrentStats) -> f64); 9] = [
+    let families: [Family; 9] = [
         (
             "btorrent_torrent_progress_ratio",
             Kind::Gauge,
