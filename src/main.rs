@@ -196,7 +196,8 @@ fn main() -> ExitCode {
 }
 
 async fn run_tracker(config: PathBuf, bind: Option<SocketAddr>) -> ExitCode {
-    let running = match btorrent::services::RunningTracker::start(&config, bind).await {
+    let torrents = btorrent::torrents::Torrents::open(&config);
+    let running = match btorrent::services::RunningTracker::start_on(&torrents, bind).await {
         Ok(t) => t,
         Err(e) => {
             eprintln!("btorrent: {e:#}");
@@ -217,7 +218,35 @@ async fn run_tracker(config: PathBuf, bind: Option<SocketAddr>) -> ExitCode {
             )
         });
     }
-    btorrent::signals::stop_requested().await;
+    let (mut stop, mut reload) = match (
+        btorrent::signals::StopSignals::register(),
+        btorrent::signals::Reload::new(),
+    ) {
+        (Ok(s), Ok(r)) => (s, r),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("btorrent: cannot handle signals: {e}");
+            running.stop().await;
+            return ExitCode::FAILURE;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = stop.recv() => break,
+            _ = reload.recv() => {
+                let manager = btorrent::service_manager::notifier();
+                if let Some(n) = &manager {
+                    n.send("RELOADING=1");
+                }
+                // A private tracker's allowed torrents follow it at once.
+                let t = torrents.clone();
+                let _ = tokio::task::spawn_blocking(move || t.reload()).await;
+                btorrent::terminal::print_line("SIGHUP: torrents.toml read again");
+                if let Some(n) = &manager {
+                    n.send("READY=1");
+                }
+            }
+        }
+    }
     if let Some(n) = btorrent::service_manager::notifier() {
         n.stopping("stopping");
     }

@@ -1,8 +1,8 @@
 //! Process signals, handled here alone. Every front end registers what it needs before it starts
 //! work, so no signal ever meets the default action (an abrupt exit that saves nothing):
 //! - the daemon, the tracker and the demo wait for SIGINT or SIGTERM and then stop cleanly
-//!   ([`stop_requested`], [`StopSignals`]); the daemon reads torrents.toml again at each SIGHUP
-//!   ([`Reload`]);
+//!   ([`stop_requested`], [`StopSignals`]); the daemon and the tracker read torrents.toml again
+//!   at each SIGHUP ([`Reload`]);
 //! - a one-shot command or `btorrent run` asks its script to stop at the first SIGINT or SIGTERM and
 //!   exits at once (code 130) at the second ([`cancel_then_exit`]);
 //! - the shell cancels the running command at each SIGINT ([`cancel_on_interrupt`]) and closes on
@@ -122,6 +122,11 @@ impl Reload {
     /// Registers the handler now, inside `runtime`.
     pub fn register(runtime: &Runtime) -> io::Result<Reload> {
         let _enter = runtime.enter();
+        Reload::new()
+    }
+
+    /// Registers the handler now; within a runtime.
+    pub fn new() -> io::Result<Reload> {
         Ok(Reload(signal(SignalKind::hangup())?))
     }
 

@@ -168,9 +168,10 @@ async fn the_daemon_says_when_it_is_ready_how_it_stands_that_it_lives_and_when_i
     assert!(status.success(), "{status}: {}", daemon.log_text());
 }
 
-/// The tracker alone under systemd, its socket in the abstract namespace (`@name`).
+/// The tracker alone under systemd, its socket in the abstract namespace (`@name`): ready, its
+/// counts, a SIGHUP survived, stopping.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_tracker_alone_says_when_it_is_ready_and_when_it_stops() {
+async fn the_tracker_alone_says_when_it_is_ready_reloads_and_stops() {
     use std::os::linux::net::SocketAddrExt as _;
     let dir = tempfile::tempdir().unwrap();
     let root = crate::support::cli::loopback_home(dir.path());
@@ -207,8 +208,22 @@ async fn the_tracker_alone_says_when_it_is_ready_and_when_it_stops() {
     manager.until("the tracker's figures", Duration::from_secs(30), |m| {
         status_of(m).is_some_and(|s| s.ends_with(": 0 torrents, 0 seeders, 0 leechers"))
     });
+    // SIGHUP: torrents.toml read again (a private tracker's torrents follow at once); it goes on.
     let pid = tracker.child.id() as i32;
     // SAFETY: a signal to our own child, identified by the pid we hold.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    manager.until("RELOADING=1", Duration::from_secs(30), |m| {
+        m == "RELOADING=1"
+    });
+    manager.until("READY=1 again", Duration::from_secs(30), |m| m == "READY=1");
+    assert!(tracker
+        .log_text()
+        .contains("SIGHUP: torrents.toml read again"));
+    assert!(
+        tracker.child.try_wait().unwrap().is_none(),
+        "SIGHUP ended it"
+    );
+    // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     manager.until("STOPPING=1", Duration::from_secs(30), |m| {
         m.lines().any(|l| l == "STOPPING=1")
