@@ -548,6 +548,93 @@ async fn one_shot_rename_and_find_data_reach_the_daemons_torrent() {
     stop(d).await;
 }
 
+/// The bundled `b-rename` and `b-move`, one-shot: with a daemon running the torrent, it renames
+/// and moves the files and seeds on from their new place; `--find` points it at a copy made by
+/// hand and checks it; with none running, the files move and torrents.toml records the folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rename_and_move_commands_move_the_data_with_or_without_a_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    settings(root, "");
+    write_tree(root, &[("share/a.bin", 70_000), ("share/sub/b.bin", 5_000)]);
+    ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
+    let data_of = || shown(root, "share").unwrap()["data"].clone();
+
+    // No daemon: the files move, torrents.toml follows.
+    let out = ok(root, &["move", "share", "disk1"]);
+    let disk1 = root.join("disk1");
+    assert!(
+        out.contains(&format!(
+            "share: moved from {} to {}",
+            root.display(),
+            disk1.display()
+        )),
+        "{out}"
+    );
+    assert!(disk1.join("share/sub/b.bin").is_file() && !root.join("share").exists());
+    assert_eq!(data_of(), disk1.display().to_string());
+
+    let d = daemon(root);
+    let start = Instant::now();
+    while shown(root, "share").map(|s| s["running"] == true) != Some(true) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the daemon never ran the torrent: {}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = ok(root, &["rename", "share", "share/sub", "pics"]);
+    assert!(
+        out.contains("share: share/sub is now pics") && out.contains("share/pics/b.bin"),
+        "{out}"
+    );
+    assert!(disk1.join("share/pics/b.bin").is_file() && !disk1.join("share/sub").exists());
+    let out = ok(root, &["move", "share", "disk2"]);
+    let disk2 = root.join("disk2");
+    assert!(out.contains(&format!("to {}", disk2.display())), "{out}");
+    assert!(disk2.join("share/pics/b.bin").is_file() && !disk1.join("share").exists());
+    assert_eq!(data_of(), disk2.display().to_string());
+    // The daemon reads the data from there: a check finds every piece.
+    let out = ok(root, &["check", "share"]);
+    assert!(
+        out.contains("pieces good, 0 bad") && !out.contains("missing"),
+        "{out}"
+    );
+
+    // Copied by hand elsewhere, the original gone: --find points it there and checks it.
+    let disk3 = root.join("disk3");
+    write_tree(&disk3, &[("share/a.bin", 0), ("share/pics/b.bin", 0)]);
+    for f in ["share/a.bin", "share/pics/b.bin"] {
+        std::fs::copy(disk2.join(f), disk3.join(f)).unwrap();
+    }
+    std::fs::remove_dir_all(&disk2).unwrap();
+    let out = ok(root, &["move", "share", "disk3", "--find"]);
+    let s = shown(root, "share").unwrap();
+    let pieces = out
+        .split("; ")
+        .nth(1)
+        .and_then(|p| p.strip_suffix(" pieces good\n"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let (good, all) = pieces.split_once(" of ").unwrap();
+    assert_eq!(good, all, "{out}");
+    assert!(
+        out.starts_with(&format!("share: now in {};", disk3.display())),
+        "{out}"
+    );
+    assert_eq!(s["data"], disk3.display().to_string());
+    assert_eq!(s["state"], "seeding", "{s}");
+
+    // Nothing of it where it is pointed: every piece it had is bad, to be downloaded again.
+    let out = ok(root, &["move", "share", "empty", "--find"]);
+    assert!(
+        out.contains(&format!("; 0 of {all} pieces good, {all} bad\n")),
+        "{out}"
+    );
+    assert!(out.contains("the rest is being downloaded again"), "{out}");
+    stop(d).await;
+}
+
 /// `btorrent run` while a daemon runs for the same torrents.toml: the torrent a script starts is
 /// handed to the daemon (one process runs a torrent, never two), so only the daemon announces it,
 /// and the run's handle sees it running there. (Run on its own, the script's session would run it
