@@ -229,3 +229,53 @@ for f in t.files {{ print(`file ${{f.index}} ${{f.wanted}} ${{f.priority}} ${{f.
     assert!(e.contains("\"urgent\" is not a priority"), "{e}");
     rig.rt.block_on(seeder.shutdown(Duration::from_secs(2)));
 }
+
+/// While a torrent downloads, its figures say what is left and, at the rate now, how long that
+/// takes (`left`, `eta`), and b-show says it beside the progress; once complete there is no `eta`.
+#[test]
+fn a_download_says_what_is_left_and_how_long_it_takes() {
+    let rig = rig();
+    // b.bin alone (300 KB) at 30 KB/s, its own download limit: about ten seconds.
+    let (seeder, _meta) = seeded(&rig, None);
+    rig.script(
+        "eta.rhai",
+        &format!(
+            r#"start({}, #{{ output: {}, peers: ["{}"], trackers: [], only: "b.bin", down_limit: 30000 }});
+let t = torrent("set");
+for i in 0..400 {{
+    let s = t.stats;
+    if s.eta != () && s.down_rate > 0 {{
+        let expected = s.left / s.down_rate;
+        print(`eta ${{s.eta == expected}} ${{s.left > 0}} ${{s.left <= s.wanted}}`);
+        break;
+    }}
+    sleep(50);
+}}
+"#,
+            rhai_str(&rig.path("set.torrent")),
+            rhai_str(&rig.path("dl")),
+            seeder.listen_addr()
+        ),
+    );
+    let lines = rig.lines.lock().clone();
+    assert!(
+        lines.contains(&"eta true true true".to_string()),
+        "{lines:#?}"
+    );
+    let _ = rig.host.run_command("b-show", &[]).unwrap();
+    let lines = rig.lines.lock().clone();
+    let row = lines
+        .iter()
+        .find(|l| l.contains("│ set ") && l.contains("downloading"));
+    assert!(
+        row.is_some_and(|r| r.contains("% , ").then_some(()).is_none() && r.contains(" left")),
+        "{lines:#?}"
+    );
+    rig.script(
+        "done.rhai",
+        "let t = torrent(\"set\");\nt.download_limit = 0;\nif !t.wait(60) { throw \"not done in 60 s\"; }\nlet s = t.stats;\nprint(`done ${s.left} ${s.eta == ()}`);\n",
+    );
+    let lines = rig.lines.lock().clone();
+    assert!(lines.contains(&"done 0 true".to_string()), "{lines:#?}");
+    rig.rt.block_on(seeder.shutdown(Duration::from_secs(2)));
+}

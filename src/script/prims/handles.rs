@@ -141,6 +141,15 @@ pub(super) fn state(ctx: &HostContext, h: &Handle) -> String {
     view(ctx, h).state()
 }
 
+/// Seconds until a download completes at its rate now (`None` when it is not downloading or
+/// receives nothing), as Transmission's `eta`.
+fn eta(s: &TorrentStats) -> Option<u64> {
+    if !s.is_downloading() || s.bytes_left == 0 {
+        return None;
+    }
+    s.bytes_left.checked_div(s.down_rate)
+}
+
 /// One torrent's live figures as a map: what `t.stats` returns and `torrents()` merges in.
 pub(super) fn stats_map(ih: &str, s: &TorrentStats) -> Map {
     let mut m = Map::new();
@@ -155,6 +164,11 @@ pub(super) fn stats_map(ih: &str, s: &TorrentStats) -> Map {
     m.insert("pieces_total".into(), (s.pieces_total as i64).into());
     m.insert("size".into(), (s.bytes_total as i64).into());
     m.insert("wanted".into(), (s.bytes_wanted as i64).into());
+    m.insert("left".into(), (s.bytes_left as i64).into());
+    m.insert(
+        "eta".into(),
+        eta(s).map_or(Dynamic::UNIT, |secs| (secs as i64).into()),
+    );
     m.insert("sequential".into(), s.sequential.into());
     m.insert("verified".into(), (s.bytes_verified as i64).into());
     m.insert("downloaded".into(), (s.downloaded as i64).into());
