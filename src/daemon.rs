@@ -134,8 +134,18 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
                         n.send("RELOADING=1");
                     }
                     let torrents = app.services.torrents().clone();
-                    let _ = tokio::task::spawn_blocking(move || torrents.reload()).await;
-                    log("SIGHUP: torrents.toml read again; its changes apply now");
+                    let read = tokio::task::spawn_blocking(move || {
+                        torrents.reload();
+                        torrents.config().map(|_| ())
+                    })
+                    .await;
+                    match read {
+                        Ok(Ok(())) => log("SIGHUP: torrents.toml read again; its changes apply now"),
+                        Ok(Err(e)) => log(&format!(
+                            "SIGHUP: torrents.toml cannot be read, nothing changes until it can: {e:#}"
+                        )),
+                        Err(_) => {}
+                    }
                     if let Some(n) = &manager {
                         n.send("READY=1");
                     }

@@ -239,8 +239,17 @@ async fn run_tracker(config: PathBuf, bind: Option<SocketAddr>) -> ExitCode {
                 }
                 // A private tracker's allowed torrents follow it at once.
                 let t = torrents.clone();
-                let _ = tokio::task::spawn_blocking(move || t.reload()).await;
-                btorrent::terminal::print_line("SIGHUP: torrents.toml read again");
+                let read = tokio::task::spawn_blocking(move || {
+                    t.reload();
+                    t.config().map(|_| ())
+                })
+                .await;
+                btorrent::terminal::print_line(&match read {
+                    Ok(Err(e)) => format!(
+                        "SIGHUP: torrents.toml cannot be read, nothing changes until it can: {e:#}"
+                    ),
+                    _ => "SIGHUP: torrents.toml read again".to_string(),
+                });
                 if let Some(n) = &manager {
                     n.send("READY=1");
                 }

@@ -157,6 +157,23 @@ async fn the_daemon_says_when_it_is_ready_how_it_stands_that_it_lives_and_when_i
     );
     assert!(UnixStream::connect(root.join(".btorrent/control.sock")).is_ok());
 
+    // A file broken by a hand edit: said so, and the daemon goes on as it was.
+    let toml = root.join("torrents.toml");
+    let good = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{good}\nthis is [ not toml\n")).unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let said = "SIGHUP: torrents.toml cannot be read, nothing changes until it can";
+    crate::support::wait_until("the daemon to say so", Duration::from_secs(30), || {
+        daemon.log_text().contains(said)
+    })
+    .await;
+    assert!(
+        daemon.child.try_wait().unwrap().is_none(),
+        "a broken file ended it"
+    );
+    std::fs::write(&toml, good).unwrap();
+
     // Stopping: said before it closes, and it exits 0.
     // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
