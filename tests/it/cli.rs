@@ -226,11 +226,31 @@ fn user_script_is_listed_and_runs_and_overrides() {
         "scripts/b-greet.rhai",
         b"//! Greet someone by name.\n//!\n//! usage: b-greet <who> [--times <n>]\nlet n = if args.times == () { 1 } else { args.times };\nfor i in 0..n { print(`hello ${args.who}`); }\n",
     );
+    sb.write("scripts/b-bare.rhai", b"print(1);\n");
     let help = sb.ok(&["help"]);
     assert!(
         help.contains("b-greet <who> [options]") && help.contains("Greet someone"),
         "{help}"
     );
+    // Every summary starts in the same column, a command with none shows where it comes from there.
+    let column = |l: &str| {
+        l.find(" Greet")
+            .or_else(|| l.find(" [scripts/b-bare"))
+            .map(|i| i + 1)
+    };
+    let greet = help
+        .lines()
+        .find(|l| l.contains("b-greet"))
+        .and_then(column);
+    let bare = help
+        .lines()
+        .find(|l| l.starts_with("  b-bare "))
+        .and_then(column);
+    let create = help
+        .lines()
+        .find(|l| l.starts_with("  b-create "))
+        .and_then(|l| l.find(" Create").map(|i| i + 1));
+    assert!(greet.is_some() && greet == bare && bare == create, "{help}");
     assert!(help.contains("b-create"));
     assert_eq!(
         sb.ok(&["greet", "ann", "--times", "2"]),
