@@ -47,6 +47,19 @@ fn daemon(dir: &Path) -> Proc {
     Proc::spawn_logged(bin().arg("daemon").current_dir(dir), dir.join("daemon.log"))
 }
 
+/// Waits (at most 30 s) until the daemon `d` runs torrent `name`.
+async fn running_in(d: &Proc, root: &Path, name: &str) {
+    let start = Instant::now();
+    while shown(root, name).map(|s| s["running"] == true) != Some(true) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the daemon never ran {name}: {}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// SIGTERM, then the daemon must exit 0 within a bound.
 async fn stop(mut p: Proc) {
     let pid = p.child.id() as i32;
@@ -509,15 +522,7 @@ async fn one_shot_rename_and_find_data_reach_the_daemons_torrent() {
     write_tree(root, &[("share/a.bin", 70_000), ("share/sub/b.bin", 5_000)]);
     ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
     let d = daemon(root);
-    let start = Instant::now();
-    while shown(root, "share").map(|s| s["running"] == true) != Some(true) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the daemon never ran the torrent: {}",
-            d.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    running_in(&d, root, "share").await;
     // Commands of the user's own (scripts/b-*.rhai), run one-shot.
     std::fs::create_dir_all(root.join("scripts")).unwrap();
     std::fs::write(
@@ -575,15 +580,7 @@ async fn rename_and_move_commands_move_the_data_with_or_without_a_daemon() {
     assert_eq!(data_of(), disk1.display().to_string());
 
     let d = daemon(root);
-    let start = Instant::now();
-    while shown(root, "share").map(|s| s["running"] == true) != Some(true) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the daemon never ran the torrent: {}",
-            d.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    running_in(&d, root, "share").await;
     let out = ok(root, &["rename", "share", "share/sub", "pics"]);
     assert!(
         out.contains("share: share/sub is now pics") && out.contains("share/pics/b.bin"),

@@ -55,6 +55,16 @@ impl Manager {
     }
 }
 
+/// Sends SIGHUP to `p` and waits for the manager to hear it reload: `RELOADING=1`, then `READY=1`.
+fn reload(manager: &mut Manager, p: &Proc) {
+    // SAFETY: a signal to our own child, identified by the pid we hold.
+    assert_eq!(unsafe { libc::kill(p.child.id() as i32, libc::SIGHUP) }, 0);
+    manager.until("RELOADING=1", Duration::from_secs(30), |m| {
+        m == "RELOADING=1"
+    });
+    manager.until("READY=1 again", Duration::from_secs(30), |m| m == "READY=1");
+}
+
 fn status_of(m: &str) -> Option<&str> {
     m.lines().find_map(|l| l.strip_prefix("STATUS="))
 }
@@ -132,13 +142,7 @@ async fn the_daemon_says_when_it_is_ready_how_it_stands_that_it_lives_and_when_i
 
     // SIGHUP (`systemctl reload`): torrents.toml read again, said to the manager, and the daemon
     // goes on (the signal's default action would end it).
-    let pid = daemon.child.id() as i32;
-    // SAFETY: a signal to our own child, identified by the pid we hold.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
-    manager.until("RELOADING=1", Duration::from_secs(30), |m| {
-        m == "RELOADING=1"
-    });
-    manager.until("READY=1 again", Duration::from_secs(30), |m| m == "READY=1");
+    reload(&mut manager, &daemon);
     assert!(daemon
         .log_text()
         .contains("SIGHUP: torrents.toml read again; its changes apply now"));
@@ -161,13 +165,9 @@ async fn the_daemon_says_when_it_is_ready_how_it_stands_that_it_lives_and_when_i
     let toml = root.join("torrents.toml");
     let good = std::fs::read_to_string(&toml).unwrap();
     std::fs::write(&toml, format!("{good}\nthis is [ not toml\n")).unwrap();
-    // SAFETY: as above.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    reload(&mut manager, &daemon);
     let said = "SIGHUP: torrents.toml cannot be read, nothing changes until it can";
-    crate::support::wait_until("the daemon to say so", Duration::from_secs(30), || {
-        daemon.log_text().contains(said)
-    })
-    .await;
+    assert!(daemon.log_text().contains(said), "{}", daemon.log_text());
     assert!(
         daemon.child.try_wait().unwrap().is_none(),
         "a broken file ended it"
@@ -175,7 +175,8 @@ async fn the_daemon_says_when_it_is_ready_how_it_stands_that_it_lives_and_when_i
     std::fs::write(&toml, good).unwrap();
 
     // Stopping: said before it closes, and it exits 0.
-    // SAFETY: as above.
+    let pid = daemon.child.id() as i32;
+    // SAFETY: a signal to our own child, identified by the pid we hold.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let stopping = manager.until("STOPPING=1", Duration::from_secs(30), |m| {
         m.lines().any(|l| l == "STOPPING=1")
@@ -226,13 +227,7 @@ async fn the_tracker_alone_says_when_it_is_ready_reloads_and_stops() {
         status_of(m).is_some_and(|s| s.ends_with(": 0 torrents, 0 seeders, 0 leechers"))
     });
     // SIGHUP: torrents.toml read again (a private tracker's torrents follow at once); it goes on.
-    let pid = tracker.child.id() as i32;
-    // SAFETY: a signal to our own child, identified by the pid we hold.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
-    manager.until("RELOADING=1", Duration::from_secs(30), |m| {
-        m == "RELOADING=1"
-    });
-    manager.until("READY=1 again", Duration::from_secs(30), |m| m == "READY=1");
+    reload(&mut manager, &tracker);
     assert!(tracker
         .log_text()
         .contains("SIGHUP: torrents.toml read again"));
@@ -240,7 +235,8 @@ async fn the_tracker_alone_says_when_it_is_ready_reloads_and_stops() {
         tracker.child.try_wait().unwrap().is_none(),
         "SIGHUP ended it"
     );
-    // SAFETY: as above.
+    let pid = tracker.child.id() as i32;
+    // SAFETY: a signal to our own child, identified by the pid we hold.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     manager.until("STOPPING=1", Duration::from_secs(30), |m| {
         m.lines().any(|l| l == "STOPPING=1")
