@@ -102,6 +102,65 @@ fn create_info_edit_show() {
         edited.announce.as_deref(),
         Some("http://10.0.0.9:7000/announce")
     );
+    // Backups added as tiers of their own, one taken out, then none at all; the info-hash stays.
+    let tiers = || Metainfo::load(&torrent).unwrap().tracker_tiers();
+    let out = sb.ok(&[
+        "edit",
+        "torrents/share.torrent",
+        "--add",
+        "udp://10.0.0.8:6969",
+        "--add",
+        "http://10.0.0.7/announce",
+    ]);
+    assert!(
+        out.contains(
+            "-> http://10.0.0.9:7000/announce | udp://10.0.0.8:6969 | http://10.0.0.7/announce"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        tiers(),
+        [
+            vec!["http://10.0.0.9:7000/announce".to_string()],
+            vec!["udp://10.0.0.8:6969".to_string()],
+            vec!["http://10.0.0.7/announce".to_string()],
+        ]
+    );
+    let err = sb.fails(&[
+        "edit",
+        "torrents/share.torrent",
+        "--remove",
+        "http://x/announce",
+    ]);
+    assert!(
+        err.contains("\"http://x/announce\" is not one of its trackers"),
+        "{err}"
+    );
+    let err = sb.fails(&["edit", "torrents/share.torrent"]);
+    assert!(
+        err.contains("name the new tracker, or --add, --remove or --clear"),
+        "{err}"
+    );
+    assert_eq!(tiers().len(), 3, "a refused edit changed the file");
+    sb.ok(&[
+        "edit",
+        "torrents/share.torrent",
+        "--remove",
+        "udp://10.0.0.8:6969",
+    ]);
+    assert_eq!(
+        tiers().concat(),
+        ["http://10.0.0.9:7000/announce", "http://10.0.0.7/announce"]
+    );
+    sb.ok(&["edit", "torrents/share.torrent", "--clear"]);
+    let bare = Metainfo::load(&torrent).unwrap();
+    assert!(bare.tracker_tiers().is_empty() && bare.announce.is_none());
+    assert_eq!(bare.info_hash, meta.info_hash);
+    sb.ok(&[
+        "edit",
+        "torrents/share.torrent",
+        "http://10.0.0.9:7000/announce",
+    ]);
 
     let show = sb.ok(&["show"]);
     assert!(show.contains("share") && show.contains("seeding"), "{show}");

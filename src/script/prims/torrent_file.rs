@@ -1,5 +1,7 @@
 //! `.torrent` primitives: `create(path[, url[, opts]])` (without a URL, the default tracker),
-//! `load(torrent)`, `edit(torrent, url)`, `info(torrent)`, and the `Torrent` type with its getters.
+//! `load(torrent)`, `edit(torrent, url)` and `edit(torrent, changes)` (its trackers: a new primary,
+//! backups added or removed, all cleared), `info(torrent)`, and the `Torrent` type with its
+//! getters.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,7 +10,10 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
 
 use super::fail;
 use crate::fsutil::write_atomic;
-use crate::metainfo::{create_torrent, edit_trackers, CreateOptions, Metainfo, MetainfoError};
+use crate::metainfo::{
+    change_trackers, create_torrent, edit_trackers, CreateOptions, Metainfo, MetainfoError,
+    TrackerEdit,
+};
 use crate::script::host::{cancelled_error, HostContext, Opts};
 use crate::units::human_bytes;
 
@@ -33,6 +38,17 @@ fn trackers_of(m: &Metainfo) -> Array {
     m.trackers()
         .iter()
         .map(|t| Dynamic::from(printable(t)))
+        .collect()
+}
+
+/// The trackers in their tiers (BEP 12): a list of lists, the first tried first.
+fn tiers_of(m: &Metainfo) -> Array {
+    m.tracker_tiers()
+        .iter()
+        .map(|tier| {
+            let urls: Array = tier.iter().map(|u| Dynamic::from(printable(u))).collect();
+            Dynamic::from(urls)
+        })
         .collect()
 }
 
@@ -70,6 +86,7 @@ impl TorrentFile {
         map.insert("info_hash_v2".into(), info_hash_v2_of(m));
         map.insert("magnet".into(), m.magnet().into());
         map.insert("trackers".into(), trackers_of(m).into());
+        map.insert("tiers".into(), tiers_of(m).into());
         map.insert("web_seeds".into(), web_seeds_of(m).into());
         map.insert("piece_length".into(), (m.info.piece_length as i64).into());
         map.insert("piece_count".into(), (m.info.piece_count() as i64).into());
@@ -354,6 +371,7 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     });
     engine.register_get("magnet", |t: &mut TorrentFile| t.meta.magnet());
     engine.register_get("trackers", |t: &mut TorrentFile| trackers_of(&t.meta));
+    engine.register_get("tiers", |t: &mut TorrentFile| tiers_of(&t.meta));
     engine.register_get("web_seeds", |t: &mut TorrentFile| web_seeds_of(&t.meta));
     engine.register_get("files", |t: &mut TorrentFile| t.to_map()["files"].clone());
     engine.register_get("path", |t: &mut TorrentFile| {
@@ -406,26 +424,98 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     engine.register_fn(
         "edit",
         move |path: &str, url: &str| -> Result<TorrentFile, Box<EvalAltResult>> {
-            if crate::source::is_magnet_link(path) {
-                return fail("edit", "edit takes a .torrent file, not a magnet link");
-            }
-            let t = load_file(&c, "edit", path)?;
-            let bytes = edit_trackers(&t.meta, url).or_else(|e| fail("edit", e))?;
-            let p = t.path.clone().expect("loaded from a path");
-            write_atomic(&p, &bytes)
-                .or_else(|e| fail("edit", format!("cannot write {}: {e}", p.display())))?;
-            let edited = load_file(&c, "edit", path)?;
-            // The managed torrent this file is the .torrent of announces to its new tracker now.
-            let managed = c.config().ok().is_some_and(|cfg| {
-                cfg.find(&t.meta.info_hash).is_some_and(|e| {
-                    std::path::absolute(cfg.resolve(&e.file)).ok() == std::path::absolute(&p).ok()
-                })
-            });
-            if managed {
-                crate::actions::live_trackers(c.live.as_ref(), &edited.meta)
-                    .or_else(|e| fail("edit", format!("{e:#}")))?;
-            }
-            Ok(edited)
+            rewrite(&c, path, |meta| {
+                edit_trackers(meta, url).or_else(|e| fail("edit", e))
+            })
         },
     );
+    let c = ctx.clone();
+    engine.register_fn(
+        "edit",
+        move |path: &str, changes: Map| -> Result<TorrentFile, Box<EvalAltResult>> {
+            let change = tracker_edit(&changes)?;
+            rewrite(&c, path, |meta| {
+                let have = meta.trackers();
+                if let Some(u) = change
+                    .remove
+                    .iter()
+                    .find(|u| !have.contains(&u.trim().to_string()))
+                {
+                    return fail("edit", format!("{u:?} is not one of its trackers"));
+                }
+                change_trackers(meta, &change).or_else(|e| fail("edit", e))
+            })
+        },
+    );
+}
+
+/// Rewrites the .torrent at `path` with what `edited` makes of it (the info-hash never changes),
+/// atomically; when it is the .torrent of a managed torrent, that torrent announces to its new
+/// trackers at once. Returns the file as written.
+fn rewrite(
+    c: &HostContext,
+    path: &str,
+    edited: impl FnOnce(&Metainfo) -> Result<Vec<u8>, Box<EvalAltResult>>,
+) -> Result<TorrentFile, Box<EvalAltResult>> {
+    if crate::source::is_magnet_link(path) {
+        return fail("edit", "edit takes a .torrent file, not a magnet link");
+    }
+    let t = load_file(c, "edit", path)?;
+    let bytes = edited(&t.meta)?;
+    let p = t.path.clone().expect("loaded from a path");
+    write_atomic(&p, &bytes)
+        .or_else(|e| fail("edit", format!("cannot write {}: {e}", p.display())))?;
+    let edited = load_file(c, "edit", path)?;
+    let managed = c.config().ok().is_some_and(|cfg| {
+        cfg.find(&t.meta.info_hash).is_some_and(|e| {
+            std::path::absolute(cfg.resolve(&e.file)).ok() == std::path::absolute(&p).ok()
+        })
+    });
+    if managed {
+        crate::actions::live_trackers(c.live.as_ref(), &edited.meta)
+            .or_else(|e| fail("edit", format!("{e:#}")))?;
+    }
+    Ok(edited)
+}
+
+/// `edit(torrent, changes)`'s map: `url` (the new primary tracker), `add` and `remove` (a URL or a
+/// list of them), `clear` (true: no tracker kept). Other keys are refused.
+fn tracker_edit(changes: &Map) -> Result<TrackerEdit, Box<EvalAltResult>> {
+    let urls = |key: &str| -> Result<Vec<String>, Box<EvalAltResult>> {
+        match changes.get(key) {
+            None => Ok(Vec::new()),
+            Some(v) if v.is_string() => Ok(vec![v.to_string()]),
+            Some(v) => match v.clone().try_cast::<Array>() {
+                Some(list) if list.iter().all(|u| u.is_string()) => {
+                    Ok(list.iter().map(|u| u.to_string()).collect())
+                }
+                _ => fail("edit", format!("{key} takes a URL or a list of URLs")),
+            },
+        }
+    };
+    let mut change = TrackerEdit {
+        add: urls("add")?,
+        remove: urls("remove")?,
+        ..TrackerEdit::default()
+    };
+    for (key, v) in changes {
+        match key.as_str() {
+            "add" | "remove" => {}
+            "url" => match v.clone().into_string() {
+                Ok(u) => change.primary = Some(u),
+                Err(_) => return fail("edit", "url takes a tracker URL"),
+            },
+            "clear" => match v.as_bool() {
+                Ok(b) => change.clear = b,
+                Err(_) => return fail("edit", "clear takes true or false"),
+            },
+            other => {
+                return fail(
+                    "edit",
+                    format!("no change named {other:?} (url, add, remove, clear)"),
+                )
+            }
+        }
+    }
+    Ok(change)
 }

@@ -4,7 +4,8 @@
 //! The top-level dictionary is rebuilt from the raw spans of its values: [`edit_trackers`] makes a new
 //! URL the primary (`announce`; in `announce-list`, if present, its own first tier with the old
 //! primary removed from the remaining tiers, backup trackers kept), [`set_tracker_tiers`] writes a
-//! whole list of tiers; every other key, `info` included, is copied byte for byte.
+//! whole list of tiers, [`change_trackers`] applies a [`TrackerEdit`] (a new primary, backups added,
+//! some removed, or none kept); every other key, `info` included, is copied byte for byte.
 
 use super::{Metainfo, MetainfoError};
 use crate::bencode::{self, Writer};
@@ -46,6 +47,63 @@ pub fn set_tracker_tiers(meta: &Metainfo, tiers: &[Vec<String>]) -> Result<Vec<u
     let primary = tiers.first().map(|t| t[0].as_str());
     let list = (tiers.iter().flatten().count() > 1).then_some(&tiers[..]);
     rewrite(meta, primary, list)
+}
+
+/// A change to a torrent's trackers, applied in this order: `clear` drops them all, `primary`
+/// becomes the first (as [`edit_trackers`] makes it: a tier of its own, the old primary dropped),
+/// each URL of `remove` leaves every tier, each of `add` not there yet is a tier of its own after
+/// the others (a backup, BEP 12).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TrackerEdit {
+    pub clear: bool,
+    pub primary: Option<String>,
+    pub add: Vec<String>,
+    pub remove: Vec<String>,
+}
+
+impl TrackerEdit {
+    /// The tiers `tiers` become (URLs trimmed; no empty tier).
+    pub fn apply(&self, tiers: &[Vec<String>]) -> Vec<Vec<String>> {
+        let mut tiers: Vec<Vec<String>> = if self.clear {
+            Vec::new()
+        } else {
+            tiers.to_vec()
+        };
+        if let Some(primary) = &self.primary {
+            let primary = primary.trim().to_string();
+            let old = tiers.first().and_then(|t| t.first()).cloned();
+            let mut next = vec![vec![primary.clone()]];
+            for tier in tiers {
+                let kept: Vec<String> = tier
+                    .into_iter()
+                    .filter(|u| *u != primary && Some(u) != old.as_ref())
+                    .collect();
+                next.push(kept);
+            }
+            tiers = next;
+        }
+        let gone: Vec<&str> = self.remove.iter().map(|u| u.trim()).collect();
+        for tier in &mut tiers {
+            tier.retain(|u| !gone.contains(&u.as_str()));
+        }
+        tiers.retain(|t| !t.is_empty());
+        for url in &self.add {
+            let url = url.trim();
+            if !tiers.iter().flatten().any(|u| u == url) {
+                tiers.push(vec![url.to_string()]);
+            }
+        }
+        tiers
+    }
+}
+
+/// Returns the bytes of `meta` with its trackers changed as `edit` says (each URL given checked as
+/// a tracker URL).
+pub fn change_trackers(meta: &Metainfo, edit: &TrackerEdit) -> Result<Vec<u8>, MetainfoError> {
+    for url in edit.primary.iter().chain(&edit.add) {
+        super::check_tracker_url(url.trim())?;
+    }
+    set_tracker_tiers(meta, &edit.apply(&meta.tracker_tiers()))
 }
 
 /// `meta`'s dictionary with `announce` and `announce-list` replaced (each left out when `None`).
@@ -92,6 +150,52 @@ fn rewrite(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tracker_edit_replaces_adds_and_removes_in_tiers() {
+        let t = |s: &[&[&str]]| -> Vec<Vec<String>> {
+            s.iter()
+                .map(|tier| tier.iter().map(|u| u.to_string()).collect())
+                .collect()
+        };
+        let now = t(&[&["http://a/x", "http://b/x"], &["http://c/x"]]);
+        let add = TrackerEdit {
+            add: vec![" http://d/x ".into(), "http://c/x".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            add.apply(&now),
+            t(&[
+                &["http://a/x", "http://b/x"],
+                &["http://c/x"],
+                &["http://d/x"]
+            ])
+        );
+        let remove = TrackerEdit {
+            remove: vec!["http://c/x".into(), "http://b/x".into()],
+            ..Default::default()
+        };
+        assert_eq!(remove.apply(&now), t(&[&["http://a/x"]]));
+        let primary = TrackerEdit {
+            primary: Some("http://n/x".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            primary.apply(&now),
+            t(&[&["http://n/x"], &["http://b/x"], &["http://c/x"]])
+        );
+        let fresh = TrackerEdit {
+            clear: true,
+            add: vec!["http://z/x".into()],
+            ..Default::default()
+        };
+        assert_eq!(fresh.apply(&now), t(&[&["http://z/x"]]));
+        let none = TrackerEdit {
+            clear: true,
+            ..Default::default()
+        };
+        assert!(none.apply(&now).is_empty());
+    }
 
     #[test]
     fn keeps_info_bytes_and_unknown_keys() {
