@@ -1,7 +1,7 @@
 //! `btorrent daemon`: the shell's services without the shell. It starts the tracker and the peer as
 //! torrents.toml configures them (every managed torrent resumes), runs the autorun scripts and their
 //! handlers and timers, logs every event (and what scripts print) and how port forwarding stands to
-//! stdout with a timestamp, picks up torrents registered in torrents.toml meanwhile, serves one-shot
+//! stdout with a timestamp (none on the journal, which keeps its own), picks up torrents registered in torrents.toml meanwhile, serves one-shot
 //! commands on its control socket ([`crate::control`]), reads torrents.toml again at once on
 //! SIGHUP, tells systemd how it stands ([`crate::service_manager`]), and closes gracefully on
 //! SIGINT or SIGTERM, or a `session-close` over the RPC.
@@ -51,6 +51,33 @@ fn log_forwarding(peer: crate::services::PeerSlot, runtime: &tokio::runtime::Run
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
     });
+}
+
+/// SIGHUP: torrents.toml read again now, so what a hand edit changed applies at once (the
+/// followers of the file wake); one that cannot be read changes nothing. The service manager hears
+/// `RELOADING=1` before and `READY=1` after.
+async fn on_reload(
+    torrents: crate::torrents::Torrents,
+    manager: Option<&crate::service_manager::Notifier>,
+) {
+    if let Some(n) = manager {
+        n.send("RELOADING=1");
+    }
+    let read = tokio::task::spawn_blocking(move || {
+        torrents.reload();
+        torrents.config().map(|_| ())
+    })
+    .await;
+    match read {
+        Ok(Ok(())) => log("SIGHUP: torrents.toml read again; its changes apply now"),
+        Ok(Err(e)) => log(&format!(
+            "SIGHUP: torrents.toml cannot be read, nothing changes until it can: {e:#}"
+        )),
+        Err(_) => {}
+    }
+    if let Some(n) = manager {
+        n.send("READY=1");
+    }
 }
 
 pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
@@ -130,25 +157,7 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
                     return;
                 }
                 _ = async { reload.as_mut().expect("guarded").recv().await }, if reload.is_some() => {
-                    if let Some(n) = &manager {
-                        n.send("RELOADING=1");
-                    }
-                    let torrents = app.services.torrents().clone();
-                    let read = tokio::task::spawn_blocking(move || {
-                        torrents.reload();
-                        torrents.config().map(|_| ())
-                    })
-                    .await;
-                    match read {
-                        Ok(Ok(())) => log("SIGHUP: torrents.toml read again; its changes apply now"),
-                        Ok(Err(e)) => log(&format!(
-                            "SIGHUP: torrents.toml cannot be read, nothing changes until it can: {e:#}"
-                        )),
-                        Err(_) => {}
-                    }
-                    if let Some(n) = &manager {
-                        n.send("READY=1");
-                    }
+                    on_reload(app.services.torrents().clone(), manager.as_deref()).await;
                 }
             }
         }
