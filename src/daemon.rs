@@ -53,33 +53,6 @@ fn log_forwarding(peer: crate::services::PeerSlot, runtime: &tokio::runtime::Run
     });
 }
 
-/// SIGHUP: torrents.toml read again now, so what a hand edit changed applies at once (the
-/// followers of the file wake); one that cannot be read changes nothing. The service manager hears
-/// `RELOADING=1` before and `READY=1` after.
-async fn on_reload(
-    torrents: crate::torrents::Torrents,
-    manager: Option<&crate::service_manager::Notifier>,
-) {
-    if let Some(n) = manager {
-        n.send("RELOADING=1");
-    }
-    let read = tokio::task::spawn_blocking(move || {
-        torrents.reload();
-        torrents.config().map(|_| ())
-    })
-    .await;
-    match read {
-        Ok(Ok(())) => log("SIGHUP: torrents.toml read again; its changes apply now"),
-        Ok(Err(e)) => log(&format!(
-            "SIGHUP: torrents.toml cannot be read, nothing changes until it can: {e:#}"
-        )),
-        Err(_) => {}
-    }
-    if let Some(n) = manager {
-        n.send("READY=1");
-    }
-}
-
 pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
     let mut app = match App::start(config_path, runtime, Arc::new(log), false, None) {
         Ok(a) => a,
@@ -157,7 +130,8 @@ pub fn run(config_path: &Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
                     return;
                 }
                 _ = async { reload.as_mut().expect("guarded").recv().await }, if reload.is_some() => {
-                    on_reload(app.services.torrents().clone(), manager.as_deref()).await;
+                    let torrents = app.services.torrents().clone();
+                    crate::signals::reload_config(torrents, manager.as_deref(), log).await;
                 }
             }
         }

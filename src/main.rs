@@ -233,26 +233,14 @@ async fn run_tracker(config: PathBuf, bind: Option<SocketAddr>) -> ExitCode {
         tokio::select! {
             _ = stop.recv() => break,
             _ = reload.recv() => {
-                let manager = btorrent::service_manager::notifier();
-                if let Some(n) = &manager {
-                    n.send("RELOADING=1");
-                }
                 // A private tracker's allowed torrents follow it at once.
-                let t = torrents.clone();
-                let read = tokio::task::spawn_blocking(move || {
-                    t.reload();
-                    t.config().map(|_| ())
-                })
+                let manager = btorrent::service_manager::notifier();
+                btorrent::signals::reload_config(
+                    torrents.clone(),
+                    manager.as_deref(),
+                    btorrent::terminal::print_line,
+                )
                 .await;
-                btorrent::terminal::print_line(&match read {
-                    Ok(Err(e)) => format!(
-                        "SIGHUP: torrents.toml cannot be read, nothing changes until it can: {e:#}"
-                    ),
-                    _ => "SIGHUP: torrents.toml read again".to_string(),
-                });
-                if let Some(n) = &manager {
-                    n.send("READY=1");
-                }
             }
         }
     }

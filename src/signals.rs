@@ -137,3 +137,31 @@ impl Reload {
         }
     }
 }
+
+/// What the daemon and the tracker do at a SIGHUP: read torrents.toml again now, off the async
+/// workers, so whoever follows it applies a hand edit at once; one that cannot be read changes
+/// nothing; `log` is given the line that says which. The service manager hears `RELOADING=1`
+/// before and `READY=1` once that line is out.
+pub async fn reload_config(
+    torrents: crate::torrents::Torrents,
+    manager: Option<&crate::service_manager::Notifier>,
+    log: impl Fn(&str),
+) {
+    if let Some(n) = manager {
+        n.send("RELOADING=1");
+    }
+    let read = tokio::task::spawn_blocking(move || {
+        torrents.reload();
+        torrents.config().map(|_| ())
+    })
+    .await;
+    log(&match read {
+        Ok(Err(e)) => {
+            format!("SIGHUP: torrents.toml cannot be read, nothing changes until it can: {e:#}")
+        }
+        _ => "SIGHUP: torrents.toml read again; its changes apply now".to_string(),
+    });
+    if let Some(n) = manager {
+        n.send("READY=1");
+    }
+}
