@@ -15,6 +15,7 @@ mod automation_engine;
 mod check_command;
 mod cli;
 mod control;
+mod crossed_dials;
 mod demo;
 mod dht;
 mod dht_commands;

@@ -292,6 +292,40 @@ pub(crate) async fn serve(
     t.wake.notify_one();
 }
 
+/// Two connections with one peer (the same peer id), the older registered, the newer handshaken:
+/// which to keep. Both sides may dial each other at once, and each must keep the same connection,
+/// or each drops the one the other kept and neither is left (and both dial again, and again).
+///
+/// The rule is libtorrent's (`peer_list::new_connection`), so that we agree with it and with every
+/// client built on it: the side with the lower listen port keeps the connection it opened. Each end
+/// compares the same two ports: its own (where the other's connection came in) and the other's
+/// (where its own connection went). Where the ports are equal libtorrent picks at random; we keep
+/// the connection opened by the side with the lower peer id, which agrees at least between two of us.
+/// Two connections the same way round (a peer dialing in twice) keep the older.
+struct Duplicate {
+    new_outgoing: bool,
+    old_outgoing: bool,
+    our_port: u16,
+    their_port: u16,
+    our_id: PeerId,
+    their_id: PeerId,
+}
+
+impl Duplicate {
+    fn keep_new(&self) -> bool {
+        if self.new_outgoing == self.old_outgoing {
+            return false;
+        }
+        let we_open = match self.our_port.cmp(&self.their_port) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => self.our_id < self.their_id,
+        };
+        // The kept connection is the one we opened exactly when we are the side that keeps its own.
+        self.new_outgoing == we_open
+    }
+}
+
 fn register(
     t: &Torrent,
     hs: &Handshake,
@@ -320,15 +354,25 @@ fn register(
     if t.ctx.ip_filter.read().blocks(addr.ip()) {
         return Err("blocked by the IP filter");
     }
-    // Both sides may dial each other at once. Keep, on both ends, the connection opened by the side
-    // with the lower peer id; otherwise each would drop the one the other kept.
     let outgoing = known.is_some();
     if let Some(old) = c.peers.values().find(|p| p.peer_id == hs.peer_id) {
-        let opener = |out: bool| if out { t.ctx.peer_id } else { hs.peer_id };
-        if outgoing == old.outgoing || opener(outgoing) > opener(old.outgoing) {
+        let pair = Duplicate {
+            new_outgoing: outgoing,
+            old_outgoing: old.outgoing,
+            our_port: t.ctx.listen_addr().port(),
+            // The port of the connection we opened: the one the peer listens on.
+            their_port: if outgoing {
+                addr.port()
+            } else {
+                old.addr.port()
+            },
+            our_id: t.ctx.peer_id,
+            their_id: hs.peer_id,
+        };
+        if !pair.keep_new() {
             return Err("already connected to this peer");
         }
-        old.close("replaced by the connection the lower peer id opened");
+        old.close("replaced by the connection both ends keep of two between them");
     }
     let same_ip = c
         .peers
@@ -459,4 +503,78 @@ pub(crate) fn strike(t: &Torrent, key: PeerKey) {
         addr,
         reason,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(new_outgoing: bool, our_port: u16, their_port: u16, our_id: u8) -> Duplicate {
+        let id = |b: u8| PeerId([b; 20]);
+        Duplicate {
+            new_outgoing,
+            old_outgoing: !new_outgoing,
+            our_port,
+            their_port,
+            our_id: id(our_id),
+            their_id: id(5),
+        }
+    }
+
+    #[test]
+    fn two_ends_of_a_crossed_dial_keep_the_same_connection() {
+        // Ends X (port 6881, id 1) and Y (port 7000, id 9) dial each other: X's connection
+        // is outgoing at X and incoming at Y. Whichever registered first, both keep X's, the lower
+        // port's; and with the ports swapped, both keep Y's.
+        for (x_port, y_port, kept_is_xs) in [(6881, 7000, true), (7000, 6881, false)] {
+            for xs_first in [true, false] {
+                // At X the new connection is X's own when Y's came first.
+                let x = Duplicate {
+                    new_outgoing: !xs_first,
+                    old_outgoing: xs_first,
+                    our_port: x_port,
+                    their_port: y_port,
+                    our_id: PeerId([1; 20]),
+                    their_id: PeerId([9; 20]),
+                };
+                let y = Duplicate {
+                    new_outgoing: xs_first,
+                    old_outgoing: !xs_first,
+                    our_port: y_port,
+                    their_port: x_port,
+                    our_id: PeerId([9; 20]),
+                    their_id: PeerId([1; 20]),
+                };
+                // At both ends X's connection is the old one exactly when it came first.
+                let x_keeps_xs = x.keep_new() != xs_first;
+                let y_keeps_xs = y.keep_new() != xs_first;
+                assert_eq!(x_keeps_xs, kept_is_xs, "{x_port} {y_port} {xs_first}");
+                assert_eq!(y_keeps_xs, kept_is_xs, "{x_port} {y_port} {xs_first}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_lower_port_keeps_its_dial_whatever_the_peer_ids() {
+        // Ours is lower: keep a new outgoing, refuse a new incoming, for either order of ids.
+        for our_id in [1, 9] {
+            assert!(pair(true, 6881, 6882, our_id).keep_new());
+            assert!(!pair(false, 6881, 6882, our_id).keep_new());
+            assert!(!pair(true, 6882, 6881, our_id).keep_new());
+            assert!(pair(false, 6882, 6881, our_id).keep_new());
+        }
+    }
+
+    #[test]
+    fn equal_ports_fall_back_to_the_lower_peer_id_and_same_way_round_keeps_the_older() {
+        assert!(pair(true, 6881, 6881, 1).keep_new());
+        assert!(!pair(false, 6881, 6881, 1).keep_new());
+        assert!(!pair(true, 6881, 6881, 9).keep_new());
+        assert!(pair(false, 6881, 6881, 9).keep_new());
+        for outgoing in [true, false] {
+            let mut p = pair(outgoing, 6881, 7000, 1);
+            p.old_outgoing = outgoing;
+            assert!(!p.keep_new());
+        }
+    }
 }
