@@ -236,8 +236,12 @@ impl PeerSlot {
     /// Runs every torrent torrents.toml lists that the session does not run yet (except those
     /// marked `stopped`), as [`resume_managed`] does, one sync at a time and never during a removal.
     /// Nothing happens when no session runs.
+    ///
+    /// Then applies the hand edits of running torrents' states ([`Torrents::take_state_edits`]) as
+    /// the commands would: `paused` pauses, `stopped` stops (the entry kept), `downloading` or
+    /// `seeding` resumes a paused one (through its queue, if one applies).
     pub async fn sync_managed(&self) {
-        let _set = self.torrents.membership().await;
+        let set = self.torrents.membership().await;
         let Some(session) = self.get().await else {
             return;
         };
@@ -245,6 +249,47 @@ impl PeerSlot {
         match self.torrents.fresh() {
             Ok(cfg) => resume_managed(&session, &cfg, &self.bus).await,
             Err(e) => tracing::warn!("cannot read {}: {e:#}", self.torrents.path().display()),
+        }
+        drop(set);
+        for (ih, state) in self.torrents.take_state_edits() {
+            if let Err(e) = self.apply_state_edit(&session, ih, &state).await {
+                tracing::warn!("{ih}: torrents.toml says {state}, which cannot be done: {e:#}");
+            }
+        }
+    }
+
+    /// One hand edit of a torrent's state: a torrent this session does not run is left to the sync
+    /// (which starts it unless it is `stopped`); one that already is in the state is left alone.
+    async fn apply_state_edit(&self, session: &Session, ih: InfoHash, state: &str) -> Result<()> {
+        let Some(h) = session.get(&ih) else {
+            return Ok(());
+        };
+        let paused = h.stats().state == TorrentState::Paused;
+        let name = h.name().to_string();
+        let slot = self.clone();
+        let torrents = self.torrents.clone();
+        match state {
+            "paused" if !paused => {
+                tracing::info!("{name}: paused, as torrents.toml now says");
+                tokio::task::spawn_blocking(move || {
+                    crate::actions::pause(&torrents, &slot, &ih, &name)
+                })
+                .await?
+            }
+            "downloading" | "seeding" if paused => {
+                tracing::info!("{name}: resumed, as torrents.toml now says");
+                tokio::task::spawn_blocking(move || {
+                    crate::actions::resume(&torrents, &slot, &ih, &name)
+                })
+                .await?
+            }
+            "stopped" => {
+                tracing::info!("{name}: stopped, as torrents.toml now says");
+                self.remove_managed(ih, AfterRemove::MarkStopped)
+                    .await
+                    .map(drop)
+            }
+            _ => Ok(()),
         }
     }
 

@@ -196,3 +196,65 @@ fn a_save_while_an_editor_rewrites_the_file_in_place_loses_neither() {
         .collect();
     assert_eq!(names, ["w1-1", "w1-2", "w1-3"]);
 }
+
+#[test]
+fn state_edits_by_another_hand_are_noted_once_and_yield_to_a_later_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torrents.toml");
+    let (one, two) = (entry(1, 1), entry(1, 2));
+    let service = Torrents::open(&path);
+    service
+        .update(|cfg| {
+            cfg.upsert(one.clone());
+            Ok(())
+        })
+        .unwrap();
+    assert!(service.take_state_edits().is_empty(), "a save is no edit");
+
+    // Another writer (a hand, another process): one state changed, one new entry.
+    let other = Torrents::open(&path);
+    other
+        .update(|cfg| {
+            cfg.find_mut(&one.hash().unwrap()).unwrap().state = "paused".into();
+            cfg.upsert(two.clone());
+            Ok(())
+        })
+        .unwrap();
+    assert!(service.refresh());
+    assert_eq!(
+        service.take_state_edits(),
+        [(one.hash().unwrap(), "paused".to_string())],
+        "the new entry is no edit"
+    );
+    assert!(service.take_state_edits().is_empty(), "each is taken once");
+
+    // Changed twice before it is taken: the latest.
+    for state in ["stopped", "seeding"] {
+        other
+            .update(|cfg| {
+                cfg.find_mut(&two.hash().unwrap()).unwrap().state = state.into();
+                Ok(())
+            })
+            .unwrap();
+        assert!(service.refresh());
+    }
+    assert_eq!(
+        service.take_state_edits(),
+        [(two.hash().unwrap(), "seeding".to_string())]
+    );
+    // Changed, then our own save says otherwise before it is taken: dropped.
+    let edited = other.update(|cfg| {
+        cfg.find_mut(&two.hash().unwrap()).unwrap().state = "paused".into();
+        Ok(())
+    });
+    edited.unwrap();
+    service
+        .update(|cfg| {
+            // The update reads the other's change first (noted), then says otherwise.
+            assert_eq!(cfg.find(&two.hash().unwrap()).unwrap().state, "paused");
+            cfg.find_mut(&two.hash().unwrap()).unwrap().state = "downloading".into();
+            Ok(())
+        })
+        .unwrap();
+    assert!(service.take_state_edits().is_empty());
+}

@@ -698,3 +698,90 @@ async fn a_run_script_hands_what_it_starts_to_the_daemon() {
     assert_eq!(s["running"], true, "{s}");
     stop(d).await;
 }
+
+/// Writes `state = "<to>"` over the state of the one torrent in `dir`'s torrents.toml, in place,
+/// as an editor would; the rest of the text is kept.
+fn edit_state_by_hand(dir: &Path, to: &str) {
+    let path = dir.join("torrents.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("state = ") {
+                format!("state = \"{to}\"")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("state = ")).count(),
+        1
+    );
+    std::fs::write(&path, edited.join("\n") + "\n").unwrap();
+}
+
+/// Waits (at most 30 s) until one-shot `show --json` says of `name` what `want` accepts.
+async fn shown_until(
+    d: &Proc,
+    root: &Path,
+    name: &str,
+    what: &str,
+    want: impl Fn(&serde_json::Value) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        let t = shown(root, name).unwrap();
+        if want(&t) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{name} never {what}: {t}\n{}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_edit_of_a_torrents_state_applies_to_the_daemons_torrent() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    settings(root, "");
+    write_tree(root, &[("share/a.bin", 70_000)]);
+    ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
+    let d = daemon(root);
+    running_in(&d, root, "share").await;
+    let seeding = |t: &serde_json::Value| t["running"] == true && t["state"] == "seeding";
+    shown_until(&d, root, "share", "seeded", seeding).await;
+
+    edit_state_by_hand(root, "paused");
+    shown_until(&d, root, "share", "paused", |t| {
+        t["running"] == true && t["state"] == "paused"
+    })
+    .await;
+    // The daemon's own records keep the user's word.
+    assert_eq!(state_of(root, "share").as_deref(), Some("paused"));
+
+    edit_state_by_hand(root, "seeding");
+    shown_until(&d, root, "share", "resumed", seeding).await;
+
+    edit_state_by_hand(root, "stopped");
+    shown_until(&d, root, "share", "stopped", |t| t["running"] == false).await;
+    assert_eq!(state_of(root, "share").as_deref(), Some("stopped"));
+
+    // Stopped, then seeding again: started anew. And a SIGHUP after changes nothing more.
+    edit_state_by_hand(root, "seeding");
+    shown_until(&d, root, "share", "started again", seeding).await;
+    // SAFETY: a signal to our own child, identified by the pid we hold.
+    assert_eq!(unsafe { libc::kill(d.child.id() as i32, libc::SIGHUP) }, 0);
+    shown_until(&d, root, "share", "kept seeding", seeding).await;
+    assert!(
+        d.log_text().contains("SIGHUP: torrents.toml read again"),
+        "{}",
+        d.log_text()
+    );
+    assert_eq!(state_of(root, "share").as_deref(), Some("seeding"));
+    stop(d).await;
+}
