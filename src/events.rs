@@ -45,10 +45,12 @@ pub enum EventKind {
     WatchSeeded,
     /// The watch folder could not share an entry (unreadable, empty, bad .torrent).
     WatchRejected,
+    /// A hybrid torrent that came without its v2 piece layers derived them from its data.
+    LayersDerived,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::Added,
         EventKind::Completed,
         EventKind::Seeding,
@@ -60,6 +62,7 @@ impl EventKind {
         EventKind::WatchPending,
         EventKind::WatchSeeded,
         EventKind::WatchRejected,
+        EventKind::LayersDerived,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,6 +78,7 @@ impl EventKind {
             EventKind::WatchPending => "watch_pending",
             EventKind::WatchSeeded => "watch_seeded",
             EventKind::WatchRejected => "watch_rejected",
+            EventKind::LayersDerived => "layers_derived",
         }
     }
 
@@ -145,6 +149,7 @@ impl Event {
                 E::Removed { .. } => EventKind::Removed,
                 E::PeerBanned { .. } => EventKind::PeerBanned,
                 E::Warning { .. } => EventKind::Warning,
+                E::LayersDerived { .. } => EventKind::LayersDerived,
             },
             Event::NotResumed { .. } => EventKind::Error,
             Event::SeedGoalReached { .. } => EventKind::SeedGoalReached,

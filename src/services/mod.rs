@@ -29,6 +29,7 @@ use crate::types::InfoHash;
 use crate::watch::{Sharing, WatchConfig, Watcher};
 use futures::future::BoxFuture;
 
+mod layers_kept;
 mod states;
 use states::record_engine_states;
 pub use states::{record_state, record_states};
@@ -341,12 +342,17 @@ impl PeerSlot {
             return Ok(s.clone());
         }
         let cfg = self.torrents.config()?;
-        // Subscribed before the session starts, so the recorder hears its first event.
-        let rx = self.bus.subscribe();
+        // Subscribed before the session starts, so the recorders hear its first event.
+        let (rx, layers_rx) = (self.bus.subscribe(), self.bus.subscribe());
         let session = start_session(&cfg, &self.bus).await?;
         tokio::spawn(record_engine_states(
             session.clone(),
             rx,
+            self.torrents.clone(),
+        ));
+        tokio::spawn(layers_kept::keep_derived_layers(
+            session.clone(),
+            layers_rx,
             self.torrents.clone(),
         ));
         slot.set(Some(session.clone()));

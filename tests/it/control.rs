@@ -785,3 +785,56 @@ async fn a_hand_edit_of_a_torrents_state_applies_to_the_daemons_torrent() {
     assert_eq!(state_of(root, "share").as_deref(), Some("seeding"));
     stop(d).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_writes_the_layers_a_hybrid_derived_into_its_torrent_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    settings(root, "");
+    write_tree(root, &[("share/a.bin", 300_000), ("share/b.bin", 5_000)]);
+    ok(
+        root,
+        &[
+            "create",
+            "share",
+            "--hybrid",
+            "--piece-length",
+            "32K",
+            "--no-tracker",
+        ],
+    );
+    let file = root.join("torrents/share.torrent");
+    let made = btorrent::Metainfo::load(&file).unwrap();
+    assert!(made.info.merkle().is_some());
+    // The .torrent as a fetch from peers without layers would have kept it: no `piece layers`.
+    let mut bare = btorrent::bencode::Writer::default();
+    bare.begin_dict()
+        .bytes(b"info")
+        .raw(made.info_bytes())
+        .end();
+    std::fs::write(&file, &bare.buf).unwrap();
+
+    let d = daemon(root);
+    let start = Instant::now();
+    let kept = loop {
+        let now = btorrent::Metainfo::load(&file).unwrap();
+        if now.info.merkle().is_some() {
+            break now;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the layers never reached {}: {}",
+            file.display(),
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(kept.info_hash, made.info_hash);
+    assert_eq!(kept.info.merkle(), made.info.merkle());
+    assert!(
+        d.log_text().contains("layers_derived share"),
+        "{}",
+        d.log_text()
+    );
+    stop(d).await;
+}

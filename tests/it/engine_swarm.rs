@@ -918,31 +918,17 @@ async fn a_hybrid_whose_two_hashes_disagree_fails_with_the_reason() {
     let len = 5 * 16384 + 100;
     write_random(&src.path().join("h.bin"), len, 93);
     write_random(&other.path().join("h.bin"), len, 94);
-    let opts = btorrent::metainfo::CreateOptions {
-        piece_length: Some(16384),
-        hybrid: true,
-        ..Default::default()
-    };
-    let made = |dir: &std::path::Path| {
-        btorrent::metainfo::create_torrent(&dir.join("h.bin"), &opts, &|_, _| {}).unwrap()
-    };
-    let (good, theirs) = (made(src.path()), made(other.path()));
+    use crate::support::engine::{bare, hybrid, two_sided_hybrid};
+    let good = hybrid(&src.path().join("h.bin"), 16384);
     // The other content's torrent, its v1 `pieces` replaced by those of ours.
-    let mut bytes = theirs.as_bytes().to_vec();
-    let (ours_v1, theirs_v1) = (good.info.pieces.concat(), theirs.info.pieces.concat());
-    let at = bytes
-        .windows(theirs_v1.len())
-        .position(|w| w == theirs_v1)
-        .unwrap();
-    bytes[at..at + ours_v1.len()].copy_from_slice(&ours_v1);
-    let mixed = Metainfo::from_bytes(&bytes).unwrap();
-    assert!(mixed.info.merkle().is_some(), "its layers came with it");
+    let mixed = two_sided_hybrid(
+        &src.path().join("h.bin"),
+        &other.path().join("h.bin"),
+        16384,
+    );
     // The same without its layers (as a `btih` link's dictionary from a peer that has none): SHA-1
     // alone vouches for the seed's data.
-    let mut w = btorrent::bencode::Writer::default();
-    w.begin_dict().bytes(b"info").raw(mixed.info_bytes()).end();
-    let mixed_bare = Metainfo::from_bytes(&w.buf).unwrap();
-    assert_eq!(mixed_bare.info.merkle(), None);
+    let mixed_bare = bare(&mixed);
 
     // Holding the whole data, the check at start finds the two hashes disagree (on every piece:
     // the one named is whichever a checking thread saw first).

@@ -316,57 +316,112 @@ async fn a_hybrid_is_found_and_fetched_by_its_v2_swarm_alone() {
     seed.shutdown(Duration::from_secs(2)).await;
 }
 
-/// A hybrid fetched by its v1 hash (a `btih` link, as most are) asks the peer that gave the
+/// A hybrid fetched by its v1 hash (a `btih` link, as most are) asks the peers that gave the
 /// dictionary for its piece layers in its v2 swarm, and has them: its v2 side is checked and its v2
-/// peers' hash requests answered. From a peer that has none it goes on without them, by SHA-1, and
-/// downloads all the same.
+/// peers' hash requests answered. A seed whose .torrent lacked them derives them from its data, and
+/// so does a peer that downloaded without them, once complete: both answer as if the layers had
+/// come with the torrent. From a peer that has none and cannot derive them (its data is not what
+/// the v2 side describes, which it says) a fetch goes on without them, by SHA-1, and downloads all
+/// the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hybrid_fetched_by_its_v1_hash_asks_for_its_piece_layers() {
+    use crate::support::engine::{bare, events_until, hybrid, opts, two_sided_hybrid};
+    use btorrent::engine::Event;
     init_logs();
     let src = tempfile::tempdir().unwrap();
     let top = src.path().join("hylayers");
     write_random(&top.join("big.bin"), 100 * 16384 + 3, 83);
     write_random(&top.join("small.bin"), 5000, 84);
-    let opts = btorrent::metainfo::CreateOptions {
-        piece_length: Some(16384),
-        hybrid: true,
-        ..Default::default()
-    };
-    let meta = btorrent::metainfo::create_torrent(&top, &opts, &|_, _| {}).unwrap();
+    let meta = hybrid(&top, 16384);
     assert!(meta.info.merkle().is_some());
-    // The same torrent without its layers (as a btih fetch made it before).
-    let mut w = Writer::default();
-    w.begin_dict().bytes(b"info").raw(meta.info_bytes()).end();
-    let bare = Metainfo::from_bytes(&w.buf).unwrap();
-    assert_eq!((bare.info_hash, bare.info.merkle()), (meta.info_hash, None));
-    let add = || btorrent::engine::AddOptions {
-        data_dir: src.path().to_path_buf(),
-        ..Default::default()
-    };
-    let layered = crate::support::engine::session_with(Default::default()).await;
-    let h = layered.add(meta.clone(), add()).await.unwrap();
-    crate::support::engine::wait_complete(&h, 30).await;
-    let unlayered = crate::support::engine::session_with(Default::default()).await;
-    let h = unlayered.add(bare, add()).await.unwrap();
-    crate::support::engine::wait_complete(&h, 30).await;
+    // The same torrent without its layers (as a btih fetch from peers that have none makes it).
+    let unlayered_meta = bare(&meta);
+    let derived = |e: &Event| matches!(e, Event::LayersDerived { .. });
 
-    for (seed, has_layers) in [(&layered, true), (&unlayered, false)] {
+    let layered = session().await;
+    let h = layered
+        .add(meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    crate::support::engine::wait_complete(&h, 30).await;
+    let unlayered = session().await;
+    let mut events = unlayered.subscribe().unwrap();
+    unlayered
+        .add(unlayered_meta.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    let seen = events_until(&mut events, 30, "the seed's derived layers", derived).await;
+    let Some(Event::LayersDerived { piece_layers, .. }) = seen.last() else {
+        unreachable!()
+    };
+    let whole = btorrent::metainfo::set_piece_layers(&unlayered_meta, piece_layers).unwrap();
+    let whole = Metainfo::from_bytes(&whole).unwrap();
+    assert_eq!(
+        whole.info.merkle(),
+        meta.info.merkle(),
+        "the layers it was made with"
+    );
+    // A peer that downloads the torrent without its layers (from the layered seed: it asks for no
+    // hashes while it runs) derives them once complete.
+    let dst = tempfile::tempdir().unwrap();
+    let leecher = session().await;
+    let mut events = leecher.subscribe().unwrap();
+    let l = leecher
+        .add(
+            unlayered_meta.clone(),
+            opts(dst.path(), vec![layered.listen_addr()]),
+        )
+        .await
+        .unwrap();
+    crate::support::engine::wait_complete(&l, 60).await;
+    events_until(&mut events, 30, "the leecher's derived layers", derived).await;
+
+    for (seed, how) in [
+        (&layered, "came with it"),
+        (&unlayered, "derived by a seed"),
+        (&leecher, "derived after a download"),
+    ] {
         let m = magnet_for(&meta, &[seed.listen_addr()], &[]);
         assert_eq!(m.info_hash_v2, None);
         let fetcher = session().await;
         let got = fetch(&fetcher, &m, 60).await.unwrap();
         assert_eq!(got.info_bytes(), meta.info_bytes());
-        let want = if has_layers { meta.info.merkle() } else { None };
-        assert_eq!(
-            got.info.merkle(),
-            want,
-            "layers from a seed with: {has_layers}"
-        );
+        assert_eq!(got.info.merkle(), meta.info.merkle(), "layers that {how}");
         downloads_from_the_fetchs_peers(&fetcher, got, src.path()).await;
         fetcher.shutdown(Duration::from_secs(2)).await;
     }
-    layered.shutdown(Duration::from_secs(2)).await;
-    unlayered.shutdown(Duration::from_secs(2)).await;
+
+    // None to be had: the seed's data passes the v1 hashes of a torrent whose v2 side describes
+    // other data.
+    let other = tempfile::tempdir().unwrap();
+    let other_top = other.path().join("hylayers");
+    write_random(&other_top.join("big.bin"), 100 * 16384 + 3, 85);
+    write_random(&other_top.join("small.bin"), 5000, 86);
+    let two_sided = bare(&two_sided_hybrid(&top, &other_top, 16384));
+    let mismatched = session().await;
+    let mut events = mismatched.subscribe().unwrap();
+    mismatched
+        .add(two_sided.clone(), opts(src.path(), vec![]))
+        .await
+        .unwrap();
+    let seen = events_until(&mut events, 30, "the seed's warning", |e| {
+        matches!(e, Event::Warning { .. } | Event::LayersDerived { .. })
+    })
+    .await;
+    match seen.last() {
+        Some(Event::Warning { message, .. }) => {
+            assert!(message.contains("does not give its v2 root"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let m = magnet_for(&two_sided, &[mismatched.listen_addr()], &[]);
+    let fetcher = session().await;
+    let got = fetch(&fetcher, &m, 60).await.unwrap();
+    assert_eq!(got.info.merkle(), None);
+    downloads_from_the_fetchs_peers(&fetcher, got, src.path()).await;
+    for s in [fetcher, layered, unlayered, leecher, mismatched] {
+        s.shutdown(Duration::from_secs(2)).await;
+    }
 }
 
 /// A magnet fetched through a tracker that knows nobody yet: the fetch asks it again soon (as soon as

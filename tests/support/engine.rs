@@ -20,6 +20,44 @@ pub fn torrent(path: &Path, piece_length: u64, trackers: Vec<String>) -> Metainf
     create_torrent(path, &opts, &|_, _| {}).unwrap()
 }
 
+/// A hybrid torrent of the file or folder at `path` (pieces of `piece_length`), with its piece layers.
+pub fn hybrid(path: &Path, piece_length: u64) -> Metainfo {
+    let opts = CreateOptions {
+        piece_length: Some(piece_length),
+        hybrid: true,
+        ..Default::default()
+    };
+    create_torrent(path, &opts, &|_, _| {}).unwrap()
+}
+
+/// `meta` as its info dictionary alone, without piece layers (what a `btih` link's fetch gives
+/// when its peers give none).
+pub fn bare(meta: &Metainfo) -> Metainfo {
+    let mut w = btorrent::bencode::Writer::default();
+    w.begin_dict().bytes(b"info").raw(meta.info_bytes()).end();
+    let bare = Metainfo::from_bytes(&w.buf).unwrap();
+    assert_eq!(bare.info.merkle(), None);
+    bare
+}
+
+/// A hybrid torrent whose two sides describe different data: the torrent of `theirs` (made as
+/// [`hybrid`] makes it) with its v1 `pieces` replaced by those of `ours` (the same length and
+/// name). Its layers check against its own v2 roots, so it loads; the data of `ours` passes its
+/// SHA-1 and fails its v2 side.
+pub fn two_sided_hybrid(ours: &Path, theirs: &Path, piece_length: u64) -> Metainfo {
+    let (good, other) = (hybrid(ours, piece_length), hybrid(theirs, piece_length));
+    let mut bytes = other.as_bytes().to_vec();
+    let (ours_v1, theirs_v1) = (good.info.pieces.concat(), other.info.pieces.concat());
+    let at = bytes
+        .windows(theirs_v1.len())
+        .position(|w| w == theirs_v1)
+        .unwrap();
+    bytes[at..at + ours_v1.len()].copy_from_slice(&ours_v1);
+    let mixed = Metainfo::from_bytes(&bytes).unwrap();
+    assert!(mixed.info.merkle().is_some(), "its layers came with it");
+    mixed
+}
+
 /// A session with the default settings (listening on an ephemeral port).
 pub async fn session() -> Session {
     session_with(SessionConfig::default()).await

@@ -462,17 +462,18 @@ impl Conn {
     }
 
     /// BEP 52: a v2 torrent's piece layers (or the layers above them) for a peer that has only the
-    /// info dictionary (it came from a magnet link); a hybrid's too, when its layers came with it.
+    /// info dictionary (it came from a magnet link); a hybrid's too, when its layers came with it or
+    /// were derived from its data.
     /// Refused for a v1 torrent, for what the layers cannot answer
     /// ([`V2::hashes`](btorrent_proto::metainfo::v2::V2::hashes)), and while [`MAX_QUEUED_CONTROL`]
     /// bytes wait to go out to this peer (one that asks without reading).
     fn on_hash_request(&mut self, r: HashRange) {
-        let info = &self.t.meta.info;
         let backlog = self.out.inner.lock().ctrl.len() > MAX_QUEUED_CONTROL;
-        let answer = info
+        let answer = self
+            .t
             .merkle()
             .filter(|_| !backlog)
-            .and_then(|v2| v2.hashes(&r, info.piece_length));
+            .and_then(|v2| v2.hashes(&r, self.t.meta.info.piece_length));
         self.out.push(&match answer {
             Some(h) => Message::Hashes {
                 range: r,

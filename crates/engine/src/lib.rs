@@ -57,7 +57,8 @@
 //!   local network and peers that connect to us for it, checked against the info-hash
 //!   ([`metadata`]); for a v2 torrent (BEP 52) also its piece layers, asked of those peers. Every
 //!   torrent serves its own dictionary to peers ([`ext`]) (a v2 one its piece layers too, answering
-//!   hash requests), and exchanges peers with them (PEX) unless it is private; two of its peers
+//!   hash requests; a hybrid that came without them derives them from its data once complete and
+//!   says so, [`Event::LayersDerived`]), and exchanges peers with them (PEX) unless it is private; two of its peers
 //!   behind NATs that cannot dial each other are introduced through a third ([`holepunch`], BEP
 //!   55). A hybrid torrent is
 //!   in two swarms, its v1 and its v2 info-hash
@@ -147,6 +148,7 @@ pub mod bandwidth;
 pub mod choker;
 pub mod clock;
 pub mod conn;
+mod derived_layers;
 pub mod dht;
 pub mod disk_check;
 pub mod error;
@@ -517,6 +519,14 @@ pub enum Event {
         name: String,
         message: String,
     },
+    /// A hybrid torrent that came without its piece layers derived them from its data once complete
+    /// (see `derived_layers`): `piece_layers` is the bencoded value of the .torrent's `piece layers`
+    /// key ([`set_piece_layers`](btorrent_proto::metainfo::set_piece_layers) writes it in).
+    LayersDerived {
+        info_hash: InfoHash,
+        name: String,
+        piece_layers: std::sync::Arc<Vec<u8>>,
+    },
 }
 
 impl Event {
@@ -529,7 +539,8 @@ impl Event {
             | Event::Error { info_hash, .. }
             | Event::Removed { info_hash, .. }
             | Event::PeerBanned { info_hash, .. }
-            | Event::Warning { info_hash, .. } => *info_hash,
+            | Event::Warning { info_hash, .. }
+            | Event::LayersDerived { info_hash, .. } => *info_hash,
         }
     }
 
@@ -542,7 +553,8 @@ impl Event {
             | Event::Error { name, .. }
             | Event::Removed { name, .. }
             | Event::PeerBanned { name, .. }
-            | Event::Warning { name, .. } => name,
+            | Event::Warning { name, .. }
+            | Event::LayersDerived { name, .. } => name,
         }
     }
 }

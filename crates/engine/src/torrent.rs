@@ -157,6 +157,9 @@ pub(crate) struct Torrent {
     /// A seeding torrent withdrew a piece: its next completion is a repair, not a download (no
     /// `Completed` event).
     pub repairing: std::sync::atomic::AtomicBool,
+    /// A hybrid's piece layers derived from its data once complete, when they did not come with
+    /// it ([`super::derived_layers`]); set once.
+    pub derived_layers: std::sync::OnceLock<btorrent_proto::metainfo::v2::V2>,
     disk_jobs: AtomicUsize,
     disk_idle: Notify,
     done: watch::Sender<Option<std::result::Result<(), EngineError>>>,
@@ -174,6 +177,21 @@ impl Torrent {
 
     pub fn info_hash(&self) -> InfoHash {
         self.meta.info_hash
+    }
+
+    /// Its v2 hashes, which hash requests are answered from: those that came with it, or those
+    /// derived from its data ([`super::derived_layers`]).
+    pub fn merkle(&self) -> Option<&btorrent_proto::metainfo::v2::V2> {
+        self.meta
+            .info
+            .merkle()
+            .or_else(|| self.derived_layers.get())
+    }
+
+    /// Resolves once the torrent is complete, at once if it is (a failed torrent never is).
+    pub async fn complete(&self) {
+        let mut rx = self.done.subscribe();
+        let _ = rx.wait_for(|d| matches!(d, Some(Ok(())))).await;
     }
 
     /// The `stopped` announces a stop would send: one per tracker, once one announce succeeded.
@@ -507,6 +525,7 @@ impl TorrentHandle {
             repairing: Default::default(),
             disk_jobs: AtomicUsize::new(0),
             disk_idle: Notify::new(),
+            derived_layers: Default::default(),
             done: watch::channel(None).0,
             meta,
         }))

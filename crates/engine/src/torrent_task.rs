@@ -295,5 +295,8 @@ pub(crate) async fn run(t: Arc<Torrent>, survey: Option<super::resume::Survey>) 
     if t.core.lock().resume_dirty {
         super::resume::save(&t).await;
     }
+    if super::derived_layers::lacking(&t.meta) {
+        tokio::spawn(super::derived_layers::derive_when_complete(t.clone()));
+    }
     run_swarm(t).await;
 }

@@ -6,6 +6,7 @@
 //! primary removed from the remaining tiers, backup trackers kept), [`set_tracker_tiers`] writes a
 //! whole list of tiers, [`change_trackers`] applies a [`TrackerEdit`] (a new primary, backups added,
 //! some removed, or none kept); every other key, `info` included, is copied byte for byte.
+//! [`set_piece_layers`] gives a v2 or hybrid torrent its `piece layers` the same way.
 
 use super::{Metainfo, MetainfoError};
 use crate::bencode::{self, Writer};
@@ -106,23 +107,30 @@ pub fn change_trackers(meta: &Metainfo, edit: &TrackerEdit) -> Result<Vec<u8>, M
     set_tracker_tiers(meta, &edit.apply(&meta.tracker_tiers()))
 }
 
+/// Returns the bytes of `meta` with `layers` (a bencoded `piece layers` dictionary, as
+/// [`LayersNeeded::derive`](super::v2::LayersNeeded::derive) makes it) as its piece layers. The
+/// result is read back, so layers that do not give their files' roots are refused.
+pub fn set_piece_layers(meta: &Metainfo, layers: &[u8]) -> Result<Vec<u8>, MetainfoError> {
+    with_keys(
+        meta,
+        vec![(b"piece layers".to_vec(), Some(layers.to_vec()))],
+    )
+}
+
 /// `meta`'s dictionary with `announce` and `announce-list` replaced (each left out when `None`).
 fn rewrite(
     meta: &Metainfo,
     announce: Option<&str>,
     list: Option<&[Vec<String>]>,
 ) -> Result<Vec<u8>, MetainfoError> {
-    let bytes = meta.as_bytes();
-    let entries = bencode::dict_entries(bytes)?;
-    let mut out: Vec<(Vec<u8>, Vec<u8>)> = entries
-        .iter()
-        .filter(|e| e.key != b"announce" && e.key != b"announce-list")
-        .map(|e| (e.key.to_vec(), bytes[e.value.clone()].to_vec()))
-        .collect();
+    let mut keys = vec![
+        (b"announce".to_vec(), None),
+        (b"announce-list".to_vec(), None),
+    ];
     let mut w = Writer::default();
     if let Some(url) = announce {
         w.bytes(url.as_bytes());
-        out.push((b"announce".to_vec(), std::mem::take(&mut w.buf)));
+        keys[0].1 = Some(std::mem::take(&mut w.buf));
     }
     if let Some(tiers) = list {
         w.begin_list();
@@ -134,9 +142,26 @@ fn rewrite(
             w.end();
         }
         w.end();
-        out.push((b"announce-list".to_vec(), std::mem::take(&mut w.buf)));
+        keys[1].1 = Some(std::mem::take(&mut w.buf));
     }
+    with_keys(meta, keys)
+}
+
+/// `meta`'s dictionary with each of `keys` given its value (raw bencode), or left out (`None`);
+/// every other entry copied byte for byte. The result is read back and must keep the info-hash.
+fn with_keys(
+    meta: &Metainfo,
+    keys: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+) -> Result<Vec<u8>, MetainfoError> {
+    let bytes = meta.as_bytes();
+    let mut out: Vec<(Vec<u8>, Vec<u8>)> = bencode::dict_entries(bytes)?
+        .iter()
+        .filter(|e| !keys.iter().any(|(k, _)| k == e.key))
+        .map(|e| (e.key.to_vec(), bytes[e.value.clone()].to_vec()))
+        .collect();
+    out.extend(keys.into_iter().filter_map(|(k, v)| Some((k, v?))));
     out.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut w = Writer::default();
     w.begin_dict();
     for (k, v) in &out {
         w.bytes(k).raw(v);

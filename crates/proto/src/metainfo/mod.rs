@@ -33,7 +33,7 @@ use crate::bencode::{self, BencodeError};
 use crate::types::InfoHash;
 
 pub use create::{create_torrent, CreateOptions};
-pub use edit::{change_trackers, edit_trackers, set_tracker_tiers, TrackerEdit};
+pub use edit::{change_trackers, edit_trackers, set_piece_layers, set_tracker_tiers, TrackerEdit};
 pub use info::{layers_needed, FileEntry, Format, Info};
 pub use v2::Hybrid;
 

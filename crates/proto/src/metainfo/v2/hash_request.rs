@@ -70,7 +70,7 @@ impl LayersNeeded {
     /// The `piece layers` value made of the answers (each checked with [`check_hashes`]: the
     /// hashes asked for, without uncles, by request): each file's layer, padding dropped.
     pub fn piece_layers(&self, answers: &HashMap<HashRange, Vec<Hash256>>) -> Option<Vec<u8>> {
-        let mut layers: Vec<(Hash256, Vec<u8>)> = Vec::new();
+        let mut layers = Vec::new();
         let requests = self.requests();
         for f in &self.files {
             let mut layer: Vec<Hash256> = Vec::new();
@@ -78,18 +78,59 @@ impl LayersNeeded {
                 layer.extend(answers.get(r)?);
             }
             layer.truncate(f.piece_count as usize);
-            layers.push((f.root, layer.concat()));
+            layers.push((f.root, layer));
         }
-        layers.sort();
-        layers.dedup();
-        let mut w = crate::bencode::Writer::default();
-        w.begin_dict();
-        for (root, layer) in &layers {
-            w.bytes(root).bytes(layer);
-        }
-        w.end();
-        Some(w.buf)
+        Some(piece_layers_value(layers))
     }
+
+    /// The `piece layers` value hashed from the torrent's own data, for a torrent whose data is
+    /// whole (checked by SHA-1: a hybrid's): `piece(i)` reads piece `i` into the buffer (its whole
+    /// length, padding included). Each file's layer must give the file's root: `Ok(Err(first))`
+    /// when one does not (the data is not what the v2 side describes), `first` the file's first
+    /// piece. Reads each piece of the files lacking a layer once.
+    pub fn derive<E>(
+        &self,
+        mut piece: impl FnMut(u32, &mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<Result<Vec<u8>, u32>, E> {
+        let per_piece = self.piece_length / BLOCK;
+        let mut buf = Vec::new();
+        let mut layers = Vec::new();
+        for f in &self.files {
+            let mut layer = Vec::with_capacity(f.piece_count as usize);
+            for k in 0..f.piece_count {
+                piece(f.first_piece + k, &mut buf)?;
+                let data_len = self
+                    .piece_length
+                    .min(f.length - u64::from(k) * self.piece_length);
+                let Some(data) = buf.get(..data_len as usize) else {
+                    return Ok(Err(f.first_piece));
+                };
+                let mut h = super::BlockHasher::default();
+                h.update(data);
+                layer.push(merkle_root(&h.finish(), per_piece, [0; 32]));
+            }
+            let width = u64::from(f.piece_count).next_power_of_two();
+            if merkle_root(&layer, width, empty_piece_root(self.piece_length)) != f.root {
+                return Ok(Err(f.first_piece));
+            }
+            layers.push((f.root, layer));
+        }
+        Ok(Ok(piece_layers_value(layers)))
+    }
+}
+
+/// The bencoded `piece layers` dictionary of `layers` (file root, its piece layer): sorted by
+/// root, each root once.
+fn piece_layers_value(mut layers: Vec<(Hash256, Vec<Hash256>)>) -> Vec<u8> {
+    layers.sort();
+    layers.dedup();
+    let mut w = crate::bencode::Writer::default();
+    w.begin_dict();
+    for (root, layer) in &layers {
+        w.bytes(root).bytes(&layer.concat());
+    }
+    w.end();
+    w.buf
 }
 
 /// A cache of built trees, one slot per file: not part of what a [`V2`] is (equal whatever is
@@ -398,5 +439,73 @@ mod tests {
             crate::metainfo::layers_needed(small.info_bytes()).unwrap(),
             None
         );
+    }
+
+    /// A hybrid's dictionary alone (no layers): the layers derived from its data are the ones it was
+    /// made with, and give back the whole torrent; data that is not what the v2 side describes
+    /// derives nothing, naming the file.
+    #[test]
+    fn a_bare_hybrid_derives_its_layers_from_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("top");
+        std::fs::create_dir_all(&top).unwrap();
+        // Two files of several pieces (the second ends short of a block), one of less than a piece.
+        let files: [(&str, usize); 3] = [("a", 5 * 32768), ("b", 3 * 32768 + 100), ("c", 5000)];
+        for (i, (name, len)) in files.iter().enumerate() {
+            let data: Vec<u8> = (0..*len).map(|k| (k * 7 + i) as u8).collect();
+            std::fs::write(top.join(name), data).unwrap();
+        }
+        let opts = CreateOptions {
+            piece_length: Some(32768),
+            hybrid: true,
+            ..Default::default()
+        };
+        let full = create_torrent(&top, &opts, &|_, _| {}).unwrap();
+        let mut w = Writer::default();
+        w.begin_dict().bytes(b"info").raw(full.info_bytes()).end();
+        let bare = Metainfo::from_bytes(&w.buf).unwrap();
+        assert!(bare.info.merkle().is_none());
+        let needed = crate::metainfo::layers_needed(bare.info_bytes())
+            .unwrap()
+            .unwrap();
+        assert_eq!(needed.files.len(), 2, "the small file has no layer");
+
+        // The piece space: each file from a piece boundary, zeros between.
+        let plen = 32768usize;
+        let mut space = vec![0u8; bare.info.piece_count() * plen];
+        for f in bare.info.files.iter().filter(|f| !f.padding) {
+            let data = std::fs::read(dir.path().join(&f.path)).unwrap();
+            space[f.offset as usize..f.offset as usize + data.len()].copy_from_slice(&data);
+        }
+        let read = |space: &[u8]| {
+            let space = space.to_vec();
+            move |i: u32, buf: &mut Vec<u8>| -> Result<(), ()> {
+                buf.clear();
+                buf.extend_from_slice(&space[i as usize * plen..(i as usize + 1) * plen]);
+                Ok(())
+            }
+        };
+        let layers = needed.derive(read(&space)).unwrap().unwrap();
+        let whole = crate::metainfo::set_piece_layers(&bare, &layers).unwrap();
+        let whole = Metainfo::from_bytes(&whole).unwrap();
+        assert_eq!(whole.info_hash, full.info_hash);
+        assert_eq!(whole.info.merkle(), full.info.merkle());
+
+        // One byte of the second file changed: its layer does not give its root.
+        let b_first = bare
+            .info
+            .files
+            .iter()
+            .find(|f| f.path.ends_with("b"))
+            .unwrap()
+            .offset;
+        space[b_first as usize + 40_000] ^= 1;
+        let refused = needed.derive(read(&space)).unwrap();
+        assert_eq!(refused, Err((b_first / plen as u64) as u32));
+        // Layers that do not give their roots are refused by the edit too.
+        let mut wrong = layers.clone();
+        let last = wrong.len() - 2;
+        wrong[last] ^= 1;
+        assert!(crate::metainfo::set_piece_layers(&bare, &wrong).is_err());
     }
 }

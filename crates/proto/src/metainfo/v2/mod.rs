@@ -106,6 +106,8 @@ pub struct FileTree {
     pub piece_count: u32,
     /// Its 16 KiB blocks (the last may be short).
     pub blocks: u64,
+    /// Its length in bytes.
+    pub length: u64,
 }
 
 impl FileTree {
@@ -222,6 +224,7 @@ pub(super) fn parse(
             first_piece: pieces.len() as u32,
             piece_count: count as u32,
             blocks: length.div_ceil(BLOCK),
+            length,
         };
         trees.push(tree.clone());
         if count == 1 {
