@@ -238,6 +238,56 @@ async fn libtorrent_finds_a_btorrent_hybrid_seed_by_its_v2_swarm_alone() {
     assert!(h.stats().uploaded > 0);
 }
 
+/// btorrent seeds a hybrid torrent it has without its piece layers (its .torrent came from a `btih`
+/// fetch whose peers gave none): it derives them from its data, and libtorrent, given only the v2
+/// swarm and the tracker, asks for them by hash requests, downloads, and holds the very layers the
+/// torrent was made with. (libtorrent would also hash them from the data it downloaded; that the
+/// derived layers are served is shown by `magnet::a_hybrid_fetched_by_its_v1_hash_asks_for_its_piece_layers`,
+/// where btorrent is the one asking. Here: answers libtorrent takes without a complaint.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs python3-libtorrent"]
+async fn libtorrent_gets_the_piece_layers_a_btorrent_hybrid_seed_derived() {
+    let mut setup = Setup::made(true, btorrent::metainfo::Format::Hybrid).await;
+    let layers = setup.meta.info.merkle().cloned().unwrap();
+    assert!(layers.files.iter().any(|f| f.piece_count > 1));
+    let bare = crate::support::engine::bare(&setup.meta);
+    let tracked =
+        btorrent::metainfo::set_tracker_tiers(&bare, &[vec![setup.announce.clone()]]).unwrap();
+    setup.meta = btorrent::Metainfo::from_bytes(&tracked).unwrap();
+    assert!(setup.meta.info.merkle().is_none());
+    let s = session().await;
+    let mut events = s.subscribe().unwrap();
+    let h = s
+        .add(
+            setup.meta.clone(),
+            AddOptions {
+                data_dir: setup.src.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    events_until(&mut events, 30, "the derived layers", |e| {
+        matches!(e, btorrent::engine::Event::LayersDerived { .. })
+    })
+    .await;
+    let out = setup.dir("lt");
+    // Outside the setup's folder, which goes with it.
+    let kept = tempfile::tempdir().unwrap();
+    let saved = kept.path().join("lt-saved.torrent");
+    let l = v2_swarm_link(&setup);
+    let mut lt = libtorrent("leech", std::path::Path::new(&l), &out, free_port());
+    lt.env("LT_SAVE_TORRENT", &saved);
+    let p = Proc::spawn_logged(&mut lt, kept.path().join("lt.log"));
+    let log = kept.path().join("lt.log");
+    we_seed(setup, p, out, None).await;
+    assert!(h.stats().uploaded > 0);
+    // What libtorrent holds: the layers it was given, checked against each file's root.
+    let held = btorrent::Metainfo::load(&saved)
+        .unwrap_or_else(|e| panic!("{e}: {}", std::fs::read_to_string(&log).unwrap_or_default()));
+    assert_eq!(held.info.merkle(), Some(&layers));
+}
+
 /// A btorrent seeder slow enough that leechers stay connected while PEX goes round.
 async fn slow_seeder(setup: &Setup) -> Session {
     let s = session_with(SessionConfig {

@@ -15,7 +15,10 @@ it knows each peer has, `PEER <ip>:<port> HAS <k>/<n>`, and `PEER <ip>:<port> GO
 disconnects. With LT_CONNECT=<ip>:<port> it dials that peer once the torrent is added (and again
 every 10 s while it is not connected). With LT_FILES=<priorities> (comma-separated, one per file, 0 to skip) a leecher fetches
 those files alone, prints FINISHED once it has them (a partial seed) and stays; when the file named
-by LT_WANT_ALL appears it wants every file (WANTS ALL), and exits once it seeds.
+by LT_WANT_ALL appears it wants every file (WANTS ALL), and exits once it seeds. With
+LT_SAVE_TORRENT=<path> a leecher writes the torrent as it holds it once it seeds (its resume data
+made a .torrent: the info dictionary, and the `piece layers` of a v2 or hybrid torrent when it has
+them), before it exits.
 
 Debian's libtorrent module is visible to /usr/bin/python3 only. No LSD (unless LT_LSD), UPnP, NAT-PMP or uTP (unless LT_UTP); no DHT
 unless `dht-nodes` (host:port,host:port...) names the nodes of a loopback DHT: libtorrent then uses
@@ -132,6 +135,18 @@ while time.time() - start < 150:
     if mode == "leech" and st.is_seeding and not done:
         print("DONE", flush=True)
         done = True
+        save_to = os.environ.get("LT_SAVE_TORRENT")
+        if save_to:
+            h.save_resume_data(lt.save_resume_flags_t.save_info_dict)
+            saved = None
+            while saved is None and time.time() - start < 150:
+                for a in ses.pop_alerts():
+                    if isinstance(a, lt.save_resume_data_alert):
+                        saved = a.params
+                time.sleep(0.05)
+            with open(save_to, "wb") as f:
+                f.write(lt.bencode(lt.write_torrent_file(saved)))
+            print("SAVED", flush=True)
         if not lsd:
             sys.exit(0)
     if (mode == "seed" and st.is_seeding or dht_nodes) and not lsd and time.time() - last > 2:
