@@ -4,13 +4,13 @@
 usage: /usr/bin/python3 lt_client.py seed|leech <file.torrent or magnet link> <folder> <port> [dht-nodes]
        /usr/bin/python3 lt_client.py node - <folder> <port> <dht-nodes>
 
-With LT_INTERFACE=<ip> it listens and dials on that address instead; with LT_LSD=1 local service
+With LT_INTERFACE=<ip>[,<ip>...] it listens and dials on those addresses instead; with LT_LSD=1 local service
 discovery (BEP 14) is on, announcing every 2 s, READY is printed once the torrent is added, peer
 alerts (those of peers it found that way) go to stdout, and a leecher stays after DONE (until the
 test ends it or 150 s pass), so an alert that comes after the download is still printed. With
 LT_ENC=forced it makes and takes encrypted connections only (message stream encryption, RC4: a
 peer that cannot encrypt is never connected). With LT_UTP=only it makes and takes uTP connections
-only (BEP 29; TCP off both ways). With LT_PEERS=1 it prints, whenever it changes, how many pieces
+only (BEP 29; TCP off both ways). With LT_DOWN_LIMIT=<bytes/s> it downloads no faster. With LT_PEERS=1 it prints, whenever it changes, how many pieces
 it knows each peer has, `PEER <ip>:<port> HAS <k>/<n>`, and `PEER <ip>:<port> GONE` when one
 disconnects. With LT_CONNECT=<ip>:<port> it dials that peer once the torrent is added (and again
 every 10 s while it is not connected). With LT_FILES=<priorities> (comma-separated, one per file, 0 to skip) a leecher fetches
@@ -44,7 +44,8 @@ lsd = os.environ.get("LT_LSD") == "1"
 dht_nodes = [n for n in (sys.argv[5].split(",") if len(sys.argv) > 5 else []) if n]
 s = lt.default_settings()
 s.update({
-    "listen_interfaces": "%s:%d" % (ip, port), "outgoing_interfaces": ip,
+    "listen_interfaces": ",".join("%s:%d" % (a, port) for a in ip.split(",")),
+    "outgoing_interfaces": ip,
     "enable_dht": False, "enable_lsd": lsd, "enable_upnp": False, "enable_natpmp": False,
     "allow_multiple_connections_per_ip": True, "min_reconnect_time": 1,
     # Keep dialing a peer that failed (3 by default, then never again): a busy machine's first
@@ -58,6 +59,8 @@ if os.environ.get("LT_ENC") == "forced":
         "out_enc_policy": int(lt.enc_policy.forced), "in_enc_policy": int(lt.enc_policy.forced),
         "allowed_enc_level": int(lt.enc_level.rc4), "prefer_rc4": True,
     })
+if os.environ.get("LT_DOWN_LIMIT"):
+    s["download_rate_limit"] = int(os.environ["LT_DOWN_LIMIT"])
 if os.environ.get("LT_UTP") == "only":
     s.update({
         "enable_incoming_utp": True, "enable_outgoing_utp": True,

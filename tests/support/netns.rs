@@ -365,11 +365,34 @@ impl NattedPair {
     /// routers by chance). B is given the relay alone and is connected to it on return; a copy of
     /// the torrent is in the relay's folder and A's, as `photos.torrent`.
     pub async fn relay_and_seed_on_b(&self, family: Family, size: usize) -> RelayAndSeed {
+        self.relay_and_seed_on_b_with(Relay::Btorrent, family, size)
+            .await
+    }
+
+    /// [`NattedPair::relay_and_seed_on_b`] with the relay `relay` runs. libtorrent (a leecher of
+    /// the same trickle, over uTP alone) introduces only peers connected to it over uTP (it finds
+    /// the one asked for by the address its connection comes from, which is the listen port only
+    /// for uTP): A and B then dial over uTP first (`utp = "prefer"`).
+    pub async fn relay_and_seed_on_b_with(
+        &self,
+        relay: Relay,
+        family: Family,
+        size: usize,
+    ) -> RelayAndSeed {
         use super::Proc;
         let dirs = [(); 3].map(|_| tempfile::tempdir().unwrap());
         let [relay_dir, a_dir, b_dir] = dirs.each_ref().map(|d| d.path());
         let data = super::write_random(&b_dir.join("output/photos.bin"), size, 55);
-        std::fs::write(b_dir.join("torrents.toml"), "[settings]\npex = false\n").unwrap();
+        let utp = match relay {
+            Relay::Btorrent => "",
+            Relay::Libtorrent => "utp = \"prefer\"\n",
+        };
+        std::fs::write(
+            b_dir.join("torrents.toml"),
+            format!("[settings]\npex = false\n{utp}"),
+        )
+        .unwrap();
+        std::fs::write(a_dir.join("torrents.toml"), format!("[settings]\n{utp}")).unwrap();
         super::run_ok(
             &mut TwoHosts::btorrent(
                 &self.b,
@@ -382,15 +405,33 @@ impl NattedPair {
         for dir in [relay_dir, a_dir] {
             std::fs::copy(&torrent, dir.join("photos.torrent")).unwrap();
         }
-        let relay = Proc::spawn_logged(
-            TwoHosts::btorrent(
-                &self.relay,
-                relay_dir,
-                &["start", "photos.torrent", "--seed", "--down-limit", "2K"],
-            )
-            .env("RUST_LOG", HOLEPUNCH_LOG),
-            relay_dir.join("relay.log"),
-        );
+        let mut relay_cmd = match relay {
+            Relay::Btorrent => {
+                let mut c = TwoHosts::btorrent(
+                    &self.relay,
+                    relay_dir,
+                    &["start", "photos.torrent", "--seed", "--down-limit", "2K"],
+                );
+                c.env("RUST_LOG", HOLEPUNCH_LOG);
+                c
+            }
+            Relay::Libtorrent => {
+                // On the relay's two addresses (bound to the wildcard address, its uTP answers
+                // never reach the hosts).
+                assert_eq!(family, Family::V4, "a libtorrent relay over IPv4 only");
+                let mut c = TwoHosts::exec(&self.relay, "/usr/bin/python3");
+                c.arg(super::clients::LT_CLIENT)
+                    .arg("leech")
+                    .arg(relay_dir.join("photos.torrent"))
+                    .arg(relay_dir)
+                    .arg("6881")
+                    .env("LT_INTERFACE", "198.18.4.1,198.18.5.1")
+                    .env("LT_UTP", "only")
+                    .env("LT_DOWN_LIMIT", "2000");
+                c
+            }
+        };
+        let relay_proc = Proc::spawn_logged(&mut relay_cmd, relay_dir.join("relay.log"));
         let relay_for_b = Self::relay_for(family, Side::B);
         let b = Proc::spawn_logged(
             TwoHosts::btorrent(
@@ -407,21 +448,32 @@ impl NattedPair {
             .env("RUST_LOG", HOLEPUNCH_LOG),
             b_dir.join("b.log"),
         );
-        // The relay's first peer exchange to A must name B: A starts once B is the relay's peer.
-        let b_seen = format!("peer={}:", Self::seen_as(family, Side::B));
-        super::wait_until_async(
-            "B to connect to the relay",
-            std::time::Duration::from_secs(30),
-            || async {
-                relay
-                    .log_text()
-                    .lines()
-                    .any(|l| l.contains(&b_seen) && l.contains("connected (incoming"))
-            },
-        )
-        .await;
+        // The relay's first peer exchange to A must name B: A starts once B is the relay's peer
+        // (as the relay's log says; libtorrent's says nothing of it, B's does).
+        let (log, seen, how) = match relay {
+            Relay::Btorrent => (
+                &relay_proc,
+                format!("peer={}:", Self::seen_as(family, Side::B)),
+                "connected (incoming",
+            ),
+            Relay::Libtorrent => (&b, format!("peer={relay_for_b}"), "connected (dialed, uTP"),
+        };
+        let start = std::time::Instant::now();
+        while !log
+            .log_text()
+            .lines()
+            .any(|l| l.contains(&seen) && l.contains(how))
+        {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "B never connected to the relay.\nrelay:\n{}\nB:\n{}",
+                relay_proc.log_text(),
+                b.log_text()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         RelayAndSeed {
-            relay,
+            relay: relay_proc,
             b,
             data,
             dirs,
@@ -554,6 +606,13 @@ impl RelayAndSeed {
     pub fn a_dir(&self) -> &Path {
         self.dirs[1].path()
     }
+}
+
+/// The program the relay of [`NattedPair::relay_and_seed_on_b_with`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relay {
+    Btorrent,
+    Libtorrent,
 }
 
 /// The address family a [`NattedPair`] test runs over. IPv4: each router masquerades its LAN;
