@@ -6,6 +6,7 @@
 //!   the seed over uTP;
 //! - two btorrents behind the NATs, libtorrent the relay: its peer exchange names the seed to the
 //!   downloader, which asks it for a rendezvous; libtorrent's `connect`s bring the two together.
+//!
 //! Skipped, saying why, where the namespaces or nftables are not to be had.
 
 use std::time::Duration;
