@@ -306,6 +306,14 @@ impl<'a> One<'a> {
         self.listed.map(|(_, e)| e)
     }
 
+    /// When it was added (Unix seconds; 0 when not known).
+    fn added_date(&self) -> i64 {
+        unix(
+            self.entry()
+                .and_then(|e| humantime::parse_rfc3339_weak(&e.added).ok()),
+        )
+    }
+
     /// Transmission's status: the engine's, but 3 (waiting to download) or 5 (waiting to seed)
     /// for a torrent paused by a queue ([`crate::queue`]), and 4 (downloading) for one complete
     /// whose data has still to move out of the incomplete folder ([`crate::incomplete`]), unless
@@ -616,12 +624,13 @@ impl FieldCtx<'_> {
                 .entry()
                 .and_then(|e| self.cfg.map(|c| c.resolve(&e.file).display().to_string()))
                 .unwrap_or_default()),
-            "addedDate" => json!(t
-                .entry()
-                .and_then(|e| humantime::parse_rfc3339_weak(&e.added).ok())
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_secs() as i64)),
-            "doneDate" => json!(s.times.done),
+            "addedDate" => json!(t.added_date()),
+            // A torrent removed and added again keeps the resume data of before (its data is not
+            // hashed again), and with it the date it completed then: dated by the add instead.
+            "doneDate" => json!(match s.times.done {
+                0 => 0,
+                done => done.max(t.added_date()),
+            }),
             "startDate" => json!(s.times.started),
             "activityDate" => json!(s.times.active),
             "secondsDownloading" => json!(s.times.seconds_downloading),

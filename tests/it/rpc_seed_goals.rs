@@ -314,4 +314,31 @@ fn a_torrents_start_activity_and_seeding_time_are_counted_and_kept() {
         (t["secondsSeeding"].as_u64()? > seeded && t["startDate"].as_i64()? >= started)
             .then_some(())
     });
+
+    // Removed (its resume data kept, so its data is not hashed again) and added again a second
+    // later: it completed before it was added, as far as its resume data goes; it is dated by
+    // the add, never before it.
+    c.ok("torrent-remove", json!({"ids": [id]}));
+    poll("the removal", 30, || {
+        torrent_get(&mut c, json!([]), &["id"])
+            .is_empty()
+            .then_some(())
+    });
+    assert!(resume.exists(), "the resume data is kept");
+    poll("a second to pass since the first add", 30, || {
+        (btorrent::engine::clock::unix_now() > found + 1).then_some(())
+    });
+    let file = dir.path().join("clock.bin.torrent");
+    let data = dir.path().join("clock.bin-data");
+    c.ok(
+        "torrent-add",
+        json!({"filename": file, "download-dir": data}),
+    );
+    let t = poll("the torrent added again, seeding", 30, || {
+        let t = torrent_get(&mut c, json!([]), &["status", "addedDate", "doneDate"]).pop()?;
+        (t["status"] == 6).then_some(t)
+    });
+    let added = t["addedDate"].as_i64().unwrap();
+    assert!(added > found, "{t}");
+    assert_eq!(t["doneDate"].as_i64(), Some(added), "{t}");
 }
