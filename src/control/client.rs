@@ -291,6 +291,13 @@ impl LiveTorrents for OwnerOrLocal {
             })
     }
 
+    fn reannounce(&self, ih: &InfoHash) -> bool {
+        self.local.reannounce(ih)
+            || self.owner_act(Request::Reannounce {
+                info_hash: ih.to_hex(),
+            })
+    }
+
     fn set_limits(&self, ih: &InfoHash, limits: crate::engine::TorrentLimits) -> bool {
         self.local.set_limits(ih, limits)
             || self.owner_act(Request::SetLimits {

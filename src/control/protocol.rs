@@ -1,7 +1,7 @@
 //! The control channel's messages: one JSON object per line each way.
 //!
-//! Requests: `{"op":"list"}`, `{"op":"pause","info_hash":"<40 hex>"}`, `resume`, `remove` (same
-//! shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`, `relocate` (same shape), `check`
+//! Requests: `{"op":"list"}`, `{"op":"pause","info_hash":"<40 hex>"}`, `resume`, `reannounce`,
+//! `remove` (same shape), `{"op":"move_to","info_hash":"...","dir":"/abs/path"}`, `relocate` (same shape), `check`
 //! `peers` and `trackers` (like `pause`), `{"op":"rename_path","info_hash":"...","path":"top/a.bin","name":"b.bin"}`,
 //! `{"op":"dht"}`, `{"op":"port_forwarding"}`, `{"op":"fetching"}`,
 //! `{"op":"choose_files","info_hash":"...","changes":[[0,"skip"]],"sequential":true,"sequential_from":3}`,
@@ -38,6 +38,10 @@ pub enum Request {
         info_hash: String,
     },
     Resume {
+        info_hash: String,
+    },
+    /// Its trackers asked for peers now.
+    Reannounce {
         info_hash: String,
     },
     Remove {

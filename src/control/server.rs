@@ -239,6 +239,7 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
         }
         Request::Pause { info_hash } => hash(&info_hash).map(|ih| Ok(live.pause(&ih))),
         Request::Resume { info_hash } => hash(&info_hash).map(|ih| Ok(live.resume(&ih))),
+        Request::Reannounce { info_hash } => hash(&info_hash).map(|ih| Ok(live.reannounce(&ih))),
         Request::SetLimits { info_hash, limits } => {
             hash(&info_hash).map(|ih| Ok(live.set_limits(&ih, limits)))
         }

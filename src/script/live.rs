@@ -57,6 +57,11 @@ pub trait LiveTorrents: Send + Sync {
     }
     /// Stops transfers but keeps the torrent; false when it is not running here.
     fn pause(&self, ih: &InfoHash) -> bool;
+    /// Asks the torrent's trackers for peers now (see
+    /// [`crate::engine::TorrentHandle::reannounce`]); false when it is not running here.
+    fn reannounce(&self, _ih: &InfoHash) -> bool {
+        false
+    }
     /// Undoes [`LiveTorrents::pause`]; false when it is not running here.
     fn resume(&self, ih: &InfoHash) -> bool;
     /// Stops the torrent (announcing `stopped`) and, in the same step, records in torrents.toml what
@@ -209,6 +214,13 @@ impl LiveTorrents for PeerSlot {
             }
             None => false,
         }
+    }
+
+    fn reannounce(&self, ih: &InfoHash) -> bool {
+        self.current()
+            .and_then(|s| s.get(ih))
+            .map(|h| h.reannounce())
+            .is_some()
     }
 
     fn set_trackers(&self, ih: &InfoHash, tiers: Vec<Vec<String>>) -> anyhow::Result<bool> {

@@ -838,3 +838,106 @@ async fn the_daemon_writes_the_layers_a_hybrid_derived_into_its_torrent_file() {
     );
     stop(d).await;
 }
+
+/// The announces among the tracker double's requests `seen` made from peer port `port`.
+fn announces_from(seen: &std::sync::Mutex<Vec<String>>, port: u16) -> usize {
+    let from = format!("&port={port}&");
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("/announce?") && l.contains(&from))
+        .count()
+}
+
+/// Waits (at most 30 s) until the tracker double's requests `seen` hold `n` announces from `port`.
+async fn announces_until(
+    seen: &std::sync::Mutex<Vec<String>>,
+    port: u16,
+    n: usize,
+    what: &str,
+    d: &Proc,
+) {
+    let start = Instant::now();
+    while announces_from(seen, port) < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no {what}: {:?}\n{}",
+            seen.lock().unwrap(),
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reannounce_asks_the_daemons_trackers_at_once() {
+    // A tracker that wants the next announce in an hour, and allows one every second.
+    let (url, seen) = crate::support::tracker::http_double(|_| {
+        (
+            200,
+            b"d8:intervali3600e12:min intervali1e5:peers0:e".to_vec(),
+        )
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    settings(root, "");
+    write_tree(root, &[("share/a.bin", 2_000_000)]);
+    ok(root, &["create", "share", &format!("{url}/announce")]);
+
+    // Nothing runs it: nothing to ask, said so.
+    let idle = run(root, &["reannounce", "share"]);
+    assert!(!idle.status.success());
+    let err = String::from_utf8_lossy(&idle.stderr);
+    assert!(err.contains("share is not running"), "{err}");
+
+    let d = daemon(root);
+    running_in(&d, root, "share").await;
+    let start = Instant::now();
+    let port: u16 = loop {
+        let first = seen.lock().unwrap().first().cloned();
+        if let Some(port) = first.and_then(|l| {
+            let (_, rest) = l.split_once("&port=")?;
+            rest.split('&').next()?.parse().ok()
+        }) {
+            break port;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // A slow leecher keeps the seed company (a seed short of peers asks at every min interval).
+    let meta = btorrent::Metainfo::load(&root.join("torrents/share.torrent")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let cfg = btorrent::engine::SessionConfig {
+        download_limit: Some(20_000),
+        ..Default::default()
+    };
+    let (leecher, l) =
+        crate::support::leecher_with(cfg, &meta, out.path(), vec![([127, 0, 0, 1], port).into()])
+            .await;
+    crate::support::wait_until("the leecher to connect", Duration::from_secs(30), || {
+        l.peers().len() == 1
+    })
+    .await;
+    let before = announces_from(&seen, port);
+    let out = ok(root, &["reannounce", "share"]);
+    assert!(
+        out.contains("share: asking its trackers for peers"),
+        "{out}"
+    );
+    announces_until(&seen, port, before + 1, "announce on demand", &d).await;
+
+    // Paused: it asks when it resumes.
+    ok(root, &["pause", "share"]);
+    let out = ok(root, &["reannounce", "share"]);
+    assert!(
+        out.contains("share: paused; its trackers are asked"),
+        "{out}"
+    );
+    leecher.shutdown(Duration::from_secs(2)).await;
+    stop(d).await;
+}

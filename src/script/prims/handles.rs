@@ -822,6 +822,10 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
     let c = ctx.clone();
     engine.register_fn("resume", move |h: &mut Handle| resume(&c, h));
     let c = ctx.clone();
+    engine.register_fn("reannounce", move |h: &mut Handle| {
+        c.live.reannounce(&h.info_hash)
+    });
+    let c = ctx.clone();
     engine.register_fn("cancel", move |h: &mut Handle| cancel(&c, h));
     let c = ctx.clone();
     engine.register_fn("remove", move |h: &mut Handle| remove(&c, h));
