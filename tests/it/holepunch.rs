@@ -17,14 +17,12 @@ use btorrent::{Metainfo, PeerId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::netns::{met_over_utp, Family, NattedPair, Side, HOLEPUNCH_LOG};
+use crate::support::netns::{Family, NattedPair, Relay};
 use crate::support::*;
 
-/// B seeds, A downloads, and the relay (which downloads a trickle) is the only peer each was
-/// given. The relay's peer exchange names B to A; A's dial to B is dropped by B's router, so A
-/// asks the relay for a rendezvous, the relay tells both to connect, and their uTP dials, crossing,
-/// open both routers: A downloads the file from B, over uTP, in far less time than the relay could
-/// have passed it on (without the introduction, A's download does not end).
+/// B seeds, A downloads, and a btorrent relay (which downloads a trickle) is the only peer each was
+/// given: it introduces them, and A downloads from B over uTP through both routers
+/// ([`NattedPair::a_is_introduced_to_b`]).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hosts_behind_nats_are_introduced_by_a_peer_both_reach() {
     introduced_through_routers(Family::V4).await;
@@ -41,41 +39,7 @@ async fn introduced_through_routers(family: Family) {
     let Some(hosts) = NattedPair::make_or_skip() else {
         return;
     };
-    let seeded = hosts.relay_and_seed_on_b(family, 4 << 20).await;
-    let a_dir = seeded.a_dir();
-    let relay_for_a = NattedPair::relay_for(family, Side::A);
-    let got = hosts.a_downloads_from(a_dir, &relay_for_a, HOLEPUNCH_LOG);
-    let logs = || {
-        format!(
-            "A:\n{}\n{}\nrelay:\n{}\nB:\n{}",
-            got.stdout,
-            got.stderr,
-            seeded.relay.log_text(),
-            seeded.b.log_text()
-        )
-    };
-    assert!(got.status.success(), "A's download failed: {}", logs());
-    let downloaded = std::fs::read(a_dir.join("output/photos.bin")).unwrap();
-    assert!(downloaded == seeded.data, "A's bytes differ from B's");
-    // A asked, the relay introduced, and A and B met over uTP (B's router lets in nothing else).
-    assert!(
-        got.stderr.contains("holepunch: asking for a rendezvous"),
-        "{}",
-        logs()
-    );
-    assert!(
-        seeded.relay.log_text().contains("holepunch: introduced"),
-        "{}",
-        logs()
-    );
-    assert!(
-        met_over_utp(&got.stderr, &NattedPair::seen_as(family, Side::B))
-            && met_over_utp(&seeded.b.log_text(), &NattedPair::seen_as(family, Side::A)),
-        "{}",
-        logs()
-    );
-    drop(seeded);
-    drop(hosts);
+    hosts.a_is_introduced_to_b(Relay::Btorrent, family).await;
 }
 
 /// The relay's side on loopback, with bare peers that speak the protocol by hand: a peer that

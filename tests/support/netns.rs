@@ -578,6 +578,48 @@ impl NattedPair {
         )
     }
 
+    /// B seeds behind its router, the relay `relay` runs is the only peer A and B are given, and A
+    /// downloads from B through both routers (4 MiB, over `family`): the relay's peer exchange
+    /// names B to A, A's dial to B is dropped by B's router, A asks the relay for a rendezvous, the
+    /// relay tells both to connect, and their uTP dials, crossing, open both routers. Asserts A's
+    /// bytes are B's, that A asked, and that A and B met over uTP (B's router lets in nothing
+    /// else; the relay, at 2 KB/s, could not have passed the file on); a btorrent relay must also
+    /// say it introduced them. Without the introduction, A's download does not end.
+    pub async fn a_is_introduced_to_b(&self, relay: Relay, family: Family) {
+        let seeded = self.relay_and_seed_on_b_with(relay, family, 4 << 20).await;
+        let a_dir = seeded.a_dir();
+        let relay_for_a = Self::relay_for(family, Side::A);
+        let got = self.a_downloads_from(a_dir, &relay_for_a, HOLEPUNCH_LOG);
+        let logs = || {
+            format!(
+                "A:\n{}\n{}\nrelay ({relay:?}):\n{}\nB:\n{}",
+                got.stdout,
+                got.stderr,
+                seeded.relay.log_text(),
+                seeded.b.log_text()
+            )
+        };
+        assert!(got.status.success(), "A's download failed: {}", logs());
+        let downloaded = std::fs::read(a_dir.join("output/photos.bin")).unwrap();
+        assert!(downloaded == seeded.data, "A's bytes differ from B's");
+        assert!(
+            got.stderr.contains("holepunch: asking for a rendezvous"),
+            "{}",
+            logs()
+        );
+        assert!(
+            relay == Relay::Libtorrent || seeded.relay.log_text().contains("holepunch: introduced"),
+            "{}",
+            logs()
+        );
+        assert!(
+            met_over_utp(&got.stderr, &Self::seen_as(family, Side::B))
+                && met_over_utp(&seeded.b.log_text(), &Self::seen_as(family, Side::A)),
+            "{}",
+            logs()
+        );
+    }
+
     /// [`NattedPair::make`], or `None` (the test then ends) after printing why it cannot be made.
     pub fn make_or_skip() -> Option<NattedPair> {
         NattedPair::make()
