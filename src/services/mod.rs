@@ -238,9 +238,10 @@ impl PeerSlot {
     /// marked `stopped`), as [`resume_managed`] does, one sync at a time and never during a removal.
     /// Nothing happens when no session runs.
     ///
-    /// Then applies the hand edits of running torrents' states ([`Torrents::take_state_edits`]) as
-    /// the commands would: `paused` pauses, `stopped` stops (the entry kept), `downloading` or
-    /// `seeding` resumes a paused one (through its queue, if one applies).
+    /// Then applies the hand edits of running torrents' entries ([`Torrents::take_edits`]) as the
+    /// commands would: `paused` pauses, `stopped` stops (the entry kept), `downloading` or
+    /// `seeding` resumes a paused one (through its queue, if one applies); its own limits and its
+    /// bandwidth group are put in force.
     pub async fn sync_managed(&self) {
         let set = self.torrents.membership().await;
         let Some(session) = self.get().await else {
@@ -252,15 +253,26 @@ impl PeerSlot {
             Err(e) => tracing::warn!("cannot read {}: {e:#}", self.torrents.path().display()),
         }
         drop(set);
-        for (ih, state) in self.torrents.take_state_edits() {
-            if let Err(e) = self.apply_state_edit(&session, ih, &state).await {
-                tracing::warn!("{ih}: torrents.toml says {state}, which cannot be done: {e:#}");
+        for (ih, edit) in self.torrents.take_edits() {
+            if session.get(&ih).is_none() {
+                // Left to the sync, which starts it (unless it is `stopped`) as its entry says.
+                continue;
+            }
+            if let Some(limits) = edit.limits {
+                self.set_limits(&ih, limits.engine());
+            }
+            if let Some(group) = &edit.group {
+                self.set_group(&ih, group.as_deref());
+            }
+            if let Some(state) = &edit.state {
+                if let Err(e) = self.apply_state_edit(&session, ih, state).await {
+                    tracing::warn!("{ih}: torrents.toml says {state}, which cannot be done: {e:#}");
+                }
             }
         }
     }
 
-    /// One hand edit of a torrent's state: a torrent this session does not run is left to the sync
-    /// (which starts it unless it is `stopped`); one that already is in the state is left alone.
+    /// One hand edit of a running torrent's state; one already in that state is left alone.
     async fn apply_state_edit(&self, session: &Session, ih: InfoHash, state: &str) -> Result<()> {
         let Some(h) = session.get(&ih) else {
             return Ok(());

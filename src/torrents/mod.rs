@@ -18,10 +18,10 @@
 //!   update torrents.toml" (and "register and add") one step against a sync that starts what the
 //!   file lists.
 //!
-//! - It tells hand edits of a torrent's `state` from its own saves ([`Torrents::take_state_edits`]):
-//!   an entry whose state changed in a version of the file it read (not one it saved) is noted
-//!   with the new state, the latest per torrent, until the owner of the session applies it; a save
-//!   of its own that says otherwise drops the note (the later word wins).
+//! - It tells hand edits of a torrent's entry (its `state`, own limits, bandwidth group) from its
+//!   own saves ([`Torrents::take_edits`], [`edits`]): what changed in a version of the file it
+//!   read (not one it saved) is noted, the latest per torrent, until the owner of the session
+//!   applies it; a save of its own that says otherwise drops the note (the later word wins).
 //!
 //! - It holds the settings lock ([`Torrents::settings_lock`]): whoever applies `[settings]` to the
 //!   running session and writes them holds it, so a look at the file never puts back in force
@@ -30,11 +30,10 @@
 //! Lock order (outermost first): `settings` (async, held while settings are applied and written),
 //! then `membership` (async, held across a removal or a sync), then `writer`
 //! (this process's writers, one at a time), then the file lock `.torrents.toml.lock` (other
-//! processes), then `current` (held only to copy or swap an `Arc`) and `state_edits` (held only to
+//! processes), then `current` (held only to copy or swap an `Arc`) and `edits` (held only to
 //! note or take edits; never both at once), then the session's own locks.
 //! The session slot (`session`) is taken by itself, never while `writer` is held.
 
-use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -47,6 +46,9 @@ use parking_lot::{Mutex, RwLock};
 use crate::config::Config;
 use crate::engine::Session;
 use crate::types::InfoHash;
+
+pub mod edits;
+use edits::{EntryEdit, HandEdits};
 
 /// How often the watcher looks at torrents.toml (a `stat`; the file is read only when it changed).
 pub const LOOK_EVERY: Duration = Duration::from_millis(250);
@@ -94,37 +96,8 @@ struct Inner {
     running: Mutex<Option<Session>>,
     /// The download queue's memory ([`crate::queue`]), and whether a task keeps it here.
     queue: crate::queue::TorrentQueue,
-    /// See [`Torrents::take_state_edits`].
-    state_edits: Mutex<StateEdits>,
-}
-
-/// The torrents' states as this process last knew the file, and the hand edits not yet applied.
-#[derive(Default)]
-struct StateEdits {
-    known: HashMap<InfoHash, String>,
-    pending: HashMap<InfoHash, String>,
-}
-
-impl StateEdits {
-    /// Takes in a version of the file: one read from disk (`by_hand`, someone else's) notes each
-    /// changed state; one saved here drops the notes it contradicts.
-    fn take_in(&mut self, cfg: &Config, by_hand: bool) {
-        let states: HashMap<InfoHash, String> = cfg
-            .torrents
-            .iter()
-            .filter_map(|t| Some((t.hash()?, t.state.clone())))
-            .collect();
-        if by_hand {
-            for (ih, state) in &states {
-                if self.known.get(ih).is_some_and(|was| was != state) {
-                    self.pending.insert(*ih, state.clone());
-                }
-            }
-        }
-        self.pending
-            .retain(|ih, state| states.get(ih) == Some(&*state));
-        self.known = states;
-    }
+    /// See [`Torrents::take_edits`].
+    edits: Mutex<HandEdits>,
 }
 
 /// The file as last read or written, and the stamp of the file it came from.
@@ -180,7 +153,7 @@ impl Torrents {
             session: Default::default(),
             running: Default::default(),
             queue: Default::default(),
-            state_edits: Default::default(),
+            edits: Default::default(),
         });
         Torrents { inner }
     }
@@ -265,13 +238,14 @@ impl Torrents {
         Ok(out)
     }
 
-    /// The torrents whose `state` someone else changed in the file since this process last knew
-    /// it (a hand edit, say), with the state they were given, the latest per torrent; each is
-    /// returned once. The owner of the session applies them ([`crate::services::PeerSlot::sync_managed`]):
-    /// a torrent set `paused` pauses, one set `stopped` stops, one set `downloading` or `seeding`
-    /// resumes. New entries are not edits (the sync starts them).
-    pub fn take_state_edits(&self) -> Vec<(InfoHash, String)> {
-        self.inner.state_edits.lock().pending.drain().collect()
+    /// The torrents whose entry someone else changed in the file since this process last knew it
+    /// (a hand edit, say): its `state`, its own limits, its bandwidth group, the latest of each;
+    /// each edit is returned once ([`edits`]). The owner of the session applies them
+    /// ([`crate::services::PeerSlot::sync_managed`]): a torrent set `paused` pauses, one set
+    /// `stopped` stops, one set `downloading` or `seeding` resumes; limits and group apply as
+    /// `b-limit` applies them. New entries are not edits (the sync starts them).
+    pub fn take_edits(&self) -> Vec<(InfoHash, EntryEdit)> {
+        self.inner.edits.lock().take()
     }
 
     /// Wakes on every change of the list: a save by this service, or a new file on disk seen by
@@ -387,7 +361,7 @@ impl Inner {
     /// changed it (`by_hand`), or first read or saved here.
     fn install(&self, l: Loaded, by_hand: bool) {
         if let Ok(cfg) = &l.config {
-            self.state_edits.lock().take_in(cfg, by_hand);
+            self.edits.lock().take_in(cfg, by_hand);
         }
         *self.current.write() = l;
     }

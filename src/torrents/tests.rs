@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::edits::EntryEdit;
 use super::*;
 use crate::config::{ManagedTorrent, Origin};
 use crate::types::InfoHash;
@@ -198,7 +199,7 @@ fn a_save_while_an_editor_rewrites_the_file_in_place_loses_neither() {
 }
 
 #[test]
-fn state_edits_by_another_hand_are_noted_once_and_yield_to_a_later_save() {
+fn entry_edits_by_another_hand_are_noted_once_and_yield_to_a_later_save() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("torrents.toml");
     let (one, two) = (entry(1, 1), entry(1, 2));
@@ -209,7 +210,7 @@ fn state_edits_by_another_hand_are_noted_once_and_yield_to_a_later_save() {
             Ok(())
         })
         .unwrap();
-    assert!(service.take_state_edits().is_empty(), "a save is no edit");
+    assert!(service.take_edits().is_empty(), "a save is no edit");
 
     // Another writer (a hand, another process): one state changed, one new entry.
     let other = Torrents::open(&path);
@@ -221,12 +222,16 @@ fn state_edits_by_another_hand_are_noted_once_and_yield_to_a_later_save() {
         })
         .unwrap();
     assert!(service.refresh());
+    let paused = EntryEdit {
+        state: Some("paused".into()),
+        ..Default::default()
+    };
     assert_eq!(
-        service.take_state_edits(),
-        [(one.hash().unwrap(), "paused".to_string())],
+        service.take_edits(),
+        [(one.hash().unwrap(), paused)],
         "the new entry is no edit"
     );
-    assert!(service.take_state_edits().is_empty(), "each is taken once");
+    assert!(service.take_edits().is_empty(), "each is taken once");
 
     // Changed twice before it is taken: the latest.
     for state in ["stopped", "seeding"] {
@@ -239,8 +244,39 @@ fn state_edits_by_another_hand_are_noted_once_and_yield_to_a_later_save() {
         assert!(service.refresh());
     }
     assert_eq!(
-        service.take_state_edits(),
-        [(two.hash().unwrap(), "seeding".to_string())]
+        service.take_edits(),
+        [(
+            two.hash().unwrap(),
+            EntryEdit {
+                state: Some("seeding".into()),
+                ..Default::default()
+            }
+        )]
+    );
+    // Limits and group: each field noted apart.
+    let limits = crate::config::EntryLimits {
+        max_peers: Some(7),
+        ..Default::default()
+    };
+    other
+        .update(|cfg| {
+            let e = cfg.find_mut(&one.hash().unwrap()).unwrap();
+            e.limits = limits;
+            e.group = Some("backup".into());
+            Ok(())
+        })
+        .unwrap();
+    assert!(service.refresh());
+    assert_eq!(
+        service.take_edits(),
+        [(
+            one.hash().unwrap(),
+            EntryEdit {
+                limits: Some(limits),
+                group: Some(Some("backup".into())),
+                ..Default::default()
+            }
+        )]
     );
     // Changed, then our own save says otherwise before it is taken: dropped.
     let edited = other.update(|cfg| {
@@ -256,5 +292,5 @@ fn state_edits_by_another_hand_are_noted_once_and_yield_to_a_later_save() {
             Ok(())
         })
         .unwrap();
-    assert!(service.take_state_edits().is_empty());
+    assert!(service.take_edits().is_empty());
 }

@@ -774,6 +774,28 @@ async fn a_hand_edit_of_a_torrents_state_applies_to_the_daemons_torrent() {
     // Stopped, then seeding again: started anew. And a SIGHUP after changes nothing more.
     edit_state_by_hand(root, "seeding");
     shown_until(&d, root, "share", "started again", seeding).await;
+    // Its own limits, written by hand, are in force.
+    let path = root.join("torrents.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replace(
+        "state = \"seeding\"",
+        "state = \"seeding\"\nupload_limit = \"20K\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    let start = Instant::now();
+    loop {
+        // What the daemon's torrent has in force (`limit` without a change reads it there).
+        let own = ok(root, &["limit", "share"]);
+        if own.contains("share: up 20.00 KiB/s") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the hand-written limit never applied: {own}\n{}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // SAFETY: a signal to our own child, identified by the pid we hold.
     assert_eq!(unsafe { libc::kill(d.child.id() as i32, libc::SIGHUP) }, 0);
     shown_until(&d, root, "share", "kept seeding", seeding).await;

@@ -1,0 +1,107 @@
+//! Hand edits of managed torrents' entries: what someone else (an editor, a script writing the
+//! file) changed in a torrent's `state`, own limits or bandwidth group, told from this process's
+//! own saves, until the owner of the session applies it ([`super::Torrents::take_edits`]).
+//!
+//! Invariant: `known` is each entry's applied fields as of the last version of the file this
+//! process read or saved; `pending` holds, per torrent, the fields a version read from disk
+//! changed against `known`, the latest value of each, minus those a later save of our own says
+//! otherwise (the later word wins).
+
+use std::collections::HashMap;
+
+use crate::config::{Config, EntryLimits, ManagedTorrent};
+use crate::types::InfoHash;
+
+/// The fields of an entry a hand edit applies to its running torrent.
+#[derive(Debug, Clone, PartialEq)]
+struct Applied {
+    state: String,
+    limits: EntryLimits,
+    group: Option<String>,
+}
+
+impl Applied {
+    fn of(t: &ManagedTorrent) -> Applied {
+        Applied {
+            state: t.state.clone(),
+            limits: t.limits,
+            group: t.group.clone(),
+        }
+    }
+}
+
+/// What a hand edit changed in one entry (`None`: that field did not change).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntryEdit {
+    pub state: Option<String>,
+    pub limits: Option<EntryLimits>,
+    /// The new group (`Some(None)`: out of any group).
+    pub group: Option<Option<String>>,
+}
+
+impl EntryEdit {
+    fn is_empty(&self) -> bool {
+        *self == EntryEdit::default()
+    }
+
+    /// Drops each field `now` says otherwise.
+    fn keep_agreeing(&mut self, now: &Applied) {
+        if self.state.as_ref().is_some_and(|s| *s != now.state) {
+            self.state = None;
+        }
+        if self.limits.is_some_and(|l| l != now.limits) {
+            self.limits = None;
+        }
+        if self.group.as_ref().is_some_and(|g| *g != now.group) {
+            self.group = None;
+        }
+    }
+}
+
+/// The entries as this process last knew the file, and the hand edits not yet applied.
+#[derive(Default)]
+pub(super) struct HandEdits {
+    known: HashMap<InfoHash, Applied>,
+    pending: HashMap<InfoHash, EntryEdit>,
+}
+
+impl HandEdits {
+    /// Takes in a version of the file: one read from disk (`by_hand`, someone else's) notes each
+    /// changed field; one saved here drops the notes it contradicts.
+    pub(super) fn take_in(&mut self, cfg: &Config, by_hand: bool) {
+        let now: HashMap<InfoHash, Applied> = cfg
+            .torrents
+            .iter()
+            .filter_map(|t| Some((t.hash()?, Applied::of(t))))
+            .collect();
+        if by_hand {
+            for (ih, new) in &now {
+                let Some(was) = self.known.get(ih) else {
+                    continue;
+                };
+                let edit = self.pending.entry(*ih).or_default();
+                if was.state != new.state {
+                    edit.state = Some(new.state.clone());
+                }
+                if was.limits != new.limits {
+                    edit.limits = Some(new.limits);
+                }
+                if was.group != new.group {
+                    edit.group = Some(new.group.clone());
+                }
+            }
+        }
+        self.pending.retain(|ih, edit| {
+            match now.get(ih) {
+                Some(applied) => edit.keep_agreeing(applied),
+                None => *edit = EntryEdit::default(),
+            }
+            !edit.is_empty()
+        });
+        self.known = now;
+    }
+
+    pub(super) fn take(&mut self) -> Vec<(InfoHash, EntryEdit)> {
+        self.pending.drain().collect()
+    }
+}
