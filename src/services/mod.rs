@@ -240,8 +240,8 @@ impl PeerSlot {
     ///
     /// Then applies the hand edits of running torrents' entries ([`Torrents::take_edits`]) as the
     /// commands would: `paused` pauses, `stopped` stops (the entry kept), `downloading` or
-    /// `seeding` resumes a paused one (through its queue, if one applies); its own limits and its
-    /// bandwidth group are put in force.
+    /// `seeding` resumes a paused one (through its queue, if one applies); its own limits, its
+    /// bandwidth group and its choice of files are put in force.
     pub async fn sync_managed(&self) {
         let set = self.torrents.membership().await;
         let Some(session) = self.get().await else {
@@ -264,12 +264,40 @@ impl PeerSlot {
             if let Some(group) = &edit.group {
                 self.set_group(&ih, group.as_deref());
             }
+            if let Some(files) = &edit.files {
+                if let Err(e) = self.apply_file_choice(&session, &ih, files) {
+                    tracing::warn!("{ih}: the files torrents.toml now chooses: {e:#}");
+                }
+            }
             if let Some(state) = &edit.state {
                 if let Err(e) = self.apply_state_edit(&session, ih, state).await {
                     tracing::warn!("{ih}: torrents.toml says {state}, which cannot be done: {e:#}");
                 }
             }
         }
+    }
+
+    /// A hand edit of a running torrent's choice of files: every file's priority as the entry now
+    /// says (absent from its lists: normal), and its order.
+    fn apply_file_choice(
+        &self,
+        session: &Session,
+        ih: &InfoHash,
+        files: &crate::config::FileChoice,
+    ) -> Result<()> {
+        let Some(h) = session.get(ih) else {
+            return Ok(());
+        };
+        let n = h.meta().info.files.len();
+        let all = files
+            .priorities(n)
+            .unwrap_or_else(|| vec![crate::engine::FilePriority::Normal; n]);
+        let order = crate::actions::OrderChange {
+            sequential: Some(files.sequential),
+            sequential_from: Some(files.sequential_from),
+        };
+        self.choose_files(ih, all.into_iter().enumerate().collect(), order)
+            .map(drop)
     }
 
     /// One hand edit of a running torrent's state; one already in that state is left alone.

@@ -1,5 +1,6 @@
 //! Hand edits of managed torrents' entries: what someone else (an editor, a script writing the
-//! file) changed in a torrent's `state`, own limits or bandwidth group, told from this process's
+//! file) changed in a torrent's `state`, own limits, bandwidth group or choice of files (which to
+//! fetch, first or last, in order or not; not their names), told from this process's
 //! own saves, until the owner of the session applies it ([`super::Torrents::take_edits`]).
 //!
 //! Invariant: `known` is each entry's applied fields as of the last version of the file this
@@ -9,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use crate::config::{Config, EntryLimits, ManagedTorrent};
+use crate::config::{Config, EntryLimits, FileChoice, ManagedTorrent};
 use crate::types::InfoHash;
 
 /// The fields of an entry a hand edit applies to its running torrent.
@@ -18,6 +19,8 @@ struct Applied {
     state: String,
     limits: EntryLimits,
     group: Option<String>,
+    /// The choice of files without the renames (a rename moves files: `b-rename` does that).
+    files: FileChoice,
 }
 
 impl Applied {
@@ -26,6 +29,10 @@ impl Applied {
             state: t.state.clone(),
             limits: t.limits,
             group: t.group.clone(),
+            files: FileChoice {
+                renamed: Vec::new(),
+                ..t.files.clone()
+            },
         }
     }
 }
@@ -37,6 +44,8 @@ pub struct EntryEdit {
     pub limits: Option<EntryLimits>,
     /// The new group (`Some(None)`: out of any group).
     pub group: Option<Option<String>>,
+    /// The new choice of files (its renames left out).
+    pub files: Option<FileChoice>,
 }
 
 impl EntryEdit {
@@ -54,6 +63,9 @@ impl EntryEdit {
         }
         if self.group.as_ref().is_some_and(|g| *g != now.group) {
             self.group = None;
+        }
+        if self.files.as_ref().is_some_and(|f| *f != now.files) {
+            self.files = None;
         }
     }
 }
@@ -88,6 +100,9 @@ impl HandEdits {
                 }
                 if was.group != new.group {
                     edit.group = Some(new.group.clone());
+                }
+                if was.files != new.files {
+                    edit.files = Some(new.files.clone());
                 }
             }
         }

@@ -749,7 +749,7 @@ async fn a_hand_edit_of_a_torrents_state_applies_to_the_daemons_torrent() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     settings(root, "");
-    write_tree(root, &[("share/a.bin", 70_000)]);
+    write_tree(root, &[("share/a.bin", 70_000), ("share/b.bin", 30_000)]);
     ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
     let d = daemon(root);
     running_in(&d, root, "share").await;
@@ -792,6 +792,28 @@ async fn a_hand_edit_of_a_torrents_state_applies_to_the_daemons_torrent() {
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "the hand-written limit never applied: {own}\n{}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And its choice of files: the second skipped (its table goes to the last entry, this one).
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\n[torrent.files]\nskip = [1]\n");
+    std::fs::write(&path, text).unwrap();
+    let start = Instant::now();
+    loop {
+        let out = ok(root, &["show", "share"]);
+        let row = out
+            .lines()
+            .find(|l| l.contains("b.bin"))
+            .unwrap_or_default();
+        let cells: Vec<&str> = row.split(['│', '┆']).map(str::trim).collect();
+        if cells.get(5) == Some(&"skip") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the hand-written choice never applied: {out}\n{}",
             d.log_text()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
