@@ -729,15 +729,25 @@ async fn shown_until(
     what: &str,
     want: impl Fn(&serde_json::Value) -> bool,
 ) {
+    until_said(d, &format!("{name} {what}"), || {
+        let t = shown(root, name).unwrap();
+        want(&t).then_some(()).ok_or(t.to_string())
+    })
+    .await;
+}
+
+/// Asks `say` every 100 ms until it says yes (`Ok`), at most 30 s; then panics with what it said
+/// last and the daemon's log.
+async fn until_said(d: &Proc, what: &str, mut say: impl FnMut() -> Result<(), String>) {
     let start = Instant::now();
     loop {
-        let t = shown(root, name).unwrap();
-        if want(&t) {
-            return;
-        }
+        let last = match say() {
+            Ok(()) => return,
+            Err(last) => last,
+        };
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "{name} never {what}: {t}\n{}",
+            "never {what}: {last}\n{}",
             d.log_text()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -782,42 +792,28 @@ async fn a_hand_edit_of_a_torrents_state_applies_to_the_daemons_torrent() {
         "state = \"seeding\"\nupload_limit = \"20K\"",
     );
     std::fs::write(&path, text).unwrap();
-    let start = Instant::now();
-    loop {
+    until_said(&d, "the hand-written limit in force", || {
         // What the daemon's torrent has in force (`limit` without a change reads it there).
         let own = ok(root, &["limit", "share"]);
-        if own.contains("share: up 20.00 KiB/s") {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the hand-written limit never applied: {own}\n{}",
-            d.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        own.contains("share: up 20.00 KiB/s")
+            .then_some(())
+            .ok_or(own)
+    })
+    .await;
     // And its choice of files: the second skipped (its table goes to the last entry, this one).
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str("\n[torrent.files]\nskip = [1]\n");
     std::fs::write(&path, text).unwrap();
-    let start = Instant::now();
-    loop {
+    until_said(&d, "the hand-written choice in force", || {
         let out = ok(root, &["show", "share"]);
         let row = out
             .lines()
             .find(|l| l.contains("b.bin"))
             .unwrap_or_default();
         let cells: Vec<&str> = row.split(['│', '┆']).map(str::trim).collect();
-        if cells.get(5) == Some(&"skip") {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the hand-written choice never applied: {out}\n{}",
-            d.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (cells.get(5) == Some(&"skip")).then_some(()).ok_or(out)
+    })
+    .await;
     // SAFETY: a signal to our own child, identified by the pid we hold.
     assert_eq!(unsafe { libc::kill(d.child.id() as i32, libc::SIGHUP) }, 0);
     shown_until(&d, root, "share", "kept seeding", seeding).await;
