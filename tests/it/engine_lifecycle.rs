@@ -1,5 +1,6 @@
 //! Lifecycles under races: a `resume()` landing while the torrent loop starts (right after the data
-//! check) starts the announce tasks once, not twice; callers of the app's peer slot while its session
+//! check) starts the announce tasks once, not twice; a pause tells the trackers `stopped` and a
+//! resume `started` again, in that order however quickly they follow each other; callers of the app's peer slot while its session
 //! starts all get that one session; a pause or resume asked while the data moves holds once the move
 //! ends.
 
@@ -313,4 +314,60 @@ async fn pause_and_resume_during_a_move_take_effect_when_it_ends() {
     assert!(landed, "no resume landed during a move in {ROUNDS} tries");
     assert!(h.stats().is_complete());
     s.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_tells_the_trackers_stopped_and_a_resume_started_in_order() {
+    let (base, seen) = http_double(|_| (200, b"d8:intervali1800e5:peers0:e".to_vec())).await;
+    let url = format!("{base}/announce");
+    let events = || -> Vec<String> {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("/announce?"))
+            .map(|l| match l.split_once("&event=") {
+                Some((_, rest)) => rest.split(['&', ' ']).next().unwrap().to_string(),
+                None => "-".to_string(),
+            })
+            .collect()
+    };
+    let until = |n: usize, what: &'static str| {
+        let events = &events;
+        async move {
+            wait_until(what, Duration::from_secs(30), || events().len() >= n).await;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.bin");
+    write_random(&path, 100_000, 3);
+    let meta = engine::torrent(&path, 16 * 1024, vec![url.clone()]);
+    let s = session().await;
+    let h = s
+        .add(
+            meta.clone(),
+            AddOptions {
+                data_dir: dir.path().to_path_buf(),
+                trackers: Some(vec![url.clone()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    until(1, "the first announce").await;
+    h.pause();
+    until(2, "the pause's announce").await;
+    h.resume();
+    until(3, "the resume's announce").await;
+    assert_eq!(events(), ["started", "stopped", "started"]);
+    // A pause and a resume at once: `started` waits for `stopped`.
+    h.pause();
+    h.resume();
+    until(5, "both announces").await;
+    assert_eq!(events()[3..], ["stopped", "started"]);
+    // Paused, then removed: `stopped` once.
+    h.pause();
+    until(6, "the last pause's announce").await;
+    s.remove(&meta.info_hash).await.unwrap();
+    s.shutdown(Duration::from_secs(2)).await;
+    assert_eq!(events()[5..], ["stopped"]);
 }

@@ -5,8 +5,9 @@
 //! soon as the download completes; an early announce goes out when the torrent is short of peers (and
 //! the tracker's `min interval` allows). Every peer a tracker returns is dialed: some clients never dial
 //! loopback peers themselves, so we must call them. `stopped` is sent by [`announce_stopped`] when the
-//! torrent is removed or the session shuts down, in turns too (at a shutdown, spread over at most half
-//! its grace: [`crate::session::stop_spacing`]).
+//! torrent is paused (the next run's `started` waits for it: `Torrent::leaving`), removed (unless a
+//! pause said it already) or the session shuts down, in turns too (at a shutdown, spread over at
+//! most half its grace: [`crate::session::stop_spacing`]).
 //!
 //! A hybrid torrent announces each time in both its swarms (the v1 and the v2 info-hash), as one
 //! call: the v1 answer drives the schedule.
@@ -243,6 +244,11 @@ async fn tracker_task(t: Arc<Torrent>, url: String, run: CancellationToken) {
     let mut event = Some(AnnounceEvent::Started);
     let mut done = t.done_rx();
     let mut completed_sent = done.borrow().is_some();
+    // A pause's `stopped` still on its way goes first.
+    tokio::select! {
+        _ = run.cancelled() => return,
+        left = t.leaving.lock() => drop(left),
+    }
     loop {
         tokio::select! {
             _ = run.cancelled() => return,

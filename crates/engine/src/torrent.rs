@@ -138,8 +138,12 @@ pub(crate) struct Torrent {
     /// Counts the announces front ends asked for (each tracker's task announces when it has not
     /// served the latest, as soon as the tracker's `min interval` allows).
     pub announce_asked: AtomicU64,
-    /// Successful announces so far (a `stopped` is only sent after one).
+    /// Successful announces so far (a `stopped` is only sent after one); back to 0 once a pause's
+    /// `stopped` went out, so a removal that follows does not say it again.
     pub announced: AtomicU64,
+    /// Held while a pause tells the trackers the torrent left (`stopped`); a new run's first
+    /// announce (`started`) waits for it, so a quick resume never reaches a tracker before it.
+    pub leaving: Arc<tokio::sync::Mutex<()>>,
     /// The session's disk writer that writes this torrent's verified pieces (see [`super::verify`]).
     pub writer_lane: usize,
     /// Received pieces waiting to be hashed.
@@ -516,6 +520,7 @@ impl TorrentHandle {
             tracker_status: Mutex::new(HashMap::new()),
             announce_asked: Default::default(),
             announced: AtomicU64::new(0),
+            leaving: Default::default(),
             writer_lane,
             hashq: Default::default(),
             upload_marks,
@@ -644,27 +649,41 @@ impl TorrentHandle {
                 return;
             }
         }
-        self.stop_transfers();
+        let paused = self.stop_transfers();
         // The clock stops here: its sums are kept now rather than at the next save. (Not in
         // `stop_transfers`, which a move calls too: the move saves once the files are in place.)
+        // The trackers hear `stopped`, as a removal tells them (a move's pause is too short to).
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let t = self.0.clone();
-            rt.spawn(async move { super::resume::save(&t).await });
+            // Taken now, before a resume can start the next run's announces; one already held
+            // is a `stopped` still on its way, which says it all.
+            let leaving = paused
+                .then(|| t.leaving.clone().try_lock_owned().ok())
+                .flatten();
+            rt.spawn(async move {
+                super::resume::save(&t).await;
+                if let Some(_leaving) = leaving {
+                    super::announcer::announce_stopped(&t, t.ctx.cfg.announce_spacing).await;
+                    t.announced.store(0, Ordering::Relaxed);
+                }
+            });
         }
     }
 
     /// The pause itself: the lifecycle to paused, every connection of the current run closed.
-    pub(crate) fn stop_transfers(&self) {
+    /// False when it was paused already.
+    pub(crate) fn stop_transfers(&self) -> bool {
         let run = {
             let mut c = self.0.core.lock();
             if !c.lifecycle.pause() {
-                return;
+                return false;
             }
             c.announcing = false;
             std::mem::replace(&mut c.run, self.0.life.child_token())
         };
         run.cancel();
         self.0.wake.notify_one();
+        true
     }
 
     /// Undoes [`pause`](Self::pause): back to the phase it was in (checking, if the check has not
