@@ -29,6 +29,7 @@ use crate::types::InfoHash;
 use crate::watch::{Sharing, WatchConfig, Watcher};
 use futures::future::BoxFuture;
 
+mod hand_edits;
 mod layers_kept;
 mod states;
 use states::record_engine_states;
@@ -253,85 +254,7 @@ impl PeerSlot {
             Err(e) => tracing::warn!("cannot read {}: {e:#}", self.torrents.path().display()),
         }
         drop(set);
-        for (ih, edit) in self.torrents.take_edits() {
-            if session.get(&ih).is_none() {
-                // Left to the sync, which starts it (unless it is `stopped`) as its entry says.
-                continue;
-            }
-            if let Some(limits) = edit.limits {
-                self.set_limits(&ih, limits.engine());
-            }
-            if let Some(group) = &edit.group {
-                self.set_group(&ih, group.as_deref());
-            }
-            if let Some(files) = &edit.files {
-                if let Err(e) = self.apply_file_choice(&session, &ih, files) {
-                    tracing::warn!("{ih}: the files torrents.toml now chooses: {e:#}");
-                }
-            }
-            if let Some(state) = &edit.state {
-                if let Err(e) = self.apply_state_edit(&session, ih, state).await {
-                    tracing::warn!("{ih}: torrents.toml says {state}, which cannot be done: {e:#}");
-                }
-            }
-        }
-    }
-
-    /// A hand edit of a running torrent's choice of files: every file's priority as the entry now
-    /// says (absent from its lists: normal), and its order.
-    fn apply_file_choice(
-        &self,
-        session: &Session,
-        ih: &InfoHash,
-        files: &crate::config::FileChoice,
-    ) -> Result<()> {
-        let Some(h) = session.get(ih) else {
-            return Ok(());
-        };
-        let n = h.meta().info.files.len();
-        let all = files
-            .priorities(n)
-            .unwrap_or_else(|| vec![crate::engine::FilePriority::Normal; n]);
-        let order = crate::actions::OrderChange {
-            sequential: Some(files.sequential),
-            sequential_from: Some(files.sequential_from),
-        };
-        self.choose_files(ih, all.into_iter().enumerate().collect(), order)
-            .map(drop)
-    }
-
-    /// One hand edit of a running torrent's state; one already in that state is left alone.
-    async fn apply_state_edit(&self, session: &Session, ih: InfoHash, state: &str) -> Result<()> {
-        let Some(h) = session.get(&ih) else {
-            return Ok(());
-        };
-        let paused = h.stats().state == TorrentState::Paused;
-        let name = h.name().to_string();
-        let slot = self.clone();
-        let torrents = self.torrents.clone();
-        match state {
-            "paused" if !paused => {
-                tracing::info!("{name}: paused, as torrents.toml now says");
-                tokio::task::spawn_blocking(move || {
-                    crate::actions::pause(&torrents, &slot, &ih, &name)
-                })
-                .await?
-            }
-            "downloading" | "seeding" if paused => {
-                tracing::info!("{name}: resumed, as torrents.toml now says");
-                tokio::task::spawn_blocking(move || {
-                    crate::actions::resume(&torrents, &slot, &ih, &name)
-                })
-                .await?
-            }
-            "stopped" => {
-                tracing::info!("{name}: stopped, as torrents.toml now says");
-                self.remove_managed(ih, AfterRemove::MarkStopped)
-                    .await
-                    .map(drop)
-            }
-            _ => Ok(()),
-        }
+        self.apply_hand_edits(&session).await;
     }
 
     /// Stops a torrent if the session runs it, and records in torrents.toml what `after` says, both

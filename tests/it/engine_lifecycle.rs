@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::support::tracker::http_double;
 use crate::support::*;
-use btorrent::engine::{AddOptions, EngineError, SessionConfig, TorrentHandle, TorrentState};
+use btorrent::engine::{EngineError, SessionConfig, TorrentHandle, TorrentState};
 use btorrent::events::EventBus;
 use btorrent::services::PeerSlot;
 use btorrent::torrents::Torrents;
@@ -34,17 +34,7 @@ async fn resume_racing_the_loop_start_announces_started_once() {
         // Big enough that the check is still running when `add` returns.
         write_random(&path, 2 << 20, i as u64);
         let meta = engine::torrent(&path, 256 * 1024, vec![url.clone()]);
-        let h = s
-            .add(
-                meta,
-                AddOptions {
-                    data_dir: dir.path().to_path_buf(),
-                    trackers: Some(vec![url.clone()]),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        let h = add_announcing(&s, meta, dir.path(), &url).await;
         // Paused while checking; resumed the moment the check is done, as the loop starts.
         h.pause();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -342,17 +332,7 @@ async fn a_pause_tells_the_trackers_stopped_and_a_resume_started_in_order() {
     write_random(&path, 100_000, 3);
     let meta = engine::torrent(&path, 16 * 1024, vec![url.clone()]);
     let s = session().await;
-    let h = s
-        .add(
-            meta.clone(),
-            AddOptions {
-                data_dir: dir.path().to_path_buf(),
-                trackers: Some(vec![url.clone()]),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let h = add_announcing(&s, meta.clone(), dir.path(), &url).await;
     until(1, "the first announce").await;
     h.pause();
     until(2, "the pause's announce").await;

@@ -146,17 +146,7 @@ async fn trackers_changed_while_running_announce_from_then_on() {
     write_random(&dir.path().join("t.bin"), 50_000, 61);
     let meta = torrent(&dir.path().join("t.bin"), 16 * 1024, vec![a.clone()]);
     let s = session().await;
-    let h = s
-        .add(
-            meta,
-            AddOptions {
-                data_dir: dir.path().to_path_buf(),
-                trackers: Some(vec![a.clone()]),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let h = add_announcing(&s, meta, dir.path(), &a).await;
     let secs = Duration::from_secs(20);
     wait_until("a's started", secs, || started(&seen_a) == 1).await;
 

@@ -58,6 +58,20 @@ pub fn two_sided_hybrid(ours: &Path, theirs: &Path, piece_length: u64) -> Metain
     mixed
 }
 
+/// Adds `meta` to `s` with its data in `dir`, announcing to the one tracker `url`.
+pub async fn add_announcing(s: &Session, meta: Metainfo, dir: &Path, url: &str) -> TorrentHandle {
+    s.add(
+        meta,
+        AddOptions {
+            data_dir: dir.to_path_buf(),
+            trackers: Some(vec![url.to_string()]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
 /// A session with the default settings (listening on an ephemeral port).
 pub async fn session() -> Session {
     session_with(SessionConfig::default()).await
