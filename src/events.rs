@@ -1,6 +1,6 @@
 //! The event bus front ends subscribe to, and the one event type they match on: what happened to
-//! which torrent, from the engine (added, completed, seeding, error, removed, peer banned, warning,
-//! carried as the engine said it), from the seeding goals and from the watch folder (pending, seeded,
+//! which torrent, from the engine (added, completed, seeding, error, removed, paused, resumed, peer
+//! banned, warning, layers derived, carried as the engine said it), from the seeding goals and from the watch folder (pending, seeded,
 //! rejected).
 //!
 //! The peer session publishes into this bus itself (its [`EventSink`] is [`EventBus::engine_sink`]):
@@ -32,6 +32,10 @@ pub enum EventKind {
     Error,
     /// A torrent was removed from the session.
     Removed,
+    /// A torrent was paused (by a command, a script, the RPC, a seeding goal or its queue).
+    Paused,
+    /// A paused torrent was resumed.
+    Resumed,
     /// A peer was banned (bad pieces, protocol abuse).
     PeerBanned,
     /// Something wrong a torrent works around: a piece withdrawn because its data on disk failed its
@@ -50,12 +54,14 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::Added,
         EventKind::Completed,
         EventKind::Seeding,
         EventKind::Error,
         EventKind::Removed,
+        EventKind::Paused,
+        EventKind::Resumed,
         EventKind::PeerBanned,
         EventKind::Warning,
         EventKind::SeedGoalReached,
@@ -72,6 +78,8 @@ impl EventKind {
             EventKind::Seeding => "seeding",
             EventKind::Error => "error",
             EventKind::Removed => "removed",
+            EventKind::Paused => "paused",
+            EventKind::Resumed => "resumed",
             EventKind::PeerBanned => "peer_banned",
             EventKind::Warning => "warning",
             EventKind::SeedGoalReached => "seed_goal_reached",
@@ -147,6 +155,8 @@ impl Event {
                 E::Seeding { .. } => EventKind::Seeding,
                 E::Error { .. } => EventKind::Error,
                 E::Removed { .. } => EventKind::Removed,
+                E::Paused { .. } => EventKind::Paused,
+                E::Resumed { .. } => EventKind::Resumed,
                 E::PeerBanned { .. } => EventKind::PeerBanned,
                 E::Warning { .. } => EventKind::Warning,
                 E::LayersDerived { .. } => EventKind::LayersDerived,

@@ -1,6 +1,7 @@
 //! Scripts reacting to the real peer engine in the same process: the `move-completed` example moves a
 //! finished download with `move_to` while seeding goes on, and a second leecher then downloads from the
-//! new place; torrent handles read live figures and pause, resume and remove running torrents.
+//! new place; torrent handles read live figures and pause, resume and remove running torrents, and
+//! `paused`/`resumed` handlers hear each once.
 
 use std::path::Path;
 use std::time::Duration;
@@ -89,7 +90,11 @@ fn completed_download_is_moved_and_seeded_from_the_new_place() {
     rig.rt.block_on(crate::support::wait_complete(&got, 60));
     crate::support::assert_same_tree(&src, &fresh.join("album"));
 
-    // Handles see the running torrent live, and act on it.
+    // Handles see the running torrent live, and act on it; handlers hear the pause and the resume.
+    rig.script(
+        "on-pause.rhai",
+        "on(\"paused\", |ev| print(`heard ${ev.event} ${ev.name}`));\non(\"resumed\", |ev| print(`heard ${ev.event} ${ev.torrent.state}`));",
+    );
     rig.script(
         "look.rhai",
         "let t = torrent(\"album\");\nprint(`look ${t.state} ${t.running} ${t.progress} ${t.size}`);\nt.pause();\nprint(`now ${t.state}`);\nt.resume();\nprint(`then ${t.state}`);\n",
@@ -101,6 +106,17 @@ fn completed_download_is_moved_and_seeded_from_the_new_place() {
     );
     assert!(lines.contains(&"now paused".to_string()), "{lines:#?}");
     assert!(lines.contains(&"then seeding".to_string()), "{lines:#?}");
+    rig.wait_for_secs("the pause's and the resume's handlers", 10, |l| {
+        l.iter().filter(|x| x.starts_with("heard ")).count() >= 2
+    });
+    let heard: Vec<String> = rig
+        .lines
+        .lock()
+        .iter()
+        .filter(|x| x.starts_with("heard "))
+        .cloned()
+        .collect();
+    assert_eq!(heard, ["heard paused album", "heard resumed seeding"]);
     rig.script(
         "on-removed.rhai",
         "on(\"removed\", |ev| print(`removed ${ev.name} ${ev.info_hash.sub_string(0, 6)}`));",

@@ -771,11 +771,20 @@ async fn a_hand_edit_of_a_torrents_state_applies_to_the_daemons_torrent() {
         t["running"] == true && t["state"] == "paused"
     })
     .await;
-    // The daemon's own records keep the user's word.
+    // The daemon's own records keep the user's word, and its log tells of the pause.
     assert_eq!(state_of(root, "share").as_deref(), Some("paused"));
+    let logged = |line: &'static str| {
+        let d = &d;
+        move || {
+            let log = d.log_text();
+            log.contains(line).then_some(()).ok_or(log)
+        }
+    };
+    until_said(&d, "the pause in the log", logged("paused share")).await;
 
     edit_state_by_hand(root, "seeding");
     shown_until(&d, root, "share", "resumed", seeding).await;
+    until_said(&d, "the resume in the log", logged("resumed share")).await;
 
     edit_state_by_hand(root, "stopped");
     shown_until(&d, root, "share", "stopped", |t| t["running"] == false).await;

@@ -2,7 +2,7 @@
 //! check) starts the announce tasks once, not twice; a pause tells the trackers `stopped` and a
 //! resume `started` again, in that order however quickly they follow each other; callers of the app's peer slot while its session
 //! starts all get that one session; a pause or resume asked while the data moves holds once the move
-//! ends.
+//! ends, and the front ends hear of each pause and resume that changed something, once.
 
 use std::path::Path;
 use std::time::Duration;
@@ -271,13 +271,17 @@ async fn pause_and_resume_during_a_move_take_effect_when_it_ends() {
     write_random(&dirs[0].path().join("big.bin"), 48 << 20, 21);
     let meta = torrent(&dirs[0].path().join("big.bin"), 256 * 1024, vec![]);
     let (s, h) = seeder(&meta, dirs[0].path()).await;
+    let mut events = s.subscribe().unwrap();
     let mut next = dirs[1..].iter();
+    // What the front ends must hear: each pause or resume that changed something, once.
+    let mut told = Vec::new();
 
     // Running when the move starts, paused during it: stays paused after.
     let mut landed = false;
     for _ in 0..ROUNDS {
         assert_eq!(h.stats().state, TorrentState::Seeding);
         landed = during_a_move(&h, next.next().unwrap().path(), |h| h.pause()).await;
+        told.push("paused");
         assert_eq!(
             h.stats().state,
             TorrentState::Paused,
@@ -287,6 +291,7 @@ async fn pause_and_resume_during_a_move_take_effect_when_it_ends() {
             break;
         }
         h.resume();
+        told.push("resumed");
     }
     assert!(landed, "no pause landed during a move in {ROUNDS} tries");
 
@@ -295,14 +300,38 @@ async fn pause_and_resume_during_a_move_take_effect_when_it_ends() {
     for _ in 0..ROUNDS {
         assert_eq!(h.stats().state, TorrentState::Paused);
         landed = during_a_move(&h, next.next().unwrap().path(), |h| h.resume()).await;
+        told.push("resumed");
         assert_eq!(h.stats().state, TorrentState::Seeding, "a resume was lost");
         if landed {
             break;
         }
         h.pause();
+        told.push("paused");
     }
     assert!(landed, "no resume landed during a move in {ROUNDS} tries");
     assert!(h.stats().is_complete());
+
+    // A pause or resume that changes nothing says nothing; a move's own pause says nothing.
+    h.pause();
+    h.pause();
+    h.resume();
+    h.resume();
+    told.extend(["paused", "resumed"]);
+    h.move_to(dirs[0].path().to_path_buf()).await.unwrap();
+    assert_eq!(h.stats().state, TorrentState::Seeding);
+    let mut heard = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        match e {
+            btorrent::engine::Event::Paused { info_hash, .. } if info_hash == meta.info_hash => {
+                heard.push("paused")
+            }
+            btorrent::engine::Event::Resumed { info_hash, .. } if info_hash == meta.info_hash => {
+                heard.push("resumed")
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(heard, told);
     s.shutdown(Duration::from_secs(2)).await;
 }
 

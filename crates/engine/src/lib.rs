@@ -506,6 +506,18 @@ pub enum Event {
         info_hash: InfoHash,
         name: String,
     },
+    /// The torrent was paused ([`TorrentHandle::pause`]): it stopped transferring and told its
+    /// trackers. Not sent for a move's own pause, nor for a torrent added paused.
+    Paused {
+        info_hash: InfoHash,
+        name: String,
+    },
+    /// A paused torrent was resumed ([`TorrentHandle::resume`]); during a move, it resumes once the
+    /// files are in place.
+    Resumed {
+        info_hash: InfoHash,
+        name: String,
+    },
     PeerBanned {
         info_hash: InfoHash,
         name: String,
@@ -538,6 +550,8 @@ impl Event {
             | Event::Seeding { info_hash, .. }
             | Event::Error { info_hash, .. }
             | Event::Removed { info_hash, .. }
+            | Event::Paused { info_hash, .. }
+            | Event::Resumed { info_hash, .. }
             | Event::PeerBanned { info_hash, .. }
             | Event::Warning { info_hash, .. }
             | Event::LayersDerived { info_hash, .. } => *info_hash,
@@ -552,6 +566,8 @@ impl Event {
             | Event::Seeding { name, .. }
             | Event::Error { name, .. }
             | Event::Removed { name, .. }
+            | Event::Paused { name, .. }
+            | Event::Resumed { name, .. }
             | Event::PeerBanned { name, .. }
             | Event::Warning { name, .. }
             | Event::LayersDerived { name, .. } => name,

@@ -126,7 +126,7 @@ impl Drop for MoveHold<'_> {
     fn drop(&mut self) {
         let after = self.0 .0.core.lock().moving.take();
         if after == Some(AfterMove::Resume) {
-            self.0.resume();
+            self.0.restart_transfers();
         }
     }
 }

@@ -641,15 +641,25 @@ impl TorrentHandle {
     /// Closes every connection and stops dialing and announcing; the data stays checked (a check
     /// under way goes on). A no-op when paused already or failed. During a move of the data the
     /// torrent is paused already; it then stays paused once the move ends.
+    ///
+    /// A pause that changes something (running, or to resume once a move ends) says so:
+    /// [`Event::Paused`]; a move's own short pause says nothing.
     pub fn pause(&self) {
         {
             let mut c = self.0.core.lock();
             if let Some(after) = c.moving.as_mut() {
-                *after = AfterMove::StayPaused;
+                let was = std::mem::replace(after, AfterMove::StayPaused);
+                drop(c);
+                if was == AfterMove::Resume {
+                    self.0.emit(self.paused_event());
+                }
                 return;
             }
         }
         let paused = self.stop_transfers();
+        if paused {
+            self.0.emit(self.paused_event());
+        }
         // The clock stops here: its sums are kept now rather than at the next save. (Not in
         // `stop_transfers`, which a move calls too: the move saves once the files are in place.)
         // The trackers hear `stopped`, as a removal tells them (a move's pause is too short to).
@@ -688,15 +698,40 @@ impl TorrentHandle {
 
     /// Undoes [`pause`](Self::pause): back to the phase it was in (checking, if the check has not
     /// ended). A no-op when not paused, or failed. During a move of the data, the torrent resumes
-    /// once the move ends.
+    /// once the move ends. A resume that changes something says so: [`Event::Resumed`].
     pub fn resume(&self) {
-        let mut c = self.0.core.lock();
-        if let Some(after) = c.moving.as_mut() {
-            *after = AfterMove::Resume;
-            return;
+        let resumed = {
+            let mut c = self.0.core.lock();
+            match c.moving.as_mut() {
+                Some(after) => std::mem::replace(after, AfterMove::Resume) == AfterMove::StayPaused,
+                None => {
+                    drop(c);
+                    self.restart_transfers()
+                }
+            }
+        };
+        if resumed {
+            self.0.emit(Event::Resumed {
+                info_hash: self.info_hash(),
+                name: self.name().to_string(),
+            });
         }
+    }
+
+    fn paused_event(&self) -> Event {
+        Event::Paused {
+            info_hash: self.info_hash(),
+            name: self.name().to_string(),
+        }
+    }
+
+    /// The resume itself, undoing [`stop_transfers`](Self::stop_transfers): the lifecycle back to
+    /// running, the known peers due at once, the announces started. False when it was not paused
+    /// (or failed).
+    pub(crate) fn restart_transfers(&self) -> bool {
+        let mut c = self.0.core.lock();
         if !c.lifecycle.resume() {
-            return;
+            return false;
         }
         for k in c.known.values_mut() {
             k.next_try = Instant::now();
@@ -705,6 +740,7 @@ impl TorrentHandle {
         drop(c);
         super::announcer::start_if_due(&self.0);
         self.0.wake.notify_one();
+        true
     }
 
     /// Addresses the torrent keeps to dial: those tracked in full and those waiting for a place
