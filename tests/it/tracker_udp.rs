@@ -1,12 +1,13 @@
 //! UDP trackers (BEP 15): btorrent's tracker answering UDP (stateless connection ids, spoofed ids
 //! refused, no amplification, the HTTP side's caps and private mode) and btorrent's client against it
 //! (announce, scrape, events, connection ids reused, retransmission when packets go unanswered,
-//! replies with a wrong transaction id or from a wrong address ignored, IPv6 on ::1). The codec
+//! replies with a wrong transaction id or from a wrong address ignored, the URL's path and query
+//! sent as BEP 41 URL data, IPv6 on ::1). The codec
 //! itself is tested in `tracker_udp_codec`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::support::tracker::TestTracker;
@@ -49,6 +50,7 @@ fn spoofed_connection_ids_and_junk_get_no_reply_and_nothing_is_amplified() {
             connection_id,
             transaction_id: 8,
             announce: req(1, 6881, 0, None),
+            url_data: Vec::new(),
         })
     };
     let mut out = Vec::new();
@@ -108,6 +110,7 @@ fn private_mode_and_caps_answer_with_error_packets() {
             connection_id: id,
             transaction_id: 4,
             announce: req(hash, port, 0, None),
+            url_data: Vec::new(),
         });
         assert!(tracker.answer_udp(&packet, from, &mut out));
         assert!(out.len() <= packet.len() || out[..4] == [0, 0, 0, 1]);
@@ -126,13 +129,19 @@ fn private_mode_and_caps_answer_with_error_packets() {
 /// A UDP socket standing in front of `tracker` (answering through `answer_udp`) that leaves the first
 /// `drop_connects` connect packets unanswered and, before each real reply, sends a decoy with a wrong
 /// transaction id and the real reply's transaction id from another socket, both with bogus content.
-/// Returns its address and the count of connect packets it saw.
-async fn flaky_front(tracker: Tracker, drop_connects: usize) -> (SocketAddr, Arc<AtomicUsize>) {
+/// Returns its address, the count of connect packets it saw and the URL data (BEP 41) of each
+/// announce.
+async fn flaky_front(
+    tracker: Tracker,
+    drop_connects: usize,
+) -> (SocketAddr, Arc<AtomicUsize>, Arc<Mutex<Vec<String>>>) {
     let front = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let other = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = front.local_addr().unwrap();
     let connects = Arc::new(AtomicUsize::new(0));
     let seen = connects.clone();
+    let url_data = Arc::new(Mutex::new(Vec::new()));
+    let urls = url_data.clone();
     tokio::spawn(async move {
         let mut buf = vec![0u8; 2048];
         let mut out = Vec::new();
@@ -143,6 +152,11 @@ async fn flaky_front(tracker: Tracker, drop_connects: usize) -> (SocketAddr, Arc
                 if n <= drop_connects {
                     continue;
                 }
+            }
+            if let Ok(Request::Announce { url_data, .. }) = Request::decode(packet) {
+                urls.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&url_data).into_owned());
             }
             if !tracker.answer_udp(packet, from, &mut out) {
                 continue;
@@ -175,7 +189,7 @@ async fn flaky_front(tracker: Tracker, drop_connects: usize) -> (SocketAddr, Arc
             front.send_to(&out, from).await.unwrap();
         }
     });
-    (addr, connects)
+    (addr, connects, url_data)
 }
 
 /// A client whose UDP exchanges wait 300 ms, then 600 ms, ... for an answer.
@@ -186,7 +200,7 @@ fn fast_client() -> TrackerClient {
 #[tokio::test]
 async fn a_lost_connect_is_sent_again_and_decoys_are_ignored() {
     let tracker = Tracker::new(TrackerConfig::default());
-    let (addr, connects) = flaky_front(tracker.clone(), 1).await;
+    let (addr, connects, url_data) = flaky_front(tracker.clone(), 1).await;
     let url = format!("udp://{addr}/announce");
     let client = fast_client();
     // Another peer is in the swarm, so the reply has a peer to compare with the decoys' 10.9.9.9.
@@ -196,6 +210,7 @@ async fn a_lost_connect_is_sent_again_and_decoys_are_ignored() {
         connection_id: id,
         transaction_id: 1,
         announce: req(1, 7777, 0, None),
+        url_data: Vec::new(),
     });
     assert!(tracker.answer_udp(&other, "127.0.0.1:1".parse().unwrap(), &mut out));
 
@@ -216,9 +231,26 @@ async fn a_lost_connect_is_sent_again_and_decoys_are_ignored() {
     // The connection id is reused: no connect for the next call.
     client.announce(&url, &req(1, 6881, 0, None)).await.unwrap();
     assert_eq!(connects.load(Ordering::SeqCst), 2);
+    // Each announce told the tracker its URL's path and query (BEP 41), a passkey's too; a URL
+    // without either tells nothing.
+    for tail in ["/announce?passkey=a%20b&x=1", "?only=query", "", "/"] {
+        let url = format!("udp://{addr}{tail}");
+        client.announce(&url, &req(1, 6881, 0, None)).await.unwrap();
+    }
+    assert_eq!(
+        *url_data.lock().unwrap(),
+        [
+            "/announce",
+            "/announce",
+            "/announce?passkey=a%20b&x=1",
+            "/?only=query",
+            "",
+            ""
+        ]
+    );
 
     // Without retries, a lost connect fails the call as a transient transport error.
-    let (addr, _) = flaky_front(tracker, 1).await;
+    let (addr, _, _) = flaky_front(tracker, 1).await;
     let once = fast_client().with_retry(RetryPolicy::none());
     let e = once
         .announce(&format!("udp://{addr}/announce"), &req(1, 6881, 0, None))

@@ -1,6 +1,7 @@
 //! The UDP tracker packet codec (BEP 15, `btorrent::udp_tracker`): every packet of both directions
 //! round-trips, IPv4 and IPv6 announce replies carry their own peer format, and every wrong length,
-//! action, protocol id and event is a typed error of one short line.
+//! action, protocol id and event is a typed error of one short line; an announce's URL data rides in
+//! BEP 41 options, read leniently.
 
 use std::time::Duration;
 
@@ -40,6 +41,7 @@ pub(crate) fn sample_requests() -> Vec<Request> {
                 ip: Some("10.1.2.3".parse().unwrap()),
                 ..req(1, 6881, 100, Some(AnnounceEvent::Completed))
             },
+            url_data: b"/announce?passkey=abc".to_vec(),
         },
         Request::Announce {
             connection_id: 1,
@@ -48,11 +50,14 @@ pub(crate) fn sample_requests() -> Vec<Request> {
                 numwant: None,
                 ..req(2, 1, 0, None)
             },
+            url_data: Vec::new(),
         },
         Request::Announce {
             connection_id: 1,
             transaction_id: 13,
             announce: req(3, 2, 50, Some(AnnounceEvent::Paused)),
+            // Longer than one option holds (255 bytes): three URLData options.
+            url_data: format!("/announce?key={}", "k".repeat(600)).into_bytes(),
         },
         Request::Scrape {
             connection_id: 2,
@@ -128,11 +133,8 @@ fn every_packet_round_trips() {
         assert_eq!(Request::decode(&encoded(r)).as_ref(), Ok(r));
     }
     assert_eq!(encoded(&requests[0])[..8], PROTOCOL_ID.to_be_bytes());
-    assert_eq!(encoded(&requests[1]).len(), 98);
-    // BEP 41 options after the 98 bytes are ignored.
-    let mut with_options = encoded(&requests[1]);
-    with_options.extend_from_slice(&[2, 3, b'/', b'a', b'n', 0]);
-    assert_eq!(Request::decode(&with_options).as_ref(), Ok(&requests[1]));
+    // Without URL data an announce is BEP 15's 98 bytes, no option after them.
+    assert_eq!(encoded(&requests[2]).len(), 98);
 
     let responses = sample_responses();
     for (r, ipv6) in &responses {
@@ -151,12 +153,61 @@ fn every_packet_round_trips() {
     assert_eq!((v4.len(), v6.len()), (20 + 6, 20 + 18));
 }
 
+/// BEP 41: the URL's path and query ride after the 98 bytes as URLData options of up to 255 bytes,
+/// closed by EndOfOptions; a tracker reads them leniently (NOP and unknown options skipped, a
+/// truncated option ends them) and keeps at most `MAX_URL_DATA` bytes.
+#[test]
+fn url_data_rides_in_bep_41_options() {
+    let requests = sample_requests();
+    let short = encoded(&requests[1]);
+    assert_eq!(short[98..], *b"\x02\x15/announce?passkey=abc\x00");
+    let long = encoded(&requests[3]);
+    let Request::Announce { url_data, .. } = &requests[3] else {
+        unreachable!()
+    };
+    assert_eq!(url_data.len(), 614);
+    // 255 + 255 + 104 bytes, each after its type and length, then the end.
+    assert_eq!(long.len(), 98 + (2 + 255) * 2 + 2 + 104 + 1);
+    assert_eq!((long[98], long[99]), (2, 255));
+    assert_eq!((long[98 + 257], long[98 + 257 + 1]), (2, 255));
+    assert_eq!((long[98 + 514], long[98 + 514 + 1]), (2, 104));
+    assert_eq!(long.last(), Some(&0));
+
+    let bare = encoded(&requests[2]);
+    let with = |options: &[u8]| {
+        let mut p = bare.clone();
+        p.extend_from_slice(options);
+        match Request::decode(&p).unwrap() {
+            Request::Announce { url_data, .. } => String::from_utf8(url_data).unwrap(),
+            other => panic!("{other:?}"),
+        }
+    };
+    // NOP skipped, pieces joined, an unknown option skipped by its length, nothing after the end.
+    assert_eq!(
+        with(&[1, 2, 3, b'/', b'a', b'n', 9, 2, 7, 7, 2, 2, b'n', b'o', 0, 2, 1, b'x']),
+        "/anno"
+    );
+    // A truncated option ends them, what came before kept; a lone type byte too.
+    assert_eq!(with(&[2, 2, b'/', b'a', 2, 9, b'b']), "/a");
+    assert_eq!(with(&[2]), "");
+    assert_eq!(with(&[]), "");
+    // Past the bound, the rest is dropped.
+    let mut many = Vec::new();
+    for _ in 0..8 {
+        many.push(2);
+        many.push(200);
+        many.extend_from_slice(&[b'q'; 200]);
+    }
+    assert_eq!(with(&many).len(), btorrent::udp_tracker::MAX_URL_DATA);
+}
+
 #[test]
 fn every_malformed_packet_is_a_typed_error() {
     let announce = encoded(&Request::Announce {
         connection_id: 5,
         transaction_id: 6,
         announce: req(1, 6881, 0, None),
+        url_data: Vec::new(),
     });
     let connect = encoded(&Request::Connect { transaction_id: 1 });
     let with_action = |action: u32| {

@@ -6,8 +6,8 @@
 //! Announce replies carry 6-byte IPv4 peers when the exchange runs over IPv4 and 18-byte IPv6 peers
 //! over IPv6 (BEP 15's IPv6 note); the side that decodes says which with `ipv6`.
 //!
-//! Lengths accepted: connect request exactly 16 bytes, announce request at least 98 (BEP 41 options
-//! after them are ignored), scrape request 16 + 20 x N with 1 <= N <= [`MAX_SCRAPE_HASHES`]; connect
+//! Lengths accepted: connect request exactly 16 bytes, announce request at least 98 (then BEP 41
+//! options, [`read_options`]), scrape request 16 + 20 x N with 1 <= N <= [`MAX_SCRAPE_HASHES`]; connect
 //! reply exactly 16, announce reply 20 + 6 x N (or 18 x N), scrape reply 8 + 12 x N, error reply 8 +
 //! the message.
 
@@ -30,6 +30,9 @@ pub const MAX_SCRAPE_HASHES: usize = 74;
 pub const ANNOUNCE_REQUEST_LEN: usize = 98;
 /// Longest error message decoded.
 pub const MAX_ERROR_TEXT: usize = 300;
+
+/// Longest URLData a request carries or a tracker reads (BEP 41 bounds nothing but the packet).
+pub const MAX_URL_DATA: usize = 1024;
 
 const CONNECT: u32 = 0;
 const ANNOUNCE: u32 = 1;
@@ -69,6 +72,10 @@ pub enum Request {
         connection_id: u64,
         transaction_id: u32,
         announce: AnnounceRequest,
+        /// The path and query of the tracker's URL (BEP 41's URLData: `/announce?passkey=...` of
+        /// `udp://tracker:1337/announce?passkey=...`), which a UDP request has no other place for;
+        /// empty when the URL has none.
+        url_data: Vec<u8>,
     },
     Scrape {
         connection_id: u64,
@@ -208,6 +215,7 @@ impl Request {
                 Ok(Request::Announce {
                     connection_id: first,
                     transaction_id,
+                    url_data: read_options(&b[ANNOUNCE_REQUEST_LEN..]),
                     announce: AnnounceRequest {
                         info_hash: id_at(b, 16),
                         peer_id: id_at(b, 36),
@@ -258,6 +266,7 @@ impl Request {
                 connection_id,
                 transaction_id,
                 announce: a,
+                url_data,
             } => {
                 out.extend_from_slice(&connection_id.to_be_bytes());
                 out.extend_from_slice(&ANNOUNCE.to_be_bytes());
@@ -277,6 +286,7 @@ impl Request {
                 let numwant = a.numwant.map_or(-1, |n| n.min(i32::MAX as u32) as i32);
                 out.extend_from_slice(&numwant.to_be_bytes());
                 out.extend_from_slice(&a.port.to_be_bytes());
+                write_options(url_data, out);
             }
             Request::Scrape {
                 connection_id,
@@ -290,6 +300,52 @@ impl Request {
             }
         }
     }
+}
+
+/// BEP 41 option types.
+const END_OF_OPTIONS: u8 = 0;
+const NOP: u8 = 1;
+const URL_DATA: u8 = 2;
+
+/// Appends `url_data` (at most [`MAX_URL_DATA`] bytes of it) as URLData options of up to 255 bytes
+/// each, then EndOfOptions; nothing when it is empty.
+fn write_options(url_data: &[u8], out: &mut Vec<u8>) {
+    if url_data.is_empty() {
+        return;
+    }
+    for chunk in url_data[..url_data.len().min(MAX_URL_DATA)].chunks(255) {
+        out.extend_from_slice(&[URL_DATA, chunk.len() as u8]);
+        out.extend_from_slice(chunk);
+    }
+    out.push(END_OF_OPTIONS);
+}
+
+/// The URLData of an announce's BEP 41 options (`b` is what follows the 98 bytes), its options'
+/// pieces joined. Lenient, as the BEP asks of trackers: NOP is skipped, an option of another type
+/// is skipped by its length, EndOfOptions ends them and so does the packet's end, even inside an
+/// option (what was read before is kept); past [`MAX_URL_DATA`] bytes the rest is dropped.
+pub fn read_options(mut b: &[u8]) -> Vec<u8> {
+    let mut url_data = Vec::new();
+    while let Some((&kind, rest)) = b.split_first() {
+        match kind {
+            END_OF_OPTIONS => break,
+            NOP => b = rest,
+            _ => {
+                let Some((&len, rest)) = rest.split_first() else {
+                    break;
+                };
+                let Some(value) = rest.get(..len as usize) else {
+                    break;
+                };
+                if kind == URL_DATA {
+                    let room = MAX_URL_DATA - url_data.len();
+                    url_data.extend_from_slice(&value[..value.len().min(room)]);
+                }
+                b = &rest[len as usize..];
+            }
+        }
+    }
+    url_data
 }
 
 impl Response {

@@ -118,10 +118,13 @@ impl Tracker {
                 .encode(ipv6, out);
                 true
             }
+            // A BEP 41 URLData (the path and query of the client's URL) selects nothing here:
+            // the tracker has one swarm per info-hash, as its HTTP side does.
             Request::Announce {
                 connection_id,
                 transaction_id,
                 announce: a,
+                url_data: _,
             } => {
                 if !self.udp_id_valid(&from, connection_id) {
                     udp.dropped.fetch_add(1, Ordering::Relaxed);

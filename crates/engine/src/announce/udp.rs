@@ -11,6 +11,8 @@
 //!   the packet it answers (a fresh random one per packet); anything else is ignored. A reply with the
 //!   right id that cannot be decoded is [`TrackerError::BadResponse`]; an error packet is
 //!   [`TrackerError::Failure`] with the tracker's words.
+//! - An announce carries its URL's path and query (BEP 41), so a tracker that tells torrents or users
+//!   apart by them (a passkey) can over UDP too.
 //! - IPv4 and IPv6: the tracker's host is resolved (an address of the client's own family when it
 //!   announces from a fixed address), and announce replies are read with 6- or 18-byte peers to match.
 
@@ -255,6 +257,23 @@ impl<'a> Exchange<'a> {
     }
 }
 
+/// What an announce tells the tracker of its URL (BEP 41's URLData): the path and query as the URL
+/// writes them (`/announce?passkey=x`), as libtorrent sends them; nothing for a URL without either.
+fn url_data(url: &Url) -> Vec<u8> {
+    let mut data = match url.path() {
+        "/" => String::new(),
+        path => path.to_string(),
+    };
+    if let Some(query) = url.query() {
+        if data.is_empty() {
+            data.push('/');
+        }
+        data.push('?');
+        data.push_str(query);
+    }
+    data.into_bytes()
+}
+
 /// The same address and port, an IPv4-mapped IPv6 address being its IPv4 address.
 fn same_endpoint(a: &SocketAddr, b: &SocketAddr) -> bool {
     a.port() == b.port() && a.ip().to_canonical() == b.ip().to_canonical()
@@ -277,11 +296,13 @@ impl super::TrackerClient {
     ) -> Result<AnnounceResponse, TrackerError> {
         let timing = self.udp_timing();
         let mut ex = Exchange::open(&self.udp_ids, timing, self.local, family, url).await?;
+        let url_data = url_data(url);
         let resp = ex
             .call(|connection_id, transaction_id| Request::Announce {
                 connection_id,
                 transaction_id,
                 announce: req.clone(),
+                url_data: url_data.clone(),
             })
             .await?;
         match resp {
