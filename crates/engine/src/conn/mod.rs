@@ -1,5 +1,11 @@
 //! The reader task of one connection: it owns the protocol state (what the peer has, our requests to
-//! it, the request window) and speaks the protocol; the sender task (`sender.rs`) sends.
+//! it, the request window) and speaks the protocol; the sender task (`sender.rs`) sends. This file
+//! holds the task's loop and the messages that are neither side's pieces nor our requests; the rest
+//! is in two parts:
+//!
+//! - `requests`: our requests to the peer: the blocks it sends, the request window, snubbing;
+//! - `haves`: what each side has and wants: bitfields, `have`s, interest, `upload_only`,
+//!   withdrawn pieces, super-seeding offers, and closing a connection neither side needs.
 //!
 //! Limits enforced here, on top of the codec's (which checks every bitfield's length and spare bits):
 //! a bitfield that comes late or twice (aria2 does both) is merged with what we knew, never trusted to
@@ -11,20 +17,9 @@
 //! BEP 52's hash requests are answered for a v2 torrent from its piece layers (a peer that came by
 //! a magnet link has only the info dictionary), refused otherwise and while the peer leaves
 //! [`MAX_QUEUED_CONTROL`] bytes unread.
-//!
-//! The request window: it starts at [`START_WINDOW`] and grows by one per block received (slow start,
-//! doubling per round trip) until the rate stops growing; then it follows the rate (about
-//! [`WINDOW_SECONDS`] of data in flight), always within `MIN_WINDOW..=min(reqq, MAX_WINDOW)`, and
-//! under a download limit within what the limit lets in over `WINDOW_SECONDS`. Over the limit, the
-//! socket is left unread for a while (the peer's TCP window closes); nothing else waits.
-//!
-//! A peer that goes silent on our requests is *snubbed* (`snub_after`): its requests are cancelled and
-//! given back, the other connections are woken to take them, and until it sends a block again it is
-//! asked for one block at a time, after a rest of [`SNUB_REST`], and never for a suspect piece (which
-//! only one peer may fill, and endgame does not duplicate).
-//!
-//! A connection neither side needs is closed (`close_if_redundant`): both done with what they
-//! want, or the peer wanting nothing (BEP 21 `upload_only`) and holding nothing we want.
+
+mod haves;
+mod requests;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -37,11 +32,12 @@ use tokio::io::AsyncReadExt;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
-use super::peer::PeerShared;
-use super::picker::BlockResult;
-use super::rate::Rate;
-use super::sender::OutQueue;
-use super::torrent::Torrent;
+use self::requests::LetGo;
+use crate::peer::PeerShared;
+use crate::picker::BlockResult;
+use crate::rate::Rate;
+use crate::sender::OutQueue;
+use crate::torrent::Torrent;
 use btorrent_proto::metainfo::v2::HashRange;
 use btorrent_proto::wire::allowed_fast::allowed_fast_set;
 use btorrent_proto::wire::extension::{
@@ -51,8 +47,8 @@ use btorrent_proto::wire::handshake::Handshake;
 use btorrent_proto::wire::lt_donthave;
 use btorrent_proto::wire::{Bitfield, BlockRef, ExtHandshake, Message, PeerCodec, BLOCK_SIZE};
 
-use super::ext::PeerExt;
-use super::superseed::Offers;
+use crate::ext::PeerExt;
+use crate::superseed::Offers;
 
 pub const MAX_WINDOW: usize = 500;
 pub const MIN_WINDOW: usize = 2;
@@ -76,24 +72,6 @@ pub const MAX_QUEUED_CONTROL: usize = 256 * 1024;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 pub const KEEPALIVE: Duration = Duration::from_secs(60);
 const READ_BUFFER: usize = 256 * 1024;
-
-/// How [`Conn::drop_requests`] lets dropped requests go.
-#[derive(Clone, Copy)]
-struct LetGo {
-    /// Tell the peer (`cancel`). Not after a choke without the fast extension, which dropped
-    /// them at its end already.
-    cancel: bool,
-    /// Give the blocks back to the picker for others to take. Not when the picker took them back
-    /// itself (its `cancels`).
-    release: bool,
-}
-
-impl LetGo {
-    const CANCEL_AND_RELEASE: LetGo = LetGo {
-        cancel: true,
-        release: true,
-    };
-}
 
 pub(crate) struct Conn {
     t: Arc<Torrent>,
@@ -153,8 +131,8 @@ pub(crate) struct Conn {
     pub(crate) got_piece: bool,
     picked: Vec<BlockRef>,
     /// Our DHT node, when this torrent may use it and the peer set the DHT bit (BEP 5 `port`).
-    dht: Option<Arc<super::dht::DhtNode>>,
-    /// Super-seeding this peer ([`super::superseed`]): the pieces it was offered. `None` = it was
+    dht: Option<Arc<crate::dht::DhtNode>>,
+    /// Super-seeding this peer ([`crate::superseed`]): the pieces it was offered. `None` = it was
     /// sent our pieces as usual.
     ss: Option<Offers>,
 }
@@ -220,11 +198,11 @@ impl Conn {
 
     pub(crate) async fn run(
         &mut self,
-        stream: super::peer_stream::PeerStream,
+        stream: crate::peer_stream::PeerStream,
         conn: CancellationToken,
     ) -> anyhow::Result<()> {
         let (mut rd, wr) = stream.into_split();
-        let sender = tokio::spawn(super::sender::run(
+        let sender = tokio::spawn(crate::sender::run(
             self.t.clone(),
             self.sh.clone(),
             self.out.clone(),
@@ -239,7 +217,7 @@ impl Conn {
 
     async fn event_loop(
         &mut self,
-        rd: &mut super::peer_stream::PeerReader,
+        rd: &mut crate::peer_stream::PeerReader,
         conn: &CancellationToken,
     ) -> anyhow::Result<()> {
         self.send_initial();
@@ -313,7 +291,7 @@ impl Conn {
         if self.ext {
             self.told_upload_only = self.ss.is_none() && self.t.core.lock().picker.is_done();
             let payload =
-                super::ext::our_handshake(&self.t, self.told_upload_only, self.sh.addr.ip());
+                crate::ext::our_handshake(&self.t, self.told_upload_only, self.sh.addr.ip());
             self.out.push(&Message::Extended {
                 id: 0,
                 payload: payload.into(),
@@ -498,114 +476,6 @@ impl Conn {
         c.known.note_connected(a);
     }
 
-    /// Takes the peer's bitfield, merged with what it told us before.
-    fn set_has(&mut self, mut bf: Bitfield) {
-        for i in self.has.ones() {
-            bf.set(i);
-        }
-        let mut c = self.t.core.lock();
-        c.picker.remove_availability(&self.has);
-        c.picker.add_availability(&bf);
-        let mut wake = false;
-        for i in bf.ones() {
-            if !self.has.get(i) {
-                wake |= self.note_seen(&mut c, i);
-            }
-        }
-        drop(c);
-        if wake {
-            self.t.have_tx.send_modify(|_| {});
-        }
-        self.has = bf;
-        self.has_known = true;
-        self.after_has_changed();
-    }
-
-    /// Updates interest and seed status after the peer's pieces changed.
-    fn after_has_changed(&mut self) {
-        let full = self.has.is_full();
-        self.sh
-            .pieces
-            .store(self.has.count() as u32, Ordering::Relaxed);
-        self.sh.seed.store(full, Ordering::Relaxed);
-        let (interesting, we_done) = {
-            let mut c = self.t.core.lock();
-            if full {
-                c.superseed.note_seed();
-            }
-            (c.picker.interesting(&self.has), c.picker.is_done())
-        };
-        self.close_if_redundant(we_done, interesting);
-        self.set_interest(interesting);
-    }
-
-    /// The peer said (again) whether it wants anything more. Also tells it what changed of ours
-    /// since our handshake, now that its ids are known.
-    fn set_peer_upload_only(&mut self, upload_only: bool) {
-        self.peer_upload_only = upload_only;
-        self.sh.upload_only.store(upload_only, Ordering::Relaxed);
-        let (we_done, interesting) = {
-            let c = self.t.core.lock();
-            (c.picker.is_done(), c.picker.interesting(&self.has))
-        };
-        self.tell_upload_only(we_done);
-        self.close_if_redundant(we_done, interesting);
-    }
-
-    /// Closes the connection once neither side wants anything of the other (as libtorrent's
-    /// `close_redundant_connections`, on by default, does):
-    ///
-    /// - we have every piece we want (`we_done`) and the peer has every piece or says it wants
-    ///   nothing more (BEP 21); its address is then not dialed again while we want nothing;
-    /// - or we still want pieces, but none it has (not `interesting`), and it says it wants
-    ///   nothing more: a partial seed we have taken all we want of. Not dialed again until we want
-    ///   more than we did (see `peer::serve` and [`KnownPeer::of_use`]).
-    ///
-    /// [`KnownPeer::of_use`]: crate::known::KnownPeer::of_use
-    fn close_if_redundant(&self, we_done: bool, interesting: bool) {
-        if we_done {
-            if self.has.is_full() {
-                self.sh.close("both sides have every piece");
-            } else if self.peer_upload_only {
-                self.sh
-                    .close("neither side wants anything more (upload only)");
-            }
-        } else if self.peer_upload_only && self.has_known && !interesting {
-            self.sh
-                .close("it wants nothing more and has nothing we want (upload only)");
-        }
-    }
-
-    /// Tells the peer when we come to want nothing more, or want pieces again (a file chosen
-    /// again): libtorrent's `upload_only` message, when it speaks it. Never while super-seeding it,
-    /// as in our handshake (see [`super::ext::our_handshake`]).
-    fn tell_upload_only(&mut self, we_done: bool) {
-        let now = we_done && self.ss.is_none();
-        // Before its extension handshake its id is not known: told once it is.
-        let Some(id) = self.ext_state.ids().upload_only else {
-            return;
-        };
-        if now != self.told_upload_only {
-            self.told_upload_only = now;
-            self.out.push(&Message::Extended {
-                id,
-                payload: upload_only_payload(now).to_vec().into(),
-            });
-        }
-    }
-
-    fn set_interest(&mut self, want: bool) {
-        if want != self.am_interested {
-            self.am_interested = want;
-            self.sh.am_interested.store(want, Ordering::Relaxed);
-            self.out.push(if want {
-                &Message::Interested
-            } else {
-                &Message::NotInterested
-            });
-        }
-    }
-
     fn on_request(&mut self, b: BlockRef) {
         let refuse = (self.sent_choking && !self.our_allowed_fast.contains(&b.index))
             || self
@@ -623,113 +493,6 @@ impl Conn {
         self.out.inner.lock().uploads.push_back(b);
     }
 
-    fn on_piece(&mut self, index: u32, begin: u32, data: &[u8]) -> anyhow::Result<()> {
-        let b = BlockRef {
-            index,
-            begin,
-            length: data.len() as u32,
-        };
-        let pos = if self.requests.front().is_some_and(|(x, _)| *x == b) {
-            Some(0)
-        } else {
-            self.requests.iter().position(|(x, _)| *x == b)
-        };
-        match pos {
-            Some(p) => {
-                if let Some((_, asked)) = self.requests.remove(p) {
-                    self.note_answer_time(asked.elapsed());
-                }
-            }
-            None => match self.cancelled.iter().position(|x| *x == b) {
-                Some(p) => {
-                    self.cancelled.remove(p);
-                }
-                None => anyhow::bail!("sent a block we never requested ({index}:{begin})"),
-            },
-        }
-        self.sent_us.set(index as usize);
-        let n = data.len() as u64;
-        self.sh.downloaded.fetch_add(n, Ordering::Relaxed);
-        self.t.downloaded.fetch_add(n, Ordering::Relaxed);
-        self.last_block_at = Instant::now();
-        self.snubbed = false;
-        self.got_piece = true;
-        if self.slow_start && self.window < self.max_window() {
-            self.window += 1;
-        }
-        let mut c = self.t.core.lock();
-        let (cancel, complete) = match c.picker.on_block(self.sh.key, b, data) {
-            BlockResult::Stored { cancel } => (cancel, None),
-            BlockResult::Complete {
-                index,
-                buf,
-                contributors,
-                cancel,
-            } => (cancel, Some((index, buf, contributors))),
-            BlockResult::NotNeeded => (Vec::new(), None),
-        };
-        for k in cancel {
-            if let Some(p) = c.peers.get(&k) {
-                p.cancel(b);
-            }
-        }
-        drop(c);
-        if let Some((index, buf, contributors)) = complete {
-            super::verify::spawn(self.t.clone(), index, buf, contributors);
-        }
-        Ok(())
-    }
-
-    /// Drops the requests `which` picks, as `how` says. Each is remembered as cancelled (a block
-    /// already on its way is taken, not counted as unasked), within the last `2 * MAX_WINDOW`.
-    fn drop_requests(&mut self, mut which: impl FnMut(&BlockRef) -> bool, how: LetGo) {
-        let mut gone = Vec::new();
-        self.requests.retain(|(b, _)| {
-            let drop = which(b);
-            if drop {
-                gone.push(*b);
-            }
-            !drop
-        });
-        if gone.is_empty() {
-            return;
-        }
-        if how.release {
-            let mut c = self.t.core.lock();
-            for &b in &gone {
-                c.picker.release(self.sh.key, b);
-            }
-        }
-        for b in gone {
-            if how.cancel {
-                self.out.push(&Message::Cancel(b));
-            }
-            self.cancelled.push_back(b);
-        }
-        while self.cancelled.len() > 2 * MAX_WINDOW {
-            self.cancelled.pop_front();
-        }
-    }
-
-    /// `lt_donthave` (BEP 54): the peer lost a piece it announced. It leaves the peer's pieces (and
-    /// the availability); our requests for it are cancelled and go back to the picker, like those
-    /// of a choke without the fast extension (a block already on its way is still taken).
-    fn on_donthave(&mut self, payload: &[u8]) -> anyhow::Result<()> {
-        let Some(i) = lt_donthave::decode(payload) else {
-            anyhow::bail!("lt_donthave of {} bytes (4 expected)", payload.len());
-        };
-        if i as usize >= self.has.len() {
-            anyhow::bail!("lt_donthave for piece {i} of {}", self.has.len());
-        }
-        if !self.has.clear(i as usize) {
-            return Ok(());
-        }
-        self.t.core.lock().picker.remove_have(i);
-        self.drop_requests(|b| b.index == i, LetGo::CANCEL_AND_RELEASE);
-        self.after_has_changed();
-        Ok(())
-    }
-
     fn on_commands(&mut self) -> anyhow::Result<()> {
         let (cancels, close, withdrawn, holepunch) = {
             let mut cmds = self.sh.cmds.lock();
@@ -740,7 +503,7 @@ impl Conn {
         if let Some(why) = close {
             anyhow::bail!("{why}");
         }
-        super::holepunch::send_queued(&self.out, self.ext_state.ids().ut_holepunch, holepunch);
+        crate::holepunch::send_queued(&self.out, self.ext_state.ids().ut_holepunch, holepunch);
         self.on_withdrawn(&withdrawn)?;
         if !cancels.is_empty() {
             // The picker gave these blocks to others already (endgame's duplicates, which
@@ -778,134 +541,6 @@ impl Conn {
         Ok(())
     }
 
-    /// Pieces we withdrew (see `disk_check`): queued requests for them are dropped (rejected to a peer
-    /// with the fast extension). A peer that speaks `lt_donthave` (BEP 54) is told we no longer have
-    /// them, and stays. Any other that lacks one and may ask for it (it wants our pieces, or it
-    /// cannot be sent a reject) is let go: a fast peer told `reject` asks again at once, forever, and
-    /// any other would wait on its request; it gets our current bitfield when it comes back. We may
-    /// want the pieces from the peers that stay.
-    fn on_withdrawn(&mut self, pieces: &[u32]) -> anyhow::Result<()> {
-        if pieces.is_empty() {
-            return Ok(());
-        }
-        let dropped: VecDeque<BlockRef> = {
-            let mut q = self.out.inner.lock();
-            let (gone, kept) = q.uploads.drain(..).partition(|b| pieces.contains(&b.index));
-            q.uploads = kept;
-            gone
-        };
-        if self.fast {
-            for b in dropped {
-                self.out.push(&Message::Reject(b));
-            }
-        }
-        if let Some(id) = self.ext_state.ids().lt_donthave {
-            for &i in pieces {
-                let payload = lt_donthave::encode(i).to_vec();
-                self.out.push(&Message::Extended {
-                    id,
-                    payload: payload.into(),
-                });
-            }
-            self.after_has_changed();
-            return Ok(());
-        }
-        let may_ask = !self.fast || self.sh.peer_interested();
-        if let Some(i) = pieces
-            .iter()
-            .find(|&&i| may_ask && !self.has.get(i as usize))
-        {
-            anyhow::bail!(
-                "we withdrew piece {i}: the peer learns our pieces anew when it reconnects"
-            );
-        }
-        self.after_has_changed();
-        Ok(())
-    }
-
-    /// Counts piece `i` as seen at a peer for super-seeding; true when super-seeding connections should
-    /// look at their offers again (it is on).
-    fn note_seen(&self, c: &mut super::torrent::Core, i: usize) -> bool {
-        c.superseed.note_have(i);
-        c.superseed.active(c.picker.is_complete())
-    }
-
-    /// Super-seeding this peer: renews its offers, or ends super-seeding for it (it is a seed, or
-    /// super-seeding is over: see [`super::superseed`]) by announcing every piece it was not offered.
-    fn super_seed_step(&mut self) {
-        let Some(offers) = self.ss.as_mut() else {
-            return;
-        };
-        let declined = offers.declined(&self.has, self.sh.peer_interested(), Instant::now());
-        let mut g = self.t.core.lock();
-        let c = &mut *g;
-        if declined || self.has.is_full() || !c.superseed.active(c.picker.is_complete()) {
-            if declined {
-                tracing::debug!(peer = %self.sh.addr, "declines its super-seeding offers: shown every piece");
-            }
-            let ours = c.picker.have().clone();
-            let done = c.picker.is_done();
-            drop(g);
-            let offered = std::mem::replace(&mut offers.offered, Bitfield::new(0));
-            self.ss = None;
-            for i in ours.ones() {
-                if !self.has.get(i) && !offered.get(i) {
-                    self.out.push(&Message::Have(i as u32));
-                }
-            }
-            self.tell_upload_only(done);
-            return;
-        }
-        let leechers = c.peers.values().filter(|p| !p.is_seed()).count();
-        let limit = super::superseed::offer_limit(
-            leechers,
-            self.t.geo.piece_length,
-            self.t.geo.piece_count as usize,
-        );
-        let new = offers.refill(&self.has, limit, &mut c.superseed, &c.picker);
-        drop(g);
-        for p in new {
-            self.out.push(&Message::Have(p));
-        }
-    }
-
-    /// Announces the pieces we completed since the last call, the moment they verify: to a peer that
-    /// lacks them, and to one that sent us blocks of them (a super-seeding peer,
-    /// [`super::superseed`], learns from it that its offer arrived). A peer that has a piece and did
-    /// not send it to us is not told: it will never ask us for it, and in a swarm that is most of the
-    /// `have`s, each a packet of its own.
-    fn send_haves(&mut self) -> anyhow::Result<()> {
-        let (new, interesting, complete) = {
-            let c = self.t.core.lock();
-            let new: Vec<u32> = c.have_log[self.cursor.min(c.have_log.len())..].to_vec();
-            self.cursor = c.have_log.len();
-            (new, c.picker.interesting(&self.has), c.picker.is_done())
-        };
-        for i in new {
-            if !self.has.get(i as usize) || self.sent_us.get(i as usize) {
-                self.out.push(&Message::Have(i));
-            }
-        }
-        self.set_interest(interesting);
-        self.tell_upload_only(complete);
-        self.close_if_redundant(complete, interesting);
-        Ok(())
-    }
-
-    /// The most requests this peer may have outstanding: its `reqq`, and under a download limit (the
-    /// session's or the torrent's, as they are now) no more than that limit lets in in
-    /// [`WINDOW_SECONDS`].
-    fn max_window(&self) -> usize {
-        let max = self.reqq.clamp(MIN_WINDOW, MAX_WINDOW);
-        match self.t.limits.download_rate(&self.t.ctx) {
-            Some(limit) => {
-                let blocks = (limit as f64 * WINDOW_SECONDS / BLOCK_SIZE as f64) as usize;
-                max.min(blocks).max(MIN_WINDOW)
-            }
-            None => max,
-        }
-    }
-
     fn on_tick(&mut self) -> anyhow::Result<()> {
         let now = Instant::now();
         let rate = self
@@ -916,36 +551,7 @@ impl Conn {
             .update(self.sh.uploaded.load(Ordering::Relaxed), now);
         self.sh.down_rate.store(rate, Ordering::Relaxed);
         self.sh.up_rate.store(up, Ordering::Relaxed);
-        let target = (rate as f64 * WINDOW_SECONDS / BLOCK_SIZE as f64) as usize;
-        if self.slow_start {
-            if self.got_piece && rate > 0 && (rate as f64) < self.last_rate as f64 * 1.1 {
-                self.slow_start = false;
-                self.window = self.window.max(target);
-            }
-        } else {
-            self.window = target;
-        }
-        self.window = self.window.clamp(MIN_WINDOW, self.max_window());
-        self.last_rate = rate;
-        self.pace = if rate > 0 {
-            Duration::from_secs_f64(BLOCK_SIZE as f64 / rate as f64)
-        } else {
-            Duration::ZERO
-        };
-
-        if !self.requests.is_empty() && now.duration_since(self.last_block_at) > self.snub_after() {
-            // Snubbed: hand its requests to others and ask it for little from now on.
-            tracing::debug!(peer = %self.sh.addr, requests = self.requests.len(),
-                "snubbed: nothing delivered for {:?}", now.duration_since(self.last_block_at));
-            self.drop_requests(|_| true, LetGo::CANCEL_AND_RELEASE);
-            self.slow_start = false;
-            self.window = MIN_WINDOW;
-            self.last_block_at = now;
-            self.snubbed = true;
-            self.rest_until = now + SNUB_REST;
-            // The other connections pick again now, not at their next tick.
-            self.t.have_tx.send_modify(|_| {});
-        }
+        self.follow_rate(rate, now);
         if now.duration_since(self.last_recv) > IDLE_TIMEOUT {
             anyhow::bail!("idle for {} s", IDLE_TIMEOUT.as_secs());
         }
@@ -955,90 +561,5 @@ impl Conn {
             self.out.push(&Message::KeepAlive);
         }
         Ok(())
-    }
-
-    /// Records how long a request took to be answered.
-    fn note_answer_time(&mut self, took: Duration) {
-        self.answer_time = Some(match self.answer_time {
-            None => (took, took / 2),
-            Some((mean, dev)) => {
-                let diff = mean.abs_diff(took);
-                (
-                    mean.mul_f64(0.875) + took.mul_f64(0.125),
-                    dev.mul_f64(0.75) + diff.mul_f64(0.25),
-                )
-            }
-        });
-    }
-
-    /// How long the peer may go without delivering while requests wait: far longer than its requests
-    /// usually take to be answered (mean + 4 deviations, which covers its queue at its rate), within
-    /// [`SNUB_FLOOR`]`..=`[`REQUEST_TIMEOUT`]; [`SNUB_UNKNOWN`] before its first block.
-    fn snub_after(&self) -> Duration {
-        match self.answer_time {
-            None => SNUB_UNKNOWN,
-            Some((mean, dev)) => (mean + dev * 4).clamp(SNUB_FLOOR, REQUEST_TIMEOUT),
-        }
-    }
-
-    fn fill_requests(&mut self) {
-        if !self.am_interested {
-            return;
-        }
-        // Choked, only the peer's allowed-fast pieces may be asked for; not in sequential mode,
-        // where they would come far ahead of the pieces being played.
-        if self.peer_choking
-            && (self.allowed_fast.is_empty() || self.t.core.lock().picker.sequential())
-        {
-            return;
-        }
-        if self.snubbed && Instant::now() < self.rest_until {
-            return;
-        }
-        let window = if self.snubbed {
-            1
-        } else {
-            self.window.min(self.max_window())
-        };
-        let free = window.saturating_sub(self.requests.len());
-        if free == 0 || (free < (window / 8).max(1) && !self.requests.is_empty()) {
-            return;
-        }
-        let restricted;
-        let has = if self.peer_choking {
-            let mut bf = Bitfield::new(self.has.len());
-            for &i in &self.allowed_fast {
-                if self.has.get(i as usize) {
-                    bf.set(i as usize);
-                }
-            }
-            restricted = bf;
-            &restricted
-        } else {
-            &self.has
-        };
-        let mut picked = std::mem::take(&mut self.picked);
-        picked.clear();
-        let n = self.t.core.lock().picker.pick_paced(
-            self.sh.key,
-            has,
-            self.requests.len(),
-            free,
-            self.pace,
-            !self.snubbed,
-            &mut picked,
-        );
-        if n > 0 {
-            if self.requests.is_empty() {
-                self.last_block_at = Instant::now();
-            }
-            let now = Instant::now();
-            let mut q = self.out.inner.lock();
-            for b in &picked {
-                btorrent_proto::wire::message::encode(&Message::Request(*b), &mut q.ctrl);
-                self.requests.push_back((*b, now));
-            }
-        }
-        self.picked = picked;
     }
 }
