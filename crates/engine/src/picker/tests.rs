@@ -1,6 +1,7 @@
 //! The picker's unit tests: piece states, endgame, suspect pieces, the memory budget, ranks and
 //! sequential mode.
 
+use super::pick::Asking;
 use super::*;
 
 // 4 pieces of 2 blocks, the last piece one short block.
