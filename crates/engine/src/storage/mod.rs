@@ -1,5 +1,8 @@
 //! A torrent's data on disk: the byte stream of the torrent mapped onto its files, read and written with
 //! positioned I/O (`pread`/`pwrite`), so any number of threads can use one open file without seeking.
+//! This file holds reads, writes and the files' stamps; where each file is and under which name
+//! is in `names`, what acts on the data as a whole (moves, deletion, what completion makes) in
+//! `moves`.
 //!
 //! - Every path is `fsutil::confined_join(data_dir, path)`: nothing lands outside the data folder. A
 //!   file's `path` is the torrent's unless it was renamed ([`Storage::rename`]): the storage keeps
@@ -47,9 +50,14 @@ use std::time::UNIX_EPOCH;
 
 use parking_lot::{Mutex, RwLock};
 
-pub use super::file_cache::FileCache;
+mod moves;
+mod names;
 
-use super::piece_buf::PieceBuf;
+pub use crate::file_cache::FileCache;
+pub use names::check_paths;
+use names::with_part_suffix;
+
+use crate::piece_buf::PieceBuf;
 use btorrent_proto::fs::confined_join;
 use btorrent_proto::metainfo::Info;
 
@@ -133,87 +141,6 @@ impl Storage {
         storage
     }
 
-    /// Switches partial naming for files created from now on; [`Storage::name_files`] renames
-    /// those on disk.
-    pub fn set_partial_naming(&self, on: bool) {
-        self.partial_naming.store(on, Ordering::Relaxed);
-    }
-
-    /// Finds each file under its own name or its partial name and uses it there from now on. A
-    /// file under neither is to be created under the name partial naming gives a file not complete
-    /// yet; one under both is taken under its own.
-    pub fn locate(&self) {
-        let naming = self.partial_naming.load(Ordering::Relaxed);
-        let mut names = self.names.write();
-        let dir = self.data_dir.read().clone();
-        for (i, f) in self.info.files.iter().enumerate() {
-            if f.padding || f.length == 0 {
-                continue;
-            }
-            let Some(full) = confined_join(&dir, &names.paths[i]) else {
-                continue;
-            };
-            names.partial[i] = if full.symlink_metadata().is_ok() {
-                false
-            } else {
-                with_part_suffix(&full).symlink_metadata().is_ok() || naming
-            };
-        }
-    }
-
-    /// Gives each of `files` the name its state calls for: its own once `complete(i)` says so or
-    /// partial naming is off, its partial name while it is not complete and partial naming is on.
-    /// Only a file under its partial name is ever renamed on disk (to its own, unless that name
-    /// is taken, which is logged and leaves it where it is): a file under its own name, the user's
-    /// or one written while naming was off, keeps it, and a file not created yet will be created
-    /// under the name chosen. Returns how many were renamed on disk.
-    pub fn name_files(
-        &self,
-        files: impl IntoIterator<Item = usize>,
-        complete: impl Fn(usize) -> bool,
-    ) -> usize {
-        let naming = self.partial_naming.load(Ordering::Relaxed);
-        let mut names = self.names.write();
-        let dir = self.data_dir.read().clone();
-        let mut renamed = 0;
-        for i in files {
-            let f = &self.info.files[i];
-            let want = naming && !complete(i);
-            if f.padding || f.length == 0 || names.partial[i] == want {
-                continue;
-            }
-            let Some(full) = confined_join(&dir, &names.paths[i]) else {
-                continue;
-            };
-            if want {
-                if full.symlink_metadata().is_err() {
-                    names.partial[i] = true;
-                }
-                continue;
-            }
-            let part = with_part_suffix(&full);
-            if part.symlink_metadata().is_err() {
-                names.partial[i] = false;
-            } else if full.symlink_metadata().is_ok() {
-                tracing::warn!(
-                    "{} is not renamed to {}: that name is taken",
-                    part.display(),
-                    full.display()
-                );
-            } else if let Err(e) = std::fs::rename(&part, &full) {
-                tracing::warn!(
-                    "cannot rename {} to {}: {e}",
-                    part.display(),
-                    full.display()
-                );
-            } else {
-                names.partial[i] = false;
-                renamed += 1;
-            }
-        }
-        renamed
-    }
-
     /// Writes aligned stretches with direct I/O where the platform and file system allow it.
     pub fn with_direct_writes(self, on: bool) -> Self {
         self.direct
@@ -244,105 +171,6 @@ impl Storage {
         } else {
             full
         })
-    }
-
-    /// Whether file `i` is under its partial name.
-    pub fn is_partial(&self, i: usize) -> bool {
-        self.names.read().partial[i]
-    }
-
-    /// Each file's path below the data folder (the torrent's, or what it was renamed to; never
-    /// with [`PART_SUFFIX`]).
-    pub fn paths(&self) -> Vec<PathBuf> {
-        self.names.read().paths.clone()
-    }
-
-    /// Takes `paths` (one per file, below the data folder: renames recorded earlier) as where the
-    /// files are. Refused, changing nothing, unless there is one per file, each stays inside the
-    /// data folder, and no two are the same.
-    pub fn set_paths(&self, paths: Vec<PathBuf>) -> io::Result<()> {
-        check_paths(&self.info, &paths)
-            .map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))?;
-        self.names.write().paths = paths;
-        self.locate();
-        Ok(())
-    }
-
-    /// Renames `from` (a file's path below the data folder, or a folder holding some of them, as
-    /// [`Storage::paths`] gives them) to `name`, in the same folder: on disk if it is there, and in
-    /// the paths of every file it is or holds. `name` is one path component. Refused, changing
-    /// nothing, when `from` is none of the torrent's, `name` is not a plain name, or the new path is
-    /// taken (by a file of the torrent, or by anything on disk). Call with no disk job running.
-    pub fn rename(&self, from: &Path, name: &str) -> io::Result<()> {
-        let bad = |kind, why: String| io::Error::new(kind, why);
-        let plain = !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0']);
-        if !plain {
-            return Err(bad(
-                io::ErrorKind::InvalidInput,
-                format!("{name:?} is not a plain file name"),
-            ));
-        }
-        let to = from.with_file_name(name);
-        let mut names = self.names.write();
-        let Names { paths, partial } = &mut *names;
-        let moved: Vec<usize> = (0..paths.len())
-            .filter(|&i| paths[i].starts_with(from))
-            .collect();
-        if moved.is_empty() || from.as_os_str().is_empty() {
-            return Err(bad(
-                io::ErrorKind::NotFound,
-                format!("{} is not a file or folder of the torrent", from.display()),
-            ));
-        }
-        if to == from {
-            return Ok(());
-        }
-        if paths.iter().any(|p| p.starts_with(&to)) {
-            return Err(bad(
-                io::ErrorKind::AlreadyExists,
-                format!("{} is in the torrent already", to.display()),
-            ));
-        }
-        let dir = self.data_dir.read().clone();
-        let (Some(mut disk_from), Some(disk_to)) =
-            (confined_join(&dir, from), confined_join(&dir, &to))
-        else {
-            return Err(bad(
-                io::ErrorKind::InvalidInput,
-                format!("unsafe path {}", to.display()),
-            ));
-        };
-        // A file under its partial name keeps it: `a.part` becomes `b.part`, and neither `b` nor
-        // `b.part` may be there already (the first would be taken over when the file completes).
-        let partial_file = moved.len() == 1 && paths[moved[0]] == from && partial[moved[0]];
-        let mut disk_to = disk_to;
-        let taken = [disk_to.clone(), with_part_suffix(&disk_to)];
-        if let Some(t) = taken.iter().find(|t| t.symlink_metadata().is_ok()) {
-            return Err(bad(
-                io::ErrorKind::AlreadyExists,
-                format!("{} already exists", t.display()),
-            ));
-        }
-        if partial_file {
-            disk_from = with_part_suffix(&disk_from);
-            disk_to = with_part_suffix(&disk_to);
-        }
-        self.close_all();
-        if disk_from.symlink_metadata().is_ok() {
-            std::fs::rename(&disk_from, &disk_to)?;
-        }
-        for i in moved {
-            let rest = paths[i]
-                .strip_prefix(from)
-                .expect("chosen by prefix")
-                .to_path_buf();
-            paths[i] = if rest.as_os_str().is_empty() {
-                to.clone()
-            } else {
-                to.join(rest)
-            };
-        }
-        Ok(())
     }
 
     /// The pieces of the stream `[offset, offset + len)` per file, skipping zero-length files.
@@ -522,190 +350,6 @@ impl Storage {
             })
             .collect()
     }
-
-    /// Creates the zero-length files `wanted` picks (they hold no piece, so no write ever creates
-    /// them).
-    pub fn create_empty_files(&self, wanted: impl Fn(usize) -> bool) -> io::Result<()> {
-        for (i, f) in self.info.files.iter().enumerate() {
-            if f.length == 0 && !f.padding && wanted(i) {
-                let path = self.file_path(i)?;
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                match &f.symlink {
-                    Some(target) => self.make_link(i, &path, target)?,
-                    None => {
-                        creating(f.executable).open(&path)?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Makes entry `i`, at `path` on disk, a symbolic link to `target` (relative to the data
-    /// folder, inside the torrent's folder: a file of the torrent is found at its name on disk).
-    /// The link is relative, from its own folder, so it holds wherever the data folder moves.
-    /// Anything already at `path` (the link made before, or a file) is left as it is.
-    fn make_link(&self, i: usize, path: &Path, target: &Path) -> io::Result<()> {
-        if std::fs::symlink_metadata(path).is_ok() {
-            return Ok(());
-        }
-        let names = self.names.read();
-        let target = self
-            .info
-            .files
-            .iter()
-            .position(|f| f.path == target)
-            .map_or(target, |j| names.paths[j].as_path());
-        let from = names.paths[i].parent().unwrap_or(Path::new(""));
-        std::os::unix::fs::symlink(relative_to(from, target), path)
-    }
-
-    /// Drops every open handle (before a move, or when the torrent stops).
-    pub fn close_all(&self) {
-        self.files.close(self.id);
-    }
-
-    /// Makes `dir` the data folder, moving nothing (the files are there already, or are to be
-    /// written there). Call with no disk job running.
-    pub fn set_data_dir(&self, dir: PathBuf) {
-        self.close_all();
-        *self.data_dir.write() = dir;
-        self.locate();
-    }
-
-    /// Moves the torrent's files to `new_dir` (rename, or copy and delete across file systems) and
-    /// makes it the data folder. Call with no disk job running.
-    pub fn move_to(&self, new_dir: &Path) -> io::Result<()> {
-        self.close_all();
-        let old_dir = self.data_dir();
-        if old_dir == new_dir {
-            return Ok(());
-        }
-        // Every destination is checked before anything moves: a file already there (someone else's,
-        // or an older copy) is never replaced.
-        let mut moves = Vec::new();
-        let names = self.names.read();
-        for (i, f) in self.info.files.iter().enumerate() {
-            if f.padding {
-                continue;
-            }
-            let from = self.disk_path(&names, i)?;
-            let mut to = confined_join(new_dir, &names.paths[i]).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "unsafe path in torrent")
-            })?;
-            if names.partial[i] {
-                to = with_part_suffix(&to);
-            }
-            if !from.exists() {
-                continue;
-            }
-            if to.symlink_metadata().is_ok() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!("{} already exists", to.display()),
-                ));
-            }
-            moves.push((from, to));
-        }
-        drop(names);
-        for (n, (from, to)) in moves.iter().enumerate() {
-            if let Err(e) = move_file(from, to) {
-                // Put back what already moved, so the data stays in one place.
-                for (from, to) in moves[..n].iter().rev() {
-                    let _ = move_file(to, from);
-                }
-                return Err(e);
-            }
-        }
-        self.remove_empty_folders(&old_dir);
-        *self.data_dir.write() = new_dir.to_path_buf();
-        Ok(())
-    }
-}
-
-impl Storage {
-    /// Deletes the torrent's data, and nothing else: each file the torrent lists (padding aside) in
-    /// the data folder, then the torrent's folders left empty. A file whose path passes through a
-    /// symbolic link below the data folder is left alone, since it may lead elsewhere. Call with the
-    /// torrent stopped. Returns how many files and bytes were deleted.
-    pub fn delete_files(&self) -> io::Result<(usize, u64)> {
-        self.close_all();
-        let dir = self.data_dir();
-        let (mut files, mut bytes) = (0, 0);
-        for (i, f) in self.info.files.iter().enumerate() {
-            if f.padding {
-                continue;
-            }
-            let path = self.file_path(i)?;
-            let through_link = path
-                .ancestors()
-                .skip(1)
-                .take_while(|a| *a != dir)
-                .any(|a| a.symlink_metadata().is_ok_and(|m| m.is_symlink()));
-            if through_link {
-                continue;
-            }
-            match std::fs::symlink_metadata(&path) {
-                Ok(m) if !m.is_dir() => {
-                    std::fs::remove_file(&path)?;
-                    files += 1;
-                    bytes += m.len();
-                }
-                _ => {}
-            }
-        }
-        self.remove_empty_folders(&dir);
-        Ok((files, bytes))
-    }
-
-    /// Removes the torrent's folders under `dir` that are empty (its files moved or deleted), deepest
-    /// first; folders that still hold something stay.
-    fn remove_empty_folders(&self, dir: &Path) {
-        if !self.info.multi_file {
-            return;
-        }
-        let mut dirs: Vec<PathBuf> = self
-            .paths()
-            .iter()
-            .filter_map(|p| confined_join(dir, p))
-            .flat_map(|p| {
-                p.ancestors()
-                    .skip(1)
-                    .take_while(|a| a.starts_with(dir) && *a != dir)
-                    .map(Path::to_path_buf)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-        dirs.dedup();
-        for d in dirs {
-            let _ = std::fs::remove_dir(d);
-        }
-    }
-}
-
-/// Whether `paths` can be the files' paths of a torrent of `info` (see [`Storage::set_paths`]); the
-/// reason when not.
-pub fn check_paths(info: &Info, paths: &[PathBuf]) -> Result<(), String> {
-    if paths.len() != info.files.len() {
-        return Err(format!(
-            "{} file paths for a torrent of {} files",
-            paths.len(),
-            info.files.len()
-        ));
-    }
-    let mut seen = std::collections::HashSet::new();
-    for p in paths {
-        if confined_join(Path::new("/"), p).is_none() {
-            return Err(format!("unsafe path {}", p.display()));
-        }
-        if !seen.insert(p) {
-            return Err(format!("{} is given twice", p.display()));
-        }
-    }
-    Ok(())
 }
 
 impl Drop for Storage {
@@ -724,34 +368,6 @@ fn stamp_of(meta: &std::fs::Metadata) -> FileStamp {
         len: meta.len(),
         mtime_ns,
     }
-}
-
-/// `path` with [`PART_SUFFIX`] added to its name.
-fn with_part_suffix(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(PART_SUFFIX);
-    PathBuf::from(s)
-}
-
-/// Moves one file: a rename, or across file systems a copy then removal (a partial copy is removed).
-fn move_file(from: &Path, to: &Path) -> io::Result<()> {
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    if std::fs::rename(from, to).is_ok() {
-        return Ok(());
-    }
-    // Across file systems a link is made again (relative, it holds there too), not copied as what
-    // it leads to (which a link to a folder cannot be).
-    if std::fs::symlink_metadata(from).is_ok_and(|m| m.is_symlink()) {
-        std::os::unix::fs::symlink(std::fs::read_link(from)?, to)?;
-        return std::fs::remove_file(from);
-    }
-    if let Err(e) = std::fs::copy(from, to) {
-        let _ = std::fs::remove_file(to);
-        return Err(e);
-    }
-    std::fs::remove_file(from)
 }
 
 /// Options that open a file for writing, creating it if absent (its data kept if present): an
@@ -789,21 +405,9 @@ fn open_direct(_path: &Path) -> io::Result<File> {
     ))
 }
 
-/// The path that leads from folder `from` to `to`, both relative to one folder: a `..` for each
-/// component of `from` after what the two share, then the rest of `to`.
-fn relative_to(from: &Path, to: &Path) -> PathBuf {
-    let (from, to): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
-    let shared = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    let mut out = PathBuf::new();
-    for _ in shared..from.len() {
-        out.push("..");
-    }
-    out.extend(&to[shared..]);
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use super::moves::move_file;
     use super::*;
     use btorrent_proto::metainfo::FileEntry;
 

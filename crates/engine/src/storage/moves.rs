@@ -1,0 +1,201 @@
+//! The data as a whole: zero-length files and links made at completion, the data folder moved
+//! (renames, or copies and deletes across file systems) or pointed elsewhere, and the files
+//! deleted with the folders they leave empty.
+
+use super::*;
+
+impl Storage {
+    /// Creates the zero-length files `wanted` picks (they hold no piece, so no write ever creates
+    /// them).
+    pub fn create_empty_files(&self, wanted: impl Fn(usize) -> bool) -> io::Result<()> {
+        for (i, f) in self.info.files.iter().enumerate() {
+            if f.length == 0 && !f.padding && wanted(i) {
+                let path = self.file_path(i)?;
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                match &f.symlink {
+                    Some(target) => self.make_link(i, &path, target)?,
+                    None => {
+                        creating(f.executable).open(&path)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes entry `i`, at `path` on disk, a symbolic link to `target` (relative to the data
+    /// folder, inside the torrent's folder: a file of the torrent is found at its name on disk).
+    /// The link is relative, from its own folder, so it holds wherever the data folder moves.
+    /// Anything already at `path` (the link made before, or a file) is left as it is.
+    pub(super) fn make_link(&self, i: usize, path: &Path, target: &Path) -> io::Result<()> {
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Ok(());
+        }
+        let names = self.names.read();
+        let target = self
+            .info
+            .files
+            .iter()
+            .position(|f| f.path == target)
+            .map_or(target, |j| names.paths[j].as_path());
+        let from = names.paths[i].parent().unwrap_or(Path::new(""));
+        std::os::unix::fs::symlink(relative_to(from, target), path)
+    }
+
+    /// Drops every open handle (before a move, or when the torrent stops).
+    pub fn close_all(&self) {
+        self.files.close(self.id);
+    }
+
+    /// Makes `dir` the data folder, moving nothing (the files are there already, or are to be
+    /// written there). Call with no disk job running.
+    pub fn set_data_dir(&self, dir: PathBuf) {
+        self.close_all();
+        *self.data_dir.write() = dir;
+        self.locate();
+    }
+
+    /// Moves the torrent's files to `new_dir` (rename, or copy and delete across file systems) and
+    /// makes it the data folder. Call with no disk job running.
+    pub fn move_to(&self, new_dir: &Path) -> io::Result<()> {
+        self.close_all();
+        let old_dir = self.data_dir();
+        if old_dir == new_dir {
+            return Ok(());
+        }
+        // Every destination is checked before anything moves: a file already there (someone else's,
+        // or an older copy) is never replaced.
+        let mut moves = Vec::new();
+        let names = self.names.read();
+        for (i, f) in self.info.files.iter().enumerate() {
+            if f.padding {
+                continue;
+            }
+            let from = self.disk_path(&names, i)?;
+            let mut to = confined_join(new_dir, &names.paths[i]).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "unsafe path in torrent")
+            })?;
+            if names.partial[i] {
+                to = with_part_suffix(&to);
+            }
+            if !from.exists() {
+                continue;
+            }
+            if to.symlink_metadata().is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} already exists", to.display()),
+                ));
+            }
+            moves.push((from, to));
+        }
+        drop(names);
+        for (n, (from, to)) in moves.iter().enumerate() {
+            if let Err(e) = move_file(from, to) {
+                // Put back what already moved, so the data stays in one place.
+                for (from, to) in moves[..n].iter().rev() {
+                    let _ = move_file(to, from);
+                }
+                return Err(e);
+            }
+        }
+        self.remove_empty_folders(&old_dir);
+        *self.data_dir.write() = new_dir.to_path_buf();
+        Ok(())
+    }
+
+    /// Deletes the torrent's data, and nothing else: each file the torrent lists (padding aside) in
+    /// the data folder, then the torrent's folders left empty. A file whose path passes through a
+    /// symbolic link below the data folder is left alone, since it may lead elsewhere. Call with the
+    /// torrent stopped. Returns how many files and bytes were deleted.
+    pub fn delete_files(&self) -> io::Result<(usize, u64)> {
+        self.close_all();
+        let dir = self.data_dir();
+        let (mut files, mut bytes) = (0, 0);
+        for (i, f) in self.info.files.iter().enumerate() {
+            if f.padding {
+                continue;
+            }
+            let path = self.file_path(i)?;
+            let through_link = path
+                .ancestors()
+                .skip(1)
+                .take_while(|a| *a != dir)
+                .any(|a| a.symlink_metadata().is_ok_and(|m| m.is_symlink()));
+            if through_link {
+                continue;
+            }
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if !m.is_dir() => {
+                    std::fs::remove_file(&path)?;
+                    files += 1;
+                    bytes += m.len();
+                }
+                _ => {}
+            }
+        }
+        self.remove_empty_folders(&dir);
+        Ok((files, bytes))
+    }
+
+    /// Removes the torrent's folders under `dir` that are empty (its files moved or deleted), deepest
+    /// first; folders that still hold something stay.
+    pub(super) fn remove_empty_folders(&self, dir: &Path) {
+        if !self.info.multi_file {
+            return;
+        }
+        let mut dirs: Vec<PathBuf> = self
+            .paths()
+            .iter()
+            .filter_map(|p| confined_join(dir, p))
+            .flat_map(|p| {
+                p.ancestors()
+                    .skip(1)
+                    .take_while(|a| a.starts_with(dir) && *a != dir)
+                    .map(Path::to_path_buf)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        dirs.dedup();
+        for d in dirs {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// Moves one file: a rename, or across file systems a copy then removal (a partial copy is removed).
+pub(super) fn move_file(from: &Path, to: &Path) -> io::Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    // Across file systems a link is made again (relative, it holds there too), not copied as what
+    // it leads to (which a link to a folder cannot be).
+    if std::fs::symlink_metadata(from).is_ok_and(|m| m.is_symlink()) {
+        std::os::unix::fs::symlink(std::fs::read_link(from)?, to)?;
+        return std::fs::remove_file(from);
+    }
+    if let Err(e) = std::fs::copy(from, to) {
+        let _ = std::fs::remove_file(to);
+        return Err(e);
+    }
+    std::fs::remove_file(from)
+}
+
+/// The path that leads from folder `from` to `to`, both relative to one folder: a `..` for each
+/// component of `from` after what the two share, then the rest of `to`.
+pub(super) fn relative_to(from: &Path, to: &Path) -> PathBuf {
+    let (from, to): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let shared = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in shared..from.len() {
+        out.push("..");
+    }
+    out.extend(&to[shared..]);
+    out
+}
