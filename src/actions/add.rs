@@ -88,7 +88,7 @@ impl Handoff {
     }
 }
 
-/// How [`add`] adds a torrent.
+/// How [`add()`] adds a torrent.
 pub struct Adding<'a> {
     pub meta: Metainfo,
     /// The .torrent file it came from, if it came from one.

@@ -12,7 +12,7 @@
 //!   [`rename_path`]: a file or folder of it renamed, on disk and in torrents.toml;
 //! - [`set_limits`]: its own speed limits, applied at once and recorded; [`set_trackers`]: its
 //!   trackers, written into its .torrent and followed at once;
-//! - [`add`]: registers a torrent in torrents.toml (its .torrent kept in `torrents_dir`) and adds it
+//! - [`add()`]: registers a torrent in torrents.toml (its .torrent kept in `torrents_dir`) and adds it
 //!   to the session.
 //!
 //! One file for each kind of change: `state` (pause, resume, the queues, finish), `settings`

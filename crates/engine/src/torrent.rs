@@ -336,7 +336,7 @@ impl Torrent {
     /// Adds the addresses a peer's exchange (BEP 11) named, with what their flags say, under one
     /// lock so that no dial comes between: one flagged as preferring encryption is dialed with the
     /// encrypted handshake first; one flagged as a seed or upload only, and never heard from
-    /// ourselves, is taken to want nothing ([`KnownPeer::of_use`]: not dialed while we want
+    /// ourselves, is taken to want nothing ([`KnownPeer::of_use`](super::known::KnownPeer::of_use): not dialed while we want
     /// nothing either); one flagged as speaking `ut_holepunch` has `introducer` (the peer that
     /// sent the exchange, when it speaks it too) to ask for an introduction if it cannot be
     /// dialed ([`super::holepunch`]).

@@ -1,6 +1,6 @@
 //! One peer of a metadata fetch: connect (or answer its connection, [`accept`]), handshake with the
 //! extension bit, read its extension
-//! handshake (`ut_metadata` id and `metadata_size`), then ask it for the pieces [`Assembly`] hands out
+//! handshake (`ut_metadata` id and `metadata_size`), then ask it for the pieces [`Assembly`](super::assembly::Assembly) hands out
 //! and give it what it sends. Any message that is not ours is skipped unread; a frame longer than
 //! [`MAX_FRAME`] ends the connection, and so does a `ut_metadata` message that does not decode, a
 //! `metadata_size` over 16 MiB or 0, too many rejects, [`PIECE_TIMEOUT`] without a piece while

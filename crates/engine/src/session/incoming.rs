@@ -5,7 +5,7 @@
 use super::*;
 
 /// An incoming connection past the IP filter and within the session's socket budget goes on to
-/// [`incoming`] in a task of its own; any other is closed at once.
+/// [`incoming()`] in a task of its own; any other is closed at once.
 pub(crate) fn admit(session: &Session, stream: RawStream, addr: SocketAddr) {
     // A socket on `::` takes IPv4 peers too, as IPv4-mapped IPv6 addresses: each is known by its
     // own IPv4 address from here on (the per-address limit, the peer lists, PEX's `added`).
