@@ -47,6 +47,14 @@ fn daemon(dir: &Path) -> Proc {
     Proc::spawn_logged(bin().arg("daemon").current_dir(dir), dir.join("daemon.log"))
 }
 
+/// torrents.toml's settings in `root`, `files` written (below `share/`), and a torrent of the folder
+/// `share` made and registered (its tracker never answers).
+fn registered_share(root: &Path, files: &[(&str, usize)]) {
+    settings(root, "");
+    write_tree(root, files);
+    ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
+}
+
 /// Waits (at most 30 s) until the daemon `d` runs torrent `name`.
 async fn running_in(d: &Proc, root: &Path, name: &str) {
     let start = Instant::now();
@@ -90,9 +98,7 @@ fn stale_socket(dir: &Path) {
 fn without_an_owner_the_commands_edit_torrents_toml() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    settings(root, "");
-    write_tree(root, &[("share/a.bin", 70_000), ("share/sub/b.bin", 5_000)]);
-    ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
+    registered_share(root, &[("share/a.bin", 70_000), ("share/sub/b.bin", 5_000)]);
     // A killed owner's socket does not get in the way.
     stale_socket(root);
 
@@ -141,8 +147,7 @@ fn without_an_owner_the_commands_edit_torrents_toml() {
 fn remove_delete_data_deletes_the_torrents_files_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    settings(root, "");
-    write_tree(
+    registered_share(
         root,
         &[
             ("share/a.bin", 70_000),
@@ -150,7 +155,6 @@ fn remove_delete_data_deletes_the_torrents_files_and_nothing_else() {
             ("share/link/c.bin", 100),
         ],
     );
-    ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
     // After the torrent was made: a file of the user's in its folder, one beside it, and a folder of
     // the torrent replaced by a link to a folder elsewhere holding a file of the same name.
     write_tree(
@@ -414,9 +418,7 @@ async fn a_one_shot_pause_stops_the_daemons_download_at_once() {
 async fn a_stale_socket_is_replaced_and_bad_requests_get_an_error_reply() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    settings(root, "");
-    write_tree(root, &[("share/a.bin", 30_000)]);
-    ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
+    registered_share(root, &[("share/a.bin", 30_000)]);
     stale_socket(root);
     let d = daemon(root);
     let start = Instant::now();
@@ -484,9 +486,7 @@ async fn a_stale_socket_is_replaced_and_bad_requests_get_an_error_reply() {
 fn a_one_shot_remove_on_a_terminal_asks_before_deleting() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    settings(root, "");
-    write_tree(root, &[("share/a.bin", 20_000), ("share/sub/b.bin", 100)]);
-    ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
+    registered_share(root, &[("share/a.bin", 20_000), ("share/sub/b.bin", 100)]);
     let remove = |answer: &str, want: &str| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_btorrent"));
         cmd.args(["remove", "share", "--delete-data"])
@@ -518,9 +518,7 @@ fn a_one_shot_remove_on_a_terminal_asks_before_deleting() {
 async fn one_shot_rename_and_find_data_reach_the_daemons_torrent() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    settings(root, "");
-    write_tree(root, &[("share/a.bin", 70_000), ("share/sub/b.bin", 5_000)]);
-    ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
+    registered_share(root, &[("share/a.bin", 70_000), ("share/sub/b.bin", 5_000)]);
     let d = daemon(root);
     running_in(&d, root, "share").await;
     // Commands of the user's own (scripts/b-*.rhai), run one-shot.
@@ -560,9 +558,7 @@ async fn one_shot_rename_and_find_data_reach_the_daemons_torrent() {
 async fn rename_and_move_commands_move_the_data_with_or_without_a_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    settings(root, "");
-    write_tree(root, &[("share/a.bin", 70_000), ("share/sub/b.bin", 5_000)]);
-    ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
+    registered_share(root, &[("share/a.bin", 70_000), ("share/sub/b.bin", 5_000)]);
     let data_of = || shown(root, "share").unwrap()["data"].clone();
 
     // No daemon: the files move, torrents.toml follows.
@@ -758,9 +754,7 @@ async fn until_said(d: &Proc, what: &str, mut say: impl FnMut() -> Result<(), St
 async fn a_hand_edit_of_a_torrents_state_applies_to_the_daemons_torrent() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    settings(root, "");
-    write_tree(root, &[("share/a.bin", 70_000), ("share/b.bin", 30_000)]);
-    ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
+    registered_share(root, &[("share/a.bin", 70_000), ("share/b.bin", 30_000)]);
     let d = daemon(root);
     running_in(&d, root, "share").await;
     let seeding = |t: &serde_json::Value| t["running"] == true && t["state"] == "seeding";
