@@ -39,6 +39,10 @@ pub struct Settings {
     /// reads it), `v2` (BEP 52 alone) or `hybrid` (both in one).
     #[serde(default, skip_serializing_if = "is_default_format")]
     pub torrent_format: crate::metainfo::Format,
+    /// The watch folder and `b-create` record each file's modification time in what they make,
+    /// given to the files where they are downloaded (`b-create --mtime` for one torrent).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub torrent_mtime: bool,
     /// Seconds between full rescans of the watch folder.
     pub watch_rescan_secs: u64,
     /// Operations one script run (or one event handler call) may take before it is stopped.
@@ -528,6 +532,7 @@ impl Default for Settings {
             scripts_dir: "scripts".into(),
             watch_quiet_secs: 3,
             torrent_format: Default::default(),
+            torrent_mtime: false,
             watch_rescan_secs: 30,
             script_max_operations: 20_000_000,
             upload_limit: None,

@@ -180,6 +180,7 @@ mod tests {
                 padding,
                 executable: false,
                 symlink: None,
+                mtime: None,
             })
             .collect();
         Info {

@@ -68,18 +68,19 @@ pub fn data_dir_of(path: &Path) -> std::io::Result<PathBuf> {
         .unwrap_or_else(|| PathBuf::from("/")))
 }
 
-/// Hashes the file or folder at `path` into a torrent of `format` announcing to `trackers`. Hidden
-/// and partial files inside a folder are left out. Setting `cancel` stops the hashing early
-/// ([`MetainfoError::Cancelled`]).
+/// Hashes the file or folder at `path` into a torrent of `format` announcing to `trackers`,
+/// recording the files' modification times with `mtime`. Hidden and partial files inside a folder
+/// are left out. Setting `cancel` stops the hashing early ([`MetainfoError::Cancelled`]).
 pub fn hash_entry(
     path: &Path,
     trackers: &[String],
-    format: crate::metainfo::Format,
+    (format, mtime): (crate::metainfo::Format, bool),
     cancel: Arc<AtomicBool>,
 ) -> Result<Metainfo, MetainfoError> {
     let opts = CreateOptions {
         trackers: trackers.to_vec(),
         exclude_hidden: true,
+        mtime,
         cancel: Some(cancel),
         ..Default::default()
     }

@@ -54,13 +54,15 @@ pub struct WatchConfig {
     pub trackers: Vec<String>,
     /// What kind of torrent it makes (`torrent_format`).
     pub format: crate::metainfo::Format,
+    /// Record each file's modification time (`torrent_mtime`).
+    pub mtime: bool,
     /// Listen for file events; without them only readiness checks and rescans find changes.
     pub file_events: bool,
 }
 
 impl WatchConfig {
     /// The settings of `torrents`' file: folders resolved, `watch_quiet_secs`, `watch_rescan_secs`,
-    /// `torrent_format`, the default tracker (`tracker_url`, or this machine's embedded tracker at
+    /// `torrent_format`, `torrent_mtime`, the default tracker (`tracker_url`, or this machine's embedded tracker at
     /// its LAN address).
     pub fn new(torrents: &Torrents) -> Result<WatchConfig> {
         let cfg = torrents.config()?;
@@ -79,6 +81,7 @@ impl WatchConfig {
                 vec![url]
             },
             format: s.torrent_format,
+            mtime: s.torrent_mtime,
             file_events: true,
         })
     }

@@ -592,6 +592,71 @@ fn executable_files_are_marked_as_libtorrent_marks_them() {
     }
 }
 
+/// Modification times (`mtime`, which libtorrent's creator records when asked): btorrent records
+/// them where libtorrent does, in a v2 and a hybrid torrent of a folder and of a single file, so
+/// both make the very same `info`; libtorrent reads btorrent's v1 torrent with them and finds every
+/// piece.
+#[test]
+#[ignore = "needs python3-libtorrent"]
+fn modification_times_are_recorded_as_libtorrent_records_them() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let fx = fixture();
+    let tree = fx.root.join("data/album");
+    write_tree(
+        &tree,
+        &[("a.jpg", 30_000), ("sub/b.jpg", 20_000), ("empty", 0)],
+    );
+    let single = fx.root.join("data/one.jpg");
+    write_tree(&fx.root.join("data"), &[("one.jpg", 25_000)]);
+    let files = [
+        tree.join("a.jpg"),
+        tree.join("sub/b.jpg"),
+        tree.join("empty"),
+        single.clone(),
+    ];
+    for (k, f) in files.iter().enumerate() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_000_000_000 + 86_400 * k as u64);
+        let f = std::fs::File::options().write(true).open(f).unwrap();
+        f.set_modified(t).unwrap();
+    }
+    let opts = |format| {
+        CreateOptions {
+            piece_length: Some(16384),
+            mtime: true,
+            ..Default::default()
+        }
+        .with_format(format)
+    };
+    for (src, kind) in [(&tree, "tree"), (&single, "single")] {
+        for (format, lt_opts) in [
+            (
+                btorrent::metainfo::Format::V2,
+                serde_json::json!({"v2_only": true, "mtime": true}),
+            ),
+            (
+                btorrent::metainfo::Format::Hybrid,
+                serde_json::json!({"mtime": true}),
+            ),
+        ] {
+            let label = format!("mtime-{kind}-{}", format.as_str());
+            let theirs_path = fx.root.join(format!("lt-{label}.torrent"));
+            lt_create(src, &theirs_path, 16384, lt_opts);
+            let theirs = Metainfo::load(&theirs_path).unwrap();
+            assert!(
+                theirs.info.files.iter().any(|f| f.mtime.is_some()),
+                "{label}: libtorrent recorded times"
+            );
+            made_alike(&fx, src, &opts(format), &theirs, &format!("ours-{label}"));
+        }
+        let out = fx.root.join(format!("ours-mtime-{kind}-v1.torrent"));
+        let ours = create(src, &opts(btorrent::metainfo::Format::V1), &out);
+        assert_same_as_libtorrent(&ours, &lt_show(&out));
+        let check = lt_check(&out, &fx.root.join("data"));
+        assert_eq!(check.valid, Some(ours.info.piece_count()), "{kind}");
+        assert!(ours.info.files.iter().all(|f| f.mtime.is_some()), "{kind}");
+    }
+}
+
 /// Links recorded as links (BEP 47's `l` and `symlink path`), to a file and to a folder inside
 /// the folder: libtorrent reads btorrent's as btorrent means them (`b-create --symlinks`), and
 /// btorrent reads libtorrent's (made with its `symlinks` flag) as libtorrent does; in v1, v2 and

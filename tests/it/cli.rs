@@ -509,6 +509,63 @@ fn create_marks_executable_files_and_info_shows_them() {
     assert_eq!(marks, [("kit/notes.txt", false), ("kit/tool.sh", true)]);
 }
 
+/// `create --mtime` records each file's modification time, which `info` shows (a `modified`
+/// column, and `mtime` and `modified` in `--json`); without it nothing is recorded and the table
+/// has no such column; the setting `torrent_mtime` makes it the default.
+#[test]
+fn create_records_times_when_asked_and_info_shows_them() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let sb = Sandbox::new();
+    for (name, t) in [
+        ("album/a.jpg", 1_000_000_000),
+        ("album/b.jpg", 1_600_000_000),
+    ] {
+        let path = sb.write(name, b"pixels");
+        let f = std::fs::File::options().write(true).open(path).unwrap();
+        f.set_modified(UNIX_EPOCH + Duration::from_secs(t)).unwrap();
+    }
+    sb.ok(&["create", "album", "--no-tracker", "--mtime"]);
+    let out = sb.ok(&["info", "torrents/album.torrent"]);
+    assert!(out.contains("modified"), "{out}");
+    assert!(out.contains("2001-09-09T01:46:40Z"), "{out}");
+    assert!(out.contains("2020-09-13T12:26:40Z"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&sb.ok(&["info", "torrents/album.torrent", "--json"])).unwrap();
+    let times: Vec<(i64, &str)> = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["mtime"].as_i64().unwrap(),
+                f["modified"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        times,
+        [
+            (1_000_000_000, "2001-09-09T01:46:40Z"),
+            (1_600_000_000, "2020-09-13T12:26:40Z")
+        ]
+    );
+
+    sb.ok(&["create", "album", "--no-tracker", "-o", "plain.torrent"]);
+    let out = sb.ok(&["info", "plain.torrent"]);
+    assert!(
+        !out.contains("modified") && !out.contains("2001-09-09"),
+        "{out}"
+    );
+    let m = Metainfo::load(&sb.path("plain.torrent")).unwrap();
+    assert!(m.info.files.iter().all(|f| f.mtime.is_none()));
+
+    sb.write("torrents.toml", b"[settings]\ntorrent_mtime = true\n");
+    sb.ok(&["create", "album", "--no-tracker", "-o", "set.torrent"]);
+    let m = Metainfo::load(&sb.path("set.torrent")).unwrap();
+    let times: Vec<_> = m.info.files.iter().map(|f| f.mtime).collect();
+    assert_eq!(times, [Some(1_000_000_000), Some(1_600_000_000)]);
+}
+
 /// `b-create --symlinks` records a link inside the folder as a link (BEP 47), which `b-info`
 /// shows with its target (and `--json` as `symlink`); without it the link is shared as its file,
 /// and a broken link leaves the folder shareable; a v2 torrent records them too.

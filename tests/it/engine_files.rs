@@ -656,3 +656,94 @@ async fn links_inside_a_folder_are_downloaded_as_links() {
         seeder.shutdown(Duration::from_secs(2)).await;
     }
 }
+
+/// Times recorded in the torrent (`b-create --mtime`) are given to the files where it is
+/// downloaded, each once it is complete: in every format, under partial names (the rename keeps
+/// the time), an empty file too; a file left out is not made; after a move to another folder the
+/// files keep them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_times_are_given_to_the_downloaded_files() {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let at = |t: u64| UNIX_EPOCH + Duration::from_secs(t);
+    let src = tempfile::tempdir().unwrap();
+    let files = [
+        ("album/a.jpg", 100 * K + 7, 1_000_000_000),
+        ("album/b.jpg", 150 * K, 1_100_000_000),
+        ("album/c.txt", 3 * K, 1_200_000_000),
+        ("album/sub/empty", 0, 1_300_000_000),
+    ];
+    write_tree(src.path(), &files.map(|(name, len, _)| (name, len)));
+    for (name, _, t) in files {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(src.path().join(name));
+        f.unwrap().set_modified(at(t)).unwrap();
+    }
+    let album = src.path().join("album");
+    for format in Format::ALL {
+        let o = CreateOptions {
+            piece_length: Some(PLEN),
+            mtime: true,
+            ..Default::default()
+        }
+        .with_format(format);
+        let meta = create_torrent(&album, &o, &|_, _| {}).unwrap();
+        let (seeder, _s) = seeder_with(plain_seeder(), &meta, src.path()).await;
+        let leecher = session_with(SessionConfig {
+            rename_partial_files: true,
+            ..Default::default()
+        })
+        .await;
+        let dst = tempfile::tempdir().unwrap();
+        let skip_b = meta
+            .info
+            .files
+            .iter()
+            .map(|f| match f.path.to_str() {
+                Some("album/b.jpg") => FilePriority::Skip,
+                _ => FilePriority::Normal,
+            })
+            .collect();
+        let l = leecher
+            .add(
+                meta.clone(),
+                AddOptions {
+                    files: Some(skip_b),
+                    ..opts(dst.path(), vec![seeder.listen_addr()])
+                },
+            )
+            .await
+            .unwrap();
+        wait_complete(&l, 60).await;
+        let modified = |dir: &Path, name: &str| -> Option<SystemTime> {
+            let m = std::fs::metadata(dir.join(name)).ok()?;
+            Some(m.modified().unwrap())
+        };
+        for (name, _, t) in files.iter().filter(|(n, _, _)| *n != "album/b.jpg") {
+            assert_eq!(
+                modified(dst.path(), name),
+                Some(at(*t)),
+                "{format:?}: {name}"
+            );
+        }
+        // b.jpg, left out, is not complete: in v1 it shares a piece with a.jpg and one with
+        // c.txt, so it is there, sparse, under its partial name, without the time; elsewhere each
+        // file is on pieces of its own and it is not there at all.
+        assert_eq!(modified(dst.path(), "album/b.jpg"), None, "{format:?}");
+        let partial = modified(dst.path(), "album/b.jpg.part");
+        assert_eq!(partial.is_some(), format == Format::V1, "{format:?}");
+        assert_ne!(partial, Some(at(1_100_000_000)), "{format:?}");
+        // Moved elsewhere, the files keep their times.
+        let moved = tempfile::tempdir().unwrap();
+        l.move_to(moved.path().to_path_buf()).await.unwrap();
+        for (name, _, t) in files.iter().filter(|(n, _, _)| *n != "album/b.jpg") {
+            assert_eq!(
+                modified(moved.path(), name),
+                Some(at(*t)),
+                "{format:?}: {name}"
+            );
+        }
+        leecher.shutdown(Duration::from_secs(2)).await;
+        seeder.shutdown(Duration::from_secs(2)).await;
+    }
+}

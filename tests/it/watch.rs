@@ -843,16 +843,22 @@ async fn hidden_and_partial_files_wait_until_renamed() {
 }
 
 /// `torrent_format` chooses what the watch folder makes: here a v2 torrent (BEP 52), seeded from
-/// the dropped folder (every piece checked against its merkle root).
+/// the dropped folder (every piece checked against its merkle root); with `torrent_mtime` it
+/// records the files' modification times.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_watch_folder_makes_the_torrent_format_the_settings_name() {
+    use std::time::UNIX_EPOCH;
     let home = Home::new();
     let mut toml = std::fs::read_to_string(home.config_path()).unwrap();
-    toml.push_str("torrent_format = \"v2\"\n");
+    toml.push_str("torrent_format = \"v2\"\ntorrent_mtime = true\n");
     std::fs::write(home.config_path(), toml).unwrap();
     std::fs::create_dir(home.path("watch/album")).unwrap();
-    std::fs::write(home.path("watch/album/a.flac"), random_bytes(70_000, 3)).unwrap();
-    std::fs::write(home.path("watch/album/b.flac"), random_bytes(20_000, 4)).unwrap();
+    for (name, seed, t) in [("a.flac", 3, 1_000_000_000), ("b.flac", 4, 1_100_000_000)] {
+        let path = home.path(&format!("watch/album/{name}"));
+        std::fs::write(&path, random_bytes(70_000 / seed as usize, seed)).unwrap();
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(UNIX_EPOCH + Duration::from_secs(t)).unwrap();
+    }
     let rec = Arc::new(Recorder::default());
     let w = home.start(rec.clone(), 200, 100, true);
     wait_until("the folder seeded", Duration::from_secs(10), || {
@@ -863,6 +869,9 @@ async fn the_watch_folder_makes_the_torrent_format_the_settings_name() {
     let meta = Metainfo::load(&files[0]).unwrap();
     assert_eq!(meta.info.format(), btorrent::metainfo::Format::V2);
     assert_eq!(meta.info.name, "album");
+    let files = meta.info.files.iter().filter(|f| !f.padding);
+    let times: Vec<_> = files.map(|f| f.mtime).collect();
+    assert_eq!(times, [Some(1_000_000_000), Some(1_100_000_000)]);
     w.stop(Duration::from_secs(5)).await;
 }
 

@@ -107,6 +107,8 @@ def create(src, out, piece_length, opts):
     if opts.get("v2_only"):
         flags = lt.create_torrent.v2_only
     flags |= links
+    if opts.get("mtime"):
+        flags |= lt.create_torrent.modification_time
     ct = lt.create_torrent(fs, piece_length, flags=flags)
     for tier, urls in enumerate(opts.get("trackers", [])):
         for url in urls:

@@ -8,7 +8,9 @@
 //!   its state calls for;
 //! - when a verified piece is written: the files it completes take their own names before its
 //!   `have` is logged, so the torrent's completion, and whatever follows it (a move to the complete
-//!   folder, the program run for completed downloads), finds them under those names;
+//!   folder, the program run for completed downloads), finds them under those names; at the same
+//!   moment those the torrent records a modification time for take it (`FileEntry::mtime`: a
+//!   complete file is written no more, so the time stays);
 //! - when the session's setting changes ([`Session::set_rename_partial_files`](super::Session::set_rename_partial_files)).
 //!
 //! A file is complete when every piece it overlaps is had; a zero-length file always is. Only
@@ -38,8 +40,9 @@ pub(crate) fn name_all(t: &Torrent) {
 }
 
 /// After piece `index` became `Have` (under `c`): gives the files under partial names it completed
-/// their own, leaving the lock for the renames and taking it again (only then). Returns the
-/// guard, held.
+/// their own, and those it completed that the torrent records a time for that time
+/// ([`Storage::give_times`](super::storage::Storage::give_times)), leaving the lock for the renames
+/// and times and taking it again (only then). Returns the guard, held.
 pub(crate) fn piece_had<'a>(
     t: &'a Torrent,
     c: MutexGuard<'a, Core>,
@@ -49,12 +52,16 @@ pub(crate) fn piece_had<'a>(
     let done: Vec<usize> = t
         .storage
         .files_of_piece(index)
-        .filter(|&f| t.storage.is_partial(f) && complete(t, c.picker.have(), f))
+        .filter(|&f| {
+            let timed = t.meta.info.files[f].mtime.is_some();
+            (timed || t.storage.is_partial(f)) && complete(t, c.picker.have(), f)
+        })
         .collect();
     if done.is_empty() {
         return c;
     }
     drop(c);
-    t.storage.name_files(done, |_| true);
+    t.storage.name_files(done.iter().copied(), |_| true);
+    t.storage.give_times(done);
     t.core.lock()
 }

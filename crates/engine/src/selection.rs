@@ -261,6 +261,7 @@ mod tests {
                     padding: false,
                     executable: false,
                     symlink: None,
+                    mtime: None,
                 };
                 offset += length;
                 e

@@ -462,6 +462,7 @@ mod tests {
             padding: false,
             executable: false,
             symlink: None,
+            mtime: None,
         }
     }
 

@@ -54,6 +54,7 @@ fn settings_map(cfg: &Config) -> Map {
         (s.watch_rescan_secs as i64).into(),
     );
     m.insert("torrent_format".into(), s.torrent_format.as_str().into());
+    m.insert("torrent_mtime".into(), s.torrent_mtime.into());
     let rate = |r: Option<crate::config::ByteRate>| Dynamic::from(r.map_or(0, |r| r.0 as i64));
     m.insert("upload_limit".into(), rate(s.upload_limit));
     m.insert("download_limit".into(), rate(s.download_limit));

@@ -118,6 +118,17 @@ impl TorrentFile {
                 let link = f.symlink.as_ref();
                 let link = link.map_or(Dynamic::UNIT, |t| t.display().to_string().into());
                 e.insert("symlink".into(), link);
+                // The time the torrent records for it: seconds since 1970 and as RFC 3339 text.
+                let (mtime, modified) = match f.mtime.and_then(|t| i64::try_from(t).ok()) {
+                    Some(t) => {
+                        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t as u64);
+                        let text = humantime::format_rfc3339_seconds(at).to_string();
+                        (Dynamic::from(t), Dynamic::from(text))
+                    }
+                    None => (Dynamic::UNIT, Dynamic::UNIT),
+                };
+                e.insert("mtime".into(), mtime);
+                e.insert("modified".into(), modified);
                 Dynamic::from_map(e)
             })
             .collect();
@@ -221,6 +232,7 @@ fn create(
         "v2",
         "hybrid",
         "symlinks",
+        "mtime",
     ])?;
     let src = Path::new(path);
     if !src.exists() {
@@ -262,6 +274,7 @@ fn create(
         v2: o.bool("v2")?,
         hybrid: o.bool("hybrid")?,
         symlinks: o.bool("symlinks")?,
+        mtime: o.bool("mtime")?,
         threads: 0,
         // Ctrl-C stops the hashing, however large the data.
         cancel: Some(ctx.cancel.clone()),

@@ -128,8 +128,12 @@ impl Worker {
                 self.counts.hashed += 1;
                 self.counts.hashing = Some(item.name.clone());
                 self.publish_status();
-                let res =
-                    actions::hash_entry(&item.path, &self.cfg.trackers, self.cfg.format, cancel);
+                let res = actions::hash_entry(
+                    &item.path,
+                    &self.cfg.trackers,
+                    (self.cfg.format, self.cfg.mtime),
+                    cancel,
+                );
                 self.inbox.set_hashing(None);
                 self.counts.hashing = None;
                 self.publish_status();

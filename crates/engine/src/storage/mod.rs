@@ -423,6 +423,7 @@ mod tests {
                     padding: *padding,
                     executable: false,
                     symlink: None,
+                    mtime: None,
                 };
                 offset += len;
                 f
@@ -627,6 +628,9 @@ mod tests {
         std::fs::create_dir(near.path().join("docs")).unwrap();
         std::os::unix::fs::symlink("docs", near.path().join("manual")).unwrap();
         std::fs::write(near.path().join("a.txt"), b"abc").unwrap();
+        let then = UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        let a = File::options().write(true).open(near.path().join("a.txt"));
+        a.unwrap().set_modified(then).unwrap();
         for name in ["manual", "a.txt"] {
             move_file(&near.path().join(name), &far.path().join(name)).unwrap();
             assert!(near.path().join(name).symlink_metadata().is_err(), "{name}");
@@ -635,5 +639,63 @@ mod tests {
         assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
         assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("docs"));
         assert_eq!(std::fs::read(far.path().join("a.txt")).unwrap(), b"abc");
+        // The copy keeps the file's time, as a rename does.
+        let moved = std::fs::metadata(far.path().join("a.txt")).unwrap();
+        assert_eq!(moved.modified().unwrap(), then);
+    }
+
+    /// The times a torrent records are given to complete files (an empty one when it is made, a
+    /// file under its partial name too), and the stamp that leaves counts as our own write's: the
+    /// disk check takes it for no one else's change. A file without a time keeps its own.
+    #[test]
+    fn complete_files_take_the_times_the_torrent_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mut inf = (*info(
+            &[
+                ("top/a", 10, false),
+                ("top/b", 6, false),
+                ("top/e", 0, false),
+            ],
+            8,
+        ))
+        .clone();
+        let at = |t: u64| UNIX_EPOCH + std::time::Duration::from_secs(t);
+        inf.files[0].mtime = Some(1_000_000_000);
+        inf.files[2].mtime = Some(1_500_000_000);
+        let st = partial(Arc::new(inf), d);
+        st.write_piece(0, &[1; 8]).unwrap();
+        st.write_piece(1, &[2; 8]).unwrap();
+        let written = st.stamp(0);
+        st.give_times([0, 1]);
+        let modified = |p: &str| std::fs::metadata(d.join(p)).unwrap().modified().unwrap();
+        assert_eq!(
+            modified("top/a.part"),
+            at(1_000_000_000),
+            "under its partial name"
+        );
+        assert_ne!(
+            modified("top/b.part"),
+            at(1_000_000_000),
+            "b records no time"
+        );
+        assert!(
+            st.stamp_explained(0, written, st.stamp(0)),
+            "our own change"
+        );
+        st.name_files(0..1, |_| true);
+        assert_eq!(modified("top/a"), at(1_000_000_000), "a rename keeps it");
+        st.create_empty_files(|_| true).unwrap();
+        assert_eq!(modified("top/e"), at(1_500_000_000));
+        // An empty file already there is the user's: made again, it keeps its time.
+        let now = std::time::SystemTime::now();
+        File::options()
+            .write(true)
+            .open(d.join("top/e"))
+            .unwrap()
+            .set_modified(now)
+            .unwrap();
+        st.create_empty_files(|_| true).unwrap();
+        assert_eq!(modified("top/e"), now);
     }
 }

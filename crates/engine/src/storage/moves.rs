@@ -1,12 +1,13 @@
-//! The data as a whole: zero-length files and links made at completion, the data folder moved
-//! (renames, or copies and deletes across file systems) or pointed elsewhere, and the files
-//! deleted with the folders they leave empty.
+//! The data as a whole: zero-length files and links made at completion, the modification times a
+//! torrent records given to the files it completes, the data folder moved (renames, or copies and
+//! deletes across file systems, which keep the files' times as renames do) or pointed elsewhere,
+//! and the files deleted with the folders they leave empty.
 
 use super::*;
 
 impl Storage {
     /// Creates the zero-length files `wanted` picks (they hold no piece, so no write ever creates
-    /// them).
+    /// them), each made with the time the torrent records for it, if any.
     pub fn create_empty_files(&self, wanted: impl Fn(usize) -> bool) -> io::Result<()> {
         for (i, f) in self.info.files.iter().enumerate() {
             if f.length == 0 && !f.padding && wanted(i) {
@@ -17,12 +18,39 @@ impl Storage {
                 match &f.symlink {
                     Some(target) => self.make_link(i, &path, target)?,
                     None => {
-                        creating(f.executable).open(&path)?;
+                        let made = std::fs::symlink_metadata(&path).is_err();
+                        let file = creating(f.executable).open(&path)?;
+                        if let Some(t) = f.mtime.filter(|_| made) {
+                            file.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(t))?;
+                        }
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Gives each of `files` that the torrent records a modification time for
+    /// ([`FileEntry::mtime`]) that time. Call once a file is complete (no write to it follows);
+    /// the stamp it leaves counts as our own write's, so the disk check does not take it for
+    /// someone else's change. A file that cannot be opened or changed is logged and left.
+    ///
+    /// [`FileEntry::mtime`]: btorrent_proto::metainfo::FileEntry::mtime
+    pub fn give_times(&self, files: impl IntoIterator<Item = usize>) {
+        for i in files {
+            let f = &self.info.files[i];
+            let Some(t) = f.mtime.filter(|_| !f.padding && f.symlink.is_none()) else {
+                continue;
+            };
+            let set = self.handle(i, true).and_then(|h| {
+                h.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(t))?;
+                h.metadata()
+            });
+            match set {
+                Ok(meta) => self.own_stamps.lock()[i] = Some(stamp_of(&meta)),
+                Err(e) => tracing::warn!("cannot give {} its time: {e}", f.path.display()),
+            }
+        }
     }
 
     /// Makes entry `i`, at `path` on disk, a symbolic link to `target` (relative to the data
@@ -180,7 +208,15 @@ pub(super) fn move_file(from: &Path, to: &Path) -> io::Result<()> {
         std::os::unix::fs::symlink(std::fs::read_link(from)?, to)?;
         return std::fs::remove_file(from);
     }
-    if let Err(e) = std::fs::copy(from, to) {
+    // A copy keeps the file's modification time, as a rename does.
+    let copied = std::fs::copy(from, to).and_then(|_| {
+        let modified = std::fs::metadata(from)?.modified()?;
+        OpenOptions::new()
+            .write(true)
+            .open(to)?
+            .set_modified(modified)
+    });
+    if let Err(e) = copied {
         let _ = std::fs::remove_file(to);
         return Err(e);
     }

@@ -42,6 +42,10 @@ pub struct CreateOptions {
     /// `l`, as libtorrent's creator does when asked), which a download makes links again, rather
     /// than sharing what they lead to. In every format: a v2 `file tree` holds them as its files do.
     pub symlinks: bool,
+    /// Record each file's modification time (`mtime`, as libtorrent's creator does when asked),
+    /// which a download gives its files once they are complete. Off by default, as there: the
+    /// times are part of the `info`, so the same files touched since make another info-hash.
+    pub mtime: bool,
 }
 
 impl CreateOptions {
@@ -69,6 +73,19 @@ pub struct SourceFile {
     /// A symbolic link to these components below the top folder (BEP 47's `l` and `symlink
     /// path`): no data (length 0); [`CreateOptions::symlinks`].
     pub symlink: Option<Vec<String>>,
+    /// Its modification time on disk, seconds since 1970 (`None`: unknown, or before 1970).
+    pub mtime: Option<u64>,
+}
+
+/// A file's modification time, seconds since 1970 (`None` when the system cannot tell, or for
+/// a time at or before 1970, which `mtime` does not record).
+fn mtime_of(meta: &std::fs::Metadata) -> Option<u64> {
+    let t = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(t.as_secs()).filter(|&s| s > 0)
 }
 
 /// Whether a file with `meta` may be executed by its owner (never on systems without the bit).
@@ -141,6 +158,7 @@ pub fn collect_files(
             padding: false,
             executable: is_executable(&meta),
             symlink: None,
+            mtime: mtime_of(&meta),
         }]);
     }
     if !meta.is_dir() {
@@ -182,6 +200,7 @@ pub fn collect_files(
                     padding: false,
                     executable: false,
                     symlink: Some(target),
+                    mtime: None,
                 });
             } else {
                 let m = match std::fs::metadata(e.path()) {
@@ -197,6 +216,7 @@ pub fn collect_files(
                         padding: false,
                         executable: is_executable(&m),
                         symlink: None,
+                        mtime: mtime_of(&m),
                     });
                 }
             }
@@ -353,6 +373,11 @@ struct V1Parts {
 type Made = (Vec<u8>, Option<Vec<u8>>);
 
 impl Making<'_> {
+    /// The `mtime` to record for `f`, if times are recorded.
+    fn mtime(&self, f: &SourceFile) -> Option<u64> {
+        self.opts.mtime.then_some(f.mtime).flatten()
+    }
+
     /// A v1 `info`: the files as one byte stream, SHA-1 of each piece.
     fn v1(&self, progress: &(dyn Fn(u64) + Sync)) -> Result<Made, MetainfoError> {
         let parts = self.v1_parts(self.files, progress)?;
@@ -385,6 +410,7 @@ impl Making<'_> {
                     padding: true,
                     executable: false,
                     symlink: None,
+                    mtime: None,
                 });
             }
         }
@@ -412,6 +438,9 @@ impl Making<'_> {
                     w.bytes(b"attr").bytes(a);
                 }
                 w.bytes(b"length").int(f.length);
+                if let Some(t) = self.mtime(f) {
+                    w.bytes(b"mtime").int(t);
+                }
                 write_path(w.bytes(b"path"), &f.components);
                 if let Some(target) = &f.symlink {
                     write_path(w.bytes(b"symlink path"), target);
@@ -450,6 +479,9 @@ impl Making<'_> {
         }
         if tree.is_some() {
             info.bytes(b"meta version").int(2);
+        }
+        if let (Some(V1Parts { files: None, .. }), Some(t)) = (v1, self.mtime(&self.files[0])) {
+            info.bytes(b"mtime").int(t);
         }
         info.bytes(b"name").bytes(self.name.as_bytes());
         info.bytes(b"piece length").int(self.piece_length);
@@ -500,6 +532,9 @@ impl Making<'_> {
                 tree.bytes(b"attr").bytes(a);
             }
             tree.bytes(b"length").int(f.length);
+            if let Some(t) = self.mtime(f) {
+                tree.bytes(b"mtime").int(t);
+            }
             if let Some(target) = &f.symlink {
                 write_path(tree.bytes(b"symlink path"), target);
             }
@@ -680,6 +715,110 @@ mod tests {
             );
             assert!(!single.info_bytes().windows(4).any(|w| w == b"attr"));
         }
+    }
+
+    /// With `mtime`, each file's modification time is recorded (a `files` entry's, a single
+    /// file's in `info`, a `file tree` file's; both sides of a hybrid) and read back; without it
+    /// none is, and the info-hash does not follow the times. A value that is not a positive
+    /// integer reads as none.
+    #[test]
+    fn modification_times_are_recorded_when_asked_and_read_back() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("album");
+        std::fs::create_dir_all(top.join("sub")).unwrap();
+        let files = [
+            ("a.jpg", 20_000, 1_000_000_000u64),
+            ("b.jpg", 40_000, 1_600_000_000),
+            ("sub/empty", 0, 1_234_567_890),
+        ];
+        let set_times = |shift: u64| {
+            for (name, len, t) in files {
+                let path = top.join(name);
+                std::fs::write(&path, vec![7u8; len]).unwrap();
+                let f = std::fs::File::options().write(true).open(&path).unwrap();
+                f.set_modified(UNIX_EPOCH + Duration::from_secs(t + shift))
+                    .unwrap();
+            }
+        };
+        set_times(0);
+        let times = |m: &Metainfo| -> Vec<(String, Option<u64>)> {
+            m.info
+                .files
+                .iter()
+                .filter(|f| !f.padding)
+                .map(|f| (f.path.to_string_lossy().into_owned(), f.mtime))
+                .collect()
+        };
+        for format in super::super::Format::ALL {
+            let opts = CreateOptions {
+                piece_length: Some(16 << 10),
+                mtime: true,
+                ..Default::default()
+            }
+            .with_format(format);
+            let m = create_torrent(&top, &opts, &|_, _| {}).unwrap();
+            let want: Vec<_> = files
+                .iter()
+                .map(|(name, _, t)| (format!("album/{name}"), Some(*t)))
+                .collect();
+            assert_eq!(times(&m), want, "{format:?}");
+            let raw = m.info_bytes();
+            let count = raw.windows(7).filter(|w| w == b"5:mtime").count();
+            let sides = if format == super::super::Format::Hybrid {
+                6
+            } else {
+                3
+            };
+            assert_eq!(count, sides, "{format:?}: one time per file and side");
+            let single = create_torrent(&top.join("b.jpg"), &opts, &|_, _| {}).unwrap();
+            assert_eq!(
+                times(&single),
+                [("b.jpg".to_string(), Some(1_600_000_000))],
+                "{format:?}"
+            );
+
+            // Without the option: no time recorded, and touching the files changes nothing.
+            let plain = CreateOptions {
+                mtime: false,
+                ..opts.clone()
+            };
+            let before = create_torrent(&top, &plain, &|_, _| {}).unwrap();
+            assert!(times(&before).iter().all(|(_, t)| t.is_none()));
+            assert!(!before.info_bytes().windows(5).any(|w| w == b"mtime"));
+            set_times(60);
+            let after = create_torrent(&top, &plain, &|_, _| {}).unwrap();
+            assert_eq!(before.info_hash, after.info_hash, "{format:?}");
+            let timed = create_torrent(&top, &opts, &|_, _| {}).unwrap();
+            assert_ne!(timed.info_hash, m.info_hash, "{format:?}");
+            set_times(0);
+
+            // Read leniently: a negative time, or one that is not an integer, is none.
+            let bad = replace(m.as_bytes(), b"5:mtimei1000000000e", b"5:mtimei-5e");
+            let bad = replace(&bad, b"5:mtimei1600000000e", b"5:mtime3:now");
+            let bad = Metainfo::from_bytes(&bad).unwrap();
+            assert_eq!(
+                times(&bad).iter().map(|(_, t)| *t).collect::<Vec<_>>(),
+                [None, None, Some(1_234_567_890)],
+                "{format:?}"
+            );
+        }
+    }
+
+    /// `bytes` with every `from` replaced by `to`.
+    fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i..].starts_with(from) {
+                out.extend_from_slice(to);
+                i += from.len();
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        out
     }
 
     #[test]

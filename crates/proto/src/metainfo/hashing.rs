@@ -276,6 +276,7 @@ mod tests {
             padding: false,
             executable: false,
             symlink: None,
+            mtime: None,
         }
     }
 
@@ -358,6 +359,7 @@ mod tests {
             padding: false,
             executable: false,
             symlink: None,
+            mtime: None,
         };
         let err = hash_pieces(&[missing], 16 << 10, 1, None, &|_| {}).unwrap_err();
         assert!(err.to_string().contains("gone"), "{err}");

@@ -44,6 +44,18 @@ pub struct FileEntry {
     /// folder's torrent of length 0 whose `symlink path` is a list of plain components; any other
     /// link entry is an ordinary (empty) file.
     pub symlink: Option<PathBuf>,
+    /// Its modification time, seconds since 1970 (`mtime`, which libtorrent's creator records when
+    /// asked and `b-create --mtime` does): given to the file where it is downloaded once the file is
+    /// complete. Not part of BEP 47; other clients ignore it.
+    pub mtime: Option<u64>,
+}
+
+/// The `mtime` of a file entry (raw, if present): a positive integer, else nothing (read leniently,
+/// as the fields that do not shape the content are).
+pub(super) fn mtime(raw: Option<&[u8]>) -> Option<u64> {
+    raw.and_then(bencode::as_int)
+        .and_then(|t| u64::try_from(t).ok())
+        .filter(|&t| t > 0)
 }
 
 /// The `info` dictionary, validated.
@@ -255,6 +267,7 @@ fn parse_info_lacking(
                 padding: false,
                 executable: attrs(info.get("attr")).1,
                 symlink: None,
+                mtime: mtime(info.get("mtime")),
             };
             (vec![file], false)
         }
@@ -475,6 +488,7 @@ fn file_list(
             padding,
             executable,
             symlink,
+            mtime: mtime(f.get("mtime")),
         });
         offset = offset
             .checked_add(length)

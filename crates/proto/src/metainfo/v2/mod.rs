@@ -130,6 +130,8 @@ struct TreeFile {
     executable: bool,
     /// A BEP 47 link entry's `symlink path` (raw): an entry with the `l` attribute and no data.
     link: Option<Vec<u8>>,
+    /// Its `mtime` ([`FileEntry::mtime`]).
+    mtime: Option<u64>,
 }
 
 /// The v2 side of a hybrid torrent, checked to describe the very files its v1 side does (each on a
@@ -181,6 +183,7 @@ pub(super) fn parse(
         root,
         executable,
         link,
+        mtime,
     } in found
     {
         let path = if multi_file {
@@ -208,6 +211,7 @@ pub(super) fn parse(
                 padding: false,
                 executable,
                 symlink,
+                mtime,
             });
             continue;
         }
@@ -287,6 +291,7 @@ pub(super) fn parse(
             padding: false,
             executable,
             symlink: None,
+            mtime,
         });
         if end > offset + length {
             files.push(FileEntry {
@@ -298,6 +303,7 @@ pub(super) fn parse(
                 padding: true,
                 executable: false,
                 symlink: None,
+                mtime: None,
             });
         }
         offset = end;
@@ -389,6 +395,7 @@ fn walk(
         let mut root = None;
         let mut attr = None;
         let mut symlink_path = None;
+        let mut mtime = None;
         for f in bencode::dict_entries(value)? {
             let v = &value[f.value.clone()];
             match f.key {
@@ -396,6 +403,7 @@ fn walk(
                 b"pieces root" => root = bencode::as_bytes(v),
                 b"attr" => attr = Some(v),
                 b"symlink path" => symlink_path = Some(v),
+                b"mtime" => mtime = super::info::mtime(Some(v)),
                 _ => {}
             }
         }
@@ -425,6 +433,7 @@ fn walk(
             root,
             executable,
             link: symlink_path.filter(|_| is_link).map(<[u8]>::to_vec),
+            mtime,
         });
     }
     Ok(())
