@@ -1,6 +1,6 @@
 //! The event bus front ends subscribe to, and the one event type they match on: what happened to
-//! which torrent, from the engine (added, completed, seeding, error, removed, paused, resumed, peer
-//! banned, warning, layers derived, carried as the engine said it), from the seeding goals and from the watch folder (pending, seeded,
+//! which torrent, from the engine (added, completed, seeding, error, removed, paused, resumed, moved,
+//! peer banned, warning, layers derived, carried as the engine said it), from the seeding goals and from the watch folder (pending, seeded,
 //! rejected).
 //!
 //! The peer session publishes into this bus itself (its [`EventSink`] is [`EventBus::engine_sink`]):
@@ -36,6 +36,9 @@ pub enum EventKind {
     Paused,
     /// A paused torrent was resumed.
     Resumed,
+    /// A torrent's data folder changed: its files moved there (`b-move`, the RPC, the complete
+    /// folder), or it was pointed there and checked (`b-move --find`, a hand edit of `data`).
+    Moved,
     /// A peer was banned (bad pieces, protocol abuse).
     PeerBanned,
     /// Something wrong a torrent works around: a piece withdrawn because its data on disk failed its
@@ -54,7 +57,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::Added,
         EventKind::Completed,
         EventKind::Seeding,
@@ -62,6 +65,7 @@ impl EventKind {
         EventKind::Removed,
         EventKind::Paused,
         EventKind::Resumed,
+        EventKind::Moved,
         EventKind::PeerBanned,
         EventKind::Warning,
         EventKind::SeedGoalReached,
@@ -80,6 +84,7 @@ impl EventKind {
             EventKind::Removed => "removed",
             EventKind::Paused => "paused",
             EventKind::Resumed => "resumed",
+            EventKind::Moved => "moved",
             EventKind::PeerBanned => "peer_banned",
             EventKind::Warning => "warning",
             EventKind::SeedGoalReached => "seed_goal_reached",
@@ -157,6 +162,7 @@ impl Event {
                 E::Removed { .. } => EventKind::Removed,
                 E::Paused { .. } => EventKind::Paused,
                 E::Resumed { .. } => EventKind::Resumed,
+                E::Moved { .. } => EventKind::Moved,
                 E::PeerBanned { .. } => EventKind::PeerBanned,
                 E::Warning { .. } => EventKind::Warning,
                 E::LayersDerived { .. } => EventKind::LayersDerived,
@@ -197,14 +203,15 @@ impl Event {
         self.torrent().map(|(_, n)| n)
     }
 
-    /// The data folder (added, completed, seeding, goal reached) or the watched entry.
+    /// The data folder (added, completed, seeding, moved, goal reached) or the watched entry.
     pub fn path(&self) -> Option<String> {
         use engine::Event as E;
         let p = match self {
             Event::Engine(
                 E::Added { data_dir, .. }
                 | E::Completed { data_dir, .. }
-                | E::Seeding { data_dir, .. },
+                | E::Seeding { data_dir, .. }
+                | E::Moved { data_dir, .. },
             )
             | Event::SeedGoalReached { data_dir, .. } => data_dir,
             Event::WatchPending { path, .. }
@@ -221,6 +228,7 @@ impl Event {
             Event::Engine(
                 E::Error { message, .. }
                 | E::Warning { message, .. }
+                | E::Moved { message, .. }
                 | E::PeerBanned {
                     reason: message, ..
                 },

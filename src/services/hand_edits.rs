@@ -1,11 +1,16 @@
 //! Hand edits of running torrents' entries put in force: what [`Torrents::take_edits`] noted (a
-//! torrent's `state`, own limits, bandwidth group, choice of files changed in torrents.toml by
-//! someone else) applied to the session as the commands would apply it. Called by
-//! [`PeerSlot::sync_managed`] after each sync, outside the membership lock (a stop takes it).
+//! torrent's `state`, own limits, bandwidth group, choice of files, data folder changed in
+//! torrents.toml by someone else) applied to the session as the commands would apply it, or as a
+//! restart would take the entry: a new `data` is where the files are now (moved there by hand,
+//! say), so the torrent looks for them there and checks them, as `b-move --find` does, moving
+//! nothing itself. Called by [`PeerSlot::sync_managed`] after each sync, outside the membership
+//! lock (a stop takes it).
 //!
 //! [`Torrents::take_edits`]: crate::torrents::Torrents::take_edits
 
-use anyhow::Result;
+use std::path::Path;
+
+use anyhow::{Context, Result};
 
 use super::PeerSlot;
 use crate::config::FileChoice;
@@ -20,6 +25,11 @@ impl PeerSlot {
         for (ih, edit) in self.torrents().take_edits() {
             if session.get(&ih).is_none() {
                 continue;
+            }
+            if let Some(data) = &edit.data {
+                if let Err(e) = self.apply_data_edit(session, ih, data).await {
+                    tracing::warn!("{ih}: its data where torrents.toml now says: {e:#}");
+                }
             }
             if let Some(limits) = edit.limits {
                 self.set_limits(&ih, limits.engine());
@@ -61,6 +71,26 @@ impl PeerSlot {
         };
         self.choose_files(ih, all.into_iter().enumerate().collect(), order)
             .map(drop)
+    }
+
+    /// A running torrent's data folder changed by hand to `data` (as the entry writes it): the
+    /// torrent is pointed there (the folder made if missing) and checks what it finds.
+    async fn apply_data_edit(&self, session: &Session, ih: InfoHash, data: &Path) -> Result<()> {
+        let Some(h) = session.get(&ih) else {
+            return Ok(());
+        };
+        let dir = self.torrents().config()?.resolve(data);
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        tracing::info!(
+            "{}: its data is in {}, as torrents.toml now says",
+            h.name(),
+            dir.display()
+        );
+        // The torrent says `moved` once it has looked.
+        crate::script::live::LiveTorrents::relocate(self, ih, dir).await?;
+        Ok(())
     }
 
     /// One hand edit of a running torrent's state; one already in that state is left alone.

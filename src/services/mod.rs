@@ -242,7 +242,8 @@ impl PeerSlot {
     /// Then applies the hand edits of running torrents' entries ([`Torrents::take_edits`]) as the
     /// commands would: `paused` pauses, `stopped` stops (the entry kept), `downloading` or
     /// `seeding` resumes a paused one (through its queue, if one applies); its own limits, its
-    /// bandwidth group and its choice of files are put in force.
+    /// bandwidth group and its choice of files are put in force; a new `data` folder is where its
+    /// files are looked for and checked.
     pub async fn sync_managed(&self) {
         let set = self.torrents.membership().await;
         let Some(session) = self.get().await else {

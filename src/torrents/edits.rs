@@ -1,7 +1,8 @@
 //! Hand edits of managed torrents' entries: what someone else (an editor, a script writing the
-//! file) changed in a torrent's `state`, own limits, bandwidth group or choice of files (which to
-//! fetch, first or last, in order or not; not their names), told from this process's
-//! own saves, until the owner of the session applies it ([`super::Torrents::take_edits`]).
+//! file) changed in a torrent's `state`, own limits, bandwidth group, choice of files (which to
+//! fetch, first or last, in order or not; not their names) or data folder (`data`: where its files
+//! are now), told from this process's own saves, until the owner of the session applies it
+//! ([`super::Torrents::take_edits`]).
 //!
 //! Invariant: `known` is each entry's applied fields as of the last version of the file this
 //! process read or saved; `pending` holds, per torrent, the fields a version read from disk
@@ -21,6 +22,8 @@ struct Applied {
     group: Option<String>,
     /// The choice of files without the renames (a rename moves files: `b-rename` does that).
     files: FileChoice,
+    /// The data folder, as the entry writes it.
+    data: std::path::PathBuf,
 }
 
 impl Applied {
@@ -33,6 +36,7 @@ impl Applied {
                 renamed: Vec::new(),
                 ..t.files.clone()
             },
+            data: t.data.clone(),
         }
     }
 }
@@ -46,6 +50,8 @@ pub struct EntryEdit {
     pub group: Option<Option<String>>,
     /// The new choice of files (its renames left out).
     pub files: Option<FileChoice>,
+    /// The new data folder, as the entry writes it (relative to torrents.toml's folder or not).
+    pub data: Option<std::path::PathBuf>,
 }
 
 impl EntryEdit {
@@ -66,6 +72,9 @@ impl EntryEdit {
         }
         if self.files.as_ref().is_some_and(|f| *f != now.files) {
             self.files = None;
+        }
+        if self.data.as_ref().is_some_and(|d| *d != now.data) {
+            self.data = None;
         }
     }
 }
@@ -103,6 +112,9 @@ impl HandEdits {
                 }
                 if was.files != new.files {
                     edit.files = Some(new.files.clone());
+                }
+                if was.data != new.data {
+                    edit.data = Some(new.data.clone());
                 }
             }
         }

@@ -18,7 +18,7 @@
 //!   update torrents.toml" (and "register and add") one step against a sync that starts what the
 //!   file lists.
 //!
-//! - It tells hand edits of a torrent's entry (its `state`, own limits, group, files) from its
+//! - It tells hand edits of a torrent's entry (its `state`, own limits, group, files, `data`) from its
 //!   own saves ([`Torrents::take_edits`], [`edits`]): what changed in a version of the file it
 //!   read (not one it saved) is noted, the latest per torrent, until the owner of the session
 //!   applies it; a save of its own that says otherwise drops the note (the later word wins).
@@ -240,11 +240,12 @@ impl Torrents {
 
     /// The torrents whose entry someone else changed in the file since this process last knew it
     /// (a hand edit, say): its `state`, its own limits, its bandwidth group, its choice of files,
-    /// the latest of each;
+    /// its data folder, the latest of each;
     /// each edit is returned once ([`edits`]). The owner of the session applies them
     /// ([`crate::services::PeerSlot::sync_managed`]): a torrent set `paused` pauses, one set
     /// `stopped` stops, one set `downloading` or `seeding` resumes; limits, group and files apply
-    /// as `b-limit` and `t.set_wanted` apply them. New entries are not edits (the sync starts them).
+    /// as `b-limit` and `t.set_wanted` apply them; a new `data` as `b-move --find` does (the files
+    /// looked for there and checked). New entries are not edits (the sync starts them).
     pub fn take_edits(&self) -> Vec<(InfoHash, EntryEdit)> {
         self.inner.edits.lock().take()
     }

@@ -46,6 +46,11 @@ fn completed_download_is_moved_and_seeded_from_the_new_place() {
         "move-completed.rhai",
         &example.replace(wanted, &format!("let dest = {};", rhai_str(&dest))),
     );
+    // A handler hears the move: where the data is now, and how it got there.
+    rig.script(
+        "on-moved.rhai",
+        "on(\"moved\", |ev| print(`told moved ${ev.name} to ${ev.path}: ${ev.message}`));",
+    );
     rig.script(
         "get.rhai",
         &format!(
@@ -60,6 +65,11 @@ fn completed_download_is_moved_and_seeded_from_the_new_place() {
             .any(|x| x.starts_with("album: moved to ") && x.ends_with("still seeding"))
     });
     assert!(rig.lines.lock().iter().any(|l| l == "started album"));
+    let said = format!(
+        "told moved album to {}: its files moved there",
+        dest.display()
+    );
+    rig.wait_for_secs("the moved event's handler", 10, |l| l.contains(&said));
     crate::support::assert_same_tree(&src, &dest.join("album"));
     assert!(!rig.path("downloads/album/01.flac").exists());
     let cfg = Config::load(&rig.path("torrents.toml")).unwrap();

@@ -829,6 +829,65 @@ async fn a_hand_edit_of_a_torrents_state_applies_to_the_daemons_torrent() {
     stop(d).await;
 }
 
+/// A hand edit of a torrent's `data` (its files moved there by hand) points the daemon's torrent
+/// there: it checks what it finds (one file of two here: the other was left behind), goes on from
+/// that and says so in its log; the entry keeps the user's words. Moved back with the entry edited
+/// back, it finds everything again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_edit_of_a_torrents_data_folder_points_the_daemons_torrent_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    registered_share(root, &[("share/a.bin", 70_000), ("share/b.bin", 30_000)]);
+    let d = daemon(root);
+    running_in(&d, root, "share").await;
+    let complete = |t: &serde_json::Value| t["running"] == true && t["state"] == "seeding";
+    shown_until(&d, root, "share", "seeded", complete).await;
+    let total = shown(root, "share").unwrap()["pieces_total"]
+        .as_i64()
+        .unwrap();
+
+    std::fs::create_dir_all(root.join("disk2/share")).unwrap();
+    std::fs::rename(root.join("share/a.bin"), root.join("disk2/share/a.bin")).unwrap();
+    let edit_data = |from: &str, to: &str| {
+        let path = root.join("torrents.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (from, to) = (format!("data = \"{from}\""), format!("data = \"{to}\""));
+        assert_eq!(text.matches(&from).count(), 1, "{text}");
+        std::fs::write(&path, text.replace(&from, &to)).unwrap();
+    };
+    edit_data(".", "disk2");
+    // a.bin's pieces are found there (the one it shares with b.bin is not): not complete.
+    shown_until(&d, root, "share", "a.bin found, b.bin missing", |t| {
+        let have = t["pieces_have"].as_i64().unwrap_or(0);
+        t["running"] == true && have > 0 && have < total && t["state"] != "seeding"
+    })
+    .await;
+    let logged = |line: String| {
+        let d = &d;
+        move || {
+            let log = d.log_text();
+            log.contains(&line).then_some(()).ok_or(log)
+        }
+    };
+    let moved = root.join("disk2").canonicalize().unwrap();
+    let found = shown(root, "share").unwrap()["pieces_have"]
+        .as_i64()
+        .unwrap();
+    let said = format!(
+        "moved share ({}): pointed there, {found} of {total} pieces found",
+        moved.display()
+    );
+    until_said(&d, "the new place in the log", logged(said)).await;
+    let entry = shown(root, "share").unwrap();
+    assert_eq!(entry["data"], "disk2", "the user's words kept: {entry}");
+
+    // Back where it was, every piece again.
+    std::fs::rename(root.join("disk2/share/a.bin"), root.join("share/a.bin")).unwrap();
+    edit_data("disk2", ".");
+    shown_until(&d, root, "share", "complete again", complete).await;
+    stop(d).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_writes_the_layers_a_hybrid_derived_into_its_torrent_file() {
     let dir = tempfile::tempdir().unwrap();

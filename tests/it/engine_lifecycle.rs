@@ -273,8 +273,11 @@ async fn pause_and_resume_during_a_move_take_effect_when_it_ends() {
     let (s, h) = seeder(&meta, dirs[0].path()).await;
     let mut events = s.subscribe().unwrap();
     let mut next = dirs[1..].iter();
-    // What the front ends must hear: each pause or resume that changed something, once.
+    // What the front ends must hear: each pause or resume that changed something, once, and
+    // each move once it is done (after the pause or resume asked during it, or before one asked
+    // once it was done: not compared in order).
     let mut told = Vec::new();
+    let mut moves = 0;
 
     // Running when the move starts, paused during it: stays paused after.
     let mut landed = false;
@@ -282,6 +285,7 @@ async fn pause_and_resume_during_a_move_take_effect_when_it_ends() {
         assert_eq!(h.stats().state, TorrentState::Seeding);
         landed = during_a_move(&h, next.next().unwrap().path(), |h| h.pause()).await;
         told.push("paused");
+        moves += 1;
         assert_eq!(
             h.stats().state,
             TorrentState::Paused,
@@ -301,6 +305,7 @@ async fn pause_and_resume_during_a_move_take_effect_when_it_ends() {
         assert_eq!(h.stats().state, TorrentState::Paused);
         landed = during_a_move(&h, next.next().unwrap().path(), |h| h.resume()).await;
         told.push("resumed");
+        moves += 1;
         assert_eq!(h.stats().state, TorrentState::Seeding, "a resume was lost");
         if landed {
             break;
@@ -318,8 +323,10 @@ async fn pause_and_resume_during_a_move_take_effect_when_it_ends() {
     h.resume();
     told.extend(["paused", "resumed"]);
     h.move_to(dirs[0].path().to_path_buf()).await.unwrap();
+    moves += 1;
     assert_eq!(h.stats().state, TorrentState::Seeding);
     let mut heard = Vec::new();
+    let (mut heard_moves, mut last_moved) = (0, None);
     while let Ok(e) = events.try_recv() {
         match e {
             btorrent::engine::Event::Paused { info_hash, .. } if info_hash == meta.info_hash => {
@@ -328,10 +335,23 @@ async fn pause_and_resume_during_a_move_take_effect_when_it_ends() {
             btorrent::engine::Event::Resumed { info_hash, .. } if info_hash == meta.info_hash => {
                 heard.push("resumed")
             }
+            btorrent::engine::Event::Moved {
+                info_hash,
+                data_dir,
+                message,
+                ..
+            } if info_hash == meta.info_hash => {
+                heard_moves += 1;
+                last_moved = Some((data_dir, message));
+            }
             _ => {}
         }
     }
     assert_eq!(heard, told);
+    assert_eq!(heard_moves, moves);
+    let (to, said) = last_moved.unwrap();
+    assert_eq!(to, dirs[0].path());
+    assert_eq!(said, "its files moved there");
     s.shutdown(Duration::from_secs(2)).await;
 }
 

@@ -518,6 +518,15 @@ pub enum Event {
         info_hash: InfoHash,
         name: String,
     },
+    /// The torrent's data folder changed to `data_dir`: its files were moved there
+    /// ([`TorrentHandle::move_to`]), or it was pointed there and checked what it found
+    /// ([`TorrentHandle::relocate`]); `message` says which, and what the check found.
+    Moved {
+        info_hash: InfoHash,
+        name: String,
+        data_dir: PathBuf,
+        message: String,
+    },
     PeerBanned {
         info_hash: InfoHash,
         name: String,
@@ -552,6 +561,7 @@ impl Event {
             | Event::Removed { info_hash, .. }
             | Event::Paused { info_hash, .. }
             | Event::Resumed { info_hash, .. }
+            | Event::Moved { info_hash, .. }
             | Event::PeerBanned { info_hash, .. }
             | Event::Warning { info_hash, .. }
             | Event::LayersDerived { info_hash, .. } => *info_hash,
@@ -568,6 +578,7 @@ impl Event {
             | Event::Removed { name, .. }
             | Event::Paused { name, .. }
             | Event::Resumed { name, .. }
+            | Event::Moved { name, .. }
             | Event::PeerBanned { name, .. }
             | Event::Warning { name, .. }
             | Event::LayersDerived { name, .. } => name,

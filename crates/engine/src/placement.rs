@@ -7,7 +7,8 @@
 //! the torrent and sets `Core::moving` (one change at a time; a second is refused with
 //! [`EngineError::MoveUnderWay`]), waits until no disk job runs, changes the storage, and on its end
 //! (done, failed or dropped) resumes the torrent or leaves it paused, as `Core::moving` says by
-//! then: a `pause()` or `resume()` asked meanwhile changes only that.
+//! then: a `pause()` or `resume()` asked meanwhile changes only that. A move or relocation done
+//! says so ([`Event::Moved`](super::Event::Moved)), after the resume data records the new folder.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,7 +40,18 @@ impl TorrentHandle {
             });
         }
         super::resume::save(&self.0).await;
+        self.moved(new_data_dir, "its files moved there".into());
         Ok(())
+    }
+
+    /// Says the data folder changed to `data_dir`.
+    fn moved(&self, data_dir: PathBuf, message: String) {
+        self.0.emit(super::Event::Moved {
+            info_hash: self.info_hash(),
+            name: self.name().to_string(),
+            data_dir,
+            message,
+        });
     }
 
     /// Renames `path` (a file of the torrent or a folder holding some, below the data folder, as
@@ -70,9 +82,14 @@ impl TorrentHandle {
         self.wait_checked().await?;
         let _hold = self.hold_for_move()?;
         self.0.wait_disk_idle().await;
-        self.0.storage.set_data_dir(data_dir);
+        self.0.storage.set_data_dir(data_dir.clone());
         let report = self.recheck().await?;
         super::resume::save(&self.0).await;
+        let found = format!(
+            "pointed there, {} of {} pieces found",
+            report.good, report.pieces_total
+        );
+        self.moved(data_dir, found);
         Ok(report)
     }
 
