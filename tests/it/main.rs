@@ -50,6 +50,7 @@ mod mutable_torrent;
 mod peer_command;
 mod pex;
 mod port_forwarding;
+mod push;
 mod readme_examples;
 mod rpc;
 mod rpc_blocklist;

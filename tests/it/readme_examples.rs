@@ -282,7 +282,15 @@ fn every_scripting_example_in_the_readme_runs_as_written() {
             std::fs::remove_dir_all(dir.join("torrents")).unwrap();
             std::fs::write(dir.join("torrents.toml"), settings(&world.tracker_url)).unwrap();
         }
-        let local = world.localize(code, &dir);
+        let mut local = world.localize(code, &dir);
+        // The other machine of `push`: a daemon with its RPC on, in a folder of its own.
+        let _other = local.contains("192.168.1.20:9091").then(|| {
+            let other = dir.join("other");
+            std::fs::create_dir_all(&other).unwrap();
+            let d = crate::support::rpc::RpcDaemon::start(&other, "");
+            local = local.replace("192.168.1.20:9091", &d.url());
+            d
+        });
         if local.contains("publish(") || local.contains("resolve(") {
             let toml = std::fs::read_to_string(dir.join("torrents.toml")).unwrap();
             let nodes: Vec<String> = world

@@ -20,7 +20,8 @@
 //! - `front`: `close` (the shell), `can_ask` and `confirm` (a question to the person at the terminal);
 //! - `queue`: `queue`, `queue_set`, and a `TorrentHandle`'s `queue_position` and `queue_move` (the
 //!   download and seeding queues); `speed`: `speed_set` (the session's speed limits); `port`:
-//!   `port`, `port_set` (the peer port and port forwarding on the router).
+//!   `port`, `port_set` (the peer port and port forwarding on the router);
+//! - `push`: `push` (a torrent handed to another machine's Transmission RPC).
 //!
 //! Conventions: a primitive that fails throws a one-line message starting with its own name; options
 //! are passed as a map whose unknown keys are an error and whose `()` values mean "not given".
@@ -35,6 +36,7 @@ mod handles;
 mod meta;
 mod mutable;
 mod port;
+mod push;
 mod queue;
 mod registry;
 mod runner;
@@ -73,6 +75,7 @@ pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     queue::register(engine, ctx);
     speed::register(engine, ctx);
     port::register(engine, ctx);
+    push::register(engine, ctx);
     tracker::register(engine, ctx);
     transfer::register(engine, ctx);
 }

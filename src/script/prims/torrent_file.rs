@@ -197,7 +197,7 @@ pub(crate) fn open_source(
     Ok(opened)
 }
 
-fn load_file(
+pub(super) fn load_file(
     ctx: &HostContext,
     func: &str,
     source: &str,

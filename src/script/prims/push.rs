@@ -1,0 +1,112 @@
+//! `push(torrent, url[, opts])`: a torrent handed to another machine's Transmission RPC
+//! ([`crate::push`]), which adds it and downloads it. `torrent` is a managed torrent's name or
+//! info-hash (its .torrent file is sent), a .torrent file or magnet link as `load` takes them, or a
+//! `Torrent` (`create`, `load`). Options: `paused`, `download_dir` (a folder on the other
+//! machine), `labels` (an array of strings). Returns a map: `added` (false when it was there
+//! already), `id`, `name`, `info_hash`, `url`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rhai::{Engine, EvalAltResult, Map};
+
+use super::torrent_file::TorrentFile;
+use super::{fail, opt};
+use crate::push::{PushOptions, Pushed};
+use crate::script::host::{HostContext, Opts};
+
+/// How long each request to the other machine may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The .torrent bytes `key` names: a managed torrent's file, else what `load` opens.
+fn metainfo_of(ctx: &HostContext, key: &str) -> Result<Vec<u8>, Box<EvalAltResult>> {
+    let cfg = ctx.config()?;
+    if let Ok(entry) = super::registry::lookup(&cfg, key) {
+        let path = cfg.resolve(&entry.file);
+        return std::fs::read(&path).or_else(|e| {
+            fail(
+                "push",
+                format!("{}: cannot read {}: {e}", entry.name, path.display()),
+            )
+        });
+    }
+    let opened = super::torrent_file::load_file(ctx, "push", key)?;
+    Ok(opened.meta.as_bytes().to_vec())
+}
+
+fn options(opts: &Map) -> Result<PushOptions, Box<EvalAltResult>> {
+    let o = Opts {
+        func: "push",
+        map: opts,
+    };
+    o.check(&["paused", "download_dir", "labels"])?;
+    let labels = match opts.get("labels").filter(|v| !v.is_unit()) {
+        None => Vec::new(),
+        Some(v) => v
+            .clone()
+            .into_array()
+            .or_else(|_| fail("push", "`labels` must be an array of strings"))?
+            .into_iter()
+            .map(|l| l.to_string())
+            .collect(),
+    };
+    Ok(PushOptions {
+        paused: o.bool("paused")?,
+        download_dir: o.string("download_dir")?,
+        labels,
+    })
+}
+
+fn push(
+    ctx: &HostContext,
+    metainfo: Vec<u8>,
+    url: &str,
+    opts: &Map,
+) -> Result<Map, Box<EvalAltResult>> {
+    let opts = options(opts)?;
+    let pushed = ctx
+        .block_on(crate::push::push(url, &metainfo, &opts, TIMEOUT))?
+        .or_else(|e| fail("push", format!("{e:#}")))?;
+    Ok(pushed_map(pushed))
+}
+
+fn pushed_map(p: Pushed) -> Map {
+    let mut m = Map::new();
+    m.insert("added".into(), p.added.into());
+    m.insert("id".into(), opt(p.id));
+    m.insert("name".into(), p.name.into());
+    m.insert("info_hash".into(), p.info_hash.into());
+    m.insert("url".into(), p.url.into());
+    m
+}
+
+pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
+    let c = ctx.clone();
+    engine.register_fn(
+        "push",
+        move |key: &str, url: &str| -> Result<Map, Box<EvalAltResult>> {
+            push(&c, metainfo_of(&c, key)?, url, &Map::new())
+        },
+    );
+    let c = ctx.clone();
+    engine.register_fn(
+        "push",
+        move |key: &str, url: &str, opts: Map| -> Result<Map, Box<EvalAltResult>> {
+            push(&c, metainfo_of(&c, key)?, url, &opts)
+        },
+    );
+    let c = ctx.clone();
+    engine.register_fn(
+        "push",
+        move |t: &mut TorrentFile, url: &str| -> Result<Map, Box<EvalAltResult>> {
+            push(&c, t.meta.as_bytes().to_vec(), url, &Map::new())
+        },
+    );
+    let c = ctx.clone();
+    engine.register_fn(
+        "push",
+        move |t: &mut TorrentFile, url: &str, opts: Map| -> Result<Map, Box<EvalAltResult>> {
+            push(&c, t.meta.as_bytes().to_vec(), url, &opts)
+        },
+    );
+}

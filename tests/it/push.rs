@@ -1,0 +1,101 @@
+//! `b-push`: a torrent handed to another machine's daemon over the Transmission RPC, which adds it
+//! and downloads it from this one. Two daemons on loopback, each in a folder of its own.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::support::rpc::{poll, torrent_get, RpcDaemon};
+use crate::support::*;
+
+/// The daemon `d`'s torrents as its RPC lists them: (name, percentDone, downloadDir).
+fn listed(d: &RpcDaemon) -> Vec<(String, f64, String)> {
+    let mut c = d.client();
+    torrent_get(&mut c, json!([]), &["name", "percentDone", "downloadDir"])
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["percentDone"].as_f64().unwrap(),
+                t["downloadDir"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn stderr_of(dir: &Path, args: &[&str]) -> String {
+    let out = cli::run(dir, args);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A seeds `share` (announced to its embedded tracker); `btorrent push share <B's RPC>` in A's
+/// folder hands it to B, which downloads it from A into the folder asked for; pushed again, B has
+/// it already. A daemon whose RPC wants a password refuses a push without one (a clear error) and
+/// takes one with it in the URL; an address where no RPC listens is a clear error too.
+#[test]
+fn push_hands_a_torrent_to_another_daemon_which_downloads_it() {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a_path, b_path) = (a_dir.path(), b_dir.path());
+    let tracker = process::free_port();
+    let a = RpcDaemon::start(a_path, &format!("tracker_bind = \"127.0.0.1:{tracker}\""));
+    write_tree(a_path, &[("share/a.bin", 300_000), ("share/b.bin", 70_000)]);
+    let url = format!("http://127.0.0.1:{tracker}/announce");
+    cli::ok(a_path, &["create", "share", &url]);
+    poll("A to seed share", 30, || {
+        (listed(&a).first().map(|t| t.1) == Some(1.0)).then_some(())
+    });
+
+    let b = RpcDaemon::start(b_path, "");
+    let into = b_path.join("from-a");
+    let out = cli::ok(
+        a_path,
+        &["push", "share", &b.url(), "--dir", into.to_str().unwrap()],
+    );
+    let rpc = format!("http://{}/transmission/rpc", b.url());
+    assert!(
+        out.contains(&format!("share: pushed to {rpc} (id ")) && out.contains("fetches it now"),
+        "{out}"
+    );
+    poll("B to download share from A", 60, || {
+        (listed(&b) == [("share".into(), 1.0, into.display().to_string())]).then_some(())
+    });
+    assert_same_tree(&a_path.join("share"), &into.join("share"));
+    let again = cli::ok(a_path, &["push", "share", &b.url()]);
+    assert!(
+        again.contains(&format!("share: {rpc} has it already")),
+        "{again}"
+    );
+
+    // A password on the other side: asked for, then given in the URL.
+    let c_dir = tempfile::tempdir().unwrap();
+    let c = RpcDaemon::start(
+        c_dir.path(),
+        "rpc_username = \"me\"\nrpc_password = \"p@ss\"",
+    );
+    let e = stderr_of(a_path, &["push", "share", &c.url(), "--paused"]);
+    assert!(e.contains("asks for a user name and password"), "{e}");
+    let e = stderr_of(
+        a_path,
+        &["push", "share", &format!("http://me:wrong@{}", c.url())],
+    );
+    assert!(e.contains("refused that user name and password"), "{e}");
+    let with = format!("http://me:p%40ss@{}", c.url());
+    let out = cli::ok(a_path, &["push", "share", &with, "--paused"]);
+    assert!(out.contains("added paused"), "{out}");
+    let mut with_auth = c.client().with_auth("me", "p@ss");
+    let there = torrent_get(&mut with_auth, json!([]), &["name", "status"]);
+    assert_eq!(
+        there,
+        [json!({"name": "share", "status": 0})],
+        "added paused"
+    );
+
+    // Nobody there, and no RPC at all.
+    let nobody = format!("127.0.0.1:{}", process::free_port());
+    let e = stderr_of(a_path, &["push", "share", &nobody]);
+    assert!(e.contains("cannot reach the RPC at"), "{e}");
+    let e = stderr_of(a_path, &["push", "share", "ftp://host/"]);
+    assert!(e.contains("over http:// or https://"), "{e}");
+    drop((a, b, c));
+}
