@@ -137,8 +137,9 @@ impl Ids {
     }
 }
 
-/// What an `ids` argument names: absent = all; a number; a list of numbers and info-hash strings;
-/// or `"recently-active"`.
+/// What an `ids` argument names: absent = all; a number; a list of numbers and info-hash strings
+/// (an empty one names none, as Transmission reads it: a client whose selection came out empty
+/// acts on nothing, never on every torrent); or `"recently-active"`.
 pub enum Which {
     All,
     RecentlyActive,
@@ -150,7 +151,6 @@ impl Which {
         match args.get("ids") {
             None | Some(Value::Null) => Ok(Which::All),
             Some(Value::String(s)) if s == "recently-active" => Ok(Which::RecentlyActive),
-            Some(Value::Array(list)) if list.is_empty() => Ok(Which::All),
             Some(Value::Array(list)) => {
                 if let Some(bad) = list.iter().find(|v| !v.is_number() && !v.is_string()) {
                     return Err(format!("ids: {bad} is neither a torrent id nor an info-hash"));

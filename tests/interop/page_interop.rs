@@ -280,7 +280,7 @@ fn our_page_lists_adds_pauses_resumes_and_removes_torrents_in_chromium() {
     // The others stay, with their data.
     assert_eq!(managed_state(dir.path(), &h1).as_deref(), Some("seeding"));
     assert!(seed.join("already.bin").exists());
-    let left: Vec<_> = torrent_get(&mut c, json!([]), &["hashString"])
+    let left: Vec<_> = torrent_get(&mut c, json!(null), &["hashString"])
         .iter()
         .map(|t| t["hashString"].as_str().unwrap().to_string())
         .collect();

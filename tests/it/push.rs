@@ -11,7 +11,7 @@ use crate::support::*;
 /// The daemon `d`'s torrents as its RPC lists them: (name, percentDone, downloadDir).
 fn listed(d: &RpcDaemon) -> Vec<(String, f64, String)> {
     let mut c = d.client();
-    torrent_get(&mut c, json!([]), &["name", "percentDone", "downloadDir"])
+    torrent_get(&mut c, json!(null), &["name", "percentDone", "downloadDir"])
         .iter()
         .map(|t| {
             (
@@ -84,7 +84,7 @@ fn push_hands_a_torrent_to_another_daemon_which_downloads_it() {
     let out = cli::ok(a_path, &["push", "share", &with, "--paused"]);
     assert!(out.contains("added paused"), "{out}");
     let mut with_auth = c.client().with_auth("me", "p@ss");
-    let there = torrent_get(&mut with_auth, json!([]), &["name", "status"]);
+    let there = torrent_get(&mut with_auth, json!(null), &["name", "status"]);
     assert_eq!(
         there,
         [json!({"name": "share", "status": 0})],

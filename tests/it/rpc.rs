@@ -636,7 +636,7 @@ fn session_set_switches_peer_exchange_the_peer_limits_and_whether_added_torrents
     );
     let m = parse_metrics(&request(d.port, "GET", "/metrics", &[], b"").body);
     assert_eq!(m["btorrent_peer_sockets_limit"], 120.0);
-    let t = torrent_get(&mut c, json!([]), &["peer-limit"]);
+    let t = torrent_get(&mut c, json!(null), &["peer-limit"]);
     assert_eq!(t[0]["peer-limit"], 7, "{t:?}");
     // A hand edit of torrents.toml counts too, within seconds.
     crate::live_settings::edit_setting(dir.path(), "pex", None);

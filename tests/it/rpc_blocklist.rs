@@ -121,7 +121,7 @@ fn a_downloaded_blocklist_keeps_the_addresses_it_names_out() {
     let d = d.restart();
     let mut c = d.client();
     poll("the restarted daemon to seed", 30, || {
-        let t = torrent_get(&mut c, json!([]), &["status"]);
+        let t = torrent_get(&mut c, json!(null), &["status"]);
         (t.len() == 1 && t[0]["status"] == 6).then_some(())
     });
     let port = c.ok("session-get", json!({"fields": ["peer-port"]}))["peer-port"]

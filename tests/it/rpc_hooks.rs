@@ -167,7 +167,7 @@ fn programs_run_when_a_torrent_is_added_completes_and_reaches_its_seeding_goal()
     let d = d.restart();
     let mut c = d.client();
     poll("the restarted daemon to list the torrent", 30, || {
-        (torrent_get(&mut c, json!([]), &["id"]).len() == 1).then_some(())
+        (torrent_get(&mut c, json!(null), &["id"]).len() == 1).then_some(())
     });
     let seeds = dir.path().join("seeds");
     let (meta2, _) = {

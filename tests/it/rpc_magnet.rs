@@ -152,7 +152,7 @@ fn a_magnet_is_listed_at_once_and_can_be_paused_resumed_and_removed_before_its_m
     std::fs::write(&bad, "{ not json").unwrap();
     let d = d.restart();
     let mut c = d.client();
-    let listed = torrent_get(&mut c, json!([]), &FIELDS);
+    let listed = torrent_get(&mut c, json!(null), &FIELDS);
     assert_eq!(listed.len(), 1, "{listed:?}");
     let id = listed[0]["id"].as_i64().unwrap();
     assert_eq!(listed[0]["name"], "far away");
@@ -172,7 +172,7 @@ fn a_magnet_is_listed_at_once_and_can_be_paused_resumed_and_removed_before_its_m
         "torrent-remove",
         json!({"ids": [id], "delete-local-data": true}),
     );
-    assert!(torrent_get(&mut c, json!([]), &["id"]).is_empty());
+    assert!(torrent_get(&mut c, json!(null), &["id"]).is_empty());
     assert!(record(home.path(), hash).is_none());
     let active = c.ok(
         "torrent-get",
@@ -297,7 +297,7 @@ fn a_torrent_file_added_while_its_magnet_fetches_takes_its_place() {
     assert_eq!(a["torrent-added"]["id"], id);
     assert!(record(home.path(), &hash).is_none());
     let t = poll("the torrent to seed", 30, || {
-        let list = torrent_get(&mut c, json!([]), &["id", "status", "totalSize"]);
+        let list = torrent_get(&mut c, json!(null), &["id", "status", "totalSize"]);
         (list.len() == 1 && list[0]["status"] == 6).then(|| list[0].clone())
     });
     assert_eq!(t, json!({"id": id, "status": 6, "totalSize": 100_000}));

@@ -140,7 +140,7 @@ fn the_pages_fields_exist_and_its_status_carries_the_trackers_counters() {
         "{fields:?}"
     );
     let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
-    let t = torrent_get(&mut c, json!([]), &refs).pop().unwrap();
+    let t = torrent_get(&mut c, json!(null), &refs).pop().unwrap();
     for f in &fields {
         assert!(t.get(f).is_some(), "torrent-get has no {f}: {t}");
     }

@@ -18,7 +18,7 @@ use crate::support::{self, write_random};
 
 /// Each torrent's (status, queuePosition), by info-hash, in the order `hashes` gives.
 fn looks(c: &mut Client, hashes: &[String]) -> Vec<(i64, i64)> {
-    let all = torrent_get(c, json!([]), &["hashString", "status", "queuePosition"]);
+    let all = torrent_get(c, json!(null), &["hashString", "status", "queuePosition"]);
     hashes
         .iter()
         .map(|h| {
@@ -199,7 +199,7 @@ fn the_download_queue_lets_one_in_at_a_time_in_its_order() {
     let d = d.restart();
     let mut c = d.client();
     poll("the restarted daemon to list the three", 30, || {
-        (torrent_get(&mut c, json!([]), &["id"]).len() == 3).then_some(())
+        (torrent_get(&mut c, json!(null), &["id"]).len() == 3).then_some(())
     });
     let l = statuses(
         &mut c,
@@ -393,7 +393,7 @@ fn the_seeding_queue_lets_one_seed_at_a_time_and_a_completed_download_seeds_on()
     let d = d.restart();
     let mut c = d.client();
     poll("the restarted daemon to list the four", 30, || {
-        (torrent_get(&mut c, json!([]), &["id"]).len() == 4).then_some(())
+        (torrent_get(&mut c, json!(null), &["id"]).len() == 4).then_some(())
     });
     statuses(
         &mut c,

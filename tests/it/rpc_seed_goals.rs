@@ -302,7 +302,7 @@ fn a_torrents_start_activity_and_seeding_time_are_counted_and_kept() {
     });
     let d = d.restart();
     let mut c = d.client();
-    let clock = |c: &mut Client| torrent_get(c, json!([]), &CLOCK).pop();
+    let clock = |c: &mut Client| torrent_get(c, json!(null), &CLOCK).pop();
     let t = poll("the stopped torrent listed again", 30, || clock(&mut c));
     assert_eq!(t["status"], 0, "{t}");
     assert_eq!(t["secondsSeeding"].as_u64(), Some(seeded), "{t}");
@@ -320,7 +320,7 @@ fn a_torrents_start_activity_and_seeding_time_are_counted_and_kept() {
     // the add, never before it.
     c.ok("torrent-remove", json!({"ids": [id]}));
     poll("the removal", 30, || {
-        torrent_get(&mut c, json!([]), &["id"])
+        torrent_get(&mut c, json!(null), &["id"])
             .is_empty()
             .then_some(())
     });
@@ -335,7 +335,7 @@ fn a_torrents_start_activity_and_seeding_time_are_counted_and_kept() {
         json!({"filename": file, "download-dir": data}),
     );
     let t = poll("the torrent added again, seeding", 30, || {
-        let t = torrent_get(&mut c, json!([]), &["status", "addedDate", "doneDate"]).pop()?;
+        let t = torrent_get(&mut c, json!(null), &["status", "addedDate", "doneDate"]).pop()?;
         (t["status"] == 6).then_some(t)
     });
     let added = t["addedDate"].as_i64().unwrap();

@@ -246,7 +246,7 @@ fn torrents_are_added_read_stopped_started_and_removed_through_the_rpc() {
     // Removed without: the data stays.
     c.ok("torrent-remove", json!({"ids": [other_id]}));
     assert_eq!(managed_state(dir.path(), &other.info_hash.to_hex()), None);
-    assert!(torrent_get(&mut c, json!([]), &["id"]).is_empty());
+    assert!(torrent_get(&mut c, json!(null), &["id"]).is_empty());
 
     // What btorrent does not have says so.
     let v = c.call("torrent-set", json!({"location": "/elsewhere"}));
@@ -530,7 +530,7 @@ fn tracker_stats_and_metrics_follow_the_embedded_tracker() {
         json!({"metainfo": b64, "download-dir": seed}),
     );
     let stats = poll("both trackers to have answered or failed", 60, || {
-        let t = torrent_get(&mut c, json!([]), &["trackerStats"]).pop()?;
+        let t = torrent_get(&mut c, json!(null), &["trackerStats"]).pop()?;
         let st = t["trackerStats"].as_array()?.clone();
         st.iter().all(|s| s["hasAnnounced"] == true).then_some(st)
     });
@@ -653,7 +653,7 @@ fn torrent_reannounce_asks_the_tracker_again_before_its_interval() {
         vec![seed_addr],
     ));
     poll("the leecher to connect", 30, || {
-        let t = torrent_get(&mut c, json!([]), &["peersConnected"]).pop()?;
+        let t = torrent_get(&mut c, json!(null), &["peersConnected"]).pop()?;
         (t["peersConnected"] == 1).then_some(())
     });
     let before = announces();
@@ -1238,4 +1238,28 @@ fn add_metainfo(
     let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
     c.ok("torrent-add", json!({"metainfo": b64, "download-dir": dir}))["torrent-added"]["id"]
         .clone()
+}
+
+/// An empty `ids` list names no torrent, as Transmission reads it: a client whose selection came
+/// out empty lists, stops and removes nothing (it must not remove every torrent with its data);
+/// no `ids` at all names every torrent.
+#[test]
+fn an_empty_ids_list_names_no_torrent() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let (meta, _) = c.add_seeding(dir.path(), 61);
+    assert!(torrent_get(&mut c, json!([]), &["id"]).is_empty());
+    c.ok("torrent-stop", json!({"ids": []}));
+    c.ok(
+        "torrent-remove",
+        json!({"ids": [], "delete-local-data": true}),
+    );
+    let all = torrent_get(&mut c, json!(null), &["hashString", "status"]);
+    assert_eq!(
+        all,
+        [json!({"hashString": meta.info_hash.to_hex(), "status": 6})],
+        "still there, still seeding"
+    );
+    assert!(dir.path().join("seed/s.bin").exists());
 }

@@ -232,7 +232,7 @@ impl Client {
             json!({"metainfo": b64, "download-dir": folder}),
         );
         poll("the torrent to seed", 30, || {
-            (torrent_get(self, json!([]), &["status"])[0]["status"] == 6).then_some(())
+            (torrent_get(self, json!(null), &["status"])[0]["status"] == 6).then_some(())
         });
         let port = self.ok("session-get", json!({"fields": ["peer-port"]}))["peer-port"]
             .as_u64()
