@@ -60,7 +60,7 @@
 //! - [`queue`]: the download and seeding queues: at most so many torrents download, and so many
 //!   seed, at once; the rest wait in torrents.toml's order.
 //! - [`rpc`]: the Transmission-compatible RPC, our own page and `/metrics` on `rpc_bind`;
-//!   [`push`]: the same RPC as a client, a torrent handed to another machine's daemon.
+//!   [`remote`]: the same RPC as a client, on another machine (a torrent handed to its daemon).
 //! - [`logs`]: how log lines look on a terminal; [`terminal`]: lines printed above the progress bar;
 //!   [`units`]: sizes parsed and shown; [`signals`]: SIGINT, SIGTERM and SIGHUP in one place;
 //!   [`fsutil`]: atomic writes, confined paths, free space.
@@ -89,8 +89,8 @@ pub mod lan;
 pub mod live_settings;
 pub mod logs;
 pub mod publishing;
-pub mod push;
 pub mod queue;
+pub mod remote;
 pub mod rpc;
 pub mod runner;
 pub mod script;

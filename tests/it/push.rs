@@ -50,16 +50,29 @@ fn push_hands_a_torrent_to_another_daemon_which_downloads_it() {
     let into = b_path.join("from-a");
     let out = cli::ok(
         a_path,
-        &["push", "share", &b.url(), "--dir", into.to_str().unwrap()],
+        &[
+            "push",
+            "share",
+            &b.url(),
+            "--dir",
+            into.to_str().unwrap(),
+            "--wait",
+        ],
     );
     let rpc = format!("http://{}/transmission/rpc", b.url());
     assert!(
         out.contains(&format!("share: pushed to {rpc} (id ")) && out.contains("fetches it now"),
         "{out}"
     );
-    poll("B to download share from A", 60, || {
-        (listed(&b) == [("share".into(), 1.0, into.display().to_string())]).then_some(())
-    });
+    // --wait returned once B had everything.
+    assert!(
+        out.ends_with(&format!("share: complete at {rpc}\n")),
+        "{out}"
+    );
+    assert_eq!(
+        listed(&b),
+        [("share".into(), 1.0, into.display().to_string())]
+    );
     assert_same_tree(&a_path.join("share"), &into.join("share"));
     let again = cli::ok(a_path, &["push", "share", &b.url()]);
     assert!(
@@ -83,12 +96,23 @@ fn push_hands_a_torrent_to_another_daemon_which_downloads_it() {
     let with = format!("http://me:p%40ss@{}", c.url());
     let out = cli::ok(a_path, &["push", "share", &with, "--paused"]);
     assert!(out.contains("added paused"), "{out}");
-    let mut with_auth = c.client().with_auth("me", "p@ss");
-    let there = torrent_get(&mut with_auth, json!(null), &["name", "status"]);
-    assert_eq!(
-        there,
-        [json!({"name": "share", "status": 0})],
-        "added paused"
+    let e = stderr_of(a_path, &["push", "share", &with, "--paused", "--wait"]);
+    assert!(e.contains("--wait and --paused contradict"), "{e}");
+    // Any call, from a script: what C has, asked with its password.
+    std::fs::write(
+        a_path.join("ask.rhai"),
+        format!(
+            "let t = rpc(\"{with}\", \"torrent-get\", #{{ fields: [\"name\", \"status\"] }}).torrents;\nprint(`${{t.len()}} ${{t[0].name}} ${{t[0].status}}`);\ntry {{ rpc(\"{with}\", \"no-such-method\"); }} catch (e) {{ print(e); }}\n"
+        ),
+    )
+    .unwrap();
+    let out = cli::ok(a_path, &["run", "ask.rhai"]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("1 share 0"), "added paused: {out}");
+    let refused = lines.next().unwrap_or_default();
+    assert!(
+        refused.starts_with("rpc: ") && refused.contains("refused no-such-method"),
+        "{out}"
     );
 
     // Nobody there, and no RPC at all.

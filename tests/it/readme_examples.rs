@@ -283,7 +283,7 @@ fn every_scripting_example_in_the_readme_runs_as_written() {
             std::fs::write(dir.join("torrents.toml"), settings(&world.tracker_url)).unwrap();
         }
         let mut local = world.localize(code, &dir);
-        // The other machine of `push`: a daemon with its RPC on, in a folder of its own.
+        // The other machine of `push` and `rpc`: a daemon with its RPC on, in a folder of its own.
         let _other = local.contains("192.168.1.20:9091").then(|| {
             let other = dir.join("other");
             std::fs::create_dir_all(&other).unwrap();

@@ -21,7 +21,8 @@
 //! - `queue`: `queue`, `queue_set`, and a `TorrentHandle`'s `queue_position` and `queue_move` (the
 //!   download and seeding queues); `speed`: `speed_set` (the session's speed limits); `port`:
 //!   `port`, `port_set` (the peer port and port forwarding on the router);
-//! - `push`: `push` (a torrent handed to another machine's Transmission RPC).
+//! - `remote`: `push` (a torrent handed to another machine's Transmission RPC) and `rpc` (any
+//!   call to it).
 //!
 //! Conventions: a primitive that fails throws a one-line message starting with its own name; options
 //! are passed as a map whose unknown keys are an error and whose `()` values mean "not given".
@@ -36,9 +37,9 @@ mod handles;
 mod meta;
 mod mutable;
 mod port;
-mod push;
 mod queue;
 mod registry;
+mod remote;
 mod runner;
 mod settings;
 mod speed;
@@ -75,7 +76,7 @@ pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     queue::register(engine, ctx);
     speed::register(engine, ctx);
     port::register(engine, ctx);
-    push::register(engine, ctx);
+    remote::register(engine, ctx);
     tracker::register(engine, ctx);
     transfer::register(engine, ctx);
 }

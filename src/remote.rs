@@ -1,7 +1,7 @@
-//! Handing a torrent to another machine: its .torrent sent to that machine's Transmission RPC
-//! (`torrent-add` with the metainfo), which adds it and downloads it from this machine and the rest
-//! of the swarm. The other side is a btorrent daemon with `rpc_bind`, a transmission-daemon, or
-//! anything else that speaks the RPC.
+//! Another machine's Transmission RPC, as a client: any call ([`call`]; scripts' `rpc`), and a
+//! torrent handed to that machine ([`push`]: its .torrent sent as `torrent-add` with the metainfo),
+//! which adds it and downloads it from this machine and the rest of the swarm. The other side is a
+//! btorrent daemon with `rpc_bind`, a transmission-daemon, or anything else that speaks the RPC.
 //!
 //! The client side of the RPC's rules: the first request goes without a session id, a 409 answer
 //! gives one (`X-Transmission-Session-Id`) and the request is made again with it; a user name and
@@ -18,8 +18,9 @@ use serde_json::{json, Value};
 /// The RPC's path when the URL names none.
 pub const DEFAULT_RPC_PATH: &str = "/transmission/rpc";
 
-/// Most bytes of an answer read (a `torrent-add` answer is a few hundred).
-const MAX_ANSWER: usize = 1 << 20;
+/// Most bytes of an answer read (a `torrent-add` answer is a few hundred bytes; a `torrent-get`
+/// of every field of thousands of torrents, megabytes).
+const MAX_ANSWER: usize = 64 << 20;
 
 /// Session-id handshakes tried before giving up (a server that keeps answering 409).
 const ATTEMPTS: usize = 3;
@@ -81,27 +82,18 @@ pub fn rpc_url(url: &str) -> Result<(reqwest::Url, Option<(String, String)>)> {
     Ok((u, credentials))
 }
 
-/// Sends `metainfo` (a whole .torrent) to the RPC at `url` as `torrent-add`, each request bounded
-/// by `timeout`.
-pub async fn push(
+/// Calls `method` with `arguments` on the RPC at `url`, each request bounded by `timeout`;
+/// returns the URL asked (without credentials) and the answer's `arguments`. An answer whose
+/// `result` is not `success` is an error with the server's words.
+pub async fn call(
     url: &str,
-    metainfo: &[u8],
-    opts: &PushOptions,
+    method: &str,
+    arguments: Value,
     timeout: Duration,
-) -> Result<Pushed> {
+) -> Result<(String, Value)> {
     let (u, credentials) = rpc_url(url)?;
     let shown = u.to_string();
-    let mut arguments = json!({
-        "metainfo": base64::engine::general_purpose::STANDARD.encode(metainfo),
-        "paused": opts.paused,
-    });
-    if let Some(dir) = &opts.download_dir {
-        arguments["download-dir"] = json!(dir);
-    }
-    if !opts.labels.is_empty() {
-        arguments["labels"] = json!(opts.labels);
-    }
-    let body = json!({ "method": "torrent-add", "arguments": arguments }).to_string();
+    let body = json!({ "method": method, "arguments": arguments }).to_string();
     let client = reqwest::Client::builder().timeout(timeout).build()?;
     let mut session_id: Option<String> = None;
     for _ in 0..ATTEMPTS {
@@ -142,9 +134,34 @@ pub async fn push(
         let answer = read_bounded(resp)
             .await
             .with_context(|| format!("reading the answer of {shown}"))?;
-        return pushed(&shown, &answer);
+        let arguments = answer_arguments(&shown, method, &answer)?;
+        return Ok((shown, arguments));
     }
     bail!("the RPC at {shown} kept asking for a new session id")
+}
+
+/// Sends `metainfo` (a whole .torrent) to the RPC at `url` as `torrent-add`, each request bounded
+/// by `timeout`.
+pub async fn push(
+    url: &str,
+    metainfo: &[u8],
+    opts: &PushOptions,
+    timeout: Duration,
+) -> Result<Pushed> {
+    let mut arguments = json!({
+        "metainfo": base64::engine::general_purpose::STANDARD.encode(metainfo),
+        "paused": opts.paused,
+    });
+    if let Some(dir) = &opts.download_dir {
+        arguments["download-dir"] = json!(dir);
+    }
+    if !opts.labels.is_empty() {
+        arguments["labels"] = json!(opts.labels);
+    }
+    let (shown, answer) = call(url, "torrent-add", arguments, timeout)
+        .await
+        .map_err(|e| e.context("the torrent was not added there"))?;
+    pushed(&shown, &answer)
 }
 
 /// The body of `resp`, refused past [`MAX_ANSWER`] bytes.
@@ -159,18 +176,24 @@ async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>> {
     Ok(body)
 }
 
-/// What a `torrent-add` answer from `url` says: the torrent added, or there already; an error
-/// with the server's words for anything else.
-fn pushed(url: &str, answer: &[u8]) -> Result<Pushed> {
+/// The `arguments` of an answer of `url` to `method`: an error with the server's words when its
+/// `result` is not `success`.
+fn answer_arguments(url: &str, method: &str, answer: &[u8]) -> Result<Value> {
     let v: Value = serde_json::from_slice(answer)
         .with_context(|| format!("{url} did not answer in JSON: is it a Transmission RPC?"))?;
     let result = v["result"].as_str().unwrap_or("no result");
     if result != "success" {
-        bail!("{url} did not add it: {result}");
+        bail!("{url} refused {method}: {result}");
     }
+    Ok(v.get("arguments").cloned().unwrap_or_else(|| json!({})))
+}
+
+/// What the `arguments` of a `torrent-add` answer from `url` say: the torrent added, or there
+/// already.
+fn pushed(url: &str, arguments: &Value) -> Result<Pushed> {
     let (added, t) = match (
-        v["arguments"].get("torrent-added"),
-        v["arguments"].get("torrent-duplicate"),
+        arguments.get("torrent-added"),
+        arguments.get("torrent-duplicate"),
     ) {
         (Some(t), _) => (true, t),
         (None, Some(t)) => (false, t),
@@ -206,15 +229,18 @@ mod tests {
 
     #[test]
     fn answers_say_added_there_already_or_why_not() {
+        let answer = |raw: &[u8]| answer_arguments("u", "torrent-add", raw);
         let ok = br#"{"result":"success","arguments":{"torrent-added":{"id":3,"name":"share","hashString":"ab"}}}"#;
-        let p = pushed("u", ok).unwrap();
+        let p = pushed("u", &answer(ok).unwrap()).unwrap();
         assert_eq!((p.added, p.id, p.name.as_str()), (true, Some(3), "share"));
         let dup = br#"{"result":"success","arguments":{"torrent-duplicate":{"id":1,"name":"share","hashString":"ab"}}}"#;
-        assert!(!pushed("u", dup).unwrap().added);
+        assert!(!pushed("u", &answer(dup).unwrap()).unwrap().added);
         let refused = br#"{"result":"invalid or corrupt torrent file","arguments":{}}"#;
-        let e = pushed("u", refused).unwrap_err().to_string();
-        assert!(e.contains("invalid or corrupt torrent file"), "{e}");
-        assert!(pushed("u", b"<html>").is_err());
-        assert!(pushed("u", br#"{"result":"success","arguments":{}}"#).is_err());
+        let e = answer(refused).unwrap_err().to_string();
+        assert_eq!(e, "u refused torrent-add: invalid or corrupt torrent file");
+        assert!(answer(b"<html>").is_err());
+        let none = answer(br#"{"result":"success","arguments":{}}"#).unwrap();
+        assert!(pushed("u", &none).is_err());
+        assert_eq!(answer(br#"{"result":"success"}"#).unwrap(), json!({}));
     }
 }

@@ -1,18 +1,21 @@
-//! `push(torrent, url[, opts])`: a torrent handed to another machine's Transmission RPC
-//! ([`crate::push`]), which adds it and downloads it. `torrent` is a managed torrent's name or
-//! info-hash (its .torrent file is sent), a .torrent file or magnet link as `load` takes them, or a
-//! `Torrent` (`create`, `load`). Options: `paused`, `download_dir` (a folder on the other
-//! machine), `labels` (an array of strings). Returns a map: `added` (false when it was there
-//! already), `id`, `name`, `info_hash`, `url`.
+//! Another machine's Transmission RPC ([`crate::remote`]):
+//!
+//! - `push(torrent, url[, opts])`: a torrent handed to it, which adds it and downloads it.
+//!   `torrent` is a managed torrent's name or info-hash (its .torrent file is sent), a .torrent
+//!   file or magnet link as `load` takes them, or a `Torrent` (`create`, `load`). Options:
+//!   `paused`, `download_dir` (a folder on the other machine), `labels` (an array of strings).
+//!   Returns a map: `added` (false when it was there already), `id`, `name`, `info_hash`, `url`.
+//! - `rpc(url, method[, arguments])`: any call (`torrent-get`, `session-stats`, ...), its
+//!   `arguments` a map; returns the answer's `arguments` as a map.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rhai::{Engine, EvalAltResult, Map};
+use rhai::{Dynamic, Engine, EvalAltResult, Map};
 
 use super::torrent_file::TorrentFile;
 use super::{fail, opt};
-use crate::push::{PushOptions, Pushed};
+use crate::remote::{PushOptions, Pushed};
 use crate::script::host::{HostContext, Opts};
 
 /// How long each request to the other machine may take.
@@ -65,7 +68,7 @@ fn push(
 ) -> Result<Map, Box<EvalAltResult>> {
     let opts = options(opts)?;
     let pushed = ctx
-        .block_on(crate::push::push(url, &metainfo, &opts, TIMEOUT))?
+        .block_on(crate::remote::push(url, &metainfo, &opts, TIMEOUT))?
         .or_else(|e| fail("push", format!("{e:#}")))?;
     Ok(pushed_map(pushed))
 }
@@ -80,7 +83,36 @@ fn pushed_map(p: Pushed) -> Map {
     m
 }
 
+/// `rpc(url, method, arguments)`: the answer's `arguments`.
+fn rpc(
+    ctx: &HostContext,
+    url: &str,
+    method: &str,
+    args: Map,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    let arguments: serde_json::Value = rhai::serde::from_dynamic(&Dynamic::from_map(args))
+        .or_else(|e| fail("rpc", format!("arguments that JSON cannot carry: {e}")))?;
+    let (_, answer) = ctx
+        .block_on(crate::remote::call(url, method, arguments, TIMEOUT))?
+        .or_else(|e| fail("rpc", format!("{e:#}")))?;
+    rhai::serde::to_dynamic(answer).or_else(|e| fail("rpc", e))
+}
+
 pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
+    let c = ctx.clone();
+    engine.register_fn(
+        "rpc",
+        move |url: &str, method: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+            rpc(&c, url, method, Map::new())
+        },
+    );
+    let c = ctx.clone();
+    engine.register_fn(
+        "rpc",
+        move |url: &str, method: &str, args: Map| -> Result<Dynamic, Box<EvalAltResult>> {
+            rpc(&c, url, method, args)
+        },
+    );
     let c = ctx.clone();
     engine.register_fn(
         "push",
