@@ -524,7 +524,11 @@ fn create_records_times_when_asked_and_info_shows_them() {
         let f = std::fs::File::options().write(true).open(path).unwrap();
         f.set_modified(UNIX_EPOCH + Duration::from_secs(t)).unwrap();
     }
-    sb.ok(&["create", "album", "--no-tracker", "--mtime"]);
+    let made = sb.ok(&["create", "album", "--no-tracker", "--mtime"]);
+    assert!(
+        made.contains("times      each file's modification time"),
+        "{made}"
+    );
     let out = sb.ok(&["info", "torrents/album.torrent"]);
     assert!(out.contains("modified"), "{out}");
     assert!(out.contains("2001-09-09T01:46:40Z"), "{out}");
@@ -550,7 +554,8 @@ fn create_records_times_when_asked_and_info_shows_them() {
         ]
     );
 
-    sb.ok(&["create", "album", "--no-tracker", "-o", "plain.torrent"]);
+    let made = sb.ok(&["create", "album", "--no-tracker", "-o", "plain.torrent"]);
+    assert!(!made.contains("times"), "{made}");
     let out = sb.ok(&["info", "plain.torrent"]);
     assert!(
         !out.contains("modified") && !out.contains("2001-09-09"),
