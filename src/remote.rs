@@ -110,7 +110,7 @@ pub async fn call(
         let resp = req
             .send()
             .await
-            .with_context(|| format!("cannot reach the RPC at {shown}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot reach the RPC at {shown}: {}", why(&e)))?;
         match resp.status().as_u16() {
             409 => {
                 let id = resp
@@ -162,6 +162,19 @@ pub async fn push(
         .await
         .map_err(|e| e.context("the torrent was not added there"))?;
     pushed(&shown, &answer)
+}
+
+/// What went wrong with a request, in a few words: the innermost cause (`Connection refused`,
+/// `failed to lookup address ...`), not reqwest's whole chain, which names the URL again.
+fn why(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "no answer in time".into();
+    }
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
 }
 
 /// The body of `resp`, refused past [`MAX_ANSWER`] bytes.

@@ -121,5 +121,16 @@ fn push_hands_a_torrent_to_another_daemon_which_downloads_it() {
     assert!(e.contains("cannot reach the RPC at"), "{e}");
     let e = stderr_of(a_path, &["push", "share", "ftp://host/"]);
     assert!(e.contains("over http:// or https://"), "{e}");
+    // What is not a torrent says what to do.
+    let e = stderr_of(a_path, &["push", "share/", &b.url()]);
+    assert!(
+        e.contains("share/ is not a torrent: b-create share/ makes one"),
+        "{e}"
+    );
+    let e = stderr_of(a_path, &["push", "nothing", &b.url()]);
+    assert!(
+        e.contains("nothing: no managed torrent, .torrent file or magnet link"),
+        "{e}"
+    );
     drop((a, b, c));
 }

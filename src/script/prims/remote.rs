@@ -33,6 +33,19 @@ fn metainfo_of(ctx: &HostContext, key: &str) -> Result<Vec<u8>, Box<EvalAltResul
             )
         });
     }
+    let path = std::path::Path::new(key);
+    if path.is_dir() || (path.is_file() && !key.ends_with(".torrent")) {
+        return fail(
+            "push",
+            format!("{key} is not a torrent: b-create {key} makes one of it, then push that"),
+        );
+    }
+    if !path.exists() && !key.starts_with("magnet:") {
+        return fail(
+            "push",
+            format!("{key}: no managed torrent, .torrent file or magnet link by that name"),
+        );
+    }
     let opened = super::torrent_file::load_file(ctx, "push", key)?;
     Ok(opened.meta.as_bytes().to_vec())
 }
