@@ -888,6 +888,45 @@ async fn a_hand_edit_of_a_torrents_data_folder_points_the_daemons_torrent_there(
     stop(d).await;
 }
 
+/// A `complete_dir` written by hand under a complete torrent's entry moves its data there at once,
+/// as it would have once the torrent completed: the daemon says `moved` in its log, the entry then
+/// says where the data is, and the torrent seeds from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_written_complete_dir_moves_a_complete_torrents_data_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    registered_share(root, &[("share/a.bin", 70_000), ("share/b.bin", 30_000)]);
+    let d = daemon(root);
+    running_in(&d, root, "share").await;
+    let seeding = |t: &serde_json::Value| t["running"] == true && t["state"] == "seeding";
+    shown_until(&d, root, "share", "seeded", seeding).await;
+    let path = root.join("torrents.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.matches("state = \"seeding\"").count(), 1, "{text}");
+    let text = text.replace(
+        "state = \"seeding\"",
+        "state = \"seeding\"\ncomplete_dir = \"done\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    until_said(&d, "the move in the log", || {
+        let log = d.log_text();
+        let moved = log
+            .lines()
+            .any(|l| l.contains("moved share (") && l.ends_with("done): its files moved there"));
+        moved.then_some(()).ok_or(log)
+    })
+    .await;
+    assert!(root.join("done/share/a.bin").is_file());
+    assert!(!root.join("share/a.bin").exists());
+    shown_until(&d, root, "share", "seeding from there", |t| {
+        seeding(t)
+            && t["complete_dir"].is_null()
+            && t["data"].as_str().is_some_and(|p| p.ends_with("done"))
+    })
+    .await;
+    stop(d).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_writes_the_layers_a_hybrid_derived_into_its_torrent_file() {
     let dir = tempfile::tempdir().unwrap();
