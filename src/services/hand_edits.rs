@@ -74,13 +74,22 @@ impl PeerSlot {
     }
 
     /// A running torrent's data folder changed by hand to `data` (as the entry writes it): the
-    /// torrent is pointed there (the folder made if missing) and checks what it finds.
+    /// torrent is pointed there (the folder made if missing) and checks what it finds; one there
+    /// already is left alone.
     async fn apply_data_edit(&self, session: &Session, ih: InfoHash, data: &Path) -> Result<()> {
         let Some(h) = session.get(&ih) else {
             return Ok(());
         };
         let dir = self.torrents().config()?.resolve(data);
         let dir = std::path::absolute(&dir).unwrap_or(dir);
+        // Where it is already: the save of a command that moved it (a one-shot `b-move` records
+        // the folder once this process has moved the data), or an edit of the spelling alone.
+        let same = |a: &Path, b: &Path| {
+            a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+        };
+        if same(&h.stats().data_dir, &dir) {
+            return Ok(());
+        }
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         tracing::info!(

@@ -119,12 +119,16 @@ impl TorrentFile {
                 let link = link.map_or(Dynamic::UNIT, |t| t.display().to_string().into());
                 e.insert("symlink".into(), link);
                 // The time the torrent records for it: seconds since 1970 and as RFC 3339 text.
-                let (mtime, modified) = match f.mtime.and_then(|t| i64::try_from(t).ok()) {
-                    Some(t) => {
-                        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t as u64);
-                        let text = humantime::format_rfc3339_seconds(at).to_string();
-                        (Dynamic::from(t), Dynamic::from(text))
-                    }
+                let at = |t: u64| {
+                    let at =
+                        std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(t))?;
+                    Some((
+                        i64::try_from(t).ok()?,
+                        humantime::format_rfc3339_seconds(at),
+                    ))
+                };
+                let (mtime, modified) = match f.mtime.and_then(at) {
+                    Some((t, text)) => (Dynamic::from(t), Dynamic::from(text.to_string())),
                     None => (Dynamic::UNIT, Dynamic::UNIT),
                 };
                 e.insert("mtime".into(), mtime);

@@ -20,8 +20,8 @@ impl Storage {
                     None => {
                         let made = std::fs::symlink_metadata(&path).is_err();
                         let file = creating(f.executable).open(&path)?;
-                        if let Some(t) = f.mtime.filter(|_| made) {
-                            file.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(t))?;
+                        if let Some(at) = f.mtime.filter(|_| made).and_then(time_at) {
+                            file.set_modified(at)?;
                         }
                     }
                 }
@@ -39,11 +39,12 @@ impl Storage {
     pub fn give_times(&self, files: impl IntoIterator<Item = usize>) {
         for i in files {
             let f = &self.info.files[i];
-            let Some(t) = f.mtime.filter(|_| !f.padding && f.symlink.is_none()) else {
+            let timed = f.mtime.filter(|_| !f.padding && f.symlink.is_none());
+            let Some(at) = timed.and_then(time_at) else {
                 continue;
             };
             let set = self.handle(i, true).and_then(|h| {
-                h.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(t))?;
+                h.set_modified(at)?;
                 h.metadata()
             });
             match set {
@@ -192,6 +193,11 @@ impl Storage {
             let _ = std::fs::remove_dir(d);
         }
     }
+}
+
+/// The time `secs` seconds after 1970, if the system's clock type holds it.
+fn time_at(secs: u64) -> Option<std::time::SystemTime> {
+    UNIX_EPOCH.checked_add(std::time::Duration::from_secs(secs))
 }
 
 /// Moves one file: a rename, or across file systems a copy then removal (a partial copy is removed).

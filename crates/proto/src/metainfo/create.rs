@@ -78,14 +78,15 @@ pub struct SourceFile {
 }
 
 /// A file's modification time, seconds since 1970 (`None` when the system cannot tell, or for
-/// a time at or before 1970, which `mtime` does not record).
+/// a time at or before 1970 or past [`MAX_MTIME`](super::info::MAX_MTIME), which `mtime` does
+/// not record).
 fn mtime_of(meta: &std::fs::Metadata) -> Option<u64> {
     let t = meta
         .modified()
         .ok()?
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?;
-    Some(t.as_secs()).filter(|&s| s > 0)
+    Some(t.as_secs()).filter(|&s| (1..=super::info::MAX_MTIME).contains(&s))
 }
 
 /// Whether a file with `meta` may be executed by its owner (never on systems without the bit).
@@ -796,10 +797,16 @@ mod tests {
             // Read leniently: a negative time, or one that is not an integer, is none.
             let bad = replace(m.as_bytes(), b"5:mtimei1000000000e", b"5:mtimei-5e");
             let bad = replace(&bad, b"5:mtimei1600000000e", b"5:mtime3:now");
+            // Past the year 9999: none, rather than a time the clock cannot hold.
+            let bad = replace(
+                &bad,
+                b"5:mtimei1234567890e",
+                b"5:mtimei9223372036854775807e",
+            );
             let bad = Metainfo::from_bytes(&bad).unwrap();
             assert_eq!(
                 times(&bad).iter().map(|(_, t)| *t).collect::<Vec<_>>(),
-                [None, None, Some(1_234_567_890)],
+                [None, None, None],
                 "{format:?}"
             );
         }

@@ -50,12 +50,17 @@ pub struct FileEntry {
     pub mtime: Option<u64>,
 }
 
-/// The `mtime` of a file entry (raw, if present): a positive integer, else nothing (read leniently,
-/// as the fields that do not shape the content are).
+/// The latest modification time a torrent may record: the last second of the year 9999 (UTC), as
+/// far as RFC 3339 dates go. Later ones are read as none, so no time taken from a torrent
+/// overflows the system's clock type or its formatting.
+pub const MAX_MTIME: u64 = 253_402_300_799;
+
+/// The `mtime` of a file entry (raw, if present): an integer from 1 to [`MAX_MTIME`], else nothing
+/// (read leniently, as the fields that do not shape the content are).
 pub(super) fn mtime(raw: Option<&[u8]>) -> Option<u64> {
     raw.and_then(bencode::as_int)
         .and_then(|t| u64::try_from(t).ok())
-        .filter(|&t| t > 0)
+        .filter(|&t| (1..=MAX_MTIME).contains(&t))
 }
 
 /// The `info` dictionary, validated.
