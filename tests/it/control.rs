@@ -625,6 +625,25 @@ async fn rename_and_move_commands_move_the_data_with_or_without_a_daemon() {
         "{out}"
     );
     assert!(out.contains("the rest is being downloaded again"), "{out}");
+    // Each change of folder the daemon made said so once: the folder each command recorded in
+    // torrents.toml after it is no hand edit to apply again.
+    let moved: Vec<String> = d
+        .log_text()
+        .lines()
+        .filter_map(|l| l.split_once("] moved share (").map(|(_, m)| m.to_string()))
+        .collect();
+    let want = [
+        format!("{}): its files moved there", disk2.display()),
+        format!(
+            "{}): pointed there, {all} of {all} pieces found",
+            disk3.display()
+        ),
+        format!(
+            "{}): pointed there, 0 of {all} pieces found",
+            root.join("empty").display()
+        ),
+    ];
+    assert_eq!(moved, want, "{}", d.log_text());
     stop(d).await;
 }
 
