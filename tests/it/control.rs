@@ -55,6 +55,20 @@ fn registered_share(root: &Path, files: &[(&str, usize)]) {
     ok(root, &["create", "share", "http://127.0.0.1:1/announce"]);
 }
 
+/// Whether a shown torrent runs in the daemon and seeds.
+fn seeding_here(t: &serde_json::Value) -> bool {
+    t["running"] == true && t["state"] == "seeding"
+}
+
+/// A daemon in `root` seeding `share` (a.bin and b.bin, 100 kB), once it does.
+async fn daemon_seeding_share(root: &Path) -> Proc {
+    registered_share(root, &[("share/a.bin", 70_000), ("share/b.bin", 30_000)]);
+    let d = daemon(root);
+    running_in(&d, root, "share").await;
+    shown_until(&d, root, "share", "seeded", seeding_here).await;
+    d
+}
+
 /// Waits (at most 30 s) until the daemon `d` runs torrent `name`.
 async fn running_in(d: &Proc, root: &Path, name: &str) {
     let start = Instant::now();
@@ -773,11 +787,8 @@ async fn until_said(d: &Proc, what: &str, mut say: impl FnMut() -> Result<(), St
 async fn a_hand_edit_of_a_torrents_state_applies_to_the_daemons_torrent() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    registered_share(root, &[("share/a.bin", 70_000), ("share/b.bin", 30_000)]);
-    let d = daemon(root);
-    running_in(&d, root, "share").await;
-    let seeding = |t: &serde_json::Value| t["running"] == true && t["state"] == "seeding";
-    shown_until(&d, root, "share", "seeded", seeding).await;
+    let d = daemon_seeding_share(root).await;
+    let seeding = seeding_here;
 
     edit_state_by_hand(root, "paused");
     shown_until(&d, root, "share", "paused", |t| {
@@ -856,11 +867,8 @@ async fn a_hand_edit_of_a_torrents_state_applies_to_the_daemons_torrent() {
 async fn a_hand_edit_of_a_torrents_data_folder_points_the_daemons_torrent_there() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    registered_share(root, &[("share/a.bin", 70_000), ("share/b.bin", 30_000)]);
-    let d = daemon(root);
-    running_in(&d, root, "share").await;
-    let complete = |t: &serde_json::Value| t["running"] == true && t["state"] == "seeding";
-    shown_until(&d, root, "share", "seeded", complete).await;
+    let d = daemon_seeding_share(root).await;
+    let complete = seeding_here;
     let total = shown(root, "share").unwrap()["pieces_total"]
         .as_i64()
         .unwrap();
@@ -914,11 +922,8 @@ async fn a_hand_edit_of_a_torrents_data_folder_points_the_daemons_torrent_there(
 async fn a_hand_written_complete_dir_moves_a_complete_torrents_data_there() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    registered_share(root, &[("share/a.bin", 70_000), ("share/b.bin", 30_000)]);
-    let d = daemon(root);
-    running_in(&d, root, "share").await;
-    let seeding = |t: &serde_json::Value| t["running"] == true && t["state"] == "seeding";
-    shown_until(&d, root, "share", "seeded", seeding).await;
+    let d = daemon_seeding_share(root).await;
+    let seeding = seeding_here;
     let path = root.join("torrents.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text.matches("state = \"seeding\"").count(), 1, "{text}");
