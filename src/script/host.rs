@@ -645,6 +645,21 @@ impl Opts<'_> {
             .transpose()
     }
 
+    /// One string or an array of them (`what` names one in the error); absent: none.
+    pub fn strings(&self, key: &str, what: &str) -> Result<Vec<String>, Box<EvalAltResult>> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(v) if v.is_string() => Ok(vec![v.to_string()]),
+            Some(v) => Ok(v
+                .clone()
+                .into_array()
+                .map_err(|_| format!("{}: `{key}` must be {what} or an array of them", self.func))?
+                .into_iter()
+                .map(|s| s.to_string())
+                .collect()),
+        }
+    }
+
     pub fn bool(&self, key: &str) -> Result<bool, Box<EvalAltResult>> {
         self.get(key)
             .map(|v| {

@@ -56,16 +56,7 @@ fn options(opts: &Map) -> Result<PushOptions, Box<EvalAltResult>> {
         map: opts,
     };
     o.check(&["paused", "download_dir", "labels"])?;
-    let labels = match opts.get("labels").filter(|v| !v.is_unit()) {
-        None => Vec::new(),
-        Some(v) => v
-            .clone()
-            .into_array()
-            .or_else(|_| fail("push", "`labels` must be an array of strings"))?
-            .into_iter()
-            .map(|l| l.to_string())
-            .collect(),
-    };
+    let labels = o.strings("labels", "a label")?;
     Ok(PushOptions {
         paused: o.bool("paused")?,
         download_dir: o.string("download_dir")?,

@@ -255,18 +255,7 @@ fn create(
             trackers.push(t.to_string());
         }
     }
-    // One URL, or an array of them.
-    let web_seeds = match opts.get("web_seeds").filter(|v| !v.is_unit()) {
-        None => Vec::new(),
-        Some(v) if v.is_string() => vec![v.to_string()],
-        Some(v) => v
-            .clone()
-            .into_array()
-            .or_else(|_| fail("create", "`web_seeds` must be a URL or an array of URLs"))?
-            .into_iter()
-            .map(|u| u.to_string())
-            .collect(),
-    };
+    let web_seeds = o.strings("web_seeds", "a URL")?;
     let copts = CreateOptions {
         trackers,
         web_seeds,
