@@ -902,4 +902,53 @@ mod tests {
         };
         assert!(create_torrent(dir.path(), &opts, &|_, _| {}).is_err());
     }
+
+    /// Each file's `pieces root` is known in v2 and hybrid torrents, whatever the piece length
+    /// (so files of two torrents compare), and equal for equal content; v1 files, padding and empty
+    /// files have none.
+    #[test]
+    fn file_roots_name_content_across_torrents_and_piece_lengths() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("set");
+        std::fs::create_dir_all(&top).unwrap();
+        std::fs::write(top.join("a.bin"), vec![1u8; 100_000]).unwrap();
+        std::fs::write(top.join("b.bin"), vec![2u8; 40_000]).unwrap();
+        std::fs::write(top.join("copy-of-a.bin"), vec![1u8; 100_000]).unwrap();
+        std::fs::write(top.join("empty"), b"").unwrap();
+        let roots = |format, piece_length| {
+            let opts = CreateOptions {
+                piece_length: Some(piece_length),
+                ..Default::default()
+            }
+            .with_format(format);
+            let m = create_torrent(&top, &opts, &|_, _| {}).unwrap();
+            let named: Vec<_> = m
+                .info
+                .files
+                .iter()
+                .zip(m.info.file_roots())
+                .filter(|(f, _)| !f.padding)
+                .map(|(f, r)| (f.path.file_name().unwrap().to_owned(), r))
+                .collect();
+            assert_eq!(m.info.file_roots().len(), m.info.files.len());
+            named
+        };
+        let v1 = roots(super::super::Format::V1, 16 << 10);
+        assert!(v1.iter().all(|(_, r)| r.is_none()), "{v1:?}");
+        let v2 = roots(super::super::Format::V2, 16 << 10);
+        let hybrid = roots(super::super::Format::Hybrid, 64 << 10);
+        assert_eq!(
+            v2, hybrid,
+            "one root per content, whatever the piece length"
+        );
+        let root = |name: &str| v2.iter().find(|(n, _)| n == name).unwrap().1;
+        assert!(root("a.bin").is_some() && root("b.bin").is_some());
+        assert_eq!(root("a.bin"), root("copy-of-a.bin"));
+        assert_ne!(root("a.bin"), root("b.bin"));
+        assert_eq!(root("empty"), None);
+        let hashed =
+            super::super::v2::hash_file(&top.join("a.bin"), 100_000, 32 << 10, None, &|_| {})
+                .unwrap();
+        assert_eq!(Some(hashed.root), root("a.bin"));
+    }
 }

@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::v2::{self, V2};
+use super::v2::{self, Hash256, V2};
 use super::{invalid, MetainfoError, MAX_FILES, MAX_PIECE_LENGTH, MAX_TOTAL_LENGTH};
 use crate::bencode;
 use crate::fs::is_safe_component;
@@ -127,6 +127,26 @@ impl Info {
         self.v2
             .as_ref()
             .or_else(|| self.hybrid.as_ref()?.layers.as_ref())
+    }
+
+    /// Each file's `pieces root` (BEP 52: the SHA-256 merkle root of its content, whatever the
+    /// piece length), in torrent order: `None` for a v1 torrent's files, padding and empty files.
+    /// Two files with one root hold the same bytes.
+    pub fn file_roots(&self) -> Vec<Option<Hash256>> {
+        let roots: Vec<Hash256> = match (&self.v2, &self.hybrid) {
+            (Some(v2), _) => v2.files.iter().map(|f| f.root).collect(),
+            (None, Some(h)) => h.roots.clone(),
+            (None, None) => Vec::new(),
+        };
+        let mut next = roots.iter();
+        self.files
+            .iter()
+            .map(|f| {
+                (!roots.is_empty() && !f.padding && f.length > 0)
+                    .then(|| next.next().copied())
+                    .flatten()
+            })
+            .collect()
     }
 
     pub fn piece_count(&self) -> usize {

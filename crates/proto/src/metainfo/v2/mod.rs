@@ -142,6 +142,9 @@ pub struct Hybrid {
     /// from a `btih` link, has none): what peers' hash requests are answered from. Its pieces are
     /// checked with the v1 `pieces`.
     pub layers: Option<V2>,
+    /// Each non-empty file's `pieces root`, in torrent order (the `file tree` holds them whether or
+    /// not the layers came).
+    pub roots: Vec<Hash256>,
 }
 
 /// Reads the `file tree` (raw, a dictionary) and lays it out with pieces of `piece_length` (a
@@ -356,11 +359,12 @@ pub(super) fn parse_hybrid(
             "the v1 and v2 sides of this hybrid torrent describe different files",
         ));
     }
+    let roots = content.hashes.files.iter().map(|f| f.root).collect();
     let layers = missing.is_empty().then_some(content.hashes);
     if let Some(lacking) = lacking {
         lacking.extend(missing);
     }
-    Ok(Hybrid { layers })
+    Ok(Hybrid { layers, roots })
 }
 
 /// The files under one node of the `file tree`, in tree (byte) order. Nesting is bounded by the
