@@ -1,6 +1,6 @@
 //! The event bus front ends subscribe to, and the one event type they match on: what happened to
 //! which torrent, from the engine (added, completed, seeding, error, removed, paused, resumed, moved,
-//! peer banned, warning, layers derived, carried as the engine said it), from the seeding goals and from the watch folder (pending, seeded,
+//! found locally, peer banned, warning, layers derived, carried as the engine said it), from the seeding goals and from the watch folder (pending, seeded,
 //! rejected).
 //!
 //! The peer session publishes into this bus itself (its [`EventSink`] is [`EventBus::engine_sink`]):
@@ -39,6 +39,9 @@ pub enum EventKind {
     /// A torrent's data folder changed: its files moved there (`b-move`, the RPC, the complete
     /// folder), or it was pointed there and checked (`b-move --find`, a hand edit of `data`).
     Moved,
+    /// Files a torrent lacked were found on this machine (in another torrent, or the version
+    /// before of a followed link) and copied or moved into its folder rather than fetched.
+    FoundLocally,
     /// A peer was banned (bad pieces, protocol abuse).
     PeerBanned,
     /// Something wrong a torrent works around: a piece withdrawn because its data on disk failed its
@@ -57,7 +60,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::Added,
         EventKind::Completed,
         EventKind::Seeding,
@@ -66,6 +69,7 @@ impl EventKind {
         EventKind::Paused,
         EventKind::Resumed,
         EventKind::Moved,
+        EventKind::FoundLocally,
         EventKind::PeerBanned,
         EventKind::Warning,
         EventKind::SeedGoalReached,
@@ -85,6 +89,7 @@ impl EventKind {
             EventKind::Paused => "paused",
             EventKind::Resumed => "resumed",
             EventKind::Moved => "moved",
+            EventKind::FoundLocally => "found_locally",
             EventKind::PeerBanned => "peer_banned",
             EventKind::Warning => "warning",
             EventKind::SeedGoalReached => "seed_goal_reached",
@@ -163,6 +168,7 @@ impl Event {
                 E::Paused { .. } => EventKind::Paused,
                 E::Resumed { .. } => EventKind::Resumed,
                 E::Moved { .. } => EventKind::Moved,
+                E::FoundLocally { .. } => EventKind::FoundLocally,
                 E::PeerBanned { .. } => EventKind::PeerBanned,
                 E::Warning { .. } => EventKind::Warning,
                 E::LayersDerived { .. } => EventKind::LayersDerived,
@@ -211,7 +217,8 @@ impl Event {
                 E::Added { data_dir, .. }
                 | E::Completed { data_dir, .. }
                 | E::Seeding { data_dir, .. }
-                | E::Moved { data_dir, .. },
+                | E::Moved { data_dir, .. }
+                | E::FoundLocally { data_dir, .. },
             )
             | Event::SeedGoalReached { data_dir, .. } => data_dir,
             Event::WatchPending { path, .. }
@@ -229,6 +236,7 @@ impl Event {
                 E::Error { message, .. }
                 | E::Warning { message, .. }
                 | E::Moved { message, .. }
+                | E::FoundLocally { message, .. }
                 | E::PeerBanned {
                     reason: message, ..
                 },

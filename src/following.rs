@@ -186,6 +186,12 @@ async fn follow(
         move_record(peer, ih, r.info_hash, &record);
         return;
     }
+    // Its files, which it leaves behind, may fill the new version's: one renamed or put in
+    // another folder is moved there rather than fetched again.
+    let local_files = session
+        .get(&ih)
+        .map(|h| h.local_files(true))
+        .unwrap_or_default();
     if let Err(e) = actions::remove(peer.torrents(), peer, ih, name, false).await {
         tracing::warn!(%ih, "{name}: not replaced by its newer version: {e:#}");
         return;
@@ -208,6 +214,7 @@ async fn follow(
         follow: Some(record),
         // A dropped link's watch entry now stands for the new version.
         watch: old.watch.clone(),
+        local_files,
     };
     match actions::add(peer.torrents(), session, adding).await {
         Ok(h) => tracing::info!(info_hash = %h.info_hash(), "{name}: replaced by {}", h.name()),

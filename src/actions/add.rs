@@ -83,6 +83,7 @@ impl Handoff {
             complete_dir: None,
             follow: self.follow.clone(),
             watch: None,
+            local_files: Vec::new(),
         };
         add(torrents, session, adding).await
     }
@@ -119,6 +120,9 @@ pub struct Adding<'a> {
     /// The watch-folder entry it stands for (taken over from the version before it, when a
     /// followed link moves); `None` keeps what the entry had.
     pub watch: Option<crate::config::WatchSource>,
+    /// Files on this machine its missing files may be taken from, besides the other torrents'
+    /// (the previous version's of a followed link; see [`crate::engine::local_data`]).
+    pub local_files: Vec<crate::engine::LocalFile>,
 }
 
 /// Registers the torrent (unless `register` is off) and adds it to `session`; a torrent the
@@ -208,6 +212,7 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
         limits,
         group,
         file_paths,
+        local_files: a.local_files,
     };
     Ok(session.add(a.meta, opts).await?)
 }

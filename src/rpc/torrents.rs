@@ -253,6 +253,7 @@ pub(super) async fn add_torrent(
         labels,
         follow,
         watch: None,
+        local_files: Vec::new(),
     };
     actions::add(rpc.peer.torrents(), &session, adding)
         .await

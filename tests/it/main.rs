@@ -31,6 +31,7 @@ mod engine_haves;
 mod engine_hostile_peers;
 mod engine_lifecycle;
 mod engine_limits;
+mod engine_local_data;
 mod engine_rot;
 mod engine_superseed;
 mod engine_swarm;

@@ -270,7 +270,15 @@ fn a_daemon_publishes_the_recorded_publications_again() {
 /// folder (the unchanged file kept, the changed and new ones fetched) in place of the old one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_started_link_is_followed_to_the_next_version() {
-    follows_to_the_next_version(Told::Start).await;
+    follows_to_the_next_version(Told::Start, Next::Changed).await;
+}
+
+/// A next version that put a file in another folder (hybrid torrents, whose files are known by
+/// their content): the follower moves its copy there from the old place rather than fetching it
+/// again, and its log says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followed_link_moves_a_file_the_next_version_moved() {
+    follows_to_the_next_version(Told::Start, Next::Reorganized).await;
 }
 
 /// The same for a link dropped in the watch folder (a `.magnet` file): the new version takes the
@@ -278,7 +286,7 @@ async fn a_started_link_is_followed_to_the_next_version() {
 /// take the file for a new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_link_is_followed_to_the_next_version() {
-    follows_to_the_next_version(Told::WatchFolder).await;
+    follows_to_the_next_version(Told::WatchFolder, Next::Changed).await;
 }
 
 /// How the follower daemon is given the link.
@@ -290,7 +298,16 @@ enum Told {
     WatchFolder,
 }
 
-async fn follows_to_the_next_version(told: Told) {
+/// What the next version of the folder changed.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Next {
+    /// b.bin changed, c.bin new (v1 torrents).
+    Changed,
+    /// The same, and a.bin moved to `2026/a.bin` (hybrid torrents).
+    Reorganized,
+}
+
+async fn follows_to_the_next_version(told: Told, next: Next) {
     use crate::support::cli::downloaded;
     crate::support::init_logs();
     let net = tokio::task::spawn_blocking(|| testnet(5)).await.unwrap();
@@ -301,11 +318,18 @@ async fn follows_to_the_next_version(told: Told) {
     let v2 = root.path().join("v2");
     crate::support::write_random(&v1.join("share/a.bin"), 5 * piece, 1);
     crate::support::write_random(&v1.join("share/b.bin"), 3 * piece, 2);
-    crate::support::write_random(&v2.join("share/a.bin"), 5 * piece, 1);
+    let a2 = match next {
+        Next::Changed => "share/a.bin",
+        Next::Reorganized => "share/2026/a.bin",
+    };
+    crate::support::write_random(&v2.join(a2), 5 * piece, 1);
     crate::support::write_random(&v2.join("share/b.bin"), 3 * piece, 3);
     crate::support::write_random(&v2.join("share/c.bin"), 2 * piece, 4);
-    let meta1 = crate::support::torrent(&v1.join("share"), piece as u64, vec![]);
-    let meta2 = crate::support::torrent(&v2.join("share"), piece as u64, vec![]);
+    let made = |dir: &std::path::Path| match next {
+        Next::Changed => crate::support::torrent(dir, piece as u64, vec![]),
+        Next::Reorganized => crate::support::engine::hybrid(dir, piece as u64),
+    };
+    let (meta1, meta2) = (made(&v1.join("share")), made(&v2.join("share")));
 
     // The publisher seeds version 1 and points its link at it.
     let publisher = session_with(session_config(&net.bootstrap)).await;
@@ -413,12 +437,27 @@ async fn follows_to_the_next_version(told: Told) {
         let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap();
         assert!(!log.contains("already shared"), "{log}");
     }
-    // Only b.bin and c.bin crossed the wire: a.bin was found in the folder.
+    // Only b.bin and c.bin crossed the wire: a.bin was found in the folder, or moved there.
     let sent = s2.stats().uploaded;
     assert!(
         sent <= 5 * piece as u64,
         "the publisher sent {sent} bytes of version 2"
     );
+    let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap();
+    let found = "found_locally share";
+    if next == Next::Reorganized {
+        assert!(!dir.join("dl/share/a.bin").exists(), "moved, not copied");
+        let line = log
+            .lines()
+            .find(|l| l.contains(found))
+            .unwrap_or_else(|| panic!("{log}"));
+        assert!(
+            line.ends_with("1 file (81920 bytes) found on this machine, not fetched: 1 moved"),
+            "{line}"
+        );
+    } else {
+        assert!(!log.contains(found), "{log}");
+    }
     drop(daemon);
     publisher.shutdown(Duration::from_secs(5)).await;
 }

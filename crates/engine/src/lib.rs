@@ -11,6 +11,10 @@
 //!   is already `Seeding` or `Downloading`; pieces that need hashing are checked in the background
 //!   (state `Checking`). `data_dir` is the folder that holds the torrent's file or top folder, like
 //!   aria2's `--dir`.
+//! - Files already on this machine ([`local_data`]): a wanted file of a v2 or hybrid torrent
+//!   missing from its folder is copied from another torrent of the session holding the same
+//!   content (its `pieces root`), or moved from [`AddOptions::local_files`] (a previous
+//!   version's), before the check; [`Event::FoundLocally`] says so.
 //! - Choosing files ([`selection`]): [`AddOptions::files`], [`TorrentHandle::files`],
 //!   [`TorrentHandle::set_file_priorities`], [`TorrentHandle::set_sequential`].
 //!   With [`SessionConfig::rename_partial_files`] a file a download creates is `<name>.part`
@@ -165,6 +169,7 @@ pub mod known;
 mod lifecycle;
 pub mod limits;
 mod listen;
+pub mod local_data;
 pub mod lsd;
 pub mod metadata;
 pub mod mutable_torrent;
@@ -205,6 +210,7 @@ pub use error::{EngineError, Result};
 pub use events::EventSink;
 pub use groups::GroupLimits;
 pub use limits::TorrentLimits;
+pub use local_data::LocalFile;
 pub use metadata::MetadataFetch;
 pub use peer_stream::Encryption;
 pub use portmap::{ForwardState, PortForwarding};
@@ -377,6 +383,9 @@ pub struct AddOptions {
     /// Each file's path below `data_dir`, in the torrent's order, where files were renamed
     /// ([`TorrentHandle::rename_path`]; `None` = the torrent's own paths).
     pub file_paths: Option<Vec<PathBuf>>,
+    /// Files on this machine to take the torrent's missing files from, besides the session's other
+    /// torrents' (see [`local_data`]): a previous version's, say.
+    pub local_files: Vec<LocalFile>,
 }
 
 /// What one tracker of a torrent last answered, as the torrent's announce task saw it.
@@ -540,6 +549,14 @@ pub enum Event {
         name: String,
         message: String,
     },
+    /// Files the torrent lacked were found on this machine (see [`local_data`]) and copied or moved
+    /// into its folder `data_dir`, before its check; `message` says how many and how.
+    FoundLocally {
+        info_hash: InfoHash,
+        name: String,
+        data_dir: PathBuf,
+        message: String,
+    },
     /// A hybrid torrent that came without its piece layers derived them from its data once complete
     /// (see `derived_layers`): `piece_layers` is the bencoded value of the .torrent's `piece layers`
     /// key ([`set_piece_layers`](btorrent_proto::metainfo::set_piece_layers) writes it in).
@@ -562,6 +579,7 @@ impl Event {
             | Event::Paused { info_hash, .. }
             | Event::Resumed { info_hash, .. }
             | Event::Moved { info_hash, .. }
+            | Event::FoundLocally { info_hash, .. }
             | Event::PeerBanned { info_hash, .. }
             | Event::Warning { info_hash, .. }
             | Event::LayersDerived { info_hash, .. } => *info_hash,
@@ -579,6 +597,7 @@ impl Event {
             | Event::Paused { name, .. }
             | Event::Resumed { name, .. }
             | Event::Moved { name, .. }
+            | Event::FoundLocally { name, .. }
             | Event::PeerBanned { name, .. }
             | Event::Warning { name, .. }
             | Event::LayersDerived { name, .. } => name,

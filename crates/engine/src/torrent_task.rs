@@ -270,10 +270,19 @@ pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield, ch
     }
 }
 
-/// The torrent task: finish checking the data (`survey` holds the pieces still to hash; `None` when
-/// the check is already applied), then run the swarm until the torrent is removed.
-pub(crate) async fn run(t: Arc<Torrent>, survey: Option<super::resume::Survey>) {
-    if let Some(survey) = survey {
+/// What `Session::add` left of the check, for the torrent task.
+pub(crate) enum Unchecked {
+    /// These pieces are still to hash.
+    Check(super::resume::Survey),
+    /// Files it lacks are to be placed from this machine ([`super::local_data`]), then the data
+    /// checked.
+    Place(Vec<super::local_data::Wanted>),
+}
+
+/// The torrent task: finish checking the data (placing the files found on this machine first),
+/// then run the swarm until the torrent is removed. `None`: the check is applied already.
+pub(crate) async fn run(t: Arc<Torrent>, unchecked: Option<Unchecked>) {
+    if let Some(unchecked) = unchecked {
         let t2 = t.clone();
         let checked = {
             let turn = tokio::select! {
@@ -281,7 +290,25 @@ pub(crate) async fn run(t: Arc<Torrent>, survey: Option<super::resume::Survey>) 
                 _ = t.life.cancelled() => return,
             };
             let Ok(_turn) = turn else { return };
-            tokio::task::spawn_blocking(move || super::resume::hash_check(&t2, survey)).await
+            tokio::task::spawn_blocking(move || {
+                let survey = match unchecked {
+                    Unchecked::Check(survey) => survey,
+                    Unchecked::Place(found) => {
+                        let placed = super::local_data::place(&t2, found);
+                        if placed.copied + placed.moved > 0 {
+                            t2.emit(Event::FoundLocally {
+                                info_hash: t2.info_hash(),
+                                name: t2.meta.info.name.clone(),
+                                data_dir: t2.storage.data_dir(),
+                                message: placed.describe(),
+                            });
+                        }
+                        super::resume::survey(&t2)
+                    }
+                };
+                super::resume::hash_check(&t2, survey)
+            })
+            .await
         };
         match checked {
             Ok(have) => apply_check(&t, &have, true),

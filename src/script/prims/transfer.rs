@@ -233,6 +233,7 @@ fn add_torrent(
         complete_dir: None,
         follow,
         watch: None,
+        local_files: Vec::new(),
     };
     let handle = ctx
         .block_on(crate::actions::add(ctx.torrents(), &session, adding))?

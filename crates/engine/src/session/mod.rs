@@ -246,17 +246,33 @@ impl Session {
         // The quick part of the check (sizes, mtimes, resume data) happens before `add` returns, so
         // a torrent whose resume data vouches for every piece is already seeding; pieces that need
         // hashing are checked in the background (state `Checking`).
-        let t = handle.0.clone();
-        let survey = tokio::task::spawn_blocking(move || super::resume::survey(&t))
-            .await
-            .map_err(EngineError::task)?;
-        let rest = if survey.to_check.is_empty() {
-            super::torrent_task::apply_check(&handle.0, &survey.have, !survey.current);
-            None
-        } else {
-            Some(survey)
+        // Files it lacks that are on this machine already are placed first (in the background:
+        // it reads them), then the whole check follows (see `local_data`).
+        let offered = opts.local_files;
+        let session = self.clone();
+        let others = move || {
+            let mut all = session.torrents();
+            all.retain(|h| h.info_hash() != ih);
+            all
         };
-        tokio::spawn(super::torrent_task::run(handle.0.clone(), rest));
+        let t = handle.0.clone();
+        let (found, survey) = tokio::task::spawn_blocking(move || {
+            let found = super::local_data::plan(&t, offered, others);
+            let survey = found.is_empty().then(|| super::resume::survey(&t));
+            (found, survey)
+        })
+        .await
+        .map_err(EngineError::task)?;
+        use super::torrent_task::Unchecked;
+        let unchecked = match survey {
+            None => Some(Unchecked::Place(found)),
+            Some(survey) if survey.to_check.is_empty() => {
+                super::torrent_task::apply_check(&handle.0, &survey.have, !survey.current);
+                None
+            }
+            Some(survey) => Some(Unchecked::Check(survey)),
+        };
+        tokio::spawn(super::torrent_task::run(handle.0.clone(), unchecked));
         Ok(handle)
     }
 

@@ -54,6 +54,7 @@ mod moves;
 mod names;
 
 pub use crate::file_cache::FileCache;
+pub(crate) use moves::{copy_file, move_file};
 pub use names::check_paths;
 use names::with_part_suffix;
 
@@ -155,6 +156,14 @@ impl Storage {
     /// Where file `i` lives on disk (under its partial name while it has one).
     pub fn file_path(&self, i: usize) -> io::Result<PathBuf> {
         self.disk_path(&self.names.read(), i)
+    }
+
+    /// File `i`'s path under its own name and under its partial name (`None` for a path that
+    /// would leave the data folder).
+    pub fn both_names(&self, i: usize) -> Option<[PathBuf; 2]> {
+        let names = self.names.read();
+        let full = confined_join(&self.data_dir.read(), &names.paths[i])?;
+        Some([with_part_suffix(&full), full])
     }
 
     /// Where file `i` lives on disk, by `names`.

@@ -201,7 +201,7 @@ fn time_at(secs: u64) -> Option<std::time::SystemTime> {
 }
 
 /// Moves one file: a rename, or across file systems a copy then removal (a partial copy is removed).
-pub(super) fn move_file(from: &Path, to: &Path) -> io::Result<()> {
+pub(crate) fn move_file(from: &Path, to: &Path) -> io::Result<()> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -214,7 +214,15 @@ pub(super) fn move_file(from: &Path, to: &Path) -> io::Result<()> {
         std::os::unix::fs::symlink(std::fs::read_link(from)?, to)?;
         return std::fs::remove_file(from);
     }
-    // A copy keeps the file's modification time, as a rename does.
+    copy_file(from, to)?;
+    std::fs::remove_file(from)
+}
+
+/// Copies one file, keeping its modification time as a rename does; a partial copy is removed.
+pub(crate) fn copy_file(from: &Path, to: &Path) -> io::Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
     let copied = std::fs::copy(from, to).and_then(|_| {
         let modified = std::fs::metadata(from)?.modified()?;
         OpenOptions::new()
@@ -226,7 +234,7 @@ pub(super) fn move_file(from: &Path, to: &Path) -> io::Result<()> {
         let _ = std::fs::remove_file(to);
         return Err(e);
     }
-    std::fs::remove_file(from)
+    Ok(())
 }
 
 /// The path that leads from folder `from` to `to`, both relative to one folder: a `..` for each
