@@ -747,3 +747,30 @@ async fn recorded_times_are_given_to_the_downloaded_files() {
         seeder.shutdown(Duration::from_secs(2)).await;
     }
 }
+
+/// A v2 or hybrid torrent's padding (each file's last piece filled up to the piece length) never
+/// crosses the wire: eight files of 20 KiB in pieces of 256 KiB are 2 MiB of piece space, of which
+/// the leecher asks for 32 KiB a file (a whole block, and the block partly padding whole).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn padding_is_never_fetched() {
+    let src = tempfile::tempdir().unwrap();
+    for i in 0..8 {
+        write_random(&src.path().join(format!("pics/{i}.jpg")), 20 * K, i);
+    }
+    for format in [Format::V2, Format::Hybrid] {
+        let o = CreateOptions {
+            piece_length: Some(256 * K as u64),
+            ..Default::default()
+        }
+        .with_format(format);
+        let meta = create_torrent(&src.path().join("pics"), &o, &|_, _| {}).unwrap();
+        assert!(meta.info.piece_count() >= 8, "{format:?}: a piece a file");
+        let (seeder, sh) = seeder_with(plain_seeder(), &meta, src.path()).await;
+        let dst = tempfile::tempdir().unwrap();
+        let (_l, lh) = leecher(&meta, dst.path(), vec![seeder.listen_addr()]).await;
+        wait_complete(&lh, 60).await;
+        assert_same_tree(&src.path().join("pics"), &dst.path().join("pics"));
+        let sent = sh.stats().uploaded;
+        assert!(sent <= 8 * 32 * K as u64, "{format:?}: sent {sent} bytes");
+    }
+}

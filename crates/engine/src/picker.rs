@@ -52,15 +52,21 @@
 //! - Bounded: piece buffers in flight or hashing stay under `max_in_flight_bytes`, at least two pieces
 //!   (a peer that shares no piece in flight may go half as far again); buffers are recycled through a
 //!   small pool.
+//! - Padding (BEP 47 pad files: a hybrid's, a v2 torrent's between files) is never asked for: a
+//!   block wholly inside it is `Padding` from the moment its piece starts, zeros in the buffer
+//!   (what the hash covers), and counts as received; a block partly in it is asked for whole (the
+//!   sender reads zeros there). A piece made only of padding is left to the usual way.
 //! - Cheap with hundreds of peers: a pick first offers the free blocks of the pieces in flight, and
 //!   each of those has a small head (index, free blocks) kept apart from its state, so the walk skips
 //!   pieces whose blocks are all asked for without touching them.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 
 use super::piece_buf::PieceBuf;
+use btorrent_proto::metainfo::Info;
 use btorrent_proto::wire::{Bitfield, BlockRef, Geometry, BLOCK_SIZE};
 use rarity::Rarity;
 
@@ -95,6 +101,8 @@ enum Block {
     Free,
     Requested(PeerKey),
     Received(PeerKey),
+    /// Wholly inside padding: zeros, never asked for.
+    Padding,
 }
 
 struct InFlight {
@@ -106,7 +114,10 @@ struct InFlight {
     /// When each block should have come, by its place in its owner's queue at the owner's pace
     /// (`asked` when the pace is not known; within [`ENDGAME_DUE_MOST`] of `asked`).
     due: Vec<Instant>,
+    /// Blocks `Received` or `Padding`.
     received: u32,
+    /// Blocks `Padding`.
+    padding: u32,
     /// Set for a suspect piece: only this peer may fill it.
     exclusive: Option<PeerKey>,
     /// Endgame duplicate requests: (block number, peer).
@@ -179,6 +190,38 @@ pub struct Picker {
     /// Where the sequence of sequential mode starts: pieces from this one to the last come first,
     /// then those before it (a player that seeks into the middle of a file).
     sequential_from: u32,
+    /// The blocks of each piece wholly inside padding ([`padding_blocks`]).
+    padding: HashMap<u32, Vec<u32>>,
+}
+
+/// The blocks wholly inside BEP 47 padding files of `info`, by piece (sorted). Pieces with none, and
+/// pieces with nothing else, are left out.
+pub fn padding_blocks(info: &Info) -> HashMap<u32, Vec<u32>> {
+    let geo = Geometry::from_info(info);
+    let plen = geo.piece_length;
+    let mut out: HashMap<u32, Vec<u32>> = HashMap::new();
+    for f in info.files.iter().filter(|f| f.padding && f.length > 0) {
+        let (start, end) = (f.offset, (f.offset + f.length).min(geo.total_length));
+        if start >= end {
+            continue;
+        }
+        for piece in (start / plen)..=((end - 1) / plen) {
+            let base = piece * plen;
+            let blocks = geo.blocks_in(piece as u32);
+            let inside = (0..blocks).filter(|&b| {
+                let from = base + u64::from(b) * u64::from(BLOCK_SIZE);
+                let to = from + u64::from(geo.block_len(piece as u32, b));
+                start <= from && to <= end
+            });
+            out.entry(piece as u32).or_default().extend(inside);
+        }
+    }
+    out.retain(|&piece, blocks| {
+        blocks.sort_unstable();
+        blocks.dedup();
+        !blocks.is_empty() && blocks.len() < geo.blocks_in(piece) as usize
+    });
+    out
 }
 
 impl Picker {
@@ -212,7 +255,13 @@ impl Picker {
             wants_grown: 0,
             sequential: false,
             sequential_from: 0,
+            padding: HashMap::new(),
         }
+    }
+
+    /// The blocks never to ask for, by piece ([`padding_blocks`]); pieces started from now on.
+    pub fn set_padding(&mut self, padding: HashMap<u32, Vec<u32>>) {
+        self.padding = padding;
     }
 
     /// Sets each piece's rank (0 = not wanted, 3 = high; see [`crate::selection`]). Pieces in flight

@@ -25,7 +25,7 @@ impl Picker {
         }
         let mut cancel = Vec::new();
         match f.blocks[blk as usize] {
-            Block::Received(_) => return BlockResult::NotNeeded,
+            Block::Received(_) | Block::Padding => return BlockResult::NotNeeded,
             Block::Requested(owner) if owner != peer => cancel.push(owner),
             _ => {}
         }
@@ -54,9 +54,9 @@ impl Picker {
             let contributors = f
                 .blocks
                 .iter()
-                .map(|b| match b {
-                    Block::Received(p) => *p,
-                    _ => unreachable!("every block received"),
+                .filter_map(|b| match b {
+                    Block::Received(p) => Some(*p),
+                    _ => None,
                 })
                 .collect();
             return BlockResult::Complete {
@@ -97,9 +97,11 @@ impl Picker {
         if f.exclusive == Some(peer) && !f.blocks.contains(&Block::Requested(peer)) {
             // The one peer allowed to fill a suspect piece left: start it over for the next one.
             f.exclusive = None;
-            f.received = 0;
-            f.blocks.iter_mut().for_each(|s| *s = Block::Free);
-            self.heads[k].free = f.blocks.len() as u32;
+            f.received = f.padding;
+            for s in f.blocks.iter_mut().filter(|s| **s != Block::Padding) {
+                *s = Block::Free;
+            }
+            self.heads[k].free = f.blocks.len() as u32 - f.padding;
         }
     }
 

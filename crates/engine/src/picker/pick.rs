@@ -254,7 +254,7 @@ impl Picker {
         }
         if self.suspect[f.index as usize] {
             match f.exclusive {
-                None if f.received == 0 && asking.suspect_ok => f.exclusive = Some(peer),
+                None if f.received == f.padding && asking.suspect_ok => f.exclusive = Some(peer),
                 Some(p) if p == peer => {}
                 _ => return,
             }
@@ -312,24 +312,33 @@ impl Picker {
 
     pub(super) fn start_piece(&mut self, index: u32) {
         let plen = self.geo.piece_length as usize;
-        let buf = self.pool.pop().unwrap_or_else(|| PieceBuf::zeroed(plen));
+        let mut buf = self.pool.pop().unwrap_or_else(|| PieceBuf::zeroed(plen));
         self.missing -= 1;
         self.leave_order(index as usize);
         self.states[index as usize] = PieceState::InFlight;
         let blocks = self.geo.blocks_in(index) as usize;
+        let mut states = vec![Block::Free; blocks];
+        let padding = self.padding.get(&index).map_or(&[][..], Vec::as_slice);
+        for &b in padding {
+            states[b as usize] = Block::Padding;
+            let at = (b * BLOCK_SIZE) as usize;
+            buf[at..at + self.geo.block_len(index, b) as usize].fill(0);
+        }
+        let padding = padding.len() as u32;
         self.in_flight.push(InFlight {
             index,
             buf,
-            blocks: vec![Block::Free; blocks],
+            blocks: states,
             asked: vec![Instant::now(); blocks],
             due: vec![Instant::now(); blocks],
-            received: 0,
+            received: padding,
+            padding,
             exclusive: None,
             extra: Vec::new(),
         });
         self.heads.push(Head {
             index,
-            free: blocks as u32,
+            free: blocks as u32 - padding,
         });
     }
 }

@@ -550,3 +550,85 @@ fn wants_generation_moves_only_when_we_come_to_want_more() {
     assert!(p.withdraw(2));
     assert_eq!(p.wants_generation(), g2);
 }
+
+/// Padding: the blocks wholly inside pad files are never asked for, read as zeros in the piece
+/// (over a recycled buffer's old bytes), and a piece filled by one peer beside its padding still
+/// names that peer when its hash fails; a block partly in padding is asked for whole.
+#[test]
+fn blocks_wholly_in_padding_are_never_asked_for() {
+    use btorrent_proto::metainfo::{create_torrent, CreateOptions, Format};
+    let dir = tempfile::tempdir().unwrap();
+    let top = dir.path().join("set");
+    std::fs::create_dir_all(&top).unwrap();
+    // Pieces of 4 blocks: a.bin fills 1.5 blocks of piece 0 (2 blocks wholly padding, one partly),
+    // b.bin one piece and a bit.
+    std::fs::write(top.join("a.bin"), vec![1u8; 24 * 1024]).unwrap();
+    std::fs::write(top.join("b.bin"), vec![2u8; 64 * 1024 + 100]).unwrap();
+    for format in [Format::V2, Format::Hybrid] {
+        let o = CreateOptions {
+            piece_length: Some(64 * 1024),
+            ..Default::default()
+        }
+        .with_format(format);
+        let meta = create_torrent(&top, &o, &|_, _| {}).unwrap();
+        let pad = padding_blocks(&meta.info);
+        let mut want = HashMap::new();
+        want.insert(0, vec![2, 3]);
+        want.insert(2, vec![1, 2, 3]);
+        assert_eq!(pad, want, "{format:?}");
+        let geo = Geometry::from_info(&meta.info);
+        let mut p = Picker::new(geo, 1 << 30);
+        p.set_padding(pad);
+        // Dirty recycled buffers: the padding must still read as zeros.
+        for _ in 0..3 {
+            let mut b = PieceBuf::zeroed(64 * 1024);
+            b.fill(0xee);
+            p.pool.push(b);
+        }
+        let every = Bitfield::full(geo.piece_count as usize);
+        let mut out = Vec::new();
+        p.pick(1, &every, 0, 100, &mut out);
+        let mut asked: Vec<(u32, u32)> = out
+            .iter()
+            .map(|b| (b.index, b.begin / BLOCK_SIZE))
+            .collect();
+        asked.sort();
+        assert_eq!(
+            asked,
+            [(0, 0), (0, 1), (1, 0), (1, 1), (1, 2), (1, 3), (2, 0)],
+            "{format:?}"
+        );
+        assert!(
+            out.iter().all(|b| b.length == BLOCK_SIZE),
+            "partly padded: whole"
+        );
+        let mut verdicts = Vec::new();
+        for b in &out {
+            if let BlockResult::Complete {
+                index,
+                buf,
+                contributors,
+                ..
+            } = p.on_block(1, *b, &data(b))
+            {
+                assert_eq!(
+                    contributors.len(),
+                    p.geometry().blocks_in(index) as usize
+                        - p.padding.get(&index).map_or(0, Vec::len)
+                );
+                if index == 0 {
+                    assert!(buf[2 * BLOCK_SIZE as usize..].iter().all(|&x| x == 0));
+                    verdicts.push(p.on_hash_done(index, false, Some(buf), &contributors));
+                } else {
+                    verdicts.push(p.on_hash_done(index, true, Some(buf), &contributors));
+                }
+            }
+        }
+        assert_eq!(
+            verdicts.len(),
+            3,
+            "every piece complete without its padding"
+        );
+        assert!(verdicts.contains(&HashVerdict::BadFrom(1)), "{verdicts:?}");
+    }
+}

@@ -33,6 +33,7 @@ impl TorrentHandle {
             .unwrap_or_else(|| vec![FilePriority::Normal; meta.info.files.len()]);
         let mut picker = Picker::new(Geometry::from_info(&meta.info), ctx.cfg.max_buffer_bytes);
         picker.set_ranks(selection::piece_ranks(&meta.info, &files));
+        picker.set_padding(super::super::picker::padding_blocks(&meta.info));
         picker.set_sequential(opts.sequential);
         // Past the last piece (a stale entry): from the first.
         if opts.sequential_from < meta.info.piece_count() as u32 {
