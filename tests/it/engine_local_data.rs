@@ -56,7 +56,8 @@ fn found_message(events: &[Event], name: &str) -> Option<String> {
 
 /// A v2 torrent whose `x/a.bin` is the file `a.bin` of a hybrid torrent the session seeds (made
 /// with another piece length) takes it by copy, checks it and fetches only the rest; `b.bin`,
-/// whose copy in the other torrent was changed on disk after its check, is fetched, not copied.
+/// whose copy in the other torrent was changed on disk after its check, is fetched, not copied, and
+/// so is `new.bin`, which a private torrent holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_another_torrent_holds_is_copied_not_fetched() {
     init_logs();
@@ -67,7 +68,19 @@ async fn a_file_another_torrent_holds_is_copied_not_fetched() {
     write_random(&r.join("src/pack/x/a.bin"), 300 * K + 5, 1);
     write_random(&r.join("src/pack/b.bin"), 100 * K, 2);
     write_random(&r.join("src/pack/new.bin"), 50 * K, 3);
+    // new.bin is in a private torrent of the session too: not to be carried out of its swarm.
+    write_random(&r.join("secret/s/new.bin"), 50 * K, 3);
     let have = made(&r.join("have/set"), Format::Hybrid, 64 * K as u64);
+    let secret = create_torrent(
+        &r.join("secret/s"),
+        &CreateOptions {
+            private: true,
+            ..Default::default()
+        }
+        .with_format(Format::V2),
+        &|_, _| {},
+    )
+    .unwrap();
     let pack = made(&r.join("src/pack"), Format::V2, 32 * K as u64);
 
     let s = session_with(SessionConfig {
@@ -78,6 +91,11 @@ async fn a_file_another_torrent_holds_is_copied_not_fetched() {
     let mut rx = s.subscribe().unwrap();
     let h1 = s.add(have, opts(&r.join("have"), vec![])).await.unwrap();
     wait_complete(&h1, 30).await;
+    let h0 = s
+        .add(secret, opts(&r.join("secret"), vec![]))
+        .await
+        .unwrap();
+    wait_complete(&h0, 30).await;
     // Changed after its torrent checked it (same length): no longer what its root names.
     let b = r.join("have/set/b.bin");
     let mut bytes = std::fs::read(&b).unwrap();

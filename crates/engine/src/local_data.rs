@@ -4,6 +4,8 @@
 //! what this one needs. When a torrent is added, each wanted file that is not on disk under either
 //! of its names is looked for among
 //! - the files of the session's other torrents (copied: they stay where their torrent seeds them),
+//!   public ones only: a private torrent's data stays in its swarm, whoever made a torrent naming
+//!   its roots,
 //! - the files the caller offers in [`AddOptions::local_files`](crate::AddOptions::local_files),
 //!   such as the previous version's of a followed mutable link (moved when marked
 //!   [`LocalFile::movable`]: a file the new version renamed or put in another folder follows
@@ -79,15 +81,20 @@ impl Placed {
 
 impl TorrentHandle {
     /// Its files that have a `pieces root` (v2 and hybrid torrents), where they are now, as
-    /// [`LocalFile`]s another torrent may take (`movable` as asked). Files not on disk are
-    /// included: the taker looks.
+    /// [`LocalFile`]s another torrent may take (`movable` as asked); none for a private torrent.
+    /// Files not on disk are included: the taker looks.
     pub fn local_files(&self, movable: bool) -> Vec<LocalFile> {
         self.local_files_of(movable, |_| true)
     }
 
-    /// [`Self::local_files`] with a root `pick` takes.
+    /// [`Self::local_files`] with a root `pick` takes, of a public torrent: a private torrent's
+    /// data stays in its swarm (a torrent anyone made with one of its roots must not carry it
+    /// out).
     fn local_files_of(&self, movable: bool, pick: impl Fn(&Hash256) -> bool) -> Vec<LocalFile> {
         let t = &self.0;
+        if t.meta.info.private {
+            return Vec::new();
+        }
         t.meta
             .info
             .file_roots()

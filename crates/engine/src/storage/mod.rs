@@ -163,7 +163,8 @@ impl Storage {
     pub fn both_names(&self, i: usize) -> Option<[PathBuf; 2]> {
         let names = self.names.read();
         let full = confined_join(&self.data_dir.read(), &names.paths[i])?;
-        Some([with_part_suffix(&full), full])
+        let partial = with_part_suffix(&full);
+        Some([full, partial])
     }
 
     /// Where file `i` lives on disk, by `names`.
