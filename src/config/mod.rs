@@ -283,15 +283,21 @@ impl Config {
     /// Writes the settings and the torrent list into the document, keeping everything else as it was,
     /// and replaces the file atomically.
     pub fn save(&mut self) -> Result<()> {
+        self.save_text().map(drop)
+    }
+
+    /// [`Config::save`], returning the text written.
+    pub fn save_text(&mut self) -> Result<String> {
         self.sync_settings()?;
         self.sync_torrents()?;
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        write_atomic(&self.path, self.doc.to_string().as_bytes())
+        let text = self.doc.to_string();
+        write_atomic(&self.path, text.as_bytes())
             .with_context(|| format!("cannot write {}", self.path.display()))?;
         self.existed = true;
-        Ok(())
+        Ok(text)
     }
 }
 

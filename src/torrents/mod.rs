@@ -4,7 +4,11 @@
 //! - It reads the file once when opened, and again only when the file changed on disk: the one
 //!   watcher ([`Torrents::follow`], a `stat` every [`LOOK_EVERY`]) or a caller that wants the disk's
 //!   word now ([`Torrents::refresh`], a `stat`) notices a new file and re-reads it; every reader in
-//!   between gets the copy in memory ([`Torrents::config`]), with no file access at all.
+//!   between gets the copy in memory ([`Torrents::config`]), with no file access at all. A file
+//!   whose stamp (inode, size, modification time) was taken within 2 s (`RACY`) of its modification
+//!   time is also compared by its bytes until that passes: an edit in place of the same size within
+//!   one tick of the file system's clock leaves the stamp as it was (such an edit, right after a
+//!   save of the daemon's, was missed).
 //! - It is the only writer: [`Torrents::update`] takes this process's writer lock and the file lock
 //!   that other btorrent processes take too, re-reads the file if another process changed it, applies
 //!   the change and saves atomically, comments kept (see [`crate::config`]). Changes from two
@@ -104,10 +108,60 @@ struct Inner {
 struct Loaded {
     config: Result<Arc<Config>, Arc<anyhow::Error>>,
     stamp: Option<Stamp>,
+    /// A digest of the bytes it came from, and whether its stamp is *racy*: taken so soon after
+    /// the file's modification time that a write in the same clock tick, of the same length, would
+    /// leave the stamp as it is (file times move in ticks of the kernel's coarse clock). While it
+    /// is, an equal stamp is checked against the bytes ([`Inner::changed_on_disk`]).
+    digest: Option<u64>,
+    racy: AtomicBool,
+}
+
+impl Loaded {
+    /// `config`, which came from or went to bytes of `digest`, in the file whose stamp was then
+    /// `stamp`.
+    fn new(
+        config: Result<Arc<Config>, Arc<anyhow::Error>>,
+        stamp: Option<Stamp>,
+        digest: Option<u64>,
+    ) -> Loaded {
+        Loaded {
+            racy: AtomicBool::new(racy(&stamp)),
+            digest,
+            config,
+            stamp,
+        }
+    }
+}
+
+/// A stamp this close to its file's modification time may not tell two writes apart.
+const RACY: Duration = Duration::from_secs(2);
+
+/// Whether `stamp`'s modification time is within [`RACY`] of now (or ahead of it).
+fn racy(stamp: &Option<Stamp>) -> bool {
+    stamp.is_some_and(|s| {
+        let (secs, nanos) = s.mtime;
+        let mtime = u64::try_from(secs).ok().map(|secs| {
+            std::time::UNIX_EPOCH + Duration::new(secs, u32::try_from(nanos).unwrap_or(0))
+        });
+        mtime.is_none_or(|m| m.elapsed().map_or(true, |age| age < RACY))
+    })
+}
+
+/// A digest of the file's bytes (`None`: unreadable).
+fn digest(path: &Path) -> Option<u64> {
+    std::fs::read(path).ok().map(|b| digest_of(&b))
+}
+
+fn digest_of(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
 }
 
 /// What tells one version of the file from another: an atomic save is a new inode, an edit in place
-/// changes the size or the modification time.
+/// changes the size or the modification time (or, within a clock tick, the bytes alone: see
+/// [`Loaded::racy`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stamp {
     dev: u64,
@@ -142,6 +196,8 @@ impl Torrents {
             current: RwLock::new(Loaded {
                 config: Err(Arc::new(anyhow!("not read yet"))),
                 stamp: None,
+                digest: None,
+                racy: AtomicBool::new(false),
             }),
             writer: Mutex::new(()),
             membership: Default::default(),
@@ -184,11 +240,11 @@ impl Torrents {
     pub fn refresh(&self) -> bool {
         let inner = &self.inner;
         inner.ensure_loaded();
-        if inner.current.read().stamp == stamp(&inner.path) {
+        if !inner.changed_on_disk() {
             return false;
         }
         let _w = inner.writer.lock();
-        if inner.current.read().stamp == stamp(&inner.path) {
+        if !inner.changed_on_disk() {
             return false;
         }
         inner.install(inner.reread(), true);
@@ -221,18 +277,20 @@ impl Torrents {
         inner.ensure_loaded();
         let _w = inner.writer.lock();
         let _file = inner.lock_file()?;
-        let on_disk = stamp(&inner.path);
-        if inner.current.read().stamp != on_disk {
+        if inner.changed_on_disk() {
             inner.install(inner.reread(), true);
             inner.changed.send_modify(|n| *n += 1);
         }
         let mut cfg = (*self.config()?).clone();
         let out = f(&mut cfg)?;
-        cfg.save()?;
-        let saved = Loaded {
-            config: Ok(Arc::new(cfg)),
-            stamp: stamp(&inner.path),
-        };
+        let text = cfg.save_text()?;
+        // The stamp after the save: should someone write in place in between, the stamp is theirs
+        // (racy, so new) and the digest ours, and the next look reads their version.
+        let saved = Loaded::new(
+            Ok(Arc::new(cfg)),
+            stamp(&inner.path),
+            Some(digest_of(text.as_bytes())),
+        );
         inner.install(saved, false);
         inner.changed.send_modify(|n| *n += 1);
         Ok(out)
@@ -392,12 +450,34 @@ impl Inner {
     }
 
     fn read_file(&self) -> Loaded {
-        let stamp = stamp(&self.path);
         self.loads.fetch_add(1, Ordering::Relaxed);
-        Loaded {
-            config: Config::load(&self.path).map(Arc::new).map_err(Arc::new),
-            stamp,
+        // The stamp, then the digest, then the parse: each of the same version as the one before
+        // or a later one, so a write in between reads as a change at the next look, never as none.
+        let stamp = stamp(&self.path);
+        let digest = digest(&self.path);
+        let config = Config::load(&self.path).map(Arc::new).map_err(Arc::new);
+        Loaded::new(config, stamp, digest)
+    }
+
+    /// Whether the file on disk may not be the version last read or saved: its stamp differs, or,
+    /// the stamp being racy, its bytes do. A racy stamp whose bytes agree once it is no longer racy
+    /// is trusted from then on (one `stat` a call again).
+    fn changed_on_disk(&self) -> bool {
+        let cur = self.current.read();
+        let now = stamp(&self.path);
+        if cur.stamp != now {
+            return true;
         }
+        if !cur.racy.load(Ordering::Relaxed) {
+            return false;
+        }
+        if digest(&self.path) != cur.digest {
+            return true;
+        }
+        if !racy(&now) {
+            cur.racy.store(false, Ordering::Relaxed);
+        }
+        false
     }
 
     /// The advisory lock every btorrent process takes to save the file, waited for at most

@@ -294,3 +294,45 @@ fn entry_edits_by_another_hand_are_noted_once_and_yield_to_a_later_save() {
         .unwrap();
     assert!(service.take_edits().is_empty());
 }
+
+/// A hand edit in place right after a save, of the same length and within the same tick of the
+/// file system's clock (its modification time put back to the save's), leaves the file's stamp as
+/// it was; it is seen all the same, by its bytes, and noted as an edit.
+#[test]
+fn an_edit_in_the_same_clock_tick_as_a_save_is_seen() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torrents.toml");
+    std::fs::write(&path, "[settings]\ndht = false\n").unwrap();
+    let t = Torrents::open(&path);
+    t.update(|cfg| {
+        cfg.upsert(entry(1, 0));
+        Ok(())
+    })
+    .unwrap();
+    let saved = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replace("state = \"seeding\"", "state = \"stopped\"");
+    assert_ne!(edited, text);
+    assert_eq!(edited.len(), text.len());
+    let mut f = std::fs::File::options()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    f.write_all(edited.as_bytes()).unwrap();
+    f.set_modified(saved).unwrap();
+    drop(f);
+    assert_eq!(
+        stamp(&path),
+        t.inner.current.read().stamp,
+        "the stamp cannot tell"
+    );
+    assert!(t.refresh(), "the edit is seen");
+    assert_eq!(t.config().unwrap().torrents[0].state, "stopped");
+    let edits = t.take_edits();
+    assert_eq!(edits.len(), 1);
+    assert_eq!(edits[0].1.state.as_deref(), Some("stopped"));
+    // Nothing changed since: nothing seen.
+    assert!(!t.refresh());
+}
