@@ -60,7 +60,7 @@ pub struct Config {
 /// never ends is refused rather than read into memory.
 const MAX_CONFIG_BYTES: u64 = 64 << 20;
 
-fn read_bounded(path: &Path) -> std::io::Result<String> {
+pub(crate) fn read_bounded(path: &Path) -> std::io::Result<String> {
     use std::io::Read as _;
     let mut text = String::new();
     std::fs::File::open(path)?

@@ -147,9 +147,14 @@ fn racy(stamp: &Option<Stamp>) -> bool {
     })
 }
 
-/// A digest of the file's bytes (`None`: unreadable).
+/// A digest of the file's bytes (`None`: not a regular file, or not one torrents.toml can be).
 fn digest(path: &Path) -> Option<u64> {
-    std::fs::read(path).ok().map(|b| digest_of(&b))
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    crate::config::read_bounded(path)
+        .ok()
+        .map(|text| digest_of(text.as_bytes()))
 }
 
 fn digest_of(bytes: &[u8]) -> u64 {
