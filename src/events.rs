@@ -40,7 +40,8 @@ pub enum EventKind {
     /// folder), or it was pointed there and checked (`b-move --find`, a hand edit of `data`).
     Moved,
     /// Files a torrent lacked were found on this machine (in another torrent, or the version
-    /// before of a followed link) and copied or moved into its folder rather than fetched.
+    /// before of a followed link) and copied or moved into its folder rather than fetched; or
+    /// files of the version before that a followed link's new version dropped were removed.
     FoundLocally,
     /// A peer was banned (bad pieces, protocol abuse).
     PeerBanned,

@@ -4,7 +4,9 @@
 //! shortly after the start and then every `follow_interval` seconds. When the link points at a
 //! newer publication of another torrent, that torrent's metadata is fetched, the torrent before
 //! is removed (its files kept: the new version is started into the same folder, where the files
-//! that did not change are found and checked, not fetched again), and the new one is added,
+//! that did not change are found and checked, not fetched again; in v2 and hybrid torrents, a file
+//! moved to another path is moved there, and one the new version dropped is removed when found
+//! unchanged, see [`crate::engine::local_data`]), and the new one is added,
 //! recorded as following the link in its turn. The old torrent must not run beside the new one:
 //! it would take the changed files for damage and fetch its old pieces back over them.
 //!
@@ -31,7 +33,7 @@ use tokio::sync::Semaphore;
 
 use crate::actions::{self, Adding};
 use crate::config::Following;
-use crate::engine::Session;
+use crate::engine::{Session, Take};
 use crate::services::PeerSlot;
 use crate::types::InfoHash;
 
@@ -187,10 +189,16 @@ async fn follow(
         return;
     }
     // Its files, which it leaves behind, may fill the new version's: one renamed or put in
-    // another folder is moved there rather than fetched again.
+    // another folder is moved there rather than fetched again, and one the new version dropped is
+    // removed (found unchanged), as its publisher removed it, unless `follow_removes = false`.
+    let take = if cfg.settings.follow_removes.unwrap_or(true) {
+        Take::MoveOrRemove
+    } else {
+        Take::Move
+    };
     let local_files = session
         .get(&ih)
-        .map(|h| h.local_files(true))
+        .map(|h| h.local_files(take))
         .unwrap_or_default();
     if let Err(e) = actions::remove(peer.torrents(), peer, ih, name, false).await {
         tracing::warn!(%ih, "{name}: not replaced by its newer version: {e:#}");

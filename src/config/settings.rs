@@ -169,6 +169,11 @@ pub struct Settings {
     /// newer torrent to start ([`crate::following`]); absent = [`DEFAULT_FOLLOW_INTERVAL`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_interval: Option<u64>,
+    /// A followed link's new version removes the files of the version before that it dropped,
+    /// each once found unchanged (v2 and hybrid torrents; see [`crate::engine::local_data`]);
+    /// absent = true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_removes: Option<bool>,
     /// Address of the Transmission-compatible RPC server (`POST /transmission/rpc`, `/metrics`);
     /// absent = none runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -567,6 +572,7 @@ impl Default for Settings {
             dht_port: None,
             dht_bootstrap: None,
             follow_interval: None,
+            follow_removes: None,
             rpc_bind: None,
             rpc_username: None,
             rpc_password: None,

@@ -1,13 +1,14 @@
 //! Finding a torrent's files on this machine (`engine::local_data`): a wanted file of a v2 or
 //! hybrid torrent that another torrent of the session holds (the same `pieces root`) is copied
-//! rather than fetched, a file offered as movable (a previous version's) is moved, and a candidate
-//! whose bytes no longer match its root is never taken.
+//! rather than fetched, a file offered as movable (a previous version's) is moved, one the new
+//! version dropped is removed, and a candidate whose bytes no longer match its root is never taken
+//! nor removed.
 
 use std::path::Path;
 use std::time::Duration;
 
 use crate::support::*;
-use btorrent::engine::{Event, SessionConfig, TorrentHandle, TorrentState};
+use btorrent::engine::{Event, SessionConfig, Take, TorrentHandle, TorrentState};
 use btorrent::metainfo::{create_torrent, CreateOptions, Format};
 use btorrent::Metainfo;
 
@@ -144,9 +145,11 @@ async fn a_file_another_torrent_holds_is_copied_not_fetched() {
     assert!(sent < a.len() as u64, "sent {sent}");
 }
 
-/// A previous version's files offered as movable: the one the new version put in another folder
-/// is moved there (not copied, not fetched), the unchanged one is found in place, and a
-/// candidate at a path the new version has (changed there) is copied, never moved away.
+/// A previous version's files offered to be moved or removed: the one the new version put in
+/// another folder is moved there (not copied, not fetched), the unchanged one is found in place, a
+/// candidate at a path the new version has (changed there) is copied, never moved away; of the two
+/// the new version dropped, the one as it was is removed with the folder it leaves empty, the one
+/// changed here stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_previous_versions_file_moves_to_where_the_new_version_has_it() {
     init_logs();
@@ -157,6 +160,8 @@ async fn a_previous_versions_file_moves_to_where_the_new_version_has_it() {
     let a = write_random(&r.join("v1/album/a.jpg"), 200 * K, 1);
     write_random(&r.join("v1/album/b.jpg"), 70 * K, 2);
     let c = write_random(&r.join("v1/album/c.jpg"), 90 * K, 3);
+    write_random(&r.join("v1/album/gone/d.jpg"), 30 * K, 5);
+    write_random(&r.join("v1/album/e.jpg"), 40 * K, 6);
     write_random(&r.join("v2/album/2026/a.jpg"), 200 * K, 1);
     write_random(&r.join("v2/album/b.jpg"), 70 * K, 2);
     write_random(&r.join("v2/album/c.jpg"), 90 * K, 4);
@@ -168,32 +173,51 @@ async fn a_previous_versions_file_moves_to_where_the_new_version_has_it() {
     let mut rx = s.subscribe().unwrap();
     let dl = tempfile::tempdir().unwrap();
     // Version 1 is here (downloaded before).
-    for (name, _) in [("a.jpg", 0), ("b.jpg", 0), ("c.jpg", 0)] {
+    for name in ["a.jpg", "b.jpg", "c.jpg", "gone/d.jpg", "e.jpg"] {
         let to = dl.path().join("album").join(name);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(r.join("v1/album").join(name), to).unwrap();
     }
+    let album = dl.path().join("album");
     let h1 = s.add(meta1.clone(), opts(dl.path(), vec![])).await.unwrap();
     wait_complete(&h1, 30).await;
-    let offered = h1.local_files(true);
-    assert_eq!(offered.len(), 3);
+    let offered = h1.local_files(Take::MoveOrRemove);
+    assert_eq!(offered.len(), 5);
+    // Changed here since: not the publisher's to remove.
+    let e = dl.path().join("album/e.jpg");
+    let mut changed = std::fs::read(&e).unwrap();
+    changed[0] ^= 1;
+    std::fs::write(&e, &changed).unwrap();
     s.remove(&meta1.info_hash).await.unwrap();
 
+    // The new version's folder named another way (through a link): the files it has in place
+    // (b.jpg) are still told from those it dropped, and kept.
+    let alias = r.join("alias");
+    std::os::unix::fs::symlink(dl.path(), &alias).unwrap();
     let h2 = s
         .add(
             meta2.clone(),
             btorrent::engine::AddOptions {
                 local_files: offered,
-                ..opts(dl.path(), vec![])
+                ..opts(&alias, vec![])
             },
         )
         .await
         .unwrap();
     checked(&h2).await;
-    let album = dl.path().join("album");
+    assert!(album.join("b.jpg").exists(), "b.jpg, unchanged, kept");
     assert_eq!(std::fs::read(album.join("2026/a.jpg")).unwrap(), a);
     assert!(!album.join("a.jpg").exists(), "a.jpg moved, not copied");
     assert_eq!(std::fs::read(album.join("old/c.jpg")).unwrap(), c);
+    assert!(
+        !album.join("gone").exists(),
+        "d.jpg removed, and its folder"
+    );
+    assert_eq!(
+        std::fs::read(&e).unwrap(),
+        changed,
+        "e.jpg, changed here, stays"
+    );
     assert_eq!(
         done(&h2).iter().filter(|(_, d)| *d == 0).count(),
         1,
@@ -219,11 +243,15 @@ async fn a_previous_versions_file_moves_to_where_the_new_version_has_it() {
     .await;
     assert_eq!(
         found_message(&events, "album").as_deref(),
-        Some("2 files (296960 bytes) found on this machine, not fetched: 1 copied, 1 moved")
+        Some(
+            "2 files (296960 bytes) found on this machine, not fetched: 1 copied, 1 moved; \
+             1 file the version before had and this one dropped removed"
+        )
     );
 
     let (seeder, _sh) = seeder(&meta2, &r.join("v2")).await;
     h2.add_peers(vec![seeder.listen_addr()]);
     wait_complete(&h2, 60).await;
+    std::fs::remove_file(&e).unwrap();
     assert_same_tree(&r.join("v2/album"), &album);
 }

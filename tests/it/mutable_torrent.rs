@@ -303,7 +303,7 @@ enum Told {
 enum Next {
     /// b.bin changed, c.bin new (v1 torrents).
     Changed,
-    /// The same, and a.bin moved to `2026/a.bin` (hybrid torrents).
+    /// The same, a.bin moved to `2026/a.bin` and d.bin dropped (hybrid torrents).
     Reorganized,
 }
 
@@ -318,6 +318,9 @@ async fn follows_to_the_next_version(told: Told, next: Next) {
     let v2 = root.path().join("v2");
     crate::support::write_random(&v1.join("share/a.bin"), 5 * piece, 1);
     crate::support::write_random(&v1.join("share/b.bin"), 3 * piece, 2);
+    if next == Next::Reorganized {
+        crate::support::write_random(&v1.join("share/d.bin"), 2 * piece, 5);
+    }
     let a2 = match next {
         Next::Changed => "share/a.bin",
         Next::Reorganized => "share/2026/a.bin",
@@ -452,7 +455,10 @@ async fn follows_to_the_next_version(told: Told, next: Next) {
             .find(|l| l.contains(found))
             .unwrap_or_else(|| panic!("{log}"));
         assert!(
-            line.ends_with("1 file (81920 bytes) found on this machine, not fetched: 1 moved"),
+            line.ends_with(
+                "1 file (81920 bytes) found on this machine, not fetched: 1 moved; \
+                 1 file the version before had and this one dropped removed"
+            ),
             "{line}"
         );
     } else {

@@ -14,7 +14,8 @@
 //! - Files already on this machine ([`local_data`]): a wanted file of a v2 or hybrid torrent
 //!   missing from its folder is copied from another torrent of the session holding the same
 //!   content (its `pieces root`), or moved from [`AddOptions::local_files`] (a previous
-//!   version's), before the check; [`Event::FoundLocally`] says so.
+//!   version's, whose files the new version dropped are removed), before the check;
+//!   [`Event::FoundLocally`] says so.
 //! - Choosing files ([`selection`]): [`AddOptions::files`], [`TorrentHandle::files`],
 //!   [`TorrentHandle::set_file_priorities`], [`TorrentHandle::set_sequential`].
 //!   With [`SessionConfig::rename_partial_files`] a file a download creates is `<name>.part`
@@ -210,7 +211,7 @@ pub use error::{EngineError, Result};
 pub use events::EventSink;
 pub use groups::GroupLimits;
 pub use limits::TorrentLimits;
-pub use local_data::LocalFile;
+pub use local_data::{LocalFile, Take};
 pub use metadata::MetadataFetch;
 pub use peer_stream::Encryption;
 pub use portmap::{ForwardState, PortForwarding};
@@ -550,7 +551,8 @@ pub enum Event {
         message: String,
     },
     /// Files the torrent lacked were found on this machine (see [`local_data`]) and copied or moved
-    /// into its folder `data_dir`, before its check; `message` says how many and how.
+    /// into its folder `data_dir`, or files of the version before that it dropped were removed,
+    /// before its check; `message` says how many and how.
     FoundLocally {
         info_hash: InfoHash,
         name: String,

@@ -276,7 +276,7 @@ pub(crate) enum Unchecked {
     Check(super::resume::Survey),
     /// Files it lacks are to be placed from this machine ([`super::local_data`]), then the data
     /// checked.
-    Place(Vec<super::local_data::Wanted>),
+    Place(super::local_data::Plan),
 }
 
 /// The torrent task: finish checking the data (placing the files found on this machine first),
@@ -295,7 +295,7 @@ pub(crate) async fn run(t: Arc<Torrent>, unchecked: Option<Unchecked>) {
                     Unchecked::Check(survey) => survey,
                     Unchecked::Place(found) => {
                         let placed = super::local_data::place(&t2, found);
-                        if placed.copied + placed.moved > 0 {
+                        if !placed.is_empty() {
                             t2.emit(Event::FoundLocally {
                                 info_hash: t2.info_hash(),
                                 name: t2.meta.info.name.clone(),

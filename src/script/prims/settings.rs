@@ -184,6 +184,10 @@ fn settings_map(cfg: &Config) -> Map {
         .follow_interval
         .unwrap_or(crate::config::DEFAULT_FOLLOW_INTERVAL);
     m.insert("follow_interval".into(), (follow as i64).into());
+    m.insert(
+        "follow_removes".into(),
+        s.follow_removes.unwrap_or(true).into(),
+    );
     // The RPC's address and whitelist (its password is not shown to scripts).
     m.insert("rpc_bind".into(), opt(s.rpc_bind.clone()));
     m.insert("rpc_username".into(), opt(s.rpc_username.clone()));
