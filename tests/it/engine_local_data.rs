@@ -40,19 +40,14 @@ async fn checked(h: &TorrentHandle) {
     .await;
 }
 
-/// The message of the one `FoundLocally` event of `name` among `events`.
-fn found_message(events: &[Event], name: &str) -> Option<String> {
-    let found: Vec<_> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::FoundLocally {
-                name: n, message, ..
-            } if n == name => Some(message.clone()),
-            _ => None,
-        })
-        .collect();
-    assert!(found.len() <= 1, "{found:?}");
-    found.into_iter().next()
+/// What the `FoundLocally` event of `name` says, waited for (at most 10 s).
+async fn found_said(rx: &mut tokio::sync::broadcast::Receiver<Event>, name: &str) -> String {
+    let is_it = |e: &Event| matches!(e, Event::FoundLocally { name: n, .. } if n == name);
+    let events = events_until(rx, 10, &format!("{name}'s found_locally event"), is_it).await;
+    match events.last() {
+        Some(Event::FoundLocally { message, .. }) => message.clone(),
+        e => panic!("{e:?}"),
+    }
 }
 
 /// A v2 torrent whose `x/a.bin` is the file `a.bin` of a hybrid torrent the session seeds (made
@@ -123,16 +118,9 @@ async fn a_file_another_torrent_holds_is_copied_not_fetched() {
     assert!(!dst.path().join("pack/b.bin").exists());
     assert!(!dst.path().join("pack/b.bin.part").exists());
     assert_eq!(h2.stats().downloaded, 0);
-    let events = events_until(
-        &mut rx,
-        10,
-        "pack's seeding or downloading",
-        |e| matches!(e, Event::FoundLocally { name, .. } if name == "pack"),
-    )
-    .await;
     assert_eq!(
-        found_message(&events, "pack").as_deref(),
-        Some("1 file (307205 bytes) found on this machine, not fetched: 1 copied")
+        found_said(&mut rx, "pack").await,
+        "1 file (307205 bytes) found on this machine, not fetched: 1 copied"
     );
 
     // The rest comes from a peer: b.bin and new.bin (150 KiB), not a.bin (300 KiB), cross the
@@ -234,19 +222,10 @@ async fn a_previous_versions_file_moves_to_where_the_new_version_has_it() {
         "c.jpg changed: it is to fetch"
     );
     assert_eq!(h2.stats().downloaded, 0);
-    let events = events_until(
-        &mut rx,
-        10,
-        "album's found event",
-        |e| matches!(e, Event::FoundLocally { name, .. } if name == "album"),
-    )
-    .await;
     assert_eq!(
-        found_message(&events, "album").as_deref(),
-        Some(
-            "2 files (296960 bytes) found on this machine, not fetched: 1 copied, 1 moved; \
-             1 file the version before had and this one dropped removed"
-        )
+        found_said(&mut rx, "album").await,
+        "2 files (296960 bytes) found on this machine, not fetched: 1 copied, 1 moved; \
+         1 file the version before had and this one dropped removed"
     );
 
     let (seeder, _sh) = seeder(&meta2, &r.join("v2")).await;

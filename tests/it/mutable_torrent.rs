@@ -159,6 +159,7 @@ fn publish_prints_a_link_that_start_resolves_and_downloads() {
         ("default", p["seq"].as_i64().unwrap())
     );
     assert_eq!(p["info_hash"], entry.info_hash.as_str());
+    assert_eq!(p["format"], "v1");
 
     // The daemon seeds it (and publishes it again); another machine starts the link.
     let _daemon = daemon_in(&seed_dir);
@@ -215,6 +216,21 @@ dht_bootstrap = [{}]",
     assert_eq!(
         (follow.link.as_str(), follow.seq),
         (link.as_str(), p["seq"].as_i64().unwrap())
+    );
+
+    // Published again, in words: with what a v1 torrent cannot do where the link is followed.
+    let again = bin()
+        .env_remove("BTORRENT_DHT")
+        .args(["publish", "photos"])
+        .current_dir(&seed_dir)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        said.starts_with("photos: published under key default\nmagnet:?xs=urn:btpk:")
+            && said.contains("note: a v1 torrent")
+            && said.contains("b-create --hybrid"),
+        "{said}"
     );
 }
 

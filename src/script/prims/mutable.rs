@@ -51,6 +51,19 @@ fn publish(ctx: &HostContext, h: &Handle, opts: &Map) -> Result<Map, Box<EvalAlt
     m.insert("public_key".into(), hex::encode(link.public_key).into());
     m.insert("info_hash".into(), h.info_hash.to_hex().into());
     m.insert("seq".into(), seq.into());
+    // The running torrent's, else its .torrent's (a one-shot command runs no torrent).
+    let format = session
+        .get(&h.info_hash)
+        .map(|t| t.meta().info.format())
+        .or_else(|| {
+            let entry = cfg.find(&h.info_hash)?;
+            let meta = crate::source::load_file(&cfg.resolve(&entry.file)).ok()?;
+            Some(meta.info.format())
+        });
+    m.insert(
+        "format".into(),
+        format.map_or("", |f| f.as_str()).to_string().into(),
+    );
     Ok(m)
 }
 
