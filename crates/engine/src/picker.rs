@@ -61,6 +61,7 @@
 //!   pieces whose blocks are all asked for without touching them.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -191,35 +192,56 @@ pub struct Picker {
     /// then those before it (a player that seeks into the middle of a file).
     sequential_from: u32,
     /// The blocks of each piece wholly inside padding ([`padding_blocks`]).
-    padding: HashMap<u32, Vec<u32>>,
+    padding: HashMap<u32, Vec<Range<u32>>>,
 }
 
-/// The blocks wholly inside BEP 47 padding files of `info`, by piece (sorted). Pieces with none, and
-/// pieces with nothing else, are left out.
-pub fn padding_blocks(info: &Info) -> HashMap<u32, Vec<u32>> {
+/// The blocks wholly inside BEP 47 padding files of `info`, by piece: sorted, disjoint ranges of
+/// block numbers. Pieces with none, and pieces with nothing else, are left out. Only the first and
+/// last piece a pad file touches are looked at (those between are padding through and through),
+/// and blocks are kept as ranges: the work and the memory go with the number of pad files, never
+/// with their sizes (a hostile torrent's pad file of a petabyte costs what a small one does).
+pub fn padding_blocks(info: &Info) -> HashMap<u32, Vec<Range<u32>>> {
     let geo = Geometry::from_info(info);
     let plen = geo.piece_length;
-    let mut out: HashMap<u32, Vec<u32>> = HashMap::new();
+    let bs = u64::from(BLOCK_SIZE);
+    let mut out: HashMap<u32, Vec<Range<u32>>> = HashMap::new();
     for f in info.files.iter().filter(|f| f.padding && f.length > 0) {
         let (start, end) = (f.offset, (f.offset + f.length).min(geo.total_length));
         if start >= end {
             continue;
         }
-        for piece in (start / plen)..=((end - 1) / plen) {
+        let (first, last) = (start / plen, (end - 1) / plen);
+        for piece in [first, last] {
             let base = piece * plen;
-            let blocks = geo.blocks_in(piece as u32);
-            let inside = (0..blocks).filter(|&b| {
-                let from = base + u64::from(b) * u64::from(BLOCK_SIZE);
-                let to = from + u64::from(geo.block_len(piece as u32, b));
-                start <= from && to <= end
-            });
-            out.entry(piece as u32).or_default().extend(inside);
+            let piece_end = base + geo.piece_len(piece as u32);
+            let (from, to) = (start.max(base), end.min(piece_end));
+            // Blocks that start at or after `from` and end at or before `to` (the piece's last
+            // block may be short: it ends at the piece's end).
+            let first_block = (from - base).div_ceil(bs) as u32;
+            let end_block = if to == piece_end {
+                geo.blocks_in(piece as u32)
+            } else {
+                ((to - base) / bs) as u32
+            };
+            if first_block < end_block {
+                out.entry(piece as u32)
+                    .or_default()
+                    .push(first_block..end_block);
+            }
         }
     }
-    out.retain(|&piece, blocks| {
-        blocks.sort_unstable();
-        blocks.dedup();
-        !blocks.is_empty() && blocks.len() < geo.blocks_in(piece) as usize
+    out.retain(|&piece, ranges| {
+        ranges.sort_by_key(|r| r.start);
+        let mut merged: Vec<Range<u32>> = Vec::with_capacity(ranges.len());
+        for r in ranges.drain(..) {
+            match merged.last_mut() {
+                Some(m) if r.start <= m.end => m.end = m.end.max(r.end),
+                _ => merged.push(r),
+            }
+        }
+        *ranges = merged;
+        let covered: u32 = ranges.iter().map(|r| r.end - r.start).sum();
+        covered > 0 && covered < geo.blocks_in(piece)
     });
     out
 }
@@ -260,7 +282,7 @@ impl Picker {
     }
 
     /// The blocks never to ask for, by piece ([`padding_blocks`]); pieces started from now on.
-    pub fn set_padding(&mut self, padding: HashMap<u32, Vec<u32>>) {
+    pub fn set_padding(&mut self, padding: HashMap<u32, Vec<Range<u32>>>) {
         self.padding = padding;
     }
 

@@ -318,13 +318,20 @@ impl Picker {
         self.states[index as usize] = PieceState::InFlight;
         let blocks = self.geo.blocks_in(index) as usize;
         let mut states = vec![Block::Free; blocks];
-        let padding = self.padding.get(&index).map_or(&[][..], Vec::as_slice);
-        for &b in padding {
+        let mut padding = 0;
+        for b in self
+            .padding
+            .get(&index)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .flatten()
+        {
             states[b as usize] = Block::Padding;
             let at = (b * BLOCK_SIZE) as usize;
             buf[at..at + self.geo.block_len(index, b) as usize].fill(0);
+            padding += 1;
         }
-        let padding = padding.len() as u32;
         self.in_flight.push(InFlight {
             index,
             buf,

@@ -13,6 +13,11 @@ fn all() -> Bitfield {
     Bitfield::full(4)
 }
 
+/// One range of blocks, as the padding map lists them.
+fn one(r: std::ops::Range<u32>) -> Vec<std::ops::Range<u32>> {
+    vec![r]
+}
+
 fn data(b: &BlockRef) -> Vec<u8> {
     vec![b.index as u8; b.length as usize]
 }
@@ -573,8 +578,8 @@ fn blocks_wholly_in_padding_are_never_asked_for() {
         let meta = create_torrent(&top, &o, &|_, _| {}).unwrap();
         let pad = padding_blocks(&meta.info);
         let mut want = HashMap::new();
-        want.insert(0, vec![2, 3]);
-        want.insert(2, vec![1, 2, 3]);
+        want.insert(0, one(2..4));
+        want.insert(2, one(1..4));
         assert_eq!(pad, want, "{format:?}");
         let geo = Geometry::from_info(&meta.info);
         let mut p = Picker::new(geo, 1 << 30);
@@ -614,7 +619,9 @@ fn blocks_wholly_in_padding_are_never_asked_for() {
                 assert_eq!(
                     contributors.len(),
                     p.geometry().blocks_in(index) as usize
-                        - p.padding.get(&index).map_or(0, Vec::len)
+                        - p.padding
+                            .get(&index)
+                            .map_or(0, |r| r.iter().map(|r| r.len()).sum::<usize>())
                 );
                 if index == 0 {
                     assert!(buf[2 * BLOCK_SIZE as usize..].iter().all(|&x| x == 0));
@@ -631,4 +638,53 @@ fn blocks_wholly_in_padding_are_never_asked_for() {
         );
         assert!(verdicts.contains(&HashVerdict::BadFrom(1)), "{verdicts:?}");
     }
+}
+
+/// A hostile torrent's pad file of 128 TiB (a 10 MB torrent can describe it in pieces of 256 MiB)
+/// costs what a small one does: only the pieces it starts and ends in are looked at, their blocks
+/// kept as ranges.
+#[test]
+fn a_huge_pad_file_is_looked_at_only_where_it_starts_and_ends() {
+    use btorrent_proto::metainfo::{FileEntry, Info};
+    let plen: u64 = 256 << 20;
+    let entry = |path: &str, offset: u64, length: u64, padding: bool| FileEntry {
+        path: path.into(),
+        length,
+        offset,
+        padding,
+        executable: false,
+        symlink: None,
+        mtime: None,
+    };
+    let huge = 128u64 << 40;
+    let files = vec![
+        entry("t/a", 0, 100, false),
+        entry("t/.pad/huge", 100, huge, true),
+        entry("t/b", 100 + huge, 50_000, false),
+    ];
+    let info = Info {
+        name: "t".into(),
+        piece_length: plen,
+        pieces: Vec::new(),
+        v2: None,
+        hybrid: None,
+        files,
+        multi_file: true,
+        private: false,
+        source: None,
+        total_length: 100 + huge + 50_000,
+    };
+    let started = std::time::Instant::now();
+    let pad = padding_blocks(&info);
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    let last = ((100 + huge) / plen) as u32;
+    let mut want = HashMap::new();
+    // The first piece: all but its first block (100 bytes of a, the rest padding).
+    want.insert(0, one(1..(plen / u64::from(BLOCK_SIZE)) as u32));
+    // The last piece: 100 bytes of padding, then b; no block of it wholly padding.
+    assert_eq!(
+        last as usize + 1,
+        Geometry::from_info(&info).piece_count as usize
+    );
+    assert_eq!(pad, want);
 }
