@@ -173,28 +173,8 @@ mod tests {
         let files = padding
             .iter()
             .enumerate()
-            .map(|(i, &padding)| crate::metainfo::FileEntry {
-                path: format!("t/f{i}").into(),
-                length: 10,
-                offset: 10 * i as u64,
-                padding,
-                executable: false,
-                symlink: None,
-                mtime: None,
-            })
-            .collect();
-        Info {
-            name: "t".into(),
-            piece_length: 16384,
-            pieces: vec![[0; 20]],
-            v2: None,
-            hybrid: None,
-            files,
-            multi_file: true,
-            private: false,
-            source: None,
-            total_length: 10 * padding.len() as u64,
-        }
+            .map(|(i, &padding)| (format!("t/f{i}").into(), 10, padding));
+        Info::laid_out("t", 16384, files)
     }
 
     fn args(v: Value) -> Map<String, Value> {

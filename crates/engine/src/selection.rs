@@ -246,39 +246,13 @@ pub(crate) fn create_wanted_empty_files(t: &Torrent) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use btorrent_proto::metainfo::FileEntry;
 
     fn info(lens: &[u64], plen: u64) -> Info {
-        let mut offset = 0;
         let files = lens
             .iter()
             .enumerate()
-            .map(|(i, &length)| {
-                let e = FileEntry {
-                    path: format!("t/f{i}").into(),
-                    length,
-                    offset,
-                    padding: false,
-                    executable: false,
-                    symlink: None,
-                    mtime: None,
-                };
-                offset += length;
-                e
-            })
-            .collect();
-        Info {
-            name: "t".into(),
-            piece_length: plen,
-            pieces: vec![[0; 20]; offset.div_ceil(plen) as usize],
-            v2: None,
-            hybrid: None,
-            files,
-            multi_file: true,
-            private: false,
-            source: None,
-            total_length: offset,
-        }
+            .map(|(i, &len)| (format!("t/f{i}").into(), len, false));
+        Info::laid_out("t", plen, files)
     }
 
     #[test]

@@ -645,35 +645,15 @@ fn blocks_wholly_in_padding_are_never_asked_for() {
 /// kept as ranges.
 #[test]
 fn a_huge_pad_file_is_looked_at_only_where_it_starts_and_ends() {
-    use btorrent_proto::metainfo::{FileEntry, Info};
+    use btorrent_proto::metainfo::Info;
     let plen: u64 = 256 << 20;
-    let entry = |path: &str, offset: u64, length: u64, padding: bool| FileEntry {
-        path: path.into(),
-        length,
-        offset,
-        padding,
-        executable: false,
-        symlink: None,
-        mtime: None,
-    };
     let huge = 128u64 << 40;
-    let files = vec![
-        entry("t/a", 0, 100, false),
-        entry("t/.pad/huge", 100, huge, true),
-        entry("t/b", 100 + huge, 50_000, false),
+    let files = [
+        ("t/a", 100, false),
+        ("t/.pad/huge", huge, true),
+        ("t/b", 50_000, false),
     ];
-    let info = Info {
-        name: "t".into(),
-        piece_length: plen,
-        pieces: Vec::new(),
-        v2: None,
-        hybrid: None,
-        files,
-        multi_file: true,
-        private: false,
-        source: None,
-        total_length: 100 + huge + 50_000,
-    };
+    let info = Info::laid_out("t", plen, files.map(|(p, len, pad)| (p.into(), len, pad)));
     let started = std::time::Instant::now();
     let pad = padding_blocks(&info);
     assert!(started.elapsed() < std::time::Duration::from_secs(1));

@@ -419,39 +419,12 @@ fn open_direct(_path: &Path) -> io::Result<File> {
 mod tests {
     use super::moves::move_file;
     use super::*;
-    use btorrent_proto::metainfo::FileEntry;
 
     fn info(files: &[(&str, u64, bool)], piece_length: u64) -> Arc<Info> {
-        let mut offset = 0;
-        let files: Vec<FileEntry> = files
+        let files = files
             .iter()
-            .map(|(p, len, padding)| {
-                let f = FileEntry {
-                    path: PathBuf::from(p),
-                    length: *len,
-                    offset,
-                    padding: *padding,
-                    executable: false,
-                    symlink: None,
-                    mtime: None,
-                };
-                offset += len;
-                f
-            })
-            .collect();
-        let total_length = offset;
-        Arc::new(Info {
-            name: "top".into(),
-            piece_length,
-            pieces: vec![[0; 20]; total_length.div_ceil(piece_length) as usize],
-            v2: None,
-            hybrid: None,
-            files,
-            multi_file: true,
-            private: false,
-            source: None,
-            total_length,
-        })
+            .map(|&(p, len, pad)| (PathBuf::from(p), len, pad));
+        Arc::new(Info::laid_out("top", piece_length, files))
     }
 
     #[test]

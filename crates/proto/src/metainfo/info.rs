@@ -129,6 +129,46 @@ impl Info {
             .or_else(|| self.hybrid.as_ref()?.layers.as_ref())
     }
 
+    /// An `info` of the files `(path, length, padding)` laid end to end in that order (paths as
+    /// [`FileEntry::path`] gives them, inside the folder `name`), in pieces of `piece_length`
+    /// whose hashes are zeros: a layout without data, for code that needs the geometry alone
+    /// (tests of storage, selection and picking).
+    pub fn laid_out(
+        name: &str,
+        piece_length: u64,
+        files: impl IntoIterator<Item = (PathBuf, u64, bool)>,
+    ) -> Info {
+        let mut offset = 0;
+        let files: Vec<FileEntry> = files
+            .into_iter()
+            .map(|(path, length, padding)| {
+                let f = FileEntry {
+                    path,
+                    length,
+                    offset,
+                    padding,
+                    executable: false,
+                    symlink: None,
+                    mtime: None,
+                };
+                offset += length;
+                f
+            })
+            .collect();
+        Info {
+            name: name.to_string(),
+            piece_length,
+            pieces: vec![[0; 20]; offset.div_ceil(piece_length) as usize],
+            v2: None,
+            hybrid: None,
+            files,
+            multi_file: true,
+            private: false,
+            source: None,
+            total_length: offset,
+        }
+    }
+
     /// Each file's `pieces root` (BEP 52: the SHA-256 merkle root of its content, whatever the
     /// piece length), in torrent order: `None` for a v1 torrent's files, padding and empty files.
     /// Two files with one root hold the same bytes.
