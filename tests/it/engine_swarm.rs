@@ -676,6 +676,70 @@ async fn idle_peers_give_their_slots_to_newcomers() {
     assert!(s.stats().peers <= full);
 }
 
+/// A full torrent keeps the peers of higher canonical priority (BEP 40): a newcomer that ranks
+/// below every peer connected is turned away, one that ranks above the lowest takes its slot.
+/// Every peer here is busy (an idle grace of an hour), so only the rank decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_torrent_keeps_the_peers_of_higher_canonical_priority() {
+    use btorrent::engine::peer_priority::priority;
+    use std::sync::atomic::Ordering;
+    let src = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 256 * 1024, 34);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let cfg = SessionConfig {
+        max_peers_per_torrent: 2,
+        idle_peer_grace: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let (seeder, s) = seeder_with(cfg, &meta, src.path()).await;
+    let at = seeder.listen_addr();
+    // Addresses of loopback ranked by their priority with the seeder's (ports do not count
+    // between different addresses).
+    let mut ips: Vec<(u32, std::net::IpAddr)> = (1..=40)
+        .map(|i| {
+            let ip = std::net::IpAddr::from([127, 0, 4, i]);
+            (priority(at, SocketAddr::new(ip, 1)), ip)
+        })
+        .collect();
+    ips.sort_unstable();
+    let (lowest, low, high, highest) = (ips[0].1, ips[10].1, ips[20].1, ips[39].1);
+
+    let low = squatters(&meta, at, &[low], 1).await;
+    let high = squatters(&meta, at, &[high], 1).await;
+    wait_until("two peers", Duration::from_secs(30), || {
+        s.stats().peers == 2
+    })
+    .await;
+    // Ranked below both: turned away, the two kept.
+    let lowest = squatters(&meta, at, &[lowest], 1).await;
+    wait_until(
+        "the lowest ranked newcomer turned away",
+        Duration::from_secs(30),
+        || lowest.load(Ordering::SeqCst) == 0,
+    )
+    .await;
+    assert_eq!(
+        (low.load(Ordering::SeqCst), high.load(Ordering::SeqCst)),
+        (1, 1)
+    );
+    // Ranked above both: it takes the lower one's slot.
+    let highest = squatters(&meta, at, &[highest], 1).await;
+    wait_until(
+        "the lower ranked peer replaced",
+        Duration::from_secs(30),
+        || low.load(Ordering::SeqCst) == 0,
+    )
+    .await;
+    assert_eq!(
+        (high.load(Ordering::SeqCst), highest.load(Ordering::SeqCst)),
+        (1, 1)
+    );
+    wait_until("two peers again", Duration::from_secs(30), || {
+        s.stats().peers == 2
+    })
+    .await;
+}
+
 /// The peer limits change while the session runs (the RPC's `peer-limit-per-torrent`,
 /// `peer-limit-global` and a torrent's own `peer-limit`): a torrent takes peers up to its new limit,
 /// a raised one lets more in, its own limit stands in for the session's, and a socket budget

@@ -9,14 +9,20 @@
 //! - Dial order (`KnownPeers::picks`): addresses that worked before first, then the fewest failures,
 //!   the sources taken in turn (given by the user, learnt from a peer that dialed us, from a tracker,
 //!   from the DHT, from a peer's exchange (PEX))
-//!   so one flooded source cannot starve the others, and a random order within each (a tracker cannot
-//!   put the honest peers last).
+//!   so one flooded source cannot starve the others. Within each, the best ranked by canonical peer
+//!   priority (BEP 40, [`crate::peer_priority`]: the peers a swarm agrees we should connect to) and
+//!   one at random in turn: a tracker can neither put the honest peers last by the order of its list
+//!   nor bury them under made-up addresses that outrank them.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
+
+/// An address to dial and its place in the order, best first: (never answered, failures), rank
+/// (canonical peer priority, highest first), the address.
+type DialKey = ((bool, u32), std::cmp::Reverse<u32>, SocketAddr);
 
 /// Addresses tracked in full per torrent.
 pub const MAX_KNOWN: usize = 2_000;
@@ -315,18 +321,21 @@ impl KnownPeers {
     }
 
     /// Up to `n` addresses to dial now, in dial order (module docs), each marked `connecting`.
-    /// `usable` says whether an address may be dialed at all (not banned, not one that wants nothing when we want nothing: `KnownPeer::of_use`).
+    /// `usable` says whether an address may be dialed at all (not banned, not one that wants nothing when we want nothing: `KnownPeer::of_use`);
+    /// `rank` is its canonical priority with us (BEP 40, [`crate::peer_priority`]).
     pub fn picks(
         &mut self,
         n: usize,
         now: Instant,
         usable: impl Fn(&SocketAddr, &KnownPeer) -> bool,
+        mut rank: impl FnMut(&SocketAddr) -> u32,
     ) -> Vec<SocketAddr> {
         if n == 0 {
             return Vec::new();
         }
         let mut rng = rand::thread_rng();
-        let mut by_source: [Vec<(bool, u32, u32, SocketAddr)>; 6] = Default::default();
+        // Each source's addresses, best first: worked before, fewest failures, best ranked.
+        let mut by_source: [Vec<DialKey>; 6] = Default::default();
         for (a, k) in &self.map {
             if k.connected || k.connecting || k.next_try > now || !usable(a, k) {
                 continue;
@@ -339,23 +348,33 @@ impl KnownPeers {
                 Source::Dht => 4,
                 Source::Pex => 5,
             };
-            by_source[s].push((!k.answered, k.failures, rng.gen(), *a));
+            by_source[s].push(((!k.answered, k.failures), std::cmp::Reverse(rank(a)), *a));
         }
         for v in &mut by_source {
-            // Worst last: popped from the end, best first.
-            v.sort_unstable_by(|x, y| y.cmp(x));
+            v.sort_unstable();
         }
+        let mut drawn = [0usize; 6];
         let mut out = Vec::new();
         'fill: loop {
             let mut any = false;
-            for v in &mut by_source {
+            for (v, drawn) in by_source.iter_mut().zip(&mut drawn) {
                 if out.len() >= n {
                     break 'fill;
                 }
-                if let Some((_, _, _, a)) = v.pop() {
-                    out.push(a);
-                    any = true;
-                }
+                let Some(&(head, _, _)) = v.first() else {
+                    continue;
+                };
+                // Every other draw is at random among the addresses as good as the best but for
+                // their rank: the rank is the addresses' own, so a list padded with made-up
+                // addresses that outrank the real ones cannot keep those from being dialed.
+                let at = if *drawn % 2 == 0 {
+                    0
+                } else {
+                    rng.gen_range(0..v.partition_point(|x| x.0 == head))
+                };
+                *drawn += 1;
+                out.push(v.remove(at).2);
+                any = true;
             }
             if !any {
                 break;
@@ -417,13 +436,13 @@ mod tests {
         }
         assert_eq!((k.len(), k.waiting()), (100, 300));
         // Each failure of an address that never answered hands its place to a waiting one.
-        let picks = k.picks(100, Instant::now(), |_, _| true);
+        let picks = k.picks(100, Instant::now(), |_, _| true, |_| 0);
         assert_eq!(picks.len(), 100);
         for a in picks {
             k.dial_failed(a, |_| Duration::from_secs(60));
         }
         assert_eq!((k.len(), k.waiting()), (100, 200));
-        assert_eq!(k.picks(1000, Instant::now(), |_, _| true).len(), 100);
+        assert_eq!(k.picks(1000, Instant::now(), |_, _| true, |_| 0).len(), 100);
     }
 
     #[test]
@@ -435,7 +454,7 @@ mod tests {
         k.add(addr(900), Source::User);
         k.note_connected(addr(901));
         k.get_mut(&addr(901)).unwrap().connected = false;
-        let picks = k.picks(3, Instant::now(), |_, _| true);
+        let picks = k.picks(3, Instant::now(), |_, _| true, |_| 0);
         assert_eq!(picks[0], addr(901), "worked before: first");
         assert!(
             picks.contains(&addr(900)),
@@ -452,13 +471,53 @@ mod tests {
     }
 
     #[test]
+    fn the_best_ranked_first_and_every_other_pick_at_random() {
+        let mut k = KnownPeers::with_caps(1000, 0);
+        for i in 0..100 {
+            k.add(addr(i), Source::Tracker);
+        }
+        // Ranked by their number: addr(99) best.
+        let rank = |a: &SocketAddr| match a.ip() {
+            IpAddr::V4(v4) => u32::from(v4) - 0x0a00_0000,
+            IpAddr::V6(_) => 0,
+        };
+        let picks = k.picks(10, Instant::now(), |_, _| true, rank);
+        assert_eq!(picks.len(), 10);
+        let ranks: Vec<u32> = picks.iter().map(rank).collect();
+        // Even draws: the best ranked left, in order.
+        let firsts: Vec<u32> = ranks.iter().step_by(2).copied().collect();
+        let mut sorted = firsts.clone();
+        sorted.sort_unstable_by(|a, b| b.cmp(a));
+        assert_eq!(firsts, sorted, "{ranks:?}");
+        assert_eq!(firsts[0], 99, "{ranks:?}");
+        // Odd draws: at random among the rest, so over a few tries not always the next best.
+        let mut random_seen = false;
+        for _ in 0..20 {
+            let mut k = KnownPeers::with_caps(1000, 0);
+            for i in 0..100 {
+                k.add(addr(i), Source::Tracker);
+            }
+            let p = k.picks(2, Instant::now(), |_, _| true, rank);
+            random_seen |= rank(&p[1]) != 98;
+        }
+        assert!(random_seen, "the second pick was always the next best");
+        // Fewer failures still come before a better rank.
+        let mut k = KnownPeers::with_caps(1000, 0);
+        k.add(addr(1), Source::Tracker);
+        k.add(addr(50), Source::Tracker);
+        k.get_mut(&addr(50)).unwrap().failures = 1;
+        let p = k.picks(1, Instant::now(), |_, _| true, rank);
+        assert_eq!(p, [addr(1)]);
+    }
+
+    #[test]
     fn a_pex_flood_does_not_starve_the_tracker() {
         let mut k = KnownPeers::with_caps(1000, 0);
         for i in 0..999 {
             k.add(addr(i), Source::Pex);
         }
         k.add(addr(1500), Source::Tracker);
-        let picks = k.picks(2, Instant::now(), |_, _| true);
+        let picks = k.picks(2, Instant::now(), |_, _| true, |_| 0);
         assert!(picks.contains(&addr(1500)), "{picks:?}");
         for i in 5000..6000 {
             k.add(addr(i), Source::Pex);

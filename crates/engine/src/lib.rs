@@ -51,6 +51,10 @@
 //!   ([`portmap`]: NAT-PMP, then UPnP IGD); [`Session::port_forwarding`] says how it stands,
 //!   with the addresses peers report seeing us at ([`seen_as`]). A port forwarded from another
 //!   number outside is the one the DHT and trackers beyond the local network are told.
+//! - Peers are ranked by canonical peer priority (BEP 40, [`peer_priority`]): of addresses equal
+//!   otherwise, the best ranked is dialed first, and a newcomer to a full torrent takes the slot of
+//!   its lowest ranked peer when it ranks higher, so a swarm larger than its members' limits agrees
+//!   on which connections to keep.
 //! - [`SessionConfig::encryption`] ([`Encryption`]; [`Session::set_encryption`] while it runs): which
 //!   connections are made and taken plain, which under message stream encryption
 //!   ([`peer_stream`]: the stream every connection reads and writes through).
@@ -176,6 +180,7 @@ pub mod metadata;
 pub mod mutable_torrent;
 pub mod partial_files;
 pub mod peer;
+pub mod peer_priority;
 pub mod peer_stream;
 pub mod picker;
 pub mod piece_buf;

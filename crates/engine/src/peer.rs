@@ -6,8 +6,11 @@
 //!
 //! Slots cannot be squatted: one IP address holds at most `max_peers_per_ip` connections of a
 //! torrent, and when a torrent is full a peer that has held its slot for `idle_peer_grace` while
-//! neither side wanted anything of the other makes room for a newcomer (`evict_idle`); peers that
-//! trade are never evicted.
+//! neither side wanted anything of the other makes room for a newcomer (`evict_idle`). Otherwise a
+//! newcomer that ranks higher than the lowest ranked peer by canonical peer priority (BEP 40,
+//! [`crate::peer_priority`]) takes that one's slot (`replace_lower_ranked`): the rank is a function
+//! of the two addresses both ends compute alike, which a squatter cannot raise without holding
+//! addresses near ours, and a peer the user named is never replaced.
 //!
 //! `PeerShared` is the part of a connection other tasks touch: the choker sets `am_choking`, other
 //! peer tasks queue endgame cancels, the torrent closes it. They wake the connection's reader task
@@ -334,6 +337,7 @@ fn register(
     encrypted: bool,
     utp: bool,
 ) -> Result<(Arc<PeerShared>, Bitfield, usize, bool), &'static str> {
+    let mut ranker = t.ctx.ranker();
     let mut c = t.core.lock();
     if hs.peer_id == t.ctx.peer_id {
         if let Some(a) = known {
@@ -384,6 +388,7 @@ fn register(
     }
     if c.peers.len() >= t.limits.max_peers(&t.ctx)
         && !evict_idle(&mut c.peers, t.ctx.cfg.idle_peer_grace)
+        && !replace_lower_ranked(&mut c.peers, addr, &mut ranker)
     {
         return Err("too many peers");
     }
@@ -428,6 +433,37 @@ fn register(
     }
     let super_seed = c.superseed.active(c.picker.is_complete());
     Ok((sh, c.picker.have().clone(), c.have_log.len(), super_seed))
+}
+
+/// Makes room for `newcomer` in a full torrent when it ranks higher (canonical peer priority,
+/// BEP 40) than the lowest ranked peer connected: that one is closed and taken out of `peers` at
+/// once. Both ends rank a pair alike, so the swarm's full members agree on whom to keep and settle
+/// instead of replacing each other in turn. A peer the user named is never replaced. False when
+/// the newcomer ranks lowest.
+pub(crate) fn replace_lower_ranked(
+    peers: &mut std::collections::HashMap<PeerKey, Arc<PeerShared>>,
+    newcomer: SocketAddr,
+    ranker: &mut crate::peer_priority::Ranker<'_>,
+) -> bool {
+    let ours = ranker.rank(newcomer);
+    let Some((rank, key)) = peers
+        .values()
+        .filter(|p| p.source != super::known::Source::User)
+        .map(|p| (ranker.rank(p.addr), p.key))
+        .min()
+    else {
+        return false;
+    };
+    if rank >= ours {
+        return false;
+    }
+    if let Some(p) = peers.remove(&key) {
+        tracing::debug!(peer = %p.addr, newcomer = %newcomer, "replaced by a peer of higher priority (BEP 40)");
+        p.close(
+            "the torrent is full and a peer of higher canonical priority (BEP 40) takes its slot",
+        );
+    }
+    true
 }
 
 /// Whether a peer only holds a slot: connected for at least `grace`, it wants none of our pieces and

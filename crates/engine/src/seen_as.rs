@@ -3,7 +3,8 @@
 //! address most outside peers report is the router's outside one, whether or not the router
 //! forwards anything; a peer of the LAN reports our LAN address.
 //!
-//! Invariant: the lock is taken alone, never across an `.await`.
+//! Invariant: the lock is a leaf: taken alone or inside a torrent's core lock (ranking peers,
+//! [`crate::peer_priority`]), never across an `.await`, nothing else locked while it is held.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -50,6 +51,23 @@ impl SeenAs {
                 r.by.remove(&oldest);
             }
         }
+    }
+
+    /// The address of the family asked (`v6`) that most peers outside the local networks report
+    /// (what a peer anywhere else sees behind a NAT); ties go to the lower address.
+    pub fn most_reported_by_outside(&self, v6: bool) -> Option<IpAddr> {
+        let mut counts: HashMap<IpAddr, usize> = HashMap::new();
+        for (reporter, (seen, _)) in &self.reports.lock().by {
+            if seen.is_ipv6() == v6
+                && crate::peer_priority::Reach::of(*reporter) == crate::peer_priority::Reach::Global
+            {
+                *counts.entry(*seen).or_default() += 1;
+            }
+        }
+        counts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(ip, _)| ip)
     }
 
     /// Each address reported, the most reported first.

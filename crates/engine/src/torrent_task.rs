@@ -165,6 +165,7 @@ fn connect_peers(t: &Arc<Torrent>) {
         return;
     }
     let filter = t.ctx.ip_filter.read().clone();
+    let mut ranker = t.ctx.ranker();
     let mut c = t.core.lock();
     let complete = c.picker.is_done();
     let wants = c.picker.wants_generation();
@@ -192,6 +193,7 @@ fn connect_peers(t: &Arc<Torrent>) {
         half_open.saturating_sub(connecting).min(sockets),
         now,
         usable,
+        |a| ranker.rank(*a),
     );
     let run = c.run.clone();
     drop(c);

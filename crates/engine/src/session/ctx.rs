@@ -29,6 +29,8 @@ pub(crate) struct SessionCtx {
     pub lsd: Option<Arc<crate::lsd::LsdNode>>,
     /// The addresses peers report seeing us at ([`crate::seen_as`]).
     pub seen_as: crate::seen_as::SeenAs,
+    /// Our address as each peer sees it, for canonical peer priority ([`crate::peer_priority`]).
+    pub vantage: crate::peer_priority::Vantage,
     /// The session's port forwarding, unless it listens on loopback ([`crate::portmap`]).
     pub portmap: Option<Arc<crate::portmap::PortMapper>>,
     /// The task of `portmap`, awaited at shutdown (it deletes the mappings).
@@ -90,6 +92,17 @@ impl SessionCtx {
     /// The address really bound (its port is the one announced), as it is now.
     pub fn listen_addr(&self) -> SocketAddr {
         self.listening.addr()
+    }
+
+    /// Ranks peers by canonical priority (BEP 40) with us, as each sees us
+    /// ([`crate::peer_priority::Ranker`]); made for one decision and dropped.
+    pub fn ranker(&self) -> crate::peer_priority::Ranker<'_> {
+        crate::peer_priority::Ranker::new(
+            &self.vantage,
+            &self.seen_as,
+            self.listen_addr(),
+            self.public_port(),
+        )
     }
 
     /// The peer port as seen from outside the home router: the one the gateway forwards to ours

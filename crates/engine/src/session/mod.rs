@@ -143,6 +143,7 @@ impl Session {
             dht,
             lsd,
             seen_as: Default::default(),
+            vantage: Default::default(),
             portmap,
             forward_also: cfg.forward_also.clone(),
             portmap_task: Mutex::new(None),
