@@ -467,20 +467,28 @@ impl Inner {
     /// Whether the file on disk may not be the version last read or saved: its stamp differs, or,
     /// the stamp being racy, its bytes do. A racy stamp whose bytes agree once it is no longer racy
     /// is trusted from then on (one `stat` a call again).
+    /// The file is read outside the lock; the copy's racy mark is cleared only if the copy is still
+    /// the one whose bytes were compared.
     fn changed_on_disk(&self) -> bool {
-        let cur = self.current.read();
         let now = stamp(&self.path);
-        if cur.stamp != now {
-            return true;
-        }
-        if !cur.racy.load(Ordering::Relaxed) {
-            return false;
-        }
-        if digest(&self.path) != cur.digest {
+        let known = {
+            let cur = self.current.read();
+            if cur.stamp != now {
+                return true;
+            }
+            if !cur.racy.load(Ordering::Relaxed) {
+                return false;
+            }
+            cur.digest
+        };
+        if digest(&self.path) != known {
             return true;
         }
         if !racy(&now) {
-            cur.racy.store(false, Ordering::Relaxed);
+            let cur = self.current.read();
+            if cur.stamp == now && cur.digest == known {
+                cur.racy.store(false, Ordering::Relaxed);
+            }
         }
         false
     }
