@@ -31,7 +31,7 @@ fn stderr_of(dir: &Path, args: &[&str]) -> String {
 
 /// A seeds `share` (announced to its embedded tracker); `btorrent push share <B's RPC>` in A's
 /// folder hands it to B, which downloads it from A into the folder asked for; pushed again, B has
-/// it already. A daemon whose RPC wants a password refuses a push without one (a clear error) and
+/// it already. A folder not made a torrent yet is made one, seeded and pushed in one step. A daemon whose RPC wants a password refuses a push without one (a clear error) and
 /// takes one with it in the URL; an address where no RPC listens is a clear error too.
 #[test]
 fn push_hands_a_torrent_to_another_daemon_which_downloads_it() {
@@ -121,11 +121,41 @@ fn push_hands_a_torrent_to_another_daemon_which_downloads_it() {
     assert!(e.contains("cannot reach the RPC at"), "{e}");
     let e = stderr_of(a_path, &["push", "share", "ftp://host/"]);
     assert!(e.contains("over http:// or https://"), "{e}");
-    // What is not a torrent says what to do.
-    let e = stderr_of(a_path, &["push", "share/", &b.url()]);
+    // A folder not made a torrent yet: made one, seeded by A, pushed, fetched by B from A.
+    write_tree(a_path, &[("more/c.bin", 200_000), ("more/d/e.bin", 5_000)]);
+    let out = cli::ok(a_path, &["push", "more/", &b.url(), "--wait"]);
+    let mut lines = out.lines();
+    let made = lines.next().unwrap_or_default();
     assert!(
-        e.contains("share/ is not a torrent: b-create share/ makes one"),
-        "{e}"
+        made.starts_with("more: made ") && made.ends_with(", seeded here"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("more: pushed to {rpc} (id "))
+            && out.ends_with(&format!("more: complete at {rpc}\n")),
+        "{out}"
+    );
+    let b_default = listed(&b)
+        .into_iter()
+        .find(|t| t.0 == "more")
+        .map(|t| std::path::PathBuf::from(t.2))
+        .expect("B lists more");
+    assert_same_tree(&a_path.join("more"), &b_default.join("more"));
+    let registered = std::fs::read_to_string(a_path.join("torrents.toml")).unwrap();
+    assert!(registered.contains("name = \"more\""), "{registered}");
+    // A script's push() of what is not a torrent says what to do.
+    std::fs::write(
+        a_path.join("folder.rhai"),
+        format!(
+            "try {{ push(\"share/\", \"{}\"); }} catch (e) {{ print(e); }}\n",
+            b.url()
+        ),
+    )
+    .unwrap();
+    let out = cli::ok(a_path, &["run", "folder.rhai"]);
+    assert!(
+        out.contains("share/ is not a torrent: b-create share/ makes one"),
+        "{out}"
     );
     let e = stderr_of(a_path, &["push", "nothing", &b.url()]);
     assert!(

@@ -22,7 +22,7 @@
 //!   download and seeding queues); `speed`: `speed_set` (the session's speed limits); `port`:
 //!   `port`, `port_set` (the peer port and port forwarding on the router);
 //! - `remote`: `push` (a torrent handed to another machine's Transmission RPC) and `rpc` (any
-//!   call to it).
+//!   call to it); `paths`: `path_kind` (what a path on this machine is).
 //!
 //! Conventions: a primitive that fails throws a one-line message starting with its own name; options
 //! are passed as a map whose unknown keys are an error and whose `()` values mean "not given".
@@ -36,6 +36,7 @@ mod front;
 mod handles;
 mod meta;
 mod mutable;
+mod paths;
 mod port;
 mod queue;
 mod registry;
@@ -77,6 +78,7 @@ pub(super) fn register_all(engine: &mut Engine, ctx: &Arc<HostContext>) {
     speed::register(engine, ctx);
     port::register(engine, ctx);
     remote::register(engine, ctx);
+    paths::register(engine);
     tracker::register(engine, ctx);
     transfer::register(engine, ctx);
 }
