@@ -1,6 +1,8 @@
-//! Another machine's Transmission RPC, as a client: any call ([`call`]; scripts' `rpc`), and a
+//! Another machine's Transmission RPC, as a client: any call ([`call`]; scripts' `rpc`), a
 //! torrent handed to that machine ([`push`]: its .torrent sent as `torrent-add` with the metainfo),
-//! which adds it and downloads it from this machine and the rest of the swarm. The other side is a
+//! which adds it and downloads it from this machine and the rest of the swarm, and a torrent that
+//! machine has found by name ([`find`]: its magnet link with that machine as a peer, what `b-pull`
+//! downloads). The other side is a
 //! btorrent daemon with `rpc_bind`, a transmission-daemon, or anything else that speaks the RPC.
 //!
 //! The client side of the RPC's rules: the first request goes without a session id, a 409 answer
@@ -164,6 +166,96 @@ pub async fn push(
     pushed(&shown, &answer)
 }
 
+/// A torrent another machine has, found by [`find`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// The URL asked, without its credentials.
+    pub url: String,
+    pub name: String,
+    pub info_hash: String,
+    /// How much of it that machine has, 0 to 1.
+    pub percent_done: f64,
+    /// Its magnet link there, with that machine's peer address added (`x.pe`: the RPC's host and
+    /// its `peer-port`), so the metadata and the data come from it at once, tracker or not.
+    pub magnet: String,
+}
+
+/// The torrent named `key` (its name, or its info-hash or at least 6 digits of it) on the machine
+/// whose RPC is at `url`: `torrent-get` for its magnet link, `session-get` for its peer port.
+pub async fn find(url: &str, key: &str, timeout: Duration) -> Result<Found> {
+    let fields = ["name", "hashString", "magnetLink", "percentDone"];
+    let (shown, listed) = call(url, "torrent-get", json!({ "fields": fields }), timeout).await?;
+    let (_, session) = call(
+        url,
+        "session-get",
+        json!({ "fields": ["peer-port"] }),
+        timeout,
+    )
+    .await?;
+    let (u, _) = rpc_url(url)?;
+    // An IPv6 address comes bracketed, as `x.pe` wants it.
+    let host = u
+        .host_str()
+        .with_context(|| format!("{url} names no host"))?;
+    let port = session["peer-port"]
+        .as_u64()
+        .filter(|p| (1..=65535).contains(p))
+        .with_context(|| format!("{shown} did not say its peer port"))?;
+    let torrents = listed["torrents"].as_array().cloned().unwrap_or_default();
+    found(&shown, key, &torrents, &format!("{host}:{port}"))
+}
+
+/// The one torrent of `torrents` (a `torrent-get` answer's) that `key` names, with `peer` added to
+/// its magnet link.
+fn found(url: &str, key: &str, torrents: &[Value], peer: &str) -> Result<Found> {
+    let lower = key.to_ascii_lowercase();
+    let hash_of = |t: &Value| t["hashString"].as_str().unwrap_or_default().to_string();
+    let name_of = |t: &Value| t["name"].as_str().unwrap_or_default().to_string();
+    let by_name: Vec<&Value> = torrents.iter().filter(|t| name_of(t) == key).collect();
+    let hits = if by_name.is_empty() && lower.len() >= 6 {
+        torrents
+            .iter()
+            .filter(|t| hash_of(t).starts_with(&lower))
+            .collect()
+    } else {
+        by_name
+    };
+    let t = match hits.as_slice() {
+        [one] => *one,
+        [] => {
+            let mut names: Vec<String> = torrents.iter().map(name_of).collect();
+            names.sort();
+            let shown = names.len().min(10);
+            let more = if names.len() > shown { ", ..." } else { "" };
+            let has = if names.is_empty() {
+                "no torrent at all".to_string()
+            } else {
+                format!("{}{more}", names[..shown].join(", "))
+            };
+            bail!("{url} has no torrent named {key:?} (it has {has})")
+        }
+        many => bail!(
+            "{key:?} names {} torrents at {url}; give the info-hash",
+            many.len()
+        ),
+    };
+    let info_hash = hash_of(t);
+    let name = name_of(t);
+    let link = t["magnetLink"]
+        .as_str()
+        .filter(|l| l.starts_with("magnet:?"))
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("magnet:?xt=urn:btih:{info_hash}"));
+    let peer_enc = percent_encoding::utf8_percent_encode(peer, percent_encoding::NON_ALPHANUMERIC);
+    Ok(Found {
+        url: url.to_string(),
+        name,
+        info_hash,
+        percent_done: t["percentDone"].as_f64().unwrap_or(0.0),
+        magnet: format!("{link}&x.pe={peer_enc}"),
+    })
+}
+
 /// What went wrong with a request, in a few words: the innermost cause (`Connection refused`,
 /// `failed to lookup address ...`), not reqwest's whole chain, which names the URL again.
 fn why(e: &reqwest::Error) -> String {
@@ -238,6 +330,48 @@ mod tests {
         for bad in ["ftp://host/", "http://", "not a url at all:xx"] {
             assert!(rpc_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_torrent_there_is_found_by_name_or_hash_and_its_link_names_that_machine() {
+        let torrents = [
+            json!({"name": "share", "hashString": "aa11bb22cc33dd44ee55ff6600778899aabbccdd",
+                   "magnetLink": "magnet:?xt=urn:btih:aa11bb22cc33dd44ee55ff6600778899aabbccdd&dn=share",
+                   "percentDone": 1.0}),
+            json!({"name": "twice", "hashString": "ab".repeat(20), "percentDone": 0.5}),
+            json!({"name": "twice", "hashString": "cd".repeat(20), "percentDone": 0.5}),
+        ];
+        let f = found("u", "share", &torrents, "10.0.0.2:51413").unwrap();
+        assert_eq!(
+            f.magnet,
+            "magnet:?xt=urn:btih:aa11bb22cc33dd44ee55ff6600778899aabbccdd&dn=share&x.pe=10%2E0%2E0%2E2%3A51413"
+        );
+        let m = btorrent_proto::magnet::Magnet::parse(&f.magnet).unwrap();
+        assert_eq!(m.peers, ["10.0.0.2:51413"]);
+        // By info-hash (6 digits at least, any case); a link made when the server gives none.
+        let f = found("u", "ABABAB", &torrents, "[::1]:6881").unwrap();
+        assert_eq!(f.info_hash, "ab".repeat(20));
+        assert!(f
+            .magnet
+            .starts_with(&format!("magnet:?xt=urn:btih:{}&x.pe=", "ab".repeat(20))));
+        let m = btorrent_proto::magnet::Magnet::parse(&f.magnet).unwrap();
+        assert_eq!(m.peers, ["[::1]:6881"]);
+        let e = found("u", "twice", &torrents, "h:1")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "\"twice\" names 2 torrents at u; give the info-hash");
+        let e = found("u", "nope", &torrents, "h:1")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "u has no torrent named \"nope\" (it has share, twice, twice)"
+        );
+        let e = found("u", "nope", &[], "h:1").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "u has no torrent named \"nope\" (it has no torrent at all)"
+        );
     }
 
     #[test]

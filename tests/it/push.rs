@@ -164,3 +164,46 @@ fn push_hands_a_torrent_to_another_daemon_which_downloads_it() {
     );
     drop((a, b, c));
 }
+
+/// `btorrent pull <name> <A's RPC>` in a folder of its own (no daemon there) asks A's RPC for the
+/// torrent's magnet link and peer port and downloads it from A: the torrent has no tracker and the
+/// DHT is off, so A is found only through the link's `x.pe`. A name A does not have is a clear error
+/// naming what it has.
+#[test]
+fn pull_fetches_a_torrent_another_daemon_has_by_its_name() {
+    let (a_dir, c_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a_path, c_path) = (a_dir.path(), c_dir.path());
+    let a = RpcDaemon::start(a_path, "lsd = false");
+    write_tree(
+        a_path,
+        &[("share/a.bin", 300_000), ("share/b/c.bin", 40_000)],
+    );
+    cli::ok(a_path, &["create", "share", "--no-tracker"]);
+    poll("A to seed share", 30, || {
+        (listed(&a).first().map(|t| t.1) == Some(1.0)).then_some(())
+    });
+    std::fs::write(
+        c_path.join("torrents.toml"),
+        "[settings]\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\nlsd = false\n",
+    )
+    .unwrap();
+    let into = c_path.join("pulled");
+    let out = cli::ok(
+        c_path,
+        &["pull", "share", &a.url(), "-o", into.to_str().unwrap()],
+    );
+    let rpc = format!("http://{}/transmission/rpc", a.url());
+    assert!(
+        out.contains(&format!("share: pulled from {rpc}, ")) && out.contains("into "),
+        "{out}"
+    );
+    assert_same_tree(&a_path.join("share"), &into.join("share"));
+    let e = stderr_of(c_path, &["pull", "nothing", &a.url()]);
+    assert!(
+        e.contains(&format!(
+            "{rpc} has no torrent named \"nothing\" (it has share)"
+        )),
+        "{e}"
+    );
+    drop(a);
+}

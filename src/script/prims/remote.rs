@@ -5,6 +5,9 @@
 //!   file or magnet link as `load` takes them, or a `Torrent` (`create`, `load`). Options:
 //!   `paused`, `download_dir` (a folder on the other machine), `labels` (an array of strings).
 //!   Returns a map: `added` (false when it was there already), `id`, `name`, `info_hash`, `url`.
+//! - `remote_torrent(url, key)`: a torrent that machine has, by name or info-hash: `name`,
+//!   `info_hash`, `percent_done` (there), `magnet` (its link with that machine as a peer, `x.pe`),
+//!   `url`; what `b-pull` starts.
 //! - `rpc(url, method[, arguments])`: any call (`torrent-get`, `session-stats`, ...), its
 //!   `arguments` a map; returns the answer's `arguments` as a map.
 
@@ -87,6 +90,20 @@ fn pushed_map(p: Pushed) -> Map {
     m
 }
 
+/// `remote_torrent(url, key)`: the torrent `key` names on the machine whose RPC is at `url`.
+fn remote_torrent(ctx: &HostContext, url: &str, key: &str) -> Result<Map, Box<EvalAltResult>> {
+    let f = ctx
+        .block_on(crate::remote::find(url, key, TIMEOUT))?
+        .or_else(|e| fail("remote_torrent", format!("{e:#}")))?;
+    let mut m = Map::new();
+    m.insert("url".into(), f.url.into());
+    m.insert("name".into(), f.name.into());
+    m.insert("info_hash".into(), f.info_hash.into());
+    m.insert("percent_done".into(), f.percent_done.into());
+    m.insert("magnet".into(), f.magnet.into());
+    Ok(m)
+}
+
 /// `rpc(url, method, arguments)`: the answer's `arguments`.
 fn rpc(
     ctx: &HostContext,
@@ -103,6 +120,13 @@ fn rpc(
 }
 
 pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
+    let c = ctx.clone();
+    engine.register_fn(
+        "remote_torrent",
+        move |url: &str, key: &str| -> Result<Map, Box<EvalAltResult>> {
+            remote_torrent(&c, url, key)
+        },
+    );
     let c = ctx.clone();
     engine.register_fn(
         "rpc",
