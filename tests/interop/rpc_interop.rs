@@ -646,7 +646,7 @@ fn transmission_remote_switches_port_forwarding() {
 /// `btorrent push` hands a torrent to a transmission-daemon through its RPC (its session-id
 /// handshake, `torrent-add` with the metainfo and a download folder): it adds it and downloads it
 /// from the btorrent daemon that seeds it, every piece checked by Transmission; pushed again, it
-/// has it already. (Transmission 3.00 does not dial peers on 127.x that a tracker names: the
+/// has it already; and `btorrent pull` fetches it back from Transmission by its name. (Transmission 3.00 does not dial peers on 127.x that a tracker names: the
 /// seeder dials it, once an announce of its own, asked for with `btorrent reannounce`, has the
 /// tracker name Transmission to it.)
 #[test]
@@ -731,5 +731,35 @@ fn push_hands_a_torrent_to_a_transmission_daemon_which_downloads_it() {
     support::assert_same_tree(&a_dir.join("share"), &into.join("share"));
     let again = cli::ok(&a_dir, &["push", "share", &to]);
     assert!(again.contains("has it already"), "{again}");
+
+    // Pulled back by its name into a folder of its own, with the btorrent daemon gone (its tracker
+    // with it): Transmission's magnet link and peer port, from its RPC, are all there is to go on.
+    // From 127.0.0.2: Transmission 3.00 knows a peer by its IP alone, and 127.0.0.1 is the seed
+    // that was A, so it would close every connection from there as one seed's to another.
     drop(a);
+    let c_dir = dir.path().join("c");
+    std::fs::create_dir_all(&c_dir).unwrap();
+    std::fs::write(
+        c_dir.join("torrents.toml"),
+        "[settings]\nlisten_ip = \"127.0.0.2\"\nlisten_port = 0\nlsd = false\n",
+    )
+    .unwrap();
+    let pulled = c_dir.join("pulled");
+    let out = cli::ok(
+        &c_dir,
+        &[
+            "pull",
+            "share",
+            &to,
+            "-o",
+            pulled.to_str().unwrap(),
+            "--stall",
+            "60",
+        ],
+    );
+    assert!(
+        out.contains("share: pulled from http://127.0.0.1:"),
+        "{out}"
+    );
+    support::assert_same_tree(&a_dir.join("share"), &pulled.join("share"));
 }

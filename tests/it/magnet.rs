@@ -764,6 +764,42 @@ async fn hostile_metadata_peers_are_dropped_and_the_honest_one_delivers() {
     .is_ok());
 }
 
+/// A magnet's only peer closes the first connection (busy for a moment, a handshake dropped): the
+/// fetch dials it again, a couple of seconds later, and gets the metadata, where it used to wait
+/// out its whole timeout with nobody left to ask.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_dropped_the_first_dial_is_dialed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    write_random(&dir.path().join("d.bin"), 100_000, 61);
+    let meta = torrent(&dir.path().join("d.bin"), 16384, vec![]);
+    let (seed, _h) = seeder(&meta, dir.path()).await;
+    // In front of the seed: the first connection closed at once, the next ones passed through.
+    let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = front.local_addr().unwrap();
+    let behind = seed.listen_addr();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = front.accept().await {
+            if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                drop(s);
+                continue;
+            }
+            tokio::spawn(async move {
+                if let Ok(mut b) = TcpStream::connect(behind).await {
+                    let _ = tokio::io::copy_bidirectional(&mut s, &mut b).await;
+                }
+            });
+        }
+    });
+    let fetcher = session().await;
+    let got = fetch(&fetcher, &magnet_for(&meta, &[at], &[]), 60)
+        .await
+        .unwrap();
+    assert_eq!(got.info_bytes(), meta.info_bytes());
+    assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+}
+
 /// Connects to `addr` as a bare peer that offers ut_metadata; returns the stream and the peer's
 /// extension handshake.
 async fn bare_peer(addr: SocketAddr, meta: &Metainfo) -> (TcpStream, ExtHandshake) {

@@ -13,6 +13,10 @@
 //! dictionary's SHA-1, a v2 one (BEP 52) its SHA-256 cut to 20 bytes; a v2 torrent's piece layers,
 //! which the dictionary does not hold, are asked of the peers that gave it afterwards (`layers`).
 //!
+//! A dialed address that fails (the connection refused or closed in the handshake, no answer in
+//! time, nothing to give yet) is dialed again after a wait that doubles, [`MAX_DIALS`] times in
+//! all: a magnet whose only peer was busy for a moment still gets its metadata.
+//!
 //! Progress (how many peers answered with a size, pieces in) goes to a callback. The fetch ends with
 //! the dictionary (and where the peers that offered it take connections: the torrent's first peers), when cancelled, after [`FetchConfig::timeout`], or as soon as every peer failed and no
 //! source can bring more (no trackers, the channel closed), with the reason the last one failed.
@@ -41,6 +45,17 @@ use btorrent_proto::types::{InfoHash, PeerId};
 pub const MAX_FETCH_PEERS: usize = 16;
 /// Addresses remembered (dialed or waiting) per fetch.
 pub const MAX_FETCH_ADDRS: usize = 2_000;
+/// Dials of one address that may fail before it is given up: a peer that closed the handshake,
+/// timed out or had nothing yet is dialed again, after [`redial_after`] (a peer that sent what no
+/// honest peer sends, or cannot send metadata at all, is given up at once).
+pub const MAX_DIALS: u32 = 6;
+
+/// How long after its `failures`-th failed dial an address is dialed again: 2 s, doubled each time
+/// (2 + 4 + 8 + 16 + 32 s for the five waits [`MAX_DIALS`] allows).
+pub fn redial_after(failures: u32) -> Duration {
+    Duration::from_secs(2u64 << failures.saturating_sub(1).min(10))
+}
+
 /// Trackers are asked again this often while the fetch goes on.
 pub const REANNOUNCE: Duration = Duration::from_secs(30);
 
@@ -298,6 +313,9 @@ pub async fn fetch(
     let mut incoming = sources.incoming;
     let mut seen: HashSet<SocketAddr> = HashSet::new();
     let mut queue: VecDeque<SocketAddr> = VecDeque::new();
+    // Addresses whose dial failed, with their failures, and when each is dialed again.
+    let mut failures: std::collections::HashMap<SocketAddr, u32> = Default::default();
+    let mut redials: Vec<(tokio::time::Instant, SocketAddr)> = Vec::new();
     let add = |a: SocketAddr, seen: &mut HashSet<SocketAddr>, q: &mut VecDeque<SocketAddr>| {
         if a.port() != 0 && a != cfg.local && seen.len() < MAX_FETCH_ADDRS && seen.insert(a) {
             q.push_back(a);
@@ -314,6 +332,13 @@ pub async fn fetch(
     let mut failed = 0usize;
     let mut shown = FetchProgress::default();
     let result = loop {
+        let now = tokio::time::Instant::now();
+        redials.retain(|&(at, a)| {
+            if at <= now {
+                queue.push_back(a);
+            }
+            at > now
+        });
         while tasks.len() < MAX_FETCH_PEERS {
             let Some(a) = queue.pop_front() else { break };
             if cfg.session.ip_filter.read().blocks(a.ip()) {
@@ -354,6 +379,7 @@ pub async fn fetch(
         }
         if tasks.is_empty()
             && queue.is_empty()
+            && redials.is_empty()
             && from_trackers.is_closed()
             && extra.is_none()
             && !have_trackers
@@ -387,6 +413,17 @@ pub async fn fetch(
                     sh.changed();
                     failed += 1;
                     last_error = Some(format!("{a}: {e:#}"));
+                    // An address we dialed (not a peer that dialed us, from a port of its own)
+                    // that may do better another time.
+                    let given_up = e.is::<peer::Hostile>() || e.is::<peer::Unable>();
+                    if seen.contains(&a) && !given_up {
+                        let n = failures.entry(a).or_default();
+                        *n += 1;
+                        if *n < MAX_DIALS {
+                            let at = tokio::time::Instant::now() + redial_after(*n);
+                            redials.push((at, a));
+                        }
+                    }
                 }
             }
             Some(a) = from_trackers.recv() => add(a, &mut seen, &mut queue),

@@ -55,6 +55,12 @@ async fn send_ext(wr: &mut PeerWriter, id: u8, payload: &[u8]) -> anyhow::Result
 #[error("{0}")]
 pub(super) struct Hostile(pub String);
 
+/// A peer that cannot send metadata, ever: it does not speak the extension protocol, or does not
+/// offer `ut_metadata`. Not dialed again (other failures are: see [`super::redial_after`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct Unable(pub String);
+
 /// Dials `addr` and talks to it until the fetch is done, or the peer fails (the error says why).
 pub(super) async fn dial(sh: Arc<Shared>, addr: SocketAddr) -> anyhow::Result<()> {
     let ours = Handshake::ours(sh.info_hash, sh.peer_id);
@@ -90,7 +96,10 @@ async fn talk(
     listen: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
     if !theirs.supports_extensions() {
-        bail!("it does not speak the extension protocol (BEP 10), so cannot send metadata");
+        return Err(Unable(
+            "it does not speak the extension protocol (BEP 10), so cannot send metadata".into(),
+        )
+        .into());
     }
     let (rd, mut wr) = stream.into_split();
     let hs = ExtHandshake::ours(OurExt {
@@ -133,7 +142,7 @@ async fn talk(
                 .into());
             }
             let Some(id) = h.ids.ut_metadata else {
-                bail!("it does not offer ut_metadata");
+                return Err(Unable("it does not offer ut_metadata".into()).into());
             };
             let Some(size) = h.metadata_size else {
                 bail!("it gave no metadata_size");
