@@ -15,7 +15,8 @@ use axum::http::{HeaderMap, Response};
 
 use super::query;
 use super::reply::{bencoded, failure};
-use super::store::{Counts, Family, Refusal, Update};
+use super::store::{Refusal, Update};
+use super::swarm::{Counts, Family};
 use super::{client_addr, Tracker};
 use btorrent_proto::bencode::Writer;
 use btorrent_proto::tracker::{write_compact_peer, AnnounceEvent, AnnounceRequest};

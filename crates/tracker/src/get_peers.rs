@@ -234,7 +234,7 @@ fn listing(t: &Tracker) -> PeerList {
     let mut by_addr: HashMap<SocketAddr, PeerListing> = HashMap::new();
     let mut total = 0usize;
     let mut listed = 0usize;
-    let mut visit = |h: &InfoHash, swarm: &super::store::Swarm| {
+    let mut visit = |h: &InfoHash, swarm: &super::swarm::Swarm| {
         total += swarm.peers.len();
         if by_addr.len() >= limit {
             // Full: only count the rest, so a large tracker is not walked peer by peer under its locks.

@@ -5,7 +5,8 @@
 //! Layout, one concern per file:
 //! - `query`: raw query-string decoding (`info_hash` and `peer_id` are raw bytes);
 //! - `client_addr`: which IP a peer is listed under (`::ffff:` mapping, trusted proxies, `ip=`);
-//! - `store`: the sharded swarm store, its caps and expiry;
+//! - `store`: the sharded swarm store, its caps and expiry; `swarm`: one torrent's peers, their
+//!   counts (a dual-stack peer counted once), the index of a large swarm, the peers handed out;
 //! - `announce`, `scrape`, `get_peers`, `status`: one handler each;
 //! - `reply`: bencoded, JSON and HTML responses;
 //! - `conns`: the open connections, their caps (in all and per address) and who makes room;
@@ -47,6 +48,7 @@ mod server;
 pub mod sockets;
 mod status;
 mod store;
+mod swarm;
 mod udp;
 
 use std::future::Future;

@@ -9,7 +9,7 @@ use axum::http::Response;
 
 use super::query;
 use super::reply::{bencoded, failure};
-use super::store::Counts;
+use super::swarm::Counts;
 use super::Tracker;
 use btorrent_proto::bencode::Writer;
 use btorrent_proto::types::InfoHash;

@@ -30,7 +30,7 @@ use axum::http::HeaderMap;
 use tokio::net::UdpSocket;
 
 use super::announce::{record, refusal_text};
-use super::store::Family;
+use super::swarm::Family;
 use super::{client_addr, scrape, Tracker};
 use btorrent_proto::tracker::{AnnounceResponse, ScrapeStats};
 use btorrent_proto::udp_tracker::{is_ipv6, Request, Response};
