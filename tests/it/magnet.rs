@@ -971,5 +971,15 @@ fn btorrent_start_takes_a_magnet_link_and_keeps_the_torrent() {
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("is not an info-hash (urn:btih:"), "{err}");
+    // --stall bounds the wait for the metadata too: a link whose one peer never answers (dialed
+    // again and again) gives up after 2 s, not after the 300 s fetches otherwise wait.
+    let began = Instant::now();
+    let bad = run(&leech, &["start", &dead, "--stall", "2"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("no metadata after 2 s"),
+        "{err}"
+    );
+    assert!(began.elapsed() < Duration::from_secs(30), "{err}");
     drop(Arc::new(()));
 }

@@ -149,13 +149,15 @@ impl TorrentFile {
 
 /// Opens what a script names a torrent by (see [`crate::source`]): a .torrent path, or a magnet link
 /// whose metadata is fetched first from the link's peers and trackers and `peers`, with a line of
-/// progress each time the number of peers answering changes; saved in `torrents_dir` when `save`.
+/// progress each time the number of peers answering changes; saved in `torrents_dir` when `save`;
+/// given up after `timeout` without the metadata.
 pub(crate) fn open_source(
     ctx: &HostContext,
     func: &str,
     source: &str,
     save: bool,
     peers: Vec<std::net::SocketAddr>,
+    timeout: std::time::Duration,
 ) -> Result<crate::source::Opened, Box<EvalAltResult>> {
     if !crate::source::is_magnet_link(source) {
         return ctx
@@ -173,7 +175,7 @@ pub(crate) fn open_source(
         save_to,
         peers,
         extra: None,
-        timeout: crate::source::METADATA_TIMEOUT,
+        timeout,
         cancel: tokio_util::sync::CancellationToken::new(),
     };
     let last = parking_lot::Mutex::new(None::<usize>);
@@ -206,7 +208,14 @@ pub(super) fn load_file(
     func: &str,
     source: &str,
 ) -> Result<TorrentFile, Box<EvalAltResult>> {
-    let opened = open_source(ctx, func, source, false, Vec::new())?;
+    let opened = open_source(
+        ctx,
+        func,
+        source,
+        false,
+        Vec::new(),
+        crate::source::METADATA_TIMEOUT,
+    )?;
     Ok(TorrentFile {
         meta: opened.meta,
         path: opened.path,

@@ -125,7 +125,18 @@ fn add_torrent(
         "up_limit",
         "down_limit",
         "priority",
+        "metadata_timeout",
     ])?;
+    let metadata_timeout = match o.int("metadata_timeout")? {
+        None => crate::source::METADATA_TIMEOUT,
+        Some(secs) if secs > 0 => std::time::Duration::from_secs(secs as u64),
+        Some(_) => {
+            return fail(
+                func,
+                "`metadata_timeout` must be a number of seconds above 0",
+            )
+        }
+    };
     let only = match opts.get("only").filter(|v| !v.is_unit()) {
         Some(v) => super::files::only_globs(func, v)?,
         None => Vec::new(),
@@ -170,7 +181,14 @@ fn add_torrent(
             return Ok(handle_of(&h));
         }
     }
-    let opened = super::torrent_file::open_source(ctx, func, torrent, true, peers.clone())?;
+    let opened = super::torrent_file::open_source(
+        ctx,
+        func,
+        torrent,
+        true,
+        peers.clone(),
+        metadata_timeout,
+    )?;
     let (meta, magnet_files, follow) = (opened.meta, opened.files, opened.mutable);
     let source_file = opened.path.unwrap_or_else(|| PathBuf::from(torrent));
     let cfg = ctx.config()?;
