@@ -165,7 +165,8 @@ fn push_hands_a_torrent_to_another_daemon_which_downloads_it() {
     drop((a, b, c));
 }
 
-/// `btorrent pull <name> <A's RPC>` in a folder of its own (no daemon there) asks A's RPC for the
+/// `btorrent remote <A's RPC>` lists what A has; `btorrent pull <name> <A's RPC>` in a folder of
+/// its own (no daemon there) asks A's RPC for the
 /// torrent's magnet link and peer port and downloads it from A: the torrent has no tracker and the
 /// DHT is off, so A is found only through the link's `x.pe`. A name A does not have is a clear error
 /// naming what it has.
@@ -187,6 +188,24 @@ fn pull_fetches_a_torrent_another_daemon_has_by_its_name() {
         "[settings]\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\nlsd = false\n",
     )
     .unwrap();
+    // What A has, as C sees it.
+    let shown = cli::ok(c_path, &["remote", &a.url()]);
+    let row = shown
+        .lines()
+        .find(|l| l.contains("share"))
+        .unwrap_or_default();
+    assert!(
+        row.contains("332.03 KiB") && row.contains("100%") && row.contains("seeding"),
+        "{shown}"
+    );
+    assert!(
+        shown.ends_with(&format!("b-pull <name> {} fetches one here\n", a.url())),
+        "{shown}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&cli::ok(c_path, &["remote", &a.url(), "--json"])).unwrap();
+    assert_eq!(json[0]["name"], "share");
+    assert_eq!(json[0]["totalSize"], 340_000);
     let into = c_path.join("pulled");
     let out = cli::ok(
         c_path,
