@@ -166,13 +166,18 @@ pub(crate) fn plan(
     if roots.iter().all(Option::is_none) {
         return Plan::default();
     }
-    // The files of this torrent on disk now, under either name, by inode (whatever path names
-    // them: relative or not, through a link): never a source to move away or remove.
-    let own: HashSet<(u64, u64)> = (0..t.meta.info.files.len())
-        .filter_map(|i| t.storage.both_names(i))
-        .flatten()
-        .filter_map(|p| inode(&p))
+    // Each file of this torrent on disk now, under either name, by inode (one look at each path);
+    // `None` for a file without names (padding).
+    let on_disk: Vec<Option<Vec<(u64, u64)>>> = (0..t.meta.info.files.len())
+        .map(|i| {
+            t.storage
+                .both_names(i)
+                .map(|names| names.iter().filter_map(|p| inode(p)).collect())
+        })
         .collect();
+    // Whatever path names them (relative or not, through a link): never a source to move away or
+    // remove.
+    let own: HashSet<(u64, u64)> = on_disk.iter().flatten().flatten().copied().collect();
     let is_there = |f: &LocalFile| {
         std::fs::symlink_metadata(&f.path).is_ok_and(|m| m.is_file() && m.len() == f.length)
     };
@@ -198,11 +203,7 @@ pub(crate) fn plan(
         .enumerate()
         .filter_map(|(i, root)| Some((i, root?)))
         .filter(|&(i, _)| wanted.get(i).copied().unwrap_or(true))
-        .filter(|&(i, _)| {
-            t.storage
-                .both_names(i)
-                .is_some_and(|names| names.iter().all(|p| std::fs::symlink_metadata(p).is_err()))
-        })
+        .filter(|&(i, _)| on_disk[i].as_ref().is_some_and(Vec::is_empty))
         .collect();
     if missing.is_empty() {
         return Plan {
