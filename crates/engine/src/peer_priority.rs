@@ -18,7 +18,7 @@
 //! Invariant: `Vantage`'s lock is a leaf: taken alone or inside a torrent's core lock, nothing is
 //! locked or awaited while it is held.
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -78,8 +78,8 @@ fn masked_pair<const N: usize>(
 pub enum Reach {
     /// This machine (127.0.0.0/8, ::1).
     Loopback,
-    /// A local network: private, shared (carrier-grade NAT) and link-local ranges, IPv6 unique
-    /// local and link-local: it sees the address we have on that network.
+    /// A local network ([`btorrent_proto::addr::is_local_network`], loopback aside): it sees the
+    /// address we have on that network.
     Local,
     /// Anywhere else: behind a NAT it sees the router's outside address.
     Global,
@@ -87,30 +87,13 @@ pub enum Reach {
 
 impl Reach {
     pub fn of(ip: IpAddr) -> Reach {
-        match ip.to_canonical() {
-            IpAddr::V4(v4) => {
-                let o = v4.octets();
-                if v4.is_loopback() {
-                    Reach::Loopback
-                } else if v4.is_private()
-                    || v4.is_link_local()
-                    || (o[0] == 100 && (o[1] & 0xc0) == 64)
-                {
-                    Reach::Local
-                } else {
-                    Reach::Global
-                }
-            }
-            IpAddr::V6(v6) => {
-                let first = v6.segments()[0];
-                if v6.is_loopback() {
-                    Reach::Loopback
-                } else if (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80 {
-                    Reach::Local
-                } else {
-                    Reach::Global
-                }
-            }
+        let ip = ip.to_canonical();
+        if ip.is_loopback() {
+            Reach::Loopback
+        } else if btorrent_proto::addr::is_local_network(ip) {
+            Reach::Local
+        } else {
+            Reach::Global
         }
     }
 }
@@ -157,7 +140,7 @@ impl Vantage {
                 return *ip;
             }
         }
-        let ip = route_source(remote);
+        let ip = crate::portmap::source_toward(remote);
         routes.retain(|(k, _, _)| *k != (reach, v6));
         routes.push(((reach, v6), ip, now));
         ip
@@ -216,19 +199,6 @@ impl<'a> Ranker<'a> {
         };
         priority(SocketAddr::new(ours, port), peer)
     }
-}
-
-/// The source address the kernel would give a packet to `remote` (a UDP socket connected, which
-/// sends nothing).
-fn route_source(remote: IpAddr) -> Option<IpAddr> {
-    let any: IpAddr = if remote.is_ipv6() {
-        std::net::Ipv6Addr::UNSPECIFIED.into()
-    } else {
-        std::net::Ipv4Addr::UNSPECIFIED.into()
-    };
-    let sock = UdpSocket::bind(SocketAddr::new(any, 0)).ok()?;
-    sock.connect(SocketAddr::new(remote, 9)).ok()?;
-    Some(sock.local_addr().ok()?.ip()).filter(|ip| !ip.is_unspecified())
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ mod route;
 mod status;
 pub mod upnp;
 
-pub use route::default_gateway;
+pub use route::{default_gateway, source_toward};
 pub use status::{ForwardState, Forwarded, PortForwarding, Protocol};
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};

@@ -1,7 +1,21 @@
 //! The gateway of the IPv4 default route, where NAT-PMP is asked when no gateway is named; the
-//! gateway of the IPv6 default route and this machine's global IPv6 address, for PCP's pinholes.
+//! gateway of the IPv6 default route and this machine's global IPv6 address, for PCP's pinholes;
+//! the address a packet to a given address leaves from ([`source_toward`]).
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+
+/// The address of ours a packet to `ip` leaves from, as the routing table picks it; `None` when
+/// there is no route. Nothing is sent: a UDP socket is only pointed at `ip`.
+pub fn source_toward(ip: IpAddr) -> Option<IpAddr> {
+    let any: IpAddr = if ip.is_ipv6() {
+        Ipv6Addr::UNSPECIFIED.into()
+    } else {
+        Ipv4Addr::UNSPECIFIED.into()
+    };
+    let sock = std::net::UdpSocket::bind(SocketAddr::new(any, 0)).ok()?;
+    sock.connect(SocketAddr::new(ip, 9)).ok()?;
+    Some(sock.local_addr().ok()?.ip()).filter(|ip| !ip.is_unspecified())
+}
 
 /// The gateway of the IPv4 default route (Linux: `/proc/net/route`).
 pub fn default_gateway() -> Option<Ipv4Addr> {
@@ -71,14 +85,11 @@ pub fn is_global6(ip: &Ipv6Addr) -> bool {
 }
 
 /// The address this machine sends from to the IPv6 Internet (what the kernel picks for the default
-/// route), if it is a global one ([`is_global6`]). Nothing is sent: a UDP socket is only pointed
-/// at an address of the documentation range, through the default route.
+/// route: [`source_toward`] an address of the documentation range), if it is a global one
+/// ([`is_global6`]).
 pub fn global_source6() -> Option<Ipv6Addr> {
-    let sock = std::net::UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)).ok()?;
-    sock.connect((Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 9))
-        .ok()?;
-    match sock.local_addr().ok()?.ip() {
-        std::net::IpAddr::V6(ip) if is_global6(&ip) => Some(ip),
+    match source_toward(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1).into())? {
+        IpAddr::V6(ip) if is_global6(&ip) => Some(ip),
         _ => None,
     }
 }

@@ -3,7 +3,7 @@
 //! mappings over SOAP. The protocol is the `igd-next` crate's; this module picks the address
 //! the mappings point to and the lease.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use igd_next::aio::tokio::{search_gateway, Tokio};
@@ -54,8 +54,8 @@ impl Igd {
         let found = search_gateway(options)
             .await
             .map_err(|e| format!("no UPnP gateway answered: {e}"))?;
-        let local = local_address_towards(found.addr.ip())
-            .map_err(|e| format!("UPnP gateway at {}: {e}", found.addr))?;
+        let local = super::route::source_toward(found.addr.ip())
+            .ok_or_else(|| format!("UPnP gateway at {}: no route to it", found.addr))?;
         Ok(Igd {
             gateway: found,
             local,
@@ -116,11 +116,4 @@ impl Igd {
     pub async fn external_ip(&self) -> Option<IpAddr> {
         self.gateway.get_external_ip().await.ok()
     }
-}
-
-/// The address of ours a packet to `ip` leaves from (no packet is sent).
-fn local_address_towards(ip: IpAddr) -> std::io::Result<IpAddr> {
-    let sock = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
-    sock.connect((ip, SSDP_PORT))?;
-    Ok(sock.local_addr()?.ip())
 }
