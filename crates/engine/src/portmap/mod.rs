@@ -21,8 +21,10 @@
 //! at half the lifetime the gateway granted, maps again when a port moves
 //! ([`crate::Session::set_listen_port`], the DHT switched on or off), deletes the mappings when
 //! switched off and when the session stops (bounded by [`RELEASE_TIMEOUT`]; a stop that comes
-//! while the router is being asked ends the asking, and what it mapped lapses with its lease), and
-//! after a failure tries again after [`RETRY`]. Nothing is tried for a session that listens on
+//! while the router is being asked ends the asking: a renewal's mappings are deleted all the
+//! same, a first mapping's lapse with their lease), and after a failure tries again after
+//! [`RETRY`]. With nothing held and nothing to retry it wakes only to look at the ports again
+//! (every `PORTS_POLL`, 5 s) or when switched. Nothing is tried for a session that listens on
 //! loopback.
 //!
 //! Invariants: only the task changes the statuses and the mappings; each track's mappings are
@@ -65,6 +67,7 @@ const PORTS_POLL: Duration = Duration::from_secs(5);
 pub const RELEASE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The mappings held, by the way they were made.
+#[derive(Clone)]
 enum Held {
     NatPmp {
         gateway: SocketAddrV4,
@@ -159,9 +162,13 @@ impl Track {
         }
     }
 
-    /// When it next has work: a renewal, or a retry.
-    fn next(&self) -> Instant {
-        self.held.as_ref().map_or(self.retry_at, |(_, at)| *at)
+    /// When it next has work: a renewal, or a retry; `None` while it is asked for nothing (a
+    /// round then waits for the next poll of the ports, not for a time already past).
+    fn next(&self) -> Option<Instant> {
+        match &self.held {
+            Some((_, at)) => Some(*at),
+            None => (!self.asked.is_empty()).then_some(self.retry_at),
+        }
     }
 }
 
@@ -277,6 +284,11 @@ impl PortMapper {
         let mut on = self.on.subscribe();
         let mut tracks = [Track::new(Kind::Forward), Track::new(Kind::Pinhole)];
         'rounds: loop {
+            // A stop ends the rounds before the ports are looked at again: the DHT stops with
+            // the session, and its port gone is no change to act on.
+            if stop.is_cancelled() {
+                break;
+            }
             let wanted = if *on.borrow_and_update() {
                 ports()
             } else {
@@ -299,20 +311,23 @@ impl PortMapper {
                 let address = (ipv6 && !wanted.is_empty())
                     .then(|| self.pinhole_address())
                     .flatten();
-                // A stop does not wait for a slow router: what this track was mapping lapses
-                // with its lease; what the other holds is deleted below.
+                // What the ports changed from is let go of whether or not a stop comes meanwhile
+                // (within its bound): a stop deletes what is held, and this was.
+                self.let_go_if_changed(track, &wanted, address).await;
+                // A stop does not wait for a slow router: a first mapping under way lapses with
+                // its lease; a renewal under way leaves the track holding what it renews, which
+                // is deleted below with the other track's.
                 tokio::select! {
-                    () = self.step(track, wanted, address) => {}
+                    () = self.step(track, wanted) => {}
                     _ = stop.cancelled() => break 'rounds,
                 }
             }
+            let poll = Instant::now() + PORTS_POLL;
             let next = tracks
                 .iter()
-                .map(Track::next)
+                .filter_map(Track::next)
                 .min()
-                .unwrap_or_else(Instant::now)
-                .max(Instant::now())
-                .min(Instant::now() + PORTS_POLL);
+                .map_or(poll, |at| at.clamp(Instant::now(), poll));
             tokio::select! {
                 _ = stop.cancelled() => break,
                 r = on.changed() => if r.is_err() { break },
@@ -326,26 +341,33 @@ impl PortMapper {
         let _ = tokio::time::timeout(RELEASE_TIMEOUT, futures::future::join_all(held)).await;
     }
 
-    /// One round of `track` for the ports `wanted` now (pinholes: for `address`): lets go of what
-    /// it holds when they changed (switched off, a port moved, our address changed) and tries the
-    /// new ones at once, whatever the last failure; maps when nothing is held and the retry is
-    /// due; renews when due.
-    async fn step(
+    /// When the ports `wanted` of `track` changed (switched off, a port moved) or, for
+    /// pinholes, the `address` they open to: lets go of what it holds (within
+    /// [`RELEASE_TIMEOUT`]) and makes the new ones due at once, whatever the last failure.
+    async fn let_go_if_changed(
         &self,
         track: &mut Track,
-        wanted: Vec<(Protocol, u16)>,
+        wanted: &[(Protocol, u16)],
         address: Option<Ipv6Addr>,
     ) {
-        let kind = track.kind;
-        let now = Instant::now();
-        if wanted != track.asked || address != track.address {
-            if let Some((h, _)) = track.held.take() {
-                h.release().await;
-            }
-            track.retry_at = now;
-            track.asked = wanted.clone();
-            track.address = address;
+        if wanted == track.asked.as_slice() && address == track.address {
+            return;
         }
+        if let Some((h, _)) = track.held.take() {
+            let _ = tokio::time::timeout(RELEASE_TIMEOUT, h.release()).await;
+        }
+        track.retry_at = Instant::now();
+        track.asked = wanted.to_vec();
+        track.address = address;
+    }
+
+    /// One round of `track` for the ports `wanted` now (as [`PortMapper::let_go_if_changed`]
+    /// left it): maps when nothing is held and the retry is due; renews when due. What it holds
+    /// stays held until the renewal's answer replaces it.
+    async fn step(&self, track: &mut Track, wanted: Vec<(Protocol, u16)>) {
+        let kind = track.kind;
+        let address = track.address;
+        let now = Instant::now();
         let renew = track.held.as_ref().is_some_and(|(_, at)| *at <= now);
         if wanted.is_empty() {
             self.set_status_of(kind, PortForwarding::off());
@@ -359,7 +381,7 @@ impl PortMapper {
             s.state = ForwardState::Mapping;
             self.set_status_of(kind, s);
         }
-        let previous = track.held.take().map(|(h, _)| h);
+        let previous = track.held.as_ref().map(|(h, _)| h.clone());
         let mapped = match kind {
             Kind::Forward => self.map(&wanted, previous).await,
             Kind::Pinhole => self.map_pinholes(&wanted, address, previous).await,
@@ -373,6 +395,7 @@ impl PortMapper {
                 track.held = Some((h, Instant::now() + renew_in));
             }
             Err(status) => {
+                track.held = None;
                 let why = status.error.as_deref().unwrap_or("?");
                 let minutes = RETRY.as_secs() / 60;
                 if status.state == ForwardState::Failed {
@@ -686,6 +709,35 @@ mod tests {
                 (Udp, 6969, true)
             ]
         );
+    }
+
+    /// Asked for no port (none wanted, no IPv6 to open), the task waits for the next poll: it
+    /// used to take a renewal time long past for "now" and go round without a pause.
+    #[tokio::test]
+    async fn a_mapper_with_nothing_to_do_looks_at_the_ports_once_a_poll() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let m = PortMapper::new(true, None, "0.0.0.0".parse().unwrap());
+        let looks = Arc::new(AtomicUsize::new(0));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(m.clone().run(
+            {
+                let looks = looks.clone();
+                move || {
+                    looks.fetch_add(1, Ordering::SeqCst);
+                    Vec::new()
+                }
+            },
+            stop.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("the task ends at the stop")
+            .unwrap();
+        let n = looks.load(Ordering::SeqCst);
+        assert!(n <= 2, "looked at the ports {n} times in 300 ms");
+        assert_eq!(m.status().state, ForwardState::Off);
     }
 
     #[test]

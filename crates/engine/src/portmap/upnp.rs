@@ -25,6 +25,7 @@ pub const LEASE: u32 = 3600;
 const DESCRIPTION: &str = "btorrent";
 
 /// A gateway found, with the address of ours that faces it (where mappings point).
+#[derive(Clone)]
 pub struct Igd {
     gateway: Gateway<Tokio>,
     pub local: IpAddr,
