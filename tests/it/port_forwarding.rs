@@ -394,6 +394,34 @@ fn a_nat_pmp_renewal_asks_for_the_port_outside_it_was_given() {
     m.end(&rt);
 }
 
+/// A stop that comes while a renewal waits for the router's answer still deletes the mapping:
+/// the renewal no longer takes it out of the mapper's hands until answered.
+#[test]
+fn a_stop_during_a_renewal_still_deletes_the_mapping() {
+    use btorrent::engine::portmap::{ForwardState, Protocol};
+    let rt = runtime();
+    let ip = gateway::own_loopback_ip();
+    let router = rt.block_on(NatPmpDouble::start(ip));
+    router.grant.store(4, std::sync::atomic::Ordering::SeqCst);
+    let m = Mapping::start(&rt, ip, "0.0.0.0", || vec![(Protocol::Tcp, 50_126)]);
+    poll("the mapping", 30, || {
+        (m.mapper.status().state == ForwardState::Forwarded).then_some(())
+    });
+    router
+        .silent
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    poll("the renewal asked", 30, || {
+        let maps = router.heard().iter().filter(|h| !h.delete).count();
+        (maps >= 2).then_some(())
+    });
+    m.end(&rt);
+    let heard = router.heard();
+    assert!(
+        heard.iter().any(|h| h.delete && h.internal == 50_126),
+        "{heard:?}"
+    );
+}
+
 /// A router that forwards TCP but refuses UDP: the TCP mapping is kept (asked once, not let go
 /// and asked again at each turn of the task for the port it will not give), and the status names
 /// the refusal.

@@ -50,6 +50,8 @@ pub struct NatPmpDouble {
     /// The port outside given for every mapping (0: the one suggested), as a router whose port
     /// another machine holds.
     pub give_port: Arc<std::sync::atomic::AtomicU16>,
+    /// Mapping requests heard but not answered (deletes still are), as a router gone quiet.
+    pub silent: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl NatPmpDouble {
@@ -59,8 +61,9 @@ impl NatPmpDouble {
         let grant = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let refuse_udp = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let give_port = Arc::new(std::sync::atomic::AtomicU16::new(0));
+        let silent = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (h, g, no_udp) = (heard.clone(), grant.clone(), refuse_udp.clone());
-        let give = give_port.clone();
+        let (give, quiet) = (give_port.clone(), silent.clone());
         tokio::spawn(async move {
             let mut buf = [0u8; 64];
             while let Ok((n, from)) = sock.recv_from(&mut buf).await {
@@ -83,6 +86,9 @@ impl NatPmpDouble {
                             client: None,
                             delete: lifetime == 0,
                         });
+                        if lifetime > 0 && quiet.load(std::sync::atomic::Ordering::SeqCst) {
+                            continue;
+                        }
                         let granted = match g.load(std::sync::atomic::Ordering::SeqCst) {
                             0 => lifetime,
                             _ if lifetime == 0 => 0,
@@ -111,6 +117,7 @@ impl NatPmpDouble {
             grant,
             refuse_udp,
             give_port,
+            silent,
         }
     }
 
