@@ -203,10 +203,23 @@ impl Limits {
     /// The download rate this torrent may reach (the lowest of its own and those of its group and
     /// the session that bind it); `None` = unlimited.
     pub fn download_rate(&self, ctx: &SessionCtx) -> Option<u64> {
-        let (group, session) = self.shared(ctx, Way::Down);
+        self.rate(ctx, Way::Down)
+    }
+
+    /// The upload rate this torrent may reach, as [`Self::download_rate`].
+    pub fn upload_rate(&self, ctx: &SessionCtx) -> Option<u64> {
+        self.rate(ctx, Way::Up)
+    }
+
+    fn rate(&self, ctx: &SessionCtx, way: Way) -> Option<u64> {
+        let (group, session) = self.shared(ctx, way);
+        let (own, group) = match way {
+            Way::Up => (&self.upload, group.map(|g| g.upload.rate())),
+            Way::Down => (&self.download, group.map(|g| g.download.rate())),
+        };
         [
-            self.download.rate(),
-            group.and_then(|g| g.download.rate()),
+            own.rate(),
+            group.flatten(),
             session.and_then(SharedLimiter::rate),
         ]
         .into_iter()

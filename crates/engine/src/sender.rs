@@ -28,10 +28,23 @@ use tokio_util::sync::CancellationToken;
 use super::peer::PeerShared;
 use super::torrent::Torrent;
 use btorrent_proto::wire::message::{encode, piece_header};
-use btorrent_proto::wire::{BlockRef, Message};
+use btorrent_proto::wire::{BlockRef, Message, BLOCK_SIZE};
 
 /// Blocks read from disk per blocking job (512 KiB).
 const UPLOAD_BATCH: usize = 32;
+
+/// Blocks taken per batch under an upload limit of `rate` bytes a second (`None`: unlimited):
+/// [`UPLOAD_BATCH`], or what a tenth of a second at the rate carries (one block at least). A
+/// batch is one grant of the limiters, which may run into debt: capped so, a limited torrent's
+/// bytes go out a block or a few at a time rather than half a MiB at once and then nothing for
+/// seconds (at 150 kB/s, a 512 KiB grant was 3.5 s of the limit in one burst).
+fn batch_blocks(rate: Option<u64>) -> usize {
+    rate.map_or(UPLOAD_BATCH, |r| {
+        usize::try_from(r / 10 / u64::from(BLOCK_SIZE))
+            .unwrap_or(UPLOAD_BATCH)
+            .clamp(1, UPLOAD_BATCH)
+    })
+}
 
 pub(crate) struct OutInner {
     pub ctrl: BytesMut,
@@ -171,10 +184,11 @@ pub(crate) async fn run(
         let mut batch: Vec<BlockRef> = Vec::with_capacity(UPLOAD_BATCH);
         let mut refused: Vec<BlockRef> = Vec::new();
         loop {
+            let cap = batch_blocks(t.limits.upload_rate(&t.ctx));
             {
                 let mut q = out.inner.lock();
                 std::mem::swap(&mut ctrl, &mut q.ctrl);
-                let n = q.uploads.len().min(UPLOAD_BATCH);
+                let n = q.uploads.len().min(cap);
                 batch.extend(q.uploads.drain(..n));
             }
             if ctrl.is_empty() && batch.is_empty() {
@@ -225,4 +239,18 @@ pub(crate) async fn run(
     }
     let _ = wr.shutdown().await;
     conn.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limited_torrent_takes_a_tenth_of_a_second_of_its_rate_per_batch() {
+        assert_eq!(batch_blocks(None), UPLOAD_BATCH);
+        assert_eq!(batch_blocks(Some(150_000)), 1, "15 kB: one block");
+        assert_eq!(batch_blocks(Some(1_000)), 1, "never none");
+        assert_eq!(batch_blocks(Some(1_000_000)), 6);
+        assert_eq!(batch_blocks(Some(100_000_000)), UPLOAD_BATCH);
+    }
 }
