@@ -34,7 +34,8 @@ pub use data::{move_to, relocate, remove, rename_path, Deleted};
 pub use files::{choose_files, OrderChange};
 pub use settings::{live_trackers, set_goals, set_group, set_labels, set_limits, set_trackers};
 pub use state::{
-    dequeue, enqueue, finish, pause, queue_move, resume, resume_now, QueueMove, QUEUED,
+    dequeue, enqueue, finish, pause, pause_edited, queue_move, resume, resume_edited, resume_now,
+    QueueMove, QUEUED,
 };
 
 use std::path::{Path, PathBuf};
@@ -62,4 +63,72 @@ pub fn update_entry(
             .ok_or_else(|| anyhow!("{name} is not a managed torrent any more"))?;
         f(e)
     })
+}
+
+/// [`update_entry`] for what a hand edit of the entry's `state` to `edited` set off (`None`: a
+/// command, always recorded): `f` runs only while the entry still says `edited`. A user who
+/// edited the state again meanwhile (paused, then stopped at once) keeps the newer edit, which
+/// the next look at the file applies; recording the older one's outcome would undo it.
+pub fn update_entry_as(
+    torrents: &Torrents,
+    ih: &InfoHash,
+    name: &str,
+    edited: Option<&str>,
+    f: impl FnOnce(&mut ManagedTorrent) -> Result<()>,
+) -> Result<()> {
+    update_entry(torrents, ih, name, |e| match edited {
+        Some(state) if e.state != state => Ok(()),
+        _ => f(e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a hand edit set off is recorded only while the entry still says that edit: an edit
+    /// made again meanwhile is kept; a command's record always goes in.
+    #[test]
+    fn a_newer_hand_edit_of_the_state_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let torrents = Torrents::open(&dir.path().join("torrents.toml"));
+        let ih = InfoHash([7; 20]);
+        let entry = ManagedTorrent::new(
+            "share",
+            &ih,
+            "torrents/share.torrent",
+            "output",
+            "stopped",
+            Origin::Created,
+        );
+        torrents
+            .update(|cfg| {
+                cfg.upsert(entry);
+                Ok(())
+            })
+            .unwrap();
+        let state = || torrents.fresh().unwrap().find(&ih).unwrap().state.clone();
+        // The user wrote "paused", then "stopped" before the pause was recorded.
+        let record_pause = |e: &mut ManagedTorrent| {
+            e.state = "paused".into();
+            Ok(())
+        };
+        update_entry_as(&torrents, &ih, "share", Some("paused"), record_pause).unwrap();
+        assert_eq!(state(), "stopped");
+        // The file still says what the edit wrote: recorded.
+        update_entry(&torrents, &ih, "share", |e| {
+            e.state = "paused".into();
+            Ok(())
+        })
+        .unwrap();
+        let record_seeding = |e: &mut ManagedTorrent| {
+            e.state = "seeding".into();
+            Ok(())
+        };
+        update_entry_as(&torrents, &ih, "share", Some("paused"), record_seeding).unwrap();
+        assert_eq!(state(), "seeding");
+        // A command records whatever the entry says.
+        update_entry_as(&torrents, &ih, "share", None, record_pause).unwrap();
+        assert_eq!(state(), "paused");
+    }
 }

@@ -11,8 +11,30 @@ pub fn pause(
     ih: &InfoHash,
     name: &str,
 ) -> Result<()> {
+    pause_as(torrents, live, ih, name, None)
+}
+
+/// [`pause`] as a hand edit of the entry's state to `edited` asked: recorded only while the
+/// entry still says so (see [`update_entry_as`]).
+pub fn pause_edited(
+    torrents: &Torrents,
+    live: &dyn LiveTorrents,
+    ih: &InfoHash,
+    name: &str,
+    edited: &str,
+) -> Result<()> {
+    pause_as(torrents, live, ih, name, Some(edited))
+}
+
+fn pause_as(
+    torrents: &Torrents,
+    live: &dyn LiveTorrents,
+    ih: &InfoHash,
+    name: &str,
+    edited: Option<&str>,
+) -> Result<()> {
     live.pause(ih);
-    update_entry(torrents, ih, name, |e| {
+    update_entry_as(torrents, ih, name, edited, |e| {
         e.state = "paused".into();
         Ok(())
     })
@@ -119,6 +141,28 @@ pub fn resume(
     ih: &InfoHash,
     name: &str,
 ) -> Result<()> {
+    resume_as(torrents, live, ih, name, None)
+}
+
+/// [`resume`] as a hand edit of the entry's state to `edited` asked: recorded only while the
+/// entry still says so (see [`update_entry_as`]).
+pub fn resume_edited(
+    torrents: &Torrents,
+    live: &dyn LiveTorrents,
+    ih: &InfoHash,
+    name: &str,
+    edited: &str,
+) -> Result<()> {
+    resume_as(torrents, live, ih, name, Some(edited))
+}
+
+fn resume_as(
+    torrents: &Torrents,
+    live: &dyn LiveTorrents,
+    ih: &InfoHash,
+    name: &str,
+    edited: Option<&str>,
+) -> Result<()> {
     use crate::queue::Direction;
     let settings = &torrents.config()?.settings;
     let runs_here = torrents
@@ -134,13 +178,13 @@ pub fn resume(
         None => applies(Direction::Download) || applies(Direction::Seed),
     });
     if queue_applies {
-        return update_entry(torrents, ih, name, |e| {
+        return update_entry_as(torrents, ih, name, edited, |e| {
             e.goals.finished = false;
             e.state = QUEUED.into();
             Ok(())
         });
     }
-    resume_now(torrents, live, ih, name)
+    resume_now_as(torrents, live, ih, name, edited)
 }
 
 /// Resumes the torrent (if it runs here) whatever the queues say (a queue starting it,
@@ -151,9 +195,19 @@ pub fn resume_now(
     ih: &InfoHash,
     name: &str,
 ) -> Result<()> {
+    resume_now_as(torrents, live, ih, name, None)
+}
+
+fn resume_now_as(
+    torrents: &Torrents,
+    live: &dyn LiveTorrents,
+    ih: &InfoHash,
+    name: &str,
+    edited: Option<&str>,
+) -> Result<()> {
     let running = live.resume(ih);
     let now = live.stats(ih);
-    update_entry(torrents, ih, name, |e| {
+    update_entry_as(torrents, ih, name, edited, |e| {
         e.goals.finished = false;
         e.state = match (running, now) {
             (true, Some(s)) if s.progress() >= 1.0 => "seeding".into(),

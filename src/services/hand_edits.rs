@@ -115,14 +115,15 @@ impl PeerSlot {
             "paused" if !paused => {
                 tracing::info!("{name}: paused, as torrents.toml now says");
                 tokio::task::spawn_blocking(move || {
-                    crate::actions::pause(&torrents, &slot, &ih, &name)
+                    crate::actions::pause_edited(&torrents, &slot, &ih, &name, "paused")
                 })
                 .await?
             }
             "downloading" | "seeding" if paused => {
+                let edited = state.to_string();
                 tracing::info!("{name}: resumed, as torrents.toml now says");
                 tokio::task::spawn_blocking(move || {
-                    crate::actions::resume(&torrents, &slot, &ih, &name)
+                    crate::actions::resume_edited(&torrents, &slot, &ih, &name, &edited)
                 })
                 .await?
             }
