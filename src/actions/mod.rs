@@ -34,7 +34,7 @@ pub use data::{move_to, relocate, remove, rename_path, Deleted};
 pub use files::{choose_files, OrderChange};
 pub use settings::{live_trackers, set_goals, set_group, set_labels, set_limits, set_trackers};
 pub use state::{
-    dequeue, enqueue, finish, pause, pause_edited, queue_move, resume, resume_edited, resume_now,
+    dequeue, enqueue, finish, pause, pause_as, queue_move, resume, resume_as, resume_now,
     QueueMove, QUEUED,
 };
 

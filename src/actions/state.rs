@@ -14,19 +14,9 @@ pub fn pause(
     pause_as(torrents, live, ih, name, None)
 }
 
-/// [`pause`] as a hand edit of the entry's state to `edited` asked: recorded only while the
-/// entry still says so (see [`update_entry_as`]).
-pub fn pause_edited(
-    torrents: &Torrents,
-    live: &dyn LiveTorrents,
-    ih: &InfoHash,
-    name: &str,
-    edited: &str,
-) -> Result<()> {
-    pause_as(torrents, live, ih, name, Some(edited))
-}
-
-fn pause_as(
+/// [`pause`] as a hand edit of the entry's state to `edited` asked (`None`: as a command did):
+/// recorded only while the entry still says so (see [`update_entry_as`]).
+pub fn pause_as(
     torrents: &Torrents,
     live: &dyn LiveTorrents,
     ih: &InfoHash,
@@ -144,19 +134,9 @@ pub fn resume(
     resume_as(torrents, live, ih, name, None)
 }
 
-/// [`resume`] as a hand edit of the entry's state to `edited` asked: recorded only while the
-/// entry still says so (see [`update_entry_as`]).
-pub fn resume_edited(
-    torrents: &Torrents,
-    live: &dyn LiveTorrents,
-    ih: &InfoHash,
-    name: &str,
-    edited: &str,
-) -> Result<()> {
-    resume_as(torrents, live, ih, name, Some(edited))
-}
-
-fn resume_as(
+/// [`resume`] as a hand edit of the entry's state to `edited` asked (`None`: as a command did):
+/// recorded only while the entry still says so (see [`update_entry_as`]).
+pub fn resume_as(
     torrents: &Torrents,
     live: &dyn LiveTorrents,
     ih: &InfoHash,

@@ -115,7 +115,7 @@ impl PeerSlot {
             "paused" if !paused => {
                 tracing::info!("{name}: paused, as torrents.toml now says");
                 tokio::task::spawn_blocking(move || {
-                    crate::actions::pause_edited(&torrents, &slot, &ih, &name, "paused")
+                    crate::actions::pause_as(&torrents, &slot, &ih, &name, Some("paused"))
                 })
                 .await?
             }
@@ -123,7 +123,7 @@ impl PeerSlot {
                 let edited = state.to_string();
                 tracing::info!("{name}: resumed, as torrents.toml now says");
                 tokio::task::spawn_blocking(move || {
-                    crate::actions::resume_edited(&torrents, &slot, &ih, &name, &edited)
+                    crate::actions::resume_as(&torrents, &slot, &ih, &name, Some(&edited))
                 })
                 .await?
             }
