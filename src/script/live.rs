@@ -25,6 +25,10 @@ pub enum AfterRemove {
     Forget,
     /// The entry stays, marked `stopped`, so no start resumes it (a script's `cancel`).
     MarkStopped,
+    /// The entry stays as it is: it said `stopped` already (a hand edit of torrents.toml, which
+    /// the user may have changed again while the torrent stopped; the next look at the file
+    /// applies that).
+    Keep,
 }
 
 /// What a running torrent draws from now: the peers it is connected to and its web seeds.

@@ -129,9 +129,8 @@ impl PeerSlot {
             }
             "stopped" => {
                 tracing::info!("{name}: stopped, as torrents.toml now says");
-                self.remove_managed(ih, AfterRemove::MarkStopped)
-                    .await
-                    .map(drop)
+                // The entry says `stopped` already, or a newer edit the next sync applies.
+                self.remove_managed(ih, AfterRemove::Keep).await.map(drop)
             }
             _ => Ok(()),
         }

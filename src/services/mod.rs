@@ -276,6 +276,7 @@ impl PeerSlot {
                 Ok(())
             }),
             AfterRemove::MarkStopped => record_state(&torrents, &ih, "stopped"),
+            AfterRemove::Keep => Ok(()),
         })
         .await
         .context("the torrents.toml update failed")??;
@@ -729,6 +730,41 @@ mod tests {
         assert!(without_ipv6(&listen(no_v6)));
         let taken = std::io::Error::from(std::io::ErrorKind::AddrInUse);
         assert!(!without_ipv6(&listen(taken)));
+    }
+
+    /// What the stop of a torrent leaves of its entry: a hand edit's stop keeps it as the file says
+    /// by then (the user wrote `seeding` again while it stopped: kept, for the next sync to start);
+    /// a script's `cancel` marks it `stopped`; a removal forgets it.
+    #[tokio::test]
+    async fn a_stop_records_what_its_kind_says() {
+        use crate::config::{ManagedTorrent, Origin};
+        let dir = tempfile::tempdir().unwrap();
+        let torrents = Torrents::open(&dir.path().join("torrents.toml"));
+        let ih = InfoHash([9; 20]);
+        let entry = ManagedTorrent::new(
+            "share",
+            &ih,
+            "torrents/share.torrent",
+            "output",
+            "seeding",
+            Origin::Created,
+        );
+        torrents
+            .update(|cfg| {
+                cfg.upsert(entry);
+                Ok(())
+            })
+            .unwrap();
+        let slot = PeerSlot::with(torrents.clone(), EventBus::default());
+        let state = || torrents.fresh().unwrap().find(&ih).map(|e| e.state.clone());
+        assert!(!slot.remove_managed(ih, AfterRemove::Keep).await.unwrap());
+        assert_eq!(state().as_deref(), Some("seeding"));
+        slot.remove_managed(ih, AfterRemove::MarkStopped)
+            .await
+            .unwrap();
+        assert_eq!(state().as_deref(), Some("stopped"));
+        slot.remove_managed(ih, AfterRemove::Forget).await.unwrap();
+        assert_eq!(state(), None);
     }
 
     #[test]

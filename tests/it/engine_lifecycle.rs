@@ -210,6 +210,7 @@ async fn a_removal_racing_a_sync_of_torrents_toml_stays_removed() {
             AfterRemove::MarkStopped => {
                 assert_eq!(left.find(&ih).unwrap().state, "stopped", "round {round}")
             }
+            AfterRemove::Keep => unreachable!("the rounds forget or mark stopped"),
         }
     }
     stop.cancel();
