@@ -269,10 +269,42 @@ pub struct DefaultTracker {
     pub chosen: Option<LanAddress>,
 }
 
+/// Where the embedded trackers of this process listen whose `tracker_bind` left the port to the
+/// system (port 0): the `tracker_bind` asked for and the address bound, while each runs, newest
+/// last. An announce URL naming port 0 would lead nowhere.
+static TRACKERS_BOUND: std::sync::Mutex<Vec<(SocketAddr, SocketAddr)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Notes that an embedded tracker bound `bound` for `asked`, a `tracker_bind` with port 0 (any
+/// other names its own port and is not noted); [`forget_tracker_bound`] at its end.
+pub fn note_tracker_bound(asked: SocketAddr, bound: SocketAddr) {
+    if asked.port() == 0 {
+        let mut noted = TRACKERS_BOUND.lock().unwrap_or_else(|e| e.into_inner());
+        noted.push((asked, bound));
+    }
+}
+
+/// The end of a tracker [`note_tracker_bound`] noted.
+pub fn forget_tracker_bound(asked: SocketAddr, bound: SocketAddr) {
+    let mut noted = TRACKERS_BOUND.lock().unwrap_or_else(|e| e.into_inner());
+    noted.retain(|n| *n != (asked, bound));
+}
+
+fn tracker_bound_for(asked: SocketAddr) -> Option<SocketAddr> {
+    let noted = TRACKERS_BOUND.lock().unwrap_or_else(|e| e.into_inner());
+    noted
+        .iter()
+        .rev()
+        .find(|(a, _)| *a == asked)
+        .map(|(_, b)| *b)
+}
+
 impl Settings {
     /// `tracker_url` as set; when it is not set, the embedded tracker's announce URL as other machines
     /// reach it: this machine's LAN address (or `tracker_bind`'s own address, if it names one) and
-    /// `tracker_bind`'s port (6969 without one).
+    /// `tracker_bind`'s port (6969 without one). A `tracker_bind` with port 0 names the port the
+    /// embedded tracker of this process bound for it; in a process that runs no such tracker there
+    /// is no port to name, and so no default tracker (`""`).
     pub fn default_tracker(&self) -> DefaultTracker {
         if let Some(url) = &self.tracker_url {
             return DefaultTracker {
@@ -280,11 +312,22 @@ impl Settings {
                 chosen: None,
             };
         }
-        let bind = self
+        let mut bind = self
             .tracker_bind
             .as_deref()
             .and_then(|b| b.parse::<SocketAddr>().ok())
             .unwrap_or_else(|| DEFAULT_TRACKER_BIND.parse().expect("a socket address"));
+        if bind.port() == 0 {
+            match tracker_bound_for(bind) {
+                Some(bound) => bind.set_port(bound.port()),
+                None => {
+                    return DefaultTracker {
+                        url: String::new(),
+                        chosen: None,
+                    }
+                }
+            }
+        }
         let (url, addr) = crate::lan::announce_url(bind);
         DefaultTracker {
             url,
@@ -796,5 +839,29 @@ mod tests {
             parse("tracker_url = \"\"\n").unwrap().default_tracker().url,
             ""
         );
+    }
+
+    /// `tracker_bind` with port 0: the port the embedded tracker bound, while it runs; none when
+    /// no tracker of this process bound for it (an announce URL with port 0 leads nowhere).
+    #[test]
+    fn a_tracker_bound_on_any_port_is_announced_on_the_port_it_got() {
+        let s = parse("tracker_bind = \"127.0.0.7:0\"\n").unwrap();
+        let asked: SocketAddr = "127.0.0.7:0".parse().unwrap();
+        assert_eq!(s.default_tracker().url, "");
+        let bound: SocketAddr = "127.0.0.7:41234".parse().unwrap();
+        note_tracker_bound(asked, bound);
+        assert_eq!(s.default_tracker().url, "http://127.0.0.7:41234/announce");
+        // Another address's tracker is not this one's, and its end leaves this one.
+        let other = parse("tracker_bind = \"127.0.0.8:0\"\n").unwrap();
+        assert_eq!(other.default_tracker().url, "");
+        let (other_asked, other_bound) = (
+            "127.0.0.8:0".parse().unwrap(),
+            "127.0.0.8:5".parse().unwrap(),
+        );
+        note_tracker_bound(other_asked, other_bound);
+        forget_tracker_bound(other_asked, other_bound);
+        assert_eq!(s.default_tracker().url, "http://127.0.0.7:41234/announce");
+        forget_tracker_bound(asked, bound);
+        assert_eq!(s.default_tracker().url, "");
     }
 }

@@ -586,6 +586,8 @@ pub fn tracker_config(settings: &Settings) -> TrackerConfig {
 pub struct RunningTracker {
     pub tracker: Tracker,
     pub addr: SocketAddr,
+    /// The address asked for (port 0: any free one, noted for the default announce URL).
+    asked: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     sync: Option<JoinHandle<()>>,
@@ -645,9 +647,11 @@ impl RunningTracker {
                 tracing::error!("tracker stopped: {e:#}");
             }
         });
+        crate::config::note_tracker_bound(bind, addr);
         Ok(RunningTracker {
             tracker,
             addr,
+            asked: bind,
             stop: Some(stop),
             task,
             sync,
@@ -679,6 +683,7 @@ impl RunningTracker {
 
 impl Drop for RunningTracker {
     fn drop(&mut self) {
+        crate::config::forget_tracker_bound(self.asked, self.addr);
         if let Some(sync) = &self.sync {
             sync.abort();
         }

@@ -164,7 +164,8 @@ fn daemon_runs_autorun_scripts_and_stops_on_sigterm() {
     std::fs::create_dir_all(root.join("scripts/autorun")).unwrap();
     std::fs::write(
         root.join("scripts/autorun/10-hello.rhai"),
-        "after(0.1, || print(\"hello from a timer\"));\n",
+        "after(0.1, || print(\"hello from a timer\"));\n\
+         print(`torrents made here announce to ${settings().tracker_url}`);\n",
     )
     .unwrap();
     std::fs::write(
@@ -180,6 +181,17 @@ fn daemon_runs_autorun_scripts_and_stops_on_sigterm() {
     assert_eq!(code, Some(0), "{lines:#?}");
     let has = |s: &str| lines.iter().any(|l| l.contains(s));
     assert!(has("tracker: http://127.0.0.1:"), "{lines:#?}");
+    // `tracker_bind` left the port to the system: torrents made in the daemon name the port its
+    // tracker got, not port 0.
+    let tracker = lines
+        .iter()
+        .find_map(|l| l.split("tracker: ").nth(1))
+        .expect("the tracker's line");
+    assert!(!tracker.contains(":0/"), "{lines:#?}");
+    assert!(
+        has(&format!("torrents made here announce to {tracker}")),
+        "{lines:#?}"
+    );
     assert!(
         has("20-broken.rhai: line 2") && has("broken on purpose"),
         "{lines:#?}"
