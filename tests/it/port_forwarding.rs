@@ -422,6 +422,43 @@ fn a_stop_during_a_renewal_still_deletes_the_mapping() {
     );
 }
 
+/// A renewal the router refuses for one port of two: the refused port's mapping is deleted at
+/// once (the router would keep it to the end of its lease), the other kept.
+#[test]
+fn a_mapping_the_renewal_loses_is_deleted() {
+    use btorrent::engine::portmap::{ForwardState, Protocol};
+    let rt = runtime();
+    let ip = gateway::own_loopback_ip();
+    let router = rt.block_on(NatPmpDouble::start(ip));
+    router.grant.store(4, std::sync::atomic::Ordering::SeqCst);
+    let m = Mapping::start(&rt, ip, "0.0.0.0", || {
+        vec![(Protocol::Tcp, 50_127), (Protocol::Udp, 50_127)]
+    });
+    poll("both mapped", 30, || {
+        let s = m.mapper.status();
+        (s.state == ForwardState::Forwarded && s.ports.len() == 2).then_some(())
+    });
+    router
+        .refuse_udp
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    poll("the refused port's mapping deleted", 30, || {
+        let heard = router.heard();
+        heard
+            .iter()
+            .any(|h| h.delete && h.protocol == "UDP" && h.internal == 50_127)
+            .then_some(())
+    });
+    let heard = router.heard();
+    assert!(
+        !heard.iter().any(|h| h.delete && h.protocol == "TCP"),
+        "the kept port is not deleted: {heard:?}"
+    );
+    let s = m.mapper.status();
+    assert_eq!(s.ports.len(), 1, "{s:?}");
+    assert_eq!(s.ports[0].protocol, Protocol::Tcp, "{s:?}");
+    m.end(&rt);
+}
+
 /// A router that forwards TCP but refuses UDP: the TCP mapping is kept (asked once, not let go
 /// and asked again at each turn of the task for the port it will not give), and the status names
 /// the refusal.

@@ -38,6 +38,71 @@ pub(super) enum Held {
 }
 
 impl Held {
+    /// The mappings of `self` that `now` (what a renewal of `self` gave, if anything) no longer
+    /// holds: ports the gateway refused this time, or all of them when the renewal failed or was
+    /// made another way. The gateway would keep them to the end of their lease; they are to be
+    /// deleted. A mapping is named as its gateway deletes it: by our port for NAT-PMP and PCP
+    /// (a renewal that moved the port outside replaced it), by the port outside for UPnP.
+    pub(super) fn lost_in(&self, now: Option<&Held>) -> Option<Held> {
+        let kept = match now {
+            Some(now) if now.same_gateway(self) => now.names(),
+            _ => Vec::new(),
+        };
+        let mut lost = self.clone();
+        let named = |f: &Forwarded, by_outside: bool| {
+            (f.protocol, if by_outside { f.external } else { f.internal })
+        };
+        let gone = |f: &Forwarded, by_outside| !kept.contains(&named(f, by_outside));
+        let left = match &mut lost {
+            Held::NatPmp { ports, .. } => {
+                ports.retain(|f| gone(f, false));
+                ports.len()
+            }
+            Held::Upnp { ports, .. } => {
+                ports.retain(|f| gone(f, true));
+                ports.len()
+            }
+            Held::Pcp { holes, .. } => {
+                holes.retain(|(f, _)| gone(f, false));
+                holes.len()
+            }
+        };
+        (left > 0).then_some(lost)
+    }
+
+    /// Whether `other` was made at the same gateway, the same way (for the same address).
+    fn same_gateway(&self, other: &Held) -> bool {
+        match (self, other) {
+            (Held::NatPmp { gateway: a, .. }, Held::NatPmp { gateway: b, .. }) => a == b,
+            (Held::Upnp { igd: a, .. }, Held::Upnp { igd: b, .. }) => a.addr() == b.addr(),
+            (
+                Held::Pcp {
+                    gateway: a,
+                    client: x,
+                    ..
+                },
+                Held::Pcp {
+                    gateway: b,
+                    client: y,
+                    ..
+                },
+            ) => a == b && x == y,
+            _ => false,
+        }
+    }
+
+    /// Each mapping as its gateway names it (see [`Held::lost_in`]).
+    fn names(&self) -> Vec<(Protocol, u16)> {
+        match self {
+            Held::NatPmp { ports, .. } => ports.iter().map(|f| (f.protocol, f.internal)).collect(),
+            Held::Upnp { ports, .. } => ports.iter().map(|f| (f.protocol, f.external)).collect(),
+            Held::Pcp { holes, .. } => holes
+                .iter()
+                .map(|(f, _)| (f.protocol, f.internal))
+                .collect(),
+        }
+    }
+
     /// Deletes every mapping (failures only logged: the gateway drops them when their lease ends).
     pub(super) async fn release(self) {
         match self {
@@ -293,4 +358,52 @@ fn outside_before(before: &[Forwarded], protocol: Protocol, port: u16) -> u16 {
         .iter()
         .find(|f| f.protocol == protocol && f.internal == port)
         .map_or(port, |f| f.external)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn natpmp(gateway: &str, ports: &[(Protocol, u16, u16)]) -> Held {
+        Held::NatPmp {
+            gateway: gateway.parse().unwrap(),
+            ports: ports
+                .iter()
+                .map(|&(protocol, internal, external)| Forwarded {
+                    protocol,
+                    internal,
+                    external,
+                })
+                .collect(),
+        }
+    }
+
+    fn ports(h: Option<Held>) -> Vec<(Protocol, u16)> {
+        h.map(|h| h.names()).unwrap_or_default()
+    }
+
+    /// What a renewal no longer holds: the refused port; nothing when all were kept (a port
+    /// outside moved by the gateway is the same NAT-PMP mapping); all when it failed or another
+    /// gateway answered.
+    #[test]
+    fn a_renewal_loses_what_it_no_longer_holds() {
+        let gw = "192.0.2.1:5351";
+        let before = natpmp(
+            gw,
+            &[(Protocol::Tcp, 6881, 6881), (Protocol::Udp, 6881, 6881)],
+        );
+        let tcp_only = natpmp(gw, &[(Protocol::Tcp, 6881, 6881)]);
+        assert_eq!(
+            ports(before.lost_in(Some(&tcp_only))),
+            [(Protocol::Udp, 6881)]
+        );
+        let moved = natpmp(
+            gw,
+            &[(Protocol::Tcp, 6881, 41000), (Protocol::Udp, 6881, 41000)],
+        );
+        assert!(before.lost_in(Some(&moved)).is_none());
+        assert_eq!(ports(before.lost_in(None)).len(), 2);
+        let elsewhere = natpmp("192.0.2.2:5351", &[(Protocol::Tcp, 6881, 6881)]);
+        assert_eq!(ports(before.lost_in(Some(&elsewhere))).len(), 2);
+    }
 }

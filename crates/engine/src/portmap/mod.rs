@@ -306,7 +306,8 @@ impl PortMapper {
 
     /// One round of `track` for the ports `wanted` now (as [`PortMapper::let_go_if_changed`]
     /// left it): maps when nothing is held and the retry is due; renews when due. What it holds
-    /// stays held until the renewal's answer replaces it.
+    /// stays held until the renewal's answer replaces it; what that answer no longer holds (ports
+    /// refused this time, or all of them) is deleted at the gateway.
     async fn step(&self, track: &mut Track, wanted: Vec<(Protocol, u16)>) {
         let kind = track.kind;
         let address = track.address;
@@ -326,9 +327,14 @@ impl PortMapper {
         }
         let previous = track.held.as_ref().map(|(h, _)| h.clone());
         let mapped = match kind {
-            Kind::Forward => self.map(&wanted, previous).await,
-            Kind::Pinhole => self.map_pinholes(&wanted, address, previous).await,
+            Kind::Forward => self.map(&wanted, previous.clone()).await,
+            Kind::Pinhole => self.map_pinholes(&wanted, address, previous.clone()).await,
         };
+        // What the renewal lost is deleted once the track holds what it gave (a stop meanwhile
+        // deletes that).
+        let lost = previous
+            .as_ref()
+            .and_then(|p| p.lost_in(mapped.as_ref().ok().map(|(h, _, _)| h)));
         match mapped {
             Ok((h, status, renew_in)) => {
                 if status != self.status_of(kind) {
@@ -352,6 +358,10 @@ impl PortMapper {
                 self.set_status_of(kind, status);
                 track.retry_at = Instant::now() + RETRY;
             }
+        }
+        if let Some(lost) = lost {
+            tracing::debug!("{}: deleting what the renewal lost", kind.what());
+            let _ = tokio::time::timeout(RELEASE_TIMEOUT, lost.release()).await;
         }
     }
 }
