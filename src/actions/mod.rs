@@ -91,22 +91,8 @@ mod tests {
     #[test]
     fn a_newer_hand_edit_of_the_state_is_not_overwritten() {
         let dir = tempfile::tempdir().unwrap();
-        let torrents = Torrents::open(&dir.path().join("torrents.toml"));
         let ih = InfoHash([7; 20]);
-        let entry = ManagedTorrent::new(
-            "share",
-            &ih,
-            "torrents/share.torrent",
-            "output",
-            "stopped",
-            Origin::Created,
-        );
-        torrents
-            .update(|cfg| {
-                cfg.upsert(entry);
-                Ok(())
-            })
-            .unwrap();
+        let torrents = crate::torrents::with_one_entry(dir.path(), ih, "stopped");
         let state = || torrents.fresh().unwrap().find(&ih).unwrap().state.clone();
         // The user wrote "paused", then "stopped" before the pause was recorded.
         let record_pause = |e: &mut ManagedTorrent| {

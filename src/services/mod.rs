@@ -742,24 +742,9 @@ mod tests {
     /// a script's `cancel` marks it `stopped`; a removal forgets it.
     #[tokio::test]
     async fn a_stop_records_what_its_kind_says() {
-        use crate::config::{ManagedTorrent, Origin};
         let dir = tempfile::tempdir().unwrap();
-        let torrents = Torrents::open(&dir.path().join("torrents.toml"));
         let ih = InfoHash([9; 20]);
-        let entry = ManagedTorrent::new(
-            "share",
-            &ih,
-            "torrents/share.torrent",
-            "output",
-            "seeding",
-            Origin::Created,
-        );
-        torrents
-            .update(|cfg| {
-                cfg.upsert(entry);
-                Ok(())
-            })
-            .unwrap();
+        let torrents = crate::torrents::with_one_entry(dir.path(), ih, "seeding");
         let slot = PeerSlot::with(torrents.clone(), EventBus::default());
         let state = || torrents.fresh().unwrap().find(&ih).map(|e| e.state.clone());
         assert!(!slot.remove_managed(ih, AfterRemove::Keep).await.unwrap());

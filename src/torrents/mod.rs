@@ -530,6 +530,28 @@ impl Inner {
 #[cfg(test)]
 mod tests;
 
+/// For the tests of what records a torrent's state: a service on a new torrents.toml in `dir`
+/// listing one torrent, `share`, of `ih` in `state`.
+#[cfg(test)]
+pub(crate) fn with_one_entry(dir: &Path, ih: InfoHash, state: &str) -> Torrents {
+    let torrents = Torrents::open(&dir.join("torrents.toml"));
+    let entry = crate::config::ManagedTorrent::new(
+        "share",
+        &ih,
+        "torrents/share.torrent",
+        "output",
+        state,
+        crate::config::Origin::Created,
+    );
+    torrents
+        .update(|cfg| {
+            cfg.upsert(entry);
+            Ok(())
+        })
+        .unwrap();
+    torrents
+}
+
 /// A background task's wake-ups ([`Torrents::looks`]): a period, and every change of the list.
 pub struct Looks {
     tick: tokio::time::Interval,
