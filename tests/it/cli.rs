@@ -90,12 +90,19 @@ fn create_info_edit_show() {
     assert_eq!(json["info_hash"], meta.info_hash.to_hex());
     assert_eq!(json["files"].as_array().unwrap().len(), 2);
     assert_eq!(json["private"], true);
+    // By the managed torrent's name (here also its data folder's, which is no .torrent) or
+    // info-hash: its .torrent.
+    let by_name = sb.ok(&["info", "share"]);
+    assert!(by_name.contains(&meta.info_hash.to_hex()), "{by_name}");
+    let by_hash = sb.ok(&["info", &meta.info_hash.to_hex()[..8]]);
+    assert!(by_hash.contains("share/sub/b.bin"), "{by_hash}");
+    let err = sb.fails(&["info", "nothing"]);
+    assert!(
+        err.contains("nothing: no .torrent file, magnet link or managed torrent by that name"),
+        "{err}"
+    );
 
-    sb.ok(&[
-        "edit",
-        "torrents/share.torrent",
-        "http://10.0.0.9:7000/announce",
-    ]);
+    sb.ok(&["edit", "share", "http://10.0.0.9:7000/announce"]);
     let edited = Metainfo::load(&torrent).unwrap();
     assert_eq!(edited.info_hash, meta.info_hash);
     assert_eq!(

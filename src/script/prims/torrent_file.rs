@@ -203,15 +203,43 @@ pub(crate) fn open_source(
     Ok(opened)
 }
 
+/// What `load`, `info` and `edit` read for `source`: a magnet link or a .torrent file as given;
+/// else the .torrent of the managed torrent of that name or info-hash (`b-info share` right after
+/// `b-create share`, where `share` is the data, not a .torrent). Neither: an error that says so.
+fn torrent_source(
+    ctx: &HostContext,
+    func: &str,
+    source: &str,
+) -> Result<String, Box<EvalAltResult>> {
+    let path = Path::new(source);
+    let a_torrent_file = path.is_file() && source.to_ascii_lowercase().ends_with(".torrent");
+    if crate::source::is_magnet_link(source) || a_torrent_file {
+        return Ok(source.to_string());
+    }
+    if let Ok(cfg) = ctx.config() {
+        if let Ok(entry) = super::registry::lookup(&cfg, source) {
+            return Ok(cfg.resolve(&entry.file).display().to_string());
+        }
+    }
+    if !path.exists() {
+        return fail(
+            func,
+            format!("{source}: no .torrent file, magnet link or managed torrent by that name"),
+        );
+    }
+    Ok(source.to_string())
+}
+
 pub(super) fn load_file(
     ctx: &HostContext,
     func: &str,
     source: &str,
 ) -> Result<TorrentFile, Box<EvalAltResult>> {
+    let source = torrent_source(ctx, func, source)?;
     let opened = open_source(
         ctx,
         func,
-        source,
+        &source,
         false,
         Vec::new(),
         crate::source::METADATA_TIMEOUT,
@@ -480,7 +508,7 @@ fn rewrite(
     let p = t.path.clone().expect("loaded from a path");
     write_atomic(&p, &bytes)
         .or_else(|e| fail("edit", format!("cannot write {}: {e}", p.display())))?;
-    let edited = load_file(c, "edit", path)?;
+    let edited = load_file(c, "edit", &p.display().to_string())?;
     let managed = c.config().ok().is_some_and(|cfg| {
         cfg.find(&t.meta.info_hash).is_some_and(|e| {
             std::path::absolute(cfg.resolve(&e.file)).ok() == std::path::absolute(&p).ok()
