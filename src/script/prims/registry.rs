@@ -154,11 +154,50 @@ pub(crate) fn lookup<'a>(cfg: &'a Config, key: &str) -> Result<&'a ManagedTorren
         .collect();
     match hits.as_slice() {
         [one] => Ok(one),
-        [] => Err(format!("no managed torrent named {key:?}")),
+        [] => Err(format!(
+            "no managed torrent named {key:?}{}",
+            near_names(cfg, key)
+        )),
         _ => Err(format!(
             "{key:?} matches {} torrents; use the info-hash",
             hits.len()
         )),
+    }
+}
+
+/// The names a mistyped key may have meant, as the end of the error: those that hold it (or that
+/// it holds), whatever the case; none when there are more than [`NEAR_NAMES`].
+fn near_names(cfg: &Config, key: &str) -> String {
+    let key = key.to_lowercase();
+    if key.is_empty() {
+        return String::new();
+    }
+    let near: Vec<&str> = cfg
+        .torrents
+        .iter()
+        .map(|t| t.name.as_str())
+        .filter(|name| {
+            let name = name.to_lowercase();
+            name.contains(&key) || key.contains(&name)
+        })
+        .collect();
+    match near.len() {
+        0 => String::new(),
+        n if n > NEAR_NAMES => String::new(),
+        _ => format!(" (did you mean {}?)", quoted_list(&near)),
+    }
+}
+
+/// At most this many names are offered for a mistyped one.
+const NEAR_NAMES: usize = 5;
+
+/// `"a"`, `"a" or "b"`, `"a", "b" or "c"`.
+fn quoted_list(names: &[&str]) -> String {
+    let q: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    match q.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 
@@ -222,4 +261,55 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
             .or_else(|e| fail("unregister", format!("{e:#}")))
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name that is not one: the names it may have meant (holding it, or held by it, any case),
+    /// none when nothing is near or too much is.
+    #[test]
+    fn a_mistyped_name_is_answered_with_the_names_near_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("torrents.toml");
+        let mut text = String::from("[settings]\n");
+        for (i, name) in [
+            "photos-2025",
+            "Photos-2024",
+            "a.bin",
+            "x1",
+            "x2",
+            "x3",
+            "x4",
+            "x5",
+            "x6",
+        ]
+        .iter()
+        .enumerate()
+        {
+            text.push_str(&format!(
+                "[[torrent]]\nname = \"{name}\"\ninfo_hash = \"{i:040x}\"\nfile = \"t/{i}.torrent\"\ndata = \"o\"\nstate = \"seeding\"\n"
+            ));
+        }
+        std::fs::write(&path, text).unwrap();
+        let cfg = Config::load(&path).unwrap();
+        let err = |key| lookup(&cfg, key).map(|t| t.name.clone()).unwrap_err();
+        assert_eq!(
+            err("photos"),
+            "no managed torrent named \"photos\" (did you mean \"photos-2025\" or \"Photos-2024\"?)"
+        );
+        assert_eq!(
+            err("a"),
+            "no managed torrent named \"a\" (did you mean \"a.bin\"?)"
+        );
+        assert_eq!(
+            err("a.bin.torrent"),
+            "no managed torrent named \"a.bin.torrent\" (did you mean \"a.bin\"?)"
+        );
+        assert_eq!(err("zzz"), "no managed torrent named \"zzz\"");
+        // Six names hold "x": too many to offer.
+        assert_eq!(err("x"), "no managed torrent named \"x\"");
+        assert_eq!(lookup(&cfg, "a.bin").unwrap().name, "a.bin");
+    }
 }
