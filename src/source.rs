@@ -1,11 +1,14 @@
-//! What a user names a torrent by, turned into a parsed .torrent: a path to a .torrent file, or a magnet
-//! link (BEP 9) whose metadata is fetched from peers first ([`btorrent_engine::metadata`]: the link's
-//! `x.pe` peers, its trackers, the peers given besides, and any other source such as a DHT lookup).
+//! What a user names a torrent by, turned into a parsed .torrent: a path to a .torrent file, an
+//! `http://` or `https://` URL of one (fetched within [`MAX_TORRENT_DOWNLOAD`] bytes and
+//! [`TORRENT_DOWNLOAD_TIMEOUT`]), or a magnet link (BEP 9) whose metadata is fetched from peers first
+//! ([`btorrent_engine::metadata`]: the link's `x.pe` peers, its trackers, the peers given besides,
+//! and any other source such as a DHT lookup).
 //!
 //! Every front end takes torrents through [`open`]: `start`/`seed` and `load`/`info` (so `b-start`,
 //! `b-info`), the watch folder and remote control. A magnet's metadata, once checked against its
 //! info-hash, is saved as `<name>.torrent` in `torrents_dir` when asked ([`Open::save_to`]), so the
-//! torrent is then managed like any other; the file is what [`Opened::path`] gives. A link's `so`
+//! torrent is then managed like any other; the file is what [`Opened::path`] gives. A URL's
+//! .torrent is saved the same way. A link's `so`
 //! (BEP 53) becomes [`Opened::files`]: the files it names wanted, the others skipped, which each
 //! front end applies as it would its own file choice (an explicit one wins).
 //!
@@ -60,6 +63,40 @@ pub fn is_magnet_link(source: &str) -> bool {
     is_magnet(source)
 }
 
+/// Largest .torrent fetched from a URL.
+pub const MAX_TORRENT_DOWNLOAD: usize = 16 << 20;
+
+/// How long the fetch of a .torrent from a URL may take.
+pub const TORRENT_DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether `source` is an `http://` or `https://` URL (of a .torrent) rather than a path.
+pub fn is_url(source: &str) -> bool {
+    let s = source.trim();
+    ["http://", "https://"].iter().any(|scheme| {
+        s.get(..scheme.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
+    })
+}
+
+/// Fetches the .torrent at `url` and parses it; with `save_to`, saves it there as
+/// `<name>.torrent` ([`save`]), which [`Opened::path`] then names.
+pub async fn fetch_url(url: &str, save_to: Option<&Path>) -> anyhow::Result<Opened> {
+    let url = url.trim();
+    let body = crate::http_fetch::get(url, MAX_TORRENT_DOWNLOAD, TORRENT_DOWNLOAD_TIMEOUT).await?;
+    let meta = Metainfo::from_bytes(&body).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let path = match save_to {
+        Some(dir) => Some(save(dir, &meta)?),
+        None => None,
+    };
+    Ok(Opened {
+        meta,
+        path,
+        from_magnet: false,
+        files: None,
+        mutable: None,
+    })
+}
+
 /// Reads a .torrent file, with the path in the error.
 pub fn load_file(path: &Path) -> anyhow::Result<Metainfo> {
     Metainfo::load(path).map_err(|e| match e {
@@ -68,13 +105,18 @@ pub fn load_file(path: &Path) -> anyhow::Result<Metainfo> {
     })
 }
 
-/// Opens `source`: a .torrent path is read; a magnet link's metadata is fetched (`how` says from
-/// where; `progress` hears "fetching metadata from N peers"), checked and, with `save_to`, saved.
+/// Opens `source`: a .torrent path is read; a URL's .torrent is fetched ([`fetch_url`], saved
+/// with `how`'s `save_to`); a magnet link's metadata is fetched (`how` says from where; `progress`
+/// hears "fetching metadata from N peers"), checked and, with `save_to`, saved.
 pub async fn open(
     source: &str,
     how: Option<Open<'_>>,
     progress: impl Fn(&FetchProgress) + Send,
 ) -> anyhow::Result<Opened> {
+    if is_url(source) {
+        let save_to = how.as_ref().and_then(|h| h.save_to.as_deref());
+        return fetch_url(source, save_to).await;
+    }
     if !is_magnet(source) {
         return Ok(Opened {
             meta: load_file(Path::new(source))?,

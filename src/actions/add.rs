@@ -217,9 +217,6 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
     Ok(session.add(a.meta, opts).await?)
 }
 
-/// Largest .torrent fetched from a URL.
-pub const MAX_TORRENT_DOWNLOAD: usize = 16 << 20;
-
 /// How long a remote `torrent-add` of a magnet link waits for its metadata.
 pub const REMOTE_METADATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -243,17 +240,6 @@ pub async fn load_source(
         };
         return crate::source::open(s, Some(how), |_| {}).await;
     }
-    if s.starts_with("http://") || s.starts_with("https://") {
-        let timeout = std::time::Duration::from_secs(30);
-        let body = crate::http_fetch::get(s, MAX_TORRENT_DOWNLOAD, timeout).await?;
-        let meta = Metainfo::from_bytes(&body).map_err(|e| anyhow!("{s}: {e}"))?;
-        return Ok(crate::source::Opened {
-            meta,
-            path: None,
-            from_magnet: false,
-            files: None,
-            mutable: None,
-        });
-    }
+    // A URL's .torrent is kept as one sent in `metainfo` is (the caller keeps it).
     crate::source::open(s, None, |_| {}).await
 }

@@ -26,10 +26,7 @@ mod files;
 mod settings;
 mod state;
 
-pub use add::{
-    add, keep_torrent_file, load_source, Adding, Handoff, MAX_TORRENT_DOWNLOAD,
-    REMOTE_METADATA_TIMEOUT,
-};
+pub use add::{add, keep_torrent_file, load_source, Adding, Handoff, REMOTE_METADATA_TIMEOUT};
 pub use data::{move_to, relocate, remove, rename_path, Deleted};
 pub use files::{choose_files, OrderChange};
 pub use settings::{live_trackers, set_goals, set_group, set_labels, set_limits, set_trackers};

@@ -71,6 +71,7 @@ mod script_files;
 mod script_handle;
 mod script_safety;
 mod service_manager;
+mod torrent_urls;
 mod tracker_backoff;
 mod tracker_client_double;
 mod tracker_flood;

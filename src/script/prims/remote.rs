@@ -43,10 +43,10 @@ fn metainfo_of(ctx: &HostContext, key: &str) -> Result<Vec<u8>, Box<EvalAltResul
             format!("{key} is not a torrent: b-create {key} makes one of it, then push that"),
         );
     }
-    if !path.exists() && !key.starts_with("magnet:") {
+    if !path.exists() && !key.starts_with("magnet:") && !crate::source::is_url(key) {
         return fail(
             "push",
-            format!("{key}: no managed torrent, .torrent file or magnet link by that name"),
+            format!("{key}: no managed torrent, .torrent file, URL or magnet link by that name"),
         );
     }
     let opened = super::torrent_file::load_file(ctx, "push", key)?;

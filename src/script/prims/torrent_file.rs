@@ -159,6 +159,16 @@ pub(crate) fn open_source(
     peers: Vec<std::net::SocketAddr>,
     timeout: std::time::Duration,
 ) -> Result<crate::source::Opened, Box<EvalAltResult>> {
+    if crate::source::is_url(source) {
+        let save_to = if save {
+            Some(ctx.config()?.torrents_dir())
+        } else {
+            None
+        };
+        return ctx
+            .block_on(crate::source::fetch_url(source, save_to.as_deref()))?
+            .or_else(|e| fail(func, format!("{e:#}")));
+    }
     if !crate::source::is_magnet_link(source) {
         return ctx
             .block_on(crate::source::open(source, None, |_| {}))?
@@ -203,7 +213,7 @@ pub(crate) fn open_source(
     Ok(opened)
 }
 
-/// What `load`, `info` and `edit` read for `source`: a magnet link or a .torrent file as given;
+/// What `load`, `info` and `edit` read for `source`: a magnet link, a URL or a .torrent file as given;
 /// else the .torrent of the managed torrent of that name or info-hash (`b-info share` right after
 /// `b-create share`, where `share` is the data, not a .torrent). Neither: an error that says so.
 fn torrent_source(
@@ -213,7 +223,7 @@ fn torrent_source(
 ) -> Result<String, Box<EvalAltResult>> {
     let path = Path::new(source);
     let a_torrent_file = path.is_file() && source.to_ascii_lowercase().ends_with(".torrent");
-    if crate::source::is_magnet_link(source) || a_torrent_file {
+    if crate::source::is_magnet_link(source) || crate::source::is_url(source) || a_torrent_file {
         return Ok(source.to_string());
     }
     if let Ok(cfg) = ctx.config() {
@@ -500,8 +510,8 @@ fn rewrite(
     path: &str,
     edited: impl FnOnce(&Metainfo) -> Result<Vec<u8>, Box<EvalAltResult>>,
 ) -> Result<TorrentFile, Box<EvalAltResult>> {
-    if crate::source::is_magnet_link(path) {
-        return fail("edit", "edit takes a .torrent file, not a magnet link");
+    if crate::source::is_magnet_link(path) || crate::source::is_url(path) {
+        return fail("edit", "edit takes a .torrent file here, not a link");
     }
     let t = load_file(c, "edit", path)?;
     let bytes = edited(&t.meta)?;
