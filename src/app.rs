@@ -119,7 +119,7 @@ impl App {
         ))?);
         let control = {
             let _in_runtime = runtime.enter();
-            control::Server::start(config_path, services.live())
+            control::Server::start(config_path, services.live(), services.torrents().clone())
                 .map_err(|e| out(&format!("warning: no control socket: {e:#}")))
                 .ok()
         };

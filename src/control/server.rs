@@ -17,6 +17,7 @@ use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
 use super::protocol::{Reply, Request, Running, IO_TIMEOUT, MAX_REQUEST};
 use crate::script::live::LiveTorrents;
+use crate::torrents::Torrents;
 use crate::types::InfoHash;
 
 /// Clients served at once; one more gets a "busy" reply.
@@ -39,6 +40,14 @@ impl SocketFile {
     }
 }
 
+/// What the socket serves: the owner's running torrents, and its torrents.toml, where it records
+/// what a client's pause, resume or limits leave (see [`act_and_record`]).
+#[derive(Clone)]
+struct Owner {
+    live: Arc<dyn LiveTorrents>,
+    torrents: Torrents,
+}
+
 /// A running control socket; dropping it stops serving and removes the socket file.
 pub struct Server {
     file: SocketFile,
@@ -46,9 +55,14 @@ pub struct Server {
 }
 
 impl Server {
-    /// Serves `live` on the socket of `config_path` ([`super::socket_path`]). Call within the tokio
-    /// runtime. Fails when another owner answers on the socket, or the socket cannot be made.
-    pub fn start(config_path: &Path, live: Arc<dyn LiveTorrents>) -> Result<Server> {
+    /// Serves `live` on the socket of `config_path` ([`super::socket_path`]), `torrents` being
+    /// that file's service in this process. Call within the tokio runtime. Fails when another
+    /// owner answers on the socket, or the socket cannot be made.
+    pub fn start(
+        config_path: &Path,
+        live: Arc<dyn LiveTorrents>,
+        torrents: Torrents,
+    ) -> Result<Server> {
         let path = super::socket_path(config_path);
         let dir = path.parent().expect("the socket is in .btorrent");
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -62,7 +76,8 @@ impl Server {
             path,
             ino: meta.ino(),
         };
-        let task = tokio::spawn(accept_loop(listener, live, meta.uid()));
+        let owner = Owner { live, torrents };
+        let task = tokio::spawn(accept_loop(listener, owner, meta.uid()));
         Ok(Server { file, task })
     }
 
@@ -98,7 +113,7 @@ fn clear_stale(path: &Path, config_path: &Path) -> Result<()> {
         .with_context(|| format!("cannot replace the stale {}", path.display()))
 }
 
-async fn accept_loop(listener: UnixListener, live: Arc<dyn LiveTorrents>, uid: u32) {
+async fn accept_loop(listener: UnixListener, owner: Owner, uid: u32) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let mut stream = match listener.accept().await {
@@ -120,22 +135,22 @@ async fn accept_loop(listener: UnixListener, live: Arc<dyn LiveTorrents>, uid: u
             });
             continue;
         };
-        let live = live.clone();
+        let owner = owner.clone();
         tokio::spawn(async move {
-            serve(stream, live).await;
+            serve(stream, owner).await;
             drop(slot);
         });
     }
 }
 
 /// Answers one connection's requests until it closes, goes quiet or misbehaves.
-async fn serve(stream: UnixStream, live: Arc<dyn LiveTorrents>) {
+async fn serve(stream: UnixStream, owner: Owner) {
     let (read, mut write) = stream.into_split();
     let mut lines = FramedRead::new(read, LinesCodec::new_with_max_length(MAX_REQUEST));
     loop {
         let (reply, last) = match tokio::time::timeout(IO_TIMEOUT, lines.next()).await {
             Err(_) | Ok(None) => return,
-            Ok(Some(Ok(line))) => (answer(&line, live.as_ref()).await, false),
+            Ok(Some(Ok(line))) => (answer(&line, &owner).await, false),
             Ok(Some(Err(LinesCodecError::MaxLineLengthExceeded))) => (
                 Reply::error(format!("request longer than {MAX_REQUEST} bytes")),
                 true,
@@ -153,7 +168,8 @@ async fn serve(stream: UnixStream, live: Arc<dyn LiveTorrents>) {
 }
 
 /// The reply to one request line.
-async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
+async fn answer(line: &str, owner: &Owner) -> Reply {
+    let live = owner.live.as_ref();
     let req: Request = match serde_json::from_str(line) {
         Ok(r) => r,
         Err(e) => {
@@ -237,12 +253,19 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
                 }
             });
         }
-        Request::Pause { info_hash } => hash(&info_hash).map(|ih| Ok(live.pause(&ih))),
-        Request::Resume { info_hash } => hash(&info_hash).map(|ih| Ok(live.resume(&ih))),
+        Request::Pause { info_hash } => match hash(&info_hash) {
+            Ok(ih) => Ok(Ok(act_and_record(owner, ih, Command::Pause).await)),
+            Err(r) => Err(r),
+        },
+        Request::Resume { info_hash } => match hash(&info_hash) {
+            Ok(ih) => Ok(Ok(act_and_record(owner, ih, Command::Resume).await)),
+            Err(r) => Err(r),
+        },
         Request::Reannounce { info_hash } => hash(&info_hash).map(|ih| Ok(live.reannounce(&ih))),
-        Request::SetLimits { info_hash, limits } => {
-            hash(&info_hash).map(|ih| Ok(live.set_limits(&ih, limits)))
-        }
+        Request::SetLimits { info_hash, limits } => match hash(&info_hash) {
+            Ok(ih) => Ok(Ok(act_and_record(owner, ih, Command::Limits(limits)).await)),
+            Err(r) => Err(r),
+        },
         Request::SetTrackers { info_hash, tiers } => {
             hash(&info_hash).map(|ih| live.set_trackers(&ih, tiers))
         }
@@ -302,6 +325,45 @@ async fn answer(line: &str, live: &dyn LiveTorrents) -> Reply {
         Ok(Err(e)) => Reply::error(format!("{e:#}")),
         Err(message) => Reply::error(message),
     }
+}
+
+/// A client's command that torrents.toml records.
+#[derive(Clone, Copy)]
+enum Command {
+    Pause,
+    /// At once: the client went through the queues.
+    Resume,
+    Limits(crate::engine::TorrentLimits),
+}
+
+/// A client's pause, resume or limits for a torrent that runs here, done and recorded here as the
+/// command does it ([`crate::actions::pause`], [`crate::actions::resume_now`],
+/// [`crate::actions::set_limits`]); the client records the same after. The entry written is then
+/// the owner's own: a record by the client alone would be a change by someone else, which the
+/// owner's next look at torrents.toml applies as a hand edit, and a look that came after the
+/// client's next command (a pause read after the resume that followed it) undid that command.
+/// False when the torrent does not run here.
+async fn act_and_record(owner: &Owner, ih: InfoHash, command: Command) -> bool {
+    let Some(name) = owner.live.stats(&ih).map(|s| s.name) else {
+        return false;
+    };
+    let (live, torrents) = (owner.live.clone(), owner.torrents.clone());
+    let done = tokio::task::spawn_blocking(move || {
+        let live = live.as_ref();
+        match command {
+            Command::Pause => crate::actions::pause(&torrents, live, &ih, &name),
+            Command::Resume => crate::actions::resume_now(&torrents, live, &ih, &name),
+            Command::Limits(l) => crate::actions::set_limits(&torrents, live, &ih, &name, l),
+        }
+    })
+    .await;
+    match done {
+        Ok(Ok(())) => {}
+        // Running but not managed (a one-shot's `seed` handed over unregistered): nothing to record.
+        Ok(Err(e)) => tracing::debug!("{ih}: not recorded: {e:#}"),
+        Err(e) => tracing::warn!("{ih}: {e}"),
+    }
+    true
 }
 
 /// The reply to a request that checks a torrent's data: its report, or `found: false` when the

@@ -1112,3 +1112,108 @@ async fn reannounce_asks_the_daemons_trackers_at_once() {
     leecher.shutdown(Duration::from_secs(2)).await;
     stop(d).await;
 }
+
+/// A one-shot's pause, resume and limits of the owner's torrent are recorded by the owner as it does them:
+/// its next look at torrents.toml finds no hand edit in the client's record of the same state. (A
+/// record by the client alone was a change by someone else, which the owner applied as a hand
+/// edit; read after the client's next command, a pause undid the resume that followed it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_shots_state_and_limits_are_the_owners_records_not_hand_edits() {
+    use btorrent::config::{ManagedTorrent, Origin};
+    use btorrent::control::client::OwnerOrLocal;
+    use btorrent::events::EventBus;
+    use btorrent::script::live::LiveTorrents;
+    use btorrent::services::PeerSlot;
+    use btorrent::torrents::Torrents;
+    use std::sync::Arc;
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("torrents.toml");
+    std::fs::write(
+        &config,
+        "[settings]\ndht = false\nlsd = false\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n",
+    )
+    .unwrap();
+    let data = home.path().join("data");
+    crate::support::write_random(&data.join("f.bin"), 64 * 1024, 5);
+    let meta = crate::support::torrent(&data.join("f.bin"), 16 * 1024, vec![]);
+    let file = home.path().join("f.torrent");
+    std::fs::write(&file, meta.as_bytes()).unwrap();
+    let ih = meta.info_hash;
+    let owner = PeerSlot::new(&config, EventBus::default());
+    owner
+        .torrents()
+        .update(|cfg| {
+            cfg.upsert(ManagedTorrent::new(
+                "f.bin",
+                &ih,
+                file.clone(),
+                data.clone(),
+                "seeding",
+                Origin::Created,
+            ));
+            Ok(())
+        })
+        .unwrap();
+    let session = owner.get_or_start().await.unwrap();
+    owner.sync_managed().await;
+    assert!(session.get(&ih).is_some(), "the owner runs the torrent");
+    let _server = btorrent::control::Server::start(
+        &config,
+        Arc::new(owner.clone()),
+        owner.torrents().clone(),
+    )
+    .unwrap();
+    // The one-shot: a service of its own on the file, as another process has, and no session.
+    let theirs = Torrents::open(&config);
+    let local = Arc::new(PeerSlot::with(theirs.clone(), EventBus::default()));
+    let client: Arc<dyn LiveTorrents> = Arc::new(OwnerOrLocal::new(&config, local));
+    let paused =
+        || session.get(&ih).unwrap().stats().state == btorrent::engine::TorrentState::Paused;
+    for resume in [false, true, false, true] {
+        let (theirs, client) = (theirs.clone(), client.clone());
+        tokio::task::spawn_blocking(move || {
+            let live = client.as_ref();
+            if resume {
+                btorrent::actions::resume(&theirs, live, &ih, "f.bin")
+            } else {
+                btorrent::actions::pause(&theirs, live, &ih, "f.bin")
+            }
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(paused(), !resume, "the owner's torrent follows");
+        // The owner looks at the file: the client's record is what the owner wrote already.
+        owner.torrents().refresh();
+        let edits = owner.torrents().take_edits();
+        assert!(
+            edits.iter().all(|(h, e)| *h != ih || e.state.is_none()),
+            "resume {resume}: the command's record taken for a hand edit: {edits:?}"
+        );
+        let want = if resume { "seeding" } else { "paused" };
+        assert_eq!(
+            owner.torrents().config().unwrap().find(&ih).unwrap().state,
+            want
+        );
+    }
+    // Its own limits likewise.
+    let limits = btorrent::engine::TorrentLimits {
+        upload: Some(20_000),
+        ..Default::default()
+    };
+    let (mine, client) = (theirs.clone(), client.clone());
+    tokio::task::spawn_blocking(move || {
+        btorrent::actions::set_limits(&mine, client.as_ref(), &ih, "f.bin", limits)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(session.get(&ih).unwrap().limits().upload, Some(20_000));
+    owner.torrents().refresh();
+    let edits = owner.torrents().take_edits();
+    assert!(
+        edits.iter().all(|(h, e)| *h != ih || e.limits.is_none()),
+        "the limits' record taken for a hand edit: {edits:?}"
+    );
+    owner.shutdown(Duration::from_secs(5)).await;
+}
