@@ -1127,17 +1127,12 @@ async fn a_one_shots_state_and_limits_are_the_owners_records_not_hand_edits() {
     use btorrent::torrents::Torrents;
     use std::sync::Arc;
     let home = tempfile::tempdir().unwrap();
-    let config = home.path().join("torrents.toml");
-    std::fs::write(
-        &config,
-        "[settings]\ndht = false\nlsd = false\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n",
-    )
-    .unwrap();
-    let data = home.path().join("data");
-    crate::support::write_random(&data.join("f.bin"), 64 * 1024, 5);
-    let meta = crate::support::torrent(&data.join("f.bin"), 16 * 1024, vec![]);
-    let file = home.path().join("f.torrent");
-    std::fs::write(&file, meta.as_bytes()).unwrap();
+    let crate::support::OneFileHome {
+        config,
+        data,
+        file,
+        meta,
+    } = crate::support::one_file_home(home.path(), 5);
     let ih = meta.info_hash;
     let owner = PeerSlot::new(&config, EventBus::default());
     owner

@@ -146,18 +146,12 @@ async fn a_removal_racing_a_sync_of_torrents_toml_stays_removed() {
     use btorrent::script::live::{AfterRemove, LiveTorrents};
     const ROUNDS: usize = 12;
     let home = tempfile::tempdir().unwrap();
-    let config = home.path().join("torrents.toml");
-    std::fs::write(
-        &config,
-        "[settings]\ndht = false\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n",
-    )
-    .unwrap();
-    let data = home.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    write_random(&data.join("f.bin"), 64 * 1024, 3);
-    let meta = engine::torrent(&data.join("f.bin"), 16 * 1024, vec![]);
-    let file = home.path().join("f.torrent");
-    std::fs::write(&file, meta.as_bytes()).unwrap();
+    let OneFileHome {
+        config,
+        data,
+        file,
+        meta,
+    } = one_file_home(home.path(), 3);
     let ih = meta.info_hash;
     let slot = PeerSlot::new(&config, EventBus::default());
     let session = slot.get_or_start().await.unwrap();

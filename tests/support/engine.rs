@@ -261,3 +261,33 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("a tokio runtime")
 }
+
+/// A home for an owner of torrents.toml on loopback (no DHT, no local discovery): the file, and a
+/// 64 KiB `data/f.bin` (random bytes from `seed`) with its .torrent `f.torrent`, not registered.
+pub struct OneFileHome {
+    pub config: std::path::PathBuf,
+    pub data: std::path::PathBuf,
+    pub file: std::path::PathBuf,
+    pub meta: Metainfo,
+}
+
+/// Makes a [`OneFileHome`] in `home`.
+pub fn one_file_home(home: &Path, seed: u64) -> OneFileHome {
+    let config = home.join("torrents.toml");
+    std::fs::write(
+        &config,
+        "[settings]\ndht = false\nlsd = false\nlisten_ip = \"127.0.0.1\"\nlisten_port = 0\n",
+    )
+    .unwrap();
+    let data = home.join("data");
+    super::write_random(&data.join("f.bin"), 64 * 1024, seed);
+    let meta = torrent(&data.join("f.bin"), 16 * 1024, vec![]);
+    let file = home.join("f.torrent");
+    std::fs::write(&file, meta.as_bytes()).unwrap();
+    OneFileHome {
+        config,
+        data,
+        file,
+        meta,
+    }
+}
