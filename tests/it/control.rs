@@ -1119,7 +1119,6 @@ async fn reannounce_asks_the_daemons_trackers_at_once() {
 /// edit; read after the client's next command, a pause undid the resume that followed it.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_shots_state_and_limits_are_the_owners_records_not_hand_edits() {
-    use btorrent::config::{ManagedTorrent, Origin};
     use btorrent::control::client::OwnerOrLocal;
     use btorrent::events::EventBus;
     use btorrent::script::live::LiveTorrents;
@@ -1127,25 +1126,13 @@ async fn a_one_shots_state_and_limits_are_the_owners_records_not_hand_edits() {
     use btorrent::torrents::Torrents;
     use std::sync::Arc;
     let home = tempfile::tempdir().unwrap();
-    let crate::support::OneFileHome {
-        config,
-        data,
-        file,
-        meta,
-    } = crate::support::one_file_home(home.path(), 5);
-    let ih = meta.info_hash;
+    let at = crate::support::one_file_home(home.path(), 5);
+    let (config, ih) = (at.config.clone(), at.meta.info_hash);
     let owner = PeerSlot::new(&config, EventBus::default());
     owner
         .torrents()
         .update(|cfg| {
-            cfg.upsert(ManagedTorrent::new(
-                "f.bin",
-                &ih,
-                file.clone(),
-                data.clone(),
-                "seeding",
-                Origin::Created,
-            ));
+            cfg.upsert(at.entry());
             Ok(())
         })
         .unwrap();

@@ -142,17 +142,12 @@ async fn a_peer_session_being_started_is_waited_for_not_absent() {
 /// brings it back. Syncs run back to back on another task for the whole removal, round after round.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removal_racing_a_sync_of_torrents_toml_stays_removed() {
-    use btorrent::config::{Config, ManagedTorrent};
+    use btorrent::config::Config;
     use btorrent::script::live::{AfterRemove, LiveTorrents};
     const ROUNDS: usize = 12;
     let home = tempfile::tempdir().unwrap();
-    let OneFileHome {
-        config,
-        data,
-        file,
-        meta,
-    } = one_file_home(home.path(), 3);
-    let ih = meta.info_hash;
+    let at = one_file_home(home.path(), 3);
+    let (config, ih) = (at.config.clone(), at.meta.info_hash);
     let slot = PeerSlot::new(&config, EventBus::default());
     let session = slot.get_or_start().await.unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
@@ -176,14 +171,7 @@ async fn a_removal_racing_a_sync_of_torrents_toml_stays_removed() {
         };
         Torrents::update(slot.torrents(), |cfg| {
             cfg.remove(&ih);
-            cfg.upsert(ManagedTorrent::new(
-                "f.bin",
-                &ih,
-                file.clone(),
-                data.clone(),
-                "seeding",
-                btorrent::config::Origin::default(),
-            ));
+            cfg.upsert(at.entry());
             Ok(())
         })
         .unwrap();

@@ -271,6 +271,20 @@ pub struct OneFileHome {
     pub meta: Metainfo,
 }
 
+impl OneFileHome {
+    /// Its torrent's entry in torrents.toml, `seeding` from `data`.
+    pub fn entry(&self) -> btorrent::config::ManagedTorrent {
+        btorrent::config::ManagedTorrent::new(
+            "f.bin",
+            &self.meta.info_hash,
+            self.file.clone(),
+            self.data.clone(),
+            "seeding",
+            btorrent::config::Origin::Created,
+        )
+    }
+}
+
 /// Makes a [`OneFileHome`] in `home`.
 pub fn one_file_home(home: &Path, seed: u64) -> OneFileHome {
     let config = home.join("torrents.toml");
