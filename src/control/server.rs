@@ -313,7 +313,10 @@ async fn answer(line: &str, owner: &Owner) -> Reply {
             info_hash,
             changes,
             order,
-        } => hash(&info_hash).map(|ih| live.choose_files(&ih, changes, order)),
+        } => match hash(&info_hash) {
+            Ok(ih) => Ok(choose_and_record(owner, ih, changes, order).await),
+            Err(r) => Err(r),
+        },
         Request::MoveTo { info_hash, dir } => match hash(&info_hash) {
             Ok(_) if !dir.is_absolute() => Err("dir must be an absolute path".to_string()),
             Ok(ih) => Ok(live.move_to(ih, dir).await),
@@ -364,6 +367,33 @@ async fn act_and_record(owner: &Owner, ih: InfoHash, command: Command) -> bool {
         Err(e) => tracing::warn!("{ih}: {e}"),
     }
     true
+}
+
+/// A client's choice of files for a torrent that runs here, put in force (its errors are the
+/// client's) and recorded here, for the reason [`act_and_record`] gives; the client records the
+/// same after ([`crate::actions::choose_files`]).
+async fn choose_and_record(
+    owner: &Owner,
+    ih: InfoHash,
+    changes: Vec<(usize, crate::engine::FilePriority)>,
+    order: crate::actions::OrderChange,
+) -> anyhow::Result<bool> {
+    let Some(stats) = owner.live.stats(&ih) else {
+        return Ok(false);
+    };
+    if !owner.live.choose_files(&ih, changes.clone(), order)? {
+        return Ok(false);
+    }
+    let torrents = owner.torrents.clone();
+    let recorded = tokio::task::spawn_blocking(move || {
+        let n = stats.files.len();
+        crate::actions::record_file_choice(&torrents, &ih, &stats.name, n, &changes, order)
+    })
+    .await;
+    if let Ok(Err(e)) = recorded {
+        tracing::debug!("{ih}: not recorded: {e:#}");
+    }
+    Ok(true)
 }
 
 /// The reply to a request that checks a torrent's data: its report, or `found: false` when the

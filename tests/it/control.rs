@@ -1113,12 +1113,13 @@ async fn reannounce_asks_the_daemons_trackers_at_once() {
     stop(d).await;
 }
 
-/// A one-shot's pause, resume and limits of the owner's torrent are recorded by the owner as it does them:
+/// A one-shot's pause, resume, limits and choice of files for the owner's torrent are recorded by
+/// the owner as it does them:
 /// its next look at torrents.toml finds no hand edit in the client's record of the same state. (A
 /// record by the client alone was a change by someone else, which the owner applied as a hand
 /// edit; read after the client's next command, a pause undid the resume that followed it.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_one_shots_state_and_limits_are_the_owners_records_not_hand_edits() {
+async fn a_one_shots_commands_are_the_owners_records_not_hand_edits() {
     use btorrent::control::client::OwnerOrLocal;
     use btorrent::events::EventBus;
     use btorrent::script::live::LiveTorrents;
@@ -1183,9 +1184,9 @@ async fn a_one_shots_state_and_limits_are_the_owners_records_not_hand_edits() {
         upload: Some(20_000),
         ..Default::default()
     };
-    let (mine, client) = (theirs.clone(), client.clone());
+    let (mine, theirs_live) = (theirs.clone(), client.clone());
     tokio::task::spawn_blocking(move || {
-        btorrent::actions::set_limits(&mine, client.as_ref(), &ih, "f.bin", limits)
+        btorrent::actions::set_limits(&mine, theirs_live.as_ref(), &ih, "f.bin", limits)
     })
     .await
     .unwrap()
@@ -1197,5 +1198,30 @@ async fn a_one_shots_state_and_limits_are_the_owners_records_not_hand_edits() {
         edits.iter().all(|(h, e)| *h != ih || e.limits.is_none()),
         "the limits' record taken for a hand edit: {edits:?}"
     );
+    // And its choice of files (the torrent's one file skipped, pieces in order).
+    tokio::task::spawn_blocking(move || {
+        let skip = [(0, btorrent::engine::FilePriority::Skip)];
+        let order = btorrent::actions::OrderChange::sequential(Some(true));
+        btorrent::actions::choose_files(&theirs, client.as_ref(), &ih, "f.bin", &skip, order)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let files = &session.get(&ih).unwrap().stats().files;
+    assert_eq!(files[0].priority, btorrent::engine::FilePriority::Skip);
+    owner.torrents().refresh();
+    let edits = owner.torrents().take_edits();
+    assert!(
+        edits.iter().all(|(h, e)| *h != ih || e.files.is_none()),
+        "the file choice's record taken for a hand edit: {edits:?}"
+    );
+    let entry = owner
+        .torrents()
+        .config()
+        .unwrap()
+        .find(&ih)
+        .unwrap()
+        .clone();
+    assert!(entry.files.sequential, "{entry:?}");
     owner.shutdown(Duration::from_secs(5)).await;
 }
