@@ -12,6 +12,12 @@
 //! the owner's torrents through [`OwnerOrLocal`], its torrents.toml edits stay where they were (in the
 //! primitives), and without an owner everything works on the file as before.
 //!
+//! Who records: what the owner carries out for a client and torrents.toml keeps (a pause, a
+//! resume, a torrent's own limits, its choice of files; a removal's `after`) the owner records as
+//! it does it, and the client's own record after it is then no change. A record by the client
+//! alone would be a change by someone else, which the owner applies as a hand edit of the file;
+//! read after the client's next command, it undid that command.
+//!
 //! Bounds: a request line is at most [`protocol::MAX_REQUEST`] bytes and must arrive within
 //! [`protocol::IO_TIMEOUT`]; at most [`server::MAX_CONNECTIONS`] clients are served at once; a request
 //! that is not understood gets an error reply, never a crash. The client gives up on a reply after

@@ -41,7 +41,7 @@ impl SocketFile {
 }
 
 /// What the socket serves: the owner's running torrents, and its torrents.toml, where it records
-/// what a client's pause, resume or limits leave (see [`act_and_record`]).
+/// what a client's pause, resume, limits or choice of files leave (see [`act_and_record`]).
 #[derive(Clone)]
 struct Owner {
     live: Arc<dyn LiveTorrents>,
