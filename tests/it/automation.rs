@@ -58,8 +58,9 @@ on("completed", |ev| print(`completed ${ev.name}`));
         name: "nine".into(),
         data_dir: PathBuf::from("/data"),
     });
+    // A publish that waited on these handlers would never return; 10 s bounds a busy machine.
     assert!(
-        started.elapsed() < Duration::from_millis(50),
+        started.elapsed() < Duration::from_secs(10),
         "publishing never waits on a script"
     );
     rig.wait_for("every event delivered", |l| {

@@ -370,8 +370,9 @@ async fn a_one_shot_pause_stops_the_daemons_download_at_once() {
         "{one}"
     );
 
-    // Pause: the daemon stops at once (the reply comes after the pause), its peers are let go within
-    // a second, and nothing more is verified.
+    // Pause: the daemon stops at once (the reply comes after the pause), its peers are let go at
+    // once (within 10 s on a busy machine; a peer kept would stay for minutes), and nothing more
+    // is verified.
     let asked = Instant::now();
     let out = ok(&leech, &["pause", "share"]);
     eprintln!("one-shot pause took {:?}", asked.elapsed());
@@ -381,8 +382,8 @@ async fn a_one_shot_pause_stops_the_daemons_download_at_once() {
     assert_eq!(t["state"], "paused", "{t}");
     while t["peers"] != 0 {
         assert!(
-            paused_at.elapsed() < Duration::from_secs(1),
-            "peers still connected a second after the pause: {t}"
+            paused_at.elapsed() < Duration::from_secs(10),
+            "peers still connected 10 s after the pause: {t}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
         t = live(&leech);
