@@ -361,7 +361,9 @@ fn a_leading_tilde_in_a_shell_line_is_the_home_folder() {
         "{lines:#?}"
     );
     assert!(
-        lines.iter().any(|l| l.contains("cannot read ~/x.torrent")),
+        lines
+            .iter()
+            .any(|l| l.contains("~/x.torrent: no .torrent file, magnet link or managed torrent")),
         "{lines:#?}"
     );
 }
