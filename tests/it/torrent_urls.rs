@@ -36,7 +36,13 @@ fn a_torrent_named_by_its_url_is_fetched_kept_and_downloaded() {
     );
     let peer = seed.listen_addr().to_string();
     let out = run(&leech, &["start", &url, "-o", "dl", "--peer", &peer]);
-    downloaded(&out);
+    let said = downloaded(&out);
+    let line = format!("movie.bin: fetched from {url}, saved as ");
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with(&line) && l.ends_with("torrents/movie.bin.torrent")),
+        "{said}"
+    );
     assert_eq!(std::fs::read(leech.join("dl/movie.bin")).unwrap(), content);
     let saved = leech.join("torrents/movie.bin.torrent");
     assert_eq!(std::fs::read(&saved).unwrap(), meta.as_bytes());

@@ -165,9 +165,18 @@ pub(crate) fn open_source(
         } else {
             None
         };
-        return ctx
+        let opened = ctx
             .block_on(crate::source::fetch_url(source, save_to.as_deref()))?
-            .or_else(|e| fail(func, format!("{e:#}")));
+            .or_else(|e| fail(func, format!("{e:#}")))?;
+        if let Some(p) = &opened.path {
+            ctx.print(&format!(
+                "{}: fetched from {}, saved as {}",
+                opened.meta.info.name,
+                source.trim(),
+                p.display()
+            ));
+        }
+        return Ok(opened);
     }
     if !crate::source::is_magnet_link(source) {
         return ctx
