@@ -318,7 +318,7 @@ fn a_session_at_the_prompt() {
     );
     sh.run(
         "b-info nothing.torrent",
-        "error: b-info: info: nothing.torrent: no .torrent file, magnet link or managed torrent",
+        "error: b-info: info: nothing.torrent: no .torrent file, URL, magnet link or managed torrent",
     );
     sh.wait_prompt(SEEDING_ONE);
 

@@ -98,7 +98,14 @@ fn create_info_edit_show() {
     assert!(by_hash.contains("share/sub/b.bin"), "{by_hash}");
     let err = sb.fails(&["info", "nothing"]);
     assert!(
-        err.contains("nothing: no .torrent file, magnet link or managed torrent by that name"),
+        err.contains("nothing: no .torrent file, URL, magnet link or managed torrent by that name"),
+        "{err}"
+    );
+    // A folder no torrent is made of: the command that makes one.
+    std::fs::create_dir(sb.path("loose")).unwrap();
+    let err = sb.fails(&["info", "loose"]);
+    assert!(
+        err.contains("loose is not a torrent: b-create loose makes one of it"),
         "{err}"
     );
 

@@ -363,7 +363,8 @@ fn a_leading_tilde_in_a_shell_line_is_the_home_folder() {
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("~/x.torrent: no .torrent file, magnet link or managed torrent")),
+            .any(|l| l
+                .contains("~/x.torrent: no .torrent file, URL, magnet link or managed torrent")),
         "{lines:#?}"
     );
 }

@@ -159,7 +159,7 @@ fn push_hands_a_torrent_to_another_daemon_which_downloads_it() {
     );
     let e = stderr_of(a_path, &["push", "nothing", &b.url()]);
     assert!(
-        e.contains("nothing: no managed torrent, .torrent file, URL or magnet link"),
+        e.contains("nothing: no .torrent file, URL, magnet link or managed torrent by that name"),
         "{e}"
     );
     drop((a, b, c));

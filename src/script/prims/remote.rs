@@ -24,31 +24,9 @@ use crate::script::host::{HostContext, Opts};
 /// How long each request to the other machine may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The .torrent bytes `key` names: a managed torrent's file, else what `load` opens.
+/// The .torrent bytes `key` names: what `load` opens (a managed torrent's name or info-hash, a
+/// .torrent file or URL, a magnet link).
 fn metainfo_of(ctx: &HostContext, key: &str) -> Result<Vec<u8>, Box<EvalAltResult>> {
-    let cfg = ctx.config()?;
-    if let Ok(entry) = super::registry::lookup(&cfg, key) {
-        let path = cfg.resolve(&entry.file);
-        return std::fs::read(&path).or_else(|e| {
-            fail(
-                "push",
-                format!("{}: cannot read {}: {e}", entry.name, path.display()),
-            )
-        });
-    }
-    let path = std::path::Path::new(key);
-    if path.is_dir() || (path.is_file() && !key.ends_with(".torrent")) {
-        return fail(
-            "push",
-            format!("{key} is not a torrent: b-create {key} makes one of it, then push that"),
-        );
-    }
-    if !path.exists() && !key.starts_with("magnet:") && !crate::source::is_url(key) {
-        return fail(
-            "push",
-            format!("{key}: no managed torrent, .torrent file, URL or magnet link by that name"),
-        );
-    }
     let opened = super::torrent_file::load_file(ctx, "push", key)?;
     Ok(opened.meta.as_bytes().to_vec())
 }

@@ -159,12 +159,18 @@ pub(crate) fn open_source(
     peers: Vec<std::net::SocketAddr>,
     timeout: std::time::Duration,
 ) -> Result<crate::source::Opened, Box<EvalAltResult>> {
-    if crate::source::is_url(source) {
-        let save_to = if save {
-            Some(ctx.config()?.torrents_dir())
-        } else {
-            None
-        };
+    let url = crate::source::is_url(source);
+    if !url && !crate::source::is_magnet_link(source) {
+        return ctx
+            .block_on(crate::source::open(source, None, |_| {}))?
+            .or_else(|e| fail(func, format!("{e:#}")));
+    }
+    let save_to = if save {
+        Some(ctx.config()?.torrents_dir())
+    } else {
+        None
+    };
+    if url {
         let opened = ctx
             .block_on(crate::source::fetch_url(source, save_to.as_deref()))?
             .or_else(|e| fail(func, format!("{e:#}")))?;
@@ -178,17 +184,7 @@ pub(crate) fn open_source(
         }
         return Ok(opened);
     }
-    if !crate::source::is_magnet_link(source) {
-        return ctx
-            .block_on(crate::source::open(source, None, |_| {}))?
-            .or_else(|e| fail(func, format!("{e:#}")));
-    }
     let session = ctx.session()?;
-    let save_to = if save {
-        Some(ctx.config()?.torrents_dir())
-    } else {
-        None
-    };
     let how = crate::source::Open {
         session: &session,
         save_to,
@@ -222,9 +218,11 @@ pub(crate) fn open_source(
     Ok(opened)
 }
 
-/// What `load`, `info` and `edit` read for `source`: a magnet link, a URL or a .torrent file as given;
-/// else the .torrent of the managed torrent of that name or info-hash (`b-info share` right after
-/// `b-create share`, where `share` is the data, not a .torrent). Neither: an error that says so.
+/// What `load`, `info`, `edit` and `push` read for `source`: a magnet link, a URL or a .torrent file
+/// as given; else the .torrent of the managed torrent of that name or info-hash (`b-info share` right
+/// after `b-create share`, where `share` is the data, not a .torrent). A folder or nothing: an error
+/// that says so (a folder's names the command that makes a torrent of it). Another file is read as
+/// given: a .torrent may be named otherwise, and its parse says what it is if it is not one.
 fn torrent_source(
     ctx: &HostContext,
     func: &str,
@@ -240,10 +238,16 @@ fn torrent_source(
             return Ok(cfg.resolve(&entry.file).display().to_string());
         }
     }
+    if path.is_dir() {
+        return fail(
+            func,
+            format!("{source} is not a torrent: b-create {source} makes one of it"),
+        );
+    }
     if !path.exists() {
         return fail(
             func,
-            format!("{source}: no .torrent file, magnet link or managed torrent by that name"),
+            format!("{source}: no .torrent file, URL, magnet link or managed torrent by that name"),
         );
     }
     Ok(source.to_string())
