@@ -230,8 +230,10 @@ async fn stopped_announces_squeeze_into_half_the_grace() {
         spread >= squeezed.mul_f64((n - 1) as f64 * 0.8) && spread <= grace,
         "{n} stopped announces within {spread:?}"
     );
+    // Within the grace and the teardown after it (slower on a busy machine), still short of the
+    // 2.9 s that turns at their own pace would take.
     assert!(
-        took <= grace + Duration::from_millis(500),
+        took <= grace + Duration::from_millis(1500),
         "the shutdown took {took:?}"
     );
 }
