@@ -209,11 +209,12 @@ pub(crate) fn open_source(
         .as_ref()
         .map(|p| format!(", saved as {}", p.display()))
         .unwrap_or_default();
+    let files = m.info.files.iter().filter(|f| !f.padding).count();
+    let plural = if files == 1 { "" } else { "s" };
     ctx.print(&format!(
-        "metadata of {} ({}, {} files) fetched and checked{saved}",
+        "metadata of {} ({}, {files} file{plural}) fetched and checked{saved}",
         m.info.name,
         human_bytes(m.info.total_length),
-        m.info.files.iter().filter(|f| !f.padding).count()
     ));
     Ok(opened)
 }
