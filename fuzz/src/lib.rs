@@ -16,7 +16,15 @@
 //!   what they accept is within
 //!   bounds (a data piece of the right length for its index of a dictionary of 1 B to 16 MiB; at most 50
 //!   added and 50 dropped peers, none on port 0; an address not on port 0) and re-encodes to the
-//!   same message; an error is one short line.
+//!   same message; an error is one short line;
+//! - magnet links (BEP 9, 53, 46) never panic the link parsers: an accepted link keeps its lists
+//!   bounded and free of repeats, its name short and free of control characters, its peers
+//!   `host:port`, its web seeds `http(s)://`; its file selection picks at least one file of any
+//!   torrent or says none; the .torrent made of it and a fetched info dictionary loads with that
+//!   dictionary's info-hash; a mutable link reads back from the link made of it; an error is one
+//!   short line;
+//! - a local service discovery (BEP 14) datagram never panics its reader: an accepted one names a
+//!   port and 1 to 32 distinct info-hashes, and the message made of each reads back the same.
 //!
 //! A violated property panics, which is what both harnesses report.
 
@@ -460,5 +468,106 @@ pub fn ut_holepunch(data: &[u8]) {
             let msg = e.to_string();
             assert!(!msg.is_empty() && msg.len() <= MAX_ERROR_LEN && !msg.contains('\n'));
         }
+    }
+}
+
+/// An error shown to the user: one line of bounded length (counted in characters: a quoted piece
+/// of the input may hold characters of several bytes).
+fn one_short_line(msg: &str) {
+    assert!(
+        !msg.is_empty() && msg.chars().count() <= MAX_ERROR_LEN && !msg.contains('\n'),
+        "{msg:?}"
+    );
+}
+
+/// The magnet link readers: see the module docs.
+pub fn magnet_link(data: &[u8]) {
+    use btorrent::magnet::{Magnet, MagnetError, MAX_MAGNET_LIST};
+    use btorrent::mutable_link::MutableLink;
+    let Ok(link) = std::str::from_utf8(data) else {
+        return;
+    };
+    match Magnet::parse(link) {
+        Ok(m) => {
+            for list in [&m.trackers, &m.peers, &m.web_seeds] {
+                assert!(list.len() <= MAX_MAGNET_LIST);
+                assert_eq!(
+                    list.iter().collect::<HashSet<_>>().len(),
+                    list.len(),
+                    "{list:?}"
+                );
+            }
+            if let Some(name) = &m.name {
+                assert!(name.chars().count() <= 256 && !name.chars().any(char::is_control));
+            }
+            for p in &m.peers {
+                let (host, port) = p.rsplit_once(':').expect("host:port");
+                assert!(
+                    !host.is_empty() && port.parse::<u16>().is_ok_and(|n| n > 0),
+                    "{p:?}"
+                );
+            }
+            for w in &m.web_seeds {
+                let lower = w.to_ascii_lowercase();
+                assert!(
+                    lower.starts_with("http://") || lower.starts_with("https://"),
+                    "{w:?}"
+                );
+                assert!(!w.contains(char::is_whitespace), "{w:?}");
+            }
+            assert!(m.select_only.len() <= MAX_MAGNET_LIST);
+            for files in [1, 3, 300] {
+                match m.selected(files) {
+                    Ok(None) => assert!(m.select_only.is_empty()),
+                    Ok(Some(picked)) => {
+                        assert_eq!(picked.len(), files);
+                        assert!(picked.contains(&true));
+                    }
+                    Err(e) => assert_eq!(e, MagnetError::SelectsNothing(files)),
+                }
+            }
+            // The .torrent a fetch makes of the link and the dictionary it fetched.
+            let info =
+                b"d6:lengthi5e4:name1:a12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae";
+            let made = Metainfo::from_bytes(&m.torrent_bytes(info, None))
+                .unwrap_or_else(|e| panic!("the torrent made of {m:?} does not load: {e}"));
+            assert_eq!(made.info_hash.0, <[u8; 20]>::from(Sha1::digest(info)));
+        }
+        Err(e) => one_short_line(&e.to_string()),
+    }
+    match MutableLink::parse(link) {
+        Ok(Some(l)) => assert_eq!(MutableLink::parse(&l.to_link()), Ok(Some(l))),
+        Ok(None) => {}
+        Err(e) => one_short_line(&e.to_string()),
+    }
+}
+
+/// The local service discovery reader: see the module docs.
+pub fn lsd_message(data: &[u8]) {
+    use btorrent::lsd::{parse, search, GROUP_V4, GROUP_V6, MAX_INFO_HASHES};
+    match parse(data) {
+        Ok(m) => {
+            assert!(m.port != 0);
+            assert!((1..=MAX_INFO_HASHES).contains(&m.info_hashes.len()));
+            let distinct: HashSet<_> = m.info_hashes.iter().collect();
+            assert_eq!(distinct.len(), m.info_hashes.len());
+            // A cookie as long as a datagram would not fit beside what our message adds.
+            let cookie = m.cookie.as_deref().unwrap_or("");
+            if cookie.len() > 200 {
+                return;
+            }
+            for (group, ih) in [GROUP_V4.into(), GROUP_V6.into()]
+                .into_iter()
+                .zip(&m.info_hashes)
+            {
+                let again = parse(&search(group, m.port, ih, cookie)).expect("our own message");
+                assert_eq!(
+                    (again.port, &again.info_hashes[..]),
+                    (m.port, std::slice::from_ref(ih))
+                );
+                assert_eq!(again.cookie.as_deref().unwrap_or(""), cookie);
+            }
+        }
+        Err(e) => one_short_line(&e.to_string()),
     }
 }

@@ -39,6 +39,7 @@ mod engine_tracker;
 mod frontends;
 mod holepunch;
 mod lan_two_hosts;
+mod link_fuzz;
 mod listen_port;
 mod live_settings;
 mod magnet;

@@ -135,8 +135,8 @@ fn info_hash(xt: &str) -> Result<Xt, MagnetError> {
 /// Checks `host:port` (port 1 to 65535, a non-empty host without spaces).
 fn check_peer(p: &str) -> Result<(), MagnetError> {
     let bad = || MagnetError::BadPeer(crate::text::shown(p.as_bytes(), 80));
-    if p.parse::<std::net::SocketAddr>().is_ok() {
-        return Ok(());
+    if let Ok(addr) = p.parse::<std::net::SocketAddr>() {
+        return if addr.port() > 0 { Ok(()) } else { Err(bad()) };
     }
     let (host, port) = p.rsplit_once(':').ok_or_else(bad)?;
     let port_ok = port.parse::<u16>().is_ok_and(|n| n > 0);
@@ -337,6 +337,23 @@ mod tests {
 
     fn with_so(so: &str) -> Result<Magnet, MagnetError> {
         Magnet::parse(&format!("magnet:?xt=urn:btih:{HASH}&so={so}&dn=x"))
+    }
+
+    #[test]
+    fn a_peer_is_a_host_and_a_port_other_than_0() {
+        let with_pe = |pe: &str| Magnet::parse(&format!("magnet:?xt=urn:btih:{HASH}&x.pe={pe}"));
+        for good in ["198.18.0.2:6881", "[2001:db8::7]:51413", "nas.local:1"] {
+            assert_eq!(with_pe(good).unwrap().peers, [good], "{good}");
+        }
+        for bad in [
+            "198.18.0.2:0",
+            "[2001:db8::7]:0",
+            "nas.local:0",
+            "nas.local",
+            ":6881",
+        ] {
+            assert_eq!(with_pe(bad), Err(MagnetError::BadPeer(bad.into())), "{bad}");
+        }
     }
 
     #[test]
