@@ -99,18 +99,46 @@ impl Listening {
     }
 }
 
-/// The TCP listener on `addr`, the address it got, and a uTP socket on the same port number.
-async fn bind_both(addr: SocketAddr) -> Result<(TcpListener, SocketAddr, Option<Arc<UtpNode>>)> {
-    let cannot_listen = |e| EngineError::Listen {
-        addr,
-        error: Arc::new(e),
-    };
-    let listener = tcp_listener(addr).map_err(cannot_listen)?;
-    let bound = listener.local_addr().map_err(cannot_listen)?;
-    // Bound whatever the policy, so it can be turned on while the session runs; the DHT node then
-    // takes the next port number (see `transport`).
-    let utp = UtpNode::bind(bound).await.map(Arc::new);
-    Ok((listener, bound, utp))
+/// Ports tried when any port will do (`addr`'s is 0), for one whose number UDP has free too.
+const ANY_PORT_TRIES: usize = 16;
+
+/// The TCP listener on `addr`, the address it got, and a uTP socket on the same port number
+/// (`None`, logged, when that UDP port is taken). When any port will do, the port the system
+/// gives TCP may be one whose UDP port another program holds: another is taken then, up to
+/// [`ANY_PORT_TRIES`] ports, so that peers reach us over both.
+pub(crate) async fn bind_both(
+    addr: SocketAddr,
+) -> Result<(TcpListener, SocketAddr, Option<Arc<UtpNode>>)> {
+    let tries = if addr.port() == 0 { ANY_PORT_TRIES } else { 1 };
+    bind_first_free(&vec![addr; tries]).await
+}
+
+/// [`bind_both`] on each of `candidates` in turn, until one has its UDP port free too; the last
+/// is kept whatever its UDP port (an error binding TCP ends the tries).
+async fn bind_first_free(
+    candidates: &[SocketAddr],
+) -> Result<(TcpListener, SocketAddr, Option<Arc<UtpNode>>)> {
+    for (i, &addr) in candidates.iter().enumerate() {
+        let cannot_listen = |e| EngineError::Listen {
+            addr,
+            error: Arc::new(e),
+        };
+        let listener = tcp_listener(addr).map_err(cannot_listen)?;
+        let bound = listener.local_addr().map_err(cannot_listen)?;
+        // Bound whatever the policy, so it can be turned on while the session runs; the DHT node
+        // then takes the next port number (see `transport`).
+        match UtpNode::try_bind(bound).await {
+            Ok(node) => return Ok((listener, bound, Some(Arc::new(node)))),
+            Err(e) if i + 1 < candidates.len() => {
+                tracing::debug!(%bound, "UDP port taken ({e}); trying another port");
+            }
+            Err(e) => {
+                tracing::warn!(%bound, "uTP cannot listen ({e}); peers are reached over TCP only");
+                return Ok((listener, bound, None));
+            }
+        }
+    }
+    unreachable!("bind_both gives at least one candidate")
 }
 
 /// Connections waiting to be accepted.
@@ -237,5 +265,29 @@ mod tests {
         // A specific address stays what it is.
         let v4 = tcp_listener("127.0.0.1:0".parse().unwrap()).unwrap();
         assert!(v4.local_addr().unwrap().is_ipv4());
+    }
+
+    /// A port whose UDP number another program holds: when any port will do, the next one is
+    /// taken and has uTP; when that port was asked for, it is kept, over TCP alone.
+    #[tokio::test]
+    async fn a_port_whose_udp_number_is_taken_is_passed_over_when_any_port_will_do() {
+        let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let taken = held.local_addr().unwrap();
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let candidates: Vec<SocketAddr> = std::iter::once(taken)
+            .chain(std::iter::repeat_n(any, ANY_PORT_TRIES))
+            .collect();
+        let Ok((_l, bound, utp)) = bind_first_free(&candidates).await else {
+            return; // TCP holds the port too (another program's): nothing to show here
+        };
+        assert_ne!(bound.port(), taken.port());
+        assert!(utp.is_some(), "the port taken instead has uTP");
+        if let Ok((_l, bound, utp)) = bind_first_free(&[taken]).await {
+            assert_eq!(bound, taken);
+            assert!(utp.is_none(), "UDP {taken} is held");
+        }
+        // The session's own choice of any port ends on one that has both.
+        let (_l, bound, utp) = bind_both(any).await.unwrap();
+        assert!(bound.port() != 0 && utp.is_some());
     }
 }

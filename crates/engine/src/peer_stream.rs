@@ -451,16 +451,9 @@ mod tests {
         SocketAddr,
         tokio::task::JoinHandle<anyhow::Result<(bool, bool, Vec<u8>)>>,
     ) {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        let node = match utp {
-            true => Some(
-                UtpNode::bind(addr)
-                    .await
-                    .expect("the UDP port of the TCP one"),
-            ),
-            false => None,
-        };
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let (l, addr, node) = crate::listen::bind_both(any).await.unwrap();
+        let node = utp.then(|| node.expect("the UDP port of the TCP one"));
         let l = tcp.then_some(l);
         let task = tokio::spawn(async move {
             loop {
@@ -509,7 +502,7 @@ mod tests {
     ) -> anyhow::Result<(bool, bool)> {
         let ours = Handshake::ours(ih(), btorrent_proto::types::PeerId([1; 20]));
         let local = SocketAddr::from(([127, 0, 0, 1], 0));
-        let node = UtpNode::bind(local).await;
+        let node = UtpNode::try_bind(local).await.ok();
         let d = Dial {
             local,
             encryption: policy,

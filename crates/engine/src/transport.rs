@@ -112,8 +112,8 @@ pub(crate) struct UtpNode {
 }
 
 impl UtpNode {
-    /// Binds `addr` (the TCP listener's address); `None`, logged, when the UDP port is taken.
-    pub async fn bind(addr: SocketAddr) -> Option<UtpNode> {
+    /// Binds `addr` (the TCP listener's address, [`crate::listen`]), or says why it cannot.
+    pub async fn try_bind(addr: SocketAddr) -> io::Result<UtpNode> {
         let stop = tokio_util::sync::CancellationToken::new();
         let opts = librqbit_utp::SocketOpts {
             cancellation_token: stop.clone(),
@@ -123,16 +123,11 @@ impl UtpNode {
             vsock_tx_bufsize_bytes_max: std::num::NonZeroUsize::new(UTP_WINDOW),
             ..Default::default()
         };
-        match UtpSocketUdp::new_udp_with_opts(addr, opts, Default::default()).await {
-            Ok(socket) => {
-                tracing::info!(%addr, "uTP listening");
-                Some(UtpNode { socket, stop })
-            }
-            Err(e) => {
-                tracing::warn!(%addr, "uTP cannot listen ({e}); peers are reached over TCP only");
-                None
-            }
-        }
+        let socket = UtpSocketUdp::new_udp_with_opts(addr, opts, Default::default())
+            .await
+            .map_err(io::Error::other)?;
+        tracing::info!(%addr, "uTP listening");
+        Ok(UtpNode { socket, stop })
     }
 
     /// The next incoming uTP connection and its address (the socket's error, if it died).
