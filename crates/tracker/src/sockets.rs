@@ -55,7 +55,29 @@ fn no_ipv6(e: &io::Error) -> bool {
     )
 }
 
+/// Ports tried when any port will do, for one whose number UDP has free too.
+const ANY_PORT_TRIES: usize = 16;
+
+/// Both sockets on `addr`. Port 0: the port the system gives TCP may be one whose UDP number
+/// another program holds; another is taken then, up to [`ANY_PORT_TRIES`] ports.
 fn bind_both(addr: SocketAddr, dual: bool) -> io::Result<(TcpListener, UdpSocket)> {
+    let tries = if addr.port() == 0 { ANY_PORT_TRIES } else { 1 };
+    first_free(&vec![addr; tries], dual)
+}
+
+/// [`bind_pair`] on each of `candidates` in turn while the port is in use; the last one's error.
+fn first_free(candidates: &[SocketAddr], dual: bool) -> io::Result<(TcpListener, UdpSocket)> {
+    let mut last = io::Error::other("no address to bind");
+    for &addr in candidates {
+        match bind_pair(addr, dual) {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = e,
+            r => return r,
+        }
+    }
+    Err(last)
+}
+
+fn bind_pair(addr: SocketAddr, dual: bool) -> io::Result<(TcpListener, UdpSocket)> {
     let tcp = socket(addr, Type::STREAM, Protocol::TCP, dual)?;
     tcp.set_reuse_address(true)?;
     tcp.bind(&addr.into())?;
@@ -116,5 +138,32 @@ mod tests {
         let b = bind("127.0.0.1:0".parse().unwrap()).unwrap();
         assert!(!b.fell_back);
         assert!(b.tcp.local_addr().unwrap().is_ipv4());
+    }
+
+    /// A port whose UDP number another program holds: passed over when any port will do,
+    /// refused (naming it) when it was asked for.
+    #[tokio::test]
+    async fn a_port_whose_udp_number_is_taken_is_passed_over_when_any_port_will_do() {
+        let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let taken = held.local_addr().unwrap();
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let candidates: Vec<SocketAddr> = std::iter::once(taken)
+            .chain(std::iter::repeat_n(any, ANY_PORT_TRIES))
+            .collect();
+        let (tcp, udp) = first_free(&candidates, false).unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        assert_ne!(port, taken.port());
+        assert_eq!(udp.local_addr().unwrap().port(), port);
+        if std::net::TcpListener::bind(taken).is_err() {
+            return; // another program holds its TCP number too: only that error could show
+        }
+        match first_free(&[taken], false) {
+            Err(e) => assert!(
+                e.to_string()
+                    .contains(&format!("UDP port {}", taken.port())),
+                "{e}"
+            ),
+            Ok(_) => panic!("UDP {taken} is held, yet bound"),
+        }
     }
 }
