@@ -1146,6 +1146,14 @@ async fn a_one_shots_commands_are_the_owners_records_not_hand_edits() {
     let session = owner.get_or_start().await.unwrap();
     owner.sync_managed().await;
     assert!(session.get(&ih).is_some(), "the owner runs the torrent");
+    // Its data checked: a resume while the check runs records `downloading`, what the client then
+    // sees complete records `seeding` (the check's end records it too, a moment later).
+    crate::support::wait_until(
+        "the owner's torrent seeding",
+        Duration::from_secs(30),
+        || session.get(&ih).unwrap().stats().state == btorrent::engine::TorrentState::Seeding,
+    )
+    .await;
     let _server = btorrent::control::Server::start(
         &config,
         Arc::new(owner.clone()),
