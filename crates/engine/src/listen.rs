@@ -21,6 +21,8 @@ use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use btorrent_proto::addr::pair_candidates;
+
 use super::error::{EngineError, Result};
 use super::session::{admit, Session};
 use super::transport::{RawStream, UtpNode};
@@ -99,18 +101,14 @@ impl Listening {
     }
 }
 
-/// Ports tried when any port will do (`addr`'s is 0), for one whose number UDP has free too.
-const ANY_PORT_TRIES: usize = 16;
-
 /// The TCP listener on `addr`, the address it got, and a uTP socket on the same port number
 /// (`None`, logged, when that UDP port is taken). When any port will do, the port the system
-/// gives TCP may be one whose UDP port another program holds: another is taken then, up to
-/// [`ANY_PORT_TRIES`] ports, so that peers reach us over both.
+/// gives TCP may be one whose UDP port another program holds: another is taken then
+/// ([`pair_candidates`]), so that peers reach us over both.
 pub(crate) async fn bind_both(
     addr: SocketAddr,
 ) -> Result<(TcpListener, SocketAddr, Option<Arc<UtpNode>>)> {
-    let tries = if addr.port() == 0 { ANY_PORT_TRIES } else { 1 };
-    bind_first_free(&vec![addr; tries]).await
+    bind_first_free(&pair_candidates(addr)).await
 }
 
 /// [`bind_both`] on each of `candidates` in turn, until one has its UDP port free too; the last
@@ -274,9 +272,7 @@ mod tests {
         let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let taken = held.local_addr().unwrap();
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        let candidates: Vec<SocketAddr> = std::iter::once(taken)
-            .chain(std::iter::repeat_n(any, ANY_PORT_TRIES))
-            .collect();
+        let candidates = [vec![taken], pair_candidates(any)].concat();
         let Ok((_l, bound, utp)) = bind_first_free(&candidates).await else {
             return; // TCP holds the port too (another program's): nothing to show here
         };

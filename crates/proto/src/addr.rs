@@ -1,7 +1,20 @@
 //! Kinds of IP addresses, as the layers above tell apart the machines of a local network from
-//! the rest of the internet.
+//! the rest of the internet; and the addresses to bind when a TCP and a UDP socket share one port
+//! number (the peer port's uTP, the tracker's BEP 15).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+
+/// Ports tried when any port will do, for one whose number UDP has free too.
+pub const ANY_PORT_TRIES: usize = 16;
+
+/// Where to bind a TCP listener and then a UDP socket on its port number, in turn until one has
+/// both: `addr` itself when it names a port; when any port will do (port 0), `addr` again up to
+/// [`ANY_PORT_TRIES`] times, since the port the system gives TCP may be one whose UDP number
+/// another program holds.
+pub fn pair_candidates(addr: SocketAddr) -> Vec<SocketAddr> {
+    let tries = if addr.port() == 0 { ANY_PORT_TRIES } else { 1 };
+    vec![addr; tries]
+}
 
 /// On a local network, reached without passing a home router's NAT: loopback, private (RFC 1918,
 /// fc00::/7), link-local, or the shared address space of carrier-grade NAT that overlay networks
@@ -22,6 +35,14 @@ pub fn is_local_network(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_asked_for_is_tried_once_and_any_port_again_and_again() {
+        let asked: SocketAddr = "198.18.0.1:6881".parse().unwrap();
+        assert_eq!(pair_candidates(asked), [asked]);
+        let any: SocketAddr = "[::]:0".parse().unwrap();
+        assert_eq!(pair_candidates(any), [any; ANY_PORT_TRIES]);
+    }
 
     #[test]
     fn local_networks_are_told_from_the_internet() {

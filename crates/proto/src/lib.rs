@@ -1,6 +1,6 @@
 //! btorrent-proto: the BitTorrent formats, with no I/O beyond reading and writing .torrent files.
 //!
-//! - [`addr`]: which IP addresses are on a local network.
+//! - [`addr`]: which IP addresses are on a local network; where to bind a TCP and UDP port pair.
 //! - [`bencode`]: a strict bencode reader and writer.
 //! - [`metainfo`]: .torrent files: parse (the info-hash taken over the exact `info` bytes), create
 //!   (hashed on every core), edit, magnet links; BitTorrent v2's file tree, SHA-256 merkle trees and

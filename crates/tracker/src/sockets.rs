@@ -10,6 +10,7 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 
+use btorrent_proto::addr::pair_candidates;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, UdpSocket};
 
@@ -55,14 +56,10 @@ fn no_ipv6(e: &io::Error) -> bool {
     )
 }
 
-/// Ports tried when any port will do, for one whose number UDP has free too.
-const ANY_PORT_TRIES: usize = 16;
-
 /// Both sockets on `addr`. Port 0: the port the system gives TCP may be one whose UDP number
-/// another program holds; another is taken then, up to [`ANY_PORT_TRIES`] ports.
+/// another program holds; another is taken then ([`pair_candidates`]).
 fn bind_both(addr: SocketAddr, dual: bool) -> io::Result<(TcpListener, UdpSocket)> {
-    let tries = if addr.port() == 0 { ANY_PORT_TRIES } else { 1 };
-    first_free(&vec![addr; tries], dual)
+    first_free(&pair_candidates(addr), dual)
 }
 
 /// [`bind_pair`] on each of `candidates` in turn while the port is in use; the last one's error.
@@ -147,10 +144,7 @@ mod tests {
         let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let taken = held.local_addr().unwrap();
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        let candidates: Vec<SocketAddr> = std::iter::once(taken)
-            .chain(std::iter::repeat_n(any, ANY_PORT_TRIES))
-            .collect();
-        let (tcp, udp) = first_free(&candidates, false).unwrap();
+        let (tcp, udp) = first_free(&[vec![taken], pair_candidates(any)].concat(), false).unwrap();
         let port = tcp.local_addr().unwrap().port();
         assert_ne!(port, taken.port());
         assert_eq!(udp.local_addr().unwrap().port(), port);
