@@ -253,19 +253,12 @@ async fn answer(line: &str, owner: &Owner) -> Reply {
                 }
             });
         }
-        Request::Pause { info_hash } => match hash(&info_hash) {
-            Ok(ih) => Ok(Ok(act_and_record(owner, ih, Command::Pause).await)),
-            Err(r) => Err(r),
-        },
-        Request::Resume { info_hash } => match hash(&info_hash) {
-            Ok(ih) => Ok(Ok(act_and_record(owner, ih, Command::Resume).await)),
-            Err(r) => Err(r),
-        },
+        Request::Pause { info_hash } => act_on(owner, hash(&info_hash), Command::Pause).await,
+        Request::Resume { info_hash } => act_on(owner, hash(&info_hash), Command::Resume).await,
         Request::Reannounce { info_hash } => hash(&info_hash).map(|ih| Ok(live.reannounce(&ih))),
-        Request::SetLimits { info_hash, limits } => match hash(&info_hash) {
-            Ok(ih) => Ok(Ok(act_and_record(owner, ih, Command::Limits(limits)).await)),
-            Err(r) => Err(r),
-        },
+        Request::SetLimits { info_hash, limits } => {
+            act_on(owner, hash(&info_hash), Command::Limits(limits)).await
+        }
         Request::SetTrackers { info_hash, tiers } => {
             hash(&info_hash).map(|ih| live.set_trackers(&ih, tiers))
         }
@@ -367,6 +360,15 @@ async fn act_and_record(owner: &Owner, ih: InfoHash, command: Command) -> bool {
         Err(e) => tracing::warn!("{ih}: {e}"),
     }
     true
+}
+
+/// [`act_and_record`] on the torrent a request names, or why it names none.
+async fn act_on(
+    owner: &Owner,
+    ih: Result<InfoHash, String>,
+    command: Command,
+) -> Result<anyhow::Result<bool>, String> {
+    Ok(Ok(act_and_record(owner, ih?, command).await))
 }
 
 /// A client's choice of files for a torrent that runs here, put in force (its errors are the
