@@ -241,6 +241,43 @@ async fn an_honest_seeder_among_5000_junk_addresses_is_reached_within_10_s() {
     assert_same_tree(src.path(), dst.path());
 }
 
+/// A tracker that lists addresses nobody listens at (the unspecified one, which a dial takes for
+/// this machine; multicast; broadcast) beside the seeder: only the seeder is kept to dial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_nobody_listens_at_are_never_dialed() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    write_random(&src.path().join("d.bin"), 64 * 1024, 46);
+    let meta = torrent(&src.path().join("d.bin"), 32 * 1024, vec![]);
+    let (seeder, _) = seeder_with(on("127.0.0.3"), &meta, src.path()).await;
+    let port = seeder.listen_addr().port();
+    let mut reply: Vec<SocketAddr> = ["0.0.0.0", "0.1.2.3", "224.0.0.1", "255.255.255.255"]
+        .iter()
+        .map(|ip| SocketAddr::new(ip.parse().unwrap(), port))
+        .collect();
+    reply.push(seeder.listen_addr());
+    let url = tracker_listing(&reply).await;
+    let leecher = session_with(on("127.0.0.2")).await;
+    let l = leecher
+        .add(meta.clone(), via_tracker(dst.path(), url))
+        .await
+        .unwrap();
+    // The reply is taken in under one lock: once anything of it is known, all of it that is kept.
+    wait_until("the reply taken in", Duration::from_secs(30), || {
+        l.known_peers().0 > 0
+    })
+    .await;
+    assert_eq!(l.known_peers(), (1, 0), "only the seeder is known");
+    // Nor from anyone else (a script, PEX and the DHT take the same way in).
+    l.add_peers(vec![
+        "[::]:6881".parse().unwrap(),
+        "[ff02::1]:6881".parse().unwrap(),
+    ]);
+    assert_eq!(l.known_peers(), (1, 0), "only the seeder is known");
+    wait_complete(&l, 30).await;
+    assert_same_tree(src.path(), dst.path());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_known_peer_list_stays_bounded() {
     let dir = tempfile::tempdir().unwrap();

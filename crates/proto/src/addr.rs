@@ -1,5 +1,5 @@
 //! Kinds of IP addresses, as the layers above tell apart the machines of a local network from
-//! the rest of the internet; and the addresses to bind when a TCP and a UDP socket share one port
+//! the rest of the internet, and a peer one can dial from an address nobody listens at; and the addresses to bind when a TCP and a UDP socket share one port
 //! number (the peer port's uTP, the tracker's BEP 15).
 
 use std::net::{IpAddr, SocketAddr};
@@ -29,6 +29,21 @@ pub fn is_local_network(ip: IpAddr) -> bool {
             let first = v6.segments()[0];
             v6.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
         }
+    }
+}
+
+/// An address a peer can listen at, so worth dialing when a tracker, a peer (PEX) or the DHT
+/// names it: not the unspecified address or its block (`0.0.0.0/8`, `::`: a dial there reaches
+/// this machine itself), not multicast, not the reserved block holding the IPv4 broadcast address
+/// (`240.0.0.0/4`). `::ffff:a.b.c.d` is taken as `a.b.c.d`. Loopback is dialable (peers on one
+/// machine); whether to believe it from a given source is the caller's business.
+pub fn is_dialable(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let first = v4.octets()[0];
+            first != 0 && !v4.is_multicast() && first < 240
+        }
+        IpAddr::V6(v6) => !v6.is_unspecified() && !v6.is_multicast(),
     }
 }
 
@@ -71,6 +86,36 @@ mod tests {
             "::ffff:8.8.8.8",
         ] {
             assert!(!is_local_network(outside.parse().unwrap()), "{outside}");
+        }
+    }
+
+    #[test]
+    fn only_addresses_a_peer_can_listen_at_are_dialable() {
+        for peer in [
+            "127.0.0.1",
+            "1.0.0.1",
+            "198.18.0.2",
+            "223.255.255.254",
+            "::1",
+            "2001:db8::7",
+            "fe80::1",
+            "::ffff:198.18.0.2",
+        ] {
+            assert!(is_dialable(peer.parse().unwrap()), "{peer}");
+        }
+        for nobody in [
+            "0.0.0.0",
+            "0.1.2.3",
+            "224.0.0.1",
+            "239.192.152.143",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "ff02::1",
+            "::ffff:0.0.0.0",
+            "::ffff:255.255.255.255",
+        ] {
+            assert!(!is_dialable(nobody.parse().unwrap()), "{nobody}");
         }
     }
 }

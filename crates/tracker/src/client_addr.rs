@@ -7,7 +7,9 @@
 //! 3. The `ip=` parameter replaces the result according to [`IpParamPolicy`]: by default only when the
 //!    request comes from an address on a local network, so a public tracker cannot be used to point a
 //!    swarm at a victim, while a client on the tracker's own machine or LAN can say which of its
-//!    addresses the others should dial.
+//!    addresses the others should dial. Under any policy an `ip=` nobody can be dialed at
+//!    (unspecified, multicast, broadcast: [`is_dialable`]) is not believed, nor a loopback one from a
+//!    client not itself on loopback: every other peer would dial its own machine.
 
 use std::net::IpAddr;
 
@@ -31,7 +33,7 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     ip.to_canonical()
 }
 
-pub use btorrent_proto::addr::is_local_network;
+pub use btorrent_proto::addr::{is_dialable, is_local_network};
 
 /// The address to list a peer under; see the module documentation for the rules.
 pub(crate) fn peer_ip(
@@ -48,7 +50,9 @@ pub(crate) fn peer_ip(
             ip = forwarded;
         }
     }
-    match (ip_param, policy) {
+    let believable =
+        |p: IpAddr| is_dialable(p) && (!canonical(p).is_loopback() || ip.is_loopback());
+    match (ip_param.filter(|&p| believable(p)), policy) {
         (Some(p), IpParamPolicy::Always) => canonical(p),
         (Some(p), IpParamPolicy::FromLocalNetworks) if is_local_network(ip) => canonical(p),
         _ => ip,
@@ -151,5 +155,35 @@ mod tests {
             peer_ip(ip("127.0.0.1"), &h, claimed, &[], Ignore),
             ip("127.0.0.1")
         );
+    }
+
+    #[test]
+    fn an_ip_parameter_nobody_can_dial_is_not_believed() {
+        let h = HeaderMap::new();
+        use IpParamPolicy::*;
+        for policy in [FromLocalNetworks, Always] {
+            for nobody in ["0.0.0.0", "224.0.0.1", "255.255.255.255", "::", "ff02::1"] {
+                let claimed = Some(ip(nobody));
+                assert_eq!(
+                    peer_ip(ip("192.168.1.20"), &h, claimed, &[], policy),
+                    ip("192.168.1.20"),
+                    "{nobody}"
+                );
+            }
+            // Loopback names the client's own machine only to a client there.
+            let home = Some(ip("127.0.0.2"));
+            assert_eq!(
+                peer_ip(ip("192.168.1.20"), &h, home, &[], policy),
+                ip("192.168.1.20")
+            );
+            assert_eq!(
+                peer_ip(ip("127.0.0.1"), &h, home, &[], policy),
+                ip("127.0.0.2")
+            );
+            assert_eq!(
+                peer_ip(ip("::1"), &h, Some(ip("::1")), &[], policy),
+                ip("::1")
+            );
+        }
     }
 }

@@ -322,10 +322,12 @@ impl Torrent {
         self.wake.notify_one();
     }
 
-    /// Not ourselves, not port 0, not banned.
+    /// Not ourselves, not port 0, not an address nobody listens at (unspecified, multicast,
+    /// broadcast: [`is_dialable`](btorrent_proto::addr::is_dialable)), not banned.
     pub(crate) fn worth_knowing(&self, c: &Core, a: &SocketAddr) -> bool {
         *a != self.ctx.listen_addr()
             && a.port() != 0
+            && btorrent_proto::addr::is_dialable(a.ip())
             && !c.own_addrs.contains(a)
             && !c.banned_ips.contains(&a.ip())
     }
