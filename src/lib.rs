@@ -108,7 +108,8 @@ pub mod watch;
 pub use btorrent_engine as engine;
 pub use btorrent_engine::announce;
 pub use btorrent_proto::{
-    bencode, lsd, magnet, metainfo, multi_sha1, mutable_link, prometheus, types, udp_tracker, wire,
+    addr, bencode, listing, lsd, magnet, metainfo, multi_sha1, mutable_link, prometheus, types,
+    udp_tracker, wire,
 };
 pub use btorrent_tracker as tracker;
 

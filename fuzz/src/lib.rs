@@ -24,7 +24,10 @@
 //!   dictionary's info-hash; a mutable link reads back from the link made of it; an error is one
 //!   short line;
 //! - a local service discovery (BEP 14) datagram never panics its reader: an accepted one names a
-//!   port and 1 to 32 distinct info-hashes, and the message made of each reads back the same.
+//!   port and 1 to 32 distinct info-hashes, and the message made of each reads back the same;
+//! - btorrent's tracker, sent any query on its HTTP routes from any kind of client, answers in a
+//!   form its own client reads, lists only peers someone can dial, refuses in one short line and
+//!   never holds more than its caps.
 //!
 //! A violated property panics, which is what both harnesses report.
 
@@ -569,5 +572,160 @@ pub fn lsd_message(data: &[u8]) {
             }
         }
         Err(e) => one_short_line(&e.to_string()),
+    }
+}
+
+/// The caps of the tracker [`tracker_http_request`] drives: small, so that inputs reach them.
+pub mod http_tracker_caps {
+    pub const SWARMS: usize = 16;
+    pub const PEERS: usize = 64;
+    pub const PEERS_PER_SWARM: usize = 8;
+    pub const NUMWANT_MAX: u32 = 20;
+    pub const SCRAPE_HASHES: usize = 8;
+    pub const LISTING_PAGE_MAX: usize = 10;
+}
+
+/// What btorrent's tracker answered one HTTP request.
+pub enum TrackerAnswer {
+    /// Peers (announce), counts (scrape) or a listing page (`/get_peers`).
+    Served,
+    /// A `failure reason` or, from `/get_peers`, a 400 with its `error`.
+    Refused,
+}
+
+/// An HTTP request to btorrent's tracker from anyone, through its routes as served: the first byte
+/// picks the route (`/announce`, `/scrape`, `/get_peers`) and the client's address (on the
+/// internet, on a LAN, on loopback; IPv4 or IPv6), the rest is the query string, with the bytes a
+/// URI cannot hold percent-encoded so that any decoded bytes reach the tracker (a raw `%` kept, so
+/// that bad escapes do too). The tracker lives across inputs, with small caps. Whatever comes:
+///
+/// - an announce or a scrape is answered HTTP 200 with strict bencode, which btorrent's own client
+///   reads: a `failure reason` of one short line, or an announce reply whose peers are at most the
+///   tracker's `numwant` cap, each an address someone can listen at on a port other than 0, or a
+///   scrape reply of at most as many torrents as the scrape cap;
+/// - `/get_peers` answers a JSON listing page within its cap, or a 400 whose `error` is one short line;
+/// - the tracker never holds more torrents or peers than its caps.
+pub fn tracker_http_request(data: &[u8]) -> TrackerAnswer {
+    use btorrent::announce::{parse_announce, parse_scrape, TrackerError};
+    use btorrent::tracker::{Tracker, TrackerConfig};
+    use http_tracker_caps as caps;
+    use std::sync::OnceLock;
+    use tower_service::Service;
+
+    static TRACKER: OnceLock<(tokio::runtime::Runtime, Tracker)> = OnceLock::new();
+    let (rt, tracker) = TRACKER.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let cfg = TrackerConfig {
+            max_swarms: caps::SWARMS,
+            max_peers: caps::PEERS,
+            max_peers_per_swarm: caps::PEERS_PER_SWARM,
+            numwant_max: caps::NUMWANT_MAX,
+            max_scrape_hashes: caps::SCRAPE_HASHES,
+            get_peers_limit: 50,
+            get_peers_page: 5,
+            get_peers_max_page: caps::LISTING_PAGE_MAX,
+            ..TrackerConfig::default()
+        };
+        (rt, Tracker::new(cfg))
+    });
+    let (&pick, query) = data.split_first().unwrap_or((&0, &[]));
+    let route = ["/announce", "/scrape", "/get_peers"][usize::from(pick % 3)];
+    let clients = [
+        "192.0.2.7:6881",
+        "198.51.100.9:51413",
+        "192.168.1.20:6881",
+        "127.0.0.1:40000",
+        "[2001:db8::7]:6881",
+        "[::1]:40001",
+    ];
+    let from: std::net::SocketAddr = clients[usize::from(pick / 3) % clients.len()]
+        .parse()
+        .unwrap();
+    let mut uri = format!("{route}?");
+    for &b in query {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let mut request = axum::http::Request::builder()
+        .uri(&uri)
+        .body(axum::body::Body::empty())
+        .expect("a URI of allowed bytes");
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(from));
+    let (status, body) = rt.block_on(async {
+        let mut router = tracker.clone().router();
+        let response = router.call(request).await.expect("the router never fails");
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("a body under 1 MiB");
+        (status, body)
+    });
+
+    let stats = tracker.stats();
+    assert!(
+        stats.swarms <= caps::SWARMS && stats.peers <= caps::PEERS,
+        "the tracker holds {} torrents and {} peers",
+        stats.swarms,
+        stats.peers
+    );
+    let refused = |reason: &str| {
+        check_one_line(reason);
+        TrackerAnswer::Refused
+    };
+    match route {
+        "/get_peers" => match status.as_u16() {
+            200 => {
+                let page: btorrent::listing::PeerList =
+                    serde_json::from_slice(&body).expect("a listing page");
+                assert!(page.peers.len() <= caps::LISTING_PAGE_MAX);
+                TrackerAnswer::Served
+            }
+            400 => {
+                let error: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+                refused(error["error"].as_str().expect("an `error` text"))
+            }
+            other => panic!("/get_peers answered {other}"),
+        },
+        _ => {
+            assert_eq!(status.as_u16(), 200, "{route} answered {status}");
+            bencode::validate(&body, true).expect("strict bencode");
+            let read = if route == "/announce" {
+                parse_announce(&body).map(|reply| {
+                    let cap = caps::NUMWANT_MAX as usize;
+                    assert!(reply.peers.len() <= cap);
+                    for p in &reply.peers {
+                        assert!(btorrent::addr::is_dialable(p.ip()), "{p}");
+                    }
+                    // Compact peers as sent (the client drops those on port 0).
+                    let entries = bencode::dict_entries(&body).expect("a dictionary");
+                    for (key, size) in [(&b"peers"[..], 6), (&b"peers6"[..], 18)] {
+                        let raw = entries.iter().find(|e| e.key == key);
+                        let Some(raw) = raw.and_then(|e| bencode::as_bytes(&body[e.value.clone()]))
+                        else {
+                            continue;
+                        };
+                        assert!(raw.len() % size == 0 && raw.len() / size <= cap);
+                        for peer in raw.chunks(size) {
+                            assert!(peer[size - 2..] != [0, 0], "a peer on port 0");
+                        }
+                    }
+                })
+            } else {
+                parse_scrape(&body).map(|files| assert!(files.len() <= caps::SCRAPE_HASHES))
+            };
+            match read {
+                Ok(()) => TrackerAnswer::Served,
+                Err(TrackerError::Failure(reason)) => refused(&reason),
+                Err(e) => panic!("our client cannot read the reply: {e}"),
+            }
+        }
     }
 }

@@ -77,6 +77,7 @@ mod tracker_backoff;
 mod tracker_client_double;
 mod tracker_flood;
 mod tracker_hardening;
+mod tracker_http_fuzz;
 mod tracker_pages;
 mod tracker_protocol;
 mod tracker_reply_fuzz;
