@@ -24,6 +24,11 @@ use std::sync::Arc;
 
 use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
+/// The largest budget: the kernel's default ceiling on one process's descriptors (`nr_open`), so
+/// more sockets than this can never be open. A larger budget asked for (a setting or a request
+/// of any number) is this one.
+pub const MAX_SOCKETS: usize = 1 << 20;
+
 /// The session's permits for peer sockets: one per open socket, at most [`SocketBudget::max`].
 ///
 /// Invariants: `issued` is the number of permits the semaphore holds in all (handed out or
@@ -37,9 +42,9 @@ pub struct SocketBudget {
 }
 
 impl SocketBudget {
-    /// A budget of `max` sockets (at least one).
+    /// A budget of `max` sockets (1 to [`MAX_SOCKETS`]).
     pub fn new(max: usize) -> SocketBudget {
-        let max = max.max(1);
+        let max = max.clamp(1, MAX_SOCKETS);
         SocketBudget {
             permits: Arc::new(Semaphore::new(max)),
             max: AtomicUsize::new(max),
@@ -87,10 +92,10 @@ impl SocketBudget {
             .saturating_sub(self.available())
     }
 
-    /// Makes the budget `max` sockets (at least one): more permits at once, or fewer as open
-    /// sockets close (a task of the current tokio runtime takes them back).
+    /// Makes the budget `max` sockets (1 to [`MAX_SOCKETS`]): more permits at once, or fewer as
+    /// open sockets close (a task of the current tokio runtime takes them back).
     pub fn resize(&self, max: usize) {
-        let max = max.max(1);
+        let max = max.clamp(1, MAX_SOCKETS);
         let old = self.max.swap(max, Ordering::Relaxed);
         if max > old {
             // Added after `issued` grows, so `in_use` never counts them as handed out.
@@ -228,6 +233,16 @@ mod tests {
         b.resize(1);
         b.resize(2);
         assert_eq!(b.max(), 2);
+    }
+
+    #[tokio::test]
+    async fn any_budget_asked_for_is_one_the_semaphore_can_hold() {
+        let b = SocketBudget::new(usize::MAX);
+        assert_eq!(b.max(), MAX_SOCKETS);
+        b.resize(0);
+        assert_eq!(b.max(), 1);
+        b.resize(usize::MAX);
+        assert_eq!((b.max(), b.available()), (MAX_SOCKETS, MAX_SOCKETS));
     }
 
     #[test]
