@@ -102,17 +102,21 @@ impl Days {
     pub const ALL: Days = Days(127);
     pub const WEEKDAYS: Days = Days(62);
     pub const WEEKEND: Days = Days(65);
+    /// No day: the schedule never switches (the RPC's mask 0).
+    pub const NONE: Days = Days(0);
 
     pub fn has(self, weekday: u32) -> bool {
         weekday < 7 && self.0 & (1 << weekday) != 0
     }
 
-    /// `"all"`, `"weekdays"`, `"weekend"`, or day names joined by commas (`"mon,wed,fri"`).
+    /// `"all"`, `"weekdays"`, `"weekend"`, `"none"`, or day names joined by commas
+    /// (`"mon,wed,fri"`).
     pub fn parse(s: &str) -> Result<Days, String> {
         match s.trim().to_ascii_lowercase().as_str() {
             "all" => return Ok(Days::ALL),
             "weekdays" => return Ok(Days::WEEKDAYS),
             "weekend" => return Ok(Days::WEEKEND),
+            "none" => return Ok(Days::NONE),
             _ => {}
         }
         let mut mask = 0u8;
@@ -123,7 +127,9 @@ impl Days {
                 .zip(FULL_DAY_NAMES)
                 .position(|(short, full)| p == *short || p == full)
                 .ok_or_else(|| {
-                    format!("{part:?} is not a day (sun, mon, ... sat; or all, weekdays, weekend)")
+                    format!(
+                        "{part:?} is not a day (sun, mon, ... sat; or all, weekdays, weekend, none)"
+                    )
                 })?;
             mask |= 1 << i;
         }
@@ -148,6 +154,7 @@ impl fmt::Display for Days {
             Days::ALL => f.write_str("all"),
             Days::WEEKDAYS => f.write_str("weekdays"),
             Days::WEEKEND => f.write_str("weekend"),
+            Days::NONE => f.write_str("none"),
             Days(m) => {
                 let names: Vec<&str> = (0..7)
                     .filter(|i| m & (1 << i) != 0)
@@ -341,6 +348,12 @@ mod tests {
             assert!(Days::parse(bad).is_err(), "{bad:?}");
         }
         assert!(Days::from_mask(128).is_err());
+        // Every mask the RPC may set reads back from what torrents.toml is given.
+        for mask in 0..=127 {
+            let days = Days::from_mask(mask).unwrap();
+            assert_eq!(Days::parse(&days.to_string()), Ok(days), "{mask}");
+        }
+        assert_eq!(Days::NONE.to_string(), "none");
         #[derive(Deserialize, Serialize)]
         struct S {
             t: TimeOfDay,
