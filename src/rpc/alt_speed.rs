@@ -6,7 +6,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::session::{kbps, SPEED_UNIT};
+use super::session::{kbps, kbps_arg};
 use crate::config::{ByteRate, Settings};
 
 /// `session-set`'s keys of the alternative limits.
@@ -118,13 +118,5 @@ fn alt_time_args(
 /// An alternative speed limit of a `session-set` (`alt-speed-up`, `alt-speed-down`, in kB/s): the
 /// new value in bytes per second (`Some(None)`: 0, unlimited), or `None` when not sent.
 fn alt_limit_arg(args: &Map<String, Value>, key: &str) -> Result<Option<Option<u64>>, String> {
-    match args.get(key) {
-        None => Ok(None),
-        Some(v) => {
-            let kb = v
-                .as_u64()
-                .ok_or_else(|| format!("{key} must be a whole number of kB/s, not {v}"))?;
-            Ok(Some((kb > 0).then_some(kb * SPEED_UNIT)))
-        }
-    }
+    args.get(key).map(|v| kbps_arg(key, v)).transpose()
 }

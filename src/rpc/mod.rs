@@ -104,15 +104,18 @@ pub fn switch_arg(args: &Map<String, Value>, key: &str) -> Result<Option<bool>, 
     }
 }
 
+/// The largest peer limit a request may set (Transmission's too: its limits are 16-bit).
+pub const MAX_PEER_LIMIT: u64 = 65_535;
+
 /// A request's count of peers `key` (a peer limit): `None` when it is absent (or null); anything
-/// but a whole number of 1 or more is refused by name.
+/// but a whole number from 1 to [`MAX_PEER_LIMIT`] is refused by name.
 pub fn peers_arg(args: &Map<String, Value>, key: &str) -> Result<Option<usize>, String> {
     match args.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_u64() {
-            Some(n) if n >= 1 => Ok(Some(n as usize)),
+            Some(n @ 1..=MAX_PEER_LIMIT) => Ok(Some(n as usize)),
             _ => Err(format!(
-                "{key} must be a whole number of peers, 1 or more, not {v}"
+                "{key} must be a whole number of peers, 1 to {MAX_PEER_LIMIT}, not {v}"
             )),
         },
     }
@@ -149,10 +152,26 @@ pub fn priority_number(p: Priority) -> i64 {
     }
 }
 
+/// Longest reason a refused request is answered with: a value it echoes is cut (an ellipsis
+/// marks the cut), and control characters are replaced, so a client shows it on one line.
+pub const MAX_REASON_CHARS: usize = 400;
+
 impl Rpc {
-    /// Answers one request's `method` with its `arguments`.
+    /// Answers one request's `method` with its `arguments`; a refusal is one line of at most
+    /// [`MAX_REASON_CHARS`].
     /// `local` is the address the request came in on (where `port-test` dials our peer port).
     pub async fn call(
+        self: &Arc<Self>,
+        method: &str,
+        args: &Map<String, Value>,
+        local: std::net::SocketAddr,
+    ) -> Outcome {
+        self.dispatch(method, args, local)
+            .await
+            .map_err(|why| btorrent_proto::text::shown(why.as_bytes(), MAX_REASON_CHARS))
+    }
+
+    async fn dispatch(
         self: &Arc<Self>,
         method: &str,
         args: &Map<String, Value>,

@@ -89,6 +89,20 @@ pub fn kbps(limit: Option<u64>) -> u64 {
     limit.map_or(0, |b| b / SPEED_UNIT)
 }
 
+/// The largest speed limit a request may set, in kB/s: about a petabyte a second, past any link,
+/// and in bytes far inside the integers torrents.toml holds.
+pub const MAX_KBPS: u64 = 1 << 40;
+
+/// A speed limit `key` of a request, in kB/s: a whole number from 0 to [`MAX_KBPS`]; in bytes per
+/// second, `None` for 0 (unlimited).
+pub fn kbps_arg(key: &str, v: &Value) -> Result<Option<u64>, String> {
+    let kb = v
+        .as_u64()
+        .filter(|&kb| kb <= MAX_KBPS)
+        .ok_or_else(|| format!("{key} must be a whole number of kB/s, 0 to {MAX_KBPS}, not {v}"))?;
+    Ok((kb > 0).then_some(kb * SPEED_UNIT))
+}
+
 /// `session-get`: every field, or those `fields` names.
 pub async fn get(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     let cfg = rpc.peer.torrents().config().map_err(|e| format!("{e:#}"))?;
@@ -206,17 +220,11 @@ pub fn limit_arg(
     old: Option<u64>,
 ) -> Result<Option<u64>, String> {
     let enabled = super::switch_arg(args, enabled_key)?;
-    let value = match args.get(key) {
-        None => None,
-        Some(v) => Some(
-            v.as_u64()
-                .ok_or_else(|| format!("{key} must be a whole number of kB/s, not {v}"))?,
-        ),
-    };
+    let value = args.get(key).map(|v| kbps_arg(key, v)).transpose()?;
     match (enabled, value) {
         (Some(false), _) => Ok(None),
-        (Some(true), Some(v)) => Ok((v > 0).then_some(v * SPEED_UNIT)),
-        (None, Some(v)) if old.is_some() => Ok((v > 0).then_some(v * SPEED_UNIT)),
+        (Some(true), Some(v)) => Ok(v),
+        (None, Some(v)) if old.is_some() => Ok(v),
         // A value for a limit that is off stays off (btorrent keeps no value for a limit not in
         // force).
         (None, Some(_)) => Ok(None),

@@ -541,7 +541,7 @@ fn session_set_switches_peer_exchange_the_peer_limits_and_whether_added_torrents
     for (bad, want) in [
         (
             json!({"peer-limit-global": 0}),
-            "peer-limit-global must be a whole number of peers, 1 or more",
+            "peer-limit-global must be a whole number of peers, 1 to 65535",
         ),
         (
             json!({"peer-limit-per-torrent": "many"}),

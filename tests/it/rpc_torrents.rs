@@ -907,7 +907,7 @@ fn torrent_set_limits_are_live_kept_and_restored() {
         v["result"]
             .as_str()
             .unwrap()
-            .contains("peer-limit must be a whole number of peers, 1 or more"),
+            .contains("peer-limit must be a whole number of peers, 1 to 65535"),
         "{v}"
     );
 
