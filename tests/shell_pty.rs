@@ -516,6 +516,7 @@ fn rpc_of(sh: &mut Shell) -> support::rpc::Client {
         port,
         auth: None,
         session_id: None,
+        source: None,
     }
 }
 

@@ -710,6 +710,7 @@ fn push_hands_a_torrent_to_a_transmission_daemon_which_downloads_it() {
         port: rpc_port,
         auth: None,
         session_id: None,
+        source: None,
     };
     until("Transmission to download share", 90, || {
         // No `ids`: every torrent (Transmission reads an empty list as none).

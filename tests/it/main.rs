@@ -59,6 +59,7 @@ mod rpc_blocklist;
 mod rpc_default_trackers;
 mod rpc_groups;
 mod rpc_hooks;
+mod rpc_hostile;
 mod rpc_incomplete;
 mod rpc_jsonrpc;
 mod rpc_magnet;

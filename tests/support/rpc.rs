@@ -120,6 +120,7 @@ impl RpcDaemon {
             port: self.port,
             auth: None,
             session_id: None,
+            source: None,
         }
     }
 }
@@ -132,7 +133,30 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    request_from(None, port, method, path, headers, body)
+}
+
+/// [`request`] from the loopback address `source` (`None`: the one the system picks).
+pub fn request_from(
+    source: Option<std::net::Ipv4Addr>,
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let server = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = match source {
+        None => TcpStream::connect(server).unwrap(),
+        Some(ip) => {
+            let sock =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            sock.bind(&std::net::SocketAddr::from((ip, 0)).into())
+                .unwrap();
+            sock.connect(&server.into()).unwrap();
+            sock.into()
+        }
+    };
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -172,6 +196,9 @@ pub struct Client {
     /// `Basic ...` value.
     pub auth: Option<String>,
     pub session_id: Option<String>,
+    /// The loopback address requests come from (`None`: the one the system picks); the RPC
+    /// limits each address's rate.
+    pub source: Option<std::net::Ipv4Addr>,
 }
 
 impl Client {
@@ -192,7 +219,8 @@ impl Client {
             if let Some(s) = &self.session_id {
                 headers.push(("X-Transmission-Session-Id", s.as_str()));
             }
-            let r = request(self.port, "POST", "/transmission/rpc", &headers, body);
+            let path = "/transmission/rpc";
+            let r = request_from(self.source, self.port, "POST", path, &headers, body);
             if r.status != 409 {
                 return r;
             }
