@@ -14,12 +14,12 @@ use tokio::task::JoinHandle;
 
 use crate::config::Settings;
 use crate::torrents::Torrents;
-use crate::tracker::{Tracker, TrackerConfig};
+use crate::tracker::{Tracker, TrackerConfig, MAX_INTERVAL};
 use crate::types::InfoHash;
 
 /// The tracker settings torrents.toml controls; the rest keep their defaults.
 pub fn tracker_config(settings: &Settings) -> TrackerConfig {
-    let interval = Duration::from_secs(settings.tracker_interval.max(10));
+    let interval = Duration::from_secs(settings.tracker_interval.max(10)).min(MAX_INTERVAL);
     TrackerConfig {
         interval,
         min_interval: (interval / 4).max(Duration::from_secs(5)),

@@ -38,6 +38,10 @@ pub use actions::Sharing;
 use crate::events::EventBus;
 use crate::torrents::Torrents;
 
+/// The longest quiet period and time between passes torrents.toml can ask for: a day (a longer
+/// one is a day; a time past what the clock can add would stop the watcher).
+pub const MAX_WAIT_SECS: u64 = 86_400;
+
 /// What the watcher needs to know, usually taken from torrents.toml ([`WatchConfig::new`]).
 #[derive(Debug, Clone)]
 pub struct WatchConfig {
@@ -73,8 +77,8 @@ impl WatchConfig {
             watch_dir: cfg.watch_dir(),
             torrents_dir: cfg.torrents_dir(),
             output_dir: cfg.output_dir(),
-            quiet: Duration::from_secs(s.watch_quiet_secs),
-            rescan: Duration::from_secs(s.watch_rescan_secs.max(1)),
+            quiet: Duration::from_secs(s.watch_quiet_secs.min(MAX_WAIT_SECS)),
+            rescan: Duration::from_secs(s.watch_rescan_secs.clamp(1, MAX_WAIT_SECS)),
             trackers: if url.is_empty() {
                 Vec::new()
             } else {

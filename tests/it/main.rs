@@ -73,6 +73,7 @@ mod script_files;
 mod script_handle;
 mod script_safety;
 mod service_manager;
+mod settings_extremes;
 mod torrent_urls;
 mod tracker_backoff;
 mod tracker_client_double;

@@ -188,7 +188,7 @@ fn connect_peers(t: &Arc<Torrent>) {
         room = 1;
     }
     // Most dials fail when the list is full of junk: several per free slot, within the bound.
-    let half_open = (room * HALF_OPEN_PER_SLOT).min(MAX_HALF_OPEN);
+    let half_open = room.saturating_mul(HALF_OPEN_PER_SLOT).min(MAX_HALF_OPEN);
     let picks = core.known.picks(
         half_open.saturating_sub(connecting).min(sockets),
         now,

@@ -72,12 +72,13 @@ use store::{Caps, Store};
 /// Tracker settings. `Default` gives a tracker fit for a group of machines or a public LAN tracker.
 #[derive(Debug, Clone)]
 pub struct TrackerConfig {
-    /// Regular re-announce interval told to clients (default 10 min).
+    /// Regular re-announce interval told to clients (default 10 min; at most [`MAX_INTERVAL`]).
     pub interval: Duration,
     /// Shortest re-announce interval told to clients (default 1 min).
     pub min_interval: Duration,
     /// A peer not heard from for this long is dropped (default 25 min). It must exceed `interval`;
-    /// a shorter value is raised to twice the interval.
+    /// a shorter value is raised to twice the interval, a longer one than twice [`MAX_INTERVAL`]
+    /// lowered to it.
     pub peer_timeout: Duration,
     /// Peers returned when the client does not say (or says `numwant=0`) (default 50).
     pub numwant_default: u32,
@@ -162,11 +163,17 @@ struct Inner {
     udp: udp::UdpState,
 }
 
+/// The longest re-announce interval a tracker tells its clients: a day. A longer one asked for is
+/// this one (the store keeps times in seconds of a `u32`, and a peer is kept for twice it).
+pub const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
+
 impl Tracker {
     pub fn new(mut cfg: TrackerConfig) -> Self {
+        cfg.interval = cfg.interval.min(MAX_INTERVAL);
         if cfg.peer_timeout <= cfg.interval {
             cfg.peer_timeout = cfg.interval * 2;
         }
+        cfg.peer_timeout = cfg.peer_timeout.min(MAX_INTERVAL * 2);
         cfg.min_interval = cfg.min_interval.min(cfg.interval);
         cfg.numwant_max = cfg.numwant_max.max(1);
         cfg.numwant_default = cfg.numwant_default.clamp(1, cfg.numwant_max);
