@@ -120,7 +120,11 @@ pub struct SeedGoals {
     #[serde(default, skip_serializing_if = "GoalMode::is_global")]
     pub seed_ratio_mode: GoalMode,
     /// Upload/download ratio at which the torrent stops, in `single` mode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::settings::ratio_goal"
+    )]
     pub seed_ratio_limit: Option<f64>,
     #[serde(default, skip_serializing_if = "GoalMode::is_global")]
     pub seed_idle_mode: GoalMode,

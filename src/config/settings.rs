@@ -193,7 +193,11 @@ pub struct Settings {
     pub rpc_web_dir: Option<PathBuf>,
     /// Seeding goal of the torrents that follow the session's (`global` mode): a complete torrent
     /// stops once it uploaded this many times its size; absent = no ratio goal.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "ratio_goal"
+    )]
     pub seed_ratio_limit: Option<f64>,
     /// Seeding goal in minutes: a complete torrent in `global` mode stops after uploading nothing
     /// for this long; absent = no idle goal.
@@ -501,6 +505,18 @@ pub struct GroupSettings {
     pub honors_session_limits: bool,
 }
 
+/// A seeding goal's ratio (`seed_ratio_limit`, the session's or a torrent's): a finite number of 0
+/// or more. A negative one would stop every torrent at once, NaN none ever.
+pub(super) fn ratio_goal<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let ratio = Option::<f64>::deserialize(d)?;
+    match ratio {
+        Some(r) if !r.is_finite() || r < 0.0 => Err(serde::de::Error::custom(format!(
+            "{r} is not a ratio: a number of 0 or more (1.5: once it uploaded one and a half times its size)"
+        ))),
+        _ => Ok(ratio),
+    }
+}
+
 /// `default_trackers`: tiers of tracker URLs, each checked (an empty tier dropped).
 fn tracker_tiers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Vec<String>>, D::Error> {
     let tiers = Vec::<Vec<String>>::deserialize(d)?;
@@ -708,6 +724,23 @@ mod tests {
         let e = parse("default_trackers = [[\"not a url\"]]\n").unwrap_err();
         assert!(e.contains("\"not a url\" is not a tracker URL"), "{e}");
         assert!(parse("default_trackers = \"http://b/announce\"\n").is_err());
+    }
+
+    #[test]
+    fn a_ratio_goal_is_a_number_of_0_or_more() {
+        assert_eq!(
+            parse("seed_ratio_limit = 1.5\n").unwrap().seed_ratio_limit,
+            Some(1.5)
+        );
+        assert_eq!(
+            parse("seed_ratio_limit = 0\n").unwrap().seed_ratio_limit,
+            Some(0.0)
+        );
+        assert_eq!(parse("").unwrap().seed_ratio_limit, None);
+        for bad in ["-5", "-0.1", "nan", "inf"] {
+            let e = parse(&format!("seed_ratio_limit = {bad}\n")).unwrap_err();
+            assert!(e.contains("is not a ratio"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -494,6 +494,12 @@ pub fn session_config(cfg: &Config, bus: &EventBus) -> Result<SessionConfig> {
             cfg.settings.listen_ip
         )
     })?;
+    if !ip.is_unspecified() && !crate::addr::is_dialable(ip) {
+        anyhow::bail!(
+            "listen_ip {ip} is an address no peer can reach (multicast, broadcast or reserved): \
+             give one of this machine's addresses, or 0.0.0.0 or :: for all of them"
+        );
+    }
     let dht = cfg.settings.dht_config().map_err(|e| anyhow::anyhow!(e))?;
     let gateway = cfg
         .settings
@@ -631,5 +637,14 @@ mod tests {
         let (_dir, cfg) = config_of("listen_ip = \"nowhere\"\n");
         let e = session_config(&cfg, &bus).unwrap_err();
         assert!(format!("{e:#}").contains("listen_ip \"nowhere\""), "{e:#}");
+        for nobody in ["224.0.0.1", "255.255.255.255", "ff02::1"] {
+            let (_dir, cfg) = config_of(&format!("listen_ip = \"{nobody}\"\n"));
+            let e = session_config(&cfg, &bus).unwrap_err();
+            assert!(format!("{e:#}").contains("no peer can reach"), "{e:#}");
+        }
+        for every in ["0.0.0.0", "::"] {
+            let (_dir, cfg) = config_of(&format!("listen_ip = \"{every}\"\nlisten_port = 0\n"));
+            assert!(session_config(&cfg, &bus).is_ok(), "{every}");
+        }
     }
 }
