@@ -354,6 +354,10 @@ pub struct WatchSource {
 pub const MAX_LABELS: usize = 64;
 pub const MAX_LABEL_CHARS: usize = 128;
 
+/// The largest peer limit a torrent may be given (by the RPC, a script, `b-limit`): Transmission's
+/// too, whose limits are 16-bit.
+pub const MAX_PEER_LIMIT: u64 = 65_535;
+
 /// `labels` as a torrent keeps them: each trimmed, none empty, none with a comma (Transmission's
 /// clients join labels with commas) or a control character, none longer than [`MAX_LABEL_CHARS`],
 /// at most [`MAX_LABELS`]; a label given twice is kept once, in the order first given.

@@ -26,7 +26,7 @@ use toml_edit::DocumentMut;
 
 pub use managed::{
     checked_labels, EntryLimits, FileChoice, Following, GoalMode, ManagedTorrent, Origin,
-    Publication, RenamedFile, SeedGoals, WatchSource, MAX_LABELS, MAX_LABEL_CHARS,
+    Publication, RenamedFile, SeedGoals, WatchSource, MAX_LABELS, MAX_LABEL_CHARS, MAX_PEER_LIMIT,
 };
 pub use settings::{forget_tracker_bound, note_tracker_bound};
 pub use settings::{

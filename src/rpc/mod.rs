@@ -104,18 +104,17 @@ pub fn switch_arg(args: &Map<String, Value>, key: &str) -> Result<Option<bool>, 
     }
 }
 
-/// The largest peer limit a request may set (Transmission's too: its limits are 16-bit).
-pub const MAX_PEER_LIMIT: u64 = 65_535;
-
 /// A request's count of peers `key` (a peer limit): `None` when it is absent (or null); anything
-/// but a whole number from 1 to [`MAX_PEER_LIMIT`] is refused by name.
+/// but a whole number from 1 to [`MAX_PEER_LIMIT`](crate::config::MAX_PEER_LIMIT) is refused by
+/// name.
 pub fn peers_arg(args: &Map<String, Value>, key: &str) -> Result<Option<usize>, String> {
     match args.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_u64() {
-            Some(n @ 1..=MAX_PEER_LIMIT) => Ok(Some(n as usize)),
+            Some(n @ 1..=crate::config::MAX_PEER_LIMIT) => Ok(Some(n as usize)),
             _ => Err(format!(
-                "{key} must be a whole number of peers, 1 to {MAX_PEER_LIMIT}, not {v}"
+                "{key} must be a whole number of peers, 1 to {}, not {v}",
+                crate::config::MAX_PEER_LIMIT
             )),
         },
     }

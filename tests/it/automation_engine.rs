@@ -246,11 +246,14 @@ fn scripts_set_a_running_torrents_own_speed_limits() {
         "let t = torrent(\"album\"); t.upload_limit = -5;",
     );
     assert!(err.contains("negative"), "{err}");
-    let err = rig.script_fails("none.rhai", "let t = torrent(\"album\"); t.max_peers = 0;");
-    assert!(
-        err.contains("max_peers") && err.contains("1 or more"),
-        "{err}"
-    );
+    for peers in ["0", "65536", "9223372036854775807"] {
+        let script = format!("let t = torrent(\"album\"); t.max_peers = {peers};");
+        let err = rig.script_fails("none.rhai", &script);
+        assert!(
+            err.contains("max_peers") && err.contains("1 to 65535"),
+            "{err}"
+        );
+    }
     let err = rig.script_fails(
         "prio.rhai",
         "let t = torrent(\"album\"); t.bandwidth_priority = \"urgent\";",

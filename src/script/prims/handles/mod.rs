@@ -580,12 +580,13 @@ pub(super) fn register(engine: &mut Engine, ctx: &Arc<HostContext>) {
         let n = if n.is_unit() {
             None
         } else {
+            const MAX: i64 = crate::config::MAX_PEER_LIMIT as i64;
             match n.as_int() {
-                Ok(n) if n >= 1 => Some(n as usize),
+                Ok(n @ 1..=MAX) => Some(n as usize),
                 _ => {
                     return fail(
                         "max_peers",
-                        format!("{n} is not a number of peers, 1 or more, nor ()"),
+                        format!("{n} is not a number of peers, 1 to {MAX}, nor ()"),
                     )
                 }
             }
