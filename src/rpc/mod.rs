@@ -153,7 +153,7 @@ pub fn priority_number(p: Priority) -> i64 {
 
 /// Longest reason a refused request is answered with: a value it echoes is cut (an ellipsis
 /// marks the cut), and control characters are replaced, so a client shows it on one line.
-pub const MAX_REASON_CHARS: usize = 400;
+pub const MAX_REASON_CHARS: usize = 1000;
 
 impl Rpc {
     /// Answers one request's `method` with its `arguments`; a refusal is one line of at most

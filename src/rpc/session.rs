@@ -318,7 +318,7 @@ pub async fn set(rpc: &Arc<Rpc>, args: &Map<String, Value>) -> Outcome {
     };
     if !unsupported.is_empty() {
         return Err(format!(
-            "session-set: only the speed limits, the alternative ones and their schedule, the seeding goals, the download and seeding queues, the programs run on torrent events, the blocklist, encryption, uTP, peer exchange, partial file names, the DHT, local discovery, port forwarding, the peer port, the peer limits, start-added-torrents, sequential_download, download-dir, the incomplete folder and the default trackers can be changed here (any other key only with the value it has); not supported: {}",
+            "session-set: not supported: {} (only the speed limits, the alternative ones and their schedule, the seeding goals, the download and seeding queues, the programs run on torrent events, the blocklist, encryption, uTP, peer exchange, partial file names, the DHT, local discovery, port forwarding, the peer port, the peer limits, start-added-torrents, sequential_download, download-dir, the incomplete folder and the default trackers can be changed here; any other key only with the value it has)",
             unsupported.join(", ")
         ));
     }
