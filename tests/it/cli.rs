@@ -96,11 +96,18 @@ fn create_info_edit_show() {
     assert!(by_name.contains(&meta.info_hash.to_hex()), "{by_name}");
     let by_hash = sb.ok(&["info", &meta.info_hash.to_hex()[..8]]);
     assert!(by_hash.contains("share/sub/b.bin"), "{by_hash}");
-    let err = sb.fails(&["info", "nothing"]);
-    assert!(
-        err.contains("nothing: no .torrent file, URL, magnet link or managed torrent by that name"),
-        "{err}"
-    );
+    for command in ["info", "start", "seed"] {
+        let err = sb.fails(&[command, "nothing"]);
+        assert!(
+            err.contains(
+                "nothing: no .torrent file, URL, magnet link or managed torrent by that name"
+            ),
+            "{command}: {err}"
+        );
+    }
+    // `start` takes a managed torrent by its name too (its data is complete where it was made).
+    let out = sb.ok(&["start", "share", "-o", "."]);
+    assert!(out.contains("share: already complete"), "{out}");
     // A folder no torrent is made of: the command that makes one.
     std::fs::create_dir(sb.path("loose")).unwrap();
     let err = sb.fails(&["info", "loose"]);

@@ -1,6 +1,7 @@
 //! Kinds of IP addresses, as the layers above tell apart the machines of a local network from
-//! the rest of the internet, and a peer one can dial from an address nobody listens at; and the addresses to bind when a TCP and a UDP socket share one port
-//! number (the peer port's uTP, the tracker's BEP 15).
+//! the rest of the internet, and a peer one can dial from an address nobody listens at; and the
+//! addresses to bind when a TCP and a UDP socket share one port number (the peer port's uTP, the
+//! tracker's BEP 15).
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -219,12 +219,13 @@ pub(crate) fn open_source(
     Ok(opened)
 }
 
-/// What `load`, `info`, `edit` and `push` read for `source`: a magnet link, a URL or a .torrent file
-/// as given; else the .torrent of the managed torrent of that name or info-hash (`b-info share` right
-/// after `b-create share`, where `share` is the data, not a .torrent). A folder or nothing: an error
-/// that says so (a folder's names the command that makes a torrent of it). Another file is read as
-/// given: a .torrent may be named otherwise, and its parse says what it is if it is not one.
-fn torrent_source(
+/// What `load`, `info`, `edit`, `push`, `start` and `seed` read for `source`: a magnet link, a URL
+/// or a .torrent file as given; else the .torrent of the managed torrent of that name or info-hash
+/// (`b-info share` right after `b-create share`, where `share` is the data, not a .torrent). A
+/// folder or nothing: an error that says so (a folder's names the command that makes a torrent of
+/// it). Another file is read as given: a .torrent may be named otherwise, and its parse says what
+/// it is if it is not one.
+pub(super) fn torrent_source(
     ctx: &HostContext,
     func: &str,
     source: &str,

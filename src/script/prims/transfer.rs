@@ -174,6 +174,8 @@ fn add_torrent(
     };
     let paused = o.bool("paused")?;
     let output = o.string("output")?;
+    // A managed torrent's name or info-hash is its .torrent; nothing by that name says so.
+    let torrent = &super::torrent_file::torrent_source(ctx, func, torrent)?;
     // Every option is checked before a magnet link's metadata is fetched.
     if let Ok(m) = btorrent_proto::magnet::Magnet::parse(torrent) {
         // Already running: no need to fetch its metadata again.
