@@ -11,7 +11,7 @@ use crate::support::fake_peer::{dialing_liar, fake_peer, Act};
 use crate::support::tracker::http_double;
 use crate::support::*;
 use btorrent::engine::known::{MAX_KNOWN, MAX_WAITING};
-use btorrent::engine::{AddOptions, Event, SessionConfig};
+use btorrent::engine::{AddOptions, Event, Session, SessionConfig, TorrentHandle};
 use btorrent::Metainfo;
 
 fn ip(s: &str) -> IpAddr {
@@ -212,6 +212,21 @@ fn via_tracker(dir: &std::path::Path, url: String) -> AddOptions {
     }
 }
 
+/// A leecher on 127.0.0.2 of `meta` into `dst`, whose tracker lists `reply`.
+async fn leecher_told(
+    meta: &Metainfo,
+    dst: &std::path::Path,
+    reply: &[SocketAddr],
+) -> (Session, TorrentHandle) {
+    let url = tracker_listing(reply).await;
+    let leecher = session_with(on("127.0.0.2")).await;
+    let l = leecher
+        .add(meta.clone(), via_tracker(dst, url))
+        .await
+        .unwrap();
+    (leecher, l)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_honest_seeder_among_5000_junk_addresses_is_reached_within_10_s() {
     let src = tempfile::tempdir().unwrap();
@@ -224,13 +239,8 @@ async fn an_honest_seeder_among_5000_junk_addresses_is_reached_within_10_s() {
     reply.extend(holes);
     // Last in the reply: past the known list's bound.
     reply.push(seeder.listen_addr());
-    let url = tracker_listing(&reply).await;
-    let leecher = session_with(on("127.0.0.2")).await;
     let started = Instant::now();
-    let l = leecher
-        .add(meta.clone(), via_tracker(dst.path(), url))
-        .await
-        .unwrap();
+    let (_leecher, l) = leecher_told(&meta, dst.path(), &reply).await;
     let honest = seeder.listen_addr();
     wait_until("the honest seeder reached", Duration::from_secs(10), || {
         l.peers().iter().any(|p| p.addr == honest) || l.stats().pieces_have > 0
@@ -256,12 +266,7 @@ async fn addresses_nobody_listens_at_are_never_dialed() {
         .map(|ip| SocketAddr::new(ip.parse().unwrap(), port))
         .collect();
     reply.push(seeder.listen_addr());
-    let url = tracker_listing(&reply).await;
-    let leecher = session_with(on("127.0.0.2")).await;
-    let l = leecher
-        .add(meta.clone(), via_tracker(dst.path(), url))
-        .await
-        .unwrap();
+    let (_leecher, l) = leecher_told(&meta, dst.path(), &reply).await;
     // The reply is taken in under one lock: once anything of it is known, all of it that is kept.
     wait_until("the reply taken in", Duration::from_secs(30), || {
         l.known_peers().0 > 0
@@ -285,12 +290,7 @@ async fn the_known_peer_list_stays_bounded() {
     let meta = torrent(&dir.path().join("d.bin"), 32 * 1024, vec![]);
     let dst = tempfile::tempdir().unwrap();
     // 300,000 addresses (1.8 MB of compact peers) in one reply.
-    let url = tracker_listing(&refusing(300_000, 3)).await;
-    let leecher = session_with(on("127.0.0.2")).await;
-    let l = leecher
-        .add(meta.clone(), via_tracker(dst.path(), url))
-        .await
-        .unwrap();
+    let (_leecher, l) = leecher_told(&meta, dst.path(), &refusing(300_000, 3)).await;
     wait_until("the reply taken in", Duration::from_secs(30), || {
         l.known_peers().1 > 0
     })
