@@ -262,20 +262,24 @@ impl Event {
     }
 }
 
+/// One line, whatever the names, paths and messages hold: their control characters are written
+/// escaped (a file dropped in the watch folder may be named with a line break or a terminal's
+/// escape sequence).
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use btorrent_proto::text::escape_controls;
         write!(f, "{}", self.kind())?;
         if let Some(n) = self.name() {
-            write!(f, " {n}")?;
+            write!(f, " {}", escape_controls(n))?;
         }
         if let Some(p) = self.path() {
-            write!(f, " ({p})")?;
+            write!(f, " ({})", escape_controls(&p))?;
         }
         if let Some(p) = self.peer() {
             write!(f, " peer {p}")?;
         }
         if let Some(m) = self.message() {
-            write!(f, ": {m}")?;
+            write!(f, ": {}", escape_controls(m))?;
         }
         Ok(())
     }
@@ -366,6 +370,14 @@ mod tests {
             message: "empty".into(),
         };
         assert_eq!(rejected.to_string(), "watch_rejected (/w/x): empty");
+        let forged = Event::WatchPending {
+            path: "/w/x\n[2026-12-07T18:00:00Z] added evil\u{1b}[2J".into(),
+            message: "waiting\r".into(),
+        };
+        assert_eq!(
+            forged.to_string(),
+            "watch_pending (/w/x\\n[2026-12-07T18:00:00Z] added evil\\u{1b}[2J): waiting\\r"
+        );
         assert_eq!(rejected.info_hash(), None);
         let not_resumed = Event::NotResumed {
             info_hash: ih,
