@@ -205,6 +205,12 @@ pub async fn find(url: &str, key: &str, timeout: Duration) -> Result<Found> {
     found(&shown, key, &torrents, &format!("{host}:{port}"))
 }
 
+/// A torrent's name as another machine says it, made fit to print (its control characters
+/// escaped).
+fn shown_name(name: &str) -> String {
+    btorrent_proto::text::escape_controls(name).into_owned()
+}
+
 /// The one torrent of `torrents` (a `torrent-get` answer's) that `key` names, with `peer` added to
 /// its magnet link.
 fn found(url: &str, key: &str, torrents: &[Value], peer: &str) -> Result<Found> {
@@ -223,7 +229,7 @@ fn found(url: &str, key: &str, torrents: &[Value], peer: &str) -> Result<Found> 
     let t = match hits.as_slice() {
         [one] => *one,
         [] => {
-            let mut names: Vec<String> = torrents.iter().map(name_of).collect();
+            let mut names: Vec<String> = torrents.iter().map(|t| shown_name(&name_of(t))).collect();
             names.sort();
             let shown = names.len().min(10);
             let more = if names.len() > shown { ", ..." } else { "" };
@@ -240,7 +246,7 @@ fn found(url: &str, key: &str, torrents: &[Value], peer: &str) -> Result<Found> 
         ),
     };
     let info_hash = hash_of(t);
-    let name = name_of(t);
+    let name = shown_name(&name_of(t));
     let link = t["magnetLink"]
         .as_str()
         .filter(|l| l.starts_with("magnet:?"))
@@ -288,7 +294,9 @@ fn answer_arguments(url: &str, method: &str, answer: &[u8]) -> Result<Value> {
         .with_context(|| format!("{url} did not answer in JSON: is it a Transmission RPC?"))?;
     let result = v["result"].as_str().unwrap_or("no result");
     if result != "success" {
-        bail!("{url} refused {method}: {result}");
+        // The server's words, on one line that only prints.
+        let said = btorrent_proto::text::shown(result.as_bytes(), 300);
+        bail!("{url} refused {method}: {said}");
     }
     Ok(v.get("arguments").cloned().unwrap_or_else(|| json!({})))
 }
@@ -308,7 +316,7 @@ fn pushed(url: &str, arguments: &Value) -> Result<Pushed> {
         url: url.to_string(),
         added,
         id: t["id"].as_i64(),
-        name: t["name"].as_str().unwrap_or_default().to_string(),
+        name: shown_name(t["name"].as_str().unwrap_or_default()),
         info_hash: t["hashString"].as_str().unwrap_or_default().to_string(),
     })
 }
@@ -389,5 +397,24 @@ mod tests {
         let none = answer(br#"{"result":"success","arguments":{}}"#).unwrap();
         assert!(pushed("u", &none).is_err());
         assert_eq!(answer(br#"{"result":"success"}"#).unwrap(), json!({}));
+    }
+
+    #[test]
+    fn what_another_machine_says_prints_on_one_line() {
+        let answer = |raw: &[u8]| answer_arguments("u", "torrent-add", raw);
+        let refused = br#"{"result":"no\n\u001b[2Jway","arguments":{}}"#;
+        let e = answer(refused).unwrap_err().to_string();
+        assert!(!e.chars().any(char::is_control), "{e:?}");
+        let named = br#"{"result":"success","arguments":{"torrent-added":{"id":3,"name":"a\nb","hashString":"ab"}}}"#;
+        assert_eq!(pushed("u", &answer(named).unwrap()).unwrap().name, "a\\nb");
+        let torrents = [json!({"name": "x\u{1b}[2J", "hashString": "ab".repeat(20)})];
+        assert_eq!(
+            found("u", "x\u{1b}[2J", &torrents, "h:1").unwrap().name,
+            "x\\u{1b}[2J"
+        );
+        let e = found("u", "nope", &torrents, "h:1")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.chars().any(char::is_control), "{e:?}");
     }
 }

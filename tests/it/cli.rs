@@ -392,6 +392,16 @@ fn run_passes_arguments_and_reports_script_errors() {
     let sb = Sandbox::new();
     sb.write("echo.rhai", b"print(args.len()); print(args[0]);\n");
     assert_eq!(sb.ok(&["run", "echo.rhai", "a", "--b"]), "2\na\n");
+    // A table cell holds one line that only prints: control characters are shown escaped.
+    sb.write(
+        "cells.rhai",
+        b"print(table([\"name\"], [[\"bad\\nname\\x1b[2J\"]]));\n",
+    );
+    let shown = sb.ok(&["run", "cells.rhai"]);
+    assert!(
+        shown.contains("bad\\nname\\u{1b}[2J") && !shown.contains('\u{1b}'),
+        "{shown}"
+    );
     sb.write("oops.rhai", b"let x = 1;\nthrow \"it broke\";\n");
     let err = sb.fails(&["run", "oops.rhai"]);
     assert!(

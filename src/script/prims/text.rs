@@ -24,11 +24,13 @@ pub fn render_table(headers: &[String], rows: &[Vec<String>]) -> String {
     t.to_string()
 }
 
+/// A value as a table shows it: `-` for `()`, control characters escaped (a cell holds one line,
+/// and a name from another machine or a dropped file must not act on the terminal).
 fn cell(v: &Dynamic) -> String {
     if v.is_unit() {
         "-".into()
     } else {
-        v.to_string()
+        btorrent_proto::text::escape_controls(&v.to_string()).into_owned()
     }
 }
 
