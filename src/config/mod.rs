@@ -153,6 +153,11 @@ impl Config {
         &self.path
     }
 
+    /// Whether the file existed when read, or has been written since.
+    pub fn existed(&self) -> bool {
+        self.existed
+    }
+
     /// The folder relative paths in the file are relative to.
     pub fn base_dir(&self) -> &Path {
         &self.base
@@ -289,16 +294,28 @@ impl Config {
 
     /// [`Config::save`], returning the text written.
     pub fn save_text(&mut self) -> Result<String> {
+        let text = self.text()?;
+        self.write_text(&text)?;
+        Ok(text)
+    }
+
+    /// The file's text with the settings and the torrent list written into the document, as a
+    /// save would write it.
+    pub fn text(&mut self) -> Result<String> {
         self.sync_settings()?;
         self.sync_torrents()?;
+        Ok(self.doc.to_string())
+    }
+
+    /// Replaces the file atomically with `text` (what [`Config::text`] gave).
+    pub fn write_text(&mut self, text: &str) -> Result<()> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let text = self.doc.to_string();
         write_atomic(&self.path, text.as_bytes())
             .with_context(|| format!("cannot write {}", self.path.display()))?;
         self.existed = true;
-        Ok(text)
+        Ok(())
     }
 }
 

@@ -11,7 +11,9 @@
 //!   save of the daemon's, was missed).
 //! - It is the only writer: [`Torrents::update`] takes this process's writer lock and the file lock
 //!   that other btorrent processes take too, re-reads the file if another process changed it, applies
-//!   the change and saves atomically, comments kept (see [`crate::config`]). Changes from two
+//!   the change and saves atomically, comments kept (see [`crate::config`]); a change that leaves
+//!   the text as it was writes nothing (a record of what a hand edit set, made after the user edited
+//!   the file again, would have put the older text back). Changes from two
 //!   processes, or two services on one file, never overwrite each other; nor does a save made
 //!   while an editor rewrites the file in place overwrite the editor's text (an emptied file is
 //!   given a moment to be written again before it is read as empty: `Inner::reread`).
@@ -288,14 +290,17 @@ impl Torrents {
         }
         let mut cfg = (*self.config()?).clone();
         let out = f(&mut cfg)?;
-        let text = cfg.save_text()?;
+        let text = cfg.text()?;
+        let digest = digest_of(text.as_bytes());
+        // Nothing to change (a record of what the file already says): no write, so no moment in
+        // which a hand edit made meanwhile would be replaced by the same old text.
+        if cfg.existed() && inner.current.read().digest == Some(digest) {
+            return Ok(out);
+        }
+        cfg.write_text(&text)?;
         // The stamp after the save: should someone write in place in between, the stamp is theirs
         // (racy, so new) and the digest ours, and the next look reads their version.
-        let saved = Loaded::new(
-            Ok(Arc::new(cfg)),
-            stamp(&inner.path),
-            Some(digest_of(text.as_bytes())),
-        );
+        let saved = Loaded::new(Ok(Arc::new(cfg)), stamp(&inner.path), Some(digest));
         inner.install(saved, false);
         inner.changed.send_modify(|n| *n += 1);
         Ok(out)

@@ -154,6 +154,40 @@ fn readers_and_unchanged_states_do_not_touch_the_file() {
     );
 }
 
+/// A record of what the file already says (a command's, after the hand edit that set it off)
+/// does not write: a hand edit made meanwhile cannot be replaced by the same old text.
+#[test]
+fn an_update_that_changes_nothing_leaves_the_file_alone() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torrents.toml");
+    let service = with_one_entry(&path);
+    let ih = entry(1, 1).hash().unwrap();
+    let state = service.config().unwrap().torrents[0].state.clone();
+    let inode = std::fs::metadata(&path).unwrap().ino();
+    let loads = service.loads();
+    service
+        .update(|cfg| {
+            cfg.find_mut(&ih).unwrap().state = state.clone();
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode, "rewritten");
+    assert_eq!(service.loads(), loads);
+    // A change is written, as ever.
+    service
+        .update(|cfg| {
+            cfg.find_mut(&ih).unwrap().state = "paused".into();
+            Ok(())
+        })
+        .unwrap();
+    assert_ne!(std::fs::metadata(&path).unwrap().ino(), inode);
+    assert_eq!(
+        Torrents::open(&path).config().unwrap().torrents[0].state,
+        "paused"
+    );
+}
+
 /// An editor saving in place empties the file, then writes it. A save made in between waits for
 /// the text instead of taking the file for empty: the hand edit and the save both survive.
 #[test]
