@@ -28,7 +28,7 @@ pub use managed::{
     checked_labels, EntryLimits, FileChoice, Following, GoalMode, ManagedTorrent, Origin,
     Publication, RenamedFile, SeedGoals, WatchSource, MAX_LABELS, MAX_LABEL_CHARS, MAX_PEER_LIMIT,
 };
-pub use settings::{forget_tracker_bound, note_tracker_bound};
+pub use settings::{forget_tracker_bound, is_ratio, note_tracker_bound};
 pub use settings::{
     ByteRate, DefaultTracker, GroupSettings, Settings, DEFAULT_DOWNLOAD_QUEUE_SIZE,
     DEFAULT_FOLLOW_INTERVAL, DEFAULT_QUEUE_STALLED_MINUTES, DEFAULT_SEED_QUEUE_SIZE,

@@ -505,12 +505,17 @@ pub struct GroupSettings {
     pub honors_session_limits: bool,
 }
 
-/// A seeding goal's ratio (`seed_ratio_limit`, the session's or a torrent's): a finite number of 0
-/// or more. A negative one would stop every torrent at once, NaN none ever.
+/// Whether `r` can be a seeding goal's ratio: a finite number of 0 or more. A negative one would
+/// stop every torrent at once, NaN none ever.
+pub fn is_ratio(r: f64) -> bool {
+    r.is_finite() && r >= 0.0
+}
+
+/// A seeding goal's ratio (`seed_ratio_limit`, the session's or a torrent's): [`is_ratio`].
 pub(super) fn ratio_goal<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     let ratio = Option::<f64>::deserialize(d)?;
     match ratio {
-        Some(r) if !r.is_finite() || r < 0.0 => Err(serde::de::Error::custom(format!(
+        Some(r) if !is_ratio(r) => Err(serde::de::Error::custom(format!(
             "{r} is not a ratio: a number of 0 or more (1.5: once it uploaded one and a half times its size)"
         ))),
         _ => Ok(ratio),

@@ -30,7 +30,7 @@ fn present<'a>(args: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 
 fn ratio_value(key: &str, v: &Value) -> Result<f64, String> {
     v.as_f64()
-        .filter(|r| r.is_finite() && *r >= 0.0)
+        .filter(|&r| crate::config::is_ratio(r))
         .ok_or_else(|| format!("{key} must be a ratio, a number of 0 or more, not {v}"))
 }
 
