@@ -211,6 +211,10 @@ pub fn save_states(torrents: &Torrents, live: &dyn LiveTorrents) -> Result<()> {
 pub struct PeerSlot {
     torrents: Torrents,
     bus: EventBus,
+    /// The tasks that write what the session's events imply (its states, derived layers): they
+    /// end with the session, and [`PeerSlot::shutdown`] waits for them, so the last events of a
+    /// process (a one-shot's torrent found complete) are in torrents.toml before it exits.
+    recorders: Arc<parking_lot::Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl PeerSlot {
@@ -221,7 +225,11 @@ impl PeerSlot {
 
     /// A slot over `torrents`, the process's service.
     pub fn with(torrents: Torrents, bus: EventBus) -> PeerSlot {
-        PeerSlot { torrents, bus }
+        PeerSlot {
+            torrents,
+            bus,
+            recorders: Arc::default(),
+        }
     }
 
     /// The download queue's memory ([`crate::queue`]).
@@ -309,25 +317,36 @@ impl PeerSlot {
         // Subscribed before the session starts, so the recorders hear its first event.
         let (rx, layers_rx) = (self.bus.subscribe(), self.bus.subscribe());
         let session = start_session(&cfg, &self.bus).await?;
-        tokio::spawn(record_engine_states(
+        let states = tokio::spawn(record_engine_states(
             session.clone(),
             rx,
             self.torrents.clone(),
         ));
-        tokio::spawn(layers_kept::keep_derived_layers(
+        let layers = tokio::spawn(layers_kept::keep_derived_layers(
             session.clone(),
             layers_rx,
             self.torrents.clone(),
         ));
+        {
+            let mut recorders = self.recorders.lock();
+            recorders.retain(|t| !t.is_finished());
+            recorders.extend([states, layers]);
+        }
         slot.set(Some(session.clone()));
         Ok(session)
     }
 
-    /// Stops the session if one runs: resume data saved, `stopped` announced, within `grace`.
+    /// Stops the session if one runs: resume data saved, `stopped` announced, within `grace`; then
+    /// waits (within `grace` again) for what its last events imply to be in torrents.toml.
     pub async fn shutdown(&self, grace: Duration) {
         let session = self.torrents.session_slot().await.set(None);
         if let Some(s) = session {
             s.shutdown(grace).await;
+        }
+        let recorders = std::mem::take(&mut *self.recorders.lock());
+        let all = futures::future::join_all(recorders);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!("the session's last states were not all recorded within {grace:?}");
         }
     }
 }
@@ -618,6 +637,29 @@ mod tests {
         assert_eq!(state().as_deref(), Some("stopped"));
         slot.remove_managed(ih, AfterRemove::Forget).await.unwrap();
         assert_eq!(state(), None);
+    }
+
+    /// A process that ends just after an event (a one-shot whose torrent the check found complete)
+    /// has the state it implies in torrents.toml by the time the slot's shutdown returns: the CI
+    /// once saw `b-start` of a complete managed torrent leave it `downloading`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_last_events_states_are_recorded_when_the_shutdown_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("torrents.toml");
+        std::fs::write(&path, "[settings]\ndht = false\nlisten_port = 0\n").unwrap();
+        let ih = InfoHash([7; 20]);
+        let torrents = crate::torrents::with_one_entry(dir.path(), ih, "downloading");
+        let bus = EventBus::default();
+        let slot = PeerSlot::with(torrents, bus.clone());
+        slot.get_or_start().await.unwrap();
+        bus.publish(Event::Engine(crate::engine::Event::Seeding {
+            info_hash: ih,
+            name: "share".into(),
+            data_dir: dir.path().join("output"),
+        }));
+        slot.shutdown(Duration::from_secs(10)).await;
+        let on_disk = Torrents::open(&path).config().unwrap();
+        assert_eq!(on_disk.find(&ih).unwrap().state, "seeding");
     }
 
     #[test]
