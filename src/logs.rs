@@ -1,6 +1,11 @@
 //! How log lines look where a person reads them (a one-shot command's stderr, the shell): one short
 //! line per event, `warning: photos: announce failed: ...`, with no timestamp, level column or
 //! module path, which read like a crash report. `-v` switches to tracing's full format instead.
+//!
+//! Both formats here keep a record on one line that a terminal only prints: control characters in
+//! its text (a file name holding a line break or an escape sequence, a peer's or tracker's words)
+//! are written as escapes, so no name forges a second line (for the journal, a second entry of a
+//! priority of its choosing) or acts on the reader's terminal.
 
 use std::fmt;
 
@@ -9,6 +14,8 @@ use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
+
+use btorrent_proto::text::escape_controls;
 
 /// The one-line format: `warning: <torrent>: <message> (<other fields>)`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -70,9 +77,10 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let m = event.metadata();
-        write!(w, "<{}>{}: ", priority(m.level()), m.target())?;
-        ctx.format_fields(w.by_ref(), event)?;
-        writeln!(w)
+        let mut fields = String::new();
+        ctx.format_fields(Writer::new(&mut fields), event)?;
+        let fields = escape_controls(&fields);
+        writeln!(w, "<{}>{}: {fields}", priority(m.level()), m.target())
     }
 }
 
@@ -101,11 +109,11 @@ where
         event.record(&mut f);
         write!(w, "{}: ", label(event.metadata().level()))?;
         if let Some(t) = &f.torrent {
-            write!(w, "{t}: ")?;
+            write!(w, "{}: ", escape_controls(t))?;
         }
-        w.write_str(&f.message)?;
+        w.write_str(&escape_controls(&f.message))?;
         if !f.rest.is_empty() {
-            write!(w, " ({})", f.rest.join(", "))?;
+            write!(w, " ({})", escape_controls(&f.rest.join(", ")))?;
         }
         writeln!(w)
     }
@@ -127,12 +135,14 @@ mod tests {
             tracing::warn!(torrent = %"photos", "announce failed: refused");
             tracing::warn!(peer = %"10.0.0.1:6881", strikes = 2, "sent a bad piece");
             tracing::error!("tracker stopped");
+            tracing::warn!(torrent = %"bad\nname", path = %"x\u{1b}[2J", "cannot read a\nb");
         });
         assert_eq!(
             String::from_utf8(buf.lock().clone()).unwrap(),
             "warning: photos: announce failed: refused\n\
              warning: sent a bad piece (peer=10.0.0.1:6881, strikes=2)\n\
-             error: tracker stopped\n"
+             error: tracker stopped\n\
+             warning: bad\\nname: cannot read a\\nb (path=x\\u{1b}[2J)\n"
         );
     }
 
@@ -151,6 +161,7 @@ mod tests {
             tracing::error!("tracker stopped");
             tracing::info!("listening");
             tracing::debug!(n = 3, "dialed");
+            tracing::warn!(torrent = %"a\n<0>b", "cannot\rread");
         });
         let target = module_path!();
         assert_eq!(
@@ -159,7 +170,8 @@ mod tests {
                 "<4>{target}: announce failed torrent=photos\n\
                  <3>{target}: tracker stopped\n\
                  <6>{target}: listening\n\
-                 <7>{target}: dialed n=3\n"
+                 <7>{target}: dialed n=3\n\
+                 <4>{target}: cannot\\rread torrent=a\\n<0>b\n"
             )
         );
     }
