@@ -38,7 +38,10 @@ pub use settings::{
 use crate::fsutil::write_atomic;
 use crate::types::InfoHash;
 
+/// The file's two tables; any other key at the top is a mistake said at load (`[[torrents]]` for
+/// `[[torrent]]` read as no torrents at all).
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct FileShape {
     settings: Option<Settings>,
     #[serde(default)]
@@ -83,7 +86,7 @@ fn toml_error(
     message: &str,
     span: Option<std::ops::Range<usize>>,
 ) -> anyhow::Error {
-    let message = message.trim().replace('\n', " ");
+    let message = unknown_key_said_shortly(&message.trim().replace('\n', " "));
     let start = span.map(|s| s.start.min(text.len()));
     let Some(start) = start.filter(|&i| text.is_char_boundary(i)) else {
         return anyhow::anyhow!("{}: {message}", path.display());
@@ -93,6 +96,29 @@ fn toml_error(
     let line = text[line_start..].lines().next().unwrap_or("").trim();
     let line: String = line.chars().take(60).collect();
     anyhow::anyhow!("{}: line {line_no} ({line}): {message}", path.display())
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`, ..." (seventy names for a mistyped
+/// setting) said as "unknown key `x`, did you mean `listen_port`? (expected ...)": the name it
+/// was probably meant to be first, and the whole list only when it is short.
+fn unknown_key_said_shortly(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_string();
+    };
+    let Some((typed, expected)) = rest.split_once("`, expected ") else {
+        return message.to_string();
+    };
+    let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let hint = match btorrent_proto::text::nearest(typed, known.iter().copied(), 3) {
+        Some(k) => format!(", did you mean `{k}`?"),
+        None => String::new(),
+    };
+    let list = if known.len() <= 8 {
+        format!(" (expected {expected})")
+    } else {
+        " (b-settings lists every setting)".to_string()
+    };
+    format!("unknown key `{typed}`{hint}{list}")
 }
 
 /// The current time as RFC 3339, seconds precision, UTC.
@@ -351,6 +377,43 @@ mod tests {
         let again = load(&path).unwrap();
         assert_eq!(again.settings, Settings::default());
         assert_eq!(cfg.output_dir(), dir.path().join("output"));
+    }
+
+    /// A table or key the file has no place for is an error naming it and its line, not a file read
+    /// as empty: `[[torrents]]` for `[[torrent]]` listed no torrent at all, silently.
+    #[test]
+    fn a_top_level_key_of_no_meaning_is_refused_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("torrents.toml");
+        for text in [
+            "[settings]\nlisten_port = 7000\n\n[[torrents]]\nname = \"x\"\n",
+            "[settings]\nlisten_port = 7000\n[setting]\nport = 1\n",
+            "torrents = 5\n",
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = format!("{:#}", load(&path).unwrap_err());
+            assert!(e.contains("unknown key"), "{e}");
+            assert!(e.contains("(expected `settings` or `torrent`)"), "{e}");
+        }
+        let e = format!("{:#}", load(&path).unwrap_err());
+        assert!(e.contains("line 1 (torrents = 5)"), "{e}");
+        assert!(e.contains("did you mean `torrent`?"), "{e}");
+        // A mistyped setting: the one it was meant to be, not the seventy there are.
+        std::fs::write(&path, "[settings]\nlisten_prot = 7000\n").unwrap();
+        let e = format!("{:#}", load(&path).unwrap_err());
+        assert!(
+            e.ends_with(
+                "line 2 (listen_prot = 7000): unknown key `listen_prot`, did you mean \
+                 `listen_port`? (b-settings lists every setting)"
+            ),
+            "{e}"
+        );
+        std::fs::write(&path, "[settings]\nzzzzzzzz = 1\n").unwrap();
+        let e = format!("{:#}", load(&path).unwrap_err());
+        assert!(
+            e.ends_with("unknown key `zzzzzzzz` (b-settings lists every setting)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -149,28 +149,11 @@ impl Catalog {
     /// edits away.
     pub fn nearest(&self, name: &str) -> Option<String> {
         let wanted = name.trim_start_matches("b-");
-        self.scripts
-            .keys()
-            .map(|n| (edit_distance(wanted, n.trim_start_matches("b-")), n))
-            .min()
-            .filter(|(d, _)| *d <= 2)
-            .map(|(_, n)| n.clone())
+        let bare = |n: &String| n.trim_start_matches("b-").to_string();
+        let names: Vec<String> = self.scripts.keys().map(bare).collect();
+        let near = btorrent_proto::text::nearest(wanted, names.iter().map(String::as_str), 2)?;
+        self.scripts.keys().find(|n| bare(n) == near).cloned()
     }
-}
-
-/// How many one-character edits turn `a` into `b` (Levenshtein).
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Text that came from the network (a tracker's reason, a peer's client name) made fit to show: lossy
 //! UTF-8, control characters (escape sequences that would act on a terminal) replaced by U+FFFD, and
-//! cut to a bounded length; and names anyone may choose (a file dropped in the watch folder) shown
-//! with their control characters escaped.
+//! cut to a bounded length; names anyone may choose (a file dropped in the watch folder) shown
+//! with their control characters escaped; and the known name a mistyped one was probably meant to
+//! be ("did you mean ...?").
 
 /// `raw` as text of at most `max_chars` characters (an ellipsis marks a cut), with no control
 /// characters.
@@ -37,9 +38,50 @@ pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// How many one-character edits turn `a` into `b` (Levenshtein).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Of `known`, the name `typed` is nearest to, if it is at most `max_edits` edits away (the first
+/// of equally near ones).
+pub fn nearest<'a>(
+    typed: &str,
+    known: impl IntoIterator<Item = &'a str>,
+    max_edits: usize,
+) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (edit_distance(typed, k), k))
+        .filter(|(d, _)| *d <= max_edits)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_nearest_known_name_within_the_edits_allowed() {
+        assert_eq!(edit_distance("listen_prot", "listen_port"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("été", "ete"), 2);
+        let known = ["listen_port", "listen_ip", "dht_port"];
+        assert_eq!(nearest("listen_prot", known, 3), Some("listen_port"));
+        assert_eq!(nearest("listenip", known, 3), Some("listen_ip"));
+        assert_eq!(nearest("seed_queue", known, 3), None);
+    }
 
     #[test]
     fn controls_are_escaped_and_the_rest_kept() {

@@ -264,11 +264,7 @@ fn settings_set(ctx: &HostContext, key: &str, value: &Dynamic) -> Result<Map, Bo
     match changed {
         Ok(Ok(cfg)) => Ok(settings_map(&cfg)),
         Ok(Err(e)) if e.contains("unknown field") => {
-            let nearest = known
-                .keys()
-                .map(|k| k.to_string())
-                .min_by_key(|k| crate::script::catalog::edit_distance(k, key))
-                .filter(|k| crate::script::catalog::edit_distance(k, key) <= 3);
+            let nearest = btorrent_proto::text::nearest(key, known.keys().map(|k| k.as_str()), 3);
             let hint = nearest.map_or(String::new(), |k| format!(", did you mean {k}?"));
             fail(FUNC, format!("no setting is named {key:?}{hint}"))
         }
