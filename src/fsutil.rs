@@ -2,7 +2,7 @@
 //! to a base folder (URL paths included), and the space free on a file system.
 
 pub use btorrent_proto::fs::{
-    confined_join, is_safe_component, is_windows_device_name, write_atomic,
+    confined_join, is_safe_component, is_windows_device_name, write_atomic, write_atomic_unless,
 };
 
 /// Bytes free for an unprivileged user in the file system holding `path`.

@@ -171,12 +171,12 @@ pub async fn add(torrents: &Torrents, session: &Session, a: Adding<'_>) -> Resul
                 .find(&meta.info_hash)
                 .map_or(Origin::Added, |t| t.origin);
             cfg.upsert(ManagedTorrent {
-                files,
+                files: files.clone(),
                 complete_dir: a.complete_dir.clone(),
                 ..ManagedTorrent::new(
                     meta.info.name.clone(),
                     &meta.info_hash,
-                    file,
+                    file.clone(),
                     data_dir.clone(),
                     state,
                     origin,

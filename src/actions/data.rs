@@ -83,7 +83,7 @@ pub async fn move_to(
     }
     // The data is where it was asked to be: no move to its own folder is pending any more.
     update_entry(torrents, &ih, name, |e| {
-        e.data = dir;
+        e.data = dir.clone();
         e.complete_dir = None;
         Ok(())
     })
@@ -161,7 +161,7 @@ pub async fn relocate(
     }
     let report = live.relocate(ih, dir.clone()).await?;
     update_entry(torrents, &ih, name, |e| {
-        e.data = dir;
+        e.data = dir.clone();
         e.complete_dir = None;
         Ok(())
     })?;

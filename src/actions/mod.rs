@@ -52,7 +52,7 @@ pub fn update_entry(
     torrents: &Torrents,
     ih: &InfoHash,
     name: &str,
-    f: impl FnOnce(&mut ManagedTorrent) -> Result<()>,
+    mut f: impl FnMut(&mut ManagedTorrent) -> Result<()>,
 ) -> Result<()> {
     torrents.update(|cfg| {
         let e = cfg
@@ -71,7 +71,7 @@ pub fn update_entry_as(
     ih: &InfoHash,
     name: &str,
     edited: Option<&str>,
-    f: impl FnOnce(&mut ManagedTorrent) -> Result<()>,
+    mut f: impl FnMut(&mut ManagedTorrent) -> Result<()>,
 ) -> Result<()> {
     update_entry(torrents, ih, name, |e| match edited {
         Some(state) if e.state != state => Ok(()),

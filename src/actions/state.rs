@@ -189,7 +189,7 @@ fn resume_now_as(
     let now = live.stats(ih);
     update_entry_as(torrents, ih, name, edited, |e| {
         e.goals.finished = false;
-        e.state = match (running, now) {
+        e.state = match (running, &now) {
             (true, Some(s)) if s.progress() >= 1.0 => "seeding".into(),
             (true, Some(_)) => "downloading".into(),
             _ if e.origin == Origin::Added => "downloading".into(),

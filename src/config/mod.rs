@@ -35,7 +35,7 @@ pub use settings::{
     DEFAULT_TRACKER_BIND,
 };
 
-use crate::fsutil::write_atomic;
+use crate::fsutil::write_atomic_unless;
 use crate::types::InfoHash;
 
 /// The file's two tables; any other key at the top is a mistake said at load (`[[torrents]]` for
@@ -335,13 +335,24 @@ impl Config {
 
     /// Replaces the file atomically with `text` (what [`Config::text`] gave).
     pub fn write_text(&mut self, text: &str) -> Result<()> {
+        self.write_text_unless(text, || false).map(|_| ())
+    }
+
+    /// [`Config::write_text`], unless `changed()` says just before the file is replaced that
+    /// someone else changed it meanwhile (see [`write_atomic_unless`]): then `false`, nothing
+    /// written.
+    pub fn write_text_unless(
+        &mut self,
+        text: &str,
+        changed: impl FnOnce() -> bool,
+    ) -> Result<bool> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        write_atomic(&self.path, text.as_bytes())
+        let written = write_atomic_unless(&self.path, text.as_bytes(), changed)
             .with_context(|| format!("cannot write {}", self.path.display()))?;
-        self.existed = true;
-        Ok(())
+        self.existed |= written;
+        Ok(written)
     }
 }
 

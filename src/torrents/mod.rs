@@ -16,7 +16,9 @@
 //!   the file again, would have put the older text back). Changes from two
 //!   processes, or two services on one file, never overwrite each other; nor does a save made
 //!   while an editor rewrites the file in place overwrite the editor's text (an emptied file is
-//!   given a moment to be written again before it is read as empty: `Inner::reread`).
+//!   given a moment to be written again before it is read as empty: `Inner::reread`), nor one
+//!   saved while the change is written (a last look just before the replacement sees it, and the
+//!   change is made again on the edited file).
 //! - It says when the list changed ([`Torrents::subscribe`]): the shell and the daemon start what a
 //!   one-shot command registered, the private tracker allows what the file lists.
 //! - It holds the running peer session ([`Torrents::session`]), started by [`crate::services::PeerSlot`],
@@ -61,6 +63,9 @@ pub const LOOK_EVERY: Duration = Duration::from_millis(250);
 
 /// How long a save waits for another process's save before giving up with an error.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
+/// Saves one [`Torrents::update`] makes at most: each but the last is given up for a hand edit
+/// saved meanwhile, and the change made again on it.
+const SAVE_TRIES: u32 = 4;
 
 /// How long an emptied file is given to be written again before it is taken as empty
 /// ([`Inner::reread`]).
@@ -279,31 +284,43 @@ impl Torrents {
     /// Runs `f` on the current list under the file lock and saves the result atomically (comments
     /// and formatting kept). The file is re-read first if another process changed it, so no change
     /// is lost. Nothing is saved when `f` fails.
-    pub fn update<T>(&self, f: impl FnOnce(&mut Config) -> Result<T>) -> Result<T> {
+    ///
+    /// Other btorrent processes wait for the file lock; an editor does not. A hand edit saved while
+    /// this one is written (between the first look and the replacement, the flush to disk most of
+    /// it) is seen by a second look just before the replacement: then `f` runs again on the
+    /// edited file ([`SAVE_TRIES`] times at most, the last one written whatever happened meanwhile).
+    pub fn update<T>(&self, mut f: impl FnMut(&mut Config) -> Result<T>) -> Result<T> {
         let inner = &self.inner;
         inner.ensure_loaded();
         let _w = inner.writer.lock();
         let _file = inner.lock_file()?;
-        if inner.changed_on_disk() {
-            inner.install(inner.reread(), true);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if inner.changed_on_disk() {
+                inner.install(inner.reread(), true);
+                inner.changed.send_modify(|n| *n += 1);
+            }
+            let mut cfg = (*self.config()?).clone();
+            let out = f(&mut cfg)?;
+            let text = cfg.text()?;
+            let digest = digest_of(text.as_bytes());
+            // Nothing to change (a record of what the file already says): no write, so no moment
+            // in which a hand edit made meanwhile would be replaced by the same old text.
+            if cfg.existed() && inner.current.read().digest == Some(digest) {
+                return Ok(out);
+            }
+            let last = attempt >= SAVE_TRIES;
+            if !cfg.write_text_unless(&text, || !last && inner.changed_on_disk())? {
+                continue;
+            }
+            // The stamp after the save: should someone write in place in between, the stamp is
+            // theirs (racy, so new) and the digest ours, and the next look reads their version.
+            let saved = Loaded::new(Ok(Arc::new(cfg)), stamp(&inner.path), Some(digest));
+            inner.install(saved, false);
             inner.changed.send_modify(|n| *n += 1);
-        }
-        let mut cfg = (*self.config()?).clone();
-        let out = f(&mut cfg)?;
-        let text = cfg.text()?;
-        let digest = digest_of(text.as_bytes());
-        // Nothing to change (a record of what the file already says): no write, so no moment in
-        // which a hand edit made meanwhile would be replaced by the same old text.
-        if cfg.existed() && inner.current.read().digest == Some(digest) {
             return Ok(out);
         }
-        cfg.write_text(&text)?;
-        // The stamp after the save: should someone write in place in between, the stamp is theirs
-        // (racy, so new) and the digest ours, and the next look reads their version.
-        let saved = Loaded::new(Ok(Arc::new(cfg)), stamp(&inner.path), Some(digest));
-        inner.install(saved, false);
-        inner.changed.send_modify(|n| *n += 1);
-        Ok(out)
     }
 
     /// The torrents whose entry someone else changed in the file since this process last knew it
@@ -550,7 +567,7 @@ pub(crate) fn with_one_entry(dir: &Path, ih: InfoHash, state: &str) -> Torrents 
     );
     torrents
         .update(|cfg| {
-            cfg.upsert(entry);
+            cfg.upsert(entry.clone());
             Ok(())
         })
         .unwrap();

@@ -232,6 +232,58 @@ fn a_save_while_an_editor_rewrites_the_file_in_place_loses_neither() {
     assert_eq!(names, ["w1-1", "w1-2", "w1-3"]);
 }
 
+/// An editor's save that lands while a change is being written (after the service's first look
+/// at the file, before its text replaces it) is seen by the look just before the replacement: the
+/// change is made again on the edited file, and both are kept. Here the "editor" writes from
+/// inside the change itself, the widest point of that window, and the edit is a new entry and a
+/// setting the service's own change knows nothing of.
+#[test]
+fn a_hand_edit_saved_while_a_change_is_written_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torrents.toml");
+    let service = with_one_entry(&path);
+    let edited_text = {
+        let copy = dir.path().join("copy.toml");
+        std::fs::copy(&path, &copy).unwrap();
+        let mut c = crate::config::Config::load(&copy).unwrap();
+        c.upsert(entry(1, 2));
+        c.settings.listen_port = 7777;
+        c.save().unwrap();
+        std::fs::read_to_string(&copy).unwrap()
+    };
+    let mut runs = 0;
+    service
+        .update(|cfg| {
+            runs += 1;
+            if runs == 1 {
+                // Written in place, as an editor that keeps the file's inode does.
+                std::fs::write(&path, &edited_text).unwrap();
+            }
+            cfg.upsert(entry(1, 3));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(runs, 2, "the change was made once more, on the edited file");
+    let on_disk = Torrents::open(&path).config().unwrap();
+    let names: Vec<&str> = on_disk.torrents.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["w1-1", "w1-2", "w1-3"]);
+    assert_eq!(on_disk.settings.listen_port, 7777);
+    // An editor that never stops saving does not hold the change off for ever: the last try is
+    // written whatever happened meanwhile.
+    let mut runs = 0;
+    service
+        .update(|cfg| {
+            runs += 1;
+            std::fs::write(&path, &edited_text).unwrap();
+            cfg.upsert(entry(1, 4));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(runs, SAVE_TRIES);
+    let on_disk = Torrents::open(&path).config().unwrap();
+    assert_eq!(on_disk.torrents.last().unwrap().name, "w1-4");
+}
+
 #[test]
 fn entry_edits_by_another_hand_are_noted_once_and_yield_to_a_later_save() {
     let dir = tempfile::tempdir().unwrap();

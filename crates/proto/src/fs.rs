@@ -7,6 +7,19 @@ use std::path::{Component, Path, PathBuf};
 /// Replaces `path` with `bytes` atomically: the data goes to a temporary file in the same folder, is
 /// flushed to disk, then renamed over the target, so a reader sees the old file or the new one, never half.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_unless(path, bytes, || false).map(|_| ())
+}
+
+/// [`write_atomic`], unless `changed()` says, once the new bytes are on disk and just before they
+/// replace the file, that someone changed the file meanwhile: then nothing is replaced and `false`
+/// is returned, for the caller to make its change again on theirs. (The moment between that look
+/// and the rename is all that is left for a writer who takes no lock, an editor, to be overwritten
+/// in, where the write and its flush to disk would otherwise be.)
+pub fn write_atomic_unless(
+    path: &Path,
+    bytes: &[u8],
+    changed: impl FnOnce() -> bool,
+) -> std::io::Result<bool> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -24,9 +37,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        if changed() {
+            return Ok(false);
+        }
+        std::fs::rename(&tmp, path).map(|()| true)
     })();
-    if result.is_err() {
+    if !matches!(result, Ok(true)) {
         let _ = std::fs::remove_file(&tmp);
     }
     result
@@ -84,6 +100,12 @@ mod tests {
         write_atomic(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // Someone changed it meanwhile: nothing replaced, no temporary file left.
+        assert!(!write_atomic_unless(&p, b"three", || true).unwrap());
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert!(write_atomic_unless(&p, b"four", || false).unwrap());
+        assert_eq!(std::fs::read(&p).unwrap(), b"four");
     }
 
     #[test]

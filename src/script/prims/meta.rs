@@ -91,7 +91,7 @@ fn meta_set(ctx: &HostContext, h: &Handle, m: Map) -> Result<(), Box<EvalAltResu
         meta.insert(k.to_string(), to_toml(k, v).or_else(|e| fail("meta", e))?);
     }
     crate::actions::update_entry(ctx.torrents(), &h.info_hash, &h.name, |e| {
-        e.meta = meta;
+        e.meta = meta.clone();
         Ok(())
     })
     .or_else(|e| fail("meta", format!("{e:#}")))

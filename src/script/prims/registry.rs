@@ -101,16 +101,16 @@ fn register_torrent(
     }
     let data = o.string("data")?.map(PathBuf::from);
     Torrents::update(ctx.torrents(), |cfg| {
-        let data = match data {
-            Some(d) => d,
+        let data = match &data {
+            Some(d) => d.clone(),
             None => t.data_dir.clone().unwrap_or_else(|| cfg.output_dir()),
         };
         cfg.upsert(ManagedTorrent::new(
             t.meta.info.name.clone(),
             &t.meta.info_hash,
-            file,
+            file.clone(),
             data,
-            state,
+            state.clone(),
             origin,
         ));
         let entry = cfg.find(&t.meta.info_hash).expect("just added");
