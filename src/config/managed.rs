@@ -79,6 +79,43 @@ pub struct ManagedTorrent {
     pub goals: SeedGoals,
 }
 
+/// The keys a `[[torrent]]` entry may hold: those of [`ManagedTorrent`], with its limits' and
+/// goals' flattened in (which is why serde cannot refuse the others there). The file is read once
+/// more through this at load, every other key refused, so a misspelt key of a hand edit (`stat =
+/// "paused"`) is an error at its line, not a word nobody reads. A key added to the entry is added
+/// here (`every_key_an_entry_writes_is_one_it_may_hold` checks).
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(dead_code)] // Read for its keys alone.
+#[derive(Default)]
+pub(super) struct EntryKeys {
+    name: serde::de::IgnoredAny,
+    info_hash: serde::de::IgnoredAny,
+    file: serde::de::IgnoredAny,
+    data: serde::de::IgnoredAny,
+    complete_dir: serde::de::IgnoredAny,
+    state: serde::de::IgnoredAny,
+    added: serde::de::IgnoredAny,
+    origin: serde::de::IgnoredAny,
+    meta: serde::de::IgnoredAny,
+    labels: serde::de::IgnoredAny,
+    group: serde::de::IgnoredAny,
+    watch: serde::de::IgnoredAny,
+    publish: serde::de::IgnoredAny,
+    follow: serde::de::IgnoredAny,
+    files: serde::de::IgnoredAny,
+    upload_limit: serde::de::IgnoredAny,
+    download_limit: serde::de::IgnoredAny,
+    honors_session_limits: serde::de::IgnoredAny,
+    max_peers: serde::de::IgnoredAny,
+    bandwidth_priority: serde::de::IgnoredAny,
+    seed_ratio_mode: serde::de::IgnoredAny,
+    seed_ratio_limit: serde::de::IgnoredAny,
+    seed_idle_mode: serde::de::IgnoredAny,
+    seed_idle_minutes: serde::de::IgnoredAny,
+    finished: serde::de::IgnoredAny,
+}
+
 /// Which seeding goal applies to a torrent, as Transmission's modes: the session's (`global`), the
 /// torrent's own (`single`), or none (`unlimited`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -48,6 +48,14 @@ struct FileShape {
     torrent: Vec<ManagedTorrent>,
 }
 
+/// The file read for the keys of its entries alone ([`managed::EntryKeys`]).
+#[derive(Deserialize)]
+#[allow(dead_code)] // Read for its keys alone.
+struct EntryKeysShape {
+    #[serde(default)]
+    torrent: Vec<managed::EntryKeys>,
+}
+
 /// `torrents.toml` in memory, with the document it came from.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -115,8 +123,10 @@ fn unknown_key_said_shortly(message: &str) -> String {
     };
     let list = if known.len() <= 8 {
         format!(" (expected {expected})")
-    } else {
+    } else if known.contains(&"listen_port") {
         " (b-settings lists every setting)".to_string()
+    } else {
+        String::new()
     };
     format!("unknown key `{typed}`{hint}{list}")
 }
@@ -143,6 +153,8 @@ impl Config {
             .map_err(|e: toml_edit::TomlError| toml_error(path, &text, e.message(), e.span()))?;
         let shape: FileShape =
             toml::from_str(&text).map_err(|e| toml_error(path, &text, e.message(), e.span()))?;
+        toml::from_str::<EntryKeysShape>(&text)
+            .map_err(|e| toml_error(path, &text, e.message(), e.span()))?;
         let mut settings = Settings::default();
         if let Some(s) = shape.settings {
             settings = s;
@@ -424,6 +436,109 @@ mod tests {
         assert!(
             e.ends_with("unknown key `zzzzzzzz` (b-settings lists every setting)"),
             "{e}"
+        );
+    }
+
+    /// A misspelt key in a torrent's entry (a hand edit) is refused at its line, with the key it
+    /// was meant to be; the entry as btorrent writes it, every key there, loads.
+    #[test]
+    fn a_misspelt_key_of_an_entry_is_refused_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("torrents.toml");
+        let mut cfg = load(&path).unwrap();
+        cfg.upsert(entry(1, "a"));
+        cfg.save().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("state = ", "stat = ")).unwrap();
+        let e = format!("{:#}", load(&path).unwrap_err());
+        assert!(
+            e.contains("(stat = \"seeding\"): unknown key `stat`, did you mean `state`?"),
+            "{e}"
+        );
+        assert!(e.ends_with('?'), "no list of the 25 keys: {e}");
+    }
+
+    #[test]
+    fn every_key_an_entry_writes_is_one_it_may_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("torrents.toml");
+        let mut cfg = load(&path).unwrap();
+        // Every field named (a new one fails to compile here until it is given a value, and
+        // then this load until `EntryKeys` has it).
+        let full = ManagedTorrent {
+            name: "full".into(),
+            info_hash: InfoHash([3; 20]).to_hex(),
+            file: "torrents/full.torrent".into(),
+            data: "output".into(),
+            complete_dir: Some("done".into()),
+            state: "paused".into(),
+            added: now_rfc3339(),
+            origin: Origin::Watch,
+            meta: [("k".to_string(), toml::Value::Integer(1))].into(),
+            labels: vec!["tv".into()],
+            group: Some("backup".into()),
+            watch: Some(WatchSource {
+                entry: "watch/full".into(),
+                size: 1,
+                files: 1,
+                changed: now_rfc3339(),
+            }),
+            publish: Some(Publication {
+                key: "k".into(),
+                salt: Some("s".into()),
+                seq: 1,
+            }),
+            follow: Some(Following {
+                link: "magnet:?xs=urn:btpk:00".into(),
+                seq: 1,
+            }),
+            limits: EntryLimits {
+                upload_limit: Some(ByteRate(1)),
+                download_limit: Some(ByteRate(1)),
+                honors_session_limits: false,
+                max_peers: Some(5),
+                bandwidth_priority: crate::engine::Priority::High,
+            },
+            files: FileChoice {
+                skip: vec![1],
+                sequential: true,
+                ..Default::default()
+            },
+            goals: SeedGoals {
+                seed_ratio_mode: GoalMode::Single,
+                seed_ratio_limit: Some(1.5),
+                seed_idle_mode: GoalMode::Single,
+                seed_idle_minutes: Some(9),
+                finished: true,
+            },
+        };
+        cfg.upsert(full.clone());
+        cfg.save().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("finished = true") && text.contains("max_peers = 5"),
+            "{text}"
+        );
+        let back = load(&path).unwrap().torrents.remove(0);
+        assert_eq!(
+            (
+                back.goals,
+                back.limits,
+                back.files,
+                back.publish,
+                back.follow
+            ),
+            (
+                full.goals,
+                full.limits,
+                full.files,
+                full.publish,
+                full.follow
+            )
+        );
+        assert_eq!(
+            (back.meta, back.labels, back.group),
+            (full.meta, full.labels, full.group)
         );
     }
 
