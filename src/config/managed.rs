@@ -201,6 +201,7 @@ impl SeedGoals {
 /// fetched in order and the piece that order starts at, and the files renamed
 /// (`torrent-rename-path`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FileChoice {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip: Vec<usize>,
@@ -220,6 +221,7 @@ pub struct FileChoice {
 /// A file whose path below the data folder is not the torrent's: `renamed = [{ file = 0, path =
 /// "photos/beach.jpg" }]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RenamedFile {
     pub file: usize,
     pub path: PathBuf,
@@ -358,6 +360,7 @@ impl EntryLimits {
 /// A torrent's publication under a mutable link (BEP 46): the signing key's name (`keys/<key>.key`),
 /// the salt, and the sequence number it was published at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Publication {
     pub key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -368,6 +371,7 @@ pub struct Publication {
 /// The mutable link (BEP 46) a torrent was started from, and the sequence number of the
 /// publication that pointed at it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Following {
     pub link: String,
     pub seq: i64,
@@ -376,6 +380,7 @@ pub struct Following {
 /// The watch folder's record of where a torrent came from and how that entry looked when it was
 /// turned into a torrent, so a restart recognises it unchanged without hashing it again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WatchSource {
     /// The file, folder or .torrent in the watch folder (relative to this file's folder when below it).
     pub entry: PathBuf,

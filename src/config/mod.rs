@@ -456,6 +456,13 @@ mod tests {
             "{e}"
         );
         assert!(e.ends_with('?'), "no list of the 25 keys: {e}");
+        // In a table of the entry, as a hand edit of the files chosen would write it.
+        std::fs::write(&path, format!("{text}\n[torrent.files]\nskipp = [1]\n")).unwrap();
+        let e = format!("{:#}", load(&path).unwrap_err());
+        assert!(
+            e.contains("(skipp = [1]): unknown key `skipp`, did you mean `skip`?"),
+            "{e}"
+        );
     }
 
     #[test]
