@@ -11,7 +11,8 @@ use std::fmt;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::{DefaultFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -81,6 +82,19 @@ where
         ctx.format_fields(Writer::new(&mut fields), event)?;
         let fields = escape_controls(&fields);
         writeln!(w, "<{}>{}: {fields}", priority(m.level()), m.target())
+    }
+}
+
+/// tracing's own fields format (`message key=value`, as the full format of the daemon's log and
+/// `-v` writes them) with control characters escaped, as the formats above do.
+#[derive(Debug, Default)]
+pub struct EscapedFields(DefaultFields);
+
+impl<'w> FormatFields<'w> for EscapedFields {
+    fn format_fields<R: RecordFields>(&self, mut w: Writer<'w>, fields: R) -> fmt::Result {
+        let mut text = String::new();
+        self.0.format_fields(Writer::new(&mut text), fields)?;
+        w.write_str(&escape_controls(&text))
     }
 }
 
@@ -173,6 +187,27 @@ mod tests {
                  <7>{target}: dialed n=3\n\
                  <4>{target}: cannot\\rread torrent=a\\n<0>b\n"
             )
+        );
+    }
+
+    #[test]
+    fn the_full_format_escapes_too() {
+        let buf = std::sync::Arc::new(parking_lot::Mutex::new(Vec::<u8>::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .without_time()
+            .with_target(false)
+            .fmt_fields(EscapedFields::default())
+            .with_writer(move || SinkWriter(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            // (tracing writes the escape character of a message as `\x1b` itself; not a line break.)
+            tracing::warn!(torrent = %"a\nWARN forged", "cannot read b\u{1b}[2J");
+        });
+        assert_eq!(
+            String::from_utf8(buf.lock().clone()).unwrap(),
+            " WARN cannot read b\\x1b[2J torrent=a\\nWARN forged\n"
         );
     }
 

@@ -75,7 +75,8 @@ enum Command {
 
 /// Log lines go to stderr; in the shell they are printed above the prompt. In the shell, and without
 /// `-v` in a one-shot command or `btorrent run`, each is one short line (`warning: ...`); otherwise
-/// (the daemon's log, `-v`) tracing's full format: time, level, module.
+/// (the daemon's log, `-v`) tracing's full format: time, level, module. Every format escapes control
+/// characters in what it writes ([`btorrent::logs`]).
 fn init_logging(verbose: u8, shell: bool, daemon: bool) {
     // The uTP crate warns of what no user acts on (a socket buffer the kernel caps): its errors only.
     let default = match verbose {
@@ -97,6 +98,7 @@ fn init_logging(verbose: u8, shell: bool, daemon: bool) {
     } else {
         // Colours only for a terminal: a log file or pipe gets plain text.
         logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .fmt_fields(btorrent::logs::EscapedFields::default())
             .init();
     }
 }
