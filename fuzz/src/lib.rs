@@ -27,7 +27,10 @@
 //!   port and 1 to 32 distinct info-hashes, and the message made of each reads back the same;
 //! - btorrent's tracker, sent any query on its HTTP routes from any kind of client, answers in a
 //!   form its own client reads, lists only peers someone can dial, refuses in one short line and
-//!   never holds more than its caps.
+//!   never holds more than its caps;
+//! - each side of the encrypted handshake (MSE), facing a peer that computes its keys as a real
+//!   one does and says any field it likes, never panics, succeeds exactly when what it was told is
+//!   true, whole and within bounds, and hands on what the peer sent.
 //!
 //! A violated property panics, which is what both harnesses report.
 
@@ -721,6 +724,343 @@ pub fn tracker_http_request(data: &[u8]) -> TrackerAnswer {
                 Err(TrackerError::Failure(reason)) => refused(&reason),
                 Err(e) => panic!("our client cannot read the reply: {e}"),
             }
+        }
+    }
+}
+
+/// The bytes of one input, read in order; zeros once they run out.
+struct Script<'a>(&'a [u8]);
+
+impl Script<'_> {
+    fn u8(&mut self) -> u8 {
+        let (&b, rest) = self.0.split_first().unwrap_or((&0, &[]));
+        self.0 = rest;
+        b
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_be_bytes([self.u8(), self.u8()])
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_be_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
+    }
+    /// `n` bytes: the input's while it lasts, then zeros.
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let take = n.min(self.0.len());
+        let mut out = self.0[..take].to_vec();
+        self.0 = &self.0[take..];
+        out.resize(n, 0);
+        out
+    }
+    /// What is left of the input.
+    fn rest(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.0).to_vec()
+    }
+}
+
+/// The other side of an encrypted handshake (MSE), written here from its description rather than
+/// with btorrent's code: Diffie-Hellman over the 768-bit prime, SHA-1 and RC4, so a hostile peer
+/// can say any field it likes and still be understood up to it.
+mod mse_peer {
+    use num_bigint::BigUint;
+    use rc4::{consts::U20, KeyInit, Rc4, StreamCipher};
+    use sha1::{Digest, Sha1};
+
+    const PRIME_HEX: &str = "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6F44C42E9A63A36210000000000090563";
+
+    pub fn prime() -> BigUint {
+        BigUint::parse_bytes(PRIME_HEX.as_bytes(), 16).expect("the prime")
+    }
+
+    pub fn key_bytes(n: &BigUint) -> [u8; 96] {
+        let b = n.to_bytes_be();
+        let mut out = [0u8; 96];
+        out[96 - b.len()..].copy_from_slice(&b);
+        out
+    }
+
+    /// A key pair of the private key `x` (20 bytes, big-endian).
+    pub fn keys(x: &[u8]) -> (BigUint, [u8; 96]) {
+        let private = BigUint::from_bytes_be(x) + 2u8;
+        let public = key_bytes(&BigUint::from(2u8).modpow(&private, &prime()));
+        (private, public)
+    }
+
+    pub fn secret(private: &BigUint, theirs: &[u8]) -> [u8; 96] {
+        key_bytes(&BigUint::from_bytes_be(theirs).modpow(private, &prime()))
+    }
+
+    pub fn hash(parts: &[&[u8]]) -> [u8; 20] {
+        let mut h = Sha1::new();
+        for p in parts {
+            h.update(p);
+        }
+        h.finalize().into()
+    }
+
+    /// A direction's RC4 stream (`keyA` from the initiator, `keyB` from the responder), its first
+    /// 1,024 bytes skipped.
+    pub fn stream(name: &[u8], secret: &[u8; 96], skey: &[u8; 20]) -> Rc4<U20> {
+        let key = hash(&[name, secret, skey]);
+        let mut rc4 = Rc4::<U20>::new(&key.into());
+        rc4.apply_keystream(&mut [0u8; 1024]);
+        rc4
+    }
+
+    pub fn sealed(rc4: &mut Rc4<U20>, mut bytes: Vec<u8>) -> Vec<u8> {
+        rc4.apply_keystream(&mut bytes);
+        bytes
+    }
+}
+
+/// Bytes of a pad a hostile peer sends when it claims more than that: enough to show the claim is
+/// refused before they are waited for.
+const CLAIMED_PAD_SENT: usize = 4096;
+
+/// The encrypted handshake (MSE), each side in turn facing a peer that says what the input says:
+/// the first byte picks the side under test and its policy (methods accepted or offered, the one
+/// preferred), the second which of the peer's words are false (its public key, the hash it
+/// synchronises on, the torrent, the verification constant), the rest the fields (pad lengths,
+/// methods provided or selected, lengths of `PadC`, `IA`, `PadD`) and their bytes. The peer
+/// computes its keys and encrypts its fields as a real peer would, then closes. Whatever it says:
+///
+/// - neither side panics, and an error is one short line;
+/// - the handshake succeeds exactly when everything said is true and complete, the pads are at
+///   most 512 bytes and the methods meet (the one preferred chosen when both could be);
+/// - what a successful handshake hands on is what the peer sent: the responder's `received`
+///   starts with the initiator's `IA` (and nothing else was sent); the initiator's is a prefix of
+///   what the responder sent after `PadD`, decrypted when RC4 was selected.
+///
+/// Returns whether the handshake succeeded.
+pub fn mse_handshake(data: &[u8]) -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let mut s = Script(data);
+    let (side, lies) = (s.u8(), s.u8());
+    if side & 1 == 0 {
+        rt.block_on(mse_responder_case(side, lies, &mut s))
+    } else {
+        rt.block_on(mse_initiator_case(side, lies, &mut s))
+    }
+}
+
+/// Both methods, RC4 alone or plaintext alone (`bits` 0 and 3, 1, 2).
+fn mse_methods(bits: u8) -> btorrent::wire::mse::Methods {
+    btorrent::wire::mse::Methods {
+        plaintext: bits % 3 != 1,
+        rc4: bits % 3 != 2,
+    }
+}
+
+/// A method's bit in `crypto_provide` and `crypto_select` (MSE: 1 plaintext, 2 RC4).
+fn mse_bit(c: btorrent::wire::mse::Crypto) -> u32 {
+    match c {
+        btorrent::wire::mse::Crypto::Plaintext => 1,
+        btorrent::wire::mse::Crypto::Rc4 => 2,
+    }
+}
+
+fn mse_has(m: btorrent::wire::mse::Methods, c: btorrent::wire::mse::Crypto) -> bool {
+    match c {
+        btorrent::wire::mse::Crypto::Plaintext => m.plaintext,
+        btorrent::wire::mse::Crypto::Rc4 => m.rc4,
+    }
+}
+
+const MSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+async fn mse_responder_case(side: u8, lies: u8, s: &mut Script<'_>) -> bool {
+    use btorrent::wire::mse::{respond, torrent_key, Crypto, MAX_PAD};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ih = btorrent::InfoHash([0x5a; 20]);
+    let accept = mse_methods((side >> 1) & 3);
+    let prefer = if side & 8 == 0 {
+        Crypto::Rc4
+    } else {
+        Crypto::Plaintext
+    };
+    let (bad_key, bad_sync, unknown, bad_vc) =
+        (lies & 1 != 0, lies & 2 != 0, lies & 4 != 0, lies & 8 != 0);
+    let (private, mut public) = mse_peer::keys(&s.bytes(20));
+    if bad_key {
+        // 0, 1 or p - 1: keys no secret can be made with.
+        let p1 = mse_peer::prime() - 1u8;
+        public = match s.u8() % 3 {
+            0 => [0; 96],
+            1 => mse_peer::key_bytes(&1u8.into()),
+            _ => mse_peer::key_bytes(&p1),
+        };
+    }
+    let pad_a = usize::from(s.u16()) % 600;
+    let mut hello = public.to_vec();
+    hello.extend(s.bytes(pad_a));
+    let provide = s.u32();
+    let pad_c = s.u16();
+    let ia_len = s.u16();
+
+    let (mut a, mut b) = tokio::io::duplex(1 << 20);
+    let responder = tokio::spawn(async move {
+        let r = respond(
+            &mut b,
+            &[],
+            |k| (*k == torrent_key(&ih)).then_some(ih),
+            accept,
+            prefer,
+            MSE_TIMEOUT,
+        )
+        .await;
+        drop(b);
+        r
+    });
+    let _ = a.write_all(&hello).await;
+    let mut theirs = [0u8; 96];
+    let mut ia = Vec::new();
+    let mut complete = false;
+    if a.read_exact(&mut theirs).await.is_ok() {
+        let secret = mse_peer::secret(&private, &theirs);
+        let skey = if unknown { [0xa5; 20] } else { ih.0 };
+        let mut out = if bad_sync {
+            s.bytes(20)
+        } else {
+            mse_peer::hash(&[b"req1", &secret]).to_vec()
+        };
+        let req2 = mse_peer::hash(&[b"req2", &skey]);
+        let req3 = mse_peer::hash(&[b"req3", &secret]);
+        out.extend((0..20).map(|i| req2[i] ^ req3[i]));
+        let mut plain = if bad_vc { s.bytes(8) } else { vec![0; 8] };
+        plain.extend(provide.to_be_bytes());
+        plain.extend(pad_c.to_be_bytes());
+        let pad_c_sent = usize::from(pad_c).min(CLAIMED_PAD_SENT);
+        plain.extend(s.bytes(pad_c_sent));
+        if pad_c_sent == usize::from(pad_c) {
+            plain.extend(ia_len.to_be_bytes());
+            let rest = s.rest();
+            ia = rest[..rest.len().min(usize::from(ia_len))].to_vec();
+            plain.extend(&ia);
+            complete = ia.len() == usize::from(ia_len);
+        }
+        let mut rc4 = mse_peer::stream(b"keyA", &secret, &skey);
+        out.extend(mse_peer::sealed(&mut rc4, plain));
+        let _ = a.write_all(&out).await;
+    }
+    let _ = a.shutdown().await;
+    let result = responder.await.expect("the responder panicked");
+    let other = match prefer {
+        Crypto::Rc4 => Crypto::Plaintext,
+        Crypto::Plaintext => Crypto::Rc4,
+    };
+    let choice = [prefer, other]
+        .into_iter()
+        .find(|&c| provide & mse_bit(c) != 0 && mse_has(accept, c));
+    let true_and_whole = !bad_key
+        && !bad_sync
+        && !unknown
+        && !bad_vc
+        && usize::from(pad_c) <= MAX_PAD
+        && complete
+        && choice.is_some();
+    match result {
+        Ok((got, done)) => {
+            assert!(
+                true_and_whole,
+                "a handshake with a false or missing word was taken"
+            );
+            assert_eq!(got, ih);
+            assert_eq!(Some(done.crypto), choice, "not the method preferred");
+            assert_eq!(done.received, ia, "received is not the initiator's IA");
+            true
+        }
+        Err(e) => {
+            check_one_line(&e.to_string());
+            assert!(
+                !true_and_whole,
+                "a true and whole handshake was refused: {e}"
+            );
+            false
+        }
+    }
+}
+
+async fn mse_initiator_case(side: u8, lies: u8, s: &mut Script<'_>) -> bool {
+    use btorrent::wire::mse::{initiate, Crypto, MAX_PAD};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ih = btorrent::InfoHash([0x3c; 20]);
+    let offer = mse_methods((side >> 1) & 3);
+    let (bad_key, bad_vc) = (lies & 1 != 0, lies & 8 != 0);
+    let (private, mut public) = mse_peer::keys(&s.bytes(20));
+    if bad_key {
+        public = [0; 96];
+    }
+    let pad_b = usize::from(s.u16()) % 600;
+    let pad_b_bytes = s.bytes(pad_b);
+    let select = s.u32();
+    let pad_d = s.u16();
+    let ia = b"\x13BitTorrent protocol".to_vec();
+
+    let (mut a, mut b) = tokio::io::duplex(1 << 20);
+    let initiator = tokio::spawn(async move {
+        let r = initiate(&mut a, &ih, offer, &ia, MSE_TIMEOUT).await;
+        drop(a);
+        r
+    });
+    let mut theirs = [0u8; 96];
+    let mut after = Vec::new();
+    let mut complete = false;
+    if b.read_exact(&mut theirs).await.is_ok() {
+        let secret = mse_peer::secret(&private, &theirs);
+        let mut out = public.to_vec();
+        out.extend(&pad_b_bytes);
+        let mut rc4 = mse_peer::stream(b"keyB", &secret, &ih.0);
+        let mut plain = if bad_vc { s.bytes(8) } else { vec![0; 8] };
+        plain.extend(select.to_be_bytes());
+        plain.extend(pad_d.to_be_bytes());
+        let pad_d_sent = usize::from(pad_d).min(CLAIMED_PAD_SENT);
+        plain.extend(s.bytes(pad_d_sent));
+        out.extend(mse_peer::sealed(&mut rc4, plain));
+        if pad_d_sent == usize::from(pad_d) {
+            complete = true;
+            after = s.rest();
+            let rc4_selected = select == mse_bit(Crypto::Rc4);
+            out.extend(if rc4_selected {
+                mse_peer::sealed(&mut rc4, after.clone())
+            } else {
+                after.clone()
+            });
+        }
+        let _ = b.write_all(&out).await;
+    }
+    let _ = b.shutdown().await;
+    let result = initiator.await.expect("the initiator panicked");
+    let chosen = [Crypto::Plaintext, Crypto::Rc4]
+        .into_iter()
+        .find(|&c| mse_bit(c) == select && mse_has(offer, c));
+    let true_and_whole = !bad_key
+        && !bad_vc
+        && pad_b <= MAX_PAD
+        && usize::from(pad_d) <= MAX_PAD
+        && complete
+        && chosen.is_some();
+    match result {
+        Ok(done) => {
+            assert!(
+                true_and_whole,
+                "a handshake with a false or missing word was taken"
+            );
+            assert_eq!(Some(done.crypto), chosen);
+            assert!(
+                after.starts_with(&done.received),
+                "received is not what the responder sent after PadD"
+            );
+            true
+        }
+        Err(e) => {
+            check_one_line(&e.to_string());
+            assert!(
+                !true_and_whole,
+                "a true and whole handshake was refused: {e}"
+            );
+            false
         }
     }
 }

@@ -48,6 +48,7 @@ mod many_peers;
 mod many_torrents;
 mod metainfo_fuzz;
 mod metainfo_hostile;
+mod mse_fuzz;
 mod mutable_torrent;
 mod peer_command;
 mod pex;
