@@ -288,7 +288,8 @@ impl Torrents {
     /// Other btorrent processes wait for the file lock; an editor does not. A hand edit saved while
     /// this one is written (between the first look and the replacement, the flush to disk most of
     /// it) is seen by a second look just before the replacement: then `f` runs again on the
-    /// edited file ([`SAVE_TRIES`] times at most, the last one written whatever happened meanwhile).
+    /// edited file (4 times at most, `SAVE_TRIES`, the last one written whatever happened
+    /// meanwhile).
     pub fn update<T>(&self, mut f: impl FnMut(&mut Config) -> Result<T>) -> Result<T> {
         let inner = &self.inner;
         inner.ensure_loaded();
