@@ -845,6 +845,16 @@ pub fn mse_handshake(data: &[u8]) -> bool {
     }
 }
 
+/// A handshake's refusal: one short line, and never of one that was true and whole.
+fn mse_refused(e: &btorrent::wire::mse::MseError, true_and_whole: bool) -> bool {
+    check_one_line(&e.to_string());
+    assert!(
+        !true_and_whole,
+        "a true and whole handshake was refused: {e}"
+    );
+    false
+}
+
 /// Both methods, RC4 alone or plaintext alone (`bits` 0 and 3, 1, 2).
 fn mse_methods(bits: u8) -> btorrent::wire::mse::Methods {
     btorrent::wire::mse::Methods {
@@ -971,14 +981,7 @@ async fn mse_responder_case(side: u8, lies: u8, s: &mut Script<'_>) -> bool {
             assert_eq!(done.received, ia, "received is not the initiator's IA");
             true
         }
-        Err(e) => {
-            check_one_line(&e.to_string());
-            assert!(
-                !true_and_whole,
-                "a true and whole handshake was refused: {e}"
-            );
-            false
-        }
+        Err(e) => mse_refused(&e, true_and_whole),
     }
 }
 
@@ -1054,13 +1057,6 @@ async fn mse_initiator_case(side: u8, lies: u8, s: &mut Script<'_>) -> bool {
             );
             true
         }
-        Err(e) => {
-            check_one_line(&e.to_string());
-            assert!(
-                !true_and_whole,
-                "a true and whole handshake was refused: {e}"
-            );
-            false
-        }
+        Err(e) => mse_refused(&e, true_and_whole),
     }
 }

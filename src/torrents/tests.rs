@@ -188,6 +188,16 @@ fn an_update_that_changes_nothing_leaves_the_file_alone() {
     );
 }
 
+/// The text of the file at `path` as an editor would save it after `edit` (made on a copy, beside it).
+fn edited_copy(path: &std::path::Path, edit: impl FnOnce(&mut crate::config::Config)) -> String {
+    let copy = path.with_file_name("copy.toml");
+    std::fs::copy(path, &copy).unwrap();
+    let mut c = crate::config::Config::load(&copy).unwrap();
+    edit(&mut c);
+    c.save().unwrap();
+    std::fs::read_to_string(&copy).unwrap()
+}
+
 /// An editor saving in place empties the file, then writes it. A save made in between waits for
 /// the text instead of taking the file for empty: the hand edit and the save both survive.
 #[test]
@@ -197,14 +207,7 @@ fn a_save_while_an_editor_rewrites_the_file_in_place_loses_neither() {
     let path = dir.path().join("torrents.toml");
     let service = with_one_entry(&path);
     // The editor's text: the file as it was, with one more entry.
-    let edited_text = {
-        let copy = dir.path().join("copy.toml");
-        std::fs::copy(&path, &copy).unwrap();
-        let mut c = crate::config::Config::load(&copy).unwrap();
-        c.upsert(entry(1, 2));
-        c.save().unwrap();
-        std::fs::read_to_string(&copy).unwrap()
-    };
+    let edited_text = edited_copy(&path, |c| c.upsert(entry(1, 2)));
     // Opened and emptied; written 50 ms later, through the same handle.
     let mut editor = std::fs::File::options()
         .write(true)
@@ -242,15 +245,10 @@ fn a_hand_edit_saved_while_a_change_is_written_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("torrents.toml");
     let service = with_one_entry(&path);
-    let edited_text = {
-        let copy = dir.path().join("copy.toml");
-        std::fs::copy(&path, &copy).unwrap();
-        let mut c = crate::config::Config::load(&copy).unwrap();
+    let edited_text = edited_copy(&path, |c| {
         c.upsert(entry(1, 2));
         c.settings.listen_port = 7777;
-        c.save().unwrap();
-        std::fs::read_to_string(&copy).unwrap()
-    };
+    });
     let mut runs = 0;
     service
         .update(|cfg| {
