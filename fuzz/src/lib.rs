@@ -845,6 +845,15 @@ pub fn mse_handshake(data: &[u8]) -> bool {
     }
 }
 
+/// A verification constant that is not MSE's (eight zero bytes), from the input.
+fn false_vc(s: &mut Script<'_>) -> Vec<u8> {
+    let mut vc = s.bytes(8);
+    if vc == [0; 8] {
+        vc[7] = 1;
+    }
+    vc
+}
+
 /// A handshake's refusal: one short line, and never of one that was true and whole.
 fn mse_refused(e: &btorrent::wire::mse::MseError, true_and_whole: bool) -> bool {
     check_one_line(&e.to_string());
@@ -938,7 +947,7 @@ async fn mse_responder_case(side: u8, lies: u8, s: &mut Script<'_>) -> bool {
         let req2 = mse_peer::hash(&[b"req2", &skey]);
         let req3 = mse_peer::hash(&[b"req3", &secret]);
         out.extend((0..20).map(|i| req2[i] ^ req3[i]));
-        let mut plain = if bad_vc { s.bytes(8) } else { vec![0; 8] };
+        let mut plain = if bad_vc { false_vc(s) } else { vec![0; 8] };
         plain.extend(provide.to_be_bytes());
         plain.extend(pad_c.to_be_bytes());
         let pad_c_sent = usize::from(pad_c).min(CLAIMED_PAD_SENT);
@@ -967,6 +976,7 @@ async fn mse_responder_case(side: u8, lies: u8, s: &mut Script<'_>) -> bool {
         && !bad_sync
         && !unknown
         && !bad_vc
+        && pad_a <= MAX_PAD
         && usize::from(pad_c) <= MAX_PAD
         && complete
         && choice.is_some();
@@ -1015,7 +1025,7 @@ async fn mse_initiator_case(side: u8, lies: u8, s: &mut Script<'_>) -> bool {
         let mut out = public.to_vec();
         out.extend(&pad_b_bytes);
         let mut rc4 = mse_peer::stream(b"keyB", &secret, &ih.0);
-        let mut plain = if bad_vc { s.bytes(8) } else { vec![0; 8] };
+        let mut plain = if bad_vc { false_vc(s) } else { vec![0; 8] };
         plain.extend(select.to_be_bytes());
         plain.extend(pad_d.to_be_bytes());
         let pad_d_sent = usize::from(pad_d).min(CLAIMED_PAD_SENT);

@@ -64,6 +64,13 @@ fn mutated_encrypted_handshakes_keep_both_sides_guarantees() {
             "lie {lie} taken by the responder"
         );
     }
+    // What the check itself must get right: a `PadA` past 512 bytes leaves the responder no
+    // synchronisation (refused, not a true handshake refused), and a false verification constant
+    // stays false when the input runs out where it is read (not the zeros of a true one).
+    assert!(!checks::mse_handshake(&to_responder(0, 3, 550, 0, b"x")));
+    let mut vc_lie_at_the_end = to_responder(0, 3, 0, 0, b"");
+    vc_lie_at_the_end[1] = 8;
+    assert!(!checks::mse_handshake(&vc_lie_at_the_end));
     let mut no_common = seeds[2].clone();
     no_common[2 + 20 + 2 + 512 + 3] = 1; // provides plaintext to a responder of RC4 alone
     assert!(!checks::mse_handshake(&no_common));
