@@ -139,11 +139,10 @@ mod tests {
 
     #[test]
     fn one_line_with_the_torrent_first() {
-        let buf = std::sync::Arc::new(parking_lot::Mutex::new(Vec::<u8>::new()));
-        let sink = buf.clone();
+        let sink = SinkWriter::default();
         let subscriber = tracing_subscriber::fmt()
             .event_format(Brief)
-            .with_writer(move || SinkWriter(sink.clone()))
+            .with_writer(sink.clone())
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             tracing::warn!(torrent = %"photos", "announce failed: refused");
@@ -152,7 +151,7 @@ mod tests {
             tracing::warn!(torrent = %"bad\nname", path = %"x\u{1b}[2J", "cannot read a\nb");
         });
         assert_eq!(
-            String::from_utf8(buf.lock().clone()).unwrap(),
+            sink.text(),
             "warning: photos: announce failed: refused\n\
              warning: sent a bad piece (peer=10.0.0.1:6881, strikes=2)\n\
              error: tracker stopped\n\
@@ -162,13 +161,12 @@ mod tests {
 
     #[test]
     fn for_the_journal_the_level_is_a_priority_prefix() {
-        let buf = std::sync::Arc::new(parking_lot::Mutex::new(Vec::<u8>::new()));
-        let sink = buf.clone();
+        let sink = SinkWriter::default();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
             .event_format(Journal)
             .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || SinkWriter(sink.clone()))
+            .with_writer(sink.clone())
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             tracing::warn!(torrent = %"photos", "announce failed");
@@ -179,7 +177,7 @@ mod tests {
         });
         let target = module_path!();
         assert_eq!(
-            String::from_utf8(buf.lock().clone()).unwrap(),
+            sink.text(),
             format!(
                 "<4>{target}: announce failed torrent=photos\n\
                  <3>{target}: tracker stopped\n\
@@ -192,26 +190,41 @@ mod tests {
 
     #[test]
     fn the_full_format_escapes_too() {
-        let buf = std::sync::Arc::new(parking_lot::Mutex::new(Vec::<u8>::new()));
-        let sink = buf.clone();
+        let sink = SinkWriter::default();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
             .without_time()
             .with_target(false)
             .fmt_fields(EscapedFields::default())
-            .with_writer(move || SinkWriter(sink.clone()))
+            .with_writer(sink.clone())
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             // (tracing writes the escape character of a message as `\x1b` itself; not a line break.)
             tracing::warn!(torrent = %"a\nWARN forged", "cannot read b\u{1b}[2J");
         });
         assert_eq!(
-            String::from_utf8(buf.lock().clone()).unwrap(),
+            sink.text(),
             " WARN cannot read b\\x1b[2J torrent=a\\nWARN forged\n"
         );
     }
 
+    /// A writer into memory the test reads back; each clone writes into the same buffer.
+    #[derive(Clone, Default)]
     struct SinkWriter(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
+
+    impl SinkWriter {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().clone()).unwrap()
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for SinkWriter {
+        type Writer = SinkWriter;
+
+        fn make_writer(&'a self) -> SinkWriter {
+            self.clone()
+        }
+    }
 
     impl std::io::Write for SinkWriter {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
