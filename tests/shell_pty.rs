@@ -712,10 +712,11 @@ impl Shell {
     }
 }
 
-/// A `btorrent seed` process serving `d.bin` (1.5 MiB) at about 150 KiB/s on 127.0.0.1, so that a
-/// download from it runs for about ten seconds (a busy machine may show the progress bar seconds
-/// after the download began, and it must still run for the two seconds it is watched then);
-/// returns it, the .torrent and its address.
+/// A `btorrent seed` process serving `d.bin` (3 MiB) at about 150 KiB/s on 127.0.0.1, so that a
+/// download from it runs for about twenty seconds (a busy machine may show the progress bar seconds
+/// after the download began, and it must still run for the two seconds it is watched then: with
+/// ten seconds, a CI run under load once saw it end within them); returns it, the .torrent and its
+/// address.
 fn slow_seeder(root: &Path) -> (support::Proc, PathBuf, String) {
     let dir = root.join("seeder");
     std::fs::create_dir_all(&dir).unwrap();
@@ -725,7 +726,7 @@ fn slow_seeder(root: &Path) -> (support::Proc, PathBuf, String) {
         format!("[settings]\nlisten_ip = \"127.0.0.1\"\nlisten_port = {port}\nupload_limit = \"150K\"\n"),
     )
     .unwrap();
-    support::write_random(&dir.join("d.bin"), 1536 << 10, 3);
+    support::write_random(&dir.join("d.bin"), 3 << 20, 3);
     support::cli::ok(&dir, &["create", "d.bin", "http://127.0.0.1:1/announce"]);
     let seeder = support::Proc::spawn(
         support::cli::bin()
