@@ -573,6 +573,51 @@ async fn a_disk_that_refuses_writes_fails_the_torrent_once() {
     seeder.shutdown(Duration::from_secs(2)).await;
 }
 
+/// A torrent the disk stopped is taken up by a resume once its user has seen to the disk: it
+/// fetches what it lacks and the data arrives whole; while the disk still refuses, the resume
+/// fails it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_takes_up_a_torrent_the_disk_stopped_once_the_disk_takes_writes() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let top = src.path().join("pair");
+    write_random(&top.join("a.bin"), 512 * 1024, 21);
+    write_random(&top.join("b.bin"), 1024 * 1024, 22);
+    let meta = torrent(&top, 32 * 1024, vec![]);
+    let name = meta.info.name.clone();
+    let (seeder, _) = seeder(&meta, src.path()).await;
+    // A folder where the second file goes: the pieces of the first are written, those of the
+    // second are refused.
+    let blocked = dst.path().join(&name).join("b.bin");
+    std::fs::create_dir_all(blocked.join("in-the-way")).unwrap();
+    let leecher = session().await;
+    let l = leecher
+        .add(meta.clone(), opts(dst.path(), vec![seeder.listen_addr()]))
+        .await
+        .unwrap();
+    let failed =
+        |l: &btorrent::engine::TorrentHandle| matches!(l.stats().state, TorrentState::Error(_));
+    let first = tokio::time::timeout(Duration::from_secs(60), l.wait_complete())
+        .await
+        .expect("the failure ends the wait");
+    assert!(first.is_err() && failed(&l), "{:?}", l.stats());
+    // Resumed with the folder still in the way: it fails again.
+    l.resume();
+    let again = tokio::time::timeout(Duration::from_secs(60), l.wait_complete())
+        .await
+        .expect("the second failure ends the wait");
+    assert!(again.is_err() && failed(&l), "{:?}", l.stats());
+    // The user takes the folder away; the resume fetches the rest.
+    std::fs::remove_dir_all(&blocked).unwrap();
+    l.resume();
+    assert!(!failed(&l), "{:?}", l.stats());
+    wait_complete(&l, 60).await;
+    assert_eq!(l.stats().state, TorrentState::Seeding);
+    assert_same_tree(&top, &dst.path().join(&name));
+    leecher.shutdown(Duration::from_secs(2)).await;
+    seeder.shutdown(Duration::from_secs(2)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn download_limit_from_the_settings_slows_the_leecher_and_the_data_arrives_whole() {
     let src = tempfile::tempdir().unwrap();

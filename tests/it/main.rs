@@ -58,6 +58,7 @@ mod readme_examples;
 mod rpc;
 mod rpc_blocklist;
 mod rpc_default_trackers;
+mod rpc_disk_errors;
 mod rpc_groups;
 mod rpc_hooks;
 mod rpc_hostile;

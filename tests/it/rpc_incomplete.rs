@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::rpc_hooks::{recorder, runs};
-use crate::support::rpc::{managed_state, poll, torrent_get, Client, RpcDaemon};
+use crate::support::rpc::{managed_state, poll, torrent_get, RpcDaemon};
 use crate::support::tracker::http_double_naming;
 use crate::support::{self, write_random};
 
@@ -25,19 +25,6 @@ fn placed(dir: &Path, hash: &str) -> (String, Option<String>) {
         e.complete_dir
             .map(|d| cfg.resolve(&d).display().to_string()),
     )
-}
-
-fn add(c: &mut Client, meta: &btorrent::Metainfo, download_dir: &Path) -> i64 {
-    let b64 = {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(meta.as_bytes())
-    };
-    c.ok(
-        "torrent-add",
-        json!({"metainfo": b64, "download-dir": download_dir}),
-    )["torrent-added"]["id"]
-        .as_i64()
-        .unwrap()
 }
 
 #[test]
@@ -91,7 +78,7 @@ fn a_download_waits_in_the_incomplete_folder_and_moves_home_when_complete() {
         vec![format!("{tracker}/announce")],
     );
     let hash = meta.info_hash.to_hex();
-    let id = add(&mut c, &meta, &home);
+    let id = c.add_metainfo(&meta, &home);
 
     // While it downloads: its data in the incomplete folder, its own folder named by the RPC.
     let (data, pending) = placed(dir.path(), &hash);
@@ -139,7 +126,7 @@ fn a_download_waits_in_the_incomplete_folder_and_moves_home_when_complete() {
     let have = dir.path().join("have");
     write_random(&have.join("kept.bin"), 40_000, 82);
     let kept = support::torrent(&have.join("kept.bin"), 16 * 1024, vec![]);
-    let kept_id = add(&mut c, &kept, &have);
+    let kept_id = c.add_metainfo(&kept, &have);
     poll("the kept torrent to seed", 30, || {
         let t = torrent_get(&mut c, json!([kept_id]), &["status"]);
         (t[0]["status"] == 6).then_some(())
@@ -161,7 +148,7 @@ fn a_complete_torrent_left_in_the_incomplete_folder_is_moved_home() {
     write_random(&partial.join("show.bin"), 60_000, 83);
     let meta = support::torrent(&partial.join("show.bin"), 16 * 1024, vec![]);
     let hash = meta.info_hash.to_hex();
-    let id = add(&mut c, &meta, &partial);
+    let id = c.add_metainfo(&meta, &partial);
     poll("the torrent to seed", 30, || {
         let t = torrent_get(&mut c, json!([id]), &["status"]);
         (t[0]["status"] == 6).then_some(())

@@ -246,6 +246,18 @@ impl Client {
         v["arguments"].clone()
     }
 
+    /// Adds `meta` (sent whole, as `metainfo`) with its data in `download_dir`; returns its id.
+    pub fn add_metainfo(&mut self, meta: &btorrent::Metainfo, download_dir: &Path) -> i64 {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(meta.as_bytes());
+        self.ok(
+            "torrent-add",
+            json!({"metainfo": b64, "download-dir": download_dir}),
+        )["torrent-added"]["id"]
+            .as_i64()
+            .unwrap()
+    }
+
     /// Adds a torrent of 64 KiB of random bytes (`seed` picks them), written to `dir/seed/s.bin`
     /// and seeded from there; returns it and the daemon's peer port once the daemon seeds it (at
     /// most 30 s).

@@ -161,6 +161,17 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// Whether a torrent this failed may be taken up again ([`crate::TorrentHandle::resume`]): a
+    /// write or a file creation the disk refused (full, read-only, a folder in the way), which its
+    /// user can see to. The pieces it had were written whole before the failure. Not a torrent
+    /// whose own hashes disagree, nor a data check that broke off.
+    pub fn is_recoverable(&self) -> bool {
+        matches!(
+            self,
+            EngineError::WritePiece { .. } | EngineError::CreateFiles { .. }
+        )
+    }
+
     /// The I/O error underneath, if this is a disk or socket failure (for a failed torrent, its
     /// cause's).
     pub fn io_error(&self) -> Option<&io::Error> {

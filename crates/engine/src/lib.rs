@@ -84,7 +84,9 @@
 //! that fails (a disk that refuses a write: [`EngineError::WritePiece`]) keeps that first failure in
 //! its lifecycle; [`TorrentHandle::wait_complete`] and [`TorrentHandle::check`] then return
 //! [`EngineError::TorrentFailed`] with it as the cause, and front ends see its message in
-//! [`TorrentState::Error`] and [`Event::Error`]. Messages are one line; an error is cheap to clone.
+//! [`TorrentState::Error`] and [`Event::Error`]. A failure of the disk
+//! ([`EngineError::is_recoverable`]) lasts until a [`TorrentHandle::resume`] takes the torrent up
+//! again, once its user has seen to the disk. Messages are one line; an error is cheap to clone.
 //! Per-connection code (`conn`, `peer`, `ext`, `sender`, the metadata peer task, an incoming
 //! handshake) keeps `anyhow` inside: those errors end the connection and are logged.
 //!

@@ -25,8 +25,8 @@ pub enum Lifecycle {
     /// while paused: the check still runs and ends, a re-check may withdraw a piece, files may be
     /// chosen.
     Paused(Phase),
-    /// Failed (a disk error): stopped for good, whatever a pause or resume asks. The first failure
-    /// is kept.
+    /// Failed: stopped, whatever a pause asks; a resume takes it up again only after a disk error
+    /// ([`Lifecycle::recover`]). The first failure is kept.
     Error(EngineError),
 }
 
@@ -141,6 +141,24 @@ impl Lifecycle {
         match self.phase_mut() {
             Some(p) if *p == from => {
                 *p = to;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `Error(cause)` → `Running(Seeding)` when every wanted piece is there (`complete`), else
+    /// `Running(Downloading)`: a resume takes up a torrent a disk error stopped (the disk full, the
+    /// folder gone), once its user has seen to the disk. Refused unless failed by the disk
+    /// ([`EngineError::is_recoverable`]): a broken torrent or a check that broke off stays failed.
+    pub fn recover(&mut self, complete: bool) -> bool {
+        match self {
+            Lifecycle::Error(cause) if cause.is_recoverable() => {
+                *self = Lifecycle::Running(if complete {
+                    Phase::Seeding
+                } else {
+                    Phase::Downloading
+                });
                 true
             }
             _ => false,

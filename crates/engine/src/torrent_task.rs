@@ -316,9 +316,8 @@ pub(crate) async fn run(t: Arc<Torrent>, unchecked: Option<Unchecked>) {
             Ok(have) => apply_check(&t, &have, true),
             Err(e) => return t.fail(crate::EngineError::CheckFailed(e.to_string())),
         }
-        if t.core.lock().lifecycle.is_failed() {
-            return;
-        }
+        // A torrent that failed at the end of its check (its empty files) goes on into its loop,
+        // which idles until a resume takes it up again (see `TorrentHandle::resume`).
     }
     // A start whose resume file vouched for everything, unchanged, has nothing to save.
     if t.core.lock().resume_dirty {

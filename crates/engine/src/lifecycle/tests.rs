@@ -59,6 +59,12 @@ fn illegal_moves_are_refused_and_change_nothing() {
     let failed = Lifecycle::Error(EngineError::CheckFailed("disk full".into()));
     refused(failed.clone(), Lifecycle::pause);
     refused(failed.clone(), Lifecycle::resume);
+    refused(failed.clone(), |l| l.recover(true));
+    refused(failed.clone(), |l| l.recover(false));
+    for p in PHASES {
+        refused(Lifecycle::Running(p), |l| l.recover(false));
+        refused(Lifecycle::Paused(p), |l| l.recover(true));
+    }
     refused(failed.clone(), |l| l.checked(true));
     refused(failed.clone(), Lifecycle::completed);
     refused(failed.clone(), Lifecycle::reopened);
@@ -82,6 +88,30 @@ fn the_checked_phases_move_paused_or_not() {
         assert!(y.checked(true));
         assert_eq!(y, l(Phase::Seeding));
     }
+}
+
+#[test]
+fn a_failure_of_the_disk_is_recovered_into_the_phase_the_pieces_say() {
+    for complete in [false, true] {
+        let mut l = Lifecycle::Paused(Phase::Downloading);
+        assert!(l.fail(disk_full(3)));
+        assert!(!l.resume() && !l.pause(), "only a recovery leaves it");
+        assert!(l.recover(complete));
+        let phase = if complete {
+            Phase::Seeding
+        } else {
+            Phase::Downloading
+        };
+        assert_eq!(l, Lifecycle::Running(phase));
+        assert!(l.transfers());
+    }
+    let broken = EngineError::InconsistentHybrid {
+        name: "h".into(),
+        index: 0,
+    };
+    let mut l = Lifecycle::Running(Phase::Downloading);
+    assert!(l.fail(broken));
+    assert!(!l.recover(false), "a broken torrent stays failed");
 }
 
 #[test]
@@ -219,7 +249,7 @@ async fn pauses_and_resumes_racing_the_loop_start_leave_the_announce_tasks_in_st
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_error_while_paused_stays_an_error() {
+async fn an_error_while_paused_stays_until_a_resume_takes_it_up() {
     let dir = tempfile::tempdir().unwrap();
     let (session, meta) = setup(dir.path()).await;
     let h = session
@@ -235,15 +265,13 @@ async fn an_error_while_paused_stays_an_error() {
     h.0.fail(disk_full(1));
     let failed = TorrentState::Error("cannot write piece 1 under /d: disk full".into());
     assert_eq!(h.stats().state, failed);
-    h.resume();
-    assert_eq!(h.stats().state, failed, "a resume does not undo a failure");
+    h.pause();
+    h.0.fail(disk_full(2));
+    assert_eq!(h.stats().state, failed, "the first failure is kept");
     assert!(
         !h.0.core.lock().announcing,
         "a failed torrent does not announce"
     );
-    h.pause();
-    h.0.fail(disk_full(2));
-    assert_eq!(h.stats().state, failed, "the first failure is kept");
     // The wait says which torrent failed, with the first failure as its cause.
     match h.wait_complete().await {
         Err(EngineError::TorrentFailed { name, cause }) => {
@@ -255,6 +283,31 @@ async fn an_error_while_paused_stays_an_error() {
         }
         other => panic!("{other:?}"),
     }
+    // A failure of the disk: a resume takes it up again, seeding (every piece is there), announcing,
+    // and complete again for those who wait.
+    let mut events = session.subscribe().unwrap();
+    h.resume();
+    assert_eq!(lifecycle(&h), (Lifecycle::Running(Phase::Seeding), true));
+    tokio::time::timeout(Duration::from_secs(10), h.wait_complete())
+        .await
+        .expect("the completion is finished again")
+        .unwrap();
+    let resumed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(crate::Event::Resumed { .. }) = events.recv().await {
+                return;
+            }
+        }
+    });
+    resumed.await.expect("the resume says so");
+    // Any other failure stays: a resume changes nothing.
+    h.0.fail(EngineError::InconsistentHybrid {
+        name: h.name().into(),
+        index: 0,
+    });
+    h.resume();
+    assert!(matches!(h.stats().state, TorrentState::Error(_)));
+    assert!(h.wait_complete().await.is_err());
     session.shutdown(Duration::from_secs(2)).await;
 }
 

@@ -285,8 +285,11 @@ impl TorrentHandle {
     }
 
     /// Undoes [`pause`](Self::pause): back to the phase it was in (checking, if the check has not
-    /// ended). A no-op when not paused, or failed. During a move of the data, the torrent resumes
-    /// once the move ends. A resume that changes something says so: [`Event::Resumed`].
+    /// ended). A torrent the disk failed ([`EngineError::is_recoverable`]: full, read-only, a
+    /// folder in the way) is taken up again: it goes on downloading what it lacks, or seeding, and
+    /// fails again if the disk still refuses. A no-op when running, or failed otherwise. During a
+    /// move of the data, the torrent resumes once the move ends. A resume that changes something
+    /// says so: [`Event::Resumed`].
     pub fn resume(&self) {
         let resumed = {
             let mut c = self.0.core.lock();
@@ -294,7 +297,7 @@ impl TorrentHandle {
                 Some(after) => std::mem::replace(after, AfterMove::Resume) == AfterMove::StayPaused,
                 None => {
                     drop(c);
-                    self.restart_transfers()
+                    self.restart_transfers() || self.recover()
                 }
             }
         };
@@ -311,6 +314,32 @@ impl TorrentHandle {
             info_hash: self.info_hash(),
             name: self.name().to_string(),
         }
+    }
+
+    /// Takes up a torrent the disk failed (see [`resume`](Self::resume)): running again in the phase
+    /// its pieces say, with a fresh `run` (the failure cancelled the last one), its completion
+    /// finished again when it has every wanted piece (the failure may have cut it short: the empty
+    /// files), the known peers due, the announces started, and `done` cleared for those who wait.
+    /// False when it is not failed, or not by the disk.
+    fn recover(&self) -> bool {
+        let mut c = self.0.core.lock();
+        let complete = c.picker.is_done();
+        if !c.lifecycle.recover(complete) {
+            return false;
+        }
+        c.run = self.0.life.child_token();
+        c.announcing = false;
+        c.completion_pending = complete;
+        for k in c.known.values_mut() {
+            k.next_try = Instant::now();
+            k.failures = 0;
+        }
+        drop(c);
+        self.0.done.send_replace(None);
+        tracing::info!(torrent = %self.name(), "taken up again after a disk error");
+        crate::announcer::start_if_due(&self.0);
+        self.0.wake.notify_one();
+        true
     }
 
     /// The resume itself, undoing [`stop_transfers`](Self::stop_transfers): the lifecycle back to

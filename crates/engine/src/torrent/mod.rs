@@ -17,10 +17,14 @@
 //! | `Downloading` → `Seeding`, paused or not | a disk job (the last wanted piece verified), `set_file_priorities` (the rest unwanted) |
 //! | `Seeding` → `Downloading`, paused or not | a disk job (a piece withdrawn), `set_file_priorities` (a lacking file wanted) |
 //! | any → `Error` (once: the first message stays) | `Torrent::fail`: a disk job (a write failed), the torrent task (empty files) |
+//! | `Error` (of the disk) → `Running(Downloading)` or `Running(Seeding)` | [`TorrentHandle::resume`] (`recover`: whether every wanted piece is there decides) |
 //!
 //! So a pause during the check lets the check end (`Paused(Checking)` → `Paused(Downloading)`), and a
-//! resume before it ends goes back to checking; an error while paused stays an error (resume and
-//! pause are no-ops on it); nothing leaves `Error`. Only `Running(Downloading | Seeding)`
+//! resume before it ends goes back to checking; an error while paused stays an error (a pause is a
+//! no-op on it); a resume takes up a torrent the disk failed and leaves any other failure as it is.
+//! The torrent task outlives a failure (its loop idles while failed), so a recovered torrent goes
+//! on where it was; the pieces in flight when it failed went back to `Missing` (a write refused) or
+//! were had (a write that got through). Only `Running(Downloading | Seeding)`
 //! (`Lifecycle::transfers`) takes connections, dials and announces. The announce tasks of the
 //! current `run` are started once: `announcer::start_if_due` checks `transfers()` and sets
 //! `Core::announcing` in one hold of the lock, `pause` clears it as it replaces `run`, so the torrent

@@ -1,0 +1,73 @@
+//! A torrent the disk stops, through the RPC of `btorrent daemon`: its error shows (`error` 3, a
+//! local error, with its `errorString`), torrents.toml records `error`, and `torrent-start` (what
+//! `transmission-remote -s` sends) takes it up once the disk takes writes again: it fetches the
+//! rest and seeds, and the entry says so.
+
+use serde_json::json;
+
+use crate::support::rpc::{managed_state, poll, torrent_get, RpcDaemon};
+use crate::support::tracker::http_double_naming;
+use crate::support::{self, write_random};
+
+#[test]
+fn torrent_start_takes_up_a_torrent_the_disk_stopped_once_the_disk_takes_writes() {
+    let rt = support::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    // The data, seeded by a session of the test's own that the tracker names.
+    let src = dir.path().join("src");
+    write_random(&src.join("film.bin"), 600_000, 91);
+    let plain = support::torrent(&src.join("film.bin"), 16 * 1024, vec![]);
+    let (seeder, _sh) = rt.block_on(support::seeder(&plain, &src));
+    let at = std::net::SocketAddrV4::new([127, 0, 0, 1].into(), seeder.listen_addr().port());
+    let (tracker, _) = rt.block_on(http_double_naming(&[at]));
+    let meta = support::torrent(
+        &src.join("film.bin"),
+        16 * 1024,
+        vec![format!("{tracker}/announce")],
+    );
+    let hash = meta.info_hash.to_hex();
+    // Folders where the file goes, under its partial name and its own: every write is refused.
+    let home = dir.path().join("media");
+    let in_the_way = ["film.bin.part", "film.bin"].map(|n| home.join(n));
+    for folder in &in_the_way {
+        std::fs::create_dir_all(folder.join("in-the-way")).unwrap();
+    }
+    let id = c.add_metainfo(&meta, &home);
+
+    let fields = ["status", "error", "errorString"];
+    let failed = poll("the torrent to fail", 60, || {
+        let t = torrent_get(&mut c, json!([id]), &fields).remove(0);
+        (t["error"] == 3).then_some(t)
+    });
+    let says = failed["errorString"].as_str().unwrap();
+    assert!(says.starts_with("cannot write piece"), "{failed}");
+    poll("torrents.toml to record the error", 30, || {
+        (managed_state(dir.path(), &hash).as_deref() == Some("error")).then_some(())
+    });
+
+    // The user sees to the disk and starts it again.
+    for folder in &in_the_way {
+        std::fs::remove_dir_all(folder).unwrap();
+    }
+    c.ok("torrent-start", json!({"ids": [id]}));
+    let t = torrent_get(&mut c, json!([id]), &fields).remove(0);
+    assert_eq!(
+        (&t["error"], &t["errorString"]),
+        (&json!(0), &json!("")),
+        "{t}"
+    );
+    poll("the torrent to seed", 60, || {
+        let t = torrent_get(&mut c, json!([id]), &fields).remove(0);
+        (t["status"] == 6).then_some(())
+    });
+    assert_eq!(
+        std::fs::read(home.join("film.bin")).unwrap(),
+        std::fs::read(src.join("film.bin")).unwrap()
+    );
+    poll("torrents.toml to record it seeding", 30, || {
+        (managed_state(dir.path(), &hash).as_deref() == Some("seeding")).then_some(())
+    });
+    drop(seeder);
+}
