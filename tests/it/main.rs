@@ -24,6 +24,7 @@ mod dual_stack;
 mod encryption;
 mod engine_choke;
 mod engine_crash;
+mod engine_data_missing;
 mod engine_errors;
 mod engine_events;
 mod engine_files;

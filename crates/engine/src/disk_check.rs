@@ -21,6 +21,10 @@
 //!   unanswered) is disconnected: a reject does not stop a peer that believes we have the piece from
 //!   asking again at once, in a loop. When it reconnects it gets our current bitfield. Peers that have
 //!   the piece keep their connection (we may fetch it from them).
+//! - **Data gone** (every file of the torrent missing when a read for upload fails: a disk
+//!   unmounted, the folder moved): the torrent fails with `EngineError::DataMissing` instead of
+//!   withdrawing piece after piece and downloading it all again into the empty place; a resume or
+//!   a relocation takes it up.
 //! - **Re-check** (`recheck`, [`TorrentHandle::check`](super::TorrentHandle::check)): hashes every piece on disk, ignoring resume
 //!   data and marks, withdraws the bad pieces we had, takes the good ones we lacked, and reports files
 //!   longer than the torrent says.
@@ -62,7 +66,7 @@ impl UploadMarks {
         }
     }
 
-    fn clear(&self, index: u32) {
+    pub(crate) fn clear(&self, index: u32) {
         self.marks.lock()[index as usize] = None;
     }
 }
@@ -129,6 +133,14 @@ pub(crate) fn verify_for_upload(t: &Torrent, pieces: &[u32]) -> Vec<u32> {
     }
     let good = hash_and_mark(t, &unmarked);
     let bad: Vec<u32> = unmarked.into_iter().filter(|i| !good.contains(i)).collect();
+    if !bad.is_empty() && t.storage.none_present() {
+        // Not bad data: no data at all (a disk unmounted, the folder moved). Withdrawing would
+        // have the torrent download it all again into the empty place.
+        t.fail(crate::EngineError::DataMissing {
+            dir: t.storage.data_dir(),
+        });
+        return bad;
+    }
     for &i in &bad {
         withdraw(t, i, "read for upload");
     }
@@ -226,10 +238,19 @@ pub(crate) fn report_oversized(t: &Torrent, stamps: &[Option<FileStamp>]) -> Vec
 
 /// Hashes every piece on disk, ignoring resume data and marks (blocking), and acts on the result.
 pub(crate) fn recheck(t: &Torrent) -> CheckReport {
-    let mut survey = super::resume::survey_all(t);
+    recheck_with(t, super::resume::survey_all(t))
+}
+
+/// [`recheck`] of what `survey` leaves to hash, the pieces it vouches for taken as good (blocking).
+/// Only the pieces hashed now are marked verified.
+pub(crate) fn recheck_with(t: &Torrent, mut survey: super::resume::Survey) -> CheckReport {
     let oversized = std::mem::take(&mut survey.oversized);
     let had = t.core.lock().picker.have().clone();
-    let before: Vec<_> = (0..t.geo.piece_count).map(|i| stamps_of(t, i)).collect();
+    let hashed: Vec<(u32, _)> = survey
+        .to_check
+        .iter()
+        .map(|&i| (i, stamps_of(t, i)))
+        .collect();
     let good = super::resume::hash_check(t, survey);
     let mut report = CheckReport {
         pieces_total: good.len(),
@@ -240,8 +261,15 @@ pub(crate) fn recheck(t: &Torrent) -> CheckReport {
     let now = Instant::now();
     {
         let mut marks = t.upload_marks.marks.lock();
-        for (i, stamps) in before.into_iter().enumerate() {
-            marks[i] = good.get(i).then_some(Mark { at: now, stamps });
+        for (i, mark) in marks.iter_mut().enumerate() {
+            if !good.get(i) {
+                *mark = None;
+            }
+        }
+        for (i, stamps) in hashed {
+            if good.get(i as usize) {
+                marks[i as usize] = Some(Mark { at: now, stamps });
+            }
         }
     }
     for i in 0..good.len() {

@@ -106,6 +106,15 @@ pub enum EngineError {
     /// cannot share it.
     #[error("{name}: its v1 and v2 hashes disagree on piece {index} (a broken hybrid torrent)")]
     InconsistentHybrid { name: String, index: u32 },
+    /// None of the torrent's files is where its data was (its resume data says pieces were
+    /// there): a disk not mounted, a folder moved or deleted. Nothing is downloaded into the empty
+    /// place until a resume asks for it (or the torrent is pointed at the data).
+    #[error(
+        "none of its files is in {} any more (a disk not mounted? the data moved?): point it at \
+         the data, or resume it to download it again",
+        dir.display()
+    )]
+    DataMissing { dir: PathBuf },
     /// The check of the data on disk broke off (its task failed).
     #[error("checking the data failed: {0}")]
     CheckFailed(String),
@@ -162,13 +171,15 @@ pub enum EngineError {
 
 impl EngineError {
     /// Whether a torrent this failed may be taken up again ([`crate::TorrentHandle::resume`]): a
-    /// write or a file creation the disk refused (full, read-only, a folder in the way), which its
-    /// user can see to. The pieces it had were written whole before the failure. Not a torrent
+    /// write or a file creation the disk refused (full, read-only, a folder in the way), or its
+    /// data gone from its folder, which its user can see to. The pieces it had were written whole before the failure. Not a torrent
     /// whose own hashes disagree, nor a data check that broke off.
     pub fn is_recoverable(&self) -> bool {
         matches!(
             self,
-            EngineError::WritePiece { .. } | EngineError::CreateFiles { .. }
+            EngineError::WritePiece { .. }
+                | EngineError::CreateFiles { .. }
+                | EngineError::DataMissing { .. }
         )
     }
 
@@ -189,7 +200,9 @@ impl EngineError {
     /// The file or folder a disk failure is about (for a failed torrent, its cause's).
     pub fn path(&self) -> Option<&Path> {
         match self {
-            EngineError::WritePiece { dir, .. } | EngineError::CreateFiles { dir, .. } => Some(dir),
+            EngineError::WritePiece { dir, .. }
+            | EngineError::CreateFiles { dir, .. }
+            | EngineError::DataMissing { dir } => Some(dir),
             EngineError::Move { to, .. } => Some(to),
             EngineError::TorrentFailed { cause, .. } => cause.path(),
             _ => None,

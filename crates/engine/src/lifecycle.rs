@@ -73,6 +73,14 @@ impl Lifecycle {
         matches!(self, Lifecycle::Paused(_))
     }
 
+    /// The failure, once failed.
+    pub fn failure(&self) -> Option<&EngineError> {
+        match self {
+            Lifecycle::Error(cause) => Some(cause),
+            _ => None,
+        }
+    }
+
     pub fn is_failed(&self) -> bool {
         matches!(self, Lifecycle::Error(_))
     }
@@ -147,18 +155,15 @@ impl Lifecycle {
         }
     }
 
-    /// `Error(cause)` → `Running(Seeding)` when every wanted piece is there (`complete`), else
-    /// `Running(Downloading)`: a resume takes up a torrent a disk error stopped (the disk full, the
-    /// folder gone), once its user has seen to the disk. Refused unless failed by the disk
-    /// ([`EngineError::is_recoverable`]): a broken torrent or a check that broke off stays failed.
-    pub fn recover(&mut self, complete: bool) -> bool {
+    /// `Error(cause)` → `Running(phase)`: a resume takes up a torrent a disk error stopped (the
+    /// disk full, the data gone), once its user has seen to the disk; the phase is the one its
+    /// pieces call for, or `Checking` when its data is to be looked at again. Refused unless failed
+    /// by the disk ([`EngineError::is_recoverable`]): a broken torrent or a check that broke off
+    /// stays failed.
+    pub fn recover(&mut self, phase: Phase) -> bool {
         match self {
             Lifecycle::Error(cause) if cause.is_recoverable() => {
-                *self = Lifecycle::Running(if complete {
-                    Phase::Seeding
-                } else {
-                    Phase::Downloading
-                });
+                *self = Lifecycle::Running(phase);
                 true
             }
             _ => false,

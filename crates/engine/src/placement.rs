@@ -76,20 +76,34 @@ impl TorrentHandle {
     /// Points the torrent at `data_dir` without moving anything (its files were put there by other
     /// means, or are to be downloaded there) and checks what is there: pieces we had that are not
     /// there are withdrawn and downloaded again, good ones we lacked are taken. Connections are closed
-    /// meanwhile, as for [`move_to`](Self::move_to), under the same rules; fails if the torrent has
-    /// failed or is removed.
+    /// meanwhile, as for [`move_to`](Self::move_to), under the same rules. A torrent the disk failed
+    /// (its data gone from where it was, say) is taken up again afterwards, as a
+    /// [`resume`](Self::resume) would; fails if it failed otherwise, or is removed.
     pub async fn relocate(&self, data_dir: PathBuf) -> Result<super::CheckReport> {
-        self.wait_checked().await?;
-        let _hold = self.hold_for_move()?;
-        self.0.wait_disk_idle().await;
-        self.0.storage.set_data_dir(data_dir.clone());
-        let report = self.recheck().await?;
-        super::resume::save(&self.0).await;
-        let found = format!(
-            "pointed there, {} of {} pieces found",
-            report.good, report.pieces_total
-        );
-        self.moved(data_dir, found);
+        let failed = match self.wait_checked().await {
+            Ok(()) => false,
+            Err(EngineError::TorrentFailed { cause, .. }) if cause.is_recoverable() => true,
+            Err(e) => return Err(e),
+        };
+        let report = {
+            let _hold = self.hold_for_move()?;
+            self.0.wait_disk_idle().await;
+            self.0.storage.set_data_dir(data_dir.clone());
+            let report = self.recheck().await?;
+            super::resume::save(&self.0).await;
+            let found = format!(
+                "pointed there, {} of {} pieces found",
+                report.good, report.pieces_total
+            );
+            self.moved(data_dir, found);
+            report
+        };
+        if failed && self.recover() {
+            self.0.emit(super::Event::Resumed {
+                info_hash: self.info_hash(),
+                name: self.name().to_string(),
+            });
+        }
         Ok(report)
     }
 

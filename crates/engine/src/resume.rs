@@ -38,6 +38,9 @@ struct ResumeFile {
     /// The torrent's clock ([`super::clock`]); absent in files written before it was kept.
     #[serde(default)]
     clock: super::clock::Kept,
+    /// The folder the list is of (absolute); absent in files written before it was kept.
+    #[serde(default)]
+    data_dir: Option<PathBuf>,
 }
 
 fn path(t: &Torrent) -> Option<PathBuf> {
@@ -63,6 +66,22 @@ fn pieces_of(t: &Torrent, r: ResumeFile) -> Option<(Bitfield, Vec<Option<FileSta
     Some((bits, r.files))
 }
 
+/// The torrent's data folder, absolute (as resume files name it).
+fn absolute_data_dir(t: &Torrent) -> PathBuf {
+    let dir = t.storage.data_dir();
+    std::path::absolute(&dir).unwrap_or(dir)
+}
+
+/// Whether the data the resume file `r` speaks of is gone: it lists pieces had in the folder the
+/// torrent is in now, and none of the torrent's files is there (see [`EngineError::DataMissing`]).
+///
+/// [`EngineError::DataMissing`]: crate::EngineError::DataMissing
+fn gone(t: &Torrent, r: &ResumeFile) -> bool {
+    r.data_dir.as_deref() == Some(absolute_data_dir(t).as_path())
+        && r.pieces.bytes().any(|b| b != b'0')
+        && t.storage.none_present()
+}
+
 /// What is known about the data on disk without reading it: the pieces the resume file vouches for,
 /// and the pieces that must be hash-checked (their files are present and long enough).
 pub(crate) struct Survey {
@@ -73,6 +92,10 @@ pub(crate) struct Survey {
     /// The resume file already says all this (its pieces and file stamps are the ones found): it
     /// need not be saved again.
     pub current: bool,
+    /// The data the resume file lists is gone from the torrent's folder: the torrent is to fail
+    /// ([`EngineError::DataMissing`](crate::EngineError::DataMissing)), not download it all again
+    /// unasked.
+    pub gone: bool,
 }
 
 /// Looks at file sizes, mtimes and the resume file (blocking, but reads no piece data). Files
@@ -83,7 +106,16 @@ pub(crate) fn survey(t: &Torrent) -> Survey {
     if let Some(r) = &resume {
         t.core.lock().clock.restore(r.clock);
     }
-    survey_with(t, resume.and_then(|r| pieces_of(t, r)))
+    let gone = resume.as_ref().is_some_and(|r| gone(t, r));
+    Survey {
+        gone,
+        ..survey_with(t, resume.and_then(|r| pieces_of(t, r)))
+    }
+}
+
+/// [`survey`] again, for a torrent that runs already (its clock is not taken from the file).
+pub(crate) fn survey_again(t: &Torrent) -> Survey {
+    survey_with(t, load(t).and_then(|r| pieces_of(t, r)))
 }
 
 /// Every piece whose files are on disk, to hash, with no resume data trusted (a forced re-check).
@@ -122,6 +154,7 @@ fn survey_with(t: &Torrent, resume: Option<(Bitfield, Vec<Option<FileStamp>>)>) 
         to_check,
         oversized,
         current,
+        gone: false,
     }
 }
 
@@ -288,6 +321,7 @@ pub(crate) async fn save(t: &Arc<Torrent>) {
             pieces: hex::encode(bits.as_bytes()),
             files: t2.storage.stamps(),
             clock,
+            data_dir: Some(absolute_data_dir(&t2)),
         };
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir)?;
@@ -396,6 +430,7 @@ mod tests {
                 to_check: vec![7, 0, 5, 2, 8, 1],
                 oversized: Vec::new(),
                 current: false,
+                gone: false,
             };
             assert_eq!(ones(&hash_check(t, some)), [0, 2, 7], "{plen}");
 

@@ -272,6 +272,34 @@ pub(crate) fn apply_check(t: &Torrent, have: &btorrent_proto::wire::Bitfield, ch
     }
 }
 
+/// The check of a torrent whose data came back after it failed for want of it
+/// (`TorrentHandle::recover`, in `Checking`): what the resume file vouches for where the files are
+/// as it says, the rest hashed, pieces had that are not there withdrawn; then it goes on as after
+/// the check made when it was added (seeding or downloading, paused if paused meanwhile).
+pub(crate) async fn check_again(t: Arc<Torrent>) {
+    let turn = tokio::select! {
+        p = t.ctx.checks.acquire() => p,
+        _ = t.life.cancelled() => return,
+    };
+    let Ok(_turn) = turn else { return };
+    let t2 = t.clone();
+    t.disk_job_started();
+    let checked = tokio::task::spawn_blocking(move || {
+        let survey = super::resume::survey_again(&t2);
+        super::disk_check::recheck_with(&t2, survey)
+    })
+    .await;
+    t.disk_job_finished();
+    if let Err(e) = checked {
+        return t.fail(crate::EngineError::CheckFailed(e.to_string()));
+    }
+    let have = t.core.lock().picker.have().clone();
+    apply_check(&t, &have, true);
+    super::resume::save(&t).await;
+    super::announcer::start_if_due(&t);
+    t.wake.notify_one();
+}
+
 /// What `Session::add` left of the check, for the torrent task.
 pub(crate) enum Unchecked {
     /// These pieces are still to hash.

@@ -59,11 +59,10 @@ fn illegal_moves_are_refused_and_change_nothing() {
     let failed = Lifecycle::Error(EngineError::CheckFailed("disk full".into()));
     refused(failed.clone(), Lifecycle::pause);
     refused(failed.clone(), Lifecycle::resume);
-    refused(failed.clone(), |l| l.recover(true));
-    refused(failed.clone(), |l| l.recover(false));
     for p in PHASES {
-        refused(Lifecycle::Running(p), |l| l.recover(false));
-        refused(Lifecycle::Paused(p), |l| l.recover(true));
+        refused(failed.clone(), |l| l.recover(Phase::Downloading));
+        refused(Lifecycle::Running(p), |l| l.recover(Phase::Downloading));
+        refused(Lifecycle::Paused(p), |l| l.recover(Phase::Seeding));
     }
     refused(failed.clone(), |l| l.checked(true));
     refused(failed.clone(), Lifecycle::completed);
@@ -91,19 +90,14 @@ fn the_checked_phases_move_paused_or_not() {
 }
 
 #[test]
-fn a_failure_of_the_disk_is_recovered_into_the_phase_the_pieces_say() {
-    for complete in [false, true] {
+fn a_failure_of_the_disk_is_recovered_into_the_phase_asked() {
+    for phase in PHASES {
         let mut l = Lifecycle::Paused(Phase::Downloading);
         assert!(l.fail(disk_full(3)));
         assert!(!l.resume() && !l.pause(), "only a recovery leaves it");
-        assert!(l.recover(complete));
-        let phase = if complete {
-            Phase::Seeding
-        } else {
-            Phase::Downloading
-        };
+        assert!(l.recover(phase));
         assert_eq!(l, Lifecycle::Running(phase));
-        assert!(l.transfers());
+        assert_eq!(l.transfers(), phase != Phase::Checking);
     }
     let broken = EngineError::InconsistentHybrid {
         name: "h".into(),
@@ -111,7 +105,10 @@ fn a_failure_of_the_disk_is_recovered_into_the_phase_the_pieces_say() {
     };
     let mut l = Lifecycle::Running(Phase::Downloading);
     assert!(l.fail(broken));
-    assert!(!l.recover(false), "a broken torrent stays failed");
+    assert!(
+        !l.recover(Phase::Downloading),
+        "a broken torrent stays failed"
+    );
 }
 
 #[test]

@@ -260,6 +260,10 @@ impl Session {
         let (found, survey) = tokio::task::spawn_blocking(move || {
             let found = super::local_data::plan(&t, offered, others);
             let survey = found.is_empty().then(|| super::resume::survey(&t));
+            if survey.as_ref().is_some_and(|s| s.gone) {
+                // Named as a download's files are, for the download a resume may ask for.
+                super::partial_files::name_all(&t);
+            }
             (found, survey)
         })
         .await
@@ -267,6 +271,14 @@ impl Session {
         use super::torrent_task::Unchecked;
         let unchecked = match survey {
             None => Some(Unchecked::Place(found)),
+            // Its data gone from where it was (a disk not mounted): failed, not downloaded again
+            // into the empty place unasked. Its task idles until a resume takes it up.
+            Some(survey) if survey.gone => {
+                handle.0.fail(EngineError::DataMissing {
+                    dir: handle.0.storage.data_dir(),
+                });
+                None
+            }
             Some(survey) if survey.to_check.is_empty() => {
                 super::torrent_task::apply_check(&handle.0, &survey.have, !survey.current);
                 None

@@ -347,6 +347,25 @@ impl Storage {
             .map(|s| s.file)
     }
 
+    /// Whether none of the files that hold data is on disk, under its own name or its partial one
+    /// (a torrent of empty files alone has nothing to miss: false).
+    pub fn none_present(&self) -> bool {
+        let mut holding = (0..self.info.files.len()).filter(|&i| {
+            let f = &self.info.files[i];
+            !f.padding && f.symlink.is_none() && f.length > 0
+        });
+        let absent = |i: usize| {
+            self.both_names(i)
+                .is_none_or(|names| names.iter().all(|p| std::fs::symlink_metadata(p).is_err()))
+        };
+        let mut any = false;
+        let none = holding.all(|i| {
+            any = true;
+            absent(i)
+        });
+        any && none
+    }
+
     /// Size and mtime of every file (padding files and links, which hold no data: `None`).
     pub fn stamps(&self) -> Vec<Option<FileStamp>> {
         (0..self.info.files.len())

@@ -316,28 +316,66 @@ impl TorrentHandle {
         }
     }
 
-    /// Takes up a torrent the disk failed (see [`resume`](Self::resume)): running again in the phase
-    /// its pieces say, with a fresh `run` (the failure cancelled the last one), its completion
-    /// finished again when it has every wanted piece (the failure may have cut it short: the empty
-    /// files), the known peers due, the announces started, and `done` cleared for those who wait.
+    /// Takes up a torrent the disk failed (see [`resume`](Self::resume)), with a fresh `run` (the
+    /// failure cancelled the last one), the known peers due and `done` cleared for those who wait:
+    ///
+    /// - its data gone ([`EngineError::DataMissing`]) and back now (the disk mounted again): its
+    ///   data is checked again (`Checking`, resume data trusted where the files are as it says),
+    ///   then it goes on as after any check;
+    /// - its data still gone: none of its pieces is had any more, and it downloads them all
+    ///   again, as asked;
+    /// - otherwise (a write refused) it goes on in the phase its pieces say, its completion
+    ///   finished again when it has every wanted piece (the failure may have cut it short).
+    ///
     /// False when it is not failed, or not by the disk.
-    fn recover(&self) -> bool {
+    pub(crate) fn recover(&self) -> bool {
+        let missing = matches!(
+            self.0.core.lock().lifecycle.failure(),
+            Some(EngineError::DataMissing { .. })
+        );
+        // Outside the lock: it looks at the disk.
+        let still_gone = missing && self.0.storage.none_present();
         let mut c = self.0.core.lock();
-        let complete = c.picker.is_done();
-        if !c.lifecycle.recover(complete) {
+        if !c
+            .lifecycle
+            .failure()
+            .is_some_and(EngineError::is_recoverable)
+        {
             return false;
         }
+        let mut forgotten = Vec::new();
+        if still_gone {
+            let had: Vec<u32> = c.picker.have().ones().map(|i| i as u32).collect();
+            forgotten.extend(had.into_iter().filter(|&i| c.picker.withdraw(i)));
+            c.resume_dirty = true;
+        }
+        let complete = c.picker.is_done();
+        let check = missing && !still_gone;
+        let phase = match (check, complete) {
+            (true, _) => Phase::Checking,
+            (false, true) => Phase::Seeding,
+            (false, false) => Phase::Downloading,
+        };
+        c.lifecycle.recover(phase);
         c.run = self.0.life.child_token();
         c.announcing = false;
-        c.completion_pending = complete;
+        c.completion_pending = !check && complete;
         for k in c.known.values_mut() {
             k.next_try = Instant::now();
             k.failures = 0;
         }
         drop(c);
+        for &i in &forgotten {
+            self.0.upload_marks.clear(i);
+            self.0.hot.forget(i);
+        }
         self.0.done.send_replace(None);
         tracing::info!(torrent = %self.name(), "taken up again after a disk error");
-        crate::announcer::start_if_due(&self.0);
+        if check {
+            tokio::spawn(crate::torrent_task::check_again(self.0.clone()));
+        } else {
+            crate::announcer::start_if_due(&self.0);
+        }
         self.0.wake.notify_one();
         true
     }

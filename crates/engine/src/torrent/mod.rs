@@ -16,8 +16,8 @@
 //! | `Checking` → `Downloading` or `Seeding`, paused or not | `torrent_task::apply_check`: `Session::add` (nothing to hash) or the torrent task (the hashing ended) |
 //! | `Downloading` → `Seeding`, paused or not | a disk job (the last wanted piece verified), `set_file_priorities` (the rest unwanted) |
 //! | `Seeding` → `Downloading`, paused or not | a disk job (a piece withdrawn), `set_file_priorities` (a lacking file wanted) |
-//! | any → `Error` (once: the first message stays) | `Torrent::fail`: a disk job (a write failed), the torrent task (empty files) |
-//! | `Error` (of the disk) → `Running(Downloading)` or `Running(Seeding)` | [`TorrentHandle::resume`] (`recover`: whether every wanted piece is there decides) |
+//! | any → `Error` (once: the first message stays) | `Torrent::fail`: a disk job (a write failed, the data gone when read for upload), the torrent task (empty files), `Session::add` (the data gone) |
+//! | `Error` (of the disk) → `Running(phase)` | [`TorrentHandle::resume`] or `relocate` (`recover`: `Checking` for data that is back after it was gone, then the check moves it on; else whether every wanted piece is there decides) |
 //!
 //! So a pause during the check lets the check end (`Paused(Checking)` → `Paused(Downloading)`), and a
 //! resume before it ends goes back to checking; an error while paused stays an error (a pause is a
