@@ -12,10 +12,12 @@ use crate::support::*;
 use btorrent::engine::{EngineError, Session, SessionConfig, TorrentHandle, TorrentState};
 use btorrent::Metainfo;
 
-/// Sessions that keep their resume files in `resume`.
+/// Sessions that keep their resume files in `resume`, naming files `.part` until complete (as
+/// the daemon does).
 async fn session_resuming(resume: &Path) -> Session {
     session_with(SessionConfig {
         resume_dir: Some(resume.to_path_buf()),
+        rename_partial_files: true,
         ..Default::default()
     })
     .await
@@ -51,7 +53,7 @@ async fn wait_data_missing(h: &TorrentHandle) {
         other => panic!("{other:?}: {:?}", h.stats()),
     }
     match h.stats().state {
-        TorrentState::Error(m) => assert!(m.starts_with("none of its files is in"), "{m}"),
+        TorrentState::Error(m) => assert!(m.starts_with("its data is gone from"), "{m}"),
         other => panic!("state {other:?}"),
     }
 }

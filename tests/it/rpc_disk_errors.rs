@@ -1,7 +1,8 @@
 //! A torrent the disk stops, through the RPC of `btorrent daemon`: its error shows (`error` 3, a
 //! local error, with its `errorString`), torrents.toml records `error`, and `torrent-start` (what
 //! `transmission-remote -s` sends) takes it up once the disk takes writes again: it fetches the
-//! rest and seeds, and the entry says so.
+//! rest and seeds, and the entry says so. A torrent whose data is gone from its folder at a start
+//! (a disk not mounted) is such an error too, until `torrent-set-location` finds the data.
 
 use serde_json::json;
 
@@ -70,4 +71,65 @@ fn torrent_start_takes_up_a_torrent_the_disk_stopped_once_the_disk_takes_writes(
         (managed_state(dir.path(), &hash).as_deref() == Some("seeding")).then_some(())
     });
     drop(seeder);
+}
+
+/// Data gone from its folder while the daemon was down (a disk not mounted): after the restart the
+/// torrent says why, in error, and nothing is made in the empty place; `torrent-set-location`
+/// without `move` (`transmission-remote --find`) points it at where the data is now, checks it
+/// there and it seeds, from there across the next restart too.
+#[test]
+fn data_gone_while_down_is_an_error_until_set_location_finds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let (meta, _port) = c.add_seeding(dir.path(), 92);
+    let hash = meta.info_hash.to_hex();
+    let seeded = dir.path().join("seed");
+    // Down; the disk holding the data is not mounted when it starts again.
+    let usb = dir.path().join("usb");
+    std::fs::create_dir(&usb).unwrap();
+    std::fs::rename(&seeded, usb.join("seed")).unwrap();
+    let d = d.restart();
+    let mut c = d.client();
+    let fields = [
+        "status",
+        "error",
+        "errorString",
+        "downloadDir",
+        "percentDone",
+    ];
+    let failed = poll("the torrent to fail", 60, || {
+        let t = torrent_get(&mut c, json!(null), &fields).remove(0);
+        (t["error"] == 3).then_some(t)
+    });
+    let says = failed["errorString"].as_str().unwrap();
+    let top = seeded.join("s.bin");
+    assert!(
+        says.starts_with(&format!("its data is gone from {}", top.display())),
+        "{failed}"
+    );
+    assert!(!seeded.exists(), "nothing is made in the empty place");
+    poll("torrents.toml to record the error", 30, || {
+        (managed_state(dir.path(), &hash).as_deref() == Some("error")).then_some(())
+    });
+
+    // Found where it is now: checked there, seeding.
+    let at = usb.join("seed");
+    c.ok(
+        "torrent-set-location",
+        json!({"ids": [hash], "location": at, "move": false}),
+    );
+    poll("the torrent to seed from the new place", 60, || {
+        let t = torrent_get(&mut c, json!(null), &fields).remove(0);
+        (t["status"] == 6 && t["error"] == 0).then_some(())
+    });
+    poll("torrents.toml to record it seeding", 30, || {
+        (managed_state(dir.path(), &hash).as_deref() == Some("seeding")).then_some(())
+    });
+    let d = d.restart();
+    let mut c = d.client();
+    poll("the torrent to seed after the restart", 60, || {
+        let t = torrent_get(&mut c, json!(null), &fields).remove(0);
+        (t["status"] == 6 && t["downloadDir"] == json!(at)).then_some(())
+    });
 }

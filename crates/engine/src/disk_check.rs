@@ -137,7 +137,7 @@ pub(crate) fn verify_for_upload(t: &Torrent, pieces: &[u32]) -> Vec<u32> {
         // Not bad data: no data at all (a disk unmounted, the folder moved). Withdrawing would
         // have the torrent download it all again into the empty place.
         t.fail(crate::EngineError::DataMissing {
-            dir: t.storage.data_dir(),
+            path: t.storage.top_path(),
         });
         return bad;
     }

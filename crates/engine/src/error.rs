@@ -108,13 +108,14 @@ pub enum EngineError {
     InconsistentHybrid { name: String, index: u32 },
     /// None of the torrent's files is where its data was (its resume data says pieces were
     /// there): a disk not mounted, a folder moved or deleted. Nothing is downloaded into the empty
-    /// place until a resume asks for it (or the torrent is pointed at the data).
+    /// place until a resume asks for it (or the torrent is pointed at the data). `path` is its file
+    /// or top folder.
     #[error(
-        "none of its files is in {} any more (a disk not mounted? the data moved?): point it at \
-         the data, or resume it to download it again",
-        dir.display()
+        "its data is gone from {} (a disk not mounted? moved elsewhere?): point it at the data \
+         where it is now, or resume it to download it again",
+        path.display()
     )]
-    DataMissing { dir: PathBuf },
+    DataMissing { path: PathBuf },
     /// The check of the data on disk broke off (its task failed).
     #[error("checking the data failed: {0}")]
     CheckFailed(String),
@@ -202,7 +203,7 @@ impl EngineError {
         match self {
             EngineError::WritePiece { dir, .. }
             | EngineError::CreateFiles { dir, .. }
-            | EngineError::DataMissing { dir } => Some(dir),
+            | EngineError::DataMissing { path: dir } => Some(dir),
             EngineError::Move { to, .. } => Some(to),
             EngineError::TorrentFailed { cause, .. } => cause.path(),
             _ => None,

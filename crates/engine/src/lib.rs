@@ -85,8 +85,10 @@
 //! its lifecycle; [`TorrentHandle::wait_complete`] and [`TorrentHandle::check`] then return
 //! [`EngineError::TorrentFailed`] with it as the cause, and front ends see its message in
 //! [`TorrentState::Error`] and [`Event::Error`]. A failure of the disk
-//! ([`EngineError::is_recoverable`]) lasts until a [`TorrentHandle::resume`] takes the torrent up
-//! again, once its user has seen to the disk. Messages are one line; an error is cheap to clone.
+//! ([`EngineError::is_recoverable`]: a write refused, or [`EngineError::DataMissing`], its data
+//! gone from its folder, which is not downloaded again unasked) lasts until a
+//! [`TorrentHandle::resume`] or [`TorrentHandle::relocate`] takes the torrent up again, once its
+//! user has seen to the disk. Messages are one line; an error is cheap to clone.
 //! Per-connection code (`conn`, `peer`, `ext`, `sender`, the metadata peer task, an incoming
 //! handshake) keeps `anyhow` inside: those errors end the connection and are logged.
 //!

@@ -285,6 +285,8 @@ pub(crate) async fn check_again(t: Arc<Torrent>) {
     let t2 = t.clone();
     t.disk_job_started();
     let checked = tokio::task::spawn_blocking(move || {
+        // Back under the names it had (its own, say), not those given for a download meanwhile.
+        t2.storage.locate();
         let survey = super::resume::survey_again(&t2);
         super::disk_check::recheck_with(&t2, survey)
     })

@@ -275,7 +275,7 @@ impl Session {
             // into the empty place unasked. Its task idles until a resume takes it up.
             Some(survey) if survey.gone => {
                 handle.0.fail(EngineError::DataMissing {
-                    dir: handle.0.storage.data_dir(),
+                    path: handle.0.storage.top_path(),
                 });
                 None
             }

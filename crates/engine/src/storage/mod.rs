@@ -347,6 +347,21 @@ impl Storage {
             .map(|s| s.file)
     }
 
+    /// The torrent's file or top folder on disk (under the name it was renamed to), absolute.
+    pub fn top_path(&self) -> PathBuf {
+        let first: Option<PathBuf> = self
+            .names
+            .read()
+            .paths
+            .first()
+            .and_then(|p| p.components().next())
+            .map(|c| PathBuf::from(c.as_os_str()));
+        let top = self
+            .data_dir()
+            .join(first.unwrap_or_else(|| self.info.name.clone().into()));
+        std::path::absolute(&top).unwrap_or(top)
+    }
+
     /// Whether none of the files that hold data is on disk, under its own name or its partial one
     /// (a torrent of empty files alone has nothing to miss: false).
     pub fn none_present(&self) -> bool {
