@@ -85,6 +85,12 @@ fn data_gone_while_down_is_an_error_until_set_location_finds_it() {
     let (meta, _port) = c.add_seeding(dir.path(), 92);
     let hash = meta.info_hash.to_hex();
     let seeded = dir.path().join("seed");
+    // Its resume file says its pieces are there (saved after its check; the restart kills).
+    let resume = dir.path().join(format!(".btorrent/resume/{hash}.resume"));
+    poll("the resume file to be saved", 30, || {
+        let text = std::fs::read_to_string(&resume).ok()?;
+        text.contains("\"data_dir\"").then_some(())
+    });
     // Down; the disk holding the data is not mounted when it starts again.
     let usb = dir.path().join("usb");
     std::fs::create_dir(&usb).unwrap();
@@ -132,4 +138,30 @@ fn data_gone_while_down_is_an_error_until_set_location_finds_it() {
         let t = torrent_get(&mut c, json!(null), &fields).remove(0);
         (t["status"] == 6 && t["downloadDir"] == json!(at)).then_some(())
     });
+}
+
+/// A torrent removed with its data kept, the data then deleted by hand and the torrent added
+/// again: a download from scratch, not the error of data gone (the removal took its resume data).
+#[test]
+fn a_torrent_added_again_after_its_data_went_is_a_new_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RpcDaemon::start(dir.path(), "");
+    let mut c = d.client();
+    let (meta, _port) = c.add_seeding(dir.path(), 93);
+    let hash = meta.info_hash.to_hex();
+    c.ok("torrent-remove", json!({"ids": [hash]}));
+    poll("the torrent to go", 30, || {
+        torrent_get(&mut c, json!(null), &["id"])
+            .is_empty()
+            .then_some(())
+    });
+    let seeded = dir.path().join("seed");
+    std::fs::remove_dir_all(&seeded).unwrap();
+    let id = c.add_metainfo(&meta, &seeded);
+    // With no peer to fetch from it waits, downloading (status 4), or it fails (status 0, error 3).
+    let t = poll("the torrent to download or fail", 30, || {
+        let t = torrent_get(&mut c, json!([id]), &["status", "error", "errorString"]).remove(0);
+        (t["status"] == 4 || t["error"] != 0).then_some(t)
+    });
+    assert_eq!((&t["status"], &t["error"]), (&json!(4), &json!(0)), "{t}");
 }
