@@ -30,7 +30,7 @@ pub(super) async fn record_engine_states(
     torrents: Torrents,
 ) {
     use broadcast::error::{RecvError, TryRecvError};
-    let recorder = StateRecorder::start(torrents);
+    let recorder = StateRecorder::start(torrents.clone());
     let stopped = session.stopped();
     tokio::pin!(stopped);
     loop {
@@ -41,18 +41,24 @@ pub(super) async fn record_engine_states(
             r = rx.recv() => r,
             _ = &mut stopped => return,
         };
+        let mut resumed = Vec::new();
+        let mut take = |ev: Event| match ev {
+            Event::Engine(engine::Event::Resumed { info_hash, .. }) => resumed.push(info_hash),
+            ev => states.extend(implied_state(&ev)),
+        };
         match first {
-            Ok(ev) => states.extend(implied_state(&ev)),
+            Ok(ev) => take(ev),
             Err(RecvError::Lagged(_)) => lagged = true,
             Err(RecvError::Closed) => return,
         }
         for _ in 1..EVENT_BATCH {
             match rx.try_recv() {
-                Ok(ev) => states.extend(implied_state(&ev)),
+                Ok(ev) => take(ev),
                 Err(TryRecvError::Lagged(_)) => lagged = true,
                 Err(_) => break,
             }
         }
+        states.extend(taken_up_again(&session, &torrents, &resumed));
         if lagged {
             tracing::warn!(
                 "events were lost before their states were recorded; recording every torrent's"
@@ -80,6 +86,32 @@ pub(super) async fn record_engine_states(
             recorder.record(states).await;
         }
     }
+}
+
+/// The states of torrents recorded `error` that a resume took up again (the engine's `resumed`
+/// after a failure of the disk: through a resume, a check or a move that found the data), as they
+/// run now: whoever resumes a paused torrent records its state itself, but a check or a move that
+/// takes up a failed one does not. One still checking is `downloading` until its check says more.
+fn taken_up_again(
+    session: &Session,
+    torrents: &Torrents,
+    resumed: &[InfoHash],
+) -> Vec<(InfoHash, &'static str)> {
+    if resumed.is_empty() {
+        return Vec::new();
+    }
+    let Ok(cfg) = torrents.config() else {
+        return Vec::new();
+    };
+    resumed
+        .iter()
+        .filter(|ih| cfg.find(ih).is_some_and(|e| e.state == "error"))
+        .filter_map(|ih| match session.get(ih)?.stats().state {
+            TorrentState::Seeding => Some((*ih, "seeding")),
+            TorrentState::Downloading | TorrentState::Checking => Some((*ih, "downloading")),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The state an engine event implies for torrents.toml.

@@ -3,7 +3,7 @@
 //! at start (its resume data says it had pieces there, none of its files is there) and when a read
 //! for upload finds every file gone. A resume takes it up: data that is back is checked again
 //! (resume data trusted, nothing fetched); data still gone is downloaded again, as asked. Pointing
-//! it at the data (`relocate`) takes it up too.
+//! it at the data (`relocate`) or checking it again (`check`) takes it up too.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -142,5 +142,27 @@ async fn every_file_gone_while_seeding_fails_instead_of_fetching_it_again() {
     wait_complete(&l, 60).await;
     assert_same_tree(&moved.join("photos"), &dst.path().join("photos"));
     leecher.shutdown(Duration::from_secs(2)).await;
+    s.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_takes_up_a_torrent_whose_data_came_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let resume = tempfile::tempdir().unwrap();
+    let (meta, top) = seeded_once(dir.path(), resume.path()).await;
+    let away = dir.path().join("elsewhere");
+    std::fs::rename(&top, &away).unwrap();
+    let s = session_resuming(resume.path()).await;
+    let h = s.add(meta.clone(), opts(dir.path(), vec![])).await.unwrap();
+    wait_data_missing(&h).await;
+    std::fs::rename(&away, &top).unwrap();
+    let report = h.check().await.unwrap();
+    assert_eq!(report.good, meta.info.piece_count());
+    wait_complete(&h, 30).await;
+    wait_until("seeding", Duration::from_secs(30), || {
+        h.stats().state == TorrentState::Seeding
+    })
+    .await;
+    assert_eq!(h.stats().downloaded, 0);
     s.shutdown(Duration::from_secs(2)).await;
 }

@@ -74,9 +74,10 @@ fn torrent_start_takes_up_a_torrent_the_disk_stopped_once_the_disk_takes_writes(
 }
 
 /// Data gone from its folder while the daemon was down (a disk not mounted): after the restart the
-/// torrent says why, in error, and nothing is made in the empty place; `torrent-set-location`
-/// without `move` (`transmission-remote --find`) points it at where the data is now, checks it
-/// there and it seeds, from there across the next restart too.
+/// torrent says why, in error, and nothing is made in the empty place; a verify then finds
+/// nothing and it downloads again, as asked; `torrent-set-location` without `move`
+/// (`transmission-remote --find`) points it at where the data is now, checks it there and it
+/// seeds, from there across the next restart too.
 #[test]
 fn data_gone_while_down_is_an_error_until_set_location_finds_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -117,6 +118,17 @@ fn data_gone_while_down_is_an_error_until_set_location_finds_it() {
     assert!(!seeded.exists(), "nothing is made in the empty place");
     poll("torrents.toml to record the error", 30, || {
         (managed_state(dir.path(), &hash).as_deref() == Some("error")).then_some(())
+    });
+
+    // A verify with the data still gone finds nothing: it downloads it again (no peer has it
+    // here), as asked, and the entry no longer says `error`.
+    c.ok("torrent-verify", json!({"ids": [hash]}));
+    poll("the torrent to download again", 60, || {
+        let t = torrent_get(&mut c, json!(null), &fields).remove(0);
+        (t["status"] == 4 && t["error"] == 0).then_some(())
+    });
+    poll("torrents.toml to record it downloading", 30, || {
+        (managed_state(dir.path(), &hash).as_deref() == Some("downloading")).then_some(())
     });
 
     // Found where it is now: checked there, seeding.

@@ -80,11 +80,7 @@ impl TorrentHandle {
     /// (its data gone from where it was, say) is taken up again afterwards, as a
     /// [`resume`](Self::resume) would; fails if it failed otherwise, or is removed.
     pub async fn relocate(&self, data_dir: PathBuf) -> Result<super::CheckReport> {
-        let failed = match self.wait_checked().await {
-            Ok(()) => false,
-            Err(EngineError::TorrentFailed { cause, .. }) if cause.is_recoverable() => true,
-            Err(e) => return Err(e),
-        };
+        let failed = self.wait_checked_or_disk_failed().await?;
         let report = {
             let _hold = self.hold_for_move()?;
             self.0.wait_disk_idle().await;
@@ -98,11 +94,8 @@ impl TorrentHandle {
             self.moved(data_dir, found);
             report
         };
-        if failed && self.recover() {
-            self.0.emit(super::Event::Resumed {
-                info_hash: self.info_hash(),
-                name: self.name().to_string(),
-            });
+        if failed {
+            self.recover_and_say();
         }
         Ok(report)
     }

@@ -440,13 +440,45 @@ impl TorrentHandle {
     /// Hashes every piece on disk again, ignoring resume data (files edited behind our back with their
     /// mtime put back, bit rot): pieces we had that fail are withdrawn and downloaded again, good ones
     /// we lacked are taken, files longer than the torrent says are reported. The torrent goes on
-    /// transferring meanwhile. Waits for the check made when the torrent was added to end first; fails
-    /// if the torrent has failed or is removed.
+    /// transferring meanwhile. Waits for the check made when the torrent was added to end first. A
+    /// torrent the disk failed (its data gone, say) is taken up again afterwards, as a
+    /// [`resume`](Self::resume) would; fails if it failed otherwise, or is removed.
     pub async fn check(&self) -> Result<crate::CheckReport> {
-        self.wait_checked().await?;
+        let failed = self.wait_checked_or_disk_failed().await?;
+        if failed {
+            // Its files under the names they have now (its data back, say), not those a download
+            // would give them.
+            let t = self.0.clone();
+            tokio::task::spawn_blocking(move || t.storage.locate())
+                .await
+                .map_err(EngineError::task)?;
+        }
         let report = self.recheck().await?;
         crate::resume::save(&self.0).await;
+        if failed {
+            self.recover_and_say();
+        }
         Ok(report)
+    }
+
+    /// [`wait_checked`](Self::wait_checked), letting through a torrent the disk failed
+    /// ([`EngineError::is_recoverable`]): Ok(true) for one.
+    pub(crate) async fn wait_checked_or_disk_failed(&self) -> Result<bool> {
+        match self.wait_checked().await {
+            Ok(()) => Ok(false),
+            Err(EngineError::TorrentFailed { cause, .. }) if cause.is_recoverable() => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`recover`](Self::recover), said with [`Event::Resumed`] when it took the torrent up.
+    pub(crate) fn recover_and_say(&self) {
+        if self.recover() {
+            self.0.emit(Event::Resumed {
+                info_hash: self.info_hash(),
+                name: self.name().to_string(),
+            });
+        }
     }
 
     /// Whether the torrent was removed from its session (or the session shut down): the handle's
