@@ -245,6 +245,7 @@ impl LiveTorrents for PeerSlot {
     fn move_to(&self, ih: InfoHash, dir: PathBuf) -> BoxFuture<'static, anyhow::Result<bool>> {
         let slot = self.clone();
         Box::pin(async move {
+            slot.torrents().supersede_data_edit(&ih);
             match slot.get().await.and_then(|s| s.get(&ih)) {
                 Some(h) => h.move_to(dir).await.map(|_| true).map_err(Into::into),
                 None => Ok(false),
@@ -282,6 +283,7 @@ impl LiveTorrents for PeerSlot {
     ) -> BoxFuture<'static, anyhow::Result<Option<CheckReport>>> {
         let slot = self.clone();
         Box::pin(async move {
+            slot.torrents().supersede_data_edit(&ih);
             match slot.get().await.and_then(|s| s.get(&ih)) {
                 Some(h) => Ok(Some(h.relocate(dir).await?)),
                 None => Ok(None),

@@ -97,8 +97,9 @@ impl PeerSlot {
             h.name(),
             dir.display()
         );
-        // The torrent says `moved` once it has looked.
-        crate::script::live::LiveTorrents::relocate(self, ih, dir).await?;
+        // The torrent says `moved` once it has looked. The engine's own call: a command's would
+        // take the edit noted after this one for one it supersedes.
+        h.relocate(dir).await?;
         Ok(())
     }
 

@@ -128,6 +128,17 @@ impl HandEdits {
         self.known = now;
     }
 
+    /// Drops the pending edit of torrent `ih`'s data folder: a command moved its data, or
+    /// pointed it elsewhere, after it (the later word wins).
+    pub(super) fn supersede_data(&mut self, ih: &InfoHash) {
+        if let Some(edit) = self.pending.get_mut(ih) {
+            edit.data = None;
+            if edit.is_empty() {
+                self.pending.remove(ih);
+            }
+        }
+    }
+
     pub(super) fn take(&mut self) -> Vec<(InfoHash, EntryEdit)> {
         self.pending.drain().collect()
     }

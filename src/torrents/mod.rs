@@ -336,6 +336,14 @@ impl Torrents {
         self.inner.edits.lock().take()
     }
 
+    /// Forgets a hand edit of torrent `ih`'s `data` not applied yet: a command moves its data, or
+    /// points it at another folder, now. Else the edit, older, would be applied after it and
+    /// send the torrent back (a command's own record, read here as someone else's, say, when a
+    /// one-shot `b-move` follows another before the owner applied the first one's).
+    pub fn supersede_data_edit(&self, ih: &InfoHash) {
+        self.inner.edits.lock().supersede_data(ih);
+    }
+
     /// Wakes on every change of the list: a save by this service, or a new file on disk seen by
     /// the watcher or a [`Torrents::refresh`].
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {

@@ -377,6 +377,29 @@ fn entry_edits_by_another_hand_are_noted_once_and_yield_to_a_later_save() {
         })
         .unwrap();
     assert!(service.take_edits().is_empty());
+
+    // A data folder changed by another hand, then a command moves the data before the edit is
+    // applied: the edit (older) is dropped, the state edit beside it kept.
+    other
+        .update(|cfg| {
+            let e = cfg.find_mut(&one.hash().unwrap()).unwrap();
+            e.data = "disk3".into();
+            e.state = "stopped".into();
+            Ok(())
+        })
+        .unwrap();
+    assert!(service.refresh());
+    service.supersede_data_edit(&one.hash().unwrap());
+    assert_eq!(
+        service.take_edits(),
+        [(
+            one.hash().unwrap(),
+            EntryEdit {
+                state: Some("stopped".into()),
+                ..Default::default()
+            }
+        )]
+    );
 }
 
 /// A hand edit in place right after a save, of the same length and within the same tick of the

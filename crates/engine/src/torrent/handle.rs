@@ -365,12 +365,13 @@ impl TorrentHandle {
             k.next_try = Instant::now();
             k.failures = 0;
         }
+        // In the same hold of the lock as the lifecycle (see `Torrent::fail`).
+        self.0.done.send_replace(None);
         drop(c);
         for &i in &forgotten {
             self.0.upload_marks.clear(i);
             self.0.hot.forget(i);
         }
-        self.0.done.send_replace(None);
         tracing::info!(torrent = %self.name(), "taken up again after a disk error");
         if check {
             tokio::spawn(crate::torrent_task::check_again(self.0.clone()));

@@ -249,6 +249,9 @@ impl Torrent {
             if !c.lifecycle.fail(cause.clone()) {
                 return;
             }
+            // In the same hold of the lock: whoever sees the state `Error` and then waits sees
+            // the failure too.
+            self.done.send_replace(Some(Err(cause.clone())));
             c.run.clone()
         };
         run.cancel();
@@ -260,7 +263,6 @@ impl Torrent {
             name: self.meta.info.name.clone(),
             message,
         });
-        self.done.send_replace(Some(Err(cause)));
     }
 
     /// Resolves to `Some(Ok)` once every piece is on disk, `Some(Err)` (the first failure) if the
