@@ -83,9 +83,17 @@ pub async fn move_to(
             .move_to(&dir)
             .with_context(|| format!("cannot move {name} to {}", dir.display()))?;
     }
-    // The data is where it was asked to be: no move to its own folder is pending any more.
-    update_entry(torrents, &ih, name, |e| {
-        e.data = dir.clone();
+    record_data_dir(torrents, &ih, name, &dir)
+}
+
+/// Records `dir` as the folder the torrent's data is in now (absolute, as a command gives it): no
+/// move to its own folder is pending any more. The owner of torrents.toml records it as soon as
+/// it has moved the data (or pointed the torrent there) for a one-shot command, whose own record
+/// then changes nothing: read by the owner as someone else's edit, it would be applied after a
+/// later command and send the torrent back.
+pub fn record_data_dir(torrents: &Torrents, ih: &InfoHash, name: &str, dir: &Path) -> Result<()> {
+    update_entry(torrents, ih, name, |e| {
+        e.data = dir.to_path_buf();
         e.complete_dir = None;
         Ok(())
     })
@@ -162,10 +170,6 @@ pub async fn relocate(
         bail!("{name} is not a managed torrent");
     }
     let report = live.relocate(ih, dir.clone()).await?;
-    update_entry(torrents, &ih, name, |e| {
-        e.data = dir.clone();
-        e.complete_dir = None;
-        Ok(())
-    })?;
+    record_data_dir(torrents, &ih, name, &dir)?;
     Ok(report)
 }

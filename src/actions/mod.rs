@@ -27,7 +27,7 @@ mod settings;
 mod state;
 
 pub use add::{add, keep_torrent_file, load_source, Adding, Handoff, REMOTE_METADATA_TIMEOUT};
-pub use data::{move_to, relocate, remove, rename_path, Deleted};
+pub use data::{move_to, record_data_dir, relocate, remove, rename_path, Deleted};
 pub use files::{choose_files, record_file_choice, OrderChange};
 pub use settings::{live_trackers, set_goals, set_group, set_labels, set_limits, set_trackers};
 pub use state::{

@@ -271,7 +271,13 @@ async fn answer(line: &str, owner: &Owner) -> Reply {
         }
         Request::Relocate { info_hash, dir } => {
             return match hash(&info_hash) {
-                Ok(ih) => checked(live.relocate(ih, dir).await),
+                Ok(ih) => {
+                    let r = live.relocate(ih, dir.clone()).await;
+                    if matches!(r, Ok(Some(_))) {
+                        record_data_dir(owner, ih, dir).await;
+                    }
+                    checked(r)
+                }
                 Err(r) => Reply::error(r),
             };
         }
@@ -312,7 +318,13 @@ async fn answer(line: &str, owner: &Owner) -> Reply {
         },
         Request::MoveTo { info_hash, dir } => match hash(&info_hash) {
             Ok(_) if !dir.is_absolute() => Err("dir must be an absolute path".to_string()),
-            Ok(ih) => Ok(live.move_to(ih, dir).await),
+            Ok(ih) => {
+                let moved = live.move_to(ih, dir.clone()).await;
+                if matches!(moved, Ok(true)) {
+                    record_data_dir(owner, ih, dir).await;
+                }
+                Ok(moved)
+            }
             Err(r) => Err(r),
         },
     };
@@ -396,6 +408,20 @@ async fn choose_and_record(
         tracing::debug!("{ih}: not recorded: {e:#}");
     }
     Ok(true)
+}
+
+/// Records the folder a client's command put a torrent's data in, here where torrents.toml is
+/// owned ([`crate::actions::record_data_dir`]): the client's own record of it then changes nothing.
+async fn record_data_dir(owner: &Owner, ih: InfoHash, dir: std::path::PathBuf) {
+    let torrents = owner.torrents.clone();
+    let recorded = tokio::task::spawn_blocking(move || {
+        let name = ih.to_string();
+        crate::actions::record_data_dir(&torrents, &ih, &name, &dir)
+    })
+    .await;
+    if let Ok(Err(e)) = recorded {
+        tracing::debug!("{ih}: its folder not recorded: {e:#}");
+    }
 }
 
 /// The reply to a request that checks a torrent's data: its report, or `found: false` when the

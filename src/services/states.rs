@@ -76,11 +76,15 @@ pub(super) async fn record_engine_states(
         }
         // A check that ends with the data complete says `seeding` even for a torrent paused (by
         // its user or the download queue): it is not seeding, and its entry keeps what it says.
+        // Paused for a move of its data (or for pointing it at a folder, which found it whole) it
+        // seeds once the move ends: recorded (an entry the user paused keeps `paused` all the
+        // same, `record_states`).
         states.retain(|(ih, st)| {
             *st != "seeding"
-                || session
-                    .get(ih)
-                    .is_none_or(|h| h.stats().state != TorrentState::Paused)
+                || session.get(ih).is_none_or(|h| {
+                    let s = h.stats();
+                    s.state != TorrentState::Paused || s.moving
+                })
         });
         if !states.is_empty() {
             recorder.record(states).await;

@@ -148,9 +148,7 @@ struct MoveHold<'a>(&'a TorrentHandle);
 
 impl Drop for MoveHold<'_> {
     fn drop(&mut self) {
-        let after = self.0 .0.core.lock().moving.take();
-        if after == Some(AfterMove::Resume) {
-            self.0.restart_transfers();
-        }
+        self.0
+            .restart_transfers_if(|c| c.moving.take() == Some(AfterMove::Resume));
     }
 }

@@ -386,8 +386,15 @@ impl TorrentHandle {
     /// running, the known peers due at once, the announces started. False when it was not paused
     /// (or failed).
     pub(crate) fn restart_transfers(&self) -> bool {
+        self.restart_transfers_if(|_| true)
+    }
+
+    /// [`restart_transfers`](Self::restart_transfers) when `first` (run on the core under the
+    /// same hold of the lock as the resume) says so: the end of a move takes `Core::moving` and
+    /// resumes in one hold, so nobody sees the torrent neither moving nor running.
+    pub(crate) fn restart_transfers_if(&self, first: impl FnOnce(&mut Core) -> bool) -> bool {
         let mut c = self.0.core.lock();
-        if !c.lifecycle.resume() {
+        if !first(&mut c) || !c.lifecycle.resume() {
             return false;
         }
         for k in c.known.values_mut() {
