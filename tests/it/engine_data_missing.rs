@@ -58,19 +58,28 @@ async fn wait_data_missing(h: &TorrentHandle) {
     }
 }
 
+/// [`seeded_once`] in `dir`, its folder then moved to `dir/elsewhere` (the disk not mounted) and the
+/// torrent added again in a new session, where it fails for want of its data. Returns the torrent,
+/// its folder, where the folder went, the session and the torrent there.
+async fn gone_at_start(
+    dir: &Path,
+    resume: &Path,
+) -> (Metainfo, PathBuf, PathBuf, Session, TorrentHandle) {
+    let (meta, top) = seeded_once(dir, resume).await;
+    let away = dir.join("elsewhere");
+    std::fs::rename(&top, &away).unwrap();
+    let s = session_resuming(resume).await;
+    let h = s.add(meta.clone(), opts(dir, vec![])).await.unwrap();
+    wait_data_missing(&h).await;
+    assert!(!top.exists(), "nothing is made in the empty place");
+    (meta, top, away, s, h)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_gone_at_start_fails_and_a_resume_checks_it_once_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
     let resume = tempfile::tempdir().unwrap();
-    let (meta, top) = seeded_once(dir.path(), resume.path()).await;
-    // The disk is not mounted: the folder is elsewhere.
-    let away = dir.path().join("elsewhere");
-    std::fs::rename(&top, &away).unwrap();
-
-    let s = session_resuming(resume.path()).await;
-    let h = s.add(meta.clone(), opts(dir.path(), vec![])).await.unwrap();
-    wait_data_missing(&h).await;
-    assert!(!top.exists(), "nothing is made in the empty place");
+    let (_, top, away, s, h) = gone_at_start(dir.path(), resume.path()).await;
 
     // Mounted again: a resume checks it (the resume file vouches for every piece: nothing is
     // hashed, nothing fetched) and it seeds.
@@ -149,12 +158,7 @@ async fn every_file_gone_while_seeding_fails_instead_of_fetching_it_again() {
 async fn a_check_takes_up_a_torrent_whose_data_came_back() {
     let dir = tempfile::tempdir().unwrap();
     let resume = tempfile::tempdir().unwrap();
-    let (meta, top) = seeded_once(dir.path(), resume.path()).await;
-    let away = dir.path().join("elsewhere");
-    std::fs::rename(&top, &away).unwrap();
-    let s = session_resuming(resume.path()).await;
-    let h = s.add(meta.clone(), opts(dir.path(), vec![])).await.unwrap();
-    wait_data_missing(&h).await;
+    let (meta, top, away, s, h) = gone_at_start(dir.path(), resume.path()).await;
     std::fs::rename(&away, &top).unwrap();
     let report = h.check().await.unwrap();
     assert_eq!(report.good, meta.info.piece_count());

@@ -6,9 +6,9 @@
 
 use serde_json::json;
 
+use crate::support;
 use crate::support::rpc::{managed_state, poll, torrent_get, RpcDaemon};
-use crate::support::tracker::http_double_naming;
-use crate::support::{self, write_random};
+use crate::support::tracker::seeded_behind_a_tracker;
 
 #[test]
 fn torrent_start_takes_up_a_torrent_the_disk_stopped_once_the_disk_takes_writes() {
@@ -18,16 +18,8 @@ fn torrent_start_takes_up_a_torrent_the_disk_stopped_once_the_disk_takes_writes(
     let mut c = d.client();
     // The data, seeded by a session of the test's own that the tracker names.
     let src = dir.path().join("src");
-    write_random(&src.join("film.bin"), 600_000, 91);
-    let plain = support::torrent(&src.join("film.bin"), 16 * 1024, vec![]);
-    let (seeder, _sh) = rt.block_on(support::seeder(&plain, &src));
-    let at = std::net::SocketAddrV4::new([127, 0, 0, 1].into(), seeder.listen_addr().port());
-    let (tracker, _) = rt.block_on(http_double_naming(&[at]));
-    let meta = support::torrent(
-        &src.join("film.bin"),
-        16 * 1024,
-        vec![format!("{tracker}/announce")],
-    );
+    let (seeder, meta) =
+        seeded_behind_a_tracker(&rt, Default::default(), &src, "film.bin", 600_000, 91);
     let hash = meta.info_hash.to_hex();
     // Folders where the file goes, under its partial name and its own: every write is refused.
     let home = dir.path().join("media");

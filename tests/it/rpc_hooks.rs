@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::support::rpc::{poll, torrent_get, RpcDaemon};
-use crate::support::tracker::http_double_naming;
+use crate::support::tracker::seeded_behind_a_tracker;
 use crate::support::{self, write_random};
 
 /// Writes an executable program that appends its environment to `<tag>.log` beside it, one line
@@ -93,16 +93,10 @@ fn programs_run_when_a_torrent_is_added_completes_and_reaches_its_seeding_goal()
 
     // The data, seeded by a session of the test's own that the torrent's tracker names.
     let src = dir.path().join("src");
-    write_random(&src.join("album.bin"), 300_000, 71);
+    let (seeder, announced) =
+        seeded_behind_a_tracker(&rt, Default::default(), &src, "album.bin", 300_000, 71);
+    // The same torrent without the tracker, for a leecher that knows only the daemon.
     let meta = support::torrent(&src.join("album.bin"), 16 * 1024, vec![]);
-    let (seeder, _sh) = rt.block_on(support::seeder(&meta, &src));
-    let at = std::net::SocketAddrV4::new([127, 0, 0, 1].into(), seeder.listen_addr().port());
-    let (tracker, _) = rt.block_on(http_double_naming(&[at]));
-    let announced = support::torrent(
-        &src.join("album.bin"),
-        16 * 1024,
-        vec![format!("{tracker}/announce")],
-    );
     let b64 = {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode(announced.as_bytes())

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::rpc_hooks::{recorder, runs};
 use crate::support::rpc::{managed_state, poll, torrent_get, RpcDaemon};
-use crate::support::tracker::http_double_naming;
+use crate::support::tracker::seeded_behind_a_tracker;
 use crate::support::{self, write_random};
 
 /// torrents.toml's entry for `hash`: (data, complete_dir), as written.
@@ -63,20 +63,11 @@ fn a_download_waits_in_the_incomplete_folder_and_moves_home_when_complete() {
     // The data, seeded at 200 kB/s by a session of the test's own that the tracker names: the
     // download takes a couple of seconds.
     let src = dir.path().join("src");
-    write_random(&src.join("film.bin"), 500_000, 81);
-    let plain = support::torrent(&src.join("film.bin"), 16 * 1024, vec![]);
     let cfg = btorrent::engine::SessionConfig {
         upload_limit: Some(200_000),
         ..Default::default()
     };
-    let (seeder, _sh) = rt.block_on(support::seeder_with(cfg, &plain, &src));
-    let at = std::net::SocketAddrV4::new([127, 0, 0, 1].into(), seeder.listen_addr().port());
-    let (tracker, _) = rt.block_on(http_double_naming(&[at]));
-    let meta = support::torrent(
-        &src.join("film.bin"),
-        16 * 1024,
-        vec![format!("{tracker}/announce")],
-    );
+    let (seeder, meta) = seeded_behind_a_tracker(&rt, cfg, &src, "film.bin", 500_000, 81);
     let hash = meta.info_hash.to_hex();
     let id = c.add_metainfo(&meta, &home);
 

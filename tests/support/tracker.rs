@@ -393,3 +393,24 @@ pub fn compact6(b: &[u8]) -> Vec<SocketAddr> {
         })
         .collect()
 }
+
+/// A file of `len` random bytes (`seed` picks them) at `src/<name>`, seeded by a session of the
+/// test's own (with `cfg`), which an [`http_double_naming`] tracker names: returns that session
+/// and the torrent of the file announcing to the tracker (pieces of 16 KiB).
+pub fn seeded_behind_a_tracker(
+    rt: &tokio::runtime::Runtime,
+    cfg: btorrent::engine::SessionConfig,
+    src: &std::path::Path,
+    name: &str,
+    len: usize,
+    seed: u64,
+) -> (btorrent::engine::Session, btorrent::Metainfo) {
+    let file = src.join(name);
+    super::write_random(&file, len, seed);
+    let plain = super::torrent(&file, 16 * 1024, vec![]);
+    let (seeder, _) = rt.block_on(super::seeder_with(cfg, &plain, src));
+    let at = std::net::SocketAddrV4::new([127, 0, 0, 1].into(), seeder.listen_addr().port());
+    let (tracker, _) = rt.block_on(http_double_naming(&[at]));
+    let meta = super::torrent(&file, 16 * 1024, vec![format!("{tracker}/announce")]);
+    (seeder, meta)
+}
