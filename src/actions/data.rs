@@ -12,10 +12,9 @@ pub struct Deleted {
     pub data: PathBuf,
 }
 
-/// Stops the torrent (announcing `stopped`), forgets it, and drops its entry and its resume data
-/// (what it says of the data would hold against a later add of the same torrent: its data gone,
-/// say, when it was deleted meanwhile); with `delete_data`, then deletes the files the torrent lists
-/// and the folders they leave empty (nothing else).
+/// Stops the torrent (announcing `stopped`), forgets it, and drops its entry; with `delete_data`,
+/// then deletes the files the torrent lists and the folders they leave empty (nothing else), and its
+/// resume data.
 pub async fn remove(
     torrents: &Torrents,
     live: &dyn LiveTorrents,
@@ -37,20 +36,19 @@ pub async fn remove(
             bail!("cannot delete the data of {name}: its .torrent is not known");
         };
         let meta = Metainfo::load(&cfg.resolve(&e.file)).map_err(|e| anyhow!("{e}"))?;
-        Some(storage_of(e, &meta, dir)?)
+        let resume = crate::engine::resume::file_in(&crate::services::resume_dir(&cfg), &ih);
+        Some((storage_of(e, &meta, dir)?, resume))
     } else {
         None
     };
-    let resume =
-        crate::engine::resume::file_in(&crate::services::resume_dir(&*torrents.config()?), &ih);
     live.remove(ih, AfterRemove::Forget).await?;
-    let _ = std::fs::remove_file(resume);
     let mut out = None;
-    if let Some(storage) = doomed {
+    if let Some((storage, resume)) = doomed {
         let dir = storage.data_dir();
         let (files, bytes) = storage
             .delete_files()
             .with_context(|| format!("cannot delete the data of {name} in {}", dir.display()))?;
+        let _ = std::fs::remove_file(resume);
         let data = std::path::absolute(&dir).unwrap_or(dir);
         out = Some(Deleted { files, bytes, data });
     }

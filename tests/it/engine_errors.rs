@@ -134,12 +134,19 @@ async fn a_data_folder_that_is_a_file_fails_the_torrent_with_its_path() {
         }
         other => panic!("{other:?}"),
     }
-    // A check of the failed torrent says the same.
-    let e = l.check().await.err();
-    assert!(
-        matches!(e, Some(EngineError::TorrentFailed { .. })),
-        "{e:?}"
-    );
+    // A check takes a torrent the disk failed up again (it finds nothing there); the disk still
+    // refuses, and it fails again for the same reason.
+    let report = l.check().await.unwrap();
+    assert_eq!(report.good, 0);
+    let again = tokio::time::timeout(Duration::from_secs(30), l.wait_complete())
+        .await
+        .expect("the second failure ends the wait");
+    match again {
+        Err(EngineError::TorrentFailed { cause, .. }) => {
+            assert_eq!(cause.path(), Some(not_a_folder.as_path()), "{cause:?}");
+        }
+        other => panic!("{other:?}"),
+    }
     leecher.shutdown(Duration::from_secs(5)).await;
     seeder.shutdown(Duration::from_secs(2)).await;
 }

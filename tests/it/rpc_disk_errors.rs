@@ -145,7 +145,8 @@ fn data_gone_while_down_is_an_error_until_set_location_finds_it() {
 }
 
 /// A torrent removed with its data kept, the data then deleted by hand and the torrent added
-/// again: a download from scratch, not the error of data gone (the removal took its resume data).
+/// again: a download from scratch, not the error of data gone (its resume data, kept, no longer
+/// says where its data was).
 #[test]
 fn a_torrent_added_again_after_its_data_went_is_a_new_download() {
     let dir = tempfile::tempdir().unwrap();

@@ -305,6 +305,18 @@ fn verified_by_own_hash(t: &Torrent, group: &[u32], bufs: &mut [Vec<u8>; LANES])
 
 /// Saves the resume file now (no-op without a resume folder).
 pub(crate) async fn save(t: &Arc<Torrent>) {
+    save_with(t, true).await
+}
+
+/// [`save`] for a torrent removed from its session: the file no longer says which folder its list
+/// is of, so a later add of the same torrent does not take data deleted meanwhile for data gone
+/// missing (see [`Survey::gone`]), while its pieces and stamps still spare a re-add the hashing of
+/// data that is still there.
+pub(crate) async fn save_removed(t: &Arc<Torrent>) {
+    save_with(t, false).await
+}
+
+async fn save_with(t: &Arc<Torrent>, placed: bool) {
     let Some(file) = path(t) else { return };
     let (bits, clock) = {
         let mut c = t.core.lock();
@@ -321,7 +333,7 @@ pub(crate) async fn save(t: &Arc<Torrent>) {
             pieces: hex::encode(bits.as_bytes()),
             files: t2.storage.stamps(),
             clock,
-            data_dir: Some(absolute_data_dir(&t2)),
+            data_dir: placed.then(|| absolute_data_dir(&t2)),
         };
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir)?;

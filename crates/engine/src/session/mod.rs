@@ -317,7 +317,8 @@ impl Session {
         self.0.ctx.events.subscribe()
     }
 
-    /// Stops a torrent (announcing `stopped`) and forgets it; its data stays on disk.
+    /// Stops a torrent (announcing `stopped`) and forgets it; its data stays on disk, and its resume
+    /// data no longer says where (added again, it is not found missing if it went meanwhile).
     pub async fn remove(&self, ih: &InfoHash) -> Result<()> {
         let h = self
             .0
@@ -325,8 +326,12 @@ impl Session {
             .lock()
             .remove(ih)
             .ok_or(EngineError::NotFound { info_hash: *ih })?;
-        h.stop(Duration::from_secs(5), self.0.ctx.cfg.announce_spacing)
-            .await;
+        h.stop(
+            Duration::from_secs(5),
+            self.0.ctx.cfg.announce_spacing,
+            true,
+        )
+        .await;
         self.0.ctx.events.publish(Event::Removed {
             info_hash: *ih,
             name: h.name().to_string(),
@@ -350,7 +355,7 @@ impl Session {
         // Turns still booked by announces of the stopping torrents are void: theirs start now.
         *ctx.announce_next.lock() = tokio::time::Instant::now();
         let utp_peers = all.iter().any(|h| h.peers().iter().any(|p| p.utp));
-        futures::future::join_all(all.iter().map(|h| h.stop(grace, spacing))).await;
+        futures::future::join_all(all.iter().map(|h| h.stop(grace, spacing, false))).await;
         self.0.ctx.shutdown.cancel();
         // Closing the uTP sockets ends their tasks at once: the FINs of the uTP connections just
         // dropped get a moment to leave first (else their peers hold them until a timeout).

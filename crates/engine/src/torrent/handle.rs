@@ -527,12 +527,17 @@ impl TorrentHandle {
     }
 
     /// Stops everything and waits (within `grace`) for the disk and a `stopped` announce, which
-    /// waits for its turn (`spacing` after the previous one of the session).
-    pub(crate) async fn stop(&self, grace: Duration, spacing: Duration) {
+    /// waits for its turn (`spacing` after the previous one of the session). Its resume data is
+    /// saved, as of a torrent `removed` from its session or not ([`crate::resume::save_removed`]).
+    pub(crate) async fn stop(&self, grace: Duration, spacing: Duration, removed: bool) {
         let deadline = tokio::time::Instant::now() + grace;
         self.0.life.cancel();
         let _ = tokio::time::timeout_at(deadline, self.0.wait_disk_idle()).await;
-        crate::resume::save(&self.0).await;
+        if removed {
+            crate::resume::save_removed(&self.0).await;
+        } else {
+            crate::resume::save(&self.0).await;
+        }
         let _ = tokio::time::timeout_at(
             deadline,
             crate::announcer::announce_stopped(&self.0, spacing),
