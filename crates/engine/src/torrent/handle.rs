@@ -286,11 +286,11 @@ impl TorrentHandle {
 
     /// Undoes [`pause`](Self::pause): back to the phase it was in (checking, if the check has not
     /// ended). A torrent the disk failed ([`EngineError::is_recoverable`]: full, read-only, a
-    /// folder in the way, its data gone) is taken up again ([`recover`](Self::recover)): it goes
-    /// on downloading what it lacks, or seeding, and fails again if the disk still refuses. A
-    /// no-op when running, or failed otherwise. During a
-    /// move of the data, the torrent resumes once the move ends. A resume that changes something
-    /// says so: [`Event::Resumed`].
+    /// folder in the way, its data gone) is taken up again: it goes on downloading what it lacks,
+    /// or seeding (data that was gone and is back is checked first; data still gone is downloaded
+    /// again), and fails again if the disk still refuses. A no-op when running, or failed
+    /// otherwise. During a move of the data, the torrent resumes once the move ends. A resume that
+    /// changes something says so: [`Event::Resumed`].
     pub fn resume(&self) {
         let resumed = {
             let mut c = self.0.core.lock();
