@@ -192,8 +192,14 @@ impl KnownPeers {
         self.map.get_mut(a)
     }
 
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut KnownPeer> {
-        self.map.values_mut()
+    /// Makes every address due for a dial now, its failures forgotten: the torrent goes back to
+    /// transferring (a resume, a recovery, a file wanted again).
+    pub fn all_due(&mut self) {
+        let now = Instant::now();
+        for k in self.map.values_mut() {
+            k.next_try = now;
+            k.failures = 0;
+        }
     }
 
     /// Dials in progress.

@@ -17,7 +17,6 @@
 //!   [`crate::AddOptions::files`] (the app keeps it in torrents.toml).
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use btorrent_proto::metainfo::Info;
 use btorrent_proto::wire::Bitfield;
@@ -196,10 +195,7 @@ impl TorrentHandle {
         let reopened = !done && c.lifecycle.reopened();
         if reopened {
             c.completion_pending = false;
-            for k in c.known.values_mut() {
-                k.next_try = Instant::now();
-                k.failures = 0;
-            }
+            c.known.all_due();
         } else if done && c.lifecycle.completed() {
             c.completion_pending = true;
         }

@@ -361,10 +361,7 @@ impl TorrentHandle {
         c.run = self.0.life.child_token();
         c.announcing = false;
         c.completion_pending = !check && complete;
-        for k in c.known.values_mut() {
-            k.next_try = Instant::now();
-            k.failures = 0;
-        }
+        c.known.all_due();
         // In the same hold of the lock as the lifecycle (see `Torrent::fail`).
         self.0.done.send_replace(None);
         drop(c);
@@ -397,10 +394,7 @@ impl TorrentHandle {
         if !first(&mut c) || !c.lifecycle.resume() {
             return false;
         }
-        for k in c.known.values_mut() {
-            k.next_try = Instant::now();
-            k.failures = 0;
-        }
+        c.known.all_due();
         drop(c);
         crate::announcer::start_if_due(&self.0);
         self.0.wake.notify_one();
